@@ -1,0 +1,237 @@
+package config
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSeedExample(t *testing.T) {
+	c, err := Load("testdata/seed-rabbitmq01.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := c.VRRPInstances[0]
+	if in.Version != 2 || in.Priority != 150 || in.AdvertInterval != 5*time.Second || in.AuthPass != "passwd" {
+		t.Errorf("instance = %+v", in)
+	}
+	if !in.PreemptV {
+		t.Error("preempt should default to true")
+	}
+	if want := netip.MustParsePrefix("192.168.1.100/32"); len(in.VIPs) != 1 || in.VIPs[0] != want {
+		t.Errorf("VIPs = %v, want [%v]", in.VIPs, want)
+	}
+	if in.GARP.Count != 5 || in.GARP.Interval != 1100*time.Millisecond || in.GARP.Refresh != time.Minute {
+		t.Errorf("garp defaults = %+v", in.GARP)
+	}
+	l := c.Listeners[0]
+	if l.BindAddr != netip.MustParseAddrPort("192.168.1.100:5672") || l.Policy != "wrr" || l.PersistenceTimeout != 6000*time.Second {
+		t.Errorf("listener = %+v", l)
+	}
+	if l.OnMarkedDown != "shutdown-sessions" || l.RetriesV != 3 || l.PersistenceNetmask != 32 {
+		t.Errorf("listener defaults = %+v", l)
+	}
+	b := l.Backends[1]
+	if b.WeightV != 10 || b.Addr != netip.MustParseAddrPort("192.168.1.2:5672") {
+		t.Errorf("backend = %+v", b)
+	}
+	if b.CheckV.Type != "amqp" || b.CheckV.Rise != 2 || b.CheckV.Fall != 3 || b.CheckV.AddrV != b.Addr || b.CheckV.VHost != "/" {
+		t.Errorf("backend check = %+v", b.CheckV)
+	}
+	if li, bi, err := c.FindBackend("rabbitmq01"); err != nil || li != 0 || bi != 0 {
+		t.Errorf("FindBackend = %d %d %v", li, bi, err)
+	}
+}
+
+func TestREADMEExampleIsValid(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Skip("no README yet")
+	}
+	// Every ```yaml block of the README must be a valid configuration.
+	blocks := strings.Split(string(data), "```yaml\n")
+	n := 0
+	for _, b := range blocks[1:] {
+		body, _, _ := strings.Cut(b, "```")
+		if !strings.Contains(body, "vrrp_instances:") && !strings.Contains(body, "listeners:") {
+			continue
+		}
+		n++
+		if _, err := Parse([]byte(body)); err != nil {
+			t.Errorf("README example %d:\n%v", n, err)
+		}
+	}
+	if n == 0 {
+		t.Error("README has no yaml configuration example")
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse([]byte(`
+vrrp_instances:
+  - name: v
+    interface: eth0
+    virtual_router_id: 7
+    virtual_ipaddress: [10.0.0.1/24]
+listeners:
+  - name: l
+    bind: 10.0.0.1:5672
+    backends: [{name: a, address: 10.0.0.2:5672}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ControlSocket != DefaultControlSocket || c.LogLevel != "info" {
+		t.Errorf("daemon defaults: %+v", c)
+	}
+	in := c.VRRPInstances[0]
+	if in.Priority != 100 || in.Version != 2 || in.AdvertInterval != time.Second || in.V3Checksum != "pseudo-header" {
+		t.Errorf("vrrp defaults: %+v", in)
+	}
+	l := c.Listeners[0]
+	if l.Policy != "roundrobin" || l.ConnectTimeout != 5*time.Second || l.KeepAlive != 30*time.Second || l.GracefulTimeout != 10*time.Second {
+		t.Errorf("listener defaults: %+v", l)
+	}
+	ck := l.Backends[0].CheckV
+	if ck.Type != "amqp" || ck.Mode != "handshake" || ck.Interval != 2*time.Second || ck.Timeout != time.Second ||
+		ck.FastInterval != 2*time.Second || ck.DownInterval != 2*time.Second || ck.OnAlarm != "degraded" {
+		t.Errorf("check defaults: %+v", ck)
+	}
+	if l.Backends[0].WeightV != 1 {
+		t.Errorf("weight default = %d", l.Backends[0].WeightV)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string // each must appear, in order, as one line
+	}{
+		{"unknown key", "log_level: info\nbogus: 1\n", []string{"line 2: field bogus not found"}},
+		{"bad duration", "vrrp_instances:\n  - name: a\n    advert_interval: 1x\n", []string{"line 3: cannot unmarshal"}},
+		{"syntax", "vrrp_instances: [\n", []string{"line 1: did not find expected node content"}},
+		{"empty", "log_level: info\n", []string{"needs at least one of vrrp_instances and listeners"}},
+		{"vrrp fields", `vrrp_instances:
+  - name: a
+    interface: eth0
+    virtual_router_id: 300
+    priority: 256
+    version: 3
+    advert_interval: 15ms
+    auth_pass: x
+    virtual_ipaddress: [10.0.0.300]
+    unicast_peers: [fe80::1]
+    track: [{check: nope, weight: 0}]
+`, []string{
+			"line 4: vrrp_instances[0].virtual_router_id: must be 1..255, not 300",
+			"line 5: vrrp_instances[0].priority: must be 1..255, not 256",
+			"line 7: vrrp_instances[0].advert_interval: must be whole centiseconds",
+			"line 8: vrrp_instances[0].auth_pass: is not allowed with version 3",
+			"line 9: vrrp_instances[0].virtual_ipaddress[0]: must be an address",
+			"line 10: vrrp_instances[0].unicast_peers[0]: must be an IPv4 address",
+			"line 11: vrrp_instances[0].track[0].weight: must be -254..-1 or 1..254, not 0",
+			"line 11: vrrp_instances[0].track[0].check: no backend is named \"nope\"",
+		}},
+		{"v2 interval and password", `vrrp_instances:
+  - name: a
+    interface: eth0
+    virtual_router_id: 1
+    advert_interval: 100ms
+    auth_pass: 123456789
+    virtual_ipaddress: [10.0.0.1]
+`, []string{
+			"line 5: vrrp_instances[0].advert_interval: must be whole seconds from 1s to 255s with version 2, not 100ms",
+			"line 6: vrrp_instances[0].auth_pass: must be at most 8 bytes, not 9",
+		}},
+		{"duplicates", `vrrp_instances:
+  - {name: a, interface: eth0, virtual_router_id: 1, virtual_ipaddress: [10.0.0.1]}
+  - {name: a, interface: eth0, virtual_router_id: 1, virtual_ipaddress: [10.0.0.2]}
+`, []string{
+			"line 3: vrrp_instances[1].name: \"a\" is also the name of vrrp_instances[0]",
+			"line 3: vrrp_instances[1].virtual_router_id: 1 on eth0 is also used by vrrp_instances[0]",
+		}},
+		{"listener fields", `listeners:
+  - name: l
+    bind: 10.0.0.1
+    policy: random
+    persistence_netmask: 33
+    on_marked_down: explode
+    check: {type: http, rise: 0, fall: 101, interval: 1ms}
+    backends:
+      - {name: a, address: nowhere, weight: 300}
+      - {name: a, address: 10.0.0.2:5672, check: {mode: login}}
+`, []string{
+			"line 3: listeners[0].bind: must be ip:port",
+			"line 4: listeners[0].policy: must be roundrobin, wrr or leastconn, not \"random\"",
+			"line 5: listeners[0].persistence_netmask: must be 1..32, not 33",
+			"line 6: listeners[0].on_marked_down: must be shutdown-sessions or keep-sessions",
+			"line 7: listeners[0].check.type: must be amqp, tcp or none, not \"http\"",
+			"line 7: listeners[0].check.interval: must be at least 10ms",
+			"line 7: listeners[0].check.fall: must be 1..100, not 101",
+			"line 9: listeners[0].backends[0].address: must be ip:port, not \"nowhere\"",
+			"line 9: listeners[0].backends[0].weight: must be 0..256, not 300",
+			"line 10: listeners[0].backends[1].name: \"a\" is also the name of backends[0]",
+			"line 10: listeners[0].backends[1].check.user: is required with mode login",
+		}},
+		{"ambiguous track", `vrrp_instances:
+  - {name: v, interface: eth0, virtual_router_id: 1, virtual_ipaddress: [10.0.0.1], track: [{check: a, weight: -10}, {listener: zz, weight: -5}]}
+listeners:
+  - {name: l1, bind: 10.0.0.1:1, backends: [{name: a, address: 10.0.0.2:1}]}
+  - {name: l2, bind: 10.0.0.1:2, backends: [{name: a, address: 10.0.0.2:2}]}
+`, []string{
+			"vrrp_instances[0].track[0].check: \"a\" names a backend of several listeners; write listener/backend",
+			"vrrp_instances[0].track[1].listener: no listener is named \"zz\"",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			var es Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("Parse error = %v (%T), want Errors", err, err)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			i := 0
+			for _, w := range tt.want {
+				for i < len(lines) && !strings.Contains(lines[i], w) {
+					i++
+				}
+				if i == len(lines) {
+					t.Errorf("missing (in order) %q in:\n%v", w, err)
+					return
+				}
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	seed, _ := os.ReadFile("testdata/seed-rabbitmq01.yaml")
+	f.Add(seed)
+	f.Add([]byte("listeners: [{name: l, bind: 1.2.3.4:5, backends: [{name: a, address: 1.2.3.4:6}]}]"))
+	f.Add([]byte("vrrp_instances: [{}]\nlisteners: [{backends: [{check: {}}]}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err != nil {
+			var es Errors
+			if !errors.As(err, &es) || len(es) == 0 {
+				t.Fatalf("error %v is not a non-empty Errors", err)
+			}
+			return
+		}
+		// A valid config has its parsed fields set.
+		for _, in := range c.VRRPInstances {
+			if len(in.VIPs) != len(in.VirtualIPAddress) {
+				t.Fatalf("VIPs %v for %v", in.VIPs, in.VirtualIPAddress)
+			}
+		}
+		for _, l := range c.Listeners {
+			if !l.BindAddr.IsValid() {
+				t.Fatal("valid listener without BindAddr")
+			}
+		}
+	})
+}

@@ -1,0 +1,46 @@
+package control
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Call sends req to the daemon at path and decodes the result into out
+// (which may be nil, or a *json.RawMessage to keep the bytes).
+func Call(path string, req Request, out any, timeout time.Duration) error {
+	c, err := net.DialTimeout("unix", path, timeout)
+	if err != nil {
+		return fmt.Errorf("connecting to the daemon at %s (is `rmqlb run` running?): %w", path, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	b, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encoding request: %w", err)
+	}
+	if _, err := c.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("sending request: %w", err)
+	}
+	line, err := bufio.NewReader(c).ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("reading response: %w", err)
+	}
+	var resp Response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return fmt.Errorf("decoding response: %w", err)
+	}
+	if resp.Error != "" {
+		return errors.New(resp.Error)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(resp.Result, out); err != nil {
+		return fmt.Errorf("decoding result: %w", err)
+	}
+	return nil
+}
