@@ -1,0 +1,161 @@
+package vrrp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Config is the configuration of one VRRP instance (one virtual router on
+// one interface), the equivalent of keepalived's vrrp_instance block. The
+// field comments name the configuration-file keys.
+type Config struct {
+	// Name identifies the instance in logs, metrics and status (name).
+	// Required.
+	Name string
+	// Interface is the network interface adverts are sent and received on
+	// and VIPs are added to (interface). Required.
+	Interface string
+	// VRID is the virtual router id, 1..255 (virtual_router_id). Required;
+	// every router of one virtual router uses the same, different virtual
+	// routers on one network use different ones.
+	VRID uint8
+	// Priority is 1..254, or 255 for the address owner, which becomes
+	// MASTER at once and is never adjusted (priority). Required; higher wins.
+	Priority uint8
+	// Version is the VRRP version, 2 or 3 (version). Required.
+	Version int
+	// AdvertInterval is the advertisement interval (advert_interval).
+	// VRRPv2: whole seconds, 1s..255s. VRRPv3: whole centiseconds,
+	// 10ms..40.95s. Required (keepalived's default is 1s).
+	AdvertInterval time.Duration
+	// Preempt lets a higher-priority backup take over from a lower-priority
+	// master (preempt). The zero value false is keepalived's nopreempt; the
+	// caller sets the default, true.
+	Preempt bool
+	// PreemptDelay delays a preemption: a backup hearing a lower-priority
+	// master keeps accepting it for this long, counted from the first such
+	// advertisement (preempt_delay). Zero (the default) preempts after the
+	// usual master-down interval. Ignored when Preempt is false.
+	PreemptDelay time.Duration
+	// AuthPass is the VRRPv2 simple text password, at most 8 bytes
+	// (auth_pass). Empty means authentication type 0 (none). Must be empty
+	// for VRRPv3.
+	AuthPass string
+	// Checksum selects the VRRPv3 IPv4 checksum convention sent
+	// (v3_checksum); any is accepted on receive. The zero value is
+	// ChecksumPseudoHeader (keepalived).
+	Checksum ChecksumMode
+	// UnicastSrc is the source address of adverts (unicast_src). The zero
+	// value means the first IPv4 address of Interface that is not a VIP.
+	UnicastSrc netip.Addr
+	// UnicastPeers switches to unicast mode: adverts go to each peer and
+	// are accepted only from them (unicast_peers). Empty (the default)
+	// means multicast to 224.0.0.18.
+	UnicastPeers []netip.Addr
+	// VIPs are the virtual addresses (virtual_ipaddress), 1..255 IPv4
+	// prefixes (a bare address is a /32). Required.
+	VIPs []netip.Prefix
+}
+
+// Validate reports every problem of c, each naming the field (by its
+// configuration-file key) and what is wrong, joined with errors.Join.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("vrrp instance %q: %s: %s", c.Name, field, fmt.Sprintf(format, args...)))
+	}
+	if c.Name == "" {
+		bad("name", "is empty")
+	}
+	if c.Interface == "" {
+		bad("interface", "is empty")
+	}
+	if c.VRID == 0 {
+		bad("virtual_router_id", "must be 1..255, not 0")
+	}
+	if c.Priority == 0 {
+		bad("priority", "must be 1..255, not 0 (0 is reserved for a master that stops)")
+	}
+	switch c.Version {
+	case 2:
+		iv := c.AdvertInterval
+		if iv%time.Second != 0 || iv < time.Second || iv > 255*time.Second {
+			bad("advert_interval", "%v: VRRPv2 needs whole seconds in 1s..255s", iv)
+		}
+		if len(c.AuthPass) > 8 {
+			bad("auth_pass", "is %d bytes, at most 8", len(c.AuthPass))
+		}
+	case 3:
+		iv := c.AdvertInterval
+		if iv%(10*time.Millisecond) != 0 || iv < 10*time.Millisecond || iv > 40950*time.Millisecond {
+			bad("advert_interval", "%v: VRRPv3 needs whole centiseconds in 10ms..40.95s", iv)
+		}
+		if c.AuthPass != "" {
+			bad("auth_pass", "is set, but VRRPv3 has no authentication")
+		}
+	default:
+		bad("version", "%d: must be 2 or 3", c.Version)
+	}
+	if c.PreemptDelay < 0 {
+		bad("preempt_delay", "%v is negative", c.PreemptDelay)
+	}
+	if c.Checksum != ChecksumPseudoHeader && c.Checksum != ChecksumRFC9568 {
+		bad("v3_checksum", "%v: must be pseudo-header or rfc9568", c.Checksum)
+	}
+	if c.UnicastSrc.IsValid() && !c.UnicastSrc.Unmap().Is4() {
+		bad("unicast_src", "%v: only IPv4 is supported", c.UnicastSrc)
+	}
+	seen := make(map[netip.Addr]bool)
+	for _, p := range c.UnicastPeers {
+		switch {
+		case !p.IsValid():
+			bad("unicast_peers", "contains an invalid address")
+		case !p.Unmap().Is4():
+			bad("unicast_peers", "%v: only IPv4 is supported", p)
+		case seen[p.Unmap()]:
+			bad("unicast_peers", "%v appears twice", p)
+		case c.UnicastSrc.IsValid() && p.Unmap() == c.UnicastSrc.Unmap():
+			bad("unicast_peers", "%v is also unicast_src", p)
+		}
+		seen[p.Unmap()] = true
+	}
+	if len(c.VIPs) == 0 {
+		bad("virtual_ipaddress", "is empty")
+	}
+	if len(c.VIPs) > 255 {
+		bad("virtual_ipaddress", "has %d addresses, at most 255", len(c.VIPs))
+	}
+	vips := make(map[netip.Addr]bool)
+	for _, p := range c.VIPs {
+		switch {
+		case !p.IsValid():
+			bad("virtual_ipaddress", "contains an invalid prefix")
+		case !p.Addr().Unmap().Is4():
+			bad("virtual_ipaddress", "%v: only IPv4 is supported", p)
+		case vips[p.Addr().Unmap()]:
+			bad("virtual_ipaddress", "%v appears twice", p.Addr())
+		}
+		vips[p.Addr().Unmap()] = true
+	}
+	return errors.Join(errs...)
+}
+
+// authType and authData are the VRRPv2 authentication fields c sends and
+// expects.
+func (c Config) auth() (uint8, [8]byte) {
+	if c.Version != 2 || c.AuthPass == "" {
+		return AuthTypeNone, [8]byte{}
+	}
+	return AuthTypeSimple, SimpleAuthData(c.AuthPass)
+}
+
+// vipAddrs returns the addresses of c.VIPs.
+func (c Config) vipAddrs() []netip.Addr {
+	out := make([]netip.Addr, len(c.VIPs))
+	for i, p := range c.VIPs {
+		out[i] = p.Addr().Unmap()
+	}
+	return out
+}

@@ -1,0 +1,89 @@
+package vrrp
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want []string // substrings of the error; none = valid
+	}{
+		{"valid v3", func(c *Config) {}, nil},
+		{"valid v2 with password", func(c *Config) { c.Version = 2; c.AuthPass = "passwd12" }, nil},
+		{"valid unicast", func(c *Config) {
+			c.UnicastSrc = netip.MustParseAddr("10.0.0.1")
+			c.UnicastPeers = []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")}
+		}, nil},
+		{"valid v3 100ms", func(c *Config) { c.AdvertInterval = 100 * time.Millisecond }, nil},
+		{"valid owner", func(c *Config) { c.Priority = 255 }, nil},
+		{"no name", func(c *Config) { c.Name = "" }, []string{"name: is empty"}},
+		{"no interface", func(c *Config) { c.Interface = "" }, []string{"interface: is empty"}},
+		{"vrid 0", func(c *Config) { c.VRID = 0 }, []string{"virtual_router_id"}},
+		{"priority 0", func(c *Config) { c.Priority = 0 }, []string{"priority"}},
+		{"version 4", func(c *Config) { c.Version = 4 }, []string{"version: 4"}},
+		{"v2 fractional interval", func(c *Config) { c.Version = 2; c.AdvertInterval = 100 * time.Millisecond }, []string{"advert_interval", "whole seconds"}},
+		{"v3 5ms", func(c *Config) { c.AdvertInterval = 5 * time.Millisecond }, []string{"advert_interval", "centiseconds"}},
+		{"v3 too long", func(c *Config) { c.AdvertInterval = 41 * time.Second }, []string{"advert_interval"}},
+		{"zero interval", func(c *Config) { c.AdvertInterval = 0 }, []string{"advert_interval"}},
+		{"v2 long password", func(c *Config) { c.Version = 2; c.AuthPass = "123456789" }, []string{"auth_pass", "at most 8"}},
+		{"v3 password", func(c *Config) { c.AuthPass = "x" }, []string{"auth_pass", "VRRPv3"}},
+		{"negative preempt delay", func(c *Config) { c.PreemptDelay = -time.Second }, []string{"preempt_delay"}},
+		{"bad checksum mode", func(c *Config) { c.Checksum = 7 }, []string{"v3_checksum"}},
+		{"IPv6 unicast src", func(c *Config) { c.UnicastSrc = netip.MustParseAddr("fd00::1") }, []string{"unicast_src"}},
+		{"duplicate peer", func(c *Config) {
+			c.UnicastPeers = []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.2")}
+		}, []string{"unicast_peers", "twice"}},
+		{"peer is src", func(c *Config) {
+			c.UnicastSrc = netip.MustParseAddr("10.0.0.2")
+			c.UnicastPeers = []netip.Addr{netip.MustParseAddr("10.0.0.2")}
+		}, []string{"unicast_peers", "unicast_src"}},
+		{"invalid peer", func(c *Config) { c.UnicastPeers = []netip.Addr{{}} }, []string{"unicast_peers", "invalid"}},
+		{"no VIPs", func(c *Config) { c.VIPs = nil }, []string{"virtual_ipaddress: is empty"}},
+		{"IPv6 VIP", func(c *Config) { c.VIPs = []netip.Prefix{netip.MustParsePrefix("fd00::1/64")} }, []string{"virtual_ipaddress", "IPv4"}},
+		{"duplicate VIP", func(c *Config) {
+			c.VIPs = []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24"), netip.MustParsePrefix("10.0.0.1/32")}
+		}, []string{"virtual_ipaddress", "twice"}},
+		{"several problems", func(c *Config) { c.VRID = 0; c.Priority = 0 }, []string{"virtual_router_id", "priority"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := testConfig(tt.mod).Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Validate accepted the config")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if !strings.Contains(err.Error(), `vrrp instance "test"`) && tt.name != "no name" {
+				t.Errorf("error %q does not name the instance", err)
+			}
+		})
+	}
+}
+
+func TestStateText(t *testing.T) {
+	for _, s := range []State{StateInit, StateBackup, StateMaster, StateFault} {
+		b, _ := s.MarshalText()
+		var got State
+		if err := got.UnmarshalText(b); err != nil || got != s {
+			t.Fatalf("round trip of %v: %v %v", s, got, err)
+		}
+	}
+	var s State
+	if s.UnmarshalText([]byte("LEADER")) == nil {
+		t.Fatal("accepted LEADER")
+	}
+}

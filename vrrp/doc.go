@@ -1,0 +1,46 @@
+// Package vrrp implements the Virtual Router Redundancy Protocol as rmqlb
+// uses it to own virtual IP addresses: a drop-in replacement for
+// keepalived's vrrp_instance.
+//
+// It speaks VRRPv2 (RFC 3768, with authentication type 0 and type 1
+// "simple text password" of RFC 2338 section 5.3.6, which keepalived calls
+// auth_type PASS) and VRRPv3 (RFC 5798, clarified by RFC 9568) over IPv4.
+// The codec also handles VRRPv3 over IPv6.
+//
+// The package is layered the way mdlayher/arp is:
+//
+//   - codec.go and checksum.go are a pure wire codec (Packet, Parse,
+//     Packet.Marshal) that never touches a socket.
+//   - machine.go is the state machine of RFC 5798 section 6 (which also
+//     describes RFC 3768 for VRRPv2) as a step function over injected time:
+//     Machine.Step(now, event) returns the actions to perform and
+//     Machine.NextDeadline tells when to step it again. It owns no goroutine
+//     and never sleeps.
+//   - transport.go is the small Transport interface and its real
+//     implementation over golang.org/x/net/ipv4 raw sockets (IP protocol
+//     112, multicast group 224.0.0.18 or unicast peers, TTL 255).
+//   - link.go watches the interface link with netlink (WatchLink); a link
+//     that is down puts the instance in FAULT, as keepalived does.
+//   - instance.go glues them together: Instance.Run owns the goroutines,
+//     drives the Machine from the Transport and a Clock (clock.go), and
+//     calls an Owner (owner.go) to acquire and release the virtual
+//     addresses. Snapshot (snapshot.go) and Prometheus metrics (metrics.go)
+//     report state and counters, including dropped adverts by reason
+//     (errors.go).
+//
+// VRRPv3 over IPv4 has two checksum conventions in the wild: RFC 5798
+// section 5.2.8 includes an IPv4 pseudo-header (what keepalived sends), and
+// RFC 9568 section 5.2.8 states that the IPv4 checksum is computed over the
+// VRRP message only, like VRRPv2. Packet.Marshal sends the one the
+// ChecksumMode selects; Parse accepts either and reports which one matched.
+//
+// Differences to keepalived worth knowing: preempt_delay counts from the
+// first lower-priority advertisement heard while BACKUP; a MASTER that
+// hears a lower-priority advertisement discards it as RFC 5798 section
+// 6.4.3 says (keepalived answers with an advertisement of its own), but
+// asks its Owner to announce the addresses again (gratuitous ARP), at most
+// once per master down interval; keepalived's old_unicast_checksum
+// (pre-1.3.6 VRRPv3 unicast) is not accepted. VRRPv2 uses RFC 3768's
+// Skew_Time of (256 - Priority) / 256 seconds, VRRPv3 RFC 5798's
+// ((256 - Priority) * Master_Adver_Interval) / 256.
+package vrrp

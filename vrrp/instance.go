@@ -1,0 +1,480 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// Owner is what an Instance drives when it becomes MASTER (Acquire: add the
+// VIPs, send gratuitous ARP) and when it stops being MASTER (Release:
+// remove them). Package netsetup implements it.
+//
+// Calls come from one goroutine, never concurrently, with a context that
+// times out after Options.OwnerTimeout. Acquire may be called again while
+// acquired (the instance became MASTER again): it should then re-announce.
+type Owner interface {
+	Acquire(ctx context.Context) error
+	Release(ctx context.Context) error
+}
+
+// DefaultOwnerTimeout bounds each Owner call when Options.OwnerTimeout is 0.
+const DefaultOwnerTimeout = 5 * time.Second
+
+// Options are the collaborators of an Instance. Every field is optional.
+type Options struct {
+	// Transport sends and receives adverts. Nil means an IPv4Transport
+	// opened by Run from the Config; Run then also watches the link of
+	// Config.Interface with WatchLink and goes to FAULT while it is down.
+	// Run closes the Transport when it returns, also one passed in here.
+	Transport Transport
+	// Owner acquires and releases the VIPs. Nil means none: state changes
+	// are only logged.
+	Owner Owner
+	// Clock is the time source. Nil means the real clock.
+	Clock Clock
+	// Logger gets a line for every state change. Nil means zap.NewNop().
+	Logger *zap.Logger
+	// Registerer receives the instance's metrics, labelled
+	// instance=Config.Name. Nil means no metrics.
+	Registerer prometheus.Registerer
+	// OwnerTimeout bounds each Owner call. Zero means DefaultOwnerTimeout.
+	OwnerTimeout time.Duration
+}
+
+// Instance is one running VRRP virtual router: it drives a Machine from a
+// Transport and a Clock, and an Owner from the Machine's actions.
+//
+// Run owns all goroutines of the instance and must be called at most once.
+// SetPriorityAdjust, SetLinkUp and Snapshot are safe from any goroutine, at
+// any time, before, during and after Run.
+type Instance struct {
+	cfg          Config
+	opt          Options
+	clock        Clock
+	log          *zap.Logger
+	metrics      *metrics
+	ownerTimeout time.Duration
+	peers        map[netip.Addr]bool // unicast mode only
+	notify       chan struct{}       // cap 1: desired adjust/link changed
+
+	mu          sync.Mutex // guards the fields below
+	m           *Machine   // stepped only by Run, under mu
+	counters    Counters
+	adjust      int  // desired priority adjustment
+	linkUp      bool // desired link state
+	src         netip.Addr
+	dests       []netip.Addr
+	started     bool
+	warnedFor   map[string]bool // drop reasons already logged at warn level
+	sendFailing bool            // the last send failed
+}
+
+// NewInstance validates cfg and returns an Instance in INIT. Nothing runs
+// and no socket is opened until Run.
+func NewInstance(cfg Config, opt Options) (*Instance, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.UnicastPeers = slices.Clone(cfg.UnicastPeers)
+	cfg.VIPs = slices.Clone(cfg.VIPs)
+	i := &Instance{
+		cfg:          cfg,
+		opt:          opt,
+		clock:        opt.Clock,
+		log:          opt.Logger,
+		ownerTimeout: opt.OwnerTimeout,
+		notify:       make(chan struct{}, 1),
+		linkUp:       true,
+		warnedFor:    map[string]bool{},
+		counters:     Counters{Dropped: map[string]uint64{}},
+	}
+	if i.clock == nil {
+		i.clock = realClock{}
+	}
+	if i.log == nil {
+		i.log = zap.NewNop()
+	}
+	i.log = i.log.With(zap.String("vrrp_instance", cfg.Name), zap.Uint8("vrid", cfg.VRID))
+	if i.ownerTimeout <= 0 {
+		i.ownerTimeout = DefaultOwnerTimeout
+	}
+	if len(cfg.UnicastPeers) > 0 {
+		i.peers = make(map[netip.Addr]bool)
+		for _, p := range cfg.UnicastPeers {
+			i.peers[p.Unmap()] = true
+		}
+	}
+	var err error
+	if i.metrics, err = newMetrics(opt.Registerer, cfg.Name); err != nil {
+		return nil, fmt.Errorf("registering metrics of VRRP instance %q: %w", cfg.Name, err)
+	}
+	primary := cfg.UnicastSrc
+	if opt.Transport != nil {
+		primary = opt.Transport.Source()
+	}
+	i.m = NewMachine(cfg, primary)
+	i.metrics.set(StateInit, i.m.EffectivePriority())
+	return i, nil
+}
+
+// SetPriorityAdjust sets the priority adjustment (sum of the weights of
+// failing tracked checks). The effective priority is Config.Priority +
+// delta clamped to 1..254 (255 is never adjusted); a MASTER advertises a
+// change at once.
+func (i *Instance) SetPriorityAdjust(delta int) {
+	i.mu.Lock()
+	i.adjust = delta
+	i.mu.Unlock()
+	i.kick()
+}
+
+// SetLinkUp reports the interface link state: false puts the instance in
+// FAULT (releasing the VIPs if MASTER), true lets it start again. Run calls
+// it itself when it opened the real transport (Options.Transport nil).
+func (i *Instance) SetLinkUp(up bool) {
+	i.mu.Lock()
+	i.linkUp = up
+	i.mu.Unlock()
+	i.kick()
+}
+
+func (i *Instance) kick() {
+	select {
+	case i.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Snapshot returns a copy of the instance's state and counters.
+func (i *Instance) Snapshot() Snapshot {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	m := i.m
+	return Snapshot{
+		Name:                i.cfg.Name,
+		Interface:           i.cfg.Interface,
+		VRID:                i.cfg.VRID,
+		Version:             i.cfg.Version,
+		State:               m.State(),
+		ConfiguredPriority:  i.cfg.Priority,
+		EffectivePriority:   m.EffectivePriority(),
+		PriorityAdjust:      m.PriorityAdjust(),
+		AdvertInterval:      i.cfg.AdvertInterval,
+		MasterAdverInterval: m.MasterAdverInterval(),
+		Preempt:             i.cfg.Preempt,
+		PreemptDelay:        i.cfg.PreemptDelay,
+		Source:              i.src,
+		Destinations:        slices.Clone(i.dests),
+		Checksum:            i.cfg.Checksum,
+		VIPs:                slices.Clone(i.cfg.VIPs),
+		LinkUp:              m.LinkUp(),
+		Master:              m.Master(),
+		Since:               m.Since(),
+		Reason:              m.Reason(),
+		Counters:            i.counters.clone(),
+	}
+}
+
+// received is one packet handed from the read loop to Run.
+type received struct {
+	b    []byte
+	info RecvInfo
+}
+
+// Run runs the instance until ctx is done or the transport fails. On
+// return a MASTER has sent a priority-0 advertisement (so a backup takes
+// over after Skew_Time) and released the VIPs; the transport is closed and
+// every goroutine started by Run has exited (except an Owner call that
+// ignores its context's deadline). Run returns nil when ctx is done.
+func (i *Instance) Run(ctx context.Context) error {
+	i.mu.Lock()
+	if i.started {
+		i.mu.Unlock()
+		return errors.New("running VRRP instance: Run called twice")
+	}
+	i.started = true
+	i.mu.Unlock()
+
+	tr := i.opt.Transport
+	ownTransport := tr == nil
+	if ownTransport {
+		vips := i.cfg.vipAddrs()
+		t, err := NewIPv4Transport(TransportConfig{
+			Interface: i.cfg.Interface,
+			Source:    i.cfg.UnicastSrc,
+			Peers:     i.cfg.UnicastPeers,
+			Exclude:   vips,
+		})
+		if err != nil {
+			return fmt.Errorf("running VRRP instance %q: %w", i.cfg.Name, err)
+		}
+		tr = t
+	}
+	i.mu.Lock()
+	i.src, i.dests = tr.Source().Unmap(), tr.Destinations()
+	i.m.primary = i.src
+	i.mu.Unlock()
+
+	// The link watcher (real transport only) and the read loop.
+	watchCtx, cancelWatch := context.WithCancel(ctx)
+	defer cancelWatch()
+	watchDone := i.startLinkWatch(watchCtx, ownTransport)
+	rd := startReader(tr)
+
+	// The owner loop: applies Acquire/Release requests in order, one at a
+	// time, each bounded by ownerTimeout, so the state machine never
+	// waits for the owner.
+	ow := newOwnerWorker(i, context.WithoutCancel(ctx))
+	go ow.run()
+
+	timer := i.clock.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+
+	i.mu.Lock()
+	adjust, link := i.adjust, i.linkUp
+	i.mu.Unlock()
+	i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
+	if !link {
+		i.step(tr, ow, LinkDown{})
+	}
+	i.log.Info("starting VRRP instance",
+		zap.String("interface", i.cfg.Interface), zap.Int("version", i.cfg.Version),
+		zap.Uint8("priority", i.cfg.Priority), zap.Duration("advert_interval", i.cfg.AdvertInterval),
+		zap.Stringer("source", i.src), zap.Stringers("destinations", i.dests))
+	i.step(tr, ow, Startup{})
+
+	var runErr error
+loop:
+	for {
+		i.mu.Lock()
+		deadline, ok := i.m.NextDeadline()
+		i.mu.Unlock()
+		if ok {
+			timer.Reset(max(deadline.Sub(i.clock.Now()), 0))
+		} else {
+			timer.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-rd.err:
+			runErr = fmt.Errorf("running VRRP instance %q: %w", i.cfg.Name, err)
+			i.log.Error("VRRP transport failed", zap.Error(err))
+			break loop
+		case r := <-rd.packets:
+			i.receive(tr, ow, r)
+		case <-timer.C():
+			i.step(tr, ow, Tick{})
+		case <-i.notify:
+			i.mu.Lock()
+			adjust, link := i.adjust, i.linkUp
+			curAdjust, curLink := i.m.PriorityAdjust(), i.m.LinkUp()
+			i.mu.Unlock()
+			if adjust != curAdjust {
+				i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
+			}
+			switch {
+			case link && !curLink:
+				i.step(tr, ow, LinkUp{})
+			case !link && curLink:
+				i.step(tr, ow, LinkDown{})
+			}
+		}
+	}
+
+	i.step(tr, ow, Shutdown{})
+	ow.stop()
+	select {
+	case <-ow.done:
+	case <-time.After(i.ownerTimeout + time.Second):
+		i.log.Error("VIP owner did not return in time; leaving it behind")
+	}
+	close(rd.stop)
+	tr.Close()
+	<-rd.done
+	cancelWatch()
+	<-watchDone
+	i.log.Info("stopped VRRP instance")
+	return runErr
+}
+
+// startLinkWatch starts watching the link of the interface if enabled
+// (the real transport is used) and returns a channel closed when the
+// watcher has exited (after ctx is done). The subscription is made in the
+// calling goroutine's thread, in the namespace the transport was opened in.
+func (i *Instance) startLinkWatch(ctx context.Context, enabled bool) <-chan struct{} {
+	done := make(chan struct{})
+	if !enabled {
+		close(done)
+		return done
+	}
+	lw, err := subscribeLink(nil, i.cfg.Interface)
+	if err != nil {
+		i.log.Warn("link state of the interface is not tracked", zap.Error(err))
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		if err := lw.run(ctx, i.SetLinkUp); err != nil {
+			i.log.Warn("link state of the interface is no longer tracked", zap.Error(err))
+		}
+	}()
+	return done
+}
+
+// reader is the read loop of Run: it hands packets to Run until the
+// transport fails or is closed (err gets the error, done is closed) or stop
+// is closed while it waits for Run.
+type reader struct {
+	packets chan received
+	err     chan error
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+func startReader(tr Transport) *reader {
+	r := &reader{packets: make(chan received, 64), err: make(chan error, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for {
+			b := make([]byte, 1500)
+			n, info, err := tr.ReadFrom(b)
+			if err != nil {
+				r.err <- err
+				return
+			}
+			select {
+			case r.packets <- received{b: b[:n], info: info}:
+			case <-r.stop:
+				return
+			}
+		}
+	}()
+	return r
+}
+
+// step feeds ev to the machine and performs the resulting actions.
+func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
+	now := i.clock.Now()
+	i.mu.Lock()
+	acts := i.m.Step(now, ev)
+	state, prio := i.m.State(), i.m.EffectivePriority()
+	i.mu.Unlock()
+	i.metrics.set(state, prio)
+	for _, a := range acts {
+		switch a := a.(type) {
+		case SendAdvert:
+			i.send(tr, a.Priority)
+		case Acquire:
+			ow.request(true)
+		case Release:
+			ow.request(false)
+		case StateChange:
+			i.mu.Lock()
+			i.counters.Transitions++
+			i.mu.Unlock()
+			i.metrics.inc(func(m *metrics) prometheus.Counter { return m.transitions })
+			i.log.Info("VRRP state change",
+				zap.Stringer("from", a.From), zap.Stringer("to", a.To), zap.String("reason", a.Reason),
+				zap.Uint8("effective_priority", prio))
+		case Drop:
+			i.drop(a.Err)
+		}
+	}
+}
+
+// send sends one advert with priority prio to every destination.
+func (i *Instance) send(tr Transport, prio uint8) {
+	authType, authData := i.cfg.auth()
+	p := Packet{
+		Version:        i.cfg.Version,
+		VRID:           i.cfg.VRID,
+		Priority:       prio,
+		AdvertInterval: i.cfg.AdvertInterval,
+		AuthType:       authType,
+		AuthData:       authData,
+		Addrs:          i.cfg.vipAddrs(),
+	}
+	src := tr.Source().Unmap()
+	for _, dst := range tr.Destinations() {
+		b, err := p.Marshal(src, dst, i.cfg.Checksum)
+		if err == nil {
+			err = tr.WriteTo(b, dst)
+		}
+		i.mu.Lock()
+		failedBefore := i.sendFailing
+		i.sendFailing = err != nil
+		if err != nil {
+			i.counters.SendErrors++
+		} else {
+			i.counters.AdvertsSent++
+		}
+		i.mu.Unlock()
+		if err != nil {
+			i.metrics.inc(func(m *metrics) prometheus.Counter { return m.sendErrors })
+			// Log the first of a run of failures (a link that is down
+			// fails every advert).
+			if !failedBefore {
+				i.log.Warn("sending VRRP advert failed", zap.Stringer("dst", dst), zap.Error(err))
+			}
+			continue
+		}
+		i.metrics.inc(func(m *metrics) prometheus.Counter { return m.sent })
+	}
+}
+
+// receive checks and parses one received packet and feeds it to the machine.
+func (i *Instance) receive(tr Transport, ow *ownerWorker, r received) {
+	i.mu.Lock()
+	i.counters.AdvertsReceived++
+	i.mu.Unlock()
+	i.metrics.inc(func(m *metrics) prometheus.Counter { return m.received })
+	src := r.info.Src.Unmap()
+	if err := CheckTTL(r.info.TTL); err != nil {
+		i.drop(fmt.Errorf("checking advert from %v: TTL %d: %w", src, r.info.TTL, err))
+		return
+	}
+	if src == tr.Source().Unmap() {
+		i.drop(fmt.Errorf("checking advert from %v: %w", src, ErrOwnPacket))
+		return
+	}
+	if i.peers != nil && !i.peers[src] {
+		i.drop(fmt.Errorf("checking advert from %v: %w", src, ErrNotPeer))
+		return
+	}
+	p, err := Parse(r.b, src, r.info.Dst)
+	if err != nil {
+		i.drop(fmt.Errorf("checking advert from %v: %w", src, err))
+		return
+	}
+	i.step(tr, ow, Advert{Src: src, Packet: p})
+}
+
+// drop counts and logs a dropped packet.
+func (i *Instance) drop(err error) {
+	reason := DropReason(err)
+	i.mu.Lock()
+	i.counters.Dropped[reason]++
+	first := !i.warnedFor[reason]
+	i.warnedFor[reason] = true
+	i.mu.Unlock()
+	i.metrics.drop(reason)
+	// Adverts of other virtual routers are normal on a shared segment.
+	if first && reason != DropVRID {
+		i.log.Warn("dropping VRRP advert (further drops for this reason are logged at debug level)",
+			zap.String("reason", reason), zap.Error(err))
+	} else {
+		i.log.Debug("dropping VRRP advert", zap.String("reason", reason), zap.Error(err))
+	}
+}

@@ -1,0 +1,446 @@
+package vrrp
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// An Event is an input to Machine.Step.
+type Event interface{ isEvent() }
+
+// Startup starts the machine (RFC 5798 section 6.4.1, Startup event).
+type Startup struct{}
+
+// Shutdown stops the machine: a MASTER sends a priority-0 advertisement and
+// releases the addresses, every state goes to INIT.
+type Shutdown struct{}
+
+// Tick fires the timers that are due; step the machine with it at
+// NextDeadline.
+type Tick struct{}
+
+// Advert is a received advertisement that passed Parse and the TTL check.
+type Advert struct {
+	// Src is the IP source address of the packet (the sender's primary
+	// address, used for the tie-break on equal priority).
+	Src netip.Addr
+	// Packet is the parsed advertisement.
+	Packet *Packet
+}
+
+// LinkDown tells the machine the interface lost its link: it goes to FAULT.
+type LinkDown struct{}
+
+// LinkUp tells the machine the interface link is back: it leaves FAULT as
+// at startup.
+type LinkUp struct{}
+
+// SetPriorityAdjust sets the priority adjustment (the sum of the weights of
+// failing tracked checks, usually negative). The effective priority is the
+// configured priority plus Delta, clamped to 1..254; an address owner (255)
+// is never adjusted.
+type SetPriorityAdjust struct{ Delta int }
+
+func (Startup) isEvent()           {}
+func (Shutdown) isEvent()          {}
+func (Tick) isEvent()              {}
+func (Advert) isEvent()            {}
+func (LinkDown) isEvent()          {}
+func (LinkUp) isEvent()            {}
+func (SetPriorityAdjust) isEvent() {}
+
+// An Action is an output of Machine.Step, to be performed in order.
+type Action interface{ isAction() }
+
+// SendAdvert asks for an advertisement with the given priority to be sent
+// to every destination.
+type SendAdvert struct{ Priority uint8 }
+
+// Acquire asks for the virtual addresses to be added to the interface and
+// announced (gratuitous ARP): the machine became MASTER, or, while MASTER,
+// it heard a lower-priority router that believes itself master (a healed
+// split brain), whose announcements may have taken the addresses' ARP
+// entries away from us. The latter is at most once per master down
+// interval.
+type Acquire struct{}
+
+// Release asks for the virtual addresses to be removed: the machine left
+// MASTER.
+type Release struct{}
+
+// StateChange reports a transition.
+type StateChange struct {
+	From, To State
+	Reason   string
+}
+
+// Drop reports an advertisement the machine dropped; Err wraps one of the
+// sentinel errors (see DropReason).
+type Drop struct{ Err error }
+
+func (SendAdvert) isAction()  {}
+func (Acquire) isAction()     {}
+func (Release) isAction()     {}
+func (StateChange) isAction() {}
+func (Drop) isAction()        {}
+
+// MasterInfo describes the last valid advertisement heard from another
+// router.
+type MasterInfo struct {
+	Addr           netip.Addr    `json:"addr"`
+	Priority       uint8         `json:"priority"`
+	AdvertInterval time.Duration `json:"advert_interval"`
+	// Heard is when it was received.
+	Heard time.Time `json:"heard"`
+}
+
+// Machine is the VRRP state machine of RFC 5798 section 6 (RFC 3768
+// section 6 for VRRPv2) as a step function: it owns no goroutine, never
+// reads a clock and never touches the network. The caller feeds it events
+// with the current time and performs the returned actions, and steps it
+// with Tick at NextDeadline.
+//
+// A Machine is not safe for concurrent use.
+type Machine struct {
+	cfg      Config
+	primary  netip.Addr
+	vips     []netip.Addr
+	authType uint8
+	authData [8]byte
+
+	state  State
+	since  time.Time
+	reason string
+	linkUp bool
+	adjust int
+
+	masterAdverInterval time.Duration
+	masterDownAt        time.Time // BACKUP only; zero = stopped
+	masterDownReason    string
+	adverAt             time.Time // MASTER only; zero = stopped
+	lowerSince          time.Time // first lower-priority advert (preempt_delay)
+	lastAnnounce        time.Time // last Acquire
+	master              *MasterInfo
+}
+
+// NewMachine returns a machine in INIT for cfg (which should have passed
+// Validate). primary is the local primary address, the source of our
+// advertisements, compared with a sender's on equal priority.
+func NewMachine(cfg Config, primary netip.Addr) *Machine {
+	m := &Machine{
+		cfg:                 cfg,
+		primary:             primary.Unmap(),
+		vips:                cfg.vipAddrs(),
+		state:               StateInit,
+		reason:              "not started",
+		linkUp:              true,
+		masterAdverInterval: cfg.AdvertInterval,
+	}
+	m.authType, m.authData = cfg.auth()
+	return m
+}
+
+// State returns the current state.
+func (m *Machine) State() State { return m.state }
+
+// Since returns when the current state was entered (zero in INIT before
+// Startup).
+func (m *Machine) Since() time.Time { return m.since }
+
+// Reason returns why the current state was entered.
+func (m *Machine) Reason() string { return m.reason }
+
+// LinkUp reports whether the machine believes the link is up.
+func (m *Machine) LinkUp() bool { return m.linkUp }
+
+// Master returns the last valid advertisement heard from another router,
+// or nil.
+func (m *Machine) Master() *MasterInfo {
+	if m.master == nil {
+		return nil
+	}
+	mi := *m.master
+	return &mi
+}
+
+// PriorityAdjust returns the current priority adjustment.
+func (m *Machine) PriorityAdjust() int { return m.adjust }
+
+// EffectivePriority returns the priority advertised: the configured one
+// plus the adjustment clamped to 1..254, or 255 for an address owner.
+func (m *Machine) EffectivePriority() uint8 {
+	if m.cfg.Priority == 255 {
+		return 255
+	}
+	p := int(m.cfg.Priority) + m.adjust
+	return uint8(min(max(p, 1), 254))
+}
+
+// MasterAdverInterval returns the advertisement interval of the master
+// (learnt from its advertisements in VRRPv3, the configured one in VRRPv2).
+func (m *Machine) MasterAdverInterval() time.Duration { return m.masterAdverInterval }
+
+// SkewTime returns Skew_Time: for VRRPv3 ((256 - Priority) *
+// Master_Adver_Interval) / 256 (RFC 5798 section 6.1), for VRRPv2
+// (256 - Priority) / 256 seconds (RFC 3768 section 6.1).
+func (m *Machine) SkewTime() time.Duration {
+	p := time.Duration(256 - int(m.EffectivePriority()))
+	if m.cfg.Version == 2 {
+		return p * time.Second / 256
+	}
+	return p * m.masterAdverInterval / 256
+}
+
+// MasterDownInterval returns Master_Down_Interval: three times the master's
+// advertisement interval plus Skew_Time.
+func (m *Machine) MasterDownInterval() time.Duration {
+	return 3*m.masterAdverInterval + m.SkewTime()
+}
+
+// NextDeadline returns when the machine must next be stepped with Tick, and
+// false when no timer runs.
+func (m *Machine) NextDeadline() (time.Time, bool) {
+	switch {
+	case m.state == StateBackup && !m.masterDownAt.IsZero():
+		return m.masterDownAt, true
+	case m.state == StateMaster && !m.adverAt.IsZero():
+		return m.adverAt, true
+	default:
+		return time.Time{}, false
+	}
+}
+
+// Step feeds ev to the machine at time now and returns the actions to
+// perform, in order.
+func (m *Machine) Step(now time.Time, ev Event) []Action {
+	var out []Action
+	switch ev := ev.(type) {
+	case Startup:
+		if m.state == StateInit {
+			out = m.start(now, out, "startup")
+		}
+	case Shutdown:
+		out = m.shutdown(now, out)
+	case Tick:
+		out = m.tick(now, out)
+	case Advert:
+		out = m.advert(now, out, ev)
+	case LinkDown:
+		m.linkUp = false
+		switch m.state {
+		case StateMaster:
+			m.adverAt = time.Time{}
+			out = m.transition(now, out, StateFault, "interface link down")
+			out = append(out, Release{})
+		case StateBackup:
+			m.masterDownAt = time.Time{}
+			out = m.transition(now, out, StateFault, "interface link down")
+		}
+	case LinkUp:
+		m.linkUp = true
+		if m.state == StateFault {
+			out = m.start(now, out, "interface link up")
+		}
+	case SetPriorityAdjust:
+		before := m.EffectivePriority()
+		m.adjust = ev.Delta
+		if after := m.EffectivePriority(); after != before && m.state == StateMaster {
+			// Tell the backups at once, so that a backup now of higher
+			// priority preempts without waiting for our next advert.
+			out = append(out, SendAdvert{Priority: after})
+			m.adverAt = now.Add(m.cfg.AdvertInterval)
+		}
+	}
+	return out
+}
+
+// start is the Startup event of RFC 5798 section 6.4.1, also used when the
+// link comes back.
+func (m *Machine) start(now time.Time, out []Action, why string) []Action {
+	if !m.linkUp {
+		return m.transition(now, out, StateFault, why+": interface link down")
+	}
+	if m.cfg.Priority == 255 {
+		return m.becomeMaster(now, out, why+": address owner (priority 255)")
+	}
+	m.masterAdverInterval = m.cfg.AdvertInterval
+	m.masterDownAt = now.Add(m.MasterDownInterval())
+	m.masterDownReason = "no advertisement heard within master down interval"
+	m.lowerSince = time.Time{}
+	return m.transition(now, out, StateBackup, why)
+}
+
+func (m *Machine) shutdown(now time.Time, out []Action) []Action {
+	switch m.state {
+	case StateMaster:
+		m.adverAt = time.Time{}
+		out = append(out, SendAdvert{Priority: 0})
+		out = m.transition(now, out, StateInit, "shutdown")
+		out = append(out, Release{})
+	case StateBackup, StateFault:
+		m.masterDownAt = time.Time{}
+		out = m.transition(now, out, StateInit, "shutdown")
+	}
+	return out
+}
+
+func (m *Machine) tick(now time.Time, out []Action) []Action {
+	switch m.state {
+	case StateBackup:
+		if !m.masterDownAt.IsZero() && !now.Before(m.masterDownAt) {
+			out = m.becomeMaster(now, out, m.masterDownReason)
+		}
+	case StateMaster:
+		if !m.adverAt.IsZero() && !now.Before(m.adverAt) {
+			out = append(out, SendAdvert{Priority: m.EffectivePriority()})
+			next := m.adverAt.Add(m.cfg.AdvertInterval)
+			if !next.After(now) {
+				// We fell behind (a suspended process, a stepped
+				// clock): restart the period from now.
+				next = now.Add(m.cfg.AdvertInterval)
+			}
+			m.adverAt = next
+		}
+	}
+	return out
+}
+
+func (m *Machine) becomeMaster(now time.Time, out []Action, why string) []Action {
+	m.masterDownAt = time.Time{}
+	m.lowerSince = time.Time{}
+	m.adverAt = now.Add(m.cfg.AdvertInterval)
+	m.lastAnnounce = now
+	out = m.transition(now, out, StateMaster, why)
+	return append(out, SendAdvert{Priority: m.EffectivePriority()}, Acquire{})
+}
+
+func (m *Machine) transition(now time.Time, out []Action, to State, why string) []Action {
+	from := m.state
+	m.state, m.since, m.reason = to, now, why
+	return append(out, StateChange{From: from, To: to, Reason: why})
+}
+
+// validate is the receive check of RFC 5798 section 7.1 (RFC 3768 section
+// 7.1) that depends on configuration.
+func (m *Machine) validate(p *Packet) error {
+	if p.Version != m.cfg.Version {
+		return fmt.Errorf("checking advert: version %d, configured %d: %w", p.Version, m.cfg.Version, ErrBadVersion)
+	}
+	if p.VRID != m.cfg.VRID {
+		return fmt.Errorf("checking advert: VRID %d, configured %d: %w", p.VRID, m.cfg.VRID, ErrWrongVRID)
+	}
+	if p.Version == 2 {
+		if p.AuthType != m.authType || (m.authType == AuthTypeSimple && p.AuthData != m.authData) {
+			return fmt.Errorf("checking advert: authentication type %d: %w", p.AuthType, ErrAuthMismatch)
+		}
+		if p.AdvertInterval != m.cfg.AdvertInterval {
+			return fmt.Errorf("checking advert: interval %v, configured %v: %w", p.AdvertInterval, m.cfg.AdvertInterval, ErrIntervalMismatch)
+		}
+	}
+	// RFC 5798 section 7.1: an address list that differs from ours is a
+	// misconfiguration; drop unless the sender is the address owner.
+	if p.Priority != 255 && !sameAddrs(p.Addrs, m.vips) {
+		return fmt.Errorf("checking advert: addresses %v, configured %v: %w", p.Addrs, m.vips, ErrAddressMismatch)
+	}
+	return nil
+}
+
+// sameAddrs reports whether a and b hold the same addresses in any order.
+func sameAddrs(a, b []netip.Addr) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	set := make(map[netip.Addr]int, len(b))
+	for _, x := range b {
+		set[x]++
+	}
+	for _, x := range a {
+		if set[x.Unmap()] == 0 {
+			return false
+		}
+		set[x.Unmap()]--
+	}
+	return true
+}
+
+func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
+	p := ev.Packet
+	if p == nil {
+		return out
+	}
+	if err := m.validate(p); err != nil {
+		return append(out, Drop{Err: err})
+	}
+	src := ev.Src.Unmap()
+	if m.state != StateBackup && m.state != StateMaster {
+		return out // INIT and FAULT listen to nobody
+	}
+	heard := &MasterInfo{Addr: src, Priority: p.Priority, AdvertInterval: p.AdvertInterval, Heard: now}
+	local := m.EffectivePriority()
+	// In VRRPv2 the interval was checked to be ours; VRRPv3 adopts the
+	// master's (RFC 5798 section 6.4.2).
+	iv := p.AdvertInterval
+	switch m.state {
+	case StateBackup:
+		m.master = heard
+		switch {
+		case p.Priority == 0:
+			// RFC 5798 6.4.2: the master stops; take over after Skew_Time.
+			m.masterDownAt = now.Add(m.SkewTime())
+			m.masterDownReason = fmt.Sprintf("master %v sent priority 0", src)
+		case !m.cfg.Preempt || p.Priority >= local:
+			m.lowerSince = time.Time{}
+			m.masterAdverInterval = iv
+			m.masterDownAt = now.Add(m.MasterDownInterval())
+			m.masterDownReason = fmt.Sprintf("master %v silent for master down interval", src)
+		case m.cfg.PreemptDelay > 0:
+			// Preempt, but only preempt_delay after the first
+			// lower-priority advertisement: until then accept it.
+			if m.lowerSince.IsZero() {
+				m.lowerSince = now
+			}
+			deadline := m.lowerSince.Add(m.cfg.PreemptDelay)
+			if now.Before(deadline) {
+				m.masterAdverInterval = iv
+				m.masterDownAt = now.Add(m.MasterDownInterval())
+				m.masterDownReason = fmt.Sprintf("master %v silent for master down interval", src)
+				if deadline.Before(m.masterDownAt) {
+					m.masterDownAt = deadline
+					m.masterDownReason = fmt.Sprintf("preempting lower priority master %v (priority %d) after preempt_delay", src, p.Priority)
+				}
+			}
+		default:
+			// Preempt: discard, the Master_Down_Timer fires.
+			m.masterDownReason = fmt.Sprintf("preempting lower priority master %v (priority %d)", src, p.Priority)
+		}
+	case StateMaster:
+		switch {
+		case p.Priority == 0:
+			// RFC 5798 6.4.3: another master stops; assert ourselves.
+			m.master = heard
+			out = append(out, SendAdvert{Priority: local})
+			m.adverAt = now.Add(m.cfg.AdvertInterval)
+		case p.Priority > local || (p.Priority == local && src.Compare(m.primary) > 0):
+			m.master = heard
+			m.adverAt = time.Time{}
+			m.masterAdverInterval = iv
+			m.lowerSince = time.Time{}
+			out = m.transition(now, out, StateBackup, fmt.Sprintf("higher priority master %v (priority %d, ours %d)", src, p.Priority, local))
+			m.masterDownAt = now.Add(m.MasterDownInterval())
+			m.masterDownReason = fmt.Sprintf("master %v silent for master down interval", src)
+			out = append(out, Release{})
+		default:
+			// RFC 5798 6.4.3: discard a lower priority advertisement.
+			// Its sender thinks it is master and may have announced
+			// our addresses: announce them again (keepalived does
+			// too), without changing state or timers.
+			m.master = heard
+			if now.Sub(m.lastAnnounce) >= m.MasterDownInterval() {
+				m.lastAnnounce = now
+				out = append(out, Acquire{})
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,65 @@
+package vrrp
+
+import (
+	"maps"
+	"net/netip"
+	"time"
+)
+
+// Snapshot is a point-in-time copy of an Instance's state for `rmqlb
+// status` and metrics. It shares no memory with the Instance.
+type Snapshot struct {
+	Name      string `json:"name"`
+	Interface string `json:"interface"`
+	VRID      uint8  `json:"vrid"`
+	Version   int    `json:"version"`
+	State     State  `json:"state"`
+	// ConfiguredPriority is Config.Priority; EffectivePriority adds
+	// PriorityAdjust (clamped to 1..254; 255 is never adjusted).
+	ConfiguredPriority uint8 `json:"configured_priority"`
+	EffectivePriority  uint8 `json:"effective_priority"`
+	PriorityAdjust     int   `json:"priority_adjust"`
+	// AdvertInterval is ours; MasterAdverInterval the master's (VRRPv3
+	// backups adopt it). Durations are nanoseconds in JSON.
+	AdvertInterval      time.Duration `json:"advert_interval"`
+	MasterAdverInterval time.Duration `json:"master_advert_interval"`
+	Preempt             bool          `json:"preempt"`
+	PreemptDelay        time.Duration `json:"preempt_delay"`
+	// Source is the address adverts are sent from; Destinations where to
+	// (224.0.0.18 or the unicast peers). Both are empty before Run.
+	Source       netip.Addr     `json:"source"`
+	Destinations []netip.Addr   `json:"destinations"`
+	Checksum     ChecksumMode   `json:"v3_checksum"`
+	VIPs         []netip.Prefix `json:"vips"`
+	LinkUp       bool           `json:"link_up"`
+	// Master is the last valid advertisement heard from another router.
+	Master *MasterInfo `json:"master,omitempty"`
+	// Since is when State was entered; Reason why.
+	Since    time.Time `json:"since"`
+	Reason   string    `json:"reason"`
+	Counters Counters  `json:"counters"`
+}
+
+// Counters count adverts of one Instance since it was created.
+type Counters struct {
+	// AdvertsSent counts adverts sent successfully (one per destination).
+	AdvertsSent uint64 `json:"adverts_sent"`
+	// AdvertsReceived counts every VRRP packet read, dropped ones included.
+	AdvertsReceived uint64 `json:"adverts_received"`
+	// Dropped counts dropped packets by reason (see DropReason).
+	Dropped map[string]uint64 `json:"dropped"`
+	// SendErrors counts failed sends.
+	SendErrors uint64 `json:"send_errors"`
+	// OwnerErrors counts failed or timed-out Owner calls.
+	OwnerErrors uint64 `json:"owner_errors"`
+	// Transitions counts state changes.
+	Transitions uint64 `json:"transitions"`
+}
+
+func (c Counters) clone() Counters {
+	c.Dropped = maps.Clone(c.Dropped)
+	if c.Dropped == nil {
+		c.Dropped = map[string]uint64{}
+	}
+	return c
+}

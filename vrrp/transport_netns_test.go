@@ -1,0 +1,395 @@
+package vrrp
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+)
+
+// testNetns is a pair of network namespaces joined by a veth pair, created
+// by the test and deleted in t.Cleanup.
+type testNetns struct {
+	ns     [2]string
+	ifname [2]string
+	addr   [2]netip.Addr
+}
+
+func newTestNetns(t *testing.T) *testNetns {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create network namespaces")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2 (ip)")
+	}
+	suf := fmt.Sprintf("%d%04d", os.Getpid()%100000, rand.IntN(10000))
+	n := &testNetns{
+		ns:     [2]string{"rmqlbvra" + suf, "rmqlbvrb" + suf},
+		ifname: [2]string{"va" + suf, "vb" + suf},
+		addr:   [2]netip.Addr{netip.MustParseAddr("10.99.7.1"), netip.MustParseAddr("10.99.7.2")},
+	}
+	for _, ns := range n.ns {
+		run(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	}
+	run(t, "ip", "link", "add", n.ifname[0], "netns", n.ns[0], "type", "veth", "peer", "name", n.ifname[1], "netns", n.ns[1])
+	for i := range 2 {
+		run(t, "ip", "-n", n.ns[i], "link", "set", "lo", "up")
+		run(t, "ip", "-n", n.ns[i], "addr", "add", n.addr[i].String()+"/24", "dev", n.ifname[i])
+		run(t, "ip", "-n", n.ns[i], "link", "set", n.ifname[i], "up")
+	}
+	return n
+}
+
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// in runs f on a thread switched to namespace i; sockets f opens stay in it.
+func (n *testNetns) in(t *testing.T, i int, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	var failure string
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		// The thread is not unlocked if switching back fails, so the
+		// runtime throws it away instead of reusing it.
+		orig, err := netns.Get()
+		if err != nil {
+			failure = err.Error()
+			return
+		}
+		defer orig.Close()
+		h, err := netns.GetFromName(n.ns[i])
+		if err != nil {
+			failure = err.Error()
+			return
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			failure = err.Error()
+			return
+		}
+		f()
+		if err := netns.Set(orig); err != nil {
+			failure = err.Error()
+			return
+		}
+		runtime.UnlockOSThread()
+	}()
+	<-done
+	if failure != "" {
+		t.Fatalf("switching to namespace %s: %s", n.ns[i], failure)
+	}
+}
+
+func (n *testNetns) transport(t *testing.T, i int, cfg TransportConfig) *IPv4Transport {
+	t.Helper()
+	cfg.Interface = n.ifname[i]
+	var tr *IPv4Transport
+	var err error
+	n.in(t, i, func() { tr, err = NewIPv4Transport(cfg) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// readOne reads one packet with a deadline; ok is false on timeout.
+func readOne(t *testing.T, tr *IPv4Transport, wait time.Duration) ([]byte, RecvInfo, bool) {
+	t.Helper()
+	tr.rc.SetReadDeadline(time.Now().Add(wait))
+	b := make([]byte, 1500)
+	n, ri, err := tr.ReadFrom(b)
+	if err != nil {
+		if strings.Contains(err.Error(), "timeout") {
+			return nil, RecvInfo{}, false
+		}
+		t.Fatal(err)
+	}
+	return b[:n], ri, true
+}
+
+func TestIPv4TransportNetns(t *testing.T) {
+	n := newTestNetns(t)
+	a := n.transport(t, 0, TransportConfig{})
+	b := n.transport(t, 1, TransportConfig{})
+	if a.Source() != n.addr[0] || b.Source() != n.addr[1] {
+		t.Fatalf("sources %v %v", a.Source(), b.Source())
+	}
+	if d := a.Destinations(); len(d) != 1 || d[0] != MulticastIPv4 {
+		t.Fatalf("destinations %v", d)
+	}
+
+	p := Packet{Version: 3, VRID: 9, Priority: 150, AdvertInterval: 100 * time.Millisecond,
+		Addrs: []netip.Addr{netip.MustParseAddr("10.99.7.100")}}
+	msg, err := p.Marshal(a.Source(), MulticastIPv4, ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("multicast", func(t *testing.T) {
+		if err := a.WriteTo(msg, MulticastIPv4); err != nil {
+			t.Fatal(err)
+		}
+		got, ri, ok := readOne(t, b, 2*time.Second)
+		if !ok {
+			t.Fatal("multicast advert not received")
+		}
+		if !bytes.Equal(got, msg) || ri.Src != n.addr[0] || ri.Dst != MulticastIPv4 || ri.TTL != 255 {
+			t.Fatalf("received %x %+v, want %x from %v TTL 255", got, ri, msg, n.addr[0])
+		}
+		if err := CheckTTL(ri.TTL); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse(got, ri.Src, ri.Dst); err != nil {
+			t.Fatal(err)
+		}
+		// Our own multicast is not looped back to us.
+		if got, ri, ok := readOne(t, a, 300*time.Millisecond); ok {
+			t.Fatalf("sender received %x %+v", got, ri)
+		}
+	})
+
+	t.Run("unicast", func(t *testing.T) {
+		ua := n.transport(t, 0, TransportConfig{Source: n.addr[0], Peers: []netip.Addr{n.addr[1]}})
+		ub := n.transport(t, 1, TransportConfig{Source: n.addr[1], Peers: []netip.Addr{n.addr[0]}})
+		if d := ua.Destinations(); len(d) != 1 || d[0] != n.addr[1] {
+			t.Fatalf("destinations %v", d)
+		}
+		umsg, err := p.Marshal(ua.Source(), n.addr[1], ChecksumRFC9568)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ua.WriteTo(umsg, n.addr[1]); err != nil {
+			t.Fatal(err)
+		}
+		got, ri, ok := readOne(t, ub, 2*time.Second)
+		if !ok {
+			t.Fatal("unicast advert not received")
+		}
+		if !bytes.Equal(got, umsg) || ri.Src != n.addr[0] || ri.Dst != n.addr[1] || ri.TTL != 255 {
+			t.Fatalf("received %x %+v", got, ri)
+		}
+		q, err := Parse(got, ri.Src, ri.Dst)
+		if err != nil || q.ChecksumMode != ChecksumRFC9568 {
+			t.Fatalf("Parse = %+v, %v", q, err)
+		}
+		if got, ri, ok := readOne(t, ua, 300*time.Millisecond); ok {
+			t.Fatalf("sender received %x %+v", got, ri)
+		}
+	})
+}
+
+// TestInstancesNetns runs two Instances over real transports: the higher
+// priority becomes MASTER, and takes over at once when the other stops.
+func TestInstancesNetns(t *testing.T) {
+	n := newTestNetns(t)
+	type node struct {
+		inst  *Instance
+		owner *fakeOwner
+		stop  context.CancelFunc
+		done  chan error
+	}
+	start := func(i int, prio uint8) *node {
+		cfg := testConfig(func(c *Config) {
+			c.Interface = n.ifname[i]
+			c.Priority = prio
+			// 200 ms keeps a loaded CI machine from missing 3 adverts.
+			c.AdvertInterval = 200 * time.Millisecond
+			c.VIPs = []netip.Prefix{netip.MustParsePrefix("10.99.7.100/24")}
+		})
+		nd := &node{owner: newFakeOwner(), done: make(chan error, 1)}
+		tr := n.transport(t, i, TransportConfig{Exclude: cfg.vipAddrs()})
+		inst, err := NewInstance(cfg, Options{Transport: tr, Owner: nd.owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd.inst = inst
+		ctx, cancel := context.WithCancel(context.Background())
+		nd.stop = cancel
+		go func() { nd.done <- inst.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-nd.done })
+		return nd
+	}
+	waitState := func(nd *node, s State) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); nd.inst.Snapshot().State != s; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: state %v, want %v", nd.inst.Snapshot().Name, nd.inst.Snapshot().State, s)
+			}
+			time.Sleep(10 * time.Millisecond) // polling real time; the protocol runs on it
+		}
+	}
+	hi := start(0, 150)
+	waitState(hi, StateMaster)
+	lo := start(1, 100)
+	waitState(lo, StateBackup)
+	// The backup hears the master and stays backup for a while.
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		s := lo.inst.Snapshot()
+		if s.State != StateBackup {
+			t.Fatalf("backup became %v: %+v", s.State, s)
+		}
+	}
+	s := lo.inst.Snapshot()
+	if s.Master == nil || s.Master.Addr != n.addr[0] || s.Master.Priority != 150 || s.Counters.AdvertsReceived == 0 {
+		t.Fatalf("backup snapshot %+v", s)
+	}
+	if d := s.Counters.Dropped; len(d) != 0 {
+		t.Fatalf("backup dropped %v", d)
+	}
+	// The master stops: priority 0, the backup takes over.
+	hi.stop()
+	if err := <-hi.done; err != nil {
+		t.Fatal(err)
+	}
+	hi.done <- nil // for Cleanup
+	waitState(lo, StateMaster)
+	if r := lo.inst.Snapshot().Reason; !strings.Contains(r, "priority 0") {
+		t.Fatalf("takeover reason %q", r)
+	}
+}
+
+func TestWatchLinkNetns(t *testing.T) {
+	n := newTestNetns(t)
+	h, err := netns.GetFromName(n.ns[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	states := make(chan bool, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	w, err := subscribeLink(&h, n.ifname[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- w.run(ctx, func(up bool) { states <- up }) }()
+	// next waits for want to be reported; the kernel may report the link
+	// before its carrier settles (linkwatch runs asynchronously).
+	next := func(want bool) {
+		t.Helper()
+		timeout := time.After(5 * time.Second)
+		for {
+			select {
+			case got := <-states:
+				if got == want {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("link up = %v not reported", want)
+			}
+		}
+	}
+	next(true)
+	// Cutting the peer side takes our carrier away.
+	run(t, "ip", "-n", n.ns[1], "link", "set", n.ifname[1], "down")
+	next(false)
+	run(t, "ip", "-n", n.ns[1], "link", "set", n.ifname[1], "up")
+	next(true)
+	run(t, "ip", "-n", n.ns[0], "link", "set", n.ifname[0], "down")
+	next(false)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// goIn runs f in a new goroutine locked to a thread in namespace i; the
+// thread is never unlocked, so the runtime discards it when f returns.
+func (n *testNetns) goIn(t *testing.T, i int, f func()) {
+	t.Helper()
+	h, err := netns.GetFromName(n.ns[i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer h.Close()
+		runtime.LockOSThread()
+		if err := netns.Set(h); err != nil {
+			panic(err) // the test cannot go on; should never happen
+		}
+		f()
+	}()
+}
+
+// TestInstanceRealTransportLinkCutNetns runs two Instances as the daemon
+// does (Options.Transport nil: real transport and link watching): cutting
+// the master's link moves the VIP, restoring it preempts back.
+func TestInstanceRealTransportLinkCutNetns(t *testing.T) {
+	n := newTestNetns(t)
+	type node struct {
+		inst  *Instance
+		owner *fakeOwner
+		done  chan error
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var nodes []*node
+	for i, prio := range []uint8{150, 100} {
+		cfg := testConfig(func(c *Config) {
+			c.Interface = n.ifname[i]
+			c.Priority = prio
+			// 200 ms keeps a loaded CI machine from missing 3 adverts.
+			c.AdvertInterval = 200 * time.Millisecond
+			c.VIPs = []netip.Prefix{netip.MustParsePrefix("10.99.7.100/24")}
+		})
+		nd := &node{owner: newFakeOwner(), done: make(chan error, 1)}
+		inst, err := NewInstance(cfg, Options{Owner: nd.owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd.inst = inst
+		n.goIn(t, i, func() { nd.done <- inst.Run(ctx) })
+		nodes = append(nodes, nd)
+	}
+	t.Cleanup(func() {
+		cancel()
+		for _, nd := range nodes {
+			if err := <-nd.done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}
+	})
+	waitStates := func(what string, a, b State) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			sa, sb := nodes[0].inst.Snapshot(), nodes[1].inst.Snapshot()
+			if sa.State == a && sb.State == b {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: states %v/%v, want %v/%v", what, sa.State, sb.State, a, b)
+			}
+		}
+	}
+	waitStates("start", StateMaster, StateBackup)
+	if s := nodes[0].inst.Snapshot(); s.Source != n.addr[0] || len(s.Destinations) != 1 || s.Destinations[0] != MulticastIPv4 {
+		t.Fatalf("snapshot %+v", s)
+	}
+	run(t, "ip", "-n", n.ns[0], "link", "set", n.ifname[0], "down")
+	waitStates("master link cut", StateFault, StateMaster)
+	if r := nodes[0].inst.Snapshot().Reason; !strings.Contains(r, "link down") {
+		t.Fatalf("reason %q", r)
+	}
+	run(t, "ip", "-n", n.ns[0], "link", "set", n.ifname[0], "up")
+	waitStates("link restored, preempt", StateMaster, StateBackup)
+	if d := nodes[1].inst.Snapshot().Counters.Dropped; len(d) != 0 {
+		t.Fatalf("backup dropped %v", d)
+	}
+}
