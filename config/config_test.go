@@ -148,10 +148,11 @@ func TestErrors(t *testing.T) {
 		}},
 		{"duplicates", `vrrp_instances:
   - {name: a, interface: eth0, virtual_router_id: 1, virtual_ipaddress: [10.0.0.1]}
-  - {name: a, interface: eth0, virtual_router_id: 1, virtual_ipaddress: [10.0.0.2]}
+  - {name: a, interface: eth0, virtual_router_id: 1, virtual_ipaddress: [10.0.0.2, 10.0.0.1/24]}
 `, []string{
 			"line 3: vrrp_instances[1].name: \"a\" is also the name of vrrp_instances[0]",
 			"line 3: vrrp_instances[1].virtual_router_id: 1 on eth0 is also used by vrrp_instances[0]",
+			"line 3: vrrp_instances[1].virtual_ipaddress[1]: 10.0.0.1 is also a VIP of vrrp_instances[0]",
 		}},
 		{"listener fields", `listeners:
   - name: l

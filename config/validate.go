@@ -124,6 +124,15 @@ func (v *validator) config(c *Config) {
 		}
 		vrids[key] = i
 	}
+	vipOwner := map[netip.Addr]int{}
+	for i, in := range c.VRRPInstances {
+		for j, p := range in.VIPs {
+			if k, dup := vipOwner[p.Addr()]; dup && k != i {
+				v.errf(path{"vrrp_instances"}.i(i).k("virtual_ipaddress").i(j), "%s is also a VIP of vrrp_instances[%d]", p.Addr(), k)
+			}
+			vipOwner[p.Addr()] = i
+		}
+	}
 	lnames := map[string]int{}
 	for i := range c.Listeners {
 		p := path{"listeners"}.i(i)

@@ -1,0 +1,81 @@
+package netsetup
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+)
+
+// garpGolden is the gratuitous ARP for 10.201.0.100 from 02:00:00:00:0a:01,
+// written out by hand from RFC 826 and keepalived 2.2's vrrp_arp.c
+// (send_gratuitous_arp_immediate): Ethernet broadcast, ARP request, sender
+// = target = VIP, target hardware address all ones, padded to 60 bytes.
+var garpGolden = []byte{
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // Ethernet destination: broadcast
+	0x02, 0x00, 0x00, 0x00, 0x0a, 0x01, // Ethernet source: interface MAC
+	0x08, 0x06, // EtherType ARP
+	0x00, 0x01, // hardware type Ethernet
+	0x08, 0x00, // protocol type IPv4
+	0x06,       // hardware address length
+	0x04,       // protocol address length
+	0x00, 0x01, // operation: request
+	0x02, 0x00, 0x00, 0x00, 0x0a, 0x01, // sender hardware address
+	0x0a, 0xc9, 0x00, 0x64, // sender protocol address 10.201.0.100
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // target hardware address (keepalived: all ones)
+	0x0a, 0xc9, 0x00, 0x64, // target protocol address 10.201.0.100
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // padding to 60 bytes
+}
+
+var (
+	testMAC = net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x0a, 0x01}
+	testVIP = netip.MustParseAddr("10.201.0.100")
+)
+
+func TestGARPFrameGolden(t *testing.T) {
+	got, err := GARPFrame(testMAC, testVIP)
+	if err != nil {
+		t.Fatalf("GARPFrame: %v", err)
+	}
+	if !bytes.Equal(got, garpGolden) {
+		t.Fatalf("GARPFrame =\n% x\nwant\n% x", got, garpGolden)
+	}
+
+	// The frame must also read back as a gratuitous ARP with an
+	// independent decoder.
+	var f ethernet.Frame
+	if err := f.UnmarshalBinary(got); err != nil {
+		t.Fatalf("decoding Ethernet frame: %v", err)
+	}
+	var p arp.Packet
+	if err := p.UnmarshalBinary(f.Payload); err != nil {
+		t.Fatalf("decoding ARP packet: %v", err)
+	}
+	if p.Operation != arp.OperationRequest || p.SenderIP != testVIP || p.TargetIP != testVIP ||
+		!bytes.Equal(p.SenderHardwareAddr, testMAC) || !bytes.Equal(f.Source, testMAC) {
+		t.Fatalf("decoded packet %+v from %v is not a gratuitous ARP for %s", p, f.Source, testVIP)
+	}
+}
+
+func TestGARPFrameErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		hw   net.HardwareAddr
+		ip   netip.Addr
+	}{
+		{"ipv6", testMAC, netip.MustParseAddr("fd00::1")},
+		{"invalid ip", testMAC, netip.Addr{}},
+		{"no mac", nil, testVIP},
+		{"infiniband-sized mac", make(net.HardwareAddr, 20), testVIP},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if b, err := GARPFrame(tt.hw, tt.ip); err == nil {
+				t.Fatalf("GARPFrame(%v, %v) = % x, want error", tt.hw, tt.ip, b)
+			}
+		})
+	}
+}

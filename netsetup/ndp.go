@@ -1,0 +1,91 @@
+package netsetup
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"golang.org/x/net/ipv6"
+)
+
+// naLen is the length of an unsolicited Neighbor Advertisement with one
+// Target Link-Layer Address option for an Ethernet address.
+const naLen = 32
+
+// allNodes is the IPv6 all-nodes multicast group, the destination of
+// unsolicited Neighbor Advertisements (RFC 4861 section 7.2.6).
+var allNodes = netip.MustParseAddr("ff02::1")
+
+// UnsolicitedNA returns the ICMPv6 message of an unsolicited Neighbor
+// Advertisement (RFC 4861 sections 4.4 and 7.2.6) saying that ip is at hw:
+// type 136, code 0, checksum 0 (the kernel computes it on ICMPv6 raw
+// sockets), flags Override only (not Router, not Solicited), target ip, and
+// a Target Link-Layer Address option (type 2, length 1) carrying hw. This
+// is what keepalived sends for IPv6 VIPs, minus its Router flag on
+// forwarding hosts. It is sent to ff02::1 with hop limit 255 from ip.
+// UnsolicitedNA does no I/O.
+//
+//	0      1      2      3      4      8                24   25   26      32
+//	| 136  |  0   | csum 0      | 0x20 0 0 0 | target (16) | 2 | 1 | hw (6) |
+func UnsolicitedNA(hw net.HardwareAddr, ip netip.Addr) ([]byte, error) {
+	if !ip.Is6() || ip.Is4In6() {
+		return nil, fmt.Errorf("building neighbour advertisement for %s: not an IPv6 address", ip)
+	}
+	if len(hw) != 6 {
+		return nil, fmt.Errorf("building neighbour advertisement for %s: hardware address %q is not a 6-byte Ethernet address", ip, hw)
+	}
+	b := make([]byte, naLen)
+	b[0] = byte(ipv6.ICMPTypeNeighborAdvertisement)
+	b[4] = 0x20 // R=0x80, S=0x40, O=0x20
+	t := ip.As16()
+	copy(b[8:24], t[:])
+	b[24] = 2 // Target Link-Layer Address
+	b[25] = 1 // in units of 8 bytes
+	copy(b[26:32], hw)
+	return b, nil
+}
+
+// naConn is a send-only ICMPv6 raw socket for unsolicited advertisements
+// on one interface.
+type naConn struct {
+	p       *ipv6.PacketConn
+	ifindex int
+	ifname  string
+}
+
+// openNA opens the ICMPv6 socket. It blocks every incoming ICMPv6 type so
+// the kernel queues nothing for it.
+func openNA(ifindex int, ifname string) (*naConn, error) {
+	c, err := net.ListenPacket("ip6:ipv6-icmp", "::")
+	if err != nil {
+		return nil, fmt.Errorf("opening ICMPv6 socket on %s: %w", ifname, err)
+	}
+	p := ipv6.NewPacketConn(c)
+	var f ipv6.ICMPFilter
+	f.SetAll(true)
+	if err := p.SetICMPFilter(&f); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("setting ICMPv6 filter on %s: %w", ifname, err)
+	}
+	if err := p.SetMulticastHopLimit(255); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("setting hop limit on %s: %w", ifname, err)
+	}
+	return &naConn{p: p, ifindex: ifindex, ifname: ifname}, nil
+}
+
+// send sends one unsolicited advertisement for ip from ip.
+func (c *naConn) send(hw net.HardwareAddr, ip netip.Addr) error {
+	b, err := UnsolicitedNA(hw, ip)
+	if err != nil {
+		return err
+	}
+	cm := &ipv6.ControlMessage{HopLimit: 255, Src: ip.AsSlice(), IfIndex: c.ifindex}
+	dst := &net.IPAddr{IP: allNodes.AsSlice(), Zone: c.ifname}
+	if _, err := c.p.WriteTo(b, cm, dst); err != nil {
+		return fmt.Errorf("sending neighbour advertisement for %s: %w", ip, err)
+	}
+	return nil
+}
+
+func (c *naConn) Close() error { return c.p.Close() }

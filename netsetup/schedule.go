@@ -1,0 +1,156 @@
+package netsetup
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// garpSchedule is the step function deciding when the next gratuitous ARP
+// is due. It holds no timer: the caller asks next() and reports each
+// announcement with sent(now). Spacing is measured from the previous
+// announcement actually sent, so a stalled process never fires a burst back
+// to back (which would fall inside the receivers' neighbour locktime).
+type garpSchedule struct {
+	cfg   GARPConfig // defaults applied
+	count int        // announcements sent since start
+	last  time.Time  // time of the previous announcement
+}
+
+// next returns when the next announcement is due; ok is false when none is
+// (refresh disabled and the burst is over). A zero time means "now".
+func (s *garpSchedule) next() (at time.Time, ok bool) {
+	switch {
+	case s.count == 0:
+		return time.Time{}, true
+	case s.count < s.cfg.Count:
+		return s.last.Add(s.cfg.Interval), true
+	case s.cfg.Refresh < 0:
+		return time.Time{}, false
+	default:
+		return s.last.Add(s.cfg.Refresh), true
+	}
+}
+
+// sent records an announcement made at now.
+func (s *garpSchedule) sent(now time.Time) {
+	s.count++
+	s.last = now
+}
+
+// clock is the time source of the announcer; tests inject a manual one.
+type clock interface {
+	Now() time.Time
+	NewTimer(d time.Duration) timer
+}
+
+// timer is the part of *time.Timer the announcer uses.
+type timer interface {
+	C() <-chan time.Time
+	Stop() bool
+}
+
+// realClock is the wall clock.
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) NewTimer(d time.Duration) timer {
+	return realTimer{time.NewTimer(d)}
+}
+
+type realTimer struct{ t *time.Timer }
+
+func (t realTimer) C() <-chan time.Time { return t.t.C }
+func (t realTimer) Stop() bool          { return t.t.Stop() }
+
+// announcer runs a garpSchedule: start sends the first announcement in the
+// caller's goroutine and hands the rest to run, which owns the timer. The
+// announce function is called with no announcer lock held, from start's
+// caller and from run's goroutine, so it must be safe for concurrent use.
+type announcer struct {
+	clock    clock
+	cfg      GARPConfig // defaults applied
+	announce func(now time.Time)
+	kick     chan struct{} // buffered 1: wakes run after start/stop
+
+	mu     sync.Mutex
+	active bool
+	gen    uint64 // bumped by start and stop; a timer of an older gen is ignored
+	sched  garpSchedule
+}
+
+func newAnnouncer(c clock, cfg GARPConfig, announce func(time.Time)) *announcer {
+	return &announcer{clock: c, cfg: cfg, announce: announce, kick: make(chan struct{}, 1)}
+}
+
+// start (re)starts the schedule: the first announcement is made before
+// start returns; run makes the others.
+func (a *announcer) start() {
+	now := a.clock.Now()
+	a.mu.Lock()
+	a.active = true
+	a.gen++
+	a.sched = garpSchedule{cfg: a.cfg}
+	a.sched.sent(now)
+	a.mu.Unlock()
+	a.announce(now)
+	a.wake()
+}
+
+// stop ends the schedule. An announcement run decided on just before stop
+// may still be delivered after stop returns; announce must check its own
+// state (VIPSet.announce checks that the VIPs are held).
+func (a *announcer) stop() {
+	a.mu.Lock()
+	a.active = false
+	a.gen++
+	a.mu.Unlock()
+	a.wake()
+}
+
+func (a *announcer) wake() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run makes the scheduled announcements until ctx is done.
+func (a *announcer) run(ctx context.Context) error {
+	for {
+		a.mu.Lock()
+		gen := a.gen
+		at, ok := a.sched.next()
+		ok = ok && a.active
+		a.mu.Unlock()
+
+		var tc <-chan time.Time
+		var t timer
+		if ok {
+			t = a.clock.NewTimer(max(at.Sub(a.clock.Now()), 0))
+			tc = t.C()
+		}
+		select {
+		case <-ctx.Done():
+			if t != nil {
+				t.Stop()
+			}
+			return nil
+		case <-a.kick:
+			if t != nil {
+				t.Stop()
+			}
+		case <-tc:
+			now := a.clock.Now()
+			a.mu.Lock()
+			fire := a.active && a.gen == gen
+			if fire {
+				a.sched.sent(now)
+			}
+			a.mu.Unlock()
+			if fire {
+				a.announce(now)
+			}
+		}
+	}
+}
