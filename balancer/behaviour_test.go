@@ -1,0 +1,615 @@
+package balancer
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/proxyproto"
+	"golang.org/x/sys/unix"
+)
+
+func TestHalfCloseClientFirst(t *testing.T) {
+	// The client sends a request and half-closes; the server reads to EOF,
+	// then answers and closes. The answer must arrive after the client's
+	// FIN went through.
+	srv := newServer(t, "127.0.0.2", func(c net.Conn) {
+		req, _ := io.ReadAll(c)
+		c.Write(append([]byte("got:"), req...))
+	})
+	r := startListener(t, baseConfig(backendsOf(srv)), 1)
+	c := r.dial(t)
+	c.Write([]byte("request"))
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "got:request" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestHalfCloseServerFirst(t *testing.T) {
+	// The server sends a greeting and half-closes; the client reads to EOF,
+	// then sends and closes; the server must get all of it.
+	received := make(chan []byte, 1)
+	srv := newServer(t, "127.0.0.2", func(c net.Conn) {
+		c.Write([]byte("hello"))
+		c.(*net.TCPConn).CloseWrite()
+		b, _ := io.ReadAll(c)
+		received <- b
+	})
+	r := startListener(t, baseConfig(backendsOf(srv)), 1)
+	c := r.dial(t)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "hello" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	// The session must still carry the other direction.
+	payload := bytes.Repeat([]byte("x"), 1<<20)
+	if _, err := c.Write(payload); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	select {
+	case b := <-received:
+		if !bytes.Equal(b, payload) {
+			t.Fatalf("server got %d bytes, want %d", len(b), len(payload))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("server did not get the client's data and EOF")
+	}
+	eventually(t, 5*time.Second, "session to end", func() bool { return r.Snapshot().Active == 0 })
+}
+
+func TestRedispatch(t *testing.T) {
+	srv := newServer(t, "127.0.0.3", echo)
+	dead := unusedAddr(t, "127.0.0.2")
+	cfg := baseConfig([]BackendConfig{
+		{Name: "dead", Address: dead, Weight: 1},
+		{Name: "live", Address: srv.addr, Weight: 1},
+	})
+	cfg.Retries = 1
+	r := startListener(t, cfg, 1)
+	for i := range 4 {
+		c := r.dial(t)
+		if _, err := roundTrip(c, []byte("ping")); err != nil {
+			t.Fatalf("connection %d: %v (should have been redispatched)", i, err)
+		}
+		c.Close()
+	}
+	s := r.Snapshot()
+	if f := backendSnap(s, "dead").ConnectFailures; f == 0 {
+		t.Errorf("no connect failure counted on the dead backend")
+	}
+	if n := backendSnap(s, "live").Total; n != 4 {
+		t.Errorf("live backend has %d sessions, want 4", n)
+	}
+	if s.NoBackend != 0 {
+		t.Errorf("NoBackend = %d, want 0", s.NoBackend)
+	}
+}
+
+func TestAllBackendsFail(t *testing.T) {
+	cfg := baseConfig([]BackendConfig{
+		{Name: "a", Address: unusedAddr(t, "127.0.0.2"), Weight: 1},
+		{Name: "b", Address: unusedAddr(t, "127.0.0.3"), Weight: 1},
+	})
+	cfg.Retries = 5
+	r := startListener(t, cfg, 1)
+	c := r.dial(t)
+	if err := waitClosed(c, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s := r.Snapshot()
+	if s.NoBackend != 1 || backendSnap(s, "a").ConnectFailures != 1 || backendSnap(s, "b").ConnectFailures != 1 {
+		t.Errorf("snapshot %+v: want one failure per backend (each tried once) and NoBackend 1", s)
+	}
+	eventually(t, 5*time.Second, "session to end", func() bool { return r.Snapshot().Active == 0 })
+}
+
+// blackhole returns a loopback address whose connects hang: a listening
+// socket with a full accept queue that is never accepted from drops SYNs.
+func blackhole(t *testing.T) netip.AddrPort {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 4}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	addr := fromSockaddr(sa)
+	// Fill the accept queue (backlog 0 admits one).
+	for range 2 {
+		c, err := net.DialTimeout("tcp", addr.String(), 200*time.Millisecond)
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	return addr
+}
+
+func TestConnectTimeoutRedispatch(t *testing.T) {
+	srv := newServer(t, "127.0.0.3", echo)
+	cfg := baseConfig([]BackendConfig{
+		{Name: "hang", Address: blackhole(t), Weight: 1},
+		{Name: "live", Address: srv.addr, Weight: 1},
+	})
+	cfg.ConnectTimeout = 200 * time.Millisecond
+	cfg.Retries = 1
+	r := startListener(t, cfg, 1)
+	c := r.dial(t) // round robin: the first goes to "hang"
+	if _, err := roundTrip(c, []byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	s := r.Snapshot()
+	if backendSnap(s, "hang").ConnectFailures != 1 || backendSnap(s, "live").Total != 1 {
+		t.Errorf("snapshot %+v: want one timeout on hang and the session on live", s)
+	}
+}
+
+func TestMaxConnListener(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", echo)
+	cfg := baseConfig(backendsOf(srv))
+	cfg.MaxConn = 2
+	r := startListener(t, cfg, 1)
+	for range 2 {
+		if _, err := roundTrip(r.dial(t), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := r.dial(t)
+	if err := waitClosed(c, 5*time.Second); err != nil {
+		t.Fatalf("third connection: %v; want it refused", err)
+	}
+	if s := r.Snapshot(); s.Refused != 1 || s.Active != 2 {
+		t.Errorf("refused %d active %d, want 1 and 2", s.Refused, s.Active)
+	}
+	if n := srv.accepts.Load(); n != 2 {
+		t.Errorf("backend saw %d connections, want 2", n)
+	}
+}
+
+func TestMaxConnBackend(t *testing.T) {
+	a := newServer(t, "127.0.0.2", echo)
+	b := newServer(t, "127.0.0.3", echo)
+	bcs := backendsOf(a, b)
+	bcs[0].MaxConn = 1
+	bcs[1].MaxConn = 1
+	r := startListener(t, baseConfig(bcs), 1)
+	for range 2 {
+		if _, err := roundTrip(r.dial(t), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := waitClosed(r.dial(t), 5*time.Second); err != nil {
+		t.Fatalf("third connection: %v; want it refused", err)
+	}
+	s := r.Snapshot()
+	if s.Refused != 1 || backendSnap(s, "a").Active != 1 || backendSnap(s, "b").Active != 1 {
+		t.Errorf("snapshot %+v", s)
+	}
+}
+
+func TestShutdownSessionsOnDown(t *testing.T) {
+	for _, shut := range []bool{true, false} {
+		srv := newServer(t, "127.0.0.2", echo)
+		other := newServer(t, "127.0.0.3", echo)
+		cfg := baseConfig(backendsOf(srv, other))
+		cfg.ShutdownSessionsOnDown = shut
+		r := startListener(t, cfg, 2)
+		c := r.dial(t) // round robin: a
+		if _, err := roundTrip(c, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.SetBackendState("a", Down, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if shut {
+			if err := waitClosed(c, 5*time.Second); err != nil {
+				t.Fatalf("shutdown-sessions: %v", err)
+			}
+		} else {
+			if _, err := roundTrip(c, []byte("still")); err != nil {
+				t.Fatalf("keep-sessions: %v", err)
+			}
+		}
+		// New connections go to b.
+		c2 := r.dial(t)
+		roundTrip(c2, []byte("y"))
+		if n := other.accepts.Load(); n != 1 {
+			t.Errorf("shut=%v: other backend got %d connections, want 1", shut, n)
+		}
+		snap := backendSnap(r.Snapshot(), "a")
+		if snap.State != Down || snap.LastChangeReason != "test" {
+			t.Errorf("snapshot of a: %+v", snap)
+		}
+		r.stop(t)
+	}
+}
+
+func TestDrainWeightZero(t *testing.T) {
+	a := newServer(t, "127.0.0.2", echo)
+	b := newServer(t, "127.0.0.3", echo)
+	cfg := baseConfig(backendsOf(a, b))
+	cfg.Policy = PolicyWRR
+	r := startListener(t, cfg, 1)
+	c := r.dial(t) // wrr 1,1: a first
+	if _, err := roundTrip(c, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetBackendWeight("a", 0); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		c := r.dial(t)
+		if _, err := roundTrip(c, []byte("y")); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	if n := a.accepts.Load(); n != 1 {
+		t.Errorf("drained backend got %d connections, want 1", n)
+	}
+	if _, err := roundTrip(c, []byte("still here")); err != nil {
+		t.Errorf("session on drained backend: %v", err)
+	}
+	// Drain state behaves the same.
+	r.SetBackendWeight("a", 1)
+	r.SetBackendState("b", Drain, "maintenance")
+	for range 3 {
+		c := r.dial(t)
+		roundTrip(c, []byte("z"))
+		c.Close()
+	}
+	if n := b.accepts.Load(); n != 5 {
+		t.Errorf("draining backend got %d connections, want 5", n)
+	}
+}
+
+func TestProxyProtocolHeaders(t *testing.T) {
+	for _, v := range []string{ProxyV1, ProxyV2} {
+		t.Run(v, func(t *testing.T) {
+			headers := make(chan proxyproto.Header, 1)
+			srv := newServer(t, "127.0.0.2", func(c net.Conn) {
+				h, err := proxyproto.ReadHeader(c)
+				if err != nil {
+					t.Errorf("reading header: %v", err)
+					return
+				}
+				headers <- h
+				echo(c)
+			})
+			cfg := baseConfig(backendsOf(srv))
+			cfg.ProxyProtocol = v
+			r := startListener(t, cfg, 1)
+			c := r.dial(t)
+			if _, err := roundTrip(c, []byte("AMQP")); err != nil {
+				t.Fatal(err)
+			}
+			h := <-headers
+			want := 1
+			if v == ProxyV2 {
+				want = 2
+			}
+			if h.Version != want || h.Command != proxyproto.CommandProxy {
+				t.Errorf("header %+v", h)
+			}
+			if got, want := h.Source.String(), c.LocalAddr().String(); got != want {
+				t.Errorf("source %s, want the client's %s", got, want)
+			}
+			if h.Destination != r.Addr() {
+				t.Errorf("destination %s, want the listener's %s", h.Destination, r.Addr())
+			}
+		})
+	}
+}
+
+func TestProxyProtocolBackendOverride(t *testing.T) {
+	headers := make(chan proxyproto.Header, 1)
+	srv := newServer(t, "127.0.0.2", func(c net.Conn) {
+		h, err := proxyproto.ReadHeader(c)
+		if err != nil {
+			t.Errorf("reading header: %v", err)
+			return
+		}
+		headers <- h
+		echo(c)
+	})
+	bcs := backendsOf(srv)
+	bcs[0].ProxyProtocol = ProxyV2
+	cfg := baseConfig(bcs)
+	cfg.ProxyProtocol = ProxyV1
+	r := startListener(t, cfg, 1)
+	if _, err := roundTrip(r.dial(t), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if h := <-headers; h.Version != 2 {
+		t.Errorf("version %d, want the backend's 2", h.Version)
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", echo)
+	cfg := baseConfig(backendsOf(srv))
+	cfg.IdleTimeout = 150 * time.Millisecond
+	r := startListener(t, cfg, 1)
+	c := r.dial(t)
+	// Activity keeps it open past the timeout.
+	for range 4 {
+		if _, err := roundTrip(c, []byte("beat")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(60 * time.Millisecond)
+	}
+	if err := waitClosed(c, 5*time.Second); err != nil {
+		t.Fatalf("idle session: %v", err)
+	}
+}
+
+func TestGracefulStop(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", echo)
+	cfg := baseConfig(backendsOf(srv))
+	cfg.GracefulTimeout = 10 * time.Second
+	r := startListener(t, cfg, 2)
+	c := r.dial(t)
+	if _, err := roundTrip(c, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	addr := r.Addr().String()
+	r.cancel()
+	eventually(t, 5*time.Second, "listener to stop accepting", func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
+	// The session still works during the grace period.
+	if _, err := roundTrip(c, []byte("during grace")); err != nil {
+		t.Fatalf("session during graceful stop: %v", err)
+	}
+	select {
+	case <-r.done:
+		t.Fatal("Run returned while a session was open")
+	default:
+	}
+	c.CloseWrite()
+	io.ReadAll(c)
+	select {
+	case err := <-r.done:
+		r.once.Do(func() {})
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after the last session ended")
+	}
+}
+
+func TestGracefulTimeoutClosesRest(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", echo)
+	cfg := baseConfig(backendsOf(srv))
+	cfg.GracefulTimeout = 100 * time.Millisecond
+	r := startListener(t, cfg, 2)
+	c := r.dial(t)
+	if _, err := roundTrip(c, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	r.stop(t)
+	if err := waitClosed(c, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNoFdLeak(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", echo)
+	dead := unusedAddr(t, "127.0.0.3")
+	bcs := append(backendsOf(srv), BackendConfig{Name: "dead", Address: dead, Weight: 1})
+	before := countFds(t)
+	cfg := baseConfig(bcs)
+	r := startListener(t, cfg, 2)
+	var conns []net.Conn
+	for i := range 50 {
+		c := r.dial(t)
+		if _, err := roundTrip(c, bytes.Repeat([]byte{byte(i)}, 100_000)); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	// Idle sessions hold no pipe and no buffer.
+	if held := heldBuffers(r); held != 0 {
+		t.Errorf("%d pipes or buffers held by idle sessions, want 0", held)
+	}
+	for i, c := range conns {
+		if i%2 == 0 {
+			c.Close()
+		}
+	}
+	r.stop(t)
+	for _, c := range conns {
+		c.Close()
+	}
+	srv.close()
+	eventually(t, 5*time.Second, "fds to return to the starting count", func() bool { return countFds(t) <= before })
+}
+
+func TestApplyKeepsSessions(t *testing.T) {
+	a := newServer(t, "127.0.0.2", echo)
+	b := newServer(t, "127.0.0.3", echo)
+	cfg := baseConfig(backendsOf(a))
+	r := startListener(t, cfg, 1)
+	c := r.dial(t)
+	if _, err := roundTrip(c, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	// Replace a with b.
+	cfg2 := baseConfig([]BackendConfig{{Name: "b", Address: b.addr, Weight: 1}})
+	if err := r.Apply(cfg2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roundTrip(c, []byte("still")); err != nil {
+		t.Fatalf("session after reload: %v", err)
+	}
+	c2 := r.dial(t)
+	if _, err := roundTrip(c2, []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	if b.accepts.Load() != 1 || a.accepts.Load() != 1 {
+		t.Errorf("accepts a=%d b=%d, want 1 and 1", a.accepts.Load(), b.accepts.Load())
+	}
+	if s := r.Snapshot(); len(s.Backends) != 1 || s.Backends[0].Name != "b" {
+		t.Errorf("snapshot backends %+v", s.Backends)
+	}
+	c.Close()
+	eventually(t, 5*time.Second, "session to end", func() bool { return r.Snapshot().Active == 1 })
+}
+
+func TestKeepAliveBothSides(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", echo)
+	cfg := baseConfig(backendsOf(srv))
+	cfg.KeepAlive = 42 * time.Second
+	r := startListener(t, cfg, 1)
+	c := r.dial(t)
+	if _, err := roundTrip(c, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	type opts struct{ ka, idle, nodelay int }
+	got := make(chan [2]opts, 1)
+	r.mu.Lock()
+	lp := r.running2[0]
+	r.mu.Unlock()
+	lp.post(func(lp *loop) {
+		s := lp.head
+		var o [2]opts
+		for i, fd := range []int{s.cfd, s.sfd} {
+			o[i].ka, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+			o[i].idle, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
+			o[i].nodelay, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
+		}
+		got <- o
+	})
+	for i, o := range <-got {
+		if o != (opts{1, 42, 1}) {
+			t.Errorf("side %d: keepalive %d idle %d nodelay %d, want 1 42 1", i, o.ka, o.idle, o.nodelay)
+		}
+	}
+}
+
+func TestIPv6Listener(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	ln.Close()
+	headers := make(chan proxyproto.Header, 1)
+	srv := newServer(t, "127.0.0.2", func(c net.Conn) {
+		h, err := proxyproto.ReadHeader(c)
+		if err != nil {
+			t.Errorf("reading header: %v", err)
+			return
+		}
+		headers <- h
+		echo(c)
+	})
+	cfg := baseConfig(backendsOf(srv))
+	cfg.Bind = netip.MustParseAddrPort("[::1]:0")
+	cfg.ProxyProtocol = ProxyV1
+	r := startListener(t, cfg, 1)
+	c := r.dial(t)
+	if _, err := roundTrip(c, []byte("v6")); err != nil {
+		t.Fatal(err)
+	}
+	if h := <-headers; h.Family != proxyproto.FamilyInet6 || h.Source.Addr() != netip.MustParseAddr("::1") {
+		t.Errorf("header %+v, want TCP6 from ::1", h)
+	}
+}
+
+func TestFreebindNonLocalAddress(t *testing.T) {
+	// 192.0.2.1 (TEST-NET-1) is not an address of this host; with
+	// IP_FREEBIND the listener binds anyway, as it must for a VIP that
+	// another node owns. Nothing is sent.
+	cfg := baseConfig([]BackendConfig{{Name: "a", Address: netip.MustParseAddrPort("127.0.0.2:1"), Weight: 1}})
+	cfg.Bind = netip.MustParseAddrPort("192.0.2.1:0")
+	r := startListener(t, cfg, 1)
+	if a := r.Addr(); a.Addr() != cfg.Bind.Addr() || a.Port() == 0 {
+		t.Errorf("bound %s", a)
+	}
+	if !r.Snapshot().Listening {
+		t.Error("snapshot says not listening")
+	}
+}
+
+func TestPersistenceOverLoopback(t *testing.T) {
+	a := newServer(t, "127.0.0.2", echo)
+	b := newServer(t, "127.0.0.3", echo)
+	cfg := baseConfig(backendsOf(a, b))
+	cfg.PersistenceTimeout = time.Minute
+	r := startListener(t, cfg, 2)
+	var conns []net.Conn
+	for range 6 {
+		c := r.dial(t)
+		if _, err := roundTrip(c, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if a.accepts.Load() != 6 {
+		t.Fatalf("accepts a=%d b=%d; one client address must stick to one backend", a.accepts.Load(), b.accepts.Load())
+	}
+	r.SetBackendState("a", Down, "test")
+	for _, c := range conns {
+		if err := waitClosed(c, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.SetBackendState("a", Up, "test")
+	for range 3 {
+		if _, err := roundTrip(r.dial(t), []byte("y")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.accepts.Load() != 3 || a.accepts.Load() != 6 {
+		t.Errorf("after a went down and up: accepts a=%d b=%d, want 6 and 3 (re-pinned to b)", a.accepts.Load(), b.accepts.Load())
+	}
+}
+
+// heldBuffers counts the pipes and stash buffers held by the sessions of
+// every loop (asked on the loops' own goroutines).
+func heldBuffers(r *runningListener) int {
+	r.mu.Lock()
+	loops := r.running2
+	r.mu.Unlock()
+	n := 0
+	var mu sync.Mutex
+	r.broadcast(loops, func(lp *loop) {
+		k := 0
+		for s := lp.head; s != nil; s = s.next {
+			for _, h := range []*half{&s.c2s, &s.s2c} {
+				if h.p != nil || h.buf != nil {
+					k++
+				}
+			}
+		}
+		mu.Lock()
+		n += k
+		mu.Unlock()
+	})
+	return n
+}

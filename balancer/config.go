@@ -1,0 +1,229 @@
+package balancer
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Policy names the rule that chooses a backend for a new connection when no
+// persistence entry applies.
+type Policy string
+
+// Policies. The zero Policy ("") is treated as PolicyRoundRobin.
+const (
+	// PolicyRoundRobin hands new connections to the usable backends in
+	// turn, ignoring their weights (apart from weight 0, which excludes a
+	// backend).
+	PolicyRoundRobin Policy = "roundrobin"
+	// PolicyWRR is smooth weighted round robin as nginx does it: over any
+	// window of sum(weights) picks each backend is chosen weight times,
+	// and the picks of a heavy backend are spread out (weights 5,1,1 give
+	// a a b a c a a).
+	PolicyWRR Policy = "wrr"
+	// PolicyLeastConn picks the backend with the fewest active connections
+	// relative to its weight (active/weight, lowest wins); ties are broken
+	// in round robin order.
+	PolicyLeastConn Policy = "leastconn"
+)
+
+// Valid reports whether p names a known policy (the zero value counts as
+// round robin).
+func (p Policy) Valid() bool {
+	switch p {
+	case "", PolicyRoundRobin, PolicyWRR, PolicyLeastConn:
+		return true
+	}
+	return false
+}
+
+// PROXY protocol versions accepted in Config.ProxyProtocol and
+// BackendConfig.ProxyProtocol.
+const (
+	ProxyNone = ""
+	ProxyV1   = "v1"
+	ProxyV2   = "v2"
+)
+
+// Defaults applied by NewListener to zero-valued fields.
+const (
+	// DefaultConnectTimeout is used when Config.ConnectTimeout is 0.
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultKeepAlive is used when Config.KeepAlive is 0.
+	DefaultKeepAlive = 30 * time.Second
+	// DefaultGracefulTimeout is used when Config.GracefulTimeout is 0.
+	DefaultGracefulTimeout = 10 * time.Second
+	// MaxWeight is the largest backend weight accepted.
+	MaxWeight = 1 << 20
+)
+
+// BackendConfig describes one server connections are spread over.
+type BackendConfig struct {
+	// Name identifies the backend in the API, logs and metrics. Required,
+	// unique within a listener.
+	Name string
+	// Address is the server's IP and TCP port. Required, port not 0.
+	Address netip.AddrPort
+	// Weight is the backend's share of new connections for wrr and
+	// leastconn (0..MaxWeight). 0 means no new connections (drain, LVS
+	// inhibit_on_failure); existing sessions are kept. The zero value is
+	// therefore "drained": the config layer sets the default of 1.
+	Weight int
+	// MaxConn caps the backend's concurrent connections; a backend at its
+	// cap is skipped, and if every backend is, the client is refused.
+	// 0 means unlimited.
+	MaxConn int
+	// ProxyProtocol overrides Config.ProxyProtocol for this backend: ""
+	// (inherit), "v1" or "v2". A backend cannot switch PROXY off when the
+	// listener has it on.
+	ProxyProtocol string
+}
+
+// Config describes one listener (a VIP:port) and its backends. The zero
+// value is not usable: Name, Bind and Backends are required.
+type Config struct {
+	// Name identifies the listener in logs, metrics and Snapshot. Required.
+	Name string
+	// Bind is the address to listen on. It need not be local yet: the
+	// socket is bound with IP_FREEBIND so a VIP can be added later. Port 0
+	// lets the kernel choose (tests); see Listener.Addr.
+	Bind netip.AddrPort
+	// Policy chooses backends; "" means roundrobin.
+	Policy Policy
+	// PersistenceTimeout turns on source persistence when > 0 (LVS
+	// persistence_timeout): a client address (masked by
+	// PersistenceNetmask) sticks to its backend while it has connections
+	// and for PersistenceTimeout after the last one closes. 0 = off.
+	PersistenceTimeout time.Duration
+	// PersistenceNetmask is the IPv4 prefix length applied to client
+	// addresses for persistence (1..32). 0 means 32. IPv6 clients always
+	// use their full address.
+	PersistenceNetmask int
+	// MaxConn caps the listener's concurrent client connections; past it
+	// new connections are closed at once and counted as refused. 0 means
+	// unlimited.
+	MaxConn int
+	// ConnectTimeout bounds each connection attempt to a backend. 0 means
+	// DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// Retries is how many further backends are tried after a failed
+	// connect (HAProxy retries with redispatch: each retry goes to a
+	// backend not tried yet for this client connection). 0 = no retry.
+	Retries int
+	// ShutdownSessionsOnDown closes a backend's sessions when it is set
+	// Down or Maint (HAProxy on-marked-down shutdown-sessions), so clients
+	// reconnect at once. The zero value (false) keeps them; the config
+	// layer defaults it to true.
+	ShutdownSessionsOnDown bool
+	// ProxyProtocol sends a PROXY protocol header ("v1" or "v2") to every
+	// backend before any client byte. "" = none. See
+	// BackendConfig.ProxyProtocol.
+	ProxyProtocol string
+	// IdleTimeout closes a session with no traffic in either direction for
+	// that long. 0 = never (AMQP has heartbeats).
+	IdleTimeout time.Duration
+	// KeepAlive is the TCP keepalive idle time and probe interval set on
+	// both sockets of a session. 0 means DefaultKeepAlive; negative turns
+	// TCP keepalive off.
+	KeepAlive time.Duration
+	// GracefulTimeout is how long Run lets sessions finish after its
+	// context is cancelled before closing them. 0 means
+	// DefaultGracefulTimeout; negative closes them at once.
+	GracefulTimeout time.Duration
+	// Backends lists the servers. At least one is required.
+	Backends []BackendConfig
+}
+
+// Validate checks every field and returns an error naming the first field
+// that is wrong and why. It does not apply defaults.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("listener %q: %s: %s", c.Name, field, fmt.Sprintf(format, args...)))
+	}
+	if c.Name == "" {
+		bad("name", "must not be empty")
+	}
+	if !c.Bind.IsValid() {
+		bad("bind", "must be an IP:port")
+	} else if c.Bind.Addr().Zone() != "" {
+		bad("bind", "zoned addresses are not supported")
+	}
+	if !c.Policy.Valid() {
+		bad("policy", "%q is not one of roundrobin, wrr, leastconn", c.Policy)
+	}
+	if c.PersistenceTimeout < 0 {
+		bad("persistence_timeout", "must not be negative")
+	}
+	if c.PersistenceNetmask < 0 || c.PersistenceNetmask > 32 {
+		bad("persistence_netmask", "%d is not an IPv4 prefix length (1..32)", c.PersistenceNetmask)
+	}
+	if c.MaxConn < 0 {
+		bad("maxconn", "must not be negative")
+	}
+	if c.ConnectTimeout < 0 {
+		bad("connect_timeout", "must not be negative")
+	}
+	if c.Retries < 0 {
+		bad("retries", "must not be negative")
+	}
+	if !validProxy(c.ProxyProtocol) {
+		bad("proxy_protocol", "%q is not one of \"\", v1, v2", c.ProxyProtocol)
+	}
+	if c.IdleTimeout < 0 {
+		bad("idle_timeout", "must not be negative")
+	}
+	if len(c.Backends) == 0 {
+		bad("backends", "at least one backend is required")
+	}
+	seen := make(map[string]bool, len(c.Backends))
+	for i, b := range c.Backends {
+		field := fmt.Sprintf("backends[%d]", i)
+		if b.Name == "" {
+			bad(field+".name", "must not be empty")
+		} else if seen[b.Name] {
+			bad(field+".name", "%q is used twice", b.Name)
+		}
+		seen[b.Name] = true
+		if !b.Address.IsValid() || b.Address.Port() == 0 {
+			bad(field+".address", "must be an IP:port with a port other than 0")
+		} else if b.Address.Addr().IsUnspecified() {
+			bad(field+".address", "must not be the unspecified address")
+		}
+		if b.Weight < 0 || b.Weight > MaxWeight {
+			bad(field+".weight", "%d is outside 0..%d", b.Weight, MaxWeight)
+		}
+		if b.MaxConn < 0 {
+			bad(field+".maxconn", "must not be negative")
+		}
+		if !validProxy(b.ProxyProtocol) {
+			bad(field+".proxy_protocol", "%q is not one of \"\", v1, v2", b.ProxyProtocol)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validProxy(s string) bool {
+	return s == ProxyNone || s == ProxyV1 || s == ProxyV2
+}
+
+// withDefaults returns c with the documented defaults applied.
+func (c Config) withDefaults() Config {
+	if c.Policy == "" {
+		c.Policy = PolicyRoundRobin
+	}
+	if c.PersistenceNetmask == 0 {
+		c.PersistenceNetmask = 32
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = DefaultKeepAlive
+	}
+	if c.GracefulTimeout == 0 {
+		c.GracefulTimeout = DefaultGracefulTimeout
+	}
+	return c
+}

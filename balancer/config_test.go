@@ -1,0 +1,115 @@
+package balancer
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validConfig() Config {
+	return Config{
+		Name: "amqp", Bind: netip.MustParseAddrPort("10.77.0.100:5672"), Policy: PolicyWRR,
+		Backends: []BackendConfig{
+			{Name: "rmq1", Address: netip.MustParseAddrPort("10.77.0.1:5672"), Weight: 10},
+			{Name: "rmq2", Address: netip.MustParseAddrPort("10.77.0.2:5672"), Weight: 1},
+		},
+	}
+}
+
+func TestValidate(t *testing.T) {
+	if err := validConfig().Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"no name", func(c *Config) { c.Name = "" }, "name"},
+		{"no bind", func(c *Config) { c.Bind = netip.AddrPort{} }, "bind"},
+		{"policy", func(c *Config) { c.Policy = "random" }, "policy"},
+		{"netmask", func(c *Config) { c.PersistenceNetmask = 33 }, "persistence_netmask"},
+		{"persistence", func(c *Config) { c.PersistenceTimeout = -time.Second }, "persistence_timeout"},
+		{"maxconn", func(c *Config) { c.MaxConn = -1 }, "maxconn"},
+		{"retries", func(c *Config) { c.Retries = -1 }, "retries"},
+		{"proxy", func(c *Config) { c.ProxyProtocol = "v3" }, "proxy_protocol"},
+		{"idle", func(c *Config) { c.IdleTimeout = -1 }, "idle_timeout"},
+		{"no backends", func(c *Config) { c.Backends = nil }, "backends"},
+		{"dup backend", func(c *Config) { c.Backends[1].Name = "rmq1" }, "backends[1].name"},
+		{"backend port", func(c *Config) { c.Backends[0].Address = netip.MustParseAddrPort("10.0.0.1:0") }, "backends[0].address"},
+		{"backend weight", func(c *Config) { c.Backends[1].Weight = -1 }, "backends[1].weight"},
+		{"backend maxconn", func(c *Config) { c.Backends[1].MaxConn = -1 }, "backends[1].maxconn"},
+		{"backend proxy", func(c *Config) { c.Backends[0].ProxyProtocol = "yes" }, "backends[0].proxy_protocol"},
+	}
+	for _, tt := range tests {
+		c := validConfig()
+		c.Backends = append([]BackendConfig(nil), c.Backends...)
+		tt.mutate(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one naming %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestBackendStateText(t *testing.T) {
+	for _, st := range []BackendState{Up, Down, Drain, Maint} {
+		b, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back BackendState
+		if err := json.Unmarshal(b, &back); err != nil || back != st {
+			t.Errorf("%v: JSON %s came back as %v, %v", st, b, back, err)
+		}
+	}
+	if _, err := json.Marshal(BackendState(9)); err == nil {
+		t.Error("marshaling an unknown state succeeded")
+	}
+	if _, err := ParseBackendState("UP"); err == nil {
+		t.Error("parsing \"UP\" succeeded; states are lower case")
+	}
+}
+
+func FuzzParseBackendState(f *testing.F) {
+	for _, s := range []string{"up", "down", "drain", "maint", "", "Up"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		st, err := ParseBackendState(s)
+		if err != nil {
+			return
+		}
+		if st.String() != s {
+			t.Errorf("%q parsed to %v", s, st)
+		}
+	})
+}
+
+func TestSnapshotJSON(t *testing.T) {
+	l, err := NewListener(validConfig(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetBackendState("rmq2", Drain, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(l.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"name":"amqp"`, `"bind":"10.77.0.100:5672"`, `"policy":"wrr"`,
+		`"state":"drain"`, `"last_change_reason":"operator"`, `"address":"10.77.0.1:5672"`, `"weight":10`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("snapshot JSON lacks %s: %s", want, b)
+		}
+	}
+	if err := l.SetBackendState("nope", Down, ""); err == nil {
+		t.Error("setting state of an unknown backend succeeded")
+	}
+	if err := l.SetBackendWeight("rmq1", -1); err == nil {
+		t.Error("negative weight accepted")
+	}
+}

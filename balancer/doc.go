@@ -1,0 +1,69 @@
+// Package balancer is rmqlb's TCP load balancer: a listener on a VIP:port
+// that spreads client connections over backends (RabbitMQ nodes) and
+// proxies their bytes with splice(2).
+//
+// It replaces HAProxy's `listen` section and LVS's `virtual_server`:
+// policies roundrobin, smooth weighted round robin (as nginx,
+// ngx_http_upstream_round_robin.c) and weighted leastconn; source
+// persistence with LVS persistence_timeout semantics on top of any policy;
+// weight 0 as "no new connections"; connect timeout with retries on other
+// backends (HAProxy retries + redispatch); maxconn per listener and per
+// backend; closing a backend's sessions when it is marked down (HAProxy
+// on-marked-down shutdown-sessions); an optional PROXY protocol v1/v2 header
+// to backends (package proxyproto); TCP keepalive on both sides; optional
+// idle timeout; half-close propagation; graceful stop.
+//
+// # Design of the data path
+//
+// AMQP connections are long-lived and mostly idle, so what an idle
+// connection costs matters as much as bulk speed. A session therefore costs
+// no goroutine, no pipe and no buffer while idle: only a small struct (about
+// 350 bytes) and its two sockets. Measured on loopback with 3000 idle
+// proxied connections: 0.6 KB RSS and 2.00 fds per connection (HAProxy 2.6:
+// 3.1-3.4 KB and 2; a goroutine-per-direction Go proxy with io.Copy: 15 KB
+// and 6).
+//
+//   - Run binds a raw, non-blocking socket (IP_FREEBIND, so the VIP need not
+//     be local yet; TCP_NODELAY and keepalive set once on it are inherited
+//     by accepted sockets) and starts N event loops (N = GOMAXPROCS).
+//     Each loop is one goroutine around its own epoll instance. The listening socket is
+//     in every loop's epoll set with EPOLLEXCLUSIVE, so one loop wakes per
+//     burst of connections and accepts them with accept4.
+//   - Every fd of the data path is a raw fd owned by exactly one loop and
+//     never seen by Go's netpoller. Sockets are registered edge-triggered
+//     for IN|OUT|RDHUP once; the loop remembers readiness per socket and
+//     clears it when a call returns EAGAIN.
+//   - Backend connects are non-blocking; the connect timeout (and the idle
+//     timeout) live in a per-loop timer heap that bounds epoll_wait.
+//   - A direction first reads with recv(2) into the loop's 16 KiB scratch
+//     buffer and writes the bytes on at once: for AMQP's small frames that
+//     is two syscalls and no pipe. A short read means the socket is
+//     drained (recv copies everything queued), so no extra read is spent
+//     on EAGAIN; once the peer's FIN was announced (EPOLLRDHUP) the loop
+//     reads until EOF instead. Bytes the destination does not take at once
+//     wait in a buffer borrowed from the loop's pool until written.
+//   - A read that fills the scratch buffer switches the direction to
+//     splice(2) socket->pipe->socket until the source is drained. The pipe
+//     (256 KiB) is borrowed from the loop's pool and returned as soon as
+//     it is empty, so pipes exist only while data is in flight (HAProxy
+//     does the same). Data is spliced only into an empty pipe, so EAGAIN
+//     from that splice always means "socket empty", never "pipe full",
+//     which edge-triggered readiness needs.
+//   - A direction does at most a fixed number of reads per turn; a busy
+//     session is requeued so one bulk stream cannot starve the others.
+//   - EOF on one side is propagated with shutdown(SHUT_WR) once the bytes
+//     in flight are written; the session closes when both directions are done, or at
+//     once on an error (reset) on either side.
+//   - Balancing state (weights, states, active counts, persistence table)
+//     is shared by the loops under one mutex, taken once per connection
+//     attempt and once at session end, never per byte. Byte counters are
+//     atomics.
+//   - Other goroutines (the API: SetBackendState, Run's shutdown) reach a
+//     loop only through its command queue, woken with an eventfd.
+//
+// # Ownership and concurrency
+//
+// A Listener is created by NewListener and served by Run, which owns the
+// loops and returns only after every loop goroutine has exited and every fd
+// it created is closed. All exported methods are safe for concurrent use.
+package balancer

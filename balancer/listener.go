@@ -1,0 +1,461 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// ErrUnknownBackend is returned by SetBackendState and SetBackendWeight for
+// a name that is not a backend of the listener.
+var ErrUnknownBackend = errors.New("unknown backend")
+
+// params are the data-path settings the loops read; replaced as a whole by
+// Apply.
+type params struct {
+	maxConn        int64
+	connectTimeout time.Duration
+	idleTimeout    time.Duration
+	keepAlive      time.Duration
+	retries        int
+	shutdownOnDown bool
+	proxy          string
+}
+
+func paramsOf(c Config) *params {
+	return &params{
+		maxConn:        int64(c.MaxConn),
+		connectTimeout: c.ConnectTimeout,
+		idleTimeout:    c.IdleTimeout,
+		keepAlive:      c.KeepAlive,
+		retries:        c.Retries,
+		shutdownOnDown: c.ShutdownSessionsOnDown,
+		proxy:          c.ProxyProtocol,
+	}
+}
+
+// Listener is one proxied VIP:port with its backends. Create it with
+// NewListener and serve with Run. All methods are safe for concurrent use;
+// SetBackendState, SetBackendWeight, Apply and Snapshot may be called
+// before, during and after Run.
+type Listener struct {
+	log   *zap.Logger
+	now   func() time.Time // injected clock (tests); time.Now by default
+	loops int              // number of event loops; 0 = GOMAXPROCS
+
+	params atomic.Pointer[params]
+
+	mu       sync.Mutex // guards the fields below and every backend's guarded fields
+	cfg      Config     // with defaults applied
+	pool     pool
+	sticky   *stickyTable // nil when persistence is off
+	running  bool
+	running2 []*loop // the loops while Run runs
+
+	addr  netip.AddrPort // bound address, set before ready is closed
+	ready chan struct{}
+
+	active    atomic.Int64
+	total     atomic.Uint64
+	refused   atomic.Uint64
+	noBackend atomic.Uint64
+}
+
+// NewListener validates cfg, applies its defaults and returns a Listener
+// that is not yet listening. logger may be nil (no logs); reg may be nil
+// (no metrics), otherwise the listener's collector is registered on it.
+func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Listener, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("validating listener config: %w", err)
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	cfg = cfg.withDefaults()
+	cfg.Backends = slices.Clone(cfg.Backends)
+	l := &Listener{
+		log:   logger.With(zap.String("listener", cfg.Name)),
+		now:   time.Now,
+		cfg:   cfg,
+		ready: make(chan struct{}),
+	}
+	l.params.Store(paramsOf(cfg))
+	now := l.now()
+	l.pool.policy = cfg.Policy
+	for _, bc := range cfg.Backends {
+		l.pool.backends = append(l.pool.backends, newBackend(bc, now))
+	}
+	if cfg.PersistenceTimeout > 0 {
+		l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask)
+	}
+	if reg != nil {
+		if err := reg.Register(newCollector(l)); err != nil {
+			return nil, fmt.Errorf("registering metrics of listener %q: %w", cfg.Name, err)
+		}
+	}
+	return l, nil
+}
+
+// Ready returns a channel closed once Run has bound the listening socket.
+func (l *Listener) Ready() <-chan struct{} { return l.ready }
+
+// Addr returns the bound address (useful with port 0); valid once Ready is
+// closed, the zero AddrPort before.
+func (l *Listener) Addr() netip.AddrPort {
+	select {
+	case <-l.ready:
+		return l.addr
+	default:
+		return netip.AddrPort{}
+	}
+}
+
+// Run binds the listener (with IP_FREEBIND) and serves until ctx is
+// cancelled. Then it stops accepting, lets sessions finish for up to
+// GracefulTimeout, closes the rest and returns nil. It returns an error if
+// binding fails or an event loop fails. Run may be called once.
+func (l *Listener) Run(ctx context.Context) error {
+	l.mu.Lock()
+	if l.running {
+		l.mu.Unlock()
+		return errors.New("running listener: Run was already called")
+	}
+	l.running = true
+	bind, name, persist := l.cfg.Bind, l.cfg.Name, l.cfg.PersistenceTimeout
+	keepAlive := l.params.Load().keepAlive
+	l.mu.Unlock()
+
+	lnfd, addr, err := listenSocket(bind, keepAlive)
+	if err != nil {
+		return fmt.Errorf("starting listener %q: %w", name, err)
+	}
+	n := l.loops
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	loops := make([]*loop, 0, n)
+	for range n {
+		lp, err := newLoop(l, lnfd, addr, keepAlive)
+		if err != nil {
+			for _, o := range loops {
+				o.closeFds()
+			}
+			unix.Close(lnfd)
+			return fmt.Errorf("starting listener %q: %w", name, err)
+		}
+		loops = append(loops, lp)
+	}
+	l.addr = addr
+	l.mu.Lock()
+	l.running2 = loops
+	l.mu.Unlock()
+	close(l.ready)
+	l.log.Info("listening", zap.Stringer("addr", addr), zap.Int("loops", n))
+
+	errc := make(chan error, n)
+	var wg sync.WaitGroup
+	for _, lp := range loops {
+		wg.Go(func() { errc <- lp.run() })
+	}
+
+	var runErr error
+	sweep := time.NewTicker(sweepInterval(persist))
+	defer sweep.Stop()
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case err := <-errc:
+			runErr = err
+			break wait
+		case <-sweep.C:
+			l.mu.Lock()
+			if l.sticky != nil {
+				l.sticky.sweep(l.now())
+			}
+			l.mu.Unlock()
+		}
+	}
+
+	// Stop accepting on every loop, then close the listening socket.
+	l.broadcast(loops, func(lp *loop) { lp.stopAccepting() })
+	unix.Close(lnfd)
+	l.log.Info("stopped accepting", zap.Int64("active", l.active.Load()))
+
+	if runErr == nil {
+		l.mu.Lock()
+		grace := l.cfg.GracefulTimeout
+		l.mu.Unlock()
+		deadline := time.Now().Add(grace)
+		tick := time.NewTicker(10 * time.Millisecond)
+		for grace > 0 && l.active.Load() > 0 && time.Now().Before(deadline) {
+			select {
+			case <-tick.C:
+			case err := <-errc:
+				runErr = err
+				deadline = time.Now()
+			}
+		}
+		tick.Stop()
+	}
+	if a := l.active.Load(); a > 0 {
+		l.log.Info("closing remaining sessions", zap.Int64("active", a))
+	}
+	for _, lp := range loops {
+		lp.post(func(lp *loop) { lp.shutdown() })
+	}
+	wg.Wait()
+	for _, lp := range loops {
+		lp.closeFds()
+	}
+	l.mu.Lock()
+	l.running2 = nil
+	l.mu.Unlock()
+	if runErr != nil {
+		return fmt.Errorf("running listener %q: %w", name, runErr)
+	}
+	return nil
+}
+
+// sweepInterval is how often expired persistence entries are deleted.
+func sweepInterval(timeout time.Duration) time.Duration {
+	d := timeout / 2
+	return min(max(d, time.Second), time.Minute)
+}
+
+// broadcast runs fn on every loop and waits until all have run it (or the
+// loop has exited).
+func (l *Listener) broadcast(loops []*loop, fn func(*loop)) {
+	var wg sync.WaitGroup
+	for _, lp := range loops {
+		wg.Add(1)
+		if !lp.post(func(lp *loop) { fn(lp); wg.Done() }) {
+			wg.Done()
+		}
+	}
+	wg.Wait()
+}
+
+// loopsLocked returns the running loops; l.mu must be held.
+func (l *Listener) loopsLocked() []*loop { return l.running2 }
+
+func (l *Listener) backendLocked(name string) *backend {
+	for _, b := range l.pool.backends {
+		if b.name == name {
+			return b
+		}
+	}
+	return nil
+}
+
+// SetBackendState sets a backend's state. Down and Maint stop new
+// connections to it, forget its sticky clients and, if
+// ShutdownSessionsOnDown, close its sessions now (connections still being
+// set up are redispatched). Drain stops new connections and keeps sessions.
+// Up lets it take connections again.
+func (l *Listener) SetBackendState(name string, st BackendState, reason string) error {
+	if st < Up || st > Maint {
+		return fmt.Errorf("setting state of backend %q: invalid state %d", name, int(st))
+	}
+	l.mu.Lock()
+	b := l.backendLocked(name)
+	if b == nil {
+		l.mu.Unlock()
+		return fmt.Errorf("setting state of backend %q: %w", name, ErrUnknownBackend)
+	}
+	old := b.state
+	if old == st {
+		l.mu.Unlock()
+		return nil
+	}
+	b.state = st
+	b.since = l.now()
+	b.reason = reason
+	var loops []*loop
+	if st.isDown() {
+		if l.sticky != nil {
+			l.sticky.forget(b)
+		}
+		if l.params.Load().shutdownOnDown {
+			loops = l.loopsLocked()
+		}
+	}
+	l.pool.resetWRR()
+	l.mu.Unlock()
+	l.log.Info("backend state changed", zap.String("backend", name),
+		zap.Stringer("from", old), zap.Stringer("to", st), zap.String("reason", reason))
+	for _, lp := range loops {
+		lp.post(func(lp *loop) { lp.shutdownBackend(b) })
+	}
+	return nil
+}
+
+// SetBackendWeight changes a backend's weight at run time (slow start,
+// operator drain with 0). Existing sessions are kept.
+func (l *Listener) SetBackendWeight(name string, weight int) error {
+	if weight < 0 || weight > MaxWeight {
+		return fmt.Errorf("setting weight of backend %q: %d is outside 0..%d", name, weight, MaxWeight)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.backendLocked(name)
+	if b == nil {
+		return fmt.Errorf("setting weight of backend %q: %w", name, ErrUnknownBackend)
+	}
+	if b.weight != weight {
+		b.weight = weight
+		l.pool.resetWRR()
+	}
+	return nil
+}
+
+// Apply reloads the configuration without dropping sessions: backends are
+// added, removed (their sessions stay until they end) or updated (weight,
+// maxconn, PROXY setting; a changed address applies to new connections),
+// and policy, persistence, timeouts, retries and maxconn take effect for
+// new connections. Backend states set at run time are kept. Bind cannot
+// change once Run was called.
+func (l *Listener) Apply(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("validating listener config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	cfg.Backends = slices.Clone(cfg.Backends)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cfg.Bind != l.cfg.Bind && l.running {
+		return fmt.Errorf("applying config of listener %q: bind cannot change from %s to %s while running", l.cfg.Name, l.cfg.Bind, cfg.Bind)
+	}
+	if cfg.Name != l.cfg.Name {
+		return fmt.Errorf("applying config of listener %q: name cannot change to %q", l.cfg.Name, cfg.Name)
+	}
+	now := l.now()
+	keep := make(map[string]bool, len(cfg.Backends))
+	var next []*backend
+	for _, bc := range cfg.Backends {
+		keep[bc.Name] = true
+		b := l.backendLocked(bc.Name)
+		if b == nil {
+			b = newBackend(bc, now)
+		} else {
+			b.addr, b.maxConn, b.proxy, b.weight = bc.Address, bc.MaxConn, bc.ProxyProtocol, bc.Weight
+		}
+		next = append(next, b)
+	}
+	for _, b := range l.pool.backends {
+		if !keep[b.name] {
+			b.removed = true
+			if l.sticky != nil {
+				l.sticky.forget(b)
+			}
+		}
+	}
+	l.pool.backends = next
+	l.pool.policy = cfg.Policy
+	l.pool.next = 0
+	l.pool.resetWRR()
+	switch {
+	case cfg.PersistenceTimeout == 0:
+		l.sticky = nil
+	case l.sticky == nil:
+		l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask)
+	case l.sticky.bits != cfg.PersistenceNetmask:
+		l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask)
+	default:
+		l.sticky.timeout = cfg.PersistenceTimeout
+	}
+	l.cfg = cfg
+	l.params.Store(paramsOf(cfg))
+	return nil
+}
+
+// target is the outcome of one backend choice.
+type target struct {
+	be    *backend
+	addr  netip.AddrPort
+	proxy string
+}
+
+// choose picks a backend for a connection attempt of client, honouring
+// persistence (*entry is set on the session's first choice) and skipping
+// the backends in tried. The chosen backend's active count is raised; the
+// caller must give it back with attemptFailed or sessionEnded. If no
+// backend is usable, t.be is nil and full tells whether that is because of
+// maxconn.
+func (l *Listener) choose(client netip.Addr, entry **stickyEntry, tried []*backend) (t target, full bool) {
+	var skip func(*backend) bool
+	if len(tried) > 0 {
+		skip = func(b *backend) bool { return slices.Contains(tried, b) }
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b *backend
+	if l.sticky != nil {
+		e := *entry
+		if e == nil {
+			e = l.sticky.acquire(l.sticky.key(client), l.now())
+			*entry = e
+		}
+		if e.be != nil && e.be.usable() && (skip == nil || !skip(e.be)) {
+			b = e.be
+		} else if b, full = l.pool.pick(skip); b != nil {
+			e.be = b
+		}
+	} else {
+		b, full = l.pool.pick(skip)
+	}
+	if b == nil {
+		return target{}, full
+	}
+	b.active++
+	proxy := l.params.Load().proxy
+	if b.proxy != "" {
+		proxy = b.proxy
+	}
+	return target{be: b, addr: b.addr, proxy: proxy}, false
+}
+
+// attemptFailed gives back the active count of a failed connect to b.
+func (l *Listener) attemptFailed(b *backend) {
+	b.fails.Add(1)
+	l.mu.Lock()
+	b.active--
+	l.mu.Unlock()
+}
+
+// sessionEnded gives back b's active count (b may be nil) and the
+// session's persistence reference (e may be nil).
+func (l *Listener) sessionEnded(b *backend, e *stickyEntry) {
+	if b == nil && e == nil {
+		return
+	}
+	l.mu.Lock()
+	if b != nil {
+		b.active--
+	}
+	if e != nil && l.sticky != nil {
+		l.sticky.release(e, l.now())
+	}
+	l.mu.Unlock()
+}
+
+// stickyCount returns the number of persistence entries (tests).
+func (l *Listener) stickyCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sticky == nil {
+		return 0
+	}
+	return l.sticky.len()
+}

@@ -1,0 +1,443 @@
+package balancer
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// Event-loop constants.
+const (
+	maxEvents      = 256                    // epoll_wait batch
+	acceptBatch    = 64                     // accept4 calls per listener event
+	acceptPause    = 100 * time.Millisecond // after EMFILE & co.
+	chunkBudget    = 16                     // reads per direction per turn before yielding
+	scratchSize    = 16 << 10               // recv(2) size; a full read switches to splice
+	maxIdleBufs    = 32                     // idle stash buffers kept per loop
+	epollConnFlags = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+)
+
+// loop is one event loop: an epoll instance, the sessions it owns and their
+// fds, a timer heap, a pipe pool and a command queue. Everything except the
+// command queue (cmdMu) is owned by the loop's goroutine; other goroutines
+// reach a loop only through post.
+type loop struct {
+	l     *Listener
+	epfd  int
+	evfd  int
+	lnfd  int // listening socket while accepting, -1 after
+	local netip.AddrPort
+	// lnKeepAlive is the keepalive setting accepted sockets inherit from
+	// the listening socket.
+	lnKeepAlive time.Duration
+
+	fdtab  []*session // by fd
+	head   *session   // intrusive list of sessions
+	nsess  int
+	tok    uint32 // registration tokens (epoll data), never 0
+	timers timerHeap
+	pipes  pipePool
+	bufs   [][]byte // idle stash buffers
+	// scratch receives every recv(2); its bytes are written on or copied
+	// to a stash buffer before the next read.
+	scratch []byte
+	ready   []*session // sessions with work left after their budget
+	spare   []*session
+	now     time.Time
+	ev      unix.EpollEvent
+
+	acceptPausedUntil time.Time
+	exit              bool
+
+	cmdMu   sync.Mutex
+	cmds    []func(*loop)
+	stopped bool // set by the loop when it exits; guarded by cmdMu
+}
+
+func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Duration) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("creating epoll instance: %w", err)
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("creating eventfd: %w", err)
+	}
+	lp := &loop{l: l, epfd: epfd, evfd: evfd, lnfd: -1, local: local, lnKeepAlive: lnKeepAlive, now: time.Now(),
+		scratch: make([]byte, scratchSize)}
+	if err := lp.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN, 0); err != nil {
+		lp.closeFds()
+		return nil, fmt.Errorf("watching eventfd: %w", err)
+	}
+	if err := lp.ctl(unix.EPOLL_CTL_ADD, lnfd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, 0); err != nil {
+		lp.closeFds()
+		return nil, fmt.Errorf("watching listening socket: %w", err)
+	}
+	lp.lnfd = lnfd
+	return lp, nil
+}
+
+// ctl is epoll_ctl with the event built in the loop's scratch space.
+func (lp *loop) ctl(op, fd int, events uint32, tok uint32) error {
+	lp.ev = unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(tok)}
+	return unix.EpollCtl(lp.epfd, op, fd, &lp.ev)
+}
+
+// closeFds closes the loop's epoll and eventfd and its idle pipes; called
+// once the loop's goroutine has exited (or never started).
+func (lp *loop) closeFds() {
+	lp.pipes.closeAll()
+	if lp.evfd >= 0 {
+		unix.Close(lp.evfd)
+		lp.evfd = -1
+	}
+	if lp.epfd >= 0 {
+		unix.Close(lp.epfd)
+		lp.epfd = -1
+	}
+}
+
+// post queues fn to run on the loop's goroutine and wakes it. It reports
+// false if the loop has exited (fn will not run).
+func (lp *loop) post(fn func(*loop)) bool {
+	lp.cmdMu.Lock()
+	if lp.stopped {
+		lp.cmdMu.Unlock()
+		return false
+	}
+	lp.cmds = append(lp.cmds, fn)
+	lp.cmdMu.Unlock()
+	var one = [8]byte{1}
+	unix.Write(lp.evfd, one[:])
+	return true
+}
+
+// run is the loop's goroutine body. It returns nil after shutdown, or an
+// error if epoll_wait fails.
+func (lp *loop) run() error {
+	events := make([]unix.EpollEvent, maxEvents)
+	defer func() {
+		lp.cmdMu.Lock()
+		lp.stopped = true
+		cmds := lp.cmds
+		lp.cmds = nil
+		lp.cmdMu.Unlock()
+		for _, fn := range cmds { // let waiters (broadcast) finish
+			fn(lp)
+		}
+		lp.closeAll()
+	}()
+	for !lp.exit {
+		n, err := unix.EpollWait(lp.epfd, events, lp.waitMillis())
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return fmt.Errorf("waiting for events: %w", err)
+		}
+		lp.now = time.Now()
+		for i := range n {
+			lp.dispatch(&events[i])
+		}
+		lp.runReady()
+		lp.runTimers()
+	}
+	return nil
+}
+
+// waitMillis returns the epoll_wait timeout: 0 when sessions have work
+// left, until the next timer otherwise, -1 if none.
+func (lp *loop) waitMillis() int {
+	if len(lp.ready) > 0 {
+		return 0
+	}
+	var next time.Time
+	if s := lp.timers.peek(); s != nil {
+		next = s.deadline
+	}
+	if !lp.acceptPausedUntil.IsZero() && (next.IsZero() || lp.acceptPausedUntil.Before(next)) {
+		next = lp.acceptPausedUntil
+	}
+	if next.IsZero() {
+		return -1
+	}
+	d := time.Until(next)
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+func (lp *loop) dispatch(ev *unix.EpollEvent) {
+	fd := int(ev.Fd)
+	tok := uint32(ev.Pad)
+	if tok == 0 {
+		switch fd {
+		case lp.evfd:
+			lp.runCmds()
+		case lp.lnfd:
+			lp.accept()
+		}
+		return
+	}
+	if fd >= len(lp.fdtab) {
+		return
+	}
+	s := lp.fdtab[fd]
+	if s == nil {
+		return
+	}
+	e := ev.Events
+	switch {
+	case fd == s.cfd && tok == s.ctok:
+		if e&unix.EPOLLERR != 0 {
+			s.abort(fmt.Errorf("client socket: %w", errOr(socketError(fd))))
+			return
+		}
+		if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+			s.cr = true
+		}
+		if e&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+			s.chup = true
+		}
+		if e&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 {
+			s.cw = true
+		}
+	case fd == s.sfd && tok == s.stok:
+		if e&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+			s.shup = true
+		}
+		if s.state == stateConnecting {
+			if e&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+				s.connectDone()
+			}
+			return
+		}
+		if e&unix.EPOLLERR != 0 {
+			s.abort(fmt.Errorf("server socket: %w", errOr(socketError(fd))))
+			return
+		}
+		if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+			s.sr = true
+		}
+		if e&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 {
+			s.sw = true
+		}
+	default:
+		return // stale event of a closed registration
+	}
+	s.pump()
+}
+
+// errOr returns err, or a generic error if it is nil.
+func errOr(err error) error {
+	if err == nil {
+		return errors.New("error condition on socket")
+	}
+	return err
+}
+
+func (lp *loop) runCmds() {
+	var buf [8]byte
+	unix.Read(lp.evfd, buf[:])
+	lp.cmdMu.Lock()
+	cmds := lp.cmds
+	lp.cmds = nil
+	lp.cmdMu.Unlock()
+	for _, fn := range cmds {
+		fn(lp)
+	}
+}
+
+// runReady gives sessions that used up their budget another turn.
+func (lp *loop) runReady() {
+	if len(lp.ready) == 0 {
+		return
+	}
+	cur := lp.ready
+	lp.ready = lp.spare[:0]
+	for i, s := range cur {
+		cur[i] = nil
+		s.queued = false
+		s.pump()
+	}
+	lp.spare = cur[:0]
+}
+
+func (lp *loop) runTimers() {
+	if !lp.acceptPausedUntil.IsZero() && !lp.now.Before(lp.acceptPausedUntil) {
+		lp.acceptPausedUntil = time.Time{}
+		lp.resumeAccepting()
+	}
+	for {
+		s := lp.timers.peek()
+		if s == nil || lp.now.Before(s.deadline) {
+			return
+		}
+		lp.timers.stop(s)
+		s.timerFired()
+	}
+}
+
+// accept takes up to acceptBatch pending connections.
+func (lp *loop) accept() {
+	for range acceptBatch {
+		if lp.lnfd < 0 {
+			return
+		}
+		fd, sa, err := unix.Accept4(lp.lnfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			switch err {
+			case unix.EAGAIN:
+				return
+			case unix.EINTR, unix.ECONNABORTED:
+				continue
+			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+				lp.l.log.Warn("accepting connection; pausing accept", zap.Error(err))
+				lp.pauseAccepting()
+				return
+			default:
+				lp.l.log.Warn("accepting connection", zap.Error(err))
+				return
+			}
+		}
+		lp.newSession(fd, fromSockaddr(sa))
+	}
+}
+
+func (lp *loop) pauseAccepting() {
+	if lp.lnfd < 0 {
+		return
+	}
+	lp.ctl(unix.EPOLL_CTL_DEL, lp.lnfd, 0, 0)
+	lp.acceptPausedUntil = lp.now.Add(acceptPause)
+}
+
+func (lp *loop) resumeAccepting() {
+	if lp.lnfd < 0 {
+		return
+	}
+	if err := lp.ctl(unix.EPOLL_CTL_ADD, lp.lnfd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, 0); err != nil {
+		lp.l.log.Warn("resuming accept", zap.Error(err))
+	}
+}
+
+// stopAccepting removes the listening socket from the loop (graceful stop).
+// The caller closes the socket once every loop has done this.
+func (lp *loop) stopAccepting() {
+	if lp.lnfd < 0 {
+		return
+	}
+	if lp.acceptPausedUntil.IsZero() {
+		lp.ctl(unix.EPOLL_CTL_DEL, lp.lnfd, 0, 0)
+	}
+	lp.acceptPausedUntil = time.Time{}
+	lp.lnfd = -1
+}
+
+// shutdown closes every session and makes run return.
+func (lp *loop) shutdown() {
+	lp.stopAccepting()
+	lp.closeAll()
+	lp.exit = true
+}
+
+// closeAll closes every session of the loop.
+func (lp *loop) closeAll() {
+	for s := lp.head; s != nil; {
+		next := s.next
+		s.close()
+		s = next
+	}
+}
+
+// shutdownBackend closes the sessions of b (it was marked down); sessions
+// still connecting to b are redispatched.
+func (lp *loop) shutdownBackend(b *backend) {
+	for s := lp.head; s != nil; {
+		next := s.next
+		if s.be == b {
+			if s.state == stateConnecting {
+				s.attemptFailed(errors.New("backend marked down"))
+			} else {
+				s.close()
+			}
+		}
+		s = next
+	}
+}
+
+// register adds fd to the epoll set and the fd table for s and returns the
+// registration token.
+func (lp *loop) register(fd int, s *session) (uint32, error) {
+	lp.tok++
+	if lp.tok == 0 {
+		lp.tok = 1
+	}
+	tok := lp.tok
+	if err := lp.ctl(unix.EPOLL_CTL_ADD, fd, epollConnFlags, tok); err != nil {
+		return 0, fmt.Errorf("watching socket: %w", err)
+	}
+	if fd >= len(lp.fdtab) {
+		n := max(2*len(lp.fdtab), fd+1, 64)
+		t := make([]*session, n)
+		copy(t, lp.fdtab)
+		lp.fdtab = t
+	}
+	lp.fdtab[fd] = s
+	return tok, nil
+}
+
+// release forgets fd and closes it (which also removes it from epoll).
+func (lp *loop) release(fd int) {
+	if fd < len(lp.fdtab) {
+		lp.fdtab[fd] = nil
+	}
+	unix.Close(fd)
+}
+
+func (lp *loop) link(s *session) {
+	s.next = lp.head
+	if lp.head != nil {
+		lp.head.prev = s
+	}
+	lp.head = s
+	lp.nsess++
+}
+
+func (lp *loop) unlink(s *session) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		lp.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	}
+	s.prev, s.next = nil, nil
+	lp.nsess--
+}
+
+// getBuf borrows a stash buffer of scratchSize bytes.
+func (lp *loop) getBuf() []byte {
+	if n := len(lp.bufs); n > 0 {
+		b := lp.bufs[n-1]
+		lp.bufs[n-1] = nil
+		lp.bufs = lp.bufs[:n-1]
+		return b
+	}
+	return make([]byte, scratchSize)
+}
+
+// putBuf returns a stash buffer.
+func (lp *loop) putBuf(b []byte) {
+	if len(lp.bufs) < maxIdleBufs {
+		lp.bufs = append(lp.bufs, b)
+	}
+}

@@ -1,0 +1,167 @@
+package balancer
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// fakeClock is an injected clock for persistence tests.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func stickyListener(t *testing.T, timeout time.Duration, netmask int, policy Policy) (*Listener, *fakeClock) {
+	t.Helper()
+	cfg := Config{
+		Name: "t", Bind: netip.MustParseAddrPort("127.0.0.1:0"), Policy: policy,
+		PersistenceTimeout: timeout, PersistenceNetmask: netmask,
+		ShutdownSessionsOnDown: true,
+		Backends: []BackendConfig{
+			{Name: "a", Address: netip.MustParseAddrPort("127.0.0.2:1"), Weight: 1},
+			{Name: "b", Address: netip.MustParseAddrPort("127.0.0.3:1"), Weight: 1},
+			{Name: "c", Address: netip.MustParseAddrPort("127.0.0.4:1"), Weight: 1},
+		},
+	}
+	l, err := NewListener(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l.now = clk.now
+	return l, clk
+}
+
+// conn is a simulated session: one choice and its end.
+type conn struct {
+	be *backend
+	e  *stickyEntry
+}
+
+func open(t *testing.T, l *Listener, client string) conn {
+	t.Helper()
+	var c conn
+	tg, _ := l.choose(netip.MustParseAddr(client), &c.e, nil)
+	if tg.be == nil {
+		t.Fatalf("no backend for %s", client)
+	}
+	c.be = tg.be
+	return c
+}
+
+func (c conn) close(l *Listener) { l.sessionEnded(c.be, c.e) }
+
+func TestPersistenceSticks(t *testing.T) {
+	l, _ := stickyListener(t, time.Minute, 32, PolicyRoundRobin)
+	first := open(t, l, "10.0.0.1")
+	for range 10 {
+		c := open(t, l, "10.0.0.1")
+		if c.be != first.be {
+			t.Fatalf("client moved from %s to %s", first.be.name, c.be.name)
+		}
+		c.close(l)
+	}
+	other := open(t, l, "10.0.0.2")
+	if other.be == first.be {
+		t.Errorf("second client got the same backend %s; round robin should move on", other.be.name)
+	}
+}
+
+func TestPersistenceNetmask(t *testing.T) {
+	l, _ := stickyListener(t, time.Minute, 24, PolicyRoundRobin)
+	a := open(t, l, "10.0.0.1")
+	b := open(t, l, "10.0.0.200")
+	if a.be != b.be {
+		t.Errorf("same /24 went to %s and %s", a.be.name, b.be.name)
+	}
+	c := open(t, l, "10.0.1.1")
+	if c.be == a.be {
+		t.Errorf("other /24 stuck to %s too", c.be.name)
+	}
+}
+
+func TestPersistenceExpires(t *testing.T) {
+	l, clk := stickyListener(t, time.Minute, 32, PolicyRoundRobin)
+	first := open(t, l, "10.0.0.1")
+	// While it has a connection, the entry lives however long it lasts.
+	clk.advance(time.Hour)
+	if c := open(t, l, "10.0.0.1"); c.be != first.be {
+		t.Fatalf("pin lost while a connection was open")
+	} else {
+		c.close(l)
+	}
+	first.close(l)
+	// Within the timeout after the last connection: still pinned.
+	clk.advance(59 * time.Second)
+	c := open(t, l, "10.0.0.1")
+	if c.be != first.be {
+		t.Fatalf("pin lost within the timeout")
+	}
+	c.close(l)
+	// Move round robin on so a fresh pick would differ.
+	open(t, l, "10.0.0.9")
+	clk.advance(61 * time.Second)
+	c = open(t, l, "10.0.0.1")
+	if c.be == first.be {
+		t.Errorf("pin to %s survived the timeout", first.be.name)
+	}
+	c.close(l)
+	clk.advance(2 * time.Minute)
+	l.mu.Lock()
+	l.sticky.sweep(l.now())
+	l.mu.Unlock()
+	if n := l.stickyCount(); n != 1 { // 10.0.0.9 still has its connection
+		t.Errorf("%d entries after sweep, want 1", n)
+	}
+}
+
+func TestPersistenceRepinsAfterDown(t *testing.T) {
+	l, _ := stickyListener(t, time.Minute, 32, PolicyWRR)
+	first := open(t, l, "10.0.0.1")
+	if err := l.SetBackendState(first.be.name, Down, "test"); err != nil {
+		t.Fatal(err)
+	}
+	second := open(t, l, "10.0.0.1")
+	if second.be == first.be {
+		t.Fatalf("client still sent to down backend %s", first.be.name)
+	}
+	if err := l.SetBackendState(first.be.name, Up, "test"); err != nil {
+		t.Fatal(err)
+	}
+	// The client now sticks to its new backend, not the old one.
+	for range 5 {
+		if c := open(t, l, "10.0.0.1"); c.be != second.be {
+			t.Fatalf("after re-pin, client went to %s, want %s", c.be.name, second.be.name)
+		}
+	}
+}
+
+func TestPersistenceWeightZeroRepins(t *testing.T) {
+	l, _ := stickyListener(t, time.Minute, 32, PolicyRoundRobin)
+	first := open(t, l, "10.0.0.1")
+	if err := l.SetBackendWeight(first.be.name, 0); err != nil {
+		t.Fatal(err)
+	}
+	if c := open(t, l, "10.0.0.1"); c.be == first.be {
+		t.Errorf("new connection went to weight-0 backend %s", first.be.name)
+	}
+}
+
+func TestPersistenceRedispatchSkipsTried(t *testing.T) {
+	l, _ := stickyListener(t, time.Minute, 32, PolicyRoundRobin)
+	var e *stickyEntry
+	client := netip.MustParseAddr("10.0.0.1")
+	t1, _ := l.choose(client, &e, nil)
+	l.attemptFailed(t1.be)
+	t2, _ := l.choose(client, &e, []*backend{t1.be})
+	if t2.be == nil || t2.be == t1.be {
+		t.Fatalf("retry got %v, want a backend other than %s", t2.be, t1.be.name)
+	}
+	if e.be != t2.be {
+		t.Errorf("entry pinned to %v, want the backend that was used (%s)", e.be, t2.be.name)
+	}
+	if e.conns != 1 {
+		t.Errorf("entry counts %d sessions, want 1", e.conns)
+	}
+}

@@ -1,0 +1,96 @@
+package balancer
+
+// pool is the set of backends of a listener and the cursor state of its
+// policy. It is not safe for concurrent use: Listener.mu guards it.
+type pool struct {
+	policy   Policy
+	backends []*backend
+	next     int // round robin cursor (roundrobin, leastconn ties)
+}
+
+// pick chooses a backend for a new connection by the pool's policy among
+// the usable backends that skip does not reject (skip may be nil). It
+// returns nil if none is usable; full is then true if some backend was
+// rejected only because it is at its maxconn.
+func (p *pool) pick(skip func(*backend) bool) (b *backend, full bool) {
+	ok := func(b *backend) bool { return b.usable() && (skip == nil || !skip(b)) }
+	switch p.policy {
+	case PolicyWRR:
+		b = p.pickWRR(ok)
+	case PolicyLeastConn:
+		b = p.pickLeastConn(ok)
+	default:
+		b = p.pickRR(ok)
+	}
+	if b == nil {
+		for _, c := range p.backends {
+			if c.full() && (skip == nil || !skip(c)) {
+				full = true
+			}
+		}
+	}
+	return b, full
+}
+
+func (p *pool) pickRR(ok func(*backend) bool) *backend {
+	n := len(p.backends)
+	for i := 0; i < n; i++ {
+		j := (p.next + i) % n
+		if b := p.backends[j]; ok(b) {
+			p.next = (j + 1) % n
+			return b
+		}
+	}
+	return nil
+}
+
+// pickWRR is nginx's smooth weighted round robin: every eligible backend's
+// current weight grows by its weight, the largest wins and loses the total.
+func (p *pool) pickWRR(ok func(*backend) bool) *backend {
+	var best *backend
+	total := 0
+	for _, b := range p.backends {
+		if !ok(b) {
+			continue
+		}
+		b.cw += b.weight
+		total += b.weight
+		if best == nil || b.cw > best.cw {
+			best = b
+		}
+	}
+	if best != nil {
+		best.cw -= total
+	}
+	return best
+}
+
+// pickLeastConn picks the lowest active/weight, comparing by cross
+// multiplication; ties go to the first one at or after the cursor.
+func (p *pool) pickLeastConn(ok func(*backend) bool) *backend {
+	n := len(p.backends)
+	var best *backend
+	bestIdx := 0
+	for i := 0; i < n; i++ {
+		j := (p.next + i) % n
+		b := p.backends[j]
+		if !ok(b) {
+			continue
+		}
+		if best == nil || b.active*best.weight < best.active*b.weight {
+			best, bestIdx = b, j
+		}
+	}
+	if best != nil {
+		p.next = (bestIdx + 1) % n
+	}
+	return best
+}
+
+// resetWRR clears the smooth wrr state (after weights or membership change),
+// as nginx does on reload.
+func (p *pool) resetWRR() {
+	for _, b := range p.backends {
+		b.cw = 0
+	}
+}

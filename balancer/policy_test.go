@@ -1,0 +1,150 @@
+package balancer
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func testPool(policy Policy, weights ...int) *pool {
+	p := &pool{policy: policy}
+	for i, w := range weights {
+		p.backends = append(p.backends, &backend{name: string(rune('a' + i)), weight: w})
+	}
+	return p
+}
+
+func picks(t *testing.T, p *pool, n int) string {
+	t.Helper()
+	var sb strings.Builder
+	for range n {
+		b, _ := p.pick(nil)
+		if b == nil {
+			sb.WriteByte('-')
+			continue
+		}
+		sb.WriteString(b.name)
+	}
+	return sb.String()
+}
+
+func TestWRRSmoothSequence(t *testing.T) {
+	tests := []struct {
+		weights []int
+		want    string
+	}{
+		{[]int{5, 1, 1}, "aabacaa" + "aabacaa"}, // nginx's documented sequence
+		{[]int{1, 1, 1}, "abcabc"},
+		{[]int{2, 1}, "abaaba"},
+		{[]int{3, 0, 1}, "aacaaaca"}, // weight 0 never picked
+		{[]int{0, 0}, "---"},
+	}
+	for _, tt := range tests {
+		p := testPool(PolicyWRR, tt.weights...)
+		if got := picks(t, p, len(tt.want)); got != tt.want {
+			t.Errorf("weights %v: sequence %q, want %q", tt.weights, got, tt.want)
+		}
+	}
+}
+
+func TestWRRDistribution(t *testing.T) {
+	weights := []int{10, 5, 3, 1, 7}
+	p := testPool(PolicyWRR, weights...)
+	const n = 100_000
+	count := map[string]int{}
+	for range n {
+		b, _ := p.pick(nil)
+		count[b.name]++
+	}
+	sum := 0
+	for _, w := range weights {
+		sum += w
+	}
+	for i, w := range weights {
+		name := string(rune('a' + i))
+		want := float64(n) * float64(w) / float64(sum)
+		if got := float64(count[name]); math.Abs(got-want)/want > 0.01 {
+			t.Errorf("backend %s weight %d: %v picks, want %v ±1%%", name, w, got, want)
+		}
+	}
+}
+
+func TestWRRSmoothness(t *testing.T) {
+	// A backend with weight w out of total W must never get more than
+	// ceil(w/W*k)+1 of any k consecutive picks (no bursts).
+	weights := []int{6, 3, 1}
+	p := testPool(PolicyWRR, weights...)
+	seq := picks(t, p, 1000)
+	if i := strings.Index(seq, "aaa"); i >= 0 {
+		t.Errorf("burst of 3 picks of weight 6/10 at %d: %s", i, seq[:40])
+	}
+	if strings.Contains(seq, "bb") || strings.Contains(seq, "cc") {
+		t.Errorf("consecutive picks of a minority backend: %s", seq[:40])
+	}
+}
+
+func TestRoundRobin(t *testing.T) {
+	p := testPool(PolicyRoundRobin, 5, 1, 0, 2)
+	if got, want := picks(t, p, 9), "abdabdabd"; got != want {
+		t.Errorf("sequence %q, want %q (weights ignored except 0)", got, want)
+	}
+	p.backends[1].state = Down
+	p.backends[3].state = Drain
+	if got, want := picks(t, p, 3), "aaa"; got != want {
+		t.Errorf("with b down and d draining: %q, want %q", got, want)
+	}
+}
+
+func TestLeastConn(t *testing.T) {
+	p := testPool(PolicyLeastConn, 1, 1, 2)
+	p.backends[0].active = 3
+	p.backends[1].active = 1
+	p.backends[2].active = 3 // 3/2 > 1/1
+	b, _ := p.pick(nil)
+	if b.name != "b" {
+		t.Fatalf("picked %s, want b (fewest connections per weight)", b.name)
+	}
+	// Simulate assigning connections: the picks must keep active/weight
+	// balanced.
+	p = testPool(PolicyLeastConn, 1, 1, 2)
+	for range 400 {
+		b, _ := p.pick(nil)
+		b.active++
+	}
+	if a, b, c := p.backends[0].active, p.backends[1].active, p.backends[2].active; a != 100 || b != 100 || c != 200 {
+		t.Errorf("active after 400 picks: %d %d %d, want 100 100 200", a, b, c)
+	}
+	// Ties are broken in turn, not always to the first.
+	p = testPool(PolicyLeastConn, 1, 1, 1)
+	if got, want := picks(t, p, 6), "abcabc"; got != want {
+		t.Errorf("tie sequence %q, want %q", got, want)
+	}
+}
+
+func TestPickMaxConnAndSkip(t *testing.T) {
+	for _, pol := range []Policy{PolicyRoundRobin, PolicyWRR, PolicyLeastConn} {
+		p := testPool(pol, 1, 1)
+		p.backends[0].maxConn = 1
+		p.backends[0].active = 1
+		for range 4 {
+			if b, _ := p.pick(nil); b == nil || b.name != "b" {
+				t.Fatalf("%s: a is at maxconn, picked %v", pol, b)
+			}
+		}
+		p.backends[1].maxConn = 2
+		p.backends[1].active = 2
+		b, full := p.pick(nil)
+		if b != nil || !full {
+			t.Errorf("%s: all at maxconn: got %v full=%v, want nil true", pol, b, full)
+		}
+		p.backends[1].active = 0
+		b, full = p.pick(func(b *backend) bool { return b.name == "b" })
+		if b != nil || !full {
+			t.Errorf("%s: b skipped, a full: got %v full=%v, want nil true", pol, b, full)
+		}
+		p.backends[0].state = Down
+		if b, full = p.pick(func(b *backend) bool { return b.name == "b" }); b != nil || full {
+			t.Errorf("%s: a down, b skipped: got %v full=%v, want nil false", pol, b, full)
+		}
+	}
+}

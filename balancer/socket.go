@@ -1,0 +1,141 @@
+package balancer
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// This file holds the raw socket calls of the data path. Every fd created
+// here is owned by an event loop (or by Run for the listening socket) and is
+// never seen by Go's netpoller.
+
+// listenBacklog is passed to listen(2); the kernel caps it at somaxconn.
+const listenBacklog = 4096
+
+// toSockaddr converts ap to a unix.Sockaddr and returns the address family.
+func toSockaddr(ap netip.AddrPort) (unix.Sockaddr, int) {
+	a := ap.Addr()
+	if a.Is4() || a.Is4In6() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.Unmap().As4()}, unix.AF_INET
+	}
+	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}, unix.AF_INET6
+}
+
+// fromSockaddr converts a kernel socket address to a netip.AddrPort; other
+// families give the zero AddrPort.
+func fromSockaddr(sa unix.Sockaddr) netip.AddrPort {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// listenSocket creates a non-blocking listening TCP socket on bind with
+// SO_REUSEADDR and IP_FREEBIND (so bind succeeds before the address is
+// local) and returns its fd and the bound address. TCP_NODELAY and the
+// keepalive settings are set on the listening socket: accepted sockets
+// inherit them, which saves those syscalls per connection.
+func listenSocket(bind netip.AddrPort, keepAlive time.Duration) (int, netip.AddrPort, error) {
+	sa, fam := toSockaddr(bind)
+	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, netip.AddrPort{}, fmt.Errorf("creating socket for %s: %w", bind, err)
+	}
+	fail := func(what string, err error) (int, netip.AddrPort, error) {
+		unix.Close(fd)
+		return -1, netip.AddrPort{}, fmt.Errorf("%s %s: %w", what, bind, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fail("setting SO_REUSEADDR on", err)
+	}
+	if fam == unix.AF_INET {
+		err = unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_FREEBIND, 1)
+	} else {
+		err = unix.SetsockoptInt(fd, unix.SOL_IPV6, unix.IPV6_FREEBIND, 1)
+	}
+	if err != nil {
+		return fail("setting IP_FREEBIND on", err)
+	}
+	if err := setConnOptions(fd, keepAlive); err != nil {
+		return fail("setting options on", err)
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("binding", err)
+	}
+	if err := unix.Listen(fd, listenBacklog); err != nil {
+		return fail("listening on", err)
+	}
+	lsa, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail("reading local address of", err)
+	}
+	return fd, fromSockaddr(lsa), nil
+}
+
+// setConnOptions sets TCP_NODELAY and keepalive (idle time and probe
+// interval keepAlive; the probe count is the kernel's tcp_keepalive_probes,
+// 9 by default) on a socket. keepAlive <= 0 leaves keepalive off.
+func setConnOptions(fd int, keepAlive time.Duration) error {
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return fmt.Errorf("setting TCP_NODELAY: %w", err)
+	}
+	if keepAlive <= 0 {
+		return nil
+	}
+	secs := int((keepAlive + time.Second - 1) / time.Second)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1); err != nil {
+		return fmt.Errorf("setting SO_KEEPALIVE: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs); err != nil {
+		return fmt.Errorf("setting TCP_KEEPIDLE: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs); err != nil {
+		return fmt.Errorf("setting TCP_KEEPINTVL: %w", err)
+	}
+	return nil
+}
+
+// dialSocket starts a non-blocking connect to addr and returns the socket.
+// The connection completes (or fails) later: the caller waits for
+// EPOLLOUT and reads SO_ERROR. An error means the attempt failed at once.
+func dialSocket(addr netip.AddrPort, keepAlive time.Duration) (int, error) {
+	sa, fam := toSockaddr(addr)
+	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, fmt.Errorf("creating socket: %w", err)
+	}
+	if err := setConnOptions(fd, keepAlive); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	for {
+		err = unix.Connect(fd, sa)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
+		unix.Close(fd)
+		return -1, fmt.Errorf("connecting to %s: %w", addr, err)
+	}
+	return fd, nil
+}
+
+// socketError returns the pending error of fd (SO_ERROR), nil if none.
+func socketError(fd int) error {
+	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return fmt.Errorf("reading SO_ERROR: %w", err)
+	}
+	if v != 0 {
+		return unix.Errno(v)
+	}
+	return nil
+}

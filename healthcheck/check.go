@@ -1,0 +1,58 @@
+package healthcheck
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+)
+
+// Checker checks one backend once. Check must return by the time ctx is done (the scheduler
+// puts the check's timeout in ctx) and must not keep goroutines or connections after it
+// returns. The scheduler never runs two checks of one Checker at the same time.
+type Checker interface {
+	Check(ctx context.Context) Result
+}
+
+// CheckerFunc adapts a function to Checker.
+type CheckerFunc func(ctx context.Context) Result
+
+// Check calls f(ctx).
+func (f CheckerFunc) Check(ctx context.Context) Result { return f(ctx) }
+
+// Result is the outcome of one check.
+type Result struct {
+	// Err is nil when the check passed. Its text is shown as the reason of a DOWN state, so it
+	// should say what failed ("waiting for Connection.Start from 10.0.0.1:5672: timeout").
+	Err error
+	// Warning, on a passing check, makes the backend DEGRADED (still served), e.g. "memory
+	// alarm: low on memory". Ignored when Err is set.
+	Warning string
+	// Info is a free-form description of what answered (e.g. "RabbitMQ 3.10.8, cluster
+	// rabbit@rmq1"), kept for status.
+	Info string
+}
+
+// Passed reports whether the check passed (possibly with a warning).
+func (r Result) Passed() bool { return r.Err == nil }
+
+// TCPCheck passes when a TCP connection to Addr is established within the check's timeout; it
+// closes it at once without sending anything (RabbitMQ logs such a connection at debug level
+// only). It is blind to a frozen process, whose kernel still completes handshakes: use
+// amqpcheck for brokers.
+type TCPCheck struct {
+	// Addr is the backend address.
+	Addr netip.AddrPort
+	// Dialer is used to connect; the zero value is fine.
+	Dialer net.Dialer
+}
+
+// Check implements Checker.
+func (c *TCPCheck) Check(ctx context.Context) Result {
+	conn, err := c.Dialer.DialContext(ctx, "tcp", c.Addr.String())
+	if err != nil {
+		return Result{Err: fmt.Errorf("connecting to %s: %w", c.Addr, err)}
+	}
+	conn.Close()
+	return Result{Info: "TCP connect"}
+}

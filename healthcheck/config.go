@@ -1,0 +1,86 @@
+package healthcheck
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults, as HAProxy's (inter 2s, rise 2, fall 3; timeout check defaults to inter).
+const (
+	DefaultInterval = 2 * time.Second
+	DefaultRise     = 2
+	DefaultFall     = 3
+)
+
+// CheckConfig is the schedule of one backend's checks. The zero value means every default.
+type CheckConfig struct {
+	// Interval between checks while the state is stable (UP or DEGRADED without failures).
+	// Zero: DefaultInterval (2 s).
+	Interval time.Duration `json:"interval"`
+	// FastInterval between checks while the state is changing: after a first failure until
+	// fall, or after a first pass while DOWN until rise. Zero: Interval.
+	FastInterval time.Duration `json:"fast_interval"`
+	// DownInterval between checks while DOWN without passes. Zero: Interval.
+	DownInterval time.Duration `json:"down_interval"`
+	// Timeout bounds one check (connect, handshake, close). Zero: Interval (HAProxy's
+	// behaviour without "timeout check").
+	Timeout time.Duration `json:"timeout"`
+	// Rise is the number of consecutive passes that bring a DOWN backend UP. Zero: 2.
+	Rise int `json:"rise"`
+	// Fall is the number of consecutive failures that take an UP backend DOWN. Zero: 3.
+	Fall int `json:"fall"`
+	// StartJitter bounds the random delay of the first check. Zero: Interval; negative: none.
+	StartJitter time.Duration `json:"start_jitter"`
+	// SlowStart is the time over which the weight of a backend coming back from DOWN ramps
+	// from 1 % to 100 %. Zero: off (full weight at once).
+	SlowStart time.Duration `json:"slow_start"`
+}
+
+// WithDefaults returns c with zero fields replaced by their defaults.
+func (c CheckConfig) WithDefaults() CheckConfig {
+	if c.Interval == 0 {
+		c.Interval = DefaultInterval
+	}
+	if c.FastInterval == 0 {
+		c.FastInterval = c.Interval
+	}
+	if c.DownInterval == 0 {
+		c.DownInterval = c.Interval
+	}
+	if c.Timeout == 0 {
+		c.Timeout = c.Interval
+	}
+	if c.Rise == 0 {
+		c.Rise = DefaultRise
+	}
+	if c.Fall == 0 {
+		c.Fall = DefaultFall
+	}
+	if c.StartJitter == 0 {
+		c.StartJitter = c.Interval
+	}
+	return c
+}
+
+// Validate reports the first invalid field of c (zero fields are valid: they take defaults).
+func (c CheckConfig) Validate() error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"interval", c.Interval}, {"fast_interval", c.FastInterval}, {"down_interval", c.DownInterval}, {"timeout", c.Timeout}, {"slow_start", c.SlowStart}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative, got %v", d.name, d.v))
+		} else if d.v > 0 && d.v < time.Millisecond && d.name != "slow_start" {
+			errs = append(errs, fmt.Errorf("%s: must be at least 1ms, got %v", d.name, d.v))
+		}
+	}
+	if c.Rise < 0 || c.Rise > 1000 {
+		errs = append(errs, fmt.Errorf("rise: must be 1..1000 (0 = default %d), got %d", DefaultRise, c.Rise))
+	}
+	if c.Fall < 0 || c.Fall > 1000 {
+		errs = append(errs, fmt.Errorf("fall: must be 1..1000 (0 = default %d), got %d", DefaultFall, c.Fall))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,48 @@
+// Package healthcheck schedules health checks of backends and turns their results into backend
+// states for the balancer and priority changes for VRRP.
+//
+// The model is HAProxy's server checks (inter, fastinter, downinter, rise, fall, timeout check,
+// slowstart; https://docs.haproxy.org/2.6/configuration.html#5.2) plus keepalived's
+// track_script weights (keepalived.conf(5), vrrp_track_script / track_script weight), without
+// forking anything: a Checker is a Go value (a TCP connect, or an AMQP 0-9-1 handshake from
+// package amqpcheck).
+//
+// # States
+//
+// Health is UP, DOWN or DEGRADED (passing with a warning, e.g. a RabbitMQ memory alarm: the
+// broker still serves consumers, so it keeps its traffic; taking it out would only cause a
+// reconnect storm). An operator overlays DRAIN (no new connections, sessions stay) or MAINT
+// (out of service); checks keep running under both so the health is known when the operator
+// clears the state. The effective State is the admin state when set, else the health.
+//
+// A backend starts DOWN ("not checked yet") and the first passing check brings it UP at once;
+// after that, fall consecutive failures take it DOWN and rise consecutive passes bring it back.
+// HAProxy starts servers UP and keepalived (without alpha) starts real servers UP, which sends
+// clients to a dead broker for up to fall x interval after a restart of the balancer; starting
+// DOWN costs at most the start-up jitter plus one check before traffic flows.
+//
+// # Timing
+//
+// Checks of one backend never overlap. The next check starts interval after the start of the
+// previous one (or when it ends, if it took longer): fastinterval while the backend is changing
+// state (between the first failure and fall, or the first pass and rise), downinterval while it
+// is DOWN, interval otherwise. A frozen broker (accepts TCP, never answers) is therefore DOWN at
+// most interval + (fall-1) x fastinterval + timeout after it froze. The first check of each
+// backend is delayed by a random part of StartJitter so many backends do not fire together.
+//
+// Time comes from an injected Clock; Machine is the per-backend step function (Observe, Tick,
+// SetAdmin) that table tests drive without goroutines or sleeps. Scheduler runs Machines over
+// real goroutines: one owner loop (Run) and one goroutine per running check.
+//
+// # Slow start
+//
+// A backend that comes back UP from DOWN (not at start-up) with SlowStart > 0 gets a weight that
+// ramps linearly from 1 % to 100 % over SlowStart (HAProxy slowstart), published as
+// Event.WeightPercent for the balancer to apply to its configured weight.
+//
+// # Outputs
+//
+// Subscribers receive Events (state changes and weight changes) from the scheduler's goroutines,
+// serialised; Forward adapts a Sink (the balancer) and Tracker sums keepalived-style track
+// weights for a VRRP instance. Snapshot returns the status of every backend for `rmqlb status`.
+package healthcheck

@@ -1,0 +1,276 @@
+package healthcheck
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+var errFail = errors.New("waiting for Connection.Start: timeout")
+
+// step is one check in a Machine table test: its result, and what must hold after it.
+type step struct {
+	r         string // "ok", "fail", "warn"
+	state     State
+	next      time.Duration // interval to the next check
+	event     bool          // an event must be emitted
+	reasonHas string
+}
+
+func res(s string) Result {
+	switch s {
+	case "fail":
+		return Result{Err: errFail}
+	case "warn":
+		return Result{Warning: "resource alarm: low on memory"}
+	}
+	return Result{}
+}
+
+func TestMachineSteps(t *testing.T) {
+	cfg := CheckConfig{Interval: 2 * time.Second, FastInterval: 500 * time.Millisecond, DownInterval: 5 * time.Second, Rise: 2, Fall: 3}
+	const iv, fast, down = 2 * time.Second, 500 * time.Millisecond, 5 * time.Second
+	tests := []struct {
+		name  string
+		cfg   CheckConfig
+		steps []step
+	}{
+		{"first pass brings UP at once", cfg, []step{
+			{r: "ok", state: StateUp, next: iv, event: true, reasonHas: "first check passed"},
+			{r: "ok", state: StateUp, next: iv},
+		}},
+		{"first failure stays DOWN with the error as reason", cfg, []step{
+			{r: "fail", state: StateDown, next: down, event: true, reasonHas: "timeout"},
+			{r: "fail", state: StateDown, next: down},
+			{r: "ok", state: StateDown, next: fast},
+			{r: "ok", state: StateUp, next: iv, event: true, reasonHas: "2 consecutive passes"},
+		}},
+		{"fall after 3 failures at fastinterval", cfg, []step{
+			{r: "ok", state: StateUp, next: iv, event: true},
+			{r: "fail", state: StateUp, next: fast},
+			{r: "fail", state: StateUp, next: fast},
+			{r: "fail", state: StateDown, next: down, event: true, reasonHas: "3 consecutive failures: waiting for Connection.Start: timeout"},
+		}},
+		{"a pass resets the failure count", cfg, []step{
+			{r: "ok", state: StateUp, next: iv, event: true},
+			{r: "fail", state: StateUp, next: fast},
+			{r: "fail", state: StateUp, next: fast},
+			{r: "ok", state: StateUp, next: iv},
+			{r: "fail", state: StateUp, next: fast},
+			{r: "fail", state: StateUp, next: fast},
+			{r: "fail", state: StateDown, next: down, event: true},
+		}},
+		{"a failure resets the rise count", cfg, []step{
+			{r: "fail", state: StateDown, next: down, event: true},
+			{r: "ok", state: StateDown, next: fast},
+			{r: "fail", state: StateDown, next: down},
+			{r: "ok", state: StateDown, next: fast},
+			{r: "ok", state: StateUp, next: iv, event: true},
+		}},
+		{"warning makes DEGRADED at once and back", cfg, []step{
+			{r: "ok", state: StateUp, next: iv, event: true},
+			{r: "warn", state: StateDegraded, next: iv, event: true, reasonHas: "low on memory"},
+			{r: "warn", state: StateDegraded, next: iv},
+			{r: "fail", state: StateDegraded, next: fast},
+			{r: "warn", state: StateDegraded, next: iv},
+			{r: "ok", state: StateUp, next: iv, event: true, reasonHas: "warning cleared"},
+		}},
+		{"degraded falls like up", cfg, []step{
+			{r: "warn", state: StateDegraded, next: iv, event: true, reasonHas: "first check passed; resource alarm"},
+			{r: "fail", state: StateDegraded, next: fast},
+			{r: "fail", state: StateDegraded, next: fast},
+			{r: "fail", state: StateDown, next: down, event: true},
+			{r: "warn", state: StateDown, next: fast},
+			{r: "warn", state: StateDegraded, next: iv, event: true},
+		}},
+		{"defaults: inter 2s, rise 2, fall 3", CheckConfig{}, []step{
+			{r: "ok", state: StateUp, next: iv, event: true},
+			{r: "fail", state: StateUp, next: iv},
+			{r: "fail", state: StateUp, next: iv},
+			{r: "fail", state: StateDown, next: iv, event: true},
+			{r: "ok", state: StateDown, next: iv},
+			{r: "ok", state: StateUp, next: iv, event: true},
+		}},
+		{"rise 1 fall 1", CheckConfig{Interval: time.Second, Rise: 1, Fall: 1}, []step{
+			{r: "ok", state: StateUp, next: time.Second, event: true},
+			{r: "fail", state: StateDown, next: time.Second, event: true},
+			{r: "ok", state: StateUp, next: time.Second, event: true},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			m := NewMachine("rmq1", tc.cfg, now, 100*time.Millisecond)
+			if m.State() != StateDown || m.Due() != now.Add(100*time.Millisecond) {
+				t.Fatalf("initial %v due %v", m.State(), m.Due())
+			}
+			for i, s := range tc.steps {
+				now = m.Due()
+				m.Begin(now)
+				now = now.Add(10 * time.Millisecond) // the check takes 10 ms
+				ev := m.Observe(now, res(s.r), 10*time.Millisecond)
+				if m.State() != s.state {
+					t.Fatalf("step %d (%s): state %v, want %v", i, s.r, m.State(), s.state)
+				}
+				if got := m.Due().Sub(now.Add(-10 * time.Millisecond)); got != s.next {
+					t.Fatalf("step %d (%s): next check after %v, want %v", i, s.r, got, s.next)
+				}
+				if (len(ev) > 0) != s.event {
+					t.Fatalf("step %d (%s): events %+v, want event %v", i, s.r, ev, s.event)
+				}
+				if s.reasonHas != "" && (len(ev) == 0 || !strings.Contains(ev[0].Reason, s.reasonHas)) {
+					t.Fatalf("step %d (%s): events %+v, want reason with %q", i, s.r, ev, s.reasonHas)
+				}
+				if len(ev) > 0 && (ev[0].State != s.state || ev[0].Backend != "rmq1" || ev[0].Time != now) {
+					t.Fatalf("step %d: event %+v", i, ev[0])
+				}
+			}
+		})
+	}
+}
+
+// TestMachineDetectionBound: a broker freezing right after a pass is DOWN within
+// interval + (fall-1) x fastinterval + timeout (the bound in doc.go), which is at most
+// fall x interval + timeout.
+func TestMachineDetectionBound(t *testing.T) {
+	cfg := CheckConfig{Interval: 2 * time.Second, Timeout: time.Second}.WithDefaults()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMachine("b", cfg, now, 0)
+	m.Begin(now)
+	m.Observe(now.Add(5*time.Millisecond), Result{}, 5*time.Millisecond)
+	frozen := now.Add(5 * time.Millisecond)
+	for m.State() == StateUp {
+		start := m.Due()
+		m.Begin(start)
+		m.Observe(start.Add(cfg.Timeout), Result{Err: errFail}, cfg.Timeout)
+		now = start.Add(cfg.Timeout)
+	}
+	bound := cfg.Interval + time.Duration(cfg.Fall-1)*cfg.FastInterval + cfg.Timeout
+	if d := now.Sub(frozen); d > bound || d > time.Duration(cfg.Fall)*cfg.Interval+cfg.Timeout {
+		t.Fatalf("DOWN after %v, bound %v", d, bound)
+	} else {
+		t.Logf("DOWN %v after the freeze (bound %v)", d, bound)
+	}
+}
+
+func TestMachineSlowCheckDelaysNext(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMachine("b", CheckConfig{Interval: time.Second, Timeout: 3 * time.Second}, now, 0)
+	m.Begin(now)
+	m.Observe(now.Add(2500*time.Millisecond), Result{}, 2500*time.Millisecond)
+	if m.Due() != now.Add(2500*time.Millisecond) {
+		t.Fatalf("due %v: a check that overran the interval must be followed at once, not overlap", m.Due().Sub(now))
+	}
+}
+
+func TestMachineAdmin(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMachine("b", CheckConfig{Rise: 1, Fall: 1}, now, 0)
+	m.Begin(now)
+	m.Observe(now, Result{}, 0)
+	ev := m.SetAdmin(now, AdminDrain)
+	if m.State() != StateDrain || len(ev) != 1 || ev[0].Prev != StateUp || ev[0].Health != StateUp {
+		t.Fatalf("drain: %v %+v", m.State(), ev)
+	}
+	if ev := m.SetAdmin(now, AdminDrain); ev != nil {
+		t.Fatalf("same admin state again: %+v", ev)
+	}
+	// Health keeps changing under an admin state; the effective state does not.
+	m.Begin(now)
+	ev = m.Observe(now, Result{Err: errFail}, 0)
+	if m.State() != StateDrain || len(ev) != 1 || ev[0].Health != StateDown || ev[0].State != StateDrain {
+		t.Fatalf("failure under drain: %v %+v", m.State(), ev)
+	}
+	ev = m.SetAdmin(now, AdminMaint)
+	if m.State() != StateMaint || ev[0].Prev != StateDrain {
+		t.Fatalf("maint: %+v", ev)
+	}
+	ev = m.SetAdmin(now, AdminNone)
+	if m.State() != StateDown || ev[0].State != StateDown || !strings.Contains(ev[0].Reason, "cleared MAINT") {
+		t.Fatalf("clear: %+v", ev)
+	}
+	st := m.Status()
+	if len(st.History) != 4 || st.History[0].To != StateUp || st.History[3].To != StateDown {
+		t.Fatalf("history %+v", st.History)
+	}
+}
+
+func TestMachineSlowStart(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMachine("b", CheckConfig{Interval: time.Second, Rise: 1, Fall: 1, SlowStart: 10 * time.Second}, now, 0)
+	obs := func(r Result) []Event {
+		now = m.Due()
+		m.Begin(now)
+		return m.Observe(now, r, 0)
+	}
+	obs(Result{}) // first UP: no slow start at start-up
+	if st := m.Status(); st.WeightPercent != 100 || !m.NextTick().IsZero() {
+		t.Fatalf("start-up: weight %d, tick %v", st.WeightPercent, m.NextTick())
+	}
+	obs(Result{Err: errFail})
+	ev := obs(Result{})
+	if m.State() != StateUp || ev[0].WeightPercent != 1 {
+		t.Fatalf("back up: %v %+v", m.State(), ev)
+	}
+	upAt := now
+	var weights []int
+	for !m.NextTick().IsZero() {
+		now = m.NextTick()
+		for _, e := range m.Tick(now) {
+			if !e.WeightOnly || e.State != StateUp {
+				t.Fatalf("tick event %+v", e)
+			}
+			weights = append(weights, e.WeightPercent)
+		}
+	}
+	if len(weights) < 10 || weights[len(weights)-1] != 100 || now.Sub(upAt) != 10*time.Second {
+		t.Fatalf("ramp %v ended after %v", weights, now.Sub(upAt))
+	}
+	for i := 1; i < len(weights); i++ {
+		if weights[i] <= weights[i-1] {
+			t.Fatalf("ramp not increasing: %v", weights)
+		}
+	}
+	t.Logf("ramp: %v", weights)
+	// Half-way: about half the weight.
+	m2 := NewMachine("c", CheckConfig{Rise: 1, Fall: 1, SlowStart: 10 * time.Second}, now, 0)
+	m2.Begin(now)
+	m2.Observe(now, Result{}, 0)
+	m2.Begin(now)
+	m2.Observe(now, Result{Err: errFail}, 0)
+	m2.Begin(now)
+	m2.Observe(now, Result{}, 0)
+	m2.Tick(now.Add(5 * time.Second))
+	if w := m2.Status().WeightPercent; w < 45 || w > 55 {
+		t.Fatalf("weight half-way %d", w)
+	}
+	// Going DOWN during slow start ends it.
+	m2.Begin(now)
+	m2.Observe(now.Add(5*time.Second), Result{Err: errFail}, 0)
+	if !m2.NextTick().IsZero() || m2.Status().WeightPercent != 100 {
+		t.Fatalf("slow start survived DOWN")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (CheckConfig{}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []CheckConfig{
+		{Interval: -1}, {Timeout: time.Microsecond}, {Rise: -1}, {Fall: 1001}, {SlowStart: -time.Second},
+	} {
+		err := c.Validate()
+		if err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+	err := (CheckConfig{Rise: -1}).Validate()
+	if !strings.Contains(err.Error(), "rise") {
+		t.Errorf("error %q does not name the field", err)
+	}
+	d := (CheckConfig{Interval: 3 * time.Second}).WithDefaults()
+	if d.Timeout != 3*time.Second || d.FastInterval != 3*time.Second || d.DownInterval != 3*time.Second || d.Rise != 2 || d.Fall != 3 || d.StartJitter != 3*time.Second {
+		t.Errorf("defaults %+v", d)
+	}
+}
