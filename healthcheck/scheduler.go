@@ -46,6 +46,7 @@ type Scheduler struct {
 type backend struct {
 	m       *Machine
 	checker Checker
+	delay   time.Duration // start-up jitter of the first check, counted from Run
 	running bool
 }
 
@@ -94,7 +95,7 @@ func (s *Scheduler) Add(name string, cfg CheckConfig, c Checker) error {
 	if cfg.StartJitter > 0 {
 		delay = s.jitter(cfg.StartJitter)
 	}
-	s.backends[name] = &backend{m: NewMachine(name, cfg, s.clock.Now(), delay), checker: c}
+	s.backends[name] = &backend{m: NewMachine(name, cfg, s.clock.Now(), delay), checker: c, delay: delay}
 	s.order = append(s.order, name)
 	return nil
 }
@@ -167,7 +168,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	var initial []Event
 	now := s.clock.Now()
 	for _, n := range s.order {
-		m := s.backends[n].m
+		b := s.backends[n]
+		m := b.m
+		m.due, m.since = now.Add(b.delay), now // jitter counts from Run, not from Add
 		initial = append(initial, Event{Backend: n, Time: now, State: m.State(), Prev: m.State(), Health: m.health, Reason: m.reason, WeightPercent: m.weight})
 	}
 	s.mu.Unlock()

@@ -1,0 +1,314 @@
+package amqpcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/rmqlb/rmqlb/internal/rabbittest"
+	"go.uber.org/goleak"
+)
+
+// One real RabbitMQ node for the package's tests (a boot costs 5-10 s); started by the first
+// test that needs it, stopped by TestMain.
+var (
+	brokerOnce sync.Once
+	broker     *rabbittest.Node
+	brokerErr  error
+	mgmtURL    string // the node's management API
+)
+
+func realBroker(t *testing.T) *rabbittest.Node {
+	t.Helper()
+	if err := rabbittest.Available(); err != nil {
+		t.Skip(err)
+	}
+	brokerOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		var ln net.Listener
+		if ln, brokerErr = net.Listen("tcp", "127.0.0.1:0"); brokerErr != nil {
+			return
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		mgmtURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+		broker, brokerErr = rabbittest.Start(ctx, rabbittest.Options{Name: "amqpcheck",
+			Plugins: []string{"rabbitmq_management"},
+			Config:  []string{"management.tcp.ip = 127.0.0.1", fmt.Sprintf("management.tcp.port = %d", port)}})
+		if brokerErr != nil {
+			return
+		}
+		for _, args := range [][]string{
+			{"add_vhost", "other"},
+			{"add_user", "checker", "s3cret"},
+			{"set_permissions", "-p", "/", "checker", ".*", ".*", ".*"},
+			{"add_user", "readonly", "ro"},
+			{"set_permissions", "-p", "/", "readonly", "", "", ".*"},
+		} {
+			if _, brokerErr = broker.Ctl(ctx, args...); brokerErr != nil {
+				return
+			}
+		}
+	})
+	if brokerErr != nil {
+		t.Fatal(brokerErr)
+	}
+	return broker
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if broker != nil {
+		if err := broker.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	if l := rabbittest.Leftovers(); len(l) > 0 {
+		fmt.Fprintf(os.Stderr, "leftover RabbitMQ processes: %v\n", l)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func run(t *testing.T, cfg Config, timeout time.Duration) (Report, error) {
+	t.Helper()
+	chk, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return chk.Run(ctx)
+}
+
+func TestBrokerHandshakeAndLogin(t *testing.T) {
+	n := realBroker(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	rep, err := run(t, Config{Addr: n.Addr}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Server.Product != "RabbitMQ" || rep.Server.Version != "3.10.8" || rep.Server.ClusterName != n.NodeName ||
+		!rep.Server.Capabilities["connection.blocked"] {
+		t.Fatalf("handshake report %+v", rep)
+	}
+	t.Logf("handshake: %v", rep.Server)
+
+	for _, cfg := range []Config{
+		{Addr: n.Addr, Mode: ModeLogin},
+		{Addr: n.Addr, Mode: ModeLogin, User: "checker", Password: "s3cret"},
+		{Addr: n.Addr, Mode: ModeLogin, AlarmProbe: AlarmProbeOff},
+	} {
+		rep, err := run(t, cfg, 5*time.Second)
+		if err != nil || rep.Alarm != "" || rep.ProbeError != "" {
+			t.Fatalf("login %s: %+v, %v", cfg.User, rep, err)
+		}
+	}
+}
+
+func TestBrokerLoginErrors(t *testing.T) {
+	n := realBroker(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want error
+		text string
+	}{
+		{"wrong password", Config{User: "checker", Password: "wrong"}, ErrAuth, "403 ACCESS_REFUSED"},
+		{"unknown user", Config{User: "nobody", Password: "x"}, ErrAuth, "403 ACCESS_REFUSED"},
+		{"missing vhost", Config{VHost: "nope"}, ErrVHost, "530 NOT_ALLOWED"},
+		{"no access to vhost", Config{User: "checker", Password: "s3cret", VHost: "other"}, ErrVHost, "530 NOT_ALLOWED"},
+	} {
+		tc.cfg.Addr, tc.cfg.Mode = n.Addr, ModeLogin
+		_, err := run(t, tc.cfg, 5*time.Second)
+		t.Logf("%s: %v", tc.name, err)
+		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
+			t.Errorf("%s: got %v, want %v with %q", tc.name, err, tc.want, tc.text)
+		}
+		var sc *ServerCloseError
+		if !errors.As(err, &sc) {
+			t.Errorf("%s: no ServerCloseError in %v", tc.name, err)
+		}
+	}
+	// A user who may not write to the default exchange: the probe fails, the check passes
+	// with a warning.
+	chk, _ := New(Config{Addr: n.Addr, Mode: ModeLogin, User: "readonly", Password: "ro"})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r := chk.Check(ctx)
+	t.Logf("readonly: %+v", r)
+	if r.Err != nil || !strings.Contains(r.Warning, "403") {
+		t.Errorf("readonly user: %+v", r)
+	}
+}
+
+// TestBrokerStopApp: with the rabbit app stopped the listener is closed: refused.
+func TestBrokerStopApp(t *testing.T) {
+	n := realBroker(t)
+	n.MustCtl(t, "stop_app")
+	defer n.MustCtl(t, "start_app")
+	_, err := run(t, Config{Addr: n.Addr}, 3*time.Second)
+	if !errors.Is(err, ErrRefused) {
+		t.Fatalf("stop_app: got %v, want ErrRefused", err)
+	}
+	n.MustCtl(t, "start_app")
+	n.MustCtl(t, "await_startup")
+	if _, err := run(t, Config{Addr: n.Addr, Mode: ModeLogin}, 5*time.Second); err != nil {
+		t.Fatalf("after start_app: %v", err)
+	}
+}
+
+// TestBrokerFrozen: SIGSTOP; the kernel accepts, nobody answers: timeout, within the deadline.
+func TestBrokerFrozen(t *testing.T) {
+	n := realBroker(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	if err := n.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	defer func() {
+		if !thawed {
+			n.Thaw()
+		}
+	}()
+	for _, m := range []Mode{ModeHandshake, ModeLogin} {
+		t0 := time.Now()
+		_, err := run(t, Config{Addr: n.Addr, Mode: m}, 500*time.Millisecond)
+		el := time.Since(t0)
+		t.Logf("%s against frozen broker after %v: %v", m, el.Round(time.Millisecond), err)
+		if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "Connection.Start") {
+			t.Fatalf("%s: got %v, want timeout waiting for Connection.Start", m, err)
+		}
+	}
+	n.Thaw()
+	thawed = true
+	// Connections accepted while frozen are answered now; new checks pass.
+	if _, err := run(t, Config{Addr: n.Addr, Mode: ModeLogin}, 5*time.Second); err != nil {
+		t.Fatalf("after SIGCONT: %v", err)
+	}
+}
+
+// TestBrokerMemoryAlarm: under a memory alarm the login check reports it (and an amqp091-go
+// publisher is blocked too), the handshake check still passes; after the alarm clears the
+// report is clean again.
+func TestBrokerMemoryAlarm(t *testing.T) {
+	n := realBroker(t)
+	n.MustCtl(t, "set_vm_memory_high_watermark", "0.0001")
+	defer n.MustCtl(t, "set_vm_memory_high_watermark", "0.4")
+
+	login := Config{Addr: n.Addr, Mode: ModeLogin}
+	var rep Report
+	var err error
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		t0 := time.Now()
+		rep, err = run(t, login, 3*time.Second)
+		if err != nil {
+			t.Fatalf("login under alarm: %v", err)
+		}
+		if rep.Alarm != "" {
+			t.Logf("alarm seen by login check in %v: %q", time.Since(t0).Round(time.Millisecond), rep.Alarm)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no alarm seen within 30 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(rep.Alarm, "memory") {
+		t.Errorf("alarm %q does not mention memory", rep.Alarm)
+	}
+	chk, _ := New(login)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	r := chk.Check(ctx)
+	cancel()
+	if r.Err != nil || !strings.Contains(r.Warning, "memory") {
+		t.Errorf("Check under alarm: %+v", r)
+	}
+	if _, err := run(t, Config{Addr: n.Addr}, 3*time.Second); err != nil {
+		t.Errorf("handshake under alarm: %v", err)
+	}
+	// The management API tells the same, also to a handshake check.
+	mrep, err := run(t, Config{Addr: n.Addr, ManagementURL: mgmtURL}, 3*time.Second)
+	t.Logf("management probe under alarm: %+v %v", mrep, err)
+	if err != nil || mrep.Alarm != "memory alarm on "+n.NodeName {
+		t.Errorf("management probe under alarm: %+v %v", mrep, err)
+	}
+
+	// A real client agrees: amqp091-go gets Connection.Blocked after publishing.
+	conn, err := amqp.Dial(n.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocked := conn.NotifyBlocked(make(chan amqp.Blocking, 1))
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch.PublishWithContext(context.Background(), "", "amq.rmqlb.test", false, false, amqp.Publishing{Body: []byte("x")})
+	select {
+	case b := <-blocked:
+		t.Logf("amqp091-go: %+v", b)
+		if !b.Active || b.Reason != rep.Alarm {
+			t.Errorf("amqp091-go blocked %+v, check saw %q", b, rep.Alarm)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("amqp091-go publisher not blocked")
+	}
+	conn.CloseDeadline(time.Now().Add(time.Second))
+
+	n.MustCtl(t, "set_vm_memory_high_watermark", "0.4")
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		rep, err = run(t, login, 3*time.Second)
+		if err == nil && rep.Alarm == "" {
+			mrep, err := run(t, Config{Addr: n.Addr, Mode: ModeLogin, ManagementURL: mgmtURL}, 3*time.Second)
+			if err != nil || mrep.Alarm != "" || mrep.ProbeError != "" {
+				t.Errorf("management probe after the alarm: %+v %v", mrep, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alarm did not clear: %+v %v", rep, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestBrokerLogNoise records what the broker logs for a handshake and for a login check (the
+// claims of doc.go).
+func TestBrokerLogNoise(t *testing.T) {
+	n := realBroker(t)
+	for _, tc := range []struct {
+		mode        Mode
+		wantWarning bool
+	}{{ModeHandshake, true}, {ModeLogin, false}} {
+		before, _ := os.ReadFile(n.LogFile())
+		if _, err := run(t, Config{Addr: n.Addr, Mode: tc.mode}, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		var added string
+		for i := 0; i < 50; i++ { // the logger writes asynchronously
+			after, _ := os.ReadFile(n.LogFile())
+			added = string(after[len(before):])
+			if strings.Contains(added, "closing AMQP connection") {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Logf("%s logs:\n%s", tc.mode, added)
+		if got := strings.Contains(added, "[warning]") || strings.Contains(added, "[error]"); got != tc.wantWarning {
+			t.Errorf("%s: warning or error logged = %v, want %v", tc.mode, got, tc.wantWarning)
+		}
+	}
+}

@@ -1,0 +1,286 @@
+package amqpcheck
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rmqlb/rmqlb/healthcheck"
+)
+
+// Mode selects how far a check goes.
+type Mode string
+
+// Modes.
+const (
+	// ModeHandshake sends the protocol header, reads Connection.Start and closes the TCP
+	// connection.
+	ModeHandshake Mode = "handshake"
+	// ModeLogin logs in to a vhost (Connection.Open-Ok), probes for resource alarms and closes
+	// with Connection.Close / Close-Ok.
+	ModeLogin Mode = "login"
+)
+
+// AlarmProbe selects how a login check looks for resource alarms.
+type AlarmProbe string
+
+// Alarm probes.
+const (
+	// AlarmProbePublish publishes one empty, unroutable message and reads whether the broker
+	// answers with Connection.Blocked (see doc.go). It needs write permission on the default
+	// exchange of the vhost.
+	AlarmProbePublish AlarmProbe = "publish"
+	// AlarmProbeManagement asks the management plugin's /api/health/checks/alarms at
+	// ManagementURL with User and Password (any mode, also handshake).
+	AlarmProbeManagement AlarmProbe = "management"
+	// AlarmProbeOff does not look for alarms.
+	AlarmProbeOff AlarmProbe = "off"
+)
+
+// DefaultMaxFrameSize bounds frames read before and after tuning (RabbitMQ's default
+// frame_max is 131072).
+const DefaultMaxFrameSize = 131072
+
+// ProbeRoutingKey is the routing key of the alarm probe message. Queue names starting with
+// "amq." are reserved, so no queue can be bound to it through the default exchange: the
+// message is dropped at once.
+const ProbeRoutingKey = "amq.rmqlb.alarm-probe"
+
+// Config configures a Check. Only Addr is required.
+type Config struct {
+	// Addr is the broker's AMQP listener.
+	Addr netip.AddrPort
+	// Mode is ModeHandshake or ModeLogin. Zero: ModeHandshake.
+	Mode Mode
+	// VHost is the vhost a login check opens. Zero: "/".
+	VHost string
+	// User and Password authenticate a login check (SASL PLAIN). Zero: guest / guest.
+	User, Password string
+	// ProxyProtocol makes the check send a PROXY protocol v2 LOCAL header first, for brokers
+	// configured with proxy_protocol = true.
+	ProxyProtocol bool
+	// AlarmProbe selects the alarm detection. Zero: AlarmProbePublish in login mode (handshake
+	// mode alone cannot see alarms), AlarmProbeManagement when ManagementURL is set.
+	AlarmProbe AlarmProbe
+	// ManagementURL is the broker's management API, e.g. "http://10.77.0.1:15672", for
+	// AlarmProbeManagement. Zero: none.
+	ManagementURL string
+	// MaxFrameSize bounds frames read. Zero: DefaultMaxFrameSize.
+	MaxFrameSize uint32
+	// ConnectionName is shown by the broker (management UI, logs). Zero: "rmqlb health check".
+	ConnectionName string
+}
+
+// WithDefaults returns c with zero fields replaced by their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Mode == "" {
+		c.Mode = ModeHandshake
+	}
+	if c.VHost == "" {
+		c.VHost = "/"
+	}
+	if c.User == "" && c.Password == "" {
+		c.User, c.Password = "guest", "guest"
+	}
+	if c.AlarmProbe == "" {
+		c.AlarmProbe = AlarmProbePublish
+		if c.ManagementURL != "" {
+			c.AlarmProbe = AlarmProbeManagement
+		}
+	}
+	if c.MaxFrameSize == 0 {
+		c.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if c.ConnectionName == "" {
+		c.ConnectionName = "rmqlb health check"
+	}
+	return c
+}
+
+// Validate reports invalid fields.
+func (c Config) Validate() error {
+	var errs []error
+	if !c.Addr.IsValid() || c.Addr.Port() == 0 {
+		errs = append(errs, fmt.Errorf("addr: want IP:port, got %q", c.Addr))
+	}
+	switch c.Mode {
+	case "", ModeHandshake, ModeLogin:
+	default:
+		errs = append(errs, fmt.Errorf("mode: want handshake or login, got %q", c.Mode))
+	}
+	switch c.AlarmProbe {
+	case "", AlarmProbePublish, AlarmProbeOff:
+	case AlarmProbeManagement:
+		if c.ManagementURL == "" {
+			errs = append(errs, errors.New("management_url: required with alarm_probe management"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("alarm_probe: want publish, management or off, got %q", c.AlarmProbe))
+	}
+	if c.ManagementURL != "" {
+		if u, err := url.Parse(c.ManagementURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("management_url: want http(s)://host:port, got %q", c.ManagementURL))
+		}
+	}
+	if len(c.VHost) > 255 {
+		errs = append(errs, fmt.Errorf("vhost: longer than 255 bytes"))
+	}
+	if c.MaxFrameSize != 0 && c.MaxFrameSize < 4096 {
+		errs = append(errs, fmt.Errorf("max_frame_size: must be at least 4096, got %d", c.MaxFrameSize))
+	}
+	return errors.Join(errs...)
+}
+
+// ServerInfo is what a broker tells about itself in Connection.Start.
+type ServerInfo struct {
+	VersionMajor uint8           `json:"version_major"`
+	VersionMinor uint8           `json:"version_minor"`
+	Product      string          `json:"product,omitempty"`
+	Version      string          `json:"version,omitempty"`
+	Platform     string          `json:"platform,omitempty"`
+	ClusterName  string          `json:"cluster_name,omitempty"`
+	Capabilities map[string]bool `json:"capabilities,omitempty"`
+	Mechanisms   []string        `json:"mechanisms,omitempty"`
+}
+
+// String returns e.g. "RabbitMQ 3.10.8 (cluster rabbit@rmq1, Erlang/OTP 25.2.3)".
+func (s ServerInfo) String() string {
+	var b strings.Builder
+	b.WriteString(s.Product)
+	if s.Version != "" {
+		b.WriteString(" " + s.Version)
+	}
+	var extra []string
+	if s.ClusterName != "" {
+		extra = append(extra, "cluster "+s.ClusterName)
+	}
+	if s.Platform != "" {
+		extra = append(extra, s.Platform)
+	}
+	if len(extra) > 0 {
+		b.WriteString(" (" + strings.Join(extra, ", ") + ")")
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// ServerInfoFrom extracts ServerInfo from Connection.Start.
+func ServerInfoFrom(s Start) ServerInfo {
+	str := func(k string) string {
+		switch v := s.ServerProperties[k].(type) {
+		case string:
+			return v
+		case []byte:
+			return string(v)
+		}
+		return ""
+	}
+	info := ServerInfo{VersionMajor: s.VersionMajor, VersionMinor: s.VersionMinor,
+		Product: str("product"), Version: str("version"), Platform: str("platform"),
+		ClusterName: str("cluster_name"), Mechanisms: strings.Fields(s.Mechanisms)}
+	if caps, ok := s.ServerProperties["capabilities"].(Table); ok {
+		info.Capabilities = map[string]bool{}
+		for k, v := range caps {
+			if b, ok := v.(bool); ok {
+				info.Capabilities[k] = b
+			}
+		}
+	}
+	return info
+}
+
+// Report is the outcome of a passing check.
+type Report struct {
+	Server ServerInfo `json:"server"`
+	// Alarm is the reason of the Connection.Blocked the broker sent (e.g. "low on memory"),
+	// empty when no alarm is in effect or the probe is off.
+	Alarm string `json:"alarm,omitempty"`
+	// ProbeError tells why the alarm probe could not run (e.g. no write permission on the
+	// default exchange), empty when it ran.
+	ProbeError string `json:"probe_error,omitempty"`
+}
+
+// Check is an AMQP 0-9-1 health check of one broker. It is safe for concurrent use; each call
+// uses its own connection and leaves nothing behind when it returns.
+type Check struct {
+	cfg  Config
+	http *http.Client // for AlarmProbeManagement; no keep-alive, so nothing outlives a check
+	// Dialer connects to the broker; the zero value is fine. Set before first use.
+	Dialer net.Dialer
+}
+
+// New returns a check for cfg.
+func New(cfg Config) (*Check, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configuring AMQP check: %w", err)
+	}
+	return &Check{cfg: cfg.WithDefaults(), http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}, nil
+}
+
+// Check implements healthcheck.Checker: an error fails the check, an alarm (or a probe that
+// could not run) passes it with a warning, which makes the backend DEGRADED.
+func (c *Check) Check(ctx context.Context) healthcheck.Result {
+	rep, err := c.Run(ctx)
+	if err != nil {
+		return healthcheck.Result{Err: err}
+	}
+	r := healthcheck.Result{Info: rep.Server.String()}
+	switch {
+	case rep.Alarm != "":
+		r.Warning = "resource alarm: publishers blocked: " + rep.Alarm
+	case rep.ProbeError != "":
+		r.Warning = "alarm probe failed: " + rep.ProbeError
+	}
+	return r
+}
+
+// aLongTimeAgo is a deadline in the past that makes blocked I/O return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// Run runs the check once; ctx (its deadline) bounds the whole of it.
+func (c *Check) Run(ctx context.Context) (Report, error) {
+	addr := c.cfg.Addr.String()
+	t0 := time.Now()
+	conn, err := c.Dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return Report{}, fmt.Errorf("connecting to %s: %w", addr, classify(ctx, t0, err))
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(aLongTimeAgo) })
+	defer stop()
+
+	s := &session{conn: conn, r: bufio.NewReader(conn), cfg: &c.cfg, ctx: ctx, t0: t0}
+	rep, err := s.run()
+	conn.Close()
+	if err == nil && c.cfg.AlarmProbe == AlarmProbeManagement {
+		rep.Alarm, rep.ProbeError = c.managementAlarms(ctx)
+	}
+	return rep, err
+}
+
+// classify maps an I/O error onto the package's sentinel errors, keeping the original; a
+// timeout says how long after t0 (the start of the check) it struck.
+func classify(ctx context.Context, t0 time.Time, err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%w (%w)", ErrRefused, err)
+	case ctx.Err() != nil, errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("%w after %v", ErrTimeout, time.Since(t0).Round(time.Millisecond))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return fmt.Errorf("%w (%w)", ErrClosed, err)
+	}
+	return err
+}

@@ -1,0 +1,67 @@
+package amqpcheck
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors a check can fail with; test with errors.Is. A check error wraps exactly one of them
+// (or a *ServerCloseError, which matches ErrAuth or ErrVHost where that is what its code
+// means), so the scheduler and `rmqlb status` can tell the reasons apart.
+var (
+	// ErrRefused: the TCP connection was refused (nothing listens: broker stopped, stop_app).
+	ErrRefused = errors.New("connection refused")
+	// ErrTimeout: the check's deadline passed: no TCP connection, or the broker accepted TCP
+	// but never answered (a frozen broker: the kernel completes handshakes for it).
+	ErrTimeout = errors.New("timeout")
+	// ErrNotAMQP: the peer answered with something that is not AMQP 0-9-1 (garbage, HTTP, a
+	// protocol header of another version).
+	ErrNotAMQP = errors.New("not an AMQP 0-9-1 server")
+	// ErrAuth: the broker refused the user or password (403 ACCESS_REFUSED, or the connection
+	// closed after Connection.Start-Ok).
+	ErrAuth = errors.New("authentication failed")
+	// ErrVHost: the vhost does not exist or the user may not access it (530 NOT_ALLOWED).
+	ErrVHost = errors.New("vhost not found or access refused")
+	// ErrClosed: the broker closed the TCP connection without an AMQP reason.
+	ErrClosed = errors.New("connection closed by server")
+)
+
+// Reply codes of the AMQP 0-9-1 spec used here.
+const (
+	ReplySuccess       = 200
+	ReplyAccessRefused = 403
+	ReplyNotAllowed    = 530
+)
+
+// ServerCloseError is a Connection.Close (Channel 0) or Channel.Close sent by the broker.
+type ServerCloseError struct {
+	Channel uint16
+	Close
+}
+
+// Error returns e.g. "server closed connection: 530 NOT_ALLOWED - vhost nope not found".
+func (e *ServerCloseError) Error() string {
+	what := "connection"
+	if e.Channel != 0 {
+		what = fmt.Sprintf("channel %d", e.Channel)
+	}
+	s := fmt.Sprintf("server closed %s: %d %s", what, e.ReplyCode, e.ReplyText)
+	if e.ClassID != 0 {
+		s += fmt.Sprintf(" (caused by %v)", MethodID{e.ClassID, e.MethodID})
+	}
+	return s
+}
+
+// Is makes a connection close with 403 match ErrAuth and one with 530 match ErrVHost.
+func (e *ServerCloseError) Is(target error) bool {
+	if e.Channel != 0 {
+		return false
+	}
+	switch target {
+	case ErrAuth:
+		return e.ReplyCode == ReplyAccessRefused
+	case ErrVHost:
+		return e.ReplyCode == ReplyNotAllowed
+	}
+	return false
+}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/rmqlb/rmqlb/config"
+)
+
+// cmdCheckConfig validates a file: exit 0, or 1 with one line per problem.
+func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "/etc/rmqlb/rmqlb.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	_, err := config.Load(*path)
+	if err == nil {
+		fmt.Fprintf(stdout, "%s: ok\n", *path)
+		return 0
+	}
+	var es config.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			fmt.Fprintf(stderr, "%s:%s\n", *path, trimLine(e))
+		}
+		return 1
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", *path, err)
+	return 1
+}
+
+// trimLine formats a FieldError as "LINE: field: msg" (compiler style).
+func trimLine(e config.FieldError) string {
+	if e.Line > 0 {
+		e2 := e
+		e2.Line = 0
+		return fmt.Sprintf("%d: %s", e.Line, e2.Error())
+	}
+	return " " + e.Error()
+}

@@ -1,0 +1,60 @@
+// Command rmqlb is the rmqlb daemon and its command-line client.
+//
+//	rmqlb run --config FILE             the daemon, in the foreground, logs to stderr
+//	rmqlb check-config --config FILE    validate a file: exit 0, or 1 with one line per problem
+//	rmqlb status [--socket PATH] [--json]
+//	rmqlb backend [--socket PATH] LISTENER/BACKEND drain|maint|ready
+//	rmqlb version
+//
+// This file and its siblings only parse flags and wire the packages
+// together; the behaviour lives in the packages.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage:
+  rmqlb run --config FILE              run the daemon in the foreground
+  rmqlb check-config --config FILE     validate a configuration file
+  rmqlb status [--socket PATH] [--json] show the running daemon's state
+  rmqlb backend [--socket PATH] LISTENER/BACKEND drain|maint|ready
+                                       set a backend's operator state
+  rmqlb version                        print the version
+`
+
+// run dispatches a command line and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "check-config":
+		return cmdCheckConfig(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(args[1:], stdout, stderr)
+	case "backend":
+		return cmdBackend(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "rmqlb %s\n", version)
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "rmqlb: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/amqpcheck"
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/healthcheck"
+)
+
+// traffic is the data side of the daemon: the listeners, the health-check
+// scheduler that feeds them, and the trackers that turn check results into
+// VRRP priority adjustments.
+type traffic struct {
+	log       *zap.Logger
+	listeners []*balancer.Listener
+	byName    map[string]*balancer.Listener
+	sched     *healthcheck.Scheduler
+	checked   int // number of backends with a check
+
+	weightsMu   sync.Mutex     // guards weights and lastPercent
+	weights     map[string]int // configured weight by checkKey
+	lastPercent map[string]int // last slow-start percent applied by checkKey
+}
+
+// checkKey names a backend in the scheduler: "listener/backend", unique in
+// the daemon.
+func checkKey(listener, backend string) string { return listener + "/" + backend }
+
+func newTraffic(cfg *config.Config, log *zap.Logger, reg prometheus.Registerer) (*traffic, error) {
+	met, err := healthcheck.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("registering health-check metrics: %w", err)
+	}
+	t := &traffic{
+		log:      log,
+		byName:   map[string]*balancer.Listener{},
+		sched:    healthcheck.NewScheduler(healthcheck.Options{Logger: log, Metrics: met}),
+		weights:     map[string]int{},
+		lastPercent: map[string]int{},
+	}
+	for _, lc := range cfg.Listeners {
+		l, err := balancer.NewListener(balancerConfig(lc), log, reg)
+		if err != nil {
+			return nil, fmt.Errorf("setting up listener %q: %w", lc.Name, err)
+		}
+		t.listeners = append(t.listeners, l)
+		t.byName[lc.Name] = l
+		for _, b := range lc.Backends {
+			t.weights[checkKey(lc.Name, b.Name)] = b.WeightV
+			t.lastPercent[checkKey(lc.Name, b.Name)] = 100
+			c, err := newChecker(b.CheckV, lc.ProxyProtocol, b.ProxyProtocol)
+			if err != nil {
+				return nil, fmt.Errorf("setting up the check of %s: %w", checkKey(lc.Name, b.Name), err)
+			}
+			if c == nil {
+				continue
+			}
+			if err := t.sched.Add(checkKey(lc.Name, b.Name), checkConfig(b.CheckV), c); err != nil {
+				return nil, fmt.Errorf("setting up the check of %s: %w", checkKey(lc.Name, b.Name), err)
+			}
+			t.checked++
+		}
+	}
+	t.sched.Subscribe(t.forward)
+	return t, nil
+}
+
+func balancerConfig(lc config.Listener) balancer.Config {
+	bc := balancer.Config{
+		Name:                   lc.Name,
+		Bind:                   lc.BindAddr,
+		Policy:                 balancer.Policy(lc.Policy),
+		PersistenceTimeout:     lc.PersistenceTimeout,
+		PersistenceNetmask:     lc.PersistenceNetmask,
+		MaxConn:                lc.MaxConn,
+		ConnectTimeout:         lc.ConnectTimeout,
+		Retries:                lc.RetriesV,
+		ShutdownSessionsOnDown: lc.OnMarkedDown == "shutdown-sessions",
+		ProxyProtocol:          lc.ProxyProtocol,
+		IdleTimeout:            lc.IdleTimeout,
+		KeepAlive:              lc.KeepAlive,
+		GracefulTimeout:        lc.GracefulTimeout,
+	}
+	for _, b := range lc.Backends {
+		pp := b.ProxyProtocol
+		if pp == "none" {
+			pp = ""
+		}
+		bc.Backends = append(bc.Backends, balancer.BackendConfig{
+			Name: b.Name, Address: b.Addr, Weight: b.WeightV, MaxConn: b.MaxConn, ProxyProtocol: pp,
+		})
+	}
+	return bc
+}
+
+func checkConfig(c config.Check) healthcheck.CheckConfig {
+	return healthcheck.CheckConfig{
+		Interval:     c.Interval,
+		FastInterval: c.FastInterval,
+		DownInterval: c.DownInterval,
+		Timeout:      c.Timeout,
+		Rise:         c.Rise,
+		Fall:         c.Fall,
+		SlowStart:    c.SlowStart,
+	}
+}
+
+// newChecker builds the checker of one backend; nil for type none.
+func newChecker(c config.Check, listenerPP, backendPP string) (healthcheck.Checker, error) {
+	switch c.Type {
+	case "none":
+		return nil, nil
+	case "tcp":
+		return &healthcheck.TCPCheck{Addr: c.AddrV}, nil
+	}
+	pp := listenerPP
+	if backendPP != "" {
+		pp = backendPP
+	}
+	ac, err := amqpcheck.New(amqpcheck.Config{
+		Addr:          c.AddrV,
+		Mode:          amqpcheck.Mode(c.Mode),
+		VHost:         c.VHost,
+		User:          c.User,
+		Password:      c.Password,
+		ProxyProtocol: pp == "v1" || pp == "v2",
+	})
+	if err != nil {
+		return nil, err
+	}
+	if c.OnAlarm == "down" {
+		return alarmIsDown{ac}, nil
+	}
+	return ac, nil
+}
+
+// alarmIsDown fails a check that passed with a resource alarm (on_alarm:
+// down), for operators who prefer to move clients off an alarmed broker.
+type alarmIsDown struct{ c *amqpcheck.Check }
+
+func (a alarmIsDown) Check(ctx context.Context) healthcheck.Result {
+	r := a.c.Check(ctx)
+	if r.Err == nil && strings.HasPrefix(r.Warning, "resource alarm") {
+		r.Err = fmt.Errorf("%s (on_alarm: down)", r.Warning)
+		r.Warning = ""
+	}
+	return r
+}
+
+// forward applies a health event to the listener of the backend. It runs
+// on the scheduler's goroutine, one event at a time.
+func (t *traffic) forward(e healthcheck.Event) {
+	lname, bname, _ := strings.Cut(e.Backend, "/")
+	l := t.byName[lname]
+	if l == nil {
+		return
+	}
+	if !e.WeightOnly {
+		st := balancer.Up
+		switch e.State {
+		case healthcheck.StateDown:
+			st = balancer.Down
+		case healthcheck.StateMaint:
+			st = balancer.Maint
+		case healthcheck.StateDrain:
+			st = balancer.Drain
+		}
+		if err := l.SetBackendState(bname, st, e.Reason); err != nil {
+			t.log.Warn("setting backend state", zap.String("backend", e.Backend), zap.Error(err))
+		}
+	}
+	t.applyWeight(l, lname, bname, e.WeightPercent)
+}
+
+// start binds every listener and runs the listeners and the scheduler
+// under goRun. It returns once every listener is bound, or the first
+// binding error.
+func (t *traffic) start(ctx context.Context, goRun func(string, func(context.Context) error)) error {
+	for _, l := range t.listeners {
+		goRun("listener "+l.Snapshot().Name, l.Run)
+	}
+	for _, l := range t.listeners {
+		select {
+		case <-l.Ready():
+		case <-ctx.Done():
+			return fmt.Errorf("starting listeners: %w", ctx.Err())
+		}
+	}
+	if t.checked > 0 {
+		goRun("health checks", t.sched.Run)
+	}
+	return nil
+}
+
+// applyWeight sets a backend's weight to percent of its configured weight
+// (slow start), keeping at least 1 while percent > 0 and the configured
+// weight is > 0 (0 is a drain the operator asked for).
+func (t *traffic) applyWeight(l *balancer.Listener, lname, bname string, percent int) {
+	t.weightsMu.Lock()
+	defer t.weightsMu.Unlock()
+	key := checkKey(lname, bname)
+	if t.lastPercent[key] == percent {
+		return
+	}
+	t.lastPercent[key] = percent
+	base := t.weights[key]
+	w := base * percent / 100
+	if w == 0 && base > 0 && percent > 0 {
+		w = 1
+	}
+	if err := l.SetBackendWeight(bname, w); err != nil {
+		t.log.Warn("setting backend weight", zap.String("backend", key), zap.Error(err))
+	}
+}
+
+// setWeights records the configured weights of a reloaded listener, the
+// base that slow start scales.
+func (t *traffic) setWeights(lc config.Listener) {
+	t.weightsMu.Lock()
+	defer t.weightsMu.Unlock()
+	for _, b := range lc.Backends {
+		t.weights[checkKey(lc.Name, b.Name)] = b.WeightV
+	}
+}

@@ -1,0 +1,45 @@
+package control
+
+import (
+	"time"
+
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// Status is the daemon's answer to the "status" command: a snapshot of
+// every part, taken when asked. `rmqlb status --json` prints it as is;
+// Format prints the same data as tables.
+type Status struct {
+	Version string    `json:"version"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+	Now     time.Time `json:"now"`
+	Config  string    `json:"config"`
+	// Reload is the outcome of the last SIGHUP; nil before any.
+	Reload    *Reload                     `json:"reload,omitempty"`
+	VRRP      []VRRP                      `json:"vrrp_instances"`
+	Listeners []balancer.Snapshot         `json:"listeners"`
+	Checks    []healthcheck.BackendStatus `json:"checks"`
+}
+
+// Reload is the outcome of a configuration reload.
+type Reload struct {
+	At time.Time `json:"at"`
+	// Error is set when the new file was refused; the daemon runs on
+	// with the configuration it had.
+	Error string `json:"error,omitempty"`
+	// Applied and Pending list what changed and what needs a restart.
+	Applied []string `json:"applied,omitempty"`
+	Pending []string `json:"pending,omitempty"`
+}
+
+// VRRP is one VRRP instance: its state machine, its VIPs as they are on
+// the interface now, and its track rules.
+type VRRP struct {
+	vrrp.Snapshot
+	Addresses netsetup.VIPSetSnapshot   `json:"addresses"`
+	Tracks    []healthcheck.TrackStatus `json:"tracks,omitempty"`
+}

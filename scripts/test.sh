@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs rmqlb's whole test suite on a fresh Debian 12 machine, as root.
+# It installs what the tests need (RabbitMQ, keepalived, HAProxy, iproute2,
+# tcpdump), then runs unit tests, fuzz seeds, and the network-namespace
+# integration tests, which start and stop their own RabbitMQ, keepalived and
+# rmqlb processes in namespaces they create and delete.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "scripts/test.sh: run as root (the integration tests create network namespaces)" >&2
+	exit 2
+fi
+export PATH="$PATH:/usr/local/go/bin"
+command -v go >/dev/null || { echo "scripts/test.sh: Go 1.26 is required (go.mod), none on PATH" >&2; exit 2; }
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+	rabbitmq-server keepalived haproxy iproute2 tcpdump iperf3 procps psmisc ca-certificates >/dev/null
+# The packages' own services are not ours: the tests start their own processes.
+for s in rabbitmq-server keepalived haproxy; do
+	service "$s" stop >/dev/null 2>&1 || true
+done
+
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+echo "== go vet"
+go vet ./...
+echo "== unit tests"
+go test -count=1 -timeout 10m $(go list ./... | grep -v -e /integration -e /bench)
+echo "== integration tests (network namespaces, real RabbitMQ / keepalived / HAProxy)"
+log=$(mktemp /tmp/rmqlb-integration.XXXXXX.log)
+status=0
+go test -count=1 -p 1 -timeout 25m -v ./integration/... ./bench/... >"$log" 2>&1 || status=$?
+# The verbose log is long: show the test verdicts and every failure's lines.
+grep -E '^(=== RUN|--- (PASS|FAIL|SKIP)|PASS|FAIL|ok |panic:)|^\s+[a-z_]+\.go:[0-9]+:' "$log" || true
+echo "(full log: $log)"
+exit "$status"
