@@ -1,0 +1,487 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rmqlb/rmqlb/bench/lab"
+	"github.com/rmqlb/rmqlb/bench/loadgen"
+)
+
+// Ports of the servers (on the server host) and of the proxies' listeners
+// (on the proxy host). Both proxies run at the same time during a round, on
+// their own ports, so that each load can be run against every target back
+// to back.
+const (
+	bulkPort = 5201 // iperf3
+	echoPort = 7000 // loadgen echo
+
+	rmqlbBulkPort   = 5211
+	rmqlbEchoPort   = 7010
+	haproxyBulkPort = 5221
+	haproxyEchoPort = 7020
+)
+
+// endpoint is where the client sends each load for one target.
+type endpoint struct {
+	bulk, echo netip.AddrPort
+	proc       *proc // the proxy process; nil for direct
+}
+
+// Metric names, in table order.
+const (
+	mBulk1    = "bulk 1 stream (Gbit/s)"
+	mBulk8    = "bulk 8 streams (Gbit/s)"
+	mRRRate   = "128 B req/resp, 16 conns (k/s)"
+	mRRP50    = "  p50 latency (us, lower is better)"
+	mRRP99    = "  p99 latency (us, lower is better)"
+	mConnRate = "connect+echo+close, 8 workers (k/s)"
+	mIdleRSS  = "idle: RSS growth per conn (KiB, lower)"
+	mIdleFDs  = "idle: fds per conn (lower)"
+)
+
+var metricOrder = []string{mBulk1, mBulk8, mRRRate, mRRP50, mRRP99, mConnRate, mIdleRSS, mIdleFDs}
+
+type bench struct {
+	o          options
+	tmp        string
+	loadgen    string
+	rmqlb      string
+	rmqlbBuild string
+
+	lab   *lab.Lab
+	procs procSet
+	// results[target][metric] holds one figure per round.
+	results map[string]map[string][]float64
+	// loads is /proc/loadavg's 1, 5 and 15-minute figures at the start of
+	// each round.
+	loads []string
+}
+
+// waitQuiet waits, if -wait-load is set, until the machine's 1-minute load
+// average is at most b.o.waitLoad, or b.o.waitMax has passed.
+func (b *bench) waitQuiet(ctx context.Context) error {
+	if b.o.waitLoad <= 0 {
+		return nil
+	}
+	deadline := time.Now().Add(b.o.waitMax)
+	for {
+		f := strings.Fields(loadavg())
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil && v <= b.o.waitLoad {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(os.Stderr, "load average still %s after %s: running anyway\n", loadavg(), b.o.waitMax)
+			return nil
+		}
+		if err := sleep(ctx, 5*time.Second); err != nil {
+			return err
+		}
+	}
+}
+
+// loadavg returns the 1, 5 and 15 minute load averages of the machine: the
+// lab shares its CPUs with everything else running, and says so.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func (b *bench) logf(format string, args ...any) {
+	if b.o.verbose {
+		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+}
+
+func (b *bench) run(ctx context.Context) (err error) {
+	start := time.Now()
+	l, err := lab.New(ctx)
+	if err != nil {
+		return err
+	}
+	b.lab = l
+	defer func() {
+		b.procs.stopAll()
+		if cerr := l.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("removing lab: %w", cerr))
+		}
+	}()
+	b.logf("lab %s: client %s, proxy %s, server %s", l.ID, l.Client.Addr, l.Proxy.Addr, l.Server.Addr)
+
+	// Servers, for the whole run.
+	srv := l.Server.Addr
+	if _, err := b.procs.start("echo server", l.Command(ctx, l.Server, b.loadgen, "echo",
+		"-listen", netip.AddrPortFrom(srv, echoPort).String(), "-max-time", "1h")); err != nil {
+		return err
+	}
+	if _, err := b.procs.start("iperf3 server", l.Command(ctx, l.Server, "iperf3", "-s",
+		"-B", srv.String(), "-p", strconv.Itoa(bulkPort))); err != nil {
+		return err
+	}
+	if err := b.wait(ctx, netip.AddrPortFrom(srv, echoPort)); err != nil {
+		return err
+	}
+	if err := b.waitListening(ctx, l.Server, bulkPort); err != nil {
+		return err
+	}
+
+	b.results = make(map[string]map[string][]float64)
+	for r := range b.o.rounds {
+		order := rotate(b.o.targets, r)
+		if err := b.waitQuiet(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "round %d/%d: %v (load average %s)\n", r+1, b.o.rounds, order, loadavg())
+		b.loads = append(b.loads, loadavg())
+		if err := b.round(ctx, order); err != nil {
+			return fmt.Errorf("round %d: %w", r+1, err)
+		}
+	}
+	b.print(os.Stdout, time.Since(start))
+	if b.o.jsonOut != "" {
+		raw, _ := json.MarshalIndent(b.results, "", "  ")
+		if err := os.WriteFile(b.o.jsonOut, raw, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", b.o.jsonOut, err)
+		}
+	}
+	return nil
+}
+
+func rotate(list []string, n int) []string {
+	out := make([]string, len(list))
+	for i := range list {
+		out[i] = list[(i+n)%len(list)]
+	}
+	return out
+}
+
+func (b *bench) record(target, metric string, v float64) {
+	if b.results[target] == nil {
+		b.results[target] = make(map[string][]float64)
+	}
+	b.results[target][metric] = append(b.results[target][metric], v)
+	b.logf("  %-8s %-38s %10.2f", target, metric, v)
+}
+
+// wait blocks until a 1-byte echo through addr works from the client.
+func (b *bench) wait(ctx context.Context, addr netip.AddrPort) error {
+	_, err := runOutput(ctx, b.lab.Command(ctx, b.lab.Client, b.loadgen, "wait",
+		"-target", addr.String(), "-timeout", "15s"))
+	return err
+}
+
+// waitListening polls (with ss, so without connecting) until a TCP socket
+// listens on port in h's namespace.
+func (b *bench) waitListening(ctx context.Context, h lab.Host, port int) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for {
+		out, err := b.lab.Command(ctx, h, "ss", "-Hltn", "sport = :"+strconv.Itoa(port)).Output()
+		if err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for a listener on port %d in %s: %w", port, h.Netns, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// round starts fresh proxies, measures their idle cost first (fresh
+// processes), then runs each load against every target in order, back to
+// back, so that the figures compared with each other are taken seconds
+// apart even when the machine's load drifts. It stops the proxies at the
+// end.
+func (b *bench) round(ctx context.Context, order []string) error {
+	eps := make(map[string]endpoint)
+	for _, t := range order {
+		ep, err := b.startTarget(ctx, t)
+		if ep.proc != nil {
+			defer b.procs.stop(ep.proc, 10*time.Second)
+		}
+		if err != nil {
+			return fmt.Errorf("starting %s: %w", t, err)
+		}
+		eps[t] = ep
+	}
+	for _, t := range order {
+		if ep := eps[t]; ep.proc != nil {
+			if err := b.idle(ctx, t, ep); err != nil {
+				return fmt.Errorf("%s: %w", t, errors.Join(err, ep.proc.alive()))
+			}
+		}
+	}
+	loads := []func(context.Context, string, endpoint) error{
+		func(ctx context.Context, t string, ep endpoint) error { return b.bulk(ctx, t, ep, 1, mBulk1) },
+		func(ctx context.Context, t string, ep endpoint) error { return b.bulk(ctx, t, ep, 8, mBulk8) },
+		b.rr,
+		b.connRate,
+	}
+	for _, load := range loads {
+		for _, t := range order {
+			ep := eps[t]
+			if err := load(ctx, t, ep); err != nil {
+				if ep.proc != nil {
+					err = errors.Join(err, ep.proc.alive())
+				}
+				return fmt.Errorf("%s: %w", t, err)
+			}
+			// Let TIME_WAIT and socket buffers settle between loads.
+			if err := sleep(ctx, 500*time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// startTarget starts a target's proxy (none for direct) and waits until both
+// its listeners work.
+func (b *bench) startTarget(ctx context.Context, target string) (endpoint, error) {
+	px, srv := b.lab.Proxy.Addr, b.lab.Server.Addr
+	var (
+		ep  endpoint
+		err error
+	)
+	switch target {
+	case "direct":
+		return endpoint{bulk: netip.AddrPortFrom(srv, bulkPort), echo: netip.AddrPortFrom(srv, echoPort)}, nil
+	case "haproxy":
+		ep = endpoint{bulk: netip.AddrPortFrom(px, haproxyBulkPort), echo: netip.AddrPortFrom(px, haproxyEchoPort)}
+		cfg := filepath.Join(b.tmp, "haproxy.cfg")
+		if err := os.WriteFile(cfg, []byte(haproxyConfig(ep, srv)), 0o644); err != nil {
+			return ep, err
+		}
+		ep.proc, err = b.procs.start("haproxy", b.lab.Command(ctx, b.lab.Proxy, "haproxy", "-db", "-f", cfg))
+	case "rmqlb":
+		ep = endpoint{bulk: netip.AddrPortFrom(px, rmqlbBulkPort), echo: netip.AddrPortFrom(px, rmqlbEchoPort)}
+		cfg := filepath.Join(b.tmp, "rmqlb.yaml")
+		sock := filepath.Join(b.tmp, "rmqlb.sock")
+		os.Remove(sock)
+		if err := os.WriteFile(cfg, []byte(rmqlbConfig(ep, srv, sock)), 0o644); err != nil {
+			return ep, err
+		}
+		ep.proc, err = b.procs.start("rmqlb", b.lab.Command(ctx, b.lab.Proxy, b.rmqlb, "run", "--config", cfg))
+	default:
+		return ep, fmt.Errorf("unknown target %q", target)
+	}
+	if err != nil {
+		return ep, err
+	}
+	if err := b.wait(ctx, ep.echo); err != nil {
+		return ep, errors.Join(err, ep.proc.alive())
+	}
+	if err := b.waitListening(ctx, b.lab.Proxy, int(ep.bulk.Port())); err != nil {
+		return ep, errors.Join(err, ep.proc.alive())
+	}
+	return ep, nil
+}
+
+func (b *bench) bulk(ctx context.Context, target string, ep endpoint, streams int, metric string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(b.o.bulkTime+30)*time.Second)
+	defer cancel()
+	out, err := runOutput(ctx, b.lab.Command(ctx, b.lab.Client, "iperf3", "-c", ep.bulk.Addr().String(),
+		"-p", strconv.Itoa(int(ep.bulk.Port())), "-t", strconv.Itoa(b.o.bulkTime), "-P", strconv.Itoa(streams), "-J"))
+	if err != nil {
+		return err
+	}
+	var res struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return fmt.Errorf("decoding iperf3 output: %w", err)
+	}
+	if res.Error != "" || res.End.SumReceived.BitsPerSecond == 0 {
+		return fmt.Errorf("iperf3: %q", res.Error)
+	}
+	b.record(target, metric, res.End.SumReceived.BitsPerSecond/1e9)
+	return nil
+}
+
+func (b *bench) rr(ctx context.Context, target string, ep endpoint) error {
+	ctx, cancel := context.WithTimeout(ctx, b.o.duration+30*time.Second)
+	defer cancel()
+	out, err := runOutput(ctx, b.lab.Command(ctx, b.lab.Client, b.loadgen, "rr",
+		"-target", ep.echo.String(), "-conns", "16", "-size", "128",
+		"-warmup", "1s", "-duration", b.o.duration.String()))
+	if err != nil {
+		return err
+	}
+	var res loadgen.RRResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return fmt.Errorf("decoding rr output: %w", err)
+	}
+	if res.Errors > 0 {
+		return fmt.Errorf("rr: %d connections failed", res.Errors)
+	}
+	b.record(target, mRRRate, res.Rate/1e3)
+	b.record(target, mRRP50, res.P50us)
+	b.record(target, mRRP99, res.P99us)
+	return nil
+}
+
+func (b *bench) connRate(ctx context.Context, target string, ep endpoint) error {
+	ctx, cancel := context.WithTimeout(ctx, b.o.duration+30*time.Second)
+	defer cancel()
+	out, err := runOutput(ctx, b.lab.Command(ctx, b.lab.Client, b.loadgen, "connrate",
+		"-target", ep.echo.String(), "-workers", "8",
+		"-duration", b.o.duration.String()))
+	if err != nil {
+		return err
+	}
+	var res loadgen.ConnRateResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return fmt.Errorf("decoding connrate output: %w", err)
+	}
+	if res.Errors > res.Conns/100 {
+		return fmt.Errorf("connrate: %d errors for %d connections, kinds: %v", res.Errors, res.Conns, res.ErrorKinds)
+	}
+	if res.Errors > 0 {
+		fmt.Fprintf(os.Stderr, "  note: %s connrate had %d errors in %d connections, kinds: %v\n", target, res.Errors, res.Conns, res.ErrorKinds)
+	}
+	b.record(target, mConnRate, res.Rate/1e3)
+	return nil
+}
+
+// idle opens b.o.idleConns connections through the proxy ep.proc and
+// records the growth of its RSS and fd count per connection.
+func (b *bench) idle(ctx context.Context, target string, ep endpoint) error {
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	pid := ep.proc.cmd.Process.Pid
+	if err := sleep(ctx, 300*time.Millisecond); err != nil {
+		return err
+	}
+	before, err := readProcStats(pid)
+	if err != nil {
+		return err
+	}
+	cmd := b.lab.Command(ctx, b.lab.Client, b.loadgen, "idle",
+		"-target", ep.echo.String(),
+		"-conns", strconv.Itoa(b.o.idleConns), "-max-time", "80s")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	holder, err := b.procs.start("idle holder", cmd)
+	if err != nil {
+		return err
+	}
+	defer b.procs.stop(holder, 5*time.Second)
+	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	if err != nil {
+		return errors.Join(fmt.Errorf("reading idle holder: %w", err), holder.alive())
+	}
+	var res loadgen.IdleResult
+	if err := json.Unmarshal(line, &res); err != nil {
+		return fmt.Errorf("decoding idle output: %w", err)
+	}
+	if res.Open != b.o.idleConns {
+		return fmt.Errorf("idle: %d of %d connections open (%d errors)", res.Open, b.o.idleConns, res.Errors)
+	}
+	if err := sleep(ctx, time.Second); err != nil {
+		return err
+	}
+	after, err := readProcStats(pid)
+	if err != nil {
+		return err
+	}
+	n := float64(res.Open)
+	b.record(target, mIdleRSS, float64(after.RSSKiB-before.RSSKiB)/n)
+	b.record(target, mIdleFDs, float64(after.FDs-before.FDs)/n)
+	stdin.Close()
+	io.Copy(io.Discard, stdout)
+	select {
+	case <-holder.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Let the proxy tear the sessions down before the next load.
+	return sleep(ctx, time.Second)
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// haproxyConfig is HAProxy in mode tcp with splicing both ways, default
+// threads, and the largest round maxconn whose fds fit the 20000 open-files
+// hard limit: HAProxy reserves 2 fds per connection plus maxpipes
+// (maxconn/4) pipes of 2 fds, 2.5 x maxconn in all (9000 asks for 22518).
+func haproxyConfig(ep endpoint, srv netip.Addr) string {
+	return fmt.Sprintf(`global
+    maxconn 7500
+    # default nbthread: one per CPU
+
+defaults
+    mode tcp
+    maxconn 7500
+    option splice-request
+    option splice-response
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+
+listen bulk
+    bind %[1]s
+    server s1 %[3]s
+
+listen echo
+    bind %[2]s
+    server s1 %[4]s
+`, ep.bulk, ep.echo, netip.AddrPortFrom(srv, bulkPort), netip.AddrPortFrom(srv, echoPort))
+}
+
+// rmqlbConfig is a proxy-only rmqlb: no VRRP, two listeners, one backend
+// each without health check (the backends are not AMQP brokers).
+func rmqlbConfig(ep endpoint, srv netip.Addr, sock string) string {
+	return fmt.Sprintf(`control_socket: %[5]s
+log_level: warn
+listeners:
+  - name: bulk
+    bind: "%[1]s"
+    policy: roundrobin
+    maxconn: 7500
+    backends:
+      - {name: s1, address: "%[3]s", check: {type: none}}
+  - name: echo
+    bind: "%[2]s"
+    policy: roundrobin
+    maxconn: 7500
+    backends:
+      - {name: s1, address: "%[4]s", check: {type: none}}
+`, ep.bulk, ep.echo, netip.AddrPortFrom(srv, bulkPort), netip.AddrPortFrom(srv, echoPort), sock)
+}
