@@ -132,7 +132,7 @@ func (s *session) connectNext() {
 			continue
 		}
 		s.sfd, s.stok = fd, tok
-		s.sr, s.sw = false, false
+		s.sr, s.sw, s.shup = false, false, false
 		lp.timers.set(s, lp.now.Add(p.connectTimeout))
 		return
 	}
@@ -171,6 +171,7 @@ func (s *session) connectDone() {
 	}
 	s.be.total.Add(1)
 	s.state = stateEstablished
+	s.tried = nil // not needed any more; keep idle sessions small
 	// Data (even a FIN) may have come with the connect completion: with
 	// edge-triggered events the read side must be tried once.
 	s.sr, s.sw = true, true
