@@ -177,10 +177,8 @@ func newDaemon(path string, cfg *config.Config, log *zap.Logger) (*daemon, error
 	return d, nil
 }
 
-// run starts every part and waits until ctx is done and every part has
-// stopped. VRRP instances stop first in effect: on cancel they send
-// priority 0 and release their VIPs at once, while listeners let their
-// sessions finish up to their graceful timeout.
+// run starts every part and waits until ctx is done (or a part fails) and
+// every part has stopped; see the stop order below.
 func (d *daemon) run(ctx context.Context) error {
 	d.log.Info("starting rmqlb", zap.String("version", version), zap.String("config", d.path),
 		zap.Int("vrrp_instances", len(d.vrrp)), zap.Int("listeners", len(d.cfg.Listeners)))
@@ -206,20 +204,35 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
+	// stop is done on SIGINT/SIGTERM or when a part fails. Then the VRRP
+	// instances stop first (a master sends priority 0 and releases its
+	// VIPs, so the new master takes over within Skew_Time) and only then
+	// the listeners, checks and control socket: a client that reconnects
+	// during the hand-over must not be refused by this host's closing
+	// listener while the VIP is still here.
+	stop, fail := context.WithCancel(ctx)
+	defer fail()
+	base := context.WithoutCancel(ctx)
+	vrrpCtx, stopVRRP := context.WithCancel(base)
+	defer stopVRRP()
+	restCtx, stopRest := context.WithCancel(base)
+	defer stopRest()
+	var vrrpWG, restWG sync.WaitGroup
 	errs := make(chan error, 64)
-	goRun := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				cancel()
-			}
-		}()
+	spawn := func(gctx context.Context, wg *sync.WaitGroup) func(string, func(context.Context) error) {
+		return func(name string, f func(context.Context) error) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := f(gctx); err != nil && !errors.Is(err, context.Canceled) {
+					errs <- fmt.Errorf("%s: %w", name, err)
+					fail()
+				}
+			}()
+		}
 	}
+	goRun := spawn(restCtx, &restWG)
+	goVRRP := spawn(vrrpCtx, &vrrpWG)
 	goRun("control socket", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	if metricsLn != nil {
 		hs := &http.Server{Handler: promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
@@ -232,14 +245,14 @@ func (d *daemon) run(ctx context.Context) error {
 			return nil
 		})
 	}
-	if err := d.traffic.start(ctx, goRun); err != nil {
-		cancel()
-		wg.Wait()
+	if err := d.traffic.start(stop, goRun); err != nil {
+		stopRest()
+		restWG.Wait()
 		return err
 	}
 	for _, u := range d.vrrp {
-		goRun("VIPs of "+u.cfg.Name, u.vips.Run)
-		goRun("VRRP instance "+u.cfg.Name, u.inst.Run)
+		goVRRP("VIPs of "+u.cfg.Name, u.vips.Run)
+		goVRRP("VRRP instance "+u.cfg.Name, u.inst.Run)
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -247,7 +260,7 @@ func (d *daemon) run(ctx context.Context) error {
 	go func() {
 		for {
 			select {
-			case <-ctx.Done():
+			case <-stop.Done():
 				return
 			case <-hup:
 				d.reload()
@@ -255,9 +268,12 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}()
 
-	<-ctx.Done()
-	d.log.Info("stopping")
-	wg.Wait()
+	<-stop.Done()
+	d.log.Info("stopping: VRRP first, then listeners")
+	stopVRRP()
+	vrrpWG.Wait()
+	stopRest()
+	restWG.Wait()
 	close(errs)
 	var all []error
 	for err := range errs {

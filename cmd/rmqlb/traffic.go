@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 
@@ -40,14 +41,29 @@ func newTraffic(cfg *config.Config, log *zap.Logger, reg prometheus.Registerer) 
 		return nil, fmt.Errorf("registering health-check metrics: %w", err)
 	}
 	t := &traffic{
-		log:      log,
-		byName:   map[string]*balancer.Listener{},
-		sched:    healthcheck.NewScheduler(healthcheck.Options{Logger: log, Metrics: met}),
+		log:         log,
+		byName:      map[string]*balancer.Listener{},
+		sched:       healthcheck.NewScheduler(healthcheck.Options{Logger: log, Metrics: met}),
 		weights:     map[string]int{},
 		lastPercent: map[string]int{},
 	}
+	vips := map[netip.Addr]bool{}
+	for _, in := range cfg.VRRPInstances {
+		for _, p := range in.VIPs {
+			vips[p.Addr()] = true
+		}
+	}
 	for _, lc := range cfg.Listeners {
-		l, err := balancer.NewListener(balancerConfig(lc), log, reg)
+		bc := balancerConfig(lc)
+		if vips[lc.BindAddr.Addr()] {
+			// On stop this daemon's VRRP instance hands the VIP over at
+			// once: the clients' packets, their FINs and RSTs included,
+			// then reach the new master, so these sessions can never
+			// finish. Close them at once instead of holding the broker
+			// connections for graceful_timeout.
+			bc.GracefulTimeout = -1
+		}
+		l, err := balancer.NewListener(bc, log, reg)
 		if err != nil {
 			return nil, fmt.Errorf("setting up listener %q: %w", lc.Name, err)
 		}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rmqlb/rmqlb/integration/netlab"
+	"github.com/rmqlb/rmqlb/internal/rabbittest"
+)
+
+// The seed's vhost, user and topology.
+const (
+	vhost      = "tao"
+	user       = "jasee"
+	password   = "password"
+	exchange   = "test"
+	routingKey = "hello"
+	queueName  = "sayHello"
+)
+
+// rabbitCluster is the RabbitMQ node of every broker host, clustered. The
+// run's clean-up stops the nodes (also frozen ones).
+type rabbitCluster struct {
+	nodes map[string]*rabbittest.Node // by host name
+	order []string
+}
+
+// startCluster boots one node per broker host in parallel, joins the others
+// to the first, and creates the seed's vhost and user (and, for mirrored
+// classic queues, its ha-all policy).
+func startCluster(ctx context.Context, env *runEnv, tl *timeline, hosts []*netlab.Host, queueType string) (*rabbitCluster, error) {
+	rc := &rabbitCluster{nodes: map[string]*rabbittest.Node{}}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, h := range hosts {
+		rc.order = append(rc.order, h.Name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			n, err := rabbittest.Start(ctx, rabbittest.Options{
+				Name: "rabbit", Host: h.Name, IP: h.Addr, NetNS: h.NS,
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			rc.nodes[h.Name] = n
+			env.Cleanup(func() {
+				_ = n.Thaw() // a frozen node is still killed, but let it go first
+				if err := n.Stop(); err != nil {
+					tl.Logf("stopping RabbitMQ on %s: %v", h.Name, err)
+				}
+				if env.keep {
+					tl.Logf("RabbitMQ files of %s (logs in log/) kept in %s", h.Name, n.Dir)
+				}
+			})
+			tl.Logf("%s: RabbitMQ node %s up on %s in %.1fs", h.Name, n.NodeName, n.Addr, time.Since(t0).Seconds())
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	seed := rc.nodes[rc.order[0]]
+	for _, name := range rc.order[1:] {
+		t0 := time.Now()
+		jctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		err := rc.nodes[name].JoinCluster(jctx, seed)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		tl.Logf("%s: joined the cluster of %s in %.1fs", name, seed.NodeName, time.Since(t0).Seconds())
+	}
+	steps := [][]string{
+		{"add_vhost", vhost},
+		{"add_user", user, password},
+		{"set_user_tags", user, "management"},
+		{"set_permissions", "-p", vhost, user, ".*", ".*", ".*"},
+	}
+	if queueType == "mirrored" {
+		steps = append(steps, []string{"set_policy", "-p", vhost, "ha-all", "^",
+			`{"ha-mode":"all","ha-sync-mode":"automatic"}`})
+	}
+	for _, args := range steps {
+		if _, err := rc.ctl(ctx, seed.NodeName, args...); err != nil {
+			return nil, err
+		}
+	}
+	tl.Logf("cluster of %d nodes ready; vhost %q, user %q%s", len(rc.nodes), vhost, user,
+		map[bool]string{true: ", policy ha-all (mirror every queue on every node)", false: ""}[queueType == "mirrored"])
+	return rc, nil
+}
+
+// ctl runs rabbitmqctl against the node called nodeName with a timeout.
+func (rc *rabbitCluster) ctl(ctx context.Context, nodeName string, args ...string) (string, error) {
+	for _, n := range rc.nodes {
+		if n.NodeName == nodeName {
+			cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			defer cancel()
+			return n.Ctl(cctx, args...)
+		}
+	}
+	return "", fmt.Errorf("no node %s", nodeName)
+}
+
+// queueInfo returns the queue's type and, for a quorum queue, its leader
+// and members, asked of the node on host via (which must not be frozen).
+func (rc *rabbitCluster) queueInfo(ctx context.Context, via string) string {
+	n := rc.nodes[via]
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := n.Ctl(cctx, "list_queues", "-q", "--no-table-headers", "-p", vhost, "name", "type", "leader", "members")
+	if err != nil {
+		return fmt.Sprintf("(list_queues failed: %v)", err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == queueName {
+			return strings.Join(f, " ")
+		}
+	}
+	return strings.TrimSpace(out)
+}

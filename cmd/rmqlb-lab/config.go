@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/rmqlb/rmqlb/integration/netlab"
+)
+
+// brokerHost is one broker host of the lab: its name, address and VRRP
+// priority.
+type brokerHost struct {
+	Name     string
+	Addr     netip.Prefix
+	Priority int
+}
+
+// labLayout is the lab on built-in defaults: the seed's two hosts plus a
+// third, so that a quorum queue keeps a majority when one node goes away.
+type labLayout struct {
+	Brokers []brokerHost
+	Client  netip.Prefix
+	VIP     netip.Prefix
+	Port    uint16
+	VRID    int
+	// Advert is the VRRPv3 advertisement interval.
+	Advert time.Duration
+	// TrackWeight is added to a host's priority while its own broker fails
+	// its check: 150-60 = 90 < 100, so the next host takes the VIP.
+	TrackWeight int
+	// Check settings of every backend.
+	CheckInterval, CheckTimeout time.Duration
+	Rise, Fall                  int
+}
+
+func defaultLayout() labLayout {
+	return labLayout{
+		Brokers: []brokerHost{
+			{Name: "rmq1", Addr: netip.MustParsePrefix("10.77.0.1/24"), Priority: 150},
+			{Name: "rmq2", Addr: netip.MustParsePrefix("10.77.0.2/24"), Priority: 100},
+			{Name: "rmq3", Addr: netip.MustParsePrefix("10.77.0.3/24"), Priority: 50},
+		},
+		Client:        netip.MustParsePrefix("10.77.0.50/24"),
+		VIP:           netip.MustParsePrefix("10.77.0.100/24"),
+		Port:          5672,
+		VRID:          1,
+		Advert:        100 * time.Millisecond,
+		TrackWeight:   -60,
+		CheckInterval: 500 * time.Millisecond,
+		CheckTimeout:  400 * time.Millisecond,
+		Rise:          2,
+		Fall:          3,
+	}
+}
+
+// VIPAddr is VIP:Port, the address clients use.
+func (l labLayout) VIPAddr() netip.AddrPort { return netip.AddrPortFrom(l.VIP.Addr(), l.Port) }
+
+// hostSpecs lists the lab's hosts for netlab.
+func (l labLayout) hostSpecs() []netlab.HostSpec {
+	var hs []netlab.HostSpec
+	for _, b := range l.Brokers {
+		hs = append(hs, netlab.HostSpec{Name: b.Name, Addr: b.Addr})
+	}
+	return append(hs, netlab.HostSpec{Name: "client", Addr: l.Client})
+}
+
+// listenerName is the listener's name, as in the seed's HAProxy section.
+const listenerName = "rabbitmq_cluster"
+
+// rmqlbConfig renders the rmqlb configuration file of broker host b.
+//
+// graceful_timeout is 2 s instead of 10 s: when a stopped master's VIP has
+// moved, its sessions cannot finish anyway (the client's packets reach the
+// new master, which resets them), and the restart step waits for the old
+// process to exit.
+func (l labLayout) rmqlbConfig(b brokerHost, socket string) string {
+	var s strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&s, format, a...) }
+	p("# rmqlb on %s, written by rmqlb-lab.\n", b.Name)
+	p("control_socket: %s\n", socket)
+	p("log_level: info\n")
+	p("vrrp_instances:\n")
+	p("  - name: rabbitmq\n")
+	p("    interface: %s\n", netlab.Iface)
+	p("    virtual_router_id: %d\n", l.VRID)
+	p("    priority: %d\n", b.Priority)
+	p("    version: 3\n")
+	p("    advert_interval: %s\n", l.Advert)
+	p("    preempt: true\n")
+	p("    virtual_ipaddress: [%s]\n", l.VIP)
+	p("    garp: {count: 5, interval: 100ms, refresh: 60s}\n")
+	p("    track:\n")
+	p("      # Own broker failing its check: %d%+d is below the next host's priority.\n", b.Priority, l.TrackWeight)
+	p("      - {check: %s, weight: %d}\n", b.Name, l.TrackWeight)
+	p("listeners:\n")
+	p("  - name: %s\n", listenerName)
+	p("    bind: %s\n", l.VIPAddr())
+	p("    policy: wrr\n")
+	p("    connect_timeout: 1s\n")
+	p("    retries: 3\n")
+	p("    on_marked_down: shutdown-sessions\n")
+	p("    graceful_timeout: 2s\n")
+	p("    check: {type: amqp, mode: handshake, interval: %s, timeout: %s, rise: %d, fall: %d}\n",
+		l.CheckInterval, l.CheckTimeout, l.Rise, l.Fall)
+	p("    backends:\n")
+	for _, o := range l.Brokers {
+		p("      - {name: %s, address: %s, weight: 10}\n", o.Name, netip.AddrPortFrom(o.Addr.Addr(), l.Port))
+	}
+	return s.String()
+}

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rmqlb/rmqlb/integration/netlab"
+)
+
+// lab is one run of the demo: the namespaces, brokers, daemons, clients
+// and watchers, and the results of the scenario's steps. The scenario's
+// goroutine drives it; watchers and clients run on goroutines it starts
+// and stops (stopClients, and the run's clean-up).
+type lab struct {
+	opts   options
+	layout labLayout
+	env    *runEnv
+	tl     *timeline
+
+	net     *netlab.Lab
+	brokers []*netlab.Host
+	client  *netlab.Host
+	cluster *rabbitCluster
+	daemons map[string]*daemon
+	prio    map[string]int
+
+	vips   *vipWatch
+	probe  *netlab.Probe
+	tally  *tally
+	amqp   *amqpClient
+	stopP  chan struct{} // closed to stop the producer
+	pDone  chan struct{} // closed when the producer returned
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	results    []*stepResult
+	stepsTotal int
+}
+
+// build makes the lab and starts everything up to steady state.
+func (l *lab) build(ctx context.Context) error {
+	if os.Geteuid() != 0 {
+		return errors.New("rmqlb-lab needs root (network namespaces, RabbitMQ as root)")
+	}
+	for _, tool := range []string{"ip", "bridge", "sysctl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("rmqlb-lab needs %s (iproute2, procps): %w", tool, err)
+		}
+	}
+	if gone, err := netlab.Sweep(); len(gone) > 0 || err != nil {
+		l.tl.Logf("removed %d namespaces left by earlier runs that died (%v)", len(gone), err)
+	}
+	bin, err := l.rmqlbBinary(ctx)
+	if err != nil {
+		return err
+	}
+	l.tl.Logf("rmqlb binary: %s", bin)
+
+	n, err := netlab.New(l.env, netlab.Config{Hosts: l.layout.hostSpecs(), LogDir: filepath.Join(l.env.dir, "logs")})
+	if err != nil {
+		return fmt.Errorf("building the lab: %w", err)
+	}
+	l.net = n
+	for _, b := range l.layout.Brokers {
+		l.brokers = append(l.brokers, n.Host(b.Name))
+		l.prio[b.Name] = b.Priority
+	}
+	l.client = n.Host("client")
+	var hs []string
+	for _, h := range n.Hosts() {
+		hs = append(hs, fmt.Sprintf("%s %s (netns %s)", h.Name, h.Prefix, h.NS))
+	}
+	l.tl.Logf("lab: bridge in netns %s; hosts:\n%s", n.Switch, strings.Join(hs, "\n"))
+
+	l.tl.Logf("starting RabbitMQ on %d hosts (5-20 s)...", len(l.brokers))
+	if l.cluster, err = startCluster(ctx, l.env, l.tl, l.brokers, l.opts.queueType); err != nil {
+		return err
+	}
+
+	var names []string
+	for i, b := range l.layout.Brokers {
+		h := l.brokers[i]
+		dir := filepath.Join(l.env.dir, "rmqlb-"+h.Name)
+		yaml := l.layout.rmqlbConfig(b, filepath.Join(dir, "rmqlb.sock"))
+		d, err := newDaemon(h, bin, dir, yaml)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			l.tl.Logf("rmqlb configuration of %s (the others differ in priority and tracked broker), `rmqlb check-config` OK:", h.Name)
+			l.tl.Block(yaml)
+		}
+		l.daemons[h.Name] = d
+		names = append(names, h.Name)
+	}
+	// All at once: each starts as backup with its own broker not yet
+	// checked (priority lowered by the track rule), and its first check
+	// passes well within Master_Down_Interval, so the first election is
+	// between the configured priorities. Started one by one, the first
+	// would become master alone and be preempted twice.
+	errc := make(chan error, len(names))
+	for _, name := range names {
+		go func() { errc <- l.daemons[name].start(ctx) }()
+	}
+	for range names {
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+	for _, name := range names {
+		l.tl.Logf("%s: rmqlb running (pid %d)", name, l.daemons[name].pid())
+	}
+
+	wctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	l.env.Cleanup(l.stopWatchers)
+	l.vips = newVIPWatch(l.tl, l.layout.VIP.Addr(), l.brokers)
+	l.wg.Add(2)
+	go func() {
+		defer l.wg.Done()
+		if err := l.vips.run(wctx); err != nil {
+			l.tl.Logf("VIP watch: %v", err)
+		}
+	}()
+	var ds []*daemon
+	for _, name := range names {
+		ds = append(ds, l.daemons[name])
+	}
+	sw := newStateWatch(l.tl, ds, names)
+	go func() { defer l.wg.Done(); sw.run(wctx) }()
+
+	master := l.layout.Brokers[0].Name
+	if _, err := l.vips.waitSole(ctx, master, 10*time.Second); err != nil {
+		return fmt.Errorf("initial election: %w", err)
+	}
+	if err := l.waitAllUp(ctx, 20*time.Second); err != nil {
+		return err
+	}
+	l.tl.Logf("every daemon sees every broker UP")
+
+	l.amqp = &amqpClient{host: l.client, vip: l.layout.VIPAddr(), queueType: l.opts.queueType,
+		dialTimeout: 3 * time.Second, heartbeat: 2 * time.Second, setupTimeout: 5 * time.Second}
+	if err := l.amqp.setupTopology(ctx); err != nil {
+		return fmt.Errorf("declaring the seed's topology through the VIP: %w", err)
+	}
+	l.tl.Logf("through the VIP: exchange %q (direct), %s queue %q bound with key %q, vhost %q",
+		exchange, l.opts.queueType, queueName, routingKey, vhost)
+	if info := l.cluster.queueInfo(ctx, master); info != "" {
+		l.tl.Logf("quorum queue (name type leader members): %s", info)
+	}
+
+	p, err := l.client.StartProbe(l.layout.VIPAddr(), netlab.ProbeConfig{Interval: l.opts.probeInterval})
+	if err != nil {
+		return err
+	}
+	l.probe = p
+	l.tl.Logf("client: TCP probe to %s every %v (connect timeout 200ms)", l.layout.VIPAddr(), l.opts.probeInterval)
+	l.startClients(wctx)
+	return nil
+}
+
+// rmqlbBinary returns -rmqlb, or builds ./cmd/rmqlb of this module into the
+// run's directory.
+func (l *lab) rmqlbBinary(ctx context.Context) (string, error) {
+	if l.opts.rmqlb != "" {
+		p, err := filepath.Abs(l.opts.rmqlb)
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("rmqlb binary: %w", err)
+		}
+		return p, nil
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Dir(filepath.Dir(filepath.Dir(file)))
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		return "", fmt.Errorf("no -rmqlb given and no module source at %s to build it: %w", root, err)
+	}
+	gobin := "go"
+	if _, err := exec.LookPath(gobin); err != nil {
+		gobin = "/usr/local/go/bin/go"
+	}
+	bin := filepath.Join(l.env.dir, "rmqlb")
+	l.tl.Logf("building rmqlb (go build -o %s ./cmd/rmqlb)...", bin)
+	cmd := exec.CommandContext(ctx, gobin, "build", "-buildvcs=false", "-o", bin, "./cmd/rmqlb")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building rmqlb: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// waitAllUp waits until every running daemon reports every check UP.
+func (l *lab) waitAllUp(ctx context.Context, timeout time.Duration) error {
+	return l.waitFor(ctx, timeout, func() (bool, string) {
+		for name, d := range l.daemons {
+			if !d.running() {
+				continue
+			}
+			s, err := d.status()
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, b := range l.layout.Brokers {
+				if st, why := s.check(b.Name); st != "UP" {
+					return false, fmt.Sprintf("%s: check of %s is %q (%s)", name, b.Name, st, why)
+				}
+			}
+		}
+		return true, ""
+	})
+}
+
+// waitFor polls cond every 20 ms.
+func (l *lab) waitFor(ctx context.Context, timeout time.Duration, cond func() (bool, string)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, why := cond()
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %v: %s", timeout, why)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// startClients starts the producer and the consumer.
+func (l *lab) startClients(ctx context.Context) {
+	l.stopP = make(chan struct{})
+	l.pDone = make(chan struct{})
+	prod := &producer{client: l.amqp, tally: l.tally, tl: l.tl, interval: l.opts.publishInterval, confirmTimeout: 2 * time.Second}
+	cons := &consumer{client: l.amqp, tally: l.tally, tl: l.tl, stallAfter: 5 * time.Second}
+	l.wg.Add(2)
+	go func() { defer l.wg.Done(); defer close(l.pDone); prod.run(ctx, l.stopP) }()
+	go func() { defer l.wg.Done(); cons.run(ctx) }()
+	l.tl.Logf("client: producer (a persistent message every %v, publisher confirms) and consumer (manual acks) started through the VIP",
+		l.opts.publishInterval)
+}
+
+// stopWatchers ends the watchers and clients and waits for them.
+func (l *lab) stopWatchers() {
+	if l.cancel != nil {
+		l.cancel()
+	}
+	l.wg.Wait()
+}
+
+// master returns the sole holder of the VIP.
+func (l *lab) master() (string, error) {
+	hs, _ := l.vips.current()
+	if len(hs) != 1 {
+		return "", fmt.Errorf("VIP held by %v, not by one host", hs)
+	}
+	return hs[0], nil
+}
+
+// successor is the host that should take the VIP when host leaves: the
+// highest configured priority among the others.
+func (l *lab) successor(host string) string {
+	best, bp := "", -1
+	for _, b := range l.layout.Brokers {
+		if b.Name != host && b.Priority > bp {
+			best, bp = b.Name, b.Priority
+		}
+	}
+	return best
+}
+
+// printStatus prints `rmqlb status` of the hosts.
+func (l *lab) printStatus(hosts ...string) {
+	for _, h := range hosts {
+		d := l.daemons[h]
+		if d == nil {
+			continue
+		}
+		if !d.running() {
+			l.tl.Logf("rmqlb status on %s: (rmqlb not running)", h)
+			continue
+		}
+		l.tl.Logf("`ip netns exec %s rmqlb status` on %s:", d.host.NS, h)
+		l.tl.Block(d.statusText())
+	}
+}

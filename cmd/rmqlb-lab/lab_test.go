@@ -1,0 +1,68 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/config"
+)
+
+// TestConfigValid checks every host's generated configuration with the
+// daemon's own parser, and the values the scenario relies on.
+func TestConfigValid(t *testing.T) {
+	l := defaultLayout()
+	for _, b := range l.Brokers {
+		c, err := config.Parse([]byte(l.rmqlbConfig(b, "/run/test.sock")))
+		if err != nil {
+			t.Fatalf("config of %s: %v", b.Name, err)
+		}
+		if len(c.VRRPInstances) != 1 || len(c.Listeners) != 1 {
+			t.Fatalf("config of %s: %d instances, %d listeners", b.Name, len(c.VRRPInstances), len(c.Listeners))
+		}
+		v := c.VRRPInstances[0]
+		if v.Priority != b.Priority || v.Version != 3 || v.AdvertInterval != 100*time.Millisecond {
+			t.Errorf("config of %s: priority %d version %d advert %v", b.Name, v.Priority, v.Version, v.AdvertInterval)
+		}
+		if len(v.Track) != 1 || v.Track[0].Check != b.Name || v.Track[0].Weight != -60 {
+			t.Errorf("config of %s: track %+v", b.Name, v.Track)
+		}
+		if got := len(c.Listeners[0].Backends); got != len(l.Brokers) {
+			t.Errorf("config of %s: %d backends", b.Name, got)
+		}
+	}
+	// The track weight must move the VIP: master's priority plus weight
+	// below the next host's.
+	if p := l.Brokers[0].Priority + l.TrackWeight; p >= l.Brokers[1].Priority {
+		t.Errorf("%d%+d = %d is not below %d", l.Brokers[0].Priority, l.TrackWeight, p, l.Brokers[1].Priority)
+	}
+}
+
+func TestLongestGap(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms ...int) []time.Time {
+		var ts []time.Time
+		for _, m := range ms {
+			ts = append(ts, t0.Add(time.Duration(m)*time.Millisecond))
+		}
+		return ts
+	}
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	for _, tc := range []struct {
+		name     string
+		ts       []time.Time
+		from, to int
+		want     time.Duration
+	}{
+		{"none", nil, 0, 1000, ms(1000)},
+		{"steady", at(0, 100, 200, 300, 400), 0, 450, ms(100)},
+		{"hole inside", at(0, 100, 900, 1000), 0, 1050, ms(800)},
+		{"clipped at from", at(0, 2000, 2100), 1500, 2200, ms(500)},
+		{"open at to", at(0, 100, 200), 0, 1200, ms(1000)},
+		{"after window ignored", at(100, 5000), 0, 300, ms(200)},
+	} {
+		got := longestGap(tc.ts, t0.Add(ms(tc.from)), t0.Add(ms(tc.to)))
+		if got != tc.want {
+			t.Errorf("%s: longestGap = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// producer is the seed's producer.py with publisher confirms: it publishes
+// persistent message N ("this is N", message id N) to exchange "test" with
+// routing key "hello" every interval, waits for the broker's confirm, and on
+// any failure reconnects through the VIP at once and publishes the same N
+// again (so a message whose confirm was lost may arrive twice; none that was
+// confirmed may go missing). Run owns its connection; it returns when ctx
+// ends or stop is closed.
+type producer struct {
+	client   *amqpClient
+	tally    *tally
+	tl       *timeline
+	interval time.Duration
+	// confirmTimeout bounds the wait for one confirm before the connection
+	// is given up.
+	confirmTimeout time.Duration
+}
+
+func (p *producer) run(ctx context.Context, stop <-chan struct{}) {
+	seq := 1
+	var lostAt time.Time
+	attempts := 0
+	lastErr := ""
+	for ctx.Err() == nil && !closed(stop) {
+		attempts++
+		conn, ch, err := p.connect(ctx)
+		if err != nil {
+			if msg := err.Error(); msg != lastErr {
+				p.tl.Logf("producer: connecting through the VIP failed: %s (retrying every 100ms)", msg)
+				lastErr = msg
+			}
+			sleepCtx(ctx, 100*time.Millisecond)
+			continue
+		}
+		p.tally.connected(true)
+		if !lostAt.IsZero() {
+			p.tl.Logf("producer: reconnected through the VIP %v after the loss (%d attempts)",
+				time.Since(lostAt).Round(time.Millisecond), attempts)
+		}
+		attempts, lastErr = 0, ""
+		var why string
+		seq, why = p.publishLoop(ctx, stop, conn, ch, seq)
+		if why != "" {
+			lostAt = time.Now()
+			p.tl.Logf("producer: connection lost: %s", why)
+		}
+		// A broker that cannot finish the channel (its queue's leader is
+		// away) may never answer Connection.Close: do not wait for it.
+		_ = conn.CloseDeadline(time.Now().Add(300 * time.Millisecond))
+	}
+}
+
+func (p *producer) connect(ctx context.Context) (*amqp.Connection, *amqp.Channel, error) {
+	conn, err := p.client.dial(ctx, "producer")
+	if err != nil {
+		return nil, nil, err
+	}
+	var ch *amqp.Channel
+	err = bounded(conn, p.client.setupTimeout, func(stage *string) error {
+		var err error
+		*stage = "channel.open"
+		if ch, err = conn.Channel(); err != nil {
+			return err
+		}
+		*stage = "confirm.select"
+		return ch.Confirm(false)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	returns := ch.NotifyReturn(make(chan amqp.Return, 16))
+	go func() {
+		for r := range returns {
+			p.tally.ret()
+			p.tl.Logf("producer: message %s returned unroutable: %d %s", r.MessageId, r.ReplyCode, r.ReplyText)
+		}
+	}()
+	return conn, ch, nil
+}
+
+// publishLoop publishes from seq on until a failure, and returns the next
+// number to publish and why it stopped ("" for ctx or stop).
+func (p *producer) publishLoop(ctx context.Context, stop <-chan struct{}, conn *amqp.Connection, ch *amqp.Channel, seq int) (int, string) {
+	closes := conn.NotifyClose(make(chan *amqp.Error, 1))
+	next := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return seq, ""
+		case <-stop:
+			return seq, ""
+		case e := <-closes:
+			return seq, "connection closed: " + errText(e)
+		case <-time.After(time.Until(next)):
+		}
+		next = next.Add(p.interval)
+		if now := time.Now(); next.Before(now) {
+			next = now // do not burst after a stall
+		}
+		pctx, cancel := context.WithTimeout(ctx, p.confirmTimeout)
+		dc, err := ch.PublishWithDeferredConfirmWithContext(pctx, exchange, routingKey, true, false, amqp.Publishing{
+			DeliveryMode: amqp.Persistent,
+			MessageId:    strconv.Itoa(seq),
+			Timestamp:    time.Now(),
+			Body:         []byte(fmt.Sprintf("this is %d", seq)),
+		})
+		if err != nil {
+			cancel()
+			return seq, "publishing: " + errText(err)
+		}
+		p.tally.publish()
+		var acked bool
+		select {
+		case <-dc.Done():
+			acked = dc.Acked()
+		case e := <-closes:
+			cancel()
+			return seq, "connection closed while waiting for a confirm: " + errText(e)
+		case <-pctx.Done():
+			cancel()
+			if ctx.Err() != nil {
+				return seq, ""
+			}
+			p.tally.timeout()
+			return seq, fmt.Sprintf("no confirm of message %d within %v", seq, p.confirmTimeout)
+		}
+		cancel()
+		if !acked {
+			p.tally.nack()
+			return seq, fmt.Sprintf("message %d nacked by the broker", seq)
+		}
+		p.tally.confirm(seq, time.Now())
+		seq++
+	}
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

@@ -1,0 +1,613 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/rmqlb/rmqlb/integration/netlab"
+	"github.com/rmqlb/rmqlb/internal/rabbittest"
+)
+
+// Check settings of the e2e listener: a frozen broker is DOWN within
+// fall x interval + timeout = 3.5 s.
+const (
+	chkInterval = time.Second
+	chkTimeout  = 500 * time.Millisecond
+	chkFall     = 3
+)
+
+// e2eListener is the listener on VIP:5672 over the brokers of h1 and h2.
+func e2eListener() string {
+	return fmt.Sprintf(`  - name: amqp
+    bind: %s
+    policy: roundrobin
+    connect_timeout: 2s
+    retries: 3
+    on_marked_down: shutdown-sessions
+    graceful_timeout: 2s
+    check: {type: amqp, mode: handshake, interval: %s, timeout: %s, rise: 2, fall: %d}
+    backends:
+      - {name: rmq1, address: 10.77.0.1:5672}
+      - {name: rmq2, address: 10.77.0.2:5672}
+`, vipAP, chkInterval, chkTimeout, chkFall)
+}
+
+// rabbitLab is the standard lab with a two-node RabbitMQ cluster on h1 and
+// h2 and rmqlb on both (priorities 150 and 100) owning the VIP and
+// proxying VIP:5672 to both brokers.
+type rabbitLab struct {
+	lab     *netlab.Lab
+	nodes   map[string]*rabbittest.Node
+	daemons map[string]*daemon
+	client  *netlab.Host
+}
+
+func newRabbitLab(t *testing.T) *rabbitLab {
+	t.Helper()
+	if err := rabbittest.Available(); err != nil {
+		t.Skip(err)
+	}
+	rmqlbBinary(t)
+	l := newLab(t)
+	rl := &rabbitLab{lab: l, nodes: map[string]*rabbittest.Node{}, daemons: map[string]*daemon{}, client: l.Host("client")}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, name := range []string{"h1", "h2"} {
+		h := l.Host(name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := rabbittest.Start(context.Background(), rabbittest.Options{
+				Name: "rabbit", Host: h.Name, IP: h.Addr, NetNS: h.NS,
+				// guest may log in from anywhere: clients come through the proxy.
+				Config: []string{"loopback_users.guest = false"},
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			rl.nodes[name] = n
+		}()
+	}
+	wg.Wait()
+	for _, n := range rl.nodes {
+		t.Cleanup(func() {
+			_ = n.Thaw()
+			if err := n.Stop(); err != nil {
+				t.Logf("stopping %s: %v", n.NodeName, err)
+			}
+		})
+	}
+	if len(errs) > 0 {
+		t.Fatal(errs[0])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := rl.nodes["h2"].JoinCluster(ctx, rl.nodes["h1"]); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"h1", "h2"} {
+		// Each host gives up the VIP while its own broker is down
+		// (150 - 60 = 90 < 100), as the seed's rmqlb config does.
+		rl.daemons[name] = startDaemon(t, l, l.Host(name), daemonConf{
+			LogLevel: "info",
+			VRRP: []vrrpConf{{Priority: hostPrios[name],
+				TrackCheck: "rmq" + name[1:], TrackWeight: -60}},
+			Listeners: e2eListener(),
+		})
+	}
+	if err := waitSoleHolder(l, l.Host("h1"), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Both backends UP on the master before the test starts.
+	if err := waitFor(15*time.Second, func() (bool, error) {
+		s, err := rl.daemons["h1"].status()
+		if err != nil {
+			return false, err
+		}
+		for _, b := range []string{"rmq1", "rmq2"} {
+			bs := s.backend(b)
+			if bs == nil || !strings.EqualFold(bs.State, "up") {
+				return false, fmt.Errorf("backend %s: %+v", b, bs)
+			}
+		}
+		return true, nil
+	}); err != nil {
+		t.Fatalf("backends not up: %v", err)
+	}
+	return rl
+}
+
+// dial opens an AMQP connection to the VIP from the client host, giving up
+// after timeout (handshake included).
+func (rl *rabbitLab) dial(timeout time.Duration) (*amqp.Connection, error) {
+	type res struct {
+		c   *amqp.Connection
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := amqp.DialConfig("amqp://guest:guest@"+vipAP.String()+"/", amqp.Config{
+			Dial:      rl.client.Dialer(timeout),
+			Heartbeat: 2 * time.Second,
+		})
+		ch <- res{c, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.c, r.err
+	case <-time.After(timeout):
+		go func() {
+			if r := <-ch; r.c != nil {
+				r.c.Close()
+			}
+		}()
+		return nil, fmt.Errorf("AMQP dial through the VIP: no handshake after %v", timeout)
+	}
+}
+
+// dialMany opens n connections in parallel (8 at a time) and returns them
+// with the errors of those that failed.
+func (rl *rabbitLab) dialMany(n int) ([]*amqp.Connection, []error) {
+	var mu sync.Mutex
+	var conns []*amqp.Connection
+	var errs []error
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := rl.dial(5 * time.Second)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			conns = append(conns, c)
+		}()
+	}
+	wg.Wait()
+	return conns, errs
+}
+
+func closeAll(conns []*amqp.Connection) {
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// TestE2ERabbitMQ runs real RabbitMQ 3.10 nodes on h1 and h2 behind rmqlb
+// on both hosts, with amqp091-go clients on the client host:
+//   - 100 AMQP connections through the VIP;
+//   - a producer (publisher confirms) and a consumer through the VIP keep
+//     working over two failovers of the VIP (SIGTERM of the master rmqlb,
+//     then its restart and preemption), and every confirmed message arrives;
+//   - a broker frozen with SIGSTOP is DOWN within fall x interval + timeout,
+//     its sessions through the proxy are closed, and 100 new AMQP
+//     connections through the VIP all succeed.
+func TestE2ERabbitMQ(t *testing.T) {
+	netlab.Require(t, "bridge")
+	rl := newRabbitLab(t)
+
+	t.Run("100-connections", func(t *testing.T) {
+		conns, errs := rl.dialMany(100)
+		defer closeAll(conns)
+		if len(errs) > 0 {
+			t.Fatalf("%d of 100 AMQP connections failed; first: %v", len(errs), errs[0])
+		}
+		s := rl.daemons["h1"].mustStatus()
+		for _, b := range []string{"rmq1", "rmq2"} {
+			if bs := s.backend(b); bs != nil {
+				t.Logf("backend %s: %v active", b, bs.raw["active_conns"])
+			}
+		}
+	})
+
+	t.Run("producer-consumer-across-failover", func(t *testing.T) {
+		testProducerConsumerFailover(t, rl)
+	})
+
+	t.Run("frozen-broker", func(t *testing.T) {
+		testFrozenBroker(t, rl)
+	})
+
+	t.Run("track-moves-vip", func(t *testing.T) {
+		testTrackMovesVIP(t, rl)
+	})
+}
+
+// waitBackend waits until the master's status shows backend name in state.
+func (rl *rabbitLab) waitBackend(d *daemon, name, state string, timeout time.Duration) error {
+	return waitFor(timeout, func() (bool, error) {
+		s, err := d.status()
+		if err != nil {
+			return false, err
+		}
+		bs := s.backend(name)
+		if bs == nil {
+			return false, fmt.Errorf("no backend %s in status", name)
+		}
+		return strings.EqualFold(bs.State, state), fmt.Errorf("%s is %s, want %s", name, bs.State, state)
+	})
+}
+
+// testTrackMovesVIP freezes h1's own broker: the track rule drops h1's
+// priority to 90, h2 (100) preempts and owns the VIP, and AMQP clients
+// through the VIP still connect. Thawed, the broker comes back UP and h1
+// takes the VIP back.
+func testTrackMovesVIP(t *testing.T, rl *rabbitLab) {
+	h1, h2 := rl.lab.Host("h1"), rl.lab.Host("h2")
+	// The previous subtest thawed rmq2; wait until both are UP again.
+	for _, b := range []string{"rmq1", "rmq2"} {
+		if err := rl.waitBackend(rl.daemons["h1"], b, "up", 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := waitSoleHolder(rl.lab, h1, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	n := rl.nodes["h1"]
+	freeze := time.Now()
+	if err := n.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Thaw()
+	bound := chkFall*chkInterval + chkTimeout + masterDown(advert, 100) + time.Second
+	if err := waitSoleHolder(rl.lab, h2, bound+2*time.Second); err != nil {
+		t.Fatalf("VIP did not move to h2 while h1's broker is frozen: %v", err)
+	}
+	moved := time.Since(freeze)
+	in, err := rl.daemons["h1"].instance("vip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("h1's broker frozen: VIP on h2 after %v (bound %v); h1 %s priority %d/%d, reason %q",
+		moved.Round(time.Millisecond), bound, in.State, in.ConfiguredPriority, in.EffectivePriority, in.Reason)
+	if in.EffectivePriority != 90 {
+		t.Errorf("h1 effective priority %d, want 90", in.EffectivePriority)
+	}
+	if moved > bound {
+		t.Errorf("VIP moved %v after the freeze, want <= %v", moved, bound)
+	}
+	if err := rl.waitBackend(rl.daemons["h2"], "rmq1", "down", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	conns, errs := rl.dialMany(20)
+	closeAll(conns)
+	if len(errs) > 0 {
+		t.Errorf("%d of 20 AMQP connections through the VIP on h2 failed; first: %v", len(errs), errs[0])
+	}
+	if err := n.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitSoleHolder(rl.lab, h1, 15*time.Second); err != nil {
+		t.Fatalf("VIP did not return to h1 after its broker recovered: %v", err)
+	}
+}
+
+// pcStats is what the producer and consumer saw.
+type pcStats struct {
+	mu        sync.Mutex
+	confirmed map[int]time.Time
+	received  map[int]bool
+	reconnP   int
+	reconnC   int
+	dups      int
+}
+
+func testProducerConsumerFailover(t *testing.T, rl *rabbitLab) {
+	st := &pcStats{confirmed: map[int]time.Time{}, received: map[int]bool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	const queue = "rmqlb-e2e"
+	stopProducer := make(chan struct{})
+	wg.Add(2)
+	go func() { defer wg.Done(); rl.produce(ctx, stopProducer, queue, st) }()
+	go func() { defer wg.Done(); rl.consume(ctx, queue, st) }()
+	defer func() { cancel(); wg.Wait() }()
+
+	time.Sleep(2 * time.Second)
+	h1, h2 := rl.lab.Host("h1"), rl.lab.Host("h2")
+	f1 := time.Now()
+	// graceful_timeout is 2 s: sessions that came through h1 cannot finish
+	// once the VIP has moved (their packets now reach h2), so the daemon
+	// waits that long for them.
+	if err := rl.daemons["h1"].proc.Stop(10 * time.Second); err != nil {
+		t.Errorf("stopping rmqlb h1: %v", err)
+	}
+	t.Logf("rmqlb h1 exited %v after SIGTERM", time.Since(f1).Round(time.Millisecond))
+	if err := waitSoleHolder(rl.lab, h2, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	f2 := time.Now()
+	rl.daemons["h1"].start()
+	if err := waitSoleHolder(rl.lab, h1, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	close(stopProducer)
+
+	// Every confirmed message must reach the consumer.
+	err := waitFor(20*time.Second, func() (bool, error) {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		missing := 0
+		for seq := range st.confirmed {
+			if !st.received[seq] {
+				missing++
+			}
+		}
+		return missing == 0, fmt.Errorf("%d of %d confirmed messages not received", missing, len(st.confirmed))
+	})
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var ts []time.Time
+	for _, c := range st.confirmed {
+		ts = append(ts, c)
+	}
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	// gap returns the longest time without a confirm from `from` to the
+	// last confirm before `to`, and the number of confirms in between.
+	gap := func(from, to time.Time) (time.Duration, int) {
+		last, worst, n := from, time.Duration(0), 0
+		for _, c := range ts {
+			if !c.After(from) || c.After(to) {
+				continue
+			}
+			worst = max(worst, c.Sub(last))
+			last = c
+			n++
+		}
+		return worst, n
+	}
+	g1, n1 := gap(f1, f2)
+	g2, n2 := gap(f2, time.Now())
+	t.Logf("producer: %d confirmed, consumer: %d distinct received (%d duplicates); reconnects producer %d consumer %d",
+		len(st.confirmed), len(st.received), st.dups, st.reconnP, st.reconnC)
+	t.Logf("failover 1 (SIGTERM rmqlb h1): longest gap between confirms %v, %d confirms after", g1.Round(time.Millisecond), n1)
+	t.Logf("failover 2 (restart, h1 preempts): longest gap between confirms %v, %d confirms after", g2.Round(time.Millisecond), n2)
+	if err != nil {
+		t.Error(err)
+	}
+	if n1 == 0 || n2 == 0 {
+		t.Errorf("the producer made no progress after a failover (%d, %d confirms)", n1, n2)
+	}
+}
+
+// produce publishes numbered persistent messages with confirms, one at a
+// time, reconnecting through the VIP on any error, until stop is closed.
+func (rl *rabbitLab) produce(ctx context.Context, stop <-chan struct{}, queue string, st *pcStats) {
+	seq := 0
+	for ctx.Err() == nil {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		c, err := rl.dial(3 * time.Second)
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		func() {
+			defer c.Close()
+			ch, err := c.Channel()
+			if err != nil {
+				return
+			}
+			if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+				return
+			}
+			if err := ch.Confirm(false); err != nil {
+				return
+			}
+			for ctx.Err() == nil {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				dc, err := ch.PublishWithDeferredConfirmWithContext(pctx, "", queue, false, false, amqp.Publishing{
+					DeliveryMode: amqp.Persistent, Body: []byte(strconv.Itoa(seq)),
+				})
+				if err != nil {
+					cancel()
+					return
+				}
+				ok, err := dc.WaitContext(pctx)
+				cancel()
+				if err != nil || !ok {
+					return // republish seq on the next connection
+				}
+				st.mu.Lock()
+				st.confirmed[seq] = time.Now()
+				st.mu.Unlock()
+				seq++
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+		st.mu.Lock()
+		st.reconnP++
+		st.mu.Unlock()
+	}
+}
+
+// consume receives and acks messages, reconnecting through the VIP on any
+// error, until ctx ends.
+func (rl *rabbitLab) consume(ctx context.Context, queue string, st *pcStats) {
+	for ctx.Err() == nil {
+		c, err := rl.dial(3 * time.Second)
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		func() {
+			defer c.Close()
+			ch, err := c.Channel()
+			if err != nil {
+				return
+			}
+			if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+				return
+			}
+			if err := ch.Qos(100, 0, false); err != nil {
+				return
+			}
+			msgs, err := ch.ConsumeWithContext(ctx, queue, "", false, false, false, false, nil)
+			if err != nil {
+				return
+			}
+			closed := c.NotifyClose(make(chan *amqp.Error, 1))
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-closed:
+					return
+				case m, ok := <-msgs:
+					if !ok {
+						return
+					}
+					seq, _ := strconv.Atoi(string(m.Body))
+					st.mu.Lock()
+					if st.received[seq] {
+						st.dups++
+					}
+					st.received[seq] = true
+					st.mu.Unlock()
+					_ = m.Ack(false)
+				}
+			}
+		}()
+		st.mu.Lock()
+		st.reconnC++
+		st.mu.Unlock()
+	}
+}
+
+func testFrozenBroker(t *testing.T, rl *rabbitLab) {
+	conns, errs := rl.dialMany(100)
+	defer closeAll(conns)
+	if len(errs) > 0 {
+		t.Fatalf("%d of 100 AMQP connections failed before the freeze; first: %v", len(errs), errs[0])
+	}
+	closedAt := make([]chan *amqp.Error, len(conns))
+	for i, c := range conns {
+		closedAt[i] = c.NotifyClose(make(chan *amqp.Error, 1))
+	}
+	d := rl.daemons["h1"]
+	frozen := rl.nodes["h2"]
+	freeze := time.Now()
+	if err := frozen.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Thaw()
+	bound := chkFall*chkInterval + chkTimeout
+	var downAfter time.Duration
+	err := waitFor(bound+5*time.Second, func() (bool, error) {
+		s, err := d.status()
+		if err != nil {
+			return false, err
+		}
+		bs := s.backend("rmq2")
+		if bs == nil {
+			return false, fmt.Errorf("no backend rmq2 in status")
+		}
+		if strings.EqualFold(bs.State, "down") {
+			downAfter = time.Since(freeze)
+			// The daemon's own time of the change, when it reports it,
+			// is exact; the poll adds its own latency.
+			if lc, ok := bs.raw["last_change"].(string); ok {
+				if at, err := time.Parse(time.RFC3339Nano, lc); err == nil && at.After(freeze) {
+					downAfter = at.Sub(freeze)
+				}
+			}
+			t.Logf("rmq2 down: %v", bs.raw)
+			return true, nil
+		}
+		return false, fmt.Errorf("rmq2 is %s", bs.State)
+	})
+	if err != nil {
+		t.Fatalf("frozen broker not marked down: %v", err)
+	}
+	t.Logf("frozen broker DOWN %v after SIGSTOP (bound fall x interval + timeout = %v)", downAfter.Round(time.Millisecond), bound)
+	// Allow 300 ms for process scheduling on a busy machine.
+	if downAfter > bound+300*time.Millisecond {
+		t.Errorf("DOWN after %v, want <= %v", downAfter, bound)
+	}
+
+	// Every old session is either closed by the proxy or alive on rmq1.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	closed, alive, hung := 0, 0, 0
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := "hung"
+			select {
+			case <-closedAt[i]:
+				res = "closed"
+			case <-time.After(2 * time.Second):
+				done := make(chan error, 1)
+				go func() {
+					ch, err := c.Channel()
+					if err == nil {
+						ch.Close()
+					}
+					done <- err
+				}()
+				select {
+				case err := <-done:
+					if err == nil {
+						res = "alive"
+					} else {
+						res = "closed"
+					}
+				case <-time.After(3 * time.Second):
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch res {
+			case "closed":
+				closed++
+			case "alive":
+				alive++
+			default:
+				hung++
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("old sessions after DOWN: %d closed, %d alive on the other broker, %d hung", closed, alive, hung)
+	if hung > 0 {
+		t.Errorf("%d sessions to the frozen broker were not closed", hung)
+	}
+	if closed == 0 {
+		t.Errorf("no session was closed: none went to the frozen broker, the test proves nothing")
+	}
+
+	conns2, errs := rl.dialMany(100)
+	defer closeAll(conns2)
+	if len(errs) > 0 {
+		t.Errorf("%d of 100 new AMQP connections failed with rmq2 frozen; first: %v", len(errs), errs[0])
+	}
+}

@@ -1,0 +1,172 @@
+package integration
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/integration/netlab"
+)
+
+// steadyFor is how long each interop pairing must hold without a state
+// change (issue 2: no flapping in 30 s of steady state).
+const steadyFor = 30 * time.Second
+
+// interopCase is one VRRP version setting shared by rmqlb and keepalived.
+type interopCase struct {
+	name     string
+	version  int
+	advert   time.Duration
+	authPass string
+}
+
+var interopCases = []interopCase{
+	{name: "v2-pass-1s", version: 2, advert: time.Second, authPass: "passwd"},
+	{name: "v3-100ms", version: 3, advert: 100 * time.Millisecond},
+}
+
+// TestInteropKeepalived runs rmqlb and keepalived 2.2.7 on one VRID, each in
+// the higher-priority role once, for VRRPv2 (auth PASS, 1 s) and VRRPv3
+// (100 ms): the higher priority wins whichever daemon it is, there is no
+// state change in 30 s of steady state, a cut of the master's link moves
+// the VIP to the other daemon, and its return moves it back (preempt).
+// The four pairings run in parallel, each in its own lab.
+func TestInteropKeepalived(t *testing.T) {
+	netlab.Require(t, "bridge", "keepalived")
+	rmqlbBinary(t)
+	for _, c := range interopCases {
+		for _, rmqlbHigh := range []bool{true, false} {
+			name := c.name + "/keepalived-master"
+			if rmqlbHigh {
+				name = c.name + "/rmqlb-master"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				testInterop(t, c, rmqlbHigh)
+			})
+		}
+	}
+}
+
+func testInterop(t *testing.T, c interopCase, rmqlbHigh bool) {
+	l := newLab(t, "keepalived")
+	serveBanners(t, l)
+	high, low := l.Host("h1"), l.Host("h2")
+	rHost, kHost := high, low
+	rPrio, kPrio := 150, 100
+	if !rmqlbHigh {
+		rHost, kHost = low, high
+		rPrio, kPrio = 100, 150
+	}
+	kp, err := kHost.StartKeepalived(netlab.KeepalivedInstance{
+		VRID: 1, Priority: kPrio, Version: c.version, Advert: c.advert, AuthPass: c.authPass,
+		VIPs: []netip.Prefix{vipPfx},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, l, rHost, daemonConf{VRRP: []vrrpConf{{
+		Priority: rPrio, Version: c.version, Advert: c.advert, AuthPass: c.authPass,
+	}}})
+	wait := 4*masterDown(c.advert, 100) + 2*time.Second
+	if err := waitSoleHolder(l, high, wait); err != nil {
+		t.Fatalf("higher priority %s never sole holder: %v\nrmqlb: %s", high.Name, err, d.state())
+	}
+	rState := "BACKUP"
+	if rmqlbHigh {
+		rState = "MASTER"
+	}
+	if err := d.waitState(rState, wait); err != nil {
+		t.Fatal(err)
+	}
+
+	// Steady state: one holder all along, no transition on either side.
+	in0, err := d.instance("vip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kLog0 := kp.Output()
+	if err := stableHolder(l, high, steadyFor); err != nil {
+		t.Errorf("steady state: %v", err)
+	}
+	in1, err := d.instance("vip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kFlaps := keepalivedTransitions(kp.Output()) - keepalivedTransitions(kLog0)
+	t.Logf("%v steady: rmqlb %s transitions +%d, received +%d, dropped {%s}; keepalived transitions +%d",
+		steadyFor, in1.State, in1.Counters.Transitions-in0.Counters.Transitions,
+		in1.Counters.AdvertsReceived-in0.Counters.AdvertsReceived, in1.dropped(), kFlaps)
+	if in1.Counters.Transitions != in0.Counters.Transitions || kFlaps != 0 {
+		t.Errorf("flapping in steady state: rmqlb +%d transitions, keepalived +%d",
+			in1.Counters.Transitions-in0.Counters.Transitions, kFlaps)
+	}
+	if n := sumDropped(in1) - sumDropped(in0); n != 0 {
+		t.Errorf("rmqlb dropped %d of keepalived's adverts in steady state: {%s}", n, in1.dropped())
+	}
+	if !rmqlbHigh && in1.Counters.AdvertsReceived == in0.Counters.AdvertsReceived {
+		t.Errorf("rmqlb backup received no adverts from keepalived")
+	}
+
+	// Failover to the lower priority daemon, then back.
+	probe, err := l.Host("client").StartProbe(vipAP, netlab.ProbeConfig{ReadBanner: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	cut := time.Now()
+	if err := l.CutLink(high); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(wait, func() (bool, error) { return low.HasAddr(vip) }); err != nil {
+		t.Fatalf("%s did not take over: %v", low.Name, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	r := probe.Stop()
+	out, ok := failoverOutage(r, cut, low.Name)
+	if !ok {
+		t.Fatalf("client never reached %s: %s", low.Name, r)
+	}
+	// Issue 2's slack of 150 ms is set for 100 ms adverts; at 1 s a daemon
+	// timer a few ms late on a busy machine would eat it, so the slack is
+	// at least half an advert interval.
+	bound := masterDown(c.advert, 100) + max(150*time.Millisecond, c.advert/2)
+	t.Logf("failover to %s: client outage %v (bound %v); %s", low.Name, out.Duration().Round(time.Millisecond), bound, r)
+	if out.Duration() > bound {
+		t.Errorf("failover outage %v, want <= %v", out.Duration(), bound)
+	}
+	if err := l.RestoreLink(high); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitSoleHolder(l, high, wait); err != nil {
+		t.Fatalf("preempt back to %s: %v", high.Name, err)
+	}
+	if err := d.waitState(rState, wait); err != nil {
+		t.Error(err)
+	}
+	if err := stableHolder(l, high, 3*c.advert+time.Second); err != nil {
+		t.Error(err)
+	}
+}
+
+// keepalivedTransitions counts keepalived's state changes in its log.
+func keepalivedTransitions(log string) int {
+	n := 0
+	for _, s := range []string{"Entering MASTER STATE", "Entering BACKUP STATE", "Entering FAULT STATE"} {
+		n += strings.Count(log, s)
+	}
+	return n
+}
+
+// sumDropped adds the drop counters except own_packet (our own adverts
+// looped back, which say nothing about the peer's).
+func sumDropped(in *instanceStatus) uint64 {
+	var n uint64
+	for k, v := range in.Counters.Dropped {
+		if k != "own_packet" {
+			n += v
+		}
+	}
+	return n
+}

@@ -1,0 +1,68 @@
+package netlab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// BannerServer accepts TCP connections in a host namespace and answers each
+// with the host's name and a newline, then closes it. The Lab closes it.
+type BannerServer struct {
+	ln   net.Listener
+	done chan struct{}
+}
+
+// ServeBanner listens on addr in the host's namespace with IP_FREEBIND set, so
+// addr may be a VIP the host does not own yet: the kernel then delivers
+// connections to it as soon as, and only while, the address is local. The
+// listener is closed by the lab's Close or by BannerServer.Close.
+func (h *Host) ServeBanner(addr netip.AddrPort) (*BannerServer, error) {
+	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	var ln net.Listener
+	err := h.Do(func() error {
+		var err error
+		ln, err = lc.Listen(context.Background(), "tcp4", addr.String())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s in %s: %w", addr, h.Name, err)
+	}
+	s := &BannerServer{ln: ln, done: make(chan struct{})}
+	banner := []byte(h.Name + "\n")
+	go func() {
+		defer close(s.done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			_, _ = c.Write(banner)
+			_ = c.Close()
+		}
+	}()
+	h.lab.t.Cleanup(s.Close)
+	return s, nil
+}
+
+// Close stops the server and waits for its accept loop to end.
+func (s *BannerServer) Close() {
+	_ = s.ln.Close()
+	<-s.done
+}

@@ -1,0 +1,227 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/integration/netlab"
+)
+
+// vrrpConf is the VRRP instance of one rmqlb host.
+type vrrpConf struct {
+	Name         string // default "vip"
+	VRID         int    // default 1
+	Priority     int
+	Version      int           // default 3
+	Advert       time.Duration // default 100ms
+	NoPreempt    bool
+	AuthPass     string
+	UnicastPeers []netip.Addr
+	VIPs         []netip.Prefix // default [vipPfx]
+	GARPRefresh  time.Duration  // default 60s
+	// TrackCheck, when set, lowers the priority by TrackWeight while the
+	// named backend's check fails.
+	TrackCheck  string
+	TrackWeight int
+}
+
+// daemonConf is an rmqlb config file for one host.
+type daemonConf struct {
+	VRRP []vrrpConf
+	// Listeners is YAML text put under `listeners:` as is (may be empty).
+	Listeners string
+	LogLevel  string // default debug
+}
+
+func (c daemonConf) yaml(h *netlab.Host, sock string) string {
+	var b strings.Builder
+	level := c.LogLevel
+	if level == "" {
+		level = "debug"
+	}
+	fmt.Fprintf(&b, "control_socket: %s\nlog_level: %s\n", sock, level)
+	if len(c.VRRP) > 0 {
+		b.WriteString("vrrp_instances:\n")
+	}
+	for _, v := range c.VRRP {
+		if v.Name == "" {
+			v.Name = "vip"
+		}
+		if v.VRID == 0 {
+			v.VRID = 1
+		}
+		if v.Version == 0 {
+			v.Version = 3
+		}
+		if v.Advert == 0 {
+			v.Advert = 100 * time.Millisecond
+		}
+		if len(v.VIPs) == 0 {
+			v.VIPs = []netip.Prefix{vipPfx}
+		}
+		fmt.Fprintf(&b, "  - name: %s\n    interface: %s\n    virtual_router_id: %d\n    priority: %d\n    version: %d\n    advert_interval: %s\n",
+			v.Name, netlab.Iface, v.VRID, v.Priority, v.Version, v.Advert)
+		fmt.Fprintf(&b, "    preempt: %v\n", !v.NoPreempt)
+		if v.AuthPass != "" {
+			fmt.Fprintf(&b, "    auth_pass: %s\n", v.AuthPass)
+		}
+		if len(v.UnicastPeers) > 0 {
+			fmt.Fprintf(&b, "    unicast_src: %s\n    unicast_peers: [", h.Addr)
+			for i, p := range v.UnicastPeers {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(p.String())
+			}
+			b.WriteString("]\n")
+		}
+		b.WriteString("    virtual_ipaddress: [")
+		for i, p := range v.VIPs {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(p.String())
+		}
+		b.WriteString("]\n")
+		// Five GARPs 100 ms apart: fast enough to finish within a test,
+		// and the first one is what the client needs.
+		if v.GARPRefresh == 0 {
+			v.GARPRefresh = time.Minute
+		}
+		fmt.Fprintf(&b, "    garp: {count: 5, interval: 100ms, refresh: %s}\n", v.GARPRefresh)
+		if v.TrackCheck != "" {
+			fmt.Fprintf(&b, "    track: [{check: %s, weight: %d}]\n", v.TrackCheck, v.TrackWeight)
+		}
+	}
+	if c.Listeners != "" {
+		b.WriteString("listeners:\n")
+		b.WriteString(c.Listeners)
+	}
+	return b.String()
+}
+
+// daemon is one rmqlb process on a lab host.
+type daemon struct {
+	t    *testing.T
+	bin  string
+	host *netlab.Host
+	conf daemonConf
+	path string // config file
+	sock string // control socket
+	proc *netlab.Proc
+	runs int
+}
+
+// newDaemon writes the host's config file; start runs it.
+func newDaemon(t *testing.T, l *netlab.Lab, h *netlab.Host, conf daemonConf) *daemon {
+	t.Helper()
+	d := &daemon{t: t, bin: rmqlbBinary(t), host: h, conf: conf}
+	dir := filepath.Join(l.Dir, "rmqlb-"+h.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d.sock = filepath.Join(dir, "rmqlb.sock")
+	d.path = filepath.Join(dir, "rmqlb.yaml")
+	if err := os.WriteFile(d.path, []byte(conf.yaml(h, d.sock)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// startDaemon writes the config and starts rmqlb on h, waiting until its
+// control socket answers.
+func startDaemon(t *testing.T, l *netlab.Lab, h *netlab.Host, conf daemonConf) *daemon {
+	t.Helper()
+	d := newDaemon(t, l, h, conf)
+	d.start()
+	return d
+}
+
+// start (re)starts the daemon and waits for its status to answer.
+func (d *daemon) start() {
+	d.t.Helper()
+	d.runs++
+	p, err := d.host.Start(fmt.Sprintf("rmqlb%d", d.runs), nil, d.bin, "run", "--config", d.path)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.proc = p
+	if err := waitFor(10*time.Second, func() (bool, error) {
+		if p.Exited() {
+			return false, fmt.Errorf("rmqlb exited: %v\n%s", p.Wait(0), p.Tail(30))
+		}
+		_, err := d.status()
+		return err == nil, err
+	}); err != nil {
+		d.t.Fatalf("rmqlb on %s did not come up: %v", d.host.Name, err)
+	}
+}
+
+// status runs `rmqlb status --socket S --json` (from the root namespace: the
+// control socket is a path in the file system) and decodes it.
+func (d *daemon) status() (*status, error) {
+	cmd := exec.Command(d.bin, "status", "--socket", d.sock, "--json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("rmqlb status on %s: %v: %s", d.host.Name, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	var s status
+	if err := json.Unmarshal(out, &s.raw); err != nil {
+		return nil, fmt.Errorf("decoding status of %s: %w\n%s", d.host.Name, err, out)
+	}
+	s.text = string(out)
+	return &s, nil
+}
+
+// mustStatus is status that fails the test on error.
+func (d *daemon) mustStatus() *status {
+	d.t.Helper()
+	s, err := d.status()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return s
+}
+
+// instance returns the named VRRP instance of the daemon's status.
+func (d *daemon) instance(name string) (*instanceStatus, error) {
+	s, err := d.status()
+	if err != nil {
+		return nil, err
+	}
+	in := s.instance(name)
+	if in == nil {
+		return nil, fmt.Errorf("status of %s has no VRRP instance %q:\n%s", d.host.Name, name, s.text)
+	}
+	return in, nil
+}
+
+// state returns the state of instance "vip" or "" on error.
+func (d *daemon) state() string {
+	in, err := d.instance("vip")
+	if err != nil {
+		return ""
+	}
+	return in.State
+}
+
+// waitState waits until instance "vip" is in state want.
+func (d *daemon) waitState(want string, timeout time.Duration) error {
+	return waitFor(timeout, func() (bool, error) {
+		in, err := d.instance("vip")
+		if err != nil {
+			return false, err
+		}
+		return in.State == want, fmt.Errorf("%s is %s, want %s", d.host.Name, in.State, want)
+	})
+}
