@@ -118,10 +118,15 @@ func (p *Proc) Done() <-chan struct{} { return p.done }
 // Wait waits up to timeout for the process to exit and returns its exit error
 // (nil for exit status 0).
 func (p *Proc) Wait(timeout time.Duration) error {
+	if p.Exited() { // a select would pick at random when both are ready
+		return p.waitErr
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
 	select {
 	case <-p.done:
 		return p.waitErr
-	case <-time.After(timeout):
+	case <-t.C:
 		return fmt.Errorf("waiting for %s: still running after %v", p.Name, timeout)
 	}
 }
