@@ -1,30 +1,15 @@
 package healthcheck
 
-import "time"
+import "github.com/rmqlb/rmqlb/internal/clock"
 
-// Clock is the source of time of a Scheduler. Tests inject a fake one.
-type Clock interface {
-	Now() time.Time
-	// NewTimer returns a timer that sends on its channel once d has passed.
-	NewTimer(d time.Duration) Timer
-}
+// Clock is the source of time of a Scheduler (Options.Clock); tests inject a
+// clock.Fake. It is the shared interface of package internal/clock: Now and
+// NewTimer.
+type Clock = clock.Clock
 
-// Timer is the part of *time.Timer a Scheduler uses.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-}
+// Timer is the part of *time.Timer a Scheduler uses: C, Stop and Reset, with
+// Go 1.23 semantics.
+type Timer = clock.Timer
 
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// NewTimer wraps time.NewTimer.
-func (SystemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
-
-type sysTimer struct{ t *time.Timer }
-
-func (t sysTimer) C() <-chan time.Time { return t.t.C }
-func (t sysTimer) Stop() bool          { return t.t.Stop() }
+// SystemClock is the real clock (package time). SystemClock{} is a Clock.
+type SystemClock = clock.Real

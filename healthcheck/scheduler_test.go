@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/rmqlb/rmqlb/internal/clock"
 )
 
 // scripted is a Checker returning scripted results in order (then passes), announcing each call.
@@ -63,7 +65,7 @@ func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 // fastinterval, downinterval, rise, events to a Sink and a Tracker, Snapshot, and a clean exit.
 func TestSchedulerFakeClock(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	clk := newFakeClock()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	t0 := clk.Now()
 	chk := &scripted{calls: make(chan int, 10), results: []Result{
 		{}, {Err: errFail}, {Err: errFail}, {Err: errFail}, // UP, then DOWN at the 3rd failure
@@ -101,13 +103,13 @@ func TestSchedulerFakeClock(t *testing.T) {
 
 	// Each check: the loop is waiting on a timer for the due time; advance to it, the check
 	// runs, the loop observes and arms the timer for the next check.
-	next := <-clk.armed
+	next := clk.NextArm(t).At
 	var checkedAt []time.Duration
 	for i := 0; i < 7; i++ {
 		clk.Advance(next.Sub(clk.Now()))
 		<-chk.calls
 		checkedAt = append(checkedAt, clk.Now().Sub(t0))
-		next = <-clk.armed
+		next = clk.NextArm(t).At
 		if i == 0 {
 			if st, _ := s.State("rmq1"); st != StateUp {
 				t.Fatalf("after first pass: %v", st)
@@ -165,7 +167,7 @@ func fmtInts(v []int) string { b, _ := json.Marshal(v); return strings.ReplaceAl
 // fake clock.
 func TestSchedulerSlowStart(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	clk := newFakeClock()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	chk := &scripted{calls: make(chan int, 10), results: []Result{{}, {Err: errFail}, {}}}
 	s := NewScheduler(Options{Clock: clk})
 	s.Add("b", CheckConfig{Interval: time.Second, Rise: 1, Fall: 1, StartJitter: -1, SlowStart: 4 * time.Second}, chk)
@@ -175,11 +177,11 @@ func TestSchedulerSlowStart(t *testing.T) {
 	stop := runScheduler(t, s, ctx, cancel)
 	// First check at once (no jitter): the loop starts it without a timer.
 	<-chk.calls
-	next := <-clk.armed
+	next := clk.NextArm(t).At
 	for i := 0; i < 2; i++ {
 		clk.Advance(next.Sub(clk.Now()))
 		<-chk.calls
-		next = <-clk.armed
+		next = clk.NextArm(t).At
 	}
 	// Now back UP with weight 1 %; ticks every 200 ms until 4 s.
 	for clk.Now().Sub(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) < 7*time.Second {
@@ -188,7 +190,7 @@ func TestSchedulerSlowStart(t *testing.T) {
 		case <-chk.calls:
 		default:
 		}
-		next = <-clk.armed
+		next = clk.NextArm(t).At
 	}
 	stop()
 	sink.mu.Lock()

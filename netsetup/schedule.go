@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/rmqlb/rmqlb/internal/clock"
 )
 
 // garpSchedule is the step function deciding when the next gratuitous ARP
@@ -38,37 +40,12 @@ func (s *garpSchedule) sent(now time.Time) {
 	s.last = now
 }
 
-// clock is the time source of the announcer; tests inject a manual one.
-type clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) timer
-}
-
-// timer is the part of *time.Timer the announcer uses.
-type timer interface {
-	C() <-chan time.Time
-	Stop() bool
-}
-
-// realClock is the wall clock.
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) NewTimer(d time.Duration) timer {
-	return realTimer{time.NewTimer(d)}
-}
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time { return t.t.C }
-func (t realTimer) Stop() bool          { return t.t.Stop() }
-
 // announcer runs a garpSchedule: start sends the first announcement in the
 // caller's goroutine and hands the rest to run, which owns the timer. The
 // announce function is called with no announcer lock held, from start's
 // caller and from run's goroutine, so it must be safe for concurrent use.
 type announcer struct {
-	clock    clock
+	clock    clock.Clock
 	cfg      GARPConfig // defaults applied
 	announce func(now time.Time)
 	kick     chan struct{} // buffered 1: wakes run after start/stop
@@ -79,7 +56,7 @@ type announcer struct {
 	sched  garpSchedule
 }
 
-func newAnnouncer(c clock, cfg GARPConfig, announce func(time.Time)) *announcer {
+func newAnnouncer(c clock.Clock, cfg GARPConfig, announce func(time.Time)) *announcer {
 	return &announcer{clock: c, cfg: cfg, announce: announce, kick: make(chan struct{}, 1)}
 }
 
@@ -125,7 +102,7 @@ func (a *announcer) run(ctx context.Context) error {
 		a.mu.Unlock()
 
 		var tc <-chan time.Time
-		var t timer
+		var t clock.Timer
 		if ok {
 			t = a.clock.NewTimer(max(at.Sub(a.clock.Now()), 0))
 			tc = t.C()

@@ -2,9 +2,11 @@ package netsetup
 
 import (
 	"context"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/rmqlb/rmqlb/internal/clock"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -67,148 +69,88 @@ func TestGARPSchedule(t *testing.T) {
 	}
 }
 
-// manualClock is a clock whose time only moves when the test says so.
-// Every timer created is announced on created, so a test can wait for the
-// announcer to arm its timer before advancing.
-type manualClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	timers  []*manualTimer
-	created chan time.Duration
-}
-
-type manualTimer struct {
-	c       chan time.Time
-	at      time.Time
-	stopped bool
-	fired   bool
-}
-
-func newManualClock() *manualClock {
-	return &manualClock{now: t0, created: make(chan time.Duration, 100)}
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) NewTimer(d time.Duration) timer {
-	c.mu.Lock()
-	t := &manualTimer{c: make(chan time.Time, 1), at: c.now.Add(d)}
-	c.timers = append(c.timers, t)
-	c.mu.Unlock()
-	c.created <- d
-	return manualTimerHandle{c, t}
-}
-
-type manualTimerHandle struct {
-	c *manualClock
-	t *manualTimer
-}
-
-func (h manualTimerHandle) C() <-chan time.Time { return h.t.c }
-func (h manualTimerHandle) Stop() bool {
-	h.c.mu.Lock()
-	defer h.c.mu.Unlock()
-	was := !h.t.stopped && !h.t.fired
-	h.t.stopped = true
-	return was
-}
-
-// advance moves the time forward and fires the due timers.
-func (c *manualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for _, t := range c.timers {
-		if !t.stopped && !t.fired && !t.at.After(c.now) {
-			t.fired = true
-			t.c <- c.now
-		}
-	}
-}
-
+// TestAnnouncerSchedule runs in a synctest bubble only so that it can wait
+// for run to block (synctest.Wait); time comes from the fake clock.
 func TestAnnouncerSchedule(t *testing.T) {
-	clk := newManualClock()
-	sent := make(chan time.Time, 100)
-	a := newAnnouncer(clk, GARPConfig{Count: 3, Interval: time.Second, Refresh: 10 * time.Second}, func(now time.Time) { sent <- now })
+	synctest.Test(t, func(t *testing.T) {
+		clk := clock.NewFake(t0)
+		sent := make(chan time.Time, 100)
+		a := newAnnouncer(clk, GARPConfig{Count: 3, Interval: time.Second, Refresh: 10 * time.Second}, func(now time.Time) { sent <- now })
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx) }()
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel) // run ends also when the test fails
+		done := make(chan error, 1)
+		go func() { done <- a.run(ctx) }()
+		// Let run park with no timer before start: otherwise run may read
+		// start's state and then also take start's wake-up, arming the first
+		// timer twice, and the test could advance the clock between run's Now
+		// and NewTimer of the second one.
+		synctest.Wait()
 
-	expectSent := func(want time.Time) {
-		t.Helper()
+		expectSent := func(want time.Time) {
+			t.Helper()
+			select {
+			case got := <-sent:
+				if !got.Equal(want) {
+					t.Fatalf("announcement at %v, want %v", got.Sub(t0), want.Sub(t0))
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no announcement, want one at %v", want.Sub(t0))
+			}
+		}
+		expectNone := func() {
+			t.Helper()
+			select {
+			case got := <-sent:
+				t.Fatalf("unexpected announcement at %v", got.Sub(t0))
+			default:
+			}
+		}
+		expectTimer := func(want time.Duration) {
+			t.Helper()
+			// Timers re-armed by a wake-up with nothing new come first; skip
+			// them. NextArm fails the test when the announcer arms no more.
+			for clk.NextArm(t).D != want {
+			}
+		}
+
+		// Idle: no timer, no announcement.
+		expectNone()
+
+		// start sends the first one synchronously.
+		a.start()
+		expectSent(t0)
+		expectTimer(time.Second)
+		clk.Advance(999 * time.Millisecond)
+		expectNone()
+		clk.Advance(time.Millisecond)
+		expectSent(t0.Add(time.Second))
+		expectTimer(time.Second)
+		clk.Advance(time.Second)
+		expectSent(t0.Add(2 * time.Second))
+		// Burst over: refresh after 10 s.
+		expectTimer(10 * time.Second)
+		clk.Advance(10 * time.Second)
+		expectSent(t0.Add(12 * time.Second))
+		expectTimer(10 * time.Second)
+
+		// stop: the pending refresh never fires.
+		a.stop()
+		clk.Advance(time.Minute)
+		// Restart: a new burst from now.
+		a.start()
+		expectSent(t0.Add(72 * time.Second))
+		expectTimer(time.Second)
+		expectNone()
+
+		cancel()
 		select {
-		case got := <-sent:
-			if !got.Equal(want) {
-				t.Fatalf("announcement at %v, want %v", got.Sub(t0), want.Sub(t0))
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("run returned %v, want nil", err)
 			}
 		case <-time.After(5 * time.Second):
-			t.Fatalf("no announcement, want one at %v", want.Sub(t0))
+			t.Fatal("run did not return after cancel")
 		}
-	}
-	expectNone := func() {
-		t.Helper()
-		select {
-		case got := <-sent:
-			t.Fatalf("unexpected announcement at %v", got.Sub(t0))
-		default:
-		}
-	}
-	expectTimer := func(want time.Duration) {
-		t.Helper()
-		for {
-			select {
-			case d := <-clk.created:
-				if d == want {
-					return
-				}
-				// A timer re-armed by a wake-up with nothing new; keep waiting.
-			case <-time.After(5 * time.Second):
-				t.Fatalf("announcer armed no timer of %v", want)
-			}
-		}
-	}
-
-	// Idle: no timer, no announcement.
-	expectNone()
-
-	// start sends the first one synchronously.
-	a.start()
-	expectSent(t0)
-	expectTimer(time.Second)
-	clk.advance(999 * time.Millisecond)
-	expectNone()
-	clk.advance(time.Millisecond)
-	expectSent(t0.Add(time.Second))
-	expectTimer(time.Second)
-	clk.advance(time.Second)
-	expectSent(t0.Add(2 * time.Second))
-	// Burst over: refresh after 10 s.
-	expectTimer(10 * time.Second)
-	clk.advance(10 * time.Second)
-	expectSent(t0.Add(12 * time.Second))
-	expectTimer(10 * time.Second)
-
-	// stop: the pending refresh never fires.
-	a.stop()
-	clk.advance(time.Minute)
-	// Restart: a new burst from now.
-	a.start()
-	expectSent(t0.Add(72 * time.Second))
-	expectTimer(time.Second)
-	expectNone()
-
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v, want nil", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("run did not return after cancel")
-	}
+	})
 }

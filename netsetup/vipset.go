@@ -17,6 +17,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/internal/clock"
 )
 
 // etherTypeARP is the EtherType of ARP (RFC 826).
@@ -38,7 +40,7 @@ type VIPSet struct {
 	log   *zap.Logger
 	m     *vipMetrics
 	ann   *announcer
-	clock clock
+	clock clock.Clock
 
 	opMu sync.Mutex // serialises Acquire and Release
 
@@ -112,7 +114,7 @@ func NewVIPSet(cfg VIPConfig, logger *zap.Logger, reg prometheus.Registerer) (*V
 	s := &VIPSet{
 		cfg:   cfg,
 		tag:   cfg.tag(),
-		clock: realClock{},
+		clock: clock.Real{},
 	}
 	s.log = logger.With(zap.String("interface", cfg.Interface))
 	names := make([]string, len(cfg.VIPs))

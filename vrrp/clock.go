@@ -1,35 +1,12 @@
 package vrrp
 
-import "time"
+import "github.com/rmqlb/rmqlb/internal/clock"
 
-// Clock is the source of time of an Instance; tests inject a fake one.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// NewTimer returns a timer that fires once after d, like time.NewTimer.
-	NewTimer(d time.Duration) Timer
-}
+// Clock is the source of time of an Instance (Options.Clock); tests inject
+// a clock.Fake. It is the shared interface of package internal/clock: Now
+// and NewTimer.
+type Clock = clock.Clock
 
-// Timer is the part of *time.Timer an Instance uses.
-type Timer interface {
-	// C returns the channel the timer sends on when it fires.
-	C() <-chan time.Time
-	// Stop stops the timer, like time.Timer.Stop.
-	Stop() bool
-	// Reset makes the timer fire after d, like time.Timer.Reset (Go 1.23
-	// semantics: no stale value is received after Reset or Stop).
-	Reset(d time.Duration) bool
-}
-
-// realClock is the Clock of package time.
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time        { return t.t.C }
-func (t realTimer) Stop() bool                 { return t.t.Stop() }
-func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
+// Timer is the part of *time.Timer an Instance uses: C, Stop and Reset, with
+// Go 1.23 semantics (no stale value is received after Reset or Stop).
+type Timer = clock.Timer

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/internal/clock"
 )
 
 // Owner is what an Instance drives when it becomes MASTER (Acquire: add the
@@ -97,7 +99,7 @@ func NewInstance(cfg Config, opt Options) (*Instance, error) {
 		counters:     Counters{Dropped: map[string]uint64{}},
 	}
 	if i.clock == nil {
-		i.clock = realClock{}
+		i.clock = clock.Real{}
 	}
 	if i.log == nil {
 		i.log = zap.NewNop()
@@ -273,6 +275,19 @@ loop:
 		case r := <-rd.packets:
 			i.receive(tr, ow, r)
 		case <-timer.C():
+			// select picks at random among ready cases: an advert that
+			// arrived with the timer must be seen first, or a backup
+			// whose master-down timer fires at that moment would take
+			// over for one advert interval.
+		drain:
+			for {
+				select {
+				case r := <-rd.packets:
+					i.receive(tr, ow, r)
+				default:
+					break drain
+				}
+			}
 			i.step(tr, ow, Tick{})
 		case <-i.notify:
 			i.mu.Lock()

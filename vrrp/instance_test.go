@@ -11,12 +11,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/rmqlb/rmqlb/internal/clock"
 )
 
 // instanceHarness runs an Instance with fakes.
 type instanceHarness struct {
 	inst  *Instance
-	clock *fakeClock
+	clock *clock.Fake
 	tr    *fakeTransport
 	owner *fakeOwner
 	logs  *observer.ObservedLogs
@@ -29,7 +31,7 @@ type instanceHarness struct {
 func startInstance(t *testing.T, cfg Config, tr *fakeTransport) *instanceHarness {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
-	h := &instanceHarness{clock: newFakeClock(t0), tr: tr, owner: newFakeOwner(), logs: logs,
+	h := &instanceHarness{clock: clock.NewFake(t0), tr: tr, owner: newFakeOwner(), logs: logs,
 		reg: prometheus.NewRegistry(), done: make(chan struct{})}
 	inst, err := NewInstance(cfg, Options{Transport: tr, Owner: h.owner, Clock: h.clock,
 		Logger: zap.New(core), Registerer: h.reg})
@@ -72,9 +74,7 @@ func (h *instanceHarness) waitSnapshot(t *testing.T, what string, cond func(Snap
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
-		h.clock.mu.Lock()
-		ch := h.clock.changed
-		h.clock.mu.Unlock()
+		ch := h.clock.Changed()
 		if cond(h.inst.Snapshot()) {
 			return
 		}
@@ -111,7 +111,7 @@ func TestInstanceBackupMasterShutdown(t *testing.T) {
 	h := startInstance(t, testConfig(), tr)
 
 	// Start: BACKUP, master down timer armed.
-	h.clock.waitArmed(t, t0.Add(mdi))
+	h.clock.WaitArmed(t, t0.Add(mdi))
 	h.wantState(t, StateBackup)
 	tr.noneSent(t)
 
@@ -124,7 +124,7 @@ func TestInstanceBackupMasterShutdown(t *testing.T) {
 		t.Fatalf("owner call %q", c)
 	}
 	now := t0.Add(mdi)
-	h.clock.waitArmed(t, now.Add(time.Second))
+	h.clock.WaitArmed(t, now.Add(time.Second))
 	h.wantState(t, StateMaster)
 
 	// Adverts every second.
@@ -133,14 +133,14 @@ func TestInstanceBackupMasterShutdown(t *testing.T) {
 	if p := tr.nextSent(t); p.Priority != 100 {
 		t.Fatalf("advert %+v", p)
 	}
-	h.clock.waitArmed(t, now.Add(time.Second))
+	h.clock.WaitArmed(t, now.Add(time.Second))
 
 	// A higher priority master appears: BACKUP, release.
 	tr.inject(t, advertBytes(t, higher, 200, time.Second), higher, MulticastIPv4, 255)
 	if c := h.owner.next(t); c != "release" {
 		t.Fatalf("owner call %q", c)
 	}
-	h.clock.waitArmed(t, now.Add(mdi))
+	h.clock.WaitArmed(t, now.Add(mdi))
 	h.wantState(t, StateBackup)
 	snap := h.inst.Snapshot()
 	if snap.Master == nil || snap.Master.Addr != higher || snap.Master.Priority != 200 {
@@ -149,7 +149,7 @@ func TestInstanceBackupMasterShutdown(t *testing.T) {
 
 	// It stops (priority 0): MASTER after Skew_Time only.
 	tr.inject(t, advertBytes(t, higher, 0, time.Second), higher, MulticastIPv4, 255)
-	h.clock.waitArmed(t, now.Add(skew))
+	h.clock.WaitArmed(t, now.Add(skew))
 	h.clock.Advance(skew)
 	if p := tr.nextSent(t); p.Priority != 100 {
 		t.Fatalf("advert %+v", p)
@@ -157,7 +157,7 @@ func TestInstanceBackupMasterShutdown(t *testing.T) {
 	if c := h.owner.next(t); c != "acquire" {
 		t.Fatalf("owner call %q", c)
 	}
-	h.clock.waitArmed(t, now.Add(skew+time.Second))
+	h.clock.WaitArmed(t, now.Add(skew+time.Second))
 	h.wantState(t, StateMaster)
 	if r := h.inst.Snapshot().Reason; !strings.Contains(r, "priority 0") {
 		t.Fatalf("reason %q", r)
@@ -204,7 +204,7 @@ func TestInstanceDropsCounted(t *testing.T) {
 	tr := newFakeTransport(local, peer)
 	h := startInstance(t, cfg, tr)
 	const mdi = 3609375 * time.Microsecond
-	h.clock.waitArmed(t, t0.Add(mdi))
+	h.clock.WaitArmed(t, t0.Add(mdi))
 
 	good := Packet{Version: 2, VRID: 7, Priority: 150, AdvertInterval: time.Second, AuthType: AuthTypeSimple,
 		AuthData: SimpleAuthData("passwd"), Addrs: []netip.Addr{vip.Addr()}}
@@ -248,7 +248,7 @@ func TestInstanceDropsCounted(t *testing.T) {
 			}
 			return total == uint64(n+1)
 		})
-		h.clock.waitArmed(t, t0.Add(mdi)) // the drop changed nothing
+		h.clock.WaitArmed(t, t0.Add(mdi)) // the drop changed nothing
 		snap := h.inst.Snapshot()
 		if snap.Counters.Dropped[in.want] != 1 {
 			t.Fatalf("input %d: dropped %v, want one %q", n, snap.Counters.Dropped, in.want)
@@ -260,7 +260,7 @@ func TestInstanceDropsCounted(t *testing.T) {
 	// A good advert from the peer resets the master down timer.
 	h.clock.Advance(time.Second)
 	tr.inject(t, marshal(good), peer, local, 255)
-	h.clock.waitArmed(t, t0.Add(time.Second+mdi))
+	h.clock.WaitArmed(t, t0.Add(time.Second+mdi))
 	if got := metricValue(t, h.reg, "rmqlb_vrrp_adverts_dropped_total", DropTTL); got != 1 {
 		t.Fatalf("ttl drop metric %v", got)
 	}
@@ -306,20 +306,20 @@ func TestInstancePriorityAdjustAndLink(t *testing.T) {
 	tr := newFakeTransport(local)
 	h := startInstance(t, testConfig(func(c *Config) { c.Priority = 150 }), tr)
 	mdi := 3*time.Second + 106*time.Second/256
-	h.clock.waitArmed(t, t0.Add(mdi))
+	h.clock.WaitArmed(t, t0.Add(mdi))
 	h.clock.Advance(mdi)
 	if p := tr.nextSent(t); p.Priority != 150 {
 		t.Fatalf("advert %+v", p)
 	}
 	h.owner.next(t)
-	h.clock.waitArmed(t, t0.Add(mdi+time.Second))
+	h.clock.WaitArmed(t, t0.Add(mdi+time.Second))
 
 	// A tracked check fails: the new priority is advertised at once.
 	h.inst.SetPriorityAdjust(-60)
 	if p := tr.nextSent(t); p.Priority != 90 {
 		t.Fatalf("advert after adjust %+v", p)
 	}
-	h.clock.waitArmed(t, t0.Add(mdi+time.Second))
+	h.clock.WaitArmed(t, t0.Add(mdi+time.Second))
 	if s := h.inst.Snapshot(); s.EffectivePriority != 90 || s.ConfiguredPriority != 150 || s.PriorityAdjust != -60 {
 		t.Fatalf("snapshot priorities %d/%d/%d", s.ConfiguredPriority, s.EffectivePriority, s.PriorityAdjust)
 	}
@@ -332,7 +332,7 @@ func TestInstancePriorityAdjustAndLink(t *testing.T) {
 	h.wantState(t, StateFault)
 	// Link up: BACKUP with a fresh timer (priority 90 now).
 	h.inst.SetLinkUp(true)
-	h.clock.waitArmed(t, t0.Add(mdi+3*time.Second+166*time.Second/256))
+	h.clock.WaitArmed(t, t0.Add(mdi+3*time.Second+166*time.Second/256))
 	h.wantState(t, StateBackup)
 	if s := h.inst.Snapshot(); !s.LinkUp || !strings.Contains(s.Reason, "link up") {
 		t.Fatalf("snapshot %+v", s)
@@ -343,11 +343,11 @@ func TestInstancePriorityAdjustAndLink(t *testing.T) {
 // A stuck Owner does not stop adverts, and Run still returns.
 func TestInstanceOwnerTimeout(t *testing.T) {
 	tr := newFakeTransport(local)
-	clock := newFakeClock(t0)
+	clk := clock.NewFake(t0)
 	owner := newFakeOwner()
 	owner.block = make(chan struct{})
 	inst, err := NewInstance(testConfig(func(c *Config) { c.Priority = 255 }),
-		Options{Transport: tr, Owner: owner, Clock: clock, OwnerTimeout: 50 * time.Millisecond})
+		Options{Transport: tr, Owner: owner, Clock: clk, OwnerTimeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,8 +356,8 @@ func TestInstanceOwnerTimeout(t *testing.T) {
 	go func() { done <- inst.Run(ctx) }()
 	tr.nextSent(t)
 	owner.next(t) // acquire, blocks until its timeout
-	clock.waitArmed(t, t0.Add(time.Second))
-	clock.Advance(time.Second)
+	clk.WaitArmed(t, t0.Add(time.Second))
+	clk.Advance(time.Second)
 	tr.nextSent(t) // adverts go on while the owner is stuck
 	cancel()
 	if err := <-done; err != nil {
@@ -377,7 +377,7 @@ func TestInstanceOwnerTimeout(t *testing.T) {
 func TestInstanceRunTwice(t *testing.T) {
 	tr := newFakeTransport(local)
 	h := startInstance(t, testConfig(), tr)
-	h.clock.waitArmed(t, t0.Add(3609375*time.Microsecond))
+	h.clock.WaitArmed(t, t0.Add(3609375*time.Microsecond))
 	if err := h.inst.Run(context.Background()); err == nil {
 		t.Fatal("second Run succeeded")
 	}

@@ -16,12 +16,15 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// testNetns is a pair of network namespaces joined by a veth pair, created
-// by the test and deleted in t.Cleanup.
+// testNetns is a pair of network namespaces joined through a bridge in a
+// third one (sw, with one port per host), created by the test and deleted
+// in t.Cleanup.
 type testNetns struct {
 	ns     [2]string
 	ifname [2]string
 	addr   [2]netip.Addr
+	sw     string
+	port   [2]string
 }
 
 func newTestNetns(t *testing.T) *testNetns {
@@ -42,7 +45,20 @@ func newTestNetns(t *testing.T) *testNetns {
 		run(t, "ip", "netns", "add", ns)
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 	}
-	run(t, "ip", "link", "add", n.ifname[0], "netns", n.ns[0], "type", "veth", "peer", "name", n.ifname[1], "netns", n.ns[1])
+	// The two hosts meet on a bridge in a namespace of its own, as on a
+	// switch: a host whose link goes down takes only its own port down,
+	// while a direct veth pair would also drop the carrier of the peer.
+	sw := "rmqlbvrs" + suf
+	n.sw, n.port = sw, [2]string{"sa" + suf, "sb" + suf}
+	run(t, "ip", "netns", "add", sw)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", sw).Run() })
+	run(t, "ip", "-n", sw, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0")
+	run(t, "ip", "-n", sw, "link", "set", "br0", "up")
+	for i, port := range n.port {
+		run(t, "ip", "-n", sw, "link", "add", port, "type", "veth", "peer", "name", n.ifname[i], "netns", n.ns[i])
+		run(t, "ip", "-n", sw, "link", "set", port, "master", "br0")
+		run(t, "ip", "-n", sw, "link", "set", port, "up")
+	}
 	for i := range 2 {
 		run(t, "ip", "-n", n.ns[i], "link", "set", "lo", "up")
 		run(t, "ip", "-n", n.ns[i], "addr", "add", n.addr[i].String()+"/24", "dev", n.ifname[i])
@@ -298,10 +314,10 @@ func TestWatchLinkNetns(t *testing.T) {
 		}
 	}
 	next(true)
-	// Cutting the peer side takes our carrier away.
-	run(t, "ip", "-n", n.ns[1], "link", "set", n.ifname[1], "down")
+	// Cutting the switch side of our link takes our carrier away.
+	run(t, "ip", "-n", n.sw, "link", "set", n.port[0], "down")
 	next(false)
-	run(t, "ip", "-n", n.ns[1], "link", "set", n.ifname[1], "up")
+	run(t, "ip", "-n", n.sw, "link", "set", n.port[0], "up")
 	next(true)
 	run(t, "ip", "-n", n.ns[0], "link", "set", n.ifname[0], "down")
 	next(false)

@@ -1,0 +1,19 @@
+// Package clock is the injected source of time of rmqlb's state machines
+// (vrrp.Instance, healthcheck.Scheduler, the gratuitous ARP announcer of
+// netsetup) and the manual clock their tests drive.
+//
+// Clock is the small interface the consumers use: Now and NewTimer. Real is
+// the time package. Fake is a clock whose time moves only when a test says
+// so (Advance, Set); it fires the timers that become due in deadline order
+// and lets a test wait, in bounded real time, until the code under test has
+// armed a timer (WaitArmed, NextArm) or changed one (Changed), so tests
+// never sleep to make time pass.
+//
+// Timers follow the semantics of time.Timer since Go 1.23 (see the
+// time.Timer documentation and https://go.dev/wiki/Go123Timer): after Stop
+// or Reset returns, no value armed before the call is received from C, and
+// Stop and Reset report true when the timer had not yet been received from,
+// even if its deadline had passed. Real inherits these semantics from the
+// runtime as long as the module's go version is 1.23 or later and
+// GODEBUG=asynctimerchan=1 is not set.
+package clock

@@ -1,0 +1,296 @@
+package clock
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+)
+
+// DefaultWaitTimeout bounds, in real time, how long WaitArmed and NextArm
+// wait for the code under test before they fail the test.
+const DefaultWaitTimeout = 5 * time.Second
+
+// TB is the part of testing.TB the waiting helpers of Fake use to fail a
+// test; *testing.T and *testing.B satisfy it.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// Arm is one arming of a timer of a Fake, by NewTimer or Reset.
+type Arm struct {
+	// At is the deadline: the Fake's time when armed plus D.
+	At time.Time
+	// D is the duration passed to NewTimer or Reset (it may be <= 0).
+	D time.Duration
+}
+
+// Fake is a Clock whose time moves only by Advance and Set, for tests.
+//
+// A timer of a Fake fires when the Fake's time reaches its deadline: in
+// NewTimer or Reset if d <= 0, otherwise in the Advance or Set that moves
+// the time to or past it. The timers that one Advance or Set makes due fire
+// in deadline order (ties in the order they were armed), and each sends its
+// deadline (or, for d <= 0, the time it was armed at) on its channel. Timer
+// channels follow Go 1.23 semantics (see Timer); unlike a *time.Timer's, a
+// Fake timer's channel has capacity 1.
+//
+// Tests synchronise with the code under test without sleeping: WaitArmed
+// waits until a timer is armed for a given deadline, NextArm returns the
+// armings in order, and Changed signals any change of the time or of a
+// timer.
+//
+// All methods are safe for concurrent use. The zero value is a Fake at the
+// zero time, ready to use; NewFake starts one elsewhere. A Fake owns no
+// goroutine. WaitArmed and NextArm must be called from the goroutine
+// running the test, since they may call t.Fatalf.
+type Fake struct {
+	// waitTimeout replaces DefaultWaitTimeout when > 0 (tests of this
+	// package set it to test failures quickly).
+	waitTimeout time.Duration
+
+	mu      sync.Mutex    // guards the fields below and every fakeTimer's fields
+	now     time.Time     // the Fake's time
+	seq     uint64        // count of armings, orders timers with equal deadlines
+	pending []*fakeTimer  // timers armed and not yet fired, in no order
+	arms    []Arm         // armings not yet returned by NextArm, oldest first
+	changed chan struct{} // closed and replaced on every change; nil until needed
+}
+
+// NewFake returns a Fake whose time is now.
+func NewFake(now time.Time) *Fake { return &Fake{now: now} }
+
+// Now returns the Fake's time.
+func (c *Fake) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// NewTimer returns a timer that fires once the Fake's time reaches
+// Now()+d; with d <= 0 it has fired (its value is waiting on C) when
+// NewTimer returns.
+func (c *Fake) NewTimer(d time.Duration) Timer {
+	t := &fakeTimer{c: c, ch: make(chan time.Time, 1)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t.armLocked(d)
+	return t
+}
+
+// Advance moves the Fake's time forward by d and fires the timers that
+// become due, in deadline order, before it returns. A negative d moves the
+// time back, like Set.
+func (c *Fake) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setLocked(c.now.Add(d))
+}
+
+// Set sets the Fake's time to t and fires the timers that become due, in
+// deadline order, before it returns. Setting an earlier time fires nothing:
+// timers already fired stay fired and pending ones keep their deadlines.
+func (c *Fake) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setLocked(t)
+}
+
+func (c *Fake) setLocked(t time.Time) {
+	c.now = t
+	for _, tm := range c.dueLocked() {
+		tm.fireLocked(tm.at)
+	}
+	c.notifyLocked()
+}
+
+// dueLocked removes the pending timers whose deadline is not after now
+// from pending and returns them in the order they fire.
+func (c *Fake) dueLocked() []*fakeTimer {
+	var due []*fakeTimer
+	keep := c.pending[:0]
+	for _, tm := range c.pending {
+		if tm.at.After(c.now) {
+			keep = append(keep, tm)
+		} else {
+			due = append(due, tm)
+		}
+	}
+	clear(c.pending[len(keep):])
+	c.pending = keep
+	slices.SortFunc(due, func(a, b *fakeTimer) int {
+		return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.seq, b.seq))
+	})
+	return due
+}
+
+// Armed returns the deadlines of the timers that are armed and have not
+// fired, earliest first.
+func (c *Fake) Armed() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.armedLocked()
+}
+
+func (c *Fake) armedLocked() []time.Time {
+	at := make([]time.Time, 0, len(c.pending))
+	for _, tm := range c.pending {
+		at = append(at, tm.at)
+	}
+	slices.SortFunc(at, time.Time.Compare)
+	return at
+}
+
+// Changed returns a channel that is closed at the next change of the
+// Fake's time or of one of its timers (armed, stopped or fired). Take the
+// channel before checking the condition waited for, then wait on it.
+func (c *Fake) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changedLocked()
+}
+
+func (c *Fake) changedLocked() <-chan struct{} {
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
+	return c.changed
+}
+
+func (c *Fake) notifyLocked() {
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+}
+
+// WaitArmed waits until a timer is armed (and has not fired) with deadline
+// at, that is until the code under test went back to waiting for at. It
+// fails the test if none is within the wait timeout (DefaultWaitTimeout of
+// real time).
+func (c *Fake) WaitArmed(t TB, at time.Time) {
+	t.Helper()
+	deadline := time.NewTimer(c.timeout())
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		for _, tm := range c.pending {
+			if tm.at.Equal(at) {
+				c.mu.Unlock()
+				return
+			}
+		}
+		armed := c.armedLocked()
+		ch := c.changedLocked()
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("no timer armed at %v (armed: %v)", at, armed)
+			return
+		}
+	}
+}
+
+// NextArm returns the oldest arming (by NewTimer or Reset) that NextArm has
+// not returned yet, waiting for one if there is none. It fails the test if
+// none comes within the wait timeout (DefaultWaitTimeout of real time).
+func (c *Fake) NextArm(t TB) Arm {
+	t.Helper()
+	deadline := time.NewTimer(c.timeout())
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		if len(c.arms) > 0 {
+			a := c.arms[0]
+			c.arms = c.arms[1:]
+			c.mu.Unlock()
+			return a
+		}
+		ch := c.changedLocked()
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("no timer armed within %v", c.timeout())
+			return Arm{}
+		}
+	}
+}
+
+func (c *Fake) timeout() time.Duration {
+	if c.waitTimeout > 0 {
+		return c.waitTimeout
+	}
+	return DefaultWaitTimeout
+}
+
+// fakeTimer is a Timer of a Fake. Its fields are guarded by c.mu.
+type fakeTimer struct {
+	c      *Fake
+	ch     chan time.Time // capacity 1; holds the value of a fired timer until received
+	at     time.Time      // deadline while armed
+	seq    uint64         // arming order
+	active bool           // armed and not fired; then t is in c.pending
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.ch }
+
+func (t *fakeTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := t.disarmLocked()
+	t.c.notifyLocked()
+	return was
+}
+
+func (t *fakeTimer) Reset(d time.Duration) bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := t.disarmLocked()
+	t.armLocked(d)
+	return was
+}
+
+// disarmLocked stops t and discards a value not yet received; it reports
+// whether t was armed or its value was waiting (Go 1.23 Stop semantics).
+func (t *fakeTimer) disarmLocked() bool {
+	was := t.active
+	if t.active {
+		t.active = false
+		i := slices.Index(t.c.pending, t)
+		t.c.pending = slices.Delete(t.c.pending, i, i+1)
+	}
+	select {
+	case <-t.ch:
+		was = true
+	default:
+	}
+	return was
+}
+
+// armLocked arms the stopped t to fire after d, at once if d <= 0.
+func (t *fakeTimer) armLocked(d time.Duration) {
+	c := t.c
+	c.seq++
+	t.at, t.seq = c.now.Add(d), c.seq
+	c.arms = append(c.arms, Arm{At: t.at, D: d})
+	if d <= 0 {
+		t.fireLocked(c.now)
+	} else {
+		t.active = true
+		c.pending = append(c.pending, t)
+	}
+	c.notifyLocked()
+}
+
+// fireLocked sends v on the channel of t, which is not in c.pending. The
+// channel is empty: arming drains it, and t fires once per arming.
+func (t *fakeTimer) fireLocked(v time.Time) {
+	t.active = false
+	select {
+	case t.ch <- v:
+	default:
+	}
+}
