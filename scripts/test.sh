@@ -26,11 +26,11 @@ done
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 echo "== go vet"
 go vet ./...
-echo "== unit tests"
-go test -count=1 -timeout 10m $(go list ./... | grep -v -e /integration -e /bench)
+status=0
+echo "== unit tests (real RabbitMQ nodes on loopback for the check packages)"
+go test -count=1 -timeout 10m $(go list ./... | grep -v -e /integration -e /bench) || status=$?
 echo "== integration tests (network namespaces, real RabbitMQ / keepalived / HAProxy)"
 log=$(mktemp /tmp/rmqlb-integration.XXXXXX.log)
-status=0
 go test -count=1 -p 1 -timeout 25m -v ./integration/... ./bench/... >"$log" 2>&1 || status=$?
 # The verbose log is long: show the test verdicts and every failure's lines.
 grep -E '^(=== RUN|--- (PASS|FAIL|SKIP)|PASS|FAIL|ok |panic:)|^\s+[a-z_]+\.go:[0-9]+:' "$log" || true

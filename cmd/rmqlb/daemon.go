@@ -250,6 +250,9 @@ func (d *daemon) run(ctx context.Context) error {
 		restWG.Wait()
 		return err
 	}
+	if len(d.vrrp) > 0 {
+		d.traffic.waitFirstChecks(stop, firstCheckLimit(d.cfg))
+	}
 	for _, u := range d.vrrp {
 		goVRRP("VIPs of "+u.cfg.Name, u.vips.Run)
 		goVRRP("VRRP instance "+u.cfg.Name, u.inst.Run)

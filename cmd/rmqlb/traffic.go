@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -245,4 +246,52 @@ func (t *traffic) setWeights(lc config.Listener) {
 	for _, b := range lc.Backends {
 		t.weights[checkKey(lc.Name, b.Name)] = b.WeightV
 	}
+}
+
+// waitFirstChecks returns once every checked backend has had its first
+// check result, or after limit, or when ctx is done. The daemon starts its
+// VRRP instances only then: a host that (re)starts would otherwise preempt
+// the VIP back within a few advert intervals while every backend is still
+// DOWN for want of a check, and refuse clients until the checks catch up.
+func (t *traffic) waitFirstChecks(ctx context.Context, limit time.Duration) {
+	if t.checked == 0 {
+		return
+	}
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		done := 0
+		for _, b := range t.sched.Snapshot().Backends {
+			if !b.LastCheck.IsZero() {
+				done++
+			}
+		}
+		if done >= t.checked {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.log.Warn("starting VRRP before every backend was checked", zap.Int("checked", done), zap.Int("backends", t.checked))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// firstCheckLimit bounds waitFirstChecks: the longest start-up jitter (an
+// interval) plus timeout of any check, and a margin.
+func firstCheckLimit(cfg *config.Config) time.Duration {
+	var limit time.Duration
+	for _, l := range cfg.Listeners {
+		for _, b := range l.Backends {
+			if b.CheckV.Type != "none" {
+				limit = max(limit, b.CheckV.Interval+b.CheckV.Timeout)
+			}
+		}
+	}
+	return min(limit+250*time.Millisecond, 15*time.Second)
 }

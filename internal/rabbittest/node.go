@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -432,15 +433,25 @@ func randHex(n int) string {
 }
 
 // pickPort returns def inside a namespace, else a port that is free on host (all addresses when
-// host is empty) right now.
+// host is empty) right now. It picks from 20000-32767, below Linux's ephemeral range
+// (ip_local_port_range starts at 32768): a port the kernel handed out for ":0" goes back into
+// that range when the probe closes, where the outgoing connections of tests running in parallel
+// (other packages' load tests make thousands) can take it as their source port before the
+// broker binds it, and the broker then fails with eaddrinuse.
 func pickPort(netns string, def uint16, host string) (uint16, error) {
 	if netns != "" {
 		return def, nil
 	}
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, err
+	var err error
+	for range 100 {
+		port := uint16(20000 + mrand.IntN(12768))
+		var l net.Listener
+		l, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(int(port))))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
 	}
-	defer l.Close()
-	return uint16(l.Addr().(*net.TCPAddr).Port), nil
+	return 0, fmt.Errorf("no free port in 20000-32767: %w", err)
 }
