@@ -282,22 +282,32 @@ func TestDrainWeightZero(t *testing.T) {
 	}
 }
 
+// proxyHeaderListener starts a backend on 127.0.0.2 that reads a PROXY
+// protocol header from each connection, sends it on the returned channel
+// (buffered for one) and then echoes; and in front of it a one-loop
+// listener whose baseConfig configure may change first. A connection
+// without a valid header fails t and is closed.
+func proxyHeaderListener(t *testing.T, configure func(*Config)) (*runningListener, <-chan proxyproto.Header) {
+	t.Helper()
+	headers := make(chan proxyproto.Header, 1)
+	srv := newServer(t, "127.0.0.2", func(c net.Conn) {
+		h, err := proxyproto.ReadHeader(c)
+		if err != nil {
+			t.Errorf("reading header: %v", err)
+			return
+		}
+		headers <- h
+		echo(c)
+	})
+	cfg := baseConfig(backendsOf(srv))
+	configure(&cfg)
+	return startListener(t, cfg, 1), headers
+}
+
 func TestProxyProtocolHeaders(t *testing.T) {
 	for _, v := range []string{ProxyV1, ProxyV2} {
 		t.Run(v, func(t *testing.T) {
-			headers := make(chan proxyproto.Header, 1)
-			srv := newServer(t, "127.0.0.2", func(c net.Conn) {
-				h, err := proxyproto.ReadHeader(c)
-				if err != nil {
-					t.Errorf("reading header: %v", err)
-					return
-				}
-				headers <- h
-				echo(c)
-			})
-			cfg := baseConfig(backendsOf(srv))
-			cfg.ProxyProtocol = v
-			r := startListener(t, cfg, 1)
+			r, headers := proxyHeaderListener(t, func(cfg *Config) { cfg.ProxyProtocol = v })
 			c := r.dial(t)
 			if _, err := roundTrip(c, []byte("AMQP")); err != nil {
 				t.Fatal(err)
@@ -321,21 +331,10 @@ func TestProxyProtocolHeaders(t *testing.T) {
 }
 
 func TestProxyProtocolBackendOverride(t *testing.T) {
-	headers := make(chan proxyproto.Header, 1)
-	srv := newServer(t, "127.0.0.2", func(c net.Conn) {
-		h, err := proxyproto.ReadHeader(c)
-		if err != nil {
-			t.Errorf("reading header: %v", err)
-			return
-		}
-		headers <- h
-		echo(c)
+	r, headers := proxyHeaderListener(t, func(cfg *Config) {
+		cfg.Backends[0].ProxyProtocol = ProxyV2
+		cfg.ProxyProtocol = ProxyV1
 	})
-	bcs := backendsOf(srv)
-	bcs[0].ProxyProtocol = ProxyV2
-	cfg := baseConfig(bcs)
-	cfg.ProxyProtocol = ProxyV1
-	r := startListener(t, cfg, 1)
 	if _, err := roundTrip(r.dial(t), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -518,20 +517,10 @@ func TestIPv6Listener(t *testing.T) {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
 	ln.Close()
-	headers := make(chan proxyproto.Header, 1)
-	srv := newServer(t, "127.0.0.2", func(c net.Conn) {
-		h, err := proxyproto.ReadHeader(c)
-		if err != nil {
-			t.Errorf("reading header: %v", err)
-			return
-		}
-		headers <- h
-		echo(c)
+	r, headers := proxyHeaderListener(t, func(cfg *Config) {
+		cfg.Bind = netip.MustParseAddrPort("[::1]:0")
+		cfg.ProxyProtocol = ProxyV1
 	})
-	cfg := baseConfig(backendsOf(srv))
-	cfg.Bind = netip.MustParseAddrPort("[::1]:0")
-	cfg.ProxyProtocol = ProxyV1
-	r := startListener(t, cfg, 1)
 	c := r.dial(t)
 	if _, err := roundTrip(c, []byte("v6")); err != nil {
 		t.Fatal(err)

@@ -80,51 +80,64 @@ func exchangeServer(results chan<- transfer) func(net.Conn) {
 	}
 }
 
-// exchange runs one client side: asks the server for down bytes, sends up
-// bytes, checks both SHA-256 sums.
-func exchange(addr string, up, down int64, seed uint64, results <-chan transfer) error {
+// clientTransfer runs the client half of one exchange within timeout: it
+// asks the server for down bytes (seeded with seed^0xdead), concurrently
+// sends up bytes seeded with seed and half-closes, and hashes what comes
+// back until EOF. The result holds the sum sent and the count and sum
+// received; what the server saw is for the caller to check.
+func clientTransfer(addr string, timeout time.Duration, up, down int64, seed uint64) (transfer, error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
-		return err
+		return transfer{}, err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Minute))
+	c.SetDeadline(time.Now().Add(timeout))
 	var hdr [16]byte
 	binary.BigEndian.PutUint64(hdr[:8], uint64(down))
 	binary.BigEndian.PutUint64(hdr[8:], seed^0xdead)
 	if _, err := c.Write(hdr[:]); err != nil {
-		return err
+		return transfer{}, err
 	}
-	var sent []byte
+	var tr transfer
 	var sendErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		sent, sendErr = sendRandom(c, up, seed)
+		tr.sentSum, sendErr = sendRandom(c, up, seed)
 		if sendErr == nil {
 			sendErr = c.(*net.TCPConn).CloseWrite()
 		}
 	})
-	got, gotSum, err := hashAll(c)
+	tr.got, tr.gotSum, err = hashAll(c)
 	wg.Wait()
 	if sendErr != nil {
-		return fmt.Errorf("client sending: %w", sendErr)
+		return transfer{}, fmt.Errorf("client sending: %w", sendErr)
 	}
 	if err != nil {
-		return fmt.Errorf("client receiving: %w", err)
+		return transfer{}, fmt.Errorf("client receiving: %w", err)
 	}
-	if got != down {
-		return fmt.Errorf("client received %d bytes, want %d", got, down)
+	return tr, nil
+}
+
+// exchange runs one client side: asks the server for down bytes, sends up
+// bytes, checks both SHA-256 sums.
+func exchange(addr string, up, down int64, seed uint64, results <-chan transfer) error {
+	cl, err := clientTransfer(addr, 5*time.Minute, up, down, seed)
+	if err != nil {
+		return err
+	}
+	if cl.got != down {
+		return fmt.Errorf("client received %d bytes, want %d", cl.got, down)
 	}
 	// The server's report for this connection.
 	srv := <-results
 	if srv.err != nil {
 		return srv.err
 	}
-	if srv.got != up || !bytes.Equal(srv.gotSum, sent) {
-		return fmt.Errorf("upstream corrupted: server got %d bytes sha %x, client sent %d sha %x", srv.got, srv.gotSum, up, sent)
+	if srv.got != up || !bytes.Equal(srv.gotSum, cl.sentSum) {
+		return fmt.Errorf("upstream corrupted: server got %d bytes sha %x, client sent %d sha %x", srv.got, srv.gotSum, up, cl.sentSum)
 	}
-	if !bytes.Equal(gotSum, srv.sentSum) {
-		return fmt.Errorf("downstream corrupted: client got sha %x, server sent %x", gotSum, srv.sentSum)
+	if !bytes.Equal(cl.gotSum, srv.sentSum) {
+		return fmt.Errorf("downstream corrupted: client got sha %x, server sent %x", cl.gotSum, srv.sentSum)
 	}
 	return nil
 }
@@ -224,39 +237,14 @@ func TestIntegrityConcurrentMixedSizes(t *testing.T) {
 // client receives against the server's seed and reports what it sent as
 // "bytes/sum" on upSums for the caller to match against server reports.
 func exchangeNoServerCheck(addr string, up, down int64, seed uint64, upSums chan<- string) error {
-	c, err := net.Dial("tcp", addr)
+	cl, err := clientTransfer(addr, 2*time.Minute, up, down, seed)
 	if err != nil {
 		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Minute))
-	var hdr [16]byte
-	binary.BigEndian.PutUint64(hdr[:8], uint64(down))
-	binary.BigEndian.PutUint64(hdr[8:], seed^0xdead)
-	if _, err := c.Write(hdr[:]); err != nil {
-		return err
-	}
-	var sent []byte
-	var sendErr error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		sent, sendErr = sendRandom(c, up, seed)
-		if sendErr == nil {
-			sendErr = c.(*net.TCPConn).CloseWrite()
-		}
-	})
-	got, gotSum, err := hashAll(c)
-	wg.Wait()
-	if sendErr != nil {
-		return fmt.Errorf("client sending: %w", sendErr)
-	}
-	if err != nil {
-		return fmt.Errorf("client receiving: %w", err)
 	}
 	want, _ := sendRandom(io.Discard, down, seed^0xdead)
-	if got != down || !bytes.Equal(gotSum, want) {
-		return fmt.Errorf("downstream: got %d bytes sha %x, want %d sha %x", got, gotSum, down, want)
+	if cl.got != down || !bytes.Equal(cl.gotSum, want) {
+		return fmt.Errorf("downstream: got %d bytes sha %x, want %d sha %x", cl.got, cl.gotSum, down, want)
 	}
-	upSums <- fmt.Sprintf("%d/%x", up, sent)
+	upSums <- fmt.Sprintf("%d/%x", up, cl.sentSum)
 	return nil
 }
