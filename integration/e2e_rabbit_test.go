@@ -390,10 +390,11 @@ func testProducerConsumerFailover(t *testing.T, rl *rabbitLab) {
 	}
 }
 
-// produce publishes numbered persistent messages with confirms, one at a
-// time, reconnecting through the VIP on any error, until stop is closed.
-func (rl *rabbitLab) produce(ctx context.Context, stop <-chan struct{}, queue string, st *pcStats) {
-	seq := 0
+// session runs serve on a channel with queue declared, over a connection
+// through the VIP made again after any error, until ctx ends or stop is
+// closed (nil: never). serve returns when the connection is of no more use;
+// each connection that ended counts one in *reconn, under st.mu.
+func (rl *rabbitLab) session(ctx context.Context, stop <-chan struct{}, queue string, st *pcStats, reconn *int, serve func(c *amqp.Connection, ch *amqp.Channel)) {
 	for ctx.Err() == nil {
 		select {
 		case <-stop:
@@ -414,92 +415,83 @@ func (rl *rabbitLab) produce(ctx context.Context, stop <-chan struct{}, queue st
 			if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
 				return
 			}
-			if err := ch.Confirm(false); err != nil {
-				return
-			}
-			for ctx.Err() == nil {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				dc, err := ch.PublishWithDeferredConfirmWithContext(pctx, "", queue, false, false, amqp.Publishing{
-					DeliveryMode: amqp.Persistent, Body: []byte(strconv.Itoa(seq)),
-				})
-				if err != nil {
-					cancel()
-					return
-				}
-				ok, err := dc.WaitContext(pctx)
-				cancel()
-				if err != nil || !ok {
-					return // republish seq on the next connection
-				}
-				st.mu.Lock()
-				st.confirmed[seq] = time.Now()
-				st.mu.Unlock()
-				seq++
-				time.Sleep(10 * time.Millisecond)
-			}
+			serve(c, ch)
 		}()
 		st.mu.Lock()
-		st.reconnP++
+		*reconn++
 		st.mu.Unlock()
 	}
+}
+
+// produce publishes numbered persistent messages with confirms, one at a
+// time, reconnecting through the VIP on any error, until stop is closed.
+func (rl *rabbitLab) produce(ctx context.Context, stop <-chan struct{}, queue string, st *pcStats) {
+	seq := 0
+	rl.session(ctx, stop, queue, st, &st.reconnP, func(_ *amqp.Connection, ch *amqp.Channel) {
+		if err := ch.Confirm(false); err != nil {
+			return
+		}
+		for ctx.Err() == nil {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			dc, err := ch.PublishWithDeferredConfirmWithContext(pctx, "", queue, false, false, amqp.Publishing{
+				DeliveryMode: amqp.Persistent, Body: []byte(strconv.Itoa(seq)),
+			})
+			if err != nil {
+				cancel()
+				return
+			}
+			ok, err := dc.WaitContext(pctx)
+			cancel()
+			if err != nil || !ok {
+				return // republish seq on the next connection
+			}
+			st.mu.Lock()
+			st.confirmed[seq] = time.Now()
+			st.mu.Unlock()
+			seq++
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 }
 
 // consume receives and acks messages, reconnecting through the VIP on any
 // error, until ctx ends.
 func (rl *rabbitLab) consume(ctx context.Context, queue string, st *pcStats) {
-	for ctx.Err() == nil {
-		c, err := rl.dial(3 * time.Second)
-		if err != nil {
-			time.Sleep(50 * time.Millisecond)
-			continue
+	rl.session(ctx, nil, queue, st, &st.reconnC, func(c *amqp.Connection, ch *amqp.Channel) {
+		if err := ch.Qos(100, 0, false); err != nil {
+			return
 		}
-		func() {
-			defer c.Close()
-			ch, err := c.Channel()
-			if err != nil {
+		msgs, err := ch.ConsumeWithContext(ctx, queue, "", false, false, false, false, nil)
+		if err != nil {
+			return
+		}
+		closed := c.NotifyClose(make(chan *amqp.Error, 1))
+		for {
+			select {
+			case <-ctx.Done():
 				return
-			}
-			if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+			case <-closed:
 				return
-			}
-			if err := ch.Qos(100, 0, false); err != nil {
-				return
-			}
-			msgs, err := ch.ConsumeWithContext(ctx, queue, "", false, false, false, false, nil)
-			if err != nil {
-				return
-			}
-			closed := c.NotifyClose(make(chan *amqp.Error, 1))
-			for {
-				select {
-				case <-ctx.Done():
+			case m, ok := <-msgs:
+				if !ok {
 					return
-				case <-closed:
-					return
-				case m, ok := <-msgs:
-					if !ok {
-						return
-					}
-					seq, _ := strconv.Atoi(string(m.Body))
-					st.mu.Lock()
-					if st.received[seq] {
-						st.dups++
-					}
-					st.received[seq] = true
-					st.mu.Unlock()
-					_ = m.Ack(false)
 				}
+				seq, _ := strconv.Atoi(string(m.Body))
+				st.mu.Lock()
+				if st.received[seq] {
+					st.dups++
+				}
+				st.received[seq] = true
+				st.mu.Unlock()
+				_ = m.Ack(false)
 			}
-		}()
-		st.mu.Lock()
-		st.reconnC++
-		st.mu.Unlock()
-	}
+		}
+	})
 }
 
 func testFrozenBroker(t *testing.T, rl *rabbitLab) {

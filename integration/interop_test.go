@@ -110,20 +110,7 @@ func testInterop(t *testing.T, c interopCase, rmqlbHigh bool) {
 	}
 
 	// Failover to the lower priority daemon, then back.
-	probe, err := l.Host("client").StartProbe(vipAP, netlab.ProbeConfig{ReadBanner: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	cut := time.Now()
-	if err := l.CutLink(high); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitFor(wait, func() (bool, error) { return low.HasAddr(vip) }); err != nil {
-		t.Fatalf("%s did not take over: %v", low.Name, err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	r := probe.Stop()
+	r, cut, _ := cutOver(t, l, high, low, wait, 200*time.Millisecond, 300*time.Millisecond)
 	out, ok := failoverOutage(r, cut, low.Name)
 	if !ok {
 		t.Fatalf("client never reached %s: %s", low.Name, r)

@@ -33,20 +33,7 @@ func TestKeepalivedBaseline(t *testing.T) {
 	if err := waitSoleHolder(l, h1, 10*time.Second); err != nil {
 		t.Fatalf("keepalived h1 never became sole master: %v", err)
 	}
-	probe, err := l.Host("client").StartProbe(vipAP, netlab.ProbeConfig{ReadBanner: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(500 * time.Millisecond)
-	cut := time.Now()
-	if err := l.CutLink(h1); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitFor(3*time.Second, func() (bool, error) { return h2.HasAddr(vip) }); err != nil {
-		t.Fatalf("h2 did not take the VIP: %v", err)
-	}
-	time.Sleep(500 * time.Millisecond)
-	r := probe.Stop()
+	r, cut, _ := cutOver(t, l, h1, h2, 3*time.Second, 500*time.Millisecond, 500*time.Millisecond)
 	t.Logf("keepalived v3 100ms link cut: %s", r)
 	bound := masterDown(advert, 100) + 150*time.Millisecond
 	if o, ok := failoverOutage(r, cut, "h2"); !ok || o.Duration() > bound {
@@ -65,7 +52,7 @@ func TestKeepalivedBaseline(t *testing.T) {
 		t.Fatalf("h1 did not preempt back: %v", err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	probe, err = l.Host("client").StartProbe(vipAP, netlab.ProbeConfig{ReadBanner: true})
+	probe, err := l.Host("client").StartProbe(vipAP, netlab.ProbeConfig{ReadBanner: true})
 	if err != nil {
 		t.Fatal(err)
 	}

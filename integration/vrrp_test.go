@@ -62,6 +62,30 @@ func failoverOutage(r netlab.ProbeResult, t0 time.Time, host string) (netlab.Out
 	return netlab.Outage{From: back, To: back, Recovered: true}, true
 }
 
+// cutOver starts a banner probe from the client host to the VIP, lets it
+// run for settle, cuts from's link and waits up to wait for to to hold the
+// VIP, then lets the probe run for after and stops it. It returns the
+// probe's result, when the cut began and how long CutLink itself took; any
+// failure is fatal to t.
+func cutOver(t *testing.T, l *netlab.Lab, from, to *netlab.Host, wait, settle, after time.Duration) (netlab.ProbeResult, time.Time, time.Duration) {
+	t.Helper()
+	probe, err := l.Host("client").StartProbe(vipAP, netlab.ProbeConfig{ReadBanner: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(settle)
+	cut := time.Now()
+	if err := l.CutLink(from); err != nil {
+		t.Fatal(err)
+	}
+	cutTook := time.Since(cut)
+	if err := waitFor(wait, func() (bool, error) { return to.HasAddr(vip) }); err != nil {
+		t.Fatalf("%s did not take the VIP: %v", to.Name, err)
+	}
+	time.Sleep(after)
+	return probe.Stop(), cut, cutTook
+}
+
 // TestVRRPSingleMaster: three rmqlb at priorities 150/100/50 agree on h1, the
 // VIP is on h1 only (ip addr and rmqlb status agree), and it stays so.
 func TestVRRPSingleMaster(t *testing.T) {
@@ -104,21 +128,7 @@ func TestVRRPLinkCutFailoverAndPreempt(t *testing.T) {
 	serveBanners(t, l)
 	ds := startTrio(t, l, false)
 	h1, h2, h3 := l.Host("h1"), l.Host("h2"), l.Host("h3")
-	probe, err := l.Host("client").StartProbe(vipAP, netlab.ProbeConfig{ReadBanner: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(500 * time.Millisecond)
-	cut := time.Now()
-	if err := l.CutLink(h1); err != nil {
-		t.Fatal(err)
-	}
-	cutTook := time.Since(cut)
-	if err := waitFor(3*time.Second, func() (bool, error) { return h2.HasAddr(vip) }); err != nil {
-		t.Fatalf("h2 did not take the VIP: %v", err)
-	}
-	time.Sleep(400 * time.Millisecond)
-	r := probe.Stop()
+	r, cut, cutTook := cutOver(t, l, h1, h2, 3*time.Second, 500*time.Millisecond, 400*time.Millisecond)
 	t.Logf("probe: %s", r)
 	bound := masterDown(advert, 100) + 150*time.Millisecond
 	out, ok := failoverOutage(r, cut, "h2")
@@ -401,20 +411,7 @@ func TestVRRPUnicastFailover(t *testing.T) {
 	if err := stableHolder(l, h1, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	probe, err := l.Host("client").StartProbe(vipAP, netlab.ProbeConfig{ReadBanner: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	cut := time.Now()
-	if err := l.CutLink(h1); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitFor(3*time.Second, func() (bool, error) { return h2.HasAddr(vip) }); err != nil {
-		t.Fatalf("h2 did not take the VIP: %v", err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	r := probe.Stop()
+	r, cut, _ := cutOver(t, l, h1, h2, 3*time.Second, 300*time.Millisecond, 300*time.Millisecond)
 	out, ok := failoverOutage(r, cut, "h2")
 	if !ok {
 		t.Fatalf("client never reached h2: %s", r)

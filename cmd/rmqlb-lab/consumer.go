@@ -33,33 +33,18 @@ type consumer struct {
 }
 
 func (c *consumer) run(ctx context.Context) {
-	var lostAt time.Time
-	attempts := 0
-	lastErr := ""
-	for ctx.Err() == nil {
-		attempts++
-		conn, deliveries, err := c.connect(ctx, c.tally.totals().ConsConns == 0)
+	var deliveries <-chan amqp.Delivery
+	reconnecting(ctx, nil, c.tl, "consumer", func() (*amqp.Connection, error) {
+		conn, d, err := c.connect(ctx, c.tally.totals().ConsConns == 0)
 		if err != nil {
-			if msg := err.Error(); msg != lastErr {
-				c.tl.Logf("consumer: connecting through the VIP failed: %s (retrying every 100ms)", msg)
-				lastErr = msg
-			}
-			sleepCtx(ctx, 100*time.Millisecond)
-			continue
+			return nil, err
 		}
+		deliveries = d
 		c.tally.connected(false)
-		if !lostAt.IsZero() {
-			c.tl.Logf("consumer: reconnected through the VIP %v after the loss (%d attempts)",
-				time.Since(lostAt).Round(time.Millisecond), attempts)
-		}
-		attempts, lastErr = 0, ""
-		why := c.consumeLoop(ctx, conn, deliveries)
-		if why != "" {
-			lostAt = time.Now()
-			c.tl.Logf("consumer: connection lost: %s", why)
-		}
-		_ = conn.CloseDeadline(time.Now().Add(300 * time.Millisecond))
-	}
+		return conn, nil
+	}, func(conn *amqp.Connection) string {
+		return c.consumeLoop(ctx, conn, deliveries)
+	})
 }
 
 func (c *consumer) connect(ctx context.Context, declare bool) (*amqp.Connection, <-chan amqp.Delivery, error) {

@@ -202,22 +202,39 @@ func (l *lab) rmqlbBinary(ctx context.Context) (string, error) {
 // waitAllUp waits until every running daemon reports every check UP.
 func (l *lab) waitAllUp(ctx context.Context, timeout time.Duration) error {
 	return l.waitFor(ctx, timeout, func() (bool, string) {
-		for name, d := range l.daemons {
-			if !d.running() {
-				continue
-			}
-			s, err := d.status()
-			if err != nil {
-				return false, err.Error()
-			}
+		why, err := l.eachRunningStatus(func(name string, s *statusView) string {
 			for _, b := range l.layout.Brokers {
 				if st, why := s.check(b.Name); st != "UP" {
-					return false, fmt.Sprintf("%s: check of %s is %q (%s)", name, b.Name, st, why)
+					return fmt.Sprintf("%s: check of %s is %q (%s)", name, b.Name, st, why)
 				}
 			}
+			return ""
+		})
+		if err != nil {
+			return false, err.Error()
 		}
-		return true, ""
+		return why == "", why
 	})
+}
+
+// eachRunningStatus reads the `rmqlb status` of every running daemon, in no
+// set order, and calls fn with the daemon's name and status. It stops at
+// the first status it cannot read, returning that error, or at the first
+// call of fn that returns a reason other than "", returning that reason.
+func (l *lab) eachRunningStatus(fn func(name string, s *statusView) string) (string, error) {
+	for name, d := range l.daemons {
+		if !d.running() {
+			continue
+		}
+		s, err := d.status()
+		if err != nil {
+			return "", err
+		}
+		if why := fn(name, s); why != "" {
+			return why, nil
+		}
+	}
+	return "", nil
 }
 
 // waitFor polls cond every 20 ms.

@@ -28,36 +28,20 @@ type producer struct {
 
 func (p *producer) run(ctx context.Context, stop <-chan struct{}) {
 	seq := 1
-	var lostAt time.Time
-	attempts := 0
-	lastErr := ""
-	for ctx.Err() == nil && !closed(stop) {
-		attempts++
-		conn, ch, err := p.connect(ctx)
+	var ch *amqp.Channel
+	reconnecting(ctx, stop, p.tl, "producer", func() (*amqp.Connection, error) {
+		conn, c, err := p.connect(ctx)
 		if err != nil {
-			if msg := err.Error(); msg != lastErr {
-				p.tl.Logf("producer: connecting through the VIP failed: %s (retrying every 100ms)", msg)
-				lastErr = msg
-			}
-			sleepCtx(ctx, 100*time.Millisecond)
-			continue
+			return nil, err
 		}
+		ch = c
 		p.tally.connected(true)
-		if !lostAt.IsZero() {
-			p.tl.Logf("producer: reconnected through the VIP %v after the loss (%d attempts)",
-				time.Since(lostAt).Round(time.Millisecond), attempts)
-		}
-		attempts, lastErr = 0, ""
+		return conn, nil
+	}, func(conn *amqp.Connection) string {
 		var why string
 		seq, why = p.publishLoop(ctx, stop, conn, ch, seq)
-		if why != "" {
-			lostAt = time.Now()
-			p.tl.Logf("producer: connection lost: %s", why)
-		}
-		// A broker that cannot finish the channel (its queue's leader is
-		// away) may never answer Connection.Close: do not wait for it.
-		_ = conn.CloseDeadline(time.Now().Add(300 * time.Millisecond))
-	}
+		return why
+	})
 }
 
 func (p *producer) connect(ctx context.Context) (*amqp.Connection, *amqp.Channel, error) {
@@ -141,6 +125,45 @@ func (p *producer) publishLoop(ctx context.Context, stop <-chan struct{}, conn *
 		}
 		p.tally.confirm(seq, time.Now())
 		seq++
+	}
+}
+
+// reconnecting is the client loop that the producer and the consumer share.
+// Until ctx ends or stop is closed (nil: never) it calls connect, which
+// makes a connection through the VIP ready for use; a failure is logged
+// once per distinct error and retried every 100 ms. On a connection it
+// calls serve, which uses it until it fails and returns why ("" when ctx
+// ended or stop was closed); the loss is logged with role as the prefix,
+// and so is the time the next connection took. The caller owns the loop:
+// it runs on the caller's goroutine.
+func reconnecting(ctx context.Context, stop <-chan struct{}, tl *timeline, role string,
+	connect func() (*amqp.Connection, error), serve func(*amqp.Connection) string) {
+	var lostAt time.Time
+	attempts := 0
+	lastErr := ""
+	for ctx.Err() == nil && !closed(stop) {
+		attempts++
+		conn, err := connect()
+		if err != nil {
+			if msg := err.Error(); msg != lastErr {
+				tl.Logf("%s: connecting through the VIP failed: %s (retrying every 100ms)", role, msg)
+				lastErr = msg
+			}
+			sleepCtx(ctx, 100*time.Millisecond)
+			continue
+		}
+		if !lostAt.IsZero() {
+			tl.Logf("%s: reconnected through the VIP %v after the loss (%d attempts)",
+				role, time.Since(lostAt).Round(time.Millisecond), attempts)
+		}
+		attempts, lastErr = 0, ""
+		if why := serve(conn); why != "" {
+			lostAt = time.Now()
+			tl.Logf("%s: connection lost: %s", role, why)
+		}
+		// A broker that cannot finish the channel (its queue's leader is
+		// away) may never answer Connection.Close: do not wait for it.
+		_ = conn.CloseDeadline(time.Now().Add(300 * time.Millisecond))
 	}
 }
 

@@ -81,11 +81,7 @@ func (l *lab) runScenario(ctx context.Context) error {
 			if err := d.terminate(); err != nil {
 				return nil, err
 			}
-			at, err := l.vips.waitSole(ctx, next, 3*time.Second)
-			if err == nil {
-				r.Failover = at.Sub(t0)
-				l.tl.Logf("VIP on %s %v after SIGTERM", next, r.Failover.Round(time.Millisecond))
-			}
+			err = l.waitFailover(ctx, r, next, t0, 3*time.Second, "on", "SIGTERM")
 			go func(p *netlab.Proc) {
 				select {
 				case <-p.Done():
@@ -111,12 +107,7 @@ func (l *lab) runScenario(ctx context.Context) error {
 				return nil, err
 			}
 			l.tl.Logf("%s: rmqlb started again (pid %d); expecting it to preempt", m, l.daemons[m].pid())
-			at, err := l.vips.waitSole(ctx, m, 10*time.Second)
-			if err == nil {
-				r.Failover = at.Sub(t0)
-				l.tl.Logf("VIP back on %s %v after the start", m, r.Failover.Round(time.Millisecond))
-			}
-			return []string{m}, err
+			return []string{m}, l.waitFailover(ctx, r, m, t0, 10*time.Second, "back on", "the start")
 		}, false, flowHard},
 		{"cut the master's link", func(ctx context.Context, r *stepResult) ([]string, error) {
 			m, err := l.master()
@@ -146,12 +137,7 @@ func (l *lab) runScenario(ctx context.Context) error {
 				return nil, err
 			}
 			l.tl.Logf("%s: bridge port up; expecting it to preempt", m)
-			at, err := l.vips.waitSole(ctx, m, 10*time.Second)
-			if err == nil {
-				r.Failover = at.Sub(t0)
-				l.tl.Logf("VIP back on %s %v after the repair", m, r.Failover.Round(time.Millisecond))
-			}
-			return []string{m}, err
+			return []string{m}, l.waitFailover(ctx, r, m, t0, 10*time.Second, "back on", "the repair")
 		}, false, flowHard},
 		{"freeze the master's broker (SIGSTOP)", func(ctx context.Context, r *stepResult) ([]string, error) {
 			m, err := l.master()
@@ -169,12 +155,7 @@ func (l *lab) runScenario(ctx context.Context) error {
 				return nil, err
 			}
 			l.tl.Logf("%s: kill -CONT beam.smp; expecting the check to rise, the priority to return and %s to preempt", m, m)
-			at, err := l.vips.waitSole(ctx, m, 15*time.Second)
-			if err == nil {
-				r.Failover = at.Sub(t0)
-				l.tl.Logf("VIP back on %s %v after SIGCONT", m, r.Failover.Round(time.Millisecond))
-			}
-			return []string{m}, err
+			return []string{m}, l.waitFailover(ctx, r, m, t0, 15*time.Second, "back on", "SIGCONT")
 		}, false, flowHard},
 	}
 	l.stepsTotal = len(steps)
@@ -240,6 +221,19 @@ func (l *lab) runScenario(ctx context.Context) error {
 	return nil
 }
 
+// waitFailover waits up to timeout for host alone to hold the VIP. When it
+// does, it records in r.Failover the time from t0 (the step's action) and
+// logs "VIP <where> <host> <time> after <cause>"; otherwise it returns
+// waitSole's error and leaves r alone.
+func (l *lab) waitFailover(ctx context.Context, r *stepResult, host string, t0 time.Time, timeout time.Duration, where, cause string) error {
+	at, err := l.vips.waitSole(ctx, host, timeout)
+	if err == nil {
+		r.Failover = at.Sub(t0)
+		l.tl.Logf("VIP %s %s %v after %s", where, host, r.Failover.Round(time.Millisecond), cause)
+	}
+	return err
+}
+
 // freezeStep stops the broker on host m with SIGSTOP and checks the chain:
 // its check goes DOWN on m's daemon, the track rule lowers m's priority so
 // that the VIP moves to the next host, and no daemon holds a session to the
@@ -271,27 +265,19 @@ func (l *lab) freezeStep(ctx context.Context, r *stepResult, m string) ([]string
 		r.Notes = append(r.Notes, fmt.Sprintf("check of %s DOWN on %s %v after SIGSTOP (fall x interval + timeout = %v)",
 			m, m, time.Since(t0).Round(time.Millisecond), bound))
 	}
-	at, err := l.vips.waitSole(ctx, next, bound+5*time.Second)
-	if err != nil {
+	if err := l.waitFailover(ctx, r, next, t0, bound+5*time.Second, "on", "SIGSTOP"); err != nil {
 		errs = append(errs, err.Error())
-	} else {
-		r.Failover = at.Sub(t0)
-		l.tl.Logf("VIP on %s %v after SIGSTOP", next, r.Failover.Round(time.Millisecond))
 	}
 	// Sessions to the frozen broker: every daemon's proxy must have closed them.
 	err = l.waitFor(ctx, 3*time.Second, func() (bool, string) {
 		var left []string
-		for name, dd := range l.daemons {
-			if !dd.running() {
-				continue
-			}
-			s, err := dd.status()
-			if err != nil {
-				return false, err.Error()
-			}
+		if _, err := l.eachRunningStatus(func(name string, s *statusView) string {
 			if n, ok := s.backendActive(m); ok && n > 0 {
 				left = append(left, fmt.Sprintf("%s has %d", name, n))
 			}
+			return ""
+		}); err != nil {
+			return false, err.Error()
 		}
 		return len(left) == 0, "sessions to the frozen broker still open: " + strings.Join(left, ", ")
 	})
