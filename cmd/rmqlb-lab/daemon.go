@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -77,38 +75,9 @@ func (d *daemon) terminate() error { return d.proc.Signal(syscall.SIGTERM) }
 // pid is the process id of the current run.
 func (d *daemon) pid() int { return d.proc.Pid() }
 
-// statusView is the part of `rmqlb status --json` the lab reads. It is
-// decoded loosely (strings, ints) so that the lab does not depend on the
-// packages' state types.
-type statusView struct {
-	VRRP []struct {
-		Name               string `json:"name"`
-		State              string `json:"state"`
-		ConfiguredPriority int    `json:"configured_priority"`
-		EffectivePriority  int    `json:"effective_priority"`
-		Reason             string `json:"reason"`
-		Master             *struct {
-			Addr     string `json:"addr"`
-			Priority int    `json:"priority"`
-		} `json:"master"`
-	} `json:"vrrp_instances"`
-	Listeners []struct {
-		Name     string `json:"name"`
-		Active   int    `json:"active_conns"`
-		Total    int    `json:"total_conns"`
-		Backends []struct {
-			Name   string `json:"name"`
-			State  string `json:"state"`
-			Active int    `json:"active_conns"`
-			Total  int    `json:"total_conns"`
-		} `json:"backends"`
-	} `json:"listeners"`
-	Checks []struct {
-		Name   string `json:"name"`
-		State  string `json:"state"`
-		Reason string `json:"reason"`
-	} `json:"checks"`
-}
+// statusView is the daemon's answer to "status" (control.Status, the type
+// `rmqlb status` itself decodes) with the look-ups the lab makes.
+type statusView struct{ control.Status }
 
 // vrrpState returns the state, effective priority and reason of the
 // (only) VRRP instance.
@@ -117,14 +86,14 @@ func (s *statusView) vrrpState() (state string, prio int, reason string) {
 		return "", 0, ""
 	}
 	v := s.VRRP[0]
-	return strings.ToUpper(v.State), v.EffectivePriority, v.Reason
+	return v.State.String(), int(v.EffectivePriority), v.Reason
 }
 
 // check returns the state and reason of the check of backend name.
 func (s *statusView) check(name string) (state, reason string) {
 	for _, c := range s.Checks {
 		if c.Name == listenerName+"/"+name || c.Name == name {
-			return strings.ToUpper(c.State), c.Reason
+			return c.State.String(), c.Reason
 		}
 	}
 	return "", ""
@@ -144,13 +113,9 @@ func (s *statusView) backendActive(name string) (int, bool) {
 
 // status asks the daemon for its state over the control socket.
 func (d *daemon) status() (*statusView, error) {
-	var raw json.RawMessage
-	if err := control.Call(d.sock, control.Request{Command: "status"}, &raw, 2*time.Second); err != nil {
-		return nil, fmt.Errorf("status of %s: %w", d.host.Name, err)
-	}
 	var s statusView
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, fmt.Errorf("decoding status of %s: %w", d.host.Name, err)
+	if err := control.Call(d.sock, control.Request{Command: "status"}, &s.Status, 2*time.Second); err != nil {
+		return nil, fmt.Errorf("status of %s: %w", d.host.Name, err)
 	}
 	return &s, nil
 }
