@@ -10,26 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "scripts/demo.sh: run as root (the lab creates network namespaces and runs RabbitMQ)" >&2
-	exit 2
-fi
-export PATH="$PATH:/usr/local/go/bin"
-command -v go >/dev/null || { echo "scripts/demo.sh: Go 1.26 is required (go.mod), none on PATH" >&2; exit 2; }
+. scripts/setup.sh
+rmqlb_setup scripts/demo.sh "the lab creates network namespaces and runs RabbitMQ"
 
-export DEBIAN_FRONTEND=noninteractive
-echo "== installing RabbitMQ, keepalived, HAProxy, iproute2 (apt-get)"
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends \
-	rabbitmq-server keepalived haproxy iproute2 procps psmisc ca-certificates >/dev/null
-# The packages' own services are not ours: the lab starts its own processes
-# (and Debian's epmd would hold port 4369 in this namespace; the lab's nodes
-# use epmds of their own inside the lab's namespaces anyway).
-for s in rabbitmq-server keepalived haproxy; do
-	service "$s" stop >/dev/null 2>&1 || true
-done
-
-export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 bindir=$(mktemp -d /tmp/rmqlb-demo.XXXXXX)
 trap 'rm -rf "$bindir"' EXIT
 echo "== building rmqlb (go build -o $bindir/rmqlb ./cmd/rmqlb)"

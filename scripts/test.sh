@@ -7,23 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "scripts/test.sh: run as root (the integration tests create network namespaces)" >&2
-	exit 2
-fi
-export PATH="$PATH:/usr/local/go/bin"
-command -v go >/dev/null || { echo "scripts/test.sh: Go 1.26 is required (go.mod), none on PATH" >&2; exit 2; }
+. scripts/setup.sh
+rmqlb_setup scripts/test.sh "the integration tests create network namespaces"
 
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends \
-	rabbitmq-server keepalived haproxy iproute2 tcpdump iperf3 procps psmisc ca-certificates >/dev/null
-# The packages' own services are not ours: the tests start their own processes.
-for s in rabbitmq-server keepalived haproxy; do
-	service "$s" stop >/dev/null 2>&1 || true
-done
-
-export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 echo "== go vet"
 go vet ./...
 status=0

@@ -1,0 +1,28 @@
+# Sourced by scripts/test.sh and scripts/demo.sh: the set-up both need on a
+# fresh Debian 12 machine. Call rmqlb_setup WHO WHY, where WHO names the
+# calling script and WHY says what needs root.
+#
+# It checks for root and Go 1.26 (on PATH or in /usr/local/go), installs
+# with apt-get what the tests and the lab run for real (RabbitMQ,
+# keepalived, HAProxy, iproute2, tcpdump, iperf3), and stops the services
+# the packages start: the tests and the lab start their own processes.
+rmqlb_setup() {
+	local who=$1 why=$2
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "$who: run as root ($why)" >&2
+		exit 2
+	fi
+	export PATH="$PATH:/usr/local/go/bin"
+	command -v go >/dev/null || { echo "$who: Go 1.26 is required (go.mod), none on PATH" >&2; exit 2; }
+
+	export DEBIAN_FRONTEND=noninteractive
+	echo "== installing RabbitMQ, keepalived, HAProxy, iproute2, tcpdump, iperf3 (apt-get)"
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends \
+		rabbitmq-server keepalived haproxy iproute2 tcpdump iperf3 procps psmisc ca-certificates >/dev/null
+	local s
+	for s in rabbitmq-server keepalived haproxy; do
+		service "$s" stop >/dev/null 2>&1 || true
+	done
+	export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+}
