@@ -232,7 +232,7 @@ func TestBrokerMemoryAlarm(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	r := chk.Check(ctx)
 	cancel()
-	if r.Err != nil || !strings.Contains(r.Warning, "memory") {
+	if r.Err != nil || !strings.Contains(r.Alarm, "memory") || r.Warning != "" {
 		t.Errorf("Check under alarm: %+v", r)
 	}
 	if _, err := run(t, Config{Addr: n.Addr}, 3*time.Second); err != nil {

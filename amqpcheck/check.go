@@ -226,8 +226,9 @@ func New(cfg Config) (*Check, error) {
 	return &Check{cfg: cfg.WithDefaults(), http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}, nil
 }
 
-// Check implements healthcheck.Checker: an error fails the check, an alarm (or a probe that
-// could not run) passes it with a warning, which makes the backend DEGRADED.
+// Check implements healthcheck.Checker: an error fails the check; a resource alarm passes it
+// with Result.Alarm set (the backend's on_alarm decides: DEGRADED or DOWN); a probe that could
+// not run passes it with a warning, which makes the backend DEGRADED.
 func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	rep, err := c.Run(ctx)
 	if err != nil {
@@ -236,7 +237,7 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	r := healthcheck.Result{Info: rep.Server.String()}
 	switch {
 	case rep.Alarm != "":
-		r.Warning = "resource alarm: publishers blocked: " + rep.Alarm
+		r.Alarm = "publishers blocked: " + rep.Alarm
 	case rep.ProbeError != "":
 		r.Warning = "alarm probe failed: " + rep.ProbeError
 	}

@@ -9,7 +9,9 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	rbackend "github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
+	"github.com/rmqlb/rmqlb/proxyproto"
 )
 
 // TestAMQPThroughProxy runs real amqp091-go clients through the proxy to a
@@ -24,7 +26,7 @@ func TestAMQPThroughProxy(t *testing.T) {
 		Config: []string{"proxy_protocol = true"},
 	})
 	cfg := baseConfig([]BackendConfig{{Name: "rmq", Address: node.Addr, Weight: 1}})
-	cfg.ProxyProtocol = ProxyV2
+	cfg.Backends[0].ProxyProtocol = proxyproto.V2
 	r := startListener(t, cfg, 2)
 	url := fmt.Sprintf("amqp://guest:guest@%s/", r.Addr())
 
@@ -70,7 +72,7 @@ func TestAMQPThroughProxy(t *testing.T) {
 
 	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	start := time.Now()
-	if err := r.SetBackendState("rmq", Down, "test"); err != nil {
+	if err := r.SetBackendState("rmq", rbackend.Down, "test"); err != nil {
 		t.Fatal(err)
 	}
 	select {

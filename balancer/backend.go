@@ -4,6 +4,9 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	rbackend "github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/proxyproto"
 )
 
 // backend is the live state of one server. Fields above the atomics are
@@ -14,9 +17,10 @@ type backend struct {
 	name    string
 	addr    netip.AddrPort
 	maxConn int
-	proxy   string // "", v1, v2 (backend's own setting, "" = inherit)
-	weight  int
-	state   BackendState
+	proxy   proxyproto.Version
+	weight  int // configured weight
+	percent int // share of weight in effect, 1..100 (slow start); 100 otherwise
+	state   rbackend.State
 	active  int  // sessions assigned (connecting or established)
 	cw      int  // smooth wrr current weight
 	removed bool // dropped by Apply; kept alive by its sessions
@@ -30,25 +34,41 @@ type backend struct {
 }
 
 func newBackend(c BackendConfig, now time.Time) *backend {
-	return &backend{
+	b := &backend{
 		name:    c.Name,
 		addr:    c.Address,
 		maxConn: c.MaxConn,
 		proxy:   c.ProxyProtocol,
 		weight:  c.Weight,
+		percent: 100,
+		state:   rbackend.Up,
 		since:   now,
 		reason:  "configured",
 	}
+	if c.Checked {
+		b.state, b.reason = rbackend.Down, "not checked yet"
+	}
+	return b
+}
+
+// effectiveWeight is the weight the policies use: the configured weight
+// scaled by the slow-start percentage, at least 1 while both are above 0
+// (0 is a drain the operator asked for).
+func (b *backend) effectiveWeight() int {
+	if b.weight <= 0 || b.percent <= 0 {
+		return 0
+	}
+	return max(b.weight*b.percent/100, 1)
 }
 
 // usable reports whether b may take a new connection now.
 func (b *backend) usable() bool {
-	return !b.removed && b.state.takesNew() && b.weight > 0 &&
+	return !b.removed && b.state.Serving() && b.weight > 0 &&
 		(b.maxConn == 0 || b.active < b.maxConn)
 }
 
 // full reports whether b would take connections if it were not at maxconn.
 func (b *backend) full() bool {
-	return !b.removed && b.state.takesNew() && b.weight > 0 &&
+	return !b.removed && b.state.Serving() && b.weight > 0 &&
 		b.maxConn > 0 && b.active >= b.maxConn
 }

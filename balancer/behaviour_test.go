@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	rbackend "github.com/rmqlb/rmqlb/backend"
+
 	"github.com/rmqlb/rmqlb/proxyproto"
 	"golang.org/x/sys/unix"
 )
@@ -217,7 +219,7 @@ func TestShutdownSessionsOnDown(t *testing.T) {
 		if _, err := roundTrip(c, []byte("x")); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.SetBackendState("a", Down, "test"); err != nil {
+		if err := r.SetBackendState("a", rbackend.Down, "test"); err != nil {
 			t.Fatal(err)
 		}
 		if shut {
@@ -236,7 +238,7 @@ func TestShutdownSessionsOnDown(t *testing.T) {
 			t.Errorf("shut=%v: other backend got %d connections, want 1", shut, n)
 		}
 		snap := backendSnap(r.Snapshot(), "a")
-		if snap.State != Down || snap.LastChangeReason != "test" {
+		if snap.State != rbackend.Down || snap.LastChangeReason != "test" {
 			t.Errorf("snapshot of a: %+v", snap)
 		}
 		r.stop(t)
@@ -271,7 +273,7 @@ func TestDrainWeightZero(t *testing.T) {
 	}
 	// Drain state behaves the same.
 	r.SetBackendWeight("a", 1)
-	r.SetBackendState("b", Drain, "maintenance")
+	r.SetBackendState("b", rbackend.Drain, "maintenance")
 	for range 3 {
 		c := r.dial(t)
 		roundTrip(c, []byte("z"))
@@ -305,19 +307,15 @@ func proxyHeaderListener(t *testing.T, configure func(*Config)) (*runningListene
 }
 
 func TestProxyProtocolHeaders(t *testing.T) {
-	for _, v := range []string{ProxyV1, ProxyV2} {
-		t.Run(v, func(t *testing.T) {
-			r, headers := proxyHeaderListener(t, func(cfg *Config) { cfg.ProxyProtocol = v })
+	for _, v := range []proxyproto.Version{proxyproto.V1, proxyproto.V2} {
+		t.Run(v.String(), func(t *testing.T) {
+			r, headers := proxyHeaderListener(t, func(cfg *Config) { cfg.Backends[0].ProxyProtocol = v })
 			c := r.dial(t)
 			if _, err := roundTrip(c, []byte("AMQP")); err != nil {
 				t.Fatal(err)
 			}
 			h := <-headers
-			want := 1
-			if v == ProxyV2 {
-				want = 2
-			}
-			if h.Version != want || h.Command != proxyproto.CommandProxy {
+			if proxyproto.Version(h.Version) != v || h.Command != proxyproto.CommandProxy {
 				t.Errorf("header %+v", h)
 			}
 			if got, want := h.Source.String(), c.LocalAddr().String(); got != want {
@@ -330,16 +328,33 @@ func TestProxyProtocolHeaders(t *testing.T) {
 	}
 }
 
-func TestProxyProtocolBackendOverride(t *testing.T) {
-	r, headers := proxyHeaderListener(t, func(cfg *Config) {
-		cfg.Backends[0].ProxyProtocol = ProxyV2
-		cfg.ProxyProtocol = ProxyV1
+// TestProxyProtocolPerBackend: each backend gets its own setting; one with
+// none gets the client's bytes only, although the others send headers.
+func TestProxyProtocolPerBackend(t *testing.T) {
+	got := make(chan []byte, 2)
+	plain := newServer(t, "127.0.0.3", func(c net.Conn) {
+		defer c.Close()
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(c, b); err == nil {
+			got <- b
+		}
+		c.Write(b)
 	})
-	if _, err := roundTrip(r.dial(t), []byte("x")); err != nil {
-		t.Fatal(err)
+	r, headers := proxyHeaderListener(t, func(cfg *Config) {
+		cfg.Policy = PolicyRoundRobin
+		cfg.Backends[0].ProxyProtocol = proxyproto.V2
+		cfg.Backends = append(cfg.Backends, BackendConfig{Name: "plain", Address: plain.addr, Weight: 1, ProxyProtocol: proxyproto.None})
+	})
+	for range 2 {
+		if _, err := roundTrip(r.dial(t), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if h := <-headers; h.Version != 2 {
 		t.Errorf("version %d, want the backend's 2", h.Version)
+	}
+	if b := <-got; string(b) != "x" {
+		t.Errorf("the backend without PROXY protocol got %q first, want the client's byte", b)
 	}
 }
 
@@ -449,10 +464,13 @@ func TestNoFdLeak(t *testing.T) {
 	eventually(t, 5*time.Second, "fds to return to the starting count", func() bool { return countFds(t) <= before })
 }
 
+// TestApplyKeepsSessions: with keep-sessions, the sessions of a backend
+// removed by a reload stay until their clients end them.
 func TestApplyKeepsSessions(t *testing.T) {
 	a := newServer(t, "127.0.0.2", echo)
 	b := newServer(t, "127.0.0.3", echo)
 	cfg := baseConfig(backendsOf(a))
+	cfg.ShutdownSessionsOnDown = false
 	r := startListener(t, cfg, 1)
 	c := r.dial(t)
 	if _, err := roundTrip(c, []byte("x")); err != nil {
@@ -460,6 +478,7 @@ func TestApplyKeepsSessions(t *testing.T) {
 	}
 	// Replace a with b.
 	cfg2 := baseConfig([]BackendConfig{{Name: "b", Address: b.addr, Weight: 1}})
+	cfg2.ShutdownSessionsOnDown = false
 	if err := r.Apply(cfg2); err != nil {
 		t.Fatal(err)
 	}
@@ -478,6 +497,40 @@ func TestApplyKeepsSessions(t *testing.T) {
 	}
 	c.Close()
 	eventually(t, 5*time.Second, "session to end", func() bool { return r.Snapshot().Active == 1 })
+}
+
+// TestApplyRemovedBackendShutdown: with shutdown-sessions, a reload that
+// removes a backend closes its sessions at once (its clients reconnect to
+// the backends that stay) and leaves the others' sessions alone.
+func TestApplyRemovedBackendShutdown(t *testing.T) {
+	a := newServer(t, "127.0.0.2", echo)
+	b := newServer(t, "127.0.0.3", echo)
+	cfg := baseConfig([]BackendConfig{{Name: "a", Address: a.addr, Weight: 1}, {Name: "b", Address: b.addr, Weight: 1}})
+	cfg.Policy = PolicyRoundRobin
+	cfg.ShutdownSessionsOnDown = true
+	r := startListener(t, cfg, 1)
+	ca, cb := r.dial(t), r.dial(t)
+	for _, c := range []net.Conn{ca, cb} {
+		if _, err := roundTrip(c, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.accepts.Load() != 1 || b.accepts.Load() != 1 {
+		t.Fatalf("accepts a=%d b=%d, want one each", a.accepts.Load(), b.accepts.Load())
+	}
+	cfg2 := cfg
+	cfg2.Backends = cfg.Backends[1:] // remove a
+	if err := r.Apply(cfg2); err != nil {
+		t.Fatal(err)
+	}
+	// Round robin sent the first client to a.
+	if err := waitClosed(ca, 5*time.Second); err != nil {
+		t.Fatalf("session of the removed backend: %v", err)
+	}
+	if _, err := roundTrip(cb, []byte("still")); err != nil {
+		t.Fatalf("session of the backend that stays: %v", err)
+	}
+	eventually(t, 5*time.Second, "the removed backend's session to end", func() bool { return r.Snapshot().Active == 1 })
 }
 
 func TestKeepAliveBothSides(t *testing.T) {
@@ -519,7 +572,7 @@ func TestIPv6Listener(t *testing.T) {
 	ln.Close()
 	r, headers := proxyHeaderListener(t, func(cfg *Config) {
 		cfg.Bind = netip.MustParseAddrPort("[::1]:0")
-		cfg.ProxyProtocol = ProxyV1
+		cfg.Backends[0].ProxyProtocol = proxyproto.V1
 	})
 	c := r.dial(t)
 	if _, err := roundTrip(c, []byte("v6")); err != nil {
@@ -562,13 +615,13 @@ func TestPersistenceOverLoopback(t *testing.T) {
 	if a.accepts.Load() != 6 {
 		t.Fatalf("accepts a=%d b=%d; one client address must stick to one backend", a.accepts.Load(), b.accepts.Load())
 	}
-	r.SetBackendState("a", Down, "test")
+	r.SetBackendState("a", rbackend.Down, "test")
 	for _, c := range conns {
 		if err := waitClosed(c, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r.SetBackendState("a", Up, "test")
+	r.SetBackendState("a", rbackend.Up, "test")
 	for range 3 {
 		if _, err := roundTrip(r.dial(t), []byte("y")); err != nil {
 			t.Fatal(err)

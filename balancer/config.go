@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/rmqlb/rmqlb/proxyproto"
 )
 
 // Policy names the rule that chooses a backend for a new connection when no
@@ -38,13 +40,13 @@ func (p Policy) Valid() bool {
 	return false
 }
 
-// PROXY protocol versions accepted in Config.ProxyProtocol and
-// BackendConfig.ProxyProtocol.
-const (
-	ProxyNone = ""
-	ProxyV1   = "v1"
-	ProxyV2   = "v2"
-)
+// ParsePolicy parses "roundrobin", "wrr" or "leastconn".
+func ParsePolicy(s string) (Policy, error) {
+	if p := Policy(s); s != "" && p.Valid() {
+		return p, nil
+	}
+	return "", fmt.Errorf("parsing policy: %q is not roundrobin, wrr or leastconn", s)
+}
 
 // Defaults applied by NewListener to zero-valued fields.
 const (
@@ -54,8 +56,12 @@ const (
 	DefaultKeepAlive = 30 * time.Second
 	// DefaultGracefulTimeout is used when Config.GracefulTimeout is 0.
 	DefaultGracefulTimeout = 10 * time.Second
-	// MaxWeight is the largest backend weight accepted.
-	MaxWeight = 1 << 20
+	// MaxWeight is the largest backend weight accepted (LVS's range;
+	// HAProxy's 0..256 fits in it).
+	MaxWeight = 65535
+	// MaxKeepAlive is the longest TCP keepalive time the kernel takes
+	// (TCP_KEEPIDLE and TCP_KEEPINTVL are at most 32767 seconds).
+	MaxKeepAlive = 32767 * time.Second
 )
 
 // BackendConfig describes one server connections are spread over.
@@ -74,10 +80,14 @@ type BackendConfig struct {
 	// cap is skipped, and if every backend is, the client is refused.
 	// 0 means unlimited.
 	MaxConn int
-	// ProxyProtocol overrides Config.ProxyProtocol for this backend: ""
-	// (inherit), "v1" or "v2". A backend cannot switch PROXY off when the
-	// listener has it on.
-	ProxyProtocol string
+	// ProxyProtocol is the PROXY protocol header sent to this backend
+	// before any client byte. The zero value proxyproto.None sends none.
+	ProxyProtocol proxyproto.Version
+	// Checked marks a backend whose state a health checker sets: it
+	// starts Down ("not checked yet") until the checker says otherwise.
+	// The zero value false starts it Up: the balancer serves what it is
+	// given.
+	Checked bool
 }
 
 // Config describes one listener (a VIP:port) and its backends. The zero
@@ -116,16 +126,13 @@ type Config struct {
 	// reconnect at once. The zero value (false) keeps them; the config
 	// layer defaults it to true.
 	ShutdownSessionsOnDown bool
-	// ProxyProtocol sends a PROXY protocol header ("v1" or "v2") to every
-	// backend before any client byte. "" = none. See
-	// BackendConfig.ProxyProtocol.
-	ProxyProtocol string
 	// IdleTimeout closes a session with no traffic in either direction for
 	// that long. 0 = never (AMQP has heartbeats).
 	IdleTimeout time.Duration
 	// KeepAlive is the TCP keepalive idle time and probe interval set on
-	// both sockets of a session. 0 means DefaultKeepAlive; negative turns
-	// TCP keepalive off.
+	// both sockets of a session, at most MaxKeepAlive (whole seconds,
+	// rounded up). 0 means DefaultKeepAlive; negative turns TCP keepalive
+	// off.
 	KeepAlive time.Duration
 	// GracefulTimeout is how long Run lets sessions finish after its
 	// context is cancelled before closing them. 0 means
@@ -168,11 +175,11 @@ func (c Config) Validate() error {
 	if c.Retries < 0 {
 		bad("retries", "must not be negative")
 	}
-	if !validProxy(c.ProxyProtocol) {
-		bad("proxy_protocol", "%q is not one of \"\", v1, v2", c.ProxyProtocol)
-	}
 	if c.IdleTimeout < 0 {
 		bad("idle_timeout", "must not be negative")
+	}
+	if c.KeepAlive > MaxKeepAlive {
+		bad("keepalive", "%v is longer than %v, the kernel's limit", c.KeepAlive, MaxKeepAlive)
 	}
 	if len(c.Backends) == 0 {
 		bad("backends", "at least one backend is required")
@@ -197,15 +204,11 @@ func (c Config) Validate() error {
 		if b.MaxConn < 0 {
 			bad(field+".maxconn", "must not be negative")
 		}
-		if !validProxy(b.ProxyProtocol) {
-			bad(field+".proxy_protocol", "%q is not one of \"\", v1, v2", b.ProxyProtocol)
+		if !b.ProxyProtocol.Valid() {
+			bad(field+".proxy_protocol", "%v is not one of none, v1, v2", b.ProxyProtocol)
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func validProxy(s string) bool {
-	return s == ProxyNone || s == ProxyV1 || s == ProxyV2
 }
 
 // withDefaults returns c with the documented defaults applied.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	rbackend "github.com/rmqlb/rmqlb/backend"
 )
 
 func validConfig() Config {
@@ -34,14 +36,14 @@ func TestValidate(t *testing.T) {
 		{"persistence", func(c *Config) { c.PersistenceTimeout = -time.Second }, "persistence_timeout"},
 		{"maxconn", func(c *Config) { c.MaxConn = -1 }, "maxconn"},
 		{"retries", func(c *Config) { c.Retries = -1 }, "retries"},
-		{"proxy", func(c *Config) { c.ProxyProtocol = "v3" }, "proxy_protocol"},
+		{"keepalive", func(c *Config) { c.KeepAlive = MaxKeepAlive + time.Second }, "keepalive"},
 		{"idle", func(c *Config) { c.IdleTimeout = -1 }, "idle_timeout"},
 		{"no backends", func(c *Config) { c.Backends = nil }, "backends"},
 		{"dup backend", func(c *Config) { c.Backends[1].Name = "rmq1" }, "backends[1].name"},
 		{"backend port", func(c *Config) { c.Backends[0].Address = netip.MustParseAddrPort("10.0.0.1:0") }, "backends[0].address"},
 		{"backend weight", func(c *Config) { c.Backends[1].Weight = -1 }, "backends[1].weight"},
 		{"backend maxconn", func(c *Config) { c.Backends[1].MaxConn = -1 }, "backends[1].maxconn"},
-		{"backend proxy", func(c *Config) { c.Backends[0].ProxyProtocol = "yes" }, "backends[0].proxy_protocol"},
+		{"backend proxy", func(c *Config) { c.Backends[0].ProxyProtocol = 3 }, "backends[0].proxy_protocol"},
 	}
 	for _, tt := range tests {
 		c := validConfig()
@@ -54,46 +56,12 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestBackendStateText(t *testing.T) {
-	for _, st := range []BackendState{Up, Down, Drain, Maint} {
-		b, err := json.Marshal(st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back BackendState
-		if err := json.Unmarshal(b, &back); err != nil || back != st {
-			t.Errorf("%v: JSON %s came back as %v, %v", st, b, back, err)
-		}
-	}
-	if _, err := json.Marshal(BackendState(9)); err == nil {
-		t.Error("marshaling an unknown state succeeded")
-	}
-	if _, err := ParseBackendState("UP"); err == nil {
-		t.Error("parsing \"UP\" succeeded; states are lower case")
-	}
-}
-
-func FuzzParseBackendState(f *testing.F) {
-	for _, s := range []string{"up", "down", "drain", "maint", "", "Up"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		st, err := ParseBackendState(s)
-		if err != nil {
-			return
-		}
-		if st.String() != s {
-			t.Errorf("%q parsed to %v", s, st)
-		}
-	})
-}
-
 func TestSnapshotJSON(t *testing.T) {
 	l, err := NewListener(validConfig(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.SetBackendState("rmq2", Drain, "operator"); err != nil {
+	if err := l.SetBackendState("rmq2", rbackend.Drain, "operator"); err != nil {
 		t.Fatal(err)
 	}
 	b, err := json.Marshal(l.Snapshot())
@@ -101,12 +69,12 @@ func TestSnapshotJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`"name":"amqp"`, `"bind":"10.77.0.100:5672"`, `"policy":"wrr"`,
-		`"state":"drain"`, `"last_change_reason":"operator"`, `"address":"10.77.0.1:5672"`, `"weight":10`} {
+		`"state":"DRAIN"`, `"last_change_reason":"operator"`, `"address":"10.77.0.1:5672"`, `"weight":10`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("snapshot JSON lacks %s: %s", want, b)
 		}
 	}
-	if err := l.SetBackendState("nope", Down, ""); err == nil {
+	if err := l.SetBackendState("nope", rbackend.Down, ""); err == nil {
 		t.Error("setting state of an unknown backend succeeded")
 	}
 	if err := l.SetBackendWeight("rmq1", -1); err == nil {

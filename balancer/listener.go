@@ -14,6 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	rbackend "github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/proxyproto"
 )
 
 // ErrUnknownBackend is returned by SetBackendState and SetBackendWeight for
@@ -29,7 +32,6 @@ type params struct {
 	keepAlive      time.Duration
 	retries        int
 	shutdownOnDown bool
-	proxy          string
 }
 
 func paramsOf(c Config) *params {
@@ -40,7 +42,6 @@ func paramsOf(c Config) *params {
 		keepAlive:      c.KeepAlive,
 		retries:        c.Retries,
 		shutdownOnDown: c.ShutdownSessionsOnDown,
-		proxy:          c.ProxyProtocol,
 	}
 }
 
@@ -263,10 +264,10 @@ func (l *Listener) backendLocked(name string) *backend {
 // connections to it, forget its sticky clients and, if
 // ShutdownSessionsOnDown, close its sessions now (connections still being
 // set up are redispatched). Drain stops new connections and keeps sessions.
-// Up lets it take connections again.
-func (l *Listener) SetBackendState(name string, st BackendState, reason string) error {
-	if st < Up || st > Maint {
-		return fmt.Errorf("setting state of backend %q: invalid state %d", name, int(st))
+// Up and Degraded let it take connections again.
+func (l *Listener) SetBackendState(name string, st rbackend.State, reason string) error {
+	if !st.Valid() {
+		return fmt.Errorf("setting state of backend %q: invalid state %d", name, uint8(st))
 	}
 	l.mu.Lock()
 	b := l.backendLocked(name)
@@ -283,7 +284,7 @@ func (l *Listener) SetBackendState(name string, st BackendState, reason string) 
 	b.since = l.now()
 	b.reason = reason
 	var loops []*loop
-	if st.isDown() {
+	if st.Removed() {
 		if l.sticky != nil {
 			l.sticky.forget(b)
 		}
@@ -301,31 +302,50 @@ func (l *Listener) SetBackendState(name string, st BackendState, reason string) 
 	return nil
 }
 
-// SetBackendWeight changes a backend's weight at run time (slow start,
-// operator drain with 0). Existing sessions are kept.
+// SetBackendWeightPercent sets the share (1..100) of its configured weight
+// a backend gets: a health checker's slow start. The share outlives
+// changes of the configured weight (Apply, SetBackendWeight); a weight
+// above 0 never scales below 1.
+func (l *Listener) SetBackendWeightPercent(name string, percent int) error {
+	if percent < 1 || percent > 100 {
+		return fmt.Errorf("setting weight share of backend %q: %d is outside 1..100", name, percent)
+	}
+	return l.setWeighting(name, "weight share", &percent, func(b *backend) *int { return &b.percent })
+}
+
+// SetBackendWeight changes a backend's configured weight at run time
+// (operator drain with 0). Existing sessions are kept.
 func (l *Listener) SetBackendWeight(name string, weight int) error {
 	if weight < 0 || weight > MaxWeight {
 		return fmt.Errorf("setting weight of backend %q: %d is outside 0..%d", name, weight, MaxWeight)
 	}
+	return l.setWeighting(name, "weight", &weight, func(b *backend) *int { return &b.weight })
+}
+
+// setWeighting sets the field of backend name that field selects to *v
+// under l.mu, restarting the smooth wrr sequence when it changes.
+func (l *Listener) setWeighting(name, what string, v *int, field func(*backend) *int) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.backendLocked(name)
 	if b == nil {
-		return fmt.Errorf("setting weight of backend %q: %w", name, ErrUnknownBackend)
+		return fmt.Errorf("setting %s of backend %q: %w", what, name, ErrUnknownBackend)
 	}
-	if b.weight != weight {
-		b.weight = weight
+	if f := field(b); *f != *v {
+		*f = *v
 		l.pool.resetWRR()
 	}
 	return nil
 }
 
-// Apply reloads the configuration without dropping sessions: backends are
-// added, removed (their sessions stay until they end) or updated (weight,
-// maxconn, PROXY setting; a changed address applies to new connections),
-// and policy, persistence, timeouts, retries and maxconn take effect for
-// new connections. Backend states set at run time are kept. Bind cannot
-// change once Run was called.
+// Apply reloads the configuration without dropping the sessions of the
+// backends that stay: backends are added (a Checked one starts Down until
+// its checker says otherwise), removed (their sessions are closed now if
+// the new configuration has ShutdownSessionsOnDown, else they stay until
+// they end) or updated (weight, maxconn, PROXY setting; a changed address
+// applies to new connections), and policy, persistence, timeouts, retries
+// and maxconn take effect for new connections. Backend states and weight
+// shares set at run time are kept. Bind cannot change once Run was called.
 func (l *Listener) Apply(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("validating listener config: %w", err)
@@ -333,11 +353,12 @@ func (l *Listener) Apply(cfg Config) error {
 	cfg = cfg.withDefaults()
 	cfg.Backends = slices.Clone(cfg.Backends)
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if cfg.Bind != l.cfg.Bind && l.running {
+		l.mu.Unlock()
 		return fmt.Errorf("applying config of listener %q: bind cannot change from %s to %s while running", l.cfg.Name, l.cfg.Bind, cfg.Bind)
 	}
 	if cfg.Name != l.cfg.Name {
+		l.mu.Unlock()
 		return fmt.Errorf("applying config of listener %q: name cannot change to %q", l.cfg.Name, cfg.Name)
 	}
 	now := l.now()
@@ -353,9 +374,11 @@ func (l *Listener) Apply(cfg Config) error {
 		}
 		next = append(next, b)
 	}
+	var gone []*backend
 	for _, b := range l.pool.backends {
 		if !keep[b.name] {
 			b.removed = true
+			gone = append(gone, b)
 			if l.sticky != nil {
 				l.sticky.forget(b)
 			}
@@ -377,6 +400,17 @@ func (l *Listener) Apply(cfg Config) error {
 	}
 	l.cfg = cfg
 	l.params.Store(paramsOf(cfg))
+	var loops []*loop
+	if cfg.ShutdownSessionsOnDown && len(gone) > 0 {
+		loops = l.loopsLocked()
+	}
+	l.mu.Unlock()
+	for _, b := range gone {
+		l.log.Info("backend removed", zap.String("backend", b.name), zap.Bool("sessions_closed", loops != nil))
+		for _, lp := range loops {
+			lp.post(func(lp *loop) { lp.shutdownBackend(b) })
+		}
+	}
 	return nil
 }
 
@@ -384,7 +418,7 @@ func (l *Listener) Apply(cfg Config) error {
 type target struct {
 	be    *backend
 	addr  netip.AddrPort
-	proxy string
+	proxy proxyproto.Version
 }
 
 // choose picks a backend for a connection attempt of client, honouring
@@ -419,11 +453,7 @@ func (l *Listener) choose(client netip.Addr, entry **stickyEntry, tried []*backe
 		return target{}, full
 	}
 	b.active++
-	proxy := l.params.Load().proxy
-	if b.proxy != "" {
-		proxy = b.proxy
-	}
-	return target{be: b, addr: b.addr, proxy: proxy}, false
+	return target{be: b, addr: b.addr, proxy: b.proxy}, false
 }
 
 // attemptFailed gives back the active count of a failed connect to b.

@@ -27,7 +27,7 @@ func newCollector(l *Listener) *collector {
 		beFails:   d("backend_connect_failures_total", "Failed connection attempts to the backend.", "backend"),
 		beIn:      d("backend_bytes_in_total", "Bytes sent from clients to the backend.", "backend"),
 		beOut:     d("backend_bytes_out_total", "Bytes sent from the backend to clients.", "backend"),
-		beUp:      d("backend_up", "1 if the backend state is up, 0 otherwise.", "backend"),
+		beUp:      d("backend_up", "1 if the backend takes new connections (UP or DEGRADED), 0 otherwise.", "backend"),
 		beW:       d("backend_weight", "Current weight of the backend.", "backend"),
 	}
 }
@@ -49,7 +49,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.noBackend, prometheus.CounterValue, float64(s.NoBackend))
 	for _, b := range s.Backends {
 		up := 0.0
-		if b.State == Up {
+		if b.State.Serving() {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.beActive, prometheus.GaugeValue, float64(b.Active), b.Name)

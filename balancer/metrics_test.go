@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	rbackend "github.com/rmqlb/rmqlb/backend"
 )
 
 func TestMetrics(t *testing.T) {
@@ -12,7 +13,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.SetBackendState("rmq2", Down, "check failed")
+	l.SetBackendState("rmq2", rbackend.Down, "check failed")
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

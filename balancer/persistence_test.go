@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	rbackend "github.com/rmqlb/rmqlb/backend"
 )
 
 // fakeClock is an injected clock for persistence tests.
@@ -119,14 +121,14 @@ func TestPersistenceExpires(t *testing.T) {
 func TestPersistenceRepinsAfterDown(t *testing.T) {
 	l, _ := stickyListener(t, time.Minute, 32, PolicyWRR)
 	first := open(t, l, "10.0.0.1")
-	if err := l.SetBackendState(first.be.name, Down, "test"); err != nil {
+	if err := l.SetBackendState(first.be.name, rbackend.Down, "test"); err != nil {
 		t.Fatal(err)
 	}
 	second := open(t, l, "10.0.0.1")
 	if second.be == first.be {
 		t.Fatalf("client still sent to down backend %s", first.be.name)
 	}
-	if err := l.SetBackendState(first.be.name, Up, "test"); err != nil {
+	if err := l.SetBackendState(first.be.name, rbackend.Up, "test"); err != nil {
 		t.Fatal(err)
 	}
 	// The client now sticks to its new backend, not the old one.

@@ -53,8 +53,9 @@ func (p *pool) pickWRR(ok func(*backend) bool) *backend {
 		if !ok(b) {
 			continue
 		}
-		b.cw += b.weight
-		total += b.weight
+		w := b.effectiveWeight()
+		b.cw += w
+		total += w
 		if best == nil || b.cw > best.cw {
 			best = b
 		}
@@ -77,7 +78,7 @@ func (p *pool) pickLeastConn(ok func(*backend) bool) *backend {
 		if !ok(b) {
 			continue
 		}
-		if best == nil || b.active*best.weight < best.active*b.weight {
+		if best == nil || b.active*best.effectiveWeight() < best.active*b.effectiveWeight() {
 			best, bestIdx = b, j
 		}
 	}

@@ -2,14 +2,18 @@ package balancer
 
 import (
 	"math"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	rbackend "github.com/rmqlb/rmqlb/backend"
 )
 
 func testPool(policy Policy, weights ...int) *pool {
 	p := &pool{policy: policy}
 	for i, w := range weights {
-		p.backends = append(p.backends, &backend{name: string(rune('a' + i)), weight: w})
+		p.backends = append(p.backends, newBackend(BackendConfig{Name: string(rune('a' + i)), Weight: w}, time.Time{}))
 	}
 	return p
 }
@@ -88,8 +92,8 @@ func TestRoundRobin(t *testing.T) {
 	if got, want := picks(t, p, 9), "abdabdabd"; got != want {
 		t.Errorf("sequence %q, want %q (weights ignored except 0)", got, want)
 	}
-	p.backends[1].state = Down
-	p.backends[3].state = Drain
+	p.backends[1].state = rbackend.Down
+	p.backends[3].state = rbackend.Drain
 	if got, want := picks(t, p, 3), "aaa"; got != want {
 		t.Errorf("with b down and d draining: %q, want %q", got, want)
 	}
@@ -142,9 +146,60 @@ func TestPickMaxConnAndSkip(t *testing.T) {
 		if b != nil || !full {
 			t.Errorf("%s: b skipped, a full: got %v full=%v, want nil true", pol, b, full)
 		}
-		p.backends[0].state = Down
+		p.backends[0].state = rbackend.Down
 		if b, full = p.pick(func(b *backend) bool { return b.name == "b" }); b != nil || full {
 			t.Errorf("%s: a down, b skipped: got %v full=%v, want nil false", pol, b, full)
 		}
+	}
+}
+
+// TestWeightPercent: slow start scales the configured weight (never below
+// 1 while both are above 0) and Degraded backends are served like Up ones.
+func TestWeightPercent(t *testing.T) {
+	p := testPool(PolicyWRR, 10, 10)
+	p.backends[0].percent = 10 // a ramps up: effective 1 against b's 10
+	if got := picks(t, p, 11); strings.Count(got, "a") != 1 {
+		t.Errorf("a at 10%% of 10 against b at 10: sequence %q, want a once in 11", got)
+	}
+	p.backends[0].percent = 1 // 10 x 1% rounds to 0: kept at 1
+	if w := p.backends[0].effectiveWeight(); w != 1 {
+		t.Errorf("effective weight of 10 at 1%% = %d, want 1", w)
+	}
+	p.backends[0].weight = 0 // the operator's drain wins over slow start
+	if w := p.backends[0].effectiveWeight(); w != 0 {
+		t.Errorf("effective weight of 0 at 1%% = %d, want 0", w)
+	}
+	p = testPool(PolicyRoundRobin, 1, 1)
+	p.backends[1].state = rbackend.Degraded
+	if got := picks(t, p, 4); got != "abab" {
+		t.Errorf("with b DEGRADED: sequence %q, want abab", got)
+	}
+}
+
+// TestCheckedStartsDown: a backend whose state a checker sets is not
+// served before its first result; one without a checker is.
+func TestCheckedStartsDown(t *testing.T) {
+	l, err := NewListener(baseConfig([]BackendConfig{
+		{Name: "checked", Address: netip.MustParseAddrPort("127.0.0.2:1"), Weight: 1, Checked: true},
+		{Name: "plain", Address: netip.MustParseAddrPort("127.0.0.3:1"), Weight: 1},
+	}), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := l.Snapshot()
+	if s.Backends[0].State != rbackend.Down || s.Backends[0].LastChangeReason != "not checked yet" || s.Backends[1].State != rbackend.Up {
+		t.Fatalf("initial states %+v", s.Backends)
+	}
+	if err := l.SetBackendWeightPercent("plain", 0); err == nil {
+		t.Error("weight share 0 accepted")
+	}
+	if err := l.SetBackendWeightPercent("plain", 50); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Apply(baseConfig([]BackendConfig{{Name: "plain", Address: netip.MustParseAddrPort("127.0.0.3:1"), Weight: 8}})); err != nil {
+		t.Fatal(err)
+	}
+	if b := l.Snapshot().Backends[0]; b.Weight != 8 || b.WeightPercent != 50 {
+		t.Errorf("after a reload: weight %d at %d%%, want 8 at 50%% (the share outlives the reload)", b.Weight, b.WeightPercent)
 	}
 }

@@ -52,7 +52,7 @@ type session struct {
 	be     *backend     // holds one active count of be while non-nil
 	sticky *stickyEntry // persistence reference, nil when off
 	tried  []*backend
-	proxy  string
+	proxy  proxyproto.Version
 
 	c2s, s2c half
 
@@ -163,7 +163,7 @@ func (s *session) connectDone() {
 	}
 	lp := s.lp
 	lp.timers.stop(s)
-	if s.proxy != "" {
+	if s.proxy != proxyproto.None {
 		if err := s.sendProxyHeader(); err != nil {
 			s.attemptFailed(err)
 			return
@@ -192,12 +192,7 @@ func (s *session) sendProxyHeader() error {
 		}
 	}
 	var buf [proxyproto.V2HeaderLen + proxyproto.V2IPv6AddrLen + 64]byte
-	var h []byte
-	if s.proxy == ProxyV1 {
-		h = proxyproto.AppendV1(buf[:0], s.client, local)
-	} else {
-		h = proxyproto.AppendV2(buf[:0], s.client, local)
-	}
+	h := s.proxy.Append(buf[:0], s.client, local)
 	n, err := unix.Write(s.sfd, h)
 	if err != nil {
 		return fmt.Errorf("writing PROXY header: %w", err)

@@ -3,6 +3,8 @@ package balancer
 import (
 	"net/netip"
 	"time"
+
+	rbackend "github.com/rmqlb/rmqlb/backend"
 )
 
 // Snapshot is a point-in-time view of a listener for `rmqlb status` and
@@ -31,9 +33,12 @@ type Snapshot struct {
 type BackendSnapshot struct {
 	Name    string         `json:"name"`
 	Address netip.AddrPort `json:"address"`
-	State   BackendState   `json:"state"`
-	Weight  int            `json:"weight"`
-	MaxConn int            `json:"maxconn"`
+	State   rbackend.State `json:"state"`
+	// Weight is the configured weight; WeightPercent the share of it in
+	// effect (below 100 during slow start).
+	Weight        int `json:"weight"`
+	WeightPercent int `json:"weight_percent"`
+	MaxConn       int `json:"maxconn"`
 	// Active counts sessions (being connected or established); Total the
 	// established ones since start.
 	Active          int    `json:"active_conns"`
@@ -73,6 +78,7 @@ func (l *Listener) Snapshot() Snapshot {
 			Address:          b.addr,
 			State:            b.state,
 			Weight:           b.weight,
+			WeightPercent:    b.percent,
 			MaxConn:          b.maxConn,
 			Active:           b.active,
 			Total:            b.total.Load(),

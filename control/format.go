@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/rmqlb/rmqlb/backend"
 )
 
 // Format writes s for a human: one table per part, the VIPs with whether
@@ -67,9 +69,10 @@ func Format(w io.Writer, s Status) error {
 		p("BACKEND\tADDRESS\tSTATE\tCHECK\tWEIGHT\tACTIVE\tTOTAL\tCONN FAIL\tIN\tOUT\tLAST CHANGE\n")
 		for _, b := range l.Backends {
 			check := "-"
+			id := backend.ID{Listener: l.Name, Name: b.Name}
 			for _, c := range s.Checks {
-				if c.Name == l.Name+"/"+b.Name {
-					check = c.State.String()
+				if c.Backend == id {
+					check = c.Health.String()
 				}
 			}
 			change := "-"
@@ -91,7 +94,7 @@ func Format(w io.Writer, s Status) error {
 			if c.LastWarning != "" {
 				reason += " [" + c.LastWarning + "]"
 			}
-			p("%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", c.Name, c.State, age(now, c.Since), last,
+			p("%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", c.Backend, c.State, age(now, c.Since), last,
 				c.LastLatency.Round(time.Microsecond), c.ConsecutivePasses, c.ConsecutiveFailures, oneLine(reason))
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
@@ -36,9 +37,9 @@ func fixture() Status {
 			Name: "amqp", Bind: netip.MustParseAddrPort("10.77.0.100:5672"), Policy: "wrr", Listening: true,
 			Active: 7, Total: 12,
 			Backends: []balancer.BackendSnapshot{{Name: "rmq2", Address: netip.MustParseAddrPort("10.77.0.2:5672"),
-				State: balancer.Down, Weight: 10, BytesIn: 2048, LastChange: now.Add(-30 * time.Second), LastChangeReason: "3 consecutive failures"}},
+				State: backend.Down, Weight: 10, BytesIn: 2048, LastChange: now.Add(-30 * time.Second), LastChangeReason: "3 consecutive failures"}},
 		}},
-		Checks: []healthcheck.BackendStatus{{Name: "amqp/rmq2", State: healthcheck.StateDown,
+		Checks: []healthcheck.BackendStatus{{Backend: backend.ID{Listener: "amqp", Name: "rmq2"}, State: backend.Down, Health: backend.Down,
 			Reason: "3 consecutive failures: waiting for Connection.Start: timeout", Since: now.Add(-30 * time.Second),
 			ConsecutiveFailures: 3}},
 	}
@@ -56,7 +57,7 @@ func TestFormat(t *testing.T) {
 		"3 (auth=2 ttl=1)",
 		"track rabbitmq: amqp/rmq2 weight -60 FAILING",
 		"LISTENER amqp on 10.77.0.100:5672 (wrr), listening: 7 active, 12 total",
-		"rmq2     10.77.0.2:5672  down   DOWN", "2.0KiB", "30s ago: 3 consecutive failures",
+		"rmq2     10.77.0.2:5672  DOWN   DOWN", "2.0KiB", "30s ago: 3 consecutive failures",
 		"waiting for Connection.Start: timeout",
 	} {
 		if !strings.Contains(out, want) {

@@ -25,9 +25,13 @@ type Result struct {
 	// Err is nil when the check passed. Its text is shown as the reason of a DOWN state, so it
 	// should say what failed ("waiting for Connection.Start from 10.0.0.1:5672: timeout").
 	Err error
-	// Warning, on a passing check, makes the backend DEGRADED (still served), e.g. "memory
-	// alarm: low on memory". Ignored when Err is set.
+	// Warning, on a passing check, makes the backend DEGRADED (still served), e.g. "alarm
+	// probe failed: access refused". Ignored when Err is set.
 	Warning string
+	// Alarm, on a passing check, says that the broker has a resource alarm in effect (memory or
+	// disk: publishers are blocked), e.g. "publishers blocked: memory". What it does is the
+	// backend's CheckConfig.OnAlarm: DEGRADED (the default) or DOWN. Ignored when Err is set.
+	Alarm string
 	// Info is a free-form description of what answered (e.g. "RabbitMQ 3.10.8, cluster
 	// rabbit@rmq1"), kept for status.
 	Info string

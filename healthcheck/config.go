@@ -6,11 +6,19 @@ import (
 	"time"
 )
 
-// Defaults, as HAProxy's (inter 2s, rise 2, fall 3; timeout check defaults to inter).
+// Defaults, as HAProxy's (inter 2s, rise 2, fall 3), and limits.
 const (
 	DefaultInterval = 2 * time.Second
 	DefaultRise     = 2
 	DefaultFall     = 3
+	// DefaultTimeout bounds a check when CheckConfig.Timeout is zero; a
+	// shorter Interval bounds it instead.
+	DefaultTimeout = time.Second
+	// MinInterval is the shortest interval, fast or down interval and
+	// timeout accepted.
+	MinInterval = 10 * time.Millisecond
+	// MaxRiseFall is the largest Rise and Fall accepted.
+	MaxRiseFall = 100
 )
 
 // CheckConfig is the schedule of one backend's checks. The zero value means every default.
@@ -23,18 +31,23 @@ type CheckConfig struct {
 	FastInterval time.Duration `json:"fast_interval"`
 	// DownInterval between checks while DOWN without passes. Zero: Interval.
 	DownInterval time.Duration `json:"down_interval"`
-	// Timeout bounds one check (connect, handshake, close). Zero: Interval (HAProxy's
-	// behaviour without "timeout check").
+	// Timeout bounds one check (connect, handshake, close). Zero: DefaultTimeout (1 s), or
+	// Interval when that is shorter.
 	Timeout time.Duration `json:"timeout"`
-	// Rise is the number of consecutive passes that bring a DOWN backend UP. Zero: 2.
+	// Rise is the number of consecutive passes that bring a DOWN backend UP, 1..MaxRiseFall.
+	// Zero: 2.
 	Rise int `json:"rise"`
-	// Fall is the number of consecutive failures that take an UP backend DOWN. Zero: 3.
+	// Fall is the number of consecutive failures that take an UP backend DOWN, 1..MaxRiseFall.
+	// Zero: 3.
 	Fall int `json:"fall"`
 	// StartJitter bounds the random delay of the first check. Zero: Interval; negative: none.
 	StartJitter time.Duration `json:"start_jitter"`
 	// SlowStart is the time over which the weight of a backend coming back from DOWN ramps
 	// from 1 % to 100 %. Zero: off (full weight at once).
 	SlowStart time.Duration `json:"slow_start"`
+	// OnAlarm is what a resource alarm seen by a passing check does (Result.Alarm). Zero:
+	// AlarmDegraded.
+	OnAlarm AlarmAction `json:"on_alarm"`
 }
 
 // WithDefaults returns c with zero fields replaced by their defaults.
@@ -49,7 +62,7 @@ func (c CheckConfig) WithDefaults() CheckConfig {
 		c.DownInterval = c.Interval
 	}
 	if c.Timeout == 0 {
-		c.Timeout = c.Interval
+		c.Timeout = min(DefaultTimeout, c.Interval)
 	}
 	if c.Rise == 0 {
 		c.Rise = DefaultRise
@@ -72,15 +85,18 @@ func (c CheckConfig) Validate() error {
 	}{{"interval", c.Interval}, {"fast_interval", c.FastInterval}, {"down_interval", c.DownInterval}, {"timeout", c.Timeout}, {"slow_start", c.SlowStart}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative, got %v", d.name, d.v))
-		} else if d.v > 0 && d.v < time.Millisecond && d.name != "slow_start" {
-			errs = append(errs, fmt.Errorf("%s: must be at least 1ms, got %v", d.name, d.v))
+		} else if d.v > 0 && d.v < MinInterval && d.name != "slow_start" {
+			errs = append(errs, fmt.Errorf("%s: must be at least %v, got %v", d.name, MinInterval, d.v))
 		}
 	}
-	if c.Rise < 0 || c.Rise > 1000 {
-		errs = append(errs, fmt.Errorf("rise: must be 1..1000 (0 = default %d), got %d", DefaultRise, c.Rise))
+	if c.Rise < 0 || c.Rise > MaxRiseFall {
+		errs = append(errs, fmt.Errorf("rise: must be 1..%d (0 = default %d), got %d", MaxRiseFall, DefaultRise, c.Rise))
 	}
-	if c.Fall < 0 || c.Fall > 1000 {
-		errs = append(errs, fmt.Errorf("fall: must be 1..1000 (0 = default %d), got %d", DefaultFall, c.Fall))
+	if c.Fall < 0 || c.Fall > MaxRiseFall {
+		errs = append(errs, fmt.Errorf("fall: must be 1..%d (0 = default %d), got %d", MaxRiseFall, DefaultFall, c.Fall))
+	}
+	if c.OnAlarm > AlarmDown {
+		errs = append(errs, fmt.Errorf("on_alarm: unknown action %d", c.OnAlarm))
 	}
 	return errors.Join(errs...)
 }

@@ -9,11 +9,15 @@
 //
 // # States
 //
-// Health is UP, DOWN or DEGRADED (passing with a warning, e.g. a RabbitMQ memory alarm: the
-// broker still serves consumers, so it keeps its traffic; taking it out would only cause a
-// reconnect storm). An operator overlays DRAIN (no new connections, sessions stay) or MAINT
-// (out of service); checks keep running under both so the health is known when the operator
-// clears the state. The effective State is the admin state when set, else the health.
+// States are package backend's: one vocabulary for checks, balancer and status. Health is UP,
+// DOWN or DEGRADED (passing with a warning or a resource alarm, e.g. a RabbitMQ memory alarm:
+// the broker still serves consumers, so it keeps its traffic; taking it out would only cause a
+// reconnect storm; CheckConfig.OnAlarm can make an alarm fail the check instead). An operator
+// overlays DRAIN (no new connections, sessions stay) or MAINT (out of service); checks keep
+// running under both so the health is known when the operator clears the state. The effective
+// State is backend.Admin.Apply(health): MAINT whatever the health; DRAIN while the health
+// serves, but DOWN when the checks fail, so that a drained broker that freezes still has its
+// sessions shut down.
 //
 // A backend starts DOWN ("not checked yet") and the first passing check brings it UP at once;
 // after that, fall consecutive failures take it DOWN and rise consecutive passes bring it back.
@@ -31,8 +35,10 @@
 // backend is delayed by a random part of StartJitter so many backends do not fire together.
 //
 // Time comes from an injected Clock; Machine is the per-backend step function (Observe, Tick,
-// SetAdmin) that table tests drive without goroutines or sleeps. Scheduler runs Machines over
-// real goroutines: one owner loop (Run) and one goroutine per running check.
+// SetAdmin, SetConfig) that table tests drive without goroutines or sleeps. Scheduler runs
+// Machines over real goroutines: one owner loop (Run) and one goroutine per running check.
+// Backends are added, updated (keeping their state) and removed while it runs, which is how a
+// reload changes checks without taking brokers out of service.
 //
 // # Slow start
 //
@@ -43,6 +49,8 @@
 // # Outputs
 //
 // Subscribers receive Events (state changes and weight changes) from the scheduler's goroutines,
-// serialised; Forward adapts a Sink (the balancer) and Tracker sums keepalived-style track
-// weights for a VRRP instance. Snapshot returns the status of every backend for `rmqlb status`.
+// serialised; a subscriber added while the scheduler runs first gets the current state of every
+// backend. Forward adapts a Sink (the daemon's router to the balancer) and Tracker sums
+// keepalived-style track weights for a VRRP instance. Snapshot returns the status of every
+// backend for `rmqlb status`; Checked tells when every backend has had its first result.
 package healthcheck

@@ -2,21 +2,24 @@ package healthcheck
 
 import (
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/rmqlb/rmqlb/backend"
 )
 
 // Event tells subscribers that a backend changed state or weight.
 type Event struct {
-	// Backend is the name given to Scheduler.Add.
-	Backend string `json:"backend"`
+	// Backend is the backend given to Scheduler.Add.
+	Backend backend.ID `json:"backend"`
 	// Time is when the change happened (the scheduler's clock).
 	Time time.Time `json:"time"`
 	// State is the effective state after the change; Prev the one before. They are equal on
 	// a weight-only change and on the first result of a backend (its reason changed).
-	State State `json:"state"`
-	Prev  State `json:"prev"`
+	State backend.State `json:"state"`
+	Prev  backend.State `json:"prev"`
 	// Health is the state the checks alone give (UP, DOWN or DEGRADED), whatever the admin state.
-	Health State `json:"health"`
+	Health backend.State `json:"health"`
 	// Reason says why, e.g. "3 consecutive failures: waiting for Connection.Start: timeout".
 	Reason string `json:"reason"`
 	// WeightPercent is the share (1..100) of its configured weight the backend should get;
@@ -24,14 +27,16 @@ type Event struct {
 	WeightPercent int `json:"weight_percent"`
 	// WeightOnly marks an event of slow start that changes nothing but WeightPercent.
 	WeightOnly bool `json:"weight_only,omitempty"`
+	// FirstResult marks the event of a backend's first completed check.
+	FirstResult bool `json:"first_result,omitempty"`
 }
 
 // Change is one entry of a backend's state history.
 type Change struct {
-	Time   time.Time `json:"time"`
-	From   State     `json:"from"`
-	To     State     `json:"to"`
-	Reason string    `json:"reason"`
+	Time   time.Time     `json:"time"`
+	From   backend.State `json:"from"`
+	To     backend.State `json:"to"`
+	Reason string        `json:"reason"`
 }
 
 // historyLen is how many changes BackendStatus keeps.
@@ -39,10 +44,10 @@ const historyLen = 16
 
 // BackendStatus is the status of one backend, for `rmqlb status`.
 type BackendStatus struct {
-	Name   string `json:"name"`
-	State  State  `json:"state"`
-	Health State  `json:"health"`
-	Admin  Admin  `json:"admin"`
+	Backend backend.ID    `json:"backend"`
+	State   backend.State `json:"state"`
+	Health  backend.State `json:"health"`
+	Admin   backend.Admin `json:"admin"`
 	// Reason and Since describe the last change of State.
 	Reason string    `json:"reason"`
 	Since  time.Time `json:"since"`
@@ -72,11 +77,11 @@ type BackendStatus struct {
 // results, with no goroutines or I/O. It is not safe for concurrent use; Scheduler owns its
 // machines and serialises access.
 type Machine struct {
-	name string
-	cfg  CheckConfig
+	id  backend.ID
+	cfg CheckConfig
 
-	health  State
-	admin   Admin
+	health  backend.State
+	admin   backend.Admin
 	reason  string
 	since   time.Time
 	checked bool // a check has completed
@@ -100,13 +105,13 @@ type Machine struct {
 	history     []Change
 }
 
-// NewMachine returns the machine of backend name, DOWN ("not checked yet") with its first check
+// NewMachine returns the machine of backend id, DOWN ("not checked yet") with its first check
 // due at now+firstDelay. cfg is completed with defaults.
-func NewMachine(name string, cfg CheckConfig, now time.Time, firstDelay time.Duration) *Machine {
+func NewMachine(id backend.ID, cfg CheckConfig, now time.Time, firstDelay time.Duration) *Machine {
 	return &Machine{
-		name:   name,
+		id:     id,
 		cfg:    cfg.WithDefaults(),
-		health: StateDown,
+		health: backend.Down,
 		reason: "not checked yet",
 		since:  now,
 		due:    now.Add(firstDelay),
@@ -116,6 +121,21 @@ func NewMachine(name string, cfg CheckConfig, now time.Time, firstDelay time.Dur
 
 // Config returns the machine's configuration with defaults applied.
 func (m *Machine) Config() CheckConfig { return m.cfg }
+
+// SetConfig replaces the machine's configuration (a reload) and keeps its state, counters and
+// history: a backend whose check settings change stays in service. The next check keeps its
+// due time unless the new schedule brings it closer. cfg is completed with defaults.
+func (m *Machine) SetConfig(now time.Time, cfg CheckConfig) {
+	m.cfg = cfg.WithDefaults()
+	if m.checked {
+		if due := m.lastStart.Add(m.interval()); due.Before(m.due) {
+			m.due = due
+			if due.Before(now) {
+				m.due = now
+			}
+		}
+	}
+}
 
 // Due returns when the next check should start.
 func (m *Machine) Due() time.Time { return m.due }
@@ -132,20 +152,17 @@ func (m *Machine) Begin(now time.Time) (late time.Duration) {
 	return now.Sub(m.lastStart)
 }
 
-// State returns the effective state.
-func (m *Machine) State() State {
-	switch m.admin {
-	case AdminDrain:
-		return StateDrain
-	case AdminMaint:
-		return StateMaint
-	}
-	return m.health
-}
+// State returns the effective state: the health with the operator's override applied (see
+// backend.Admin.Apply: a drained backend whose checks fail is DOWN).
+func (m *Machine) State() backend.State { return m.admin.Apply(m.health) }
+
+// Checked reports whether a check has completed.
+func (m *Machine) Checked() bool { return m.checked }
 
 // Observe records the result r of the check that started at the last Begin and ended at now,
 // schedules the next check and returns the resulting events (none when nothing changed).
 func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Event {
+	r = m.cfg.OnAlarm.applyAlarm(r)
 	prevState, prevHealth := m.State(), m.health
 	first := !m.checked
 	m.checked = true
@@ -157,12 +174,12 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 		m.lastWarn = r.Warning
 		m.passes++
 		m.failures = 0
-		passing := StateUp
+		passing := backend.Up
 		if r.Warning != "" {
-			passing = StateDegraded
+			passing = backend.Degraded
 		}
 		switch {
-		case m.health != StateDown:
+		case m.health != backend.Down:
 			if passing != m.health {
 				m.health = passing
 				reason = r.Warning
@@ -180,7 +197,7 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 				m.slowStart, m.ticks, m.weight = now, 0, 1
 			}
 		}
-		if m.health != StateDown {
+		if m.health != backend.Down {
 			m.everUp = true
 			if r.Warning != "" && reason != r.Warning && reason != "" {
 				reason += "; " + r.Warning
@@ -192,8 +209,8 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 		m.failures++
 		m.passes = 0
 		switch {
-		case m.health != StateDown && m.failures >= m.cfg.Fall:
-			m.health = StateDown
+		case m.health != backend.Down && m.failures >= m.cfg.Fall:
+			m.health = backend.Down
 			reason = fmt.Sprintf("%d consecutive failures: %s", m.failures, m.lastErr)
 			m.slowStart, m.ticks, m.weight = time.Time{}, 0, 100
 		case first:
@@ -204,25 +221,31 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 	if reason == "" {
 		return nil
 	}
-	return m.change(now, prevState, prevHealth, reason)
+	ev := m.change(now, prevState, prevHealth, reason)
+	ev[0].FirstResult = first
+	return ev
+}
+
+// interval is the spacing of checks in the current state.
+func (m *Machine) interval() time.Duration {
+	switch {
+	case m.health == backend.Down && m.passes > 0, m.health != backend.Down && m.failures > 0:
+		return m.cfg.FastInterval
+	case m.health == backend.Down:
+		return m.cfg.DownInterval
+	}
+	return m.cfg.Interval
 }
 
 func (m *Machine) schedule(now time.Time) {
-	iv := m.cfg.Interval
-	switch {
-	case m.health == StateDown && m.passes > 0, m.health != StateDown && m.failures > 0:
-		iv = m.cfg.FastInterval
-	case m.health == StateDown:
-		iv = m.cfg.DownInterval
-	}
-	m.due = m.lastStart.Add(iv)
+	m.due = m.lastStart.Add(m.interval())
 	if m.due.Before(now) {
 		m.due = now
 	}
 }
 
 // change records a change of reason (and maybe state) and returns its event.
-func (m *Machine) change(now time.Time, prevState, prevHealth State, reason string) []Event {
+func (m *Machine) change(now time.Time, prevState, prevHealth backend.State, reason string) []Event {
 	st := m.State()
 	m.reason = reason
 	if st != prevState {
@@ -232,19 +255,20 @@ func (m *Machine) change(now time.Time, prevState, prevHealth State, reason stri
 			m.history = m.history[len(m.history)-historyLen:]
 		}
 	}
-	return []Event{{Backend: m.name, Time: now, State: st, Prev: prevState, Health: m.health, Reason: reason, WeightPercent: m.weight}}
+	return []Event{{Backend: m.id, Time: now, State: st, Prev: prevState, Health: m.health, Reason: reason, WeightPercent: m.weight}}
 }
 
 // SetAdmin sets the operator state and returns the resulting events.
-func (m *Machine) SetAdmin(now time.Time, a Admin) []Event {
+func (m *Machine) SetAdmin(now time.Time, a backend.Admin) []Event {
 	if a == m.admin {
 		return nil
 	}
 	prevState := m.State()
+	prevAdmin := m.admin
 	m.admin = a
-	reason := "operator cleared " + prevState.String()
-	if a != AdminNone {
-		reason = "operator set " + m.State().String()
+	reason := "operator cleared " + strings.ToUpper(prevAdmin.String())
+	if a != backend.AdminNone {
+		reason = "operator set " + strings.ToUpper(a.String())
 	}
 	return m.change(now, prevState, m.health, reason)
 }
@@ -288,13 +312,13 @@ func (m *Machine) Tick(now time.Time) []Event {
 	}
 	m.weight = w
 	st := m.State()
-	return []Event{{Backend: m.name, Time: now, State: st, Prev: st, Health: m.health, Reason: fmt.Sprintf("slow start %d%%", w), WeightPercent: w, WeightOnly: true}}
+	return []Event{{Backend: m.id, Time: now, State: st, Prev: st, Health: m.health, Reason: fmt.Sprintf("slow start %d%%", w), WeightPercent: w, WeightOnly: true}}
 }
 
 // Status returns the backend's status.
 func (m *Machine) Status() BackendStatus {
 	return BackendStatus{
-		Name:                m.name,
+		Backend:             m.id,
 		State:               m.State(),
 		Health:              m.health,
 		Admin:               m.admin,

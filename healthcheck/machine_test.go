@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmqlb/rmqlb/backend"
 )
 
 var errFail = errors.New("waiting for Connection.Start: timeout")
@@ -12,7 +14,7 @@ var errFail = errors.New("waiting for Connection.Start: timeout")
 // step is one check in a Machine table test: its result, and what must hold after it.
 type step struct {
 	r         string // "ok", "fail", "warn"
-	state     State
+	state     backend.State
 	next      time.Duration // interval to the next check
 	event     bool          // an event must be emitted
 	reasonHas string
@@ -37,72 +39,72 @@ func TestMachineSteps(t *testing.T) {
 		steps []step
 	}{
 		{"first pass brings UP at once", cfg, []step{
-			{r: "ok", state: StateUp, next: iv, event: true, reasonHas: "first check passed"},
-			{r: "ok", state: StateUp, next: iv},
+			{r: "ok", state: backend.Up, next: iv, event: true, reasonHas: "first check passed"},
+			{r: "ok", state: backend.Up, next: iv},
 		}},
 		{"first failure stays DOWN with the error as reason", cfg, []step{
-			{r: "fail", state: StateDown, next: down, event: true, reasonHas: "timeout"},
-			{r: "fail", state: StateDown, next: down},
-			{r: "ok", state: StateDown, next: fast},
-			{r: "ok", state: StateUp, next: iv, event: true, reasonHas: "2 consecutive passes"},
+			{r: "fail", state: backend.Down, next: down, event: true, reasonHas: "timeout"},
+			{r: "fail", state: backend.Down, next: down},
+			{r: "ok", state: backend.Down, next: fast},
+			{r: "ok", state: backend.Up, next: iv, event: true, reasonHas: "2 consecutive passes"},
 		}},
 		{"fall after 3 failures at fastinterval", cfg, []step{
-			{r: "ok", state: StateUp, next: iv, event: true},
-			{r: "fail", state: StateUp, next: fast},
-			{r: "fail", state: StateUp, next: fast},
-			{r: "fail", state: StateDown, next: down, event: true, reasonHas: "3 consecutive failures: waiting for Connection.Start: timeout"},
+			{r: "ok", state: backend.Up, next: iv, event: true},
+			{r: "fail", state: backend.Up, next: fast},
+			{r: "fail", state: backend.Up, next: fast},
+			{r: "fail", state: backend.Down, next: down, event: true, reasonHas: "3 consecutive failures: waiting for Connection.Start: timeout"},
 		}},
 		{"a pass resets the failure count", cfg, []step{
-			{r: "ok", state: StateUp, next: iv, event: true},
-			{r: "fail", state: StateUp, next: fast},
-			{r: "fail", state: StateUp, next: fast},
-			{r: "ok", state: StateUp, next: iv},
-			{r: "fail", state: StateUp, next: fast},
-			{r: "fail", state: StateUp, next: fast},
-			{r: "fail", state: StateDown, next: down, event: true},
+			{r: "ok", state: backend.Up, next: iv, event: true},
+			{r: "fail", state: backend.Up, next: fast},
+			{r: "fail", state: backend.Up, next: fast},
+			{r: "ok", state: backend.Up, next: iv},
+			{r: "fail", state: backend.Up, next: fast},
+			{r: "fail", state: backend.Up, next: fast},
+			{r: "fail", state: backend.Down, next: down, event: true},
 		}},
 		{"a failure resets the rise count", cfg, []step{
-			{r: "fail", state: StateDown, next: down, event: true},
-			{r: "ok", state: StateDown, next: fast},
-			{r: "fail", state: StateDown, next: down},
-			{r: "ok", state: StateDown, next: fast},
-			{r: "ok", state: StateUp, next: iv, event: true},
+			{r: "fail", state: backend.Down, next: down, event: true},
+			{r: "ok", state: backend.Down, next: fast},
+			{r: "fail", state: backend.Down, next: down},
+			{r: "ok", state: backend.Down, next: fast},
+			{r: "ok", state: backend.Up, next: iv, event: true},
 		}},
 		{"warning makes DEGRADED at once and back", cfg, []step{
-			{r: "ok", state: StateUp, next: iv, event: true},
-			{r: "warn", state: StateDegraded, next: iv, event: true, reasonHas: "low on memory"},
-			{r: "warn", state: StateDegraded, next: iv},
-			{r: "fail", state: StateDegraded, next: fast},
-			{r: "warn", state: StateDegraded, next: iv},
-			{r: "ok", state: StateUp, next: iv, event: true, reasonHas: "warning cleared"},
+			{r: "ok", state: backend.Up, next: iv, event: true},
+			{r: "warn", state: backend.Degraded, next: iv, event: true, reasonHas: "low on memory"},
+			{r: "warn", state: backend.Degraded, next: iv},
+			{r: "fail", state: backend.Degraded, next: fast},
+			{r: "warn", state: backend.Degraded, next: iv},
+			{r: "ok", state: backend.Up, next: iv, event: true, reasonHas: "warning cleared"},
 		}},
 		{"degraded falls like up", cfg, []step{
-			{r: "warn", state: StateDegraded, next: iv, event: true, reasonHas: "first check passed; resource alarm"},
-			{r: "fail", state: StateDegraded, next: fast},
-			{r: "fail", state: StateDegraded, next: fast},
-			{r: "fail", state: StateDown, next: down, event: true},
-			{r: "warn", state: StateDown, next: fast},
-			{r: "warn", state: StateDegraded, next: iv, event: true},
+			{r: "warn", state: backend.Degraded, next: iv, event: true, reasonHas: "first check passed; resource alarm"},
+			{r: "fail", state: backend.Degraded, next: fast},
+			{r: "fail", state: backend.Degraded, next: fast},
+			{r: "fail", state: backend.Down, next: down, event: true},
+			{r: "warn", state: backend.Down, next: fast},
+			{r: "warn", state: backend.Degraded, next: iv, event: true},
 		}},
 		{"defaults: inter 2s, rise 2, fall 3", CheckConfig{}, []step{
-			{r: "ok", state: StateUp, next: iv, event: true},
-			{r: "fail", state: StateUp, next: iv},
-			{r: "fail", state: StateUp, next: iv},
-			{r: "fail", state: StateDown, next: iv, event: true},
-			{r: "ok", state: StateDown, next: iv},
-			{r: "ok", state: StateUp, next: iv, event: true},
+			{r: "ok", state: backend.Up, next: iv, event: true},
+			{r: "fail", state: backend.Up, next: iv},
+			{r: "fail", state: backend.Up, next: iv},
+			{r: "fail", state: backend.Down, next: iv, event: true},
+			{r: "ok", state: backend.Down, next: iv},
+			{r: "ok", state: backend.Up, next: iv, event: true},
 		}},
 		{"rise 1 fall 1", CheckConfig{Interval: time.Second, Rise: 1, Fall: 1}, []step{
-			{r: "ok", state: StateUp, next: time.Second, event: true},
-			{r: "fail", state: StateDown, next: time.Second, event: true},
-			{r: "ok", state: StateUp, next: time.Second, event: true},
+			{r: "ok", state: backend.Up, next: time.Second, event: true},
+			{r: "fail", state: backend.Down, next: time.Second, event: true},
+			{r: "ok", state: backend.Up, next: time.Second, event: true},
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			m := NewMachine("rmq1", tc.cfg, now, 100*time.Millisecond)
-			if m.State() != StateDown || m.Due() != now.Add(100*time.Millisecond) {
+			m := NewMachine(bid("rmq1"), tc.cfg, now, 100*time.Millisecond)
+			if m.State() != backend.Down || m.Due() != now.Add(100*time.Millisecond) {
 				t.Fatalf("initial %v due %v", m.State(), m.Due())
 			}
 			for i, s := range tc.steps {
@@ -122,7 +124,7 @@ func TestMachineSteps(t *testing.T) {
 				if s.reasonHas != "" && (len(ev) == 0 || !strings.Contains(ev[0].Reason, s.reasonHas)) {
 					t.Fatalf("step %d (%s): events %+v, want reason with %q", i, s.r, ev, s.reasonHas)
 				}
-				if len(ev) > 0 && (ev[0].State != s.state || ev[0].Backend != "rmq1" || ev[0].Time != now) {
+				if len(ev) > 0 && (ev[0].State != s.state || ev[0].Backend != bid("rmq1") || ev[0].Time != now) {
 					t.Fatalf("step %d: event %+v", i, ev[0])
 				}
 			}
@@ -136,11 +138,11 @@ func TestMachineSteps(t *testing.T) {
 func TestMachineDetectionBound(t *testing.T) {
 	cfg := CheckConfig{Interval: 2 * time.Second, Timeout: time.Second}.WithDefaults()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	m := NewMachine("b", cfg, now, 0)
+	m := NewMachine(bid("b"), cfg, now, 0)
 	m.Begin(now)
 	m.Observe(now.Add(5*time.Millisecond), Result{}, 5*time.Millisecond)
 	frozen := now.Add(5 * time.Millisecond)
-	for m.State() == StateUp {
+	for m.State() == backend.Up {
 		start := m.Due()
 		m.Begin(start)
 		m.Observe(start.Add(cfg.Timeout), Result{Err: errFail}, cfg.Timeout)
@@ -156,7 +158,7 @@ func TestMachineDetectionBound(t *testing.T) {
 
 func TestMachineSlowCheckDelaysNext(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	m := NewMachine("b", CheckConfig{Interval: time.Second, Timeout: 3 * time.Second}, now, 0)
+	m := NewMachine(bid("b"), CheckConfig{Interval: time.Second, Timeout: 3 * time.Second}, now, 0)
 	m.Begin(now)
 	m.Observe(now.Add(2500*time.Millisecond), Result{}, 2500*time.Millisecond)
 	if m.Due() != now.Add(2500*time.Millisecond) {
@@ -166,39 +168,58 @@ func TestMachineSlowCheckDelaysNext(t *testing.T) {
 
 func TestMachineAdmin(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	m := NewMachine("b", CheckConfig{Rise: 1, Fall: 1}, now, 0)
+	m := NewMachine(bid("b"), CheckConfig{Rise: 1, Fall: 1}, now, 0)
 	m.Begin(now)
 	m.Observe(now, Result{}, 0)
-	ev := m.SetAdmin(now, AdminDrain)
-	if m.State() != StateDrain || len(ev) != 1 || ev[0].Prev != StateUp || ev[0].Health != StateUp {
+	ev := m.SetAdmin(now, backend.AdminDrain)
+	if m.State() != backend.Drain || len(ev) != 1 || ev[0].Prev != backend.Up || ev[0].Health != backend.Up {
 		t.Fatalf("drain: %v %+v", m.State(), ev)
 	}
-	if ev := m.SetAdmin(now, AdminDrain); ev != nil {
+	if ev := m.SetAdmin(now, backend.AdminDrain); ev != nil {
 		t.Fatalf("same admin state again: %+v", ev)
 	}
-	// Health keeps changing under an admin state; the effective state does not.
+	// A drained backend that fails its checks is DOWN: a drain must not hide a frozen broker,
+	// whose sessions are then shut down like any other's.
 	m.Begin(now)
 	ev = m.Observe(now, Result{Err: errFail}, 0)
-	if m.State() != StateDrain || len(ev) != 1 || ev[0].Health != StateDown || ev[0].State != StateDrain {
+	if m.State() != backend.Down || len(ev) != 1 || ev[0].Health != backend.Down || ev[0].State != backend.Down || ev[0].Prev != backend.Drain {
 		t.Fatalf("failure under drain: %v %+v", m.State(), ev)
 	}
-	ev = m.SetAdmin(now, AdminMaint)
-	if m.State() != StateMaint || ev[0].Prev != StateDrain {
+	// Passing again under drain: back to DRAIN, not UP.
+	m.Begin(now)
+	ev = m.Observe(now, Result{}, 0)
+	if m.State() != backend.Drain || len(ev) != 1 || ev[0].Health != backend.Up || ev[0].State != backend.Drain {
+		t.Fatalf("recovery under drain: %v %+v", m.State(), ev)
+	}
+	// Under maint the health keeps changing; the effective state does not.
+	ev = m.SetAdmin(now, backend.AdminMaint)
+	if m.State() != backend.Maint || ev[0].Prev != backend.Drain {
 		t.Fatalf("maint: %+v", ev)
 	}
-	ev = m.SetAdmin(now, AdminNone)
-	if m.State() != StateDown || ev[0].State != StateDown || !strings.Contains(ev[0].Reason, "cleared MAINT") {
+	m.Begin(now)
+	ev = m.Observe(now, Result{Err: errFail}, 0)
+	if m.State() != backend.Maint || len(ev) != 1 || ev[0].Health != backend.Down || ev[0].State != backend.Maint {
+		t.Fatalf("failure under maint: %v %+v", m.State(), ev)
+	}
+	ev = m.SetAdmin(now, backend.AdminNone)
+	if m.State() != backend.Down || ev[0].State != backend.Down || !strings.Contains(ev[0].Reason, "cleared MAINT") {
 		t.Fatalf("clear: %+v", ev)
 	}
 	st := m.Status()
-	if len(st.History) != 4 || st.History[0].To != StateUp || st.History[3].To != StateDown {
+	want := []backend.State{backend.Up, backend.Drain, backend.Down, backend.Drain, backend.Maint, backend.Down}
+	if len(st.History) != len(want) {
 		t.Fatalf("history %+v", st.History)
+	}
+	for i, h := range st.History {
+		if h.To != want[i] {
+			t.Fatalf("history %+v, want states %v", st.History, want)
+		}
 	}
 }
 
 func TestMachineSlowStart(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	m := NewMachine("b", CheckConfig{Interval: time.Second, Rise: 1, Fall: 1, SlowStart: 10 * time.Second}, now, 0)
+	m := NewMachine(bid("b"), CheckConfig{Interval: time.Second, Rise: 1, Fall: 1, SlowStart: 10 * time.Second}, now, 0)
 	obs := func(r Result) []Event {
 		now = m.Due()
 		m.Begin(now)
@@ -210,7 +231,7 @@ func TestMachineSlowStart(t *testing.T) {
 	}
 	obs(Result{Err: errFail})
 	ev := obs(Result{})
-	if m.State() != StateUp || ev[0].WeightPercent != 1 {
+	if m.State() != backend.Up || ev[0].WeightPercent != 1 {
 		t.Fatalf("back up: %v %+v", m.State(), ev)
 	}
 	upAt := now
@@ -218,7 +239,7 @@ func TestMachineSlowStart(t *testing.T) {
 	for !m.NextTick().IsZero() {
 		now = m.NextTick()
 		for _, e := range m.Tick(now) {
-			if !e.WeightOnly || e.State != StateUp {
+			if !e.WeightOnly || e.State != backend.Up {
 				t.Fatalf("tick event %+v", e)
 			}
 			weights = append(weights, e.WeightPercent)
@@ -234,7 +255,7 @@ func TestMachineSlowStart(t *testing.T) {
 	}
 	t.Logf("ramp: %v", weights)
 	// Half-way: about half the weight.
-	m2 := NewMachine("c", CheckConfig{Rise: 1, Fall: 1, SlowStart: 10 * time.Second}, now, 0)
+	m2 := NewMachine(bid("c"), CheckConfig{Rise: 1, Fall: 1, SlowStart: 10 * time.Second}, now, 0)
 	m2.Begin(now)
 	m2.Observe(now, Result{}, 0)
 	m2.Begin(now)
@@ -270,7 +291,10 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("error %q does not name the field", err)
 	}
 	d := (CheckConfig{Interval: 3 * time.Second}).WithDefaults()
-	if d.Timeout != 3*time.Second || d.FastInterval != 3*time.Second || d.DownInterval != 3*time.Second || d.Rise != 2 || d.Fall != 3 || d.StartJitter != 3*time.Second {
+	if d.Timeout != DefaultTimeout || d.FastInterval != 3*time.Second || d.DownInterval != 3*time.Second || d.Rise != 2 || d.Fall != 3 || d.StartJitter != 3*time.Second {
 		t.Errorf("defaults %+v", d)
+	}
+	if d := (CheckConfig{Interval: 500 * time.Millisecond}).WithDefaults(); d.Timeout != 500*time.Millisecond {
+		t.Errorf("default timeout with a 500ms interval = %v, want the interval", d.Timeout)
 	}
 }

@@ -2,6 +2,8 @@ package healthcheck
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rmqlb/rmqlb/backend"
 )
 
 // Metrics are the Prometheus metrics of a Scheduler. Create them with NewMetrics and pass them
@@ -22,20 +24,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rmqlb_healthcheck_checks_total",
 			Help: "Health checks run, by backend and result (pass, warn, fail).",
-		}, []string{"backend", "result"}),
+		}, []string{"listener", "backend", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "rmqlb_healthcheck_duration_seconds",
 			Help:    "Duration of health checks, by backend.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-		}, []string{"backend"}),
+		}, []string{"listener", "backend"}),
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rmqlb_backend_state",
 			Help: "1 for the current effective state of each backend, 0 for the others.",
-		}, []string{"backend", "state"}),
+		}, []string{"listener", "backend", "state"}),
 		weight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rmqlb_backend_weight_percent",
 			Help: "Share of its configured weight a backend gets (below 100 during slow start).",
-		}, []string{"backend"}),
+		}, []string{"listener", "backend"}),
 	}
 	for _, c := range []prometheus.Collector{m.checks, m.latency, m.state, m.weight} {
 		if err := reg.Register(c); err != nil {
@@ -45,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-func (m *Metrics) observe(backend string, r Result, lat interface{ Seconds() float64 }) {
+func (m *Metrics) observe(id backend.ID, r Result, lat interface{ Seconds() float64 }) {
 	res := "pass"
 	switch {
 	case r.Err != nil:
@@ -53,17 +55,25 @@ func (m *Metrics) observe(backend string, r Result, lat interface{ Seconds() flo
 	case r.Warning != "":
 		res = "warn"
 	}
-	m.checks.WithLabelValues(backend, res).Inc()
-	m.latency.WithLabelValues(backend).Observe(lat.Seconds())
+	m.checks.WithLabelValues(id.Listener, id.Name, res).Inc()
+	m.latency.WithLabelValues(id.Listener, id.Name).Observe(lat.Seconds())
 }
 
 func (m *Metrics) setState(e Event) {
-	for i := range stateNames {
+	for _, st := range backend.States() {
 		v := 0.0
-		if State(i) == e.State {
+		if st == e.State {
 			v = 1
 		}
-		m.state.WithLabelValues(e.Backend, State(i).String()).Set(v)
+		m.state.WithLabelValues(e.Backend.Listener, e.Backend.Name, st.String()).Set(v)
 	}
-	m.weight.WithLabelValues(e.Backend).Set(float64(e.WeightPercent))
+	m.weight.WithLabelValues(e.Backend.Listener, e.Backend.Name).Set(float64(e.WeightPercent))
+}
+
+// forget deletes the series of a removed backend.
+func (m *Metrics) forget(id backend.ID) {
+	l := prometheus.Labels{"listener": id.Listener, "backend": id.Name}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{m.checks, m.latency, m.state, m.weight} {
+		v.DeletePartialMatch(l)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/backend"
 )
 
 // Options configure a Scheduler. The zero value is usable.
@@ -24,36 +26,47 @@ type Options struct {
 	Metrics *Metrics
 }
 
-// Scheduler runs the checks of a set of backends and publishes their state changes. Add
-// backends and Subscribe before Run; Snapshot and SetAdmin are safe at any time from any
-// goroutine. Subscribers are called one at a time, in order, from the scheduler's goroutines;
-// they must not block for long and must not call back into the Scheduler except Snapshot.
+// Scheduler runs the checks of a set of backends and publishes their state changes.
+//
+// Backends are added, updated and removed at any time, before or while Run runs (a reload);
+// subscribers too. Snapshot, State, SetAdmin and Checked are safe at any time from any
+// goroutine. Subscribers are called one at a time, in order, from the scheduler's goroutines
+// and from the goroutine calling SetAdmin or Subscribe; they must not block for long and must
+// not call back into the Scheduler except Snapshot and State.
 type Scheduler struct {
 	clock  Clock
 	log    *zap.Logger
 	jitter func(time.Duration) time.Duration
 	met    *Metrics
+	wake   chan struct{} // cap 1: the set of backends changed
 
-	mu       sync.Mutex // guards backends, order, started, subs
-	backends map[string]*backend
-	order    []string
+	mu       sync.Mutex // guards the fields below
+	backends map[backend.ID]*entry
+	order    []backend.ID
 	started  bool
-	subs     []func(Event)
+	subs     []*subscriber
+	pending  map[backend.ID]bool // backends of the start without a first result yet
+	checked  chan struct{}       // closed when pending is empty after start
 
 	emitMu sync.Mutex // serialises calls of subscribers
 }
 
-type backend struct {
+// entry is one backend of the scheduler. A running check's result is taken only while its entry
+// is still the one in the map (Remove and a later Add make a new entry).
+type entry struct {
 	m       *Machine
 	checker Checker
 	delay   time.Duration // start-up jitter of the first check, counted from Run
 	running bool
 }
 
+type subscriber struct{ fn func(Event) }
+
 // NewScheduler returns a scheduler without backends.
 func NewScheduler(o Options) *Scheduler {
 	s := &Scheduler{clock: o.Clock, log: o.Logger, jitter: o.Jitter, met: o.Metrics,
-		backends: map[string]*backend{}}
+		wake: make(chan struct{}, 1), backends: map[backend.ID]*entry{},
+		pending: map[backend.ID]bool{}, checked: make(chan struct{})}
 	if s.clock == nil {
 		s.clock = SystemClock{}
 	}
@@ -71,55 +84,143 @@ func NewScheduler(o Options) *Scheduler {
 	return s
 }
 
-// ErrUnknownBackend is returned for a backend name that was never added.
+// ErrUnknownBackend is returned for a backend that was never added (or was removed).
 var ErrUnknownBackend = errors.New("unknown backend")
 
-// Add registers backend name with its schedule and checker. It must be called before Run.
-func (s *Scheduler) Add(name string, cfg CheckConfig, c Checker) error {
+// Add registers backend id with its schedule and checker. Before Run the backend's first check
+// is due at a random part of StartJitter after Run starts; during Run, after that much from
+// now, and subscribers learn of it at once (DOWN, "not checked yet").
+func (s *Scheduler) Add(id backend.ID, cfg CheckConfig, c Checker) error {
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("adding backend %s: %w", name, err)
+		return fmt.Errorf("adding backend %s: %w", id, err)
 	}
 	if c == nil {
-		return fmt.Errorf("adding backend %s: nil checker", name)
+		return fmt.Errorf("adding backend %s: nil checker", id)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
-		return fmt.Errorf("adding backend %s: scheduler already running", name)
-	}
-	if _, ok := s.backends[name]; ok {
-		return fmt.Errorf("adding backend %s: duplicate name", name)
+	if _, ok := s.backends[id]; ok {
+		s.mu.Unlock()
+		return fmt.Errorf("adding backend %s: duplicate name", id)
 	}
 	cfg = cfg.WithDefaults()
 	var delay time.Duration
 	if cfg.StartJitter > 0 {
 		delay = s.jitter(cfg.StartJitter)
 	}
-	s.backends[name] = &backend{m: NewMachine(name, cfg, s.clock.Now(), delay), checker: c, delay: delay}
-	s.order = append(s.order, name)
+	now := s.clock.Now()
+	e := &entry{m: NewMachine(id, cfg, now, delay), checker: c, delay: delay}
+	s.backends[id] = e
+	s.order = append(s.order, id)
+	started := s.started
+	if !started {
+		s.pending[id] = true
+	}
+	ev := currentEvent(e.m, now)
+	s.mu.Unlock()
+	if started {
+		s.emit([]Event{ev})
+		s.kick()
+	}
 	return nil
 }
 
-// Subscribe adds fn to the receivers of events. It must be called before Run.
-func (s *Scheduler) Subscribe(fn func(Event)) {
+// Update replaces the schedule and checker of backend id and keeps its state (see
+// Machine.SetConfig): a backend whose check settings change on reload stays in service. A check
+// running at the time finishes and counts.
+func (s *Scheduler) Update(id backend.ID, cfg CheckConfig, c Checker) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("updating backend %s: %w", id, err)
+	}
+	if c == nil {
+		return fmt.Errorf("updating backend %s: nil checker", id)
+	}
 	s.mu.Lock()
-	s.subs = append(s.subs, fn)
-	s.mu.Unlock()
-}
-
-// SetAdmin sets the operator state of backend name (AdminNone clears it).
-func (s *Scheduler) SetAdmin(name string, a Admin) error {
-	s.mu.Lock()
-	b, ok := s.backends[name]
+	e, ok := s.backends[id]
 	if !ok {
 		s.mu.Unlock()
-		return fmt.Errorf("setting admin state of %s: %w", name, ErrUnknownBackend)
+		return fmt.Errorf("updating backend %s: %w", id, ErrUnknownBackend)
 	}
-	ev := b.m.SetAdmin(s.clock.Now(), a)
+	e.m.SetConfig(s.clock.Now(), cfg)
+	e.checker = c
+	s.mu.Unlock()
+	s.kick()
+	return nil
+}
+
+// Remove stops checking backend id and forgets it; a check running at the time is abandoned
+// (it still ends by its timeout). Subscribers get no event: whoever removes a backend tells its
+// consumers.
+func (s *Scheduler) Remove(id backend.ID) error {
+	s.mu.Lock()
+	if _, ok := s.backends[id]; !ok {
+		s.mu.Unlock()
+		return fmt.Errorf("removing backend %s: %w", id, ErrUnknownBackend)
+	}
+	delete(s.backends, id)
+	for i, o := range s.order {
+		if o == id {
+			s.order = append(s.order[:i:i], s.order[i+1:]...)
+			break
+		}
+	}
+	s.firstResultLocked(id)
+	s.mu.Unlock()
+	if s.met != nil {
+		s.met.forget(id)
+	}
+	s.kick()
+	return nil
+}
+
+// Subscribe adds fn to the receivers of events and returns a function that removes it. When the
+// scheduler is running, fn first receives the current state of every backend (as events with
+// State equal to Prev), so that a subscriber added by a reload starts from the truth.
+func (s *Scheduler) Subscribe(fn func(Event)) (cancel func()) {
+	sub := &subscriber{fn: fn}
+	s.emitMu.Lock()
+	s.mu.Lock()
+	s.subs = append(s.subs, sub)
+	var current []Event
+	if s.started {
+		now := s.clock.Now()
+		for _, id := range s.order {
+			current = append(current, currentEvent(s.backends[id].m, now))
+		}
+	}
+	s.mu.Unlock()
+	for _, e := range current {
+		fn(e)
+	}
+	s.emitMu.Unlock()
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i, o := range s.subs {
+			if o == sub {
+				s.subs = append(s.subs[:i:i], s.subs[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// SetAdmin sets the operator state of backend id (AdminNone clears it).
+func (s *Scheduler) SetAdmin(id backend.ID, a backend.Admin) error {
+	s.mu.Lock()
+	e, ok := s.backends[id]
+	if !ok {
+		s.mu.Unlock()
+		return fmt.Errorf("setting admin state of %s: %w", id, ErrUnknownBackend)
+	}
+	ev := e.m.SetAdmin(s.clock.Now(), a)
 	s.mu.Unlock()
 	s.emit(ev)
 	return nil
 }
+
+// Checked returns a channel closed once every backend added before Run has completed its first
+// check (or was removed). The daemon starts VRRP only then.
+func (s *Scheduler) Checked() <-chan struct{} { return s.checked }
 
 // Snapshot is the status of every backend, in the order they were added.
 type Snapshot struct {
@@ -131,27 +232,33 @@ func (s *Scheduler) Snapshot() Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := Snapshot{Backends: make([]BackendStatus, 0, len(s.order))}
-	for _, n := range s.order {
-		out.Backends = append(out.Backends, s.backends[n].m.Status())
+	for _, id := range s.order {
+		out.Backends = append(out.Backends, s.backends[id].m.Status())
 	}
 	return out
 }
 
-// State returns the effective state of backend name.
-func (s *Scheduler) State(name string) (State, bool) {
+// State returns the effective state of backend id; ok is false for an unknown backend.
+func (s *Scheduler) State(id backend.ID) (st backend.State, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.backends[name]
+	e, ok := s.backends[id]
 	if !ok {
 		return 0, false
 	}
-	return b.m.State(), true
+	return e.m.State(), true
+}
+
+// Names returns the backends in the order they were added.
+func (s *Scheduler) Names() []backend.ID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]backend.ID(nil), s.order...)
 }
 
 type result struct {
-	name    string
+	e       *entry
 	r       Result
-	start   time.Time
 	latency time.Duration
 }
 
@@ -167,11 +274,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.started = true
 	var initial []Event
 	now := s.clock.Now()
-	for _, n := range s.order {
-		b := s.backends[n]
-		m := b.m
-		m.due, m.since = now.Add(b.delay), now // jitter counts from Run, not from Add
-		initial = append(initial, Event{Backend: n, Time: now, State: m.State(), Prev: m.State(), Health: m.health, Reason: m.reason, WeightPercent: m.weight})
+	for _, id := range s.order {
+		e := s.backends[id]
+		m := e.m
+		m.due, m.since = now.Add(e.delay), now // jitter counts from Run, not from Add
+		initial = append(initial, currentEvent(m, now))
+	}
+	if len(s.pending) == 0 {
+		close(s.checked)
 	}
 	s.mu.Unlock()
 	s.emit(initial)
@@ -182,54 +292,30 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	var timer Timer // armed for the next due check or slow-start step; nil until needed
+	var timerC <-chan time.Time
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		now := s.clock.Now()
-		var next time.Time
-		var events []Event
-		s.mu.Lock()
-		for _, n := range s.order {
-			b := s.backends[n]
-			if t := b.m.NextTick(); !t.IsZero() {
-				if !t.After(now) {
-					events = append(events, b.m.Tick(now)...)
-					t = b.m.NextTick()
-				}
-				if !t.IsZero() && (next.IsZero() || t.Before(next)) {
-					next = t
-				}
-			}
-			if b.running {
-				continue
-			}
-			if due := b.m.Due(); !due.After(now) {
-				b.running = true
-				late := b.m.Begin(now)
-				timeout := b.m.Config().Timeout
-				if late < timeout/2 { // a check started much too late still gets half its time
-					timeout -= late
-				} else {
-					timeout /= 2
-				}
-				wg.Add(1)
-				go s.check(cctx, &wg, n, b.checker, timeout, results)
-			} else if next.IsZero() || due.Before(next) {
-				next = due
-			}
-		}
-		s.mu.Unlock()
+		next, events := s.startDue(cctx, &wg, now, results)
 		s.emit(events)
 
-		var timerC <-chan time.Time
-		var timer Timer
-		if !next.IsZero() {
+		switch {
+		case next.IsZero() && timer != nil:
+			timer.Stop()
+		case next.IsZero():
+		case timer == nil:
 			timer = s.clock.NewTimer(next.Sub(now))
 			timerC = timer.C()
+		default:
+			timer.Reset(next.Sub(now))
 		}
 		select {
 		case <-ctx.Done():
-			if timer != nil {
-				timer.Stop()
-			}
 			cancel()
 			// Drain results so that check goroutines can exit; wg.Wait in the defer.
 			go func() {
@@ -240,40 +326,101 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-timerC:
+		case <-s.wake:
 		case res := <-results:
-			if timer != nil {
-				timer.Stop()
-			}
 			s.observe(res)
 		}
 	}
 }
 
+// startDue advances slow start and starts the checks that are due at now; it returns the
+// events to publish and when the loop must wake next (zero: only on a result or a change).
+func (s *Scheduler) startDue(ctx context.Context, wg *sync.WaitGroup, now time.Time, results chan<- result) (next time.Time, events []Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	earlier := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, id := range s.order {
+		e := s.backends[id]
+		if t := e.m.NextTick(); !t.IsZero() && !t.After(now) {
+			events = append(events, e.m.Tick(now)...)
+		}
+		earlier(e.m.NextTick())
+		if e.running {
+			continue
+		}
+		if due := e.m.Due(); due.After(now) {
+			earlier(due)
+			continue
+		}
+		e.running = true
+		late := e.m.Begin(now)
+		timeout := e.m.Config().Timeout
+		if late < timeout/2 { // a check started much too late still gets half its time
+			timeout -= late
+		} else {
+			timeout /= 2
+		}
+		wg.Add(1)
+		go s.check(ctx, wg, e, timeout, results)
+	}
+	return next, events
+}
+
 // check runs one check with its timeout and sends the result.
-func (s *Scheduler) check(ctx context.Context, wg *sync.WaitGroup, name string, c Checker, timeout time.Duration, out chan<- result) {
+func (s *Scheduler) check(ctx context.Context, wg *sync.WaitGroup, e *entry, timeout time.Duration, out chan<- result) {
 	defer wg.Done()
+	s.mu.Lock()
+	c := e.checker
+	s.mu.Unlock()
 	start := s.clock.Now()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	r := c.Check(cctx)
 	cancel()
 	lat := s.clock.Now().Sub(start)
 	select {
-	case out <- result{name: name, r: r, start: start, latency: lat}:
+	case out <- result{e: e, r: r, latency: lat}:
 	case <-ctx.Done():
 	}
 }
 
 func (s *Scheduler) observe(res result) {
 	s.mu.Lock()
-	b := s.backends[res.name]
-	b.running = false
-	now := s.clock.Now()
-	ev := b.m.Observe(now, res.r, res.latency)
+	e := res.e
+	e.running = false
+	id := e.m.id
+	if s.backends[id] != e {
+		s.mu.Unlock() // removed while its check ran
+		return
+	}
+	ev := e.m.Observe(s.clock.Now(), res.r, res.latency)
+	s.firstResultLocked(id)
 	s.mu.Unlock()
 	if s.met != nil {
-		s.met.observe(res.name, res.r, res.latency)
+		s.met.observe(id, res.r, res.latency)
 	}
 	s.emit(ev)
+}
+
+// firstResultLocked records that backend id no longer holds up Checked; s.mu is held.
+func (s *Scheduler) firstResultLocked(id backend.ID) {
+	if !s.pending[id] {
+		return
+	}
+	delete(s.pending, id)
+	if len(s.pending) == 0 && s.started {
+		close(s.checked)
+	}
+}
+
+func (s *Scheduler) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // emit logs events and hands them to subscribers, in order.
@@ -284,29 +431,28 @@ func (s *Scheduler) emit(events []Event) {
 	s.emitMu.Lock()
 	defer s.emitMu.Unlock()
 	s.mu.Lock()
-	subs := append([]func(Event){}, s.subs...)
+	subs := append([]*subscriber(nil), s.subs...)
 	s.mu.Unlock()
 	for _, e := range events {
 		if e.State != e.Prev {
-			s.log.Info("backend state changed", zap.String("backend", e.Backend),
+			s.log.Info("backend state changed", zap.Stringer("backend", e.Backend),
 				zap.Stringer("from", e.Prev), zap.Stringer("to", e.State), zap.String("reason", e.Reason),
 				zap.Time("at", e.Time))
 		} else {
-			s.log.Debug("backend updated", zap.String("backend", e.Backend), zap.Stringer("state", e.State),
+			s.log.Debug("backend updated", zap.Stringer("backend", e.Backend), zap.Stringer("state", e.State),
 				zap.String("reason", e.Reason), zap.Int("weight_percent", e.WeightPercent))
 		}
 		if s.met != nil {
 			s.met.setState(e)
 		}
-		for _, fn := range subs {
-			fn(e)
+		for _, sub := range subs {
+			sub.fn(e)
 		}
 	}
 }
 
-// Names returns the backend names in the order they were added.
-func (s *Scheduler) Names() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.order...)
+// currentEvent describes m's current state as an event with no change.
+func currentEvent(m *Machine, now time.Time) Event {
+	st := m.State()
+	return Event{Backend: m.id, Time: now, State: st, Prev: st, Health: m.health, Reason: m.reason, WeightPercent: m.weight}
 }

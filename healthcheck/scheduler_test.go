@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/internal/clock"
 )
 
@@ -40,23 +41,23 @@ func (s *scripted) Check(ctx context.Context) Result {
 type recSink struct {
 	mu     sync.Mutex
 	calls  []string
-	states map[string]State
+	states map[string]backend.State
 }
 
-func (r *recSink) SetBackendState(name string, st State, reason string) {
+func (r *recSink) SetBackendState(id backend.ID, st backend.State, reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.calls = append(r.calls, "state "+name+" "+st.String())
+	r.calls = append(r.calls, "state "+id.Name+" "+st.String())
 	if r.states == nil {
-		r.states = map[string]State{}
+		r.states = map[string]backend.State{}
 	}
-	r.states[name] = st
+	r.states[id.Name] = st
 }
 
-func (r *recSink) SetBackendWeight(name string, pct int) {
+func (r *recSink) SetBackendWeight(id backend.ID, pct int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.calls = append(r.calls, "weight "+name+" "+itoa(pct))
+	r.calls = append(r.calls, "weight "+id.Name+" "+itoa(pct))
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
@@ -78,18 +79,18 @@ func TestSchedulerFakeClock(t *testing.T) {
 		return 300 * time.Millisecond
 	}})
 	cfg := CheckConfig{Interval: time.Second, FastInterval: 200 * time.Millisecond, DownInterval: 3 * time.Second, Rise: 2, Fall: 3}
-	if err := s.Add("rmq1", cfg, chk); err != nil {
+	if err := s.Add(bid("rmq1"), cfg, chk); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Add("rmq1", cfg, chk); err == nil {
+	if err := s.Add(bid("rmq1"), cfg, chk); err == nil {
 		t.Fatal("duplicate accepted")
 	}
 	sink := &recSink{}
 	s.Subscribe(Forward(sink))
 	var deltas []int
 	tr := NewTracker(func(d int) { deltas = append(deltas, d) })
-	tr.TrackBackend("rmq1", -60)
-	tr.TrackNoneServing("listener amqp", []string{"rmq1"}, -10)
+	tr.TrackBackend(bid("rmq1"), -60)
+	tr.TrackNoneServing("listener amqp", []backend.ID{bid("rmq1")}, -10)
 	if tr.Delta() != -70 {
 		t.Fatalf("initial delta %d", tr.Delta())
 	}
@@ -111,12 +112,12 @@ func TestSchedulerFakeClock(t *testing.T) {
 		checkedAt = append(checkedAt, clk.Now().Sub(t0))
 		next = clk.NextArm(t).At
 		if i == 0 {
-			if st, _ := s.State("rmq1"); st != StateUp {
+			if st, _ := s.State(bid("rmq1")); st != backend.Up {
 				t.Fatalf("after first pass: %v", st)
 			}
 		}
 		if i == 3 {
-			if st, _ := s.State("rmq1"); st != StateDown {
+			if st, _ := s.State(bid("rmq1")); st != backend.Down {
 				t.Fatalf("after 3 failures: %v", st)
 			}
 		}
@@ -132,15 +133,15 @@ func TestSchedulerFakeClock(t *testing.T) {
 	b, _ := json.Marshal(snap)
 	t.Logf("snapshot: %s", b)
 	bs := snap.Backends[0]
-	if bs.State != StateUp || bs.Checks != 7 || bs.Failures != 4 || bs.ConsecutivePasses != 2 || bs.LastError != errFail.Error() ||
+	if bs.State != backend.Up || bs.Checks != 7 || bs.Failures != 4 || bs.ConsecutivePasses != 2 || bs.LastError != errFail.Error() ||
 		len(bs.History) != 3 || !strings.Contains(string(b), `"state":"UP"`) {
 		t.Fatalf("status %+v", bs)
 	}
 
-	if err := s.SetAdmin("rmq1", AdminMaint); err != nil {
+	if err := s.SetAdmin(bid("rmq1"), backend.AdminMaint); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetAdmin("nope", AdminMaint); err == nil {
+	if err := s.SetAdmin(bid("nope"), backend.AdminMaint); err == nil {
 		t.Fatal("unknown backend accepted")
 	}
 	if err := stop(); err != nil {
@@ -170,7 +171,7 @@ func TestSchedulerSlowStart(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	chk := &scripted{calls: make(chan int, 10), results: []Result{{}, {Err: errFail}, {}}}
 	s := NewScheduler(Options{Clock: clk})
-	s.Add("b", CheckConfig{Interval: time.Second, Rise: 1, Fall: 1, StartJitter: -1, SlowStart: 4 * time.Second}, chk)
+	s.Add(bid("b"), CheckConfig{Interval: time.Second, Rise: 1, Fall: 1, StartJitter: -1, SlowStart: 4 * time.Second}, chk)
 	sink := &recSink{}
 	s.Subscribe(Forward(sink))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -206,8 +207,8 @@ func TestSchedulerTCP(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	ln := listen(t)
 	s := NewScheduler(Options{})
-	s.Add("tcp", CheckConfig{Interval: 20 * time.Millisecond, Rise: 1, Fall: 2, StartJitter: -1}, &TCPCheck{Addr: ln.Addr().(*net.TCPAddr).AddrPort()})
-	states := make(chan State, 10)
+	s.Add(bid("tcp"), CheckConfig{Interval: 20 * time.Millisecond, Rise: 1, Fall: 2, StartJitter: -1}, &TCPCheck{Addr: ln.Addr().(*net.TCPAddr).AddrPort()})
+	states := make(chan backend.State, 10)
 	s.Subscribe(func(e Event) {
 		if e.State != e.Prev {
 			states <- e.State
@@ -215,11 +216,11 @@ func TestSchedulerTCP(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := runScheduler(t, s, ctx, cancel)
-	if st := <-states; st != StateUp {
+	if st := <-states; st != backend.Up {
 		t.Fatalf("first state %v", st)
 	}
 	ln.Close()
-	if st := <-states; st != StateDown {
+	if st := <-states; st != backend.Down {
 		t.Fatalf("after close %v", st)
 	}
 	stop()

@@ -3,6 +3,8 @@ package healthcheck
 import (
 	"fmt"
 	"sync"
+
+	"github.com/rmqlb/rmqlb/backend"
 )
 
 // Tracker turns backend states into a VRRP priority adjustment, like keepalived's track_script
@@ -16,41 +18,55 @@ type Tracker struct {
 	mu     sync.Mutex
 	apply  func(delta int)
 	rules  []*trackRule
-	states map[string]Event // latest event per backend
+	states map[backend.ID]Event // latest event per backend
 	delta  int
 }
 
 type trackRule struct {
 	name     string
 	weight   int
-	backends []string
+	backends []backend.ID
 	none     bool // NoneServing rule: fails when no backend serves
+}
+
+// MaxTrackWeight is the largest magnitude of a track weight: a VRRP priority is 1..254 when it
+// can be adjusted.
+const MaxTrackWeight = 254
+
+// CheckTrackWeight reports whether w is a usable track weight: -MaxTrackWeight..MaxTrackWeight
+// and not 0.
+func CheckTrackWeight(w int) error {
+	if w == 0 || w < -MaxTrackWeight || w > MaxTrackWeight {
+		return fmt.Errorf("weight must be -%d..-1 or 1..%d, not %d", MaxTrackWeight, MaxTrackWeight, w)
+	}
+	return nil
 }
 
 // NewTracker returns a tracker that reports total adjustments to apply (nil: none; use Delta).
 func NewTracker(apply func(delta int)) *Tracker {
-	return &Tracker{apply: apply, states: map[string]Event{}}
+	return &Tracker{apply: apply, states: map[backend.ID]Event{}}
 }
 
-// TrackBackend adds a rule that fails while the health of backend is DOWN (its checks fail;
-// operator states do not count). weight is typically negative (e.g. -60) and must not be 0.
-func (t *Tracker) TrackBackend(backend string, weight int) error {
-	return t.add(&trackRule{name: backend, weight: weight, backends: []string{backend}})
+// TrackBackend adds a rule, named id.String(), that fails while the health of backend id is
+// DOWN (its checks fail; operator states do not count). weight is typically negative (e.g. -60)
+// and must not be 0.
+func (t *Tracker) TrackBackend(id backend.ID, weight int) error {
+	return t.add(&trackRule{name: id.String(), weight: weight, backends: []backend.ID{id}})
 }
 
 // TrackNoneServing adds rule name that fails while none of backends is serving (UP or
 // DEGRADED), e.g. "no backend of listener amqp is up": the VIP should go to a host that can
 // serve.
-func (t *Tracker) TrackNoneServing(name string, backends []string, weight int) error {
+func (t *Tracker) TrackNoneServing(name string, backends []backend.ID, weight int) error {
 	if len(backends) == 0 {
 		return fmt.Errorf("tracking %s: no backends", name)
 	}
-	return t.add(&trackRule{name: name, weight: weight, backends: append([]string(nil), backends...), none: true})
+	return t.add(&trackRule{name: name, weight: weight, backends: append([]backend.ID(nil), backends...), none: true})
 }
 
 func (t *Tracker) add(r *trackRule) error {
-	if r.weight == 0 || r.weight < -254 || r.weight > 254 {
-		return fmt.Errorf("tracking %s: weight must be -254..254 and not 0, got %d", r.name, r.weight)
+	if err := CheckTrackWeight(r.weight); err != nil {
+		return fmt.Errorf("tracking %s: %w", r.name, err)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -108,7 +124,7 @@ func (t *Tracker) failing(r *trackRule) bool {
 		return true
 	}
 	e, ok := t.states[r.backends[0]]
-	return !ok || e.Health == StateDown
+	return !ok || e.Health == backend.Down
 }
 
 func (t *Tracker) compute() int {

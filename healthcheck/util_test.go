@@ -3,6 +3,8 @@ package healthcheck
 import (
 	"net"
 	"testing"
+
+	"github.com/rmqlb/rmqlb/backend"
 )
 
 func listen(t *testing.T) net.Listener {
@@ -22,3 +24,6 @@ func listen(t *testing.T) net.Listener {
 	t.Cleanup(func() { ln.Close() })
 	return ln
 }
+
+// bid names backend name of a listener "l".
+func bid(name string) backend.ID { return backend.ID{Listener: "l", Name: name} }

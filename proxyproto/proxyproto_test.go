@@ -428,3 +428,43 @@ func BenchmarkParseV1(b *testing.B) {
 		}
 	}
 }
+
+func TestVersion(t *testing.T) {
+	src := netip.MustParseAddrPort("10.0.0.1:40000")
+	dst := netip.MustParseAddrPort("10.0.0.100:5672")
+	for _, tc := range []struct {
+		in   string
+		want Version
+		hdr  []byte
+	}{
+		{"", None, nil},
+		{"none", None, nil},
+		{"V1", V1, AppendV1(nil, src, dst)},
+		{"v2", V2, AppendV2(nil, src, dst)},
+	} {
+		v, err := ParseVersion(tc.in)
+		if err != nil || v != tc.want {
+			t.Fatalf("ParseVersion(%q) = %v, %v", tc.in, v, err)
+		}
+		if got := v.Append(nil, src, dst); !bytes.Equal(got, tc.hdr) {
+			t.Errorf("%v.Append = %q, want %q", v, got, tc.hdr)
+		}
+		if tc.hdr != nil {
+			h, _, err := Parse(tc.hdr)
+			if err != nil || Version(h.Version) != v {
+				t.Errorf("parsed version of %v's header = %d, %v", v, h.Version, err)
+			}
+		}
+		b, _ := v.MarshalText()
+		var back Version
+		if err := back.UnmarshalText(b); err != nil || back != v {
+			t.Errorf("text round trip of %v = %v, %v", v, back, err)
+		}
+	}
+	if _, err := ParseVersion("v3"); err == nil {
+		t.Error("ParseVersion(v3) succeeded")
+	}
+	if Version(3).Valid() {
+		t.Error("Version(3) is valid")
+	}
+}

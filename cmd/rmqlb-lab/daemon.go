@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/integration/netlab"
 )
@@ -92,7 +93,7 @@ func (s *statusView) vrrpState() (state string, prio int, reason string) {
 // check returns the state and reason of the check of backend name.
 func (s *statusView) check(name string) (state, reason string) {
 	for _, c := range s.Checks {
-		if c.Name == listenerName+"/"+name || c.Name == name {
+		if c.Backend == (backend.ID{Listener: listenerName, Name: name}) {
 			return c.State.String(), c.Reason
 		}
 	}

@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
+	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/control"
-	"github.com/rmqlb/rmqlb/healthcheck"
 )
 
 // handle answers the control socket.
@@ -61,28 +60,23 @@ func (d *daemon) status() control.Status {
 // setAdmin puts a backend in DRAIN or MAINT, or back under its checks
 // ("ready"). A backend without a check is set on the listener directly.
 func (d *daemon) setAdmin(key, what string) (any, error) {
-	lname, bname, ok := strings.Cut(key, "/")
-	l := d.traffic.byName[lname]
-	if !ok || l == nil {
+	id, err := backend.ParseID(key)
+	if err != nil {
+		return nil, err
+	}
+	l := d.traffic.byName[id.Listener]
+	if l == nil {
 		return nil, fmt.Errorf("no backend %q: write LISTENER/BACKEND", key)
 	}
-	var a healthcheck.Admin
-	var st balancer.BackendState
-	switch what {
-	case "drain":
-		a, st = healthcheck.AdminDrain, balancer.Drain
-	case "maint":
-		a, st = healthcheck.AdminMaint, balancer.Maint
-	case "ready":
-		a, st = healthcheck.AdminNone, balancer.Up
-	default:
-		return nil, fmt.Errorf("backend state must be drain, maint or ready, not %q", what)
+	a, err := backend.ParseAdmin(what)
+	if err != nil {
+		return nil, err
 	}
-	if _, checked := d.traffic.sched.State(key); checked {
-		if err := d.traffic.sched.SetAdmin(key, a); err != nil {
+	if _, checked := d.traffic.sched.State(id); checked {
+		if err := d.traffic.sched.SetAdmin(id, a); err != nil {
 			return nil, err
 		}
-	} else if err := l.SetBackendState(bname, st, "operator: "+what); err != nil {
+	} else if err := l.SetBackendState(id.Name, a.Apply(backend.Up), "operator: "+what); err != nil {
 		return nil, err
 	}
 	return map[string]string{"backend": key, "admin": what}, nil

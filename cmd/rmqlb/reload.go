@@ -61,7 +61,6 @@ func (d *daemon) reload() {
 			r.Pending = append(r.Pending, "listener "+nl.Name+": "+err.Error())
 			continue
 		}
-		d.traffic.setWeights(nl)
 		r.Applied = append(r.Applied, "listener "+nl.Name)
 	}
 	d.log.Info("reloaded configuration", zap.Strings("applied", r.Applied), zap.Strings("needs_restart", r.Pending))

@@ -3,6 +3,7 @@ package main
 import (
 	"go.uber.org/zap"
 
+	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/healthcheck"
 )
 
@@ -18,7 +19,7 @@ func (d *daemon) wireTracks() {
 		for _, tr := range u.cfg.Track {
 			var err error
 			if tr.Listener != "" {
-				var keys []string
+				var keys []backend.ID
 				for _, l := range d.cfg.Listeners {
 					if l.Name != tr.Listener {
 						continue

@@ -4,17 +4,17 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/rmqlb/rmqlb/amqpcheck"
+	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/proxyproto"
 )
 
 // traffic is the data side of the daemon: the listeners, the health-check
@@ -27,14 +27,10 @@ type traffic struct {
 	sched     *healthcheck.Scheduler
 	checked   int // number of backends with a check
 
-	weightsMu   sync.Mutex     // guards weights and lastPercent
-	weights     map[string]int // configured weight by checkKey
-	lastPercent map[string]int // last slow-start percent applied by checkKey
 }
 
-// checkKey names a backend in the scheduler: "listener/backend", unique in
-// the daemon.
-func checkKey(listener, backend string) string { return listener + "/" + backend }
+// checkKey names a backend in the scheduler.
+func checkKey(listener, name string) backend.ID { return backend.ID{Listener: listener, Name: name} }
 
 func newTraffic(cfg *config.Config, log *zap.Logger, reg prometheus.Registerer) (*traffic, error) {
 	met, err := healthcheck.NewMetrics(reg)
@@ -42,11 +38,9 @@ func newTraffic(cfg *config.Config, log *zap.Logger, reg prometheus.Registerer) 
 		return nil, fmt.Errorf("registering health-check metrics: %w", err)
 	}
 	t := &traffic{
-		log:         log,
-		byName:      map[string]*balancer.Listener{},
-		sched:       healthcheck.NewScheduler(healthcheck.Options{Logger: log, Metrics: met}),
-		weights:     map[string]int{},
-		lastPercent: map[string]int{},
+		log:    log,
+		byName: map[string]*balancer.Listener{},
+		sched:  healthcheck.NewScheduler(healthcheck.Options{Logger: log, Metrics: met}),
 	}
 	vips := map[netip.Addr]bool{}
 	for _, in := range cfg.VRRPInstances {
@@ -71,8 +65,6 @@ func newTraffic(cfg *config.Config, log *zap.Logger, reg prometheus.Registerer) 
 		t.listeners = append(t.listeners, l)
 		t.byName[lc.Name] = l
 		for _, b := range lc.Backends {
-			t.weights[checkKey(lc.Name, b.Name)] = b.WeightV
-			t.lastPercent[checkKey(lc.Name, b.Name)] = 100
 			c, err := newChecker(b.CheckV, lc.ProxyProtocol, b.ProxyProtocol)
 			if err != nil {
 				return nil, fmt.Errorf("setting up the check of %s: %w", checkKey(lc.Name, b.Name), err)
@@ -101,25 +93,28 @@ func balancerConfig(lc config.Listener) balancer.Config {
 		ConnectTimeout:         lc.ConnectTimeout,
 		Retries:                lc.RetriesV,
 		ShutdownSessionsOnDown: lc.OnMarkedDown == "shutdown-sessions",
-		ProxyProtocol:          lc.ProxyProtocol,
 		IdleTimeout:            lc.IdleTimeout,
 		KeepAlive:              lc.KeepAlive,
 		GracefulTimeout:        lc.GracefulTimeout,
 	}
 	for _, b := range lc.Backends {
-		pp := b.ProxyProtocol
-		if pp == "none" {
-			pp = ""
+		pp := lc.ProxyProtocol
+		if b.ProxyProtocol != "" {
+			pp = b.ProxyProtocol
 		}
+		v, _ := proxyproto.ParseVersion(pp)
 		bc.Backends = append(bc.Backends, balancer.BackendConfig{
-			Name: b.Name, Address: b.Addr, Weight: b.WeightV, MaxConn: b.MaxConn, ProxyProtocol: pp,
+			Name: b.Name, Address: b.Addr, Weight: b.WeightV, MaxConn: b.MaxConn, ProxyProtocol: v,
+			Checked: b.CheckV.Type != "none",
 		})
 	}
 	return bc
 }
 
 func checkConfig(c config.Check) healthcheck.CheckConfig {
+	onAlarm, _ := healthcheck.ParseAlarmAction(c.OnAlarm)
 	return healthcheck.CheckConfig{
+		OnAlarm:      onAlarm,
 		Interval:     c.Interval,
 		FastInterval: c.FastInterval,
 		DownInterval: c.DownInterval,
@@ -153,48 +148,24 @@ func newChecker(c config.Check, listenerPP, backendPP string) (healthcheck.Check
 	if err != nil {
 		return nil, err
 	}
-	if c.OnAlarm == "down" {
-		return alarmIsDown{ac}, nil
-	}
 	return ac, nil
-}
-
-// alarmIsDown fails a check that passed with a resource alarm (on_alarm:
-// down), for operators who prefer to move clients off an alarmed broker.
-type alarmIsDown struct{ c *amqpcheck.Check }
-
-func (a alarmIsDown) Check(ctx context.Context) healthcheck.Result {
-	r := a.c.Check(ctx)
-	if r.Err == nil && strings.HasPrefix(r.Warning, "resource alarm") {
-		r.Err = fmt.Errorf("%s (on_alarm: down)", r.Warning)
-		r.Warning = ""
-	}
-	return r
 }
 
 // forward applies a health event to the listener of the backend. It runs
 // on the scheduler's goroutine, one event at a time.
 func (t *traffic) forward(e healthcheck.Event) {
-	lname, bname, _ := strings.Cut(e.Backend, "/")
-	l := t.byName[lname]
+	l := t.byName[e.Backend.Listener]
 	if l == nil {
 		return
 	}
 	if !e.WeightOnly {
-		st := balancer.Up
-		switch e.State {
-		case healthcheck.StateDown:
-			st = balancer.Down
-		case healthcheck.StateMaint:
-			st = balancer.Maint
-		case healthcheck.StateDrain:
-			st = balancer.Drain
-		}
-		if err := l.SetBackendState(bname, st, e.Reason); err != nil {
-			t.log.Warn("setting backend state", zap.String("backend", e.Backend), zap.Error(err))
+		if err := l.SetBackendState(e.Backend.Name, e.State, e.Reason); err != nil {
+			t.log.Warn("setting backend state", zap.Stringer("backend", e.Backend), zap.Error(err))
 		}
 	}
-	t.applyWeight(l, lname, bname, e.WeightPercent)
+	if err := l.SetBackendWeightPercent(e.Backend.Name, e.WeightPercent); err != nil {
+		t.log.Warn("setting backend weight", zap.Stringer("backend", e.Backend), zap.Error(err))
+	}
 }
 
 // start binds every listener and runs the listeners and the scheduler
@@ -215,37 +186,6 @@ func (t *traffic) start(ctx context.Context, goRun func(string, func(context.Con
 		goRun("health checks", t.sched.Run)
 	}
 	return nil
-}
-
-// applyWeight sets a backend's weight to percent of its configured weight
-// (slow start), keeping at least 1 while percent > 0 and the configured
-// weight is > 0 (0 is a drain the operator asked for).
-func (t *traffic) applyWeight(l *balancer.Listener, lname, bname string, percent int) {
-	t.weightsMu.Lock()
-	defer t.weightsMu.Unlock()
-	key := checkKey(lname, bname)
-	if t.lastPercent[key] == percent {
-		return
-	}
-	t.lastPercent[key] = percent
-	base := t.weights[key]
-	w := base * percent / 100
-	if w == 0 && base > 0 && percent > 0 {
-		w = 1
-	}
-	if err := l.SetBackendWeight(bname, w); err != nil {
-		t.log.Warn("setting backend weight", zap.String("backend", key), zap.Error(err))
-	}
-}
-
-// setWeights records the configured weights of a reloaded listener, the
-// base that slow start scales.
-func (t *traffic) setWeights(lc config.Listener) {
-	t.weightsMu.Lock()
-	defer t.weightsMu.Unlock()
-	for _, b := range lc.Backends {
-		t.weights[checkKey(lc.Name, b.Name)] = b.WeightV
-	}
 }
 
 // waitFirstChecks returns once every checked backend has had its first

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/proxyproto"
 	"go.uber.org/zap"
 )
 
@@ -22,7 +23,7 @@ func main() {
 	bind := flag.String("bind", "127.0.0.1:6000", "listen address")
 	backends := flag.String("backends", "127.0.0.2:5201", "comma-separated backend addresses")
 	policy := flag.String("policy", "roundrobin", "roundrobin, wrr or leastconn")
-	proxy := flag.String("proxy-protocol", "", "\"\", v1 or v2")
+	proxy := flag.String("proxy-protocol", "none", "none, v1 or v2")
 	verbose := flag.Bool("v", false, "log at debug level")
 	flag.Parse()
 	if err := run(*bind, *backends, *policy, *proxy, *verbose); err != nil {
@@ -36,8 +37,16 @@ func run(bind, backends, policy, proxy string, verbose bool) error {
 	if err != nil {
 		return fmt.Errorf("parsing -bind: %w", err)
 	}
+	pol, err := balancer.ParsePolicy(policy)
+	if err != nil {
+		return fmt.Errorf("parsing -policy: %w", err)
+	}
+	pp, err := proxyproto.ParseVersion(proxy)
+	if err != nil {
+		return fmt.Errorf("parsing -proxy-protocol: %w", err)
+	}
 	cfg := balancer.Config{
-		Name: "proxyd", Bind: b, Policy: balancer.Policy(policy), ProxyProtocol: proxy,
+		Name: "proxyd", Bind: b, Policy: pol,
 		ConnectTimeout: 2 * time.Second, Retries: 2, ShutdownSessionsOnDown: true,
 		GracefulTimeout: -1,
 	}
@@ -46,7 +55,7 @@ func run(bind, backends, policy, proxy string, verbose bool) error {
 		if err != nil {
 			return fmt.Errorf("parsing -backends: %w", err)
 		}
-		cfg.Backends = append(cfg.Backends, balancer.BackendConfig{Name: fmt.Sprintf("b%d", i), Address: ap, Weight: 1})
+		cfg.Backends = append(cfg.Backends, balancer.BackendConfig{Name: fmt.Sprintf("b%d", i), Address: ap, Weight: 1, ProxyProtocol: pp})
 	}
 	log := zap.NewNop()
 	if verbose {

@@ -1,0 +1,266 @@
+package healthcheck
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/internal/clock"
+)
+
+// eventLog records events for tests, safe for the scheduler's goroutines.
+type eventLog struct {
+	mu sync.Mutex
+	ev []Event
+}
+
+func (l *eventLog) add(e Event) { l.mu.Lock(); l.ev = append(l.ev, e); l.mu.Unlock() }
+
+func (l *eventLog) all() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Event(nil), l.ev...)
+}
+
+// TestSchedulerReload adds, updates and removes backends while Run runs, on the fake clock: an
+// added backend is announced at once and checked after its jitter; an update keeps the state
+// and takes the new schedule; a removed backend is no longer checked and its late result is
+// ignored.
+func TestSchedulerReload(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := NewScheduler(Options{Clock: clk, Jitter: func(time.Duration) time.Duration { return 0 }})
+	a := &scripted{calls: make(chan int, 10)}
+	if err := s.Add(bid("a"), CheckConfig{Interval: time.Second, Rise: 1, Fall: 1}, a); err != nil {
+		t.Fatal(err)
+	}
+	var log eventLog
+	s.Subscribe(log.add)
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := runScheduler(t, s, ctx, cancel)
+	<-a.calls // a: first check at once
+	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	if st, _ := s.State(bid("a")); st != backend.Up {
+		t.Fatalf("a after its first check: %v", st)
+	}
+
+	// Add b while running: announced DOWN at once, checked at once (no jitter).
+	b := &scripted{calls: make(chan int, 10)}
+	if err := s.Add(bid("b"), CheckConfig{Interval: time.Second, Rise: 1, Fall: 1}, b); err != nil {
+		t.Fatal(err)
+	}
+	if ev := log.all(); ev[len(ev)-1].Backend != bid("b") || ev[len(ev)-1].State != backend.Down || ev[len(ev)-1].Reason != "not checked yet" {
+		t.Fatalf("events after adding b: %+v", ev)
+	}
+	<-b.calls
+	if err := s.Add(bid("b"), CheckConfig{}, b); err == nil {
+		t.Fatal("adding b twice succeeded")
+	}
+
+	// Update a to a 5 s interval: a stays UP; its next check moves no later than the old due
+	// time and the one after follows the new interval.
+	a2 := &scripted{calls: make(chan int, 10)}
+	if err := s.Update(bid("a"), CheckConfig{Interval: 5 * time.Second, Rise: 1, Fall: 1}, a2); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.State(bid("a")); st != backend.Up {
+		t.Fatalf("a after update: %v", st)
+	}
+	clk.Advance(time.Second) // a's old due time (the new schedule is later: the old one stands), and b's
+	<-a2.calls
+	<-b.calls
+	clk.WaitArmed(t, clk.Now().Add(time.Second)) // b's next
+	clk.Advance(time.Second)
+	<-b.calls
+	select {
+	case n := <-a.calls:
+		t.Fatalf("the old checker of a ran after the update (call %d)", n)
+	default:
+	}
+
+	// Remove b: the loop's only timer moves from b's next check (3 s) to a's, 5 s after a's last
+	// start (1 s): the new interval, and no further check of b.
+	if err := s.Remove(bid("b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(bid("b")); !errors.Is(err, ErrUnknownBackend) {
+		t.Fatalf("removing b twice: %v", err)
+	}
+	clk.WaitArmed(t, clk.Now().Add(4*time.Second))
+	clk.Advance(10 * time.Second)
+	<-a2.calls
+	select {
+	case n := <-b.calls:
+		t.Fatalf("b was checked after its removal (call %d)", n)
+	default:
+	}
+	if names := s.Names(); len(names) != 1 || names[0] != bid("a") {
+		t.Fatalf("names after removal: %v", names)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSchedulerRemoveWhileChecking: the result of a check that was running when its backend
+// was removed (and a new backend of the same name added) is not taken for the new one.
+func TestSchedulerRemoveWhileChecking(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := NewScheduler(Options{Clock: clk, Jitter: func(time.Duration) time.Duration { return 0 }})
+	release := make(chan struct{})
+	started := make(chan struct{})
+	old := CheckerFunc(func(ctx context.Context) Result {
+		close(started)
+		<-release
+		return Result{} // would bring the backend UP
+	})
+	if err := s.Add(bid("a"), CheckConfig{Interval: time.Hour, Timeout: time.Hour, Rise: 1, Fall: 1}, old); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := runScheduler(t, s, ctx, cancel)
+	<-started
+	if err := s.Remove(bid("a")); err != nil {
+		t.Fatal(err)
+	}
+	fresh := &scripted{calls: make(chan int, 1), results: []Result{{Err: errFail}}}
+	if err := s.Add(bid("a"), CheckConfig{Interval: time.Hour, Rise: 1, Fall: 1, StartJitter: -1}, fresh); err != nil {
+		t.Fatal(err)
+	}
+	<-fresh.calls // the new backend's first check fails: DOWN
+	close(release)
+	// The old check's pass must not count for the new backend. Wait for the loop to take the
+	// old result (the fake clock's armings tell when the loop went back to waiting).
+	clk.WaitArmed(t, clk.Now().Add(time.Hour))
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Snapshot().Backends[0]
+	if st.State != backend.Down || st.Checks != 1 {
+		t.Fatalf("new backend after the old check returned: %+v", st)
+	}
+}
+
+// TestSchedulerChecked: Checked is closed once every backend of the start has a first result,
+// whatever it is; backends added later do not hold it up; a removed one releases it.
+func TestSchedulerChecked(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := NewScheduler(Options{Clock: clk, Jitter: func(max time.Duration) time.Duration { return max / 2 }})
+	a := &scripted{calls: make(chan int, 10), results: []Result{{Err: errFail}}}
+	b := &scripted{calls: make(chan int, 10)}
+	c := &scripted{calls: make(chan int, 10)}
+	s.Add(bid("a"), CheckConfig{Interval: 2 * time.Second}, a)
+	s.Add(bid("b"), CheckConfig{Interval: 4 * time.Second}, b)
+	s.Add(bid("c"), CheckConfig{Interval: 8 * time.Second}, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := runScheduler(t, s, ctx, cancel)
+	closed := func() bool {
+		select {
+		case <-s.Checked():
+			return true
+		default:
+			return false
+		}
+	}
+	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	clk.Advance(time.Second)
+	<-a.calls // a fails its first check: a result all the same
+	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	if closed() {
+		t.Fatal("Checked closed with b and c unchecked")
+	}
+	s.Add(bid("late"), CheckConfig{Interval: time.Hour, StartJitter: -1}, &scripted{})
+	if err := s.Remove(bid("c")); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second) // b at 2 s
+	<-b.calls
+	select {
+	case <-s.Checked():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Checked not closed after b's first result (c removed)")
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSchedulerSubscribeReplays: a subscriber added while Run runs gets the current state of
+// every backend first, then the changes; its cancel function stops the deliveries.
+func TestSchedulerSubscribeReplays(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := NewScheduler(Options{Clock: clk, Jitter: func(time.Duration) time.Duration { return 0 }})
+	a := &scripted{calls: make(chan int, 10), results: []Result{{}, {Err: errFail}}}
+	s.Add(bid("a"), CheckConfig{Interval: time.Second, Rise: 1, Fall: 1}, a)
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := runScheduler(t, s, ctx, cancel)
+	<-a.calls
+	clk.WaitArmed(t, clk.Now().Add(time.Second))
+
+	var log eventLog
+	unsubscribe := s.Subscribe(log.add)
+	ev := log.all()
+	if len(ev) != 1 || ev[0].Backend != bid("a") || ev[0].State != backend.Up || ev[0].Prev != backend.Up {
+		t.Fatalf("replay: %+v", ev)
+	}
+	clk.Advance(time.Second)
+	<-a.calls
+	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	ev = log.all()
+	if len(ev) != 2 || ev[1].State != backend.Down {
+		t.Fatalf("after a failure: %+v", ev)
+	}
+	unsubscribe()
+	if err := s.SetAdmin(bid("a"), backend.AdminMaint); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(log.all()); n != 2 {
+		t.Fatalf("%d events after unsubscribing, want 2", n)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMachineAlarm: a resource alarm is a typed part of the result; on_alarm decides whether it
+// degrades or fails the backend, whatever the message says. A plain warning is never a failure.
+func TestMachineAlarm(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		action AlarmAction
+		r      Result
+		want   backend.State
+		reason string
+	}{
+		{"alarm degraded", AlarmDegraded, Result{Alarm: "publishers blocked: memory"}, backend.Degraded, "resource alarm: publishers blocked: memory"},
+		{"alarm down", AlarmDown, Result{Alarm: "publishers blocked: memory"}, backend.Down, "on_alarm: down"},
+		{"reworded alarm down", AlarmDown, Result{Alarm: "disk"}, backend.Down, "resource alarm: disk"},
+		{"warning is not an alarm", AlarmDown, Result{Warning: "resource alarm: not really"}, backend.Degraded, "resource alarm: not really"},
+		{"alarm and warning", AlarmDegraded, Result{Alarm: "disk", Warning: "slow"}, backend.Degraded, "resource alarm: disk; slow"},
+		{"error wins", AlarmDown, Result{Err: errFail, Alarm: "disk"}, backend.Down, errFail.Error()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMachine(bid("b"), CheckConfig{Rise: 1, Fall: 1, OnAlarm: tc.action}, now, 0)
+			m.Begin(now)
+			m.Observe(now, Result{}, 0) // UP
+			m.Begin(now)
+			ev := m.Observe(now, tc.r, 0)
+			if m.State() != tc.want || len(ev) != 1 || !strings.Contains(ev[0].Reason, tc.reason) {
+				t.Fatalf("state %v, events %+v; want %v with reason containing %q", m.State(), ev, tc.want, tc.reason)
+			}
+		})
+	}
+	if _, err := ParseAlarmAction("panic"); err == nil {
+		t.Error("ParseAlarmAction(panic) succeeded")
+	}
+}
