@@ -31,6 +31,15 @@ const (
 	ModeLogin Mode = "login"
 )
 
+// ParseMode parses "handshake" or "login".
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeHandshake, ModeLogin:
+		return m, nil
+	}
+	return "", fmt.Errorf("parsing check mode: %q is not handshake or login", s)
+}
+
 // AlarmProbe selects how a login check looks for resource alarms.
 type AlarmProbe string
 

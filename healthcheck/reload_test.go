@@ -264,3 +264,41 @@ func TestMachineAlarm(t *testing.T) {
 		t.Error("ParseAlarmAction(panic) succeeded")
 	}
 }
+
+// TestSchedulerAddServing: a check added to a backend in service starts UP
+// and takes it out only after fall failures.
+func TestSchedulerAddServing(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := NewScheduler(Options{Clock: clk, Jitter: func(time.Duration) time.Duration { return 0 }})
+	z := &scripted{calls: make(chan int, 10)}
+	s.Add(bid("z"), CheckConfig{Interval: time.Hour}, z)
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := runScheduler(t, s, ctx, cancel)
+	<-z.calls // running
+	clk.WaitArmed(t, clk.Now().Add(time.Hour))
+	var log eventLog
+	s.Subscribe(log.add)
+	log.ev = nil // the replay of z
+	a := &scripted{calls: make(chan int, 10), results: []Result{{Err: errFail}, {Err: errFail}}}
+	if err := s.AddServing(bid("a"), CheckConfig{Interval: time.Second, Fall: 2}, a); err != nil {
+		t.Fatal(err)
+	}
+	if ev := log.all(); len(ev) != 1 || ev[0].State != backend.Up || ev[0].Reason != "check added while in service" {
+		t.Fatalf("announcement: %+v", ev)
+	}
+	<-a.calls // first failure: still UP
+	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	if st, _ := s.State(bid("a")); st != backend.Up {
+		t.Fatalf("after one failure: %v", st)
+	}
+	clk.Advance(time.Second)
+	<-a.calls
+	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	if st, _ := s.State(bid("a")); st != backend.Down {
+		t.Fatalf("after fall failures: %v", st)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}

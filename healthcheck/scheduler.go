@@ -91,6 +91,18 @@ var ErrUnknownBackend = errors.New("unknown backend")
 // is due at a random part of StartJitter after Run starts; during Run, after that much from
 // now, and subscribers learn of it at once (DOWN, "not checked yet").
 func (s *Scheduler) Add(id backend.ID, cfg CheckConfig, c Checker) error {
+	return s.add(id, cfg, c, false)
+}
+
+// AddServing is Add for a backend that is in service already (a reload gave
+// a check to a backend that had none): it starts UP, "check added while in
+// service", and leaves service only when fall checks fail, as if it had been
+// checked all along, so that adding a check never drops its sessions.
+func (s *Scheduler) AddServing(id backend.ID, cfg CheckConfig, c Checker) error {
+	return s.add(id, cfg, c, true)
+}
+
+func (s *Scheduler) add(id backend.ID, cfg CheckConfig, c Checker, serving bool) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("adding backend %s: %w", id, err)
 	}
@@ -109,6 +121,9 @@ func (s *Scheduler) Add(id backend.ID, cfg CheckConfig, c Checker) error {
 	}
 	now := s.clock.Now()
 	e := &entry{m: NewMachine(id, cfg, now, delay), checker: c, delay: delay}
+	if serving {
+		e.m.health, e.m.reason, e.m.everUp = backend.Up, "check added while in service", true
+	}
 	s.backends[id] = e
 	s.order = append(s.order, id)
 	started := s.started

@@ -89,6 +89,18 @@ func (t *Tracker) Handle(e Event) {
 	}
 }
 
+// Flush calls apply with the current total, under the tracker's lock, so
+// that no total computed by a concurrent Handle is applied after it. A
+// tracker made while the checks run is built with an apply that ignores
+// calls until it has the current states; Flush then applies them once.
+func (t *Tracker) Flush() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.apply != nil {
+		t.apply(t.delta)
+	}
+}
+
 // Delta returns the current total adjustment.
 func (t *Tracker) Delta() int {
 	t.mu.Lock()

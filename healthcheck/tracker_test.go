@@ -51,3 +51,15 @@ func TestTracker(t *testing.T) {
 		t.Fatalf("snapshot %s", b)
 	}
 }
+
+func TestTrackerFlush(t *testing.T) {
+	var applied []int
+	tr := NewTracker(func(d int) { applied = append(applied, d) })
+	tr.TrackBackend(bid("a"), -60)
+	tr.Flush()
+	tr.Handle(Event{Backend: bid("a"), State: backend.Up, Health: backend.Up})
+	tr.Flush()
+	if len(applied) != 3 || applied[0] != -60 || applied[1] != 0 || applied[2] != 0 {
+		t.Fatalf("applied %v, want [-60 0 0]", applied)
+	}
+}

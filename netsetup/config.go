@@ -24,6 +24,8 @@ const (
 	DefaultGARPRefresh = 60 * time.Second
 	// DefaultLabel is the tag used to mark addresses added by rmqlb.
 	DefaultLabel = "rmqlb"
+	// MinGARPRefresh is the shortest refresh period accepted.
+	MinGARPRefresh = 100 * time.Millisecond
 )
 
 // maxLabelLen is IFNAMSIZ-1: the kernel keeps at most 15 bytes of IFA_LABEL.
@@ -72,8 +74,8 @@ func (c GARPConfig) Validate() error {
 	if c.Interval < 0 {
 		errs = append(errs, fmt.Errorf("garp.interval: must not be negative, got %s", c.Interval))
 	}
-	if c.Refresh > 0 && c.Refresh < 100*time.Millisecond {
-		errs = append(errs, fmt.Errorf("garp.refresh: must be at least 100ms (or negative to disable), got %s", c.Refresh))
+	if c.Refresh > 0 && c.Refresh < MinGARPRefresh {
+		errs = append(errs, fmt.Errorf("garp.refresh: must be at least %v (or negative to disable), got %s", MinGARPRefresh, c.Refresh))
 	}
 	return errors.Join(errs...)
 }
@@ -124,16 +126,12 @@ func (c VIPConfig) Validate() error {
 	seen := make(map[netip.Addr]bool, len(c.VIPs))
 	for i, p := range c.VIPs {
 		a := p.Addr()
-		switch {
-		case !p.IsValid():
+		if !p.IsValid() {
 			errs = append(errs, fmt.Errorf("vips[%d]: invalid prefix", i))
 			continue
-		case a.Is4In6():
-			errs = append(errs, fmt.Errorf("vips[%d]: %s: IPv4-mapped IPv6 addresses are not allowed, write the IPv4 address", i, p))
-		case a.IsUnspecified(), a.IsLoopback(), a.IsMulticast(), a.IsLinkLocalUnicast():
-			errs = append(errs, fmt.Errorf("vips[%d]: %s: not a usable unicast address", i, p))
-		case a.Zone() != "":
-			errs = append(errs, fmt.Errorf("vips[%d]: %s: zones are not allowed", i, p))
+		}
+		if err := CheckVIP(p); err != nil {
+			errs = append(errs, fmt.Errorf("vips[%d]: %w", i, err))
 		}
 		if seen[a] {
 			errs = append(errs, fmt.Errorf("vips[%d]: %s: duplicate address", i, p))
@@ -145,6 +143,28 @@ func (c VIPConfig) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// CheckVIP reports whether p can be a virtual address: a unicast address
+// that is not unspecified, loopback, multicast or link-local, without a
+// zone, and IPv4 written as IPv4 (not IPv4-mapped IPv6).
+func CheckVIP(p netip.Prefix) error {
+	a := p.Addr()
+	switch {
+	case !p.IsValid():
+		return fmt.Errorf("%s: invalid prefix", p)
+	case a.Is4In6():
+		return fmt.Errorf("%s: IPv4-mapped IPv6 addresses are not allowed, write the IPv4 address", p)
+	case a.IsUnspecified(), a.IsLoopback(), a.IsMulticast(), a.IsLinkLocalUnicast():
+		return fmt.Errorf("%s: not a usable unicast address", p)
+	case a.Zone() != "":
+		return fmt.Errorf("%s: zones are not allowed", p)
+	}
+	return nil
+}
+
+// CheckInterfaceName reports whether name is a valid Linux interface name:
+// 1 to 15 bytes, not "." or "..", without '/', ':' or white space.
+func CheckInterfaceName(name string) error { return validateIfname(name) }
 
 // validateIfname checks a Linux interface name.
 func validateIfname(name string) error {

@@ -211,16 +211,16 @@ func (p *Packet) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error)
 			return nil, fmt.Errorf("marshaling VRRP advert: version 2 over IPv6")
 		}
 		iv := p.AdvertInterval
-		if iv%time.Second != 0 || iv < time.Second || iv > 255*time.Second {
-			return nil, fmt.Errorf("marshaling VRRP advert: version 2 interval %v: want whole seconds in 1s..255s", iv)
+		if err := CheckAdvertInterval(2, iv); err != nil {
+			return nil, fmt.Errorf("marshaling VRRP advert: interval: %w", err)
 		}
 		b[4] = p.AuthType
 		b[5] = byte(iv / time.Second)
 		copy(b[len(b)-authDataLen:], p.AuthData[:])
 	case 3:
 		iv := p.AdvertInterval
-		if iv%(10*time.Millisecond) != 0 || iv < 10*time.Millisecond || iv > 4095*10*time.Millisecond {
-			return nil, fmt.Errorf("marshaling VRRP advert: version 3 interval %v: want whole centiseconds in 10ms..40.95s", iv)
+		if err := CheckAdvertInterval(3, iv); err != nil {
+			return nil, fmt.Errorf("marshaling VRRP advert: interval: %w", err)
 		}
 		if p.AuthType != 0 {
 			return nil, fmt.Errorf("marshaling VRRP advert: version 3 has no authentication (type %d)", p.AuthType)

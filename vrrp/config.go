@@ -59,6 +59,14 @@ type Config struct {
 	VIPs []netip.Prefix
 }
 
+// MaxAuthPassLen is the longest VRRPv2 simple password: the 8 bytes of
+// the authentication data (RFC 2338 section 5.3.10).
+const MaxAuthPassLen = 8
+
+// MaxVIPs is the most virtual addresses one advert carries (an 8-bit
+// count).
+const MaxVIPs = 255
+
 // Validate reports every problem of c, each naming the field (by its
 // configuration-file key) and what is wrong, joined with errors.Join.
 func (c Config) Validate() error {
@@ -78,20 +86,17 @@ func (c Config) Validate() error {
 	if c.Priority == 0 {
 		bad("priority", "must be 1..255, not 0 (0 is reserved for a master that stops)")
 	}
+	if c.Version == 2 || c.Version == 3 {
+		if err := CheckAdvertInterval(c.Version, c.AdvertInterval); err != nil {
+			bad("advert_interval", "%v", err)
+		}
+	}
 	switch c.Version {
 	case 2:
-		iv := c.AdvertInterval
-		if iv%time.Second != 0 || iv < time.Second || iv > 255*time.Second {
-			bad("advert_interval", "%v: VRRPv2 needs whole seconds in 1s..255s", iv)
-		}
-		if len(c.AuthPass) > 8 {
-			bad("auth_pass", "is %d bytes, at most 8", len(c.AuthPass))
+		if len(c.AuthPass) > MaxAuthPassLen {
+			bad("auth_pass", "is %d bytes, at most %d", len(c.AuthPass), MaxAuthPassLen)
 		}
 	case 3:
-		iv := c.AdvertInterval
-		if iv%(10*time.Millisecond) != 0 || iv < 10*time.Millisecond || iv > 40950*time.Millisecond {
-			bad("advert_interval", "%v: VRRPv3 needs whole centiseconds in 10ms..40.95s", iv)
-		}
 		if c.AuthPass != "" {
 			bad("auth_pass", "is set, but VRRPv3 has no authentication")
 		}
@@ -124,8 +129,8 @@ func (c Config) Validate() error {
 	if len(c.VIPs) == 0 {
 		bad("virtual_ipaddress", "is empty")
 	}
-	if len(c.VIPs) > 255 {
-		bad("virtual_ipaddress", "has %d addresses, at most 255", len(c.VIPs))
+	if len(c.VIPs) > MaxVIPs {
+		bad("virtual_ipaddress", "has %d addresses, at most %d", len(c.VIPs), MaxVIPs)
 	}
 	vips := make(map[netip.Addr]bool)
 	for _, p := range c.VIPs {
