@@ -7,6 +7,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmqlb/rmqlb/amqpcheck"
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/proxyproto"
+	"github.com/rmqlb/rmqlb/vrrp"
+	"go.uber.org/zap/zapcore"
 )
 
 func TestSeedExample(t *testing.T) {
@@ -14,11 +23,11 @@ func TestSeedExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := c.VRRPInstances[0]
-	if in.Version != 2 || in.Priority != 150 || in.AdvertInterval != 5*time.Second || in.AuthPass != "passwd" {
+	in := c.VRRP[0]
+	if in.Version != 2 || in.Priority != 150 || in.AdvertInterval != 5*time.Second || in.AuthPass != "passwd" || in.VRID != 1 {
 		t.Errorf("instance = %+v", in)
 	}
-	if !in.PreemptV {
+	if !in.Preempt {
 		t.Error("preempt should default to true")
 	}
 	if want := netip.MustParsePrefix("192.168.1.100/32"); len(in.VIPs) != 1 || in.VIPs[0] != want {
@@ -28,21 +37,25 @@ func TestSeedExample(t *testing.T) {
 		t.Errorf("garp defaults = %+v", in.GARP)
 	}
 	l := c.Listeners[0]
-	if l.BindAddr != netip.MustParseAddrPort("192.168.1.100:5672") || l.Policy != "wrr" || l.PersistenceTimeout != 6000*time.Second {
+	if l.Bind != netip.MustParseAddrPort("192.168.1.100:5672") || l.Policy != balancer.PolicyWRR || l.PersistenceTimeout != 6000*time.Second {
 		t.Errorf("listener = %+v", l)
 	}
-	if l.OnMarkedDown != "shutdown-sessions" || l.RetriesV != 3 || l.PersistenceNetmask != 32 {
+	if l.OnMarkedDown != ShutdownSessions || l.Retries != 3 || l.PersistenceNetmask != 32 {
 		t.Errorf("listener defaults = %+v", l)
 	}
 	b := l.Backends[1]
-	if b.WeightV != 10 || b.Addr != netip.MustParseAddrPort("192.168.1.2:5672") {
+	if b.Weight != 10 || b.Address != netip.MustParseAddrPort("192.168.1.2:5672") || b.ID != (backend.ID{Listener: "rabbitmq_cluster", Name: "rabbitmq02"}) {
 		t.Errorf("backend = %+v", b)
 	}
-	if b.CheckV.Type != "amqp" || b.CheckV.Rise != 2 || b.CheckV.Fall != 3 || b.CheckV.AddrV != b.Addr || b.CheckV.VHost != "/" {
-		t.Errorf("backend check = %+v", b.CheckV)
+	ck := b.Check
+	if ck.Type != CheckAMQP || ck.Schedule.Rise != 2 || ck.Schedule.Fall != 3 || ck.Address != b.Address || ck.VHost != "/" || ck.Field != "listeners[0].check" {
+		t.Errorf("backend check = %+v", ck)
 	}
-	if li, bi, err := c.FindBackend("rabbitmq01"); err != nil || li != 0 || bi != 0 {
-		t.Errorf("FindBackend = %d %d %v", li, bi, err)
+	if tr := in.Track[0]; tr.Backend != (backend.ID{Listener: "rabbitmq_cluster", Name: "rabbitmq01"}) || tr.Weight != -60 {
+		t.Errorf("track = %+v", tr)
+	}
+	if c.Line(l.Backends[1].Field+".weight") != 27 || c.Line("vrrp_instances[0].priority") != 9 {
+		t.Errorf("lines: backend weight %d, priority %d", c.Line(l.Backends[1].Field+".weight"), c.Line("vrrp_instances[0].priority"))
 	}
 }
 
@@ -84,24 +97,29 @@ listeners:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ControlSocket != DefaultControlSocket || c.LogLevel != "info" {
+	if c.ControlSocket != DefaultControlSocket || c.LogLevel != zapcore.InfoLevel || c.MetricsListen.IsValid() {
 		t.Errorf("daemon defaults: %+v", c)
 	}
-	in := c.VRRPInstances[0]
-	if in.Priority != 100 || in.Version != 2 || in.AdvertInterval != time.Second || in.V3Checksum != "pseudo-header" {
+	in := c.VRRP[0]
+	if in.Priority != 100 || in.Version != 2 || in.AdvertInterval != time.Second || in.Checksum != vrrp.ChecksumPseudoHeader || !in.Preempt {
 		t.Errorf("vrrp defaults: %+v", in)
 	}
+	if in.GARP.Count != netsetup.DefaultGARPCount || in.GARP.Interval != netsetup.DefaultGARPInterval || in.GARP.Refresh != netsetup.DefaultGARPRefresh {
+		t.Errorf("garp defaults = %+v", in.GARP)
+	}
 	l := c.Listeners[0]
-	if l.Policy != "roundrobin" || l.ConnectTimeout != 5*time.Second || l.KeepAlive != 30*time.Second || l.GracefulTimeout != 10*time.Second {
+	if l.Policy != balancer.PolicyRoundRobin || l.ConnectTimeout != balancer.DefaultConnectTimeout || l.KeepAlive != balancer.DefaultKeepAlive ||
+		l.GracefulTimeout != balancer.DefaultGracefulTimeout || l.Retries != DefaultRetries || l.OnMarkedDown != ShutdownSessions {
 		t.Errorf("listener defaults: %+v", l)
 	}
-	ck := l.Backends[0].CheckV
-	if ck.Type != "amqp" || ck.Mode != "handshake" || ck.Interval != 2*time.Second || ck.Timeout != time.Second ||
-		ck.FastInterval != 2*time.Second || ck.DownInterval != 2*time.Second || ck.OnAlarm != "degraded" {
+	ck := l.Backends[0].Check
+	s := ck.Schedule
+	if ck.Type != CheckAMQP || ck.Mode != amqpcheck.ModeHandshake || s.Interval != healthcheck.DefaultInterval || s.Timeout != healthcheck.DefaultTimeout ||
+		s.FastInterval != s.Interval || s.DownInterval != s.Interval || s.OnAlarm != healthcheck.AlarmDegraded || s.Rise != 2 || s.Fall != 3 {
 		t.Errorf("check defaults: %+v", ck)
 	}
-	if l.Backends[0].WeightV != 1 {
-		t.Errorf("weight default = %d", l.Backends[0].WeightV)
+	if l.Backends[0].Weight != 1 || l.Backends[0].ProxyProtocol != proxyproto.None || ck.ProxyProtocol {
+		t.Errorf("backend defaults: %+v", l.Backends[0])
 	}
 }
 
@@ -132,7 +150,7 @@ func TestErrors(t *testing.T) {
 			"line 8: vrrp_instances[0].auth_pass: is not allowed with version 3",
 			"line 9: vrrp_instances[0].virtual_ipaddress[0]: must be an address",
 			"line 10: vrrp_instances[0].unicast_peers[0]: must be an IPv4 address",
-			"line 11: vrrp_instances[0].track[0].weight: must be -254..-1 or 1..254, not 0",
+			"line 11: vrrp_instances[0].track[0].weight: weight must be -254..-1 or 1..254, not 0",
 			"line 11: vrrp_instances[0].track[0].check: no backend is named \"nope\"",
 		}},
 		{"v2 interval and password", `vrrp_instances:
@@ -162,7 +180,7 @@ func TestErrors(t *testing.T) {
     on_marked_down: explode
     check: {type: http, rise: 0, fall: 101, interval: 1ms}
     backends:
-      - {name: a, address: nowhere, weight: 300}
+      - {name: a, address: nowhere, weight: 300000}
       - {name: a, address: 10.0.0.2:5672, check: {mode: login}}
 `, []string{
 			"line 3: listeners[0].bind: must be ip:port",
@@ -173,7 +191,7 @@ func TestErrors(t *testing.T) {
 			"line 7: listeners[0].check.interval: must be at least 10ms",
 			"line 7: listeners[0].check.fall: must be 1..100, not 101",
 			"line 9: listeners[0].backends[0].address: must be ip:port, not \"nowhere\"",
-			"line 9: listeners[0].backends[0].weight: must be 0..256, not 300",
+			"line 9: listeners[0].backends[0].weight: must be 0..65535, not 300000",
 			"line 10: listeners[0].backends[1].name: \"a\" is also the name of backends[0]",
 			"line 10: listeners[0].backends[1].check.user: is required with mode login",
 		}},
@@ -224,14 +242,29 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		// A valid config has its parsed fields set.
-		for _, in := range c.VRRPInstances {
-			if len(in.VIPs) != len(in.VirtualIPAddress) {
-				t.Fatalf("VIPs %v for %v", in.VIPs, in.VirtualIPAddress)
+		// A valid config has every part resolved, and every package
+		// accepts what is built from it.
+		for i := range c.VRRP {
+			in := &c.VRRP[i]
+			if len(in.VIPs) == 0 || in.VRID == 0 || in.Priority == 0 {
+				t.Fatalf("unresolved instance %+v", in)
+			}
+			if err := in.VRRPConfig().Validate(); err != nil {
+				t.Fatalf("vrrp refuses an accepted instance: %v", err)
 			}
 		}
-		for _, l := range c.Listeners {
-			if !l.BindAddr.IsValid() {
-				t.Fatal("valid listener without BindAddr")
+		for i := range c.Listeners {
+			l := &c.Listeners[i]
+			if !l.Bind.IsValid() {
+				t.Fatal("valid listener without Bind")
+			}
+			if err := c.BalancerConfig(l).Validate(); err != nil {
+				t.Fatalf("balancer refuses an accepted listener: %v", err)
+			}
+			for _, b := range l.Backends {
+				if !b.ID.IsValid() || !b.Address.IsValid() {
+					t.Fatalf("unresolved backend %+v", b)
+				}
 			}
 		}
 	})

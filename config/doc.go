@@ -1,4 +1,5 @@
-// Package config reads and validates rmqlb's single YAML configuration file.
+// Package config reads rmqlb's single YAML configuration file and resolves
+// it into one typed model of what the daemon runs.
 //
 // The file has four parts: daemon settings (control socket, logging,
 // metrics), vrrp_instances (each a keepalived vrrp_instance: RFC 3768 VRRPv2
@@ -6,14 +7,25 @@
 // its backends, replacing HAProxy's listen section and LVS's virtual_server)
 // and, per backend, its health check.
 //
-// Load parses a file strictly (unknown keys are errors), fills in the
-// documented defaults and validates every field. Every problem is reported
-// as a FieldError that names the field by its path in the file, its line,
-// and what is wrong, so that `rmqlb check-config` can print one line per
-// problem and a reload with a bad file can be refused without touching the
-// running daemon.
+// Parse decodes a file strictly (unknown keys are errors) into its schema
+// and resolves it into a Config: enums parsed into the owning packages'
+// types (balancer.Policy, proxyproto.Version, amqpcheck.Mode,
+// healthcheck.AlarmAction, CheckType, OnMarkedDown), addresses into
+// net/netip values, backends named by backend.ID, track rules resolved to
+// the backends and listeners they watch, and every default applied. Each
+// limit and default is stated once, by the package it belongs to (for
+// example vrrp.CheckAdvertInterval, balancer.MaxWeight,
+// healthcheck.MinInterval), and used here; the few that belong to the file
+// alone are this package's constants. Every problem is reported as a
+// FieldError that names the field by its path in the file, its line, and
+// what is wrong, so that `rmqlb check-config` prints one line per problem
+// and a reload with a bad file is refused without touching the running
+// daemon.
+//
+// The daemon builds every package's configuration from a Config with the
+// builders of build.go and nothing else, and Parse validates those built
+// configurations too: a file that Parse accepts is a file the daemon runs.
 //
 // Durations are Go durations ("100ms", "1s", "1m30s"). Addresses are
-// written as text ("10.77.0.100", "10.77.0.100/24", "10.77.0.1:5672") and
-// are available parsed as net/netip values after validation.
+// written as text ("10.77.0.100", "10.77.0.100/24", "10.77.0.1:5672").
 package config

@@ -13,37 +13,71 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 )
 
-// Load reads, parses and validates the file at path. See Parse.
+// Load reads, parses and resolves the file at path (see Parse), and adds
+// a warning to Config.Warnings when the file holds a password (auth_pass,
+// a check's password) and may be read by its group or by others.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	return Parse(data)
+	c, err := Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o044 != 0 {
+		if secret := c.secretField(); secret != "" {
+			c.Warnings = append(c.Warnings, fmt.Sprintf(
+				"%s holds a password (%s, line %d) and is readable by group or others (mode %04o): chmod 600 it (or 640 with a trusted group)",
+				path, secret, c.Line(secret), fi.Mode().Perm()))
+		}
+	}
+	return c, nil
 }
 
-// Parse parses and validates a configuration. Unknown keys are errors. On
-// success every default is filled in and the parsed fields (addresses,
-// prefixes) are set. On failure the error is an Errors value listing every
-// problem with its line.
+// secretField returns the path of the first password of c, "" if none.
+func (c *Config) secretField() string {
+	for _, in := range c.VRRP {
+		if in.AuthPass != "" {
+			return in.Field + ".auth_pass"
+		}
+	}
+	for _, l := range c.Listeners {
+		for _, b := range l.Backends {
+			if b.Check.Password != "" {
+				return b.Check.Field + ".password"
+			}
+		}
+	}
+	return ""
+}
+
+// Parse parses and resolves a configuration. Unknown keys are errors. On
+// failure the error is an Errors value listing every problem with its
+// line. Parse accepts exactly what the daemon can run: besides its own
+// rules it builds every package's configuration from the result and
+// validates it (Build), so that check-config and run never disagree.
 func Parse(data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, yamlErrors(err)
 	}
-	var c Config
+	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, yamlErrors(err)
 	}
-	v := validator{root: &root}
-	v.config(&c)
-	if len(v.errs) > 0 {
-		sort.SliceStable(v.errs, func(i, j int) bool { return v.errs[i].Line < v.errs[j].Line })
-		return nil, v.errs
+	r := resolver{lines: lineIndex{root: &root}}
+	c := r.config(&f)
+	if len(r.errs) == 0 {
+		r.validateBuilt(c)
 	}
-	return &c, nil
+	if len(r.errs) > 0 {
+		sort.SliceStable(r.errs, func(i, j int) bool { return r.errs[i].Line < r.errs[j].Line })
+		return nil, r.errs
+	}
+	return c, nil
 }
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)

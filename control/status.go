@@ -28,13 +28,20 @@ type Status struct {
 // Reload is the outcome of a configuration reload.
 type Reload struct {
 	At time.Time `json:"at"`
-	// Error is set when the new file was refused; the daemon runs on
-	// with the configuration it had.
+	// Error is set when the new file was refused as a whole (it does not
+	// parse); the daemon runs on with the configuration it had.
 	Error string `json:"error,omitempty"`
-	// Applied and Pending list what changed and what needs a restart.
+	// Applied lists the changes made; Refused the changes that failed,
+	// each with why (those parts run on as they were); Pending the
+	// changes that need a restart, each with its line in the file.
 	Applied []string `json:"applied,omitempty"`
+	Refused []string `json:"refused,omitempty"`
 	Pending []string `json:"pending,omitempty"`
 }
+
+// OK reports whether the reload was applied in full (restarts pending
+// aside).
+func (r *Reload) OK() bool { return r.Error == "" && len(r.Refused) == 0 }
 
 // VRRP is one VRRP instance: its state machine, its VIPs as they are on
 // the interface now, and its track rules.

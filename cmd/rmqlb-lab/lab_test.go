@@ -16,14 +16,14 @@ func TestConfigValid(t *testing.T) {
 		if err != nil {
 			t.Fatalf("config of %s: %v", b.Name, err)
 		}
-		if len(c.VRRPInstances) != 1 || len(c.Listeners) != 1 {
-			t.Fatalf("config of %s: %d instances, %d listeners", b.Name, len(c.VRRPInstances), len(c.Listeners))
+		if len(c.VRRP) != 1 || len(c.Listeners) != 1 {
+			t.Fatalf("config of %s: %d instances, %d listeners", b.Name, len(c.VRRP), len(c.Listeners))
 		}
-		v := c.VRRPInstances[0]
-		if v.Priority != b.Priority || v.Version != 3 || v.AdvertInterval != 100*time.Millisecond {
+		v := c.VRRP[0]
+		if int(v.Priority) != b.Priority || v.Version != 3 || v.AdvertInterval != 100*time.Millisecond {
 			t.Errorf("config of %s: priority %d version %d advert %v", b.Name, v.Priority, v.Version, v.AdvertInterval)
 		}
-		if len(v.Track) != 1 || v.Track[0].Check != b.Name || v.Track[0].Weight != -60 {
+		if len(v.Track) != 1 || v.Track[0].Backend.Name != b.Name || v.Track[0].Weight != -60 {
 			t.Errorf("config of %s: track %+v", b.Name, v.Track)
 		}
 		if got := len(c.Listeners[0].Backends); got != len(l.Brokers) {

@@ -13,12 +13,15 @@ import (
 func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "/etc/rmqlb/rmqlb.yaml", "configuration file")
+	path := fs.String("config", defaultConfig, "configuration file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	_, err := config.Load(*path)
+	c, err := config.Load(*path)
 	if err == nil {
+		for _, w := range c.Warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
 		fmt.Fprintf(stdout, "%s: ok\n", *path)
 		return 0
 	}

@@ -4,10 +4,12 @@
 //	rmqlb check-config --config FILE    validate a file: exit 0, or 1 with one line per problem
 //	rmqlb status [--socket PATH] [--json]
 //	rmqlb backend [--socket PATH] LISTENER/BACKEND drain|maint|ready
+//	rmqlb reload [--socket PATH]
 //	rmqlb version
 //
 // This file and its siblings only parse flags and wire the packages
-// together; the behaviour lives in the packages.
+// together; the behaviour lives in the packages (the daemon's in package
+// daemon).
 package main
 
 import (
@@ -19,6 +21,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// defaultConfig is the configuration file when --config is not given.
+const defaultConfig = "/etc/rmqlb/rmqlb.yaml"
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -29,6 +34,7 @@ const usage = `usage:
   rmqlb status [--socket PATH] [--json] show the running daemon's state
   rmqlb backend [--socket PATH] LISTENER/BACKEND drain|maint|ready
                                        set a backend's operator state
+  rmqlb reload [--socket PATH]         reload the daemon's configuration file
   rmqlb version                        print the version
 `
 
@@ -47,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdStatus(args[1:], stdout, stderr)
 	case "backend":
 		return cmdBackend(args[1:], stdout, stderr)
+	case "reload":
+		return cmdReload(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "rmqlb %s\n", version)
 		return 0

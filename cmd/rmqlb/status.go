@@ -3,21 +3,17 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 )
 
 // cmdStatus asks the running daemon for its state and prints it as
 // tables, or with --json as the daemon sent it.
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	socket := fs.String("socket", config.DefaultControlSocket, "control socket of the daemon")
+	fs, socket := clientFlags("status", stderr)
 	asJSON := fs.Bool("json", false, "print the status as one JSON object")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -51,9 +47,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 
 // cmdBackend sets a backend's operator state: drain, maint or ready.
 func cmdBackend(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("backend", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	socket := fs.String("socket", config.DefaultControlSocket, "control socket of the daemon")
+	fs, socket := clientFlags("backend", stderr)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

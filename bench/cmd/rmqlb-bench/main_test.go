@@ -20,16 +20,16 @@ func TestRmqlbConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config.Parse: %v", err)
 	}
-	if len(cfg.VRRPInstances) != 0 || len(cfg.Listeners) != 2 {
-		t.Fatalf("want 0 VRRP instances and 2 listeners, got %d and %d", len(cfg.VRRPInstances), len(cfg.Listeners))
+	if len(cfg.VRRP) != 0 || len(cfg.Listeners) != 2 {
+		t.Fatalf("want 0 VRRP instances and 2 listeners, got %d and %d", len(cfg.VRRP), len(cfg.Listeners))
 	}
 	for _, l := range cfg.Listeners {
-		if len(l.Backends) != 1 || l.Backends[0].CheckV.Type != "none" {
+		if len(l.Backends) != 1 || l.Backends[0].Check.Type != config.CheckNone {
 			t.Errorf("listener %s: backends %+v", l.Name, l.Backends)
 		}
 	}
-	if cfg.Listeners[0].BindAddr != testEP.bulk || cfg.Listeners[1].BindAddr != testEP.echo {
-		t.Errorf("binds %s, %s", cfg.Listeners[0].BindAddr, cfg.Listeners[1].BindAddr)
+	if cfg.Listeners[0].Bind != testEP.bulk || cfg.Listeners[1].Bind != testEP.echo {
+		t.Errorf("binds %s, %s", cfg.Listeners[0].Bind, cfg.Listeners[1].Bind)
 	}
 }
 

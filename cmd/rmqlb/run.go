@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/daemon"
+)
+
+// cmdRun runs the daemon in the foreground until SIGINT or SIGTERM; SIGHUP
+// reloads the configuration file.
+func cmdRun(args []string, stderr io.Writer) int {
+	// SIGHUP is caught before anything else: a reload asked for while the
+	// daemon starts waits for it instead of killing it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", defaultConfig, "configuration file")
+	logFormat := fs.String("log-format", "console", "log format: console or json")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "rmqlb: %s: invalid configuration:\n%v\n", *path, err)
+		return 1
+	}
+	level := zap.NewAtomicLevelAt(cfg.LogLevel)
+	log, err := newLogger(level, *logFormat, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "rmqlb: %v\n", err)
+		return 2
+	}
+	defer log.Sync()
+	raiseNoFile(log)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	d, err := daemon.New(cfg, daemon.Options{Path: *path, Version: version, Logger: log, Level: &level})
+	if err != nil {
+		log.Error("starting", zap.Error(err))
+		return 1
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				d.RequestReload()
+			}
+		}
+	}()
+	if err := d.Run(ctx); err != nil {
+		if errors.Is(err, daemon.ErrLocked) {
+			log.Error("not starting: another rmqlb daemon runs with this configuration; it was left alone", zap.Error(err))
+		} else {
+			log.Error("daemon stopped with an error", zap.Error(err))
+		}
+		return 1
+	}
+	log.Info("daemon stopped")
+	return 0
+}
+
+// newLogger returns a logger writing to w in format (console or json) at
+// the level, which a reload may change.
+func newLogger(level zap.AtomicLevel, format string, w io.Writer) (*zap.Logger, error) {
+	ec := zap.NewProductionEncoderConfig()
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	switch format {
+	case "json":
+		enc = zapcore.NewJSONEncoder(ec)
+	case "console":
+		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	default:
+		return nil, fmt.Errorf("parsing log format: %q is not console or json", format)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level)), nil
+}
+
+// raiseNoFile lifts the soft open-files limit to the hard one: every
+// proxied session holds two sockets.
+func raiseNoFile(log *zap.Logger) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+			log.Warn("raising the open-files limit", zap.Error(err))
+			return
+		}
+	}
+	log.Debug("open-files limit", zap.Uint64("limit", rl.Cur))
+}

@@ -1,0 +1,117 @@
+package config
+
+import (
+	"github.com/rmqlb/rmqlb/amqpcheck"
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// This file builds each package's configuration from a resolved Config.
+// The daemon uses these builders and nothing else, at start and on every
+// reload, so that what runs is what the file says.
+
+// VIPLabel is the tag that marks the addresses the daemon adds (see
+// netsetup.VIPConfig.Label).
+const VIPLabel = netsetup.DefaultLabel
+
+// VRRPConfig returns the instance's vrrp.Config.
+func (in *VRRPInstance) VRRPConfig() vrrp.Config {
+	return vrrp.Config{
+		Name:           in.Name,
+		Interface:      in.Interface,
+		VRID:           in.VRID,
+		Priority:       in.Priority,
+		Version:        in.Version,
+		AdvertInterval: in.AdvertInterval,
+		Preempt:        in.Preempt,
+		PreemptDelay:   in.PreemptDelay,
+		AuthPass:       in.AuthPass,
+		Checksum:       in.Checksum,
+		UnicastSrc:     in.UnicastSrc,
+		UnicastPeers:   append(in.UnicastPeers[:0:0], in.UnicastPeers...),
+		VIPs:           append(in.VIPs[:0:0], in.VIPs...),
+	}
+}
+
+// VIPConfig returns the configuration of the instance's VIP set.
+func (in *VRRPInstance) VIPConfig() netsetup.VIPConfig {
+	return netsetup.VIPConfig{
+		Interface: in.Interface,
+		Label:     VIPLabel,
+		VIPs:      append(in.VIPs[:0:0], in.VIPs...),
+		GARP:      in.GARP,
+	}
+}
+
+// BalancerConfig returns the listener's balancer.Config. A listener bound
+// to a VIP of c closes its sessions at once when it stops
+// (GracefulTimeout < 0): the VIP moves to the new master on stop, so those
+// clients' packets, their FINs and RSTs included, can no longer reach this
+// host and the sessions could only hold their brokers' connections open.
+func (c *Config) BalancerConfig(l *Listener) balancer.Config {
+	bc := balancer.Config{
+		Name:                   l.Name,
+		Bind:                   l.Bind,
+		Policy:                 l.Policy,
+		PersistenceTimeout:     l.PersistenceTimeout,
+		PersistenceNetmask:     l.PersistenceNetmask,
+		MaxConn:                l.MaxConn,
+		ConnectTimeout:         l.ConnectTimeout,
+		Retries:                l.Retries,
+		ShutdownSessionsOnDown: l.OnMarkedDown == ShutdownSessions,
+		IdleTimeout:            l.IdleTimeout,
+		KeepAlive:              l.KeepAlive,
+		GracefulTimeout:        l.GracefulTimeout,
+	}
+	if c.VIPOwned(l.Bind.Addr()) {
+		bc.GracefulTimeout = -1
+	}
+	for _, b := range l.Backends {
+		bc.Backends = append(bc.Backends, balancer.BackendConfig{
+			Name:          b.ID.Name,
+			Address:       b.Address,
+			Weight:        b.Weight,
+			MaxConn:       b.MaxConn,
+			ProxyProtocol: b.ProxyProtocol,
+			Checked:       b.Check.Type != CheckNone,
+		})
+	}
+	return bc
+}
+
+// AMQPConfig returns the amqpcheck.Config of an AMQP check.
+func (ck *Check) AMQPConfig() amqpcheck.Config {
+	return amqpcheck.Config{
+		Addr:          ck.Address,
+		Mode:          ck.Mode,
+		VHost:         ck.VHost,
+		User:          ck.User,
+		Password:      ck.Password,
+		ProxyProtocol: ck.ProxyProtocol,
+	}
+}
+
+// validateBuilt builds every package's configuration from c and records
+// what their own validation refuses, at the section it comes from. The
+// resolver's rules are meant to catch everything first, with a better
+// message; this is the guarantee that a file Parse accepts also starts.
+func (r *resolver) validateBuilt(c *Config) {
+	for i := range c.VRRP {
+		in := &c.VRRP[i]
+		p := parsePath(in.Field)
+		r.check(p, in.VRRPConfig().Validate())
+		r.check(p, in.VIPConfig().Validate())
+	}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		r.check(parsePath(l.Field), c.BalancerConfig(l).Validate())
+		for j := range l.Backends {
+			b := &l.Backends[j]
+			r.check(parsePath(b.Field).k("check"), b.Check.Schedule.Validate())
+			if b.Check.Type == CheckAMQP {
+				r.check(parsePath(b.Field).k("check"), b.Check.AMQPConfig().Validate())
+			}
+		}
+	}
+}

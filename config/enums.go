@@ -1,0 +1,80 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// CheckType selects the checker of a backend.
+type CheckType uint8
+
+// Check types. The zero value is CheckAMQP.
+const (
+	// CheckAMQP runs an AMQP 0-9-1 handshake or login (package amqpcheck).
+	CheckAMQP CheckType = iota
+	// CheckTCP only connects: blind to a frozen broker.
+	CheckTCP
+	// CheckNone does not check: the backend is always UP.
+	CheckNone
+)
+
+var checkTypeNames = [...]string{CheckAMQP: "amqp", CheckTCP: "tcp", CheckNone: "none"}
+
+// String returns "amqp", "tcp" or "none".
+func (t CheckType) String() string {
+	if int(t) < len(checkTypeNames) {
+		return checkTypeNames[t]
+	}
+	return fmt.Sprintf("CheckType(%d)", uint8(t))
+}
+
+// ParseCheckType parses "amqp", "tcp" or "none".
+func ParseCheckType(s string) (CheckType, error) {
+	for i, n := range checkTypeNames {
+		if n == s {
+			return CheckType(i), nil
+		}
+	}
+	return 0, fmt.Errorf("must be amqp, tcp or none, not %q", s)
+}
+
+// MarshalText encodes t as its String form.
+func (t CheckType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// OnMarkedDown is what happens to the sessions of a backend that goes DOWN
+// or MAINT, or is removed by a reload (HAProxy's on-marked-down).
+type OnMarkedDown uint8
+
+// OnMarkedDown values. The zero value is ShutdownSessions.
+const (
+	// ShutdownSessions closes the backend's sessions at once, so that
+	// AMQP clients reconnect now instead of at their heartbeat timeout.
+	ShutdownSessions OnMarkedDown = iota
+	// KeepSessions leaves them until they end.
+	KeepSessions
+)
+
+// String returns "shutdown-sessions" or "keep-sessions".
+func (o OnMarkedDown) String() string {
+	switch o {
+	case ShutdownSessions:
+		return "shutdown-sessions"
+	case KeepSessions:
+		return "keep-sessions"
+	}
+	return fmt.Sprintf("OnMarkedDown(%d)", uint8(o))
+}
+
+// ParseOnMarkedDown parses "shutdown-sessions" or "keep-sessions".
+func ParseOnMarkedDown(s string) (OnMarkedDown, error) {
+	switch strings.ToLower(s) {
+	case "shutdown-sessions":
+		return ShutdownSessions, nil
+	case "keep-sessions":
+		return KeepSessions, nil
+	}
+	return 0, fmt.Errorf("must be shutdown-sessions or keep-sessions, not %q", s)
+}
+
+// MarshalText encodes o as its String form.
+func (o OnMarkedDown) MarshalText() ([]byte, error) { return []byte(o.String()), nil }

@@ -1,0 +1,91 @@
+package config
+
+import "time"
+
+// The types of this file are the YAML schema of the configuration file: what
+// a user writes, field for field, before any default or rule is applied.
+// resolve turns a file into a Config. Pointers mark the fields whose zero
+// value is a setting of its own (weight 0 drains, retries 0 retries none,
+// preempt false is nopreempt), so that "absent" can take the default.
+
+type file struct {
+	ControlSocket string         `yaml:"control_socket"`
+	LogLevel      string         `yaml:"log_level"`
+	MetricsListen string         `yaml:"metrics_listen"`
+	VRRPInstances []fileInstance `yaml:"vrrp_instances"`
+	Listeners     []fileListener `yaml:"listeners"`
+}
+
+type fileInstance struct {
+	Name             string        `yaml:"name"`
+	Interface        string        `yaml:"interface"`
+	VirtualRouterID  int           `yaml:"virtual_router_id"`
+	Priority         int           `yaml:"priority"`
+	Version          int           `yaml:"version"`
+	AdvertInterval   time.Duration `yaml:"advert_interval"`
+	Preempt          *bool         `yaml:"preempt"`
+	PreemptDelay     time.Duration `yaml:"preempt_delay"`
+	AuthPass         string        `yaml:"auth_pass"`
+	V3Checksum       string        `yaml:"v3_checksum"`
+	UnicastSrc       string        `yaml:"unicast_src"`
+	UnicastPeers     []string      `yaml:"unicast_peers"`
+	VirtualIPAddress []string      `yaml:"virtual_ipaddress"`
+	GARP             fileGARP      `yaml:"garp"`
+	Track            []fileTrack   `yaml:"track"`
+}
+
+type fileGARP struct {
+	Count    int           `yaml:"count"`
+	Interval time.Duration `yaml:"interval"`
+	Refresh  time.Duration `yaml:"refresh"`
+}
+
+type fileTrack struct {
+	Check    string `yaml:"check"`
+	Listener string `yaml:"listener"`
+	Weight   int    `yaml:"weight"`
+}
+
+type fileListener struct {
+	Name               string        `yaml:"name"`
+	Bind               string        `yaml:"bind"`
+	Policy             string        `yaml:"policy"`
+	PersistenceTimeout time.Duration `yaml:"persistence_timeout"`
+	PersistenceNetmask int           `yaml:"persistence_netmask"`
+	MaxConn            int           `yaml:"maxconn"`
+	ConnectTimeout     time.Duration `yaml:"connect_timeout"`
+	Retries            *int          `yaml:"retries"`
+	OnMarkedDown       string        `yaml:"on_marked_down"`
+	ProxyProtocol      string        `yaml:"proxy_protocol"`
+	IdleTimeout        time.Duration `yaml:"idle_timeout"`
+	KeepAlive          time.Duration `yaml:"keepalive"`
+	GracefulTimeout    time.Duration `yaml:"graceful_timeout"`
+	Check              *fileCheck    `yaml:"check"`
+	Backends           []fileBackend `yaml:"backends"`
+}
+
+type fileBackend struct {
+	Name          string     `yaml:"name"`
+	Address       string     `yaml:"address"`
+	Weight        *int       `yaml:"weight"`
+	MaxConn       int        `yaml:"maxconn"`
+	ProxyProtocol string     `yaml:"proxy_protocol"`
+	Check         *fileCheck `yaml:"check"`
+}
+
+type fileCheck struct {
+	Type         string        `yaml:"type"`
+	Mode         string        `yaml:"mode"`
+	Address      string        `yaml:"address"`
+	Interval     time.Duration `yaml:"interval"`
+	FastInterval time.Duration `yaml:"fastinterval"`
+	DownInterval time.Duration `yaml:"downinterval"`
+	Timeout      time.Duration `yaml:"timeout"`
+	Rise         int           `yaml:"rise"`
+	Fall         int           `yaml:"fall"`
+	SlowStart    time.Duration `yaml:"slowstart"`
+	User         string        `yaml:"user"`
+	Password     string        `yaml:"password"`
+	VHost        string        `yaml:"vhost"`
+	OnAlarm      string        `yaml:"on_alarm"`
+}

@@ -1,0 +1,239 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+
+	"github.com/rmqlb/rmqlb/amqpcheck"
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/proxyproto"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// DefaultControlSocket is where the daemon listens for `rmqlb status` when
+// the file names no control_socket.
+const DefaultControlSocket = "/run/rmqlb/rmqlb.sock"
+
+// Config is a configuration file resolved into typed values: every default
+// applied, every address parsed, every rule checked, every reference
+// between its parts (tracks to backends and listeners) resolved. Load and
+// Parse return one; the zero value is not valid.
+//
+// A Config is a plain value: nothing changes it after Parse returns, and it
+// may be shared between goroutines. Its parts carry the path of their
+// section in the file (Field), and Line maps a path to its line, so that a
+// reload can say which line of the file needs a restart.
+type Config struct {
+	// ControlSocket is the unix socket of `rmqlb status` and the other
+	// commands. File key control_socket; default DefaultControlSocket.
+	ControlSocket string
+	// LogLevel is the least level logged. File key log_level (debug,
+	// info, warn, error); default info.
+	LogLevel zapcore.Level
+	// MetricsListen is the address of the Prometheus /metrics endpoint.
+	// File key metrics_listen; the zero AddrPort (the default) serves no
+	// metrics.
+	MetricsListen netip.AddrPort
+	// VRRP are the virtual routers this host takes part in, in file order.
+	// Empty: a proxy-only host.
+	VRRP []VRRPInstance
+	// Listeners are the TCP proxies, in file order. Empty: a VRRP-only
+	// host.
+	Listeners []Listener
+	// Warnings are problems that do not stop the daemon but that its
+	// operator should hear of (a file holding passwords that others may
+	// read); check-config prints them and run logs them.
+	Warnings []string
+
+	lines lineIndex
+}
+
+// VRRPInstance is one virtual router, keepalived's vrrp_instance.
+type VRRPInstance struct {
+	// Field is the instance's path in the file, "vrrp_instances[N]".
+	Field string
+	// Name identifies the instance in logs, status and metrics; unique.
+	Name string
+	// Interface carries the adverts and the VIPs.
+	Interface string
+	// VRID is the virtual router id, the same on every peer.
+	VRID uint8
+	// Priority is 1..255 (255: the address owner); default 100.
+	Priority uint8
+	// Version is 2 (RFC 3768, the default) or 3 (RFC 5798).
+	Version int
+	// AdvertInterval passes vrrp.CheckAdvertInterval; default 1s.
+	AdvertInterval time.Duration
+	// Preempt lets a higher priority backup take over; default true.
+	Preempt bool
+	// PreemptDelay delays a preemption; default 0.
+	PreemptDelay time.Duration
+	// AuthPass is the version 2 simple password; empty: none.
+	AuthPass string
+	// Checksum is the version 3 checksum sent over IPv4; default
+	// vrrp.ChecksumPseudoHeader.
+	Checksum vrrp.ChecksumMode
+	// UnicastSrc is the source of adverts; invalid (the default): the
+	// interface's primary IPv4 address.
+	UnicastSrc netip.Addr
+	// UnicastPeers, when set, replace multicast; empty by default.
+	UnicastPeers []netip.Addr
+	// VIPs are the virtual addresses, at least one.
+	VIPs []netip.Prefix
+	// GARP tunes the gratuitous ARPs of a new master, defaults applied.
+	GARP netsetup.GARPConfig
+	// Track adjusts the priority by the state of backends and listeners.
+	Track []Track
+}
+
+// Track is one tracked condition of a VRRP instance: exactly one of
+// Backend and Listener is set.
+type Track struct {
+	// Backend is the tracked backend (file key check, "BACKEND" or
+	// "LISTENER/BACKEND"); the rule fails while its health is DOWN. The
+	// zero ID for a listener rule.
+	Backend backend.ID
+	// Listener is the tracked listener; the rule fails while none of its
+	// checked backends serves. Empty for a backend rule.
+	Listener string
+	// Weight passes healthcheck.CheckTrackWeight: added to the priority
+	// while the rule fails (negative) or holds (positive).
+	Weight int
+}
+
+// Listener is one TCP proxy: HAProxy's listen section, LVS's
+// virtual_server.
+type Listener struct {
+	// Field is the listener's path in the file, "listeners[N]".
+	Field string
+	// Name identifies the listener; unique, backend.CheckName rules.
+	Name string
+	// Bind is VIP:port.
+	Bind netip.AddrPort
+	// Policy chooses backends; default balancer.PolicyRoundRobin.
+	Policy balancer.Policy
+	// PersistenceTimeout turns on source persistence; 0 (default): off.
+	PersistenceTimeout time.Duration
+	// PersistenceNetmask groups client addresses; default 32.
+	PersistenceNetmask int
+	// MaxConn caps concurrent clients; 0 (default): no cap.
+	MaxConn int
+	// ConnectTimeout bounds a connect; default balancer.DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// Retries is how many further backends are tried; default 3.
+	Retries int
+	// OnMarkedDown is what happens to the sessions of a backend that goes
+	// DOWN, MAINT or is removed; default ShutdownSessions.
+	OnMarkedDown OnMarkedDown
+	// IdleTimeout closes idle sessions; 0 (default): never.
+	IdleTimeout time.Duration
+	// KeepAlive is the TCP keepalive time; default
+	// balancer.DefaultKeepAlive, negative: off.
+	KeepAlive time.Duration
+	// GracefulTimeout bounds a stop's wait for sessions; default
+	// balancer.DefaultGracefulTimeout.
+	GracefulTimeout time.Duration
+	// Backends are the brokers, at least one, in file order.
+	Backends []Backend
+}
+
+// Backend is one broker behind a listener.
+type Backend struct {
+	// Field is the backend's path in the file,
+	// "listeners[N].backends[M]".
+	Field string
+	// ID is the listener's and the backend's names.
+	ID backend.ID
+	// Address is the broker's ip:port.
+	Address netip.AddrPort
+	// Weight is 0..balancer.MaxWeight; default 1; 0 drains.
+	Weight int
+	// MaxConn caps the backend's sessions; 0 (default): no cap.
+	MaxConn int
+	// ProxyProtocol is the header sent to this backend: its own setting,
+	// else the listener's; default proxyproto.None.
+	ProxyProtocol proxyproto.Version
+	// Check is the backend's health check (its own, else the
+	// listener's).
+	Check Check
+}
+
+// Check is a backend's health check, resolved.
+type Check struct {
+	// Field is the path of the check section this check comes from: the
+	// backend's own or the listener's ("" when neither has one).
+	Field string
+	// Type is CheckAMQP (the default), CheckTCP or CheckNone.
+	Type CheckType
+	// Mode of an AMQP check; default amqpcheck.ModeHandshake.
+	Mode amqpcheck.Mode
+	// Address is where the check connects; default the backend's.
+	Address netip.AddrPort
+	// Schedule holds the intervals, timeout, rise, fall, slow start and
+	// on_alarm, defaults applied (healthcheck.CheckConfig.WithDefaults).
+	Schedule healthcheck.CheckConfig
+	// User, Password and VHost are a login check's credentials; VHost
+	// defaults to "/".
+	User, Password, VHost string
+	// ProxyProtocol makes the check send a PROXY protocol v2 LOCAL
+	// header first: set when the backend is sent PROXY headers, so that
+	// the check and the data path agree.
+	ProxyProtocol bool
+}
+
+// Listener returns the listener named name.
+func (c *Config) Listener(name string) (*Listener, bool) {
+	for i := range c.Listeners {
+		if c.Listeners[i].Name == name {
+			return &c.Listeners[i], true
+		}
+	}
+	return nil, false
+}
+
+// Backend returns the backend id.
+func (c *Config) Backend(id backend.ID) (*Backend, bool) {
+	l, ok := c.Listener(id.Listener)
+	if !ok {
+		return nil, false
+	}
+	for i := range l.Backends {
+		if l.Backends[i].ID == id {
+			return &l.Backends[i], true
+		}
+	}
+	return nil, false
+}
+
+// VRRPInstance returns the instance named name.
+func (c *Config) VRRPInstance(name string) (*VRRPInstance, bool) {
+	for i := range c.VRRP {
+		if c.VRRP[i].Name == name {
+			return &c.VRRP[i], true
+		}
+	}
+	return nil, false
+}
+
+// Line returns the line of field (a path such as
+// "listeners[0].backends[1].weight") in the file the Config was parsed
+// from: the line of the deepest part of the path present in the file, 0
+// when unknown.
+func (c *Config) Line(field string) int { return c.lines.line(parsePath(field)) }
+
+// VIPOwned reports whether a is a VIP of one of the VRRP instances.
+func (c *Config) VIPOwned(a netip.Addr) bool {
+	for _, in := range c.VRRP {
+		for _, p := range in.VIPs {
+			if p.Addr() == a {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,103 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// path is a field's location in the file: map keys (string) and sequence
+// indexes (int). Its String form is "listeners[0].backends[1].weight".
+type path []any
+
+func (p path) k(key string) path { return append(p[:len(p):len(p)], key) }
+func (p path) i(idx int) path    { return append(p[:len(p):len(p)], idx) }
+
+func (p path) String() string {
+	var b strings.Builder
+	for _, e := range p {
+		switch e := e.(type) {
+		case string:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(e)
+		case int:
+			fmt.Fprintf(&b, "[%d]", e)
+		}
+	}
+	return b.String()
+}
+
+// parsePath is the inverse of path.String. Malformed parts end the path.
+func parsePath(s string) path {
+	var p path
+	for s != "" {
+		switch {
+		case s[0] == '.':
+			s = s[1:]
+		case s[0] == '[':
+			end := strings.IndexByte(s, ']')
+			if end < 0 {
+				return p
+			}
+			n, err := strconv.Atoi(s[1:end])
+			if err != nil {
+				return p
+			}
+			p = append(p, n)
+			s = s[end+1:]
+		default:
+			end := strings.IndexAny(s, ".[")
+			if end < 0 {
+				end = len(s)
+			}
+			p = append(p, s[:end])
+			s = s[end:]
+		}
+	}
+	return p
+}
+
+// lineIndex finds the line of a field by walking the parsed YAML node tree
+// along the field's path. The zero value knows no lines.
+type lineIndex struct{ root *yaml.Node }
+
+// line returns the line of the deepest node of p present in the file.
+func (x lineIndex) line(p path) int {
+	n := x.root
+	if n == nil {
+		return 0
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, e := range p {
+		var next *yaml.Node
+		switch e := e.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for j := 0; j+1 < len(n.Content); j += 2 {
+					if n.Content[j].Value == e {
+						next = n.Content[j+1]
+						line = n.Content[j].Line
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && e < len(n.Content) {
+				next = n.Content[e]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}

@@ -1,0 +1,220 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/proxyproto"
+)
+
+// base is a valid file that the cases of TestRules change one line of.
+const base = `vrrp_instances:
+  - name: v
+    interface: eth0
+    virtual_router_id: 1
+    version: 3
+    advert_interval: 100ms
+    unicast_src: 10.0.0.1
+    unicast_peers: [10.0.0.2]
+    virtual_ipaddress: [10.0.0.100/24]
+    garp: {refresh: 60s}
+    track: [{check: a, weight: -60}]
+listeners:
+  - name: l
+    bind: 10.0.0.100:5672
+    keepalive: 30s
+    proxy_protocol: v2
+    backends:
+      - {name: a, address: 10.0.0.1:5672}
+      - {name: b, address: 10.0.0.2:5672, check: {type: tcp}}
+`
+
+// TestRules: each case replaces one line of base; the file is refused
+// with the message given, at the line given. These are the rules that the
+// daemon's packages enforce at start: the file must be refused by Parse,
+// not at run time.
+func TestRules(t *testing.T) {
+	if _, err := Parse([]byte(base)); err != nil {
+		t.Fatalf("base file: %v", err)
+	}
+	for _, tc := range []struct {
+		name, old, new string
+		want           string
+	}{
+		{"IPv6 VIP", "virtual_ipaddress: [10.0.0.100/24]", "virtual_ipaddress: [fd00::100/64]", "line 9: vrrp_instances[0].virtual_ipaddress[0]: fd00::100/64: IPv6 VIPs are not supported"},
+		{"loopback VIP", "virtual_ipaddress: [10.0.0.100/24]", "virtual_ipaddress: [127.0.0.5]", "line 9: vrrp_instances[0].virtual_ipaddress[0]: 127.0.0.5/32: not a usable unicast address"},
+		{"duplicate VIP", "virtual_ipaddress: [10.0.0.100/24]", "virtual_ipaddress: [10.0.0.100/24, 10.0.0.100]", "virtual_ipaddress[1]: 10.0.0.100 is also virtual_ipaddress[0]"},
+		{"peer is src", "unicast_peers: [10.0.0.2]", "unicast_peers: [10.0.0.1]", "line 8: vrrp_instances[0].unicast_peers[0]: 10.0.0.1 is also unicast_src"},
+		{"duplicate peer", "unicast_peers: [10.0.0.2]", "unicast_peers: [10.0.0.2, 10.0.0.2]", "unicast_peers[1]: 10.0.0.2 is also unicast_peers[0]"},
+		{"garp refresh", "garp: {refresh: 60s}", "garp: {refresh: 50ms}", "line 10: vrrp_instances[0].garp.refresh: must be at least 100ms"},
+		{"garp count", "garp: {refresh: 60s}", "garp: {count: 101}", "vrrp_instances[0].garp.count: must be 1..100, not 101"},
+		{"keepalive", "keepalive: 30s", "keepalive: 32768s", "line 15: listeners[0].keepalive: must be at most 9h6m7s"},
+		{"track on none", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:5672, check: {type: none}}", "vrrp_instances[0].track[0].check: backend l/a has check type none: nothing to track"},
+		{"slash in backend", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a/x, address: 10.0.0.1:5672}", "line 18: listeners[0].backends[0].name: bad name: \"a/x\" may contain only"},
+		{"slash in listener", "  - name: l", "  - name: l/x", "line 13: listeners[0].name: bad name"},
+		{"space in instance", "  - name: v", "  - name: my vip", "line 2: vrrp_instances[0].name: bad name"},
+		{"interface name", "    interface: eth0", "    interface: eth:0", "line 3: vrrp_instances[0].interface: \"eth:0\" contains"},
+		{"unspecified backend", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 0.0.0.0:5672}", "listeners[0].backends[0].address: must not be the unspecified address"},
+		{"zoned bind", "    bind: 10.0.0.100:5672", "    bind: \"[fe80::1%eth0]:5672\"", "listeners[0].bind: [fe80::1%eth0]:5672: zoned addresses are not supported"},
+		{"proxy value", "    proxy_protocol: v2", "    proxy_protocol: v3", "line 16: listeners[0].proxy_protocol: must be v1, v2 or none, not \"v3\""},
+		{"relative socket", "vrrp_instances:", "control_socket: rmqlb.sock\nvrrp_instances:", "line 1: control_socket: must be an absolute path"},
+		{"long socket", "vrrp_instances:", "control_socket: /" + strings.Repeat("s", 120) + "\nvrrp_instances:", "control_socket: is 121 bytes"},
+		{"metrics", "vrrp_instances:", "metrics_listen: localhost:9150\nvrrp_instances:", "line 1: metrics_listen: must be ip:port"},
+		{"listener track without checks", "track: [{check: a, weight: -60}]", "track: [{listener: l, weight: -60}]\n# none checked", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(base, tc.old) {
+				t.Fatalf("base lacks %q", tc.old)
+			}
+			data := strings.Replace(base, tc.old, tc.new, 1)
+			_, err := Parse([]byte(data))
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var es Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("Parse = %v, want Errors containing %q", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("errors:\n%v\nwant one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestOverlappingBinds: two listeners cannot bind the same address and
+// port, nor a wildcard and an address on one port.
+func TestOverlappingBinds(t *testing.T) {
+	for _, tc := range []struct{ a, b string }{
+		{"10.0.0.1:5672", "10.0.0.1:5672"},
+		{"0.0.0.0:5672", "10.0.0.1:5672"},
+		{"10.0.0.1:5672", "0.0.0.0:5672"},
+	} {
+		data := "listeners:\n  - {name: a, bind: " + tc.a + ", backends: [{name: x, address: 10.0.0.9:1}]}\n" +
+			"  - {name: b, bind: " + tc.b + ", backends: [{name: x, address: 10.0.0.9:1}]}\n"
+		_, err := Parse([]byte(data))
+		if err == nil || !strings.Contains(err.Error(), "line 3: listeners[1].bind: "+tc.b+" overlaps bind "+tc.a) {
+			t.Errorf("%s and %s: %v", tc.a, tc.b, err)
+		}
+	}
+	ok := "listeners:\n  - {name: a, bind: 10.0.0.1:5672, backends: [{name: x, address: 10.0.0.9:1}]}\n" +
+		"  - {name: b, bind: 10.0.0.2:5672, backends: [{name: x, address: 10.0.0.9:1}]}\n"
+	if _, err := Parse([]byte(ok)); err != nil {
+		t.Errorf("two addresses on one port: %v", err)
+	}
+}
+
+// TestListenerTrackNeedsChecks: a listener track whose listener checks no
+// backend could never pass; it is refused.
+func TestListenerTrackNeedsChecks(t *testing.T) {
+	data := strings.Replace(base, "track: [{check: a, weight: -60}]", "track: [{listener: l, weight: -60}]", 1)
+	data = strings.Replace(data, "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:5672, check: {type: none}}", 1)
+	data = strings.Replace(data, "check: {type: tcp}", "check: {type: none}", 1)
+	_, err := Parse([]byte(data))
+	if err == nil || !strings.Contains(err.Error(), "track[0].listener: listener \"l\" has no checked backend") {
+		t.Fatalf("Parse = %v", err)
+	}
+}
+
+// TestProxyProtocolResolved: a backend's own setting wins over the
+// listener's, "none" included, and the check sends a header exactly when
+// the data path does.
+func TestProxyProtocolResolved(t *testing.T) {
+	data := strings.Replace(base, "check: {type: tcp}}", "check: {type: tcp}, proxy_protocol: none}", 1)
+	c, err := Parse([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.Listeners[0].Backends[0], c.Listeners[0].Backends[1]
+	if a.ProxyProtocol != proxyproto.V2 || !a.Check.ProxyProtocol || !a.Check.AMQPConfig().ProxyProtocol {
+		t.Errorf("backend a (inherits v2): %v, check header %v", a.ProxyProtocol, a.Check.ProxyProtocol)
+	}
+	if b.ProxyProtocol != proxyproto.None || b.Check.ProxyProtocol {
+		t.Errorf("backend b (none): %v, check header %v", b.ProxyProtocol, b.Check.ProxyProtocol)
+	}
+	bc := c.BalancerConfig(&c.Listeners[0])
+	if bc.Backends[0].ProxyProtocol != proxyproto.V2 || bc.Backends[1].ProxyProtocol != proxyproto.None {
+		t.Errorf("balancer config: %+v", bc.Backends)
+	}
+	if !bc.Backends[0].Checked || !bc.Backends[1].Checked {
+		t.Errorf("checked backends not marked: %+v", bc.Backends)
+	}
+	// The listener is bound to the instance's VIP: it closes sessions at
+	// once on stop.
+	if bc.GracefulTimeout >= 0 {
+		t.Errorf("VIP-bound listener: graceful timeout %v, want negative", bc.GracefulTimeout)
+	}
+}
+
+// TestLookups: listeners, backends and instances by name.
+func TestLookups(t *testing.T) {
+	c, err := Parse([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := c.Listener("l"); !ok || l.Name != "l" {
+		t.Error("Listener(l)")
+	}
+	if _, ok := c.Listener("x"); ok {
+		t.Error("Listener(x) found")
+	}
+	if b, ok := c.Backend(backend.ID{Listener: "l", Name: "b"}); !ok || b.Check.Type != CheckTCP {
+		t.Error("Backend(l/b)")
+	}
+	if _, ok := c.Backend(backend.ID{Listener: "x", Name: "b"}); ok {
+		t.Error("Backend(x/b) found")
+	}
+	if in, ok := c.VRRPInstance("v"); !ok || in.VRID != 1 {
+		t.Error("VRRPInstance(v)")
+	}
+	if !c.VIPOwned(c.Listeners[0].Bind.Addr()) {
+		t.Error("the bind address is a VIP")
+	}
+}
+
+// TestSecretsWarning: a file holding a password that its group or others
+// may read gets a warning naming the field and its line; mode 0600 none.
+func TestSecretsWarning(t *testing.T) {
+	dir := t.TempDir()
+	data := strings.Replace(base, "      - {name: a, address: 10.0.0.1:5672}",
+		"      - {name: a, address: 10.0.0.1:5672, check: {mode: login, user: rmqlb, password: s3cret}}", 1)
+	p := filepath.Join(dir, "rmqlb.yaml")
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "listeners[0].backends[0].check.password, line 18") || !strings.Contains(c.Warnings[0], "0644") {
+		t.Errorf("warnings at 0644: %q", c.Warnings)
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = Load(p); err != nil || len(c.Warnings) != 0 {
+		t.Errorf("warnings at 0600: %q, %v", c.Warnings, err)
+	}
+	// No password, no warning, whatever the mode.
+	if err := os.WriteFile(p, []byte(base), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = Load(p); err != nil || len(c.Warnings) != 0 {
+		t.Errorf("warnings without a password: %q, %v", c.Warnings, err)
+	}
+}
+
+func TestPathRoundTrip(t *testing.T) {
+	for _, s := range []string{"", "log_level", "listeners[0].backends[12].check.rise", "vrrp_instances[3]"} {
+		if got := parsePath(s).String(); got != s {
+			t.Errorf("parsePath(%q).String() = %q", s, got)
+		}
+	}
+}

@@ -1,0 +1,302 @@
+package daemon
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
+)
+
+// Reload reads the configuration file again and applies it: plan :=
+// Diff(running model, new model); apply the plan; the running model
+// becomes the new one, except the parts that could not be applied (they
+// keep running as they were, and the next reload tries them again). A file
+// that does not parse is refused as a whole and nothing changes. The
+// outcome is kept for status and returned. Reload waits for Run to be
+// ready; it is safe from any goroutine.
+func (d *Daemon) Reload() control.Reload {
+	<-d.ready
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	r := control.Reload{At: d.clock.Now()}
+	nc, err := config.Load(d.opt.Path)
+	if err != nil {
+		r.Error = err.Error()
+		d.log.Error("reload refused: the daemon keeps its running configuration", zap.String("config", d.opt.Path), zap.Error(err))
+	} else {
+		for _, w := range nc.Warnings {
+			d.log.Warn(w)
+		}
+		r = d.apply(nc, r)
+		d.log.Info("reloaded configuration", zap.Strings("applied", r.Applied),
+			zap.Strings("refused", r.Refused), zap.Strings("needs_restart", r.Pending))
+	}
+	d.mu.Lock()
+	d.lastReload = &r
+	if r.Error != "" || len(r.Refused) > 0 {
+		d.reloadsBad++
+	} else {
+		d.reloadsOK++
+	}
+	d.mu.Unlock()
+	return r
+}
+
+// apply applies the plan from the running model to nc. The caller holds
+// reloadMu.
+func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
+	d.mu.Lock()
+	old := d.cfg
+	d.mu.Unlock()
+	p := Diff(old, nc)
+	for _, rs := range p.Restart {
+		r.Pending = append(r.Pending, rs.String())
+	}
+	// failed records what a failed change leaves running; the running
+	// model takes it instead of nc's.
+	failed := leftovers{listeners: map[string]*config.Listener{}, instances: map[string]bool{}}
+	refuse := func(what string, err error) {
+		r.Refused = append(r.Refused, fmt.Sprintf("%s: %v", what, err))
+	}
+	applied := func(format string, args ...any) { r.Applied = append(r.Applied, fmt.Sprintf(format, args...)) }
+
+	if p.LogLevel && d.opt.Level != nil {
+		d.opt.Level.SetLevel(nc.LogLevel)
+		applied("log_level %s", nc.LogLevel)
+	}
+
+	// Listeners that go away (removed, or replaced on a new address)
+	// stop before anything binds.
+	for _, c := range p.Listeners {
+		if c.Op != OpRemove && c.Op != OpReplace {
+			continue
+		}
+		d.mu.Lock()
+		u := d.listeners[c.Name]
+		d.detachListener(c.Name)
+		d.mu.Unlock()
+		if u != nil {
+			u.stop()
+		}
+		if c.Op == OpRemove {
+			applied("listener %s removed", c.Name)
+		}
+	}
+	// Checks that go away, then listener updates (which add and remove
+	// backends), then checks that come: an added backend's check finds
+	// its backend in the listener.
+	for _, c := range p.Checks {
+		if c.Op != OpRemove {
+			continue
+		}
+		if err := d.sched.Remove(c.Backend); err != nil {
+			refuse("check of "+c.Backend.String(), err)
+			continue
+		}
+		applied("check of %s removed", c.Backend)
+	}
+	for _, c := range p.Listeners {
+		if c.Op != OpUpdate {
+			continue
+		}
+		d.mu.Lock()
+		u := d.listeners[c.Name]
+		err := u.l.Apply(nc.BalancerConfig(c.New))
+		if err == nil {
+			u.cfg = c.New
+		}
+		d.mu.Unlock()
+		if err != nil {
+			refuse("listener "+c.Name, err)
+			failed.listeners[c.Name] = c.Old
+			continue
+		}
+		applied("listener %s updated", c.Name)
+	}
+	d.uncheckServing(p, nc)
+	for _, c := range p.Checks {
+		var err error
+		switch c.Op {
+		case OpAdd:
+			err = d.addCheck(c.New, c.Serving)
+		case OpUpdate:
+			err = d.updateCheck(c.New)
+		default:
+			continue
+		}
+		if err != nil {
+			refuse("check of "+c.Backend.String(), err)
+			continue
+		}
+		applied("check of %s %s", c.Backend, map[Op]string{OpAdd: "added", OpUpdate: "updated"}[c.Op])
+	}
+	for _, c := range p.Listeners {
+		if c.Op != OpAdd && c.Op != OpReplace {
+			continue
+		}
+		d.mu.Lock()
+		err := d.runListenerNow(nc, c.New)
+		d.mu.Unlock()
+		if err != nil {
+			refuse("listener "+c.Name, err)
+			failed.listeners[c.Name] = nil
+			continue
+		}
+		applied("listener %s %s on %s", c.Name, map[Op]string{OpAdd: "added", OpReplace: "moved"}[c.Op], c.New.Bind)
+	}
+
+	// VRRP: removed instances release their VIPs; added ones start;
+	// track rules are rebuilt from the current check states.
+	for _, c := range p.VRRP {
+		if c.Op != OpRemove {
+			continue
+		}
+		d.mu.Lock()
+		u := d.units[c.Name]
+		delete(d.units, c.Name)
+		d.mu.Unlock()
+		if u != nil {
+			u.stop()
+			u.forget()
+		}
+		applied("vrrp instance %s removed", c.Name)
+	}
+	d.mu.Lock()
+	for _, c := range p.VRRP {
+		switch c.Op {
+		case OpAdd:
+			u, err := d.newUnit(c.New, nc)
+			if err != nil {
+				refuse("vrrp instance "+c.Name, err)
+				failed.instances[c.Name] = true
+				continue
+			}
+			d.startUnit(u)
+			applied("vrrp instance %s added", c.Name)
+		case OpUpdate:
+			if err := d.setTracks(d.units[c.Name], c.New, nc); err != nil {
+				refuse("tracks of vrrp instance "+c.Name, err)
+				continue
+			}
+			applied("tracks of vrrp instance %s", c.Name)
+		}
+	}
+	// A listener's backends may have changed under a listener track.
+	for _, u := range d.units {
+		if tracksChangedListener(u.cfg, p) && !slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == u.cfg.Name }) {
+			if err := d.setTracks(u, u.cfg, nc); err != nil {
+				refuse("tracks of vrrp instance "+u.cfg.Name, err)
+			}
+		}
+	}
+	d.mu.Unlock()
+
+	if p.Metrics {
+		if err := d.moveMetrics(nc); err != nil {
+			refuse("metrics_listen", err)
+		} else {
+			applied("metrics_listen %s", nc.MetricsListen)
+		}
+	}
+
+	d.mu.Lock()
+	d.cfg = running(old, nc, p, failed)
+	d.mu.Unlock()
+	return r
+}
+
+// uncheckServing puts back in service the backends that stay while their
+// check goes (their check type became none): nothing else would ever set
+// them UP again.
+func (d *Daemon) uncheckServing(p Plan, nc *config.Config) {
+	for _, c := range p.Checks {
+		if c.Op != OpRemove {
+			continue
+		}
+		if _, stays := nc.Backend(c.Backend); !stays {
+			continue
+		}
+		d.router.SetBackendState(c.Backend, backend.Up, "check removed")
+		d.router.SetBackendWeight(c.Backend, 100)
+	}
+}
+
+// tracksChangedListener reports whether an instance tracks a listener the
+// plan changes.
+func tracksChangedListener(in *config.VRRPInstance, p Plan) bool {
+	for _, t := range in.Track {
+		if t.Listener == "" {
+			continue
+		}
+		for _, c := range p.Listeners {
+			if c.Name == t.Listener {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// leftovers is what failed changes leave running: by listener name its
+// old version (nil: none), and the VRRP instances that could not be added.
+type leftovers struct {
+	listeners map[string]*config.Listener
+	instances map[string]bool
+}
+
+// running is the model the daemon runs after applying p from old to nc:
+// nc, except what was not applied. Listeners whose change failed keep
+// their old version (or none); VRRP instances with changes that need a
+// restart keep their old settings (with nc's place in the file and, unless
+// their identity changed, nc's track rules, which were applied), and so
+// does the control socket. The next reload then finds the same
+// differences again, and a file changed back finds none.
+func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
+	c := *nc
+	c.ControlSocket = old.ControlSocket
+	c.Listeners = nil
+	for _, l := range nc.Listeners {
+		if keep, ok := failed.listeners[l.Name]; ok {
+			if keep != nil {
+				c.Listeners = append(c.Listeners, *keep)
+			}
+			continue
+		}
+		c.Listeners = append(c.Listeners, l)
+	}
+	c.VRRP = nil
+	for _, in := range nc.VRRP {
+		oi, existed := old.VRRPInstance(in.Name)
+		switch {
+		case failed.instances[in.Name]:
+		case existed && restarts(p, in.Field):
+			kept := *oi
+			kept.Field = in.Field
+			if !identityRestart(p, in.Field) {
+				kept.Track = in.Track
+			}
+			c.VRRP = append(c.VRRP, kept)
+		default:
+			c.VRRP = append(c.VRRP, in)
+		}
+	}
+	return &c
+}
+
+// restarts reports whether p holds a restart of the section at field.
+func restarts(p Plan, field string) bool {
+	return slices.ContainsFunc(p.Restart, func(r Restart) bool { return strings.HasPrefix(r.Field, field+".") })
+}
+
+// identityRestart reports whether p restarts the instance at field for a
+// change of its interface, VRID or version.
+func identityRestart(p Plan, field string) bool {
+	return slices.ContainsFunc(p.Restart, func(r Restart) bool {
+		return r.Field == field+".interface" || r.Field == field+".virtual_router_id" || r.Field == field+".version"
+	})
+}

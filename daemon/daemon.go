@@ -1,0 +1,395 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/clock"
+	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// Options are the daemon's collaborators. Only Path is required; every
+// other zero value means the real thing (tests inject fakes).
+type Options struct {
+	// Path is the configuration file; Reload reads it again.
+	Path string
+	// Version is reported in status and logs.
+	Version string
+	// Logger logs; nil logs nothing. Level, when set, is the level the
+	// logger obeys, changed by a reload of log_level.
+	Logger *zap.Logger
+	Level  *zap.AtomicLevel
+	// Clock is the time of the health checks, the VRRP instances and the
+	// daemon's own waits. Nil: the real clock.
+	Clock clock.Clock
+	// CheckJitter returns the random delay, in [0, max), of a backend's
+	// first check. Nil: a uniform random one (healthcheck's default).
+	CheckJitter func(max time.Duration) time.Duration
+	// Registry receives every metric. Nil: a new registry with the Go and
+	// process collectors.
+	Registry *prometheus.Registry
+	// NewChecker builds the checker of a backend whose check type is not
+	// none. Nil: NewChecker of this package (AMQP or TCP).
+	NewChecker func(b *config.Backend) (healthcheck.Checker, error)
+	// NewVRRP builds the transport and the VIP owner of an instance. Nil:
+	// the real ones (a raw socket opened by vrrp.Instance.Run, and a
+	// netsetup.VIPSet).
+	NewVRRP func(in *config.VRRPInstance, log *zap.Logger, reg prometheus.Registerer) (vrrp.Transport, VIPOwner, error)
+	// RemoveStale removes the VIPs a killed daemon left behind, once at
+	// start after the lock is taken. Nil: netsetup's, for the VIPs of
+	// the configuration. Tests without root set a no-op.
+	RemoveStale func(cfg *config.Config, log *zap.Logger) error
+}
+
+// VIPOwner is what a VRRP unit drives: a netsetup.VIPSet in production.
+type VIPOwner interface {
+	vrrp.Owner
+	// Run sends the scheduled announcements until ctx is done.
+	Run(ctx context.Context) error
+	// Snapshot tells the VIPs' presence on the interface, for status.
+	Snapshot() netsetup.VIPSetSnapshot
+}
+
+// Daemon is rmqlb's running model: the VRRP units, the listeners, the
+// health checks and the tracks that tie them, built from a configuration
+// and changed by reloads (Plan). Create it with New and run it with Run;
+// Status, Handle, Reload and RequestReload are safe from any goroutine at
+// any time (a reload asked for before Run is ready waits for it).
+type Daemon struct {
+	opt     Options
+	log     *zap.Logger
+	clock   clock.Clock
+	reg     *prometheus.Registry
+	started time.Time
+	sched   *healthcheck.Scheduler
+	reloads chan struct{} // cap 1: a reload was asked for
+
+	reloadMu sync.Mutex // serialises reloads (held across a whole one)
+
+	// mu guards the running model below. Reloads, operator commands and
+	// status take it; health events do not (the router has its own lock).
+	mu         sync.Mutex
+	cfg        *config.Config
+	units      map[string]*vrrpUnit
+	listeners  map[string]*listenerUnit
+	lastReload *control.Reload
+	reloadsOK  uint64
+	reloadsBad uint64
+
+	router *router // routes health events to the listeners
+
+	// Set by Run.
+	runCtx  context.Context // the parts' parent; done when the daemon stops
+	parts   *group
+	ready   chan struct{} // closed once every part has started
+	metrics *part
+}
+
+// New builds the daemon's parts from cfg without starting anything: no
+// socket is opened and no address is touched before Run.
+func New(cfg *config.Config, opt Options) (*Daemon, error) {
+	d := &Daemon{
+		opt:       opt,
+		log:       opt.Logger,
+		clock:     opt.Clock,
+		reg:       opt.Registry,
+		reloads:   make(chan struct{}, 1),
+		cfg:       cfg,
+		units:     map[string]*vrrpUnit{},
+		listeners: map[string]*listenerUnit{},
+		ready:     make(chan struct{}),
+	}
+	if d.log == nil {
+		d.log = zap.NewNop()
+	}
+	if d.clock == nil {
+		d.clock = clock.Real{}
+	}
+	if d.reg == nil {
+		d.reg = prometheus.NewRegistry()
+		d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if d.opt.NewChecker == nil {
+		d.opt.NewChecker = NewChecker
+	}
+	d.started = d.clock.Now()
+	met, err := healthcheck.NewMetrics(d.reg)
+	if err != nil {
+		return nil, fmt.Errorf("registering health-check metrics: %w", err)
+	}
+	d.sched = healthcheck.NewScheduler(healthcheck.Options{Clock: d.clock, Logger: d.log, Metrics: met, Jitter: opt.CheckJitter})
+	d.router = newRouter(d.log)
+	d.sched.Subscribe(d.router.handle)
+	for i := range cfg.Listeners {
+		l := &cfg.Listeners[i]
+		if _, err := d.newListener(cfg, l); err != nil {
+			return nil, err
+		}
+		for j := range l.Backends {
+			if err := d.addCheck(&l.Backends[j], false); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := range cfg.VRRP {
+		if _, err := d.newUnit(&cfg.VRRP[i], cfg); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// Run runs the daemon until ctx is done or a part fails, in this order:
+// take the single-instance lock (before any address is touched), remove
+// the VIPs a killed daemon left, open the control socket and the metrics
+// endpoint, start the listeners (each bound, or its error reported) and
+// the health checks, wait for every backend's first check (bounded), then
+// start the VRRP instances. It stops in the reverse order, VRRP first: a
+// master hands its VIPs over (priority 0) before its listeners close, so a
+// client reconnecting during the hand-over is not refused here. Run
+// returns the errors of the parts that failed, or ErrLocked (wrapped) when
+// another daemon holds the lock. Run may be called once.
+func (d *Daemon) Run(ctx context.Context) (err error) {
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	lock, err := takeLock(LockPath(cfg.ControlSocket))
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+	d.log.Info("starting rmqlb", zap.String("version", d.opt.Version), zap.String("config", d.opt.Path),
+		zap.Int("vrrp_instances", len(cfg.VRRP)), zap.Int("listeners", len(cfg.Listeners)))
+	for _, w := range cfg.Warnings {
+		d.log.Warn(w)
+	}
+	if len(cfg.VRRP) > 0 {
+		remove := d.opt.RemoveStale
+		if remove == nil {
+			remove = removeStale
+		}
+		if err := remove(cfg, d.log); err != nil {
+			d.log.Warn("removing stale VIPs of an earlier run", zap.Error(err))
+		}
+	}
+
+	stop, fail := context.WithCancel(ctx)
+	defer fail()
+	d.parts = &group{onFail: fail}
+	// The parts outlive ctx: they are stopped one by one, in order, by
+	// shutdown.
+	d.runCtx = context.WithoutCancel(ctx)
+	var ctl, checks *part
+	shutdown := func(startErr error) error {
+		d.stopAll()
+		for _, p := range []*part{checks, ctl} {
+			if p != nil {
+				p.stop()
+			}
+		}
+		d.stopMetrics()
+		d.parts.wait()
+		errs := d.parts.err()
+		if startErr == nil || errors.Is(errs, startErr) {
+			return errs
+		}
+		return errors.Join(startErr, errs)
+	}
+
+	srv := &control.Server{Path: cfg.ControlSocket, Handler: d.Handle, Logger: d.log}
+	ln, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	ctl = d.parts.start(d.runCtx, "control socket", true, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+	if cfg.MetricsListen.IsValid() {
+		p, err := d.startMetrics(cfg.MetricsListen, true)
+		if err != nil {
+			return shutdown(err)
+		}
+		d.mu.Lock()
+		d.metrics = p
+		d.mu.Unlock()
+	}
+	d.mu.Lock()
+	var startErr error
+	for _, name := range listenerOrder(cfg) {
+		if startErr = d.startListener(d.listeners[name], true); startErr != nil {
+			break
+		}
+	}
+	d.mu.Unlock()
+	if startErr != nil {
+		return shutdown(startErr)
+	}
+	checks = d.parts.start(d.runCtx, "health checks", true, d.sched.Run)
+	if len(cfg.VRRP) > 0 {
+		d.waitFirstChecks(stop, firstCheckLimit(cfg))
+	}
+	if stop.Err() == nil {
+		d.mu.Lock()
+		for i := range cfg.VRRP {
+			d.startUnit(d.units[cfg.VRRP[i].Name])
+		}
+		d.mu.Unlock()
+	}
+	close(d.ready)
+
+	for {
+		select {
+		case <-stop.Done():
+			d.log.Info("stopping: VRRP first, then listeners")
+			return shutdown(nil)
+		case <-d.reloads:
+			d.Reload()
+		}
+	}
+}
+
+// stopAll stops the VRRP units, then the listeners, each group at once.
+func (d *Daemon) stopAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	stopUnits(d.units)
+	var wg sync.WaitGroup
+	for _, l := range d.listeners {
+		wg.Go(l.stop)
+	}
+	wg.Wait()
+}
+
+// Ready returns a channel closed once Run has started every part (after
+// the first checks, with the VRRP instances running).
+func (d *Daemon) Ready() <-chan struct{} { return d.ready }
+
+// RequestReload asks Run to reload the configuration file as soon as it
+// is ready; requests made meanwhile are merged into one. It never blocks
+// and is safe to call from a signal handler's goroutine at any time, also
+// before Run.
+func (d *Daemon) RequestReload() {
+	select {
+	case d.reloads <- struct{}{}:
+	default:
+	}
+}
+
+// waitFirstChecks returns once every checked backend has had its first
+// check result, or after limit, or when ctx is done. The daemon starts its
+// VRRP instances only then: a host that (re)starts would otherwise preempt
+// the VIP back within a few advert intervals while every backend is still
+// DOWN for want of a check, and refuse clients until the checks catch up.
+func (d *Daemon) waitFirstChecks(ctx context.Context, limit time.Duration) {
+	t := d.clock.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-d.sched.Checked():
+	case <-ctx.Done():
+	case <-t.C():
+		checked := 0
+		snap := d.sched.Snapshot()
+		for _, b := range snap.Backends {
+			if !b.LastCheck.IsZero() {
+				checked++
+			}
+		}
+		d.log.Warn("starting VRRP before every backend was checked", zap.Int("checked", checked), zap.Int("backends", len(snap.Backends)))
+	}
+}
+
+// firstCheckLimit bounds waitFirstChecks: the longest start-up jitter (an
+// interval) plus timeout of any check, and a margin; 15 s at most.
+func firstCheckLimit(cfg *config.Config) time.Duration {
+	var limit time.Duration
+	for _, l := range cfg.Listeners {
+		for _, b := range l.Backends {
+			if b.Check.Type != config.CheckNone {
+				limit = max(limit, b.Check.Schedule.Interval+b.Check.Schedule.Timeout)
+			}
+		}
+	}
+	return min(limit+250*time.Millisecond, 15*time.Second)
+}
+
+// startMetrics serves /metrics on addr as a part (critical at start, not
+// when a reload moves it).
+func (d *Daemon) startMetrics(addr netip.AddrPort, critical bool) (*part, error) {
+	ms, err := listenMetrics(addr, d.reg)
+	if err != nil {
+		return nil, err
+	}
+	return d.parts.start(d.runCtx, "metrics", critical, func(ctx context.Context) error {
+		stop := context.AfterFunc(ctx, func() { ms.Close() })
+		defer stop()
+		if err := ms.Serve(); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}), nil
+}
+
+// stopMetrics closes the metrics endpoint, if any.
+func (d *Daemon) stopMetrics() {
+	d.mu.Lock()
+	p := d.metrics
+	d.metrics = nil
+	d.mu.Unlock()
+	if p != nil {
+		p.stop()
+	}
+}
+
+// moveMetrics serves the metrics on the address of nc, closing the old
+// endpoint once the new one listens (or at once, when nc has none).
+func (d *Daemon) moveMetrics(nc *config.Config) error {
+	var next *part
+	if nc.MetricsListen.IsValid() {
+		p, err := d.startMetrics(nc.MetricsListen, false)
+		if err != nil {
+			return err
+		}
+		next = p
+	}
+	d.mu.Lock()
+	prev := d.metrics
+	d.metrics = next
+	d.mu.Unlock()
+	if prev != nil {
+		prev.stop()
+	}
+	return nil
+}
+
+// removeStale removes the VIPs with rmqlb's marker that a killed daemon
+// left on this config's interfaces.
+func removeStale(cfg *config.Config, log *zap.Logger) error {
+	removed, err := netsetup.RemoveStale(config.VIPLabel, log)
+	if len(removed) > 0 {
+		log.Info("removed stale VIPs of an earlier run", zap.Int("count", len(removed)))
+	}
+	return err
+}
+
+// backendIDs returns the IDs of the checked backends of listener l.
+func backendIDs(l *config.Listener) []backend.ID {
+	var ids []backend.ID
+	for _, b := range l.Backends {
+		if b.Check.Type != config.CheckNone {
+			ids = append(ids, b.ID)
+		}
+	}
+	return ids
+}

@@ -1,0 +1,478 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/vrrp"
+	"go.uber.org/zap"
+)
+
+var (
+	idA = backend.ID{Listener: "amqp", Name: "a"}
+	idB = backend.ID{Listener: "amqp", Name: "b"}
+	idC = backend.ID{Listener: "amqp", Name: "c"}
+)
+
+// lab is the backends and addresses of a test daemon.
+type lab struct {
+	a, b, c *echoServer
+	bind    string
+}
+
+func newLab(t *testing.T) *lab {
+	return &lab{a: newEcho(t, "127.0.0.2"), b: newEcho(t, "127.0.0.3"), c: newEcho(t, "127.0.0.4"), bind: freePort(t, "127.0.0.1")}
+}
+
+// file is the test daemon's configuration: one VRRP instance tracking a,
+// one listener over a and b with a TCP check (1 s, rise 1, fall 1);
+// replace edits it.
+func (l *lab) file(replace ...string) string {
+	s := `control_socket: SOCKET
+vrrp_instances:
+  - name: v
+    interface: eth0
+    virtual_router_id: 1
+    version: 3
+    advert_interval: 100ms
+    priority: 150
+    virtual_ipaddress: [192.0.2.100/32]
+    track: [{check: amqp/a, weight: -60}]
+listeners:
+  - name: amqp
+    bind: BIND
+    policy: roundrobin
+    check: {type: tcp, interval: 1s, timeout: 500ms, rise: 1, fall: 1}
+    backends:
+      - {name: a, address: A, weight: 10}
+      - {name: b, address: B, weight: 10}
+`
+	s = strings.NewReplacer("BIND", l.bind, "A", l.a.addr(), "B", l.b.addr()).Replace(s)
+	for i := 0; i+1 < len(replace); i += 2 {
+		s = strings.Replace(s, replace[i], replace[i+1], 1)
+	}
+	return s
+}
+
+// startChecked starts the daemon and passes the first check of a and b.
+func startChecked(t *testing.T, h *harness) {
+	t.Helper()
+	h.start()
+	h.checks.get(idA).answer(t, healthcheck.Result{})
+	h.checks.get(idB).answer(t, healthcheck.Result{})
+	h.ready()
+}
+
+func (h *harness) vrrpSnapshot() vrrp.Snapshot {
+	h.t.Helper()
+	s := h.d.Status()
+	if len(s.VRRP) != 1 {
+		h.t.Fatalf("status has %d VRRP instances", len(s.VRRP))
+	}
+	return s.VRRP[0].Snapshot
+}
+
+// TestStartOrder: VRRP starts only after every backend's first check; the
+// backends are not served before it.
+func TestStartOrder(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	h.start()
+	h.eventually("listening", func() bool { s := h.d.Status(); return len(s.Listeners) == 1 && s.Listeners[0].Listening })
+	if st := h.backendState(idA); st != backend.Down {
+		t.Fatalf("a before its first check: %v", st)
+	}
+	h.checks.get(idA).answer(t, healthcheck.Result{})
+	// b has not answered: VRRP waits.
+	time.Sleep(50 * time.Millisecond) // give a wrong start the chance to show
+	if st := h.vrrpSnapshot().State; st != vrrp.StateInit {
+		t.Fatalf("VRRP %v before b's first check, want INIT", st)
+	}
+	select {
+	case <-h.d.Ready():
+		t.Fatal("ready before b's first check")
+	default:
+	}
+	h.checks.get(idB).answer(t, healthcheck.Result{Err: errors.New("refused")})
+	h.ready()
+	h.eventually("VRRP BACKUP", func() bool { return h.vrrpSnapshot().State == vrrp.StateBackup })
+	if a, b := h.backendState(idA), h.backendState(idB); a != backend.Up || b != backend.Down {
+		t.Fatalf("after first checks: a %v b %v", a, b)
+	}
+}
+
+// TestFirstCheckLimit: a check that never answers does not hold VRRP
+// back for ever: it starts after the bound.
+func TestFirstCheckLimit(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	h.checks.get(idB).stuck.Store(true) // b's checker never returns
+	h.start()
+	h.checks.get(idA).answer(t, healthcheck.Result{})
+	select {
+	case <-h.d.Ready():
+		t.Fatal("ready before the bound with b unchecked")
+	case <-time.After(50 * time.Millisecond):
+	}
+	limit := h.clk.Now().Add(time.Second + 500*time.Millisecond + 250*time.Millisecond) // interval + timeout + margin
+	h.clk.WaitArmed(t, limit)
+	h.clk.Set(limit)
+	h.ready()
+	h.eventually("VRRP started", func() bool { return h.vrrpSnapshot().State != vrrp.StateInit })
+	// Let the scheduler stop: release b's stuck check and any later one.
+	h.checks.get(idB).stuck.Store(false)
+	h.checks.get(idB).always(healthcheck.Result{})
+	h.checks.get(idB).answer(t, healthcheck.Result{})
+}
+
+// TestHealthReachesBalancerAndTracks: check results set the listener's
+// backend states (one vocabulary), shut a failed backend's sessions, and
+// move the VRRP priority through the track rule.
+func TestHealthReachesBalancerAndTracks(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startChecked(t, h)
+	if adj := h.vrrpSnapshot().PriorityAdjust; adj != 0 {
+		t.Fatalf("priority adjust with a UP: %d", adj)
+	}
+	c, err := net.Dial("tcp", l.bind) // round robin: a first
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := roundTrip(c, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	h.nextChecks()
+	h.checks.get(idA).answer(t, healthcheck.Result{Err: errors.New("frozen")})
+	h.checks.get(idB).answer(t, healthcheck.Result{})
+	h.eventually("a DOWN in the listener", func() bool { return h.backendState(idA) == backend.Down })
+	if !closedByPeer(c) {
+		t.Error("the session to a DOWN backend was not shut down")
+	}
+	h.eventually("track -60", func() bool { return h.vrrpSnapshot().PriorityAdjust == -60 })
+
+	// An alarm degrades, and a degraded backend is served.
+	h.nextChecks()
+	h.checks.get(idA).answer(t, healthcheck.Result{Alarm: "publishers blocked: memory"})
+	h.checks.get(idB).answer(t, healthcheck.Result{})
+	h.eventually("a DEGRADED", func() bool { return h.backendState(idA) == backend.Degraded })
+	h.eventually("track cleared", func() bool { return h.vrrpSnapshot().PriorityAdjust == 0 })
+	status := h.d.Status()
+	for _, ck := range status.Checks {
+		if ck.Backend == idA && (ck.State != backend.Degraded || ck.Health != backend.Degraded) {
+			t.Errorf("check status of a: %+v", ck)
+		}
+	}
+}
+
+// TestAdmin: drain, maint and ready through the control handler, for a
+// checked and an unchecked backend; a drain does not hide a failing check.
+func TestAdmin(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file("      - {name: b, address: "+l.b.addr()+", weight: 10}", "      - {name: b, address: "+l.b.addr()+", weight: 10, check: {type: none}}"))
+	h.start()
+	h.checks.get(idA).answer(t, healthcheck.Result{})
+	h.ready()
+	ctx := context.Background()
+	call := func(args ...string) (AdminResult, error) {
+		res, err := h.d.Handle(ctx, control.Request{Command: "backend", Args: args})
+		if err != nil {
+			return AdminResult{}, err
+		}
+		return res.(AdminResult), nil
+	}
+	if r, err := call("amqp/a", "drain"); err != nil || r.State != backend.Drain {
+		t.Fatalf("drain a: %+v %v", r, err)
+	}
+	if st := h.backendState(idA); st != backend.Drain {
+		t.Fatalf("listener state of a drained: %v", st)
+	}
+	h.nextChecks()
+	h.checks.get(idA).answer(t, healthcheck.Result{Err: errors.New("frozen")})
+	h.eventually("a drained and failing is DOWN", func() bool { return h.backendState(idA) == backend.Down })
+	if r, err := call("amqp/a", "ready"); err != nil || r.State != backend.Down {
+		t.Fatalf("ready a while failing: %+v %v", r, err)
+	}
+	// b has no check: its state is set on the listener.
+	if r, err := call("amqp/b", "maint"); err != nil || r.State != backend.Maint {
+		t.Fatalf("maint b: %+v %v", r, err)
+	}
+	if st := h.backendState(idB); st != backend.Maint {
+		t.Fatalf("listener state of b in maint: %v", st)
+	}
+	if r, err := call("amqp/b", "ready"); err != nil || r.State != backend.Up {
+		t.Fatalf("ready b: %+v %v", r, err)
+	}
+	for _, bad := range [][]string{{"amqp/x", "drain"}, {"amqp", "drain"}, {"amqp/a", "up"}, {"amqp/a"}} {
+		if _, err := h.d.Handle(ctx, control.Request{Command: "backend", Args: bad}); err == nil {
+			t.Errorf("backend %v accepted", bad)
+		}
+	}
+	if _, err := h.d.Handle(ctx, control.Request{Command: "frobnicate"}); err == nil {
+		t.Error("unknown command accepted")
+	}
+}
+
+// TestReload: successive reloads are each compared with what runs: a
+// change applied, then changed back, is applied back; a bad file changes
+// nothing; backends and listeners are added and removed; a removed
+// backend's sessions are closed and the others' kept; a priority change
+// waits for a restart and a file changed back needs none.
+func TestReload(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startChecked(t, h)
+	reload := func(file string) control.Reload {
+		t.Helper()
+		h.write(file)
+		res, err := h.d.Handle(context.Background(), control.Request{Command: "reload"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.(control.Reload)
+	}
+	weight := func(name string) int {
+		for _, b := range h.d.Status().Listeners[0].Backends {
+			if b.Name == name {
+				return b.Weight
+			}
+		}
+		return -1
+	}
+
+	if r := reload(l.file("weight: 10}", "weight: 3}")); !r.OK() || len(r.Applied) != 1 || weight("a") != 3 {
+		t.Fatalf("weight 10 -> 3: %+v, weight %d", r, weight("a"))
+	}
+	if r := reload(l.file()); !r.OK() || len(r.Applied) != 1 || weight("a") != 10 {
+		t.Fatalf("weight back to 10: %+v, weight %d", r, weight("a"))
+	}
+	if r := reload("listeners: [{name: amqp, bind: nowhere}]\n"); r.Error == "" || !strings.Contains(r.Error, "listeners[0].bind") || weight("a") != 10 {
+		t.Fatalf("bad file: %+v", r)
+	}
+	if s := h.d.Status(); s.Reload == nil || s.Reload.Error == "" {
+		t.Fatalf("status after a refused reload: %+v", s.Reload)
+	}
+
+	// Sessions on a and b; then add c (checked) and remove b.
+	ca, _ := net.Dial("tcp", l.bind)
+	cb, _ := net.Dial("tcp", l.bind)
+	for _, c := range []net.Conn{ca, cb} {
+		defer c.Close()
+		if err := roundTrip(c, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withC := l.file("      - {name: b, address: "+l.b.addr()+", weight: 10}\n", "      - {name: c, address: "+l.c.addr()+"}\n")
+	r := reload(withC)
+	if !r.OK() || !slices.Contains(r.Applied, "check of amqp/b removed") || !slices.Contains(r.Applied, "check of amqp/c added") {
+		t.Fatalf("b out, c in: %+v", r)
+	}
+	if !closedByPeer(cb) {
+		t.Error("the session of the removed backend b was not closed")
+	}
+	if err := roundTrip(ca, []byte("still")); err != nil {
+		t.Errorf("the session of a, which stays: %v", err)
+	}
+	if st := h.backendState(idC); st != backend.Down {
+		t.Fatalf("c before its first check: %v", st)
+	}
+	h.nextChecks()
+	h.checks.get(idA).answer(t, healthcheck.Result{})
+	h.checks.get(idC).answer(t, healthcheck.Result{})
+	h.eventually("c UP", func() bool { return h.backendState(idC) == backend.Up })
+
+	// A priority change needs a restart, with its line; changed back, none.
+	r = reload(strings.Replace(withC, "priority: 150", "priority: 120", 1))
+	if !r.OK() || len(r.Pending) != 1 || r.Pending[0] != "line 8: vrrp_instances[0].priority: changed: needs a restart" {
+		t.Fatalf("priority: %+v", r)
+	}
+	if r = reload(withC); !r.OK() || len(r.Pending) != 0 || len(r.Applied) != 0 {
+		t.Fatalf("priority changed back: %+v", r)
+	}
+
+	// A second listener comes and goes.
+	port2 := freePort(t, "127.0.0.1")
+	two := withC + "  - name: mgmt\n    bind: " + port2 + "\n    backends: [{name: a, address: " + l.a.addr() + ", check: {type: none}}]\n"
+	if r = reload(two); !r.OK() || !slices.Contains(r.Applied, "listener mgmt added on "+port2) {
+		t.Fatalf("listener added: %+v", r)
+	}
+	c2, err := net.Dial("tcp", port2)
+	if err != nil {
+		t.Fatalf("the added listener: %v", err)
+	}
+	if err := roundTrip(c2, []byte("y")); err != nil {
+		t.Fatalf("through the added listener: %v", err)
+	}
+	c2.Close()
+	if r = reload(withC); !r.OK() || !slices.Contains(r.Applied, "listener mgmt removed") {
+		t.Fatalf("listener removed: %+v", r)
+	}
+	if c, err := net.Dial("tcp", port2); err == nil {
+		c.Close()
+		t.Error("the removed listener still accepts")
+	}
+	// And again: its metrics went with it, so adding it back works.
+	if r = reload(two); !r.OK() {
+		t.Fatalf("listener added again: %+v", r)
+	}
+}
+
+// TestReloadTracksWithoutTransient: a master whose track rules are
+// rebuilt by a reload never advertises the "every rule failing" priority
+// of a tracker that has not caught up yet.
+func TestReloadTracksWithoutTransient(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startChecked(t, h)
+	// Master after the master-down interval (3 x 100 ms + skew); the
+	// checks keep passing meanwhile.
+	h.checks.get(idA).always(healthcheck.Result{})
+	h.checks.get(idB).always(healthcheck.Result{})
+	h.eventually("MASTER", func() bool {
+		h.clk.Advance(20 * time.Millisecond)
+		return h.vrrpSnapshot().State == vrrp.StateMaster
+	})
+	f := h.vrrp.get("v")
+	before := len(f.sentPriorities())
+	// Record every adjustment the trackers set from now on.
+	var mu sync.Mutex
+	var adjusts []int
+	h.d.mu.Lock()
+	u := h.d.units["v"]
+	set := u.setAdjust
+	u.setAdjust = func(d int) { mu.Lock(); adjusts = append(adjusts, d); mu.Unlock(); set(d) }
+	h.d.mu.Unlock()
+	h.write(l.file("weight: -60}", "weight: -20}"))
+	if r := h.d.Reload(); !r.OK() || !slices.Contains(r.Applied, "tracks of vrrp instance v") {
+		t.Fatalf("reload: %+v", r)
+	}
+	mu.Lock()
+	if len(adjusts) == 0 || slices.ContainsFunc(adjusts, func(d int) bool { return d != 0 }) {
+		t.Errorf("adjustments set by the reload: %v, want only 0 (a UP: no rule fails)", adjusts)
+	}
+	mu.Unlock()
+	time.Sleep(50 * time.Millisecond) // adverts go out from the instance's goroutine
+	for _, p := range f.sentPriorities()[before:] {
+		if p != 150 {
+			t.Fatalf("advert with priority %d after the reload (sent: %v)", p, f.sentPriorities()[before:])
+		}
+	}
+	if tr := h.d.Status().VRRP[0].Tracks; len(tr) != 1 || tr[0].Weight != -20 || tr[0].Failing {
+		t.Fatalf("tracks after reload: %+v", tr)
+	}
+}
+
+// TestReloadBeforeReady: a reload asked for while the daemon starts is
+// applied once it is ready, not lost and not fatal.
+func TestReloadBeforeReady(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	h.write(l.file("weight: 10}", "weight: 4}"))
+	h.d.RequestReload()
+	startChecked(t, h)
+	h.eventually("the early reload applied", func() bool {
+		s := h.d.Status()
+		return s.Reload != nil && s.Listeners[0].Backends[0].Weight == 4
+	})
+}
+
+// TestSingleInstance: a second daemon with the same control socket exits
+// before touching anything: it does not clean up VIPs.
+func TestSingleInstance(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startChecked(t, h)
+	h2 := newHarness(t, l.file("control_socket: SOCKET", "control_socket: "+h.socket()))
+	cleaned := false
+	h2.d.opt.RemoveStale = func(*config.Config, *zap.Logger) error { cleaned = true; return nil }
+	err := h2.d.Run(context.Background())
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second daemon: %v, want ErrLocked", err)
+	}
+	if cleaned {
+		t.Error("the second daemon removed stale VIPs")
+	}
+}
+
+// TestBindErrorReported: a listener that cannot bind fails the start with
+// its own error, not a cancellation.
+func TestBindErrorReported(t *testing.T) {
+	l := newLab(t)
+	taken, err := net.Listen("tcp", l.bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	h := newHarness(t, l.file())
+	err = h.d.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "address already in use") || strings.Contains(err.Error(), "context canceled") {
+		t.Fatalf("Run = %v, want the bind error", err)
+	}
+}
+
+// TestMetricsEndpoint: the scrape works and a reload moves it.
+func TestMetricsEndpoint(t *testing.T) {
+	l := newLab(t)
+	m1, m2 := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	h := newHarness(t, l.file("control_socket: SOCKET", "control_socket: SOCKET\nmetrics_listen: "+m1))
+	startChecked(t, h)
+	scrape := func(addr string) (string, error) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	body, err := scrape(m1)
+	if err != nil || !strings.Contains(body, `rmqlb_backend_state{backend="a",listener="amqp",state="UP"} 1`) {
+		t.Fatalf("scrape: %v\n%s", err, body)
+	}
+	h.write(l.file("control_socket: SOCKET", "control_socket: SOCKET\nmetrics_listen: "+m2))
+	if r := h.d.Reload(); !r.OK() {
+		t.Fatalf("reload: %+v", r)
+	}
+	if _, err := scrape(m2); err != nil {
+		t.Fatalf("scrape on the new address: %v", err)
+	}
+	if _, err := scrape(m1); err == nil {
+		t.Error("the old metrics address still answers")
+	}
+}
+
+// TestSlowStartWeights: a backend back from DOWN ramps its weight share
+// in the listener on the fake clock.
+func TestSlowStartWeights(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file("rise: 1, fall: 1}", "rise: 1, fall: 1, slowstart: 10s}"))
+	startChecked(t, h)
+	share := func() int { return h.d.Status().Listeners[0].Backends[0].WeightPercent }
+	h.nextChecks()
+	h.checks.get(idA).answer(t, healthcheck.Result{Err: errors.New("down")})
+	h.checks.get(idB).answer(t, healthcheck.Result{})
+	h.eventually("a DOWN", func() bool { return h.backendState(idA) == backend.Down })
+	h.nextChecks()
+	h.checks.get(idA).answer(t, healthcheck.Result{})
+	h.checks.get(idB).answer(t, healthcheck.Result{})
+	h.eventually("a back at 1 %", func() bool { return h.backendState(idA) == backend.Up && share() == 1 })
+	h.checks.get(idA).always(healthcheck.Result{})
+	h.checks.get(idB).always(healthcheck.Result{})
+	for range 20 {
+		h.clk.Advance(500 * time.Millisecond)
+	}
+	h.eventually("a at 100 %", func() bool { return share() == 100 })
+}

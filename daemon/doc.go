@@ -1,0 +1,49 @@
+// Package daemon is rmqlb's running model: it builds the VRRP instances
+// (package vrrp) with the VIPs they own (netsetup), the listeners
+// (balancer), the health checks (healthcheck, amqpcheck) and the track
+// rules that tie checks to VRRP priorities, from one resolved
+// configuration (package config), and keeps them keyed by typed
+// identities (instance name, listener name, backend.ID).
+//
+// # Lifecycle
+//
+// Run takes the single-instance lock (before any address is touched: a
+// second daemon started by mistake exits without removing the live
+// VIPs), removes the VIPs a killed daemon left, opens the control socket
+// and the metrics endpoint, starts the listeners (a listener that cannot
+// bind fails the start with its own error), starts the checks, waits for
+// every backend's first result (bounded), and only then starts the VRRP
+// instances, so that a restarted master does not take the VIP back while
+// it cannot serve. It stops in the reverse order, VRRP first: a master
+// hands its VIPs over before its listeners close.
+//
+// # Reload
+//
+// A reload is plan := Diff(running model, new model); apply the plan; the
+// running model becomes the new one, except what could not be applied.
+// Diff is a pure function, tested on its own. Listeners are added,
+// removed, moved to a new address or updated in place (the balancer keeps
+// the sessions of the backends that stay and closes those of removed
+// backends per on_marked_down); checks are added, removed or updated
+// keeping their state; track rules are rebuilt from the current check
+// states without a moment of "everything failing"; VRRP instances are
+// added and removed; the log level and the metrics endpoint move live.
+// What only a restart can apply is listed with its line in the file. A
+// reload asked for while the daemon starts waits until it is ready.
+//
+// # Health events
+//
+// The scheduler's events reach the balancer through a router keyed by
+// listener name, so a backend's state and slow-start share need no
+// string splitting and no state mapping: checks and balancer share
+// package backend's vocabulary.
+//
+// # Ownership and concurrency
+//
+// A Daemon owns every goroutine it starts (a group of parts, each with
+// its own context) and Run returns only when all have ended. Status,
+// Handle, SetAdmin, Reload and RequestReload are safe from any goroutine.
+// Time comes from an injected clock (Options.Clock): the checks, the VRRP
+// instances and the daemon's own waits, so that tests drive them on a
+// fake clock.
+package daemon

@@ -1,0 +1,75 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// group owns the goroutines of the daemon's parts. Each part runs until its
+// own context is done. A critical part that fails (returns an error other
+// than its context's) records the error, without bound on how many do, and
+// calls onFail, which makes the daemon stop; a part that is not critical
+// (one a reload started) keeps its error to itself. A group is safe for
+// concurrent use.
+type group struct {
+	onFail func()
+
+	mu   sync.Mutex
+	errs []error
+	wg   sync.WaitGroup
+}
+
+// part is one running part: cancel stops it, done is closed when its
+// goroutine has returned, err is then its error (nil when it stopped
+// because it was cancelled).
+type part struct {
+	name   string
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// start runs f in a goroutine with a context derived from parent. The
+// returned part stops it.
+func (g *group) start(parent context.Context, name string, critical bool, f func(context.Context) error) *part {
+	ctx, cancel := context.WithCancel(parent)
+	p := &part{name: name, cancel: cancel, done: make(chan struct{})}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		defer close(p.done)
+		defer cancel()
+		err := f(ctx)
+		if err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
+			p.err = fmt.Errorf("%s: %w", name, err)
+			if !critical {
+				return
+			}
+			g.mu.Lock()
+			g.errs = append(g.errs, p.err)
+			g.mu.Unlock()
+			if g.onFail != nil {
+				g.onFail()
+			}
+		}
+	}()
+	return p
+}
+
+// stop cancels the part and waits for its goroutine.
+func (p *part) stop() {
+	p.cancel()
+	<-p.done
+}
+
+// wait waits for every goroutine the group started.
+func (g *group) wait() { g.wg.Wait() }
+
+// err returns the errors of the parts that failed, joined.
+func (g *group) err() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return errors.Join(g.errs...)
+}

@@ -1,0 +1,84 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/control"
+)
+
+// Handle answers the control socket:
+//
+//	status                                   the whole state (control.Status)
+//	backend LISTENER/BACKEND drain|maint|ready
+//	                                         the operator state of a backend
+//	reload                                   reload the file (control.Reload)
+//
+// It is the control.Handler of the daemon and safe for concurrent use.
+func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
+	switch req.Command {
+	case "status":
+		return d.Status(), nil
+	case "backend":
+		if len(req.Args) != 2 {
+			return nil, fmt.Errorf("usage: backend LISTENER/BACKEND drain|maint|ready")
+		}
+		return d.SetAdmin(req.Args[0], req.Args[1])
+	case "reload":
+		if len(req.Args) != 0 {
+			return nil, fmt.Errorf("usage: reload")
+		}
+		select {
+		case <-d.ready:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("reloading: the daemon is still starting: %w", ctx.Err())
+		}
+		return d.Reload(), nil
+	default:
+		return nil, fmt.Errorf("unknown command %q", req.Command)
+	}
+}
+
+// AdminResult is the answer to a backend command.
+type AdminResult struct {
+	Backend backend.ID    `json:"backend"`
+	Admin   backend.Admin `json:"admin"`
+	State   backend.State `json:"state"`
+}
+
+// SetAdmin puts backend key ("LISTENER/BACKEND") in DRAIN or MAINT, or
+// back under its checks ("ready"). A backend without a check is set on
+// its listener directly.
+func (d *Daemon) SetAdmin(key, what string) (AdminResult, error) {
+	id, err := backend.ParseID(key)
+	if err != nil {
+		return AdminResult{}, err
+	}
+	a, err := backend.ParseAdmin(what)
+	if err != nil {
+		return AdminResult{}, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.cfg.Backend(id); !ok {
+		return AdminResult{}, fmt.Errorf("no backend %s", id)
+	}
+	if _, checked := d.sched.State(id); checked {
+		if err := d.sched.SetAdmin(id, a); err != nil {
+			return AdminResult{}, err
+		}
+		st, _ := d.sched.State(id)
+		return AdminResult{Backend: id, Admin: a, State: st}, nil
+	}
+	// Unchecked: its health is UP by definition.
+	st := a.Apply(backend.Up)
+	u := d.listeners[id.Listener]
+	if u == nil {
+		return AdminResult{}, fmt.Errorf("no backend %s", id)
+	}
+	if err := u.l.SetBackendState(id.Name, st, "operator set "+what); err != nil {
+		return AdminResult{}, err
+	}
+	return AdminResult{Backend: id, Admin: a, State: st}, nil
+}

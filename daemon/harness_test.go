@@ -1,0 +1,407 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/clock"
+	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// harness runs a Daemon on loopback with fake checks (the test decides
+// each result), fake VRRP transports and VIP owners, and a fake clock for
+// the checks, the VRRP instances and the daemon's waits. Listeners and
+// their sessions are real sockets on 127.0.0.x.
+type harness struct {
+	t      *testing.T
+	dir    string
+	path   string
+	clk    *clock.Fake
+	reg    *prometheus.Registry
+	checks *checkers
+	vrrp   *vrrpFakes
+	d      *Daemon
+	cancel context.CancelFunc
+	done   chan error
+	// lastRound is when the last round of checks was due (the start,
+	// with no jitter).
+	lastRound time.Time
+}
+
+// newHarness writes cfg (a YAML file; "SOCKET" is replaced by a socket in
+// the test's directory) and builds a daemon on it.
+func newHarness(t *testing.T, cfg string) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	h := &harness{
+		t:      t,
+		dir:    dir,
+		path:   filepath.Join(dir, "rmqlb.yaml"),
+		clk:    clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
+		reg:    prometheus.NewRegistry(),
+		checks: &checkers{byID: map[backend.ID]*fakeCheck{}},
+		vrrp:   &vrrpFakes{byName: map[string]*fakeVRRP{}},
+	}
+	h.lastRound = h.clk.Now()
+	h.write(cfg)
+	c, err := config.Load(h.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.d, err = New(c, Options{
+		Path:        h.path,
+		Version:     "test",
+		Logger:      zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)),
+		Clock:       h.clk,
+		CheckJitter: func(time.Duration) time.Duration { return 0 },
+		Registry:    h.reg,
+		NewChecker:  h.checks.new,
+		NewVRRP:     h.vrrp.new,
+		RemoveStale: func(*config.Config, *zap.Logger) error { return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// nextChecks moves the fake clock to the next round of checks (every
+// backend's interval is 1 s) once the scheduler waits for it.
+func (h *harness) nextChecks() {
+	h.t.Helper()
+	at := h.lastRound.Add(time.Second)
+	h.clk.WaitArmed(h.t, at)
+	h.clk.Set(at)
+	h.lastRound = at
+}
+
+// socket is the control socket of the harness's files.
+func (h *harness) socket() string { return filepath.Join(h.dir, "ctl.sock") }
+
+// write writes the configuration file.
+func (h *harness) write(cfg string) {
+	h.t.Helper()
+	cfg = strings.ReplaceAll(cfg, "SOCKET", h.socket())
+	if err := os.WriteFile(h.path, []byte(cfg), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// start runs the daemon; the test's cleanup stops it.
+func (h *harness) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.done = make(chan error, 1)
+	go func() { h.done <- h.d.Run(ctx) }()
+	h.t.Cleanup(func() { h.stop() })
+}
+
+// stop stops the daemon and returns Run's error.
+func (h *harness) stop() error {
+	if h.cancel == nil {
+		return nil
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		return err
+	case <-time.After(30 * time.Second):
+		h.t.Fatal("the daemon did not stop within 30 s")
+		return nil
+	}
+}
+
+// ready waits until the daemon has started every part.
+func (h *harness) ready() {
+	h.t.Helper()
+	select {
+	case <-h.d.Ready():
+	case err := <-h.done:
+		h.t.Fatalf("Run returned before ready: %v", err)
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("the daemon was not ready within 10 s")
+	}
+}
+
+// listener returns the snapshot of backend id's listener entry.
+func (h *harness) backendState(id backend.ID) backend.State {
+	h.t.Helper()
+	for _, l := range h.d.Status().Listeners {
+		if l.Name != id.Listener {
+			continue
+		}
+		for _, b := range l.Backends {
+			if b.Name == id.Name {
+				return b.State
+			}
+		}
+	}
+	h.t.Fatalf("no backend %s in status", id)
+	return 0
+}
+
+// eventually polls cond (real time: the balancer's sockets are real) for
+// up to 5 s.
+func (h *harness) eventually(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// checkers hands out fake checks by backend.
+type checkers struct {
+	mu   sync.Mutex
+	byID map[backend.ID]*fakeCheck
+}
+
+func (c *checkers) new(b *config.Backend) (healthcheck.Checker, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fc, ok := c.byID[b.ID]; ok {
+		return fc, nil
+	}
+	fc := &fakeCheck{results: make(chan healthcheck.Result), started: make(chan struct{}, 100)}
+	c.byID[b.ID] = fc
+	return fc, nil
+}
+
+func (c *checkers) get(id backend.ID) *fakeCheck {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byID[id]
+}
+
+// fakeCheck is a checker whose every result the test gives: Check blocks
+// until the test sends one (or the check's context ends), unless the test
+// set an automatic result.
+type fakeCheck struct {
+	results chan healthcheck.Result
+	started chan struct{}
+	auto    atomic.Pointer[healthcheck.Result]
+	// stuck makes Check ignore its context: a checker with a bug.
+	stuck atomic.Bool
+}
+
+func (f *fakeCheck) Check(ctx context.Context) healthcheck.Result {
+	select {
+	case f.started <- struct{}{}:
+	default:
+	}
+	if r := f.auto.Load(); r != nil {
+		return *r
+	}
+	if f.stuck.Load() {
+		return <-f.results
+	}
+	select {
+	case r := <-f.results:
+		return r
+	case <-ctx.Done():
+		return healthcheck.Result{Err: ctx.Err()}
+	}
+}
+
+// always makes every further check return r at once.
+func (f *fakeCheck) always(r healthcheck.Result) { f.auto.Store(&r) }
+
+// answer waits for the check to run and gives it r.
+func (f *fakeCheck) answer(t *testing.T, r healthcheck.Result) {
+	t.Helper()
+	select {
+	case f.results <- r:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no check ran within 5 s")
+	}
+}
+
+// vrrpFakes hands out fake transports and VIP owners by instance.
+type vrrpFakes struct {
+	mu     sync.Mutex
+	byName map[string]*fakeVRRP
+}
+
+func (v *vrrpFakes) new(in *config.VRRPInstance, _ *zap.Logger, _ prometheus.Registerer) (vrrp.Transport, VIPOwner, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	f := &fakeVRRP{name: in.Name, vips: in.VIPs, closed: make(chan struct{})}
+	v.byName[in.Name] = f
+	return &fakeTransport{f: f}, &fakeOwner{f: f}, nil
+}
+
+func (v *vrrpFakes) get(name string) *fakeVRRP {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.byName[name]
+}
+
+// fakeVRRP records what one instance sent and did with its VIPs.
+type fakeVRRP struct {
+	name   string
+	vips   []netip.Prefix
+	closed chan struct{}
+
+	mu       sync.Mutex
+	adverts  []vrrp.Packet
+	acquired int
+	released int
+	held     bool
+}
+
+func (f *fakeVRRP) sentPriorities() []uint8 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []uint8
+	for _, p := range f.adverts {
+		out = append(out, p.Priority)
+	}
+	return out
+}
+
+type fakeTransport struct {
+	f    *fakeVRRP
+	once sync.Once
+}
+
+var fakeSrc = netip.MustParseAddr("192.0.2.1")
+
+func (t *fakeTransport) Source() netip.Addr         { return fakeSrc }
+func (t *fakeTransport) Destinations() []netip.Addr { return []netip.Addr{vrrp.MulticastIPv4} }
+func (t *fakeTransport) WriteTo(b []byte, dst netip.Addr) error {
+	p, err := vrrp.Parse(b, fakeSrc, dst)
+	if err != nil {
+		return fmt.Errorf("fake transport: %w", err)
+	}
+	t.f.mu.Lock()
+	t.f.adverts = append(t.f.adverts, *p)
+	t.f.mu.Unlock()
+	return nil
+}
+func (t *fakeTransport) ReadFrom(b []byte) (int, vrrp.RecvInfo, error) {
+	<-t.f.closed
+	return 0, vrrp.RecvInfo{}, net.ErrClosed
+}
+func (t *fakeTransport) Close() error {
+	t.once.Do(func() { close(t.f.closed) })
+	return nil
+}
+
+type fakeOwner struct{ f *fakeVRRP }
+
+func (o *fakeOwner) Acquire(context.Context) error {
+	o.f.mu.Lock()
+	defer o.f.mu.Unlock()
+	o.f.acquired++
+	o.f.held = true
+	return nil
+}
+
+func (o *fakeOwner) Release(context.Context) error {
+	o.f.mu.Lock()
+	defer o.f.mu.Unlock()
+	o.f.released++
+	o.f.held = false
+	return nil
+}
+
+func (o *fakeOwner) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+
+func (o *fakeOwner) Snapshot() netsetup.VIPSetSnapshot {
+	o.f.mu.Lock()
+	defer o.f.mu.Unlock()
+	s := netsetup.VIPSetSnapshot{Held: o.f.held}
+	for _, p := range o.f.vips {
+		s.VIPs = append(s.VIPs, netsetup.VIPSnapshot{Prefix: p, Present: o.f.held, Marked: o.f.held})
+	}
+	return s
+}
+
+// echoServer accepts on 127.0.0.x:0 and echoes; it counts accepts.
+type echoServer struct {
+	ln      net.Listener
+	mu      sync.Mutex
+	accepts int
+}
+
+func newEcho(t *testing.T, ip string) *echoServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &echoServer{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			e.mu.Lock()
+			e.accepts++
+			e.mu.Unlock()
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return e
+}
+
+func (e *echoServer) addr() string { return e.ln.Addr().String() }
+
+// freePort returns a port free on ip now.
+func freePort(t *testing.T, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// roundTrip writes b on c and reads it back.
+func roundTrip(c net.Conn, b []byte) error {
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(b); err != nil {
+		return err
+	}
+	got := make([]byte, len(b))
+	if _, err := io.ReadFull(c, got); err != nil {
+		return err
+	}
+	if string(got) != string(b) {
+		return errors.New("echo mismatch")
+	}
+	return nil
+}
+
+// closedByPeer reports whether c is closed by the other side within 5 s.
+func closedByPeer(c net.Conn) bool {
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.Read(make([]byte, 1))
+	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+}

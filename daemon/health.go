@@ -1,0 +1,125 @@
+package daemon
+
+import (
+	"fmt"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/amqpcheck"
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/healthcheck"
+)
+
+// NewChecker builds the checker of b: an AMQP handshake or login
+// (amqpcheck, with a PROXY protocol LOCAL header when the backend is sent
+// PROXY headers) or a TCP connect. It fails for a backend without a check.
+func NewChecker(b *config.Backend) (healthcheck.Checker, error) {
+	switch b.Check.Type {
+	case config.CheckTCP:
+		return &healthcheck.TCPCheck{Addr: b.Check.Address}, nil
+	case config.CheckAMQP:
+		c, err := amqpcheck.New(b.Check.AMQPConfig())
+		if err != nil {
+			return nil, fmt.Errorf("setting up the check of %s: %w", b.ID, err)
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("setting up the check of %s: check type %v has no checker", b.ID, b.Check.Type)
+}
+
+// addCheck schedules the check of b, if it has one. serving adds it UP
+// (a backend in service whose check type was none until a reload), else
+// it starts DOWN until its first result.
+func (d *Daemon) addCheck(b *config.Backend, serving bool) error {
+	if b.Check.Type == config.CheckNone {
+		return nil
+	}
+	c, err := d.opt.NewChecker(b)
+	if err != nil {
+		return err
+	}
+	add := d.sched.Add
+	if serving {
+		add = d.sched.AddServing
+	}
+	if err := add(b.ID, b.Check.Schedule, c); err != nil {
+		return fmt.Errorf("setting up the check of %s: %w", b.ID, err)
+	}
+	return nil
+}
+
+// updateCheck replaces the check of b, keeping its state.
+func (d *Daemon) updateCheck(b *config.Backend) error {
+	c, err := d.opt.NewChecker(b)
+	if err != nil {
+		return err
+	}
+	if err := d.sched.Update(b.ID, b.Check.Schedule, c); err != nil {
+		return fmt.Errorf("updating the check of %s: %w", b.ID, err)
+	}
+	return nil
+}
+
+// router hands health events to the listener of their backend: the
+// healthcheck.Sink of the daemon. Its table follows the listeners a reload
+// adds and removes; events of a backend whose listener is gone are
+// dropped. It is safe for concurrent use.
+type router struct {
+	log     *zap.Logger
+	forward func(healthcheck.Event)
+
+	mu        sync.Mutex
+	listeners map[string]*balancer.Listener
+}
+
+func newRouter(log *zap.Logger) *router {
+	r := &router{log: log, listeners: map[string]*balancer.Listener{}}
+	r.forward = healthcheck.Forward(r)
+	return r
+}
+
+// handle is the scheduler's subscriber.
+func (r *router) handle(e healthcheck.Event) { r.forward(e) }
+
+// setListener routes the backends of listener name to l; nil stops
+// routing them.
+func (r *router) setListener(name string, l *balancer.Listener) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l == nil {
+		delete(r.listeners, name)
+		return
+	}
+	r.listeners[name] = l
+}
+
+func (r *router) listener(name string) *balancer.Listener {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.listeners[name]
+}
+
+// SetBackendState implements healthcheck.Sink.
+func (r *router) SetBackendState(id backend.ID, st backend.State, reason string) {
+	l := r.listener(id.Listener)
+	if l == nil {
+		return
+	}
+	if err := l.SetBackendState(id.Name, st, reason); err != nil {
+		r.log.Warn("setting backend state", zap.Stringer("backend", id), zap.Error(err))
+	}
+}
+
+// SetBackendWeight implements healthcheck.Sink: the slow-start share.
+func (r *router) SetBackendWeight(id backend.ID, percent int) {
+	l := r.listener(id.Listener)
+	if l == nil {
+		return
+	}
+	if err := l.SetBackendWeightPercent(id.Name, percent); err != nil {
+		r.log.Warn("setting backend weight", zap.Stringer("backend", id), zap.Error(err))
+	}
+}

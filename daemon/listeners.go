@@ -1,0 +1,111 @@
+package daemon
+
+import (
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/config"
+)
+
+// listenerUnit is one running listener. Its fields are guarded by
+// Daemon.mu.
+type listenerUnit struct {
+	cfg  *config.Listener
+	l    *balancer.Listener
+	reg  *partRegistry
+	part *part // nil until started
+}
+
+// newListener creates (without starting) the listener of l and registers
+// it with the router.
+func (d *Daemon) newListener(cfg *config.Config, l *config.Listener) (*listenerUnit, error) {
+	reg := newPartRegistry(d.reg)
+	bl, err := balancer.NewListener(cfg.BalancerConfig(l), d.log, reg)
+	if err != nil {
+		return nil, fmt.Errorf("setting up listener %q: %w", l.Name, err)
+	}
+	u := &listenerUnit{cfg: l, l: bl, reg: reg}
+	d.listeners[l.Name] = u
+	d.router.setListener(l.Name, bl)
+	return u, nil
+}
+
+// startListener runs u and waits until it is bound or has failed: the
+// error is the listener's own (a bind error says which address and why).
+// A critical listener that fails later stops the daemon; one started by a
+// reload is not critical: its failure is its own.
+func (d *Daemon) startListener(u *listenerUnit, critical bool) error {
+	u.part = d.parts.start(d.runCtx, "listener "+u.cfg.Name, critical, u.l.Run)
+	select {
+	case <-u.l.Ready():
+		return nil
+	case <-u.part.done:
+		if u.part.err != nil {
+			return u.part.err
+		}
+		return fmt.Errorf("listener %s: stopped before it was bound", u.cfg.Name)
+	}
+}
+
+// stop stops the listener: it stops accepting and lets its sessions finish
+// for its graceful timeout (at once when bound to a VIP of this daemon).
+func (u *listenerUnit) stop() {
+	if u.part != nil {
+		u.part.stop()
+	}
+}
+
+// detachListener takes listener name out of the model, the router and the
+// metrics; the caller stops it (without holding Daemon.mu: a stop waits
+// for sessions). The caller holds Daemon.mu.
+func (d *Daemon) detachListener(name string) {
+	u := d.listeners[name]
+	if u == nil {
+		return
+	}
+	d.router.setListener(name, nil)
+	u.reg.unregisterAll()
+	delete(d.listeners, name)
+}
+
+// syncListener gives the listener the current state of its checked
+// backends: a listener started by a reload learns what the running checks
+// already know instead of waiting for their next change.
+func (d *Daemon) syncListener(u *listenerUnit) {
+	for _, st := range d.sched.Snapshot().Backends {
+		if st.Backend.Listener != u.cfg.Name {
+			continue
+		}
+		if err := u.l.SetBackendState(st.Backend.Name, st.State, st.Reason); err != nil {
+			d.log.Warn("setting backend state", zap.Stringer("backend", st.Backend), zap.Error(err))
+		}
+		if err := u.l.SetBackendWeightPercent(st.Backend.Name, st.WeightPercent); err != nil {
+			d.log.Warn("setting backend weight", zap.Stringer("backend", st.Backend), zap.Error(err))
+		}
+	}
+}
+
+// listenerOrder returns the listener names of cfg in file order.
+func listenerOrder(cfg *config.Config) []string {
+	names := make([]string, len(cfg.Listeners))
+	for i, l := range cfg.Listeners {
+		names[i] = l.Name
+	}
+	return names
+}
+
+// runListenerNow starts a listener added while the daemon runs.
+func (d *Daemon) runListenerNow(cfg *config.Config, l *config.Listener) error {
+	u, err := d.newListener(cfg, l)
+	if err != nil {
+		return err
+	}
+	d.syncListener(u)
+	if err := d.startListener(u, false); err != nil {
+		d.detachListener(l.Name)
+		return err
+	}
+	return nil
+}

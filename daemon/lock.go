@@ -1,0 +1,65 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrLocked is returned by Run when another daemon holds the
+// single-instance lock of the same control socket.
+var ErrLocked = errors.New("another rmqlb daemon runs with this control socket")
+
+// LockPath is the single-instance lock file of a daemon whose control
+// socket is socket: beside it, with ".lock" appended.
+func LockPath(socket string) string { return socket + ".lock" }
+
+// instanceLock is a held single-instance lock: an exclusive flock(2) on a
+// file that holds the pid of its holder. The kernel releases it when the
+// process exits, however it exits, so a lock is never stale.
+type instanceLock struct {
+	f *os.File
+}
+
+// takeLock takes the lock at path without waiting, creating the file and
+// its directory when missing. It fails with ErrLocked (naming the holder's
+// pid when the file tells it) when another process holds it.
+func takeLock(path string) (*instanceLock, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("taking the single-instance lock: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("taking the single-instance lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		holder := ""
+		if b, rerr := os.ReadFile(path); rerr == nil {
+			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil {
+				holder = fmt.Sprintf(" (pid %d)", pid)
+			}
+		}
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("taking the single-instance lock %s: %w%s", path, ErrLocked, holder)
+		}
+		return nil, fmt.Errorf("taking the single-instance lock %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return &instanceLock{f: f}, nil
+}
+
+// release drops the lock (closing the file releases the flock).
+func (l *instanceLock) release() {
+	if l != nil && l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+}

@@ -1,0 +1,266 @@
+package daemon
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/config"
+)
+
+// Op is what a plan does to one part.
+type Op uint8
+
+// Ops.
+const (
+	// OpAdd starts a part the running model lacks.
+	OpAdd Op = iota + 1
+	// OpRemove stops a part the new model lacks.
+	OpRemove
+	// OpUpdate changes a running part in place.
+	OpUpdate
+	// OpReplace stops a part and starts its new version (a listener whose
+	// bind address changes).
+	OpReplace
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpAdd:
+		return "add"
+	case OpRemove:
+		return "remove"
+	case OpUpdate:
+		return "update"
+	case OpReplace:
+		return "replace"
+	}
+	return fmt.Sprintf("Op(%d)", uint8(o))
+}
+
+// Plan is what turns the running model into a new one: the difference of
+// two configurations, part by part. Diff makes it; the daemon applies it.
+// A Plan holds pointers into the two configurations it was made from and
+// is only valid with them.
+type Plan struct {
+	// LogLevel is set when the log level changes (applied live).
+	LogLevel bool
+	// Metrics is set when the metrics address changes (the endpoint is
+	// moved live).
+	Metrics bool
+	// Listeners lists listener changes; Old is nil for OpAdd, New for
+	// OpRemove.
+	Listeners []ListenerChange
+	// Checks lists health-check changes, by backend.
+	Checks []CheckChange
+	// VRRP lists changes of VRRP instances that can be applied live.
+	VRRP []VRRPChange
+	// Restart lists the changes that only a restart applies, each with
+	// the field and line of the new file.
+	Restart []Restart
+}
+
+// ListenerChange is one listener's change.
+type ListenerChange struct {
+	Op       Op
+	Name     string
+	Old, New *config.Listener
+}
+
+// CheckChange is one backend's health-check change. OpAdd checks a
+// backend that had no check (Serving tells whether it is in service now
+// and should stay so until its checks say otherwise), OpRemove stops
+// checking it, OpUpdate changes the check in place, keeping its state.
+type CheckChange struct {
+	Op      Op
+	Backend backend.ID
+	New     *config.Backend
+	// Serving is set for OpAdd of a backend that exists already (its
+	// check type was none): it keeps serving until its checks fail.
+	Serving bool
+}
+
+// VRRPChange is one VRRP instance's live change.
+type VRRPChange struct {
+	Op       Op
+	Name     string
+	Old, New *config.VRRPInstance
+	// Tracks is set for OpUpdate when the track rules changed.
+	Tracks bool
+}
+
+// Restart is a change the daemon cannot apply while it runs.
+type Restart struct {
+	// Field is the path of the changed field in the new file.
+	Field string
+	// Line is its line in the new file (0 when unknown).
+	Line int
+	// Why says what changed.
+	Why string
+}
+
+// String formats r as "line N: field: why".
+func (r Restart) String() string {
+	return config.FieldError{Field: r.Field, Line: r.Line, Msg: r.Why}.Error()
+}
+
+// Empty reports whether p changes nothing.
+func (p *Plan) Empty() bool {
+	return !p.LogLevel && !p.Metrics && len(p.Listeners) == 0 && len(p.Checks) == 0 && len(p.VRRP) == 0 && len(p.Restart) == 0
+}
+
+// Diff returns the plan that turns the running configuration old into new.
+// It is a pure function of its arguments.
+func Diff(old, new *config.Config) Plan {
+	var p Plan
+	p.LogLevel = old.LogLevel != new.LogLevel
+	p.Metrics = old.MetricsListen != new.MetricsListen
+	if old.ControlSocket != new.ControlSocket {
+		p.restart(new, "control_socket", fmt.Sprintf("changed from %s to %s", old.ControlSocket, new.ControlSocket))
+	}
+	p.diffListeners(old, new)
+	p.diffChecks(old, new)
+	p.diffVRRP(old, new)
+	return p
+}
+
+func (p *Plan) restart(c *config.Config, field, why string) {
+	p.Restart = append(p.Restart, Restart{Field: field, Line: c.Line(field), Why: why + ": needs a restart"})
+}
+
+func (p *Plan) diffListeners(old, new *config.Config) {
+	for i := range new.Listeners {
+		nl := &new.Listeners[i]
+		ol, ok := old.Listener(nl.Name)
+		switch {
+		case !ok:
+			p.Listeners = append(p.Listeners, ListenerChange{Op: OpAdd, Name: nl.Name, New: nl})
+		case ol.Bind != nl.Bind:
+			p.Listeners = append(p.Listeners, ListenerChange{Op: OpReplace, Name: nl.Name, Old: ol, New: nl})
+		case !sameListener(old, ol, new, nl):
+			p.Listeners = append(p.Listeners, ListenerChange{Op: OpUpdate, Name: nl.Name, Old: ol, New: nl})
+		}
+	}
+	for i := range old.Listeners {
+		ol := &old.Listeners[i]
+		if _, ok := new.Listener(ol.Name); !ok {
+			p.Listeners = append(p.Listeners, ListenerChange{Op: OpRemove, Name: ol.Name, Old: ol})
+		}
+	}
+}
+
+// sameListener reports whether a listener runs the same in both
+// configurations: the balancer's view of it (which includes whether it is
+// bound to a VIP) is equal.
+func sameListener(oc *config.Config, ol *config.Listener, nc *config.Config, nl *config.Listener) bool {
+	return reflect.DeepEqual(oc.BalancerConfig(ol), nc.BalancerConfig(nl))
+}
+
+func (p *Plan) diffChecks(old, new *config.Config) {
+	checked := func(c *config.Config, id backend.ID) (*config.Backend, bool) {
+		b, ok := c.Backend(id)
+		return b, ok && b.Check.Type != config.CheckNone
+	}
+	for i := range new.Listeners {
+		for j := range new.Listeners[i].Backends {
+			nb := &new.Listeners[i].Backends[j]
+			if nb.Check.Type == config.CheckNone {
+				continue
+			}
+			ob, had := checked(old, nb.ID)
+			switch {
+			case !had:
+				_, exists := old.Backend(nb.ID)
+				p.Checks = append(p.Checks, CheckChange{Op: OpAdd, Backend: nb.ID, New: nb, Serving: exists})
+			case !sameCheck(ob.Check, nb.Check):
+				p.Checks = append(p.Checks, CheckChange{Op: OpUpdate, Backend: nb.ID, New: nb})
+			}
+		}
+	}
+	for i := range old.Listeners {
+		for j := range old.Listeners[i].Backends {
+			ob := &old.Listeners[i].Backends[j]
+			if ob.Check.Type == config.CheckNone {
+				continue
+			}
+			if _, still := checked(new, ob.ID); !still {
+				p.Checks = append(p.Checks, CheckChange{Op: OpRemove, Backend: ob.ID})
+			}
+		}
+	}
+}
+
+// sameCheck compares two checks by what they do, not by where in the file
+// they are written.
+func sameCheck(a, b config.Check) bool {
+	a.Field, b.Field = "", ""
+	return reflect.DeepEqual(a, b)
+}
+
+func (p *Plan) diffVRRP(old, new *config.Config) {
+	for i := range new.VRRP {
+		ni := &new.VRRP[i]
+		oi, ok := old.VRRPInstance(ni.Name)
+		if !ok {
+			p.VRRP = append(p.VRRP, VRRPChange{Op: OpAdd, Name: ni.Name, New: ni})
+			continue
+		}
+		c := VRRPChange{Op: OpUpdate, Name: ni.Name, Old: oi, New: ni}
+		c.Tracks = !slices.Equal(oi.Track, ni.Track)
+		restart := p.instanceRestarts(new, oi, ni)
+		if c.Tracks && !restart {
+			p.VRRP = append(p.VRRP, c)
+		}
+	}
+	for i := range old.VRRP {
+		oi := &old.VRRP[i]
+		if _, ok := new.VRRPInstance(oi.Name); !ok {
+			p.VRRP = append(p.VRRP, VRRPChange{Op: OpRemove, Name: oi.Name, Old: oi})
+		}
+	}
+}
+
+// instanceRestarts records the changes of an instance that need a restart
+// and reports whether there is one that forbids applying the others (the
+// instance's identity changed: interface, VRID or version).
+func (p *Plan) instanceRestarts(c *config.Config, oi, ni *config.VRRPInstance) (identity bool) {
+	f := func(key string) string { return ni.Field + "." + key }
+	if oi.Interface != ni.Interface {
+		p.restart(c, f("interface"), fmt.Sprintf("changed from %s to %s", oi.Interface, ni.Interface))
+		identity = true
+	}
+	if oi.VRID != ni.VRID {
+		p.restart(c, f("virtual_router_id"), fmt.Sprintf("changed from %d to %d", oi.VRID, ni.VRID))
+		identity = true
+	}
+	if oi.Version != ni.Version {
+		p.restart(c, f("version"), fmt.Sprintf("changed from %d to %d", oi.Version, ni.Version))
+		identity = true
+	}
+	if identity {
+		return true
+	}
+	// The rest of an instance's settings are applied on restart for now:
+	// the running instance keeps them.
+	for _, d := range []struct {
+		key  string
+		same bool
+	}{
+		{"priority", oi.Priority == ni.Priority},
+		{"advert_interval", oi.AdvertInterval == ni.AdvertInterval},
+		{"preempt", oi.Preempt == ni.Preempt},
+		{"preempt_delay", oi.PreemptDelay == ni.PreemptDelay},
+		{"auth_pass", oi.AuthPass == ni.AuthPass},
+		{"v3_checksum", oi.Checksum == ni.Checksum},
+		{"unicast_src", oi.UnicastSrc == ni.UnicastSrc},
+		{"unicast_peers", slices.Equal(oi.UnicastPeers, ni.UnicastPeers)},
+		{"virtual_ipaddress", slices.Equal(oi.VIPs, ni.VIPs)},
+		{"garp", oi.GARP == ni.GARP},
+	} {
+		if !d.same {
+			p.restart(c, f(d.key), "changed")
+		}
+	}
+	return false
+}

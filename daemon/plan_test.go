@@ -1,0 +1,222 @@
+package daemon
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/config"
+)
+
+// planBase is the file the Diff cases change.
+const planBase = `control_socket: /run/rmqlb/test.sock
+vrrp_instances:
+  - name: v
+    interface: eth0
+    virtual_router_id: 1
+    version: 3
+    advert_interval: 100ms
+    priority: 150
+    virtual_ipaddress: [10.0.0.100/24]
+    track: [{check: amqp/a, weight: -60}]
+listeners:
+  - name: amqp
+    bind: 10.0.0.100:5672
+    backends:
+      - {name: a, address: 10.0.0.1:5672, weight: 10}
+      - {name: b, address: 10.0.0.2:5672, check: {type: tcp}}
+`
+
+func mustParse(t *testing.T, s string) *config.Config {
+	t.Helper()
+	c, err := config.Parse([]byte(s))
+	if err != nil {
+		t.Fatalf("parsing:\n%s\n%v", s, err)
+	}
+	return c
+}
+
+// edit returns planBase with each old replaced by its new, failing the test
+// when one is missing.
+func edit(t *testing.T, pairs ...string) string {
+	t.Helper()
+	s := planBase
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if !strings.Contains(s, pairs[i]) {
+			t.Fatalf("base lacks %q", pairs[i])
+		}
+		s = strings.Replace(s, pairs[i], pairs[i+1], 1)
+	}
+	return s
+}
+
+func TestDiffNothing(t *testing.T) {
+	p := Diff(mustParse(t, planBase), mustParse(t, planBase))
+	if !p.Empty() {
+		t.Fatalf("same file: plan %+v", p)
+	}
+	// Moving sections around in the file changes nothing either.
+	moved := edit(t, "      - {name: a, address: 10.0.0.1:5672, weight: 10}\n      - {name: b, address: 10.0.0.2:5672, check: {type: tcp}}\n",
+		"      - {name: a, address: 10.0.0.1:5672, weight: 10}\n      - {check: {type: tcp}, address: 10.0.0.2:5672, name: b}\n")
+	if p := Diff(mustParse(t, planBase), mustParse(t, moved)); !p.Empty() {
+		t.Fatalf("reordered keys: plan %+v", p)
+	}
+}
+
+func TestDiff(t *testing.T) {
+	b := backend.ID{Listener: "amqp", Name: "b"}
+	c := backend.ID{Listener: "amqp", Name: "c"}
+	for _, tc := range []struct {
+		name   string
+		file   string
+		check  func(t *testing.T, p Plan)
+		nRest  int
+		restIn string // a restart message must contain this
+	}{
+		{"weight", edit(t, "weight: 10}", "weight: 3}"), func(t *testing.T, p Plan) {
+			if len(p.Listeners) != 1 || p.Listeners[0].Op != OpUpdate || len(p.Checks) != 0 || len(p.VRRP) != 0 {
+				t.Errorf("plan %+v", p)
+			}
+		}, 0, ""},
+		{"backend added with a check", edit(t, "check: {type: tcp}}\n", "check: {type: tcp}}\n      - {name: c, address: 10.0.0.3:5672}\n"), func(t *testing.T, p Plan) {
+			if len(p.Listeners) != 1 || p.Listeners[0].Op != OpUpdate {
+				t.Errorf("listeners %+v", p.Listeners)
+			}
+			if len(p.Checks) != 1 || p.Checks[0].Op != OpAdd || p.Checks[0].Backend != c || p.Checks[0].Serving {
+				t.Errorf("checks %+v", p.Checks)
+			}
+		}, 0, ""},
+		{"backend removed", edit(t, "      - {name: b, address: 10.0.0.2:5672, check: {type: tcp}}\n", ""), func(t *testing.T, p Plan) {
+			if len(p.Checks) != 1 || p.Checks[0].Op != OpRemove || p.Checks[0].Backend != b {
+				t.Errorf("checks %+v", p.Checks)
+			}
+		}, 0, ""},
+		{"check changed", edit(t, "check: {type: tcp}", "check: {type: tcp, interval: 5s}"), func(t *testing.T, p Plan) {
+			if len(p.Checks) != 1 || p.Checks[0].Op != OpUpdate || p.Checks[0].Backend != b {
+				t.Errorf("checks %+v", p.Checks)
+			}
+			if len(p.Listeners) != 0 {
+				t.Errorf("a check change updates no listener: %+v", p.Listeners)
+			}
+		}, 0, ""},
+		{"check dropped", edit(t, "check: {type: tcp}", "check: {type: none}"), func(t *testing.T, p Plan) {
+			if len(p.Checks) != 1 || p.Checks[0].Op != OpRemove {
+				t.Errorf("checks %+v", p.Checks)
+			}
+			if len(p.Listeners) != 1 || p.Listeners[0].Op != OpUpdate {
+				t.Errorf("the balancer learns the backend is unchecked: %+v", p.Listeners)
+			}
+		}, 0, ""},
+		{"listener moved", edit(t, "bind: 10.0.0.100:5672", "bind: 10.0.0.100:5673"), func(t *testing.T, p Plan) {
+			if len(p.Listeners) != 1 || p.Listeners[0].Op != OpReplace {
+				t.Errorf("listeners %+v", p.Listeners)
+			}
+		}, 0, ""},
+		{"listener added", planBase + "  - name: mgmt\n    bind: 10.0.0.100:15672\n    backends: [{name: a, address: 10.0.0.1:15672, check: {type: none}}]\n", func(t *testing.T, p Plan) {
+			if len(p.Listeners) != 1 || p.Listeners[0].Op != OpAdd || p.Listeners[0].Name != "mgmt" || len(p.Checks) != 0 {
+				t.Errorf("plan %+v", p)
+			}
+		}, 0, ""},
+		{"track weight", edit(t, "weight: -60}", "weight: -20}"), func(t *testing.T, p Plan) {
+			if len(p.VRRP) != 1 || p.VRRP[0].Op != OpUpdate || !p.VRRP[0].Tracks {
+				t.Errorf("vrrp %+v", p.VRRP)
+			}
+		}, 0, ""},
+		{"priority", edit(t, "priority: 150", "priority: 120"), func(t *testing.T, p Plan) {
+			if len(p.VRRP) != 0 {
+				t.Errorf("vrrp %+v", p.VRRP)
+			}
+		}, 1, "line 8: vrrp_instances[0].priority: changed: needs a restart"},
+		{"interface and track", edit(t, "interface: eth0", "interface: eth1", "weight: -60}", "weight: -20}"), func(t *testing.T, p Plan) {
+			if len(p.VRRP) != 0 {
+				t.Errorf("an instance whose interface changes applies nothing: %+v", p.VRRP)
+			}
+		}, 1, "line 4: vrrp_instances[0].interface: changed from eth0 to eth1: needs a restart"},
+		{"control socket", edit(t, "control_socket: /run/rmqlb/test.sock", "control_socket: /run/rmqlb/other.sock"), func(t *testing.T, p Plan) {
+			if len(p.Listeners)+len(p.Checks)+len(p.VRRP) != 0 || p.LogLevel || p.Metrics {
+				t.Errorf("plan %+v", p)
+			}
+		}, 1, "line 1: control_socket: changed from /run/rmqlb/test.sock to /run/rmqlb/other.sock"},
+		{"log level and metrics", edit(t, "control_socket: /run/rmqlb/test.sock", "control_socket: /run/rmqlb/test.sock\nlog_level: debug\nmetrics_listen: 127.0.0.1:9150"), func(t *testing.T, p Plan) {
+			if !p.LogLevel || !p.Metrics {
+				t.Errorf("plan %+v", p)
+			}
+		}, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Diff(mustParse(t, planBase), mustParse(t, tc.file))
+			tc.check(t, p)
+			if len(p.Restart) != tc.nRest {
+				t.Fatalf("restarts %v, want %d", p.Restart, tc.nRest)
+			}
+			if tc.restIn != "" && !strings.Contains(p.Restart[0].String(), tc.restIn) {
+				t.Errorf("restart %q lacks %q", p.Restart[0], tc.restIn)
+			}
+		})
+	}
+}
+
+// TestDiffCheckAddedToServingBackend: a backend that had no check and gets
+// one stays in service until its checks fail.
+func TestDiffCheckAddedToServingBackend(t *testing.T) {
+	old := mustParse(t, edit(t, "check: {type: tcp}", "check: {type: none}"))
+	p := Diff(old, mustParse(t, planBase))
+	if len(p.Checks) != 1 || p.Checks[0].Op != OpAdd || !p.Checks[0].Serving {
+		t.Fatalf("checks %+v", p.Checks)
+	}
+}
+
+// TestDiffInstances: instances added and removed.
+func TestDiffInstances(t *testing.T) {
+	// A second instance on another VRID.
+	two := strings.Replace(planBase, "listeners:", `  - name: w
+    interface: eth0
+    virtual_router_id: 2
+    version: 3
+    advert_interval: 100ms
+    virtual_ipaddress: [10.0.0.101/24]
+listeners:`, 1)
+	p := Diff(mustParse(t, planBase), mustParse(t, two))
+	if len(p.VRRP) != 1 || p.VRRP[0].Op != OpAdd || p.VRRP[0].Name != "w" {
+		t.Fatalf("add: %+v", p.VRRP)
+	}
+	p = Diff(mustParse(t, two), mustParse(t, planBase))
+	if len(p.VRRP) != 1 || p.VRRP[0].Op != OpRemove || p.VRRP[0].Name != "w" {
+		t.Fatalf("remove: %+v", p.VRRP)
+	}
+}
+
+// TestRunningModel: what a reload could not apply stays as it ran, so the
+// next reload with the same file finds the same restarts, and a file
+// changed back finds nothing to do.
+func TestRunningModel(t *testing.T) {
+	old := mustParse(t, planBase)
+	nc := mustParse(t, edit(t, "priority: 150", "priority: 120", "weight: -60}", "weight: -20}", "weight: 10}", "weight: 3}"))
+	p := Diff(old, nc)
+	run := running(old, nc, p, leftovers{listeners: map[string]*config.Listener{}, instances: map[string]bool{}})
+	in := run.VRRP[0]
+	if in.Priority != 150 || in.Track[0].Weight != -20 {
+		t.Errorf("running instance: priority %d (want the old 150), track weight %d (want the applied -20)", in.Priority, in.Track[0].Weight)
+	}
+	if run.Listeners[0].Backends[0].Weight != 3 {
+		t.Errorf("running weight %d, want the applied 3", run.Listeners[0].Backends[0].Weight)
+	}
+	again := Diff(run, nc)
+	if len(again.Restart) != 1 || len(again.VRRP) != 0 || len(again.Listeners) != 0 {
+		t.Errorf("the same file again: %+v", again)
+	}
+	back := mustParse(t, edit(t, "weight: -60}", "weight: -20}", "weight: 10}", "weight: 3}"))
+	if p := Diff(run, back); !p.Empty() {
+		t.Errorf("the priority changed back: %+v", p)
+	}
+
+	// A listener whose change failed keeps its old version.
+	p = Diff(old, nc)
+	run = running(old, nc, p, leftovers{listeners: map[string]*config.Listener{"amqp": &old.Listeners[0]}, instances: map[string]bool{}})
+	if run.Listeners[0].Backends[0].Weight != 10 {
+		t.Errorf("failed listener change: running weight %d, want the old 10", run.Listeners[0].Backends[0].Weight)
+	}
+	if run.ControlSocket != old.ControlSocket {
+		t.Errorf("control socket %s", run.ControlSocket)
+	}
+}

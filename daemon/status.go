@@ -1,0 +1,42 @@
+package daemon
+
+import (
+	"os"
+
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/control"
+)
+
+// Status returns a snapshot of every part, for `rmqlb status`.
+func (d *Daemon) Status() control.Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := control.Status{
+		Version:   d.opt.Version,
+		PID:       os.Getpid(),
+		Started:   d.started,
+		Now:       d.clock.Now(),
+		Config:    d.opt.Path,
+		Reload:    d.lastReload,
+		VRRP:      []control.VRRP{},
+		Listeners: []balancer.Snapshot{},
+	}
+	for _, in := range d.cfg.VRRP {
+		u := d.units[in.Name]
+		if u == nil {
+			continue
+		}
+		v := control.VRRP{Snapshot: u.inst.Snapshot(), Addresses: u.vips.Snapshot()}
+		if u.tracker != nil {
+			v.Tracks = u.tracker.Snapshot()
+		}
+		s.VRRP = append(s.VRRP, v)
+	}
+	for _, l := range d.cfg.Listeners {
+		if u := d.listeners[l.Name]; u != nil {
+			s.Listeners = append(s.Listeners, u.l.Snapshot())
+		}
+	}
+	s.Checks = d.sched.Snapshot().Backends
+	return s
+}

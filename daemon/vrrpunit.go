@@ -1,0 +1,147 @@
+package daemon
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// vrrpUnit is one VRRP instance, the VIP owner it drives and the tracker
+// that adjusts its priority. Its fields are guarded by Daemon.mu.
+type vrrpUnit struct {
+	cfg  *config.VRRPInstance
+	inst *vrrp.Instance
+	vips VIPOwner
+	reg  *partRegistry
+	log  *zap.Logger
+
+	// setAdjust sets the instance's priority adjustment: the tracker's
+	// output (inst.SetPriorityAdjust; tests record it).
+	setAdjust   func(delta int)
+	tracker     *healthcheck.Tracker // nil without track rules
+	unsubscribe func()               // of the tracker; nil without
+	vipsPart    *part                // nil until started
+	instPart    *part
+}
+
+// newUnit creates (without starting) the unit of instance in, whose track
+// rules refer to the listeners of cfg.
+func (d *Daemon) newUnit(in *config.VRRPInstance, cfg *config.Config) (*vrrpUnit, error) {
+	log := d.log.With(zap.String("vrrp_instance", in.Name))
+	reg := newPartRegistry(d.reg)
+	u := &vrrpUnit{cfg: in, reg: reg, log: log}
+	var tr vrrp.Transport
+	var err error
+	if d.opt.NewVRRP != nil {
+		tr, u.vips, err = d.opt.NewVRRP(in, log, reg)
+	} else {
+		u.vips, err = netsetup.NewVIPSet(in.VIPConfig(), log,
+			prometheus.WrapRegistererWith(prometheus.Labels{"instance": in.Name}, reg))
+	}
+	if err != nil {
+		reg.unregisterAll()
+		return nil, fmt.Errorf("setting up VIPs of %q: %w", in.Name, err)
+	}
+	u.inst, err = vrrp.NewInstance(in.VRRPConfig(), vrrp.Options{
+		Transport: tr, Owner: u.vips, Clock: d.clock, Logger: d.log, Registerer: reg,
+	})
+	if err != nil {
+		reg.unregisterAll()
+		return nil, fmt.Errorf("setting up VRRP instance %q: %w", in.Name, err)
+	}
+	u.setAdjust = u.inst.SetPriorityAdjust
+	if err := d.setTracks(u, in, cfg); err != nil {
+		reg.unregisterAll()
+		return nil, err
+	}
+	d.units[in.Name] = u
+	return u, nil
+}
+
+// setTracks gives u a tracker for the track rules of in, resolved against
+// cfg (replacing the tracker it had), fed by the scheduler: a tracker made
+// while the checks run starts from their current states.
+func (d *Daemon) setTracks(u *vrrpUnit, in *config.VRRPInstance, cfg *config.Config) error {
+	if u.unsubscribe != nil {
+		u.unsubscribe()
+		u.unsubscribe, u.tracker = nil, nil
+	}
+	if len(in.Track) == 0 {
+		u.setAdjust(0)
+		return nil
+	}
+	// The tracker applies nothing until it has the current states: a
+	// tracker made by a reload starts with every rule failing, and a
+	// master must not advertise that for a moment.
+	var armed atomic.Bool
+	set := u.setAdjust
+	tr := healthcheck.NewTracker(func(delta int) {
+		if armed.Load() {
+			set(delta)
+		}
+	})
+	for _, t := range in.Track {
+		var err error
+		if t.Listener != "" {
+			l, ok := cfg.Listener(t.Listener)
+			if !ok {
+				return fmt.Errorf("tracking listener %q of %q: no such listener", t.Listener, in.Name)
+			}
+			err = tr.TrackNoneServing("listener "+t.Listener, backendIDs(l), t.Weight)
+		} else {
+			err = tr.TrackBackend(t.Backend, t.Weight)
+		}
+		if err != nil {
+			return fmt.Errorf("setting up the tracks of %q: %w", in.Name, err)
+		}
+	}
+	u.unsubscribe = d.sched.Subscribe(tr.Handle) // replays the current states when running
+	armed.Store(true)
+	tr.Flush()
+	u.tracker = tr
+	return nil
+}
+
+// startUnit runs the unit's VIP announcements and its instance.
+func (d *Daemon) startUnit(u *vrrpUnit) {
+	u.vipsPart = d.parts.start(d.runCtx, "VIPs of "+u.cfg.Name, true, u.vips.Run)
+	u.instPart = d.parts.start(d.runCtx, "VRRP instance "+u.cfg.Name, true, u.inst.Run)
+}
+
+// stop stops the instance (a master sends priority 0 and releases its
+// VIPs), then its announcements. Safe to call on a unit never started.
+func (u *vrrpUnit) stop() {
+	if u.instPart != nil {
+		u.instPart.stop()
+	}
+	if u.vipsPart != nil {
+		u.vipsPart.stop()
+	}
+}
+
+// forget drops what the unit holds beyond its goroutines: its tracker's
+// subscription and its metrics. Call it after stop.
+func (u *vrrpUnit) forget() {
+	if u.unsubscribe != nil {
+		u.unsubscribe()
+		u.unsubscribe = nil
+	}
+	u.reg.unregisterAll()
+}
+
+// stopUnits stops every unit at once and waits for all.
+func stopUnits(units map[string]*vrrpUnit) {
+	var wg sync.WaitGroup
+	for _, u := range units {
+		wg.Go(u.stop)
+	}
+	wg.Wait()
+}
