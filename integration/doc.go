@@ -31,7 +31,7 @@
 //     client's ARP entry returns to the winner (within the GARP refresh).
 //   - TestVRRPUnicastFailover: the same with unicast_peers.
 //   - TestVRRPActiveActive: two instances, one VIP preferring each host.
-//   - TestKeepalivedBaseline: three keepalived, the reference figures.
+//   - TestKeepalivedBaseline: three keepalived, the harness calibration.
 //   - TestInteropKeepalived: rmqlb and keepalived on one VRID, v2 PASS 1 s
 //     and v3 100 ms, each daemon as master: no flapping in 30 s, failover
 //     and preempt both ways.
@@ -41,7 +41,7 @@
 //     a confirmed message, a frozen broker DOWN in fall x interval +
 //     timeout with its sessions closed, track moving the VIP.
 //
-// Lab layout (as in the reference measurements of shared/reference/anchors.md):
+// Lab layout:
 // hosts h1, h2, h3 at 10.77.0.1-3/24 with VRRP priorities 150, 100, 50, a client
 // at 10.77.0.50, VIP 10.77.0.100/24, VRRPv3 at 100 ms unless a test says
 // otherwise.

@@ -99,7 +99,7 @@ func newRabbitLab(t *testing.T) *rabbitLab {
 	}
 	for _, name := range []string{"h1", "h2"} {
 		// Each host gives up the VIP while its own broker is down
-		// (150 - 60 = 90 < 100), as the seed's rmqlb config does.
+		// (150 - 60 = 90 < 100), as the blog post's rmqlb config does.
 		rl.daemons[name] = startDaemon(t, l, l.Host(name), daemonConf{
 			LogLevel: "info",
 			VRRP: []vrrpConf{{Priority: hostPrios[name],

@@ -10,7 +10,7 @@ import (
 )
 
 // steadyFor is how long each interop pairing must hold without a state
-// change (issue 2: no flapping in 30 s of steady state).
+// change: no flapping in 30 s of steady state.
 const steadyFor = 30 * time.Second
 
 // interopCase is one VRRP version setting shared by rmqlb and keepalived.

@@ -12,8 +12,8 @@ import (
 
 // TestKeepalivedBaseline runs three keepalived 2.2.7 at VRRPv3 100 ms
 // (priorities 150/100/50), cuts the master's link and measures the client's
-// outage: the calibration of the harness against the reference figure
-// (0.31 s, shared/reference/anchors.md) and the bound the rmqlb tests use.
+// outage: the calibration of the harness (keepalived's figures in this lab
+// are in README.md) and of the bound the rmqlb tests use.
 func TestKeepalivedBaseline(t *testing.T) {
 	l := newLab(t, "keepalived")
 	serveBanners(t, l)

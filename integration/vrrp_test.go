@@ -328,12 +328,11 @@ func TestVRRPGARPUpdatesClient(t *testing.T) {
 // holders). When the partition heals, h2 yields to the higher priority and
 // the client's ARP entry, which points at h2 since h2's takeover, must move
 // back to h1: only a gratuitous ARP of h1 can do that before the entry times
-// out (30 s and more). Issue 2 leaves it to the periodic refresh ("so that
-// the winner of a healed split brain is re-learnt"); this test sets the
-// refresh to 2 s and wants the client back on h1 within refresh + 1 s.
-// keepalived 2.2.7 re-announces as soon as its master hears the lower
-// priority advert (measured in this lab: the client was back on h1 18 ms
-// after healing); rmqlb matching that would allow splitBrainBound of 1 s.
+// out (30 s and more). rmqlb leaves it to the periodic refresh (garp.refresh
+// re-announces the VIP so that the winner of a healed split brain is
+// re-learnt); this test sets the refresh to 2 s and wants the client back on
+// h1 within one refresh. keepalived 2.2.7 re-announces as soon as its master
+// hears the lower priority advert, so its clients come back at once.
 func TestVRRPSplitBrainHeals(t *testing.T) {
 	const refresh = 2 * time.Second
 	const splitBrainBound = refresh + time.Second
@@ -380,7 +379,7 @@ func TestVRRPSplitBrainHeals(t *testing.T) {
 	if !ok {
 		t.Fatalf("client did not reach the VIP on h1 after healing: %s", r)
 	}
-	t.Logf("split brain healed: client back on h1 %v after healing (bound %v, keepalived 2.2.7: 18 ms); %s",
+	t.Logf("split brain healed: client back on h1 %v after healing (bound %v); %s",
 		back.Sub(healed).Round(time.Millisecond), splitBrainBound, r)
 	if back.Sub(healed) > splitBrainBound {
 		t.Errorf("client back on h1 %v after healing, want <= %v", back.Sub(healed), splitBrainBound)

@@ -149,7 +149,7 @@ func (l *lab) build(ctx context.Context) error {
 	l.amqp = &amqpClient{host: l.client, vip: l.layout.VIPAddr(), queueType: l.opts.queueType,
 		dialTimeout: 3 * time.Second, heartbeat: 2 * time.Second, setupTimeout: 5 * time.Second}
 	if err := l.amqp.setupTopology(ctx); err != nil {
-		return fmt.Errorf("declaring the seed's topology through the VIP: %w", err)
+		return fmt.Errorf("declaring the blog post's topology through the VIP: %w", err)
 	}
 	l.tl.Logf("through the VIP: exchange %q (direct), %s queue %q bound with key %q, vhost %q",
 		exchange, l.opts.queueType, queueName, routingKey, vhost)

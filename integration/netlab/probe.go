@@ -52,7 +52,7 @@ type Outage struct {
 
 // Duration is To - From: how long connects kept failing, measured with the
 // probe's interval as resolution. One failed attempt at a 10 ms interval is a
-// 10 ms outage, as the reference figures count it.
+// 10 ms outage.
 func (o Outage) Duration() time.Duration { return o.To.Sub(o.From) }
 
 // ProbeResult summarises a probe run.
