@@ -115,7 +115,6 @@ type Probe struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	attempts []Attempt
-	errOnce  error
 	stopOnce sync.Once
 	result   ProbeResult
 }
