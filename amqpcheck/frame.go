@@ -18,9 +18,6 @@ const (
 // FrameEnd is the octet that ends every frame.
 const FrameEnd = 0xCE
 
-// frameOverhead is the 7-byte frame header plus the frame-end octet.
-const frameOverhead = 8
-
 // ProtocolHeader opens an AMQP 0-9-1 connection.
 var ProtocolHeader = []byte("AMQP\x00\x00\x09\x01")
 

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -62,8 +63,8 @@ func TestAMQPThroughProxy(t *testing.T) {
 	for i := range n {
 		select {
 		case m := <-msgs:
-			if m.MessageId != fmt.Sprint(i) || len(m.Body) != len(body) || m.Body[len(body)-1] != body[len(body)-1] {
-				t.Fatalf("message %d: id %s, %d bytes", i, m.MessageId, len(m.Body))
+			if m.MessageId != fmt.Sprint(i) || !bytes.Equal(m.Body, body) {
+				t.Fatalf("message %d: id %s, %d bytes, want %d bytes as sent", i, m.MessageId, len(m.Body), len(body))
 			}
 		case <-ctx.Done():
 			t.Fatalf("only %d of %d messages came back", i, n)

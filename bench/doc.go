@@ -1,4 +1,4 @@
-// Package bench is the home of rmqlb's data-path benchmark (issue 3): a
+// Package bench is the home of rmqlb's data-path benchmark: a
 // network-namespace lab (package bench/lab), load generators (package
 // bench/loadgen, command bench/cmd/loadgen) and the orchestrator
 // bench/cmd/rmqlb-bench, which compares a direct path, rmqlb and HAProxy 2.6

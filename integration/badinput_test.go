@@ -68,7 +68,7 @@ func (s *advertSender) send(t *testing.T, dst netip.Addr, ttl int, payload []byt
 }
 
 // TestBadInput sends malformed or foreign adverts from h3 (no daemon) to a
-// VRRPv2 rmqlb master on h1 with auth PASS (the seed's setting) and checks
+// VRRPv2 rmqlb master on h1 with auth PASS (the blog post's setting) and checks
 // that each is dropped, counted under its reason in `rmqlb status --json`,
 // and changes nothing else. A valid lower-priority advert is sent first and
 // must not be dropped, so that the test can tell a drop from deafness.

@@ -12,8 +12,8 @@ import (
 
 // TestKeepalivedBaseline runs three keepalived 2.2.7 at VRRPv3 100 ms
 // (priorities 150/100/50), cuts the master's link and measures the client's
-// outage: the calibration of the harness against the reference figure
-// (0.31 s, shared/reference/anchors.md) and the bound the rmqlb tests use.
+// outage: the calibration of the harness (keepalived's figures in this lab
+// are in README.md) and of the bound the rmqlb tests use.
 func TestKeepalivedBaseline(t *testing.T) {
 	l := newLab(t, "keepalived")
 	serveBanners(t, l)
@@ -35,16 +35,17 @@ func TestKeepalivedBaseline(t *testing.T) {
 	}
 	r, cut, _ := cutOver(t, l, h1, h2, 3*time.Second, 500*time.Millisecond, 500*time.Millisecond)
 	t.Logf("keepalived v3 100ms link cut: %s", r)
-	bound := masterDown(advert, 100) + 150*time.Millisecond
-	if o, ok := failoverOutage(r, cut, "h2"); !ok || o.Duration() > bound {
-		t.Errorf("outage %v (reached h2: %v), want <= %v", o.Duration(), ok, bound)
+	o, ok := failoverOutage(r, cut, "h2")
+	if !ok {
+		t.Fatalf("client never reached h2 after the cut: %s", r)
 	}
+	within(t, "keepalived link cut: client outage", o.Duration(), linkCutBound(advert, 100))
 	if n := len(r.Owners); n < 2 || r.Owners[n-1].Banner != "h2" {
 		t.Errorf("owners %v, want ...->h2", r.Owners)
 	}
 
-	// A clean stop of the new master: the backup (h3) takes over after
-	// Skew_Time.
+	// A clean stop of the master (h1 again, after preempting back): h2
+	// takes over after Skew_Time, within the bound the rmqlb test uses.
 	if err := l.RestoreLink(h1); err != nil {
 		t.Fatal(err)
 	}
@@ -66,4 +67,5 @@ func TestKeepalivedBaseline(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	r = probe.Stop()
 	t.Logf("keepalived v3 100ms SIGTERM: %s", r)
+	within(t, "keepalived SIGTERM: longest client outage", r.LongestOutage.Duration(), cleanStopBound(advert, 100))
 }

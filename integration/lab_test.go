@@ -113,13 +113,3 @@ func stableHolder(l *netlab.Lab, want *netlab.Host, d time.Duration) error {
 	}
 	return nil
 }
-
-// masterDown is RFC 5798's Master_Down_Interval for a backup of priority p.
-func masterDown(advert time.Duration, p int) time.Duration {
-	return 3*advert + skew(advert, p)
-}
-
-// skew is RFC 5798's Skew_Time.
-func skew(advert time.Duration, p int) time.Duration {
-	return time.Duration(256-p) * advert / 256
-}

@@ -15,6 +15,14 @@ import (
 	"github.com/rmqlb/rmqlb/integration/netlab"
 )
 
+// Gratuitous ARPs of every rmqlb instance of the tests: five 100 ms apart,
+// fast enough to finish within a test; the first one is what the client
+// needs.
+const (
+	garpCount    = 5
+	garpInterval = 100 * time.Millisecond
+)
+
 // vrrpConf is the VRRP instance of one rmqlb host.
 type vrrpConf struct {
 	Name         string // default "vip"
@@ -91,12 +99,10 @@ func (c daemonConf) yaml(h *netlab.Host, sock string) string {
 			b.WriteString(p.String())
 		}
 		b.WriteString("]\n")
-		// Five GARPs 100 ms apart: fast enough to finish within a test,
-		// and the first one is what the client needs.
 		if v.GARPRefresh == 0 {
 			v.GARPRefresh = time.Minute
 		}
-		fmt.Fprintf(&b, "    garp: {count: 5, interval: 100ms, refresh: %s}\n", v.GARPRefresh)
+		fmt.Fprintf(&b, "    garp: {count: %d, interval: %s, refresh: %s}\n", garpCount, garpInterval, v.GARPRefresh)
 		if v.TrackCheck != "" {
 			fmt.Fprintf(&b, "    track: [{check: %s, weight: %d}]\n", v.TrackCheck, v.TrackWeight)
 		}

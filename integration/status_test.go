@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // status is the decoded output of `rmqlb status --json`. The tests read it
@@ -26,7 +27,10 @@ type instanceStatus struct {
 	ConfiguredPriority int    `json:"configured_priority"`
 	EffectivePriority  int    `json:"effective_priority"`
 	Reason             string `json:"reason"`
-	Master             *struct {
+	// Since is when the instance entered State (the daemon's clock,
+	// which is this machine's).
+	Since  time.Time `json:"since"`
+	Master *struct {
 		Addr     string `json:"addr"`
 		Priority int    `json:"priority"`
 	} `json:"master"`

@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -121,8 +122,9 @@ func TestVRRPSingleMaster(t *testing.T) {
 }
 
 // TestVRRPLinkCutFailoverAndPreempt: the master's link is cut; h2 owns the
-// VIP and the client connects to it again within 3 x advert + Skew_Time(h2)
-// + 150 ms of the cut. The link comes back and preempt returns the VIP to h1.
+// VIP and the client connects to it again within linkCutBound (h2's
+// Master_Down_Interval plus slack) of the cut. The link comes back and
+// preempt returns the VIP to h1.
 func TestVRRPLinkCutFailoverAndPreempt(t *testing.T) {
 	l := newLab(t)
 	serveBanners(t, l)
@@ -130,22 +132,19 @@ func TestVRRPLinkCutFailoverAndPreempt(t *testing.T) {
 	h1, h2, h3 := l.Host("h1"), l.Host("h2"), l.Host("h3")
 	r, cut, cutTook := cutOver(t, l, h1, h2, 3*time.Second, 500*time.Millisecond, 400*time.Millisecond)
 	t.Logf("probe: %s", r)
-	bound := masterDown(advert, 100) + 150*time.Millisecond
 	out, ok := failoverOutage(r, cut, "h2")
 	if !ok {
 		t.Fatalf("client never reached h2 after the cut")
 	}
-	t.Logf("link cut: client could not connect for %v (%d failed connects) until h2 answered (bound %v); cut command took %v",
-		out.Duration().Round(time.Millisecond), out.Failed, bound, cutTook.Round(time.Millisecond))
-	if out.Duration() > bound {
-		t.Errorf("client outage %v, want <= %v", out.Duration(), bound)
-	}
+	t.Logf("link cut: %d failed connects until h2 answered; cut command took %v", out.Failed, cutTook.Round(time.Millisecond))
+	within(t, "link cut: client outage until h2 answered", out.Duration(), linkCutBound(advert, 100))
 	if ok, _ := h3.HasAddr(vip); ok {
 		t.Errorf("h3 holds the VIP too")
 	}
 	if err := ds["h2"].waitState("MASTER", time.Second); err != nil {
 		t.Error(err)
 	}
+	logTakeover(t, ds["h2"], "the cut", cut, masterDown(advert, 100), "Master_Down_Interval")
 	t.Logf("h1 during the cut: %s", ds["h1"].state())
 
 	if err := l.RestoreLink(h1); err != nil {
@@ -191,8 +190,9 @@ func TestVRRPNoPreempt(t *testing.T) {
 }
 
 // TestVRRPSigterm: a master stopped with SIGTERM sends priority 0 and drops
-// the VIP; h2 takes over after Skew_Time and the client's outage is under
-// 150 ms.
+// the VIP; h2 takes over because of that advert (its status says so), after
+// Skew_Time rather than Master_Down_Interval, and the client's outage is
+// within cleanStopBound.
 func TestVRRPSigterm(t *testing.T) {
 	l := newLab(t)
 	serveBanners(t, l)
@@ -221,17 +221,38 @@ func TestVRRPSigterm(t *testing.T) {
 		t.Fatal("client never reached h2")
 	}
 	o := r.LongestOutage
-	t.Logf("SIGTERM: client reached h2 %v after the signal, longest outage %v (%d failed connects), Skew_Time(h2) %v",
-		back.Sub(stop).Round(time.Millisecond), o.Duration().Round(time.Millisecond), o.Failed, skew(advert, 100))
-	if o.Duration() >= 150*time.Millisecond {
-		t.Errorf("outage %v, want < 150ms", o.Duration())
-	}
+	t.Logf("SIGTERM: client reached h2 %v after the signal; longest outage %d failed connects", back.Sub(stop).Round(time.Millisecond), o.Failed)
+	within(t, "SIGTERM: longest client outage", o.Duration(), cleanStopBound(advert, 100))
 	if ok, _ := h1.HasAddr(vip); ok {
 		t.Errorf("h1 kept the VIP after a clean stop")
 	}
-	if in, err := ds["h2"].instance("vip"); err == nil {
-		t.Logf("h2: %s, reason %q", in.State, in.Reason)
+	// The time alone cannot tell Skew_Time (61 ms) from Master_Down_Interval
+	// (361 ms) within the slack: h2 must say it took over on the priority
+	// 0 advert.
+	in := logTakeover(t, ds["h2"], "the signal", stop, skew(advert, 100), "Skew_Time")
+	if in != nil && !strings.Contains(in.Reason, "priority 0") {
+		t.Errorf("h2 took over for %q, want the master's priority 0 advert", in.Reason)
 	}
+}
+
+// logTakeover logs when d's instance "vip" became MASTER, by the daemon's
+// own clock, counted from at (the cause), beside the protocol's figure for
+// it, and returns the instance's status (nil, with t failed, if there is
+// none or it is not MASTER).
+func logTakeover(t *testing.T, d *daemon, cause string, at time.Time, protocol time.Duration, name string) *instanceStatus {
+	t.Helper()
+	in, err := d.instance("vip")
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	if in.State != "MASTER" {
+		t.Errorf("%s is %s, want MASTER", d.host.Name, in.State)
+		return nil
+	}
+	t.Logf("%s MASTER %v after %s by its own clock (%s %v): %s", d.host.Name,
+		in.Since.Sub(at).Round(time.Millisecond), cause, name, protocol, in.Reason)
+	return in
 }
 
 // TestVRRPSigkillRestart: a SIGKILLed master leaves its VIP behind; h2 takes
@@ -288,8 +309,9 @@ func TestVRRPSigkillRestart(t *testing.T) {
 }
 
 // TestVRRPGARPUpdatesClient: the client, silent during the failover, has its
-// neighbour entry for the VIP pointing at the new master's MAC right after
-// takeover: only the new master's gratuitous ARP can have told it.
+// neighbour entry for the VIP pointing at the new master's MAC within
+// garpBound of the takeover: only the new master's gratuitous ARP can have
+// told it.
 func TestVRRPGARPUpdatesClient(t *testing.T) {
 	l := newLab(t)
 	serveBanners(t, l)
@@ -312,15 +334,21 @@ func TestVRRPGARPUpdatesClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	took := time.Now()
-	err = waitFor(200*time.Millisecond, func() (bool, error) {
+	b := garpBound(garpCount, garpInterval)
+	// Wait past the bound, so that a late update is measured, not only
+	// reported missing; the ARP entry itself would not move for 30 s and
+	// more without a gratuitous ARP.
+	err = waitFor(b.d+5*time.Second, func() (bool, error) {
 		n, ok, err := c.Neighbour(vip)
 		return ok && n.MAC.String() == h2.MAC.String(), err
 	})
+	moved := time.Since(took)
 	n, _, _ = c.Neighbour(vip)
 	if err != nil {
-		t.Fatalf("client neighbour for VIP %v after takeover = %s %v, want %s (h2)", time.Since(took), n.MAC, n.State, h2.MAC)
+		t.Fatalf("client neighbour for VIP %v after takeover = %s %v, want %s (h2)", moved, n.MAC, n.State, h2.MAC)
 	}
-	t.Logf("client neighbour %s -> %s %v, %v after h2 had the VIP", vip, n.MAC, n.State, time.Since(took).Round(time.Millisecond))
+	t.Logf("client neighbour %s -> %s %v", vip, n.MAC, n.State)
+	within(t, "client's ARP entry on h2 after h2 had the VIP", moved, b)
 }
 
 // TestVRRPSplitBrainHeals: h1 is cut off at its switch port without losing
@@ -328,15 +356,14 @@ func TestVRRPGARPUpdatesClient(t *testing.T) {
 // holders). When the partition heals, h2 yields to the higher priority and
 // the client's ARP entry, which points at h2 since h2's takeover, must move
 // back to h1: only a gratuitous ARP of h1 can do that before the entry times
-// out (30 s and more). Issue 2 leaves it to the periodic refresh ("so that
-// the winner of a healed split brain is re-learnt"); this test sets the
-// refresh to 2 s and wants the client back on h1 within refresh + 1 s.
-// keepalived 2.2.7 re-announces as soon as its master hears the lower
-// priority advert (measured in this lab: the client was back on h1 18 ms
-// after healing); rmqlb matching that would allow splitBrainBound of 1 s.
+// out (30 s and more). rmqlb leaves it to the periodic refresh (garp.refresh
+// re-announces the VIP so that the winner of a healed split brain is
+// re-learnt); this test sets the refresh to 2 s and wants the client back on
+// h1 within refreshBound. keepalived 2.2.7 re-announces as soon as its
+// master hears the lower priority advert, so its clients come back at once.
 func TestVRRPSplitBrainHeals(t *testing.T) {
 	const refresh = 2 * time.Second
-	const splitBrainBound = refresh + time.Second
+	b := refreshBound(refresh)
 	l := newLab(t)
 	serveBanners(t, l)
 	ds := map[string]*daemon{}
@@ -366,7 +393,7 @@ func TestVRRPSplitBrainHeals(t *testing.T) {
 	if err := waitSoleHolder(l, h1, 3*time.Second); err != nil {
 		t.Fatalf("after healing: %v", err)
 	}
-	err = waitFor(splitBrainBound+time.Second, func() (bool, error) {
+	err = waitFor(b.d+time.Second, func() (bool, error) {
 		n, ok, err := c.Neighbour(vip)
 		return ok && n.MAC.String() == h1.MAC.String(), err
 	})
@@ -374,17 +401,14 @@ func TestVRRPSplitBrainHeals(t *testing.T) {
 	r := probe.Stop()
 	if err != nil {
 		n, _, _ := c.Neighbour(vip)
-		t.Fatalf("client ARP entry for the VIP still %s (h1 is %s) %v after the partition healed", n.MAC, h1.MAC, splitBrainBound+time.Second)
+		t.Fatalf("client ARP entry for the VIP still %s (h1 is %s) %v after the partition healed", n.MAC, h1.MAC, b.d+time.Second)
 	}
 	back, ok := firstAnswerFrom(r, healed, "h1")
 	if !ok {
 		t.Fatalf("client did not reach the VIP on h1 after healing: %s", r)
 	}
-	t.Logf("split brain healed: client back on h1 %v after healing (bound %v, keepalived 2.2.7: 18 ms); %s",
-		back.Sub(healed).Round(time.Millisecond), splitBrainBound, r)
-	if back.Sub(healed) > splitBrainBound {
-		t.Errorf("client back on h1 %v after healing, want <= %v", back.Sub(healed), splitBrainBound)
-	}
+	t.Logf("probe: %s", r)
+	within(t, "split brain healed: client back on h1", back.Sub(healed), b)
 }
 
 // TestVRRPUnicastFailover runs the trio with unicast_peers (each host lists
@@ -416,11 +440,8 @@ func TestVRRPUnicastFailover(t *testing.T) {
 	if !ok {
 		t.Fatalf("client never reached h2: %s", r)
 	}
-	bound := masterDown(advert, 100) + 150*time.Millisecond
-	t.Logf("unicast link cut: client outage %v (bound %v); %s", out.Duration().Round(time.Millisecond), bound, r)
-	if out.Duration() > bound {
-		t.Errorf("outage %v, want <= %v", out.Duration(), bound)
-	}
+	t.Logf("probe: %s", r)
+	within(t, "unicast link cut: client outage", out.Duration(), linkCutBound(advert, 100))
 	if err := l.RestoreLink(h1); err != nil {
 		t.Fatal(err)
 	}

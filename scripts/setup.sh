@@ -2,24 +2,35 @@
 # fresh Debian 12 machine. Call rmqlb_setup WHO WHY, where WHO names the
 # calling script and WHY says what needs root.
 #
-# It checks for root and Go 1.26 (on PATH or in /usr/local/go), installs
-# with apt-get what the tests and the lab run for real (RabbitMQ,
-# keepalived, HAProxy, iproute2, tcpdump, iperf3), and stops the services
-# the packages start: the tests and the lab start their own processes.
+# It checks for root and Go 1.26 (on PATH or in /usr/local/go), puts the
+# system directories on PATH (a root shell of some distributions lacks
+# /usr/sbin and /sbin, where ip, bridge, sysctl, keepalived and haproxy
+# live), installs with apt-get what the tests and the lab run for real
+# (RabbitMQ, keepalived, HAProxy, iproute2, tcpdump, iperf3) and the C
+# toolchain the race detector needs, and stops the services the packages
+# start: the tests and the lab start their own processes.
 rmqlb_setup() {
 	local who=$1 why=$2
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "$who: run as root ($why)" >&2
 		exit 2
 	fi
-	export PATH="$PATH:/usr/local/go/bin"
+	local d
+	for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin /usr/local/go/bin; do
+		case ":$PATH:" in
+		*":$d:"*) ;;
+		*) PATH="$PATH:$d" ;;
+		esac
+	done
+	export PATH
 	command -v go >/dev/null || { echo "$who: Go 1.26 is required (go.mod), none on PATH" >&2; exit 2; }
 
 	export DEBIAN_FRONTEND=noninteractive
-	echo "== installing RabbitMQ, keepalived, HAProxy, iproute2, tcpdump, iperf3 (apt-get)"
+	echo "== installing RabbitMQ, keepalived, HAProxy, iproute2, tcpdump, iperf3, gcc (apt-get)"
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends \
-		rabbitmq-server keepalived haproxy iproute2 tcpdump iperf3 procps psmisc ca-certificates >/dev/null
+		rabbitmq-server keepalived haproxy iproute2 tcpdump iperf3 procps psmisc ca-certificates \
+		gcc libc6-dev >/dev/null
 	local s
 	for s in rabbitmq-server keepalived haproxy; do
 		service "$s" stop >/dev/null 2>&1 || true

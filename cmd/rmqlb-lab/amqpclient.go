@@ -14,7 +14,7 @@ import (
 )
 
 // amqpClient dials AMQP connections to the VIP from the client host's
-// namespace, as the seed's scripts do, with the seed's vhost and user.
+// namespace, as the blog post's scripts do, with the blog post's vhost and user.
 type amqpClient struct {
 	host      *netlab.Host
 	vip       netip.AddrPort
@@ -87,8 +87,8 @@ func (c *amqpClient) queueArgs() amqp.Table {
 	return nil // classic; the vhost's ha-all policy mirrors it
 }
 
-// declare declares the seed's durable exchange, queue and binding (all
-// idempotent), as the seed's consumer does on every (re)connection.
+// declare declares the blog post's durable exchange, queue and binding (all
+// idempotent), as the blog post's consumer does on every (re)connection.
 func (c *amqpClient) declare(ch *amqp.Channel, stage *string) error {
 	*stage = "exchange.declare"
 	if err := ch.ExchangeDeclare(exchange, "direct", true, false, false, false, nil); err != nil {

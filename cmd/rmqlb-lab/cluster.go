@@ -11,7 +11,7 @@ import (
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
 )
 
-// The seed's vhost, user and topology.
+// The blog post's vhost, user and topology.
 const (
 	vhost      = "tao"
 	user       = "jasee"
@@ -29,7 +29,7 @@ type rabbitCluster struct {
 }
 
 // startCluster boots one node per broker host in parallel, joins the others
-// to the first, and creates the seed's vhost and user (and, for mirrored
+// to the first, and creates the blog post's vhost and user (and, for mirrored
 // classic queues, its ha-all policy).
 func startCluster(ctx context.Context, env *runEnv, tl *timeline, hosts []*netlab.Host, queueType string) (*rabbitCluster, error) {
 	rc := &rabbitCluster{nodes: map[string]*rabbittest.Node{}}

@@ -17,7 +17,7 @@ type brokerHost struct {
 	Priority int
 }
 
-// labLayout is the lab on built-in defaults: the seed's two hosts plus a
+// labLayout is the lab on built-in defaults: the blog post's two hosts plus a
 // third, so that a quorum queue keeps a majority when one node goes away.
 type labLayout struct {
 	Brokers []brokerHost
@@ -67,7 +67,7 @@ func (l labLayout) hostSpecs() []netlab.HostSpec {
 	return append(hs, netlab.HostSpec{Name: "client", Addr: l.Client})
 }
 
-// listenerName is the listener's name, as in the seed's HAProxy section.
+// listenerName is the listener's name, as in the blog post's HAProxy section.
 const listenerName = "rabbitmq_cluster"
 
 // rmqlbConfig renders the rmqlb configuration file of broker host b.

@@ -8,14 +8,14 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// consumer is the seed's consumer.py with manual acknowledgements: through
-// the VIP it declares the seed's topology, consumes queue "sayHello" with
+// consumer is the blog post's consumer.py with manual acknowledgements: through
+// the VIP it declares the blog post's topology, consumes queue "sayHello" with
 // consumer tag "testConsumer", records each message's number and acks it.
-// Two differences from the seed:
-//   - The seed consumes with no_ack, which loses whatever is in flight when
+// Two differences from the blog post:
+//   - The blog post consumes with no_ack, which loses whatever is in flight when
 //     a connection dies; an ack after recording makes a lost message
 //     visible as such and an unacked one come back as a duplicate.
-//   - The seed declares the topology again on every reconnection. Declaring
+//   - The blog post declares the topology again on every reconnection. Declaring
 //     durable topology is a Mnesia transaction over every cluster node,
 //     which waits for a frozen or cut-off node until Erlang declares it
 //     down (net_ticktime, 60 s): with one node frozen, queue.bind stays

@@ -1,7 +1,7 @@
-// Command rmqlb-lab is rmqlb's demo lab: it rebuilds the seed blog post's
-// setup (a RabbitMQ cluster behind keepalived + LVS + HAProxy, in
-// ../../../shared/seed/) with rmqlb in place of the three, inside network
-// namespaces on this machine, runs the seed's producer/consumer failover test
+// Command rmqlb-lab is rmqlb's demo lab: it rebuilds the setup of a blog
+// post on deploying RabbitMQ (a RabbitMQ cluster behind keepalived + LVS +
+// HAProxy) with rmqlb in place of the three, inside network namespaces on
+// this machine, runs the blog post's producer/consumer failover test
 // against it, prints a timeline of what happens, and deletes everything it
 // made.
 //
@@ -21,21 +21,21 @@
 //
 // # The test
 //
-// As in the seed: exchange "test" (direct), durable queue "sayHello" bound
+// As in the blog post: exchange "test" (direct), durable queue "sayHello" bound
 // with routing key "hello", in vhost "tao" for user "jasee"; a producer
 // publishing persistent messages and a consumer, both with
 // github.com/rabbitmq/amqp091-go from the client namespace through the VIP,
-// both reconnecting at once on any failure (the seed's scripts wait 10 s).
-// Unlike the seed, the producer uses publisher confirms and the consumer
+// both reconnecting at once on any failure (the blog post's scripts wait 10 s).
+// Unlike the blog post, the producer uses publisher confirms and the consumer
 // acknowledges each message, so that "lost" has a meaning: a message the
 // broker confirmed that the consumer never received.
 //
 // The queue is a quorum queue by default (-queue quorum): classic mirrored
-// queues, which the seed's ha-all policy makes, are deprecated since
+// queues, which the blog post's ha-all policy makes, are deprecated since
 // RabbitMQ 3.9 and removed in 4.0; a quorum queue replicates with Raft,
 // confirms a message only once a majority of the three nodes has it, and
 // elects a new leader by itself when a node goes away. -queue mirrored runs
-// the seed's classic queue with its ha-all policy instead.
+// the blog post's classic queue with its ha-all policy instead.
 //
 // A TCP probe (netlab's) connects to the VIP every 20 ms from the client and
 // measures outages of the VIP itself.

@@ -149,7 +149,7 @@ func (l *lab) build(ctx context.Context) error {
 	l.amqp = &amqpClient{host: l.client, vip: l.layout.VIPAddr(), queueType: l.opts.queueType,
 		dialTimeout: 3 * time.Second, heartbeat: 2 * time.Second, setupTimeout: 5 * time.Second}
 	if err := l.amqp.setupTopology(ctx); err != nil {
-		return fmt.Errorf("declaring the seed's topology through the VIP: %w", err)
+		return fmt.Errorf("declaring the blog post's topology through the VIP: %w", err)
 	}
 	l.tl.Logf("through the VIP: exchange %q (direct), %s queue %q bound with key %q, vhost %q",
 		exchange, l.opts.queueType, queueName, routingKey, vhost)
@@ -221,11 +221,14 @@ func (l *lab) waitAllUp(ctx context.Context, timeout time.Duration) error {
 // set order, and calls fn with the daemon's name and status. It stops at
 // the first status it cannot read, returning that error, or at the first
 // call of fn that returns a reason other than "", returning that reason.
+// With no daemon running it returns an error: there was nothing to check.
 func (l *lab) eachRunningStatus(fn func(name string, s *statusView) string) (string, error) {
+	n := 0
 	for name, d := range l.daemons {
 		if !d.running() {
 			continue
 		}
+		n++
 		s, err := d.status()
 		if err != nil {
 			return "", err
@@ -233,6 +236,9 @@ func (l *lab) eachRunningStatus(fn func(name string, s *statusView) string) (str
 		if why := fn(name, s); why != "" {
 			return why, nil
 		}
+	}
+	if n == 0 {
+		return "", errors.New("no rmqlb daemon is running")
 	}
 	return "", nil
 }

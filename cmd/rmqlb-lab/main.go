@@ -34,8 +34,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var o options
 	fs.StringVar(&o.rmqlb, "rmqlb", "", "rmqlb binary to run (default: go build ./cmd/rmqlb of this module into the run's directory)")
-	fs.StringVar(&o.queueType, "queue", "quorum", "queue type: quorum (Raft-replicated) or mirrored (the seed's classic queue with an ha-all policy)")
-	fs.DurationVar(&o.publishInterval, "publish-interval", 50*time.Millisecond, "time between two messages of the producer (the seed: 1s)")
+	fs.StringVar(&o.queueType, "queue", "quorum", "queue type: quorum (Raft-replicated) or mirrored (the blog post's classic queue with an ha-all policy)")
+	fs.DurationVar(&o.publishInterval, "publish-interval", 50*time.Millisecond, "time between two messages of the producer (the blog post: 1s)")
 	fs.DurationVar(&o.probeInterval, "probe-interval", 20*time.Millisecond, "time between two TCP connects of the VIP probe")
 	fs.DurationVar(&o.steady, "steady", 5*time.Second, "length of the steady-state step")
 	fs.DurationVar(&o.hold, "hold", 4*time.Second, "how long each step watches after its expected effect")

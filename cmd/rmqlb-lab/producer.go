@@ -9,7 +9,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// producer is the seed's producer.py with publisher confirms: it publishes
+// producer is the blog post's producer.py with publisher confirms: it publishes
 // persistent message N ("this is N", message id N) to exchange "test" with
 // routing key "hello" every interval, waits for the broker's confirm, and on
 // any failure reconnects through the VIP at once and publishes the same N

@@ -271,13 +271,21 @@ func (l *lab) freezeStep(ctx context.Context, r *stepResult, m string) ([]string
 	// Sessions to the frozen broker: every daemon's proxy must have closed them.
 	err = l.waitFor(ctx, 3*time.Second, func() (bool, string) {
 		var left []string
-		if _, err := l.eachRunningStatus(func(name string, s *statusView) string {
-			if n, ok := s.backendActive(m); ok && n > 0 {
+		why, err := l.eachRunningStatus(func(name string, s *statusView) string {
+			n, ok := s.backendActive(m)
+			if !ok {
+				return fmt.Sprintf("the status of %s lists no backend %s", name, m)
+			}
+			if n > 0 {
 				left = append(left, fmt.Sprintf("%s has %d", name, n))
 			}
 			return ""
-		}); err != nil {
+		})
+		if err != nil {
 			return false, err.Error()
+		}
+		if why != "" {
+			return false, why
 		}
 		return len(left) == 0, "sessions to the frozen broker still open: " + strings.Join(left, ", ")
 	})

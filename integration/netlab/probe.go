@@ -13,15 +13,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Defaults of ProbeConfig.
+const (
+	DefaultProbeInterval = 10 * time.Millisecond
+	DefaultProbeTimeout  = 200 * time.Millisecond
+)
+
 // ProbeConfig configures a Probe. Zero values take the defaults.
 type ProbeConfig struct {
-	// Interval between the starts of two connect attempts. Default 10 ms.
+	// Interval between the starts of two connect attempts. Default
+	// DefaultProbeInterval.
 	Interval time.Duration
 	// Timeout of one attempt: a connect that has not completed by then
 	// counts as failed. It must stay below the kernel's first SYN
 	// retransmission (1 s), or a SYN sent to the old owner and answered
 	// after its retransmission would count as a success inside the
-	// outage. Default 200 ms.
+	// outage. Default DefaultProbeTimeout.
 	Timeout time.Duration
 	// ReadBanner reads up to one line from each connection after it
 	// connects (with Timeout as deadline) and records it; use it with
@@ -52,7 +59,7 @@ type Outage struct {
 
 // Duration is To - From: how long connects kept failing, measured with the
 // probe's interval as resolution. One failed attempt at a 10 ms interval is a
-// 10 ms outage, as the reference figures count it.
+// 10 ms outage.
 func (o Outage) Duration() time.Duration { return o.To.Sub(o.From) }
 
 // ProbeResult summarises a probe run.
@@ -115,7 +122,6 @@ type Probe struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	attempts []Attempt
-	errOnce  error
 	stopOnce sync.Once
 	result   ProbeResult
 }
@@ -129,10 +135,10 @@ func (h *Host) StartProbe(target netip.AddrPort, cfg ProbeConfig) (*Probe, error
 		return nil, fmt.Errorf("starting probe: target %s is not IPv4", target)
 	}
 	if cfg.Interval <= 0 {
-		cfg.Interval = 10 * time.Millisecond
+		cfg.Interval = DefaultProbeInterval
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 200 * time.Millisecond
+		cfg.Timeout = DefaultProbeTimeout
 	}
 	p := &Probe{cfg: cfg, target: target, host: h, stop: make(chan struct{}), stopped: make(chan struct{})}
 	ready := make(chan error, 1)

@@ -2,7 +2,9 @@ package rabbittest
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -18,16 +20,31 @@ func TestNodeLifecycle(t *testing.T) {
 	if out := n.MustCtl(t, "-q", "list_vhosts"); !strings.Contains(out, "/") {
 		t.Fatalf("list_vhosts: %q", out)
 	}
-	// The listener speaks AMQP: the protocol header gets a method frame (type 1) back.
+	// The listener speaks AMQP 0-9-1: the protocol header gets a whole
+	// Connection.Start back (method frame on channel 0, class 10 method
+	// 10, ended by 0xCE).
 	c, err := net.DialTimeout("tcp", n.Addr.String(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	c.Write([]byte("AMQP\x00\x00\x09\x01"))
-	b := make([]byte, 1)
-	if _, err := c.Read(b); err != nil || b[0] != 1 {
-		t.Fatalf("reading Connection.Start: %v %x", err, b)
+	if _, err := c.Write([]byte("AMQP\x00\x00\x09\x01")); err != nil {
+		t.Fatal(err)
+	}
+	hdr := make([]byte, 7)
+	if _, err := io.ReadFull(c, hdr); err != nil {
+		t.Fatalf("reading Connection.Start's frame header: %v", err)
+	}
+	size := binary.BigEndian.Uint32(hdr[3:])
+	if hdr[0] != 1 || binary.BigEndian.Uint16(hdr[1:]) != 0 || size < 4 || size > 64<<10 {
+		t.Fatalf("frame header % x: want a method frame on channel 0", hdr)
+	}
+	body := make([]byte, size+1)
+	if _, err := io.ReadFull(c, body); err != nil {
+		t.Fatalf("reading Connection.Start's %d bytes: %v", size, err)
+	}
+	if class, method := binary.BigEndian.Uint16(body), binary.BigEndian.Uint16(body[2:]); class != 10 || method != 10 || body[size] != 0xCE {
+		t.Fatalf("frame: class %d method %d end %#x, want Connection.Start (10, 10) ended by 0xce", class, method, body[size])
 	}
 	c.Close()
 

@@ -12,9 +12,8 @@
 //   - 3000 idle connections: RSS growth and fds per connection of the
 //     proxy process (a fresh process each round).
 //
-// It prints each figure's median over the rounds, the ratios rmqlb/direct
-// and rmqlb/HAProxy (medians of the per-round ratios), and whether the
-// targets of issue 3 are met.
+// It prints each figure's median over the rounds and the ratios
+// rmqlb/direct and rmqlb/HAProxy (medians of the per-round ratios).
 //
 // Usage, as root from the repository root:
 //

@@ -2,8 +2,10 @@ package main
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rmqlb/rmqlb/config"
 )
@@ -65,30 +67,51 @@ func TestMedianAndPairedRatio(t *testing.T) {
 	}
 }
 
-func TestVerdict(t *testing.T) {
-	tests := []struct {
-		metric          string
-		r, rd, rh       float64
-		wantPrefix      string
-		rok, rdok, rhok bool
-	}{
-		{mBulk1, 10, 0.95, 1.1, "met", true, true, true},
-		{mBulk1, 10, 0.85, 1.1, "MISSED", true, true, true},
-		{mBulk8, 10, 0.95, 0.99, "MISSED", true, true, true},
-		{mRRRate, 10, 0, 1.0, "met", true, false, true},
-		{mRRP99, 10, 0, 1.01, "MISSED", true, false, true},
-		{mConnRate, 10, 0, 0.9, "MISSED", true, false, true},
-		{mIdleRSS, 3.9, 0, 0, "met", true, false, false},
-		{mIdleRSS, 4.1, 0, 0, "MISSED", true, false, false},
-		{mIdleFDs, 2.0003, 0, 0, "met", true, false, false},
-		{mIdleFDs, 2.5, 0, 0, "MISSED", true, false, false},
-		{mRRP50, 10, 1, 1, "", true, true, true},
-		{mBulk1, 0, 0, 0, "", false, false, false},
+// TestPrintTable checks the table's columns and cells: each figure's
+// median over the rounds and the median of the per-round ratios, and "-"
+// where a figure or ratio is missing.
+func TestPrintTable(t *testing.T) {
+	b := &bench{
+		o:          options{rounds: 3, targets: []string{"direct", "rmqlb", "haproxy"}, idleConns: 3000},
+		rmqlbBuild: "given binary",
+		loads:      []string{"1.00 1.00 1.00", "1.10 1.00 1.00", "1.20 1.00 1.00"},
+		results: map[string]map[string][]float64{
+			"direct":  {mBulk1: {10, 12, 11}},
+			"rmqlb":   {mBulk1: {5, 9, 6.6}, mIdleFDs: {2, 2, 2}},
+			"haproxy": {mBulk1: {5, 6, 6}, mIdleFDs: {2, 2, 2}},
+		},
 	}
-	for _, tt := range tests {
-		got := verdict(tt.metric, tt.r, tt.rok, tt.rd, tt.rh, tt.rdok, tt.rhok)
-		if !strings.HasPrefix(got, tt.wantPrefix) || (tt.wantPrefix == "" && got != "") {
-			t.Errorf("verdict(%s, %v, %v, %v) = %q, want prefix %q", tt.metric, tt.r, tt.rd, tt.rh, got, tt.wantPrefix)
+	var out strings.Builder
+	b.print(&out, time.Minute)
+	cells := func(prefix string) []string {
+		t.Helper()
+		for _, line := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(line, "| "+prefix) {
+				var cs []string
+				for _, c := range strings.Split(strings.Trim(line, "|"), "|") {
+					cs = append(cs, strings.TrimSpace(c))
+				}
+				return cs
+			}
 		}
+		t.Fatalf("no table row %q in:\n%s", prefix, out.String())
+		return nil
+	}
+	for _, tc := range []struct {
+		row  string
+		want []string
+	}{
+		{"metric", []string{"metric", "direct", "rmqlb", "haproxy", "rmqlb/direct", "rmqlb/haproxy"}},
+		// Medians 11, 6.6, 6; per-round ratios 0.5, 0.75, 0.6 and 1, 1.5, 1.1.
+		{mBulk1, []string{mBulk1, "11.0", "6.60", "6.00", "0.60", "1.10"}},
+		{mIdleFDs, []string{mIdleFDs, "-", "2.00", "2.00", "-", "1.00"}},
+		{mConnRate, []string{mConnRate, "-", "-", "-", "-", "-"}},
+	} {
+		if got := cells(strings.TrimSpace(tc.row)); !slices.Equal(got, tc.want) {
+			t.Errorf("row %q = %q, want %q", tc.row, got, tc.want)
+		}
+	}
+	if !strings.Contains(out.String(), "rmqlb    bulk 1 stream (Gbit/s)                 5.00  9.00  6.60") {
+		t.Errorf("per-round figures of rmqlb missing:\n%s", out.String())
 	}
 }

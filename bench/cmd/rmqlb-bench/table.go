@@ -60,40 +60,6 @@ func fmtRatio(v float64, ok bool) string {
 	return fmt.Sprintf("%.2f", v)
 }
 
-// verdict checks the targets of issue 3: absolute ones against the rmqlb
-// median, relative ones against the paired ratios rd (rmqlb/direct) and rh
-// (rmqlb/HAProxy).
-func verdict(metric string, r float64, rok bool, rd, rh float64, rdok, rhok bool) string {
-	if !rok {
-		return ""
-	}
-	yes := func(b bool) string {
-		if b {
-			return "met"
-		}
-		return "MISSED"
-	}
-	switch metric {
-	case mBulk1, mBulk8:
-		if rdok && rhok {
-			return yes(rd >= 0.9 && rh >= 1) + " (>=0.9 direct, >=haproxy)"
-		}
-	case mRRRate, mConnRate:
-		if rhok {
-			return yes(rh >= 1) + " (>=haproxy)"
-		}
-	case mRRP99:
-		if rhok {
-			return yes(rh <= 1) + " (<=haproxy)"
-		}
-	case mIdleRSS:
-		return yes(r <= 4) + " (<=4 KiB)"
-	case mIdleFDs:
-		return yes(r < 2.005) + " (<=2)"
-	}
-	return ""
-}
-
 func (b *bench) print(w io.Writer, took time.Duration) {
 	host, _ := os.Hostname()
 	fmt.Fprintf(w, "\nrmqlb-bench: %s, %d rounds, %d CPUs, host %s, took %s\n",
@@ -112,7 +78,7 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 			header = append(header, c)
 		}
 	}
-	header = append(header, "rmqlb/direct", "rmqlb/haproxy", "target")
+	header = append(header, "rmqlb/direct", "rmqlb/haproxy")
 	rows := [][]string{header}
 	for _, metric := range metricOrder {
 		med := map[string]float64{}
@@ -128,8 +94,7 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 		}
 		rd, rdok := pairedRatio(b.results["rmqlb"][metric], b.results["direct"][metric])
 		rh, rhok := pairedRatio(b.results["rmqlb"][metric], b.results["haproxy"][metric])
-		row = append(row, fmtRatio(rd, rdok), fmtRatio(rh, rhok),
-			verdict(metric, med["rmqlb"], ok["rmqlb"], rd, rh, rdok, rhok))
+		row = append(row, fmtRatio(rd, rdok), fmtRatio(rh, rhok))
 		rows = append(rows, row)
 	}
 	writeMarkdown(w, rows)

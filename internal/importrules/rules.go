@@ -1,0 +1,98 @@
+package importrules
+
+// Groups of packages, as patterns relative to the module path: "x" is the
+// package x, "x/..." is x and every package below it.
+var (
+	// Domain holds the codecs and the domain packages: wire formats,
+	// VRRP, addresses on interfaces, the proxy, health checks, the clock.
+	Domain = []string{
+		"proxyproto/...",
+		"vrrp/...",
+		"netsetup/...",
+		"balancer/...",
+		"healthcheck/...",
+		"amqpcheck/...",
+		"backend/...",
+		"internal/clock/...",
+	}
+	// Config is the configuration file's model.
+	Config = []string{"config/..."}
+	// Control is the control socket: its protocol, server and client.
+	Control = []string{"control/..."}
+	// Daemon wires the parts into the running daemon.
+	Daemon = []string{"daemon/..."}
+	// Commands are the module's programs: the daemon binary and the tools
+	// (demo lab, benchmark and its load generator, and the standalone
+	// proxy the benchmark can run).
+	Commands = []string{"cmd/...", "bench/cmd/...", "balancer/internal/proxyd"}
+	// TestSupport is code for tests and tools only: the netns lab and the
+	// integration tests, real RabbitMQ nodes, the benchmark's lab and
+	// loads, and the test tools of CI.
+	TestSupport = []string{
+		"integration/...",
+		"bench/...",
+		"internal/rabbittest/...",
+		"internal/importrules/...",
+		"internal/testgate/...",
+	}
+)
+
+// Rule forbids the packages matching From to depend, directly or through
+// other packages, on any package matching Forbid.
+type Rule struct {
+	From, Forbid []string
+	// Why is the reason, printed with every violation.
+	Why string
+}
+
+// Rules is rmqlb's import graph.
+//
+//	from                         must not depend on
+//	domain (codecs, vrrp, ...)   config, control, daemon, commands, test support
+//	config                       control, daemon, commands, test support
+//	control                      config, daemon, commands, test support
+//	daemon                       commands, test support
+//	any package                  commands
+//	product (all of the above,   test support
+//	  cmd/rmqlb)
+//
+// Commands other than cmd/rmqlb and test support may import any package
+// that is not a command.
+var Rules = []Rule{
+	{
+		From:   Domain,
+		Forbid: join(Config, Control, Daemon),
+		Why:    "codecs and domain packages take their settings as values and know nothing of the config file, the control socket or the daemon",
+	},
+	{
+		From:   Config,
+		Forbid: join(Control, Daemon),
+		Why:    "the config model describes the daemon; it does not run or serve it",
+	},
+	{
+		From:   Control,
+		Forbid: join(Config, Daemon),
+		Why:    "the control socket carries snapshots of the parts, not the config model, and is served by the daemon, not the other way round",
+	},
+	{
+		From:   []string{"..."},
+		Forbid: Commands,
+		Why:    "commands are leaves of the graph: what two programs share belongs in a package",
+	},
+	{
+		From:   join(Domain, Config, Control, Daemon, []string{"cmd/rmqlb"}),
+		Forbid: TestSupport,
+		Why:    "test support is for tests and tools; the product must not carry it",
+	},
+}
+
+// Known is every group: each package of the module must be in one of them.
+var Known = join(Domain, Config, Control, Daemon, Commands, TestSupport)
+
+func join(groups ...[]string) []string {
+	var all []string
+	for _, g := range groups {
+		all = append(all, g...)
+	}
+	return all
+}
