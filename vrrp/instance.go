@@ -64,7 +64,7 @@ type Instance struct {
 	log          *zap.Logger
 	metrics      *metrics
 	ownerTimeout time.Duration
-	peers        map[netip.Addr]bool // unicast mode only
+	allowed      map[netip.Addr]bool // adverts accepted only from these; nil = any
 	notify       chan struct{}       // cap 1: desired adjust/link changed
 
 	mu          sync.Mutex // guards the fields below
@@ -86,6 +86,7 @@ func NewInstance(cfg Config, opt Options) (*Instance, error) {
 		return nil, err
 	}
 	cfg.UnicastPeers = slices.Clone(cfg.UnicastPeers)
+	cfg.AllowedPeers = slices.Clone(cfg.AllowedPeers)
 	cfg.VIPs = slices.Clone(cfg.VIPs)
 	i := &Instance{
 		cfg:          cfg,
@@ -108,12 +109,7 @@ func NewInstance(cfg Config, opt Options) (*Instance, error) {
 	if i.ownerTimeout <= 0 {
 		i.ownerTimeout = DefaultOwnerTimeout
 	}
-	if len(cfg.UnicastPeers) > 0 {
-		i.peers = make(map[netip.Addr]bool)
-		for _, p := range cfg.UnicastPeers {
-			i.peers[p.Unmap()] = true
-		}
-	}
+	i.allowed = cfg.allowList()
 	var err error
 	if i.metrics, err = newMetrics(opt.Registerer, cfg.Name); err != nil {
 		return nil, fmt.Errorf("registering metrics of VRRP instance %q: %w", cfg.Name, err)
@@ -171,10 +167,12 @@ func (i *Instance) Snapshot() Snapshot {
 		PriorityAdjust:      m.PriorityAdjust(),
 		AdvertInterval:      i.cfg.AdvertInterval,
 		MasterAdverInterval: m.MasterAdverInterval(),
+		MaxAdoptedInterval:  i.cfg.maxAdopted(),
 		Preempt:             i.cfg.Preempt,
 		PreemptDelay:        i.cfg.PreemptDelay,
 		Source:              i.src,
 		Destinations:        slices.Clone(i.dests),
+		AllowedPeers:        i.allowedList(),
 		Checksum:            i.cfg.Checksum,
 		VIPs:                slices.Clone(i.cfg.VIPs),
 		LinkUp:              m.LinkUp(),
@@ -183,6 +181,14 @@ func (i *Instance) Snapshot() Snapshot {
 		Reason:              m.Reason(),
 		Counters:            i.counters.clone(),
 	}
+}
+
+// allowedList returns the allow-list as Snapshot reports it.
+func (i *Instance) allowedList() []netip.Addr {
+	if len(i.cfg.AllowedPeers) > 0 {
+		return slices.Clone(i.cfg.AllowedPeers)
+	}
+	return slices.Clone(i.cfg.UnicastPeers)
 }
 
 // received is one packet handed from the read loop to Run.
@@ -405,6 +411,8 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 				zap.Uint8("effective_priority", prio))
 		case Drop:
 			i.drop(a.Err)
+		case IntervalClamped:
+			i.clamped(a)
 		}
 	}
 }
@@ -464,7 +472,7 @@ func (i *Instance) receive(tr Transport, ow *ownerWorker, r received) {
 		i.drop(fmt.Errorf("checking advert from %v: %w", src, ErrOwnPacket))
 		return
 	}
-	if i.peers != nil && !i.peers[src] {
+	if i.allowed != nil && !i.allowed[src] {
 		i.drop(fmt.Errorf("checking advert from %v: %w", src, ErrNotPeer))
 		return
 	}
@@ -475,6 +483,26 @@ func (i *Instance) receive(tr Transport, ow *ownerWorker, r received) {
 	}
 	i.step(tr, ow, Advert{Src: src, Packet: p})
 }
+
+// clamped counts and logs an advertised interval that was not adopted
+// because it exceeds Config.MaxAdoptedInterval.
+func (i *Instance) clamped(a IntervalClamped) {
+	i.mu.Lock()
+	i.counters.IntervalClamped++
+	first := !i.warnedFor[warnClamped]
+	i.warnedFor[warnClamped] = true
+	i.mu.Unlock()
+	i.metrics.inc(func(m *metrics) prometheus.Counter { return m.intervalClamped })
+	lvl := zap.DebugLevel
+	if first {
+		lvl = zap.WarnLevel
+	}
+	i.log.Log(lvl, "master advertises a longer interval than max_adopted_advert_interval; using the maximum (further clampings are logged at debug level)",
+		zap.Stringer("master", a.From), zap.Duration("advertised", a.Advertised), zap.Duration("used", a.Used))
+}
+
+// warnClamped is the key of Instance.warnedFor for interval clampings.
+const warnClamped = "interval_clamped"
 
 // drop counts and logs a dropped packet.
 func (i *Instance) drop(err error) {

@@ -93,6 +93,22 @@ func (h *instanceHarness) wantState(t *testing.T, s State) {
 	}
 }
 
+// becomeMaster lets the master down interval mdi pass from t0 with nobody
+// speaking and checks the instance became MASTER: one advert, one Acquire
+// and the advert timer armed. It returns the advert sent.
+func (h *instanceHarness) becomeMaster(t *testing.T, mdi time.Duration) *Packet {
+	t.Helper()
+	h.clock.WaitArmed(t, t0.Add(mdi))
+	h.clock.Advance(mdi)
+	p := h.tr.nextSent(t)
+	if c := h.owner.next(t); c != "acquire" {
+		t.Fatalf("owner call %q", c)
+	}
+	h.clock.WaitArmed(t, t0.Add(mdi+h.inst.cfg.AdvertInterval))
+	h.wantState(t, StateMaster)
+	return p
+}
+
 // advertBytes marshals an advert of testConfig's virtual router from src.
 func advertBytes(t *testing.T, src netip.Addr, prio uint8, iv time.Duration) []byte {
 	t.Helper()
@@ -306,13 +322,9 @@ func TestInstancePriorityAdjustAndLink(t *testing.T) {
 	tr := newFakeTransport(local)
 	h := startInstance(t, testConfig(func(c *Config) { c.Priority = 150 }), tr)
 	mdi := 3*time.Second + 106*time.Second/256
-	h.clock.WaitArmed(t, t0.Add(mdi))
-	h.clock.Advance(mdi)
-	if p := tr.nextSent(t); p.Priority != 150 {
+	if p := h.becomeMaster(t, mdi); p.Priority != 150 {
 		t.Fatalf("advert %+v", p)
 	}
-	h.owner.next(t)
-	h.clock.WaitArmed(t, t0.Add(mdi+time.Second))
 
 	// A tracked check fails: the new priority is advertised at once.
 	h.inst.SetPriorityAdjust(-60)

@@ -79,11 +79,21 @@ type StateChange struct {
 // sentinel errors (see DropReason).
 type Drop struct{ Err error }
 
-func (SendAdvert) isAction()  {}
-func (Acquire) isAction()     {}
-func (Release) isAction()     {}
-func (StateChange) isAction() {}
-func (Drop) isAction()        {}
+// IntervalClamped reports that a VRRPv3 master advertised an interval
+// longer than Config.MaxAdoptedInterval allows: the machine adopted Used
+// instead of Advertised as Master_Adver_Interval.
+type IntervalClamped struct {
+	From       netip.Addr
+	Advertised time.Duration
+	Used       time.Duration
+}
+
+func (SendAdvert) isAction()      {}
+func (Acquire) isAction()         {}
+func (Release) isAction()         {}
+func (StateChange) isAction()     {}
+func (Drop) isAction()            {}
+func (IntervalClamped) isAction() {}
 
 // MasterInfo describes the last valid advertisement heard from another
 // router.
@@ -379,8 +389,16 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 	heard := &MasterInfo{Addr: src, Priority: p.Priority, AdvertInterval: p.AdvertInterval, Heard: now}
 	local := m.EffectivePriority()
 	// In VRRPv2 the interval was checked to be ours; VRRPv3 adopts the
-	// master's (RFC 5798 section 6.4.2).
-	iv := p.AdvertInterval
+	// master's (RFC 5798 section 6.4.2), but no more than maxAdopted, so
+	// that one forged advert cannot leave the group without a master for
+	// minutes. adopt records the clamping when the interval is adopted.
+	iv := min(p.AdvertInterval, m.cfg.maxAdopted())
+	adopt := func() {
+		m.masterAdverInterval = iv
+		if iv != p.AdvertInterval {
+			out = append(out, IntervalClamped{From: src, Advertised: p.AdvertInterval, Used: iv})
+		}
+	}
 	switch m.state {
 	case StateBackup:
 		m.master = heard
@@ -391,7 +409,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 			m.masterDownReason = fmt.Sprintf("master %v sent priority 0", src)
 		case !m.cfg.Preempt || p.Priority >= local:
 			m.lowerSince = time.Time{}
-			m.masterAdverInterval = iv
+			adopt()
 			m.masterDownAt = now.Add(m.MasterDownInterval())
 			m.masterDownReason = fmt.Sprintf("master %v silent for master down interval", src)
 		case m.cfg.PreemptDelay > 0:
@@ -402,7 +420,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 			}
 			deadline := m.lowerSince.Add(m.cfg.PreemptDelay)
 			if now.Before(deadline) {
-				m.masterAdverInterval = iv
+				adopt()
 				m.masterDownAt = now.Add(m.MasterDownInterval())
 				m.masterDownReason = fmt.Sprintf("master %v silent for master down interval", src)
 				if deadline.Before(m.masterDownAt) {
@@ -424,7 +442,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 		case p.Priority > local || (p.Priority == local && src.Compare(m.primary) > 0):
 			m.master = heard
 			m.adverAt = time.Time{}
-			m.masterAdverInterval = iv
+			adopt()
 			m.lowerSince = time.Time{}
 			out = m.transition(now, out, StateBackup, fmt.Sprintf("higher priority master %v (priority %d, ours %d)", src, p.Priority, local))
 			m.masterDownAt = now.Add(m.MasterDownInterval())

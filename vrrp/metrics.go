@@ -7,6 +7,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // Registerer. A nil *metrics does nothing.
 type metrics struct {
 	sent, received, sendErrors, ownerErrors, transitions prometheus.Counter
+	intervalClamped                                      prometheus.Counter
 	dropped                                              *prometheus.CounterVec
 	state, priority                                      prometheus.Gauge
 }
@@ -25,6 +26,8 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		sendErrors:  counter("send_errors_total", "VRRP advertisements that could not be sent."),
 		ownerErrors: counter("owner_errors_total", "Failed or timed-out VIP acquire/release calls."),
 		transitions: counter("transitions_total", "VRRP state changes."),
+		intervalClamped: counter("interval_clamped_total",
+			"VRRPv3 adverts whose interval was longer than the largest a backup adopts (max_adopted_advert_interval)."),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "rmqlb", Subsystem: "vrrp",
 			Name: "adverts_dropped_total", Help: "VRRP packets dropped, by reason.", ConstLabels: cl}, []string{"reason"}),
 		state: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: "state",
@@ -32,7 +35,7 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		priority: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: "effective_priority",
 			Help: "Effective VRRP priority.", ConstLabels: cl}),
 	}
-	for _, c := range []prometheus.Collector{m.sent, m.received, m.sendErrors, m.ownerErrors, m.transitions, m.dropped, m.state, m.priority} {
+	for _, c := range []prometheus.Collector{m.sent, m.received, m.sendErrors, m.ownerErrors, m.transitions, m.intervalClamped, m.dropped, m.state, m.priority} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

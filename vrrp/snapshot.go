@@ -23,12 +23,18 @@ type Snapshot struct {
 	// backups adopt it). Durations are nanoseconds in JSON.
 	AdvertInterval      time.Duration `json:"advert_interval"`
 	MasterAdverInterval time.Duration `json:"master_advert_interval"`
-	Preempt             bool          `json:"preempt"`
-	PreemptDelay        time.Duration `json:"preempt_delay"`
+	// MaxAdoptedInterval is the largest MasterAdverInterval a VRRPv3
+	// backup adopts (Config.MaxAdoptedInterval with its default applied).
+	MaxAdoptedInterval time.Duration `json:"max_adopted_advert_interval"`
+	Preempt            bool          `json:"preempt"`
+	PreemptDelay       time.Duration `json:"preempt_delay"`
 	// Source is the address adverts are sent from; Destinations where to
 	// (224.0.0.18 or the unicast peers). Both are empty before Run.
-	Source       netip.Addr     `json:"source"`
-	Destinations []netip.Addr   `json:"destinations"`
+	Source       netip.Addr   `json:"source"`
+	Destinations []netip.Addr `json:"destinations"`
+	// AllowedPeers are the only sources whose adverts are accepted
+	// (Config.AllowedPeers, else Config.UnicastPeers); empty means any.
+	AllowedPeers []netip.Addr   `json:"allowed_peers"`
 	Checksum     ChecksumMode   `json:"v3_checksum"`
 	VIPs         []netip.Prefix `json:"vips"`
 	LinkUp       bool           `json:"link_up"`
@@ -54,6 +60,9 @@ type Counters struct {
 	OwnerErrors uint64 `json:"owner_errors"`
 	// Transitions counts state changes.
 	Transitions uint64 `json:"transitions"`
+	// IntervalClamped counts VRRPv3 adverts whose interval exceeded
+	// Config.MaxAdoptedInterval when it was adopted.
+	IntervalClamped uint64 `json:"interval_clamped"`
 }
 
 func (c Counters) clone() Counters {
