@@ -45,9 +45,11 @@
 // # Marking our addresses
 //
 // A daemon that is SIGKILLed leaves its VIPs on the interface; a host that
-// is not master must not keep them, so RemoveStale runs at start and removes
-// addresses rmqlb added, and nothing else. Two markers are set on every
-// address rmqlb adds:
+// is not master must not keep them, so RemoveStaleScoped runs at start and
+// removes addresses rmqlb added, and nothing else: only the VIPs of the
+// daemon's own configuration, each on its own interface (a marked address
+// elsewhere may be another daemon's live VIP). Two markers are set on
+// every address rmqlb adds:
 //
 //   - the IPv4 address label "IFNAME:TAG" cut to 15 bytes (IFNAMSIZ-1;
 //     TAG is VIPConfig.Label, default "rmqlb"), e.g. "eth0:rmqlb" or
@@ -61,10 +63,13 @@
 // is 0 or AddrProto, and for IPv4 its label is exactly ours. IPv6 addresses
 // (Linux has no IPv6 labels) and IPv4 addresses on interfaces whose name is
 // 14 or 15 bytes long (no room left for a tag) are recognised by the
-// protocol alone, so on kernels before 6.3 such stale addresses are left in
-// place rather than risking an address someone else added. Removal of an
-// IPv4 address also passes the label, and the kernel deletes only an address
-// whose label matches.
+// protocol alone. On kernels before 6.3 (told by uname) such addresses
+// carry no marker at all (Marker "bookkeeping"): a VIPSet then removes
+// what it added by its own record, and a copy left by a killed daemon is
+// left in place rather than risking an address someone else added. Each
+// VIPSet logs at start how it recognises each VIP, and its Snapshot says
+// it (VIPSnapshot.Marker). Removal of an IPv4 address also passes the
+// label, and the kernel deletes only an address whose label matches.
 //
 // An address that is already present without our marker when Acquire runs
 // (an operator added the VIP by hand) is left alone by Acquire and Release

@@ -424,8 +424,7 @@ func TestRemoveStaleNetns(t *testing.T) {
 	// A second interface with a 14-byte name: no room for a label, the
 	// address protocol marks alone.
 	long := "rmqlbstale0123"
-	run(t, "ip", "link", "add", long, "type", "veth", "peer", "name", "rmqlbstalepeer")
-	run(t, "ip", "link", "set", long, "up")
+	addVeth(t, long, "rmqlbstalepeer")
 
 	stale := []netip.Prefix{
 		netip.MustParsePrefix("10.201.0.140/24"),
