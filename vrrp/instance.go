@@ -20,7 +20,7 @@ import (
 // remove them). Package netsetup implements it.
 //
 // Calls come from one goroutine, never concurrently, with a context that
-// times out after Options.OwnerTimeout. Acquire may be called again while
+// times out after Options.OwnerTimeout on the instance's clock. Acquire may be called again while
 // acquired (the instance became MASTER again): it should then re-announce.
 type Owner interface {
 	Acquire(ctx context.Context) error
@@ -314,11 +314,15 @@ loop:
 
 	i.step(tr, ow, Shutdown{})
 	ow.stop()
+	// The pending call and the final Release each take at most
+	// ownerTimeout, unless the Owner ignores its context.
+	giveUp := i.clock.NewTimer(2*i.ownerTimeout + time.Second)
 	select {
 	case <-ow.done:
-	case <-time.After(i.ownerTimeout + time.Second):
+	case <-giveUp.C():
 		i.log.Error("VIP owner did not return in time; leaving it behind")
 	}
+	giveUp.Stop()
 	close(rd.stop)
 	tr.Close()
 	<-rd.done

@@ -3,6 +3,7 @@ package vrrp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -352,14 +353,16 @@ func TestInstancePriorityAdjustAndLink(t *testing.T) {
 	tr.noneSent(t)
 }
 
-// A stuck Owner does not stop adverts, and Run still returns.
+// A stuck Owner does not stop adverts; its calls time out on the
+// instance's clock, and Run still returns.
 func TestInstanceOwnerTimeout(t *testing.T) {
 	tr := newFakeTransport(local)
 	clk := clock.NewFake(t0)
 	owner := newFakeOwner()
-	owner.block = make(chan struct{})
+	owner.block = make(chan error, 2)
+	const timeout = 50 * time.Millisecond
 	inst, err := NewInstance(testConfig(func(c *Config) { c.Priority = 255 }),
-		Options{Transport: tr, Owner: owner, Clock: clk, OwnerTimeout: 50 * time.Millisecond})
+		Options{Transport: tr, Owner: owner, Clock: clk, OwnerTimeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,18 +371,27 @@ func TestInstanceOwnerTimeout(t *testing.T) {
 	go func() { done <- inst.Run(ctx) }()
 	tr.nextSent(t)
 	owner.next(t) // acquire, blocks until its timeout
+	clk.WaitArmed(t, t0.Add(timeout))
 	clk.WaitArmed(t, t0.Add(time.Second))
 	clk.Advance(time.Second)
+	if err := <-owner.block; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("acquire returned %v, want its deadline exceeded", err)
+	}
 	tr.nextSent(t) // adverts go on while the owner is stuck
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 	if p := tr.nextSent(t); p.Priority != 0 {
 		t.Fatalf("shutdown advert %+v", p)
 	}
 	if c := owner.next(t); c != "release" {
 		t.Fatalf("owner call %q", c)
+	}
+	clk.WaitArmed(t, t0.Add(time.Second+timeout))
+	clk.Advance(timeout)
+	if err := <-owner.block; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("release returned %v, want its deadline exceeded", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 	if s := inst.Snapshot(); s.Counters.OwnerErrors != 2 {
 		t.Fatalf("owner errors %d", s.Counters.OwnerErrors)
