@@ -85,9 +85,14 @@
 //
 // # Link state
 //
-// WatchLink reports a link's usable state (administratively up and
-// IFF_RUNNING, i.e. carrier) from netlink link updates, for a VRRP instance
-// to go to FAULT when its interface loses carrier.
+// A LinkWatch (or WatchLink) reports a link's usable state (administratively
+// up and IFF_RUNNING, i.e. carrier) and its index from netlink link events,
+// for a VRRP instance to go to FAULT when its interface loses carrier, and
+// to follow it when it is deleted and created again under a new index.
+// Events only trigger a fresh read of the link, so a watch whose
+// subscription fails (ENOBUFS when a burst of events overflowed its
+// buffer) subscribes again, reads the state afresh and goes on: it never
+// stops before its context is done.
 //
 // # Sysctls
 //

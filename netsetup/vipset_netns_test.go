@@ -507,48 +507,6 @@ func TestRemoveStaleRejectsBadLabel(t *testing.T) {
 	}
 }
 
-func TestWatchLinkNetns(t *testing.T) {
-	l := setupLab(t)
-	if l == nil {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	states := make(chan bool, 16)
-	done := make(chan error, 1)
-	go func() { done <- WatchLink(ctx, l.IfA, func(up bool) { states <- up }) }()
-	expect := func(want bool) {
-		t.Helper()
-		select {
-		case got := <-states:
-			if got != want {
-				t.Fatalf("WatchLink reported up=%v, want %v", got, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("WatchLink reported nothing, want up=%v", want)
-		}
-	}
-	expect(true) // initial state
-	// Cutting the peer takes the carrier of our end away.
-	run(t, "ip", "-n", l.NSB, "link", "set", l.IfB, "down")
-	expect(false)
-	run(t, "ip", "-n", l.NSB, "link", "set", l.IfB, "up")
-	expect(true)
-	// Our end administratively down, and up again.
-	run(t, "ip", "link", "set", l.IfA, "down")
-	expect(false)
-	run(t, "ip", "link", "set", l.IfA, "up")
-	expect(true)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("WatchLink returned %v, want nil", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("WatchLink did not return after cancel")
-	}
-}
-
 func TestListenFreebindNetns(t *testing.T) {
 	l := setupLab(t)
 	if l == nil {

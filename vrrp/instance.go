@@ -72,11 +72,15 @@ type Instance struct {
 	counters    Counters
 	adjust      int  // desired priority adjustment
 	linkUp      bool // desired link state
+	linkIndex   int  // interface index the link watch reports; 0 = unknown
 	src         netip.Addr
 	dests       []netip.Addr
 	started     bool
 	warnedFor   map[string]bool // drop reasons already logged at warn level
 	sendFailing bool            // the last send failed
+	// rebindFailing: the last attempt to follow a re-created interface
+	// failed.
+	rebindFailing bool
 }
 
 // NewInstance validates cfg and returns an Instance in INIT. Nothing runs
@@ -135,8 +139,10 @@ func (i *Instance) SetPriorityAdjust(delta int) {
 }
 
 // SetLinkUp reports the interface link state: false puts the instance in
-// FAULT (releasing the VIPs if MASTER), true lets it start again. Run calls
-// it itself when it opened the real transport (Options.Transport nil).
+// FAULT (releasing the VIPs if MASTER), true lets it start again. Run
+// watches the link itself when it opened the real transport
+// (Options.Transport nil), and then also follows the interface when it is
+// deleted and created again under a new index.
 func (i *Instance) SetLinkUp(up bool) {
 	i.mu.Lock()
 	i.linkUp = up
@@ -213,6 +219,7 @@ func (i *Instance) Run(ctx context.Context) error {
 
 	tr := i.opt.Transport
 	ownTransport := tr == nil
+	var own *IPv4Transport // the real transport Run opened, nil otherwise
 	if ownTransport {
 		vips := i.cfg.vipAddrs()
 		t, err := NewIPv4Transport(TransportConfig{
@@ -224,7 +231,7 @@ func (i *Instance) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("running VRRP instance %q: %w", i.cfg.Name, err)
 		}
-		tr = t
+		tr, own = t, t
 	}
 	i.mu.Lock()
 	i.src, i.dests = tr.Source().Unmap(), tr.Destinations()
@@ -246,6 +253,11 @@ func (i *Instance) Run(ctx context.Context) error {
 	timer := i.clock.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	// retry re-runs applyDesired while the transport cannot follow a
+	// re-created interface yet (e.g. it has no address so far).
+	retry := i.clock.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 
 	i.mu.Lock()
 	adjust, link := i.adjust, i.linkUp
@@ -296,19 +308,9 @@ loop:
 			}
 			i.step(tr, ow, Tick{})
 		case <-i.notify:
-			i.mu.Lock()
-			adjust, link := i.adjust, i.linkUp
-			curAdjust, curLink := i.m.PriorityAdjust(), i.m.LinkUp()
-			i.mu.Unlock()
-			if adjust != curAdjust {
-				i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
-			}
-			switch {
-			case link && !curLink:
-				i.step(tr, ow, LinkUp{})
-			case !link && curLink:
-				i.step(tr, ow, LinkDown{})
-			}
+			i.applyDesired(tr, ow, own, retry)
+		case <-retry.C():
+			i.applyDesired(tr, ow, own, retry)
 		}
 	}
 
@@ -332,29 +334,28 @@ loop:
 	return runErr
 }
 
-// startLinkWatch starts watching the link of the interface if enabled
-// (the real transport is used) and returns a channel closed when the
-// watcher has exited (after ctx is done). The subscription is made in the
-// calling goroutine's thread, in the namespace the transport was opened in.
-func (i *Instance) startLinkWatch(ctx context.Context, enabled bool) <-chan struct{} {
-	done := make(chan struct{})
-	if !enabled {
-		close(done)
-		return done
+// applyDesired steps the machine towards the desired priority adjustment
+// and link state. The link counts as up only once the real transport (own,
+// nil for another one) is bound to the interface the link watch reports;
+// while it cannot be, retry is armed to try again.
+func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transport, retry Timer) {
+	i.mu.Lock()
+	adjust, up, index := i.adjust, i.linkUp, i.linkIndex
+	curAdjust, curUp := i.m.PriorityAdjust(), i.m.LinkUp()
+	i.mu.Unlock()
+	if adjust != curAdjust {
+		i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
 	}
-	lw, err := subscribeLink(nil, i.cfg.Interface)
-	if err != nil {
-		i.log.Warn("link state of the interface is not tracked", zap.Error(err))
-		close(done)
-		return done
+	if !i.follow(own, index) {
+		up = false
+		retry.Reset(i.cfg.AdvertInterval)
 	}
-	go func() {
-		defer close(done)
-		if err := lw.run(ctx, i.SetLinkUp); err != nil {
-			i.log.Warn("link state of the interface is no longer tracked", zap.Error(err))
-		}
-	}()
-	return done
+	switch {
+	case up && !curUp:
+		i.step(tr, ow, LinkUp{})
+	case !up && curUp:
+		i.step(tr, ow, LinkDown{})
+	}
 }
 
 // reader is the read loop of Run: it hands packets to Run until the

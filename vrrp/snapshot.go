@@ -63,6 +63,13 @@ type Counters struct {
 	// IntervalClamped counts VRRPv3 adverts whose interval exceeded
 	// Config.MaxAdoptedInterval when it was adopted.
 	IntervalClamped uint64 `json:"interval_clamped"`
+	// Rebinds counts the times the socket followed the interface after it
+	// was deleted and created again (a new interface index).
+	Rebinds uint64 `json:"rebinds"`
+	// LinkWatchErrors counts errors of the netlink link subscription
+	// (e.g. ENOBUFS after a burst of link events), each followed by a new
+	// subscription and a fresh read of the link.
+	LinkWatchErrors uint64 `json:"link_watch_errors"`
 }
 
 func (c Counters) clone() Counters {
