@@ -8,8 +8,20 @@
 //
 // A VIPSet holds the VIPs of one VRRP instance (RFC 5798) on one interface.
 // The vrrp package calls Acquire on becoming MASTER and Release on leaving
-// it; Run must run alongside for the scheduled announcements. A VIPSet does
-// not decide anything by itself.
+// it; Run must run alongside for the scheduled announcements and the watch
+// of the VIPs. A VIPSet does not decide who is master.
+//
+// Ownership is watched, not assumed: while held, the VIPs are compared
+// with the interface on every netlink address event and every
+// VIPSetOptions.Recheck (a backstop for lost events), and a VIP that
+// disappeared (a network manager reconfigured the interface, `ip addr
+// flush`) is added again at once, announced and counted
+// (VIPSnapshot.Readded). When a VIP cannot be added, in Acquire or when
+// putting it back (the kernel refuses, or an address somebody else added
+// holds its IP), the VIPSet is faulty: it tells the VRRP instance through
+// ReportFaults, which resigns (priority 0, so that a backup takes over at
+// once) and releases, and it reports recovery once the VIPs could be held
+// again, no sooner than one Recheck later.
 //
 // # Gratuitous ARP
 //

@@ -24,6 +24,12 @@ type VIPSetSnapshot struct {
 	// Error is set when the interface addresses could not be read, in
 	// which case every Present is false.
 	Error string `json:"error,omitempty"`
+	// Fault is set while the VIPs cannot be held: adding one failed, in
+	// Acquire or when putting back one that disappeared. The VRRP
+	// instance is in FAULT meanwhile.
+	Fault string `json:"fault,omitempty"`
+	// Faults counts the faults since start.
+	Faults uint64 `json:"faults"`
 }
 
 // VIPSnapshot is the state of one VIP.
@@ -45,6 +51,9 @@ type VIPSnapshot struct {
 	// only, on kernels before 6.3 for IPv6 and for interface names of
 	// 14-15 bytes). See Marker.
 	Marker Marker `json:"marker"`
+	// Readded counts the times the VIP disappeared from the interface
+	// while held and was added again.
+	Readded uint64 `json:"readded"`
 	// GARPSent counts the announcements sent for this VIP since start:
 	// gratuitous ARPs for IPv4, unsolicited neighbour advertisements for
 	// IPv6.
@@ -76,6 +85,8 @@ func (s *VIPSet) Snapshot() VIPSetSnapshot {
 		Interface: s.cfg.Interface,
 		Label:     s.label,
 		Held:      s.held,
+		Fault:     errText(s.fault),
+		Faults:    s.faults,
 		VIPs:      make([]VIPSnapshot, len(s.vips)),
 	}
 	if readErr != nil {
@@ -88,6 +99,7 @@ func (s *VIPSet) Snapshot() VIPSetSnapshot {
 			Present:   ok,
 			Marked:    ok && isOurs(a, s.cfg.Interface, s.tag),
 			Owned:     v.owned,
+			Readded:   v.readded,
 			Marker:    v.marker,
 			GARPSent:  v.garpSent,
 			LastGARP:  v.lastGARP,

@@ -36,16 +36,24 @@ type VIPSet struct {
 	m         *vipMetrics
 	ann       *announcer
 	clock     clock.Clock
+	recheck   time.Duration
+	// subscribe opens the subscription of the VIP watch; tests replace it.
+	subscribe func() (nlSub, error)
 
 	opMu sync.Mutex // serialises Acquire and Release
 
-	mu    sync.Mutex // guards the fields below
-	held  bool
-	hw    net.HardwareAddr
-	label string         // IPv4 address label, "" when the name leaves no room
-	conn  net.PacketConn // send-only ARP packet socket while held; nil otherwise
-	na    *naConn        // send-only ICMPv6 socket while held; nil otherwise
-	vips  []*vipState    // in cfg.VIPs order
+	mu      sync.Mutex // guards the fields below
+	held    bool
+	ifindex int // of the interface when last acquired or checked
+	hw      net.HardwareAddr
+	label   string         // IPv4 address label, "" when the name leaves no room
+	conn    net.PacketConn // send-only ARP packet socket while held; nil otherwise
+	na      *naConn        // send-only ICMPv6 socket while held; nil otherwise
+	vips    []*vipState    // in cfg.VIPs order
+	fault   error          // non-nil while the VIPs cannot be held
+	faultAt time.Time      // when fault began
+	faults  uint64         // faults since start
+	report  func(error)    // see ReportFaults; nil for none
 }
 
 // vipState is the bookkeeping of one VIP. owned is written with both
@@ -57,6 +65,7 @@ type vipState struct {
 	// owned: this VIPSet added the address, or found it carrying our
 	// marker, and has not removed it since.
 	owned    bool
+	readded  uint64 // times added again after it disappeared
 	garpSent uint64
 	lastGARP time.Time
 	lastErr  string
@@ -70,8 +79,17 @@ type VIPSetOptions struct {
 	// Registerer receives the metrics, labelled with the interface and
 	// the VIPs. Nil means no metrics.
 	Registerer prometheus.Registerer
-	// Clock drives the scheduled announcements. Nil means the real clock.
+	// Clock drives the scheduled announcements and the periodic check of
+	// the VIPs. Nil means the real clock.
 	Clock clock.Clock
+	// Recheck is the period of the backstop check of the VIPs while held
+	// (Run also checks them on every netlink address event): a VIP that
+	// disappeared is added again within it even if the event was lost.
+	// It is also the least time a fault lasts before the VIPSet reports
+	// that it could hold the VIPs again. Zero means DefaultRecheck (1 s);
+	// values below MinRecheck (100 ms) are raised to it. The daemon passes
+	// the VRRP advert interval.
+	Recheck time.Duration
 }
 
 // NewVIPSet is NewVIPSetWithOptions with only a logger and a registerer,
@@ -105,7 +123,13 @@ func newVIPSet(cfg VIPConfig, opt VIPSetOptions, addrProto bool) (*VIPSet, error
 		tag:       cfg.tag(),
 		addrProto: addrProto,
 		clock:     opt.Clock,
+		recheck:   opt.Recheck,
+		subscribe: subscribeAddrs,
 	}
+	if s.recheck == 0 {
+		s.recheck = DefaultRecheck
+	}
+	s.recheck = max(s.recheck, MinRecheck)
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
@@ -152,12 +176,23 @@ func (s *VIPSet) Acquire(ctx context.Context) error {
 	if err != nil {
 		s.setAllErr(err)
 		s.m.acquireErrors.Inc()
-		return fmt.Errorf("acquiring VIPs: %w", err)
+		err = fmt.Errorf("acquiring VIPs: %w", err)
+		s.setFault(err)
+		return err
 	}
 	attrs := link.Attrs()
 	err = s.addAll(attrs.Index)
+	if err != nil {
+		s.setFault(fmt.Errorf("acquiring VIPs: %w", err))
+	} else {
+		s.clearFault()
+	}
 	s.mu.Lock()
 	s.held = true
+	if attrs.Index != s.ifindex {
+		s.closeSenders() // sockets of a deleted interface send nothing
+		s.ifindex = attrs.Index
+	}
 	s.hw = attrs.HardwareAddr
 	if err := s.openSenders(attrs); err != nil {
 		s.log.Warn("cannot send announcements", zap.Error(err))
@@ -306,12 +341,20 @@ func (s *VIPSet) Release(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Run sends the scheduled gratuitous ARPs until ctx is done. It does not
+// Run sends the scheduled gratuitous ARPs and watches the VIPs (see
+// VIPSetOptions.Recheck and ReportFaults) until ctx is done. It does not
 // remove the VIPs when it returns (the owner calls Release), but it closes
-// the packet socket; a later Acquire opens a new one. Run always returns
-// nil; the error result is for use with errgroup-style supervisors.
+// the packet socket; a later Acquire opens a new one. The watch subscribes
+// to netlink in the process's network namespace. Run always returns nil;
+// the error result is for use with errgroup-style supervisors.
 func (s *VIPSet) Run(ctx context.Context) error {
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		s.watchHold(ctx)
+	}()
 	err := s.ann.run(ctx)
+	<-watched
 	s.mu.Lock()
 	s.closeSenders()
 	s.mu.Unlock()

@@ -30,7 +30,10 @@
 //   - instance.go glues them together: Instance.Run owns the goroutines,
 //     drives the Machine from the Transport and a Clock (clock.go), and
 //     calls an Owner (owner.go) to acquire and release the virtual
-//     addresses. Snapshot (snapshot.go) and Prometheus metrics (metrics.go)
+//     addresses. An Owner that watches what it holds (FaultReporter,
+//     implemented by netsetup.VIPSet) reports when it cannot hold the
+//     addresses: a MASTER then sends priority 0, releases and goes to
+//     FAULT, like on link down, and starts again once the Owner recovers. Snapshot (snapshot.go) and Prometheus metrics (metrics.go)
 //     report state and counters, including dropped adverts by reason
 //     (errors.go).
 //

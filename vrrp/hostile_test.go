@@ -15,11 +15,7 @@ func TestMachineClampsAdoptedInterval(t *testing.T) {
 	// Priority 100: Skew_Time = 156/256 of the interval.
 	skew := func(iv time.Duration) time.Duration { return 156 * iv / 256 }
 	mdi := func(iv time.Duration) time.Duration { return 3*iv + skew(iv) }
-	tests := []struct {
-		name  string
-		cfg   Config
-		steps []step
-	}{
+	runMachineCases(t, []machineCase{
 		{
 			name: "backup adopts at most 3 * advert_interval by default and takes over after 3 * that",
 			cfg:  testConfig(),
@@ -76,13 +72,7 @@ func TestMachineClampsAdoptedInterval(t *testing.T) {
 					want: []Action{IntervalClamped{From: higher, Advertised: forgedInterval, Used: 3 * sec}}, deadline: sec + mdi(3*sec)},
 			},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := NewMachine(tt.cfg, local)
-			runSteps(t, m, tt.steps)
-		})
-	}
+	})
 }
 
 // A forged advert with the longest interval and top priority makes the

@@ -27,6 +27,20 @@ type Owner interface {
 	Release(ctx context.Context) error
 }
 
+// FaultReporter is implemented by an Owner that watches the addresses it
+// holds (netsetup.VIPSet does). Run calls ReportFaults once, before it
+// starts the machine, with a function that is safe to call from any
+// goroutine at any time and returns at once: the owner calls it with a
+// non-nil error when it cannot hold the addresses (adding one failed, or
+// putting back one that disappeared), and with nil once it could hold
+// them again. Meanwhile the instance is in FAULT: a MASTER sends a
+// priority-0 advertisement, so that a backup takes over after Skew_Time,
+// and releases the addresses; it starts again as at startup once the
+// owner reports nil (see SetOwnerFault).
+type FaultReporter interface {
+	ReportFaults(report func(err error))
+}
+
 // DefaultOwnerTimeout bounds each Owner call when Options.OwnerTimeout is 0.
 const DefaultOwnerTimeout = 5 * time.Second
 
@@ -70,9 +84,10 @@ type Instance struct {
 	mu          sync.Mutex // guards the fields below
 	m           *Machine   // stepped only by Run, under mu
 	counters    Counters
-	adjust      int  // desired priority adjustment
-	linkUp      bool // desired link state
-	linkIndex   int  // interface index the link watch reports; 0 = unknown
+	adjust      int   // desired priority adjustment
+	linkUp      bool  // desired link state
+	linkIndex   int   // interface index the link watch reports; 0 = unknown
+	ownerFault  error // desired: why the owner cannot hold the VIPs; nil = it can
 	src         netip.Addr
 	dests       []netip.Addr
 	started     bool
@@ -150,6 +165,24 @@ func (i *Instance) SetLinkUp(up bool) {
 	i.kick()
 }
 
+// SetOwnerFault reports whether the VIPs can be held: a non-nil err puts
+// the instance in FAULT (a MASTER sends priority 0 and releases them), nil
+// lets it start again. Run registers it with an Owner that implements
+// FaultReporter; it is safe from any goroutine and never blocks.
+func (i *Instance) SetOwnerFault(err error) {
+	i.mu.Lock()
+	begins := err != nil && i.ownerFault == nil
+	if begins {
+		i.counters.OwnerFaults++
+	}
+	i.ownerFault = err
+	i.mu.Unlock()
+	if begins {
+		i.metrics.inc(func(m *metrics) prometheus.Counter { return m.ownerFaults })
+	}
+	i.kick()
+}
+
 func (i *Instance) kick() {
 	select {
 	case i.notify <- struct{}{}:
@@ -182,6 +215,7 @@ func (i *Instance) Snapshot() Snapshot {
 		Checksum:            i.cfg.Checksum,
 		VIPs:                slices.Clone(i.cfg.VIPs),
 		LinkUp:              m.LinkUp(),
+		OwnerFault:          m.OwnerFault(),
 		Master:              m.Master(),
 		Since:               m.Since(),
 		Reason:              m.Reason(),
@@ -244,6 +278,9 @@ func (i *Instance) Run(ctx context.Context) error {
 	watchDone := i.startLinkWatch(watchCtx, ownTransport)
 	rd := startReader(tr)
 
+	if fr, ok := i.opt.Owner.(FaultReporter); ok {
+		fr.ReportFaults(i.SetOwnerFault)
+	}
 	// The owner loop: applies Acquire/Release requests in order, one at a
 	// time, each bounded by ownerTimeout, so the state machine never
 	// waits for the owner.
@@ -260,11 +297,14 @@ func (i *Instance) Run(ctx context.Context) error {
 	defer retry.Stop()
 
 	i.mu.Lock()
-	adjust, link := i.adjust, i.linkUp
+	adjust, link, fault := i.adjust, i.linkUp, i.ownerFault
 	i.mu.Unlock()
 	i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
 	if !link {
 		i.step(tr, ow, LinkDown{})
+	}
+	if fault != nil {
+		i.step(tr, ow, OwnerFault{Err: fault})
 	}
 	i.log.Info("starting VRRP instance",
 		zap.String("interface", i.cfg.Interface), zap.Int("version", i.cfg.Version),
@@ -334,17 +374,23 @@ loop:
 	return runErr
 }
 
-// applyDesired steps the machine towards the desired priority adjustment
-// and link state. The link counts as up only once the real transport (own,
+// applyDesired steps the machine towards the desired priority adjustment,
+// link state and owner fault. The link counts as up only once the real transport (own,
 // nil for another one) is bound to the interface the link watch reports;
 // while it cannot be, retry is armed to try again.
 func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transport, retry Timer) {
 	i.mu.Lock()
-	adjust, up, index := i.adjust, i.linkUp, i.linkIndex
-	curAdjust, curUp := i.m.PriorityAdjust(), i.m.LinkUp()
+	adjust, up, index, fault := i.adjust, i.linkUp, i.linkIndex, i.ownerFault
+	curAdjust, curUp, curFault := i.m.PriorityAdjust(), i.m.LinkUp(), i.m.OwnerFault()
 	i.mu.Unlock()
 	if adjust != curAdjust {
 		i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
+	}
+	switch {
+	case fault != nil && curFault != (OwnerFault{Err: fault}).reason():
+		i.step(tr, ow, OwnerFault{Err: fault})
+	case fault == nil && curFault != "":
+		i.step(tr, ow, OwnerRecovered{})
 	}
 	if !i.follow(own, index) {
 		up = false

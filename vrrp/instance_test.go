@@ -21,7 +21,7 @@ type instanceHarness struct {
 	inst  *Instance
 	clock *clock.Fake
 	tr    *fakeTransport
-	owner *fakeOwner
+	owner interface{ next(*testing.T) string }
 	logs  *observer.ObservedLogs
 	reg   *prometheus.Registry
 	stop  context.CancelFunc
@@ -31,10 +31,20 @@ type instanceHarness struct {
 
 func startInstance(t *testing.T, cfg Config, tr *fakeTransport) *instanceHarness {
 	t.Helper()
+	return startInstanceWith(t, cfg, tr, newFakeOwner())
+}
+
+// startInstanceWith is startInstance with an owner: a *fakeOwner, or one
+// that embeds it.
+func startInstanceWith(t *testing.T, cfg Config, tr *fakeTransport, owner interface {
+	Owner
+	next(*testing.T) string
+}) *instanceHarness {
+	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
-	h := &instanceHarness{clock: clock.NewFake(t0), tr: tr, owner: newFakeOwner(), logs: logs,
+	h := &instanceHarness{clock: clock.NewFake(t0), tr: tr, owner: owner, logs: logs,
 		reg: prometheus.NewRegistry(), done: make(chan struct{})}
-	inst, err := NewInstance(cfg, Options{Transport: tr, Owner: h.owner, Clock: h.clock,
+	inst, err := NewInstance(cfg, Options{Transport: tr, Owner: owner, Clock: h.clock,
 		Logger: zap.New(core), Registerer: h.reg})
 	if err != nil {
 		t.Fatal(err)

@@ -38,6 +38,9 @@ type Snapshot struct {
 	Checksum     ChecksumMode   `json:"v3_checksum"`
 	VIPs         []netip.Prefix `json:"vips"`
 	LinkUp       bool           `json:"link_up"`
+	// OwnerFault says why the VIPs cannot be held (the Owner reported a
+	// fault, see FaultReporter); empty when they can.
+	OwnerFault string `json:"owner_fault,omitempty"`
 	// Master is the last valid advertisement heard from another router.
 	Master *MasterInfo `json:"master,omitempty"`
 	// Since is when State was entered; Reason why.
@@ -58,6 +61,9 @@ type Counters struct {
 	SendErrors uint64 `json:"send_errors"`
 	// OwnerErrors counts failed or timed-out Owner calls.
 	OwnerErrors uint64 `json:"owner_errors"`
+	// OwnerFaults counts the faults the Owner reported (it could not
+	// hold the VIPs; see FaultReporter).
+	OwnerFaults uint64 `json:"owner_faults"`
 	// Transitions counts state changes.
 	Transitions uint64 `json:"transitions"`
 	// IntervalClamped counts VRRPv3 adverts whose interval exceeded
