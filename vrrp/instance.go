@@ -29,7 +29,7 @@ type Owner interface {
 
 // FaultReporter is implemented by an Owner that watches the addresses it
 // holds (netsetup.VIPSet does). Run calls ReportFaults once, before it
-// starts the machine, with a function that is safe to call from any
+// starts the machine (the registration outlives Run, harmlessly), with a function that is safe to call from any
 // goroutine at any time and returns at once: the owner calls it with a
 // non-nil error when it cannot hold the addresses (adding one failed, or
 // putting back one that disappeared), and with nil once it could hold
@@ -375,9 +375,9 @@ loop:
 }
 
 // applyDesired steps the machine towards the desired priority adjustment,
-// link state and owner fault. The link counts as up only once the real transport (own,
-// nil for another one) is bound to the interface the link watch reports;
-// while it cannot be, retry is armed to try again.
+// owner fault and link state. The link counts as up only once the real
+// transport (own, nil for another one) is bound to the interface the link
+// watch reports; while it cannot be, retry is armed to try again.
 func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transport, retry Timer) {
 	i.mu.Lock()
 	adjust, up, index, fault := i.adjust, i.linkUp, i.linkIndex, i.ownerFault
