@@ -30,7 +30,10 @@ func (in *VRRPInstance) VRRPConfig() vrrp.Config {
 		Checksum:       in.Checksum,
 		UnicastSrc:     in.UnicastSrc,
 		UnicastPeers:   append(in.UnicastPeers[:0:0], in.UnicastPeers...),
-		VIPs:           append(in.VIPs[:0:0], in.VIPs...),
+		AllowedPeers:   append(in.AllowedPeers[:0:0], in.AllowedPeers...),
+
+		MaxAdoptedInterval: in.MaxAdoptedInterval,
+		VIPs:               append(in.VIPs[:0:0], in.VIPs...),
 	}
 }
 

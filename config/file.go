@@ -29,6 +29,8 @@ type fileInstance struct {
 	V3Checksum       string        `yaml:"v3_checksum"`
 	UnicastSrc       string        `yaml:"unicast_src"`
 	UnicastPeers     []string      `yaml:"unicast_peers"`
+	AllowedPeers     []string      `yaml:"allowed_peers"`
+	MaxAdopted       time.Duration `yaml:"max_adopted_advert_interval"`
 	VirtualIPAddress []string      `yaml:"virtual_ipaddress"`
 	GARP             fileGARP      `yaml:"garp"`
 	Track            []fileTrack   `yaml:"track"`

@@ -83,6 +83,14 @@ type VRRPInstance struct {
 	UnicastSrc netip.Addr
 	// UnicastPeers, when set, replace multicast; empty by default.
 	UnicastPeers []netip.Addr
+	// AllowedPeers are the only sources whose adverts are heard, also in
+	// multicast mode; empty (the default): the unicast peers, or anyone
+	// in multicast mode. In unicast mode it holds every unicast peer.
+	AllowedPeers []netip.Addr
+	// MaxAdoptedInterval bounds the advert interval a version 3 backup
+	// adopts from its master; 0 (the default) is
+	// vrrp.DefaultMaxAdoptedFactor times AdvertInterval.
+	MaxAdoptedInterval time.Duration
 	// VIPs are the virtual addresses, at least one.
 	VIPs []netip.Prefix
 	// GARP tunes the gratuitous ARPs of a new master, defaults applied.

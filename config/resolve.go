@@ -192,6 +192,36 @@ func (r *resolver) instance(p path, f *fileInstance, c *Config) VRRPInstance {
 		peers[a] = j
 		in.UnicastPeers = append(in.UnicastPeers, a)
 	}
+	allowed := map[netip.Addr]int{}
+	for j, s := range f.AllowedPeers {
+		ap := p.k("allowed_peers").i(j)
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() {
+			r.errf(ap, "must be an IPv4 address, not %q", s)
+			continue
+		}
+		if k, dup := allowed[a]; dup {
+			r.errf(ap, "%s is also allowed_peers[%d]", a, k)
+		}
+		allowed[a] = j
+		in.AllowedPeers = append(in.AllowedPeers, a)
+	}
+	if len(allowed) > 0 {
+		for j, a := range in.UnicastPeers {
+			if _, ok := allowed[a]; !ok {
+				r.errf(p.k("unicast_peers").i(j), "%s is not in allowed_peers: its adverts would be dropped", a)
+			}
+		}
+	}
+	in.MaxAdoptedInterval = f.MaxAdopted
+	if m := f.MaxAdopted; m != 0 {
+		if err := vrrp.CheckAdvertInterval(3, m); err != nil || m < in.AdvertInterval {
+			r.errf(p.k("max_adopted_advert_interval"), "must be whole centiseconds from advert_interval (%v) to 40.95s, not %v", in.AdvertInterval, m)
+		}
+		if in.Version != 3 {
+			r.errf(p.k("max_adopted_advert_interval"), "applies to version 3 only (a version 2 backup never adopts the master's interval)")
+		}
+	}
 	if len(f.VirtualIPAddress) == 0 {
 		r.errf(p.k("virtual_ipaddress"), "needs at least one address")
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/proxyproto"
@@ -64,6 +65,12 @@ func TestRules(t *testing.T) {
 		{"relative socket", "vrrp_instances:", "control_socket: rmqlb.sock\nvrrp_instances:", "line 1: control_socket: must be an absolute path"},
 		{"long socket", "vrrp_instances:", "control_socket: /" + strings.Repeat("s", 120) + "\nvrrp_instances:", "control_socket: is 121 bytes"},
 		{"metrics", "vrrp_instances:", "metrics_listen: localhost:9150\nvrrp_instances:", "line 1: metrics_listen: must be ip:port"},
+		{"allowed peers lack a unicast peer", "unicast_peers: [10.0.0.2]", "unicast_peers: [10.0.0.2]\n    allowed_peers: [10.0.0.3]", "line 8: vrrp_instances[0].unicast_peers[0]: 10.0.0.2 is not in allowed_peers"},
+		{"allowed peer not IPv4", "unicast_peers: [10.0.0.2]", "unicast_peers: [10.0.0.2]\n    allowed_peers: [10.0.0.2, fe80::1]", "line 9: vrrp_instances[0].allowed_peers[1]: must be an IPv4 address"},
+		{"allowed peers", "unicast_peers: [10.0.0.2]", "unicast_peers: [10.0.0.2]\n    allowed_peers: [10.0.0.2, 10.0.0.3]", ""},
+		{"max adopted below own", "advert_interval: 100ms", "advert_interval: 100ms\n    max_adopted_advert_interval: 50ms", "line 7: vrrp_instances[0].max_adopted_advert_interval: must be whole centiseconds from advert_interval (100ms)"},
+		{"max adopted too long", "advert_interval: 100ms", "advert_interval: 100ms\n    max_adopted_advert_interval: 41s", "max_adopted_advert_interval: must be whole centiseconds"},
+		{"max adopted", "advert_interval: 100ms", "advert_interval: 100ms\n    max_adopted_advert_interval: 1s", ""},
 		{"listener track without checks", "track: [{check: a, weight: -60}]", "track: [{listener: l, weight: -60}]\n# none checked", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -216,5 +223,26 @@ func TestPathRoundTrip(t *testing.T) {
 		if got := parsePath(s).String(); got != s {
 			t.Errorf("parsePath(%q).String() = %q", s, got)
 		}
+	}
+}
+
+// TestVRRPBuilt: the instance's vrrp.Config carries every resolved field.
+func TestVRRPBuilt(t *testing.T) {
+	data := strings.Replace(base, "unicast_peers: [10.0.0.2]", "unicast_peers: [10.0.0.2]\n    allowed_peers: [10.0.0.2, 10.0.0.3]\n    max_adopted_advert_interval: 1s", 1)
+	c, err := Parse([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc := c.VRRP[0].VRRPConfig()
+	if len(vc.AllowedPeers) != 2 || vc.MaxAdoptedInterval != time.Second || vc.VRID != 1 || vc.AdvertInterval != 100*time.Millisecond ||
+		len(vc.UnicastPeers) != 1 || vc.UnicastSrc.String() != "10.0.0.1" || len(vc.VIPs) != 1 {
+		t.Fatalf("vrrp.Config = %+v", vc)
+	}
+	if err := vc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	vip := c.VRRP[0].VIPConfig()
+	if vip.Interface != "eth0" || vip.Label != VIPLabel || vip.GARP.Refresh != time.Minute {
+		t.Fatalf("VIPConfig = %+v", vip)
 	}
 }

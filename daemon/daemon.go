@@ -374,9 +374,14 @@ func (d *Daemon) moveMetrics(nc *config.Config) error {
 }
 
 // removeStale removes the VIPs with rmqlb's marker that a killed daemon
-// left on this config's interfaces.
+// left: only this configuration's VIPs, each on its own interface, never
+// another daemon's or an address someone added by hand.
 func removeStale(cfg *config.Config, log *zap.Logger) error {
-	removed, err := netsetup.RemoveStale(config.VIPLabel, log)
+	var scope []netsetup.StaleScope
+	for _, in := range cfg.VRRP {
+		scope = append(scope, netsetup.StaleScope{Interface: in.Interface, VIPs: in.VIPs})
+	}
+	removed, err := netsetup.RemoveStaleScoped(scope, config.VIPLabel, log)
 	if len(removed) > 0 {
 		log.Info("removed stale VIPs of an earlier run", zap.Int("count", len(removed)))
 	}

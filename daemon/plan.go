@@ -255,6 +255,8 @@ func (p *Plan) instanceRestarts(c *config.Config, oi, ni *config.VRRPInstance) (
 		{"v3_checksum", oi.Checksum == ni.Checksum},
 		{"unicast_src", oi.UnicastSrc == ni.UnicastSrc},
 		{"unicast_peers", slices.Equal(oi.UnicastPeers, ni.UnicastPeers)},
+		{"allowed_peers", slices.Equal(oi.AllowedPeers, ni.AllowedPeers)},
+		{"max_adopted_advert_interval", oi.MaxAdoptedInterval == ni.MaxAdoptedInterval},
 		{"virtual_ipaddress", slices.Equal(oi.VIPs, ni.VIPs)},
 		{"garp", oi.GARP == ni.GARP},
 	} {

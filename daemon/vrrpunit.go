@@ -43,8 +43,14 @@ func (d *Daemon) newUnit(in *config.VRRPInstance, cfg *config.Config) (*vrrpUnit
 	if d.opt.NewVRRP != nil {
 		tr, u.vips, err = d.opt.NewVRRP(in, log, reg)
 	} else {
-		u.vips, err = netsetup.NewVIPSet(in.VIPConfig(), log,
-			prometheus.WrapRegistererWith(prometheus.Labels{"instance": in.Name}, reg))
+		u.vips, err = netsetup.NewVIPSetWithOptions(in.VIPConfig(), netsetup.VIPSetOptions{
+			Logger:     log,
+			Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"instance": in.Name}, reg),
+			Clock:      d.clock,
+			// A VIP that disappears is put back within one advert
+			// interval even if its netlink event was lost.
+			Recheck: in.AdvertInterval,
+		})
 	}
 	if err != nil {
 		reg.unregisterAll()

@@ -20,11 +20,12 @@ type prefix = netip.Prefix
 const ifaProto = 11
 
 // addAddr adds p to the link with the given index, marked with label (IPv4,
-// when non-empty) and AddrProto. IPv6 addresses get IFA_F_NODAD so that they
-// are usable at once, as a VIP must be. vishvananda/netlink v1.3.1's Addr has
-// no field for IFA_PROTO, hence the hand-built request (same attributes as
-// netlink.AddrAdd otherwise, without a broadcast address, like `ip addr add`).
-func addAddr(ifindex int, p netip.Prefix, label string) error {
+// when non-empty) and, if proto, AddrProto (kernels before 6.3 would ignore
+// it). IPv6 addresses get IFA_F_NODAD so that they are usable at once, as a
+// VIP must be. vishvananda/netlink v1.3.1's Addr has no field for IFA_PROTO,
+// hence the hand-built request (same attributes as netlink.AddrAdd
+// otherwise, without a broadcast address, like `ip addr add`).
+func addAddr(ifindex int, p netip.Prefix, label string, proto bool) error {
 	family := unix.AF_INET6
 	if p.Addr().Is4() {
 		family = unix.AF_INET
@@ -43,7 +44,9 @@ func addAddr(ifindex int, p netip.Prefix, label string) error {
 	if family == unix.AF_INET && label != "" {
 		req.AddData(nl.NewRtAttr(unix.IFA_LABEL, nl.ZeroTerminated(label)))
 	}
-	req.AddData(nl.NewRtAttr(ifaProto, nl.Uint8Attr(AddrProto)))
+	if proto {
+		req.AddData(nl.NewRtAttr(ifaProto, nl.Uint8Attr(AddrProto)))
+	}
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	return err
 }

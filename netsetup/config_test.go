@@ -141,6 +141,53 @@ func TestIsOurs(t *testing.T) {
 	}
 }
 
+func TestMarkerFor(t *testing.T) {
+	v4 := netip.MustParsePrefix("10.0.0.100/24")
+	v6 := netip.MustParsePrefix("fd00::100/64")
+	long := "abcdefghijklmn"
+	tests := []struct {
+		p      netip.Prefix
+		ifname string
+		proto  bool
+		want   Marker
+	}{
+		{v4, "eth0", true, MarkerLabelProto},
+		{v4, "eth0", false, MarkerLabel},
+		{v4, long, true, MarkerProto},
+		{v4, long, false, MarkerBookkeeping},
+		{v6, "eth0", true, MarkerProto},
+		{v6, "eth0", false, MarkerBookkeeping},
+	}
+	for _, tt := range tests {
+		if got := markerFor(tt.p, tt.ifname, "rmqlb", tt.proto); got != tt.want {
+			t.Errorf("markerFor(%s, %q, proto %v) = %q, want %q", tt.p, tt.ifname, tt.proto, got, tt.want)
+		}
+	}
+}
+
+func TestReleaseAtLeast(t *testing.T) {
+	tests := []struct {
+		release string
+		want    bool
+	}{
+		{"6.1.0-18-amd64", false}, // Debian 12
+		{"6.2.16", false},
+		{"6.3", true},
+		{"6.3.0-rc1", true},
+		{"6.18.44-fc-v669", true},
+		{"7.0.1", true},
+		{"5.15.0-105-generic", false},
+		{"4.18.0-513.el8.x86_64", false},
+		{"", false},
+		{"garbage", false},
+	}
+	for _, tt := range tests {
+		if got := releaseAtLeast(tt.release, 6, 3); got != tt.want {
+			t.Errorf("releaseAtLeast(%q, 6, 3) = %v, want %v", tt.release, got, tt.want)
+		}
+	}
+}
+
 func TestSysctlPath(t *testing.T) {
 	tests := []struct {
 		key, want string

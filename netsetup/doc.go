@@ -8,8 +8,20 @@
 //
 // A VIPSet holds the VIPs of one VRRP instance (RFC 5798) on one interface.
 // The vrrp package calls Acquire on becoming MASTER and Release on leaving
-// it; Run must run alongside for the scheduled announcements. A VIPSet does
-// not decide anything by itself.
+// it; Run must run alongside for the scheduled announcements and the watch
+// of the VIPs. A VIPSet does not decide who is master.
+//
+// Ownership is watched, not assumed: while held, the VIPs are compared
+// with the interface on every netlink address event and every
+// VIPSetOptions.Recheck (a backstop for lost events), and a VIP that
+// disappeared (a network manager reconfigured the interface, `ip addr
+// flush`) is added again at once, announced and counted
+// (VIPSnapshot.Readded). When a VIP cannot be added, in Acquire or when
+// putting it back (the kernel refuses, or an address somebody else added
+// holds its IP), the VIPSet is faulty: it tells the VRRP instance through
+// ReportFaults, which resigns (priority 0, so that a backup takes over at
+// once) and releases, and it reports recovery once the VIPs could be held
+// again, no sooner than one Recheck later.
 //
 // # Gratuitous ARP
 //
@@ -45,9 +57,11 @@
 // # Marking our addresses
 //
 // A daemon that is SIGKILLed leaves its VIPs on the interface; a host that
-// is not master must not keep them, so RemoveStale runs at start and removes
-// addresses rmqlb added, and nothing else. Two markers are set on every
-// address rmqlb adds:
+// is not master must not keep them, so RemoveStaleScoped runs at start and
+// removes addresses rmqlb added, and nothing else: only the VIPs of the
+// daemon's own configuration, each on its own interface (a marked address
+// elsewhere may be another daemon's live VIP). Two markers are set on
+// every address rmqlb adds:
 //
 //   - the IPv4 address label "IFNAME:TAG" cut to 15 bytes (IFNAMSIZ-1;
 //     TAG is VIPConfig.Label, default "rmqlb"), e.g. "eth0:rmqlb" or
@@ -61,10 +75,13 @@
 // is 0 or AddrProto, and for IPv4 its label is exactly ours. IPv6 addresses
 // (Linux has no IPv6 labels) and IPv4 addresses on interfaces whose name is
 // 14 or 15 bytes long (no room left for a tag) are recognised by the
-// protocol alone, so on kernels before 6.3 such stale addresses are left in
-// place rather than risking an address someone else added. Removal of an
-// IPv4 address also passes the label, and the kernel deletes only an address
-// whose label matches.
+// protocol alone. On kernels before 6.3 (told by uname) such addresses
+// carry no marker at all (Marker "bookkeeping"): a VIPSet then removes
+// what it added by its own record, and a copy left by a killed daemon is
+// left in place rather than risking an address someone else added. Each
+// VIPSet logs at start how it recognises each VIP, and its Snapshot says
+// it (VIPSnapshot.Marker). Removal of an IPv4 address also passes the
+// label, and the kernel deletes only an address whose label matches.
 //
 // An address that is already present without our marker when Acquire runs
 // (an operator added the VIP by hand) is left alone by Acquire and Release
@@ -80,9 +97,14 @@
 //
 // # Link state
 //
-// WatchLink reports a link's usable state (administratively up and
-// IFF_RUNNING, i.e. carrier) from netlink link updates, for a VRRP instance
-// to go to FAULT when its interface loses carrier.
+// A LinkWatch (or WatchLink) reports a link's usable state (administratively
+// up and IFF_RUNNING, i.e. carrier) and its index from netlink link events,
+// for a VRRP instance to go to FAULT when its interface loses carrier, and
+// to follow it when it is deleted and created again under a new index.
+// Events only trigger a fresh read of the link, so a watch whose
+// subscription fails (ENOBUFS when a burst of events overflowed its
+// buffer) subscribes again, reads the state afresh and goes on: it never
+// stops before its context is done.
 //
 // # Sysctls
 //

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,8 +42,8 @@ func TestHoldVIPsHelper(t *testing.T) {
 }
 
 // TestSIGKILLNetns kills a process holding VIPs with SIGKILL, so it cannot
-// release them, and checks that RemoveStale (what the next daemon start
-// runs) removes exactly those.
+// release them, and checks that RemoveStaleScoped with the killed daemon's
+// configuration (what the next daemon start runs) removes exactly those.
 func TestSIGKILLNetns(t *testing.T) {
 	l := setupLab(t)
 	if l == nil {
@@ -103,17 +104,18 @@ wait:
 			t.Fatalf("%s gone after SIGKILL; the test proves nothing", p)
 		}
 	}
-	removed, err := RemoveStale(DefaultLabel, nil)
+	scope := []StaleScope{{Interface: l.IfA, VIPs: append(slices.Clone(vips), manual)}}
+	removed, err := RemoveStaleScoped(scope, DefaultLabel, nil)
 	if err != nil {
-		t.Fatalf("RemoveStale: %v", err)
+		t.Fatalf("RemoveStaleScoped: %v", err)
 	}
 	if len(removed) != 2 || !((removed[0] == vips[0] && removed[1] == vips[1]) || (removed[0] == vips[1] && removed[1] == vips[0])) {
-		t.Errorf("RemoveStale removed %v, want %v", removed, vips)
+		t.Errorf("RemoveStaleScoped removed %v, want %v", removed, vips)
 	}
 	got = addrsOf(t, l.IfA)
 	for _, p := range vips {
 		if _, ok := got[p.Addr()]; ok {
-			t.Errorf("stale %s survived RemoveStale", p)
+			t.Errorf("stale %s survived RemoveStaleScoped", p)
 		}
 	}
 	if _, ok := got[manual.Addr()]; !ok {

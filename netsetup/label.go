@@ -1,5 +1,12 @@
 package netsetup
 
+import (
+	"fmt"
+	"net/netip"
+
+	"golang.org/x/sys/unix"
+)
+
 // AddrProto is the address protocol (IFA_PROTO, Linux >= 6.3) rmqlb sets on
 // every address it adds (iproute2 >= 6.3 prints the address protocol).
 // Values 0..3 belong to the kernel (unspec, kernel_lo, kernel_ra,
@@ -21,6 +28,63 @@ func addrLabel(ifname, tag string) (label string, ok bool) {
 		l = l[:maxLabelLen]
 	}
 	return l, true
+}
+
+// Marker says how a VIPSet recognises an address it added, which decides
+// what Release and the stale clean-up may remove.
+type Marker string
+
+const (
+	// MarkerLabelProto: IPv4 with room for the label, on Linux >= 6.3.
+	MarkerLabelProto Marker = "label+protocol"
+	// MarkerLabel: IPv4 with room for the label, on Linux before 6.3.
+	MarkerLabel Marker = "label"
+	// MarkerProto: IPv6, or an interface name too long for a label
+	// (14-15 bytes), on Linux >= 6.3.
+	MarkerProto Marker = "protocol"
+	// MarkerBookkeeping: IPv6 or a name too long for a label on Linux
+	// before 6.3. The address carries no marker: the VIPSet removes what
+	// it added by its own bookkeeping, and a daemon that was killed
+	// leaves it behind (the stale clean-up cannot recognise it).
+	MarkerBookkeeping Marker = "bookkeeping"
+)
+
+// markerFor returns how an address p on ifname, tagged with tag, is
+// recognised, with or without kernel support for IFA_PROTO.
+func markerFor(p netip.Prefix, ifname, tag string, proto bool) Marker {
+	_, label := addrLabel(ifname, tag)
+	label = label && p.Addr().Is4()
+	switch {
+	case label && proto:
+		return MarkerLabelProto
+	case label:
+		return MarkerLabel
+	case proto:
+		return MarkerProto
+	default:
+		return MarkerBookkeeping
+	}
+}
+
+// kernelAddrProto reports whether the running kernel keeps the address
+// protocol (IFA_PROTO, Linux 6.3 and later), from uname(2). Older kernels
+// ignore the attribute, and a dump never reports it.
+func kernelAddrProto() bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return false
+	}
+	return releaseAtLeast(unix.ByteSliceToString(u.Release[:]), 6, 3)
+}
+
+// releaseAtLeast reports whether a kernel release string such as
+// "6.1.0-18-amd64" is at least major.minor; false if it does not parse.
+func releaseAtLeast(release string, major, minor int) bool {
+	var ma, mi int
+	if _, err := fmt.Sscanf(release, "%d.%d", &ma, &mi); err != nil {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }
 
 // addrInfo is one address as the kernel reports it in an RTM_NEWADDR dump.

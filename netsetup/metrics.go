@@ -16,6 +16,8 @@ type vipMetrics struct {
 	garpErrors    prometheus.Counter
 	acquireErrors prometheus.Counter
 	releaseErrors prometheus.Counter
+	readded       prometheus.Counter
+	faults        prometheus.Counter
 }
 
 // newVIPMetrics creates the metrics labelled with the interface and the
@@ -24,37 +26,36 @@ type vipMetrics struct {
 // same labels is reused.
 func newVIPMetrics(reg prometheus.Registerer, ifname, vips string) (*vipMetrics, error) {
 	labels := prometheus.Labels{"interface": ifname, "vips": vips}
+	// counter creates a counter, or returns the one already registered
+	// under the same name and labels.
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "rmqlb", Subsystem: "vip", Name: name, Help: help, ConstLabels: labels,
+		})
+		if reg == nil {
+			return c
+		}
+		c, _ = register(reg, c).(prometheus.Counter)
+		return c
+	}
+	held := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "rmqlb", Subsystem: "vip", Name: "held",
+		Help: "1 while the VIP set is acquired (this host is master), else 0.", ConstLabels: labels,
+	})
+	if reg != nil {
+		held, _ = register(reg, held).(prometheus.Gauge)
+	}
 	m := &vipMetrics{
-		held: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "rmqlb", Subsystem: "vip", Name: "held",
-			Help: "1 while the VIP set is acquired (this host is master), else 0.", ConstLabels: labels,
-		}),
-		garpSent: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "rmqlb", Subsystem: "vip", Name: "garp_sent_total",
-			Help: "Announcements sent: gratuitous ARPs (IPv4) and unsolicited neighbour advertisements (IPv6).", ConstLabels: labels,
-		}),
-		garpErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "rmqlb", Subsystem: "vip", Name: "garp_errors_total",
-			Help: "Announcements that could not be sent.", ConstLabels: labels,
-		}),
-		acquireErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "rmqlb", Subsystem: "vip", Name: "acquire_errors_total",
-			Help: "Acquire calls that failed for at least one VIP.", ConstLabels: labels,
-		}),
-		releaseErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "rmqlb", Subsystem: "vip", Name: "release_errors_total",
-			Help: "Release calls that failed for at least one VIP.", ConstLabels: labels,
-		}),
+		held:          held,
+		garpSent:      counter("garp_sent_total", "Announcements sent: gratuitous ARPs (IPv4) and unsolicited neighbour advertisements (IPv6)."),
+		garpErrors:    counter("garp_errors_total", "Announcements that could not be sent."),
+		acquireErrors: counter("acquire_errors_total", "Acquire calls that failed for at least one VIP."),
+		releaseErrors: counter("release_errors_total", "Release calls that failed for at least one VIP."),
+		readded:       counter("readded_total", "VIPs that disappeared from the interface while held and were added again."),
+		faults: counter("faults_total",
+			"Times the VIPs could not be held (adding or re-adding one failed); the VRRP instance then leaves MASTER."),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	m.held = register(reg, m.held).(prometheus.Gauge)
-	m.garpSent = register(reg, m.garpSent).(prometheus.Counter)
-	m.garpErrors = register(reg, m.garpErrors).(prometheus.Counter)
-	m.acquireErrors = register(reg, m.acquireErrors).(prometheus.Counter)
-	m.releaseErrors = register(reg, m.releaseErrors).(prometheus.Counter)
-	for _, c := range []prometheus.Collector{m.held, m.garpSent, m.garpErrors, m.acquireErrors, m.releaseErrors} {
+	for _, c := range []prometheus.Collector{m.held, m.garpSent, m.garpErrors, m.acquireErrors, m.releaseErrors, m.readded, m.faults} {
 		if c == nil {
 			return nil, fmt.Errorf("registering VIP metrics for %s: invalid collector", ifname)
 		}

@@ -128,6 +128,15 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
+// addVeth adds a veth pair in the current namespace (the test's
+// namespace A) and sets both ends up; the namespace's deletion removes it.
+func addVeth(t *testing.T, name, peer string) {
+	t.Helper()
+	run(t, "ip", "link", "add", name, "type", "veth", "peer", "name", peer)
+	run(t, "ip", "link", "set", name, "up")
+	run(t, "ip", "link", "set", peer, "up")
+}
+
 // inNS runs fn on a thread switched into the named namespace, then switches
 // back. Only for short, synchronous work such as opening a socket (a socket
 // stays in the namespace it was created in). If switching back fails the

@@ -10,19 +10,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mdlayher/ethernet"
-	"github.com/mdlayher/packet"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/rmqlb/rmqlb/internal/clock"
 )
-
-// etherTypeARP is the EtherType of ARP (RFC 826).
-const etherTypeARP = 0x0806
 
 // VIPSet owns the virtual addresses of one VRRP instance on one interface:
 // Acquire adds them and announces them with gratuitous ARP, Release
@@ -35,95 +29,125 @@ const etherTypeARP = 0x0806
 // network namespace of the thread calling each method, which for a normal
 // process is the process's namespace.
 type VIPSet struct {
-	cfg   VIPConfig // defaults applied
-	tag   string
-	log   *zap.Logger
-	m     *vipMetrics
-	ann   *announcer
-	clock clock.Clock
+	cfg       VIPConfig // defaults applied
+	tag       string
+	addrProto bool // the kernel keeps IFA_PROTO (Linux >= 6.3)
+	log       *zap.Logger
+	m         *vipMetrics
+	ann       *announcer
+	clock     clock.Clock
+	recheck   time.Duration
+	// subscribe opens the subscription of the VIP watch; tests replace it.
+	subscribe func() (nlSub, error)
 
 	opMu sync.Mutex // serialises Acquire and Release
 
-	mu    sync.Mutex // guards the fields below
-	held  bool
-	hw    net.HardwareAddr
-	label string         // IPv4 address label, "" when the name leaves no room
-	conn  net.PacketConn // send-only ARP packet socket while held; nil otherwise
-	na    *naConn        // send-only ICMPv6 socket while held; nil otherwise
-	vips  []*vipState    // in cfg.VIPs order
+	mu      sync.Mutex // guards the fields below
+	held    bool
+	ifindex int // of the interface when last acquired or checked
+	hw      net.HardwareAddr
+	label   string         // IPv4 address label, "" when the name leaves no room
+	conn    net.PacketConn // send-only ARP packet socket while held; nil otherwise
+	na      *naConn        // send-only ICMPv6 socket while held; nil otherwise
+	vips    []*vipState    // in cfg.VIPs order
+	fault   error          // non-nil while the VIPs cannot be held
+	faultAt time.Time      // when fault began
+	faults  uint64         // faults since start
+	report  func(error)    // see ReportFaults; nil for none
 }
 
-// vipState is the bookkeeping of one VIP; guarded by VIPSet.mu.
+// vipState is the bookkeeping of one VIP. owned is written with both
+// VIPSet.opMu and VIPSet.mu held and may be read with either; the other
+// fields are guarded by VIPSet.mu; prefix and marker never change.
 type vipState struct {
-	prefix   netip.Prefix
-	added    bool // added (or found with our marker) by the last Acquire
+	prefix netip.Prefix
+	marker Marker
+	// owned: this VIPSet added the address, or found it carrying our
+	// marker, and has not removed it since.
+	owned    bool
+	readded  uint64 // times added again after it disappeared
 	garpSent uint64
 	lastGARP time.Time
 	lastErr  string
 }
 
-// VIPSetSnapshot is the state of a VIPSet at one moment, for status output.
-type VIPSetSnapshot struct {
-	// Interface is the configured interface name.
-	Interface string `json:"interface"`
-	// Label is the IPv4 address label used as marker ("" when the interface
-	// name is too long for one; the address protocol then marks alone).
-	Label string `json:"label"`
-	// Held is true between a successful Acquire and the next Release.
-	Held bool `json:"held"`
-	// VIPs has one entry per configured VIP, in configuration order.
-	VIPs []VIPSnapshot `json:"vips"`
-	// Error is set when the interface addresses could not be read, in
-	// which case every Present is false.
-	Error string `json:"error,omitempty"`
+// VIPSetOptions are the collaborators of a VIPSet. Every field is optional.
+type VIPSetOptions struct {
+	// Logger gets a line for every address added or removed. Nil means no
+	// logging.
+	Logger *zap.Logger
+	// Registerer receives the metrics, labelled with the interface and
+	// the VIPs. Nil means no metrics.
+	Registerer prometheus.Registerer
+	// Clock drives the scheduled announcements and the periodic check of
+	// the VIPs. Nil means the real clock.
+	Clock clock.Clock
+	// Recheck is the period of the backstop check of the VIPs while held
+	// (Run also checks them on every netlink address event): a VIP that
+	// disappeared is added again within it even if the event was lost.
+	// It is also the least time a fault lasts before the VIPSet reports
+	// that it could hold the VIPs again. Zero means DefaultRecheck (1 s);
+	// values below MinRecheck (100 ms) are raised to it. The daemon passes
+	// the VRRP advert interval.
+	Recheck time.Duration
 }
 
-// VIPSnapshot is the state of one VIP.
-type VIPSnapshot struct {
-	// Prefix is the VIP with its prefix length.
-	Prefix netip.Prefix `json:"prefix"`
-	// Present is true when the address is on the interface right now (read
-	// from the kernel when the snapshot was taken), whoever added it.
-	Present bool `json:"present"`
-	// Marked is true when the present address carries rmqlb's marker
-	// (label and/or address protocol), i.e. this daemon added it.
-	Marked bool `json:"marked"`
-	// GARPSent counts the announcements sent for this VIP since start:
-	// gratuitous ARPs for IPv4, unsolicited neighbour advertisements for
-	// IPv6.
-	GARPSent uint64 `json:"garp_sent"`
-	// LastGARP is the time of the last announcement sent; zero if none.
-	LastGARP time.Time `json:"last_garp,omitzero"`
-	// LastError is the last error adding, announcing or removing this VIP,
-	// cleared by the next success.
-	LastError string `json:"last_error,omitempty"`
-}
-
-// NewVIPSet checks cfg and returns a VIPSet that holds nothing yet. It does
-// no I/O: the interface need not exist before Acquire. logger may be nil
-// (no logging); reg may be nil (no metrics).
+// NewVIPSet is NewVIPSetWithOptions with only a logger and a registerer,
+// either of which may be nil.
 func NewVIPSet(cfg VIPConfig, logger *zap.Logger, reg prometheus.Registerer) (*VIPSet, error) {
+	return NewVIPSetWithOptions(cfg, VIPSetOptions{Logger: logger, Registerer: reg})
+}
+
+// NewVIPSetWithOptions checks cfg and returns a VIPSet that holds nothing
+// yet. It does no network I/O: the interface need not exist before
+// Acquire. It logs how the VIPSet will recognise the addresses it adds
+// (see Marker), which depends on the kernel and the interface name.
+func NewVIPSetWithOptions(cfg VIPConfig, opt VIPSetOptions) (*VIPSet, error) {
+	return newVIPSet(cfg, opt, kernelAddrProto())
+}
+
+// newVIPSet is NewVIPSetWithOptions for a kernel that keeps IFA_PROTO or
+// not; tests force the path of kernels before 6.3.
+func newVIPSet(cfg VIPConfig, opt VIPSetOptions, addrProto bool) (*VIPSet, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("validating VIP config: %w", err)
 	}
+	logger := opt.Logger
 	if logger == nil {
 		logger = zap.NewNop()
 	}
 	cfg.GARP = cfg.GARP.withDefaults()
 	cfg.VIPs = append([]netip.Prefix(nil), cfg.VIPs...)
 	s := &VIPSet{
-		cfg:   cfg,
-		tag:   cfg.tag(),
-		clock: clock.Real{},
+		cfg:       cfg,
+		tag:       cfg.tag(),
+		addrProto: addrProto,
+		clock:     opt.Clock,
+		recheck:   opt.Recheck,
+		subscribe: subscribeAddrs,
+	}
+	if s.recheck == 0 {
+		s.recheck = DefaultRecheck
+	}
+	s.recheck = max(s.recheck, MinRecheck)
+	if s.clock == nil {
+		s.clock = clock.Real{}
 	}
 	s.log = logger.With(zap.String("interface", cfg.Interface))
+	s.label, _ = addrLabel(cfg.Interface, s.tag)
 	names := make([]string, len(cfg.VIPs))
 	for i, p := range cfg.VIPs {
-		s.vips = append(s.vips, &vipState{prefix: p})
+		v := &vipState{prefix: p, marker: markerFor(p, cfg.Interface, s.tag, addrProto)}
+		s.vips = append(s.vips, v)
 		names[i] = p.String()
+		if v.marker == MarkerBookkeeping {
+			s.log.Warn("this kernel keeps no address protocol and the VIP has no label: it is recognised by this daemon's own bookkeeping only, so a copy left by a killed daemon is not cleaned up",
+				zap.Stringer("vip", p), zap.String("marker", string(v.marker)))
+		} else {
+			s.log.Info("VIP marker", zap.Stringer("vip", p), zap.String("marker", string(v.marker)), zap.String("label", s.label))
+		}
 	}
-	s.label, _ = addrLabel(cfg.Interface, s.tag)
-	m, err := newVIPMetrics(reg, cfg.Interface, strings.Join(names, ","))
+	m, err := newVIPMetrics(opt.Registerer, cfg.Interface, strings.Join(names, ","))
 	if err != nil {
 		return nil, err
 	}
@@ -135,13 +159,13 @@ func NewVIPSet(cfg VIPConfig, logger *zap.Logger, reg prometheus.Registerer) (*V
 // Acquire adds every VIP to the interface, marked as ours, and starts the
 // announcements: the first gratuitous ARP is sent before Acquire returns,
 // the rest of the burst and the periodic refresh by Run. A VIP already
-// present is fine (EEXIST); if it is present without our marker, somebody
-// else added it: it is left as is and reported (Release will not remove
-// it). Acquire tries every VIP and returns all errors joined; the VIPSet is
-// held afterwards even when some VIPs failed, so that Release removes what
-// was added. If the interface does not exist, nothing is added and the
-// VIPSet is not held. Acquire does not use ctx beyond an initial check:
-// each netlink call is short.
+// present as ours is fine; if its address is present without our marker,
+// somebody else added it: it is left as is and reported (Release will not
+// remove it). Acquire tries every VIP and returns all errors joined; the
+// VIPSet is held afterwards even when some VIPs failed, so that Release
+// removes what was added. If the interface does not exist, nothing is
+// added and the VIPSet is not held. Acquire does not use ctx beyond an
+// initial check: each netlink call is short.
 func (s *VIPSet) Acquire(ctx context.Context) error {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
@@ -152,65 +176,107 @@ func (s *VIPSet) Acquire(ctx context.Context) error {
 	if err != nil {
 		s.setAllErr(err)
 		s.m.acquireErrors.Inc()
-		return fmt.Errorf("acquiring VIPs: %w", err)
+		err = fmt.Errorf("acquiring VIPs: %w", err)
+		s.setFault(err)
+		return err
 	}
 	attrs := link.Attrs()
-	var errs []error
-	added := make([]bool, len(s.cfg.VIPs))
-	vipErrs := make([]error, len(s.cfg.VIPs))
-	for i, p := range s.cfg.VIPs {
-		err := addAddr(attrs.Index, p, s.label)
-		switch {
-		case err == nil:
-			added[i] = true
-			s.log.Info("added VIP", zap.Stringer("vip", p), zap.String("label", s.label))
-		case isErrno(err, unix.EEXIST):
-			mine, ferr := s.marked(attrs.Index, p)
-			if ferr != nil {
-				vipErrs[i] = fmt.Errorf("checking existing VIP %s: %w", p, ferr)
-			} else if !mine {
-				vipErrs[i] = fmt.Errorf("adding VIP %s: already present without rmqlb's marker (added by someone else), left alone", p)
-			} else {
-				added[i] = true
-			}
-		default:
-			vipErrs[i] = fmt.Errorf("adding VIP %s: %w", p, err)
-		}
-		if vipErrs[i] != nil {
-			s.log.Warn("VIP not acquired", zap.Stringer("vip", p), zap.Error(vipErrs[i]))
-			errs = append(errs, vipErrs[i])
-		}
+	err = s.addAll(attrs.Index)
+	if err != nil {
+		s.setFault(fmt.Errorf("acquiring VIPs: %w", err))
+	} else {
+		s.clearFault()
 	}
-
 	s.mu.Lock()
 	s.held = true
-	s.hw = attrs.HardwareAddr
-	for i, v := range s.vips {
-		v.added = added[i]
-		if vipErrs[i] != nil {
-			v.lastErr = vipErrs[i].Error()
-		} else {
-			v.lastErr = ""
-		}
+	if attrs.Index != s.ifindex {
+		s.closeSenders() // sockets of a deleted interface send nothing
+		s.ifindex = attrs.Index
 	}
+	s.hw = attrs.HardwareAddr
 	if err := s.openSenders(attrs); err != nil {
 		s.log.Warn("cannot send announcements", zap.Error(err))
 	}
 	s.mu.Unlock()
 
 	s.m.held.Set(1)
-	if len(errs) > 0 {
+	if err != nil {
 		s.m.acquireErrors.Inc()
 	}
 	s.ann.start()
+	return err
+}
+
+// addAll adds every VIP that is not owned yet to the link and records the
+// outcome of each; it returns the errors joined. Called with opMu held.
+func (s *VIPSet) addAll(ifindex int) error {
+	present, err := listAddrs(ifindex)
+	if err != nil {
+		err = fmt.Errorf("listing addresses of %s: %w", s.cfg.Interface, err)
+		s.setAllErr(err)
+		return err
+	}
+	var errs []error
+	for _, v := range s.vips {
+		err := s.add(ifindex, present, v)
+		s.mu.Lock()
+		v.lastErr = errText(err)
+		s.mu.Unlock()
+		if err != nil {
+			s.log.Warn("VIP not acquired", zap.Stringer("vip", v.prefix), zap.Error(err))
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
-// Release stops the announcements and removes every configured VIP that
-// carries our marker from the interface, whether or not this VIPSet
-// believes it holds them (so a VIPSet that never acquired still cleans up).
-// Absent addresses (ENOENT, EADDRNOTAVAIL) and a missing interface are
-// fine. Addresses without our marker are left alone.
+// add makes v present on the link and owned, given the addresses present
+// on it. Called with opMu held.
+func (s *VIPSet) add(ifindex int, present []addrInfo, v *vipState) error {
+	for _, a := range present {
+		if a.prefix.Addr() != v.prefix.Addr() {
+			continue
+		}
+		if !s.ours(a, v) {
+			return fmt.Errorf("adding VIP %s: already present without rmqlb's marker (added by someone else), left alone", v.prefix)
+		}
+		s.setOwned(v, true)
+		return nil
+	}
+	if err := addAddr(ifindex, v.prefix, s.label, s.addrProto); err != nil {
+		// EEXIST here means the address appeared since the dump; the
+		// next check looks at it again.
+		return fmt.Errorf("adding VIP %s: %w", v.prefix, err)
+	}
+	s.setOwned(v, true)
+	s.log.Info("added VIP", zap.Stringer("vip", v.prefix), zap.String("marker", string(v.marker)), zap.String("label", s.label))
+	return nil
+}
+
+// ours reports whether the present address a (with v's address) is the
+// one this VIPSet owns: by its marker, or, where the kernel and the
+// interface name leave no room for one, by the VIPSet's bookkeeping.
+// Called with opMu held.
+func (s *VIPSet) ours(a addrInfo, v *vipState) bool {
+	if v.marker == MarkerBookkeeping {
+		return v.owned && a.prefix == v.prefix
+	}
+	return isOurs(a, s.cfg.Interface, s.tag)
+}
+
+// setOwned records whether v is owned. Called with opMu held.
+func (s *VIPSet) setOwned(v *vipState, owned bool) {
+	s.mu.Lock()
+	v.owned = owned
+	s.mu.Unlock()
+}
+
+// Release stops the announcements and removes every configured VIP that is
+// ours from the interface: carrying our marker, whether or not this VIPSet
+// believes it holds it (so a VIPSet that never acquired still cleans up),
+// or, for VIPs that can carry no marker (MarkerBookkeeping), added by this
+// VIPSet. Absent addresses (ENOENT, EADDRNOTAVAIL) and a missing interface
+// are fine. Addresses somebody else added are left alone.
 func (s *VIPSet) Release(ctx context.Context) error {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
@@ -218,9 +284,6 @@ func (s *VIPSet) Release(ctx context.Context) error {
 	s.mu.Lock()
 	s.held = false
 	s.closeSenders()
-	for _, v := range s.vips {
-		v.added = false
-	}
 	s.mu.Unlock()
 	s.m.held.Set(0)
 
@@ -231,45 +294,46 @@ func (s *VIPSet) Release(ctx context.Context) error {
 	}
 	link, err := netlink.LinkByName(s.cfg.Interface)
 	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
+		if isLinkGone(err) {
+			// The addresses went with the interface.
+			for _, v := range s.vips {
+				s.setOwned(v, false)
+			}
 			s.log.Info("interface gone, nothing to release")
 			return nil
 		}
 		s.m.releaseErrors.Inc()
 		return fmt.Errorf("releasing VIPs: looking up interface %s: %w", s.cfg.Interface, err)
 	}
-	ifindex := link.Attrs().Index
-	present, err := listAddrs(ifindex)
+	present, err := listAddrs(link.Attrs().Index)
 	if err != nil {
 		s.m.releaseErrors.Inc()
 		return fmt.Errorf("releasing VIPs: listing addresses of %s: %w", s.cfg.Interface, err)
 	}
 	var errs []error
-	for i, p := range s.cfg.VIPs {
-		var verr error
-		for _, a := range present {
-			if a.prefix.Addr() != p.Addr() {
-				continue
+	for _, v := range s.vips {
+		removed, verr := removeAddrs(present, func(a addrInfo) bool {
+			if a.prefix.Addr() != v.prefix.Addr() {
+				return false
 			}
-			if !isOurs(a, s.cfg.Interface, s.tag) {
+			if !s.ours(a, v) {
 				s.log.Warn("VIP present without rmqlb's marker, not removing", zap.Stringer("vip", a.prefix), zap.String("label", a.label), zap.Uint8("proto", a.proto))
-				continue
+				return false
 			}
-			if err := delAddr(ifindex, a.prefix, a.label); err != nil && !isErrno(err, unix.ENOENT, unix.EADDRNOTAVAIL, unix.ESRCH) {
-				verr = fmt.Errorf("removing VIP %s: %w", a.prefix, err)
-				errs = append(errs, verr)
-				continue
-			}
-			s.log.Info("removed VIP", zap.Stringer("vip", a.prefix))
+			return true
+		})
+		for _, p := range removed {
+			s.log.Info("removed VIP", zap.Stringer("vip", p))
 		}
 		s.mu.Lock()
-		if verr != nil {
-			s.vips[i].lastErr = verr.Error()
-		} else {
-			s.vips[i].lastErr = ""
+		v.lastErr = errText(verr)
+		if verr == nil {
+			v.owned = false
 		}
 		s.mu.Unlock()
+		if verr != nil {
+			errs = append(errs, verr)
+		}
 	}
 	if len(errs) > 0 {
 		s.m.releaseErrors.Inc()
@@ -277,69 +341,24 @@ func (s *VIPSet) Release(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Run sends the scheduled gratuitous ARPs until ctx is done. It does not
+// Run sends the scheduled gratuitous ARPs and watches the VIPs (see
+// VIPSetOptions.Recheck and ReportFaults) until ctx is done. It does not
 // remove the VIPs when it returns (the owner calls Release), but it closes
-// the packet socket; a later Acquire opens a new one. Run always returns
-// nil; the error result is for use with errgroup-style supervisors.
+// the packet socket; a later Acquire opens a new one. The watch subscribes
+// to netlink in the process's network namespace. Run always returns nil;
+// the error result is for use with errgroup-style supervisors.
 func (s *VIPSet) Run(ctx context.Context) error {
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		s.watchHold(ctx)
+	}()
 	err := s.ann.run(ctx)
+	<-watched
 	s.mu.Lock()
 	s.closeSenders()
 	s.mu.Unlock()
 	return err
-}
-
-// Snapshot returns the state of the VIPSet. Presence is read from the
-// kernel now; the call does netlink I/O but takes no long-held lock.
-func (s *VIPSet) Snapshot() VIPSetSnapshot {
-	present := map[netip.Addr]addrInfo{}
-	var readErr error
-	if link, err := netlink.LinkByName(s.cfg.Interface); err != nil {
-		readErr = err
-	} else if addrs, err := listAddrs(link.Attrs().Index); err != nil {
-		readErr = err
-	} else {
-		for _, a := range addrs {
-			present[a.prefix.Addr()] = a
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	snap := VIPSetSnapshot{
-		Interface: s.cfg.Interface,
-		Label:     s.label,
-		Held:      s.held,
-		VIPs:      make([]VIPSnapshot, len(s.vips)),
-	}
-	if readErr != nil {
-		snap.Error = fmt.Sprintf("reading addresses of %s: %v", s.cfg.Interface, readErr)
-	}
-	for i, v := range s.vips {
-		a, ok := present[v.prefix.Addr()]
-		snap.VIPs[i] = VIPSnapshot{
-			Prefix:    v.prefix,
-			Present:   ok,
-			Marked:    ok && isOurs(a, s.cfg.Interface, s.tag),
-			GARPSent:  v.garpSent,
-			LastGARP:  v.lastGARP,
-			LastError: v.lastErr,
-		}
-	}
-	return snap
-}
-
-// marked reports whether p is present on the link with our marker.
-func (s *VIPSet) marked(ifindex int, p netip.Prefix) (bool, error) {
-	addrs, err := listAddrs(ifindex)
-	if err != nil {
-		return false, err
-	}
-	for _, a := range addrs {
-		if a.prefix.Addr() == p.Addr() && isOurs(a, s.cfg.Interface, s.tag) {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // setAllErr records err on every VIP.
@@ -351,115 +370,16 @@ func (s *VIPSet) setAllErr(err error) {
 	}
 }
 
-// openSenders opens the sockets for the announcements that are not open
-// yet: an AF_PACKET socket for gratuitous ARP when there is an IPv4 VIP and
-// the link has an Ethernet address and ARP, an ICMPv6 socket when there is
-// an IPv6 VIP. Called with s.mu held.
-func (s *VIPSet) openSenders(attrs *netlink.LinkAttrs) error {
-	hasV4, hasV6 := false, false
-	for _, p := range s.cfg.VIPs {
-		hasV4 = hasV4 || p.Addr().Is4()
-		hasV6 = hasV6 || p.Addr().Is6()
+// errText returns err's text, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
 	}
-	var errs []error
-	if hasV4 && s.conn == nil {
-		c, err := openARP(attrs)
-		s.conn = c
-		errs = append(errs, err)
-	}
-	if hasV6 && s.na == nil {
-		c, err := openNA(attrs.Index, attrs.Name)
-		s.na = c
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return err.Error()
 }
 
-// closeSenders closes the announcement sockets. Called with s.mu held.
-func (s *VIPSet) closeSenders() {
-	if s.conn != nil {
-		s.conn.Close()
-		s.conn = nil
-	}
-	if s.na != nil {
-		s.na.Close()
-		s.na = nil
-	}
-}
-
-// openARP opens the send-only packet socket for gratuitous ARP.
-func openARP(attrs *netlink.LinkAttrs) (net.PacketConn, error) {
-	if len(attrs.HardwareAddr) != 6 {
-		return nil, fmt.Errorf("opening ARP socket on %s: no Ethernet address (%q)", attrs.Name, attrs.HardwareAddr)
-	}
-	if attrs.RawFlags&unix.IFF_NOARP != 0 {
-		return nil, fmt.Errorf("opening ARP socket on %s: interface has NOARP", attrs.Name)
-	}
-	// The socket only sends: a filter that accepts nothing keeps the
-	// kernel from queueing every ARP frame of the link for us.
-	drop, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
-	if err != nil {
-		return nil, fmt.Errorf("assembling BPF filter: %w", err)
-	}
-	ifi := &net.Interface{Index: attrs.Index, Name: attrs.Name, HardwareAddr: attrs.HardwareAddr, MTU: attrs.MTU}
-	c, err := packet.Listen(ifi, packet.Raw, etherTypeARP, &packet.Config{Filter: drop})
-	if err != nil {
-		return nil, fmt.Errorf("opening ARP socket on %s: %w", attrs.Name, err)
-	}
-	return c, nil
-}
-
-// announce sends one gratuitous ARP for every IPv4 VIP and one unsolicited
-// neighbour advertisement for every IPv6 VIP that was added. It is the
-// announcer's callback and runs without the announcer's lock.
-func (s *VIPSet) announce(now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.held {
-		return
-	}
-	// Opening may have failed at Acquire (e.g. the link was missing):
-	// retry, so the refresh recovers once the link is back.
-	var openErr error
-	if link, err := netlink.LinkByName(s.cfg.Interface); err != nil {
-		openErr = fmt.Errorf("looking up interface %s: %w", s.cfg.Interface, err)
-	} else {
-		s.hw = link.Attrs().HardwareAddr // follows a MAC change (bond failover)
-		openErr = s.openSenders(link.Attrs())
-	}
-	for _, v := range s.vips {
-		if !v.added {
-			continue
-		}
-		var err error
-		a := v.prefix.Addr()
-		switch {
-		case a.Is4() && s.conn != nil:
-			var frame []byte
-			frame, err = GARPFrame(s.hw, a)
-			if err == nil {
-				_, err = s.conn.WriteTo(frame, &packet.Addr{HardwareAddr: ethernet.Broadcast})
-				if err != nil {
-					err = fmt.Errorf("sending gratuitous ARP for %s: %w", a, err)
-				}
-			}
-		case a.Is6() && s.na != nil:
-			err = s.na.send(s.hw, a)
-		default:
-			err = openErr
-			if err == nil {
-				continue // nothing to announce with on this link
-			}
-		}
-		if err != nil {
-			v.lastErr = err.Error()
-			s.m.garpErrors.Inc()
-			s.log.Debug("announcement failed", zap.Error(err))
-			continue
-		}
-		v.garpSent++
-		v.lastGARP = now
-		v.lastErr = ""
-		s.m.garpSent.Inc()
-	}
+// isLinkGone reports whether err says the interface does not exist.
+func isLinkGone(err error) bool {
+	var nf netlink.LinkNotFoundError
+	return errors.As(err, &nf) || isErrno(err, unix.ENODEV)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -424,8 +425,7 @@ func TestRemoveStaleNetns(t *testing.T) {
 	// A second interface with a 14-byte name: no room for a label, the
 	// address protocol marks alone.
 	long := "rmqlbstale0123"
-	run(t, "ip", "link", "add", long, "type", "veth", "peer", "name", "rmqlbstalepeer")
-	run(t, "ip", "link", "set", long, "up")
+	addVeth(t, long, "rmqlbstalepeer")
 
 	stale := []netip.Prefix{
 		netip.MustParsePrefix("10.201.0.140/24"),
@@ -461,8 +461,14 @@ func TestRemoveStaleNetns(t *testing.T) {
 	run(t, "ip", "addr", "add", "fd00:201::150/64", "dev", l.IfA, "nodad")
 	run(t, "ip", "addr", "add", "10.202.0.150/32", "dev", long)
 	before := addrsOf(t, l.IfA)
-
-	removed, err := RemoveStale("", nil)
+	// The scope names every address of the test, so that only the marker
+	// decides here (TestRemoveStaleScopedNetns tests the scope itself).
+	scope := []StaleScope{
+		{Interface: l.IfA, VIPs: append(slices.Clone(stale), netip.MustParsePrefix("10.201.0.145/32"), netip.MustParsePrefix("10.201.0.150/32"),
+			netip.MustParsePrefix("10.201.0.151/32"), netip.MustParsePrefix("fd00:201::150/64"))},
+		{Interface: long, VIPs: []netip.Prefix{staleLong, netip.MustParsePrefix("10.202.0.150/32")}},
+	}
+	removed, err := RemoveStaleScoped(scope, "", nil)
 	if err != nil {
 		t.Fatalf("RemoveStale: %v", err)
 	}
@@ -492,61 +498,19 @@ func TestRemoveStaleNetns(t *testing.T) {
 	}
 
 	// The other tag's address goes with its own RemoveStale.
-	removed, err = RemoveStale("other", nil)
+	removed, err = RemoveStaleScoped(scope, "other", nil)
 	if err != nil || len(removed) != 1 || removed[0] != netip.MustParsePrefix("10.201.0.145/32") {
 		t.Errorf("RemoveStale(other) = %v, %v; want [10.201.0.145/32]", removed, err)
 	}
 	// Nothing left: a second run is a no-op.
-	if removed, err := RemoveStale("", nil); err != nil || len(removed) != 0 {
+	if removed, err := RemoveStaleScoped(scope, "", nil); err != nil || len(removed) != 0 {
 		t.Errorf("second RemoveStale = %v, %v; want nothing", removed, err)
 	}
 }
 
 func TestRemoveStaleRejectsBadLabel(t *testing.T) {
-	if _, err := RemoveStale("bad label", nil); err == nil {
-		t.Fatal("RemoveStale(bad label) = nil error")
-	}
-}
-
-func TestWatchLinkNetns(t *testing.T) {
-	l := setupLab(t)
-	if l == nil {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	states := make(chan bool, 16)
-	done := make(chan error, 1)
-	go func() { done <- WatchLink(ctx, l.IfA, func(up bool) { states <- up }) }()
-	expect := func(want bool) {
-		t.Helper()
-		select {
-		case got := <-states:
-			if got != want {
-				t.Fatalf("WatchLink reported up=%v, want %v", got, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("WatchLink reported nothing, want up=%v", want)
-		}
-	}
-	expect(true) // initial state
-	// Cutting the peer takes the carrier of our end away.
-	run(t, "ip", "-n", l.NSB, "link", "set", l.IfB, "down")
-	expect(false)
-	run(t, "ip", "-n", l.NSB, "link", "set", l.IfB, "up")
-	expect(true)
-	// Our end administratively down, and up again.
-	run(t, "ip", "link", "set", l.IfA, "down")
-	expect(false)
-	run(t, "ip", "link", "set", l.IfA, "up")
-	expect(true)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("WatchLink returned %v, want nil", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("WatchLink did not return after cancel")
+	if _, err := RemoveStaleScoped(nil, "bad label", nil); err == nil {
+		t.Fatal("RemoveStaleScoped(bad label) = nil error")
 	}
 }
 

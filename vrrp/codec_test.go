@@ -76,7 +76,6 @@ func readGolden(t testing.TB, name string) []goldenPacket {
 
 var (
 	ip10_99_0_1   = netip.MustParseAddr("10.99.0.1")
-	ip10_99_0_2   = netip.MustParseAddr("10.99.0.2")
 	ip10_99_0_100 = netip.MustParseAddr("10.99.0.100")
 	ip10_99_0_101 = netip.MustParseAddr("10.99.0.101")
 )

@@ -51,9 +51,29 @@ type Config struct {
 	// value means the first IPv4 address of Interface that is not a VIP.
 	UnicastSrc netip.Addr
 	// UnicastPeers switches to unicast mode: adverts go to each peer and
-	// are accepted only from them (unicast_peers). Empty (the default)
-	// means multicast to 224.0.0.18.
+	// are accepted only from them unless AllowedPeers says otherwise
+	// (unicast_peers). Empty (the default) means multicast to 224.0.0.18.
 	UnicastPeers []netip.Addr
+	// AllowedPeers are the only source addresses whose adverts are
+	// accepted, in multicast and in unicast mode (allowed_peers); adverts
+	// from any other source are dropped and counted as not_peer. In
+	// unicast mode it must contain every unicast peer. Empty (the default)
+	// means the unicast peers in unicast mode and any sender on the link
+	// in multicast mode. The check is on the IP source address, which a
+	// host on the link can forge: it keeps out misconfigured and
+	// uninvited routers, not an attacker who knows a peer's address.
+	AllowedPeers []netip.Addr
+	// MaxAdoptedInterval bounds the advertisement interval a VRRPv3
+	// backup adopts from the master's adverts as Master_Adver_Interval
+	// (max_adopted_advert_interval; RFC 5798 section 6.4.2 has it adopt
+	// any): a larger advertised interval is used as this value, and the
+	// clamping is counted. It bounds how long a backup waits for a master
+	// that went silent (3 * MaxAdoptedInterval + Skew_Time), also when a
+	// forged advert announced 40.95 s. Zero (the default) means
+	// DefaultMaxAdoptedFactor * AdvertInterval, at most 40.95 s; otherwise
+	// it must be AdvertInterval..40.95s. Unused for VRRPv2, whose adverts
+	// must carry the configured interval.
+	MaxAdoptedInterval time.Duration
 	// VIPs are the virtual addresses (virtual_ipaddress), 1..255 IPv4
 	// prefixes (a bare address is a /32). Required.
 	VIPs []netip.Prefix
@@ -66,6 +86,16 @@ const MaxAuthPassLen = 8
 // MaxVIPs is the most virtual addresses one advert carries (an 8-bit
 // count).
 const MaxVIPs = 255
+
+// DefaultMaxAdoptedFactor times Config.AdvertInterval is the largest
+// advertisement interval a VRRPv3 backup adopts from a master when
+// Config.MaxAdoptedInterval is zero. Three lets a master advertise up to
+// three times slower than we do (a rolling change of advert_interval) and
+// bounds the wait for a silent master to 9 * AdvertInterval + Skew_Time.
+const DefaultMaxAdoptedFactor = 3
+
+// maxV3Interval is the largest VRRPv3 interval, 4095 centiseconds.
+const maxV3Interval = 40950 * time.Millisecond
 
 // Validate reports every problem of c, each naming the field (by its
 // configuration-file key) and what is wrong, joined with errors.Join.
@@ -112,19 +142,34 @@ func (c Config) Validate() error {
 	if c.UnicastSrc.IsValid() && !c.UnicastSrc.Unmap().Is4() {
 		bad("unicast_src", "%v: only IPv4 is supported", c.UnicastSrc)
 	}
-	seen := make(map[netip.Addr]bool)
-	for _, p := range c.UnicastPeers {
-		switch {
-		case !p.IsValid():
-			bad("unicast_peers", "contains an invalid address")
-		case !p.Unmap().Is4():
-			bad("unicast_peers", "%v: only IPv4 is supported", p)
-		case seen[p.Unmap()]:
-			bad("unicast_peers", "%v appears twice", p)
-		case c.UnicastSrc.IsValid() && p.Unmap() == c.UnicastSrc.Unmap():
-			bad("unicast_peers", "%v is also unicast_src", p)
+	ipv4List := func(field string, list []netip.Addr) map[netip.Addr]bool {
+		seen := make(map[netip.Addr]bool)
+		for _, p := range list {
+			switch {
+			case !p.IsValid():
+				bad(field, "contains an invalid address")
+			case !p.Unmap().Is4():
+				bad(field, "%v: only IPv4 is supported", p)
+			case seen[p.Unmap()]:
+				bad(field, "%v appears twice", p)
+			}
+			seen[p.Unmap()] = true
 		}
-		seen[p.Unmap()] = true
+		return seen
+	}
+	if ipv4List("unicast_peers", c.UnicastPeers)[c.UnicastSrc.Unmap()] && c.UnicastSrc.IsValid() {
+		bad("unicast_peers", "%v is also unicast_src", c.UnicastSrc)
+	}
+	allowed := ipv4List("allowed_peers", c.AllowedPeers)
+	if len(c.AllowedPeers) > 0 {
+		for _, p := range c.UnicastPeers {
+			if p.IsValid() && !allowed[p.Unmap()] {
+				bad("allowed_peers", "does not contain unicast peer %v, whose adverts would be dropped", p)
+			}
+		}
+	}
+	if m := c.MaxAdoptedInterval; m != 0 && (m < c.AdvertInterval || m > maxV3Interval) {
+		bad("max_adopted_advert_interval", "%v: must be advert_interval (%v)..40.95s, or 0 for %d * advert_interval", m, c.AdvertInterval, DefaultMaxAdoptedFactor)
 	}
 	if len(c.VIPs) == 0 {
 		bad("virtual_ipaddress", "is empty")
@@ -154,6 +199,32 @@ func (c Config) auth() (uint8, [8]byte) {
 		return AuthTypeNone, [8]byte{}
 	}
 	return AuthTypeSimple, SimpleAuthData(c.AuthPass)
+}
+
+// maxAdopted returns the largest advertisement interval a VRRPv3 backup
+// adopts (see MaxAdoptedInterval).
+func (c Config) maxAdopted() time.Duration {
+	if c.MaxAdoptedInterval > 0 {
+		return c.MaxAdoptedInterval
+	}
+	return min(DefaultMaxAdoptedFactor*c.AdvertInterval, maxV3Interval)
+}
+
+// allowList returns the sources whose adverts are accepted, nil for any:
+// AllowedPeers, else UnicastPeers.
+func (c Config) allowList() map[netip.Addr]bool {
+	list := c.AllowedPeers
+	if len(list) == 0 {
+		list = c.UnicastPeers
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	m := make(map[netip.Addr]bool, len(list))
+	for _, p := range list {
+		m[p.Unmap()] = true
+	}
+	return m
 }
 
 // vipAddrs returns the addresses of c.VIPs.

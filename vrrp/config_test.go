@@ -43,6 +43,26 @@ func TestConfigValidate(t *testing.T) {
 			c.UnicastPeers = []netip.Addr{netip.MustParseAddr("10.0.0.2")}
 		}, []string{"unicast_peers", "unicast_src"}},
 		{"invalid peer", func(c *Config) { c.UnicastPeers = []netip.Addr{{}} }, []string{"unicast_peers", "invalid"}},
+		{"valid allowed peers, multicast", func(c *Config) {
+			c.AllowedPeers = []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")}
+		}, nil},
+		{"valid allowed peers, unicast", func(c *Config) {
+			c.UnicastPeers = []netip.Addr{netip.MustParseAddr("10.0.0.2")}
+			c.AllowedPeers = []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")}
+		}, nil},
+		{"allowed peers lack a unicast peer", func(c *Config) {
+			c.UnicastPeers = []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.4")}
+			c.AllowedPeers = []netip.Addr{netip.MustParseAddr("10.0.0.2")}
+		}, []string{"allowed_peers", "unicast peer 10.0.0.4"}},
+		{"duplicate allowed peer", func(c *Config) {
+			c.AllowedPeers = []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.2")}
+		}, []string{"allowed_peers", "twice"}},
+		{"IPv6 allowed peer", func(c *Config) { c.AllowedPeers = []netip.Addr{netip.MustParseAddr("fd00::2")} }, []string{"allowed_peers", "IPv4"}},
+		{"invalid allowed peer", func(c *Config) { c.AllowedPeers = []netip.Addr{{}} }, []string{"allowed_peers", "invalid"}},
+		{"valid max adopted interval", func(c *Config) { c.MaxAdoptedInterval = 10 * time.Second }, nil},
+		{"max adopted interval below advert_interval", func(c *Config) { c.MaxAdoptedInterval = 500 * time.Millisecond },
+			[]string{"max_adopted_advert_interval", "500ms"}},
+		{"max adopted interval too long", func(c *Config) { c.MaxAdoptedInterval = 41 * time.Second }, []string{"max_adopted_advert_interval"}},
 		{"no VIPs", func(c *Config) { c.VIPs = nil }, []string{"virtual_ipaddress: is empty"}},
 		{"IPv6 VIP", func(c *Config) { c.VIPs = []netip.Prefix{netip.MustParsePrefix("fd00::1/64")} }, []string{"virtual_ipaddress", "IPv4"}},
 		{"duplicate VIP", func(c *Config) {

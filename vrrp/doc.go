@@ -19,12 +19,21 @@
 //   - transport.go is the small Transport interface and its real
 //     implementation over golang.org/x/net/ipv4 raw sockets (IP protocol
 //     112, multicast group 224.0.0.18 or unicast peers, TTL 255).
-//   - link.go watches the interface link with netlink (WatchLink); a link
-//     that is down puts the instance in FAULT, as keepalived does.
+//   - link.go watches the interface link with netlink (netsetup.LinkWatch,
+//     which subscribes again after an error such as ENOBUFS); a link that
+//     is down puts the instance in FAULT, as keepalived does. When the
+//     interface is deleted and created again under a new index, the raw
+//     socket follows it (IPv4Transport.Rebind: bound to the new index,
+//     multicast group joined there) before the instance leaves FAULT, so
+//     a re-created backup hears its master instead of becoming a second
+//     one.
 //   - instance.go glues them together: Instance.Run owns the goroutines,
 //     drives the Machine from the Transport and a Clock (clock.go), and
 //     calls an Owner (owner.go) to acquire and release the virtual
-//     addresses. Snapshot (snapshot.go) and Prometheus metrics (metrics.go)
+//     addresses. An Owner that watches what it holds (FaultReporter,
+//     implemented by netsetup.VIPSet) reports when it cannot hold the
+//     addresses: a MASTER then sends priority 0, releases and goes to
+//     FAULT, like on link down, and starts again once the Owner recovers. Snapshot (snapshot.go) and Prometheus metrics (metrics.go)
 //     report state and counters, including dropped adverts by reason
 //     (errors.go).
 //
@@ -33,6 +42,13 @@
 // RFC 9568 section 5.2.8 states that the IPv4 checksum is computed over the
 // VRRP message only, like VRRPv2. Packet.Marshal sends the one the
 // ChecksumMode selects; Parse accepts either and reports which one matched.
+//
+// On a shared LAN, Config.AllowedPeers restricts the senders whose
+// adverts count, in multicast mode too (others are dropped and counted as
+// not_peer); and a VRRPv3 backup adopts the master's advertisement
+// interval (RFC 5798 section 6.4.2) only up to Config.MaxAdoptedInterval
+// (by default three times its own), so that one forged advert announcing
+// 40.95 s cannot leave the group without a master for two minutes.
 //
 // Differences to keepalived worth knowing: preempt_delay counts from the
 // first lower-priority advertisement heard while BACKUP; a MASTER that

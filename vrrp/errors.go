@@ -34,8 +34,9 @@ var (
 	// ErrAddressMismatch: the advertised addresses differ from the
 	// configured virtual addresses.
 	ErrAddressMismatch = errors.New("vrrp: virtual address mismatch")
-	// ErrNotPeer: in unicast mode, the source is not a configured peer.
-	ErrNotPeer = errors.New("vrrp: source is not a unicast peer")
+	// ErrNotPeer: the source is not on the allow-list (Config.AllowedPeers,
+	// or Config.UnicastPeers in unicast mode).
+	ErrNotPeer = errors.New("vrrp: source is not an allowed peer")
 	// ErrOwnPacket: the packet came from one of our own addresses.
 	ErrOwnPacket = errors.New("vrrp: own packet")
 )

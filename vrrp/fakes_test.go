@@ -100,7 +100,9 @@ func (f *fakeTransport) noneSent(t *testing.T) {
 // fakeOwner records Acquire/Release calls.
 type fakeOwner struct {
 	calls chan string
-	block chan struct{} // if non-nil, calls block until ctx is done
+	// block, if non-nil, makes calls block until ctx is done; each then
+	// sends the context's error on block (which needs room for it).
+	block chan error
 }
 
 func newFakeOwner() *fakeOwner { return &fakeOwner{calls: make(chan string, 100)} }
@@ -112,6 +114,7 @@ func (o *fakeOwner) call(ctx context.Context, what string) error {
 	o.calls <- what
 	if o.block != nil {
 		<-ctx.Done()
+		o.block <- ctx.Err()
 		return ctx.Err()
 	}
 	return nil

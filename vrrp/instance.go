@@ -20,11 +20,25 @@ import (
 // remove them). Package netsetup implements it.
 //
 // Calls come from one goroutine, never concurrently, with a context that
-// times out after Options.OwnerTimeout. Acquire may be called again while
+// times out after Options.OwnerTimeout on the instance's clock. Acquire may be called again while
 // acquired (the instance became MASTER again): it should then re-announce.
 type Owner interface {
 	Acquire(ctx context.Context) error
 	Release(ctx context.Context) error
+}
+
+// FaultReporter is implemented by an Owner that watches the addresses it
+// holds (netsetup.VIPSet does). Run calls ReportFaults once, before it
+// starts the machine (the registration outlives Run, harmlessly), with a function that is safe to call from any
+// goroutine at any time and returns at once: the owner calls it with a
+// non-nil error when it cannot hold the addresses (adding one failed, or
+// putting back one that disappeared), and with nil once it could hold
+// them again. Meanwhile the instance is in FAULT: a MASTER sends a
+// priority-0 advertisement, so that a backup takes over after Skew_Time,
+// and releases the addresses; it starts again as at startup once the
+// owner reports nil (see SetOwnerFault).
+type FaultReporter interface {
+	ReportFaults(report func(err error))
 }
 
 // DefaultOwnerTimeout bounds each Owner call when Options.OwnerTimeout is 0.
@@ -64,19 +78,24 @@ type Instance struct {
 	log          *zap.Logger
 	metrics      *metrics
 	ownerTimeout time.Duration
-	peers        map[netip.Addr]bool // unicast mode only
+	allowed      map[netip.Addr]bool // adverts accepted only from these; nil = any
 	notify       chan struct{}       // cap 1: desired adjust/link changed
 
 	mu          sync.Mutex // guards the fields below
 	m           *Machine   // stepped only by Run, under mu
 	counters    Counters
-	adjust      int  // desired priority adjustment
-	linkUp      bool // desired link state
+	adjust      int   // desired priority adjustment
+	linkUp      bool  // desired link state
+	linkIndex   int   // interface index the link watch reports; 0 = unknown
+	ownerFault  error // desired: why the owner cannot hold the VIPs; nil = it can
 	src         netip.Addr
 	dests       []netip.Addr
 	started     bool
 	warnedFor   map[string]bool // drop reasons already logged at warn level
 	sendFailing bool            // the last send failed
+	// rebindFailing: the last attempt to follow a re-created interface
+	// failed.
+	rebindFailing bool
 }
 
 // NewInstance validates cfg and returns an Instance in INIT. Nothing runs
@@ -86,6 +105,7 @@ func NewInstance(cfg Config, opt Options) (*Instance, error) {
 		return nil, err
 	}
 	cfg.UnicastPeers = slices.Clone(cfg.UnicastPeers)
+	cfg.AllowedPeers = slices.Clone(cfg.AllowedPeers)
 	cfg.VIPs = slices.Clone(cfg.VIPs)
 	i := &Instance{
 		cfg:          cfg,
@@ -108,12 +128,7 @@ func NewInstance(cfg Config, opt Options) (*Instance, error) {
 	if i.ownerTimeout <= 0 {
 		i.ownerTimeout = DefaultOwnerTimeout
 	}
-	if len(cfg.UnicastPeers) > 0 {
-		i.peers = make(map[netip.Addr]bool)
-		for _, p := range cfg.UnicastPeers {
-			i.peers[p.Unmap()] = true
-		}
-	}
+	i.allowed = cfg.allowList()
 	var err error
 	if i.metrics, err = newMetrics(opt.Registerer, cfg.Name); err != nil {
 		return nil, fmt.Errorf("registering metrics of VRRP instance %q: %w", cfg.Name, err)
@@ -139,12 +154,32 @@ func (i *Instance) SetPriorityAdjust(delta int) {
 }
 
 // SetLinkUp reports the interface link state: false puts the instance in
-// FAULT (releasing the VIPs if MASTER), true lets it start again. Run calls
-// it itself when it opened the real transport (Options.Transport nil).
+// FAULT (releasing the VIPs if MASTER), true lets it start again. Run
+// watches the link itself when it opened the real transport
+// (Options.Transport nil), and then also follows the interface when it is
+// deleted and created again under a new index.
 func (i *Instance) SetLinkUp(up bool) {
 	i.mu.Lock()
 	i.linkUp = up
 	i.mu.Unlock()
+	i.kick()
+}
+
+// SetOwnerFault reports whether the VIPs can be held: a non-nil err puts
+// the instance in FAULT (a MASTER sends priority 0 and releases them), nil
+// lets it start again. Run registers it with an Owner that implements
+// FaultReporter; it is safe from any goroutine and never blocks.
+func (i *Instance) SetOwnerFault(err error) {
+	i.mu.Lock()
+	begins := err != nil && i.ownerFault == nil
+	if begins {
+		i.counters.OwnerFaults++
+	}
+	i.ownerFault = err
+	i.mu.Unlock()
+	if begins {
+		i.metrics.inc(func(m *metrics) prometheus.Counter { return m.ownerFaults })
+	}
 	i.kick()
 }
 
@@ -171,18 +206,29 @@ func (i *Instance) Snapshot() Snapshot {
 		PriorityAdjust:      m.PriorityAdjust(),
 		AdvertInterval:      i.cfg.AdvertInterval,
 		MasterAdverInterval: m.MasterAdverInterval(),
+		MaxAdoptedInterval:  i.cfg.maxAdopted(),
 		Preempt:             i.cfg.Preempt,
 		PreemptDelay:        i.cfg.PreemptDelay,
 		Source:              i.src,
 		Destinations:        slices.Clone(i.dests),
+		AllowedPeers:        i.allowedList(),
 		Checksum:            i.cfg.Checksum,
 		VIPs:                slices.Clone(i.cfg.VIPs),
 		LinkUp:              m.LinkUp(),
+		OwnerFault:          m.OwnerFault(),
 		Master:              m.Master(),
 		Since:               m.Since(),
 		Reason:              m.Reason(),
 		Counters:            i.counters.clone(),
 	}
+}
+
+// allowedList returns the allow-list as Snapshot reports it.
+func (i *Instance) allowedList() []netip.Addr {
+	if len(i.cfg.AllowedPeers) > 0 {
+		return slices.Clone(i.cfg.AllowedPeers)
+	}
+	return slices.Clone(i.cfg.UnicastPeers)
 }
 
 // received is one packet handed from the read loop to Run.
@@ -207,6 +253,7 @@ func (i *Instance) Run(ctx context.Context) error {
 
 	tr := i.opt.Transport
 	ownTransport := tr == nil
+	var own *IPv4Transport // the real transport Run opened, nil otherwise
 	if ownTransport {
 		vips := i.cfg.vipAddrs()
 		t, err := NewIPv4Transport(TransportConfig{
@@ -218,7 +265,7 @@ func (i *Instance) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("running VRRP instance %q: %w", i.cfg.Name, err)
 		}
-		tr = t
+		tr, own = t, t
 	}
 	i.mu.Lock()
 	i.src, i.dests = tr.Source().Unmap(), tr.Destinations()
@@ -231,6 +278,9 @@ func (i *Instance) Run(ctx context.Context) error {
 	watchDone := i.startLinkWatch(watchCtx, ownTransport)
 	rd := startReader(tr)
 
+	if fr, ok := i.opt.Owner.(FaultReporter); ok {
+		fr.ReportFaults(i.SetOwnerFault)
+	}
 	// The owner loop: applies Acquire/Release requests in order, one at a
 	// time, each bounded by ownerTimeout, so the state machine never
 	// waits for the owner.
@@ -240,13 +290,21 @@ func (i *Instance) Run(ctx context.Context) error {
 	timer := i.clock.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	// retry re-runs applyDesired while the transport cannot follow a
+	// re-created interface yet (e.g. it has no address so far).
+	retry := i.clock.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 
 	i.mu.Lock()
-	adjust, link := i.adjust, i.linkUp
+	adjust, link, fault := i.adjust, i.linkUp, i.ownerFault
 	i.mu.Unlock()
 	i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
 	if !link {
 		i.step(tr, ow, LinkDown{})
+	}
+	if fault != nil {
+		i.step(tr, ow, OwnerFault{Err: fault})
 	}
 	i.log.Info("starting VRRP instance",
 		zap.String("interface", i.cfg.Interface), zap.Int("version", i.cfg.Version),
@@ -290,29 +348,23 @@ loop:
 			}
 			i.step(tr, ow, Tick{})
 		case <-i.notify:
-			i.mu.Lock()
-			adjust, link := i.adjust, i.linkUp
-			curAdjust, curLink := i.m.PriorityAdjust(), i.m.LinkUp()
-			i.mu.Unlock()
-			if adjust != curAdjust {
-				i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
-			}
-			switch {
-			case link && !curLink:
-				i.step(tr, ow, LinkUp{})
-			case !link && curLink:
-				i.step(tr, ow, LinkDown{})
-			}
+			i.applyDesired(tr, ow, own, retry)
+		case <-retry.C():
+			i.applyDesired(tr, ow, own, retry)
 		}
 	}
 
 	i.step(tr, ow, Shutdown{})
 	ow.stop()
+	// The pending call and the final Release each take at most
+	// ownerTimeout, unless the Owner ignores its context.
+	giveUp := i.clock.NewTimer(2*i.ownerTimeout + time.Second)
 	select {
 	case <-ow.done:
-	case <-time.After(i.ownerTimeout + time.Second):
+	case <-giveUp.C():
 		i.log.Error("VIP owner did not return in time; leaving it behind")
 	}
+	giveUp.Stop()
 	close(rd.stop)
 	tr.Close()
 	<-rd.done
@@ -322,29 +374,34 @@ loop:
 	return runErr
 }
 
-// startLinkWatch starts watching the link of the interface if enabled
-// (the real transport is used) and returns a channel closed when the
-// watcher has exited (after ctx is done). The subscription is made in the
-// calling goroutine's thread, in the namespace the transport was opened in.
-func (i *Instance) startLinkWatch(ctx context.Context, enabled bool) <-chan struct{} {
-	done := make(chan struct{})
-	if !enabled {
-		close(done)
-		return done
+// applyDesired steps the machine towards the desired priority adjustment,
+// owner fault and link state. The link counts as up only once the real
+// transport (own, nil for another one) is bound to the interface the link
+// watch reports; while it cannot be, retry is armed to try again.
+func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transport, retry Timer) {
+	i.mu.Lock()
+	adjust, up, index, fault := i.adjust, i.linkUp, i.linkIndex, i.ownerFault
+	curAdjust, curUp, curFault := i.m.PriorityAdjust(), i.m.LinkUp(), i.m.OwnerFault()
+	i.mu.Unlock()
+	if adjust != curAdjust {
+		i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
 	}
-	lw, err := subscribeLink(nil, i.cfg.Interface)
-	if err != nil {
-		i.log.Warn("link state of the interface is not tracked", zap.Error(err))
-		close(done)
-		return done
+	switch {
+	case fault != nil && curFault != (OwnerFault{Err: fault}).reason():
+		i.step(tr, ow, OwnerFault{Err: fault})
+	case fault == nil && curFault != "":
+		i.step(tr, ow, OwnerRecovered{})
 	}
-	go func() {
-		defer close(done)
-		if err := lw.run(ctx, i.SetLinkUp); err != nil {
-			i.log.Warn("link state of the interface is no longer tracked", zap.Error(err))
-		}
-	}()
-	return done
+	if !i.follow(own, index) {
+		up = false
+		retry.Reset(i.cfg.AdvertInterval)
+	}
+	switch {
+	case up && !curUp:
+		i.step(tr, ow, LinkUp{})
+	case !up && curUp:
+		i.step(tr, ow, LinkDown{})
+	}
 }
 
 // reader is the read loop of Run: it hands packets to Run until the
@@ -405,6 +462,8 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 				zap.Uint8("effective_priority", prio))
 		case Drop:
 			i.drop(a.Err)
+		case IntervalClamped:
+			i.clamped(a)
 		}
 	}
 }
@@ -464,7 +523,7 @@ func (i *Instance) receive(tr Transport, ow *ownerWorker, r received) {
 		i.drop(fmt.Errorf("checking advert from %v: %w", src, ErrOwnPacket))
 		return
 	}
-	if i.peers != nil && !i.peers[src] {
+	if i.allowed != nil && !i.allowed[src] {
 		i.drop(fmt.Errorf("checking advert from %v: %w", src, ErrNotPeer))
 		return
 	}
@@ -475,6 +534,26 @@ func (i *Instance) receive(tr Transport, ow *ownerWorker, r received) {
 	}
 	i.step(tr, ow, Advert{Src: src, Packet: p})
 }
+
+// clamped counts and logs an advertised interval that was not adopted
+// because it exceeds Config.MaxAdoptedInterval.
+func (i *Instance) clamped(a IntervalClamped) {
+	i.mu.Lock()
+	i.counters.IntervalClamped++
+	first := !i.warnedFor[warnClamped]
+	i.warnedFor[warnClamped] = true
+	i.mu.Unlock()
+	i.metrics.inc(func(m *metrics) prometheus.Counter { return m.intervalClamped })
+	lvl := zap.DebugLevel
+	if first {
+		lvl = zap.WarnLevel
+	}
+	i.log.Log(lvl, "master advertises a longer interval than max_adopted_advert_interval; using the maximum (further clampings are logged at debug level)",
+		zap.Stringer("master", a.From), zap.Duration("advertised", a.Advertised), zap.Duration("used", a.Used))
+}
+
+// warnClamped is the key of Instance.warnedFor for interval clampings.
+const warnClamped = "interval_clamped"
 
 // drop counts and logs a dropped packet.
 func (i *Instance) drop(err error) {

@@ -3,6 +3,7 @@ package vrrp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ type instanceHarness struct {
 	inst  *Instance
 	clock *clock.Fake
 	tr    *fakeTransport
-	owner *fakeOwner
+	owner interface{ next(*testing.T) string }
 	logs  *observer.ObservedLogs
 	reg   *prometheus.Registry
 	stop  context.CancelFunc
@@ -30,10 +31,20 @@ type instanceHarness struct {
 
 func startInstance(t *testing.T, cfg Config, tr *fakeTransport) *instanceHarness {
 	t.Helper()
+	return startInstanceWith(t, cfg, tr, newFakeOwner())
+}
+
+// startInstanceWith is startInstance with an owner: a *fakeOwner, or one
+// that embeds it.
+func startInstanceWith(t *testing.T, cfg Config, tr *fakeTransport, owner interface {
+	Owner
+	next(*testing.T) string
+}) *instanceHarness {
+	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
-	h := &instanceHarness{clock: clock.NewFake(t0), tr: tr, owner: newFakeOwner(), logs: logs,
+	h := &instanceHarness{clock: clock.NewFake(t0), tr: tr, owner: owner, logs: logs,
 		reg: prometheus.NewRegistry(), done: make(chan struct{})}
-	inst, err := NewInstance(cfg, Options{Transport: tr, Owner: h.owner, Clock: h.clock,
+	inst, err := NewInstance(cfg, Options{Transport: tr, Owner: owner, Clock: h.clock,
 		Logger: zap.New(core), Registerer: h.reg})
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +102,22 @@ func (h *instanceHarness) wantState(t *testing.T, s State) {
 	if got := h.inst.Snapshot().State; got != s {
 		t.Fatalf("state %v, want %v", got, s)
 	}
+}
+
+// becomeMaster lets the master down interval mdi pass from t0 with nobody
+// speaking and checks the instance became MASTER: one advert, one Acquire
+// and the advert timer armed. It returns the advert sent.
+func (h *instanceHarness) becomeMaster(t *testing.T, mdi time.Duration) *Packet {
+	t.Helper()
+	h.clock.WaitArmed(t, t0.Add(mdi))
+	h.clock.Advance(mdi)
+	p := h.tr.nextSent(t)
+	if c := h.owner.next(t); c != "acquire" {
+		t.Fatalf("owner call %q", c)
+	}
+	h.clock.WaitArmed(t, t0.Add(mdi+h.inst.cfg.AdvertInterval))
+	h.wantState(t, StateMaster)
+	return p
 }
 
 // advertBytes marshals an advert of testConfig's virtual router from src.
@@ -306,13 +333,9 @@ func TestInstancePriorityAdjustAndLink(t *testing.T) {
 	tr := newFakeTransport(local)
 	h := startInstance(t, testConfig(func(c *Config) { c.Priority = 150 }), tr)
 	mdi := 3*time.Second + 106*time.Second/256
-	h.clock.WaitArmed(t, t0.Add(mdi))
-	h.clock.Advance(mdi)
-	if p := tr.nextSent(t); p.Priority != 150 {
+	if p := h.becomeMaster(t, mdi); p.Priority != 150 {
 		t.Fatalf("advert %+v", p)
 	}
-	h.owner.next(t)
-	h.clock.WaitArmed(t, t0.Add(mdi+time.Second))
 
 	// A tracked check fails: the new priority is advertised at once.
 	h.inst.SetPriorityAdjust(-60)
@@ -340,14 +363,16 @@ func TestInstancePriorityAdjustAndLink(t *testing.T) {
 	tr.noneSent(t)
 }
 
-// A stuck Owner does not stop adverts, and Run still returns.
+// A stuck Owner does not stop adverts; its calls time out on the
+// instance's clock, and Run still returns.
 func TestInstanceOwnerTimeout(t *testing.T) {
 	tr := newFakeTransport(local)
 	clk := clock.NewFake(t0)
 	owner := newFakeOwner()
-	owner.block = make(chan struct{})
+	owner.block = make(chan error, 2)
+	const timeout = 50 * time.Millisecond
 	inst, err := NewInstance(testConfig(func(c *Config) { c.Priority = 255 }),
-		Options{Transport: tr, Owner: owner, Clock: clk, OwnerTimeout: 50 * time.Millisecond})
+		Options{Transport: tr, Owner: owner, Clock: clk, OwnerTimeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,18 +381,27 @@ func TestInstanceOwnerTimeout(t *testing.T) {
 	go func() { done <- inst.Run(ctx) }()
 	tr.nextSent(t)
 	owner.next(t) // acquire, blocks until its timeout
+	clk.WaitArmed(t, t0.Add(timeout))
 	clk.WaitArmed(t, t0.Add(time.Second))
 	clk.Advance(time.Second)
+	if err := <-owner.block; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("acquire returned %v, want its deadline exceeded", err)
+	}
 	tr.nextSent(t) // adverts go on while the owner is stuck
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 	if p := tr.nextSent(t); p.Priority != 0 {
 		t.Fatalf("shutdown advert %+v", p)
 	}
 	if c := owner.next(t); c != "release" {
 		t.Fatalf("owner call %q", c)
+	}
+	clk.WaitArmed(t, t0.Add(time.Second+timeout))
+	clk.Advance(timeout)
+	if err := <-owner.block; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("release returned %v, want its deadline exceeded", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 	if s := inst.Snapshot(); s.Counters.OwnerErrors != 2 {
 		t.Fatalf("owner errors %d", s.Counters.OwnerErrors)

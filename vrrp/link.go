@@ -2,94 +2,82 @@ package vrrp
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/netsetup"
 )
 
-// WatchLink calls set with the state of interface ifname's link (up means
-// administratively up and running, i.e. with carrier) once when it is
-// known and then on every change, until ctx is done. A deleted interface
-// is down. It returns nil when ctx is done and an error if the netlink
-// subscription fails. set is called from WatchLink's goroutine.
-//
-// The subscription is made in the network namespace of the calling
-// thread. Instance.Run calls it itself when it opens the real transport.
-func WatchLink(ctx context.Context, ifname string, set func(up bool)) error {
-	w, err := subscribeLink(nil, ifname)
-	if err != nil {
-		return err
+// startLinkWatch starts watching the link of the interface if enabled
+// (Run opened the real transport) and returns a channel closed when the
+// watch has exited (after ctx is done). The watch is created in the
+// calling goroutine's thread, so it watches the namespace the transport
+// was opened in; it reports to setLinkState.
+func (i *Instance) startLinkWatch(ctx context.Context, enabled bool) <-chan struct{} {
+	done := make(chan struct{})
+	if !enabled {
+		close(done)
+		return done
 	}
-	return w.run(ctx, set)
-}
-
-// linkWatch is a netlink link subscription, made by subscribeLink and
-// consumed by run.
-type linkWatch struct {
-	ifname string
-	ch     chan netlink.LinkUpdate
-	done   chan struct{}
-	errc   chan error
-}
-
-// subscribeLink subscribes to link updates in namespace ns (nil = the
-// calling thread's).
-func subscribeLink(ns *netns.NsHandle, ifname string) (*linkWatch, error) {
-	w := &linkWatch{ifname: ifname, ch: make(chan netlink.LinkUpdate, 16),
-		done: make(chan struct{}), errc: make(chan error, 1)}
-	err := netlink.LinkSubscribeWithOptions(w.ch, w.done, netlink.LinkSubscribeOptions{
-		Namespace:    ns,
-		ListExisting: true,
-		ErrorCallback: func(err error) {
-			select {
-			case w.errc <- err:
-			default:
-			}
-		},
-	})
+	lw, err := netsetup.NewLinkWatch(i.cfg.Interface, netsetup.WatchOptions{Clock: i.clock, OnError: i.linkWatchError})
 	if err != nil {
-		return nil, fmt.Errorf("watching link of %s: %w", ifname, err)
+		i.log.Warn("link state of the interface is not tracked", zap.Error(err))
+		close(done)
+		return done
 	}
-	return w, nil
-}
-
-// run reports link states to set until ctx is done, then ends the
-// subscription.
-func (w *linkWatch) run(ctx context.Context, set func(up bool)) error {
-	// The subscription's goroutine closes ch once done is closed; drain ch
-	// so that it never blocks on a send.
-	defer func() {
-		close(w.done)
-		for range w.ch {
-		}
+	go func() {
+		defer close(done)
+		lw.Run(ctx, i.setLinkState)
 	}()
-	known, last := false, false
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case u, ok := <-w.ch:
-			if !ok {
-				select {
-				case err := <-w.errc:
-					return fmt.Errorf("watching link of %s: %w", w.ifname, err)
-				default:
-					return fmt.Errorf("watching link of %s: %w", w.ifname, errors.New("netlink subscription closed"))
-				}
-			}
-			a := u.Attrs()
-			if a == nil || a.Name != w.ifname {
-				continue
-			}
-			up := u.Header.Type != unix.RTM_DELLINK &&
-				a.RawFlags&unix.IFF_UP != 0 && a.RawFlags&unix.IFF_RUNNING != 0
-			if !known || up != last {
-				known, last = true, up
-				set(up)
-			}
-		}
+	return done
+}
+
+// setLinkState records the state of the interface as the link watch
+// reports it; Run acts on it.
+func (i *Instance) setLinkState(s netsetup.LinkState) {
+	i.mu.Lock()
+	i.linkUp, i.linkIndex = s.Up, s.Index
+	i.mu.Unlock()
+	i.kick()
+}
+
+// linkWatchError counts and logs an error of the link watch, which then
+// subscribes again and reads the link afresh.
+func (i *Instance) linkWatchError(err error) {
+	i.mu.Lock()
+	i.counters.LinkWatchErrors++
+	i.mu.Unlock()
+	i.metrics.inc(func(m *metrics) prometheus.Counter { return m.linkWatchErrors })
+	i.log.Warn("netlink link subscription failed; subscribing again and reading the link afresh", zap.Error(err))
+}
+
+// follow makes the real transport follow the interface to index (the link
+// watch's report) if it is bound to another one: the interface was deleted
+// and created again. It reports whether the transport is bound to index
+// now. Called by Run's goroutine, which is in the transport's namespace.
+func (i *Instance) follow(own *IPv4Transport, index int) bool {
+	if own == nil || index == 0 || own.Index() == index {
+		return true
 	}
+	changed, err := own.Rebind()
+	i.mu.Lock()
+	first := !i.rebindFailing
+	i.rebindFailing = err != nil
+	if changed {
+		i.counters.Rebinds++
+		i.src = own.Source().Unmap()
+		i.m.primary = i.src
+	}
+	i.mu.Unlock()
+	switch {
+	case err != nil && first:
+		i.log.Warn("interface was re-created; cannot bind the VRRP socket to it yet, retrying", zap.Int("ifindex", index), zap.Error(err))
+	case err != nil:
+		i.log.Debug("binding the VRRP socket to the re-created interface failed", zap.Error(err))
+	case changed:
+		i.metrics.inc(func(m *metrics) prometheus.Counter { return m.rebinds })
+		i.log.Info("interface was re-created; VRRP socket bound to it", zap.Int("ifindex", own.Index()), zap.Stringer("source", own.Source()))
+	}
+	return own.Index() == index
 }

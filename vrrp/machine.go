@@ -36,6 +36,25 @@ type LinkDown struct{}
 // at startup.
 type LinkUp struct{}
 
+// OwnerFault tells the machine the virtual addresses cannot be held (the
+// Owner failed to add one, or to put back one that disappeared): a MASTER
+// sends a priority-0 advertisement, so that a backup takes over after
+// Skew_Time, releases the addresses and goes to FAULT, like a BACKUP; the
+// machine stays in FAULT until OwnerRecovered.
+type OwnerFault struct{ Err error }
+
+// reason is the text Machine.OwnerFault returns for the fault.
+func (f OwnerFault) reason() string {
+	if f.Err == nil {
+		return "cannot hold the VIPs"
+	}
+	return "cannot hold the VIPs: " + f.Err.Error()
+}
+
+// OwnerRecovered tells the machine the addresses can be held again: it
+// leaves FAULT as at startup (unless the link is down).
+type OwnerRecovered struct{}
+
 // SetPriorityAdjust sets the priority adjustment (the sum of the weights of
 // failing tracked checks, usually negative). The effective priority is the
 // configured priority plus Delta, clamped to 1..254; an address owner (255)
@@ -48,6 +67,8 @@ func (Tick) isEvent()              {}
 func (Advert) isEvent()            {}
 func (LinkDown) isEvent()          {}
 func (LinkUp) isEvent()            {}
+func (OwnerFault) isEvent()        {}
+func (OwnerRecovered) isEvent()    {}
 func (SetPriorityAdjust) isEvent() {}
 
 // An Action is an output of Machine.Step, to be performed in order.
@@ -79,11 +100,21 @@ type StateChange struct {
 // sentinel errors (see DropReason).
 type Drop struct{ Err error }
 
-func (SendAdvert) isAction()  {}
-func (Acquire) isAction()     {}
-func (Release) isAction()     {}
-func (StateChange) isAction() {}
-func (Drop) isAction()        {}
+// IntervalClamped reports that a VRRPv3 master advertised an interval
+// longer than Config.MaxAdoptedInterval allows: the machine adopted Used
+// instead of Advertised as Master_Adver_Interval.
+type IntervalClamped struct {
+	From       netip.Addr
+	Advertised time.Duration
+	Used       time.Duration
+}
+
+func (SendAdvert) isAction()      {}
+func (Acquire) isAction()         {}
+func (Release) isAction()         {}
+func (StateChange) isAction()     {}
+func (Drop) isAction()            {}
+func (IntervalClamped) isAction() {}
 
 // MasterInfo describes the last valid advertisement heard from another
 // router.
@@ -109,11 +140,12 @@ type Machine struct {
 	authType uint8
 	authData [8]byte
 
-	state  State
-	since  time.Time
-	reason string
-	linkUp bool
-	adjust int
+	state      State
+	since      time.Time
+	reason     string
+	linkUp     bool
+	ownerFault string // why the addresses cannot be held; "" when they can
+	adjust     int
 
 	masterAdverInterval time.Duration
 	masterDownAt        time.Time // BACKUP only; zero = stopped
@@ -163,6 +195,10 @@ func (m *Machine) Master() *MasterInfo {
 	mi := *m.master
 	return &mi
 }
+
+// OwnerFault returns why the machine believes the addresses cannot be
+// held, "" when they can.
+func (m *Machine) OwnerFault() string { return m.ownerFault }
 
 // PriorityAdjust returns the current priority adjustment.
 func (m *Machine) PriorityAdjust() int { return m.adjust }
@@ -228,19 +264,21 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		out = m.advert(now, out, ev)
 	case LinkDown:
 		m.linkUp = false
-		switch m.state {
-		case StateMaster:
-			m.adverAt = time.Time{}
-			out = m.transition(now, out, StateFault, "interface link down")
-			out = append(out, Release{})
-		case StateBackup:
-			m.masterDownAt = time.Time{}
-			out = m.transition(now, out, StateFault, "interface link down")
-		}
+		out = m.fault(now, out, false)
 	case LinkUp:
 		m.linkUp = true
 		if m.state == StateFault {
 			out = m.start(now, out, "interface link up")
+		}
+	case OwnerFault:
+		m.ownerFault = ev.reason()
+		// A MASTER can still advertise: priority 0 lets a backup take
+		// over after Skew_Time rather than a master down interval.
+		out = m.fault(now, out, true)
+	case OwnerRecovered:
+		m.ownerFault = ""
+		if m.state == StateFault {
+			out = m.start(now, out, "VIPs can be held again")
 		}
 	case SetPriorityAdjust:
 		before := m.EffectivePriority()
@@ -255,11 +293,43 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 	return out
 }
 
+// faultReason returns why the machine must be in FAULT, "" if it need not.
+func (m *Machine) faultReason() string {
+	switch {
+	case !m.linkUp:
+		return "interface link down"
+	case m.ownerFault != "":
+		return m.ownerFault
+	}
+	return ""
+}
+
+// fault moves a BACKUP or MASTER to FAULT for faultReason; a MASTER
+// releases the addresses, after a priority-0 advertisement if resign.
+func (m *Machine) fault(now time.Time, out []Action, resign bool) []Action {
+	switch m.state {
+	case StateMaster:
+		m.adverAt = time.Time{}
+		if resign {
+			out = append(out, SendAdvert{Priority: 0})
+		}
+		out = m.transition(now, out, StateFault, m.faultReason())
+		out = append(out, Release{})
+	case StateBackup:
+		m.masterDownAt = time.Time{}
+		out = m.transition(now, out, StateFault, m.faultReason())
+	}
+	return out
+}
+
 // start is the Startup event of RFC 5798 section 6.4.1, also used when the
-// link comes back.
+// link comes back and when the addresses can be held again.
 func (m *Machine) start(now time.Time, out []Action, why string) []Action {
-	if !m.linkUp {
-		return m.transition(now, out, StateFault, why+": interface link down")
+	if fault := m.faultReason(); fault != "" {
+		if m.state == StateFault {
+			return out // still FAULT, for the other reason
+		}
+		return m.transition(now, out, StateFault, why+": "+fault)
 	}
 	if m.cfg.Priority == 255 {
 		return m.becomeMaster(now, out, why+": address owner (priority 255)")
@@ -379,8 +449,16 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 	heard := &MasterInfo{Addr: src, Priority: p.Priority, AdvertInterval: p.AdvertInterval, Heard: now}
 	local := m.EffectivePriority()
 	// In VRRPv2 the interval was checked to be ours; VRRPv3 adopts the
-	// master's (RFC 5798 section 6.4.2).
-	iv := p.AdvertInterval
+	// master's (RFC 5798 section 6.4.2), but no more than maxAdopted, so
+	// that one forged advert cannot leave the group without a master for
+	// minutes. adopt records the clamping when the interval is adopted.
+	iv := min(p.AdvertInterval, m.cfg.maxAdopted())
+	adopt := func() {
+		m.masterAdverInterval = iv
+		if iv != p.AdvertInterval {
+			out = append(out, IntervalClamped{From: src, Advertised: p.AdvertInterval, Used: iv})
+		}
+	}
 	switch m.state {
 	case StateBackup:
 		m.master = heard
@@ -391,7 +469,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 			m.masterDownReason = fmt.Sprintf("master %v sent priority 0", src)
 		case !m.cfg.Preempt || p.Priority >= local:
 			m.lowerSince = time.Time{}
-			m.masterAdverInterval = iv
+			adopt()
 			m.masterDownAt = now.Add(m.MasterDownInterval())
 			m.masterDownReason = fmt.Sprintf("master %v silent for master down interval", src)
 		case m.cfg.PreemptDelay > 0:
@@ -402,7 +480,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 			}
 			deadline := m.lowerSince.Add(m.cfg.PreemptDelay)
 			if now.Before(deadline) {
-				m.masterAdverInterval = iv
+				adopt()
 				m.masterDownAt = now.Add(m.MasterDownInterval())
 				m.masterDownReason = fmt.Sprintf("master %v silent for master down interval", src)
 				if deadline.Before(m.masterDownAt) {
@@ -424,7 +502,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 		case p.Priority > local || (p.Priority == local && src.Compare(m.primary) > 0):
 			m.master = heard
 			m.adverAt = time.Time{}
-			m.masterAdverInterval = iv
+			adopt()
 			m.lowerSince = time.Time{}
 			out = m.transition(now, out, StateBackup, fmt.Sprintf("higher priority master %v (priority %d, ours %d)", src, p.Priority, local))
 			m.masterDownAt = now.Add(m.MasterDownInterval())

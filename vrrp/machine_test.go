@@ -59,6 +59,23 @@ type step struct {
 	noTimer  bool // expect NextDeadline to report no timer
 }
 
+// machineCase is a scenario: steps fed to a new machine for cfg.
+type machineCase struct {
+	name  string
+	cfg   Config
+	steps []step
+}
+
+// runMachineCases runs each scenario as a subtest.
+func runMachineCases(t *testing.T, cases []machineCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			runSteps(t, NewMachine(c.cfg, local), c.steps)
+		})
+	}
+}
+
 func runSteps(t *testing.T, m *Machine, steps []step) {
 	t.Helper()
 	for n, s := range steps {
@@ -154,11 +171,7 @@ func TestMachine(t *testing.T) {
 	const mdi = 3609375 * time.Microsecond // prio 100, 1s
 	const skew = 609375 * time.Microsecond
 	sec := time.Second
-	tests := []struct {
-		name  string
-		cfg   Config
-		steps []step
-	}{
+	runMachineCases(t, []machineCase{
 		{
 			name: "startup backup then master after master down interval",
 			cfg:  testConfig(),
@@ -412,12 +425,7 @@ func TestMachine(t *testing.T) {
 				{at: sec / 2, ev: SetPriorityAdjust{Delta: -100}},
 			},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			runSteps(t, NewMachine(tt.cfg, local), tt.steps)
-		})
-	}
+	})
 }
 
 // TestTrackedPriorityDropLosesVIP runs two machines against each other: the

@@ -6,9 +6,10 @@ import "github.com/prometheus/client_golang/prometheus"
 // instance name as a constant label so that several instances share one
 // Registerer. A nil *metrics does nothing.
 type metrics struct {
-	sent, received, sendErrors, ownerErrors, transitions prometheus.Counter
-	dropped                                              *prometheus.CounterVec
-	state, priority                                      prometheus.Gauge
+	sent, received, sendErrors, ownerErrors, transitions   prometheus.Counter
+	intervalClamped, rebinds, linkWatchErrors, ownerFaults prometheus.Counter
+	dropped                                                *prometheus.CounterVec
+	state, priority                                        prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
@@ -25,6 +26,12 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		sendErrors:  counter("send_errors_total", "VRRP advertisements that could not be sent."),
 		ownerErrors: counter("owner_errors_total", "Failed or timed-out VIP acquire/release calls."),
 		transitions: counter("transitions_total", "VRRP state changes."),
+		intervalClamped: counter("interval_clamped_total",
+			"VRRPv3 adverts whose interval was longer than the largest a backup adopts (max_adopted_advert_interval)."),
+		ownerFaults: counter("owner_faults_total", "Times the VIP owner reported it could not hold the VIPs (the instance then goes to FAULT)."),
+		rebinds:     counter("rebinds_total", "Times the VRRP socket followed its interface after it was deleted and created again."),
+		linkWatchErrors: counter("link_watch_errors_total",
+			"Errors of the netlink link subscription, each followed by a new subscription and a fresh read of the link."),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "rmqlb", Subsystem: "vrrp",
 			Name: "adverts_dropped_total", Help: "VRRP packets dropped, by reason.", ConstLabels: cl}, []string{"reason"}),
 		state: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: "state",
@@ -32,7 +39,7 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		priority: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: "effective_priority",
 			Help: "Effective VRRP priority.", ConstLabels: cl}),
 	}
-	for _, c := range []prometheus.Collector{m.sent, m.received, m.sendErrors, m.ownerErrors, m.transitions, m.dropped, m.state, m.priority} {
+	for _, c := range []prometheus.Collector{m.sent, m.received, m.sendErrors, m.ownerErrors, m.transitions, m.intervalClamped, m.rebinds, m.linkWatchErrors, m.ownerFaults, m.dropped, m.state, m.priority} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/internal/clock"
 )
 
 // ownerWorker calls the Owner from its own goroutine so that a slow Owner
@@ -13,7 +15,7 @@ import (
 // Acquire call (re-announcing) unless a later Release request supersedes it.
 type ownerWorker struct {
 	i    *Instance
-	ctx  context.Context // not cancelled; each call adds ownerTimeout
+	ctx  context.Context // not cancelled; each call adds ownerTimeout on the instance's clock
 	kick chan struct{}   // cap 1
 	quit chan struct{}
 	done chan struct{}
@@ -83,7 +85,7 @@ func (w *ownerWorker) call(acquire bool) {
 		w.i.log.Debug(what + " (no owner configured)")
 		return
 	}
-	ctx, cancel := context.WithTimeout(w.ctx, w.i.ownerTimeout)
+	ctx, cancel := clock.WithTimeout(w.ctx, w.i.clock, w.i.ownerTimeout)
 	defer cancel()
 	var err error
 	if acquire {

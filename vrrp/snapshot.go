@@ -23,15 +23,24 @@ type Snapshot struct {
 	// backups adopt it). Durations are nanoseconds in JSON.
 	AdvertInterval      time.Duration `json:"advert_interval"`
 	MasterAdverInterval time.Duration `json:"master_advert_interval"`
-	Preempt             bool          `json:"preempt"`
-	PreemptDelay        time.Duration `json:"preempt_delay"`
+	// MaxAdoptedInterval is the largest MasterAdverInterval a VRRPv3
+	// backup adopts (Config.MaxAdoptedInterval with its default applied).
+	MaxAdoptedInterval time.Duration `json:"max_adopted_advert_interval"`
+	Preempt            bool          `json:"preempt"`
+	PreemptDelay       time.Duration `json:"preempt_delay"`
 	// Source is the address adverts are sent from; Destinations where to
 	// (224.0.0.18 or the unicast peers). Both are empty before Run.
-	Source       netip.Addr     `json:"source"`
-	Destinations []netip.Addr   `json:"destinations"`
+	Source       netip.Addr   `json:"source"`
+	Destinations []netip.Addr `json:"destinations"`
+	// AllowedPeers are the only sources whose adverts are accepted
+	// (Config.AllowedPeers, else Config.UnicastPeers); empty means any.
+	AllowedPeers []netip.Addr   `json:"allowed_peers"`
 	Checksum     ChecksumMode   `json:"v3_checksum"`
 	VIPs         []netip.Prefix `json:"vips"`
 	LinkUp       bool           `json:"link_up"`
+	// OwnerFault says why the VIPs cannot be held (the Owner reported a
+	// fault, see FaultReporter); empty when they can.
+	OwnerFault string `json:"owner_fault,omitempty"`
 	// Master is the last valid advertisement heard from another router.
 	Master *MasterInfo `json:"master,omitempty"`
 	// Since is when State was entered; Reason why.
@@ -52,8 +61,21 @@ type Counters struct {
 	SendErrors uint64 `json:"send_errors"`
 	// OwnerErrors counts failed or timed-out Owner calls.
 	OwnerErrors uint64 `json:"owner_errors"`
+	// OwnerFaults counts the faults the Owner reported (it could not
+	// hold the VIPs; see FaultReporter).
+	OwnerFaults uint64 `json:"owner_faults"`
 	// Transitions counts state changes.
 	Transitions uint64 `json:"transitions"`
+	// IntervalClamped counts VRRPv3 adverts whose interval exceeded
+	// Config.MaxAdoptedInterval when it was adopted.
+	IntervalClamped uint64 `json:"interval_clamped"`
+	// Rebinds counts the times the socket followed the interface after it
+	// was deleted and created again (a new interface index).
+	Rebinds uint64 `json:"rebinds"`
+	// LinkWatchErrors counts errors of the netlink link subscription
+	// (e.g. ENOBUFS after a burst of link events), each followed by a new
+	// subscription and a fresh read of the link.
+	LinkWatchErrors uint64 `json:"link_watch_errors"`
 }
 
 func (c Counters) clone() Counters {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"sync"
 	"syscall"
 
 	"golang.org/x/net/ipv4"
@@ -47,13 +49,20 @@ const tosInternetControl = 0xc0
 // bound to one interface, with IP_HDRINCL so that the source address and
 // TTL are ours. In multicast mode it joins 224.0.0.18 on the interface and
 // turns multicast loopback off so that it does not receive its own adverts.
+// Rebind moves it to the interface of the same name after that was deleted
+// and created again.
 //
-// It is safe for one reader and concurrent writers.
+// It is safe for one reader and concurrent writers; Rebind may run
+// concurrently with both.
 type IPv4Transport struct {
+	cfg   TransportConfig
+	pc    net.PacketConn // the raw socket rc wraps
 	rc    *ipv4.RawConn
-	ifi   *net.Interface
-	src   netip.Addr
 	dests []netip.Addr
+
+	mu  sync.RWMutex // guards ifi and src, which Rebind changes
+	ifi *net.Interface
+	src netip.Addr
 }
 
 // TransportConfig configures NewIPv4Transport.
@@ -84,13 +93,7 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 		}
 	}
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptString(int(fd), syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, ifi.Name)
-		}); err != nil {
-			return err
-		}
-		return serr
+		return bindToDevice(c, ifi.Name)
 	}}
 	pc, err := lc.ListenPacket(context.Background(), "ip4:112", "0.0.0.0")
 	if err != nil {
@@ -101,30 +104,102 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 		pc.Close()
 		return nil, fmt.Errorf("opening VRRP raw socket on %s: %w", ifi.Name, err)
 	}
-	t := &IPv4Transport{rc: rc, ifi: ifi, src: src}
+	cfg.Peers = slices.Clone(cfg.Peers)
+	cfg.Exclude = slices.Clone(cfg.Exclude)
+	t := &IPv4Transport{cfg: cfg, pc: pc, rc: rc, ifi: ifi, src: src}
 	if len(cfg.Peers) > 0 {
 		for _, p := range cfg.Peers {
 			t.dests = append(t.dests, p.Unmap())
 		}
-	} else {
-		t.dests = []netip.Addr{MulticastIPv4}
-		group := &net.IPAddr{IP: net.IP(MulticastIPv4.AsSlice())}
-		for _, step := range []struct {
-			what string
-			err  func() error
-		}{
-			{"setting multicast interface", func() error { return rc.SetMulticastInterface(ifi) }},
-			{"turning multicast loopback off", func() error { return rc.SetMulticastLoopback(false) }},
-			{"setting multicast TTL", func() error { return rc.SetMulticastTTL(TTL) }},
-			{"joining 224.0.0.18", func() error { return rc.JoinGroup(ifi, group) }},
-		} {
-			if err := step.err(); err != nil {
-				rc.Close()
-				return nil, fmt.Errorf("%s on %s: %w", step.what, ifi.Name, err)
-			}
+		return t, nil
+	}
+	t.dests = []netip.Addr{MulticastIPv4}
+	for _, step := range []struct {
+		what string
+		err  func() error
+	}{
+		{"setting multicast interface", func() error { return rc.SetMulticastInterface(ifi) }},
+		{"turning multicast loopback off", func() error { return rc.SetMulticastLoopback(false) }},
+		{"setting multicast TTL", func() error { return rc.SetMulticastTTL(TTL) }},
+		{"joining 224.0.0.18", func() error { return rc.JoinGroup(ifi, multicastGroup) }},
+	} {
+		if err := step.err(); err != nil {
+			rc.Close()
+			return nil, fmt.Errorf("%s on %s: %w", step.what, ifi.Name, err)
 		}
 	}
 	return t, nil
+}
+
+// multicastGroup is MulticastIPv4 for the socket options.
+var multicastGroup = &net.IPAddr{IP: net.IP(MulticastIPv4.AsSlice())}
+
+// bindToDevice sets SO_BINDTODEVICE: the kernel resolves the name to the
+// interface index of that moment, in the socket's network namespace.
+func bindToDevice(c syscall.RawConn, ifname string) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptString(int(fd), syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, ifname)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// Index returns the index of the interface the transport is bound to.
+func (t *IPv4Transport) Index() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.ifi.Index
+}
+
+// Rebind binds the transport to the interface that has its name now, if
+// that is another one than it is bound to: the interface was deleted and
+// created again (a re-created bond, VLAN or veth) and the socket, bound
+// to the old index, neither sends nor receives any more. The socket is
+// bound to the new index and, in multicast mode, leaves 224.0.0.18 on the
+// old one and joins it on the new one; the source address is picked again
+// unless it was configured. It reports whether the binding changed. The
+// interface is looked up in the network namespace of the calling thread,
+// which must be the one the transport was opened in.
+func (t *IPv4Transport) Rebind() (bool, error) {
+	ifi, err := net.InterfaceByName(t.cfg.Interface)
+	if err != nil {
+		return false, fmt.Errorf("rebinding VRRP transport: %w", err)
+	}
+	t.mu.RLock()
+	old := t.ifi
+	t.mu.RUnlock()
+	if ifi.Index == old.Index {
+		return false, nil
+	}
+	src := t.cfg.Source.Unmap()
+	if !src.IsValid() {
+		if src, err = primaryIPv4(ifi, t.cfg.Exclude); err != nil {
+			return false, fmt.Errorf("rebinding VRRP transport to %s (index %d): %w", ifi.Name, ifi.Index, err)
+		}
+	}
+	sc, err := t.pc.(syscall.Conn).SyscallConn()
+	if err == nil {
+		err = bindToDevice(sc, ifi.Name)
+	}
+	if err == nil && len(t.cfg.Peers) == 0 {
+		// The membership on the deleted interface is only bookkeeping
+		// of the socket now; dropping it keeps repeated re-creations
+		// from using up the socket's memberships.
+		_ = t.rc.LeaveGroup(old, multicastGroup)
+		err = t.rc.SetMulticastInterface(ifi)
+		if err == nil {
+			err = t.rc.JoinGroup(ifi, multicastGroup)
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("rebinding VRRP transport to %s (index %d): %w", ifi.Name, ifi.Index, err)
+	}
+	t.mu.Lock()
+	t.ifi, t.src = ifi, src
+	t.mu.Unlock()
+	return true, nil
 }
 
 // primaryIPv4 returns the first IPv4 address of ifi that is not excluded.
@@ -155,7 +230,11 @@ next:
 }
 
 // Source implements Transport.
-func (t *IPv4Transport) Source() netip.Addr { return t.src }
+func (t *IPv4Transport) Source() netip.Addr {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.src
+}
 
 // Destinations implements Transport.
 func (t *IPv4Transport) Destinations() []netip.Addr { return append([]netip.Addr(nil), t.dests...) }
@@ -171,7 +250,7 @@ func (t *IPv4Transport) WriteTo(payload []byte, dst netip.Addr) error {
 		TotalLen: ipv4.HeaderLen + len(payload),
 		TTL:      TTL,
 		Protocol: ProtocolNumber,
-		Src:      net.IP(t.src.AsSlice()),
+		Src:      net.IP(t.Source().AsSlice()),
 		Dst:      net.IP(dst.Unmap().AsSlice()),
 	}
 	if err := t.rc.WriteTo(h, payload, nil); err != nil {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/rmqlb/rmqlb/netsetup"
 )
 
 // testNetns is a pair of network namespaces joined through a bridge in a
@@ -282,21 +284,21 @@ func TestInstancesNetns(t *testing.T) {
 	}
 }
 
+// TestWatchLinkNetns checks the link watch an Instance uses: created on a
+// thread in the host's namespace, it watches that namespace while it runs
+// on any thread.
 func TestWatchLinkNetns(t *testing.T) {
 	n := newTestNetns(t)
-	h, err := netns.GetFromName(n.ns[0])
+	var w *netsetup.LinkWatch
+	var err error
+	n.in(t, 0, func() { w, err = netsetup.NewLinkWatch(n.ifname[0], netsetup.WatchOptions{}) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
 	states := make(chan bool, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	w, err := subscribeLink(&h, n.ifname[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- w.run(ctx, func(up bool) { states <- up }) }()
+	go func() { done <- w.Run(ctx, func(s netsetup.LinkState) { states <- s.Up }) }()
 	// next waits for want to be reported; the kernel may report the link
 	// before its carrier settles (linkwatch runs asynchronously).
 	next := func(want bool) {
@@ -345,18 +347,20 @@ func (n *testNetns) goIn(t *testing.T, i int, f func()) {
 	}()
 }
 
-// TestInstanceRealTransportLinkCutNetns runs two Instances as the daemon
-// does (Options.Transport nil: real transport and link watching): cutting
-// the master's link moves the VIP, restoring it preempts back.
-func TestInstanceRealTransportLinkCutNetns(t *testing.T) {
-	n := newTestNetns(t)
-	type node struct {
-		inst  *Instance
-		owner *fakeOwner
-		done  chan error
-	}
+// realNode is an Instance run as the daemon runs it: real transport and
+// link watch, in its host's namespace.
+type realNode struct {
+	inst  *Instance
+	owner *fakeOwner
+	done  chan error
+}
+
+// startRealPair runs two such Instances, priority 150 on host 0 and 100 on
+// host 1, until the test ends.
+func startRealPair(t *testing.T, n *testNetns) [2]*realNode {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var nodes []*node
+	var nodes [2]*realNode
 	for i, prio := range []uint8{150, 100} {
 		cfg := testConfig(func(c *Config) {
 			c.Interface = n.ifname[i]
@@ -365,14 +369,14 @@ func TestInstanceRealTransportLinkCutNetns(t *testing.T) {
 			c.AdvertInterval = 200 * time.Millisecond
 			c.VIPs = []netip.Prefix{netip.MustParsePrefix("10.99.7.100/24")}
 		})
-		nd := &node{owner: newFakeOwner(), done: make(chan error, 1)}
+		nd := &realNode{owner: newFakeOwner(), done: make(chan error, 1)}
 		inst, err := NewInstance(cfg, Options{Owner: nd.owner})
 		if err != nil {
 			t.Fatal(err)
 		}
 		nd.inst = inst
 		n.goIn(t, i, func() { nd.done <- inst.Run(ctx) })
-		nodes = append(nodes, nd)
+		nodes[i] = nd
 	}
 	t.Cleanup(func() {
 		cancel()
@@ -382,30 +386,99 @@ func TestInstanceRealTransportLinkCutNetns(t *testing.T) {
 			}
 		}
 	})
-	waitStates := func(what string, a, b State) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			sa, sb := nodes[0].inst.Snapshot(), nodes[1].inst.Snapshot()
-			if sa.State == a && sb.State == b {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: states %v/%v, want %v/%v", what, sa.State, sb.State, a, b)
-			}
+	return nodes
+}
+
+// waitStates waits until the two nodes are in states a and b.
+func waitStates(t *testing.T, nodes [2]*realNode, what string, a, b State) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) { // polling real time; the protocol runs on it
+		sa, sb := nodes[0].inst.Snapshot(), nodes[1].inst.Snapshot()
+		if sa.State == a && sb.State == b {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: states %v/%v, want %v/%v", what, sa.State, sb.State, a, b)
 		}
 	}
-	waitStates("start", StateMaster, StateBackup)
+}
+
+// TestInstanceRealTransportLinkCutNetns runs two Instances as the daemon
+// does (Options.Transport nil: real transport and link watching): cutting
+// the master's link moves the VIP, restoring it preempts back.
+func TestInstanceRealTransportLinkCutNetns(t *testing.T) {
+	n := newTestNetns(t)
+	nodes := startRealPair(t, n)
+	waitStates(t, nodes, "start", StateMaster, StateBackup)
 	if s := nodes[0].inst.Snapshot(); s.Source != n.addr[0] || len(s.Destinations) != 1 || s.Destinations[0] != MulticastIPv4 {
 		t.Fatalf("snapshot %+v", s)
 	}
 	run(t, "ip", "-n", n.ns[0], "link", "set", n.ifname[0], "down")
-	waitStates("master link cut", StateFault, StateMaster)
+	waitStates(t, nodes, "master link cut", StateFault, StateMaster)
 	if r := nodes[0].inst.Snapshot().Reason; !strings.Contains(r, "link down") {
 		t.Fatalf("reason %q", r)
 	}
 	run(t, "ip", "-n", n.ns[0], "link", "set", n.ifname[0], "up")
-	waitStates("link restored, preempt", StateMaster, StateBackup)
+	waitStates(t, nodes, "link restored, preempt", StateMaster, StateBackup)
 	if d := nodes[1].inst.Snapshot().Counters.Dropped; len(d) != 0 {
 		t.Fatalf("backup dropped %v", d)
+	}
+}
+
+// recreate deletes host i's interface (and its switch port) and creates
+// it again with the same name and address, as when a bond, VLAN or veth
+// is re-created; the new interface has a new index.
+func (n *testNetns) recreate(t *testing.T, i int) {
+	t.Helper()
+	run(t, "ip", "-n", n.sw, "link", "del", n.port[i])
+	run(t, "ip", "-n", n.sw, "link", "add", n.port[i], "type", "veth", "peer", "name", n.ifname[i], "netns", n.ns[i])
+	run(t, "ip", "-n", n.sw, "link", "set", n.port[i], "master", "br0")
+	run(t, "ip", "-n", n.sw, "link", "set", n.port[i], "up")
+	run(t, "ip", "-n", n.ns[i], "addr", "add", n.addr[i].String()+"/24", "dev", n.ifname[i])
+	run(t, "ip", "-n", n.ns[i], "link", "set", n.ifname[i], "up")
+}
+
+// TestInstanceFollowsRecreatedInterfaceNetns deletes and re-creates the
+// interface of a running Instance with the same name and address. The
+// backup's socket must follow it and hear the master again (not become a
+// second master); the master's must follow it so that the backup hears
+// it and hands the VIP back.
+func TestInstanceFollowsRecreatedInterfaceNetns(t *testing.T) {
+	n := newTestNetns(t)
+	nodes := startRealPair(t, n)
+	waitStates(t, nodes, "start", StateMaster, StateBackup)
+
+	// The backup's interface.
+	before := nodes[1].inst.Snapshot()
+	n.recreate(t, 1)
+	waitStates(t, nodes, "backup interface re-created", StateMaster, StateBackup)
+	// Back in BACKUP after the link came up: it must keep hearing the
+	// master for longer than a master down interval (about 0.7 s).
+	heard := uint64(0)
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) { // polling real time
+		s := nodes[1].inst.Snapshot()
+		if s.State == StateMaster {
+			t.Fatalf("backup became MASTER after its interface was re-created: %s", s.Reason)
+		}
+		heard = s.Counters.AdvertsReceived
+	}
+	s := nodes[1].inst.Snapshot()
+	if s.State != StateBackup || s.Counters.Rebinds != 1 || heard <= before.Counters.AdvertsReceived+5 || s.Source != n.addr[1] {
+		t.Fatalf("backup after re-creation: state %v, rebinds %d, adverts received %d (before %d), source %v",
+			s.State, s.Counters.Rebinds, heard, before.Counters.AdvertsReceived, s.Source)
+	}
+
+	// The master's interface: the backup takes over while it is gone,
+	// and hands back once the master is heard on its new interface.
+	n.recreate(t, 0)
+	waitStates(t, nodes, "master interface re-created, preempt back", StateMaster, StateBackup)
+	if s := nodes[0].inst.Snapshot(); s.Counters.Rebinds != 1 {
+		t.Fatalf("master after re-creation: rebinds %d", s.Counters.Rebinds)
+	}
+	// It stays so: the backup hears the master's adverts.
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) { // polling real time
+		if sa, sb := nodes[0].inst.Snapshot().State, nodes[1].inst.Snapshot().State; sa != StateMaster || sb != StateBackup {
+			t.Fatalf("after the master's re-creation: states %v/%v, want MASTER/BACKUP", sa, sb)
+		}
 	}
 }

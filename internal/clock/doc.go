@@ -9,6 +9,9 @@
 // armed a timer (WaitArmed, NextArm) or changed one (Changed), so tests
 // never sleep to make time pass.
 //
+// WithTimeout is context.WithTimeout on a Clock, for deadlines of work the
+// code under test waits for (vrrp bounds its Owner calls with it).
+//
 // Timers follow the semantics of time.Timer since Go 1.23 (see the
 // time.Timer documentation and https://go.dev/wiki/Go123Timer): after Stop
 // or Reset returns, no value armed before the call is received from C, and

@@ -1,0 +1,131 @@
+package netsetup
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/packet"
+	"github.com/vishvananda/netlink"
+	"go.uber.org/zap"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// etherTypeARP is the EtherType of ARP (RFC 826).
+const etherTypeARP = 0x0806
+
+// openSenders opens the sockets for the announcements that are not open
+// yet: an AF_PACKET socket for gratuitous ARP when there is an IPv4 VIP and
+// the link has an Ethernet address and ARP, an ICMPv6 socket when there is
+// an IPv6 VIP. Called with s.mu held.
+func (s *VIPSet) openSenders(attrs *netlink.LinkAttrs) error {
+	hasV4, hasV6 := false, false
+	for _, p := range s.cfg.VIPs {
+		hasV4 = hasV4 || p.Addr().Is4()
+		hasV6 = hasV6 || p.Addr().Is6()
+	}
+	var errs []error
+	if hasV4 && s.conn == nil {
+		c, err := openARP(attrs)
+		s.conn = c
+		errs = append(errs, err)
+	}
+	if hasV6 && s.na == nil {
+		c, err := openNA(attrs.Index, attrs.Name)
+		s.na = c
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// closeSenders closes the announcement sockets. Called with s.mu held.
+func (s *VIPSet) closeSenders() {
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn = nil
+	}
+	if s.na != nil {
+		s.na.Close()
+		s.na = nil
+	}
+}
+
+// openARP opens the send-only packet socket for gratuitous ARP.
+func openARP(attrs *netlink.LinkAttrs) (net.PacketConn, error) {
+	if len(attrs.HardwareAddr) != 6 {
+		return nil, fmt.Errorf("opening ARP socket on %s: no Ethernet address (%q)", attrs.Name, attrs.HardwareAddr)
+	}
+	if attrs.RawFlags&unix.IFF_NOARP != 0 {
+		return nil, fmt.Errorf("opening ARP socket on %s: interface has NOARP", attrs.Name)
+	}
+	// The socket only sends: a filter that accepts nothing keeps the
+	// kernel from queueing every ARP frame of the link for us.
+	drop, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+	if err != nil {
+		return nil, fmt.Errorf("assembling BPF filter: %w", err)
+	}
+	ifi := &net.Interface{Index: attrs.Index, Name: attrs.Name, HardwareAddr: attrs.HardwareAddr, MTU: attrs.MTU}
+	c, err := packet.Listen(ifi, packet.Raw, etherTypeARP, &packet.Config{Filter: drop})
+	if err != nil {
+		return nil, fmt.Errorf("opening ARP socket on %s: %w", attrs.Name, err)
+	}
+	return c, nil
+}
+
+// announce sends one gratuitous ARP for every IPv4 VIP and one unsolicited
+// neighbour advertisement for every IPv6 VIP that was added. It is the
+// announcer's callback and runs without the announcer's lock.
+func (s *VIPSet) announce(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.held {
+		return
+	}
+	// Opening may have failed at Acquire (e.g. the link was missing):
+	// retry, so the refresh recovers once the link is back.
+	var openErr error
+	if link, err := netlink.LinkByName(s.cfg.Interface); err != nil {
+		openErr = fmt.Errorf("looking up interface %s: %w", s.cfg.Interface, err)
+	} else {
+		s.hw = link.Attrs().HardwareAddr // follows a MAC change (bond failover)
+		openErr = s.openSenders(link.Attrs())
+	}
+	for _, v := range s.vips {
+		if !v.owned {
+			continue
+		}
+		var err error
+		a := v.prefix.Addr()
+		switch {
+		case a.Is4() && s.conn != nil:
+			var frame []byte
+			frame, err = GARPFrame(s.hw, a)
+			if err == nil {
+				_, err = s.conn.WriteTo(frame, &packet.Addr{HardwareAddr: ethernet.Broadcast})
+				if err != nil {
+					err = fmt.Errorf("sending gratuitous ARP for %s: %w", a, err)
+				}
+			}
+		case a.Is6() && s.na != nil:
+			err = s.na.send(s.hw, a)
+		default:
+			err = openErr
+			if err == nil {
+				continue // nothing to announce with on this link
+			}
+		}
+		if err != nil {
+			v.lastErr = err.Error()
+			s.m.garpErrors.Inc()
+			s.log.Debug("announcement failed", zap.Error(err))
+			continue
+		}
+		v.garpSent++
+		v.lastGARP = now
+		v.lastErr = ""
+		s.m.garpSent.Inc()
+	}
+}

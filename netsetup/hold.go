@@ -1,0 +1,217 @@
+package netsetup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// Defaults of VIPSetOptions.Recheck.
+const (
+	// DefaultRecheck is the period of the backstop check of the VIPs when
+	// VIPSetOptions.Recheck is zero.
+	DefaultRecheck = time.Second
+	// MinRecheck is the shortest period of the backstop check; shorter
+	// values are raised to it (the check dumps the interface's addresses).
+	MinRecheck = 100 * time.Millisecond
+)
+
+// ReportFaults registers report, which the VIPSet calls, never
+// concurrently, from Acquire and from Run's watch: with a non-nil error
+// when it cannot hold its VIPs (adding one failed, in Acquire or when
+// putting back one that disappeared), and with nil once it could hold them
+// again. report must only record what it is told and return: it is called
+// while the VIPSet serialises Acquire and Release, so calling either from
+// it would deadlock. The vrrp package's Instance registers
+// itself when it runs with the VIPSet as its Owner, and then leaves MASTER
+// while the VIPSet is faulty. A later call replaces report; nil
+// unregisters it.
+func (s *VIPSet) ReportFaults(report func(err error)) {
+	s.mu.Lock()
+	s.report = report
+	s.mu.Unlock()
+}
+
+// watchHold runs the watch of the VIPs: on every address or link event of
+// the namespace and every Recheck, check. It returns when ctx is done.
+func (s *VIPSet) watchHold(ctx context.Context) error {
+	w := &rtWatch{
+		clock:     s.clock,
+		subscribe: s.subscribe,
+		sync:      s.check,
+		every:     s.recheck,
+		retry:     min(s.recheck, DefaultWatchRetry),
+		onError: func(err error) {
+			s.log.Warn("watching the VIPs: netlink subscription failed; subscribing again and checking afresh", zap.Error(err))
+		},
+	}
+	return w.run(ctx)
+}
+
+// subscribeAddrs subscribes to address and link events in the namespace
+// of the calling thread.
+func subscribeAddrs() (nlSub, error) {
+	return nl.Subscribe(unix.NETLINK_ROUTE, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR, unix.RTNLGRP_LINK)
+}
+
+// check compares the interface with what the VIPSet should hold. While
+// held and healthy, a VIP that disappeared (a network manager flushed the
+// interface, `ip addr del`) is added again, counted and announced; if that
+// fails, the VIPSet becomes faulty and reports it. While faulty, it reports
+// recovery once the VIPs could be held again, no sooner than Recheck after
+// the fault: held, by adding what is missing; released, when the
+// interface exists and no address somebody else added holds a VIP's IP.
+// Not held and healthy, it does nothing. The error is that of reading the
+// interface; check is retried then.
+func (s *VIPSet) check() error {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	s.mu.Lock()
+	held, fault, faultAt := s.held, s.fault, s.faultAt
+	s.mu.Unlock()
+	if !held && fault == nil {
+		return nil
+	}
+	if fault != nil && s.clock.Now().Sub(faultAt) < s.recheck {
+		return nil
+	}
+	link, err := linkByName(s.cfg.Interface)
+	if isLinkGone(err) {
+		if held {
+			s.setFault(fmt.Errorf("holding VIPs: %w", err))
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ifindex := link.Attrs().Index
+	present, err := listAddrs(ifindex)
+	if err != nil {
+		return fmt.Errorf("checking VIPs: listing addresses of %s: %w", s.cfg.Interface, err)
+	}
+	if !held {
+		if err := s.holdable(present); err != nil {
+			return nil // still faulty
+		}
+		s.clearFault()
+		return nil
+	}
+	s.followLink(link.Attrs())
+	var errs []error
+	readded := false
+	for _, v := range s.vips {
+		if s.isPresent(present, v) {
+			continue
+		}
+		err := s.add(ifindex, present, v)
+		s.mu.Lock()
+		v.lastErr = errText(err)
+		if err == nil {
+			v.readded++
+		}
+		s.mu.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		readded = true
+		s.m.readded.Inc()
+		s.log.Warn("VIP disappeared from the interface; added it again", zap.Stringer("vip", v.prefix))
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.setFault(fmt.Errorf("holding VIPs: %w", err))
+		return nil
+	}
+	if readded {
+		s.ann.start() // neighbours may have lost the address meanwhile
+	}
+	s.clearFault()
+	return nil
+}
+
+// isPresent reports whether v is present on the interface as ours.
+func (s *VIPSet) isPresent(present []addrInfo, v *vipState) bool {
+	for _, a := range present {
+		if a.prefix.Addr() == v.prefix.Addr() && s.ours(a, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdable reports why the VIPs could not be added now, given the
+// addresses present: an address somebody else added holds a VIP's IP.
+func (s *VIPSet) holdable(present []addrInfo) error {
+	for _, v := range s.vips {
+		for _, a := range present {
+			if a.prefix.Addr() == v.prefix.Addr() && !s.ours(a, v) {
+				return fmt.Errorf("VIP %s: present without rmqlb's marker", v.prefix)
+			}
+		}
+	}
+	return nil
+}
+
+// followLink reopens the announcement sockets when the interface got a
+// new index (it was deleted and created again while held). Called with
+// opMu held.
+func (s *VIPSet) followLink(attrs *netlink.LinkAttrs) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if attrs.Index == s.ifindex {
+		return
+	}
+	s.ifindex, s.hw = attrs.Index, attrs.HardwareAddr
+	s.closeSenders()
+	if err := s.openSenders(attrs); err != nil {
+		s.log.Warn("cannot send announcements", zap.Error(err))
+	}
+}
+
+// setFault makes the VIPSet faulty with err and reports it when the fault
+// is new or its error changed. Called with opMu held.
+func (s *VIPSet) setFault(err error) {
+	s.mu.Lock()
+	first := s.fault == nil
+	changed := first || s.fault.Error() != err.Error()
+	s.fault = err
+	if first {
+		s.faultAt = s.clock.Now()
+		s.faults++
+	}
+	report := s.report
+	s.mu.Unlock()
+	if !changed {
+		return
+	}
+	if first {
+		s.m.faults.Inc()
+	}
+	s.log.Error("cannot hold the VIPs", zap.Error(err))
+	if report != nil {
+		report(err)
+	}
+}
+
+// clearFault ends a fault and reports it. Called with opMu held.
+func (s *VIPSet) clearFault() {
+	s.mu.Lock()
+	was := s.fault != nil
+	s.fault = nil
+	report := s.report
+	s.mu.Unlock()
+	if !was {
+		return
+	}
+	s.log.Info("VIPs can be held again")
+	if report != nil {
+		report(nil)
+	}
+}

@@ -1,0 +1,200 @@
+package netsetup
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/internal/clock"
+)
+
+// runVIPSet runs s until the test ends.
+func runVIPSet(t *testing.T, s *VIPSet) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+// TestVIPSetReaddsNetns flushes a held VIP: the address event makes the
+// VIPSet add it again at once (the periodic check is an hour away),
+// announce it and count it.
+func TestVIPSetReaddsNetns(t *testing.T) {
+	l := setupLab(t)
+	if l == nil {
+		return
+	}
+	macA := mustMAC(t, l.MACA)
+	capB := captureARP(t, l.NSB, l.IfB)
+	vip := netip.MustParsePrefix("10.201.0.185/24")
+	reg := prometheus.NewPedanticRegistry()
+	s, err := NewVIPSetWithOptions(VIPConfig{Interface: l.IfA, VIPs: []netip.Prefix{vip}, GARP: GARPConfig{Count: 1, Refresh: -1}},
+		VIPSetOptions{Registerer: reg, Recheck: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runVIPSet(t, s)
+	if err := s.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	capB.garps(t, macA, 1, 5*time.Second)
+
+	start := time.Now()
+	run(t, "ip", "addr", "del", vip.String(), "dev", l.IfA)
+	capB.garps(t, macA, 1, 5*time.Second) // announced again once added again
+	t.Logf("VIP back and announced %v after it was deleted", time.Since(start))
+	if a := addrsOf(t, l.IfA)[vip.Addr()]; a != vip.String()+" "+l.IfA+":rmqlb" {
+		t.Fatalf("after the flush the VIP is %q, want it back with our label", a)
+	}
+	snap := s.Snapshot()
+	if v := snap.VIPs[0]; v.Readded != 1 || !v.Present || !v.Owned || snap.Fault != "" || !snap.Held {
+		t.Fatalf("snapshot %+v", snap)
+	}
+	if n := gathered(t, reg, "rmqlb_vip_readded_total"); n != 1 {
+		t.Errorf("rmqlb_vip_readded_total = %v, want 1", n)
+	}
+	// Released, the VIPSet no longer puts it back.
+	if err := s.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "ip", "addr", "add", "10.201.0.186/32", "dev", l.IfA) // an event after the release
+	if _, ok := addrsOf(t, l.IfA)[vip.Addr()]; ok {
+		t.Fatal("VIP back after Release")
+	}
+}
+
+// TestVIPSetRecheckNetns loses every address event: the periodic check
+// (on a fake clock) puts the VIP back.
+func TestVIPSetRecheckNetns(t *testing.T) {
+	l := setupLab(t)
+	if l == nil {
+		return
+	}
+	clk := clock.NewFake(t0)
+	vip := netip.MustParsePrefix("10.201.0.187/24")
+	s, err := NewVIPSetWithOptions(VIPConfig{Interface: l.IfA, VIPs: []netip.Prefix{vip}, GARP: GARPConfig{Count: 1, Refresh: -1}},
+		VIPSetOptions{Clock: clk, Recheck: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.subscribe = func() (nlSub, error) { return newFakeSub(), nil } // silent
+	runVIPSet(t, s)
+	clk.WaitArmed(t, t0.Add(500*time.Millisecond))
+	if err := s.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "ip", "addr", "del", vip.String(), "dev", l.IfA)
+	if _, ok := addrsOf(t, l.IfA)[vip.Addr()]; ok {
+		t.Fatal("VIP back without a check; the test proves nothing")
+	}
+	clk.Advance(500 * time.Millisecond)
+	clk.WaitArmed(t, t0.Add(time.Second)) // checked and waiting again
+	if _, ok := addrsOf(t, l.IfA)[vip.Addr()]; !ok {
+		t.Fatal("the periodic check did not put the VIP back")
+	}
+	if v := s.Snapshot().VIPs[0]; v.Readded != 1 {
+		t.Fatalf("snapshot %+v", v)
+	}
+}
+
+// faultReports collects what a VIPSet reports through ReportFaults.
+type faultReports chan error
+
+func (r faultReports) next(t *testing.T, what string) error {
+	t.Helper()
+	select {
+	case err := <-r:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no report: want %s", what)
+		return nil
+	}
+}
+
+// TestVIPSetFaultNetns makes putting a VIP back fail, once by a conflict
+// (somebody else added its IP meanwhile) and once by the kernel (IPv6
+// disabled on the interface): the VIPSet reports a fault, and once the
+// cause is gone and the VIPs released, that it could hold them again.
+func TestVIPSetFaultNetns(t *testing.T) {
+	l := setupLab(t)
+	if l == nil {
+		return
+	}
+	vip4 := netip.MustParsePrefix("10.201.0.190/24")
+	vip6 := netip.MustParsePrefix("fd00:201::190/64")
+	const recheck = 200 * time.Millisecond
+	reg := prometheus.NewPedanticRegistry()
+	s, err := NewVIPSetWithOptions(VIPConfig{Interface: l.IfA, VIPs: []netip.Prefix{vip4, vip6}, GARP: GARPConfig{Count: 1, Refresh: -1}},
+		VIPSetOptions{Registerer: reg, Recheck: recheck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := make(faultReports, 16)
+	s.ReportFaults(func(err error) { reports <- err })
+	runVIPSet(t, s)
+	ctx := context.Background()
+	if err := s.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Somebody adds the VIP's IP (as a /32) and ours goes.
+	run(t, "ip", "addr", "add", "10.201.0.190/32", "dev", l.IfA)
+	run(t, "ip", "addr", "del", vip4.String(), "dev", l.IfA)
+	err = reports.next(t, "a fault")
+	if err == nil || !strings.Contains(err.Error(), "without rmqlb's marker") {
+		t.Fatalf("reported %v, want a conflict", err)
+	}
+	faultAt := time.Now()
+	if snap := s.Snapshot(); snap.Fault == "" || snap.Faults != 1 || snap.VIPs[0].Readded != 0 {
+		t.Fatalf("snapshot %+v", snap)
+	}
+	if n := gathered(t, reg, "rmqlb_vip_faults_total"); n != 1 {
+		t.Errorf("rmqlb_vip_faults_total = %v, want 1", n)
+	}
+	if err := s.Release(ctx); err != nil { // what the VRRP instance does on a fault
+		t.Fatal(err)
+	}
+	if _, ok := addrsOf(t, l.IfA)[vip4.Addr()]; !ok {
+		t.Fatal("Release removed the address somebody else added")
+	}
+	run(t, "ip", "addr", "del", "10.201.0.190/32", "dev", l.IfA)
+	if err := reports.next(t, "recovery"); err != nil {
+		t.Fatalf("reported %v, want recovery (nil)", err)
+	}
+	if d := time.Since(faultAt); d < recheck {
+		t.Errorf("recovered %v after the fault, before the hold-down of %v", d, recheck)
+	}
+	if snap := s.Snapshot(); snap.Fault != "" || snap.Held {
+		t.Fatalf("snapshot after recovery %+v", snap)
+	}
+
+	// Held again; IPv6 is disabled on the interface, which removes the
+	// IPv6 VIP and refuses it back.
+	if err := s.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "sysctl", "-qw", "net.ipv6.conf."+l.IfA+".disable_ipv6=1")
+	err = reports.next(t, "a fault")
+	if !errors.Is(err, unix.EACCES) || !strings.Contains(err.Error(), vip6.String()) {
+		t.Fatalf("reported %v, want the kernel's refusal (EACCES) to add %s", err, vip6)
+	}
+	if err := s.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "sysctl", "-qw", "net.ipv6.conf."+l.IfA+".disable_ipv6=0")
+	if err := reports.next(t, "recovery"); err != nil {
+		t.Fatalf("reported %v, want recovery", err)
+	}
+	if snap := s.Snapshot(); snap.Faults != 2 {
+		t.Fatalf("faults %d, want 2", snap.Faults)
+	}
+}
