@@ -497,7 +497,7 @@ func TestKeepAliveBothSides(t *testing.T) {
 	lp.post(func(lp *loop) {
 		s := lp.head
 		var o [2]opts
-		for i, fd := range []int{s.cfd, s.sfd} {
+		for i, fd := range []int{s.cli.fd, s.srv.fd} {
 			o[i].ka, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE)
 			o[i].idle, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
 			o[i].nodelay, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)

@@ -42,10 +42,10 @@ type loop struct {
 	tok    uint32 // registration tokens (epoll data), never 0
 	timers timerHeap
 	pipes  pipePool
-	bufs   [][]byte // idle stash buffers
+	bufs   []*stash // idle stash buffers
 	// scratch receives every recv(2); its bytes are written on or copied
 	// to a stash buffer before the next read.
-	scratch []byte
+	scratch *stash
 	ready   []*session // sessions with work left after their budget
 	spare   []*session
 	now     time.Time
@@ -70,7 +70,7 @@ func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Durat
 		return nil, fmt.Errorf("creating eventfd: %w", err)
 	}
 	lp := &loop{l: l, epfd: epfd, evfd: evfd, lnfd: -1, local: local, lnKeepAlive: lnKeepAlive, now: time.Now(),
-		scratch: make([]byte, scratchSize)}
+		scratch: new(stash)}
 	if err := lp.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN, 0); err != nil {
 		lp.closeFds()
 		return nil, fmt.Errorf("watching eventfd: %w", err)
@@ -195,27 +195,16 @@ func (lp *loop) dispatch(ev *unix.EpollEvent) {
 	}
 	e := ev.Events
 	switch {
-	case fd == s.cfd && tok == s.ctok:
+	case fd == s.cli.fd && tok == s.cli.tok:
 		if e&unix.EPOLLERR != 0 {
 			s.abort(fmt.Errorf("client socket: %w", errOr(socketError(fd))))
 			return
 		}
-		if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
-			s.cr = true
-		}
-		if e&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
-			s.chup = true
-		}
-		if e&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 {
-			s.cw = true
-		}
-	case fd == s.sfd && tok == s.stok:
-		if e&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
-			s.shup = true
-		}
+		s.cli.note(e)
+	case fd == s.srv.fd && tok == s.srv.tok:
 		if s.state == stateConnecting {
 			if e&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-				s.connectDone()
+				s.connectDone(e)
 			}
 			return
 		}
@@ -223,12 +212,7 @@ func (lp *loop) dispatch(ev *unix.EpollEvent) {
 			s.abort(fmt.Errorf("server socket: %w", errOr(socketError(fd))))
 			return
 		}
-		if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
-			s.sr = true
-		}
-		if e&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 {
-			s.sw = true
-		}
+		s.srv.note(e)
 	default:
 		return // stale event of a closed registration
 	}
@@ -424,19 +408,22 @@ func (lp *loop) unlink(s *session) {
 	lp.nsess--
 }
 
-// getBuf borrows a stash buffer of scratchSize bytes.
-func (lp *loop) getBuf() []byte {
+// stash holds the bytes of one read that the destination did not take.
+type stash [scratchSize]byte
+
+// getBuf borrows a stash buffer.
+func (lp *loop) getBuf() *stash {
 	if n := len(lp.bufs); n > 0 {
 		b := lp.bufs[n-1]
 		lp.bufs[n-1] = nil
 		lp.bufs = lp.bufs[:n-1]
 		return b
 	}
-	return make([]byte, scratchSize)
+	return new(stash)
 }
 
 // putBuf returns a stash buffer.
-func (lp *loop) putBuf(b []byte) {
+func (lp *loop) putBuf(b *stash) {
 	if len(lp.bufs) < maxIdleBufs {
 		lp.bufs = append(lp.bufs, b)
 	}

@@ -19,14 +19,49 @@ const (
 	stateClosed
 )
 
-// half is one direction of a session: bytes read from src are spliced into a
-// pipe borrowed from the loop's pool and from there into dst. The pipe is
-// held only while it has bytes in it (n > 0).
+// sock is one side of a session: its socket, its epoll registration and
+// the readiness learnt from edge-triggered events. It is owned by the
+// session's loop; dispatch sets the readiness flags, the halves clear them.
+type sock struct {
+	fd  int    // -1 while the side has no socket (server side before a connect)
+	tok uint32 // registration token of fd (epoll data), tells stale events apart
+
+	// readable: a read may return data, EOF or an error; cleared on EAGAIN
+	// or on a short read (recv copied everything queued).
+	readable bool
+	// writable: a write may make progress; cleared on EAGAIN.
+	writable bool
+	// hup: the peer's FIN or a hang-up was announced (EPOLLRDHUP,
+	// EPOLLHUP); reads then go on until EOF, short reads do not clear
+	// readable.
+	hup bool
+}
+
+// note records the readiness reported by one epoll event on k.
+func (k *sock) note(events uint32) {
+	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+		k.readable = true
+	}
+	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
+		k.hup = true
+	}
+	if events&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 {
+		k.writable = true
+	}
+}
+
+// half is one direction of a session: bytes read from src are written to
+// dst, either straight from the loop's scratch buffer or spliced through a
+// pipe borrowed from the loop's pool. The pipe and the stash buffer are
+// held only while they have bytes in them.
 type half struct {
+	src, dst *sock
+	counter  *atomic.Uint64 // the backend's byte counter of this direction
+
 	p        *pipe
-	n        int    // bytes in p
-	buf      []byte // borrowed; buf[off:end] waits for dst
-	off, end int
+	buf      *stash // borrowed; buf[off:end] waits for dst
+	n        int32  // bytes in p
+	off, end int32
 	bulk     bool // the last read filled the scratch buffer: splice
 	eof      bool // src reached EOF
 	shut     bool // dst was shut down for writing (direction done)
@@ -38,15 +73,10 @@ type session struct {
 	lp         *loop
 	prev, next *session
 
-	cfd, sfd   int
-	ctok, stok uint32
-	state      uint8
-	queued     bool // in lp.ready
-
-	// readiness learnt from edge-triggered events, cleared on EAGAIN
-	// (or a short read); chup/shup: the peer's FIN or a hangup was seen
-	cr, cw, sr, sw bool
-	chup, shup     bool
+	cli, srv sock // client side, server (backend) side
+	state    uint8
+	queued   bool  // in lp.ready
+	tidx     int32 // index in lp.timers, -1 if not scheduled
 
 	client netip.AddrPort
 	be     *backend     // holds one active count of be while non-nil
@@ -57,7 +87,6 @@ type session struct {
 	c2s, s2c half
 
 	deadline   time.Time
-	tidx       int
 	lastActive time.Time
 }
 
@@ -75,14 +104,17 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 			l.log.Debug("setting client socket options", zap.Error(err))
 		}
 	}
-	s := &session{lp: lp, cfd: fd, sfd: -1, client: client, tidx: -1, lastActive: lp.now}
+	s := &session{lp: lp, client: client, tidx: -1, lastActive: lp.now}
+	s.cli.fd, s.srv.fd = fd, -1
+	s.c2s.src, s.c2s.dst = &s.cli, &s.srv
+	s.s2c.src, s.s2c.dst = &s.srv, &s.cli
 	tok, err := lp.register(fd, s)
 	if err != nil {
 		l.log.Warn("registering client connection", zap.Error(err))
 		unix.Close(fd)
 		return
 	}
-	s.ctok = tok
+	s.cli.tok = tok
 	l.active.Add(1)
 	l.total.Add(1)
 	lp.link(s)
@@ -131,8 +163,7 @@ func (s *session) connectNext() {
 			l.log.Warn("registering backend connection", zap.Error(err))
 			continue
 		}
-		s.sfd, s.stok = fd, tok
-		s.sr, s.sw, s.shup = false, false, false
+		s.srv = sock{fd: fd, tok: tok}
 		lp.timers.set(s, lp.now.Add(p.connectTimeout))
 		return
 	}
@@ -142,9 +173,9 @@ func (s *session) connectNext() {
 func (s *session) attemptFailed(err error) {
 	lp := s.lp
 	lp.timers.stop(s)
-	if s.sfd >= 0 {
-		lp.release(s.sfd)
-		s.sfd, s.stok = -1, 0
+	if s.srv.fd >= 0 {
+		lp.release(s.srv.fd)
+		s.srv = sock{fd: -1}
 	}
 	if b := s.be; b != nil {
 		s.be = nil
@@ -155,9 +186,10 @@ func (s *session) attemptFailed(err error) {
 	s.connectNext()
 }
 
-// connectDone handles the completion event of a non-blocking connect.
-func (s *session) connectDone() {
-	if err := socketError(s.sfd); err != nil {
+// connectDone handles the completion event of a non-blocking connect;
+// events are those of the event that reported it.
+func (s *session) connectDone(events uint32) {
+	if err := socketError(s.srv.fd); err != nil {
 		s.attemptFailed(err)
 		return
 	}
@@ -170,11 +202,13 @@ func (s *session) connectDone() {
 		}
 	}
 	s.be.total.Add(1)
+	s.c2s.counter, s.s2c.counter = &s.be.bytesIn, &s.be.bytesOut
 	s.state = stateEstablished
 	s.tried = nil // not needed any more; keep idle sessions small
 	// Data (even a FIN) may have come with the connect completion: with
 	// edge-triggered events the read side must be tried once.
-	s.sr, s.sw = true, true
+	s.srv.note(events)
+	s.srv.readable, s.srv.writable = true, true
 	s.lastActive = lp.now
 	if d := lp.l.params.Load().idleTimeout; d > 0 {
 		lp.timers.set(s, lp.now.Add(d))
@@ -187,7 +221,7 @@ func (s *session) connectDone() {
 func (s *session) sendProxyHeader() error {
 	local := s.lp.local
 	if !local.IsValid() || local.Addr().IsUnspecified() {
-		if sa, err := unix.Getsockname(s.cfd); err == nil {
+		if sa, err := unix.Getsockname(s.cli.fd); err == nil {
 			local = fromSockaddr(sa)
 		}
 	}
@@ -198,7 +232,7 @@ func (s *session) sendProxyHeader() error {
 	} else {
 		h = proxyproto.AppendV2(buf[:0], s.client, local)
 	}
-	n, err := unix.Write(s.sfd, h)
+	n, err := unix.Write(s.srv.fd, h)
 	if err != nil {
 		return fmt.Errorf("writing PROXY header: %w", err)
 	}
@@ -234,13 +268,12 @@ func (s *session) pump() {
 	if s.state != stateEstablished {
 		return
 	}
-	b := s.be
-	more1, err := s.move(&s.c2s, s.cfd, s.sfd, &s.cr, &s.sw, s.chup, &b.bytesIn)
+	more1, err := s.move(&s.c2s)
 	if err != nil {
 		s.abort(fmt.Errorf("client to server: %w", err))
 		return
 	}
-	more2, err := s.move(&s.s2c, s.sfd, s.cfd, &s.sr, &s.cw, s.shup, &b.bytesOut)
+	more2, err := s.move(&s.s2c)
 	if err != nil {
 		s.abort(fmt.Errorf("server to client: %w", err))
 		return
@@ -255,35 +288,36 @@ func (s *session) pump() {
 	}
 }
 
-// move runs one direction until src or dst would block, or the budget is
-// spent (more is then true). On EOF with nothing left in flight it shuts
-// dst down for writing.
+// move runs one direction until its source or destination would block, or
+// the budget is spent (more is then true). On EOF with nothing left in
+// flight it shuts the destination down for writing.
 //
 // Reads start with recv(2) into the loop's scratch buffer and are written
 // on at once: for the small messages of AMQP this is two syscalls and no
 // pipe. A short read means the socket is drained (recv copies everything
 // queued), unless a FIN was announced (hup), so no extra read for EAGAIN
 // is needed. A read that fills the scratch buffer switches the direction to
-// splice(2) through a borrowed pipe until the socket is drained. Bytes dst
-// does not take at once wait in a buffer (scratch copy) or the pipe
-// (splice) borrowed only until they are written.
-func (s *session) move(h *half, src, dst int, rd, wr *bool, hup bool, counter *atomic.Uint64) (more bool, err error) {
+// splice(2) through a borrowed pipe until the socket is drained. Bytes the
+// destination does not take at once wait in a stash buffer (scratch copy)
+// or the pipe (splice) borrowed only until they are written.
+func (s *session) move(h *half) (more bool, err error) {
 	lp := s.lp
+	src, dst := h.src, h.dst
 	for range chunkBudget {
 		if h.end > h.off {
-			if !*wr {
+			if !dst.writable {
 				return false, nil
 			}
-			n, err := write(dst, h.buf[h.off:h.end])
+			n, err := write(dst.fd, h.buf[h.off:h.end])
 			if err != nil {
 				if err == unix.EAGAIN {
-					*wr = false
+					dst.writable = false
 					return false, nil
 				}
 				return false, err
 			}
-			h.off += n
-			counter.Add(uint64(n))
+			h.off += int32(n)
+			h.counter.Add(uint64(n))
 			s.lastActive = lp.now
 			if h.off < h.end {
 				continue
@@ -292,19 +326,19 @@ func (s *session) move(h *half, src, dst int, rd, wr *bool, hup bool, counter *a
 			h.buf, h.off, h.end = nil, 0, 0
 		}
 		if h.n > 0 {
-			if !*wr {
+			if !dst.writable {
 				return false, nil
 			}
-			n, err := splice(h.p.r, dst, h.n)
+			n, err := splice(h.p.r, dst.fd, int(h.n))
 			if err != nil {
 				if err == unix.EAGAIN {
-					*wr = false
+					dst.writable = false
 					return false, nil
 				}
 				return false, err
 			}
-			h.n -= n
-			counter.Add(uint64(n))
+			h.n -= int32(n)
+			h.counter.Add(uint64(n))
 			s.lastActive = lp.now
 			if h.n > 0 {
 				continue
@@ -317,13 +351,13 @@ func (s *session) move(h *half, src, dst int, rd, wr *bool, hup bool, counter *a
 		if h.eof {
 			if !h.shut {
 				h.shut = true
-				if err := unix.Shutdown(dst, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
+				if err := unix.Shutdown(dst.fd, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
 					return false, fmt.Errorf("shutting down for writing: %w", err)
 				}
 			}
 			return false, nil
 		}
-		if !*rd {
+		if !src.readable {
 			return false, nil
 		}
 		if h.bulk {
@@ -331,11 +365,11 @@ func (s *session) move(h *half, src, dst int, rd, wr *bool, hup bool, counter *a
 			if err != nil {
 				return false, err
 			}
-			n, err := splice(src, p.w, p.size)
+			n, err := splice(src.fd, p.w, p.size)
 			if err != nil {
 				lp.pipes.put(p) // nothing was moved into it
 				if err == unix.EAGAIN {
-					*rd = false
+					src.readable = false
 					h.bulk = false
 					return false, nil
 				}
@@ -346,15 +380,15 @@ func (s *session) move(h *half, src, dst int, rd, wr *bool, hup bool, counter *a
 				h.eof = true
 				continue
 			}
-			h.p, h.n = p, n
+			h.p, h.n = p, int32(n)
 			s.lastActive = lp.now
 			continue
 		}
-		buf := lp.scratch
-		n, err := read(src, buf)
+		buf := lp.scratch[:]
+		n, err := read(src.fd, buf)
 		if err != nil {
 			if err == unix.EAGAIN {
-				*rd = false
+				src.readable = false
 				return false, nil
 			}
 			return false, err
@@ -366,24 +400,24 @@ func (s *session) move(h *half, src, dst int, rd, wr *bool, hup bool, counter *a
 		s.lastActive = lp.now
 		if n == len(buf) {
 			h.bulk = true
-		} else if !hup {
-			*rd = false // drained; the next arrival raises a new edge
+		} else if !src.hup {
+			src.readable = false // drained; the next arrival raises a new edge
 		}
 		m := 0
-		if *wr {
-			m, err = write(dst, buf[:n])
+		if dst.writable {
+			m, err = write(dst.fd, buf[:n])
 			if err != nil {
 				if err != unix.EAGAIN {
 					return false, err
 				}
 				m = 0
-				*wr = false
+				dst.writable = false
 			}
-			counter.Add(uint64(m))
+			h.counter.Add(uint64(m))
 		}
 		if m < n {
 			h.buf = lp.getBuf()
-			h.off, h.end = 0, copy(h.buf, buf[m:n])
+			h.off, h.end = 0, int32(copy(h.buf[:], buf[m:n]))
 		}
 	}
 	return true, nil
@@ -437,9 +471,9 @@ func (s *session) close() {
 	lp := s.lp
 	s.state = stateClosed
 	lp.timers.stop(s)
-	lp.release(s.cfd)
-	if s.sfd >= 0 {
-		lp.release(s.sfd)
+	lp.release(s.cli.fd)
+	if s.srv.fd >= 0 {
+		lp.release(s.srv.fd)
 	}
 	for _, h := range [...]*half{&s.c2s, &s.s2c} {
 		if h.p != nil {
