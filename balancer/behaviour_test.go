@@ -492,7 +492,7 @@ func TestKeepAliveBothSides(t *testing.T) {
 	type opts struct{ ka, idle, nodelay int }
 	got := make(chan [2]opts, 1)
 	r.mu.Lock()
-	lp := r.running2[0]
+	lp := r.loops[0]
 	r.mu.Unlock()
 	lp.post(func(lp *loop) {
 		s := lp.head
@@ -583,7 +583,7 @@ func TestPersistenceOverLoopback(t *testing.T) {
 // every loop (asked on the loops' own goroutines).
 func heldBuffers(r *runningListener) int {
 	r.mu.Lock()
-	loops := r.running2
+	loops := r.loops
 	r.mu.Unlock()
 	n := 0
 	var mu sync.Mutex

@@ -48,8 +48,12 @@ type loop struct {
 	scratch *stash
 	ready   []*session // sessions with work left after their budget
 	spare   []*session
-	now     time.Time
-	ev      unix.EpollEvent
+	// now is the real time, read after every epoll_wait. Session deadlines
+	// (connect and session timeouts) and the accept pause are on this
+	// time, not on the Listener's injected clock, because epoll_wait's
+	// timeout, which wakes the loop for them, runs on real time.
+	now time.Time
+	ev  unix.EpollEvent
 
 	acceptPausedUntil time.Time
 	exit              bool

@@ -492,5 +492,5 @@ func (s *session) close() {
 	lp.unlink(s)
 	lp.l.sessionEnded(s.be, s.sticky)
 	s.be, s.sticky = nil, nil
-	lp.l.active.Add(-1)
+	lp.l.sessionClosed()
 }

@@ -54,14 +54,14 @@ func (l *Listener) Snapshot() Snapshot {
 		Name:      l.cfg.Name,
 		Bind:      l.cfg.Bind,
 		Policy:    l.cfg.Policy,
-		Listening: l.running2 != nil,
+		Listening: l.loops != nil,
 		Active:    l.active.Load(),
 		Total:     l.total.Load(),
 		Refused:   l.refused.Load(),
 		NoBackend: l.noBackend.Load(),
 		Backends:  make([]BackendSnapshot, 0, len(l.pool.backends)),
 	}
-	if l.running2 != nil && l.addr.IsValid() {
+	if l.loops != nil && l.addr.IsValid() {
 		s.Bind = l.addr
 	}
 	if l.sticky != nil {
