@@ -27,7 +27,9 @@ var ErrUnknownBackend = errors.New("unknown backend")
 type params struct {
 	maxConn        int64
 	connectTimeout time.Duration
-	idleTimeout    time.Duration
+	idleTimeout    time.Duration // 0: off
+	handshake      time.Duration // <= 0: off
+	finTimeout     time.Duration // <= 0: off
 	keepAlive      time.Duration
 	retries        int
 	shutdownOnDown bool
@@ -39,6 +41,8 @@ func paramsOf(c Config) *params {
 		maxConn:        int64(c.MaxConn),
 		connectTimeout: c.ConnectTimeout,
 		idleTimeout:    c.IdleTimeout,
+		handshake:      c.HandshakeTimeout,
+		finTimeout:     c.FinTimeout,
 		keepAlive:      c.KeepAlive,
 		retries:        c.Retries,
 		shutdownOnDown: c.ShutdownSessionsOnDown,
@@ -82,6 +86,8 @@ type Listener struct {
 	total     atomic.Uint64
 	refused   atomic.Uint64
 	noBackend atomic.Uint64
+	// sessions closed by a session timeout
+	handshakeTimeouts, finTimeouts, idleTimeouts atomic.Uint64
 }
 
 // NewListener validates cfg, applies its defaults and returns a Listener
