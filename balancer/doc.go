@@ -10,8 +10,10 @@
 // backends (HAProxy retries + redispatch); maxconn per listener and per
 // backend; closing a backend's sessions when it is marked down (HAProxy
 // on-marked-down shutdown-sessions); an optional PROXY protocol v1/v2 header
-// to backends (package proxyproto); TCP keepalive on both sides; optional
-// idle timeout; half-close propagation; graceful stop.
+// to backends (package proxyproto); TCP keepalive on both sides;
+// half-close propagation; session timeouts for silent clients (handshake),
+// half-closed sessions (HAProxy timeout client-fin/server-fin) and,
+// optionally, idle sessions (timeout tunnel); graceful stop.
 //
 // # Design of the data path
 //
@@ -33,8 +35,10 @@
 //     never seen by Go's netpoller. Sockets are registered edge-triggered
 //     for IN|OUT|RDHUP once; the loop remembers readiness per socket and
 //     clears it when a call returns EAGAIN.
-//   - Backend connects are non-blocking; the connect timeout (and the idle
-//     timeout) live in a per-loop timer heap that bounds epoll_wait.
+//   - Backend connects are non-blocking; the connect timeout and the
+//     session timeouts live in a per-loop timer heap that bounds
+//     epoll_wait (one entry per session; traffic only records the time of
+//     the last byte, and an entry that fires early is moved).
 //   - A direction first reads with recv(2) into the loop's 16 KiB scratch
 //     buffer and writes the bytes on at once: for AMQP's small frames that
 //     is two syscalls and no pipe. A short read means the socket is

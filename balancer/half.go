@@ -51,6 +51,7 @@ type half struct {
 	n        int32  // bytes in p
 	off, end int32
 	bulk     bool // the last read filled the scratch buffer: splice
+	seen     bool // a byte was read from src
 	eof      bool // src reached EOF
 	shut     bool // dst was shut down for writing (direction done)
 }
@@ -144,10 +145,11 @@ func (s *session) move(h *half) (more bool, err error) {
 			}
 			if n == 0 {
 				lp.pipes.put(p)
-				h.eof = true
+				s.srcEnded(h)
 				continue
 			}
 			h.p, h.n = p, int32(n)
+			h.seen = true
 			s.lastActive = lp.now
 			continue
 		}
@@ -161,9 +163,10 @@ func (s *session) move(h *half) (more bool, err error) {
 			return false, err
 		}
 		if n == 0 {
-			h.eof = true
+			s.srcEnded(h)
 			continue
 		}
+		h.seen = true
 		s.lastActive = lp.now
 		if n == len(buf) {
 			h.bulk = true
@@ -188,6 +191,13 @@ func (s *session) move(h *half) (more bool, err error) {
 		}
 	}
 	return true, nil
+}
+
+// srcEnded records that h's source reached EOF: the session is ending,
+// which starts its FIN timeout.
+func (s *session) srcEnded(h *half) {
+	h.eof = true
+	s.schedule()
 }
 
 // read is read(2) retried on EINTR.

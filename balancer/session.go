@@ -36,8 +36,9 @@ type session struct {
 
 	c2s, s2c half
 
-	deadline   time.Time
-	lastActive time.Time
+	deadline    time.Time // in lp.timers: see timeout.go
+	established time.Time // when the backend connection was established
+	lastActive  time.Time // when a byte last moved (or established)
 }
 
 // newSession starts proxying the accepted client socket fd.
@@ -159,10 +160,8 @@ func (s *session) connectDone(events uint32) {
 	// edge-triggered events the read side must be tried once.
 	s.srv.note(events)
 	s.srv.readable, s.srv.writable = true, true
-	s.lastActive = lp.now
-	if d := lp.l.params.Load().idleTimeout; d > 0 {
-		lp.timers.set(s, lp.now.Add(d))
-	}
+	s.established, s.lastActive = lp.now, lp.now
+	s.schedule()
 	s.pump()
 }
 
@@ -217,6 +216,10 @@ func (s *session) pump() {
 		s.lp.ready = append(s.lp.ready, s)
 	}
 }
+
+// ending reports whether the session has begun to end: a direction
+// reached EOF.
+func (s *session) ending() bool { return s.c2s.eof || s.s2c.eof }
 
 // abort closes the session after an I/O error.
 func (s *session) abort(err error) {

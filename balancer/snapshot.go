@@ -22,6 +22,11 @@ type Snapshot struct {
 	// NoBackend counts clients closed because no backend was usable or
 	// every connect attempt failed.
 	NoBackend uint64 `json:"failed_no_backend"`
+	// HandshakeTimeouts, FinTimeouts and IdleTimeouts count sessions closed
+	// by Config.HandshakeTimeout, FinTimeout and IdleTimeout.
+	HandshakeTimeouts uint64 `json:"handshake_timeouts"`
+	FinTimeouts       uint64 `json:"fin_timeouts"`
+	IdleTimeouts      uint64 `json:"idle_timeouts"`
 	// StickyEntries is the number of persistence entries (0 when off).
 	StickyEntries int               `json:"sticky_entries"`
 	Backends      []BackendSnapshot `json:"backends"`
@@ -59,7 +64,12 @@ func (l *Listener) Snapshot() Snapshot {
 		Total:     l.total.Load(),
 		Refused:   l.refused.Load(),
 		NoBackend: l.noBackend.Load(),
-		Backends:  make([]BackendSnapshot, 0, len(l.pool.backends)),
+
+		HandshakeTimeouts: l.handshakeTimeouts.Load(),
+		FinTimeouts:       l.finTimeouts.Load(),
+		IdleTimeouts:      l.idleTimeouts.Load(),
+
+		Backends: make([]BackendSnapshot, 0, len(l.pool.backends)),
 	}
 	if l.loops != nil && l.addr.IsValid() {
 		s.Bind = l.addr
