@@ -50,9 +50,11 @@
 //     splice(2) socket->pipe->socket until the source is drained. The pipe
 //     (256 KiB) is borrowed from the loop's pool and returned as soon as
 //     it is empty, so pipes exist only while data is in flight (HAProxy
-//     does the same). Data is spliced only into an empty pipe, so EAGAIN
-//     from that splice always means "socket empty", never "pipe full",
-//     which edge-triggered readiness needs.
+//     does the same). At the fd limit, when pipe2 fails with EMFILE or
+//     ENFILE, the direction copies through the scratch buffer instead.
+//     Data is spliced only into an empty pipe, so EAGAIN from that splice
+//     always means "socket empty", never "pipe full", which
+//     edge-triggered readiness needs.
 //   - A direction does at most a fixed number of reads per turn; a busy
 //     session is requeued so one bulk stream cannot starve the others.
 //   - EOF on one side is propagated with shutdown(SHUT_WR) once the bytes

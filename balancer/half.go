@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
 
@@ -128,11 +129,7 @@ func (s *session) move(h *half) (more bool, err error) {
 		if !src.readable {
 			return false, nil
 		}
-		if h.bulk {
-			p, err := lp.pipes.get()
-			if err != nil {
-				return false, err
-			}
+		if p := s.bulkPipe(h); p != nil {
 			n, err := splice(src.fd, p.w, p.size)
 			if err != nil {
 				lp.pipes.put(p) // nothing was moved into it
@@ -191,6 +188,22 @@ func (s *session) move(h *half) (more bool, err error) {
 		}
 	}
 	return true, nil
+}
+
+// bulkPipe returns a pipe for a splice(2) read if h is in bulk mode, nil to
+// read with recv(2) instead: when h is not, or when no pipe can be made
+// (pipe2 failing with EMFILE or ENFILE at the fd limit): the bytes are then
+// copied through the scratch buffer, a little slower, rather than lost.
+func (s *session) bulkPipe(h *half) *pipe {
+	if !h.bulk {
+		return nil
+	}
+	p, err := s.lp.pipes.get()
+	if err != nil {
+		s.lp.l.log.Debug("no pipe for splice; copying instead", zap.Error(err))
+		return nil
+	}
+	return p
 }
 
 // srcEnded records that h's source reached EOF: the session is ending,
