@@ -151,16 +151,20 @@ func (c *child) cpuTime() time.Duration {
 	return time.Duration(utime+stime) * tick
 }
 
+// fdFiller holds the fds exhaustFds opened.
+type fdFiller struct {
+	old     unix.Rlimit
+	fillers []int
+}
+
 // exhaustFds lowers this process's soft open-files limit to just above the
 // highest fd open now and opens /dev/null until no fd is left, so that the
-// next socket, accept4 or pipe2 fails with EMFILE. The returned function
-// closes the fillers and restores the limit (once; later calls do
-// nothing but restore the limit again). For child tests only: the
-// limit is the whole process's.
-func exhaustFds(t *testing.T) (restore func()) {
+// next socket, accept4 or pipe2 fails with EMFILE. For child tests only:
+// the limit is the whole process's.
+func exhaustFds(t *testing.T) *fdFiller {
 	t.Helper()
-	var old unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+	f := &fdFiller{}
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &f.old); err != nil {
 		t.Fatal(err)
 	}
 	ents, err := os.ReadDir("/proc/self/fd")
@@ -173,12 +177,11 @@ func exhaustFds(t *testing.T) (restore func()) {
 			highest = max(highest, n)
 		}
 	}
-	lim := old
+	lim := f.old
 	lim.Cur = uint64(highest + 16)
 	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	var fillers []int
 	for {
 		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err == unix.EMFILE {
@@ -187,13 +190,25 @@ func exhaustFds(t *testing.T) (restore func()) {
 		if err != nil {
 			t.Fatalf("filling the fd table: %v", err)
 		}
-		fillers = append(fillers, fd)
+		f.fillers = append(f.fillers, fd)
 	}
-	return func() {
-		for _, fd := range fillers {
-			unix.Close(fd)
-		}
-		fillers = nil
-		unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
+	return f
+}
+
+// freeOne closes one filler: one fd is free.
+func (f *fdFiller) freeOne() {
+	if n := len(f.fillers); n > 0 {
+		unix.Close(f.fillers[n-1])
+		f.fillers = f.fillers[:n-1]
 	}
+}
+
+// restore closes the fillers and restores the limit; it may be called
+// more than once.
+func (f *fdFiller) restore() {
+	for _, fd := range f.fillers {
+		unix.Close(fd)
+	}
+	f.fillers = nil
+	unix.Setrlimit(unix.RLIMIT_NOFILE, &f.old)
 }

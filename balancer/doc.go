@@ -60,6 +60,13 @@
 //   - EOF on one side is propagated with shutdown(SHUT_WR) once the bytes
 //     in flight are written; the session closes when both directions are done, or at
 //     once on an error (reset) on either side.
+//   - At the fd limit (EMFILE, ENFILE) a loop stops accepting for 100 ms
+//     instead of spinning on the readable listening socket; connections
+//     still queued after that pause are accepted into an fd held in
+//     reserve and reset at once (libuv keeps such a reserve fd too),
+//     counted as refused, rather than left waiting for as long as the limit
+//     lasts. A client whose backend socket cannot be made is refused the
+//     same way, not counted against the backend.
 //   - Balancing state (weights, states, active counts, persistence table)
 //     is shared by the loops under one mutex, taken once per connection
 //     attempt and once at session end, never per byte. Byte counters are

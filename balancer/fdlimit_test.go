@@ -1,8 +1,14 @@
 package balancer
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
+	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,8 +33,8 @@ func TestSpliceWithoutPipesChild(t *testing.T) {
 	if _, err := roundTrip(conn, []byte("small: no pipe yet")); err != nil {
 		t.Fatal(err)
 	}
-	restore := exhaustFds(t)
-	defer restore()
+	fds := exhaustFds(t)
+	defer fds.restore()
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != unix.EMFILE {
 		t.Fatalf("pipe2 at the fd limit: %v, want EMFILE", err)
@@ -51,8 +57,132 @@ func TestSpliceWithoutPipesChild(t *testing.T) {
 	if !bytes.Equal(got, payload) {
 		t.Fatal("echo differs from what was sent")
 	}
-	restore()
+	fds.restore()
 	if _, err := roundTrip(conn, payload[:100_000]); err != nil {
 		t.Fatalf("after the fd limit was lifted: %v", err)
 	}
+}
+
+// TestAcceptAtFdLimit runs a listener (two loops sharing the listening
+// socket with EPOLLEXCLUSIVE) in a child process that is out of fds, while
+// clients keep arriving: the child must not spin (its CPU time is
+// measured), every client must be refused within a bounded time and
+// counted, a client accepted into the last free fd must be refused without
+// blaming the backend, and once fds are free again clients are served.
+func TestAcceptAtFdLimit(t *testing.T) {
+	c := startChild(t, "TestAcceptAtFdLimitChild")
+	addr := c.expect("listening")
+	stats := func() (active, refusedFd, noBackend, connectFailures int) {
+		c.send("stats")
+		if _, err := fmt.Sscan(c.expect("stats"), &active, &refusedFd, &noBackend, &connectFailures); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+
+	// Clients arrive every 20 ms for 2 s while no fd is free.
+	const period, every = 2 * time.Second, 20 * time.Millisecond
+	cpu0, start := c.cpuTime(), time.Now()
+	var conns []net.Conn
+	clients := 0
+	tick := time.NewTicker(every)
+	for time.Since(start) < period {
+		clients++
+		// The kernel completes the handshake of a queued connection; the
+		// reset of a refusal may come before Dial returns.
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		switch {
+		case errors.Is(err, syscall.ECONNRESET):
+		case err != nil:
+			t.Fatalf("dialing the child: %v", err)
+		default:
+			conns = append(conns, conn)
+			t.Cleanup(func() { conn.Close() })
+		}
+		<-tick.C
+	}
+	tick.Stop()
+	cpu, wall := c.cpuTime()-cpu0, time.Since(start)
+	t.Logf("out of fds, %d clients arriving over %v: the child used %v CPU (%.1f%% of one CPU; a spinning loop uses about 100%% per loop)",
+		clients, wall.Round(time.Millisecond), cpu, 100*cpu.Seconds()/wall.Seconds())
+	if cpu > wall*3/10 {
+		t.Errorf("the child used %v CPU in %v out of fds: accept spins", cpu, wall)
+	}
+	start = time.Now()
+	for i, conn := range conns {
+		if err := waitClosed(conn, 5*time.Second); err != nil {
+			t.Fatalf("client %d of %d: %v; want it refused while no fd is free", i, len(conns), err)
+		}
+	}
+	t.Logf("%d clients reset while dialing, the other %d refused within %v of the end of the arrivals",
+		clients-len(conns), len(conns), time.Since(start).Round(time.Millisecond))
+	active, refusedFd, noBackend, fails := stats()
+	if active != 0 || refusedFd != clients || noBackend != 0 || fails != 0 {
+		t.Errorf("active %d, refused for lack of fds %d, no backend %d, connect failures %d; want 0, %d, 0, 0",
+			active, refusedFd, noBackend, fails, clients)
+	}
+
+	// One free fd: the client is accepted into it, but no socket is left
+	// for its backend connection.
+	c.send("free1")
+	c.expect("freed1")
+	conn := dialAddr(t, addr)
+	if err := waitClosed(conn, 5*time.Second); err != nil {
+		t.Fatalf("client accepted into the last fd: %v; want it refused", err)
+	}
+	active, refusedFd, noBackend, fails = stats()
+	if active != 0 || refusedFd != clients+1 || noBackend != 0 || fails != 0 {
+		t.Errorf("after the last fd: active %d, refused for lack of fds %d, no backend %d, connect failures %d; want 0, %d, 0, 0 (not the backend's fault)",
+			active, refusedFd, noBackend, fails, clients+1)
+	}
+
+	// Fds are free again: clients are served.
+	c.send("free")
+	c.expect("freed")
+	if _, err := roundTrip(dialAddr(t, addr), []byte("AMQP")); err != nil {
+		t.Fatalf("once fds are free: %v", err)
+	}
+	c.send("exit")
+	c.finish()
+}
+
+// dialAddr dials addr, closing the connection on cleanup.
+func dialAddr(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func TestAcceptAtFdLimitChild(t *testing.T) {
+	if !isChild(t.Name()) {
+		t.Skip("runs in a child process started by TestAcceptAtFdLimit")
+	}
+	srv := newServer(t, "127.0.0.2", echo)
+	r := startListener(t, baseConfig(backendsOf(srv)), 2)
+	fds := exhaustFds(t)
+	defer fds.restore()
+	childSay("listening %s", r.Addr())
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		switch cmd := in.Text(); cmd {
+		case "stats":
+			s := r.Snapshot()
+			childSay("stats %d %d %d %d", s.Active, s.RefusedFdLimit, s.NoBackend, backendSnap(s, "a").ConnectFailures)
+		case "free1":
+			fds.freeOne()
+			childSay("freed1")
+		case "free":
+			fds.restore()
+			childSay("freed")
+		case "exit":
+			return
+		default:
+			t.Fatalf("unknown command %q", cmd)
+		}
+	}
+	t.Fatal("stdin closed before exit")
 }

@@ -86,6 +86,8 @@ type Listener struct {
 	total     atomic.Uint64
 	refused   atomic.Uint64
 	noBackend atomic.Uint64
+	// clients refused for lack of file descriptors
+	refusedFdLimit atomic.Uint64
 	// sessions closed by a session timeout
 	handshakeTimeouts, finTimeouts, idleTimeouts atomic.Uint64
 }

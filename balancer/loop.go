@@ -15,7 +15,7 @@ import (
 const (
 	maxEvents      = 256                    // epoll_wait batch
 	acceptBatch    = 64                     // accept4 calls per listener event
-	acceptPause    = 100 * time.Millisecond // after EMFILE & co.
+	acceptPause    = 100 * time.Millisecond // after EMFILE & co.: see accept
 	chunkBudget    = 16                     // reads per direction per turn before yielding
 	scratchSize    = 16 << 10               // recv(2) size; a full read switches to splice
 	maxIdleBufs    = 32                     // idle stash buffers kept per loop
@@ -56,7 +56,13 @@ type loop struct {
 	ev  unix.EpollEvent
 
 	acceptPausedUntil time.Time
-	exit              bool
+	// fdStarved: the last accept4 failed for lack of file descriptors.
+	fdStarved bool
+	// reserve is an fd (of /dev/null) held back so that, at the fd limit,
+	// pending connections can still be accepted in order to be refused;
+	// -1 while it could not be opened.
+	reserve int
+	exit    bool
 
 	cmdMu   sync.Mutex
 	cmds    []func(*loop)
@@ -74,7 +80,7 @@ func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Durat
 		return nil, fmt.Errorf("creating eventfd: %w", err)
 	}
 	lp := &loop{l: l, epfd: epfd, evfd: evfd, lnfd: -1, local: local, lnKeepAlive: lnKeepAlive, now: time.Now(),
-		scratch: new(stash)}
+		scratch: new(stash), reserve: openReserve()}
 	if err := lp.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN, 0); err != nil {
 		lp.closeFds()
 		return nil, fmt.Errorf("watching eventfd: %w", err)
@@ -93,10 +99,14 @@ func (lp *loop) ctl(op, fd int, events uint32, tok uint32) error {
 	return unix.EpollCtl(lp.epfd, op, fd, &lp.ev)
 }
 
-// closeFds closes the loop's epoll and eventfd and its idle pipes; called
-// once the loop's goroutine has exited (or never started).
+// closeFds closes the loop's epoll and eventfd, its reserve fd and its idle
+// pipes; called once the loop's goroutine has exited (or never started).
 func (lp *loop) closeFds() {
 	lp.pipes.closeAll()
+	if lp.reserve >= 0 {
+		unix.Close(lp.reserve)
+		lp.reserve = -1
+	}
 	if lp.evfd >= 0 {
 		unix.Close(lp.evfd)
 		lp.evfd = -1
@@ -274,6 +284,14 @@ func (lp *loop) runTimers() {
 }
 
 // accept takes up to acceptBatch pending connections.
+//
+// At the fd limit (EMFILE, ENFILE) accept4 fails and the connection stays
+// queued, so the listening socket stays readable: the loop stops watching
+// it for acceptPause instead of spinning, giving sessions time to end and
+// free fds. If accept4 fails again after the pause, the connections still
+// queued are refused (accepted into the fd held in reserve and reset at
+// once, counted in RefusedFdLimit) rather than left waiting for as long as
+// the limit lasts. Other failures for lack of memory pause too.
 func (lp *loop) accept() {
 	for range acceptBatch {
 		if lp.lnfd < 0 {
@@ -283,10 +301,20 @@ func (lp *loop) accept() {
 		if err != nil {
 			switch err {
 			case unix.EAGAIN:
+				lp.fdStarved = false
 				return
 			case unix.EINTR, unix.ECONNABORTED:
 				continue
-			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			case unix.EMFILE, unix.ENFILE:
+				if lp.fdStarved {
+					lp.refusePending()
+				} else {
+					lp.l.log.Warn("accepting connection: out of file descriptors; pausing accept", zap.Error(err))
+				}
+				lp.fdStarved = true
+				lp.pauseAccepting()
+				return
+			case unix.ENOBUFS, unix.ENOMEM:
 				lp.l.log.Warn("accepting connection; pausing accept", zap.Error(err))
 				lp.pauseAccepting()
 				return
@@ -295,8 +323,47 @@ func (lp *loop) accept() {
 				return
 			}
 		}
+		lp.fdStarved = false
 		lp.newSession(fd, fromSockaddr(sa))
 	}
+}
+
+// refusePending resets the connections queued on the listening socket
+// while no fd is free: it releases the reserve fd, accepts each connection
+// into the freed slot and closes it with a reset, and takes the reserve
+// back.
+func (lp *loop) refusePending() {
+	if lp.reserve < 0 {
+		if lp.reserve = openReserve(); lp.reserve < 0 {
+			return
+		}
+	}
+	unix.Close(lp.reserve)
+	lp.reserve = -1
+	n := 0
+	for range acceptBatch {
+		fd, _, err := unix.Accept4(lp.lnfd, unix.SOCK_CLOEXEC)
+		if err == unix.EINTR || err == unix.ECONNABORTED {
+			continue
+		}
+		if err != nil {
+			break
+		}
+		resetClose(fd)
+		n++
+	}
+	lp.reserve = openReserve()
+	lp.l.refusedFdLimit.Add(uint64(n))
+	lp.l.log.Warn("refused connections: out of file descriptors", zap.Int("refused", n))
+}
+
+// openReserve opens the fd a loop holds in reserve; -1 if it cannot.
+func openReserve() int {
+	fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
 }
 
 func (lp *loop) pauseAccepting() {
@@ -310,6 +377,9 @@ func (lp *loop) pauseAccepting() {
 func (lp *loop) resumeAccepting() {
 	if lp.lnfd < 0 {
 		return
+	}
+	if lp.reserve < 0 {
+		lp.reserve = openReserve()
 	}
 	if err := lp.ctl(unix.EPOLL_CTL_ADD, lp.lnfd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, 0); err != nil {
 		lp.l.log.Warn("resuming accept", zap.Error(err))

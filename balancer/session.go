@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -100,6 +101,15 @@ func (s *session) connectNext() {
 		s.be = t.be
 		s.proxy = t.proxy
 		fd, err := dialSocket(t.addr, p.keepAlive)
+		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
+			// No fd for the backend socket: the proxy's limit, not the
+			// backend's failure. close gives back s.be's count.
+			l.refusedFdLimit.Add(1)
+			l.log.Debug("refusing client: out of file descriptors",
+				zap.Stringer("client", s.client), zap.Error(err))
+			s.close()
+			return
+		}
 		if err != nil {
 			s.be = nil
 			l.attemptFailed(t.be)

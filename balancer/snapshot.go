@@ -22,6 +22,10 @@ type Snapshot struct {
 	// NoBackend counts clients closed because no backend was usable or
 	// every connect attempt failed.
 	NoBackend uint64 `json:"failed_no_backend"`
+	// RefusedFdLimit counts clients closed at once because the process
+	// was out of file descriptors (EMFILE, ENFILE) for their connection or
+	// for its backend socket.
+	RefusedFdLimit uint64 `json:"refused_fd_limit"`
 	// HandshakeTimeouts, FinTimeouts and IdleTimeouts count sessions closed
 	// by Config.HandshakeTimeout, FinTimeout and IdleTimeout.
 	HandshakeTimeouts uint64 `json:"handshake_timeouts"`
@@ -64,6 +68,8 @@ func (l *Listener) Snapshot() Snapshot {
 		Total:     l.total.Load(),
 		Refused:   l.refused.Load(),
 		NoBackend: l.noBackend.Load(),
+
+		RefusedFdLimit: l.refusedFdLimit.Load(),
 
 		HandshakeTimeouts: l.handshakeTimeouts.Load(),
 		FinTimeouts:       l.finTimeouts.Load(),
