@@ -43,12 +43,12 @@ type child struct {
 	done  chan struct{} // closed when stdout is drained
 }
 
-// startChild runs the child test name in a re-executed test binary and
-// kills it on cleanup.
-func startChild(t *testing.T, name string) *child {
+// startChild runs the child test name in a re-executed test binary, with
+// env (KEY=value) added to its environment, and kills it on cleanup.
+func startChild(t *testing.T, name string, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"="+name)
+	cmd.Env = append(append(os.Environ(), childEnv+"="+name), env...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -78,6 +78,9 @@ func startChild(t *testing.T, name string) *child {
 		cmd.Process.Kill()
 		<-c.done
 		cmd.Wait()
+		if t.Failed() {
+			t.Logf("child output:\n%s", c.log.String())
+		}
 	})
 	return c
 }

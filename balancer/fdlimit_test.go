@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -70,7 +72,9 @@ func TestSpliceWithoutPipesChild(t *testing.T) {
 // counted, a client accepted into the last free fd must be refused without
 // blaming the backend, and once fds are free again clients are served.
 func TestAcceptAtFdLimit(t *testing.T) {
-	c := startChild(t, "TestAcceptAtFdLimitChild")
+	// The backend runs here: it must not share the child's fd limit.
+	srv := newServer(t, "127.0.0.2", echo)
+	c := startChild(t, "TestAcceptAtFdLimitChild", acceptChildBackendEnv+"="+srv.addr.String())
 	addr := c.expect("listening")
 	stats := func() (active, refusedFd, noBackend, connectFailures int) {
 		c.send("stats")
@@ -130,7 +134,12 @@ func TestAcceptAtFdLimit(t *testing.T) {
 	if err := waitClosed(conn, 5*time.Second); err != nil {
 		t.Fatalf("client accepted into the last fd: %v; want it refused", err)
 	}
-	active, refusedFd, noBackend, fails = stats()
+	// The session's count is given back just after its fds are closed.
+	deadline := time.Now().Add(5 * time.Second)
+	for active, refusedFd, noBackend, fails = stats(); active != 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		active, refusedFd, noBackend, fails = stats()
+	}
 	if active != 0 || refusedFd != clients+1 || noBackend != 0 || fails != 0 {
 		t.Errorf("after the last fd: active %d, refused for lack of fds %d, no backend %d, connect failures %d; want 0, %d, 0, 0 (not the backend's fault)",
 			active, refusedFd, noBackend, fails, clients+1)
@@ -140,7 +149,9 @@ func TestAcceptAtFdLimit(t *testing.T) {
 	c.send("free")
 	c.expect("freed")
 	if _, err := roundTrip(dialAddr(t, addr), []byte("AMQP")); err != nil {
-		t.Fatalf("once fds are free: %v", err)
+		active, refusedFd, noBackend, fails = stats()
+		t.Fatalf("once fds are free: %v (active %d, refused for lack of fds %d, no backend %d, connect failures %d)",
+			err, active, refusedFd, noBackend, fails)
 	}
 	c.send("exit")
 	c.finish()
@@ -157,12 +168,19 @@ func dialAddr(t *testing.T, addr string) net.Conn {
 	return conn
 }
 
+// acceptChildBackendEnv passes the backend's address to
+// TestAcceptAtFdLimitChild.
+const acceptChildBackendEnv = "RMQLB_BALANCER_CHILD_BACKEND"
+
 func TestAcceptAtFdLimitChild(t *testing.T) {
 	if !isChild(t.Name()) {
 		t.Skip("runs in a child process started by TestAcceptAtFdLimit")
 	}
-	srv := newServer(t, "127.0.0.2", echo)
-	r := startListener(t, baseConfig(backendsOf(srv)), 2)
+	backend, err := netip.ParseAddrPort(os.Getenv(acceptChildBackendEnv))
+	if err != nil {
+		t.Fatalf("backend address: %v", err)
+	}
+	r := startListener(t, baseConfig([]BackendConfig{{Name: "a", Address: backend, Weight: 1}}), 2)
 	fds := exhaustFds(t)
 	defer fds.restore()
 	childSay("listening %s", r.Addr())
@@ -173,6 +191,16 @@ func TestAcceptAtFdLimitChild(t *testing.T) {
 			s := r.Snapshot()
 			childSay("stats %d %d %d %d", s.Active, s.RefusedFdLimit, s.NoBackend, backendSnap(s, "a").ConnectFailures)
 		case "free1":
+			// Exactly one fd must be free: wait until every loop holds
+			// its reserve fd again (a loop takes it back when it
+			// resumes accepting).
+			deadline := time.Now().Add(5 * time.Second)
+			for !loopsHoldReserves(r) {
+				if time.Now().After(deadline) {
+					t.Fatal("the loops do not hold their reserve fds")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
 			fds.freeOne()
 			childSay("freed1")
 		case "free":
@@ -185,4 +213,19 @@ func TestAcceptAtFdLimitChild(t *testing.T) {
 		}
 	}
 	t.Fatal("stdin closed before exit")
+}
+
+// loopsHoldReserves reports whether every loop of r holds its reserve fd.
+func loopsHoldReserves(r *runningListener) bool {
+	r.mu.Lock()
+	loops := r.loops
+	r.mu.Unlock()
+	var mu sync.Mutex
+	all := true
+	r.broadcast(loops, func(lp *loop) {
+		mu.Lock()
+		all = all && lp.reserve >= 0
+		mu.Unlock()
+	})
+	return all
 }

@@ -349,11 +349,11 @@ func (lp *loop) refusePending() {
 		if err != nil {
 			break
 		}
+		lp.l.refusedFdLimit.Add(1) // before the client can see the reset
 		resetClose(fd)
 		n++
 	}
 	lp.reserve = openReserve()
-	lp.l.refusedFdLimit.Add(uint64(n))
 	lp.l.log.Warn("refused connections: out of file descriptors", zap.Int("refused", n))
 }
 
