@@ -58,8 +58,16 @@
 //   - A direction does at most a fixed number of reads per turn; a busy
 //     session is requeued so one bulk stream cannot starve the others.
 //   - EOF on one side is propagated with shutdown(SHUT_WR) once the bytes
-//     in flight are written; the session closes when both directions are done, or at
-//     once on an error (reset) on either side.
+//     in flight are written; the session closes when both directions are
+//     done.
+//   - A reset (or any error) of one side does not drop what that side
+//     received before it: Linux keeps those bytes readable after a reset,
+//     so the loop reads them to the error and writes them on. Once the
+//     other side's kernel has sent them all (TCP_NOTSENT_LOWAT 1 makes
+//     EPOLLOUT say so), the other side is closed with a reset (SO_LINGER
+//     0), so that its peer sees the failure as it would without the proxy.
+//     Nothing more is written to the failed side. The FIN timeout bounds
+//     how long a peer that does not read may hold this up.
 //   - At the fd limit (EMFILE, ENFILE) a loop stops accepting for 100 ms
 //     instead of spinning on the readable listening socket; connections
 //     still queued after that pause are accepted into an fd held in

@@ -210,11 +210,13 @@ func (lp *loop) dispatch(ev *unix.EpollEvent) {
 	e := ev.Events
 	switch {
 	case fd == s.cli.fd && tok == s.cli.tok:
-		if e&unix.EPOLLERR != 0 {
+		if e&unix.EPOLLERR != 0 && s.state == stateConnecting && !hasInput(fd) {
+			// The client failed before its backend connection was made
+			// and sent nothing: there is nothing to pass on.
 			s.abort(fmt.Errorf("client socket: %w", errOr(socketError(fd))))
 			return
 		}
-		s.cli.note(e)
+		s.noteEvents(&s.cli, e)
 	case fd == s.srv.fd && tok == s.srv.tok:
 		if s.state == stateConnecting {
 			if e&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
@@ -222,15 +224,29 @@ func (lp *loop) dispatch(ev *unix.EpollEvent) {
 			}
 			return
 		}
-		if e&unix.EPOLLERR != 0 {
-			s.abort(fmt.Errorf("server socket: %w", errOr(socketError(fd))))
-			return
-		}
-		s.srv.note(e)
+		s.noteEvents(&s.srv, e)
 	default:
 		return // stale event of a closed registration
 	}
 	s.pump()
+}
+
+// noteEvents records an event's readiness on k. A failure (EPOLLERR) is
+// recorded, not acted on at once: what the socket received before must
+// still be read and passed on (the reads return the error after it). It
+// starts the session's FIN timeout.
+func (s *session) noteEvents(k *sock, events uint32) {
+	was := k.failed
+	k.note(events)
+	if k.failed && !was && s.state == stateEstablished {
+		s.schedule()
+	}
+}
+
+// hasInput reports whether bytes wait in fd's receive queue.
+func hasInput(fd int) bool {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	return err == nil && n > 0
 }
 
 // errOr returns err, or a generic error if it is nil.
@@ -452,10 +468,15 @@ func (lp *loop) register(fd int, s *session) (uint32, error) {
 	return tok, nil
 }
 
-// release forgets fd and closes it (which also removes it from epoll).
-func (lp *loop) release(fd int) {
+// release forgets fd and closes it (which also removes it from epoll),
+// with a reset if reset is true.
+func (lp *loop) release(fd int, reset bool) {
 	if fd < len(lp.fdtab) {
 		lp.fdtab[fd] = nil
+	}
+	if reset {
+		resetClose(fd)
+		return
 	}
 	unix.Close(fd)
 }

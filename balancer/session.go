@@ -135,7 +135,7 @@ func (s *session) attemptFailed(err error) {
 	lp := s.lp
 	lp.timers.stop(s)
 	if s.srv.fd >= 0 {
-		lp.release(s.srv.fd)
+		lp.release(s.srv.fd, false)
 		s.srv = sock{fd: -1}
 	}
 	if b := s.be; b != nil {
@@ -201,23 +201,16 @@ func (s *session) sendProxyHeader() error {
 	return nil
 }
 
-// pump moves data both ways as far as readiness allows, propagates
-// half-closes, and closes the session when both directions are done.
+// pump moves data both ways as far as readiness allows, passes ends
+// (half-closes and resets) on, and closes the session when both directions
+// are finished.
 func (s *session) pump() {
 	if s.state != stateEstablished {
 		return
 	}
-	more1, err := s.move(&s.c2s)
-	if err != nil {
-		s.abort(fmt.Errorf("client to server: %w", err))
-		return
-	}
-	more2, err := s.move(&s.s2c)
-	if err != nil {
-		s.abort(fmt.Errorf("server to client: %w", err))
-		return
-	}
-	if s.c2s.shut && s.s2c.shut {
+	more1 := s.move(&s.c2s)
+	more2 := s.move(&s.s2c)
+	if s.c2s.finished() && s.s2c.finished() {
 		s.close()
 		return
 	}
@@ -227,11 +220,13 @@ func (s *session) pump() {
 	}
 }
 
-// ending reports whether the session has begun to end: a direction
-// reached EOF.
-func (s *session) ending() bool { return s.c2s.eof || s.s2c.eof }
+// ending reports whether the session has begun to end: a direction's
+// source ended, or a side failed.
+func (s *session) ending() bool {
+	return s.c2s.ended || s.s2c.ended || s.cli.failed || s.srv.failed
+}
 
-// abort closes the session after an I/O error.
+// abort closes the session after an error.
 func (s *session) abort(err error) {
 	s.lp.l.log.Debug("closing session after error", zap.Stringer("client", s.client), zap.Error(err))
 	s.close()
@@ -246,9 +241,12 @@ func (s *session) close() {
 	lp := s.lp
 	s.state = stateClosed
 	lp.timers.stop(s)
-	lp.release(s.cli.fd)
+	// A side whose peer's connection failed is reset, so that its own peer
+	// sees the failure (HAProxy does the same); otherwise the kernel ends
+	// it in order, after sending what is queued.
+	lp.release(s.cli.fd, s.srv.failed && !s.cli.failed)
 	if s.srv.fd >= 0 {
-		lp.release(s.srv.fd)
+		lp.release(s.srv.fd, s.cli.failed && !s.srv.failed)
 	}
 	for _, h := range [...]*half{&s.c2s, &s.s2c} {
 		if h.p != nil {
