@@ -545,12 +545,12 @@ func TestKeepAliveBothSides(t *testing.T) {
 	type opts struct{ ka, idle, nodelay int }
 	got := make(chan [2]opts, 1)
 	r.mu.Lock()
-	lp := r.running2[0]
+	lp := r.loops[0]
 	r.mu.Unlock()
 	lp.post(func(lp *loop) {
 		s := lp.head
 		var o [2]opts
-		for i, fd := range []int{s.cfd, s.sfd} {
+		for i, fd := range []int{s.cli.fd, s.srv.fd} {
 			o[i].ka, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE)
 			o[i].idle, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
 			o[i].nodelay, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
@@ -636,7 +636,7 @@ func TestPersistenceOverLoopback(t *testing.T) {
 // every loop (asked on the loops' own goroutines).
 func heldBuffers(r *runningListener) int {
 	r.mu.Lock()
-	loops := r.running2
+	loops := r.loops
 	r.mu.Unlock()
 	n := 0
 	var mu sync.Mutex

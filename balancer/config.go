@@ -56,6 +56,11 @@ const (
 	DefaultKeepAlive = 30 * time.Second
 	// DefaultGracefulTimeout is used when Config.GracefulTimeout is 0.
 	DefaultGracefulTimeout = 10 * time.Second
+	// DefaultHandshakeTimeout is used when Config.HandshakeTimeout is 0;
+	// it equals RabbitMQ's own handshake_timeout.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultFinTimeout is used when Config.FinTimeout is 0.
+	DefaultFinTimeout = 30 * time.Second
 	// MaxWeight is the largest backend weight accepted (LVS's range;
 	// HAProxy's 0..256 fits in it).
 	MaxWeight = 65535
@@ -127,8 +132,27 @@ type Config struct {
 	// layer defaults it to true.
 	ShutdownSessionsOnDown bool
 	// IdleTimeout closes a session with no traffic in either direction for
-	// that long. 0 = never (AMQP has heartbeats).
+	// that long (HAProxy's timeout tunnel). 0 = never: AMQP heartbeats keep
+	// a healthy idle connection alive, and a dead peer is found by TCP
+	// keepalive.
 	IdleTimeout time.Duration
+	// HandshakeTimeout closes a session whose client has sent no byte
+	// within this time after the backend connection was established. AMQP
+	// clients speak first (the protocol header), so such a client is
+	// broken or hostile; without this bound it would hold a session, its
+	// two file descriptors and a listener maxconn slot for ever, since
+	// RabbitMQ's own handshake_timeout closes only the broker side. 0 means
+	// DefaultHandshakeTimeout; negative turns it off (for protocols whose
+	// server speaks first).
+	HandshakeTimeout time.Duration
+	// FinTimeout bounds a session that is ending (HAProxy's timeout
+	// client-fin and server-fin): once one direction has ended (EOF, passed
+	// on with shutdown(SHUT_WR)) or one side was reset, the session is
+	// closed when no byte has moved for FinTimeout. It also bounds how long
+	// the bytes of a reset side wait for a peer that does not take them.
+	// 0 means DefaultFinTimeout; negative turns it off (a half-closed
+	// session then lasts until the other direction ends too).
+	FinTimeout time.Duration
 	// KeepAlive is the TCP keepalive idle time and probe interval set on
 	// both sockets of a session, at most MaxKeepAlive (whole seconds,
 	// rounded up). 0 means DefaultKeepAlive; negative turns TCP keepalive
@@ -227,6 +251,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.GracefulTimeout == 0 {
 		c.GracefulTimeout = DefaultGracefulTimeout
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.FinTimeout == 0 {
+		c.FinTimeout = DefaultFinTimeout
 	}
 	return c
 }

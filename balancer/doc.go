@@ -10,18 +10,18 @@
 // backends (HAProxy retries + redispatch); maxconn per listener and per
 // backend; closing a backend's sessions when it is marked down (HAProxy
 // on-marked-down shutdown-sessions); an optional PROXY protocol v1/v2 header
-// to backends (package proxyproto); TCP keepalive on both sides; optional
-// idle timeout; half-close propagation; graceful stop.
+// to backends (package proxyproto); TCP keepalive on both sides;
+// half-close propagation; session timeouts for silent clients (handshake),
+// half-closed sessions (HAProxy timeout client-fin/server-fin) and,
+// optionally, idle sessions (timeout tunnel); graceful stop.
 //
 // # Design of the data path
 //
 // AMQP connections are long-lived and mostly idle, so what an idle
 // connection costs matters as much as bulk speed. A session therefore costs
-// no goroutine, no pipe and no buffer while idle: only a small struct (about
-// 350 bytes) and its two sockets. Measured on loopback with 3000 idle
-// proxied connections: 0.6 KB RSS and 2.00 fds per connection (HAProxy 2.6:
-// 3.1-3.4 KB and 2; a goroutine-per-direction Go proxy with io.Copy: 15 KB
-// and 6).
+// no goroutine, no pipe and no buffer while idle: only a small struct (336
+// bytes, in the allocator's 352-byte size class) and its two sockets
+// (bench/README.md has the measured cost per idle connection).
 //
 //   - Run binds a raw, non-blocking socket (IP_FREEBIND, so the VIP need not
 //     be local yet; TCP_NODELAY and keepalive set once on it are inherited
@@ -33,8 +33,10 @@
 //     never seen by Go's netpoller. Sockets are registered edge-triggered
 //     for IN|OUT|RDHUP once; the loop remembers readiness per socket and
 //     clears it when a call returns EAGAIN.
-//   - Backend connects are non-blocking; the connect timeout (and the idle
-//     timeout) live in a per-loop timer heap that bounds epoll_wait.
+//   - Backend connects are non-blocking; the connect timeout and the
+//     session timeouts live in a per-loop timer heap that bounds
+//     epoll_wait (one entry per session; traffic only records the time of
+//     the last byte, and an entry that fires early is moved).
 //   - A direction first reads with recv(2) into the loop's 16 KiB scratch
 //     buffer and writes the bytes on at once: for AMQP's small frames that
 //     is two syscalls and no pipe. A short read means the socket is
@@ -46,14 +48,31 @@
 //     splice(2) socket->pipe->socket until the source is drained. The pipe
 //     (256 KiB) is borrowed from the loop's pool and returned as soon as
 //     it is empty, so pipes exist only while data is in flight (HAProxy
-//     does the same). Data is spliced only into an empty pipe, so EAGAIN
-//     from that splice always means "socket empty", never "pipe full",
-//     which edge-triggered readiness needs.
+//     does the same). At the fd limit, when pipe2 fails with EMFILE or
+//     ENFILE, the direction copies through the scratch buffer instead.
+//     Data is spliced only into an empty pipe, so EAGAIN from that splice
+//     always means "socket empty", never "pipe full", which
+//     edge-triggered readiness needs.
 //   - A direction does at most a fixed number of reads per turn; a busy
 //     session is requeued so one bulk stream cannot starve the others.
 //   - EOF on one side is propagated with shutdown(SHUT_WR) once the bytes
-//     in flight are written; the session closes when both directions are done, or at
-//     once on an error (reset) on either side.
+//     in flight are written; the session closes when both directions are
+//     done.
+//   - A reset (or any error) of one side does not drop what that side
+//     received before it: Linux keeps those bytes readable after a reset,
+//     so the loop reads them to the error and writes them on. Once the
+//     other side's kernel has sent them all (TCP_NOTSENT_LOWAT 1 makes
+//     EPOLLOUT say so), the other side is closed with a reset (SO_LINGER
+//     0), so that its peer sees the failure as it would without the proxy.
+//     Nothing more is written to the failed side. The FIN timeout bounds
+//     how long a peer that does not read may hold this up.
+//   - At the fd limit (EMFILE, ENFILE) a loop stops accepting for 100 ms
+//     instead of spinning on the readable listening socket; connections
+//     still queued after that pause are accepted into an fd held in
+//     reserve and reset at once (libuv keeps such a reserve fd too),
+//     counted as refused, rather than left waiting for as long as the limit
+//     lasts. A client whose backend socket cannot be made is refused the
+//     same way, not counted against the backend.
 //   - Balancing state (weights, states, active counts, persistence table)
 //     is shared by the loops under one mutex, taken once per connection
 //     attempt and once at session end, never per byte. Byte counters are

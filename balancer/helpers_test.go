@@ -127,7 +127,9 @@ type runningListener struct {
 	once   sync.Once
 }
 
-func startListener(t testing.TB, cfg Config, loops int) *runningListener {
+// startListener runs a Listener for cfg with the given number of loops;
+// each of opts may change it before Run (set its clock, for instance).
+func startListener(t testing.TB, cfg Config, loops int, opts ...func(*Listener)) *runningListener {
 	t.Helper()
 	var log *zap.Logger
 	if tt, ok := t.(*testing.T); ok && os.Getenv("BALANCER_TEST_LOG") != "" {
@@ -137,7 +139,10 @@ func startListener(t testing.TB, cfg Config, loops int) *runningListener {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.loops = loops
+	l.loopCount = loops
+	for _, o := range opts {
+		o(l)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runningListener{Listener: l, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- l.Run(ctx) }()

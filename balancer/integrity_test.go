@@ -190,7 +190,6 @@ func TestIntegrityConcurrentMixedSizes(t *testing.T) {
 	type job struct {
 		up, down int64
 		seed     uint64
-		sent     []byte
 	}
 	jobs := make([]job, conns)
 	for i := range jobs {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	rbackend "github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/internal/clock"
 	"github.com/rmqlb/rmqlb/proxyproto"
 )
 
@@ -28,7 +29,9 @@ var ErrUnknownBackend = errors.New("unknown backend")
 type params struct {
 	maxConn        int64
 	connectTimeout time.Duration
-	idleTimeout    time.Duration
+	idleTimeout    time.Duration // 0: off
+	handshake      time.Duration // <= 0: off
+	finTimeout     time.Duration // <= 0: off
 	keepAlive      time.Duration
 	retries        int
 	shutdownOnDown bool
@@ -39,6 +42,8 @@ func paramsOf(c Config) *params {
 		maxConn:        int64(c.MaxConn),
 		connectTimeout: c.ConnectTimeout,
 		idleTimeout:    c.IdleTimeout,
+		handshake:      c.HandshakeTimeout,
+		finTimeout:     c.FinTimeout,
 		keepAlive:      c.KeepAlive,
 		retries:        c.Retries,
 		shutdownOnDown: c.ShutdownSessionsOnDown,
@@ -50,26 +55,41 @@ func paramsOf(c Config) *params {
 // SetBackendState, SetBackendWeight, Apply and Snapshot may be called
 // before, during and after Run.
 type Listener struct {
-	log   *zap.Logger
-	now   func() time.Time // injected clock (tests); time.Now by default
-	loops int              // number of event loops; 0 = GOMAXPROCS
+	log *zap.Logger
+	// clock is the time of the balancing state (backend state changes,
+	// persistence entries), of the persistence sweep and of the grace
+	// period of Run: clock.Real{} by default, a clock.Fake in tests (set
+	// before Run). The event loops time their sessions' deadlines (connect
+	// and the session timeouts) with the real time of epoll_wait instead.
+	clock     clock.Clock
+	loopCount int // number of event loops; 0 = GOMAXPROCS
 
 	params atomic.Pointer[params]
 
-	mu       sync.Mutex // guards the fields below and every backend's guarded fields
-	cfg      Config     // with defaults applied
-	pool     pool
-	sticky   *stickyTable // nil when persistence is off
-	running  bool
-	running2 []*loop // the loops while Run runs
+	mu      sync.Mutex // guards the fields below and every backend's guarded fields
+	cfg     Config     // with defaults applied
+	pool    pool
+	sticky  *stickyTable // nil when persistence is off
+	started bool         // Run was called
+	loops   []*loop      // the event loops while Run runs, nil before and after
 
 	addr  netip.AddrPort // bound address, set before ready is closed
 	ready chan struct{}
+
+	// draining is set by Run once every loop has stopped accepting; from
+	// then on the session that brings active to 0 closes drained (once).
+	draining    atomic.Bool
+	drained     chan struct{}
+	drainedOnce sync.Once
 
 	active    atomic.Int64
 	total     atomic.Uint64
 	refused   atomic.Uint64
 	noBackend atomic.Uint64
+	// clients refused for lack of file descriptors
+	refusedFdLimit atomic.Uint64
+	// sessions closed by a session timeout
+	handshakeTimeouts, finTimeouts, idleTimeouts atomic.Uint64
 }
 
 // NewListener validates cfg, applies its defaults and returns a Listener
@@ -85,13 +105,14 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 	cfg = cfg.withDefaults()
 	cfg.Backends = slices.Clone(cfg.Backends)
 	l := &Listener{
-		log:   logger.With(zap.String("listener", cfg.Name)),
-		now:   time.Now,
-		cfg:   cfg,
-		ready: make(chan struct{}),
+		log:     logger.With(zap.String("listener", cfg.Name)),
+		clock:   clock.Real{},
+		cfg:     cfg,
+		ready:   make(chan struct{}),
+		drained: make(chan struct{}),
 	}
 	l.params.Store(paramsOf(cfg))
-	now := l.now()
+	now := l.clock.Now()
 	l.pool.policy = cfg.Policy
 	for _, bc := range cfg.Backends {
 		l.pool.backends = append(l.pool.backends, newBackend(bc, now))
@@ -123,16 +144,17 @@ func (l *Listener) Addr() netip.AddrPort {
 
 // Run binds the listener (with IP_FREEBIND) and serves until ctx is
 // cancelled. Then it stops accepting, lets sessions finish for up to
-// GracefulTimeout, closes the rest and returns nil. It returns an error if
-// binding fails or an event loop fails. Run may be called once.
+// GracefulTimeout (returning as soon as the last one ends), closes the rest
+// and returns nil. It returns an error if binding fails or an event loop
+// fails. Run may be called once.
 func (l *Listener) Run(ctx context.Context) error {
 	l.mu.Lock()
-	if l.running {
+	if l.started {
 		l.mu.Unlock()
 		return errors.New("running listener: Run was already called")
 	}
-	l.running = true
-	bind, name, persist := l.cfg.Bind, l.cfg.Name, l.cfg.PersistenceTimeout
+	l.started = true
+	bind, name := l.cfg.Bind, l.cfg.Name
 	keepAlive := l.params.Load().keepAlive
 	l.mu.Unlock()
 
@@ -140,7 +162,7 @@ func (l *Listener) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("starting listener %q: %w", name, err)
 	}
-	n := l.loops
+	n := l.loopCount
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
@@ -158,7 +180,7 @@ func (l *Listener) Run(ctx context.Context) error {
 	}
 	l.addr = addr
 	l.mu.Lock()
-	l.running2 = loops
+	l.loops = loops
 	l.mu.Unlock()
 	close(l.ready)
 	l.log.Info("listening", zap.Stringer("addr", addr), zap.Int("loops", n))
@@ -169,46 +191,16 @@ func (l *Listener) Run(ctx context.Context) error {
 		wg.Go(func() { errc <- lp.run() })
 	}
 
-	var runErr error
-	sweep := time.NewTicker(sweepInterval(persist))
-	defer sweep.Stop()
-wait:
-	for {
-		select {
-		case <-ctx.Done():
-			break wait
-		case err := <-errc:
-			runErr = err
-			break wait
-		case <-sweep.C:
-			l.mu.Lock()
-			if l.sticky != nil {
-				l.sticky.sweep(l.now())
-			}
-			l.mu.Unlock()
-		}
-	}
+	runErr := l.serve(ctx, errc)
 
 	// Stop accepting on every loop, then close the listening socket.
 	l.broadcast(loops, func(lp *loop) { lp.stopAccepting() })
 	unix.Close(lnfd)
+	l.draining.Store(true)
 	l.log.Info("stopped accepting", zap.Int64("active", l.active.Load()))
 
 	if runErr == nil {
-		l.mu.Lock()
-		grace := l.cfg.GracefulTimeout
-		l.mu.Unlock()
-		deadline := time.Now().Add(grace)
-		tick := time.NewTicker(10 * time.Millisecond)
-		for grace > 0 && l.active.Load() > 0 && time.Now().Before(deadline) {
-			select {
-			case <-tick.C:
-			case err := <-errc:
-				runErr = err
-				deadline = time.Now()
-			}
-		}
-		tick.Stop()
+		runErr = l.drain(errc)
 	}
 	if a := l.active.Load(); a > 0 {
 		l.log.Info("closing remaining sessions", zap.Int64("active", a))
@@ -221,7 +213,7 @@ wait:
 		lp.closeFds()
 	}
 	l.mu.Lock()
-	l.running2 = nil
+	l.loops = nil
 	l.mu.Unlock()
 	if runErr != nil {
 		return fmt.Errorf("running listener %q: %w", name, runErr)
@@ -229,9 +221,64 @@ wait:
 	return nil
 }
 
-// sweepInterval is how often expired persistence entries are deleted.
-func sweepInterval(timeout time.Duration) time.Duration {
-	d := timeout / 2
+// serve waits until ctx is cancelled (nil) or a loop fails (its error),
+// sweeping expired persistence entries meanwhile.
+func (l *Listener) serve(ctx context.Context, errc <-chan error) error {
+	sweep := l.clock.NewTimer(l.sweepInterval())
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			return err
+		case <-sweep.C():
+			l.mu.Lock()
+			if l.sticky != nil {
+				l.sticky.sweep(l.clock.Now())
+			}
+			l.mu.Unlock()
+			sweep.Reset(l.sweepInterval())
+		}
+	}
+}
+
+// drain waits, once accepting has stopped, until the last session ends or
+// GracefulTimeout passes; it returns the error of a loop that fails
+// meanwhile.
+func (l *Listener) drain(errc <-chan error) error {
+	l.mu.Lock()
+	grace := l.cfg.GracefulTimeout
+	l.mu.Unlock()
+	if grace <= 0 || l.active.Load() == 0 {
+		return nil
+	}
+	t := l.clock.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-l.drained:
+		return nil
+	case <-t.C():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// sessionClosed gives back a session's active count; once Run drains, the
+// last one signals drained.
+func (l *Listener) sessionClosed() {
+	if l.active.Add(-1) == 0 && l.draining.Load() {
+		l.drainedOnce.Do(func() { close(l.drained) })
+	}
+}
+
+// sweepInterval is how often expired persistence entries are deleted:
+// half the persistence timeout, within 1 s..1 min.
+func (l *Listener) sweepInterval() time.Duration {
+	l.mu.Lock()
+	d := l.cfg.PersistenceTimeout / 2
+	l.mu.Unlock()
 	return min(max(d, time.Second), time.Minute)
 }
 
@@ -247,9 +294,6 @@ func (l *Listener) broadcast(loops []*loop, fn func(*loop)) {
 	}
 	wg.Wait()
 }
-
-// loopsLocked returns the running loops; l.mu must be held.
-func (l *Listener) loopsLocked() []*loop { return l.running2 }
 
 func (l *Listener) backendLocked(name string) *backend {
 	for _, b := range l.pool.backends {
@@ -281,7 +325,7 @@ func (l *Listener) SetBackendState(name string, st rbackend.State, reason string
 		return nil
 	}
 	b.state = st
-	b.since = l.now()
+	b.since = l.clock.Now()
 	b.reason = reason
 	var loops []*loop
 	if st.Removed() {
@@ -289,7 +333,7 @@ func (l *Listener) SetBackendState(name string, st rbackend.State, reason string
 			l.sticky.forget(b)
 		}
 		if l.params.Load().shutdownOnDown {
-			loops = l.loopsLocked()
+			loops = l.loops
 		}
 	}
 	l.pool.resetWRR()
@@ -353,7 +397,7 @@ func (l *Listener) Apply(cfg Config) error {
 	cfg = cfg.withDefaults()
 	cfg.Backends = slices.Clone(cfg.Backends)
 	l.mu.Lock()
-	if cfg.Bind != l.cfg.Bind && l.running {
+	if cfg.Bind != l.cfg.Bind && l.started {
 		l.mu.Unlock()
 		return fmt.Errorf("applying config of listener %q: bind cannot change from %s to %s while running", l.cfg.Name, l.cfg.Bind, cfg.Bind)
 	}
@@ -361,7 +405,7 @@ func (l *Listener) Apply(cfg Config) error {
 		l.mu.Unlock()
 		return fmt.Errorf("applying config of listener %q: name cannot change to %q", l.cfg.Name, cfg.Name)
 	}
-	now := l.now()
+	now := l.clock.Now()
 	keep := make(map[string]bool, len(cfg.Backends))
 	var next []*backend
 	for _, bc := range cfg.Backends {
@@ -402,7 +446,7 @@ func (l *Listener) Apply(cfg Config) error {
 	l.params.Store(paramsOf(cfg))
 	var loops []*loop
 	if cfg.ShutdownSessionsOnDown && len(gone) > 0 {
-		loops = l.loopsLocked()
+		loops = l.loops
 	}
 	l.mu.Unlock()
 	for _, b := range gone {
@@ -438,7 +482,7 @@ func (l *Listener) choose(client netip.Addr, entry **stickyEntry, tried []*backe
 	if l.sticky != nil {
 		e := *entry
 		if e == nil {
-			e = l.sticky.acquire(l.sticky.key(client), l.now())
+			e = l.sticky.acquire(l.sticky.key(client), l.clock.Now())
 			*entry = e
 		}
 		if e.be != nil && e.be.usable() && (skip == nil || !skip(e.be)) {
@@ -475,7 +519,7 @@ func (l *Listener) sessionEnded(b *backend, e *stickyEntry) {
 		b.active--
 	}
 	if e != nil && l.sticky != nil {
-		l.sticky.release(e, l.now())
+		l.sticky.release(e, l.clock.Now())
 	}
 	l.mu.Unlock()
 }

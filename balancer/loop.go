@@ -15,7 +15,7 @@ import (
 const (
 	maxEvents      = 256                    // epoll_wait batch
 	acceptBatch    = 64                     // accept4 calls per listener event
-	acceptPause    = 100 * time.Millisecond // after EMFILE & co.
+	acceptPause    = 100 * time.Millisecond // after EMFILE & co.: see accept
 	chunkBudget    = 16                     // reads per direction per turn before yielding
 	scratchSize    = 16 << 10               // recv(2) size; a full read switches to splice
 	maxIdleBufs    = 32                     // idle stash buffers kept per loop
@@ -42,17 +42,27 @@ type loop struct {
 	tok    uint32 // registration tokens (epoll data), never 0
 	timers timerHeap
 	pipes  pipePool
-	bufs   [][]byte // idle stash buffers
+	bufs   []*stash // idle stash buffers
 	// scratch receives every recv(2); its bytes are written on or copied
 	// to a stash buffer before the next read.
-	scratch []byte
+	scratch *stash
 	ready   []*session // sessions with work left after their budget
 	spare   []*session
-	now     time.Time
-	ev      unix.EpollEvent
+	// now is the real time, read after every epoll_wait. Session deadlines
+	// (connect and session timeouts) and the accept pause are on this
+	// time, not on the Listener's injected clock, because epoll_wait's
+	// timeout, which wakes the loop for them, runs on real time.
+	now time.Time
+	ev  unix.EpollEvent
 
 	acceptPausedUntil time.Time
-	exit              bool
+	// fdStarved: the last accept4 failed for lack of file descriptors.
+	fdStarved bool
+	// reserve is an fd (of /dev/null) held back so that, at the fd limit,
+	// pending connections can still be accepted in order to be refused;
+	// -1 while it could not be opened.
+	reserve int
+	exit    bool
 
 	cmdMu   sync.Mutex
 	cmds    []func(*loop)
@@ -70,7 +80,7 @@ func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Durat
 		return nil, fmt.Errorf("creating eventfd: %w", err)
 	}
 	lp := &loop{l: l, epfd: epfd, evfd: evfd, lnfd: -1, local: local, lnKeepAlive: lnKeepAlive, now: time.Now(),
-		scratch: make([]byte, scratchSize)}
+		scratch: new(stash), reserve: openReserve()}
 	if err := lp.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN, 0); err != nil {
 		lp.closeFds()
 		return nil, fmt.Errorf("watching eventfd: %w", err)
@@ -89,10 +99,14 @@ func (lp *loop) ctl(op, fd int, events uint32, tok uint32) error {
 	return unix.EpollCtl(lp.epfd, op, fd, &lp.ev)
 }
 
-// closeFds closes the loop's epoll and eventfd and its idle pipes; called
-// once the loop's goroutine has exited (or never started).
+// closeFds closes the loop's epoll and eventfd, its reserve fd and its idle
+// pipes; called once the loop's goroutine has exited (or never started).
 func (lp *loop) closeFds() {
 	lp.pipes.closeAll()
+	if lp.reserve >= 0 {
+		unix.Close(lp.reserve)
+		lp.reserve = -1
+	}
 	if lp.evfd >= 0 {
 		unix.Close(lp.evfd)
 		lp.evfd = -1
@@ -195,44 +209,44 @@ func (lp *loop) dispatch(ev *unix.EpollEvent) {
 	}
 	e := ev.Events
 	switch {
-	case fd == s.cfd && tok == s.ctok:
-		if e&unix.EPOLLERR != 0 {
+	case fd == s.cli.fd && tok == s.cli.tok:
+		if e&unix.EPOLLERR != 0 && s.state == stateConnecting && !hasInput(fd) {
+			// The client failed before its backend connection was made
+			// and sent nothing: there is nothing to pass on.
 			s.abort(fmt.Errorf("client socket: %w", errOr(socketError(fd))))
 			return
 		}
-		if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
-			s.cr = true
-		}
-		if e&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
-			s.chup = true
-		}
-		if e&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 {
-			s.cw = true
-		}
-	case fd == s.sfd && tok == s.stok:
-		if e&(unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
-			s.shup = true
-		}
+		s.noteEvents(&s.cli, e)
+	case fd == s.srv.fd && tok == s.srv.tok:
 		if s.state == stateConnecting {
 			if e&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-				s.connectDone()
+				s.connectDone(e)
 			}
 			return
 		}
-		if e&unix.EPOLLERR != 0 {
-			s.abort(fmt.Errorf("server socket: %w", errOr(socketError(fd))))
-			return
-		}
-		if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP) != 0 {
-			s.sr = true
-		}
-		if e&(unix.EPOLLOUT|unix.EPOLLHUP) != 0 {
-			s.sw = true
-		}
+		s.noteEvents(&s.srv, e)
 	default:
 		return // stale event of a closed registration
 	}
 	s.pump()
+}
+
+// noteEvents records an event's readiness on k. A failure (EPOLLERR) is
+// recorded, not acted on at once: what the socket received before must
+// still be read and passed on (the reads return the error after it). It
+// starts the session's FIN timeout.
+func (s *session) noteEvents(k *sock, events uint32) {
+	was := k.failed
+	k.note(events)
+	if k.failed && !was && s.state == stateEstablished {
+		s.schedule()
+	}
+}
+
+// hasInput reports whether bytes wait in fd's receive queue.
+func hasInput(fd int) bool {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	return err == nil && n > 0
 }
 
 // errOr returns err, or a generic error if it is nil.
@@ -286,6 +300,14 @@ func (lp *loop) runTimers() {
 }
 
 // accept takes up to acceptBatch pending connections.
+//
+// At the fd limit (EMFILE, ENFILE) accept4 fails and the connection stays
+// queued, so the listening socket stays readable: the loop stops watching
+// it for acceptPause instead of spinning, giving sessions time to end and
+// free fds. If accept4 fails again after the pause, the connections still
+// queued are refused (accepted into the fd held in reserve and reset at
+// once, counted in RefusedFdLimit) rather than left waiting for as long as
+// the limit lasts. Other failures for lack of memory pause too.
 func (lp *loop) accept() {
 	for range acceptBatch {
 		if lp.lnfd < 0 {
@@ -295,10 +317,20 @@ func (lp *loop) accept() {
 		if err != nil {
 			switch err {
 			case unix.EAGAIN:
+				lp.fdStarved = false
 				return
 			case unix.EINTR, unix.ECONNABORTED:
 				continue
-			case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			case unix.EMFILE, unix.ENFILE:
+				if lp.fdStarved {
+					lp.refusePending()
+				} else {
+					lp.l.log.Warn("accepting connection: out of file descriptors; pausing accept", zap.Error(err))
+				}
+				lp.fdStarved = true
+				lp.pauseAccepting()
+				return
+			case unix.ENOBUFS, unix.ENOMEM:
 				lp.l.log.Warn("accepting connection; pausing accept", zap.Error(err))
 				lp.pauseAccepting()
 				return
@@ -307,8 +339,47 @@ func (lp *loop) accept() {
 				return
 			}
 		}
+		lp.fdStarved = false
 		lp.newSession(fd, fromSockaddr(sa))
 	}
+}
+
+// refusePending resets the connections queued on the listening socket
+// while no fd is free: it releases the reserve fd, accepts each connection
+// into the freed slot and closes it with a reset, and takes the reserve
+// back.
+func (lp *loop) refusePending() {
+	if lp.reserve < 0 {
+		if lp.reserve = openReserve(); lp.reserve < 0 {
+			return
+		}
+	}
+	unix.Close(lp.reserve)
+	lp.reserve = -1
+	n := 0
+	for range acceptBatch {
+		fd, _, err := unix.Accept4(lp.lnfd, unix.SOCK_CLOEXEC)
+		if err == unix.EINTR || err == unix.ECONNABORTED {
+			continue
+		}
+		if err != nil {
+			break
+		}
+		lp.l.refusedFdLimit.Add(1) // before the client can see the reset
+		resetClose(fd)
+		n++
+	}
+	lp.reserve = openReserve()
+	lp.l.log.Warn("refused connections: out of file descriptors", zap.Int("refused", n))
+}
+
+// openReserve opens the fd a loop holds in reserve; -1 if it cannot.
+func openReserve() int {
+	fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
 }
 
 func (lp *loop) pauseAccepting() {
@@ -322,6 +393,9 @@ func (lp *loop) pauseAccepting() {
 func (lp *loop) resumeAccepting() {
 	if lp.lnfd < 0 {
 		return
+	}
+	if lp.reserve < 0 {
+		lp.reserve = openReserve()
 	}
 	if err := lp.ctl(unix.EPOLL_CTL_ADD, lp.lnfd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, 0); err != nil {
 		lp.l.log.Warn("resuming accept", zap.Error(err))
@@ -394,10 +468,15 @@ func (lp *loop) register(fd int, s *session) (uint32, error) {
 	return tok, nil
 }
 
-// release forgets fd and closes it (which also removes it from epoll).
-func (lp *loop) release(fd int) {
+// release forgets fd and closes it (which also removes it from epoll),
+// with a reset if reset is true.
+func (lp *loop) release(fd int, reset bool) {
 	if fd < len(lp.fdtab) {
 		lp.fdtab[fd] = nil
+	}
+	if reset {
+		resetClose(fd)
+		return
 	}
 	unix.Close(fd)
 }
@@ -424,19 +503,22 @@ func (lp *loop) unlink(s *session) {
 	lp.nsess--
 }
 
-// getBuf borrows a stash buffer of scratchSize bytes.
-func (lp *loop) getBuf() []byte {
+// stash holds the bytes of one read that the destination did not take.
+type stash [scratchSize]byte
+
+// getBuf borrows a stash buffer.
+func (lp *loop) getBuf() *stash {
 	if n := len(lp.bufs); n > 0 {
 		b := lp.bufs[n-1]
 		lp.bufs[n-1] = nil
 		lp.bufs = lp.bufs[:n-1]
 		return b
 	}
-	return make([]byte, scratchSize)
+	return new(stash)
 }
 
 // putBuf returns a stash buffer.
-func (lp *loop) putBuf(b []byte) {
+func (lp *loop) putBuf(b *stash) {
 	if len(lp.bufs) < maxIdleBufs {
 		lp.bufs = append(lp.bufs, b)
 	}

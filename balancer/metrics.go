@@ -7,7 +7,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type collector struct {
 	l *Listener
 
-	active, total, refused, noBackend                  *prometheus.Desc
+	active, total, refused, noBackend, noFd, timeouts  *prometheus.Desc
 	beActive, beTotal, beFails, beIn, beOut, beUp, beW *prometheus.Desc
 }
 
@@ -22,6 +22,8 @@ func newCollector(l *Listener) *collector {
 		total:     d("listener_connections_total", "Client connections accepted."),
 		refused:   d("listener_refused_total", "Client connections refused because of maxconn."),
 		noBackend: d("listener_no_backend_total", "Client connections closed because no backend could be reached."),
+		noFd:      d("listener_refused_fd_limit_total", "Client connections refused because the process was out of file descriptors."),
+		timeouts:  d("listener_session_timeouts_total", "Sessions closed by a session timeout (handshake, fin, idle).", "timeout"),
 		beActive:  d("backend_active_connections", "Sessions to the backend open now.", "backend"),
 		beTotal:   d("backend_connections_total", "Sessions established to the backend.", "backend"),
 		beFails:   d("backend_connect_failures_total", "Failed connection attempts to the backend.", "backend"),
@@ -34,7 +36,7 @@ func newCollector(l *Listener) *collector {
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.active, c.total, c.refused, c.noBackend,
+	for _, d := range []*prometheus.Desc{c.active, c.total, c.refused, c.noBackend, c.noFd, c.timeouts,
 		c.beActive, c.beTotal, c.beFails, c.beIn, c.beOut, c.beUp, c.beW} {
 		ch <- d
 	}
@@ -47,6 +49,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.total, prometheus.CounterValue, float64(s.Total))
 	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(s.Refused))
 	ch <- prometheus.MustNewConstMetric(c.noBackend, prometheus.CounterValue, float64(s.NoBackend))
+	ch <- prometheus.MustNewConstMetric(c.noFd, prometheus.CounterValue, float64(s.RefusedFdLimit))
+	ch <- prometheus.MustNewConstMetric(c.timeouts, prometheus.CounterValue, float64(s.HandshakeTimeouts), "handshake")
+	ch <- prometheus.MustNewConstMetric(c.timeouts, prometheus.CounterValue, float64(s.FinTimeouts), "fin")
+	ch <- prometheus.MustNewConstMetric(c.timeouts, prometheus.CounterValue, float64(s.IdleTimeouts), "idle")
 	for _, b := range s.Backends {
 		up := 0.0
 		if b.State.Serving() {

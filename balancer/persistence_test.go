@@ -6,15 +6,10 @@ import (
 	"time"
 
 	rbackend "github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/internal/clock"
 )
 
-// fakeClock is an injected clock for persistence tests.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time          { return c.t }
-func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
-
-func stickyListener(t *testing.T, timeout time.Duration, netmask int, policy Policy) (*Listener, *fakeClock) {
+func stickyListener(t *testing.T, timeout time.Duration, netmask int, policy Policy) (*Listener, *clock.Fake) {
 	t.Helper()
 	cfg := Config{
 		Name: "t", Bind: netip.MustParseAddrPort("127.0.0.1:0"), Policy: policy,
@@ -30,8 +25,8 @@ func stickyListener(t *testing.T, timeout time.Duration, netmask int, policy Pol
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	l.now = clk.now
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	l.clock = clk
 	return l, clk
 }
 
@@ -87,7 +82,7 @@ func TestPersistenceExpires(t *testing.T) {
 	l, clk := stickyListener(t, time.Minute, 32, PolicyRoundRobin)
 	first := open(t, l, "10.0.0.1")
 	// While it has a connection, the entry lives however long it lasts.
-	clk.advance(time.Hour)
+	clk.Advance(time.Hour)
 	if c := open(t, l, "10.0.0.1"); c.be != first.be {
 		t.Fatalf("pin lost while a connection was open")
 	} else {
@@ -95,7 +90,7 @@ func TestPersistenceExpires(t *testing.T) {
 	}
 	first.close(l)
 	// Within the timeout after the last connection: still pinned.
-	clk.advance(59 * time.Second)
+	clk.Advance(59 * time.Second)
 	c := open(t, l, "10.0.0.1")
 	if c.be != first.be {
 		t.Fatalf("pin lost within the timeout")
@@ -103,15 +98,15 @@ func TestPersistenceExpires(t *testing.T) {
 	c.close(l)
 	// Move round robin on so a fresh pick would differ.
 	open(t, l, "10.0.0.9")
-	clk.advance(61 * time.Second)
+	clk.Advance(61 * time.Second)
 	c = open(t, l, "10.0.0.1")
 	if c.be == first.be {
 		t.Errorf("pin to %s survived the timeout", first.be.name)
 	}
 	c.close(l)
-	clk.advance(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	l.mu.Lock()
-	l.sticky.sweep(l.now())
+	l.sticky.sweep(clk.Now())
 	l.mu.Unlock()
 	if n := l.stickyCount(); n != 1 { // 10.0.0.9 still has its connection
 		t.Errorf("%d entries after sweep, want 1", n)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
 	"github.com/rmqlb/rmqlb/proxyproto"
@@ -19,34 +18,16 @@ const (
 	stateClosed
 )
 
-// half is one direction of a session: bytes read from src are spliced into a
-// pipe borrowed from the loop's pool and from there into dst. The pipe is
-// held only while it has bytes in it (n > 0).
-type half struct {
-	p        *pipe
-	n        int    // bytes in p
-	buf      []byte // borrowed; buf[off:end] waits for dst
-	off, end int
-	bulk     bool // the last read filled the scratch buffer: splice
-	eof      bool // src reached EOF
-	shut     bool // dst was shut down for writing (direction done)
-}
-
 // session is one proxied client connection. It is owned by its loop and
 // costs, while idle, this struct and two sockets: no goroutine, no pipe.
 type session struct {
 	lp         *loop
 	prev, next *session
 
-	cfd, sfd   int
-	ctok, stok uint32
-	state      uint8
-	queued     bool // in lp.ready
-
-	// readiness learnt from edge-triggered events, cleared on EAGAIN
-	// (or a short read); chup/shup: the peer's FIN or a hangup was seen
-	cr, cw, sr, sw bool
-	chup, shup     bool
+	cli, srv sock // client side, server (backend) side
+	state    uint8
+	queued   bool  // in lp.ready
+	tidx     int32 // index in lp.timers, -1 if not scheduled
 
 	client netip.AddrPort
 	be     *backend     // holds one active count of be while non-nil
@@ -56,9 +37,9 @@ type session struct {
 
 	c2s, s2c half
 
-	deadline   time.Time
-	tidx       int
-	lastActive time.Time
+	deadline    time.Time // in lp.timers: see timeout.go
+	established time.Time // when the backend connection was established
+	lastActive  time.Time // when a byte last moved (or established)
 }
 
 // newSession starts proxying the accepted client socket fd.
@@ -75,14 +56,17 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 			l.log.Debug("setting client socket options", zap.Error(err))
 		}
 	}
-	s := &session{lp: lp, cfd: fd, sfd: -1, client: client, tidx: -1, lastActive: lp.now}
+	s := &session{lp: lp, client: client, tidx: -1, lastActive: lp.now}
+	s.cli.fd, s.srv.fd = fd, -1
+	s.c2s.src, s.c2s.dst = &s.cli, &s.srv
+	s.s2c.src, s.s2c.dst = &s.srv, &s.cli
 	tok, err := lp.register(fd, s)
 	if err != nil {
 		l.log.Warn("registering client connection", zap.Error(err))
 		unix.Close(fd)
 		return
 	}
-	s.ctok = tok
+	s.cli.tok = tok
 	l.active.Add(1)
 	l.total.Add(1)
 	lp.link(s)
@@ -117,6 +101,15 @@ func (s *session) connectNext() {
 		s.be = t.be
 		s.proxy = t.proxy
 		fd, err := dialSocket(t.addr, p.keepAlive)
+		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
+			// No fd for the backend socket: the proxy's limit, not the
+			// backend's failure. close gives back s.be's count.
+			l.refusedFdLimit.Add(1)
+			l.log.Debug("refusing client: out of file descriptors",
+				zap.Stringer("client", s.client), zap.Error(err))
+			s.close()
+			return
+		}
 		if err != nil {
 			s.be = nil
 			l.attemptFailed(t.be)
@@ -131,8 +124,7 @@ func (s *session) connectNext() {
 			l.log.Warn("registering backend connection", zap.Error(err))
 			continue
 		}
-		s.sfd, s.stok = fd, tok
-		s.sr, s.sw, s.shup = false, false, false
+		s.srv = sock{fd: fd, tok: tok}
 		lp.timers.set(s, lp.now.Add(p.connectTimeout))
 		return
 	}
@@ -142,9 +134,9 @@ func (s *session) connectNext() {
 func (s *session) attemptFailed(err error) {
 	lp := s.lp
 	lp.timers.stop(s)
-	if s.sfd >= 0 {
-		lp.release(s.sfd)
-		s.sfd, s.stok = -1, 0
+	if s.srv.fd >= 0 {
+		lp.release(s.srv.fd, false)
+		s.srv = sock{fd: -1}
 	}
 	if b := s.be; b != nil {
 		s.be = nil
@@ -155,9 +147,10 @@ func (s *session) attemptFailed(err error) {
 	s.connectNext()
 }
 
-// connectDone handles the completion event of a non-blocking connect.
-func (s *session) connectDone() {
-	if err := socketError(s.sfd); err != nil {
+// connectDone handles the completion event of a non-blocking connect;
+// events are those of the event that reported it.
+func (s *session) connectDone(events uint32) {
+	if err := socketError(s.srv.fd); err != nil {
 		s.attemptFailed(err)
 		return
 	}
@@ -170,15 +163,15 @@ func (s *session) connectDone() {
 		}
 	}
 	s.be.total.Add(1)
+	s.c2s.counter, s.s2c.counter = &s.be.bytesIn, &s.be.bytesOut
 	s.state = stateEstablished
 	s.tried = nil // not needed any more; keep idle sessions small
 	// Data (even a FIN) may have come with the connect completion: with
 	// edge-triggered events the read side must be tried once.
-	s.sr, s.sw = true, true
-	s.lastActive = lp.now
-	if d := lp.l.params.Load().idleTimeout; d > 0 {
-		lp.timers.set(s, lp.now.Add(d))
-	}
+	s.srv.note(events)
+	s.srv.readable, s.srv.writable = true, true
+	s.established, s.lastActive = lp.now, lp.now
+	s.schedule()
 	s.pump()
 }
 
@@ -187,13 +180,13 @@ func (s *session) connectDone() {
 func (s *session) sendProxyHeader() error {
 	local := s.lp.local
 	if !local.IsValid() || local.Addr().IsUnspecified() {
-		if sa, err := unix.Getsockname(s.cfd); err == nil {
+		if sa, err := unix.Getsockname(s.cli.fd); err == nil {
 			local = fromSockaddr(sa)
 		}
 	}
 	var buf [proxyproto.V2HeaderLen + proxyproto.V2IPv6AddrLen + 64]byte
 	h := s.proxy.Append(buf[:0], s.client, local)
-	n, err := unix.Write(s.sfd, h)
+	n, err := unix.Write(s.srv.fd, h)
 	if err != nil {
 		return fmt.Errorf("writing PROXY header: %w", err)
 	}
@@ -203,44 +196,16 @@ func (s *session) sendProxyHeader() error {
 	return nil
 }
 
-// timerFired handles the session's deadline: connect timeout or idle.
-func (s *session) timerFired() {
-	lp := s.lp
-	switch s.state {
-	case stateConnecting:
-		s.attemptFailed(errors.New("connect timeout"))
-	case stateEstablished:
-		d := lp.l.params.Load().idleTimeout
-		if d <= 0 {
-			return
-		}
-		if next := s.lastActive.Add(d); lp.now.Before(next) {
-			lp.timers.set(s, next)
-			return
-		}
-		lp.l.log.Debug("closing idle session", zap.Stringer("client", s.client))
-		s.close()
-	}
-}
-
-// pump moves data both ways as far as readiness allows, propagates
-// half-closes, and closes the session when both directions are done.
+// pump moves data both ways as far as readiness allows, passes ends
+// (half-closes and resets) on, and closes the session when both directions
+// are finished.
 func (s *session) pump() {
 	if s.state != stateEstablished {
 		return
 	}
-	b := s.be
-	more1, err := s.move(&s.c2s, s.cfd, s.sfd, &s.cr, &s.sw, s.chup, &b.bytesIn)
-	if err != nil {
-		s.abort(fmt.Errorf("client to server: %w", err))
-		return
-	}
-	more2, err := s.move(&s.s2c, s.sfd, s.cfd, &s.sr, &s.cw, s.shup, &b.bytesOut)
-	if err != nil {
-		s.abort(fmt.Errorf("server to client: %w", err))
-		return
-	}
-	if s.c2s.shut && s.s2c.shut {
+	more1 := s.move(&s.c2s)
+	more2 := s.move(&s.s2c)
+	if s.c2s.finished() && s.s2c.finished() {
 		s.close()
 		return
 	}
@@ -250,174 +215,13 @@ func (s *session) pump() {
 	}
 }
 
-// move runs one direction until src or dst would block, or the budget is
-// spent (more is then true). On EOF with nothing left in flight it shuts
-// dst down for writing.
-//
-// Reads start with recv(2) into the loop's scratch buffer and are written
-// on at once: for the small messages of AMQP this is two syscalls and no
-// pipe. A short read means the socket is drained (recv copies everything
-// queued), unless a FIN was announced (hup), so no extra read for EAGAIN
-// is needed. A read that fills the scratch buffer switches the direction to
-// splice(2) through a borrowed pipe until the socket is drained. Bytes dst
-// does not take at once wait in a buffer (scratch copy) or the pipe
-// (splice) borrowed only until they are written.
-func (s *session) move(h *half, src, dst int, rd, wr *bool, hup bool, counter *atomic.Uint64) (more bool, err error) {
-	lp := s.lp
-	for range chunkBudget {
-		if h.end > h.off {
-			if !*wr {
-				return false, nil
-			}
-			n, err := write(dst, h.buf[h.off:h.end])
-			if err != nil {
-				if err == unix.EAGAIN {
-					*wr = false
-					return false, nil
-				}
-				return false, err
-			}
-			h.off += n
-			counter.Add(uint64(n))
-			s.lastActive = lp.now
-			if h.off < h.end {
-				continue
-			}
-			lp.putBuf(h.buf)
-			h.buf, h.off, h.end = nil, 0, 0
-		}
-		if h.n > 0 {
-			if !*wr {
-				return false, nil
-			}
-			n, err := splice(h.p.r, dst, h.n)
-			if err != nil {
-				if err == unix.EAGAIN {
-					*wr = false
-					return false, nil
-				}
-				return false, err
-			}
-			h.n -= n
-			counter.Add(uint64(n))
-			s.lastActive = lp.now
-			if h.n > 0 {
-				continue
-			}
-		}
-		if h.p != nil {
-			lp.pipes.put(h.p)
-			h.p = nil
-		}
-		if h.eof {
-			if !h.shut {
-				h.shut = true
-				if err := unix.Shutdown(dst, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
-					return false, fmt.Errorf("shutting down for writing: %w", err)
-				}
-			}
-			return false, nil
-		}
-		if !*rd {
-			return false, nil
-		}
-		if h.bulk {
-			p, err := lp.pipes.get()
-			if err != nil {
-				return false, err
-			}
-			n, err := splice(src, p.w, p.size)
-			if err != nil {
-				lp.pipes.put(p) // nothing was moved into it
-				if err == unix.EAGAIN {
-					*rd = false
-					h.bulk = false
-					return false, nil
-				}
-				return false, err
-			}
-			if n == 0 {
-				lp.pipes.put(p)
-				h.eof = true
-				continue
-			}
-			h.p, h.n = p, n
-			s.lastActive = lp.now
-			continue
-		}
-		buf := lp.scratch
-		n, err := read(src, buf)
-		if err != nil {
-			if err == unix.EAGAIN {
-				*rd = false
-				return false, nil
-			}
-			return false, err
-		}
-		if n == 0 {
-			h.eof = true
-			continue
-		}
-		s.lastActive = lp.now
-		if n == len(buf) {
-			h.bulk = true
-		} else if !hup {
-			*rd = false // drained; the next arrival raises a new edge
-		}
-		m := 0
-		if *wr {
-			m, err = write(dst, buf[:n])
-			if err != nil {
-				if err != unix.EAGAIN {
-					return false, err
-				}
-				m = 0
-				*wr = false
-			}
-			counter.Add(uint64(m))
-		}
-		if m < n {
-			h.buf = lp.getBuf()
-			h.off, h.end = 0, copy(h.buf, buf[m:n])
-		}
-	}
-	return true, nil
+// ending reports whether the session has begun to end: a direction's
+// source ended, or a side failed.
+func (s *session) ending() bool {
+	return s.c2s.ended || s.s2c.ended || s.cli.failed || s.srv.failed
 }
 
-// read is read(2) retried on EINTR.
-func read(fd int, b []byte) (int, error) {
-	for {
-		n, err := unix.Read(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		return n, err
-	}
-}
-
-// write is write(2) retried on EINTR.
-func write(fd int, b []byte) (int, error) {
-	for {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		return n, err
-	}
-}
-
-// splice moves up to n bytes from fd in to fd out without blocking.
-func splice(in, out, n int) (int, error) {
-	for {
-		m, err := unix.Splice(in, nil, out, nil, n, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-		if err == unix.EINTR {
-			continue
-		}
-		return int(m), err
-	}
-}
-
-// abort closes the session after an I/O error.
+// abort closes the session after an error.
 func (s *session) abort(err error) {
 	s.lp.l.log.Debug("closing session after error", zap.Stringer("client", s.client), zap.Error(err))
 	s.close()
@@ -432,9 +236,12 @@ func (s *session) close() {
 	lp := s.lp
 	s.state = stateClosed
 	lp.timers.stop(s)
-	lp.release(s.cfd)
-	if s.sfd >= 0 {
-		lp.release(s.sfd)
+	// A side whose peer's connection failed is reset, so that its own peer
+	// sees the failure (HAProxy does the same); otherwise the kernel ends
+	// it in order, after sending what is queued.
+	lp.release(s.cli.fd, s.srv.failed && !s.cli.failed)
+	if s.srv.fd >= 0 {
+		lp.release(s.srv.fd, s.cli.failed && !s.srv.failed)
 	}
 	for _, h := range [...]*half{&s.c2s, &s.s2c} {
 		if h.p != nil {
@@ -453,5 +260,5 @@ func (s *session) close() {
 	lp.unlink(s)
 	lp.l.sessionEnded(s.be, s.sticky)
 	s.be, s.sticky = nil, nil
-	lp.l.active.Add(-1)
+	lp.l.sessionClosed()
 }

@@ -24,6 +24,15 @@ type Snapshot struct {
 	// NoBackend counts clients closed because no backend was usable or
 	// every connect attempt failed.
 	NoBackend uint64 `json:"failed_no_backend"`
+	// RefusedFdLimit counts clients closed at once because the process
+	// was out of file descriptors (EMFILE, ENFILE) for their connection or
+	// for its backend socket.
+	RefusedFdLimit uint64 `json:"refused_fd_limit"`
+	// HandshakeTimeouts, FinTimeouts and IdleTimeouts count sessions closed
+	// by Config.HandshakeTimeout, FinTimeout and IdleTimeout.
+	HandshakeTimeouts uint64 `json:"handshake_timeouts"`
+	FinTimeouts       uint64 `json:"fin_timeouts"`
+	IdleTimeouts      uint64 `json:"idle_timeouts"`
 	// StickyEntries is the number of persistence entries (0 when off).
 	StickyEntries int               `json:"sticky_entries"`
 	Backends      []BackendSnapshot `json:"backends"`
@@ -59,14 +68,21 @@ func (l *Listener) Snapshot() Snapshot {
 		Name:      l.cfg.Name,
 		Bind:      l.cfg.Bind,
 		Policy:    l.cfg.Policy,
-		Listening: l.running2 != nil,
+		Listening: l.loops != nil,
 		Active:    l.active.Load(),
 		Total:     l.total.Load(),
 		Refused:   l.refused.Load(),
 		NoBackend: l.noBackend.Load(),
-		Backends:  make([]BackendSnapshot, 0, len(l.pool.backends)),
+
+		RefusedFdLimit: l.refusedFdLimit.Load(),
+
+		HandshakeTimeouts: l.handshakeTimeouts.Load(),
+		FinTimeouts:       l.finTimeouts.Load(),
+		IdleTimeouts:      l.idleTimeouts.Load(),
+
+		Backends: make([]BackendSnapshot, 0, len(l.pool.backends)),
 	}
-	if l.running2 != nil && l.addr.IsValid() {
+	if l.loops != nil && l.addr.IsValid() {
 		s.Bind = l.addr
 	}
 	if l.sticky != nil {

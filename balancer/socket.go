@@ -139,3 +139,10 @@ func socketError(fd int) error {
 	}
 	return nil
 }
+
+// resetClose closes a connected socket with a reset (SO_LINGER 0): the
+// peer sees ECONNRESET instead of an orderly end.
+func resetClose(fd int) {
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	unix.Close(fd)
+}

@@ -12,8 +12,8 @@ func (h *timerHeap) less(i, j int) bool { return (*h)[i].deadline.Before((*h)[j]
 func (h *timerHeap) swap(i, j int) {
 	a := *h
 	a[i], a[j] = a[j], a[i]
-	a[i].tidx = i
-	a[j].tidx = j
+	a[i].tidx = int32(i)
+	a[j].tidx = int32(j)
 }
 
 func (h *timerHeap) up(j int) {
@@ -49,19 +49,19 @@ func (h *timerHeap) down(i int) {
 // set schedules s at d (moving it if already scheduled).
 func (h *timerHeap) set(s *session, d time.Time) {
 	s.deadline = d
-	if s.tidx >= 0 {
-		h.up(s.tidx)
-		h.down(s.tidx)
+	if i := int(s.tidx); i >= 0 {
+		h.up(i)
+		h.down(i)
 		return
 	}
-	s.tidx = len(*h)
+	s.tidx = int32(len(*h))
 	*h = append(*h, s)
-	h.up(s.tidx)
+	h.up(int(s.tidx))
 }
 
 // stop unschedules s if scheduled.
 func (h *timerHeap) stop(s *session) {
-	i := s.tidx
+	i := int(s.tidx)
 	if i < 0 {
 		return
 	}

@@ -64,6 +64,8 @@ func (c *Config) BalancerConfig(l *Listener) balancer.Config {
 		Retries:                l.Retries,
 		ShutdownSessionsOnDown: l.OnMarkedDown == ShutdownSessions,
 		IdleTimeout:            l.IdleTimeout,
+		HandshakeTimeout:       l.HandshakeTimeout,
+		FinTimeout:             l.FinTimeout,
 		KeepAlive:              l.KeepAlive,
 		GracefulTimeout:        l.GracefulTimeout,
 	}

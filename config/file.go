@@ -60,6 +60,8 @@ type fileListener struct {
 	OnMarkedDown       string        `yaml:"on_marked_down"`
 	ProxyProtocol      string        `yaml:"proxy_protocol"`
 	IdleTimeout        time.Duration `yaml:"idle_timeout"`
+	HandshakeTimeout   time.Duration `yaml:"handshake_timeout"`
+	FinTimeout         time.Duration `yaml:"fin_timeout"`
 	KeepAlive          time.Duration `yaml:"keepalive"`
 	GracefulTimeout    time.Duration `yaml:"graceful_timeout"`
 	Check              *fileCheck    `yaml:"check"`

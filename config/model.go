@@ -140,6 +140,13 @@ type Listener struct {
 	OnMarkedDown OnMarkedDown
 	// IdleTimeout closes idle sessions; 0 (default): never.
 	IdleTimeout time.Duration
+	// HandshakeTimeout closes a session whose client sent nothing this
+	// long after its backend connection was made; default
+	// balancer.DefaultHandshakeTimeout, negative: off.
+	HandshakeTimeout time.Duration
+	// FinTimeout closes a half-closed (or reset) session after this long
+	// without traffic; default balancer.DefaultFinTimeout, negative: off.
+	FinTimeout time.Duration
 	// KeepAlive is the TCP keepalive time; default
 	// balancer.DefaultKeepAlive, negative: off.
 	KeepAlive time.Duration

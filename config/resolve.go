@@ -425,6 +425,8 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		MaxConn:            f.MaxConn,
 		ConnectTimeout:     f.ConnectTimeout,
 		IdleTimeout:        f.IdleTimeout,
+		HandshakeTimeout:   f.HandshakeTimeout,
+		FinTimeout:         f.FinTimeout,
 		KeepAlive:          f.KeepAlive,
 		GracefulTimeout:    f.GracefulTimeout,
 	}
@@ -485,6 +487,12 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 	}
 	if l.IdleTimeout < 0 {
 		r.errf(p.k("idle_timeout"), "must not be negative")
+	}
+	if l.HandshakeTimeout == 0 {
+		l.HandshakeTimeout = balancer.DefaultHandshakeTimeout
+	}
+	if l.FinTimeout == 0 {
+		l.FinTimeout = balancer.DefaultFinTimeout
 	}
 	if l.KeepAlive == 0 {
 		l.KeepAlive = balancer.DefaultKeepAlive

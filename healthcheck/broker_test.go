@@ -57,13 +57,11 @@ func (w *watcher) wait(t *testing.T, name string, st backend.State, from int, ti
 				return e, i + 1
 			}
 		}
-		n := len(w.events)
 		w.mu.Unlock()
 		select {
 		case <-w.ch:
 		case <-deadline:
 			t.Fatalf("%s did not become %v within %v (events since: %+v)", name, st, timeout, w.since(from))
-			_ = n
 		}
 	}
 }

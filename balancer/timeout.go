@@ -1,0 +1,101 @@
+package balancer
+
+import (
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// A session has one deadline in its loop's timer heap: the connect timeout
+// while it connects, afterwards the earliest of its session timeouts:
+//
+//   - handshake: the client has sent no byte HandshakeTimeout after the
+//     backend connection was established;
+//   - FIN: the session is ending (a direction reached EOF or a side failed)
+//     and no byte has moved for FinTimeout;
+//   - idle: no byte has moved for IdleTimeout.
+//
+// Traffic does not touch the heap: it only moves lastActive, and a deadline
+// that fires early is moved to the new earliest one. The deadlines are on
+// the loop's real time (loop.now).
+
+// timerFired handles the session's deadline.
+func (s *session) timerFired() {
+	switch s.state {
+	case stateConnecting:
+		s.attemptFailed(errors.New("connect timeout"))
+	case stateEstablished:
+		l, now := s.lp.l, s.lp.now
+		d := s.deadlines()
+		switch {
+		case due(d.handshake, now):
+			l.handshakeTimeouts.Add(1)
+			s.timedOut("handshake")
+		case due(d.fin, now):
+			l.finTimeouts.Add(1)
+			s.timedOut("FIN")
+		case due(d.idle, now):
+			l.idleTimeouts.Add(1)
+			s.timedOut("idle")
+		default:
+			s.schedule()
+		}
+	}
+}
+
+// timedOut closes the session after the named session timeout.
+func (s *session) timedOut(which string) {
+	s.lp.l.log.Debug("closing session: timeout", zap.String("timeout", which),
+		zap.Stringer("client", s.client))
+	s.close()
+}
+
+// schedule sets the session's deadline to the earliest of its session
+// timeouts, or unschedules it if none applies. It is called once the
+// session is established and whenever a timeout may have started to apply
+// (a direction ended, a side failed); timerFired calls it for deadlines
+// that moved.
+func (s *session) schedule() {
+	if next := s.deadlines().earliest(); next.IsZero() {
+		s.lp.timers.stop(s)
+	} else {
+		s.lp.timers.set(s, next)
+	}
+}
+
+// sessionDeadlines are the times at which each session timeout would close
+// a session; the zero time for a timeout that is off or does not apply.
+type sessionDeadlines struct {
+	handshake, fin, idle time.Time
+}
+
+// deadlines returns the session's deadlines under the current settings.
+func (s *session) deadlines() sessionDeadlines {
+	p := s.lp.l.params.Load()
+	var d sessionDeadlines
+	if p.handshake > 0 && !s.c2s.seen {
+		d.handshake = s.established.Add(p.handshake)
+	}
+	if p.finTimeout > 0 && s.ending() {
+		d.fin = s.lastActive.Add(p.finTimeout)
+	}
+	if p.idleTimeout > 0 {
+		d.idle = s.lastActive.Add(p.idleTimeout)
+	}
+	return d
+}
+
+// earliest returns the earliest set deadline, the zero time if none is.
+func (d sessionDeadlines) earliest() time.Time {
+	var next time.Time
+	for _, t := range [...]time.Time{d.handshake, d.fin, d.idle} {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	return next
+}
+
+// due reports whether deadline d is set and not after now.
+func due(d, now time.Time) bool { return !d.IsZero() && !now.Before(d) }
