@@ -10,6 +10,7 @@ import "time"
 
 type file struct {
 	ControlSocket string         `yaml:"control_socket"`
+	ControlGroup  string         `yaml:"control_group"`
 	LogLevel      string         `yaml:"log_level"`
 	MetricsListen string         `yaml:"metrics_listen"`
 	VRRPInstances []fileInstance `yaml:"vrrp_instances"`

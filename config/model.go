@@ -32,6 +32,10 @@ type Config struct {
 	// ControlSocket is the unix socket of `rmqlb status` and the other
 	// commands. File key control_socket; default DefaultControlSocket.
 	ControlSocket string
+	// ControlGroup names a group whose members may use the control
+	// socket besides root and the daemon's user. File key control_group;
+	// empty (the default): none.
+	ControlGroup string
 	// LogLevel is the least level logged. File key log_level (debug,
 	// info, warn, error); default info.
 	LogLevel zapcore.Level

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -82,6 +83,12 @@ func (r *resolver) config(f *file) *Config {
 		r.errf(path{"control_socket"}, "must be an absolute path, not %q", c.ControlSocket)
 	case len(c.ControlSocket) > maxSocketPath:
 		r.errf(path{"control_socket"}, "is %d bytes, a unix socket path has at most %d", len(c.ControlSocket), maxSocketPath)
+	}
+	if f.ControlGroup != "" {
+		if _, err := user.LookupGroup(f.ControlGroup); err != nil {
+			r.errf(path{"control_group"}, "%v", err)
+		}
+		c.ControlGroup = f.ControlGroup
 	}
 	c.LogLevel = zapcore.InfoLevel
 	switch f.LogLevel {

@@ -64,6 +64,8 @@ func TestRules(t *testing.T) {
 		{"proxy value", "    proxy_protocol: v2", "    proxy_protocol: v3", "line 16: listeners[0].proxy_protocol: must be v1, v2 or none, not \"v3\""},
 		{"relative socket", "vrrp_instances:", "control_socket: rmqlb.sock\nvrrp_instances:", "line 1: control_socket: must be an absolute path"},
 		{"long socket", "vrrp_instances:", "control_socket: /" + strings.Repeat("s", 120) + "\nvrrp_instances:", "control_socket: is 121 bytes"},
+		{"control group", "vrrp_instances:", "control_group: no-such-group-rmqlb\nvrrp_instances:", "line 1: control_group: group: unknown group no-such-group-rmqlb"},
+		{"control group ok", "vrrp_instances:", "control_group: root\nvrrp_instances:", ""},
 		{"metrics", "vrrp_instances:", "metrics_listen: localhost:9150\nvrrp_instances:", "line 1: metrics_listen: must be ip:port"},
 		{"allowed peers lack a unicast peer", "unicast_peers: [10.0.0.2]", "unicast_peers: [10.0.0.2]\n    allowed_peers: [10.0.0.3]", "line 8: vrrp_instances[0].unicast_peers[0]: 10.0.0.2 is not in allowed_peers"},
 		{"allowed peer not IPv4", "unicast_peers: [10.0.0.2]", "unicast_peers: [10.0.0.2]\n    allowed_peers: [10.0.0.2, fe80::1]", "line 9: vrrp_instances[0].allowed_peers[1]: must be an IPv4 address"},

@@ -1,6 +1,8 @@
 package control
 
 import (
+	"golang.org/x/sys/unix"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,12 +73,80 @@ func TestServerRoundTrip(t *testing.T) {
 
 func TestStaleSocketReplaced(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rmqlb.sock")
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
+	// A socket left by a dead daemon: bound, nobody listening.
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
 	ln, err := (&Server{Path: path}).Listen()
 	if err != nil {
-		t.Fatalf("Listen over a stale file: %v", err)
+		t.Fatalf("Listen over a stale socket: %v", err)
 	}
 	ln.Close()
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("socket file left after Close: %v", err)
+	}
+}
+
+// TestNonSocketNotRemoved: a file that is not a socket at the path is an
+// operator's mistake; it is reported and left alone.
+func TestNonSocketNotRemoved(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rmqlb.sock")
+	if err := os.WriteFile(path, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := (&Server{Path: path}).Listen()
+	if err == nil || !strings.Contains(err.Error(), "is not a socket") {
+		t.Fatalf("Listen over a regular file: %v", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "precious" {
+		t.Fatalf("the file was touched: %q %v", b, err)
+	}
+}
+
+// TestSocketNeverOpen: the socket appears at its path already with its
+// final mode (it is renamed into place), and no other file is left beside.
+func TestSocketNeverOpen(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rmqlb.sock")
+	ln, err := (&Server{Path: path}).Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 || entries[0].Name() != "rmqlb.sock" {
+		t.Fatalf("directory holds %v (%v), want the socket only", entries, err)
+	}
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %v %v", fi.Mode(), err)
+	}
+}
+
+// TestRequestSizeLimit: a request longer than MaxRequest gets an error
+// and the connection is closed, without the line being read whole.
+func TestRequestSizeLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rmqlb.sock")
+	called := false
+	s := &Server{Path: path, MaxRequest: 1024, Handler: func(ctx context.Context, req Request) (any, error) { called = true; return "ok", nil }}
+	ln, err := s.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	err = Call(path, Request{Command: "status", Args: []string{strings.Repeat("x", 2000)}}, nil, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "longer than 1024 bytes") || called {
+		t.Fatalf("oversized request: %v (handler called %v)", err, called)
+	}
+	if err := Call(path, Request{Command: "status"}, nil, time.Second); err != nil {
+		t.Fatalf("a small request after: %v", err)
+	}
 }

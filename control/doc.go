@@ -1,6 +1,13 @@
 // Package control is the daemon's control socket: a unix stream socket
-// (mode 0600, so only root, or the daemon's user, may ask) that speaks
-// newline-delimited JSON, one request and one response per connection.
+// that speaks newline-delimited JSON, one request and one response per
+// connection, and the status it answers with.
+//
+// Only root, the daemon's user and the members of an optional control
+// group may ask: the socket file is mode 0600 (0660 with the group), it is
+// placed at its path already with that mode (never connectable by others,
+// not even for a moment), and every peer's credentials (SO_PEERCRED) are
+// checked too. Requests are size-limited and time-limited; a file at the
+// socket's path that is not a socket is never removed.
 //
 // The daemon serves a Handler; `rmqlb status` is a Client that asks for the
 // "status" command and formats the JSON it gets back, so that the human

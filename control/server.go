@@ -6,14 +6,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 )
+
+// DefaultMaxRequest bounds a request line when Server.MaxRequest is 0.
+const DefaultMaxRequest = 64 << 10
 
 // Handler answers one request. Its result is marshalled to JSON. It is
 // called from the server's connection goroutines and must be safe for
@@ -22,10 +30,16 @@ type Handler func(ctx context.Context, req Request) (any, error)
 
 // Server serves a Handler on a unix socket. Its zero value is not usable;
 // set Path and Handler. A Server is run once.
+//
+// Who may ask: the socket file is mode 0600 (0660 with Group), and every
+// connection's peer credentials (SO_PEERCRED) are checked as well: root,
+// the daemon's own user, and members of Group (primary or supplementary
+// group) are answered; anybody else's connection is closed with an error.
 type Server struct {
 	// Path of the socket. Its directory is created (0755) when missing; a
-	// stale socket file left by a dead daemon is replaced, but a socket
-	// some live process answers on is not.
+	// stale socket left by a dead daemon is replaced, but a socket some
+	// live process answers on is not, and a file that is not a socket is
+	// never removed.
 	Path string
 	// Handler answers requests.
 	Handler Handler
@@ -34,29 +48,88 @@ type Server struct {
 	// Timeout bounds reading a request and writing its response.
 	// Default: 5s.
 	Timeout time.Duration
+	// Group, when set, names a group whose members may use the socket
+	// too: the socket file becomes mode 0660 and is owned by it. Empty
+	// (the default): root and the daemon's user only.
+	Group string
+	// MaxRequest bounds a request line in bytes. Default:
+	// DefaultMaxRequest.
+	MaxRequest int
+
+	gid int // Group's id, -1 without; set by Listen
 }
 
-// Listen creates the socket, mode 0600. It fails when another daemon
-// already answers on Path.
+// Listen creates the socket. It is created under a temporary name in a
+// private directory beside Path, given its mode and owner there, and
+// renamed into place, so that it is never connectable by others, not even
+// for a moment. It fails when another daemon already answers on Path or
+// when Path is something other than a socket.
 func (s *Server) Listen() (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(s.Path), 0o755); err != nil {
+	dir := filepath.Dir(s.Path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating control socket directory: %w", err)
 	}
-	if c, err := net.DialTimeout("unix", s.Path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("creating control socket: another daemon answers on %s", s.Path)
+	if fi, err := os.Lstat(s.Path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("creating control socket: %s exists and is not a socket (%v); not removing it", s.Path, fi.Mode().Type())
+		}
+		if c, err := net.DialTimeout("unix", s.Path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("creating control socket: another daemon answers on %s", s.Path)
+		}
 	}
-	_ = os.Remove(s.Path)
-	ln, err := net.Listen("unix", s.Path)
+	tmp, err := os.MkdirTemp(dir, ".rmqlb-ctl-")
 	if err != nil {
 		return nil, fmt.Errorf("creating control socket: %w", err)
 	}
-	if err := os.Chmod(s.Path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("setting control socket mode: %w", err)
+	defer os.RemoveAll(tmp) // MkdirTemp makes it 0700
+	staged := filepath.Join(tmp, "s")
+	ln, err := net.Listen("unix", staged)
+	if err != nil {
+		return nil, fmt.Errorf("creating control socket: %w", err)
 	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(true)
-	return ln, nil
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	fail := func(what string, err error) (net.Listener, error) {
+		ln.Close()
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	mode := os.FileMode(0o600)
+	s.gid = -1
+	if s.Group != "" {
+		g, err := user.LookupGroup(s.Group)
+		if err != nil {
+			return fail("looking up the control socket's group", err)
+		}
+		if s.gid, err = strconv.Atoi(g.Gid); err != nil {
+			return fail("looking up the control socket's group", err)
+		}
+		mode = 0o660
+		if err := os.Lchown(staged, -1, s.gid); err != nil {
+			return fail("setting control socket group", err)
+		}
+	}
+	if err := os.Chmod(staged, mode); err != nil {
+		return fail("setting control socket mode", err)
+	}
+	if err := os.Rename(staged, s.Path); err != nil {
+		return fail("placing control socket", err)
+	}
+	return &placedListener{UnixListener: ul, path: s.Path}, nil
+}
+
+// placedListener removes the socket file from its final place on Close
+// (the net package would remove the staging name).
+type placedListener struct {
+	*net.UnixListener
+	path string
+	once sync.Once
+}
+
+func (l *placedListener) Close() error {
+	err := l.UnixListener.Close()
+	l.once.Do(func() { os.Remove(l.path) })
+	return err
 }
 
 // Serve answers connections on ln until ctx is done, then closes ln
@@ -80,7 +153,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				return nil
 			}
 			log.Warn("accepting control connection", zap.Error(err))
-			time.Sleep(50 * time.Millisecond)
+			// Out of file descriptors or similar: wait a little, or
+			// until stopped, before accepting again.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(50 * time.Millisecond):
+			}
 			continue
 		}
 		wg.Add(1)
@@ -100,12 +179,15 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger) {
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	var req Request
 	var resp Response
-	line, err := bufio.NewReaderSize(c, 4096).ReadBytes('\n')
+	// The request is read first (bounded by MaxRequest and the timeout),
+	// so that a refused client reads why instead of a broken pipe.
+	err := s.readRequest(c, &req)
+	var cred peerCred
 	if err == nil {
-		err = json.Unmarshal(line, &req)
+		cred, err = s.authorize(c)
 	}
 	if err != nil {
-		resp.Error = fmt.Sprintf("reading request: %v", err)
+		resp.Error = err.Error()
 	} else {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		res, herr := s.Handler(ctx, req)
@@ -118,8 +200,86 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger) {
 		}
 	}
 	if resp.Error != "" {
-		log.Debug("control request failed", zap.String("command", req.Command), zap.String("error", resp.Error))
+		log.Debug("control request failed", zap.String("command", req.Command), zap.String("error", resp.Error),
+			zap.Int32("peer_uid", cred.uid), zap.Int32("peer_pid", cred.pid))
 	}
 	out, _ := json.Marshal(resp)
 	_, _ = c.Write(append(out, '\n'))
+}
+
+// readRequest reads one request line of at most MaxRequest bytes.
+func (s *Server) readRequest(c net.Conn, req *Request) error {
+	max := s.MaxRequest
+	if max <= 0 {
+		max = DefaultMaxRequest
+	}
+	line, err := bufio.NewReader(io.LimitReader(c, int64(max)+1)).ReadBytes('\n')
+	if len(line) > max {
+		return fmt.Errorf("reading request: longer than %d bytes", max)
+	}
+	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
+		return fmt.Errorf("reading request: %w", err)
+	}
+	if err := json.Unmarshal(line, req); err != nil {
+		return fmt.Errorf("reading request: %w", err)
+	}
+	return nil
+}
+
+// peerCred is who is on the other end of a connection.
+type peerCred struct {
+	pid, uid, gid int32
+}
+
+// authorize checks the peer's credentials: root, the daemon's own user or
+// a member of Group.
+func (s *Server) authorize(c net.Conn) (peerCred, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return peerCred{}, errors.New("refused: not a unix socket connection")
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return peerCred{}, fmt.Errorf("reading peer credentials: %w", err)
+	}
+	var ucred *unix.Ucred
+	var gerr error
+	if err := raw.Control(func(fd uintptr) {
+		ucred, gerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return peerCred{}, fmt.Errorf("reading peer credentials: %w", err)
+	}
+	if gerr != nil {
+		return peerCred{}, fmt.Errorf("reading peer credentials: %w", gerr)
+	}
+	cred := peerCred{pid: ucred.Pid, uid: int32(ucred.Uid), gid: int32(ucred.Gid)}
+	if ucred.Uid == 0 || int(ucred.Uid) == os.Getuid() {
+		return cred, nil
+	}
+	if s.Group != "" && s.gid >= 0 && (int(ucred.Gid) == s.gid || inGroups(int(ucred.Pid), s.gid)) {
+		return cred, nil
+	}
+	return cred, fmt.Errorf("refused: uid %d is not root, the daemon's user or in the control group", ucred.Uid)
+}
+
+// inGroups reports whether process pid has gid among its supplementary
+// groups (the "Groups:" line of /proc/PID/status).
+func inGroups(pid, gid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, "Groups:")
+		if !ok {
+			continue
+		}
+		for _, f := range strings.Fields(rest) {
+			if g, err := strconv.Atoi(f); err == nil && g == gid {
+				return true
+			}
+		}
+		return false
+	}
+	return false
 }

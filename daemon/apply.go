@@ -258,7 +258,7 @@ type leftovers struct {
 // differences again, and a file changed back finds none.
 func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 	c := *nc
-	c.ControlSocket = old.ControlSocket
+	c.ControlSocket, c.ControlGroup = old.ControlSocket, old.ControlGroup
 	c.Listeners = nil
 	for _, l := range nc.Listeners {
 		if keep, ok := failed.listeners[l.Name]; ok {

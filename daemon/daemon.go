@@ -210,7 +210,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return errors.Join(startErr, errs)
 	}
 
-	srv := &control.Server{Path: cfg.ControlSocket, Handler: d.Handle, Logger: d.log}
+	srv := &control.Server{Path: cfg.ControlSocket, Group: cfg.ControlGroup, Handler: d.Handle, Logger: d.log}
 	ln, err := srv.Listen()
 	if err != nil {
 		return err

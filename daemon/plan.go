@@ -119,6 +119,9 @@ func Diff(old, new *config.Config) Plan {
 	if old.ControlSocket != new.ControlSocket {
 		p.restart(new, "control_socket", fmt.Sprintf("changed from %s to %s", old.ControlSocket, new.ControlSocket))
 	}
+	if old.ControlGroup != new.ControlGroup {
+		p.restart(new, "control_group", fmt.Sprintf("changed from %q to %q", old.ControlGroup, new.ControlGroup))
+	}
 	p.diffListeners(old, new)
 	p.diffChecks(old, new)
 	p.diffVRRP(old, new)
