@@ -96,6 +96,17 @@ func (r *router) setListener(name string, l *balancer.Listener) {
 	r.listeners[name] = l
 }
 
+// all returns every routed listener.
+func (r *router) all() []sessionCloser {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]sessionCloser, 0, len(r.listeners))
+	for _, l := range r.listeners {
+		out = append(out, l)
+	}
+	return out
+}
+
 func (r *router) listener(name string) *balancer.Listener {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -56,8 +56,13 @@ func (d *Daemon) newUnit(in *config.VRRPInstance, cfg *config.Config) (*vrrpUnit
 		reg.unregisterAll()
 		return nil, fmt.Errorf("setting up VIPs of %q: %w", in.Name, err)
 	}
+	owner := &releasingOwner{VIPOwner: u.vips, listeners: d.router.all, log: log}
+	for _, p := range in.VIPs {
+		owner.vips = append(owner.vips, p.Addr())
+	}
+	u.vips = owner
 	u.inst, err = vrrp.NewInstance(in.VRRPConfig(), vrrp.Options{
-		Transport: tr, Owner: u.vips, Clock: d.clock, Logger: d.log, Registerer: reg,
+		Transport: tr, Owner: owner, Clock: d.clock, Logger: d.log, Registerer: reg,
 	})
 	if err != nil {
 		reg.unregisterAll()

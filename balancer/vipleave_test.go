@@ -1,0 +1,64 @@
+package balancer
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestCloseSessionsTo: a listener bound to an address closes all its
+// sessions when that address leaves; a wildcard listener closes only the
+// sessions of clients that connected to it; the others keep working.
+func TestCloseSessionsTo(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", echo)
+
+	bound := startListener(t, baseConfig(backendsOf(srv)), 2)
+	c1, c2 := bound.dial(t), bound.dial(t)
+	for _, c := range []net.Conn{c1, c2} {
+		if _, err := roundTrip(c, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := bound.CloseSessionsTo([]netip.Addr{netip.MustParseAddr("127.0.0.9")}); n != 0 {
+		t.Fatalf("another address: closed %d", n)
+	}
+	if _, err := roundTrip(c1, []byte("still")); err != nil {
+		t.Fatalf("after another address left: %v", err)
+	}
+	if n := bound.CloseSessionsTo([]netip.Addr{bound.Addr().Addr()}); n != 2 {
+		t.Fatalf("its own address: closed %d, want 2", n)
+	}
+	for _, c := range []net.Conn{c1, c2} {
+		if err := waitClosed(c, 5*time.Second); err != nil {
+			t.Fatalf("session to the address that left: %v", err)
+		}
+	}
+	eventually(t, 5*time.Second, "no session left", func() bool { return bound.Snapshot().Active == 0 })
+
+	cfg := baseConfig(backendsOf(srv))
+	cfg.Bind = netip.MustParseAddrPort("0.0.0.0:0")
+	wild := startListener(t, cfg, 2)
+	port := wild.Addr().Port()
+	dial := func(ip string) net.Conn {
+		c, err := net.Dial("tcp", netip.AddrPortFrom(netip.MustParseAddr(ip), port).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := roundTrip(c, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	stay, leave := dial("127.0.0.1"), dial("127.0.0.3")
+	if n := wild.CloseSessionsTo([]netip.Addr{netip.MustParseAddr("127.0.0.3")}); n != 1 {
+		t.Fatalf("wildcard listener: closed %d, want 1", n)
+	}
+	if err := waitClosed(leave, 5*time.Second); err != nil {
+		t.Fatalf("session to 127.0.0.3: %v", err)
+	}
+	if _, err := roundTrip(stay, []byte("still")); err != nil {
+		t.Fatalf("session to 127.0.0.1: %v", err)
+	}
+}

@@ -1,0 +1,53 @@
+package daemon
+
+import (
+	"context"
+	"net/netip"
+
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// releasingOwner is the VIP owner a VRRP instance drives: the real one,
+// and after every Release (the instance stopped being MASTER: a peer took
+// over, a track lowered its priority, split brain healed, or it stops) the
+// sessions of the VIPs are closed on every listener. Their clients'
+// packets now reach the new master, so the sessions here could only hold
+// their brokers' connections open (exclusive queues, unacknowledged
+// deliveries) until the broker's heartbeat timeout; closed at once, the
+// broker frees them and the client's reconnect through the new master
+// finds them free.
+type releasingOwner struct {
+	VIPOwner
+	vips      []netip.Addr
+	listeners func() []sessionCloser
+	log       *zap.Logger
+}
+
+// sessionCloser closes the sessions of addresses that left this host
+// (balancer.Listener).
+type sessionCloser interface {
+	CloseSessionsTo(addrs []netip.Addr) int
+}
+
+// Release releases the VIPs, then closes their sessions.
+func (o *releasingOwner) Release(ctx context.Context) error {
+	err := o.VIPOwner.Release(ctx)
+	n := 0
+	for _, l := range o.listeners() {
+		n += l.CloseSessionsTo(o.vips)
+	}
+	if n > 0 {
+		o.log.Info("VIPs left this host: closed their sessions", zap.Int("sessions", n))
+	}
+	return err
+}
+
+// ReportFaults passes the owner's fault reports on (vrrp.FaultReporter),
+// when the owner makes them.
+func (o *releasingOwner) ReportFaults(f func(error)) {
+	if fr, ok := o.VIPOwner.(vrrp.FaultReporter); ok {
+		fr.ReportFaults(f)
+	}
+}
