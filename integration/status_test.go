@@ -140,3 +140,16 @@ func walk(v any, fn func(map[string]any)) {
 		}
 	}
 }
+
+// list returns the objects of the top-level array key of the status.
+func (s *status) list(key string) []map[string]any {
+	top, _ := s.raw.(map[string]any)
+	arr, _ := top[key].([]any)
+	var out []map[string]any
+	for _, e := range arr {
+		if m, ok := e.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
