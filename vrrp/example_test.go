@@ -21,7 +21,7 @@ type logOwner struct{ log *zap.Logger }
 func (o logOwner) Acquire(ctx context.Context) error { o.log.Info("add VIPs, send GARP"); return nil }
 func (o logOwner) Release(ctx context.Context) error { o.log.Info("remove VIPs"); return nil }
 
-// The equivalent of the seed's keepalived vrrp_instance, run until SIGTERM.
+// The equivalent of a keepalived vrrp_instance (the blog post's), run until SIGTERM.
 func ExampleInstance() {
 	log, _ := zap.NewProduction()
 	cfg := vrrp.Config{

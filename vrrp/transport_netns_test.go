@@ -66,7 +66,29 @@ func newTestNetns(t *testing.T) *testNetns {
 		run(t, "ip", "-n", n.ns[i], "addr", "add", n.addr[i].String()+"/24", "dev", n.ifname[i])
 		run(t, "ip", "-n", n.ns[i], "link", "set", n.ifname[i], "up")
 	}
+	// The kernel brings links up asynchronously: a packet sent before
+	// both ends are up is lost.
+	for i := range 2 {
+		waitLinkUp(t, n.ns[i], n.ifname[i])
+	}
 	return n
+}
+
+// waitLinkUp waits (up to 5 s) until ifname in namespace ns is
+// operationally up.
+func waitLinkUp(t *testing.T, ns, ifname string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out, err := exec.Command("ip", "-n", ns, "-o", "link", "show", ifname).CombinedOutput()
+		if err == nil && strings.Contains(string(out), "state UP") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s in %s not up after 5 s: %s %v", ifname, ns, out, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func run(t *testing.T, name string, args ...string) {
