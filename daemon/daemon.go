@@ -327,7 +327,7 @@ func firstCheckLimit(cfg *config.Config) time.Duration {
 // startMetrics serves /metrics on addr as a part (critical at start, not
 // when a reload moves it).
 func (d *Daemon) startMetrics(addr netip.AddrPort, critical bool) (*part, error) {
-	ms, err := listenMetrics(addr, d.reg)
+	ms, err := listenMetrics(addr, d.reg, defaultMetricsLimits)
 	if err != nil {
 		return nil, err
 	}

@@ -12,16 +12,17 @@ import (
 	"golang.org/x/net/netutil"
 )
 
-// Limits of the metrics endpoint: a scraper gets what it needs, a client
-// that connects and never sends (or never reads) does not hold a
-// connection for long, and many clients cannot take the daemon's file
-// descriptors.
-const (
-	metricsMaxConns     = 16
-	metricsReadTimeout  = 5 * time.Second
-	metricsWriteTimeout = 10 * time.Second
-	metricsIdleTimeout  = 30 * time.Second
-)
+// metricsLimits are the limits of the metrics endpoint: a scraper gets
+// what it needs, a client that connects and never sends (or never reads)
+// does not hold a connection for long, and many clients cannot take the
+// daemon's file descriptors.
+type metricsLimits struct {
+	maxConns                        int
+	readTimeout, writeTimeout, idle time.Duration
+}
+
+// defaultMetricsLimits are the limits of the daemon's endpoint.
+var defaultMetricsLimits = metricsLimits{maxConns: 16, readTimeout: 5 * time.Second, writeTimeout: 10 * time.Second, idle: 30 * time.Second}
 
 // metricsServer is the HTTP server of /metrics on its listening socket.
 type metricsServer struct {
@@ -30,25 +31,25 @@ type metricsServer struct {
 }
 
 // listenMetrics opens the metrics endpoint at addr: /metrics of reg, with
-// read, write and idle timeouts and at most metricsMaxConns connections
-// at a time (more wait in the listen queue).
-func listenMetrics(addr netip.AddrPort, reg *prometheus.Registry) (*metricsServer, error) {
+// the read, write and idle timeouts of lim and at most lim.maxConns
+// connections at a time (more wait in the listen queue).
+func listenMetrics(addr netip.AddrPort, reg *prometheus.Registry, lim metricsLimits) (*metricsServer, error) {
 	ln, err := net.Listen("tcp", addr.String())
 	if err != nil {
 		return nil, fmt.Errorf("listening for metrics: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: metricsMaxConns}))
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: lim.maxConns}))
 	return &metricsServer{
 		srv: &http.Server{
 			Handler:           mux,
-			ReadHeaderTimeout: metricsReadTimeout,
-			ReadTimeout:       metricsReadTimeout,
-			WriteTimeout:      metricsWriteTimeout,
-			IdleTimeout:       metricsIdleTimeout,
+			ReadHeaderTimeout: lim.readTimeout,
+			ReadTimeout:       lim.readTimeout,
+			WriteTimeout:      lim.writeTimeout,
+			IdleTimeout:       lim.idle,
 			MaxHeaderBytes:    8 << 10,
 		},
-		ln: netutil.LimitListener(ln, metricsMaxConns),
+		ln: netutil.LimitListener(ln, lim.maxConns),
 	}, nil
 }
 

@@ -507,3 +507,40 @@ func TestVRRPActiveActive(t *testing.T) {
 		t.Fatalf("after restore: %v", err)
 	}
 }
+
+// TestVRRPSecondDaemonLeavesMasterAlone: a second `rmqlb run` with the same
+// configuration on the master's host exits 1 before it touches any
+// address; the running master keeps its VIP and stays MASTER.
+func TestVRRPSecondDaemonLeavesMasterAlone(t *testing.T) {
+	l := newLab(t)
+	ds := startTrio(t, l, false)
+	h1 := l.Host("h1")
+	before := ds["h1"].mustStatus().instance("vip").Counters.Transitions
+	p, err := h1.Start("second", nil, ds["h1"].bin, "run", "--config", ds["h1"].path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Wait(10 * time.Second)
+	if err == nil || !p.Exited() || !strings.Contains(p.Tail(20), "another rmqlb daemon runs with this control socket") {
+		p.Signal(syscall.SIGKILL)
+		t.Fatalf("second daemon: %v\n%s", err, p.Tail(20))
+	}
+	// The VIP never left h1 and the master saw nothing happen.
+	if err := stableHolder(l, h1, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	in := ds["h1"].mustStatus().instance("vip")
+	if in.State != "MASTER" || in.Counters.Transitions != before {
+		t.Fatalf("h1 after the second daemon: %s, transitions %d -> %d", in.State, before, in.Counters.Transitions)
+	}
+	// The master puts back a VIP that disappears (and counts it): the
+	// count must show it never had to.
+	addrs, _ := in.raw["addresses"].(map[string]any)
+	vips, _ := addrs["vips"].([]any)
+	if len(vips) != 1 {
+		t.Fatalf("status addresses: %v", in.raw["addresses"])
+	}
+	if n, _ := vips[0].(map[string]any)["readded"].(float64); n != 0 {
+		t.Fatalf("the master had to put its VIP back %v times: the second daemon removed it", n)
+	}
+}
