@@ -72,6 +72,10 @@ type Listener struct {
 	sticky  *stickyTable // nil when persistence is off
 	started bool         // Run was called
 	loops   []*loop      // the event loops while Run runs, nil before and after
+	// inherited is a listening socket handed over by another process
+	// (Inherit), used by Run instead of a new one; -1 without.
+	inherited int
+	lnfd      int // the listening socket while Run serves, -1 otherwise
 
 	addr  netip.AddrPort // bound address, set before ready is closed
 	ready chan struct{}
@@ -108,8 +112,10 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 		log:     logger.With(zap.String("listener", cfg.Name)),
 		clock:   clock.Real{},
 		cfg:     cfg,
-		ready:   make(chan struct{}),
-		drained: make(chan struct{}),
+		ready:     make(chan struct{}),
+		drained:   make(chan struct{}),
+		inherited: -1,
+		lnfd:      -1,
 	}
 	l.params.Store(paramsOf(cfg))
 	now := l.clock.Now()
@@ -158,7 +164,7 @@ func (l *Listener) Run(ctx context.Context) error {
 	keepAlive := l.params.Load().keepAlive
 	l.mu.Unlock()
 
-	lnfd, addr, err := listenSocket(bind, keepAlive)
+	lnfd, addr, err := l.listeningSocket(bind, keepAlive)
 	if err != nil {
 		return fmt.Errorf("starting listener %q: %w", name, err)
 	}
@@ -181,6 +187,7 @@ func (l *Listener) Run(ctx context.Context) error {
 	l.addr = addr
 	l.mu.Lock()
 	l.loops = loops
+	l.lnfd = lnfd
 	l.mu.Unlock()
 	close(l.ready)
 	l.log.Info("listening", zap.Stringer("addr", addr), zap.Int("loops", n))
@@ -195,6 +202,9 @@ func (l *Listener) Run(ctx context.Context) error {
 
 	// Stop accepting on every loop, then close the listening socket.
 	l.broadcast(loops, func(lp *loop) { lp.stopAccepting() })
+	l.mu.Lock()
+	l.lnfd = -1
+	l.mu.Unlock()
 	unix.Close(lnfd)
 	l.draining.Store(true)
 	l.log.Info("stopped accepting", zap.Int64("active", l.active.Load()))

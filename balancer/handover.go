@@ -1,0 +1,101 @@
+package balancer
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// This file holds what an upgrade of the daemon needs: the listening socket
+// handed from the running process to its successor, so that no connection
+// is refused while the processes change, and the old process's sessions
+// left to finish.
+
+// ErrNotListening is returned by ListeningFile when Run is not serving.
+var ErrNotListening = errors.New("listener is not listening")
+
+// Inherit makes Run serve on fd, a listening TCP socket handed over by
+// another process (see ListeningFile), instead of binding a new one. The
+// socket must be bound to the listener's Bind address (with port 0 any
+// port). Inherit takes ownership of fd (Run closes it); it must be called
+// before Run.
+func (l *Listener) Inherit(fd int) error {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return fmt.Errorf("inheriting the socket of listener %q: %w", l.cfg.Name, err)
+	}
+	got := fromSockaddr(sa)
+	acc, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+	if err != nil || acc == 0 {
+		return fmt.Errorf("inheriting the socket of listener %q: fd %d is not a listening socket", l.cfg.Name, fd)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	want := l.cfg.Bind
+	if l.started {
+		return fmt.Errorf("inheriting the socket of listener %q: already running", l.cfg.Name)
+	}
+	if got.Addr().Unmap() != want.Addr().Unmap() || (want.Port() != 0 && got.Port() != want.Port()) {
+		return fmt.Errorf("inheriting the socket of listener %q: it is bound to %s, not %s", l.cfg.Name, got, want)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fmt.Errorf("inheriting the socket of listener %q: %w", l.cfg.Name, err)
+	}
+	l.inherited = fd
+	return nil
+}
+
+// ListeningFile returns a duplicate of the listening socket while Run
+// serves, for handing to a successor process; the caller owns the file.
+// Both processes then accept from the same socket until this one stops.
+func (l *Listener) ListeningFile() (*os.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lnfd < 0 {
+		return nil, fmt.Errorf("handing over listener %q: %w", l.cfg.Name, ErrNotListening)
+	}
+	fd, err := unix.FcntlInt(uintptr(l.lnfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("handing over listener %q: %w", l.cfg.Name, err)
+	}
+	return os.NewFile(uintptr(fd), "listener "+l.cfg.Name), nil
+}
+
+// SetGracefulTimeout changes how long a stop lets the sessions finish
+// (Config.GracefulTimeout; negative closes them at once). The daemon sets
+// it before a hand-over to its successor: the VIPs stay on this host, so
+// even the sessions of a VIP-bound listener may finish.
+func (l *Listener) SetGracefulTimeout(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if d == 0 {
+		d = DefaultGracefulTimeout
+	}
+	l.cfg.GracefulTimeout = d
+}
+
+// listeningSocket is the socket Run serves on: the inherited one, or a new
+// one bound to bind.
+func (l *Listener) listeningSocket(bind netip.AddrPort, keepAlive time.Duration) (int, netip.AddrPort, error) {
+	l.mu.Lock()
+	fd := l.inherited
+	l.inherited = -1
+	l.mu.Unlock()
+	if fd < 0 {
+		return listenSocket(bind, keepAlive)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		unix.Close(fd)
+		return -1, netip.AddrPort{}, fmt.Errorf("reading the inherited socket's address: %w", err)
+	}
+	if err := setConnOptions(fd, keepAlive); err != nil {
+		unix.Close(fd)
+		return -1, netip.AddrPort{}, err
+	}
+	return fd, fromSockaddr(sa), nil
+}
