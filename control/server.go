@@ -127,9 +127,9 @@ type placedListener struct {
 }
 
 func (l *placedListener) Close() error {
-	err := l.UnixListener.Close()
+	// The file goes first: once Accept fails, nothing is left behind.
 	l.once.Do(func() { os.Remove(l.path) })
-	return err
+	return l.UnixListener.Close()
 }
 
 // Serve answers connections on ln until ctx is done, then closes ln
@@ -186,12 +186,16 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger) {
 	if err == nil {
 		cred, err = s.authorize(c)
 	}
+	var files []*os.File
 	if err != nil {
 		resp.Error = err.Error()
 	} else {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		res, herr := s.Handler(ctx, req)
 		cancel()
+		if wf, ok := res.(WithFiles); ok {
+			res, files = wf.Result, wf.Files
+		}
 		if herr != nil {
 			resp.Error = herr.Error()
 		} else if resp.Result, err = json.Marshal(res); err != nil {
@@ -203,8 +207,13 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger) {
 		log.Debug("control request failed", zap.String("command", req.Command), zap.String("error", resp.Error),
 			zap.Int32("peer_uid", cred.uid), zap.Int32("peer_pid", cred.pid))
 	}
-	out, _ := json.Marshal(resp)
-	_, _ = c.Write(append(out, '\n'))
+	if resp.Error != "" {
+		closeFiles(files)
+		files = nil
+	}
+	if err := writeResponse(c, resp, files); err != nil {
+		log.Warn("writing control response", zap.String("command", req.Command), zap.Error(err))
+	}
 }
 
 // readRequest reads one request line of at most MaxRequest bytes.
