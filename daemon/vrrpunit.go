@@ -45,7 +45,7 @@ func (d *Daemon) newUnit(in *config.VRRPInstance, cfg *config.Config) (*vrrpUnit
 	} else {
 		u.vips, err = netsetup.NewVIPSetWithOptions(in.VIPConfig(), netsetup.VIPSetOptions{
 			Logger:     log,
-			Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"instance": in.Name}, reg),
+			Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"vrrp_instance": in.Name}, reg),
 			Clock:      d.clock,
 			// A VIP that disappears is put back within one advert
 			// interval even if its netlink event was lost.
