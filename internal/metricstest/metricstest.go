@@ -164,3 +164,24 @@ func RequireClean(t testing.TB, g prometheus.Gatherer) {
 		t.Errorf("metrics lint: %s", p)
 	}
 }
+
+// RequireFamilies fails the test unless mfs holds exactly the families of
+// want (by name), each with the label names want gives (sorted).
+func RequireFamilies(t testing.TB, mfs map[string]*dto.MetricFamily, want map[string][]string) {
+	t.Helper()
+	for name, labels := range want {
+		mf, ok := mfs[name]
+		if !ok {
+			t.Errorf("no metric family %s", name)
+			continue
+		}
+		if got := LabelNames(mf); !slices.Equal(got, labels) {
+			t.Errorf("%s has labels %v, want %v", name, got, labels)
+		}
+	}
+	for name := range mfs {
+		if _, ok := want[name]; !ok {
+			t.Errorf("metric family %s is not in the list of this test", name)
+		}
+	}
+}
