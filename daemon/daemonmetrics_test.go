@@ -344,3 +344,21 @@ func metricsTable(mfs map[string]*dto.MetricFamily) string {
 	}
 	return b.String()
 }
+
+// TestDefaultRegistryLint: the registry a daemon makes for itself (its
+// metrics with the Go runtime's and the process's) passes the lint.
+func TestDefaultRegistryLint(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	d, err := New(h.d.cfg, Options{Path: h.path, Version: "test", NewChecker: h.checks.new, NewVRRP: h.vrrp.new})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs := metricstest.Gather(t, d.reg)
+	for _, name := range []string{"rmqlb_build_info", "rmqlb_backend_state", "rmqlb_vrrp_state", "go_goroutines", "process_open_fds"} {
+		if _, ok := mfs[name]; !ok {
+			t.Errorf("no %s in the daemon's own registry", name)
+		}
+	}
+	metricstest.RequireClean(t, d.reg)
+}

@@ -105,7 +105,8 @@ var reservedLabels = []string{"instance", "job"}
 // promlint reports (help text, base units, _total on counters and only on
 // them, unit abbreviations, type in the name), and these of rmqlb's:
 //   - every family is named rmqlb_..., except the Go runtime's, the
-//     process's and promhttp's (go_, process_, promhttp_);
+//     process's and promhttp's (go_, process_, promhttp_), to which the
+//     rules below do not apply;
 //   - no label is named instance or job, nor exported_...;
 //   - no name ends in _percent: shares are ratios 0..1 named _ratio;
 //   - a family with a backend label has a listener label too, so that the
@@ -126,9 +127,11 @@ func Lint(g prometheus.Gatherer) ([]string, error) {
 	}
 	for _, mf := range mfs {
 		name := mf.GetName()
-		if !strings.HasPrefix(name, "rmqlb_") && !strings.HasPrefix(name, "go_") &&
-			!strings.HasPrefix(name, "process_") && !strings.HasPrefix(name, "promhttp_") {
-			out = append(out, name+": not in the rmqlb_ namespace")
+		if !strings.HasPrefix(name, "rmqlb_") {
+			if !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") && !strings.HasPrefix(name, "promhttp_") {
+				out = append(out, name+": not in the rmqlb_ namespace")
+			}
+			continue
 		}
 		if strings.HasSuffix(name, "_percent") {
 			out = append(out, name+": a share is a ratio 0..1 named _ratio, not _percent")
