@@ -1,15 +1,31 @@
 package balancer
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
 
-// collector exports a listener's Snapshot as Prometheus metrics, labelled
-// with the listener name (constant) and the backend name.
+	rbackend "github.com/rmqlb/rmqlb/backend"
+)
+
+// collector exports a listener's Snapshot as Prometheus metrics: those of
+// the listener labelled listener (a constant label), those of its backends
+// listener and backend, the label scheme of the health-check metrics, so
+// that the series of one backend join across both. A removed backend's
+// series go with it (they are read from the Snapshot at each scrape).
 type collector struct {
 	l *Listener
 
-	active, total, refused, noBackend, noFd, timeouts  *prometheus.Desc
-	beActive, beTotal, beFails, beIn, beOut, beUp, beW *prometheus.Desc
+	listening, active, total, refused, timeouts, sticky *prometheus.Desc
+
+	beActive, beTotal, beFails, beSent, beReceived *prometheus.Desc
+	beUp, beState, beWeight, beRatio               *prometheus.Desc
 }
+
+// Values of the reason label of rmqlb_listener_refused_connections_total.
+const (
+	refusedMaxConn   = "maxconn"
+	refusedFdLimit   = "fd_limit"
+	refusedNoBackend = "no_backend"
+)
 
 func newCollector(l *Listener) *collector {
 	cl := prometheus.Labels{"listener": l.cfg.Name}
@@ -18,26 +34,34 @@ func newCollector(l *Listener) *collector {
 	}
 	return &collector{
 		l:         l,
+		listening: d("listener_listening", "1 while the listener is bound and accepting, 0 otherwise."),
 		active:    d("listener_active_connections", "Client connections open now."),
 		total:     d("listener_connections_total", "Client connections accepted."),
-		refused:   d("listener_refused_total", "Client connections refused because of maxconn."),
-		noBackend: d("listener_no_backend_total", "Client connections closed because no backend could be reached."),
-		noFd:      d("listener_refused_fd_limit_total", "Client connections refused because the process was out of file descriptors."),
-		timeouts:  d("listener_session_timeouts_total", "Sessions closed by a session timeout (handshake, fin, idle).", "timeout"),
-		beActive:  d("backend_active_connections", "Sessions to the backend open now.", "backend"),
-		beTotal:   d("backend_connections_total", "Sessions established to the backend.", "backend"),
-		beFails:   d("backend_connect_failures_total", "Failed connection attempts to the backend.", "backend"),
-		beIn:      d("backend_bytes_in_total", "Bytes sent from clients to the backend.", "backend"),
-		beOut:     d("backend_bytes_out_total", "Bytes sent from the backend to clients.", "backend"),
-		beUp:      d("backend_up", "1 if the backend takes new connections (UP or DEGRADED), 0 otherwise.", "backend"),
-		beW:       d("backend_weight", "Current weight of the backend.", "backend"),
+		refused: d("listener_refused_connections_total",
+			"Client connections closed without a session, by reason: maxconn (the listener or every usable backend at its maxconn), "+
+				"fd_limit (the process out of file descriptors), no_backend (no backend usable, or every connect attempt failed).", "reason"),
+		timeouts: d("listener_session_timeouts_total", "Sessions closed by a session timeout (handshake, fin, idle).", "timeout"),
+		sticky:   d("listener_persistence_entries", "Client-to-backend persistence entries held now (0 without persistence)."),
+		beActive: d("backend_active_connections", "Sessions to the backend open now (being connected or established).", "backend"),
+		beTotal:  d("backend_connections_total", "Sessions established to the backend.", "backend"),
+		beFails:  d("backend_connect_failures_total", "Failed connection attempts to the backend.", "backend"),
+		beSent:   d("backend_sent_bytes_total", "Bytes sent to the backend (client-to-backend traffic).", "backend"),
+		beReceived: d("backend_received_bytes_total",
+			"Bytes received from the backend (backend-to-client traffic).", "backend"),
+		beUp: d("backend_up", "1 if the backend takes new connections (UP or DEGRADED), 0 otherwise.", "backend"),
+		beState: d("backend_state",
+			"1 for the effective state of the backend (DOWN, UP, DEGRADED, DRAIN, MAINT: checks and operator), 0 for the others.",
+			"backend", "state"),
+		beWeight: d("backend_weight", "Configured weight of the backend.", "backend"),
+		beRatio: d("backend_weight_ratio",
+			"Share of its configured weight the backend gets now: below 1 during slow start, else 1.", "backend"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.active, c.total, c.refused, c.noBackend, c.noFd, c.timeouts,
-		c.beActive, c.beTotal, c.beFails, c.beIn, c.beOut, c.beUp, c.beW} {
+	for _, d := range []*prometheus.Desc{c.listening, c.active, c.total, c.refused, c.timeouts, c.sticky,
+		c.beActive, c.beTotal, c.beFails, c.beSent, c.beReceived, c.beUp, c.beState, c.beWeight, c.beRatio} {
 		ch <- d
 	}
 }
@@ -45,25 +69,41 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.l.Snapshot()
-	ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(s.Active))
-	ch <- prometheus.MustNewConstMetric(c.total, prometheus.CounterValue, float64(s.Total))
-	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(s.Refused))
-	ch <- prometheus.MustNewConstMetric(c.noBackend, prometheus.CounterValue, float64(s.NoBackend))
-	ch <- prometheus.MustNewConstMetric(c.noFd, prometheus.CounterValue, float64(s.RefusedFdLimit))
-	ch <- prometheus.MustNewConstMetric(c.timeouts, prometheus.CounterValue, float64(s.HandshakeTimeouts), "handshake")
-	ch <- prometheus.MustNewConstMetric(c.timeouts, prometheus.CounterValue, float64(s.FinTimeouts), "fin")
-	ch <- prometheus.MustNewConstMetric(c.timeouts, prometheus.CounterValue, float64(s.IdleTimeouts), "idle")
-	for _, b := range s.Backends {
-		up := 0.0
-		if b.State.Serving() {
-			up = 1
-		}
-		ch <- prometheus.MustNewConstMetric(c.beActive, prometheus.GaugeValue, float64(b.Active), b.Name)
-		ch <- prometheus.MustNewConstMetric(c.beTotal, prometheus.CounterValue, float64(b.Total), b.Name)
-		ch <- prometheus.MustNewConstMetric(c.beFails, prometheus.CounterValue, float64(b.ConnectFailures), b.Name)
-		ch <- prometheus.MustNewConstMetric(c.beIn, prometheus.CounterValue, float64(b.BytesIn), b.Name)
-		ch <- prometheus.MustNewConstMetric(c.beOut, prometheus.CounterValue, float64(b.BytesOut), b.Name)
-		ch <- prometheus.MustNewConstMetric(c.beUp, prometheus.GaugeValue, up, b.Name)
-		ch <- prometheus.MustNewConstMetric(c.beW, prometheus.GaugeValue, float64(b.Weight), b.Name)
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(c.listening, bool01(s.Listening))
+	gauge(c.active, float64(s.Active))
+	counter(c.total, s.Total)
+	counter(c.refused, s.Refused, refusedMaxConn)
+	counter(c.refused, s.RefusedFdLimit, refusedFdLimit)
+	counter(c.refused, s.NoBackend, refusedNoBackend)
+	counter(c.timeouts, s.HandshakeTimeouts, "handshake")
+	counter(c.timeouts, s.FinTimeouts, "fin")
+	counter(c.timeouts, s.IdleTimeouts, "idle")
+	gauge(c.sticky, float64(s.StickyEntries))
+	for _, b := range s.Backends {
+		gauge(c.beActive, float64(b.Active), b.Name)
+		counter(c.beTotal, b.Total, b.Name)
+		counter(c.beFails, b.ConnectFailures, b.Name)
+		counter(c.beSent, b.BytesIn, b.Name)
+		counter(c.beReceived, b.BytesOut, b.Name)
+		gauge(c.beUp, bool01(b.State.Serving()), b.Name)
+		for _, st := range rbackend.States() {
+			gauge(c.beState, bool01(st == b.State), b.Name, st.String())
+		}
+		gauge(c.beWeight, float64(b.Weight), b.Name)
+		gauge(c.beRatio, float64(b.WeightPercent)/100, b.Name)
+	}
+}
+
+// bool01 is 1 for true, 0 for false.
+func bool01(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

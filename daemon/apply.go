@@ -42,6 +42,7 @@ func (d *Daemon) Reload() control.Reload {
 		d.reloadsBad++
 	} else {
 		d.reloadsOK++
+		d.lastReloadOK = r.At
 	}
 	d.mu.Unlock()
 	return r

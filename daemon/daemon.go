@@ -27,7 +27,7 @@ import (
 type Options struct {
 	// Path is the configuration file; Reload reads it again.
 	Path string
-	// Version is reported in status and logs.
+	// Version is reported in status, logs and rmqlb_build_info.
 	Version string
 	// Logger logs; nil logs nothing. Level, when set, is the level the
 	// logger obeys, changed by a reload of log_level.
@@ -89,6 +89,9 @@ type Daemon struct {
 	lastReload *control.Reload
 	reloadsOK  uint64
 	reloadsBad uint64
+	// lastReloadOK is when the configuration was last loaded whole: at
+	// New, then at each successful reload.
+	lastReloadOK time.Time
 
 	router *router // routes health events to the listeners
 
@@ -127,6 +130,10 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		d.opt.NewChecker = NewChecker
 	}
 	d.started = d.clock.Now()
+	d.lastReloadOK = d.started
+	if err := d.reg.Register(newDaemonCollector(d)); err != nil {
+		return nil, fmt.Errorf("registering daemon metrics: %w", err)
+	}
 	met, err := healthcheck.NewMetrics(d.reg)
 	if err != nil {
 		return nil, fmt.Errorf("registering health-check metrics: %w", err)

@@ -38,6 +38,17 @@
 // string splitting and no state mapping: checks and balancer share
 // package backend's vocabulary.
 //
+// # Metrics
+//
+// Every metric goes to Options.Registry. Each listener and VRRP unit
+// registers its collectors through its own partRegistry (registry.go),
+// so a reload that removes it removes its series; a removed backend's
+// series go with the balancer's snapshot and with the scheduler's Remove.
+// The daemon's own (daemonmetrics.go) are rmqlb_build_info, the reload
+// metrics and, per VRRP unit, the presence of its VIPs on the interface.
+// Labels: vrrp_instance, and listener and backend shared by the balancer
+// and the checks. README.md lists every metric, from the registry.
+//
 // # Ownership and concurrency
 //
 // A Daemon owns every goroutine it starts (a group of parts, each with

@@ -43,14 +43,10 @@ func (d *Daemon) newUnit(in *config.VRRPInstance, cfg *config.Config) (*vrrpUnit
 	if d.opt.NewVRRP != nil {
 		tr, u.vips, err = d.opt.NewVRRP(in, log, reg)
 	} else {
-		u.vips, err = netsetup.NewVIPSetWithOptions(in.VIPConfig(), netsetup.VIPSetOptions{
-			Logger:     log,
-			Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"instance": in.Name}, reg),
-			Clock:      d.clock,
-			// A VIP that disappears is put back within one advert
-			// interval even if its netlink event was lost.
-			Recheck: in.AdvertInterval,
-		})
+		u.vips, err = d.newVIPSet(in, log, reg)
+	}
+	if err == nil {
+		err = reg.Register(newUnitCollector(in.Name, u.vips))
 	}
 	if err != nil {
 		reg.unregisterAll()
@@ -75,6 +71,20 @@ func (d *Daemon) newUnit(in *config.VRRPInstance, cfg *config.Config) (*vrrpUnit
 	}
 	d.units[in.Name] = u
 	return u, nil
+}
+
+// newVIPSet returns the VIP owner of instance in: a netsetup.VIPSet whose
+// metrics are labelled vrrp_instance like the instance's. It does no
+// network I/O.
+func (d *Daemon) newVIPSet(in *config.VRRPInstance, log *zap.Logger, reg prometheus.Registerer) (*netsetup.VIPSet, error) {
+	return netsetup.NewVIPSetWithOptions(in.VIPConfig(), netsetup.VIPSetOptions{
+		Logger:     log,
+		Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"vrrp_instance": in.Name}, reg),
+		Clock:      d.clock,
+		// A VIP that disappears is put back within one advert
+		// interval even if its netlink event was lost.
+		Recheck: in.AdvertInterval,
+	})
 }
 
 // setTracks gives u a tracker for the track rules of in, resolved against

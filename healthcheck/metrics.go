@@ -1,19 +1,32 @@
 package healthcheck
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rmqlb/rmqlb/backend"
 )
 
-// Metrics are the Prometheus metrics of a Scheduler. Create them with NewMetrics and pass them
-// in Options.Metrics.
+// Metrics are the Prometheus metrics of a Scheduler's checks, labelled
+// listener and backend (backend.ID), the label scheme of the balancer's
+// backend metrics, so that the series of one backend join across both.
+// The backends' states are the balancer's (rmqlb_backend_state): it has
+// every backend, checked or not. Create them with NewMetrics and pass them
+// in Options.Metrics. The series of a backend exist from Scheduler.Add and
+// go with Scheduler.Remove. A nil *Metrics does nothing.
 type Metrics struct {
 	checks  *prometheus.CounterVec
 	latency *prometheus.HistogramVec
-	state   *prometheus.GaugeVec
-	weight  *prometheus.GaugeVec
 }
+
+// Values of the result label of rmqlb_healthcheck_checks_total.
+const (
+	resultPass  = "pass"
+	resultWarn  = "warn"
+	resultAlarm = "alarm"
+	resultFail  = "fail"
+)
 
 // NewMetrics registers the health-check metrics with reg. A nil reg returns nil (no metrics).
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -23,23 +36,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rmqlb_healthcheck_checks_total",
-			Help: "Health checks run, by backend and result (pass, warn, fail).",
+			Help: "Health checks run, by backend and result: pass, warn (passed with a warning), alarm (passed, the broker has a resource alarm), fail.",
 		}, []string{"listener", "backend", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "rmqlb_healthcheck_duration_seconds",
-			Help:    "Duration of health checks, by backend.",
+			Help:    "Duration of health checks, by backend, whatever their result.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"listener", "backend"}),
-		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "rmqlb_backend_state",
-			Help: "1 for the current effective state of each backend, 0 for the others.",
-		}, []string{"listener", "backend", "state"}),
-		weight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "rmqlb_backend_weight_percent",
-			Help: "Share of its configured weight a backend gets (below 100 during slow start).",
-		}, []string{"listener", "backend"}),
 	}
-	for _, c := range []prometheus.Collector{m.checks, m.latency, m.state, m.weight} {
+	for _, c := range []prometheus.Collector{m.checks, m.latency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -47,33 +52,42 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-func (m *Metrics) observe(id backend.ID, r Result, lat interface{ Seconds() float64 }) {
-	res := "pass"
+// add creates the series of backend id at 0, so that a rate or an increase
+// sees its first check.
+func (m *Metrics) add(id backend.ID) {
+	if m == nil {
+		return
+	}
+	for _, r := range []string{resultPass, resultWarn, resultAlarm, resultFail} {
+		m.checks.WithLabelValues(id.Listener, id.Name, r)
+	}
+	m.latency.WithLabelValues(id.Listener, id.Name)
+}
+
+// observe counts one check of backend id.
+func (m *Metrics) observe(id backend.ID, r Result, lat time.Duration) {
+	if m == nil {
+		return
+	}
+	res := resultPass
 	switch {
 	case r.Err != nil:
-		res = "fail"
+		res = resultFail
+	case r.Alarm != "":
+		res = resultAlarm
 	case r.Warning != "":
-		res = "warn"
+		res = resultWarn
 	}
 	m.checks.WithLabelValues(id.Listener, id.Name, res).Inc()
 	m.latency.WithLabelValues(id.Listener, id.Name).Observe(lat.Seconds())
 }
 
-func (m *Metrics) setState(e Event) {
-	for _, st := range backend.States() {
-		v := 0.0
-		if st == e.State {
-			v = 1
-		}
-		m.state.WithLabelValues(e.Backend.Listener, e.Backend.Name, st.String()).Set(v)
-	}
-	m.weight.WithLabelValues(e.Backend.Listener, e.Backend.Name).Set(float64(e.WeightPercent))
-}
-
 // forget deletes the series of a removed backend.
 func (m *Metrics) forget(id backend.ID) {
-	l := prometheus.Labels{"listener": id.Listener, "backend": id.Name}
-	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{m.checks, m.latency, m.state, m.weight} {
-		v.DeletePartialMatch(l)
+	if m == nil {
+		return
 	}
+	l := prometheus.Labels{"listener": id.Listener, "backend": id.Name}
+	m.checks.DeletePartialMatch(l)
+	m.latency.DeletePartialMatch(l)
 }

@@ -126,6 +126,7 @@ func (s *Scheduler) add(id backend.ID, cfg CheckConfig, c Checker, serving bool)
 	}
 	s.backends[id] = e
 	s.order = append(s.order, id)
+	s.met.add(id)
 	started := s.started
 	if !started {
 		s.pending[id] = true
@@ -179,10 +180,8 @@ func (s *Scheduler) Remove(id backend.ID) error {
 		}
 	}
 	s.firstResultLocked(id)
+	s.met.forget(id)
 	s.mu.Unlock()
-	if s.met != nil {
-		s.met.forget(id)
-	}
 	s.kick()
 	return nil
 }
@@ -413,10 +412,8 @@ func (s *Scheduler) observe(res result) {
 	}
 	ev := e.m.Observe(s.clock.Now(), res.r, res.latency)
 	s.firstResultLocked(id)
+	s.met.observe(id, res.r, res.latency) // under s.mu: never after Remove's forget
 	s.mu.Unlock()
-	if s.met != nil {
-		s.met.observe(id, res.r, res.latency)
-	}
 	s.emit(ev)
 }
 
@@ -456,9 +453,6 @@ func (s *Scheduler) emit(events []Event) {
 		} else {
 			s.log.Debug("backend updated", zap.Stringer("backend", e.Backend), zap.Stringer("state", e.State),
 				zap.String("reason", e.Reason), zap.Int("weight_percent", e.WeightPercent))
-		}
-		if s.met != nil {
-			s.met.setState(e)
 		}
 		for _, sub := range subs {
 			sub.fn(e)

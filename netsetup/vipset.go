@@ -76,8 +76,10 @@ type VIPSetOptions struct {
 	// Logger gets a line for every address added or removed. Nil means no
 	// logging.
 	Logger *zap.Logger
-	// Registerer receives the metrics, labelled with the interface and
-	// the VIPs. Nil means no metrics.
+	// Registerer receives the metrics (rmqlb_vip_*), labelled with the
+	// interface and the VIPs; a caller with several VIPSets may wrap it
+	// with a label of its own (the daemon adds vrrp_instance). Nil means
+	// no metrics.
 	Registerer prometheus.Registerer
 	// Clock drives the scheduled announcements and the periodic check of
 	// the VIPs. Nil means the real clock.

@@ -59,7 +59,7 @@ type Options struct {
 	// Logger gets a line for every state change. Nil means zap.NewNop().
 	Logger *zap.Logger
 	// Registerer receives the instance's metrics, labelled
-	// instance=Config.Name. Nil means no metrics.
+	// vrrp_instance=Config.Name. Nil means no metrics.
 	Registerer prometheus.Registerer
 	// OwnerTimeout bounds each Owner call. Zero means DefaultOwnerTimeout.
 	OwnerTimeout time.Duration

@@ -447,7 +447,7 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, reason string) fl
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if labels["instance"] != "test" || (reason != "" && labels["reason"] != reason) {
+			if labels["vrrp_instance"] != "test" || (reason != "" && labels["reason"] != reason) {
 				continue metrics
 			}
 			if m.Counter != nil {

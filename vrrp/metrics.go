@@ -3,20 +3,34 @@ package vrrp
 import "github.com/prometheus/client_golang/prometheus"
 
 // metrics are the Prometheus metrics of one Instance, labelled with the
-// instance name as a constant label so that several instances share one
+// instance name as the constant label vrrp_instance (never "instance",
+// which is the scrape target's label), so that several instances share one
 // Registerer. A nil *metrics does nothing.
 type metrics struct {
 	sent, received, sendErrors, ownerErrors, transitions   prometheus.Counter
 	intervalClamped, rebinds, linkWatchErrors, ownerFaults prometheus.Counter
 	dropped                                                *prometheus.CounterVec
-	state, priority                                        prometheus.Gauge
+	state                                                  *prometheus.GaugeVec
+	priority                                               prometheus.Gauge
+}
+
+// states are the values of the state label of rmqlb_vrrp_state.
+var states = []State{StateInit, StateBackup, StateMaster, StateFault}
+
+// dropReasons are the values of the reason label of
+// rmqlb_vrrp_adverts_dropped_total: every reason DropReason returns. Each
+// series exists from the start at 0, so that a rate or an increase sees
+// the first drop.
+var dropReasons = []string{
+	DropTruncated, DropTTL, DropVersion, DropType, DropChecksum, DropLength, DropInterval, DropVRID,
+	DropAuth, DropIntervalMismatch, DropAddressMismatch, DropNotPeer, DropOwn, DropOther,
 }
 
 func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 	if reg == nil {
 		return nil, nil
 	}
-	cl := prometheus.Labels{"instance": name}
+	cl := prometheus.Labels{"vrrp_instance": name}
 	counter := func(n, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: n, Help: help, ConstLabels: cl})
 	}
@@ -34,10 +48,14 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 			"Errors of the netlink link subscription, each followed by a new subscription and a fresh read of the link."),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "rmqlb", Subsystem: "vrrp",
 			Name: "adverts_dropped_total", Help: "VRRP packets dropped, by reason.", ConstLabels: cl}, []string{"reason"}),
-		state: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: "state",
-			Help: "VRRP state: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT.", ConstLabels: cl}),
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: "state",
+			Help: "1 for the current VRRP state of the instance (INIT, BACKUP, MASTER, FAULT), 0 for the others.", ConstLabels: cl},
+			[]string{"state"}),
 		priority: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: "effective_priority",
-			Help: "Effective VRRP priority.", ConstLabels: cl}),
+			Help: "Effective VRRP priority: the configured one plus the track rules' adjustment, clamped to 1..254 (255 for an address owner).", ConstLabels: cl}),
+	}
+	for _, r := range dropReasons {
+		m.dropped.WithLabelValues(r)
 	}
 	for _, c := range []prometheus.Collector{m.sent, m.received, m.sendErrors, m.ownerErrors, m.transitions, m.intervalClamped, m.rebinds, m.linkWatchErrors, m.ownerFaults, m.dropped, m.state, m.priority} {
 		if err := reg.Register(c); err != nil {
@@ -60,8 +78,15 @@ func (m *metrics) drop(reason string) {
 }
 
 func (m *metrics) set(state State, prio uint8) {
-	if m != nil {
-		m.state.Set(float64(state))
-		m.priority.Set(float64(prio))
+	if m == nil {
+		return
 	}
+	for _, s := range states {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		m.state.WithLabelValues(s.String()).Set(v)
+	}
+	m.priority.Set(float64(prio))
 }

@@ -1,0 +1,134 @@
+package daemon
+
+import (
+	"runtime"
+	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Values of the result label of rmqlb_config_reloads_total.
+const (
+	reloadSuccess = "success"
+	reloadFailure = "failure"
+)
+
+// daemonCollector exports the daemon's own metrics: what runs
+// (rmqlb_build_info) and how its reloads went (rmqlb_config_*), read from
+// the Daemon under its mu at each scrape. The parts' metrics are their
+// packages' (vrrp, netsetup, balancer, healthcheck) and unitCollector's.
+type daemonCollector struct {
+	d *Daemon
+
+	build                                 prometheus.Metric
+	reloads, lastSuccess, lastSuccessTime *prometheus.Desc
+}
+
+// newDaemonCollector returns the collector of d, whose version is
+// Options.Version ("unknown" when empty).
+func newDaemonCollector(d *Daemon) *daemonCollector {
+	version := d.opt.Version
+	if version == "" {
+		version = "unknown"
+	}
+	info, ok := debug.ReadBuildInfo()
+	build := prometheus.MustNewConstMetric(
+		prometheus.NewDesc("rmqlb_build_info",
+			"Always 1; the labels say which rmqlb runs: its version, the Go version it was built with and the VCS revision of its source.",
+			nil, prometheus.Labels{"version": version, "goversion": runtime.Version(), "revision": revision(info, ok)}),
+		prometheus.GaugeValue, 1)
+	return &daemonCollector{
+		d:     d,
+		build: build,
+		reloads: prometheus.NewDesc("rmqlb_config_reloads_total",
+			"Configuration reloads, by result: success, or failure (the file was refused, or at least one change was).",
+			[]string{"result"}, nil),
+		lastSuccess: prometheus.NewDesc("rmqlb_config_last_reload_successful",
+			"1 if the last reload (or, before any, the load at start) was a success, else 0: the daemon runs on a configuration other than its file's.",
+			nil, nil),
+		lastSuccessTime: prometheus.NewDesc("rmqlb_config_last_reload_success_timestamp_seconds",
+			"Time of the last successful reload, or of the start when none succeeded since, in seconds since the Unix epoch.",
+			nil, nil),
+	}
+}
+
+// revision is the VCS revision the binary was built from, with
+// "-modified" when the work tree had changes, or "unknown" (the
+// convention of prometheus/common's version package).
+func revision(info *debug.BuildInfo, ok bool) string {
+	if !ok {
+		return "unknown"
+	}
+	rev, modified := "unknown", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if modified {
+		rev += "-modified"
+	}
+	return rev
+}
+
+// Describe implements prometheus.Collector.
+func (c *daemonCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.build.Desc()
+	ch <- c.reloads
+	ch <- c.lastSuccess
+	ch <- c.lastSuccessTime
+}
+
+// Collect implements prometheus.Collector.
+func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
+	c.d.mu.Lock()
+	ok, bad, at := c.d.reloadsOK, c.d.reloadsBad, c.d.lastReloadOK
+	last := c.d.lastReload
+	c.d.mu.Unlock()
+	success := 1.0
+	if last != nil && !last.OK() {
+		success = 0
+	}
+	ch <- c.build
+	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(ok), reloadSuccess)
+	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(bad), reloadFailure)
+	ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, success)
+	ch <- prometheus.MustNewConstMetric(c.lastSuccessTime, prometheus.GaugeValue, float64(at.UnixNano())/1e9)
+}
+
+// unitCollector exports what a VRRP unit's VIP owner sees on its
+// interface: rmqlb_vrrp_vip_present per VIP, read (by netlink, for a
+// netsetup.VIPSet) at each scrape. It is registered on the unit's
+// partRegistry, so its series go with the unit.
+type unitCollector struct {
+	name    string
+	vips    VIPOwner
+	present *prometheus.Desc
+}
+
+func newUnitCollector(name string, vips VIPOwner) *unitCollector {
+	return &unitCollector{
+		name: name,
+		vips: vips,
+		present: prometheus.NewDesc("rmqlb_vrrp_vip_present",
+			"1 if the VIP is on the instance's interface now (whoever added it), else 0. Summed over the hosts of a group it must be 1.",
+			[]string{"vip"}, prometheus.Labels{"vrrp_instance": name}),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *unitCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.present }
+
+// Collect implements prometheus.Collector.
+func (c *unitCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, v := range c.vips.Snapshot().VIPs {
+		p := 0.0
+		if v.Present {
+			p = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.present, prometheus.GaugeValue, p, v.Prefix.Addr().String())
+	}
+}

@@ -1,0 +1,95 @@
+package healthcheck
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rmqlb/rmqlb/internal/clock"
+	"github.com/rmqlb/rmqlb/internal/metricstest"
+)
+
+// TestMetrics: the check metrics are labelled listener and backend (the
+// balancer's scheme), a backend's series exist at 0 from Add, each result
+// is counted under its name and timed, the lint is clean, and Remove
+// takes the backend's series away.
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	met, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := NewScheduler(Options{Clock: clk, Metrics: met, Jitter: func(time.Duration) time.Duration { return 0 }})
+	chk := &scripted{calls: make(chan int, 10), results: []Result{
+		{}, {Err: errFail}, {Alarm: "publishers blocked: memory"}, {Warning: "alarm probe failed"},
+	}}
+	cfg := CheckConfig{Interval: time.Second, Rise: 1, Fall: 1}
+	if err := s.Add(bid("a"), cfg, chk); err != nil {
+		t.Fatal(err)
+	}
+
+	mfs := metricstest.Gather(t, reg)
+	metricstest.RequireFamilies(t, mfs, map[string][]string{
+		"rmqlb_healthcheck_checks_total":     {"backend", "listener", "result"},
+		"rmqlb_healthcheck_duration_seconds": {"backend", "listener"},
+	})
+	results := []string{"pass", "warn", "alarm", "fail"}
+	zero := func(b string) {
+		t.Helper()
+		mfs := metricstest.Gather(t, reg)
+		for _, r := range results {
+			if v := metricstest.Value(t, mfs, "rmqlb_healthcheck_checks_total", map[string]string{"listener": "l", "backend": b, "result": r}); v != 0 {
+				t.Errorf("checks of %s %s before the first check: %v", b, r, v)
+			}
+		}
+		if v := metricstest.Value(t, mfs, "rmqlb_healthcheck_duration_seconds", map[string]string{"listener": "l", "backend": b}); v != 0 {
+			t.Errorf("timed checks of %s before the first check: %v", b, v)
+		}
+	}
+	zero("a")
+
+	// The first check runs at once (no jitter); the loop arms its timer
+	// for the next one once it has observed the result.
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := runScheduler(t, s, ctx, cancel)
+	<-chk.calls
+	for range 3 {
+		next := clk.NextArm(t).At
+		clk.Advance(next.Sub(clk.Now()))
+		<-chk.calls
+	}
+	clk.NextArm(t) // the 4th result observed
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(bid("b"), cfg, &scripted{}); err != nil {
+		t.Fatal(err)
+	}
+	zero("b")
+	mfs = metricstest.Gather(t, reg)
+	for _, r := range results {
+		if v := metricstest.Value(t, mfs, "rmqlb_healthcheck_checks_total", map[string]string{"backend": "a", "result": r}); v != 1 {
+			t.Errorf("checks of a with result %s: %v, want 1", r, v)
+		}
+	}
+	if v := metricstest.Value(t, mfs, "rmqlb_healthcheck_duration_seconds", map[string]string{"backend": "a"}); v != 4 {
+		t.Errorf("timed checks of a: %v, want 4", v)
+	}
+	metricstest.RequireClean(t, reg)
+
+	if err := s.Remove(bid("a")); err != nil {
+		t.Fatal(err)
+	}
+	mfs = metricstest.Gather(t, reg)
+	for name, mf := range mfs {
+		if ms := metricstest.Find(mf, map[string]string{"backend": "a"}); len(ms) != 0 {
+			t.Errorf("%s keeps %d series of the removed backend a", name, len(ms))
+		}
+		if ms := metricstest.Find(mf, map[string]string{"backend": "b"}); len(ms) == 0 {
+			t.Errorf("%s lost the series of b", name)
+		}
+	}
+}
