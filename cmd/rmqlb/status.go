@@ -38,7 +38,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rmqlb status: decoding status: %v\n", err)
 		return 1
 	}
-	if err := control.Format(stdout, s); err != nil {
+	if err := control.Format(stdout, s, control.FormatOptions{}); err != nil {
 		fmt.Fprintf(stderr, "rmqlb status: %v\n", err)
 		return 1
 	}
