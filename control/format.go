@@ -174,7 +174,7 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 	p.println(txt(fmt.Sprintf("LISTENER %s on %s (%s), ", l.Name, l.Bind, l.Policy)), listening,
 		txt(fmt.Sprintf(": %d active, %d total, %d refused (maxconn), %d refused (fd limit), %d failed (no backend)",
 			l.Active, l.Total, l.Refused, l.RefusedFdLimit, l.NoBackend)))
-	p.printf(fmt.Sprintf("timeouts: %d handshake, %d FIN, %d idle; %d sticky entries",
+	p.printf(fmt.Sprintf("timeouts: %d handshake, %d FIN, %d idle; sticky entries: %d",
 		l.HandshakeTimeouts, l.FinTimeouts, l.IdleTimeouts, l.StickyEntries))
 	tb := p.table("BACKEND", "ADDRESS", "STATE", "CHECK", "WEIGHT", "ACTIVE", "TOTAL", "CONN FAIL", "IN", "OUT", "LAST CHANGE")
 	for _, b := range l.Backends {
