@@ -18,14 +18,18 @@ type backend struct {
 	addr    netip.AddrPort
 	maxConn int
 	proxy   proxyproto.Version
-	weight  int // configured weight
-	percent int // share of weight in effect, 1..100 (slow start); 100 otherwise
-	state   rbackend.State
-	active  int  // sessions assigned (connecting or established)
-	cw      int  // smooth wrr current weight
-	removed bool // dropped by Apply; kept alive by its sessions
-	since   time.Time
-	reason  string
+	weight  int // weight in effect: the operator's override, else cfgWeight
+	// cfgWeight is the configured weight (NewListener, Apply); override
+	// is set while an operator's weight (SetBackendWeight) replaces it.
+	cfgWeight int
+	override  bool
+	percent   int // share of weight in effect, 1..100 (slow start); 100 otherwise
+	state     rbackend.State
+	active    int  // sessions assigned (connecting or established)
+	cw        int  // smooth wrr current weight
+	removed   bool // dropped by Apply; kept alive by its sessions
+	since     time.Time
+	reason    string
 
 	total    atomic.Uint64
 	fails    atomic.Uint64
@@ -35,15 +39,16 @@ type backend struct {
 
 func newBackend(c BackendConfig, now time.Time) *backend {
 	b := &backend{
-		name:    c.Name,
-		addr:    c.Address,
-		maxConn: c.MaxConn,
-		proxy:   c.ProxyProtocol,
-		weight:  c.Weight,
-		percent: 100,
-		state:   rbackend.Up,
-		since:   now,
-		reason:  "configured",
+		name:      c.Name,
+		addr:      c.Address,
+		maxConn:   c.MaxConn,
+		proxy:     c.ProxyProtocol,
+		weight:    c.Weight,
+		cfgWeight: c.Weight,
+		percent:   100,
+		state:     rbackend.Up,
+		since:     now,
+		reason:    "configured",
 	}
 	if c.Checked {
 		b.state, b.reason = rbackend.Down, "not checked yet"

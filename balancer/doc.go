@@ -9,7 +9,9 @@
 // weight 0 as "no new connections"; connect timeout with retries on other
 // backends (HAProxy retries + redispatch); maxconn per listener and per
 // backend; closing a backend's sessions when it is marked down (HAProxy
-// on-marked-down shutdown-sessions); an optional PROXY protocol v1/v2 header
+// on-marked-down shutdown-sessions) or when an operator asks (HAProxy's
+// shutdown sessions server); an operator's weight in place of the
+// configured one; an optional PROXY protocol v1/v2 header
 // to backends (package proxyproto); TCP keepalive on both sides;
 // half-close propagation; session timeouts for silent clients (handshake),
 // half-closed sessions (HAProxy timeout client-fin/server-fin) and,

@@ -314,6 +314,39 @@ func (l *Listener) backendLocked(name string) *backend {
 	return nil
 }
 
+// backendConfigLocked returns the configuration of backend name as the
+// listener was last given it (the zero value for none).
+func (l *Listener) backendConfigLocked(name string) BackendConfig {
+	for _, bc := range l.cfg.Backends {
+		if bc.Name == name {
+			return bc
+		}
+	}
+	return BackendConfig{}
+}
+
+// ShutdownSessions closes every current session of backend name now, as
+// HAProxy's `shutdown sessions server` does: established ones are closed
+// as on_marked_down closes them, and connections still being set up to it
+// are closed too (not redispatched: the backend is not at fault). The
+// backend's state and weight are not changed, so new clients may still
+// be sent to it. It returns how many sessions it closed: 0 when the
+// listener is not running.
+func (l *Listener) ShutdownSessions(name string) (int, error) {
+	l.mu.Lock()
+	b := l.backendLocked(name)
+	loops := l.loops
+	l.mu.Unlock()
+	if b == nil {
+		return 0, fmt.Errorf("shutting down sessions of backend %q: %w", name, ErrUnknownBackend)
+	}
+	var closed atomic.Int64
+	l.broadcast(loops, func(lp *loop) { closed.Add(int64(lp.closeSessionsOf(b))) })
+	n := int(closed.Load())
+	l.log.Info("sessions shut down", zap.String("backend", name), zap.Int("sessions", n))
+	return n, nil
+}
+
 // SetBackendState sets a backend's state. Down and Maint stop new
 // connections to it, forget its sticky clients and, if
 // ShutdownSessionsOnDown, close its sessions now (connections still being
@@ -356,37 +389,46 @@ func (l *Listener) SetBackendState(name string, st rbackend.State, reason string
 	return nil
 }
 
-// SetBackendWeightPercent sets the share (1..100) of its configured weight
-// a backend gets: a health checker's slow start. The share outlives
-// changes of the configured weight (Apply, SetBackendWeight); a weight
-// above 0 never scales below 1.
+// SetBackendWeightPercent sets the share (1..100) of its weight a backend
+// gets: a health checker's slow start. The share outlives changes of the
+// weight (Apply, SetBackendWeight); a weight above 0 never scales below 1.
 func (l *Listener) SetBackendWeightPercent(name string, percent int) error {
 	if percent < 1 || percent > 100 {
 		return fmt.Errorf("setting weight share of backend %q: %d is outside 1..100", name, percent)
 	}
-	return l.setWeighting(name, "weight share", &percent, func(b *backend) *int { return &b.percent })
+	return l.setWeight(name, "setting weight share", func(b *backend) { b.percent = percent })
 }
 
-// SetBackendWeight changes a backend's configured weight at run time
-// (operator drain with 0). Existing sessions are kept.
+// SetBackendWeight overrides a backend's configured weight at run time:
+// the operator's weight (0 drains: no new connections, sessions kept).
+// The override stays until ResetBackendWeight, or until Apply is given a
+// changed configuration for that backend (any of its settings): the
+// file's new values then win. Existing sessions are kept.
 func (l *Listener) SetBackendWeight(name string, weight int) error {
 	if weight < 0 || weight > MaxWeight {
 		return fmt.Errorf("setting weight of backend %q: %d is outside 0..%d", name, weight, MaxWeight)
 	}
-	return l.setWeighting(name, "weight", &weight, func(b *backend) *int { return &b.weight })
+	return l.setWeight(name, "setting weight", func(b *backend) { b.weight, b.override = weight, true })
 }
 
-// setWeighting sets the field of backend name that field selects to *v
-// under l.mu, restarting the smooth wrr sequence when it changes.
-func (l *Listener) setWeighting(name, what string, v *int, field func(*backend) *int) error {
+// ResetBackendWeight drops the operator's weight of a backend (see
+// SetBackendWeight): its configured weight applies again.
+func (l *Listener) ResetBackendWeight(name string) error {
+	return l.setWeight(name, "resetting weight", func(b *backend) { b.weight, b.override = b.cfgWeight, false })
+}
+
+// setWeight runs set on backend name under l.mu, restarting the smooth wrr
+// sequence when the weight in effect changes.
+func (l *Listener) setWeight(name, doing string, set func(*backend)) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.backendLocked(name)
 	if b == nil {
-		return fmt.Errorf("setting %s of backend %q: %w", what, name, ErrUnknownBackend)
+		return fmt.Errorf("%s of backend %q: %w", doing, name, ErrUnknownBackend)
 	}
-	if f := field(b); *f != *v {
-		*f = *v
+	was := b.weight
+	set(b)
+	if b.weight != was {
 		l.pool.resetWRR()
 	}
 	return nil
@@ -399,7 +441,9 @@ func (l *Listener) setWeighting(name, what string, v *int, field func(*backend) 
 // they end) or updated (weight, maxconn, PROXY setting; a changed address
 // applies to new connections), and policy, persistence, timeouts, retries
 // and maxconn take effect for new connections. Backend states and weight
-// shares set at run time are kept. Bind cannot change once Run was called.
+// shares set at run time are kept, and so is an operator's weight
+// (SetBackendWeight) unless cfg changes that backend. Bind cannot change
+// once Run was called.
 func (l *Listener) Apply(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("validating listener config: %w", err)
@@ -424,7 +468,15 @@ func (l *Listener) Apply(cfg Config) error {
 		if b == nil {
 			b = newBackend(bc, now)
 		} else {
-			b.addr, b.maxConn, b.proxy, b.weight = bc.Address, bc.MaxConn, bc.ProxyProtocol, bc.Weight
+			if b.override && l.backendConfigLocked(bc.Name) != bc {
+				b.override = false
+				l.log.Info("operator weight dropped: the configuration changed the backend",
+					zap.String("backend", bc.Name), zap.Int("weight", bc.Weight))
+			}
+			b.addr, b.maxConn, b.proxy, b.cfgWeight = bc.Address, bc.MaxConn, bc.ProxyProtocol, bc.Weight
+			if !b.override {
+				b.weight = bc.Weight
+			}
 		}
 		next = append(next, b)
 	}

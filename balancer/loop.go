@@ -447,6 +447,21 @@ func (lp *loop) shutdownBackend(b *backend) {
 	}
 }
 
+// closeSessionsOf closes every session of b, connecting or established,
+// and returns how many it closed.
+func (lp *loop) closeSessionsOf(b *backend) int {
+	n := 0
+	for s := lp.head; s != nil; {
+		next := s.next
+		if s.be == b {
+			s.close()
+			n++
+		}
+		s = next
+	}
+	return n
+}
+
 // register adds fd to the epoll set and the fd table for s and returns the
 // registration token.
 func (lp *loop) register(fd int, s *session) (uint32, error) {

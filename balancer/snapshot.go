@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	rbackend "github.com/rmqlb/rmqlb/backend"
@@ -34,8 +35,28 @@ type Snapshot struct {
 	FinTimeouts       uint64 `json:"fin_timeouts"`
 	IdleTimeouts      uint64 `json:"idle_timeouts"`
 	// StickyEntries is the number of persistence entries (0 when off).
-	StickyEntries int               `json:"sticky_entries"`
-	Backends      []BackendSnapshot `json:"backends"`
+	StickyEntries int `json:"sticky_entries"`
+	// Sticky lists persistence entries, ordered by client, at most the
+	// limit given to SnapshotSticky (StickyEntries is the total); Snapshot
+	// leaves it empty.
+	Sticky   []StickySnapshot  `json:"sticky,omitempty"`
+	Backends []BackendSnapshot `json:"backends"`
+}
+
+// StickySnapshot is one persistence entry: a client key pinned to a
+// backend.
+type StickySnapshot struct {
+	// Client is the client key: the client address masked by the
+	// persistence netmask (IPv4), or the whole address (IPv6).
+	Client netip.Prefix `json:"client"`
+	// Backend is the pinned backend; empty while the entry pins none
+	// (its backend went down: the next session picks again).
+	Backend string `json:"backend"`
+	// Sessions is the number of the client key's sessions now.
+	Sessions int `json:"sessions"`
+	// Expires is when the entry ends, PersistenceTimeout after its last
+	// session ended; zero while it has sessions.
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // BackendSnapshot is one backend's part of a Snapshot.
@@ -43,11 +64,15 @@ type BackendSnapshot struct {
 	Name    string         `json:"name"`
 	Address netip.AddrPort `json:"address"`
 	State   rbackend.State `json:"state"`
-	// Weight is the configured weight; WeightPercent the share of it in
-	// effect (below 100 during slow start).
-	Weight        int `json:"weight"`
-	WeightPercent int `json:"weight_percent"`
-	MaxConn       int `json:"maxconn"`
+	// Weight is the weight in effect: the operator's (WeightOverride set,
+	// see Listener.SetBackendWeight) or else ConfiguredWeight, the one the
+	// listener was configured with. WeightPercent is the share of Weight
+	// in effect (below 100 during slow start).
+	Weight           int  `json:"weight"`
+	ConfiguredWeight int  `json:"configured_weight"`
+	WeightOverride   bool `json:"weight_override"`
+	WeightPercent    int  `json:"weight_percent"`
+	MaxConn          int  `json:"maxconn"`
 	// Active counts sessions (being connected or established); Total the
 	// established ones since start.
 	Active          int    `json:"active_conns"`
@@ -60,8 +85,16 @@ type BackendSnapshot struct {
 	LastChangeReason string    `json:"last_change_reason"`
 }
 
-// Snapshot returns the listener's current state.
-func (l *Listener) Snapshot() Snapshot {
+// Snapshot returns the listener's current state, without the list of
+// persistence entries.
+func (l *Listener) Snapshot() Snapshot { return l.SnapshotSticky(0) }
+
+// SnapshotSticky returns the listener's current state with up to limit
+// persistence entries, the first by client order. Listing them walks the
+// whole persistence table under the listener's lock, which new
+// connections wait for: it is meant for a status request, not for every
+// metrics scrape.
+func (l *Listener) SnapshotSticky(limit int) Snapshot {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := Snapshot{
@@ -87,6 +120,7 @@ func (l *Listener) Snapshot() Snapshot {
 	}
 	if l.sticky != nil {
 		s.StickyEntries = l.sticky.len()
+		s.Sticky = l.sticky.first(limit)
 	}
 	for _, b := range l.pool.backends {
 		s.Backends = append(s.Backends, BackendSnapshot{
@@ -94,6 +128,8 @@ func (l *Listener) Snapshot() Snapshot {
 			Address:          b.addr,
 			State:            b.state,
 			Weight:           b.weight,
+			ConfiguredWeight: b.cfgWeight,
+			WeightOverride:   b.override,
 			WeightPercent:    b.percent,
 			MaxConn:          b.maxConn,
 			Active:           b.active,
@@ -106,4 +142,39 @@ func (l *Listener) Snapshot() Snapshot {
 		})
 	}
 	return s
+}
+
+// first returns the first n entries of t by client key, in that order.
+// It walks the table once and keeps only n entries aside.
+func (t *stickyTable) first(n int) []StickySnapshot {
+	if n <= 0 || len(t.m) == 0 {
+		return nil
+	}
+	keys := make([]netip.Addr, 0, min(n, len(t.m)))
+	for k := range t.m {
+		if len(keys) == n && !k.Less(keys[n-1]) {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(keys, k, netip.Addr.Compare)
+		if len(keys) == n {
+			keys = keys[:n-1]
+		}
+		keys = slices.Insert(keys, i, k)
+	}
+	out := make([]StickySnapshot, len(keys))
+	for i, k := range keys {
+		e := t.m[k]
+		bits := k.BitLen()
+		if k.Is4() {
+			bits = t.bits
+		}
+		out[i] = StickySnapshot{Client: netip.PrefixFrom(k, bits), Sessions: e.conns}
+		if e.be != nil {
+			out[i].Backend = e.be.name
+		}
+		if e.conns == 0 {
+			out[i].Expires = e.expires
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package control
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,12 +13,25 @@ import (
 // Call sends req to the daemon at path and decodes the result into out
 // (which may be nil, or a *json.RawMessage to keep the bytes).
 func Call(path string, req Request, out any, timeout time.Duration) error {
-	c, err := net.DialTimeout("unix", path, timeout)
+	return CallContext(context.Background(), path, req, out, timeout)
+}
+
+// CallContext is Call that also gives up when ctx is done.
+func CallContext(ctx context.Context, path string, req Request, out any, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return fmt.Errorf("connecting to the daemon at %s (is `rmqlb run` running?): %w", path, err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(timeout))
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	// Done before its deadline (cancelled): stop at once.
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	b, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("encoding request: %w", err)

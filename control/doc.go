@@ -9,7 +9,10 @@
 // checked too. Requests are size-limited and time-limited; a file at the
 // socket's path that is not a socket is never removed.
 //
-// The daemon serves a Handler; `rmqlb status` is a Client that asks for the
-// "status" command and formats the JSON it gets back, so that the human
-// table and `rmqlb status --json` always show the same data.
+// The daemon serves a Handler; `rmqlb status` is a client that asks for the
+// "status" command and formats the JSON it gets back (Format), so that the
+// human table and `rmqlb status --json` always show the same data. Assess
+// decides from a Status whether the daemon is healthy or degraded, and
+// why: the verdict on top of the human table and the exit code of `rmqlb
+// status`. The JSON Schema of Status is in package statusschema.
 package control

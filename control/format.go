@@ -6,85 +6,58 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/vrrp"
 )
 
-// Format writes s for a human: one table per part, the VIPs with whether
-// they are on the interface now, and the reasons of the last changes.
-func Format(w io.Writer, s Status) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	p := func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
+// FormatOptions say how Format writes a Status. The zero value writes
+// plain text without the persistence entries.
+type FormatOptions struct {
+	// Color paints states with ANSI colours: red for DOWN, FAULT, absent
+	// VIPs and faults, yellow for DEGRADED, DRAIN, MAINT and failing
+	// tracks, green for UP, MASTER and a healthy verdict. The caller
+	// decides (a terminal, and NO_COLOR not set).
+	Color bool
+	// Verbose lists each listener's persistence entries (those in
+	// balancer.Snapshot.Sticky) under its backends.
+	Verbose bool
+}
+
+// Format writes s for a human: the verdict of Assess in one line (and,
+// when degraded, the state in a second one), then one table per part: the
+// VRRP instances, their VIPs as they are on the interface now, each
+// listener with its backends, the checks, with the reasons of the last
+// changes.
+func Format(w io.Writer, s Status, o FormatOptions) error {
+	p := &page{color: o.Color}
 	now := s.Now
 	if now.IsZero() {
 		now = time.Now()
 	}
-	p("rmqlb %s  pid %d  up %s  config %s\n", s.Version, s.PID, age(now, s.Started), s.Config)
+	v := Assess(s)
+	if v.Degraded {
+		p.println(paint("DEGRADED", red), txt(strings.TrimPrefix(v.Line(), "DEGRADED")))
+		p.printf(v.Summary)
+	} else {
+		p.println(paint(v.Line(), green))
+	}
+	p.printf("")
+	p.printf(fmt.Sprintf("rmqlb %s  pid %d  up %s  config %s", s.Version, s.PID, age(now, s.Started), s.Config))
 	if r := s.Reload; r != nil {
-		switch {
-		case r.Error != "":
-			p("last reload %s ago REFUSED: %s\n", age(now, r.At), oneLine(r.Error))
-		default:
-			p("last reload %s ago: applied %s", age(now, r.At), orNone(r.Applied))
-			if len(r.Pending) > 0 {
-				p("; needs restart: %s", strings.Join(r.Pending, ", "))
-			}
-			p("\n")
-		}
+		formatReload(p, now, r)
 	}
 	if len(s.VRRP) > 0 {
-		p("\nVRRP\nINSTANCE\tIF\tVRID\tVER\tSTATE\tFOR\tPRIO (CONF/EFF)\tMASTER HEARD\tVIPS\tREASON\n")
-		for _, v := range s.VRRP {
-			master := "-"
-			if m := v.Master; m != nil {
-				master = fmt.Sprintf("%s prio %d, %s ago", m.Addr, m.Priority, age(now, m.Heard))
-			}
-			p("%s\t%s\t%d\tv%d\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", v.Name, v.Interface, v.VRID, v.Version, v.State,
-				age(now, v.Since), v.ConfiguredPriority, v.EffectivePriority, master, vips(v), v.Reason)
-		}
-		p("\nADVERTS\tSENT\tRECEIVED\tDROPPED\tSEND ERRORS\tTRANSITIONS\n")
-		for _, v := range s.VRRP {
-			c := v.Counters
-			p("%s\t%d\t%d\t%s\t%d\t%d\n", v.Name, c.AdvertsSent, c.AdvertsReceived, drops(c.Dropped), c.SendErrors, c.Transitions)
-		}
-		for _, v := range s.VRRP {
-			for _, t := range v.Tracks {
-				state := "ok"
-				if t.Failing {
-					state = "FAILING"
-				}
-				p("track %s: %s weight %+d %s\n", v.Name, t.Rule, t.Weight, state)
-			}
-		}
+		formatVRRP(p, now, s.VRRP)
 	}
 	for _, l := range s.Listeners {
-		listening := "listening"
-		if !l.Listening {
-			listening = "NOT LISTENING"
-		}
-		p("\nLISTENER %s on %s (%s), %s: %d active, %d total, %d refused (maxconn), %d failed (no backend)\n",
-			l.Name, l.Bind, l.Policy, listening, l.Active, l.Total, l.Refused, l.NoBackend)
-		p("BACKEND\tADDRESS\tSTATE\tCHECK\tWEIGHT\tACTIVE\tTOTAL\tCONN FAIL\tIN\tOUT\tLAST CHANGE\n")
-		for _, b := range l.Backends {
-			check := "-"
-			id := backend.ID{Listener: l.Name, Name: b.Name}
-			for _, c := range s.Checks {
-				if c.Backend == id {
-					check = c.Health.String()
-				}
-			}
-			change := "-"
-			if !b.LastChange.IsZero() {
-				change = fmt.Sprintf("%s ago: %s", age(now, b.LastChange), b.LastChangeReason)
-			}
-			p("%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", b.Name, b.Address, b.State, check, b.Weight,
-				b.Active, b.Total, b.ConnectFailures, size(b.BytesIn), size(b.BytesOut), change)
-		}
+		formatListener(p, now, s, l, o.Verbose)
 	}
 	if len(s.Checks) > 0 {
-		p("\nCHECK\tSTATE\tFOR\tLAST\tLATENCY\tOK/FAIL\tREASON\n")
+		p.printf("")
+		tb := p.table("CHECK", "STATE", "FOR", "LAST", "LATENCY", "OK/FAIL", "REASON")
 		for _, c := range s.Checks {
 			last := "never"
 			if !c.LastCheck.IsZero() {
@@ -94,23 +67,204 @@ func Format(w io.Writer, s Status) error {
 			if c.LastWarning != "" {
 				reason += " [" + c.LastWarning + "]"
 			}
-			p("%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", c.Backend, c.State, age(now, c.Since), last,
-				c.LastLatency.Round(time.Microsecond), c.ConsecutivePasses, c.ConsecutiveFailures, oneLine(reason))
+			tb.row(txt(c.Backend.String()), backendState(c.State), txt(age(now, c.Since)), txt(last),
+				txt(c.LastLatency.Round(time.Microsecond).String()),
+				txt(fmt.Sprintf("%d/%d", c.ConsecutivePasses, c.ConsecutiveFailures)), txt(oneLine(reason)))
 		}
 	}
-	return tw.Flush()
+	return p.write(w)
+}
+
+func formatReload(p *page, now time.Time, r *Reload) {
+	ago := age(now, r.At)
+	switch {
+	case r.Error != "":
+		p.println(txt("last reload "+ago+" ago "), paint("REFUSED", red), txt(": "+oneLine(r.Error)))
+	default:
+		l := line{txt("last reload " + ago + " ago: nothing changed")}
+		if len(r.Applied) > 0 {
+			l = line{txt("last reload " + ago + " ago: applied " + strings.Join(r.Applied, ", "))}
+		}
+		if len(r.Refused) > 0 {
+			l = append(l, txt("; "), paint("refused", red), txt(": "+strings.Join(r.Refused, ", ")))
+		}
+		if len(r.Pending) > 0 {
+			l = append(l, txt("; needs restart: "+strings.Join(r.Pending, ", ")))
+		}
+		p.println(l...)
+	}
+}
+
+func formatVRRP(p *page, now time.Time, ins []VRRP) {
+	p.printf("")
+	p.printf("VRRP")
+	tb := p.table("INSTANCE", "IF", "VRID", "VER", "STATE", "FOR", "PRIO (CONF/EFF)", "MASTER HEARD", "VIPS", "REASON")
+	for _, v := range ins {
+		master := "-"
+		if m := v.Master; m != nil {
+			master = fmt.Sprintf("%s prio %d, %s ago", m.Addr, m.Priority, age(now, m.Heard))
+		}
+		vipsCell := txt(vips(v))
+		if v.State == vrrp.StateMaster && len(absentVIPs(v)) > 0 {
+			vipsCell.c = red
+		}
+		tb.row(txt(v.Name), txt(v.Interface), txt(fmt.Sprint(v.VRID)), txt(fmt.Sprintf("v%d", v.Version)),
+			vrrpState(v.State), txt(age(now, v.Since)),
+			txt(fmt.Sprintf("%d/%d", v.ConfiguredPriority, v.EffectivePriority)), txt(master), vipsCell, txt(v.Reason))
+	}
+	p.printf("")
+	tb = p.table("ADVERTS", "SENT", "RECEIVED", "DROPPED", "SEND ERRORS", "OWNER ERRORS", "OWNER FAULTS", "TRANSITIONS")
+	for _, v := range ins {
+		c := v.Counters
+		tb.row(txt(v.Name), txt(fmt.Sprint(c.AdvertsSent)), txt(fmt.Sprint(c.AdvertsReceived)), txt(drops(c.Dropped)),
+			txt(fmt.Sprint(c.SendErrors)), txt(fmt.Sprint(c.OwnerErrors)), txt(fmt.Sprint(c.OwnerFaults)),
+			txt(fmt.Sprint(c.Transitions)))
+	}
+	p.printf("")
+	tb = p.table("VIP", "INSTANCE", "IF", "PRESENT", "MARKER", "READDED", "GARP SENT", "LAST GARP", "LAST ERROR")
+	for _, v := range ins {
+		for _, a := range v.Addresses.VIPs {
+			present := txt("yes")
+			switch {
+			case !a.Present && v.State == vrrp.StateMaster:
+				present = paint("ABSENT", red)
+			case !a.Present:
+				present = txt("no")
+			case !a.Marked:
+				present = paint("yes, unmarked", yellow)
+			}
+			last := "-"
+			if !a.LastGARP.IsZero() {
+				last = age(now, a.LastGARP) + " ago"
+			}
+			lastErr := txt(orDash(oneLine(a.LastError)))
+			if a.LastError != "" {
+				lastErr.c = red
+			}
+			tb.row(txt(a.Prefix.String()), txt(v.Name), txt(v.Addresses.Interface), present, txt(orDash(string(a.Marker))),
+				txt(fmt.Sprint(a.Readded)), txt(fmt.Sprint(a.GARPSent)), txt(last), lastErr)
+		}
+	}
+	for _, v := range ins {
+		if v.OwnerFault != "" {
+			p.println(paint("owner fault", red), txt(fmt.Sprintf(" %s: %s", v.Name, oneLine(v.OwnerFault))))
+		}
+		if f := v.Addresses.Fault; f != "" {
+			p.println(paint("VIP fault", red), txt(fmt.Sprintf(" %s: %s (%d since start)", v.Name, oneLine(f), v.Addresses.Faults)))
+		}
+		if e := v.Addresses.Error; e != "" {
+			p.println(paint("VIP read error", red), txt(fmt.Sprintf(" %s: %s", v.Name, oneLine(e))))
+		}
+		for _, tr := range v.Tracks {
+			state := txt("ok")
+			if tr.Failing {
+				state = paint("FAILING", yellow)
+			}
+			p.println(txt(fmt.Sprintf("track %s: %s weight %+d ", v.Name, tr.Rule, tr.Weight)), state)
+		}
+	}
+}
+
+func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbose bool) {
+	listening := txt("listening")
+	if !l.Listening {
+		listening = paint("NOT LISTENING", red)
+	}
+	p.printf("")
+	p.println(txt(fmt.Sprintf("LISTENER %s on %s (%s), ", l.Name, l.Bind, l.Policy)), listening,
+		txt(fmt.Sprintf(": %d active, %d total, %d refused (maxconn), %d refused (fd limit), %d failed (no backend)",
+			l.Active, l.Total, l.Refused, l.RefusedFdLimit, l.NoBackend)))
+	p.printf(fmt.Sprintf("timeouts: %d handshake, %d FIN, %d idle; sticky entries: %d",
+		l.HandshakeTimeouts, l.FinTimeouts, l.IdleTimeouts, l.StickyEntries))
+	tb := p.table("BACKEND", "ADDRESS", "STATE", "CHECK", "WEIGHT", "ACTIVE", "TOTAL", "CONN FAIL", "IN", "OUT", "LAST CHANGE")
+	for _, b := range l.Backends {
+		check := txt("-")
+		id := backend.ID{Listener: l.Name, Name: b.Name}
+		for _, c := range s.Checks {
+			if c.Backend == id {
+				check = backendState(c.Health)
+			}
+		}
+		change := "-"
+		if !b.LastChange.IsZero() {
+			change = fmt.Sprintf("%s ago: %s", age(now, b.LastChange), b.LastChangeReason)
+		}
+		tb.row(txt(b.Name), txt(b.Address.String()), backendState(b.State), check, weight(b),
+			txt(fmt.Sprint(b.Active)), txt(fmt.Sprint(b.Total)), txt(fmt.Sprint(b.ConnectFailures)),
+			txt(size(b.BytesIn)), txt(size(b.BytesOut)), txt(oneLine(change)))
+	}
+	if !verbose || l.StickyEntries == 0 {
+		return
+	}
+	tb = p.table("STICKY CLIENT", "BACKEND", "SESSIONS", "EXPIRES")
+	for _, e := range l.Sticky {
+		expires := "-"
+		switch {
+		case e.Expires.IsZero():
+		case e.Expires.After(now):
+			expires = "in " + age(e.Expires, now)
+		default:
+			expires = age(now, e.Expires) + " ago"
+		}
+		tb.row(txt(e.Client.String()), txt(orDash(e.Backend)), txt(fmt.Sprint(e.Sessions)), txt(expires))
+	}
+	if len(l.Sticky) < l.StickyEntries {
+		p.printf(fmt.Sprintf("(%d of %d sticky entries listed)", len(l.Sticky), l.StickyEntries))
+	}
+}
+
+// weight describes a backend's weight: the one in effect, with the share
+// of it in effect during slow start and the configured one when an
+// operator's weight replaces it.
+func weight(b balancer.BackendSnapshot) text {
+	s := fmt.Sprint(b.Weight)
+	var notes []string
+	if b.WeightPercent > 0 && b.WeightPercent < 100 {
+		notes = append(notes, fmt.Sprintf("%d%% slow start", b.WeightPercent))
+	}
+	if b.WeightOverride {
+		notes = append(notes, fmt.Sprintf("operator, file %d", b.ConfiguredWeight))
+	}
+	if len(notes) > 0 {
+		s += " (" + strings.Join(notes, "; ") + ")"
+	}
+	if b.WeightOverride {
+		return paint(s, yellow)
+	}
+	return txt(s)
+}
+
+// backendState paints a backend state.
+func backendState(st backend.State) text {
+	switch st {
+	case backend.Up:
+		return paint(st.String(), green)
+	case backend.Down:
+		return paint(st.String(), red)
+	default:
+		return paint(st.String(), yellow)
+	}
+}
+
+// vrrpState paints a VRRP state.
+func vrrpState(st vrrp.State) text {
+	switch st {
+	case vrrp.StateMaster:
+		return paint(st.String(), green)
+	case vrrp.StateFault:
+		return paint(st.String(), red)
+	default:
+		return txt(st.String())
+	}
 }
 
 func vips(v VRRP) string {
-	present := map[string]bool{}
-	for _, a := range v.Addresses.VIPs {
-		present[a.Prefix.String()] = a.Present
-	}
+	absent := absentVIPs(v)
 	var out []string
 	for _, p := range v.VIPs {
-		mark := " (absent)"
-		if present[p.String()] {
-			mark = " (on " + v.Interface + ")"
+		mark := " (on " + v.Interface + ")"
+		if slices.Contains(absent, p.String()) {
+			mark = " (absent)"
 		}
 		out = append(out, p.String()+mark)
 	}
@@ -161,11 +315,11 @@ func size(n uint64) string {
 	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-func orNone(s []string) string {
-	if len(s) == 0 {
-		return "nothing changed"
+func orDash(s string) string {
+	if s == "" {
+		return "-"
 	}
-	return strings.Join(s, ", ")
+	return s
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }

@@ -3,7 +3,10 @@ package control
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +18,12 @@ import (
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/ from the output")
+
+var fixtureNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
 func fixture() Status {
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	now := fixtureNow
 	vip := netip.MustParsePrefix("10.77.0.100/24")
 	return Status{
 		Version: "test", PID: 42, Started: now.Add(-time.Hour), Now: now, Config: "/etc/rmqlb/rmqlb.yaml",
@@ -30,7 +37,7 @@ func fixture() Status {
 				Counters: vrrp.Counters{AdvertsSent: 3, AdvertsReceived: 900,
 					Dropped: map[string]uint64{"auth": 2, "ttl": 1, "vrid": 0}},
 			},
-			Addresses: netsetup.VIPSetSnapshot{Interface: "eth0", VIPs: []netsetup.VIPSnapshot{{Prefix: vip, Present: false}}},
+			Addresses: netsetup.VIPSetSnapshot{Interface: "eth0", VIPs: []netsetup.VIPSnapshot{{Prefix: vip, Present: false, Marker: netsetup.MarkerLabelProto}}},
 			Tracks:    []healthcheck.TrackStatus{{Rule: "amqp/rmq2", Weight: -60, Failing: true}},
 		}},
 		Listeners: []balancer.Snapshot{{
@@ -45,13 +52,108 @@ func fixture() Status {
 	}
 }
 
+// fullFixture is a degraded status in which every field, optional ones
+// included, is set: two VRRP instances (a MASTER that lost a VIP and
+// reports faults, a BACKUP), a partly refused reload, a listener with
+// persistence entries and backends in every kind of state.
+func fullFixture() Status {
+	now := fixtureNow
+	s := fixture()
+	s.Reload = &Reload{At: now.Add(-10 * time.Minute), Error: "",
+		Applied: []string{"listener amqp updated"},
+		Refused: []string{"listener mgmt: bind 10.77.0.100:15672: address already in use"},
+		Pending: []string{"line 7: vrrp_instances[0].priority: changed: needs a restart"}}
+	vip2 := netip.MustParsePrefix("10.77.0.101/24")
+	vip3 := netip.MustParsePrefix("fd00:77::101/64")
+	m := s.VRRP[0]
+	m.Snapshot = vrrp.Snapshot{
+		Name: "mgmt", Interface: "eth1", VRID: 2, Version: 2, State: vrrp.StateMaster,
+		ConfiguredPriority: 200, EffectivePriority: 200, AdvertInterval: time.Second, MasterAdverInterval: time.Second,
+		MaxAdoptedInterval: 10 * time.Second, Preempt: true, PreemptDelay: 5 * time.Second,
+		Source: netip.MustParseAddr("10.77.1.2"), Destinations: []netip.Addr{netip.MustParseAddr("224.0.0.18")},
+		AllowedPeers: []netip.Addr{netip.MustParseAddr("10.77.1.3")}, Checksum: vrrp.ChecksumRFC9568,
+		VIPs: []netip.Prefix{vip2, vip3}, LinkUp: true, OwnerFault: "adding VIP fd00:77::101/64: permission denied",
+		Master: &vrrp.MasterInfo{Addr: netip.MustParseAddr("10.77.1.3"), Priority: 100, AdvertInterval: time.Second, Heard: now.Add(-time.Hour)},
+		Since:  now.Add(-2 * time.Hour), Reason: "preempted a lower priority master",
+		Counters: vrrp.Counters{AdvertsSent: 7200, AdvertsReceived: 12, Dropped: map[string]uint64{"auth": 0}, SendErrors: 1,
+			OwnerErrors: 2, OwnerFaults: 1, Transitions: 3, IntervalClamped: 1, Rebinds: 1, LinkWatchErrors: 1},
+	}
+	m.Addresses = netsetup.VIPSetSnapshot{Interface: "eth1", Label: "eth1:rmqlb", Held: true,
+		Error: "reading addresses of eth1: interrupted", Fault: "adding VIP fd00:77::101/64: permission denied", Faults: 1,
+		VIPs: []netsetup.VIPSnapshot{
+			{Prefix: vip2, Present: true, Marked: true, Owned: true, Marker: netsetup.MarkerLabelProto, Readded: 2, GARPSent: 15,
+				LastGARP: now.Add(-3 * time.Second)},
+			{Prefix: vip3, Marker: netsetup.MarkerBookkeeping, LastError: "adding VIP fd00:77::101/64: permission denied"},
+		}}
+	m.Tracks = []healthcheck.TrackStatus{{Rule: "listener mgmt", Weight: -10}}
+	s.VRRP = append(s.VRRP, m)
+
+	l := &s.Listeners[0]
+	l.RefusedFdLimit, l.HandshakeTimeouts, l.FinTimeouts, l.IdleTimeouts = 1, 2, 3, 4
+	l.Refused, l.NoBackend = 5, 6
+	l.StickyEntries = 3
+	l.Sticky = []balancer.StickySnapshot{
+		{Client: netip.MustParsePrefix("10.1.0.0/24"), Backend: "rmq1", Sessions: 2},
+		{Client: netip.MustParsePrefix("10.1.1.0/24"), Backend: "rmq3", Expires: now.Add(45 * time.Second)},
+	}
+	l.Backends = append([]balancer.BackendSnapshot{
+		{Name: "rmq1", Address: netip.MustParseAddrPort("10.77.0.1:5672"), State: backend.Up, Weight: 30, ConfiguredWeight: 10,
+			WeightOverride: true, WeightPercent: 100, MaxConn: 1000, Active: 5, Total: 9, BytesIn: 5 << 20, BytesOut: 3 << 30,
+			LastChange: now.Add(-time.Hour), LastChangeReason: "1 consecutive pass"},
+	}, l.Backends...)
+	l.Backends = append(l.Backends,
+		balancer.BackendSnapshot{Name: "rmq3", Address: netip.MustParseAddrPort("10.77.0.3:5672"), State: backend.Drain, Weight: 10,
+			ConfiguredWeight: 10, WeightPercent: 40, Active: 2, Total: 3, ConnectFailures: 1, LastChange: now.Add(-5 * time.Minute),
+			LastChangeReason: "operator set drain"})
+	l.Backends[1].ConfiguredWeight, l.Backends[1].WeightPercent = 10, 100
+	s.Listeners = append(s.Listeners, balancer.Snapshot{Name: "mgmt", Bind: netip.MustParseAddrPort("10.77.0.101:15672"),
+		Policy: "leastconn", Listening: false, Backends: []balancer.BackendSnapshot{}})
+
+	s.Checks = []healthcheck.BackendStatus{
+		{Backend: backend.ID{Listener: "amqp", Name: "rmq1"}, State: backend.Up, Health: backend.Up, Admin: backend.AdminNone,
+			Reason: "1 consecutive pass", Since: now.Add(-time.Hour), WeightPercent: 100, ConsecutivePasses: 40,
+			LastCheck: now.Add(-time.Second), LastLatency: 1500 * time.Microsecond, LastError: "dial tcp 10.77.0.1:5672: connection refused",
+			LastWarning: "memory alarm", LastInfo: "RabbitMQ 3.13.7", Checks: 41, Failures: 1, NextCheck: now.Add(time.Second),
+			History: []healthcheck.Change{{Time: now.Add(-time.Hour), From: backend.Down, To: backend.Up, Reason: "1 consecutive pass"}}},
+		s.Checks[0],
+		{Backend: backend.ID{Listener: "amqp", Name: "rmq3"}, State: backend.Drain, Health: backend.Up, Admin: backend.AdminDrain,
+			Reason: "operator set drain", Since: now.Add(-5 * time.Minute), WeightPercent: 40, ConsecutivePasses: 3,
+			LastCheck: now.Add(-time.Second), Checks: 300, NextCheck: now.Add(time.Second)},
+	}
+	s.Verdict = Assess(s)
+	return s
+}
+
+// healthyFixture is a MASTER with its VIP on the interface and every
+// backend UP.
+func healthyFixture() Status {
+	s := fullFixture()
+	s.Reload = &Reload{At: fixtureNow.Add(-time.Minute)}
+	s.VRRP = s.VRRP[:1]
+	in := &s.VRRP[0]
+	in.State, in.Reason, in.Master, in.EffectivePriority = vrrp.StateMaster, "no master heard", nil, 100
+	in.Addresses.VIPs[0].Present, in.Addresses.VIPs[0].Marked = true, true
+	in.Tracks = nil
+	s.Listeners = s.Listeners[:1]
+	for i := range s.Listeners[0].Backends {
+		s.Listeners[0].Backends[i].State = backend.Up
+	}
+	for i := range s.Checks {
+		s.Checks[i].State, s.Checks[i].Health = backend.Up, backend.Up
+	}
+	s.Verdict = Assess(s)
+	return s
+}
+
 func TestFormat(t *testing.T) {
 	var b bytes.Buffer
-	if err := Format(&b, fixture()); err != nil {
+	if err := Format(&b, fixture(), FormatOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
 	for _, want := range []string{
+		"DEGRADED: backend amqp/rmq2 DOWN (3 consecutive failures: waiting for Connection.Start: timeout)\n" +
+			"BACKUP (rabbitmq), master 10.77.0.1 priority 150; 0/1 backends up\n",
 		"rmqlb test  pid 42  up 1h0m0s",
 		"BACKUP", "1m30s", "100/40", "10.77.0.1 prio 150, 50ms ago", "10.77.0.100/24 (absent)", "higher priority master",
 		"3 (auth=2 ttl=1)",
@@ -64,24 +166,70 @@ func TestFormat(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "\x1b[") {
+		t.Errorf("colour codes without FormatOptions.Color:\n%q", out)
+	}
+}
+
+// TestFormatGolden compares the human status with the files of
+// testdata/ (go test -run TestFormatGolden -update rewrites them): a
+// degraded status for a terminal (colour, persistence entries listed) and
+// not, and a healthy one.
+func TestFormatGolden(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		s    Status
+		o    FormatOptions
+	}{
+		{"degraded.golden", fullFixture(), FormatOptions{}},
+		{"degraded-tty-verbose.golden", fullFixture(), FormatOptions{Color: true, Verbose: true}},
+		{"healthy.golden", healthyFixture(), FormatOptions{}},
+		{"healthy-tty.golden", healthyFixture(), FormatOptions{Color: true}},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := Format(&b, c.s, c.o); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", c.file)
+			if *update {
+				if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (go test -run TestFormatGolden -update writes it)", err)
+			}
+			if got := b.String(); got != string(want) {
+				t.Errorf("output differs from %s (go test -run TestFormatGolden -update rewrites it):\n%s\n--- want:\n%s", path, got, want)
+			}
+			hasColor := strings.Contains(b.String(), "\x1b[")
+			if hasColor != c.o.Color {
+				t.Errorf("colour codes present: %v, want %v", hasColor, c.o.Color)
+			}
+		})
+	}
 }
 
 // The human table is made from the JSON the daemon sends: a round trip
 // through JSON must not lose what Format shows.
 func TestFormatAfterJSONRoundTrip(t *testing.T) {
-	s := fixture()
-	raw, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back Status
-	if err := json.Unmarshal(raw, &back); err != nil {
-		t.Fatal(err)
-	}
-	var a, b bytes.Buffer
-	Format(&a, s)
-	Format(&b, back)
-	if a.String() != b.String() {
-		t.Errorf("formatting differs after JSON round trip:\n%s\n---\n%s", a.String(), b.String())
+	for _, s := range []Status{fixture(), fullFixture()} {
+		raw, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Status
+		if err := json.Unmarshal(raw, &back); err != nil {
+			t.Fatal(err)
+		}
+		o := FormatOptions{Verbose: true}
+		var a, b bytes.Buffer
+		Format(&a, s, o)
+		Format(&b, back, o)
+		if a.String() != b.String() {
+			t.Errorf("formatting differs after JSON round trip:\n%s\n---\n%s", a.String(), b.String())
+		}
 	}
 }

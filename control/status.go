@@ -11,7 +11,8 @@ import (
 
 // Status is the daemon's answer to the "status" command: a snapshot of
 // every part, taken when asked. `rmqlb status --json` prints it as is;
-// Format prints the same data as tables.
+// Format prints the same data as tables. Its JSON Schema is
+// statusschema/status.schema.json.
 type Status struct {
 	Version string    `json:"version"`
 	PID     int       `json:"pid"`
@@ -23,6 +24,10 @@ type Status struct {
 	VRRP      []VRRP                      `json:"vrrp_instances"`
 	Listeners []balancer.Snapshot         `json:"listeners"`
 	Checks    []healthcheck.BackendStatus `json:"checks"`
+	// Verdict is Assess of the rest, as the daemon saw it when it
+	// answered: for scripts that read the JSON. `rmqlb status` assesses
+	// the status it receives itself.
+	Verdict Verdict `json:"verdict"`
 }
 
 // Reload is the outcome of a configuration reload.

@@ -13,6 +13,9 @@ import (
 //	status                                   the whole state (control.Status)
 //	backend LISTENER/BACKEND drain|maint|ready
 //	                                         the operator state of a backend
+//	backend LISTENER/BACKEND weight N|reset  an operator's weight (control.BackendWeight)
+//	backend LISTENER/BACKEND shutdown-sessions
+//	                                         close its sessions now (control.SessionsClosed)
 //	reload                                   reload the file (control.Reload)
 //
 // It is the control.Handler of the daemon and safe for concurrent use.
@@ -21,10 +24,7 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 	case "status":
 		return d.Status(), nil
 	case "backend":
-		if len(req.Args) != 2 {
-			return nil, fmt.Errorf("usage: backend LISTENER/BACKEND drain|maint|ready")
-		}
-		return d.SetAdmin(req.Args[0], req.Args[1])
+		return d.backendCommand(req.Args)
 	case "reload":
 		if len(req.Args) != 0 {
 			return nil, fmt.Errorf("usage: reload")

@@ -335,7 +335,7 @@ func (o *fakeOwner) Snapshot() netsetup.VIPSetSnapshot {
 	defer o.f.mu.Unlock()
 	s := netsetup.VIPSetSnapshot{Held: o.f.held}
 	for _, p := range o.f.vips {
-		s.VIPs = append(s.VIPs, netsetup.VIPSnapshot{Prefix: p, Present: o.f.held, Marked: o.f.held})
+		s.VIPs = append(s.VIPs, netsetup.VIPSnapshot{Prefix: p, Present: o.f.held, Marked: o.f.held, Marker: netsetup.MarkerLabelProto})
 	}
 	return s
 }

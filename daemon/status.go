@@ -5,9 +5,15 @@ import (
 
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/healthcheck"
 )
 
-// Status returns a snapshot of every part, for `rmqlb status`.
+// stickyListed is how many persistence entries of each listener status
+// lists (balancer.Snapshot.Sticky); StickyEntries counts them all.
+const stickyListed = 100
+
+// Status returns a snapshot of every part, for `rmqlb status`, with the
+// verdict of control.Assess.
 func (d *Daemon) Status() control.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -34,9 +40,13 @@ func (d *Daemon) Status() control.Status {
 	}
 	for _, l := range d.cfg.Listeners {
 		if u := d.listeners[l.Name]; u != nil {
-			s.Listeners = append(s.Listeners, u.l.Snapshot())
+			s.Listeners = append(s.Listeners, u.l.SnapshotSticky(stickyListed))
 		}
 	}
 	s.Checks = d.sched.Snapshot().Backends
+	if s.Checks == nil {
+		s.Checks = []healthcheck.BackendStatus{}
+	}
+	s.Verdict = control.Assess(s)
 	return s
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -125,7 +127,8 @@ func (d *daemon) status() (*statusView, error) {
 // on that host, and returns what it prints.
 func (d *daemon) statusText() string {
 	out, err := d.host.Run(d.bin, "status", "--socket", d.sock)
-	if err != nil {
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == control.ExitDegraded) {
 		return fmt.Sprintf("%s(rmqlb status failed: %v)", out, err)
 	}
 	return string(out)

@@ -2,9 +2,11 @@
 //
 //	rmqlb run --config FILE             the daemon, in the foreground, logs to stderr
 //	rmqlb check-config --config FILE    validate a file: exit 0, or 1 with one line per problem
-//	rmqlb status [--socket PATH] [--json]
-//	rmqlb backend [--socket PATH] LISTENER/BACKEND drain|maint|ready
-//	rmqlb reload [--socket PATH]
+//	rmqlb status [--socket PATH | --config FILE] [--json] [--verbose] [--watch [INTERVAL]]
+//	rmqlb backend [--socket PATH | --config FILE] LISTENER/BACKEND drain|maint|ready
+//	rmqlb backend [--socket PATH | --config FILE] LISTENER/BACKEND weight N|reset
+//	rmqlb backend [--socket PATH | --config FILE] LISTENER/BACKEND shutdown-sessions
+//	rmqlb reload [--socket PATH | --config FILE]
 //	rmqlb version
 //
 // This file and its siblings only parse flags and wire the packages
@@ -31,11 +33,20 @@ func main() {
 const usage = `usage:
   rmqlb run --config FILE              run the daemon in the foreground
   rmqlb check-config --config FILE     validate a configuration file
-  rmqlb status [--socket PATH] [--json] show the running daemon's state
-  rmqlb backend [--socket PATH] LISTENER/BACKEND drain|maint|ready
+  rmqlb status [--json] [--verbose] [--watch [INTERVAL]]
+                                       show the running daemon's state; exit 0 healthy,
+                                       1 degraded, 2 daemon unreachable or usage error
+  rmqlb backend LISTENER/BACKEND drain|maint|ready
                                        set a backend's operator state
-  rmqlb reload [--socket PATH]         reload the daemon's configuration file
+  rmqlb backend LISTENER/BACKEND weight N|reset
+                                       override a backend's weight, or drop the override
+  rmqlb backend LISTENER/BACKEND shutdown-sessions
+                                       close a backend's sessions now
+  rmqlb reload                         reload the daemon's configuration file
   rmqlb version                        print the version
+
+  status, backend and reload ask the daemon at --socket PATH (default
+  /run/rmqlb/rmqlb.sock), or at the control_socket of --config FILE.
 `
 
 // run dispatches a command line and returns the process exit code.

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -50,7 +52,71 @@ func TestVersionAndUsage(t *testing.T) {
 	if code := run([]string{"frobnicate"}, &out, &errb); code != 2 {
 		t.Errorf("unknown command: exit %d, want 2", code)
 	}
-	if code := run([]string{"status", "--socket", filepath.Join(t.TempDir(), "none.sock")}, &out, &errb); code != 1 {
-		t.Errorf("status without daemon: exit %d, want 1", code)
+	if code := run([]string{"status", "--socket", filepath.Join(t.TempDir(), "none.sock")}, &out, &errb); code != 2 {
+		t.Errorf("status without daemon: exit %d, want 2", code)
+	}
+}
+
+// TestClientUsage: a wrong command line of a client command exits 2
+// without asking any daemon (the socket named does not exist, so an
+// attempt would show in the message).
+func TestClientUsage(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "none.sock")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("listeners: [{name: l, bind: nowhere}]\n"), 0o600)
+	for _, c := range []struct {
+		args []string
+		want string // in stderr
+	}{
+		{[]string{"status", "--socket", sock, "extra"}, `unexpected argument "extra"`},
+		{[]string{"status", "--socket", sock, "--watch", "1s", "2s"}, `unexpected argument "2s"`},
+		{[]string{"status", "--socket", sock, "--watch=fast"}, `parsing watch interval "fast"`},
+		{[]string{"status", "--socket", sock, "--watch", "10ms"}, "shorter than 100ms"},
+		{[]string{"status", "--socket", sock, "--frobnicate"}, "flag provided but not defined"},
+		{[]string{"status", "--socket", sock, "--config", bad}, "--socket and --config name the daemon twice"},
+		{[]string{"status", "--config", bad}, "finding the control socket in " + bad},
+		{[]string{"status", "--config", filepath.Join(dir, "missing.yaml")}, "no such file"},
+		{[]string{"reload", "--config", bad}, "finding the control socket in " + bad},
+		{[]string{"backend", "--config", bad, "amqp/a", "drain"}, "finding the control socket in " + bad},
+		{[]string{"backend", "--socket", sock, "amqp/a"}, "usage: rmqlb backend"},
+		{[]string{"backend", "--socket", sock, "amqp/a", "weight"}, "usage: rmqlb backend"},
+		{[]string{"backend", "--socket", sock, "amqp/a", "drain", "now"}, "usage: rmqlb backend"},
+		{[]string{"backend", "--socket", sock, "amqp/a", "shutdown-sessions", "all"}, "usage: rmqlb backend"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(c.args, &out, &errb)
+		if code != 2 || !strings.Contains(errb.String(), c.want) || strings.Contains(errb.String(), "connecting to the daemon") {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, errb.String(), c.want)
+		}
+	}
+}
+
+// TestWatchInterval: --watch alone, with =INTERVAL, or with INTERVAL as
+// the next argument; a number counts seconds.
+func TestWatchInterval(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want time.Duration
+		rest bool // --json parsed after the interval
+	}{
+		{[]string{"--watch"}, time.Second, false},
+		{[]string{"--watch", "--json"}, time.Second, true},
+		{[]string{"--watch=250ms"}, 250 * time.Millisecond, false},
+		{[]string{"--watch", "2s", "--json"}, 2 * time.Second, true},
+		{[]string{"--json", "--watch", "0.5"}, 500 * time.Millisecond, true},
+		{[]string{"--watch", "3"}, 3 * time.Second, false},
+	} {
+		fs, _ := clientFlags("status", io.Discard)
+		asJSON := fs.Bool("json", false, "")
+		var w watchFlag
+		fs.Var(&w, "watch", "")
+		if err := parseStatusArgs(fs, &w, c.args); err != nil {
+			t.Errorf("%q: %v", c.args, err)
+			continue
+		}
+		if !w.on || w.interval() != c.want || *asJSON != c.rest {
+			t.Errorf("%q: watch %v every %v json %v; want every %v json %v", c.args, w.on, w.interval(), *asJSON, c.want, c.rest)
+		}
 	}
 }

@@ -12,16 +12,21 @@ import (
 // what was applied, refused and left for a restart; exit 1 when the file
 // or a change was refused.
 func cmdReload(args []string, stdout, stderr io.Writer) int {
-	fs, socket := clientFlags("reload", stderr)
+	fs, socketOf := clientFlags("reload", stderr)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: rmqlb reload [--socket PATH]")
+		fmt.Fprintln(stderr, "usage: rmqlb reload [--socket PATH | --config FILE]")
+		return 2
+	}
+	socket, err := socketOf()
+	if err != nil {
+		fmt.Fprintf(stderr, "rmqlb reload: %v\n", err)
 		return 2
 	}
 	var r control.Reload
-	if err := control.Call(*socket, control.Request{Command: "reload"}, &r, 30*time.Second); err != nil {
+	if err := control.Call(socket, control.Request{Command: "reload"}, &r, 30*time.Second); err != nil {
 		fmt.Fprintf(stderr, "rmqlb reload: %v\n", err)
 		return 2
 	}

@@ -76,14 +76,15 @@ func (h *Host) Start(name string, env []string, argv ...string) (*Proc, error) {
 }
 
 // Run runs argv in the host's namespace and returns its standard output. The
-// error includes standard error.
+// error includes standard error and wraps the command's error (an
+// *exec.ExitError when it ran and failed).
 func (h *Host) Run(argv ...string) ([]byte, error) {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", h.NS}, argv...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return out, fmt.Errorf("running %s on %s: %v: %s", strings.Join(argv, " "), h.Name, err, bytes.TrimSpace(stderr.Bytes()))
+		return out, fmt.Errorf("running %s on %s: %w: %s", strings.Join(argv, " "), h.Name, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	return out, nil
 }

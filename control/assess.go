@@ -1,0 +1,208 @@
+package control
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// Exit codes of `rmqlb status`.
+const (
+	// ExitHealthy: the daemon answered and Assess found nothing wrong.
+	ExitHealthy = 0
+	// ExitDegraded: the daemon answered and Assess found a reason.
+	ExitDegraded = 1
+	// ExitUnreachable: the daemon did not answer, or the command line was
+	// wrong.
+	ExitUnreachable = 2
+)
+
+// Verdict is what Assess makes of a Status: healthy or degraded, why, and
+// the state in one line.
+type Verdict struct {
+	// Degraded is set when Reasons is not empty.
+	Degraded bool `json:"degraded"`
+	// Summary tells the state in one line, degraded or not: each VRRP
+	// instance ("MASTER of 10.77.0.100 (rabbitmq)", "BACKUP (rabbitmq),
+	// master 10.77.0.1 priority 150") and each listener ("3/3 backends
+	// up"), separated by "; ".
+	Summary string `json:"summary"`
+	// Reasons lists what makes the daemon degraded, one line each, in the
+	// order of Status: the last reload, the VRRP instances and their
+	// VIPs, the listeners, their backends. Never nil.
+	Reasons []string `json:"reasons"`
+}
+
+// maxLineReasons is how many reasons Line names before "and N more".
+const maxLineReasons = 3
+
+// Line returns the verdict in one line: the Summary when healthy,
+// "DEGRADED: " and the first reasons otherwise.
+func (v Verdict) Line() string {
+	if !v.Degraded {
+		return v.Summary
+	}
+	rs := v.Reasons
+	more := ""
+	if len(rs) > maxLineReasons {
+		more = fmt.Sprintf("; and %d more", len(rs)-maxLineReasons)
+		rs = rs[:maxLineReasons]
+	}
+	return "DEGRADED: " + strings.Join(rs, "; ") + more
+}
+
+// ExitCode returns ExitDegraded for a degraded verdict, else ExitHealthy.
+func (v Verdict) ExitCode() int {
+	if v.Degraded {
+		return ExitDegraded
+	}
+	return ExitHealthy
+}
+
+// Assess decides whether the daemon whose status is s is healthy. It is
+// degraded when:
+//
+//   - the last reload was refused, as a whole or in part (Reload.OK);
+//   - a VRRP instance is in FAULT;
+//   - a VRRP instance's owner reports a fault (the VIPs cannot be held);
+//   - a VIP set reports a fault (a VIP could not be added or put back);
+//   - a VIP is absent from its interface while its instance is MASTER;
+//   - a listener is not listening;
+//   - a backend is DOWN or DEGRADED (DRAIN and MAINT are an operator's
+//     choice, not a fault).
+//
+// Assess is a pure function of s.
+func Assess(s Status) Verdict {
+	v := Verdict{Reasons: []string{}}
+	bad := func(format string, a ...any) { v.Reasons = append(v.Reasons, fmt.Sprintf(format, a...)) }
+	if r := s.Reload; r != nil && !r.OK() {
+		if r.Error != "" {
+			bad("last reload refused as a whole: %s", oneLine(r.Error))
+		} else {
+			bad("last reload refused: %s", oneLine(strings.Join(r.Refused, ", ")))
+		}
+	}
+	var parts []string
+	for _, in := range s.VRRP {
+		parts = append(parts, instanceSummary(in))
+		if in.State == vrrp.StateFault {
+			bad("VRRP %s FAULT: %s", in.Name, oneLine(in.Reason))
+		}
+		if in.OwnerFault != "" {
+			bad("VRRP %s owner fault: %s", in.Name, oneLine(in.OwnerFault))
+		}
+		// The owner of a daemon is its VIP set: its fault is usually the
+		// one the instance reports; say it once.
+		if f := in.Addresses.Fault; f != "" && f != in.OwnerFault {
+			bad("VIPs of %s fault: %s", in.Name, oneLine(f))
+		}
+		if in.State == vrrp.StateMaster {
+			for _, p := range absentVIPs(in) {
+				bad("VIP %s absent from %s while MASTER (%s)", p, in.Interface, in.Name)
+			}
+		}
+	}
+	var listeners []string
+	for _, l := range s.Listeners {
+		listeners = append(listeners, listenerSummary(l, len(s.Listeners) > 1))
+		if !l.Listening {
+			bad("listener %s not listening on %s", l.Name, l.Bind)
+		}
+		for _, b := range l.Backends {
+			if b.State != backend.Down && b.State != backend.Degraded {
+				continue
+			}
+			id := backend.ID{Listener: l.Name, Name: b.Name}
+			bad("backend %s %s (%s)", id, b.State, oneLine(backendReason(s, id, b)))
+		}
+	}
+	if len(listeners) > 0 {
+		parts = append(parts, strings.Join(listeners, ", "))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "no VRRP instance, no listener")
+	}
+	v.Summary = strings.Join(parts, "; ")
+	v.Degraded = len(v.Reasons) > 0
+	return v
+}
+
+// instanceSummary describes one VRRP instance in a few words.
+func instanceSummary(in VRRP) string {
+	switch in.State {
+	case vrrp.StateMaster:
+		addrs := make([]string, len(in.VIPs))
+		for i, p := range in.VIPs {
+			addrs[i] = p.Addr().String()
+		}
+		return fmt.Sprintf("MASTER of %s (%s)", strings.Join(addrs, ", "), in.Name)
+	case vrrp.StateBackup:
+		if m := in.Master; m != nil {
+			return fmt.Sprintf("BACKUP (%s), master %s priority %d", in.Name, m.Addr, m.Priority)
+		}
+		return fmt.Sprintf("BACKUP (%s), no master heard", in.Name)
+	default:
+		return fmt.Sprintf("%s (%s)", in.State, in.Name)
+	}
+}
+
+// listenerSummary counts a listener's backends that are UP, and names the
+// operator states: "2/3 backends up (1 DRAIN)"; named says whose.
+func listenerSummary(l balancer.Snapshot, named bool) string {
+	up := 0
+	var others []string
+	for _, st := range []backend.State{backend.Drain, backend.Maint} {
+		n := 0
+		for _, b := range l.Backends {
+			if b.State == st {
+				n++
+			}
+		}
+		if n > 0 {
+			others = append(others, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	for _, b := range l.Backends {
+		if b.State == backend.Up {
+			up++
+		}
+	}
+	out := fmt.Sprintf("%d/%d backends up", up, len(l.Backends))
+	if len(others) > 0 {
+		out += " (" + strings.Join(others, ", ") + ")"
+	}
+	if named {
+		out = l.Name + " " + out
+	}
+	return out
+}
+
+// absentVIPs returns the VIPs of in that its VIP set does not report
+// present on the interface.
+func absentVIPs(in VRRP) []string {
+	present := map[string]bool{}
+	for _, a := range in.Addresses.VIPs {
+		present[a.Prefix.String()] = a.Present
+	}
+	var out []string
+	for _, p := range in.VIPs {
+		if !present[p.String()] {
+			out = append(out, p.String())
+		}
+	}
+	return out
+}
+
+// backendReason is why backend id is in its state: its check's reason
+// when it has a check, else the listener's last change.
+func backendReason(s Status, id backend.ID, b balancer.BackendSnapshot) string {
+	for _, c := range s.Checks {
+		if c.Backend == id && c.Reason != "" {
+			return c.Reason
+		}
+	}
+	return b.LastChangeReason
+}

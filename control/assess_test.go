@@ -1,0 +1,128 @@
+package control
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// TestAssessExitCodes is the table of `rmqlb status`'s exit codes 0 and 1
+// (2, for a daemon that does not answer, is the command's): each rule of
+// Assess turns a healthy status degraded, and the states that are not
+// faults leave it healthy.
+func TestAssessExitCodes(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		change func(*Status)
+		code   int
+		reason string // the only reason, when code is 1
+	}{
+		{"healthy", func(*Status) {}, ExitHealthy, ""},
+		{"reload refused as a whole", func(s *Status) { s.Reload.Error = "line 3: listeners[0].bind: bad" },
+			ExitDegraded, "last reload refused as a whole: line 3: listeners[0].bind: bad"},
+		{"reload refused in part", func(s *Status) { s.Reload.Refused = []string{"listener mgmt: address in use"} },
+			ExitDegraded, "last reload refused: listener mgmt: address in use"},
+		{"reload needing a restart", func(s *Status) { s.Reload.Pending = []string{"line 7: priority: changed"} }, ExitHealthy, ""},
+		{"VRRP FAULT", func(s *Status) { s.VRRP[0].State, s.VRRP[0].Reason = vrrp.StateFault, "link down" },
+			ExitDegraded, "VRRP rabbitmq FAULT: link down"},
+		{"owner fault", func(s *Status) { s.VRRP[0].OwnerFault = "adding VIP: EPERM" },
+			ExitDegraded, "VRRP rabbitmq owner fault: adding VIP: EPERM"},
+		{"VIP-set fault", func(s *Status) { s.VRRP[0].Addresses.Fault = "putting back VIP: ENODEV" },
+			ExitDegraded, "VIPs of rabbitmq fault: putting back VIP: ENODEV"},
+		{"VIP-set fault that is the owner fault", func(s *Status) {
+			s.VRRP[0].OwnerFault, s.VRRP[0].Addresses.Fault = "EPERM", "EPERM"
+		}, ExitDegraded, "VRRP rabbitmq owner fault: EPERM"},
+		{"VIP absent while MASTER", func(s *Status) { s.VRRP[0].Addresses.VIPs[0].Present = false },
+			ExitDegraded, "VIP 10.77.0.100/24 absent from eth0 while MASTER (rabbitmq)"},
+		{"VIP missing from the VIP set while MASTER", func(s *Status) { s.VRRP[0].Addresses.VIPs = nil },
+			ExitDegraded, "VIP 10.77.0.100/24 absent from eth0 while MASTER (rabbitmq)"},
+		{"VIP absent while BACKUP", func(s *Status) {
+			s.VRRP[0].State = vrrp.StateBackup
+			s.VRRP[0].Addresses.VIPs[0].Present = false
+		}, ExitHealthy, ""},
+		{"VRRP INIT", func(s *Status) { s.VRRP[0].State = vrrp.StateInit }, ExitHealthy, ""},
+		{"backend DOWN", func(s *Status) {
+			s.Listeners[0].Backends[1].State = backend.Down
+			s.Checks[1].Reason = "3 consecutive failures: connection refused"
+		}, ExitDegraded, "backend amqp/rmq2 DOWN (3 consecutive failures: connection refused)"},
+		{"unchecked backend DOWN", func(s *Status) {
+			s.Listeners[0].Backends[1].State, s.Listeners[0].Backends[1].LastChangeReason = backend.Down, "test"
+			s.Checks = nil
+		}, ExitDegraded, "backend amqp/rmq2 DOWN (test)"},
+		{"backend DEGRADED", func(s *Status) {
+			s.Listeners[0].Backends[0].State = backend.Degraded
+			s.Checks[0].Reason = "memory alarm"
+		}, ExitDegraded, "backend amqp/rmq1 DEGRADED (memory alarm)"},
+		{"backend DRAIN", func(s *Status) { s.Listeners[0].Backends[0].State = backend.Drain }, ExitHealthy, ""},
+		{"backend MAINT", func(s *Status) { s.Listeners[0].Backends[0].State = backend.Maint }, ExitHealthy, ""},
+		{"listener not listening", func(s *Status) { s.Listeners[0].Listening = false },
+			ExitDegraded, "listener amqp not listening on 10.77.0.100:5672"},
+		{"nothing configured", func(s *Status) { s.VRRP, s.Listeners, s.Checks, s.Reload = nil, nil, nil, nil }, ExitHealthy, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := healthyFixture()
+			c.change(&s)
+			v := Assess(s)
+			if v.ExitCode() != c.code {
+				t.Fatalf("exit code %d, want %d; reasons %q", v.ExitCode(), c.code, v.Reasons)
+			}
+			if v.Reasons == nil {
+				t.Error("Reasons is nil")
+			}
+			if c.code == ExitHealthy {
+				if v.Degraded || len(v.Reasons) != 0 || v.Line() != v.Summary {
+					t.Errorf("healthy verdict %+v, line %q", v, v.Line())
+				}
+				return
+			}
+			if !v.Degraded || !slices.Equal(v.Reasons, []string{c.reason}) {
+				t.Errorf("reasons %q, want [%q]", v.Reasons, c.reason)
+			}
+			if want := "DEGRADED: " + c.reason; v.Line() != want {
+				t.Errorf("line %q, want %q", v.Line(), want)
+			}
+		})
+	}
+}
+
+// TestAssessSummary: the state in one line, for one and several
+// instances and listeners.
+func TestAssessSummary(t *testing.T) {
+	s := healthyFixture()
+	if got, want := Assess(s).Summary, "MASTER of 10.77.0.100 (rabbitmq); 3/3 backends up"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	full := fullFixture()
+	if got, want := Assess(full).Summary, "BACKUP (rabbitmq), master 10.77.0.1 priority 150; MASTER of 10.77.0.101, fd00:77::101 (mgmt); "+
+		"amqp 1/3 backends up (1 DRAIN), mgmt 0/0 backends up"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	s.VRRP[0].State, s.VRRP[0].Master = vrrp.StateBackup, nil
+	s.Listeners[0].Backends[0].State = backend.Maint
+	if got, want := Assess(s).Summary, "BACKUP (rabbitmq), no master heard; 2/3 backends up (1 MAINT)"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	if got, want := Assess(Status{}).Summary, "no VRRP instance, no listener"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+}
+
+// TestAssessLineBound: the verdict line names three reasons and counts
+// the rest; Reasons keeps them all.
+func TestAssessLineBound(t *testing.T) {
+	s := healthyFixture()
+	for i := range s.Listeners[0].Backends {
+		s.Listeners[0].Backends[i].State = backend.Down
+	}
+	s.Listeners[0].Listening = false
+	v := Assess(s)
+	if len(v.Reasons) != 4 {
+		t.Fatalf("reasons %q, want 4", v.Reasons)
+	}
+	if l := v.Line(); !strings.HasSuffix(l, "; and 1 more") || strings.Contains(l, "rmq3") {
+		t.Errorf("line %q", l)
+	}
+}

@@ -1,0 +1,210 @@
+package control
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/rmqlb/rmqlb/control/statusschema"
+)
+
+// compileSchema compiles the status schema.
+func compileSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	sch, err := statusschema.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sch
+}
+
+// decode parses JSON as the validator wants it (numbers as json.Number).
+func decode(t *testing.T, b []byte) any {
+	t.Helper()
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func marshal(t *testing.T, s Status) []byte {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// schemaFixtures are statuses that, together, set every field of the
+// schema.
+func schemaFixtures() map[string]Status {
+	refused := fullFixture()
+	refused.Reload = &Reload{At: fixtureNow, Error: "line 3: listeners[0].bind: must be an address:port"}
+	refused.Verdict = Assess(refused)
+	return map[string]Status{"full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused}
+}
+
+// TestSchemaValidatesStatus: the JSON of real Status values is valid.
+func TestSchemaValidatesStatus(t *testing.T) {
+	sch := compileSchema(t)
+	for name, s := range schemaFixtures() {
+		if err := sch.Validate(decode(t, marshal(t, s))); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// The daemon's status before anything ran: empty lists, no reload.
+	empty := Status{Version: "dev", PID: 1, VRRP: []VRRP{}, Listeners: nil, Checks: nil}
+	empty.Verdict = Assess(empty)
+	if err := sch.Validate(decode(t, marshal(t, empty))); err == nil {
+		t.Error("null listeners and checks accepted: the daemon must send empty lists")
+	}
+}
+
+// TestSchemaCoversStatus: every property the schema declares appears in
+// the fixtures' JSON, so TestSchemaIsStrict exercises each of them.
+func TestSchemaCoversStatus(t *testing.T) {
+	raw := statusschema.Schema()
+	declared := map[string]bool{}
+	var props func(v any)
+	props = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if p, ok := v["properties"].(map[string]any); ok {
+				for k := range p {
+					declared[k] = true
+				}
+			}
+			for _, c := range v {
+				props(c)
+			}
+		case []any:
+			for _, c := range v {
+				props(c)
+			}
+		}
+	}
+	props(decode(t, raw))
+	seen := map[string]bool{}
+	for _, s := range schemaFixtures() {
+		walkObjects(decode(t, marshal(t, s)), nil, func(path []string, obj map[string]any) {
+			for k := range obj {
+				seen[k] = true
+			}
+		})
+	}
+	for _, k := range slices.Sorted(maps.Keys(declared)) {
+		if !seen[k] {
+			t.Errorf("schema property %q appears in no fixture", k)
+		}
+	}
+}
+
+// optional are the properties that may be absent (omitempty in Go).
+var optional = map[string]bool{
+	"reload": true, "error": true, "applied": true, "refused": true, "pending": true, "owner_fault": true,
+	"master": true, "tracks": true, "last_garp": true, "last_error": true, "fault": true, "sticky": true,
+	"expires": true, "last_warning": true, "last_info": true, "history": true,
+}
+
+// TestSchemaIsStrict: renaming any field of the status JSON, removing a
+// field that is always sent, or sending a value of the wrong kind fails
+// validation.
+func TestSchemaIsStrict(t *testing.T) {
+	sch := compileSchema(t)
+	raw := marshal(t, fullFixture())
+	type field struct {
+		path []string
+		key  string
+	}
+	var fields []field
+	walkObjects(decode(t, raw), nil, func(path []string, obj map[string]any) {
+		if len(path) > 0 && path[len(path)-1] == "dropped" { // a map by drop reason
+			return
+		}
+		for k := range obj {
+			fields = append(fields, field{slices.Clone(path), k})
+		}
+	})
+	if len(fields) < 150 {
+		t.Fatalf("only %d fields found in the fixture", len(fields))
+	}
+	for _, f := range fields {
+		where := strings.Join(append(slices.Clone(f.path), f.key), ".")
+		doc := decode(t, raw)
+		obj := lookup(t, doc, f.path)
+		obj[f.key+"_renamed"] = obj[f.key]
+		delete(obj, f.key)
+		if sch.Validate(doc) == nil {
+			t.Errorf("%s renamed: still valid", where)
+		}
+		doc = decode(t, raw)
+		delete(lookup(t, doc, f.path), f.key)
+		if err := sch.Validate(doc); (err == nil) != optional[f.key] {
+			t.Errorf("%s removed: valid %v, want %v (optional: %v)", where, err == nil, optional[f.key], optional[f.key])
+		}
+	}
+	for _, c := range []struct {
+		path []string
+		key  string
+		v    any
+	}{
+		{[]string{"listeners", "0", "backends", "0"}, "state", "SICK"},
+		{[]string{"vrrp_instances", "0"}, "state", "LEADER"},
+		{[]string{"listeners", "0"}, "active_conns", "7"},
+		{[]string{"listeners", "0"}, "bind", "somewhere"},
+		{[]string{"vrrp_instances", "0"}, "since", "yesterday"},
+		{[]string{"vrrp_instances", "0"}, "vips", []any{"10.77.0.100"}},
+		{[]string{"checks", "0"}, "backend", "rmq1"},
+		{[]string{"verdict"}, "reasons", nil},
+	} {
+		doc := decode(t, raw)
+		lookup(t, doc, c.path)[c.key] = c.v
+		if sch.Validate(doc) == nil {
+			t.Errorf("%s.%s = %v: still valid", strings.Join(c.path, "."), c.key, c.v)
+		}
+	}
+}
+
+// walkObjects calls fn for every object in v with its path (object keys
+// and array indexes).
+func walkObjects(v any, path []string, fn func(path []string, obj map[string]any)) {
+	switch v := v.(type) {
+	case map[string]any:
+		fn(path, v)
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			walkObjects(v[k], append(path, k), fn)
+		}
+	case []any:
+		for i, c := range v {
+			walkObjects(c, append(path, fmt.Sprint(i)), fn)
+		}
+	}
+}
+
+// lookup returns the object at path in doc.
+func lookup(t *testing.T, doc any, path []string) map[string]any {
+	t.Helper()
+	for _, p := range path {
+		switch d := doc.(type) {
+		case map[string]any:
+			doc = d[p]
+		case []any:
+			var i int
+			fmt.Sscan(p, &i)
+			doc = d[i]
+		}
+	}
+	obj, ok := doc.(map[string]any)
+	if !ok {
+		t.Fatalf("no object at %v", path)
+	}
+	return obj
+}

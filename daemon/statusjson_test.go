@@ -1,0 +1,61 @@
+package daemon
+
+import (
+	"encoding/json"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/control/statusschema"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// TestStatusJSONMatchesSchema: the status a running daemon sends on its
+// control socket (a VRRP instance, a listener with persistence entries,
+// checks) is valid against control/statusschema/status.schema.json.
+func TestStatusJSONMatchesSchema(t *testing.T) {
+	sch, err := statusschema.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	l := newLab(t)
+	file := l.file("policy: roundrobin", "policy: roundrobin\n    persistence_timeout: 1m")
+	h := newHarness(t, file)
+	startChecked(t, h)
+	conn, err := net.Dial("tcp", l.bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := roundTrip(conn, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	h.checks.get(idA).always(healthcheck.Result{})
+	h.checks.get(idB).always(healthcheck.Result{})
+	h.eventually("MASTER", func() bool {
+		h.clk.Advance(20 * time.Millisecond)
+		return h.vrrpSnapshot().State == vrrp.StateMaster
+	})
+	h.d.Reload() // the same file: a reload outcome in status
+
+	var status json.RawMessage
+	if err := control.Call(h.socket(), control.Request{Command: "status"}, &status, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := statusschema.Validate(sch, status); err != nil {
+		t.Fatalf("status of a running daemon: %v\n%s", err, status)
+	}
+	var s control.Status
+	if err := json.Unmarshal(status, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Reload == nil || len(s.VRRP) != 1 || len(s.Checks) != 2 || s.Listeners[0].StickyEntries != 1 || len(s.Listeners[0].Sticky) != 1 {
+		t.Fatalf("the status lacks parts the schema test needs: %s", status)
+	}
+	if s.Verdict.Degraded || s.Verdict.Summary != "MASTER of 192.0.2.100 (v); 2/2 backends up" {
+		t.Errorf("verdict %+v", s.Verdict)
+	}
+}
