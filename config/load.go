@@ -102,3 +102,28 @@ func yamlErrors(err error) error {
 	}
 	return es
 }
+
+// ControlSocketOf returns the control socket named by the file at path,
+// reading that key alone: a client command finds the daemon with it even
+// when the rest of the file does not parse (a reload of a broken file is
+// then refused by the daemon, which says why). DefaultControlSocket when
+// the file names none.
+func ControlSocketOf(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading config: %w", err)
+	}
+	var f struct {
+		ControlSocket string `yaml:"control_socket"`
+	}
+	if err := yaml.Unmarshal(data, &f); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return "", fmt.Errorf("reading control_socket of %s: %w", path, err)
+		}
+	}
+	if f.ControlSocket == "" {
+		return DefaultControlSocket, nil
+	}
+	return f.ControlSocket, nil
+}

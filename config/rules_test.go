@@ -248,3 +248,28 @@ func TestVRRPBuilt(t *testing.T) {
 		t.Fatalf("VIPConfig = %+v", vip)
 	}
 }
+
+// TestControlSocketOf: the control socket is found in a file that does not
+// parse as a whole (a broken file a reload will refuse).
+func TestControlSocketOf(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "rmqlb.yaml")
+	for _, tc := range []struct{ file, want string }{
+		{"control_socket: /run/x.sock\nlisteners: [{name: l, bind: nowhere}]\n", "/run/x.sock"},
+		{"log_level: info\nbogus: [\n", ""},
+		{"listeners: []\n", DefaultControlSocket},
+		{"control_socket: /run/y.sock\nvrrp_instances: 7\n", "/run/y.sock"},
+	} {
+		os.WriteFile(p, []byte(tc.file), 0o600)
+		got, err := ControlSocketOf(p)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("%q: %q, want an error", tc.file, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%q: %q %v, want %q", tc.file, got, err, tc.want)
+		}
+	}
+}

@@ -27,11 +27,11 @@ func clientFlags(name string, stderr io.Writer) (fs *flag.FlagSet, socket func()
 		if set {
 			return "", errors.New("--socket and --config name the daemon twice: give one")
 		}
-		c, err := config.Load(*file)
+		sock, err := config.ControlSocketOf(*file)
 		if err != nil {
 			return "", fmt.Errorf("finding the control socket in %s (give --socket instead): %w", *file, err)
 		}
-		return c.ControlSocket, nil
+		return sock, nil
 	}
 	return fs, socket
 }

@@ -64,7 +64,7 @@ func TestClientUsage(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "none.sock")
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte("listeners: [{name: l, bind: nowhere}]\n"), 0o600)
+	os.WriteFile(bad, []byte("listeners: [{name: l, bind: nowhere\n"), 0o600) // not even YAML
 	for _, c := range []struct {
 		args []string
 		want string // in stderr
@@ -89,6 +89,20 @@ func TestClientUsage(t *testing.T) {
 		if code != 2 || !strings.Contains(errb.String(), c.want) || strings.Contains(errb.String(), "connecting to the daemon") {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, errb.String(), c.want)
 		}
+	}
+}
+
+// TestClientConfigBrokenFile: a file the daemon would refuse still names
+// its control socket: the client reaches the daemon (a reload then
+// reports the refusal) instead of failing on the file.
+func TestClientConfigBrokenFile(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "none.sock")
+	broken := filepath.Join(dir, "broken.yaml")
+	os.WriteFile(broken, []byte("control_socket: "+sock+"\nlisteners: [{name: l, bind: nowhere}]\n"), 0o600)
+	var out, errb bytes.Buffer
+	if code := run([]string{"reload", "--config", broken}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "connecting to the daemon at "+sock) {
+		t.Fatalf("reload --config of a broken file: exit %d, stderr %q; want an attempt at %s", code, errb.String(), sock)
 	}
 }
 
