@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"regexp"
@@ -18,113 +17,17 @@ import (
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/sdnotifytest"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
-// notifyMsg is one sd_notify datagram: its KEY=VALUE lines in order.
-type notifyMsg []string
-
-// get returns the value of key, or "" and false.
-func (m notifyMsg) get(key string) (string, bool) {
-	for _, l := range m {
-		if k, v, ok := strings.Cut(l, "="); ok && k == key {
-			return v, true
-		}
-	}
-	return "", false
-}
-
-// lifecycle reports whether m says more than STATUS=.
-func (m notifyMsg) lifecycle() bool {
-	return slices.ContainsFunc(m, func(l string) bool { return !strings.HasPrefix(l, "STATUS=") })
-}
-
-// fakeManager is the service manager's end of $NOTIFY_SOCKET: a unixgram
-// socket in the test's directory whose datagrams a goroutine (ended by the
-// test's cleanup) hands to msgs.
-type fakeManager struct {
-	path string
-	msgs chan notifyMsg
-}
-
-// listenNotify makes a fakeManager and points $NOTIFY_SOCKET at it for
-// the test.
-func listenNotify(t *testing.T) *fakeManager {
+// listenNotify makes a fake service manager and points $NOTIFY_SOCKET at
+// it for the test.
+func listenNotify(t *testing.T) *sdnotifytest.Manager {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &fakeManager{path: path, msgs: make(chan notifyMsg, 100)}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(m.msgs)
-		buf := make([]byte, 4096)
-		for {
-			n, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			m.msgs <- notifyMsg(strings.Split(string(buf[:n]), "\n"))
-		}
-	}()
-	t.Cleanup(func() { c.Close(); <-done })
-	t.Setenv("NOTIFY_SOCKET", path)
+	m := sdnotifytest.Listen(t, "")
+	t.Setenv("NOTIFY_SOCKET", m.Path)
 	return m
-}
-
-// next returns the next datagram (10 s).
-func (m *fakeManager) next(t *testing.T) notifyMsg {
-	t.Helper()
-	select {
-	case msg, ok := <-m.msgs:
-		if !ok {
-			t.Fatal("notify socket closed")
-		}
-		return msg
-	case <-time.After(10 * time.Second):
-		t.Fatal("no notification within 10 s")
-		return nil
-	}
-}
-
-// nextLifecycle returns the next datagram that says more than STATUS=,
-// failing the test on a STATUS= line for which ok is false.
-func (m *fakeManager) nextLifecycle(t *testing.T, ok func(status string) bool) notifyMsg {
-	t.Helper()
-	for {
-		msg := m.next(t)
-		if msg.lifecycle() {
-			return msg
-		}
-		if s, _ := msg.get("STATUS"); !ok(s) {
-			t.Fatalf("status %q", s)
-		}
-	}
-}
-
-// drain returns every datagram sent before now: it sends a marker of its
-// own and reads up to it.
-func (m *fakeManager) drain(t *testing.T) []notifyMsg {
-	t.Helper()
-	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: m.path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Write([]byte("X-TEST-MARKER=1")); err != nil {
-		t.Fatal(err)
-	}
-	var out []notifyMsg
-	for {
-		msg := m.next(t)
-		if _, marker := msg.get("X-TEST-MARKER"); marker {
-			return out
-		}
-		out = append(out, msg)
-	}
 }
 
 var readyStatus = regexp.MustCompile(`^(INIT|BACKUP) of 192\.0\.2\.100, [0-2]/2 backends up$`)
@@ -149,14 +52,14 @@ func TestSystemdNotify(t *testing.T) {
 	h := newHarness(t, l.file())
 	h.start()
 
-	msg := mgr.next(t)
-	if st, _ := msg.get("STATUS"); msg.lifecycle() || !strings.HasPrefix(st, "starting") {
+	msg := mgr.Next(t)
+	if st, _ := msg.Get("STATUS"); msg.Lifecycle() || !strings.HasPrefix(st, "starting") {
 		t.Fatalf("first notification %q, want only a starting status", msg)
 	}
 	h.checks.get(idA).answer(t, healthcheck.Result{})
 	h.checks.get(idB).answer(t, healthcheck.Result{})
-	msg = mgr.next(t)
-	if v, _ := msg.get("READY"); v != "1" {
+	msg = mgr.Next(t)
+	if v, _ := msg.Get("READY"); v != "1" {
 		t.Fatalf("notification after the first checks %q, want READY=1", msg)
 	}
 	select {
@@ -166,7 +69,7 @@ func TestSystemdNotify(t *testing.T) {
 	}
 	// The listeners learn the first results through the router, maybe
 	// after READY=1: the count is what the daemon knew then.
-	if st, _ := msg.get("STATUS"); !readyStatus.MatchString(st) {
+	if st, _ := msg.Get("STATUS"); !readyStatus.MatchString(st) {
 		t.Fatalf("status with READY=1: %q, want %v", st, readyStatus)
 	}
 
@@ -180,11 +83,11 @@ func TestSystemdNotify(t *testing.T) {
 		for {
 			h.clk.Advance(20 * time.Millisecond)
 			select {
-			case msg := <-mgr.msgs:
-				if msg.lifecycle() {
+			case msg := <-mgr.Messages():
+				if msg.Lifecycle() {
 					t.Fatalf("unexpected %q", msg)
 				}
-				if st, _ := msg.get("STATUS"); st == want {
+				if st, _ := msg.Get("STATUS"); st == want {
 					return
 				}
 			default:
@@ -200,26 +103,25 @@ func TestSystemdNotify(t *testing.T) {
 	waitStatus("MASTER of 192.0.2.100, 1/2 backends up")
 
 	// A reload: RELOADING=1 (with the time), then READY=1.
-	statusOK := func(string) bool { return true }
 	h.write(l.file("weight: 10}", "weight: 5}"))
 	before := monotonicUsec(t)
 	if r := h.d.Reload(); !r.OK() {
 		t.Fatalf("reload: %+v", r)
 	}
 	after := monotonicUsec(t)
-	msg = mgr.nextLifecycle(t, statusOK)
-	if v, _ := msg.get("RELOADING"); v != "1" {
+	msg = mgr.NextLifecycle(t, nil)
+	if v, _ := msg.Get("RELOADING"); v != "1" {
 		t.Fatalf("first notification of a reload %q, want RELOADING=1", msg)
 	}
-	us, _ := msg.get("MONOTONIC_USEC")
+	us, _ := msg.Get("MONOTONIC_USEC")
 	if n, err := strconv.ParseUint(us, 10, 64); err != nil || n < before || n > after {
 		t.Fatalf("MONOTONIC_USEC=%q, want between %d and %d", us, before, after)
 	}
-	msg = mgr.nextLifecycle(t, statusOK)
-	if v, _ := msg.get("READY"); v != "1" {
+	msg = mgr.NextLifecycle(t, nil)
+	if v, _ := msg.Get("READY"); v != "1" {
 		t.Fatalf("notification after a reload %q, want READY=1", msg)
 	}
-	if st, _ := msg.get("STATUS"); strings.Contains(st, "refused") {
+	if st, _ := msg.Get("STATUS"); strings.Contains(st, "refused") {
 		t.Fatalf("status after a good reload: %q", st)
 	}
 
@@ -228,11 +130,11 @@ func TestSystemdNotify(t *testing.T) {
 	if r := h.d.Reload(); r.Error == "" {
 		t.Fatalf("a bad file was not refused: %+v", r)
 	}
-	if msg = mgr.nextLifecycle(t, statusOK); !slices.Contains(msg, "RELOADING=1") {
+	if msg = mgr.NextLifecycle(t, nil); !msg.Has("RELOADING=1") {
 		t.Fatalf("first notification of a refused reload %q, want RELOADING=1", msg)
 	}
-	msg = mgr.nextLifecycle(t, statusOK)
-	if st, _ := msg.get("STATUS"); !slices.Contains(msg, "READY=1") || !strings.HasSuffix(st, ", last reload refused (rmqlb status)") {
+	msg = mgr.NextLifecycle(t, nil)
+	if st, _ := msg.Get("STATUS"); !msg.Has("READY=1") || !strings.HasSuffix(st, ", last reload refused (rmqlb status)") {
 		t.Fatalf("notification after a refused reload %q, want READY=1 and the refusal", msg)
 	}
 
@@ -240,9 +142,9 @@ func TestSystemdNotify(t *testing.T) {
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
-	rest := mgr.drain(t)
-	i := slices.IndexFunc(rest, func(m notifyMsg) bool { return m.lifecycle() })
-	if i < 0 || !slices.Contains(rest[i], "STOPPING=1") || i != len(rest)-1 {
+	rest := mgr.Drain(t)
+	i := slices.IndexFunc(rest, func(m sdnotifytest.Message) bool { return m.Lifecycle() })
+	if i < 0 || !rest[i].Has("STOPPING=1") || i != len(rest)-1 {
 		t.Fatalf("notifications at stop %q, want STOPPING=1 last", rest)
 	}
 }
@@ -254,14 +156,14 @@ func TestSystemdNotifyStopBeforeReady(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
 	h.start()
-	if msg := mgr.next(t); msg.lifecycle() {
+	if msg := mgr.Next(t); msg.Lifecycle() {
 		t.Fatalf("first notification %q, want only a starting status", msg)
 	}
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
-	got := mgr.drain(t)
-	if len(got) != 1 || !slices.Contains(got[0], "STOPPING=1") {
+	got := mgr.Drain(t)
+	if len(got) != 1 || !got[0].Has("STOPPING=1") {
 		t.Fatalf("notifications of a daemon stopped while starting: %q, want STOPPING=1 alone", got)
 	}
 }

@@ -27,13 +27,14 @@ var (
 	Commands = []string{"cmd/...", "bench/cmd/...", "balancer/internal/proxyd"}
 	// TestSupport is code for tests and tools only: the netns lab and the
 	// integration tests, real RabbitMQ nodes, the benchmark's lab and
-	// loads, and the test tools of CI.
+	// loads, the test tools of CI, and a fake service manager.
 	TestSupport = []string{
 		"integration/...",
 		"bench/...",
 		"internal/rabbittest/...",
 		"internal/importrules/...",
 		"internal/testgate/...",
+		"internal/sdnotifytest/...",
 	}
 )
 
