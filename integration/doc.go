@@ -53,7 +53,9 @@
 //     new privileges, through setpriv(1)): READY=1 to a service manager,
 //     master with the VIP on the interface and a gratuitous ARP seen by the
 //     client, sessions through the VIP on 5672 and on 443, FAULT while its
-//     carrier is lost, STOPPING=1 and the VIP removed on SIGTERM.
+//     carrier is lost, back after SIGKILL (the stale VIP removed despite the
+//     killed daemon's socket and lock), STOPPING=1 and the VIP removed on
+//     SIGTERM.
 //
 // # Time bounds
 //

@@ -48,8 +48,9 @@ func asUnit(u, g string, argv ...string) []string {
 // service manager, becomes VRRP master, puts the VIP on the interface,
 // announces it with a gratuitous ARP that a client sees, proxies client
 // connections through the VIP on port 5672 and on port 443 (below 1024) to
-// a backend, follows its link (FAULT while the carrier is lost), and on
-// SIGTERM says STOPPING=1, removes the VIP and exits 0.
+// a backend, follows its link (FAULT while the carrier is lost), comes
+// back after SIGKILL (removing the VIP it left), and on SIGTERM says
+// STOPPING=1, removes the VIP and exits 0.
 func TestNonRootDaemon(t *testing.T) {
 	l := newLab(t, "setpriv")
 	h1, h2, client := l.Host("h1"), l.Host("h2"), l.Host("client")
@@ -119,10 +120,15 @@ func TestNonRootDaemon(t *testing.T) {
 	mgr := sdnotifytest.Listen(t, dir)
 	garp := watchGARP(t, client, vip, h1.MAC)
 
-	p, err := h1.Start("rmqlb", []string{mgr.Env()}, asUnit(usr.Username, grp.Name, bin, "run", "--config", cfg)...)
-	if err != nil {
-		t.Fatal(err)
+	start := func(name string) *netlab.Proc {
+		t.Helper()
+		p, err := h1.Start(name, []string{mgr.Env()}, asUnit(usr.Username, grp.Name, bin, "run", "--config", cfg)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
+	p := start("rmqlb")
 	d := &daemon{t: t, bin: bin, host: h1, conf: conf, path: cfg, sock: sock, proc: p, runs: 1}
 	if msg := mgr.NextLifecycle(t, nil); !msg.Has("READY=1") {
 		t.Fatalf("first notification %q, want READY=1", msg)
@@ -186,6 +192,34 @@ func TestNonRootDaemon(t *testing.T) {
 	}
 	if err := d.waitState("MASTER", 5*time.Second); err != nil {
 		t.Fatalf("after the link of %s was restored: %v", h1.Name, err)
+	}
+
+	// Killed, it is restarted as systemd would (Restart=on-failure; the
+	// run directory kept): the killed daemon's socket and lock do not stop
+	// the new one, which removes the VIP left behind before it is master
+	// again.
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Wait(5 * time.Second)
+	mgr.Drain(t)
+	if has, err := h1.HasAddr(vip); err != nil || !has {
+		t.Fatalf("the killed daemon left no VIP behind (%v): the test cannot check its removal", err)
+	}
+	stopWatch := watchGone(h1, vip)
+	p = start("rmqlb-restarted")
+	d.proc = p
+	if msg := mgr.NextLifecycle(t, nil); !msg.Has("READY=1") {
+		t.Fatalf("first notification after the restart %q, want READY=1", msg)
+	}
+	if err := d.waitState("MASTER", 5*time.Second); err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
+	if _, removed := stopWatch(); !removed {
+		t.Error("the VIP left by the killed daemon was never seen removed by the restarted one")
+	}
+	if err := waitFor(3*time.Second, func() (bool, error) { return h1.HasAddr(vip) }); err != nil {
+		t.Fatalf("VIP on %s after the restart: %v", h1.Name, err)
 	}
 
 	if err := p.Stop(15 * time.Second); err != nil {
