@@ -23,6 +23,8 @@ func (d *Daemon) Reload() control.Reload {
 	<-d.ready
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
+	d.notifyReloading()
+	defer d.notifyReady()
 	r := control.Reload{At: d.clock.Now()}
 	nc, err := config.Load(d.opt.Path)
 	if err != nil {

@@ -100,6 +100,8 @@ type Daemon struct {
 	parts   *group
 	ready   chan struct{} // closed once every part has started
 	metrics *part
+
+	sd sdNotifier // tells systemd (sd_notify) of start, reloads and stop
 }
 
 // New builds the daemon's parts from cfg without starting anything: no
@@ -245,6 +247,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}
 	checks = d.parts.start(d.runCtx, "health checks", true, d.sched.Run)
 	if len(cfg.VRRP) > 0 {
+		d.notifyStatus("starting: waiting for the first health checks before VRRP")
 		d.waitFirstChecks(stop, firstCheckLimit(cfg))
 	}
 	if stop.Err() == nil {
@@ -255,11 +258,13 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		d.mu.Unlock()
 	}
 	close(d.ready)
+	d.notifyStarted(stop)
 
 	for {
 		select {
 		case <-stop.Done():
 			d.log.Info("stopping: VRRP first, then listeners")
+			d.notifyStopping()
 			return shutdown(nil)
 		case <-d.reloads:
 			d.Reload()

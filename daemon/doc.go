@@ -17,6 +17,11 @@
 // it cannot serve. It stops in the reverse order, VRRP first: a master
 // hands its VIPs over before its listeners close.
 //
+// Under systemd (a Type=notify unit, $NOTIFY_SOCKET set) the daemon says
+// READY=1 once every part has started, RELOADING=1 and READY=1 around each
+// reload, STOPPING=1 when it stops, and keeps a one-line STATUS= current
+// (sd_notify(3)); without $NOTIFY_SOCKET it sends nothing.
+//
 // # Reload
 //
 // A reload is plan := Diff(running model, new model); apply the plan; the

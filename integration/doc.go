@@ -4,7 +4,8 @@
 // probing the VIP with a TCP connect every 10 ms.
 //
 // The tests need root, ip(8), bridge(8) and sysctl(8); the interop tests also
-// need keepalived(8) and the RabbitMQ tests rabbitmq-server. Each test skips
+// need keepalived(8), the RabbitMQ tests rabbitmq-server and the non-root
+// test setpriv(1). Each test skips
 // with the reason when something is missing. Run them with
 //
 //	go test -count=1 -v ./integration/...
@@ -47,6 +48,14 @@
 //     failovers without loss of a confirmed message, a frozen broker DOWN
 //     within the check bound with its sessions closed, the track rule moving
 //     the VIP within the track bound.
+//   - TestNonRootDaemon: rmqlb run as the systemd unit runs it (user
+//     nobody, only CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE, no
+//     new privileges, through setpriv(1)): READY=1 to a service manager,
+//     master with the VIP on the interface and a gratuitous ARP seen by the
+//     client, sessions through the VIP on 5672 and on 443, FAULT while its
+//     carrier is lost, back after SIGKILL (the stale VIP removed despite the
+//     killed daemon's socket and lock), STOPPING=1 and the VIP removed on
+//     SIGTERM.
 //
 // # Time bounds
 //

@@ -113,3 +113,30 @@ func stableHolder(l *netlab.Lab, want *netlab.Host, d time.Duration) error {
 	}
 	return nil
 }
+
+// watchGone polls (every 5 ms) whether h has addr until it has not. stop
+// ends the watch and returns when addr was first seen gone, or false.
+func watchGone(h *netlab.Host, addr netip.Addr) (stop func() (time.Time, bool)) {
+	gone := make(chan time.Time, 1)
+	quit := make(chan struct{})
+	go func() {
+		defer close(gone)
+		for {
+			select {
+			case <-quit:
+				return
+			default:
+			}
+			if ok, err := h.HasAddr(addr); err == nil && !ok {
+				gone <- time.Now()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return func() (time.Time, bool) {
+		close(quit)
+		at, ok := <-gone
+		return at, ok
+	}
+}

@@ -274,30 +274,13 @@ func TestVRRPSigkillRestart(t *testing.T) {
 	}
 	// Watch h1's addresses while the daemon restarts: the stale VIP must
 	// disappear (h1 then waits Master_Down_Interval before it preempts).
-	gone := make(chan time.Time, 1)
-	stopWatch := make(chan struct{})
-	go func() {
-		defer close(gone)
-		for {
-			select {
-			case <-stopWatch:
-				return
-			default:
-			}
-			if ok, err := h1.HasAddr(vip); err == nil && !ok {
-				gone <- time.Now()
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
+	stopWatch := watchGone(h1, vip)
 	restart := time.Now()
 	ds["h1"].start()
 	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
-	close(stopWatch)
-	at, ok := <-gone
+	at, ok := stopWatch()
 	if !ok {
 		t.Errorf("the stale VIP was never seen removed from h1 after restart")
 	} else {

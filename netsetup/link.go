@@ -3,6 +3,7 @@ package netsetup
 import (
 	"context"
 	"fmt"
+	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -63,24 +64,46 @@ type LinkWatch struct {
 // namespace of the calling thread (for a normal process, the process's
 // namespace). Run it with Run; it holds a namespace handle and a netlink
 // socket until Run returns.
+//
+// A daemon with CAP_NET_ADMIN but not CAP_SYS_ADMIN cannot enter a
+// namespace (setns), not even its own: the watch enters its namespace
+// only when the thread that subscribes is in another one.
 func NewLinkWatch(ifname string, opt WatchOptions) (*LinkWatch, error) {
 	if opt.Clock == nil {
 		opt.Clock = clock.Real{}
 	}
+	// The handle and the namespace are those of one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	ns, err := netns.Get()
 	if err != nil {
 		return nil, fmt.Errorf("watching link %s: getting the network namespace: %w", ifname, err)
 	}
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("watching link %s: opening netlink: %w", ifname, err)
 	}
 	w := &LinkWatch{ifname: ifname, opt: opt, ns: ns, h: h}
-	w.subscribe = func() (nlSub, error) {
-		return nl.SubscribeAt(w.ns, netns.None(), unix.NETLINK_ROUTE, unix.RTNLGRP_LINK)
-	}
+	w.subscribe = func() (nlSub, error) { return subscribeIn(w.ns, unix.RTNLGRP_LINK) }
 	return w, nil
+}
+
+// subscribeIn subscribes to the rtnetlink groups in namespace ns, entering
+// it (setns: CAP_SYS_ADMIN) only when the calling thread is in another.
+func subscribeIn(ns netns.NsHandle, groups ...uint) (nlSub, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cur, err := netns.Get()
+	if err != nil {
+		return nil, fmt.Errorf("getting the network namespace: %w", err)
+	}
+	same := cur.Equal(ns)
+	cur.Close()
+	if same {
+		return nl.Subscribe(unix.NETLINK_ROUTE, groups...)
+	}
+	return nl.SubscribeAt(ns, netns.None(), unix.NETLINK_ROUTE, groups...)
 }
 
 // Run calls fn with the state of the interface once it is read and then

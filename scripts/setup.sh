@@ -6,9 +6,11 @@
 # system directories on PATH (a root shell of some distributions lacks
 # /usr/sbin and /sbin, where ip, bridge, sysctl, keepalived and haproxy
 # live), installs with apt-get what the tests and the lab run for real
-# (RabbitMQ, keepalived, HAProxy, iproute2, tcpdump, iperf3) and the C
-# toolchain the race detector needs, and stops the services the packages
-# start: the tests and the lab start their own processes.
+# (RabbitMQ, keepalived, HAProxy, iproute2, tcpdump, iperf3), systemd's
+# systemd-analyze (the unit file's check) and util-linux's setpriv (the
+# daemon run as an unprivileged user), and the C toolchain the race
+# detector needs, and stops the services the packages start: the tests
+# and the lab start their own processes.
 rmqlb_setup() {
 	local who=$1 why=$2
 	if [ "$(id -u)" -ne 0 ]; then
@@ -30,7 +32,7 @@ rmqlb_setup() {
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends \
 		rabbitmq-server keepalived haproxy iproute2 tcpdump iperf3 procps psmisc ca-certificates \
-		gcc libc6-dev >/dev/null
+		systemd util-linux gcc libc6-dev >/dev/null
 	local s
 	for s in rabbitmq-server keepalived haproxy; do
 		service "$s" stop >/dev/null 2>&1 || true

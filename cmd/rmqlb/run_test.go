@@ -57,10 +57,23 @@ type proc struct {
 
 func startProc(t *testing.T, cfg string) *proc {
 	t.Helper()
+	return startProcAs(t, cfg, nil, nil)
+}
+
+// startProcAs starts the daemon with the command line args returns for
+// the configuration file and its control socket (nil: run --config FILE)
+// and with env added to the environment.
+func startProcAs(t *testing.T, cfg string, env []string, args func(path, socket string) []string) *proc {
+	t.Helper()
 	dir := t.TempDir()
 	p := &proc{t: t, dir: dir, path: filepath.Join(dir, "rmqlb.yaml"), socket: filepath.Join(dir, "ctl.sock"), log: &bytes.Buffer{}, exited: make(chan struct{})}
 	p.write(cfg)
-	p.cmd = exec.Command(binary, "run", "--config", p.path)
+	argv := []string{binary, "run", "--config", p.path}
+	if args != nil {
+		argv = args(p.path, p.socket)
+	}
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = &syncWriter{w: p.log}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -79,6 +92,23 @@ func startProc(t *testing.T, cfg string) *proc {
 		}
 	})
 	return p
+}
+
+// terminate sends SIGTERM and fails the test unless the daemon exits 0
+// within 15 s.
+func (p *proc) terminate() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+		if p.err != nil {
+			p.t.Fatalf("exit after SIGTERM: %v", p.err)
+		}
+	case <-time.After(15 * time.Second):
+		p.t.Fatal("no exit within 15 s of SIGTERM")
+	}
 }
 
 func (p *proc) write(cfg string) {
@@ -248,17 +278,7 @@ func TestRunSIGHUPAndCommands(t *testing.T) {
 		t.Fatalf("metrics:\n%s", body)
 	}
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.exited:
-		if p.err != nil {
-			t.Fatalf("exit after SIGTERM: %v", p.err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("no exit within 15 s of SIGTERM")
-	}
+	p.terminate()
 }
 
 // TestRunSecondInstanceLeavesFirstAlone: a second daemon with the same

@@ -27,7 +27,8 @@ var (
 	Commands = []string{"cmd/...", "bench/cmd/...", "balancer/internal/proxyd"}
 	// TestSupport is code for tests and tools only: the netns lab and the
 	// integration tests, real RabbitMQ nodes, the benchmark's lab and
-	// loads, the test tools of CI, and the metrics checks of the tests.
+	// loads, the test tools of CI, the metrics checks of the tests and a
+	// fake service manager.
 	TestSupport = []string{
 		"integration/...",
 		"bench/...",
@@ -35,6 +36,7 @@ var (
 		"internal/importrules/...",
 		"internal/testgate/...",
 		"internal/metricstest/...",
+		"internal/sdnotifytest/...",
 	}
 )
 

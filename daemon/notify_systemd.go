@@ -1,0 +1,189 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	sdaemon "github.com/coreos/go-systemd/v22/daemon"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/control"
+)
+
+// statusRefresh is how often the one-line status given to the service
+// manager is computed again on the daemon's clock (and sent when it
+// changed). A VRRP instance has no state-change event to subscribe to, so
+// a failover shows in `systemctl status` within this period.
+const statusRefresh = time.Second
+
+// sdNotifier is the daemon's side of sd_notify(3): datagrams to the socket
+// that $NOTIFY_SOCKET names, which systemd sets for a Type=notify unit.
+// The daemon sends READY=1 once Run has started every part (Ready is
+// closed), RELOADING=1 with MONOTONIC_USEC when a reload starts and
+// READY=1 when it ends (applied or refused: the daemon runs on either
+// way), STOPPING=1 when Run starts to stop, and a one-line STATUS= with
+// each of them and whenever the line changes. Without $NOTIFY_SOCKET (the
+// tests, the lab, a shell) nothing is sent and no goroutine runs.
+//
+// The zero value is ready to use. The Daemon's methods below are safe for
+// concurrent use: messages go out one at a time, in the order of the
+// calls, and nothing goes out after STOPPING=1.
+type sdNotifier struct {
+	mu       sync.Mutex
+	stopping bool   // STOPPING=1 was sent
+	status   string // the last STATUS= line sent
+	refresh  *part  // refreshes STATUS= once ready; nil without $NOTIFY_SOCKET
+}
+
+// sdEnabled reports whether a service manager asked for notifications.
+func sdEnabled() bool { return os.Getenv("NOTIFY_SOCKET") != "" }
+
+// sdSendLocked sends one notification; the caller holds d.sd.mu. A
+// failure is logged at level, never fatal: the daemon serves the same
+// with or without its service manager listening.
+func (d *Daemon) sdSendLocked(msg string, level func(string, ...zap.Field)) {
+	if d.sd.stopping {
+		return
+	}
+	if _, err := sdaemon.SdNotify(false, msg); err != nil {
+		level("notifying the service manager", zap.String("message", strings.ReplaceAll(msg, "\n", " ")), zap.Error(err))
+	}
+}
+
+// notifyStatus sends STATUS=line when it differs from the last one sent.
+func (d *Daemon) notifyStatus(line string) {
+	if !sdEnabled() {
+		return
+	}
+	d.sd.mu.Lock()
+	defer d.sd.mu.Unlock()
+	if line == d.sd.status {
+		return
+	}
+	d.sdSendLocked("STATUS="+line, d.log.Debug)
+	d.sd.status = line
+}
+
+// notifyStarted sends READY=1 with the status line, unless ctx (Run's
+// stop) is done. Run calls it once every part has started.
+func (d *Daemon) notifyStarted(ctx context.Context) {
+	if ctx.Err() == nil {
+		d.notifyReady()
+	}
+}
+
+// notifyReady sends READY=1 with the status line, at the start and at the
+// end of each reload, and starts refreshing the status line the first
+// time.
+func (d *Daemon) notifyReady() {
+	if !sdEnabled() {
+		return
+	}
+	line := statusLine(d.Status())
+	d.sd.mu.Lock()
+	defer d.sd.mu.Unlock()
+	d.sdSendLocked("READY=1\nSTATUS="+line, d.log.Warn)
+	d.sd.status = line
+	if d.sd.refresh == nil && !d.sd.stopping {
+		d.sd.refresh = d.parts.start(d.runCtx, "service manager status", false, d.refreshStatus)
+	}
+}
+
+// refreshStatus sends the status line every statusRefresh when it changed,
+// until ctx is done.
+func (d *Daemon) refreshStatus(ctx context.Context) error {
+	t := d.clock.NewTimer(statusRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C():
+			d.notifyStatus(statusLine(d.Status()))
+			t.Reset(statusRefresh)
+		}
+	}
+}
+
+// notifyReloading sends RELOADING=1 with MONOTONIC_USEC, the time of the
+// reload on CLOCK_MONOTONIC (systemd 253 and later want it to tell this
+// reload from an older one; 252 ignores it). The service manager's clock,
+// not the daemon's injected one, is the reference: it is read here.
+func (d *Daemon) notifyReloading() {
+	if !sdEnabled() {
+		return
+	}
+	var ts unix.Timespec
+	msg := "RELOADING=1\n"
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err == nil {
+		msg += fmt.Sprintf("MONOTONIC_USEC=%d\n", ts.Nano()/1000)
+	}
+	const line = "reloading the configuration"
+	d.sd.mu.Lock()
+	defer d.sd.mu.Unlock()
+	d.sdSendLocked(msg+"STATUS="+line, d.log.Warn)
+	d.sd.status = line
+}
+
+// notifyStopping sends STOPPING=1, after which nothing is sent, and stops
+// the status refresher (whatever $NOTIFY_SOCKET says now: Run waits for
+// it). Run calls it when it starts to stop.
+func (d *Daemon) notifyStopping() {
+	d.sd.mu.Lock()
+	if sdEnabled() {
+		d.sdSendLocked("STOPPING=1\nSTATUS=stopping: VRRP first, then listeners", d.log.Warn)
+	}
+	d.sd.stopping = true
+	p := d.sd.refresh
+	d.sd.mu.Unlock()
+	if p != nil {
+		p.stop()
+	}
+}
+
+// statusLine is the daemon's state in one line for the service manager:
+// each VRRP instance's state and addresses (named when there are several),
+// how many backends serve, and whether the last reload was refused, for
+// example "MASTER of 10.77.0.100, 3/3 backends up".
+func statusLine(s control.Status) string {
+	var parts []string
+	for _, v := range s.VRRP {
+		p := v.State.String()
+		if len(s.VRRP) > 1 {
+			p = v.Name + " " + p
+		}
+		if len(v.VIPs) > 0 {
+			addrs := make([]string, len(v.VIPs))
+			for i, pfx := range v.VIPs {
+				addrs[i] = pfx.Addr().String()
+			}
+			p += " of " + strings.Join(addrs, " ")
+		}
+		parts = append(parts, p)
+	}
+	if len(s.Listeners) > 0 {
+		up, all := 0, 0
+		for _, l := range s.Listeners {
+			for _, b := range l.Backends {
+				all++
+				if b.State.Serving() {
+					up++
+				}
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%d/%d backends up", up, all))
+	}
+	if s.Reload != nil && !s.Reload.OK() {
+		parts = append(parts, "last reload refused (rmqlb status)")
+	}
+	if len(parts) == 0 {
+		return "running"
+	}
+	// One line: a name with a line break would end the assignment.
+	return strings.NewReplacer("\n", " ", "\r", " ").Replace(strings.Join(parts, ", "))
+}
