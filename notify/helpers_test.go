@@ -139,18 +139,28 @@ func waitExit(t *testing.T, pidfd int, pid int) {
 	}
 }
 
-// pids parses space-separated process ids.
-func pids(t *testing.T, s string) []int {
+// hookProcs reads "SHELL_PID CHILD_PID" from the named pipe at p, where a
+// hook writes them, and opens a pidfd for each (closed when the test
+// ends), so that waitExit can wait for them.
+func hookProcs(t *testing.T, p string) (pids, pidfds []int) {
 	t.Helper()
-	var out []int
+	s := readFIFO(t, p)
 	for _, f := range strings.Fields(s) {
-		n, err := strconv.Atoi(f)
+		pid, err := strconv.Atoi(f)
 		if err != nil {
 			t.Fatalf("pid %q: %v", f, err)
 		}
-		out = append(out, n)
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			t.Fatalf("pidfd of %d: %v", pid, err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		pids, pidfds = append(pids, pid), append(pidfds, fd)
 	}
-	return out
+	if len(pids) != 2 {
+		t.Fatalf("hook wrote %q, want two pids", s)
+	}
+	return pids, pidfds
 }
 
 // event is a state change of the test instance.

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
-	"golang.org/x/sys/unix"
 
 	"github.com/rmqlb/rmqlb/internal/clock"
 )
@@ -163,19 +162,7 @@ wait
 	}
 	stop := startRunner(t, r)
 	r.Notify(event(Master, "BACKUP"))
-	ps := pids(t, readFIFO(t, pidPipe)) // the shell and its background sleep
-	if len(ps) != 2 {
-		t.Fatalf("pids %v", ps)
-	}
-	var pidfds []int
-	for _, pid := range ps {
-		fd, err := unix.PidfdOpen(pid, 0)
-		if err != nil {
-			t.Fatalf("pidfd of %d: %v", pid, err)
-		}
-		defer unix.Close(fd)
-		pidfds = append(pidfds, fd)
-	}
+	ps, pidfds := hookProcs(t, pidPipe) // the shell and its background sleep
 	clk.WaitArmed(t, t0.Add(3*time.Second))
 	if s := r.Snapshot(); !s.Running || s.Runs != 0 {
 		t.Fatalf("before the timeout: %+v", s)
@@ -200,31 +187,22 @@ wait
 func TestOutputStaysOpen(t *testing.T) {
 	dir := t.TempDir()
 	pidPipe := fifo(t, dir, "pids")
+	gate := fifo(t, dir, "gate")
 	leave := script(t, dir, "leave", `sleep 1000 &
 echo $$ $! > "$1"
+read line < "$2"
 exit 0
 `)
 	clk := clock.NewFake(t0)
-	r, err := NewRunner("v", Config{Backup: []string{leave, pidPipe}, Timeout: time.Second}, Options{Clock: clk})
+	r, err := NewRunner("v", Config{Backup: []string{leave, pidPipe, gate}, Timeout: time.Second}, Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop := startRunner(t, r)
 	r.Notify(event(Backup, "INIT"))
-	ps := pids(t, readFIFO(t, pidPipe)) // the shell and its background sleep
-	if len(ps) != 2 {
-		t.Fatalf("pids %v", ps)
-	}
-	var pidfds []int
-	for _, pid := range ps {
-		fd, err := unix.PidfdOpen(pid, 0)
-		if err != nil {
-			t.Fatalf("pidfd of %d: %v", pid, err)
-		}
-		defer unix.Close(fd)
-		pidfds = append(pidfds, fd)
-	}
-	waitExit(t, pidfds[0], ps[0]) // the hook itself exits at once
+	ps, pidfds := hookProcs(t, pidPipe) // the shell and its background sleep
+	writeFIFO(t, gate, "exit\n")
+	waitExit(t, pidfds[0], ps[0]) // the hook itself exits
 	clk.WaitArmed(t, t0.Add(time.Second))
 	if s := r.Snapshot(); !s.Running {
 		t.Fatalf("the hook's output is open, but it does not count as running: %+v", s)
