@@ -4,6 +4,7 @@ import (
 	"github.com/rmqlb/rmqlb/amqpcheck"
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -35,6 +36,17 @@ func (in *VRRPInstance) VRRPConfig() vrrp.Config {
 		MaxAdoptedInterval: in.MaxAdoptedInterval,
 		VIPs:               append(in.VIPs[:0:0], in.VIPs...),
 	}
+}
+
+// NotifyConfig returns the instance's notify hooks.
+func (in *VRRPInstance) NotifyConfig() notify.Config {
+	c := in.Notify
+	for _, argv := range []*[]string{&c.Master, &c.Backup, &c.Fault, &c.Stop} {
+		if *argv != nil {
+			*argv = append((*argv)[:0:0], *argv...)
+		}
+	}
+	return c
 }
 
 // VIPConfig returns the configuration of the instance's VIP set.
@@ -107,6 +119,7 @@ func (r *resolver) validateBuilt(c *Config) {
 		p := parsePath(in.Field)
 		r.check(p, in.VRRPConfig().Validate())
 		r.check(p, in.VIPConfig().Validate())
+		r.check(p.k("notify"), in.NotifyConfig().Validate())
 	}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
