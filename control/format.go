@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/notify"
 )
 
 // Format writes s for a human: one table per part, the VIPs with whether
@@ -56,6 +57,11 @@ func Format(w io.Writer, s Status) error {
 					state = "FAILING"
 				}
 				p("track %s: %s weight %+d %s\n", v.Name, t.Rule, t.Weight, state)
+			}
+		}
+		for _, v := range s.VRRP {
+			if v.Notify != nil {
+				p("notify %s: %s\n", v.Name, hooks(now, v.Notify))
 			}
 		}
 	}
@@ -169,3 +175,16 @@ func orNone(s []string) string {
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
+
+// hooks describes the state of an instance's notify hooks.
+func hooks(now time.Time, n *notify.Snapshot) string {
+	configured := "no hooks"
+	if len(n.Configured) > 0 {
+		configured = strings.Join(n.Configured, " ")
+	}
+	out := fmt.Sprintf("%s; runs %d, failures %d, dropped %d, queued %d", configured, n.Runs, n.Failures, n.Dropped, n.Queued)
+	if n.LastError != "" {
+		out += fmt.Sprintf("; last failure %s ago: %s", age(now, n.LastErrorAt), oneLine(n.LastError))
+	}
+	return out
+}

@@ -86,6 +86,9 @@ type RunInfo struct {
 
 // Snapshot is the state of an instance's hooks, for status.
 type Snapshot struct {
+	// Configured lists the hooks configured now, by key (master,
+	// backup, fault, stop).
+	Configured []string `json:"configured"`
 	// Runs counts the hooks run (started, or tried and failed to start).
 	Runs uint64 `json:"runs"`
 	// Failures counts the runs that were not ok (failed, timeout, error).
@@ -230,6 +233,12 @@ func (r *Runner) Snapshot() Snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.snap
+	s.Configured = nil
+	for _, k := range Kinds {
+		if r.cfg.Argv(k) != nil {
+			s.Configured = append(s.Configured, k.Key())
+		}
+	}
 	s.Queued = len(r.queue)
 	if s.Last != nil {
 		last := *s.Last
