@@ -80,6 +80,7 @@ func (c *Config) BalancerConfig(l *Listener) balancer.Config {
 		FinTimeout:             l.FinTimeout,
 		KeepAlive:              l.KeepAlive,
 		GracefulTimeout:        l.GracefulTimeout,
+		LogSessions:            l.LogSessions,
 	}
 	if c.VIPOwned(l.Bind.Addr()) {
 		bc.GracefulTimeout = -1

@@ -74,6 +74,7 @@ type fileListener struct {
 	FinTimeout         time.Duration `yaml:"fin_timeout"`
 	KeepAlive          time.Duration `yaml:"keepalive"`
 	GracefulTimeout    time.Duration `yaml:"graceful_timeout"`
+	LogSessions        bool          `yaml:"log_sessions"`
 	Check              *fileCheck    `yaml:"check"`
 	Backends           []fileBackend `yaml:"backends"`
 }

@@ -160,6 +160,9 @@ type Listener struct {
 	// GracefulTimeout bounds a stop's wait for sessions; default
 	// balancer.DefaultGracefulTimeout.
 	GracefulTimeout time.Duration
+	// LogSessions logs a line per session when it ends (client, backend,
+	// duration, bytes, why); default false: none.
+	LogSessions bool
 	// Backends are the brokers, at least one, in file order.
 	Backends []Backend
 }

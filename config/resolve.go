@@ -431,6 +431,7 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		FinTimeout:         f.FinTimeout,
 		KeepAlive:          f.KeepAlive,
 		GracefulTimeout:    f.GracefulTimeout,
+		LogSessions:        f.LogSessions,
 	}
 	r.check(p.k("name"), backend.CheckName(f.Name))
 	ap, err := netip.ParseAddrPort(f.Bind)

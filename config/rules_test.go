@@ -80,6 +80,8 @@ func TestRules(t *testing.T) {
 		{"notify NUL", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {fault: [/bin/echo, \"a\\0b\"]}", "vrrp_instances[0].notify.fault: argument 1 contains a NUL byte"},
 		{"notify timeout", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {backup: [/bin/true], timeout: -1s}", "line 11: vrrp_instances[0].notify.timeout: must be 1ms..10m0s, not -1s"},
 		{"notify string", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {master: /bin/true}", "line 11: cannot unmarshal !!str `/bin/true` into []string"},
+		{"log sessions", "keepalive: 30s", "keepalive: 30s\n    log_sessions: true", ""},
+		{"log sessions not a bool", "keepalive: 30s", "keepalive: 30s\n    log_sessions: sometimes", "line 16: cannot unmarshal !!str `sometimes` into bool"},
 		{"notify unknown key", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {primary: [/bin/true]}", "line 11: field primary not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -311,5 +313,23 @@ func TestHookWarnings(t *testing.T) {
 	}
 	if !slices.Equal(c.Warnings, want) {
 		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(c.Warnings, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestLogSessionsBuilt: log_sessions reaches the balancer; off by default.
+func TestLogSessionsBuilt(t *testing.T) {
+	c, err := Parse([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listeners[0].LogSessions || c.BalancerConfig(&c.Listeners[0]).LogSessions {
+		t.Fatal("sessions logged by default")
+	}
+	c, err = Parse([]byte(strings.Replace(base, "keepalive: 30s", "keepalive: 30s\n    log_sessions: true", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.BalancerConfig(&c.Listeners[0]).LogSessions {
+		t.Fatal("log_sessions: true did not reach the balancer")
 	}
 }
