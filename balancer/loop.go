@@ -449,7 +449,7 @@ func (lp *loop) shutdownBackend(b *backend, why EndReason) {
 		next := s.next
 		if s.be == b {
 			if s.state == stateConnecting {
-				s.attemptFailed(fmt.Errorf("backend %s", why))
+				s.attemptFailed(fmt.Errorf("backend shut (%s)", why))
 			} else {
 				s.close(why)
 			}

@@ -184,7 +184,10 @@ func (s *session) connectDone(events uint32) {
 	s.tried = nil // not needed any more; keep idle sessions small
 	// Data (even a FIN) may have come with the connect completion: with
 	// edge-triggered events the read side must be tried once.
-	s.noteEvents(&s.srv, events)
+	s.srv.note(events)
+	if s.srv.failed {
+		s.noteEnd(EndBrokerReset)
+	}
 	s.srv.readable, s.srv.writable = true, true
 	s.established, s.lastActive = lp.now, lp.now
 	s.schedule()

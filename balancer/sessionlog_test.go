@@ -316,3 +316,17 @@ func TestEndReasonString(t *testing.T) {
 		t.Errorf("out of range: %q", s)
 	}
 }
+
+// BenchmarkConnectSessionLog is BenchmarkConnect with LogSessions on,
+// logging JSON lines (as `rmqlb run --log-format json` does) to
+// io.Discard: the cost of the session log when it is on.
+func BenchmarkConnectSessionLog(b *testing.B) {
+	srv := newServer(b, "127.0.0.2", echo)
+	cfg := baseConfig(backendsOf(srv))
+	cfg.LogSessions = true
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	r := startListener(b, cfg, 0, func(l *Listener) {
+		l.log = zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zap.InfoLevel)).With(zap.String("listener", cfg.Name))
+	})
+	benchConnect(b, r.Addr().String())
+}
