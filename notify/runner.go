@@ -206,7 +206,7 @@ func (r *Runner) Notify(ev Event) {
 	}
 	if r.closed || len(r.queue) >= r.max {
 		r.snap.Dropped++
-		first := !r.dropping
+		first, closed := !r.dropping, r.closed
 		r.dropping = true
 		r.mu.Unlock()
 		r.metrics.count(ev.Kind, ResultDropped)
@@ -214,7 +214,11 @@ func (r *Runner) Notify(ev Event) {
 		if first {
 			lvl = zap.WarnLevel
 		}
-		r.log.Log(lvl, "dropping notify hook: too many state changes waiting for their hooks (further drops in a row are logged at debug level)",
+		why := "too many state changes wait for their hooks"
+		if closed {
+			why = "the hooks have stopped"
+		}
+		r.log.Log(lvl, "dropping notify hook (further drops in a row are logged at debug level)", zap.String("why", why),
 			zap.Stringer("state", ev.Kind), zap.String("prev_state", ev.Prev), zap.Int("queue", r.max))
 		return
 	}
