@@ -63,7 +63,11 @@ func BenchmarkBulk(b *testing.B) {
 func BenchmarkConnect(b *testing.B) {
 	srv := newServer(b, "127.0.0.2", echo)
 	r := startListener(b, baseConfig(backendsOf(srv)), 0)
-	addr := r.Addr().String()
+	benchConnect(b, r.Addr().String())
+}
+
+// benchConnect measures connect + 1-byte echo + close to addr.
+func benchConnect(b *testing.B, addr string) {
 	one := []byte{1}
 	b.ResetTimer()
 	for b.Loop() {

@@ -162,6 +162,11 @@ type Config struct {
 	// context is cancelled before closing them. 0 means
 	// DefaultGracefulTimeout; negative closes them at once.
 	GracefulTimeout time.Duration
+	// LogSessions logs one line (Info) at the end of every session, and
+	// for every client refused before it had one (HAProxy's tcplog):
+	// client, backend, duration, bytes each way and why it ended (an
+	// EndReason). The zero value false logs none and costs nothing.
+	LogSessions bool
 	// Backends lists the servers. At least one is required.
 	Backends []BackendConfig
 }

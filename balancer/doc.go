@@ -15,13 +15,14 @@
 // to backends (package proxyproto); TCP keepalive on both sides;
 // half-close propagation; session timeouts for silent clients (handshake),
 // half-closed sessions (HAProxy timeout client-fin/server-fin) and,
-// optionally, idle sessions (timeout tunnel); graceful stop.
+// optionally, idle sessions (timeout tunnel); graceful stop; an optional
+// log line per session with why it ended (HAProxy's tcplog, EndReason).
 //
 // # Design of the data path
 //
 // AMQP connections are long-lived and mostly idle, so what an idle
 // connection costs matters as much as bulk speed. A session therefore costs
-// no goroutine, no pipe and no buffer while idle: only a small struct (336
+// no goroutine, no pipe and no buffer while idle: only a small struct (344
 // bytes, in the allocator's 352-byte size class) and its two sockets
 // (bench/README.md has the measured cost per idle connection).
 //

@@ -58,6 +58,7 @@ type half struct {
 
 	p        *pipe
 	buf      *stash // borrowed; buf[off:end] waits for dst
+	bytes    uint64 // written to dst: the session's share of counter
 	n        int32  // bytes in p
 	off, end int32
 	bulk     bool // the last read filled the scratch buffer: splice
@@ -69,6 +70,13 @@ type half struct {
 	// dst: shutdown(SHUT_WR) after EOF; after a failure of src, dst's
 	// kernel has sent every byte, so dst may now be reset.
 	done bool
+}
+
+// count records n bytes written to h's destination, in the backend's
+// counter and the session's.
+func (h *half) count(n int) {
+	h.counter.Add(uint64(n))
+	h.bytes += uint64(n)
 }
 
 // finished reports whether h has nothing more to do: its end was passed
@@ -104,7 +112,7 @@ func (s *session) move(h *half) (more bool) {
 				return s.writeFailed(dst, err)
 			}
 			h.off += int32(n)
-			h.counter.Add(uint64(n))
+			h.count(n)
 			s.lastActive = lp.now
 			if h.off < h.end {
 				continue
@@ -121,7 +129,7 @@ func (s *session) move(h *half) (more bool) {
 				return s.writeFailed(dst, err)
 			}
 			h.n -= int32(n)
-			h.counter.Add(uint64(n))
+			h.count(n)
 			s.lastActive = lp.now
 			if h.n > 0 {
 				continue
@@ -189,7 +197,7 @@ func (s *session) move(h *half) (more bool) {
 			} else if err != nil {
 				return s.writeFailed(dst, err)
 			}
-			h.counter.Add(uint64(m))
+			h.count(m)
 		}
 		if m < n {
 			h.buf = lp.getBuf()
@@ -266,7 +274,16 @@ func (s *session) failed(k *sock, err error) {
 	s.lp.l.log.Debug("connection failed", zap.String("side", side),
 		zap.Stringer("client", s.client), zap.Error(err))
 	k.failed, k.hup, k.readable = true, true, true
+	s.noteEnd(s.resetOf(k))
 	s.schedule()
+}
+
+// resetOf returns the end reason of a failure of side k.
+func (s *session) resetOf(k *sock) EndReason {
+	if k == &s.cli {
+		return EndClientReset
+	}
+	return EndBrokerReset
 }
 
 // bulkPipe returns a pipe for a splice(2) read if h is in bulk mode, nil to
@@ -289,6 +306,11 @@ func (s *session) bulkPipe(h *half) *pipe {
 // which starts its FIN timeout.
 func (s *session) srcEnded(h *half) {
 	h.ended = true
+	if h == &s.c2s {
+		s.noteEnd(EndClientClosed)
+	} else {
+		s.noteEnd(EndBrokerClosed)
+	}
 	s.schedule()
 }
 

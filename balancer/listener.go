@@ -35,6 +35,7 @@ type params struct {
 	keepAlive      time.Duration
 	retries        int
 	shutdownOnDown bool
+	logSessions    bool
 }
 
 func paramsOf(c Config) *params {
@@ -47,6 +48,7 @@ func paramsOf(c Config) *params {
 		keepAlive:      c.KeepAlive,
 		retries:        c.Retries,
 		shutdownOnDown: c.ShutdownSessionsOnDown,
+		logSessions:    c.LogSessions,
 	}
 }
 
@@ -384,7 +386,7 @@ func (l *Listener) SetBackendState(name string, st rbackend.State, reason string
 	l.log.Info("backend state changed", zap.String("backend", name),
 		zap.Stringer("from", old), zap.Stringer("to", st), zap.String("reason", reason))
 	for _, lp := range loops {
-		lp.post(func(lp *loop) { lp.shutdownBackend(b) })
+		lp.post(func(lp *loop) { lp.shutdownBackend(b, EndBackendDown) })
 	}
 	return nil
 }
@@ -514,7 +516,7 @@ func (l *Listener) Apply(cfg Config) error {
 	for _, b := range gone {
 		l.log.Info("backend removed", zap.String("backend", b.name), zap.Bool("sessions_closed", loops != nil))
 		for _, lp := range loops {
-			lp.post(func(lp *loop) { lp.shutdownBackend(b) })
+			lp.post(func(lp *loop) { lp.shutdownBackend(b, EndBackendRemoved) })
 		}
 	}
 	return nil

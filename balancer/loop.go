@@ -53,7 +53,11 @@ type loop struct {
 	// time, not on the Listener's injected clock, because epoll_wait's
 	// timeout, which wakes the loop for them, runs on real time.
 	now time.Time
-	ev  unix.EpollEvent
+	// epoch is lp.now when the loop was made: sessions keep their accept
+	// time as an offset from it (session.accepted), on the monotonic
+	// clock, in 8 bytes.
+	epoch time.Time
+	ev    unix.EpollEvent
 
 	acceptPausedUntil time.Time
 	// fdStarved: the last accept4 failed for lack of file descriptors.
@@ -79,7 +83,8 @@ func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Durat
 		unix.Close(epfd)
 		return nil, fmt.Errorf("creating eventfd: %w", err)
 	}
-	lp := &loop{l: l, epfd: epfd, evfd: evfd, lnfd: -1, local: local, lnKeepAlive: lnKeepAlive, now: time.Now(),
+	now := time.Now()
+	lp := &loop{l: l, epfd: epfd, evfd: evfd, lnfd: -1, local: local, lnKeepAlive: lnKeepAlive, now: now, epoch: now,
 		scratch: new(stash), reserve: openReserve()}
 	if err := lp.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN, 0); err != nil {
 		lp.closeFds()
@@ -213,7 +218,7 @@ func (lp *loop) dispatch(ev *unix.EpollEvent) {
 		if e&unix.EPOLLERR != 0 && s.state == stateConnecting && !hasInput(fd) {
 			// The client failed before its backend connection was made
 			// and sent nothing: there is nothing to pass on.
-			s.abort(fmt.Errorf("client socket: %w", errOr(socketError(fd))))
+			s.abort(EndClientReset, fmt.Errorf("client socket: %w", errOr(socketError(fd))))
 			return
 		}
 		s.noteEvents(&s.cli, e)
@@ -238,8 +243,11 @@ func (lp *loop) dispatch(ev *unix.EpollEvent) {
 func (s *session) noteEvents(k *sock, events uint32) {
 	was := k.failed
 	k.note(events)
-	if k.failed && !was && s.state == stateEstablished {
-		s.schedule()
+	if k.failed && !was {
+		s.noteEnd(s.resetOf(k))
+		if s.state == stateEstablished {
+			s.schedule()
+		}
 	}
 }
 
@@ -358,7 +366,7 @@ func (lp *loop) refusePending() {
 	lp.reserve = -1
 	n := 0
 	for range acceptBatch {
-		fd, _, err := unix.Accept4(lp.lnfd, unix.SOCK_CLOEXEC)
+		fd, sa, err := unix.Accept4(lp.lnfd, unix.SOCK_CLOEXEC)
 		if err == unix.EINTR || err == unix.ECONNABORTED {
 			continue
 		}
@@ -368,6 +376,9 @@ func (lp *loop) refusePending() {
 		lp.l.refusedFdLimit.Add(1) // before the client can see the reset
 		resetClose(fd)
 		n++
+		if lp.l.params.Load().logSessions {
+			lp.l.logSession(sessionEnd{client: fromSockaddr(sa), why: EndFdLimit})
+		}
 	}
 	lp.reserve = openReserve()
 	lp.l.log.Warn("refused connections: out of file descriptors", zap.Int("refused", n))
@@ -422,25 +433,25 @@ func (lp *loop) shutdown() {
 	lp.exit = true
 }
 
-// closeAll closes every session of the loop.
+// closeAll closes every session of the loop (the listener stops).
 func (lp *loop) closeAll() {
 	for s := lp.head; s != nil; {
 		next := s.next
-		s.close()
+		s.close(EndStop)
 		s = next
 	}
 }
 
-// shutdownBackend closes the sessions of b (it was marked down); sessions
-// still connecting to b are redispatched.
-func (lp *loop) shutdownBackend(b *backend) {
+// shutdownBackend closes the sessions of b, for why (it was marked down,
+// or removed); sessions still connecting to b are redispatched.
+func (lp *loop) shutdownBackend(b *backend, why EndReason) {
 	for s := lp.head; s != nil; {
 		next := s.next
 		if s.be == b {
 			if s.state == stateConnecting {
-				s.attemptFailed(errors.New("backend marked down"))
+				s.attemptFailed(fmt.Errorf("backend shut (%s)", why))
 			} else {
-				s.close()
+				s.close(why)
 			}
 		}
 		s = next
@@ -454,7 +465,7 @@ func (lp *loop) closeSessionsOf(b *backend) int {
 	for s := lp.head; s != nil; {
 		next := s.next
 		if s.be == b {
-			s.close()
+			s.close(EndShutdown)
 			n++
 		}
 		s = next

@@ -26,20 +26,25 @@ type session struct {
 
 	cli, srv sock // client side, server (backend) side
 	state    uint8
-	queued   bool  // in lp.ready
-	tidx     int32 // index in lp.timers, -1 if not scheduled
+	queued   bool // in lp.ready
+	proxy    proxyproto.Version
+	// ends is how the session began to end: the side that closed or
+	// failed first (see noteEnd); EndUnknown while neither has.
+	ends EndReason
+	tidx int32 // index in lp.timers, -1 if not scheduled
 
 	client netip.AddrPort
 	be     *backend     // holds one active count of be while non-nil
 	sticky *stickyEntry // persistence reference, nil when off
 	tried  []*backend
-	proxy  proxyproto.Version
 
 	c2s, s2c half
 
 	deadline    time.Time // in lp.timers: see timeout.go
 	established time.Time // when the backend connection was established
 	lastActive  time.Time // when a byte last moved (or established)
+	// accepted is when the client was accepted, as lp.now - lp.epoch.
+	accepted time.Duration
 }
 
 // newSession starts proxying the accepted client socket fd.
@@ -49,6 +54,9 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 	if p.maxConn > 0 && l.active.Load() >= p.maxConn {
 		l.refused.Add(1)
 		unix.Close(fd)
+		if p.logSessions {
+			l.logSession(sessionEnd{client: client, why: EndRefused})
+		}
 		return
 	}
 	if p.keepAlive != lp.lnKeepAlive { // changed by Apply since listen
@@ -56,7 +64,7 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 			l.log.Debug("setting client socket options", zap.Error(err))
 		}
 	}
-	s := &session{lp: lp, client: client, tidx: -1, lastActive: lp.now}
+	s := &session{lp: lp, client: client, tidx: -1, lastActive: lp.now, accepted: lp.now.Sub(lp.epoch)}
 	s.cli.fd, s.srv.fd = fd, -1
 	s.c2s.src, s.c2s.dst = &s.cli, &s.srv
 	s.s2c.src, s.s2c.dst = &s.srv, &s.cli
@@ -64,6 +72,9 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 	if err != nil {
 		l.log.Warn("registering client connection", zap.Error(err))
 		unix.Close(fd)
+		if p.logSessions {
+			l.logSession(sessionEnd{client: client, why: EndError})
+		}
 		return
 	}
 	s.cli.tok = tok
@@ -84,17 +95,22 @@ func (s *session) connectNext() {
 			l.noBackend.Add(1)
 			l.log.Debug("giving up on client: every connect attempt failed",
 				zap.Stringer("client", s.client), zap.Int("attempts", len(s.tried)))
-			s.close()
+			s.close(EndConnectFailed)
 			return
 		}
 		t, full := l.choose(s.client.Addr(), &s.sticky, s.tried)
 		if t.be == nil {
-			if full && len(s.tried) == 0 {
+			switch {
+			case full && len(s.tried) == 0:
 				l.refused.Add(1)
-			} else {
+				s.close(EndRefused)
+			case len(s.tried) > 0:
 				l.noBackend.Add(1)
+				s.close(EndConnectFailed)
+			default:
+				l.noBackend.Add(1)
+				s.close(EndNoBackend)
 			}
-			s.close()
 			return
 		}
 		s.tried = append(s.tried, t.be)
@@ -107,7 +123,7 @@ func (s *session) connectNext() {
 			l.refusedFdLimit.Add(1)
 			l.log.Debug("refusing client: out of file descriptors",
 				zap.Stringer("client", s.client), zap.Error(err))
-			s.close()
+			s.close(EndFdLimit)
 			return
 		}
 		if err != nil {
@@ -169,6 +185,9 @@ func (s *session) connectDone(events uint32) {
 	// Data (even a FIN) may have come with the connect completion: with
 	// edge-triggered events the read side must be tried once.
 	s.srv.note(events)
+	if s.srv.failed {
+		s.noteEnd(EndBrokerReset)
+	}
 	s.srv.readable, s.srv.writable = true, true
 	s.established, s.lastActive = lp.now, lp.now
 	s.schedule()
@@ -206,7 +225,7 @@ func (s *session) pump() {
 	more1 := s.move(&s.c2s)
 	more2 := s.move(&s.s2c)
 	if s.c2s.finished() && s.s2c.finished() {
-		s.close()
+		s.close(s.ends)
 		return
 	}
 	if (more1 || more2) && !s.queued {
@@ -221,19 +240,32 @@ func (s *session) ending() bool {
 	return s.c2s.ended || s.s2c.ended || s.cli.failed || s.srv.failed
 }
 
-// abort closes the session after an error.
-func (s *session) abort(err error) {
+// abort closes the session after an error, for reason why.
+func (s *session) abort(why EndReason, err error) {
 	s.lp.l.log.Debug("closing session after error", zap.Stringer("client", s.client), zap.Error(err))
-	s.close()
+	s.close(why)
+}
+
+// noteEnd records that the session began to end for r, a side that
+// closed or failed: the first such end is kept, except that a failure
+// replaces a close seen before it.
+func (s *session) noteEnd(r EndReason) {
+	if s.ends == EndUnknown || (r.reset() && !s.ends.reset()) {
+		s.ends = r
+	}
 }
 
 // close releases everything the session holds: timer, fds, pipes, backend
-// and persistence counts.
-func (s *session) close() {
+// and persistence counts. why is the reason it ends, logged when the
+// listener logs sessions.
+func (s *session) close(why EndReason) {
 	if s.state == stateClosed {
 		return
 	}
 	lp := s.lp
+	if p := lp.l.params.Load(); p.logSessions {
+		s.logEnd(why)
+	}
 	s.state = stateClosed
 	lp.timers.stop(s)
 	// A side whose peer's connection failed is reset, so that its own peer

@@ -31,24 +31,24 @@ func (s *session) timerFired() {
 		switch {
 		case due(d.handshake, now):
 			l.handshakeTimeouts.Add(1)
-			s.timedOut("handshake")
+			s.timedOut(EndHandshakeTimeout)
 		case due(d.fin, now):
 			l.finTimeouts.Add(1)
-			s.timedOut("FIN")
+			s.timedOut(EndFinTimeout)
 		case due(d.idle, now):
 			l.idleTimeouts.Add(1)
-			s.timedOut("idle")
+			s.timedOut(EndIdleTimeout)
 		default:
 			s.schedule()
 		}
 	}
 }
 
-// timedOut closes the session after the named session timeout.
-func (s *session) timedOut(which string) {
-	s.lp.l.log.Debug("closing session: timeout", zap.String("timeout", which),
+// timedOut closes the session after a session timeout.
+func (s *session) timedOut(why EndReason) {
+	s.lp.l.log.Debug("closing session: timeout", zap.Stringer("timeout", why),
 		zap.Stringer("client", s.client))
-	s.close()
+	s.close(why)
 }
 
 // schedule sets the session's deadline to the earliest of its session

@@ -56,7 +56,7 @@ func (lp *loop) closeSessionsTo(addrs []netip.Addr) int {
 	for s := lp.head; s != nil; {
 		next := s.next
 		if all || in(sessionLocalAddr(s)) {
-			s.close()
+			s.close(EndVIPLeft)
 			n++
 		}
 		s = next

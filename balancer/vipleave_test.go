@@ -62,3 +62,18 @@ func TestCloseSessionsTo(t *testing.T) {
 		t.Fatalf("session to 127.0.0.1: %v", err)
 	}
 }
+
+// TestCloseSessionsToLogged: with the session log on, a session closed
+// because its address left says so; so does one an operator shut down.
+func TestCloseSessionsToLogged(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", echo)
+	r := startLogged(t, baseConfig([]BackendConfig{{Name: "a", Address: srv.addr, Weight: 1}}))
+	established(t, r, "x")
+	r.CloseSessionsTo([]netip.Addr{r.Addr().Addr()})
+	r.wantEnd(t, EndVIPLeft, 1, 1, nil, srv)
+	established(t, r, "y")
+	if n, err := r.ShutdownSessions("a"); err != nil || n != 1 {
+		t.Fatalf("ShutdownSessions: %d, %v", n, err)
+	}
+	r.wantEnd(t, EndShutdown, 1, 1, nil, srv)
+}

@@ -4,6 +4,7 @@ import (
 	"github.com/rmqlb/rmqlb/amqpcheck"
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -37,6 +38,17 @@ func (in *VRRPInstance) VRRPConfig() vrrp.Config {
 	}
 }
 
+// NotifyConfig returns the instance's notify hooks.
+func (in *VRRPInstance) NotifyConfig() notify.Config {
+	c := in.Notify
+	for _, argv := range []*[]string{&c.Master, &c.Backup, &c.Fault, &c.Stop} {
+		if *argv != nil {
+			*argv = append((*argv)[:0:0], *argv...)
+		}
+	}
+	return c
+}
+
 // VIPConfig returns the configuration of the instance's VIP set.
 func (in *VRRPInstance) VIPConfig() netsetup.VIPConfig {
 	return netsetup.VIPConfig{
@@ -68,6 +80,7 @@ func (c *Config) BalancerConfig(l *Listener) balancer.Config {
 		FinTimeout:             l.FinTimeout,
 		KeepAlive:              l.KeepAlive,
 		GracefulTimeout:        l.GracefulTimeout,
+		LogSessions:            l.LogSessions,
 	}
 	if c.VIPOwned(l.Bind.Addr()) {
 		bc.GracefulTimeout = -1
@@ -107,6 +120,7 @@ func (r *resolver) validateBuilt(c *Config) {
 		p := parsePath(in.Field)
 		r.check(p, in.VRRPConfig().Validate())
 		r.check(p, in.VIPConfig().Validate())
+		r.check(p.k("notify"), in.NotifyConfig().Validate())
 	}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]

@@ -35,12 +35,22 @@ type fileInstance struct {
 	VirtualIPAddress []string      `yaml:"virtual_ipaddress"`
 	GARP             fileGARP      `yaml:"garp"`
 	Track            []fileTrack   `yaml:"track"`
+	Notify           *fileNotify   `yaml:"notify"`
 }
 
 type fileGARP struct {
 	Count    int           `yaml:"count"`
 	Interval time.Duration `yaml:"interval"`
 	Refresh  time.Duration `yaml:"refresh"`
+}
+
+// fileNotify is an instance's notify hooks: each an argument vector.
+type fileNotify struct {
+	Master  []string      `yaml:"master"`
+	Backup  []string      `yaml:"backup"`
+	Fault   []string      `yaml:"fault"`
+	Stop    []string      `yaml:"stop"`
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 type fileTrack struct {
@@ -65,6 +75,7 @@ type fileListener struct {
 	FinTimeout         time.Duration `yaml:"fin_timeout"`
 	KeepAlive          time.Duration `yaml:"keepalive"`
 	GracefulTimeout    time.Duration `yaml:"graceful_timeout"`
+	LogSessions        bool          `yaml:"log_sessions"`
 	Check              *fileCheck    `yaml:"check"`
 	Backends           []fileBackend `yaml:"backends"`
 }

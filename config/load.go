@@ -11,11 +11,15 @@ import (
 	"strconv"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/rmqlb/rmqlb/notify"
 )
 
 // Load reads, parses and resolves the file at path (see Parse), and adds
 // a warning to Config.Warnings when the file holds a password (auth_pass,
-// a check's password) and may be read by its group or by others.
+// a check's password) and may be read by its group or by others, and for
+// every notify hook whose program cannot be run on this host (a hook is
+// often installed after its configuration, so this is no error).
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -25,6 +29,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.Warnings = append(c.Warnings, c.hookWarnings()...)
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o044 != 0 {
 		if secret := c.secretField(); secret != "" {
 			c.Warnings = append(c.Warnings, fmt.Sprintf(
@@ -33,6 +38,25 @@ func Load(path string) (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// hookWarnings returns a warning for every notify hook whose program
+// cannot be run on this host (notify.CheckProgram).
+func (c *Config) hookWarnings() []string {
+	var ws []string
+	for _, in := range c.VRRP {
+		for _, k := range notify.Kinds {
+			argv := in.Notify.Argv(k)
+			if len(argv) == 0 {
+				continue
+			}
+			if err := notify.CheckProgram(argv[0]); err != nil {
+				field := in.Field + ".notify." + k.Key()
+				ws = append(ws, fmt.Sprintf("%s (line %d): the hook cannot run on this host: %v", field, c.Line(field), err))
+			}
+		}
+	}
+	return ws
 }
 
 // secretField returns the path of the first password of c, "" if none.

@@ -11,6 +11,7 @@ import (
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/proxyproto"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
@@ -101,6 +102,12 @@ type VRRPInstance struct {
 	GARP netsetup.GARPConfig
 	// Track adjusts the priority by the state of backends and listeners.
 	Track []Track
+	// Notify are the programs run on the instance's state changes (file
+	// key notify: master, backup, fault and stop, each an argument
+	// vector, and timeout); the zero value (the default) runs none. Its
+	// Timeout is resolved: notify.DefaultTimeout unless the file sets
+	// one.
+	Notify notify.Config
 }
 
 // Track is one tracked condition of a VRRP instance: exactly one of
@@ -157,6 +164,9 @@ type Listener struct {
 	// GracefulTimeout bounds a stop's wait for sessions; default
 	// balancer.DefaultGracefulTimeout.
 	GracefulTimeout time.Duration
+	// LogSessions logs a line per session when it ends (client, backend,
+	// duration, bytes, why); default false: none.
+	LogSessions bool
 	// Backends are the brokers, at least one, in file order.
 	Backends []Backend
 }

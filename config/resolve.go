@@ -16,6 +16,7 @@ import (
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/proxyproto"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
@@ -262,6 +263,7 @@ func (r *resolver) instance(p path, f *fileInstance, c *Config) VRRPInstance {
 	for j, t := range f.Track {
 		in.Track = append(in.Track, r.track(p.k("track").i(j), t, c))
 	}
+	in.Notify = r.notify(p.k("notify"), f.Notify)
 	return in
 }
 
@@ -436,6 +438,7 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		FinTimeout:         f.FinTimeout,
 		KeepAlive:          f.KeepAlive,
 		GracefulTimeout:    f.GracefulTimeout,
+		LogSessions:        f.LogSessions,
 	}
 	r.check(p.k("name"), backend.CheckName(f.Name))
 	ap, err := netip.ParseAddrPort(f.Bind)
@@ -634,5 +637,24 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort) Check {
 		r.errf(p.k("slowstart"), "must not be negative")
 	}
 	c.Schedule = s.WithDefaults()
+	return c
+}
+
+// notify resolves an instance's notify hooks (nil: none). Whether each
+// program exists is a property of the host, checked by Load as a warning.
+func (r *resolver) notify(p path, f *fileNotify) notify.Config {
+	if f == nil {
+		return notify.Config{}
+	}
+	c := notify.Config{Master: f.Master, Backup: f.Backup, Fault: f.Fault, Stop: f.Stop, Timeout: f.Timeout}
+	for _, k := range notify.Kinds {
+		if argv := c.Argv(k); argv != nil {
+			r.check(p.k(k.Key()), notify.CheckArgv(argv))
+		}
+	}
+	r.check(p.k("timeout"), notify.CheckTimeout(f.Timeout))
+	if c.Timeout == 0 {
+		c.Timeout = notify.DefaultTimeout
+	}
 	return c
 }

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/proxyproto"
 )
 
@@ -74,6 +76,15 @@ func TestRules(t *testing.T) {
 		{"max adopted too long", "advert_interval: 100ms", "advert_interval: 100ms\n    max_adopted_advert_interval: 41s", "max_adopted_advert_interval: must be whole centiseconds"},
 		{"max adopted", "advert_interval: 100ms", "advert_interval: 100ms\n    max_adopted_advert_interval: 1s", ""},
 		{"listener track without checks", "track: [{check: a, weight: -60}]", "track: [{listener: l, weight: -60}]\n# none checked", ""},
+		{"notify", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {master: [/usr/local/bin/vip-hook, master], stop: [/bin/true], timeout: 5s}", ""},
+		{"notify relative program", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {master: [vip-hook.sh]}", `line 11: vrrp_instances[0].notify.master: program "vip-hook.sh" is not an absolute path`},
+		{"notify empty argv", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify:\n      stop: []", "line 12: vrrp_instances[0].notify.stop: needs at least the program's absolute path"},
+		{"notify NUL", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {fault: [/bin/echo, \"a\\0b\"]}", "vrrp_instances[0].notify.fault: argument 1 contains a NUL byte"},
+		{"notify timeout", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {backup: [/bin/true], timeout: -1s}", "line 11: vrrp_instances[0].notify.timeout: must be 1ms..10m0s, not -1s"},
+		{"notify string", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {master: /bin/true}", "line 11: cannot unmarshal !!str `/bin/true` into []string"},
+		{"log sessions", "keepalive: 30s", "keepalive: 30s\n    log_sessions: true", ""},
+		{"log sessions not a bool", "keepalive: 30s", "keepalive: 30s\n    log_sessions: sometimes", "line 16: cannot unmarshal !!str `sometimes` into bool"},
+		{"notify unknown key", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {primary: [/bin/true]}", "line 11: field primary not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(base, tc.old) {
@@ -271,5 +282,81 @@ func TestControlSocketOf(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("%q: %q %v, want %q", tc.file, got, err, tc.want)
 		}
+	}
+}
+
+// TestNotifyBuilt: an instance's hooks as the daemon gets them, with the
+// default timeout; an instance without a notify section runs none.
+func TestNotifyBuilt(t *testing.T) {
+	data := strings.Replace(base, "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {master: [/usr/local/bin/vip-hook, up], stop: [/usr/local/bin/vip-hook, stop]}", 1)
+	c, err := Parse([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := c.VRRP[0].NotifyConfig()
+	if !slices.Equal(nc.Master, []string{"/usr/local/bin/vip-hook", "up"}) || !slices.Equal(nc.Stop, []string{"/usr/local/bin/vip-hook", "stop"}) ||
+		nc.Backup != nil || nc.Fault != nil || nc.Timeout != notify.DefaultTimeout {
+		t.Fatalf("NotifyConfig = %+v", nc)
+	}
+	nc.Master[1] = "changed"
+	if c.VRRP[0].Notify.Master[1] != "up" {
+		t.Fatal("NotifyConfig shares its argv with the model")
+	}
+	c, err = Parse([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nc := c.VRRP[0].NotifyConfig(); nc.Master != nil || nc.Backup != nil || nc.Fault != nil || nc.Stop != nil {
+		t.Fatalf("no notify section: %+v", nc)
+	}
+}
+
+// TestHookWarnings: a hook whose program is missing or not executable on
+// this host is a warning naming the field and its line, not an error (the
+// hook may be installed after the file); a runnable one gets none.
+func TestHookWarnings(t *testing.T) {
+	dir := t.TempDir()
+	hook := filepath.Join(dir, "hook")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+	data := strings.Replace(base, "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify:\n      master: ["+hook+"]\n      backup: ["+missing+", x]\n      fault: ["+plain+"]", 1)
+	p := filepath.Join(dir, "rmqlb.yaml")
+	if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"vrrp_instances[0].notify.backup (line 13): the hook cannot run on this host: stat " + missing + ": no such file or directory",
+		"vrrp_instances[0].notify.fault (line 14): the hook cannot run on this host: " + plain + " is not executable (mode 0644)",
+	}
+	if !slices.Equal(c.Warnings, want) {
+		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(c.Warnings, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestLogSessionsBuilt: log_sessions reaches the balancer; off by default.
+func TestLogSessionsBuilt(t *testing.T) {
+	c, err := Parse([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listeners[0].LogSessions || c.BalancerConfig(&c.Listeners[0]).LogSessions {
+		t.Fatal("sessions logged by default")
+	}
+	c, err = Parse([]byte(strings.Replace(base, "keepalive: 30s", "keepalive: 30s\n    log_sessions: true", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.BalancerConfig(&c.Listeners[0]).LogSessions {
+		t.Fatal("log_sessions: true did not reach the balancer")
 	}
 }

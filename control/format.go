@@ -10,6 +10,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -161,6 +162,9 @@ func formatVRRP(p *page, now time.Time, ins []VRRP) {
 				state = paint("FAILING", yellow)
 			}
 			p.println(txt(fmt.Sprintf("track %s: %s weight %+d ", v.Name, tr.Rule, tr.Weight)), state)
+		}
+		if v.Notify != nil {
+			p.println(txt(fmt.Sprintf("notify %s: %s", v.Name, hooks(now, v.Notify))))
 		}
 	}
 }
@@ -323,3 +327,16 @@ func orDash(s string) string {
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
+
+// hooks describes the state of an instance's notify hooks.
+func hooks(now time.Time, n *notify.Snapshot) string {
+	configured := "no hooks"
+	if len(n.Configured) > 0 {
+		configured = strings.Join(n.Configured, " ")
+	}
+	out := fmt.Sprintf("%s; runs %d, failures %d, dropped %d, queued %d", configured, n.Runs, n.Failures, n.Dropped, n.Queued)
+	if n.LastError != "" {
+		out += fmt.Sprintf("; last failure %s ago: %s", age(now, n.LastErrorAt), oneLine(n.LastError))
+	}
+	return out
+}

@@ -6,6 +6,7 @@ import (
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -54,4 +55,7 @@ type VRRP struct {
 	vrrp.Snapshot
 	Addresses netsetup.VIPSetSnapshot   `json:"addresses"`
 	Tracks    []healthcheck.TrackStatus `json:"tracks,omitempty"`
+	// Notify is the state of the instance's notify hooks; nil when it has
+	// none and never ran one.
+	Notify *notify.Snapshot `json:"notify,omitempty"`
 }

@@ -182,6 +182,16 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 			d.startUnit(u)
 			applied("vrrp instance %s added", c.Name)
 		case OpUpdate:
+			if c.Notify {
+				if err := d.units[c.Name].setHooks(c.New); err != nil {
+					refuse("notify hooks of vrrp instance "+c.Name, err)
+				} else {
+					applied("notify hooks of vrrp instance %s", c.Name)
+				}
+			}
+			if !c.Tracks {
+				continue
+			}
 			if err := d.setTracks(d.units[c.Name], c.New, nc); err != nil {
 				refuse("tracks of vrrp instance "+c.Name, err)
 				continue
@@ -256,8 +266,8 @@ type leftovers struct {
 // nc, except what was not applied. Listeners whose change failed keep
 // their old version (or none); VRRP instances with changes that need a
 // restart keep their old settings (with nc's place in the file and, unless
-// their identity changed, nc's track rules, which were applied), and so
-// does the control socket. The next reload then finds the same
+// their identity changed, nc's track rules and notify hooks, which were
+// applied), and so does the control socket. The next reload then finds the same
 // differences again, and a file changed back finds none.
 func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 	c := *nc
@@ -281,7 +291,7 @@ func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 			kept := *oi
 			kept.Field = in.Field
 			if !identityRestart(p, in.Field) {
-				kept.Track = in.Track
+				kept.Track, kept.Notify = in.Track, in.Notify
 			}
 			c.VRRP = append(c.VRRP, kept)
 		default:

@@ -38,6 +38,7 @@ func (l *lab) metricsFile(metrics, bind string) string {
     advert_interval: 100ms
     priority: 100
     virtual_ipaddress: [192.0.2.101/32]
+    notify: {master: [/bin/true]}
 listeners:
 `)
 	return f + "  - name: mgmt\n    bind: " + bind + "\n    backends: [{name: m, address: " + l.c.addr() + ", check: {type: none}}]\n"

@@ -15,7 +15,10 @@
 // every backend's first result (bounded), and only then starts the VRRP
 // instances, so that a restarted master does not take the VIP back while
 // it cannot serve. It stops in the reverse order, VRRP first: a master
-// hands its VIPs over before its listeners close.
+// hands its VIPs over before its listeners close. Each VRRP instance's
+// notify hooks (package notify) run in a part of their own, fed by the
+// instance's transitions; they finish their queue, the stop hook
+// included, before Run returns, without holding up the listeners' stop.
 //
 // Under systemd (a Type=notify unit, $NOTIFY_SOCKET set) the daemon says
 // READY=1 once every part has started, RELOADING=1 and READY=1 around each
@@ -31,10 +34,11 @@
 // the sessions of the backends that stay and closes those of removed
 // backends per on_marked_down); checks are added, removed or updated
 // keeping their state; track rules are rebuilt from the current check
-// states without a moment of "everything failing"; VRRP instances are
-// added and removed; the log level and the metrics endpoint move live.
-// What only a restart can apply is listed with its line in the file. A
-// reload asked for while the daemon starts waits until it is ready.
+// states without a moment of "everything failing"; notify hooks are
+// replaced in place; VRRP instances are added and removed; the log level
+// and the metrics endpoint move live. What only a restart can apply is
+// listed with its line in the file. A reload asked for while the daemon
+// starts waits until it is ready.
 //
 // # Health events
 //

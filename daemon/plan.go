@@ -88,6 +88,8 @@ type VRRPChange struct {
 	Old, New *config.VRRPInstance
 	// Tracks is set for OpUpdate when the track rules changed.
 	Tracks bool
+	// Notify is set for OpUpdate when the notify hooks changed.
+	Notify bool
 }
 
 // Restart is a change the daemon cannot apply while it runs.
@@ -211,8 +213,9 @@ func (p *Plan) diffVRRP(old, new *config.Config) {
 		}
 		c := VRRPChange{Op: OpUpdate, Name: ni.Name, Old: oi, New: ni}
 		c.Tracks = !slices.Equal(oi.Track, ni.Track)
+		c.Notify = !reflect.DeepEqual(oi.Notify, ni.Notify)
 		restart := p.instanceRestarts(new, oi, ni)
-		if c.Tracks && !restart {
+		if (c.Tracks || c.Notify) && !restart {
 			p.VRRP = append(p.VRRP, c)
 		}
 	}

@@ -36,6 +36,7 @@ func (d *Daemon) Status() control.Status {
 		if u.tracker != nil {
 			v.Tracks = u.tracker.Snapshot()
 		}
+		v.Notify = u.notifyStatus()
 		s.VRRP = append(s.VRRP, v)
 	}
 	for _, l := range d.cfg.Listeners {

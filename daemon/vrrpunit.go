@@ -11,6 +11,7 @@ import (
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -30,6 +31,8 @@ type vrrpUnit struct {
 	unsubscribe func()               // of the tracker; nil without
 	vipsPart    *part                // nil until started
 	instPart    *part
+	hooks       *notify.Runner // the instance's notify hooks (hooks.go)
+	hooksPart   *part          // nil until started
 }
 
 // newUnit creates (without starting) the unit of instance in, whose track
@@ -57,8 +60,14 @@ func (d *Daemon) newUnit(in *config.VRRPInstance, cfg *config.Config) (*vrrpUnit
 		owner.vips = append(owner.vips, p.Addr())
 	}
 	u.vips = owner
+	onTransition, err := d.newHooks(u, in)
+	if err != nil {
+		reg.unregisterAll()
+		return nil, fmt.Errorf("setting up notify hooks of %q: %w", in.Name, err)
+	}
 	u.inst, err = vrrp.NewInstance(in.VRRPConfig(), vrrp.Options{
 		Transport: tr, Owner: owner, Clock: d.clock, Logger: d.log, Registerer: reg,
+		OnTransition: onTransition,
 	})
 	if err != nil {
 		reg.unregisterAll()
@@ -131,14 +140,16 @@ func (d *Daemon) setTracks(u *vrrpUnit, in *config.VRRPInstance, cfg *config.Con
 	return nil
 }
 
-// startUnit runs the unit's VIP announcements and its instance.
+// startUnit runs the unit's notify hooks, VIP announcements and instance.
 func (d *Daemon) startUnit(u *vrrpUnit) {
+	d.startHooks(u)
 	u.vipsPart = d.parts.start(d.runCtx, "VIPs of "+u.cfg.Name, true, u.vips.Run)
 	u.instPart = d.parts.start(d.runCtx, "VRRP instance "+u.cfg.Name, true, u.inst.Run)
 }
 
 // stop stops the instance (a master sends priority 0 and releases its
-// VIPs), then its announcements. Safe to call on a unit never started.
+// VIPs), then its announcements, and lets its notify hooks finish in the
+// background (stopHooks). Safe to call on a unit never started.
 func (u *vrrpUnit) stop() {
 	if u.instPart != nil {
 		u.instPart.stop()
@@ -146,6 +157,7 @@ func (u *vrrpUnit) stop() {
 	if u.vipsPart != nil {
 		u.vipsPart.stop()
 	}
+	u.stopHooks()
 }
 
 // forget drops what the unit holds beyond its goroutines: its tracker's

@@ -41,6 +41,9 @@ type vrrpConf struct {
 	// named backend's check fails.
 	TrackCheck  string
 	TrackWeight int
+	// Notify is YAML text put in the instance as is (may be empty), such
+	// as "    notify: {master: [/path]}\n".
+	Notify string
 }
 
 // daemonConf is an rmqlb config file for one host.
@@ -108,6 +111,7 @@ func (c daemonConf) yaml(h *netlab.Host, sock string) string {
 		if v.TrackCheck != "" {
 			fmt.Fprintf(&b, "    track: [{check: %s, weight: %d}]\n", v.TrackCheck, v.TrackWeight)
 		}
+		b.WriteString(v.Notify)
 	}
 	if c.Listeners != "" {
 		b.WriteString("listeners:\n")

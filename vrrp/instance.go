@@ -63,6 +63,12 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// OwnerTimeout bounds each Owner call. Zero means DefaultOwnerTimeout.
 	OwnerTimeout time.Duration
+	// OnTransition, when set, is called with every state change, in the
+	// order they happen, from Run's goroutine once the change is logged;
+	// the change to INIT when Run stops is the last. It must return at
+	// once (queue the work, never wait for it): the state machine waits
+	// for it. Nil: none.
+	OnTransition func(StateChange)
 }
 
 // Instance is one running VRRP virtual router: it drives a Machine from a
@@ -460,6 +466,9 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			i.log.Info("VRRP state change",
 				zap.Stringer("from", a.From), zap.Stringer("to", a.To), zap.String("reason", a.Reason),
 				zap.Uint8("effective_priority", prio))
+			if i.opt.OnTransition != nil {
+				i.opt.OnTransition(a)
+			}
 		case Drop:
 			i.drop(a.Err)
 		case IntervalClamped:

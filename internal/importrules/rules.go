@@ -4,10 +4,12 @@ package importrules
 // package x, "x/..." is x and every package below it.
 var (
 	// Domain holds the codecs and the domain packages: wire formats,
-	// VRRP, addresses on interfaces, the proxy, health checks, the clock.
+	// VRRP, addresses on interfaces, the proxy, health checks, the notify
+	// hooks, the clock.
 	Domain = []string{
 		"proxyproto/...",
 		"vrrp/...",
+		"notify/...",
 		"netsetup/...",
 		"balancer/...",
 		"healthcheck/...",

@@ -1,0 +1,93 @@
+package balancer
+
+import "fmt"
+
+// EndReason says why a session ended, in the per-session log
+// (Config.LogSessions). The zero value EndUnknown is never logged for a
+// session that ended the ordinary ways listed here.
+type EndReason uint8
+
+// End reasons.
+const (
+	// EndUnknown: no reason was recorded.
+	EndUnknown EndReason = iota
+	// EndClientClosed: the client ended its side first (FIN), then the
+	// broker did.
+	EndClientClosed
+	// EndBrokerClosed: the broker ended its side first, then the client
+	// did.
+	EndBrokerClosed
+	// EndClientReset: the client's connection was reset or failed.
+	EndClientReset
+	// EndBrokerReset: the broker's connection was reset or failed.
+	EndBrokerReset
+	// EndBackendDown: the backend was set DOWN or MAINT and its sessions
+	// were shut (Config.ShutdownSessionsOnDown).
+	EndBackendDown
+	// EndBackendRemoved: the backend was removed by Apply and its
+	// sessions were shut.
+	EndBackendRemoved
+	// EndHandshakeTimeout: the client sent nothing within
+	// Config.HandshakeTimeout.
+	EndHandshakeTimeout
+	// EndFinTimeout: the session was ending and no byte moved for
+	// Config.FinTimeout.
+	EndFinTimeout
+	// EndIdleTimeout: no byte moved for Config.IdleTimeout.
+	EndIdleTimeout
+	// EndStop: the listener stopped and closed the session.
+	EndStop
+	// EndConnectFailed: every connect attempt failed.
+	EndConnectFailed
+	// EndNoBackend: no backend could take the client (none serving, or
+	// each drained).
+	EndNoBackend
+	// EndRefused: the client was refused for maxconn (the listener's, or
+	// every usable backend's).
+	EndRefused
+	// EndFdLimit: the client was refused for lack of file descriptors.
+	EndFdLimit
+	// EndError: a local error (such as registering a socket with epoll).
+	EndError
+	// EndShutdown: an operator shut the backend's sessions
+	// (ShutdownSessions).
+	EndShutdown
+	// EndVIPLeft: the address the client connected to left this host
+	// (CloseSessionsTo).
+	EndVIPLeft
+)
+
+var endReasons = [...]string{
+	EndUnknown:          "unknown",
+	EndClientClosed:     "client_closed",
+	EndBrokerClosed:     "broker_closed",
+	EndClientReset:      "client_reset",
+	EndBrokerReset:      "broker_reset",
+	EndBackendDown:      "backend_down",
+	EndBackendRemoved:   "backend_removed",
+	EndHandshakeTimeout: "handshake_timeout",
+	EndFinTimeout:       "fin_timeout",
+	EndIdleTimeout:      "idle_timeout",
+	EndStop:             "stop",
+	EndConnectFailed:    "connect_failed",
+	EndNoBackend:        "no_backend",
+	EndRefused:          "refused",
+	EndFdLimit:          "fd_limit",
+	EndError:            "error",
+	EndShutdown:         "shutdown",
+	EndVIPLeft:          "vip_left",
+}
+
+// String returns the reason as logged: client_closed, broker_closed,
+// client_reset, broker_reset, backend_down, backend_removed,
+// handshake_timeout, fin_timeout, idle_timeout, stop, connect_failed,
+// no_backend, refused, fd_limit, error, shutdown, vip_left or unknown.
+func (r EndReason) String() string {
+	if int(r) < len(endReasons) {
+		return endReasons[r]
+	}
+	return fmt.Sprintf("EndReason(%d)", uint8(r))
+}
+
+// reset reports whether r is a reset of one side.
+func (r EndReason) reset() bool { return r == EndClientReset || r == EndBrokerReset }

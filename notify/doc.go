@@ -1,0 +1,29 @@
+// Package notify runs the notify hooks of a VRRP instance: programs that
+// rmqlb starts on each state change of the instance, as keepalived's
+// notify_master, notify_backup, notify_fault and notify_stop do.
+//
+// A hook is an argument vector run without a shell: argv[0] is an absolute
+// path, the rest are its arguments. It gets the daemon's environment (PATH
+// and the rest) plus RMQLB_INSTANCE (the instance's name), RMQLB_STATE
+// (MASTER, BACKUP, FAULT, or STOP when the instance stops), RMQLB_PREV_STATE
+// (the state left: INIT, BACKUP, MASTER or FAULT), RMQLB_VIPS (the
+// instance's virtual addresses as prefixes, separated by spaces) and
+// RMQLB_REASON (why the state changed). Its standard input is /dev/null,
+// its working directory /, and its standard output and error are logged
+// line by line (a bounded number of lines per run).
+//
+// A Runner owns the hooks of one instance: Notify queues a state change and
+// returns at once, and one goroutine (Run) runs the hooks one at a time,
+// strictly in the order of the changes. A slow hook delays the later hooks
+// of its instance, never the instance itself; when the queue is full the
+// change's hook is dropped and counted instead of waiting. Each hook runs
+// in a process group of its own and is bounded by its timeout: when it
+// passes, the whole group is killed (SIGKILL), so that the children a hook
+// left behind go too. A hook has finished when its process has exited and
+// its output is closed; one whose background children keep the output
+// open until the timeout is killed with them and counts as timed out.
+//
+// Every run is counted by outcome (ok, failed for a non-zero exit status or
+// a signal, timeout, error when it could not be started, dropped) in
+// Snapshot and in the metric rmqlb_notify_runs_total.
+package notify
