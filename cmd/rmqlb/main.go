@@ -5,6 +5,7 @@
 //	rmqlb status [--socket PATH] [--json]
 //	rmqlb backend [--socket PATH] LISTENER/BACKEND drain|maint|ready
 //	rmqlb reload [--socket PATH]
+//	rmqlb import --keepalived FILE [--haproxy FILE] [--ipvsadm FILE]
 //	rmqlb version
 //
 // This file and its siblings only parse flags and wire the packages
@@ -35,6 +36,9 @@ const usage = `usage:
   rmqlb backend [--socket PATH] LISTENER/BACKEND drain|maint|ready
                                        set a backend's operator state
   rmqlb reload [--socket PATH]         reload the daemon's configuration file
+  rmqlb import --keepalived FILE [--haproxy FILE] [--ipvsadm FILE]
+                                       translate keepalived, LVS and HAProxy files
+                                       into an rmqlb configuration file (stdout)
   rmqlb version                        print the version
 `
 
@@ -55,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdBackend(args[1:], stdout, stderr)
 	case "reload":
 		return cmdReload(args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "rmqlb %s\n", version)
 		return 0
