@@ -42,6 +42,14 @@
 //     and v3 100 ms, each daemon as master: no state change in 30 s (rmqlb's
 //     counters, keepalived's log, which must show it in its role first),
 //     failover within the link-cut bound and preempt, both ways.
+//   - TestImportBesideKeepalived: the README's migration of one host:
+//     keepalived with the blog post's keepalived.conf (v2 PASS, 5 s adverts)
+//     on h1, rmqlb on h2 with what `rmqlb import` writes from the blog
+//     post's files: rmqlb hears keepalived and drops none of its adverts,
+//     holds the VIP within the clean-stop bound once keepalived stops, and
+//     gives it back by priority when keepalived starts again (the
+//     rollback). The clean-stop bound, RFC 5798's, is loose for VRRPv2,
+//     whose Skew_Time is (256 - priority) / 256 s whatever the interval.
 //   - TestBadInput: each kind of bad advert dropped and counted by reason.
 //   - TestE2ERabbitMQ: a two-node RabbitMQ cluster behind rmqlb: 100 AMQP
 //     connections spread over both brokers, producer/consumer across two

@@ -7,6 +7,7 @@
 //	rmqlb backend [--socket PATH | --config FILE] LISTENER/BACKEND weight N|reset
 //	rmqlb backend [--socket PATH | --config FILE] LISTENER/BACKEND shutdown-sessions
 //	rmqlb reload [--socket PATH | --config FILE]
+//	rmqlb import --keepalived FILE [--haproxy FILE] [--ipvsadm FILE]
 //	rmqlb version
 //
 // This file and its siblings only parse flags and wire the packages
@@ -43,6 +44,9 @@ const usage = `usage:
   rmqlb backend LISTENER/BACKEND shutdown-sessions
                                        close a backend's sessions now
   rmqlb reload                         reload the daemon's configuration file
+  rmqlb import --keepalived FILE [--haproxy FILE] [--ipvsadm FILE]
+                                       translate keepalived, LVS and HAProxy files
+                                       into an rmqlb configuration file (stdout)
   rmqlb version                        print the version
 
   status, backend and reload ask the daemon at --socket PATH (default
@@ -66,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdBackend(args[1:], stdout, stderr)
 	case "reload":
 		return cmdReload(args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "rmqlb %s\n", version)
 		return 0

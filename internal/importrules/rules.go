@@ -23,6 +23,9 @@ var (
 	Control = []string{"control/..."}
 	// Daemon wires the parts into the running daemon.
 	Daemon = []string{"daemon/..."}
+	// Migrate translates keepalived, HAProxy and ipvsadm files into the
+	// config file (rmqlb import).
+	Migrate = []string{"migrate/..."}
 	// Commands are the module's programs: the daemon binary and the tools
 	// (demo lab, benchmark and its load generator, and the standalone
 	// proxy the benchmark can run).
@@ -53,10 +56,11 @@ type Rule struct {
 // Rules is rmqlb's import graph.
 //
 //	from                         must not depend on
-//	domain (codecs, vrrp, ...)   config, control, daemon, commands, test support
-//	config                       control, daemon, commands, test support
-//	control                      config, daemon, commands, test support
+//	domain (codecs, vrrp, ...)   config, control, daemon, migrate, commands, test support
+//	config                       control, daemon, migrate, commands, test support
+//	control                      config, daemon, migrate, commands, test support
 //	daemon                       commands, test support
+//	migrate                      control, daemon, commands, test support
 //	any package                  commands
 //	product (all of the above,   test support
 //	  cmd/rmqlb)
@@ -66,18 +70,23 @@ type Rule struct {
 var Rules = []Rule{
 	{
 		From:   Domain,
-		Forbid: join(Config, Control, Daemon),
+		Forbid: join(Config, Control, Daemon, Migrate),
 		Why:    "codecs and domain packages take their settings as values and know nothing of the config file, the control socket or the daemon",
 	},
 	{
 		From:   Config,
-		Forbid: join(Control, Daemon),
+		Forbid: join(Control, Daemon, Migrate),
 		Why:    "the config model describes the daemon; it does not run or serve it",
 	},
 	{
 		From:   Control,
-		Forbid: join(Config, Daemon),
+		Forbid: join(Config, Daemon, Migrate),
 		Why:    "the control socket carries snapshots of the parts, not the config model, and is served by the daemon, not the other way round",
+	},
+	{
+		From:   Migrate,
+		Forbid: join(Control, Daemon),
+		Why:    "the importer writes a config file from other programs' files; it neither serves nor runs the daemon",
 	},
 	{
 		From:   []string{"..."},
@@ -85,14 +94,14 @@ var Rules = []Rule{
 		Why:    "commands are leaves of the graph: what two programs share belongs in a package",
 	},
 	{
-		From:   join(Domain, Config, Control, Daemon, []string{"cmd/rmqlb"}),
+		From:   join(Domain, Config, Control, Daemon, Migrate, []string{"cmd/rmqlb"}),
 		Forbid: TestSupport,
 		Why:    "test support is for tests and tools; the product must not carry it",
 	},
 }
 
 // Known is every group: each package of the module must be in one of them.
-var Known = join(Domain, Config, Control, Daemon, Commands, TestSupport)
+var Known = join(Domain, Config, Control, Daemon, Migrate, Commands, TestSupport)
 
 func join(groups ...[]string) []string {
 	var all []string

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/migrate"
+)
+
+// cmdImport translates keepalived, HAProxy and ipvsadm files into an rmqlb
+// configuration file: the file on stdout, what was not translated (file,
+// line and why) on stderr. Exit 0 with a valid file (even when directives
+// were not translated), 1 when an input cannot be read or the file
+// written would not validate, 2 on a usage error.
+func cmdImport(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var src migrate.Sources
+	fs.StringVar(&src.Keepalived, "keepalived", "", "the keepalived.conf `FILE`: VRRP instances, virtual servers, check scripts (and the files it includes)")
+	fs.StringVar(&src.HAProxy, "haproxy", "", "the haproxy.cfg `FILE`: TCP listen sections, frontends and backends")
+	fs.StringVar(&src.IPVSAdm, "ipvsadm", "", "a `FILE` holding the output of ipvsadm -Sn: an LVS table set by hand")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: rmqlb import --keepalived FILE [--haproxy FILE] [--ipvsadm FILE] > rmqlb.yaml\n"+
+			"  (any one input will do)\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "rmqlb import: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	if src == (migrate.Sources{}) {
+		fmt.Fprintln(stderr, "rmqlb import: give at least one of --keepalived, --haproxy and --ipvsadm")
+		fs.Usage()
+		return 2
+	}
+	r, err := migrate.Import(src, migrate.OSFiles{})
+	if err != nil {
+		fmt.Fprintf(stderr, "rmqlb import: %v\n", err)
+		return 1
+	}
+	skipped := 0
+	for _, n := range r.Notes {
+		fmt.Fprintln(stderr, n)
+		if n.Kind == migrate.NotTranslated {
+			skipped++
+		}
+	}
+	if len(r.Notes) > 0 {
+		fmt.Fprintf(stderr, "rmqlb import: %d directives not translated, %d translated with a note (above)\n", skipped, len(r.Notes)-skipped)
+	}
+	if _, err := config.Parse(r.YAML); err != nil {
+		fmt.Fprintln(stderr, "rmqlb import: the file written does not validate, so it is not printed:")
+		var es config.Errors
+		if !errors.As(err, &es) {
+			fmt.Fprintf(stderr, "  %v\n", err)
+			return 1
+		}
+		for _, e := range es {
+			fmt.Fprintf(stderr, "  %s\n", trimLine(e))
+		}
+		return 1
+	}
+	if _, err := stdout.Write(r.YAML); err != nil {
+		fmt.Fprintf(stderr, "rmqlb import: writing the file: %v\n", err)
+		return 1
+	}
+	return 0
+}

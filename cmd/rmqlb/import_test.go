@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rmqlb/rmqlb/config"
+)
+
+// The blog post's files, kept with the migrate package's golden tests.
+const (
+	blogKeepalived = "../../migrate/testdata/blog/rabbitmq01-keepalived.conf"
+	blogHAProxy    = "../../migrate/testdata/blog/haproxy.cfg"
+)
+
+func TestImport(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"import", "--keepalived", blogKeepalived, "--haproxy", blogHAProxy}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, errb.String())
+	}
+	c, err := config.Parse(out.Bytes())
+	if err != nil {
+		t.Fatalf("stdout does not validate: %v\n%s", err, out.String())
+	}
+	if len(c.VRRP) != 1 || c.VRRP[0].VRID != 1 || c.VRRP[0].Priority != 150 || c.VRRP[0].AuthPass != "passwd" || len(c.Listeners) != 2 {
+		t.Errorf("unexpected configuration:\n%s", out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	if !strings.HasPrefix(lines[0], blogKeepalived+":2: router_id rabbitmq01: not translated: ") {
+		t.Errorf("first stderr line %q, want the router_id with its file and line", lines[0])
+	}
+	if last := lines[len(lines)-1]; last != "rmqlb import: 15 directives not translated, 8 translated with a note (above)" {
+		t.Errorf("last stderr line %q", last)
+	}
+}
+
+func TestImportExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	httpOnly := write("http.cfg", "listen web\n  bind :80\n  mode http\n  server w 10.0.0.1:80\n")
+	broken := write("broken.conf", "vrrp_instance V {\n  interface eth0\n")
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"no input", []string{"import"}, 2, "give at least one of --keepalived, --haproxy and --ipvsadm"},
+		{"unknown flag", []string{"import", "--nginx", "x"}, 2, "flag provided but not defined: -nginx"},
+		{"stray argument", []string{"import", "--haproxy", blogHAProxy, "extra"}, 2, `unexpected argument "extra"`},
+		{"unreadable input", []string{"import", "--haproxy", filepath.Join(dir, "missing.cfg")}, 1, "no such file or directory"},
+		{"input with a syntax error", []string{"import", "--keepalived", broken}, 1, broken + ":1: vrrp_instance: block opened here is not closed"},
+		{"nothing translates", []string{"import", "--haproxy", httpOnly}, 1, "needs at least one of vrrp_instances and listeners"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(tc.args, &out, &errb); code != tc.code {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tc.code, errb.String())
+			}
+			if out.Len() != 0 {
+				t.Errorf("stdout holds %q, want nothing", out.String())
+			}
+			if !strings.Contains(errb.String(), tc.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderr, errb.String())
+			}
+		})
+	}
+}

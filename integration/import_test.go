@@ -1,0 +1,137 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/integration/netlab"
+)
+
+// blogAddr matches the blog post's addresses, 192.168.1.x, which the lab
+// has as 10.77.0.x (192.168.1.100, the VIP, is the lab's VIP).
+var blogAddr = regexp.MustCompile(`\b192\.168\.1\.(\d+)\b`)
+
+// blogFile writes the blog post's file (from the migrate package's test
+// data) into dir with the lab's addresses, and returns its path.
+func blogFile(t *testing.T, dir, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "migrate", "testdata", "blog", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, blogAddr.ReplaceAll(data, []byte("10.77.0.$1")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestImportBesideKeepalived is the README's migration of one host: h1
+// runs keepalived with the blog post's keepalived.conf of rabbitmq01
+// (VRRPv2, auth PASS, advert_int 5, priority 150), h2 runs rmqlb with the
+// file `rmqlb import` writes from rabbitmq02's keepalived.conf and the
+// blog post's haproxy.cfg. On the shared VRID rmqlb is a backup that hears
+// keepalived and drops none of its adverts; when keepalived stops, rmqlb
+// takes the VIP over; when keepalived starts again (the rollback), the VIP
+// goes back to it by priority.
+func TestImportBesideKeepalived(t *testing.T) {
+	l := newLab(t, "keepalived")
+	bin := rmqlbBinary(t)
+	h1, h2 := l.Host("h1"), l.Host("h2")
+	dir := filepath.Join(l.Dir, "import")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	// h2: rmqlb import, then the daemon keys of the lab.
+	cmd := exec.Command(bin, "import", "--keepalived", blogFile(t, dir, "rabbitmq02-keepalived.conf"), "--haproxy", blogFile(t, dir, "haproxy.cfg"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("rmqlb import: %v\n%s", err, stderr.String())
+	}
+	sock := filepath.Join(dir, "rmqlb.sock")
+	conf := filepath.Join(dir, "rmqlb.yaml")
+	if err := os.WriteFile(conf, append([]byte(fmt.Sprintf("control_socket: %s\nlog_level: debug\n", sock)), out...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// h1: keepalived with rabbitmq01's file as the blog post has it (VRRP
+	// only: the virtual_server needs LVS, which rmqlb replaces).
+	kConf := blogFile(t, dir, "rabbitmq01-keepalived.conf")
+	startKeepalived := func() *netlab.Proc {
+		t.Helper()
+		p, err := h1.Start("keepalived", nil, "keepalived", "-n", "-l", "-D", "-P", "-f", kConf,
+			"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	advert := 5 * time.Second
+	kp := startKeepalived()
+	if err := waitSoleHolder(l, h1, masterDown(advert, 150)+netlab.SchedulingSlack); err != nil {
+		t.Fatalf("keepalived on h1 never held the VIP: %v\n%s", err, kp.Tail(20))
+	}
+
+	d := &daemon{t: t, bin: bin, host: h2, path: conf, sock: sock}
+	d.start()
+	inst := func() *instanceStatus {
+		t.Helper()
+		in, err := d.instance("rabbitmq")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	// Two of keepalived's adverts, heard and none dropped, and the VIP
+	// where it was all along.
+	in0 := inst()
+	if err := stableHolder(l, h1, 2*advert+netlab.SchedulingSlack); err != nil {
+		t.Fatalf("rmqlb beside keepalived: %v\nrmqlb: %s", err, d.proc.Tail(20))
+	}
+	in1 := inst()
+	t.Logf("rmqlb beside keepalived: %s, master %v, received +%d, dropped {%s}", in1.State, in1.Master,
+		in1.Counters.AdvertsReceived-in0.Counters.AdvertsReceived, in1.dropped())
+	if in1.State != "BACKUP" || in1.Master == nil || in1.Master.Addr != h1.Addr.String() || in1.Master.Priority != 150 {
+		t.Errorf("rmqlb is %s hearing master %+v, want BACKUP hearing %s at priority 150", in1.State, in1.Master, h1.Addr)
+	}
+	if in1.Counters.AdvertsReceived == in0.Counters.AdvertsReceived {
+		t.Error("rmqlb received none of keepalived's adverts")
+	}
+	if n := sumDropped(in1); n != 0 {
+		t.Errorf("rmqlb dropped %d of keepalived's adverts: {%s}", n, in1.dropped())
+	}
+
+	// keepalived stops (priority 0): rmqlb takes over after Skew_Time.
+	stop := time.Now()
+	if err := kp.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	b := cleanStopBound(advert, 100)
+	if err := waitSoleHolder(l, h2, b.d+time.Second); err != nil {
+		t.Fatalf("rmqlb never took the VIP over: %v\nrmqlb: %s", err, d.proc.Tail(20))
+	}
+	within(t, "keepalived stopped: rmqlb holds the VIP", time.Since(stop), b)
+
+	// Rollback: keepalived starts again and takes the VIP back by
+	// priority (150 > 100): rmqlb, hearing a higher priority, backs off.
+	kp = startKeepalived()
+	defer kp.Stop(10 * time.Second)
+	if err := waitSoleHolder(l, h1, masterDown(advert, 150)+netlab.SchedulingSlack); err != nil {
+		t.Fatalf("keepalived restarted never took the VIP back: %v\nkeepalived: %s\nrmqlb: %s", err, kp.Tail(20), d.proc.Tail(20))
+	}
+	if err := waitFor(advert+netlab.SchedulingSlack, func() (bool, error) {
+		in := inst()
+		return in.State == "BACKUP", fmt.Errorf("rmqlb is %s", in.State)
+	}); err != nil {
+		t.Error(err)
+	}
+}

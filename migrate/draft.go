@@ -1,0 +1,147 @@
+package migrate
+
+import (
+	"net/netip"
+	"time"
+)
+
+// The draft is the rmqlb file being written, in typed values, with where
+// each part came from. The translators fill it, merge.go reconciles what
+// the inputs say about the same service, and emit.go writes it as YAML.
+// A zero field is not written: the file then takes rmqlb's default (the
+// README's configuration tables), which is the rule for every directive
+// the source does not write.
+
+// source is the input format a part came from.
+type source uint8
+
+const (
+	fromKeepalived source = iota
+	fromHAProxy
+	fromIPVSAdm
+)
+
+// instance is one vrrp_instances entry.
+type instance struct {
+	pos  Pos
+	what string // "vrrp_instance NAME", for comments and notes
+
+	name         string
+	iface        string
+	vrid         int
+	priority     int           // 0: not written
+	version      int           // 0: not written
+	advert       time.Duration // 0: not written
+	preempt      *bool
+	preemptDelay time.Duration
+	authPass     string
+	unicastSrc   netip.Addr
+	peers        []netip.Addr
+	vips         []netip.Prefix
+	garp         garp
+	track        []track
+
+	// scripts are the vrrp_scripts it tracks, resolved into track rules
+	// once the listeners are known.
+	scripts []scriptRef
+	// advertPos is the line of advert_int, for a note when it cannot be
+	// kept.
+	advertPos Pos
+}
+
+// garp is an instance's garp section; zero fields are not written.
+type garp struct {
+	count    int
+	interval time.Duration
+	refresh  time.Duration
+}
+
+// track is one track rule: exactly one of backend ("LISTENER/BACKEND")
+// and listener is set.
+type track struct {
+	backend  string
+	listener string
+	weight   int
+}
+
+// scriptRef is a track_script entry: a vrrp_script by name, with the
+// weight the entry gives it (nil: the script's own).
+type scriptRef struct {
+	pos    Pos
+	name   string
+	weight *int
+}
+
+// listener is one listeners entry.
+type listener struct {
+	pos  Pos
+	src  source
+	what string // "listen NAME", "virtual_server 10.0.0.1 5672", ...
+	name string
+	bind netip.AddrPort
+	// origBind is the address HAProxy bound (bind may become a VIP),
+	// to tell what a check script that connects to it checks.
+	origBind netip.AddrPort
+	fwmark   int // an LVS fwmark service: bind unknown until merge
+	// later are notes that hold only if the listener is kept.
+	later []Note
+
+	policy         string
+	persistence    time.Duration
+	netmask        int
+	maxconn        int
+	connectTimeout time.Duration
+	retries        *int
+	onMarkedDown   string
+	idleTimeout    time.Duration
+	finTimeout     time.Duration
+	backends       []*backend
+}
+
+// skipLater records a note that a directive of l is not translated, to be
+// made if l is kept.
+func (l *listener) skipLater(p Pos, dir, why string) {
+	l.later = append(l.later, Note{Pos: p, Directive: dir, Kind: NotTranslated, Why: why})
+}
+
+// backend is one backends entry of a listener.
+type backend struct {
+	pos     Pos
+	name    string // "" until named (merge.go names LVS real servers)
+	addr    netip.AddrPort
+	weight  *int
+	maxconn int
+	proxy   string // proxy_protocol: "", "v1", "v2"
+	check   check
+	// inhibit is LVS's inhibit_on_failure: the listener keeps the
+	// sessions of a backend that goes down (merge.go).
+	inhibit bool
+}
+
+// check is a backend's check section.
+type check struct {
+	typ       string         // "": rmqlb's default, an AMQP handshake
+	address   netip.AddrPort // zero: the backend's
+	interval  time.Duration
+	fast      time.Duration
+	down      time.Duration
+	timeout   time.Duration
+	slowstart time.Duration
+	rise      int
+	fall      int
+}
+
+// isZero reports whether c writes nothing.
+func (c check) isZero() bool { return c == check{} }
+
+// draft is the whole file.
+type draft struct {
+	instances []*instance
+	listeners []*listener
+}
+
+// intp returns a pointer to v.
+func intp(v int) *int { return &v }
+
+// boolp returns a pointer to v.
+func boolp(v bool) *bool { return &v }

@@ -1,0 +1,270 @@
+package migrate
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// The types of this file are the part of rmqlb's configuration schema
+// (config/file.go) that import writes, field for field; the YAML keys are
+// the schema's. Empty fields are left out, so that the file takes
+// rmqlb's defaults there. Import's tests parse every file it writes with
+// config.Parse, which refuses unknown keys.
+
+type yFile struct {
+	VRRPInstances []*yInstance `yaml:"vrrp_instances,omitempty"`
+	Listeners     []*yListener `yaml:"listeners,omitempty"`
+}
+
+type yInstance struct {
+	Name             string   `yaml:"name"`
+	Interface        string   `yaml:"interface"`
+	VirtualRouterID  int      `yaml:"virtual_router_id"`
+	Priority         int      `yaml:"priority,omitempty"`
+	Version          int      `yaml:"version,omitempty"`
+	AdvertInterval   string   `yaml:"advert_interval,omitempty"`
+	Preempt          *bool    `yaml:"preempt,omitempty"`
+	PreemptDelay     string   `yaml:"preempt_delay,omitempty"`
+	AuthPass         string   `yaml:"auth_pass,omitempty"`
+	UnicastSrc       string   `yaml:"unicast_src,omitempty"`
+	UnicastPeers     []string `yaml:"unicast_peers,omitempty,flow"`
+	VirtualIPAddress []string `yaml:"virtual_ipaddress"`
+	GARP             *yGARP   `yaml:"garp,omitempty,flow"`
+	Track            []yTrack `yaml:"track,omitempty"`
+}
+
+type yGARP struct {
+	Count    int    `yaml:"count,omitempty"`
+	Interval string `yaml:"interval,omitempty"`
+	Refresh  string `yaml:"refresh,omitempty"`
+}
+
+type yTrack struct {
+	Check    string `yaml:"check,omitempty"`
+	Listener string `yaml:"listener,omitempty"`
+	Weight   int    `yaml:"weight"`
+}
+
+type yListener struct {
+	Name               string      `yaml:"name"`
+	Bind               string      `yaml:"bind"`
+	Policy             string      `yaml:"policy,omitempty"`
+	PersistenceTimeout string      `yaml:"persistence_timeout,omitempty"`
+	PersistenceNetmask int         `yaml:"persistence_netmask,omitempty"`
+	MaxConn            int         `yaml:"maxconn,omitempty"`
+	ConnectTimeout     string      `yaml:"connect_timeout,omitempty"`
+	Retries            *int        `yaml:"retries,omitempty"`
+	OnMarkedDown       string      `yaml:"on_marked_down,omitempty"`
+	ProxyProtocol      string      `yaml:"proxy_protocol,omitempty"`
+	IdleTimeout        string      `yaml:"idle_timeout,omitempty"`
+	FinTimeout         string      `yaml:"fin_timeout,omitempty"`
+	Check              *yCheck     `yaml:"check,omitempty,flow"`
+	Backends           []*yBackend `yaml:"backends"`
+}
+
+type yBackend struct {
+	Name          string  `yaml:"name"`
+	Address       string  `yaml:"address"`
+	Weight        *int    `yaml:"weight,omitempty"`
+	MaxConn       int     `yaml:"maxconn,omitempty"`
+	ProxyProtocol string  `yaml:"proxy_protocol,omitempty"`
+	Check         *yCheck `yaml:"check,omitempty,flow"`
+}
+
+type yCheck struct {
+	Type         string `yaml:"type,omitempty"`
+	Address      string `yaml:"address,omitempty"`
+	Interval     string `yaml:"interval,omitempty"`
+	FastInterval string `yaml:"fastinterval,omitempty"`
+	DownInterval string `yaml:"downinterval,omitempty"`
+	Timeout      string `yaml:"timeout,omitempty"`
+	Rise         int    `yaml:"rise,omitempty"`
+	Fall         int    `yaml:"fall,omitempty"`
+	SlowStart    string `yaml:"slowstart,omitempty"`
+}
+
+// dur formats a duration for the file, "" for zero (left out).
+func dur(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return formatDuration(d)
+}
+
+// emit writes the draft as an rmqlb configuration file. sources are the
+// input files, named in its header.
+func emit(d *draft, sources []string) ([]byte, error) {
+	var f yFile
+	secret := false
+	for _, in := range d.instances {
+		f.VRRPInstances = append(f.VRRPInstances, yamlInstance(in))
+		secret = secret || in.authPass != ""
+	}
+	for _, l := range d.listeners {
+		f.Listeners = append(f.Listeners, yamlListener(l))
+	}
+	var root yaml.Node
+	if err := root.Encode(&f); err != nil {
+		return nil, fmt.Errorf("encoding the configuration: %w", err)
+	}
+	comment := func(key string, what func(i int) string) {
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			if root.Content[i].Value == key {
+				for j, item := range root.Content[i+1].Content {
+					item.HeadComment = what(j)
+				}
+			}
+		}
+	}
+	comment("vrrp_instances", func(i int) string {
+		in := d.instances[i]
+		return printable(fmt.Sprintf("%s (%s)", in.what, in.pos))
+	})
+	comment("listeners", func(i int) string {
+		l := d.listeners[i]
+		return printable(fmt.Sprintf("%s (%s)", l.what, l.pos))
+	})
+	flowBackends(&root)
+	var head strings.Builder
+	head.WriteString("Written by `rmqlb import` from\n")
+	for _, s := range sources {
+		head.WriteString("  " + printable(s) + "\n")
+	}
+	head.WriteString("What it did not translate as written is listed on its standard error,\n" +
+		"each with its file and line. Keys left out take rmqlb's defaults\n" +
+		"(README, Configuration). Check the file with `rmqlb check-config`.")
+	if secret {
+		head.WriteString("\nThis file holds auth_pass: make it readable by root only (chmod 600).")
+	}
+	root.HeadComment = head.String()
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(&root); err != nil {
+		return nil, fmt.Errorf("encoding the configuration: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encoding the configuration: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// flowBackends writes each backend and track rule on one line, as the
+// README's examples do.
+func flowBackends(root *yaml.Node) {
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if k := n.Content[i].Value; (k == "backends" || k == "track") && n.Content[i+1].Kind == yaml.SequenceNode {
+					for _, item := range n.Content[i+1].Content {
+						item.Style = yaml.FlowStyle
+					}
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(root)
+}
+
+func yamlInstance(in *instance) *yInstance {
+	y := &yInstance{
+		Name:            in.name,
+		Interface:       in.iface,
+		VirtualRouterID: in.vrid,
+		Priority:        in.priority,
+		Version:         in.version,
+		AdvertInterval:  dur(in.advert),
+		Preempt:         in.preempt,
+		PreemptDelay:    dur(in.preemptDelay),
+		AuthPass:        in.authPass,
+	}
+	if in.unicastSrc.IsValid() {
+		y.UnicastSrc = in.unicastSrc.String()
+	}
+	for _, p := range in.peers {
+		y.UnicastPeers = append(y.UnicastPeers, p.String())
+	}
+	for _, p := range in.vips {
+		s := p.String()
+		if p.IsSingleIP() {
+			s = p.Addr().String()
+		}
+		y.VirtualIPAddress = append(y.VirtualIPAddress, s)
+	}
+	if g := in.garp; g != (garp{}) {
+		y.GARP = &yGARP{Count: g.count, Interval: dur(g.interval), Refresh: dur(g.refresh)}
+	}
+	for _, t := range in.track {
+		y.Track = append(y.Track, yTrack{Check: t.backend, Listener: t.listener, Weight: t.weight})
+	}
+	return y
+}
+
+func yamlListener(l *listener) *yListener {
+	y := &yListener{
+		Name:               l.name,
+		Bind:               l.bind.String(),
+		Policy:             l.policy,
+		PersistenceTimeout: dur(l.persistence),
+		PersistenceNetmask: l.netmask,
+		MaxConn:            l.maxconn,
+		ConnectTimeout:     dur(l.connectTimeout),
+		Retries:            l.retries,
+		OnMarkedDown:       l.onMarkedDown,
+		IdleTimeout:        dur(l.idleTimeout),
+		FinTimeout:         dur(l.finTimeout),
+	}
+	// A check or PROXY protocol version that every backend shares is
+	// written once, as the listener's.
+	sameCheck, sameProxy := true, true
+	for _, b := range l.backends[1:] {
+		sameCheck = sameCheck && b.check == l.backends[0].check
+		sameProxy = sameProxy && b.proxy == l.backends[0].proxy
+	}
+	if sameCheck && !l.backends[0].check.isZero() {
+		y.Check = yamlCheck(l.backends[0].check)
+	}
+	if sameProxy {
+		y.ProxyProtocol = l.backends[0].proxy
+	}
+	for _, b := range l.backends {
+		yb := &yBackend{Name: b.name, Address: b.addr.String(), Weight: b.weight, MaxConn: b.maxconn}
+		if !sameProxy {
+			yb.ProxyProtocol = b.proxy
+			if yb.ProxyProtocol == "" {
+				yb.ProxyProtocol = "none"
+			}
+		}
+		if !sameCheck && !b.check.isZero() {
+			yb.Check = yamlCheck(b.check)
+		}
+		y.Backends = append(y.Backends, yb)
+	}
+	return y
+}
+
+func yamlCheck(c check) *yCheck {
+	y := &yCheck{
+		Type:         c.typ,
+		Interval:     dur(c.interval),
+		FastInterval: dur(c.fast),
+		DownInterval: dur(c.down),
+		Timeout:      dur(c.timeout),
+		Rise:         c.rise,
+		Fall:         c.fall,
+		SlowStart:    dur(c.slowstart),
+	}
+	if c.address != (netip.AddrPort{}) {
+		y.Address = c.address.String()
+	}
+	return y
+}

@@ -1,0 +1,46 @@
+package migrate
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Files is where Import reads its inputs and the files they include. Paths
+// are the operating system's, as given on the command line or as an
+// include resolved them.
+type Files interface {
+	// ReadFile returns the contents of the file.
+	ReadFile(name string) ([]byte, error)
+	// Glob returns the names of the files matching pattern (the syntax
+	// of path/filepath.Match), sorted.
+	Glob(pattern string) ([]string, error)
+}
+
+// MaxFileSize is the largest input file read: configuration files are
+// small, and a larger file is most likely the wrong one.
+const MaxFileSize = 16 << 20
+
+// OSFiles reads the real file system. The zero value is ready to use.
+type OSFiles struct{}
+
+// ReadFile reads name, refusing a file larger than MaxFileSize.
+func (OSFiles) ReadFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%s has more than %d bytes: not a configuration file", name, MaxFileSize)
+	}
+	return data, nil
+}
+
+// Glob returns the files matching pattern, sorted.
+func (OSFiles) Glob(pattern string) ([]string, error) { return filepath.Glob(pattern) }

@@ -1,0 +1,95 @@
+package migrate
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rmqlb/rmqlb/config"
+)
+
+// seeds adds the files matching pattern to f's corpus.
+func seeds(f *testing.F, patterns ...string) {
+	for _, p := range patterns {
+		names, _ := filepath.Glob(p)
+		for _, n := range names {
+			data, err := os.ReadFile(n)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+		}
+	}
+}
+
+// fuzzImport runs Import on files and checks what holds for any input:
+// no panic; an error is a *SyntaxError with a line; every note has a
+// line; and a file with an instance or a listener passes config.Parse.
+func fuzzImport(t *testing.T, src Sources, files memFiles) {
+	r, err := Import(src, files)
+	if err != nil {
+		var se *SyntaxError
+		if !errors.As(err, &se) || se.Pos.Line < 1 || se.Pos.File == "" {
+			t.Fatalf("error without file and line: %v", err)
+		}
+		return
+	}
+	for _, n := range r.Notes {
+		if n.Pos.Line < 1 || n.Pos.File == "" {
+			t.Fatalf("note without file and line: %v", n)
+		}
+	}
+	y := string(r.YAML)
+	if strings.Contains(y, "\nvrrp_instances:") || strings.Contains(y, "\nlisteners:") {
+		if _, err := config.Parse(r.YAML); err != nil {
+			t.Fatalf("config.Parse refuses the file written: %v\n%s", err, y)
+		}
+	}
+}
+
+// FuzzKeepalived reads a keepalived.conf that may include itself (as
+// inc.conf) beside a fixed haproxy.cfg, so that scripts and virtual
+// servers meet listeners.
+func FuzzKeepalived(f *testing.F) {
+	seeds(f, "testdata/*/*keepalived.conf", "testdata/*/conf.d/*.conf")
+	f.Add([]byte("include inc.conf\n"))
+	f.Add([]byte("vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_script {\n s weight -3\n }\n}\nvrrp_script s {\n script \"nc -z 127.0.0.1 5672\"\n}\n"))
+	haproxy, err := os.ReadFile("testdata/tier/haproxy.cfg")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		files := memFiles{"/k/keepalived.conf": string(data), "/k/inc.conf": string(data), "/k/haproxy.cfg": string(haproxy)}
+		fuzzImport(t, Sources{Keepalived: "/k/keepalived.conf", HAProxy: "/k/haproxy.cfg"}, files)
+	})
+}
+
+// FuzzHAProxy reads an haproxy.cfg beside a fixed keepalived.conf.
+func FuzzHAProxy(f *testing.F) {
+	seeds(f, "testdata/*/haproxy.cfg")
+	f.Add([]byte("listen a\n bind :1\n server s 1.2.3.4:5 check\n"))
+	keepalived, err := os.ReadFile("testdata/blog/rabbitmq01-keepalived.conf")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		files := memFiles{"/k/keepalived.conf": string(keepalived), "/k/haproxy.cfg": string(data)}
+		fuzzImport(t, Sources{Keepalived: "/k/keepalived.conf", HAProxy: "/k/haproxy.cfg"}, files)
+	})
+}
+
+// FuzzIPVSAdm reads ipvsadm -Sn output beside a fixed keepalived.conf.
+func FuzzIPVSAdm(f *testing.F) {
+	seeds(f, "testdata/*/ipvsadm.rules")
+	f.Add([]byte("-A -f 1 -s wrr -p\n-a -f 1 -r 10.0.0.1:5672 -g -w 1\n"))
+	keepalived, err := os.ReadFile("testdata/lvs/keepalived.conf")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		files := memFiles{"/k/keepalived.conf": string(keepalived), "/k/ipvsadm.rules": string(data)}
+		fuzzImport(t, Sources{Keepalived: "/k/keepalived.conf", IPVSAdm: "/k/ipvsadm.rules"}, files)
+	})
+}

@@ -1,0 +1,710 @@
+package migrate
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rmqlb/rmqlb/config"
+)
+
+// haT translates an haproxy.cfg's TCP proxies into listeners. Each line
+// it translates is marked done; sweep reports the others.
+type haT struct {
+	ns        *notes
+	cfg       *haConfig
+	listeners []*listener
+	// names are the servers' names by address, to name LVS real
+	// servers that are the same brokers.
+	names map[netip.AddrPort]string
+	// params caches the parsed parameters of server and default-server
+	// lines, so that a line shared by several sections is read (and
+	// noted) once.
+	params map[*haLine]*serverParams
+}
+
+// haProxy is a listen, frontend or backend section with the defaults
+// section it inherits from.
+type haProxy struct {
+	sec *haSection
+	def *haSection
+}
+
+// Reasons of HAProxy lines that are not translated.
+const (
+	whyHTTP       = "http mode: rmqlb proxies TCP"
+	whyLog        = "no equivalent: rmqlb logs to stderr (the journal) and counts sessions in `rmqlb status` and /metrics"
+	whyGlobal     = "no equivalent: a setting of the HAProxy process"
+	whyStats      = "no equivalent: use `rmqlb status` (control_socket) and /metrics (metrics_listen)"
+	whyRules      = "no equivalent: rmqlb has no content rules or ACLs; a listener sends every client to its backends"
+	whyTLS        = "no equivalent: rmqlb proxies TCP without TLS; let RabbitMQ terminate TLS (listeners.ssl) and point the listener at it"
+	whyNoQueue    = "no equivalent: rmqlb queues no client; past maxconn a client is refused"
+	whyResolve    = "no equivalent: rmqlb uses IP addresses and resolves no names"
+	whyCheckRules = whyAMQP
+)
+
+// haWhy gives the reason of the HAProxy lines that are never translated,
+// by key (see haKey). A line missing here and left undone gets
+// whyUnknown (whyGlobal in the global section).
+var haWhy = map[string]string{
+	"log": whyLog, "option tcplog": whyLog, "option dontlognull": whyLog, "option httplog": whyHTTP,
+	"log-format": whyLog, "log-tag": whyLog, "option log-separate-errors": whyLog, "option logasap": whyLog,
+	"log-send-hostname": whyLog, "option log-health-checks": "no equivalent: rmqlb logs every state change of a check",
+	"maxconn": "no equivalent here: rmqlb's maxconn is per listener (and each session holds 2 file descriptors: mind ulimit -n)",
+	"stats":   whyStats, "option contstats": whyStats, "option socket-stats": whyStats, "monitor-uri": whyHTTP,
+	"acl": whyRules, "tcp-request": whyRules, "tcp-response": whyRules, "use_backend": whyRules,
+	"http-request": whyHTTP, "http-response": whyHTTP, "http-after-response": whyHTTP, "http-reuse": whyHTTP,
+	"option httpclose": whyHTTP, "option http-server-close": whyHTTP, "option http-keep-alive": whyHTTP,
+	"option forwardfor": whyHTTP, "option http-buffer-request": whyHTTP, "errorfile": whyHTTP, "errorfiles": whyHTTP,
+	"compression": whyHTTP, "cookie": whyHTTP, "capture": whyHTTP, "redirect": whyHTTP, "option originalto": whyHTTP,
+	"timeout http-request": whyHTTP, "timeout http-keep-alive": whyHTTP, "timeout tarpit": whyHTTP,
+	"timeout queue": whyNoQueue, "option tcp-check": whyCheckRules, "tcp-check": whyCheckRules,
+	"option httpchk": whyCheckRules, "http-check": whyCheckRules, "option mysql-check": whyCheckRules,
+	"option pgsql-check": whyCheckRules, "option redis-check": whyCheckRules, "option smtpchk": whyCheckRules,
+	"option ldap-check": whyCheckRules, "option ssl-hello-chk": whyCheckRules, "option external-check": whyCheckRules,
+	"external-check": whyCheckRules, "option spop-check": whyCheckRules,
+	"hash-type":                  "no equivalent: rmqlb hashes nothing; it keeps clients on a backend by persistence_timeout",
+	"hash-balance-factor":        "no equivalent: rmqlb hashes nothing",
+	"option allbackups":          "no equivalent: rmqlb has no backup servers",
+	"option persist":             "no equivalent: rmqlb keeps a client on a backend by persistence_timeout only",
+	"option abortonclose":        "no equivalent: rmqlb queues no client",
+	"option nolinger":            "no equivalent: rmqlb closes sockets the usual way",
+	"option independent-streams": "no equivalent: rmqlb's idle_timeout counts traffic in both directions",
+	"source":                     "no equivalent: rmqlb connects from the address the routing table chooses",
+	"fullconn":                   "no equivalent: rmqlb's maxconn is fixed",
+	"description":                "no equivalent: rmqlb's listeners have a name only",
+	"id":                         "no equivalent: rmqlb's listeners have a name only",
+	"bind-process":               whyGlobal, "unique-id-format": whyHTTP, "unique-id-header": whyHTTP,
+	"email-alert": whyMail, "rate-limit": "no equivalent: rmqlb limits concurrent clients (maxconn), not their rate",
+	"stick-table":                 "no equivalent: rmqlb keeps clients on a backend by persistence_timeout",
+	"stick":                       "no equivalent: rmqlb's only stickiness is by client address (persistence_timeout)",
+	"dispatch":                    "no equivalent: write the address as a backend",
+	"server-template":             whyResolve,
+	"load-server-state-from-file": "no equivalent: rmqlb keeps operator states until it stops",
+	"option transparent":          "no equivalent: rmqlb connects to its backends' addresses",
+	"option checkcache":           whyHTTP,
+	// global
+	"chroot": whyGlobal, "pidfile": whyGlobal, "user": whyGlobal, "group": whyGlobal, "uid": whyGlobal,
+	"gid": whyGlobal, "daemon": whyGlobal, "nbproc": whyGlobal, "nbthread": whyGlobal, "master-worker": whyGlobal,
+	"ulimit-n": whyGlobal, "node": whyGlobal, "ca-base": whyTLS, "crt-base": whyTLS,
+	"ssl-default-bind-ciphers": whyTLS, "ssl-default-bind-options": whyTLS, "ssl-default-server-ciphers": whyTLS,
+	"ssl-default-server-options": whyTLS, "ssl-default-bind-ciphersuites": whyTLS, "ssl-dh-param-file": whyTLS,
+	"tune.ssl.default-dh-param": whyTLS, "spread-checks": "no equivalent: rmqlb spreads first checks over one interval",
+	"lua-load": whyScripts, "insecure-fork-wanted": whyScripts, "external-check-command": whyCheckRules,
+}
+
+// haTranslated are the keys of the lines a proxy's translation reads.
+var haTranslated = map[string]bool{
+	"mode": true, "maxconn": true, "timeout connect": true, "contimeout": true, "timeout client": true,
+	"clitimeout": true, "timeout server": true, "srvtimeout": true, "timeout tunnel": true,
+	"timeout client-fin": true, "timeout server-fin": true, "timeout check": true, "retries": true,
+	"option redispatch": true, "balance": true, "default-server": true, "default_backend": true,
+}
+
+// haKey returns the key a line is looked up by: "option X", "timeout X"
+// or the first word, without a leading "no" or "default" (negated tells
+// which: "no option redispatch" has key "option redispatch").
+func haKey(words []string) (key string, negated bool) {
+	if len(words) > 1 && (words[0] == "no" || words[0] == "default") {
+		negated = words[0] == "no"
+		words = words[1:]
+	}
+	switch words[0] {
+	case "option", "timeout":
+		if len(words) > 1 {
+			return words[0] + " " + words[1], negated
+		}
+	}
+	return words[0], negated
+}
+
+// get returns the line of key that applies to p: its own last, else its
+// defaults' last (and theirs, for a defaults section that is "from"
+// another).
+func (p haProxy) get(key string) *haLine {
+	if l := lastLine(p.sec.lines, key); l != nil {
+		return l
+	}
+	for d, hops := p.def, 0; d != nil && hops < 8; hops++ {
+		if l := lastLine(d.lines, key); l != nil {
+			return l
+		}
+		d = d.parent
+	}
+	return nil
+}
+
+// all returns the lines of key that apply to p, its defaults' first.
+func (p haProxy) all(key string) []*haLine {
+	var out []*haLine
+	if p.def != nil {
+		for _, l := range p.def.lines {
+			if k, _ := haKey(l.words); k == key {
+				out = append(out, l)
+			}
+		}
+	}
+	for _, l := range p.sec.lines {
+		if k, _ := haKey(l.words); k == key {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// lastLine returns the last line of lines with key.
+func lastLine(lines []*haLine, key string) *haLine {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if k, _ := haKey(lines[i].words); k == key {
+			return lines[i]
+		}
+	}
+	return nil
+}
+
+// text is a line as a Note shows it.
+func (l *haLine) text() string { return directive(l.words...) }
+
+func (t *haT) use(l *haLine) { l.done = true }
+
+func (t *haT) skip(l *haLine, why string) {
+	t.ns.skip(l.pos, l.text(), why)
+	l.done = true
+}
+
+func (t *haT) change(l *haLine, why string) {
+	t.ns.change(l.pos, l.text(), why)
+	l.done = true
+}
+
+// skipSection reports a whole section: its header with why, its lines as
+// part of it.
+func (t *haT) skipSection(s *haSection, why string) {
+	last := s.header.pos.Line
+	for _, l := range s.lines {
+		l.done = true
+		last = l.pos.Line
+	}
+	what := s.header.text()
+	if last > s.header.pos.Line {
+		what += " (to line " + strconv.Itoa(last) + ")"
+	}
+	t.ns.skip(s.header.pos, what, why)
+	s.header.done = true
+}
+
+// translateHAProxy translates the TCP proxies of an haproxy.cfg.
+func translateHAProxy(cfg *haConfig, ns *notes) *haT {
+	t := &haT{ns: ns, cfg: cfg, names: map[netip.AddrPort]string{}, params: map[*haLine]*serverParams{}}
+	for _, l := range cfg.orphans {
+		t.skip(l, "outside any section: HAProxy refuses it")
+	}
+	backends := map[string]*haProxy{}
+	var proxies []haProxy
+	named := map[string]*haSection{}
+	var def *haSection
+	for _, s := range cfg.sections {
+		switch s.kind {
+		case "defaults":
+			t.use(s.header)
+			if from := fromName(s.header.words); from != "" {
+				s.parent = named[from]
+			}
+			if s.name != "" && s.name != "from" {
+				named[s.name] = s
+			}
+			def = s
+		case "listen", "frontend", "backend":
+			p := haProxy{sec: s, def: def}
+			if from := fromName(s.header.words); from != "" {
+				p.def = named[from]
+			}
+			if s.kind == "backend" {
+				backends[s.name] = &p
+			}
+			proxies = append(proxies, p)
+		case "global":
+			t.use(s.header)
+		default:
+			t.skipSection(s, "no equivalent: rmqlb has no "+s.kind+" section")
+		}
+	}
+	usedBackends := map[*haSection]bool{}
+	for _, p := range proxies {
+		switch p.sec.kind {
+		case "listen":
+			t.proxy(p, p)
+		case "frontend":
+			back := t.frontendBackend(p, backends)
+			if back == nil {
+				if !p.sec.header.done {
+					t.skipSection(p.sec, "no default_backend: nothing to send clients to")
+				}
+				continue
+			}
+			usedBackends[back.sec] = true
+			t.proxy(p, *back)
+		}
+	}
+	for _, p := range proxies {
+		if p.sec.kind == "backend" && !usedBackends[p.sec] && !p.sec.header.done {
+			t.skipSection(p.sec, "no frontend in tcp mode uses it")
+		}
+	}
+	t.sweep()
+	return t
+}
+
+// fromName returns the defaults section a header names with "from NAME".
+func fromName(words []string) string {
+	for i := 1; i+1 < len(words); i++ {
+		if words[i] == "from" {
+			return words[i+1]
+		}
+	}
+	return ""
+}
+
+// frontendBackend returns the backend a frontend sends its clients to.
+func (t *haT) frontendBackend(p haProxy, backends map[string]*haProxy) *haProxy {
+	var name string
+	for _, l := range p.sec.lines {
+		switch l.words[0] {
+		case "default_backend":
+			if len(l.words) > 1 {
+				name = l.words[1]
+				t.use(l)
+			}
+		case "use_backend":
+			if len(l.words) == 2 {
+				name = l.words[1] // unconditional
+				t.use(l)
+			}
+		}
+	}
+	if name == "" {
+		if l := p.get("default_backend"); l != nil && len(l.words) > 1 {
+			name = l.words[1]
+			t.use(l)
+		}
+	}
+	if name == "" {
+		return nil
+	}
+	b := backends[name]
+	if b == nil {
+		t.skipSection(p.sec, "its backend "+name+" is not in the file")
+	}
+	return b
+}
+
+// mode returns the mode of p ("tcp", HAProxy's default, unless written).
+func (t *haT) mode(p haProxy) string {
+	mode := "tcp"
+	if l := p.get("mode"); l != nil && len(l.words) > 1 {
+		mode = l.words[1]
+	}
+	if mode == "tcp" {
+		// Every mode line that says tcp is what rmqlb does, the
+		// defaults' too.
+		for _, l := range p.all("mode") {
+			if len(l.words) == 2 && l.words[1] == "tcp" {
+				t.use(l)
+			}
+		}
+	}
+	return mode
+}
+
+// proxy translates a listen section (front == back) or a frontend and its
+// backend into one listener per bound address.
+func (t *haT) proxy(front, back haProxy) {
+	if m := t.mode(front); m != "tcp" {
+		why := whyHTTP
+		if m != "http" {
+			why = "mode " + m + ": rmqlb proxies TCP"
+		}
+		t.skipSection(front.sec, why)
+		if back.sec != front.sec && !back.sec.header.done {
+			t.skipSection(back.sec, "the backend of "+front.sec.header.text()+": "+why)
+		}
+		return
+	}
+	if lastLine(front.sec.lines, "disabled") != nil {
+		t.skipSection(front.sec, "disabled in HAProxy")
+		return
+	}
+	binds := t.binds(front)
+	if len(binds) == 0 {
+		t.skipSection(front.sec, "binds no address rmqlb can use")
+		return
+	}
+	t.use(front.sec.header)
+	t.use(back.sec.header)
+	base := &listener{pos: front.sec.header.pos, src: fromHAProxy, what: front.sec.header.text(), name: front.sec.name}
+	t.settings(base, front, back)
+	t.servers(base, back)
+	if len(base.backends) == 0 {
+		t.ns.skip(front.sec.header.pos, front.sec.header.text(), "has no server that rmqlb can use: the listener is left out")
+		return
+	}
+	for i, b := range binds {
+		l := base
+		if i > 0 {
+			l = base.clone()
+			l.pos, l.what = b.pos, directive(b.words...)
+		}
+		l.bind, l.origBind = b.addr, b.addr
+		t.listeners = append(t.listeners, l)
+	}
+}
+
+// clone returns a copy of l with copies of its backends.
+func (l *listener) clone() *listener {
+	c := *l
+	c.backends = nil
+	for _, b := range l.backends {
+		nb := *b
+		c.backends = append(c.backends, &nb)
+	}
+	return &c
+}
+
+// haBind is one address a proxy binds.
+type haBind struct {
+	pos   Pos
+	words []string
+	addr  netip.AddrPort
+}
+
+// haBindArgs are the bind options that take a value.
+var haBindArgs = map[string]bool{
+	"name": true, "crt": true, "ca-file": true, "ciphers": true, "ciphersuites": true, "alpn": true,
+	"backlog": true, "interface": true, "maxconn": true, "mss": true, "process": true, "thread": true,
+	"nice": true, "id": true, "level": true, "severity-output": true, "mode": true, "user": true,
+	"group": true, "uid": true, "gid": true, "namespace": true, "tcp-ut": true, "crt-list": true,
+	"curves": true, "ecdhe": true, "ssl-min-ver": true, "ssl-max-ver": true, "verify": true,
+	"crl-file": true, "npn": true, "label": true, "shards": true, "proto": true, "sigalgs": true,
+	"client-sigalgs": true, "tls-ticket-keys": true, "guid-prefix": true, "idle-ping": true,
+	"quic-cc-algo": true, "accept-netscaler-cip": true, "ca-ignore-err": true, "crt-ignore-err": true,
+}
+
+// binds returns the addresses a proxy binds: the listen or frontend
+// header's, then its bind lines'.
+func (t *haT) binds(p haProxy) []haBind {
+	var out []haBind
+	h := p.sec.header
+	if len(h.words) > 2 && h.words[2] != "from" {
+		out = append(out, t.bindAddrs(h, h.words[2])...)
+	}
+	for _, l := range t.linesOf(p.sec, "bind", 2, "needs an address") {
+		ssl := false
+		var opts []string
+		for i := 2; i < len(l.words); i++ {
+			o := l.words[i]
+			if haBindArgs[o] && i+1 < len(l.words) {
+				i++
+				if o == "name" {
+					continue
+				}
+				o += " " + l.words[i]
+			}
+			if o == "ssl" {
+				ssl = true
+			}
+			opts = append(opts, o)
+		}
+		if ssl {
+			t.skip(l, whyTLS)
+			continue
+		}
+		addrs := t.bindAddrs(l, l.words[1])
+		if len(addrs) == 0 {
+			continue
+		}
+		t.use(l)
+		for _, o := range opts {
+			why := whyUnknown
+			switch strings.Fields(o)[0] {
+			case "accept-proxy", "accept-netscaler-cip":
+				why = "no equivalent: rmqlb reads no PROXY header from clients"
+			case "transparent", "interface", "namespace", "v4v6", "v6only", "mss", "backlog", "defer-accept", "tfo", "tcp-ut", "nice", "process", "thread", "id":
+				why = "no equivalent: rmqlb binds VIP:port with the kernel's defaults"
+			case "maxconn":
+				why = "no equivalent: rmqlb's maxconn is per listener"
+			}
+			t.ns.skip(l.pos, directive("bind", l.words[1], o), why)
+		}
+		out = append(out, addrs...)
+	}
+	return out
+}
+
+// linesOf returns the lines of s whose first word is key, reporting
+// those with fewer than n words with why.
+func (t *haT) linesOf(s *haSection, key string, n int, why string) []*haLine {
+	var out []*haLine
+	for _, l := range s.lines {
+		switch {
+		case l.words[0] != key:
+		case len(l.words) < n:
+			t.skip(l, why)
+		default:
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// bindAddrs reads the addresses of a bind (a comma-separated list of
+// [ADDR]:PORT), reporting those rmqlb cannot bind.
+func (t *haT) bindAddrs(l *haLine, list string) []haBind {
+	var out []haBind
+	for _, s := range strings.Split(list, ",") {
+		ap, err := haAddr(s, true)
+		if err != nil {
+			t.ns.skip(l.pos, directive(l.words[0], s), err.Error())
+			continue
+		}
+		out = append(out, haBind{pos: l.pos, words: l.words, addr: ap})
+	}
+	if len(out) > 0 {
+		l.done = true
+	}
+	return out
+}
+
+// haAddr reads an HAProxy address "[ipv4@|ipv6@]ADDR:PORT"; with bind, an
+// empty ADDR or "*" is the unspecified address.
+func haAddr(s string, bind bool) (netip.AddrPort, error) {
+	for _, p := range []string{"ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"} {
+		s = strings.TrimPrefix(s, p)
+	}
+	if i := strings.Index(s, "@"); i >= 0 {
+		return netip.AddrPort{}, fmt.Errorf("no equivalent: rmqlb binds and connects to IP addresses, not %s", s[:i+1])
+	}
+	if strings.HasPrefix(s, "[") {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil || ap.Port() == 0 {
+			return netip.AddrPort{}, fmt.Errorf("must be ADDRESS:PORT")
+		}
+		return ap, nil
+	}
+	i := strings.LastIndex(s, ":")
+	if i < 0 {
+		return netip.AddrPort{}, fmt.Errorf("needs a port: rmqlb does not take the client's destination port")
+	}
+	host, port := s[:i], s[i+1:]
+	if strings.ContainsAny(port, "-+") {
+		return netip.AddrPort{}, fmt.Errorf("a port range or offset: write one listener per port")
+	}
+	pn, err := number(port, 1, 65535)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("port %v", err)
+	}
+	var a netip.Addr
+	switch {
+	case bind && (host == "" || host == "*"):
+		a = netip.IPv4Unspecified()
+	default:
+		if a, err = netip.ParseAddr(host); err != nil || a.Zone() != "" {
+			return netip.AddrPort{}, fmt.Errorf("%s: %s", host, whyResolve)
+		}
+		if !bind && a.IsUnspecified() {
+			return netip.AddrPort{}, fmt.Errorf("must not be the unspecified address")
+		}
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(pn)), nil
+}
+
+// settings translates a proxy's listener settings: limits, timeouts,
+// retries, balance and persistence.
+func (t *haT) settings(l *listener, front, back haProxy) {
+	if ln := front.get("maxconn"); ln != nil {
+		if v, ok := t.intOf(ln, 0, 1<<31-1); ok {
+			l.maxconn = v
+			t.use(ln)
+		}
+	}
+	if ln := t.timeout(back, "connect", "contimeout"); ln != nil {
+		l.connectTimeout = ln.d
+	}
+	client := t.timeout(front, "client", "clitimeout")
+	server := t.timeout(back, "server", "srvtimeout")
+	if tunnel := t.timeout(back, "tunnel", ""); tunnel != nil {
+		l.idleTimeout = tunnel.d
+	} else {
+		switch {
+		case client != nil && server != nil:
+			l.idleTimeout = min(client.d, server.d)
+			if client.d != server.d {
+				t.change(client.line, "rmqlb has one idle_timeout for both sides: the shorter of timeout client and timeout server")
+			}
+		case client != nil:
+			l.idleTimeout = client.d
+		case server != nil:
+			l.idleTimeout = server.d
+		}
+	}
+	cfin, sfin := t.timeout(front, "client-fin", ""), t.timeout(back, "server-fin", "")
+	switch {
+	case cfin != nil && sfin != nil:
+		l.finTimeout = min(cfin.d, sfin.d)
+	case cfin != nil:
+		l.finTimeout = cfin.d
+	case sfin != nil:
+		l.finTimeout = sfin.d
+	}
+	const whyRedispatch = "rmqlb tries another backend on each retry, as HAProxy does with option redispatch"
+	redispatch := back.get("option redispatch")
+	negated := false
+	if redispatch != nil {
+		if _, negated = haKey(redispatch.words); negated {
+			t.change(redispatch, whyRedispatch)
+		} else {
+			t.use(redispatch)
+		}
+	}
+	if ln := back.get("retries"); ln != nil {
+		if v, ok := t.intOf(ln, 0, config.MaxRetries); ok {
+			l.retries = intp(v)
+			if redispatch == nil {
+				t.change(ln, whyRedispatch)
+			} else {
+				t.use(ln)
+			}
+		}
+	}
+	t.balance(l, back)
+	// What rmqlb always does: TCP keepalive on both sides, splice(2).
+	for _, k := range []string{"option tcpka", "option clitcpka", "option srvtcpka", "option splice-auto", "option splice-request", "option splice-response"} {
+		for _, p := range []haProxy{front, back} {
+			if ln := p.get(k); ln != nil {
+				if _, neg := haKey(ln.words); !neg {
+					t.use(ln)
+				}
+			}
+		}
+	}
+}
+
+// haTimeout is a timeout line and its value.
+type haTimeout struct {
+	line *haLine
+	d    time.Duration
+}
+
+// timeout returns the "timeout NAME" (or the old single-word alias) that
+// applies to p.
+func (t *haT) timeout(p haProxy, name, alias string) *haTimeout {
+	l := p.get("timeout " + name)
+	if l == nil && alias != "" {
+		l = p.get(alias)
+	}
+	if l == nil {
+		return nil
+	}
+	v := ""
+	if l.words[0] == "timeout" && len(l.words) > 2 {
+		v = l.words[2]
+	} else if l.words[0] != "timeout" && len(l.words) > 1 {
+		v = l.words[1]
+	}
+	d, err := haTime(v)
+	if err != nil {
+		t.skip(l, err.Error())
+		return nil
+	}
+	t.use(l)
+	return &haTimeout{line: l, d: d}
+}
+
+// intOf returns the integer value (the last word) of l in min..max.
+func (t *haT) intOf(l *haLine, min, max int) (int, bool) {
+	if len(l.words) < 2 {
+		t.skip(l, "needs a value")
+		return 0, false
+	}
+	v, err := number(l.words[len(l.words)-1], min, max)
+	if err != nil {
+		t.skip(l, err.Error())
+		return 0, false
+	}
+	return v, true
+}
+
+// balance translates balance and source persistence (balance source, or
+// a stick table on the source address).
+func (t *haT) balance(l *listener, back haProxy) {
+	if ln := back.get("balance"); ln != nil && len(ln.words) > 1 {
+		switch alg := ln.words[1]; alg {
+		case "roundrobin", "static-rr":
+			l.policy = "roundrobin"
+			t.use(ln)
+		case "leastconn":
+			l.policy = "leastconn"
+			t.use(ln)
+		case "source":
+			l.persistence = sourcePersistence
+			t.change(ln, "a source hash: rmqlb keeps each client address on its backend with persistence_timeout "+formatDuration(sourcePersistence))
+		case "random":
+			t.change(ln, "rmqlb's closest policy is roundrobin")
+		case "first":
+			t.skip(ln, "no equivalent: rmqlb spreads clients over every backend; the listener uses roundrobin")
+		default:
+			t.skip(ln, "no equivalent: balance "+alg+" needs HTTP or other content; the listener uses roundrobin")
+		}
+	}
+	stick := back.get("stick")
+	table := back.get("stick-table")
+	if stick == nil || table == nil || len(stick.words) < 3 || stick.words[1] != "on" || stick.words[2] != "src" {
+		return
+	}
+	expire := sourcePersistence
+	for i := 1; i+1 < len(table.words); i++ {
+		if table.words[i] == "expire" {
+			d, err := haTime(table.words[i+1])
+			if err != nil {
+				t.skip(table, "expire "+err.Error())
+				return
+			}
+			expire = d
+		}
+	}
+	l.persistence = expire
+	t.use(stick)
+	t.change(table, "rmqlb keeps each client address on its backend with persistence_timeout "+formatDuration(expire)+" (the table's expire)")
+}
+
+// sweep reports every line that was neither translated nor reported.
+func (t *haT) sweep() {
+	for _, s := range t.cfg.sections {
+		if !s.header.done {
+			t.skip(s.header, whyUnknown)
+		}
+		httpDefaults := s.kind == "defaults" && lastLine(s.lines, "mode") != nil && len(lastLine(s.lines, "mode").words) > 1 && lastLine(s.lines, "mode").words[1] == "http"
+		for _, l := range s.lines {
+			if l.done {
+				continue
+			}
+			key, _ := haKey(l.words)
+			why, ok := haWhy[key]
+			switch {
+			case ok:
+			case s.kind == "global" || strings.HasPrefix(key, "tune."):
+				why = whyGlobal
+			case strings.HasPrefix(key, "ssl-"):
+				why = whyTLS
+			case httpDefaults:
+				why = "in defaults for http mode: rmqlb proxies TCP"
+			case s.kind == "defaults" && haTranslated[key]:
+				why = "overridden in every translated section that uses these defaults, or used by none"
+			default:
+				why = whyUnknown
+			}
+			t.skip(l, why)
+		}
+	}
+}

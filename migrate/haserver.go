@@ -1,0 +1,362 @@
+package migrate
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/healthcheck"
+)
+
+// serverParams are the parameters of a server or default-server line
+// that rmqlb has; nil and zero: not written.
+type serverParams struct {
+	check        *bool
+	inter        time.Duration
+	fastinter    time.Duration
+	downinter    time.Duration
+	slowstart    time.Duration
+	rise, fall   int
+	weight       *int
+	maxconn      int
+	port         int
+	addr         netip.Addr
+	proxy        string
+	backup       bool
+	disabled     bool
+	tls          bool
+	onMarkedDown string
+}
+
+// merge returns p with the parameters o writes put over it.
+func (p serverParams) merge(o *serverParams) serverParams {
+	if o.check != nil {
+		p.check = o.check
+	}
+	for _, f := range []struct{ dst, src *time.Duration }{{&p.inter, &o.inter}, {&p.fastinter, &o.fastinter}, {&p.downinter, &o.downinter}, {&p.slowstart, &o.slowstart}} {
+		if *f.src != 0 {
+			*f.dst = *f.src
+		}
+	}
+	for _, f := range []struct{ dst, src *int }{{&p.rise, &o.rise}, {&p.fall, &o.fall}, {&p.maxconn, &o.maxconn}, {&p.port, &o.port}} {
+		if *f.src != 0 {
+			*f.dst = *f.src
+		}
+	}
+	if o.weight != nil {
+		p.weight = o.weight
+	}
+	if o.addr.IsValid() {
+		p.addr = o.addr
+	}
+	if o.proxy != "" {
+		p.proxy = o.proxy
+	}
+	if o.onMarkedDown != "" {
+		p.onMarkedDown = o.onMarkedDown
+	}
+	p.backup = p.backup || o.backup
+	p.disabled = p.disabled || o.disabled
+	p.tls = p.tls || o.tls
+	return p
+}
+
+// haServerArgs are the server options that take a value, with the reason
+// of those rmqlb has no equivalent of (those it translates have "").
+var haServerArgs = map[string]string{
+	"inter": "", "fastinter": "", "downinter": "", "rise": "", "fall": "", "weight": "", "maxconn": "",
+	"port": "", "addr": "", "slowstart": "", "on-marked-down": "",
+	"on-marked-up":     "no equivalent: rmqlb has no backup servers",
+	"on-error":         "no equivalent: rmqlb judges a backend by its checks only",
+	"error-limit":      "no equivalent: rmqlb judges a backend by its checks only",
+	"observe":          "no equivalent: rmqlb judges a backend by its checks only",
+	"id":               "no equivalent: rmqlb names backends",
+	"cookie":           whyHTTP,
+	"maxqueue":         whyNoQueue,
+	"minconn":          "no equivalent: rmqlb's maxconn is fixed",
+	"source":           "no equivalent: rmqlb connects from the address the routing table chooses",
+	"usesrc":           "no equivalent: rmqlb connects from the address the routing table chooses",
+	"resolvers":        whyResolve,
+	"resolve-prefer":   whyResolve,
+	"resolve-net":      whyResolve,
+	"resolve-opts":     whyResolve,
+	"init-addr":        whyResolve,
+	"agent-port":       whyAMQP,
+	"agent-inter":      whyAMQP,
+	"agent-addr":       whyAMQP,
+	"agent-send":       whyAMQP,
+	"track":            "no equivalent: rmqlb checks each backend itself",
+	"redir":            whyHTTP,
+	"namespace":        "no equivalent: rmqlb connects in its own network namespace",
+	"pool-max-conn":    "no equivalent: rmqlb reuses no backend connection",
+	"pool-low-conn":    "no equivalent: rmqlb reuses no backend connection",
+	"pool-purge-delay": "no equivalent: rmqlb reuses no backend connection",
+	"max-reuse":        "no equivalent: rmqlb reuses no backend connection",
+	"tcp-ut":           "no equivalent: rmqlb sets TCP keepalive (keepalive)",
+	"proto":            whyHTTP,
+	"alpn":             whyTLS, "check-alpn": whyTLS, "sni": whyTLS, "check-sni": whyTLS, "crt": whyTLS,
+	"ca-file": whyTLS, "crl-file": whyTLS, "verify": whyTLS, "verifyhost": whyTLS, "ciphers": whyTLS,
+	"ciphersuites": whyTLS, "ssl-min-ver": whyTLS, "ssl-max-ver": whyTLS, "npn": whyTLS, "check-proto": whyAMQP,
+	"set-proxy-v2-tlv-fmt": "no equivalent: rmqlb's PROXY v2 headers carry addresses only",
+	"ws":                   whyHTTP, "guid": "no equivalent: rmqlb names backends", "log-bufsize": whyLog, "shard": whyGlobal,
+	"hash-key": "no equivalent: rmqlb hashes nothing", "strict-maxconn": "no equivalent: rmqlb's maxconn is always strict",
+}
+
+// haServerFlags are the server options without a value that rmqlb has
+// no equivalent of, with the reason.
+var haServerFlags = map[string]string{
+	"agent-check":           whyAMQP,
+	"no-agent-check":        whyAMQP,
+	"check-ssl":             whyAMQP,
+	"no-check-ssl":          whyAMQP,
+	"ssl-reuse":             whyTLS,
+	"no-ssl-reuse":          whyTLS,
+	"tls-tickets":           whyTLS,
+	"no-tls-tickets":        whyTLS,
+	"force-sslv3":           whyTLS,
+	"force-tlsv10":          whyTLS,
+	"force-tlsv11":          whyTLS,
+	"force-tlsv12":          whyTLS,
+	"force-tlsv13":          whyTLS,
+	"no-sslv3":              whyTLS,
+	"no-tlsv10":             whyTLS,
+	"no-tlsv11":             whyTLS,
+	"no-tlsv12":             whyTLS,
+	"no-tlsv13":             whyTLS,
+	"allow-0rtt":            whyTLS,
+	"send-proxy-v2-ssl":     "no equivalent: rmqlb's PROXY v2 headers carry addresses only",
+	"send-proxy-v2-ssl-cn":  "no equivalent: rmqlb's PROXY v2 headers carry addresses only",
+	"non-stick":             "no equivalent: every backend takes persistent clients",
+	"stick":                 "no equivalent: every backend takes persistent clients",
+	"tfo":                   "no equivalent: rmqlb connects without TCP fast open",
+	"no-tfo":                "no equivalent: rmqlb connects without TCP fast open",
+	"check-via-socks4":      "no equivalent: rmqlb checks its backends directly",
+	"no-backup":             "",
+	"no-send-proxy":         "",
+	"no-send-proxy-v2":      "",
+	"no-check-send-proxy":   "",
+	"enabled":               "",
+	"check-send-proxy":      "", // rmqlb's checks send a PROXY v2 LOCAL header when proxy_protocol is set
+	"check":                 "",
+	"no-check":              "",
+	"backup":                "",
+	"disabled":              "",
+	"ssl":                   "",
+	"no-ssl":                "",
+	"send-proxy":            "",
+	"send-proxy-v2":         "",
+	"no-verifyhost":         whyTLS,
+	"ignore-ssl-errors":     whyTLS,
+	"check-reuse-pool":      "no equivalent: rmqlb reuses no backend connection",
+	"init-state":            "no equivalent: a checked backend starts DOWN in rmqlb until its checks pass",
+	"ssl-passphrase":        whyTLS,
+	"send-proxy-v2-options": "no equivalent: rmqlb's PROXY v2 headers carry addresses only",
+}
+
+// parseServerParams reads the parameters of a server (from words[3]) or
+// default-server (from words[1]) line, noting those rmqlb has no
+// equivalent of. Each line is read once.
+func (t *haT) parseServerParams(l *haLine, from int) *serverParams {
+	if p, ok := t.params[l]; ok {
+		return p
+	}
+	p := &serverParams{}
+	t.params[l] = p
+	name := directive(l.words[:min(from, len(l.words))]...)
+	for i := from; i < len(l.words); i++ {
+		o := l.words[i]
+		why, hasArg := haServerArgs[o]
+		if !hasArg {
+			w, known := haServerFlags[o]
+			if !known {
+				w = whyUnknown
+			}
+			switch o {
+			case "check":
+				p.check = boolp(true)
+			case "no-check":
+				p.check = boolp(false)
+			case "backup":
+				p.backup = true
+			case "disabled":
+				p.disabled = true
+			case "ssl":
+				p.tls = true
+			case "send-proxy":
+				p.proxy = "v1"
+			case "send-proxy-v2":
+				p.proxy = "v2"
+			case "no-send-proxy", "no-send-proxy-v2":
+				p.proxy = "none"
+			}
+			if w != "" {
+				t.ns.skip(l.pos, directive(name, o), w)
+			}
+			continue
+		}
+		if i+1 >= len(l.words) {
+			t.ns.skip(l.pos, directive(name, o), "needs a value")
+			continue
+		}
+		i++
+		v := l.words[i]
+		if why != "" {
+			t.ns.skip(l.pos, directive(name, o, v), why)
+			continue
+		}
+		if err := p.set(o, v); err != nil {
+			t.ns.skip(l.pos, directive(name, o, v), err.Error())
+		}
+	}
+	return p
+}
+
+// set reads the value of one translated server option.
+func (p *serverParams) set(o, v string) error {
+	var err error
+	interval := func(dst *time.Duration) {
+		var d time.Duration
+		if d, err = haTime(v); err == nil {
+			if err = checkDuration(d); err == nil {
+				*dst = d
+			}
+		}
+	}
+	switch o {
+	case "inter":
+		interval(&p.inter)
+	case "fastinter":
+		interval(&p.fastinter)
+	case "downinter":
+		interval(&p.downinter)
+	case "slowstart":
+		p.slowstart, err = haTime(v)
+	case "rise":
+		p.rise, err = number(v, 1, healthcheck.MaxRiseFall)
+	case "fall":
+		p.fall, err = number(v, 1, healthcheck.MaxRiseFall)
+	case "weight":
+		var w int
+		w, err = number(v, 0, balancer.MaxWeight)
+		p.weight = intp(w)
+	case "maxconn":
+		p.maxconn, err = number(v, 0, 1<<31-1)
+	case "port":
+		p.port, err = number(v, 1, 65535)
+	case "addr":
+		p.addr, err = netip.ParseAddr(v)
+	case "on-marked-down":
+		switch v {
+		case "shutdown-sessions":
+			p.onMarkedDown = v
+		default:
+			err = fmt.Errorf("no equivalent: rmqlb's on_marked_down is shutdown-sessions or keep-sessions")
+		}
+	}
+	return err
+}
+
+// servers translates the server lines of back into l's backends.
+func (t *haT) servers(l *listener, back haProxy) {
+	var defaults serverParams
+	for _, ln := range back.all("default-server") {
+		defaults = defaults.merge(t.parseServerParams(ln, 1))
+		t.use(ln)
+	}
+	var checkTimeout time.Duration
+	if ct := t.timeout(back, "check", ""); ct != nil {
+		if err := checkDuration(ct.d); err != nil {
+			t.skip(ct.line, err.Error())
+		} else {
+			checkTimeout = ct.d
+		}
+	}
+	otherCheck := back.get("option httpchk") != nil || back.get("option tcp-check") != nil ||
+		back.get("option ssl-hello-chk") != nil || back.get("option external-check") != nil
+	noted := false
+	for _, ln := range t.linesOf(back.sec, "server", 3, "must be server NAME ADDRESS:PORT [options]") {
+		sp := defaults.merge(t.parseServerParams(ln, 3))
+		addr, err := haAddr(ln.words[2], false)
+		if err != nil {
+			t.skip(ln, err.Error())
+			continue
+		}
+		if sp.tls {
+			t.skip(ln, "HAProxy speaks TLS to this server: "+whyTLS)
+			continue
+		}
+		t.use(ln)
+		b := &backend{pos: ln.pos, name: ln.words[1], addr: addr, weight: sp.weight, maxconn: sp.maxconn}
+		if sp.proxy != "none" {
+			b.proxy = sp.proxy
+		}
+		if _, ok := t.names[addr]; !ok {
+			t.names[addr] = b.name
+		}
+		switch {
+		case sp.check == nil || !*sp.check:
+			t.ns.change(ln.pos, ln.text(), "HAProxy does not check this server: rmqlb checks it with an AMQP handshake (write check type: none to leave it unchecked)")
+		default:
+			b.check = check{interval: sp.inter, fast: sp.fastinter, down: sp.downinter, rise: sp.rise, fall: sp.fall,
+				slowstart: sp.slowstart, timeout: checkTimeout}
+			if sp.port != 0 || sp.addr.IsValid() {
+				ca, cp := addr.Addr(), addr.Port()
+				if sp.addr.IsValid() {
+					ca = sp.addr
+				}
+				if sp.port != 0 {
+					cp = uint16(sp.port)
+				}
+				if ap := netip.AddrPortFrom(ca, cp); ap != addr {
+					b.check.address = ap
+				}
+			}
+			if !noted && !otherCheck {
+				l.later = append(l.later, Note{Pos: ln.pos, Directive: ln.text(), Kind: Changed, Why: whyTCPCheck})
+				noted = true
+			}
+		}
+		if sp.backup {
+			t.ns.change(ln.pos, ln.text(), "no equivalent of backup: rmqlb has no backup servers, so this one takes clients like the others")
+		}
+		if sp.disabled {
+			b.weight = intp(0)
+			t.ns.change(ln.pos, ln.text(), "disabled: weight 0 in rmqlb (no new clients); `rmqlb backend LISTENER/BACKEND maint` takes it out entirely")
+		}
+		if sp.onMarkedDown != "" {
+			l.onMarkedDown = sp.onMarkedDown
+		}
+		l.backends = append(l.backends, b)
+	}
+	// HAProxy's roundrobin weighs its servers.
+	if l.policy == "" || l.policy == "roundrobin" {
+		if weighted(l.backends) {
+			l.policy = "wrr"
+		}
+	}
+}
+
+// weighted reports whether the backends that take clients (weight > 0)
+// have different weights.
+func weighted(bs []*backend) bool {
+	w := 0
+	for _, b := range bs {
+		switch bw := weightOf(b); {
+		case bw == 0:
+		case w == 0:
+			w = bw
+		case bw != w:
+			return true
+		}
+	}
+	return false
+}
+
+// weightOf is b's weight, 1 when not written.
+func weightOf(b *backend) int {
+	if b.weight == nil {
+		return 1
+	}
+	return *b.weight
+}

@@ -1,0 +1,286 @@
+package migrate
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+)
+
+// kaNode is one statement of a keepalived configuration: its first word,
+// the words after it and, when a block followed it, the statements of the
+// block. Translation marks each node it consumes (or reports) as done;
+// the nodes left undone are reported at the end, so that every statement
+// of the file is accounted for.
+type kaNode struct {
+	pos      Pos
+	key      string
+	args     []string
+	children []*kaNode
+	block    bool
+	done     bool
+}
+
+// Limits of the keepalived reader, far above what real files use; they
+// bound the work a hostile or broken file can cause.
+const (
+	maxIncludeDepth = 8
+	maxIncludes     = 256
+	maxBlockDepth   = 32
+	maxStatements   = 200000
+)
+
+// kaReader reads a keepalived.conf and the files it includes into one
+// tree, the way keepalived's own parser reads them (lib/parser.c): line by
+// line, with '!' and '#' comments, '\' continuations, "double quoted"
+// words, '{' and '}' splitting lines, and include lines replaced by the
+// files their glob matches (relative to the including file's directory).
+type kaReader struct {
+	files Files
+	notes *notes
+	root  *kaNode
+	// stack holds the open blocks, stack[0] the root.
+	stack []*kaNode
+	// last is the statement a '{' on a line of its own opens.
+	last  *kaNode
+	chain []string // the files being read, outermost first
+	count int      // statements read
+	reads int      // files read
+}
+
+// readKeepalived reads the file at path and every file it includes.
+func readKeepalived(path string, files Files, ns *notes) (*kaNode, error) {
+	r := &kaReader{files: files, notes: ns, root: &kaNode{pos: Pos{File: path}, block: true}}
+	r.stack = []*kaNode{r.root}
+	if err := r.file(path, Pos{}); err != nil {
+		return nil, err
+	}
+	if len(r.stack) > 1 {
+		open := r.stack[len(r.stack)-1]
+		return nil, errAt(open.pos, "%s: block opened here is not closed", open.key)
+	}
+	return r.root, nil
+}
+
+// file reads one file; from is the include line that names it (the zero
+// Pos for the main file).
+func (r *kaReader) file(path string, from Pos) error {
+	clean := filepath.Clean(path)
+	for _, f := range r.chain {
+		if f == clean {
+			return errAt(from, "include %s: includes itself (through %s)", path, strings.Join(r.chain, " -> "))
+		}
+	}
+	if len(r.chain) >= maxIncludeDepth {
+		return errAt(from, "include %s: more than %d levels of include", path, maxIncludeDepth)
+	}
+	if r.reads++; r.reads > maxIncludes {
+		return errAt(from, "include %s: more than %d files included", path, maxIncludes)
+	}
+	data, err := r.files.ReadFile(path)
+	if err != nil {
+		if from.File == "" {
+			return err
+		}
+		return errAt(from, "include: %v", err)
+	}
+	r.notes.file(path)
+	r.chain = append(r.chain, clean)
+	defer func() { r.chain = r.chain[:len(r.chain)-1] }()
+
+	lines := bytes.Split(data, []byte("\n"))
+	for i := 0; i < len(lines); i++ {
+		pos := Pos{File: path, Line: i + 1}
+		line, cont, err := kaDecomment(string(lines[i]))
+		if err != nil {
+			return errAt(pos, "%v", err)
+		}
+		for cont && i+1 < len(lines) {
+			i++
+			var next string
+			next, cont, err = kaDecomment(string(lines[i]))
+			if err != nil {
+				return errAt(Pos{File: path, Line: i + 1}, "%v", err)
+			}
+			line += " " + next
+		}
+		if err := r.line(pos, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kaIncludes are keepalived's include keywords: include, and the variants
+// that only change how keepalived reports a missing file.
+var kaIncludes = map[string]bool{"include": true, "includer": true, "includem": true, "includew": true, "includeb": true, "includea": true}
+
+// line handles one logical line (comments and continuations removed).
+func (r *kaReader) line(pos Pos, line string) error {
+	toks, err := kaTokens(line)
+	if err != nil {
+		return errAt(pos, "%v", err)
+	}
+	if len(toks) == 0 {
+		return nil
+	}
+	if t := toks[0]; t.kind == tokWord && !t.quoted && kaIncludes[t.text] {
+		return r.include(pos, toks)
+	}
+	var words []string
+	flush := func() error {
+		if len(words) == 0 {
+			return nil
+		}
+		if r.count++; r.count > maxStatements {
+			return errAt(pos, "more than %d statements: not a keepalived configuration", maxStatements)
+		}
+		n := &kaNode{pos: pos, key: words[0], args: words[1:]}
+		top := r.stack[len(r.stack)-1]
+		top.children = append(top.children, n)
+		r.last = n
+		words = nil
+		return nil
+	}
+	for _, t := range toks {
+		switch t.kind {
+		case tokWord:
+			words = append(words, t.text)
+		case tokOpen:
+			opened := len(words) > 0
+			if err := flush(); err != nil {
+				return err
+			}
+			if !opened && (r.last == nil || r.last.block) {
+				return errAt(pos, "'{' without a keyword before it")
+			}
+			if len(r.stack) > maxBlockDepth {
+				return errAt(pos, "blocks nested more than %d deep", maxBlockDepth)
+			}
+			r.last.block = true
+			r.stack = append(r.stack, r.last)
+			r.last = nil
+		case tokClose:
+			if err := flush(); err != nil {
+				return err
+			}
+			if len(r.stack) == 1 {
+				return errAt(pos, "'}' without a block to close")
+			}
+			r.stack = r.stack[:len(r.stack)-1]
+			r.last = nil
+		}
+	}
+	return flush()
+}
+
+// include reads the files an include line names, in place of the line.
+func (r *kaReader) include(pos Pos, toks []kaToken) error {
+	n := &kaNode{pos: pos, key: toks[0].text, done: true}
+	if len(toks) < 2 || toks[1].kind != tokWord {
+		return errAt(pos, "%s: needs a file name or pattern", n.key)
+	}
+	for _, t := range toks[2:] {
+		r.notes.skip(pos, directive(n.key, toks[1].text, t.text), "extra word after the file name: ignored, as keepalived does")
+	}
+	pattern := toks[1].text
+	if !filepath.IsAbs(pattern) {
+		pattern = filepath.Join(filepath.Dir(pos.File), pattern)
+	}
+	matches, err := r.files.Glob(pattern)
+	if err != nil {
+		return errAt(pos, "%s %s: %v", n.key, toks[1].text, err)
+	}
+	if len(matches) == 0 {
+		r.notes.skip(pos, directive(n.key, toks[1].text), "matches no file ("+pattern+"): nothing to translate")
+		return nil
+	}
+	for _, m := range matches {
+		if err := r.file(m, pos); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kaDecomment removes a line's comment and leading and trailing blanks as
+// keepalived does: '!' and '#' outside double quotes start a comment, "\!"
+// and "\#" outside quotes stand for the characters themselves, and a '\'
+// ending the line continues it on the next (cont).
+func kaDecomment(s string) (line string, cont bool, err error) {
+	var b strings.Builder
+	quote := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"':
+			quote = !quote
+		case c == '\\' && i+1 == len(s):
+			cont = true
+			continue
+		case c == '\\':
+			if !quote && (s[i+1] == '#' || s[i+1] == '!') {
+				i++
+				c = s[i]
+			} else {
+				b.WriteByte(c)
+				i++
+				c = s[i]
+			}
+		case !quote && (c == '!' || c == '#'):
+			return strings.TrimSpace(b.String()), false, nil
+		}
+		b.WriteByte(c)
+	}
+	if quote {
+		return "", false, errUnterminatedQuote
+	}
+	return strings.TrimSpace(b.String()), cont, nil
+}
+
+type tokKind uint8
+
+const (
+	tokWord tokKind = iota
+	tokOpen
+	tokClose
+)
+
+type kaToken struct {
+	kind   tokKind
+	text   string
+	quoted bool
+}
+
+// kaTokens splits a decommented line into words, double-quoted words
+// (quotes removed, no escapes: keepalived has none) and braces.
+func kaTokens(s string) ([]kaToken, error) {
+	var toks []kaToken
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f':
+			i++
+		case c == '{':
+			toks = append(toks, kaToken{kind: tokOpen, text: "{"})
+			i++
+		case c == '}':
+			toks = append(toks, kaToken{kind: tokClose, text: "}"})
+			i++
+		case c == '"':
+			end := strings.IndexByte(s[i+1:], '"')
+			if end < 0 {
+				return nil, errUnterminatedQuote
+			}
+			toks = append(toks, kaToken{kind: tokWord, text: s[i+1 : i+1+end], quoted: true})
+			i += end + 2
+		default:
+			j := i
+			for j < len(s) && !strings.ContainsRune(" \t\r\v\f{}\"", rune(s[j])) {
+				j++
+			}
+			toks = append(toks, kaToken{kind: tokWord, text: s[i:j]})
+			i = j
+		}
+	}
+	return toks, nil
+}

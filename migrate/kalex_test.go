@@ -1,0 +1,122 @@
+package migrate
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// dump writes a tree as "key args {children}" lines, indented, with the
+// line of each statement: what the tests compare.
+func dump(n *kaNode, depth int, b *strings.Builder) {
+	for _, c := range n.children {
+		b.WriteString(strings.Repeat("  ", depth))
+		b.WriteString(itoa(c.pos.Line) + ": " + strings.Join(append([]string{c.key}, c.args...), "|"))
+		if c.block {
+			b.WriteString(" {")
+		}
+		b.WriteString("\n")
+		dump(c, depth+1, b)
+	}
+}
+
+func TestKeepalivedReader(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"comments", "! a comment\nrouter_id a # the id\n# another\nsmtp_server 1.2.3.4 ! relay\n",
+			"2: router_id|a\n4: smtp_server|1.2.3.4\n"},
+		{"quotes keep comment characters and blanks", `script "killall -0 haproxy # not a comment"` + "\n",
+			"1: script|killall -0 haproxy # not a comment\n"},
+		{"escaped comment characters", `auth_pass pa\#ss\!` + "\n", "1: auth_pass|pa#ss!\n"},
+		{"continuation", "notify_master /bin/x \\\n  arg\n", "1: notify_master|/bin/x|arg\n"},
+		{"nested blocks", "vrrp_instance V {\n  authentication {\n    auth_type PASS\n  }\n  priority 100\n}\n",
+			"1: vrrp_instance|V {\n  2: authentication {\n    3: auth_type|PASS\n  5: priority|100\n"},
+		{"brace on its own line", "virtual_server 1.2.3.4 80\n{\n  lb_algo rr\n}\n",
+			"1: virtual_server|1.2.3.4|80 {\n  3: lb_algo|rr\n"},
+		{"block on one line", "unicast_peer { 10.0.0.2 }\n", "1: unicast_peer {\n  1: 10.0.0.2\n"},
+		{"brace glued to words", "virtual_ipaddress{\n10.0.0.1}\n", "1: virtual_ipaddress {\n  2: 10.0.0.1\n"},
+		{"CRLF", "router_id a\r\nstate MASTER\r\n", "1: router_id|a\n2: state|MASTER\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, err := readKeepalived("k.conf", memFiles{"k.conf": tc.in}, &notes{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			dump(root, 0, &b)
+			if b.String() != tc.want {
+				t.Errorf("got\n%s\nwant\n%s", b.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestKeepalivedInclude(t *testing.T) {
+	files := memFiles{
+		"/etc/keepalived/keepalived.conf":       "global_defs {\n  include defs.conf\n}\ninclude conf.d/*.conf\ninclude none/*.conf\n",
+		"/etc/keepalived/defs.conf":             "router_id a\n",
+		"/etc/keepalived/conf.d/b.conf":         "vrrp_script b {\n}\n",
+		"/etc/keepalived/conf.d/a.conf":         "vrrp_script a {\n include ../inner/x.conf\n}\n",
+		"/etc/keepalived/inner/x.conf":          "script x\n",
+		"/etc/keepalived/conf.d/not-a-conf.txt": "garbage {",
+	}
+	ns := &notes{}
+	root, err := readKeepalived("/etc/keepalived/keepalived.conf", files, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	dump(root, 0, &b)
+	want := "1: global_defs {\n  1: router_id|a\n1: vrrp_script|a {\n  1: script|x\n1: vrrp_script|b {\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	if got := root.children[0].children[0].pos.File; got != "/etc/keepalived/defs.conf" {
+		t.Errorf("included statement's file = %q", got)
+	}
+	if len(ns.list) != 1 || ns.list[0].Pos.Line != 5 || !strings.Contains(ns.list[0].Why, "matches no file") {
+		t.Errorf("notes = %v, want one for the include of line 5 that matches nothing", ns.list)
+	}
+}
+
+// includeBomb is a file that includes no file twice in a chain, but 4
+// levels of 2 files that each include the next level 4 times: 8^4 reads.
+func includeBomb() memFiles {
+	files := memFiles{"k": "include L0_*\n"}
+	for level := 0; level < 4; level++ {
+		for _, n := range []string{"1", "2"} {
+			files["L"+itoa(level)+"_"+n] = strings.Repeat("include L"+itoa(level+1)+"_*\n", 4)
+		}
+	}
+	return files
+}
+
+func TestKeepalivedReaderErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files memFiles
+		want  string
+	}{
+		{"unclosed block", memFiles{"k": "a {\n b\nc {\n}\n"}, "k:1: a: block opened here is not closed"},
+		{"extra brace", memFiles{"k": "a {\n}\n}\n"}, "k:3: '}' without a block to close"},
+		{"brace without keyword", memFiles{"k": "{\n}\n"}, "k:1: '{' without a keyword before it"},
+		{"unterminated quote", memFiles{"k": "a\nscript \"x\n"}, "k:2: unterminated quote"},
+		{"include of itself", memFiles{"k": "a\ninclude k\n"}, "k:2: include k: includes itself (through k)"},
+		{"include cycle", memFiles{"k": "include j\n", "j": "\n\ninclude k\n"}, "j:3: include k: includes itself (through k -> j)"},
+		{"include without a name", memFiles{"k": "include\n"}, "k:1: include: needs a file name or pattern"},
+		{"include bomb", includeBomb(), "L2_2:4: include L3_1: more than 256 files included"},
+		{"too deep", memFiles{"k": strings.Repeat("a {\n", maxBlockDepth+1)}, "k:33: blocks nested more than 32 deep"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := readKeepalived("k", tc.files, &notes{})
+			var se *SyntaxError
+			if !errors.As(err, &se) {
+				t.Fatalf("error %v is not a *SyntaxError", err)
+			}
+			if err.Error() != tc.want {
+				t.Errorf("error %q, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,322 @@
+package migrate
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// instance translates a vrrp_instance. It returns nil, with the reason
+// reported, when the instance lacks what rmqlb requires (an interface, a
+// VRID, a VIP).
+func (t *kaT) instance(n *kaNode) *instance {
+	in := &instance{pos: n.pos, what: n.text(), version: t.version, garp: t.garp}
+	t.use(n)
+	if len(n.args) > 0 {
+		in.name = n.args[0]
+	}
+	// The settings others depend on come first, wherever they are.
+	for _, c := range n.children {
+		switch c.key {
+		case "interface":
+			if v, ok := t.value(c); ok {
+				if err := netsetup.CheckInterfaceName(v); err != nil {
+					t.skip(c, err.Error())
+					continue
+				}
+				in.iface = v
+				t.use(c)
+			}
+		case "unicast_src_ip", "mcast_src_ip":
+			if v, ok := t.value(c); ok {
+				a, err := netip.ParseAddr(v)
+				if err != nil || !a.Is4() {
+					t.skip(c, "must be an IPv4 address in rmqlb")
+					continue
+				}
+				in.unicastSrc = a
+				t.use(c)
+			}
+		case "version":
+			t.setNumber(c, 2, 3, &in.version)
+		}
+	}
+	if in.iface == "" && t.defaultIface != nil {
+		in.iface = t.defaultIface.args[0]
+		t.defaultIfaceUsed = true
+	}
+	var authNodes []*kaNode
+	for _, c := range n.children {
+		switch c.key {
+		case "interface", "unicast_src_ip", "mcast_src_ip", "version":
+			// read above
+		case "virtual_router_id":
+			t.setNumber(c, 1, 255, &in.vrid)
+		case "priority":
+			t.setNumber(c, 1, 255, &in.priority)
+		case "advert_int":
+			if d, ok := t.secondsOf(c); ok {
+				in.advert = d
+				in.advertPos = c.pos
+				t.use(c)
+			}
+		case "nopreempt":
+			in.preempt = boolp(false)
+			t.use(c)
+		case "preempt":
+			in.preempt = boolp(true)
+			t.use(c)
+		case "preempt_delay":
+			if d, ok := t.secondsOf(c); ok {
+				if d > config.MaxPreemptDelay {
+					t.skip(c, "must be at most "+config.MaxPreemptDelay.String()+" in rmqlb")
+					continue
+				}
+				in.preemptDelay = d
+				t.use(c)
+			}
+		case "authentication":
+			authNodes = append(authNodes, c)
+		case "unicast_peer", "virtual_ipaddress", "track_script", "track_interface":
+			t.use(c)
+			each := map[string]func(*instance, *kaNode){"unicast_peer": t.peer, "virtual_ipaddress": t.vip,
+				"track_script": t.trackScript, "track_interface": t.trackInterface}[c.key]
+			for _, e := range c.children {
+				each(in, e)
+			}
+		case "accept", "check_unicast_src":
+			t.use(c) // what rmqlb always does
+		default:
+			t.garpKey(c, &in.garp, "")
+		}
+	}
+	if in.version == 0 {
+		in.version = config.DefaultVersion
+	}
+	for _, a := range authNodes {
+		t.authentication(in, a)
+	}
+	if in.advert != 0 {
+		if err := vrrp.CheckAdvertInterval(in.version, in.advert); err != nil {
+			t.ns.skip(in.advertPos, "advert_int", err.Error()+": rmqlb would use its default (1s) and the peers' adverts would not match")
+			in.advert = 0
+		}
+	}
+	in.name = t.instanceName(n, in)
+	var missing []string
+	if in.iface == "" {
+		missing = append(missing, "interface")
+	}
+	if in.vrid == 0 {
+		missing = append(missing, "virtual_router_id")
+	}
+	if len(in.vips) == 0 {
+		missing = append(missing, "virtual_ipaddress")
+	}
+	if len(missing) > 0 {
+		t.ns.skip(n.pos, n.text(), "has no "+strings.Join(missing, ", ")+" that rmqlb can use: the instance is left out")
+		return nil
+	}
+	return in
+}
+
+// authentication translates an authentication block.
+func (t *kaT) authentication(in *instance, n *kaNode) {
+	t.use(n)
+	var typ, pass *kaNode
+	for _, c := range n.children {
+		switch c.key {
+		case "auth_type":
+			typ = c
+		case "auth_pass":
+			pass = c
+		}
+	}
+	if in.version == 3 {
+		t.skip(n, "VRRPv3 has no authentication (RFC 5798), and keepalived ignores it too")
+		return
+	}
+	if typ != nil {
+		if v, ok := t.value(typ); ok {
+			switch strings.ToUpper(v) {
+			case "PASS":
+				t.use(typ)
+			default:
+				t.skip(typ, "no equivalent: rmqlb authenticates with auth_type PASS only; peers that use "+v+" will not hear rmqlb, nor rmqlb them")
+				if pass != nil {
+					t.skip(pass, "goes with auth_type "+v)
+				}
+				return
+			}
+		}
+	}
+	if pass == nil {
+		return
+	}
+	if len(pass.args) == 0 {
+		t.skip(pass, "needs a value")
+		return
+	}
+	if len(pass.args) > 1 {
+		t.ns.change(pass.pos, pass.text(), "words after the password are ignored, as keepalived does")
+	}
+	p := pass.args[0]
+	if len(p) > vrrp.MaxAuthPassLen {
+		t.ns.change(pass.pos, pass.text(), fmt.Sprintf("cut to its first %d bytes: keepalived sends no more", vrrp.MaxAuthPassLen))
+		p = p[:vrrp.MaxAuthPassLen]
+	}
+	in.authPass = p
+	pass.done = true
+}
+
+// peer translates a unicast_peer line.
+func (t *kaT) peer(in *instance, n *kaNode) {
+	a, err := netip.ParseAddr(n.key)
+	switch {
+	case err != nil || !a.Is4():
+		t.skip(n, "must be an IPv4 address in rmqlb")
+		return
+	case a == in.unicastSrc:
+		t.skip(n, "is unicast_src_ip: a host is not its own peer")
+		return
+	}
+	for _, p := range in.peers {
+		if p == a {
+			t.skip(n, "is listed twice")
+			return
+		}
+	}
+	in.peers = append(in.peers, a)
+	t.use(n)
+	for i := 0; i < len(n.args); i++ {
+		switch n.args[i] {
+		case "min_ttl", "max_ttl":
+			if i+1 < len(n.args) {
+				i++
+			}
+			t.ns.skip(n.pos, directive(n.key, n.args[i-1], n.args[i]), "no equivalent: rmqlb accepts only TTL 255 (RFC 5798)")
+		default:
+			t.ns.skip(n.pos, directive(n.key, n.args[i]), whyUnknown)
+		}
+	}
+}
+
+// vip translates a virtual_ipaddress line: "ADDR[/LEN] [dev IF] [label L]
+// [brd B] [scope S] ...".
+func (t *kaT) vip(in *instance, n *kaNode) {
+	p, err := parseVIPText(n.key)
+	if err != nil {
+		t.skip(n, err.Error())
+		return
+	}
+	if !p.Addr().Is4() {
+		t.skip(n, whyIPv6+" (keepalived leaves IPv6 addresses out of IPv4 adverts too)")
+		return
+	}
+	if err := netsetup.CheckVIP(p); err != nil {
+		t.skip(n, err.Error())
+		return
+	}
+	var dev string
+	var opts []string
+	for i := 0; i < len(n.args); i++ {
+		o := n.args[i]
+		switch o {
+		case "dev", "label", "brd", "broadcast", "scope", "preferred_lft", "track_group", "valid_lft":
+			if i+1 < len(n.args) {
+				i++
+				if o == "dev" {
+					dev = n.args[i]
+					continue
+				}
+				o += " " + n.args[i]
+			}
+		}
+		opts = append(opts, o)
+	}
+	if dev != "" && in.iface != "" && dev != in.iface {
+		t.skip(n, "on "+dev+", not on the instance's interface "+in.iface+": rmqlb adds every VIP to the instance's interface; without it rmqlb's adverts list other addresses than keepalived's, and each drops the other's (address_mismatch)")
+		return
+	}
+	for _, v := range in.vips {
+		if v.Addr() == p.Addr() {
+			t.skip(n, "is listed twice")
+			return
+		}
+	}
+	if len(in.vips) >= vrrp.MaxVIPs {
+		t.skip(n, fmt.Sprintf("more than %d VIPs", vrrp.MaxVIPs))
+		return
+	}
+	in.vips = append(in.vips, p)
+	t.use(n)
+	for _, o := range opts {
+		why := whyUnknown
+		switch strings.Fields(o)[0] {
+		case "label":
+			why = "no equivalent: rmqlb labels the addresses it adds itself (IFNAME:rmqlb), to find them again after a crash"
+		case "brd", "broadcast", "scope", "preferred_lft", "valid_lft":
+			why = "no equivalent: rmqlb adds VIPs with the kernel's defaults"
+		case "no_track", "track_group":
+			why = "no equivalent: rmqlb watches every VIP it holds and puts back one that disappears"
+		case "home", "nodad", "noprefixroute", "autojoin":
+			why = "no equivalent: rmqlb adds VIPs with the kernel's defaults"
+		}
+		t.ns.skip(n.pos, directive(n.key, o), why)
+	}
+}
+
+// parseVIPText reads "a.b.c.d" or "a.b.c.d/len".
+func parseVIPText(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("must be an address or address/prefix-length")
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("must be an address or address/prefix-length")
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// trackScript records a track_script entry, "NAME [weight W]", to be
+// resolved once the listeners are known.
+func (t *kaT) trackScript(in *instance, n *kaNode) {
+	ref := scriptRef{pos: n.pos, name: n.key}
+	for i := 0; i < len(n.args); i++ {
+		if n.args[i] == "weight" && i+1 < len(n.args) {
+			w, err := number(n.args[i+1], -254, 254)
+			if err != nil {
+				t.skip(n, "weight "+err.Error())
+				return
+			}
+			ref.weight = intp(w)
+			i++
+			continue
+		}
+		t.ns.skip(n.pos, directive(n.key, n.args[i]), whyUnknown)
+	}
+	in.scripts = append(in.scripts, ref)
+	t.use(n)
+}
+
+// trackInterface translates a track_interface entry: tracking the
+// instance's own interface is what rmqlb always does.
+func (t *kaT) trackInterface(in *instance, n *kaNode) {
+	if n.key != in.iface {
+		t.skip(n, "no equivalent: rmqlb follows the link of the instance's own interface only")
+		return
+	}
+	if len(n.args) > 0 {
+		t.change(n, "rmqlb goes to FAULT while the link of "+n.key+" is down, whatever the weight")
+		return
+	}
+	t.use(n)
+}

@@ -1,0 +1,289 @@
+package migrate
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/healthcheck"
+)
+
+// kaCheckSettings are the check settings a virtual_server passes on to
+// its real servers and a real server to its checkers; zero: not written.
+type kaCheckSettings struct {
+	interval time.Duration // delay_loop
+	fast     time.Duration // delay_before_retry
+	timeout  time.Duration // connect_timeout
+	fall     int           // retry + 1
+	inhibit  bool          // inhibit_on_failure
+}
+
+// defaultLVSPersistence is keepalived's persistence_timeout without a
+// value.
+const defaultLVSPersistence = 6 * time.Minute
+
+// whyTCPCheck is the note of a TCP connect check: rmqlb's check is an
+// AMQP handshake.
+const whyTCPCheck = "becomes an AMQP handshake check, rmqlb's default: a frozen broker still accepts TCP connections (write check type: tcp to keep a bare connect)"
+
+// virtualServer translates a virtual_server: "IP PORT" or "fwmark N".
+func (t *kaT) virtualServer(n *kaNode) *listener {
+	l := &listener{pos: n.pos, src: fromKeepalived, what: n.text()}
+	t.use(n)
+	switch {
+	case len(n.args) == 2 && n.args[0] == "fwmark":
+		m, err := number(n.args[1], 1, 1<<31-1)
+		if err != nil {
+			t.skip(n, "fwmark "+err.Error())
+			return nil
+		}
+		l.fwmark = m
+	case len(n.args) == 2:
+		a, err := netip.ParseAddr(n.args[0])
+		p, perr := number(n.args[1], 1, 65535)
+		if err != nil || perr != nil || a.Zone() != "" {
+			t.skip(n, "must be virtual_server IP PORT or virtual_server fwmark N")
+			return nil
+		}
+		l.bind = netip.AddrPortFrom(a, uint16(p))
+	case len(n.args) > 0 && n.args[0] == "group":
+		t.skip(n, "no equivalent: write one listener per address and port of the group")
+		return nil
+	default:
+		t.skip(n, "must be virtual_server IP PORT or virtual_server fwmark N")
+		return nil
+	}
+	var s kaCheckSettings
+	var servers []*kaNode
+	for _, c := range n.children {
+		switch c.key {
+		case "protocol":
+			if v, ok := t.value(c); ok && v != "TCP" {
+				t.skip(n, "protocol "+v+": rmqlb proxies TCP only")
+				return nil
+			}
+			t.use(c)
+		case "lb_algo", "lvs_sched":
+			if v, ok := t.value(c); ok {
+				t.policy(l, c, v)
+			}
+		case "persistence_timeout":
+			l.persistence = defaultLVSPersistence
+			if len(c.args) == 0 {
+				t.use(c)
+				continue
+			}
+			if d, ok := t.secondsOf(c); ok {
+				l.persistence = d
+				t.use(c)
+			}
+		case "persistence_granularity":
+			if v, ok := t.value(c); ok {
+				bits, err := maskBits(v)
+				if err != nil || bits == 0 {
+					t.skip(c, "must be an IPv4 netmask of 1 to 32 bits in rmqlb")
+					continue
+				}
+				l.netmask = bits
+				t.use(c)
+			}
+		case "real_server":
+			servers = append(servers, c)
+		case "alpha", "warmup":
+			t.use(c) // rmqlb's checked backends start DOWN; first checks are spread over one interval
+		default:
+			t.checkSetting(c, &s)
+		}
+	}
+	first := true
+	for _, c := range servers {
+		if b := t.realServer(l, c, s, &first); b != nil {
+			l.backends = append(l.backends, b)
+		}
+	}
+	if len(l.backends) == 0 {
+		t.ns.skip(n.pos, n.text(), "has no real server that rmqlb can use: the listener is left out")
+		return nil
+	}
+	return l
+}
+
+// checkSetting reads a check setting that a virtual_server, real_server
+// or checker may hold into s.
+func (t *kaT) checkSetting(c *kaNode, s *kaCheckSettings) {
+	duration := func(dst *time.Duration) {
+		d, ok := t.secondsOf(c)
+		if !ok {
+			return
+		}
+		if err := checkDuration(d); err != nil {
+			t.skip(c, err.Error())
+			return
+		}
+		*dst = d
+		t.use(c)
+	}
+	switch c.key {
+	case "delay_loop":
+		duration(&s.interval)
+	case "delay_before_retry":
+		duration(&s.fast)
+	case "connect_timeout":
+		duration(&s.timeout)
+	case "retry", "nb_get_retry":
+		if v, ok := t.numberOf(c, 0, healthcheck.MaxRiseFall-1); ok {
+			s.fall = v + 1
+			if c.key == "nb_get_retry" {
+				t.change(c, "keepalived's old name of retry: translated as retry (fall "+strconv.Itoa(v+1)+")")
+				return
+			}
+			t.use(c)
+		}
+	case "inhibit_on_failure":
+		s.inhibit = true
+		t.use(c)
+	}
+}
+
+// policy translates an LVS scheduler into l's policy.
+func (t *kaT) policy(l *listener, n *kaNode, sched string) {
+	pol, persist, kind, why := lvsPolicy(sched)
+	l.policy = pol
+	if persist > 0 && l.persistence == 0 {
+		l.persistence = persist
+	}
+	switch {
+	case why == "":
+		t.use(n)
+	case kind == Changed:
+		t.change(n, why)
+	default:
+		t.skip(n, why)
+	}
+}
+
+// lvsPolicy maps an LVS scheduler to an rmqlb policy (and persistence,
+// for a source hash), with a note when it is not the same.
+func lvsPolicy(sched string) (policy string, persistence time.Duration, kind Kind, why string) {
+	switch sched {
+	case "rr":
+		return "roundrobin", 0, 0, ""
+	case "wrr":
+		return "wrr", 0, 0, ""
+	case "lc", "wlc":
+		return "leastconn", 0, 0, ""
+	case "sed", "nq":
+		return "leastconn", 0, Changed, "rmqlb's closest policy is leastconn (fewest connections per weight)"
+	case "sh":
+		return "", sourcePersistence, Changed, "a source hash: rmqlb keeps each client address on its backend with persistence_timeout " + formatDuration(sourcePersistence)
+	}
+	return "", 0, NotTranslated, "no equivalent: rmqlb has roundrobin, wrr and leastconn; the listener uses roundrobin"
+}
+
+// sourcePersistence is the persistence that stands for a source hash
+// (LVS sh, HAProxy balance source): a client stays on its backend as long
+// as it comes back within a day.
+const sourcePersistence = 24 * time.Hour
+
+// realServer translates a real_server "IP [PORT]" of l. first is true
+// until a TCP check was noted in this listener.
+func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool) *backend {
+	t.use(n)
+	if len(n.args) == 0 || len(n.args) > 2 {
+		t.skip(n, "must be real_server IP [PORT]")
+		return nil
+	}
+	a, err := netip.ParseAddr(n.args[0])
+	if err != nil || a.Zone() != "" || a.IsUnspecified() {
+		t.skip(n, "must be real_server IP [PORT]")
+		return nil
+	}
+	port := int(l.bind.Port())
+	if len(n.args) == 2 {
+		if port, err = number(n.args[1], 1, 65535); err != nil {
+			t.skip(n, "port "+err.Error())
+			return nil
+		}
+	}
+	if port == 0 {
+		t.skip(n, "needs a port in rmqlb")
+		return nil
+	}
+	b := &backend{pos: n.pos, addr: netip.AddrPortFrom(a, uint16(port))}
+	var checkers []*kaNode
+	for _, c := range n.children {
+		switch c.key {
+		case "weight":
+			if v, ok := t.numberOf(c, 0, balancer.MaxWeight); ok {
+				b.weight = intp(v)
+				t.use(c)
+			}
+		case "uthreshold":
+			if v, ok := t.numberOf(c, 0, 1<<31-1); ok {
+				b.maxconn = v
+				t.use(c)
+			}
+		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "SMTP_CHECK", "DNS_CHECK", "UDP_CHECK", "PING_CHECK", "FILE_CHECK", "BFD_CHECK":
+			checkers = append(checkers, c)
+		case "alpha", "warmup":
+			t.use(c)
+		default:
+			t.checkSetting(c, &s)
+		}
+	}
+	var tcp *kaNode
+	for _, c := range checkers {
+		if c.key == "TCP_CHECK" && tcp == nil {
+			tcp = c
+			continue
+		}
+		if c.key == "TCP_CHECK" {
+			t.skip(c, "no equivalent: rmqlb runs one check per backend")
+			continue
+		}
+		t.skip(c, kaWhy[c.key])
+	}
+	if tcp != nil {
+		t.use(tcp)
+		ca, cp := a, port
+		for _, c := range tcp.children {
+			switch c.key {
+			case "connect_port":
+				if v, ok := t.numberOf(c, 1, 65535); ok {
+					cp = v
+					t.use(c)
+				}
+			case "connect_ip":
+				if v, ok := t.value(c); ok {
+					ip, err := netip.ParseAddr(v)
+					if err != nil || ip.Zone() != "" || ip.IsUnspecified() {
+						t.skip(c, "must be an IP address")
+						continue
+					}
+					ca = ip
+					t.use(c)
+				}
+			case "alpha", "warmup":
+				t.use(c)
+			default:
+				t.checkSetting(c, &s)
+			}
+		}
+		if ca != a || cp != port {
+			b.check.address = netip.AddrPortFrom(ca, uint16(cp))
+		}
+		if *first {
+			l.later = append(l.later, Note{Pos: tcp.pos, Directive: tcp.text(), Kind: Changed, Why: whyTCPCheck})
+			*first = false
+		}
+	} else if len(checkers) == 0 {
+		t.ns.change(n.pos, n.text(), "keepalived does not check it: rmqlb checks it with an AMQP handshake (write check type: none to leave it unchecked)")
+	}
+	b.check.interval = s.interval
+	b.check.fast = s.fast
+	b.check.timeout = s.timeout
+	b.check.fall = s.fall
+	b.inhibit = s.inhibit
+	return b
+}

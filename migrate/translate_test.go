@@ -1,0 +1,155 @@
+package migrate
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/rmqlb/rmqlb/config"
+)
+
+// vrrpBlock is a valid vrrp_instance, for the cases that need one.
+const vrrpBlock = `vrrp_instance V {
+    interface eth0
+    virtual_router_id 7
+    virtual_ipaddress {
+        10.0.0.100
+    }
+`
+
+// TestTranslate runs Import on small inputs and checks what the file
+// holds (want), what it must not hold (not) and the notes (each a
+// "file:line: ..." prefix of one note). Every file written must pass
+// config.Parse.
+func TestTranslate(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files memFiles
+		src   Sources
+		want  []string
+		not   []string
+		notes []string
+	}{
+		{
+			name:  "fwmark with two VIPs has no bind",
+			files: memFiles{"k": "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  10.0.0.100\n  10.0.0.101\n }\n}\nvirtual_server fwmark 1 {\n real_server 10.0.0.1 5672 {\n }\n}\n"},
+			src:   Sources{Keepalived: "k"},
+			not:   []string{"listeners:"},
+			notes: []string{"k:9: virtual_server fwmark 1: not translated: the packets it takes are marked by firewall rules", "k:10: real_server 10.0.0.1 5672: note: keepalived does not check it"},
+		},
+		{
+			name: "wildcard bind with two VIPs is kept",
+			files: memFiles{
+				"k": "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  10.0.0.100\n  10.0.0.101\n }\n}\n",
+				"h": "listen amqp\n bind :5672\n server a 10.0.0.1:5672 check\n",
+			},
+			src:   Sources{Keepalived: "k", HAProxy: "h"},
+			want:  []string{"bind: 0.0.0.0:5672"},
+			notes: []string{"h:1: listen amqp: note: binds 0.0.0.0:5672, every address: with several VIPs"},
+		},
+		{
+			name: "scripts on the management port and without weight",
+			files: memFiles{
+				"k": "vrrp_script mgmt {\n script \"curl -sf http://10.0.0.2:15672/api/health/checks/alarms\"\n}\n" + vrrpBlock + " track_script {\n  mgmt\n }\n}\n",
+				"h": "listen amqp\n bind 10.0.0.100:5672\n server r1 10.0.0.1:5672 check\n server r2 10.0.0.2:5672 check\n",
+			},
+			src:   Sources{Keepalived: "k", HAProxy: "h"},
+			want:  []string{"- {check: amqp/r2, weight: -254}"},
+			notes: []string{"k:2: script curl", "k:11: mgmt: note: tracked as backend amqp/r2's check (the same broker); without a weight keepalived goes to FAULT"},
+		},
+		{
+			name: "script that cannot be read",
+			files: memFiles{
+				"k": "vrrp_script custom {\n script /etc/keepalived/check.sh\n weight -30\n interval 2\n}\n" + vrrpBlock + " track_script {\n  custom\n  missing\n }\n}\n",
+			},
+			src:   Sources{Keepalived: "k"},
+			not:   []string{"track:"},
+			notes: []string{"k:2: script /etc/keepalived/check.sh: not translated: runs a command rmqlb import cannot read", "k:4: interval 2: not translated:", "k:13: custom: not translated: its vrrp_script is not translated", "k:14: missing: not translated: no vrrp_script has this name"},
+		},
+		{
+			name:  "VRRPv2 interval in fractions and AH",
+			files: memFiles{"k": "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n advert_int 0.5\n authentication {\n  auth_type AH\n  auth_pass x\n }\n virtual_ipaddress {\n  10.0.0.100/24 brd 10.0.0.255\n }\n}\n"},
+			src:   Sources{Keepalived: "k"},
+			not:   []string{"advert_interval", "auth_pass"},
+			notes: []string{"k:4: advert_int: not translated: must be whole seconds", "k:6: auth_type AH: not translated: no equivalent: rmqlb authenticates with auth_type PASS only", "k:7: auth_pass: not translated: goes with auth_type AH", "k:10: 10.0.0.100/24 brd 10.0.0.255: not translated: no equivalent: rmqlb adds VIPs with the kernel's defaults"},
+		},
+		{
+			name:  "instances left out",
+			files: memFiles{"k": "vrrp_instance A {\n interface eth0\n virtual_router_id 7\n}\n" + vrrpBlock + "}\nvrrp_instance C {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  10.0.0.200\n }\n}\n@host1 priority 200\n$VIP=10.0.0.1\n"},
+			src:   Sources{Keepalived: "k"},
+			want:  []string{"name: V"},
+			not:   []string{"name: A", "name: C"},
+			notes: []string{"k:1: vrrp_instance A: not translated: has no virtual_ipaddress that rmqlb can use", "k:12: vrrp_instance C: not translated: VRID 7 on eth0 is also vrrp_instance V's (k:5): left out", "k:19: @host1 priority 200: not translated: not translated: a line for some hosts only", "k:20: $VIP=10.0.0.1: not translated: not expanded"},
+		},
+		{
+			name:  "HAProxy: rules, http mode, names, servers left out",
+			files: memFiles{"h": "frontend in\n bind 10.0.0.100:5672\n acl vip dst 10.0.0.100\n use_backend b if vip\n default_backend b\nbackend b\n server dns broker.example.com:5672 check\n server ok 10.0.0.1:5672 check inter 1s fastinter 500ms downinter 5s\n server tls 10.0.0.2:5671 ssl verify none\nlisten web\n bind :80\n mode http\n server w 10.0.0.9:80\nlisten empty\n bind 10.0.0.100:5673\n server x host:1\n"},
+			src:   Sources{HAProxy: "h"},
+			want:  []string{"name: in", "check: {interval: 1s, fastinterval: 500ms, downinterval: 5s}"},
+			not:   []string{"name: web", "name: empty"},
+			notes: []string{"h:3: acl vip dst 10.0.0.100: not translated: no equivalent: rmqlb has no content rules", "h:4: use_backend b if vip: not translated: no equivalent: rmqlb has no content rules", "h:7: server dns broker.example.com:5672 check: not translated: broker.example.com: no equivalent: rmqlb uses IP addresses", "h:9: server tls 10.0.0.2:5671 ssl verify none: not translated: HAProxy speaks TLS to this server", "h:10: listen web (to line 13): not translated: http mode: rmqlb proxies TCP", "h:14: listen empty: not translated: has no server that rmqlb can use"},
+		},
+		{
+			name:  "HAProxy: no frontend for a backend, PROXY protocol per server",
+			files: memFiles{"h": "defaults\n timeout client 1m\n timeout server 30s\n timeout queue 5s\nlisten amqp\n bind 10.0.0.100:5672\n server a 10.0.0.1:5672 send-proxy\n server b 10.0.0.2:5672\nbackend orphan\n server c 10.0.0.3:5672\n"},
+			src:   Sources{HAProxy: "h"},
+			want:  []string{"idle_timeout: 30s", "proxy_protocol: v1", "proxy_protocol: none"},
+			notes: []string{"h:2: timeout client 1m: note: rmqlb has one idle_timeout for both sides", "h:4: timeout queue 5s: not translated: no equivalent: rmqlb queues no client", "h:7: server a 10.0.0.1:5672 send-proxy: note: HAProxy does not check this server", "h:9: backend orphan (to line 10): not translated: no frontend in tcp mode uses it"},
+		},
+		{
+			name:  "ipvsadm fwmark with one VIP and a keepalived twin",
+			files: memFiles{"k": vrrpBlock + "}\nvirtual_server 10.0.0.100 5672 {\n lb_algo rr\n real_server 10.0.0.1 5672 {\n  TCP_CHECK {\n  }\n }\n}\n", "i": "-A -f 3 -s lc\n-a -f 3 -r 10.0.0.1:5673 -g -w 1\n-A -t 10.0.0.100:5672 -s wrr\n-a -t 10.0.0.100:5672 -r 10.0.0.2:5672 -g -w 1\n"},
+			src:   Sources{Keepalived: "k", IPVSAdm: "i"},
+			want:  []string{"bind: 10.0.0.100:5672\n    policy: roundrobin", "bind: 10.0.0.100:5673\n    policy: leastconn"},
+			notes: []string{"k:8: virtual_server 10.0.0.100 5672: note: rmqlb binds 10.0.0.100:5672, and its brokers listen on port 5672", "k:11: TCP_CHECK: note: becomes an AMQP handshake check", "i:1: -A -f 3 -s lc: note: firewall rules outside this file mark the packets it takes: rmqlb binds 10.0.0.100:5673", "i:3: -A -t 10.0.0.100:5672 -s wrr: not translated: describes 10.0.0.100:5672, as virtual_server 10.0.0.100 5672 (k:8) does, which is kept", "i:4: real server 10.0.0.2:5672: not translated: left out with its listener (line 3)"},
+		},
+		{
+			name: "unknown directives at every level are reported",
+			files: memFiles{
+				"k": "global_defs {\n frob 1\n}\nmystery {\n inner 2\n}\n" + vrrpBlock + " frob 3\n}\nvirtual_server 10.0.0.100 5672 {\n frob 4\n real_server 10.0.0.1 5672 {\n  frob 5\n  TCP_CHECK {\n   frob 6\n  }\n }\n}\n",
+				"h": "defaults\n frob 7\nlisten l\n bind 10.0.0.100:5673\n frob 8\n server s 10.0.0.1:5672 frob\n",
+			},
+			src:   Sources{Keepalived: "k", HAProxy: "h"},
+			want:  []string{"name: V", "name: V_5672", "name: l"},
+			notes: []string{"k:2: frob 1: not translated: not known to rmqlb import", "k:4: mystery: not translated: not known", "k:13: frob 3: not translated: not known", "k:16: frob 4: not translated: not known", "k:18: frob 5: not translated: not known", "k:20: frob 6: not translated: not known", "h:2: frob 7: not translated: not known", "h:5: frob 8: not translated: not known", "h:6: server s 10.0.0.1:5672 frob: not translated: not known"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Import(tc.src, tc.files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			y := string(r.YAML)
+			if strings.Contains(y, "vrrp_instances:") || strings.Contains(y, "listeners:") {
+				if _, err := config.Parse(r.YAML); err != nil {
+					t.Errorf("config.Parse refuses the file written: %v\n%s", err, y)
+				}
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(y, w) {
+					t.Errorf("the file lacks %q:\n%s", w, y)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(y, w) {
+					t.Errorf("the file holds %q:\n%s", w, y)
+				}
+			}
+			var all []string
+			for _, n := range r.Notes {
+				all = append(all, n.String())
+				if n.Directive == "inner 2" {
+					t.Errorf("a statement inside a reported block is reported again: %v", n)
+				}
+			}
+		next:
+			for _, w := range tc.notes {
+				for _, n := range all {
+					if strings.HasPrefix(n, w) {
+						continue next
+					}
+				}
+				t.Errorf("no note starts with %q; notes:\n%s", w, strings.Join(all, "\n"))
+			}
+		})
+	}
+}
