@@ -1,6 +1,8 @@
 package control
 
 import (
+	"net"
+
 	"golang.org/x/sys/unix"
 
 	"context"
@@ -148,5 +150,50 @@ func TestRequestSizeLimit(t *testing.T) {
 	}
 	if err := Call(path, Request{Command: "status"}, nil, time.Second); err != nil {
 		t.Fatalf("a small request after: %v", err)
+	}
+}
+
+// TestHandOverSocket: the control socket handed to a successor keeps
+// answering at its path (the old listener's close leaves the file), and
+// the successor's listener removes it in the end.
+func TestHandOverSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rmqlb.sock")
+	answer := func(who string) Handler {
+		return func(ctx context.Context, req Request) (any, error) { return who, nil }
+	}
+	old := &Server{Path: path, Handler: answer("old")}
+	ln, err := old.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := HandOver(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("the socket file went with the old listener: %v", err)
+	}
+	succ := &Server{Path: path, Handler: answer("new")}
+	ln2, err := succ.Inherit(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- succ.Serve(ctx, ln2) }()
+	var who string
+	if err := Call(path, Request{Command: "status"}, &who, time.Second); err != nil || who != "new" {
+		t.Fatalf("after the hand-over: %q, %v", who, err)
+	}
+	cancel()
+	<-done
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("socket file left after the successor stopped: %v", err)
+	}
+	if _, err := HandOver(&net.UnixListener{}); err == nil {
+		t.Error("HandOver of a foreign listener")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -95,15 +96,10 @@ func (s *Server) Listen() (net.Listener, error) {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	mode := os.FileMode(0o600)
-	s.gid = -1
-	if s.Group != "" {
-		g, err := user.LookupGroup(s.Group)
-		if err != nil {
-			return fail("looking up the control socket's group", err)
-		}
-		if s.gid, err = strconv.Atoi(g.Gid); err != nil {
-			return fail("looking up the control socket's group", err)
-		}
+	if err := s.lookupGroup(); err != nil {
+		return fail("looking up the control socket's group", err)
+	}
+	if s.gid >= 0 {
 		mode = 0o660
 		if err := os.Lchown(staged, -1, s.gid); err != nil {
 			return fail("setting control socket group", err)
@@ -118,17 +114,75 @@ func (s *Server) Listen() (net.Listener, error) {
 	return &placedListener{UnixListener: ul, path: s.Path}, nil
 }
 
+// lookupGroup resolves Group into s.gid (-1 without).
+func (s *Server) lookupGroup() error {
+	s.gid = -1
+	if s.Group == "" {
+		return nil
+	}
+	g, err := user.LookupGroup(s.Group)
+	if err != nil {
+		return err
+	}
+	s.gid, err = strconv.Atoi(g.Gid)
+	return err
+}
+
+// Inherit returns a listener on the control socket handed over by the
+// daemon this process succeeds (see HandOver): the same socket, at the same
+// path, never closed in between, so a client is never refused. The
+// listener removes the socket file when closed.
+func (s *Server) Inherit(f *os.File) (net.Listener, error) {
+	defer f.Close()
+	if err := s.lookupGroup(); err != nil {
+		return nil, fmt.Errorf("looking up the control socket's group: %w", err)
+	}
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("inheriting the control socket: %w", err)
+	}
+	ul, ok := ln.(*net.UnixListener)
+	if !ok {
+		ln.Close()
+		return nil, errors.New("inheriting the control socket: not a unix socket")
+	}
+	ul.SetUnlinkOnClose(false)
+	return &placedListener{UnixListener: ul, path: s.Path}, nil
+}
+
+// HandOver returns a copy of the control socket of ln (a listener from
+// Listen or Inherit) for the daemon's successor, and makes closing ln leave
+// the socket file in place, since the successor serves it on.
+func HandOver(ln net.Listener) (*os.File, error) {
+	pl, ok := ln.(*placedListener)
+	if !ok {
+		return nil, errors.New("handing over the control socket: not a control socket listener")
+	}
+	f, err := pl.UnixListener.File()
+	if err != nil {
+		return nil, fmt.Errorf("handing over the control socket: %w", err)
+	}
+	pl.keep.Store(true)
+	return f, nil
+}
+
 // placedListener removes the socket file from its final place on Close
-// (the net package would remove the staging name).
+// (the net package would remove the staging name), unless the socket was
+// handed over.
 type placedListener struct {
 	*net.UnixListener
 	path string
+	keep atomic.Bool
 	once sync.Once
 }
 
 func (l *placedListener) Close() error {
 	// The file goes first: once Accept fails, nothing is left behind.
-	l.once.Do(func() { os.Remove(l.path) })
+	l.once.Do(func() {
+		if !l.keep.Load() {
+			os.Remove(l.path)
+		}
+	})
 	return l.UnixListener.Close()
 }
 
