@@ -50,6 +50,33 @@
 // (by default three times its own), so that one forged advert announcing
 // 40.95 s cannot leave the group without a master for two minutes.
 //
+// # Planned handover
+//
+// Instance.StepDown (`rmqlb vrrp release`) releases a router for planned
+// maintenance: its effective priority is 0 until Instance.Ready (or the
+// end of the period given). A MASTER advertises priority 0 at once and at
+// every interval, so the best backup takes over after its Skew_Time
+// (RFC 5798 section 6.4.2), but it keeps the addresses, and serves the
+// clients that still reach it, until it hears the new master's
+// advertisement. It then becomes BACKUP and, with an Owner that reports
+// the announcements it hears (AnnounceReporter, netsetup.VIPSet), keeps
+// the addresses until the new master has announced them (gratuitous ARP):
+// the order is new master's advert heard, new master's gratuitous ARP
+// sent, addresses removed here, so no client is sent to a host that no
+// longer has the address. A released BACKUP accepts every advertisement
+// and never preempts; only when no router at all advertises for its
+// Master_Down_Interval (4 x Master_Adver_Interval with priority 0, longer
+// than any eligible backup's) does it take over, as the last resort, and
+// still released it advertises priority 0, so an eligible router that
+// comes back takes over from it. The same wait for the new master's
+// announcement applies whenever a MASTER gives way to a router of higher
+// priority (a preemption, a healed split brain), bounded by one
+// Master_Down_Interval. keepalived has no release command (its nearest is
+// lowering the priority with a track script or stopping it), and it
+// removes the addresses as soon as it hears a higher priority.
+//
+// # Differences to keepalived
+//
 // Differences to keepalived worth knowing: preempt_delay counts from the
 // first lower-priority advertisement heard while BACKUP; a MASTER that
 // hears a lower-priority advertisement discards it as RFC 5798 section

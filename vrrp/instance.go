@@ -69,8 +69,8 @@ type Options struct {
 // Transport and a Clock, and an Owner from the Machine's actions.
 //
 // Run owns all goroutines of the instance and must be called at most once.
-// SetPriorityAdjust, SetLinkUp and Snapshot are safe from any goroutine, at
-// any time, before, during and after Run.
+// SetPriorityAdjust, SetLinkUp, StepDown, Ready and Snapshot are safe from
+// any goroutine, at any time, before, during and after Run.
 type Instance struct {
 	cfg          Config
 	opt          Options
@@ -96,6 +96,13 @@ type Instance struct {
 	// rebindFailing: the last attempt to follow a re-created interface
 	// failed.
 	rebindFailing bool
+	// announcedBy: addresses another host announced, not yet stepped.
+	announcedBy map[netip.Addr]bool
+	// releaseWant is the pending StepDown or Ready (nil: none) and
+	// releaseWaiters the channels to close once it is applied.
+	releaseWant    *releaseReq
+	releaseWaiters []chan struct{}
+	ended          bool // Run returned
 }
 
 // NewInstance validates cfg and returns an Instance in INIT. Nothing runs
@@ -195,6 +202,8 @@ func (i *Instance) Snapshot() Snapshot {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	m := i.m
+	released, releasedUntil := m.Released()
+	releasedSince, releaseReason := m.ReleasedSince()
 	return Snapshot{
 		Name:                i.cfg.Name,
 		Interface:           i.cfg.Interface,
@@ -216,6 +225,11 @@ func (i *Instance) Snapshot() Snapshot {
 		VIPs:                slices.Clone(i.cfg.VIPs),
 		LinkUp:              m.LinkUp(),
 		OwnerFault:          m.OwnerFault(),
+		Released:            released,
+		ReleasedSince:       releasedSince,
+		ReleasedUntil:       releasedUntil,
+		ReleaseReason:       releaseReason,
+		Handover:            m.LastHandover(),
 		Master:              m.Master(),
 		Since:               m.Since(),
 		Reason:              m.Reason(),
@@ -281,6 +295,13 @@ func (i *Instance) Run(ctx context.Context) error {
 	if fr, ok := i.opt.Owner.(FaultReporter); ok {
 		fr.ReportFaults(i.SetOwnerFault)
 	}
+	if ar, ok := i.opt.Owner.(AnnounceReporter); ok {
+		ar.ReportAnnouncements(i.peerAnnounced)
+		i.mu.Lock()
+		i.m.WatchAnnouncements()
+		i.mu.Unlock()
+	}
+	defer i.endRequests()
 	// The owner loop: applies Acquire/Release requests in order, one at a
 	// time, each bounded by ownerTimeout, so the state machine never
 	// waits for the owner.
@@ -306,6 +327,7 @@ func (i *Instance) Run(ctx context.Context) error {
 	if fault != nil {
 		i.step(tr, ow, OwnerFault{Err: fault})
 	}
+	i.applyRelease(tr, ow)
 	i.log.Info("starting VRRP instance",
 		zap.String("interface", i.cfg.Interface), zap.Int("version", i.cfg.Version),
 		zap.Uint8("priority", i.cfg.Priority), zap.Duration("advert_interval", i.cfg.AdvertInterval),
@@ -386,6 +408,10 @@ func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transpor
 	if adjust != curAdjust {
 		i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
 	}
+	i.applyRelease(tr, ow)
+	for _, a := range i.takeAnnounced() {
+		i.step(tr, ow, PeerAnnounced{Addr: a})
+	}
 	switch {
 	case fault != nil && curFault != (OwnerFault{Err: fault}).reason():
 		i.step(tr, ow, OwnerFault{Err: fault})
@@ -464,6 +490,8 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			i.drop(a.Err)
 		case IntervalClamped:
 			i.clamped(a)
+		case HandoverDone:
+			i.handedOver(a.Info)
 		}
 	}
 }
