@@ -54,6 +54,11 @@ type VIPSet struct {
 	faultAt time.Time      // when fault began
 	faults  uint64         // faults since start
 	report  func(error)    // see ReportFaults; nil for none
+	// in hears other hosts announce the IPv4 VIPs while held (nil
+	// otherwise); hearReport gets them (see ReportAnnouncements).
+	in         net.PacketConn
+	hearReport func(netip.Addr)
+	hearKick   chan struct{} // cap 1: in was opened
 }
 
 // vipState is the bookkeeping of one VIP. owned is written with both
@@ -69,6 +74,10 @@ type vipState struct {
 	garpSent uint64
 	lastGARP time.Time
 	lastErr  string
+	// Announcements of the VIP by other hosts while held.
+	peerAnnounced    uint64
+	lastPeerAnnounce time.Time
+	lastPeerMAC      string
 }
 
 // VIPSetOptions are the collaborators of a VIPSet. Every field is optional.
@@ -125,6 +134,7 @@ func newVIPSet(cfg VIPConfig, opt VIPSetOptions, addrProto bool) (*VIPSet, error
 		clock:     opt.Clock,
 		recheck:   opt.Recheck,
 		subscribe: subscribeAddrs,
+		hearKick:  make(chan struct{}, 1),
 	}
 	if s.recheck == 0 {
 		s.recheck = DefaultRecheck
@@ -344,20 +354,27 @@ func (s *VIPSet) Release(ctx context.Context) error {
 // Run sends the scheduled gratuitous ARPs and watches the VIPs (see
 // VIPSetOptions.Recheck and ReportFaults) until ctx is done. It does not
 // remove the VIPs when it returns (the owner calls Release), but it closes
-// the packet socket; a later Acquire opens a new one. The watch subscribes
-// to netlink in the process's network namespace. Run always returns nil;
-// the error result is for use with errgroup-style supervisors.
+// the packet sockets; a later Acquire opens new ones. Its goroutines also
+// hear other hosts announce the VIPs (see ReportAnnouncements). The watch subscribes to netlink in the process's
+// network namespace. Run always returns nil; the error result is for use
+// with errgroup-style supervisors.
 func (s *VIPSet) Run(ctx context.Context) error {
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
 		s.watchHold(ctx)
 	}()
+	heard := make(chan struct{})
+	go func() {
+		defer close(heard)
+		s.hearLoop(ctx)
+	}()
 	err := s.ann.run(ctx)
 	<-watched
 	s.mu.Lock()
 	s.closeSenders()
 	s.mu.Unlock()
+	<-heard
 	return err
 }
 
