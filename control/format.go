@@ -58,6 +58,9 @@ func Format(w io.Writer, s Status) error {
 				p("track %s: %s weight %+d %s\n", v.Name, t.Rule, t.Weight, state)
 			}
 		}
+		for _, v := range s.VRRP {
+			formatRelease(p, now, v)
+		}
 	}
 	for _, l := range s.Listeners {
 		listening := "listening"

@@ -336,15 +336,9 @@ func TestReload(t *testing.T) {
 func TestReloadTracksWithoutTransient(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
-	startChecked(t, h)
 	// Master after the master-down interval (3 x 100 ms + skew); the
 	// checks keep passing meanwhile.
-	h.checks.get(idA).always(healthcheck.Result{})
-	h.checks.get(idB).always(healthcheck.Result{})
-	h.eventually("MASTER", func() bool {
-		h.clk.Advance(20 * time.Millisecond)
-		return h.vrrpSnapshot().State == vrrp.StateMaster
-	})
+	startMaster(t, h)
 	f := h.vrrp.get("v")
 	before := len(f.sentPriorities())
 	// Record every adjustment the trackers set from now on.

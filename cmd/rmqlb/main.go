@@ -5,6 +5,8 @@
 //	rmqlb status [--socket PATH] [--json]
 //	rmqlb backend [--socket PATH] LISTENER/BACKEND drain|maint|ready
 //	rmqlb reload [--socket PATH]
+//	rmqlb vrrp release [--socket PATH] NAME [--for DURATION]
+//	rmqlb vrrp ready [--socket PATH] NAME
 //	rmqlb version
 //
 // This file and its siblings only parse flags and wire the packages
@@ -35,6 +37,10 @@ const usage = `usage:
   rmqlb backend [--socket PATH] LISTENER/BACKEND drain|maint|ready
                                        set a backend's operator state
   rmqlb reload [--socket PATH]         reload the daemon's configuration file
+  rmqlb vrrp release [--socket PATH] NAME [--for DURATION]
+                                       hand the VIPs over for planned maintenance
+  rmqlb vrrp ready [--socket PATH] NAME
+                                       end the release: eligible as master again
   rmqlb version                        print the version
 `
 
@@ -55,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdBackend(args[1:], stdout, stderr)
 	case "reload":
 		return cmdReload(args[1:], stdout, stderr)
+	case "vrrp":
+		return cmdVRRP(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "rmqlb %s\n", version)
 		return 0
