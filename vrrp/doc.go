@@ -75,6 +75,22 @@
 // lowering the priority with a track script or stopping it), and it
 // removes the addresses as soon as it hears a higher priority.
 //
+// # Live changes
+//
+// Instance.Update gives a running instance new settings (a reload of the
+// configuration file): everything but the name, interface, VRID and
+// version. It is validated at once and applied by Run as the Reconfigure
+// event, so the machine stays a step function: nothing moves by itself,
+// and the new priorities decide at the next advertisement by the usual
+// rules (a MASTER advertises a change at once; a backup now of higher
+// priority preempts if it may; otherwise no transition). A new
+// unicast_src or unicast_peers reconfigures the transport
+// (IPv4Transport.Reconfigure, which also switches between multicast and
+// unicast). Adverts carrying the previous address list, or for VRRPv2 the
+// previous interval, are accepted until one with the new values is heard,
+// so a group reloaded one host after the other (backups first) does not
+// flap.
+//
 // # Differences to keepalived
 //
 // Differences to keepalived worth knowing: preempt_delay counts from the

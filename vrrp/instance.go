@@ -69,8 +69,8 @@ type Options struct {
 // Transport and a Clock, and an Owner from the Machine's actions.
 //
 // Run owns all goroutines of the instance and must be called at most once.
-// SetPriorityAdjust, SetLinkUp, StepDown, Ready and Snapshot are safe from
-// any goroutine, at any time, before, during and after Run.
+// SetPriorityAdjust, SetLinkUp, StepDown, Ready, Update and Snapshot are
+// safe from any goroutine, at any time, before, during and after Run.
 type Instance struct {
 	cfg          Config
 	opt          Options
@@ -102,7 +102,8 @@ type Instance struct {
 	// releaseWaiters the channels to close once it is applied.
 	releaseWant    *releaseReq
 	releaseWaiters []chan struct{}
-	ended          bool // Run returned
+	ended          bool    // Run returned
+	cfgWant        *Config // settings given to Update, not applied yet
 }
 
 // NewInstance validates cfg and returns an Instance in INIT. Nothing runs
@@ -327,6 +328,7 @@ func (i *Instance) Run(ctx context.Context) error {
 	if fault != nil {
 		i.step(tr, ow, OwnerFault{Err: fault})
 	}
+	i.applyConfig(tr, ow)
 	i.applyRelease(tr, ow)
 	i.log.Info("starting VRRP instance",
 		zap.String("interface", i.cfg.Interface), zap.Int("version", i.cfg.Version),
@@ -405,6 +407,7 @@ func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transpor
 	adjust, up, index, fault := i.adjust, i.linkUp, i.linkIndex, i.ownerFault
 	curAdjust, curUp, curFault := i.m.PriorityAdjust(), i.m.LinkUp(), i.m.OwnerFault()
 	i.mu.Unlock()
+	i.applyConfig(tr, ow)
 	if adjust != curAdjust {
 		i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
 	}

@@ -166,6 +166,10 @@ type Machine struct {
 	lingerUntil   time.Time // zero: not lingering
 	handover      *Handover
 	announced     map[netip.Addr]time.Time // last announcement by another host
+	// After Reconfigure: the previous addresses and VRRPv2 interval,
+	// accepted until an advert with the configured ones is heard.
+	prevVIPs     []netip.Addr
+	prevInterval time.Duration
 }
 
 // NewMachine returns a machine in INIT for cfg (which should have passed
@@ -315,6 +319,8 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		out = m.ready(now, out, "operator")
 	case PeerAnnounced:
 		out = m.peerAnnounced(now, out, ev)
+	case Reconfigure:
+		out = m.reconfigure(now, out, ev.Config)
 	}
 	return out
 }
@@ -459,13 +465,13 @@ func (m *Machine) validate(p *Packet) error {
 		if p.AuthType != m.authType || (m.authType == AuthTypeSimple && p.AuthData != m.authData) {
 			return fmt.Errorf("checking advert: authentication type %d: %w", p.AuthType, ErrAuthMismatch)
 		}
-		if p.AdvertInterval != m.cfg.AdvertInterval {
+		if !m.acceptsInterval(p.AdvertInterval) {
 			return fmt.Errorf("checking advert: interval %v, configured %v: %w", p.AdvertInterval, m.cfg.AdvertInterval, ErrIntervalMismatch)
 		}
 	}
 	// RFC 5798 section 7.1: an address list that differs from ours is a
 	// misconfiguration; drop unless the sender is the address owner.
-	if p.Priority != 255 && !sameAddrs(p.Addrs, m.vips) {
+	if p.Priority != 255 && !m.acceptsAddrs(p.Addrs) {
 		return fmt.Errorf("checking advert: addresses %v, configured %v: %w", p.Addrs, m.vips, ErrAddressMismatch)
 	}
 	return nil
@@ -497,6 +503,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 	if err := m.validate(p); err != nil {
 		return append(out, Drop{Err: err})
 	}
+	m.heardCurrent(p)
 	src := ev.Src.Unmap()
 	if m.state != StateBackup && m.state != StateMaster {
 		return out // INIT and FAULT listen to nobody
