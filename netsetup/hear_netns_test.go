@@ -26,6 +26,26 @@ func sendARPFrom(t *testing.T, ns, ifname string, hw net.HardwareAddr, ip netip.
 	c.c.Close()
 }
 
+// runHearing makes a VIPSet for cfg that reports the announcements it
+// hears on the returned channel, and runs it until the test ends.
+func runHearing(t *testing.T, cfg VIPConfig) (*VIPSet, <-chan netip.Addr) {
+	t.Helper()
+	s, err := NewVIPSet(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heard := make(chan netip.Addr, 100)
+	s.ReportAnnouncements(func(a netip.Addr) { heard <- a })
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { s.Run(ctx); close(ran) }()
+	t.Cleanup(func() {
+		cancel()
+		<-ran
+	})
+	return s, heard
+}
+
 // nextHeard returns the next VIP reported as announced by another host.
 func nextHeard(t *testing.T, heard <-chan netip.Addr) netip.Addr {
 	t.Helper()
@@ -49,20 +69,8 @@ func TestVIPSetHearsAnnouncementsNetns(t *testing.T) {
 	macB := mustMAC(t, l.MACB)
 	vip1 := netip.MustParsePrefix("10.201.0.100/24")
 	vip2 := netip.MustParsePrefix("10.201.0.101/32")
-	s, err := NewVIPSet(VIPConfig{Interface: l.IfA, VIPs: []netip.Prefix{vip1, vip2}}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	heard := make(chan netip.Addr, 100)
-	s.ReportAnnouncements(func(a netip.Addr) { heard <- a })
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { s.Run(ctx); close(ran) }()
-	defer func() {
-		cancel()
-		<-ran
-	}()
-
+	s, heard := runHearing(t, VIPConfig{Interface: l.IfA, VIPs: []netip.Prefix{vip1, vip2}})
+	ctx := context.Background()
 	if err := s.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -322,33 +322,39 @@ func (s *VIPSet) Release(ctx context.Context) error {
 	}
 	var errs []error
 	for _, v := range s.vips {
-		removed, verr := removeAddrs(present, func(a addrInfo) bool {
-			if a.prefix.Addr() != v.prefix.Addr() {
-				return false
-			}
-			if !s.ours(a, v) {
-				s.log.Warn("VIP present without rmqlb's marker, not removing", zap.Stringer("vip", a.prefix), zap.String("label", a.label), zap.Uint8("proto", a.proto))
-				return false
-			}
-			return true
-		})
-		for _, p := range removed {
-			s.log.Info("removed VIP", zap.Stringer("vip", p))
-		}
-		s.mu.Lock()
-		v.lastErr = errText(verr)
-		if verr == nil {
-			v.owned = false
-		}
-		s.mu.Unlock()
-		if verr != nil {
-			errs = append(errs, verr)
+		if err := s.remove(present, v); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {
 		s.m.releaseErrors.Inc()
 	}
 	return errors.Join(errs...)
+}
+
+// remove removes v from the interface, given the addresses present on it,
+// if it is there as ours, and records the outcome. Called with opMu held.
+func (s *VIPSet) remove(present []addrInfo, v *vipState) error {
+	removed, err := removeAddrs(present, func(a addrInfo) bool {
+		if a.prefix.Addr() != v.prefix.Addr() {
+			return false
+		}
+		if !s.ours(a, v) {
+			s.log.Warn("VIP present without rmqlb's marker, not removing", zap.Stringer("vip", a.prefix), zap.String("label", a.label), zap.Uint8("proto", a.proto))
+			return false
+		}
+		return true
+	})
+	for _, p := range removed {
+		s.log.Info("removed VIP", zap.Stringer("vip", p))
+	}
+	s.mu.Lock()
+	v.lastErr = errText(err)
+	if err == nil {
+		v.owned = false
+	}
+	s.mu.Unlock()
+	return err
 }
 
 // Run sends the scheduled gratuitous ARPs and watches the VIPs (see
