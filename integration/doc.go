@@ -43,6 +43,11 @@
 //   - TestVRRPReleaseForAndLastResort: `release --for` ends by itself and
 //     the host preempts the VIP back without a failed connect; a released
 //     host takes the VIP as the last resort when no other router is left.
+//   - TestVRRPReloadLive: `rmqlb reload` of priorities on running daemons
+//     moves the VIP exactly as the new priorities say (two state changes
+//     per move, none otherwise, no failed connect); a VIP added to the
+//     group, backup first, is held by the master at once, no advert
+//     dropped.
 //
 // A failed connect counts unless the probe itself was kept off the CPU
 // for longer than its timeout right after starting it (it then timed out
