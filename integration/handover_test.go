@@ -62,6 +62,25 @@ func (d *daemon) release() (*releaseStatus, error) {
 	return &r, nil
 }
 
+// startPair makes the standard lab with banner servers and starts rmqlb
+// on h1 (priority 150) and h2 (100), and waits until h1 alone holds the
+// VIP and h2 is BACKUP.
+func startPair(t *testing.T) (*netlab.Lab, *daemon, *daemon) {
+	t.Helper()
+	l := newLab(t)
+	serveBanners(t, l)
+	h1, h2 := l.Host("h1"), l.Host("h2")
+	d1 := startDaemon(t, l, h1, daemonConf{VRRP: []vrrpConf{{Priority: hostPrios["h1"]}}, LogLevel: "info"})
+	d2 := startDaemon(t, l, h2, daemonConf{VRRP: []vrrpConf{{Priority: hostPrios["h2"]}}, LogLevel: "info"})
+	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
+		t.Fatalf("after start: %v", err)
+	}
+	if err := d2.waitState("BACKUP", 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return l, d1, d2
+}
+
 // handoverRound is one measured handover.
 type handoverRound struct {
 	from, to string
@@ -84,19 +103,9 @@ type handoverRound struct {
 // and the two hosts make two transitions, no more.
 func TestVRRPPlannedHandover(t *testing.T) {
 	const rounds = 20
-	l := newLab(t)
-	serveBanners(t, l)
-	h1, h2 := l.Host("h1"), l.Host("h2")
-	ds := map[*netlab.Host]*daemon{
-		h1: startDaemon(t, l, h1, daemonConf{VRRP: []vrrpConf{{Priority: hostPrios["h1"]}}, LogLevel: "info"}),
-		h2: startDaemon(t, l, h2, daemonConf{VRRP: []vrrpConf{{Priority: hostPrios["h2"]}}, LogLevel: "info"}),
-	}
-	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
-		t.Fatalf("after start: %v", err)
-	}
-	if err := ds[h2].waitState("BACKUP", 3*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	l, d1, d2 := startPair(t)
+	h1, h2 := d1.host, d2.host
+	ds := map[*netlab.Host]*daemon{h1: d1, h2: d2}
 	transitions := func() uint64 {
 		var n uint64
 		for _, d := range ds {
@@ -185,14 +194,8 @@ func TestVRRPPlannedHandover(t *testing.T) {
 // the last resort when no other router is left.
 func TestVRRPReleaseForAndLastResort(t *testing.T) {
 	const period = 2 * time.Second
-	l := newLab(t)
-	serveBanners(t, l)
-	h1, h2 := l.Host("h1"), l.Host("h2")
-	d1 := startDaemon(t, l, h1, daemonConf{VRRP: []vrrpConf{{Priority: hostPrios["h1"]}}, LogLevel: "info"})
-	d2 := startDaemon(t, l, h2, daemonConf{VRRP: []vrrpConf{{Priority: hostPrios["h2"]}}, LogLevel: "info"})
-	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
-		t.Fatalf("after start: %v", err)
-	}
+	l, d1, d2 := startPair(t)
+	h1, h2 := d1.host, d2.host
 	probe, err := l.Host("client").StartProbe(vipAP, netlab.ProbeConfig{ReadBanner: true})
 	if err != nil {
 		t.Fatal(err)

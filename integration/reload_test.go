@@ -35,17 +35,8 @@ func (d *daemon) reload(change func(*daemonConf)) string {
 // to the group (backup first, then master) is held by the master at once,
 // with no state change and no advert dropped.
 func TestVRRPReloadLive(t *testing.T) {
-	l := newLab(t)
-	serveBanners(t, l)
-	h1, h2 := l.Host("h1"), l.Host("h2")
-	d1 := startDaemon(t, l, h1, daemonConf{VRRP: []vrrpConf{{Priority: hostPrios["h1"]}}, LogLevel: "info"})
-	d2 := startDaemon(t, l, h2, daemonConf{VRRP: []vrrpConf{{Priority: hostPrios["h2"]}}, LogLevel: "info"})
-	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
-		t.Fatalf("after start: %v", err)
-	}
-	if err := d2.waitState("BACKUP", 3*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	l, d1, d2 := startPair(t)
+	h1, h2 := d1.host, d2.host
 	transitions := func() uint64 {
 		t.Helper()
 		var n uint64
