@@ -45,7 +45,8 @@
 // (VIPSnapshot.PeerAnnounced) and reports them (ReportAnnouncements): a
 // VRRP master that gives way to a new one keeps its VIPs until the new
 // master's gratuitous ARP has been sent, so clients' entries move before
-// the addresses leave.
+// the addresses leave, and stops its own announcements meanwhile
+// (StopAnnouncing).
 //
 // Receivers: Linux only updates neighbour entries it already has from a
 // gratuitous ARP (and creates new ones only with

@@ -160,3 +160,10 @@ func (s *VIPSet) heard(hw net.HardwareAddr, ip netip.Addr) {
 		report(ip)
 	}
 }
+
+// StopAnnouncing stops the scheduled announcements while the VIPs stay
+// held (vrrp.Quieter): a VRRP router that gave way to a new master keeps
+// its VIPs until the new master announced them, and must not take the
+// clients back meanwhile. The next Acquire announces again. It returns at
+// once and is safe from any goroutine.
+func (s *VIPSet) StopAnnouncing() { s.ann.stop() }

@@ -24,6 +24,17 @@ type AnnounceReporter interface {
 	ReportAnnouncements(report func(addr netip.Addr))
 }
 
+// Quieter is implemented by an Owner that can stop announcing the
+// addresses while it still holds them (netsetup.VIPSet stops its
+// gratuitous ARPs). A router that gave way to a new master keeps the
+// addresses until that master has announced them, and must not announce
+// them itself meanwhile: its announcement could take the clients back
+// just before it removes the addresses. StopAnnouncing is called from
+// Run's goroutine, must return at once, and lasts until the next Acquire.
+type Quieter interface {
+	StopAnnouncing()
+}
+
 // peerAnnounced records an address another host announced; Run feeds it
 // to the machine. Safe from any goroutine; never blocks.
 func (i *Instance) peerAnnounced(addr netip.Addr) {

@@ -50,6 +50,14 @@ func (StepDown) isEvent()      {}
 func (Ready) isEvent()         {}
 func (PeerAnnounced) isEvent() {}
 
+// StopAnnouncing asks the Owner to stop announcing the addresses while it
+// still holds them (see Quieter): the machine gave way to a new master and
+// keeps the addresses until that master has announced them; an
+// announcement of ours meanwhile could take the clients back.
+type StopAnnouncing struct{}
+
+func (StopAnnouncing) isAction() {}
+
 // HandoverDone reports that a handover ended: the addresses were released
 // after the new master announced them, or after the bound, or the
 // handover was cut short. Info is the completed record.
@@ -200,7 +208,7 @@ func (m *Machine) yield(now time.Time, out []Action, src netip.Addr, p *Packet, 
 	}
 	m.lingerUntil = now.Add(m.MasterDownInterval())
 	m.handover.Outcome = fmt.Sprintf("keeping the VIPs until %v announces them (at most until %s)", src, m.lingerUntil.Format(time.RFC3339Nano))
-	return out
+	return append(out, StopAnnouncing{})
 }
 
 // lingering reports whether the machine holds the addresses after

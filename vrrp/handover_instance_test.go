@@ -16,6 +16,9 @@ type announcingOwner struct {
 
 func (o *announcingOwner) ReportAnnouncements(report func(netip.Addr)) { o.announcements.set(report) }
 
+// StopAnnouncing is recorded as the owner call "quiet".
+func (o *announcingOwner) StopAnnouncing() { o.calls <- "quiet" }
+
 func (o *announcingOwner) announce(t *testing.T, a netip.Addr) {
 	t.Helper()
 	o.announcements.call(t, a)
@@ -67,6 +70,10 @@ func TestInstanceRelease(t *testing.T) {
 	// The backup took over: its advert makes us BACKUP, keeping the VIPs.
 	tr.inject(t, advertBytes(t, higher, 100, time.Second), higher, MulticastIPv4, 255)
 	h.waitSnapshot(t, "BACKUP", func(s Snapshot) bool { return s.State == StateBackup })
+	// It stops announcing the VIPs it keeps.
+	if c := owner.next(t); c != "quiet" {
+		t.Fatalf("owner call %q, want quiet", c)
+	}
 	owner.noCall(t)
 	if s := h.inst.Snapshot(); s.Handover == nil || s.Handover.Peer != higher || !s.Handover.Planned || !s.Handover.Done.IsZero() ||
 		!strings.Contains(s.Handover.Outcome, "keeping the VIPs") {

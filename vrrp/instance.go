@@ -495,6 +495,10 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			i.clamped(a)
 		case HandoverDone:
 			i.handedOver(a.Info)
+		case StopAnnouncing:
+			if q, ok := i.opt.Owner.(Quieter); ok {
+				q.StopAnnouncing()
+			}
 		}
 	}
 }
