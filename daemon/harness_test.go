@@ -270,7 +270,8 @@ type fakeVRRP struct {
 	mu       sync.Mutex
 	vips     []netip.Prefix
 	garp     netsetup.GARPConfig
-	updates  int // Update calls of the VIP owner
+	updates  int           // Update calls of the VIP owner
+	recheck  time.Duration // the last SetRecheck
 	adverts  []vrrp.Packet
 	acquired int
 	released int
@@ -379,6 +380,12 @@ func (o *fakeOwner) Release(context.Context) error {
 }
 
 func (o *fakeOwner) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+
+func (o *fakeOwner) SetRecheck(d time.Duration) {
+	o.f.mu.Lock()
+	o.f.recheck = d
+	o.f.mu.Unlock()
+}
 
 func (o *fakeOwner) Update(cfg netsetup.VIPConfig) error {
 	if err := cfg.Validate(); err != nil {

@@ -1,6 +1,9 @@
 package daemon
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // update gives the unit's instance and VIP set the settings of c.New
 // while they run: the instance first (it refuses what only a restart can
@@ -18,5 +21,12 @@ func (u *vrrpUnit) update(c VRRPChange) error {
 			return fmt.Errorf("updating the VIPs of %q: %w", c.Name, err)
 		}
 	}
+	if r, ok := u.vips.(recheckSetter); ok && c.Old.AdvertInterval != c.New.AdvertInterval {
+		r.SetRecheck(c.New.AdvertInterval)
+	}
 	return nil
 }
+
+// recheckSetter is a VIP owner whose backstop check of the VIPs follows
+// the advert interval (netsetup.VIPSet.SetRecheck; see newUnit).
+type recheckSetter interface{ SetRecheck(time.Duration) }

@@ -70,11 +70,11 @@ func TestReloadVRRPLive(t *testing.T) {
 		t.Fatalf("instance after the reload: %+v", s)
 	}
 	f.mu.Lock()
-	vips, garp, updates := f.vips, f.garp, f.updates
+	vips, garp, updates, recheck := f.vips, f.garp, f.updates, f.recheck
 	last := f.adverts[len(f.adverts)-1]
 	f.mu.Unlock()
-	if len(vips) != 2 || garp.Count != 2 || updates != 1 {
-		t.Fatalf("VIP owner after the reload: VIPs %v, garp %+v, %d updates", vips, garp, updates)
+	if len(vips) != 2 || garp.Count != 2 || updates != 1 || recheck != 200*time.Millisecond {
+		t.Fatalf("VIP owner after the reload: VIPs %v, garp %+v, %d updates, recheck %v (want the new interval)", vips, garp, updates, recheck)
 	}
 	if last.Priority != 120 || last.AdvertInterval != 200*time.Millisecond || len(last.Addrs) != 2 {
 		t.Fatalf("advert after the reload: %+v", last)

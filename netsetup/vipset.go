@@ -36,7 +36,6 @@ type VIPSet struct {
 	m         *vipMetrics
 	ann       *announcer
 	clock     clock.Clock
-	recheck   time.Duration
 	// subscribe opens the subscription of the VIP watch; tests replace it.
 	subscribe func() (nlSub, error)
 
@@ -50,6 +49,7 @@ type VIPSet struct {
 	conn    net.PacketConn // send-only ARP packet socket while held; nil otherwise
 	na      *naConn        // send-only ICMPv6 socket while held; nil otherwise
 	vips    []*vipState    // in cfg.VIPs order
+	recheck time.Duration  // see VIPSetOptions.Recheck and SetRecheck
 	fault   error          // non-nil while the VIPs cannot be held
 	faultAt time.Time      // when fault began
 	faults  uint64         // faults since start
@@ -132,14 +132,10 @@ func newVIPSet(cfg VIPConfig, opt VIPSetOptions, addrProto bool) (*VIPSet, error
 		tag:       cfg.tag(),
 		addrProto: addrProto,
 		clock:     opt.Clock,
-		recheck:   opt.Recheck,
 		subscribe: subscribeAddrs,
 		hearKick:  make(chan struct{}, 1),
 	}
-	if s.recheck == 0 {
-		s.recheck = DefaultRecheck
-	}
-	s.recheck = max(s.recheck, MinRecheck)
+	s.recheck = recheckOrDefault(opt.Recheck)
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
