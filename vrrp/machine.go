@@ -13,7 +13,8 @@ type Event interface{ isEvent() }
 type Startup struct{}
 
 // Shutdown stops the machine: a MASTER sends a priority-0 advertisement and
-// releases the addresses, every state goes to INIT.
+// releases the addresses (so does a BACKUP that still holds them after
+// giving way, see PeerAnnounced), every state goes to INIT.
 type Shutdown struct{}
 
 // Tick fires the timers that are due; step the machine with it at
@@ -87,7 +88,8 @@ type SendAdvert struct{ Priority uint8 }
 type Acquire struct{}
 
 // Release asks for the virtual addresses to be removed: the machine left
-// MASTER.
+// MASTER, at once or, after giving way to another router, once that router
+// announced them (see PeerAnnounced).
 type Release struct{}
 
 // StateChange reports a transition.
