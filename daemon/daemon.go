@@ -62,6 +62,9 @@ type VIPOwner interface {
 	Run(ctx context.Context) error
 	// Snapshot tells the VIPs' presence on the interface, for status.
 	Snapshot() netsetup.VIPSetSnapshot
+	// Update changes the VIPs and the GARP settings while it runs (a
+	// reload; see netsetup.VIPSet.Update).
+	Update(cfg netsetup.VIPConfig) error
 }
 
 // Daemon is rmqlb's running model: the VRRP units, the listeners, the

@@ -17,6 +17,8 @@ import (
 //	backend LISTENER/BACKEND shutdown-sessions
 //	                                         close its sessions now (control.SessionsClosed)
 //	reload                                   reload the file (control.Reload)
+//	vrrp release NAME [DURATION] | vrrp ready NAME
+//	                                         planned handover (handleVRRP)
 //
 // It is the control.Handler of the daemon and safe for concurrent use.
 func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
@@ -35,6 +37,8 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 			return nil, fmt.Errorf("reloading: the daemon is still starting: %w", ctx.Err())
 		}
 		return d.Reload(), nil
+	case "vrrp":
+		return d.handleVRRP(ctx, req.Args)
 	default:
 		return nil, fmt.Errorf("unknown command %q", req.Command)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -248,7 +249,7 @@ type vrrpFakes struct {
 func (v *vrrpFakes) new(in *config.VRRPInstance, _ *zap.Logger, _ prometheus.Registerer) (vrrp.Transport, VIPOwner, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	f := &fakeVRRP{name: in.Name, vips: in.VIPs, closed: make(chan struct{})}
+	f := &fakeVRRP{name: in.Name, vips: in.VIPs, closed: make(chan struct{}), in: make(chan []byte)}
 	v.byName[in.Name] = f
 	return &fakeTransport{f: f}, &fakeOwner{f: f}, nil
 }
@@ -259,17 +260,48 @@ func (v *vrrpFakes) get(name string) *fakeVRRP {
 	return v.byName[name]
 }
 
-// fakeVRRP records what one instance sent and did with its VIPs.
+// fakeVRRP records what one instance sent and did with its VIPs, and
+// delivers the adverts a test injects.
 type fakeVRRP struct {
 	name   string
-	vips   []netip.Prefix
 	closed chan struct{}
+	in     chan []byte // adverts from fakePeer
 
 	mu       sync.Mutex
+	vips     []netip.Prefix
+	garp     netsetup.GARPConfig
+	updates  int           // Update calls of the VIP owner
+	recheck  time.Duration // the last SetRecheck
 	adverts  []vrrp.Packet
 	acquired int
 	released int
 	held     bool
+	peers    []netip.Addr // the transport's unicast peers
+}
+
+// fakePeer is the source of the adverts a test injects.
+var fakePeer = netip.MustParseAddr("192.0.2.2")
+
+// inject delivers an advert of another router (fakePeer) with priority
+// prio, for the instance's current VIPs and interval iv.
+func (f *fakeVRRP) inject(t *testing.T, prio uint8, iv time.Duration) {
+	t.Helper()
+	f.mu.Lock()
+	var addrs []netip.Addr
+	for _, p := range f.vips {
+		addrs = append(addrs, p.Addr())
+	}
+	f.mu.Unlock()
+	p := vrrp.Packet{Version: 3, VRID: 1, Priority: prio, AdvertInterval: iv, Addrs: addrs}
+	b, err := p.Marshal(fakePeer, vrrp.MulticastIPv4, vrrp.ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f.in <- b:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the instance did not read the injected advert")
+	}
 }
 
 func (f *fakeVRRP) sentPriorities() []uint8 {
@@ -289,8 +321,23 @@ type fakeTransport struct {
 
 var fakeSrc = netip.MustParseAddr("192.0.2.1")
 
-func (t *fakeTransport) Source() netip.Addr         { return fakeSrc }
-func (t *fakeTransport) Destinations() []netip.Addr { return []netip.Addr{vrrp.MulticastIPv4} }
+func (t *fakeTransport) Source() netip.Addr { return fakeSrc }
+func (t *fakeTransport) Destinations() []netip.Addr {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	if len(t.f.peers) > 0 {
+		return slices.Clone(t.f.peers)
+	}
+	return []netip.Addr{vrrp.MulticastIPv4}
+}
+
+// Reconfigure implements vrrp.Reconfigurer: it records the peers.
+func (t *fakeTransport) Reconfigure(cfg vrrp.TransportConfig) error {
+	t.f.mu.Lock()
+	t.f.peers = slices.Clone(cfg.Peers)
+	t.f.mu.Unlock()
+	return nil
+}
 func (t *fakeTransport) WriteTo(b []byte, dst netip.Addr) error {
 	p, err := vrrp.Parse(b, fakeSrc, dst)
 	if err != nil {
@@ -302,8 +349,12 @@ func (t *fakeTransport) WriteTo(b []byte, dst netip.Addr) error {
 	return nil
 }
 func (t *fakeTransport) ReadFrom(b []byte) (int, vrrp.RecvInfo, error) {
-	<-t.f.closed
-	return 0, vrrp.RecvInfo{}, net.ErrClosed
+	select {
+	case p := <-t.f.in:
+		return copy(b, p), vrrp.RecvInfo{Src: fakePeer, Dst: vrrp.MulticastIPv4, TTL: 255}, nil
+	case <-t.f.closed:
+		return 0, vrrp.RecvInfo{}, net.ErrClosed
+	}
 }
 func (t *fakeTransport) Close() error {
 	t.once.Do(func() { close(t.f.closed) })
@@ -329,6 +380,23 @@ func (o *fakeOwner) Release(context.Context) error {
 }
 
 func (o *fakeOwner) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+
+func (o *fakeOwner) SetRecheck(d time.Duration) {
+	o.f.mu.Lock()
+	o.f.recheck = d
+	o.f.mu.Unlock()
+}
+
+func (o *fakeOwner) Update(cfg netsetup.VIPConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	o.f.mu.Lock()
+	defer o.f.mu.Unlock()
+	o.f.vips, o.f.garp = slices.Clone(cfg.VIPs), cfg.GARP
+	o.f.updates++
+	return nil
+}
 
 func (o *fakeOwner) Snapshot() netsetup.VIPSetSnapshot {
 	o.f.mu.Lock()

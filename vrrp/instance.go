@@ -75,8 +75,8 @@ type Options struct {
 // Transport and a Clock, and an Owner from the Machine's actions.
 //
 // Run owns all goroutines of the instance and must be called at most once.
-// SetPriorityAdjust, SetLinkUp and Snapshot are safe from any goroutine, at
-// any time, before, during and after Run.
+// SetPriorityAdjust, SetLinkUp, StepDown, Ready, Update and Snapshot are
+// safe from any goroutine, at any time, before, during and after Run.
 type Instance struct {
 	cfg          Config
 	opt          Options
@@ -102,6 +102,14 @@ type Instance struct {
 	// rebindFailing: the last attempt to follow a re-created interface
 	// failed.
 	rebindFailing bool
+	// announcedBy: addresses another host announced, not yet stepped.
+	announcedBy map[netip.Addr]bool
+	// releaseWant is the pending StepDown or Ready (nil: none) and
+	// releaseWaiters the channels to close once it is applied.
+	releaseWant    *releaseReq
+	releaseWaiters []chan struct{}
+	ended          bool    // Run returned
+	cfgWant        *Config // settings given to Update, not applied yet
 }
 
 // NewInstance validates cfg and returns an Instance in INIT. Nothing runs
@@ -201,6 +209,8 @@ func (i *Instance) Snapshot() Snapshot {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	m := i.m
+	released, releasedUntil := m.Released()
+	releasedSince, releaseReason := m.ReleasedSince()
 	return Snapshot{
 		Name:                i.cfg.Name,
 		Interface:           i.cfg.Interface,
@@ -222,6 +232,11 @@ func (i *Instance) Snapshot() Snapshot {
 		VIPs:                slices.Clone(i.cfg.VIPs),
 		LinkUp:              m.LinkUp(),
 		OwnerFault:          m.OwnerFault(),
+		Released:            released,
+		ReleasedSince:       releasedSince,
+		ReleasedUntil:       releasedUntil,
+		ReleaseReason:       releaseReason,
+		Handover:            m.LastHandover(),
 		Master:              m.Master(),
 		Since:               m.Since(),
 		Reason:              m.Reason(),
@@ -287,6 +302,13 @@ func (i *Instance) Run(ctx context.Context) error {
 	if fr, ok := i.opt.Owner.(FaultReporter); ok {
 		fr.ReportFaults(i.SetOwnerFault)
 	}
+	if ar, ok := i.opt.Owner.(AnnounceReporter); ok {
+		ar.ReportAnnouncements(i.peerAnnounced)
+		i.mu.Lock()
+		i.m.WatchAnnouncements()
+		i.mu.Unlock()
+	}
+	defer i.endRequests()
 	// The owner loop: applies Acquire/Release requests in order, one at a
 	// time, each bounded by ownerTimeout, so the state machine never
 	// waits for the owner.
@@ -312,6 +334,8 @@ func (i *Instance) Run(ctx context.Context) error {
 	if fault != nil {
 		i.step(tr, ow, OwnerFault{Err: fault})
 	}
+	i.applyConfig(tr, ow)
+	i.applyRelease(tr, ow)
 	i.log.Info("starting VRRP instance",
 		zap.String("interface", i.cfg.Interface), zap.Int("version", i.cfg.Version),
 		zap.Uint8("priority", i.cfg.Priority), zap.Duration("advert_interval", i.cfg.AdvertInterval),
@@ -389,8 +413,13 @@ func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transpor
 	adjust, up, index, fault := i.adjust, i.linkUp, i.linkIndex, i.ownerFault
 	curAdjust, curUp, curFault := i.m.PriorityAdjust(), i.m.LinkUp(), i.m.OwnerFault()
 	i.mu.Unlock()
+	i.applyConfig(tr, ow)
 	if adjust != curAdjust {
 		i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
+	}
+	i.applyRelease(tr, ow)
+	for _, a := range i.takeAnnounced() {
+		i.step(tr, ow, PeerAnnounced{Addr: a})
 	}
 	switch {
 	case fault != nil && curFault != (OwnerFault{Err: fault}).reason():
@@ -473,6 +502,12 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			i.drop(a.Err)
 		case IntervalClamped:
 			i.clamped(a)
+		case HandoverDone:
+			i.handedOver(a.Info)
+		case StopAnnouncing:
+			if q, ok := i.opt.Owner.(Quieter); ok {
+				q.StopAnnouncing()
+			}
 		}
 	}
 }

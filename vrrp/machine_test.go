@@ -112,6 +112,14 @@ func actionsMatch(got, want []Action) bool {
 			if !ok || !errors.Is(g.Err, w.Err) {
 				return false
 			}
+		case HandoverDone:
+			// Peer, Planned and Announced compared; Outcome as a
+			// substring; the times by the steps' own checks.
+			g, ok := got[i].(HandoverDone)
+			if !ok || g.Info.Peer != w.Info.Peer || g.Info.Planned != w.Info.Planned ||
+				g.Info.Announced != w.Info.Announced || !strings.Contains(g.Info.Outcome, w.Info.Outcome) {
+				return false
+			}
 		default:
 			if !reflect.DeepEqual(got[i], want[i]) {
 				return false
@@ -470,6 +478,15 @@ type simNet struct {
 	ms    map[netip.Addr]*Machine
 	now   time.Time
 	holds map[netip.Addr]bool
+	// announce makes every Acquire announce the VIP to the others
+	// (PeerAnnounced), as a gratuitous ARP does.
+	announce bool
+	// minHolders > 0 makes a Release that leaves nobody holding the
+	// VIP set zeroHolders.
+	minHolders  int
+	zeroHolders bool
+	// transitions counts the state changes of each machine.
+	transitions map[netip.Addr]int
 }
 
 func (n *simNet) holders() int {
@@ -485,6 +502,7 @@ func (n *simNet) holders() int {
 func (n *simNet) step(who netip.Addr, ev Event) {
 	if n.holds == nil {
 		n.holds = map[netip.Addr]bool{}
+		n.transitions = map[netip.Addr]int{}
 	}
 	m := n.ms[who]
 	for _, a := range m.Step(n.now, ev) {
@@ -497,8 +515,18 @@ func (n *simNet) step(who netip.Addr, ev Event) {
 			}
 		case Acquire:
 			n.holds[who] = true
+			for other := range n.ms {
+				if other != who && n.announce {
+					n.step(other, PeerAnnounced{Addr: vip.Addr()})
+				}
+			}
 		case Release:
 			n.holds[who] = false
+			if n.minHolders > 0 && n.holders() < n.minHolders {
+				n.zeroHolders = true
+			}
+		case StateChange:
+			n.transitions[who]++
 		case Drop:
 			n.t.Fatalf("%v dropped an advert: %v", who, a.Err)
 		}

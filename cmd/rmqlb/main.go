@@ -7,6 +7,8 @@
 //	rmqlb backend [--socket PATH | --config FILE] LISTENER/BACKEND weight N|reset
 //	rmqlb backend [--socket PATH | --config FILE] LISTENER/BACKEND shutdown-sessions
 //	rmqlb reload [--socket PATH | --config FILE]
+//	rmqlb vrrp release [--socket PATH | --config FILE] NAME [--for DURATION]
+//	rmqlb vrrp ready [--socket PATH | --config FILE] NAME
 //	rmqlb import --keepalived FILE [--haproxy FILE] [--ipvsadm FILE]
 //	rmqlb version
 //
@@ -44,6 +46,9 @@ const usage = `usage:
   rmqlb backend LISTENER/BACKEND shutdown-sessions
                                        close a backend's sessions now
   rmqlb reload                         reload the daemon's configuration file
+  rmqlb vrrp release NAME [--for DURATION]
+                                       hand the VIPs over for planned maintenance
+  rmqlb vrrp ready NAME                end the release: eligible as master again
   rmqlb import --keepalived FILE [--haproxy FILE] [--ipvsadm FILE]
                                        translate keepalived, LVS and HAProxy files
                                        into an rmqlb configuration file (stdout)
@@ -72,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdReload(args[1:], stdout, stderr)
 	case "import":
 		return cmdImport(args[1:], stdout, stderr)
+	case "vrrp":
+		return cmdVRRP(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "rmqlb %s\n", version)
 		return 0
