@@ -69,6 +69,10 @@ type Options struct {
 	// once (queue the work, never wait for it): the state machine waits
 	// for it. Nil: none.
 	OnTransition func(StateChange)
+	// Adopt starts the instance MASTER at once (Startup.Adopt): the
+	// process this one succeeds on the same host was the master and
+	// hands its VIPs over with the host (an upgrade without failover).
+	Adopt bool
 }
 
 // Instance is one running VRRP virtual router: it drives a Machine from a
@@ -96,6 +100,7 @@ type Instance struct {
 	ownerFault  error // desired: why the owner cannot hold the VIPs; nil = it can
 	src         netip.Addr
 	dests       []netip.Addr
+	quiet       bool // StopQuietly was called: Run ends without Shutdown
 	started     bool
 	warnedFor   map[string]bool // drop reasons already logged at warn level
 	sendFailing bool            // the last send failed
@@ -202,6 +207,17 @@ func (i *Instance) kick() {
 	case i.notify <- struct{}{}:
 	default:
 	}
+}
+
+// StopQuietly makes Run, once its context is done, end without the
+// Shutdown step: no priority-0 advert, no release of the VIPs, no change
+// to INIT. For an upgrade: the successor process, started with
+// Options.Adopt, advertises on and holds the VIPs. Call it before
+// cancelling Run's context.
+func (i *Instance) StopQuietly() {
+	i.mu.Lock()
+	i.quiet = true
+	i.mu.Unlock()
 }
 
 // Snapshot returns a copy of the instance's state and counters.
@@ -340,7 +356,7 @@ func (i *Instance) Run(ctx context.Context) error {
 		zap.String("interface", i.cfg.Interface), zap.Int("version", i.cfg.Version),
 		zap.Uint8("priority", i.cfg.Priority), zap.Duration("advert_interval", i.cfg.AdvertInterval),
 		zap.Stringer("source", i.src), zap.Stringers("destinations", i.dests))
-	i.step(tr, ow, Startup{})
+	i.step(tr, ow, Startup{Adopt: i.opt.Adopt})
 
 	var runErr error
 loop:
@@ -384,7 +400,16 @@ loop:
 		}
 	}
 
-	i.step(tr, ow, Shutdown{})
+	i.mu.Lock()
+	quiet := i.quiet
+	i.mu.Unlock()
+	if quiet {
+		// Handed over: the successor advertises on and holds the VIPs;
+		// no priority 0, no release, no state change.
+		i.log.Info("stopping quietly: the VIPs stay for the process that took over")
+	} else {
+		i.step(tr, ow, Shutdown{})
+	}
 	ow.stop()
 	// The pending call and the final Release each take at most
 	// ownerTimeout, unless the Owner ignores its context.

@@ -10,7 +10,14 @@ import (
 type Event interface{ isEvent() }
 
 // Startup starts the machine (RFC 5798 section 6.4.1, Startup event).
-type Startup struct{}
+type Startup struct {
+	// Adopt starts it MASTER at once, without waiting for the master
+	// down interval: the process this one succeeds on the same host was
+	// the master (an upgrade), the VIPs are on the interface, and the
+	// backups hear the same source advertise on without a gap. A fault
+	// still comes first.
+	Adopt bool
+}
 
 // Shutdown stops the machine: a MASTER sends a priority-0 advertisement and
 // releases the addresses (so does a BACKUP that still holds them after
@@ -285,6 +292,10 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 	switch ev := ev.(type) {
 	case Startup:
 		if m.state == StateInit {
+			if ev.Adopt && m.faultReason() == "" && !m.released {
+				out = m.becomeMaster(now, out, "startup: adopted from the process this one succeeds")
+				break
+			}
 			out = m.start(now, out, "startup")
 		}
 	case Shutdown:

@@ -201,6 +201,23 @@ func TestMachine(t *testing.T) {
 			},
 		},
 		{
+			name: "adopted startup is master at once, advertising the configured priority",
+			cfg:  testConfig(),
+			steps: []step{
+				{ev: Startup{Adopt: true}, want: []Action{change(StateInit, StateMaster, "adopted"), SendAdvert{100}, Acquire{}},
+					state: StateMaster, deadline: sec},
+				{at: sec, ev: Tick{}, want: []Action{SendAdvert{100}}, state: StateMaster, deadline: 2 * sec},
+			},
+		},
+		{
+			name: "adopted startup with the link down is FAULT, not master",
+			cfg:  testConfig(),
+			steps: []step{
+				{ev: LinkDown{}, state: StateInit, checkInit: true},
+				{ev: Startup{Adopt: true}, want: []Action{change(StateInit, StateFault, "link down")}, state: StateFault, noTimer: true},
+			},
+		},
+		{
 			name: "backup accepts adverts from a higher priority master and resets its timer",
 			cfg:  testConfig(),
 			steps: []step{

@@ -1,0 +1,44 @@
+package vrrp
+
+import (
+	"testing"
+	"time"
+)
+
+// An instance started with Adopt is MASTER at once: it advertises and
+// acquires the VIPs before any master down interval, so the backups hear
+// no gap.
+func TestInstanceAdoptIsMasterAtOnce(t *testing.T) {
+	tr := newFakeTransport(local)
+	owner := newFakeOwner()
+	h := newInstanceHarness(t, testConfig(), tr, owner, func(o *Options) { o.Adopt = true })
+	h.run(t)
+	if p := tr.nextSent(t); p.Priority != 100 {
+		t.Fatalf("first advert %+v", p)
+	}
+	if c := owner.next(t); c != "acquire" {
+		t.Fatalf("owner call %q", c)
+	}
+	h.clock.WaitArmed(t, t0.Add(time.Second))
+	h.wantState(t, StateMaster)
+}
+
+// StopQuietly ends Run without the Shutdown step: no priority-0 advert, no
+// release, the state stays MASTER. Without it the same instance sends
+// priority 0 and releases (TestInstanceBackupMasterShutdown).
+func TestInstanceStopQuietly(t *testing.T) {
+	tr := newFakeTransport(local)
+	owner := newFakeOwner()
+	h := newInstanceHarness(t, testConfig(), tr, owner, func(o *Options) { o.Adopt = true })
+	h.run(t)
+	tr.nextSent(t)
+	if c := owner.next(t); c != "acquire" {
+		t.Fatalf("owner call %q", c)
+	}
+	h.clock.WaitArmed(t, t0.Add(time.Second))
+	h.inst.StopQuietly()
+	h.shutdown(t)
+	tr.noneSent(t)
+	owner.noCall(t)
+	h.wantState(t, StateMaster)
+}
