@@ -11,7 +11,10 @@ import (
 func TestInstanceAdoptIsMasterAtOnce(t *testing.T) {
 	tr := newFakeTransport(local)
 	owner := newFakeOwner()
-	h := newInstanceHarness(t, testConfig(), tr, owner, func(o *Options) { o.Adopt = true })
+	h := newInstanceHarness(t, testConfig(), tr, owner)
+	if err := h.inst.Adopt(); err != nil {
+		t.Fatal(err)
+	}
 	h.run(t)
 	if p := tr.nextSent(t); p.Priority != 100 {
 		t.Fatalf("first advert %+v", p)
@@ -29,7 +32,10 @@ func TestInstanceAdoptIsMasterAtOnce(t *testing.T) {
 func TestInstanceStopQuietly(t *testing.T) {
 	tr := newFakeTransport(local)
 	owner := newFakeOwner()
-	h := newInstanceHarness(t, testConfig(), tr, owner, func(o *Options) { o.Adopt = true })
+	h := newInstanceHarness(t, testConfig(), tr, owner)
+	if err := h.inst.Adopt(); err != nil {
+		t.Fatal(err)
+	}
 	h.run(t)
 	tr.nextSent(t)
 	if c := owner.next(t); c != "acquire" {
@@ -41,4 +47,13 @@ func TestInstanceStopQuietly(t *testing.T) {
 	tr.noneSent(t)
 	owner.noCall(t)
 	h.wantState(t, StateMaster)
+}
+
+// Adopt after Run has started is refused: the startup is over.
+func TestInstanceAdoptAfterRun(t *testing.T) {
+	h := startInstance(t, testConfig(), newFakeTransport(local))
+	h.clock.WaitArmed(t, t0.Add(3609375*time.Microsecond))
+	if err := h.inst.Adopt(); err == nil {
+		t.Fatal("Adopt after Run: no error")
+	}
 }

@@ -69,10 +69,6 @@ type Options struct {
 	// once (queue the work, never wait for it): the state machine waits
 	// for it. Nil: none.
 	OnTransition func(StateChange)
-	// Adopt starts the instance MASTER at once (Startup.Adopt): the
-	// process this one succeeds on the same host was the master and
-	// hands its VIPs over with the host (an upgrade without failover).
-	Adopt bool
 }
 
 // Instance is one running VRRP virtual router: it drives a Machine from a
@@ -101,6 +97,7 @@ type Instance struct {
 	src         netip.Addr
 	dests       []netip.Addr
 	quiet       bool // StopQuietly was called: Run ends without Shutdown
+	adopt       bool // Adopt was called: Run starts MASTER at once
 	started     bool
 	warnedFor   map[string]bool // drop reasons already logged at warn level
 	sendFailing bool            // the last send failed
@@ -209,10 +206,25 @@ func (i *Instance) kick() {
 	}
 }
 
+// Adopt makes Run start the instance MASTER at once (Startup.Adopt): the
+// process this one succeeds on the same host was the master, its VIPs are
+// on the interface, and this one advertises on without the master down
+// wait (an upgrade in place). A fault still comes first. Call it before
+// Run; it fails once Run has started.
+func (i *Instance) Adopt() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.started {
+		return errors.New("adopting mastership: the instance runs already")
+	}
+	i.adopt = true
+	return nil
+}
+
 // StopQuietly makes Run, once its context is done, end without the
 // Shutdown step: no priority-0 advert, no release of the VIPs, no change
-// to INIT. For an upgrade: the successor process, started with
-// Options.Adopt, advertises on and holds the VIPs. Call it before
+// to INIT. For an upgrade: the successor process, whose instance Adopts,
+// advertises on and holds the VIPs. Call it before
 // cancelling Run's context.
 func (i *Instance) StopQuietly() {
 	i.mu.Lock()
@@ -286,6 +298,7 @@ func (i *Instance) Run(ctx context.Context) error {
 		return errors.New("running VRRP instance: Run called twice")
 	}
 	i.started = true
+	adopt := i.adopt
 	i.mu.Unlock()
 
 	tr := i.opt.Transport
@@ -356,7 +369,7 @@ func (i *Instance) Run(ctx context.Context) error {
 		zap.String("interface", i.cfg.Interface), zap.Int("version", i.cfg.Version),
 		zap.Uint8("priority", i.cfg.Priority), zap.Duration("advert_interval", i.cfg.AdvertInterval),
 		zap.Stringer("source", i.src), zap.Stringers("destinations", i.dests))
-	i.step(tr, ow, Startup{Adopt: i.opt.Adopt})
+	i.step(tr, ow, Startup{Adopt: adopt})
 
 	var runErr error
 loop:

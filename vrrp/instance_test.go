@@ -47,21 +47,17 @@ func startInstanceWith(t *testing.T, cfg Config, tr *fakeTransport, owner interf
 }
 
 // newInstanceHarness is startInstanceWith without Run: the test calls
-// h.run. mods change the Options before the instance is made.
+// h.run.
 func newInstanceHarness(t *testing.T, cfg Config, tr *fakeTransport, owner interface {
 	Owner
 	next(*testing.T) string
-}, mods ...func(*Options)) *instanceHarness {
+}) *instanceHarness {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	h := &instanceHarness{clock: clock.NewFake(t0), tr: tr, owner: owner, logs: logs,
 		reg: prometheus.NewRegistry(), done: make(chan struct{})}
-	opt := Options{Transport: tr, Owner: owner, Clock: h.clock,
-		Logger: zap.New(core), Registerer: h.reg}
-	for _, mod := range mods {
-		mod(&opt)
-	}
-	inst, err := NewInstance(cfg, opt)
+	inst, err := NewInstance(cfg, Options{Transport: tr, Owner: owner, Clock: h.clock,
+		Logger: zap.New(core), Registerer: h.reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,6 +103,10 @@ type Release struct{}
 type StateChange struct {
 	From, To State
 	Reason   string
+	// Adopted marks the change to MASTER of an adopted startup
+	// (Startup.Adopt): the state continues the predecessor process's,
+	// nothing changed for the network.
+	Adopted bool
 }
 
 // Drop reports an advertisement the machine dropped; Err wraps one of the
@@ -294,6 +298,12 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		if m.state == StateInit {
 			if ev.Adopt && m.faultReason() == "" && !m.released {
 				out = m.becomeMaster(now, out, "startup: adopted from the process this one succeeds")
+				for i := range out {
+					if c, ok := out[i].(StateChange); ok && c.To == StateMaster {
+						c.Adopted = true
+						out[i] = c
+					}
+				}
 				break
 			}
 			out = m.start(now, out, "startup")
@@ -601,4 +611,13 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 		}
 	}
 	return out
+}
+
+// String returns "FROM to TO: reason", for logs and examples.
+func (c StateChange) String() string {
+	s := fmt.Sprintf("%v to %v: %s", c.From, c.To, c.Reason)
+	if c.Adopted {
+		s += " (adopted)"
+	}
+	return s
 }

@@ -104,7 +104,7 @@ func actionsMatch(got, want []Action) bool {
 		switch w := want[i].(type) {
 		case StateChange:
 			g, ok := got[i].(StateChange)
-			if !ok || g.From != w.From || g.To != w.To || !strings.Contains(g.Reason, w.Reason) {
+			if !ok || g.From != w.From || g.To != w.To || g.Adopted != w.Adopted || !strings.Contains(g.Reason, w.Reason) {
 				return false
 			}
 		case Drop:
@@ -204,7 +204,7 @@ func TestMachine(t *testing.T) {
 			name: "adopted startup is master at once, advertising the configured priority",
 			cfg:  testConfig(),
 			steps: []step{
-				{ev: Startup{Adopt: true}, want: []Action{change(StateInit, StateMaster, "adopted"), SendAdvert{100}, Acquire{}},
+				{ev: Startup{Adopt: true}, want: []Action{StateChange{From: StateInit, To: StateMaster, Reason: "adopted", Adopted: true}, SendAdvert{100}, Acquire{}},
 					state: StateMaster, deadline: sec},
 				{at: sec, ev: Tick{}, want: []Action{SendAdvert{100}}, state: StateMaster, deadline: 2 * sec},
 			},
