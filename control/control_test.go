@@ -166,8 +166,11 @@ func TestHandOverSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := HandOver(ln)
+	f, err := ListenerFile(ln)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := KeepSocketFile(ln); err != nil {
 		t.Fatal(err)
 	}
 	if err := ln.Close(); err != nil {
@@ -193,7 +196,49 @@ func TestHandOverSocket(t *testing.T) {
 	if _, err := os.Lstat(path); !os.IsNotExist(err) {
 		t.Errorf("socket file left after the successor stopped: %v", err)
 	}
-	if _, err := HandOver(&net.UnixListener{}); err == nil {
-		t.Error("HandOver of a foreign listener")
+	if _, err := ListenerFile(&net.UnixListener{}); err == nil {
+		t.Error("ListenerFile of a foreign listener")
+	}
+	if err := KeepSocketFile(&net.UnixListener{}); err == nil {
+		t.Error("KeepSocketFile of a foreign listener")
+	}
+}
+
+// TestCommandContext: a handler learns its client's pid, and a command
+// named in CommandTimeouts gets that long instead of Timeout.
+func TestCommandContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rmqlb.sock")
+	type answer struct {
+		PID  int  `json:"pid"`
+		Long bool `json:"long"`
+	}
+	s := &Server{Path: path, Timeout: time.Second, CommandTimeouts: map[string]time.Duration{"upgrade": time.Hour},
+		Handler: func(ctx context.Context, req Request) (any, error) {
+			pid, ok := PeerPID(ctx)
+			if !ok {
+				return nil, errors.New("no peer")
+			}
+			dl, _ := ctx.Deadline()
+			return answer{PID: pid, Long: time.Until(dl) > time.Minute}, nil
+		}}
+	ln, err := s.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	for cmd, long := range map[string]bool{"status": false, "upgrade": true} {
+		var got answer
+		if err := Call(path, Request{Command: cmd}, &got, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if got.PID != os.Getpid() || got.Long != long {
+			t.Errorf("%s: got %+v, want pid %d, long %v", cmd, got, os.Getpid(), long)
+		}
+	}
+	if _, ok := PeerPID(context.Background()); ok {
+		t.Error("PeerPID outside a request")
 	}
 }

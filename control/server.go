@@ -46,9 +46,13 @@ type Server struct {
 	Handler Handler
 	// Logger; nil logs nothing.
 	Logger *zap.Logger
-	// Timeout bounds reading a request and writing its response.
-	// Default: 5s.
+	// Timeout bounds reading a request, answering it and writing the
+	// response. Default: 5s.
 	Timeout time.Duration
+	// CommandTimeouts replaces Timeout, once a request is read, for the
+	// commands it names: those that wait for long by design (an upgrade
+	// waits for the successor process to take over). Nil: none.
+	CommandTimeouts map[string]time.Duration
 	// Group, when set, names a group whose members may use the socket
 	// too: the socket file becomes mode 0660 and is owned by it. Empty
 	// (the default): root and the daemon's user only.
@@ -129,7 +133,7 @@ func (s *Server) lookupGroup() error {
 }
 
 // Inherit returns a listener on the control socket handed over by the
-// daemon this process succeeds (see HandOver): the same socket, at the same
+// daemon this process succeeds (see ListenerFile): the same socket, at the same
 // path, never closed in between, so a client is never refused. The
 // listener removes the socket file when closed.
 func (s *Server) Inherit(f *os.File) (net.Listener, error) {
@@ -150,10 +154,10 @@ func (s *Server) Inherit(f *os.File) (net.Listener, error) {
 	return &placedListener{UnixListener: ul, path: s.Path}, nil
 }
 
-// HandOver returns a copy of the control socket of ln (a listener from
-// Listen or Inherit) for the daemon's successor, and makes closing ln leave
-// the socket file in place, since the successor serves it on.
-func HandOver(ln net.Listener) (*os.File, error) {
+// ListenerFile returns a copy of the control socket of ln (a listener
+// from Listen or Inherit) for the daemon's successor process; ln serves on
+// unchanged. The caller owns the file.
+func ListenerFile(ln net.Listener) (*os.File, error) {
 	pl, ok := ln.(*placedListener)
 	if !ok {
 		return nil, errors.New("handing over the control socket: not a control socket listener")
@@ -162,8 +166,19 @@ func HandOver(ln net.Listener) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("handing over the control socket: %w", err)
 	}
-	pl.keep.Store(true)
 	return f, nil
+}
+
+// KeepSocketFile makes closing ln leave the socket file in place: another
+// process serves the same socket on (a successor that took it over, or
+// the predecessor when a successor gives up).
+func KeepSocketFile(ln net.Listener) error {
+	pl, ok := ln.(*placedListener)
+	if !ok {
+		return errors.New("keeping the control socket file: not a control socket listener")
+	}
+	pl.keep.Store(true)
+	return nil
 }
 
 // placedListener removes the socket file from its final place on Close
@@ -244,7 +259,11 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger) {
 	if err != nil {
 		resp.Error = err.Error()
 	} else {
-		ctx, cancel := context.WithTimeout(ctx, timeout)
+		if long, ok := s.CommandTimeouts[req.Command]; ok && long > timeout {
+			timeout = long
+			_ = c.SetDeadline(time.Now().Add(timeout))
+		}
+		ctx, cancel := context.WithTimeout(withPeer(ctx, cred), timeout)
 		res, herr := s.Handler(ctx, req)
 		cancel()
 		if wf, ok := res.(WithFiles); ok {
@@ -292,6 +311,19 @@ func (s *Server) readRequest(c net.Conn, req *Request) error {
 // peerCred is who is on the other end of a connection.
 type peerCred struct {
 	pid, uid, gid int32
+}
+
+type peerKey struct{}
+
+func withPeer(ctx context.Context, c peerCred) context.Context {
+	return context.WithValue(ctx, peerKey{}, c)
+}
+
+// PeerPID returns the process id of the client whose request a Handler
+// answers (from SO_PEERCRED), and false outside a request.
+func PeerPID(ctx context.Context) (int, bool) {
+	c, ok := ctx.Value(peerKey{}).(peerCred)
+	return int(c.pid), ok
 }
 
 // authorize checks the peer's credentials: root, the daemon's own user or
