@@ -30,9 +30,9 @@ var (
 	// its description: text only.
 	CLIDoc = []string{"internal/clidoc/..."}
 	// Commands are the module's programs: the daemon binary and the tools
-	// (demo lab, benchmark and its load generator, and the standalone
-	// proxy the benchmark can run).
-	Commands = []string{"cmd/...", "bench/cmd/...", "balancer/internal/proxyd"}
+	// (demo lab, benchmark and its load generator, the standalone proxy
+	// the benchmark can run, and the Debian package's builder).
+	Commands = []string{"cmd/...", "bench/cmd/...", "balancer/internal/proxyd", "internal/cmd/..."}
 	// TestSupport is code for tests and tools only: the netns lab and the
 	// integration tests, real RabbitMQ nodes, the benchmark's lab and
 	// loads, the test tools of CI, the metrics checks of the tests and a
