@@ -235,15 +235,7 @@ func TestReload(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
 	startChecked(t, h)
-	reload := func(file string) control.Reload {
-		t.Helper()
-		h.write(file)
-		res, err := h.d.Handle(context.Background(), control.Request{Command: "reload"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.(control.Reload)
-	}
+	reload := h.reload
 	weight := func(name string) int {
 		for _, b := range h.d.Status().Listeners[0].Backends {
 			if b.Name == name {

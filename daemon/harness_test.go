@@ -22,6 +22,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/clock"
 	"github.com/rmqlb/rmqlb/netsetup"
@@ -472,4 +473,16 @@ func closedByPeer(c net.Conn) bool {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err := c.Read(make([]byte, 1))
 	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// reload writes file as the configuration file and reloads it, as
+// rmqlb reload does.
+func (h *harness) reload(file string) control.Reload {
+	h.t.Helper()
+	h.write(file)
+	res, err := h.d.Handle(context.Background(), control.Request{Command: "reload"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return res.(control.Reload)
 }

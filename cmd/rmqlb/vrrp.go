@@ -10,55 +10,45 @@ import (
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
-const vrrpUsage = `usage:
-  rmqlb vrrp release [--socket PATH | --config FILE] NAME [--for DURATION]
-                    hand instance NAME's VIPs over for planned maintenance; this host stays
-                    BACKUP for DURATION (a Go duration, e.g. 30m), without --for until ready
-  rmqlb vrrp ready [--socket PATH | --config FILE] NAME
-                    end the release: NAME is eligible as master again with its priority
-`
-
-// cmdVRRP runs `rmqlb vrrp release|ready`: the planned handover of a VRRP
+// defineVRRP is rmqlb vrrp release|ready: the planned handover of a VRRP
 // instance (see package daemon, ReleaseVRRP and ReadyVRRP).
-func cmdVRRP(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, vrrpUsage)
-		return 2
+func defineVRRP(fs *flag.FlagSet) runFunc {
+	socketOf := clientFlags(fs)
+	forDur := fs.Duration("for", 0, "with release: how long the host stays released, a Go duration `PERIOD` such as 30m (default: until rmqlb vrrp ready)")
+	return func(args []string, stdout, stderr io.Writer) int {
+		pos, err := parseInterspersed(fs, args)
+		if err != nil {
+			return flagExit(err)
+		}
+		if len(pos) != 2 || (pos[0] != "release" && pos[0] != "ready") || *forDur < 0 {
+			fs.Usage()
+			return 2
+		}
+		what, name := pos[0], pos[1]
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "for" })
+		if set && what != "release" {
+			fmt.Fprintln(stderr, "rmqlb vrrp ready: --for belongs to release")
+			fs.Usage()
+			return 2
+		}
+		req := control.Request{Command: "vrrp", Args: []string{what, name}}
+		if *forDur > 0 {
+			req.Args = append(req.Args, forDur.String())
+		}
+		path, err := socketOf()
+		if err != nil {
+			fmt.Fprintf(stderr, "rmqlb vrrp %s: %v\n", what, err)
+			return 2
+		}
+		var s vrrp.Snapshot
+		if err := control.Call(path, req, &s, 10*time.Second); err != nil {
+			fmt.Fprintf(stderr, "rmqlb vrrp %s: %v\n", what, err)
+			return 1
+		}
+		fmt.Fprintln(stdout, describeRelease(s))
+		return 0
 	}
-	what := args[0]
-	if what != "release" && what != "ready" {
-		fmt.Fprintf(stderr, "rmqlb vrrp: unknown command %q\n%s", what, vrrpUsage)
-		return 2
-	}
-	fs, socket := clientFlags("vrrp "+what, stderr)
-	var forDur time.Duration
-	if what == "release" {
-		fs.DurationVar(&forDur, "for", 0, "how long the host stays released (0: until `rmqlb vrrp ready`)")
-	}
-	pos, err := parseInterspersed(fs, args[1:])
-	if err != nil {
-		return 2
-	}
-	if len(pos) != 1 || forDur < 0 {
-		fmt.Fprint(stderr, vrrpUsage)
-		return 2
-	}
-	req := control.Request{Command: "vrrp", Args: []string{what, pos[0]}}
-	if forDur > 0 {
-		req.Args = append(req.Args, forDur.String())
-	}
-	path, err := socket()
-	if err != nil {
-		fmt.Fprintf(stderr, "rmqlb vrrp %s: %v\n", what, err)
-		return 2
-	}
-	var s vrrp.Snapshot
-	if err := control.Call(path, req, &s, 10*time.Second); err != nil {
-		fmt.Fprintf(stderr, "rmqlb vrrp %s: %v\n", what, err)
-		return 1
-	}
-	fmt.Fprintln(stdout, describeRelease(s))
-	return 0
 }
 
 // parseInterspersed parses fs from args allowing flags after positional

@@ -60,11 +60,11 @@ func TestVRRPCommands(t *testing.T) {
 		{[]string{"vrrp", "release", "--for", "5m", "--socket", sock, "vip"}, 0, []string{"vrrp", "release", "vip", "5m0s"}, "released until 2030", ""},
 		{[]string{"vrrp", "ready", "--socket", sock, "vip"}, 0, []string{"vrrp", "ready", "vip"}, "vip: ready, MASTER with priority 150", ""},
 		{[]string{"vrrp", "ready", "--socket", sock, "other"}, 1, []string{"vrrp", "ready", "other"}, "", "rmqlb vrrp ready: no such instance"},
-		{[]string{"vrrp", "ready", "--socket", sock, "vip", "--for", "5m"}, 2, nil, "", "flag provided but not defined: -for"},
+		{[]string{"vrrp", "ready", "--socket", sock, "vip", "--for", "5m"}, 2, nil, "", "--for belongs to release"},
 		{[]string{"vrrp", "release", "--socket", sock}, 2, nil, "", "usage:"},
 		{[]string{"vrrp", "release", "--socket", sock, "a", "b"}, 2, nil, "", "usage:"},
 		{[]string{"vrrp", "release", "--socket", sock, "vip", "--for", "-1m"}, 2, nil, "", "usage:"},
-		{[]string{"vrrp", "flap", "vip"}, 2, nil, "", `unknown command "flap"`},
+		{[]string{"vrrp", "flap", "vip"}, 2, nil, "", "usage:"},
 		{[]string{"vrrp"}, 2, nil, "", "usage:"},
 	} {
 		mu.Lock()
