@@ -99,3 +99,64 @@ func (l *Listener) listeningSocket(bind netip.AddrPort, keepAlive time.Duration)
 	}
 	return fd, fromSockaddr(sa), nil
 }
+
+// Pin is a persistence entry handed to a successor process: the clients
+// of key Client (an address masked by the persistence netmask) stay with
+// backend Backend for Remaining more, at least.
+type Pin struct {
+	Client    netip.Addr    `json:"client"`
+	Backend   string        `json:"backend"`
+	Remaining time.Duration `json:"remaining_ns"`
+}
+
+// Pins returns the listener's live persistence entries that pin a
+// backend, for a successor process; nil without persistence. An entry
+// with sessions gets the whole persistence timeout: its sessions carry on
+// in this process, and its clients' next connections go to the successor.
+func (l *Listener) Pins() []Pin {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sticky == nil {
+		return nil
+	}
+	now := l.clock.Now()
+	var pins []Pin
+	for k, e := range l.sticky.m {
+		if e.be == nil || !e.live(now) {
+			continue
+		}
+		left := l.sticky.timeout
+		if e.conns == 0 {
+			left = e.expires.Sub(now)
+		}
+		pins = append(pins, Pin{Client: k, Backend: e.be.name, Remaining: left})
+	}
+	return pins
+}
+
+// AddPins pins clients to backends as a predecessor process had them
+// (Pins), without replacing an entry the listener has already. Pins to a
+// backend it does not have, and every pin while persistence is off, are
+// skipped. It returns how many it added.
+func (l *Listener) AddPins(pins []Pin) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sticky == nil {
+		return 0
+	}
+	now := l.clock.Now()
+	added := 0
+	for _, p := range pins {
+		be := l.backendLocked(p.Backend)
+		if be == nil || p.Remaining <= 0 || !p.Client.IsValid() {
+			continue
+		}
+		key := l.sticky.key(p.Client)
+		if _, ok := l.sticky.m[key]; ok {
+			continue
+		}
+		l.sticky.m[key] = &stickyEntry{key: key, be: be, expires: now.Add(p.Remaining)}
+		added++
+	}
+	return added
+}

@@ -49,7 +49,15 @@ func writeResponse(c net.Conn, resp Response, files []*os.File) error {
 	}
 	fds := make([]int, len(files))
 	for i, f := range files {
-		fds[i] = int(f.Fd())
+		// Not f.Fd(): that would put the socket, whose open file
+		// description the daemon shares, in blocking mode.
+		rc, err := f.SyscallConn()
+		if err != nil {
+			return fmt.Errorf("sending files: %w", err)
+		}
+		if err := rc.Control(func(fd uintptr) { fds[i] = int(fd) }); err != nil {
+			return fmt.Errorf("sending files: %w", err)
+		}
 	}
 	n, oobn, err := uc.WriteMsgUnix(out, unix.UnixRights(fds...), nil)
 	if err != nil {
@@ -113,7 +121,7 @@ func CallWithFiles(path string, req Request, out any, timeout time.Duration) ([]
 	}
 	if resp.Error != "" {
 		closeFiles(files)
-		return nil, errors.New(resp.Error)
+		return nil, &RefusedError{Message: resp.Error}
 	}
 	if out != nil {
 		if err := json.Unmarshal(resp.Result, out); err != nil {

@@ -23,9 +23,20 @@ func (d *Daemon) Reload() control.Reload {
 	<-d.ready
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
+	r := control.Reload{At: d.clock.Now()}
+	if pid := d.upgradePID(); pid != 0 {
+		// The new process reads the file itself; this one must not
+		// change what it is handing over.
+		r.Error = fmt.Sprintf("an upgrade is under way (new process pid %d): it reads the file itself; if the upgrade fails, reload again", pid)
+		d.log.Warn("reload refused", zap.String("reason", r.Error))
+		d.mu.Lock()
+		d.lastReload = &r
+		d.reloadsBad++
+		d.mu.Unlock()
+		return r
+	}
 	d.notifyReloading()
 	defer d.notifyReady()
-	r := control.Reload{At: d.clock.Now()}
 	nc, err := config.Load(d.opt.Path)
 	if err != nil {
 		r.Error = err.Error()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -53,6 +54,17 @@ type Options struct {
 	// start after the lock is taken. Nil: netsetup's, for the VIPs of
 	// the configuration. Tests without root set a no-op.
 	RemoveStale func(cfg *config.Config, log *zap.Logger) error
+
+	// Takeover, when set, makes this daemon take over from the running
+	// one that handed it over (see TakeOver): an upgrade in place.
+	Takeover *Takeover
+	// SuccessorArgs are the arguments, after the program, that an
+	// upgrade starts the new program with. Nil: run --config Path
+	// --takeover.
+	SuccessorArgs []string
+	// StartSuccessor starts the new program of an upgrade. Nil: os/exec,
+	// writing to this process's standard output and error.
+	StartSuccessor func(binary string, args []string) (Successor, error)
 }
 
 // VIPOwner is what a VRRP unit drives: a netsetup.VIPSet in production.
@@ -98,11 +110,20 @@ type Daemon struct {
 
 	router *router // routes health events to the listeners
 
+	// upgrade is the upgrade under way; nil without. Guarded by mu.
+	upgrade *upgradeRun
+
 	// Set by Run.
-	runCtx  context.Context // the parts' parent; done when the daemon stops
-	parts   *group
-	ready   chan struct{} // closed once every part has started
-	metrics *part
+	runCtx context.Context // the parts' parent; done when the daemon stops
+	stop   context.Context // done when Run starts to stop
+	lock   *instanceLock   // the single-instance lock, held
+	ctlLn  net.Listener    // the control socket
+	// handedOver is closed once an upgrade's new process has taken over:
+	// Run finishes the sessions and returns.
+	handedOver chan struct{}
+	parts      *group
+	ready      chan struct{} // closed once every part has started
+	metrics    *metricsPart  // nil without an endpoint
 
 	sd sdNotifier // tells systemd (sd_notify) of start, reloads and stop
 }
@@ -120,6 +141,8 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		units:     map[string]*vrrpUnit{},
 		listeners: map[string]*listenerUnit{},
 		ready:     make(chan struct{}),
+
+		handedOver: make(chan struct{}),
 	}
 	if d.log == nil {
 		d.log = zap.NewNop()
@@ -148,8 +171,15 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 	d.sched.Subscribe(d.router.handle)
 	for i := range cfg.Listeners {
 		l := &cfg.Listeners[i]
-		if _, err := d.newListener(cfg, l); err != nil {
+		u, err := d.newListener(cfg, l)
+		if err != nil {
 			return nil, err
+		}
+		if opt.Takeover != nil {
+			if err := d.carryOnListener(u, opt.Takeover); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		for j := range l.Backends {
 			if err := d.addCheck(&l.Backends[j], false); err != nil {
@@ -175,21 +205,44 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 // client reconnecting during the hand-over is not refused here. Run
 // returns the errors of the parts that failed, or ErrLocked (wrapped) when
 // another daemon holds the lock. Run may be called once.
+//
+// With Options.Takeover it takes over from the running daemon instead (an
+// upgrade in place): the lock, the control socket, the metrics socket and
+// the listening sockets are the running daemon's, no VIP is removed and no
+// first check awaited (the backends' states are handed over); once its
+// listeners serve it tells the running daemon, which stops, and it starts
+// its VRRP instances in the states handed over. Until then a failure is
+// reported to the running daemon, which serves on.
+//
+// Once an upgrade's new process has taken over from this daemon, Run
+// finishes the sessions and returns nil, as on ctx's end but without
+// touching the VRRP instances (already stopped quietly) or telling the
+// service manager (it follows the new process).
 func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.mu.Lock()
 	cfg := d.cfg
 	d.mu.Unlock()
-	lock, err := takeLock(LockPath(cfg.ControlSocket))
-	if err != nil {
+	tk := d.opt.Takeover
+	tookOver := false
+	if tk != nil {
+		d.lock = tk.lockFile()
+		// A failure before the hand-over gives the take-over up: the
+		// running daemon serves on and learns why.
+		defer func() {
+			if err != nil && !tookOver {
+				tk.Abort(err)
+			}
+		}()
+	} else if d.lock, err = takeLock(LockPath(cfg.ControlSocket)); err != nil {
 		return err
 	}
-	defer lock.release()
+	defer d.lock.release()
 	d.log.Info("starting rmqlb", zap.String("version", d.opt.Version), zap.String("config", d.opt.Path),
-		zap.Int("vrrp_instances", len(cfg.VRRP)), zap.Int("listeners", len(cfg.Listeners)))
+		zap.Int("vrrp_instances", len(cfg.VRRP)), zap.Int("listeners", len(cfg.Listeners)), zap.Bool("takeover", tk != nil))
 	for _, w := range cfg.Warnings {
 		d.log.Warn(w)
 	}
-	if len(cfg.VRRP) > 0 {
+	if len(cfg.VRRP) > 0 && tk == nil {
 		remove := d.opt.RemoveStale
 		if remove == nil {
 			remove = removeStale
@@ -201,6 +254,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 
 	stop, fail := context.WithCancel(ctx)
 	defer fail()
+	d.stop = stop
 	d.parts = &group{onFail: fail}
 	// The parts outlive ctx: they are stopped one by one, in order, by
 	// shutdown.
@@ -222,14 +276,42 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return errors.Join(startErr, errs)
 	}
 
-	srv := &control.Server{Path: cfg.ControlSocket, Group: cfg.ControlGroup, Handler: d.Handle, Logger: d.log}
-	ln, err := srv.Listen()
+	srv := &control.Server{Path: cfg.ControlSocket, Group: cfg.ControlGroup, Handler: d.Handle, Logger: d.log,
+		CommandTimeouts: map[string]time.Duration{"upgrade": upgradeCommandTimeout}}
+	if tk != nil {
+		d.ctlLn, err = srv.Inherit(tk.take(tk.offer.Control))
+	} else {
+		d.ctlLn, err = srv.Listen()
+	}
 	if err != nil {
 		return err
 	}
-	ctl = d.parts.start(d.runCtx, "control socket", true, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+	serveControl := func() {
+		ctl = d.parts.start(d.runCtx, "control socket", true, func(ctx context.Context) error { return srv.Serve(ctx, d.ctlLn) })
+	}
+	if tk == nil {
+		serveControl()
+	} else {
+		// Served once the running daemon has stopped serving it; until
+		// then a request here would be this process's own. If the
+		// take-over fails, the socket file stays for the running daemon.
+		defer func() {
+			if ctl == nil {
+				_ = control.KeepSocketFile(d.ctlLn)
+				d.ctlLn.Close()
+			}
+		}()
+	}
 	if cfg.MetricsListen.IsValid() {
-		p, err := d.startMetrics(cfg.MetricsListen, true)
+		var p *metricsPart
+		if f := tk.metricsFile(cfg.MetricsListen); f != nil {
+			var ms *metricsServer
+			if ms, err = inheritMetrics(cfg.MetricsListen, f, d.reg, defaultMetricsLimits); err == nil {
+				p = d.serveMetrics(ms, true)
+			}
+		} else {
+			p, err = d.startMetrics(cfg.MetricsListen, true)
+		}
 		if err != nil {
 			return shutdown(err)
 		}
@@ -249,14 +331,38 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return shutdown(startErr)
 	}
 	checks = d.parts.start(d.runCtx, "health checks", true, d.sched.Run)
-	if len(cfg.VRRP) > 0 {
+	var handed takeoverRelease
+	if tk != nil {
+		tk.close() // what this configuration has no use for
+		if handed, err = tk.ready(d.opt.Version); err != nil {
+			var refused *control.RefusedError
+			if errors.As(err, &refused) {
+				return shutdown(fmt.Errorf("taking over: the running daemon refused: %w", err))
+			}
+			// The answer was lost: the running daemon went away, or
+			// stopped serving for this process. Serve on, with the
+			// VRRP instances started afresh.
+			d.log.Warn("taking over: no answer from the running daemon; starting VRRP afresh", zap.Error(err))
+		}
+		tookOver = true
+		d.lock.writePID()
+		serveControl()
+		d.log.Info("took over from the running daemon", zap.Int("pid", tk.PID()), zap.String("its_version", tk.offer.Version))
+	} else if len(cfg.VRRP) > 0 {
 		d.notifyStatus("starting: waiting for the first health checks before VRRP")
 		d.waitFirstChecks(stop, firstCheckLimit(cfg))
 	}
 	if stop.Err() == nil {
 		d.mu.Lock()
 		for i := range cfg.VRRP {
-			d.startUnit(d.units[cfg.VRRP[i].Name])
+			in := &cfg.VRRP[i]
+			u := d.units[in.Name]
+			if v, ok := handed.vrrpState(in); ok {
+				if err := v.carryOn(u.inst); err != nil {
+					d.log.Warn("carrying on the VRRP state handed over", zap.String("vrrp_instance", in.Name), zap.Error(err))
+				}
+			}
+			d.startUnit(u)
 		}
 		d.mu.Unlock()
 	}
@@ -268,6 +374,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		case <-stop.Done():
 			d.log.Info("stopping: VRRP first, then listeners")
 			d.notifyStopping()
+			return shutdown(nil)
+		case <-d.handedOver:
+			d.log.Info("handed over to the new process: finishing the sessions, then exiting")
 			return shutdown(nil)
 		case <-d.reloads:
 			d.Reload()
@@ -339,21 +448,32 @@ func firstCheckLimit(cfg *config.Config) time.Duration {
 	return min(limit+250*time.Millisecond, 15*time.Second)
 }
 
+// metricsPart is the running metrics endpoint.
+type metricsPart struct {
+	*part
+	srv *metricsServer
+}
+
 // startMetrics serves /metrics on addr as a part (critical at start, not
 // when a reload moves it).
-func (d *Daemon) startMetrics(addr netip.AddrPort, critical bool) (*part, error) {
+func (d *Daemon) startMetrics(addr netip.AddrPort, critical bool) (*metricsPart, error) {
 	ms, err := listenMetrics(addr, d.reg, defaultMetricsLimits)
 	if err != nil {
 		return nil, err
 	}
-	return d.parts.start(d.runCtx, "metrics", critical, func(ctx context.Context) error {
+	return d.serveMetrics(ms, critical), nil
+}
+
+// serveMetrics runs ms as a part.
+func (d *Daemon) serveMetrics(ms *metricsServer, critical bool) *metricsPart {
+	return &metricsPart{srv: ms, part: d.parts.start(d.runCtx, "metrics", critical, func(ctx context.Context) error {
 		stop := context.AfterFunc(ctx, func() { ms.Close() })
 		defer stop()
 		if err := ms.Serve(); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
-	}), nil
+	})}
 }
 
 // stopMetrics closes the metrics endpoint, if any.
@@ -370,7 +490,7 @@ func (d *Daemon) stopMetrics() {
 // moveMetrics serves the metrics on the address of nc, closing the old
 // endpoint once the new one listens (or at once, when nc has none).
 func (d *Daemon) moveMetrics(nc *config.Config) error {
-	var next *part
+	var next *metricsPart
 	if nc.MetricsListen.IsValid() {
 		p, err := d.startMetrics(nc.MetricsListen, false)
 		if err != nil {

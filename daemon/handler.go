@@ -19,6 +19,11 @@ import (
 //	reload                                   reload the file (control.Reload)
 //	vrrp release NAME [DURATION] | vrrp ready NAME
 //	                                         planned handover (handleVRRP)
+//	upgrade [BINARY]                         start BINARY to take over (Upgrade)
+//	takeover, takeover-ready, takeover-abort [REASON]
+//	                                         the new process's side of an
+//	                                         upgrade (upgrade.go); only that
+//	                                         process is answered
 //
 // It is the control.Handler of the daemon and safe for concurrent use.
 func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
@@ -38,7 +43,18 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 		}
 		return d.Reload(), nil
 	case "vrrp":
+		if pid := d.upgradePID(); pid != 0 {
+			return nil, fmt.Errorf("vrrp: an upgrade is under way (new process pid %d); ask again once it is done", pid)
+		}
 		return d.handleVRRP(ctx, req.Args)
+	case "upgrade":
+		return d.handleUpgrade(ctx, req.Args)
+	case "takeover":
+		return d.offerTakeover(ctx)
+	case "takeover-ready":
+		return d.commitTakeover(ctx, req.Args)
+	case "takeover-abort":
+		return d.abortTakeover(ctx, req.Args)
 	default:
 		return nil, fmt.Errorf("unknown command %q", req.Command)
 	}

@@ -69,21 +69,26 @@ func newHarness(t *testing.T, cfg string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.d, err = New(c, Options{
+	h.d, err = New(c, h.options("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// options are the daemon's options with the harness's fakes.
+func (h *harness) options(version string) Options {
+	return Options{
 		Path:        h.path,
-		Version:     "test",
-		Logger:      zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)),
+		Version:     version,
+		Logger:      zaptest.NewLogger(h.t, zaptest.Level(zap.InfoLevel)).With(zap.String("daemon", version)),
 		Clock:       h.clk,
 		CheckJitter: func(time.Duration) time.Duration { return 0 },
 		Registry:    h.reg,
 		NewChecker:  h.checks.new,
 		NewVRRP:     h.vrrp.new,
 		RemoveStale: func(*config.Config, *zap.Logger) error { return nil },
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	return h
 }
 
 // nextChecks moves the fake clock to the next round of checks (every

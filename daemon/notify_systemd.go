@@ -146,6 +146,24 @@ func (d *Daemon) notifyStopping() {
 	}
 }
 
+// notifyHandedOver tells the service manager that the new process of an
+// upgrade, pid, is the service's main process now (MAINPID=, accepted
+// from the main process under NotifyAccess=main), after which this
+// process sends nothing: the new one reports ready, reloading and
+// stopping. The status refresher stops.
+func (d *Daemon) notifyHandedOver(pid int) {
+	d.sd.mu.Lock()
+	if sdEnabled() {
+		d.sdSendLocked(fmt.Sprintf("MAINPID=%d\nSTATUS=handed over to pid %d; finishing the sessions", pid, pid), d.log.Warn)
+	}
+	d.sd.stopping = true
+	p := d.sd.refresh
+	d.sd.mu.Unlock()
+	if p != nil {
+		p.stop()
+	}
+}
+
 // statusLine is the daemon's state in one line for the service manager:
 // each VRRP instance's state and addresses (named when there are several),
 // how many backends serve, and whether the last reload was refused, for

@@ -22,6 +22,7 @@ import (
 func defineRun(fs *flag.FlagSet) runFunc {
 	path := fs.String("config", defaultConfig, "read the configuration from `FILE`")
 	logFormat := fs.String("log-format", "console", "the log's format: `console|json` (lines for a person to read, or a JSON object a line)")
+	takeover := fs.Bool("takeover", false, "take over from the daemon running with this configuration's control socket; rmqlb upgrade starts the new program with it, and the running daemon answers no other process")
 	return func(args []string, _, stderr io.Writer) int {
 		// SIGHUP is caught before anything else: a reload asked for
 		// while the daemon starts waits for it instead of killing it.
@@ -31,13 +32,14 @@ func defineRun(fs *flag.FlagSet) runFunc {
 		if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
 			return code
 		}
-		return cmdRun(*path, *logFormat, hup, stderr)
+		return cmdRun(*path, *logFormat, *takeover, hup, stderr)
 	}
 }
 
 // cmdRun runs the daemon in the foreground until SIGINT or SIGTERM; a
-// signal on hup reloads the configuration file.
-func cmdRun(path, logFormat string, hup <-chan os.Signal, stderr io.Writer) int {
+// signal on hup reloads the configuration file. With takeover it takes
+// over from the running daemon (an upgrade in place).
+func cmdRun(path, logFormat string, takeover bool, hup <-chan os.Signal, stderr io.Writer) int {
 	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "rmqlb: %s: invalid configuration:\n%v\n", path, err)
@@ -54,9 +56,19 @@ func cmdRun(path, logFormat string, hup <-chan os.Signal, stderr io.Writer) int 
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	d, err := daemon.New(cfg, daemon.Options{Path: path, Version: version, Logger: log, Level: &level})
+	opt := daemon.Options{Path: path, Version: version, Logger: log, Level: &level,
+		SuccessorArgs: []string{"run", "--config", path, "--log-format", logFormat, "--takeover"}}
+	if takeover {
+		if opt.Takeover, err = daemon.TakeOver(cfg); err != nil {
+			log.Error("not starting", zap.Error(err))
+			return 1
+		}
+		log.Info("taking over from the running daemon", zap.Int("pid", opt.Takeover.PID()))
+	}
+	d, err := daemon.New(cfg, opt)
 	if err != nil {
 		log.Error("starting", zap.Error(err))
+		opt.Takeover.Abort(err)
 		return 1
 	}
 	go func() {

@@ -12,7 +12,7 @@ func commands() []command {
 	cs := []command{
 		{define: defineRun, doc: clidoc.Command{
 			Name:    "run",
-			Forms:   []string{"[--config FILE] [--log-format console|json]"},
+			Forms:   []string{"[--config FILE] [--log-format console|json] [--takeover]"},
 			Summary: "run the daemon in the foreground",
 			Doc: `Runs the daemon in the foreground, logging to stderr, until SIGTERM or SIGINT.
 It takes the single-instance lock of its control socket, removes stale copies of its own VIPs, opens
@@ -122,6 +122,28 @@ ready: NAME is eligible as master again, with its configured priority.`,
 			Exits: []clidoc.Exit{
 				{Code: 0, Meaning: "the daemon applied it"},
 				{Code: 1, Meaning: "the daemon refused (no such instance) or could not be asked"},
+				{Code: 2, Meaning: "wrong command line"},
+			},
+		}},
+		{define: defineUpgrade, doc: clidoc.Command{
+			Name:    "upgrade",
+			Forms:   []string{"[--socket PATH | --config FILE] [--binary PATH] [--json]"},
+			Summary: "replace the running daemon by a new program without moving a VIP or refusing a client",
+			Doc: `Asks the running daemon to start the new program (by default its own executable's path, where a
+package upgrade has put the new binary) with run --takeover. The new process takes over the
+single-instance lock, the control socket, the metrics socket and every listening socket (open files
+passed over the control socket), the backends' states, operator states, weights and persistence
+entries; once its listeners serve, the old process stops accepting and stops its VRRP instances
+without a priority-0 advert, and the new one advertises on in the same states: the VIPs stay, the
+peers see no transition, and no client is refused. Under systemd the unit follows the new main
+process. The old process finishes its established sessions, up to each listener's
+graceful_timeout, and exits.
+
+If the new program fails before it has taken over (a configuration it refuses, a port it cannot
+bind, a crash), it is stopped and the running daemon serves on as before; the reason is printed.`,
+			Exits: []clidoc.Exit{
+				{Code: 0, Meaning: "the new process took over"},
+				{Code: 1, Meaning: "the upgrade failed and the running daemon serves on, or the daemon could not be asked"},
 				{Code: 2, Meaning: "wrong command line"},
 			},
 		}},

@@ -4,13 +4,13 @@ _rmqlb() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
 	COMPREPLY=()
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W 'run check-config status backend reload vrrp import version help' -- "$cur"))
+		COMPREPLY=($(compgen -W 'run check-config status backend reload vrrp upgrade import version help' -- "$cur"))
 		return
 	fi
 	local flags="" argflags="" operand=0 i w
 	case ${COMP_WORDS[1]} in
 	run)
-		flags='--config --log-format' argflags=' --config -config --log-format -log-format '
+		flags='--config --log-format --takeover' argflags=' --config -config --log-format -log-format '
 		case $prev in
 			--config | -config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
 			--log-format | -log-format) COMPREPLY=($(compgen -W 'console json' -- "$cur")); return ;;
@@ -51,6 +51,14 @@ _rmqlb() {
 			--socket | -socket) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
 		esac
 		;;
+	upgrade)
+		flags='--binary --config --json --socket' argflags=' --binary -binary --config -config --socket -socket '
+		case $prev in
+			--binary | -binary) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+			--config | -config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+			--socket | -socket) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+		esac
+		;;
 	import)
 		flags='--haproxy --ipvsadm --keepalived' argflags=' --haproxy -haproxy --ipvsadm -ipvsadm --keepalived -keepalived '
 		case $prev in
@@ -84,7 +92,7 @@ _rmqlb() {
 	case ${COMP_WORDS[1]}:$operand in
 	backend:1) COMPREPLY=($(compgen -W 'drain maint ready weight shutdown-sessions' -- "$cur")) ;;
 	vrrp:0) COMPREPLY=($(compgen -W 'release ready' -- "$cur")) ;;
-	help:0) COMPREPLY=($(compgen -W 'run check-config status backend reload vrrp import version help' -- "$cur")) ;;
+	help:0) COMPREPLY=($(compgen -W 'run check-config status backend reload vrrp upgrade import version help' -- "$cur")) ;;
 	esac
 }
 complete -F _rmqlb rmqlb
