@@ -244,6 +244,11 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 			u.cfg = &d.cfg.VRRP[i]
 		}
 	}
+	for i := range d.cfg.Listeners {
+		if u := d.listeners[d.cfg.Listeners[i].Name]; u != nil {
+			u.cfg = &d.cfg.Listeners[i]
+		}
+	}
 	d.mu.Unlock()
 	return r
 }

@@ -169,9 +169,11 @@ func (p *Plan) diffListeners(old, new *config.Config) {
 
 // sameListener reports whether a listener runs the same in both
 // configurations: the balancer's view of it (which includes whether it is
-// bound to a VIP) is equal.
+// bound to a VIP) is equal, and so is its graceful_timeout, which the
+// balancer of a VIP-bound listener does not see but an upgrade in place
+// uses.
 func sameListener(oc *config.Config, ol *config.Listener, nc *config.Config, nl *config.Listener) bool {
-	return reflect.DeepEqual(oc.BalancerConfig(ol), nc.BalancerConfig(nl))
+	return reflect.DeepEqual(oc.BalancerConfig(ol), nc.BalancerConfig(nl)) && ol.GracefulTimeout == nl.GracefulTimeout
 }
 
 func (p *Plan) diffChecks(old, new *config.Config) {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/config"
@@ -76,6 +77,13 @@ func TestDiff(t *testing.T) {
 	}{
 		{"weight", edit(t, "weight: 10}", "weight: 3}"), func(t *testing.T, p Plan) {
 			if len(p.Listeners) != 1 || p.Listeners[0].Op != OpUpdate || len(p.Checks) != 0 || len(p.VRRP) != 0 {
+				t.Errorf("plan %+v", p)
+			}
+		}, 0, ""},
+		{"graceful_timeout of a VIP-bound listener", edit(t, "    bind: 10.0.0.100:5672\n", "    bind: 10.0.0.100:5672\n    graceful_timeout: 1m\n"), func(t *testing.T, p Plan) {
+			// Its balancer closes sessions at once on stop either way;
+			// an upgrade in place lets them finish for this long.
+			if len(p.Listeners) != 1 || p.Listeners[0].Op != OpUpdate || p.Listeners[0].New.GracefulTimeout != time.Minute {
 				t.Errorf("plan %+v", p)
 			}
 		}, 0, ""},

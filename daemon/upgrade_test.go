@@ -133,6 +133,11 @@ func TestUpgrade(t *testing.T) {
 	if err := roundTrip(sess, []byte("before")); err != nil {
 		t.Fatal(err)
 	}
+	// A reloaded graceful_timeout is what the old daemon gives its
+	// sessions after the hand-over.
+	if r := h.reload(l.file("policy: roundrobin", "policy: roundrobin\n    persistence_timeout: 10m\n    graceful_timeout: 45s")); !r.OK() || len(r.Applied) != 1 {
+		t.Fatalf("reload: %+v", r)
+	}
 	started := startSuccessors(t, h, takeOver)
 
 	// A client connecting all along is never refused.
@@ -174,7 +179,7 @@ func TestUpgrade(t *testing.T) {
 	}
 	succ := <-started
 	if res.NewPID != os.Getpid() || res.Binary != os.Args[0] || res.NewVersion != "test-new" || !slices.Equal(res.Listeners, []string{"amqp"}) ||
-		len(res.VRRP) != 1 || res.VRRP[0].State != "MASTER" || res.Sessions < 1 {
+		len(res.VRRP) != 1 || res.VRRP[0].State != "MASTER" || res.Sessions < 1 || res.GracefulTimeout != 45*time.Second {
 		t.Errorf("answer %+v", res)
 	}
 
