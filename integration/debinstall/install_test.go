@@ -2,6 +2,7 @@ package debinstall
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // The module's root, from this package's directory.
@@ -285,6 +287,73 @@ func TestDebInstall(t *testing.T) {
 	checkOwners("after the upgrade")
 	if pids := daemonsRunning(); len(pids) > 0 || exists(wantsLink) {
 		t.Errorf("after the upgrade: rmqlb runs (pids %v) or is enabled (%v)", pids, exists(wantsLink))
+	}
+
+	// A running daemon goes on with the package's new program: here a
+	// downgrade to the first package, while the daemon (inert: only its
+	// control socket) runs the second.
+	// Its log is a file: the new process inherits it and outlives the
+	// old one.
+	logFile, err := os.Create(filepath.Join(dir, "daemon.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	daemonLog := func() string { b, _ := os.ReadFile(logFile.Name()); return string(b) }
+	daemon := exec.Command(binPath, "run", "--config", confPath)
+	daemon.Stdout, daemon.Stderr = logFile, logFile
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- daemon.Wait() }()
+	t.Cleanup(func() {
+		for _, pid := range daemonsRunning() {
+			if n, err := strconv.Atoi(pid); err == nil {
+				syscall.Kill(n, syscall.SIGTERM)
+			}
+		}
+	})
+	statusOf := func() (version string, pid int) {
+		out, err := run(binPath, "status", "--config", confPath, "--json")
+		if err != nil {
+			return "", 0
+		}
+		var st struct {
+			Version string `json:"version"`
+			PID     int    `json:"pid"`
+		}
+		json.Unmarshal([]byte(out), &st)
+		return st.Version, st.PID
+	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10 s\ndaemon output:\n%s", what, daemonLog())
+			}
+		}
+	}
+	waitUntil("the daemon answers", func() bool { v, _ := statusOf(); return v == version2 })
+	out := must(t, "dpkg", "-i", deb1)
+	if !strings.Contains(out, "upgraded: pid ") {
+		t.Errorf("dpkg -i of the other version while the daemon runs: %q, want rmqlb upgrade's answer", out)
+	}
+	v, pid := statusOf()
+	if v != version1 || pid == daemon.Process.Pid {
+		t.Errorf("after the package's upgrade the daemon is version %q, pid %d (was %d)", v, pid, daemon.Process.Pid)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("the replaced daemon: %v\n%s", err, daemonLog())
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the replaced daemon did not exit")
+	}
+	if pid > 0 {
+		syscall.Kill(pid, syscall.SIGTERM)
+		waitUntil("the new daemon stops", func() bool { return len(daemonsRunning()) == 0 })
 	}
 
 	// The administrator enables the service (as systemctl enable does),
