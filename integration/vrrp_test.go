@@ -34,33 +34,14 @@ func startTrio(t *testing.T, l *netlab.Lab, noPreempt bool) map[string]*daemon {
 	return ds
 }
 
-// firstAnswerFrom returns the start of the first successful attempt at or
-// after t0 answered by host, or false.
+// firstAnswerFrom is netlab.ProbeResult.FirstAnswerFrom.
 func firstAnswerFrom(r netlab.ProbeResult, t0 time.Time, host string) (time.Time, bool) {
-	for _, a := range r.Attempts {
-		if a.OK && a.Banner == host && !a.Start.Before(t0) {
-			return a.Start, true
-		}
-	}
-	return time.Time{}, false
+	return r.FirstAnswerFrom(t0, host)
 }
 
-// failoverOutage returns the outage that ended with the first answer of host
-// after t0: from the first connect that failed to the first answered by
-// host. It is how long the client could not connect, whatever the time the
-// cut command itself took to act. With no failed connect before host
-// answered it returns a zero outage.
+// failoverOutage is netlab.ProbeResult.FailoverOutage.
 func failoverOutage(r netlab.ProbeResult, t0 time.Time, host string) (netlab.Outage, bool) {
-	back, ok := firstAnswerFrom(r, t0, host)
-	if !ok {
-		return netlab.Outage{}, false
-	}
-	for _, o := range r.Outages {
-		if o.Recovered && o.To.Equal(back) {
-			return o, true
-		}
-	}
-	return netlab.Outage{From: back, To: back, Recovered: true}, true
+	return r.FailoverOutage(t0, host)
 }
 
 // cutOver starts a banner probe from the client host to the VIP, lets it

@@ -34,10 +34,29 @@ type KeepalivedInstance struct {
 	VIPs []netip.Prefix
 }
 
+// KeepalivedGlobals are the global_defs settings of a keepalived.conf
+// beyond the fixed ones (router_id, no gratuitous ARP delay, 5 repeats).
+// The zero value adds none.
+type KeepalivedGlobals struct {
+	// RTPriority, when above 0, sets vrrp_rt_priority: the VRRP process
+	// runs with SCHED_RR at this real-time priority (1..99).
+	RTPriority int
+}
+
 // KeepalivedConfig renders a keepalived.conf for the host.
 func (h *Host) KeepalivedConfig(insts ...KeepalivedInstance) string {
+	return h.KeepalivedConfigWith(KeepalivedGlobals{}, insts...)
+}
+
+// KeepalivedConfigWith renders a keepalived.conf for the host with the
+// global settings g.
+func (h *Host) KeepalivedConfigWith(g KeepalivedGlobals, insts ...KeepalivedInstance) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "global_defs {\n  router_id %s\n  vrrp_garp_master_delay 0\n  vrrp_garp_master_repeat 5\n}\n", h.Name)
+	fmt.Fprintf(&b, "global_defs {\n  router_id %s\n  vrrp_garp_master_delay 0\n  vrrp_garp_master_repeat 5\n", h.Name)
+	if g.RTPriority > 0 {
+		fmt.Fprintf(&b, "  vrrp_rt_priority %d\n", g.RTPriority)
+	}
+	b.WriteString("}\n")
 	for _, in := range insts {
 		if in.Name == "" {
 			in.Name = "VI_1"
@@ -79,14 +98,25 @@ func (h *Host) KeepalivedConfig(insts ...KeepalivedInstance) string {
 // of its own so that several keepalived run side by side. Stop it with
 // SIGTERM (Proc.Stop): keepalived then sends priority 0 and drops its VIPs.
 func (h *Host) StartKeepalived(insts ...KeepalivedInstance) (*Proc, error) {
-	dir := filepath.Join(h.lab.Dir, "keepalived-"+h.Name)
+	return h.StartKeepalivedWith(KeepalivedGlobals{}, insts...)
+}
+
+// StartKeepalivedWith is StartKeepalived with the global settings g.
+func (h *Host) StartKeepalivedWith(g KeepalivedGlobals, insts ...KeepalivedInstance) (*Proc, error) {
+	dir := h.KeepalivedDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating keepalived dir: %w", err)
 	}
 	conf := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(conf, []byte(h.KeepalivedConfig(insts...)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(h.KeepalivedConfigWith(g, insts...)), 0o644); err != nil {
 		return nil, fmt.Errorf("writing keepalived config: %w", err)
 	}
 	return h.Start("keepalived", nil, "keepalived", "-n", "-l", "-D", "-P",
 		"-f", conf, "-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"))
+}
+
+// KeepalivedDir is the directory of the host's keepalived.conf and pid
+// files; vrrp.pid in it holds the pid of keepalived's VRRP process.
+func (h *Host) KeepalivedDir() string {
+	return filepath.Join(h.lab.Dir, "keepalived-"+h.Name)
 }

@@ -56,3 +56,31 @@ vrrp_instance VI_2 {
 		t.Errorf("config:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestKeepalivedConfigRTPriority(t *testing.T) {
+	h := &Host{Name: "h2", Addr: netip.MustParseAddr("10.77.0.2")}
+	got := h.KeepalivedConfigWith(KeepalivedGlobals{RTPriority: 10},
+		KeepalivedInstance{VRID: 1, Priority: 100, Advert: 10 * time.Millisecond,
+			VIPs: []netip.Prefix{netip.MustParsePrefix("10.77.0.100/24")}})
+	want := `global_defs {
+  router_id h2
+  vrrp_garp_master_delay 0
+  vrrp_garp_master_repeat 5
+  vrrp_rt_priority 10
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 1
+  priority 100
+  version 3
+  advert_int 0.01
+  virtual_ipaddress {
+    10.77.0.100/24 dev eth0
+  }
+}
+`
+	if got != want {
+		t.Errorf("config:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -96,6 +96,36 @@ func (r ProbeResult) Failed() int {
 	return n
 }
 
+// FirstAnswerFrom returns the start of the first successful attempt at or
+// after t0 answered by host (its banner), or false.
+func (r ProbeResult) FirstAnswerFrom(t0 time.Time, host string) (time.Time, bool) {
+	for _, a := range r.Attempts {
+		if a.OK && a.Banner == host && !a.Start.Before(t0) {
+			return a.Start, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// FailoverOutage returns the outage that ended with the first answer of
+// host after t0: from the first connect that failed to the first answered
+// by host. It is how long the client could not connect, whatever the time
+// the command that caused the failover took to act. With no failed connect
+// before host answered it returns a zero outage; false if host never
+// answered.
+func (r ProbeResult) FailoverOutage(t0 time.Time, host string) (Outage, bool) {
+	back, ok := r.FirstAnswerFrom(t0, host)
+	if !ok {
+		return Outage{}, false
+	}
+	for _, o := range r.Outages {
+		if o.Recovered && o.To.Equal(back) {
+			return o, true
+		}
+	}
+	return Outage{From: back, To: back, Recovered: true}, true
+}
+
 // String is a one-line summary for test logs.
 func (r ProbeResult) String() string {
 	var owners []string

@@ -59,3 +59,25 @@ func TestSummarise(t *testing.T) {
 		})
 	}
 }
+
+func TestFailoverOutage(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ok := func(ms int, banner string) Attempt {
+		return Attempt{Start: at(ms), OK: true, Latency: time.Millisecond, Banner: banner}
+	}
+	fail := func(ms int) Attempt { return Attempt{Start: at(ms), Err: "timeout"} }
+	r := summarise([]Attempt{ok(0, "h1"), fail(10), ok(20, "h1"), ok(30, "h1"), fail(40), fail(50), ok(60, "h2"), ok(70, "h2")}, at(80))
+
+	o, found := r.FailoverOutage(at(25), "h2")
+	if !found || o.From != at(40) || o.To != at(60) || o.Failed != 2 {
+		t.Errorf("FailoverOutage after the cut = %+v, %v; want 40ms..60ms, 2 failed", o, found)
+	}
+	o, found = r.FailoverOutage(at(65), "h2")
+	if !found || o.Duration() != 0 || o.To != at(70) {
+		t.Errorf("FailoverOutage with no failed connect = %+v, %v; want a zero outage at 70ms", o, found)
+	}
+	if _, found := r.FailoverOutage(at(0), "h3"); found {
+		t.Error("FailoverOutage found an answer of h3, which never answered")
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rmqlb/rmqlb/bench/benchkit"
 	"github.com/rmqlb/rmqlb/bench/lab"
 	"github.com/rmqlb/rmqlb/bench/loadgen"
 )
@@ -76,32 +77,18 @@ func (b *bench) waitQuiet(ctx context.Context) error {
 	}
 	deadline := time.Now().Add(b.o.waitMax)
 	for {
-		f := strings.Fields(loadavg())
+		f := strings.Fields(benchkit.LoadAvg())
 		if v, err := strconv.ParseFloat(f[0], 64); err == nil && v <= b.o.waitLoad {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			fmt.Fprintf(os.Stderr, "load average still %s after %s: running anyway\n", loadavg(), b.o.waitMax)
+			fmt.Fprintf(os.Stderr, "load average still %s after %s: running anyway\n", benchkit.LoadAvg(), b.o.waitMax)
 			return nil
 		}
 		if err := sleep(ctx, 5*time.Second); err != nil {
 			return err
 		}
 	}
-}
-
-// loadavg returns the 1, 5 and 15 minute load averages of the machine: the
-// lab shares its CPUs with everything else running, and says so.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -148,8 +135,8 @@ func (b *bench) run(ctx context.Context) (err error) {
 		if err := b.waitQuiet(ctx); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "round %d/%d: %v (load average %s)\n", r+1, b.o.rounds, order, loadavg())
-		b.loads = append(b.loads, loadavg())
+		fmt.Fprintf(os.Stderr, "round %d/%d: %v (load average %s)\n", r+1, b.o.rounds, order, benchkit.LoadAvg())
+		b.loads = append(b.loads, benchkit.LoadAvg())
 		if err := b.round(ctx, order); err != nil {
 			return fmt.Errorf("round %d: %w", r+1, err)
 		}
@@ -303,21 +290,11 @@ func (b *bench) bulk(ctx context.Context, target string, ep endpoint, streams in
 	if err != nil {
 		return err
 	}
-	var res struct {
-		End struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-		Error string `json:"error"`
+	res, err := benchkit.ParseIperf3(out)
+	if err != nil {
+		return err
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		return fmt.Errorf("decoding iperf3 output: %w", err)
-	}
-	if res.Error != "" || res.End.SumReceived.BitsPerSecond == 0 {
-		return fmt.Errorf("iperf3: %q", res.Error)
-	}
-	b.record(target, metric, res.End.SumReceived.BitsPerSecond/1e9)
+	b.record(target, metric, res.BitsPerSecond/1e9)
 	return nil
 }
 
@@ -437,51 +414,22 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// haproxyConfig is HAProxy in mode tcp with splicing both ways, default
-// threads, and the largest round maxconn whose fds fit the 20000 open-files
-// hard limit: HAProxy reserves 2 fds per connection plus maxpipes
-// (maxconn/4) pipes of 2 fds, 2.5 x maxconn in all (9000 asks for 22518).
-func haproxyConfig(ep endpoint, srv netip.Addr) string {
-	return fmt.Sprintf(`global
-    maxconn 7500
-    # default nbthread: one per CPU
-
-defaults
-    mode tcp
-    maxconn 7500
-    option splice-request
-    option splice-response
-    timeout connect 5s
-    timeout client 1h
-    timeout server 1h
-
-listen bulk
-    bind %[1]s
-    server s1 %[3]s
-
-listen echo
-    bind %[2]s
-    server s1 %[4]s
-`, ep.bulk, ep.echo, netip.AddrPortFrom(srv, bulkPort), netip.AddrPortFrom(srv, echoPort))
+// listeners are the two listeners of a proxy of the lab at ep,
+// forwarding to the servers on srv.
+func listeners(ep endpoint, srv netip.Addr) benchkit.Listeners {
+	return benchkit.Listeners{
+		BulkBind: ep.bulk, BulkServer: netip.AddrPortFrom(srv, bulkPort),
+		EchoBind: ep.echo, EchoServer: netip.AddrPortFrom(srv, echoPort),
+	}
 }
 
-// rmqlbConfig is a proxy-only rmqlb: no VRRP, two listeners, one backend
-// each without health check (the backends are not AMQP brokers).
+// haproxyConfig is benchkit.HAProxyConfig for the proxy at ep.
+func haproxyConfig(ep endpoint, srv netip.Addr) string {
+	return benchkit.HAProxyConfig(listeners(ep, srv))
+}
+
+// rmqlbConfig is a proxy-only rmqlb: no VRRP, the two listeners of
+// benchkit.RmqlbListeners.
 func rmqlbConfig(ep endpoint, srv netip.Addr, sock string) string {
-	return fmt.Sprintf(`control_socket: %[5]s
-log_level: warn
-listeners:
-  - name: bulk
-    bind: "%[1]s"
-    policy: roundrobin
-    maxconn: 7500
-    backends:
-      - {name: s1, address: "%[3]s", check: {type: none}}
-  - name: echo
-    bind: "%[2]s"
-    policy: roundrobin
-    maxconn: 7500
-    backends:
-      - {name: s1, address: "%[4]s", check: {type: none}}
-`, ep.bulk, ep.echo, netip.AddrPortFrom(srv, bulkPort), netip.AddrPortFrom(srv, echoPort), sock)
+	return fmt.Sprintf("control_socket: %s\nlog_level: warn\n", sock) + benchkit.RmqlbListeners(listeners(ep, srv))
 }

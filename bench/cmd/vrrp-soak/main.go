@@ -1,0 +1,139 @@
+// Command vrrp-soak measures how steady VRRP stays under load, rmqlb and
+// keepalived side by side: for each implementation a network-namespace lab
+// of its own (three VRRP hosts at priorities 150, 100 and 50, a client and
+// a server; the master's proxy, rmqlb's own listeners or HAProxy beside
+// keepalived, forwards the client's load to the server), both labs at the
+// same time, under the same load, for the same window. See package
+// bench/vrrpsoak and bench/README.md.
+//
+// Usage, as root from the repository root:
+//
+//	go run ./bench/cmd/vrrp-soak -interval 10ms -duration 1h -load bulk,conn
+//	go run ./bench/cmd/vrrp-soak -interval 10ms -duration 1h -load cpu,vm,conn
+//	go run ./bench/cmd/vrrp-soak -interval 10ms -duration 1m -cuts 20
+//
+// It prints a Markdown table (state changes, backups that took over, send
+// jitter, the longest gap between adverts at a backup, the master's CPU
+// and memory, the load achieved) and, with -cuts, the client's outages.
+// The labs and every process started in them are removed at the end, on
+// error and on SIGINT/SIGTERM.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rmqlb/rmqlb/bench/benchkit"
+	"github.com/rmqlb/rmqlb/bench/vrrpsoak"
+)
+
+func main() {
+	var cfg vrrpsoak.Config
+	var impls, load, jsonOut string
+	var verbose bool
+	flag.StringVar(&impls, "impls", "rmqlb,keepalived", "implementations, side by side: rmqlb, keepalived")
+	flag.DurationVar(&cfg.Interval, "interval", 10*time.Millisecond, "VRRPv3 advertisement interval")
+	flag.DurationVar(&cfg.Duration, "duration", time.Minute, "measured window")
+	flag.DurationVar(&cfg.Warmup, "warmup", 5*time.Second, "time between the load starting and the window")
+	flag.StringVar(&load, "load", "bulk,conn", "load components: bulk, conn (through the master's proxy), cpu, vm (stress-ng); empty for none")
+	flag.StringVar(&cfg.RmqlbBin, "rmqlb", "", "rmqlb binary (default: go build ./cmd/rmqlb from this module)")
+	flag.Func("rmqlb-env", "KEY=VALUE for every rmqlb daemon's environment (repeatable)", func(s string) error {
+		if !strings.Contains(s, "=") {
+			return errors.New("want KEY=VALUE")
+		}
+		cfg.RmqlbEnv = append(cfg.RmqlbEnv, s)
+		return nil
+	})
+	flag.StringVar(&cfg.RmqlbGlobal, "rmqlb-global", "", "YAML added at the top level of rmqlb's configuration (daemon keys)")
+	flag.StringVar(&cfg.RmqlbInstance, "rmqlb-instance", "", "YAML added to rmqlb's VRRP instance")
+	flag.IntVar(&cfg.KeepalivedRTPriority, "keepalived-rt-priority", 0, "keepalived's vrrp_rt_priority (0: not set)")
+	flag.IntVar(&cfg.Cuts, "cuts", 0, "link cuts of the master after the window")
+	flag.StringVar(&jsonOut, "json", "", "also write every result to this JSON file")
+	flag.BoolVar(&verbose, "v", false, "log progress")
+	flag.Parse()
+	cfg.Impls = strings.Split(impls, ",")
+	if load != "" {
+		cfg.Load = strings.Split(load, ",")
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	}
+	if verbose {
+		cfg.Logf = logf
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, jsonOut, logf); err != nil {
+		fmt.Fprintln(os.Stderr, "vrrp-soak:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg vrrpsoak.Config, jsonOut string, logf func(string, ...any)) error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces)")
+	}
+	tmp, err := os.MkdirTemp("", "vrrp-soak-bin-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	root, err := benchkit.ModuleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	cfg.LoadgenBin = filepath.Join(tmp, "loadgen")
+	if err := benchkit.GoBuild(ctx, root, cfg.LoadgenBin, "./bench/cmd/loadgen"); err != nil {
+		return err
+	}
+	build := "given binary " + cfg.RmqlbBin
+	if cfg.RmqlbBin == "" {
+		cfg.RmqlbBin = filepath.Join(tmp, "rmqlb")
+		if err := benchkit.GoBuild(ctx, root, cfg.RmqlbBin, "./cmd/rmqlb"); err != nil {
+			return err
+		}
+		build = "built from " + root + " at " + time.Now().UTC().Format(time.RFC3339)
+	}
+	host, _ := os.Hostname()
+	fmt.Printf("vrrp-soak %s: rmqlb %s; host %s, %d CPUs; interval %v, window %v, load %q\n\n",
+		time.Now().UTC().Format(time.RFC3339), build, host, runtime.NumCPU(), cfg.Interval, cfg.Duration, cfg.Load)
+
+	r := vrrpsoak.NewRunner(logf)
+	defer r.Close()
+	results, err := vrrpsoak.Run(ctx, r, cfg)
+	if err != nil {
+		r.Fail()
+		return err
+	}
+	if err := vrrpsoak.WriteTable(os.Stdout, results); err != nil {
+		return err
+	}
+	if cfg.Cuts > 0 {
+		fmt.Println()
+		if err := vrrpsoak.WriteCuts(os.Stdout, results); err != nil {
+			return err
+		}
+	}
+	if jsonOut != "" {
+		b, err := json.MarshalIndent(results, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}

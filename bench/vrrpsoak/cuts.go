@@ -1,0 +1,79 @@
+package vrrpsoak
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/rmqlb/rmqlb/integration/netlab"
+)
+
+// cuts cuts the master's (h1's) link n times and returns the client's
+// outage each time: a probe on the client connects to the VIP every 10 ms
+// (netlab.Probe, reading which host answered), the link of h1 goes down,
+// and the outage runs from the first failed connect to the first connect
+// h2 answered. After each cut the link comes back and h1 preempts.
+func (lb *lab) cuts(ctx context.Context, n int) ([]time.Duration, error) {
+	l := lb.l
+	h1, h2, client := l.Host("h1"), l.Host("h2"), l.Host("client")
+	target := netip.AddrPortFrom(vip, bannerPort)
+	var outs []time.Duration
+	for i := range n {
+		if err := waitSoleHolder(ctx, l, h1, 20*time.Second); err != nil {
+			return outs, fmt.Errorf("before cut %d: %w", i+1, err)
+		}
+		// Let the backups hear a few adverts of the master again.
+		if err := sleep(ctx, 500*time.Millisecond+10*lb.cfg.Interval); err != nil {
+			return outs, err
+		}
+		probe, err := client.StartProbe(target, netlab.ProbeConfig{ReadBanner: true})
+		if err != nil {
+			return outs, err
+		}
+		if err := sleep(ctx, 300*time.Millisecond); err != nil {
+			probe.Stop()
+			return outs, err
+		}
+		cut := time.Now()
+		if err := l.CutLink(h1); err != nil {
+			probe.Stop()
+			return outs, err
+		}
+		err = waitHolder(ctx, h2, 10*time.Second)
+		if err == nil {
+			err = sleep(ctx, 300*time.Millisecond)
+		}
+		r := probe.Stop()
+		if rerr := l.RestoreLink(h1); err == nil {
+			err = rerr
+		}
+		if err != nil {
+			return outs, fmt.Errorf("cut %d: %w", i+1, err)
+		}
+		o, ok := r.FailoverOutage(cut, h2.Name)
+		if !ok {
+			return outs, fmt.Errorf("cut %d: the client never reached h2: %s", i+1, r)
+		}
+		outs = append(outs, o.Duration())
+		lb.cfg.Logf("%s: cut %d: outage %v (%s)", lb.impl, i+1, o.Duration(), r)
+	}
+	return outs, waitSoleHolder(ctx, l, h1, 20*time.Second)
+}
+
+// waitHolder waits until h has the VIP.
+func waitHolder(ctx context.Context, h *netlab.Host, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := h.HasAddr(vip)
+		if err == nil && ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s does not hold the VIP after %v (%v)", h.Name, timeout, err)
+		}
+		if err := sleep(ctx, 5*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,198 @@
+package vrrpsoak
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rmqlb/rmqlb/bench/benchkit"
+	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/integration/netlab"
+)
+
+// snapshot is the counters of a lab at one moment.
+type snapshot struct {
+	transitions int           // state changes of the three daemons so far
+	vrrpCPU     time.Duration // CPU time of the master's VRRP process
+	proxyCPU    time.Duration // CPU time of the master's separate proxy
+	gcCycles    int64         // garbage collections of the master's rmqlb
+}
+
+func (lb *lab) snapshot() (snapshot, error) {
+	var s snapshot
+	for name, vh := range lb.vrrp {
+		switch lb.impl {
+		case ImplRmqlb:
+			st, err := rmqlbStatus(vh.sock)
+			if err != nil {
+				return s, fmt.Errorf("status of %s: %w", name, err)
+			}
+			for _, in := range st.VRRP {
+				s.transitions += int(in.Counters.Transitions)
+			}
+		case ImplKeepalived:
+			s.transitions += len(keepalivedStateRE.FindAllString(vh.daemon.Output(), -1))
+		}
+	}
+	m := lb.vrrp["h1"]
+	pid, err := m.vrrpPID()
+	if err != nil {
+		return s, err
+	}
+	if s.vrrpCPU, err = procCPU(pid); err != nil {
+		return s, err
+	}
+	if m.proxy != nil {
+		if s.proxyCPU, err = procCPU(m.proxy.Pid()); err != nil {
+			return s, err
+		}
+	}
+	if lb.impl == ImplRmqlb {
+		if s.gcCycles, err = gcCycles(m.h); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// watch samples the master's VRRP process's resident size every second
+// until the deadline and returns the largest; it logs progress every
+// minute and fails if a daemon exits.
+func (lb *lab) watch(ctx context.Context, deadline time.Time) (int64, error) {
+	var maxRSS int64
+	lastLog := time.Now()
+	for {
+		pid, err := lb.vrrp["h1"].vrrpPID()
+		if err != nil {
+			return 0, err
+		}
+		if rss, err := procRSS(pid); err == nil && rss > maxRSS {
+			maxRSS = rss
+		}
+		for name, vh := range lb.vrrp {
+			if vh.daemon.Exited() {
+				return 0, fmt.Errorf("%s on %s exited: %s", lb.impl, name, vh.daemon.Tail(20))
+			}
+		}
+		now := time.Now()
+		if now.Sub(lastLog) >= time.Minute {
+			lastLog = now
+			if s, err := lb.snapshot(); err == nil {
+				lb.cfg.Logf("%s: %v left, %d state changes so far, load average %s",
+					lb.impl, deadline.Sub(now).Round(time.Second), s.transitions, benchkit.LoadAvg())
+			}
+		}
+		if !now.Before(deadline) {
+			return maxRSS, nil
+		}
+		if err := sleep(ctx, min(time.Second, deadline.Sub(now))); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// rmqlbStatus asks an rmqlb daemon for its status.
+func rmqlbStatus(sock string) (*control.Status, error) {
+	var st control.Status
+	if err := control.Call(sock, control.Request{Command: "status"}, &st, 5*time.Second); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// keepalivedStateRE matches keepalived's log line of a state change, for
+// example "(VI_1) Entering BACKUP STATE (init)".
+var keepalivedStateRE = regexp.MustCompile(`Entering (MASTER|BACKUP|FAULT) STATE`)
+
+// readPidFile reads a pid file.
+func readPidFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("reading pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("reading pid file %s: %w", path, err)
+	}
+	return pid, nil
+}
+
+// clockTick is the unit of /proc/PID/stat's times (USER_HZ, 100 on
+// Linux).
+const clockTick = 10 * time.Millisecond
+
+// procCPU returns the user and system CPU time of a process, all its
+// threads.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading CPU time: %w", err)
+	}
+	// The command name, field 2, may hold spaces: fields count from the
+	// last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("reading CPU time of %d: malformed stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("reading CPU time of %d: short stat", pid)
+	}
+	// utime and stime are fields 14 and 15, f[11] and f[12] here.
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("reading CPU time of %d: bad stat", pid)
+	}
+	return time.Duration(u+st) * clockTick, nil
+}
+
+// procRSS returns VmRSS of a process in KiB.
+func procRSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading RSS: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			if fs := strings.Fields(v); len(fs) > 0 {
+				return strconv.ParseInt(fs[0], 10, 64)
+			}
+		}
+	}
+	return 0, fmt.Errorf("reading RSS of %d: no VmRSS", pid)
+}
+
+// gcCycles reads go_gc_duration_seconds_count from the metrics of the
+// rmqlb on h (127.0.0.1:9150 in h's namespace).
+func gcCycles(h *netlab.Host) (int64, error) {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return h.DialContext(ctx, network, addr)
+		},
+		DisableKeepAlives: true,
+	}}
+	resp, err := c.Get("http://127.0.0.1:9150/metrics")
+	if err != nil {
+		return 0, fmt.Errorf("reading metrics of %s: %w", h.Name, err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_gc_duration_seconds_count "); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("reading metrics of %s: no go_gc_duration_seconds_count", h.Name)
+}

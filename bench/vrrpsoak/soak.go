@@ -1,0 +1,472 @@
+package vrrpsoak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rmqlb/rmqlb/bench/benchkit"
+	"github.com/rmqlb/rmqlb/integration/netlab"
+)
+
+// Implementations the soak runs.
+const (
+	ImplRmqlb      = "rmqlb"
+	ImplKeepalived = "keepalived"
+)
+
+// Load components (Config.Load).
+const (
+	// LoadBulk is iperf3 with 2 streams through the master's proxy.
+	LoadBulk = "bulk"
+	// LoadConn is connect, 1-byte echo, close with 8 workers through the
+	// master's proxy.
+	LoadConn = "conn"
+	// LoadCPU is stress-ng with one CPU worker per CPU of the machine at
+	// normal priority, in the root namespace: every CPU busy with other
+	// work.
+	LoadCPU = "cpu"
+	// LoadVM is stress-ng with memory workers (page faults and memory
+	// traffic) in the root namespace.
+	LoadVM = "vm"
+)
+
+// Config describes one soak. Zero values take the defaults named.
+type Config struct {
+	// Impls are the implementations run side by side, each in a lab of
+	// its own, at the same time. Default: rmqlb only.
+	Impls []string
+	// Interval is the advertisement interval (VRRPv3). Default 10ms.
+	Interval time.Duration
+	// Duration is the measured window. Default 1 minute.
+	Duration time.Duration
+	// Warmup is the time between the load starting and the window
+	// starting. Default 5s.
+	Warmup time.Duration
+	// Load lists the load components (LoadBulk, LoadConn, LoadCPU,
+	// LoadVM). Empty: none (steady state on an idle lab).
+	Load []string
+	// RmqlbBin and LoadgenBin are the binaries to run. Required (rmqlb
+	// for ImplRmqlb; loadgen for LoadBulk... no: for LoadConn).
+	RmqlbBin, LoadgenBin string
+	// RmqlbEnv is added to the environment of every rmqlb daemon (for
+	// example GOGC=25).
+	RmqlbEnv []string
+	// RmqlbGlobal is YAML put at the top level of every rmqlb
+	// configuration file as is (daemon keys), RmqlbInstance YAML put in
+	// the VRRP instance (indented by 4 spaces).
+	RmqlbGlobal, RmqlbInstance string
+	// KeepalivedRTPriority sets keepalived's vrrp_rt_priority (0: unset).
+	KeepalivedRTPriority int
+	// Cuts is the number of link cuts of the master after the soak (see
+	// Result.Cuts). Default 0.
+	Cuts int
+	// Logf, if set, gets progress lines.
+	Logf func(format string, args ...any)
+}
+
+func (c *Config) defaults() error {
+	if len(c.Impls) == 0 {
+		c.Impls = []string{ImplRmqlb}
+	}
+	if c.Interval <= 0 {
+		c.Interval = 10 * time.Millisecond
+	}
+	if c.Duration <= 0 {
+		c.Duration = time.Minute
+	}
+	if c.Warmup <= 0 {
+		c.Warmup = 5 * time.Second
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	for _, im := range c.Impls {
+		switch im {
+		case ImplRmqlb:
+			if c.RmqlbBin == "" {
+				return errors.New("soak: rmqlb needs Config.RmqlbBin")
+			}
+		case ImplKeepalived:
+		default:
+			return fmt.Errorf("soak: unknown implementation %q", im)
+		}
+	}
+	for _, l := range c.Load {
+		switch l {
+		case LoadBulk, LoadCPU, LoadVM:
+		case LoadConn:
+			if c.LoadgenBin == "" {
+				return errors.New("soak: the conn load needs Config.LoadgenBin")
+			}
+		default:
+			return fmt.Errorf("soak: unknown load %q", l)
+		}
+	}
+	return nil
+}
+
+func (c *Config) has(load string) bool {
+	for _, l := range c.Load {
+		if l == load {
+			return true
+		}
+	}
+	return false
+}
+
+// Result is what one implementation's lab measured.
+type Result struct {
+	Impl     string        `json:"impl"`
+	Interval time.Duration `json:"interval"`
+	Load     []string      `json:"load"`
+	// Start and End bound the measured window.
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// LoadAvg is /proc/loadavg's 1, 5 and 15-minute figures at the start
+	// and at the end of the window.
+	LoadAvgStart string `json:"loadavg_start"`
+	LoadAvgEnd   string `json:"loadavg_end"`
+	// Transitions counts the state changes the three daemons reported in
+	// the window (rmqlb: its status counters; keepalived: the "Entering
+	// ... STATE" lines of its log).
+	Transitions int `json:"transitions"`
+	// Timing is what the captures saw.
+	Timing Timing `json:"timing"`
+	// MasterCPU is the CPU time of the master's VRRP process (rmqlb's
+	// daemon, which also proxies; keepalived's VRRP child) over the
+	// window, in percent of one CPU; MasterRSSKiB its largest resident
+	// size sampled.
+	MasterCPU    float64 `json:"master_cpu_percent"`
+	MasterRSSKiB int64   `json:"master_rss_kib"`
+	// ProxyCPU is the CPU time of the master's proxy process when it is
+	// another process (HAProxy beside keepalived), in percent of one CPU.
+	ProxyCPU float64 `json:"proxy_cpu_percent,omitempty"`
+	// GCPerSecond is the rate of garbage collections of the master's
+	// rmqlb over the window (0 for keepalived).
+	GCPerSecond float64 `json:"gc_per_second,omitempty"`
+	// BulkGbps is the bulk load's mean throughput, ConnPerSecond the
+	// connection load's rate; LoadErrors counts failed load runs.
+	BulkGbps      float64 `json:"bulk_gbps,omitempty"`
+	ConnPerSecond float64 `json:"conn_per_second,omitempty"`
+	LoadErrors    int     `json:"load_errors"`
+	// Cuts are the client outages of the link cuts after the window.
+	Cuts []time.Duration `json:"cuts,omitempty"`
+}
+
+// Lab addresses: the VRRP hosts h1..h3 (priorities 150, 100, 50), the
+// client and the server behind the proxies.
+var (
+	hostPrios  = map[string]int{"h1": 150, "h2": 100, "h3": 50}
+	vip        = netip.MustParseAddr("10.77.0.100")
+	vipPfx     = netip.MustParsePrefix("10.77.0.100/24")
+	serverAddr = netip.MustParseAddr("10.77.0.60")
+)
+
+// Ports on the server, which the proxies listen on too (on the VIP), and
+// of the banner servers of the link cuts.
+const (
+	bulkPort   = 5201
+	echoPort   = 7000
+	bannerPort = 5672
+)
+
+// Run runs the soak: for each implementation a lab of its own (three VRRP
+// hosts h1..h3, a client, a server), all at the same time, under the
+// configured load, and returns one Result per implementation, in the
+// order of cfg.Impls. tb owns the labs (netlab.New) and everything
+// started in them.
+func Run(ctx context.Context, tb netlab.TB, cfg Config) ([]Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("soak: needs root (network namespaces)")
+	}
+	if cfg.has(LoadCPU) || cfg.has(LoadVM) {
+		st, err := startStress(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer st.stop()
+	}
+	results := make([]Result, len(cfg.Impls))
+	errs := make([]error, len(cfg.Impls))
+	var wg sync.WaitGroup
+	for i, im := range cfg.Impls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = runLab(ctx, tb, cfg, im)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("%s: %w", im, errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return results, errors.Join(errs...)
+}
+
+// lab is one implementation's lab while it runs.
+type lab struct {
+	cfg  Config
+	impl string
+	l    *netlab.Lab
+	vrrp map[string]vrrpHost // by host name
+}
+
+// vrrpHost is what runs on one VRRP host.
+type vrrpHost struct {
+	h       *netlab.Host
+	daemon  *netlab.Proc // rmqlb or keepalived
+	proxy   *netlab.Proc // HAProxy beside keepalived; nil for rmqlb
+	sock    string       // rmqlb's control socket
+	vrrpPID func() (int, error)
+}
+
+func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result, error) {
+	res := Result{Impl: impl, Interval: cfg.Interval, Load: cfg.Load}
+	nl, err := netlab.New(tb, netlab.Config{Hosts: []netlab.HostSpec{
+		{Name: "h1", Addr: netip.MustParsePrefix("10.77.0.1/24")},
+		{Name: "h2", Addr: netip.MustParsePrefix("10.77.0.2/24")},
+		{Name: "h3", Addr: netip.MustParsePrefix("10.77.0.3/24")},
+		{Name: "client", Addr: netip.MustParsePrefix("10.77.0.50/24")},
+		{Name: "srv", Addr: netip.PrefixFrom(serverAddr, 24)},
+	}})
+	if err != nil {
+		return res, err
+	}
+	lb := &lab{cfg: cfg, impl: impl, l: nl, vrrp: map[string]vrrpHost{}}
+	cfg.Logf("%s: lab %s (logs in %s)", impl, nl.ID, nl.Dir)
+	if err := lb.startServers(); err != nil {
+		return res, err
+	}
+	for _, name := range []string{"h1", "h2", "h3"} {
+		h := nl.Host(name)
+		if _, err := h.Run("sysctl", "-q", "-w", "net.ipv4.ip_nonlocal_bind=1"); err != nil {
+			return res, err
+		}
+		if _, err := h.ServeBanner(netip.AddrPortFrom(vip, bannerPort)); err != nil {
+			return res, err
+		}
+		var vh vrrpHost
+		switch impl {
+		case ImplRmqlb:
+			vh, err = lb.startRmqlb(h)
+		case ImplKeepalived:
+			vh, err = lb.startKeepalived(h)
+		}
+		if err != nil {
+			return res, err
+		}
+		lb.vrrp[name] = vh
+	}
+	master := nl.Host("h1")
+	if err := waitSoleHolder(ctx, nl, master, 20*time.Second); err != nil {
+		return res, fmt.Errorf("h1 never became the sole VIP holder: %w", err)
+	}
+	caps := map[string]*Capture{}
+	defer func() {
+		for _, c := range caps {
+			c.Close()
+		}
+	}()
+	for _, name := range []string{"h1", "h2", "h3"} {
+		var c *Capture
+		if err := nl.Host(name).Do(func() (err error) {
+			c, err = openCapture(netlab.Iface)
+			return err
+		}); err != nil {
+			return res, err
+		}
+		caps[name] = c
+	}
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	ld := lb.startLoad(loadCtx)
+	defer func() {
+		stopLoad()
+		ld.wait()
+	}()
+	if err := sleep(ctx, cfg.Warmup); err != nil {
+		return res, err
+	}
+
+	// The window.
+	before, err := lb.snapshot()
+	if err != nil {
+		return res, err
+	}
+	res.Start, res.LoadAvgStart = time.Now(), benchkit.LoadAvg()
+	cfg.Logf("%s: window of %v starts (load average %s)", impl, cfg.Duration, res.LoadAvgStart)
+	rss, err := lb.watch(ctx, res.Start.Add(cfg.Duration))
+	if err != nil {
+		return res, err
+	}
+	res.End, res.LoadAvgEnd = time.Now(), benchkit.LoadAvg()
+	after, err := lb.snapshot()
+	if err != nil {
+		return res, err
+	}
+	stopLoad()
+	ld.wait()
+	window := res.End.Sub(res.Start)
+	res.Transitions = after.transitions - before.transitions
+	res.MasterRSSKiB = rss
+	res.MasterCPU = 100 * (after.vrrpCPU - before.vrrpCPU).Seconds() / window.Seconds()
+	if impl == ImplKeepalived {
+		res.ProxyCPU = 100 * (after.proxyCPU - before.proxyCPU).Seconds() / window.Seconds()
+	}
+	res.GCPerSecond = float64(after.gcCycles-before.gcCycles) / window.Seconds()
+	res.BulkGbps, res.ConnPerSecond, res.LoadErrors = ld.figures()
+
+	var hcs []HostCapture
+	for _, name := range []string{"h1", "h2", "h3"} {
+		h := nl.Host(name)
+		hcs = append(hcs, HostCapture{Host: name, Addr: h.Addr, Priority: hostPrios[name], Adverts: caps[name].Adverts()})
+	}
+	res.Timing = analyse(hcs, master.Addr, cfg.Interval, res.Start, res.End)
+	cfg.Logf("%s: window ended: %d transitions, %d adverts sent, jitter p99 %v, longest gap %v",
+		impl, res.Transitions, res.Timing.Sent, res.Timing.JitterP99, res.Timing.MaxGap)
+
+	if cfg.Cuts > 0 {
+		if res.Cuts, err = lb.cuts(ctx, cfg.Cuts); err != nil {
+			return res, err
+		}
+	}
+	for name, vh := range lb.vrrp {
+		if vh.daemon.Exited() {
+			return res, fmt.Errorf("%s on %s exited: %s", impl, name, vh.daemon.Tail(20))
+		}
+	}
+	return res, nil
+}
+
+// startServers runs an echo server on the server host for the whole soak
+// (the bulk load starts an iperf3 server for each of its runs).
+func (lb *lab) startServers() error {
+	srv := lb.l.Host("srv")
+	if lb.cfg.LoadgenBin != "" {
+		if _, err := srv.Start("echo", nil, lb.cfg.LoadgenBin, "echo",
+			"-listen", netip.AddrPortFrom(serverAddr, echoPort).String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startRmqlb runs rmqlb on h: the VRRP instance and two listeners on the
+// VIP (bulk and echo) to the server.
+func (lb *lab) startRmqlb(h *netlab.Host) (vrrpHost, error) {
+	dir := filepath.Join(lb.l.Dir, "rmqlb-"+h.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return vrrpHost{}, err
+	}
+	sock := filepath.Join(dir, "rmqlb.sock")
+	conf := filepath.Join(dir, "rmqlb.yaml")
+	if err := os.WriteFile(conf, []byte(rmqlbConfig(lb.cfg, hostPrios[h.Name], sock)), 0o644); err != nil {
+		return vrrpHost{}, err
+	}
+	p, err := h.Start("rmqlb", lb.cfg.RmqlbEnv, lb.cfg.RmqlbBin, "run", "--config", conf)
+	if err != nil {
+		return vrrpHost{}, err
+	}
+	vh := vrrpHost{h: h, daemon: p, sock: sock, vrrpPID: func() (int, error) { return p.Pid(), nil }}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := rmqlbStatus(sock); err == nil {
+			return vh, nil
+		} else if p.Exited() || time.Now().After(deadline) {
+			return vh, fmt.Errorf("rmqlb on %s did not come up: %v\n%s", h.Name, err, p.Tail(20))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// rmqlbConfig is the configuration file of one rmqlb host.
+func rmqlbConfig(cfg Config, prio int, sock string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "control_socket: %s\nlog_level: info\nmetrics_listen: 127.0.0.1:9150\n", sock)
+	if cfg.RmqlbGlobal != "" {
+		b.WriteString(strings.TrimRight(cfg.RmqlbGlobal, "\n") + "\n")
+	}
+	fmt.Fprintf(&b, `vrrp_instances:
+  - name: vip
+    interface: %s
+    virtual_router_id: 1
+    priority: %d
+    version: 3
+    advert_interval: %v
+    virtual_ipaddress: [%s]
+    garp: {count: 5, interval: 100ms, refresh: 60s}
+`, netlab.Iface, prio, cfg.Interval, vipPfx)
+	for _, line := range strings.Split(strings.TrimRight(cfg.RmqlbInstance, "\n"), "\n") {
+		if line != "" {
+			b.WriteString("    " + line + "\n")
+		}
+	}
+	b.WriteString(benchkit.RmqlbListeners(soakListeners))
+	return b.String()
+}
+
+// startKeepalived runs keepalived (VRRP) and HAProxy (the same two
+// listeners, on the VIP, which ip_nonlocal_bind lets it bind before it
+// holds it) on h.
+func (lb *lab) startKeepalived(h *netlab.Host) (vrrpHost, error) {
+	p, err := h.StartKeepalivedWith(netlab.KeepalivedGlobals{RTPriority: lb.cfg.KeepalivedRTPriority},
+		netlab.KeepalivedInstance{VRID: 1, Priority: hostPrios[h.Name], Version: 3, Advert: lb.cfg.Interval,
+			VIPs: []netip.Prefix{vipPfx}})
+	if err != nil {
+		return vrrpHost{}, err
+	}
+	conf := filepath.Join(h.KeepalivedDir(), "haproxy.cfg")
+	if err := os.WriteFile(conf, []byte(benchkit.HAProxyConfig(soakListeners)), 0o644); err != nil {
+		return vrrpHost{}, err
+	}
+	hp, err := h.Start("haproxy", nil, "haproxy", "-db", "-f", conf)
+	if err != nil {
+		return vrrpHost{}, err
+	}
+	pidFile := filepath.Join(h.KeepalivedDir(), "vrrp.pid")
+	return vrrpHost{h: h, daemon: p, proxy: hp, vrrpPID: func() (int, error) { return readPidFile(pidFile) }}, nil
+}
+
+// soakListeners are the proxies' listeners: on the VIP, to the server.
+var soakListeners = benchkit.Listeners{
+	BulkBind: netip.AddrPortFrom(vip, bulkPort), BulkServer: netip.AddrPortFrom(serverAddr, bulkPort),
+	EchoBind: netip.AddrPortFrom(vip, echoPort), EchoServer: netip.AddrPortFrom(serverAddr, echoPort),
+}
+
+// waitSoleHolder waits until want is the only host with the VIP.
+func waitSoleHolder(ctx context.Context, l *netlab.Lab, want *netlab.Host, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		hs, err := l.Holders(vip)
+		if err == nil && len(hs) == 1 && hs[0] == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("holders %s after %v (%v)", netlab.HostNames(hs), timeout, err)
+		}
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
