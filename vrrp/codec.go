@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -83,44 +84,57 @@ func SimpleAuthData(pass string) [8]byte {
 // Errors wrap io.ErrUnexpectedEOF (short input), ErrBadVersion, ErrBadType,
 // ErrBadLength, ErrBadChecksum or ErrBadInterval.
 func Parse(b []byte, src, dst netip.Addr) (*Packet, error) {
+	p := new(Packet)
+	if err := ParseInto(p, b, src, dst); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// ParseInto is Parse into p, whose fields it all sets, reusing the
+// storage of p.Addrs: with enough room there, parsing a valid message
+// allocates nothing (a backup parses one every advertisement interval).
+// On error p holds a partial result.
+func ParseInto(p *Packet, b []byte, src, dst netip.Addr) error {
 	src, dst = src.Unmap(), dst.Unmap()
 	if len(b) < headerLen {
-		return nil, fmt.Errorf("parsing VRRP header: %d bytes: %w", len(b), io.ErrUnexpectedEOF)
+		return fmt.Errorf("parsing VRRP header: %d bytes: %w", len(b), io.ErrUnexpectedEOF)
 	}
-	p := &Packet{
+	*p = Packet{
 		Version:  int(b[0] >> 4),
 		VRID:     b[1],
 		Priority: b[2],
 		Checksum: binary.BigEndian.Uint16(b[6:8]),
+		Addrs:    p.Addrs[:0],
 	}
 	if t := b[0] & 0x0f; t != TypeAdvertisement {
-		return nil, fmt.Errorf("parsing VRRP header: type %d: %w", t, ErrBadType)
+		return fmt.Errorf("parsing VRRP header: type %d: %w", t, ErrBadType)
 	}
 	alen := 4
 	if !src.Is4() {
 		alen = 16
 	}
 	if src.Is4() != dst.Is4() || !src.IsValid() {
-		return nil, fmt.Errorf("parsing VRRP header: addresses %v > %v: %w", src, dst, ErrBadLength)
+		return fmt.Errorf("parsing VRRP header: addresses %v > %v: %w", src, dst, ErrBadLength)
 	}
 	trailer := 0
 	switch p.Version {
 	case 2:
 		if alen != 4 {
-			return nil, fmt.Errorf("parsing VRRP header: version 2 over IPv6: %w", ErrBadVersion)
+			return fmt.Errorf("parsing VRRP header: version 2 over IPv6: %w", ErrBadVersion)
 		}
 		trailer = authDataLen
 	case 3:
 	default:
-		return nil, fmt.Errorf("parsing VRRP header: version %d: %w", p.Version, ErrBadVersion)
+		return fmt.Errorf("parsing VRRP header: version %d: %w", p.Version, ErrBadVersion)
 	}
 	count := int(b[3])
 	need := headerLen + count*alen + trailer
 	if len(b) < need {
-		return nil, fmt.Errorf("parsing VRRP message: %d bytes for %d addresses, need %d: %w", len(b), count, need, io.ErrUnexpectedEOF)
+		return fmt.Errorf("parsing VRRP message: %d bytes for %d addresses, need %d: %w", len(b), count, need, io.ErrUnexpectedEOF)
 	}
 	if len(b) > need {
-		return nil, fmt.Errorf("parsing VRRP message: %d bytes for %d addresses, want %d: %w", len(b), count, need, ErrBadLength)
+		return fmt.Errorf("parsing VRRP message: %d bytes for %d addresses, want %d: %w", len(b), count, need, ErrBadLength)
 	}
 
 	// A correct checksum makes the sum over the message (checksum field
@@ -129,12 +143,12 @@ func Parse(b []byte, src, dst netip.Addr) (*Packet, error) {
 	case p.Version == 2:
 		p.ChecksumMode = ChecksumRFC9568
 		if fold(sum(0, b)) != 0 {
-			return nil, fmt.Errorf("parsing VRRP message: checksum %#04x: %w", p.Checksum, ErrBadChecksum)
+			return fmt.Errorf("parsing VRRP message: checksum %#04x: %w", p.Checksum, ErrBadChecksum)
 		}
 	case alen == 16:
 		p.ChecksumMode = ChecksumPseudoHeader
 		if fold(sum(pseudoHeaderSum(src, dst, len(b)), b)) != 0 {
-			return nil, fmt.Errorf("parsing VRRP message: checksum %#04x: %w", p.Checksum, ErrBadChecksum)
+			return fmt.Errorf("parsing VRRP message: checksum %#04x: %w", p.Checksum, ErrBadChecksum)
 		}
 	default:
 		switch {
@@ -143,7 +157,7 @@ func Parse(b []byte, src, dst netip.Addr) (*Packet, error) {
 		case fold(sum(0, b)) == 0:
 			p.ChecksumMode = ChecksumRFC9568
 		default:
-			return nil, fmt.Errorf("parsing VRRP message: checksum %#04x: %w", p.Checksum, ErrBadChecksum)
+			return fmt.Errorf("parsing VRRP message: checksum %#04x: %w", p.Checksum, ErrBadChecksum)
 		}
 	}
 
@@ -156,10 +170,7 @@ func Parse(b []byte, src, dst netip.Addr) (*Packet, error) {
 		p.AdvertInterval = time.Duration(binary.BigEndian.Uint16(b[4:6])&0x0fff) * 10 * time.Millisecond
 	}
 	if p.AdvertInterval == 0 {
-		return nil, fmt.Errorf("parsing VRRP message: zero advertisement interval: %w", ErrBadInterval)
-	}
-	if count > 0 {
-		p.Addrs = make([]netip.Addr, 0, count)
+		return fmt.Errorf("parsing VRRP message: zero advertisement interval: %w", ErrBadInterval)
 	}
 	for i := 0; i < count; i++ {
 		off := headerLen + i*alen
@@ -169,7 +180,7 @@ func Parse(b []byte, src, dst netip.Addr) (*Packet, error) {
 			p.Addrs = append(p.Addrs, netip.AddrFrom16([16]byte(b[off:off+16])))
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // Len returns the length of the marshaled message for the given address
@@ -193,14 +204,22 @@ func (p *Packet) Len(ipv4 bool) int {
 // centiseconds (VRRPv3, 1..4095 cs), more than 255 addresses or an address
 // of another family than src.
 func (p *Packet) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error) {
+	return p.AppendMarshal(nil, src, dst, mode)
+}
+
+// AppendMarshal is Marshal appending the message to buf: it allocates
+// nothing when buf has room for it. On error buf is returned unchanged.
+func (p *Packet) AppendMarshal(buf []byte, src, dst netip.Addr, mode ChecksumMode) ([]byte, error) {
 	src, dst = src.Unmap(), dst.Unmap()
 	if !src.IsValid() || !dst.IsValid() || src.Is4() != dst.Is4() {
-		return nil, fmt.Errorf("marshaling VRRP advert: addresses %v > %v of different families", src, dst)
+		return buf, fmt.Errorf("marshaling VRRP advert: addresses %v > %v of different families", src, dst)
 	}
 	if len(p.Addrs) > 255 {
-		return nil, fmt.Errorf("marshaling VRRP advert: %d addresses, at most 255", len(p.Addrs))
+		return buf, fmt.Errorf("marshaling VRRP advert: %d addresses, at most 255", len(p.Addrs))
 	}
-	b := make([]byte, p.Len(src.Is4()))
+	out := slices.Grow(buf, p.Len(src.Is4()))
+	b := out[len(buf) : len(buf)+p.Len(src.Is4())]
+	clear(b)
 	b[0] = byte(p.Version)<<4 | TypeAdvertisement
 	b[1] = p.VRID
 	b[2] = p.Priority
@@ -208,11 +227,11 @@ func (p *Packet) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error)
 	switch p.Version {
 	case 2:
 		if !src.Is4() {
-			return nil, fmt.Errorf("marshaling VRRP advert: version 2 over IPv6")
+			return buf, fmt.Errorf("marshaling VRRP advert: version 2 over IPv6")
 		}
 		iv := p.AdvertInterval
 		if err := CheckAdvertInterval(2, iv); err != nil {
-			return nil, fmt.Errorf("marshaling VRRP advert: interval: %w", err)
+			return buf, fmt.Errorf("marshaling VRRP advert: interval: %w", err)
 		}
 		b[4] = p.AuthType
 		b[5] = byte(iv / time.Second)
@@ -220,19 +239,19 @@ func (p *Packet) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error)
 	case 3:
 		iv := p.AdvertInterval
 		if err := CheckAdvertInterval(3, iv); err != nil {
-			return nil, fmt.Errorf("marshaling VRRP advert: interval: %w", err)
+			return buf, fmt.Errorf("marshaling VRRP advert: interval: %w", err)
 		}
 		if p.AuthType != 0 {
-			return nil, fmt.Errorf("marshaling VRRP advert: version 3 has no authentication (type %d)", p.AuthType)
+			return buf, fmt.Errorf("marshaling VRRP advert: version 3 has no authentication (type %d)", p.AuthType)
 		}
 		binary.BigEndian.PutUint16(b[4:6], uint16(iv/(10*time.Millisecond)))
 	default:
-		return nil, fmt.Errorf("marshaling VRRP advert: version %d: want 2 or 3", p.Version)
+		return buf, fmt.Errorf("marshaling VRRP advert: version %d: want 2 or 3", p.Version)
 	}
 	for i, a := range p.Addrs {
 		a = a.Unmap()
 		if a.Is4() != src.Is4() {
-			return nil, fmt.Errorf("marshaling VRRP advert: address %v is not of the family of %v", a, src)
+			return buf, fmt.Errorf("marshaling VRRP advert: address %v is not of the family of %v", a, src)
 		}
 		if a.Is4() {
 			a4 := a.As4()
@@ -243,5 +262,5 @@ func (p *Packet) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error)
 		}
 	}
 	binary.BigEndian.PutUint16(b[6:8], Checksum(b, p.Version, src, dst, mode))
-	return b, nil
+	return out[:len(buf)+len(b)], nil
 }

@@ -411,3 +411,58 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParseIntoAndAppendMarshalAllocateNothing: with their buffers warm,
+// parsing and marshaling an advert allocate nothing, and give what Parse
+// and Marshal give.
+func TestParseIntoAndAppendMarshalAllocateNothing(t *testing.T) {
+	src, dst := netip.MustParseAddr("10.77.0.1"), MulticastIPv4
+	p := Packet{Version: 3, VRID: 7, Priority: 150, AdvertInterval: 10 * time.Millisecond,
+		Addrs: []netip.Addr{netip.MustParseAddr("10.77.0.100"), netip.MustParseAddr("10.77.0.101")}}
+	want, err := p.Marshal(src, dst, ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 64)
+	got, err := p.AppendMarshal(buf, src, dst, ChecksumPseudoHeader)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("AppendMarshal = %x, %v; want %x", got, err, want)
+	}
+	prefixed, err := p.AppendMarshal([]byte{0xaa}, src, dst, ChecksumPseudoHeader)
+	if err != nil || prefixed[0] != 0xaa || !bytes.Equal(prefixed[1:], want) {
+		t.Errorf("AppendMarshal after a prefix = %x, %v", prefixed, err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := p.AppendMarshal(buf[:0], src, dst, ChecksumPseudoHeader); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("AppendMarshal allocates %v times per advert", n)
+	}
+
+	var q Packet
+	if err := ParseInto(&q, want, src, dst); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := Parse(want, src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(&q, ref) {
+		t.Errorf("ParseInto = %+v, Parse = %+v", q, *ref)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if err := ParseInto(&q, want, src, dst); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("ParseInto allocates %v times per advert", n)
+	}
+	// A packet reused for a message with fewer addresses holds only
+	// those.
+	p.Addrs = p.Addrs[:1]
+	one, _ := p.Marshal(src, dst, ChecksumPseudoHeader)
+	if err := ParseInto(&q, one, src, dst); err != nil || len(q.Addrs) != 1 {
+		t.Errorf("ParseInto of one address = %v, %v", q.Addrs, err)
+	}
+}

@@ -137,14 +137,9 @@ func (m *Machine) stepDown(now time.Time, out []Action, ev StepDown) []Action {
 		// only as the last resort.
 		m.lowerSince = time.Time{}
 		m.masterDownAt = now.Add(m.MasterDownInterval())
-		m.masterDownReason = m.lastResortReason()
+		m.masterDownReason = downReason{kind: downLastResort}
 	}
 	return out
-}
-
-// lastResortReason is the reason a released backup becomes MASTER.
-func (m *Machine) lastResortReason() string {
-	return "released, but no router advertised within master down interval: taking over as the last resort"
 }
 
 func (m *Machine) ready(now time.Time, out []Action, why string) []Action {
@@ -159,17 +154,17 @@ func (m *Machine) ready(now time.Time, out []Action, why string) []Action {
 		out = append(out, SendAdvert{Priority: m.EffectivePriority()})
 		m.adverAt = now.Add(m.cfg.AdvertInterval)
 	case StateBackup:
-		if m.master != nil && m.master.Priority == 0 {
+		if m.hasMaster && m.master.Priority == 0 {
 			// The master is leaving (it is released too): take over
 			// after Skew_Time, as on its priority 0 (RFC 5798 6.4.2).
 			if at := now.Add(m.SkewTime()); m.masterDownAt.IsZero() || at.Before(m.masterDownAt) {
 				m.masterDownAt = at
 			}
-			m.masterDownReason = fmt.Sprintf("ready (%s), and master %v sent priority 0", why, m.master.Addr)
-		} else if m.masterDownReason == m.lastResortReason() {
-			m.masterDownReason = "no advertisement heard within master down interval"
-			if m.master != nil {
-				m.masterDownReason = fmt.Sprintf("master %v silent for master down interval", m.master.Addr)
+			m.masterDownReason = downReason{kind: downReadyPrio0, peer: m.master.Addr, why: why}
+		} else if m.masterDownReason.kind == downLastResort {
+			m.masterDownReason = downReason{kind: downNoAdvert}
+			if m.hasMaster {
+				m.masterDownReason = downReason{kind: downSilent, peer: m.master.Addr}
 			}
 		}
 	}
@@ -189,9 +184,9 @@ func (m *Machine) yield(now time.Time, out []Action, src netip.Addr, p *Packet, 
 	}
 	out = m.transition(now, out, StateBackup, why)
 	m.masterDownAt = now.Add(m.MasterDownInterval())
-	m.masterDownReason = fmt.Sprintf("master %v silent for master down interval", src)
+	m.masterDownReason = downReason{kind: downSilent, peer: src}
 	if m.released {
-		m.masterDownReason = m.lastResortReason()
+		m.masterDownReason = downReason{kind: downLastResort}
 	}
 	m.handover = &Handover{Peer: src, PeerPriority: p.Priority, Planned: m.released, PeerHeard: now}
 	if m.released {

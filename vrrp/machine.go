@@ -3,6 +3,7 @@ package vrrp
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -33,7 +34,8 @@ type Advert struct {
 	// Src is the IP source address of the packet (the sender's primary
 	// address, used for the tie-break on equal priority).
 	Src netip.Addr
-	// Packet is the parsed advertisement.
+	// Packet is the parsed advertisement. The machine keeps no reference
+	// to it after Step returns.
 	Packet *Packet
 }
 
@@ -162,11 +164,12 @@ type Machine struct {
 
 	masterAdverInterval time.Duration
 	masterDownAt        time.Time // BACKUP only; zero = stopped
-	masterDownReason    string
-	adverAt             time.Time // MASTER only; zero = stopped
-	lowerSince          time.Time // first lower-priority advert (preempt_delay)
-	lastAnnounce        time.Time // last Acquire
-	master              *MasterInfo
+	masterDownReason    downReason
+	adverAt             time.Time  // MASTER only; zero = stopped
+	lowerSince          time.Time  // first lower-priority advert (preempt_delay)
+	lastAnnounce        time.Time  // last Acquire
+	master              MasterInfo // valid when hasMaster
+	hasMaster           bool
 
 	// Release (StepDown/Ready).
 	released      bool
@@ -183,6 +186,8 @@ type Machine struct {
 	// accepted until an advert with the configured ones is heard.
 	prevVIPs     []netip.Addr
 	prevInterval time.Duration
+	// addrScratch is sameAddrs's buffer.
+	addrScratch []netip.Addr
 }
 
 // NewMachine returns a machine in INIT for cfg (which should have passed
@@ -218,10 +223,10 @@ func (m *Machine) LinkUp() bool { return m.linkUp }
 // Master returns the last valid advertisement heard from another router,
 // or nil.
 func (m *Machine) Master() *MasterInfo {
-	if m.master == nil {
+	if !m.hasMaster {
 		return nil
 	}
-	mi := *m.master
+	mi := m.master
 	return &mi
 }
 
@@ -292,7 +297,14 @@ func (m *Machine) NextDeadline() (time.Time, bool) {
 // Step feeds ev to the machine at time now and returns the actions to
 // perform, in order.
 func (m *Machine) Step(now time.Time, ev Event) []Action {
-	var out []Action
+	return m.StepInto(now, ev, nil)
+}
+
+// StepInto is Step appending the actions to buf[:0], whose storage it
+// reuses: an Instance steps its machine with one buffer, so that sending
+// an advertisement, or hearing one, allocates nothing.
+func (m *Machine) StepInto(now time.Time, ev Event, buf []Action) []Action {
+	out := buf[:0]
 	switch ev := ev.(type) {
 	case Startup:
 		if m.state == StateInit {
@@ -406,9 +418,9 @@ func (m *Machine) start(now time.Time, out []Action, why string) []Action {
 	}
 	m.masterAdverInterval = m.cfg.AdvertInterval
 	m.masterDownAt = now.Add(m.MasterDownInterval())
-	m.masterDownReason = "no advertisement heard within master down interval"
+	m.masterDownReason = downReason{kind: downNoAdvert}
 	if m.released {
-		m.masterDownReason = m.lastResortReason()
+		m.masterDownReason = downReason{kind: downLastResort}
 	}
 	m.lowerSince = time.Time{}
 	return m.transition(now, out, StateBackup, why)
@@ -442,7 +454,7 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 	switch m.state {
 	case StateBackup:
 		if !m.masterDownAt.IsZero() && !now.Before(m.masterDownAt) {
-			out = m.becomeMaster(now, out, m.masterDownReason)
+			out = m.becomeMaster(now, out, m.masterDownReason.String())
 		}
 	case StateMaster:
 		if !m.adverAt.IsZero() && !now.Before(m.adverAt) {
@@ -501,21 +513,22 @@ func (m *Machine) validate(p *Packet) error {
 }
 
 // sameAddrs reports whether a and b hold the same addresses in any order.
-func sameAddrs(a, b []netip.Addr) bool {
+// It allocates nothing when scratch, which it reuses to sort copies of
+// both, has room for them.
+func sameAddrs(a, b []netip.Addr, scratch *[]netip.Addr) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	set := make(map[netip.Addr]int, len(b))
-	for _, x := range b {
-		set[x]++
+	buf := append((*scratch)[:0], a...)
+	buf = append(buf, b...)
+	*scratch = buf
+	for i := range buf {
+		buf[i] = buf[i].Unmap()
 	}
-	for _, x := range a {
-		if set[x.Unmap()] == 0 {
-			return false
-		}
-		set[x.Unmap()]--
-	}
-	return true
+	x, y := buf[:len(a)], buf[len(a):]
+	slices.SortFunc(x, netip.Addr.Compare)
+	slices.SortFunc(y, netip.Addr.Compare)
+	return slices.Equal(x, y)
 }
 
 func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
@@ -531,7 +544,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 	if m.state != StateBackup && m.state != StateMaster {
 		return out // INIT and FAULT listen to nobody
 	}
-	heard := &MasterInfo{Addr: src, Priority: p.Priority, AdvertInterval: p.AdvertInterval, Heard: now}
+	heard := MasterInfo{Addr: src, Priority: p.Priority, AdvertInterval: p.AdvertInterval, Heard: now}
 	local := m.EffectivePriority()
 	// In VRRPv2 the interval was checked to be ours; VRRPv3 adopts the
 	// master's (RFC 5798 section 6.4.2), but no more than maxAdopted, so
@@ -546,7 +559,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 	}
 	switch m.state {
 	case StateBackup:
-		m.master = heard
+		m.master, m.hasMaster = heard, true
 		switch {
 		case m.released:
 			// Not eligible: every advert, priority 0 included, shows
@@ -554,16 +567,16 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 			m.lowerSince = time.Time{}
 			adopt()
 			m.masterDownAt = now.Add(m.MasterDownInterval())
-			m.masterDownReason = m.lastResortReason()
+			m.masterDownReason = downReason{kind: downLastResort}
 		case p.Priority == 0:
 			// RFC 5798 6.4.2: the master stops; take over after Skew_Time.
 			m.masterDownAt = now.Add(m.SkewTime())
-			m.masterDownReason = fmt.Sprintf("master %v sent priority 0", src)
+			m.masterDownReason = downReason{kind: downPrio0, peer: src}
 		case !m.cfg.Preempt || p.Priority >= local:
 			m.lowerSince = time.Time{}
 			adopt()
 			m.masterDownAt = now.Add(m.MasterDownInterval())
-			m.masterDownReason = fmt.Sprintf("master %v silent for master down interval", src)
+			m.masterDownReason = downReason{kind: downSilent, peer: src}
 		case m.cfg.PreemptDelay > 0:
 			// Preempt, but only preempt_delay after the first
 			// lower-priority advertisement: until then accept it.
@@ -574,15 +587,15 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 			if now.Before(deadline) {
 				adopt()
 				m.masterDownAt = now.Add(m.MasterDownInterval())
-				m.masterDownReason = fmt.Sprintf("master %v silent for master down interval", src)
+				m.masterDownReason = downReason{kind: downSilent, peer: src}
 				if deadline.Before(m.masterDownAt) {
 					m.masterDownAt = deadline
-					m.masterDownReason = fmt.Sprintf("preempting lower priority master %v (priority %d) after preempt_delay", src, p.Priority)
+					m.masterDownReason = downReason{kind: downPreemptDelay, peer: src, prio: p.Priority}
 				}
 			}
 		default:
 			// Preempt: discard, the Master_Down_Timer fires.
-			m.masterDownReason = fmt.Sprintf("preempting lower priority master %v (priority %d)", src, p.Priority)
+			m.masterDownReason = downReason{kind: downPreempt, peer: src, prio: p.Priority}
 		}
 	case StateMaster:
 		switch {
@@ -590,12 +603,12 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 			// A released master (local 0) gives way to any router
 			// that is not leaving too, and to a leaving one of
 			// higher address.
-			m.master = heard
+			m.master, m.hasMaster = heard, true
 			adopt()
 			out = m.yield(now, out, src, p, local)
 		case p.Priority == 0:
 			// RFC 5798 6.4.3: another master stops; assert ourselves.
-			m.master = heard
+			m.master, m.hasMaster = heard, true
 			out = append(out, SendAdvert{Priority: local})
 			m.adverAt = now.Add(m.cfg.AdvertInterval)
 		default:
@@ -603,7 +616,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 			// Its sender thinks it is master and may have announced
 			// our addresses: announce them again (keepalived does
 			// too), without changing state or timers.
-			m.master = heard
+			m.master, m.hasMaster = heard, true
 			if now.Sub(m.lastAnnounce) >= m.MasterDownInterval() {
 				m.lastAnnounce = now
 				out = append(out, Acquire{})

@@ -39,7 +39,7 @@ func (m *Machine) reconfigure(now time.Time, out []Action, cfg Config) []Action 
 	m.cfg = cfg
 	m.authType, m.authData = cfg.auth()
 	vips := cfg.vipAddrs()
-	addrsChanged := !sameAddrs(vips, m.vips)
+	addrsChanged := !sameAddrs(vips, m.vips, &m.addrScratch)
 	if addrsChanged {
 		m.prevVIPs, m.vips = m.vips, vips
 	}
@@ -69,10 +69,10 @@ func (m *Machine) reconfigure(now time.Time, out []Action, cfg Config) []Action 
 // configured addresses, or the previous ones until an advert with the
 // configured ones was heard.
 func (m *Machine) acceptsAddrs(addrs []netip.Addr) bool {
-	if sameAddrs(addrs, m.vips) {
+	if sameAddrs(addrs, m.vips, &m.addrScratch) {
 		return true
 	}
-	return m.prevVIPs != nil && sameAddrs(addrs, m.prevVIPs)
+	return m.prevVIPs != nil && sameAddrs(addrs, m.prevVIPs, &m.addrScratch)
 }
 
 // acceptsInterval reports whether a VRRPv2 advertisement's interval is the
@@ -85,7 +85,7 @@ func (m *Machine) acceptsInterval(iv time.Duration) bool {
 // heardCurrent forgets the previous addresses and interval once an
 // advertisement carries the configured ones.
 func (m *Machine) heardCurrent(p *Packet) {
-	if sameAddrs(p.Addrs, m.vips) {
+	if sameAddrs(p.Addrs, m.vips, &m.addrScratch) {
 		m.prevVIPs = nil
 	}
 	if p.AdvertInterval == m.cfg.AdvertInterval {
