@@ -112,6 +112,12 @@ type Instance struct {
 	releaseWaiters []chan struct{}
 	ended          bool    // Run returned
 	cfgWant        *Config // settings given to Update, not applied yet
+
+	// Owned by Run's goroutine: reused on every advert sent or received,
+	// so that neither allocates.
+	acts   []Action // the actions of the step being performed
+	rx, tx Packet   // the advert received, the advert sent
+	txBuf  []byte   // the marshaled advert
 }
 
 // NewInstance validates cfg and returns an Instance in INIT. Nothing runs
@@ -391,6 +397,7 @@ loop:
 			break loop
 		case r := <-rd.packets:
 			i.receive(tr, ow, r)
+			rd.handled(r)
 		case <-timer.C():
 			// select picks at random among ready cases: an advert that
 			// arrived with the timer must be seen first, or a backup
@@ -401,6 +408,7 @@ loop:
 				select {
 				case r := <-rd.packets:
 					i.receive(tr, ow, r)
+					rd.handled(r)
 				default:
 					break drain
 				}
@@ -479,22 +487,36 @@ func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transpor
 
 // reader is the read loop of Run: it hands packets to Run until the
 // transport fails or is closed (err gets the error, done is closed) or stop
-// is closed while it waits for Run.
+// is closed while it waits for Run. Its buffers go round: Run gives each
+// one back on free once it has handled the packet in it, so that reading
+// allocates nothing.
 type reader struct {
 	packets chan received
+	free    chan []byte
 	err     chan error
 	stop    chan struct{}
 	done    chan struct{}
 }
 
+// readerDepth is how many packets the read loop holds for Run.
+const readerDepth = 64
+
 func startReader(tr Transport) *reader {
-	r := &reader{packets: make(chan received, 64), err: make(chan error, 1),
-		stop: make(chan struct{}), done: make(chan struct{})}
+	r := &reader{packets: make(chan received, readerDepth), free: make(chan []byte, readerDepth+1),
+		err: make(chan error, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	for range readerDepth + 1 {
+		r.free <- make([]byte, 1500)
+	}
 	go func() {
 		defer close(r.done)
 		for {
-			b := make([]byte, 1500)
-			n, info, err := tr.ReadFrom(b)
+			var b []byte
+			select {
+			case b = <-r.free:
+			case <-r.stop:
+				return
+			}
+			n, info, err := tr.ReadFrom(b[:cap(b)])
 			if err != nil {
 				r.err <- err
 				return
@@ -509,11 +531,21 @@ func startReader(tr Transport) *reader {
 	return r
 }
 
+// handled gives the buffer of a packet Run has handled back to the read
+// loop.
+func (r *reader) handled(p received) {
+	select {
+	case r.free <- p.b:
+	default:
+	}
+}
+
 // step feeds ev to the machine and performs the resulting actions.
 func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 	now := i.clock.Now()
 	i.mu.Lock()
-	acts := i.m.Step(now, ev)
+	acts := i.m.StepInto(now, ev, i.acts)
+	i.acts = acts[:0]
 	state, prio := i.m.State(), i.m.EffectivePriority()
 	i.mu.Unlock()
 	i.metrics.set(state, prio)
@@ -550,21 +582,28 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 	}
 }
 
-// send sends one advert with priority prio to every destination.
+// send sends one advert with priority prio to every destination. It
+// allocates nothing once its buffers have grown to the advert's size.
 func (i *Instance) send(tr Transport, prio uint8) {
 	authType, authData := i.cfg.auth()
-	p := Packet{
+	addrs := i.tx.Addrs[:0]
+	for _, v := range i.cfg.VIPs {
+		addrs = append(addrs, v.Addr().Unmap())
+	}
+	i.tx = Packet{
 		Version:        i.cfg.Version,
 		VRID:           i.cfg.VRID,
 		Priority:       prio,
 		AdvertInterval: i.cfg.AdvertInterval,
 		AuthType:       authType,
 		AuthData:       authData,
-		Addrs:          i.cfg.vipAddrs(),
+		Addrs:          addrs,
 	}
 	src := tr.Source().Unmap()
-	for _, dst := range tr.Destinations() {
-		b, err := p.Marshal(src, dst, i.cfg.Checksum)
+	// i.dests is written by this goroutine only.
+	for _, dst := range i.dests {
+		b, err := i.tx.AppendMarshal(i.txBuf[:0], src, dst, i.cfg.Checksum)
+		i.txBuf = b[:0]
 		if err == nil {
 			err = tr.WriteTo(b, dst)
 		}
@@ -609,12 +648,11 @@ func (i *Instance) receive(tr Transport, ow *ownerWorker, r received) {
 		i.drop(fmt.Errorf("checking advert from %v: %w", src, ErrNotPeer))
 		return
 	}
-	p, err := Parse(r.b, src, r.info.Dst)
-	if err != nil {
+	if err := ParseInto(&i.rx, r.b, src, r.info.Dst); err != nil {
 		i.drop(fmt.Errorf("checking advert from %v: %w", src, err))
 		return
 	}
-	i.step(tr, ow, Advert{Src: src, Packet: p})
+	i.step(tr, ow, Advert{Src: src, Packet: &i.rx})
 }
 
 // clamped counts and logs an advertised interval that was not adopted

@@ -12,10 +12,15 @@ type metrics struct {
 	dropped                                                *prometheus.CounterVec
 	state                                                  *prometheus.GaugeVec
 	priority                                               prometheus.Gauge
+	// stateGauges are the series of state, by position in states, looked
+	// up once: set runs on every step and must allocate nothing.
+	stateGauges [len(stateNames)]prometheus.Gauge
 }
 
 // states are the values of the state label of rmqlb_vrrp_state.
-var states = []State{StateInit, StateBackup, StateMaster, StateFault}
+var states = stateNames[:]
+
+var stateNames = [...]State{StateInit, StateBackup, StateMaster, StateFault}
 
 // dropReasons are the values of the reason label of
 // rmqlb_vrrp_adverts_dropped_total: every reason DropReason returns. Each
@@ -57,6 +62,9 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 	for _, r := range dropReasons {
 		m.dropped.WithLabelValues(r)
 	}
+	for k, s := range states {
+		m.stateGauges[k] = m.state.WithLabelValues(s.String())
+	}
 	for _, c := range []prometheus.Collector{m.sent, m.received, m.sendErrors, m.ownerErrors, m.transitions, m.intervalClamped, m.rebinds, m.linkWatchErrors, m.ownerFaults, m.dropped, m.state, m.priority} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -81,12 +89,12 @@ func (m *metrics) set(state State, prio uint8) {
 	if m == nil {
 		return
 	}
-	for _, s := range states {
+	for k, s := range states {
 		v := 0.0
 		if s == state {
 			v = 1
 		}
-		m.state.WithLabelValues(s.String()).Set(v)
+		m.stateGauges[k].Set(v)
 	}
 	m.priority.Set(float64(prio))
 }

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
 // Transport sends and receives VRRP messages (IP payloads of protocol 112).
@@ -57,6 +59,21 @@ const tosInternetControl = 0xc0
 type IPv4Transport struct {
 	pc net.PacketConn // the raw socket rc wraps
 	rc *ipv4.RawConn
+	sc syscall.RawConn // pc's, for reads and writes that allocate nothing
+
+	// The write path: WriteTo builds the packet in wbuf and sends it to
+	// wsa with writeFn (a method value made once). Guarded by wmu.
+	wmu     sync.Mutex
+	wbuf    []byte
+	wsa     unix.SockaddrInet4
+	werr    error
+	writeFn func(fd uintptr) bool
+	// The read path, owned by the one reader: ReadFrom reads into rbuf
+	// with readFn.
+	rbuf   []byte
+	rn     int
+	rerr   error
+	readFn func(fd uintptr) bool
 
 	mu    sync.RWMutex // guards the fields below, which Rebind and Reconfigure change
 	cfg   TransportConfig
@@ -93,7 +110,10 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 		}
 	}
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		return bindToDevice(c, ifi.Name)
+		if err := bindToDevice(c, ifi.Name); err != nil {
+			return err
+		}
+		return setAdvertPriority(c)
 	}}
 	pc, err := lc.ListenPacket(context.Background(), "ip4:112", "0.0.0.0")
 	if err != nil {
@@ -104,9 +124,15 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 		pc.Close()
 		return nil, fmt.Errorf("opening VRRP raw socket on %s: %w", ifi.Name, err)
 	}
+	sc, err := pc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("opening VRRP raw socket on %s: %w", ifi.Name, err)
+	}
 	cfg.Peers = slices.Clone(cfg.Peers)
 	cfg.Exclude = slices.Clone(cfg.Exclude)
-	t := &IPv4Transport{cfg: cfg, pc: pc, rc: rc, ifi: ifi, src: src}
+	t := &IPv4Transport{cfg: cfg, pc: pc, rc: rc, sc: sc, ifi: ifi, src: src}
+	t.writeFn, t.readFn = t.write, t.read
 	if len(cfg.Peers) > 0 {
 		for _, p := range cfg.Peers {
 			t.dests = append(t.dests, p.Unmap())
@@ -235,10 +261,7 @@ func (t *IPv4Transport) Rebind() (bool, error) {
 			return false, fmt.Errorf("rebinding VRRP transport to %s (index %d): %w", ifi.Name, ifi.Index, err)
 		}
 	}
-	sc, err := t.pc.(syscall.Conn).SyscallConn()
-	if err == nil {
-		err = bindToDevice(sc, ifi.Name)
-	}
+	err = bindToDevice(t.sc, ifi.Name)
 	if err == nil && len(cfg.Peers) == 0 {
 		// The membership on the deleted interface is only bookkeeping
 		// of the socket now; dropping it keeps repeated re-creations
@@ -300,43 +323,82 @@ func (t *IPv4Transport) Destinations() []netip.Addr {
 }
 
 // WriteTo implements Transport: it sends payload in an IPv4 packet with TTL
-// 255, TOS 0xc0 and our source address; the kernel fills in the ID and
-// header checksum.
+// 255, TOS 0xc0 (DSCP CS6, network control) and our source address; the
+// kernel fills in the ID and header checksum. It allocates nothing once its
+// buffer has grown to the packet's size.
 func (t *IPv4Transport) WriteTo(payload []byte, dst netip.Addr) error {
-	h := &ipv4.Header{
-		Version:  ipv4.Version,
-		Len:      ipv4.HeaderLen,
-		TOS:      tosInternetControl,
-		TotalLen: ipv4.HeaderLen + len(payload),
-		TTL:      TTL,
-		Protocol: ProtocolNumber,
-		Src:      net.IP(t.Source().AsSlice()),
-		Dst:      net.IP(dst.Unmap().AsSlice()),
+	dst = dst.Unmap()
+	if !dst.Is4() {
+		return fmt.Errorf("sending VRRP advert to %v: not an IPv4 address", dst)
 	}
-	if err := t.rc.WriteTo(h, payload, nil); err != nil {
+	src := t.Source().As4()
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	b := slices.Grow(t.wbuf[:0], ipv4.HeaderLen+len(payload))[:ipv4.HeaderLen]
+	clear(b)
+	b[0] = ipv4.Version<<4 | ipv4.HeaderLen>>2
+	b[1] = tosInternetControl
+	binary.BigEndian.PutUint16(b[2:4], uint16(ipv4.HeaderLen+len(payload)))
+	b[8] = TTL
+	b[9] = ProtocolNumber
+	copy(b[12:16], src[:])
+	t.wsa.Addr = dst.As4()
+	copy(b[16:20], t.wsa.Addr[:])
+	t.wbuf = append(b, payload...)
+	t.werr = nil
+	if err := t.sc.Write(t.writeFn); err != nil {
 		return fmt.Errorf("sending VRRP advert to %v: %w", dst, err)
+	}
+	if t.werr != nil {
+		return fmt.Errorf("sending VRRP advert to %v: %w", dst, t.werr)
 	}
 	return nil
 }
 
+// write is WriteTo's sendto(2) on the socket; false asks to wait until
+// the socket is writable.
+func (t *IPv4Transport) write(fd uintptr) bool {
+	t.werr = unix.Sendto(int(fd), t.wbuf, 0, &t.wsa)
+	return t.werr != unix.EAGAIN
+}
+
 // ReadFrom implements Transport. b should hold at least 1500 bytes: it
-// receives the IP header too, and the payload is moved to its start.
+// receives the IP header too, and the payload is moved to its start. It
+// allocates nothing.
 func (t *IPv4Transport) ReadFrom(b []byte) (int, RecvInfo, error) {
-	h, p, _, err := t.rc.ReadFrom(b)
+	t.rbuf, t.rn, t.rerr = b, 0, nil
+	err := t.sc.Read(t.readFn)
+	t.rbuf = nil
+	if err == nil {
+		err = t.rerr
+	}
 	if err != nil {
 		return 0, RecvInfo{}, fmt.Errorf("receiving VRRP advert: %w", err)
 	}
-	var ri RecvInfo
-	ri.TTL = h.TTL
-	if a, ok := netip.AddrFromSlice(h.Src); ok {
-		ri.Src = a.Unmap()
+	n := t.rn
+	// A raw socket hands over the whole IP packet.
+	if n < ipv4.HeaderLen || b[0]>>4 != ipv4.Version || int(b[0]&0x0f)<<2 < ipv4.HeaderLen || int(b[0]&0x0f)<<2 > n {
+		return 0, RecvInfo{}, fmt.Errorf("receiving VRRP advert: %d bytes: %w", n, errBadIPHeader)
 	}
-	if a, ok := netip.AddrFromSlice(h.Dst); ok {
-		ri.Dst = a.Unmap()
+	hl := int(b[0]&0x0f) << 2
+	ri := RecvInfo{
+		TTL: int(b[8]),
+		Src: netip.AddrFrom4([4]byte(b[12:16])),
+		Dst: netip.AddrFrom4([4]byte(b[16:20])),
 	}
-	n := copy(b, p)
-	return n, ri, nil
+	return copy(b, b[hl:n]), ri, nil
 }
+
+// read is ReadFrom's read(2) on the socket; false asks to wait until the
+// socket is readable.
+func (t *IPv4Transport) read(fd uintptr) bool {
+	t.rn, t.rerr = unix.Read(int(fd), t.rbuf)
+	return t.rerr != unix.EAGAIN
+}
+
+// errBadIPHeader: the kernel handed over something that is no IPv4
+// packet (never seen; the error keeps the reader going on).
+var errBadIPHeader = errors.New("not an IPv4 packet")
 
 // Close implements Transport.
 func (t *IPv4Transport) Close() error { return t.rc.Close() }

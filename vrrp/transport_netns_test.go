@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -203,6 +204,34 @@ func TestIPv4TransportNetns(t *testing.T) {
 		// Our own multicast is not looped back to us.
 		if got, ri, ok := readOne(t, a, 300*time.Millisecond); ok {
 			t.Fatalf("sender received %x %+v", got, ri)
+		}
+	})
+
+	// Sending and receiving an advert allocate nothing, and the socket
+	// has the adverts' SO_PRIORITY.
+	t.Run("no allocation", func(t *testing.T) {
+		b.rc.SetReadDeadline(time.Now().Add(30 * time.Second))
+		buf := make([]byte, 1500)
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := a.WriteTo(msg, MulticastIPv4); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := b.ReadFrom(buf); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("sending and receiving an advert allocate %v times", allocs)
+		}
+		var prio int
+		var gerr error
+		if err := a.sc.Control(func(fd uintptr) {
+			prio, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PRIORITY)
+		}); err != nil || gerr != nil {
+			t.Fatal(err, gerr)
+		}
+		if prio != advertSocketPriority {
+			t.Errorf("SO_PRIORITY %d, want %d", prio, advertSocketPriority)
 		}
 	})
 

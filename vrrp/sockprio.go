@@ -1,0 +1,31 @@
+package vrrp
+
+import (
+	"fmt"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// advertSocketPriority is the SO_PRIORITY of the VRRP socket: 6
+// (TC_PRIO_INTERACTIVE), the highest a socket may have without
+// CAP_NET_ADMIN, which puts adverts in the first band of the default
+// queueing disciplines (pfifo_fast, and the priomap of prio and mq ones),
+// ahead of the proxied traffic that fills the interface's queue. The
+// packets themselves carry DSCP CS6 (tosInternetControl) for the switches
+// and routers on the way.
+const advertSocketPriority = 6
+
+// setAdvertPriority gives the socket of c advertSocketPriority.
+func setAdvertPriority(c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PRIORITY, advertSocketPriority)
+	}); err != nil {
+		return fmt.Errorf("setting SO_PRIORITY of the VRRP socket: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("setting SO_PRIORITY of the VRRP socket: %w", serr)
+	}
+	return nil
+}
