@@ -42,7 +42,7 @@ func TestAdvertAllocatesNothing(t *testing.T) {
 	}
 	mi.src, mi.dests = master.src, master.Destinations()
 	mi.m.primary = mi.src
-	mi.m.Step(clk.Now(), Startup{Adopt: true})
+	mi.m.Step(clk.Now(), Startup{Adopt: StateMaster})
 	if mi.m.State() != StateMaster {
 		t.Fatalf("state %v", mi.m.State())
 	}
