@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -63,6 +64,16 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// OwnerTimeout bounds each Owner call. Zero means DefaultOwnerTimeout.
 	OwnerTimeout time.Duration
+	// RealTimePriority, when 1..99, runs the instance's event loop (with
+	// the real transport only: Transport nil) on an OS thread of its own
+	// in the SCHED_FIFO scheduling class at that priority: the kernel
+	// wakes it for every advert to send and every advert received, ahead
+	// of every process of normal priority. It needs CAP_SYS_NICE (or an
+	// RLIMIT_RTPRIO that allows the priority); without it the loop runs
+	// on its own thread at normal priority, and Snapshot.RealTime says
+	// why. Zero: off (the Go runtime schedules the loop like any other
+	// goroutine). Other values are refused by NewInstance.
+	RealTimePriority int
 	// OnTransition, when set, is called with every state change, in the
 	// order they happen, from Run's goroutine once the change is logged;
 	// the change to INIT when Run stops is the last. It must return at
@@ -111,19 +122,27 @@ type Instance struct {
 	releaseWant    *releaseReq
 	releaseWaiters []chan struct{}
 	ended          bool    // Run returned
+	realTime       string  // how the real-time loop is scheduled; "" = not running
 	cfgWant        *Config // settings given to Update, not applied yet
 
 	// Owned by Run's goroutine: reused on every advert sent or received,
 	// so that neither allocates.
-	acts   []Action // the actions of the step being performed
-	rx, tx Packet   // the advert received, the advert sent
-	txBuf  []byte   // the marshaled advert
+	acts []Action // the actions of the step being performed
+	// wakeFD is the eventfd the real-time loop waits on (kick writes it),
+	// -1 when that loop does not run. Guarded by wakeMu.
+	wakeMu sync.Mutex
+	wakeFD int
+	rx, tx Packet // the advert received, the advert sent
+	txBuf  []byte // the marshaled advert
 }
 
 // NewInstance validates cfg and returns an Instance in INIT. Nothing runs
 // and no socket is opened until Run.
 func NewInstance(cfg Config, opt Options) (*Instance, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := CheckRealTimePriority(opt.RealTimePriority); err != nil {
 		return nil, err
 	}
 	cfg.UnicastPeers = slices.Clone(cfg.UnicastPeers)
@@ -136,6 +155,7 @@ func NewInstance(cfg Config, opt Options) (*Instance, error) {
 		log:          opt.Logger,
 		ownerTimeout: opt.OwnerTimeout,
 		notify:       make(chan struct{}, 1),
+		wakeFD:       -1,
 		linkUp:       true,
 		warnedFor:    map[string]bool{},
 		counters:     Counters{Dropped: map[string]uint64{}},
@@ -210,6 +230,7 @@ func (i *Instance) kick() {
 	case i.notify <- struct{}{}:
 	default:
 	}
+	i.wakeRealTime()
 }
 
 // Adopt makes Run carry on from state, the state of the process this one
@@ -283,6 +304,7 @@ func (i *Instance) Snapshot() Snapshot {
 		Since:               m.Since(),
 		Reason:              m.Reason(),
 		Counters:            i.counters.clone(),
+		RealTime:            i.realTime,
 	}
 }
 
@@ -340,7 +362,18 @@ func (i *Instance) Run(ctx context.Context) error {
 	watchCtx, cancelWatch := context.WithCancel(ctx)
 	defer cancelWatch()
 	watchDone := i.startLinkWatch(watchCtx, ownTransport)
-	rd := startReader(tr)
+	// With a real-time priority (and the real transport) one thread of
+	// its own waits for adverts and timers in the kernel (runRealTime);
+	// otherwise a read loop hands packets to the loop below.
+	realTime := own != nil && i.opt.RealTimePriority > 0
+	var rd *reader
+	var netns *os.File
+	if realTime {
+		netns = threadNetns()
+		defer netns.Close()
+	} else {
+		rd = startReader(tr)
+	}
 
 	if fr, ok := i.opt.Owner.(FaultReporter); ok {
 		fr.ReportFaults(i.SetOwnerFault)
@@ -357,15 +390,6 @@ func (i *Instance) Run(ctx context.Context) error {
 	// waits for the owner.
 	ow := newOwnerWorker(i, context.WithoutCancel(ctx))
 	go ow.run()
-
-	timer := i.clock.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	// retry re-runs applyDesired while the transport cannot follow a
-	// re-created interface yet (e.g. it has no address so far).
-	retry := i.clock.NewTimer(time.Hour)
-	retry.Stop()
-	defer retry.Stop()
 
 	i.mu.Lock()
 	adjust, link, fault := i.adjust, i.linkUp, i.ownerFault
@@ -386,47 +410,14 @@ func (i *Instance) Run(ctx context.Context) error {
 	i.step(tr, ow, Startup{Adopt: adopt})
 
 	var runErr error
-loop:
-	for {
-		i.mu.Lock()
-		deadline, ok := i.m.NextDeadline()
-		i.mu.Unlock()
-		if ok {
-			timer.Reset(max(deadline.Sub(i.clock.Now()), 0))
-		} else {
-			timer.Stop()
-		}
-		select {
-		case <-ctx.Done():
-			break loop
-		case err := <-rd.err:
-			runErr = fmt.Errorf("running VRRP instance %q: %w", i.cfg.Name, err)
-			i.log.Error("VRRP transport failed", zap.Error(err))
-			break loop
-		case r := <-rd.packets:
-			i.receive(tr, ow, r)
-			rd.handled(r)
-		case <-timer.C():
-			// select picks at random among ready cases: an advert that
-			// arrived with the timer must be seen first, or a backup
-			// whose master-down timer fires at that moment would take
-			// over for one advert interval.
-		drain:
-			for {
-				select {
-				case r := <-rd.packets:
-					i.receive(tr, ow, r)
-					rd.handled(r)
-				default:
-					break drain
-				}
-			}
-			i.step(tr, ow, Tick{})
-		case <-i.notify:
-			i.applyDesired(tr, ow, own, retry)
-		case <-retry.C():
-			i.applyDesired(tr, ow, own, retry)
-		}
+	if realTime {
+		runErr = i.runRealTime(ctx, own, ow, netns)
+	} else {
+		runErr = i.runLoop(ctx, tr, ow, own, rd)
+	}
+	if runErr != nil {
+		runErr = fmt.Errorf("running VRRP instance %q: %w", i.cfg.Name, runErr)
+		i.log.Error("VRRP transport failed", zap.Error(runErr))
 	}
 
 	i.mu.Lock()
@@ -456,20 +447,81 @@ loop:
 		i.log.Error("VIP owner did not return in time; leaving it behind")
 	}
 	giveUp.Stop()
-	close(rd.stop)
+	if rd != nil {
+		close(rd.stop)
+	}
 	tr.Close()
-	<-rd.done
+	if rd != nil {
+		<-rd.done
+	}
 	cancelWatch()
 	<-watchDone
 	i.log.Info("stopped VRRP instance")
 	return runErr
 }
 
+// runLoop is Run's event loop with the read loop rd, until ctx is done
+// (nil) or the transport fails (its error). Timers are the clock's.
+func (i *Instance) runLoop(ctx context.Context, tr Transport, ow *ownerWorker, own *IPv4Transport, rd *reader) error {
+	timer := i.clock.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	// retry re-runs applyDesired while the transport cannot follow a
+	// re-created interface yet (e.g. it has no address so far).
+	retry := i.clock.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	for {
+		i.mu.Lock()
+		deadline, ok := i.m.NextDeadline()
+		i.mu.Unlock()
+		if ok {
+			timer.Reset(max(deadline.Sub(i.clock.Now()), 0))
+		} else {
+			timer.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-rd.err:
+			return err
+		case r := <-rd.packets:
+			i.receive(tr, ow, r)
+			rd.handled(r)
+		case <-timer.C():
+			// select picks at random among ready cases: an advert that
+			// arrived with the timer must be seen first, or a backup
+			// whose master-down timer fires at that moment would take
+			// over for one advert interval.
+		drain:
+			for {
+				select {
+				case r := <-rd.packets:
+					i.receive(tr, ow, r)
+					rd.handled(r)
+				default:
+					break drain
+				}
+			}
+			i.step(tr, ow, Tick{})
+		case <-i.notify:
+			if i.applyDesired(tr, ow, own) {
+				retry.Reset(i.cfg.AdvertInterval)
+			}
+		case <-retry.C():
+			if i.applyDesired(tr, ow, own) {
+				retry.Reset(i.cfg.AdvertInterval)
+			}
+		}
+	}
+}
+
 // applyDesired steps the machine towards the desired priority adjustment,
 // owner fault and link state. The link counts as up only once the real
 // transport (own, nil for another one) is bound to the interface the link
-// watch reports; while it cannot be, retry is armed to try again.
-func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transport, retry Timer) {
+// watch reports; while it cannot be, applyDesired returns true: call it
+// again an advertisement interval later.
+func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transport) (retry bool) {
 	i.mu.Lock()
 	adjust, up, index, fault := i.adjust, i.linkUp, i.linkIndex, i.ownerFault
 	curAdjust, curUp, curFault := i.m.PriorityAdjust(), i.m.LinkUp(), i.m.OwnerFault()
@@ -490,7 +542,7 @@ func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transpor
 	}
 	if !i.follow(own, index) {
 		up = false
-		retry.Reset(i.cfg.AdvertInterval)
+		retry = true
 	}
 	switch {
 	case up && !curUp:
@@ -498,6 +550,7 @@ func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transpor
 	case !up && curUp:
 		i.step(tr, ow, LinkDown{})
 	}
+	return retry
 }
 
 // reader is the read loop of Run: it hands packets to Run until the

@@ -60,6 +60,11 @@ type Snapshot struct {
 	Since    time.Time `json:"since"`
 	Reason   string    `json:"reason"`
 	Counters Counters  `json:"counters"`
+	// RealTime says how the event loop is scheduled when it runs on a
+	// thread of its own (Options.RealTimePriority): "SCHED_FIFO
+	// priority N", or "normal priority: " and why not. Empty: the loop is
+	// an ordinary goroutine.
+	RealTime string `json:"realtime,omitempty"`
 }
 
 // Counters count adverts of one Instance since it was created.

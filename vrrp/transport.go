@@ -375,8 +375,13 @@ func (t *IPv4Transport) ReadFrom(b []byte) (int, RecvInfo, error) {
 	if err != nil {
 		return 0, RecvInfo{}, fmt.Errorf("receiving VRRP advert: %w", err)
 	}
-	n := t.rn
-	// A raw socket hands over the whole IP packet.
+	return unwrapIPv4(b, t.rn)
+}
+
+// unwrapIPv4 takes the n bytes of an IPv4 packet a raw socket read into b
+// apart: it moves the payload to the start of b and returns its length and
+// the header fields Instance checks.
+func unwrapIPv4(b []byte, n int) (int, RecvInfo, error) {
 	if n < ipv4.HeaderLen || b[0]>>4 != ipv4.Version || int(b[0]&0x0f)<<2 < ipv4.HeaderLen || int(b[0]&0x0f)<<2 > n {
 		return 0, RecvInfo{}, fmt.Errorf("receiving VRRP advert: %d bytes: %w", n, errBadIPHeader)
 	}
@@ -399,6 +404,17 @@ func (t *IPv4Transport) read(fd uintptr) bool {
 // errBadIPHeader: the kernel handed over something that is no IPv4
 // packet (never seen; the error keeps the reader going on).
 var errBadIPHeader = errors.New("not an IPv4 packet")
+
+// rawFD returns the socket's descriptor, for the real-time loop, which
+// waits on it with ppoll(2) and reads it without blocking; it stays valid
+// until Close.
+func (t *IPv4Transport) rawFD() (int, error) {
+	fd := -1
+	if err := t.sc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return -1, fmt.Errorf("getting the VRRP socket: %w", err)
+	}
+	return fd, nil
+}
 
 // Close implements Transport.
 func (t *IPv4Transport) Close() error { return t.rc.Close() }

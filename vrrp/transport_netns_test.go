@@ -408,7 +408,9 @@ type realNode struct {
 
 // startRealPair runs two such Instances, priority 150 on host 0 and 100 on
 // host 1, until the test ends.
-func startRealPair(t *testing.T, n *testNetns) [2]*realNode {
+// startRealPair starts two instances on the real transport, with the
+// real-time priority rt (0: off).
+func startRealPair(t *testing.T, n *testNetns, rt int) [2]*realNode {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var nodes [2]*realNode
@@ -421,7 +423,7 @@ func startRealPair(t *testing.T, n *testNetns) [2]*realNode {
 			c.VIPs = []netip.Prefix{netip.MustParsePrefix("10.99.7.100/24")}
 		})
 		nd := &realNode{owner: newFakeOwner(), done: make(chan error, 1)}
-		inst, err := NewInstance(cfg, Options{Owner: nd.owner})
+		inst, err := NewInstance(cfg, Options{Owner: nd.owner, RealTimePriority: rt})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -458,9 +460,36 @@ func waitStates(t *testing.T, nodes [2]*realNode, what string, a, b State) {
 // does (Options.Transport nil: real transport and link watching): cutting
 // the master's link moves the VIP, restoring it preempts back.
 func TestInstanceRealTransportLinkCutNetns(t *testing.T) {
+	forEachLoop(t, testInstanceRealTransportLinkCut)
+}
+
+// forEachLoop runs f with each event loop of Instance: the goroutine
+// (real-time priority 0) and the real-time thread.
+func forEachLoop(t *testing.T, f func(t *testing.T, rt int)) {
+	for _, rt := range []int{0, 10} {
+		t.Run(fmt.Sprintf("rt=%d", rt), func(t *testing.T) { f(t, rt) })
+	}
+}
+
+// checkRealTime checks how the loops of nodes are scheduled.
+func checkRealTime(t *testing.T, nodes [2]*realNode, rt int) {
+	t.Helper()
+	want := ""
+	if rt > 0 {
+		want = fmt.Sprintf("SCHED_FIFO priority %d", rt)
+	}
+	for _, nd := range nodes {
+		if got := nd.inst.Snapshot().RealTime; got != want {
+			t.Errorf("%s: RealTime %q, want %q", nd.inst.Snapshot().Name, got, want)
+		}
+	}
+}
+
+func testInstanceRealTransportLinkCut(t *testing.T, rt int) {
 	n := newTestNetns(t)
-	nodes := startRealPair(t, n)
+	nodes := startRealPair(t, n, rt)
 	waitStates(t, nodes, "start", StateMaster, StateBackup)
+	checkRealTime(t, nodes, rt)
 	if s := nodes[0].inst.Snapshot(); s.Source != n.addr[0] || len(s.Destinations) != 1 || s.Destinations[0] != MulticastIPv4 {
 		t.Fatalf("snapshot %+v", s)
 	}
@@ -495,8 +524,12 @@ func (n *testNetns) recreate(t *testing.T, i int) {
 // second master); the master's must follow it so that the backup hears
 // it and hands the VIP back.
 func TestInstanceFollowsRecreatedInterfaceNetns(t *testing.T) {
+	forEachLoop(t, testInstanceFollowsRecreatedInterface)
+}
+
+func testInstanceFollowsRecreatedInterface(t *testing.T, rt int) {
 	n := newTestNetns(t)
-	nodes := startRealPair(t, n)
+	nodes := startRealPair(t, n, rt)
 	waitStates(t, nodes, "start", StateMaster, StateBackup)
 
 	// The backup's interface.
