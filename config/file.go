@@ -14,6 +14,7 @@ type file struct {
 	LogLevel      string         `yaml:"log_level"`
 	MetricsListen string         `yaml:"metrics_listen"`
 	Inert         bool           `yaml:"inert"`
+	VRRPRTPrio    int            `yaml:"vrrp_rt_priority"`
 	VRRPInstances []fileInstance `yaml:"vrrp_instances"`
 	Listeners     []fileListener `yaml:"listeners"`
 }

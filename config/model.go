@@ -58,6 +58,15 @@ type Config struct {
 	// least one VRRP instance or listener, and inert: true with either is
 	// refused.
 	Inert bool
+	// VRRPRealTimePriority, when 1..99, runs the event loop of every VRRP
+	// instance on a thread of its own in the SCHED_FIFO scheduling class
+	// at that priority (vrrp.Options.RealTimePriority), so that adverts
+	// go out and are heard on time however busy the host is; it needs
+	// CAP_SYS_NICE (the systemd unit grants it). File key
+	// vrrp_rt_priority, as keepalived's; 0 (the default): off, the
+	// loops run at normal priority. A change applies at the next
+	// restart.
+	VRRPRealTimePriority int
 	// Warnings are problems that do not stop the daemon but that its
 	// operator should hear of (a file holding passwords that others may
 	// read); check-config prints them and run logs them.

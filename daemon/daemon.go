@@ -92,6 +92,9 @@ type Daemon struct {
 	started time.Time
 	sched   *healthcheck.Scheduler
 	reloads chan struct{} // cap 1: a reload was asked for
+	// rtPriority is vrrp_rt_priority as the daemon started: instances a
+	// reload adds use it too, since a change applies at a restart.
+	rtPriority int
 
 	reloadMu sync.Mutex // serialises reloads (held across a whole one)
 
@@ -135,15 +138,16 @@ type Daemon struct {
 // socket is opened and no address is touched before Run.
 func New(cfg *config.Config, opt Options) (*Daemon, error) {
 	d := &Daemon{
-		opt:       opt,
-		log:       opt.Logger,
-		clock:     opt.Clock,
-		reg:       opt.Registry,
-		reloads:   make(chan struct{}, 1),
-		cfg:       cfg,
-		units:     map[string]*vrrpUnit{},
-		listeners: map[string]*listenerUnit{},
-		ready:     make(chan struct{}),
+		opt:        opt,
+		log:        opt.Logger,
+		clock:      opt.Clock,
+		reg:        opt.Registry,
+		reloads:    make(chan struct{}, 1),
+		cfg:        cfg,
+		rtPriority: cfg.VRRPRealTimePriority,
+		units:      map[string]*vrrpUnit{},
+		listeners:  map[string]*listenerUnit{},
+		ready:      make(chan struct{}),
 
 		handedOver: make(chan struct{}),
 		runDone:    make(chan struct{}),

@@ -133,6 +133,9 @@ func Diff(old, new *config.Config) Plan {
 	if old.ControlSocket != new.ControlSocket {
 		p.restart(new, "control_socket", fmt.Sprintf("changed from %s to %s", old.ControlSocket, new.ControlSocket))
 	}
+	if old.VRRPRealTimePriority != new.VRRPRealTimePriority {
+		p.restart(new, "vrrp_rt_priority", fmt.Sprintf("changed from %d to %d", old.VRRPRealTimePriority, new.VRRPRealTimePriority))
+	}
 	if old.ControlGroup != new.ControlGroup {
 		p.restart(new, "control_group", fmt.Sprintf("changed from %q to %q", old.ControlGroup, new.ControlGroup))
 	}

@@ -67,7 +67,7 @@ func (d *Daemon) newUnit(in *config.VRRPInstance, cfg *config.Config) (*vrrpUnit
 	}
 	u.inst, err = vrrp.NewInstance(in.VRRPConfig(), vrrp.Options{
 		Transport: tr, Owner: owner, Clock: d.clock, Logger: d.log, Registerer: reg,
-		OnTransition: onTransition,
+		OnTransition: onTransition, RealTimePriority: d.rtPriority,
 	})
 	if err != nil {
 		reg.unregisterAll()

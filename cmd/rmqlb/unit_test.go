@@ -15,6 +15,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/internal/sdnotifytest"
+	"github.com/rmqlb/rmqlb/vrrp"
 )
 
 // The packaging files, from this package's directory.
@@ -134,6 +135,14 @@ func TestUnitFile(t *testing.T) {
 		if !slices.Equal(got, caps) {
 			t.Errorf("%s=%q, want %q", k, got, caps)
 		}
+	}
+	// vrrp_rt_priority: SCHED_FIFO up to 99 through RLIMIT_RTPRIO, not
+	// through CAP_SYS_NICE.
+	if v := u.one(t, "LimitRTPRIO"); v != strconv.Itoa(vrrp.MaxRealTimePriority) {
+		t.Errorf("LimitRTPRIO=%s, want %d (vrrp_rt_priority)", v, vrrp.MaxRealTimePriority)
+	}
+	if v := u.one(t, "RestrictRealtime"); v != "no" {
+		t.Errorf("RestrictRealtime=%s: vrrp_rt_priority needs SCHED_FIFO", v)
 	}
 	if v := u.one(t, "NoNewPrivileges"); v != "yes" {
 		t.Errorf("NoNewPrivileges=%s", v)
