@@ -56,6 +56,7 @@ func cmdRun(path, logFormat, takeover string, hup <-chan os.Signal, stderr io.Wr
 	}
 	defer log.Sync()
 	raiseNoFile(log)
+	tuneGC(log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
