@@ -23,6 +23,7 @@ type snapshot struct {
 	vrrpCPU     time.Duration // CPU time of the master's VRRP process
 	proxyCPU    time.Duration // CPU time of the master's separate proxy
 	gcCycles    int64         // garbage collections of the master's rmqlb
+	scheduling  string        // the master's VRRP process's real-time threads
 }
 
 func (lb *lab) snapshot() (snapshot, error) {
@@ -49,6 +50,7 @@ func (lb *lab) snapshot() (snapshot, error) {
 	if s.vrrpCPU, err = procCPU(pid); err != nil {
 		return s, err
 	}
+	s.scheduling = procScheduling(pid)
 	if m.proxy != nil {
 		if s.proxyCPU, err = procCPU(m.proxy.Pid()); err != nil {
 			return s, err
@@ -195,4 +197,58 @@ func gcCycles(h *netlab.Host) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("reading metrics of %s: no go_gc_duration_seconds_count", h.Name)
+}
+
+// procScheduling describes the threads of process pid in a real-time
+// scheduling class, from /proc/PID/task/*/stat ("SCHED_FIFO 50 x1 of 9
+// threads"), or says that none is ("no real-time thread of 9").
+func procScheduling(pid int) string {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	count := map[string]int{}
+	var keys []string
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		if k := rtClass(string(b)); k != "" {
+			if count[k] == 0 {
+				keys = append(keys, k)
+			}
+			count[k]++
+		}
+	}
+	if len(keys) == 0 {
+		return fmt.Sprintf("no real-time thread of %d", len(tasks))
+	}
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s x%d", k, count[k]))
+	}
+	return fmt.Sprintf("%s of %d threads", strings.Join(parts, ", "), len(tasks))
+}
+
+// rtClass returns the real-time class and priority of the thread whose
+// /proc stat line is stat ("SCHED_FIFO 50"), or "" for another class.
+// After the command's closing parenthesis, field 3 (state) comes first:
+// rt_priority (field 40) and policy (field 41) are at 37 and 38.
+func rtClass(stat string) string {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 39 {
+		return ""
+	}
+	switch f[38] {
+	case "1":
+		return "SCHED_FIFO " + f[37]
+	case "2":
+		return "SCHED_RR " + f[37]
+	}
+	return ""
 }

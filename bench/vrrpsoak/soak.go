@@ -151,6 +151,9 @@ type Result struct {
 	// GCPerSecond is the rate of garbage collections of the master's
 	// rmqlb over the window (0 for keepalived).
 	GCPerSecond float64 `json:"gc_per_second,omitempty"`
+	// Scheduling says which threads of the master's VRRP process ran in
+	// a real-time class at the end of the window (procScheduling).
+	Scheduling string `json:"scheduling"`
 	// BulkGbps is the bulk load's mean throughput, ConnPerSecond the
 	// connection load's rate; LoadErrors counts failed load runs.
 	BulkGbps      float64 `json:"bulk_gbps,omitempty"`
@@ -323,6 +326,7 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 		res.ProxyCPU = 100 * (after.proxyCPU - before.proxyCPU).Seconds() / window.Seconds()
 	}
 	res.GCPerSecond = float64(after.gcCycles-before.gcCycles) / window.Seconds()
+	res.Scheduling = after.scheduling
 	res.BulkGbps, res.ConnPerSecond, res.LoadErrors = ld.figures()
 
 	var hcs []HostCapture

@@ -2,6 +2,8 @@ package vrrpsoak
 
 import (
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -88,5 +90,29 @@ func TestParseAdvert(t *testing.T) {
 	}
 	if _, ok := parseAdvert([]byte{0x60, 0, 0}); ok {
 		t.Error("parseAdvert accepted a short, non-IPv4 packet")
+	}
+}
+
+func TestRTClass(t *testing.T) {
+	fields := func(policy, prio string) string {
+		f := make([]string, 39)
+		for i := range f {
+			f[i] = "0"
+		}
+		f[37], f[38] = prio, policy
+		return "1234 (rmqlb (x)) " + strings.Join(f, " ")
+	}
+	for _, c := range []struct{ stat, want string }{
+		{fields("1", "50"), "SCHED_FIFO 50"},
+		{fields("2", "10"), "SCHED_RR 10"},
+		{fields("0", "0"), ""},
+		{"garbage", ""},
+	} {
+		if got := rtClass(c.stat); got != c.want {
+			t.Errorf("rtClass(%q) = %q, want %q", c.stat, got, c.want)
+		}
+	}
+	if got := procScheduling(os.Getpid()); !strings.Contains(got, "of ") {
+		t.Errorf("procScheduling(self) = %q", got)
 	}
 }

@@ -12,7 +12,7 @@ import (
 func WriteTable(w io.Writer, results []Result) error {
 	header := []string{"impl", "advert", "load", "window", "state changes", "backup took over (wire)",
 		"send jitter p50 / p99 / max (ms)", "longest gap at a backup (ms)", "gaps > 2x / > master down",
-		"master CPU %", "master RSS MiB", "GC/s", "bulk Gbit/s", "conn/s", "load avg start / end"}
+		"master CPU %", "master RSS MiB", "GC/s", "bulk Gbit/s", "conn/s", "load avg start / end", "master's real-time threads"}
 	rows := [][]string{header}
 	for _, r := range results {
 		load := strings.Join(r.Load, "+")
@@ -32,7 +32,7 @@ func WriteTable(w io.Writer, results []Result) error {
 			fmt.Sprintf("%d / %d", t.LateGaps, t.DownGaps),
 			cpu, fmt.Sprintf("%.1f", float64(r.MasterRSSKiB)/1024), gc(r),
 			fmt.Sprintf("%.2f", r.BulkGbps), fmt.Sprintf("%.0f", r.ConnPerSecond),
-			r.LoadAvgStart + " / " + r.LoadAvgEnd,
+			r.LoadAvgStart + " / " + r.LoadAvgEnd, r.Scheduling,
 		})
 	}
 	return writeMarkdown(w, rows)
