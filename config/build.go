@@ -33,8 +33,9 @@ func (in *VRRPInstance) VRRPConfig() vrrp.Config {
 		UnicastPeers:   append(in.UnicastPeers[:0:0], in.UnicastPeers...),
 		AllowedPeers:   append(in.AllowedPeers[:0:0], in.AllowedPeers...),
 
-		MaxAdoptedInterval: in.MaxAdoptedInterval,
-		VIPs:               append(in.VIPs[:0:0], in.VIPs...),
+		MaxAdoptedInterval:   in.MaxAdoptedInterval,
+		LateAdvertsTolerated: in.LateAdvertsTolerated,
+		VIPs:                 append(in.VIPs[:0:0], in.VIPs...),
 	}
 }
 

@@ -34,6 +34,7 @@ type fileInstance struct {
 	UnicastPeers     []string      `yaml:"unicast_peers"`
 	AllowedPeers     []string      `yaml:"allowed_peers"`
 	MaxAdopted       time.Duration `yaml:"max_adopted_advert_interval"`
+	LateAdverts      int           `yaml:"late_adverts_tolerated"`
 	VirtualIPAddress []string      `yaml:"virtual_ipaddress"`
 	GARP             fileGARP      `yaml:"garp"`
 	Track            []fileTrack   `yaml:"track"`

@@ -113,6 +113,13 @@ type VRRPInstance struct {
 	// adopts from its master; 0 (the default) is
 	// vrrp.DefaultMaxAdoptedFactor times AdvertInterval.
 	MaxAdoptedInterval time.Duration
+	// LateAdvertsTolerated makes a backup wait that many advert
+	// intervals longer than the RFC's three before it takes over from a
+	// silent master (vrrp.Config.LateAdvertsTolerated): a deviation from
+	// the RFC, for very short intervals on busy hosts. File key
+	// late_adverts_tolerated; 0 (the default): the RFC's three intervals.
+	// A reload applies it.
+	LateAdvertsTolerated int
 	// VIPs are the virtual addresses, at least one.
 	VIPs []netip.Prefix
 	// GARP tunes the gratuitous ARPs of a new master, defaults applied.

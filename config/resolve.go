@@ -240,6 +240,10 @@ func (r *resolver) instance(p path, f *fileInstance, c *Config) VRRPInstance {
 			r.errf(p.k("max_adopted_advert_interval"), "applies to version 3 only (a version 2 backup never adopts the master's interval)")
 		}
 	}
+	in.LateAdvertsTolerated = f.LateAdverts
+	if n := f.LateAdverts; n < 0 || n > vrrp.MaxLateAdvertsTolerated {
+		r.errf(p.k("late_adverts_tolerated"), "must be 0 (the RFC's three advert intervals) to %d, not %d", vrrp.MaxLateAdvertsTolerated, n)
+	}
 	if len(f.VirtualIPAddress) == 0 {
 		r.errf(p.k("virtual_ipaddress"), "needs at least one address")
 	}

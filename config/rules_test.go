@@ -54,6 +54,8 @@ func TestRules(t *testing.T) {
 		{"peer is src", "unicast_peers: [10.0.0.2]", "unicast_peers: [10.0.0.1]", "line 8: vrrp_instances[0].unicast_peers[0]: 10.0.0.1 is also unicast_src"},
 		{"duplicate peer", "unicast_peers: [10.0.0.2]", "unicast_peers: [10.0.0.2, 10.0.0.2]", "unicast_peers[1]: 10.0.0.2 is also unicast_peers[0]"},
 		{"garp refresh", "garp: {refresh: 60s}", "garp: {refresh: 50ms}", "line 10: vrrp_instances[0].garp.refresh: must be at least 100ms"},
+		{"late adverts", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    late_adverts_tolerated: 11", "vrrp_instances[0].late_adverts_tolerated: must be 0 (the RFC's three advert intervals) to 10, not 11"},
+		{"late adverts ok", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    late_adverts_tolerated: 1", ""},
 		{"garp count", "garp: {refresh: 60s}", "garp: {count: 101}", "vrrp_instances[0].garp.count: must be 1..100, not 101"},
 		{"keepalive", "keepalive: 30s", "keepalive: 32768s", "line 15: listeners[0].keepalive: must be at most 9h6m7s"},
 		{"track on none", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:5672, check: {type: none}}", "vrrp_instances[0].track[0].check: backend l/a has check type none: nothing to track"},

@@ -74,6 +74,16 @@ type Config struct {
 	// it must be AdvertInterval..40.95s. Unused for VRRPv2, whose adverts
 	// must carry the configured interval.
 	MaxAdoptedInterval time.Duration
+	// LateAdvertsTolerated is a deviation from the RFC, for very short
+	// intervals on busy hosts: a BACKUP waits for that many more
+	// advertisement intervals before it takes over from a silent master,
+	// Master_Down_Interval = (3 + LateAdvertsTolerated) *
+	// Master_Adver_Interval + Skew_Time, so that a master whose adverts
+	// come that many intervals late keeps its role; a master that stops
+	// for good is replaced that much later. A priority-0 advert is still
+	// followed after Skew_Time. Zero (the default): RFC 3768 and RFC
+	// 5798, three intervals; at most MaxLateAdvertsTolerated.
+	LateAdvertsTolerated int
 	// VIPs are the virtual addresses (virtual_ipaddress), 1..255 IPv4
 	// prefixes (a bare address is a /32). Required.
 	VIPs []netip.Prefix
@@ -93,6 +103,9 @@ const MaxVIPs = 255
 // three times slower than we do (a rolling change of advert_interval) and
 // bounds the wait for a silent master to 9 * AdvertInterval + Skew_Time.
 const DefaultMaxAdoptedFactor = 3
+
+// MaxLateAdvertsTolerated is the largest Config.LateAdvertsTolerated.
+const MaxLateAdvertsTolerated = 10
 
 // maxV3Interval is the largest VRRPv3 interval, 4095 centiseconds.
 const maxV3Interval = 40950 * time.Millisecond
@@ -170,6 +183,9 @@ func (c Config) Validate() error {
 	}
 	if m := c.MaxAdoptedInterval; m != 0 && (m < c.AdvertInterval || m > maxV3Interval) {
 		bad("max_adopted_advert_interval", "%v: must be advert_interval (%v)..40.95s, or 0 for %d * advert_interval", m, c.AdvertInterval, DefaultMaxAdoptedFactor)
+	}
+	if n := c.LateAdvertsTolerated; n < 0 || n > MaxLateAdvertsTolerated {
+		bad("late_adverts_tolerated", "%d: must be 0 (the RFC's three intervals) to %d", n, MaxLateAdvertsTolerated)
 	}
 	if len(c.VIPs) == 0 {
 		bad("virtual_ipaddress", "is empty")

@@ -271,9 +271,10 @@ func (m *Machine) SkewTime() time.Duration {
 }
 
 // MasterDownInterval returns Master_Down_Interval: three times the master's
-// advertisement interval plus Skew_Time.
+// advertisement interval plus Skew_Time, and as many intervals more as
+// Config.LateAdvertsTolerated says.
 func (m *Machine) MasterDownInterval() time.Duration {
-	return 3*m.masterAdverInterval + m.SkewTime()
+	return time.Duration(3+m.cfg.LateAdvertsTolerated)*m.masterAdverInterval + m.SkewTime()
 }
 
 // NextDeadline returns when the machine must next be stepped with Tick, and
