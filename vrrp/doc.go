@@ -33,9 +33,10 @@
 //     addresses. An Owner that watches what it holds (FaultReporter,
 //     implemented by netsetup.VIPSet) reports when it cannot hold the
 //     addresses: a MASTER then sends priority 0, releases and goes to
-//     FAULT, like on link down, and starts again once the Owner recovers. Snapshot (snapshot.go) and Prometheus metrics (metrics.go)
-//     report state and counters, including dropped adverts by reason
-//     (errors.go).
+//     FAULT, like on link down, and starts again once the Owner recovers.
+//     Snapshot (snapshot.go) and Prometheus metrics (metrics.go) report
+//     state and counters, including dropped adverts by reason (errors.go).
+//     realtime.go is the event loop on a real-time thread.
 //
 // VRRPv3 over IPv4 has two checksum conventions in the wild: RFC 5798
 // section 5.2.8 includes an IPv4 pseudo-header (what keepalived sends), and
@@ -91,6 +92,24 @@
 // previous interval, are accepted until one with the new values is heard,
 // so a group reloaded one host after the other (backups first) does not
 // flap.
+//
+// # Adverts on time on a busy host
+//
+// A backup takes over when three adverts in a row are late (at 10 ms
+// adverts, about 31..40 ms), so the time between an advert's deadline and
+// its departure, and between an advert's arrival and its handling, must
+// stay well below that on a host whose CPUs the proxy and other processes
+// keep busy. Sending or hearing an advert allocates nothing (no work for
+// the garbage collector; tests fail if an allocation comes back), the
+// socket has SO_PRIORITY 6 and the adverts DSCP CS6, so they queue ahead of
+// proxied traffic, and with Options.RealTimePriority (vrrp_rt_priority)
+// the instance's event loop runs on a thread of its own in the SCHED_FIFO
+// class, waiting in the kernel (ppoll(2) on the socket and an eventfd,
+// with the next deadline as timeout) rather than on a Go timer and the
+// netpoller, which only wake a goroutine when the Go scheduler comes
+// round to them. Config.LateAdvertsTolerated is a deviation from the
+// RFCs, off by default, for hosts where that is not enough: a backup
+// waits that many intervals more before it takes over.
 //
 // # Differences to keepalived
 //
