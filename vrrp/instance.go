@@ -612,6 +612,10 @@ func (r *reader) handled(p received) {
 func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 	now := i.clock.Now()
 	i.mu.Lock()
+	var due time.Time // when the periodic advert this step sends was due
+	if _, ok := ev.(Tick); ok {
+		due = i.m.advertDue(now)
+	}
 	acts := i.m.StepInto(now, ev, i.acts)
 	i.acts = acts[:0]
 	state, prio := i.m.State(), i.m.EffectivePriority()
@@ -620,6 +624,10 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 	for _, a := range acts {
 		switch a := a.(type) {
 		case SendAdvert:
+			if !due.IsZero() {
+				i.metrics.sendDelay(now.Sub(due))
+				due = time.Time{}
+			}
 			i.send(tr, a.Priority)
 		case Acquire:
 			ow.request(true)

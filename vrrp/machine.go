@@ -484,6 +484,15 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 	return out
 }
 
+// advertDue returns when the periodic advert a MASTER sends at a Tick at
+// now was due (the advert timer's expiry), or zero when none is due.
+func (m *Machine) advertDue(now time.Time) time.Time {
+	if m.state != StateMaster || m.adverAt.IsZero() || now.Before(m.adverAt) {
+		return time.Time{}
+	}
+	return m.adverAt
+}
+
 func (m *Machine) becomeMaster(now time.Time, out []Action, why string) []Action {
 	out = m.cutHandover(now, out, "cut short: MASTER again, keeping the VIPs")
 	m.masterDownAt = time.Time{}

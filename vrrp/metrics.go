@@ -1,6 +1,10 @@
 package vrrp
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are the Prometheus metrics of one Instance, labelled with the
 // instance name as the constant label vrrp_instance (never "instance",
@@ -12,6 +16,7 @@ type metrics struct {
 	dropped                                                *prometheus.CounterVec
 	state                                                  *prometheus.GaugeVec
 	priority                                               prometheus.Gauge
+	sendDelays                                             prometheus.Histogram
 	// stateGauges are the series of state, by position in states, looked
 	// up once: set runs on every step and must allocate nothing.
 	stateGauges [len(stateNames)]prometheus.Gauge
@@ -59,13 +64,16 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		priority: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: "effective_priority",
 			Help: "Effective VRRP priority: the configured one plus the track rules' adjustment, clamped to 1..254 (255 for an address owner).", ConstLabels: cl}),
 	}
+	m.sendDelays = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: "advert_send_delay_seconds",
+		Help: "How long after its timer expired a MASTER stepped its periodic advertisement: the time its event loop waited to run (a backup takes over after three late ones).", ConstLabels: cl,
+		Buckets: sendDelayBuckets})
 	for _, r := range dropReasons {
 		m.dropped.WithLabelValues(r)
 	}
 	for k, s := range states {
 		m.stateGauges[k] = m.state.WithLabelValues(s.String())
 	}
-	for _, c := range []prometheus.Collector{m.sent, m.received, m.sendErrors, m.ownerErrors, m.transitions, m.intervalClamped, m.rebinds, m.linkWatchErrors, m.ownerFaults, m.dropped, m.state, m.priority} {
+	for _, c := range []prometheus.Collector{m.sent, m.received, m.sendErrors, m.ownerErrors, m.transitions, m.intervalClamped, m.rebinds, m.linkWatchErrors, m.ownerFaults, m.dropped, m.state, m.priority, m.sendDelays} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -76,6 +84,17 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 func (m *metrics) inc(c func(*metrics) prometheus.Counter) {
 	if m != nil {
 		c(m).Inc()
+	}
+}
+
+// sendDelayBuckets are the buckets of rmqlb_vrrp_advert_send_delay_seconds:
+// from 100 µs (a loop that runs at once) to 1 s.
+var sendDelayBuckets = []float64{0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1}
+
+// sendDelay records how late a periodic advert was stepped.
+func (m *metrics) sendDelay(d time.Duration) {
+	if m != nil {
+		m.sendDelays.Observe(d.Seconds())
 	}
 }
 

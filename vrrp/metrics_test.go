@@ -20,18 +20,19 @@ func TestMetricsNamesAndLabels(t *testing.T) {
 	const mdi = 3609375 * time.Microsecond
 	h := startInstance(t, testConfig(), newFakeTransport(local))
 	want := map[string][]string{
-		"rmqlb_vrrp_adverts_sent_total":      {"vrrp_instance"},
-		"rmqlb_vrrp_adverts_received_total":  {"vrrp_instance"},
-		"rmqlb_vrrp_adverts_dropped_total":   {"reason", "vrrp_instance"},
-		"rmqlb_vrrp_send_errors_total":       {"vrrp_instance"},
-		"rmqlb_vrrp_owner_errors_total":      {"vrrp_instance"},
-		"rmqlb_vrrp_owner_faults_total":      {"vrrp_instance"},
-		"rmqlb_vrrp_transitions_total":       {"vrrp_instance"},
-		"rmqlb_vrrp_interval_clamped_total":  {"vrrp_instance"},
-		"rmqlb_vrrp_rebinds_total":           {"vrrp_instance"},
-		"rmqlb_vrrp_link_watch_errors_total": {"vrrp_instance"},
-		"rmqlb_vrrp_state":                   {"state", "vrrp_instance"},
-		"rmqlb_vrrp_effective_priority":      {"vrrp_instance"},
+		"rmqlb_vrrp_adverts_sent_total":        {"vrrp_instance"},
+		"rmqlb_vrrp_adverts_received_total":    {"vrrp_instance"},
+		"rmqlb_vrrp_adverts_dropped_total":     {"reason", "vrrp_instance"},
+		"rmqlb_vrrp_send_errors_total":         {"vrrp_instance"},
+		"rmqlb_vrrp_owner_errors_total":        {"vrrp_instance"},
+		"rmqlb_vrrp_owner_faults_total":        {"vrrp_instance"},
+		"rmqlb_vrrp_transitions_total":         {"vrrp_instance"},
+		"rmqlb_vrrp_interval_clamped_total":    {"vrrp_instance"},
+		"rmqlb_vrrp_rebinds_total":             {"vrrp_instance"},
+		"rmqlb_vrrp_link_watch_errors_total":   {"vrrp_instance"},
+		"rmqlb_vrrp_state":                     {"state", "vrrp_instance"},
+		"rmqlb_vrrp_effective_priority":        {"vrrp_instance"},
+		"rmqlb_vrrp_advert_send_delay_seconds": {"vrrp_instance"},
 	}
 	mfs := metricstest.Gather(t, h.reg)
 	metricstest.RequireFamilies(t, mfs, want)
@@ -76,6 +77,24 @@ func TestMetricsNamesAndLabels(t *testing.T) {
 	wantState(StateMaster)
 	if v := metricstest.Value(t, metricstest.Gather(t, h.reg), "rmqlb_vrrp_transitions_total", nil); v != 2 {
 		t.Errorf("transitions %v, want 2 (INIT -> BACKUP -> MASTER)", v)
+	}
+
+	// The first advert went out on the transition, not on its timer: no
+	// delay recorded. The next one is stepped 3 ms after its timer
+	// expired: one delay of 3 ms.
+	delays := func() (uint64, float64) {
+		mf := metricstest.Gather(t, h.reg)["rmqlb_vrrp_advert_send_delay_seconds"]
+		hg := mf.GetMetric()[0].GetHistogram()
+		return hg.GetSampleCount(), hg.GetSampleSum()
+	}
+	if n, _ := delays(); n != 0 {
+		t.Errorf("%d send delays recorded before the advert timer expired", n)
+	}
+	h.clock.Advance(time.Second + 3*time.Millisecond)
+	h.tr.nextSent(t)
+	h.clock.WaitArmed(t, t0.Add(mdi+2*time.Second))
+	if n, sum := delays(); n != 1 || sum != 0.003 {
+		t.Errorf("send delays: %d, sum %vs; want 1 of 0.003s", n, sum)
 	}
 }
 
