@@ -24,6 +24,7 @@ type snapshot struct {
 	proxyCPU    time.Duration // CPU time of the master's separate proxy
 	gcCycles    int64         // garbage collections of the master's rmqlb
 	scheduling  string        // the master's VRRP process's real-time threads
+	lateSteps   []int64       // the master rmqlb's late adverts (lateSteps)
 }
 
 func (lb *lab) snapshot() (snapshot, error) {
@@ -58,6 +59,9 @@ func (lb *lab) snapshot() (snapshot, error) {
 	}
 	if lb.impl == ImplRmqlb {
 		if s.gcCycles, err = gcCycles(m.h); err != nil {
+			return s, err
+		}
+		if s.lateSteps, err = lateSteps(m.h); err != nil {
 			return s, err
 		}
 	}
@@ -178,6 +182,43 @@ func procRSS(pid int) (int64, error) {
 // gcCycles reads go_gc_duration_seconds_count from the metrics of the
 // rmqlb on h (127.0.0.1:9150 in h's namespace).
 func gcCycles(h *netlab.Host) (int64, error) {
+	m, err := scrape(h)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := m["go_gc_duration_seconds_count"]
+	if !ok {
+		return 0, fmt.Errorf("reading metrics of %s: no go_gc_duration_seconds_count", h.Name)
+	}
+	return int64(v), nil
+}
+
+// lateThresholds are the send delays LateSteps counts (buckets of
+// rmqlb_vrrp_advert_send_delay_seconds).
+var lateThresholds = []string{"0.001", "0.005", "0.01"}
+
+// lateSteps returns, per lateThresholds, how many periodic adverts the
+// rmqlb on h stepped more than that long after their timer expired.
+func lateSteps(h *netlab.Host) ([]int64, error) {
+	m, err := scrape(h)
+	if err != nil {
+		return nil, err
+	}
+	total, ok := m[`rmqlb_vrrp_advert_send_delay_seconds_count{vrrp_instance="vip"}`]
+	if !ok {
+		return nil, fmt.Errorf("reading metrics of %s: no rmqlb_vrrp_advert_send_delay_seconds", h.Name)
+	}
+	var out []int64
+	for _, le := range lateThresholds {
+		within := m[`rmqlb_vrrp_advert_send_delay_seconds_bucket{vrrp_instance="vip",le="`+le+`"}`]
+		out = append(out, int64(total-within))
+	}
+	return out, nil
+}
+
+// scrape reads the metrics of the rmqlb on h: every sample by its name and
+// labels as the text format writes them.
+func scrape(h *netlab.Host) (map[string]float64, error) {
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return h.DialContext(ctx, network, addr)
@@ -186,17 +227,26 @@ func gcCycles(h *netlab.Host) (int64, error) {
 	}}
 	resp, err := c.Get("http://127.0.0.1:9150/metrics")
 	if err != nil {
-		return 0, fmt.Errorf("reading metrics of %s: %w", h.Name, err)
+		return nil, fmt.Errorf("reading metrics of %s: %w", h.Name, err)
 	}
 	defer resp.Body.Close()
+	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_gc_duration_seconds_count "); ok {
-			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if strings.HasPrefix(line, "#") || i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
 		}
 	}
-	return 0, fmt.Errorf("reading metrics of %s: no go_gc_duration_seconds_count", h.Name)
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading metrics of %s: %w", h.Name, err)
+	}
+	return out, nil
 }
 
 // procScheduling describes the threads of process pid in a real-time

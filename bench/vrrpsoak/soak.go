@@ -154,6 +154,12 @@ type Result struct {
 	// Scheduling says which threads of the master's VRRP process ran in
 	// a real-time class at the end of the window (procScheduling).
 	Scheduling string `json:"scheduling"`
+	// LateSteps counts the periodic adverts the master rmqlb stepped more
+	// than 1, 5 and 10 ms after their timer expired in the window (its
+	// rmqlb_vrrp_advert_send_delay_seconds): the delay of its own event
+	// loop, of which the send jitter on the wire is the sum with the
+	// kernel's. Empty for keepalived.
+	LateSteps []int64 `json:"late_steps,omitempty"`
 	// BulkGbps is the bulk load's mean throughput, ConnPerSecond the
 	// connection load's rate; LoadErrors counts failed load runs.
 	BulkGbps      float64 `json:"bulk_gbps,omitempty"`
@@ -327,6 +333,9 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 	}
 	res.GCPerSecond = float64(after.gcCycles-before.gcCycles) / window.Seconds()
 	res.Scheduling = after.scheduling
+	for k := range after.lateSteps {
+		res.LateSteps = append(res.LateSteps, after.lateSteps[k]-before.lateSteps[k])
+	}
 	res.BulkGbps, res.ConnPerSecond, res.LoadErrors = ld.figures()
 
 	var hcs []HostCapture

@@ -12,7 +12,7 @@ import (
 func WriteTable(w io.Writer, results []Result) error {
 	header := []string{"impl", "advert", "load", "window", "state changes", "backup took over (wire)",
 		"send jitter p50 / p99 / max (ms)", "longest gap at a backup (ms)", "gaps > 2x / > master down",
-		"master CPU %", "master RSS MiB", "GC/s", "bulk Gbit/s", "conn/s", "load avg start / end", "master's real-time threads"}
+		"master CPU %", "master RSS MiB", "GC/s", "bulk Gbit/s", "conn/s", "load avg start / end", "master's real-time threads", "rmqlb adverts stepped > 1 / 5 / 10 ms late"}
 	rows := [][]string{header}
 	for _, r := range results {
 		load := strings.Join(r.Load, "+")
@@ -32,7 +32,7 @@ func WriteTable(w io.Writer, results []Result) error {
 			fmt.Sprintf("%d / %d", t.LateGaps, t.DownGaps),
 			cpu, fmt.Sprintf("%.1f", float64(r.MasterRSSKiB)/1024), gc(r),
 			fmt.Sprintf("%.2f", r.BulkGbps), fmt.Sprintf("%.0f", r.ConnPerSecond),
-			r.LoadAvgStart + " / " + r.LoadAvgEnd, r.Scheduling,
+			r.LoadAvgStart + " / " + r.LoadAvgEnd, r.Scheduling, lateCell(r),
 		})
 	}
 	return writeMarkdown(w, rows)
@@ -107,4 +107,16 @@ func writeMarkdown(w io.Writer, rows [][]string) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// lateCell formats Result.LateSteps ("-" for keepalived).
+func lateCell(r Result) string {
+	if len(r.LateSteps) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, n := range r.LateSteps {
+		parts = append(parts, fmt.Sprint(n))
+	}
+	return strings.Join(parts, " / ")
 }
