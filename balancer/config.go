@@ -100,6 +100,11 @@ type BackendConfig struct {
 type Config struct {
 	// Name identifies the listener in logs, metrics and Snapshot. Required.
 	Name string
+	// Loops is the number of event loops Run starts. 0 means GOMAXPROCS,
+	// one per processor of the Go runtime; the daemon sets fewer when it
+	// keeps a processor for its real-time VRRP loops. Read by Run only:
+	// Apply does not change it.
+	Loops int
 	// Bind is the address to listen on. It need not be local yet: the
 	// socket is bound with IP_FREEBIND so a VIP can be added later. Port 0
 	// lets the kernel choose (tests); see Listener.Addr.
@@ -197,6 +202,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConn < 0 {
 		bad("maxconn", "must not be negative")
+	}
+	if c.Loops < 0 {
+		bad("loops", "must not be negative")
 	}
 	if c.ConnectTimeout < 0 {
 		bad("connect_timeout", "must not be negative")

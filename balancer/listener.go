@@ -64,7 +64,7 @@ type Listener struct {
 	// before Run). The event loops time their sessions' deadlines (connect
 	// and the session timeouts) with the real time of epoll_wait instead.
 	clock     clock.Clock
-	loopCount int // number of event loops; 0 = GOMAXPROCS
+	loopCount int // number of event loops set by tests; 0 = Config.Loops
 
 	params atomic.Pointer[params]
 
@@ -162,7 +162,7 @@ func (l *Listener) Run(ctx context.Context) error {
 		return errors.New("running listener: Run was already called")
 	}
 	l.started = true
-	bind, name := l.cfg.Bind, l.cfg.Name
+	bind, name, n := l.cfg.Bind, l.cfg.Name, l.cfg.Loops
 	keepAlive := l.params.Load().keepAlive
 	l.mu.Unlock()
 
@@ -170,7 +170,9 @@ func (l *Listener) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("starting listener %q: %w", name, err)
 	}
-	n := l.loopCount
+	if l.loopCount > 0 {
+		n = l.loopCount
+	}
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
