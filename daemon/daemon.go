@@ -28,6 +28,11 @@ import (
 type Options struct {
 	// Path is the configuration file; Reload reads it again.
 	Path string
+	// ProxyLoops is the number of event loops of each listener
+	// (balancer.Config.Loops); 0 means GOMAXPROCS. rmqlb run sets it
+	// when it gives the real-time VRRP loops a processor of the Go
+	// runtime of their own (see GoProcs).
+	ProxyLoops int
 	// Version is reported in status, logs and rmqlb_build_info.
 	Version string
 	// Logger logs; nil logs nothing. Level, when set, is the level the

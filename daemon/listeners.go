@@ -25,7 +25,9 @@ type listenerUnit struct {
 // it with the router.
 func (d *Daemon) newListener(cfg *config.Config, l *config.Listener) (*listenerUnit, error) {
 	reg := newPartRegistry(d.reg)
-	bl, err := balancer.NewListener(cfg.BalancerConfig(l), d.log, reg)
+	bc := cfg.BalancerConfig(l)
+	bc.Loops = d.opt.ProxyLoops
+	bl, err := balancer.NewListener(bc, d.log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("setting up listener %q: %w", l.Name, err)
 	}

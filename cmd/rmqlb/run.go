@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -62,6 +63,13 @@ func cmdRun(path, logFormat, takeover string, hup <-chan os.Signal, stderr io.Wr
 	defer stop()
 	opt := daemon.Options{Path: path, Version: version, Logger: log, Level: &level,
 		SuccessorArgs: []string{"run", "--config", path, "--log-format", logFormat}}
+	_, procsFromEnv := os.LookupEnv("GOMAXPROCS")
+	procs, loops := daemon.GoProcs(cfg, runtime.GOMAXPROCS(0), procsFromEnv)
+	if loops > 0 {
+		runtime.GOMAXPROCS(procs)
+		opt.ProxyLoops = loops
+		log.Info("a processor of the Go runtime for the real-time VRRP loops", zap.Int("gomaxprocs", procs), zap.Int("proxy_loops", loops))
+	}
 	if takeover != "" {
 		if opt.Takeover, err = daemon.TakeOver(cfg, takeover); err != nil {
 			log.Error("not starting", zap.Error(err))
