@@ -25,6 +25,7 @@ type snapshot struct {
 	gcCycles    int64         // garbage collections of the master's rmqlb
 	scheduling  string        // the master's VRRP process's real-time threads
 	lateSteps   []int64       // the master rmqlb's late adverts (lateSteps)
+	gcPauseMax  time.Duration // the master rmqlb's longest recent GC pause
 }
 
 func (lb *lab) snapshot() (snapshot, error) {
@@ -61,7 +62,7 @@ func (lb *lab) snapshot() (snapshot, error) {
 		if s.gcCycles, err = gcCycles(m.h); err != nil {
 			return s, err
 		}
-		if s.lateSteps, err = lateSteps(m.h); err != nil {
+		if s.lateSteps, s.gcPauseMax, err = lateSteps(m.h); err != nil {
 			return s, err
 		}
 	}
@@ -198,22 +199,24 @@ func gcCycles(h *netlab.Host) (int64, error) {
 var lateThresholds = []string{"0.001", "0.005", "0.01"}
 
 // lateSteps returns, per lateThresholds, how many periodic adverts the
-// rmqlb on h stepped more than that long after their timer expired.
-func lateSteps(h *netlab.Host) ([]int64, error) {
+// rmqlb on h stepped more than that long after their timer expired, and
+// the longest of its recent GC pauses.
+func lateSteps(h *netlab.Host) ([]int64, time.Duration, error) {
 	m, err := scrape(h)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	total, ok := m[`rmqlb_vrrp_advert_send_delay_seconds_count{vrrp_instance="vip"}`]
 	if !ok {
-		return nil, fmt.Errorf("reading metrics of %s: no rmqlb_vrrp_advert_send_delay_seconds", h.Name)
+		return nil, 0, fmt.Errorf("reading metrics of %s: no rmqlb_vrrp_advert_send_delay_seconds", h.Name)
 	}
 	var out []int64
 	for _, le := range lateThresholds {
 		within := m[`rmqlb_vrrp_advert_send_delay_seconds_bucket{vrrp_instance="vip",le="`+le+`"}`]
 		out = append(out, int64(total-within))
 	}
-	return out, nil
+	pause := time.Duration(m[`go_gc_duration_seconds{quantile="1"}`] * float64(time.Second))
+	return out, pause, nil
 }
 
 // scrape reads the metrics of the rmqlb on h: every sample by its name and

@@ -154,6 +154,10 @@ type Result struct {
 	// Scheduling says which threads of the master's VRRP process ran in
 	// a real-time class at the end of the window (procScheduling).
 	Scheduling string `json:"scheduling"`
+	// GCPauseMax is the longest stop-the-world pause of the master
+	// rmqlb's garbage collector among its recent ones at the end of the
+	// window (go_gc_duration_seconds, quantile 1). 0 for keepalived.
+	GCPauseMax time.Duration `json:"gc_pause_max,omitempty"`
 	// LateSteps counts the periodic adverts the master rmqlb stepped more
 	// than 1, 5 and 10 ms after their timer expired in the window (its
 	// rmqlb_vrrp_advert_send_delay_seconds): the delay of its own event
@@ -333,6 +337,7 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 	}
 	res.GCPerSecond = float64(after.gcCycles-before.gcCycles) / window.Seconds()
 	res.Scheduling = after.scheduling
+	res.GCPauseMax = after.gcPauseMax
 	for k := range after.lateSteps {
 		res.LateSteps = append(res.LateSteps, after.lateSteps[k]-before.lateSteps[k])
 	}

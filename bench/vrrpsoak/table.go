@@ -72,7 +72,7 @@ func gc(r Result) string {
 	if r.Impl != ImplRmqlb {
 		return "-"
 	}
-	return fmt.Sprintf("%.1f", r.GCPerSecond)
+	return fmt.Sprintf("%.1f (pause max %s ms)", r.GCPerSecond, ms(r.GCPauseMax))
 }
 
 // ms formats d in milliseconds with up to two decimals.
