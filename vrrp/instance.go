@@ -412,6 +412,14 @@ func (i *Instance) Run(ctx context.Context) error {
 	var runErr error
 	if realTime {
 		runErr = i.runRealTime(ctx, own, ow, netns)
+		if errors.Is(runErr, errRealTimeSetup) {
+			i.log.Warn("VRRP loop runs as an ordinary goroutine", zap.Error(runErr))
+			i.mu.Lock()
+			i.realTime = "normal priority: " + runErr.Error()
+			i.mu.Unlock()
+			rd = startReader(tr)
+			runErr = i.runLoop(ctx, tr, ow, own, rd)
+		}
 	} else {
 		runErr = i.runLoop(ctx, tr, ow, own, rd)
 	}

@@ -54,13 +54,17 @@ func (i *Instance) runRealTime(ctx context.Context, own *IPv4Transport, ow *owne
 
 func (i *Instance) realTimeLoop(ctx context.Context, own *IPv4Transport, ow *ownerWorker, netns *os.File) error {
 	if err := enterNetns(netns); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errRealTimeSetup, err)
 	}
-	i.setRealTime(setRealTimeScheduling(i.opt.RealTimePriority))
+	sockfd, err := own.rawFD()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errRealTimeSetup, err)
+	}
 	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
-		return fmt.Errorf("creating the VRRP loop's eventfd: %w", err)
+		return fmt.Errorf("%w: creating the VRRP loop's eventfd: %w", errRealTimeSetup, err)
 	}
+	i.setRealTime(setRealTimeScheduling(i.opt.RealTimePriority))
 	i.wakeMu.Lock()
 	i.wakeFD = evfd
 	i.wakeMu.Unlock()
@@ -71,10 +75,6 @@ func (i *Instance) realTimeLoop(ctx context.Context, own *IPv4Transport, ow *own
 		i.wakeMu.Unlock()
 	}()
 	defer context.AfterFunc(ctx, i.kick)()
-	sockfd, err := own.rawFD()
-	if err != nil {
-		return err
-	}
 	// Something may have changed before the eventfd was there.
 	retryAt := time.Time{}
 	if i.applyDesired(own, ow, own) {
@@ -179,6 +179,10 @@ func (i *Instance) setRealTime(err error) {
 	i.realTime = what
 	i.mu.Unlock()
 }
+
+// errRealTimeSetup: the real-time loop could not start (Run then runs
+// the ordinary one).
+var errRealTimeSetup = errors.New("setting up the real-time VRRP loop")
 
 // errNoSysNice: setting a real-time class was refused.
 var errNoSysNice = errors.New("not permitted (needs CAP_SYS_NICE, or an RLIMIT_RTPRIO that allows the priority)")

@@ -3,6 +3,7 @@ package vrrp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"golang.org/x/sys/unix"
 	"math/rand/v2"
@@ -564,5 +565,33 @@ func testInstanceFollowsRecreatedInterface(t *testing.T, rt int) {
 		if sa, sb := nodes[0].inst.Snapshot().State, nodes[1].inst.Snapshot().State; sa != StateMaster || sb != StateBackup {
 			t.Fatalf("after the master's re-creation: states %v/%v, want MASTER/BACKUP", sa, sb)
 		}
+	}
+}
+
+// TestRealTimeLoopSetupFailsCleanly: when the real-time loop cannot start
+// (here: the namespace to enter is no namespace) it says so with
+// errRealTimeSetup, on which Run runs the ordinary loop, and leaves no
+// eventfd behind for kick to write to.
+func TestRealTimeLoopSetupFailsCleanly(t *testing.T) {
+	n := newTestNetns(t)
+	tr := n.transport(t, 0, TransportConfig{})
+	inst, err := NewInstance(testConfig(func(c *Config) { c.Interface = n.ifname[0] }), Options{Transport: tr, RealTimePriority: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notNetns, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer notNetns.Close()
+	err = inst.runRealTime(context.Background(), tr, nil, notNetns)
+	if !errors.Is(err, errRealTimeSetup) {
+		t.Fatalf("runRealTime = %v, want errRealTimeSetup", err)
+	}
+	inst.wakeMu.Lock()
+	fd := inst.wakeFD
+	inst.wakeMu.Unlock()
+	if fd != -1 {
+		t.Errorf("wakeFD %d left behind", fd)
 	}
 }
