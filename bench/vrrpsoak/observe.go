@@ -31,8 +31,8 @@ type snapshot struct {
 func (lb *lab) snapshot() (snapshot, error) {
 	var s snapshot
 	for name, vh := range lb.vrrp {
-		switch lb.impl {
-		case ImplRmqlb:
+		switch {
+		case lb.rmqlb:
 			st, err := rmqlbStatus(vh.sock)
 			if err != nil {
 				return s, fmt.Errorf("status of %s: %w", name, err)
@@ -40,7 +40,7 @@ func (lb *lab) snapshot() (snapshot, error) {
 			for _, in := range st.VRRP {
 				s.transitions += int(in.Counters.Transitions)
 			}
-		case ImplKeepalived:
+		default:
 			s.transitions += len(keepalivedStateRE.FindAllString(vh.daemon.Output(), -1))
 		}
 	}
@@ -58,7 +58,7 @@ func (lb *lab) snapshot() (snapshot, error) {
 			return s, err
 		}
 	}
-	if lb.impl == ImplRmqlb {
+	if lb.rmqlb {
 		if s.gcCycles, err = gcCycles(m.h); err != nil {
 			return s, err
 		}

@@ -7,19 +7,50 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rmqlb/rmqlb/bench/benchkit"
 	"github.com/rmqlb/rmqlb/integration/netlab"
+	"github.com/rmqlb/rmqlb/vrrp"
 )
 
-// Implementations the soak runs.
+// Implementations the soak runs. Besides these, "rmqlb-lateN" (N 1..10)
+// is rmqlb with late_adverts_tolerated: N, in a lab of its own.
 const (
 	ImplRmqlb      = "rmqlb"
 	ImplKeepalived = "keepalived"
 )
+
+// withLate returns cfg with late_adverts_tolerated: late added to rmqlb's
+// VRRP instance (after any setting the command line gave); late 0: cfg.
+func withLate(cfg Config, late int) Config {
+	if late > 0 {
+		cfg.RmqlbInstance = strings.TrimLeft(strings.TrimRight(cfg.RmqlbInstance, "\n")+fmt.Sprintf("\nlate_adverts_tolerated: %d\n", late), "\n")
+	}
+	return cfg
+}
+
+// rmqlbLate reports whether impl is rmqlb ("rmqlb") or one of its
+// variants ("rmqlb-lateN", late_adverts_tolerated N; -1 when N is not a
+// number).
+func rmqlbLate(impl string) (late int, ok bool) {
+	if impl == ImplRmqlb {
+		return 0, true
+	}
+	n, found := strings.CutPrefix(impl, ImplRmqlb+"-late")
+	if !found {
+		return 0, false
+	}
+	late, err := strconv.Atoi(n)
+	if err != nil || late < 1 {
+		late = -1
+	}
+	return late, true
+}
 
 // Load components (Config.Load).
 const (
@@ -88,15 +119,21 @@ func (c *Config) defaults() error {
 		c.Logf = func(string, ...any) {}
 	}
 	for _, im := range c.Impls {
-		switch im {
-		case ImplRmqlb:
+		switch late, ok := rmqlbLate(im); {
+		case ok:
 			if c.RmqlbBin == "" {
 				return errors.New("soak: rmqlb needs Config.RmqlbBin")
 			}
-		case ImplKeepalived:
+			if late < 0 || late > vrrp.MaxLateAdvertsTolerated {
+				return fmt.Errorf("soak: %s: late_adverts_tolerated must be 1..%d", im, vrrp.MaxLateAdvertsTolerated)
+			}
+		case im == ImplKeepalived:
 		default:
 			return fmt.Errorf("soak: unknown implementation %q", im)
 		}
+	}
+	if len(slices.Compact(slices.Sorted(slices.Values(c.Impls)))) != len(c.Impls) {
+		return fmt.Errorf("soak: an implementation is named twice in %q", c.Impls)
 	}
 	for _, l := range c.Load {
 		switch l {
@@ -228,10 +265,11 @@ func Run(ctx context.Context, tb netlab.TB, cfg Config) ([]Result, error) {
 
 // lab is one implementation's lab while it runs.
 type lab struct {
-	cfg  Config
-	impl string
-	l    *netlab.Lab
-	vrrp map[string]vrrpHost // by host name
+	cfg   Config
+	impl  string
+	rmqlb bool // impl is rmqlb or one of its variants
+	l     *netlab.Lab
+	vrrp  map[string]vrrpHost // by host name
 }
 
 // vrrpHost is what runs on one VRRP host.
@@ -255,7 +293,9 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 	if err != nil {
 		return res, err
 	}
-	lb := &lab{cfg: cfg, impl: impl, l: nl, vrrp: map[string]vrrpHost{}}
+	late, isRmqlb := rmqlbLate(impl)
+	cfg = withLate(cfg, late)
+	lb := &lab{cfg: cfg, impl: impl, rmqlb: isRmqlb, l: nl, vrrp: map[string]vrrpHost{}}
 	cfg.Logf("%s: lab %s (logs in %s)", impl, nl.ID, nl.Dir)
 	if err := lb.startServers(); err != nil {
 		return res, err
@@ -269,10 +309,9 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 			return res, err
 		}
 		var vh vrrpHost
-		switch impl {
-		case ImplRmqlb:
+		if lb.rmqlb {
 			vh, err = lb.startRmqlb(h)
-		case ImplKeepalived:
+		} else {
 			vh, err = lb.startKeepalived(h)
 		}
 		if err != nil {

@@ -26,3 +26,42 @@ func TestRmqlbConfigIsValid(t *testing.T) {
 		t.Errorf("binds %s, %s", c.Listeners[0].Bind, c.Listeners[1].Bind)
 	}
 }
+
+// TestImplVariants: "rmqlb-lateN" is rmqlb with late_adverts_tolerated N,
+// in a config the daemon accepts; bad names and repeats are refused.
+func TestImplVariants(t *testing.T) {
+	for _, c := range []struct {
+		impl string
+		late int
+		ok   bool
+	}{{"rmqlb", 0, true}, {"rmqlb-late1", 1, true}, {"rmqlb-late3", 3, true}, {"rmqlb-latex", -1, true}, {"keepalived", 0, false}} {
+		if late, ok := rmqlbLate(c.impl); late != c.late || ok != c.ok {
+			t.Errorf("rmqlbLate(%q) = %d, %v; want %d, %v", c.impl, late, ok, c.late, c.ok)
+		}
+	}
+	for _, impls := range [][]string{{"rmqlb-latex"}, {"rmqlb-late11"}, {"rmqlb", "rmqlb"}, {"haproxy"}} {
+		cfg := Config{Impls: impls, RmqlbBin: "/bin/true"}
+		if err := cfg.defaults(); err == nil {
+			t.Errorf("impls %q accepted", impls)
+		}
+	}
+	cfg := Config{Impls: []string{"rmqlb", "rmqlb-late1", "keepalived"}, RmqlbBin: "/bin/true"}
+	if err := cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.RmqlbInstance = "preempt_delay: 0s\n"
+	c, err := config.Parse([]byte(rmqlbConfig(withLate(cfg, 1), 100, "/tmp/x.sock")))
+	if err != nil {
+		t.Fatalf("config.Parse: %v", err)
+	}
+	if c.VRRP[0].LateAdvertsTolerated != 1 || c.VRRP[0].PreemptDelay != 0 {
+		t.Errorf("late_adverts_tolerated %d, preempt_delay %v", c.VRRP[0].LateAdvertsTolerated, c.VRRP[0].PreemptDelay)
+	}
+	cfg.RmqlbInstance = ""
+	if c, err := config.Parse([]byte(rmqlbConfig(withLate(cfg, 2), 100, "/tmp/x.sock"))); err != nil || c.VRRP[0].LateAdvertsTolerated != 2 {
+		t.Errorf("late 2 alone: %v", err)
+	}
+	if got := withLate(cfg, 0); got.RmqlbInstance != "" {
+		t.Errorf("withLate 0 changed the instance: %q", got.RmqlbInstance)
+	}
+}

@@ -69,7 +69,7 @@ func median(ds []time.Duration) time.Duration {
 }
 
 func gc(r Result) string {
-	if r.Impl != ImplRmqlb {
+	if _, ok := rmqlbLate(r.Impl); !ok {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f (pause max %s ms)", r.GCPerSecond, ms(r.GCPauseMax))
