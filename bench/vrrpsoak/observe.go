@@ -26,6 +26,7 @@ type snapshot struct {
 	scheduling  string        // the master's VRRP process's real-time threads
 	lateSteps   []int64       // the master rmqlb's late adverts (lateSteps)
 	gcPauseMax  time.Duration // the master rmqlb's longest recent GC pause
+	rtCPU       time.Duration // CPU time of its threads in a real-time class
 }
 
 func (lb *lab) snapshot() (snapshot, error) {
@@ -52,7 +53,7 @@ func (lb *lab) snapshot() (snapshot, error) {
 	if s.vrrpCPU, err = procCPU(pid); err != nil {
 		return s, err
 	}
-	s.scheduling = procScheduling(pid)
+	s.scheduling, s.rtCPU = procScheduling(pid)
 	if m.proxy != nil {
 		if s.proxyCPU, err = procCPU(m.proxy.Pid()); err != nil {
 			return s, err
@@ -142,9 +143,14 @@ func procCPU(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("reading CPU time: %w", err)
 	}
+	return statCPU(pid, string(b))
+}
+
+// statCPU returns the CPU time (user and system) in a /proc stat line of
+// process or thread pid.
+func statCPU(pid int, s string) (time.Duration, error) {
 	// The command name, field 2, may hold spaces: fields count from the
 	// last ')'.
-	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
 		return 0, fmt.Errorf("reading CPU time of %d: malformed stat", pid)
@@ -254,12 +260,14 @@ func scrape(h *netlab.Host) (map[string]float64, error) {
 
 // procScheduling describes the threads of process pid in a real-time
 // scheduling class, from /proc/PID/task/*/stat ("SCHED_FIFO 50 x1 of 9
-// threads"), or says that none is ("no real-time thread of 9").
-func procScheduling(pid int) string {
+// threads"), or says that none is ("no real-time thread of 9"), and
+// returns the CPU time of those threads (rmqlb's VRRP loops).
+func procScheduling(pid int) (string, time.Duration) {
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
-		return "unknown: " + err.Error()
+		return "unknown: " + err.Error(), 0
 	}
+	var rtCPU time.Duration
 	count := map[string]int{}
 	var keys []string
 	for _, task := range tasks {
@@ -272,16 +280,19 @@ func procScheduling(pid int) string {
 				keys = append(keys, k)
 			}
 			count[k]++
+			if c, err := statCPU(pid, string(b)); err == nil {
+				rtCPU += c
+			}
 		}
 	}
 	if len(keys) == 0 {
-		return fmt.Sprintf("no real-time thread of %d", len(tasks))
+		return fmt.Sprintf("no real-time thread of %d", len(tasks)), 0
 	}
 	var parts []string
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%s x%d", k, count[k]))
 	}
-	return fmt.Sprintf("%s of %d threads", strings.Join(parts, ", "), len(tasks))
+	return fmt.Sprintf("%s of %d threads", strings.Join(parts, ", "), len(tasks)), rtCPU
 }
 
 // rtClass returns the real-time class and priority of the thread whose

@@ -191,6 +191,11 @@ type Result struct {
 	// Scheduling says which threads of the master's VRRP process ran in
 	// a real-time class at the end of the window (procScheduling).
 	Scheduling string `json:"scheduling"`
+	// RealTimeCPU is the CPU time of those threads over the window, in
+	// percent of one CPU: for rmqlb with vrrp_rt_priority its VRRP event
+	// loop alone (the rest of the process proxies), for keepalived its
+	// VRRP process, the same as MasterCPU.
+	RealTimeCPU float64 `json:"realtime_cpu_percent"`
 	// GCPauseMax is the longest stop-the-world pause of the master
 	// rmqlb's garbage collector among its recent ones at the end of the
 	// window (go_gc_duration_seconds, quantile 1). 0 for keepalived.
@@ -376,6 +381,7 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 	}
 	res.GCPerSecond = float64(after.gcCycles-before.gcCycles) / window.Seconds()
 	res.Scheduling = after.scheduling
+	res.RealTimeCPU = 100 * (after.rtCPU - before.rtCPU).Seconds() / window.Seconds()
 	res.GCPauseMax = after.gcPauseMax
 	for k := range after.lateSteps {
 		res.LateSteps = append(res.LateSteps, after.lateSteps[k]-before.lateSteps[k])

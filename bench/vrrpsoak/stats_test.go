@@ -112,7 +112,22 @@ func TestRTClass(t *testing.T) {
 			t.Errorf("rtClass(%q) = %q, want %q", c.stat, got, c.want)
 		}
 	}
-	if got := procScheduling(os.Getpid()); !strings.Contains(got, "of ") {
+	if got, _ := procScheduling(os.Getpid()); !strings.Contains(got, "of ") {
 		t.Errorf("procScheduling(self) = %q", got)
+	}
+}
+
+func TestStatCPU(t *testing.T) {
+	f := make([]string, 39)
+	for i := range f {
+		f[i] = "0"
+	}
+	f[11], f[12] = "100", "50" // utime, stime (fields 14 and 15)
+	got, err := statCPU(1, "1 (a b) "+strings.Join(f, " "))
+	if err != nil || got != 150*clockTick {
+		t.Errorf("statCPU = %v, %v; want %v", got, err, 150*clockTick)
+	}
+	if _, err := statCPU(1, "1 (a) R 1"); err == nil {
+		t.Error("short stat accepted")
 	}
 }

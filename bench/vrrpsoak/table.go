@@ -12,14 +12,14 @@ import (
 func WriteTable(w io.Writer, results []Result) error {
 	header := []string{"impl", "advert", "load", "window", "state changes", "backup took over (wire)",
 		"send jitter p50 / p99 / max (ms)", "longest gap at a backup (ms)", "gaps > 2x / > master down",
-		"master CPU %", "master RSS MiB", "GC/s", "bulk Gbit/s", "conn/s", "load avg start / end", "master's real-time threads", "rmqlb adverts stepped > 1 / 5 / 10 ms late"}
+		"master CPU % (real-time threads)", "master RSS MiB", "GC/s", "bulk Gbit/s", "conn/s", "load avg start / end", "master's real-time threads", "rmqlb adverts stepped > 1 / 5 / 10 ms late"}
 	rows := [][]string{header}
 	for _, r := range results {
 		load := strings.Join(r.Load, "+")
 		if load == "" {
 			load = "none"
 		}
-		cpu := fmt.Sprintf("%.2f", r.MasterCPU)
+		cpu := fmt.Sprintf("%.2f (%.2f)", r.MasterCPU, r.RealTimeCPU)
 		if r.ProxyCPU > 0 {
 			cpu += fmt.Sprintf(" (+ HAProxy %.0f)", r.ProxyCPU)
 		}
