@@ -94,7 +94,8 @@ type VRRPChange struct {
 	// Settings is set for OpUpdate when the instance's vrrp.Config
 	// changed (priority, advert_interval, preempt, preempt_delay,
 	// auth_pass, v3_checksum, unicast_src, unicast_peers,
-	// allowed_peers, max_adopted_advert_interval, virtual_ipaddress):
+	// allowed_peers, max_adopted_advert_interval, late_adverts_tolerated,
+	// virtual_ipaddress):
 	// applied with vrrp.Instance.Update.
 	Settings bool
 	// VIPs is set for OpUpdate when the VIP set's netsetup.VIPConfig
@@ -287,6 +288,7 @@ func changedKeys(oi, ni *config.VRRPInstance) []string {
 		{"unicast_peers", slices.Equal(oi.UnicastPeers, ni.UnicastPeers)},
 		{"allowed_peers", slices.Equal(oi.AllowedPeers, ni.AllowedPeers)},
 		{"max_adopted_advert_interval", oi.MaxAdoptedInterval == ni.MaxAdoptedInterval},
+		{"late_adverts_tolerated", oi.LateAdvertsTolerated == ni.LateAdvertsTolerated},
 		{"virtual_ipaddress", slices.Equal(oi.VIPs, ni.VIPs)},
 		{"garp", oi.GARP == ni.GARP},
 	} {

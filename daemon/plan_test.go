@@ -198,6 +198,7 @@ func TestDiffVRRPSettings(t *testing.T) {
 		{"unicast_peers", "priority: 150", "priority: 150\n    unicast_peers: [10.0.0.2]", true, false},
 		{"allowed_peers", "priority: 150", "priority: 150\n    allowed_peers: [10.0.0.2]", true, false},
 		{"max_adopted_advert_interval", "priority: 150", "priority: 150\n    max_adopted_advert_interval: 1s", true, false},
+		{"late_adverts_tolerated", "priority: 150", "priority: 150\n    late_adverts_tolerated: 1", true, false},
 		{"virtual_ipaddress", "[10.0.0.100/24]", "[10.0.0.100/24, 10.0.0.101/32]", true, true},
 		{"garp", "priority: 150", "priority: 150\n    garp: {count: 2}", false, true},
 	} {
