@@ -331,20 +331,11 @@ func (t *IPv4Transport) WriteTo(payload []byte, dst netip.Addr) error {
 	if !dst.Is4() {
 		return fmt.Errorf("sending VRRP advert to %v: not an IPv4 address", dst)
 	}
-	src := t.Source().As4()
+	src := t.Source()
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
-	b := slices.Grow(t.wbuf[:0], ipv4.HeaderLen+len(payload))[:ipv4.HeaderLen]
-	clear(b)
-	b[0] = ipv4.Version<<4 | ipv4.HeaderLen>>2
-	b[1] = tosInternetControl
-	binary.BigEndian.PutUint16(b[2:4], uint16(ipv4.HeaderLen+len(payload)))
-	b[8] = TTL
-	b[9] = ProtocolNumber
-	copy(b[12:16], src[:])
 	t.wsa.Addr = dst.As4()
-	copy(b[16:20], t.wsa.Addr[:])
-	t.wbuf = append(b, payload...)
+	t.wbuf = appendIPv4(t.wbuf[:0], src, dst, payload)
 	t.werr = nil
 	if err := t.sc.Write(t.writeFn); err != nil {
 		return fmt.Errorf("sending VRRP advert to %v: %w", dst, err)
@@ -353,6 +344,24 @@ func (t *IPv4Transport) WriteTo(payload []byte, dst netip.Addr) error {
 		return fmt.Errorf("sending VRRP advert to %v: %w", dst, t.werr)
 	}
 	return nil
+}
+
+// appendIPv4 appends to b the IPv4 packet WriteTo sends: version 4, a
+// 20-byte header, TOS 0xc0 (DSCP CS6), TTL 255, protocol 112, src and
+// dst, then payload. The kernel fills in the ID and the header checksum.
+func appendIPv4(b []byte, src, dst netip.Addr, payload []byte) []byte {
+	b = slices.Grow(b, ipv4.HeaderLen+len(payload))
+	h := b[len(b) : len(b)+ipv4.HeaderLen]
+	clear(h)
+	h[0] = ipv4.Version<<4 | ipv4.HeaderLen>>2
+	h[1] = tosInternetControl
+	binary.BigEndian.PutUint16(h[2:4], uint16(ipv4.HeaderLen+len(payload)))
+	h[8] = TTL
+	h[9] = ProtocolNumber
+	s4, d4 := src.As4(), dst.As4()
+	copy(h[12:16], s4[:])
+	copy(h[16:20], d4[:])
+	return append(b[:len(b)+ipv4.HeaderLen], payload...)
 }
 
 // write is WriteTo's sendto(2) on the socket; false asks to wait until
