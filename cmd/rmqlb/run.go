@@ -64,7 +64,7 @@ func cmdRun(path, logFormat, takeover string, hup <-chan os.Signal, stderr io.Wr
 	opt := daemon.Options{Path: path, Version: version, Logger: log, Level: &level,
 		SuccessorArgs: []string{"run", "--config", path, "--log-format", logFormat}}
 	_, procsFromEnv := os.LookupEnv("GOMAXPROCS")
-	procs, loops := daemon.GoProcs(cfg, runtime.GOMAXPROCS(0), procsFromEnv)
+	procs, loops := daemon.GoProcs(cfg, runtime.GOMAXPROCS(0), procsFromEnv, runtime.NumCPU())
 	if loops > 0 {
 		runtime.GOMAXPROCS(procs)
 		opt.ProxyLoops = loops
