@@ -218,6 +218,14 @@ func (s *session) move(h *half) (more bool) {
 func (s *session) passEnd(h *half) (more bool) {
 	dst := h.dst
 	if !h.src.failed {
+		if s.other(h).done {
+			// The other direction has ended too, so the session closes
+			// now, and close(2) sends the FIN after the queued bytes as
+			// shutdown would (dst was read to EOF: no unread byte turns
+			// it into a reset).
+			h.done = true
+			return false
+		}
 		if err := unix.Shutdown(dst.fd, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
 			return s.writeFailed(dst, fmt.Errorf("shutting down for writing: %w", err))
 		}
@@ -240,6 +248,14 @@ func (s *session) passEnd(h *half) (more bool) {
 		h.done = true
 	}
 	return false
+}
+
+// other returns the session's direction opposite to h.
+func (s *session) other(h *half) *half {
+	if h == &s.c2s {
+		return &s.s2c
+	}
+	return &s.c2s
 }
 
 // readFailed records that reading h's source failed (a reset): h has

@@ -321,7 +321,7 @@ func (lp *loop) accept() {
 		if lp.lnfd < 0 {
 			return
 		}
-		fd, sa, err := unix.Accept4(lp.lnfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, client, err := accept(lp.lnfd)
 		if err != nil {
 			switch err {
 			case unix.EAGAIN:
@@ -348,7 +348,7 @@ func (lp *loop) accept() {
 			}
 		}
 		lp.fdStarved = false
-		lp.newSession(fd, fromSockaddr(sa))
+		lp.newSession(fd, client)
 	}
 }
 

@@ -27,7 +27,10 @@ type session struct {
 	cli, srv sock // client side, server (backend) side
 	state    uint8
 	queued   bool // in lp.ready
-	proxy    proxyproto.Version
+	// srvKeepAlive: TCP keepalive was set on the server side (see
+	// armKeepAlive); the client side inherits it from the listening socket.
+	srvKeepAlive bool
+	proxy        proxyproto.Version
 	// ends is how the session began to end: the side that closed or
 	// failed first (see noteEnd); EndUnknown while neither has.
 	ends EndReason
@@ -116,7 +119,7 @@ func (s *session) connectNext() {
 		s.tried = append(s.tried, t.be)
 		s.be = t.be
 		s.proxy = t.proxy
-		fd, err := dialSocket(t.addr, p.keepAlive)
+		fd, err := dialSocket(t.addr)
 		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
 			// No fd for the backend socket: the proxy's limit, not the
 			// backend's failure. close gives back s.be's count.
@@ -164,11 +167,16 @@ func (s *session) attemptFailed(err error) {
 }
 
 // connectDone handles the completion event of a non-blocking connect;
-// events are those of the event that reported it.
+// events are those of the event that reported it. A TCP socket reports
+// EPOLLOUT only once it is connected, and a failed connect EPOLLERR or
+// EPOLLHUP, so SO_ERROR is read only then: a successful connect costs no
+// syscall here.
 func (s *session) connectDone(events uint32) {
-	if err := socketError(s.srv.fd); err != nil {
-		s.attemptFailed(err)
-		return
+	if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		if err := socketError(s.srv.fd); err != nil {
+			s.attemptFailed(err)
+			return
+		}
 	}
 	lp := s.lp
 	lp.timers.stop(s)

@@ -8,13 +8,21 @@ import (
 )
 
 // A session has one deadline in its loop's timer heap: the connect timeout
-// while it connects, afterwards the earliest of its session timeouts:
+// while it connects, afterwards the earliest of its session timeouts and
+// of the time its server side gets TCP keepalive:
 //
 //   - handshake: the client has sent no byte HandshakeTimeout after the
 //     backend connection was established;
 //   - FIN: the session is ending (a direction reached EOF or a side failed)
 //     and no byte has moved for FinTimeout;
-//   - idle: no byte has moved for IdleTimeout.
+//   - idle: no byte has moved for IdleTimeout;
+//   - keepalive: the session has been established for keepAliveDelay (at
+//     most the keepalive time itself), and TCP keepalive is still to be set
+//     on its server side. Setting it then, not at connect, spares the three
+//     setsockopt calls to a session that ends before: it needs no
+//     keepalive, whose first probe would come only after the keepalive
+//     time. The first probe of a longer session comes at most
+//     keepAliveDelay later than it would have.
 //
 // Traffic does not touch the heap: it only moves lastActive, and a deadline
 // that fires early is moved to the new earliest one. The deadlines are on
@@ -38,6 +46,9 @@ func (s *session) timerFired() {
 		case due(d.idle, now):
 			l.idleTimeouts.Add(1)
 			s.timedOut(EndIdleTimeout)
+		case due(d.keepAlive, now):
+			s.armKeepAlive()
+			s.schedule()
 		default:
 			s.schedule()
 		}
@@ -68,6 +79,7 @@ func (s *session) schedule() {
 // a session; the zero time for a timeout that is off or does not apply.
 type sessionDeadlines struct {
 	handshake, fin, idle time.Time
+	keepAlive            time.Time // not a timeout: see armKeepAlive
 }
 
 // deadlines returns the session's deadlines under the current settings.
@@ -83,13 +95,30 @@ func (s *session) deadlines() sessionDeadlines {
 	if p.idleTimeout > 0 {
 		d.idle = s.lastActive.Add(p.idleTimeout)
 	}
+	if !s.srvKeepAlive && p.keepAlive > 0 {
+		d.keepAlive = s.established.Add(min(keepAliveDelay, p.keepAlive))
+	}
 	return d
+}
+
+// keepAliveDelay is how long after it is established a session gets TCP
+// keepalive on its server side.
+const keepAliveDelay = time.Second
+
+// armKeepAlive sets TCP keepalive, as the listener's settings say now, on
+// the session's server side; the client side inherited it from the
+// listening socket. A failure is logged: the session goes on without.
+func (s *session) armKeepAlive() {
+	s.srvKeepAlive = true
+	if err := setKeepAlive(s.srv.fd, s.lp.l.params.Load().keepAlive); err != nil {
+		s.lp.l.log.Debug("setting keepalive on the server side", zap.Stringer("client", s.client), zap.Error(err))
+	}
 }
 
 // earliest returns the earliest set deadline, the zero time if none is.
 func (d sessionDeadlines) earliest() time.Time {
 	var next time.Time
-	for _, t := range [...]time.Time{d.handshake, d.fin, d.idle} {
+	for _, t := range [...]time.Time{d.handshake, d.fin, d.idle, d.keepAlive} {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
