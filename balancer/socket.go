@@ -116,7 +116,10 @@ func setKeepAlive(fd int, keepAlive time.Duration) error {
 // fails) later: the caller waits for EPOLLOUT. An error means the attempt
 // failed at once.
 func dialSocket(addr netip.AddrPort) (int, error) {
-	sa, fam := toSockaddr(addr)
+	fam := unix.AF_INET6
+	if a := addr.Addr(); a.Is4() || a.Is4In6() {
+		fam = unix.AF_INET
+	}
 	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
 		return -1, fmt.Errorf("creating socket: %w", err)
@@ -126,7 +129,7 @@ func dialSocket(addr netip.AddrPort) (int, error) {
 		return -1, err
 	}
 	for {
-		err = unix.Connect(fd, sa)
+		err = connect(fd, addr)
 		if err != unix.EINTR {
 			break
 		}
@@ -175,6 +178,26 @@ func fromRawSockaddr(rsa *unix.RawSockaddrAny, n uint32) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
 	}
 	return netip.AddrPort{}
+}
+
+// connect is connect(2) to addr with the address built on the stack:
+// unix.Connect takes a unix.Sockaddr, which costs an allocation per
+// connection.
+func connect(fd int, addr netip.AddrPort) error {
+	var e unix.Errno
+	if a := addr.Addr(); a.Is4() || a.Is4In6() {
+		sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.Unmap().As4()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], addr.Port())
+		_, _, e = unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet4)
+	} else {
+		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], addr.Port())
+		_, _, e = unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet6)
+	}
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // socketError returns the pending error of fd (SO_ERROR), nil if none.

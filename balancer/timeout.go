@@ -26,7 +26,7 @@ import (
 //
 // Traffic does not touch the heap: it only moves lastActive, and a deadline
 // that fires early is moved to the new earliest one. The deadlines are on
-// the loop's real time (loop.now).
+// the loop's time (loop.now).
 
 // timerFired handles the session's deadline.
 func (s *session) timerFired() {
@@ -68,7 +68,7 @@ func (s *session) timedOut(why EndReason) {
 // (a direction ended, a side failed); timerFired calls it for deadlines
 // that moved.
 func (s *session) schedule() {
-	if next := s.deadlines().earliest(); next.IsZero() {
+	if next := s.deadlines().earliest(); next == 0 {
 		s.lp.timers.stop(s)
 	} else {
 		s.lp.timers.set(s, next)
@@ -78,8 +78,8 @@ func (s *session) schedule() {
 // sessionDeadlines are the times at which each session timeout would close
 // a session; the zero time for a timeout that is off or does not apply.
 type sessionDeadlines struct {
-	handshake, fin, idle time.Time
-	keepAlive            time.Time // not a timeout: see armKeepAlive
+	handshake, fin, idle time.Duration // times of the loop (loop.now), 0: none
+	keepAlive            time.Duration // not a timeout: see armKeepAlive
 }
 
 // deadlines returns the session's deadlines under the current settings.
@@ -87,16 +87,16 @@ func (s *session) deadlines() sessionDeadlines {
 	p := s.lp.l.params.Load()
 	var d sessionDeadlines
 	if p.handshake > 0 && !s.c2s.seen {
-		d.handshake = s.established.Add(p.handshake)
+		d.handshake = s.established + p.handshake
 	}
 	if p.finTimeout > 0 && s.ending() {
-		d.fin = s.lastActive.Add(p.finTimeout)
+		d.fin = s.lastActive + p.finTimeout
 	}
 	if p.idleTimeout > 0 {
-		d.idle = s.lastActive.Add(p.idleTimeout)
+		d.idle = s.lastActive + p.idleTimeout
 	}
 	if !s.srvKeepAlive && p.keepAlive > 0 {
-		d.keepAlive = s.established.Add(min(keepAliveDelay, p.keepAlive))
+		d.keepAlive = s.established + min(keepAliveDelay, p.keepAlive)
 	}
 	return d
 }
@@ -115,11 +115,11 @@ func (s *session) armKeepAlive() {
 	}
 }
 
-// earliest returns the earliest set deadline, the zero time if none is.
-func (d sessionDeadlines) earliest() time.Time {
-	var next time.Time
-	for _, t := range [...]time.Time{d.handshake, d.fin, d.idle, d.keepAlive} {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+// earliest returns the earliest set deadline, 0 if none is.
+func (d sessionDeadlines) earliest() time.Duration {
+	var next time.Duration
+	for _, t := range [...]time.Duration{d.handshake, d.fin, d.idle, d.keepAlive} {
+		if t != 0 && (next == 0 || t < next) {
 			next = t
 		}
 	}
@@ -127,4 +127,4 @@ func (d sessionDeadlines) earliest() time.Time {
 }
 
 // due reports whether deadline d is set and not after now.
-func due(d, now time.Time) bool { return !d.IsZero() && !now.Before(d) }
+func due(d, now time.Duration) bool { return d != 0 && now >= d }
