@@ -78,6 +78,40 @@ func (l *Listener) SetGracefulTimeout(d time.Duration) {
 	l.cfg.GracefulTimeout = d
 }
 
+// Listen binds the listener's socket now, before Run, so that a bind
+// error (an address in use, or not on this host) shows before anything
+// depends on the listener: a process taking over from another binds its
+// new listeners this way before the other one stops, then runs them. Run
+// serves on the socket; until then connections wait in its queue. It
+// fails once Run has started or when the listener has a socket already
+// (Inherit, or an earlier Listen). CloseUnserved closes the socket of a
+// listener that will not run.
+func (l *Listener) Listen() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.started || l.inherited >= 0 {
+		return fmt.Errorf("binding listener %q: it has a socket already", l.cfg.Name)
+	}
+	fd, _, err := listenSocket(l.cfg.Bind, l.params.Load().keepAlive)
+	if err != nil {
+		return fmt.Errorf("binding listener %q: %w", l.cfg.Name, err)
+	}
+	l.inherited = fd
+	return nil
+}
+
+// CloseUnserved closes the socket that Inherit or Listen gave the
+// listener, when Run has not taken it: a listener that will not run
+// does not keep it open.
+func (l *Listener) CloseUnserved() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inherited >= 0 {
+		unix.Close(l.inherited)
+		l.inherited = -1
+	}
+}
+
 // listeningSocket is the socket Run serves on: the inherited one, or a new
 // one bound to bind.
 func (l *Listener) listeningSocket(bind netip.AddrPort, keepAlive time.Duration) (int, netip.AddrPort, error) {

@@ -209,8 +209,9 @@ func TestHandOverSocket(t *testing.T) {
 func TestCommandContext(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rmqlb.sock")
 	type answer struct {
-		PID  int  `json:"pid"`
-		Long bool `json:"long"`
+		PID        int  `json:"pid"`
+		Long       bool `json:"long"`
+		Privileged bool `json:"privileged"`
 	}
 	s := &Server{Path: path, Timeout: time.Second, CommandTimeouts: map[string]time.Duration{"upgrade": time.Hour},
 		Handler: func(ctx context.Context, req Request) (any, error) {
@@ -219,7 +220,7 @@ func TestCommandContext(t *testing.T) {
 				return nil, errors.New("no peer")
 			}
 			dl, _ := ctx.Deadline()
-			return answer{PID: pid, Long: time.Until(dl) > time.Minute}, nil
+			return answer{PID: pid, Long: time.Until(dl) > time.Minute, Privileged: PeerPrivileged(ctx)}, nil
 		}}
 	ln, err := s.Listen()
 	if err != nil {
@@ -234,11 +235,11 @@ func TestCommandContext(t *testing.T) {
 		if err := Call(path, Request{Command: cmd}, &got, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		if got.PID != os.Getpid() || got.Long != long {
+		if got.PID != os.Getpid() || got.Long != long || !got.Privileged {
 			t.Errorf("%s: got %+v, want pid %d, long %v", cmd, got, os.Getpid(), long)
 		}
 	}
-	if _, ok := PeerPID(context.Background()); ok {
-		t.Error("PeerPID outside a request")
+	if _, ok := PeerPID(context.Background()); ok || PeerPrivileged(context.Background()) {
+		t.Error("PeerPID or PeerPrivileged outside a request")
 	}
 }

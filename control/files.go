@@ -47,6 +47,9 @@ func writeResponse(c net.Conn, resp Response, files []*os.File) error {
 	if !ok {
 		return errors.New("sending files: not a unix socket connection")
 	}
+	if len(files) > maxFiles {
+		return fmt.Errorf("sending files: %d files, at most %d go with one response", len(files), maxFiles)
+	}
 	fds := make([]int, len(files))
 	for i, f := range files {
 		// Not f.Fd(): that would put the socket, whose open file
@@ -95,7 +98,7 @@ func CallWithFiles(path string, req Request, out any, timeout time.Duration) ([]
 	buf := make([]byte, 64<<10)
 	oob := make([]byte, unix.CmsgSpace(maxFiles*4))
 	for !bytes.HasSuffix(line.Bytes(), []byte("\n")) {
-		n, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
+		n, oobn, flags, _, err := uc.ReadMsgUnix(buf, oob)
 		if oobn > 0 {
 			fs, perr := parseRights(oob[:oobn])
 			files = append(files, fs...)
@@ -103,6 +106,10 @@ func CallWithFiles(path string, req Request, out any, timeout time.Duration) ([]
 				closeFiles(files)
 				return nil, perr
 			}
+		}
+		if flags&unix.MSG_CTRUNC != 0 {
+			closeFiles(files)
+			return nil, fmt.Errorf("reading response: more files than the %d a response carries", maxFiles)
 		}
 		line.Write(buf[:n])
 		if err != nil {

@@ -99,23 +99,32 @@ func (s *Server) Listen() (net.Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	mode := os.FileMode(0o600)
 	if err := s.lookupGroup(); err != nil {
 		return fail("looking up the control socket's group", err)
 	}
-	if s.gid >= 0 {
-		mode = 0o660
-		if err := os.Lchown(staged, -1, s.gid); err != nil {
-			return fail("setting control socket group", err)
-		}
-	}
-	if err := os.Chmod(staged, mode); err != nil {
-		return fail("setting control socket mode", err)
+	if err := s.setAccess(staged); err != nil {
+		return fail("creating control socket", err)
 	}
 	if err := os.Rename(staged, s.Path); err != nil {
 		return fail("placing control socket", err)
 	}
 	return &placedListener{UnixListener: ul, path: s.Path}, nil
+}
+
+// setAccess gives the socket file at path its mode and group: 0600, or
+// 0660 owned by Group.
+func (s *Server) setAccess(path string) error {
+	mode := os.FileMode(0o600)
+	if s.gid >= 0 {
+		mode = 0o660
+		if err := os.Lchown(path, -1, s.gid); err != nil {
+			return fmt.Errorf("setting control socket group: %w", err)
+		}
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		return fmt.Errorf("setting control socket mode: %w", err)
+	}
+	return nil
 }
 
 // lookupGroup resolves Group into s.gid (-1 without).
@@ -133,13 +142,17 @@ func (s *Server) lookupGroup() error {
 }
 
 // Inherit returns a listener on the control socket handed over by the
-// daemon this process succeeds (see ListenerFile): the same socket, at the same
-// path, never closed in between, so a client is never refused. The
-// listener removes the socket file when closed.
+// daemon this process succeeds (see ListenerFile): the same socket, at the
+// same path, never closed in between, so a client is never refused. The
+// socket file gets this Server's mode and Group (a changed control group
+// applies). The listener removes the socket file when closed.
 func (s *Server) Inherit(f *os.File) (net.Listener, error) {
 	defer f.Close()
 	if err := s.lookupGroup(); err != nil {
 		return nil, fmt.Errorf("looking up the control socket's group: %w", err)
+	}
+	if err := s.setAccess(s.Path); err != nil {
+		return nil, fmt.Errorf("inheriting the control socket: %w", err)
 	}
 	ln, err := net.FileListener(f)
 	if err != nil {
@@ -324,6 +337,14 @@ func withPeer(ctx context.Context, c peerCred) context.Context {
 func PeerPID(ctx context.Context) (int, bool) {
 	c, ok := ctx.Value(peerKey{}).(peerCred)
 	return int(c.pid), ok
+}
+
+// PeerPrivileged reports whether the client whose request a Handler
+// answers is root or the daemon's own user, not merely a member of the
+// control group: for commands that only those may give.
+func PeerPrivileged(ctx context.Context) bool {
+	c, ok := ctx.Value(peerKey{}).(peerCred)
+	return ok && (c.uid == 0 || int(c.uid) == os.Getuid())
 }
 
 // authorize checks the peer's credentials: root, the daemon's own user or

@@ -27,7 +27,7 @@ func (d *Daemon) Reload() control.Reload {
 	if pid := d.upgradePID(); pid != 0 {
 		// The new process reads the file itself; this one must not
 		// change what it is handing over.
-		r.Error = fmt.Sprintf("an upgrade is under way (new process pid %d): it reads the file itself; if the upgrade fails, reload again", pid)
+		r.Error = fmt.Sprintf("an upgrade is under way (new process pid %d): reload once it is done (the new process reads the file when it starts; a later change needs a reload)", pid)
 		d.log.Warn("reload refused", zap.String("reason", r.Error))
 		d.mu.Lock()
 		d.lastReload = &r

@@ -126,9 +126,12 @@ type Daemon struct {
 	// handedOver is closed once an upgrade's new process has taken over:
 	// Run finishes the sessions and returns.
 	handedOver chan struct{}
-	parts      *group
-	ready      chan struct{} // closed once every part has started
-	metrics    *metricsPart  // nil without an endpoint
+	// runDone is closed when Run returns.
+	runDone     chan struct{}
+	runDoneOnce sync.Once
+	parts       *group
+	ready       chan struct{} // closed once every part has started
+	metrics     *metricsPart  // nil without an endpoint
 
 	sd sdNotifier // tells systemd (sd_notify) of start, reloads and stop
 }
@@ -149,6 +152,7 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		procs:     balancer.NewProcessors(),
 
 		handedOver: make(chan struct{}),
+		runDone:    make(chan struct{}),
 	}
 	if d.log == nil {
 		d.log = zap.NewNop()
@@ -225,6 +229,7 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 // touching the VRRP instances (already stopped quietly) or telling the
 // service manager (it follows the new process).
 func (d *Daemon) Run(ctx context.Context) (err error) {
+	defer d.runDoneOnce.Do(func() { close(d.runDone) })
 	d.mu.Lock()
 	cfg := d.cfg
 	d.mu.Unlock()
@@ -236,6 +241,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		// running daemon serves on and learns why.
 		defer func() {
 			if err != nil && !tookOver {
+				d.closeUnserved()
 				tk.Abort(err)
 			}
 		}()
@@ -249,11 +255,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		d.log.Warn(w)
 	}
 	if len(cfg.VRRP) > 0 && tk == nil {
-		remove := d.opt.RemoveStale
-		if remove == nil {
-			remove = removeStale
-		}
-		if err := remove(cfg, d.log); err != nil {
+		if err := d.removeStale(cfg); err != nil {
 			d.log.Warn("removing stale VIPs of an earlier run", zap.Error(err))
 		}
 	}
@@ -283,7 +285,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}
 
 	srv := &control.Server{Path: cfg.ControlSocket, Group: cfg.ControlGroup, Handler: d.Handle, Logger: d.log,
-		CommandTimeouts: map[string]time.Duration{"upgrade": upgradeCommandTimeout}}
+		CommandTimeouts: map[string]time.Duration{"upgrade": upgradeCommandTimeout, "takeover-ready": takeoverCommitTimeout}}
 	if tk != nil {
 		d.ctlLn, err = srv.Inherit(tk.take(tk.offer.Control))
 	} else {
@@ -325,52 +327,43 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		d.metrics = p
 		d.mu.Unlock()
 	}
-	d.mu.Lock()
-	var startErr error
-	for _, name := range listenerOrder(cfg) {
-		if startErr = d.startListener(d.listeners[name], true); startErr != nil {
-			break
-		}
-	}
-	d.mu.Unlock()
-	if startErr != nil {
-		return shutdown(startErr)
-	}
-	checks = d.parts.start(d.runCtx, "health checks", true, d.sched.Run)
-	var handed takeoverRelease
 	if tk != nil {
-		tk.close() // what this configuration has no use for
-		if handed, err = tk.ready(d.opt.Version); err != nil {
-			var refused *control.RefusedError
-			if errors.As(err, &refused) {
-				return shutdown(fmt.Errorf("taking over: the running daemon refused: %w", err))
-			}
-			// The answer was lost: the running daemon went away, or
-			// stopped serving for this process. Serve on, with the
-			// VRRP instances started afresh.
-			d.log.Warn("taking over: no answer from the running daemon; starting VRRP afresh", zap.Error(err))
+		// The take-over: every listener can serve before the running
+		// daemon is told to stop, but serves only after it has.
+		if err := d.bindListeners(cfg); err != nil {
+			return shutdown(err)
+		}
+		checks = d.parts.start(d.runCtx, "health checks", true, d.sched.Run)
+		var handed takeoverRelease
+		if handed, err = d.handOverFrom(tk, stop); err != nil {
+			return shutdown(err)
 		}
 		tookOver = true
 		d.lock.writePID()
+		// Committed: whatever happens next, the VRRP instances run (a
+		// stop asked for meanwhile then hands their VIPs over as usual).
+		d.mu.Lock()
+		d.startUnitsFrom(cfg, handed)
+		d.mu.Unlock()
+		if err := d.startListeners(cfg); err != nil {
+			return shutdown(err)
+		}
 		serveControl()
 		d.log.Info("took over from the running daemon", zap.Int("pid", tk.PID()), zap.String("its_version", tk.offer.Version))
-	} else if len(cfg.VRRP) > 0 {
-		d.notifyStatus("starting: waiting for the first health checks before VRRP")
-		d.waitFirstChecks(stop, firstCheckLimit(cfg))
-	}
-	if stop.Err() == nil {
-		d.mu.Lock()
-		for i := range cfg.VRRP {
-			in := &cfg.VRRP[i]
-			u := d.units[in.Name]
-			if v, ok := handed.vrrpState(in); ok {
-				if err := v.carryOn(u.inst); err != nil {
-					d.log.Warn("carrying on the VRRP state handed over", zap.String("vrrp_instance", in.Name), zap.Error(err))
-				}
-			}
-			d.startUnit(u)
+	} else {
+		if err := d.startListeners(cfg); err != nil {
+			return shutdown(err)
 		}
-		d.mu.Unlock()
+		checks = d.parts.start(d.runCtx, "health checks", true, d.sched.Run)
+		if len(cfg.VRRP) > 0 {
+			d.notifyStatus("starting: waiting for the first health checks before VRRP")
+			d.waitFirstChecks(stop, firstCheckLimit(cfg))
+		}
+		if stop.Err() == nil {
+			d.mu.Lock()
+			d.startUnitsFrom(cfg, takeoverRelease{})
+			d.mu.Unlock()
+		}
 	}
 	close(d.ready)
 	d.notifyStarted(stop)
@@ -387,6 +380,35 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		case <-d.reloads:
 			d.Reload()
 		}
+	}
+}
+
+// startListeners starts every listener of cfg in file order, each bound
+// (or its error returned).
+func (d *Daemon) startListeners(cfg *config.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, name := range listenerOrder(cfg) {
+		if err := d.startListener(d.listeners[name], true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startUnitsFrom starts the VRRP unit of every instance of cfg, each
+// carrying on from its state in handed when the process this one
+// succeeds had the same virtual router. The caller holds d.mu.
+func (d *Daemon) startUnitsFrom(cfg *config.Config, handed takeoverRelease) {
+	for i := range cfg.VRRP {
+		in := &cfg.VRRP[i]
+		u := d.units[in.Name]
+		if v, ok := handed.vrrpState(in); ok {
+			if err := v.carryOn(u.inst); err != nil {
+				d.log.Warn("carrying on the VRRP state handed over", zap.String("vrrp_instance", in.Name), zap.Error(err))
+			}
+		}
+		d.startUnit(u)
 	}
 }
 
@@ -512,6 +534,15 @@ func (d *Daemon) moveMetrics(nc *config.Config) error {
 		prev.stop()
 	}
 	return nil
+}
+
+// removeStale removes the VIPs of cfg's instances that carry rmqlb's
+// marker (Options.RemoveStale).
+func (d *Daemon) removeStale(cfg *config.Config) error {
+	if d.opt.RemoveStale != nil {
+		return d.opt.RemoveStale(cfg, d.log)
+	}
+	return removeStale(cfg, d.log)
 }
 
 // removeStale removes the VIPs with rmqlb's marker that a killed daemon

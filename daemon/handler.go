@@ -43,9 +43,6 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 		}
 		return d.Reload(), nil
 	case "vrrp":
-		if pid := d.upgradePID(); pid != 0 {
-			return nil, fmt.Errorf("vrrp: an upgrade is under way (new process pid %d); ask again once it is done", pid)
-		}
 		return d.handleVRRP(ctx, req.Args)
 	case "upgrade":
 		return d.handleUpgrade(ctx, req.Args)

@@ -68,6 +68,7 @@ func (d *Daemon) ReadyVRRP(ctx context.Context, name string) (vrrp.Snapshot, err
 // requestVRRP makes the request of ask to instance name once the daemon is
 // ready and waits until the instance applied it.
 func (d *Daemon) requestVRRP(ctx context.Context, name, what string, ask func(*vrrp.Instance) <-chan struct{}) (vrrp.Snapshot, error) {
+	var applied <-chan struct{}
 	select {
 	case <-d.ready:
 	case <-ctx.Done():
@@ -75,12 +76,22 @@ func (d *Daemon) requestVRRP(ctx context.Context, name, what string, ask func(*v
 	}
 	d.mu.Lock()
 	u := d.units[name]
+	var up *upgradeRun
+	if u != nil {
+		if up = d.upgrade; up == nil {
+			// Asked under d.mu: an upgrade starts before or after it.
+			applied = ask(u.inst)
+		}
+	}
 	d.mu.Unlock()
 	if u == nil {
 		return vrrp.Snapshot{}, fmt.Errorf("%s VRRP instance %s: no such instance", what, name)
 	}
+	if up != nil {
+		return vrrp.Snapshot{}, fmt.Errorf("%s VRRP instance %s: an upgrade is under way (new process pid %d); ask again once it is done", what, name, up.pid)
+	}
 	select {
-	case <-ask(u.inst):
+	case <-applied:
 	case <-ctx.Done():
 		return vrrp.Snapshot{}, fmt.Errorf("%s VRRP instance %s: %w", what, name, ctx.Err())
 	}

@@ -47,6 +47,17 @@ type harness struct {
 	// lastRound is when the last round of checks was due (the start,
 	// with no jitter).
 	lastRound time.Time
+
+	staleMu sync.Mutex
+	stale   []*config.Config // what the daemon asked to remove stale VIPs of
+}
+
+// staleRemovals returns the configurations whose stale VIPs the daemon
+// removed, in order.
+func (h *harness) staleRemovals() []*config.Config {
+	h.staleMu.Lock()
+	defer h.staleMu.Unlock()
+	return slices.Clone(h.stale)
 }
 
 // newHarness writes cfg (a YAML file; "SOCKET" is replaced by a socket in
@@ -87,7 +98,12 @@ func (h *harness) options(version string) Options {
 		Registry:    h.reg,
 		NewChecker:  h.checks.new,
 		NewVRRP:     h.vrrp.new,
-		RemoveStale: func(*config.Config, *zap.Logger) error { return nil },
+		RemoveStale: func(c *config.Config, _ *zap.Logger) error {
+			h.staleMu.Lock()
+			h.stale = append(h.stale, c)
+			h.staleMu.Unlock()
+			return nil
+		},
 	}
 }
 

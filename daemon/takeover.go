@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -27,8 +29,11 @@ import (
 // the VRRP instances' states and carries them on: a MASTER goes on
 // advertising without the master down wait.
 
-// takeoverCallTimeout bounds each request of the take-over.
-const takeoverCallTimeout = 15 * time.Second
+// takeoverCallTimeout bounds each request of the take-over: longer than
+// the running daemon's own bound on "takeover-ready"
+// (takeoverCommitTimeout), so that its answer is never lost to this
+// side's impatience.
+const takeoverCallTimeout = takeoverCommitTimeout + 10*time.Second
 
 // Takeover is what a running daemon hands to the process that takes over
 // from it: its sockets, as open files, and its state. TakeOver returns it;
@@ -43,12 +48,16 @@ type Takeover struct {
 	fetched time.Time
 }
 
-// TakeOver asks the daemon on cfg's control socket for its sockets and
-// state. That daemon answers only the process it started for `rmqlb
-// upgrade` (the peer's pid says which). On error nothing was taken.
-func TakeOver(cfg *config.Config) (*Takeover, error) {
-	t := &Takeover{socket: cfg.ControlSocket}
-	files, err := control.CallWithFiles(cfg.ControlSocket, control.Request{Command: "takeover"}, &t.offer, takeoverCallTimeout)
+// TakeOver asks the daemon on the control socket at socket (the running
+// daemon's, which `rmqlb upgrade` passes to the new process) for its
+// sockets and state. That daemon answers only the process it started for
+// the upgrade (the peer's pid says which). The control socket stays where
+// it is: a configuration whose control_socket differs is refused, as is a
+// hand-over in a protocol this program does not speak; the running daemon
+// is told why. On error nothing was taken.
+func TakeOver(cfg *config.Config, socket string) (*Takeover, error) {
+	t := &Takeover{socket: socket}
+	files, err := control.CallWithFiles(socket, control.Request{Command: "takeover"}, &t.offer, takeoverCallTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("taking over from the running daemon: %w", err)
 	}
@@ -61,11 +70,26 @@ func TakeOver(cfg *config.Config) (*Takeover, error) {
 	for _, l := range t.offer.Listeners {
 		ok = ok && valid(l.File)
 	}
-	if !ok {
-		t.close()
-		return nil, errors.New("taking over from the running daemon: its answer names files it did not send")
+	switch {
+	case t.offer.Protocol != takeoverProtocol:
+		err = fmt.Errorf("the running daemon hands over in protocol %d, this program speaks %d: restart instead", t.offer.Protocol, takeoverProtocol)
+	case !ok:
+		err = errors.New("the running daemon's answer names files it did not send")
+	case cfg.ControlSocket != socket:
+		err = fmt.Errorf("control_socket is %s in the file, the running daemon serves %s: an upgrade keeps the socket; restart to move it", cfg.ControlSocket, socket)
+	}
+	if err != nil {
+		t.Abort(err)
+		return nil, fmt.Errorf("taking over from the running daemon: %w", err)
 	}
 	return t, nil
+}
+
+// AbortTakeOver tells the daemon on the control socket at socket that the
+// process it started for an upgrade gives up before taking anything over
+// (its configuration does not load), and why.
+func AbortTakeOver(socket string, reason error) {
+	(&Takeover{socket: socket}).Abort(reason)
 }
 
 // PID is the running daemon's process id.
@@ -92,6 +116,8 @@ func (t *Takeover) Abort(reason error) {
 		return
 	}
 	t.close()
+	// Best effort: the running daemon also learns of the failure when
+	// this process exits.
 	_ = control.Call(t.socket, control.Request{Command: "takeover-abort", Args: []string{reason.Error()}}, nil, takeoverCallTimeout)
 }
 
@@ -192,17 +218,17 @@ func (rel takeoverRelease) vrrpState(in *config.VRRPInstance) (handedVRRP, bool)
 }
 
 // carryOn prepares instance inst for Run from its state at the hand-over:
-// a MASTER adopts (advertises on at once), a released instance stays
-// released for what is left of it.
+// a MASTER adopts (advertises on at once, the VIPs on the interface), a
+// BACKUP carries on as BACKUP, released for what is left of a release.
+// An instance the running daemon shut down (INIT) starts afresh.
 func (v handedVRRP) carryOn(inst *vrrp.Instance) error {
-	if v.Released {
-		inst.StepDown(v.ReleasedFor, "")
+	if v.State != vrrp.StateMaster && v.State != vrrp.StateBackup {
 		return nil
 	}
-	if v.State == vrrp.StateMaster {
-		return inst.Adopt()
+	if v.Released {
+		inst.StepDown(v.ReleasedFor, "")
 	}
-	return nil
+	return inst.Adopt(v.State)
 }
 
 // carryOnListener gives listener u what the running daemon hands over:
@@ -219,6 +245,7 @@ func (d *Daemon) carryOnListener(u *listenerUnit, t *Takeover) error {
 			unix.Close(fd)
 			return err
 		}
+		u.handed = true
 	}
 	for i := range u.cfg.Backends {
 		b := &u.cfg.Backends[i]
@@ -282,4 +309,101 @@ func dupFile(f *os.File) (int, error) {
 		return -1, err
 	}
 	return fd, derr
+}
+
+// bindListeners binds the listeners that did not come with a socket (new
+// or moved in this process's file): a bind error gives the take-over up
+// before the running daemon has stopped anything.
+func (d *Daemon) bindListeners(cfg *config.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, name := range listenerOrder(cfg) {
+		if u := d.listeners[name]; !u.handed {
+			if err := u.l.Listen(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// closeUnserved closes the listening sockets of listeners that never ran
+// (a take-over given up): the running daemon serves on with its own.
+func (d *Daemon) closeUnserved() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, u := range d.listeners {
+		if u.part == nil {
+			u.l.CloseUnserved()
+		}
+	}
+}
+
+// handOverFrom completes the take-over once this process can serve: it
+// waits until the health checks have published the states handed over
+// (a tracker then sees them, not "not checked yet"), tells the running
+// daemon it is ready, and returns the VRRP states it stopped in, after
+// removing the VIPs of its masters that no instance here adopts. It fails,
+// and the take-over is given up, when stop is done first or the running
+// daemon refuses. A lost answer (the running daemon went away) is no
+// failure: the VRRP instances then start afresh, after the stale VIPs are
+// removed as on a fresh start.
+func (d *Daemon) handOverFrom(t *Takeover, stop context.Context) (takeoverRelease, error) {
+	select {
+	case <-d.sched.Published():
+	case <-stop.Done():
+	}
+	if stop.Err() != nil {
+		return takeoverRelease{}, errors.New("taking over: stopped before the hand-over")
+	}
+	t.close() // what this configuration has no use for
+	rel, err := t.ready(d.opt.Version)
+	var refused *control.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		return takeoverRelease{}, fmt.Errorf("taking over: the running daemon refused: %w", err)
+	case err != nil:
+		d.log.Warn("taking over: no answer from the running daemon; starting VRRP afresh", zap.Error(err))
+		if len(d.cfg.VRRP) > 0 {
+			if err := d.removeStale(d.cfg); err != nil {
+				d.log.Warn("removing stale VIPs", zap.Error(err))
+			}
+		}
+		return takeoverRelease{}, nil
+	}
+	if left := rel.unadopted(d.cfg); len(left.VRRP) > 0 {
+		d.log.Info("removing the VIPs of the running daemon that no instance here carries on", zap.Int("instances", len(left.VRRP)))
+		if err := d.removeStale(left); err != nil {
+			d.log.Warn("removing VIPs not carried on", zap.Error(err))
+		}
+	}
+	return rel, nil
+}
+
+// unadopted returns, as a configuration to remove stale VIPs of, the VIPs
+// that the masters of rel hold and that no instance of cfg adopts (the
+// same virtual router with the same VIP).
+func (rel takeoverRelease) unadopted(cfg *config.Config) *config.Config {
+	left := &config.Config{}
+	for _, v := range rel.VRRP {
+		if v.State != vrrp.StateMaster {
+			continue
+		}
+		var keep []netip.Prefix
+		for i := range cfg.VRRP {
+			if in := &cfg.VRRP[i]; in.Name == v.Name && in.Interface == v.Interface && in.VRID == v.VRID && in.Version == v.Version {
+				keep = in.VIPs
+			}
+		}
+		var drop []netip.Prefix
+		for _, p := range v.VIPs {
+			if !slices.Contains(keep, p) {
+				drop = append(drop, p)
+			}
+		}
+		if len(drop) > 0 {
+			left.VRRP = append(left.VRRP, config.VRRPInstance{Name: v.Name, Interface: v.Interface, VIPs: drop})
+		}
+	}
+	return left
 }

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -36,6 +40,23 @@ import (
 // takeoverTimeout bounds how long the new process may take to take over.
 const takeoverTimeout = 60 * time.Second
 
+// maxHandedFiles bounds the sockets of one hand-over: the files of one
+// control response.
+const maxHandedFiles = 250
+
+// takeoverProtocol is the version of the hand-over's messages: a new
+// process that does not speak the running daemon's gives up.
+const takeoverProtocol = 1
+
+// takeoverCommitTimeout bounds the "takeover-ready" command: stopping the
+// VRRP instances takes at most twice their VIP owner's timeout and a
+// second (vrrp.Instance.Run); the new process waits longer
+// (takeoverCallTimeout).
+const takeoverCommitTimeout = 20 * time.Second
+
+// killWait bounds the wait for a killed new process to exit.
+const killWait = 5 * time.Second
+
 // upgradeCommandTimeout bounds the "upgrade" command: the take-over and a
 // margin to stop a new process that failed.
 const upgradeCommandTimeout = takeoverTimeout + 15*time.Second
@@ -51,9 +72,11 @@ type Successor interface {
 }
 
 // execSuccessor is a Successor started with os/exec; it writes to this
-// process's standard output and error (the journal under systemd).
+// process's standard output and error (the journal under systemd), and
+// inherits its environment ($NOTIFY_SOCKET included).
 type execSuccessor struct{ cmd *exec.Cmd }
 
+// startExecSuccessor starts binary with args as an execSuccessor.
 func startExecSuccessor(binary string, args []string) (Successor, error) {
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -88,10 +111,13 @@ type upgradeRun struct {
 	exited  chan struct{} // closed when the new process has exited
 	exitErr error         // how it exited; set before exited is closed
 	done    chan control.Upgrade
+	aborted chan struct{} // closed when the new process gave up (takeover-abort)
+	watched chan struct{} // closed when watchSuccessor returns
 
-	mu     sync.Mutex
-	phase  upgradePhase
-	reason string // why the new process gave up, when it said so
+	mu        sync.Mutex
+	phase     upgradePhase
+	reason    string // why the new process gave up, when it said so
+	abortOnce sync.Once
 }
 
 // advance moves the upgrade from phase from to phase to, and reports
@@ -121,6 +147,7 @@ func (u *upgradeRun) fail() bool {
 // takeoverOffer is the answer to "takeover": what the new process takes
 // over. Files are indexes into the files sent with it.
 type takeoverOffer struct {
+	Protocol  int              `json:"protocol"`
 	PID       int              `json:"pid"`
 	Version   string           `json:"version"`
 	Lock      int              `json:"lock"`
@@ -178,6 +205,9 @@ type takeoverRelease struct {
 type handedVRRP struct {
 	handedVRRPInfo
 	State vrrp.State `json:"state"`
+	// VIPs are the instance's addresses, on the interface when State is
+	// MASTER.
+	VIPs []netip.Prefix `json:"vips"`
 	// ReleasedFor is what is left of an operator's release with a
 	// duration; Released without it lasts until `rmqlb vrrp ready`.
 	Released    bool          `json:"released"`
@@ -185,10 +215,14 @@ type handedVRRP struct {
 }
 
 // Upgrade starts binary (this daemon's own executable when empty) to take
-// over from this daemon and waits, bounded by ctx and takeoverTimeout,
-// until it has or has failed. On success this daemon is handing over: Run
+// over from this daemon and waits, bounded by ctx (the control command's
+// timeout) and takeoverTimeout, until it has or has failed; a client that
+// goes away does not end it. On success this daemon is handing over: Run
 // finishes the sessions and returns nil. On failure the new process is
-// killed and this daemon serves on as before.
+// killed and this daemon serves on as before. The binary must be a
+// regular executable file that only root or the daemon's own user may
+// write. An upgrade is refused while a reload runs, while another upgrade
+// is under way, and while a VRRP instance hands its VIPs over to a peer.
 func (d *Daemon) Upgrade(ctx context.Context, binary string) (control.Upgrade, error) {
 	select {
 	case <-d.ready:
@@ -202,50 +236,33 @@ func (d *Daemon) Upgrade(ctx context.Context, binary string) (control.Upgrade, e
 		}
 		binary = exe
 	}
-	if fi, err := os.Stat(binary); err != nil {
+	if err := checkProgram(binary); err != nil {
 		return control.Upgrade{}, fmt.Errorf("upgrading: %w", err)
-	} else if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-		return control.Upgrade{}, fmt.Errorf("upgrading: %s is not an executable file", binary)
 	}
-	args := d.opt.SuccessorArgs
-	if args == nil {
-		args = []string{"run", "--config", d.opt.Path, "--takeover"}
+	args := append(slices.Clip(d.opt.SuccessorArgs), "--takeover-from", d.controlSocket())
+	if d.opt.SuccessorArgs == nil {
+		args = []string{"run", "--config", d.opt.Path, "--takeover-from", d.controlSocket()}
 	}
 	start := d.opt.StartSuccessor
 	if start == nil {
 		start = startExecSuccessor
 	}
 
-	d.mu.Lock()
-	if d.upgrade != nil {
-		pid := d.upgrade.pid
-		d.mu.Unlock()
-		return control.Upgrade{}, fmt.Errorf("upgrading: the upgrade to pid %d is under way", pid)
+	// A reload running now would change what is handed over; one asked
+	// for later is refused until the upgrade is over (Reload).
+	if !d.reloadMu.TryLock() {
+		return control.Upgrade{}, errors.New("upgrading: a reload is running; upgrade once it is done")
 	}
-	if d.stop.Err() != nil {
-		d.mu.Unlock()
-		return control.Upgrade{}, errors.New("upgrading: the daemon is stopping")
-	}
-	for name, unit := range d.units {
-		if s := unit.inst.Snapshot(); s.Released && s.State == vrrp.StateMaster {
-			d.mu.Unlock()
-			return control.Upgrade{}, fmt.Errorf("upgrading: VRRP instance %s is handing its VIPs over (released while MASTER); upgrade once it is BACKUP", name)
-		}
-	}
-	succ, err := start(binary, args)
+	u, err := d.startUpgrade(binary, args, start)
+	d.reloadMu.Unlock()
 	if err != nil {
-		d.mu.Unlock()
 		return control.Upgrade{}, fmt.Errorf("upgrading: %w", err)
 	}
-	u := &upgradeRun{binary: binary, succ: succ, pid: succ.Pid(), started: d.clock.Now(),
-		exited: make(chan struct{}), done: make(chan control.Upgrade, 1)}
-	d.upgrade = u
-	d.mu.Unlock()
 	d.log.Info("upgrading: started the new process", zap.String("binary", binary), zap.Int("pid", u.pid), zap.Strings("args", args))
 	// Owned by the upgrade: it ends when the new process does, which
 	// after a successful upgrade may be long after this one has exited.
 	go func() {
-		u.exitErr = succ.Wait()
+		u.exitErr = u.succ.Wait()
 		close(u.exited)
 	}()
 
@@ -260,6 +277,8 @@ func (d *Daemon) Upgrade(ctx context.Context, binary string) (control.Upgrade, e
 		if u.exitErr != nil {
 			why += " (" + u.exitErr.Error() + ")"
 		}
+	case <-u.aborted:
+		why = "the new process gave up"
 	case <-t.C():
 		why = fmt.Sprintf("the new process did not take over within %s", takeoverTimeout)
 	case <-ctx.Done():
@@ -273,25 +292,87 @@ func (d *Daemon) Upgrade(ctx context.Context, binary string) (control.Upgrade, e
 	}
 	u.mu.Lock()
 	if u.reason != "" {
-		why += "; it said: " + u.reason
+		why += ": " + u.reason
 	}
 	u.mu.Unlock()
 	select {
 	case <-u.exited:
 	default:
-		if err := succ.Kill(); err != nil {
+		if err := u.succ.Kill(); err != nil {
 			d.log.Warn("upgrading: killing the new process", zap.Int("pid", u.pid), zap.Error(err))
 		}
+		kt := d.clock.NewTimer(killWait)
 		select {
 		case <-u.exited:
-		case <-time.After(5 * time.Second):
+		case <-kt.C():
+			d.log.Error("upgrading: the new process did not exit after SIGKILL", zap.Int("pid", u.pid))
 		}
+		kt.Stop()
 	}
 	d.mu.Lock()
 	d.upgrade = nil
 	d.mu.Unlock()
 	d.log.Warn("upgrade failed; serving on as before", zap.Int("pid", u.pid), zap.String("reason", why))
 	return control.Upgrade{}, fmt.Errorf("upgrade failed, pid %d serves on as before: %s", os.Getpid(), why)
+}
+
+// startUpgrade starts the new process and records the upgrade, unless one
+// is under way, the daemon stops, or a VRRP instance is handing its VIPs
+// over to a peer (the new process could not carry that on).
+func (d *Daemon) startUpgrade(binary string, args []string, start func(string, []string) (Successor, error)) (*upgradeRun, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.upgrade != nil {
+		return nil, fmt.Errorf("the upgrade to pid %d is under way", d.upgrade.pid)
+	}
+	if d.stop.Err() != nil {
+		return nil, errors.New("the daemon is stopping")
+	}
+	for name, unit := range d.units {
+		s := unit.inst.Snapshot()
+		if s.Released && s.State == vrrp.StateMaster || s.Handover != nil && s.Handover.Done.IsZero() {
+			return nil, fmt.Errorf("VRRP instance %s is handing its VIPs over to a peer; upgrade once that is done", name)
+		}
+	}
+	succ, err := start(binary, args)
+	if err != nil {
+		return nil, err
+	}
+	u := &upgradeRun{binary: binary, succ: succ, pid: succ.Pid(), started: d.clock.Now(),
+		exited: make(chan struct{}), done: make(chan control.Upgrade, 1), aborted: make(chan struct{}), watched: make(chan struct{})}
+	d.upgrade = u
+	return u, nil
+}
+
+// checkProgram checks that path is a regular executable file that nobody
+// but root or this process's user may change: the daemon runs it with its
+// own privileges.
+func checkProgram(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file", path)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: no owner known", path)
+	}
+	if st.Uid != 0 && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("%s belongs to uid %d, not root or the daemon's user", path, st.Uid)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s may be written by others (mode %04o)", path, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// controlSocket is the control socket the daemon serves.
+func (d *Daemon) controlSocket() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg.ControlSocket
 }
 
 // upgradePID returns the pid of the new process of the upgrade under way,
@@ -305,8 +386,12 @@ func (d *Daemon) upgradePID() int {
 	return d.upgrade.pid
 }
 
-// handleUpgrade answers "upgrade [BINARY]".
+// handleUpgrade answers "upgrade [BINARY]", for root and the daemon's own
+// user only: the daemon runs the program with its privileges.
 func (d *Daemon) handleUpgrade(ctx context.Context, args []string) (any, error) {
+	if !control.PeerPrivileged(ctx) {
+		return nil, errors.New("upgrade: only root or the daemon's user may upgrade it")
+	}
 	if len(args) > 1 {
 		return nil, errors.New("usage: upgrade [BINARY]")
 	}
@@ -350,7 +435,10 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	offer := takeoverOffer{PID: os.Getpid(), Version: d.opt.Version, Now: d.clock.Now()}
+	offer := takeoverOffer{Protocol: takeoverProtocol, PID: os.Getpid(), Version: d.opt.Version, Now: d.clock.Now()}
+	if n := len(d.listeners) + 3; n > maxHandedFiles {
+		return fail(fmt.Errorf("%d sockets, more than the %d one hand-over carries", n, maxHandedFiles))
+	}
 	lock, err := d.lock.dup()
 	if err != nil {
 		return fail(err)
@@ -369,19 +457,19 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 		offer.Metrics = &handedSocket{Bind: d.metrics.srv.addr.String(), File: add(f)}
 	}
 	for _, name := range listenerOrder(d.cfg) {
-		u := d.listeners[name]
-		if u == nil {
+		lu := d.listeners[name]
+		if lu == nil {
 			continue
 		}
-		f, err := u.l.ListeningFile()
+		f, err := lu.l.ListeningFile()
 		if err != nil {
 			// Not bound (a listener that failed on reload): the new
 			// process binds it itself.
 			d.log.Info("handing over: listener not listening", zap.String("listener", name), zap.Error(err))
 			continue
 		}
-		offer.Listeners = append(offer.Listeners, handedSocket{Name: name, Bind: u.cfg.Bind.String(), File: add(f)})
-		snap := u.l.Snapshot()
+		offer.Listeners = append(offer.Listeners, handedSocket{Name: name, Bind: lu.cfg.Bind.String(), File: add(f)})
+		snap := lu.l.Snapshot()
 		for _, b := range snap.Backends {
 			hb := handedBackend{ID: backend.ID{Listener: name, Name: b.Name}}
 			if b.WeightOverride {
@@ -396,7 +484,7 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 			}
 			offer.Backends = append(offer.Backends, hb)
 		}
-		if pins := u.l.Pins(); len(pins) > 0 {
+		if pins := lu.l.Pins(); len(pins) > 0 {
 			offer.Pins = append(offer.Pins, handedPins{Listener: name, Pins: pins})
 		}
 	}
@@ -434,12 +522,13 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 		return nil, err
 	}
 	if err := control.KeepSocketFile(d.ctlLn); err != nil {
-		d.log.Warn("upgrading", zap.Error(err))
+		d.log.Warn("upgrading: keeping the control socket file for the new process", zap.Error(err))
 	}
 	d.ctlLn.Close()
 	d.stopMetrics()
 
 	d.mu.Lock()
+	units, socket := maps.Clone(d.units), d.cfg.ControlSocket
 	for _, unit := range d.units {
 		unit.inst.StopQuietly()
 	}
@@ -457,7 +546,7 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 		}
 		s := unit.inst.Snapshot()
 		hv := handedVRRP{handedVRRPInfo: handedVRRPInfo{Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version},
-			State: s.State, Released: s.Released}
+			State: s.State, VIPs: slices.Clone(in.VIPs), Released: s.Released}
 		if s.Released && !s.ReleasedUntil.IsZero() {
 			hv.ReleasedFor = max(s.ReleasedUntil.Sub(now), time.Millisecond)
 		}
@@ -479,12 +568,45 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 	d.mu.Unlock()
 
 	d.notifyHandedOver(u.pid)
+	// The new process holds the lock too: a daemon started after it died
+	// must not wait for this one's sessions.
+	d.lock.release()
 	u.advance(phaseCommitting, phaseCommitted)
+	go d.watchSuccessor(u, units, socket)
 	d.log.Info("upgrading: handed over; finishing the sessions",
 		zap.Int("pid", u.pid), zap.Int("sessions", res.Sessions), zap.Duration("graceful_timeout", res.GracefulTimeout))
 	u.done <- res
 	close(d.handedOver)
 	return rel, nil
+}
+
+// watchSuccessor runs while this daemon finishes its sessions after a
+// hand-over. Should the new process exit meanwhile with no daemon left
+// serving the control socket (it died; one that upgraded in turn leaves
+// its own successor answering there), nothing would advertise for the
+// VIPs it took on, so this daemon removes them: their sessions here end,
+// and a backup takes over once the adverts stop. It returns when Run does
+// or once it has looked.
+func (d *Daemon) watchSuccessor(u *upgradeRun, units map[string]*vrrpUnit, socket string) {
+	defer close(u.watched)
+	select {
+	case <-d.runDone:
+		return
+	case <-u.exited:
+	}
+	var refused *control.RefusedError
+	if err := control.Call(socket, control.Request{Command: "status"}, nil, time.Second); err == nil || errors.As(err, &refused) {
+		return // a daemon serves on
+	}
+	d.log.Error("the new process exited while this one finished its sessions and no daemon serves; removing the VIPs",
+		zap.Int("pid", u.pid), zap.Error(u.exitErr))
+	for name, unit := range units {
+		ctx, cancel := context.WithTimeout(context.Background(), killWait)
+		if err := unit.vips.Release(ctx); err != nil {
+			d.log.Warn("removing the VIPs", zap.String("vrrp_instance", name), zap.Error(err))
+		}
+		cancel()
+	}
 }
 
 // abortTakeover answers "takeover-abort": the new process gives up and
@@ -497,12 +619,13 @@ func (d *Daemon) abortTakeover(ctx context.Context, args []string) (any, error) 
 	if u == nil || u.pid != pid {
 		return nil, errors.New("takeover-abort: only the process started by `rmqlb upgrade` may give up")
 	}
-	if !u.fail() {
-		return nil, errors.New("takeover-abort: too late, the hand-over is done")
-	}
 	u.mu.Lock()
 	u.reason = strings.Join(args, " ")
 	u.mu.Unlock()
+	if !u.fail() {
+		return nil, errors.New("takeover-abort: too late, the hand-over is done")
+	}
+	u.abortOnce.Do(func() { close(u.aborted) })
 	return struct{}{}, nil
 }
 

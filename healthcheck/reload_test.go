@@ -346,8 +346,24 @@ func TestSchedulerAddInherited(t *testing.T) {
 			t.Errorf("%s: state %v health %v admin %v reason %q, want %+v", b.Backend.Name, b.State, b.Health, b.Admin, b.Reason, w)
 		}
 	}
+	var log eventLog
+	s.Subscribe(log.add)
+	select {
+	case <-s.Published():
+		t.Fatal("published before Run")
+	default:
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := runScheduler(t, s, ctx, cancel)
+	select {
+	case <-s.Published():
+	case <-time.After(5 * time.Second):
+		t.Fatal("initial states not published")
+	}
+	// A subscriber has the inherited states once they are published.
+	if ev := log.all(); len(ev) < 3 || ev[0].State != backend.Up || ev[1].State != backend.Drain || ev[2].State != backend.Down {
+		t.Fatalf("published: %+v", ev)
+	}
 	select { // every first check observed
 	case <-s.Checked():
 	case <-time.After(5 * time.Second):

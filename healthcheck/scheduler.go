@@ -47,6 +47,9 @@ type Scheduler struct {
 	subs     []*subscriber
 	pending  map[backend.ID]bool // backends of the start without a first result yet
 	checked  chan struct{}       // closed when pending is empty after start
+	// published is closed once Run has given every subscriber the
+	// initial states.
+	published chan struct{}
 
 	emitMu sync.Mutex // serialises calls of subscribers
 }
@@ -66,7 +69,7 @@ type subscriber struct{ fn func(Event) }
 func NewScheduler(o Options) *Scheduler {
 	s := &Scheduler{clock: o.Clock, log: o.Logger, jitter: o.Jitter, met: o.Metrics,
 		wake: make(chan struct{}, 1), backends: map[backend.ID]*entry{},
-		pending: map[backend.ID]bool{}, checked: make(chan struct{})}
+		pending: map[backend.ID]bool{}, checked: make(chan struct{}), published: make(chan struct{})}
 	if s.clock == nil {
 		s.clock = SystemClock{}
 	}
@@ -263,6 +266,11 @@ func (s *Scheduler) SetAdmin(id backend.ID, a backend.Admin) error {
 // check (or was removed). The daemon starts VRRP only then.
 func (s *Scheduler) Checked() <-chan struct{} { return s.checked }
 
+// Published returns a channel closed once Run has given every subscriber
+// the initial state of every backend (what Add, AddServing or
+// AddInherited set): a tracker fed by the scheduler knows them then.
+func (s *Scheduler) Published() <-chan struct{} { return s.published }
+
 // Snapshot is the status of every backend, in the order they were added.
 type Snapshot struct {
 	Backends []BackendStatus `json:"backends"`
@@ -326,6 +334,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.emit(initial)
+	close(s.published)
 
 	results := make(chan result)
 	var wg sync.WaitGroup

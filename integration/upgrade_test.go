@@ -320,7 +320,7 @@ func TestUpgradeInPlace(t *testing.T) {
 
 // scrape fetches /metrics at addr from host h.
 func scrape(h *netlab.Host, addr netip.AddrPort) (string, error) {
-	hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{Dial: h.Dialer(2 * time.Second)}}
+	hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: h.DialContext}}
 	resp, err := hc.Get("http://" + addr.String() + "/metrics")
 	if err != nil {
 		return "", err

@@ -96,8 +96,8 @@ type Instance struct {
 	ownerFault  error // desired: why the owner cannot hold the VIPs; nil = it can
 	src         netip.Addr
 	dests       []netip.Addr
-	quiet       bool // StopQuietly was called: Run ends without Shutdown
-	adopt       bool // Adopt was called: Run starts MASTER at once
+	quiet       bool  // StopQuietly was called: Run ends without Shutdown
+	adopt       State // Adopt's state: Run carries on from it; StateInit: none
 	started     bool
 	warnedFor   map[string]bool // drop reasons already logged at warn level
 	sendFailing bool            // the last send failed
@@ -206,26 +206,34 @@ func (i *Instance) kick() {
 	}
 }
 
-// Adopt makes Run start the instance MASTER at once (Startup.Adopt): the
-// process this one succeeds on the same host was the master, its VIPs are
-// on the interface, and this one advertises on without the master down
-// wait (an upgrade in place). A fault still comes first. Call it before
-// Run; it fails once Run has started.
-func (i *Instance) Adopt() error {
+// Adopt makes Run carry on from state, the state of the process this one
+// succeeds on the same host (an upgrade in place; see Startup.Adopt):
+// StateMaster starts the instance MASTER at once, without the master down
+// wait, since its VIPs are on the interface; StateBackup starts it as
+// usual. Either way the first change is marked Adopted (the daemon runs
+// no notify hook for it). Call it before Run; it fails once Run has
+// started, and for other states.
+func (i *Instance) Adopt(state State) error {
+	if state != StateMaster && state != StateBackup {
+		return fmt.Errorf("adopting state %v: only MASTER or BACKUP carry on", state)
+	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.started {
-		return errors.New("adopting mastership: the instance runs already")
+		return errors.New("adopting state: the instance runs already")
 	}
-	i.adopt = true
+	i.adopt = state
 	return nil
 }
 
 // StopQuietly makes Run, once its context is done, end without the
-// Shutdown step: no priority-0 advert, no release of the VIPs, no change
-// to INIT. For an upgrade: the successor process, whose instance Adopts,
-// advertises on and holds the VIPs. Call it before
-// cancelling Run's context.
+// Shutdown step when the process that succeeds this one (an upgrade) can
+// carry the state on (see Adopt): a MASTER that is not released keeps its
+// VIPs and sends no priority-0 advert, and a BACKUP that holds no VIP
+// stays BACKUP; no state change either way. In any other state (a BACKUP
+// still holding the VIPs it yielded, FAULT, a released MASTER) Run shuts
+// down as usual, so that no VIP is left without an owner, and Snapshot
+// then says INIT. Call it before cancelling Run's context.
 func (i *Instance) StopQuietly() {
 	i.mu.Lock()
 	i.quiet = true
@@ -414,13 +422,20 @@ loop:
 	}
 
 	i.mu.Lock()
-	quiet := i.quiet
+	quiet, st := i.quiet, i.m.State()
+	released, _ := i.m.Released()
+	lingering := i.m.lingering()
 	i.mu.Unlock()
-	if quiet {
-		// Handed over: the successor advertises on and holds the VIPs;
-		// no priority 0, no release, no state change.
-		i.log.Info("stopping quietly: the VIPs stay for the process that took over")
-	} else {
+	switch {
+	case quiet && (st == StateMaster && !released || st == StateBackup && !lingering):
+		// Handed over: the successor carries on (a master advertises on
+		// and holds the VIPs); no priority 0, no release, no state
+		// change.
+		i.log.Info("stopping quietly: the process that took over carries on", zap.Stringer("state", st))
+	case quiet:
+		i.log.Info("stopping as usual for the process that takes over: not a master it can carry on", zap.Stringer("state", st))
+		i.step(tr, ow, Shutdown{})
+	default:
 		i.step(tr, ow, Shutdown{})
 	}
 	ow.stop()

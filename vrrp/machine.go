@@ -11,12 +11,16 @@ type Event interface{ isEvent() }
 
 // Startup starts the machine (RFC 5798 section 6.4.1, Startup event).
 type Startup struct {
-	// Adopt starts it MASTER at once, without waiting for the master
-	// down interval: the process this one succeeds on the same host was
-	// the master (an upgrade), the VIPs are on the interface, and the
-	// backups hear the same source advertise on without a gap. A fault
-	// still comes first.
-	Adopt bool
+	// Adopt, when not StateInit, is the state of the process this one
+	// succeeds on the same host (an upgrade in place): the machine
+	// carries on from it. StateMaster starts it MASTER at once, without
+	// waiting for the master down interval (the VIPs are on the
+	// interface, and the backups hear the same source advertise on); a
+	// fault, or a release asked for before the start, comes first, and
+	// then the predecessor's VIPs are released. StateBackup starts it as
+	// usual. The change is marked Adopted when it reaches the state
+	// adopted.
+	Adopt State
 }
 
 // Shutdown stops the machine: a MASTER sends a priority-0 advertisement and
@@ -103,8 +107,8 @@ type Release struct{}
 type StateChange struct {
 	From, To State
 	Reason   string
-	// Adopted marks the change to MASTER of an adopted startup
-	// (Startup.Adopt): the state continues the predecessor process's,
+	// Adopted marks the change of an adopted startup (Startup.Adopt) to
+	// the state adopted: it continues the predecessor process's state,
 	// nothing changed for the network.
 	Adopted bool
 }
@@ -296,17 +300,25 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 	switch ev := ev.(type) {
 	case Startup:
 		if m.state == StateInit {
-			if ev.Adopt && m.faultReason() == "" && !m.released {
+			if ev.Adopt == StateMaster && m.faultReason() == "" && !m.released {
 				out = m.becomeMaster(now, out, "startup: adopted from the process this one succeeds")
-				for i := range out {
-					if c, ok := out[i].(StateChange); ok && c.To == StateMaster {
-						c.Adopted = true
-						out[i] = c
-					}
-				}
+			} else {
+				out = m.start(now, out, "startup")
+			}
+			if ev.Adopt == StateInit {
 				break
 			}
-			out = m.start(now, out, "startup")
+			for i := range out {
+				if c, ok := out[i].(StateChange); ok && c.To == ev.Adopt {
+					c.Adopted = true
+					out[i] = c
+				}
+			}
+			if ev.Adopt == StateMaster && m.state != StateMaster {
+				// The predecessor's VIPs are on the interface and this
+				// one does not hold them.
+				out = append(out, Release{})
+			}
 		}
 	case Shutdown:
 		out = m.shutdown(now, out)

@@ -204,17 +204,24 @@ func TestMachine(t *testing.T) {
 			name: "adopted startup is master at once, advertising the configured priority",
 			cfg:  testConfig(),
 			steps: []step{
-				{ev: Startup{Adopt: true}, want: []Action{StateChange{From: StateInit, To: StateMaster, Reason: "adopted", Adopted: true}, SendAdvert{100}, Acquire{}},
+				{ev: Startup{Adopt: StateMaster}, want: []Action{StateChange{From: StateInit, To: StateMaster, Reason: "adopted", Adopted: true}, SendAdvert{100}, Acquire{}},
 					state: StateMaster, deadline: sec},
 				{at: sec, ev: Tick{}, want: []Action{SendAdvert{100}}, state: StateMaster, deadline: 2 * sec},
 			},
 		},
 		{
-			name: "adopted startup with the link down is FAULT, not master",
+			name: "adopted master with the link down is FAULT and releases the predecessor's VIPs",
 			cfg:  testConfig(),
 			steps: []step{
 				{ev: LinkDown{}, state: StateInit, checkInit: true},
-				{ev: Startup{Adopt: true}, want: []Action{change(StateInit, StateFault, "link down")}, state: StateFault, noTimer: true},
+				{ev: Startup{Adopt: StateMaster}, want: []Action{change(StateInit, StateFault, "link down"), Release{}}, state: StateFault, noTimer: true},
+			},
+		},
+		{
+			name: "adopted backup starts as usual, marked adopted",
+			cfg:  testConfig(),
+			steps: []step{
+				{ev: Startup{Adopt: StateBackup}, want: []Action{StateChange{From: StateInit, To: StateBackup, Reason: "startup", Adopted: true}}, state: StateBackup, deadline: mdi},
 			},
 		},
 		{

@@ -22,7 +22,7 @@ import (
 func defineRun(fs *flag.FlagSet) runFunc {
 	path := fs.String("config", defaultConfig, "read the configuration from `FILE`")
 	logFormat := fs.String("log-format", "console", "the log's format: `console|json` (lines for a person to read, or a JSON object a line)")
-	takeover := fs.Bool("takeover", false, "take over from the daemon running with this configuration's control socket; rmqlb upgrade starts the new program with it, and the running daemon answers no other process")
+	takeover := fs.String("takeover-from", "", "take over from the daemon serving the control socket at `PATH`: rmqlb upgrade starts the new program so, and the running daemon answers no other process")
 	return func(args []string, _, stderr io.Writer) int {
 		// SIGHUP is caught before anything else: a reload asked for
 		// while the daemon starts waits for it instead of killing it.
@@ -38,11 +38,14 @@ func defineRun(fs *flag.FlagSet) runFunc {
 
 // cmdRun runs the daemon in the foreground until SIGINT or SIGTERM; a
 // signal on hup reloads the configuration file. With takeover it takes
-// over from the running daemon (an upgrade in place).
-func cmdRun(path, logFormat string, takeover bool, hup <-chan os.Signal, stderr io.Writer) int {
+// over from the daemon serving that control socket (an upgrade in place).
+func cmdRun(path, logFormat, takeover string, hup <-chan os.Signal, stderr io.Writer) int {
 	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "rmqlb: %s: invalid configuration:\n%v\n", path, err)
+		if takeover != "" {
+			daemon.AbortTakeOver(takeover, fmt.Errorf("%s: invalid configuration: %w", path, err))
+		}
 		return 1
 	}
 	level := zap.NewAtomicLevelAt(cfg.LogLevel)
@@ -57,9 +60,9 @@ func cmdRun(path, logFormat string, takeover bool, hup <-chan os.Signal, stderr 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	opt := daemon.Options{Path: path, Version: version, Logger: log, Level: &level,
-		SuccessorArgs: []string{"run", "--config", path, "--log-format", logFormat, "--takeover"}}
-	if takeover {
-		if opt.Takeover, err = daemon.TakeOver(cfg); err != nil {
+		SuccessorArgs: []string{"run", "--config", path, "--log-format", logFormat}}
+	if takeover != "" {
+		if opt.Takeover, err = daemon.TakeOver(cfg, takeover); err != nil {
 			log.Error("not starting", zap.Error(err))
 			return 1
 		}

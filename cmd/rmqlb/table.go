@@ -12,7 +12,7 @@ func commands() []command {
 	cs := []command{
 		{define: defineRun, doc: clidoc.Command{
 			Name:    "run",
-			Forms:   []string{"[--config FILE] [--log-format console|json] [--takeover]"},
+			Forms:   []string{"[--config FILE] [--log-format console|json] [--takeover-from PATH]"},
 			Summary: "run the daemon in the foreground",
 			Doc: `Runs the daemon in the foreground, logging to stderr, until SIGTERM or SIGINT.
 It takes the single-instance lock of its control socket, removes stale copies of its own VIPs, opens
@@ -130,7 +130,7 @@ ready: NAME is eligible as master again, with its configured priority.`,
 			Forms:   []string{"[--socket PATH | --config FILE] [--binary PATH] [--json]"},
 			Summary: "replace the running daemon by a new program without moving a VIP or refusing a client",
 			Doc: `Asks the running daemon to start the new program (by default its own executable's path, where a
-package upgrade has put the new binary) with run --takeover. The new process takes over the
+package upgrade has put the new binary) with run --takeover-from SOCKET. The new process takes over the
 single-instance lock, the control socket, the metrics socket and every listening socket (open files
 passed over the control socket), the backends' states, operator states, weights and persistence
 entries; once its listeners serve, the old process stops accepting and stops its VRRP instances

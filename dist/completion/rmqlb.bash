@@ -10,10 +10,11 @@ _rmqlb() {
 	local flags="" argflags="" operand=0 i w
 	case ${COMP_WORDS[1]} in
 	run)
-		flags='--config --log-format --takeover' argflags=' --config -config --log-format -log-format '
+		flags='--config --log-format --takeover-from' argflags=' --config -config --log-format -log-format --takeover-from -takeover-from '
 		case $prev in
 			--config | -config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
 			--log-format | -log-format) COMPREPLY=($(compgen -W 'console json' -- "$cur")); return ;;
+			--takeover-from | -takeover-from) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
 		esac
 		;;
 	check-config)
