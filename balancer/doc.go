@@ -28,17 +28,14 @@
 //
 //   - Run binds a raw, non-blocking socket (IP_FREEBIND, so the VIP need not
 //     be local yet; TCP_NODELAY and keepalive set once on it are inherited
-//     by accepted sockets) and starts N event loops (N = GOMAXPROCS, or
-//     the processors not lent to loops with UseProcessors). Each loop is
-//     one goroutine around its own epoll instance. The listening socket
-//     is in every loop's epoll set with EPOLLEXCLUSIVE, so one loop wakes
-//     per burst of connections and accepts them with accept4; the backend
-//     connect starts in the same turn.
-//   - A loop given Processors waits for events without handing its Go
-//     processor back to the scheduler while it is busy (see
-//     Processors): the runtime's monitor and spare threads then stay
-//     asleep instead of taking the processor away and back around every
-//     epoll_wait.
+//     by accepted sockets) and starts N event loops (N = GOMAXPROCS).
+//     Each loop is one goroutine around its own epoll instance. The
+//     listening socket is in every loop's epoll set with EPOLLEXCLUSIVE,
+//     so one loop wakes per burst of connections and accepts them with
+//     accept4; the backend connect starts in the same turn.
+//   - A loop waits in epoll_wait through the Go runtime's blocking
+//     system-call path, so that it never keeps a processor from the
+//     daemon's other goroutines (VRRP, checks) while it waits.
 //   - Sessions live in a per-loop pool of fixed-size structs (no
 //     allocation per connection), and a session's index in it is the
 //     epoll data of its sockets, with a token per registration that tells

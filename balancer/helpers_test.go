@@ -129,11 +129,6 @@ type runningListener struct {
 
 // startListener runs a Listener for cfg with the given number of loops;
 // each of opts may change it before Run (set its clock, for instance).
-// testProcessors lends processors to the loops of every listener the
-// tests start, as the daemon's does: the tests run the loops that keep
-// their processor while they wait.
-var testProcessors = NewProcessors()
-
 func startListener(t testing.TB, cfg Config, loops int, opts ...func(*Listener)) *runningListener {
 	t.Helper()
 	var log *zap.Logger
@@ -145,7 +140,6 @@ func startListener(t testing.TB, cfg Config, loops int, opts ...func(*Listener))
 		t.Fatal(err)
 	}
 	l.loopCount = loops
-	l.UseProcessors(testProcessors)
 	for _, o := range opts {
 		o(l)
 	}

@@ -64,10 +64,7 @@ type Listener struct {
 	// before Run). The event loops time their sessions' deadlines (connect
 	// and the session timeouts) with the real time of epoll_wait instead.
 	clock     clock.Clock
-	loopCount int // number of event loops; 0 = procs.Own(), or GOMAXPROCS without procs
-	// procs lends a processor to each loop while Run runs (UseProcessors);
-	// nil: the loops give their processor back while they wait.
-	procs *Processors
+	loopCount int // number of event loops; 0 = GOMAXPROCS
 
 	params atomic.Pointer[params]
 
@@ -139,16 +136,6 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 	return l, nil
 }
 
-// UseProcessors makes the listener's event loops keep their processors
-// while they wait for events, with one processor lent by p for each loop
-// while Run runs (see Processors); by default a listener has procs.Own()
-// loops. It must be called before Run.
-func (l *Listener) UseProcessors(p *Processors) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.procs = p
-}
-
 // Ready returns a channel closed once Run has bound the listening socket.
 func (l *Listener) Ready() <-chan struct{} { return l.ready }
 
@@ -183,20 +170,13 @@ func (l *Listener) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("starting listener %q: %w", name, err)
 	}
-	l.mu.Lock()
-	procs := l.procs
-	l.mu.Unlock()
 	n := l.loopCount
-	switch {
-	case n > 0:
-	case procs != nil:
-		n = procs.Own()
-	default:
+	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
 	loops := make([]*loop, 0, n)
 	for range n {
-		lp, err := newLoop(l, lnfd, addr, keepAlive, procs != nil)
+		lp, err := newLoop(l, lnfd, addr, keepAlive)
 		if err != nil {
 			for _, o := range loops {
 				o.closeFds()
@@ -205,10 +185,6 @@ func (l *Listener) Run(ctx context.Context) error {
 			return fmt.Errorf("starting listener %q: %w", name, err)
 		}
 		loops = append(loops, lp)
-	}
-	if procs != nil {
-		procs.lend(n)
-		defer procs.lend(-n) // when Run returns: every loop has stopped
 	}
 	l.addr = addr
 	l.mu.Lock()

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-	"unsafe"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -72,21 +71,13 @@ type loop struct {
 	// -1 while it could not be opened.
 	reserve int
 	exit    bool
-	// holdP: the loop waits for events without giving its processor back
-	// to the Go scheduler (see wait), which lends it one (Processors).
-	holdP bool
-	// idle: the last wait that kept the processor timed out; the next one
-	// gives it back.
-	idle bool
-	// gaveBack counts the waits that gave the processor back.
-	gaveBack uint64
 
 	cmdMu   sync.Mutex
 	cmds    []func(*loop)
 	stopped bool // set by the loop when it exits; guarded by cmdMu
 }
 
-func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Duration, holdP bool) (*loop, error) {
+func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Duration) (*loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("creating epoll instance: %w", err)
@@ -98,7 +89,7 @@ func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Durat
 	}
 	epoch := time.Now().Add(-time.Second)
 	lp := &loop{l: l, epfd: epfd, evfd: evfd, lnfd: -1, local: local, lnKeepAlive: lnKeepAlive, now: time.Since(epoch), epoch: epoch,
-		scratch: new(stash), reserve: openReserve(), holdP: holdP}
+		scratch: new(stash), reserve: openReserve()}
 	if err := lp.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN, 0); err != nil {
 		lp.closeFds()
 		return nil, fmt.Errorf("watching eventfd: %w", err)
@@ -166,7 +157,7 @@ func (lp *loop) run() error {
 		lp.closeAll()
 	}()
 	for !lp.exit {
-		n, err := lp.wait(events, lp.waitMillis())
+		n, err := unix.EpollWait(lp.epfd, events, lp.waitMillis())
 		if err != nil {
 			if err == unix.EINTR {
 				continue
@@ -198,57 +189,6 @@ func (lp *loop) recycle() {
 	}
 	clear(lp.closed[len(keep):])
 	lp.closed = keep
-}
-
-// holdWaitMillis bounds a wait for events that keeps the loop's processor.
-// It is below the 10 ms after which the Go scheduler preempts a goroutine
-// that has run that long, so that a waiting loop is seldom interrupted.
-const holdWaitMillis = 5
-
-// wait is epoll_wait(2) for up to ms milliseconds (-1: no limit).
-//
-// A loop with holdP waits up to holdWaitMillis as the Go runtime's raw
-// system calls do, without entering the runtime's system-call state, so it
-// keeps its processor: the runtime neither hands that processor to another
-// thread nor wakes one for it while the loop waits, and the loop's thread
-// goes on at once when events come. The runtime sees the loop as running:
-// a stop of the world (garbage collection) or a preemption after 10 ms
-// signals the thread, which interrupts epoll_wait (EINTR, and run waits
-// again). If nothing comes within holdWaitMillis, the loop is idle: its
-// next wait goes through the runtime's blocking-syscall path, which gives
-// the processor back while it blocks, so that an idle listener costs no
-// wake-up. A loop without holdP always waits that way; a wait of 0 ms
-// never blocks and is always raw.
-func (lp *loop) wait(events []unix.EpollEvent, ms int) (int, error) {
-	if ms == 0 {
-		return epollWaitRaw(lp.epfd, events, 0)
-	}
-	if lp.holdP && !lp.idle {
-		hold := ms
-		if hold < 0 || hold > holdWaitMillis {
-			hold = holdWaitMillis
-		}
-		n, err := epollWaitRaw(lp.epfd, events, hold)
-		if n == 0 && err == nil && hold != ms {
-			lp.idle = true
-		}
-		return n, err
-	}
-	lp.idle = false
-	if lp.holdP {
-		lp.gaveBack++
-	}
-	return unix.EpollWait(lp.epfd, events, ms)
-}
-
-// epollWaitRaw is epoll_wait(2) made with RawSyscall6: see wait.
-func epollWaitRaw(epfd int, events []unix.EpollEvent, ms int) (int, error) {
-	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])),
-		uintptr(len(events)), uintptr(ms), 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
 }
 
 // waitMillis returns the epoll_wait timeout: 0 when sessions have work

@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmqlb/rmqlb/backend"
-	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
@@ -111,10 +110,6 @@ type Daemon struct {
 
 	router *router // routes health events to the listeners
 
-	// procs lends a Go processor to every event loop of the listeners
-	// while it runs (see balancer.Processors).
-	procs *balancer.Processors
-
 	// upgrade is the upgrade under way; nil without. Guarded by mu.
 	upgrade *upgradeRun
 
@@ -149,7 +144,6 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		units:     map[string]*vrrpUnit{},
 		listeners: map[string]*listenerUnit{},
 		ready:     make(chan struct{}),
-		procs:     balancer.NewProcessors(),
 
 		handedOver: make(chan struct{}),
 		runDone:    make(chan struct{}),

@@ -29,7 +29,6 @@ func (d *Daemon) newListener(cfg *config.Config, l *config.Listener) (*listenerU
 	if err != nil {
 		return nil, fmt.Errorf("setting up listener %q: %w", l.Name, err)
 	}
-	bl.UseProcessors(d.procs)
 	u := &listenerUnit{cfg: l, l: bl, reg: reg}
 	d.listeners[l.Name] = u
 	d.router.setListener(l.Name, bl)
