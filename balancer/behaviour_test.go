@@ -543,25 +543,39 @@ func TestKeepAliveBothSides(t *testing.T) {
 		t.Fatal(err)
 	}
 	type opts struct{ ka, idle, nodelay int }
-	got := make(chan [2]opts, 1)
 	r.mu.Lock()
 	lp := r.loops[0]
 	r.mu.Unlock()
-	lp.post(func(lp *loop) {
-		s := lp.head
-		var o [2]opts
-		for i, fd := range []int{s.cli.fd, s.srv.fd} {
-			o[i].ka, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE)
-			o[i].idle, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
-			o[i].nodelay, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
-		}
-		got <- o
-	})
-	for i, o := range <-got {
-		if o != (opts{1, 42, 1}) {
-			t.Errorf("side %d: keepalive %d idle %d nodelay %d, want 1 42 1", i, o.ka, o.idle, o.nodelay)
-		}
+	read := func() [2]opts {
+		got := make(chan [2]opts, 1)
+		lp.post(func(lp *loop) {
+			s := lp.head
+			var o [2]opts
+			for i, fd := range []int{s.cli.fd, s.srv.fd} {
+				o[i].ka, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE)
+				o[i].idle, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)
+				o[i].nodelay, _ = unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
+			}
+			got <- o
+		})
+		return <-got
 	}
+	start := time.Now()
+	o := read()
+	// The client side inherits everything from the listening socket; the
+	// server side has TCP_NODELAY at once and keepalive keepAliveDelay
+	// after it is established.
+	if o[0] != (opts{1, 42, 1}) {
+		t.Errorf("client side: keepalive %d idle %d nodelay %d, want 1 42 1", o[0].ka, o[0].idle, o[0].nodelay)
+	}
+	if o[1].nodelay != 1 {
+		t.Errorf("server side: nodelay %d, want 1", o[1].nodelay)
+	}
+	if o[1].ka != 0 && time.Since(start) < keepAliveDelay/2 {
+		t.Errorf("server side: keepalive set before keepAliveDelay (%v)", keepAliveDelay)
+	}
+	eventually(t, keepAliveDelay+5*time.Second, "keepalive on the server side", func() bool { return read()[1] == (opts{1, 42, 1}) })
+	t.Logf("server side keepalive set after %v (keepAliveDelay %v)", time.Since(start), keepAliveDelay)
 }
 
 func TestIPv6Listener(t *testing.T) {

@@ -22,16 +22,24 @@
 //
 // AMQP connections are long-lived and mostly idle, so what an idle
 // connection costs matters as much as bulk speed. A session therefore costs
-// no goroutine, no pipe and no buffer while idle: only a small struct (344
-// bytes, in the allocator's 352-byte size class) and its two sockets
-// (bench/README.md has the measured cost per idle connection).
+// no goroutine, no pipe and no buffer while idle: only a 256-byte struct in
+// its loop's session pool and its two sockets (bench/README.md has the
+// measured cost per idle connection).
 //
 //   - Run binds a raw, non-blocking socket (IP_FREEBIND, so the VIP need not
 //     be local yet; TCP_NODELAY and keepalive set once on it are inherited
 //     by accepted sockets) and starts N event loops (N = GOMAXPROCS).
-//     Each loop is one goroutine around its own epoll instance. The listening socket is
-//     in every loop's epoll set with EPOLLEXCLUSIVE, so one loop wakes per
-//     burst of connections and accepts them with accept4.
+//     Each loop is one goroutine around its own epoll instance. The
+//     listening socket is in every loop's epoll set with EPOLLEXCLUSIVE,
+//     so one loop wakes per burst of connections and accepts them with
+//     accept4; the backend connect starts in the same turn.
+//   - A loop waits in epoll_wait through the Go runtime's blocking
+//     system-call path, so that it never keeps a processor from the
+//     daemon's other goroutines (VRRP, checks) while it waits.
+//   - Sessions live in a per-loop pool of fixed-size structs (no
+//     allocation per connection), and a session's index in it is the
+//     epoll data of its sockets, with a token per registration that tells
+//     a current event from a stale one.
 //   - Every fd of the data path is a raw fd owned by exactly one loop and
 //     never seen by Go's netpoller. Sockets are registered edge-triggered
 //     for IN|OUT|RDHUP once; the loop remembers readiness per socket and
@@ -39,7 +47,9 @@
 //   - Backend connects are non-blocking; the connect timeout and the
 //     session timeouts live in a per-loop timer heap that bounds
 //     epoll_wait (one entry per session; traffic only records the time of
-//     the last byte, and an entry that fires early is moved).
+//     the last byte, and an entry that fires early is moved). The server
+//     side gets TCP keepalive from the same heap once a session has lived
+//     a second, so that a short session spends no syscall on it.
 //   - A direction first reads with recv(2) into the loop's 16 KiB scratch
 //     buffer and writes the bytes on at once: for AMQP's small frames that
 //     is two syscalls and no pipe. A short read means the socket is

@@ -2,7 +2,6 @@ package balancer
 
 import (
 	"fmt"
-	"sync/atomic"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -48,17 +47,16 @@ func (k *sock) note(events uint32) {
 	}
 }
 
-// half is one direction of a session: bytes read from src are written to
-// dst, either straight from the loop's scratch buffer or spliced through a
-// pipe borrowed from the loop's pool. The pipe and the stash buffer are
-// held only while they have bytes in them.
+// half is one direction of a session: bytes read from its source (src)
+// are written to its destination (dst), either straight from the loop's
+// scratch buffer or spliced through a pipe borrowed from the loop's pool.
+// The pipe and the stash buffer are held only while they have bytes in
+// them. The sockets and the backend's byte counter of a direction follow
+// from which of the session's two halves it is (session.sides, count).
 type half struct {
-	src, dst *sock
-	counter  *atomic.Uint64 // the backend's byte counter of this direction
-
 	p        *pipe
 	buf      *stash // borrowed; buf[off:end] waits for dst
-	bytes    uint64 // written to dst: the session's share of counter
+	bytes    uint64 // written to dst: the session's share of the backend's counter
 	n        int32  // bytes in p
 	off, end int32
 	bulk     bool // the last read filled the scratch buffer: splice
@@ -72,16 +70,32 @@ type half struct {
 	done bool
 }
 
+// sides returns the source and destination sockets of h, a direction of
+// s (a half does not keep them: that keeps idle sessions small).
+func (s *session) sides(h *half) (src, dst *sock) {
+	if h == &s.c2s {
+		return &s.cli, &s.srv
+	}
+	return &s.srv, &s.cli
+}
+
 // count records n bytes written to h's destination, in the backend's
-// counter and the session's.
-func (h *half) count(n int) {
-	h.counter.Add(uint64(n))
+// counter of that direction and the session's.
+func (s *session) count(h *half, n int) {
+	if h == &s.c2s {
+		s.be.bytesIn.Add(uint64(n))
+	} else {
+		s.be.bytesOut.Add(uint64(n))
+	}
 	h.bytes += uint64(n)
 }
 
 // finished reports whether h has nothing more to do: its end was passed
 // on, or its destination failed (what was in flight for it is dropped).
-func (h *half) finished() bool { return h.done || h.dst.failed }
+func (s *session) finished(h *half) bool {
+	_, dst := s.sides(h)
+	return h.done || dst.failed
+}
 
 // move runs one direction until its source or destination would block, or
 // the budget is spent (more is then true; it is also true when a side
@@ -98,8 +112,8 @@ func (h *half) finished() bool { return h.done || h.dst.failed }
 // ended and everything is written, the end is passed on (see passEnd).
 func (s *session) move(h *half) (more bool) {
 	lp := s.lp
-	src, dst := h.src, h.dst
-	if h.finished() {
+	src, dst := s.sides(h)
+	if s.finished(h) {
 		return false
 	}
 	for range chunkBudget {
@@ -112,7 +126,7 @@ func (s *session) move(h *half) (more bool) {
 				return s.writeFailed(dst, err)
 			}
 			h.off += int32(n)
-			h.count(n)
+			s.count(h, n)
 			s.lastActive = lp.now
 			if h.off < h.end {
 				continue
@@ -129,7 +143,7 @@ func (s *session) move(h *half) (more bool) {
 				return s.writeFailed(dst, err)
 			}
 			h.n -= int32(n)
-			h.count(n)
+			s.count(h, n)
 			s.lastActive = lp.now
 			if h.n > 0 {
 				continue
@@ -197,7 +211,7 @@ func (s *session) move(h *half) (more bool) {
 			} else if err != nil {
 				return s.writeFailed(dst, err)
 			}
-			h.count(m)
+			s.count(h, m)
 		}
 		if m < n {
 			h.buf = lp.getBuf()
@@ -216,8 +230,16 @@ func (s *session) move(h *half) (more bool) {
 // once it has, and the next EPOLLOUT brings h here again. The FIN timeout
 // bounds that wait. It reports whether another turn is needed.
 func (s *session) passEnd(h *half) (more bool) {
-	dst := h.dst
-	if !h.src.failed {
+	src, dst := s.sides(h)
+	if !src.failed {
+		if s.other(h).done {
+			// The other direction has ended too, so the session closes
+			// now, and close(2) sends the FIN after the queued bytes as
+			// shutdown would (dst was read to EOF: no unread byte turns
+			// it into a reset).
+			h.done = true
+			return false
+		}
 		if err := unix.Shutdown(dst.fd, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
 			return s.writeFailed(dst, fmt.Errorf("shutting down for writing: %w", err))
 		}
@@ -236,16 +258,25 @@ func (s *session) passEnd(h *half) (more bool) {
 	// Re-arm: the poll this makes lets the kernel wake the loop once the
 	// unsent bytes are gone.
 	dst.writable = false
-	if err := s.lp.ctl(unix.EPOLL_CTL_MOD, dst.fd, epollConnFlags, dst.tok); err != nil {
+	if err := s.lp.ctlSession(unix.EPOLL_CTL_MOD, dst.fd, s, dst.tok); err != nil {
 		h.done = true
 	}
 	return false
 }
 
+// other returns the session's direction opposite to h.
+func (s *session) other(h *half) *half {
+	if h == &s.c2s {
+		return &s.s2c
+	}
+	return &s.c2s
+}
+
 // readFailed records that reading h's source failed (a reset): h has
 // ended, and the source has failed.
 func (s *session) readFailed(h *half, err error) {
-	s.failed(h.src, err)
+	src, _ := s.sides(h)
+	s.failed(src, err)
 	s.srcEnded(h)
 }
 

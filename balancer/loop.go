@@ -36,9 +36,12 @@ type loop struct {
 	// the listening socket.
 	lnKeepAlive time.Duration
 
-	fdtab  []*session // by fd
-	head   *session   // intrusive list of sessions
-	nsess  int
+	sessions sessionPool
+	head     *session // intrusive list of live sessions
+	nsess    int
+	// closed are the sessions closed this turn, given back to the pool at
+	// its end (recycle).
+	closed []*session
 	tok    uint32 // registration tokens (epoll data), never 0
 	timers timerHeap
 	pipes  pipePool
@@ -48,18 +51,19 @@ type loop struct {
 	scratch *stash
 	ready   []*session // sessions with work left after their budget
 	spare   []*session
-	// now is the real time, read after every epoll_wait. Session deadlines
-	// (connect and session timeouts) and the accept pause are on this
+	// now is the loop's time, read after every epoll_wait: the real
+	// (monotonic) time since epoch. Session deadlines (connect and session
+	// timeouts), their times of traffic and the accept pause are on this
 	// time, not on the Listener's injected clock, because epoll_wait's
-	// timeout, which wakes the loop for them, runs on real time.
-	now time.Time
-	// epoch is lp.now when the loop was made: sessions keep their accept
-	// time as an offset from it (session.accepted), on the monotonic
-	// clock, in 8 bytes.
+	// timeout, which wakes the loop for them, runs on real time. A time
+	// of the loop takes 8 bytes in a session (a time.Time takes 24).
+	now time.Duration
+	// epoch is a second before the loop was made, so that no time of the
+	// loop is 0: 0 stands for none.
 	epoch time.Time
 	ev    unix.EpollEvent
 
-	acceptPausedUntil time.Time
+	acceptPausedUntil time.Duration // loop time; 0: not paused
 	// fdStarved: the last accept4 failed for lack of file descriptors.
 	fdStarved bool
 	// reserve is an fd (of /dev/null) held back so that, at the fd limit,
@@ -83,8 +87,8 @@ func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Durat
 		unix.Close(epfd)
 		return nil, fmt.Errorf("creating eventfd: %w", err)
 	}
-	now := time.Now()
-	lp := &loop{l: l, epfd: epfd, evfd: evfd, lnfd: -1, local: local, lnKeepAlive: lnKeepAlive, now: now, epoch: now,
+	epoch := time.Now().Add(-time.Second)
+	lp := &loop{l: l, epfd: epfd, evfd: evfd, lnfd: -1, local: local, lnKeepAlive: lnKeepAlive, now: time.Since(epoch), epoch: epoch,
 		scratch: new(stash), reserve: openReserve()}
 	if err := lp.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN, 0); err != nil {
 		lp.closeFds()
@@ -160,14 +164,31 @@ func (lp *loop) run() error {
 			}
 			return fmt.Errorf("waiting for events: %w", err)
 		}
-		lp.now = time.Now()
+		lp.now = time.Since(lp.epoch)
 		for i := range n {
 			lp.dispatch(&events[i])
 		}
 		lp.runReady()
 		lp.runTimers()
+		lp.recycle()
 	}
 	return nil
+}
+
+// recycle gives the sessions closed this turn back to the pool, except
+// those still in lp.ready: runReady skips them, and a later turn's
+// recycle takes them.
+func (lp *loop) recycle() {
+	keep := lp.closed[:0]
+	for _, s := range lp.closed {
+		if s.queued {
+			keep = append(keep, s)
+			continue
+		}
+		lp.sessions.put(s)
+	}
+	clear(lp.closed[len(keep):])
+	lp.closed = keep
 }
 
 // waitMillis returns the epoll_wait timeout: 0 when sessions have work
@@ -176,17 +197,17 @@ func (lp *loop) waitMillis() int {
 	if len(lp.ready) > 0 {
 		return 0
 	}
-	var next time.Time
+	var next time.Duration
 	if s := lp.timers.peek(); s != nil {
 		next = s.deadline
 	}
-	if !lp.acceptPausedUntil.IsZero() && (next.IsZero() || lp.acceptPausedUntil.Before(next)) {
+	if lp.acceptPausedUntil != 0 && (next == 0 || lp.acceptPausedUntil < next) {
 		next = lp.acceptPausedUntil
 	}
-	if next.IsZero() {
+	if next == 0 {
 		return -1
 	}
-	d := time.Until(next)
+	d := next - time.Since(lp.epoch)
 	if d <= 0 {
 		return 0
 	}
@@ -194,10 +215,12 @@ func (lp *loop) waitMillis() int {
 }
 
 func (lp *loop) dispatch(ev *unix.EpollEvent) {
-	fd := int(ev.Fd)
+	// The loop's own fds (eventfd, listening socket) are registered with
+	// token 0 and their fd as data; a session's sockets with a token and
+	// the session's index in the pool.
 	tok := uint32(ev.Pad)
 	if tok == 0 {
-		switch fd {
+		switch int(ev.Fd) {
 		case lp.evfd:
 			lp.runCmds()
 		case lp.lnfd:
@@ -205,24 +228,21 @@ func (lp *loop) dispatch(ev *unix.EpollEvent) {
 		}
 		return
 	}
-	if fd >= len(lp.fdtab) {
-		return
-	}
-	s := lp.fdtab[fd]
+	s := lp.sessions.at(uint32(ev.Fd))
 	if s == nil {
 		return
 	}
 	e := ev.Events
 	switch {
-	case fd == s.cli.fd && tok == s.cli.tok:
-		if e&unix.EPOLLERR != 0 && s.state == stateConnecting && !hasInput(fd) {
+	case tok == s.cli.tok:
+		if e&unix.EPOLLERR != 0 && s.state == stateConnecting && !hasInput(s.cli.fd) {
 			// The client failed before its backend connection was made
 			// and sent nothing: there is nothing to pass on.
-			s.abort(EndClientReset, fmt.Errorf("client socket: %w", errOr(socketError(fd))))
+			s.abort(EndClientReset, fmt.Errorf("client socket: %w", errOr(socketError(s.cli.fd))))
 			return
 		}
 		s.noteEvents(&s.cli, e)
-	case fd == s.srv.fd && tok == s.srv.tok:
+	case tok == s.srv.tok:
 		if s.state == stateConnecting {
 			if e&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 				s.connectDone(e)
@@ -287,19 +307,19 @@ func (lp *loop) runReady() {
 	for i, s := range cur {
 		cur[i] = nil
 		s.queued = false
-		s.pump()
+		s.pump() // nothing for a closed session (recycle takes it)
 	}
 	lp.spare = cur[:0]
 }
 
 func (lp *loop) runTimers() {
-	if !lp.acceptPausedUntil.IsZero() && !lp.now.Before(lp.acceptPausedUntil) {
-		lp.acceptPausedUntil = time.Time{}
+	if lp.acceptPausedUntil != 0 && lp.now >= lp.acceptPausedUntil {
+		lp.acceptPausedUntil = 0
 		lp.resumeAccepting()
 	}
 	for {
 		s := lp.timers.peek()
-		if s == nil || lp.now.Before(s.deadline) {
+		if s == nil || lp.now < s.deadline {
 			return
 		}
 		lp.timers.stop(s)
@@ -321,7 +341,7 @@ func (lp *loop) accept() {
 		if lp.lnfd < 0 {
 			return
 		}
-		fd, sa, err := unix.Accept4(lp.lnfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, client, err := accept(lp.lnfd)
 		if err != nil {
 			switch err {
 			case unix.EAGAIN:
@@ -348,7 +368,7 @@ func (lp *loop) accept() {
 			}
 		}
 		lp.fdStarved = false
-		lp.newSession(fd, fromSockaddr(sa))
+		lp.newSession(fd, client)
 	}
 }
 
@@ -398,7 +418,7 @@ func (lp *loop) pauseAccepting() {
 		return
 	}
 	lp.ctl(unix.EPOLL_CTL_DEL, lp.lnfd, 0, 0)
-	lp.acceptPausedUntil = lp.now.Add(acceptPause)
+	lp.acceptPausedUntil = lp.now + acceptPause
 }
 
 func (lp *loop) resumeAccepting() {
@@ -419,10 +439,10 @@ func (lp *loop) stopAccepting() {
 	if lp.lnfd < 0 {
 		return
 	}
-	if lp.acceptPausedUntil.IsZero() {
+	if lp.acceptPausedUntil == 0 {
 		lp.ctl(unix.EPOLL_CTL_DEL, lp.lnfd, 0, 0)
 	}
-	lp.acceptPausedUntil = time.Time{}
+	lp.acceptPausedUntil = 0
 	lp.lnfd = -1
 }
 
@@ -473,33 +493,30 @@ func (lp *loop) closeSessionsOf(b *backend) int {
 	return n
 }
 
-// register adds fd to the epoll set and the fd table for s and returns the
-// registration token.
+// register adds fd to the epoll set for s and returns the registration
+// token; the event's data is s's index in the pool and the token, which
+// tells the side and a current registration from a stale one.
 func (lp *loop) register(fd int, s *session) (uint32, error) {
 	lp.tok++
 	if lp.tok == 0 {
 		lp.tok = 1
 	}
 	tok := lp.tok
-	if err := lp.ctl(unix.EPOLL_CTL_ADD, fd, epollConnFlags, tok); err != nil {
+	if err := lp.ctlSession(unix.EPOLL_CTL_ADD, fd, s, tok); err != nil {
 		return 0, fmt.Errorf("watching socket: %w", err)
 	}
-	if fd >= len(lp.fdtab) {
-		n := max(2*len(lp.fdtab), fd+1, 64)
-		t := make([]*session, n)
-		copy(t, lp.fdtab)
-		lp.fdtab = t
-	}
-	lp.fdtab[fd] = s
 	return tok, nil
 }
 
-// release forgets fd and closes it (which also removes it from epoll),
-// with a reset if reset is true.
+// ctlSession is epoll_ctl for a socket of s registered with token tok.
+func (lp *loop) ctlSession(op, fd int, s *session, tok uint32) error {
+	lp.ev = unix.EpollEvent{Events: epollConnFlags, Fd: int32(s.idx), Pad: int32(tok)}
+	return unix.EpollCtl(lp.epfd, op, fd, &lp.ev)
+}
+
+// release closes fd (which also removes it from epoll), with a reset if
+// reset is true.
 func (lp *loop) release(fd int, reset bool) {
-	if fd < len(lp.fdtab) {
-		lp.fdtab[fd] = nil
-	}
 	if reset {
 		resetClose(fd)
 		return

@@ -22,29 +22,35 @@ const (
 // costs, while idle, this struct and two sockets: no goroutine, no pipe.
 type session struct {
 	lp         *loop
-	prev, next *session
+	prev, next *session // the loop's live sessions; next also links free ones (sessionPool)
 
 	cli, srv sock // client side, server (backend) side
 	state    uint8
 	queued   bool // in lp.ready
-	proxy    proxyproto.Version
+	// srvKeepAlive: TCP keepalive was set on the server side (see
+	// armKeepAlive); the client side inherits it from the listening socket.
+	srvKeepAlive bool
+	proxy        proxyproto.Version
 	// ends is how the session began to end: the side that closed or
 	// failed first (see noteEnd); EndUnknown while neither has.
 	ends EndReason
 	tidx int32 // index in lp.timers, -1 if not scheduled
+	// idx is the session's index in lp.sessions: the epoll data of its
+	// sockets' registrations, with their tokens.
+	idx uint32
 
 	client netip.AddrPort
 	be     *backend     // holds one active count of be while non-nil
 	sticky *stickyEntry // persistence reference, nil when off
-	tried  []*backend
+	tried  []*backend   // backends of the failed connect attempts (nil while none failed)
 
 	c2s, s2c half
 
-	deadline    time.Time // in lp.timers: see timeout.go
-	established time.Time // when the backend connection was established
-	lastActive  time.Time // when a byte last moved (or established)
-	// accepted is when the client was accepted, as lp.now - lp.epoch.
-	accepted time.Duration
+	// Times of the loop (loop.now).
+	deadline    time.Duration // in lp.timers: see timeout.go
+	established time.Duration // when the backend connection was established
+	lastActive  time.Duration // when a byte last moved (or established)
+	accepted    time.Duration // when the client was accepted
 }
 
 // newSession starts proxying the accepted client socket fd.
@@ -64,13 +70,13 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 			l.log.Debug("setting client socket options", zap.Error(err))
 		}
 	}
-	s := &session{lp: lp, client: client, tidx: -1, lastActive: lp.now, accepted: lp.now.Sub(lp.epoch)}
+	s := lp.sessions.get()
+	s.lp, s.client, s.tidx, s.lastActive, s.accepted = lp, client, -1, lp.now, lp.now
 	s.cli.fd, s.srv.fd = fd, -1
-	s.c2s.src, s.c2s.dst = &s.cli, &s.srv
-	s.s2c.src, s.s2c.dst = &s.srv, &s.cli
 	tok, err := lp.register(fd, s)
 	if err != nil {
 		l.log.Warn("registering client connection", zap.Error(err))
+		lp.sessions.put(s)
 		unix.Close(fd)
 		if p.logSessions {
 			l.logSession(sessionEnd{client: client, why: EndError})
@@ -113,10 +119,9 @@ func (s *session) connectNext() {
 			}
 			return
 		}
-		s.tried = append(s.tried, t.be)
 		s.be = t.be
 		s.proxy = t.proxy
-		fd, err := dialSocket(t.addr, p.keepAlive)
+		fd, err := dialSocket(t.addr)
 		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
 			// No fd for the backend socket: the proxy's limit, not the
 			// backend's failure. close gives back s.be's count.
@@ -128,6 +133,7 @@ func (s *session) connectNext() {
 		}
 		if err != nil {
 			s.be = nil
+			s.tried = append(s.tried, t.be)
 			l.attemptFailed(t.be)
 			l.log.Debug("connecting to backend", zap.String("backend", t.be.name), zap.Error(err))
 			continue
@@ -136,12 +142,13 @@ func (s *session) connectNext() {
 		if err != nil {
 			unix.Close(fd)
 			s.be = nil
+			s.tried = append(s.tried, t.be)
 			l.attemptFailed(t.be)
 			l.log.Warn("registering backend connection", zap.Error(err))
 			continue
 		}
 		s.srv = sock{fd: fd, tok: tok}
-		lp.timers.set(s, lp.now.Add(p.connectTimeout))
+		lp.timers.set(s, lp.now+p.connectTimeout)
 		return
 	}
 }
@@ -156,6 +163,7 @@ func (s *session) attemptFailed(err error) {
 	}
 	if b := s.be; b != nil {
 		s.be = nil
+		s.tried = append(s.tried, b)
 		lp.l.attemptFailed(b)
 		lp.l.log.Debug("connect to backend failed", zap.String("backend", b.name),
 			zap.Stringer("client", s.client), zap.Error(err))
@@ -164,11 +172,16 @@ func (s *session) attemptFailed(err error) {
 }
 
 // connectDone handles the completion event of a non-blocking connect;
-// events are those of the event that reported it.
+// events are those of the event that reported it. A TCP socket reports
+// EPOLLOUT only once it is connected, and a failed connect EPOLLERR or
+// EPOLLHUP, so SO_ERROR is read only then: a successful connect costs no
+// syscall here.
 func (s *session) connectDone(events uint32) {
-	if err := socketError(s.srv.fd); err != nil {
-		s.attemptFailed(err)
-		return
+	if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		if err := socketError(s.srv.fd); err != nil {
+			s.attemptFailed(err)
+			return
+		}
 	}
 	lp := s.lp
 	lp.timers.stop(s)
@@ -179,7 +192,6 @@ func (s *session) connectDone(events uint32) {
 		}
 	}
 	s.be.total.Add(1)
-	s.c2s.counter, s.s2c.counter = &s.be.bytesIn, &s.be.bytesOut
 	s.state = stateEstablished
 	s.tried = nil // not needed any more; keep idle sessions small
 	// Data (even a FIN) may have come with the connect completion: with
@@ -224,7 +236,7 @@ func (s *session) pump() {
 	}
 	more1 := s.move(&s.c2s)
 	more2 := s.move(&s.s2c)
-	if s.c2s.finished() && s.s2c.finished() {
+	if s.finished(&s.c2s) && s.finished(&s.s2c) {
 		s.close(s.ends)
 		return
 	}
@@ -293,4 +305,7 @@ func (s *session) close(why EndReason) {
 	lp.l.sessionEnded(s.be, s.sticky)
 	s.be, s.sticky = nil, nil
 	lp.l.sessionClosed()
+	// Reused once the loop's turn is over (see loop.recycle): until then
+	// the session stays closed for whatever still refers to it this turn.
+	lp.closed = append(lp.closed, s)
 }

@@ -50,7 +50,7 @@ func (s *session) logEnd(why EndReason) {
 	lp := s.lp
 	e := sessionEnd{
 		client:    s.client,
-		duration:  lp.now.Sub(lp.epoch) - s.accepted,
+		duration:  lp.now - s.accepted,
 		toBackend: s.c2s.bytes,
 		toClient:  s.s2c.bytes,
 		why:       why,

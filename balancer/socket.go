@@ -1,10 +1,12 @@
 package balancer
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,6 +88,12 @@ func setConnOptions(fd int, keepAlive time.Duration) error {
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 		return fmt.Errorf("setting TCP_NODELAY: %w", err)
 	}
+	return setKeepAlive(fd, keepAlive)
+}
+
+// setKeepAlive turns TCP keepalive on with idle time and probe interval
+// keepAlive (see setConnOptions); keepAlive <= 0 does nothing.
+func setKeepAlive(fd int, keepAlive time.Duration) error {
 	if keepAlive <= 0 {
 		return nil
 	}
@@ -102,21 +110,26 @@ func setConnOptions(fd int, keepAlive time.Duration) error {
 	return nil
 }
 
-// dialSocket starts a non-blocking connect to addr and returns the socket.
-// The connection completes (or fails) later: the caller waits for
-// EPOLLOUT and reads SO_ERROR. An error means the attempt failed at once.
-func dialSocket(addr netip.AddrPort, keepAlive time.Duration) (int, error) {
-	sa, fam := toSockaddr(addr)
+// dialSocket starts a non-blocking connect to addr and returns the socket,
+// with TCP_NODELAY set (keepalive is set later, by armKeepAlive, on
+// sessions that live long enough to need it). The connection completes (or
+// fails) later: the caller waits for EPOLLOUT. An error means the attempt
+// failed at once.
+func dialSocket(addr netip.AddrPort) (int, error) {
+	fam := unix.AF_INET6
+	if a := addr.Addr(); a.Is4() || a.Is4In6() {
+		fam = unix.AF_INET
+	}
 	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
 		return -1, fmt.Errorf("creating socket: %w", err)
 	}
-	if err := setConnOptions(fd, keepAlive); err != nil {
+	if err := setConnOptions(fd, 0); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
 	for {
-		err = unix.Connect(fd, sa)
+		err = connect(fd, addr)
 		if err != unix.EINTR {
 			break
 		}
@@ -126,6 +139,65 @@ func dialSocket(addr netip.AddrPort, keepAlive time.Duration) (int, error) {
 		return -1, fmt.Errorf("connecting to %s: %w", addr, err)
 	}
 	return fd, nil
+}
+
+// accept takes one connection from the listening socket lnfd with
+// accept4(2), non-blocking and close-on-exec, and returns it with the
+// client's address. It calls accept4 itself because unix.Accept4 follows
+// every IPv4 accept with a getsockopt(SO_PROTOCOL) on the listening socket
+// (to tell L2TP sockets apart): one syscall more per connection.
+func accept(lnfd int) (int, netip.AddrPort, error) {
+	var rsa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	fd, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lnfd), uintptr(unsafe.Pointer(&rsa)),
+		uintptr(unsafe.Pointer(&n)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if e != 0 {
+		return -1, netip.AddrPort{}, e
+	}
+	return int(fd), fromRawSockaddr(&rsa, n), nil
+}
+
+// fromRawSockaddr converts the first n bytes of an address filled in by
+// the kernel to a netip.AddrPort; other families and short addresses give
+// the zero AddrPort.
+func fromRawSockaddr(rsa *unix.RawSockaddrAny, n uint32) netip.AddrPort {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		if n < unix.SizeofSockaddrInet4 {
+			return netip.AddrPort{}
+		}
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), port)
+	case unix.AF_INET6:
+		if n < unix.SizeofSockaddrInet6 {
+			return netip.AddrPort{}
+		}
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
+	}
+	return netip.AddrPort{}
+}
+
+// connect is connect(2) to addr with the address built on the stack:
+// unix.Connect takes a unix.Sockaddr, which costs an allocation per
+// connection.
+func connect(fd int, addr netip.AddrPort) error {
+	var e unix.Errno
+	if a := addr.Addr(); a.Is4() || a.Is4In6() {
+		sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.Unmap().As4()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], addr.Port())
+		_, _, e = unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet4)
+	} else {
+		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], addr.Port())
+		_, _, e = unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet6)
+	}
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // socketError returns the pending error of fd (SO_ERROR), nil if none.

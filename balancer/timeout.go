@@ -8,17 +8,25 @@ import (
 )
 
 // A session has one deadline in its loop's timer heap: the connect timeout
-// while it connects, afterwards the earliest of its session timeouts:
+// while it connects, afterwards the earliest of its session timeouts and
+// of the time its server side gets TCP keepalive:
 //
 //   - handshake: the client has sent no byte HandshakeTimeout after the
 //     backend connection was established;
 //   - FIN: the session is ending (a direction reached EOF or a side failed)
 //     and no byte has moved for FinTimeout;
-//   - idle: no byte has moved for IdleTimeout.
+//   - idle: no byte has moved for IdleTimeout;
+//   - keepalive: the session has been established for keepAliveDelay (at
+//     most the keepalive time itself), and TCP keepalive is still to be set
+//     on its server side. Setting it then, not at connect, spares the three
+//     setsockopt calls to a session that ends before: it needs no
+//     keepalive, whose first probe would come only after the keepalive
+//     time. The first probe of a longer session comes at most
+//     keepAliveDelay later than it would have.
 //
 // Traffic does not touch the heap: it only moves lastActive, and a deadline
 // that fires early is moved to the new earliest one. The deadlines are on
-// the loop's real time (loop.now).
+// the loop's time (loop.now).
 
 // timerFired handles the session's deadline.
 func (s *session) timerFired() {
@@ -38,6 +46,9 @@ func (s *session) timerFired() {
 		case due(d.idle, now):
 			l.idleTimeouts.Add(1)
 			s.timedOut(EndIdleTimeout)
+		case due(d.keepAlive, now):
+			s.armKeepAlive()
+			s.schedule()
 		default:
 			s.schedule()
 		}
@@ -57,7 +68,7 @@ func (s *session) timedOut(why EndReason) {
 // (a direction ended, a side failed); timerFired calls it for deadlines
 // that moved.
 func (s *session) schedule() {
-	if next := s.deadlines().earliest(); next.IsZero() {
+	if next := s.deadlines().earliest(); next == 0 {
 		s.lp.timers.stop(s)
 	} else {
 		s.lp.timers.set(s, next)
@@ -67,7 +78,8 @@ func (s *session) schedule() {
 // sessionDeadlines are the times at which each session timeout would close
 // a session; the zero time for a timeout that is off or does not apply.
 type sessionDeadlines struct {
-	handshake, fin, idle time.Time
+	handshake, fin, idle time.Duration // times of the loop (loop.now), 0: none
+	keepAlive            time.Duration // not a timeout: see armKeepAlive
 }
 
 // deadlines returns the session's deadlines under the current settings.
@@ -75,22 +87,39 @@ func (s *session) deadlines() sessionDeadlines {
 	p := s.lp.l.params.Load()
 	var d sessionDeadlines
 	if p.handshake > 0 && !s.c2s.seen {
-		d.handshake = s.established.Add(p.handshake)
+		d.handshake = s.established + p.handshake
 	}
 	if p.finTimeout > 0 && s.ending() {
-		d.fin = s.lastActive.Add(p.finTimeout)
+		d.fin = s.lastActive + p.finTimeout
 	}
 	if p.idleTimeout > 0 {
-		d.idle = s.lastActive.Add(p.idleTimeout)
+		d.idle = s.lastActive + p.idleTimeout
+	}
+	if !s.srvKeepAlive && p.keepAlive > 0 {
+		d.keepAlive = s.established + min(keepAliveDelay, p.keepAlive)
 	}
 	return d
 }
 
-// earliest returns the earliest set deadline, the zero time if none is.
-func (d sessionDeadlines) earliest() time.Time {
-	var next time.Time
-	for _, t := range [...]time.Time{d.handshake, d.fin, d.idle} {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+// keepAliveDelay is how long after it is established a session gets TCP
+// keepalive on its server side.
+const keepAliveDelay = time.Second
+
+// armKeepAlive sets TCP keepalive, as the listener's settings say now, on
+// the session's server side; the client side inherited it from the
+// listening socket. A failure is logged: the session goes on without.
+func (s *session) armKeepAlive() {
+	s.srvKeepAlive = true
+	if err := setKeepAlive(s.srv.fd, s.lp.l.params.Load().keepAlive); err != nil {
+		s.lp.l.log.Debug("setting keepalive on the server side", zap.Stringer("client", s.client), zap.Error(err))
+	}
+}
+
+// earliest returns the earliest set deadline, 0 if none is.
+func (d sessionDeadlines) earliest() time.Duration {
+	var next time.Duration
+	for _, t := range [...]time.Duration{d.handshake, d.fin, d.idle, d.keepAlive} {
+		if t != 0 && (next == 0 || t < next) {
 			next = t
 		}
 	}
@@ -98,4 +127,4 @@ func (d sessionDeadlines) earliest() time.Time {
 }
 
 // due reports whether deadline d is set and not after now.
-func due(d, now time.Time) bool { return !d.IsZero() && !now.Before(d) }
+func due(d, now time.Duration) bool { return d != 0 && now >= d }

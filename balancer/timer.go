@@ -7,7 +7,7 @@ import "time"
 // session.tidx is its index or -1. Owned by one loop.
 type timerHeap []*session
 
-func (h *timerHeap) less(i, j int) bool { return (*h)[i].deadline.Before((*h)[j].deadline) }
+func (h *timerHeap) less(i, j int) bool { return (*h)[i].deadline < (*h)[j].deadline }
 
 func (h *timerHeap) swap(i, j int) {
 	a := *h
@@ -46,8 +46,9 @@ func (h *timerHeap) down(i int) {
 	}
 }
 
-// set schedules s at d (moving it if already scheduled).
-func (h *timerHeap) set(s *session, d time.Time) {
+// set schedules s at d, a time of the loop (moving it if already
+// scheduled).
+func (h *timerHeap) set(s *session, d time.Duration) {
 	s.deadline = d
 	if i := int(s.tidx); i >= 0 {
 		h.up(i)

@@ -11,17 +11,24 @@ import (
 type Listeners struct {
 	BulkBind, BulkServer netip.AddrPort
 	EchoBind, EchoServer netip.AddrPort
+	// NBThread is HAProxy's nbthread; 0: HAProxy's default, one thread
+	// per CPU.
+	NBThread int
 }
 
-// HAProxyConfig is HAProxy in mode tcp with splicing both ways, default
-// threads (one per CPU), and the largest round maxconn whose fds fit the
+// HAProxyConfig is HAProxy in mode tcp with splicing both ways,
+// l.NBThread threads, and the largest round maxconn whose fds fit the
 // 20000 open-files hard limit: HAProxy reserves 2 fds per connection plus
 // maxpipes (maxconn/4) pipes of 2 fds, 2.5 x maxconn in all (9000 asks
 // for 22518).
 func HAProxyConfig(l Listeners) string {
+	threads := "    # default nbthread: one per CPU"
+	if l.NBThread > 0 {
+		threads = fmt.Sprintf("    nbthread %d", l.NBThread)
+	}
 	return fmt.Sprintf(`global
     maxconn 7500
-    # default nbthread: one per CPU
+%[5]s
 
 defaults
     mode tcp
@@ -39,7 +46,7 @@ listen bulk
 listen echo
     bind %[3]s
     server s1 %[4]s
-`, l.BulkBind, l.BulkServer, l.EchoBind, l.EchoServer)
+`, l.BulkBind, l.BulkServer, l.EchoBind, l.EchoServer, threads)
 }
 
 // RmqlbListeners is the `listeners:` section of an rmqlb configuration

@@ -20,6 +20,10 @@ type ConnRateConfig struct {
 	Duration time.Duration
 	// Timeout bounds each connection's dial and echo. Default 2s.
 	Timeout time.Duration
+	// Reset closes each connection with a reset (SO_LINGER 0) instead of a
+	// FIN: the client then keeps no TIME_WAIT socket, and the proxy's or
+	// server's side of the connection ends at once. Default false (FIN).
+	Reset bool
 }
 
 // ConnRateResult is the outcome of ConnRate, ready for JSON.
@@ -64,7 +68,7 @@ func ConnRate(ctx context.Context, cfg ConnRateConfig) (ConnRateResult, error) {
 			d := net.Dialer{Timeout: cfg.Timeout}
 			b := []byte{'x'}
 			for ctx.Err() == nil && time.Now().Before(end) {
-				if err := cycle(ctx, &d, cfg.Target, b, cfg.Timeout); err != nil {
+				if err := cycle(ctx, &d, cfg.Target, b, cfg.Timeout, cfg.Reset); err != nil {
 					if ctx.Err() == nil && time.Now().Before(end) {
 						errs[w]++
 						k := errorKind(err)
@@ -98,13 +102,18 @@ func ConnRate(ctx context.Context, cfg ConnRateConfig) (ConnRateResult, error) {
 	return res, nil
 }
 
-// cycle is one connect, 1-byte echo, close.
-func cycle(ctx context.Context, d *net.Dialer, target string, b []byte, timeout time.Duration) error {
+// cycle is one connect, 1-byte echo, close (with a reset if reset is set).
+func cycle(ctx context.Context, d *net.Dialer, target string, b []byte, timeout time.Duration, reset bool) error {
 	c, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if tc, ok := c.(*net.TCPConn); ok && reset {
+		if err := tc.SetLinger(0); err != nil {
+			return err
+		}
+	}
 	c.SetDeadline(time.Now().Add(timeout))
 	if _, err := c.Write(b); err != nil {
 		return err

@@ -2,7 +2,10 @@ package loadgen
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -45,6 +48,52 @@ func TestConnRate(t *testing.T) {
 	}
 	if res.Conns == 0 || res.Errors != 0 {
 		t.Fatalf("ConnRate = %+v", res)
+	}
+}
+
+// TestConnRateReset: with Reset the server sees each connection end with
+// a reset, without it with an orderly EOF.
+func TestConnRateReset(t *testing.T) {
+	for _, reset := range []bool{false, true} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends := make(chan error, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				ends <- err
+				return
+			}
+			defer c.Close()
+			b := make([]byte, 1)
+			if _, err := io.ReadFull(c, b); err != nil {
+				ends <- err
+				return
+			}
+			c.Write(b)
+			_, err = c.Read(b)
+			ends <- err
+		}()
+		// One worker, one cycle: the run ends while the second dial waits
+		// for an accept that never comes (not counted as an error).
+		res, err := ConnRate(context.Background(), ConnRateConfig{Target: ln.Addr().String(), Workers: 1,
+			Duration: 300 * time.Millisecond, Timeout: 200 * time.Millisecond, Reset: reset})
+		ln.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Conns < 1 {
+			t.Fatalf("reset %v: ConnRate = %+v", reset, res)
+		}
+		end := <-ends
+		if reset && !errors.Is(end, syscall.ECONNRESET) {
+			t.Errorf("with Reset the server's read ended with %v, want ECONNRESET", end)
+		}
+		if !reset && end != io.EOF {
+			t.Errorf("without Reset the server's read ended with %v, want EOF", end)
+		}
 	}
 }
 

@@ -4,7 +4,7 @@
 //
 //	loadgen echo     -listen ADDR [-max-time D]
 //	loadgen rr       -target ADDR [-conns 16] [-size 128] [-warmup 1s] [-duration 5s]
-//	loadgen connrate -target ADDR [-workers 8] [-duration 5s]
+//	loadgen connrate -target ADDR [-workers 8] [-duration 5s] [-reset]
 //	loadgen idle     -target ADDR [-conns 3000] [-max-time 60s]
 //	loadgen wait     -target ADDR [-timeout 10s]
 //
@@ -53,6 +53,7 @@ func run(args []string) error {
 	duration := fs.Duration("duration", 5*time.Second, "measured duration (rr, connrate)")
 	maxTime := fs.Duration("max-time", 0, "upper bound on run time (echo: 0 = until signal; idle: 60s)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to keep trying (wait)")
+	reset := fs.Bool("reset", false, "close each connection with a reset instead of a FIN (connrate)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -77,7 +78,7 @@ func run(args []string) error {
 		}
 		return out.Encode(res)
 	case "connrate":
-		res, err := loadgen.ConnRate(ctx, loadgen.ConnRateConfig{Target: *target, Workers: *workers, Duration: *duration})
+		res, err := loadgen.ConnRate(ctx, loadgen.ConnRateConfig{Target: *target, Workers: *workers, Duration: *duration, Reset: *reset})
 		if err != nil {
 			return err
 		}

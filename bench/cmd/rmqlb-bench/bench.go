@@ -46,12 +46,24 @@ const (
 	mRRRate   = "128 B req/resp, 16 conns (k/s)"
 	mRRP50    = "  p50 latency (us, lower is better)"
 	mRRP99    = "  p99 latency (us, lower is better)"
-	mConnRate = "connect+echo+close, 8 workers (k/s)"
+	mConnRate = "connect+echo+close (k/s)"
 	mIdleRSS  = "idle: RSS growth per conn (KiB, lower)"
 	mIdleFDs  = "idle: fds per conn (lower)"
+
+	// The proxy process's own cost per operation, measured during the
+	// load (lower is better; none for direct).
+	mRRCPU   = "  req/resp: proxy CPU per req (us)"
+	mRRVol   = "  req/resp: proxy vol. ctx sw. per req"
+	mRRSys   = "  req/resp: proxy syscalls per req"
+	mConnCPU = "  conn: proxy CPU per conn (us)"
+	mConnVol = "  conn: proxy vol. ctx sw. per conn"
+	mConnInv = "  conn: proxy invol. ctx sw. per conn"
+	mConnSys = "  conn: proxy syscalls per conn"
+	mRRInv   = "  req/resp: proxy invol. ctx sw. per req"
 )
 
-var metricOrder = []string{mBulk1, mBulk8, mRRRate, mRRP50, mRRP99, mConnRate, mIdleRSS, mIdleFDs}
+var metricOrder = []string{mBulk1, mBulk8, mRRRate, mRRP50, mRRP99, mRRCPU, mRRVol, mRRInv, mRRSys,
+	mConnRate, mConnCPU, mConnVol, mConnInv, mConnSys, mIdleRSS, mIdleFDs}
 
 type bench struct {
 	o          options
@@ -64,9 +76,20 @@ type bench struct {
 	procs procSet
 	// results[target][metric] holds one figure per round.
 	results map[string]map[string][]float64
-	// loads is /proc/loadavg's 1, 5 and 15-minute figures at the start of
-	// each round.
-	loads []string
+	// rounds says, for each round, how loaded the machine was.
+	rounds []roundLoad
+}
+
+// roundLoad is how loaded the machine was during one round.
+type roundLoad struct {
+	// start and end are /proc/loadavg's 1, 5 and 15-minute figures.
+	start, end string
+	// others is the CPU time that work other than the bench's own
+	// processes took during the round, per second of it: how many CPUs
+	// other work kept busy on average.
+	others float64
+	// kept: others was within -max-load, the round counts in the table.
+	kept bool
 }
 
 // waitQuiet waits, if -wait-load is set, until the machine's 1-minute load
@@ -136,10 +159,17 @@ func (b *bench) run(ctx context.Context) (err error) {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "round %d/%d: %v (load average %s)\n", r+1, b.o.rounds, order, benchkit.LoadAvg())
-		b.loads = append(b.loads, benchkit.LoadAvg())
+		rl := roundLoad{start: benchkit.LoadAvg()}
+		before := b.sampleCPU()
 		if err := b.round(ctx, order); err != nil {
 			return fmt.Errorf("round %d: %w", r+1, err)
 		}
+		rl.others = before.othersUntil(b.sampleCPU())
+		rl.end = benchkit.LoadAvg()
+		rl.kept = b.o.maxLoad <= 0 || rl.others <= b.o.maxLoad
+		b.rounds = append(b.rounds, rl)
+		fmt.Fprintf(os.Stderr, "round %d/%d: other work kept %.2f CPUs busy (load average %s at the end)%s\n",
+			r+1, b.o.rounds, rl.others, rl.end, map[bool]string{true: "", false: ": left out of the table"}[rl.kept])
 	}
 	b.print(os.Stdout, time.Since(start))
 	if b.o.jsonOut != "" {
@@ -210,17 +240,23 @@ func (b *bench) round(ctx context.Context, order []string) error {
 		eps[t] = ep
 	}
 	for _, t := range order {
-		if ep := eps[t]; ep.proc != nil {
+		if ep := eps[t]; ep.proc != nil && b.o.loads["idle"] {
 			if err := b.idle(ctx, t, ep); err != nil {
 				return fmt.Errorf("%s: %w", t, errors.Join(err, ep.proc.alive()))
 			}
 		}
 	}
-	loads := []func(context.Context, string, endpoint) error{
-		func(ctx context.Context, t string, ep endpoint) error { return b.bulk(ctx, t, ep, 1, mBulk1) },
-		func(ctx context.Context, t string, ep endpoint) error { return b.bulk(ctx, t, ep, 8, mBulk8) },
-		b.rr,
-		b.connRate,
+	var loads []func(context.Context, string, endpoint) error
+	if b.o.loads["bulk"] {
+		loads = append(loads,
+			func(ctx context.Context, t string, ep endpoint) error { return b.bulk(ctx, t, ep, 1, mBulk1) },
+			func(ctx context.Context, t string, ep endpoint) error { return b.bulk(ctx, t, ep, 8, mBulk8) })
+	}
+	if b.o.loads["rr"] {
+		loads = append(loads, b.rr)
+	}
+	if b.o.loads["conn"] {
+		loads = append(loads, b.connRate)
 	}
 	for _, load := range loads {
 		for _, t := range order {
@@ -254,7 +290,7 @@ func (b *bench) startTarget(ctx context.Context, target string) (endpoint, error
 	case "haproxy":
 		ep = endpoint{bulk: netip.AddrPortFrom(px, haproxyBulkPort), echo: netip.AddrPortFrom(px, haproxyEchoPort)}
 		cfg := filepath.Join(b.tmp, "haproxy.cfg")
-		if err := os.WriteFile(cfg, []byte(haproxyConfig(ep, srv)), 0o644); err != nil {
+		if err := os.WriteFile(cfg, []byte(haproxyConfig(ep, srv, b.o.haproxyThreads)), 0o644); err != nil {
 			return ep, err
 		}
 		ep.proc, err = b.procs.start("haproxy", b.lab.Command(ctx, b.lab.Proxy, "haproxy", "-db", "-f", cfg))
@@ -301,9 +337,13 @@ func (b *bench) bulk(ctx context.Context, target string, ep endpoint, streams in
 func (b *bench) rr(ctx context.Context, target string, ep endpoint) error {
 	ctx, cancel := context.WithTimeout(ctx, b.o.duration+30*time.Second)
 	defer cancel()
-	out, err := runOutput(ctx, b.lab.Command(ctx, b.lab.Client, b.loadgen, "rr",
-		"-target", ep.echo.String(), "-conns", "16", "-size", "128",
-		"-warmup", "1s", "-duration", b.o.duration.String()))
+	var out []byte
+	cost, err := b.proxyCost(ctx, ep, func() (err error) {
+		out, err = runOutput(ctx, b.lab.Command(ctx, b.lab.Client, b.loadgen, "rr",
+			"-target", ep.echo.String(), "-conns", "16", "-size", "128",
+			"-warmup", b.warmup().String(), "-duration", b.o.duration.String()))
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -317,15 +357,27 @@ func (b *bench) rr(ctx context.Context, target string, ep endpoint) error {
 	b.record(target, mRRRate, res.Rate/1e3)
 	b.record(target, mRRP50, res.P50us)
 	b.record(target, mRRP99, res.P99us)
+	// The proxy's cost spans the warm-up too: per request of the whole run.
+	b.recordCost(target, cost, float64(res.Requests)*(1+b.warmup().Seconds()/res.Seconds), mRRCPU, mRRVol, mRRInv, mRRSys)
 	return nil
 }
+
+// warmup is the request/response load's unmeasured warm-up.
+func (b *bench) warmup() time.Duration { return time.Second }
 
 func (b *bench) connRate(ctx context.Context, target string, ep endpoint) error {
 	ctx, cancel := context.WithTimeout(ctx, b.o.duration+30*time.Second)
 	defer cancel()
-	out, err := runOutput(ctx, b.lab.Command(ctx, b.lab.Client, b.loadgen, "connrate",
-		"-target", ep.echo.String(), "-workers", "8",
-		"-duration", b.o.duration.String()))
+	args := []string{"connrate", "-target", ep.echo.String(), "-workers", strconv.Itoa(b.o.connWorkers),
+		"-duration", b.o.duration.String()}
+	if b.o.connReset {
+		args = append(args, "-reset")
+	}
+	var out []byte
+	cost, err := b.proxyCost(ctx, ep, func() (err error) {
+		out, err = runOutput(ctx, b.lab.Command(ctx, b.lab.Client, b.loadgen, args...))
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -340,6 +392,7 @@ func (b *bench) connRate(ctx context.Context, target string, ep endpoint) error 
 		fmt.Fprintf(os.Stderr, "  note: %s connrate had %d errors in %d connections, kinds: %v\n", target, res.Errors, res.Conns, res.ErrorKinds)
 	}
 	b.record(target, mConnRate, res.Rate/1e3)
+	b.recordCost(target, cost, float64(res.Conns+res.Errors), mConnCPU, mConnVol, mConnInv, mConnSys)
 	return nil
 }
 
@@ -423,9 +476,12 @@ func listeners(ep endpoint, srv netip.Addr) benchkit.Listeners {
 	}
 }
 
-// haproxyConfig is benchkit.HAProxyConfig for the proxy at ep.
-func haproxyConfig(ep endpoint, srv netip.Addr) string {
-	return benchkit.HAProxyConfig(listeners(ep, srv))
+// haproxyConfig is benchkit.HAProxyConfig for the proxy at ep with
+// nbthread threads (0: HAProxy's default).
+func haproxyConfig(ep endpoint, srv netip.Addr, nbthread int) string {
+	l := listeners(ep, srv)
+	l.NBThread = nbthread
+	return benchkit.HAProxyConfig(l)
 }
 
 // rmqlbConfig is a proxy-only rmqlb: no VRRP, the two listeners of

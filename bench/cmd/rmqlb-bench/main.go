@@ -9,11 +9,17 @@
 //   - bulk throughput with iperf3, 1 and 8 streams;
 //   - 128-byte request/response over 16 connections: rate, p50, p99;
 //   - connection rate: connect, 1-byte echo, close, 8 workers;
+//   - for each proxy, during the request/response and connection-rate
+//     loads: its CPU time and context switches per operation (and, with
+//     -perf, its syscalls);
 //   - 3000 idle connections: RSS growth and fds per connection of the
 //     proxy process (a fresh process each round).
 //
 // It prints each figure's median over the rounds and the ratios
-// rmqlb/direct and rmqlb/HAProxy (medians of the per-round ratios).
+// rmqlb/direct and rmqlb/HAProxy (medians of the per-round ratios). The
+// machine is shared: each round also measures the CPU time that other
+// work took meanwhile, and a round in which it exceeds -max-load CPUs is
+// shown but left out of the table.
 //
 // Usage, as root from the repository root:
 //
@@ -33,6 +39,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -51,6 +58,17 @@ type options struct {
 	verbose   bool
 	waitLoad  float64
 	waitMax   time.Duration
+	// maxLoad: a round during which other work kept more CPUs than this
+	// busy on average is left out of the table (0: none is).
+	maxLoad float64
+	// haproxyThreads is HAProxy's nbthread: by default rmqlb's number of
+	// event loops per listener (one per CPU).
+	haproxyThreads int
+	connWorkers    int  // connection-rate workers
+	connReset      bool // connection-rate clients close with a reset
+	perf           bool // count the proxies' syscalls with perf stat
+	// loads are the loads to run: idle, bulk, rr, conn.
+	loads map[string]bool
 }
 
 func main() {
@@ -66,8 +84,18 @@ func main() {
 	flag.BoolVar(&o.verbose, "v", false, "log every step")
 	flag.Float64Var(&o.waitLoad, "wait-load", 0, "before each round, wait until the 1-minute load average is at most this (0 = don't wait)")
 	flag.DurationVar(&o.waitMax, "wait-max", 3*time.Minute, "longest wait for -wait-load before running the round anyway")
+	flag.Float64Var(&o.maxLoad, "max-load", 0.5, "leave out of the table a round during which other work kept more than this many CPUs busy on average (0 = keep every round)")
+	flag.IntVar(&o.haproxyThreads, "haproxy-nbthread", runtime.NumCPU(), "HAProxy's nbthread (default: rmqlb's event loops per listener, one per CPU)")
+	flag.IntVar(&o.connWorkers, "conn-workers", 8, "connection-rate load: parallel connect loops")
+	flag.BoolVar(&o.connReset, "conn-reset", false, "connection-rate load: clients close with a reset instead of a FIN")
+	flag.BoolVar(&o.perf, "perf", false, "count the proxies' syscalls per operation with perf stat (needs perf)")
+	loads := flag.String("loads", "idle,bulk,rr,conn", "comma-separated loads to run: idle, bulk, rr (request/response), conn (connection rate)")
 	flag.Parse()
 	o.targets = strings.Split(targets, ",")
+	o.loads = map[string]bool{}
+	for _, l := range strings.Split(*loads, ",") {
+		o.loads[l] = true
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -92,13 +120,26 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("unknown target %q", t)
 		}
 	}
+	if o.perf {
+		need = append(need, "perf")
+	}
 	for _, tool := range need {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("looking up %s: %w", tool, err)
 		}
 	}
+	for l := range o.loads {
+		switch l {
+		case "idle", "bulk", "rr", "conn":
+		default:
+			return fmt.Errorf("unknown load %q", l)
+		}
+	}
 	if o.rounds < 1 {
 		return errors.New("-rounds must be at least 1")
+	}
+	if o.haproxyThreads < 1 || o.connWorkers < 1 {
+		return errors.New("-haproxy-nbthread and -conn-workers must be at least 1")
 	}
 
 	tmp, err := os.MkdirTemp("", "rmqlb-bench-")

@@ -60,47 +60,54 @@ func fmtRatio(v float64, ok bool) string {
 	return fmt.Sprintf("%.2f", v)
 }
 
+// keep returns the figures of v from the rounds marked in kept.
+func keep(v []float64, kept []bool) []float64 {
+	var out []float64
+	for i, x := range v {
+		if i < len(kept) && kept[i] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 func (b *bench) print(w io.Writer, took time.Duration) {
 	host, _ := os.Hostname()
 	fmt.Fprintf(w, "\nrmqlb-bench: %s, %d rounds, %d CPUs, host %s, took %s\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), b.o.rounds, runtime.NumCPU(), host, took.Round(time.Second))
 	if contains(b.o.targets, "rmqlb") {
-		fmt.Fprintf(w, "rmqlb: %s\n", b.rmqlbBuild)
+		fmt.Fprintf(w, "rmqlb: %s (event loops per listener: one per CPU, %d)\n", b.rmqlbBuild, runtime.NumCPU())
 	}
-	fmt.Fprintf(w, "load average at the start of each round: %s\n", strings.Join(b.loads, "; "))
-	fmt.Fprintf(w, "figures: medians over rounds; ratios: medians of the per-round ratios (each round runs every load\n"+
-		"against all targets back to back); idle: growth per connection over %d idle connections, fresh process\n\n", b.o.idleConns)
+	if contains(b.o.targets, "haproxy") {
+		fmt.Fprintf(w, "haproxy: nbthread %d\n", b.o.haproxyThreads)
+	}
+	ending := "FIN"
+	if b.o.connReset {
+		ending = "reset"
+	}
+	fmt.Fprintf(w, "connection rate: %d workers, clients close with a %s\n", b.o.connWorkers, ending)
+	kept := make([]bool, len(b.rounds))
+	nkept := 0
+	for i, r := range b.rounds {
+		mark := "kept"
+		if kept[i] = r.kept; !r.kept {
+			mark = fmt.Sprintf("LEFT OUT (above -max-load %.2f)", b.o.maxLoad)
+		} else {
+			nkept++
+		}
+		fmt.Fprintf(w, "round %d: other work kept %.2f CPUs busy; load average %s at start, %s at end: %s\n",
+			i+1, r.others, r.start, r.end, mark)
+	}
+	if nkept == 0 {
+		fmt.Fprintf(w, "\nno round was quiet enough (-max-load %.2f): no table of figures and ratios; per-round figures below\n", b.o.maxLoad)
+	} else {
+		fmt.Fprintf(w, "figures: medians over the %d kept rounds; ratios: medians of their per-round ratios (each round runs every\n"+
+			"load against all targets back to back); idle: growth per connection over %d idle connections, fresh process\n\n", nkept, b.o.idleConns)
+		b.printTable(w, kept)
+	}
 
-	cols := []string{"direct", "rmqlb", "haproxy"}
-	header := []string{"metric"}
-	for _, c := range cols {
-		if contains(b.o.targets, c) {
-			header = append(header, c)
-		}
-	}
-	header = append(header, "rmqlb/direct", "rmqlb/haproxy")
-	rows := [][]string{header}
-	for _, metric := range metricOrder {
-		med := map[string]float64{}
-		ok := map[string]bool{}
-		for _, c := range cols {
-			med[c], ok[c] = median(b.results[c][metric])
-		}
-		row := []string{metric}
-		for _, c := range cols {
-			if contains(b.o.targets, c) {
-				row = append(row, fmtFig(med[c], ok[c]))
-			}
-		}
-		rd, rdok := pairedRatio(b.results["rmqlb"][metric], b.results["direct"][metric])
-		rh, rhok := pairedRatio(b.results["rmqlb"][metric], b.results["haproxy"][metric])
-		row = append(row, fmtRatio(rd, rdok), fmtRatio(rh, rhok))
-		rows = append(rows, row)
-	}
-	writeMarkdown(w, rows)
-
-	fmt.Fprintf(w, "\nper round:\n")
-	for _, c := range cols {
+	fmt.Fprintf(w, "\nper round (every round, kept or not):\n")
+	for _, c := range []string{"direct", "rmqlb", "haproxy"} {
 		if !contains(b.o.targets, c) {
 			continue
 		}
@@ -113,9 +120,65 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 			for i, x := range v {
 				parts[i] = fmtFig(x, true)
 			}
-			fmt.Fprintf(w, "  %-8s %-38s %s\n", c, strings.TrimSpace(metric), strings.Join(parts, "  "))
+			fmt.Fprintf(w, "  %-8s %-42s %s\n", c, strings.TrimSpace(metric), strings.Join(parts, "  "))
 		}
 	}
+}
+
+// printTable prints the medians and ratios of the kept rounds, with each
+// ratio's range over those rounds.
+func (b *bench) printTable(w io.Writer, kept []bool) {
+	cols := []string{"direct", "rmqlb", "haproxy"}
+	header := []string{"metric"}
+	for _, c := range cols {
+		if contains(b.o.targets, c) {
+			header = append(header, c)
+		}
+	}
+	header = append(header, "rmqlb/direct", "rmqlb/haproxy", "rmqlb/haproxy min-max")
+	rows := [][]string{header}
+	for _, metric := range metricOrder {
+		med := map[string]float64{}
+		ok := map[string]bool{}
+		for _, c := range cols {
+			med[c], ok[c] = median(keep(b.results[c][metric], kept))
+		}
+		row := []string{metric}
+		for _, c := range cols {
+			if contains(b.o.targets, c) {
+				row = append(row, fmtFig(med[c], ok[c]))
+			}
+		}
+		rm, hp := keep(b.results["rmqlb"][metric], kept), keep(b.results["haproxy"][metric], kept)
+		rd, rdok := pairedRatio(rm, keep(b.results["direct"][metric], kept))
+		rh, rhok := pairedRatio(rm, hp)
+		lo, hi, rangeOK := ratioRange(rm, hp)
+		rng := "-"
+		if rangeOK {
+			rng = fmt.Sprintf("%.2f-%.2f", lo, hi)
+		}
+		row = append(row, fmtRatio(rd, rdok), fmtRatio(rh, rhok), rng)
+		rows = append(rows, row)
+	}
+	writeMarkdown(w, rows)
+}
+
+// ratioRange is the smallest and largest per-round ratio a[i]/b[i].
+func ratioRange(a, b []float64) (lo, hi float64, ok bool) {
+	for i := range min(len(a), len(b)) {
+		if b[i] == 0 {
+			continue
+		}
+		r := a[i] / b[i]
+		if !ok || r < lo {
+			lo = r
+		}
+		if !ok || r > hi {
+			hi = r
+		}
+		ok = true
+	}
+	return lo, hi, ok
 }
 
 // writeMarkdown prints rows as an aligned Markdown table (first row = header).

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// threadCost is what the kernel counted for a process's threads: CPU time
+// and context switches, summed over /proc/PID/task/*.
+type threadCost struct {
+	cpu        time.Duration // schedstat: time on a CPU
+	vol, invol int64         // voluntary and involuntary context switches
+}
+
+// readThreadCost sums pid's threads' figures. A thread that exited took
+// its figures with it: both proxies keep their threads for their lifetime.
+func readThreadCost(pid int) (threadCost, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	if err != nil || len(tasks) == 0 {
+		return threadCost{}, fmt.Errorf("listing threads of %d: %v", pid, err)
+	}
+	var c threadCost
+	for _, t := range tasks {
+		raw, err := os.ReadFile(filepath.Join(t, "schedstat"))
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		if f := strings.Fields(string(raw)); len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			c.cpu += time.Duration(ns)
+		}
+		st, err := os.Open(filepath.Join(t, "status"))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(st)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "voluntary_ctxt_switches:"); ok {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				c.vol += n
+			} else if v, ok := strings.CutPrefix(sc.Text(), "nonvoluntary_ctxt_switches:"); ok {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				c.invol += n
+			}
+		}
+		st.Close()
+	}
+	return c, nil
+}
+
+// loadCost is a proxy's cost over one load: the difference of two
+// threadCost readings and, with -perf, its syscalls (-1 without).
+type loadCost struct {
+	threadCost
+	syscalls int64
+}
+
+// proxyCost runs load and returns what ep's proxy process spent meanwhile;
+// the zero loadCost (and load's error) for direct.
+func (b *bench) proxyCost(ctx context.Context, ep endpoint, load func() error) (loadCost, error) {
+	if ep.proc == nil {
+		return loadCost{}, load()
+	}
+	pid := ep.proc.cmd.Process.Pid
+	var counter *perfCounter
+	if b.o.perf {
+		var err error
+		if counter, err = startPerf(ctx, pid, b.tmp); err != nil {
+			return loadCost{}, err
+		}
+	}
+	before, err := readThreadCost(pid)
+	if err != nil {
+		counter.stop()
+		return loadCost{}, err
+	}
+	lerr := load()
+	after, err := readThreadCost(pid)
+	syscalls, perr := counter.stop()
+	if lerr != nil {
+		return loadCost{}, lerr
+	}
+	if err := errors.Join(err, perr); err != nil {
+		return loadCost{}, err
+	}
+	return loadCost{threadCost: threadCost{cpu: after.cpu - before.cpu, vol: after.vol - before.vol,
+		invol: after.invol - before.invol}, syscalls: syscalls}, nil
+}
+
+// recordCost records c per operation (ops of them) under the given
+// metrics; nothing for direct (ops of a zero cost are not the proxy's).
+func (b *bench) recordCost(target string, c loadCost, ops float64, mCPU, mVol, mInvol, mSys string) {
+	if target == "direct" || ops <= 0 {
+		return
+	}
+	b.record(target, mCPU, float64(c.cpu.Microseconds())/ops)
+	b.record(target, mVol, float64(c.vol)/ops)
+	b.record(target, mInvol, float64(c.invol)/ops)
+	if c.syscalls >= 0 && b.o.perf {
+		b.record(target, mSys, float64(c.syscalls)/ops)
+	}
+}
+
+// perfCounter is a `perf stat` counting a process's syscalls.
+type perfCounter struct {
+	cmd *exec.Cmd
+	out string
+}
+
+func startPerf(ctx context.Context, pid int, tmp string) (*perfCounter, error) {
+	out := filepath.Join(tmp, fmt.Sprintf("perf-%d.csv", pid))
+	cmd := exec.CommandContext(ctx, "perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter",
+		"-p", strconv.Itoa(pid), "-o", out)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting perf stat: %w", err)
+	}
+	// perf attaches to the threads after it starts; give it a moment.
+	time.Sleep(200 * time.Millisecond)
+	return &perfCounter{cmd: cmd, out: out}, nil
+}
+
+// stop ends the count and returns it; -1 and no error for a nil counter.
+func (p *perfCounter) stop() (int64, error) {
+	if p == nil {
+		return -1, nil
+	}
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if err := p.cmd.Wait(); err != nil && !isSignalExit(err) {
+		return -1, fmt.Errorf("perf stat: %w", err)
+	}
+	raw, err := os.ReadFile(p.out)
+	if err != nil {
+		return -1, fmt.Errorf("reading perf stat output: %w", err)
+	}
+	return parsePerfCount(string(raw), "raw_syscalls:sys_enter")
+}
+
+// parsePerfCount finds event's count in perf stat's CSV output (-x,).
+func parsePerfCount(out, event string) (int64, error) {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Split(line, ",")
+		if len(f) >= 3 && f[2] == event {
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return -1, fmt.Errorf("perf stat counted %q for %s", f[0], event)
+			}
+			return n, nil
+		}
+	}
+	return -1, fmt.Errorf("perf stat output has no %s line", event)
+}
+
+// isSignalExit reports whether err is the exit of a process ended by the
+// SIGINT it was sent (perf stat may exit with status 0 or by the signal).
+func isSignalExit(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && (ws.Signaled() || ws.ExitStatus() == 130)
+}

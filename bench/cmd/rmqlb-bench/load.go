@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// userHZ is the unit of /proc/stat and /proc/PID/stat CPU times (USER_HZ,
+// 100 on every Linux architecture the bench runs on).
+const userHZ = 100
+
+// cpuSample is the machine's busy CPU time and the bench's own share of it
+// at one moment.
+type cpuSample struct {
+	at   time.Time
+	busy time.Duration // user, nice and system time of every CPU (/proc/stat)
+	own  time.Duration // the bench's and its processes' user and system time
+}
+
+// sampleCPU reads the machine's busy time and the bench's own: the
+// process itself, the children it has waited for (loads, and proxies once
+// stopped) and the long-running processes it has not (the servers). Time
+// spent in interrupts and softirqs is in neither (the lab's packets are a
+// part of it).
+func (b *bench) sampleCPU() cpuSample {
+	s := cpuSample{at: time.Now(), busy: machineBusy()}
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if syscall.Getrusage(who, &ru) == nil {
+			s.own += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	b.procs.mu.Lock()
+	for p := range b.procs.procs {
+		s.own += procCPU(p.cmd.Process.Pid)
+	}
+	b.procs.mu.Unlock()
+	return s
+}
+
+// othersUntil returns how many CPUs other work kept busy on average from s
+// to e.
+func (s cpuSample) othersUntil(e cpuSample) float64 {
+	wall := e.at.Sub(s.at)
+	if wall <= 0 {
+		return 0
+	}
+	others := (e.busy - s.busy) - (e.own - s.own)
+	return max(others.Seconds()/wall.Seconds(), 0)
+}
+
+// machineBusy returns the user, nice and system time of all CPUs.
+func machineBusy() time.Duration {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line)
+	if len(f) < 4 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for _, v := range f[1:4] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ
+}
+
+// procCPU returns a live process's user and system time (0 if it is gone).
+func procCPU(pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count from its ')'.
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state): utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / userHZ
+}
