@@ -3,6 +3,7 @@ package balancer
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"sync"
 	"time"
@@ -210,6 +211,11 @@ func (lp *loop) waitMillis() int {
 	d := next - time.Since(lp.epoch)
 	if d <= 0 {
 		return 0
+	}
+	// epoll_wait takes an int of milliseconds; beyond it a wait would
+	// wrap to a negative one, which waits forever.
+	if d >= math.MaxInt32*time.Millisecond {
+		return math.MaxInt32
 	}
 	return int((d + time.Millisecond - 1) / time.Millisecond)
 }

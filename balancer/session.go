@@ -148,7 +148,7 @@ func (s *session) connectNext() {
 			continue
 		}
 		s.srv = sock{fd: fd, tok: tok}
-		lp.timers.set(s, lp.now+p.connectTimeout)
+		lp.timers.set(s, later(lp.now, p.connectTimeout))
 		return
 	}
 }

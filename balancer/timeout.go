@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"errors"
+	"math"
 	"time"
 
 	"go.uber.org/zap"
@@ -87,13 +88,13 @@ func (s *session) deadlines() sessionDeadlines {
 	p := s.lp.l.params.Load()
 	var d sessionDeadlines
 	if p.handshake > 0 && !s.c2s.seen {
-		d.handshake = s.established + p.handshake
+		d.handshake = later(s.established, p.handshake)
 	}
 	if p.finTimeout > 0 && s.ending() {
-		d.fin = s.lastActive + p.finTimeout
+		d.fin = later(s.lastActive, p.finTimeout)
 	}
 	if p.idleTimeout > 0 {
-		d.idle = s.lastActive + p.idleTimeout
+		d.idle = later(s.lastActive, p.idleTimeout)
 	}
 	if !s.srvKeepAlive && p.keepAlive > 0 {
 		d.keepAlive = s.established + min(keepAliveDelay, p.keepAlive)
@@ -127,4 +128,14 @@ func (d sessionDeadlines) earliest() time.Duration {
 }
 
 // due reports whether deadline d is set and not after now.
+// later is the loop time d after t, saturated at the largest time, so
+// that a very long timeout is a deadline far away rather than one that
+// wrapped into the past.
+func later(t, d time.Duration) time.Duration {
+	if d > math.MaxInt64-t {
+		return math.MaxInt64
+	}
+	return t + d
+}
+
 func due(d, now time.Duration) bool { return d != 0 && now >= d }
