@@ -42,7 +42,7 @@ type clusterSpec struct {
 // startCluster boots one node per broker host in parallel, joins the others
 // to the first, and creates the blog post's vhost and user (and, for mirrored
 // classic queues, its ha-all policy).
-func startCluster(ctx context.Context, env *runEnv, tl *timeline, hosts []*netlab.Host, spec clusterSpec) (*rabbitCluster, error) {
+func startCluster(ctx context.Context, env *netlab.Env, tl *timeline, hosts []*netlab.Host, spec clusterSpec) (*rabbitCluster, error) {
 	queueType := spec.queueType
 	rc := &rabbitCluster{nodes: map[string]*rabbittest.Node{}, queueType: spec.queueType}
 	var wg sync.WaitGroup
@@ -70,7 +70,7 @@ func startCluster(ctx context.Context, env *runEnv, tl *timeline, hosts []*netla
 				if err := n.Stop(); err != nil {
 					tl.Logf("stopping RabbitMQ on %s: %v", h.Name, err)
 				}
-				if env.keep {
+				if env.Keep {
 					tl.Logf("RabbitMQ files of %s (logs in log/) kept in %s", h.Name, n.Dir)
 				}
 			})

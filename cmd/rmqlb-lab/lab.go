@@ -23,7 +23,7 @@ type lab struct {
 	opts     options
 	layout   labLayout
 	settings rabbitSettings
-	env      *runEnv
+	env      *netlab.Env
 	tl       *timeline
 	// progress gets the soak's progress lines and table (tl in the demo,
 	// where everything goes to standard output).
@@ -69,7 +69,7 @@ func (l *lab) build(ctx context.Context) error {
 	}
 	l.tl.Logf("rmqlb binary: %s", bin)
 
-	n, err := netlab.New(l.env, netlab.Config{Hosts: l.layout.hostSpecs(), LogDir: filepath.Join(l.env.dir, "logs")})
+	n, err := netlab.New(l.env, netlab.Config{Hosts: l.layout.hostSpecs(), LogDir: filepath.Join(l.env.Dir, "logs")})
 	if err != nil {
 		return fmt.Errorf("building the lab: %w", err)
 	}
@@ -94,7 +94,7 @@ func (l *lab) build(ctx context.Context) error {
 	var names []string
 	for i, b := range l.layout.Brokers {
 		h := l.brokers[i]
-		dir := filepath.Join(l.env.dir, "rmqlb-"+h.Name)
+		dir := filepath.Join(l.env.Dir, "rmqlb-"+h.Name)
 		yaml := l.layout.rmqlbConfig(b, filepath.Join(dir, "rmqlb.sock"))
 		d, err := newDaemon(h, bin, dir, yaml)
 		if err != nil {
@@ -195,7 +195,7 @@ func (l *lab) rmqlbBinary(ctx context.Context) (string, error) {
 	if _, err := exec.LookPath(gobin); err != nil {
 		gobin = "/usr/local/go/bin/go"
 	}
-	bin := filepath.Join(l.env.dir, "rmqlb")
+	bin := filepath.Join(l.env.Dir, "rmqlb")
 	l.tl.Logf("building rmqlb (go build -o %s ./cmd/rmqlb)...", bin)
 	cmd := exec.CommandContext(ctx, gobin, "build", "-buildvcs=false", "-o", bin, "./cmd/rmqlb")
 	cmd.Dir = root

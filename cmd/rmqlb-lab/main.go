@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rmqlb/rmqlb/integration/netlab"
 )
 
 // options are the command line flags; every one has a default, so the lab
@@ -120,7 +122,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		tl = &timeline{start: progress.start, w: f}
 		progress.Logf("events of the run (the demo's timeline) go to %s", o.soak.events)
 	}
-	env, err := newRunEnv(tl, o.keep)
+	env, err := netlab.NewEnv("rmqlb-lab-", o.keep, tl.Logf)
 	if err != nil {
 		fmt.Fprintf(stderr, "rmqlb-lab: %v\n", err)
 		return 2
@@ -150,10 +152,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		daemons: map[string]*daemon{}, prio: map[string]int{}}
 	code := l.main(ctx)
 	if code != 0 && ctx.Err() == nil {
-		env.fail() // netlab then prints the last lines of every process's output
+		env.Fail() // netlab then prints the last lines of every process's output
 	}
 	tl.Section("clean-up")
-	env.cleanup()
+	env.Close()
 	tl.Logf("lab removed (namespaces, processes, files)")
 	if progress != tl {
 		progress.Logf("lab removed (namespaces, processes, files); events in %s", o.soak.events)
