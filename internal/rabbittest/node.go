@@ -70,6 +70,12 @@ type Options struct {
 	Plugins []string
 	// BootTimeout bounds the wait for the boot. Zero: 90 s.
 	BootTimeout time.Duration
+	// MaxOpenFiles sets the server's open-files limit (soft and hard,
+	// `ulimit -n`), which bounds its connections: RabbitMQ refuses clients
+	// beyond about 90 % of it. It must not exceed this process's hard
+	// limit. Zero: this process's original soft limit, which os/exec hands
+	// to its children.
+	MaxOpenFiles int
 }
 
 // Node is a running RabbitMQ node. Fields are read-only after Start.
@@ -254,7 +260,12 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	defer out.Close()
-	n.cmd = n.command(ServerBin)
+	if n.opts.MaxOpenFiles > 0 {
+		// sh's ulimit, then exec: the limit is in place before beam starts.
+		n.cmd = n.command("sh", "-c", `ulimit -n "$1" && exec "$2"`, "sh", strconv.Itoa(n.opts.MaxOpenFiles), ServerBin)
+	} else {
+		n.cmd = n.command(ServerBin)
+	}
 	n.cmd.Stdout = out
 	n.cmd.Stderr = out
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

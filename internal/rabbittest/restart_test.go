@@ -2,9 +2,11 @@ package rabbittest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -83,5 +85,33 @@ func TestClusterRAM(t *testing.T) {
 	out := disc.MustCtl(t, "eval", "rabbit_mnesia:cluster_nodes(ram).")
 	if !strings.Contains(out, ram.NodeName) || strings.Contains(out, disc.NodeName) {
 		t.Fatalf("RAM nodes of the cluster: %q, want only %s", out, ram.NodeName)
+	}
+}
+
+// TestMaxOpenFiles starts a node with a raised open-files limit and reads
+// the limit RabbitMQ itself sees.
+func TestMaxOpenFiles(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	want := int(min(lim.Max, 12345))
+	n := StartT(t, Options{MaxOpenFiles: want})
+	pid, err := n.Pid()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var soft, hard string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 5 && strings.HasPrefix(line, "Max open files") {
+			soft, hard = f[3], f[4]
+		}
+	}
+	if soft != strconv.Itoa(want) || hard != strconv.Itoa(want) {
+		t.Fatalf("beam's open files limit %s/%s, want %d", soft, hard, want)
 	}
 }
