@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 	"github.com/rmqlb/rmqlb/bench/lab"
 	"github.com/rmqlb/rmqlb/bench/loadgen"
 )
@@ -71,37 +72,7 @@ type bench struct {
 // waitQuiet waits, if -wait-load is set, until the machine's 1-minute load
 // average is at most b.o.waitLoad, or b.o.waitMax has passed.
 func (b *bench) waitQuiet(ctx context.Context) error {
-	if b.o.waitLoad <= 0 {
-		return nil
-	}
-	deadline := time.Now().Add(b.o.waitMax)
-	for {
-		f := strings.Fields(loadavg())
-		if v, err := strconv.ParseFloat(f[0], 64); err == nil && v <= b.o.waitLoad {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			fmt.Fprintf(os.Stderr, "load average still %s after %s: running anyway\n", loadavg(), b.o.waitMax)
-			return nil
-		}
-		if err := sleep(ctx, 5*time.Second); err != nil {
-			return err
-		}
-	}
-}
-
-// loadavg returns the 1, 5 and 15 minute load averages of the machine: the
-// lab shares its CPUs with everything else running, and says so.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
+	return benchstat.WaitQuiet(ctx, b.o.waitLoad, b.o.waitMax, os.Stderr)
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -148,8 +119,8 @@ func (b *bench) run(ctx context.Context) (err error) {
 		if err := b.waitQuiet(ctx); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "round %d/%d: %v (load average %s)\n", r+1, b.o.rounds, order, loadavg())
-		b.loads = append(b.loads, loadavg())
+		fmt.Fprintf(os.Stderr, "round %d/%d: %v (load average %s)\n", r+1, b.o.rounds, order, benchstat.LoadAvg())
+		b.loads = append(b.loads, benchstat.LoadAvg())
 		if err := b.round(ctx, order); err != nil {
 			return fmt.Errorf("round %d: %w", r+1, err)
 		}

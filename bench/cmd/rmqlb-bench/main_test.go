@@ -50,23 +50,6 @@ func TestHAProxyConfig(t *testing.T) {
 	}
 }
 
-func TestMedianAndPairedRatio(t *testing.T) {
-	if m, ok := median([]float64{3, 1, 2}); !ok || m != 2 {
-		t.Errorf("median odd = %v", m)
-	}
-	if m, ok := median([]float64{4, 1, 2, 3}); !ok || m != 2.5 {
-		t.Errorf("median even = %v", m)
-	}
-	if _, ok := median(nil); ok {
-		t.Error("median of nothing is ok")
-	}
-	// Load drifts 10x between rounds; the paired ratio still sees 0.5.
-	r, ok := pairedRatio([]float64{5, 0.5, 50}, []float64{10, 1, 100})
-	if !ok || r != 0.5 {
-		t.Errorf("pairedRatio = %v", r)
-	}
-}
-
 // TestPrintTable checks the table's columns and cells: each figure's
 // median over the rounds and the median of the per-round ratios, and "-"
 // where a figure or ratio is missing.

@@ -1,0 +1,6 @@
+// Package benchstat holds what rmqlb's benchmark commands (bench/cmd/...)
+// share to summarise and print their figures: medians, ratios of figures
+// measured side by side, figure formatting, aligned Markdown tables, and
+// the machine's load average (the benchmarks share their CPUs with
+// whatever else runs, and say so).
+package benchstat
