@@ -44,4 +44,10 @@ func TestWriteMarkdown(t *testing.T) {
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
+	if cs, ok := RowCells(b.String(), "long"); !ok || len(cs) != 2 || cs[0] != "longer" || cs[1] != "12" {
+		t.Errorf("RowCells = %q, %v", cs, ok)
+	}
+	if _, ok := RowCells(b.String(), "none"); ok {
+		t.Error("RowCells found a row that is not there")
+	}
 }

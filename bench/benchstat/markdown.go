@@ -37,3 +37,18 @@ func WriteMarkdown(w io.Writer, rows [][]string) {
 		line(r)
 	}
 }
+
+// RowCells returns the trimmed cells of the first row of the Markdown table
+// text whose first cell starts with prefix, and false when there is none.
+func RowCells(text, prefix string) ([]string, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "| "+prefix) {
+			var cs []string
+			for _, c := range strings.Split(strings.Trim(line, "|"), "|") {
+				cs = append(cs, strings.TrimSpace(c))
+			}
+			return cs, true
+		}
+	}
+	return nil, false
+}

@@ -36,6 +36,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 )
 
 type options struct {
@@ -105,18 +107,18 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	root, err := moduleRoot(ctx)
+	root, err := benchstat.ModuleRoot(ctx)
 	if err != nil {
 		return err
 	}
 	loadgenBin := filepath.Join(tmp, "loadgen")
-	if err := goBuild(ctx, root, loadgenBin, "./bench/cmd/loadgen"); err != nil {
+	if err := benchstat.GoBuild(ctx, root, loadgenBin, "./bench/cmd/loadgen"); err != nil {
 		return err
 	}
 	rmqlbBin, rmqlbBuild := o.rmqlbBin, "given binary"
 	if contains(o.targets, "rmqlb") && rmqlbBin == "" {
 		rmqlbBin = filepath.Join(tmp, "rmqlb")
-		if err := goBuild(ctx, root, rmqlbBin, "./cmd/rmqlb"); err != nil {
+		if err := benchstat.GoBuild(ctx, root, rmqlbBin, "./cmd/rmqlb"); err != nil {
 			return err
 		}
 		rmqlbBuild = "built from " + root + "/cmd/rmqlb at " + time.Now().UTC().Format(time.RFC3339)
@@ -133,25 +135,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("finding module root: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("finding module root: run from inside the rmqlb module")
-	}
-	return filepath.Dir(gomod), nil
-}
-
-func goBuild(ctx context.Context, dir, out, pkg string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
-	cmd.Dir = dir
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building %s: %w\n%s", pkg, err, b)
-	}
-	return nil
 }

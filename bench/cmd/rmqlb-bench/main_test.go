@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 	"github.com/rmqlb/rmqlb/config"
 )
 
@@ -68,17 +69,11 @@ func TestPrintTable(t *testing.T) {
 	b.print(&out, time.Minute)
 	cells := func(prefix string) []string {
 		t.Helper()
-		for _, line := range strings.Split(out.String(), "\n") {
-			if strings.HasPrefix(line, "| "+prefix) {
-				var cs []string
-				for _, c := range strings.Split(strings.Trim(line, "|"), "|") {
-					cs = append(cs, strings.TrimSpace(c))
-				}
-				return cs
-			}
+		cs, ok := benchstat.RowCells(out.String(), prefix)
+		if !ok {
+			t.Fatalf("no table row %q in:\n%s", prefix, out.String())
 		}
-		t.Fatalf("no table row %q in:\n%s", prefix, out.String())
-		return nil
+		return cs
 	}
 	for _, tc := range []struct {
 		row  string
