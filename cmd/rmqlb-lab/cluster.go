@@ -187,3 +187,34 @@ func (l *lab) queueLeaderHost() string {
 	}
 	return l.cluster.leaderHost(l.cluster.queueInfo(context.Background(), m))
 }
+
+// partitions returns the nodes the node on host says it is partitioned
+// from (rabbit_node_monitor:partitions/0), as rabbitmqctl prints them: ""
+// when none.
+func (rc *rabbitCluster) partitions(ctx context.Context, host string) (string, error) {
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := rc.nodes[host].Ctl(cctx, "eval", "rabbit_node_monitor:partitions().")
+	if err != nil {
+		return "", err
+	}
+	if p := strings.TrimSpace(out); p != "[]" {
+		return p, nil
+	}
+	return "", nil
+}
+
+// partitioned returns, for every running node that reports partitions,
+// "host: partitions"; a node that cannot be asked is left out.
+func (rc *rabbitCluster) partitioned(ctx context.Context) map[string]string {
+	m := map[string]string{}
+	for _, h := range rc.order {
+		if !rc.nodes[h].Running() {
+			continue
+		}
+		if p, err := rc.partitions(ctx, h); err == nil && p != "" {
+			m[h] = p
+		}
+	}
+	return m
+}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -122,6 +123,10 @@ type cycleResult struct {
 	// FalseDowns lists checks that went DOWN although the fault did not
 	// touch their broker or their daemon ("daemon/backend").
 	FalseDowns []string `json:"false_downs,omitempty"`
+	// PartitionsLeft describes the partitions RabbitMQ reported after the
+	// repair and did not heal within partitionGrace ("" when none); the
+	// soak then restarted the app of the nodes concerned.
+	PartitionsLeft string `json:"partitions_left,omitempty"`
 	// Errors lists what went wrong: a fault that could not be injected or
 	// repaired, a lab that did not recover.
 	Errors []string `json:"errors,omitempty"`
@@ -272,7 +277,17 @@ func (l *lab) runCycle(ctx context.Context, row string, f fault, tcycle, n int, 
 	if err := f.restore(ctx, l, target, r); err != nil {
 		fail("repairing %s on %s: %v", f.Name, target, err)
 	}
-	if err := l.settle(ctx, o.settle); err != nil {
+	err = l.settle(ctx, o.settle)
+	var pe *partitionError
+	if errors.As(err, &pe) {
+		// RabbitMQ's own outcome, with the fault alone: recorded, and
+		// repaired as its documentation says.
+		r.PartitionsLeft = pe.describe()
+		l.tl.Logf("%v", pe)
+		l.restartPartitioned(ctx, pe.parts)
+		err = l.settle(ctx, o.settle)
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return r
 		}
@@ -446,6 +461,7 @@ func (l *lab) queueSynced(ctx context.Context) (bool, string) {
 func (l *lab) settle(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	last, lastAt := "", time.Time{}
+	var partedSince time.Time
 	healthy := func() (bool, string) {
 		ok, why := l.healthy()
 		// A changed reason, at most every 2 s: the daemons are asked in
@@ -465,6 +481,16 @@ func (l *lab) settle(ctx context.Context, timeout time.Duration) error {
 		if ok {
 			return nil
 		}
+		if parts := l.cluster.partitioned(ctx); len(parts) > 0 {
+			why = fmt.Sprintf("%s; RabbitMQ reports partitions: %v", why, parts)
+			if partedSince.IsZero() {
+				partedSince = time.Now()
+			} else if time.Since(partedSince) >= partitionGrace {
+				return &partitionError{parts: parts}
+			}
+		} else {
+			partedSince = time.Time{}
+		}
 		if why != last {
 			l.tl.Logf("waiting for the queue: %s", why)
 			last = why
@@ -475,6 +501,48 @@ func (l *lab) settle(ctx context.Context, timeout time.Duration) error {
 		sleepCtx(ctx, time.Second)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+	}
+}
+
+// partitionGrace is how long settle waits for RabbitMQ to heal a
+// partition its nodes report (pause_minority heals the partitions it
+// acts on within seconds) before it gives up with a partitionError.
+const partitionGrace = 30 * time.Second
+
+// partitionError is settle giving up on a partition RabbitMQ did not heal.
+type partitionError struct {
+	parts map[string]string // host: the nodes it is partitioned from
+}
+
+func (e *partitionError) Error() string {
+	return fmt.Sprintf("RabbitMQ did not heal its partitions within %v: %s", partitionGrace, e.describe())
+}
+
+// describe lists the partitions in host order.
+func (e *partitionError) describe() string {
+	var hs []string
+	for h := range e.parts {
+		hs = append(hs, h)
+	}
+	slices.Sort(hs)
+	var parts []string
+	for _, h := range hs {
+		parts = append(parts, h+" from "+e.parts[h])
+	}
+	return strings.Join(parts, "; ")
+}
+
+// restartPartitioned restarts the RabbitMQ app (stop_app, start_app) of
+// each node in parts, as RabbitMQ's documentation tells an operator to do
+// with a partition that partition handling did not heal.
+func (l *lab) restartPartitioned(ctx context.Context, parts map[string]string) {
+	for h, p := range parts {
+		l.tl.Logf("%s reports partitions %s: stop_app, start_app", h, p)
+		for _, cmd := range []string{"stop_app", "start_app"} {
+			if err := ctlApp(cmd)(ctx, l, h, nil); err != nil {
+				l.tl.Logf("%s on %s: %v", cmd, h, err)
+			}
 		}
 	}
 }
@@ -503,6 +571,7 @@ func (l *lab) repair(ctx context.Context) bool {
 			l.tl.Logf("repair: rmqlb on %s: %v", b.Name, err)
 		}
 	}
+	l.restartPartitioned(ctx, l.cluster.partitioned(ctx))
 	if err := l.settle(ctx, l.opts.soak.settle); err != nil {
 		l.tl.Logf("repair: %v", err)
 		return false
@@ -529,6 +598,9 @@ func (l *lab) progressLine(r *cycleResult, all []*cycleResult) {
 	}
 	if len(r.FalseDowns) > 0 {
 		extra += ", false DOWN " + strings.Join(r.FalseDowns, " ")
+	}
+	if r.PartitionsLeft != "" {
+		extra += ", RabbitMQ left partitions (app restarted): " + r.PartitionsLeft
 	}
 	l.progress.Logf("  %s %s on %s: outage producer %v / consumer %v, after the repair %v / %v; longest delivery delay %v; recovered %v after the repair; reconnects %d/%d, VIP moves %d%s; %s",
 		r.Row, r.Fault, r.Target, r.ProducerOutage.Round(time.Millisecond), r.ConsumerOutage.Round(time.Millisecond),

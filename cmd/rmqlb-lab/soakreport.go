@@ -62,7 +62,7 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 // fault, then the link cuts by where the queue's leader was.
 func soakTable(results []*cycleResult, checks checkSettings) string {
 	var b strings.Builder
-	b.WriteString("| fault | cycles | producer outage (median / max) | consumer outage (median / max) | after the repair, producer / consumer (max) | longest delivery delay (median / max) | confirmed | lost | duplicates | reconnects producer / consumer | VIP moves | frozen broker out of rotation (median / max) | errors, false DOWNs |\n")
+	b.WriteString("| fault | cycles | producer outage (median / max) | consumer outage (median / max) | after the repair, producer / consumer (max) | longest delivery delay (median / max) | confirmed | lost | duplicates | reconnects producer / consumer | VIP moves | frozen broker out of rotation (median / max) | errors, RabbitMQ partitions, false DOWNs |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, row := range rowsOf(results, func(r *cycleResult) string { return r.Row }) {
 		writeRow(&b, row.name, row.cycles)
@@ -97,7 +97,7 @@ func soakTable(results []*cycleResult, checks checkSettings) string {
 }
 
 func writeRow(b *strings.Builder, name string, cs []*cycleResult) {
-	var confirmed, lost, dups, pr, cr, vip, errs int
+	var confirmed, lost, dups, pr, cr, vip, errs, parts int
 	var falseDowns []string
 	for _, c := range cs {
 		confirmed += c.Confirmed
@@ -109,11 +109,23 @@ func writeRow(b *strings.Builder, name string, cs []*cycleResult) {
 		if len(c.Errors) > 0 {
 			errs++
 		}
+		if c.PartitionsLeft != "" {
+			parts++
+		}
 		falseDowns = append(falseDowns, c.FalseDowns...)
 	}
-	notes := "-"
-	if errs > 0 || len(falseDowns) > 0 {
-		notes = fmt.Sprintf("%d cycles with errors; false DOWN: %d %s", errs, len(falseDowns), strings.Join(falseDowns, " "))
+	var notes []string
+	if errs > 0 {
+		notes = append(notes, fmt.Sprintf("%d cycles with errors", errs))
+	}
+	if parts > 0 {
+		notes = append(notes, fmt.Sprintf("%d partitions RabbitMQ did not heal (app restarted)", parts))
+	}
+	if len(falseDowns) > 0 {
+		notes = append(notes, fmt.Sprintf("false DOWN: %s", strings.Join(falseDowns, " ")))
+	}
+	if len(notes) == 0 {
+		notes = []string{"-"}
 	}
 	fmt.Fprintf(b, "| %s | %d | %s | %s | %s / %s | %s | %d | %d | %d | %d / %d | %d | %s | %s |\n",
 		name, len(cs),
@@ -123,7 +135,7 @@ func writeRow(b *strings.Builder, name string, cs []*cycleResult) {
 		maxOf(cs, func(c *cycleResult) time.Duration { return c.ConsumerOutageRestore }),
 		medMax(cs, func(c *cycleResult) time.Duration { return c.DeliveryDelay }),
 		confirmed, lost, dups, pr, cr, vip,
-		medMax(cs, func(c *cycleResult) time.Duration { return c.OutOfRotation }), notes)
+		medMax(cs, func(c *cycleResult) time.Duration { return c.OutOfRotation }), strings.Join(notes, "; "))
 }
 
 func maxOf(cs []*cycleResult, f func(*cycleResult) time.Duration) string {
