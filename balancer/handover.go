@@ -78,6 +78,40 @@ func (l *Listener) SetGracefulTimeout(d time.Duration) {
 	l.cfg.GracefulTimeout = d
 }
 
+// Listen binds the listener's socket now, before Run, so that a bind
+// error (an address in use, or not on this host) shows before anything
+// depends on the listener: a process taking over from another binds its
+// new listeners this way before the other one stops, then runs them. Run
+// serves on the socket; until then connections wait in its queue. It
+// fails once Run has started or when the listener has a socket already
+// (Inherit, or an earlier Listen). CloseUnserved closes the socket of a
+// listener that will not run.
+func (l *Listener) Listen() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.started || l.inherited >= 0 {
+		return fmt.Errorf("binding listener %q: it has a socket already", l.cfg.Name)
+	}
+	fd, _, err := listenSocket(l.cfg.Bind, l.params.Load().keepAlive)
+	if err != nil {
+		return fmt.Errorf("binding listener %q: %w", l.cfg.Name, err)
+	}
+	l.inherited = fd
+	return nil
+}
+
+// CloseUnserved closes the socket that Inherit or Listen gave the
+// listener, when Run has not taken it: a listener that will not run
+// does not keep it open.
+func (l *Listener) CloseUnserved() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inherited >= 0 {
+		unix.Close(l.inherited)
+		l.inherited = -1
+	}
+}
+
 // listeningSocket is the socket Run serves on: the inherited one, or a new
 // one bound to bind.
 func (l *Listener) listeningSocket(bind netip.AddrPort, keepAlive time.Duration) (int, netip.AddrPort, error) {
@@ -98,4 +132,65 @@ func (l *Listener) listeningSocket(bind netip.AddrPort, keepAlive time.Duration)
 		return -1, netip.AddrPort{}, err
 	}
 	return fd, fromSockaddr(sa), nil
+}
+
+// Pin is a persistence entry handed to a successor process: the clients
+// of key Client (an address masked by the persistence netmask) stay with
+// backend Backend for Remaining more, at least.
+type Pin struct {
+	Client    netip.Addr    `json:"client"`
+	Backend   string        `json:"backend"`
+	Remaining time.Duration `json:"remaining_ns"`
+}
+
+// Pins returns the listener's live persistence entries that pin a
+// backend, for a successor process; nil without persistence. An entry
+// with sessions gets the whole persistence timeout: its sessions carry on
+// in this process, and its clients' next connections go to the successor.
+func (l *Listener) Pins() []Pin {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sticky == nil {
+		return nil
+	}
+	now := l.clock.Now()
+	var pins []Pin
+	for k, e := range l.sticky.m {
+		if e.be == nil || !e.live(now) {
+			continue
+		}
+		left := l.sticky.timeout
+		if e.conns == 0 {
+			left = e.expires.Sub(now)
+		}
+		pins = append(pins, Pin{Client: k, Backend: e.be.name, Remaining: left})
+	}
+	return pins
+}
+
+// AddPins pins clients to backends as a predecessor process had them
+// (Pins), without replacing an entry the listener has already. Pins to a
+// backend it does not have, and every pin while persistence is off, are
+// skipped. It returns how many it added.
+func (l *Listener) AddPins(pins []Pin) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sticky == nil {
+		return 0
+	}
+	now := l.clock.Now()
+	added := 0
+	for _, p := range pins {
+		be := l.backendLocked(p.Backend)
+		if be == nil || p.Remaining <= 0 || !p.Client.IsValid() {
+			continue
+		}
+		key := l.sticky.key(p.Client)
+		if _, ok := l.sticky.m[key]; ok {
+			continue
+		}
+		l.sticky.m[key] = &stickyEntry{key: key, be: be, expires: now.Add(p.Remaining)}
+		added++
+	}
+	return added
 }

@@ -133,3 +133,66 @@ func TestHandover(t *testing.T) {
 		t.Error("ListeningFile of a listener that does not run")
 	}
 }
+
+// TestListenBeforeRun: Listen binds before Run (a bind error shows then),
+// connections wait in the queue until Run serves them, and CloseUnserved
+// gives the address back when the listener will not run.
+func TestListenBeforeRun(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", echo)
+	cfg := baseConfig(backendsOf(srv))
+	cfg.Bind = netip.MustParseAddrPort(freeAddr(t, "127.0.0.1"))
+	l, err := NewListener(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Listen(); err == nil {
+		t.Fatal("a second Listen succeeded")
+	}
+	// The address is taken: another listener cannot bind it.
+	other, _ := NewListener(cfg, nil, nil)
+	if err := other.Listen(); err == nil {
+		t.Fatal("Listen on a bound address succeeded")
+	}
+	// A client connects before Run: it waits in the queue.
+	c, err := net.DialTimeout("tcp", cfg.Bind.String(), time.Second)
+	if err != nil {
+		t.Fatalf("connect before Run: %v", err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	<-l.Ready()
+	if _, err := roundTrip(c, []byte("queued")); err != nil {
+		t.Errorf("the connection made before Run: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	unserved, _ := NewListener(cfg, nil, nil)
+	if err := unserved.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	unserved.CloseUnserved()
+	again, _ := NewListener(cfg, nil, nil)
+	if err := again.Listen(); err != nil {
+		t.Fatalf("the address after CloseUnserved: %v", err)
+	}
+	again.CloseUnserved()
+}
+
+// freeAddr returns an address on ip with a port free now.
+func freeAddr(t *testing.T, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

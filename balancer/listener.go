@@ -111,9 +111,9 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 	cfg = cfg.withDefaults()
 	cfg.Backends = slices.Clone(cfg.Backends)
 	l := &Listener{
-		log:     logger.With(zap.String("listener", cfg.Name)),
-		clock:   clock.Real{},
-		cfg:     cfg,
+		log:       logger.With(zap.String("listener", cfg.Name)),
+		clock:     clock.Real{},
+		cfg:       cfg,
 		ready:     make(chan struct{}),
 		drained:   make(chan struct{}),
 		inherited: -1,

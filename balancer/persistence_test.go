@@ -162,3 +162,57 @@ func TestPersistenceRedispatchSkipsTried(t *testing.T) {
 		t.Errorf("entry counts %d sessions, want 1", e.conns)
 	}
 }
+
+// TestPinsHandedOver: a successor's listener given the predecessor's pins
+// sends each client to the same backend, for as long as the pin had left;
+// an entry with sessions gets the whole timeout.
+func TestPinsHandedOver(t *testing.T) {
+	old, oclk := stickyListener(t, time.Minute, 24, PolicyRoundRobin)
+	busy := open(t, old, "10.0.1.7")  // a session still open
+	idle := open(t, old, "10.0.2.7")  // ended 20 s ago
+	other := open(t, old, "10.0.3.7") // ended 2 min ago: expired
+	other.close(old)
+	oclk.Advance(100 * time.Second)
+	idle.close(old)
+	oclk.Advance(20 * time.Second)
+	pins := old.Pins()
+	byClient := map[netip.Addr]Pin{}
+	for _, p := range pins {
+		byClient[p.Client] = p
+	}
+	if len(pins) != 2 {
+		t.Fatalf("pins %+v, want the busy and the idle entry", pins)
+	}
+	if p := byClient[netip.MustParseAddr("10.0.1.0")]; p.Backend != busy.be.name || p.Remaining != time.Minute {
+		t.Errorf("busy pin %+v", p)
+	}
+	if p := byClient[netip.MustParseAddr("10.0.2.0")]; p.Backend != idle.be.name || p.Remaining != 40*time.Second {
+		t.Errorf("idle pin %+v", p)
+	}
+
+	succ, sclk := stickyListener(t, time.Minute, 24, PolicyRoundRobin)
+	pins = append(pins, Pin{Client: netip.MustParseAddr("10.0.9.1"), Backend: "gone", Remaining: time.Minute})
+	if n := succ.AddPins(pins); n != 2 {
+		t.Fatalf("AddPins added %d, want 2", n)
+	}
+	for range 3 { // round robin would move them; the pins hold
+		if c := open(t, succ, "10.0.1.99"); c.be.name != busy.be.name {
+			t.Errorf("busy client went to %s, want %s", c.be.name, busy.be.name)
+		} else {
+			c.close(succ)
+		}
+	}
+	idleKey := netip.MustParseAddr("10.0.2.0")
+	sclk.Advance(39 * time.Second)
+	if e := succ.sticky.m[idleKey]; e == nil || !e.live(sclk.Now()) {
+		t.Error("idle pin gone before its time")
+	}
+	sclk.Advance(2 * time.Second)
+	if e := succ.sticky.m[idleKey]; e == nil || e.live(sclk.Now()) {
+		t.Error("idle pin still live after its time")
+	}
+	off, _ := stickyListener(t, 0, 32, PolicyRoundRobin)
+	if n := off.AddPins(pins); n != 0 || off.Pins() != nil {
+		t.Errorf("persistence off: added %d, pins %v", n, off.Pins())
+	}
+}

@@ -132,7 +132,10 @@ func TestErrors(t *testing.T) {
 		{"unknown key", "log_level: info\nbogus: 1\n", []string{"line 2: field bogus not found"}},
 		{"bad duration", "vrrp_instances:\n  - name: a\n    advert_interval: 1x\n", []string{"line 3: cannot unmarshal"}},
 		{"syntax", "vrrp_instances: [\n", []string{"line 1: did not find expected node content"}},
-		{"empty", "log_level: info\n", []string{"needs at least one of vrrp_instances and listeners"}},
+		{"empty", "log_level: info\n", []string{"needs at least one of vrrp_instances and listeners (or inert: true"}},
+		{"inert false", "inert: false\n", []string{"needs at least one of vrrp_instances and listeners"}},
+		{"inert listener", "log_level: info\ninert: true\nlisteners: [{name: l, bind: 127.0.0.1:5672, backends: [{name: a, address: 127.0.0.1:5673}]}]\n",
+			[]string{"line 2: inert: inert: true says the file has no VRRP instance and no listener: remove it to run them"}},
 		{"vrrp fields", `vrrp_instances:
   - name: a
     interface: eth0

@@ -13,6 +13,7 @@ type file struct {
 	ControlGroup  string         `yaml:"control_group"`
 	LogLevel      string         `yaml:"log_level"`
 	MetricsListen string         `yaml:"metrics_listen"`
+	Inert         bool           `yaml:"inert"`
 	VRRPInstances []fileInstance `yaml:"vrrp_instances"`
 	Listeners     []fileListener `yaml:"listeners"`
 }

@@ -50,6 +50,14 @@ type Config struct {
 	// Listeners are the TCP proxies, in file order. Empty: a VRRP-only
 	// host.
 	Listeners []Listener
+	// Inert is true when the file says, with inert: true, that it holds
+	// no VRRP instance and no listener on purpose: the daemon then runs
+	// its control socket (and metrics) only, holds no address, sends no
+	// VRRP or ARP and proxies nothing (the configuration file a package
+	// installs). File key inert; false (the default): a file needs at
+	// least one VRRP instance or listener, and inert: true with either is
+	// refused.
+	Inert bool
 	// Warnings are problems that do not stop the daemon but that its
 	// operator should hear of (a file holding passwords that others may
 	// read); check-config prints them and run logs them.

@@ -110,8 +110,14 @@ func (r *resolver) config(f *file) *Config {
 		}
 		c.MetricsListen = ap
 	}
-	if len(f.VRRPInstances) == 0 && len(f.Listeners) == 0 {
-		r.errf(nil, "needs at least one of vrrp_instances and listeners")
+	c.Inert = f.Inert
+	switch empty := len(f.VRRPInstances) == 0 && len(f.Listeners) == 0; {
+	case empty && !f.Inert:
+		r.errf(nil, "needs at least one of vrrp_instances and listeners (or inert: true for a daemon that does nothing)")
+	case !empty && f.Inert:
+		r.errf(path{"inert"}, "inert: true says the file has no VRRP instance and no listener: remove it to run them")
+	case f.Inert:
+		c.Warnings = append(c.Warnings, "the file is inert (inert: true): the daemon holds no address, sends no VRRP or ARP and proxies nothing")
 	}
 
 	for i := range f.Listeners {

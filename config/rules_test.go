@@ -57,6 +57,7 @@ func TestRules(t *testing.T) {
 		{"garp count", "garp: {refresh: 60s}", "garp: {count: 101}", "vrrp_instances[0].garp.count: must be 1..100, not 101"},
 		{"keepalive", "keepalive: 30s", "keepalive: 32768s", "line 15: listeners[0].keepalive: must be at most 9h6m7s"},
 		{"track on none", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:5672, check: {type: none}}", "vrrp_instances[0].track[0].check: backend l/a has check type none: nothing to track"},
+		{"inert with an instance", "vrrp_instances:", "inert: true\nvrrp_instances:", "line 1: inert: inert: true says the file has no VRRP instance and no listener"},
 		{"slash in backend", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a/x, address: 10.0.0.1:5672}", "line 18: listeners[0].backends[0].name: bad name: \"a/x\" may contain only"},
 		{"slash in listener", "  - name: l", "  - name: l/x", "line 13: listeners[0].name: bad name"},
 		{"space in instance", "  - name: v", "  - name: my vip", "line 2: vrrp_instances[0].name: bad name"},
@@ -358,5 +359,22 @@ func TestLogSessionsBuilt(t *testing.T) {
 	}
 	if !c.BalancerConfig(&c.Listeners[0]).LogSessions {
 		t.Fatal("log_sessions: true did not reach the balancer")
+	}
+}
+
+// TestInert: a file that says inert: true and has no VRRP instance and no
+// listener is valid, with a warning; the same file without the key is
+// refused, and so is the key beside a VRRP instance (TestRules) or a
+// listener (TestErrors).
+func TestInert(t *testing.T) {
+	c, err := Parse([]byte("# nothing to run yet\ncontrol_socket: /run/rmqlb/rmqlb.sock\ninert: true\n"))
+	if err != nil {
+		t.Fatalf("inert file: %v", err)
+	}
+	if !c.Inert || len(c.VRRP) != 0 || len(c.Listeners) != 0 || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "inert") {
+		t.Errorf("inert file: Inert %v, %d instances, %d listeners, warnings %q", c.Inert, len(c.VRRP), len(c.Listeners), c.Warnings)
+	}
+	if c, err := Parse([]byte(base)); err != nil || c.Inert || len(c.Warnings) != 0 {
+		t.Errorf("base file: Inert %v, warnings %q, %v", c.Inert, c.Warnings, err)
 	}
 }

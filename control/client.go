@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -48,7 +47,7 @@ func CallContext(ctx context.Context, path string, req Request, out any, timeout
 		return fmt.Errorf("decoding response: %w", err)
 	}
 	if resp.Error != "" {
-		return errors.New(resp.Error)
+		return &RefusedError{Message: resp.Error}
 	}
 	if out == nil {
 		return nil
@@ -58,3 +57,9 @@ func CallContext(ctx context.Context, path string, req Request, out any, timeout
 	}
 	return nil
 }
+
+// RefusedError is the error of a request the daemon answered with an
+// error (rather than one that did not reach it, or whose answer was lost).
+type RefusedError struct{ Message string }
+
+func (e *RefusedError) Error() string { return e.Message }

@@ -1,6 +1,8 @@
 package control
 
 import (
+	"net"
+
 	"golang.org/x/sys/unix"
 
 	"context"
@@ -148,5 +150,96 @@ func TestRequestSizeLimit(t *testing.T) {
 	}
 	if err := Call(path, Request{Command: "status"}, nil, time.Second); err != nil {
 		t.Fatalf("a small request after: %v", err)
+	}
+}
+
+// TestHandOverSocket: the control socket handed to a successor keeps
+// answering at its path (the old listener's close leaves the file), and
+// the successor's listener removes it in the end.
+func TestHandOverSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rmqlb.sock")
+	answer := func(who string) Handler {
+		return func(ctx context.Context, req Request) (any, error) { return who, nil }
+	}
+	old := &Server{Path: path, Handler: answer("old")}
+	ln, err := old.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ListenerFile(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := KeepSocketFile(ln); err != nil {
+		t.Fatal(err)
+	}
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); err != nil {
+		t.Fatalf("the socket file went with the old listener: %v", err)
+	}
+	succ := &Server{Path: path, Handler: answer("new")}
+	ln2, err := succ.Inherit(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- succ.Serve(ctx, ln2) }()
+	var who string
+	if err := Call(path, Request{Command: "status"}, &who, time.Second); err != nil || who != "new" {
+		t.Fatalf("after the hand-over: %q, %v", who, err)
+	}
+	cancel()
+	<-done
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("socket file left after the successor stopped: %v", err)
+	}
+	if _, err := ListenerFile(&net.UnixListener{}); err == nil {
+		t.Error("ListenerFile of a foreign listener")
+	}
+	if err := KeepSocketFile(&net.UnixListener{}); err == nil {
+		t.Error("KeepSocketFile of a foreign listener")
+	}
+}
+
+// TestCommandContext: a handler learns its client's pid, and a command
+// named in CommandTimeouts gets that long instead of Timeout.
+func TestCommandContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rmqlb.sock")
+	type answer struct {
+		PID        int  `json:"pid"`
+		Long       bool `json:"long"`
+		Privileged bool `json:"privileged"`
+	}
+	s := &Server{Path: path, Timeout: time.Second, CommandTimeouts: map[string]time.Duration{"upgrade": time.Hour},
+		Handler: func(ctx context.Context, req Request) (any, error) {
+			pid, ok := PeerPID(ctx)
+			if !ok {
+				return nil, errors.New("no peer")
+			}
+			dl, _ := ctx.Deadline()
+			return answer{PID: pid, Long: time.Until(dl) > time.Minute, Privileged: PeerPrivileged(ctx)}, nil
+		}}
+	ln, err := s.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	for cmd, long := range map[string]bool{"status": false, "upgrade": true} {
+		var got answer
+		if err := Call(path, Request{Command: cmd}, &got, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if got.PID != os.Getpid() || got.Long != long || !got.Privileged {
+			t.Errorf("%s: got %+v, want pid %d, long %v", cmd, got, os.Getpid(), long)
+		}
+	}
+	if _, ok := PeerPID(context.Background()); ok || PeerPrivileged(context.Background()) {
+		t.Error("PeerPID or PeerPrivileged outside a request")
 	}
 }

@@ -47,9 +47,20 @@ func writeResponse(c net.Conn, resp Response, files []*os.File) error {
 	if !ok {
 		return errors.New("sending files: not a unix socket connection")
 	}
+	if len(files) > maxFiles {
+		return fmt.Errorf("sending files: %d files, at most %d go with one response", len(files), maxFiles)
+	}
 	fds := make([]int, len(files))
 	for i, f := range files {
-		fds[i] = int(f.Fd())
+		// Not f.Fd(): that would put the socket, whose open file
+		// description the daemon shares, in blocking mode.
+		rc, err := f.SyscallConn()
+		if err != nil {
+			return fmt.Errorf("sending files: %w", err)
+		}
+		if err := rc.Control(func(fd uintptr) { fds[i] = int(fd) }); err != nil {
+			return fmt.Errorf("sending files: %w", err)
+		}
 	}
 	n, oobn, err := uc.WriteMsgUnix(out, unix.UnixRights(fds...), nil)
 	if err != nil {
@@ -87,7 +98,7 @@ func CallWithFiles(path string, req Request, out any, timeout time.Duration) ([]
 	buf := make([]byte, 64<<10)
 	oob := make([]byte, unix.CmsgSpace(maxFiles*4))
 	for !bytes.HasSuffix(line.Bytes(), []byte("\n")) {
-		n, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
+		n, oobn, flags, _, err := uc.ReadMsgUnix(buf, oob)
 		if oobn > 0 {
 			fs, perr := parseRights(oob[:oobn])
 			files = append(files, fs...)
@@ -95,6 +106,10 @@ func CallWithFiles(path string, req Request, out any, timeout time.Duration) ([]
 				closeFiles(files)
 				return nil, perr
 			}
+		}
+		if flags&unix.MSG_CTRUNC != 0 {
+			closeFiles(files)
+			return nil, fmt.Errorf("reading response: more files than the %d a response carries", maxFiles)
 		}
 		line.Write(buf[:n])
 		if err != nil {
@@ -113,7 +128,7 @@ func CallWithFiles(path string, req Request, out any, timeout time.Duration) ([]
 	}
 	if resp.Error != "" {
 		closeFiles(files)
-		return nil, errors.New(resp.Error)
+		return nil, &RefusedError{Message: resp.Error}
 	}
 	if out != nil {
 		if err := json.Unmarshal(resp.Result, out); err != nil {

@@ -3,10 +3,13 @@ package control
 import (
 	"context"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestCallWithFiles: a handler's files reach the client, open and in
@@ -77,5 +80,48 @@ func TestCallWithFiles(t *testing.T) {
 	}
 	if err := Call(path, Request{Command: "x"}, &got, 2*time.Second); err != nil || got["files"] != 3 {
 		t.Errorf("Call of a file result: %v %v", got, err)
+	}
+}
+
+// TestHandOverKeepsNonBlocking: handing the control socket's own listener
+// over (ListenerFile, sent as a file) leaves it non-blocking: the socket's
+// open file description is shared, and a blocking one would make the
+// server's Accept a blocking system call that Close cannot interrupt.
+func TestHandOverKeepsNonBlocking(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rmqlb.sock")
+	var ln net.Listener
+	s := &Server{Path: path, Handler: func(ctx context.Context, req Request) (any, error) {
+		f, err := ListenerFile(ln)
+		if err != nil {
+			return nil, err
+		}
+		return WithFiles{Result: 1, Files: []*os.File{f}}, nil
+	}}
+	var err error
+	if ln, err = s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Serve(ctx, ln) }()
+	files, err := CallWithFiles(path, Request{Command: "takeover"}, nil, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeFiles(files)
+	rc, err := ln.(*placedListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags int
+	rc.Control(func(fd uintptr) { flags, err = unix.FcntlInt(fd, unix.F_GETFL, 0) })
+	if err != nil || flags&unix.O_NONBLOCK == 0 {
+		t.Errorf("the listener after the hand-over: flags %#x, %v: blocking", flags, err)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return: its Accept blocks")
 	}
 }

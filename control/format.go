@@ -166,6 +166,7 @@ func formatVRRP(p *page, now time.Time, ins []VRRP) {
 		if v.Notify != nil {
 			p.println(txt(fmt.Sprintf("notify %s: %s", v.Name, hooks(now, v.Notify))))
 		}
+		formatRelease(p, now, v)
 	}
 }
 

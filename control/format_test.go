@@ -15,6 +15,7 @@ import (
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -86,6 +87,14 @@ func fullFixture() Status {
 			{Prefix: vip3, Marker: netsetup.MarkerBookkeeping, LastError: "adding VIP fd00:77::101/64: permission denied"},
 		}}
 	m.Tracks = []healthcheck.TrackStatus{{Rule: "listener mgmt", Weight: -10}}
+	m.Addresses.VIPs[0].PeerAnnounced, m.Addresses.VIPs[0].LastPeerAnnounce, m.Addresses.VIPs[0].LastPeerMAC = 1, now.Add(-2*time.Hour), "02:00:00:00:00:03"
+	m.Counters.PeerAnnouncements, m.Counters.Handovers = 1, 1
+	m.Released, m.ReleasedSince, m.ReleasedUntil, m.ReleaseReason = true, now.Add(-time.Minute), now.Add(29*time.Minute), "operator: planned maintenance"
+	m.Handover = &vrrp.Handover{Peer: netip.MustParseAddr("10.77.1.3"), PeerPriority: 100, Planned: true, Requested: now.Add(-61 * time.Second),
+		PeerHeard: now.Add(-time.Minute), Done: now.Add(-59 * time.Second), Outcome: "peer announced the VIPs", Announced: true}
+	m.Notify = &notify.Snapshot{Configured: []string{"master", "stop"}, Runs: 4, Failures: 1, Dropped: 0, Queued: 1, Running: true,
+		LastError: "exit status 3", LastErrorAt: now.Add(-time.Hour),
+		Last: &notify.RunInfo{State: "MASTER", Result: notify.ResultFailed, Error: "exit status 3", Started: now.Add(-time.Hour), Duration: 20 * time.Millisecond}}
 	s.VRRP = append(s.VRRP, m)
 
 	l := &s.Listeners[0]

@@ -112,6 +112,8 @@ var optional = map[string]bool{
 	"reload": true, "error": true, "applied": true, "refused": true, "pending": true, "owner_fault": true,
 	"master": true, "tracks": true, "last_garp": true, "last_error": true, "fault": true, "sticky": true,
 	"expires": true, "last_warning": true, "last_info": true, "history": true,
+	"released_since": true, "released_until": true, "release_reason": true, "handover": true, "requested": true,
+	"done": true, "notify": true, "last_error_at": true, "last": true, "last_peer_announce": true, "last_peer_mac": true,
 }
 
 // TestSchemaIsStrict: renaming any field of the status JSON, removing a

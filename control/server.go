@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,9 +46,13 @@ type Server struct {
 	Handler Handler
 	// Logger; nil logs nothing.
 	Logger *zap.Logger
-	// Timeout bounds reading a request and writing its response.
-	// Default: 5s.
+	// Timeout bounds reading a request, answering it and writing the
+	// response. Default: 5s.
 	Timeout time.Duration
+	// CommandTimeouts replaces Timeout, once a request is read, for the
+	// commands it names: those that wait for long by design (an upgrade
+	// waits for the successor process to take over). Nil: none.
+	CommandTimeouts map[string]time.Duration
 	// Group, when set, names a group whose members may use the socket
 	// too: the socket file becomes mode 0660 and is owned by it. Empty
 	// (the default): root and the daemon's user only.
@@ -94,23 +99,11 @@ func (s *Server) Listen() (net.Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	mode := os.FileMode(0o600)
-	s.gid = -1
-	if s.Group != "" {
-		g, err := user.LookupGroup(s.Group)
-		if err != nil {
-			return fail("looking up the control socket's group", err)
-		}
-		if s.gid, err = strconv.Atoi(g.Gid); err != nil {
-			return fail("looking up the control socket's group", err)
-		}
-		mode = 0o660
-		if err := os.Lchown(staged, -1, s.gid); err != nil {
-			return fail("setting control socket group", err)
-		}
+	if err := s.lookupGroup(); err != nil {
+		return fail("looking up the control socket's group", err)
 	}
-	if err := os.Chmod(staged, mode); err != nil {
-		return fail("setting control socket mode", err)
+	if err := s.setAccess(staged); err != nil {
+		return fail("creating control socket", err)
 	}
 	if err := os.Rename(staged, s.Path); err != nil {
 		return fail("placing control socket", err)
@@ -118,17 +111,106 @@ func (s *Server) Listen() (net.Listener, error) {
 	return &placedListener{UnixListener: ul, path: s.Path}, nil
 }
 
+// setAccess gives the socket file at path its mode and group: 0600, or
+// 0660 owned by Group.
+func (s *Server) setAccess(path string) error {
+	mode := os.FileMode(0o600)
+	if s.gid >= 0 {
+		mode = 0o660
+		if err := os.Lchown(path, -1, s.gid); err != nil {
+			return fmt.Errorf("setting control socket group: %w", err)
+		}
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		return fmt.Errorf("setting control socket mode: %w", err)
+	}
+	return nil
+}
+
+// lookupGroup resolves Group into s.gid (-1 without).
+func (s *Server) lookupGroup() error {
+	s.gid = -1
+	if s.Group == "" {
+		return nil
+	}
+	g, err := user.LookupGroup(s.Group)
+	if err != nil {
+		return err
+	}
+	s.gid, err = strconv.Atoi(g.Gid)
+	return err
+}
+
+// Inherit returns a listener on the control socket handed over by the
+// daemon this process succeeds (see ListenerFile): the same socket, at the
+// same path, never closed in between, so a client is never refused. The
+// socket file gets this Server's mode and Group (a changed control group
+// applies). The listener removes the socket file when closed.
+func (s *Server) Inherit(f *os.File) (net.Listener, error) {
+	defer f.Close()
+	if err := s.lookupGroup(); err != nil {
+		return nil, fmt.Errorf("looking up the control socket's group: %w", err)
+	}
+	if err := s.setAccess(s.Path); err != nil {
+		return nil, fmt.Errorf("inheriting the control socket: %w", err)
+	}
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("inheriting the control socket: %w", err)
+	}
+	ul, ok := ln.(*net.UnixListener)
+	if !ok {
+		ln.Close()
+		return nil, errors.New("inheriting the control socket: not a unix socket")
+	}
+	ul.SetUnlinkOnClose(false)
+	return &placedListener{UnixListener: ul, path: s.Path}, nil
+}
+
+// ListenerFile returns a copy of the control socket of ln (a listener
+// from Listen or Inherit) for the daemon's successor process; ln serves on
+// unchanged. The caller owns the file.
+func ListenerFile(ln net.Listener) (*os.File, error) {
+	pl, ok := ln.(*placedListener)
+	if !ok {
+		return nil, errors.New("handing over the control socket: not a control socket listener")
+	}
+	f, err := pl.UnixListener.File()
+	if err != nil {
+		return nil, fmt.Errorf("handing over the control socket: %w", err)
+	}
+	return f, nil
+}
+
+// KeepSocketFile makes closing ln leave the socket file in place: another
+// process serves the same socket on (a successor that took it over, or
+// the predecessor when a successor gives up).
+func KeepSocketFile(ln net.Listener) error {
+	pl, ok := ln.(*placedListener)
+	if !ok {
+		return errors.New("keeping the control socket file: not a control socket listener")
+	}
+	pl.keep.Store(true)
+	return nil
+}
+
 // placedListener removes the socket file from its final place on Close
-// (the net package would remove the staging name).
+// (the net package would remove the staging name), unless the socket was
+// handed over.
 type placedListener struct {
 	*net.UnixListener
 	path string
+	keep atomic.Bool
 	once sync.Once
 }
 
 func (l *placedListener) Close() error {
 	// The file goes first: once Accept fails, nothing is left behind.
-	l.once.Do(func() { os.Remove(l.path) })
+	l.once.Do(func() {
+		if !l.keep.Load() {
+			os.Remove(l.path)
+		}
+	})
 	return l.UnixListener.Close()
 }
 
@@ -190,7 +272,11 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger) {
 	if err != nil {
 		resp.Error = err.Error()
 	} else {
-		ctx, cancel := context.WithTimeout(ctx, timeout)
+		if long, ok := s.CommandTimeouts[req.Command]; ok && long > timeout {
+			timeout = long
+			_ = c.SetDeadline(time.Now().Add(timeout))
+		}
+		ctx, cancel := context.WithTimeout(withPeer(ctx, cred), timeout)
 		res, herr := s.Handler(ctx, req)
 		cancel()
 		if wf, ok := res.(WithFiles); ok {
@@ -238,6 +324,27 @@ func (s *Server) readRequest(c net.Conn, req *Request) error {
 // peerCred is who is on the other end of a connection.
 type peerCred struct {
 	pid, uid, gid int32
+}
+
+type peerKey struct{}
+
+func withPeer(ctx context.Context, c peerCred) context.Context {
+	return context.WithValue(ctx, peerKey{}, c)
+}
+
+// PeerPID returns the process id of the client whose request a Handler
+// answers (from SO_PEERCRED), and false outside a request.
+func PeerPID(ctx context.Context) (int, bool) {
+	c, ok := ctx.Value(peerKey{}).(peerCred)
+	return int(c.pid), ok
+}
+
+// PeerPrivileged reports whether the client whose request a Handler
+// answers is root or the daemon's own user, not merely a member of the
+// control group: for commands that only those may give.
+func PeerPrivileged(ctx context.Context) bool {
+	c, ok := ctx.Value(peerKey{}).(peerCred)
+	return ok && (c.uid == 0 || int(c.uid) == os.Getuid())
 }
 
 // authorize checks the peer's credentials: root, the daemon's own user or

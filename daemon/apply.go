@@ -23,9 +23,20 @@ func (d *Daemon) Reload() control.Reload {
 	<-d.ready
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
+	r := control.Reload{At: d.clock.Now()}
+	if pid := d.upgradePID(); pid != 0 {
+		// The new process reads the file itself; this one must not
+		// change what it is handing over.
+		r.Error = fmt.Sprintf("an upgrade is under way (new process pid %d): reload once it is done (the new process reads the file when it starts; a later change needs a reload)", pid)
+		d.log.Warn("reload refused", zap.String("reason", r.Error))
+		d.mu.Lock()
+		d.lastReload = &r
+		d.reloadsBad++
+		d.mu.Unlock()
+		return r
+	}
 	d.notifyReloading()
 	defer d.notifyReady()
-	r := control.Reload{At: d.clock.Now()}
 	nc, err := config.Load(d.opt.Path)
 	if err != nil {
 		r.Error = err.Error()
@@ -62,7 +73,7 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	}
 	// failed records what a failed change leaves running; the running
 	// model takes it instead of nc's.
-	failed := leftovers{listeners: map[string]*config.Listener{}, instances: map[string]bool{}}
+	failed := leftovers{listeners: map[string]*config.Listener{}, instances: map[string]bool{}, settings: map[string]bool{}}
 	refuse := func(what string, err error) {
 		r.Refused = append(r.Refused, fmt.Sprintf("%s: %v", what, err))
 	}
@@ -154,7 +165,8 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	}
 
 	// VRRP: removed instances release their VIPs; added ones start;
-	// track rules are rebuilt from the current check states.
+	// changed ones take their new settings live; track rules are rebuilt
+	// from the current check states.
 	for _, c := range p.VRRP {
 		if c.Op != OpRemove {
 			continue
@@ -189,6 +201,14 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 					applied("notify hooks of vrrp instance %s", c.Name)
 				}
 			}
+			if c.Settings || c.VIPs {
+				if err := d.units[c.Name].update(c); err != nil {
+					refuse("vrrp instance "+c.Name, err)
+					failed.settings[c.Name] = true
+				} else {
+					applied("vrrp instance %s updated: %s", c.Name, strings.Join(c.Keys, ", "))
+				}
+			}
 			if !c.Tracks {
 				continue
 			}
@@ -219,6 +239,16 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 
 	d.mu.Lock()
 	d.cfg = running(old, nc, p, failed)
+	for i := range d.cfg.VRRP {
+		if u := d.units[d.cfg.VRRP[i].Name]; u != nil {
+			u.cfg = &d.cfg.VRRP[i]
+		}
+	}
+	for i := range d.cfg.Listeners {
+		if u := d.listeners[d.cfg.Listeners[i].Name]; u != nil {
+			u.cfg = &d.cfg.Listeners[i]
+		}
+	}
 	d.mu.Unlock()
 	return r
 }
@@ -256,19 +286,22 @@ func tracksChangedListener(in *config.VRRPInstance, p Plan) bool {
 }
 
 // leftovers is what failed changes leave running: by listener name its
-// old version (nil: none), and the VRRP instances that could not be added.
+// old version (nil: none), the VRRP instances that could not be added, and
+// those whose new settings could not be applied.
 type leftovers struct {
 	listeners map[string]*config.Listener
 	instances map[string]bool
+	settings  map[string]bool
 }
 
 // running is the model the daemon runs after applying p from old to nc:
 // nc, except what was not applied. Listeners whose change failed keep
-// their old version (or none); VRRP instances with changes that need a
-// restart keep their old settings (with nc's place in the file and, unless
-// their identity changed, nc's track rules and notify hooks, which were
-// applied), and so does the control socket. The next reload then finds the same
-// differences again, and a file changed back finds none.
+// their old version (or none); a VRRP instance whose identity changed
+// (a restart) keeps its old configuration, with nc's place in the file,
+// and one whose new settings failed keeps its old settings with nc's
+// track rules and notify hooks (which were applied); so does the control
+// socket. The next reload then finds the same differences again, and a
+// file changed back finds none.
 func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 	c := *nc
 	c.ControlSocket, c.ControlGroup = old.ControlSocket, old.ControlGroup
@@ -290,9 +323,10 @@ func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 		case existed && restarts(p, in.Field):
 			kept := *oi
 			kept.Field = in.Field
-			if !identityRestart(p, in.Field) {
-				kept.Track, kept.Notify = in.Track, in.Notify
-			}
+			c.VRRP = append(c.VRRP, kept)
+		case existed && failed.settings[in.Name]:
+			kept := *oi
+			kept.Field, kept.Track, kept.Notify = in.Field, in.Track, in.Notify
 			c.VRRP = append(c.VRRP, kept)
 		default:
 			c.VRRP = append(c.VRRP, in)
@@ -304,12 +338,4 @@ func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 // restarts reports whether p holds a restart of the section at field.
 func restarts(p Plan, field string) bool {
 	return slices.ContainsFunc(p.Restart, func(r Restart) bool { return strings.HasPrefix(r.Field, field+".") })
-}
-
-// identityRestart reports whether p restarts the instance at field for a
-// change of its interface, VRID or version.
-func identityRestart(p Plan, field string) bool {
-	return slices.ContainsFunc(p.Restart, func(r Restart) bool {
-		return r.Field == field+".interface" || r.Field == field+".virtual_router_id" || r.Field == field+".version"
-	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -53,6 +54,17 @@ type Options struct {
 	// start after the lock is taken. Nil: netsetup's, for the VIPs of
 	// the configuration. Tests without root set a no-op.
 	RemoveStale func(cfg *config.Config, log *zap.Logger) error
+
+	// Takeover, when set, makes this daemon take over from the running
+	// one that handed it over (see TakeOver): an upgrade in place.
+	Takeover *Takeover
+	// SuccessorArgs are the arguments, after the program, that an
+	// upgrade starts the new program with. Nil: run --config Path
+	// --takeover.
+	SuccessorArgs []string
+	// StartSuccessor starts the new program of an upgrade. Nil: os/exec,
+	// writing to this process's standard output and error.
+	StartSuccessor func(binary string, args []string) (Successor, error)
 }
 
 // VIPOwner is what a VRRP unit drives: a netsetup.VIPSet in production.
@@ -62,6 +74,9 @@ type VIPOwner interface {
 	Run(ctx context.Context) error
 	// Snapshot tells the VIPs' presence on the interface, for status.
 	Snapshot() netsetup.VIPSetSnapshot
+	// Update changes the VIPs and the GARP settings while it runs (a
+	// reload; see netsetup.VIPSet.Update).
+	Update(cfg netsetup.VIPConfig) error
 }
 
 // Daemon is rmqlb's running model: the VRRP units, the listeners, the
@@ -95,11 +110,23 @@ type Daemon struct {
 
 	router *router // routes health events to the listeners
 
+	// upgrade is the upgrade under way; nil without. Guarded by mu.
+	upgrade *upgradeRun
+
 	// Set by Run.
-	runCtx  context.Context // the parts' parent; done when the daemon stops
-	parts   *group
-	ready   chan struct{} // closed once every part has started
-	metrics *part
+	runCtx context.Context // the parts' parent; done when the daemon stops
+	stop   context.Context // done when Run starts to stop
+	lock   *instanceLock   // the single-instance lock, held
+	ctlLn  net.Listener    // the control socket
+	// handedOver is closed once an upgrade's new process has taken over:
+	// Run finishes the sessions and returns.
+	handedOver chan struct{}
+	// runDone is closed when Run returns.
+	runDone     chan struct{}
+	runDoneOnce sync.Once
+	parts       *group
+	ready       chan struct{} // closed once every part has started
+	metrics     *metricsPart  // nil without an endpoint
 
 	sd sdNotifier // tells systemd (sd_notify) of start, reloads and stop
 }
@@ -117,6 +144,9 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		units:     map[string]*vrrpUnit{},
 		listeners: map[string]*listenerUnit{},
 		ready:     make(chan struct{}),
+
+		handedOver: make(chan struct{}),
+		runDone:    make(chan struct{}),
 	}
 	if d.log == nil {
 		d.log = zap.NewNop()
@@ -145,8 +175,15 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 	d.sched.Subscribe(d.router.handle)
 	for i := range cfg.Listeners {
 		l := &cfg.Listeners[i]
-		if _, err := d.newListener(cfg, l); err != nil {
+		u, err := d.newListener(cfg, l)
+		if err != nil {
 			return nil, err
+		}
+		if opt.Takeover != nil {
+			if err := d.carryOnListener(u, opt.Takeover); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		for j := range l.Backends {
 			if err := d.addCheck(&l.Backends[j], false); err != nil {
@@ -172,32 +209,54 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 // client reconnecting during the hand-over is not refused here. Run
 // returns the errors of the parts that failed, or ErrLocked (wrapped) when
 // another daemon holds the lock. Run may be called once.
+//
+// With Options.Takeover it takes over from the running daemon instead (an
+// upgrade in place): the lock, the control socket, the metrics socket and
+// the listening sockets are the running daemon's, no VIP is removed and no
+// first check awaited (the backends' states are handed over); once its
+// listeners serve it tells the running daemon, which stops, and it starts
+// its VRRP instances in the states handed over. Until then a failure is
+// reported to the running daemon, which serves on.
+//
+// Once an upgrade's new process has taken over from this daemon, Run
+// finishes the sessions and returns nil, as on ctx's end but without
+// touching the VRRP instances (already stopped quietly) or telling the
+// service manager (it follows the new process).
 func (d *Daemon) Run(ctx context.Context) (err error) {
+	defer d.runDoneOnce.Do(func() { close(d.runDone) })
 	d.mu.Lock()
 	cfg := d.cfg
 	d.mu.Unlock()
-	lock, err := takeLock(LockPath(cfg.ControlSocket))
-	if err != nil {
+	tk := d.opt.Takeover
+	tookOver := false
+	if tk != nil {
+		d.lock = tk.lockFile()
+		// A failure before the hand-over gives the take-over up: the
+		// running daemon serves on and learns why.
+		defer func() {
+			if err != nil && !tookOver {
+				d.closeUnserved()
+				tk.Abort(err)
+			}
+		}()
+	} else if d.lock, err = takeLock(LockPath(cfg.ControlSocket)); err != nil {
 		return err
 	}
-	defer lock.release()
+	defer d.lock.release()
 	d.log.Info("starting rmqlb", zap.String("version", d.opt.Version), zap.String("config", d.opt.Path),
-		zap.Int("vrrp_instances", len(cfg.VRRP)), zap.Int("listeners", len(cfg.Listeners)))
+		zap.Int("vrrp_instances", len(cfg.VRRP)), zap.Int("listeners", len(cfg.Listeners)), zap.Bool("takeover", tk != nil))
 	for _, w := range cfg.Warnings {
 		d.log.Warn(w)
 	}
-	if len(cfg.VRRP) > 0 {
-		remove := d.opt.RemoveStale
-		if remove == nil {
-			remove = removeStale
-		}
-		if err := remove(cfg, d.log); err != nil {
+	if len(cfg.VRRP) > 0 && tk == nil {
+		if err := d.removeStale(cfg); err != nil {
 			d.log.Warn("removing stale VIPs of an earlier run", zap.Error(err))
 		}
 	}
 
 	stop, fail := context.WithCancel(ctx)
 	defer fail()
+	d.stop = stop
 	d.parts = &group{onFail: fail}
 	// The parts outlive ctx: they are stopped one by one, in order, by
 	// shutdown.
@@ -219,14 +278,42 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return errors.Join(startErr, errs)
 	}
 
-	srv := &control.Server{Path: cfg.ControlSocket, Group: cfg.ControlGroup, Handler: d.Handle, Logger: d.log}
-	ln, err := srv.Listen()
+	srv := &control.Server{Path: cfg.ControlSocket, Group: cfg.ControlGroup, Handler: d.Handle, Logger: d.log,
+		CommandTimeouts: map[string]time.Duration{"upgrade": upgradeCommandTimeout, "takeover-ready": takeoverCommitTimeout}}
+	if tk != nil {
+		d.ctlLn, err = srv.Inherit(tk.take(tk.offer.Control))
+	} else {
+		d.ctlLn, err = srv.Listen()
+	}
 	if err != nil {
 		return err
 	}
-	ctl = d.parts.start(d.runCtx, "control socket", true, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+	serveControl := func() {
+		ctl = d.parts.start(d.runCtx, "control socket", true, func(ctx context.Context) error { return srv.Serve(ctx, d.ctlLn) })
+	}
+	if tk == nil {
+		serveControl()
+	} else {
+		// Served once the running daemon has stopped serving it; until
+		// then a request here would be this process's own. If the
+		// take-over fails, the socket file stays for the running daemon.
+		defer func() {
+			if ctl == nil {
+				_ = control.KeepSocketFile(d.ctlLn)
+				d.ctlLn.Close()
+			}
+		}()
+	}
 	if cfg.MetricsListen.IsValid() {
-		p, err := d.startMetrics(cfg.MetricsListen, true)
+		var p *metricsPart
+		if f := tk.metricsFile(cfg.MetricsListen); f != nil {
+			var ms *metricsServer
+			if ms, err = inheritMetrics(cfg.MetricsListen, f, d.reg, defaultMetricsLimits); err == nil {
+				p = d.serveMetrics(ms, true)
+			}
+		} else {
+			p, err = d.startMetrics(cfg.MetricsListen, true)
+		}
 		if err != nil {
 			return shutdown(err)
 		}
@@ -234,28 +321,43 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		d.metrics = p
 		d.mu.Unlock()
 	}
-	d.mu.Lock()
-	var startErr error
-	for _, name := range listenerOrder(cfg) {
-		if startErr = d.startListener(d.listeners[name], true); startErr != nil {
-			break
+	if tk != nil {
+		// The take-over: every listener can serve before the running
+		// daemon is told to stop, but serves only after it has.
+		if err := d.bindListeners(cfg); err != nil {
+			return shutdown(err)
 		}
-	}
-	d.mu.Unlock()
-	if startErr != nil {
-		return shutdown(startErr)
-	}
-	checks = d.parts.start(d.runCtx, "health checks", true, d.sched.Run)
-	if len(cfg.VRRP) > 0 {
-		d.notifyStatus("starting: waiting for the first health checks before VRRP")
-		d.waitFirstChecks(stop, firstCheckLimit(cfg))
-	}
-	if stop.Err() == nil {
+		checks = d.parts.start(d.runCtx, "health checks", true, d.sched.Run)
+		var handed takeoverRelease
+		if handed, err = d.handOverFrom(tk, stop); err != nil {
+			return shutdown(err)
+		}
+		tookOver = true
+		d.lock.writePID()
+		// Committed: whatever happens next, the VRRP instances run (a
+		// stop asked for meanwhile then hands their VIPs over as usual).
 		d.mu.Lock()
-		for i := range cfg.VRRP {
-			d.startUnit(d.units[cfg.VRRP[i].Name])
-		}
+		d.startUnitsFrom(cfg, handed)
 		d.mu.Unlock()
+		if err := d.startListeners(cfg); err != nil {
+			return shutdown(err)
+		}
+		serveControl()
+		d.log.Info("took over from the running daemon", zap.Int("pid", tk.PID()), zap.String("its_version", tk.offer.Version))
+	} else {
+		if err := d.startListeners(cfg); err != nil {
+			return shutdown(err)
+		}
+		checks = d.parts.start(d.runCtx, "health checks", true, d.sched.Run)
+		if len(cfg.VRRP) > 0 {
+			d.notifyStatus("starting: waiting for the first health checks before VRRP")
+			d.waitFirstChecks(stop, firstCheckLimit(cfg))
+		}
+		if stop.Err() == nil {
+			d.mu.Lock()
+			d.startUnitsFrom(cfg, takeoverRelease{})
+			d.mu.Unlock()
+		}
 	}
 	close(d.ready)
 	d.notifyStarted(stop)
@@ -266,9 +368,41 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			d.log.Info("stopping: VRRP first, then listeners")
 			d.notifyStopping()
 			return shutdown(nil)
+		case <-d.handedOver:
+			d.log.Info("handed over to the new process: finishing the sessions, then exiting")
+			return shutdown(nil)
 		case <-d.reloads:
 			d.Reload()
 		}
+	}
+}
+
+// startListeners starts every listener of cfg in file order, each bound
+// (or its error returned).
+func (d *Daemon) startListeners(cfg *config.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, name := range listenerOrder(cfg) {
+		if err := d.startListener(d.listeners[name], true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startUnitsFrom starts the VRRP unit of every instance of cfg, each
+// carrying on from its state in handed when the process this one
+// succeeds had the same virtual router. The caller holds d.mu.
+func (d *Daemon) startUnitsFrom(cfg *config.Config, handed takeoverRelease) {
+	for i := range cfg.VRRP {
+		in := &cfg.VRRP[i]
+		u := d.units[in.Name]
+		if v, ok := handed.vrrpState(in); ok {
+			if err := v.carryOn(u.inst); err != nil {
+				d.log.Warn("carrying on the VRRP state handed over", zap.String("vrrp_instance", in.Name), zap.Error(err))
+			}
+		}
+		d.startUnit(u)
 	}
 }
 
@@ -336,21 +470,32 @@ func firstCheckLimit(cfg *config.Config) time.Duration {
 	return min(limit+250*time.Millisecond, 15*time.Second)
 }
 
+// metricsPart is the running metrics endpoint.
+type metricsPart struct {
+	*part
+	srv *metricsServer
+}
+
 // startMetrics serves /metrics on addr as a part (critical at start, not
 // when a reload moves it).
-func (d *Daemon) startMetrics(addr netip.AddrPort, critical bool) (*part, error) {
+func (d *Daemon) startMetrics(addr netip.AddrPort, critical bool) (*metricsPart, error) {
 	ms, err := listenMetrics(addr, d.reg, defaultMetricsLimits)
 	if err != nil {
 		return nil, err
 	}
-	return d.parts.start(d.runCtx, "metrics", critical, func(ctx context.Context) error {
+	return d.serveMetrics(ms, critical), nil
+}
+
+// serveMetrics runs ms as a part.
+func (d *Daemon) serveMetrics(ms *metricsServer, critical bool) *metricsPart {
+	return &metricsPart{srv: ms, part: d.parts.start(d.runCtx, "metrics", critical, func(ctx context.Context) error {
 		stop := context.AfterFunc(ctx, func() { ms.Close() })
 		defer stop()
 		if err := ms.Serve(); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
-	}), nil
+	})}
 }
 
 // stopMetrics closes the metrics endpoint, if any.
@@ -367,7 +512,7 @@ func (d *Daemon) stopMetrics() {
 // moveMetrics serves the metrics on the address of nc, closing the old
 // endpoint once the new one listens (or at once, when nc has none).
 func (d *Daemon) moveMetrics(nc *config.Config) error {
-	var next *part
+	var next *metricsPart
 	if nc.MetricsListen.IsValid() {
 		p, err := d.startMetrics(nc.MetricsListen, false)
 		if err != nil {
@@ -383,6 +528,15 @@ func (d *Daemon) moveMetrics(nc *config.Config) error {
 		prev.stop()
 	}
 	return nil
+}
+
+// removeStale removes the VIPs of cfg's instances that carry rmqlb's
+// marker (Options.RemoveStale).
+func (d *Daemon) removeStale(cfg *config.Config) error {
+	if d.opt.RemoveStale != nil {
+		return d.opt.RemoveStale(cfg, d.log)
+	}
+	return removeStale(cfg, d.log)
 }
 
 // removeStale removes the VIPs with rmqlb's marker that a killed daemon

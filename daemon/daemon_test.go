@@ -235,15 +235,7 @@ func TestReload(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
 	startChecked(t, h)
-	reload := func(file string) control.Reload {
-		t.Helper()
-		h.write(file)
-		res, err := h.d.Handle(context.Background(), control.Request{Command: "reload"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.(control.Reload)
-	}
+	reload := h.reload
 	weight := func(name string) int {
 		for _, b := range h.d.Status().Listeners[0].Backends {
 			if b.Name == name {
@@ -294,13 +286,26 @@ func TestReload(t *testing.T) {
 	h.checks.get(idC).answer(t, healthcheck.Result{})
 	h.eventually("c UP", func() bool { return h.backendState(idC) == backend.Up })
 
-	// A priority change needs a restart, with its line; changed back, none.
-	r = reload(strings.Replace(withC, "priority: 150", "priority: 120", 1))
-	if !r.OK() || len(r.Pending) != 1 || r.Pending[0] != "line 8: vrrp_instances[0].priority: changed: needs a restart" {
-		t.Fatalf("priority: %+v", r)
+	// An interface change needs a restart, with its line, and holds the
+	// instance's other changes back; changed back, none.
+	r = reload(strings.NewReplacer("interface: eth0", "interface: eth1", "priority: 150", "priority: 120").Replace(withC))
+	if !r.OK() || len(r.Pending) != 1 || r.Pending[0] != "line 4: vrrp_instances[0].interface: changed from eth0 to eth1: needs a restart" ||
+		len(r.Applied) != 0 || h.vrrpSnapshot().ConfiguredPriority != 150 {
+		t.Fatalf("interface: %+v, priority %d", r, h.vrrpSnapshot().ConfiguredPriority)
 	}
 	if r = reload(withC); !r.OK() || len(r.Pending) != 0 || len(r.Applied) != 0 {
-		t.Fatalf("priority changed back: %+v", r)
+		t.Fatalf("interface changed back: %+v", r)
+	}
+	// A priority change is applied live; and changed back.
+	for _, c := range []struct {
+		file string
+		prio uint8
+	}{{strings.Replace(withC, "priority: 150", "priority: 120", 1), 120}, {withC, 150}} {
+		r = reload(c.file)
+		if !r.OK() || len(r.Pending) != 0 || !slices.Equal(r.Applied, []string{"vrrp instance v updated: priority"}) {
+			t.Fatalf("priority %d: %+v", c.prio, r)
+		}
+		h.eventually("the new priority", func() bool { return h.vrrpSnapshot().ConfiguredPriority == c.prio })
 	}
 
 	// A second listener comes and goes.
@@ -336,15 +341,9 @@ func TestReload(t *testing.T) {
 func TestReloadTracksWithoutTransient(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
-	startChecked(t, h)
 	// Master after the master-down interval (3 x 100 ms + skew); the
 	// checks keep passing meanwhile.
-	h.checks.get(idA).always(healthcheck.Result{})
-	h.checks.get(idB).always(healthcheck.Result{})
-	h.eventually("MASTER", func() bool {
-		h.clk.Advance(20 * time.Millisecond)
-		return h.vrrpSnapshot().State == vrrp.StateMaster
-	})
+	startMaster(t, h)
 	f := h.vrrp.get("v")
 	before := len(f.sentPriorities())
 	// Record every adjustment the trackers set from now on.

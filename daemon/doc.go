@@ -35,10 +35,20 @@
 // backends per on_marked_down); checks are added, removed or updated
 // keeping their state; track rules are rebuilt from the current check
 // states without a moment of "everything failing"; notify hooks are
-// replaced in place; VRRP instances are added and removed; the log level
-// and the metrics endpoint move live. What only a restart can apply is
-// listed with its line in the file. A reload asked for while the daemon
-// starts waits until it is ready.
+// replaced in place; VRRP instances are
+// added and removed, and a running instance takes every new setting but
+// its interface, VRID and version live (vrrp.Instance.Update, and
+// netsetup.VIPSet.Update for its addresses and gratuitous ARP settings):
+// the VIP moves only as the new priorities say; the log level and the
+// metrics endpoint move live. What only a restart can apply is listed
+// with its line in the file. A reload asked for while the daemon starts
+// waits until it is ready.
+//
+// # Planned handover
+//
+// The vrrp control command (`rmqlb vrrp release NAME [--for DURATION]`,
+// `rmqlb vrrp ready NAME`) releases an instance for the maintenance of
+// this host: see ReleaseVRRP and vrrp.Instance.StepDown.
 //
 // # Health events
 //

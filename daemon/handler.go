@@ -17,6 +17,13 @@ import (
 //	backend LISTENER/BACKEND shutdown-sessions
 //	                                         close its sessions now (control.SessionsClosed)
 //	reload                                   reload the file (control.Reload)
+//	vrrp release NAME [DURATION] | vrrp ready NAME
+//	                                         planned handover (handleVRRP)
+//	upgrade [BINARY]                         start BINARY to take over (Upgrade)
+//	takeover, takeover-ready, takeover-abort [REASON]
+//	                                         the new process's side of an
+//	                                         upgrade (upgrade.go); only that
+//	                                         process is answered
 //
 // It is the control.Handler of the daemon and safe for concurrent use.
 func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
@@ -35,6 +42,16 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 			return nil, fmt.Errorf("reloading: the daemon is still starting: %w", ctx.Err())
 		}
 		return d.Reload(), nil
+	case "vrrp":
+		return d.handleVRRP(ctx, req.Args)
+	case "upgrade":
+		return d.handleUpgrade(ctx, req.Args)
+	case "takeover":
+		return d.offerTakeover(ctx)
+	case "takeover-ready":
+		return d.commitTakeover(ctx, req.Args)
+	case "takeover-abort":
+		return d.abortTakeover(ctx, req.Args)
 	default:
 		return nil, fmt.Errorf("unknown command %q", req.Command)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/clock"
 	"github.com/rmqlb/rmqlb/netsetup"
@@ -45,6 +47,17 @@ type harness struct {
 	// lastRound is when the last round of checks was due (the start,
 	// with no jitter).
 	lastRound time.Time
+
+	staleMu sync.Mutex
+	stale   []*config.Config // what the daemon asked to remove stale VIPs of
+}
+
+// staleRemovals returns the configurations whose stale VIPs the daemon
+// removed, in order.
+func (h *harness) staleRemovals() []*config.Config {
+	h.staleMu.Lock()
+	defer h.staleMu.Unlock()
+	return slices.Clone(h.stale)
 }
 
 // newHarness writes cfg (a YAML file; "SOCKET" is replaced by a socket in
@@ -67,21 +80,31 @@ func newHarness(t *testing.T, cfg string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.d, err = New(c, Options{
+	h.d, err = New(c, h.options("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// options are the daemon's options with the harness's fakes.
+func (h *harness) options(version string) Options {
+	return Options{
 		Path:        h.path,
-		Version:     "test",
-		Logger:      zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)),
+		Version:     version,
+		Logger:      zaptest.NewLogger(h.t, zaptest.Level(zap.InfoLevel)).With(zap.String("daemon", version)),
 		Clock:       h.clk,
 		CheckJitter: func(time.Duration) time.Duration { return 0 },
 		Registry:    h.reg,
 		NewChecker:  h.checks.new,
 		NewVRRP:     h.vrrp.new,
-		RemoveStale: func(*config.Config, *zap.Logger) error { return nil },
-	})
-	if err != nil {
-		t.Fatal(err)
+		RemoveStale: func(c *config.Config, _ *zap.Logger) error {
+			h.staleMu.Lock()
+			h.stale = append(h.stale, c)
+			h.staleMu.Unlock()
+			return nil
+		},
 	}
-	return h
 }
 
 // nextChecks moves the fake clock to the next round of checks (every
@@ -248,7 +271,7 @@ type vrrpFakes struct {
 func (v *vrrpFakes) new(in *config.VRRPInstance, _ *zap.Logger, _ prometheus.Registerer) (vrrp.Transport, VIPOwner, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	f := &fakeVRRP{name: in.Name, vips: in.VIPs, closed: make(chan struct{})}
+	f := &fakeVRRP{name: in.Name, vips: in.VIPs, closed: make(chan struct{}), in: make(chan []byte)}
 	v.byName[in.Name] = f
 	return &fakeTransport{f: f}, &fakeOwner{f: f}, nil
 }
@@ -259,17 +282,48 @@ func (v *vrrpFakes) get(name string) *fakeVRRP {
 	return v.byName[name]
 }
 
-// fakeVRRP records what one instance sent and did with its VIPs.
+// fakeVRRP records what one instance sent and did with its VIPs, and
+// delivers the adverts a test injects.
 type fakeVRRP struct {
 	name   string
-	vips   []netip.Prefix
 	closed chan struct{}
+	in     chan []byte // adverts from fakePeer
 
 	mu       sync.Mutex
+	vips     []netip.Prefix
+	garp     netsetup.GARPConfig
+	updates  int           // Update calls of the VIP owner
+	recheck  time.Duration // the last SetRecheck
 	adverts  []vrrp.Packet
 	acquired int
 	released int
 	held     bool
+	peers    []netip.Addr // the transport's unicast peers
+}
+
+// fakePeer is the source of the adverts a test injects.
+var fakePeer = netip.MustParseAddr("192.0.2.2")
+
+// inject delivers an advert of another router (fakePeer) with priority
+// prio, for the instance's current VIPs and interval iv.
+func (f *fakeVRRP) inject(t *testing.T, prio uint8, iv time.Duration) {
+	t.Helper()
+	f.mu.Lock()
+	var addrs []netip.Addr
+	for _, p := range f.vips {
+		addrs = append(addrs, p.Addr())
+	}
+	f.mu.Unlock()
+	p := vrrp.Packet{Version: 3, VRID: 1, Priority: prio, AdvertInterval: iv, Addrs: addrs}
+	b, err := p.Marshal(fakePeer, vrrp.MulticastIPv4, vrrp.ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f.in <- b:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the instance did not read the injected advert")
+	}
 }
 
 func (f *fakeVRRP) sentPriorities() []uint8 {
@@ -289,8 +343,23 @@ type fakeTransport struct {
 
 var fakeSrc = netip.MustParseAddr("192.0.2.1")
 
-func (t *fakeTransport) Source() netip.Addr         { return fakeSrc }
-func (t *fakeTransport) Destinations() []netip.Addr { return []netip.Addr{vrrp.MulticastIPv4} }
+func (t *fakeTransport) Source() netip.Addr { return fakeSrc }
+func (t *fakeTransport) Destinations() []netip.Addr {
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	if len(t.f.peers) > 0 {
+		return slices.Clone(t.f.peers)
+	}
+	return []netip.Addr{vrrp.MulticastIPv4}
+}
+
+// Reconfigure implements vrrp.Reconfigurer: it records the peers.
+func (t *fakeTransport) Reconfigure(cfg vrrp.TransportConfig) error {
+	t.f.mu.Lock()
+	t.f.peers = slices.Clone(cfg.Peers)
+	t.f.mu.Unlock()
+	return nil
+}
 func (t *fakeTransport) WriteTo(b []byte, dst netip.Addr) error {
 	p, err := vrrp.Parse(b, fakeSrc, dst)
 	if err != nil {
@@ -302,8 +371,12 @@ func (t *fakeTransport) WriteTo(b []byte, dst netip.Addr) error {
 	return nil
 }
 func (t *fakeTransport) ReadFrom(b []byte) (int, vrrp.RecvInfo, error) {
-	<-t.f.closed
-	return 0, vrrp.RecvInfo{}, net.ErrClosed
+	select {
+	case p := <-t.f.in:
+		return copy(b, p), vrrp.RecvInfo{Src: fakePeer, Dst: vrrp.MulticastIPv4, TTL: 255}, nil
+	case <-t.f.closed:
+		return 0, vrrp.RecvInfo{}, net.ErrClosed
+	}
 }
 func (t *fakeTransport) Close() error {
 	t.once.Do(func() { close(t.f.closed) })
@@ -329,6 +402,23 @@ func (o *fakeOwner) Release(context.Context) error {
 }
 
 func (o *fakeOwner) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+
+func (o *fakeOwner) SetRecheck(d time.Duration) {
+	o.f.mu.Lock()
+	o.f.recheck = d
+	o.f.mu.Unlock()
+}
+
+func (o *fakeOwner) Update(cfg netsetup.VIPConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	o.f.mu.Lock()
+	defer o.f.mu.Unlock()
+	o.f.vips, o.f.garp = slices.Clone(cfg.VIPs), cfg.GARP
+	o.f.updates++
+	return nil
+}
 
 func (o *fakeOwner) Snapshot() netsetup.VIPSetSnapshot {
 	o.f.mu.Lock()
@@ -404,4 +494,16 @@ func closedByPeer(c net.Conn) bool {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err := c.Read(make([]byte, 1))
 	return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// reload writes file as the configuration file and reloads it, as
+// rmqlb reload does.
+func (h *harness) reload(file string) control.Reload {
+	h.t.Helper()
+	h.write(file)
+	res, err := h.d.Handle(context.Background(), control.Request{Command: "reload"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return res.(control.Reload)
 }

@@ -25,6 +25,9 @@ func (d *Daemon) newHooks(u *vrrpUnit, in *config.VRRPInstance) (func(vrrp.State
 	u.hooks = r
 	vips := slices.Clone(in.VIPs) // a change of the VIPs needs a restart
 	return func(c vrrp.StateChange) {
+		if c.Adopted {
+			return // carried on from the process this one succeeds: no change
+		}
 		r.Notify(notify.Event{Kind: hookKind(c.To), Prev: c.From.String(), Reason: c.Reason, VIPs: vips})
 	}, nil
 }

@@ -122,8 +122,9 @@ func TestReloadNotify(t *testing.T) {
 }
 
 // TestDiffNotify: changed hooks are a live update of the instance, also
-// next to a change that needs a restart, but not when its identity
-// changes; the running model keeps what was applied.
+// next to other live changes, but not when its identity changes (the
+// instance then runs on as it was until a restart); the running model
+// keeps what was applied.
 func TestDiffNotify(t *testing.T) {
 	hooks := "    notify: {master: [/usr/local/bin/up], timeout: 5s}\n"
 	withHooks := edit(t, "    track:", hooks+"    track:")
@@ -134,15 +135,20 @@ func TestDiffNotify(t *testing.T) {
 	old := mustParse(t, planBase)
 	nc := mustParse(t, edit(t, "    track:", hooks+"    track:", "priority: 150", "priority: 120"))
 	p = Diff(old, nc)
-	if len(p.VRRP) != 1 || !p.VRRP[0].Notify || len(p.Restart) != 1 {
+	if len(p.VRRP) != 1 || !p.VRRP[0].Notify || !p.VRRP[0].Settings || len(p.Restart) != 0 {
 		t.Fatalf("hooks and priority: %+v", p)
 	}
-	run := running(old, nc, p, leftovers{instances: map[string]bool{}})
-	if in := run.VRRP[0]; in.Priority != 150 || !slices.Equal(in.Notify.Master, []string{"/usr/local/bin/up"}) {
+	run := running(old, nc, p, leftovers{instances: map[string]bool{}, settings: map[string]bool{}})
+	if in := run.VRRP[0]; in.Priority != 120 || !slices.Equal(in.Notify.Master, []string{"/usr/local/bin/up"}) {
 		t.Fatalf("running model: priority %d, hooks %+v", in.Priority, in.Notify)
 	}
-	if again := Diff(run, nc); len(again.VRRP) != 0 || len(again.Restart) != 1 {
+	if again := Diff(run, nc); len(again.VRRP) != 0 || len(again.Restart) != 0 {
 		t.Fatalf("the same file again: %+v", again)
+	}
+	// The settings failed to apply: the hooks, which were applied, stay.
+	run = running(old, nc, p, leftovers{instances: map[string]bool{}, settings: map[string]bool{"v": true}})
+	if in := run.VRRP[0]; in.Priority != 150 || !slices.Equal(in.Notify.Master, []string{"/usr/local/bin/up"}) {
+		t.Fatalf("running model after failed settings: priority %d, hooks %+v", in.Priority, in.Notify)
 	}
 	p = Diff(old, mustParse(t, edit(t, "    track:", hooks+"    track:", "interface: eth0", "interface: eth1")))
 	if len(p.VRRP) != 0 {

@@ -16,6 +16,9 @@ type listenerUnit struct {
 	l    *balancer.Listener
 	reg  *partRegistry
 	part *part // nil until started
+	// handed is set when the listening socket came from the daemon this
+	// process succeeds.
+	handed bool
 }
 
 // newListener creates (without starting) the listener of l and registers

@@ -26,16 +26,17 @@ const statusRefresh = time.Second
 // The daemon sends READY=1 once Run has started every part (Ready is
 // closed), RELOADING=1 with MONOTONIC_USEC when a reload starts and
 // READY=1 when it ends (applied or refused: the daemon runs on either
-// way), STOPPING=1 when Run starts to stop, and a one-line STATUS= with
-// each of them and whenever the line changes. Without $NOTIFY_SOCKET (the
+// way), STOPPING=1 when Run starts to stop, MAINPID= of the new process
+// when an upgrade hands the service over to it, and a one-line STATUS=
+// with each of them and whenever the line changes. Without $NOTIFY_SOCKET (the
 // tests, the lab, a shell) nothing is sent and no goroutine runs.
 //
 // The zero value is ready to use. The Daemon's methods below are safe for
 // concurrent use: messages go out one at a time, in the order of the
-// calls, and nothing goes out after STOPPING=1.
+// calls, and nothing goes out after STOPPING=1 or MAINPID=.
 type sdNotifier struct {
 	mu       sync.Mutex
-	stopping bool   // STOPPING=1 was sent
+	stopping bool   // STOPPING=1 or MAINPID= was sent
 	status   string // the last STATUS= line sent
 	refresh  *part  // refreshes STATUS= once ready; nil without $NOTIFY_SOCKET
 }
@@ -137,6 +138,24 @@ func (d *Daemon) notifyStopping() {
 	d.sd.mu.Lock()
 	if sdEnabled() {
 		d.sdSendLocked("STOPPING=1\nSTATUS=stopping: VRRP first, then listeners", d.log.Warn)
+	}
+	d.sd.stopping = true
+	p := d.sd.refresh
+	d.sd.mu.Unlock()
+	if p != nil {
+		p.stop()
+	}
+}
+
+// notifyHandedOver tells the service manager that the new process of an
+// upgrade, pid, is the service's main process now (MAINPID=, accepted
+// from the main process under NotifyAccess=main), after which this
+// process sends nothing: the new one reports ready, reloading and
+// stopping. The status refresher stops.
+func (d *Daemon) notifyHandedOver(pid int) {
+	d.sd.mu.Lock()
+	if sdEnabled() {
+		d.sdSendLocked(fmt.Sprintf("MAINPID=%d\nSTATUS=handed over to pid %d; finishing the sessions", pid, pid), d.log.Warn)
 	}
 	d.sd.stopping = true
 	p := d.sd.refresh

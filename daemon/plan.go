@@ -81,7 +81,8 @@ type CheckChange struct {
 	Serving bool
 }
 
-// VRRPChange is one VRRP instance's live change.
+// VRRPChange is one VRRP instance's live change. For OpUpdate, New is the
+// instance's new configuration and the flags say what changed in it.
 type VRRPChange struct {
 	Op       Op
 	Name     string
@@ -90,6 +91,17 @@ type VRRPChange struct {
 	Tracks bool
 	// Notify is set for OpUpdate when the notify hooks changed.
 	Notify bool
+	// Settings is set for OpUpdate when the instance's vrrp.Config
+	// changed (priority, advert_interval, preempt, preempt_delay,
+	// auth_pass, v3_checksum, unicast_src, unicast_peers,
+	// allowed_peers, max_adopted_advert_interval, virtual_ipaddress):
+	// applied with vrrp.Instance.Update.
+	Settings bool
+	// VIPs is set for OpUpdate when the VIP set's netsetup.VIPConfig
+	// changed (virtual_ipaddress, garp): applied with VIPOwner.Update.
+	VIPs bool
+	// Keys names the changed keys of the instance, for the log.
+	Keys []string
 }
 
 // Restart is a change the daemon cannot apply while it runs.
@@ -157,9 +169,11 @@ func (p *Plan) diffListeners(old, new *config.Config) {
 
 // sameListener reports whether a listener runs the same in both
 // configurations: the balancer's view of it (which includes whether it is
-// bound to a VIP) is equal.
+// bound to a VIP) is equal, and so is its graceful_timeout, which the
+// balancer of a VIP-bound listener does not see but an upgrade in place
+// uses.
 func sameListener(oc *config.Config, ol *config.Listener, nc *config.Config, nl *config.Listener) bool {
-	return reflect.DeepEqual(oc.BalancerConfig(ol), nc.BalancerConfig(nl))
+	return reflect.DeepEqual(oc.BalancerConfig(ol), nc.BalancerConfig(nl)) && ol.GracefulTimeout == nl.GracefulTimeout
 }
 
 func (p *Plan) diffChecks(old, new *config.Config) {
@@ -211,11 +225,16 @@ func (p *Plan) diffVRRP(old, new *config.Config) {
 			p.VRRP = append(p.VRRP, VRRPChange{Op: OpAdd, Name: ni.Name, New: ni})
 			continue
 		}
+		if p.identityChanged(new, oi, ni) {
+			continue // the instance runs on as it was until a restart
+		}
 		c := VRRPChange{Op: OpUpdate, Name: ni.Name, Old: oi, New: ni}
 		c.Tracks = !slices.Equal(oi.Track, ni.Track)
 		c.Notify = !reflect.DeepEqual(oi.Notify, ni.Notify)
-		restart := p.instanceRestarts(new, oi, ni)
-		if (c.Tracks || c.Notify) && !restart {
+		c.Settings = !reflect.DeepEqual(oi.VRRPConfig(), ni.VRRPConfig())
+		c.VIPs = !reflect.DeepEqual(oi.VIPConfig(), ni.VIPConfig())
+		c.Keys = changedKeys(oi, ni)
+		if c.Tracks || c.Notify || c.Settings || c.VIPs {
 			p.VRRP = append(p.VRRP, c)
 		}
 	}
@@ -227,10 +246,10 @@ func (p *Plan) diffVRRP(old, new *config.Config) {
 	}
 }
 
-// instanceRestarts records the changes of an instance that need a restart
-// and reports whether there is one that forbids applying the others (the
-// instance's identity changed: interface, VRID or version).
-func (p *Plan) instanceRestarts(c *config.Config, oi, ni *config.VRRPInstance) (identity bool) {
+// identityChanged records the changes of an instance that need a restart
+// (its identity: interface, VRID or version) and reports whether there is
+// one; the instance's other changes are then not applied either.
+func (p *Plan) identityChanged(c *config.Config, oi, ni *config.VRRPInstance) (identity bool) {
 	f := func(key string) string { return ni.Field + "." + key }
 	if oi.Interface != ni.Interface {
 		p.restart(c, f("interface"), fmt.Sprintf("changed from %s to %s", oi.Interface, ni.Interface))
@@ -244,11 +263,13 @@ func (p *Plan) instanceRestarts(c *config.Config, oi, ni *config.VRRPInstance) (
 		p.restart(c, f("version"), fmt.Sprintf("changed from %d to %d", oi.Version, ni.Version))
 		identity = true
 	}
-	if identity {
-		return true
-	}
-	// The rest of an instance's settings are applied on restart for now:
-	// the running instance keeps them.
+	return identity
+}
+
+// changedKeys names the keys of an instance that differ, other than its
+// identity and its track rules.
+func changedKeys(oi, ni *config.VRRPInstance) []string {
+	var keys []string
 	for _, d := range []struct {
 		key  string
 		same bool
@@ -267,8 +288,8 @@ func (p *Plan) instanceRestarts(c *config.Config, oi, ni *config.VRRPInstance) (
 		{"garp", oi.GARP == ni.GARP},
 	} {
 		if !d.same {
-			p.restart(c, f(d.key), "changed")
+			keys = append(keys, d.key)
 		}
 	}
-	return false
+	return keys
 }

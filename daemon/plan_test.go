@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/config"
@@ -78,6 +80,13 @@ func TestDiff(t *testing.T) {
 				t.Errorf("plan %+v", p)
 			}
 		}, 0, ""},
+		{"graceful_timeout of a VIP-bound listener", edit(t, "    bind: 10.0.0.100:5672\n", "    bind: 10.0.0.100:5672\n    graceful_timeout: 1m\n"), func(t *testing.T, p Plan) {
+			// Its balancer closes sessions at once on stop either way;
+			// an upgrade in place lets them finish for this long.
+			if len(p.Listeners) != 1 || p.Listeners[0].Op != OpUpdate || p.Listeners[0].New.GracefulTimeout != time.Minute {
+				t.Errorf("plan %+v", p)
+			}
+		}, 0, ""},
 		{"backend added with a check", edit(t, "check: {type: tcp}}\n", "check: {type: tcp}}\n      - {name: c, address: 10.0.0.3:5672}\n"), func(t *testing.T, p Plan) {
 			if len(p.Listeners) != 1 || p.Listeners[0].Op != OpUpdate {
 				t.Errorf("listeners %+v", p.Listeners)
@@ -123,10 +132,21 @@ func TestDiff(t *testing.T) {
 			}
 		}, 0, ""},
 		{"priority", edit(t, "priority: 150", "priority: 120"), func(t *testing.T, p Plan) {
-			if len(p.VRRP) != 0 {
+			if len(p.VRRP) != 1 || p.VRRP[0].Op != OpUpdate || !p.VRRP[0].Settings || p.VRRP[0].VIPs || p.VRRP[0].Tracks ||
+				p.VRRP[0].New.Priority != 120 || !slices.Equal(p.VRRP[0].Keys, []string{"priority"}) {
 				t.Errorf("vrrp %+v", p.VRRP)
 			}
-		}, 1, "line 8: vrrp_instances[0].priority: changed: needs a restart"},
+		}, 0, ""},
+		{"version", edit(t, "version: 3", "version: 2", "advert_interval: 100ms", "advert_interval: 1s"), func(t *testing.T, p Plan) {
+			if len(p.VRRP) != 0 {
+				t.Errorf("an instance whose version changes applies nothing: %+v", p.VRRP)
+			}
+		}, 1, "line 6: vrrp_instances[0].version: changed from 3 to 2: needs a restart"},
+		{"virtual_router_id and priority", edit(t, "virtual_router_id: 1", "virtual_router_id: 2", "priority: 150", "priority: 120"), func(t *testing.T, p Plan) {
+			if len(p.VRRP) != 0 {
+				t.Errorf("an instance whose VRID changes applies nothing: %+v", p.VRRP)
+			}
+		}, 1, "line 5: vrrp_instances[0].virtual_router_id: changed from 1 to 2: needs a restart"},
 		{"interface and track", edit(t, "interface: eth0", "interface: eth1", "weight: -60}", "weight: -20}"), func(t *testing.T, p Plan) {
 			if len(p.VRRP) != 0 {
 				t.Errorf("an instance whose interface changes applies nothing: %+v", p.VRRP)
@@ -153,6 +173,45 @@ func TestDiff(t *testing.T) {
 				t.Errorf("restart %q lacks %q", p.Restart[0], tc.restIn)
 			}
 		})
+	}
+}
+
+// TestDiffVRRPSettings: every VRRP setting but the identity is applied
+// live, each flagged for the part that applies it and named.
+func TestDiffVRRPSettings(t *testing.T) {
+	for _, tc := range []struct {
+		key            string
+		from, to       string
+		settings, vips bool
+	}{
+		{"priority", "priority: 150", "priority: 99", true, false},
+		{"advert_interval", "advert_interval: 100ms", "advert_interval: 200ms", true, false},
+		{"preempt", "priority: 150", "priority: 150\n    preempt: false", true, false},
+		{"preempt_delay", "priority: 150", "priority: 150\n    preempt_delay: 5s", true, false},
+		{"v3_checksum", "priority: 150", "priority: 150\n    v3_checksum: rfc9568", true, false},
+		{"unicast_src", "priority: 150", "priority: 150\n    unicast_src: 10.0.0.1", true, false},
+		{"unicast_peers", "priority: 150", "priority: 150\n    unicast_peers: [10.0.0.2]", true, false},
+		{"allowed_peers", "priority: 150", "priority: 150\n    allowed_peers: [10.0.0.2]", true, false},
+		{"max_adopted_advert_interval", "priority: 150", "priority: 150\n    max_adopted_advert_interval: 1s", true, false},
+		{"virtual_ipaddress", "[10.0.0.100/24]", "[10.0.0.100/24, 10.0.0.101/32]", true, true},
+		{"garp", "priority: 150", "priority: 150\n    garp: {count: 2}", false, true},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			p := Diff(mustParse(t, planBase), mustParse(t, edit(t, tc.from, tc.to)))
+			if len(p.Restart) != 0 || len(p.VRRP) != 1 {
+				t.Fatalf("plan %+v", p)
+			}
+			c := p.VRRP[0]
+			if c.Op != OpUpdate || c.Settings != tc.settings || c.VIPs != tc.vips || c.Tracks || !slices.Equal(c.Keys, []string{tc.key}) {
+				t.Fatalf("change %+v, want settings %v, VIPs %v, keys [%s]", c, tc.settings, tc.vips, tc.key)
+			}
+		})
+	}
+	// auth_pass, on a version 2 instance.
+	v2 := edit(t, "version: 3", "version: 2", "advert_interval: 100ms", "advert_interval: 1s")
+	p := Diff(mustParse(t, v2), mustParse(t, strings.Replace(v2, "priority: 150", "priority: 150\n    auth_pass: secret", 1)))
+	if len(p.Restart) != 0 || len(p.VRRP) != 1 || !p.VRRP[0].Settings || !slices.Equal(p.VRRP[0].Keys, []string{"auth_pass"}) {
+		t.Fatalf("auth_pass: %+v", p)
 	}
 }
 
@@ -190,13 +249,18 @@ listeners:`, 1)
 // next reload with the same file finds the same restarts, and a file
 // changed back finds nothing to do.
 func TestRunningModel(t *testing.T) {
+	none := func() leftovers {
+		return leftovers{listeners: map[string]*config.Listener{}, instances: map[string]bool{}, settings: map[string]bool{}}
+	}
 	old := mustParse(t, planBase)
-	nc := mustParse(t, edit(t, "priority: 150", "priority: 120", "weight: -60}", "weight: -20}", "weight: 10}", "weight: 3}"))
+	// An interface change (a restart) holds back the instance's other
+	// changes, its tracks too.
+	nc := mustParse(t, edit(t, "interface: eth0", "interface: eth1", "priority: 150", "priority: 120", "weight: -60}", "weight: -20}", "weight: 10}", "weight: 3}"))
 	p := Diff(old, nc)
-	run := running(old, nc, p, leftovers{listeners: map[string]*config.Listener{}, instances: map[string]bool{}})
+	run := running(old, nc, p, none())
 	in := run.VRRP[0]
-	if in.Priority != 150 || in.Track[0].Weight != -20 {
-		t.Errorf("running instance: priority %d (want the old 150), track weight %d (want the applied -20)", in.Priority, in.Track[0].Weight)
+	if in.Interface != "eth0" || in.Priority != 150 || in.Track[0].Weight != -60 {
+		t.Errorf("running instance: interface %s, priority %d, track weight %d; want the old eth0, 150, -60", in.Interface, in.Priority, in.Track[0].Weight)
 	}
 	if run.Listeners[0].Backends[0].Weight != 3 {
 		t.Errorf("running weight %d, want the applied 3", run.Listeners[0].Backends[0].Weight)
@@ -205,14 +269,34 @@ func TestRunningModel(t *testing.T) {
 	if len(again.Restart) != 1 || len(again.VRRP) != 0 || len(again.Listeners) != 0 {
 		t.Errorf("the same file again: %+v", again)
 	}
-	back := mustParse(t, edit(t, "weight: -60}", "weight: -20}", "weight: 10}", "weight: 3}"))
+	back := mustParse(t, edit(t, "weight: 10}", "weight: 3}"))
 	if p := Diff(run, back); !p.Empty() {
-		t.Errorf("the priority changed back: %+v", p)
+		t.Errorf("the instance changed back: %+v", p)
+	}
+
+	// Settings applied live are in the running model; settings that
+	// failed are not, the tracks applied with them are.
+	nc = mustParse(t, edit(t, "priority: 150", "priority: 120", "weight: -60}", "weight: -20}"))
+	p = Diff(old, nc)
+	if in := running(old, nc, p, none()).VRRP[0]; in.Priority != 120 || in.Track[0].Weight != -20 {
+		t.Errorf("applied: priority %d, track weight %d; want 120, -20", in.Priority, in.Track[0].Weight)
+	}
+	lo := none()
+	lo.settings["v"] = true
+	run = running(old, nc, p, lo)
+	if in := run.VRRP[0]; in.Priority != 150 || in.Track[0].Weight != -20 {
+		t.Errorf("settings failed: priority %d, track weight %d; want the old 150, the applied -20", in.Priority, in.Track[0].Weight)
+	}
+	if again := Diff(run, nc); len(again.VRRP) != 1 || !again.VRRP[0].Settings || again.VRRP[0].Tracks {
+		t.Errorf("the same file again after failed settings: %+v", again.VRRP)
 	}
 
 	// A listener whose change failed keeps its old version.
+	nc = mustParse(t, edit(t, "weight: 10}", "weight: 3}"))
 	p = Diff(old, nc)
-	run = running(old, nc, p, leftovers{listeners: map[string]*config.Listener{"amqp": &old.Listeners[0]}, instances: map[string]bool{}})
+	lo = none()
+	lo.listeners["amqp"] = &old.Listeners[0]
+	run = running(old, nc, p, lo)
 	if run.Listeners[0].Backends[0].Weight != 10 {
 		t.Errorf("failed listener change: running weight %d, want the old 10", run.Listeners[0].Backends[0].Weight)
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -44,10 +45,36 @@ func (o *releasingOwner) Release(ctx context.Context) error {
 	return err
 }
 
-// ReportFaults passes the owner's fault reports on (vrrp.FaultReporter),
-// when the owner makes them.
+// The optional interfaces of the owner (vrrp.FaultReporter,
+// vrrp.AnnounceReporter, vrrp.Quieter, recheckSetter) pass through the
+// wrapper: the instance asks the owner for them, and a wrapper that hid
+// them would turn off fault reports and planned hand-overs.
+
+// ReportFaults passes the owner's fault reports on (vrrp.FaultReporter).
 func (o *releasingOwner) ReportFaults(f func(error)) {
 	if fr, ok := o.VIPOwner.(vrrp.FaultReporter); ok {
 		fr.ReportFaults(f)
+	}
+}
+
+// ReportAnnouncements passes the owner's reports of other hosts'
+// announcements on (vrrp.AnnounceReporter).
+func (o *releasingOwner) ReportAnnouncements(f func(netip.Addr)) {
+	if ar, ok := o.VIPOwner.(vrrp.AnnounceReporter); ok {
+		ar.ReportAnnouncements(f)
+	}
+}
+
+// StopAnnouncing passes on (vrrp.Quieter).
+func (o *releasingOwner) StopAnnouncing() {
+	if q, ok := o.VIPOwner.(vrrp.Quieter); ok {
+		q.StopAnnouncing()
+	}
+}
+
+// SetRecheck passes on (recheckSetter).
+func (o *releasingOwner) SetRecheck(d time.Duration) {
+	if r, ok := o.VIPOwner.(recheckSetter); ok {
+		r.SetRecheck(d)
 	}
 }

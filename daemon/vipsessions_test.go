@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -46,5 +47,31 @@ func TestReleasingOwner(t *testing.T) {
 	fr.ReportFaults(func(error) {})
 	if !inner.reported {
 		t.Fatal("fault reports not passed on")
+	}
+}
+
+type announcingOwner struct {
+	faultingOwner
+	reported, quiet bool
+	recheck         time.Duration
+}
+
+func (a *announcingOwner) ReportAnnouncements(func(netip.Addr)) { a.reported = true }
+func (a *announcingOwner) StopAnnouncing()                      { a.quiet = true }
+func (a *announcingOwner) SetRecheck(d time.Duration)           { a.recheck = d }
+
+// TestReleasingOwnerPassesInterfaces: the instance's optional owner
+// interfaces reach the real owner through the wrapper (planned hand-overs
+// wait for the peer's announcements through them).
+func TestReleasingOwnerPassesInterfaces(t *testing.T) {
+	inner := &announcingOwner{faultingOwner: faultingOwner{fakeOwner: fakeOwner{f: &fakeVRRP{}}}}
+	o := &releasingOwner{VIPOwner: inner, log: zap.NewNop(), listeners: func() []sessionCloser { return nil }}
+	var owner vrrp.Owner = o
+	owner.(vrrp.AnnounceReporter).ReportAnnouncements(func(netip.Addr) {})
+	owner.(vrrp.Quieter).StopAnnouncing()
+	owner.(recheckSetter).SetRecheck(time.Second)
+	owner.(vrrp.FaultReporter).ReportFaults(func(error) {})
+	if !inner.reported || !inner.quiet || inner.recheck != time.Second || !inner.faultingOwner.reported {
+		t.Fatalf("passed through: announcements %v, quiet %v, recheck %v, faults %v", inner.reported, inner.quiet, inner.recheck, inner.faultingOwner.reported)
 	}
 }

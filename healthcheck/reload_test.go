@@ -3,6 +3,7 @@ package healthcheck
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -55,7 +56,10 @@ func TestSchedulerReload(t *testing.T) {
 	if err := s.Add(bid("b"), CheckConfig{Interval: time.Second, Rise: 1, Fall: 1}, b); err != nil {
 		t.Fatal(err)
 	}
-	if ev := log.all(); ev[len(ev)-1].Backend != bid("b") || ev[len(ev)-1].State != backend.Down || ev[len(ev)-1].Reason != "not checked yet" {
+	// Announced DOWN at once (its first check may already have run too).
+	if ev := log.all(); !slices.ContainsFunc(ev, func(e Event) bool {
+		return e.Backend == bid("b") && e.State == backend.Down && e.Reason == "not checked yet"
+	}) {
 		t.Fatalf("events after adding b: %+v", ev)
 	}
 	<-b.calls
@@ -297,6 +301,81 @@ func TestSchedulerAddServing(t *testing.T) {
 	clk.WaitArmed(t, clk.Now().Add(time.Second))
 	if st, _ := s.State(bid("a")); st != backend.Down {
 		t.Fatalf("after fall failures: %v", st)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSchedulerAddInherited: backends handed over by the predecessor
+// process start in its states, the operator's state included, and the
+// checks carry on from there.
+func TestSchedulerAddInherited(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := NewScheduler(Options{Clock: clk, Jitter: func(time.Duration) time.Duration { return 0 }})
+	cfg := CheckConfig{Interval: time.Second, Fall: 2, Rise: 1}
+	up := &scripted{calls: make(chan int, 10), results: []Result{{Err: errFail}}}
+	drained := &scripted{calls: make(chan int, 10)}
+	down := &scripted{calls: make(chan int, 10)}
+	for _, a := range []struct {
+		name string
+		c    Checker
+		in   Inherited
+	}{
+		{"up", up, Inherited{Health: backend.Up, Reason: "check passed"}},
+		{"drained", drained, Inherited{Health: backend.Degraded, Reason: "memory alarm", Admin: backend.AdminDrain}},
+		{"down", down, Inherited{Health: backend.Down, Reason: "connection refused"}},
+	} {
+		if err := s.AddInherited(bid(a.name), cfg, a.c, a.in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]struct {
+		state, health backend.State
+		admin         backend.Admin
+		reason        string
+	}{
+		"up":      {backend.Up, backend.Up, backend.AdminNone, "check passed"},
+		"drained": {backend.Drain, backend.Degraded, backend.AdminDrain, "memory alarm"},
+		"down":    {backend.Down, backend.Down, backend.AdminNone, "connection refused"},
+	}
+	for _, b := range s.Snapshot().Backends {
+		w := want[b.Backend.Name]
+		if b.State != w.state || b.Health != w.health || b.Admin != w.admin || b.Reason != w.reason {
+			t.Errorf("%s: state %v health %v admin %v reason %q, want %+v", b.Backend.Name, b.State, b.Health, b.Admin, b.Reason, w)
+		}
+	}
+	var log eventLog
+	s.Subscribe(log.add)
+	select {
+	case <-s.Published():
+		t.Fatal("published before Run")
+	default:
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := runScheduler(t, s, ctx, cancel)
+	select {
+	case <-s.Published():
+	case <-time.After(5 * time.Second):
+		t.Fatal("initial states not published")
+	}
+	// A subscriber has the inherited states once they are published.
+	if ev := log.all(); len(ev) < 3 || ev[0].State != backend.Up || ev[1].State != backend.Drain || ev[2].State != backend.Down {
+		t.Fatalf("published: %+v", ev)
+	}
+	select { // every first check observed
+	case <-s.Checked():
+	case <-time.After(5 * time.Second):
+		t.Fatal("first checks not done")
+	}
+	// One failure of fall 2 leaves the inherited UP in service; one pass
+	// of rise 1 brings the inherited DOWN up.
+	if st, _ := s.State(bid("up")); st != backend.Up {
+		t.Errorf("up after one failure: %v", st)
+	}
+	if st, _ := s.State(bid("down")); st != backend.Up {
+		t.Errorf("down after one pass: %v", st)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)

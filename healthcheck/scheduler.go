@@ -47,6 +47,9 @@ type Scheduler struct {
 	subs     []*subscriber
 	pending  map[backend.ID]bool // backends of the start without a first result yet
 	checked  chan struct{}       // closed when pending is empty after start
+	// published is closed once Run has given every subscriber the
+	// initial states.
+	published chan struct{}
 
 	emitMu sync.Mutex // serialises calls of subscribers
 }
@@ -66,7 +69,7 @@ type subscriber struct{ fn func(Event) }
 func NewScheduler(o Options) *Scheduler {
 	s := &Scheduler{clock: o.Clock, log: o.Logger, jitter: o.Jitter, met: o.Metrics,
 		wake: make(chan struct{}, 1), backends: map[backend.ID]*entry{},
-		pending: map[backend.ID]bool{}, checked: make(chan struct{})}
+		pending: map[backend.ID]bool{}, checked: make(chan struct{}), published: make(chan struct{})}
 	if s.clock == nil {
 		s.clock = SystemClock{}
 	}
@@ -91,7 +94,7 @@ var ErrUnknownBackend = errors.New("unknown backend")
 // is due at a random part of StartJitter after Run starts; during Run, after that much from
 // now, and subscribers learn of it at once (DOWN, "not checked yet").
 func (s *Scheduler) Add(id backend.ID, cfg CheckConfig, c Checker) error {
-	return s.add(id, cfg, c, false)
+	return s.add(id, cfg, c, nil)
 }
 
 // AddServing is Add for a backend that is in service already (a reload gave
@@ -99,10 +102,31 @@ func (s *Scheduler) Add(id backend.ID, cfg CheckConfig, c Checker) error {
 // service", and leaves service only when fall checks fail, as if it had been
 // checked all along, so that adding a check never drops its sessions.
 func (s *Scheduler) AddServing(id backend.ID, cfg CheckConfig, c Checker) error {
-	return s.add(id, cfg, c, true)
+	return s.add(id, cfg, c, &Inherited{Health: backend.Up, Reason: "check added while in service"})
 }
 
-func (s *Scheduler) add(id backend.ID, cfg CheckConfig, c Checker, serving bool) error {
+// Inherited is what the process this one succeeds (an upgrade in place)
+// knew of a backend: the scheduler carries on from it instead of starting
+// from "not checked yet".
+type Inherited struct {
+	// Health is Up, Degraded or Down (anything else counts as Down).
+	Health backend.State
+	// Reason is why it is in that state; empty: "not checked yet".
+	Reason string
+	// Admin is the operator's state (AdminNone: none).
+	Admin backend.Admin
+}
+
+// AddInherited is Add for a backend whose state the process this one
+// succeeds hands over: a serving one starts serving, as with AddServing,
+// and leaves service only when fall checks fail; one that was DOWN starts
+// DOWN with the predecessor's reason; the operator's state is kept. The
+// first check is scheduled as with Add.
+func (s *Scheduler) AddInherited(id backend.ID, cfg CheckConfig, c Checker, in Inherited) error {
+	return s.add(id, cfg, c, &in)
+}
+
+func (s *Scheduler) add(id backend.ID, cfg CheckConfig, c Checker, from *Inherited) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("adding backend %s: %w", id, err)
 	}
@@ -121,8 +145,14 @@ func (s *Scheduler) add(id backend.ID, cfg CheckConfig, c Checker, serving bool)
 	}
 	now := s.clock.Now()
 	e := &entry{m: NewMachine(id, cfg, now, delay), checker: c, delay: delay}
-	if serving {
-		e.m.health, e.m.reason, e.m.everUp = backend.Up, "check added while in service", true
+	if from != nil {
+		if from.Health.Serving() {
+			e.m.health, e.m.everUp = from.Health, true
+		}
+		if from.Reason != "" {
+			e.m.reason = from.Reason
+		}
+		e.m.admin = from.Admin
 	}
 	s.backends[id] = e
 	s.order = append(s.order, id)
@@ -236,6 +266,11 @@ func (s *Scheduler) SetAdmin(id backend.ID, a backend.Admin) error {
 // check (or was removed). The daemon starts VRRP only then.
 func (s *Scheduler) Checked() <-chan struct{} { return s.checked }
 
+// Published returns a channel closed once Run has given every subscriber
+// the initial state of every backend (what Add, AddServing or
+// AddInherited set): a tracker fed by the scheduler knows them then.
+func (s *Scheduler) Published() <-chan struct{} { return s.published }
+
 // Snapshot is the status of every backend, in the order they were added.
 type Snapshot struct {
 	Backends []BackendStatus `json:"backends"`
@@ -299,6 +334,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.emit(initial)
+	close(s.published)
 
 	results := make(chan result)
 	var wg sync.WaitGroup

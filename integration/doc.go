@@ -36,6 +36,23 @@
 //     client's ARP entry returns to the winner within the refresh bound.
 //   - TestVRRPUnicastFailover: the same with unicast_peers.
 //   - TestVRRPActiveActive: two instances, one VIP preferring each host.
+//   - TestVRRPPlannedHandover: 20 handovers back and forth between two
+//     hosts with `rmqlb vrrp release` (and `ready` on the other host):
+//     not one failed connect of the client, two state changes per
+//     handover, the old master removing the VIP only after the new
+//     master's gratuitous ARP; the time of each handover is logged.
+//   - TestVRRPReleaseForAndLastResort: `release --for` ends by itself and
+//     the host preempts the VIP back without a failed connect; a released
+//     host takes the VIP as the last resort when no other router is left.
+//   - TestVRRPReloadLive: `rmqlb reload` of priorities on running daemons
+//     moves the VIP exactly as the new priorities say (two state changes
+//     per move, none otherwise, no failed connect); a VIP added to the
+//     group, backup first, is held by the master at once, no advert
+//     dropped.
+//
+// A failed connect counts unless the probe itself was kept off the CPU
+// for longer than its timeout right after starting it (it then timed out
+// with its answer waiting); such attempts are logged as stalls.
 //   - TestKeepalivedBaseline: three keepalived under the link-cut and
 //     clean-stop bounds: the calibration of the harness and of the bounds.
 //   - TestInteropKeepalived: rmqlb and keepalived on one VRID, v2 PASS 1 s

@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -200,7 +202,11 @@ func closeAll(conns []*amqp.Connection) {
 //     then its restart and preemption), and every confirmed message arrives;
 //   - a broker frozen with SIGSTOP is DOWN within fall x interval + timeout,
 //     its sessions through the proxy are closed, and 100 new AMQP
-//     connections through the VIP all succeed.
+//     connections through the VIP all succeed;
+//   - h1's frozen broker moves the VIP to h2 (track), and back once thawed;
+//   - rmqlb upgrade of the master under the producer, the consumer and a
+//     connect probe every 10 ms: no failed connect, no reconnect, no VRRP
+//     transition on either host, every confirmed message received.
 func TestE2ERabbitMQ(t *testing.T) {
 	netlab.Require(t, "bridge")
 	rl := newRabbitLab(t)
@@ -247,6 +253,10 @@ func TestE2ERabbitMQ(t *testing.T) {
 
 	t.Run("track-moves-vip", func(t *testing.T) {
 		testTrackMovesVIP(t, rl)
+	})
+
+	t.Run("upgrade-under-load", func(t *testing.T) {
+		testUpgradeUnderLoad(t, rl)
 	})
 }
 
@@ -614,4 +624,147 @@ func testFrozenBroker(t *testing.T, rl *rabbitLab) {
 	if len(errs) > 0 {
 		t.Errorf("%d of 100 new AMQP connections failed with rmq2 frozen; first: %v", len(errs), errs[0])
 	}
+}
+
+// testUpgradeUnderLoad upgrades the master's rmqlb (rmqlb upgrade) while a
+// producer with confirms and a consumer run through the VIP and a probe
+// connects every 10 ms: no connect fails, neither client reconnects (their
+// sessions stay with the old process, whose graceful_timeout is raised to
+// 60 s for the test), neither host's VRRP instance changes state, and
+// every confirmed message is received. The old process exits once the
+// clients end their sessions.
+func testUpgradeUnderLoad(t *testing.T, rl *rabbitLab) {
+	h1 := rl.lab.Host("h1")
+	d1, d2 := rl.daemons["h1"], rl.daemons["h2"]
+	if err := waitSoleHolder(rl.lab, h1, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"rmq1", "rmq2"} {
+		if err := rl.waitBackend(d1, b, "up", 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf, err := os.ReadFile(d1.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setGraceful := func(g string) {
+		t.Helper()
+		c := strings.Replace(string(conf), "graceful_timeout: 2s", "graceful_timeout: "+g, 1)
+		if err := os.WriteFile(d1.path, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(d1.bin, "reload", "--socket", d1.sock).CombinedOutput(); err != nil {
+			t.Fatalf("reload: %v\n%s", err, out)
+		}
+	}
+	setGraceful("60s")
+	transitions := func(d *daemon) uint64 {
+		in, err := d.instance("vip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in.Counters.Transitions
+	}
+	tr2 := transitions(d2)
+	oldPID := int(d1.mustStatus().raw.(map[string]any)["pid"].(float64))
+
+	st := &pcStats{confirmed: map[int]time.Time{}, received: map[int]bool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	const queue = "rmqlb-upgrade"
+	stopProducer := make(chan struct{})
+	wg.Add(2)
+	go func() { defer wg.Done(); rl.produce(ctx, stopProducer, queue, st) }()
+	go func() { defer wg.Done(); rl.consume(ctx, queue, st) }()
+	var stopOnce sync.Once
+	stopProducing := func() { stopOnce.Do(func() { close(stopProducer) }) }
+	defer func() { stopProducing(); cancel(); wg.Wait() }()
+	if err := waitFor(10*time.Second, func() (bool, error) {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.confirmed) >= 20, fmt.Errorf("%d confirmed", len(st.confirmed))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	probe, err := rl.client.StartProbe(vipAP, netlab.ProbeConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	st.mu.Lock()
+	reconnP, reconnC, before := st.reconnP, st.reconnC, len(st.confirmed)
+	st.mu.Unlock()
+
+	start := time.Now()
+	out, err := h1.Run(d1.bin, "upgrade", "--socket", d1.sock)
+	if err != nil {
+		t.Fatalf("upgrade: %v\n%s", err, out)
+	}
+	t.Logf("upgrade (%v): %s", time.Since(start).Round(time.Millisecond), strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
+	time.Sleep(3 * time.Second)
+	res := probe.Stop()
+	t.Logf("probe: %s", res)
+	if lost := lostConnects(t, res); lost != 0 {
+		t.Errorf("%d failed connects through the upgrade, want 0", lost)
+	}
+	s := d1.mustStatus()
+	newPID := int(s.raw.(map[string]any)["pid"].(float64))
+	if newPID == oldPID {
+		t.Fatalf("status still answered by pid %d", oldPID)
+	}
+	// A new AMQP connection is the new process's.
+	c, err := rl.dial(5 * time.Second)
+	if err != nil {
+		t.Errorf("AMQP connection after the upgrade: %v", err)
+	} else {
+		c.Close()
+	}
+	st.mu.Lock()
+	after := len(st.confirmed) - before
+	dP, dC := st.reconnP-reconnP, st.reconnC-reconnC
+	st.mu.Unlock()
+	t.Logf("after the upgrade: %d more confirms, reconnects producer +%d consumer +%d", after, dP, dC)
+	if dP != 0 || dC != 0 {
+		t.Errorf("the clients reconnected through the upgrade: producer +%d, consumer +%d", dP, dC)
+	}
+	if after == 0 {
+		t.Error("the producer made no progress after the upgrade")
+	}
+	if in := s.instance("vip"); in == nil || in.State != "MASTER" {
+		t.Errorf("h1 after the upgrade: %+v", in)
+	}
+	if n := transitions(d2) - tr2; n != 0 {
+		t.Errorf("h2 changed state %d times during the upgrade", n)
+	}
+	if err := stableHolder(rl.lab, h1, 300*time.Millisecond); err != nil {
+		t.Error(err)
+	}
+
+	// The clients end their sessions: every confirmed message arrived,
+	// and the old process, whose sessions those were, exits.
+	if !pidAlive(oldPID) {
+		t.Error("the old process exited with its clients' sessions open")
+	}
+	stopProducing()
+	err = waitFor(20*time.Second, func() (bool, error) {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		missing := 0
+		for seq := range st.confirmed {
+			if !st.received[seq] {
+				missing++
+			}
+		}
+		return missing == 0, fmt.Errorf("%d of %d confirmed messages not received", missing, len(st.confirmed))
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	cancel()
+	wg.Wait()
+	if err := waitFor(5*time.Second, func() (bool, error) { return !pidAlive(oldPID), fmt.Errorf("pid %d still runs", oldPID) }); err != nil {
+		t.Errorf("the old process after its clients left: %v", err)
+	}
+	setGraceful("2s")
 }

@@ -19,8 +19,9 @@ const etherTypeARP = 0x0806
 
 // openSenders opens the sockets for the announcements that are not open
 // yet: an AF_PACKET socket for gratuitous ARP when there is an IPv4 VIP and
-// the link has an Ethernet address and ARP, an ICMPv6 socket when there is
-// an IPv6 VIP. Called with s.mu held.
+// the link has an Ethernet address and ARP (and one that hears other
+// hosts announce the IPv4 VIPs, see ReportAnnouncements), an ICMPv6
+// socket when there is an IPv6 VIP. Called with s.mu held.
 func (s *VIPSet) openSenders(attrs *netlink.LinkAttrs) error {
 	hasV4, hasV6 := false, false
 	for _, p := range s.cfg.VIPs {
@@ -33,6 +34,9 @@ func (s *VIPSet) openSenders(attrs *netlink.LinkAttrs) error {
 		s.conn = c
 		errs = append(errs, err)
 	}
+	if hasV4 && s.conn != nil && s.in == nil {
+		errs = append(errs, s.openHear(attrs))
+	}
 	if hasV6 && s.na == nil {
 		c, err := openNA(attrs.Index, attrs.Name)
 		s.na = c
@@ -41,11 +45,16 @@ func (s *VIPSet) openSenders(attrs *netlink.LinkAttrs) error {
 	return errors.Join(errs...)
 }
 
-// closeSenders closes the announcement sockets. Called with s.mu held.
+// closeSenders closes the announcement sockets and the one hearing
+// other hosts' (its reader then exits). Called with s.mu held.
 func (s *VIPSet) closeSenders() {
 	if s.conn != nil {
 		s.conn.Close()
 		s.conn = nil
+	}
+	if s.in != nil {
+		s.in.Close()
+		s.in = nil
 	}
 	if s.na != nil {
 		s.na.Close()

@@ -39,6 +39,15 @@
 // every GARPConfig.Refresh (default 60 s) while held, so switches with long
 // caches and the loser of a healed split brain learn the owner again.
 //
+// While held, a VIPSet also listens (an AF_PACKET socket whose BPF filter
+// passes only received ARP frames with a VIP as sender protocol address)
+// for other hosts announcing its IPv4 VIPs, counts them per VIP
+// (VIPSnapshot.PeerAnnounced) and reports them (ReportAnnouncements): a
+// VRRP master that gives way to a new one keeps its VIPs until the new
+// master's gratuitous ARP has been sent, so clients' entries move before
+// the addresses leave, and stops its own announcements meanwhile
+// (StopAnnouncing).
+//
 // Receivers: Linux only updates neighbour entries it already has from a
 // gratuitous ARP (and creates new ones only with
 // net.ipv4.conf.IF.arp_accept=1), which is what failover needs: clients

@@ -1,7 +1,10 @@
 package netsetup
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 
@@ -45,4 +48,37 @@ func GARPFrame(hw net.HardwareAddr, ip netip.Addr) ([]byte, error) {
 		return nil, fmt.Errorf("marshaling Ethernet frame for %s: %w", ip, err)
 	}
 	return fb, nil
+}
+
+// ARP frame offsets (Ethernet header, then RFC 826), for ARPSender.
+const (
+	arpFrameLen    = 14 + 28 // Ethernet header + ARP for Ethernet/IPv4
+	arpOffEType    = 12
+	arpOffHType    = 14
+	arpOffPType    = 16
+	arpOffHLen     = 18
+	arpOffPLen     = 19
+	arpOffSenderHW = 22
+	arpOffSenderIP = 28
+)
+
+// ARPSender returns the sender hardware and protocol addresses of an
+// Ethernet frame carrying an ARP packet for Ethernet and IPv4 (a request,
+// a reply or a gratuitous ARP, RFC 826): who says it has the address. A
+// frame shorter than an ARP frame gives io.ErrUnexpectedEOF; one that is
+// not ARP for Ethernet/IPv4 another error. ARPSender does no I/O.
+func ARPSender(frame []byte) (net.HardwareAddr, netip.Addr, error) {
+	if len(frame) < arpFrameLen {
+		return nil, netip.Addr{}, fmt.Errorf("parsing ARP frame of %d bytes: %w", len(frame), io.ErrUnexpectedEOF)
+	}
+	if et := binary.BigEndian.Uint16(frame[arpOffEType:]); et != etherTypeARP {
+		return nil, netip.Addr{}, fmt.Errorf("parsing ARP frame: EtherType %#04x is not ARP", et)
+	}
+	if binary.BigEndian.Uint16(frame[arpOffHType:]) != 1 || binary.BigEndian.Uint16(frame[arpOffPType:]) != 0x0800 ||
+		frame[arpOffHLen] != 6 || frame[arpOffPLen] != 4 {
+		return nil, netip.Addr{}, errors.New("parsing ARP frame: not ARP for Ethernet and IPv4")
+	}
+	hw := net.HardwareAddr(append([]byte(nil), frame[arpOffSenderHW:arpOffSenderHW+6]...))
+	ip := netip.AddrFrom4([4]byte(frame[arpOffSenderIP : arpOffSenderIP+4]))
+	return hw, ip, nil
 }

@@ -2,6 +2,8 @@ package netsetup
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"testing"
@@ -77,5 +79,38 @@ func TestGARPFrameErrors(t *testing.T) {
 				t.Fatalf("GARPFrame(%v, %v) = % x, want error", tt.hw, tt.ip, b)
 			}
 		})
+	}
+}
+
+func TestARPSender(t *testing.T) {
+	hw, ip, err := ARPSender(garpGolden)
+	if err != nil || hw.String() != testMAC.String() || ip != testVIP {
+		t.Fatalf("ARPSender(golden) = %s, %v, %v", hw, ip, err)
+	}
+	// A reply from another host: its sender, whatever the target.
+	other := net.HardwareAddr{0x02, 0, 0, 0, 0x0b, 0x01}
+	p, err := arp.NewPacket(arp.OperationReply, other, netip.MustParseAddr("10.201.0.7"), testMAC, netip.MustParseAddr("10.201.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, _ := p.MarshalBinary()
+	fb, _ := (&ethernet.Frame{Destination: testMAC, Source: other, EtherType: ethernet.EtherTypeARP, Payload: pb}).MarshalBinary()
+	if hw, ip, err := ARPSender(fb); err != nil || hw.String() != other.String() || ip != netip.MustParseAddr("10.201.0.7") {
+		t.Fatalf("ARPSender(reply) = %s, %v, %v", hw, ip, err)
+	}
+	for n := range arpFrameLen {
+		if _, _, err := ARPSender(garpGolden[:n]); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("%d bytes: %v, want io.ErrUnexpectedEOF", n, err)
+		}
+	}
+	for _, bad := range []struct {
+		off int
+		b   byte
+	}{{13, 0x00}, {15, 0x06}, {17, 0xdd}, {18, 8}, {19, 16}} {
+		f := bytes.Clone(garpGolden)
+		f[bad.off] = bad.b
+		if _, _, err := ARPSender(f); err == nil || errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("byte %d = %#x: %v, want a format error", bad.off, bad.b, err)
+		}
 	}
 }

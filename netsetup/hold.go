@@ -38,6 +38,32 @@ func (s *VIPSet) ReportFaults(report func(err error)) {
 	s.mu.Unlock()
 }
 
+// recheckOrDefault returns VIPSetOptions.Recheck with its default and minimum
+// applied.
+func recheckOrDefault(d time.Duration) time.Duration {
+	if d == 0 {
+		d = DefaultRecheck
+	}
+	return max(d, MinRecheck)
+}
+
+// SetRecheck changes the period of the backstop check of the VIPs (see
+// VIPSetOptions.Recheck; the daemon passes the VRRP advert interval, which
+// a reload may change). It applies from the next check on. Safe from any
+// goroutine.
+func (s *VIPSet) SetRecheck(d time.Duration) {
+	s.mu.Lock()
+	s.recheck = recheckOrDefault(d)
+	s.mu.Unlock()
+}
+
+// recheckPeriod returns the current period of the backstop check.
+func (s *VIPSet) recheckPeriod() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recheck
+}
+
 // watchHold runs the watch of the VIPs: on every address or link event of
 // the namespace and every Recheck, check. It returns when ctx is done.
 func (s *VIPSet) watchHold(ctx context.Context) error {
@@ -45,8 +71,8 @@ func (s *VIPSet) watchHold(ctx context.Context) error {
 		clock:     s.clock,
 		subscribe: s.subscribe,
 		sync:      s.check,
-		every:     s.recheck,
-		retry:     min(s.recheck, DefaultWatchRetry),
+		period:    s.recheckPeriod,
+		retry:     min(s.recheckPeriod(), DefaultWatchRetry),
 		onError: func(err error) {
 			s.log.Warn("watching the VIPs: netlink subscription failed; subscribing again and checking afresh", zap.Error(err))
 		},
@@ -78,7 +104,7 @@ func (s *VIPSet) check() error {
 	if !held && fault == nil {
 		return nil
 	}
-	if fault != nil && s.clock.Now().Sub(faultAt) < s.recheck {
+	if fault != nil && s.clock.Now().Sub(faultAt) < s.recheckPeriod() {
 		return nil
 	}
 	link, err := linkByName(s.cfg.Interface)

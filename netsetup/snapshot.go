@@ -63,6 +63,13 @@ type VIPSnapshot struct {
 	// LastError is the last error adding, announcing or removing this VIP,
 	// cleared by the next success.
 	LastError string `json:"last_error,omitempty"`
+	// PeerAnnounced counts the announcements of this VIP by other hosts
+	// heard while it was held (a new master's gratuitous ARPs during a
+	// handover; at other times a host that claims it too);
+	// LastPeerAnnounce is the last one's time and LastPeerMAC its sender.
+	PeerAnnounced    uint64    `json:"peer_announced"`
+	LastPeerAnnounce time.Time `json:"last_peer_announce,omitzero"`
+	LastPeerMAC      string    `json:"last_peer_mac,omitempty"`
 }
 
 // Snapshot returns the state of the VIPSet. Presence is read from the
@@ -104,6 +111,10 @@ func (s *VIPSet) Snapshot() VIPSetSnapshot {
 			GARPSent:  v.garpSent,
 			LastGARP:  v.lastGARP,
 			LastError: v.lastErr,
+
+			PeerAnnounced:    v.peerAnnounced,
+			LastPeerAnnounce: v.lastPeerAnnounce,
+			LastPeerMAC:      v.lastPeerMAC,
 		}
 	}
 	return snap

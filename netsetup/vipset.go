@@ -36,7 +36,6 @@ type VIPSet struct {
 	m         *vipMetrics
 	ann       *announcer
 	clock     clock.Clock
-	recheck   time.Duration
 	// subscribe opens the subscription of the VIP watch; tests replace it.
 	subscribe func() (nlSub, error)
 
@@ -50,10 +49,16 @@ type VIPSet struct {
 	conn    net.PacketConn // send-only ARP packet socket while held; nil otherwise
 	na      *naConn        // send-only ICMPv6 socket while held; nil otherwise
 	vips    []*vipState    // in cfg.VIPs order
+	recheck time.Duration  // see VIPSetOptions.Recheck and SetRecheck
 	fault   error          // non-nil while the VIPs cannot be held
 	faultAt time.Time      // when fault began
 	faults  uint64         // faults since start
 	report  func(error)    // see ReportFaults; nil for none
+	// in hears other hosts announce the IPv4 VIPs while held (nil
+	// otherwise); hearReport gets them (see ReportAnnouncements).
+	in         net.PacketConn
+	hearReport func(netip.Addr)
+	hearKick   chan struct{} // cap 1: in was opened
 }
 
 // vipState is the bookkeeping of one VIP. owned is written with both
@@ -69,6 +74,10 @@ type vipState struct {
 	garpSent uint64
 	lastGARP time.Time
 	lastErr  string
+	// Announcements of the VIP by other hosts while held.
+	peerAnnounced    uint64
+	lastPeerAnnounce time.Time
+	lastPeerMAC      string
 }
 
 // VIPSetOptions are the collaborators of a VIPSet. Every field is optional.
@@ -125,13 +134,10 @@ func newVIPSet(cfg VIPConfig, opt VIPSetOptions, addrProto bool) (*VIPSet, error
 		tag:       cfg.tag(),
 		addrProto: addrProto,
 		clock:     opt.Clock,
-		recheck:   opt.Recheck,
 		subscribe: subscribeAddrs,
+		hearKick:  make(chan struct{}, 1),
 	}
-	if s.recheck == 0 {
-		s.recheck = DefaultRecheck
-	}
-	s.recheck = max(s.recheck, MinRecheck)
+	s.recheck = recheckOrDefault(opt.Recheck)
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
@@ -314,27 +320,8 @@ func (s *VIPSet) Release(ctx context.Context) error {
 	}
 	var errs []error
 	for _, v := range s.vips {
-		removed, verr := removeAddrs(present, func(a addrInfo) bool {
-			if a.prefix.Addr() != v.prefix.Addr() {
-				return false
-			}
-			if !s.ours(a, v) {
-				s.log.Warn("VIP present without rmqlb's marker, not removing", zap.Stringer("vip", a.prefix), zap.String("label", a.label), zap.Uint8("proto", a.proto))
-				return false
-			}
-			return true
-		})
-		for _, p := range removed {
-			s.log.Info("removed VIP", zap.Stringer("vip", p))
-		}
-		s.mu.Lock()
-		v.lastErr = errText(verr)
-		if verr == nil {
-			v.owned = false
-		}
-		s.mu.Unlock()
-		if verr != nil {
-			errs = append(errs, verr)
+		if err := s.remove(present, v); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {
@@ -343,23 +330,55 @@ func (s *VIPSet) Release(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// remove removes v from the interface, given the addresses present on it,
+// if it is there as ours, and records the outcome. Called with opMu held.
+func (s *VIPSet) remove(present []addrInfo, v *vipState) error {
+	removed, err := removeAddrs(present, func(a addrInfo) bool {
+		if a.prefix.Addr() != v.prefix.Addr() {
+			return false
+		}
+		if !s.ours(a, v) {
+			s.log.Warn("VIP present without rmqlb's marker, not removing", zap.Stringer("vip", a.prefix), zap.String("label", a.label), zap.Uint8("proto", a.proto))
+			return false
+		}
+		return true
+	})
+	for _, p := range removed {
+		s.log.Info("removed VIP", zap.Stringer("vip", p))
+	}
+	s.mu.Lock()
+	v.lastErr = errText(err)
+	if err == nil {
+		v.owned = false
+	}
+	s.mu.Unlock()
+	return err
+}
+
 // Run sends the scheduled gratuitous ARPs and watches the VIPs (see
 // VIPSetOptions.Recheck and ReportFaults) until ctx is done. It does not
 // remove the VIPs when it returns (the owner calls Release), but it closes
-// the packet socket; a later Acquire opens a new one. The watch subscribes
-// to netlink in the process's network namespace. Run always returns nil;
-// the error result is for use with errgroup-style supervisors.
+// the packet sockets; a later Acquire opens new ones. Its goroutines also
+// hear other hosts announce the VIPs (see ReportAnnouncements). The watch subscribes to netlink in the process's
+// network namespace. Run always returns nil; the error result is for use
+// with errgroup-style supervisors.
 func (s *VIPSet) Run(ctx context.Context) error {
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
 		s.watchHold(ctx)
 	}()
+	heard := make(chan struct{})
+	go func() {
+		defer close(heard)
+		s.hearLoop(ctx)
+	}()
 	err := s.ann.run(ctx)
 	<-watched
 	s.mu.Lock()
 	s.closeSenders()
 	s.mu.Unlock()
+	<-heard
 	return err
 }
 

@@ -45,8 +45,10 @@ type rtWatch struct {
 	subscribe func() (nlSub, error)
 	sync      func() error
 	every     time.Duration // 0: no periodic sync
-	retry     time.Duration
-	onError   func(error) // may be nil
+	// period, when set, gives every at each sync instead (it may change).
+	period  func() time.Duration
+	retry   time.Duration
+	onError func(error) // may be nil
 }
 
 // run watches until ctx is done and returns nil then.
@@ -82,11 +84,15 @@ func (w *rtWatch) serve(ctx context.Context, rd *subReader) bool {
 		if err != nil {
 			w.report(err)
 		}
+		every := w.every
+		if w.period != nil {
+			every = w.period()
+		}
 		switch {
-		case err != nil && (w.every <= 0 || w.retry < w.every):
+		case err != nil && (every <= 0 || w.retry < every):
 			timer.Reset(w.retry)
-		case w.every > 0:
-			timer.Reset(w.every)
+		case every > 0:
+			timer.Reset(every)
 		}
 	}
 	sync()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -130,4 +131,38 @@ func TestRTWatch(t *testing.T) {
 	default:
 		t.Fatal("subscription not closed")
 	}
+}
+
+// TestRTWatchPeriod: a watch whose period changes arms its next periodic
+// sync with the new period.
+func TestRTWatchPeriod(t *testing.T) {
+	clk := clock.NewFake(t0)
+	var period atomic.Int64
+	period.Store(int64(time.Minute))
+	syncs := make(chan struct{}, 16)
+	w := &rtWatch{
+		clock:     clk,
+		subscribe: func() (nlSub, error) { return newFakeSub(), nil },
+		sync:      func() error { syncs <- struct{}{}; return nil },
+		period:    func() time.Duration { return time.Duration(period.Load()) },
+		retry:     time.Second,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	synced := func() {
+		t.Helper()
+		select {
+		case <-syncs:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no sync")
+		}
+	}
+	synced()
+	clk.WaitArmed(t, t0.Add(time.Minute))
+	period.Store(int64(10 * time.Second))
+	clk.Advance(time.Minute)
+	synced()
+	clk.WaitArmed(t, t0.Add(time.Minute+10*time.Second))
 }

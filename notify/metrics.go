@@ -21,6 +21,14 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 	if err := reg.Register(m.runs); err != nil {
 		return nil, err
 	}
+	// Every series exists from the start, at 0, as rmqlb's other
+	// metrics: a rate over a series that appears late misses its first
+	// runs.
+	for _, k := range Kinds {
+		for _, res := range []Result{ResultOK, ResultFailed, ResultTimeout, ResultError, ResultDropped} {
+			m.runs.WithLabelValues(k.Key(), string(res))
+		}
+	}
 	return m, nil
 }
 

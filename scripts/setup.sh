@@ -8,9 +8,11 @@
 # live), installs with apt-get what the tests and the lab run for real
 # (RabbitMQ, keepalived, HAProxy, iproute2, tcpdump, iperf3), systemd's
 # systemd-analyze (the unit file's check) and util-linux's setpriv (the
-# daemon run as an unprivileged user), and the C toolchain the race
-# detector needs, and stops the services the packages start: the tests
-# and the lab start their own processes.
+# daemon run as an unprivileged user), groff, man-db and zsh (the checks
+# of the manual page and of the completion scripts), Prometheus's promtool
+# (the checks of the alerting rules), and the C toolchain the race
+# detector needs, and stops the services the packages start: the tests and
+# the lab start their own processes.
 rmqlb_setup() {
 	local who=$1 why=$2
 	if [ "$(id -u)" -ne 0 ]; then
@@ -32,9 +34,9 @@ rmqlb_setup() {
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends \
 		rabbitmq-server keepalived haproxy iproute2 tcpdump iperf3 procps psmisc ca-certificates \
-		systemd util-linux gcc libc6-dev >/dev/null
+		systemd util-linux groff-base man-db zsh prometheus gcc libc6-dev >/dev/null
 	local s
-	for s in rabbitmq-server keepalived haproxy; do
+	for s in rabbitmq-server keepalived haproxy prometheus; do
 		service "$s" stop >/dev/null 2>&1 || true
 	done
 	export GOFLAGS="${GOFLAGS:-} -buildvcs=false"

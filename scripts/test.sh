@@ -3,7 +3,7 @@
 # about 5 minutes on 2 cores (after apt-get). It installs what the tests need (RabbitMQ,
 # keepalived, HAProxy, iproute2, tcpdump, gcc for the race detector), then:
 #
-#   1. go vet ./...
+#   1. gofmt (every file formatted) and go vet ./...
 #   2. staticcheck (pinned version, see STATICCHECK below)
 #   3. unit tests with the race detector: every package but integration/
 #      and bench/ (real RabbitMQ nodes on loopback for the check packages,
@@ -71,6 +71,12 @@ module=$(go list -m)
 mapfile -t unit < <(go list ./... | grep -v -e "^$module/integration" -e "^$module/bench")
 mapfile -t netns < <(go list ./integration/... ./bench/...)
 
+gofmt_check() {
+	local bad
+	bad=$(gofmt -l $(git ls-files '*.go'))
+	[ -z "$bad" ] || { echo "not gofmt-formatted:"; echo "$bad"; return 1; }
+}
+run "gofmt" gofmt_check
 run "go vet" go vet ./...
 run "staticcheck ($STATICCHECK)" go run "$STATICCHECK" ./...
 # The race detector needs cgo (setup.sh installs gcc).

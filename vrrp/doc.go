@@ -50,6 +50,50 @@
 // (by default three times its own), so that one forged advert announcing
 // 40.95 s cannot leave the group without a master for two minutes.
 //
+// # Planned handover
+//
+// Instance.StepDown (`rmqlb vrrp release`) releases a router for planned
+// maintenance: its effective priority is 0 until Instance.Ready (or the
+// end of the period given). A MASTER advertises priority 0 at once and at
+// every interval, so the best backup takes over after its Skew_Time
+// (RFC 5798 section 6.4.2), but it keeps the addresses, and serves the
+// clients that still reach it, until it hears the new master's
+// advertisement. It then becomes BACKUP and, with an Owner that reports
+// the announcements it hears (AnnounceReporter, netsetup.VIPSet), keeps
+// the addresses, no longer announcing them itself (Quieter), until the
+// new master has announced them (gratuitous ARP): the order is new
+// master's advert heard, new master's gratuitous ARP sent, addresses
+// removed here, so no client is sent to a host that no longer has the
+// address. A released BACKUP accepts every advertisement
+// and never preempts; only when no router at all advertises for its
+// Master_Down_Interval (4 x Master_Adver_Interval with priority 0, longer
+// than any eligible backup's) does it take over, as the last resort, and
+// still released it advertises priority 0, so an eligible router that
+// comes back takes over from it. The same wait for the new master's
+// announcement applies whenever a MASTER gives way to a router of higher
+// priority (a preemption, a healed split brain), bounded by one
+// Master_Down_Interval. keepalived has no release command (its nearest is
+// lowering the priority with a track script or stopping it), and it
+// removes the addresses as soon as it hears a higher priority.
+//
+// # Live changes
+//
+// Instance.Update gives a running instance new settings (a reload of the
+// configuration file): everything but the name, interface, VRID and
+// version. It is validated at once and applied by Run as the Reconfigure
+// event, so the machine stays a step function: nothing moves by itself,
+// and the new priorities decide at the next advertisement by the usual
+// rules (a MASTER advertises a change at once; a backup now of higher
+// priority preempts if it may; otherwise no transition). A new
+// unicast_src or unicast_peers reconfigures the transport
+// (IPv4Transport.Reconfigure, which also switches between multicast and
+// unicast). Adverts carrying the previous address list, or for VRRPv2 the
+// previous interval, are accepted until one with the new values is heard,
+// so a group reloaded one host after the other (backups first) does not
+// flap.
+//
+// # Differences to keepalived
+//
 // Differences to keepalived worth knowing: preempt_delay counts from the
 // first lower-priority advertisement heard while BACKUP; a MASTER that
 // hears a lower-priority advertisement discards it as RFC 5798 section

@@ -63,7 +63,7 @@ func ExampleMachine() {
 	fmt.Println(at.Sub(t0))
 	fmt.Println(m.Step(at, vrrp.Tick{}))
 	// Output:
-	// [{INIT BACKUP startup}]
+	// [INIT to BACKUP: startup]
 	// 3.609375s
-	// [{BACKUP MASTER no advertisement heard within master down interval} {100} {}]
+	// [BACKUP to MASTER: no advertisement heard within master down interval {100} {}]
 }

@@ -130,3 +130,27 @@ func (o *fakeOwner) next(t *testing.T) string {
 		return ""
 	}
 }
+
+// registered is a report function that Run registered with a fake owner
+// (ReportFaults, ReportAnnouncements); the test reports through it.
+type registered[T any] struct {
+	mu     sync.Mutex
+	report func(T)
+}
+
+func (r *registered[T]) set(report func(T)) {
+	r.mu.Lock()
+	r.report = report
+	r.mu.Unlock()
+}
+
+func (r *registered[T]) call(t *testing.T, v T) {
+	t.Helper()
+	r.mu.Lock()
+	report := r.report
+	r.mu.Unlock()
+	if report == nil {
+		t.Fatal("Run did not register with the owner")
+	}
+	report(v)
+}

@@ -75,8 +75,8 @@ type Options struct {
 // Transport and a Clock, and an Owner from the Machine's actions.
 //
 // Run owns all goroutines of the instance and must be called at most once.
-// SetPriorityAdjust, SetLinkUp and Snapshot are safe from any goroutine, at
-// any time, before, during and after Run.
+// SetPriorityAdjust, SetLinkUp, StepDown, Ready, Update and Snapshot are
+// safe from any goroutine, at any time, before, during and after Run.
 type Instance struct {
 	cfg          Config
 	opt          Options
@@ -96,12 +96,22 @@ type Instance struct {
 	ownerFault  error // desired: why the owner cannot hold the VIPs; nil = it can
 	src         netip.Addr
 	dests       []netip.Addr
+	quiet       bool  // StopQuietly was called: Run ends without Shutdown
+	adopt       State // Adopt's state: Run carries on from it; StateInit: none
 	started     bool
 	warnedFor   map[string]bool // drop reasons already logged at warn level
 	sendFailing bool            // the last send failed
 	// rebindFailing: the last attempt to follow a re-created interface
 	// failed.
 	rebindFailing bool
+	// announcedBy: addresses another host announced, not yet stepped.
+	announcedBy map[netip.Addr]bool
+	// releaseWant is the pending StepDown or Ready (nil: none) and
+	// releaseWaiters the channels to close once it is applied.
+	releaseWant    *releaseReq
+	releaseWaiters []chan struct{}
+	ended          bool    // Run returned
+	cfgWant        *Config // settings given to Update, not applied yet
 }
 
 // NewInstance validates cfg and returns an Instance in INIT. Nothing runs
@@ -196,11 +206,47 @@ func (i *Instance) kick() {
 	}
 }
 
+// Adopt makes Run carry on from state, the state of the process this one
+// succeeds on the same host (an upgrade in place; see Startup.Adopt):
+// StateMaster starts the instance MASTER at once, without the master down
+// wait, since its VIPs are on the interface; StateBackup starts it as
+// usual. Either way the first change is marked Adopted (the daemon runs
+// no notify hook for it). Call it before Run; it fails once Run has
+// started, and for other states.
+func (i *Instance) Adopt(state State) error {
+	if state != StateMaster && state != StateBackup {
+		return fmt.Errorf("adopting state %v: only MASTER or BACKUP carry on", state)
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.started {
+		return errors.New("adopting state: the instance runs already")
+	}
+	i.adopt = state
+	return nil
+}
+
+// StopQuietly makes Run, once its context is done, end without the
+// Shutdown step when the process that succeeds this one (an upgrade) can
+// carry the state on (see Adopt): a MASTER that is not released keeps its
+// VIPs and sends no priority-0 advert, and a BACKUP that holds no VIP
+// stays BACKUP; no state change either way. In any other state (a BACKUP
+// still holding the VIPs it yielded, FAULT, a released MASTER) Run shuts
+// down as usual, so that no VIP is left without an owner, and Snapshot
+// then says INIT. Call it before cancelling Run's context.
+func (i *Instance) StopQuietly() {
+	i.mu.Lock()
+	i.quiet = true
+	i.mu.Unlock()
+}
+
 // Snapshot returns a copy of the instance's state and counters.
 func (i *Instance) Snapshot() Snapshot {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	m := i.m
+	released, releasedUntil := m.Released()
+	releasedSince, releaseReason := m.ReleasedSince()
 	return Snapshot{
 		Name:                i.cfg.Name,
 		Interface:           i.cfg.Interface,
@@ -222,6 +268,11 @@ func (i *Instance) Snapshot() Snapshot {
 		VIPs:                slices.Clone(i.cfg.VIPs),
 		LinkUp:              m.LinkUp(),
 		OwnerFault:          m.OwnerFault(),
+		Released:            released,
+		ReleasedSince:       releasedSince,
+		ReleasedUntil:       releasedUntil,
+		ReleaseReason:       releaseReason,
+		Handover:            m.LastHandover(),
 		Master:              m.Master(),
 		Since:               m.Since(),
 		Reason:              m.Reason(),
@@ -255,6 +306,7 @@ func (i *Instance) Run(ctx context.Context) error {
 		return errors.New("running VRRP instance: Run called twice")
 	}
 	i.started = true
+	adopt := i.adopt
 	i.mu.Unlock()
 
 	tr := i.opt.Transport
@@ -287,6 +339,13 @@ func (i *Instance) Run(ctx context.Context) error {
 	if fr, ok := i.opt.Owner.(FaultReporter); ok {
 		fr.ReportFaults(i.SetOwnerFault)
 	}
+	if ar, ok := i.opt.Owner.(AnnounceReporter); ok {
+		ar.ReportAnnouncements(i.peerAnnounced)
+		i.mu.Lock()
+		i.m.WatchAnnouncements()
+		i.mu.Unlock()
+	}
+	defer i.endRequests()
 	// The owner loop: applies Acquire/Release requests in order, one at a
 	// time, each bounded by ownerTimeout, so the state machine never
 	// waits for the owner.
@@ -312,11 +371,13 @@ func (i *Instance) Run(ctx context.Context) error {
 	if fault != nil {
 		i.step(tr, ow, OwnerFault{Err: fault})
 	}
+	i.applyConfig(tr, ow)
+	i.applyRelease(tr, ow)
 	i.log.Info("starting VRRP instance",
 		zap.String("interface", i.cfg.Interface), zap.Int("version", i.cfg.Version),
 		zap.Uint8("priority", i.cfg.Priority), zap.Duration("advert_interval", i.cfg.AdvertInterval),
 		zap.Stringer("source", i.src), zap.Stringers("destinations", i.dests))
-	i.step(tr, ow, Startup{})
+	i.step(tr, ow, Startup{Adopt: adopt})
 
 	var runErr error
 loop:
@@ -360,7 +421,23 @@ loop:
 		}
 	}
 
-	i.step(tr, ow, Shutdown{})
+	i.mu.Lock()
+	quiet, st := i.quiet, i.m.State()
+	released, _ := i.m.Released()
+	lingering := i.m.lingering()
+	i.mu.Unlock()
+	switch {
+	case quiet && (st == StateMaster && !released || st == StateBackup && !lingering):
+		// Handed over: the successor carries on (a master advertises on
+		// and holds the VIPs); no priority 0, no release, no state
+		// change.
+		i.log.Info("stopping quietly: the process that took over carries on", zap.Stringer("state", st))
+	case quiet:
+		i.log.Info("stopping as usual for the process that takes over: not a master it can carry on", zap.Stringer("state", st))
+		i.step(tr, ow, Shutdown{})
+	default:
+		i.step(tr, ow, Shutdown{})
+	}
 	ow.stop()
 	// The pending call and the final Release each take at most
 	// ownerTimeout, unless the Owner ignores its context.
@@ -389,8 +466,13 @@ func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transpor
 	adjust, up, index, fault := i.adjust, i.linkUp, i.linkIndex, i.ownerFault
 	curAdjust, curUp, curFault := i.m.PriorityAdjust(), i.m.LinkUp(), i.m.OwnerFault()
 	i.mu.Unlock()
+	i.applyConfig(tr, ow)
 	if adjust != curAdjust {
 		i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
+	}
+	i.applyRelease(tr, ow)
+	for _, a := range i.takeAnnounced() {
+		i.step(tr, ow, PeerAnnounced{Addr: a})
 	}
 	switch {
 	case fault != nil && curFault != (OwnerFault{Err: fault}).reason():
@@ -473,6 +555,12 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			i.drop(a.Err)
 		case IntervalClamped:
 			i.clamped(a)
+		case HandoverDone:
+			i.handedOver(a.Info)
+		case StopAnnouncing:
+			if q, ok := i.opt.Owner.(Quieter); ok {
+				q.StopAnnouncing()
+			}
 		}
 	}
 }

@@ -41,6 +41,18 @@ func startInstanceWith(t *testing.T, cfg Config, tr *fakeTransport, owner interf
 	next(*testing.T) string
 }) *instanceHarness {
 	t.Helper()
+	h := newInstanceHarness(t, cfg, tr, owner)
+	h.run(t)
+	return h
+}
+
+// newInstanceHarness is startInstanceWith without Run: the test calls
+// h.run.
+func newInstanceHarness(t *testing.T, cfg Config, tr *fakeTransport, owner interface {
+	Owner
+	next(*testing.T) string
+}) *instanceHarness {
+	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	h := &instanceHarness{clock: clock.NewFake(t0), tr: tr, owner: owner, logs: logs,
 		reg: prometheus.NewRegistry(), done: make(chan struct{})}
@@ -50,6 +62,13 @@ func startInstanceWith(t *testing.T, cfg Config, tr *fakeTransport, owner interf
 		t.Fatal(err)
 	}
 	h.inst = inst
+	return h
+}
+
+// run runs the instance; the test's cleanup stops it.
+func (h *instanceHarness) run(t *testing.T) {
+	t.Helper()
+	inst := h.inst
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stop = cancel
 	go func() { h.err = inst.Run(ctx); close(h.done) }()
@@ -61,7 +80,6 @@ func startInstanceWith(t *testing.T, cfg Config, tr *fakeTransport, owner interf
 			t.Error("Run did not return")
 		}
 	})
-	return h
 }
 
 // shutdown cancels Run and waits for it.

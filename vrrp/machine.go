@@ -10,10 +10,22 @@ import (
 type Event interface{ isEvent() }
 
 // Startup starts the machine (RFC 5798 section 6.4.1, Startup event).
-type Startup struct{}
+type Startup struct {
+	// Adopt, when not StateInit, is the state of the process this one
+	// succeeds on the same host (an upgrade in place): the machine
+	// carries on from it. StateMaster starts it MASTER at once, without
+	// waiting for the master down interval (the VIPs are on the
+	// interface, and the backups hear the same source advertise on); a
+	// fault, or a release asked for before the start, comes first, and
+	// then the predecessor's VIPs are released. StateBackup starts it as
+	// usual. The change is marked Adopted when it reaches the state
+	// adopted.
+	Adopt State
+}
 
 // Shutdown stops the machine: a MASTER sends a priority-0 advertisement and
-// releases the addresses, every state goes to INIT.
+// releases the addresses (so does a BACKUP that still holds them after
+// giving way, see PeerAnnounced), every state goes to INIT.
 type Shutdown struct{}
 
 // Tick fires the timers that are due; step the machine with it at
@@ -87,13 +99,18 @@ type SendAdvert struct{ Priority uint8 }
 type Acquire struct{}
 
 // Release asks for the virtual addresses to be removed: the machine left
-// MASTER.
+// MASTER, at once or, after giving way to another router, once that router
+// announced them (see PeerAnnounced).
 type Release struct{}
 
 // StateChange reports a transition.
 type StateChange struct {
 	From, To State
 	Reason   string
+	// Adopted marks the change of an adopted startup (Startup.Adopt) to
+	// the state adopted: it continues the predecessor process's state,
+	// nothing changed for the network.
+	Adopted bool
 }
 
 // Drop reports an advertisement the machine dropped; Err wraps one of the
@@ -154,6 +171,22 @@ type Machine struct {
 	lowerSince          time.Time // first lower-priority advert (preempt_delay)
 	lastAnnounce        time.Time // last Acquire
 	master              *MasterInfo
+
+	// Release (StepDown/Ready).
+	released      bool
+	releasedSince time.Time
+	releasedUntil time.Time // zero: until Ready
+	releaseReason string
+	// Handover: a yielded MASTER keeps the addresses until lingerUntil
+	// or until another host announced them all (announced).
+	hearsAnnounce bool
+	lingerUntil   time.Time // zero: not lingering
+	handover      *Handover
+	announced     map[netip.Addr]time.Time // last announcement by another host
+	// After Reconfigure: the previous addresses and VRRPv2 interval,
+	// accepted until an advert with the configured ones is heard.
+	prevVIPs     []netip.Addr
+	prevInterval time.Duration
 }
 
 // NewMachine returns a machine in INIT for cfg (which should have passed
@@ -204,8 +237,12 @@ func (m *Machine) OwnerFault() string { return m.ownerFault }
 func (m *Machine) PriorityAdjust() int { return m.adjust }
 
 // EffectivePriority returns the priority advertised: the configured one
-// plus the adjustment clamped to 1..254, or 255 for an address owner.
+// plus the adjustment clamped to 1..254, or 255 for an address owner; 0
+// while released (StepDown).
 func (m *Machine) EffectivePriority() uint8 {
+	if m.released {
+		return 0
+	}
 	if m.cfg.Priority == 255 {
 		return 255
 	}
@@ -237,14 +274,23 @@ func (m *Machine) MasterDownInterval() time.Duration {
 // NextDeadline returns when the machine must next be stepped with Tick, and
 // false when no timer runs.
 func (m *Machine) NextDeadline() (time.Time, bool) {
-	switch {
-	case m.state == StateBackup && !m.masterDownAt.IsZero():
-		return m.masterDownAt, true
-	case m.state == StateMaster && !m.adverAt.IsZero():
-		return m.adverAt, true
-	default:
-		return time.Time{}, false
+	var at time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+			at = t
+		}
 	}
+	switch m.state {
+	case StateBackup:
+		earliest(m.masterDownAt)
+	case StateMaster:
+		earliest(m.adverAt)
+	}
+	earliest(m.lingerUntil)
+	if m.released {
+		earliest(m.releasedUntil)
+	}
+	return at, !at.IsZero()
 }
 
 // Step feeds ev to the machine at time now and returns the actions to
@@ -254,7 +300,25 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 	switch ev := ev.(type) {
 	case Startup:
 		if m.state == StateInit {
-			out = m.start(now, out, "startup")
+			if ev.Adopt == StateMaster && m.faultReason() == "" && !m.released {
+				out = m.becomeMaster(now, out, "startup: adopted from the process this one succeeds")
+			} else {
+				out = m.start(now, out, "startup")
+			}
+			if ev.Adopt == StateInit {
+				break
+			}
+			for i := range out {
+				if c, ok := out[i].(StateChange); ok && c.To == ev.Adopt {
+					c.Adopted = true
+					out[i] = c
+				}
+			}
+			if ev.Adopt == StateMaster && m.state != StateMaster {
+				// The predecessor's VIPs are on the interface and this
+				// one does not hold them.
+				out = append(out, Release{})
+			}
 		}
 	case Shutdown:
 		out = m.shutdown(now, out)
@@ -283,12 +347,26 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 	case SetPriorityAdjust:
 		before := m.EffectivePriority()
 		m.adjust = ev.Delta
-		if after := m.EffectivePriority(); after != before && m.state == StateMaster {
-			// Tell the backups at once, so that a backup now of higher
-			// priority preempts without waiting for our next advert.
-			out = append(out, SendAdvert{Priority: after})
-			m.adverAt = now.Add(m.cfg.AdvertInterval)
-		}
+		out = m.priorityChanged(now, out, before)
+	case StepDown:
+		out = m.stepDown(now, out, ev)
+	case Ready:
+		out = m.ready(now, out, "operator")
+	case PeerAnnounced:
+		out = m.peerAnnounced(now, out, ev)
+	case Reconfigure:
+		out = m.reconfigure(now, out, ev.Config)
+	}
+	return out
+}
+
+// priorityChanged advertises the effective priority at once if it is no
+// longer before and the machine is MASTER, so that a backup now of higher
+// priority preempts without waiting for our next advert.
+func (m *Machine) priorityChanged(now time.Time, out []Action, before uint8) []Action {
+	if after := m.EffectivePriority(); after != before && m.state == StateMaster {
+		out = append(out, SendAdvert{Priority: after})
+		m.adverAt = now.Add(m.cfg.AdvertInterval)
 	}
 	return out
 }
@@ -318,6 +396,10 @@ func (m *Machine) fault(now time.Time, out []Action, resign bool) []Action {
 	case StateBackup:
 		m.masterDownAt = time.Time{}
 		out = m.transition(now, out, StateFault, m.faultReason())
+		if m.lingering() {
+			out = m.cutHandover(now, out, "cut short: "+m.faultReason())
+			out = append(out, Release{})
+		}
 	}
 	return out
 }
@@ -331,12 +413,15 @@ func (m *Machine) start(now time.Time, out []Action, why string) []Action {
 		}
 		return m.transition(now, out, StateFault, why+": "+fault)
 	}
-	if m.cfg.Priority == 255 {
+	if m.cfg.Priority == 255 && !m.released {
 		return m.becomeMaster(now, out, why+": address owner (priority 255)")
 	}
 	m.masterAdverInterval = m.cfg.AdvertInterval
 	m.masterDownAt = now.Add(m.MasterDownInterval())
 	m.masterDownReason = "no advertisement heard within master down interval"
+	if m.released {
+		m.masterDownReason = m.lastResortReason()
+	}
 	m.lowerSince = time.Time{}
 	return m.transition(now, out, StateBackup, why)
 }
@@ -351,11 +436,21 @@ func (m *Machine) shutdown(now time.Time, out []Action) []Action {
 	case StateBackup, StateFault:
 		m.masterDownAt = time.Time{}
 		out = m.transition(now, out, StateInit, "shutdown")
+		if m.lingering() {
+			out = m.cutHandover(now, out, "cut short: shutdown")
+			out = append(out, Release{})
+		}
 	}
 	return out
 }
 
 func (m *Machine) tick(now time.Time, out []Action) []Action {
+	if m.released && !m.releasedUntil.IsZero() && !now.Before(m.releasedUntil) {
+		out = m.ready(now, out, "release period ended")
+	}
+	if m.lingering() && !now.Before(m.lingerUntil) {
+		out = m.endHandover(now, out, fmt.Sprintf("%v did not announce the VIPs within master down interval: released", m.handover.Peer))
+	}
 	switch m.state {
 	case StateBackup:
 		if !m.masterDownAt.IsZero() && !now.Before(m.masterDownAt) {
@@ -377,6 +472,7 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 }
 
 func (m *Machine) becomeMaster(now time.Time, out []Action, why string) []Action {
+	out = m.cutHandover(now, out, "cut short: MASTER again, keeping the VIPs")
 	m.masterDownAt = time.Time{}
 	m.lowerSince = time.Time{}
 	m.adverAt = now.Add(m.cfg.AdvertInterval)
@@ -404,13 +500,13 @@ func (m *Machine) validate(p *Packet) error {
 		if p.AuthType != m.authType || (m.authType == AuthTypeSimple && p.AuthData != m.authData) {
 			return fmt.Errorf("checking advert: authentication type %d: %w", p.AuthType, ErrAuthMismatch)
 		}
-		if p.AdvertInterval != m.cfg.AdvertInterval {
+		if !m.acceptsInterval(p.AdvertInterval) {
 			return fmt.Errorf("checking advert: interval %v, configured %v: %w", p.AdvertInterval, m.cfg.AdvertInterval, ErrIntervalMismatch)
 		}
 	}
 	// RFC 5798 section 7.1: an address list that differs from ours is a
 	// misconfiguration; drop unless the sender is the address owner.
-	if p.Priority != 255 && !sameAddrs(p.Addrs, m.vips) {
+	if p.Priority != 255 && !m.acceptsAddrs(p.Addrs) {
 		return fmt.Errorf("checking advert: addresses %v, configured %v: %w", p.Addrs, m.vips, ErrAddressMismatch)
 	}
 	return nil
@@ -442,6 +538,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 	if err := m.validate(p); err != nil {
 		return append(out, Drop{Err: err})
 	}
+	m.heardCurrent(p)
 	src := ev.Src.Unmap()
 	if m.state != StateBackup && m.state != StateMaster {
 		return out // INIT and FAULT listen to nobody
@@ -463,6 +560,13 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 	case StateBackup:
 		m.master = heard
 		switch {
+		case m.released:
+			// Not eligible: every advert, priority 0 included, shows
+			// a live router; take over only as the last resort.
+			m.lowerSince = time.Time{}
+			adopt()
+			m.masterDownAt = now.Add(m.MasterDownInterval())
+			m.masterDownReason = m.lastResortReason()
 		case p.Priority == 0:
 			// RFC 5798 6.4.2: the master stops; take over after Skew_Time.
 			m.masterDownAt = now.Add(m.SkewTime())
@@ -494,20 +598,18 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 		}
 	case StateMaster:
 		switch {
+		case p.Priority > local || (p.Priority == local && src.Compare(m.primary) > 0):
+			// A released master (local 0) gives way to any router
+			// that is not leaving too, and to a leaving one of
+			// higher address.
+			m.master = heard
+			adopt()
+			out = m.yield(now, out, src, p, local)
 		case p.Priority == 0:
 			// RFC 5798 6.4.3: another master stops; assert ourselves.
 			m.master = heard
 			out = append(out, SendAdvert{Priority: local})
 			m.adverAt = now.Add(m.cfg.AdvertInterval)
-		case p.Priority > local || (p.Priority == local && src.Compare(m.primary) > 0):
-			m.master = heard
-			m.adverAt = time.Time{}
-			adopt()
-			m.lowerSince = time.Time{}
-			out = m.transition(now, out, StateBackup, fmt.Sprintf("higher priority master %v (priority %d, ours %d)", src, p.Priority, local))
-			m.masterDownAt = now.Add(m.MasterDownInterval())
-			m.masterDownReason = fmt.Sprintf("master %v silent for master down interval", src)
-			out = append(out, Release{})
 		default:
 			// RFC 5798 6.4.3: discard a lower priority advertisement.
 			// Its sender thinks it is master and may have announced
@@ -521,4 +623,13 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 		}
 	}
 	return out
+}
+
+// String returns "FROM to TO: reason", for logs and examples.
+func (c StateChange) String() string {
+	s := fmt.Sprintf("%v to %v: %s", c.From, c.To, c.Reason)
+	if c.Adopted {
+		s += " (adopted)"
+	}
+	return s
 }

@@ -104,12 +104,20 @@ func actionsMatch(got, want []Action) bool {
 		switch w := want[i].(type) {
 		case StateChange:
 			g, ok := got[i].(StateChange)
-			if !ok || g.From != w.From || g.To != w.To || !strings.Contains(g.Reason, w.Reason) {
+			if !ok || g.From != w.From || g.To != w.To || g.Adopted != w.Adopted || !strings.Contains(g.Reason, w.Reason) {
 				return false
 			}
 		case Drop:
 			g, ok := got[i].(Drop)
 			if !ok || !errors.Is(g.Err, w.Err) {
+				return false
+			}
+		case HandoverDone:
+			// Peer, Planned and Announced compared; Outcome as a
+			// substring; the times by the steps' own checks.
+			g, ok := got[i].(HandoverDone)
+			if !ok || g.Info.Peer != w.Info.Peer || g.Info.Planned != w.Info.Planned ||
+				g.Info.Announced != w.Info.Announced || !strings.Contains(g.Info.Outcome, w.Info.Outcome) {
 				return false
 			}
 		default:
@@ -190,6 +198,30 @@ func TestMachine(t *testing.T) {
 			steps: []step{
 				{ev: Startup{}, want: []Action{change(StateInit, StateMaster, "address owner"), SendAdvert{255}, Acquire{}},
 					state: StateMaster, deadline: sec},
+			},
+		},
+		{
+			name: "adopted startup is master at once, advertising the configured priority",
+			cfg:  testConfig(),
+			steps: []step{
+				{ev: Startup{Adopt: StateMaster}, want: []Action{StateChange{From: StateInit, To: StateMaster, Reason: "adopted", Adopted: true}, SendAdvert{100}, Acquire{}},
+					state: StateMaster, deadline: sec},
+				{at: sec, ev: Tick{}, want: []Action{SendAdvert{100}}, state: StateMaster, deadline: 2 * sec},
+			},
+		},
+		{
+			name: "adopted master with the link down is FAULT and releases the predecessor's VIPs",
+			cfg:  testConfig(),
+			steps: []step{
+				{ev: LinkDown{}, state: StateInit, checkInit: true},
+				{ev: Startup{Adopt: StateMaster}, want: []Action{change(StateInit, StateFault, "link down"), Release{}}, state: StateFault, noTimer: true},
+			},
+		},
+		{
+			name: "adopted backup starts as usual, marked adopted",
+			cfg:  testConfig(),
+			steps: []step{
+				{ev: Startup{Adopt: StateBackup}, want: []Action{StateChange{From: StateInit, To: StateBackup, Reason: "startup", Adopted: true}}, state: StateBackup, deadline: mdi},
 			},
 		},
 		{
@@ -470,6 +502,15 @@ type simNet struct {
 	ms    map[netip.Addr]*Machine
 	now   time.Time
 	holds map[netip.Addr]bool
+	// announce makes every Acquire announce the VIP to the others
+	// (PeerAnnounced), as a gratuitous ARP does.
+	announce bool
+	// minHolders > 0 makes a Release that leaves nobody holding the
+	// VIP set zeroHolders.
+	minHolders  int
+	zeroHolders bool
+	// transitions counts the state changes of each machine.
+	transitions map[netip.Addr]int
 }
 
 func (n *simNet) holders() int {
@@ -485,6 +526,7 @@ func (n *simNet) holders() int {
 func (n *simNet) step(who netip.Addr, ev Event) {
 	if n.holds == nil {
 		n.holds = map[netip.Addr]bool{}
+		n.transitions = map[netip.Addr]int{}
 	}
 	m := n.ms[who]
 	for _, a := range m.Step(n.now, ev) {
@@ -497,8 +539,18 @@ func (n *simNet) step(who netip.Addr, ev Event) {
 			}
 		case Acquire:
 			n.holds[who] = true
+			for other := range n.ms {
+				if other != who && n.announce {
+					n.step(other, PeerAnnounced{Addr: vip.Addr()})
+				}
+			}
 		case Release:
 			n.holds[who] = false
+			if n.minHolders > 0 && n.holders() < n.minHolders {
+				n.zeroHolders = true
+			}
+		case StateChange:
+			n.transitions[who]++
 		case Drop:
 			n.t.Fatalf("%v dropped an advert: %v", who, a.Err)
 		}

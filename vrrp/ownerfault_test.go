@@ -3,7 +3,6 @@ package vrrp
 import (
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -62,25 +61,14 @@ func TestMachineOwnerFault(t *testing.T) {
 // reports faults through what Run registered.
 type faultingOwner struct {
 	*fakeOwner
-	mu     sync.Mutex
-	report func(error)
+	faults registered[error]
 }
 
-func (o *faultingOwner) ReportFaults(report func(error)) {
-	o.mu.Lock()
-	o.report = report
-	o.mu.Unlock()
-}
+func (o *faultingOwner) ReportFaults(report func(error)) { o.faults.set(report) }
 
 func (o *faultingOwner) fault(t *testing.T, err error) {
 	t.Helper()
-	o.mu.Lock()
-	report := o.report
-	o.mu.Unlock()
-	if report == nil {
-		t.Fatal("Run did not register for the owner's faults")
-	}
-	report(err)
+	o.faults.call(t, err)
 }
 
 // An owner that cannot hold the VIPs any more makes the master resign

@@ -41,6 +41,19 @@ type Snapshot struct {
 	// OwnerFault says why the VIPs cannot be held (the Owner reported a
 	// fault, see FaultReporter); empty when they can.
 	OwnerFault string `json:"owner_fault,omitempty"`
+	// Released is set while the instance is released (`rmqlb vrrp
+	// release`, Instance.StepDown): its effective priority is 0, it
+	// hands the VIPs over when MASTER and takes them only as the last
+	// resort. ReleasedSince is when the release began, ReleasedUntil
+	// when it ends by itself (zero: at `rmqlb vrrp ready`), and
+	// ReleaseReason why.
+	Released      bool      `json:"released"`
+	ReleasedSince time.Time `json:"released_since,omitzero"`
+	ReleasedUntil time.Time `json:"released_until,omitzero"`
+	ReleaseReason string    `json:"release_reason,omitempty"`
+	// Handover is the last time this router, as MASTER, gave the VIPs to
+	// another one (planned or not); nil if never.
+	Handover *Handover `json:"handover,omitempty"`
 	// Master is the last valid advertisement heard from another router.
 	Master *MasterInfo `json:"master,omitempty"`
 	// Since is when State was entered; Reason why.
@@ -72,6 +85,13 @@ type Counters struct {
 	// Rebinds counts the times the socket followed the interface after it
 	// was deleted and created again (a new interface index).
 	Rebinds uint64 `json:"rebinds"`
+	// PeerAnnouncements counts the announcements of our VIPs by other
+	// hosts that the VIP owner reported (see AnnounceReporter).
+	PeerAnnouncements uint64 `json:"peer_announcements"`
+	// Handovers counts the handovers that kept the VIPs until the new
+	// master announced them or Master_Down_Interval passed (with a VIP
+	// owner that reports announcements) and are done.
+	Handovers uint64 `json:"handovers"`
 	// LinkWatchErrors counts errors of the netlink link subscription
 	// (e.g. ENOBUFS after a burst of link events), each followed by a new
 	// subscription and a fresh read of the link.

@@ -50,19 +50,19 @@ const tosInternetControl = 0xc0
 // TTL are ours. In multicast mode it joins 224.0.0.18 on the interface and
 // turns multicast loopback off so that it does not receive its own adverts.
 // Rebind moves it to the interface of the same name after that was deleted
-// and created again.
+// and created again; Reconfigure changes its source and its peers.
 //
-// It is safe for one reader and concurrent writers; Rebind may run
-// concurrently with both.
+// It is safe for one reader and concurrent writers; Rebind and
+// Reconfigure may run concurrently with both, not with each other.
 type IPv4Transport struct {
-	cfg   TransportConfig
-	pc    net.PacketConn // the raw socket rc wraps
-	rc    *ipv4.RawConn
-	dests []netip.Addr
+	pc net.PacketConn // the raw socket rc wraps
+	rc *ipv4.RawConn
 
-	mu  sync.RWMutex // guards ifi and src, which Rebind changes
-	ifi *net.Interface
-	src netip.Addr
+	mu    sync.RWMutex // guards the fields below, which Rebind and Reconfigure change
+	cfg   TransportConfig
+	dests []netip.Addr
+	ifi   *net.Interface
+	src   netip.Addr
 }
 
 // TransportConfig configures NewIPv4Transport.
@@ -114,6 +114,16 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 		return t, nil
 	}
 	t.dests = []netip.Addr{MulticastIPv4}
+	if err := joinMulticast(rc, ifi); err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// joinMulticast sets rc up for multicast mode on ifi: sent from ifi,
+// without loopback, TTL 255, member of 224.0.0.18.
+func joinMulticast(rc *ipv4.RawConn, ifi *net.Interface) error {
 	for _, step := range []struct {
 		what string
 		err  func() error
@@ -124,11 +134,57 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 		{"joining 224.0.0.18", func() error { return rc.JoinGroup(ifi, multicastGroup) }},
 	} {
 		if err := step.err(); err != nil {
-			rc.Close()
-			return nil, fmt.Errorf("%s on %s: %w", step.what, ifi.Name, err)
+			return fmt.Errorf("%s on %s: %w", step.what, ifi.Name, err)
 		}
 	}
-	return t, nil
+	return nil
+}
+
+// Reconfigure gives the transport a new source address, new unicast peers
+// and new excluded addresses (cfg.Interface must be the same): with
+// cfg.Source zero the source is picked again from the interface (the
+// current one is kept while it is still valid), and a change between
+// multicast (no peers) and unicast mode leaves or joins 224.0.0.18. On
+// error nothing changed. Call it from a goroutine in the transport's
+// network namespace.
+func (t *IPv4Transport) Reconfigure(cfg TransportConfig) error {
+	t.mu.RLock()
+	old, ifi, src := t.cfg, t.ifi, t.src
+	t.mu.RUnlock()
+	if cfg.Interface != old.Interface {
+		return fmt.Errorf("reconfiguring VRRP transport: interface %s, not %s", cfg.Interface, old.Interface)
+	}
+	switch {
+	case cfg.Source.IsValid():
+		src = cfg.Source.Unmap()
+	case old.Source.IsValid() || slices.Contains(cfg.Exclude, src):
+		var err error
+		if src, err = primaryIPv4(ifi, cfg.Exclude); err != nil {
+			return fmt.Errorf("reconfiguring VRRP transport on %s: %w", ifi.Name, err)
+		}
+	}
+	dests := []netip.Addr{MulticastIPv4}
+	switch {
+	case len(cfg.Peers) > 0:
+		dests = dests[:0]
+		for _, p := range cfg.Peers {
+			dests = append(dests, p.Unmap())
+		}
+		if len(old.Peers) == 0 {
+			// Adverts of the group come to our address now.
+			_ = t.rc.LeaveGroup(ifi, multicastGroup)
+		}
+	case len(old.Peers) > 0:
+		if err := joinMulticast(t.rc, ifi); err != nil {
+			return fmt.Errorf("reconfiguring VRRP transport: %w", err)
+		}
+	}
+	cfg.Peers = slices.Clone(cfg.Peers)
+	cfg.Exclude = slices.Clone(cfg.Exclude)
+	t.mu.Lock()
+	t.cfg, t.src, t.dests = cfg, src, dests
+	t.mu.Unlock()
+	return nil
 }
 
 // multicastGroup is MulticastIPv4 for the socket options.
@@ -163,19 +219,19 @@ func (t *IPv4Transport) Index() int {
 // interface is looked up in the network namespace of the calling thread,
 // which must be the one the transport was opened in.
 func (t *IPv4Transport) Rebind() (bool, error) {
-	ifi, err := net.InterfaceByName(t.cfg.Interface)
+	t.mu.RLock()
+	old, cfg := t.ifi, t.cfg
+	t.mu.RUnlock()
+	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
 		return false, fmt.Errorf("rebinding VRRP transport: %w", err)
 	}
-	t.mu.RLock()
-	old := t.ifi
-	t.mu.RUnlock()
 	if ifi.Index == old.Index {
 		return false, nil
 	}
-	src := t.cfg.Source.Unmap()
+	src := cfg.Source.Unmap()
 	if !src.IsValid() {
-		if src, err = primaryIPv4(ifi, t.cfg.Exclude); err != nil {
+		if src, err = primaryIPv4(ifi, cfg.Exclude); err != nil {
 			return false, fmt.Errorf("rebinding VRRP transport to %s (index %d): %w", ifi.Name, ifi.Index, err)
 		}
 	}
@@ -183,7 +239,7 @@ func (t *IPv4Transport) Rebind() (bool, error) {
 	if err == nil {
 		err = bindToDevice(sc, ifi.Name)
 	}
-	if err == nil && len(t.cfg.Peers) == 0 {
+	if err == nil && len(cfg.Peers) == 0 {
 		// The membership on the deleted interface is only bookkeeping
 		// of the socket now; dropping it keeps repeated re-creations
 		// from using up the socket's memberships.
@@ -237,7 +293,11 @@ func (t *IPv4Transport) Source() netip.Addr {
 }
 
 // Destinations implements Transport.
-func (t *IPv4Transport) Destinations() []netip.Addr { return append([]netip.Addr(nil), t.dests...) }
+func (t *IPv4Transport) Destinations() []netip.Addr {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return append([]netip.Addr(nil), t.dests...)
+}
 
 // WriteTo implements Transport: it sends payload in an IPv4 packet with TTL
 // 255, TOS 0xc0 and our source address; the kernel fills in the ID and

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -8,33 +9,35 @@ import (
 	"github.com/rmqlb/rmqlb/control"
 )
 
-const backendUsage = `usage: rmqlb backend [--socket PATH | --config FILE] LISTENER/BACKEND OPERATION
-  drain | maint | ready    set the backend's operator state
-  weight N                 use weight N (0..65535) instead of the configured one,
-                           until "weight reset" or a reload that changes the backend
-  weight reset             use the configured weight again
-  shutdown-sessions        close the backend's current sessions now`
+// defineBackend is rmqlb backend.
+func defineBackend(fs *flag.FlagSet) runFunc {
+	socketOf := clientFlags(fs)
+	return func(args []string, stdout, stderr io.Writer) int {
+		if err := fs.Parse(args); err != nil {
+			return flagExit(err)
+		}
+		n, op := fs.NArg(), fs.Arg(1)
+		if n < 2 || n > 3 || (n == 3) != (op == "weight") {
+			fs.Usage()
+			return 2
+		}
+		return cmdBackend(socketOf, fs.Args(), stdout, stderr)
+	}
+}
 
-// cmdBackend runs an operator's command on one backend: its operator
-// state, its weight, or closing its sessions. Exit 0 when done, 1 when the
-// daemon refused or could not be asked, 2 for a wrong command line.
-func cmdBackend(args []string, stdout, stderr io.Writer) int {
-	fs, socketOf := clientFlags("backend", stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	n, op := fs.NArg(), fs.Arg(1)
-	if n < 2 || n > 3 || (n == 3) != (op == "weight") {
-		fmt.Fprintln(stderr, backendUsage)
-		return 2
-	}
+// cmdBackend runs an operator's command (args: LISTENER/BACKEND and the
+// operation) on one backend: its operator state, its weight, or closing
+// its sessions. Exit 0 when done, 1 when the daemon refused or could not
+// be asked, 2 for a wrong command line.
+func cmdBackend(socketOf func() (string, error), args []string, stdout, stderr io.Writer) int {
+	op := args[1]
 	socket, err := socketOf()
 	if err != nil {
 		fmt.Fprintf(stderr, "rmqlb backend: %v\n", err)
 		return 2
 	}
 	call := func(out any) bool {
-		err := control.Call(socket, control.Request{Command: "backend", Args: fs.Args()}, out, 10*time.Second)
+		err := control.Call(socket, control.Request{Command: "backend", Args: args}, out, 10*time.Second)
 		if err != nil {
 			fmt.Fprintf(stderr, "rmqlb backend: %v\n", err)
 		}
@@ -65,7 +68,7 @@ func cmdBackend(args []string, stdout, stderr io.Writer) int {
 		if !call(nil) {
 			return 1
 		}
-		fmt.Fprintf(stdout, "%s: %s\n", fs.Arg(0), op)
+		fmt.Fprintf(stdout, "%s: %s\n", args[0], op)
 	}
 	return 0
 }

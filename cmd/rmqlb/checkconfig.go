@@ -9,30 +9,35 @@ import (
 	"github.com/rmqlb/rmqlb/config"
 )
 
-// cmdCheckConfig validates a file: exit 0, or 1 with one line per problem.
-func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", defaultConfig, "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return 2
+// defineCheckConfig is rmqlb check-config.
+func defineCheckConfig(fs *flag.FlagSet) runFunc {
+	path := fs.String("config", defaultConfig, "the configuration `FILE` to check")
+	return func(args []string, stdout, stderr io.Writer) int {
+		if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
+			return code
+		}
+		return cmdCheckConfig(*path, stdout, stderr)
 	}
-	c, err := config.Load(*path)
+}
+
+// cmdCheckConfig validates a file: exit 0, or 1 with one line per problem.
+func cmdCheckConfig(path string, stdout, stderr io.Writer) int {
+	c, err := config.Load(path)
 	if err == nil {
 		for _, w := range c.Warnings {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
-		fmt.Fprintf(stdout, "%s: ok\n", *path)
+		fmt.Fprintf(stdout, "%s: ok\n", path)
 		return 0
 	}
 	var es config.Errors
 	if errors.As(err, &es) {
 		for _, e := range es {
-			fmt.Fprintf(stderr, "%s:%s\n", *path, trimLine(e))
+			fmt.Fprintf(stderr, "%s:%s\n", path, trimLine(e))
 		}
 		return 1
 	}
-	fmt.Fprintf(stderr, "%s: %v\n", *path, err)
+	fmt.Fprintf(stderr, "%s: %v\n", path, err)
 	return 1
 }
 

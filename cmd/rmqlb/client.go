@@ -4,20 +4,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 
 	"github.com/rmqlb/rmqlb/config"
 )
 
-// clientFlags returns the flag set of a client command that talks to the
-// daemon, with its --socket and --config flags, and the function that
-// returns, once the flags are parsed, the control socket to ask: --socket,
-// or the control_socket of the --config file, or the default.
-func clientFlags(name string, stderr io.Writer) (fs *flag.FlagSet, socket func() (string, error)) {
-	fs = flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("socket", config.DefaultControlSocket, "control socket of the daemon")
-	file := fs.String("config", "", "configuration file of the daemon, whose control_socket to use instead of --socket")
+// clientFlags defines the --socket and --config flags of a client command
+// that talks to the daemon on fs, and returns the function that returns,
+// once the flags are parsed, the control socket to ask: --socket, or the
+// control_socket of the --config file, or the default.
+func clientFlags(fs *flag.FlagSet) (socket func() (string, error)) {
+	path := fs.String("socket", config.DefaultControlSocket, "ask the daemon at its control socket, a unix socket `PATH`")
+	file := fs.String("config", "", "ask the daemon at the control_socket of its configuration `FILE` (instead of --socket)")
 	socket = func() (string, error) {
 		if *file == "" {
 			return *path, nil
@@ -33,5 +30,5 @@ func clientFlags(name string, stderr io.Writer) (fs *flag.FlagSet, socket func()
 		}
 		return sock, nil
 	}
-	return fs, socket
+	return socket
 }

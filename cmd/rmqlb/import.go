@@ -10,36 +10,31 @@ import (
 	"github.com/rmqlb/rmqlb/migrate"
 )
 
-// cmdImport translates keepalived, HAProxy and ipvsadm files into an rmqlb
-// configuration file: the file on stdout, what was not translated (file,
-// line and why) on stderr. Exit 0 with a valid file (even when directives
-// were not translated), 1 when an input cannot be read or the file
-// written would not validate, 2 on a usage error.
-func cmdImport(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// defineImport is rmqlb import.
+func defineImport(fs *flag.FlagSet) runFunc {
 	var src migrate.Sources
 	fs.StringVar(&src.Keepalived, "keepalived", "", "the keepalived.conf `FILE`: VRRP instances, virtual servers, check scripts (and the files it includes)")
 	fs.StringVar(&src.HAProxy, "haproxy", "", "the haproxy.cfg `FILE`: TCP listen sections, frontends and backends")
 	fs.StringVar(&src.IPVSAdm, "ipvsadm", "", "a `FILE` holding the output of ipvsadm -Sn: an LVS table set by hand")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: rmqlb import --keepalived FILE [--haproxy FILE] [--ipvsadm FILE] > rmqlb.yaml\n"+
-			"  (any one input will do)\n")
-		fs.PrintDefaults()
+	return func(args []string, stdout, stderr io.Writer) int {
+		if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
+			return code
+		}
+		if src == (migrate.Sources{}) {
+			fmt.Fprintln(stderr, "rmqlb import: give at least one of --keepalived, --haproxy and --ipvsadm")
+			fs.Usage()
+			return 2
+		}
+		return cmdImport(src, stdout, stderr)
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "rmqlb import: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
-	}
-	if src == (migrate.Sources{}) {
-		fmt.Fprintln(stderr, "rmqlb import: give at least one of --keepalived, --haproxy and --ipvsadm")
-		fs.Usage()
-		return 2
-	}
+}
+
+// cmdImport translates keepalived, HAProxy and ipvsadm files into an rmqlb
+// configuration file: the file on stdout, what was not translated (file,
+// line and why) on stderr. Exit 0 with a valid file (even when directives
+// were not translated), 1 when an input cannot be read or the file
+// written would not validate.
+func cmdImport(src migrate.Sources, stdout, stderr io.Writer) int {
 	r, err := migrate.Import(src, migrate.OSFiles{})
 	if err != nil {
 		fmt.Fprintf(stderr, "rmqlb import: %v\n", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -121,16 +122,16 @@ func TestWatchInterval(t *testing.T) {
 		{[]string{"--json", "--watch", "0.5"}, 500 * time.Millisecond, true},
 		{[]string{"--watch", "3"}, 3 * time.Second, false},
 	} {
-		fs, _ := clientFlags("status", io.Discard)
-		asJSON := fs.Bool("json", false, "")
-		var w watchFlag
-		fs.Var(&w, "watch", "")
-		if err := parseStatusArgs(fs, &w, c.args); err != nil {
+		fs := flag.NewFlagSet("status", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		f := defineStatusFlags(fs)
+		w := &f.watch
+		if err := parseStatusArgs(fs, w, c.args); err != nil {
 			t.Errorf("%q: %v", c.args, err)
 			continue
 		}
-		if !w.on || w.interval() != c.want || *asJSON != c.rest {
-			t.Errorf("%q: watch %v every %v json %v; want every %v json %v", c.args, w.on, w.interval(), *asJSON, c.want, c.rest)
+		if !w.on || w.interval() != c.want || *f.json != c.rest {
+			t.Errorf("%q: watch %v every %v json %v; want every %v json %v", c.args, w.on, w.interval(), *f.json, c.want, c.rest)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -8,18 +9,21 @@ import (
 	"github.com/rmqlb/rmqlb/control"
 )
 
-// cmdReload asks the daemon to reload its configuration file and prints
-// what was applied, refused and left for a restart; exit 1 when the file
-// or a change was refused.
-func cmdReload(args []string, stdout, stderr io.Writer) int {
-	fs, socketOf := clientFlags("reload", stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+// defineReload is rmqlb reload: it asks the daemon to reload its
+// configuration file and prints what was applied, refused and left for a
+// restart; exit 1 when the file or a change was refused.
+func defineReload(fs *flag.FlagSet) runFunc {
+	socketOf := clientFlags(fs)
+	return func(args []string, stdout, stderr io.Writer) int {
+		if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
+			return code
+		}
+		return cmdReload(socketOf, stdout, stderr)
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: rmqlb reload [--socket PATH | --config FILE]")
-		return 2
-	}
+}
+
+// cmdReload asks the daemon at the socket socketOf returns to reload.
+func cmdReload(socketOf func() (string, error), stdout, stderr io.Writer) int {
 	socket, err := socketOf()
 	if err != nil {
 		fmt.Fprintf(stderr, "rmqlb reload: %v\n", err)

@@ -18,29 +18,38 @@ import (
 	"github.com/rmqlb/rmqlb/daemon"
 )
 
-// cmdRun runs the daemon in the foreground until SIGINT or SIGTERM; SIGHUP
-// reloads the configuration file.
-func cmdRun(args []string, stderr io.Writer) int {
-	// SIGHUP is caught before anything else: a reload asked for while the
-	// daemon starts waits for it instead of killing it.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", defaultConfig, "configuration file")
-	logFormat := fs.String("log-format", "console", "log format: console or json")
-	if err := fs.Parse(args); err != nil {
-		return 2
+// defineRun is rmqlb run.
+func defineRun(fs *flag.FlagSet) runFunc {
+	path := fs.String("config", defaultConfig, "read the configuration from `FILE`")
+	logFormat := fs.String("log-format", "console", "the log's format: `console|json` (lines for a person to read, or a JSON object a line)")
+	takeover := fs.String("takeover-from", "", "take over from the daemon serving the control socket at `PATH`: rmqlb upgrade starts the new program so, and the running daemon answers no other process")
+	return func(args []string, _, stderr io.Writer) int {
+		// SIGHUP is caught before anything else: a reload asked for
+		// while the daemon starts waits for it instead of killing it.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
+			return code
+		}
+		return cmdRun(*path, *logFormat, *takeover, hup, stderr)
 	}
-	cfg, err := config.Load(*path)
+}
+
+// cmdRun runs the daemon in the foreground until SIGINT or SIGTERM; a
+// signal on hup reloads the configuration file. With takeover it takes
+// over from the daemon serving that control socket (an upgrade in place).
+func cmdRun(path, logFormat, takeover string, hup <-chan os.Signal, stderr io.Writer) int {
+	cfg, err := config.Load(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "rmqlb: %s: invalid configuration:\n%v\n", *path, err)
+		fmt.Fprintf(stderr, "rmqlb: %s: invalid configuration:\n%v\n", path, err)
+		if takeover != "" {
+			daemon.AbortTakeOver(takeover, fmt.Errorf("%s: invalid configuration: %w", path, err))
+		}
 		return 1
 	}
 	level := zap.NewAtomicLevelAt(cfg.LogLevel)
-	log, err := newLogger(level, *logFormat, stderr)
+	log, err := newLogger(level, logFormat, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "rmqlb: %v\n", err)
 		return 2
@@ -50,9 +59,19 @@ func cmdRun(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	d, err := daemon.New(cfg, daemon.Options{Path: *path, Version: version, Logger: log, Level: &level})
+	opt := daemon.Options{Path: path, Version: version, Logger: log, Level: &level,
+		SuccessorArgs: []string{"run", "--config", path, "--log-format", logFormat}}
+	if takeover != "" {
+		if opt.Takeover, err = daemon.TakeOver(cfg, takeover); err != nil {
+			log.Error("not starting", zap.Error(err))
+			return 1
+		}
+		log.Info("taking over from the running daemon", zap.Int("pid", opt.Takeover.PID()))
+	}
+	d, err := daemon.New(cfg, opt)
 	if err != nil {
 		log.Error("starting", zap.Error(err))
+		opt.Takeover.Abort(err)
 		return 1
 	}
 	go func() {

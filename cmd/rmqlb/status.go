@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,8 +19,6 @@ import (
 
 	"github.com/rmqlb/rmqlb/control"
 )
-
-const statusUsage = "usage: rmqlb status [--socket PATH | --config FILE] [--json] [--verbose] [--watch [INTERVAL]]"
 
 // Watch intervals: the default of a bare --watch, and the shortest one.
 const (
@@ -37,23 +36,47 @@ type statusOutput struct {
 	format control.FormatOptions
 }
 
+// statusFlags are the flags of rmqlb status.
+type statusFlags struct {
+	socketOf      func() (string, error)
+	json, verbose *bool
+	watch         watchFlag
+}
+
+// defineStatusFlags defines the flags of rmqlb status on fs.
+func defineStatusFlags(fs *flag.FlagSet) *statusFlags {
+	f := &statusFlags{socketOf: clientFlags(fs)}
+	f.json = fs.Bool("json", false, "print the status as the daemon sent it: one JSON object (control/statusschema/status.schema.json)")
+	f.verbose = fs.Bool("verbose", false, "list each listener's persistence entries (at most 100)")
+	fs.Var(&f.watch, "watch", "print the status again every `INTERVAL` (default 1s, at least 100ms: 2s, 500ms, or a number of seconds) until SIGINT or SIGTERM")
+	return f
+}
+
+// defineStatus is rmqlb status.
+func defineStatus(fs *flag.FlagSet) runFunc {
+	f := defineStatusFlags(fs)
+	return func(args []string, stdout, stderr io.Writer) int {
+		if err := parseStatusArgs(fs, &f.watch, args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			fmt.Fprintf(stderr, "rmqlb status: %v\n", err)
+			fs.Usage()
+			return control.ExitUnreachable
+		}
+		return cmdStatus(f, stdout, stderr)
+	}
+}
+
 // cmdStatus asks the running daemon for its state and prints it (the
 // verdict, then tables; with --json as the daemon sent it). Exit 0 when
 // healthy, 1 when degraded (control.Assess), 2 when the daemon does not
 // answer or the command line is wrong. With --watch it prints the status
 // again every interval until SIGINT or SIGTERM, and exits with the code of
 // the last status shown.
-func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs, socketOf := clientFlags("status", stderr)
-	asJSON := fs.Bool("json", false, "print the status as the daemon sent it: one JSON object (control/statusschema/status.schema.json)")
-	verbose := fs.Bool("verbose", false, "list each listener's persistence entries (at most 100)")
-	var watch watchFlag
-	fs.Var(&watch, "watch", "print the status again every INTERVAL (default 1s) until interrupted: --watch [INTERVAL]")
-	if err := parseStatusArgs(fs, &watch, args); err != nil {
-		fmt.Fprintf(stderr, "rmqlb status: %v\n%s\n", err, statusUsage)
-		return control.ExitUnreachable
-	}
-	socket, err := socketOf()
+func cmdStatus(f *statusFlags, stdout, stderr io.Writer) int {
+	asJSON, verbose, watch := f.json, f.verbose, f.watch
+	socket, err := f.socketOf()
 	if err != nil {
 		fmt.Fprintf(stderr, "rmqlb status: %v\n", err)
 		return control.ExitUnreachable

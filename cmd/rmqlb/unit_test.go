@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,7 +108,9 @@ func TestUnitFile(t *testing.T) {
 	if !slices.Equal(reload[2:], []string{"--config", defaultConfig}) {
 		t.Errorf("ExecReload=%q, want rmqlb reload --config %s: the daemon's socket as its file says", reload, defaultConfig)
 	}
-	fs, _ := clientFlags("reload", os.Stderr)
+	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	defineReload(fs)
 	if err := fs.Parse(reload[2:]); err != nil || fs.NArg() != 0 {
 		t.Fatalf("ExecReload=%q: %v", reload, err)
 	}

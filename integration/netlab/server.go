@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -23,23 +25,9 @@ type BannerServer struct {
 // connections to it as soon as, and only while, the address is local. The
 // listener is closed by the lab's Close or by BannerServer.Close.
 func (h *Host) ServeBanner(addr netip.AddrPort) (*BannerServer, error) {
-	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	var ln net.Listener
-	err := h.Do(func() error {
-		var err error
-		ln, err = lc.Listen(context.Background(), "tcp4", addr.String())
-		return err
-	})
+	ln, err := h.listenFreebind(addr)
 	if err != nil {
-		return nil, fmt.Errorf("listening on %s in %s: %w", addr, h.Name, err)
+		return nil, err
 	}
 	s := &BannerServer{ln: ln, done: make(chan struct{})}
 	banner := []byte(h.Name + "\n")
@@ -65,4 +53,85 @@ func (h *Host) ServeBanner(addr netip.AddrPort) (*BannerServer, error) {
 func (s *BannerServer) Close() {
 	_ = s.ln.Close()
 	<-s.done
+}
+
+// listenFreebind listens on addr in the host's namespace with IP_FREEBIND.
+func (h *Host) listenFreebind(addr netip.AddrPort) (net.Listener, error) {
+	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	var ln net.Listener
+	err := h.Do(func() error {
+		var err error
+		ln, err = lc.Listen(context.Background(), "tcp4", addr.String())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s in %s: %w", addr, h.Name, err)
+	}
+	return ln, nil
+}
+
+// EchoServer accepts TCP connections in a host namespace and echoes what
+// each sends until its client closes it: a long-lived session. The Lab
+// closes it.
+type EchoServer struct {
+	ln   net.Listener
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	open map[net.Conn]bool
+}
+
+// ServeEcho listens on addr in the host's namespace (with IP_FREEBIND, as
+// ServeBanner) and echoes.
+func (h *Host) ServeEcho(addr netip.AddrPort) (*EchoServer, error) {
+	ln, err := h.listenFreebind(addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &EchoServer{ln: ln, open: map[net.Conn]bool{}}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			s.mu.Lock()
+			s.open[c] = true
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				_, _ = io.Copy(c, c)
+				_ = c.Close()
+				s.mu.Lock()
+				delete(s.open, c)
+				s.mu.Unlock()
+			}()
+		}
+	}()
+	h.lab.t.Cleanup(s.Close)
+	return s, nil
+}
+
+// Close stops the server, closes its connections and waits for them.
+func (s *EchoServer) Close() {
+	_ = s.ln.Close()
+	s.mu.Lock()
+	for c := range s.open {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
 }

@@ -26,10 +26,13 @@ var (
 	// Migrate translates keepalived, HAProxy and ipvsadm files into the
 	// config file (rmqlb import).
 	Migrate = []string{"migrate/..."}
+	// CLIDoc writes a program's help, manual page and completions from
+	// its description: text only.
+	CLIDoc = []string{"internal/clidoc/..."}
 	// Commands are the module's programs: the daemon binary and the tools
-	// (demo lab, benchmark and its load generator, and the standalone
-	// proxy the benchmark can run).
-	Commands = []string{"cmd/...", "bench/cmd/...", "balancer/internal/proxyd"}
+	// (demo lab, benchmark and its load generator, the standalone proxy
+	// the benchmark can run, and the Debian package's builder).
+	Commands = []string{"cmd/...", "bench/cmd/...", "balancer/internal/proxyd", "internal/cmd/..."}
 	// TestSupport is code for tests and tools only: the netns lab and the
 	// integration tests, real RabbitMQ nodes, the benchmark's lab and
 	// loads, the test tools of CI, the metrics checks of the tests and a
@@ -61,6 +64,7 @@ type Rule struct {
 //	control                      config, daemon, migrate, commands, test support
 //	daemon                       commands, test support
 //	migrate                      control, daemon, commands, test support
+//	clidoc                       every other group of the product
 //	any package                  commands
 //	product (all of the above,   test support
 //	  cmd/rmqlb)
@@ -89,19 +93,24 @@ var Rules = []Rule{
 		Why:    "the importer writes a config file from other programs' files; it neither serves nor runs the daemon",
 	},
 	{
+		From:   CLIDoc,
+		Forbid: join(Domain, Config, Control, Daemon, Migrate),
+		Why:    "the documentation writer formats a program's description; it knows nothing of what the program does",
+	},
+	{
 		From:   []string{"..."},
 		Forbid: Commands,
 		Why:    "commands are leaves of the graph: what two programs share belongs in a package",
 	},
 	{
-		From:   join(Domain, Config, Control, Daemon, Migrate, []string{"cmd/rmqlb"}),
+		From:   join(Domain, Config, Control, Daemon, Migrate, CLIDoc, []string{"cmd/rmqlb"}),
 		Forbid: TestSupport,
 		Why:    "test support is for tests and tools; the product must not carry it",
 	},
 }
 
 // Known is every group: each package of the module must be in one of them.
-var Known = join(Domain, Config, Control, Daemon, Migrate, Commands, TestSupport)
+var Known = join(Domain, Config, Control, Daemon, Migrate, CLIDoc, Commands, TestSupport)
 
 func join(groups ...[]string) []string {
 	var all []string

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/internal/clidoc"
+)
+
+// commands is rmqlb's table of commands, in the order rmqlb help and the
+// manual list them. A command exists only here: the dispatcher, the help,
+// the manual page and the completions all read this table.
+func commands() []command {
+	cs := []command{
+		{define: defineRun, doc: clidoc.Command{
+			Name:    "run",
+			Forms:   []string{"[--config FILE] [--log-format console|json] [--takeover-from PATH]"},
+			Summary: "run the daemon in the foreground",
+			Doc: `Runs the daemon in the foreground, logging to stderr, until SIGTERM or SIGINT.
+It takes the single-instance lock of its control socket, removes stale copies of its own VIPs, opens
+the control socket and the metrics endpoint, starts the listeners and their health checks and,
+once every backend had its first check (15 s at most), the VRRP instances.
+
+On SIGTERM or SIGINT a VRRP master sends priority 0 and removes its VIPs, so that a backup takes
+over at once; the listeners stop accepting and let their sessions finish for up to
+graceful_timeout. SIGHUP reloads the configuration file, as rmqlb reload does. Under systemd
+($NOTIFY_SOCKET set) the daemon reports ready, reloading and stopping, and keeps a one-line status.`,
+			Exits: []clidoc.Exit{
+				{Code: 0, Meaning: "stopped by SIGTERM or SIGINT"},
+				{Code: 1, Meaning: "the configuration file does not validate, another daemon runs with the same control socket (it is left alone), or the daemon failed"},
+				{Code: 2, Meaning: "wrong command line"},
+			},
+		}},
+		{define: defineCheckConfig, doc: clidoc.Command{
+			Name:    "check-config",
+			Forms:   []string{"[--config FILE]"},
+			Summary: "validate a configuration file",
+			Doc: `Validates a configuration file exactly as rmqlb run would, without running anything, and prints
+"FILE: ok", or one line per problem on stderr: FILE:LINE: field.path: what is wrong. Warnings (a
+password that others may read, a file that holds nothing to run) go to stderr and do not fail it.`,
+			Exits: []clidoc.Exit{
+				{Code: 0, Meaning: "the file is valid"},
+				{Code: 1, Meaning: "the file does not validate, or cannot be read"},
+				{Code: 2, Meaning: "wrong command line"},
+			},
+		}},
+		{define: defineStatus, doc: clidoc.Command{
+			Name:    "status",
+			Forms:   []string{"[--socket PATH | --config FILE] [--json] [--verbose] [--watch [INTERVAL]]"},
+			Summary: "show the running daemon's state; exit 0 healthy, 1 degraded, 2 daemon unreachable",
+			Doc: `Asks the running daemon for its state and prints it under a one-line verdict: per VRRP
+instance its state and why, its priorities, the master it hears and its VIPs (on the interface or
+not); per listener its sessions and refusals, and per backend its state, check result, weight,
+sessions and bytes. On a terminal the states are coloured, unless NO_COLOR is set.
+
+With --json it prints the daemon's answer, one JSON object (its JSON Schema is
+control/statusschema/status.schema.json in the source). With --watch it prints the status again
+every INTERVAL until SIGINT or SIGTERM, and exits with the code of the last status shown.`,
+			Exits: []clidoc.Exit{
+				{Code: control.ExitHealthy, Meaning: "healthy"},
+				{Code: control.ExitDegraded, Meaning: "degraded: the last reload was refused, a VRRP instance is in FAULT or cannot hold its VIPs, a master's VIP is not on its interface, a listener is not listening, or a backend is DOWN or DEGRADED"},
+				{Code: control.ExitUnreachable, Meaning: "the daemon did not answer (not running, wrong socket), or wrong command line"},
+			},
+		}},
+		{define: defineBackend, doc: clidoc.Command{
+			Name: "backend",
+			Forms: []string{
+				"[--socket PATH | --config FILE] LISTENER/BACKEND drain|maint|ready",
+				"[--socket PATH | --config FILE] LISTENER/BACKEND weight N|reset",
+				"[--socket PATH | --config FILE] LISTENER/BACKEND shutdown-sessions",
+			},
+			Summary: "set a backend's operator state or weight, or close its sessions",
+			Doc: `Runs an operator's command on one backend of the running daemon:
+
+  drain              take no new connections, keep the sessions
+  maint              out of service (sessions closed per on_marked_down)
+  ready              hand the backend back to its checks
+  weight N           use weight N (0..65535) instead of the file's, until weight
+                     reset, a reload that changes the backend, or a restart
+  weight reset       use the file's weight again
+  shutdown-sessions  close the backend's sessions now; it stays in service`,
+			Operands: []clidoc.Operand{
+				{Name: "LISTENER/BACKEND"},
+				{Name: "OPERATION", Words: []string{"drain", "maint", "ready", "weight", "shutdown-sessions"}},
+			},
+			Exits: []clidoc.Exit{
+				{Code: 0, Meaning: "done"},
+				{Code: 1, Meaning: "the daemon refused (an unknown backend, a weight out of range) or could not be asked"},
+				{Code: 2, Meaning: "wrong command line"},
+			},
+		}},
+		{define: defineReload, doc: clidoc.Command{
+			Name:    "reload",
+			Forms:   []string{"[--socket PATH | --config FILE]"},
+			Summary: "reload the daemon's configuration file",
+			Doc: `Asks the daemon to reload its configuration file, as SIGHUP does, waits for the outcome and
+prints what was applied, what needs a restart (with its line in the file) and what was refused and
+why. A file that does not validate is refused whole and the daemon runs on as it was. The unit's
+ExecReload runs this command, so that systemctl reload rmqlb fails when the reload was refused.`,
+			Exits: []clidoc.Exit{
+				{Code: 0, Meaning: "the file was applied (changes that need a restart are listed)"},
+				{Code: 1, Meaning: "the file, or a change in it, was refused"},
+				{Code: 2, Meaning: "the daemon cannot be reached, or wrong command line"},
+			},
+		}},
+		{define: defineVRRP, doc: clidoc.Command{
+			Name: "vrrp",
+			Forms: []string{
+				"release [--socket PATH | --config FILE] NAME [--for PERIOD]",
+				"ready [--socket PATH | --config FILE] NAME",
+			},
+			Summary: "hand a VRRP instance's VIPs over for planned maintenance, or end that",
+			Doc: `release: the planned handover of VRRP instance NAME. A master tells the group it is leaving
+(priority 0) but keeps its VIPs and sessions until another router's advert as master is heard,
+then removes them: clients never find the VIPs unanswered. The host stays BACKUP, shown in
+rmqlb status, for PERIOD, or without --for until rmqlb vrrp ready NAME; it takes the VIPs only
+if no other router is left.
+
+ready: NAME is eligible as master again, with its configured priority.`,
+			Operands: []clidoc.Operand{
+				{Name: "SUBCOMMAND", Words: []string{"release", "ready"}},
+				{Name: "NAME"},
+			},
+			Exits: []clidoc.Exit{
+				{Code: 0, Meaning: "the daemon applied it"},
+				{Code: 1, Meaning: "the daemon refused (no such instance) or could not be asked"},
+				{Code: 2, Meaning: "wrong command line"},
+			},
+		}},
+		{define: defineUpgrade, doc: clidoc.Command{
+			Name:    "upgrade",
+			Forms:   []string{"[--socket PATH | --config FILE] [--binary PATH] [--json]"},
+			Summary: "replace the running daemon by a new program without moving a VIP or refusing a client",
+			Doc: `Asks the running daemon to start the new program (by default its own executable's path, where a
+package upgrade has put the new binary) with run --takeover-from SOCKET. The new process takes over the
+single-instance lock, the control socket, the metrics socket and every listening socket (open files
+passed over the control socket), the backends' states, operator states, weights and persistence
+entries; once its listeners serve, the old process stops accepting and stops its VRRP instances
+without a priority-0 advert, and the new one advertises on in the same states: the VIPs stay, the
+peers see no transition, and no client is refused. Under systemd the unit follows the new main
+process. The old process finishes its established sessions, up to each listener's
+graceful_timeout, and exits.
+
+If the new program fails before it has taken over (a configuration it refuses, a port it cannot
+bind, a crash), it is stopped and the running daemon serves on as before; the reason is printed.`,
+			Exits: []clidoc.Exit{
+				{Code: 0, Meaning: "the new process took over"},
+				{Code: 1, Meaning: "the upgrade failed and the running daemon serves on, or the daemon could not be asked"},
+				{Code: 2, Meaning: "wrong command line"},
+			},
+		}},
+		{define: defineImport, doc: clidoc.Command{
+			Name:    "import",
+			Forms:   []string{"[--keepalived FILE] [--haproxy FILE] [--ipvsadm FILE]"},
+			Summary: "translate keepalived, LVS and HAProxy files into an rmqlb configuration file (stdout)",
+			Doc: `Translates a keepalived.conf (and the files it includes), an haproxy.cfg and the output of
+ipvsadm -Sn (any one will do) into an rmqlb configuration file on stdout, and lists on stderr every
+directive not translated as written, with its file, line and why. The file is printed only when it
+validates.`,
+			Exits: []clidoc.Exit{
+				{Code: 0, Meaning: "a valid file was printed, even with directives not translated"},
+				{Code: 1, Meaning: "an input cannot be read, or the file would not validate"},
+				{Code: 2, Meaning: "wrong command line"},
+			},
+		}},
+		{define: noFlags(cmdVersion), doc: clidoc.Command{
+			Name:    "version",
+			Forms:   []string{""},
+			Summary: "print the version",
+			Doc:     `Prints rmqlb's version, set when it was built.`,
+		}},
+		{define: defineHelp, doc: clidoc.Command{
+			Name:    "help",
+			Forms:   []string{"[COMMAND]"},
+			Summary: "list the commands, or describe one with its flags and exit status",
+			Doc: `Prints the list of commands, or a command's forms, description, flags and exit status (as
+rmqlb COMMAND -h does, on stderr).`,
+		}},
+	}
+	// help's operand is any command's name.
+	help := clidoc.Operand{Name: "COMMAND"}
+	for _, c := range cs {
+		help.Words = append(help.Words, c.doc.Name)
+	}
+	for i := range cs {
+		if cs[i].doc.Name == "help" {
+			cs[i].doc.Operands = []clidoc.Operand{help}
+		}
+	}
+	return cs
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// defineVRRP is rmqlb vrrp release|ready: the planned handover of a VRRP
+// instance (see package daemon, ReleaseVRRP and ReadyVRRP).
+func defineVRRP(fs *flag.FlagSet) runFunc {
+	socketOf := clientFlags(fs)
+	forDur := fs.Duration("for", 0, "with release: how long the host stays released, a Go duration `PERIOD` such as 30m (default: until rmqlb vrrp ready)")
+	return func(args []string, stdout, stderr io.Writer) int {
+		pos, err := parseInterspersed(fs, args)
+		if err != nil {
+			return flagExit(err)
+		}
+		if len(pos) != 2 || (pos[0] != "release" && pos[0] != "ready") || *forDur < 0 {
+			fs.Usage()
+			return 2
+		}
+		what, name := pos[0], pos[1]
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "for" })
+		if set && what != "release" {
+			fmt.Fprintln(stderr, "rmqlb vrrp ready: --for belongs to release")
+			fs.Usage()
+			return 2
+		}
+		req := control.Request{Command: "vrrp", Args: []string{what, name}}
+		if *forDur > 0 {
+			req.Args = append(req.Args, forDur.String())
+		}
+		path, err := socketOf()
+		if err != nil {
+			fmt.Fprintf(stderr, "rmqlb vrrp %s: %v\n", what, err)
+			return 2
+		}
+		var s vrrp.Snapshot
+		if err := control.Call(path, req, &s, 10*time.Second); err != nil {
+			fmt.Fprintf(stderr, "rmqlb vrrp %s: %v\n", what, err)
+			return 1
+		}
+		fmt.Fprintln(stdout, describeRelease(s))
+		return 0
+	}
+}
+
+// parseInterspersed parses fs from args allowing flags after positional
+// arguments (`release NAME --for 5m`), and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// describeRelease says in one line what the instance does now.
+func describeRelease(s vrrp.Snapshot) string {
+	if !s.Released {
+		return fmt.Sprintf("%s: ready, %s with priority %d", s.Name, s.State, s.EffectivePriority)
+	}
+	until := "until `rmqlb vrrp ready " + s.Name + "`"
+	if !s.ReleasedUntil.IsZero() {
+		until = "until " + s.ReleasedUntil.Local().Format(time.DateTime)
+	}
+	switch s.State {
+	case vrrp.StateMaster:
+		return fmt.Sprintf("%s: released %s; MASTER, advertising priority 0: the best backup takes over and this host keeps the VIPs until it has announced them (watch `rmqlb status`)", s.Name, until)
+	case vrrp.StateBackup:
+		return fmt.Sprintf("%s: released %s; BACKUP: this host takes the VIPs only if no other router is left", s.Name, until)
+	}
+	return fmt.Sprintf("%s: released %s; %s", s.Name, until, s.State)
+}

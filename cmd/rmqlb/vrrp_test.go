@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// TestVRRPCommands runs `rmqlb vrrp release|ready` against a control
+// socket whose handler records the requests: the flags and arguments reach
+// the daemon as the vrrp command, and the answer is told in one line.
+func TestVRRPCommands(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "ctl.sock")
+	var mu sync.Mutex
+	var got [][]string
+	srv := &control.Server{Path: sock, Handler: func(_ context.Context, req control.Request) (any, error) {
+		mu.Lock()
+		got = append(got, append([]string{req.Command}, req.Args...))
+		mu.Unlock()
+		if req.Args[1] != "vip" {
+			return nil, errors.New("no such instance")
+		}
+		s := vrrp.Snapshot{Name: "vip", State: vrrp.StateMaster, EffectivePriority: 150}
+		if req.Args[0] == "release" {
+			s.Released, s.EffectivePriority = true, 0
+			if len(req.Args) == 3 {
+				s.ReleasedUntil = time.Date(2030, 1, 2, 3, 4, 5, 0, time.Local)
+			}
+		}
+		return s, nil
+	}}
+	ln, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(served) }()
+	defer func() { cancel(); <-served }()
+
+	for _, c := range []struct {
+		args     []string
+		code     int
+		req      []string // nil: no request
+		out, err string
+	}{
+		{[]string{"vrrp", "release", "--socket", sock, "vip"}, 0, []string{"vrrp", "release", "vip"},
+			"vip: released until `rmqlb vrrp ready vip`; MASTER, advertising priority 0", ""},
+		{[]string{"vrrp", "release", "--socket", sock, "vip", "--for", "90m"}, 0, []string{"vrrp", "release", "vip", "1h30m0s"},
+			"vip: released until 2030-01-02 03:04:05; MASTER", ""},
+		{[]string{"vrrp", "release", "--for", "5m", "--socket", sock, "vip"}, 0, []string{"vrrp", "release", "vip", "5m0s"}, "released until 2030", ""},
+		{[]string{"vrrp", "ready", "--socket", sock, "vip"}, 0, []string{"vrrp", "ready", "vip"}, "vip: ready, MASTER with priority 150", ""},
+		{[]string{"vrrp", "ready", "--socket", sock, "other"}, 1, []string{"vrrp", "ready", "other"}, "", "rmqlb vrrp ready: no such instance"},
+		{[]string{"vrrp", "ready", "--socket", sock, "vip", "--for", "5m"}, 2, nil, "", "--for belongs to release"},
+		{[]string{"vrrp", "release", "--socket", sock}, 2, nil, "", "usage:"},
+		{[]string{"vrrp", "release", "--socket", sock, "a", "b"}, 2, nil, "", "usage:"},
+		{[]string{"vrrp", "release", "--socket", sock, "vip", "--for", "-1m"}, 2, nil, "", "usage:"},
+		{[]string{"vrrp", "flap", "vip"}, 2, nil, "", "usage:"},
+		{[]string{"vrrp"}, 2, nil, "", "usage:"},
+	} {
+		mu.Lock()
+		got = nil
+		mu.Unlock()
+		var out, errb bytes.Buffer
+		code := run(c.args, &out, &errb)
+		mu.Lock()
+		reqs := got
+		mu.Unlock()
+		if code != c.code || !strings.Contains(out.String(), c.out) || !strings.Contains(errb.String(), c.err) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %d, %q, %q", c.args, code, out.String(), errb.String(), c.code, c.out, c.err)
+		}
+		if (c.req == nil) != (len(reqs) == 0) || c.req != nil && (len(reqs) != 1 || !slices.Equal(reqs[0], c.req)) {
+			t.Errorf("%q: requests %q, want %q", c.args, reqs, c.req)
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package control
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Upgrade is the answer to "upgrade": the running daemon started Binary,
+// which took over its sockets and VRRP state; the old process finishes its
+// sessions and exits.
+type Upgrade struct {
+	// Binary is the program that took over, OldPID and NewPID the
+	// processes, NewVersion the new one's version.
+	Binary     string `json:"binary"`
+	OldPID     int    `json:"old_pid"`
+	NewPID     int    `json:"new_pid"`
+	NewVersion string `json:"new_version"`
+	// Took is from the start of the new process to the hand-over.
+	Took time.Duration `json:"took_ns"`
+	// Listeners are the listening sockets handed over, by listener name.
+	Listeners []string `json:"listeners"`
+	// VRRP is the state of each instance handed over.
+	VRRP []UpgradeVRRP `json:"vrrp"`
+	// Sessions is how many sessions the old process still carries: it
+	// exits when they have ended, or after GracefulTimeout (the longest
+	// of its listeners').
+	Sessions        int           `json:"sessions"`
+	GracefulTimeout time.Duration `json:"graceful_timeout_ns"`
+}
+
+// UpgradeVRRP is one VRRP instance's state at the hand-over.
+type UpgradeVRRP struct {
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	Released bool   `json:"released,omitempty"`
+}
+
+// Print writes the answer for a person.
+func (u Upgrade) Print(w io.Writer) {
+	fmt.Fprintf(w, "upgraded: pid %d (%s) took over from pid %d in %s\n", u.NewPID, u.Binary, u.OldPID, u.Took.Round(time.Millisecond))
+	if u.NewVersion != "" {
+		fmt.Fprintf(w, "version: %s\n", u.NewVersion)
+	}
+	if len(u.Listeners) > 0 {
+		fmt.Fprintf(w, "listeners handed over: %s\n", strings.Join(u.Listeners, ", "))
+	}
+	for _, v := range u.VRRP {
+		s := v.State
+		if v.Released {
+			s += ", released"
+		}
+		fmt.Fprintf(w, "vrrp %s: %s, carried on without a transition\n", v.Name, s)
+	}
+	if u.Sessions > 0 {
+		fmt.Fprintf(w, "pid %d finishes its %d sessions (at most %s), then exits\n", u.OldPID, u.Sessions, u.GracefulTimeout)
+	} else {
+		fmt.Fprintf(w, "pid %d had no sessions left and exits\n", u.OldPID)
+	}
+}

@@ -1,0 +1,36 @@
+package control
+
+import (
+	"bytes"
+	"testing"
+	"time"
+)
+
+// TestUpgradePrint: the answer to rmqlb upgrade, for a person.
+func TestUpgradePrint(t *testing.T) {
+	for _, c := range []struct {
+		u    Upgrade
+		want string
+	}{
+		{Upgrade{Binary: "/usr/sbin/rmqlb", OldPID: 100, NewPID: 200, NewVersion: "1.2.0", Took: 183456 * time.Microsecond,
+			Listeners: []string{"amqp", "mgmt"}, VRRP: []UpgradeVRRP{{Name: "vip", State: "MASTER"}, {Name: "vip2", State: "BACKUP", Released: true}},
+			Sessions: 12, GracefulTimeout: 10 * time.Second},
+			`upgraded: pid 200 (/usr/sbin/rmqlb) took over from pid 100 in 183ms
+version: 1.2.0
+listeners handed over: amqp, mgmt
+vrrp vip: MASTER, carried on without a transition
+vrrp vip2: BACKUP, released, carried on without a transition
+pid 100 finishes its 12 sessions (at most 10s), then exits
+`},
+		{Upgrade{Binary: "/opt/rmqlb", OldPID: 1, NewPID: 2, Took: time.Millisecond},
+			`upgraded: pid 2 (/opt/rmqlb) took over from pid 1 in 1ms
+pid 1 had no sessions left and exits
+`},
+	} {
+		var b bytes.Buffer
+		c.u.Print(&b)
+		if b.String() != c.want {
+			t.Errorf("got\n%s\nwant\n%s", b.String(), c.want)
+		}
+	}
+}

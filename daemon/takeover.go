@@ -1,0 +1,409 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// The upgrade in place, the new process's side (see upgrade.go for the
+// running daemon's): TakeOver fetches the running daemon's sockets and
+// state before New, New seeds the health checks, the operator's states and
+// weights and the persistence entries from them and gives the listeners
+// their sockets, and Run starts on the sockets, says it is ready, learns
+// the VRRP instances' states and carries them on: a MASTER goes on
+// advertising without the master down wait.
+
+// takeoverCallTimeout bounds each request of the take-over: longer than
+// the running daemon's own bound on "takeover-ready"
+// (takeoverCommitTimeout), so that its answer is never lost to this
+// side's impatience.
+const takeoverCallTimeout = takeoverCommitTimeout + 10*time.Second
+
+// Takeover is what a running daemon hands to the process that takes over
+// from it: its sockets, as open files, and its state. TakeOver returns it;
+// Options.Takeover gives it to New and Run, which use it once. A Takeover
+// is not safe for concurrent use.
+type Takeover struct {
+	socket string
+	offer  takeoverOffer
+	files  []*os.File // by index of the offer; nil once taken
+	// fetched is when the offer came, on the real clock: the pins'
+	// remaining times count from it.
+	fetched time.Time
+}
+
+// TakeOver asks the daemon on the control socket at socket (the running
+// daemon's, which `rmqlb upgrade` passes to the new process) for its
+// sockets and state. That daemon answers only the process it started for
+// the upgrade (the peer's pid says which). The control socket stays where
+// it is: a configuration whose control_socket differs is refused, as is a
+// hand-over in a protocol this program does not speak; the running daemon
+// is told why. On error nothing was taken.
+func TakeOver(cfg *config.Config, socket string) (*Takeover, error) {
+	t := &Takeover{socket: socket}
+	files, err := control.CallWithFiles(socket, control.Request{Command: "takeover"}, &t.offer, takeoverCallTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("taking over from the running daemon: %w", err)
+	}
+	t.files, t.fetched = files, time.Now()
+	valid := func(i int) bool { return i >= 0 && i < len(files) }
+	ok := valid(t.offer.Lock) && valid(t.offer.Control)
+	if t.offer.Metrics != nil {
+		ok = ok && valid(t.offer.Metrics.File)
+	}
+	for _, l := range t.offer.Listeners {
+		ok = ok && valid(l.File)
+	}
+	switch {
+	case t.offer.Protocol != takeoverProtocol:
+		err = fmt.Errorf("the running daemon hands over in protocol %d, this program speaks %d: restart instead", t.offer.Protocol, takeoverProtocol)
+	case !ok:
+		err = errors.New("the running daemon's answer names files it did not send")
+	case cfg.ControlSocket != socket:
+		err = fmt.Errorf("control_socket is %s in the file, the running daemon serves %s: an upgrade keeps the socket; restart to move it", cfg.ControlSocket, socket)
+	}
+	if err != nil {
+		t.Abort(err)
+		return nil, fmt.Errorf("taking over from the running daemon: %w", err)
+	}
+	return t, nil
+}
+
+// AbortTakeOver tells the daemon on the control socket at socket that the
+// process it started for an upgrade gives up before taking anything over
+// (its configuration does not load), and why.
+func AbortTakeOver(socket string, reason error) {
+	(&Takeover{socket: socket}).Abort(reason)
+}
+
+// PID is the running daemon's process id.
+func (t *Takeover) PID() int { return t.offer.PID }
+
+// take returns file i and forgets it: the caller owns it.
+func (t *Takeover) take(i int) *os.File {
+	f := t.files[i]
+	t.files[i] = nil
+	return f
+}
+
+// close closes the files not taken.
+func (t *Takeover) close() {
+	closeFiles(t.files)
+	clear(t.files)
+}
+
+// Abort tells the running daemon that this process gives up, and why,
+// and closes the files not taken: the running daemon serves on and
+// reports the reason to `rmqlb upgrade`. Safe on a nil Takeover.
+func (t *Takeover) Abort(reason error) {
+	if t == nil {
+		return
+	}
+	t.close()
+	// Best effort: the running daemon also learns of the failure when
+	// this process exits.
+	_ = control.Call(t.socket, control.Request{Command: "takeover-abort", Args: []string{reason.Error()}}, nil, takeoverCallTimeout)
+}
+
+// lockFile returns the handed-over single-instance lock, with this
+// process's pid written into it once it has taken over (writePID).
+func (t *Takeover) lockFile() *instanceLock {
+	return &instanceLock{f: t.take(t.offer.Lock)}
+}
+
+// writePID writes this process's pid into the lock file, as takeLock does.
+func (l *instanceLock) writePID() {
+	if err := l.f.Truncate(0); err == nil {
+		_, _ = l.f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+}
+
+// listenerFD returns the handed-over socket of listener l, matched by
+// name and configured address, as a descriptor the caller owns; -1 when
+// there is none (the listener is new: it binds its own).
+func (t *Takeover) listenerFD(l *config.Listener) (int, error) {
+	for _, s := range t.offer.Listeners {
+		if s.Name != l.Name || s.Bind != l.Bind.String() || t.files[s.File] == nil {
+			continue
+		}
+		f := t.take(s.File)
+		defer f.Close()
+		fd, err := dupFile(f)
+		if err != nil {
+			return -1, fmt.Errorf("taking over the socket of listener %q: %w", l.Name, err)
+		}
+		return fd, nil
+	}
+	return -1, nil
+}
+
+// metricsFile returns the handed-over metrics socket when it listens on
+// addr, nil otherwise (and without a Takeover).
+func (t *Takeover) metricsFile(addr netip.AddrPort) *os.File {
+	if t == nil {
+		return nil
+	}
+	m := t.offer.Metrics
+	if m == nil || m.Bind != addr.String() || t.files[m.File] == nil {
+		return nil
+	}
+	return t.take(m.File)
+}
+
+// backend returns what the running daemon knew of backend id.
+func (t *Takeover) backend(id backend.ID) (handedBackend, bool) {
+	for _, b := range t.offer.Backends {
+		if b.ID == id {
+			return b, true
+		}
+	}
+	return handedBackend{}, false
+}
+
+// pins returns listener name's persistence entries, their remaining
+// times shortened by the time since they were handed over.
+func (t *Takeover) pins(name string) []balancer.Pin {
+	gone := time.Since(t.fetched)
+	for _, hp := range t.offer.Pins {
+		if hp.Listener != name {
+			continue
+		}
+		out := make([]balancer.Pin, 0, len(hp.Pins))
+		for _, p := range hp.Pins {
+			p.Remaining -= gone
+			if p.Remaining > 0 {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// ready tells the running daemon that this process serves: it stops and
+// answers with its VRRP instances' states. A refusal is an error; so is a
+// lost answer (the running daemon went away, or is stopping).
+func (t *Takeover) ready(version string) (takeoverRelease, error) {
+	var rel takeoverRelease
+	err := control.Call(t.socket, control.Request{Command: "takeover-ready", Args: []string{version}}, &rel, takeoverCallTimeout)
+	return rel, err
+}
+
+// vrrpState returns the state of instance in at the hand-over, when the
+// running daemon had the same virtual router (name, interface, VRID and
+// version).
+func (rel takeoverRelease) vrrpState(in *config.VRRPInstance) (handedVRRP, bool) {
+	for _, v := range rel.VRRP {
+		if v.Name == in.Name && v.Interface == in.Interface && v.VRID == in.VRID && v.Version == in.Version {
+			return v, true
+		}
+	}
+	return handedVRRP{}, false
+}
+
+// carryOn prepares instance inst for Run from its state at the hand-over:
+// a MASTER adopts (advertises on at once, the VIPs on the interface), a
+// BACKUP carries on as BACKUP, released for what is left of a release.
+// An instance the running daemon shut down (INIT) starts afresh.
+func (v handedVRRP) carryOn(inst *vrrp.Instance) error {
+	if v.State != vrrp.StateMaster && v.State != vrrp.StateBackup {
+		return nil
+	}
+	if v.Released {
+		inst.StepDown(v.ReleasedFor, "")
+	}
+	return inst.Adopt(v.State)
+}
+
+// carryOnListener gives listener u what the running daemon hands over:
+// its listening socket, its backends' check states, operator states and
+// weights, and its persistence entries. A backend the running daemon did
+// not have starts as in a fresh start.
+func (d *Daemon) carryOnListener(u *listenerUnit, t *Takeover) error {
+	fd, err := t.listenerFD(u.cfg)
+	if err != nil {
+		return err
+	}
+	if fd >= 0 {
+		if err := u.l.Inherit(fd); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		u.handed = true
+	}
+	for i := range u.cfg.Backends {
+		b := &u.cfg.Backends[i]
+		hb, ok := t.backend(b.ID)
+		switch {
+		case !ok:
+			if err := d.addCheck(b, false); err != nil {
+				return err
+			}
+			continue
+		case b.Check.Type == config.CheckNone:
+			if hb.Admin != backend.AdminNone {
+				st := hb.Admin.Apply(backend.Up)
+				if err := u.l.SetBackendState(b.ID.Name, st, "operator set "+hb.Admin.String()+" (handed over)"); err != nil {
+					return err
+				}
+			}
+		case hb.Checked:
+			c, err := d.opt.NewChecker(b)
+			if err != nil {
+				return err
+			}
+			in := healthcheck.Inherited{Health: hb.Health, Reason: hb.Reason, Admin: hb.Admin}
+			if err := d.sched.AddInherited(b.ID, b.Check.Schedule, c, in); err != nil {
+				return fmt.Errorf("setting up the check of %s: %w", b.ID, err)
+			}
+			// The listener knows at once, before it accepts: the
+			// checks publish their state only once they run.
+			if err := u.l.SetBackendState(b.ID.Name, hb.Admin.Apply(hb.Health), hb.Reason); err != nil {
+				return err
+			}
+		default: // checked here, not there: checked afresh
+			if err := d.addCheck(b, false); err != nil {
+				return err
+			}
+		}
+		if hb.Weight != nil {
+			if err := u.l.SetBackendWeight(b.ID.Name, *hb.Weight); err != nil {
+				return err
+			}
+		}
+	}
+	if pins := t.pins(u.cfg.Name); len(pins) > 0 {
+		n := u.l.AddPins(pins)
+		d.log.Info("carried on persistence entries", zap.String("listener", u.cfg.Name), zap.Int("entries", n))
+	}
+	return nil
+}
+
+// dupFile returns a close-on-exec duplicate of f's descriptor. Not
+// f.Fd(): that would put the socket in blocking mode, and its open file
+// description is shared with the process that handed it over.
+func dupFile(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(raw uintptr) { fd, derr = unix.FcntlInt(raw, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	return fd, derr
+}
+
+// bindListeners binds the listeners that did not come with a socket (new
+// or moved in this process's file): a bind error gives the take-over up
+// before the running daemon has stopped anything.
+func (d *Daemon) bindListeners(cfg *config.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, name := range listenerOrder(cfg) {
+		if u := d.listeners[name]; !u.handed {
+			if err := u.l.Listen(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// closeUnserved closes the listening sockets of listeners that never ran
+// (a take-over given up): the running daemon serves on with its own.
+func (d *Daemon) closeUnserved() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, u := range d.listeners {
+		if u.part == nil {
+			u.l.CloseUnserved()
+		}
+	}
+}
+
+// handOverFrom completes the take-over once this process can serve: it
+// waits until the health checks have published the states handed over
+// (a tracker then sees them, not "not checked yet"), tells the running
+// daemon it is ready, and returns the VRRP states it stopped in, after
+// removing the VIPs of its masters that no instance here adopts. It fails,
+// and the take-over is given up, when stop is done first or the running
+// daemon refuses. A lost answer (the running daemon went away) is no
+// failure: the VRRP instances then start afresh, after the stale VIPs are
+// removed as on a fresh start.
+func (d *Daemon) handOverFrom(t *Takeover, stop context.Context) (takeoverRelease, error) {
+	select {
+	case <-d.sched.Published():
+	case <-stop.Done():
+	}
+	if stop.Err() != nil {
+		return takeoverRelease{}, errors.New("taking over: stopped before the hand-over")
+	}
+	t.close() // what this configuration has no use for
+	rel, err := t.ready(d.opt.Version)
+	var refused *control.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		return takeoverRelease{}, fmt.Errorf("taking over: the running daemon refused: %w", err)
+	case err != nil:
+		d.log.Warn("taking over: no answer from the running daemon; starting VRRP afresh", zap.Error(err))
+		if len(d.cfg.VRRP) > 0 {
+			if err := d.removeStale(d.cfg); err != nil {
+				d.log.Warn("removing stale VIPs", zap.Error(err))
+			}
+		}
+		return takeoverRelease{}, nil
+	}
+	if left := rel.unadopted(d.cfg); len(left.VRRP) > 0 {
+		d.log.Info("removing the VIPs of the running daemon that no instance here carries on", zap.Int("instances", len(left.VRRP)))
+		if err := d.removeStale(left); err != nil {
+			d.log.Warn("removing VIPs not carried on", zap.Error(err))
+		}
+	}
+	return rel, nil
+}
+
+// unadopted returns, as a configuration to remove stale VIPs of, the VIPs
+// that the masters of rel hold and that no instance of cfg adopts (the
+// same virtual router with the same VIP).
+func (rel takeoverRelease) unadopted(cfg *config.Config) *config.Config {
+	left := &config.Config{}
+	for _, v := range rel.VRRP {
+		if v.State != vrrp.StateMaster {
+			continue
+		}
+		var keep []netip.Prefix
+		for i := range cfg.VRRP {
+			if in := &cfg.VRRP[i]; in.Name == v.Name && in.Interface == v.Interface && in.VRID == v.VRID && in.Version == v.Version {
+				keep = in.VIPs
+			}
+		}
+		var drop []netip.Prefix
+		for _, p := range v.VIPs {
+			if !slices.Contains(keep, p) {
+				drop = append(drop, p)
+			}
+		}
+		if len(drop) > 0 {
+			left.VRRP = append(left.VRRP, config.VRRPInstance{Name: v.Name, Interface: v.Interface, VIPs: drop})
+		}
+	}
+	return left
+}

@@ -1,0 +1,648 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// The upgrade in place, the running daemon's side. `rmqlb upgrade` asks it
+// (control command "upgrade") to start the new binary with --takeover. The
+// new process asks, over the control socket, for the sockets ("takeover":
+// the single-instance lock, the control socket, the metrics socket and
+// every listening socket, passed as open files, with the backends' states),
+// starts on them, and says when it is ready ("takeover-ready"). This
+// daemon then stops accepting, stops its VRRP instances quietly (no
+// priority 0: the VIPs stay on the interface), answers with their states
+// so that the new process advertises on without a gap, hands the service
+// manager's main pid over, and finishes its sessions, up to each
+// listener's graceful_timeout, before it exits. Until "takeover-ready"
+// nothing is given up: a new process that fails, gives up ("takeover-abort")
+// or goes away leaves this daemon serving as it was.
+
+// takeoverTimeout bounds how long the new process may take to take over.
+const takeoverTimeout = 60 * time.Second
+
+// maxHandedFiles bounds the sockets of one hand-over: the files of one
+// control response.
+const maxHandedFiles = 250
+
+// takeoverProtocol is the version of the hand-over's messages: a new
+// process that does not speak the running daemon's gives up.
+const takeoverProtocol = 1
+
+// takeoverCommitTimeout bounds the "takeover-ready" command: stopping the
+// VRRP instances takes at most twice their VIP owner's timeout and a
+// second (vrrp.Instance.Run); the new process waits longer
+// (takeoverCallTimeout).
+const takeoverCommitTimeout = 20 * time.Second
+
+// killWait bounds the wait for a killed new process to exit.
+const killWait = 5 * time.Second
+
+// upgradeCommandTimeout bounds the "upgrade" command: the take-over and a
+// margin to stop a new process that failed.
+const upgradeCommandTimeout = takeoverTimeout + 15*time.Second
+
+// Successor is a process started to take over from this daemon.
+type Successor interface {
+	// Pid is its process id: the peer of its control requests.
+	Pid() int
+	// Wait waits for it to exit and returns how it ended.
+	Wait() error
+	// Kill ends it (an upgrade that failed).
+	Kill() error
+}
+
+// execSuccessor is a Successor started with os/exec; it writes to this
+// process's standard output and error (the journal under systemd), and
+// inherits its environment ($NOTIFY_SOCKET included).
+type execSuccessor struct{ cmd *exec.Cmd }
+
+// startExecSuccessor starts binary with args as an execSuccessor.
+func startExecSuccessor(binary string, args []string) (Successor, error) {
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", binary, err)
+	}
+	return execSuccessor{cmd}, nil
+}
+
+func (s execSuccessor) Pid() int    { return s.cmd.Process.Pid }
+func (s execSuccessor) Wait() error { return s.cmd.Wait() }
+func (s execSuccessor) Kill() error { return s.cmd.Process.Kill() }
+
+// upgradePhase is how far an upgrade went.
+type upgradePhase int
+
+const (
+	phaseStarted    upgradePhase = iota // the new process runs
+	phaseOffered                        // it has the sockets
+	phaseCommitting                     // it is ready: this daemon gives up its service
+	phaseCommitted                      // done
+	phaseFailed                         // given up: this daemon serves on
+)
+
+// upgradeRun is one upgrade in progress. Its phase moves forward only; the
+// mutex guards phase and reason.
+type upgradeRun struct {
+	binary  string
+	succ    Successor
+	pid     int
+	started time.Time
+	exited  chan struct{} // closed when the new process has exited
+	exitErr error         // how it exited; set before exited is closed
+	done    chan control.Upgrade
+	aborted chan struct{} // closed when the new process gave up (takeover-abort)
+	watched chan struct{} // closed when watchSuccessor returns
+
+	mu        sync.Mutex
+	phase     upgradePhase
+	reason    string // why the new process gave up, when it said so
+	abortOnce sync.Once
+}
+
+// advance moves the upgrade from phase from to phase to, and reports
+// whether it was in from.
+func (u *upgradeRun) advance(from, to upgradePhase) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.phase != from {
+		return false
+	}
+	u.phase = to
+	return true
+}
+
+// fail marks the upgrade failed unless it is committing or committed; it
+// reports whether it is failed now.
+func (u *upgradeRun) fail() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.phase == phaseCommitting || u.phase == phaseCommitted {
+		return false
+	}
+	u.phase = phaseFailed
+	return true
+}
+
+// takeoverOffer is the answer to "takeover": what the new process takes
+// over. Files are indexes into the files sent with it.
+type takeoverOffer struct {
+	Protocol  int              `json:"protocol"`
+	PID       int              `json:"pid"`
+	Version   string           `json:"version"`
+	Lock      int              `json:"lock"`
+	Control   int              `json:"control"`
+	Metrics   *handedSocket    `json:"metrics,omitempty"`
+	Listeners []handedSocket   `json:"listeners"`
+	Backends  []handedBackend  `json:"backends"`
+	Pins      []handedPins     `json:"pins,omitempty"`
+	Now       time.Time        `json:"now"`
+	VRRP      []handedVRRPInfo `json:"vrrp"`
+}
+
+// handedSocket is a listening socket: the listener's name (empty for
+// metrics), its configured address and the index of its file.
+type handedSocket struct {
+	Name string `json:"name,omitempty"`
+	Bind string `json:"bind"`
+	File int    `json:"file"`
+}
+
+// handedBackend is a backend's state: for a checked one, what its checks
+// found (Checked); for any, the operator's state and weight.
+type handedBackend struct {
+	ID      backend.ID    `json:"id"`
+	Checked bool          `json:"checked"`
+	Health  backend.State `json:"health"`
+	Reason  string        `json:"reason,omitempty"`
+	Admin   backend.Admin `json:"admin"`
+	Weight  *int          `json:"weight,omitempty"` // the operator's weight, nil without
+}
+
+// handedPins are a listener's persistence entries.
+type handedPins struct {
+	Listener string         `json:"listener"`
+	Pins     []balancer.Pin `json:"pins"`
+}
+
+// handedVRRPInfo names an instance of the running daemon, so that the new
+// process can tell whether its own instance of that name is the same
+// virtual router.
+type handedVRRPInfo struct {
+	Name      string `json:"name"`
+	Interface string `json:"interface"`
+	VRID      uint8  `json:"vrid"`
+	Version   int    `json:"version"`
+}
+
+// takeoverRelease is the answer to "takeover-ready": the VRRP instances as
+// this daemon stopped them.
+type takeoverRelease struct {
+	VRRP []handedVRRP `json:"vrrp"`
+}
+
+// handedVRRP is one instance's state at the hand-over.
+type handedVRRP struct {
+	handedVRRPInfo
+	State vrrp.State `json:"state"`
+	// VIPs are the instance's addresses, on the interface when State is
+	// MASTER.
+	VIPs []netip.Prefix `json:"vips"`
+	// ReleasedFor is what is left of an operator's release with a
+	// duration; Released without it lasts until `rmqlb vrrp ready`.
+	Released    bool          `json:"released"`
+	ReleasedFor time.Duration `json:"released_for_ns,omitempty"`
+}
+
+// Upgrade starts binary (this daemon's own executable when empty) to take
+// over from this daemon and waits, bounded by ctx (the control command's
+// timeout) and takeoverTimeout, until it has or has failed; a client that
+// goes away does not end it. On success this daemon is handing over: Run
+// finishes the sessions and returns nil. On failure the new process is
+// killed and this daemon serves on as before. The binary must be a
+// regular executable file that only root or the daemon's own user may
+// write. An upgrade is refused while a reload runs, while another upgrade
+// is under way, and while a VRRP instance hands its VIPs over to a peer.
+func (d *Daemon) Upgrade(ctx context.Context, binary string) (control.Upgrade, error) {
+	select {
+	case <-d.ready:
+	case <-ctx.Done():
+		return control.Upgrade{}, fmt.Errorf("upgrading: the daemon is still starting: %w", ctx.Err())
+	}
+	if binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return control.Upgrade{}, fmt.Errorf("upgrading: finding this program: %w", err)
+		}
+		binary = exe
+	}
+	if err := checkProgram(binary); err != nil {
+		return control.Upgrade{}, fmt.Errorf("upgrading: %w", err)
+	}
+	args := append(slices.Clip(d.opt.SuccessorArgs), "--takeover-from", d.controlSocket())
+	if d.opt.SuccessorArgs == nil {
+		args = []string{"run", "--config", d.opt.Path, "--takeover-from", d.controlSocket()}
+	}
+	start := d.opt.StartSuccessor
+	if start == nil {
+		start = startExecSuccessor
+	}
+
+	// A reload running now would change what is handed over; one asked
+	// for later is refused until the upgrade is over (Reload).
+	if !d.reloadMu.TryLock() {
+		return control.Upgrade{}, errors.New("upgrading: a reload is running; upgrade once it is done")
+	}
+	u, err := d.startUpgrade(binary, args, start)
+	d.reloadMu.Unlock()
+	if err != nil {
+		return control.Upgrade{}, fmt.Errorf("upgrading: %w", err)
+	}
+	d.log.Info("upgrading: started the new process", zap.String("binary", binary), zap.Int("pid", u.pid), zap.Strings("args", args))
+	// Owned by the upgrade: it ends when the new process does, which
+	// after a successful upgrade may be long after this one has exited.
+	go func() {
+		u.exitErr = u.succ.Wait()
+		close(u.exited)
+	}()
+
+	t := d.clock.NewTimer(takeoverTimeout)
+	defer t.Stop()
+	var why string
+	select {
+	case res := <-u.done:
+		return res, nil
+	case <-u.exited:
+		why = "the new process exited before it took over"
+		if u.exitErr != nil {
+			why += " (" + u.exitErr.Error() + ")"
+		}
+	case <-u.aborted:
+		why = "the new process gave up"
+	case <-t.C():
+		why = fmt.Sprintf("the new process did not take over within %s", takeoverTimeout)
+	case <-ctx.Done():
+		why = "the request ended: " + ctx.Err().Error()
+	case <-d.stop.Done():
+		why = "the daemon is stopping"
+	}
+	if !u.fail() {
+		// It is handing over already: that finishes quickly.
+		return <-u.done, nil
+	}
+	u.mu.Lock()
+	if u.reason != "" {
+		why += ": " + u.reason
+	}
+	u.mu.Unlock()
+	select {
+	case <-u.exited:
+	default:
+		if err := u.succ.Kill(); err != nil {
+			d.log.Warn("upgrading: killing the new process", zap.Int("pid", u.pid), zap.Error(err))
+		}
+		kt := d.clock.NewTimer(killWait)
+		select {
+		case <-u.exited:
+		case <-kt.C():
+			d.log.Error("upgrading: the new process did not exit after SIGKILL", zap.Int("pid", u.pid))
+		}
+		kt.Stop()
+	}
+	d.mu.Lock()
+	d.upgrade = nil
+	d.mu.Unlock()
+	d.log.Warn("upgrade failed; serving on as before", zap.Int("pid", u.pid), zap.String("reason", why))
+	return control.Upgrade{}, fmt.Errorf("upgrade failed, pid %d serves on as before: %s", os.Getpid(), why)
+}
+
+// startUpgrade starts the new process and records the upgrade, unless one
+// is under way, the daemon stops, or a VRRP instance is handing its VIPs
+// over to a peer (the new process could not carry that on).
+func (d *Daemon) startUpgrade(binary string, args []string, start func(string, []string) (Successor, error)) (*upgradeRun, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.upgrade != nil {
+		return nil, fmt.Errorf("the upgrade to pid %d is under way", d.upgrade.pid)
+	}
+	if d.stop.Err() != nil {
+		return nil, errors.New("the daemon is stopping")
+	}
+	for name, unit := range d.units {
+		s := unit.inst.Snapshot()
+		if s.Released && s.State == vrrp.StateMaster || s.Handover != nil && s.Handover.Done.IsZero() {
+			return nil, fmt.Errorf("VRRP instance %s is handing its VIPs over to a peer; upgrade once that is done", name)
+		}
+	}
+	succ, err := start(binary, args)
+	if err != nil {
+		return nil, err
+	}
+	u := &upgradeRun{binary: binary, succ: succ, pid: succ.Pid(), started: d.clock.Now(),
+		exited: make(chan struct{}), done: make(chan control.Upgrade, 1), aborted: make(chan struct{}), watched: make(chan struct{})}
+	d.upgrade = u
+	return u, nil
+}
+
+// checkProgram checks that path is a regular executable file that nobody
+// but root or this process's user may change: the daemon runs it with its
+// own privileges.
+func checkProgram(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file", path)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("%s: no owner known", path)
+	}
+	if st.Uid != 0 && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("%s belongs to uid %d, not root or the daemon's user", path, st.Uid)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s may be written by others (mode %04o)", path, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// controlSocket is the control socket the daemon serves.
+func (d *Daemon) controlSocket() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg.ControlSocket
+}
+
+// upgradePID returns the pid of the new process of the upgrade under way,
+// 0 without one.
+func (d *Daemon) upgradePID() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.upgrade == nil {
+		return 0
+	}
+	return d.upgrade.pid
+}
+
+// handleUpgrade answers "upgrade [BINARY]", for root and the daemon's own
+// user only: the daemon runs the program with its privileges.
+func (d *Daemon) handleUpgrade(ctx context.Context, args []string) (any, error) {
+	if !control.PeerPrivileged(ctx) {
+		return nil, errors.New("upgrade: only root or the daemon's user may upgrade it")
+	}
+	if len(args) > 1 {
+		return nil, errors.New("usage: upgrade [BINARY]")
+	}
+	binary := ""
+	if len(args) == 1 {
+		binary = args[0]
+	}
+	return d.Upgrade(ctx, binary)
+}
+
+// successor returns the upgrade under way when ctx is a request of its new
+// process, moved from phase from to phase to.
+func (d *Daemon) successor(ctx context.Context, what string, from, to upgradePhase) (*upgradeRun, error) {
+	pid, _ := control.PeerPID(ctx)
+	d.mu.Lock()
+	u := d.upgrade
+	d.mu.Unlock()
+	if u == nil || u.pid != pid {
+		return nil, fmt.Errorf("%s: only the process started by `rmqlb upgrade` may take over", what)
+	}
+	if !u.advance(from, to) {
+		return nil, fmt.Errorf("%s: out of turn, or the upgrade was given up", what)
+	}
+	return u, nil
+}
+
+// offerTakeover answers "takeover": the sockets, as copies (this daemon
+// serves on with its own until the new process is ready), and the state
+// the new process carries on from.
+func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
+	u, err := d.successor(ctx, "takeover", phaseStarted, phaseOffered)
+	if err != nil {
+		return nil, err
+	}
+	var files []*os.File
+	add := func(f *os.File) int { files = append(files, f); return len(files) - 1 }
+	fail := func(err error) (any, error) {
+		closeFiles(files)
+		u.fail()
+		return nil, fmt.Errorf("handing over: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	offer := takeoverOffer{Protocol: takeoverProtocol, PID: os.Getpid(), Version: d.opt.Version, Now: d.clock.Now()}
+	if n := len(d.listeners) + 3; n > maxHandedFiles {
+		return fail(fmt.Errorf("%d sockets, more than the %d one hand-over carries", n, maxHandedFiles))
+	}
+	lock, err := d.lock.dup()
+	if err != nil {
+		return fail(err)
+	}
+	offer.Lock = add(lock)
+	ctl, err := control.ListenerFile(d.ctlLn)
+	if err != nil {
+		return fail(err)
+	}
+	offer.Control = add(ctl)
+	if d.metrics != nil {
+		f, err := d.metrics.srv.File()
+		if err != nil {
+			return fail(err)
+		}
+		offer.Metrics = &handedSocket{Bind: d.metrics.srv.addr.String(), File: add(f)}
+	}
+	for _, name := range listenerOrder(d.cfg) {
+		lu := d.listeners[name]
+		if lu == nil {
+			continue
+		}
+		f, err := lu.l.ListeningFile()
+		if err != nil {
+			// Not bound (a listener that failed on reload): the new
+			// process binds it itself.
+			d.log.Info("handing over: listener not listening", zap.String("listener", name), zap.Error(err))
+			continue
+		}
+		offer.Listeners = append(offer.Listeners, handedSocket{Name: name, Bind: lu.cfg.Bind.String(), File: add(f)})
+		snap := lu.l.Snapshot()
+		for _, b := range snap.Backends {
+			hb := handedBackend{ID: backend.ID{Listener: name, Name: b.Name}}
+			if b.WeightOverride {
+				w := b.Weight
+				hb.Weight = &w
+			}
+			switch b.State { // an unchecked backend's operator state; checks below
+			case backend.Drain:
+				hb.Admin = backend.AdminDrain
+			case backend.Maint:
+				hb.Admin = backend.AdminMaint
+			}
+			offer.Backends = append(offer.Backends, hb)
+		}
+		if pins := lu.l.Pins(); len(pins) > 0 {
+			offer.Pins = append(offer.Pins, handedPins{Listener: name, Pins: pins})
+		}
+	}
+	checks := map[backend.ID]healthcheck.BackendStatus{}
+	for _, st := range d.sched.Snapshot().Backends {
+		checks[st.Backend] = st
+	}
+	for i := range offer.Backends {
+		hb := &offer.Backends[i]
+		if st, ok := checks[hb.ID]; ok {
+			hb.Checked, hb.Health, hb.Reason, hb.Admin = true, st.Health, st.Reason, st.Admin
+			if st.LastCheck.IsZero() {
+				hb.Reason = "" // not checked yet: the new process checks it first
+			}
+		}
+	}
+	for _, in := range d.cfg.VRRP {
+		offer.VRRP = append(offer.VRRP, handedVRRPInfo{Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version})
+	}
+	d.log.Info("upgrading: handed the sockets to the new process", zap.Int("pid", u.pid),
+		zap.Int("listeners", len(offer.Listeners)), zap.Int("files", len(files)))
+	return control.WithFiles{Result: offer, Files: files}, nil
+}
+
+// commitTakeover answers "takeover-ready [VERSION]": from here on this daemon gives
+// its service up to the new process and nothing fails back. It stops
+// accepting on the control and metrics sockets (the new process serves
+// them on: the control socket's file stays), stops its VRRP instances
+// quietly, lets its listeners' sessions finish up to graceful_timeout even
+// on VIP-bound listeners (the VIPs stay), tells the service manager the new
+// main pid, and tells Run to finish.
+func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error) {
+	u, err := d.successor(ctx, "takeover-ready", phaseOffered, phaseCommitting)
+	if err != nil {
+		return nil, err
+	}
+	if err := control.KeepSocketFile(d.ctlLn); err != nil {
+		d.log.Warn("upgrading: keeping the control socket file for the new process", zap.Error(err))
+	}
+	d.ctlLn.Close()
+	d.stopMetrics()
+
+	d.mu.Lock()
+	units, socket := maps.Clone(d.units), d.cfg.ControlSocket
+	for _, unit := range d.units {
+		unit.inst.StopQuietly()
+	}
+	stopUnits(d.units)
+	var rel takeoverRelease
+	res := control.Upgrade{Binary: u.binary, OldPID: os.Getpid(), NewPID: u.pid, Took: d.clock.Now().Sub(u.started)}
+	if len(args) > 0 {
+		res.NewVersion = args[0]
+	}
+	now := d.clock.Now()
+	for _, in := range d.cfg.VRRP {
+		unit := d.units[in.Name]
+		if unit == nil {
+			continue
+		}
+		s := unit.inst.Snapshot()
+		hv := handedVRRP{handedVRRPInfo: handedVRRPInfo{Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version},
+			State: s.State, VIPs: slices.Clone(in.VIPs), Released: s.Released}
+		if s.Released && !s.ReleasedUntil.IsZero() {
+			hv.ReleasedFor = max(s.ReleasedUntil.Sub(now), time.Millisecond)
+		}
+		rel.VRRP = append(rel.VRRP, hv)
+		res.VRRP = append(res.VRRP, control.UpgradeVRRP{Name: in.Name, State: s.State.String(), Released: s.Released})
+	}
+	for _, name := range listenerOrder(d.cfg) {
+		l := d.listeners[name]
+		if l == nil {
+			continue
+		}
+		l.l.SetGracefulTimeout(l.cfg.GracefulTimeout)
+		res.GracefulTimeout = max(res.GracefulTimeout, l.cfg.GracefulTimeout)
+		res.Listeners = append(res.Listeners, name)
+		for _, b := range l.l.Snapshot().Backends {
+			res.Sessions += b.Active
+		}
+	}
+	d.mu.Unlock()
+
+	d.notifyHandedOver(u.pid)
+	// The new process holds the lock too: a daemon started after it died
+	// must not wait for this one's sessions.
+	d.lock.release()
+	u.advance(phaseCommitting, phaseCommitted)
+	go d.watchSuccessor(u, units, socket)
+	d.log.Info("upgrading: handed over; finishing the sessions",
+		zap.Int("pid", u.pid), zap.Int("sessions", res.Sessions), zap.Duration("graceful_timeout", res.GracefulTimeout))
+	u.done <- res
+	close(d.handedOver)
+	return rel, nil
+}
+
+// watchSuccessor runs while this daemon finishes its sessions after a
+// hand-over. Should the new process exit meanwhile with no daemon left
+// serving the control socket (it died; one that upgraded in turn leaves
+// its own successor answering there), nothing would advertise for the
+// VIPs it took on, so this daemon removes them: their sessions here end,
+// and a backup takes over once the adverts stop. It returns when Run does
+// or once it has looked.
+func (d *Daemon) watchSuccessor(u *upgradeRun, units map[string]*vrrpUnit, socket string) {
+	defer close(u.watched)
+	select {
+	case <-d.runDone:
+		return
+	case <-u.exited:
+	}
+	var refused *control.RefusedError
+	if err := control.Call(socket, control.Request{Command: "status"}, nil, time.Second); err == nil || errors.As(err, &refused) {
+		return // a daemon serves on
+	}
+	d.log.Error("the new process exited while this one finished its sessions and no daemon serves; removing the VIPs",
+		zap.Int("pid", u.pid), zap.Error(u.exitErr))
+	for name, unit := range units {
+		ctx, cancel := context.WithTimeout(context.Background(), killWait)
+		if err := unit.vips.Release(ctx); err != nil {
+			d.log.Warn("removing the VIPs", zap.String("vrrp_instance", name), zap.Error(err))
+		}
+		cancel()
+	}
+}
+
+// abortTakeover answers "takeover-abort": the new process gives up and
+// says why; Upgrade reports it once the process has exited.
+func (d *Daemon) abortTakeover(ctx context.Context, args []string) (any, error) {
+	pid, _ := control.PeerPID(ctx)
+	d.mu.Lock()
+	u := d.upgrade
+	d.mu.Unlock()
+	if u == nil || u.pid != pid {
+		return nil, errors.New("takeover-abort: only the process started by `rmqlb upgrade` may give up")
+	}
+	u.mu.Lock()
+	u.reason = strings.Join(args, " ")
+	u.mu.Unlock()
+	if !u.fail() {
+		return nil, errors.New("takeover-abort: too late, the hand-over is done")
+	}
+	u.abortOnce.Do(func() { close(u.aborted) })
+	return struct{}{}, nil
+}
+
+// dup returns a copy of the lock's file: the lock is the open file's, so
+// it is held while either copy is open.
+func (l *instanceLock) dup() (*os.File, error) {
+	fd, err := dupFile(l.f)
+	if err != nil {
+		return nil, fmt.Errorf("handing over the single-instance lock: %w", err)
+	}
+	return os.NewFile(uintptr(fd), l.f.Name()), nil
+}
+
+func closeFiles(files []*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}

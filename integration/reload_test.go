@@ -1,0 +1,108 @@
+package integration
+
+import (
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/integration/netlab"
+)
+
+// reload rewrites the daemon's file with change applied to its
+// configuration and runs `rmqlb reload`; it returns the command's output.
+func (d *daemon) reload(change func(*daemonConf)) string {
+	d.t.Helper()
+	change(&d.conf)
+	if err := os.WriteFile(d.path, []byte(d.conf.yaml(d.host, d.sock)), 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+	out, err := exec.Command(d.bin, "reload", "--socket", d.sock).CombinedOutput()
+	if err != nil {
+		d.t.Fatalf("rmqlb reload on %s: %v\n%s", d.host.Name, err, out)
+	}
+	return string(out)
+}
+
+// TestVRRPReloadLive: priorities and addresses changed by `rmqlb reload`
+// on running daemons move the VIP exactly as the new priorities say, with
+// the two state changes a move needs and no other, and without a failed
+// connect of the client: a backup raised but still below the master
+// changes nothing; the master lowered below the backup gives the VIP to it
+// (the backup preempts); raised again it takes it back; a second VIP added
+// to the group (backup first, then master) is held by the master at once,
+// with no state change and no advert dropped.
+func TestVRRPReloadLive(t *testing.T) {
+	l, d1, d2 := startPair(t)
+	h1, h2 := d1.host, d2.host
+	transitions := func() uint64 {
+		t.Helper()
+		var n uint64
+		for _, d := range []*daemon{d1, d2} {
+			in, err := d.instance("vip")
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += in.Counters.Transitions
+		}
+		return n
+	}
+	probe, err := l.Host("client").StartProbe(vipAP, netlab.ProbeConfig{ReadBanner: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	priority := func(p int) func(*daemonConf) { return func(c *daemonConf) { c.VRRP[0].Priority = p } }
+	const settle = time.Second // ten adverts: time for a wrong move to show
+	step := func(what string, d *daemon, change func(*daemonConf), holder *netlab.Host, moves uint64) {
+		t.Helper()
+		before := transitions()
+		start := time.Now()
+		if out := d.reload(change); !strings.Contains(out, "applied: vrrp instance vip updated") {
+			t.Fatalf("%s: reload said:\n%s", what, out)
+		}
+		if err := waitSoleHolder(l, holder, 5*time.Second); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		took := time.Since(start)
+		time.Sleep(settle)
+		if err := stableHolder(l, holder, 300*time.Millisecond); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		got := transitions() - before
+		t.Logf("%s: VIP on %s alone after %v; %d state changes", what, holder.Name, took.Round(time.Millisecond), got)
+		if got != 2*moves {
+			t.Errorf("%s: %d state changes, want %d", what, got, 2*moves)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	step("h2 100 -> 120, below h1's 150", d2, priority(120), h1, 0)
+	step("h1 150 -> 50, below h2's 120", d1, priority(50), h2, 1)
+	step("h1 50 -> 150", d1, priority(150), h1, 1)
+
+	vip2 := netip.MustParsePrefix("10.77.0.101/24")
+	addVIP := func(c *daemonConf) { c.VRRP[0].VIPs = []netip.Prefix{vipPfx, vip2} }
+	step("a second VIP on the backup h2", d2, addVIP, h1, 0)
+	step("a second VIP on the master h1", d1, addVIP, h1, 0)
+	if ok, err := h1.HasAddr(vip2.Addr()); err != nil || !ok {
+		t.Errorf("h1, master, does not hold the added VIP %s: %v", vip2, err)
+	}
+	if ok, _ := h2.HasAddr(vip2.Addr()); ok {
+		t.Errorf("h2, backup, holds the added VIP %s", vip2)
+	}
+	for _, d := range []*daemon{d1, d2} {
+		in, err := d.instance("vip")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := in.Counters.Dropped["address_mismatch"]; n != 0 {
+			t.Errorf("%s dropped %d adverts as address_mismatch during the rolling change", d.host.Name, n)
+		}
+	}
+	res := probe.Stop()
+	t.Logf("probe: %s", res)
+	if lost := lostConnects(t, res); lost != 0 {
+		t.Errorf("%d failed connects, want 0", lost)
+	}
+}

@@ -1,0 +1,169 @@
+package netsetup
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/mdlayher/packet"
+	"github.com/vishvananda/netlink"
+	"go.uber.org/zap"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// ReportAnnouncements registers report, which the VIPSet calls from Run's
+// goroutine with a VIP each time another host announces it
+// while the VIPSet holds it: an ARP request or reply (a gratuitous ARP
+// among them) whose sender protocol address is the VIP and whose sender
+// hardware address is not this interface's. report must only record what
+// it is told and return. The vrrp package's Instance registers itself
+// when it runs with the VIPSet as its Owner: a master that gives way to
+// another router then keeps the VIPs until the new master announced them.
+// A later call replaces report; nil unregisters it. Only IPv4 VIPs are
+// heard.
+func (s *VIPSet) ReportAnnouncements(report func(addr netip.Addr)) {
+	s.mu.Lock()
+	s.hearReport = report
+	s.mu.Unlock()
+}
+
+// maxFilteredVIPs is the most VIPs the listening socket's filter matches
+// one by one (a conditional jump skips at most 255 instructions); with
+// more, every ARP frame is read and the VIP matched here.
+const maxFilteredVIPs = 250
+
+// openHear opens the socket that hears other hosts announce the IPv4 VIPs;
+// Run's goroutine reads it (hearLoop). Called with s.mu held, from
+// openSenders.
+func (s *VIPSet) openHear(attrs *netlink.LinkAttrs) error {
+	var vips []netip.Addr
+	for _, v := range s.vips {
+		if v.prefix.Addr().Is4() {
+			vips = append(vips, v.prefix.Addr())
+		}
+	}
+	if len(vips) == 0 {
+		return nil
+	}
+	prog, err := bpf.Assemble(arpSenderFilter(vips))
+	if err != nil {
+		return fmt.Errorf("assembling BPF filter: %w", err)
+	}
+	ifi := &net.Interface{Index: attrs.Index, Name: attrs.Name, HardwareAddr: attrs.HardwareAddr, MTU: attrs.MTU}
+	c, err := packet.Listen(ifi, packet.Raw, etherTypeARP, &packet.Config{Filter: prog})
+	if err != nil {
+		return fmt.Errorf("opening the socket that hears announcements of the VIPs on %s: %w", attrs.Name, err)
+	}
+	s.in = c
+	select {
+	case s.hearKick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// arpSenderFilter is a classic BPF program for an AF_PACKET socket of
+// EtherType ARP that passes only frames received (not sent by this host)
+// whose ARP sender protocol address is one of vips.
+func arpSenderFilter(vips []netip.Addr) []bpf.Instruction {
+	n := len(vips)
+	if n > maxFilteredVIPs {
+		n = 0
+	}
+	prog := []bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtType},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: uint8(n + 1)}, // to the drop
+	}
+	if n == 0 {
+		return append(prog, bpf.RetConstant{Val: 0xffff}, bpf.RetConstant{Val: 0})
+	}
+	prog = append(prog, bpf.LoadAbsolute{Off: arpOffSenderIP, Size: 4})
+	for i, a := range vips {
+		ip := a.As4()
+		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: binary.BigEndian.Uint32(ip[:]), SkipTrue: uint8(n - i)}) // to the accept
+	}
+	return append(prog, bpf.RetConstant{Val: 0}, bpf.RetConstant{Val: 0xffff})
+}
+
+// hearLoop reads the hearing socket whenever there is one (Acquire opens
+// it, Release closes it) and reports the announcements of held VIPs by
+// other hosts, until ctx is done and the socket is closed. Run owns it.
+func (s *VIPSet) hearLoop(ctx context.Context) {
+	buf := make([]byte, 1514)
+	for {
+		s.mu.Lock()
+		c := s.in
+		s.mu.Unlock()
+		if c == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.hearKick:
+				continue
+			}
+		}
+		err := s.hearFrom(c, buf)
+		if ctx.Err() != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.in == c {
+			// Not closed by us (the interface went away, say): drop
+			// it; the next announcement or Acquire opens another.
+			s.log.Debug("the socket hearing announcements failed", zap.Error(err))
+			c.Close()
+			s.in = nil
+		}
+		s.mu.Unlock()
+	}
+}
+
+// hearFrom reads c until it fails, and returns the error.
+func (s *VIPSet) hearFrom(c net.PacketConn, buf []byte) error {
+	for {
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			return err
+		}
+		if hw, ip, err := ARPSender(buf[:n]); err == nil {
+			s.heard(hw, ip)
+		}
+	}
+}
+
+// heard records that the host with hardware address hw announced ip and
+// reports it if ip is a VIP the VIPSet holds and hw is not ours.
+func (s *VIPSet) heard(hw net.HardwareAddr, ip netip.Addr) {
+	now := s.clock.Now()
+	s.mu.Lock()
+	var v *vipState
+	for _, x := range s.vips {
+		if x.prefix.Addr() == ip {
+			v = x
+		}
+	}
+	if v == nil || !s.held || bytes.Equal(hw, s.hw) {
+		s.mu.Unlock()
+		return
+	}
+	v.peerAnnounced++
+	v.lastPeerAnnounce = now
+	v.lastPeerMAC = hw.String()
+	report := s.hearReport
+	s.mu.Unlock()
+	s.log.Debug("another host announced a VIP we hold", zap.Stringer("vip", ip), zap.Stringer("mac", hw))
+	if report != nil {
+		report(ip)
+	}
+}
+
+// StopAnnouncing stops the scheduled announcements while the VIPs stay
+// held (vrrp.Quieter): a VRRP router that gave way to a new master keeps
+// its VIPs until the new master announced them, and must not take the
+// clients back meanwhile. The next Acquire announces again. It returns at
+// once and is safe from any goroutine.
+func (s *VIPSet) StopAnnouncing() { s.ann.stop() }

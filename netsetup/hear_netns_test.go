@@ -1,0 +1,112 @@
+package netsetup
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/packet"
+)
+
+// sendARPFrom sends a gratuitous ARP for ip from hw on ifname in namespace
+// ns (another host of the lab).
+func sendARPFrom(t *testing.T, ns, ifname string, hw net.HardwareAddr, ip netip.Addr) {
+	t.Helper()
+	c := captureEther(t, ns, ifname, etherTypeARP)
+	f, err := GARPFrame(hw, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.c.WriteTo(f, &packet.Addr{HardwareAddr: ethernet.Broadcast}); err != nil {
+		t.Fatalf("sending ARP from %s: %v", ns, err)
+	}
+	c.c.Close()
+}
+
+// runHearing makes a VIPSet for cfg that reports the announcements it
+// hears on the returned channel, and runs it until the test ends.
+func runHearing(t *testing.T, cfg VIPConfig) (*VIPSet, <-chan netip.Addr) {
+	t.Helper()
+	s, err := NewVIPSet(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heard := make(chan netip.Addr, 100)
+	s.ReportAnnouncements(func(a netip.Addr) { heard <- a })
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { s.Run(ctx); close(ran) }()
+	t.Cleanup(func() {
+		cancel()
+		<-ran
+	})
+	return s, heard
+}
+
+// nextHeard returns the next VIP reported as announced by another host.
+func nextHeard(t *testing.T, heard <-chan netip.Addr) netip.Addr {
+	t.Helper()
+	select {
+	case a := <-heard:
+		return a
+	case <-time.After(5 * time.Second):
+		t.Fatal("no announcement reported within 5 s")
+		return netip.Addr{}
+	}
+}
+
+// TestVIPSetHearsAnnouncementsNetns: while it holds its VIPs, a VIPSet
+// reports the gratuitous ARPs of another host for them, and only those:
+// not its own, not another host's for other addresses, not while released.
+func TestVIPSetHearsAnnouncementsNetns(t *testing.T) {
+	l := setupLab(t)
+	if l == nil {
+		return
+	}
+	macB := mustMAC(t, l.MACB)
+	vip1 := netip.MustParsePrefix("10.201.0.100/24")
+	vip2 := netip.MustParsePrefix("10.201.0.101/32")
+	s, heard := runHearing(t, VIPConfig{Interface: l.IfA, VIPs: []netip.Prefix{vip1, vip2}})
+	ctx := context.Background()
+	if err := s.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Our own gratuitous ARP for vip1 went out in Acquire, and B's for
+	// its own address is no VIP: the first report must be B's for vip2.
+	sendARPFrom(t, l.NSB, l.IfB, macB, netip.MustParseAddr("10.201.0.2"))
+	sendARPFrom(t, l.NSB, l.IfB, macB, vip2.Addr())
+	if a := nextHeard(t, heard); a != vip2.Addr() {
+		t.Fatalf("first announcement reported: %v, want %v (B's)", a, vip2.Addr())
+	}
+	snap := s.Snapshot()
+	if v := snap.VIPs[1]; v.PeerAnnounced != 1 || v.LastPeerMAC != macB.String() || v.LastPeerAnnounce.IsZero() {
+		t.Fatalf("vip2 snapshot %+v", v)
+	}
+	if v := snap.VIPs[0]; v.PeerAnnounced != 0 {
+		t.Fatalf("vip1 snapshot %+v: our own announcements counted", v)
+	}
+
+	// Released: nothing is heard. B's announcement of vip1 now must not
+	// come before its announcement of vip2 once held again.
+	if err := s.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sendARPFrom(t, l.NSB, l.IfB, macB, vip1.Addr())
+	if err := s.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sendARPFrom(t, l.NSB, l.IfB, macB, vip2.Addr())
+	if a := nextHeard(t, heard); a != vip2.Addr() {
+		t.Fatalf("announcement reported after a release and a new acquire: %v, want %v", a, vip2.Addr())
+	}
+	sendARPFrom(t, l.NSB, l.IfB, macB, vip1.Addr())
+	if a := nextHeard(t, heard); a != vip1.Addr() {
+		t.Fatalf("announcement reported: %v, want %v", a, vip1.Addr())
+	}
+	if err := s.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,150 @@
+package vrrp
+
+import (
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// AnnounceReporter is implemented by an Owner that hears other hosts
+// announce the addresses it holds (netsetup.VIPSet does: gratuitous ARPs
+// and ARP replies for a VIP from another MAC address). Run calls
+// ReportAnnouncements once, before it starts the machine, with a function
+// that is safe to call from any goroutine and returns at once; the owner
+// calls it with each address another host announced.
+//
+// With such an Owner a MASTER that gives way to another router (a planned
+// release, or a router of higher priority) becomes BACKUP at once but
+// keeps the addresses until that router has announced every one of them,
+// at most one Master_Down_Interval: clients' ARP entries then point at the
+// new master before the addresses leave this host, and a client that
+// connects in between reaches one of the two. See PeerAnnounced.
+type AnnounceReporter interface {
+	ReportAnnouncements(report func(addr netip.Addr))
+}
+
+// Quieter is implemented by an Owner that can stop announcing the
+// addresses while it still holds them (netsetup.VIPSet stops its
+// gratuitous ARPs). A router that gave way to a new master keeps the
+// addresses until that master has announced them, and must not announce
+// them itself meanwhile: its announcement could take the clients back
+// just before it removes the addresses. StopAnnouncing is called from
+// Run's goroutine, must return at once, and lasts until the next Acquire.
+type Quieter interface {
+	StopAnnouncing()
+}
+
+// peerAnnounced records an address another host announced; Run feeds it
+// to the machine. Safe from any goroutine; never blocks.
+func (i *Instance) peerAnnounced(addr netip.Addr) {
+	i.mu.Lock()
+	i.counters.PeerAnnouncements++
+	if i.announcedBy == nil {
+		i.announcedBy = make(map[netip.Addr]bool)
+	}
+	i.announcedBy[addr.Unmap()] = true
+	i.mu.Unlock()
+	i.kick()
+}
+
+// takeAnnounced returns the addresses announced since the last call.
+func (i *Instance) takeAnnounced() []netip.Addr {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	var out []netip.Addr
+	for a := range i.announcedBy {
+		out = append(out, a)
+	}
+	clear(i.announcedBy)
+	return out
+}
+
+// releaseReq is a StepDown or Ready asked for with Instance.StepDown or
+// Instance.Ready, applied by Run.
+type releaseReq struct {
+	release bool // StepDown; false: Ready
+	until   time.Time
+	reason  string
+}
+
+// StepDown releases the instance for planned maintenance (`rmqlb vrrp
+// release`): until d has passed (d <= 0: until Ready) it is not eligible
+// as master. A MASTER advertises priority 0, keeps the VIPs until a
+// backup has taken over and announced them, and stays BACKUP; see the
+// StepDown event for the whole behaviour, including the last-resort
+// takeover. A StepDown while released replaces the period.
+//
+// It returns a channel that is closed once Run has applied the request
+// (or a later one), or once Run has returned. A request made before Run
+// is applied before the machine starts. Safe from any goroutine.
+func (i *Instance) StepDown(d time.Duration, reason string) <-chan struct{} {
+	r := releaseReq{release: true, reason: reason}
+	if d > 0 {
+		r.until = i.clock.Now().Add(d)
+	}
+	return i.requestRelease(r)
+}
+
+// Ready ends a release (`rmqlb vrrp ready`): the instance is eligible
+// again with its priority. The channel is closed as StepDown's.
+func (i *Instance) Ready() <-chan struct{} { return i.requestRelease(releaseReq{}) }
+
+func (i *Instance) requestRelease(r releaseReq) <-chan struct{} {
+	done := make(chan struct{})
+	i.mu.Lock()
+	if i.ended {
+		i.mu.Unlock()
+		close(done)
+		return done
+	}
+	i.releaseWant = &r
+	i.releaseWaiters = append(i.releaseWaiters, done)
+	i.mu.Unlock()
+	i.kick()
+	return done
+}
+
+// applyRelease steps the machine with the pending StepDown or Ready, if
+// any, and closes the channels of the requests it answers.
+func (i *Instance) applyRelease(tr Transport, ow *ownerWorker) {
+	i.mu.Lock()
+	r, waiters := i.releaseWant, i.releaseWaiters
+	i.releaseWant, i.releaseWaiters = nil, nil
+	i.mu.Unlock()
+	if r != nil {
+		if r.release {
+			i.log.Info("VRRP instance released", zap.String("reason", r.reason), zap.Time("until", r.until))
+			i.step(tr, ow, StepDown{Until: r.until, Reason: r.reason})
+		} else {
+			i.log.Info("VRRP instance ready")
+			i.step(tr, ow, Ready{})
+		}
+	}
+	for _, w := range waiters {
+		close(w)
+	}
+}
+
+// endRequests closes the channels of requests Run will never apply: it
+// returned.
+func (i *Instance) endRequests() {
+	i.mu.Lock()
+	i.ended = true
+	waiters := i.releaseWaiters
+	i.releaseWant, i.releaseWaiters = nil, nil
+	i.mu.Unlock()
+	for _, w := range waiters {
+		close(w)
+	}
+}
+
+// handedOver logs and counts a finished handover.
+func (i *Instance) handedOver(h Handover) {
+	i.mu.Lock()
+	i.counters.Handovers++
+	i.mu.Unlock()
+	i.log.Info("VRRP handover done", zap.Stringer("new_master", h.Peer), zap.Bool("planned", h.Planned),
+		zap.Bool("announced", h.Announced), zap.Duration("vips_kept_after_advert", h.Done.Sub(h.PeerHeard)),
+		zap.String("outcome", h.Outcome))
+}
