@@ -10,7 +10,7 @@
 # removes its namespaces and brokers, also on Ctrl-C, which stops the script.
 #
 #   CYCLES  cycles of each fault (default 20)
-#   OUT     output directory (default ./soak-<UTC date and time>)
+#   OUT     output directory (default /var/tmp/rmqlb-soak-<UTC date and time>)
 #   RUNS    which runs, in order (default "three blog blog-direct")
 #
 # Further arguments are passed to every run (go run ./cmd/rmqlb-lab -h).
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 rmqlb_setup scripts/soak.sh "the lab creates network namespaces and runs RabbitMQ"
 
 cycles=${CYCLES:-20}
-out=${OUT:-soak-$(date -u +%Y%m%dT%H%MZ)}
+out=${OUT:-/var/tmp/rmqlb-soak-$(date -u +%Y%m%dT%H%MZ)}
 runs=${RUNS:-three blog blog-direct}
 mkdir -p "$out" || exit 2
 echo "== building rmqlb and rmqlb-lab into $out"
