@@ -74,7 +74,9 @@
 //
 // -soak runs each fault of -faults -cycles times, in order: cut-owner and
 // cut-other (the link of the VIP owner's host, of another host, cut for
-// -cut, 20 s, then restored), kill-rmqlb and term-rmqlb (the VIP owner's
+// -cut, 20 s, then restored; a quorum queue's leader is moved before the
+// cut so that it sits on the cut host every other cycle, and elsewhere in
+// the others), kill-rmqlb and term-rmqlb (the VIP owner's
 // rmqlb killed with SIGKILL or stopped with SIGTERM, then started again),
 // stop-app (rabbitmqctl stop_app, then start_app), freeze-broker (SIGSTOP,
 // then SIGCONT), kill-broker (kill -9 of the Erlang VM, then a boot of the

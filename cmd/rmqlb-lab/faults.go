@@ -34,7 +34,7 @@ type fault struct {
 // faultByName.
 var faults = []fault{
 	{
-		Name: "cut-owner", Desc: "cut the link of the VIP owner's host, restore it", cut: true,
+		Name: "cut-owner", Desc: "cut the link of the VIP owner's host (with a quorum queue's leader on it every other cycle), restore it", cut: true,
 		target: targetOwner, inject: cutLink, restore: restoreLink,
 	},
 	{

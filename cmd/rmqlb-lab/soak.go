@@ -231,6 +231,19 @@ func (l *lab) runCycle(ctx context.Context, row string, f fault, tcycle, n int, 
 		r.End = time.Now()
 		return r
 	}
+	// A leader that cannot be placed leaves the cycle on the leader where
+	// it is; the cycle's roles say where that was.
+	moved, err := l.placeLeader(ctx, leaderPlacement(f.Name, tcycle))
+	if err != nil {
+		l.tl.Logf("could not place the queue's leader for the cycle: %v", err)
+	}
+	if moved {
+		if err := l.settle(ctx, o.settle); err != nil {
+			fail("not healthy after moving the queue's leader: %v", err)
+			r.End = time.Now()
+			return r
+		}
+	}
 	target, err := f.target(l, tcycle)
 	if err != nil {
 		fail("choosing the target: %v", err)
