@@ -9,44 +9,70 @@ import (
 	"testing"
 )
 
+// builtBinary is a program of this module built once per test binary.
+type builtBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
 var (
-	binOnce sync.Once
-	binPath string
-	binDir  string
-	binErr  error
+	binMu    sync.Mutex
+	binDir   string
+	binaries = map[string]*builtBinary{}
 )
 
-// rmqlbBinary builds ./cmd/rmqlb once per test binary and returns its path.
-// A tree without cmd/rmqlb skips the test; one where it does not build fails
-// it.
+// rmqlbBinary builds ./cmd/rmqlb once per test binary and returns its path
+// (RMQLB_BIN, when set, instead). A tree without cmd/rmqlb skips the test;
+// one where it does not build fails it.
 func rmqlbBinary(t *testing.T) string {
+	t.Helper()
+	return goBinary(t, "cmd/rmqlb", os.Getenv("RMQLB_BIN"))
+}
+
+// goBinary builds the module's package pkg ("cmd/NAME") once per test
+// binary into a directory that cleanupBinary removes, and returns its path,
+// or prebuilt when that is not empty.
+func goBinary(t *testing.T, pkg, prebuilt string) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Dir(filepath.Dir(file))
-	if _, err := os.Stat(filepath.Join(root, "cmd", "rmqlb")); err != nil {
-		t.Skipf("no cmd/rmqlb in this tree: %v", err)
+	if _, err := os.Stat(filepath.Join(root, pkg)); err != nil {
+		t.Skipf("no %s in this tree: %v", pkg, err)
 	}
-	binOnce.Do(func() {
-		if p := os.Getenv("RMQLB_BIN"); p != "" {
-			binPath = p
+	binMu.Lock()
+	b := binaries[pkg]
+	if b == nil {
+		b = &builtBinary{}
+		binaries[pkg] = b
+	}
+	binMu.Unlock()
+	b.once.Do(func() {
+		if prebuilt != "" {
+			b.path = prebuilt
 			return
 		}
-		binDir, binErr = os.MkdirTemp("", "rmqlb-it-")
-		if binErr != nil {
+		binMu.Lock()
+		if binDir == "" {
+			binDir, b.err = os.MkdirTemp("", "rmqlb-it-")
+		}
+		dir := binDir
+		binMu.Unlock()
+		if b.err != nil {
 			return
 		}
-		binPath = filepath.Join(binDir, "rmqlb")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/rmqlb")
+		b.path = filepath.Join(dir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", b.path, "./"+pkg)
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			binErr = &buildError{out: string(out), err: err}
+			b.err = &buildError{out: string(out), err: err}
 		}
 	})
-	if binErr != nil {
-		t.Fatalf("building rmqlb: %v", binErr)
+	if b.err != nil {
+		t.Fatalf("building %s: %v", pkg, b.err)
 	}
-	return binPath
+	return b.path
 }
 
 type buildError struct {

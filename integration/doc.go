@@ -73,6 +73,15 @@
 //     failovers without loss of a confirmed message, a frozen broker DOWN
 //     within the check bound with its sessions closed, the track rule moving
 //     the VIP within the track bound.
+//   - TestLabSoak: the demo lab's fault soak (cmd/rmqlb-lab -soak) with
+//     one cycle of every fault on three nodes with a quorum queue and the
+//     README's RabbitMQ settings: every cycle injected, repaired and
+//     recovered, no confirmed message lost, a frozen broker out of rotation
+//     within the checks' bound plus slack, an SVG timeline per fault; the
+//     outages are logged, not asserted (they are RabbitMQ's). About 5
+//     minutes.
+//   - TestLabSoakInterrupt: SIGINT to the soak while a link is cut: it
+//     exits, and no namespace or RabbitMQ process of it is left.
 //   - TestNonRootDaemon: rmqlb run as the systemd unit runs it (user
 //     nobody, only CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE, no
 //     new privileges, through setpriv(1)): READY=1 to a service manager,

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rmqlb/rmqlb/bench/benchkit"
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 	"github.com/rmqlb/rmqlb/bench/vrrpsoak"
 	"github.com/rmqlb/rmqlb/integration/netlab"
 )
@@ -37,7 +37,7 @@ func TestVRRPSteadyUnderProxyLoad(t *testing.T) {
 	root := filepath.Dir(filepath.Dir(file))
 	ctx := context.Background()
 	loadgen := filepath.Join(t.TempDir(), "loadgen")
-	if err := benchkit.GoBuild(ctx, root, loadgen, "./bench/cmd/loadgen"); err != nil {
+	if err := benchstat.GoBuild(ctx, root, loadgen, "./bench/cmd/loadgen"); err != nil {
 		t.Fatalf("building loadgen: %v", err)
 	}
 	cfg := vrrpsoak.Config{

@@ -1,56 +1,12 @@
-// Package benchkit holds what the benchmark commands share: building the
-// module's programs, the machine's load average and iperf3's JSON result.
+// Package benchkit holds the labs' proxies that the benchmark commands
+// share (HAProxy and rmqlb configurations) and iperf3's JSON result;
+// figures, tables and builds are in package benchstat.
 package benchkit
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 )
-
-// LoadAvg returns the 1, 5 and 15-minute load averages of the machine
-// ("?" if /proc/loadavg cannot be read): the labs share the machine's CPUs
-// with everything else running, and the figures say so.
-func LoadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// ModuleRoot returns the directory of the go.mod of the module the current
-// directory is in.
-func ModuleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("finding module root: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("finding module root: run from inside the rmqlb module")
-	}
-	return filepath.Dir(gomod), nil
-}
-
-// GoBuild runs `go build -o out pkg` in dir.
-func GoBuild(ctx context.Context, dir, out, pkg string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
-	cmd.Dir = dir
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building %s: %w\n%s", pkg, err, b)
-	}
-	return nil
-}
 
 // Iperf3 is the part of `iperf3 -c ... -J`'s output the benchmarks read:
 // what the receiver got.

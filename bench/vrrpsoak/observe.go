@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rmqlb/rmqlb/bench/benchkit"
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/integration/netlab"
 )
@@ -94,7 +94,7 @@ func (lb *lab) watch(ctx context.Context, deadline time.Time) (int64, error) {
 			lastLog = now
 			if s, err := lb.snapshot(); err == nil {
 				lb.cfg.Logf("%s: %v left, %d state changes so far, load average %s",
-					lb.impl, deadline.Sub(now).Round(time.Second), s.transitions, benchkit.LoadAvg())
+					lb.impl, deadline.Sub(now).Round(time.Second), s.transitions, benchstat.LoadAvg())
 			}
 		}
 		if !now.Before(deadline) {

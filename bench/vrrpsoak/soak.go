@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/bench/benchkit"
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 	"github.com/rmqlb/rmqlb/integration/netlab"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
@@ -359,13 +360,13 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 	if err != nil {
 		return res, err
 	}
-	res.Start, res.LoadAvgStart = time.Now(), benchkit.LoadAvg()
+	res.Start, res.LoadAvgStart = time.Now(), benchstat.LoadAvg()
 	cfg.Logf("%s: window of %v starts (load average %s)", impl, cfg.Duration, res.LoadAvgStart)
 	rss, err := lb.watch(ctx, res.Start.Add(cfg.Duration))
 	if err != nil {
 		return res, err
 	}
-	res.End, res.LoadAvgEnd = time.Now(), benchkit.LoadAvg()
+	res.End, res.LoadAvgEnd = time.Now(), benchstat.LoadAvg()
 	after, err := lb.snapshot()
 	if err != nil {
 		return res, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,12 +14,17 @@ import (
 	"github.com/rmqlb/rmqlb/integration/netlab"
 )
 
-// amqpClient dials AMQP connections to the VIP from the client host's
-// namespace, as the blog post's scripts do, with the blog post's vhost and user.
+// amqpClient dials AMQP connections to the VIP (or, to compare, straight
+// to a broker) from the client host's namespace, as the blog post's scripts
+// do, with the blog post's vhost and user. retarget may be called from any
+// goroutine; the other fields are set before the clients start.
 type amqpClient struct {
 	host      *netlab.Host
-	vip       netip.AddrPort
 	queueType string // "quorum" or "mirrored"
+	// declareEvery makes every new connection of the producer and the
+	// consumer declare the exchange, the queue and the binding, as most
+	// clients do; false declares once, at the start.
+	declareEvery bool
 	// dialTimeout bounds connect plus AMQP handshake: a frozen broker
 	// accepts TCP connections but never answers.
 	dialTimeout time.Duration
@@ -28,6 +34,40 @@ type amqpClient struct {
 	// setupTimeout bounds opening a channel, declaring and subscribing
 	// after the connection is open.
 	setupTimeout time.Duration
+
+	mu     sync.Mutex
+	target netip.AddrPort // where connections go
+	moved  chan struct{}  // closed and replaced when target changes
+}
+
+// newAMQPClient returns a client of the lab's queue that connects from
+// host to target, with the lab's timeouts: a heartbeat of 2 s (the broker
+// and the client find a dead connection after 2 to 3 s of silence at
+// most), 3 s for connect and handshake, 5 s for the set-up of a channel.
+func newAMQPClient(host *netlab.Host, target netip.AddrPort, queueType string) *amqpClient {
+	return &amqpClient{host: host, queueType: queueType, declareEvery: true, target: target, moved: make(chan struct{}),
+		dialTimeout: 3 * time.Second, heartbeat: 2 * time.Second, setupTimeout: 5 * time.Second}
+}
+
+// addr returns where new connections go, and a channel closed when that
+// changes (the producer and the consumer then reconnect).
+func (c *amqpClient) addr() (netip.AddrPort, <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.target, c.moved
+}
+
+// retarget sends new connections to a and makes the producer and the
+// consumer leave their current ones.
+func (c *amqpClient) retarget(a netip.AddrPort) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a == c.target {
+		return
+	}
+	c.target = a
+	close(c.moved)
+	c.moved = make(chan struct{})
 }
 
 // bounded runs fn, the set-up of a fresh connection, and gives the
@@ -53,15 +93,13 @@ func bounded(conn *amqp.Connection, d time.Duration, fn func(stage *string) erro
 	return err
 }
 
-func (c *amqpClient) url() string {
-	return fmt.Sprintf("amqp://%s:%s@%s/%s", user, password, c.vip, vhost)
-}
-
-// dial opens a connection named name through the VIP.
+// dial opens a connection named name to the client's target.
 func (c *amqpClient) dial(ctx context.Context, name string) (*amqp.Connection, error) {
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(name)
-	return amqp.DialConfig(c.url(), amqp.Config{
+	target, _ := c.addr()
+	url := fmt.Sprintf("amqp://%s:%s@%s/%s", user, password, target, vhost)
+	return amqp.DialConfig(url, amqp.Config{
 		Heartbeat:  c.heartbeat,
 		Locale:     "en_US",
 		Properties: props,

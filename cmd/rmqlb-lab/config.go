@@ -17,43 +17,85 @@ type brokerHost struct {
 	Priority int
 }
 
-// labLayout is the lab on built-in defaults: the blog post's two hosts plus a
-// third, so that a quorum queue keeps a majority when one node goes away.
+// labLayout is the lab on built-in defaults for one topology.
 type labLayout struct {
-	Brokers []brokerHost
-	Client  netip.Prefix
-	VIP     netip.Prefix
-	Port    uint16
-	VRID    int
+	Topology topology
+	Brokers  []brokerHost
+	Client   netip.Prefix
+	VIP      netip.Prefix
+	Port     uint16
+	VRID     int
 	// Advert is the VRRPv3 advertisement interval.
 	Advert time.Duration
 	// TrackWeight is added to a host's priority while its own broker fails
 	// its check: 150-60 = 90 < 100, so the next host takes the VIP.
 	TrackWeight int
-	// Check settings of every backend.
-	CheckInterval, CheckTimeout time.Duration
-	Rise, Fall                  int
+	// Check settings of every backend: recommendedChecks.
+	Checks checkSettings
+	// ConnectTimeout bounds the proxy's connect to a broker before it
+	// tries the next one.
+	ConnectTimeout time.Duration
 }
 
-func defaultLayout() labLayout {
-	return labLayout{
+// checkSettings are a listener's check timing, as in its YAML check
+// section (fastinterval is left to default to interval).
+type checkSettings struct {
+	Interval, Timeout time.Duration
+	Rise, Fall        int
+}
+
+// recommendedChecks are the check settings the README recommends: a
+// frozen broker (it accepts TCP connections but never answers) or one
+// behind a dark link is DOWN, its sessions closed, at most DownBound =
+// 1.3 s after it froze. A healthy broker answers a handshake in 1-3 ms
+// here, but a busy one (a node that has just lost a peer) was seen to take
+// 250-400 ms for a few hundred milliseconds: with a 250 ms timeout that
+// closed its sessions for nothing. Going DOWN takes two checks in a row
+// that each waited 500 ms, a stall of a second.
+var recommendedChecks = checkSettings{
+	Interval: 300 * time.Millisecond,
+	Timeout:  500 * time.Millisecond,
+	Rise:     2,
+	Fall:     2,
+}
+
+// DownBound is the longest a broker that stopped answering stays in
+// rotation, by the checks' schedule (package healthcheck: checks never
+// overlap, the next starts fastinterval after the previous one or when it
+// ends): the check due next starts within interval and fails after
+// timeout, each further one within max(fastinterval, timeout) after it,
+// fastinterval being interval here.
+func (c checkSettings) DownBound() time.Duration {
+	return c.Interval + time.Duration(c.Fall-1)*max(c.Interval, c.Timeout) + c.Timeout
+}
+
+// layoutFor returns the lab's layout for topology t: the blog post's two
+// hosts, plus a third for topologyThree, so that a quorum queue keeps a
+// majority when one node goes away.
+func layoutFor(t topology) labLayout {
+	l := labLayout{
+		Topology: t,
 		Brokers: []brokerHost{
 			{Name: "rmq1", Addr: netip.MustParsePrefix("10.77.0.1/24"), Priority: 150},
 			{Name: "rmq2", Addr: netip.MustParsePrefix("10.77.0.2/24"), Priority: 100},
 			{Name: "rmq3", Addr: netip.MustParsePrefix("10.77.0.3/24"), Priority: 50},
 		},
-		Client:        netip.MustParsePrefix("10.77.0.50/24"),
-		VIP:           netip.MustParsePrefix("10.77.0.100/24"),
-		Port:          5672,
-		VRID:          1,
-		Advert:        100 * time.Millisecond,
-		TrackWeight:   -60,
-		CheckInterval: 500 * time.Millisecond,
-		CheckTimeout:  400 * time.Millisecond,
-		Rise:          2,
-		Fall:          3,
+		Client:         netip.MustParsePrefix("10.77.0.50/24"),
+		VIP:            netip.MustParsePrefix("10.77.0.100/24"),
+		Port:           5672,
+		VRID:           1,
+		Advert:         100 * time.Millisecond,
+		TrackWeight:    -60,
+		Checks:         recommendedChecks,
+		ConnectTimeout: 250 * time.Millisecond,
 	}
+	if t == topologyBlog {
+		l.Brokers = l.Brokers[:2]
+	}
+	return l
 }
+
+func defaultLayout() labLayout { return layoutFor(topologyThree) }
 
 // VIPAddr is VIP:Port, the address clients use.
 func (l labLayout) VIPAddr() netip.AddrPort { return netip.AddrPortFrom(l.VIP.Addr(), l.Port) }
@@ -99,12 +141,12 @@ func (l labLayout) rmqlbConfig(b brokerHost, socket string) string {
 	p("  - name: %s\n", listenerName)
 	p("    bind: %s\n", l.VIPAddr())
 	p("    policy: wrr\n")
-	p("    connect_timeout: 1s\n")
-	p("    retries: 3\n")
+	p("    connect_timeout: %s\n", l.ConnectTimeout)
+	p("    retries: %d\n", len(l.Brokers)-1)
 	p("    on_marked_down: shutdown-sessions\n")
 	p("    graceful_timeout: 2s\n")
 	p("    check: {type: amqp, mode: handshake, interval: %s, timeout: %s, rise: %d, fall: %d}\n",
-		l.CheckInterval, l.CheckTimeout, l.Rise, l.Fall)
+		l.Checks.Interval, l.Checks.Timeout, l.Checks.Rise, l.Checks.Fall)
 	p("    backends:\n")
 	for _, o := range l.Brokers {
 		p("      - {name: %s, address: %s, weight: 10}\n", o.Name, netip.AddrPortFrom(o.Addr.Addr(), l.Port))

@@ -9,18 +9,12 @@ import (
 )
 
 // consumer is the blog post's consumer.py with manual acknowledgements: through
-// the VIP it declares the blog post's topology, consumes queue "sayHello" with
-// consumer tag "testConsumer", records each message's number and acks it.
-// Two differences from the blog post:
-//   - The blog post consumes with no_ack, which loses whatever is in flight when
-//     a connection dies; an ack after recording makes a lost message
-//     visible as such and an unacked one come back as a duplicate.
-//   - The blog post declares the topology again on every reconnection. Declaring
-//     durable topology is a Mnesia transaction over every cluster node,
-//     which waits for a frozen or cut-off node until Erlang declares it
-//     down (net_ticktime, 60 s): with one node frozen, queue.bind stays
-//     unanswered. So only the first connection declares; reconnections go
-//     straight to basic.consume, which only needs the queue's leader.
+// the VIP it declares the blog post's topology (on every connection, as the
+// blog post does, unless amqpClient.declareEvery is off), consumes queue
+// "sayHello" with consumer tag "testConsumer", records each message's number
+// and acks it. The blog post consumes with no_ack, which loses whatever is in
+// flight when a connection dies; an ack after recording makes a lost message
+// visible as such and an unacked one come back as a duplicate.
 //
 // Run owns its connection and returns when ctx ends.
 type consumer struct {
@@ -34,8 +28,11 @@ type consumer struct {
 
 func (c *consumer) run(ctx context.Context) {
 	var deliveries <-chan amqp.Delivery
+	var moved <-chan struct{}
 	reconnecting(ctx, nil, c.tl, "consumer", func() (*amqp.Connection, error) {
-		conn, d, err := c.connect(ctx, c.tally.totals().ConsConns == 0)
+		_, moved = c.client.addr()
+		declare := c.client.declareEvery || c.tally.totals().ConsConns == 0
+		conn, d, err := c.connect(ctx, declare)
 		if err != nil {
 			return nil, err
 		}
@@ -43,7 +40,7 @@ func (c *consumer) run(ctx context.Context) {
 		c.tally.connected(false)
 		return conn, nil
 	}, func(conn *amqp.Connection) string {
-		return c.consumeLoop(ctx, conn, deliveries)
+		return c.consumeLoop(ctx, moved, conn, deliveries)
 	})
 }
 
@@ -75,9 +72,9 @@ func (c *consumer) connect(ctx context.Context, declare bool) (*amqp.Connection,
 	return conn, d, nil
 }
 
-// consumeLoop records deliveries until the connection fails, and returns
-// why ("" when ctx ended).
-func (c *consumer) consumeLoop(ctx context.Context, conn *amqp.Connection, deliveries <-chan amqp.Delivery) string {
+// consumeLoop records deliveries until the connection fails or the
+// client's target moves, and returns why ("" when ctx ended).
+func (c *consumer) consumeLoop(ctx context.Context, moved <-chan struct{}, conn *amqp.Connection, deliveries <-chan amqp.Delivery) string {
 	closes := conn.NotifyClose(make(chan *amqp.Error, 1))
 	last := time.Now()
 	tick := time.NewTicker(500 * time.Millisecond)
@@ -86,6 +83,8 @@ func (c *consumer) consumeLoop(ctx context.Context, conn *amqp.Connection, deliv
 		select {
 		case <-ctx.Done():
 			return ""
+		case <-moved:
+			return "target moved"
 		case e := <-closes:
 			return "connection closed: " + errText(e)
 		case d, ok := <-deliveries:

@@ -114,6 +114,18 @@ func (s *statusView) backendActive(name string) (int, bool) {
 	return 0, false
 }
 
+// backendTotal returns the sessions ever made to backend name.
+func (s *statusView) backendTotal(name string) int {
+	for _, l := range s.Listeners {
+		for _, b := range l.Backends {
+			if b.Name == name {
+				return int(b.Total)
+			}
+		}
+	}
+	return 0
+}
+
 // status asks the daemon for its state over the control socket.
 func (d *daemon) status() (*statusView, error) {
 	var s statusView

@@ -20,10 +20,14 @@ import (
 // goroutine drives it; watchers and clients run on goroutines it starts
 // and stops (stopClients, and the run's clean-up).
 type lab struct {
-	opts   options
-	layout labLayout
-	env    *runEnv
-	tl     *timeline
+	opts     options
+	layout   labLayout
+	settings rabbitSettings
+	env      *netlab.Env
+	tl       *timeline
+	// progress gets the soak's progress lines and table (tl in the demo,
+	// where everything goes to standard output).
+	progress *timeline
 
 	net     *netlab.Lab
 	brokers []*netlab.Host
@@ -33,6 +37,7 @@ type lab struct {
 	prio    map[string]int
 
 	vips   *vipWatch
+	states *stateWatch
 	probe  *netlab.Probe
 	tally  *tally
 	amqp   *amqpClient
@@ -64,7 +69,7 @@ func (l *lab) build(ctx context.Context) error {
 	}
 	l.tl.Logf("rmqlb binary: %s", bin)
 
-	n, err := netlab.New(l.env, netlab.Config{Hosts: l.layout.hostSpecs(), LogDir: filepath.Join(l.env.dir, "logs")})
+	n, err := netlab.New(l.env, netlab.Config{Hosts: l.layout.hostSpecs(), LogDir: filepath.Join(l.env.Dir, "logs")})
 	if err != nil {
 		return fmt.Errorf("building the lab: %w", err)
 	}
@@ -80,15 +85,16 @@ func (l *lab) build(ctx context.Context) error {
 	}
 	l.tl.Logf("lab: bridge in netns %s; hosts:\n%s", n.Switch, strings.Join(hs, "\n"))
 
-	l.tl.Logf("starting RabbitMQ on %d hosts (5-20 s)...", len(l.brokers))
-	if l.cluster, err = startCluster(ctx, l.env, l.tl, l.brokers, l.opts.queueType); err != nil {
+	l.tl.Logf("starting RabbitMQ on %d hosts (5-20 s): %s; settings %s", len(l.brokers), l.layout.Topology, l.settings)
+	spec := clusterSpec{queueType: l.opts.queueType, ramNodes: l.layout.Topology == topologyBlog, settings: l.settings}
+	if l.cluster, err = startCluster(ctx, l.env, l.tl, l.brokers, spec); err != nil {
 		return err
 	}
 
 	var names []string
 	for i, b := range l.layout.Brokers {
 		h := l.brokers[i]
-		dir := filepath.Join(l.env.dir, "rmqlb-"+h.Name)
+		dir := filepath.Join(l.env.Dir, "rmqlb-"+h.Name)
 		yaml := l.layout.rmqlbConfig(b, filepath.Join(dir, "rmqlb.sock"))
 		d, err := newDaemon(h, bin, dir, yaml)
 		if err != nil {
@@ -134,8 +140,8 @@ func (l *lab) build(ctx context.Context) error {
 	for _, name := range names {
 		ds = append(ds, l.daemons[name])
 	}
-	sw := newStateWatch(l.tl, ds, names)
-	go func() { defer l.wg.Done(); sw.run(wctx) }()
+	l.states = newStateWatch(l.tl, ds, names)
+	go func() { defer l.wg.Done(); l.states.run(wctx) }()
 
 	master := l.layout.Brokers[0].Name
 	if _, err := l.vips.waitSole(ctx, master, 10*time.Second); err != nil {
@@ -146,15 +152,15 @@ func (l *lab) build(ctx context.Context) error {
 	}
 	l.tl.Logf("every daemon sees every broker UP")
 
-	l.amqp = &amqpClient{host: l.client, vip: l.layout.VIPAddr(), queueType: l.opts.queueType,
-		dialTimeout: 3 * time.Second, heartbeat: 2 * time.Second, setupTimeout: 5 * time.Second}
+	l.amqp = newAMQPClient(l.client, l.layout.VIPAddr(), l.opts.queueType)
+	l.amqp.declareEvery = l.opts.declareEvery
 	if err := l.amqp.setupTopology(ctx); err != nil {
 		return fmt.Errorf("declaring the blog post's topology through the VIP: %w", err)
 	}
 	l.tl.Logf("through the VIP: exchange %q (direct), %s queue %q bound with key %q, vhost %q",
 		exchange, l.opts.queueType, queueName, routingKey, vhost)
 	if info := l.cluster.queueInfo(ctx, master); info != "" {
-		l.tl.Logf("quorum queue (name type leader members): %s", info)
+		l.tl.Logf("queue: %s", info)
 	}
 
 	p, err := l.client.StartProbe(l.layout.VIPAddr(), netlab.ProbeConfig{Interval: l.opts.probeInterval})
@@ -189,7 +195,7 @@ func (l *lab) rmqlbBinary(ctx context.Context) (string, error) {
 	if _, err := exec.LookPath(gobin); err != nil {
 		gobin = "/usr/local/go/bin/go"
 	}
-	bin := filepath.Join(l.env.dir, "rmqlb")
+	bin := filepath.Join(l.env.Dir, "rmqlb")
 	l.tl.Logf("building rmqlb (go build -o %s ./cmd/rmqlb)...", bin)
 	cmd := exec.CommandContext(ctx, gobin, "build", "-buildvcs=false", "-o", bin, "./cmd/rmqlb")
 	cmd.Dir = root
@@ -201,20 +207,24 @@ func (l *lab) rmqlbBinary(ctx context.Context) (string, error) {
 
 // waitAllUp waits until every running daemon reports every check UP.
 func (l *lab) waitAllUp(ctx context.Context, timeout time.Duration) error {
-	return l.waitFor(ctx, timeout, func() (bool, string) {
-		why, err := l.eachRunningStatus(func(name string, s *statusView) string {
-			for _, b := range l.layout.Brokers {
-				if st, why := s.check(b.Name); st != "UP" {
-					return fmt.Sprintf("%s: check of %s is %q (%s)", name, b.Name, st, why)
-				}
+	return l.waitFor(ctx, timeout, l.allUp)
+}
+
+// allUp reports whether every running daemon reports every check UP, and
+// if not, why.
+func (l *lab) allUp() (bool, string) {
+	why, err := l.eachRunningStatus(func(name string, s *statusView) string {
+		for _, b := range l.layout.Brokers {
+			if st, why := s.check(b.Name); st != "UP" {
+				return fmt.Sprintf("%s: check of %s is %q (%s)", name, b.Name, st, why)
 			}
-			return ""
-		})
-		if err != nil {
-			return false, err.Error()
 		}
-		return why == "", why
+		return ""
 	})
+	if err != nil {
+		return false, err.Error()
+	}
+	return why == "", why
 }
 
 // eachRunningStatus reads the `rmqlb status` of every running daemon, in no

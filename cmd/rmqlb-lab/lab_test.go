@@ -37,30 +37,34 @@ func TestConfigValid(t *testing.T) {
 	}
 }
 
+// msAfter returns t0 plus each of ms milliseconds.
+func msAfter(t0 time.Time, ms ...int) []time.Time {
+	var ts []time.Time
+	for _, m := range ms {
+		ts = append(ts, t0.Add(time.Duration(m)*time.Millisecond))
+	}
+	return ts
+}
+
+func millis(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
 func TestLongestGap(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	at := func(ms ...int) []time.Time {
-		var ts []time.Time
-		for _, m := range ms {
-			ts = append(ts, t0.Add(time.Duration(m)*time.Millisecond))
-		}
-		return ts
-	}
-	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	at := func(ms ...int) []time.Time { return msAfter(t0, ms...) }
 	for _, tc := range []struct {
 		name     string
 		ts       []time.Time
 		from, to int
 		want     time.Duration
 	}{
-		{"none", nil, 0, 1000, ms(1000)},
-		{"steady", at(0, 100, 200, 300, 400), 0, 450, ms(100)},
-		{"hole inside", at(0, 100, 900, 1000), 0, 1050, ms(800)},
-		{"clipped at from", at(0, 2000, 2100), 1500, 2200, ms(500)},
-		{"open at to", at(0, 100, 200), 0, 1200, ms(1000)},
-		{"after window ignored", at(100, 5000), 0, 300, ms(200)},
+		{"none", nil, 0, 1000, millis(1000)},
+		{"steady", at(0, 100, 200, 300, 400), 0, 450, millis(100)},
+		{"hole inside", at(0, 100, 900, 1000), 0, 1050, millis(800)},
+		{"clipped at from", at(0, 2000, 2100), 1500, 2200, millis(500)},
+		{"open at to", at(0, 100, 200), 0, 1200, millis(1000)},
+		{"after window ignored", at(100, 5000), 0, 300, millis(200)},
 	} {
-		got := longestGap(tc.ts, t0.Add(ms(tc.from)), t0.Add(ms(tc.to)))
+		got := longestGap(tc.ts, t0.Add(millis(tc.from)), t0.Add(millis(tc.to)))
 		if got != tc.want {
 			t.Errorf("%s: longestGap = %v, want %v", tc.name, got, tc.want)
 		}

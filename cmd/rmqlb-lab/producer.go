@@ -9,7 +9,9 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// producer is the blog post's producer.py with publisher confirms: it publishes
+// producer is the blog post's producer.py with publisher confirms (and, as
+// most clients do, declaring the topology on each connection unless
+// amqpClient.declareEvery is off): it publishes
 // persistent message N ("this is N", message id N) to exchange "test" with
 // routing key "hello" every interval, waits for the broker's confirm, and on
 // any failure reconnects through the VIP at once and publishes the same N
@@ -29,7 +31,9 @@ type producer struct {
 func (p *producer) run(ctx context.Context, stop <-chan struct{}) {
 	seq := 1
 	var ch *amqp.Channel
+	var moved <-chan struct{}
 	reconnecting(ctx, stop, p.tl, "producer", func() (*amqp.Connection, error) {
+		_, moved = p.client.addr()
 		conn, c, err := p.connect(ctx)
 		if err != nil {
 			return nil, err
@@ -39,7 +43,7 @@ func (p *producer) run(ctx context.Context, stop <-chan struct{}) {
 		return conn, nil
 	}, func(conn *amqp.Connection) string {
 		var why string
-		seq, why = p.publishLoop(ctx, stop, conn, ch, seq)
+		seq, why = p.publishLoop(ctx, stop, moved, conn, ch, seq)
 		return why
 	})
 }
@@ -55,6 +59,11 @@ func (p *producer) connect(ctx context.Context) (*amqp.Connection, *amqp.Channel
 		*stage = "channel.open"
 		if ch, err = conn.Channel(); err != nil {
 			return err
+		}
+		if p.client.declareEvery {
+			if err := p.client.declare(ch, stage); err != nil {
+				return err
+			}
 		}
 		*stage = "confirm.select"
 		return ch.Confirm(false)
@@ -72,9 +81,10 @@ func (p *producer) connect(ctx context.Context) (*amqp.Connection, *amqp.Channel
 	return conn, ch, nil
 }
 
-// publishLoop publishes from seq on until a failure, and returns the next
-// number to publish and why it stopped ("" for ctx or stop).
-func (p *producer) publishLoop(ctx context.Context, stop <-chan struct{}, conn *amqp.Connection, ch *amqp.Channel, seq int) (int, string) {
+// publishLoop publishes from seq on until a failure or until the client's
+// target moves, and returns the next number to publish and why it stopped
+// ("" for ctx or stop).
+func (p *producer) publishLoop(ctx context.Context, stop, moved <-chan struct{}, conn *amqp.Connection, ch *amqp.Channel, seq int) (int, string) {
 	closes := conn.NotifyClose(make(chan *amqp.Error, 1))
 	next := time.Now()
 	for {
@@ -83,6 +93,8 @@ func (p *producer) publishLoop(ctx context.Context, stop <-chan struct{}, conn *
 			return seq, ""
 		case <-stop:
 			return seq, ""
+		case <-moved:
+			return seq, "target moved"
 		case e := <-closes:
 			return seq, "connection closed: " + errText(e)
 		case <-time.After(time.Until(next)):
@@ -130,7 +142,7 @@ func (p *producer) publishLoop(ctx context.Context, stop <-chan struct{}, conn *
 
 // reconnecting is the client loop that the producer and the consumer share.
 // Until ctx ends or stop is closed (nil: never) it calls connect, which
-// makes a connection through the VIP ready for use; a failure is logged
+// makes a connection to the client's target ready for use; a failure is logged
 // once per distinct error and retried every 100 ms. On a connection it
 // calls serve, which uses it until it fails and returns why ("" when ctx
 // ended or stop was closed); the loss is logged with role as the prefix,
@@ -146,14 +158,14 @@ func reconnecting(ctx context.Context, stop <-chan struct{}, tl *timeline, role 
 		conn, err := connect()
 		if err != nil {
 			if msg := err.Error(); msg != lastErr {
-				tl.Logf("%s: connecting through the VIP failed: %s (retrying every 100ms)", role, msg)
+				tl.Logf("%s: connecting failed: %s (retrying every 100ms)", role, msg)
 				lastErr = msg
 			}
 			sleepCtx(ctx, 100*time.Millisecond)
 			continue
 		}
 		if !lostAt.IsZero() {
-			tl.Logf("%s: reconnected through the VIP %v after the loss (%d attempts)",
+			tl.Logf("%s: reconnected %v after the loss (%d attempts)",
 				role, time.Since(lostAt).Round(time.Millisecond), attempts)
 		}
 		attempts, lastErr = 0, ""

@@ -37,7 +37,7 @@ func (l *lab) finish(ctx context.Context) totals {
 	t := l.tally.totals()
 	l.tl.Logf("consumer has %d of %d confirmed messages", t.Received, t.Confirmed)
 	if m, ok := l.master(); ok == nil {
-		l.tl.Logf("queue at the end (name type leader members): %s", l.cluster.queueInfo(ctx, m))
+		l.tl.Logf("queue at the end: %s", l.cluster.queueInfo(ctx, m))
 	}
 	l.probe.Stop()
 	return t

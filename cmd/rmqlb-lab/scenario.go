@@ -167,7 +167,7 @@ func (l *lab) runScenario(ctx context.Context) error {
 		l.tl.Section("step %d/%d: %s", i+1, len(steps), s.name)
 		if s.queue && l.opts.queueType == "quorum" {
 			if m, err := l.master(); err == nil {
-				l.tl.Logf("quorum queue before the step (name type leader members): %s", l.cluster.queueInfo(ctx, m))
+				l.tl.Logf("quorum queue before the step: %s", l.cluster.queueInfo(ctx, m))
 			}
 			r.Start = time.Now()
 		}
@@ -242,7 +242,7 @@ func (l *lab) freezeStep(ctx context.Context, r *stepResult, m string) ([]string
 	next := l.successor(m)
 	r.Name = fmt.Sprintf("SIGSTOP broker on %s", m)
 	node := l.cluster.nodes[m]
-	bound := time.Duration(l.layout.Fall)*l.layout.CheckInterval + l.layout.CheckTimeout
+	bound := l.layout.Checks.DownBound()
 	l.tl.Logf("%s: kill -STOP beam.smp (the kernel still accepts TCP connections on %s); expecting DOWN within about %v, priority %d%+d, %s to take over",
 		m, node.Addr, bound, l.prio[m], l.layout.TrackWeight, next)
 	t0 := time.Now()

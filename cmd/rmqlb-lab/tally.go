@@ -18,8 +18,10 @@ type tally struct {
 	nacked       int
 	timeouts     int // confirms not received in time (message republished)
 	returned     int // unroutable (basic.return); expected 0
-	// received counts deliveries per message number.
+	// received counts deliveries per message number; firstRecv holds the
+	// time of the first.
 	received     map[int]int
+	firstRecv    map[int]time.Time
 	receiveTimes []time.Time // first deliveries only
 	duplicates   int
 	prodConns    int // connections the producer opened
@@ -27,7 +29,7 @@ type tally struct {
 }
 
 func newTally() *tally {
-	return &tally{confirmed: map[int]time.Time{}, received: map[int]int{}}
+	return &tally{confirmed: map[int]time.Time{}, received: map[int]int{}, firstRecv: map[int]time.Time{}}
 }
 
 func (t *tally) publish() {
@@ -69,6 +71,7 @@ func (t *tally) receive(seq int, at time.Time) bool {
 		return true
 	}
 	t.receiveTimes = append(t.receiveTimes, at)
+	t.firstRecv[seq] = at
 	return false
 }
 
@@ -126,6 +129,46 @@ func (t *tally) missing() []int {
 		}
 	}
 	sort.Ints(m)
+	return m
+}
+
+// series returns the times of the broker's confirms and of the consumer's
+// first deliveries, each sorted.
+func (t *tally) series() (confirms, deliveries []time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]time.Time(nil), t.confirmTimes...), sortedTimes(t.receiveTimes)
+}
+
+// longestDelay returns the longest time from the broker's confirm of a
+// message to its first delivery, over the messages confirmed in [from, to)
+// and received.
+func (t *tally) longestDelay(from, to time.Time) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var worst time.Duration
+	for seq, c := range t.confirmed {
+		if c.Before(from) || !c.Before(to) {
+			continue
+		}
+		if r, ok := t.firstRecv[seq]; ok {
+			worst = max(worst, r.Sub(c))
+		}
+	}
+	return worst
+}
+
+// missingAt returns the confirm times of the confirmed messages not
+// received.
+func (t *tally) missingAt() []time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var m []time.Time
+	for seq, at := range t.confirmed {
+		if t.received[seq] == 0 {
+			m = append(m, at)
+		}
+	}
 	return m
 }
 

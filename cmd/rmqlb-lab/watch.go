@@ -25,6 +25,13 @@ type vipWatch struct {
 	mu      sync.Mutex
 	holders []string
 	changed chan struct{} // closed and replaced on every change
+	history []vipChange
+}
+
+// vipChange is a change of the set of hosts holding the VIP.
+type vipChange struct {
+	At      time.Time
+	Holders []string
 }
 
 func newVIPWatch(tl *timeline, vip netip.Addr, hosts []*netlab.Host) *vipWatch {
@@ -79,6 +86,7 @@ func (w *vipWatch) run(ctx context.Context) error {
 		if first || strings.Join(holders, ",") != strings.Join(w.holders, ",") {
 			prev := w.holders
 			w.holders = holders
+			w.history = append(w.history, vipChange{At: time.Now(), Holders: holders})
 			close(w.changed)
 			w.changed = make(chan struct{})
 			w.mu.Unlock()
@@ -114,6 +122,14 @@ func (w *vipWatch) current() ([]string, <-chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]string(nil), w.holders...), w.changed
+}
+
+// changes returns the changes of the VIP's holders so far, the first
+// being the state when the watch started.
+func (w *vipWatch) changes() []vipChange {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]vipChange(nil), w.history...)
 }
 
 // waitSole waits until exactly host holds the VIP, and returns when that
@@ -163,8 +179,17 @@ type stateWatch struct {
 	daemons []*daemon
 	names   []string // backend names
 
-	mu   sync.Mutex
-	last map[string]string // "host/what" -> value
+	mu      sync.Mutex
+	last    map[string]string // "host/what" -> value
+	history []checkChange
+}
+
+// checkChange is a change of the state of a backend's check as one
+// daemon sees it ("" when its daemon stopped).
+type checkChange struct {
+	At            time.Time
+	Host, Backend string
+	State         string
 }
 
 func newStateWatch(tl *timeline, daemons []*daemon, backends []string) *stateWatch {
@@ -189,6 +214,10 @@ func (w *stateWatch) poll(d *daemon) {
 	if !d.running() {
 		if _, changed, seen := w.set(h+"/vrrp", "not running"); changed && seen {
 			w.tl.Logf("%s: rmqlb process exited", h)
+			for _, b := range w.names {
+				w.record(h, b, "")
+				w.set(h+"/check/"+b, "")
+			}
 		}
 		return
 	}
@@ -208,10 +237,28 @@ func (w *stateWatch) poll(d *daemon) {
 		if st == "" {
 			continue
 		}
-		if c, changed, seen := w.set(h+"/check/"+b, st); changed && seen {
+		c, changed, seen := w.set(h+"/check/"+b, st)
+		if changed {
+			w.record(h, b, st)
+		}
+		if changed && seen {
 			w.tl.Logf("%s: check of %s %s (%s)", h, b, c, why)
 		}
 	}
+}
+
+// record appends a change of a check's state to the history.
+func (w *stateWatch) record(host, backend, state string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.history = append(w.history, checkChange{At: time.Now(), Host: host, Backend: backend, State: state})
+}
+
+// changes returns the check state changes seen so far.
+func (w *stateWatch) changes() []checkChange {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]checkChange(nil), w.history...)
 }
 
 // set records value under key. It returns "old -> new" (or "new" when the

@@ -10,9 +10,20 @@ import (
 // need the same cookie and must resolve each other's host names and reach each other's epmd
 // and distribution ports.
 func (n *Node) JoinCluster(ctx context.Context, seed *Node) error {
+	return n.join(ctx, seed, "join_cluster", seed.NodeName)
+}
+
+// JoinClusterRAM is JoinCluster as a RAM node (`join_cluster --ram`): the node keeps its
+// schema (exchanges, queues, bindings, users) in memory only and copies it from a disc node
+// when it starts.
+func (n *Node) JoinClusterRAM(ctx context.Context, seed *Node) error {
+	return n.join(ctx, seed, "join_cluster", "--ram", seed.NodeName)
+}
+
+func (n *Node) join(ctx context.Context, seed *Node, join ...string) error {
 	for _, args := range [][]string{
 		{"stop_app"},
-		{"join_cluster", seed.NodeName},
+		join,
 		{"start_app"},
 		{"wait", "--timeout", "60", n.path("pid")},
 	} {

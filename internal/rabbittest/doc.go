@@ -37,8 +37,16 @@
 //
 // # Clusters
 //
-// JoinCluster joins a node to another's cluster; StartCluster starts and joins a list of nodes
-// (sharing an EPMD in the root namespace). The caller creates namespaces, links and hosts files.
+// JoinCluster joins a node to another's cluster (JoinClusterRAM as a RAM node); StartCluster
+// starts and joins a list of nodes (sharing an EPMD in the root namespace). The caller creates
+// namespaces, links and hosts files.
+//
+// # Settings, crashes and restarts
+//
+// Options.Config adds rabbitmq.conf lines, Options.AdvancedConfig writes an advanced.config (for
+// settings rabbitmq.conf has no key for, e.g. Erlang distribution socket options). Kill kills a
+// node's VM with SIGKILL and leaves its directory and epmd; Restart boots the same node again from
+// them, as a crashed server that comes back.
 //
 // # Leftovers and zombies
 //

@@ -63,10 +63,19 @@ type Options struct {
 	Cookie string
 	// Config holds extra rabbitmq.conf lines (new-style sysctl format).
 	Config []string
+	// AdvancedConfig is the content of advanced.config (Erlang terms, e.g. settings of the
+	// aten failure detector, which rabbitmq.conf has no keys for). Zero: no advanced.config.
+	AdvancedConfig string
 	// Plugins lists plugins to enable (e.g. "rabbitmq_management"). Zero: none.
 	Plugins []string
 	// BootTimeout bounds the wait for the boot. Zero: 90 s.
 	BootTimeout time.Duration
+	// MaxOpenFiles sets the server's open-files limit (soft and hard,
+	// `ulimit -n`), which bounds its connections: RabbitMQ refuses clients
+	// beyond about 90 % of it. It must not exceed this process's hard
+	// limit. Zero: this process's original soft limit, which os/exec hands
+	// to its children.
+	MaxOpenFiles int
 }
 
 // Node is a running RabbitMQ node. Fields are read-only after Start.
@@ -180,7 +189,6 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		NetNS:    o.NetNS,
 		opts:     o,
 		marker:   markerPrefix() + "node-" + randHex(8),
-		waitDone: make(chan struct{}),
 	}
 	if err := n.prepare(); err != nil {
 		os.RemoveAll(dir)
@@ -213,6 +221,12 @@ func (n *Node) prepare() error {
 	if err := os.WriteFile(n.path("enabled_plugins"), []byte(plugins+"\n"), 0o644); err != nil {
 		return err
 	}
+	// rabbitmq-server reads RABBITMQ_ADVANCED_CONFIG_FILE only when the file exists.
+	if n.opts.AdvancedConfig != "" {
+		if err := os.WriteFile(n.path("advanced.config"), []byte(n.opts.AdvancedConfig+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
 	n.env = append(os.Environ(),
 		"HOME="+home,
 		"RABBITMQ_NODENAME="+n.NodeName,
@@ -221,6 +235,7 @@ func (n *Node) prepare() error {
 		"RABBITMQ_LOG_BASE="+n.path("log"),
 		"RABBITMQ_CONFIG_FILE="+n.path("rabbitmq.conf"),
 		"RABBITMQ_ENABLED_PLUGINS_FILE="+n.path("enabled_plugins"),
+		"RABBITMQ_ADVANCED_CONFIG_FILE="+n.path("advanced.config"),
 		"RABBITMQ_PID_FILE="+n.path("pid"),
 		"RABBITMQ_DIST_PORT="+strconv.Itoa(int(n.opts.DistPort)),
 		"RABBITMQ_CTL_DIST_PORT_MIN=0",
@@ -232,29 +247,37 @@ func (n *Node) prepare() error {
 }
 
 func (n *Node) start(ctx context.Context) error {
-	if n.opts.EPMD == nil {
+	if n.opts.EPMD == nil && n.epmd == nil {
 		e, err := startEPMD(n.opts.NetNS, n.opts.EPMDPort, n.marker)
 		if err != nil {
 			return err
 		}
 		n.epmd = e
 	}
-	out, err := os.Create(n.path("server.out"))
+	// Appended to, so that a Restart keeps the output of the runs before it.
+	out, err := os.OpenFile(n.path("server.out"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
-	n.cmd = n.command(ServerBin)
+	if n.opts.MaxOpenFiles > 0 {
+		// sh's ulimit, then exec: the limit is in place before beam starts.
+		n.cmd = n.command("sh", "-c", `ulimit -n "$1" && exec "$2"`, "sh", strconv.Itoa(n.opts.MaxOpenFiles), ServerBin)
+	} else {
+		n.cmd = n.command(ServerBin)
+	}
 	n.cmd.Stdout = out
 	n.cmd.Stderr = out
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := n.cmd.Start(); err != nil {
 		return err
 	}
-	go func() {
-		n.cmd.Wait()
-		close(n.waitDone)
-	}()
+	done := make(chan struct{})
+	n.waitDone = done
+	go func(cmd *exec.Cmd) {
+		cmd.Wait()
+		close(done)
+	}(n.cmd)
 	wctx, cancel := context.WithTimeout(ctx, n.opts.BootTimeout)
 	defer cancel()
 	if _, err := n.Ctl(wctx, "wait", "--timeout", "60", n.path("pid")); err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/bench/benchkit"
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 	"github.com/rmqlb/rmqlb/bench/lab"
 	"github.com/rmqlb/rmqlb/bench/loadgen"
 )
@@ -100,12 +101,12 @@ func (b *bench) waitQuiet(ctx context.Context) error {
 	}
 	deadline := time.Now().Add(b.o.waitMax)
 	for {
-		f := strings.Fields(benchkit.LoadAvg())
+		f := strings.Fields(benchstat.LoadAvg())
 		if v, err := strconv.ParseFloat(f[0], 64); err == nil && v <= b.o.waitLoad {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			fmt.Fprintf(os.Stderr, "load average still %s after %s: running anyway\n", benchkit.LoadAvg(), b.o.waitMax)
+			fmt.Fprintf(os.Stderr, "load average still %s after %s: running anyway\n", benchstat.LoadAvg(), b.o.waitMax)
 			return nil
 		}
 		if err := sleep(ctx, 5*time.Second); err != nil {
@@ -158,14 +159,14 @@ func (b *bench) run(ctx context.Context) (err error) {
 		if err := b.waitQuiet(ctx); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "round %d/%d: %v (load average %s)\n", r+1, b.o.rounds, order, benchkit.LoadAvg())
-		rl := roundLoad{start: benchkit.LoadAvg()}
+		fmt.Fprintf(os.Stderr, "round %d/%d: %v (load average %s)\n", r+1, b.o.rounds, order, benchstat.LoadAvg())
+		rl := roundLoad{start: benchstat.LoadAvg()}
 		before := b.sampleCPU()
 		if err := b.round(ctx, order); err != nil {
 			return fmt.Errorf("round %d: %w", r+1, err)
 		}
 		rl.others = before.othersUntil(b.sampleCPU())
-		rl.end = benchkit.LoadAvg()
+		rl.end = benchstat.LoadAvg()
 		rl.kept = b.o.maxLoad <= 0 || rl.others <= b.o.maxLoad
 		b.rounds = append(b.rounds, rl)
 		fmt.Fprintf(os.Stderr, "round %d/%d: other work kept %.2f CPUs busy (load average %s at the end)%s\n",

@@ -44,7 +44,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rmqlb/rmqlb/bench/benchkit"
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 )
 
 type options struct {
@@ -148,18 +148,18 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	root, err := benchkit.ModuleRoot(ctx)
+	root, err := benchstat.ModuleRoot(ctx)
 	if err != nil {
 		return err
 	}
 	loadgenBin := filepath.Join(tmp, "loadgen")
-	if err := benchkit.GoBuild(ctx, root, loadgenBin, "./bench/cmd/loadgen"); err != nil {
+	if err := benchstat.GoBuild(ctx, root, loadgenBin, "./bench/cmd/loadgen"); err != nil {
 		return err
 	}
 	rmqlbBin, rmqlbBuild := o.rmqlbBin, "given binary"
 	if contains(o.targets, "rmqlb") && rmqlbBin == "" {
 		rmqlbBin = filepath.Join(tmp, "rmqlb")
-		if err := benchkit.GoBuild(ctx, root, rmqlbBin, "./cmd/rmqlb"); err != nil {
+		if err := benchstat.GoBuild(ctx, root, rmqlbBin, "./cmd/rmqlb"); err != nil {
 			return err
 		}
 		rmqlbBuild = "built from " + root + "/cmd/rmqlb at " + time.Now().UTC().Format(time.RFC3339)

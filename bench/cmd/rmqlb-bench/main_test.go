@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 	"github.com/rmqlb/rmqlb/config"
 )
 
@@ -49,23 +50,6 @@ func TestHAProxyConfig(t *testing.T) {
 	}
 }
 
-func TestMedianAndPairedRatio(t *testing.T) {
-	if m, ok := median([]float64{3, 1, 2}); !ok || m != 2 {
-		t.Errorf("median odd = %v", m)
-	}
-	if m, ok := median([]float64{4, 1, 2, 3}); !ok || m != 2.5 {
-		t.Errorf("median even = %v", m)
-	}
-	if _, ok := median(nil); ok {
-		t.Error("median of nothing is ok")
-	}
-	// Load drifts 10x between rounds; the paired ratio still sees 0.5.
-	r, ok := pairedRatio([]float64{5, 0.5, 50}, []float64{10, 1, 100})
-	if !ok || r != 0.5 {
-		t.Errorf("pairedRatio = %v", r)
-	}
-}
-
 // TestPrintTable checks the table's columns and cells: each figure's
 // median over the kept rounds, the median of their per-round ratios and
 // the ratios' range, and "-" where a figure or ratio is missing. The
@@ -86,17 +70,11 @@ func TestPrintTable(t *testing.T) {
 	b.print(&out, time.Minute)
 	cells := func(prefix string) []string {
 		t.Helper()
-		for _, line := range strings.Split(out.String(), "\n") {
-			if strings.HasPrefix(line, "| "+prefix) {
-				var cs []string
-				for _, c := range strings.Split(strings.Trim(line, "|"), "|") {
-					cs = append(cs, strings.TrimSpace(c))
-				}
-				return cs
-			}
+		cs, ok := benchstat.RowCells(out.String(), prefix)
+		if !ok {
+			t.Fatalf("no table row %q in:\n%s", prefix, out.String())
 		}
-		t.Fatalf("no table row %q in:\n%s", prefix, out.String())
-		return nil
+		return cs
 	}
 	for _, tc := range []struct {
 		row  string

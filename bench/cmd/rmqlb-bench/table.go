@@ -5,60 +5,11 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 )
-
-func median(v []float64) (float64, bool) {
-	if len(v) == 0 {
-		return 0, false
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2], true
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2, true
-}
-
-func fmtFig(v float64, ok bool) string {
-	if !ok {
-		return "-"
-	}
-	switch {
-	case v == 0:
-		return "0"
-	case v < 1:
-		return fmt.Sprintf("%.3f", v)
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
-	}
-	return fmt.Sprintf("%.2f", v)
-}
-
-// pairedRatio is the median over rounds of a[i]/b[i]: each round's figures
-// are taken seconds apart, so their ratio is robust to the machine's load
-// drifting between rounds, which a ratio of medians is not.
-func pairedRatio(a, b []float64) (float64, bool) {
-	n := min(len(a), len(b))
-	rs := make([]float64, 0, n)
-	for i := range n {
-		if b[i] != 0 {
-			rs = append(rs, a[i]/b[i])
-		}
-	}
-	return median(rs)
-}
-
-func fmtRatio(v float64, ok bool) string {
-	if !ok {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f", v)
-}
 
 // keep returns the figures of v from the rounds marked in kept.
 func keep(v []float64, kept []bool) []float64 {
@@ -118,7 +69,7 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 			}
 			parts := make([]string, len(v))
 			for i, x := range v {
-				parts[i] = fmtFig(x, true)
+				parts[i] = benchstat.FormatFigure(x, true)
 			}
 			fmt.Fprintf(w, "  %-8s %-42s %s\n", c, strings.TrimSpace(metric), strings.Join(parts, "  "))
 		}
@@ -141,23 +92,23 @@ func (b *bench) printTable(w io.Writer, kept []bool) {
 		med := map[string]float64{}
 		ok := map[string]bool{}
 		for _, c := range cols {
-			med[c], ok[c] = median(keep(b.results[c][metric], kept))
+			med[c], ok[c] = benchstat.Median(keep(b.results[c][metric], kept))
 		}
 		row := []string{metric}
 		for _, c := range cols {
 			if contains(b.o.targets, c) {
-				row = append(row, fmtFig(med[c], ok[c]))
+				row = append(row, benchstat.FormatFigure(med[c], ok[c]))
 			}
 		}
 		rm, hp := keep(b.results["rmqlb"][metric], kept), keep(b.results["haproxy"][metric], kept)
-		rd, rdok := pairedRatio(rm, keep(b.results["direct"][metric], kept))
-		rh, rhok := pairedRatio(rm, hp)
+		rd, rdok := benchstat.PairedRatio(rm, keep(b.results["direct"][metric], kept))
+		rh, rhok := benchstat.PairedRatio(rm, hp)
 		lo, hi, rangeOK := ratioRange(rm, hp)
 		rng := "-"
 		if rangeOK {
 			rng = fmt.Sprintf("%.2f-%.2f", lo, hi)
 		}
-		row = append(row, fmtRatio(rd, rdok), fmtRatio(rh, rhok), rng)
+		row = append(row, benchstat.FormatRatio(rd, rdok), benchstat.FormatRatio(rh, rhok), rng)
 		rows = append(rows, row)
 	}
 	writeMarkdown(w, rows)

@@ -33,7 +33,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rmqlb/rmqlb/bench/benchkit"
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 	"github.com/rmqlb/rmqlb/bench/vrrpsoak"
 )
 
@@ -90,18 +90,18 @@ func run(ctx context.Context, cfg vrrpsoak.Config, jsonOut string, logf func(str
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	root, err := benchkit.ModuleRoot(ctx)
+	root, err := benchstat.ModuleRoot(ctx)
 	if err != nil {
 		return err
 	}
 	cfg.LoadgenBin = filepath.Join(tmp, "loadgen")
-	if err := benchkit.GoBuild(ctx, root, cfg.LoadgenBin, "./bench/cmd/loadgen"); err != nil {
+	if err := benchstat.GoBuild(ctx, root, cfg.LoadgenBin, "./bench/cmd/loadgen"); err != nil {
 		return err
 	}
 	build := "given binary " + cfg.RmqlbBin
 	if cfg.RmqlbBin == "" {
 		cfg.RmqlbBin = filepath.Join(tmp, "rmqlb")
-		if err := benchkit.GoBuild(ctx, root, cfg.RmqlbBin, "./cmd/rmqlb"); err != nil {
+		if err := benchstat.GoBuild(ctx, root, cfg.RmqlbBin, "./cmd/rmqlb"); err != nil {
 			return err
 		}
 		build = "built from " + root + " at " + time.Now().UTC().Format(time.RFC3339)

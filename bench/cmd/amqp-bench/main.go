@@ -1,0 +1,211 @@
+// Command amqp-bench measures AMQP through rmqlb against a broker reached
+// directly and through HAProxy (the blog post's configuration), with real
+// RabbitMQ nodes in a network-namespace lab (package integration/netlab):
+// the blog post's two nodes (rmq1 disc, rmq2 RAM) for a classic queue and
+// a classic queue mirrored on both (ha-mode all), three nodes for a quorum
+// queue. The loads, from a client host, with persistent 1000-byte messages
+// and publisher confirms (package bench/amqpload):
+//
+//   - write: one publisher, 16 messages in flight;
+//   - read: one consumer (prefetch 100, an ack per message) draining a
+//     queue filled beforehand;
+//   - mixed: both at once on the same queue.
+//
+// rmqlb (on broker 1's host, VIP 10.77.0.100) and HAProxy (on the same
+// host, port 5670) are configured so that every connection lands on broker
+// 1, the node the direct path uses and where each queue's leader or master
+// lives (the other brokers have weight 0): the ratios then measure the
+// proxies alone. Each round runs every load through every path back to
+// back, in an order that rotates from round to round.
+//
+// With -storm N it then measures a reconnect storm: N clients connecting
+// at the same moment (TCP, AMQP handshake, channel.open) through rmqlb and
+// through HAProxy behind a keepalived VIP, each spreading them over the
+// three brokers, and straight to broker 1.
+//
+// Usage, as root from the repository root:
+//
+//	go run ./bench/cmd/amqp-bench -rounds 5 [-storm 2000]
+//
+// Everything it makes (namespaces, processes, files) is removed at the end,
+// on error and on SIGINT/SIGTERM.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rmqlb/rmqlb/integration/netlab"
+	"github.com/rmqlb/rmqlb/internal/rabbittest"
+)
+
+type options struct {
+	rounds         int
+	queues, loads  []string
+	paths          []string
+	size, window   int
+	prefetch, fill int
+	warmup         time.Duration
+	duration       time.Duration
+	storm          int
+	stormRounds    int
+	stormTimeout   time.Duration
+	connectTimeout time.Duration
+	brokerFiles    int
+	rabbitmqConf   []string
+	rmqlbBin       string
+	jsonOut        string
+	waitLoad       float64
+	waitMax        time.Duration
+	keep           bool
+}
+
+// listFlag is a comma-separated list.
+type listFlag struct {
+	v     *[]string
+	valid []string
+}
+
+func (l listFlag) String() string {
+	if l.v == nil {
+		return ""
+	}
+	return strings.Join(*l.v, ",")
+}
+
+func (l listFlag) Set(s string) error {
+	var vs []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x == "" {
+			continue
+		}
+		if !slices.Contains(l.valid, x) {
+			return fmt.Errorf("%q is not one of %s", x, strings.Join(l.valid, ", "))
+		}
+		vs = append(vs, x)
+	}
+	*l.v = vs
+	return nil
+}
+
+// confFlag collects rabbitmq.conf lines.
+type confFlag struct{ v *[]string }
+
+func (c confFlag) String() string {
+	if c.v == nil {
+		return ""
+	}
+	return strings.Join(*c.v, "; ")
+}
+func (c confFlag) Set(s string) error { *c.v = append(*c.v, s); return nil }
+
+func main() {
+	fs := flag.NewFlagSet("amqp-bench", flag.ExitOnError)
+	runLoadSpec := fs.String("run-load", "", "internal: run one load (JSON) and print its result; the benchmark runs itself so in the client's namespace")
+	o := options{
+		queues: []string{"classic", "mirrored", "quorum"},
+		loads:  []string{"write", "read", "mixed"},
+		paths:  []string{"direct", "rmqlb", "haproxy"},
+	}
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each runs every load through every path, in rotating order")
+	fs.Var(listFlag{&o.queues, []string{"classic", "mirrored", "quorum"}}, "queues", "queues to measure: classic (no replication) and mirrored (ha-mode all) on the blog post's two nodes, quorum on three")
+	fs.Var(listFlag{&o.loads, []string{"write", "read", "mixed"}}, "loads", "loads: write, read, mixed")
+	fs.Var(listFlag{&o.paths, []string{"direct", "rmqlb", "haproxy"}}, "paths", "paths: direct (to broker 1), rmqlb (its VIP), haproxy (the blog post's configuration)")
+	fs.IntVar(&o.size, "size", 1000, "message body in bytes (the blog post's 1000)")
+	fs.IntVar(&o.window, "window", 16, "messages in flight of a publisher (unconfirmed)")
+	fs.IntVar(&o.prefetch, "prefetch", 100, "consumer prefetch (basic.qos)")
+	fs.IntVar(&o.fill, "fill", 10000, "messages the read load drains")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "write and mixed: time before measuring")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "write and mixed: measured time")
+	fs.IntVar(&o.storm, "storm", 0, "after the loads, clients of a reconnect storm (0: none)")
+	fs.IntVar(&o.stormRounds, "storm-rounds", 3, "rounds of the storm")
+	fs.DurationVar(&o.stormTimeout, "storm-timeout", 30*time.Second, "a storm client that has not got in after this fails")
+	fs.DurationVar(&o.connectTimeout, "connect-timeout", 2*time.Second, "rmqlb's connect_timeout to a broker")
+	fs.IntVar(&o.brokerFiles, "broker-files", 16384, "open-files limit of each RabbitMQ node (0: inherited)")
+	fs.Var(confFlag{&o.rabbitmqConf}, "rabbitmq-conf", "an extra rabbitmq.conf line (may be repeated)")
+	fs.StringVar(&o.rmqlbBin, "rmqlb", "", "rmqlb binary (default: go build ./cmd/rmqlb of this module)")
+	fs.StringVar(&o.jsonOut, "json", "", "also write every figure of every round to this JSON file")
+	fs.Float64Var(&o.waitLoad, "wait-load", 0, "before each round, wait until the 1-minute load average is at most this (0: don't wait)")
+	fs.DurationVar(&o.waitMax, "wait-max", 3*time.Minute, "longest wait for -wait-load")
+	fs.BoolVar(&o.keep, "keep", false, "keep the run's directory (configurations, logs)")
+	_ = fs.Parse(os.Args[1:])
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *runLoadSpec != "" {
+		var spec loadSpec
+		if err := json.Unmarshal([]byte(*runLoadSpec), &spec); err != nil {
+			fmt.Fprintln(os.Stderr, "amqp-bench: -run-load:", err)
+			os.Exit(2)
+		}
+		if err := runLoad(ctx, spec, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "amqp-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "amqp-bench:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces, RabbitMQ)")
+	}
+	if err := rabbittest.Available(); err != nil {
+		return err
+	}
+	for _, tool := range []string{"ip", "haproxy", "keepalived", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("looking up %s: %w", tool, err)
+		}
+	}
+	if o.rounds < 1 || len(o.queues) == 0 || len(o.loads) == 0 || len(o.paths) == 0 {
+		return errors.New("-rounds, -queues, -loads and -paths must not be empty")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if gone, err := netlab.Sweep(); len(gone) > 0 || err != nil {
+		fmt.Fprintf(os.Stderr, "removed %d namespaces left by runs that died (%v)\n", len(gone), err)
+	}
+	b := &bench{o: o, self: self, figures: map[string][]float64{}}
+	b.env, err = netlab.NewEnv("amqp-bench-", o.keep, b.logf)
+	if err != nil {
+		return err
+	}
+	defer b.env.Close()
+	if err := b.buildRmqlb(ctx); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	runErr := b.run(ctx)
+	if runErr != nil {
+		b.env.Fail()
+	}
+	b.print(os.Stdout, time.Since(t0))
+	if o.jsonOut != "" {
+		js, err := json.MarshalIndent(map[string]any{"figures": b.figures, "load_average": b.loads, "errors": b.errs}, "", "  ")
+		if err == nil {
+			err = os.WriteFile(o.jsonOut, append(js, '\n'), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "amqp-bench: writing", o.jsonOut+":", err)
+		}
+	}
+	return runErr
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/bench/benchstat"
+	"github.com/rmqlb/rmqlb/config"
+)
+
+var testAddrs = []netip.AddrPort{netip.MustParseAddrPort("10.77.0.1:5672"), netip.MustParseAddrPort("10.77.0.2:5672")}
+
+func TestRmqlbConfigIsValid(t *testing.T) {
+	c, err := config.Parse([]byte(rmqlbConfig(testAddrs, []int{10, 0}, "wrr", 2*time.Second, "/run/x.sock")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Listeners[0]
+	if len(l.Backends) != 2 || l.Backends[0].Weight != 10 || l.Backends[1].Weight != 0 {
+		t.Fatalf("backends %+v", l.Backends)
+	}
+	if l.ConnectTimeout != 2*time.Second || l.Bind != netip.AddrPortFrom(rmqlbVIP.Addr(), amqpPort) {
+		t.Fatalf("listener %+v", l)
+	}
+	s := l.Backends[0].Check.Schedule
+	if s.Interval != 300*time.Millisecond || s.Timeout != 500*time.Millisecond || s.Fall != 2 || s.Rise != 2 {
+		t.Fatalf("check %+v, want the README's recommended 300ms/500ms/fall 2/rise 2", s)
+	}
+}
+
+// TestHAProxyConfig checks the blog post's configuration with haproxy -c
+// where HAProxy is installed.
+func TestHAProxyConfig(t *testing.T) {
+	cfg := haproxyConfig(testAddrs, []int{10, 0}, t.TempDir())
+	for _, want := range []string{"listen rabbitmq_cluster\n    bind 0.0.0.0:5670", "balance roundrobin", "retries             3",
+		"option              redispatch", "timeout connect     5s",
+		"server rabbitmq01 10.77.0.1:5672 check inter 2000 rise 2 fall 3 weight 10",
+		"server rabbitmq02 10.77.0.2:5672 check inter 2000 rise 2 fall 3 weight 0"} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("config lacks %q:\n%s", want, cfg)
+		}
+	}
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		t.Skip("haproxy not installed:", err)
+	}
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("haproxy", "-c", "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("haproxy -c: %v\n%s\n%s", err, out, cfg)
+	}
+}
+
+func TestRotate(t *testing.T) {
+	l := []string{"a", "b", "c"}
+	for n, want := range [][]string{{"a", "b", "c"}, {"b", "c", "a"}, {"c", "a", "b"}, {"a", "b", "c"}} {
+		if got := rotate(l, n); !slices.Equal(got, want) {
+			t.Errorf("rotate(%d) = %v, want %v", n, got, want)
+		}
+	}
+}
+
+// TestPrintTable checks the tables' cells: medians with their range, the
+// medians of per-round ratios, the blog post's ratios beside ours, the
+// storm.
+func TestPrintTable(t *testing.T) {
+	b := &bench{
+		o: options{rounds: 3, queues: []string{"classic", "mirrored"}, loads: []string{"write"},
+			size: 1000, window: 16, prefetch: 100, fill: 10000, storm: 100, stormRounds: 2},
+		loads: []string{"1.00 1.00 1.00"},
+		figures: map[string][]float64{
+			"classic/write/direct/rate":  {1000, 1200, 1100},
+			"classic/write/rmqlb/rate":   {990, 1170, 1100},
+			"classic/write/haproxy/rate": {900, 1000, 1000},
+			"classic/write/direct/p50":   {2, 2, 2},
+			"classic/write/rmqlb/p50":    {2.1, 2, 2},
+			"mirrored/write/direct/rate": {300, 400, 350},
+			"storm/rmqlb/all_in":         {1.5, 2.5},
+			"storm/rmqlb/p50":            {0.5, 0.7},
+			"storm/rmqlb/p99":            {1.4, 2.4},
+			"storm/rmqlb/failed":         {0, 1},
+		},
+	}
+	var out strings.Builder
+	b.print(&out, time.Minute)
+	cells := func(prefix string) []string {
+		t.Helper()
+		cs, ok := benchstat.RowCells(out.String(), prefix)
+		if !ok {
+			t.Fatalf("no table row %q in:\n%s", prefix, out.String())
+		}
+		return cs
+	}
+	// Per-round ratios 0.99, 0.975, 1 (median 0.99) and 0.9, 0.833, 0.909.
+	if got, want := cells("classic, write"), []string{"classic, write", "1100 (1000-1200)", "1100 (990-1170)", "1000 (900-1000)",
+		"0.99", "0.90", "2.00 / 2.00 / -", "1.00", "- / - / -"}; !slices.Equal(got, want) {
+		t.Errorf("classic write row:\n got %q\nwant %q", got, want)
+	}
+	if got, want := cells("write"), []string{"write", "0.30-0.40", "0.32", "-", "-"}; !slices.Equal(got, want) {
+		t.Errorf("blog ratio row:\n got %q\nwant %q", got, want)
+	}
+	if got, want := cells("rmqlb"), []string{"rmqlb", "2.00 (1.50-2.50)", "0.600", "1.90", "1"}; !slices.Equal(got, want) {
+		t.Errorf("storm row:\n got %q\nwant %q", got, want)
+	}
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rmqlb/rmqlb/bench/benchstat"
+)
+
+// blogRatios are the blog post's mirrored/unmirrored speeds (1000-byte
+// messages): writes down to 30-40 %, reads to about 70 %, both at once to
+// about half.
+var blogRatios = map[string]string{"write": "0.30-0.40", "read": "~0.70", "mixed": "~0.50"}
+
+// spread formats the median of v and its range over the rounds.
+func spread(v []float64) string {
+	m, ok := benchstat.Median(v)
+	if !ok {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%s-%s)", benchstat.FormatFigure(m, true),
+		benchstat.FormatFigure(slices.Min(v), true), benchstat.FormatFigure(slices.Max(v), true))
+}
+
+// print writes the tables: throughput and confirm latency per queue and
+// load for each path with the ratios to direct; the blog post's ratios
+// beside ours; the storm.
+func (b *bench) print(w io.Writer, took time.Duration) {
+	host, _ := os.Hostname()
+	fmt.Fprintf(w, "\namqp-bench: %s, %d rounds, %d CPUs, host %s, took %s\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), b.o.rounds, runtime.NumCPU(), host, took.Round(time.Second))
+	fmt.Fprintf(w, "load average at the start of each round: %s\n", strings.Join(b.loads, "; "))
+	fmt.Fprintf(w, "persistent %d-byte messages, publisher confirms with %d in flight, consumer prefetch %d with an ack per message;\n"+
+		"write and mixed: %v measured after %v; read: %d messages drained; figures: median (min-max) over rounds;\n"+
+		"ratios: medians of the per-round ratios (each round runs every path back to back, in rotating order)\n\n",
+		b.o.size, b.o.window, b.o.prefetch, b.o.duration, b.o.warmup, b.o.fill)
+	f := func(key string) []float64 {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.figures[key]
+	}
+	ratio := func(a, d string) string { return benchstat.FormatRatio(benchstat.PairedRatio(f(a), f(d))) }
+	rows := [][]string{{"queue, load", "direct msgs/s", "rmqlb msgs/s", "HAProxy msgs/s", "rmqlb/direct", "HAProxy/direct",
+		"confirm p50 ms direct / rmqlb / HAProxy", "rmqlb/direct p50", "confirm p99 ms direct / rmqlb / HAProxy"}}
+	for _, q := range b.o.queues {
+		for _, load := range b.o.loads {
+			k := func(path, m string) string { return q + "/" + load + "/" + path + "/" + m }
+			if len(f(k("direct", "rate"))) == 0 && len(f(k("rmqlb", "rate"))) == 0 {
+				continue
+			}
+			lat := func(m string) string {
+				if load == "read" {
+					return "-"
+				}
+				var parts []string
+				for _, p := range []string{"direct", "rmqlb", "haproxy"} {
+					v, ok := benchstat.Median(f(k(p, m)))
+					parts = append(parts, benchstat.FormatFigure(v, ok))
+				}
+				return strings.Join(parts, " / ")
+			}
+			p50r := "-"
+			if load != "read" {
+				p50r = ratio(k("rmqlb", "p50"), k("direct", "p50"))
+			}
+			rows = append(rows, []string{q + ", " + load, spread(f(k("direct", "rate"))), spread(f(k("rmqlb", "rate"))),
+				spread(f(k("haproxy", "rate"))), ratio(k("rmqlb", "rate"), k("direct", "rate")),
+				ratio(k("haproxy", "rate"), k("direct", "rate")), lat("p50"), p50r, lat("p99")})
+		}
+	}
+	if len(rows) > 1 {
+		benchstat.WriteMarkdown(w, rows)
+	}
+
+	if slices.Contains(b.o.queues, "classic") && slices.Contains(b.o.queues, "mirrored") {
+		fmt.Fprintf(w, "\nmirrored / classic (the blog post's two nodes), ratios of the medians:\n\n")
+		rows := [][]string{{"load", "blog post", "direct", "through rmqlb", "through HAProxy"}}
+		for _, load := range b.o.loads {
+			r := func(path string) string {
+				m, okm := benchstat.Median(f("mirrored/" + load + "/" + path + "/rate"))
+				c, okc := benchstat.Median(f("classic/" + load + "/" + path + "/rate"))
+				return benchstat.FormatRatio(m/c, okm && okc && c > 0)
+			}
+			rows = append(rows, []string{load, blogRatios[load], r("direct"), r("rmqlb"), r("haproxy")})
+		}
+		benchstat.WriteMarkdown(w, rows)
+	}
+
+	if b.o.storm > 0 {
+		fmt.Fprintf(w, "\nreconnect storm: %d AMQP clients at once (TCP connect, handshake, channel.open), %d rounds:\n\n", b.o.storm, b.o.stormRounds)
+		rows := [][]string{{"path", "all in after s (median, min-max)", "p50 s", "p99 s", "failed (all rounds)"}}
+		for _, p := range []string{"rmqlb", "haproxy+keepalived", "direct"} {
+			k := "storm/" + p + "/"
+			if len(f(k+"all_in")) == 0 {
+				continue
+			}
+			failed := 0.0
+			for _, v := range f(k + "failed") {
+				failed += v
+			}
+			p50, ok50 := benchstat.Median(f(k + "p50"))
+			p99, ok99 := benchstat.Median(f(k + "p99"))
+			rows = append(rows, []string{p, spread(f(k + "all_in")), benchstat.FormatFigure(p50, ok50), benchstat.FormatFigure(p99, ok99),
+				fmt.Sprint(int(failed))})
+		}
+		benchstat.WriteMarkdown(w, rows)
+	}
+	if len(b.errs) > 0 {
+		fmt.Fprintf(w, "\nerrors (their figures are missing above):\n")
+		for _, e := range b.errs {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/bench/benchstat"
+)
+
+// TestSoakTable checks the soak's table: one row per fault with medians and
+// maxima over its cycles, sums, and the notes; the link cuts by where the
+// queue's leader was.
+func TestSoakTable(t *testing.T) {
+	s := func(x float64) time.Duration { return time.Duration(x * float64(time.Second)) }
+	cs := []*cycleResult{
+		{Row: "cut-owner", Fault: "cut-owner", Roles: []string{"VIP owner", "queue leader"}, ProducerOutage: s(3), ConsumerOutage: s(3.5),
+			ProducerOutageRestore: s(0.1), ConsumerOutageRestore: s(0.7), DeliveryDelay: s(1), Confirmed: 100, Duplicates: 1,
+			ProdReconnects: 2, ConsReconnects: 1, VIPTransitions: 3},
+		{Row: "cut-owner", Fault: "cut-owner", Roles: []string{"VIP owner"}, ProducerOutage: s(1), ConsumerOutage: s(1.5),
+			ProducerOutageRestore: s(0.2), ConsumerOutageRestore: s(0.1), DeliveryDelay: s(0.5), Confirmed: 50, Lost: 2,
+			ProdReconnects: 1, ConsReconnects: 1, VIPTransitions: 3, FalseDowns: []string{"rmq2/rmq3"}},
+		{Row: "freeze-broker", Fault: "freeze-broker", OutOfRotation: s(1.2), ProducerOutage: s(5), ConsumerOutage: s(5),
+			PartitionsLeft: "rmq1 from [x]", Errors: []string{"boom"}},
+	}
+	table := soakTable(cs, recommendedChecks)
+	for _, tc := range []struct {
+		row  string
+		want []string
+	}{
+		{"cut-owner |", []string{"cut-owner", "2", "2.00 s / 3.00 s", "2.50 s / 3.50 s", "0.20 s / 0.70 s", "0.75 s / 1.00 s",
+			"150", "2", "1", "3 / 2", "6", "-", "false DOWN: rmq2/rmq3"}},
+		{"freeze-broker", []string{"freeze-broker", "1", "5.00 s / 5.00 s", "5.00 s / 5.00 s", "0.00 s / 0.00 s", "-",
+			"0", "0", "0", "0 / 0", "0", "1.20 s / 1.20 s", "1 cycles with errors; 1 partitions RabbitMQ did not heal (app restarted)"}},
+		{"cut-owner, queue leader behind", []string{"cut-owner, queue leader behind the cut", "1", "3.00 s / 3.00 s", "3.50 s / 3.50 s", "0"}},
+		{"cut-owner, queue leader elsewhere", []string{"cut-owner, queue leader elsewhere", "1", "1.00 s / 1.00 s", "1.50 s / 1.50 s", "2"}},
+	} {
+		got, ok := benchstat.RowCells(table, tc.row)
+		if !ok {
+			t.Fatalf("no row %q in\n%s", tc.row, table)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("row %q:\n got %q\nwant %q", tc.row, got, tc.want)
+		}
+	}
+}
+
+// TestLongestDelay checks the longest time from confirm to delivery over
+// the messages confirmed in a window.
+func TestLongestDelay(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	tl := newTally()
+	tl.confirm(1, at(0))
+	tl.confirm(2, at(100))
+	tl.confirm(3, at(200))
+	tl.confirm(4, at(300)) // never received: lost, not a delay
+	tl.receive(1, at(50))
+	tl.receive(2, at(2100))
+	tl.receive(2, at(3000)) // a duplicate does not count
+	tl.receive(3, at(250))
+	if got := tl.longestDelay(at(0), at(1000)); got != 2*time.Second {
+		t.Errorf("longestDelay over all = %v, want 2s", got)
+	}
+	if got := tl.longestDelay(at(150), at(1000)); got != 50*time.Millisecond {
+		t.Errorf("longestDelay from 150ms = %v, want 50ms", got)
+	}
+}
