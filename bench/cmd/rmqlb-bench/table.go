@@ -111,7 +111,7 @@ func (b *bench) printTable(w io.Writer, kept []bool) {
 		row = append(row, benchstat.FormatRatio(rd, rdok), benchstat.FormatRatio(rh, rhok), rng)
 		rows = append(rows, row)
 	}
-	writeMarkdown(w, rows)
+	benchstat.WriteMarkdown(w, rows)
 }
 
 // ratioRange is the smallest and largest per-round ratio a[i]/b[i].
@@ -130,35 +130,4 @@ func ratioRange(a, b []float64) (lo, hi float64, ok bool) {
 		ok = true
 	}
 	return lo, hi, ok
-}
-
-// writeMarkdown prints rows as an aligned Markdown table (first row = header).
-func writeMarkdown(w io.Writer, rows [][]string) {
-	width := make([]int, len(rows[0]))
-	for _, r := range rows {
-		for i, c := range r {
-			width[i] = max(width[i], len(c))
-		}
-	}
-	line := func(r []string) {
-		var sb strings.Builder
-		sb.WriteString("|")
-		for i, c := range r {
-			if i == 0 {
-				fmt.Fprintf(&sb, " %-*s |", width[i], c)
-			} else {
-				fmt.Fprintf(&sb, " %*s |", width[i], c)
-			}
-		}
-		fmt.Fprintln(w, sb.String())
-	}
-	line(rows[0])
-	sep := make([]string, len(width))
-	for i := range sep {
-		sep[i] = strings.Repeat("-", width[i])
-	}
-	line(sep)
-	for _, r := range rows[1:] {
-		line(r)
-	}
 }
