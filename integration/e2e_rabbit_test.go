@@ -336,6 +336,20 @@ type pcStats struct {
 	dups      int
 }
 
+// allReceived reports whether every confirmed message reached the
+// consumer, with how many did not as the error (a waitFor condition).
+func (st *pcStats) allReceived() (bool, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	missing := 0
+	for seq := range st.confirmed {
+		if !st.received[seq] {
+			missing++
+		}
+	}
+	return missing == 0, fmt.Errorf("%d of %d confirmed messages not received", missing, len(st.confirmed))
+}
+
 func testProducerConsumerFailover(t *testing.T, rl *rabbitLab) {
 	st := &pcStats{confirmed: map[int]time.Time{}, received: map[int]bool{}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -370,17 +384,7 @@ func testProducerConsumerFailover(t *testing.T, rl *rabbitLab) {
 	close(stopProducer)
 
 	// Every confirmed message must reach the consumer.
-	err := waitFor(20*time.Second, func() (bool, error) {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		missing := 0
-		for seq := range st.confirmed {
-			if !st.received[seq] {
-				missing++
-			}
-		}
-		return missing == 0, fmt.Errorf("%d of %d confirmed messages not received", missing, len(st.confirmed))
-	})
+	err := waitFor(20*time.Second, st.allReceived)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	var ts []time.Time
@@ -747,17 +751,7 @@ func testUpgradeUnderLoad(t *testing.T, rl *rabbitLab) {
 		t.Error("the old process exited with its clients' sessions open")
 	}
 	stopProducing()
-	err = waitFor(20*time.Second, func() (bool, error) {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		missing := 0
-		for seq := range st.confirmed {
-			if !st.received[seq] {
-				missing++
-			}
-		}
-		return missing == 0, fmt.Errorf("%d of %d confirmed messages not received", missing, len(st.confirmed))
-	})
+	err = waitFor(20*time.Second, st.allReceived)
 	if err != nil {
 		t.Error(err)
 	}
