@@ -93,28 +93,6 @@ type roundLoad struct {
 	kept bool
 }
 
-// waitQuiet waits, if -wait-load is set, until the machine's 1-minute load
-// average is at most b.o.waitLoad, or b.o.waitMax has passed.
-func (b *bench) waitQuiet(ctx context.Context) error {
-	if b.o.waitLoad <= 0 {
-		return nil
-	}
-	deadline := time.Now().Add(b.o.waitMax)
-	for {
-		f := strings.Fields(benchstat.LoadAvg())
-		if v, err := strconv.ParseFloat(f[0], 64); err == nil && v <= b.o.waitLoad {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			fmt.Fprintf(os.Stderr, "load average still %s after %s: running anyway\n", benchstat.LoadAvg(), b.o.waitMax)
-			return nil
-		}
-		if err := sleep(ctx, 5*time.Second); err != nil {
-			return err
-		}
-	}
-}
-
 func (b *bench) logf(format string, args ...any) {
 	if b.o.verbose {
 		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
@@ -156,7 +134,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	b.results = make(map[string]map[string][]float64)
 	for r := range b.o.rounds {
 		order := rotate(b.o.targets, r)
-		if err := b.waitQuiet(ctx); err != nil {
+		if err := benchstat.WaitQuiet(ctx, b.o.waitLoad, b.o.waitMax, os.Stderr); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "round %d/%d: %v (load average %s)\n", r+1, b.o.rounds, order, benchstat.LoadAvg())
