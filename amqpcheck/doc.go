@@ -37,11 +37,13 @@
 //
 // # Alarms
 //
-// A memory or disk alarm blocks publishers cluster-wide; consumers keep working, so the backend
-// is reported DEGRADED (healthcheck.Result.Warning), not DOWN: taking it out would only cause a
-// reconnect storm onto nodes under the same alarm. RabbitMQ says nothing about alarms in the
-// handshake; it sends Connection.Blocked only to a connection that announced the
-// "connection.blocked" capability and then publishes. The login check therefore announces the
+// A memory or disk alarm blocks publishers cluster-wide; consumers keep working. A check that
+// sees one passes with healthcheck.Result.Alarm set, and the backend's on_alarm
+// (healthcheck.CheckConfig.OnAlarm) decides: DEGRADED by default, still served, since taking
+// it out would only cause a reconnect storm onto nodes under the same alarm; or DOWN.
+//
+// RabbitMQ says nothing about alarms in the handshake; it sends Connection.Blocked only to a
+// connection that announced the "connection.blocked" capability and then publishes. The login check therefore announces the
 // capability, opens a channel and writes, in one segment, Basic.Publish of an empty message to
 // the default exchange with routing key ProbeRoutingKey ("amq." names cannot be declared, so
 // the message is dropped at once, mandatory is false) followed by Basic.Qos on the same
