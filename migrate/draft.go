@@ -3,6 +3,8 @@ package migrate
 import (
 	"net/netip"
 	"time"
+
+	rbackend "github.com/rmqlb/rmqlb/backend"
 )
 
 // The draft is the rmqlb file being written, in typed values, with where
@@ -56,10 +58,10 @@ type garp struct {
 	refresh  time.Duration
 }
 
-// track is one track rule: exactly one of backend ("LISTENER/BACKEND")
-// and listener is set.
+// track is one track rule: exactly one of backend (written
+// "LISTENER/BACKEND") and listener is set.
 type track struct {
-	backend  string
+	backend  rbackend.ID
 	listener string
 	weight   int
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	rbackend "github.com/rmqlb/rmqlb/backend"
 )
 
 // The types of this file are the part of rmqlb's configuration schema
@@ -204,7 +206,11 @@ func yamlInstance(in *instance) *yInstance {
 		y.GARP = &yGARP{Count: g.count, Interval: dur(g.interval), Refresh: dur(g.refresh)}
 	}
 	for _, t := range in.track {
-		y.Track = append(y.Track, yTrack{Check: t.backend, Listener: t.listener, Weight: t.weight})
+		yt := yTrack{Listener: t.listener, Weight: t.weight}
+		if t.backend != (rbackend.ID{}) {
+			yt.Check = t.backend.String()
+		}
+		y.Track = append(y.Track, yt)
 	}
 	return y
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	rbackend "github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/healthcheck"
 )
 
@@ -396,8 +397,8 @@ func (m *merger) resolve(tg scriptTarget, in *instance) ([]track, string) {
 		}
 		return rules, "listener " + strings.Join(names, ", ") + " (no backend serving; rmqlb is the proxy itself, and when it stops its VIPs move)"
 	case targetLocalBroker:
-		if b := m.localBroker(in); b != "" {
-			return []track{{backend: b}}, "backend " + b + "'s check (this host's broker)"
+		if id, ok := m.localBroker(in); ok {
+			return []track{{backend: id}}, "backend " + id.String() + "'s check (this host's broker)"
 		}
 		return nil, "checks this host's broker, and rmqlb import cannot tell which backend that is: add a track rule {check: LISTENER/BACKEND, weight: W} for it"
 	case targetAddress:
@@ -426,16 +427,16 @@ func (m *merger) resolveAddress(tg scriptTarget, in *instance) ([]track, string)
 		for _, l := range m.d.listeners {
 			for _, b := range l.backends {
 				if b.addr == ap || b.check.address == ap {
-					id := l.name + "/" + b.name
-					return []track{{backend: id}}, "backend " + id + "'s check"
+					id := rbackend.ID{Listener: l.name, Name: b.name}
+					return []track{{backend: id}}, "backend " + id.String() + "'s check"
 				}
 			}
 		}
 		for _, l := range m.d.listeners {
 			for _, b := range l.backends {
 				if b.addr.Addr() == a {
-					id := l.name + "/" + b.name
-					return []track{{backend: id}}, "backend " + id + "'s check (the same broker)"
+					id := rbackend.ID{Listener: l.name, Name: b.name}
+					return []track{{backend: id}}, "backend " + id.String() + "'s check (the same broker)"
 				}
 			}
 		}
@@ -444,8 +445,8 @@ func (m *merger) resolveAddress(tg scriptTarget, in *instance) ([]track, string)
 		for _, l := range m.d.listeners {
 			for _, b := range l.backends {
 				if int(b.addr.Port()) == tg.port {
-					if id := m.localBroker(in); id != "" {
-						return []track{{backend: id}}, "backend " + id + "'s check (this host's broker)"
+					if id, ok := m.localBroker(in); ok {
+						return []track{{backend: id}}, "backend " + id.String() + "'s check (this host's broker)"
 					}
 					return nil, "checks this host's broker, and rmqlb import cannot tell which backend that is: add a track rule {check: LISTENER/BACKEND, weight: W} for it"
 				}
@@ -455,28 +456,28 @@ func (m *merger) resolveAddress(tg scriptTarget, in *instance) ([]track, string)
 	return nil, fmt.Sprintf("checks %s:%d, which is no listener or backend of this file: add a track rule for it by hand", tg.host, tg.port)
 }
 
-// localBroker returns the backend ("LISTENER/BACKEND") that is this
-// host's broker: the one on the instance's advert source address, else
-// the one named as global_defs' router_id (often the host name).
-func (m *merger) localBroker(in *instance) string {
-	match := func(ok func(b *backend) bool) string {
+// localBroker returns the backend that is this host's broker: the one on
+// the instance's advert source address, else the one named as
+// global_defs' router_id (often the host name); false when none is.
+func (m *merger) localBroker(in *instance) (rbackend.ID, bool) {
+	match := func(ok func(b *backend) bool) (rbackend.ID, bool) {
 		for _, l := range m.d.listeners {
 			for _, b := range l.backends {
 				if ok(b) {
-					return l.name + "/" + b.name
+					return rbackend.ID{Listener: l.name, Name: b.name}, true
 				}
 			}
 		}
-		return ""
+		return rbackend.ID{}, false
 	}
 	if in.unicastSrc.IsValid() {
-		if id := match(func(b *backend) bool { return b.addr.Addr() == in.unicastSrc }); id != "" {
-			return id
+		if id, ok := match(func(b *backend) bool { return b.addr.Addr() == in.unicastSrc }); ok {
+			return id, true
 		}
 	}
 	if r := m.ka.routerID; r != "" {
 		short, _, _ := strings.Cut(r, ".")
 		return match(func(b *backend) bool { return strings.EqualFold(b.name, r) || strings.EqualFold(b.name, short) })
 	}
-	return ""
+	return rbackend.ID{}, false
 }
