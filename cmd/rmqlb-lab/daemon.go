@@ -92,14 +92,28 @@ func (s *statusView) vrrpState() (state string, prio int, reason string) {
 	return v.State.String(), int(v.EffectivePriority), v.Reason
 }
 
-// check returns the state and reason of the check of backend name.
-func (s *statusView) check(name string) (state, reason string) {
+// check returns the state and reason of the check of backend name; false
+// when the status lists no check of it.
+func (s *statusView) check(name string) (state backend.State, reason string, ok bool) {
 	for _, c := range s.Checks {
 		if c.Backend == (backend.ID{Listener: listenerName, Name: name}) {
-			return c.State.String(), c.Reason
+			return c.State, c.Reason, true
 		}
 	}
-	return "", ""
+	return 0, "", false
+}
+
+// checkIs reports whether the status lists the check of backend name in
+// state want, and if not, what it lists instead.
+func (s *statusView) checkIs(name string, want backend.State) (bool, string) {
+	st, why, ok := s.check(name)
+	switch {
+	case !ok:
+		return false, "not in the status"
+	case st != want:
+		return false, fmt.Sprintf("%v (%s)", st, why)
+	}
+	return true, ""
 }
 
 // backendActive returns the active sessions to backend name.

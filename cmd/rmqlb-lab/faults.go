@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rmqlb/rmqlb/backend"
 )
 
 // fault is one kind of failure the soak injects and then repairs. Its
@@ -199,8 +201,8 @@ func freezeBroker(ctx context.Context, l *lab, host string, r *cycleResult) erro
 		totals = map[string]int{}
 		var left []string
 		why, err := l.eachRunningStatus(func(name string, s *statusView) string {
-			if st, _ := s.check(host); st != "DOWN" {
-				left = append(left, fmt.Sprintf("%s's check is %s", name, st))
+			if down, got := s.checkIs(host, backend.Down); !down {
+				left = append(left, fmt.Sprintf("%s's check is %s", name, got))
 			}
 			n, ok := s.backendActive(host)
 			if !ok {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/integration/netlab"
 )
 
@@ -215,8 +216,8 @@ func (l *lab) waitAllUp(ctx context.Context, timeout time.Duration) error {
 func (l *lab) allUp() (bool, string) {
 	why, err := l.eachRunningStatus(func(name string, s *statusView) string {
 		for _, b := range l.layout.Brokers {
-			if st, why := s.check(b.Name); st != "UP" {
-				return fmt.Sprintf("%s: check of %s is %q (%s)", name, b.Name, st, why)
+			if up, got := s.checkIs(b.Name, backend.Up); !up {
+				return fmt.Sprintf("%s: check of %s is %s", name, b.Name, got)
 			}
 		}
 		return ""

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/integration/netlab"
 )
 
@@ -256,8 +257,8 @@ func (l *lab) freezeStep(ctx context.Context, r *stepResult, m string) ([]string
 		if err != nil {
 			return false, err.Error()
 		}
-		st, _ := s.check(m)
-		return st == "DOWN", fmt.Sprintf("check of %s on %s is %s", m, m, st)
+		down, got := s.checkIs(m, backend.Down)
+		return down, fmt.Sprintf("check of %s on %s is %s", m, m, got)
 	})
 	if err != nil {
 		errs = append(errs, err.Error())

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rmqlb/rmqlb/backend"
 )
 
 // soakOptions are the flags of the fault soak.
@@ -348,7 +350,7 @@ func (l *lab) measureCycle(r *cycleResult) {
 	}
 	seen := map[string]bool{}
 	for _, c := range l.states.changes() {
-		if c.State != "DOWN" || c.At.Before(r.FaultAt) || c.At.After(r.End) {
+		if c.State != backend.Down.String() || c.At.Before(r.FaultAt) || c.At.After(r.End) {
 			continue
 		}
 		if c.Host == r.Target || c.Backend == r.Target {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rmqlb/rmqlb/backend"
 )
 
 // svgTimeline is what one SVG timeline shows over [From, To): confirms and
@@ -49,7 +51,13 @@ const (
 
 var hostColours = []string{"#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"}
 
-var stateColours = map[string]string{"UP": "#2ca02c", "DOWN": "#d62728", "DEGRADED": "#ffbf00", "DRAIN": "#17becf", "MAINT": "#7f7f7f"}
+var stateColours = map[string]string{
+	backend.Up.String():       "#2ca02c",
+	backend.Down.String():     "#d62728",
+	backend.Degraded.String(): "#ffbf00",
+	backend.Drain.String():    "#17becf",
+	backend.Maint.String():    "#7f7f7f",
+}
 
 // bins counts the times of ts in consecutive bins of width bin from from
 // to to.

@@ -233,13 +233,13 @@ func (w *stateWatch) poll(d *daemon) {
 		w.tl.Logf("%s: effective priority %s", h, c)
 	}
 	for _, b := range w.names {
-		st, why := s.check(b)
-		if st == "" {
+		st, why, ok := s.check(b)
+		if !ok {
 			continue
 		}
-		c, changed, seen := w.set(h+"/check/"+b, st)
+		c, changed, seen := w.set(h+"/check/"+b, st.String())
 		if changed {
-			w.record(h, b, st)
+			w.record(h, b, st.String())
 		}
 		if changed && seen {
 			w.tl.Logf("%s: check of %s %s (%s)", h, b, c, why)
