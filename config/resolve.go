@@ -502,11 +502,8 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		r.check(p.k("on_marked_down"), err)
 		l.OnMarkedDown = o
 	}
-	var pp proxyproto.Version
-	switch f.ProxyProtocol {
-	case "", "none", "v1", "v2":
-		pp, _ = proxyproto.ParseVersion(f.ProxyProtocol)
-	default:
+	pp, err := proxyproto.ParseVersion(f.ProxyProtocol)
+	if err != nil {
 		r.errf(p.k("proxy_protocol"), "must be v1, v2 or none, not %q", f.ProxyProtocol)
 	}
 	if l.IdleTimeout < 0 {

@@ -154,6 +154,19 @@ func TestListenerTrackNeedsChecks(t *testing.T) {
 // the data path does.
 func TestProxyProtocolResolved(t *testing.T) {
 	data := strings.Replace(base, "check: {type: tcp}}", "check: {type: tcp}, proxy_protocol: none}", 1)
+	// The listener's key and the backend's follow one rule: the same
+	// values, in any case.
+	upper := strings.NewReplacer("proxy_protocol: v2", "proxy_protocol: V2", "proxy_protocol: none", "proxy_protocol: None").Replace(data)
+	if !strings.Contains(upper, "    proxy_protocol: V2\n") || !strings.Contains(upper, "proxy_protocol: None}") {
+		t.Fatalf("the test's file lacks the listener's or the backend's proxy_protocol key:\n%s", upper)
+	}
+	for _, data := range []string{data, upper} {
+		testProxyProtocolResolved(t, data)
+	}
+}
+
+func testProxyProtocolResolved(t *testing.T, data string) {
+	t.Helper()
 	c, err := Parse([]byte(data))
 	if err != nil {
 		t.Fatal(err)
