@@ -61,6 +61,9 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultFinTimeout is used when Config.FinTimeout is 0.
 	DefaultFinTimeout = 30 * time.Second
+	// DefaultPersistenceNetmask is used when Config.PersistenceNetmask
+	// is 0: each client address sticks on its own.
+	DefaultPersistenceNetmask = 32
 	// MaxWeight is the largest backend weight accepted (LVS's range;
 	// HAProxy's 0..256 fits in it).
 	MaxWeight = 65535
@@ -117,8 +120,9 @@ type Config struct {
 	// and for PersistenceTimeout after the last one closes. 0 = off.
 	PersistenceTimeout time.Duration
 	// PersistenceNetmask is the IPv4 prefix length applied to client
-	// addresses for persistence (1..32). 0 means 32. IPv6 clients always
-	// use their full address.
+	// addresses for persistence (1..32). 0 means
+	// DefaultPersistenceNetmask. IPv6 clients always use their full
+	// address.
 	PersistenceNetmask int
 	// MaxConn caps the listener's concurrent client connections; past it
 	// new connections are closed at once and counted as refused. 0 means
@@ -254,7 +258,7 @@ func (c Config) withDefaults() Config {
 		c.Policy = PolicyRoundRobin
 	}
 	if c.PersistenceNetmask == 0 {
-		c.PersistenceNetmask = 32
+		c.PersistenceNetmask = DefaultPersistenceNetmask
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout

@@ -110,7 +110,8 @@ listeners:
 	l := c.Listeners[0]
 	if l.Policy != balancer.PolicyRoundRobin || l.ConnectTimeout != balancer.DefaultConnectTimeout || l.KeepAlive != balancer.DefaultKeepAlive ||
 		l.GracefulTimeout != balancer.DefaultGracefulTimeout || l.Retries != DefaultRetries || l.OnMarkedDown != ShutdownSessions ||
-		l.HandshakeTimeout != balancer.DefaultHandshakeTimeout || l.FinTimeout != balancer.DefaultFinTimeout {
+		l.HandshakeTimeout != balancer.DefaultHandshakeTimeout || l.FinTimeout != balancer.DefaultFinTimeout ||
+		l.PersistenceNetmask != balancer.DefaultPersistenceNetmask {
 		t.Errorf("listener defaults: %+v", l)
 	}
 	ck := l.Backends[0].Check

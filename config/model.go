@@ -162,7 +162,8 @@ type Listener struct {
 	Policy balancer.Policy
 	// PersistenceTimeout turns on source persistence; 0 (default): off.
 	PersistenceTimeout time.Duration
-	// PersistenceNetmask groups client addresses; default 32.
+	// PersistenceNetmask groups client addresses (an IPv4 prefix length,
+	// 1..32); default balancer.DefaultPersistenceNetmask.
 	PersistenceNetmask int
 	// MaxConn caps concurrent clients; 0 (default): no cap.
 	MaxConn int

@@ -476,7 +476,7 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		r.errf(p.k("persistence_timeout"), "must not be negative")
 	}
 	if l.PersistenceNetmask == 0 {
-		l.PersistenceNetmask = 32
+		l.PersistenceNetmask = balancer.DefaultPersistenceNetmask
 	}
 	if l.PersistenceNetmask < 1 || l.PersistenceNetmask > 32 {
 		r.errf(p.k("persistence_netmask"), "must be 1..32, not %d", l.PersistenceNetmask)
