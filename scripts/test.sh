@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs rmqlb's whole test suite on a fresh Debian 12 machine, as root, in
-# about 5 minutes on 2 cores (after apt-get). It installs what the tests need (RabbitMQ,
+# about 13 minutes on 2 cores (after apt-get). It installs what the tests need (RabbitMQ,
 # keepalived, HAProxy, iproute2, tcpdump, gcc for the race detector), then:
 #
 #   1. gofmt (every file formatted) and go vet ./...
