@@ -3,6 +3,7 @@ package vrrpsoak
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -42,7 +43,11 @@ func (lb *lab) snapshot() (snapshot, error) {
 				s.transitions += int(in.Counters.Transitions)
 			}
 		default:
-			s.transitions += len(keepalivedStateRE.FindAllString(vh.daemon.Output(), -1))
+			n, err := keepalivedTransitions(vh.daemon.Output())
+			if err != nil {
+				return s, fmt.Errorf("keepalived on %s: %w", name, err)
+			}
+			s.transitions += n
 		}
 	}
 	m := lb.vrrp["h1"]
@@ -118,6 +123,18 @@ func rmqlbStatus(sock string) (*control.Status, error) {
 // keepalivedStateRE matches keepalived's log line of a state change, for
 // example "(VI_1) Entering BACKUP STATE (init)".
 var keepalivedStateRE = regexp.MustCompile(`Entering (MASTER|BACKUP|FAULT) STATE`)
+
+// keepalivedTransitions counts the state changes in a keepalived's log.
+// A running keepalived has logged at least the state it entered at start:
+// a log without any is not read (keepalived logging elsewhere), and
+// counting it would report no transition without having looked.
+func keepalivedTransitions(log string) (int, error) {
+	n := len(keepalivedStateRE.FindAllString(log, -1))
+	if n == 0 {
+		return 0, errors.New("its log shows no state, not even the one it started in: its transitions cannot be counted")
+	}
+	return n, nil
+}
 
 // readPidFile reads a pid file.
 func readPidFile(path string) (int, error) {
