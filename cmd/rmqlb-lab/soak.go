@@ -343,6 +343,7 @@ func (l *lab) measureCycle(r *cycleResult) {
 		}
 	}
 	r.DeliveryDelay = l.tally.longestDelay(r.FaultAt, r.End)
+	r.Errors = append(r.Errors, unwatched(l.vips.changes(), l.states.changes(), r.FaultAt)...)
 	for _, v := range l.vips.changes() {
 		if v.At.After(r.FaultAt) && !v.At.After(r.End) {
 			r.VIPTransitions++
@@ -362,6 +363,21 @@ func (l *lab) measureCycle(r *cycleResult) {
 			r.FalseDowns = append(r.FalseDowns, k)
 		}
 	}
+}
+
+// unwatched says which of the watchers' records the cycle's counts rely
+// on had seen nothing by the fault: the VIP's holders (VIP transitions) or
+// any daemon's checks (false DOWNs). A count over records that were never
+// taken would be 0 without anything having been looked at.
+func unwatched(vips []vipChange, checks []checkChange, fault time.Time) []string {
+	var errs []string
+	if !slices.ContainsFunc(vips, func(v vipChange) bool { return v.At.Before(fault) }) {
+		errs = append(errs, "the VIP's holders were not seen before the fault: its transitions cannot be counted")
+	}
+	if !slices.ContainsFunc(checks, func(c checkChange) bool { return c.State != "" && c.At.Before(fault) }) {
+		errs = append(errs, "no daemon's checks were seen before the fault: false DOWNs cannot be counted")
+	}
+	return errs
 }
 
 // splitGaps returns the longest interval without an element of ts (sorted)

@@ -66,3 +66,33 @@ func TestLongestDelay(t *testing.T) {
 		t.Errorf("longestDelay from 150ms = %v, want 50ms", got)
 	}
 }
+
+// TestUnwatched: a cycle whose watchers saw no VIP holder or no check
+// before its fault is an error, not a cycle without transitions or false
+// DOWNs.
+func TestUnwatched(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	fault := t0.Add(time.Minute)
+	vips := []vipChange{{At: t0, Holders: []string{"rmq1"}}}
+	checks := []checkChange{{At: t0, Host: "rmq1", Backend: "rmq2", State: "UP"}}
+	if errs := unwatched(vips, checks, fault); len(errs) != 0 {
+		t.Errorf("both watched: %q", errs)
+	}
+	late := []checkChange{{At: t0, Host: "rmq1", Backend: "rmq2", State: ""}, {At: fault.Add(time.Second), Host: "rmq1", Backend: "rmq2", State: "DOWN"}}
+	for _, c := range []struct {
+		name   string
+		vips   []vipChange
+		checks []checkChange
+		want   int
+	}{
+		{"nothing", nil, nil, 2},
+		{"no VIP record", nil, checks, 1},
+		{"VIP seen only after the fault", []vipChange{{At: fault.Add(time.Second)}}, checks, 1},
+		{"no check record", vips, nil, 1},
+		{"checks seen only stopped or after the fault", vips, late, 1},
+	} {
+		if errs := unwatched(c.vips, c.checks, fault); len(errs) != c.want {
+			t.Errorf("%s: %q, want %d errors", c.name, errs, c.want)
+		}
+	}
+}
