@@ -470,7 +470,13 @@ func TestSlowStartWeights(t *testing.T) {
 	h.eventually("a back at 1 %", func() bool { return h.backendState(idA) == backend.Up && share() == 1 })
 	h.checks.get(idA).always(healthcheck.Result{})
 	h.checks.get(idB).always(healthcheck.Result{})
-	for range 20 {
+	// Halfway through the 10 s, the share is halfway (1 + 99 x 5/10, in
+	// whole percent); at the end, all of it.
+	for range 10 {
+		h.clk.Advance(500 * time.Millisecond)
+	}
+	h.eventually("a at 50 % after 5 s", func() bool { return share() == 50 })
+	for range 10 {
 		h.clk.Advance(500 * time.Millisecond)
 	}
 	h.eventually("a at 100 %", func() bool { return share() == 100 })
