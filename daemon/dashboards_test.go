@@ -22,7 +22,7 @@ const (
 )
 
 // TestAlertRules: promtool accepts the rules and their unit tests pass
-// (series in, alerts out).
+// (series in, alerts out), and the unit tests see every alert fire.
 func TestAlertRules(t *testing.T) {
 	for _, args := range [][]string{{"check", "rules", alertRules}, {"test", "rules", alertRuleTests}} {
 		out, err := exec.Command("promtool", args...).CombinedOutput()
@@ -30,18 +30,45 @@ func TestAlertRules(t *testing.T) {
 			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+	b, err := os.ReadFile(alertRuleTests)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tests struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				AlertName string      `yaml:"alertname"`
+				ExpAlerts []yaml.Node `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		}
+	}
+	if err := yaml.Unmarshal(b, &tests); err != nil {
+		t.Fatalf("%s: %v", alertRuleTests, err)
+	}
+	fired := map[string]bool{}
+	for _, tc := range tests.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if len(a.ExpAlerts) > 0 {
+				fired[a.AlertName] = true
+			}
+		}
+	}
+	for _, q := range alertQueries(t) {
+		if !fired[q.name] {
+			t.Errorf("%s: no test of %s expects it to fire", alertRuleTests, q.name)
+		}
+	}
 }
 
-// query is a PromQL expression of the rules or the dashboard.
+// query is a PromQL expression of the rules or the dashboard: name is
+// the alert's or the panel's, where says which file and which of them.
 type query struct {
-	where, expr string
+	name, where, expr string
 }
 
-// dashboardQueries returns the expressions of the alerting rules and of
-// the dashboard's panels and variables.
-func dashboardQueries(t *testing.T) []query {
+// alertQueries returns the alerting rules' expressions.
+func alertQueries(t *testing.T) []query {
 	t.Helper()
-	var qs []query
 	b, err := os.ReadFile(alertRules)
 	if err != nil {
 		t.Fatal(err)
@@ -54,12 +81,24 @@ func dashboardQueries(t *testing.T) []query {
 	if err := yaml.Unmarshal(b, &rules); err != nil {
 		t.Fatalf("%s: %v", alertRules, err)
 	}
+	var qs []query
 	for _, g := range rules.Groups {
 		for _, r := range g.Rules {
-			qs = append(qs, query{alertRules + ": " + r.Alert, r.Expr})
+			qs = append(qs, query{r.Alert, alertRules + ": " + r.Alert, r.Expr})
 		}
 	}
-	b, err = os.ReadFile(dashboardJSON)
+	if len(qs) == 0 {
+		t.Fatalf("%s: no alerting rule", alertRules)
+	}
+	return qs
+}
+
+// dashboardQueries returns the expressions of the alerting rules and of
+// the dashboard's panels and variables.
+func dashboardQueries(t *testing.T) []query {
+	t.Helper()
+	qs := alertQueries(t)
+	b, err := os.ReadFile(dashboardJSON)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,12 +116,12 @@ func dashboardQueries(t *testing.T) []query {
 	}
 	for _, p := range dash.Panels {
 		for _, tg := range p.Targets {
-			qs = append(qs, query{dashboardJSON + ": panel " + p.Title, tg.Expr})
+			qs = append(qs, query{p.Title, dashboardJSON + ": panel " + p.Title, tg.Expr})
 		}
 	}
 	for _, v := range dash.Templating.List {
 		if v.Definition != "" {
-			qs = append(qs, query{dashboardJSON + ": variable " + v.Name, v.Definition})
+			qs = append(qs, query{v.Name, dashboardJSON + ": variable " + v.Name, v.Definition})
 		}
 	}
 	return qs
