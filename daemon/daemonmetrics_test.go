@@ -15,8 +15,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"go.uber.org/zap"
 
 	"github.com/rmqlb/rmqlb/control"
@@ -88,10 +86,9 @@ func scrapeText(t *testing.T, addr string) map[string]*dto.MetricFamily {
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		t.Errorf("content type %q", ct)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(resp.Body)
+	mfs, err := metricstest.ParseText(resp.Body)
 	if err != nil {
-		t.Fatalf("parsing the scrape: %v", err)
+		t.Fatal(err)
 	}
 	return mfs
 }

@@ -67,6 +67,10 @@
 //     gives it back by priority when keepalived starts again (the
 //     rollback). The clean-stop bound, RFC 5798's, is loose for VRRPv2,
 //     whose Skew_Time is (256 - priority) / 256 s whatever the interval.
+//   - TestDashboardMetricsOfTheBinary: every metric, label and selected
+//     label value of the alerting rules and the Grafana dashboard is in a
+//     scrape of the rmqlb program, master of a VRRP instance with a
+//     checked listener.
 //   - TestBadInput: each kind of bad advert dropped and counted by reason.
 //   - TestE2ERabbitMQ: a two-node RabbitMQ cluster behind rmqlb: 100 AMQP
 //     connections spread over both brokers, producer/consumer across two

@@ -28,9 +28,10 @@
 // as a Note with its file, line and why ("no equivalent: ...", "http mode:
 // rmqlb proxies TCP"); a Note also marks a translation that does not do
 // exactly what the source did (a TCP connect check becomes rmqlb's AMQP
-// handshake check). The readers mark each statement they translate; a
-// sweep reports the rest, so that a directive the translators do not know
-// is reported, not lost. A directive the inputs do not write takes rmqlb's
+// handshake check, except on RabbitMQ's ports that do not speak AMQP,
+// where it stays a TCP connect). The readers mark each statement they
+// translate; a sweep reports the rest, so that a directive the
+// translators do not know is reported, not lost. A directive the inputs do not write takes rmqlb's
 // default, which the file therefore leaves out.
 //
 // The readers are small and this package's own: keepalived.conf has no Go

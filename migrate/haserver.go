@@ -296,7 +296,11 @@ func (t *haT) servers(l *listener, back haProxy) {
 		}
 		switch {
 		case sp.check == nil || !*sp.check:
-			t.ns.change(ln.pos, ln.text(), "HAProxy does not check this server: rmqlb checks it with an AMQP handshake (write check type: none to leave it unchecked)")
+			how := "an AMQP handshake"
+			if why := tcpCheck(b); why != "" {
+				how = why
+			}
+			t.ns.change(ln.pos, ln.text(), "HAProxy does not check this server: rmqlb checks it with "+how+" (write check type: none to leave it unchecked)")
 		default:
 			b.check = check{interval: sp.inter, fast: sp.fastinter, down: sp.downinter, rise: sp.rise, fall: sp.fall,
 				slowstart: sp.slowstart, timeout: checkTimeout}
@@ -312,7 +316,9 @@ func (t *haT) servers(l *listener, back haProxy) {
 					b.check.address = ap
 				}
 			}
-			if !noted && !otherCheck {
+			// HAProxy's check is a TCP connect: on a port that does
+			// not speak AMQP, rmqlb's is one too.
+			if tcpCheck(b) == "" && !noted && !otherCheck {
 				l.later = append(l.later, Note{Pos: ln.pos, Directive: ln.text(), Kind: Changed, Why: whyTCPCheck})
 				noted = true
 			}

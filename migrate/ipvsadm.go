@@ -33,7 +33,6 @@ func translateIPVSAdm(rules []*ipvsRule, ns *notes) []*listener {
 				continue
 			}
 			ipvsServiceOptions(l, r)
-			l.later = append(l.later, Note{Pos: r.pos, Directive: text, Kind: Changed, Why: whyNoCheck})
 			services[key] = l
 			out = append(out, l)
 		case "-a", "-e":
@@ -59,6 +58,20 @@ func translateIPVSAdm(rules []*ipvsRule, ns *notes) []*listener {
 		if len(l.backends) == 0 {
 			ns.skip(l.pos, l.what, "has no real server that rmqlb can use: the listener is left out")
 			continue
+		}
+		amqp, tcp := false, ""
+		for _, b := range l.backends {
+			if why := tcpCheck(b); why == "" {
+				amqp = true
+			} else if tcp == "" {
+				tcp = why
+			}
+		}
+		if amqp {
+			l.later = append(l.later, Note{Pos: l.pos, Directive: l.what, Kind: Changed, Why: whyNoCheck})
+		}
+		if tcp != "" {
+			l.later = append(l.later, Note{Pos: l.pos, Directive: l.what, Kind: Changed, Why: "LVS set by hand checks nothing: rmqlb checks with " + tcp})
 		}
 		kept = append(kept, l)
 	}

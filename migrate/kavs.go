@@ -273,12 +273,21 @@ func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool)
 		if ca != a || cp != port {
 			b.check.address = netip.AddrPortFrom(ca, uint16(cp))
 		}
-		if *first {
+		// On a port that does not speak AMQP, a TCP connect as
+		// keepalived's.
+		if tcpCheck(b) == "" && *first {
 			l.later = append(l.later, Note{Pos: tcp.pos, Directive: tcp.text(), Kind: Changed, Why: whyTCPCheck})
 			*first = false
 		}
 	} else if len(checkers) == 0 {
-		t.ns.change(n.pos, n.text(), "keepalived does not check it: rmqlb checks it with an AMQP handshake (write check type: none to leave it unchecked)")
+		how := "an AMQP handshake"
+		if why := tcpCheck(b); why != "" {
+			how = why
+		}
+		t.ns.change(n.pos, n.text(), "keepalived does not check it: rmqlb checks it with "+how+" (write check type: none to leave it unchecked)")
+	} else {
+		// Its checkers are reported: rmqlb's check, by its port.
+		tcpCheck(b)
 	}
 	b.check.interval = s.interval
 	b.check.fast = s.fast

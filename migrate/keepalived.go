@@ -79,7 +79,7 @@ const (
 	whyNetwork  = "no equivalent: rmqlb manages only its VIPs; put this in the system's network configuration"
 	whyRFC      = "no equivalent: rmqlb behaves as RFC 3768 / RFC 5798 say"
 	whyIPv6     = "no equivalent: rmqlb runs VRRP over IPv4 only"
-	whyAMQP     = "no equivalent: rmqlb checks with AMQP (the backend gets an AMQP handshake check)"
+	whyAMQP     = "no equivalent: rmqlb checks with AMQP (the backend gets an AMQP handshake check, or a TCP connect on RabbitMQ's ports that do not speak AMQP)"
 	whyUnknown  = "not known to rmqlb import: check whether it matters"
 	whyRouterID = "no equivalent: rmqlb names its instances, not the host"
 )

@@ -35,7 +35,10 @@ const (
 	bashPath = "/usr/share/bash-completion/completions/rmqlb"
 	zshPath  = "/usr/share/zsh/vendor-completions/_rmqlb"
 	docPath  = "/usr/share/doc/rmqlb/README.md"
-	example  = "/usr/share/doc/rmqlb/examples/rmqlb.yaml"
+	// runDir holds the control socket and the lock of a daemon that
+	// runs (the unit's RuntimeDirectory, or made by the daemon).
+	runDir  = "/run/rmqlb"
+	example = "/usr/share/doc/rmqlb/examples/rmqlb.yaml"
 	// wantsLink is what `systemctl enable rmqlb` makes.
 	wantsLink = "/etc/systemd/system/multi-user.target.wants/rmqlb.service"
 )
@@ -101,7 +104,7 @@ func buildPackages(t *testing.T, dir string) (deb1, deb2 string) {
 }
 
 // cleanup puts the machine back as the test found it: the package purged,
-// its statoverrides, /etc/rmqlb and the enable link gone, and the user and
+// its statoverrides, /etc/rmqlb, /run/rmqlb and the enable link gone, and the user and
 // group rmqlb deleted unless they were there before.
 func cleanup(t *testing.T, userBefore, groupBefore bool) {
 	if packageStatus() != "" {
@@ -115,6 +118,7 @@ func cleanup(t *testing.T, userBefore, groupBefore bool) {
 		}
 	}
 	os.RemoveAll(confDir)
+	os.RemoveAll(runDir)
 	os.Remove(wantsLink)
 	if _, err := user.Lookup("rmqlb"); err == nil && !userBefore {
 		if out, err := run("userdel", "rmqlb"); err != nil {
@@ -152,6 +156,17 @@ func daemonsRunning() []string {
 	return pids
 }
 
+// netnsOf returns the network namespace of process pid ("self" for this
+// one), as its /proc link names it: net:[INODE].
+func netnsOf(t *testing.T, pid string) string {
+	t.Helper()
+	ns, err := os.Readlink("/proc/" + pid + "/ns/net")
+	if err != nil {
+		t.Fatalf("network namespace of pid %s: %v", pid, err)
+	}
+	return ns
+}
+
 // TestDebInstall installs, checks, upgrades, removes and purges the
 // package on this machine.
 func TestDebInstall(t *testing.T) {
@@ -163,7 +178,7 @@ func TestDebInstall(t *testing.T) {
 	if st := packageStatus(); st != "" {
 		t.Fatalf("a package rmqlb is known to dpkg here (%s): not touching it", st)
 	}
-	for _, p := range append([]string{confDir, wantsLink}, installed...) {
+	for _, p := range append([]string{confDir, runDir, wantsLink}, installed...) {
 		if exists(p) {
 			t.Fatalf("%s exists before the install: not touching this machine's rmqlb", p)
 		}
@@ -300,8 +315,13 @@ func TestDebInstall(t *testing.T) {
 	}
 	defer logFile.Close()
 	daemonLog := func() string { b, _ := os.ReadFile(logFile.Name()); return string(b) }
+	// The daemon runs in a network namespace of its own, made for it
+	// (unshare): even inert, it never runs in the machine's. The
+	// namespace goes with the last process in it, which the cleanup
+	// below stops.
 	daemon := exec.Command(binPath, "run", "--config", confPath)
 	daemon.Stdout, daemon.Stderr = logFile, logFile
+	daemon.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNET}
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -335,6 +355,11 @@ func TestDebInstall(t *testing.T) {
 		}
 	}
 	waitUntil("the daemon answers", func() bool { v, _ := statusOf(); return v == version2 })
+	hostNS := netnsOf(t, "self")
+	daemonNS := netnsOf(t, strconv.Itoa(daemon.Process.Pid))
+	if daemonNS == hostNS {
+		t.Fatalf("the daemon runs in the machine's network namespace (%s)", hostNS)
+	}
 	out := must(t, "dpkg", "-i", deb1)
 	if !strings.Contains(out, "upgraded: pid ") {
 		t.Errorf("dpkg -i of the other version while the daemon runs: %q, want rmqlb upgrade's answer", out)
@@ -342,6 +367,11 @@ func TestDebInstall(t *testing.T) {
 	v, pid := statusOf()
 	if v != version1 || pid == daemon.Process.Pid {
 		t.Errorf("after the package's upgrade the daemon is version %q, pid %d (was %d)", v, pid, daemon.Process.Pid)
+	}
+	if pid > 0 {
+		if ns := netnsOf(t, strconv.Itoa(pid)); ns != daemonNS {
+			t.Errorf("the new daemon runs in network namespace %s, want its predecessor's %s (the machine's is %s)", ns, daemonNS, hostNS)
+		}
 	}
 	select {
 	case err := <-exited:
@@ -377,13 +407,13 @@ func TestDebInstall(t *testing.T) {
 		t.Errorf("dpkg -r removed %s (only a purge should)", confPath)
 	}
 
-	// Purge: the configuration, the statoverrides and the link go; the
-	// system user stays (postrm says why).
+	// Purge: the configuration, the statoverrides, the daemon's runtime
+	// directory and the link go; the system user stays (postrm says why).
 	must(t, "dpkg", "-P", "rmqlb")
 	if st := packageStatus(); st != "" && !strings.HasSuffix(st, "not-installed") {
 		t.Errorf("after dpkg -P: status %q", st)
 	}
-	for _, p := range []string{confDir, wantsLink} {
+	for _, p := range []string{confDir, runDir, wantsLink} {
 		if exists(p) {
 			t.Errorf("%s left after dpkg -P", p)
 		}

@@ -2,6 +2,7 @@ package metricstest
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Gather gathers g and returns its families by name; it fails the test if
@@ -187,4 +190,15 @@ func RequireFamilies(t testing.TB, mfs map[string]*dto.MetricFamily, want map[st
 			t.Errorf("metric family %s is not in the list of this test", name)
 		}
 	}
+}
+
+// ParseText parses a scrape in the text exposition format into its
+// families by name.
+func ParseText(r io.Reader) (map[string]*dto.MetricFamily, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the scrape: %w", err)
+	}
+	return mfs, nil
 }

@@ -1,0 +1,72 @@
+package integration
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/rmqlb/rmqlb/internal/metricstest"
+)
+
+// TestDashboardMetricsOfTheBinary: every metric the alerting rules and
+// the Grafana dashboard use is in a scrape of the rmqlb program running
+// in a lab host (a VRRP instance it is master of, a listener with a
+// checked backend), with every label they select or group by and every
+// value they select. The daemon package's TestDashboardMetrics does the
+// same with a daemon on a fake clock.
+func TestDashboardMetricsOfTheBinary(t *testing.T) {
+	l := newLab(t)
+	h1, h3 := l.Host("h1"), l.Host("h3")
+	if _, err := h3.ServeBanner(netip.AddrPortFrom(h3.Addr, 7001)); err != nil {
+		t.Fatal(err)
+	}
+	metrics := netip.AddrPortFrom(h1.Addr, 9187)
+	d := newDaemon(t, l, h1, daemonConf{LogLevel: "info", VRRP: []vrrpConf{{Priority: 150}}, Listeners: fmt.Sprintf(`  - name: amqp
+    bind: %s
+    check: {type: tcp, interval: 200ms, timeout: 200ms, rise: 1, fall: 2}
+    backends:
+      - {name: b1, address: %s:7001}
+`, vipAP, h3.Addr)})
+	conf, err := os.ReadFile(d.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(d.path, append([]byte("metrics_listen: "+metrics.String()+"\n"), conf...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.start()
+	if err := d.waitState("MASTER", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Scrape once the backend is UP: its checks have run.
+	var mfs map[string]*dto.MetricFamily
+	if err := waitFor(5*time.Second, func() (bool, error) {
+		text, err := scrape(h1, metrics)
+		if err != nil {
+			return false, err
+		}
+		if mfs, err = metricstest.ParseText(strings.NewReader(text)); err != nil {
+			return false, err
+		}
+		for _, m := range mfs["rmqlb_backend_up"].GetMetric() {
+			if m.GetGauge().GetValue() == 1 {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("rmqlb_backend_up is not 1")
+	}); err != nil {
+		t.Fatalf("scraping %s: %v\nrmqlb: %s", metrics, err, d.proc.Tail(20))
+	}
+	qs := metricstest.DashboardQueries(t, "../dist/prometheus/rmqlb-alerts.yml", "../dist/grafana/rmqlb.json")
+	for _, q := range qs {
+		for _, p := range metricstest.QueryProblems(q, mfs) {
+			t.Error(p)
+		}
+	}
+	t.Logf("%d queries of the rules and the dashboard checked against %d families of the program's scrape", len(qs), len(mfs))
+}
