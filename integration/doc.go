@@ -49,6 +49,12 @@
 //     per move, none otherwise, no failed connect); a VIP added to the
 //     group, backup first, is held by the master at once, no advert
 //     dropped.
+//   - TestReloadBackendsNetns: `rmqlb reload` removing a backend of each of
+//     two listeners and adding a checked one: the removed backend's
+//     sessions closed under on_marked_down shutdown-sessions (and logged as
+//     ended by the removal), kept under keep-sessions; the sessions of the
+//     backends that stay carry on; the added one takes new sessions once
+//     its first check passed; no VRRP state change.
 //
 // A failed connect counts unless the probe itself was kept off the CPU
 // for longer than its timeout right after starting it (it then timed out

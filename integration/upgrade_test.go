@@ -163,18 +163,7 @@ func TestUpgradeInPlace(t *testing.T) {
 	if err := d.waitState("MASTER", 3*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(5*time.Second, func() (bool, error) {
-		s, err := d.status()
-		if err != nil {
-			return false, err
-		}
-		for _, b := range []string{"b1", "b2"} {
-			if bs := s.backend(b); bs == nil || !strings.EqualFold(bs.State, "up") {
-				return false, fmt.Errorf("backend %s: %+v", b, bs)
-			}
-		}
-		return true, nil
-	}); err != nil {
+	if err := d.waitBackendsUp(5*time.Second, "b1", "b2"); err != nil {
 		t.Fatal(err)
 	}
 	if st := keepalivedStates(kp.Output()); len(st) == 0 || st[len(st)-1] != "BACKUP" {
