@@ -25,7 +25,9 @@ func TestAssessExitCodes(t *testing.T) {
 			ExitDegraded, "last reload refused as a whole: line 3: listeners[0].bind: bad"},
 		{"reload refused in part", func(s *Status) { s.Reload.Refused = []string{"listener mgmt: address in use"} },
 			ExitDegraded, "last reload refused: listener mgmt: address in use"},
-		{"reload needing a restart", func(s *Status) { s.Reload.Pending = []string{"line 7: priority: changed"} }, ExitHealthy, ""},
+		{"reload needing a restart", func(s *Status) {
+			s.Reload.Pending = []string{"line 7: vrrp_instances[0].interface: changed from eth0 to eth2: needs a restart"}
+		}, ExitHealthy, ""},
 		{"VRRP FAULT", func(s *Status) { s.VRRP[0].State, s.VRRP[0].Reason = vrrp.StateFault, "link down" },
 			ExitDegraded, "VRRP rabbitmq FAULT: link down"},
 		{"owner fault", func(s *Status) { s.VRRP[0].OwnerFault = "adding VIP: EPERM" },

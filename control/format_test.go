@@ -63,7 +63,7 @@ func fullFixture() Status {
 	s.Reload = &Reload{At: now.Add(-10 * time.Minute), Error: "",
 		Applied: []string{"listener amqp updated"},
 		Refused: []string{"listener mgmt: bind 10.77.0.100:15672: address already in use"},
-		Pending: []string{"line 7: vrrp_instances[0].priority: changed: needs a restart"}}
+		Pending: []string{"line 7: vrrp_instances[0].interface: changed from eth0 to eth2: needs a restart"}}
 	vip2 := netip.MustParsePrefix("10.77.0.101/24")
 	vip3 := netip.MustParsePrefix("fd00:77::101/64")
 	m := s.VRRP[0]
