@@ -136,15 +136,8 @@ func TestRequestSizeLimit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rmqlb.sock")
 	called := false
 	s := &Server{Path: path, MaxRequest: 1024, Handler: func(ctx context.Context, req Request) (any, error) { called = true; return "ok", nil }}
-	ln, err := s.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
-	err = Call(path, Request{Command: "status", Args: []string{strings.Repeat("x", 2000)}}, nil, time.Second)
+	serve(t, s)
+	err := Call(path, Request{Command: "status", Args: []string{strings.Repeat("x", 2000)}}, nil, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "longer than 1024 bytes") || called {
 		t.Fatalf("oversized request: %v (handler called %v)", err, called)
 	}
@@ -222,14 +215,7 @@ func TestCommandContext(t *testing.T) {
 			dl, _ := ctx.Deadline()
 			return answer{PID: pid, Long: time.Until(dl) > time.Minute, Privileged: PeerPrivileged(ctx)}, nil
 		}}
-	ln, err := s.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
+	serve(t, s)
 	for cmd, long := range map[string]bool{"status": false, "upgrade": true} {
 		var got answer
 		if err := Call(path, Request{Command: cmd}, &got, 5*time.Second); err != nil {

@@ -34,14 +34,7 @@ func TestCallWithFiles(t *testing.T) {
 		servedc <- files
 		return WithFiles{Result: map[string]int{"files": len(files)}, Files: files}, nil
 	}}
-	ln, err := s.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
+	serve(t, s)
 
 	var got map[string]int
 	files, err := CallWithFiles(path, Request{Command: "handover"}, &got, 2*time.Second)

@@ -55,13 +55,22 @@ type Server struct {
 	CommandTimeouts map[string]time.Duration
 	// Group, when set, names a group whose members may use the socket
 	// too: the socket file becomes mode 0660 and is owned by it. Empty
-	// (the default): root and the daemon's user only.
+	// (the default): root and the daemon's user only. Listen and Inherit
+	// read it; SetGroup changes the group of a running server.
 	Group string
 	// MaxRequest bounds a request line in bytes. Default:
 	// DefaultMaxRequest.
 	MaxRequest int
 
-	gid int // Group's id, -1 without; set by Listen
+	// gid is the control group's id plus one, 0 without a group: set by
+	// Listen, Inherit and SetGroup, read by every connection's check.
+	gid atomic.Int64
+}
+
+// groupID returns the control group's id, and false without one.
+func (s *Server) groupID() (int, bool) {
+	g := s.gid.Load()
+	return int(g - 1), g > 0
 }
 
 // Listen creates the socket. It is created under a temporary name in a
@@ -99,25 +108,27 @@ func (s *Server) Listen() (net.Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if err := s.lookupGroup(); err != nil {
+	gid, err := lookupGroup(s.Group)
+	if err != nil {
 		return fail("looking up the control socket's group", err)
 	}
-	if err := s.setAccess(staged); err != nil {
+	if err := setAccess(staged, gid); err != nil {
 		return fail("creating control socket", err)
 	}
+	s.gid.Store(int64(gid + 1))
 	if err := os.Rename(staged, s.Path); err != nil {
 		return fail("placing control socket", err)
 	}
 	return &placedListener{UnixListener: ul, path: s.Path}, nil
 }
 
-// setAccess gives the socket file at path its mode and group: 0600, or
-// 0660 owned by Group.
-func (s *Server) setAccess(path string) error {
+// setAccess gives the socket file at path its mode and group: 0600
+// without a group (gid -1), or 0660 owned by group gid.
+func setAccess(path string, gid int) error {
 	mode := os.FileMode(0o600)
-	if s.gid >= 0 {
+	if gid >= 0 {
 		mode = 0o660
-		if err := os.Lchown(path, -1, s.gid); err != nil {
+		if err := os.Lchown(path, -1, gid); err != nil {
 			return fmt.Errorf("setting control socket group: %w", err)
 		}
 	}
@@ -127,18 +138,34 @@ func (s *Server) setAccess(path string) error {
 	return nil
 }
 
-// lookupGroup resolves Group into s.gid (-1 without).
-func (s *Server) lookupGroup() error {
-	s.gid = -1
-	if s.Group == "" {
-		return nil
+// lookupGroup resolves the group named group into its id, -1 for "".
+func lookupGroup(group string) (int, error) {
+	if group == "" {
+		return -1, nil
 	}
-	g, err := user.LookupGroup(s.Group)
+	g, err := user.LookupGroup(group)
 	if err != nil {
+		return -1, err
+	}
+	return strconv.Atoi(g.Gid)
+}
+
+// SetGroup changes the control group of a server that listens (a reload
+// of control_group): the socket file becomes mode 0660 owned by group, or
+// 0600 with group "", and from then on the new group's members are
+// answered and the old group's refused. Connections accepted before are
+// answered as they were. On error nothing changed. SetGroup is safe to
+// call while Serve runs, but not concurrently with itself.
+func (s *Server) SetGroup(group string) error {
+	gid, err := lookupGroup(group)
+	if err != nil {
+		return fmt.Errorf("looking up the control socket's group %q: %w", group, err)
+	}
+	if err := setAccess(s.Path, gid); err != nil {
 		return err
 	}
-	s.gid, err = strconv.Atoi(g.Gid)
-	return err
+	s.gid.Store(int64(gid + 1))
+	return nil
 }
 
 // Inherit returns a listener on the control socket handed over by the
@@ -148,12 +175,14 @@ func (s *Server) lookupGroup() error {
 // applies). The listener removes the socket file when closed.
 func (s *Server) Inherit(f *os.File) (net.Listener, error) {
 	defer f.Close()
-	if err := s.lookupGroup(); err != nil {
+	gid, err := lookupGroup(s.Group)
+	if err != nil {
 		return nil, fmt.Errorf("looking up the control socket's group: %w", err)
 	}
-	if err := s.setAccess(s.Path); err != nil {
+	if err := setAccess(s.Path, gid); err != nil {
 		return nil, fmt.Errorf("inheriting the control socket: %w", err)
 	}
+	s.gid.Store(int64(gid + 1))
 	ln, err := net.FileListener(f)
 	if err != nil {
 		return nil, fmt.Errorf("inheriting the control socket: %w", err)
@@ -372,7 +401,7 @@ func (s *Server) authorize(c net.Conn) (peerCred, error) {
 	if ucred.Uid == 0 || int(ucred.Uid) == os.Getuid() {
 		return cred, nil
 	}
-	if s.Group != "" && s.gid >= 0 && (int(ucred.Gid) == s.gid || inGroups(int(ucred.Pid), s.gid)) {
+	if gid, ok := s.groupID(); ok && (int(ucred.Gid) == gid || inGroups(int(ucred.Pid), gid)) {
 		return cred, nil
 	}
 	return cred, fmt.Errorf("refused: uid %d is not root, the daemon's user or in the control group", ucred.Uid)

@@ -83,6 +83,14 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		d.opt.Level.SetLevel(nc.LogLevel)
 		applied("log_level %s", nc.LogLevel)
 	}
+	if p.ControlGroup {
+		if err := d.ctl.SetGroup(nc.ControlGroup); err != nil {
+			refuse("control_group", err)
+			failed.controlGroup = true
+		} else {
+			applied("control_group %q", nc.ControlGroup)
+		}
+	}
 
 	// Listeners that go away (removed, or replaced on a new address)
 	// stop before anything binds.
@@ -286,12 +294,14 @@ func tracksChangedListener(in *config.VRRPInstance, p Plan) bool {
 }
 
 // leftovers is what failed changes leave running: by listener name its
-// old version (nil: none), the VRRP instances that could not be added, and
-// those whose new settings could not be applied.
+// old version (nil: none), the VRRP instances that could not be added,
+// those whose new settings could not be applied, and the control group
+// when the new one could not be set.
 type leftovers struct {
-	listeners map[string]*config.Listener
-	instances map[string]bool
-	settings  map[string]bool
+	listeners    map[string]*config.Listener
+	instances    map[string]bool
+	settings     map[string]bool
+	controlGroup bool // the control group stays the old one
 }
 
 // running is the model the daemon runs after applying p from old to nc:
@@ -300,11 +310,14 @@ type leftovers struct {
 // (a restart) keeps its old configuration, with nc's place in the file,
 // and one whose new settings failed keeps its old settings with nc's
 // track rules and notify hooks (which were applied); so does the control
-// socket. The next reload then finds the same differences again, and a
+// socket, and the control group when setting the new one failed. The next reload then finds the same differences again, and a
 // file changed back finds none.
 func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 	c := *nc
-	c.ControlSocket, c.ControlGroup = old.ControlSocket, old.ControlGroup
+	c.ControlSocket = old.ControlSocket
+	if failed.controlGroup {
+		c.ControlGroup = old.ControlGroup
+	}
 	c.Listeners = nil
 	for _, l := range nc.Listeners {
 		if keep, ok := failed.listeners[l.Name]; ok {

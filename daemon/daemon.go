@@ -126,6 +126,7 @@ type Daemon struct {
 	stop   context.Context // done when Run starts to stop
 	lock   *instanceLock   // the single-instance lock, held
 	ctlLn  net.Listener    // the control socket
+	ctl    *control.Server // serves ctlLn; a reload changes its group
 	// handedOver is closed once an upgrade's new process has taken over:
 	// Run finishes the sessions and returns.
 	handedOver chan struct{}
@@ -289,6 +290,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 
 	srv := &control.Server{Path: cfg.ControlSocket, Group: cfg.ControlGroup, Handler: d.Handle, Logger: d.log,
 		CommandTimeouts: map[string]time.Duration{"upgrade": upgradeCommandTimeout, "takeover-ready": takeoverCommitTimeout}}
+	d.ctl = srv
 	if tk != nil {
 		d.ctlLn, err = srv.Inherit(tk.take(tk.offer.Control))
 	} else {

@@ -39,8 +39,8 @@
 // added and removed, and a running instance takes every new setting but
 // its interface, VRID and version live (vrrp.Instance.Update, and
 // netsetup.VIPSet.Update for its addresses and gratuitous ARP settings):
-// the VIP moves only as the new priorities say; the log level and the
-// metrics endpoint move live. What only a restart can apply is listed
+// the VIP moves only as the new priorities say; the log level, the
+// metrics endpoint and the control socket's group change live. What only a restart can apply is listed
 // with its line in the file. A reload asked for while the daemon starts
 // waits until it is ready.
 //

@@ -49,6 +49,9 @@ type Plan struct {
 	// Metrics is set when the metrics address changes (the endpoint is
 	// moved live).
 	Metrics bool
+	// ControlGroup is set when control_group changes (the control
+	// socket's group and the peers it answers change live).
+	ControlGroup bool
 	// Listeners lists listener changes; Old is nil for OpAdd, New for
 	// OpRemove.
 	Listeners []ListenerChange
@@ -122,7 +125,7 @@ func (r Restart) String() string {
 
 // Empty reports whether p changes nothing.
 func (p *Plan) Empty() bool {
-	return !p.LogLevel && !p.Metrics && len(p.Listeners) == 0 && len(p.Checks) == 0 && len(p.VRRP) == 0 && len(p.Restart) == 0
+	return !p.LogLevel && !p.Metrics && !p.ControlGroup && len(p.Listeners) == 0 && len(p.Checks) == 0 && len(p.VRRP) == 0 && len(p.Restart) == 0
 }
 
 // Diff returns the plan that turns the running configuration old into new.
@@ -131,14 +134,12 @@ func Diff(old, new *config.Config) Plan {
 	var p Plan
 	p.LogLevel = old.LogLevel != new.LogLevel
 	p.Metrics = old.MetricsListen != new.MetricsListen
+	p.ControlGroup = old.ControlGroup != new.ControlGroup
 	if old.ControlSocket != new.ControlSocket {
 		p.restart(new, "control_socket", fmt.Sprintf("changed from %s to %s", old.ControlSocket, new.ControlSocket))
 	}
 	if old.VRRPRealTimePriority != new.VRRPRealTimePriority {
 		p.restart(new, "vrrp_rt_priority", fmt.Sprintf("changed from %d to %d", old.VRRPRealTimePriority, new.VRRPRealTimePriority))
-	}
-	if old.ControlGroup != new.ControlGroup {
-		p.restart(new, "control_group", fmt.Sprintf("changed from %q to %q", old.ControlGroup, new.ControlGroup))
 	}
 	p.diffListeners(old, new)
 	p.diffChecks(old, new)

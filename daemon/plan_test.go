@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"os"
+	"os/user"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +165,11 @@ func TestDiff(t *testing.T) {
 				t.Errorf("plan %+v", p)
 			}
 		}, 1, "line 2: vrrp_rt_priority: changed from 0 to 10: needs a restart"},
+		{"control group", edit(t, "control_socket: /run/rmqlb/test.sock", "control_socket: /run/rmqlb/test.sock\ncontrol_group: "+ownGroup(t)), func(t *testing.T, p Plan) {
+			if !p.ControlGroup || p.Empty() || len(p.Listeners)+len(p.Checks)+len(p.VRRP) != 0 || p.LogLevel || p.Metrics {
+				t.Errorf("plan %+v", p)
+			}
+		}, 0, ""},
 		{"log level and metrics", edit(t, "control_socket: /run/rmqlb/test.sock", "control_socket: /run/rmqlb/test.sock\nlog_level: debug\nmetrics_listen: 127.0.0.1:9150"), func(t *testing.T, p Plan) {
 			if !p.LogLevel || !p.Metrics {
 				t.Errorf("plan %+v", p)
@@ -309,4 +317,14 @@ func TestRunningModel(t *testing.T) {
 	if run.ControlSocket != old.ControlSocket {
 		t.Errorf("control socket %s", run.ControlSocket)
 	}
+}
+
+// ownGroup is the name of the test process's group, which exists.
+func ownGroup(t *testing.T) string {
+	t.Helper()
+	g, err := user.LookupGroupId(strconv.Itoa(os.Getgid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.Name
 }
