@@ -165,44 +165,16 @@ func (d *Daemon) notifyHandedOver(pid int) {
 	}
 }
 
-// statusLine is the daemon's state in one line for the service manager:
-// each VRRP instance's state and addresses (named when there are several),
-// how many backends serve, and whether the last reload was refused, for
-// example "MASTER of 10.77.0.100, 3/3 backends up".
+// statusLine is the daemon's state in one line for the service manager,
+// as `rmqlb status` gives it (control.Assess): the summary when healthy,
+// for example "MASTER of 10.77.0.100 (rabbitmq); 3/3 backends up"; when
+// degraded, the verdict's line, " | " and the summary.
 func statusLine(s control.Status) string {
-	var parts []string
-	for _, v := range s.VRRP {
-		p := v.State.String()
-		if len(s.VRRP) > 1 {
-			p = v.Name + " " + p
-		}
-		if len(v.VIPs) > 0 {
-			addrs := make([]string, len(v.VIPs))
-			for i, pfx := range v.VIPs {
-				addrs[i] = pfx.Addr().String()
-			}
-			p += " of " + strings.Join(addrs, " ")
-		}
-		parts = append(parts, p)
-	}
-	if len(s.Listeners) > 0 {
-		up, all := 0, 0
-		for _, l := range s.Listeners {
-			for _, b := range l.Backends {
-				all++
-				if b.State.Serving() {
-					up++
-				}
-			}
-		}
-		parts = append(parts, fmt.Sprintf("%d/%d backends up", up, all))
-	}
-	if s.Reload != nil && !s.Reload.OK() {
-		parts = append(parts, "last reload refused (rmqlb status)")
-	}
-	if len(parts) == 0 {
-		return "running"
+	v := control.Assess(s)
+	line := v.Summary
+	if v.Degraded {
+		line = v.Line() + " | " + v.Summary
 	}
 	// One line: a name with a line break would end the assignment.
-	return strings.NewReplacer("\n", " ", "\r", " ").Replace(strings.Join(parts, ", "))
+	return strings.NewReplacer("\n", " ", "\r", " ").Replace(line)
 }

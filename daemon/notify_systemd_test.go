@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/sdnotifytest"
+	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -30,7 +32,7 @@ func listenNotify(t *testing.T) *sdnotifytest.Manager {
 	return m
 }
 
-var readyStatus = regexp.MustCompile(`^(INIT|BACKUP) of 192\.0\.2\.100, [0-2]/2 backends up$`)
+var readyStatus = regexp.MustCompile(`^(DEGRADED: backend amqp/[ab] DOWN .* \| )?(INIT \(v\)|BACKUP \(v\), no master heard); [0-2]/2 backends up$`)
 
 func monotonicUsec(t *testing.T) uint64 {
 	t.Helper()
@@ -77,7 +79,7 @@ func TestSystemdNotify(t *testing.T) {
 	// refresher runs on it too), then a's check failing.
 	h.checks.get(idA).always(healthcheck.Result{})
 	h.checks.get(idB).always(healthcheck.Result{})
-	waitStatus := func(want string) {
+	waitStatus := func(want *regexp.Regexp) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
@@ -87,7 +89,7 @@ func TestSystemdNotify(t *testing.T) {
 				if msg.Lifecycle() {
 					t.Fatalf("unexpected %q", msg)
 				}
-				if st, _ := msg.Get("STATUS"); st == want {
+				if st, _ := msg.Get("STATUS"); want.MatchString(st) {
 					return
 				}
 			default:
@@ -98,9 +100,9 @@ func TestSystemdNotify(t *testing.T) {
 			time.Sleep(time.Millisecond) // let the daemon's goroutines run between steps of the fake clock
 		}
 	}
-	waitStatus("MASTER of 192.0.2.100, 2/2 backends up")
+	waitStatus(regexp.MustCompile(`^MASTER of 192\.0\.2\.100 \(v\); 2/2 backends up$`))
 	h.checks.get(idA).always(healthcheck.Result{Err: errors.New("refused")})
-	waitStatus("MASTER of 192.0.2.100, 1/2 backends up")
+	waitStatus(regexp.MustCompile(`^DEGRADED: backend amqp/a DOWN \([^|]*refused\) \| MASTER of 192\.0\.2\.100 \(v\); 1/2 backends up$`))
 
 	// A reload: RELOADING=1 (with the time), then READY=1.
 	h.write(l.file("weight: 10}", "weight: 5}"))
@@ -121,7 +123,7 @@ func TestSystemdNotify(t *testing.T) {
 	if v, _ := msg.Get("READY"); v != "1" {
 		t.Fatalf("notification after a reload %q, want READY=1", msg)
 	}
-	if st, _ := msg.Get("STATUS"); strings.Contains(st, "refused") {
+	if st, _ := msg.Get("STATUS"); strings.Contains(st, "reload refused") {
 		t.Fatalf("status after a good reload: %q", st)
 	}
 
@@ -134,7 +136,7 @@ func TestSystemdNotify(t *testing.T) {
 		t.Fatalf("first notification of a refused reload %q, want RELOADING=1", msg)
 	}
 	msg = mgr.NextLifecycle(t, nil)
-	if st, _ := msg.Get("STATUS"); !msg.Has("READY=1") || !strings.HasSuffix(st, ", last reload refused (rmqlb status)") {
+	if st, _ := msg.Get("STATUS"); !msg.Has("READY=1") || !strings.HasPrefix(st, "DEGRADED: last reload refused as a whole: ") {
 		t.Fatalf("notification after a refused reload %q, want READY=1 and the refusal", msg)
 	}
 
@@ -205,19 +207,21 @@ func TestSystemdNotifyOff(t *testing.T) {
 	}
 }
 
-// TestStatusLine: the one-line status of several daemons.
+// TestStatusLine: the one-line status for the service manager is
+// `rmqlb status`'s verdict (control.Assess): the summary when healthy;
+// when degraded, the reasons, then the summary; a DEGRADED backend does
+// not count as up. It stays one line whatever the names.
 func TestStatusLine(t *testing.T) {
-	vip := func(name string, st vrrp.State, vips ...string) control.VRRP {
-		v := control.VRRP{Snapshot: vrrp.Snapshot{Name: name, State: st}}
-		for _, p := range vips {
-			v.VIPs = append(v.VIPs, netip.MustParsePrefix(p))
-		}
+	vip := netip.MustParsePrefix("10.77.0.100/24")
+	master := func(name string) control.VRRP {
+		v := control.VRRP{Snapshot: vrrp.Snapshot{Name: name, Interface: "eth0", State: vrrp.StateMaster, VIPs: []netip.Prefix{vip}}}
+		v.Addresses.VIPs = []netsetup.VIPSnapshot{{Prefix: vip, Present: true}}
 		return v
 	}
 	listener := func(states ...backend.State) balancer.Snapshot {
-		var l balancer.Snapshot
-		for _, s := range states {
-			l.Backends = append(l.Backends, balancer.BackendSnapshot{State: s})
+		l := balancer.Snapshot{Name: "amqp", Listening: true}
+		for i, st := range states {
+			l.Backends = append(l.Backends, balancer.BackendSnapshot{Name: fmt.Sprintf("r%d", i+1), State: st, LastChangeReason: "memory alarm"})
 		}
 		return l
 	}
@@ -225,15 +229,13 @@ func TestStatusLine(t *testing.T) {
 		s    control.Status
 		want string
 	}{
-		{control.Status{}, "running"},
-		{control.Status{VRRP: []control.VRRP{vip("v", vrrp.StateMaster, "10.77.0.100/24")},
-			Listeners: []balancer.Snapshot{listener(backend.Up, backend.Degraded, backend.Up)}},
-			"MASTER of 10.77.0.100, 3/3 backends up"},
-		{control.Status{VRRP: []control.VRRP{vip("a", vrrp.StateBackup, "10.0.0.1/32", "10.0.0.2/32"), vip("b", vrrp.StateFault)},
-			Listeners: []balancer.Snapshot{listener(backend.Down, backend.Drain), listener(backend.Maint, backend.Up)},
-			Reload:    &control.Reload{Refused: []string{"listener x: no"}}},
-			"a BACKUP of 10.0.0.1 10.0.0.2, b FAULT, 1/4 backends up, last reload refused (rmqlb status)"},
-		{control.Status{VRRP: []control.VRRP{vip("evil\nname", vrrp.StateInit), vip("b", vrrp.StateInit)}}, "evil name INIT, b INIT"},
+		{control.Status{}, "no VRRP instance, no listener"},
+		{control.Status{VRRP: []control.VRRP{master("rabbitmq")}, Listeners: []balancer.Snapshot{listener(backend.Up, backend.Up, backend.Drain)}},
+			"MASTER of 10.77.0.100 (rabbitmq); 2/3 backends up (1 DRAIN)"},
+		{control.Status{VRRP: []control.VRRP{master("rabbitmq")}, Listeners: []balancer.Snapshot{listener(backend.Up, backend.Degraded, backend.Drain)}},
+			"DEGRADED: backend amqp/r2 DEGRADED (memory alarm) | MASTER of 10.77.0.100 (rabbitmq); 1/3 backends up (1 DRAIN)"},
+		{control.Status{VRRP: []control.VRRP{{Snapshot: vrrp.Snapshot{Name: "evil\nname", State: vrrp.StateInit}}, {Snapshot: vrrp.Snapshot{Name: "b", State: vrrp.StateInit}}}},
+			"INIT (evil name); INIT (b)"},
 	} {
 		if got := statusLine(c.s); got != c.want {
 			t.Errorf("statusLine = %q, want %q", got, c.want)
