@@ -125,8 +125,19 @@ func TestUnitFile(t *testing.T) {
 	if !slices.Contains(strings.Fields(u.one(t, "ReadWritePaths")), rundir) {
 		t.Errorf("ReadWritePaths=%s lacks %s", u.one(t, "ReadWritePaths"), rundir)
 	}
-	if user := u.one(t, "User"); user == "" || user == "root" || user == "0" {
-		t.Errorf("User=%s, want an unprivileged user", user)
+	if user := u.one(t, "User"); user != "rmqlb" {
+		t.Errorf("User=%s, want rmqlb, the unprivileged system user of the package", user)
+	}
+	for k, want := range map[string]string{
+		// A crash or a failed start is retried; a clean stop is not.
+		"Restart": "on-failure",
+		// /run/rmqlb outlives a restart and an upgrade in place: a new
+		// daemon finds the old one's lock there.
+		"RuntimeDirectoryPreserve": "yes",
+	} {
+		if v := u.one(t, k); v != want {
+			t.Errorf("%s=%s, want %s", k, v, want)
+		}
 	}
 	caps := []string{"CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"}
 	for _, k := range []string{"AmbientCapabilities", "CapabilityBoundingSet"} {
