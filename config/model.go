@@ -62,7 +62,8 @@ type Config struct {
 	// instance on a thread of its own in the SCHED_FIFO scheduling class
 	// at that priority (vrrp.Options.RealTimePriority), so that adverts
 	// go out and are heard on time however busy the host is; it needs
-	// CAP_SYS_NICE (the systemd unit grants it). File key
+	// CAP_SYS_NICE or an RLIMIT_RTPRIO that allows the priority (the
+	// systemd unit sets LimitRTPRIO=99 and grants no CAP_SYS_NICE). File key
 	// vrrp_rt_priority, as keepalived's; 0 (the default): off, the
 	// loops run at normal priority. A change applies at the next
 	// restart.
