@@ -55,10 +55,6 @@
 //     ended by the removal), kept under keep-sessions; the sessions of the
 //     backends that stay carry on; the added one takes new sessions once
 //     its first check passed; no VRRP state change.
-//
-// A failed connect counts unless the probe itself was kept off the CPU
-// for longer than its timeout right after starting it (it then timed out
-// with its answer waiting); such attempts are logged as stalls.
 //   - TestKeepalivedBaseline: three keepalived under the link-cut and
 //     clean-stop bounds: the calibration of the harness and of the bounds.
 //   - TestInteropKeepalived: rmqlb and keepalived on one VRID, v2 PASS 1 s
@@ -100,6 +96,23 @@
 //     carrier is lost, back after SIGKILL (the stale VIP removed despite the
 //     killed daemon's socket and lock), STOPPING=1 and the VIP removed on
 //     SIGTERM.
+//   - TestNotifyHookNetns: the notify hooks of a real rmqlb run in its
+//     host's namespace with RMQLB_INSTANCE, RMQLB_STATE, RMQLB_PREV_STATE,
+//     RMQLB_VIPS and RMQLB_REASON for BACKUP, MASTER and STOP (the stop
+//     hook before rmqlb exits); status counts the runs.
+//   - TestUpgradeInPlace: three `rmqlb upgrade` in a row beside a
+//     keepalived peer under the 10 ms probe: no failed connect, every probe
+//     answered by a backend, no keepalived transition, MAINPID= then
+//     READY=1 to a service manager, the control socket, metrics endpoint
+//     and lock handed to each new process; a session opened before the
+//     first upgrade served by its process until its client closes it, one
+//     of a listener with a 2 s graceful_timeout closed 2 s after its
+//     upgrade. TestE2ERabbitMQ/upgrade-under-load does an upgrade under a
+//     RabbitMQ producer with confirms and a consumer.
+//
+// A failed connect counts unless the probe itself was kept off the CPU
+// for longer than its timeout right after starting it (it then timed out
+// with its answer waiting); such attempts are logged as stalls.
 //
 // # Time bounds
 //
