@@ -147,14 +147,7 @@ func TestHealthReachesBalancerAndTracks(t *testing.T) {
 	if adj := h.vrrpSnapshot().PriorityAdjust; adj != 0 {
 		t.Fatalf("priority adjust with a UP: %d", adj)
 	}
-	c, err := net.Dial("tcp", l.bind) // round robin: a first
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := roundTrip(c, []byte("x")); err != nil {
-		t.Fatal(err)
-	}
+	c := openSession(t, l) // round robin: a first
 	h.nextChecks()
 	h.checks.get(idA).answer(t, healthcheck.Result{Err: errors.New("frozen")})
 	h.checks.get(idB).answer(t, healthcheck.Result{})
@@ -199,14 +192,7 @@ func TestAdmin(t *testing.T) {
 	if r, err := call("amqp/b", "maint"); err != nil || r.State != backend.Maint {
 		t.Fatalf("maint b: %+v %v", r, err)
 	}
-	sess, err := net.Dial("tcp", l.bind)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	if err := roundTrip(sess, []byte("x")); err != nil {
-		t.Fatal(err)
-	}
+	sess := openSession(t, l)
 	l.a.mu.Lock()
 	onA := l.a.accepts
 	l.a.mu.Unlock()
