@@ -49,6 +49,20 @@
 //     per move, none otherwise, no failed connect); a VIP added to the
 //     group, backup first, is held by the master at once, no advert
 //     dropped.
+//   - TestVRRPSecondDaemonLeavesMasterAlone: a second `rmqlb run` with the
+//     master's configuration exits 1 and the master keeps its VIP, never
+//     having to put it back.
+//   - TestVRRPMasterPutsBackItsVIP: a VIP deleted from the master is back
+//     within one advert interval and counted; one that cannot be put back
+//     (its address taken without rmqlb's marker) makes the master resign
+//     with priority 0 to FAULT, and it preempts again once the address is
+//     free.
+//   - TestCheckConfigAgreesWithRun: every file `rmqlb check-config` accepts
+//     runs; every file it refuses is refused by `rmqlb run` with the same
+//     problems.
+//   - TestVIPLeaveClosesSessions: a master that a track rule demotes
+//     closes its VIP's sessions at once, so a client re-declares its
+//     exclusive queue through the new master within 2 s (RabbitMQ).
 //
 // A failed connect counts unless the probe itself was kept off the CPU
 // for longer than its timeout right after starting it (it then timed out
