@@ -147,14 +147,7 @@ func TestHealthReachesBalancerAndTracks(t *testing.T) {
 	if adj := h.vrrpSnapshot().PriorityAdjust; adj != 0 {
 		t.Fatalf("priority adjust with a UP: %d", adj)
 	}
-	c, err := net.Dial("tcp", l.bind) // round robin: a first
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := roundTrip(c, []byte("x")); err != nil {
-		t.Fatal(err)
-	}
+	c := openSession(t, l) // round robin: a first
 	h.nextChecks()
 	h.checks.get(idA).answer(t, healthcheck.Result{Err: errors.New("frozen")})
 	h.checks.get(idB).answer(t, healthcheck.Result{})
@@ -179,7 +172,8 @@ func TestHealthReachesBalancerAndTracks(t *testing.T) {
 }
 
 // TestAdmin: drain, maint and ready through the control handler, for a
-// checked and an unchecked backend; a drain does not hide a failing check.
+// checked and an unchecked backend; a drain does not hide a failing check:
+// the drained backend goes DOWN and its sessions are shut down.
 func TestAdmin(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file("      - {name: b, address: "+l.b.addr()+", weight: 10}", "      - {name: b, address: "+l.b.addr()+", weight: 10, check: {type: none}}"))
@@ -194,15 +188,37 @@ func TestAdmin(t *testing.T) {
 		}
 		return res.(AdminResult), nil
 	}
+	// A session on a (b is out of rotation meanwhile), kept by the drain.
+	if r, err := call("amqp/b", "maint"); err != nil || r.State != backend.Maint {
+		t.Fatalf("maint b: %+v %v", r, err)
+	}
+	sess := openSession(t, l)
+	l.a.mu.Lock()
+	onA := l.a.accepts
+	l.a.mu.Unlock()
+	if onA != 1 {
+		t.Fatalf("a accepted %d connections, want the session's", onA)
+	}
+	if r, err := call("amqp/b", "ready"); err != nil || r.State != backend.Up {
+		t.Fatalf("ready b: %+v %v", r, err)
+	}
 	if r, err := call("amqp/a", "drain"); err != nil || r.State != backend.Drain {
 		t.Fatalf("drain a: %+v %v", r, err)
 	}
 	if st := h.backendState(idA); st != backend.Drain {
 		t.Fatalf("listener state of a drained: %v", st)
 	}
+	if err := roundTrip(sess, []byte("drained")); err != nil {
+		t.Fatalf("the session of a drained backend: %v", err)
+	}
 	h.nextChecks()
 	h.checks.get(idA).answer(t, healthcheck.Result{Err: errors.New("frozen")})
 	h.eventually("a drained and failing is DOWN", func() bool { return h.backendState(idA) == backend.Down })
+	// on_marked_down is shutdown-sessions by default: DOWN closes the
+	// session the drain kept, so a frozen broker does not hold it.
+	if !closedByPeer(sess) {
+		t.Fatal("the session of a drained backend that went DOWN was not closed")
+	}
 	if r, err := call("amqp/a", "ready"); err != nil || r.State != backend.Down {
 		t.Fatalf("ready a while failing: %+v %v", r, err)
 	}

@@ -55,6 +55,20 @@
 //     ended by the removal), kept under keep-sessions; the sessions of the
 //     backends that stay carry on; the added one takes new sessions once
 //     its first check passed; no VRRP state change.
+//   - TestVRRPSecondDaemonLeavesMasterAlone: a second `rmqlb run` with the
+//     master's configuration exits 1 and the master keeps its VIP, never
+//     having to put it back.
+//   - TestVRRPMasterPutsBackItsVIP: a VIP deleted from the master is back
+//     within one advert interval and counted; one that cannot be put back
+//     (its address taken without rmqlb's marker) makes the master resign
+//     with priority 0 to FAULT, and it preempts again once the address is
+//     free.
+//   - TestCheckConfigAgreesWithRun: every file `rmqlb check-config` accepts
+//     runs; every file it refuses is refused by `rmqlb run` with the same
+//     problems.
+//   - TestVIPLeaveClosesSessions: a master that a track rule demotes
+//     closes its VIP's sessions at once, so a client re-declares its
+//     exclusive queue through the new master within 2 s (RabbitMQ).
 //   - TestKeepalivedBaseline: three keepalived under the link-cut and
 //     clean-stop bounds: the calibration of the harness and of the bounds.
 //   - TestInteropKeepalived: rmqlb and keepalived on one VRID, v2 PASS 1 s

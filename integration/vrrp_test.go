@@ -499,12 +499,7 @@ func TestVRRPSecondDaemonLeavesMasterAlone(t *testing.T) {
 	}
 	// The master puts back a VIP that disappears (and counts it): the
 	// count must show it never had to.
-	addrs, _ := in.raw["addresses"].(map[string]any)
-	vips, _ := addrs["vips"].([]any)
-	if len(vips) != 1 {
-		t.Fatalf("status addresses: %v", in.raw["addresses"])
-	}
-	if n, _ := vips[0].(map[string]any)["readded"].(float64); n != 0 {
-		t.Fatalf("the master had to put its VIP back %v times: the second daemon removed it", n)
+	if n, err := in.readded(); err != nil || n != 0 {
+		t.Fatalf("the master had to put its VIP back %v times (%v): the second daemon removed it", n, err)
 	}
 }

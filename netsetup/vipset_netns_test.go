@@ -340,9 +340,15 @@ func TestVIPSetForeignAddressNetns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reports := make(faultReports, 4)
+	s.ReportFaults(func(err error) { reports <- err })
 	err = s.Acquire(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "without rmqlb's marker") {
 		t.Fatalf("Acquire over a foreign address: %v, want a 'without rmqlb's marker' error", err)
+	}
+	// Reported as a fault: a master that cannot add its VIP resigns.
+	if err := reports.next(t, "a fault"); err == nil || !strings.Contains(err.Error(), "without rmqlb's marker") {
+		t.Fatalf("reported %v, want the conflict", err)
 	}
 	if v := s.Snapshot().VIPs[0]; !v.Present || v.Marked || v.LastError == "" {
 		t.Errorf("snapshot %+v, want present, not marked, with error", v)

@@ -156,6 +156,13 @@ func cli(t *testing.T, args ...string) (int, string, string) {
 // echo listens on ip:0 and echoes.
 func echo(t *testing.T, ip string) string {
 	t.Helper()
+	return serve(t, ip, func(c net.Conn) { io.Copy(c, c) })
+}
+
+// serve listens on ip:0 and runs handle on each connection, which it
+// closes when handle returns; the test's cleanup stops listening.
+func serve(t *testing.T, ip string, handle func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", ip+":0")
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +173,7 @@ func echo(t *testing.T, ip string) string {
 			if err != nil {
 				return
 			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
+			go func() { defer c.Close(); handle(c) }()
 		}
 	}()
 	t.Cleanup(func() { ln.Close() })
@@ -193,28 +200,44 @@ listeners:
       - {name: a, address: A, weight: 10}
 `
 
-// TestRunSIGHUPAndCommands runs the real binary: a SIGHUP as soon as the
-// daemon logs its first line (before it is ready) neither kills it nor is
-// lost; reload, backend and status work over
-// the socket; the metrics endpoint serves; SIGTERM ends it with exit 0.
+// TestRunSIGHUPAndCommands runs the real binary: a SIGHUP while the daemon
+// waits for its first checks (before it is ready: a backend's first check
+// is held until the signal was sent) neither kills it nor is lost; reload,
+// backend and status work over the socket; the metrics endpoint serves;
+// SIGTERM ends it with exit 0.
 func TestRunSIGHUPAndCommands(t *testing.T) {
 	a := echo(t, "127.0.0.2")
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseChecks := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(releaseChecks)
+	// A backend that holds every connection unanswered until release: an
+	// AMQP check of it cannot end before (or its timeout).
+	held := serve(t, "127.0.0.3", func(net.Conn) { <-release })
 	bind, metrics := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
 	cfg := strings.NewReplacer("BIND", bind, "A", a, "METRICS", metrics).Replace(procConfig)
-	p := startProc(t, cfg)
-	for start := time.Now(); !strings.Contains(p.logText(), "starting rmqlb"); time.Sleep(time.Millisecond) {
-		if time.Since(start) > 10*time.Second {
+	// The first checks wait for the held backend for up to 15 s (the
+	// daemon's limit): the daemon cannot be ready before release.
+	started := time.Now()
+	p := startProc(t, cfg+"      - {name: held, address: "+held+", check: {type: amqp, timeout: 15s}}\n")
+	for !strings.Contains(p.logText(), "starting rmqlb") {
+		if time.Since(started) > 10*time.Second {
 			t.Fatalf("no start-up log line within 10 s:\n%s", p.logText())
 		}
+		time.Sleep(time.Millisecond)
 	}
-	p.write(strings.Replace(cfg, "weight: 10", "weight: 7", 1))
+	p.write(strings.Replace(cfg, "weight: 10", "weight: 7", 1)) // and without the held backend
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
+	if since := time.Since(started); since > 10*time.Second {
+		t.Fatalf("SIGHUP sent %v after the start, too near the daemon's 15 s limit of first checks to be sent before it is ready", since)
+	}
+	releaseChecks()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s := p.status()
-		if s.Reload != nil && len(s.Listeners) == 1 && s.Listeners[0].Backends[0].Weight == 7 {
+		if s.Reload != nil && len(s.Listeners) == 1 && len(s.Listeners[0].Backends) == 1 && s.Listeners[0].Backends[0].Weight == 7 {
 			break
 		}
 		if time.Now().After(deadline) {
