@@ -176,9 +176,7 @@ func TestVRRPPlannedHandover(t *testing.T) {
 	t.Logf("handover time (release command to sole holder): min %v, median %v, max %v; VIP kept after the new master's advert: min %v, median %v, max %v",
 		took[0].Round(time.Millisecond), took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond),
 		kept[0].Round(100*time.Microsecond), kept[len(kept)/2].Round(100*time.Microsecond), kept[len(kept)-1].Round(100*time.Microsecond))
-	if lost := lostConnects(t, res); lost != 0 {
-		t.Errorf("%d failed connects over %d planned handovers, want 0", lost, rounds)
-	}
+	checkNoLostConnects(t, res, fmt.Sprintf("over %d planned handovers", rounds))
 	if len(res.Owners) != rounds+1 {
 		t.Errorf("the client saw %d owners in turn, want %d (start + one per handover)", len(res.Owners), rounds+1)
 	}
@@ -231,9 +229,7 @@ func TestVRRPReleaseForAndLastResort(t *testing.T) {
 	if r1.Released || r2.Handover == nil || r2.Handover.Planned || !r2.Handover.Announced || r2.Handover.Peer != h1.Addr {
 		t.Errorf("after the period: h1 released %v; h2's handover %+v, want a preemption by %s after its announcement", r1.Released, r2.Handover, h1.Addr)
 	}
-	if lost := lostConnects(t, res); lost != 0 {
-		t.Errorf("%d failed connects, want 0", lost)
-	}
+	checkNoLostConnects(t, res, "over the period and the preemption")
 
 	// Released h1, h2 killed: h1 takes the VIP as the last resort, after
 	// its released Master_Down_Interval (4 intervals), still released.
@@ -289,4 +285,66 @@ func lostConnects(t *testing.T, r netlab.ProbeResult) int {
 		t.Logf("connect at %s failed after %v: %s", a.Start.Format("15:04:05.000"), a.Latency.Round(time.Millisecond), a.Err)
 	}
 	return lost
+}
+
+// splitHandshakes returns the failed connects of r that a move of the VIP
+// split, and a problem for each owner change that split more than one
+// (lostConnects counts them all). Such a connect failed with a reset at
+// once, and the nearest answered attempts before and after it were
+// answered by different hosts (the probe must read banners): its SYN
+// reached the old holder, which answered, and its ACK, sent after the new
+// holder's gratuitous ARP had changed the client's ARP entry, reached the
+// new holder, which knows no such connection and resets it. No move of an
+// address by ARP avoids that without sharing connection state between the
+// hosts: it takes a handshake in flight in the round trip around the
+// client's ARP change (about 0.1 ms in the lab, so about one 10 ms probe
+// in a hundred moves), and at most one per move.
+func splitHandshakes(r netlab.ProbeResult) (split []netlab.Attempt, problems []string) {
+	// answered returns the banner and index of the nearest attempt
+	// answered with a banner from i in direction step (-1 or +1).
+	answered := func(i, step int) (string, int) {
+		for j := i + step; j >= 0 && j < len(r.Attempts); j += step {
+			if a := r.Attempts[j]; a.OK && a.Banner != "" {
+				return a.Banner, j
+			}
+		}
+		return "", -1
+	}
+	perChange := map[int]int{} // first attempt answered by the new holder -> splits
+	for i, a := range r.Attempts {
+		if a.OK || !strings.Contains(a.Err, "connection reset by peer") {
+			continue
+		}
+		before, _ := answered(i, -1)
+		after, j := answered(i, +1)
+		if before == "" || after == "" || before == after {
+			continue
+		}
+		split = append(split, a)
+		perChange[j]++
+		if perChange[j] == 2 {
+			problems = append(problems, fmt.Sprintf("more than one connect split by the move from %q to %q before the attempt at %s",
+				before, after, r.Attempts[j].Start.Format("15:04:05.000")))
+		}
+	}
+	return split, problems
+}
+
+// checkNoLostConnects fails t on every failed connect of r (see
+// lostConnects) but those a move of the VIP split (splitHandshakes), which
+// it logs.
+func checkNoLostConnects(t *testing.T, r netlab.ProbeResult, what string) {
+	t.Helper()
+	lost := lostConnects(t, r)
+	split, problems := splitHandshakes(r)
+	for _, a := range split {
+		t.Logf("connect at %s split by the move of the VIP (reset by the new holder): %s", a.Start.Format("15:04:05.000"), a.Err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	t.Logf("failed connects %s: %d, of which %d split by the client's ARP change", what, lost, len(split))
+	if lost != len(split) {
+		t.Errorf("%d failed connects %s (%d of them split by the client's ARP change), want none but those", lost, what, len(split))
+	}
 }
