@@ -83,8 +83,23 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		d.opt.Level.SetLevel(nc.LogLevel)
 		applied("log_level %s", nc.LogLevel)
 	}
-	if p.ControlGroup {
-		if err := d.ctl.SetGroup(nc.ControlGroup); err != nil {
+	if p.ControlSocket {
+		// Moved first: the new socket is made with the new group.
+		if err := d.moveControl(nc); err != nil {
+			refuse("control_socket", err)
+			failed.controlSocket = true
+		} else {
+			applied("control_socket %s", nc.ControlSocket)
+		}
+	}
+	switch {
+	case p.ControlGroup && p.ControlSocket && !failed.controlSocket:
+		applied("control_group %q", nc.ControlGroup) // the moved socket has it
+	case p.ControlGroup:
+		d.mu.Lock()
+		ctl := d.ctl
+		d.mu.Unlock()
+		if err := ctl.SetGroup(nc.ControlGroup); err != nil {
 			refuse("control_group", err)
 			failed.controlGroup = true
 		} else {
@@ -296,12 +311,14 @@ func tracksChangedListener(in *config.VRRPInstance, p Plan) bool {
 // leftovers is what failed changes leave running: by listener name its
 // old version (nil: none), the VRRP instances that could not be added,
 // those whose new settings could not be applied, and the control group
-// when the new one could not be set.
+// when the new one could not be set, and the control socket when it could
+// not be moved.
 type leftovers struct {
-	listeners    map[string]*config.Listener
-	instances    map[string]bool
-	settings     map[string]bool
-	controlGroup bool // the control group stays the old one
+	listeners     map[string]*config.Listener
+	instances     map[string]bool
+	settings      map[string]bool
+	controlGroup  bool // the control group stays the old one
+	controlSocket bool // the control socket stays where it was
 }
 
 // running is the model the daemon runs after applying p from old to nc:
@@ -309,12 +326,15 @@ type leftovers struct {
 // their old version (or none); a VRRP instance whose identity changed
 // (a restart) keeps its old configuration, with nc's place in the file,
 // and one whose new settings failed keeps its old settings with nc's
-// track rules and notify hooks (which were applied); so does the control
-// socket, and the control group when setting the new one failed. The next reload then finds the same differences again, and a
+// track rules and notify hooks (which were applied); so do the control
+// socket when moving it failed and the control group when setting the new
+// one failed. The next reload then finds the same differences again, and a
 // file changed back finds none.
 func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 	c := *nc
-	c.ControlSocket = old.ControlSocket
+	if failed.controlSocket {
+		c.ControlSocket = old.ControlSocket
+	}
 	if failed.controlGroup {
 		c.ControlGroup = old.ControlGroup
 	}

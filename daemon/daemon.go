@@ -124,9 +124,13 @@ type Daemon struct {
 	// Set by Run.
 	runCtx context.Context // the parts' parent; done when the daemon stops
 	stop   context.Context // done when Run starts to stop
-	lock   *instanceLock   // the single-instance lock, held
-	ctlLn  net.Listener    // the control socket
-	ctl    *control.Server // serves ctlLn; a reload changes its group
+	// The single-instance lock, the control socket, its server and the
+	// part serving it: set by Run, replaced together by a reload that
+	// moves the control socket (moveControl), under mu.
+	lock    *instanceLock
+	ctlLn   net.Listener
+	ctl     *control.Server // serves ctlLn; a reload changes its group
+	ctlPart *part           // nil until served
 	// handedOver is closed once an upgrade's new process has taken over:
 	// Run finishes the sessions and returns.
 	handedOver chan struct{}
@@ -252,7 +256,12 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	} else if d.lock, err = takeLock(LockPath(cfg.ControlSocket)); err != nil {
 		return err
 	}
-	defer d.lock.release()
+	defer func() {
+		d.mu.Lock()
+		l := d.lock
+		d.mu.Unlock()
+		l.release()
+	}()
 	d.log.Info("starting rmqlb", zap.String("version", d.opt.Version), zap.String("config", d.opt.Path),
 		zap.Int("vrrp_instances", len(cfg.VRRP)), zap.Int("listeners", len(cfg.Listeners)), zap.Bool("takeover", tk != nil))
 	for _, w := range cfg.Warnings {
@@ -271,9 +280,12 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	// The parts outlive ctx: they are stopped one by one, in order, by
 	// shutdown.
 	d.runCtx = context.WithoutCancel(ctx)
-	var ctl, checks *part
+	var checks *part
 	shutdown := func(startErr error) error {
 		d.stopAll()
+		d.mu.Lock()
+		ctl := d.ctlPart
+		d.mu.Unlock()
 		for _, p := range []*part{checks, ctl} {
 			if p != nil {
 				p.stop()
@@ -288,8 +300,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return errors.Join(startErr, errs)
 	}
 
-	srv := &control.Server{Path: cfg.ControlSocket, Group: cfg.ControlGroup, Handler: d.Handle, Logger: d.log,
-		CommandTimeouts: map[string]time.Duration{"upgrade": upgradeCommandTimeout, "takeover-ready": takeoverCommitTimeout}}
+	srv := d.newControlServer(cfg)
 	d.ctl = srv
 	if tk != nil {
 		d.ctlLn, err = srv.Inherit(tk.take(tk.offer.Control))
@@ -300,7 +311,11 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return err
 	}
 	serveControl := func() {
-		ctl = d.parts.start(d.runCtx, "control socket", true, func(ctx context.Context) error { return srv.Serve(ctx, d.ctlLn) })
+		ln := d.ctlLn
+		ctl := d.parts.start(d.runCtx, "control socket", true, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+		d.mu.Lock()
+		d.ctlPart = ctl
+		d.mu.Unlock()
 	}
 	if tk == nil {
 		serveControl()
@@ -309,7 +324,10 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		// then a request here would be this process's own. If the
 		// take-over fails, the socket file stays for the running daemon.
 		defer func() {
-			if ctl == nil {
+			d.mu.Lock()
+			served := d.ctlPart != nil
+			d.mu.Unlock()
+			if !served {
 				_ = control.KeepSocketFile(d.ctlLn)
 				d.ctlLn.Close()
 			}

@@ -52,6 +52,9 @@ type Plan struct {
 	// ControlGroup is set when control_group changes (the control
 	// socket's group and the peers it answers change live).
 	ControlGroup bool
+	// ControlSocket is set when control_socket changes (the socket and
+	// its single-instance lock are moved live).
+	ControlSocket bool
 	// Listeners lists listener changes; Old is nil for OpAdd, New for
 	// OpRemove.
 	Listeners []ListenerChange
@@ -125,7 +128,7 @@ func (r Restart) String() string {
 
 // Empty reports whether p changes nothing.
 func (p *Plan) Empty() bool {
-	return !p.LogLevel && !p.Metrics && !p.ControlGroup && len(p.Listeners) == 0 && len(p.Checks) == 0 && len(p.VRRP) == 0 && len(p.Restart) == 0
+	return !p.LogLevel && !p.Metrics && !p.ControlGroup && !p.ControlSocket && len(p.Listeners) == 0 && len(p.Checks) == 0 && len(p.VRRP) == 0 && len(p.Restart) == 0
 }
 
 // Diff returns the plan that turns the running configuration old into new.
@@ -135,9 +138,7 @@ func Diff(old, new *config.Config) Plan {
 	p.LogLevel = old.LogLevel != new.LogLevel
 	p.Metrics = old.MetricsListen != new.MetricsListen
 	p.ControlGroup = old.ControlGroup != new.ControlGroup
-	if old.ControlSocket != new.ControlSocket {
-		p.restart(new, "control_socket", fmt.Sprintf("changed from %s to %s", old.ControlSocket, new.ControlSocket))
-	}
+	p.ControlSocket = old.ControlSocket != new.ControlSocket
 	if old.VRRPRealTimePriority != new.VRRPRealTimePriority {
 		p.restart(new, "vrrp_rt_priority", fmt.Sprintf("changed from %d to %d", old.VRRPRealTimePriority, new.VRRPRealTimePriority))
 	}

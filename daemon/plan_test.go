@@ -156,10 +156,10 @@ func TestDiff(t *testing.T) {
 			}
 		}, 1, "line 4: vrrp_instances[0].interface: changed from eth0 to eth1: needs a restart"},
 		{"control socket", edit(t, "control_socket: /run/rmqlb/test.sock", "control_socket: /run/rmqlb/other.sock"), func(t *testing.T, p Plan) {
-			if len(p.Listeners)+len(p.Checks)+len(p.VRRP) != 0 || p.LogLevel || p.Metrics {
+			if !p.ControlSocket || p.Empty() || len(p.Listeners)+len(p.Checks)+len(p.VRRP) != 0 || p.LogLevel || p.Metrics || p.ControlGroup {
 				t.Errorf("plan %+v", p)
 			}
-		}, 1, "line 1: control_socket: changed from /run/rmqlb/test.sock to /run/rmqlb/other.sock"},
+		}, 0, ""},
 		{"vrrp real-time priority", edit(t, "control_socket: /run/rmqlb/test.sock", "control_socket: /run/rmqlb/test.sock\nvrrp_rt_priority: 10"), func(t *testing.T, p Plan) {
 			if len(p.Listeners)+len(p.Checks)+len(p.VRRP) != 0 || p.LogLevel || p.Metrics {
 				t.Errorf("plan %+v", p)
@@ -316,6 +316,18 @@ func TestRunningModel(t *testing.T) {
 	}
 	if run.ControlSocket != old.ControlSocket {
 		t.Errorf("control socket %s", run.ControlSocket)
+	}
+
+	// A control socket that could not be moved stays where it was.
+	nc = mustParse(t, edit(t, "control_socket: /run/rmqlb/test.sock", "control_socket: /run/rmqlb/other.sock"))
+	p = Diff(old, nc)
+	if run := running(old, nc, p, none()); run.ControlSocket != nc.ControlSocket {
+		t.Errorf("moved control socket: running %s, want %s", run.ControlSocket, nc.ControlSocket)
+	}
+	lo = none()
+	lo.controlSocket = true
+	if run := running(old, nc, p, lo); run.ControlSocket != old.ControlSocket {
+		t.Errorf("control socket not moved: running %s, want the old %s", run.ControlSocket, old.ControlSocket)
 	}
 }
 

@@ -76,7 +76,7 @@ func TakeOver(cfg *config.Config, socket string) (*Takeover, error) {
 	case !ok:
 		err = errors.New("the running daemon's answer names files it did not send")
 	case cfg.ControlSocket != socket:
-		err = fmt.Errorf("control_socket is %s in the file, the running daemon serves %s: an upgrade keeps the socket; restart to move it", cfg.ControlSocket, socket)
+		err = fmt.Errorf("control_socket is %s in the file, the running daemon serves %s: an upgrade keeps the socket; move it with a reload of the running daemon first", cfg.ControlSocket, socket)
 	}
 	if err != nil {
 		t.Abort(err)
