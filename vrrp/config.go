@@ -71,7 +71,8 @@ type Config struct {
 	// that went silent (3 * MaxAdoptedInterval + Skew_Time), also when a
 	// forged advert announced 40.95 s. Zero (the default) means
 	// DefaultMaxAdoptedFactor * AdvertInterval, at most 40.95 s; otherwise
-	// it must be AdvertInterval..40.95s. Unused for VRRPv2, whose adverts
+	// it must be whole centiseconds (the unit of the VRRPv3 interval
+	// field) in AdvertInterval..40.95s. Unused for VRRPv2, whose adverts
 	// must carry the configured interval.
 	MaxAdoptedInterval time.Duration
 	// LateAdvertsTolerated is a deviation from the RFC, for very short
@@ -181,8 +182,8 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	if m := c.MaxAdoptedInterval; m != 0 && (m < c.AdvertInterval || m > maxV3Interval) {
-		bad("max_adopted_advert_interval", "%v: must be advert_interval (%v)..40.95s, or 0 for %d * advert_interval", m, c.AdvertInterval, DefaultMaxAdoptedFactor)
+	if m := c.MaxAdoptedInterval; m != 0 && (CheckAdvertInterval(3, m) != nil || m < c.AdvertInterval) {
+		bad("max_adopted_advert_interval", "%v: must be whole centiseconds from advert_interval (%v) to 40.95s (the VRRPv3 field), or 0 for %d * advert_interval", m, c.AdvertInterval, DefaultMaxAdoptedFactor)
 	}
 	if n := c.LateAdvertsTolerated; n < 0 || n > MaxLateAdvertsTolerated {
 		bad("late_adverts_tolerated", "%d: must be 0 (the RFC's three intervals) to %d", n, MaxLateAdvertsTolerated)

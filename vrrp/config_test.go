@@ -63,6 +63,11 @@ func TestConfigValidate(t *testing.T) {
 		{"max adopted interval below advert_interval", func(c *Config) { c.MaxAdoptedInterval = 500 * time.Millisecond },
 			[]string{"max_adopted_advert_interval", "500ms"}},
 		{"max adopted interval too long", func(c *Config) { c.MaxAdoptedInterval = 41 * time.Second }, []string{"max_adopted_advert_interval"}},
+		// The bound is compared with intervals read from adverts, which
+		// carry whole centiseconds: the configuration file refuses any
+		// other value, and so does the instance.
+		{"max adopted interval not whole centiseconds", func(c *Config) { c.MaxAdoptedInterval = 1005 * time.Millisecond },
+			[]string{"max_adopted_advert_interval", "1.005s", "whole centiseconds"}},
 		{"no VIPs", func(c *Config) { c.VIPs = nil }, []string{"virtual_ipaddress: is empty"}},
 		{"IPv6 VIP", func(c *Config) { c.VIPs = []netip.Prefix{netip.MustParsePrefix("fd00::1/64")} }, []string{"virtual_ipaddress", "IPv4"}},
 		{"duplicate VIP", func(c *Config) {
