@@ -5,7 +5,7 @@ package importrules
 var (
 	// Domain holds the codecs and the domain packages: wire formats,
 	// VRRP, addresses on interfaces, the proxy, health checks, the notify
-	// hooks, the clock.
+	// hooks, the clock, and the error of a refused configuration field.
 	Domain = []string{
 		"proxyproto/...",
 		"vrrp/...",
@@ -16,6 +16,7 @@ var (
 		"amqpcheck/...",
 		"backend/...",
 		"internal/clock/...",
+		"internal/fielderr/...",
 	}
 	// Config is the configuration file's model.
 	Config = []string{"config/..."}
