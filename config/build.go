@@ -112,10 +112,19 @@ func (ck *Check) AMQPConfig() amqpcheck.Config {
 }
 
 // validateBuilt builds every package's configuration from c and records
-// what their own validation refuses, at the section it comes from. The
-// resolver's rules are meant to catch everything first, with a better
-// message; this is the guarantee that a file Parse accepts also starts.
+// what their own validation refuses, at the key and line each field comes
+// from: the rules of a listener are the balancer's, written there once,
+// and this is also the guarantee that a file Parse accepts starts. It
+// runs beside the resolver's own problems, so that one reading of a file
+// lists them all.
 func (r *resolver) validateBuilt(c *Config) {
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		r.fields(parsePath(l.Field), c.BalancerConfig(l).Validate(), nil)
+	}
+	if len(r.errs) > 0 {
+		return
+	}
 	for i := range c.VRRP {
 		in := &c.VRRP[i]
 		p := parsePath(in.Field)
@@ -125,7 +134,6 @@ func (r *resolver) validateBuilt(c *Config) {
 	}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
-		r.check(parsePath(l.Field), c.BalancerConfig(l).Validate())
 		for j := range l.Backends {
 			b := &l.Backends[j]
 			r.check(parsePath(b.Field).k("check"), b.Check.Schedule.Validate())

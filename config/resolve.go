@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/fielderr"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/proxyproto"
@@ -38,10 +40,9 @@ const (
 	// MaxGARPCount is the most gratuitous ARPs of one burst.
 	MaxGARPCount = 100
 	// DefaultRetries is how many further backends a listener tries after
-	// a failed connect (HAProxy's retries with redispatch).
+	// a failed connect (HAProxy's retries with redispatch); the
+	// balancer's zero value retries none.
 	DefaultRetries = 3
-	// MaxRetries is the largest retries accepted.
-	MaxRetries = 100
 	// maxSocketPath is the longest unix socket path (sun_path holds 108
 	// bytes with the terminating zero).
 	maxSocketPath = 107
@@ -52,18 +53,79 @@ const (
 type resolver struct {
 	lines lineIndex
 	errs  Errors
+	cols  []int // the column of each of errs, to put them in file order
 }
 
 // errf records a problem once: a listener's shared check is resolved for
 // every backend but reported a single time.
 func (r *resolver) errf(p path, format string, args ...any) {
-	fe := FieldError{Field: p.String(), Line: r.lines.line(p), Msg: fmt.Sprintf(format, args...)}
+	line, col := r.lines.pos(p)
+	fe := FieldError{Field: p.String(), Line: line, Msg: fmt.Sprintf(format, args...)}
 	for _, e := range r.errs {
 		if e == fe {
 			return
 		}
 	}
 	r.errs = append(r.errs, fe)
+	r.cols = append(r.cols, col)
+}
+
+// fields records the problems that a package's check (its Validate) finds
+// in what was built from the section at p. The rules are the package's:
+// the resolver only places them. A fielderr.Error is recorded at its
+// field's key under p, the field's first name renamed by keys where the
+// package's name is not the file's key (keys maps it to the key's whole
+// path); any other error at p. A field that already has a problem from
+// the resolver (a value that did not parse, so the package saw its zero
+// value) or from an earlier check (a rule two packages share) keeps that
+// one: each problem is reported once.
+func (r *resolver) fields(p path, err error, keys map[string]path) {
+	before := len(r.errs)
+	fes, others := fielderr.Split(err)
+	for _, fe := range fes {
+		q := append(p[:len(p):len(p)], parsePath(fe.Field)...)
+		if f := parsePath(fe.Field); len(f) > 0 {
+			if k, ok := f[0].(string); ok && keys[k] != nil {
+				q = append(keys[k][:len(keys[k]):len(keys[k])], f[1:]...)
+			}
+		}
+		if !r.refused(q.String(), before) {
+			r.errf(q, "%v", fe.Err)
+		}
+	}
+	for _, e := range others {
+		r.errf(p, "%v", e)
+	}
+}
+
+// refused reports whether one of the first n problems is at field.
+func (r *resolver) refused(field string, n int) bool {
+	for _, e := range r.errs[:n] {
+		if e.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+// sorted returns the problems in file order: by line, then column.
+func (r *resolver) sorted() Errors {
+	idx := make([]int, len(r.errs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		ea, eb := r.errs[idx[a]], r.errs[idx[b]]
+		if ea.Line != eb.Line {
+			return ea.Line < eb.Line
+		}
+		return r.cols[idx[a]] < r.cols[idx[b]]
+	})
+	es := make(Errors, len(idx))
+	for i, j := range idx {
+		es[i] = r.errs[j]
+	}
+	return es
 }
 
 // check records err, if any, as the problem of field p.
@@ -454,14 +516,11 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		GracefulTimeout:    f.GracefulTimeout,
 		LogSessions:        f.LogSessions,
 	}
-	r.check(p.k("name"), backend.CheckName(f.Name))
-	ap, err := netip.ParseAddrPort(f.Bind)
-	switch {
-	case err != nil || ap.Port() == 0:
+	// The file names the port a listener binds; the balancer also takes
+	// port 0 (the kernel's choice, for tests).
+	if ap, err := netip.ParseAddrPort(f.Bind); err != nil || ap.Port() == 0 {
 		r.errf(p.k("bind"), "must be ip:port, not %q", f.Bind)
-	case ap.Addr().Zone() != "":
-		r.errf(p.k("bind"), "%s: zoned addresses are not supported", ap)
-	default:
+	} else {
 		l.Bind = ap
 	}
 	l.Policy = balancer.PolicyRoundRobin
@@ -472,30 +531,15 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		}
 		l.Policy = pol
 	}
-	if l.PersistenceTimeout < 0 {
-		r.errf(p.k("persistence_timeout"), "must not be negative")
-	}
 	if l.PersistenceNetmask == 0 {
 		l.PersistenceNetmask = balancer.DefaultPersistenceNetmask
-	}
-	if l.PersistenceNetmask < 1 || l.PersistenceNetmask > 32 {
-		r.errf(p.k("persistence_netmask"), "must be 1..32, not %d", l.PersistenceNetmask)
-	}
-	if l.MaxConn < 0 {
-		r.errf(p.k("maxconn"), "must not be negative")
 	}
 	if l.ConnectTimeout == 0 {
 		l.ConnectTimeout = balancer.DefaultConnectTimeout
 	}
-	if l.ConnectTimeout < 0 {
-		r.errf(p.k("connect_timeout"), "must be positive")
-	}
 	l.Retries = DefaultRetries
 	if f.Retries != nil {
 		l.Retries = *f.Retries
-	}
-	if l.Retries < 0 || l.Retries > MaxRetries {
-		r.errf(p.k("retries"), "must be 0..%d, not %d", MaxRetries, l.Retries)
 	}
 	if f.OnMarkedDown != "" {
 		o, err := ParseOnMarkedDown(f.OnMarkedDown)
@@ -506,9 +550,6 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 	if err != nil {
 		r.errf(p.k("proxy_protocol"), "must be v1, v2 or none, not %q", f.ProxyProtocol)
 	}
-	if l.IdleTimeout < 0 {
-		r.errf(p.k("idle_timeout"), "must not be negative")
-	}
 	if l.HandshakeTimeout == 0 {
 		l.HandshakeTimeout = balancer.DefaultHandshakeTimeout
 	}
@@ -518,27 +559,17 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 	if l.KeepAlive == 0 {
 		l.KeepAlive = balancer.DefaultKeepAlive
 	}
-	if l.KeepAlive > balancer.MaxKeepAlive {
-		r.errf(p.k("keepalive"), "must be at most %v (the kernel's limit), not %v", balancer.MaxKeepAlive, l.KeepAlive)
-	}
 	if l.GracefulTimeout == 0 {
 		l.GracefulTimeout = balancer.DefaultGracefulTimeout
 	}
+	// The balancer takes a negative graceful timeout (close at once: what
+	// a listener bound to a VIP does, see BalancerConfig); the file does
+	// not.
 	if l.GracefulTimeout < 0 {
-		r.errf(p.k("graceful_timeout"), "must be positive")
+		r.errf(p.k("graceful_timeout"), "must be positive, not %v", l.GracefulTimeout)
 	}
-	if len(f.Backends) == 0 {
-		r.errf(p.k("backends"), "needs at least one backend")
-	}
-	names := map[string]int{}
 	for j := range f.Backends {
-		bp := p.k("backends").i(j)
-		fb := &f.Backends[j]
-		if k, dup := names[fb.Name]; dup && fb.Name != "" {
-			r.errf(bp.k("name"), "%q is also the name of backends[%d]", fb.Name, k)
-		}
-		names[fb.Name] = j
-		l.Backends = append(l.Backends, r.backend(bp, fb, p, f, pp))
+		l.Backends = append(l.Backends, r.backend(p.k("backends").i(j), &f.Backends[j], p, f, pp))
 	}
 	return l
 }
@@ -546,25 +577,14 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 // backend resolves backend f at p of listener fl at lp.
 func (r *resolver) backend(p path, f *fileBackend, lp path, fl *fileListener, listenerPP proxyproto.Version) Backend {
 	b := Backend{Field: p.String(), ID: backend.ID{Listener: fl.Name, Name: f.Name}, MaxConn: f.MaxConn}
-	r.check(p.k("name"), backend.CheckName(f.Name))
-	ba, err := netip.ParseAddrPort(f.Address)
-	switch {
-	case err != nil || ba.Port() == 0:
+	if ba, err := netip.ParseAddrPort(f.Address); err != nil {
 		r.errf(p.k("address"), "must be ip:port, not %q", f.Address)
-	case ba.Addr().IsUnspecified():
-		r.errf(p.k("address"), "must not be the unspecified address %s", ba.Addr())
-	default:
+	} else {
 		b.Address = ba
 	}
 	b.Weight = 1
 	if f.Weight != nil {
 		b.Weight = *f.Weight
-	}
-	if b.Weight < 0 || b.Weight > balancer.MaxWeight {
-		r.errf(p.k("weight"), "must be 0..%d, not %d", balancer.MaxWeight, b.Weight)
-	}
-	if b.MaxConn < 0 {
-		r.errf(p.k("maxconn"), "must not be negative")
 	}
 	b.ProxyProtocol = listenerPP
 	if f.ProxyProtocol != "" {

@@ -90,6 +90,18 @@ func TestRules(t *testing.T) {
 		{"notify string", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {master: /bin/true}", "line 11: cannot unmarshal !!str `/bin/true` into []string"},
 		{"log sessions", "keepalive: 30s", "keepalive: 30s\n    log_sessions: true", ""},
 		{"log sessions not a bool", "keepalive: 30s", "keepalive: 30s\n    log_sessions: sometimes", "line 16: cannot unmarshal !!str `sometimes` into bool"},
+		{"retries", "keepalive: 30s", "keepalive: 30s\n    retries: 101", "line 16: listeners[0].retries: must be 0..100, not 101"},
+		{"retries ok", "keepalive: 30s", "keepalive: 30s\n    retries: 100", ""},
+		{"connect timeout", "keepalive: 30s", "keepalive: 30s\n    connect_timeout: -1s", "line 16: listeners[0].connect_timeout: must be positive, not -1s"},
+		{"persistence timeout", "keepalive: 30s", "keepalive: 30s\n    persistence_timeout: -1s", "line 16: listeners[0].persistence_timeout: must not be negative (0: off), not -1s"},
+		{"idle timeout", "keepalive: 30s", "keepalive: 30s\n    idle_timeout: -1s", "line 16: listeners[0].idle_timeout: must not be negative (0: never), not -1s"},
+		{"listener maxconn", "keepalive: 30s", "keepalive: 30s\n    maxconn: -1", "line 16: listeners[0].maxconn: must not be negative (0: no limit), not -1"},
+		{"graceful timeout", "keepalive: 30s", "keepalive: 30s\n    graceful_timeout: -1s", "line 16: listeners[0].graceful_timeout: must be positive, not -1s"},
+		{"no backends", "    backends:\n      - {name: a, address: 10.0.0.1:5672}\n      - {name: b, address: 10.0.0.2:5672, check: {type: tcp}}\n", "    backends: []\n", "line 17: listeners[0].backends: needs at least one backend"},
+		{"backend port 0", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:0}", "line 18: listeners[0].backends[0].address: must have a port other than 0, not 10.0.0.1:0"},
+		{"backend maxconn", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:5672, maxconn: -1}", "line 18: listeners[0].backends[0].maxconn: must not be negative (0: no limit), not -1"},
+		{"backend weight", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:5672, weight: -1}", "line 18: listeners[0].backends[0].weight: must be 0..65535, not -1"},
+		{"empty backend name", "      - {name: a, address: 10.0.0.1:5672}", "      - {address: 10.0.0.1:5672}", "line 18: listeners[0].backends[0].name: bad name: empty"},
 		{"notify unknown key", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {primary: [/bin/true]}", "line 11: field primary not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
