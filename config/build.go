@@ -113,8 +113,10 @@ func (ck *Check) AMQPConfig() amqpcheck.Config {
 
 // validateBuilt builds every package's configuration from c and records
 // what their own validation refuses, at the key and line each field comes
-// from: the rules of a listener are the balancer's, written there once,
-// and this is also the guarantee that a file Parse accepts starts. It
+// from: the rules of a listener are the balancer's, those of a VRRP
+// instance vrrp's, netsetup's (its VIPs and gratuitous ARPs) and
+// notify's, each written there once, and this is also the guarantee that
+// a file Parse accepts starts. It
 // runs beside the resolver's own problems, so that one reading of a file
 // lists them all.
 func (r *resolver) validateBuilt(c *Config) {
@@ -122,15 +124,15 @@ func (r *resolver) validateBuilt(c *Config) {
 		l := &c.Listeners[i]
 		r.fields(parsePath(l.Field), c.BalancerConfig(l).Validate(), nil)
 	}
-	if len(r.errs) > 0 {
-		return
-	}
 	for i := range c.VRRP {
 		in := &c.VRRP[i]
 		p := parsePath(in.Field)
-		r.check(p, in.VRRPConfig().Validate())
-		r.check(p, in.VIPConfig().Validate())
-		r.check(p.k("notify"), in.NotifyConfig().Validate())
+		r.fields(p, in.VRRPConfig().Validate(), nil)
+		r.fields(p, in.VIPConfig().Validate(), map[string]path{"vips": p.k("virtual_ipaddress")})
+		r.fields(p.k("notify"), in.NotifyConfig().Validate(), nil)
+	}
+	if len(r.errs) > 0 {
+		return
 	}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]

@@ -35,10 +35,6 @@ const (
 	DefaultVersion = 2
 	// DefaultAdvertInterval is keepalived's default advert_int.
 	DefaultAdvertInterval = time.Second
-	// MaxPreemptDelay is the longest preempt_delay accepted.
-	MaxPreemptDelay = time.Hour
-	// MaxGARPCount is the most gratuitous ARPs of one burst.
-	MaxGARPCount = 100
 	// DefaultRetries is how many further backends a listener tries after
 	// a failed connect (HAProxy's retries with redispatch); the
 	// balancer's zero value retries none.
@@ -199,20 +195,12 @@ func (r *resolver) config(f *file) *Config {
 
 func (r *resolver) instance(p path, f *fileInstance, c *Config) VRRPInstance {
 	in := VRRPInstance{Field: p.String(), Name: f.Name, Interface: f.Interface, AuthPass: f.AuthPass}
-	r.check(p.k("name"), backend.CheckName(f.Name))
-	r.check(p.k("interface"), netsetup.CheckInterfaceName(f.Interface))
-	if f.VirtualRouterID < 1 || f.VirtualRouterID > 255 {
-		r.errf(p.k("virtual_router_id"), "must be 1..255, not %d", f.VirtualRouterID)
-	}
-	in.VRID = uint8(f.VirtualRouterID)
+	in.VRID = r.byteOf(p.k("virtual_router_id"), f.VirtualRouterID, vrrp.CheckVRID)
 	prio := f.Priority
 	if prio == 0 {
 		prio = DefaultPriority
 	}
-	if prio < 1 || prio > 255 {
-		r.errf(p.k("priority"), "must be 1..255, not %d", prio)
-	}
-	in.Priority = uint8(prio)
+	in.Priority = r.byteOf(p.k("priority"), prio, vrrp.CheckPriority)
 	in.Version = f.Version
 	if in.Version == 0 {
 		in.Version = DefaultVersion
@@ -221,23 +209,8 @@ func (r *resolver) instance(p path, f *fileInstance, c *Config) VRRPInstance {
 	if in.AdvertInterval == 0 {
 		in.AdvertInterval = DefaultAdvertInterval
 	}
-	switch in.Version {
-	case 2, 3:
-		r.check(p.k("advert_interval"), vrrp.CheckAdvertInterval(in.Version, in.AdvertInterval))
-	default:
-		r.errf(p.k("version"), "must be 2 or 3, not %d", in.Version)
-	}
-	switch {
-	case in.Version == 2 && len(f.AuthPass) > vrrp.MaxAuthPassLen:
-		r.errf(p.k("auth_pass"), "must be at most %d bytes, not %d", vrrp.MaxAuthPassLen, len(f.AuthPass))
-	case in.Version == 3 && f.AuthPass != "":
-		r.errf(p.k("auth_pass"), "is not allowed with version 3 (RFC 5798 removed authentication)")
-	}
 	in.Preempt = f.Preempt == nil || *f.Preempt
 	in.PreemptDelay = f.PreemptDelay
-	if f.PreemptDelay < 0 || f.PreemptDelay > MaxPreemptDelay {
-		r.errf(p.k("preempt_delay"), "must be 0s..%v, not %v", MaxPreemptDelay, f.PreemptDelay)
-	}
 	switch f.V3Checksum {
 	case "":
 		in.Checksum = vrrp.ChecksumPseudoHeader
@@ -250,120 +223,65 @@ func (r *resolver) instance(p path, f *fileInstance, c *Config) VRRPInstance {
 	}
 	if f.UnicastSrc != "" {
 		a, err := netip.ParseAddr(f.UnicastSrc)
-		if err != nil || !a.Is4() {
+		if err != nil {
 			r.errf(p.k("unicast_src"), "must be an IPv4 address, not %q", f.UnicastSrc)
 		}
 		in.UnicastSrc = a
 	}
-	peers := map[netip.Addr]int{}
-	for j, s := range f.UnicastPeers {
-		pp := p.k("unicast_peers").i(j)
-		a, err := netip.ParseAddr(s)
-		switch {
-		case err != nil || !a.Is4():
-			r.errf(pp, "must be an IPv4 address, not %q", s)
-			continue
-		case a == in.UnicastSrc:
-			r.errf(pp, "%s is also unicast_src: a host is not its own peer", a)
-		}
-		if k, dup := peers[a]; dup {
-			r.errf(pp, "%s is also unicast_peers[%d]", a, k)
-		}
-		peers[a] = j
-		in.UnicastPeers = append(in.UnicastPeers, a)
-	}
-	allowed := map[netip.Addr]int{}
-	for j, s := range f.AllowedPeers {
-		ap := p.k("allowed_peers").i(j)
-		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is4() {
-			r.errf(ap, "must be an IPv4 address, not %q", s)
-			continue
-		}
-		if k, dup := allowed[a]; dup {
-			r.errf(ap, "%s is also allowed_peers[%d]", a, k)
-		}
-		allowed[a] = j
-		in.AllowedPeers = append(in.AllowedPeers, a)
-	}
-	if len(allowed) > 0 {
-		for j, a := range in.UnicastPeers {
-			if _, ok := allowed[a]; !ok {
-				r.errf(p.k("unicast_peers").i(j), "%s is not in allowed_peers: its adverts would be dropped", a)
-			}
-		}
-	}
+	// A list keeps an entry for every item of the file, the zero value
+	// for one that does not parse, so that vrrp's problems name the
+	// file's indexes.
+	in.UnicastPeers = r.addrs(p.k("unicast_peers"), f.UnicastPeers)
+	in.AllowedPeers = r.addrs(p.k("allowed_peers"), f.AllowedPeers)
 	in.MaxAdoptedInterval = f.MaxAdopted
-	if m := f.MaxAdopted; m != 0 {
-		if err := vrrp.CheckAdvertInterval(3, m); err != nil || m < in.AdvertInterval {
-			r.errf(p.k("max_adopted_advert_interval"), "must be whole centiseconds from advert_interval (%v) to 40.95s, not %v", in.AdvertInterval, m)
-		}
-		if in.Version != 3 {
-			r.errf(p.k("max_adopted_advert_interval"), "applies to version 3 only (a version 2 backup never adopts the master's interval)")
-		}
-	}
 	in.LateAdvertsTolerated = f.LateAdverts
-	if n := f.LateAdverts; n < 0 || n > vrrp.MaxLateAdvertsTolerated {
-		r.errf(p.k("late_adverts_tolerated"), "must be 0 (the RFC's three advert intervals) to %d, not %d", vrrp.MaxLateAdvertsTolerated, n)
-	}
-	if len(f.VirtualIPAddress) == 0 {
-		r.errf(p.k("virtual_ipaddress"), "needs at least one address")
-	}
-	if len(f.VirtualIPAddress) > vrrp.MaxVIPs {
-		r.errf(p.k("virtual_ipaddress"), "has %d addresses, at most %d", len(f.VirtualIPAddress), vrrp.MaxVIPs)
-	}
-	vips := map[netip.Addr]int{}
 	for j, s := range f.VirtualIPAddress {
-		vp := p.k("virtual_ipaddress").i(j)
 		pfx, err := parseVIP(s)
 		if err != nil {
-			r.errf(vp, "%v", err)
-			continue
+			r.errf(p.k("virtual_ipaddress").i(j), "%v", err)
 		}
-		if err := netsetup.CheckVIP(pfx); err != nil {
-			r.errf(vp, "%v", err)
-			continue
-		}
-		if !pfx.Addr().Is4() {
-			r.errf(vp, "%s: IPv6 VIPs are not supported (VRRP runs over IPv4 only)", pfx)
-			continue
-		}
-		if k, dup := vips[pfx.Addr()]; dup {
-			r.errf(vp, "%s is also virtual_ipaddress[%d]", pfx.Addr(), k)
-			continue
-		}
-		vips[pfx.Addr()] = j
 		in.VIPs = append(in.VIPs, pfx)
 	}
-	in.GARP = r.garp(p.k("garp"), f.GARP)
+	in.GARP = netsetup.GARPConfig{Count: f.GARP.Count, Interval: f.GARP.Interval, Refresh: f.GARP.Refresh}
+	if in.GARP.Count == 0 {
+		in.GARP.Count = netsetup.DefaultGARPCount
+	}
+	if in.GARP.Interval == 0 {
+		in.GARP.Interval = netsetup.DefaultGARPInterval
+	}
+	if in.GARP.Refresh == 0 {
+		in.GARP.Refresh = netsetup.DefaultGARPRefresh
+	}
 	for j, t := range f.Track {
 		in.Track = append(in.Track, r.track(p.k("track").i(j), t, c))
 	}
-	in.Notify = r.notify(p.k("notify"), f.Notify)
+	in.Notify = r.notify(f.Notify)
 	return in
 }
 
-func (r *resolver) garp(p path, f fileGARP) netsetup.GARPConfig {
-	g := netsetup.GARPConfig{Count: f.Count, Interval: f.Interval, Refresh: f.Refresh}
-	if g.Count == 0 {
-		g.Count = netsetup.DefaultGARPCount
+// byteOf converts the file's integer v at p to the byte of a vrrp.Config
+// field. A value no byte holds is refused with check, the field's rule in
+// vrrp, which cannot see it; any other value is vrrp's to check.
+func (r *resolver) byteOf(p path, v int, check func(int) error) uint8 {
+	if v < 0 || v > 255 {
+		r.check(p, check(v))
+		return 0
 	}
-	if g.Count < 1 || g.Count > MaxGARPCount {
-		r.errf(p.k("count"), "must be 1..%d, not %d", MaxGARPCount, g.Count)
+	return uint8(v)
+}
+
+// addrs parses the list of addresses at p, the zero address for an item
+// that does not parse.
+func (r *resolver) addrs(p path, list []string) []netip.Addr {
+	var out []netip.Addr
+	for j, s := range list {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			r.errf(p.i(j), "must be an IPv4 address, not %q", s)
+		}
+		out = append(out, a)
 	}
-	if g.Interval == 0 {
-		g.Interval = netsetup.DefaultGARPInterval
-	}
-	if g.Interval < 0 {
-		r.errf(p.k("interval"), "must be positive, not %v", g.Interval)
-	}
-	if g.Refresh == 0 {
-		g.Refresh = netsetup.DefaultGARPRefresh
-	}
-	if g.Refresh > 0 && g.Refresh < netsetup.MinGARPRefresh {
-		r.errf(p.k("refresh"), "must be at least %v (or negative: off), not %v", netsetup.MinGARPRefresh, g.Refresh)
-	}
-	return g
+	return out
 }
 
 // parseVIP accepts "a.b.c.d" (a /32) or "a.b.c.d/len" (IPv6 likewise).
@@ -472,6 +390,9 @@ func (r *resolver) uniqueInstances(ins []VRRPInstance) {
 		}
 		vrids[key] = i
 		for j, v := range in.VIPs {
+			if !v.IsValid() {
+				continue
+			}
 			if k, dup := vipOwner[v.Addr()]; dup && k != i {
 				r.errf(p.k("virtual_ipaddress").i(j), "%s is also a VIP of vrrp_instances[%d]", v.Addr(), k)
 			}
@@ -671,19 +592,14 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort) Check {
 	return c
 }
 
-// notify resolves an instance's notify hooks (nil: none). Whether each
-// program exists is a property of the host, checked by Load as a warning.
-func (r *resolver) notify(p path, f *fileNotify) notify.Config {
+// notify resolves an instance's notify hooks (nil: none); notify.Config's
+// Validate holds their rules. Whether each program exists is a property
+// of the host, checked by Load as a warning.
+func (r *resolver) notify(f *fileNotify) notify.Config {
 	if f == nil {
 		return notify.Config{}
 	}
 	c := notify.Config{Master: f.Master, Backup: f.Backup, Fault: f.Fault, Stop: f.Stop, Timeout: f.Timeout}
-	for _, k := range notify.Kinds {
-		if argv := c.Argv(k); argv != nil {
-			r.check(p.k(k.Key()), notify.CheckArgv(argv))
-		}
-	}
-	r.check(p.k("timeout"), notify.CheckTimeout(f.Timeout))
 	if c.Timeout == 0 {
 		c.Timeout = notify.DefaultTimeout
 	}
