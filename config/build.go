@@ -116,7 +116,8 @@ func (ck *Check) AMQPConfig() amqpcheck.Config {
 // from: the rules of a listener are the balancer's, those of a VRRP
 // instance vrrp's, netsetup's (its VIPs and gratuitous ARPs) and
 // notify's, each written there once, and this is also the guarantee that
-// a file Parse accepts starts. It
+// a file Parse accepts starts. (A check's rules are placed as its section
+// is resolved: see checkOf.) It
 // runs beside the resolver's own problems, so that one reading of a file
 // lists them all.
 func (r *resolver) validateBuilt(c *Config) {
@@ -130,18 +131,5 @@ func (r *resolver) validateBuilt(c *Config) {
 		r.fields(p, in.VRRPConfig().Validate(), nil)
 		r.fields(p, in.VIPConfig().Validate(), map[string]path{"vips": p.k("virtual_ipaddress")})
 		r.fields(p.k("notify"), in.NotifyConfig().Validate(), nil)
-	}
-	if len(r.errs) > 0 {
-		return
-	}
-	for i := range c.Listeners {
-		l := &c.Listeners[i]
-		for j := range l.Backends {
-			b := &l.Backends[j]
-			r.check(parsePath(b.Field).k("check"), b.Check.Schedule.Validate())
-			if b.Check.Type == CheckAMQP {
-				r.check(parsePath(b.Field).k("check"), b.Check.AMQPConfig().Validate())
-			}
-		}
 	}
 }

@@ -257,6 +257,12 @@ func FuzzParse(f *testing.F) {
 			if err := in.VRRPConfig().Validate(); err != nil {
 				t.Fatalf("vrrp refuses an accepted instance: %v", err)
 			}
+			if err := in.VIPConfig().Validate(); err != nil {
+				t.Fatalf("netsetup refuses an accepted instance: %v", err)
+			}
+			if err := in.NotifyConfig().Validate(); err != nil {
+				t.Fatalf("notify refuses an accepted instance: %v", err)
+			}
 		}
 		for i := range c.Listeners {
 			l := &c.Listeners[i]
@@ -269,6 +275,14 @@ func FuzzParse(f *testing.F) {
 			for _, b := range l.Backends {
 				if !b.ID.IsValid() || !b.Address.IsValid() {
 					t.Fatalf("unresolved backend %+v", b)
+				}
+				if err := b.Check.Schedule.Validate(); err != nil {
+					t.Fatalf("healthcheck refuses an accepted check: %v", err)
+				}
+				if b.Check.Type == CheckAMQP {
+					if err := b.Check.AMQPConfig().Validate(); err != nil {
+						t.Fatalf("amqpcheck refuses an accepted check: %v", err)
+					}
 				}
 			}
 		}

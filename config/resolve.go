@@ -523,14 +523,17 @@ func (r *resolver) backend(p path, f *fileBackend, lp path, fl *fileListener, li
 	case fl.Check != nil:
 		fc, cp = *fl.Check, lp.k("check")
 	}
-	b.Check = r.checkOf(cp, fc, b.Address)
+	b.Check = r.checkOf(cp, fc, b.Address, p.k("address"))
 	b.Check.ProxyProtocol = b.ProxyProtocol != proxyproto.None
 	return b
 }
 
 // checkOf resolves a check section at p (nil: none written, all defaults)
-// for a backend at addr.
-func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort) Check {
+// for a backend at addr, written at addrPath. The schedule's rules are
+// healthcheck's and an AMQP check's amqpcheck's: they are checked here on
+// the file's values, where a zero value is the default, and placed at
+// the keys of p (the address at addrPath unless the section has its own).
+func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath path) Check {
 	c := Check{Field: p.String(), User: f.User, Password: f.Password, VHost: f.VHost, Address: addr}
 	if f.Type != "" {
 		t, err := ParseCheckType(f.Type)
@@ -549,14 +552,17 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort) Check {
 		r.errf(p.k("user"), "is required with mode login")
 	}
 	if c.VHost == "" {
-		c.VHost = "/"
+		c.VHost = amqpcheck.DefaultVHost
 	}
 	if f.Address != "" {
+		// A TCP check has no rules of its own: its address is the
+		// file's to check.
 		a, err := netip.ParseAddrPort(f.Address)
 		if err != nil || a.Port() == 0 {
 			r.errf(p.k("address"), "must be ip:port, not %q", f.Address)
 		}
 		c.Address = a
+		addrPath = p.k("address")
 	}
 	s := healthcheck.CheckConfig{
 		Interval: f.Interval, FastInterval: f.FastInterval, DownInterval: f.DownInterval,
@@ -569,26 +575,13 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort) Check {
 		}
 		s.OnAlarm = a
 	}
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{{"interval", f.Interval}, {"fastinterval", f.FastInterval}, {"downinterval", f.DownInterval}, {"timeout", f.Timeout}} {
-		if d.v != 0 && d.v < healthcheck.MinInterval {
-			r.errf(p.k(d.key), "must be at least %v, not %v", healthcheck.MinInterval, d.v)
-		}
-	}
-	for _, n := range []struct {
-		key string
-		v   int
-	}{{"rise", f.Rise}, {"fall", f.Fall}} {
-		if n.v < 0 || n.v > healthcheck.MaxRiseFall {
-			r.errf(p.k(n.key), "must be 1..%d, not %d", healthcheck.MaxRiseFall, n.v)
-		}
-	}
-	if f.SlowStart < 0 {
-		r.errf(p.k("slowstart"), "must not be negative")
-	}
+	r.fields(p, s.Validate(), map[string]path{
+		"fast_interval": p.k("fastinterval"), "down_interval": p.k("downinterval"), "slow_start": p.k("slowstart"),
+	})
 	c.Schedule = s.WithDefaults()
+	if c.Type == CheckAMQP {
+		r.fields(p, c.AMQPConfig().Validate(), map[string]path{"addr": addrPath})
+	}
 	return c
 }
 
