@@ -36,8 +36,8 @@ var (
 	Commands = []string{"cmd/...", "bench/cmd/...", "balancer/internal/proxyd", "internal/cmd/..."}
 	// TestSupport is code for tests and tools only: the netns lab and the
 	// integration tests, real RabbitMQ nodes, the benchmark's lab and
-	// loads, the test tools of CI, the metrics checks of the tests and a
-	// fake service manager.
+	// loads, the test tools of CI, the metrics checks of the tests, a
+	// fake service manager and the slack of wall-clock bounds.
 	TestSupport = []string{
 		"integration/...",
 		"bench/...",
@@ -46,6 +46,7 @@ var (
 		"internal/testgate/...",
 		"internal/metricstest/...",
 		"internal/sdnotifytest/...",
+		"internal/wallclock/...",
 	}
 )
 
