@@ -446,11 +446,7 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 	}
 	l.Policy = balancer.PolicyRoundRobin
 	if f.Policy != "" {
-		pol, err := balancer.ParsePolicy(f.Policy)
-		if err != nil {
-			r.errf(p.k("policy"), "must be roundrobin, wrr or leastconn, not %q", f.Policy)
-		}
-		l.Policy = pol
+		l.Policy = balancer.Policy(f.Policy) // the balancer's Validate knows the policies
 	}
 	if l.PersistenceNetmask == 0 {
 		l.PersistenceNetmask = balancer.DefaultPersistenceNetmask
