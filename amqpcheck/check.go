@@ -38,7 +38,7 @@ func ParseMode(s string) (Mode, error) {
 	case ModeHandshake, ModeLogin:
 		return m, nil
 	}
-	return "", fmt.Errorf("parsing check mode: %q is not handshake or login", s)
+	return "", fmt.Errorf("must be handshake or login, not %q", s)
 }
 
 // AlarmProbe selects how a login check looks for resource alarms.

@@ -47,7 +47,12 @@ func ParsePolicy(s string) (Policy, error) {
 	if p := Policy(s); s != "" && p.Valid() {
 		return p, nil
 	}
-	return "", fmt.Errorf("parsing policy: %q is not roundrobin, wrr or leastconn", s)
+	return "", errPolicy(s)
+}
+
+// errPolicy says that s names no policy.
+func errPolicy[S ~string](s S) error {
+	return fmt.Errorf("must be roundrobin, wrr or leastconn, not %q", string(s))
 }
 
 // Defaults applied by NewListener to zero-valued fields.
@@ -209,7 +214,7 @@ func (c Config) Validate() error {
 		bad("bind", "%s: zoned addresses are not supported", c.Bind)
 	}
 	if !c.Policy.Valid() {
-		bad("policy", "must be roundrobin, wrr or leastconn, not %q", c.Policy)
+		errs = append(errs, fmt.Errorf("listener %q: %w", c.Name, &fielderr.Error{Field: "policy", Err: errPolicy(c.Policy)}))
 	}
 	if c.PersistenceTimeout < 0 {
 		bad("persistence_timeout", "must not be negative (0: off), not %v", c.PersistenceTimeout)

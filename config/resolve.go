@@ -211,16 +211,9 @@ func (r *resolver) instance(p path, f *fileInstance, c *Config) VRRPInstance {
 	}
 	in.Preempt = f.Preempt == nil || *f.Preempt
 	in.PreemptDelay = f.PreemptDelay
-	switch f.V3Checksum {
-	case "":
-		in.Checksum = vrrp.ChecksumPseudoHeader
-	default:
-		cs, err := vrrp.ParseChecksumMode(f.V3Checksum)
-		if err != nil {
-			r.errf(p.k("v3_checksum"), "must be pseudo-header or rfc9568, not %q", f.V3Checksum)
-		}
-		in.Checksum = cs
-	}
+	cs, err := vrrp.ParseChecksumMode(f.V3Checksum) // "": the default
+	r.check(p.k("v3_checksum"), err)
+	in.Checksum = cs
 	if f.UnicastSrc != "" {
 		a, err := netip.ParseAddr(f.UnicastSrc)
 		if err != nil {
@@ -464,9 +457,7 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		l.OnMarkedDown = o
 	}
 	pp, err := proxyproto.ParseVersion(f.ProxyProtocol)
-	if err != nil {
-		r.errf(p.k("proxy_protocol"), "must be v1, v2 or none, not %q", f.ProxyProtocol)
-	}
+	r.check(p.k("proxy_protocol"), err)
 	if l.HandshakeTimeout == 0 {
 		l.HandshakeTimeout = balancer.DefaultHandshakeTimeout
 	}
@@ -506,9 +497,7 @@ func (r *resolver) backend(p path, f *fileBackend, lp path, fl *fileListener, li
 	b.ProxyProtocol = listenerPP
 	if f.ProxyProtocol != "" {
 		v, err := proxyproto.ParseVersion(f.ProxyProtocol)
-		if err != nil {
-			r.errf(p.k("proxy_protocol"), "must be v1, v2 or none, not %q", f.ProxyProtocol)
-		}
+		r.check(p.k("proxy_protocol"), err)
 		b.ProxyProtocol = v
 	}
 	var fc fileCheck
@@ -539,9 +528,7 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 	c.Mode = amqpcheck.ModeHandshake
 	if f.Mode != "" {
 		m, err := amqpcheck.ParseMode(f.Mode)
-		if err != nil {
-			r.errf(p.k("mode"), "must be handshake or login, not %q", f.Mode)
-		}
+		r.check(p.k("mode"), err)
 		c.Mode = m
 	}
 	if c.Type == CheckAMQP && c.Mode == amqpcheck.ModeLogin && c.User == "" {
@@ -566,9 +553,7 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 	}
 	if f.OnAlarm != "" {
 		a, err := healthcheck.ParseAlarmAction(f.OnAlarm)
-		if err != nil {
-			r.errf(p.k("on_alarm"), "must be degraded or down, not %q", f.OnAlarm)
-		}
+		r.check(p.k("on_alarm"), err)
 		s.OnAlarm = a
 	}
 	r.fields(p, s.Validate(), map[string]path{

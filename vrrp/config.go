@@ -179,7 +179,7 @@ func (c Config) Validate() error {
 		bad("preempt_delay", "must be 0s..%v, not %v", MaxPreemptDelay, c.PreemptDelay)
 	}
 	if c.Checksum != ChecksumPseudoHeader && c.Checksum != ChecksumRFC9568 {
-		bad("v3_checksum", "must be pseudo-header or rfc9568, not %v", c.Checksum)
+		badErr("v3_checksum", errChecksumMode(c.Checksum.String()))
 	}
 	if c.UnicastSrc.IsValid() && !c.UnicastSrc.Is4() {
 		bad("unicast_src", "must be an IPv4 address, not %v", c.UnicastSrc)
