@@ -112,14 +112,13 @@ func (ck *Check) AMQPConfig() amqpcheck.Config {
 }
 
 // validateBuilt builds every package's configuration from c and records
-// what their own validation refuses, at the key and line each field comes
-// from: the rules of a listener are the balancer's, those of a VRRP
-// instance vrrp's, netsetup's (its VIPs and gratuitous ARPs) and
-// notify's, each written there once, and this is also the guarantee that
-// a file Parse accepts starts. (A check's rules are placed as its section
-// is resolved: see checkOf.) It
-// runs beside the resolver's own problems, so that one reading of a file
-// lists them all.
+// what its Validate refuses at the key and line each field comes from:
+// the rules of a listener are the balancer's, those of a VRRP instance
+// vrrp's, netsetup's (its VIPs and gratuitous ARPs) and notify's, each
+// written there once (a check's are placed as its section is resolved,
+// see checkOf). The daemon builds these same configurations, so this is
+// also the guarantee that a file Parse accepts starts. It runs beside the
+// resolver's own problems, so that one reading of a file lists them all.
 func (r *resolver) validateBuilt(c *Config) {
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
