@@ -169,9 +169,7 @@ func (r *resolver) config(f *file) *Config {
 		c.MetricsListen = ap
 	}
 	c.Inert = f.Inert
-	if err := vrrp.CheckRealTimePriority(f.VRRPRTPrio); err != nil {
-		r.errf(path{"vrrp_rt_priority"}, "must be 0 (off) or 1..%d, not %d", vrrp.MaxRealTimePriority, f.VRRPRTPrio)
-	}
+	r.check(path{"vrrp_rt_priority"}, vrrp.CheckRealTimePriority(f.VRRPRTPrio))
 	c.VRRPRealTimePriority = f.VRRPRTPrio
 	switch empty := len(f.VRRPInstances) == 0 && len(f.Listeners) == 0; {
 	case empty && !f.Inert:

@@ -134,3 +134,15 @@ func TestStateText(t *testing.T) {
 		t.Fatal("accepted LEADER")
 	}
 }
+
+// TestRealTimePriorityRefused: NewInstance refuses a priority SCHED_FIFO
+// does not have, saying which option and why; the configuration file
+// reports the same rule's message at vrrp_rt_priority.
+func TestRealTimePriorityRefused(t *testing.T) {
+	for _, prio := range []int{-1, MaxRealTimePriority + 1} {
+		_, err := NewInstance(testConfig(), Options{RealTimePriority: prio})
+		if want := fmt.Sprintf("real-time priority: must be 0 (off) or 1..%d, not %d", MaxRealTimePriority, prio); err == nil || err.Error() != want {
+			t.Errorf("priority %d: %v, want %q", prio, err, want)
+		}
+	}
+}
