@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/fielderr"
 )
 
 // Mode selects how far a check goes.
@@ -37,7 +38,7 @@ func ParseMode(s string) (Mode, error) {
 	case ModeHandshake, ModeLogin:
 		return m, nil
 	}
-	return "", fmt.Errorf("parsing check mode: %q is not handshake or login", s)
+	return "", fmt.Errorf("must be handshake or login, not %q", s)
 }
 
 // AlarmProbe selects how a login check looks for resource alarms.
@@ -60,6 +61,13 @@ const (
 // frame_max is 131072).
 const DefaultMaxFrameSize = 131072
 
+// DefaultVHost is the vhost a login check opens when Config.VHost is empty: RabbitMQ's
+// default vhost.
+const DefaultVHost = "/"
+
+// MaxVHostLen is the longest vhost name: Connection.Open carries it as a short string.
+const MaxVHostLen = 255
+
 // ProbeRoutingKey is the routing key of the alarm probe message. Queue names starting with
 // "amq." are reserved, so no queue can be bound to it through the default exchange: the
 // message is dropped at once.
@@ -71,7 +79,8 @@ type Config struct {
 	Addr netip.AddrPort
 	// Mode is ModeHandshake or ModeLogin. Zero: ModeHandshake.
 	Mode Mode
-	// VHost is the vhost a login check opens. Zero: "/".
+	// VHost is the vhost a login check opens, at most MaxVHostLen bytes. Zero:
+	// DefaultVHost.
 	VHost string
 	// User and Password authenticate a login check (SASL PLAIN). Zero: guest / guest.
 	User, Password string
@@ -96,7 +105,7 @@ func (c Config) WithDefaults() Config {
 		c.Mode = ModeHandshake
 	}
 	if c.VHost == "" {
-		c.VHost = "/"
+		c.VHost = DefaultVHost
 	}
 	if c.User == "" && c.Password == "" {
 		c.User, c.Password = "guest", "guest"
@@ -116,36 +125,43 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports invalid fields.
+// Validate reports every invalid field, each a *fielderr.Error naming the
+// field and saying what is wrong with its value, joined with errors.Join.
 func (c Config) Validate() error {
 	var errs []error
-	if !c.Addr.IsValid() || c.Addr.Port() == 0 {
-		errs = append(errs, fmt.Errorf("addr: want IP:port, got %q", c.Addr))
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fielderr.New(field, format, args...))
+	}
+	switch {
+	case !c.Addr.IsValid():
+		bad("addr", "must be an IP:port")
+	case c.Addr.Port() == 0:
+		bad("addr", "must have a port other than 0, not %s", c.Addr)
 	}
 	switch c.Mode {
 	case "", ModeHandshake, ModeLogin:
 	default:
-		errs = append(errs, fmt.Errorf("mode: want handshake or login, got %q", c.Mode))
+		bad("mode", "must be handshake or login, not %q", c.Mode)
 	}
 	switch c.AlarmProbe {
 	case "", AlarmProbePublish, AlarmProbeOff:
 	case AlarmProbeManagement:
 		if c.ManagementURL == "" {
-			errs = append(errs, errors.New("management_url: required with alarm_probe management"))
+			bad("management_url", "is required with alarm_probe management")
 		}
 	default:
-		errs = append(errs, fmt.Errorf("alarm_probe: want publish, management or off, got %q", c.AlarmProbe))
+		bad("alarm_probe", "must be publish, management or off, not %q", c.AlarmProbe)
 	}
 	if c.ManagementURL != "" {
 		if u, err := url.Parse(c.ManagementURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("management_url: want http(s)://host:port, got %q", c.ManagementURL))
+			bad("management_url", "must be http(s)://host:port, not %q", c.ManagementURL)
 		}
 	}
-	if len(c.VHost) > 255 {
-		errs = append(errs, fmt.Errorf("vhost: longer than 255 bytes"))
+	if len(c.VHost) > MaxVHostLen {
+		bad("vhost", "must be at most %d bytes, not %d", MaxVHostLen, len(c.VHost))
 	}
 	if c.MaxFrameSize != 0 && c.MaxFrameSize < 4096 {
-		errs = append(errs, fmt.Errorf("max_frame_size: must be at least 4096, got %d", c.MaxFrameSize))
+		bad("max_frame_size", "must be at least 4096, not %d", c.MaxFrameSize)
 	}
 	return errors.Join(errs...)
 }

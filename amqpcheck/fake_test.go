@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rmqlb/rmqlb/internal/fielderr"
 	"github.com/rmqlb/rmqlb/proxyproto"
 	"go.uber.org/goleak"
 )
@@ -270,14 +272,25 @@ func TestConfigValidate(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []Config{
-		{},
-		{Addr: good.Addr, Mode: "ping"},
-		{Addr: good.Addr, AlarmProbe: "mgmt"},
-		{Addr: good.Addr, MaxFrameSize: 100},
+	for _, tc := range []struct {
+		c     Config
+		field string
+	}{
+		{Config{}, "addr"},
+		{Config{Addr: netip.MustParseAddrPort("127.0.0.1:0")}, "addr"},
+		{Config{Addr: good.Addr, Mode: "ping"}, "mode"},
+		{Config{Addr: good.Addr, AlarmProbe: "mgmt"}, "alarm_probe"},
+		{Config{Addr: good.Addr, AlarmProbe: AlarmProbeManagement}, "management_url"},
+		{Config{Addr: good.Addr, MaxFrameSize: 100}, "max_frame_size"},
+		{Config{Addr: good.Addr, VHost: strings.Repeat("v", MaxVHostLen+1)}, "vhost"},
 	} {
-		if err := c.Validate(); err == nil {
-			t.Errorf("%+v accepted", c)
+		err := tc.c.Validate()
+		fields, others := fielderr.Split(err)
+		if err == nil || len(fields) != 1 || fields[0].Field != tc.field || len(others) != 0 {
+			t.Errorf("%+v: %v, want a problem of %s alone", tc.c, err, tc.field)
 		}
+	}
+	if err := (Config{Addr: good.Addr, VHost: strings.Repeat("v", MaxVHostLen)}).Validate(); err != nil {
+		t.Errorf("longest vhost: %v", err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"time"
 
+	rbackend "github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/internal/fielderr"
 	"github.com/rmqlb/rmqlb/proxyproto"
 )
 
@@ -45,7 +47,12 @@ func ParsePolicy(s string) (Policy, error) {
 	if p := Policy(s); s != "" && p.Valid() {
 		return p, nil
 	}
-	return "", fmt.Errorf("parsing policy: %q is not roundrobin, wrr or leastconn", s)
+	return "", errPolicy(s)
+}
+
+// errPolicy says that s names no policy.
+func errPolicy[S ~string](s S) error {
+	return fmt.Errorf("must be roundrobin, wrr or leastconn, not %q", string(s))
 }
 
 // Defaults applied by NewListener to zero-valued fields.
@@ -70,12 +77,16 @@ const (
 	// MaxKeepAlive is the longest TCP keepalive time the kernel takes
 	// (TCP_KEEPIDLE and TCP_KEEPINTVL are at most 32767 seconds).
 	MaxKeepAlive = 32767 * time.Second
+	// MaxRetries is the largest Config.Retries accepted: each retry is
+	// one more connect a client waits for.
+	MaxRetries = 100
 )
 
 // BackendConfig describes one server connections are spread over.
 type BackendConfig struct {
 	// Name identifies the backend in the API, logs and metrics. Required,
-	// unique within a listener.
+	// unique within a listener, and a valid name (backend.CheckName): the
+	// backend's ID is "listener/name".
 	Name string
 	// Address is the server's IP and TCP port. Required, port not 0.
 	Address netip.AddrPort
@@ -101,7 +112,8 @@ type BackendConfig struct {
 // Config describes one listener (a VIP:port) and its backends. The zero
 // value is not usable: Name, Bind and Backends are required.
 type Config struct {
-	// Name identifies the listener in logs, metrics and Snapshot. Required.
+	// Name identifies the listener in logs, metrics and Snapshot.
+	// Required, and a valid name (backend.CheckName).
 	Name string
 	// Loops is the number of event loops Run starts. 0 means GOMAXPROCS,
 	// one per processor of the Go runtime; the daemon sets fewer when it
@@ -133,7 +145,8 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// Retries is how many further backends are tried after a failed
 	// connect (HAProxy retries with redispatch: each retry goes to a
-	// backend not tried yet for this client connection). 0 = no retry.
+	// backend not tried yet for this client connection). 0 = no retry;
+	// at most MaxRetries.
 	Retries int
 	// ShutdownSessionsOnDown closes a backend's sessions when it is set
 	// Down or Maint (HAProxy on-marked-down shutdown-sessions), so clients
@@ -180,73 +193,82 @@ type Config struct {
 	Backends []BackendConfig
 }
 
-// Validate checks every field and returns an error naming the first field
-// that is wrong and why. It does not apply defaults.
+// Validate checks every field and returns every problem, each a
+// *fielderr.Error naming the field by its configuration-file key
+// ("backends[1].weight") and saying what is wrong with its value, wrapped
+// with the listener's name, joined with errors.Join. It does not apply
+// defaults: a zero field that has one is valid. These are the listener's
+// rules; the configuration file's reader relies on them instead of
+// restating them.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("listener %q: %s: %s", c.Name, field, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("listener %q: %w", c.Name, fielderr.New(field, format, args...)))
 	}
-	if c.Name == "" {
-		bad("name", "must not be empty")
+	if err := rbackend.CheckName(c.Name); err != nil {
+		bad("name", "%v", err)
 	}
 	if !c.Bind.IsValid() {
 		bad("bind", "must be an IP:port")
 	} else if c.Bind.Addr().Zone() != "" {
-		bad("bind", "zoned addresses are not supported")
+		bad("bind", "%s: zoned addresses are not supported", c.Bind)
 	}
 	if !c.Policy.Valid() {
-		bad("policy", "%q is not one of roundrobin, wrr, leastconn", c.Policy)
+		errs = append(errs, fmt.Errorf("listener %q: %w", c.Name, &fielderr.Error{Field: "policy", Err: errPolicy(c.Policy)}))
 	}
 	if c.PersistenceTimeout < 0 {
-		bad("persistence_timeout", "must not be negative")
+		bad("persistence_timeout", "must not be negative (0: off), not %v", c.PersistenceTimeout)
 	}
 	if c.PersistenceNetmask < 0 || c.PersistenceNetmask > 32 {
-		bad("persistence_netmask", "%d is not an IPv4 prefix length (1..32)", c.PersistenceNetmask)
+		bad("persistence_netmask", "must be 1..32, not %d", c.PersistenceNetmask)
 	}
 	if c.MaxConn < 0 {
-		bad("maxconn", "must not be negative")
+		bad("maxconn", "must not be negative (0: no limit), not %d", c.MaxConn)
 	}
 	if c.Loops < 0 {
-		bad("loops", "must not be negative")
+		bad("loops", "must not be negative, not %d", c.Loops)
 	}
 	if c.ConnectTimeout < 0 {
-		bad("connect_timeout", "must not be negative")
+		bad("connect_timeout", "must be positive, not %v", c.ConnectTimeout)
 	}
-	if c.Retries < 0 {
-		bad("retries", "must not be negative")
+	if c.Retries < 0 || c.Retries > MaxRetries {
+		bad("retries", "must be 0..%d, not %d", MaxRetries, c.Retries)
 	}
 	if c.IdleTimeout < 0 {
-		bad("idle_timeout", "must not be negative")
+		bad("idle_timeout", "must not be negative (0: never), not %v", c.IdleTimeout)
 	}
 	if c.KeepAlive > MaxKeepAlive {
-		bad("keepalive", "%v is longer than %v, the kernel's limit", c.KeepAlive, MaxKeepAlive)
+		bad("keepalive", "must be at most %v (the kernel's limit), not %v", MaxKeepAlive, c.KeepAlive)
 	}
 	if len(c.Backends) == 0 {
-		bad("backends", "at least one backend is required")
+		bad("backends", "needs at least one backend")
 	}
-	seen := make(map[string]bool, len(c.Backends))
+	seen := make(map[string]int, len(c.Backends))
 	for i, b := range c.Backends {
 		field := fmt.Sprintf("backends[%d]", i)
-		if b.Name == "" {
-			bad(field+".name", "must not be empty")
-		} else if seen[b.Name] {
-			bad(field+".name", "%q is used twice", b.Name)
+		if err := rbackend.CheckName(b.Name); err != nil {
+			bad(field+".name", "%v", err)
+		} else if j, dup := seen[b.Name]; dup {
+			bad(field+".name", "%q is also the name of backends[%d]", b.Name, j)
+		} else {
+			seen[b.Name] = i
 		}
-		seen[b.Name] = true
-		if !b.Address.IsValid() || b.Address.Port() == 0 {
-			bad(field+".address", "must be an IP:port with a port other than 0")
-		} else if b.Address.Addr().IsUnspecified() {
-			bad(field+".address", "must not be the unspecified address")
+		switch a := b.Address; {
+		case !a.IsValid():
+			bad(field+".address", "must be an IP:port")
+		case a.Port() == 0:
+			bad(field+".address", "must have a port other than 0, not %s", a)
+		case a.Addr().IsUnspecified():
+			bad(field+".address", "must not be the unspecified address %s", a.Addr())
 		}
 		if b.Weight < 0 || b.Weight > MaxWeight {
-			bad(field+".weight", "%d is outside 0..%d", b.Weight, MaxWeight)
+			bad(field+".weight", "must be 0..%d, not %d", MaxWeight, b.Weight)
 		}
 		if b.MaxConn < 0 {
-			bad(field+".maxconn", "must not be negative")
+			bad(field+".maxconn", "must not be negative (0: no limit), not %d", b.MaxConn)
 		}
 		if !b.ProxyProtocol.Valid() {
-			bad(field+".proxy_protocol", "%v is not one of none, v1, v2", b.ProxyProtocol)
+			bad(field+".proxy_protocol", "must be v1, v2 or none, not %v", b.ProxyProtocol)
 		}
 	}
 	return errors.Join(errs...)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	rbackend "github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/internal/fielderr"
 )
 
 func validConfig() Config {
@@ -44,6 +45,11 @@ func TestValidate(t *testing.T) {
 		{"backend weight", func(c *Config) { c.Backends[1].Weight = -1 }, "backends[1].weight"},
 		{"backend maxconn", func(c *Config) { c.Backends[1].MaxConn = -1 }, "backends[1].maxconn"},
 		{"backend proxy", func(c *Config) { c.Backends[0].ProxyProtocol = 3 }, "backends[0].proxy_protocol"},
+		{"slash in name", func(c *Config) { c.Name = "a/b" }, "name"},
+		{"slash in backend", func(c *Config) { c.Backends[0].Name = "a/b" }, "backends[0].name"},
+		{"too many retries", func(c *Config) { c.Retries = MaxRetries + 1 }, "retries"},
+		{"zoned bind", func(c *Config) { c.Bind = netip.MustParseAddrPort("[fe80::1%eth0]:5672") }, "bind"},
+		{"unspecified backend", func(c *Config) { c.Backends[0].Address = netip.MustParseAddrPort("0.0.0.0:5672") }, "backends[0].address"},
 	}
 	for _, tt := range tests {
 		c := validConfig()
@@ -52,7 +58,17 @@ func TestValidate(t *testing.T) {
 		err := c.Validate()
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want one naming %q", tt.name, err, tt.want)
+			continue
 		}
+		// The field is named as a value too, for the configuration
+		// file's reader to point at its key.
+		fields, others := fielderr.Split(err)
+		if len(fields) != 1 || fields[0].Field != tt.want || len(others) != 0 {
+			t.Errorf("%s: fields %v, others %v, want one field %q", tt.name, fields, others, tt.want)
+		}
+	}
+	if err := (Config{Name: "l", Bind: netip.MustParseAddrPort("10.0.0.1:1"), Retries: MaxRetries, Backends: validConfig().Backends}).Validate(); err != nil {
+		t.Errorf("retries %d: %v", MaxRetries, err)
 	}
 }
 

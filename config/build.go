@@ -112,26 +112,23 @@ func (ck *Check) AMQPConfig() amqpcheck.Config {
 }
 
 // validateBuilt builds every package's configuration from c and records
-// what their own validation refuses, at the section it comes from. The
-// resolver's rules are meant to catch everything first, with a better
-// message; this is the guarantee that a file Parse accepts also starts.
+// what its Validate refuses at the key and line each field comes from:
+// the rules of a listener are the balancer's, those of a VRRP instance
+// vrrp's, netsetup's (its VIPs and gratuitous ARPs) and notify's, each
+// written there once (a check's are placed as its section is resolved,
+// see checkOf). The daemon builds these same configurations, so this is
+// also the guarantee that a file Parse accepts starts. It runs beside the
+// resolver's own problems, so that one reading of a file lists them all.
 func (r *resolver) validateBuilt(c *Config) {
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		r.fields(parsePath(l.Field), c.BalancerConfig(l).Validate(), nil)
+	}
 	for i := range c.VRRP {
 		in := &c.VRRP[i]
 		p := parsePath(in.Field)
-		r.check(p, in.VRRPConfig().Validate())
-		r.check(p, in.VIPConfig().Validate())
-		r.check(p.k("notify"), in.NotifyConfig().Validate())
-	}
-	for i := range c.Listeners {
-		l := &c.Listeners[i]
-		r.check(parsePath(l.Field), c.BalancerConfig(l).Validate())
-		for j := range l.Backends {
-			b := &l.Backends[j]
-			r.check(parsePath(b.Field).k("check"), b.Check.Schedule.Validate())
-			if b.Check.Type == CheckAMQP {
-				r.check(parsePath(b.Field).k("check"), b.Check.AMQPConfig().Validate())
-			}
-		}
+		r.fields(p, in.VRRPConfig().Validate(), nil)
+		r.fields(p, in.VIPConfig().Validate(), map[string]path{"vips": p.k("virtual_ipaddress")})
+		r.fields(p.k("notify"), in.NotifyConfig().Validate(), nil)
 	}
 }

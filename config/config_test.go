@@ -128,7 +128,7 @@ listeners:
 func TestErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml string
-		want       []string // each must appear, in order, as one line
+		want       []string // each must appear, in file order (line, then column), as one line
 	}{
 		{"unknown key", "log_level: info\nbogus: 1\n", []string{"line 2: field bogus not found"}},
 		{"bad duration", "vrrp_instances:\n  - name: a\n    advert_interval: 1x\n", []string{"line 3: cannot unmarshal"}},
@@ -155,8 +155,8 @@ func TestErrors(t *testing.T) {
 			"line 8: vrrp_instances[0].auth_pass: is not allowed with version 3",
 			"line 9: vrrp_instances[0].virtual_ipaddress[0]: must be an address",
 			"line 10: vrrp_instances[0].unicast_peers[0]: must be an IPv4 address",
-			"line 11: vrrp_instances[0].track[0].weight: weight must be -254..-1 or 1..254, not 0",
 			"line 11: vrrp_instances[0].track[0].check: no backend is named \"nope\"",
+			"line 11: vrrp_instances[0].track[0].weight: weight must be -254..-1 or 1..254, not 0",
 		}},
 		{"v2 interval and password", `vrrp_instances:
   - name: a
@@ -193,8 +193,8 @@ func TestErrors(t *testing.T) {
 			"line 5: listeners[0].persistence_netmask: must be 1..32, not 33",
 			"line 6: listeners[0].on_marked_down: must be shutdown-sessions or keep-sessions",
 			"line 7: listeners[0].check.type: must be amqp, tcp or none, not \"http\"",
-			"line 7: listeners[0].check.interval: must be at least 10ms",
 			"line 7: listeners[0].check.fall: must be 1..100, not 101",
+			"line 7: listeners[0].check.interval: must be at least 10ms",
 			"line 9: listeners[0].backends[0].address: must be ip:port, not \"nowhere\"",
 			"line 9: listeners[0].backends[0].weight: must be 0..65535, not 300000",
 			"line 10: listeners[0].backends[1].name: \"a\" is also the name of backends[0]",
@@ -257,6 +257,12 @@ func FuzzParse(f *testing.F) {
 			if err := in.VRRPConfig().Validate(); err != nil {
 				t.Fatalf("vrrp refuses an accepted instance: %v", err)
 			}
+			if err := in.VIPConfig().Validate(); err != nil {
+				t.Fatalf("netsetup refuses an accepted instance: %v", err)
+			}
+			if err := in.NotifyConfig().Validate(); err != nil {
+				t.Fatalf("notify refuses an accepted instance: %v", err)
+			}
 		}
 		for i := range c.Listeners {
 			l := &c.Listeners[i]
@@ -269,6 +275,14 @@ func FuzzParse(f *testing.F) {
 			for _, b := range l.Backends {
 				if !b.ID.IsValid() || !b.Address.IsValid() {
 					t.Fatalf("unresolved backend %+v", b)
+				}
+				if err := b.Check.Schedule.Validate(); err != nil {
+					t.Fatalf("healthcheck refuses an accepted check: %v", err)
+				}
+				if b.Check.Type == CheckAMQP {
+					if err := b.Check.AMQPConfig().Validate(); err != nil {
+						t.Fatalf("amqpcheck refuses an accepted check: %v", err)
+					}
 				}
 			}
 		}

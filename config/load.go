@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"regexp"
-	"sort"
 	"strconv"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -94,12 +93,9 @@ func Parse(data []byte) (*Config, error) {
 	}
 	r := resolver{lines: lineIndex{root: &root}}
 	c := r.config(&f)
-	if len(r.errs) == 0 {
-		r.validateBuilt(c)
-	}
+	r.validateBuilt(c)
 	if len(r.errs) > 0 {
-		sort.SliceStable(r.errs, func(i, j int) bool { return r.errs[i].Line < r.errs[j].Line })
-		return nil, r.errs
+		return nil, r.sorted()
 	}
 	return c, nil
 }

@@ -233,7 +233,7 @@ type Check struct {
 	// on_alarm, defaults applied (healthcheck.CheckConfig.WithDefaults).
 	Schedule healthcheck.CheckConfig
 	// User, Password and VHost are a login check's credentials; VHost
-	// defaults to "/".
+	// defaults to amqpcheck.DefaultVHost.
 	User, Password, VHost string
 	// ProxyProtocol makes the check send a PROXY protocol v2 LOCAL
 	// header first: set when the backend is sent PROXY headers, so that

@@ -67,14 +67,21 @@ type lineIndex struct{ root *yaml.Node }
 
 // line returns the line of the deepest node of p present in the file.
 func (x lineIndex) line(p path) int {
+	line, _ := x.pos(p)
+	return line
+}
+
+// pos returns the line and column of the deepest node of p present in
+// the file: of its key in a mapping, of its item in a sequence.
+func (x lineIndex) pos(p path) (line, col int) {
 	n := x.root
 	if n == nil {
-		return 0
+		return 0, 0
 	}
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
-	line := n.Line
+	line, col = n.Line, n.Column
 	for _, e := range p {
 		var next *yaml.Node
 		switch e := e.(type) {
@@ -83,7 +90,7 @@ func (x lineIndex) line(p path) int {
 				for j := 0; j+1 < len(n.Content); j += 2 {
 					if n.Content[j].Value == e {
 						next = n.Content[j+1]
-						line = n.Content[j].Line
+						line, col = n.Content[j].Line, n.Content[j].Column
 						break
 					}
 				}
@@ -91,13 +98,13 @@ func (x lineIndex) line(p path) int {
 		case int:
 			if n.Kind == yaml.SequenceNode && e < len(n.Content) {
 				next = n.Content[e]
-				line = next.Line
+				line, col = next.Line, next.Column
 			}
 		}
 		if next == nil {
-			return line
+			return line, col
 		}
 		n = next
 	}
-	return line
+	return line, col
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/fielderr"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/proxyproto"
@@ -33,15 +35,10 @@ const (
 	DefaultVersion = 2
 	// DefaultAdvertInterval is keepalived's default advert_int.
 	DefaultAdvertInterval = time.Second
-	// MaxPreemptDelay is the longest preempt_delay accepted.
-	MaxPreemptDelay = time.Hour
-	// MaxGARPCount is the most gratuitous ARPs of one burst.
-	MaxGARPCount = 100
 	// DefaultRetries is how many further backends a listener tries after
-	// a failed connect (HAProxy's retries with redispatch).
+	// a failed connect (HAProxy's retries with redispatch); the
+	// balancer's zero value retries none.
 	DefaultRetries = 3
-	// MaxRetries is the largest retries accepted.
-	MaxRetries = 100
 	// maxSocketPath is the longest unix socket path (sun_path holds 108
 	// bytes with the terminating zero).
 	maxSocketPath = 107
@@ -52,18 +49,79 @@ const (
 type resolver struct {
 	lines lineIndex
 	errs  Errors
+	cols  []int // the column of each of errs, to put them in file order
 }
 
 // errf records a problem once: a listener's shared check is resolved for
 // every backend but reported a single time.
 func (r *resolver) errf(p path, format string, args ...any) {
-	fe := FieldError{Field: p.String(), Line: r.lines.line(p), Msg: fmt.Sprintf(format, args...)}
+	line, col := r.lines.pos(p)
+	fe := FieldError{Field: p.String(), Line: line, Msg: fmt.Sprintf(format, args...)}
 	for _, e := range r.errs {
 		if e == fe {
 			return
 		}
 	}
 	r.errs = append(r.errs, fe)
+	r.cols = append(r.cols, col)
+}
+
+// fields records the problems that a package's check (its Validate) finds
+// in what was built from the section at p. The rules are the package's:
+// the resolver only places them. A fielderr.Error is recorded at its
+// field's key under p, the field's first name renamed by keys where the
+// package's name is not the file's key (keys maps it to the key's whole
+// path); any other error at p. A field that already has a problem from
+// the resolver (a value that did not parse, so the package saw its zero
+// value) or from an earlier check (a rule two packages share) keeps that
+// one: each problem is reported once.
+func (r *resolver) fields(p path, err error, keys map[string]path) {
+	before := len(r.errs)
+	fes, others := fielderr.Split(err)
+	for _, fe := range fes {
+		q := append(p[:len(p):len(p)], parsePath(fe.Field)...)
+		if f := parsePath(fe.Field); len(f) > 0 {
+			if k, ok := f[0].(string); ok && keys[k] != nil {
+				q = append(keys[k][:len(keys[k]):len(keys[k])], f[1:]...)
+			}
+		}
+		if !r.refused(q.String(), before) {
+			r.errf(q, "%v", fe.Err)
+		}
+	}
+	for _, e := range others {
+		r.errf(p, "%v", e)
+	}
+}
+
+// refused reports whether one of the first n problems is at field.
+func (r *resolver) refused(field string, n int) bool {
+	for _, e := range r.errs[:n] {
+		if e.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+// sorted returns the problems in file order: by line, then column.
+func (r *resolver) sorted() Errors {
+	idx := make([]int, len(r.errs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		ea, eb := r.errs[idx[a]], r.errs[idx[b]]
+		if ea.Line != eb.Line {
+			return ea.Line < eb.Line
+		}
+		return r.cols[idx[a]] < r.cols[idx[b]]
+	})
+	es := make(Errors, len(idx))
+	for i, j := range idx {
+		es[i] = r.errs[j]
+	}
+	return es
 }
 
 // check records err, if any, as the problem of field p.
@@ -111,9 +169,7 @@ func (r *resolver) config(f *file) *Config {
 		c.MetricsListen = ap
 	}
 	c.Inert = f.Inert
-	if err := vrrp.CheckRealTimePriority(f.VRRPRTPrio); err != nil {
-		r.errf(path{"vrrp_rt_priority"}, "must be 0 (off) or 1..%d, not %d", vrrp.MaxRealTimePriority, f.VRRPRTPrio)
-	}
+	r.check(path{"vrrp_rt_priority"}, vrrp.CheckRealTimePriority(f.VRRPRTPrio))
 	c.VRRPRealTimePriority = f.VRRPRTPrio
 	switch empty := len(f.VRRPInstances) == 0 && len(f.Listeners) == 0; {
 	case empty && !f.Inert:
@@ -137,20 +193,12 @@ func (r *resolver) config(f *file) *Config {
 
 func (r *resolver) instance(p path, f *fileInstance, c *Config) VRRPInstance {
 	in := VRRPInstance{Field: p.String(), Name: f.Name, Interface: f.Interface, AuthPass: f.AuthPass}
-	r.check(p.k("name"), backend.CheckName(f.Name))
-	r.check(p.k("interface"), netsetup.CheckInterfaceName(f.Interface))
-	if f.VirtualRouterID < 1 || f.VirtualRouterID > 255 {
-		r.errf(p.k("virtual_router_id"), "must be 1..255, not %d", f.VirtualRouterID)
-	}
-	in.VRID = uint8(f.VirtualRouterID)
+	in.VRID = r.byteOf(p.k("virtual_router_id"), f.VirtualRouterID, vrrp.CheckVRID)
 	prio := f.Priority
 	if prio == 0 {
 		prio = DefaultPriority
 	}
-	if prio < 1 || prio > 255 {
-		r.errf(p.k("priority"), "must be 1..255, not %d", prio)
-	}
-	in.Priority = uint8(prio)
+	in.Priority = r.byteOf(p.k("priority"), prio, vrrp.CheckPriority)
 	in.Version = f.Version
 	if in.Version == 0 {
 		in.Version = DefaultVersion
@@ -159,149 +207,72 @@ func (r *resolver) instance(p path, f *fileInstance, c *Config) VRRPInstance {
 	if in.AdvertInterval == 0 {
 		in.AdvertInterval = DefaultAdvertInterval
 	}
-	switch in.Version {
-	case 2, 3:
-		r.check(p.k("advert_interval"), vrrp.CheckAdvertInterval(in.Version, in.AdvertInterval))
-	default:
-		r.errf(p.k("version"), "must be 2 or 3, not %d", in.Version)
-	}
-	switch {
-	case in.Version == 2 && len(f.AuthPass) > vrrp.MaxAuthPassLen:
-		r.errf(p.k("auth_pass"), "must be at most %d bytes, not %d", vrrp.MaxAuthPassLen, len(f.AuthPass))
-	case in.Version == 3 && f.AuthPass != "":
-		r.errf(p.k("auth_pass"), "is not allowed with version 3 (RFC 5798 removed authentication)")
-	}
 	in.Preempt = f.Preempt == nil || *f.Preempt
 	in.PreemptDelay = f.PreemptDelay
-	if f.PreemptDelay < 0 || f.PreemptDelay > MaxPreemptDelay {
-		r.errf(p.k("preempt_delay"), "must be 0s..%v, not %v", MaxPreemptDelay, f.PreemptDelay)
-	}
-	switch f.V3Checksum {
-	case "":
-		in.Checksum = vrrp.ChecksumPseudoHeader
-	default:
-		cs, err := vrrp.ParseChecksumMode(f.V3Checksum)
-		if err != nil {
-			r.errf(p.k("v3_checksum"), "must be pseudo-header or rfc9568, not %q", f.V3Checksum)
-		}
-		in.Checksum = cs
-	}
+	cs, err := vrrp.ParseChecksumMode(f.V3Checksum) // "": the default
+	r.check(p.k("v3_checksum"), err)
+	in.Checksum = cs
 	if f.UnicastSrc != "" {
 		a, err := netip.ParseAddr(f.UnicastSrc)
-		if err != nil || !a.Is4() {
+		if err != nil {
 			r.errf(p.k("unicast_src"), "must be an IPv4 address, not %q", f.UnicastSrc)
 		}
 		in.UnicastSrc = a
 	}
-	peers := map[netip.Addr]int{}
-	for j, s := range f.UnicastPeers {
-		pp := p.k("unicast_peers").i(j)
-		a, err := netip.ParseAddr(s)
-		switch {
-		case err != nil || !a.Is4():
-			r.errf(pp, "must be an IPv4 address, not %q", s)
-			continue
-		case a == in.UnicastSrc:
-			r.errf(pp, "%s is also unicast_src: a host is not its own peer", a)
-		}
-		if k, dup := peers[a]; dup {
-			r.errf(pp, "%s is also unicast_peers[%d]", a, k)
-		}
-		peers[a] = j
-		in.UnicastPeers = append(in.UnicastPeers, a)
-	}
-	allowed := map[netip.Addr]int{}
-	for j, s := range f.AllowedPeers {
-		ap := p.k("allowed_peers").i(j)
-		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is4() {
-			r.errf(ap, "must be an IPv4 address, not %q", s)
-			continue
-		}
-		if k, dup := allowed[a]; dup {
-			r.errf(ap, "%s is also allowed_peers[%d]", a, k)
-		}
-		allowed[a] = j
-		in.AllowedPeers = append(in.AllowedPeers, a)
-	}
-	if len(allowed) > 0 {
-		for j, a := range in.UnicastPeers {
-			if _, ok := allowed[a]; !ok {
-				r.errf(p.k("unicast_peers").i(j), "%s is not in allowed_peers: its adverts would be dropped", a)
-			}
-		}
-	}
+	// A list keeps an entry for every item of the file, the zero value
+	// for one that does not parse, so that vrrp's problems name the
+	// file's indexes.
+	in.UnicastPeers = r.addrs(p.k("unicast_peers"), f.UnicastPeers)
+	in.AllowedPeers = r.addrs(p.k("allowed_peers"), f.AllowedPeers)
 	in.MaxAdoptedInterval = f.MaxAdopted
-	if m := f.MaxAdopted; m != 0 {
-		if err := vrrp.CheckAdvertInterval(3, m); err != nil || m < in.AdvertInterval {
-			r.errf(p.k("max_adopted_advert_interval"), "must be whole centiseconds from advert_interval (%v) to 40.95s, not %v", in.AdvertInterval, m)
-		}
-		if in.Version != 3 {
-			r.errf(p.k("max_adopted_advert_interval"), "applies to version 3 only (a version 2 backup never adopts the master's interval)")
-		}
-	}
 	in.LateAdvertsTolerated = f.LateAdverts
-	if n := f.LateAdverts; n < 0 || n > vrrp.MaxLateAdvertsTolerated {
-		r.errf(p.k("late_adverts_tolerated"), "must be 0 (the RFC's three advert intervals) to %d, not %d", vrrp.MaxLateAdvertsTolerated, n)
-	}
-	if len(f.VirtualIPAddress) == 0 {
-		r.errf(p.k("virtual_ipaddress"), "needs at least one address")
-	}
-	if len(f.VirtualIPAddress) > vrrp.MaxVIPs {
-		r.errf(p.k("virtual_ipaddress"), "has %d addresses, at most %d", len(f.VirtualIPAddress), vrrp.MaxVIPs)
-	}
-	vips := map[netip.Addr]int{}
 	for j, s := range f.VirtualIPAddress {
-		vp := p.k("virtual_ipaddress").i(j)
 		pfx, err := parseVIP(s)
 		if err != nil {
-			r.errf(vp, "%v", err)
-			continue
+			r.errf(p.k("virtual_ipaddress").i(j), "%v", err)
 		}
-		if err := netsetup.CheckVIP(pfx); err != nil {
-			r.errf(vp, "%v", err)
-			continue
-		}
-		if !pfx.Addr().Is4() {
-			r.errf(vp, "%s: IPv6 VIPs are not supported (VRRP runs over IPv4 only)", pfx)
-			continue
-		}
-		if k, dup := vips[pfx.Addr()]; dup {
-			r.errf(vp, "%s is also virtual_ipaddress[%d]", pfx.Addr(), k)
-			continue
-		}
-		vips[pfx.Addr()] = j
 		in.VIPs = append(in.VIPs, pfx)
 	}
-	in.GARP = r.garp(p.k("garp"), f.GARP)
+	in.GARP = netsetup.GARPConfig{Count: f.GARP.Count, Interval: f.GARP.Interval, Refresh: f.GARP.Refresh}
+	if in.GARP.Count == 0 {
+		in.GARP.Count = netsetup.DefaultGARPCount
+	}
+	if in.GARP.Interval == 0 {
+		in.GARP.Interval = netsetup.DefaultGARPInterval
+	}
+	if in.GARP.Refresh == 0 {
+		in.GARP.Refresh = netsetup.DefaultGARPRefresh
+	}
 	for j, t := range f.Track {
 		in.Track = append(in.Track, r.track(p.k("track").i(j), t, c))
 	}
-	in.Notify = r.notify(p.k("notify"), f.Notify)
+	in.Notify = r.notify(f.Notify)
 	return in
 }
 
-func (r *resolver) garp(p path, f fileGARP) netsetup.GARPConfig {
-	g := netsetup.GARPConfig{Count: f.Count, Interval: f.Interval, Refresh: f.Refresh}
-	if g.Count == 0 {
-		g.Count = netsetup.DefaultGARPCount
+// byteOf converts the file's integer v at p to the byte of a vrrp.Config
+// field. A value no byte holds is refused with check, the field's rule in
+// vrrp, which cannot see it; any other value is vrrp's to check.
+func (r *resolver) byteOf(p path, v int, check func(int) error) uint8 {
+	if v < 0 || v > 255 {
+		r.check(p, check(v))
+		return 0
 	}
-	if g.Count < 1 || g.Count > MaxGARPCount {
-		r.errf(p.k("count"), "must be 1..%d, not %d", MaxGARPCount, g.Count)
+	return uint8(v)
+}
+
+// addrs parses the list of addresses at p, the zero address for an item
+// that does not parse.
+func (r *resolver) addrs(p path, list []string) []netip.Addr {
+	var out []netip.Addr
+	for j, s := range list {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			r.errf(p.i(j), "must be an IPv4 address, not %q", s)
+		}
+		out = append(out, a)
 	}
-	if g.Interval == 0 {
-		g.Interval = netsetup.DefaultGARPInterval
-	}
-	if g.Interval < 0 {
-		r.errf(p.k("interval"), "must be positive, not %v", g.Interval)
-	}
-	if g.Refresh == 0 {
-		g.Refresh = netsetup.DefaultGARPRefresh
-	}
-	if g.Refresh > 0 && g.Refresh < netsetup.MinGARPRefresh {
-		r.errf(p.k("refresh"), "must be at least %v (or negative: off), not %v", netsetup.MinGARPRefresh, g.Refresh)
-	}
-	return g
+	return out
 }
 
 // parseVIP accepts "a.b.c.d" (a /32) or "a.b.c.d/len" (IPv6 likewise).
@@ -410,6 +381,9 @@ func (r *resolver) uniqueInstances(ins []VRRPInstance) {
 		}
 		vrids[key] = i
 		for j, v := range in.VIPs {
+			if !v.IsValid() {
+				continue
+			}
 			if k, dup := vipOwner[v.Addr()]; dup && k != i {
 				r.errf(p.k("virtual_ipaddress").i(j), "%s is also a VIP of vrrp_instances[%d]", v.Addr(), k)
 			}
@@ -454,48 +428,26 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		GracefulTimeout:    f.GracefulTimeout,
 		LogSessions:        f.LogSessions,
 	}
-	r.check(p.k("name"), backend.CheckName(f.Name))
-	ap, err := netip.ParseAddrPort(f.Bind)
-	switch {
-	case err != nil || ap.Port() == 0:
+	// The file names the port a listener binds; the balancer also takes
+	// port 0 (the kernel's choice, for tests).
+	if ap, err := netip.ParseAddrPort(f.Bind); err != nil || ap.Port() == 0 {
 		r.errf(p.k("bind"), "must be ip:port, not %q", f.Bind)
-	case ap.Addr().Zone() != "":
-		r.errf(p.k("bind"), "%s: zoned addresses are not supported", ap)
-	default:
+	} else {
 		l.Bind = ap
 	}
 	l.Policy = balancer.PolicyRoundRobin
 	if f.Policy != "" {
-		pol, err := balancer.ParsePolicy(f.Policy)
-		if err != nil {
-			r.errf(p.k("policy"), "must be roundrobin, wrr or leastconn, not %q", f.Policy)
-		}
-		l.Policy = pol
-	}
-	if l.PersistenceTimeout < 0 {
-		r.errf(p.k("persistence_timeout"), "must not be negative")
+		l.Policy = balancer.Policy(f.Policy) // the balancer's Validate knows the policies
 	}
 	if l.PersistenceNetmask == 0 {
 		l.PersistenceNetmask = balancer.DefaultPersistenceNetmask
 	}
-	if l.PersistenceNetmask < 1 || l.PersistenceNetmask > 32 {
-		r.errf(p.k("persistence_netmask"), "must be 1..32, not %d", l.PersistenceNetmask)
-	}
-	if l.MaxConn < 0 {
-		r.errf(p.k("maxconn"), "must not be negative")
-	}
 	if l.ConnectTimeout == 0 {
 		l.ConnectTimeout = balancer.DefaultConnectTimeout
-	}
-	if l.ConnectTimeout < 0 {
-		r.errf(p.k("connect_timeout"), "must be positive")
 	}
 	l.Retries = DefaultRetries
 	if f.Retries != nil {
 		l.Retries = *f.Retries
-	}
-	if l.Retries < 0 || l.Retries > MaxRetries {
-		r.errf(p.k("retries"), "must be 0..%d, not %d", MaxRetries, l.Retries)
 	}
 	if f.OnMarkedDown != "" {
 		o, err := ParseOnMarkedDown(f.OnMarkedDown)
@@ -503,12 +455,7 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		l.OnMarkedDown = o
 	}
 	pp, err := proxyproto.ParseVersion(f.ProxyProtocol)
-	if err != nil {
-		r.errf(p.k("proxy_protocol"), "must be v1, v2 or none, not %q", f.ProxyProtocol)
-	}
-	if l.IdleTimeout < 0 {
-		r.errf(p.k("idle_timeout"), "must not be negative")
-	}
+	r.check(p.k("proxy_protocol"), err)
 	if l.HandshakeTimeout == 0 {
 		l.HandshakeTimeout = balancer.DefaultHandshakeTimeout
 	}
@@ -518,27 +465,17 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 	if l.KeepAlive == 0 {
 		l.KeepAlive = balancer.DefaultKeepAlive
 	}
-	if l.KeepAlive > balancer.MaxKeepAlive {
-		r.errf(p.k("keepalive"), "must be at most %v (the kernel's limit), not %v", balancer.MaxKeepAlive, l.KeepAlive)
-	}
 	if l.GracefulTimeout == 0 {
 		l.GracefulTimeout = balancer.DefaultGracefulTimeout
 	}
+	// The balancer takes a negative graceful timeout (close at once: what
+	// a listener bound to a VIP does, see BalancerConfig); the file does
+	// not.
 	if l.GracefulTimeout < 0 {
-		r.errf(p.k("graceful_timeout"), "must be positive")
+		r.errf(p.k("graceful_timeout"), "must be positive, not %v", l.GracefulTimeout)
 	}
-	if len(f.Backends) == 0 {
-		r.errf(p.k("backends"), "needs at least one backend")
-	}
-	names := map[string]int{}
 	for j := range f.Backends {
-		bp := p.k("backends").i(j)
-		fb := &f.Backends[j]
-		if k, dup := names[fb.Name]; dup && fb.Name != "" {
-			r.errf(bp.k("name"), "%q is also the name of backends[%d]", fb.Name, k)
-		}
-		names[fb.Name] = j
-		l.Backends = append(l.Backends, r.backend(bp, fb, p, f, pp))
+		l.Backends = append(l.Backends, r.backend(p.k("backends").i(j), &f.Backends[j], p, f, pp))
 	}
 	return l
 }
@@ -546,32 +483,19 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 // backend resolves backend f at p of listener fl at lp.
 func (r *resolver) backend(p path, f *fileBackend, lp path, fl *fileListener, listenerPP proxyproto.Version) Backend {
 	b := Backend{Field: p.String(), ID: backend.ID{Listener: fl.Name, Name: f.Name}, MaxConn: f.MaxConn}
-	r.check(p.k("name"), backend.CheckName(f.Name))
-	ba, err := netip.ParseAddrPort(f.Address)
-	switch {
-	case err != nil || ba.Port() == 0:
+	if ba, err := netip.ParseAddrPort(f.Address); err != nil {
 		r.errf(p.k("address"), "must be ip:port, not %q", f.Address)
-	case ba.Addr().IsUnspecified():
-		r.errf(p.k("address"), "must not be the unspecified address %s", ba.Addr())
-	default:
+	} else {
 		b.Address = ba
 	}
 	b.Weight = 1
 	if f.Weight != nil {
 		b.Weight = *f.Weight
 	}
-	if b.Weight < 0 || b.Weight > balancer.MaxWeight {
-		r.errf(p.k("weight"), "must be 0..%d, not %d", balancer.MaxWeight, b.Weight)
-	}
-	if b.MaxConn < 0 {
-		r.errf(p.k("maxconn"), "must not be negative")
-	}
 	b.ProxyProtocol = listenerPP
 	if f.ProxyProtocol != "" {
 		v, err := proxyproto.ParseVersion(f.ProxyProtocol)
-		if err != nil {
-			r.errf(p.k("proxy_protocol"), "must be v1, v2 or none, not %q", f.ProxyProtocol)
-		}
+		r.check(p.k("proxy_protocol"), err)
 		b.ProxyProtocol = v
 	}
 	var fc fileCheck
@@ -582,14 +506,17 @@ func (r *resolver) backend(p path, f *fileBackend, lp path, fl *fileListener, li
 	case fl.Check != nil:
 		fc, cp = *fl.Check, lp.k("check")
 	}
-	b.Check = r.checkOf(cp, fc, b.Address)
+	b.Check = r.checkOf(cp, fc, b.Address, p.k("address"))
 	b.Check.ProxyProtocol = b.ProxyProtocol != proxyproto.None
 	return b
 }
 
 // checkOf resolves a check section at p (nil: none written, all defaults)
-// for a backend at addr.
-func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort) Check {
+// for a backend at addr, written at addrPath. The schedule's rules are
+// healthcheck's and an AMQP check's amqpcheck's: they are checked here on
+// the file's values, where a zero value is the default, and placed at
+// the keys of p (the address at addrPath unless the section has its own).
+func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath path) Check {
 	c := Check{Field: p.String(), User: f.User, Password: f.Password, VHost: f.VHost, Address: addr}
 	if f.Type != "" {
 		t, err := ParseCheckType(f.Type)
@@ -599,23 +526,24 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort) Check {
 	c.Mode = amqpcheck.ModeHandshake
 	if f.Mode != "" {
 		m, err := amqpcheck.ParseMode(f.Mode)
-		if err != nil {
-			r.errf(p.k("mode"), "must be handshake or login, not %q", f.Mode)
-		}
+		r.check(p.k("mode"), err)
 		c.Mode = m
 	}
 	if c.Type == CheckAMQP && c.Mode == amqpcheck.ModeLogin && c.User == "" {
 		r.errf(p.k("user"), "is required with mode login")
 	}
 	if c.VHost == "" {
-		c.VHost = "/"
+		c.VHost = amqpcheck.DefaultVHost
 	}
 	if f.Address != "" {
+		// A TCP check has no rules of its own: its address is the
+		// file's to check.
 		a, err := netip.ParseAddrPort(f.Address)
 		if err != nil || a.Port() == 0 {
 			r.errf(p.k("address"), "must be ip:port, not %q", f.Address)
 		}
 		c.Address = a
+		addrPath = p.k("address")
 	}
 	s := healthcheck.CheckConfig{
 		Interval: f.Interval, FastInterval: f.FastInterval, DownInterval: f.DownInterval,
@@ -623,47 +551,27 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort) Check {
 	}
 	if f.OnAlarm != "" {
 		a, err := healthcheck.ParseAlarmAction(f.OnAlarm)
-		if err != nil {
-			r.errf(p.k("on_alarm"), "must be degraded or down, not %q", f.OnAlarm)
-		}
+		r.check(p.k("on_alarm"), err)
 		s.OnAlarm = a
 	}
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{{"interval", f.Interval}, {"fastinterval", f.FastInterval}, {"downinterval", f.DownInterval}, {"timeout", f.Timeout}} {
-		if d.v != 0 && d.v < healthcheck.MinInterval {
-			r.errf(p.k(d.key), "must be at least %v, not %v", healthcheck.MinInterval, d.v)
-		}
-	}
-	for _, n := range []struct {
-		key string
-		v   int
-	}{{"rise", f.Rise}, {"fall", f.Fall}} {
-		if n.v < 0 || n.v > healthcheck.MaxRiseFall {
-			r.errf(p.k(n.key), "must be 1..%d, not %d", healthcheck.MaxRiseFall, n.v)
-		}
-	}
-	if f.SlowStart < 0 {
-		r.errf(p.k("slowstart"), "must not be negative")
-	}
+	r.fields(p, s.Validate(), map[string]path{
+		"fast_interval": p.k("fastinterval"), "down_interval": p.k("downinterval"), "slow_start": p.k("slowstart"),
+	})
 	c.Schedule = s.WithDefaults()
+	if c.Type == CheckAMQP {
+		r.fields(p, c.AMQPConfig().Validate(), map[string]path{"addr": addrPath})
+	}
 	return c
 }
 
-// notify resolves an instance's notify hooks (nil: none). Whether each
-// program exists is a property of the host, checked by Load as a warning.
-func (r *resolver) notify(p path, f *fileNotify) notify.Config {
+// notify resolves an instance's notify hooks (nil: none); notify.Config's
+// Validate holds their rules. Whether each program exists is a property
+// of the host, checked by Load as a warning.
+func (r *resolver) notify(f *fileNotify) notify.Config {
 	if f == nil {
 		return notify.Config{}
 	}
 	c := notify.Config{Master: f.Master, Backup: f.Backup, Fault: f.Fault, Stop: f.Stop, Timeout: f.Timeout}
-	for _, k := range notify.Kinds {
-		if argv := c.Argv(k); argv != nil {
-			r.check(p.k(k.Key()), notify.CheckArgv(argv))
-		}
-	}
-	r.check(p.k("timeout"), notify.CheckTimeout(f.Timeout))
 	if c.Timeout == 0 {
 		c.Timeout = notify.DefaultTimeout
 	}

@@ -90,6 +90,38 @@ func TestRules(t *testing.T) {
 		{"notify string", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {master: /bin/true}", "line 11: cannot unmarshal !!str `/bin/true` into []string"},
 		{"log sessions", "keepalive: 30s", "keepalive: 30s\n    log_sessions: true", ""},
 		{"log sessions not a bool", "keepalive: 30s", "keepalive: 30s\n    log_sessions: sometimes", "line 16: cannot unmarshal !!str `sometimes` into bool"},
+		{"preempt delay", "advert_interval: 100ms", "advert_interval: 100ms\n    preempt_delay: 2h", "line 7: vrrp_instances[0].preempt_delay: must be 0s..1h0m0s, not 2h0m0s"},
+		{"max adopted not whole centiseconds", "advert_interval: 100ms", "advert_interval: 100ms\n    max_adopted_advert_interval: 1005ms", "line 7: vrrp_instances[0].max_adopted_advert_interval: must be whole centiseconds"},
+		{"max adopted with version 2", "    version: 3\n    advert_interval: 100ms", "    version: 2\n    advert_interval: 1s\n    max_adopted_advert_interval: 3s", "line 7: vrrp_instances[0].max_adopted_advert_interval: applies to version 3 only"},
+		{"version", "    version: 3", "    version: 4", "line 5: vrrp_instances[0].version: must be 2 or 3, not 4"},
+		{"no interface", "    interface: eth0", "    interface: \"\"", "line 3: vrrp_instances[0].interface: required"},
+		{"IPv6 unicast src", "unicast_src: 10.0.0.1", "unicast_src: fd00::1", "line 7: vrrp_instances[0].unicast_src: must be an IPv4 address, not fd00::1"},
+		{"IPv6 peer", "unicast_peers: [10.0.0.2]", "unicast_peers: [fd00::2]", "line 8: vrrp_instances[0].unicast_peers[0]: must be an IPv4 address, not fd00::2"},
+		{"garp interval", "garp: {refresh: 60s}", "garp: {interval: -1s}", "line 10: vrrp_instances[0].garp.interval: must not be negative, not -1s"},
+		{"no VIP", "virtual_ipaddress: [10.0.0.100/24]", "virtual_ipaddress: []", "line 9: vrrp_instances[0].virtual_ipaddress: needs at least one address"},
+		{"check slowstart", "check: {type: tcp}", "check: {type: tcp, slowstart: -1s}", "line 19: listeners[0].backends[1].check.slowstart: must not be negative (0: off), not -1s"},
+		{"check fastinterval", "check: {type: tcp}", "check: {type: tcp, fastinterval: 5ms}", "line 19: listeners[0].backends[1].check.fastinterval: must be at least 10ms, not 5ms"},
+		{"check rise", "check: {type: tcp}", "check: {type: tcp, rise: -1}", "line 19: listeners[0].backends[1].check.rise: must be 1..100, not -1"},
+		{"check vhost", "check: {type: tcp}", "check: {mode: login, user: u, vhost: " + strings.Repeat("v", 256) + "}", "line 19: listeners[0].backends[1].check.vhost: must be at most 255 bytes, not 256"},
+		{"check address port 0", "check: {type: tcp}", "check: {type: tcp, address: 10.0.0.2:0}", `line 19: listeners[0].backends[1].check.address: must be ip:port, not "10.0.0.2:0"`},
+		{"amqp check address port 0", "check: {type: tcp}", "check: {address: 10.0.0.2:0}", `line 19: listeners[0].backends[1].check.address: must be ip:port, not "10.0.0.2:0"`},
+		{"check mode", "check: {type: tcp}", "check: {type: tcp, mode: ping}", `line 19: listeners[0].backends[1].check.mode: must be handshake or login, not "ping"`},
+		{"check on_alarm", "check: {type: tcp}", "check: {type: tcp, on_alarm: maybe}", `line 19: listeners[0].backends[1].check.on_alarm: must be degraded or down, not "maybe"`},
+		{"v3 checksum", "advert_interval: 100ms", "advert_interval: 100ms\n    v3_checksum: fast", `line 7: vrrp_instances[0].v3_checksum: must be pseudo-header or rfc9568, not "fast"`},
+		{"v3 checksum alias", "advert_interval: 100ms", "advert_interval: 100ms\n    v3_checksum: no-pseudo-header", ""},
+		{"backend proxy value", "check: {type: tcp}}", "check: {type: tcp}, proxy_protocol: v3}", `line 19: listeners[0].backends[1].proxy_protocol: must be v1, v2 or none, not "v3"`},
+		{"retries", "keepalive: 30s", "keepalive: 30s\n    retries: 101", "line 16: listeners[0].retries: must be 0..100, not 101"},
+		{"retries ok", "keepalive: 30s", "keepalive: 30s\n    retries: 100", ""},
+		{"connect timeout", "keepalive: 30s", "keepalive: 30s\n    connect_timeout: -1s", "line 16: listeners[0].connect_timeout: must be positive, not -1s"},
+		{"persistence timeout", "keepalive: 30s", "keepalive: 30s\n    persistence_timeout: -1s", "line 16: listeners[0].persistence_timeout: must not be negative (0: off), not -1s"},
+		{"idle timeout", "keepalive: 30s", "keepalive: 30s\n    idle_timeout: -1s", "line 16: listeners[0].idle_timeout: must not be negative (0: never), not -1s"},
+		{"listener maxconn", "keepalive: 30s", "keepalive: 30s\n    maxconn: -1", "line 16: listeners[0].maxconn: must not be negative (0: no limit), not -1"},
+		{"graceful timeout", "keepalive: 30s", "keepalive: 30s\n    graceful_timeout: -1s", "line 16: listeners[0].graceful_timeout: must be positive, not -1s"},
+		{"no backends", "    backends:\n      - {name: a, address: 10.0.0.1:5672}\n      - {name: b, address: 10.0.0.2:5672, check: {type: tcp}}\n", "    backends: []\n", "line 17: listeners[0].backends: needs at least one backend"},
+		{"backend port 0", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:0}", "line 18: listeners[0].backends[0].address: must have a port other than 0, not 10.0.0.1:0"},
+		{"backend maxconn", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:5672, maxconn: -1}", "line 18: listeners[0].backends[0].maxconn: must not be negative (0: no limit), not -1"},
+		{"backend weight", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:5672, weight: -1}", "line 18: listeners[0].backends[0].weight: must be 0..65535, not -1"},
+		{"empty backend name", "      - {name: a, address: 10.0.0.1:5672}", "      - {address: 10.0.0.1:5672}", "line 18: listeners[0].backends[0].name: bad name: empty"},
 		{"notify unknown key", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {primary: [/bin/true]}", "line 11: field primary not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,6 +144,31 @@ func TestRules(t *testing.T) {
 				t.Fatalf("errors:\n%v\nwant one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestOneProblemPerField: a field is reported once, by the first rule
+// that refuses it, although the value reaches several packages' checks
+// (an interface name is vrrp's and netsetup's, a VIP too) or did not
+// parse (the packages then see its zero value). The list is in file
+// order.
+func TestOneProblemPerField(t *testing.T) {
+	data := strings.NewReplacer(
+		"    interface: eth0", "    interface: eth:0",
+		"virtual_ipaddress: [10.0.0.100/24]", "virtual_ipaddress: [10.0.0.100/24, x, 10.0.0.100, 10.0.0.100/32]",
+		"      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: nowhere, weight: 70000}",
+	).Replace(base)
+	_, err := Parse([]byte(data))
+	want := []string{
+		`line 3: vrrp_instances[0].interface: "eth:0" contains '/', ':' or white space`,
+		`line 9: vrrp_instances[0].virtual_ipaddress[1]: must be an address or address/prefix-length, not "x"`,
+		`line 9: vrrp_instances[0].virtual_ipaddress[2]: 10.0.0.100 is also virtual_ipaddress[0]`,
+		`line 9: vrrp_instances[0].virtual_ipaddress[3]: 10.0.0.100 is also virtual_ipaddress[0]`,
+		`line 18: listeners[0].backends[0].address: must be ip:port, not "nowhere"`,
+		`line 18: listeners[0].backends[0].weight: must be 0..65535, not 70000`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Fatalf("errors:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
 	}
 }
 

@@ -39,7 +39,7 @@ func ParseAlarmAction(s string) (AlarmAction, error) {
 	case "down":
 		return AlarmDown, nil
 	}
-	return 0, fmt.Errorf("parsing alarm action: %q is not degraded or down", s)
+	return 0, fmt.Errorf("must be degraded or down, not %q", s)
 }
 
 // MarshalText encodes a as its String form.

@@ -12,8 +12,8 @@ import (
 	"github.com/rmqlb/rmqlb/amqpcheck"
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/healthcheck"
-	"github.com/rmqlb/rmqlb/integration/netlab"
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
+	"github.com/rmqlb/rmqlb/internal/wallclock"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -163,8 +163,8 @@ func TestBrokerScheduler(t *testing.T) {
 		t.Logf("SIGSTOP -> %s DOWN after %v (bound fall x interval + timeout = %v): %s", b, took.Round(time.Millisecond), bound, e.Reason)
 		// The bound is exact when the freeze follows a passing check at once (as here); the
 		// slack is for goroutines and timers kept off a CPU on a shared machine.
-		if took > bound+netlab.SchedulingSlack {
-			t.Errorf("%s DOWN after %v, more than %v + scheduling slack %v", b, took, bound, netlab.SchedulingSlack)
+		if took > bound+wallclock.SchedulingSlack {
+			t.Errorf("%s DOWN after %v, more than %v + scheduling slack %v", b, took, bound, wallclock.SchedulingSlack)
 		}
 		if !strings.Contains(e.Reason, "timeout") {
 			t.Errorf("reason %q", e.Reason)

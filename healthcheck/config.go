@@ -2,8 +2,9 @@ package healthcheck
 
 import (
 	"errors"
-	"fmt"
 	"time"
+
+	"github.com/rmqlb/rmqlb/internal/fielderr"
 )
 
 // Defaults, as HAProxy's (inter 2s, rise 2, fall 3), and limits.
@@ -76,27 +77,32 @@ func (c CheckConfig) WithDefaults() CheckConfig {
 	return c
 }
 
-// Validate reports the first invalid field of c (zero fields are valid: they take defaults).
+// Validate reports every invalid field of c (zero fields are valid: they
+// take defaults), each a *fielderr.Error naming the field by its JSON name
+// and saying what is wrong with its value, joined with errors.Join. These
+// are the schedule's rules; the configuration file's reader relies on
+// them instead of restating them.
 func (c CheckConfig) Validate() error {
 	var errs []error
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"interval", c.Interval}, {"fast_interval", c.FastInterval}, {"down_interval", c.DownInterval}, {"timeout", c.Timeout}, {"slow_start", c.SlowStart}} {
-		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s: must not be negative, got %v", d.name, d.v))
-		} else if d.v > 0 && d.v < MinInterval && d.name != "slow_start" {
-			errs = append(errs, fmt.Errorf("%s: must be at least %v, got %v", d.name, MinInterval, d.v))
+	}{{"interval", c.Interval}, {"fast_interval", c.FastInterval}, {"down_interval", c.DownInterval}, {"timeout", c.Timeout}} {
+		if d.v < 0 || d.v > 0 && d.v < MinInterval {
+			errs = append(errs, fielderr.New(d.name, "must be at least %v, not %v", MinInterval, d.v))
 		}
 	}
+	if c.SlowStart < 0 {
+		errs = append(errs, fielderr.New("slow_start", "must not be negative (0: off), not %v", c.SlowStart))
+	}
 	if c.Rise < 0 || c.Rise > MaxRiseFall {
-		errs = append(errs, fmt.Errorf("rise: must be 1..%d (0 = default %d), got %d", MaxRiseFall, DefaultRise, c.Rise))
+		errs = append(errs, fielderr.New("rise", "must be 1..%d, not %d", MaxRiseFall, c.Rise))
 	}
 	if c.Fall < 0 || c.Fall > MaxRiseFall {
-		errs = append(errs, fmt.Errorf("fall: must be 1..%d (0 = default %d), got %d", MaxRiseFall, DefaultFall, c.Fall))
+		errs = append(errs, fielderr.New("fall", "must be 1..%d, not %d", MaxRiseFall, c.Fall))
 	}
 	if c.OnAlarm > AlarmDown {
-		errs = append(errs, fmt.Errorf("on_alarm: unknown action %d", c.OnAlarm))
+		errs = append(errs, fielderr.New("on_alarm", "must be degraded or down, not %v", c.OnAlarm))
 	}
 	return errors.Join(errs...)
 }

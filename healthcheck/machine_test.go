@@ -2,11 +2,13 @@ package healthcheck
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/internal/fielderr"
 )
 
 var errFail = errors.New("waiting for Connection.Start: timeout")
@@ -289,6 +291,20 @@ func TestConfigValidate(t *testing.T) {
 	err := (CheckConfig{Rise: -1}).Validate()
 	if !strings.Contains(err.Error(), "rise") {
 		t.Errorf("error %q does not name the field", err)
+	}
+	// Every problem names its field as a value too, for the
+	// configuration file's reader to point at its key.
+	err = (CheckConfig{Interval: -1, FastInterval: time.Millisecond, Timeout: time.Microsecond, SlowStart: -1, Fall: 101, OnAlarm: AlarmDown + 1}).Validate()
+	fields, others := fielderr.Split(err)
+	var got []string
+	for _, f := range fields {
+		got = append(got, f.Field)
+	}
+	if want := []string{"interval", "fast_interval", "timeout", "slow_start", "fall", "on_alarm"}; !slices.Equal(got, want) || len(others) != 0 {
+		t.Errorf("fields %q, others %v, want %q", got, others, want)
+	}
+	if err := (CheckConfig{Interval: MinInterval, Rise: MaxRiseFall, Fall: 1}).Validate(); err != nil {
+		t.Errorf("limits refused: %v", err)
 	}
 	d := (CheckConfig{Interval: 3 * time.Second}).WithDefaults()
 	if d.Timeout != DefaultTimeout || d.FastInterval != 3*time.Second || d.DownInterval != 3*time.Second || d.Rise != 2 || d.Fall != 3 || d.StartJitter != 3*time.Second {

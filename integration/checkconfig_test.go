@@ -104,6 +104,14 @@ listeners:
 vrrp_instances:
   - {name: v, interface: IF, virtual_router_id: 21, version: 3, auth_pass: x, virtual_ipaddress: [10.77.0.121]}
 `},
+	{"max adopted interval not whole centiseconds", false, `control_socket: SOCK
+vrrp_instances:
+  - {name: v, interface: IF, virtual_router_id: 23, version: 3, advert_interval: 100ms, max_adopted_advert_interval: 1005ms, virtual_ipaddress: [10.77.0.123]}
+`},
+	{"listener and backend rules", false, `control_socket: SOCK
+listeners:
+  - {name: l, bind: 10.77.0.124:5672, retries: 101, backends: [{name: a, address: 10.77.0.2:0, check: {rise: 101}}, {name: a, address: 10.77.0.3:5672}]}
+`},
 	{"unknown key", false, `control_socket: SOCK
 listeners:
   - {name: l, bind: 10.77.0.122:5672, timeout: 5s, backends: [{name: a, address: 10.77.0.2:5672}]}

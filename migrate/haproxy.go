@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/balancer"
 )
 
 // haT translates an haproxy.cfg's TCP proxies into listeners. Each line
@@ -568,7 +568,7 @@ func (t *haT) settings(l *listener, front, back haProxy) {
 		}
 	}
 	if ln := back.get("retries"); ln != nil {
-		if v, ok := t.intOf(ln, 0, config.MaxRetries); ok {
+		if v, ok := t.intOf(ln, 0, balancer.MaxRetries); ok {
 			l.retries = intp(v)
 			if redispatch == nil {
 				t.change(ln, whyRedispatch)

@@ -72,8 +72,8 @@ func (t *kaT) instance(n *kaNode) *instance {
 			t.use(c)
 		case "preempt_delay":
 			if d, ok := t.secondsOf(c); ok {
-				if d > config.MaxPreemptDelay {
-					t.skip(c, "must be at most "+config.MaxPreemptDelay.String()+" in rmqlb")
+				if d > vrrp.MaxPreemptDelay {
+					t.skip(c, "must be at most "+vrrp.MaxPreemptDelay.String()+" in rmqlb")
 					continue
 				}
 				in.preemptDelay = d

@@ -4,7 +4,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/netsetup"
 )
 
@@ -354,7 +353,7 @@ func (t *kaT) globalDefs(g *kaNode) {
 func (t *kaT) garpKey(n *kaNode, g *garp, prefix string) {
 	switch strings.TrimPrefix(n.key, prefix) {
 	case "garp_master_repeat":
-		t.setNumber(n, 1, config.MaxGARPCount, &g.count)
+		t.setNumber(n, 1, netsetup.MaxGARPCount, &g.count)
 	case "garp_interval":
 		if d, ok := t.secondsOf(n); ok {
 			g.interval = d

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/rmqlb/rmqlb/internal/fielderr"
 )
 
 // Defaults applied by GARPConfig and VIPConfig for zero values.
@@ -26,6 +28,8 @@ const (
 	DefaultLabel = "rmqlb"
 	// MinGARPRefresh is the shortest refresh period accepted.
 	MinGARPRefresh = 100 * time.Millisecond
+	// MaxGARPCount is the most announcements of one burst.
+	MaxGARPCount = 100
 )
 
 // maxLabelLen is IFNAMSIZ-1: the kernel keeps at most 15 bytes of IFA_LABEL.
@@ -36,8 +40,8 @@ const maxLabelLen = 15
 // apart, then one every 60 s while the VIPs are held.
 type GARPConfig struct {
 	// Count is the number of announcements sent when the VIPs are acquired,
-	// the first one immediately. Zero means DefaultGARPCount (5). Negative
-	// is invalid.
+	// the first one immediately. Zero means DefaultGARPCount (5); at most
+	// MaxGARPCount.
 	Count int `json:"count" yaml:"count"`
 	// Interval is the time between two announcements of the initial burst.
 	// Zero means DefaultGARPInterval (1.1 s). Negative is invalid.
@@ -64,18 +68,19 @@ func (c GARPConfig) withDefaults() GARPConfig {
 	return c
 }
 
-// Validate reports whether the GARP settings are usable; errors name the
-// field.
+// Validate reports every problem of the GARP settings, each a
+// *fielderr.Error naming the field ("garp.count") and what is wrong with
+// its value, joined with errors.Join.
 func (c GARPConfig) Validate() error {
 	var errs []error
-	if c.Count < 0 {
-		errs = append(errs, fmt.Errorf("garp.count: must not be negative, got %d", c.Count))
+	if c.Count < 0 || c.Count > MaxGARPCount {
+		errs = append(errs, fielderr.New("garp.count", "must be 1..%d, not %d", MaxGARPCount, c.Count))
 	}
 	if c.Interval < 0 {
-		errs = append(errs, fmt.Errorf("garp.interval: must not be negative, got %s", c.Interval))
+		errs = append(errs, fielderr.New("garp.interval", "must not be negative, not %v", c.Interval))
 	}
 	if c.Refresh > 0 && c.Refresh < MinGARPRefresh {
-		errs = append(errs, fmt.Errorf("garp.refresh: must be at least %v (or negative to disable), got %s", MinGARPRefresh, c.Refresh))
+		errs = append(errs, fielderr.New("garp.refresh", "must be at least %v (or negative: off), not %v", MinGARPRefresh, c.Refresh))
 	}
 	return errors.Join(errs...)
 }
@@ -110,31 +115,33 @@ func (c VIPConfig) tag() string {
 	return c.Label
 }
 
-// Validate reports every problem of the configuration; errors name the
-// field and what is wrong.
+// Validate reports every problem of the configuration, each a
+// *fielderr.Error naming the field ("vips[1]") and what is wrong, joined
+// with errors.Join.
 func (c VIPConfig) Validate() error {
 	var errs []error
 	if err := validateIfname(c.Interface); err != nil {
-		errs = append(errs, fmt.Errorf("interface: %w", err))
+		errs = append(errs, &fielderr.Error{Field: "interface", Err: err})
 	}
 	if err := validateTag(c.tag()); err != nil {
-		errs = append(errs, fmt.Errorf("label: %w", err))
+		errs = append(errs, &fielderr.Error{Field: "label", Err: err})
 	}
 	if len(c.VIPs) == 0 {
-		errs = append(errs, errors.New("vips: at least one VIP is required"))
+		errs = append(errs, fielderr.New("vips", "at least one VIP is required"))
 	}
 	seen := make(map[netip.Addr]bool, len(c.VIPs))
 	for i, p := range c.VIPs {
 		a := p.Addr()
+		field := fmt.Sprintf("vips[%d]", i)
 		if !p.IsValid() {
-			errs = append(errs, fmt.Errorf("vips[%d]: invalid prefix", i))
+			errs = append(errs, fielderr.New(field, "invalid prefix"))
 			continue
 		}
 		if err := CheckVIP(p); err != nil {
-			errs = append(errs, fmt.Errorf("vips[%d]: %w", i, err))
+			errs = append(errs, &fielderr.Error{Field: field, Err: err})
 		}
 		if seen[a] {
-			errs = append(errs, fmt.Errorf("vips[%d]: %s: duplicate address", i, p))
+			errs = append(errs, fielderr.New(field, "%s: duplicate address", p))
 		}
 		seen[a] = true
 	}

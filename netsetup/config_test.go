@@ -2,9 +2,12 @@ package netsetup
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmqlb/rmqlb/internal/fielderr"
 )
 
 func TestVIPConfigValidate(t *testing.T) {
@@ -223,5 +226,23 @@ func TestRecommendedSysctls(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("RecommendedSysctls[%d] = %v, want %v", i, got[i], want[i])
 		}
+	}
+}
+
+// TestValidateNamesFields: each problem names its field as a value, for
+// the configuration file's reader to point at the key.
+func TestValidateNamesFields(t *testing.T) {
+	v := netip.MustParsePrefix("10.77.0.100/24")
+	err := VIPConfig{Interface: "eth:0", VIPs: []netip.Prefix{v, v}, GARP: GARPConfig{Count: MaxGARPCount + 1}}.Validate()
+	fields, others := fielderr.Split(err)
+	var got []string
+	for _, f := range fields {
+		got = append(got, f.Field)
+	}
+	if want := []string{"interface", "vips[1]", "garp.count"}; !slices.Equal(got, want) || len(others) != 0 {
+		t.Fatalf("fields %q, others %v, want %q", got, others, want)
+	}
+	if err := (GARPConfig{Count: MaxGARPCount}).Validate(); err != nil {
+		t.Fatalf("count %d: %v", MaxGARPCount, err)
 	}
 }

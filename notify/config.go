@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/rmqlb/rmqlb/internal/fielderr"
 )
 
 // Limits and defaults of the hooks.
@@ -122,18 +124,20 @@ func CheckTimeout(d time.Duration) error {
 	return nil
 }
 
-// Validate checks every hook and the timeout.
+// Validate checks every hook and the timeout: each problem is a
+// *fielderr.Error naming the key (master, backup, fault, stop, timeout),
+// joined with errors.Join.
 func (c Config) Validate() error {
 	var errs []error
 	for _, k := range Kinds {
 		if argv := c.Argv(k); argv != nil {
 			if err := CheckArgv(argv); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", k.Key(), err))
+				errs = append(errs, &fielderr.Error{Field: k.Key(), Err: err})
 			}
 		}
 	}
 	if err := CheckTimeout(c.Timeout); err != nil {
-		errs = append(errs, fmt.Errorf("timeout: %w", err))
+		errs = append(errs, &fielderr.Error{Field: "timeout", Err: err})
 	}
 	return errors.Join(errs...)
 }

@@ -44,7 +44,7 @@ func ParseVersion(s string) (Version, error) {
 	case "v2":
 		return V2, nil
 	}
-	return 0, fmt.Errorf("parsing PROXY protocol version: %q is not none, v1 or v2", s)
+	return 0, fmt.Errorf("must be v1, v2 or none, not %q", s)
 }
 
 // Append appends the header of version v for a connection from src to

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strconv"
 )
 
 // ChecksumMode selects how the checksum of a VRRPv3 advertisement over IPv4
@@ -45,8 +46,13 @@ func ParseChecksumMode(s string) (ChecksumMode, error) {
 	case "rfc9568", "no-pseudo-header":
 		return ChecksumRFC9568, nil
 	default:
-		return 0, fmt.Errorf("parsing checksum mode %q: want pseudo-header or rfc9568", s)
+		return 0, errChecksumMode(strconv.Quote(s))
 	}
+}
+
+// errChecksumMode says that s, a value of v3_checksum, names no mode.
+func errChecksumMode(s string) error {
+	return fmt.Errorf("must be pseudo-header or rfc9568, not %s", s)
 }
 
 // MarshalText implements encoding.TextMarshaler.

@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/internal/fielderr"
+	"github.com/rmqlb/rmqlb/netsetup"
 )
 
 // Config is the configuration of one VRRP instance (one virtual router on
@@ -12,10 +16,11 @@ import (
 // field comments name the configuration-file keys.
 type Config struct {
 	// Name identifies the instance in logs, metrics and status (name).
-	// Required.
+	// Required, and a valid name (backend.CheckName).
 	Name string
 	// Interface is the network interface adverts are sent and received on
-	// and VIPs are added to (interface). Required.
+	// and VIPs are added to (interface). Required, a valid interface name
+	// (netsetup.CheckInterfaceName).
 	Interface string
 	// VRID is the virtual router id, 1..255 (virtual_router_id). Required;
 	// every router of one virtual router uses the same, different virtual
@@ -36,8 +41,9 @@ type Config struct {
 	Preempt bool
 	// PreemptDelay delays a preemption: a backup hearing a lower-priority
 	// master keeps accepting it for this long, counted from the first such
-	// advertisement (preempt_delay). Zero (the default) preempts after the
-	// usual master-down interval. Ignored when Preempt is false.
+	// advertisement (preempt_delay), at most MaxPreemptDelay. Zero (the
+	// default) preempts after the usual master-down interval. Ignored when
+	// Preempt is false.
 	PreemptDelay time.Duration
 	// AuthPass is the VRRPv2 simple text password, at most 8 bytes
 	// (auth_pass). Empty means authentication type 0 (none). Must be empty
@@ -47,8 +53,9 @@ type Config struct {
 	// (v3_checksum); any is accepted on receive. The zero value is
 	// ChecksumPseudoHeader (keepalived).
 	Checksum ChecksumMode
-	// UnicastSrc is the source address of adverts (unicast_src). The zero
-	// value means the first IPv4 address of Interface that is not a VIP.
+	// UnicastSrc is the source address of adverts (unicast_src), an IPv4
+	// address (not IPv4-mapped IPv6). The zero value means the first IPv4
+	// address of Interface that is not a VIP.
 	UnicastSrc netip.Addr
 	// UnicastPeers switches to unicast mode: adverts go to each peer and
 	// are accepted only from them unless AllowedPeers says otherwise
@@ -71,8 +78,9 @@ type Config struct {
 	// that went silent (3 * MaxAdoptedInterval + Skew_Time), also when a
 	// forged advert announced 40.95 s. Zero (the default) means
 	// DefaultMaxAdoptedFactor * AdvertInterval, at most 40.95 s; otherwise
-	// it must be AdvertInterval..40.95s. Unused for VRRPv2, whose adverts
-	// must carry the configured interval.
+	// it must be whole centiseconds (the unit of the VRRPv3 interval
+	// field) in AdvertInterval..40.95s, and Version 3: a VRRPv2 backup
+	// adopts nothing, its adverts must carry the configured interval.
 	MaxAdoptedInterval time.Duration
 	// LateAdvertsTolerated is a deviation from the RFC, for very short
 	// intervals on busy hosts: a BACKUP waits for that many more
@@ -110,100 +118,141 @@ const MaxLateAdvertsTolerated = 10
 // maxV3Interval is the largest VRRPv3 interval, 4095 centiseconds.
 const maxV3Interval = 40950 * time.Millisecond
 
-// Validate reports every problem of c, each naming the field (by its
-// configuration-file key) and what is wrong, joined with errors.Join.
+// MaxPreemptDelay is the longest Config.PreemptDelay accepted.
+const MaxPreemptDelay = time.Hour
+
+// CheckVRID reports whether id can be a virtual router id: 1..255.
+func CheckVRID(id int) error {
+	if id < 1 || id > 255 {
+		return fmt.Errorf("must be 1..255, not %d", id)
+	}
+	return nil
+}
+
+// CheckPriority reports whether p can be a configured priority: 1..254,
+// or 255 for the address owner. 0 is what a master that stops sends.
+func CheckPriority(p int) error {
+	switch {
+	case p == 0:
+		return errors.New("must be 1..255, not 0 (0 is reserved for a master that stops)")
+	case p < 1 || p > 255:
+		return fmt.Errorf("must be 1..255, not %d", p)
+	}
+	return nil
+}
+
+// Validate reports every problem of c, each a *fielderr.Error naming the
+// field by its configuration-file key ("unicast_peers[1]") and saying
+// what is wrong with its value, wrapped with the instance's name, joined
+// with errors.Join. These are the instance's rules; the configuration
+// file's reader relies on them instead of restating them.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("vrrp instance %q: %s: %s", c.Name, field, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("vrrp instance %q: %w", c.Name, fielderr.New(field, format, args...)))
 	}
-	if c.Name == "" {
-		bad("name", "is empty")
-	}
-	if c.Interface == "" {
-		bad("interface", "is empty")
-	}
-	if c.VRID == 0 {
-		bad("virtual_router_id", "must be 1..255, not 0")
-	}
-	if c.Priority == 0 {
-		bad("priority", "must be 1..255, not 0 (0 is reserved for a master that stops)")
-	}
-	if c.Version == 2 || c.Version == 3 {
-		if err := CheckAdvertInterval(c.Version, c.AdvertInterval); err != nil {
-			bad("advert_interval", "%v", err)
+	badErr := func(field string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vrrp instance %q: %w", c.Name, &fielderr.Error{Field: field, Err: err}))
 		}
 	}
+	badErr("name", backend.CheckName(c.Name))
+	badErr("interface", netsetup.CheckInterfaceName(c.Interface))
+	badErr("virtual_router_id", CheckVRID(int(c.VRID)))
+	badErr("priority", CheckPriority(int(c.Priority)))
 	switch c.Version {
 	case 2:
 		if len(c.AuthPass) > MaxAuthPassLen {
-			bad("auth_pass", "is %d bytes, at most %d", len(c.AuthPass), MaxAuthPassLen)
+			bad("auth_pass", "must be at most %d bytes, not %d", MaxAuthPassLen, len(c.AuthPass))
 		}
 	case 3:
 		if c.AuthPass != "" {
-			bad("auth_pass", "is set, but VRRPv3 has no authentication")
+			bad("auth_pass", "is not allowed with version 3 (RFC 5798 removed authentication)")
 		}
 	default:
-		bad("version", "%d: must be 2 or 3", c.Version)
+		bad("version", "must be 2 or 3, not %d", c.Version)
 	}
-	if c.PreemptDelay < 0 {
-		bad("preempt_delay", "%v is negative", c.PreemptDelay)
+	if c.Version == 2 || c.Version == 3 {
+		badErr("advert_interval", CheckAdvertInterval(c.Version, c.AdvertInterval))
+	}
+	if c.PreemptDelay < 0 || c.PreemptDelay > MaxPreemptDelay {
+		bad("preempt_delay", "must be 0s..%v, not %v", MaxPreemptDelay, c.PreemptDelay)
 	}
 	if c.Checksum != ChecksumPseudoHeader && c.Checksum != ChecksumRFC9568 {
-		bad("v3_checksum", "%v: must be pseudo-header or rfc9568", c.Checksum)
+		badErr("v3_checksum", errChecksumMode(c.Checksum.String()))
 	}
-	if c.UnicastSrc.IsValid() && !c.UnicastSrc.Unmap().Is4() {
-		bad("unicast_src", "%v: only IPv4 is supported", c.UnicastSrc)
+	if c.UnicastSrc.IsValid() && !c.UnicastSrc.Is4() {
+		bad("unicast_src", "must be an IPv4 address, not %v", c.UnicastSrc)
 	}
-	ipv4List := func(field string, list []netip.Addr) map[netip.Addr]bool {
-		seen := make(map[netip.Addr]bool)
-		for _, p := range list {
-			switch {
-			case !p.IsValid():
-				bad(field, "contains an invalid address")
-			case !p.Unmap().Is4():
-				bad(field, "%v: only IPv4 is supported", p)
-			case seen[p.Unmap()]:
-				bad(field, "%v appears twice", p)
+	// ipv4List checks the list at key and returns its usable addresses,
+	// each with its index.
+	ipv4List := func(key string, list []netip.Addr) map[netip.Addr]int {
+		seen := make(map[netip.Addr]int)
+		for i, a := range list {
+			field := fmt.Sprintf("%s[%d]", key, i)
+			switch j, dup := seen[a]; {
+			case !a.IsValid():
+				bad(field, "must be an IPv4 address")
+				continue
+			case !a.Is4():
+				bad(field, "must be an IPv4 address, not %v", a)
+				continue
+			case dup:
+				bad(field, "%v is also %s[%d]", a, key, j)
+				continue
 			}
-			seen[p.Unmap()] = true
+			seen[a] = i
 		}
 		return seen
 	}
-	if ipv4List("unicast_peers", c.UnicastPeers)[c.UnicastSrc.Unmap()] && c.UnicastSrc.IsValid() {
-		bad("unicast_peers", "%v is also unicast_src", c.UnicastSrc)
-	}
+	peers := ipv4List("unicast_peers", c.UnicastPeers)
 	allowed := ipv4List("allowed_peers", c.AllowedPeers)
-	if len(c.AllowedPeers) > 0 {
-		for _, p := range c.UnicastPeers {
-			if p.IsValid() && !allowed[p.Unmap()] {
-				bad("allowed_peers", "does not contain unicast peer %v, whose adverts would be dropped", p)
-			}
+	for i, a := range c.UnicastPeers {
+		field := fmt.Sprintf("unicast_peers[%d]", i)
+		if j, ok := peers[a]; !ok || j != i {
+			continue // refused above
+		}
+		if a == c.UnicastSrc {
+			bad(field, "%v is also unicast_src: a host is not its own peer", a)
+		}
+		if _, ok := allowed[a]; len(c.AllowedPeers) > 0 && !ok {
+			bad(field, "%v is not in allowed_peers: its adverts would be dropped", a)
 		}
 	}
-	if m := c.MaxAdoptedInterval; m != 0 && (m < c.AdvertInterval || m > maxV3Interval) {
-		bad("max_adopted_advert_interval", "%v: must be advert_interval (%v)..40.95s, or 0 for %d * advert_interval", m, c.AdvertInterval, DefaultMaxAdoptedFactor)
+	if m := c.MaxAdoptedInterval; m != 0 {
+		if CheckAdvertInterval(3, m) != nil || m < c.AdvertInterval {
+			bad("max_adopted_advert_interval", "must be whole centiseconds from advert_interval (%v) to 40.95s (the VRRPv3 field), or 0 for %d * advert_interval, not %v",
+				c.AdvertInterval, DefaultMaxAdoptedFactor, m)
+		}
+		if c.Version != 3 {
+			bad("max_adopted_advert_interval", "applies to version 3 only (a version 2 backup never adopts the master's interval)")
+		}
 	}
 	if n := c.LateAdvertsTolerated; n < 0 || n > MaxLateAdvertsTolerated {
-		bad("late_adverts_tolerated", "%d: must be 0 (the RFC's three intervals) to %d", n, MaxLateAdvertsTolerated)
+		bad("late_adverts_tolerated", "must be 0 (the RFC's three advert intervals) to %d, not %d", MaxLateAdvertsTolerated, n)
 	}
 	if len(c.VIPs) == 0 {
-		bad("virtual_ipaddress", "is empty")
+		bad("virtual_ipaddress", "needs at least one address")
 	}
 	if len(c.VIPs) > MaxVIPs {
 		bad("virtual_ipaddress", "has %d addresses, at most %d", len(c.VIPs), MaxVIPs)
 	}
-	vips := make(map[netip.Addr]bool)
-	for _, p := range c.VIPs {
-		switch {
+	vips := make(map[netip.Addr]int)
+	for i, p := range c.VIPs {
+		field := fmt.Sprintf("virtual_ipaddress[%d]", i)
+		a := p.Addr().Unmap()
+		switch j, dup := vips[a]; {
 		case !p.IsValid():
-			bad("virtual_ipaddress", "contains an invalid prefix")
-		case !p.Addr().Unmap().Is4():
-			bad("virtual_ipaddress", "%v: only IPv4 is supported", p)
-		case vips[p.Addr().Unmap()]:
-			bad("virtual_ipaddress", "%v appears twice", p.Addr())
+			bad(field, "is not a valid prefix")
+			continue
+		case !a.Is4():
+			bad(field, "%v: IPv6 VIPs are not supported (VRRP runs over IPv4 only)", p)
+			continue
+		case dup:
+			bad(field, "%v is also virtual_ipaddress[%d]", a, j)
+			continue
 		}
-		vips[p.Addr().Unmap()] = true
+		vips[a] = i
 	}
 	return errors.Join(errs...)
 }

@@ -143,7 +143,7 @@ func NewInstance(cfg Config, opt Options) (*Instance, error) {
 		return nil, err
 	}
 	if err := CheckRealTimePriority(opt.RealTimePriority); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("real-time priority: %w", err)
 	}
 	cfg.UnicastPeers = slices.Clone(cfg.UnicastPeers)
 	cfg.AllowedPeers = slices.Clone(cfg.AllowedPeers)

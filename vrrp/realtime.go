@@ -20,7 +20,7 @@ const MaxRealTimePriority = 99
 // 1..MaxRealTimePriority.
 func CheckRealTimePriority(prio int) error {
 	if prio < 0 || prio > MaxRealTimePriority {
-		return fmt.Errorf("real-time priority %d: want 0 (off) or 1..%d", prio, MaxRealTimePriority)
+		return fmt.Errorf("must be 0 (off) or 1..%d, not %d", MaxRealTimePriority, prio)
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"strconv"
+
+	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/internal/clidoc"
 )
@@ -73,7 +76,7 @@ every INTERVAL until SIGINT or SIGTERM, and exits with the code of the last stat
   drain              take no new connections, keep the sessions
   maint              out of service (sessions closed per on_marked_down)
   ready              hand the backend back to its checks
-  weight N           use weight N (0..65535) instead of the file's, until weight
+  weight N           use weight N (0..` + strconv.Itoa(balancer.MaxWeight) + `) instead of the file's, until weight
                      reset, a reload that changes the backend, or a restart
   weight reset       use the file's weight again
   shutdown-sessions  close the backend's sessions now; it stays in service`,

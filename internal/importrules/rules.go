@@ -5,7 +5,7 @@ package importrules
 var (
 	// Domain holds the codecs and the domain packages: wire formats,
 	// VRRP, addresses on interfaces, the proxy, health checks, the notify
-	// hooks, the clock.
+	// hooks, the clock, and the error of a refused configuration field.
 	Domain = []string{
 		"proxyproto/...",
 		"vrrp/...",
@@ -16,6 +16,7 @@ var (
 		"amqpcheck/...",
 		"backend/...",
 		"internal/clock/...",
+		"internal/fielderr/...",
 	}
 	// Config is the configuration file's model.
 	Config = []string{"config/..."}
@@ -35,8 +36,8 @@ var (
 	Commands = []string{"cmd/...", "bench/cmd/...", "balancer/internal/proxyd", "internal/cmd/..."}
 	// TestSupport is code for tests and tools only: the netns lab and the
 	// integration tests, real RabbitMQ nodes, the benchmark's lab and
-	// loads, the test tools of CI, the metrics checks of the tests and a
-	// fake service manager.
+	// loads, the test tools of CI, the metrics checks of the tests, a
+	// fake service manager and the slack of wall-clock bounds.
 	TestSupport = []string{
 		"integration/...",
 		"bench/...",
@@ -45,6 +46,7 @@ var (
 		"internal/testgate/...",
 		"internal/metricstest/...",
 		"internal/sdnotifytest/...",
+		"internal/wallclock/...",
 	}
 )
 
