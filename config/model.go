@@ -65,8 +65,8 @@ type Config struct {
 	// CAP_SYS_NICE or an RLIMIT_RTPRIO that allows the priority (the
 	// systemd unit sets LimitRTPRIO=99 and grants no CAP_SYS_NICE). File key
 	// vrrp_rt_priority, as keepalived's; 0 (the default): off, the
-	// loops run at normal priority. A change applies at the next
-	// restart.
+	// loops run at normal priority. A reload applies a change by
+	// restarting the VRRP instances in place, their states carried on.
 	VRRPRealTimePriority int
 	// Warnings are problems that do not stop the daemon but that its
 	// operator should hear of (a file holding passwords that others may

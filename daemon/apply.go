@@ -187,6 +187,28 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		applied("listener %s %s on %s", c.Name, map[Op]string{OpAdd: "added", OpReplace: "moved"}[c.Op], c.New.Bind)
 	}
 
+	// The instances that run before the VRRP changes and stay: a new
+	// vrrp_rt_priority restarts them once the changes are applied (the
+	// instances added below start with it).
+	var restart []string
+	if p.RealTimePriority {
+		d.mu.Lock()
+		if name, ok := d.handingOverLocked(); ok {
+			p.RealTimePriority = false
+			failed.rtPriority = true
+			refuse("vrrp_rt_priority", fmt.Errorf("VRRP instance %s is handing its VIPs over to a peer; reload once that is done", name))
+		} else {
+			d.rtPriority = nc.VRRPRealTimePriority
+			for name := range d.units {
+				if !slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == name && c.Op == OpRemove }) {
+					restart = append(restart, name)
+				}
+			}
+			slices.Sort(restart)
+		}
+		d.mu.Unlock()
+	}
+
 	// VRRP: removed instances release their VIPs; added ones start;
 	// changed ones take their new settings live; track rules are rebuilt
 	// from the current check states.
@@ -272,7 +294,17 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 			u.cfg = &d.cfg.Listeners[i]
 		}
 	}
+	cfg := d.cfg
 	d.mu.Unlock()
+	if p.RealTimePriority {
+		bad := d.restartInstances(restart, cfg)
+		for _, name := range restart {
+			if err, ok := bad[name]; ok {
+				refuse("vrrp instance "+name, fmt.Errorf("restarting it with vrrp_rt_priority %d: %w (its VIPs removed)", nc.VRRPRealTimePriority, err))
+			}
+		}
+		applied("%s", rtPriorityApplied(nc.VRRPRealTimePriority, len(restart)-len(bad)))
+	}
 	return r
 }
 
@@ -319,6 +351,7 @@ type leftovers struct {
 	settings      map[string]bool
 	controlGroup  bool // the control group stays the old one
 	controlSocket bool // the control socket stays where it was
+	rtPriority    bool // vrrp_rt_priority stays the old one
 }
 
 // running is the model the daemon runs after applying p from old to nc:
@@ -337,6 +370,9 @@ func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 	}
 	if failed.controlGroup {
 		c.ControlGroup = old.ControlGroup
+	}
+	if failed.rtPriority {
+		c.VRRPRealTimePriority = old.VRRPRealTimePriority
 	}
 	c.Listeners = nil
 	for _, l := range nc.Listeners {

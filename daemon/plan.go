@@ -55,6 +55,9 @@ type Plan struct {
 	// ControlSocket is set when control_socket changes (the socket and
 	// its single-instance lock are moved live).
 	ControlSocket bool
+	// RealTimePriority is set when vrrp_rt_priority changes (the VRRP
+	// instances are restarted in place, carrying on their states).
+	RealTimePriority bool
 	// Listeners lists listener changes; Old is nil for OpAdd, New for
 	// OpRemove.
 	Listeners []ListenerChange
@@ -128,7 +131,7 @@ func (r Restart) String() string {
 
 // Empty reports whether p changes nothing.
 func (p *Plan) Empty() bool {
-	return !p.LogLevel && !p.Metrics && !p.ControlGroup && !p.ControlSocket && len(p.Listeners) == 0 && len(p.Checks) == 0 && len(p.VRRP) == 0 && len(p.Restart) == 0
+	return !p.LogLevel && !p.Metrics && !p.ControlGroup && !p.ControlSocket && !p.RealTimePriority && len(p.Listeners) == 0 && len(p.Checks) == 0 && len(p.VRRP) == 0 && len(p.Restart) == 0
 }
 
 // Diff returns the plan that turns the running configuration old into new.
@@ -139,9 +142,7 @@ func Diff(old, new *config.Config) Plan {
 	p.Metrics = old.MetricsListen != new.MetricsListen
 	p.ControlGroup = old.ControlGroup != new.ControlGroup
 	p.ControlSocket = old.ControlSocket != new.ControlSocket
-	if old.VRRPRealTimePriority != new.VRRPRealTimePriority {
-		p.restart(new, "vrrp_rt_priority", fmt.Sprintf("changed from %d to %d", old.VRRPRealTimePriority, new.VRRPRealTimePriority))
-	}
+	p.RealTimePriority = old.VRRPRealTimePriority != new.VRRPRealTimePriority
 	p.diffListeners(old, new)
 	p.diffChecks(old, new)
 	p.diffVRRP(old, new)

@@ -328,11 +328,8 @@ func (d *Daemon) startUpgrade(binary string, args []string, start func(string, [
 	if d.stop.Err() != nil {
 		return nil, errors.New("the daemon is stopping")
 	}
-	for name, unit := range d.units {
-		s := unit.inst.Snapshot()
-		if s.Released && s.State == vrrp.StateMaster || s.Handover != nil && s.Handover.Done.IsZero() {
-			return nil, fmt.Errorf("VRRP instance %s is handing its VIPs over to a peer; upgrade once that is done", name)
-		}
+	if name, ok := d.handingOverLocked(); ok {
+		return nil, fmt.Errorf("VRRP instance %s is handing its VIPs over to a peer; upgrade once that is done", name)
 	}
 	succ, err := start(binary, args)
 	if err != nil {

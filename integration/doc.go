@@ -49,6 +49,10 @@
 //     per move, none otherwise, no failed connect); a VIP added to the
 //     group, backup first, is held by the master at once, no advert
 //     dropped.
+//   - TestVRRPReloadRealTimePriority: `rmqlb reload` turning
+//     vrrp_rt_priority on, changing it and off on a master and a backup:
+//     each instance restarted in place in its state (the backup's never
+//     changes), status shows the scheduling class, no failed connect.
 //   - TestReloadBackendsNetns: `rmqlb reload` removing a backend of each of
 //     two listeners and adding a checked one: the removed backend's
 //     sessions closed under on_marked_down shutdown-sessions (and logged as

@@ -52,6 +52,8 @@ type daemonConf struct {
 	// Listeners is YAML text put under `listeners:` as is (may be empty).
 	Listeners string
 	LogLevel  string // default debug
+	// Global is YAML text put at the top level as is (may be empty).
+	Global string
 }
 
 func (c daemonConf) yaml(h *netlab.Host, sock string) string {
@@ -61,6 +63,9 @@ func (c daemonConf) yaml(h *netlab.Host, sock string) string {
 		level = "debug"
 	}
 	fmt.Fprintf(&b, "control_socket: %s\nlog_level: %s\n", sock, level)
+	if c.Global != "" {
+		b.WriteString(strings.TrimSpace(c.Global) + "\n")
+	}
 	if len(c.VRRP) > 0 {
 		b.WriteString("vrrp_instances:\n")
 	}

@@ -27,6 +27,9 @@ type instanceStatus struct {
 	ConfiguredPriority int    `json:"configured_priority"`
 	EffectivePriority  int    `json:"effective_priority"`
 	Reason             string `json:"reason"`
+	// RealTime says how the instance's event loop is scheduled with
+	// vrrp_rt_priority ("SCHED_FIFO priority N"); empty without.
+	RealTime string `json:"realtime"`
 	// Since is when the instance entered State (the daemon's clock,
 	// which is this machine's).
 	Since  time.Time `json:"since"`

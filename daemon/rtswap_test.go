@@ -1,0 +1,109 @@
+package daemon
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// withRealTime returns the lab's file with vrrp_rt_priority prio.
+func withRealTime(l *lab, prio string) string {
+	return l.file("control_socket: SOCKET", "control_socket: SOCKET\nvrrp_rt_priority: "+prio)
+}
+
+// TestReloadRealTimePriority: a reload that changes vrrp_rt_priority
+// restarts the running VRRP instances in place: a MASTER is stopped
+// quietly (no priority 0, its VIPs never released) and the new instance
+// carries on as MASTER at once, advertising its priority, its start its
+// only transition; a master handing its VIPs over (released) is not
+// restarted: the change is refused, as an upgrade is, and the same file
+// applies it once the master is ready again; a BACKUP stays BACKUP
+// without taking the VIPs; nothing needs a restart (reloadFile fails on
+// a pending one).
+func TestReloadRealTimePriority(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startMaster(t, h)
+	old := h.vrrp.get("v")
+
+	applied := h.reloadFile(withRealTime(l, "10"))
+	if !slices.ContainsFunc(applied, func(s string) bool { return strings.HasPrefix(s, "vrrp_rt_priority 10 (1 VRRP instances restarted") }) {
+		t.Fatalf("applied %q", applied)
+	}
+	cur := h.vrrp.get("v")
+	if cur == old {
+		t.Fatal("the instance was not restarted")
+	}
+	if p := old.sentPriorities(); slices.Contains(p, 0) {
+		t.Errorf("the stopped instance advertised priority 0: %v", p)
+	}
+	old.mu.Lock()
+	released := old.released
+	old.mu.Unlock()
+	if released != 0 {
+		t.Errorf("the stopped MASTER released its VIPs %d times", released)
+	}
+	h.eventually("an advert of the restarted MASTER", func() bool {
+		h.clk.Advance(20 * time.Millisecond)
+		return slices.Contains(cur.sentPriorities(), 150)
+	})
+	// One transition, the new instance's start straight into MASTER
+	// (a fresh start would go through BACKUP: two).
+	if s := h.vrrpSnapshot(); s.State != vrrp.StateMaster || s.Counters.Transitions != 1 {
+		t.Fatalf("after the restart: state %v, %d transitions; want MASTER carried on (1, its start)", s.State, s.Counters.Transitions)
+	}
+	if p := cur.sentPriorities(); slices.Contains(p, 0) {
+		t.Errorf("the restarted instance advertised priority 0: %v", p)
+	}
+
+	// Released while MASTER (handing its VIPs over, nobody has taken
+	// them yet): refused, as an upgrade is, and the running model keeps
+	// the old priority, so the same file again applies it once ready.
+	if _, err := h.vrrpCommand("release", "v"); err != nil {
+		t.Fatal(err)
+	}
+	h.write(l.file())
+	r := h.d.Reload()
+	if r.OK() || len(r.Refused) != 1 || !strings.Contains(r.Refused[0], "vrrp_rt_priority") || !strings.Contains(r.Refused[0], "handing its VIPs over") {
+		t.Fatalf("reload while handing over: %+v", r)
+	}
+	if h.vrrp.get("v") != cur {
+		t.Fatal("the instance handing over was restarted")
+	}
+	if s, err := h.vrrpCommand("ready", "v"); err != nil || s.Released || s.EffectivePriority != 150 {
+		t.Fatalf("ready: %+v, %v", s, err)
+	}
+	if applied := h.reloadFile(l.file()); !slices.ContainsFunc(applied, func(s string) bool { return strings.HasPrefix(s, "vrrp_rt_priority 0 ") }) {
+		t.Fatalf("the same file again once ready: applied %q", applied)
+	}
+	cur = h.vrrp.get("v")
+	h.eventually("the restarted MASTER advertising", func() bool {
+		h.clk.Advance(20 * time.Millisecond)
+		return slices.Contains(cur.sentPriorities(), 150)
+	})
+
+	// BACKUP to a higher-priority master: stays BACKUP, takes nothing.
+	h.peerAdvert(cur, 200)
+	h.eventually("BACKUP", func() bool { return h.vrrpSnapshot().State == vrrp.StateBackup })
+	// It keeps the VIPs until the new master announces them, at most one
+	// Master_Down_Interval: a restart waits for that too.
+	h.eventually("the VIPs handed over", func() bool {
+		h.peerAdvert(cur, 200)
+		hv := h.vrrpSnapshot().Handover
+		return hv != nil && !hv.Done.IsZero()
+	})
+	h.reloadFile(withRealTime(l, "20"))
+	cur = h.vrrp.get("v")
+	h.eventually("the restarted instance running", func() bool { return h.vrrpSnapshot().State != vrrp.StateInit })
+	h.clk.Advance(50 * time.Millisecond) // less than Master_Down_Interval
+	s := h.vrrpSnapshot()
+	cur.mu.Lock()
+	acquired := cur.acquired
+	cur.mu.Unlock()
+	if s.State != vrrp.StateBackup || s.Counters.Transitions != 1 || acquired != 0 {
+		t.Fatalf("backup after the restart: state %v, %d transitions, VIPs acquired %d times; want BACKUP carried on (1 transition, its start), none", s.State, s.Counters.Transitions, acquired)
+	}
+}
