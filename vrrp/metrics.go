@@ -87,6 +87,15 @@ func (m *metrics) inc(c func(*metrics) prometheus.Counter) {
 	}
 }
 
+// add counts adverts another sender sent (sent) and failed to send
+// (failed).
+func (m *metrics) add(sent, failed int) {
+	if m != nil {
+		m.sent.Add(float64(sent))
+		m.sendErrors.Add(float64(failed))
+	}
+}
+
 // sendDelayBuckets are the buckets of rmqlb_vrrp_advert_send_delay_seconds:
 // from 100 µs (a loop that runs at once) to 1 s.
 var sendDelayBuckets = []float64{0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1}

@@ -425,5 +425,14 @@ func (t *IPv4Transport) rawFD() (int, error) {
 	return fd, nil
 }
 
+// sendConn implements rawSocket: the socket, for an AdvertSender.
+func (t *IPv4Transport) sendConn() syscall.RawConn { return t.sc }
+
+// appendPacket implements rawSocket: WriteTo's packet from the current
+// source to dst.
+func (t *IPv4Transport) appendPacket(b, payload []byte, dst netip.Addr) []byte {
+	return appendIPv4(b, t.Source(), dst.Unmap(), payload)
+}
+
 // Close implements Transport.
 func (t *IPv4Transport) Close() error { return t.rc.Close() }
