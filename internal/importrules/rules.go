@@ -4,7 +4,8 @@ package importrules
 // package x, "x/..." is x and every package below it.
 var (
 	// Domain holds the codecs and the domain packages: wire formats,
-	// VRRP, addresses on interfaces, the proxy, health checks, the notify
+	// VRRP (vrrp/... holds its advert sender process, vrrp/sendproc, and
+	// the codec of that process's messages, vrrp/sendwire), addresses on interfaces, the proxy, health checks, the notify
 	// hooks, the clock.
 	Domain = []string{
 		"proxyproto/...",
