@@ -137,6 +137,12 @@ func (s *Sender) Update(sc vrrp.AdvertSchedule) {
 	seq := s.seq
 	b, err := s.encode(sendwire.TypeUpdate, &sc, 0)
 	s.mu.Unlock()
+	s.request(c, b, err, seq, "updating the adverts")
+}
+
+// request sends b (encoded with error err) to c and waits for its
+// acknowledgement of seq; a process that does not acknowledge is killed.
+func (s *Sender) request(c *child, b []byte, err error, seq uint32, what string) {
 	if err == nil {
 		err = c.write(b, -1)
 	}
@@ -144,7 +150,7 @@ func (s *Sender) Update(sc vrrp.AdvertSchedule) {
 		err = s.waitAck(c, seq)
 	}
 	if err != nil {
-		s.stopProcess(c, "updating the adverts", err)
+		s.stopProcess(c, what, err)
 	}
 }
 
@@ -165,15 +171,7 @@ func (s *Sender) Stop() {
 	seq := s.seq
 	b, err := (&sendwire.Message{Type: sendwire.TypeStop, Instance: s.id, Seq: seq}).Append(nil)
 	s.mu.Unlock()
-	if err == nil {
-		err = c.write(b, -1)
-	}
-	if err == nil {
-		err = s.waitAck(c, seq)
-	}
-	if err != nil {
-		s.stopProcess(c, "stopping the adverts", err)
-	}
+	s.request(c, b, err, seq, "stopping the adverts")
 }
 
 // stopProcess kills c, which did not do what it was asked, so that it
