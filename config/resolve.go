@@ -115,6 +115,11 @@ func (r *resolver) config(f *file) *Config {
 		r.errf(path{"vrrp_rt_priority"}, "must be 0 (off) or 1..%d, not %d", vrrp.MaxRealTimePriority, f.VRRPRTPrio)
 	}
 	c.VRRPRealTimePriority = f.VRRPRTPrio
+	if sender, err := ParseVRRPSender(f.VRRPSender); err != nil {
+		r.errf(path{"vrrp_sender"}, "%v", err)
+	} else {
+		c.VRRPSender = sender
+	}
 	switch empty := len(f.VRRPInstances) == 0 && len(f.Listeners) == 0; {
 	case empty && !f.Inert:
 		r.errf(nil, "needs at least one of vrrp_instances and listeners (or inert: true for a daemon that does nothing)")

@@ -79,6 +79,7 @@ func fullFixture() Status {
 		Counters: vrrp.Counters{AdvertsSent: 7200, AdvertsReceived: 12, Dropped: map[string]uint64{"auth": 0}, SendErrors: 1,
 			OwnerErrors: 2, OwnerFaults: 1, Transitions: 3, IntervalClamped: 1, Rebinds: 1, LinkWatchErrors: 1},
 		RealTime: "SCHED_FIFO priority 50",
+		Sender:   "process (SCHED_FIFO priority 50, memory locked)",
 	}
 	m.Addresses = netsetup.VIPSetSnapshot{Interface: "eth1", Label: "eth1:rmqlb", Held: true,
 		Error: "reading addresses of eth1: interrupted", Fault: "adding VIP fd00:77::101/64: permission denied", Faults: 1,

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os/exec"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/rmqlb/rmqlb/internal/clock"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/vrrp"
+	"github.com/rmqlb/rmqlb/vrrp/sendproc"
 )
 
 // Options are the daemon's collaborators. Only Path is required; every
@@ -70,6 +72,11 @@ type Options struct {
 	// StartSuccessor starts the new program of an upgrade. Nil: os/exec,
 	// writing to this process's standard output and error.
 	StartSuccessor func(binary string, args []string) (Successor, error)
+	// SenderCommand returns the command of the VRRP advert sender process
+	// (vrrp_sender: process; see package vrrp/sendproc). Nil: this
+	// program (os.Executable) with the arguments vrrp-sender and, with
+	// vrrp_rt_priority, --rt-priority N: rmqlb's hidden subcommand.
+	SenderCommand func() *exec.Cmd
 }
 
 // VIPOwner is what a VRRP unit drives: a netsetup.VIPSet in production.
@@ -100,6 +107,11 @@ type Daemon struct {
 	// rtPriority is vrrp_rt_priority as the daemon started: instances a
 	// reload adds use it too, since a change applies at a restart.
 	rtPriority int
+	// sender is the VRRP advert sender process (vrrp_sender: process as
+	// the daemon started; a change applies at a restart), nil without;
+	// senderPart runs it, nil until started.
+	sender     *sendproc.Process
+	senderPart *part
 
 	reloadMu sync.Mutex // serialises reloads (held across a whole one)
 
@@ -200,6 +212,9 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 			}
 		}
 	}
+	if err := d.newSender(cfg); err != nil {
+		return nil, err
+	}
 	for i := range cfg.VRRP {
 		if _, err := d.newUnit(&cfg.VRRP[i], cfg); err != nil {
 			return nil, err
@@ -273,6 +288,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	var ctl, checks *part
 	shutdown := func(startErr error) error {
 		d.stopAll()
+		d.stopSender()
 		for _, p := range []*part{checks, ctl} {
 			if p != nil {
 				p.stop()
@@ -345,6 +361,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		d.lock.writePID()
 		// Committed: whatever happens next, the VRRP instances run (a
 		// stop asked for meanwhile then hands their VIPs over as usual).
+		d.startSender()
 		d.mu.Lock()
 		d.startUnitsFrom(cfg, handed)
 		d.mu.Unlock()
@@ -363,6 +380,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			d.waitFirstChecks(stop, firstCheckLimit(cfg))
 		}
 		if stop.Err() == nil {
+			d.startSender()
 			d.mu.Lock()
 			d.startUnitsFrom(cfg, takeoverRelease{})
 			d.mu.Unlock()

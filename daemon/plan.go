@@ -137,6 +137,9 @@ func Diff(old, new *config.Config) Plan {
 	if old.VRRPRealTimePriority != new.VRRPRealTimePriority {
 		p.restart(new, "vrrp_rt_priority", fmt.Sprintf("changed from %d to %d", old.VRRPRealTimePriority, new.VRRPRealTimePriority))
 	}
+	if old.VRRPSender != new.VRRPSender {
+		p.restart(new, "vrrp_sender", fmt.Sprintf("changed from %v to %v", old.VRRPSender, new.VRRPSender))
+	}
 	if old.ControlGroup != new.ControlGroup {
 		p.restart(new, "control_group", fmt.Sprintf("changed from %q to %q", old.ControlGroup, new.ControlGroup))
 	}

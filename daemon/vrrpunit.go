@@ -65,10 +65,14 @@ func (d *Daemon) newUnit(in *config.VRRPInstance, cfg *config.Config) (*vrrpUnit
 		reg.unregisterAll()
 		return nil, fmt.Errorf("setting up notify hooks of %q: %w", in.Name, err)
 	}
-	u.inst, err = vrrp.NewInstance(in.VRRPConfig(), vrrp.Options{
+	opts := vrrp.Options{
 		Transport: tr, Owner: owner, Clock: d.clock, Logger: d.log, Registerer: reg,
 		OnTransition: onTransition, RealTimePriority: d.rtPriority,
-	})
+	}
+	if d.sender != nil {
+		opts.Sender = d.sender.Sender(in.Name)
+	}
+	u.inst, err = vrrp.NewInstance(in.VRRPConfig(), opts)
 	if err != nil {
 		reg.unregisterAll()
 		return nil, fmt.Errorf("setting up VRRP instance %q: %w", in.Name, err)

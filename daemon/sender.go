@@ -1,0 +1,70 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/vrrp/sendproc"
+)
+
+// SenderSubcommand is the argument that makes rmqlb the VRRP advert
+// sender process (a hidden subcommand of cmd/rmqlb).
+const SenderSubcommand = "vrrp-sender"
+
+// newSender creates (without starting) the advert sender process of cfg
+// when it says vrrp_sender: process and has VRRP instances.
+func (d *Daemon) newSender(cfg *config.Config) error {
+	if cfg.VRRPSender != config.SenderProcess || len(cfg.VRRP) == 0 {
+		return nil
+	}
+	command := d.opt.SenderCommand
+	if command == nil {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("setting up the VRRP advert sender: %w", err)
+		}
+		command = func() *exec.Cmd { return defaultSenderCommand(exe, cfg.VRRPRealTimePriority) }
+	}
+	p, err := sendproc.NewProcess(sendproc.ProcessConfig{Command: command, Logger: d.log, Registerer: d.reg})
+	if err != nil {
+		return err
+	}
+	d.sender = p
+	return nil
+}
+
+// defaultSenderCommand runs exe as the sender process, with its standard
+// error (its only output: why it failed) on the daemon's.
+func defaultSenderCommand(exe string, rtPriority int) *exec.Cmd {
+	args := []string{SenderSubcommand}
+	if rtPriority > 0 {
+		args = append(args, "--rt-priority", strconv.Itoa(rtPriority))
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+// startSender starts the advert sender process, if any, before the VRRP
+// instances: until it runs they send their adverts themselves.
+func (d *Daemon) startSender() {
+	if d.sender == nil || d.senderPart != nil {
+		return
+	}
+	d.log.Info("starting the VRRP advert sender process")
+	d.senderPart = d.parts.start(d.runCtx, "VRRP advert sender", false, d.sender.Run)
+}
+
+// stopSender stops the advert sender process after the VRRP instances
+// (which stop it sending theirs, with acknowledgement, as they stop).
+func (d *Daemon) stopSender() {
+	if d.senderPart != nil {
+		d.senderPart.stop()
+		d.log.Debug("VRRP advert sender process stopped", zap.Int("restarts", d.sender.Restarts()))
+	}
+}
