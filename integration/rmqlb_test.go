@@ -52,6 +52,9 @@ type daemonConf struct {
 	// Listeners is YAML text put under `listeners:` as is (may be empty).
 	Listeners string
 	LogLevel  string // default debug
+	// Global is YAML text of daemon keys put at the top as is (may be
+	// empty), such as "vrrp_sender: process\n".
+	Global string
 }
 
 func (c daemonConf) yaml(h *netlab.Host, sock string) string {
@@ -61,6 +64,7 @@ func (c daemonConf) yaml(h *netlab.Host, sock string) string {
 		level = "debug"
 	}
 	fmt.Fprintf(&b, "control_socket: %s\nlog_level: %s\n", sock, level)
+	b.WriteString(c.Global)
 	if len(c.VRRP) > 0 {
 		b.WriteString("vrrp_instances:\n")
 	}
