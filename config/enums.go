@@ -91,8 +91,9 @@ const (
 	SenderProcess
 )
 
-// DefaultVRRPSender is Config.VRRPSender when the file does not say.
-const DefaultVRRPSender = SenderInline
+// DefaultVRRPSender is Config.VRRPSender when the file does not say: the
+// process, which the daemon's stalls do not delay.
+const DefaultVRRPSender = SenderProcess
 
 var vrrpSenderNames = [...]string{SenderInline: "inline", SenderProcess: "process"}
 

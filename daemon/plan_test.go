@@ -162,11 +162,11 @@ func TestDiff(t *testing.T) {
 				t.Errorf("plan %+v", p)
 			}
 		}, 1, "line 2: vrrp_rt_priority: changed from 0 to 10: needs a restart"},
-		{"vrrp sender", edit(t, "control_socket: /run/rmqlb/test.sock", "control_socket: /run/rmqlb/test.sock\nvrrp_sender: process"), func(t *testing.T, p Plan) {
+		{"vrrp sender", edit(t, "control_socket: /run/rmqlb/test.sock", "control_socket: /run/rmqlb/test.sock\nvrrp_sender: inline"), func(t *testing.T, p Plan) {
 			if len(p.Listeners)+len(p.Checks)+len(p.VRRP) != 0 || p.LogLevel || p.Metrics {
 				t.Errorf("plan %+v", p)
 			}
-		}, 1, "line 2: vrrp_sender: changed from inline to process: needs a restart"},
+		}, 1, "line 2: vrrp_sender: changed from process to inline: needs a restart"},
 		{"log level and metrics", edit(t, "control_socket: /run/rmqlb/test.sock", "control_socket: /run/rmqlb/test.sock\nlog_level: debug\nmetrics_listen: 127.0.0.1:9150"), func(t *testing.T, p Plan) {
 			if !p.LogLevel || !p.Metrics {
 				t.Errorf("plan %+v", p)

@@ -17,9 +17,11 @@ import (
 const SenderSubcommand = "vrrp-sender"
 
 // newSender creates (without starting) the advert sender process of cfg
-// when it says vrrp_sender: process and has VRRP instances.
+// when it says vrrp_sender: process and has VRRP instances on the real
+// transport (Options.NewVRRP nil): the process sends on the instances'
+// raw sockets, which an injected transport does not have.
 func (d *Daemon) newSender(cfg *config.Config) error {
-	if cfg.VRRPSender != config.SenderProcess || len(cfg.VRRP) == 0 {
+	if cfg.VRRPSender != config.SenderProcess || len(cfg.VRRP) == 0 || d.opt.NewVRRP != nil {
 		return nil
 	}
 	command := d.opt.SenderCommand

@@ -6,7 +6,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,7 +28,8 @@ import (
 // started as the sender process (by helperCommand).
 func TestMain(m *testing.M) {
 	if os.Getenv("RMQLB_SENDPROC_SERVE") == "1" {
-		if err := Serve(3, ServeConfig{}); err != nil {
+		prio, _ := strconv.Atoi(os.Getenv("RMQLB_SENDPROC_RT"))
+		if err := Serve(3, ServeConfig{RealTimePriority: prio}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -320,3 +323,44 @@ func TestProcessExitsWithDaemon(t *testing.T) {
 }
 
 func nopLogger() *zap.Logger { return zap.NewNop() }
+
+// TestProcessRealTime: with a real-time priority every thread of the
+// sender process is in SCHED_FIFO at it, and Describe says so.
+func TestProcessRealTime(t *testing.T) {
+	raw := newRawPair(t) // root, as SCHED_FIFO needs here
+	p, err := NewProcess(ProcessConfig{Command: func() *exec.Cmd {
+		cmd := helperCommand()
+		cmd.Env = append(cmd.Env, "RMQLB_SENDPROC_RT=7")
+		return cmd
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the process to run", func() bool { _, ok := p.Running(); return ok })
+	s := p.Sender("vi")
+	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xe1), Interval: 10 * time.Millisecond})
+	waitFor(t, "Sending", s.Sending)
+	if d := s.Describe(); !strings.Contains(d, "SCHED_FIFO priority 7") {
+		t.Fatalf("Describe %q", d)
+	}
+	pid, _ := p.Running()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("threads of %d: %v", pid, err)
+	}
+	for _, task := range tasks {
+		tid, _ := strconv.Atoi(filepath.Base(task))
+		attr, err := unix.SchedGetAttr(tid, 0)
+		if err != nil {
+			continue // the thread ended
+		}
+		if attr.Policy != unix.SCHED_FIFO || attr.Priority != 7 {
+			t.Errorf("thread %d: policy %d priority %d, want SCHED_FIFO 7", tid, attr.Policy, attr.Priority)
+		}
+	}
+	s.Stop()
+}
