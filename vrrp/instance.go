@@ -519,6 +519,9 @@ func (i *Instance) runLoop(ctx context.Context, tr Transport, ow *ownerWorker, o
 					break drain
 				}
 			}
+			// Adverts still in the socket, which the read loop has not
+			// read yet (the process was stalled), come first too.
+			i.readQueued(ctx, tr, ow, rd)
 			i.step(tr, ow, Tick{})
 		case <-i.notify:
 			if i.applyDesired(tr, ow, own) {
@@ -528,6 +531,39 @@ func (i *Instance) runLoop(ctx context.Context, tr Transport, ow *ownerWorker, o
 			if i.applyDesired(tr, ow, own) {
 				retry.Reset(i.cfg.AdvertInterval)
 			}
+		}
+	}
+}
+
+// pendingReader is implemented by a Transport that can tell whether a
+// packet waits to be read (IPv4Transport).
+type pendingReader interface {
+	pending() bool
+}
+
+// readQueued handles, before an expired timer is acted on, the adverts
+// waiting in tr's socket that the read loop rd has not handed over yet:
+// it waits for rd to read them (at most rtReadBatch, so that a flood does
+// not keep the timer from firing). It stops early when the transport
+// failed (runLoop then returns its error) or ctx is done.
+func (i *Instance) readQueued(ctx context.Context, tr Transport, ow *ownerWorker, rd *reader) {
+	pr, ok := tr.(pendingReader)
+	if !ok {
+		return
+	}
+	for range rtReadBatch {
+		if !pr.pending() {
+			return
+		}
+		select {
+		case r := <-rd.packets:
+			i.receive(tr, ow, r)
+			rd.handled(r)
+		case err := <-rd.err:
+			rd.err <- err // for runLoop's select
+			return
+		case <-ctx.Done():
+			return
 		}
 	}
 }

@@ -425,6 +425,16 @@ func (t *IPv4Transport) rawFD() (int, error) {
 	return fd, nil
 }
 
+// pending implements pendingReader: whether a packet waits in the
+// socket (SIOCINQ).
+func (t *IPv4Transport) pending() bool {
+	n := 0
+	_ = t.sc.Control(func(fd uintptr) {
+		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	})
+	return n > 0
+}
+
 // sendConn implements rawSocket: the socket, for an AdvertSender.
 func (t *IPv4Transport) sendConn() syscall.RawConn { return t.sc }
 
