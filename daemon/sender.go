@@ -41,7 +41,10 @@ func (d *Daemon) newSender(cfg *config.Config) error {
 }
 
 // defaultSenderCommand runs exe as the sender process, with its standard
-// error (its only output: why it failed) on the daemon's.
+// error (its only output: why it failed) on the daemon's, and the Go
+// runtime's asynchronous preemption off: the process's one goroutine
+// waits in a raw system call that a preemption signal would only
+// interrupt.
 func defaultSenderCommand(exe string, rtPriority int) *exec.Cmd {
 	args := []string{SenderSubcommand}
 	if rtPriority > 0 {
@@ -49,6 +52,11 @@ func defaultSenderCommand(exe string, rtPriority int) *exec.Cmd {
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
+	godebug := "asyncpreemptoff=1"
+	if g := os.Getenv("GODEBUG"); g != "" {
+		godebug = g + "," + godebug
+	}
+	cmd.Env = append(os.Environ(), "GODEBUG="+godebug)
 	return cmd
 }
 

@@ -1,11 +1,7 @@
 package integration
 
 import (
-	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,45 +14,13 @@ import (
 // the advert sender process.
 const senderGlobal = "vrrp_sender: process\n"
 
-// childrenOf returns the processes whose parent is pid.
-func childrenOf(pid int) []int {
-	var kids []int
-	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, d := range dirs {
-		b, err := os.ReadFile(d)
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		if ppid, err := strconv.Atoi(f[1]); err == nil && ppid == pid {
-			n, _ := strconv.Atoi(strings.Fields(s)[0])
-			kids = append(kids, n)
-		}
-	}
-	return kids
-}
-
 // senderOf waits for the advert sender process of d and returns its pid.
 func senderOf(t *testing.T, d *daemon) int {
 	t.Helper()
 	var pid int
 	if err := waitFor(5*time.Second, func() (bool, error) {
-		for _, k := range childrenOf(d.proc.Pid()) {
-			if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", k)); err == nil && strings.Contains(string(cmd), "vrrp-sender") {
-				pid = k
-				return true, nil
-			}
-		}
-		return false, nil
+		pid = netlab.ChildWith(d.proc.Pid(), "vrrp-sender")
+		return pid != 0, nil
 	}); err != nil {
 		t.Fatalf("no advert sender process under rmqlb on %s: %v", d.host.Name, err)
 	}
@@ -164,7 +128,7 @@ func TestVRRPSenderProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = d1.proc.Wait(5 * time.Second)
-	if err := waitFor(2*time.Second, func() (bool, error) { return exited(sender), nil }); err != nil {
+	if err := waitFor(2*time.Second, func() (bool, error) { return netlab.Exited(sender), nil }); err != nil {
 		t.Fatalf("the sender process %d outlived its daemon", sender)
 	}
 	t.Logf("sender process exited %v after its daemon was killed", time.Since(kill).Round(time.Millisecond))
@@ -173,16 +137,4 @@ func TestVRRPSenderProcess(t *testing.T) {
 		t.Fatalf("keepalived on h2 did not take over from a killed master\n%s", kp.Tail(20))
 	}
 	within(t, "sender process, daemon SIGKILL: keepalived holds the VIP", d, linkCutBound(advert, 100))
-}
-
-// exited reports whether process pid has exited (gone, or a zombie not
-// reaped yet).
-func exited(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || strings.HasPrefix(strings.TrimSpace(s[i+1:]), "Z")
 }

@@ -81,7 +81,7 @@ func (s *server) loop() error {
 			tsp = &s.ts
 		}
 		s.fds[0].Revents = 0
-		n, err := unix.Ppoll(s.fds[:], tsp, nil)
+		n, err := s.ppoll(tsp)
 		if err != nil && err != unix.EINTR {
 			return fmt.Errorf("waiting for the daemon: %w", err)
 		}
@@ -185,6 +185,21 @@ func (s *server) write(m *sendwire.Message) error {
 		return fmt.Errorf("writing to the daemon: %w", err)
 	}
 	return nil
+}
+
+// ppoll waits in ppoll(2) for the socket pair or the timeout ts (nil:
+// none). It is a raw system call: the goroutine keeps its processor (the
+// only one) while it waits, where an ordinary one would have the runtime
+// hand the processor to a thread of its own and wake that one at every
+// advert, for nothing to run. A signal (the runtime's preemption, unless
+// GODEBUG=asyncpreemptoff=1) only makes it return EINTR.
+func (s *server) ppoll(ts *unix.Timespec) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&s.fds[0])), uintptr(len(s.fds)),
+		uintptr(unsafe.Pointer(ts)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
 }
 
 // recv reads one message with recvmsg(2), without blocking and without

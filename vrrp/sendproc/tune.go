@@ -13,8 +13,9 @@ import (
 )
 
 // Tune makes the calling process a small sender: one P (GOMAXPROCS 1),
-// the garbage collector off under cfg.MemoryLimit, its memory locked
-// (mlockall MCL_CURRENT, where the limits permit), and with
+// the garbage collector off under cfg.MemoryLimit, its memory locked as
+// it is touched (mlockall MCL_CURRENT|MCL_ONFAULT, where the limits
+// permit), and with
 // cfg.RealTimePriority every thread in SCHED_FIFO at that priority. It
 // returns how the process is scheduled, for the daemon's status: what it
 // could not do says why.
@@ -36,9 +37,12 @@ func Tune(cfg ServeConfig) string {
 	} else {
 		parts = append(parts, "normal priority")
 	}
-	// MCL_FUTURE would make a later mmap fail, and the runtime crash, once
-	// RLIMIT_MEMLOCK is reached: lock what there is.
-	if err := unix.Mlockall(unix.MCL_CURRENT); err != nil {
+	// MCL_ONFAULT: the pages of the mappings there are now stay in memory
+	// once touched, without faulting in the whole of the runtime's heap
+	// reservation (which would make the process tens of MiB). Not
+	// MCL_FUTURE: past RLIMIT_MEMLOCK a later mmap would fail, and the
+	// runtime with it.
+	if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_ONFAULT); err != nil {
 		parts = append(parts, "memory not locked: "+err.Error())
 	} else {
 		parts = append(parts, "memory locked")
