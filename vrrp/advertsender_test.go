@@ -15,14 +15,22 @@ import (
 // eventLog is the order in which a rawFakeTransport sent adverts and a
 // fakeSender was told things.
 type eventLog struct {
-	mu     sync.Mutex
-	events []string
+	mu      sync.Mutex
+	events  []string
+	changed chan struct{} // cap 1, made by waitEvent: an event was added
 }
 
 func (l *eventLog) add(format string, args ...any) {
 	l.mu.Lock()
 	l.events = append(l.events, fmt.Sprintf(format, args...))
+	ch := l.changed
 	l.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (l *eventLog) take() []string {
@@ -60,6 +68,9 @@ type fakeSender struct {
 	alive   atomic.Int64
 	mu      sync.Mutex
 	last    AdvertSchedule
+	// ack, when set, makes Stop wait for a value: the process's
+	// acknowledgement.
+	ack chan struct{}
 }
 
 func (f *fakeSender) Start(s AdvertSchedule) {
@@ -76,7 +87,14 @@ func (f *fakeSender) Update(s AdvertSchedule) {
 	f.log.add("update %d every %v", s.Packets[0].Packet[22], s.Interval)
 }
 
-func (f *fakeSender) Stop()            { f.log.add("stop") }
+func (f *fakeSender) Stop() {
+	f.log.add("stop")
+	if f.ack != nil {
+		<-f.ack
+		f.log.add("stop acknowledged")
+	}
+}
+
 func (f *fakeSender) Sending() bool    { return f.sending.Load() }
 func (f *fakeSender) Alive()           { f.alive.Add(1) }
 func (f *fakeSender) Describe() string { return "fake" }
@@ -153,9 +171,48 @@ func TestSenderFollowsTheMachine(t *testing.T) {
 	h.tr.nextSent(t)
 	wantEvents(t, log, "update 80 every 1s", "send 80")
 
-	// Shutdown: the sender stops before priority 0 goes out.
+	// Shutdown: the sender stops, and priority 0 goes out only once it
+	// has acknowledged.
+	snd.ack = make(chan struct{})
+	h.stop()
+	waitEvent(t, log, "stop")
+	h.tr.noneSent(t)
+	snd.ack <- struct{}{}
+	if p := h.tr.nextSent(t); p.Priority != 0 {
+		t.Fatalf("advert %+v, want priority 0", p)
+	}
 	h.shutdown(t)
-	wantEvents(t, log, "stop", "send 0")
+	wantEvents(t, log, "stop acknowledged", "send 0")
+}
+
+// waitEvent waits (bounded, in real time) until log's events so far are
+// exactly want, and takes them.
+func waitEvent(t *testing.T, log *eventLog, want ...string) {
+	t.Helper()
+	log.mu.Lock()
+	if log.changed == nil {
+		log.changed = make(chan struct{}, 1)
+	}
+	ch := log.changed
+	log.mu.Unlock()
+	deadline := time.After(5 * time.Second)
+	for {
+		log.mu.Lock()
+		got := slices.Clone(log.events)
+		log.mu.Unlock()
+		if slices.Equal(got, want) {
+			log.take()
+			return
+		}
+		if len(got) > len(want) {
+			t.Fatalf("events %q, want %q", got, want)
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("events %q, want %q", got, want)
+		}
+	}
 }
 
 // TestSenderFallsBack: while the sender does not send (its process died,

@@ -31,6 +31,12 @@ type Sender struct {
 	sending atomic.Bool
 	acks    chan uint32 // sequence numbers acknowledged, for Update and Stop
 
+	// wmu orders this instance's messages on the socket pair as they
+	// were decided: Start, Update and Stop hold it from reading the
+	// wanted schedule to writing their message (a Stop must never pass
+	// the Start it stops). Taken before mu.
+	wmu sync.Mutex
+
 	mu       sync.Mutex // guards the fields below
 	want     *vrrp.AdvertSchedule
 	seq      uint32
@@ -77,6 +83,8 @@ func (s *Sender) Start(sc vrrp.AdvertSchedule) {
 // restart sends the wanted schedule (if any) to c as a Start with its
 // socket; the process acknowledges it, and then Sending is true.
 func (s *Sender) restart(c *child) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
 	sc := s.want
 	if sc == nil || sc.Conn == nil {
@@ -119,6 +127,7 @@ func (s *Sender) encode(t sendwire.Type, sc *vrrp.AdvertSchedule, first time.Dur
 
 // Update implements vrrp.AdvertSender.
 func (s *Sender) Update(sc vrrp.AdvertSchedule) {
+	s.wmu.Lock()
 	s.mu.Lock()
 	old := s.want
 	if old != nil && sc.Conn == nil {
@@ -131,6 +140,7 @@ func (s *Sender) Update(sc vrrp.AdvertSchedule) {
 	c := s.p.current()
 	if c == nil || s.gen != c.gen {
 		s.mu.Unlock()
+		s.wmu.Unlock()
 		return
 	}
 	s.seq++
@@ -140,12 +150,14 @@ func (s *Sender) Update(sc vrrp.AdvertSchedule) {
 	s.request(c, b, err, seq, "updating the adverts")
 }
 
-// request sends b (encoded with error err) to c and waits for its
-// acknowledgement of seq; a process that does not acknowledge is killed.
+// request sends b (encoded with error err) to c, releases wmu and waits
+// for c's acknowledgement of seq; a process that does not acknowledge is
+// killed.
 func (s *Sender) request(c *child, b []byte, err error, seq uint32, what string) {
 	if err == nil {
 		err = c.write(b, -1)
 	}
+	s.wmu.Unlock()
 	if err == nil {
 		err = s.waitAck(c, seq)
 	}
@@ -158,6 +170,7 @@ func (s *Sender) request(c *child, b []byte, err error, seq uint32, what string)
 // acknowledged, or was killed.
 func (s *Sender) Stop() {
 	s.sending.Store(false)
+	s.wmu.Lock()
 	s.mu.Lock()
 	s.want = nil
 	gen := s.gen
@@ -165,6 +178,7 @@ func (s *Sender) Stop() {
 	c := s.p.current()
 	if c == nil || gen != c.gen {
 		s.mu.Unlock()
+		s.wmu.Unlock()
 		return
 	}
 	s.seq++
