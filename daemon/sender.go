@@ -26,11 +26,11 @@ func (d *Daemon) newSender(cfg *config.Config) error {
 	}
 	command := d.opt.SenderCommand
 	if command == nil {
-		exe, err := os.Executable()
+		name, err := os.Executable()
 		if err != nil {
 			return fmt.Errorf("setting up the VRRP advert sender: %w", err)
 		}
-		command = func() *exec.Cmd { return defaultSenderCommand(exe, cfg.VRRPRealTimePriority) }
+		command = func() *exec.Cmd { return defaultSenderCommand(name, cfg.VRRPRealTimePriority) }
 	}
 	p, err := sendproc.NewProcess(sendproc.ProcessConfig{Command: command, Logger: d.log, Registerer: d.reg})
 	if err != nil {
@@ -40,17 +40,23 @@ func (d *Daemon) newSender(cfg *config.Config) error {
 	return nil
 }
 
-// defaultSenderCommand runs exe as the sender process, with its standard
-// error (its only output: why it failed) on the daemon's, and the Go
-// runtime's asynchronous preemption off: the process's one goroutine
-// waits in a raw system call that a preemption signal would only
-// interrupt.
-func defaultSenderCommand(exe string, rtPriority int) *exec.Cmd {
+// selfExe is the program this process runs, even once its file was
+// replaced or removed (a package upgrade): the sender process is always
+// the daemon's own program, which speaks its protocol.
+const selfExe = "/proc/self/exe"
+
+// defaultSenderCommand runs this program (named name in the process
+// list) as the sender process, with its standard error (its only output:
+// why it failed) on the daemon's, and the Go runtime's asynchronous
+// preemption off: the process's one goroutine waits in a raw system call
+// that a preemption signal would only interrupt.
+func defaultSenderCommand(name string, rtPriority int) *exec.Cmd {
 	args := []string{SenderSubcommand}
 	if rtPriority > 0 {
 		args = append(args, "--rt-priority", strconv.Itoa(rtPriority))
 	}
-	cmd := exec.Command(exe, args...)
+	cmd := exec.Command(selfExe, args...)
+	cmd.Args[0] = name
 	cmd.Stderr = os.Stderr
 	godebug := "asyncpreemptoff=1"
 	if g := os.Getenv("GODEBUG"); g != "" {
