@@ -109,7 +109,8 @@ type Daemon struct {
 	rtPriority int
 	// sender is the VRRP advert sender process (vrrp_sender: process as
 	// the daemon started; a change applies at a restart), nil without;
-	// senderPart runs it, nil until started.
+	// senderPart runs it, nil until the first VRRP unit starts. senderPart
+	// is guarded by mu.
 	sender     *sendproc.Process
 	senderPart *part
 
@@ -361,7 +362,6 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		d.lock.writePID()
 		// Committed: whatever happens next, the VRRP instances run (a
 		// stop asked for meanwhile then hands their VIPs over as usual).
-		d.startSender()
 		d.mu.Lock()
 		d.startUnitsFrom(cfg, handed)
 		d.mu.Unlock()
@@ -380,7 +380,6 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			d.waitFirstChecks(stop, firstCheckLimit(cfg))
 		}
 		if stop.Err() == nil {
-			d.startSender()
 			d.mu.Lock()
 			d.startUnitsFrom(cfg, takeoverRelease{})
 			d.mu.Unlock()

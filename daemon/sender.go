@@ -17,11 +17,12 @@ import (
 const SenderSubcommand = "vrrp-sender"
 
 // newSender creates (without starting) the advert sender process of cfg
-// when it says vrrp_sender: process and has VRRP instances on the real
+// when it says vrrp_sender: process, for VRRP instances on the real
 // transport (Options.NewVRRP nil): the process sends on the instances'
-// raw sockets, which an injected transport does not have.
+// raw sockets, which an injected transport does not have. It starts with
+// the first VRRP unit, also one a reload adds.
 func (d *Daemon) newSender(cfg *config.Config) error {
-	if cfg.VRRPSender != config.SenderProcess || len(cfg.VRRP) == 0 || d.opt.NewVRRP != nil {
+	if cfg.VRRPSender != config.SenderProcess || d.opt.NewVRRP != nil {
 		return nil
 	}
 	command := d.opt.SenderCommand
@@ -66,8 +67,9 @@ func defaultSenderCommand(name string, rtPriority int) *exec.Cmd {
 	return cmd
 }
 
-// startSender starts the advert sender process, if any, before the VRRP
-// instances: until it runs they send their adverts themselves.
+// startSender starts the advert sender process, if any and not started,
+// before a VRRP instance: until it runs the instances send their adverts
+// themselves. The caller holds d.mu.
 func (d *Daemon) startSender() {
 	if d.sender == nil || d.senderPart != nil {
 		return
@@ -79,8 +81,11 @@ func (d *Daemon) startSender() {
 // stopSender stops the advert sender process after the VRRP instances
 // (which stop it sending theirs, with acknowledgement, as they stop).
 func (d *Daemon) stopSender() {
-	if d.senderPart != nil {
-		d.senderPart.stop()
+	d.mu.Lock()
+	p := d.senderPart
+	d.mu.Unlock()
+	if p != nil {
+		p.stop()
 		d.log.Debug("VRRP advert sender process stopped", zap.Int("restarts", d.sender.Restarts()))
 	}
 }

@@ -144,8 +144,11 @@ func (d *Daemon) setTracks(u *vrrpUnit, in *config.VRRPInstance, cfg *config.Con
 	return nil
 }
 
-// startUnit runs the unit's notify hooks, VIP announcements and instance.
+// startUnit runs the advert sender process if it does not run yet, and
+// the unit's notify hooks, VIP announcements and instance. The caller
+// holds d.mu.
 func (d *Daemon) startUnit(u *vrrpUnit) {
+	d.startSender()
 	d.startHooks(u)
 	u.vipsPart = d.parts.start(d.runCtx, "VIPs of "+u.cfg.Name, true, u.vips.Run)
 	u.instPart = d.parts.start(d.runCtx, "VRRP instance "+u.cfg.Name, true, u.inst.Run)
