@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"syscall"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/integration/netlab"
+	"github.com/rmqlb/rmqlb/vrrp/sendproc"
 )
 
 // senderGlobal is the daemon key that makes a periodic advert go out from
@@ -44,9 +46,11 @@ func senderOfInstance(t *testing.T, d *daemon) string {
 // (status says so, and keepalived stays BACKUP), nothing changes state in
 // steady state, a cut of the master's link moves the VIP to keepalived
 // within the protocol's bound, the link's return brings it back (preempt,
-// the sender process taking the adverts again), and a SIGKILL of the
-// master's daemon ends its sender process too, so that keepalived takes
-// the VIP within Master_Down_Interval plus slack.
+// the sender process taking the adverts again), a hung master daemon
+// (SIGSTOP) loses the VIP once its sender process stops on the liveness
+// timeout and gets it back when resumed, and a SIGKILL of the master's
+// daemon ends its sender process too, so that keepalived takes the VIP
+// within Master_Down_Interval plus slack.
 func TestVRRPSenderProcess(t *testing.T) {
 	l := newLab(t, "keepalived")
 	serveBanners(t, l)
@@ -110,6 +114,39 @@ func TestVRRPSenderProcess(t *testing.T) {
 		return strings.HasPrefix(senderOfInstance(t, d1), "process ("), nil
 	}); err != nil {
 		t.Fatalf("h1 MASTER again, sender %q", senderOfInstance(t, d1))
+	}
+
+	// A hung daemon (SIGSTOP): its sender process stops advertising for
+	// it after the liveness timeout, and keepalived takes over; resumed,
+	// the daemon is master again (preempt) and hands the adverts to its
+	// sender process once more.
+	time.Sleep(300 * time.Millisecond)
+	hang := time.Now()
+	if err := d1.proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(5*time.Second, func() (bool, error) { return h2.HasAddr(vip) }); err != nil {
+		d1.proc.Signal(syscall.SIGCONT)
+		t.Fatalf("keepalived did not take over from a hung daemon: %v", err)
+	}
+	hungFor := time.Since(hang)
+	if err := d1.proc.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	b := linkCutBound(advert, 100)
+	b.d += sendproc.LivenessTimeout(advert)
+	b.why = fmt.Sprintf("sender's liveness timeout %v + %s", sendproc.LivenessTimeout(advert), b.why)
+	within(t, "sender process, hung daemon: keepalived holds the VIP", hungFor, b)
+	if hungFor < sendproc.LivenessTimeout(advert) {
+		t.Errorf("keepalived took over %v after the daemon hung, before the sender's liveness timeout %v", hungFor, sendproc.LivenessTimeout(advert))
+	}
+	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
+		t.Fatalf("h1 resumed: %v", err)
+	}
+	if err := waitFor(3*time.Second, func() (bool, error) {
+		return strings.HasPrefix(senderOfInstance(t, d1), "process ("), nil
+	}); err != nil {
+		t.Fatalf("h1 resumed, sender %q", senderOfInstance(t, d1))
 	}
 
 	// SIGKILL of the master's daemon: its sender process exits, and the
