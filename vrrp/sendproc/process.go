@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/rmqlb/rmqlb/internal/clock"
 	"github.com/rmqlb/rmqlb/vrrp/sendwire"
 )
 
@@ -31,8 +32,12 @@ type ProcessConfig struct {
 	// update or a stop; a process that does not is killed (and
 	// restarted). Zero means DefaultAckTimeout.
 	AckTimeout time.Duration
+	// Clock times the restarts and the wait for a new process's Ready.
+	// Nil: the real clock.
+	Clock clock.Clock
 	// RestartDelay is the wait before the process is started again after
-	// it died. Zero means DefaultRestartDelay.
+	// it died; doubled (up to 30 s) each time it dies within 10 s of its
+	// start. Zero means DefaultRestartDelay.
 	RestartDelay time.Duration
 }
 
@@ -42,6 +47,11 @@ const (
 	DefaultRestartDelay = time.Second
 	// readyTimeout bounds the wait for a new process's Ready message.
 	readyTimeout = 5 * time.Second
+	// stableRun: a process that ran this long is restarted after
+	// RestartDelay; one that failed sooner, after twice the last delay,
+	// up to maxRestartDelay.
+	stableRun       = 10 * time.Second
+	maxRestartDelay = 30 * time.Second
 )
 
 // Process runs the sender process for the daemon and restarts it when it
@@ -83,6 +93,9 @@ func NewProcess(cfg ProcessConfig) (*Process, error) {
 	if cfg.RestartDelay <= 0 {
 		cfg.RestartDelay = DefaultRestartDelay
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
 	p := &Process{cfg: cfg, log: cfg.Logger}
 	if p.log == nil {
 		p.log = zap.NewNop()
@@ -120,10 +133,19 @@ func (p *Process) Running() (pid int, ok bool) {
 // (after RestartDelay) whenever it dies. It returns nil when ctx is done,
 // once the process has exited.
 func (p *Process) Run(ctx context.Context) error {
+	delay := p.cfg.RestartDelay
 	for {
+		started := p.cfg.Clock.Now()
 		err := p.runOnce(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		// A process that keeps failing at once (a program that cannot
+		// run) is started less and less often, up to maxRestartDelay.
+		if p.cfg.Clock.Now().Sub(started) < stableRun {
+			delay = min(2*delay, maxRestartDelay)
+		} else {
+			delay = p.cfg.RestartDelay
 		}
 		p.mu.Lock()
 		p.restarts++
@@ -134,13 +156,13 @@ func (p *Process) Run(ctx context.Context) error {
 			p.restartC.Inc()
 		}
 		p.log.Error("VRRP advert sender process ended; the instances send their adverts themselves until it runs again",
-			zap.Error(err), zap.Int("restarts", n))
-		t := time.NewTimer(p.cfg.RestartDelay)
+			zap.Error(err), zap.Int("restarts", n), zap.Duration("restart_in", delay))
+		t := p.cfg.Clock.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }
@@ -175,7 +197,7 @@ func (p *Process) runOnce(ctx context.Context) error {
 		waitDone <- err
 	}()
 	var ended error
-	t := time.NewTimer(readyTimeout)
+	t := p.cfg.Clock.NewTimer(readyTimeout)
 	select {
 	case sched := <-ready:
 		t.Stop()
@@ -195,7 +217,7 @@ func (p *Process) runOnce(ctx context.Context) error {
 		t.Stop()
 	case ended = <-waitDone:
 		t.Stop()
-	case <-t.C:
+	case <-t.C():
 		ended = errors.New("did not report ready in time: killed")
 	}
 	p.mu.Lock()

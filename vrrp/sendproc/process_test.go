@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/rmqlb/rmqlb/internal/clock"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -363,4 +364,34 @@ func TestProcessRealTime(t *testing.T) {
 		}
 	}
 	s.Stop()
+}
+
+// TestProcessThatCannotRunBacksOff: a sender program that cannot run is
+// started again after twice the last delay each time, and counted.
+func TestProcessThatCannotRunBacksOff(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	p, err := NewProcess(ProcessConfig{Command: func() *exec.Cmd { return exec.Command("/bin/false") },
+		RestartDelay: 20 * time.Millisecond, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	delay := 20 * time.Millisecond
+	for n := 1; n <= 6; n++ {
+		delay = min(2*delay, maxRestartDelay)
+		clk.WaitArmed(t, clk.Now().Add(delay))
+		if got := p.Restarts(); got != n {
+			t.Fatalf("%d restarts, want %d", got, n)
+		}
+		clk.Advance(delay)
+	}
+	if _, ok := p.Running(); ok {
+		t.Fatal("running")
+	}
+	if d := p.Sender("vi").Describe(); !strings.HasPrefix(d, "inline: the sender process is not running") {
+		t.Fatalf("Describe %q", d)
+	}
 }
