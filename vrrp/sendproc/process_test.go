@@ -153,7 +153,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func startProcess(t *testing.T) (*Process, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	p, err := NewProcess(ProcessConfig{Command: helperCommand, Registerer: reg, RestartDelay: 50 * time.Millisecond})
+	p := runProcess(t, ProcessConfig{Command: helperCommand, Registerer: reg, RestartDelay: 50 * time.Millisecond})
+	waitFor(t, "the process to run", func() bool { _, ok := p.Running(); return ok })
+	return p, reg
+}
+
+// runProcess runs a Process of cfg until the test's end, and checks that
+// Run returned without a process left running.
+func runProcess(t *testing.T, cfg ProcessConfig) *Process {
+	t.Helper()
+	p, err := NewProcess(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,8 +176,7 @@ func startProcess(t *testing.T) (*Process, *prometheus.Registry) {
 			t.Error("Run returned with the process running")
 		}
 	})
-	waitFor(t, "the process to run", func() bool { _, ok := p.Running(); return ok })
-	return p, reg
+	return p
 }
 
 // TestProcessSendsAndStops: the process sends an instance's adverts on its
@@ -329,18 +337,11 @@ func nopLogger() *zap.Logger { return zap.NewNop() }
 // sender process is in SCHED_FIFO at it, and Describe says so.
 func TestProcessRealTime(t *testing.T) {
 	raw := newRawPair(t) // root, as SCHED_FIFO needs here
-	p, err := NewProcess(ProcessConfig{Command: func() *exec.Cmd {
+	p := runProcess(t, ProcessConfig{Command: func() *exec.Cmd {
 		cmd := helperCommand()
 		cmd.Env = append(cmd.Env, "RMQLB_SENDPROC_RT=7")
 		return cmd
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
 	waitFor(t, "the process to run", func() bool { _, ok := p.Running(); return ok })
 	s := p.Sender("vi")
 	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xe1), Interval: 10 * time.Millisecond})
@@ -370,15 +371,8 @@ func TestProcessRealTime(t *testing.T) {
 // started again after twice the last delay each time, and counted.
 func TestProcessThatCannotRunBacksOff(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	p, err := NewProcess(ProcessConfig{Command: func() *exec.Cmd { return exec.Command("/bin/false") },
+	p := runProcess(t, ProcessConfig{Command: func() *exec.Cmd { return exec.Command("/bin/false") },
 		RestartDelay: 20 * time.Millisecond, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
 	delay := 20 * time.Millisecond
 	for n := 1; n <= 6; n++ {
 		delay = min(2*delay, maxRestartDelay)
