@@ -22,7 +22,7 @@ type entry struct {
 	id       uint16
 	fd       int // the instance's raw socket, owned by the entry; -1 once closed
 	pkts     [][]byte
-	sas      []unix.SockaddrInet4
+	sas      []unix.RawSockaddrInet4
 	interval int64
 	timeout  int64 // stop when not heard from for this long
 	next     int64 // when the next advert is due
@@ -71,7 +71,7 @@ func (e *entry) set(m *sendwire.Message) {
 	e.pkts, e.sas = e.pkts[:0], e.sas[:0]
 	for _, p := range m.Packets {
 		e.pkts = append(e.pkts, slices.Clone(p.Data))
-		e.sas = append(e.sas, unix.SockaddrInet4{Addr: p.Dst.As4()})
+		e.sas = append(e.sas, unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: p.Dst.As4()})
 	}
 	e.interval, e.timeout = int64(m.Interval), int64(m.Timeout)
 }
@@ -132,7 +132,7 @@ func (s *schedule) nextDue() (int64, bool) {
 // A sender that fell behind (a stopped process) skips the adverts it
 // missed and sends one at once: the next ones are due on the original
 // grid.
-func (s *schedule) run(now int64, send func(fd int, pkt []byte, sa *unix.SockaddrInet4) error, report func(*sendwire.Message), msg *sendwire.Message) {
+func (s *schedule) run(now int64, send func(fd int, pkt []byte, sa *unix.RawSockaddrInet4) error, report func(*sendwire.Message), msg *sendwire.Message) {
 	for _, e := range s.entries {
 		if e.expired {
 			continue

@@ -21,7 +21,7 @@ type sends struct {
 	fail    bool
 }
 
-func (s *sends) send(fd int, pkt []byte, sa *unix.SockaddrInet4) error {
+func (s *sends) send(fd int, pkt []byte, sa *unix.RawSockaddrInet4) error {
 	s.log = append(s.log, netip.AddrFrom4(sa.Addr).String()+":"+string(pkt)+"@"+time.Duration(s.now).String())
 	if s.fail {
 		return unix.ENETUNREACH
@@ -189,7 +189,7 @@ func TestScheduleAllocatesNothing(t *testing.T) {
 	sc.start(0, startMsg(1, 10*time.Millisecond, 0, time.Hour, "a", "b"), 5)
 	var msg sendwire.Message
 	out := make([]byte, 0, 512)
-	send := func(int, []byte, *unix.SockaddrInet4) error { return nil }
+	send := func(int, []byte, *unix.RawSockaddrInet4) error { return nil }
 	report := func(m *sendwire.Message) { out, _ = m.Append(out[:0]) }
 	now := int64(0)
 	if n := testing.AllocsPerRun(1000, func() {

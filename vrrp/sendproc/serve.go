@@ -38,7 +38,7 @@ func Serve(ctrl int, cfg ServeConfig) error {
 	if err := unix.SetNonblock(ctrl, true); err != nil {
 		return fmt.Errorf("serving the daemon: %w", err)
 	}
-	s := &server{ctrl: ctrl, buf: make([]byte, sendwire.MaxMessage), out: make([]byte, 0, 512),
+	s := &server{ctrl: ctrl, epoch: time.Now(), buf: make([]byte, sendwire.MaxMessage), out: make([]byte, 0, 512),
 		oob: make([]byte, unix.CmsgSpace(4*4))}
 	s.msg.Packets = make([]sendwire.Packet, 0, sendwire.MaxPackets)
 	s.msg.Delays = make([]time.Duration, 0, sendwire.MaxDelays)
@@ -56,6 +56,7 @@ func Serve(ctrl int, cfg ServeConfig) error {
 // server is Serve's state, owned by its one goroutine.
 type server struct {
 	ctrl  int
+	epoch time.Time // the origin of now
 	sched schedule
 	buf   []byte // a message received
 	oob   []byte // its SCM_RIGHTS
@@ -72,12 +73,12 @@ type server struct {
 func (s *server) loop() error {
 	s.fds[0] = unix.PollFd{Fd: int32(s.ctrl), Events: unix.POLLIN}
 	for {
-		now := monotonic()
+		now := s.now()
 		s.sched.run(now, sendAdvert, s.report, &s.rep)
 		at, ok := s.sched.nextDue()
 		var tsp *unix.Timespec
 		if ok {
-			s.ts = unix.NsecToTimespec(max(at-monotonic(), 0))
+			s.ts = unix.NsecToTimespec(max(at-s.now(), 0))
 			tsp = &s.ts
 		}
 		s.fds[0].Revents = 0
@@ -129,7 +130,7 @@ func (s *server) handle(b []byte, fd int) error {
 		return fmt.Errorf("reading from the daemon: %w", err)
 	}
 	m := &s.msg
-	now := monotonic()
+	now := s.now()
 	switch m.Type {
 	case sendwire.TypeStart:
 		if fd < 0 {
@@ -174,10 +175,14 @@ func (s *server) write(m *sendwire.Message) error {
 	s.out = b[:0]
 	for {
 		// write(2), unlike unix.SendmsgN, allocates nothing; the socket
-		// does not block, and the daemon's end closing is no signal
-		// (the runtime ignores SIGPIPE on descriptors other than 1 and 2).
-		_, err = unix.Write(s.ctrl, b)
-		if err != unix.EINTR {
+		// does not block (a raw system call: see ppoll), and the daemon's
+		// end closing is no signal (the runtime ignores SIGPIPE on
+		// descriptors other than 1 and 2).
+		_, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(s.ctrl), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		if e != unix.EINTR {
+			if e != 0 {
+				err = e
+			}
 			break
 		}
 	}
@@ -202,12 +207,13 @@ func (s *server) ppoll(ts *unix.Timespec) (int, error) {
 	return int(r), nil
 }
 
-// recv reads one message with recvmsg(2), without blocking and without
-// allocating (unix.Recvmsg would, for the sender's address).
+// recv reads one message with recvmsg(2), without blocking (a raw system
+// call: see ppoll) and without allocating (unix.Recvmsg would, for the
+// sender's address).
 func (s *server) recv() (n, oobn int, err error) {
 	s.iov.Base, s.iov.Len = &s.buf[0], uint64(len(s.buf))
 	s.hdr = unix.Msghdr{Iov: &s.iov, Iovlen: 1, Control: &s.oob[0], Controllen: uint64(len(s.oob))}
-	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(s.ctrl), uintptr(unsafe.Pointer(&s.hdr)), unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+	r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(s.ctrl), uintptr(unsafe.Pointer(&s.hdr)), unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
 	if e != 0 {
 		return 0, 0, e
 	}
@@ -238,14 +244,22 @@ func takeFD(oob []byte) int {
 	return fd
 }
 
-// sendAdvert sends one advert on a raw socket.
-func sendAdvert(fd int, pkt []byte, sa *unix.SockaddrInet4) error {
-	return unix.Sendto(fd, pkt, unix.MSG_DONTWAIT, sa)
+// sendAdvert sends one advert on a raw socket, without blocking. It is a
+// raw system call, as ppoll: an ordinary one that the kernel makes wait
+// (a busy machine) would have the runtime hand the processor to another
+// thread and wake it.
+func sendAdvert(fd int, pkt []byte, sa *unix.RawSockaddrInet4) error {
+	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)),
+		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(sa)), unix.SizeofSockaddrInet4)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
-// monotonic returns CLOCK_MONOTONIC in nanoseconds.
-func monotonic() int64 {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Nano()
+// now returns the time since Serve started in nanoseconds, from the
+// runtime's monotonic clock (CLOCK_MONOTONIC, read through the vDSO: no
+// system call).
+func (s *server) now() int64 {
+	return int64(time.Since(s.epoch))
 }
