@@ -244,3 +244,27 @@ func TestFormatAfterJSONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestSentBy: the ADVERTS table says who sends the periodic adverts, and
+// paints a master that sends them itself although it has a sender process.
+func TestSentBy(t *testing.T) {
+	for _, c := range []struct {
+		state  vrrp.State
+		sender string
+		want   string
+		yellow bool
+	}{
+		{vrrp.StateMaster, "", "daemon", false},
+		{vrrp.StateMaster, "process (normal priority, memory locked)", "process (normal priority, memory locked)", false},
+		{vrrp.StateBackup, "process, idle (normal priority)", "process, idle (normal priority)", false},
+		{vrrp.StateMaster, "inline: the sender process is not running; 2 restarts, last: exited", "inline: the sender process is not running; 2 restarts, last: exited", true},
+		{vrrp.StateBackup, "inline: the sender process is not running", "inline: the sender process is not running", false},
+	} {
+		var v VRRP
+		v.State, v.Sender = c.state, c.sender
+		got := sentBy(v)
+		if got.s != c.want || (got.c == yellow) != c.yellow {
+			t.Errorf("%v %q: %+v, want %q yellow %v", c.state, c.sender, got, c.want, c.yellow)
+		}
+	}
+}
