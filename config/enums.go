@@ -78,3 +78,45 @@ func ParseOnMarkedDown(s string) (OnMarkedDown, error) {
 
 // MarshalText encodes o as its String form.
 func (o OnMarkedDown) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// VRRPSender selects who sends the periodic adverts of a VRRP master
+// (Config.VRRPSender).
+type VRRPSender uint8
+
+// VRRPSender values. The zero value is SenderInline.
+const (
+	// SenderInline: the instance's event loop in the daemon.
+	SenderInline VRRPSender = iota
+	// SenderProcess: the daemon's advert sender process.
+	SenderProcess
+)
+
+// DefaultVRRPSender is Config.VRRPSender when the file does not say: the
+// process, which the daemon's stalls do not delay.
+const DefaultVRRPSender = SenderProcess
+
+var vrrpSenderNames = [...]string{SenderInline: "inline", SenderProcess: "process"}
+
+// String returns "inline" or "process".
+func (s VRRPSender) String() string {
+	if int(s) < len(vrrpSenderNames) {
+		return vrrpSenderNames[s]
+	}
+	return fmt.Sprintf("VRRPSender(%d)", uint8(s))
+}
+
+// ParseVRRPSender parses "inline" or "process"; "" is DefaultVRRPSender.
+func ParseVRRPSender(s string) (VRRPSender, error) {
+	if s == "" {
+		return DefaultVRRPSender, nil
+	}
+	for i, n := range vrrpSenderNames {
+		if n == s {
+			return VRRPSender(i), nil
+		}
+	}
+	return 0, fmt.Errorf("must be process or inline, not %q", s)
+}
+
+// MarshalText encodes s as its String form.
+func (s VRRPSender) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

@@ -15,6 +15,7 @@ type file struct {
 	MetricsListen string         `yaml:"metrics_listen"`
 	Inert         bool           `yaml:"inert"`
 	VRRPRTPrio    int            `yaml:"vrrp_rt_priority"`
+	VRRPSender    string         `yaml:"vrrp_sender"`
 	VRRPInstances []fileInstance `yaml:"vrrp_instances"`
 	Listeners     []fileListener `yaml:"listeners"`
 }

@@ -68,6 +68,15 @@ type Config struct {
 	// loops run at normal priority. A reload applies a change by
 	// restarting the VRRP instances in place, their states carried on.
 	VRRPRealTimePriority int
+	// VRRPSender says who sends the periodic adverts of a VRRP master:
+	// SenderProcess, a small process of the daemon's own (package
+	// vrrp/sendproc, at vrrp_rt_priority too), which the daemon's stalls
+	// (a busy proxy, garbage collection) do not delay; or SenderInline,
+	// the instance's event loop in the daemon. File key vrrp_sender,
+	// "process" or "inline"; absent: DefaultVRRPSender. The zero value is
+	// SenderInline. A reload applies a change by restarting the VRRP
+	// instances and the sender process in place, their states carried on.
+	VRRPSender VRRPSender
 	// Warnings are problems that do not stop the daemon but that its
 	// operator should hear of (a file holding passwords that others may
 	// read); check-config prints them and run logs them.

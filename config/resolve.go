@@ -171,6 +171,11 @@ func (r *resolver) config(f *file) *Config {
 	c.Inert = f.Inert
 	r.check(path{"vrrp_rt_priority"}, vrrp.CheckRealTimePriority(f.VRRPRTPrio))
 	c.VRRPRealTimePriority = f.VRRPRTPrio
+	if sender, err := ParseVRRPSender(f.VRRPSender); err != nil {
+		r.errf(path{"vrrp_sender"}, "%v", err)
+	} else {
+		c.VRRPSender = sender
+	}
 	switch empty := len(f.VRRPInstances) == 0 && len(f.Listeners) == 0; {
 	case empty && !f.Inert:
 		r.errf(nil, "needs at least one of vrrp_instances and listeners (or inert: true for a daemon that does nothing)")

@@ -114,12 +114,12 @@ func formatVRRP(p *page, now time.Time, ins []VRRP) {
 			txt(fmt.Sprintf("%d/%d", v.ConfiguredPriority, v.EffectivePriority)), txt(master), vipsCell, txt(v.Reason))
 	}
 	p.printf("")
-	tb = p.table("ADVERTS", "SENT", "RECEIVED", "DROPPED", "SEND ERRORS", "OWNER ERRORS", "OWNER FAULTS", "TRANSITIONS")
+	tb = p.table("ADVERTS", "SENT", "RECEIVED", "DROPPED", "SEND ERRORS", "OWNER ERRORS", "OWNER FAULTS", "TRANSITIONS", "SENT BY")
 	for _, v := range ins {
 		c := v.Counters
 		tb.row(txt(v.Name), txt(fmt.Sprint(c.AdvertsSent)), txt(fmt.Sprint(c.AdvertsReceived)), txt(drops(c.Dropped)),
 			txt(fmt.Sprint(c.SendErrors)), txt(fmt.Sprint(c.OwnerErrors)), txt(fmt.Sprint(c.OwnerFaults)),
-			txt(fmt.Sprint(c.Transitions)))
+			txt(fmt.Sprint(c.Transitions)), sentBy(v))
 	}
 	p.printf("")
 	tb = p.table("VIP", "INSTANCE", "IF", "PRESENT", "MARKER", "READDED", "GARP SENT", "LAST GARP", "LAST ERROR")
@@ -249,6 +249,20 @@ func backendState(st backend.State) text {
 	default:
 		return paint(st.String(), yellow)
 	}
+}
+
+// sentBy says who sends the periodic adverts (vrrp.Snapshot.Sender):
+// "daemon" without a sender process; a master that sends them itself
+// although it has one is painted yellow (the process is not running, or
+// stopped them).
+func sentBy(v VRRP) text {
+	switch {
+	case v.Sender == "":
+		return txt("daemon")
+	case v.State == vrrp.StateMaster && !strings.HasPrefix(v.Sender, "process ("):
+		return paint(oneLine(v.Sender), yellow)
+	}
+	return txt(oneLine(v.Sender))
 }
 
 // vrrpState paints a VRRP state.

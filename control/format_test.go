@@ -79,6 +79,7 @@ func fullFixture() Status {
 		Counters: vrrp.Counters{AdvertsSent: 7200, AdvertsReceived: 12, Dropped: map[string]uint64{"auth": 0}, SendErrors: 1,
 			OwnerErrors: 2, OwnerFaults: 1, Transitions: 3, IntervalClamped: 1, Rebinds: 1, LinkWatchErrors: 1},
 		RealTime: "SCHED_FIFO priority 50",
+		Sender:   "process (SCHED_FIFO priority 50, memory locked)",
 	}
 	m.Addresses = netsetup.VIPSetSnapshot{Interface: "eth1", Label: "eth1:rmqlb", Held: true,
 		Error: "reading addresses of eth1: interrupted", Fault: "adding VIP fd00:77::101/64: permission denied", Faults: 1,
@@ -240,6 +241,30 @@ func TestFormatAfterJSONRoundTrip(t *testing.T) {
 		Format(&b, back, o)
 		if a.String() != b.String() {
 			t.Errorf("formatting differs after JSON round trip:\n%s\n---\n%s", a.String(), b.String())
+		}
+	}
+}
+
+// TestSentBy: the ADVERTS table says who sends the periodic adverts, and
+// paints a master that sends them itself although it has a sender process.
+func TestSentBy(t *testing.T) {
+	for _, c := range []struct {
+		state  vrrp.State
+		sender string
+		want   string
+		yellow bool
+	}{
+		{vrrp.StateMaster, "", "daemon", false},
+		{vrrp.StateMaster, "process (normal priority, memory locked)", "process (normal priority, memory locked)", false},
+		{vrrp.StateBackup, "process, idle (normal priority)", "process, idle (normal priority)", false},
+		{vrrp.StateMaster, "inline: the sender process is not running; 2 restarts, last: exited", "inline: the sender process is not running; 2 restarts, last: exited", true},
+		{vrrp.StateBackup, "inline: the sender process is not running", "inline: the sender process is not running", false},
+	} {
+		var v VRRP
+		v.State, v.Sender = c.state, c.sender
+		got := sentBy(v)
+		if got.s != c.want || (got.c == yellow) != c.yellow {
+			t.Errorf("%v %q: %+v, want %q yellow %v", c.state, c.sender, got, c.want, c.yellow)
 		}
 	}
 }

@@ -191,12 +191,18 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	// vrrp_rt_priority restarts them once the changes are applied (the
 	// instances added below start with it).
 	var restart []string
-	if p.RealTimePriority {
+	restartVRRP := p.RealTimePriority || p.Sender
+	if restartVRRP {
 		d.mu.Lock()
 		if name, ok := d.handingOverLocked(); ok {
-			p.RealTimePriority = false
-			failed.rtPriority = true
-			refuse("vrrp_rt_priority", fmt.Errorf("VRRP instance %s is handing its VIPs over to a peer; reload once that is done", name))
+			restartVRRP = false
+			failed.rtPriority, failed.sender = p.RealTimePriority, p.Sender
+			for field, changed := range map[string]bool{"vrrp_rt_priority": p.RealTimePriority, "vrrp_sender": p.Sender} {
+				if changed {
+					refuse(field, fmt.Errorf("VRRP instance %s is handing its VIPs over to a peer; reload once that is done", name))
+				}
+			}
+			slices.Sort(r.Refused)
 		} else {
 			d.rtPriority = nc.VRRPRealTimePriority
 			for name := range d.units {
@@ -296,14 +302,26 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	}
 	cfg := d.cfg
 	d.mu.Unlock()
-	if p.RealTimePriority {
-		bad := d.restartInstances(restart, cfg)
+	if restartVRRP {
+		// The instances added above run with the new settings already;
+		// the sender process is replaced with either change (it runs
+		// at the real-time priority too).
+		bad, serr := d.restartInstances(restart, cfg, true)
 		for _, name := range restart {
 			if err, ok := bad[name]; ok {
-				refuse("vrrp instance "+name, fmt.Errorf("restarting it with vrrp_rt_priority %d: %w (its VIPs removed)", nc.VRRPRealTimePriority, err))
+				refuse("vrrp instance "+name, fmt.Errorf("restarting it in place: %w (its VIPs removed)", err))
 			}
 		}
-		applied("%s", rtPriorityApplied(nc.VRRPRealTimePriority, len(restart)-len(bad)))
+		if serr != nil {
+			refuse("vrrp_sender", fmt.Errorf("%w (the instances send their adverts themselves)", serr))
+		}
+		n := len(restart) - len(bad)
+		if p.RealTimePriority {
+			applied("%s", restartApplied(fmt.Sprintf("vrrp_rt_priority %d", nc.VRRPRealTimePriority), n))
+		}
+		if p.Sender {
+			applied("%s", restartApplied("vrrp_sender "+nc.VRRPSender.String(), n))
+		}
 	}
 	return r
 }
@@ -352,6 +370,7 @@ type leftovers struct {
 	controlGroup  bool // the control group stays the old one
 	controlSocket bool // the control socket stays where it was
 	rtPriority    bool // vrrp_rt_priority stays the old one
+	sender        bool // vrrp_sender stays the old one
 }
 
 // running is the model the daemon runs after applying p from old to nc:
@@ -373,6 +392,9 @@ func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 	}
 	if failed.rtPriority {
 		c.VRRPRealTimePriority = old.VRRPRealTimePriority
+	}
+	if failed.sender {
+		c.VRRPSender = old.VRRPSender
 	}
 	c.Listeners = nil
 	for _, l := range nc.Listeners {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os/exec"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/rmqlb/rmqlb/internal/clock"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/vrrp"
+	"github.com/rmqlb/rmqlb/vrrp/sendproc"
 )
 
 // Options are the daemon's collaborators. Only Path is required; every
@@ -70,6 +72,11 @@ type Options struct {
 	// StartSuccessor starts the new program of an upgrade. Nil: os/exec,
 	// writing to this process's standard output and error.
 	StartSuccessor func(binary string, args []string) (Successor, error)
+	// SenderCommand returns the command of the VRRP advert sender process
+	// (vrrp_sender: process; see package vrrp/sendproc). Nil: this
+	// program (os.Executable) with the arguments vrrp-sender and, with
+	// vrrp_rt_priority, --rt-priority N: rmqlb's hidden subcommand.
+	SenderCommand func() *exec.Cmd
 }
 
 // VIPOwner is what a VRRP unit drives: a netsetup.VIPSet in production.
@@ -97,9 +104,18 @@ type Daemon struct {
 	started time.Time
 	sched   *healthcheck.Scheduler
 	reloads chan struct{} // cap 1: a reload was asked for
-	// rtPriority is vrrp_rt_priority as the daemon started: instances a
-	// reload adds use it too, since a change applies at a restart.
+	// rtPriority is the running vrrp_rt_priority: instances a reload
+	// adds use it too; a reload that changes it restarts the instances
+	// in place (restartInstances). Guarded by mu.
 	rtPriority int
+	// sender is the VRRP advert sender process of the running
+	// vrrp_sender: process, nil without; senderPart runs it, nil until
+	// the first VRRP unit starts; senderReg holds its metrics. A reload
+	// that changes vrrp_sender or vrrp_rt_priority replaces them
+	// (restartInstances). Guarded by mu.
+	sender     *sendproc.Process
+	senderPart *part
+	senderReg  *partRegistry
 
 	reloadMu sync.Mutex // serialises reloads (held across a whole one)
 
@@ -205,6 +221,9 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 			}
 		}
 	}
+	if err := d.newSender(cfg); err != nil {
+		return nil, err
+	}
 	for i := range cfg.VRRP {
 		if _, err := d.newUnit(&cfg.VRRP[i], cfg); err != nil {
 			return nil, err
@@ -283,6 +302,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	var checks *part
 	shutdown := func(startErr error) error {
 		d.stopAll()
+		d.stopSender()
 		d.mu.Lock()
 		ctl := d.ctlPart
 		d.mu.Unlock()

@@ -55,9 +55,11 @@ type Plan struct {
 	// ControlSocket is set when control_socket changes (the socket and
 	// its single-instance lock are moved live).
 	ControlSocket bool
-	// RealTimePriority is set when vrrp_rt_priority changes (the VRRP
-	// instances are restarted in place, carrying on their states).
+	// RealTimePriority is set when vrrp_rt_priority changes, Sender when
+	// vrrp_sender does (the VRRP instances and the advert sender process
+	// are restarted in place, the instances carrying on their states).
 	RealTimePriority bool
+	Sender           bool
 	// Listeners lists listener changes; Old is nil for OpAdd, New for
 	// OpRemove.
 	Listeners []ListenerChange
@@ -131,7 +133,7 @@ func (r Restart) String() string {
 
 // Empty reports whether p changes nothing.
 func (p *Plan) Empty() bool {
-	return !p.LogLevel && !p.Metrics && !p.ControlGroup && !p.ControlSocket && !p.RealTimePriority && len(p.Listeners) == 0 && len(p.Checks) == 0 && len(p.VRRP) == 0 && len(p.Restart) == 0
+	return !p.LogLevel && !p.Metrics && !p.ControlGroup && !p.ControlSocket && !p.RealTimePriority && !p.Sender && len(p.Listeners) == 0 && len(p.Checks) == 0 && len(p.VRRP) == 0 && len(p.Restart) == 0
 }
 
 // Diff returns the plan that turns the running configuration old into new.
@@ -143,6 +145,7 @@ func Diff(old, new *config.Config) Plan {
 	p.ControlGroup = old.ControlGroup != new.ControlGroup
 	p.ControlSocket = old.ControlSocket != new.ControlSocket
 	p.RealTimePriority = old.VRRPRealTimePriority != new.VRRPRealTimePriority
+	p.Sender = old.VRRPSender != new.VRRPSender
 	p.diffListeners(old, new)
 	p.diffChecks(old, new)
 	p.diffVRRP(old, new)

@@ -170,6 +170,11 @@ func TestDiff(t *testing.T) {
 				t.Errorf("plan %+v", p)
 			}
 		}, 0, ""},
+		{"vrrp sender", edit(t, "control_socket: /run/rmqlb/test.sock", "control_socket: /run/rmqlb/test.sock\nvrrp_sender: inline"), func(t *testing.T, p Plan) {
+			if !p.Sender || p.Empty() || len(p.Listeners)+len(p.Checks)+len(p.VRRP) != 0 || p.LogLevel || p.Metrics {
+				t.Errorf("plan %+v", p)
+			}
+		}, 0, ""},
 		{"log level and metrics", edit(t, "control_socket: /run/rmqlb/test.sock", "control_socket: /run/rmqlb/test.sock\nlog_level: debug\nmetrics_listen: 127.0.0.1:9150"), func(t *testing.T, p Plan) {
 			if !p.LogLevel || !p.Metrics {
 				t.Errorf("plan %+v", p)

@@ -10,22 +10,31 @@ import (
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
-// restartInstances applies a changed vrrp_rt_priority to the VRRP
-// instances running before the reload (named in running; those the reload
-// added already run with it): each is stopped quietly, as at an upgrade in
-// place (a MASTER keeps its VIPs and sends no priority 0, its sessions are
-// left alone), and started again at once from cfg's configuration of it,
-// carrying on its state: a MASTER adopts it and advertises at once, without
-// a transition or a notify hook; a BACKUP stays BACKUP, without the wait of
-// a fresh start; an operator's release goes on for what is left of it. An
+// restartInstances applies a changed vrrp_rt_priority or vrrp_sender to
+// the VRRP instances running before the reload (named in running; those
+// the reload added start with the new settings): every one is stopped
+// quietly, as at an upgrade in place (a MASTER keeps its VIPs and sends no
+// priority 0, its sessions are left alone); when sender is set the advert
+// sender process is then replaced by cfg's (replaceSender); then each is
+// started again at once from cfg's configuration of it, carrying on its
+// state: a MASTER adopts it and advertises at once, without a transition
+// or a notify hook; a BACKUP stays BACKUP, without the wait of a fresh
+// start; an operator's release goes on for what is left of it. An
 // instance in any other state (FAULT, INIT, or a BACKUP still holding the
-// VIPs it yielded) starts afresh, as a fresh start would. The instance's
+// VIPs it yielded) starts afresh, as a fresh start would. The instances'
 // counters start again from zero. The caller holds reloadMu, not d.mu.
 //
-// It returns the instances that could not be started again: their VIPs
-// are removed from this host, so that none is held without adverts.
-func (d *Daemon) restartInstances(running []string, cfg *config.Config) map[string]error {
-	failed := map[string]error{}
+// It returns the instances that could not be started again, whose VIPs it
+// removed from this host so that none is held without adverts, and the
+// error of a sender process that could not be set up (the instances then
+// send their adverts themselves).
+func (d *Daemon) restartInstances(running []string, cfg *config.Config, sender bool) (failed map[string]error, senderErr error) {
+	failed = map[string]error{}
+	type stopped struct {
+		in *config.VRRPInstance
+		hv handedVRRP
+	}
+	var units []stopped
 	for _, name := range running {
 		d.mu.Lock()
 		u := d.units[name]
@@ -40,13 +49,25 @@ func (d *Daemon) restartInstances(running []string, cfg *config.Config) map[stri
 		u.forget()
 		d.mu.Lock()
 		delete(d.units, name)
+		d.mu.Unlock()
 		hv := handedVRRP{State: s.State, Released: s.Released}
 		if s.Released && !s.ReleasedUntil.IsZero() {
 			hv.ReleasedFor = max(s.ReleasedUntil.Sub(d.clock.Now()), time.Millisecond)
 		}
-		nu, err := d.newUnit(in, cfg)
+		hv.Name = name
+		units = append(units, stopped{in: in, hv: hv})
+	}
+	if sender {
+		if senderErr = d.replaceSender(cfg); senderErr != nil {
+			d.log.Error("setting up the VRRP advert sender process: the instances send their adverts themselves", zap.Error(senderErr))
+		}
+	}
+	for _, st := range units {
+		name := st.hv.Name
+		d.mu.Lock()
+		nu, err := d.newUnit(st.in, cfg)
 		if err == nil {
-			if err = hv.carryOn(nu.inst); err != nil {
+			if err = st.hv.carryOn(nu.inst); err != nil {
 				delete(d.units, name)
 				nu.forget()
 			}
@@ -57,17 +78,17 @@ func (d *Daemon) restartInstances(running []string, cfg *config.Config) map[stri
 		d.mu.Unlock()
 		if err != nil {
 			failed[name] = err
-			d.log.Error("restarting a VRRP instance for its new real-time priority failed: removing its VIPs",
+			d.log.Error("restarting a VRRP instance in place failed: removing its VIPs",
 				zap.String("vrrp_instance", name), zap.Error(err))
-			if rerr := d.removeStale(&config.Config{VRRP: []config.VRRPInstance{*in}}); rerr != nil {
+			if rerr := d.removeStale(&config.Config{VRRP: []config.VRRPInstance{*st.in}}); rerr != nil {
 				d.log.Error("removing the VIPs of a VRRP instance that could not be restarted", zap.String("vrrp_instance", name), zap.Error(rerr))
 			}
 			continue
 		}
-		d.log.Info("VRRP instance restarted with the new real-time priority", zap.String("vrrp_instance", name),
-			zap.Int("vrrp_rt_priority", d.rtPriority), zap.Stringer("state", s.State))
+		d.log.Info("VRRP instance restarted in place", zap.String("vrrp_instance", name),
+			zap.Int("vrrp_rt_priority", cfg.VRRPRealTimePriority), zap.Stringer("vrrp_sender", cfg.VRRPSender), zap.Stringer("state", st.hv.State))
 	}
-	return failed
+	return failed, senderErr
 }
 
 // handingOverLocked returns a VRRP instance that is handing its VIPs over
@@ -84,8 +105,8 @@ func (d *Daemon) handingOverLocked() (string, bool) {
 	return "", false
 }
 
-// rtPriorityApplied formats the reload's line for a changed
-// vrrp_rt_priority.
-func rtPriorityApplied(prio, instances int) string {
-	return fmt.Sprintf("vrrp_rt_priority %d (%d VRRP instances restarted, their states carried on)", prio, instances)
+// restartApplied formats the reload's line for a changed setting that
+// restarted the VRRP instances in place.
+func restartApplied(setting string, instances int) string {
+	return fmt.Sprintf("%s (%d VRRP instances restarted, their states carried on)", setting, instances)
 }

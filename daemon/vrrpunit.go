@@ -65,10 +65,14 @@ func (d *Daemon) newUnit(in *config.VRRPInstance, cfg *config.Config) (*vrrpUnit
 		reg.unregisterAll()
 		return nil, fmt.Errorf("setting up notify hooks of %q: %w", in.Name, err)
 	}
-	u.inst, err = vrrp.NewInstance(in.VRRPConfig(), vrrp.Options{
+	opts := vrrp.Options{
 		Transport: tr, Owner: owner, Clock: d.clock, Logger: d.log, Registerer: reg,
 		OnTransition: onTransition, RealTimePriority: d.rtPriority,
-	})
+	}
+	if d.sender != nil {
+		opts.Sender = d.sender.Sender(in.Name)
+	}
+	u.inst, err = vrrp.NewInstance(in.VRRPConfig(), opts)
 	if err != nil {
 		reg.unregisterAll()
 		return nil, fmt.Errorf("setting up VRRP instance %q: %w", in.Name, err)
@@ -140,8 +144,11 @@ func (d *Daemon) setTracks(u *vrrpUnit, in *config.VRRPInstance, cfg *config.Con
 	return nil
 }
 
-// startUnit runs the unit's notify hooks, VIP announcements and instance.
+// startUnit runs the advert sender process if it does not run yet, and
+// the unit's notify hooks, VIP announcements and instance. The caller
+// holds d.mu.
 func (d *Daemon) startUnit(u *vrrpUnit) {
+	d.startSender()
 	d.startHooks(u)
 	u.vipsPart = d.parts.start(d.runCtx, "VIPs of "+u.cfg.Name, true, u.vips.Run)
 	u.instPart = d.parts.start(d.runCtx, "VRRP instance "+u.cfg.Name, true, u.inst.Run)

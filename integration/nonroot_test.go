@@ -163,6 +163,17 @@ func TestNonRootDaemon(t *testing.T) {
 	if err := waitFor(3*time.Second, func() (bool, error) { return h1.HasAddr(vip) }); err != nil {
 		t.Fatalf("VIP on %s: %v", h1.Name, err)
 	}
+	// The adverts go out from the sender process (the default
+	// vrrp_sender), which needs no capability of its own: it sends on the
+	// daemon's socket, and runs as the daemon's user.
+	if err := waitFor(3*time.Second, func() (bool, error) {
+		return strings.HasPrefix(senderOfInstance(t, d), "process ("), nil
+	}); err != nil {
+		t.Errorf("adverts of the non-root master sent by %q, want the sender process", senderOfInstance(t, d))
+	}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", senderOf(t, d))); err != nil || !strings.Contains(string(st), fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d\n", uid, uid, uid, uid)) {
+		t.Errorf("the sender process does not run as %s: %v\n%s", usr.Username, err, st)
+	}
 	select {
 	case err := <-garp:
 		if err != nil {

@@ -52,7 +52,8 @@ type daemonConf struct {
 	// Listeners is YAML text put under `listeners:` as is (may be empty).
 	Listeners string
 	LogLevel  string // default debug
-	// Global is YAML text put at the top level as is (may be empty).
+	// Global is YAML text of daemon keys put at the top as is (may be
+	// empty), such as "vrrp_sender: process\n".
 	Global string
 }
 

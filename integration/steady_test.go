@@ -30,7 +30,9 @@ const (
 // with a real-time priority (vrrp_rt_priority 10). rmqlb must change
 // state 0 times, no backup may advertise as master on the wire, no gap
 // between the master's adverts at a backup may reach the master down
-// interval, and the load must have run. keepalived's figures are logged.
+// interval, the master's adverts must leave from its advert sender process
+// (vrrp_sender's default), and the load must have run. keepalived's
+// figures are logged.
 func TestVRRPSteadyUnderProxyLoad(t *testing.T) {
 	netlab.Require(t, "bridge", "keepalived", "haproxy", "iperf3")
 	_, file, _, _ := runtime.Caller(0)
@@ -72,6 +74,11 @@ func TestVRRPSteadyUnderProxyLoad(t *testing.T) {
 		// test that heard nothing would pass the checks above).
 		if least := int(steadyWindow / steadyInterval * 9 / 10); r.Timing.Sent < least {
 			t.Errorf("rmqlb: the master sent %d adverts in the window, want at least %d", r.Timing.Sent, least)
+		}
+		// The master's adverts left from its advert sender process (the
+		// default vrrp_sender).
+		if r.SenderRSSKiB == 0 {
+			t.Errorf("rmqlb: the master had no advert sender process")
 		}
 		if r.BulkGbps <= 0 || r.ConnPerSecond <= 0 {
 			t.Errorf("rmqlb: the load did not run through the master's proxy: %.2f Gbit/s bulk, %.0f connections/s", r.BulkGbps, r.ConnPerSecond)

@@ -209,6 +209,13 @@ func TestUpgradeInPlace(t *testing.T) {
 		if in := s.instance("vip"); in == nil || in.State != "MASTER" || !strings.Contains(in.Reason, "adopted") {
 			t.Fatalf("upgrade %d: the new process's VRRP instance: %+v", i, in)
 		}
+		// The new process's adverts go out from its own sender process
+		// (the default vrrp_sender) once it runs.
+		if err := waitFor(3*time.Second, func() (bool, error) {
+			return strings.HasPrefix(senderOfInstance(t, d), "process ("), nil
+		}); err != nil {
+			t.Errorf("upgrade %d: adverts sent by %q, want the new process's sender process", i, senderOfInstance(t, d))
+		}
 		// The service manager follows the new main process.
 		msg := sd.NextLifecycle(t, nil)
 		if v, _ := msg.Get("MAINPID"); v != strconv.Itoa(pid) {

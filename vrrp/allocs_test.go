@@ -2,6 +2,8 @@ package vrrp
 
 import (
 	"net/netip"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,5 +84,49 @@ func TestAdvertAllocatesNothing(t *testing.T) {
 	}
 	if s := bi.Snapshot(); s.State != StateBackup || s.Master == nil || s.Master.Addr != master.src || s.Counters.AdvertsReceived < 100 {
 		t.Errorf("backup: state %v, master %+v, counters %+v", s.State, s.Master, s.Counters)
+	}
+}
+
+// rawDiscardTransport is a discardTransport an AdvertSender can use.
+type rawDiscardTransport struct{ discardTransport }
+
+func (r *rawDiscardTransport) sendConn() syscall.RawConn { return nil }
+func (r *rawDiscardTransport) appendPacket(b, payload []byte, dst netip.Addr) []byte {
+	return appendIPv4(b, r.src, dst, payload)
+}
+
+// TestSenderTickAllocatesNothing: a MASTER whose adverts an AdvertSender
+// sends checks at every periodic advert that the sender's packets are
+// current and tells it the loop is alive, without allocating.
+func TestSenderTickAllocatesNothing(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	cfg := testConfig(func(c *Config) { c.AdvertInterval = 10 * time.Millisecond })
+	tr := &rawDiscardTransport{discardTransport{src: netip.MustParseAddr("10.0.0.2")}}
+	snd := &fakeSender{log: &eventLog{}}
+	snd.sending.Store(true)
+	mi, err := NewInstance(cfg, Options{Transport: tr, Clock: clk, Registerer: prometheus.NewRegistry(), Sender: snd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi.src, mi.dests = tr.src, tr.Destinations()
+	mi.m.primary = mi.src
+	mi.m.Step(clk.Now(), Startup{Adopt: StateMaster})
+	mi.step(tr, nil, Tick{}) // starts the sender, grows the buffers
+	clk.Advance(cfg.AdvertInterval)
+	mi.step(tr, nil, Tick{})
+	if n := testing.AllocsPerRun(100, func() {
+		clk.Advance(cfg.AdvertInterval)
+		mi.step(tr, nil, Tick{})
+	}); n != 0 {
+		t.Errorf("a periodic advert with a sender allocates %v times", n)
+	}
+	if tr.sent != 0 {
+		t.Errorf("the instance sent %d adverts itself while the sender sends", tr.sent)
+	}
+	if n := snd.alive.Load(); n < 100 {
+		t.Errorf("Alive called %d times in 100 adverts", n)
+	}
+	if got := snd.log.take(); len(got) != 1 || !strings.HasPrefix(got[0], "start ") {
+		t.Errorf("sender told %q, want one start", got)
 	}
 }

@@ -107,7 +107,14 @@
 // class, waiting in the kernel (ppoll(2) on the socket and an eventfd,
 // with the next deadline as timeout) rather than on a Go timer and the
 // netpoller, which only wake a goroutine when the Go scheduler comes
-// round to them. Config.LateAdvertsTolerated is a deviation from the
+// round to them. With Options.Sender (package vrrp/sendproc: the daemon's
+// advert sender process) a MASTER's periodic adverts leave from a small
+// process of their own, which neither the daemon's other threads nor its
+// garbage collector can hold up; the instance keeps everything else and
+// tells the sender before it acts (AdvertSender). A backup handles the
+// adverts already waiting in its socket before it acts on an expired
+// master-down timer, so that a backup stalled for a while does not take
+// over from a master that was on time. Config.LateAdvertsTolerated is a deviation from the
 // RFCs, off by default, for hosts where that is not enough: a backup
 // waits that many intervals more before it takes over.
 //

@@ -80,6 +80,10 @@ type Options struct {
 	// once (queue the work, never wait for it): the state machine waits
 	// for it. Nil: none.
 	OnTransition func(StateChange)
+	// Sender, when set, sends the periodic adverts of a MASTER instead of
+	// the instance (with the real transport only: one whose socket it can
+	// send on); see AdvertSender. Nil: the instance sends them itself.
+	Sender AdvertSender
 }
 
 // Instance is one running VRRP virtual router: it drives a Machine from a
@@ -134,6 +138,7 @@ type Instance struct {
 	wakeFD int
 	rx, tx Packet // the advert received, the advert sent
 	txBuf  []byte // the marshaled advert
+	snd    senderState
 }
 
 // NewInstance validates cfg and returns an Instance in INIT. Nothing runs
@@ -305,6 +310,7 @@ func (i *Instance) Snapshot() Snapshot {
 		Reason:              m.Reason(),
 		Counters:            i.counters.clone(),
 		RealTime:            i.realTime,
+		Sender:              i.senderDescription(),
 	}
 }
 
@@ -445,6 +451,8 @@ func (i *Instance) Run(ctx context.Context) error {
 	default:
 		i.step(tr, ow, Shutdown{})
 	}
+	// A quiet stop has no step that stops the advert sender.
+	i.stopSender()
 	ow.stop()
 	// The pending call and the final Release each take at most
 	// ownerTimeout, unless the Owner ignores its context.
@@ -511,6 +519,9 @@ func (i *Instance) runLoop(ctx context.Context, tr Transport, ow *ownerWorker, o
 					break drain
 				}
 			}
+			// Adverts still in the socket, which the read loop has not
+			// read yet (the process was stalled), come first too.
+			i.readQueued(ctx, tr, ow, rd)
 			i.step(tr, ow, Tick{})
 		case <-i.notify:
 			if i.applyDesired(tr, ow, own) {
@@ -520,6 +531,39 @@ func (i *Instance) runLoop(ctx context.Context, tr Transport, ow *ownerWorker, o
 			if i.applyDesired(tr, ow, own) {
 				retry.Reset(i.cfg.AdvertInterval)
 			}
+		}
+	}
+}
+
+// pendingReader is implemented by a Transport that can tell whether a
+// packet waits to be read (IPv4Transport).
+type pendingReader interface {
+	pending() bool
+}
+
+// readQueued handles, before an expired timer is acted on, the adverts
+// waiting in tr's socket that the read loop rd has not handed over yet:
+// it waits for rd to read them (at most rtReadBatch, so that a flood does
+// not keep the timer from firing). It stops early when the transport
+// failed (runLoop then returns its error) or ctx is done.
+func (i *Instance) readQueued(ctx context.Context, tr Transport, ow *ownerWorker, rd *reader) {
+	pr, ok := tr.(pendingReader)
+	if !ok {
+		return
+	}
+	for range rtReadBatch {
+		if !pr.pending() {
+			return
+		}
+		select {
+		case r := <-rd.packets:
+			i.receive(tr, ow, r)
+			rd.handled(r)
+		case err := <-rd.err:
+			rd.err <- err // for runLoop's select
+			return
+		case <-ctx.Done():
+			return
 		}
 	}
 }
@@ -629,12 +673,19 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 	state, prio := i.m.State(), i.m.EffectivePriority()
 	i.mu.Unlock()
 	i.metrics.set(state, prio)
+	// The advert sender learns of the step before its actions happen.
+	i.syncSender(tr, now)
 	for _, a := range acts {
 		switch a := a.(type) {
 		case SendAdvert:
 			if !due.IsZero() {
-				i.metrics.sendDelay(now.Sub(due))
+				// The periodic advert: the sender's, while it sends.
+				periodic := due
 				due = time.Time{}
+				if i.senderSends() {
+					continue
+				}
+				i.metrics.sendDelay(now.Sub(periodic))
 			}
 			i.send(tr, a.Priority)
 		case Acquire:
@@ -669,20 +720,7 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 // send sends one advert with priority prio to every destination. It
 // allocates nothing once its buffers have grown to the advert's size.
 func (i *Instance) send(tr Transport, prio uint8) {
-	authType, authData := i.cfg.auth()
-	addrs := i.tx.Addrs[:0]
-	for _, v := range i.cfg.VIPs {
-		addrs = append(addrs, v.Addr().Unmap())
-	}
-	i.tx = Packet{
-		Version:        i.cfg.Version,
-		VRID:           i.cfg.VRID,
-		Priority:       prio,
-		AdvertInterval: i.cfg.AdvertInterval,
-		AuthType:       authType,
-		AuthData:       authData,
-		Addrs:          addrs,
-	}
+	i.fillAdvert(prio)
 	src := tr.Source().Unmap()
 	// i.dests is written by this goroutine only.
 	for _, dst := range i.dests {
@@ -710,6 +748,25 @@ func (i *Instance) send(tr Transport, prio uint8) {
 			continue
 		}
 		i.metrics.inc(func(m *metrics) prometheus.Counter { return m.sent })
+	}
+}
+
+// fillAdvert sets i.tx to the advert with priority prio, reusing its
+// address list.
+func (i *Instance) fillAdvert(prio uint8) {
+	authType, authData := i.cfg.auth()
+	addrs := i.tx.Addrs[:0]
+	for _, v := range i.cfg.VIPs {
+		addrs = append(addrs, v.Addr().Unmap())
+	}
+	i.tx = Packet{
+		Version:        i.cfg.Version,
+		VRID:           i.cfg.VRID,
+		Priority:       prio,
+		AdvertInterval: i.cfg.AdvertInterval,
+		AuthType:       authType,
+		AuthData:       authData,
+		Addrs:          addrs,
 	}
 }
 

@@ -51,13 +51,16 @@ func startInstanceWith(t *testing.T, cfg Config, tr *fakeTransport, owner interf
 func newInstanceHarness(t *testing.T, cfg Config, tr *fakeTransport, owner interface {
 	Owner
 	next(*testing.T) string
-}) *instanceHarness {
+}, mods ...func(*Options)) *instanceHarness {
 	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	h := &instanceHarness{clock: clock.NewFake(t0), tr: tr, owner: owner, logs: logs,
 		reg: prometheus.NewRegistry(), done: make(chan struct{})}
-	inst, err := NewInstance(cfg, Options{Transport: tr, Owner: owner, Clock: h.clock,
-		Logger: zap.New(core), Registerer: h.reg})
+	opt := Options{Transport: tr, Owner: owner, Clock: h.clock, Logger: zap.New(core), Registerer: h.reg}
+	for _, mod := range mods {
+		mod(&opt)
+	}
+	inst, err := NewInstance(cfg, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

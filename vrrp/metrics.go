@@ -65,7 +65,7 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 			Help: "Effective VRRP priority: the configured one plus the track rules' adjustment, clamped to 1..254 (255 for an address owner).", ConstLabels: cl}),
 	}
 	m.sendDelays = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: "advert_send_delay_seconds",
-		Help: "How long after its timer expired a MASTER stepped its periodic advertisement: the time its event loop waited to run (a backup takes over after three late ones).", ConstLabels: cl,
+		Help: "How long after its timer expired a MASTER stepped its periodic advertisement: the time its event loop waited to run (a backup takes over after three late ones); with an advert sender process (vrrp_sender: process), how late the process sent it.", ConstLabels: cl,
 		Buckets: sendDelayBuckets})
 	for _, r := range dropReasons {
 		m.dropped.WithLabelValues(r)
@@ -84,6 +84,15 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 func (m *metrics) inc(c func(*metrics) prometheus.Counter) {
 	if m != nil {
 		c(m).Inc()
+	}
+}
+
+// add counts adverts another sender sent (sent) and failed to send
+// (failed).
+func (m *metrics) add(sent, failed int) {
+	if m != nil {
+		m.sent.Add(float64(sent))
+		m.sendErrors.Add(float64(failed))
 	}
 }
 

@@ -65,6 +65,10 @@ type Snapshot struct {
 	// priority N", or "normal priority: " and why not. Empty: the loop is
 	// an ordinary goroutine.
 	RealTime string `json:"realtime,omitempty"`
+	// Sender says who sends the periodic adverts of a MASTER when an
+	// AdvertSender is set (Options.Sender): its AdvertSender.Describe.
+	// Empty: the instance itself, as always without one.
+	Sender string `json:"sender,omitempty"`
 }
 
 // Counters count adverts of one Instance since it was created.

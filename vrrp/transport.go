@@ -425,5 +425,24 @@ func (t *IPv4Transport) rawFD() (int, error) {
 	return fd, nil
 }
 
+// pending implements pendingReader: whether a packet waits in the
+// socket (SIOCINQ).
+func (t *IPv4Transport) pending() bool {
+	n := 0
+	_ = t.sc.Control(func(fd uintptr) {
+		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	})
+	return n > 0
+}
+
+// sendConn implements rawSocket: the socket, for an AdvertSender.
+func (t *IPv4Transport) sendConn() syscall.RawConn { return t.sc }
+
+// appendPacket implements rawSocket: WriteTo's packet from the current
+// source to dst.
+func (t *IPv4Transport) appendPacket(b, payload []byte, dst netip.Addr) []byte {
+	return appendIPv4(b, t.Source(), dst.Unmap(), payload)
+}
+
 // Close implements Transport.
 func (t *IPv4Transport) Close() error { return t.rc.Close() }

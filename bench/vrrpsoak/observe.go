@@ -28,6 +28,9 @@ type snapshot struct {
 	lateSteps   []int64       // the master rmqlb's late adverts (lateSteps)
 	gcPauseMax  time.Duration // the master rmqlb's longest recent GC pause
 	rtCPU       time.Duration // CPU time of its threads in a real-time class
+	senderPID   int           // the master rmqlb's advert sender process; 0: none
+	senderCPU   time.Duration // its CPU time
+	senderSched string        // its real-time threads
 }
 
 func (lb *lab) snapshot() (snapshot, error) {
@@ -59,6 +62,12 @@ func (lb *lab) snapshot() (snapshot, error) {
 		return s, err
 	}
 	s.scheduling, s.rtCPU = procScheduling(pid)
+	if lb.rmqlb {
+		if s.senderPID = senderPID(pid); s.senderPID != 0 {
+			s.senderCPU, _ = procCPU(s.senderPID)
+			s.senderSched, _ = procScheduling(s.senderPID)
+		}
+	}
 	if m.proxy != nil {
 		if s.proxyCPU, err = procCPU(m.proxy.Pid()); err != nil {
 			return s, err
@@ -75,23 +84,28 @@ func (lb *lab) snapshot() (snapshot, error) {
 	return s, nil
 }
 
-// watch samples the master's VRRP process's resident size every second
-// until the deadline and returns the largest; it logs progress every
-// minute and fails if a daemon exits.
-func (lb *lab) watch(ctx context.Context, deadline time.Time) (int64, error) {
-	var maxRSS int64
+// watch samples the resident size of the master's VRRP process (and of
+// rmqlb's advert sender process, if any) every second until the deadline
+// and returns the largest of each; it logs progress every minute and
+// fails if a daemon exits.
+func (lb *lab) watch(ctx context.Context, deadline time.Time) (maxRSS, maxSenderRSS int64, err error) {
 	lastLog := time.Now()
 	for {
 		pid, err := lb.vrrp["h1"].vrrpPID()
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if rss, err := procRSS(pid); err == nil && rss > maxRSS {
 			maxRSS = rss
 		}
+		if sp := senderPID(pid); lb.rmqlb && sp != 0 {
+			if rss, err := procRSS(sp); err == nil && rss > maxSenderRSS {
+				maxSenderRSS = rss
+			}
+		}
 		for name, vh := range lb.vrrp {
 			if vh.daemon.Exited() {
-				return 0, fmt.Errorf("%s on %s exited: %s", lb.impl, name, vh.daemon.Tail(20))
+				return 0, 0, fmt.Errorf("%s on %s exited: %s", lb.impl, name, vh.daemon.Tail(20))
 			}
 		}
 		now := time.Now()
@@ -103,13 +117,17 @@ func (lb *lab) watch(ctx context.Context, deadline time.Time) (int64, error) {
 			}
 		}
 		if !now.Before(deadline) {
-			return maxRSS, nil
+			return maxRSS, maxSenderRSS, nil
 		}
 		if err := sleep(ctx, min(time.Second, deadline.Sub(now))); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 }
+
+// senderPID returns the pid of the advert sender process of the rmqlb
+// daemon pid (its child running rmqlb vrrp-sender), 0 when it has none.
+func senderPID(pid int) int { return netlab.ChildWith(pid, "vrrp-sender") }
 
 // rmqlbStatus asks an rmqlb daemon for its status.
 func rmqlbStatus(sock string) (*control.Status, error) {

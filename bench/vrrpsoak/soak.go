@@ -20,7 +20,9 @@ import (
 )
 
 // Implementations the soak runs. Besides these, "rmqlb-lateN" (N 1..10)
-// is rmqlb with late_adverts_tolerated: N, in a lab of its own.
+// is rmqlb with late_adverts_tolerated: N, and "rmqlb-proc" and
+// "rmqlb-inline" rmqlb with vrrp_sender: process and inline, each in a lab
+// of its own.
 const (
 	ImplRmqlb      = "rmqlb"
 	ImplKeepalived = "keepalived"
@@ -39,7 +41,7 @@ func withLate(cfg Config, late int) Config {
 // variants ("rmqlb-lateN", late_adverts_tolerated N; -1 when N is not a
 // number).
 func rmqlbLate(impl string) (late int, ok bool) {
-	if impl == ImplRmqlb {
+	if impl == ImplRmqlb || rmqlbSender(impl) != "" {
 		return 0, true
 	}
 	n, found := strings.CutPrefix(impl, ImplRmqlb+"-late")
@@ -51,6 +53,27 @@ func rmqlbLate(impl string) (late int, ok bool) {
 		late = -1
 	}
 	return late, true
+}
+
+// rmqlbSender returns the vrrp_sender of the rmqlb variant impl
+// ("rmqlb-proc": process, "rmqlb-inline": inline), "" for any other.
+func rmqlbSender(impl string) string {
+	switch impl {
+	case ImplRmqlb + "-proc":
+		return "process"
+	case ImplRmqlb + "-inline":
+		return "inline"
+	}
+	return ""
+}
+
+// withSender returns cfg with vrrp_sender: sender added to rmqlb's daemon
+// keys; sender "": cfg.
+func withSender(cfg Config, sender string) Config {
+	if sender != "" {
+		cfg.RmqlbGlobal = strings.TrimLeft(strings.TrimRight(cfg.RmqlbGlobal, "\n")+"\nvrrp_sender: "+sender+"\n", "\n")
+	}
+	return cfg
 }
 
 // Load components (Config.Load).
@@ -183,6 +206,14 @@ type Result struct {
 	// size sampled.
 	MasterCPU    float64 `json:"master_cpu_percent"`
 	MasterRSSKiB int64   `json:"master_rss_kib"`
+	// SenderCPU is the CPU time of the master rmqlb's advert sender
+	// process (vrrp_sender: process) over the window, in percent of one
+	// CPU, SenderRSSKiB its largest resident size sampled, and
+	// SenderScheduling its threads in a real-time class; zero and empty
+	// without one.
+	SenderCPU        float64 `json:"sender_cpu_percent,omitempty"`
+	SenderRSSKiB     int64   `json:"sender_rss_kib,omitempty"`
+	SenderScheduling string  `json:"sender_scheduling,omitempty"`
 	// ProxyCPU is the CPU time of the master's proxy process when it is
 	// another process (HAProxy beside keepalived), in percent of one CPU.
 	ProxyCPU float64 `json:"proxy_cpu_percent,omitempty"`
@@ -300,7 +331,7 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 		return res, err
 	}
 	late, isRmqlb := rmqlbLate(impl)
-	cfg = withLate(cfg, late)
+	cfg = withSender(withLate(cfg, late), rmqlbSender(impl))
 	lb := &lab{cfg: cfg, impl: impl, rmqlb: isRmqlb, l: nl, vrrp: map[string]vrrpHost{}}
 	cfg.Logf("%s: lab %s (logs in %s)", impl, nl.ID, nl.Dir)
 	if err := lb.startServers(); err != nil {
@@ -362,7 +393,7 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 	}
 	res.Start, res.LoadAvgStart = time.Now(), benchstat.LoadAvg()
 	cfg.Logf("%s: window of %v starts (load average %s)", impl, cfg.Duration, res.LoadAvgStart)
-	rss, err := lb.watch(ctx, res.Start.Add(cfg.Duration))
+	rss, senderRSS, err := lb.watch(ctx, res.Start.Add(cfg.Duration))
 	if err != nil {
 		return res, err
 	}
@@ -375,7 +406,11 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 	ld.wait()
 	window := res.End.Sub(res.Start)
 	res.Transitions = after.transitions - before.transitions
-	res.MasterRSSKiB = rss
+	res.MasterRSSKiB, res.SenderRSSKiB = rss, senderRSS
+	if after.senderPID != 0 && after.senderPID == before.senderPID {
+		res.SenderCPU = 100 * (after.senderCPU - before.senderCPU).Seconds() / window.Seconds()
+		res.SenderScheduling = after.senderSched
+	}
 	res.MasterCPU = 100 * (after.vrrpCPU - before.vrrpCPU).Seconds() / window.Seconds()
 	if impl == ImplKeepalived {
 		res.ProxyCPU = 100 * (after.proxyCPU - before.proxyCPU).Seconds() / window.Seconds()

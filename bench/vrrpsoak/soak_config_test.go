@@ -34,7 +34,7 @@ func TestImplVariants(t *testing.T) {
 		impl string
 		late int
 		ok   bool
-	}{{"rmqlb", 0, true}, {"rmqlb-late1", 1, true}, {"rmqlb-late3", 3, true}, {"rmqlb-latex", -1, true}, {"keepalived", 0, false}} {
+	}{{"rmqlb", 0, true}, {"rmqlb-late1", 1, true}, {"rmqlb-late3", 3, true}, {"rmqlb-latex", -1, true}, {"rmqlb-proc", 0, true}, {"rmqlb-inline", 0, true}, {"keepalived", 0, false}} {
 		if late, ok := rmqlbLate(c.impl); late != c.late || ok != c.ok {
 			t.Errorf("rmqlbLate(%q) = %d, %v; want %d, %v", c.impl, late, ok, c.late, c.ok)
 		}
@@ -63,5 +63,26 @@ func TestImplVariants(t *testing.T) {
 	}
 	if got := withLate(cfg, 0); got.RmqlbInstance != "" {
 		t.Errorf("withLate 0 changed the instance: %q", got.RmqlbInstance)
+	}
+}
+
+// TestSenderVariants: "rmqlb-proc" and "rmqlb-inline" are rmqlb with
+// vrrp_sender process and inline, in configs the daemon accepts.
+func TestSenderVariants(t *testing.T) {
+	for impl, want := range map[string]config.VRRPSender{"rmqlb-proc": config.SenderProcess, "rmqlb-inline": config.SenderInline} {
+		cfg := Config{Impls: []string{impl}, RmqlbBin: "/bin/true", RmqlbGlobal: "vrrp_rt_priority: 50"}
+		if err := cfg.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Parse([]byte(rmqlbConfig(withSender(cfg, rmqlbSender(impl)), 100, "/tmp/x.sock")))
+		if err != nil {
+			t.Fatalf("%s: config.Parse: %v", impl, err)
+		}
+		if c.VRRPSender != want || c.VRRPRealTimePriority != 50 {
+			t.Errorf("%s: vrrp_sender %v, vrrp_rt_priority %d", impl, c.VRRPSender, c.VRRPRealTimePriority)
+		}
+	}
+	if rmqlbSender("rmqlb") != "" || rmqlbSender("keepalived") != "" {
+		t.Error("a sender for rmqlb or keepalived")
 	}
 }

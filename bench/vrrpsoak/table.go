@@ -23,6 +23,15 @@ func WriteTable(w io.Writer, results []Result) error {
 		if r.ProxyCPU > 0 {
 			cpu += fmt.Sprintf(" (+ HAProxy %.0f)", r.ProxyCPU)
 		}
+		rss := fmt.Sprintf("%.1f", float64(r.MasterRSSKiB)/1024)
+		if r.SenderRSSKiB > 0 {
+			cpu += fmt.Sprintf(" + sender %.2f", r.SenderCPU)
+			rss += fmt.Sprintf(" + sender %.1f", float64(r.SenderRSSKiB)/1024)
+		}
+		sched := r.Scheduling
+		if r.SenderScheduling != "" {
+			sched += "; sender: " + r.SenderScheduling
+		}
 		t := r.Timing
 		rows = append(rows, []string{
 			r.Impl, r.Interval.String(), load, r.End.Sub(r.Start).Round(time.Second).String(),
@@ -30,9 +39,9 @@ func WriteTable(w io.Writer, results []Result) error {
 			fmt.Sprintf("%s / %s / %s", ms(t.JitterP50), ms(t.JitterP99), ms(t.JitterMax)),
 			fmt.Sprintf("%s (%s)", ms(t.MaxGap), t.MaxGapHost),
 			fmt.Sprintf("%d / %d", t.LateGaps, t.DownGaps),
-			cpu, fmt.Sprintf("%.1f", float64(r.MasterRSSKiB)/1024), gc(r),
+			cpu, rss, gc(r),
 			fmt.Sprintf("%.2f", r.BulkGbps), fmt.Sprintf("%.0f", r.ConnPerSecond),
-			r.LoadAvgStart + " / " + r.LoadAvgEnd, r.Scheduling, lateCell(r),
+			r.LoadAvgStart + " / " + r.LoadAvgEnd, sched, lateCell(r),
 		})
 	}
 	return writeMarkdown(w, rows)

@@ -23,6 +23,10 @@ type command struct {
 	// define defines the command's flags on fs, whose Usage prints the
 	// command's help, and returns the command to run once defined.
 	define func(fs *flag.FlagSet) runFunc
+	// internal marks a command the daemon runs itself (its advert sender
+	// process): it runs by its name but is in no help, manual page or
+	// completion.
+	internal bool
 }
 
 // lookupCommand returns the command a command line's first word names:
@@ -109,6 +113,9 @@ func program() *clidoc.Program {
 		Sections:   manSections,
 	}
 	for _, c := range commands() {
+		if c.internal {
+			continue
+		}
 		fs := flag.NewFlagSet(c.doc.Name, flag.ContinueOnError)
 		c.define(fs)
 		p.Commands = append(p.Commands, *c.withFlags(fs))

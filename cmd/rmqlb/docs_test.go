@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rmqlb/rmqlb/daemon"
 	"github.com/rmqlb/rmqlb/internal/clidoc"
 )
 
@@ -79,8 +80,8 @@ func TestCommandTable(t *testing.T) {
 		t.Fatalf("rmqlb help: exit %d", code)
 	}
 	p := program()
-	if len(p.Commands) != len(commands()) {
-		t.Fatalf("program has %d commands, the table %d", len(p.Commands), len(commands()))
+	if len(p.Commands) != len(publicCommands()) {
+		t.Fatalf("program has %d commands, the table %d not internal", len(p.Commands), len(publicCommands()))
 	}
 	for _, c := range p.Commands {
 		if c.Summary == "" || c.Doc == "" || len(c.Forms) == 0 {
@@ -208,7 +209,7 @@ func TestBashCompletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, c := range commands() {
+	for _, c := range publicCommands() {
 		names = append(names, c.doc.Name)
 	}
 	for _, c := range []struct {
@@ -277,6 +278,36 @@ _rmqlb
 			if !found {
 				t.Errorf("completing %q: output lacks %q:\n%s", c.words, w, out)
 			}
+		}
+	}
+}
+
+// publicCommands are the commands of the table that are not internal.
+func publicCommands() []command {
+	var cs []command
+	for _, c := range commands() {
+		if !c.internal {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// TestInternalCommandHidden: the advert sender subcommand runs by its
+// name but is in no help, manual page or completion.
+func TestInternalCommandHidden(t *testing.T) {
+	c, ok := lookupCommand(daemon.SenderSubcommand)
+	if !ok || !c.internal {
+		t.Fatalf("%s: found %v, internal %v", daemon.SenderSubcommand, ok, c.internal)
+	}
+	var help bytes.Buffer
+	writeHelp(&help)
+	if strings.Contains(help.String(), daemon.SenderSubcommand) {
+		t.Fatalf("rmqlb help lists %s:\n%s", daemon.SenderSubcommand, help.String())
+	}
+	for _, pc := range program().Commands {
+		if pc.Name == daemon.SenderSubcommand {
+			t.Fatalf("the manual page documents %s", daemon.SenderSubcommand)
 		}
 	}
 }

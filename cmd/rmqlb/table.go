@@ -5,6 +5,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/daemon"
 	"github.com/rmqlb/rmqlb/internal/clidoc"
 )
 
@@ -170,6 +171,14 @@ validates.`,
 			Summary: "print the version",
 			Doc:     `Prints rmqlb's version, set when it was built.`,
 		}},
+		{define: defineVRRPSender, internal: true, doc: clidoc.Command{
+			Name:    daemon.SenderSubcommand,
+			Forms:   []string{"[--rt-priority N]"},
+			Summary: "internal: the VRRP advert sender process the daemon starts (vrrp_sender: process)",
+			Doc: `Started by rmqlb run with one end of a socket pair as descriptor 3: sends the periodic
+adverts of the daemon's VRRP masters on the raw sockets the daemon passes to it, until the daemon
+closes the socket pair. Not for running by hand.`,
+		}},
 		{define: defineHelp, doc: clidoc.Command{
 			Name:    "help",
 			Forms:   []string{"[COMMAND]"},
@@ -181,7 +190,9 @@ rmqlb COMMAND -h does, on stderr).`,
 	// help's operand is any command's name.
 	help := clidoc.Operand{Name: "COMMAND"}
 	for _, c := range cs {
-		help.Words = append(help.Words, c.doc.Name)
+		if !c.internal {
+			help.Words = append(help.Words, c.doc.Name)
+		}
 	}
 	for i := range cs {
 		if cs[i].doc.Name == "help" {

@@ -152,6 +152,10 @@ func TestUnitFile(t *testing.T) {
 	if v := u.one(t, "LimitRTPRIO"); v != strconv.Itoa(vrrp.MaxRealTimePriority) {
 		t.Errorf("LimitRTPRIO=%s, want %d (vrrp_rt_priority)", v, vrrp.MaxRealTimePriority)
 	}
+	// vrrp_sender: process locks its memory without CAP_IPC_LOCK.
+	if v := u.one(t, "LimitMEMLOCK"); v != "infinity" {
+		t.Errorf("LimitMEMLOCK=%s, want infinity (the advert sender process's mlockall)", v)
+	}
 	if v := u.one(t, "RestrictRealtime"); v != "no" {
 		t.Errorf("RestrictRealtime=%s: vrrp_rt_priority needs SCHED_FIFO", v)
 	}

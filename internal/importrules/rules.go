@@ -4,8 +4,10 @@ package importrules
 // package x, "x/..." is x and every package below it.
 var (
 	// Domain holds the codecs and the domain packages: wire formats,
-	// VRRP, addresses on interfaces, the proxy, health checks, the notify
-	// hooks, the clock, and the error of a refused configuration field.
+	// VRRP (vrrp/... holds its advert sender process, vrrp/sendproc, and
+	// the codec of that process's messages, vrrp/sendwire), addresses on
+	// interfaces, the proxy, health checks, the notify hooks, the clock,
+	// and the error of a refused configuration field.
 	Domain = []string{
 		"proxyproto/...",
 		"vrrp/...",

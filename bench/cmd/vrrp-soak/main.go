@@ -41,7 +41,7 @@ func main() {
 	var cfg vrrpsoak.Config
 	var impls, load, jsonOut string
 	var verbose bool
-	flag.StringVar(&impls, "impls", "rmqlb,keepalived", "implementations, side by side, a lab each: rmqlb, keepalived, rmqlb-lateN (rmqlb with late_adverts_tolerated: N)")
+	flag.StringVar(&impls, "impls", "rmqlb,keepalived", "implementations, side by side, a lab each: rmqlb, keepalived, rmqlb-lateN (rmqlb with late_adverts_tolerated: N), rmqlb-proc and rmqlb-inline (rmqlb with vrrp_sender: process and inline)")
 	flag.DurationVar(&cfg.Interval, "interval", 10*time.Millisecond, "VRRPv3 advertisement interval")
 	flag.DurationVar(&cfg.Duration, "duration", time.Minute, "measured window")
 	flag.DurationVar(&cfg.Warmup, "warmup", 5*time.Second, "time between the load starting and the window")

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/rmqlb/rmqlb/vrrp"
+	"github.com/rmqlb/rmqlb/vrrp/sendproc"
+)
+
+// senderFD is the descriptor of the socket pair the daemon starts the
+// sender process with (exec.Cmd.ExtraFiles[0]).
+const senderFD = 3
+
+// defineVRRPSender is rmqlb vrrp-sender [--rt-priority N], the daemon's
+// advert sender process (package vrrp/sendproc).
+func defineVRRPSender(fs *flag.FlagSet) runFunc {
+	prio := fs.Int("rt-priority", 0, "SCHED_FIFO priority of every thread (0: normal priority)")
+	return func(args []string, _, stderr io.Writer) int {
+		if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
+			return code
+		}
+		if err := vrrp.CheckRealTimePriority(*prio); err != nil {
+			fmt.Fprintf(stderr, "rmqlb vrrp-sender: %v\n", err)
+			return 2
+		}
+		if err := sendproc.Serve(senderFD, sendproc.ServeConfig{RealTimePriority: *prio}); err != nil {
+			fmt.Fprintf(stderr, "rmqlb vrrp-sender: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+}

@@ -1,0 +1,177 @@
+package integration
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/integration/netlab"
+	"github.com/rmqlb/rmqlb/vrrp/sendproc"
+)
+
+// senderGlobal is the daemon key that makes a periodic advert go out from
+// the advert sender process.
+const senderGlobal = "vrrp_sender: process\n"
+
+// senderOf waits for the advert sender process of d and returns its pid.
+func senderOf(t *testing.T, d *daemon) int {
+	t.Helper()
+	var pid int
+	if err := waitFor(5*time.Second, func() (bool, error) {
+		pid = netlab.ChildWith(d.proc.Pid(), "vrrp-sender")
+		return pid != 0, nil
+	}); err != nil {
+		t.Fatalf("no advert sender process under rmqlb on %s: %v", d.host.Name, err)
+	}
+	return pid
+}
+
+// senderOfInstance returns what the status says of who sends d's adverts.
+func senderOfInstance(t *testing.T, d *daemon) string {
+	t.Helper()
+	in, err := d.instance("vip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := in.raw["sender"].(string)
+	return s
+}
+
+// TestVRRPSenderProcess: rmqlb with vrrp_sender: process as master (h1)
+// and lowest backup (h3), keepalived 2.2.7 as the middle backup (h2), at
+// VRRPv3 100 ms. The master's adverts go out from its sender process
+// (status says so, and keepalived stays BACKUP), nothing changes state in
+// steady state, a cut of the master's link moves the VIP to keepalived
+// within the protocol's bound, the link's return brings it back (preempt,
+// the sender process taking the adverts again), a hung master daemon
+// (SIGSTOP) loses the VIP once its sender process stops on the liveness
+// timeout and gets it back when resumed, and a SIGKILL of the master's
+// daemon ends its sender process too, so that keepalived takes the VIP
+// within Master_Down_Interval plus slack.
+func TestVRRPSenderProcess(t *testing.T) {
+	l := newLab(t, "keepalived")
+	serveBanners(t, l)
+	h1, h2, h3 := l.Host("h1"), l.Host("h2"), l.Host("h3")
+	d1 := startDaemon(t, l, h1, daemonConf{Global: senderGlobal, VRRP: []vrrpConf{{Priority: 150}}})
+	if err := d1.waitState("MASTER", 5*time.Second); err != nil {
+		t.Fatalf("h1 alone: %v", err)
+	}
+	kp, err := h2.StartKeepalived(netlab.KeepalivedInstance{VRID: 1, Priority: 100, Version: 3, Advert: advert,
+		VIPs: []netip.Prefix{vipPfx}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d3 := startDaemon(t, l, h3, daemonConf{Global: senderGlobal, VRRP: []vrrpConf{{Priority: 50}}})
+	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
+		t.Fatalf("after start: %v", err)
+	}
+	if err := waitFor(3*time.Second, func() (bool, error) {
+		return strings.HasPrefix(senderOfInstance(t, d1), "process ("), nil
+	}); err != nil {
+		t.Fatalf("h1's adverts not sent by the sender process: sender %q", senderOfInstance(t, d1))
+	}
+	if err := waitFor(3*time.Second, func() (bool, error) {
+		return strings.HasPrefix(senderOfInstance(t, d3), "process, idle"), nil
+	}); err != nil {
+		t.Errorf("h3 (BACKUP) sender %q, want the process idle", senderOfInstance(t, d3))
+	}
+	senderOf(t, d3)
+
+	// Steady state: no state change anywhere, the master's counters grow.
+	before1, _ := d1.instance("vip")
+	before3, _ := d3.instance("vip")
+	if err := stableHolder(l, h1, 3*time.Second); err != nil {
+		t.Error(err)
+	}
+	after1, _ := d1.instance("vip")
+	after3, _ := d3.instance("vip")
+	if after1.Counters.Transitions != before1.Counters.Transitions || after3.Counters.Transitions != before3.Counters.Transitions {
+		t.Errorf("state changes in steady state: h1 %d->%d, h3 %d->%d", before1.Counters.Transitions, after1.Counters.Transitions,
+			before3.Counters.Transitions, after3.Counters.Transitions)
+	}
+	if sent := after1.Counters.AdvertsSent - before1.Counters.AdvertsSent; sent < 20 {
+		t.Errorf("h1 counted %d adverts sent in 3 s at 100 ms", sent)
+	}
+	t.Logf("h1 sender: %s; %d adverts in 3 s", senderOfInstance(t, d1), after1.Counters.AdvertsSent-before1.Counters.AdvertsSent)
+
+	// A cut of the master's link: keepalived takes over within the bound.
+	r, cut, _ := cutOver(t, l, h1, h2, 3*time.Second, 500*time.Millisecond, 400*time.Millisecond)
+	out, ok := failoverOutage(r, cut, "h2")
+	if !ok {
+		t.Fatalf("client never reached h2 after the cut: %s", r)
+	}
+	within(t, "sender process, link cut: client outage", out.Duration(), linkCutBound(advert, 100))
+	if err := l.RestoreLink(h1); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
+		t.Fatalf("h1 did not preempt back: %v", err)
+	}
+	if err := waitFor(3*time.Second, func() (bool, error) {
+		return strings.HasPrefix(senderOfInstance(t, d1), "process ("), nil
+	}); err != nil {
+		t.Fatalf("h1 MASTER again, sender %q", senderOfInstance(t, d1))
+	}
+
+	// A hung daemon (SIGSTOP): its sender process stops advertising for
+	// it after the liveness timeout, and keepalived takes over; resumed,
+	// the daemon is master again (preempt) and hands the adverts to its
+	// sender process once more.
+	time.Sleep(300 * time.Millisecond)
+	hang := time.Now()
+	if err := d1.proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(5*time.Second, func() (bool, error) { return h2.HasAddr(vip) }); err != nil {
+		d1.proc.Signal(syscall.SIGCONT)
+		t.Fatalf("keepalived did not take over from a hung daemon: %v", err)
+	}
+	hungFor := time.Since(hang)
+	if err := d1.proc.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	b := linkCutBound(advert, 100)
+	b.d += sendproc.LivenessTimeout(advert)
+	b.why = fmt.Sprintf("sender's liveness timeout %v + %s", sendproc.LivenessTimeout(advert), b.why)
+	within(t, "sender process, hung daemon: keepalived holds the VIP", hungFor, b)
+	if hungFor < sendproc.LivenessTimeout(advert) {
+		t.Errorf("keepalived took over %v after the daemon hung, before the sender's liveness timeout %v", hungFor, sendproc.LivenessTimeout(advert))
+	}
+	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
+		t.Fatalf("h1 resumed: %v", err)
+	}
+	if err := waitFor(3*time.Second, func() (bool, error) {
+		return strings.HasPrefix(senderOfInstance(t, d1), "process ("), nil
+	}); err != nil {
+		t.Fatalf("h1 resumed, sender %q", senderOfInstance(t, d1))
+	}
+
+	// SIGKILL of the master's daemon: its sender process exits, and the
+	// VIP moves as it would without one.
+	sender := senderOf(t, d1)
+	time.Sleep(300 * time.Millisecond)
+	took := make(chan time.Duration, 1)
+	kill := time.Now()
+	go func() {
+		if waitFor(3*time.Second, func() (bool, error) { return h2.HasAddr(vip) }) == nil {
+			took <- time.Since(kill)
+		}
+		close(took)
+	}()
+	if err := d1.proc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = d1.proc.Wait(5 * time.Second)
+	if err := waitFor(2*time.Second, func() (bool, error) { return netlab.Exited(sender), nil }); err != nil {
+		t.Fatalf("the sender process %d outlived its daemon", sender)
+	}
+	t.Logf("sender process exited %v after its daemon was killed", time.Since(kill).Round(time.Millisecond))
+	d, ok := <-took
+	if !ok {
+		t.Fatalf("keepalived on h2 did not take over from a killed master\n%s", kp.Tail(20))
+	}
+	within(t, "sender process, daemon SIGKILL: keepalived holds the VIP", d, linkCutBound(advert, 100))
+}

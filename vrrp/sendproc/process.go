@@ -1,0 +1,336 @@
+package sendproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/internal/clock"
+	"github.com/rmqlb/rmqlb/vrrp/sendwire"
+)
+
+// ProcessConfig configures a Process.
+type ProcessConfig struct {
+	// Command returns a new command that runs Serve (the daemon's binary
+	// with its hidden sender subcommand). Process gives it the socket pair
+	// as ExtraFiles[0], descriptor 3 in the process. Required.
+	Command func() *exec.Cmd
+	// Logger gets a line when the process starts, dies or is killed. Nil:
+	// zap.NewNop().
+	Logger *zap.Logger
+	// Registerer receives rmqlb_vrrp_sender_restarts_total. Nil: none.
+	Registerer prometheus.Registerer
+	// AckTimeout bounds the wait for the process to acknowledge an
+	// update or a stop; a process that does not is killed (and
+	// restarted). Zero means DefaultAckTimeout.
+	AckTimeout time.Duration
+	// Clock times the restarts and the wait for a new process's Ready.
+	// Nil: the real clock.
+	Clock clock.Clock
+	// RestartDelay is the wait before the process is started again after
+	// it died; doubled (up to 30 s) each time it dies within 10 s of its
+	// start. Zero means DefaultRestartDelay.
+	RestartDelay time.Duration
+}
+
+// Defaults of ProcessConfig.
+const (
+	DefaultAckTimeout   = 250 * time.Millisecond
+	DefaultRestartDelay = time.Second
+	// readyTimeout bounds the wait for a new process's Ready message.
+	readyTimeout = 5 * time.Second
+	// stableRun: a process that ran this long is restarted after
+	// RestartDelay; one that failed sooner, after twice the last delay,
+	// up to maxRestartDelay.
+	stableRun       = 10 * time.Second
+	maxRestartDelay = 30 * time.Second
+)
+
+// Process runs the sender process for the daemon and restarts it when it
+// dies. Run owns the process and the goroutines; Sender, Restarts and
+// State are safe from any goroutine, before, during and after Run.
+type Process struct {
+	cfg      ProcessConfig
+	log      *zap.Logger
+	restartC prometheus.Counter
+
+	mu       sync.Mutex // guards the fields below
+	cur      *child     // the running process; nil: none
+	senders  []*Sender
+	restarts int
+	sched    string // how the running process is scheduled (its Ready)
+	lastErr  string // why the last process ended
+	gen      uint64 // of the last process started
+}
+
+// child is one sender process.
+type child struct {
+	gen    uint64
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process was reaped
+
+	mu     sync.RWMutex // writes hold it for reading; closing for writing
+	fd     int          // the daemon's end of the socket pair
+	closed bool
+}
+
+// NewProcess returns a Process; nothing runs until Run.
+func NewProcess(cfg ProcessConfig) (*Process, error) {
+	if cfg.Command == nil {
+		return nil, errors.New("creating the VRRP advert sender: no command")
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = DefaultAckTimeout
+	}
+	if cfg.RestartDelay <= 0 {
+		cfg.RestartDelay = DefaultRestartDelay
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	p := &Process{cfg: cfg, log: cfg.Logger}
+	if p.log == nil {
+		p.log = zap.NewNop()
+	}
+	if cfg.Registerer != nil {
+		p.restartC = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: "sender_restarts_total",
+			Help: "Times the VRRP advert sender process died and was started again."})
+		if err := cfg.Registerer.Register(p.restartC); err != nil {
+			return nil, fmt.Errorf("registering the VRRP advert sender's metrics: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// Restarts returns how many times the process died and was started
+// again.
+func (p *Process) Restarts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restarts
+}
+
+// Running reports whether a sender process runs and is ready, and pid
+// is its process ID.
+func (p *Process) Running() (pid int, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		return 0, false
+	}
+	return p.cur.cmd.Process.Pid, true
+}
+
+// Run runs the sender process until ctx is done, starting it again
+// (after RestartDelay) whenever it dies. It returns nil when ctx is done,
+// once the process has exited.
+func (p *Process) Run(ctx context.Context) error {
+	delay := p.cfg.RestartDelay
+	for {
+		started := p.cfg.Clock.Now()
+		err := p.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		// A process that keeps failing at once (a program that cannot
+		// run) is started less and less often, up to maxRestartDelay.
+		if p.cfg.Clock.Now().Sub(started) < stableRun {
+			delay = min(2*delay, maxRestartDelay)
+		} else {
+			delay = p.cfg.RestartDelay
+		}
+		p.mu.Lock()
+		p.restarts++
+		p.lastErr = err.Error()
+		n := p.restarts
+		p.mu.Unlock()
+		if p.restartC != nil {
+			p.restartC.Inc()
+		}
+		p.log.Error("VRRP advert sender process ended; the instances send their adverts themselves until it runs again",
+			zap.Error(err), zap.Int("restarts", n), zap.Duration("restart_in", delay))
+		t := p.cfg.Clock.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C():
+		}
+	}
+}
+
+// runOnce runs one process until it ends (its error) or ctx is done.
+func (p *Process) runOnce(ctx context.Context) error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("starting the VRRP advert sender: socket pair: %w", err)
+	}
+	theirs := os.NewFile(uintptr(fds[1]), "vrrp-sender")
+	cmd := p.cfg.Command()
+	cmd.ExtraFiles = []*os.File{theirs}
+	err = cmd.Start()
+	theirs.Close()
+	if err != nil {
+		unix.Close(fds[0])
+		return fmt.Errorf("starting the VRRP advert sender: %w", err)
+	}
+	p.mu.Lock()
+	p.gen++
+	c := &child{gen: p.gen, cmd: cmd, fd: fds[0], exited: make(chan struct{})}
+	p.mu.Unlock()
+	ready := make(chan string, 1)
+	readDone := make(chan error, 1)
+	go func() { readDone <- p.read(c, ready) }()
+	waitDone := make(chan error, 1)
+	go func() {
+		<-readDone
+		err := cmd.Wait()
+		close(c.exited)
+		waitDone <- err
+	}()
+	var ended error
+	t := p.cfg.Clock.NewTimer(readyTimeout)
+	select {
+	case sched := <-ready:
+		t.Stop()
+		p.log.Info("VRRP advert sender process runs", zap.Int("pid", cmd.Process.Pid), zap.String("scheduling", sched))
+		p.mu.Lock()
+		p.cur, p.sched = c, sched
+		senders := append([]*Sender(nil), p.senders...)
+		p.mu.Unlock()
+		for _, s := range senders {
+			s.restart(c)
+		}
+		select {
+		case <-ctx.Done():
+		case ended = <-waitDone:
+		}
+	case <-ctx.Done():
+		t.Stop()
+	case ended = <-waitDone:
+		t.Stop()
+	case <-t.C():
+		ended = errors.New("did not report ready in time: killed")
+	}
+	p.mu.Lock()
+	if p.cur == c {
+		p.cur = nil
+	}
+	senders := append([]*Sender(nil), p.senders...)
+	p.mu.Unlock()
+	for _, s := range senders {
+		s.lost(c)
+	}
+	if ended == nil && ctx.Err() != nil {
+		// Closing our end makes the process exit.
+		_ = unix.Shutdown(c.fd, unix.SHUT_RDWR)
+		t := time.NewTimer(2 * time.Second)
+		select {
+		case <-c.exited:
+		case <-t.C:
+			p.kill(c)
+		}
+		t.Stop()
+	} else {
+		p.kill(c)
+	}
+	c.mu.Lock()
+	c.closed = true
+	unix.Close(c.fd)
+	c.mu.Unlock()
+	if ended == nil {
+		ended = errors.New("exited")
+	}
+	return fmt.Errorf("VRRP advert sender process %d: %w", cmd.Process.Pid, ended)
+}
+
+// kill kills c and waits until it was reaped.
+func (p *Process) kill(c *child) {
+	select {
+	case <-c.exited:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Kill()
+	_ = unix.Shutdown(c.fd, unix.SHUT_RDWR)
+	<-c.exited
+}
+
+// read reads c's messages until its socket closes: the first, Ready, goes
+// to ready; the others to the senders.
+func (p *Process) read(c *child, ready chan<- string) error {
+	buf := make([]byte, 4096)
+	var m sendwire.Message
+	first := true
+	for {
+		n, err := unix.Read(c.fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading from the VRRP advert sender: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if err := sendwire.Decode(buf[:n], &m); err != nil {
+			p.log.Warn("bad message from the VRRP advert sender; ignored", zap.Error(err))
+			continue
+		}
+		if first {
+			first = false
+			if m.Type == sendwire.TypeReady {
+				ready <- m.Text
+				continue
+			}
+		}
+		if s := p.sender(m.Instance); s != nil {
+			s.handle(c, &m)
+		}
+	}
+}
+
+func (p *Process) sender(id uint16) *Sender {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.senders {
+		if s.id == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// current returns the running process, or nil.
+func (p *Process) current() *child {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur
+}
+
+// write sends b (and, when fd >= 0, the descriptor fd) to c.
+func (c *child) write(b []byte, fd int) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return errors.New("the sender process ended")
+	}
+	var oob []byte
+	if fd >= 0 {
+		oob = unix.UnixRights(fd)
+	}
+	for {
+		_, err := unix.SendmsgN(c.fd, b, oob, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}

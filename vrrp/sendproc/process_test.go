@@ -1,0 +1,391 @@
+package sendproc
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vishvananda/netlink"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/internal/clock"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// TestMain runs Serve instead of the tests when the test binary is
+// started as the sender process (by helperCommand).
+func TestMain(m *testing.M) {
+	if os.Getenv("RMQLB_SENDPROC_SERVE") == "1" {
+		prio, _ := strconv.Atoi(os.Getenv("RMQLB_SENDPROC_RT"))
+		if err := Serve(3, ServeConfig{RealTimePriority: prio}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func helperCommand() *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "RMQLB_SENDPROC_SERVE=1")
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+// rawPair is a raw socket to send VRRP on and one that receives it, on
+// the loopback of a network namespace of their own (anonymous: it goes
+// away with the sockets).
+type rawPair struct {
+	send *os.File
+	recv int
+	conn syscall.RawConn
+}
+
+func newRawPair(t *testing.T) *rawPair {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for raw sockets in a network namespace of its own")
+	}
+	type result struct {
+		p   *rawPair
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		// This thread enters a new namespace and is never unlocked:
+		// the runtime ends it with the goroutine.
+		runtime.LockOSThread()
+		p, err := func() (*rawPair, error) {
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				return nil, err
+			}
+			lo, err := netlink.LinkByName("lo")
+			if err != nil {
+				return nil, err
+			}
+			if err := netlink.LinkSetUp(lo); err != nil {
+				return nil, err
+			}
+			sfd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, vrrp.ProtocolNumber)
+			if err != nil {
+				return nil, err
+			}
+			if err := unix.SetsockoptInt(sfd, unix.IPPROTO_IP, unix.IP_HDRINCL, 1); err != nil {
+				return nil, err
+			}
+			rfd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, vrrp.ProtocolNumber)
+			if err != nil {
+				return nil, err
+			}
+			f := os.NewFile(uintptr(sfd), "vrrp-raw")
+			conn, err := f.SyscallConn()
+			if err != nil {
+				return nil, err
+			}
+			return &rawPair{send: f, recv: rfd, conn: conn}, nil
+		}()
+		done <- result{p, err}
+	}()
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("setting up raw sockets in a namespace: %v", r.err)
+	}
+	t.Cleanup(func() { r.p.send.Close(); unix.Close(r.p.recv) })
+	tv := unix.NsecToTimeval(int64(50 * time.Millisecond))
+	if err := unix.SetsockoptTimeval(r.p.recv, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	return r.p
+}
+
+// count counts the packets received with payload byte tag until stop.
+func (p *rawPair) count(tag byte, stop <-chan struct{}) *atomic.Int64 {
+	var n atomic.Int64
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			k, err := unix.Read(p.recv, buf)
+			if err == nil && k > 20 && buf[20] == tag {
+				n.Add(1)
+			}
+		}
+	}()
+	return &n
+}
+
+func loopbackAdvert(tag byte) []vrrp.RawAdvert {
+	lo := netip.MustParseAddr("127.0.0.1")
+	pkt := []byte{0x45, 0xc0, 0, 21, 0, 0, 0, 0, 255, vrrp.ProtocolNumber, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1, tag}
+	return []vrrp.RawAdvert{{Dst: lo, Packet: pkt}}
+}
+
+// waitFor waits (bounded, in real time: a process runs) for cond.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func startProcess(t *testing.T) (*Process, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	p := runProcess(t, ProcessConfig{Command: helperCommand, Registerer: reg, RestartDelay: 50 * time.Millisecond})
+	waitFor(t, "the process to run", func() bool { _, ok := p.Running(); return ok })
+	return p, reg
+}
+
+// runProcess runs a Process of cfg until the test's end, and checks that
+// Run returned without a process left running.
+func runProcess(t *testing.T, cfg ProcessConfig) *Process {
+	t.Helper()
+	p, err := NewProcess(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if _, ok := p.Running(); ok {
+			t.Error("Run returned with the process running")
+		}
+	})
+	return p
+}
+
+// TestProcessSendsAndStops: the process sends an instance's adverts on its
+// raw socket once it acknowledged the start, reports them, and sends none
+// once Stop returned.
+func TestProcessSendsAndStops(t *testing.T) {
+	raw := newRawPair(t)
+	p, _ := startProcess(t)
+	stop := make(chan struct{})
+	defer close(stop)
+	got := raw.count(0xa1, stop)
+	s := p.Sender("vi")
+	var mu sync.Mutex
+	var reported int
+	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xa1), Interval: 10 * time.Millisecond,
+		Report: func(r vrrp.SendReport) { mu.Lock(); reported += r.Sent; mu.Unlock() }})
+	waitFor(t, "Sending", s.Sending)
+	waitFor(t, "20 adverts", func() bool { return got.Load() >= 20 })
+	if d := s.Describe(); !strings.HasPrefix(d, "process (") {
+		t.Fatalf("Describe %q", d)
+	}
+	// Keep it alive for longer than its liveness timeout.
+	for range 30 {
+		s.Alive()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !s.Sending() {
+		t.Fatal("stopped sending although the instance said it is alive")
+	}
+	s.Update(vrrp.AdvertSchedule{Packets: loopbackAdvert(0xa2), Interval: 10 * time.Millisecond})
+	got2 := raw.count(0xa2, stop)
+	waitFor(t, "adverts after the update", func() bool { return got2.Load() >= 5 })
+	s.Stop()
+	if s.Sending() {
+		t.Fatal("Sending after Stop")
+	}
+	time.Sleep(30 * time.Millisecond) // adverts sent before Stop may still be in flight
+	before := got2.Load()
+	time.Sleep(200 * time.Millisecond)
+	if after := got2.Load(); after != before {
+		t.Fatalf("%d adverts after Stop returned", after-before)
+	}
+	waitFor(t, "the reports", func() bool { mu.Lock(); defer mu.Unlock(); return reported >= 20 })
+}
+
+// TestProcessExpires: without Alive the process stops the adverts after
+// the liveness timeout, and the instance sends them itself (Sending false).
+func TestProcessExpires(t *testing.T) {
+	raw := newRawPair(t)
+	p, _ := startProcess(t)
+	stop := make(chan struct{})
+	defer close(stop)
+	got := raw.count(0xb1, stop)
+	s := p.Sender("vi")
+	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xb1), Interval: 10 * time.Millisecond})
+	waitFor(t, "Sending", s.Sending)
+	start := time.Now()
+	waitFor(t, "the sender to stop on its own", func() bool { return !s.Sending() })
+	if el := time.Since(start); el < LivenessTimeout(10*time.Millisecond)-100*time.Millisecond {
+		t.Fatalf("stopped after %v, before the liveness timeout", el)
+	}
+	before := got.Load()
+	time.Sleep(200 * time.Millisecond)
+	if after := got.Load(); after != before {
+		t.Fatalf("%d adverts after it expired", after-before)
+	}
+	if d := s.Describe(); !strings.Contains(d, "not heard from") {
+		t.Fatalf("Describe %q", d)
+	}
+	// The instance's loop runs again: it takes the adverts back.
+	s.lastAlive = time.Time{}
+	s.Alive()
+	waitFor(t, "Sending again", s.Sending)
+	s.Stop()
+}
+
+// TestProcessRestarts: a killed process is counted and started again, and
+// takes the adverts of the started instances back; meanwhile Sending is
+// false (the instances send themselves).
+func TestProcessRestarts(t *testing.T) {
+	raw := newRawPair(t)
+	p, reg := startProcess(t)
+	stop := make(chan struct{})
+	defer close(stop)
+	got := raw.count(0xc1, stop)
+	s := p.Sender("vi")
+	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xc1), Interval: 10 * time.Millisecond})
+	waitFor(t, "Sending", s.Sending)
+	pid, _ := p.Running()
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Sending false", func() bool { return !s.Sending() })
+	waitFor(t, "a new process", func() bool { n, ok := p.Running(); return ok && n != pid })
+	waitFor(t, "Sending again", s.Sending)
+	before := got.Load()
+	waitFor(t, "adverts from the new process", func() bool { return got.Load() >= before+5 })
+	if n := p.Restarts(); n != 1 {
+		t.Fatalf("%d restarts", n)
+	}
+	if !strings.Contains(s.Describe(), "1 restarts") {
+		t.Fatalf("Describe %q", s.Describe())
+	}
+	mfs, err := reg.Gather()
+	if err != nil || len(mfs) != 1 || mfs[0].GetMetric()[0].GetCounter().GetValue() != 1 {
+		t.Fatalf("metrics %v %v", mfs, err)
+	}
+	s.Stop()
+}
+
+// TestProcessExitsWithDaemon: the process exits when the daemon's end of
+// the socket pair closes (the daemon died), and sends nothing any more.
+func TestProcessExitsWithDaemon(t *testing.T) {
+	raw := newRawPair(t)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := os.NewFile(uintptr(fds[1]), "pair")
+	cmd := helperCommand()
+	cmd.ExtraFiles = []*os.File{theirs}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	theirs.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Start an instance by hand, as Process would.
+	p := &Process{log: nopLogger(), cfg: ProcessConfig{AckTimeout: time.Second}}
+	c := &child{gen: 1, cmd: cmd, fd: fds[0], exited: make(chan struct{})}
+	p.cur, p.gen = c, 1
+	s := p.Sender("vi")
+	stop := make(chan struct{})
+	defer close(stop)
+	got := raw.count(0xd1, stop)
+	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xd1), Interval: 10 * time.Millisecond})
+	waitFor(t, "adverts", func() bool { return got.Load() >= 5 })
+	unix.Close(fds[0])
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("process ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the process did not exit when the daemon's end closed")
+	}
+	before := got.Load()
+	time.Sleep(100 * time.Millisecond)
+	if after := got.Load(); after != before {
+		t.Fatalf("%d adverts after the process exited", after-before)
+	}
+}
+
+func nopLogger() *zap.Logger { return zap.NewNop() }
+
+// TestProcessRealTime: with a real-time priority every thread of the
+// sender process is in SCHED_FIFO at it, and Describe says so.
+func TestProcessRealTime(t *testing.T) {
+	raw := newRawPair(t) // root, as SCHED_FIFO needs here
+	p := runProcess(t, ProcessConfig{Command: func() *exec.Cmd {
+		cmd := helperCommand()
+		cmd.Env = append(cmd.Env, "RMQLB_SENDPROC_RT=7")
+		return cmd
+	}})
+	waitFor(t, "the process to run", func() bool { _, ok := p.Running(); return ok })
+	s := p.Sender("vi")
+	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xe1), Interval: 10 * time.Millisecond})
+	waitFor(t, "Sending", s.Sending)
+	if d := s.Describe(); !strings.Contains(d, "SCHED_FIFO priority 7") {
+		t.Fatalf("Describe %q", d)
+	}
+	pid, _ := p.Running()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("threads of %d: %v", pid, err)
+	}
+	for _, task := range tasks {
+		tid, _ := strconv.Atoi(filepath.Base(task))
+		attr, err := unix.SchedGetAttr(tid, 0)
+		if err != nil {
+			continue // the thread ended
+		}
+		if attr.Policy != unix.SCHED_FIFO || attr.Priority != 7 {
+			t.Errorf("thread %d: policy %d priority %d, want SCHED_FIFO 7", tid, attr.Policy, attr.Priority)
+		}
+	}
+	s.Stop()
+}
+
+// TestProcessThatCannotRunBacksOff: a sender program that cannot run is
+// started again after twice the last delay each time, and counted.
+func TestProcessThatCannotRunBacksOff(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	p := runProcess(t, ProcessConfig{Command: func() *exec.Cmd { return exec.Command("/bin/false") },
+		RestartDelay: 20 * time.Millisecond, Clock: clk})
+	delay := 20 * time.Millisecond
+	for n := 1; n <= 6; n++ {
+		delay = min(2*delay, maxRestartDelay)
+		clk.WaitArmed(t, clk.Now().Add(delay))
+		if got := p.Restarts(); got != n {
+			t.Fatalf("%d restarts, want %d", got, n)
+		}
+		clk.Advance(delay)
+	}
+	if _, ok := p.Running(); ok {
+		t.Fatal("running")
+	}
+	if d := p.Sender("vi").Describe(); !strings.HasPrefix(d, "inline: the sender process is not running") {
+		t.Fatalf("Describe %q", d)
+	}
+}

@@ -1,0 +1,202 @@
+package sendproc
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/vrrp/sendwire"
+)
+
+const ms = int64(time.Millisecond)
+
+// sends records what schedule.run sent: "fd:dst@now".
+type sends struct {
+	now     int64
+	log     []string
+	reports []sendwire.Message
+	fail    bool
+}
+
+func (s *sends) send(fd int, pkt []byte, sa *unix.RawSockaddrInet4) error {
+	s.log = append(s.log, netip.AddrFrom4(sa.Addr).String()+":"+string(pkt)+"@"+time.Duration(s.now).String())
+	if s.fail {
+		return unix.ENETUNREACH
+	}
+	return nil
+}
+
+func (s *sends) report(m *sendwire.Message) {
+	r := *m
+	r.Delays = slices.Clone(m.Delays)
+	s.reports = append(s.reports, r)
+}
+
+func (s *sends) runAt(sc *schedule, now int64) []string {
+	s.now = now
+	s.log = nil
+	var msg sendwire.Message
+	sc.run(now, s.send, s.report, &msg)
+	return s.log
+}
+
+func startMsg(id uint16, interval, first, timeout time.Duration, pkts ...string) *sendwire.Message {
+	m := &sendwire.Message{Type: sendwire.TypeStart, Instance: id, Interval: interval, First: first, Timeout: timeout}
+	for k, p := range pkts {
+		m.Packets = append(m.Packets, sendwire.Packet{Dst: netip.AddrFrom4([4]byte{10, 0, 0, byte(k + 1)}), Data: []byte(p)})
+	}
+	return m
+}
+
+func want(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Fatalf("sent %q, want %q", got, want)
+	}
+}
+
+// TestScheduleAbsoluteDeadlines: adverts go out on a fixed grid from the
+// first one due: a late wake-up delays one advert, not the ones after it;
+// each destination gets its own packet.
+func TestScheduleAbsoluteDeadlines(t *testing.T) {
+	var sc schedule
+	var s sends
+	if old := sc.start(0, startMsg(1, 10*time.Millisecond, 7*time.Millisecond, time.Second, "a", "b"), 5); old != -1 {
+		t.Fatalf("old socket %d", old)
+	}
+	if at, ok := sc.nextDue(); !ok || at != 7*ms {
+		t.Fatalf("next due %v %v", at, ok)
+	}
+	want(t, s.runAt(&sc, 6*ms))
+	want(t, s.runAt(&sc, 7*ms), "10.0.0.1:a@7ms", "10.0.0.2:b@7ms")
+	// 3 ms late: the next is still due at 27 ms.
+	want(t, s.runAt(&sc, 20*ms), "10.0.0.1:a@20ms", "10.0.0.2:b@20ms")
+	if at, _ := sc.nextDue(); at != 27*ms {
+		t.Fatalf("next due %v, want 27ms", time.Duration(at))
+	}
+	// Stalled for 5 intervals: one advert at once, then the grid again.
+	sc.alive(50*ms, 1)
+	want(t, s.runAt(&sc, 75*ms), "10.0.0.1:a@75ms", "10.0.0.2:b@75ms")
+	if at, _ := sc.nextDue(); at != 77*ms {
+		t.Fatalf("next due %v, want 77ms", time.Duration(at))
+	}
+	e := sc.find(1)
+	if !slices.Equal(e.delays, []time.Duration{0, 3 * time.Millisecond, 48 * time.Millisecond}) {
+		t.Fatalf("delays %v", e.delays)
+	}
+	if e.sent != 6 || e.failed != 0 {
+		t.Fatalf("sent %d failed %d", e.sent, e.failed)
+	}
+}
+
+// TestScheduleUpdateKeepsTiming: an update changes the packets from the
+// next advert on, not when it is due.
+func TestScheduleUpdateKeepsTiming(t *testing.T) {
+	var sc schedule
+	var s sends
+	sc.start(0, startMsg(1, 10*time.Millisecond, 10*time.Millisecond, time.Second, "a"), 5)
+	want(t, s.runAt(&sc, 10*ms), "10.0.0.1:a@10ms")
+	up := startMsg(1, 10*time.Millisecond, 0, time.Second, "A")
+	up.Type = sendwire.TypeUpdate
+	if !sc.update(15*ms, up) {
+		t.Fatal("update of a started instance refused")
+	}
+	want(t, s.runAt(&sc, 19*ms))
+	want(t, s.runAt(&sc, 20*ms), "10.0.0.1:A@20ms")
+	if sc.update(0, startMsg(2, time.Second, 0, time.Second, "x")) {
+		t.Fatal("update of an unknown instance accepted")
+	}
+	if fd := sc.stop(1); fd != 5 {
+		t.Fatalf("stop returned socket %d, want 5", fd)
+	}
+	if _, ok := sc.nextDue(); ok {
+		t.Fatal("something due after stop")
+	}
+	want(t, s.runAt(&sc, 30*ms))
+}
+
+// TestScheduleExpires: an instance whose daemon side is not heard from
+// within the timeout stops sending, reported once as expired; heard
+// from in time, it goes on.
+func TestScheduleExpires(t *testing.T) {
+	var sc schedule
+	var s sends
+	sc.start(0, startMsg(1, 100*time.Millisecond, 100*time.Millisecond, time.Second, "a"), 5)
+	for now := int64(100) * ms; now <= 1000*ms; now += 100 * ms {
+		want(t, s.runAt(&sc, now), "10.0.0.1:a@"+time.Duration(now).String())
+	}
+	sc.alive(1000*ms, 1)
+	for now := int64(1100) * ms; now <= 2000*ms; now += 100 * ms {
+		want(t, s.runAt(&sc, now), "10.0.0.1:a@"+time.Duration(now).String())
+	}
+	s.reports = nil
+	want(t, s.runAt(&sc, 2100*ms))
+	if len(s.reports) != 1 || !s.reports[0].Expired || s.reports[0].Instance != 1 {
+		t.Fatalf("reports %+v", s.reports)
+	}
+	want(t, s.runAt(&sc, 2200*ms))
+	if _, ok := sc.nextDue(); ok {
+		t.Fatal("an expired instance is still due")
+	}
+	if len(s.reports) != 1 {
+		t.Fatalf("expiry reported %d times", len(s.reports))
+	}
+	// A new start takes it up again, on the socket it had (returned).
+	if old := sc.start(2300*ms, startMsg(1, 100*time.Millisecond, 0, time.Second, "a"), 6); old != 5 {
+		t.Fatalf("old socket %d, want 5", old)
+	}
+	want(t, s.runAt(&sc, 2300*ms), "10.0.0.1:a@2.3s")
+}
+
+// TestScheduleReports: a report goes out once MaxDelays adverts were
+// sent, or a second after the last one, with what was sent and failed.
+func TestScheduleReports(t *testing.T) {
+	var sc schedule
+	var s sends
+	sc.start(0, startMsg(1, 10*time.Millisecond, 0, time.Hour, "a", "b"), 5)
+	now := int64(0)
+	for range sendwire.MaxDelays {
+		s.runAt(&sc, now)
+		now += 10 * ms
+	}
+	if len(s.reports) != 1 || s.reports[0].Sent != 2*sendwire.MaxDelays || len(s.reports[0].Delays) != sendwire.MaxDelays {
+		t.Fatalf("reports %+v", s.reports)
+	}
+	s.fail = true
+	s.runAt(&sc, now)
+	if at, _ := sc.nextDue(); at != now+10*ms {
+		t.Fatalf("next due %v", at)
+	}
+	sc.stop(1)
+	sc.start(now, startMsg(1, 10*time.Second, 0, time.Hour, "a"), 5)
+	s.runAt(&sc, now)
+	if at, _ := sc.nextDue(); at != now+reportEvery {
+		t.Fatalf("next due %v, want the report a second later", at)
+	}
+	s.runAt(&sc, now+reportEvery)
+	if r := s.reports[len(s.reports)-1]; r.Failed != 1 || r.Sent != 0 {
+		t.Fatalf("last report %+v", r)
+	}
+}
+
+// TestScheduleAllocatesNothing: sending an advert and reporting allocate
+// nothing: the process runs with its garbage collector off.
+func TestScheduleAllocatesNothing(t *testing.T) {
+	var sc schedule
+	sc.start(0, startMsg(1, 10*time.Millisecond, 0, time.Hour, "a", "b"), 5)
+	var msg sendwire.Message
+	out := make([]byte, 0, 512)
+	send := func(int, []byte, *unix.RawSockaddrInet4) error { return nil }
+	report := func(m *sendwire.Message) { out, _ = m.Append(out[:0]) }
+	now := int64(0)
+	if n := testing.AllocsPerRun(1000, func() {
+		sc.run(now, send, report, &msg)
+		now += 10 * ms
+		sc.alive(now, 1)
+	}); n != 0 {
+		t.Fatalf("%v allocations per advert", n)
+	}
+}

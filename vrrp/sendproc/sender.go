@@ -1,0 +1,319 @@
+package sendproc
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/vrrp"
+	"github.com/rmqlb/rmqlb/vrrp/sendwire"
+)
+
+// LivenessTimeout is how long the sender process sends the adverts of an
+// instance whose daemon side it has not heard from: a second, or four
+// advertisement intervals if that is longer. The daemon says it is alive
+// at every periodic advert, at most four times per timeout.
+func LivenessTimeout(interval time.Duration) time.Duration {
+	return max(time.Second, 4*interval)
+}
+
+// Sender is the vrrp.AdvertSender of one VRRP instance, through its
+// Process. Its methods follow vrrp.AdvertSender's rules.
+type Sender struct {
+	p    *Process
+	id   uint16
+	name string
+	log  *zap.Logger
+
+	sending atomic.Bool
+	acks    chan uint32 // sequence numbers acknowledged, for Update and Stop
+
+	// wmu orders this instance's messages on the socket pair as they
+	// were decided: Start, Update and Stop hold it from reading the
+	// wanted schedule to writing their message (a Stop must never pass
+	// the Start it stops). Taken before mu.
+	wmu sync.Mutex
+
+	mu       sync.Mutex // guards the fields below
+	want     *vrrp.AdvertSchedule
+	seq      uint32
+	startSeq uint32 // of the Start the process is to acknowledge
+	gen      uint64 // the process the schedule was started in; 0: none
+	expired  bool   // the process stopped it on its own
+
+	// Owned by the instance's event loop (Alive).
+	lastAlive time.Time
+	alive     []byte // the encoded Alive message
+}
+
+var _ vrrp.AdvertSender = (*Sender)(nil)
+
+// Sender returns the AdvertSender of the VRRP instance name (one per
+// instance: a second call with a name returns the first one's).
+func (p *Process) Sender(name string) *Sender {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.senders {
+		if s.name == name {
+			return s
+		}
+	}
+	id := uint16(len(p.senders) + 1)
+	s := &Sender{p: p, id: id, name: name, log: p.log.With(zap.String("vrrp_instance", name)), acks: make(chan uint32, 4)}
+	s.alive, _ = (&sendwire.Message{Type: sendwire.TypeAlive, Instance: id}).Append(nil)
+	p.senders = append(p.senders, s)
+	return s
+}
+
+// Start implements vrrp.AdvertSender.
+func (s *Sender) Start(sc vrrp.AdvertSchedule) {
+	s.sending.Store(false)
+	s.mu.Lock()
+	s.want, s.gen, s.expired = &sc, 0, false
+	s.mu.Unlock()
+	s.lastAlive = time.Now()
+	if c := s.p.current(); c != nil {
+		s.restart(c)
+	}
+}
+
+// restart sends the wanted schedule (if any) to c as a Start with its
+// socket; the process acknowledges it, and then Sending is true.
+func (s *Sender) restart(c *child) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	sc := s.want
+	if sc == nil || sc.Conn == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.seq++
+	s.startSeq, s.gen = s.seq, c.gen
+	b, err := s.encode(sendwire.TypeStart, sc, sc.First)
+	s.mu.Unlock()
+	if err != nil {
+		s.log.Error("cannot hand the adverts to the sender process", zap.Error(err))
+		return
+	}
+	var werr error
+	cerr := sc.Conn.Control(func(fd uintptr) { werr = c.write(b, int(fd)) })
+	if err := firstErr(cerr, werr); err != nil {
+		s.log.Warn("cannot hand the adverts to the sender process; sending them from the daemon", zap.Error(err))
+	}
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// encode encodes a Start or Update of sc. Called with s.mu held.
+func (s *Sender) encode(t sendwire.Type, sc *vrrp.AdvertSchedule, first time.Duration) ([]byte, error) {
+	m := sendwire.Message{Type: t, Instance: s.id, Seq: s.seq, Interval: sc.Interval, First: first,
+		Timeout: LivenessTimeout(sc.Interval)}
+	for _, p := range sc.Packets {
+		m.Packets = append(m.Packets, sendwire.Packet{Dst: p.Dst, Data: p.Packet})
+	}
+	return m.Append(nil)
+}
+
+// Update implements vrrp.AdvertSender.
+func (s *Sender) Update(sc vrrp.AdvertSchedule) {
+	s.wmu.Lock()
+	s.mu.Lock()
+	old := s.want
+	if old != nil && sc.Conn == nil {
+		sc.Conn = old.Conn
+	}
+	if old != nil && sc.Report == nil {
+		sc.Report = old.Report
+	}
+	s.want = &sc
+	c := s.p.current()
+	if c == nil || s.gen != c.gen {
+		s.mu.Unlock()
+		s.wmu.Unlock()
+		return
+	}
+	s.seq++
+	seq := s.seq
+	b, err := s.encode(sendwire.TypeUpdate, &sc, 0)
+	s.mu.Unlock()
+	s.request(c, b, err, seq, "updating the adverts")
+}
+
+// request sends b (encoded with error err) to c, releases wmu and waits
+// for c's acknowledgement of seq; a process that does not acknowledge is
+// killed.
+func (s *Sender) request(c *child, b []byte, err error, seq uint32, what string) {
+	if err == nil {
+		err = c.write(b, -1)
+	}
+	s.wmu.Unlock()
+	if err == nil {
+		err = s.waitAck(c, seq)
+	}
+	if err != nil {
+		s.stopProcess(c, what, err)
+	}
+}
+
+// Stop implements vrrp.AdvertSender: it returns once the process
+// acknowledged, or was killed.
+func (s *Sender) Stop() {
+	s.sending.Store(false)
+	s.wmu.Lock()
+	s.mu.Lock()
+	s.want = nil
+	gen := s.gen
+	s.gen = 0
+	c := s.p.current()
+	if c == nil || gen != c.gen {
+		s.mu.Unlock()
+		s.wmu.Unlock()
+		return
+	}
+	s.seq++
+	seq := s.seq
+	b, err := (&sendwire.Message{Type: sendwire.TypeStop, Instance: s.id, Seq: seq}).Append(nil)
+	s.mu.Unlock()
+	s.request(c, b, err, seq, "stopping the adverts")
+}
+
+// stopProcess kills c, which did not do what it was asked, so that it
+// sends nothing any more; Run starts another one.
+func (s *Sender) stopProcess(c *child, what string, err error) {
+	s.log.Error("VRRP advert sender process failed "+what+"; killing it", zap.Error(err))
+	s.sending.Store(false)
+	s.p.kill(c)
+}
+
+// waitAck waits for the acknowledgement of seq from c.
+func (s *Sender) waitAck(c *child, seq uint32) error {
+	t := time.NewTimer(s.p.cfg.AckTimeout)
+	defer t.Stop()
+	for {
+		select {
+		case got := <-s.acks:
+			if got == seq {
+				return nil
+			}
+		case <-c.exited:
+			return nil // it sends nothing any more
+		case <-t.C:
+			return fmt.Errorf("no acknowledgement within %v", s.p.cfg.AckTimeout)
+		}
+	}
+}
+
+// Sending implements vrrp.AdvertSender.
+func (s *Sender) Sending() bool { return s.sending.Load() }
+
+// Alive implements vrrp.AdvertSender: it tells the process at most four
+// times per liveness timeout, and hands the adverts to it again if it
+// stopped them on its own.
+func (s *Sender) Alive() {
+	now := time.Now()
+	s.mu.Lock()
+	sc, expired := s.want, s.expired
+	s.mu.Unlock()
+	if sc == nil || now.Sub(s.lastAlive) < LivenessTimeout(sc.Interval)/4 {
+		return
+	}
+	s.lastAlive = now
+	c := s.p.current()
+	if c == nil {
+		return
+	}
+	if expired {
+		s.mu.Lock()
+		s.expired = false
+		s.want.First = sc.Interval
+		s.mu.Unlock()
+		s.restart(c)
+		return
+	}
+	_ = c.write(s.alive, -1)
+}
+
+// handle handles a message of process c for this instance (from the
+// process's read loop).
+func (s *Sender) handle(c *child, m *sendwire.Message) {
+	switch m.Type {
+	case sendwire.TypeAck:
+		s.mu.Lock()
+		started := s.want != nil && s.gen == c.gen && m.Seq == s.startSeq
+		s.mu.Unlock()
+		if started {
+			s.sending.Store(true)
+			return
+		}
+		select {
+		case s.acks <- m.Seq:
+		default:
+		}
+	case sendwire.TypeReport:
+		s.mu.Lock()
+		var report func(vrrp.SendReport)
+		if s.want != nil {
+			report = s.want.Report
+		}
+		if m.Expired && s.gen == c.gen {
+			s.expired = true
+			s.sending.Store(false)
+		}
+		s.mu.Unlock()
+		if m.Expired {
+			s.log.Warn("VRRP advert sender stopped on its own: the daemon did not say the instance is alive in time")
+		}
+		if report != nil {
+			report(vrrp.SendReport{Sent: int(m.Sent), Failed: int(m.Failed), Delays: m.Delays})
+		}
+	}
+}
+
+// lost: process c ended; the instance sends its adverts itself until the
+// next one takes them.
+func (s *Sender) lost(c *child) {
+	s.mu.Lock()
+	if s.gen == c.gen {
+		s.gen = 0
+		s.sending.Store(false)
+	}
+	s.mu.Unlock()
+}
+
+// Describe implements vrrp.AdvertSender.
+func (s *Sender) Describe() string {
+	p := s.p
+	p.mu.Lock()
+	running, sched, restarts, lastErr := p.cur != nil, p.sched, p.restarts, p.lastErr
+	p.mu.Unlock()
+	s.mu.Lock()
+	want, expired := s.want != nil, s.expired
+	s.mu.Unlock()
+	r := ""
+	if restarts > 0 {
+		r = fmt.Sprintf("; %d restarts, last: %s", restarts, lastErr)
+	}
+	switch {
+	case !running:
+		return "inline: the sender process is not running" + r
+	case !want:
+		return "process, idle (" + sched + ")" + r
+	case expired:
+		return "inline: the sender process stopped the adverts (the daemon was not heard from in time)" + r
+	case s.sending.Load():
+		return "process (" + sched + ")" + r
+	default:
+		return "inline until the sender process takes the adverts" + r
+	}
+}
