@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestHandover: a successor inherits the listening socket of a running
+// TestHandover: a successor inherits the listening sockets of a running
 // listener; while the old one stops, no connection is refused, its
 // established session finishes its work, and the successor serves the new
 // ones.
@@ -53,20 +53,15 @@ func TestHandover(t *testing.T) {
 		}
 	})
 
-	f, err := old.ListeningFile()
-	if err != nil {
-		t.Fatal(err)
+	fds := handedOver(t, old.Listener)
+	if len(fds) != 2 {
+		t.Fatalf("%d sockets handed over by 2 loops, want 2", len(fds))
 	}
-	fd, err := unix.Dup(int(f.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
 	succ, err := NewListener(cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := succ.Inherit(fd); err != nil {
+	if err := succ.Inherit(fds...); err != nil {
 		t.Fatal(err)
 	}
 	r := &runningListener{Listener: succ, done: make(chan error, 1)}
@@ -129,8 +124,11 @@ func TestHandover(t *testing.T) {
 	if err := l2.Inherit(sfd); err == nil {
 		t.Error("inherited a socket that does not listen")
 	}
-	if _, err := l2.ListeningFile(); err == nil {
-		t.Error("ListeningFile of a listener that does not run")
+	if _, err := l2.ListeningFiles(); err == nil {
+		t.Error("ListeningFiles of a listener that does not run")
+	}
+	if err := l2.Inherit(); err == nil {
+		t.Error("inherited no socket")
 	}
 }
 
@@ -195,4 +193,24 @@ func freeAddr(t *testing.T, ip string) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// handedOver returns duplicates of l's listening sockets as raw fds, as a
+// successor process gets them.
+func handedOver(t *testing.T, l *Listener) []int {
+	t.Helper()
+	files, err := l.ListeningFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []int
+	for _, f := range files {
+		fd, err := unix.Dup(int(f.Fd()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		fds = append(fds, fd)
+	}
+	return fds
 }

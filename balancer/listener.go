@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	rbackend "github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/internal/clock"
@@ -74,10 +73,13 @@ type Listener struct {
 	sticky  *stickyTable // nil when persistence is off
 	started bool         // Run was called
 	loops   []*loop      // the event loops while Run runs, nil before and after
-	// inherited is a listening socket handed over by another process
-	// (Inherit), used by Run instead of a new one; -1 without.
-	inherited int
-	lnfd      int // the listening socket while Run serves, -1 otherwise
+	// inherited are the listening sockets handed over by another process
+	// (Inherit) or bound early (Listen), used by Run instead of new ones;
+	// nil without.
+	inherited []int
+	// lnfds are the listening sockets while Run serves (see listenGroup),
+	// nil otherwise.
+	lnfds []int
 
 	addr  netip.AddrPort // bound address, set before ready is closed
 	ready chan struct{}
@@ -111,13 +113,11 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 	cfg = cfg.withDefaults()
 	cfg.Backends = slices.Clone(cfg.Backends)
 	l := &Listener{
-		log:       logger.With(zap.String("listener", cfg.Name)),
-		clock:     clock.Real{},
-		cfg:       cfg,
-		ready:     make(chan struct{}),
-		drained:   make(chan struct{}),
-		inherited: -1,
-		lnfd:      -1,
+		log:     logger.With(zap.String("listener", cfg.Name)),
+		clock:   clock.Real{},
+		cfg:     cfg,
+		ready:   make(chan struct{}),
+		drained: make(chan struct{}),
 	}
 	l.params.Store(paramsOf(cfg))
 	now := l.clock.Now()
@@ -150,11 +150,12 @@ func (l *Listener) Addr() netip.AddrPort {
 	}
 }
 
-// Run binds the listener (with IP_FREEBIND) and serves until ctx is
-// cancelled. Then it stops accepting, lets sessions finish for up to
-// GracefulTimeout (returning as soon as the last one ends), closes the rest
-// and returns nil. It returns an error if binding fails or an event loop
-// fails. Run may be called once.
+// Run binds the listener (with IP_FREEBIND; one socket per event loop,
+// see listenGroup) and serves until ctx is cancelled. Then it stops
+// accepting, lets sessions finish for up to GracefulTimeout (returning as
+// soon as the last one ends), closes the rest and returns nil. It returns
+// an error if binding fails or an event loop fails. Run may be called
+// once.
 func (l *Listener) Run(ctx context.Context) error {
 	l.mu.Lock()
 	if l.started {
@@ -162,28 +163,22 @@ func (l *Listener) Run(ctx context.Context) error {
 		return errors.New("running listener: Run was already called")
 	}
 	l.started = true
-	bind, name, n := l.cfg.Bind, l.cfg.Name, l.cfg.Loops
+	bind, name, n := l.cfg.Bind, l.cfg.Name, l.loopsLocked()
 	keepAlive := l.params.Load().keepAlive
 	l.mu.Unlock()
 
-	lnfd, addr, err := l.listeningSocket(bind, keepAlive)
+	lnfds, addr, err := l.listeningSockets(bind, keepAlive, n)
 	if err != nil {
 		return fmt.Errorf("starting listener %q: %w", name, err)
 	}
-	if l.loopCount > 0 {
-		n = l.loopCount
-	}
-	if n <= 0 {
-		n = runtime.GOMAXPROCS(0)
-	}
 	loops := make([]*loop, 0, n)
-	for range n {
-		lp, err := newLoop(l, lnfd, addr, keepAlive)
+	for _, own := range spread(lnfds, n) {
+		lp, err := newLoop(l, own, addr, keepAlive)
 		if err != nil {
 			for _, o := range loops {
 				o.closeFds()
 			}
-			unix.Close(lnfd)
+			closeSockets(lnfds)
 			return fmt.Errorf("starting listener %q: %w", name, err)
 		}
 		loops = append(loops, lp)
@@ -191,10 +186,10 @@ func (l *Listener) Run(ctx context.Context) error {
 	l.addr = addr
 	l.mu.Lock()
 	l.loops = loops
-	l.lnfd = lnfd
+	l.lnfds = lnfds
 	l.mu.Unlock()
 	close(l.ready)
-	l.log.Info("listening", zap.Stringer("addr", addr), zap.Int("loops", n))
+	l.log.Info("listening", zap.Stringer("addr", addr), zap.Int("loops", n), zap.Int("sockets", len(lnfds)))
 
 	errc := make(chan error, n)
 	var wg sync.WaitGroup
@@ -204,12 +199,13 @@ func (l *Listener) Run(ctx context.Context) error {
 
 	runErr := l.serve(ctx, errc)
 
-	// Stop accepting on every loop, then close the listening socket.
+	// Stop accepting on every loop, then close the listening sockets, all
+	// together: the whole listener goes.
 	l.broadcast(loops, func(lp *loop) { lp.stopAccepting() })
 	l.mu.Lock()
-	l.lnfd = -1
+	l.lnfds = nil
 	l.mu.Unlock()
-	unix.Close(lnfd)
+	closeSockets(lnfds)
 	l.draining.Store(true)
 	l.log.Info("stopped accepting", zap.Int64("active", l.active.Load()))
 
@@ -233,6 +229,19 @@ func (l *Listener) Run(ctx context.Context) error {
 		return fmt.Errorf("running listener %q: %w", name, runErr)
 	}
 	return nil
+}
+
+// loopsLocked is the number of event loops Run starts: Config.Loops, or
+// GOMAXPROCS when it is 0. The caller holds l.mu.
+func (l *Listener) loopsLocked() int {
+	n := l.cfg.Loops
+	if l.loopCount > 0 {
+		n = l.loopCount
+	}
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	return n
 }
 
 // serve waits until ctx is cancelled (nil) or a loop fails (its error),
