@@ -86,7 +86,7 @@ func (l *Listener) SetGracefulTimeout(d time.Duration) {
 }
 
 // Listen binds the listener's sockets (one per event loop Run will
-// start) now, before Run, so that a bind error (an address in use, or not
+// start, at most maxListenSockets) now, before Run, so that a bind error (an address in use, or not
 // on this host) shows before anything depends on the listener: a process
 // taking over from another binds its new listeners this way before the
 // other one stops, then runs them. Run serves on the sockets; until then
@@ -99,7 +99,7 @@ func (l *Listener) Listen() error {
 	if l.started || l.inherited != nil {
 		return fmt.Errorf("binding listener %q: it has a socket already", l.cfg.Name)
 	}
-	fds, _, err := listenGroup(l.cfg.Bind, l.params.Load().keepAlive, l.loopsLocked())
+	fds, _, err := listenGroup(l.cfg.Bind, l.params.Load().keepAlive, socketsFor(l.loopsLocked()))
 	if err != nil {
 		return fmt.Errorf("binding listener %q: %w", l.cfg.Name, err)
 	}
@@ -117,15 +117,15 @@ func (l *Listener) CloseUnserved() {
 	l.inherited = nil
 }
 
-// listeningSockets are the sockets Run serves on: the inherited ones, or n
-// new ones bound to bind, with the bound address.
+// listeningSockets are the sockets Run serves on: the inherited ones, or
+// new ones bound to bind for n loops (socketsFor), with the bound address.
 func (l *Listener) listeningSockets(bind netip.AddrPort, keepAlive time.Duration, n int) ([]int, netip.AddrPort, error) {
 	l.mu.Lock()
 	fds := l.inherited
 	l.inherited = nil
 	l.mu.Unlock()
 	if fds == nil {
-		return listenGroup(bind, keepAlive, n)
+		return listenGroup(bind, keepAlive, socketsFor(n))
 	}
 	addr, err := inheritedAddr(fds, bind)
 	if err == nil {

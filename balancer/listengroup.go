@@ -21,6 +21,16 @@ import (
 // together, when the whole listener goes, and an upgrade hands every one
 // of them over (ListeningFiles, Inherit).
 
+// maxListenSockets bounds a listener's sockets: past it loops share them
+// (spread). An upgrade hands every socket of every listener over in one
+// control response, which carries at most 250 files (the kernel's
+// SCM_MAX_FD is 253): one socket per loop on a host with many CPUs would
+// leave room for few listeners.
+const maxListenSockets = 16
+
+// socketsFor is the number of listening sockets for loops event loops.
+func socketsFor(loops int) int { return min(max(loops, 1), maxListenSockets) }
+
 // listenGroup creates n listening sockets on bind that share its port with
 // SO_REUSEPORT, and returns them with the bound address (with port 0 the
 // kernel's choice, the same for all). A probe socket without SO_REUSEPORT

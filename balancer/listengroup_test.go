@@ -36,6 +36,15 @@ func TestSpread(t *testing.T) {
 	}
 }
 
+// TestSocketsFor: one socket per loop, up to maxListenSockets.
+func TestSocketsFor(t *testing.T) {
+	for _, c := range []struct{ loops, want int }{{0, 1}, {1, 1}, {2, 2}, {16, 16}, {17, 16}, {64, 16}} {
+		if got := socketsFor(c.loops); got != c.want {
+			t.Errorf("socketsFor(%d) = %d, want %d", c.loops, got, c.want)
+		}
+	}
+}
+
 // TestEveryLoopAccepts: each event loop has a listening socket of its own
 // (SO_REUSEPORT, one port), and every loop accepts and serves a share of
 // the connections.
