@@ -267,9 +267,9 @@ func (v handedVRRP) carryOn(inst *vrrp.Instance) error {
 
 // carryOnListener gives listener u what the running daemon hands over:
 // its listening sockets (all of them, whatever the number of event loops
-// here), its backends' check states, operator states and
-// weights, and its persistence entries. A backend the running daemon did
-// not have starts as in a fresh start.
+// here), its backends' check states, operator states and weights, and
+// its persistence entries. A backend the running daemon did not have
+// starts as in a fresh start.
 func (d *Daemon) carryOnListener(u *listenerUnit, t *Takeover) error {
 	fds, err := t.listenerFDs(u.cfg)
 	if err != nil {

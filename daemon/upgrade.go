@@ -169,7 +169,6 @@ type takeoverOffer struct {
 // handedSocket is the metrics server's listening socket: its address and
 // the index of its file.
 type handedSocket struct {
-	Name string `json:"name,omitempty"` // unused: empty
 	Bind string `json:"bind"`
 	File int    `json:"file"`
 }
