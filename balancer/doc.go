@@ -26,24 +26,13 @@
 // its loop's session pool and its two sockets (bench/README.md has the
 // measured cost per idle connection).
 //
-//   - Run starts N event loops (N = GOMAXPROCS), each one goroutine around
-//     its own epoll instance, and binds one raw, non-blocking listening
-//     socket per loop (at most 16; past that, loops share them), all on
-//     the listener's address with SO_REUSEPORT (IP_FREEBIND, so the VIP
-//     need not be local yet; TCP_NODELAY and keepalive set once on it are
-//     inherited by accepted sockets). The kernel spreads connections over
-//     the sockets' accept queues by a hash of their addresses and ports;
-//     a loop wakes for its own socket only, accepts with accept4 until
-//     EAGAIN (at most 64 per wake-up) and serves what it accepts: the
-//     backend connect starts in the same turn, and the connection never
-//     moves to another thread. The sockets are closed only together (a
-//     closed one drops its queue) and an upgrade hands every one over; a
-//     process with another number of loops watches them all (a loop
-//     several sockets, or several loops one, with EPOLLEXCLUSIVE).
-//     Binding fails when the address is in use, as without SO_REUSEPORT
-//     (listenGroup); once bound, another socket of the same user with
-//     SO_REUSEPORT could still join the port and take a share of the
-//     connections.
+//   - Run binds a raw, non-blocking socket (IP_FREEBIND, so the VIP need not
+//     be local yet; TCP_NODELAY and keepalive set once on it are inherited
+//     by accepted sockets) and starts N event loops (N = GOMAXPROCS).
+//     Each loop is one goroutine around its own epoll instance. The
+//     listening socket is in every loop's epoll set with EPOLLEXCLUSIVE,
+//     so one loop wakes per burst of connections and accepts them with
+//     accept4; the backend connect starts in the same turn.
 //   - A loop waits in epoll_wait through the Go runtime's blocking
 //     system-call path, so that it never keeps a processor from the
 //     daemon's other goroutines (VRRP, checks) while it waits.

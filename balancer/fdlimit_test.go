@@ -65,9 +65,8 @@ func TestSpliceWithoutPipesChild(t *testing.T) {
 	}
 }
 
-// TestAcceptAtFdLimit runs a listener (two loops on three listening
-// sockets, as after taking over from a process with three loops: one loop
-// pauses and refuses on two) in a child process that is out of fds, while
+// TestAcceptAtFdLimit runs a listener (two loops sharing the listening
+// socket with EPOLLEXCLUSIVE) in a child process that is out of fds, while
 // clients keep arriving: the child must not spin (its CPU time is
 // measured), every client must be refused within a bounded time and
 // counted, a client accepted into the last free fd must be refused without
@@ -181,17 +180,7 @@ func TestAcceptAtFdLimitChild(t *testing.T) {
 	if err != nil {
 		t.Fatalf("backend address: %v", err)
 	}
-	cfg := baseConfig([]BackendConfig{{Name: "a", Address: backend, Weight: 1}})
-	lnfds, addr, err := listenGroup(cfg.Bind, 0, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Bind = addr
-	r := startListener(t, cfg, 2, func(l *Listener) {
-		if err := l.Inherit(lnfds...); err != nil {
-			t.Fatal(err)
-		}
-	})
+	r := startListener(t, baseConfig([]BackendConfig{{Name: "a", Address: backend, Weight: 1}}), 2)
 	fds := exhaustFds(t)
 	defer fds.restore()
 	childSay("listening %s", r.Addr())

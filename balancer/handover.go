@@ -5,71 +5,64 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// This file holds what an upgrade of the daemon needs: the listening sockets
+// This file holds what an upgrade of the daemon needs: the listening socket
 // handed from the running process to its successor, so that no connection
 // is refused while the processes change, and the old process's sessions
 // left to finish.
 
-// ErrNotListening is returned by ListeningFiles when Run is not serving.
+// ErrNotListening is returned by ListeningFile when Run is not serving.
 var ErrNotListening = errors.New("listener is not listening")
 
-// Inherit makes Run serve on fds, the listening TCP sockets of a listener
-// handed over by another process (see ListeningFiles), instead of binding
-// new ones. Every one must be listening on the listener's Bind address
-// (with port 0 any port, the same for all). Run serves them all whatever
-// its number of event loops (a loop may watch several, or several loops
-// one), so that no connection is left in the accept queue of a socket no
-// loop watches. It fails once Run has started or when the listener has
-// sockets already (Listen, or an earlier Inherit). On success Inherit takes ownership of fds (Run closes
-// them); on error the caller keeps it. It must be called before Run.
-func (l *Listener) Inherit(fds ...int) error {
+// Inherit makes Run serve on fd, a listening TCP socket handed over by
+// another process (see ListeningFile), instead of binding a new one. The
+// socket must be bound to the listener's Bind address (with port 0 any
+// port). Inherit takes ownership of fd (Run closes it); it must be called
+// before Run.
+func (l *Listener) Inherit(fd int) error {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return fmt.Errorf("inheriting the socket of listener %q: %w", l.cfg.Name, err)
+	}
+	got := fromSockaddr(sa)
+	acc, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+	if err != nil || acc == 0 {
+		return fmt.Errorf("inheriting the socket of listener %q: fd %d is not a listening socket", l.cfg.Name, fd)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.started || l.inherited != nil {
-		return fmt.Errorf("inheriting the sockets of listener %q: it has sockets already", l.cfg.Name)
+	want := l.cfg.Bind
+	if l.started {
+		return fmt.Errorf("inheriting the socket of listener %q: already running", l.cfg.Name)
 	}
-	if _, err := inheritedAddr(fds, l.cfg.Bind); err != nil {
-		return fmt.Errorf("inheriting the sockets of listener %q: %w", l.cfg.Name, err)
+	if got.Addr().Unmap() != want.Addr().Unmap() || (want.Port() != 0 && got.Port() != want.Port()) {
+		return fmt.Errorf("inheriting the socket of listener %q: it is bound to %s, not %s", l.cfg.Name, got, want)
 	}
-	for _, fd := range fds {
-		if err := unix.SetNonblock(fd, true); err != nil {
-			return fmt.Errorf("inheriting the sockets of listener %q: %w", l.cfg.Name, err)
-		}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fmt.Errorf("inheriting the socket of listener %q: %w", l.cfg.Name, err)
 	}
-	l.inherited = slices.Clone(fds)
+	l.inherited = fd
 	return nil
 }
 
-// ListeningFiles returns duplicates of the listener's listening sockets
-// (one per event loop) while Run serves, for handing to a successor
-// process; the caller owns the files. Both processes then accept from the
-// same sockets until this one stops. The successor must take every one
-// (Inherit): a socket closed while the others keep the port drops the
-// connections waiting in its queue.
-func (l *Listener) ListeningFiles() ([]*os.File, error) {
+// ListeningFile returns a duplicate of the listening socket while Run
+// serves, for handing to a successor process; the caller owns the file.
+// Both processes then accept from the same socket until this one stops.
+func (l *Listener) ListeningFile() (*os.File, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.lnfds) == 0 {
+	if l.lnfd < 0 {
 		return nil, fmt.Errorf("handing over listener %q: %w", l.cfg.Name, ErrNotListening)
 	}
-	files := make([]*os.File, 0, len(l.lnfds))
-	for _, lnfd := range l.lnfds {
-		fd, err := unix.FcntlInt(uintptr(lnfd), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			for _, f := range files {
-				f.Close()
-			}
-			return nil, fmt.Errorf("handing over listener %q: %w", l.cfg.Name, err)
-		}
-		files = append(files, os.NewFile(uintptr(fd), "listener "+l.cfg.Name))
+	fd, err := unix.FcntlInt(uintptr(l.lnfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("handing over listener %q: %w", l.cfg.Name, err)
 	}
-	return files, nil
+	return os.NewFile(uintptr(fd), "listener "+l.cfg.Name), nil
 }
 
 // SetGracefulTimeout changes how long a stop lets the sessions finish
@@ -85,61 +78,60 @@ func (l *Listener) SetGracefulTimeout(d time.Duration) {
 	l.cfg.GracefulTimeout = d
 }
 
-// Listen binds the listener's sockets (one per event loop Run will
-// start, at most maxListenSockets) now, before Run, so that a bind error (an address in use, or not
-// on this host) shows before anything depends on the listener: a process
-// taking over from another binds its new listeners this way before the
-// other one stops, then runs them. Run serves on the sockets; until then
-// connections wait in their queues. It fails once Run has started or when
-// the listener has sockets already (Inherit, or an earlier Listen).
-// CloseUnserved closes the sockets of a listener that will not run.
+// Listen binds the listener's socket now, before Run, so that a bind
+// error (an address in use, or not on this host) shows before anything
+// depends on the listener: a process taking over from another binds its
+// new listeners this way before the other one stops, then runs them. Run
+// serves on the socket; until then connections wait in its queue. It
+// fails once Run has started or when the listener has a socket already
+// (Inherit, or an earlier Listen). CloseUnserved closes the socket of a
+// listener that will not run.
 func (l *Listener) Listen() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.started || l.inherited != nil {
+	if l.started || l.inherited >= 0 {
 		return fmt.Errorf("binding listener %q: it has a socket already", l.cfg.Name)
 	}
-	fds, _, err := listenGroup(l.cfg.Bind, l.params.Load().keepAlive, socketsFor(l.loopsLocked()))
+	fd, _, err := listenSocket(l.cfg.Bind, l.params.Load().keepAlive)
 	if err != nil {
 		return fmt.Errorf("binding listener %q: %w", l.cfg.Name, err)
 	}
-	l.inherited = fds
+	l.inherited = fd
 	return nil
 }
 
-// CloseUnserved closes the sockets that Inherit or Listen gave the
-// listener, when Run has not taken them: a listener that will not run
-// does not keep them open.
+// CloseUnserved closes the socket that Inherit or Listen gave the
+// listener, when Run has not taken it: a listener that will not run
+// does not keep it open.
 func (l *Listener) CloseUnserved() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	closeSockets(l.inherited)
-	l.inherited = nil
+	if l.inherited >= 0 {
+		unix.Close(l.inherited)
+		l.inherited = -1
+	}
 }
 
-// listeningSockets are the sockets Run serves on: the inherited ones, or
-// new ones bound to bind for n loops (socketsFor), with the bound address.
-func (l *Listener) listeningSockets(bind netip.AddrPort, keepAlive time.Duration, n int) ([]int, netip.AddrPort, error) {
+// listeningSocket is the socket Run serves on: the inherited one, or a new
+// one bound to bind.
+func (l *Listener) listeningSocket(bind netip.AddrPort, keepAlive time.Duration) (int, netip.AddrPort, error) {
 	l.mu.Lock()
-	fds := l.inherited
-	l.inherited = nil
+	fd := l.inherited
+	l.inherited = -1
 	l.mu.Unlock()
-	if fds == nil {
-		return listenGroup(bind, keepAlive, socketsFor(n))
+	if fd < 0 {
+		return listenSocket(bind, keepAlive)
 	}
-	addr, err := inheritedAddr(fds, bind)
-	if err == nil {
-		for _, fd := range fds {
-			if err = setConnOptions(fd, keepAlive); err != nil {
-				break
-			}
-		}
-	}
+	sa, err := unix.Getsockname(fd)
 	if err != nil {
-		closeSockets(fds)
-		return nil, netip.AddrPort{}, fmt.Errorf("serving the inherited sockets: %w", err)
+		unix.Close(fd)
+		return -1, netip.AddrPort{}, fmt.Errorf("reading the inherited socket's address: %w", err)
 	}
-	return fds, addr, nil
+	if err := setConnOptions(fd, keepAlive); err != nil {
+		unix.Close(fd)
+		return -1, netip.AddrPort{}, err
+	}
+	return fd, fromSockaddr(sa), nil
 }
 
 // Pin is a persistence entry handed to a successor process: the clients

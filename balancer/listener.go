@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	rbackend "github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/internal/clock"
@@ -73,13 +74,10 @@ type Listener struct {
 	sticky  *stickyTable // nil when persistence is off
 	started bool         // Run was called
 	loops   []*loop      // the event loops while Run runs, nil before and after
-	// inherited are the listening sockets handed over by another process
-	// (Inherit) or bound early (Listen), used by Run instead of new ones;
-	// nil without.
-	inherited []int
-	// lnfds are the listening sockets while Run serves (see listenGroup),
-	// nil otherwise.
-	lnfds []int
+	// inherited is a listening socket handed over by another process
+	// (Inherit), used by Run instead of a new one; -1 without.
+	inherited int
+	lnfd      int // the listening socket while Run serves, -1 otherwise
 
 	addr  netip.AddrPort // bound address, set before ready is closed
 	ready chan struct{}
@@ -113,11 +111,13 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 	cfg = cfg.withDefaults()
 	cfg.Backends = slices.Clone(cfg.Backends)
 	l := &Listener{
-		log:     logger.With(zap.String("listener", cfg.Name)),
-		clock:   clock.Real{},
-		cfg:     cfg,
-		ready:   make(chan struct{}),
-		drained: make(chan struct{}),
+		log:       logger.With(zap.String("listener", cfg.Name)),
+		clock:     clock.Real{},
+		cfg:       cfg,
+		ready:     make(chan struct{}),
+		drained:   make(chan struct{}),
+		inherited: -1,
+		lnfd:      -1,
 	}
 	l.params.Store(paramsOf(cfg))
 	now := l.clock.Now()
@@ -150,12 +150,11 @@ func (l *Listener) Addr() netip.AddrPort {
 	}
 }
 
-// Run binds the listener (with IP_FREEBIND; one socket per event loop,
-// see listenGroup) and serves until ctx is cancelled. Then it stops
-// accepting, lets sessions finish for up to GracefulTimeout (returning as
-// soon as the last one ends), closes the rest and returns nil. It returns
-// an error if binding fails or an event loop fails. Run may be called
-// once.
+// Run binds the listener (with IP_FREEBIND) and serves until ctx is
+// cancelled. Then it stops accepting, lets sessions finish for up to
+// GracefulTimeout (returning as soon as the last one ends), closes the rest
+// and returns nil. It returns an error if binding fails or an event loop
+// fails. Run may be called once.
 func (l *Listener) Run(ctx context.Context) error {
 	l.mu.Lock()
 	if l.started {
@@ -163,22 +162,28 @@ func (l *Listener) Run(ctx context.Context) error {
 		return errors.New("running listener: Run was already called")
 	}
 	l.started = true
-	bind, name, n := l.cfg.Bind, l.cfg.Name, l.loopsLocked()
+	bind, name, n := l.cfg.Bind, l.cfg.Name, l.cfg.Loops
 	keepAlive := l.params.Load().keepAlive
 	l.mu.Unlock()
 
-	lnfds, addr, err := l.listeningSockets(bind, keepAlive, n)
+	lnfd, addr, err := l.listeningSocket(bind, keepAlive)
 	if err != nil {
 		return fmt.Errorf("starting listener %q: %w", name, err)
 	}
+	if l.loopCount > 0 {
+		n = l.loopCount
+	}
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
 	loops := make([]*loop, 0, n)
-	for _, own := range spread(lnfds, n) {
-		lp, err := newLoop(l, own, addr, keepAlive)
+	for range n {
+		lp, err := newLoop(l, lnfd, addr, keepAlive)
 		if err != nil {
 			for _, o := range loops {
 				o.closeFds()
 			}
-			closeSockets(lnfds)
+			unix.Close(lnfd)
 			return fmt.Errorf("starting listener %q: %w", name, err)
 		}
 		loops = append(loops, lp)
@@ -186,10 +191,10 @@ func (l *Listener) Run(ctx context.Context) error {
 	l.addr = addr
 	l.mu.Lock()
 	l.loops = loops
-	l.lnfds = lnfds
+	l.lnfd = lnfd
 	l.mu.Unlock()
 	close(l.ready)
-	l.log.Info("listening", zap.Stringer("addr", addr), zap.Int("loops", n), zap.Int("sockets", len(lnfds)))
+	l.log.Info("listening", zap.Stringer("addr", addr), zap.Int("loops", n))
 
 	errc := make(chan error, n)
 	var wg sync.WaitGroup
@@ -199,13 +204,12 @@ func (l *Listener) Run(ctx context.Context) error {
 
 	runErr := l.serve(ctx, errc)
 
-	// Stop accepting on every loop, then close the listening sockets, all
-	// together: the whole listener goes.
+	// Stop accepting on every loop, then close the listening socket.
 	l.broadcast(loops, func(lp *loop) { lp.stopAccepting() })
 	l.mu.Lock()
-	l.lnfds = nil
+	l.lnfd = -1
 	l.mu.Unlock()
-	closeSockets(lnfds)
+	unix.Close(lnfd)
 	l.draining.Store(true)
 	l.log.Info("stopped accepting", zap.Int64("active", l.active.Load()))
 
@@ -229,19 +233,6 @@ func (l *Listener) Run(ctx context.Context) error {
 		return fmt.Errorf("running listener %q: %w", name, runErr)
 	}
 	return nil
-}
-
-// loopsLocked is the number of event loops Run starts: Config.Loops, or
-// GOMAXPROCS when it is 0. The caller holds l.mu.
-func (l *Listener) loopsLocked() int {
-	n := l.cfg.Loops
-	if l.loopCount > 0 {
-		n = l.loopCount
-	}
-	if n <= 0 {
-		n = runtime.GOMAXPROCS(0)
-	}
-	return n
 }
 
 // serve waits until ctx is cancelled (nil) or a loop fails (its error),

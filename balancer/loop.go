@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 
@@ -16,7 +15,7 @@ import (
 // Event-loop constants.
 const (
 	maxEvents      = 256                    // epoll_wait batch
-	acceptBatch    = 64                     // accept4 calls per listening socket's event
+	acceptBatch    = 64                     // accept4 calls per listener event
 	acceptPause    = 100 * time.Millisecond // after EMFILE & co.: see accept
 	chunkBudget    = 16                     // reads per direction per turn before yielding
 	scratchSize    = 16 << 10               // recv(2) size; a full read switches to splice
@@ -29,13 +28,10 @@ const (
 // command queue (cmdMu) is owned by the loop's goroutine; other goroutines
 // reach a loop only through post.
 type loop struct {
-	l    *Listener
-	epfd int
-	evfd int
-	// lns are the listening sockets the loop accepts from (see spread),
-	// nil once it has stopped accepting. They are shared with the
-	// Listener, which closes them.
-	lns   []int
+	l     *Listener
+	epfd  int
+	evfd  int
+	lnfd  int // listening socket while accepting, -1 after
 	local netip.AddrPort
 	// lnKeepAlive is the keepalive setting accepted sockets inherit from
 	// the listening socket.
@@ -82,7 +78,7 @@ type loop struct {
 	stopped bool // set by the loop when it exits; guarded by cmdMu
 }
 
-func newLoop(l *Listener, lns []int, local netip.AddrPort, lnKeepAlive time.Duration) (*loop, error) {
+func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Duration) (*loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("creating epoll instance: %w", err)
@@ -93,19 +89,17 @@ func newLoop(l *Listener, lns []int, local netip.AddrPort, lnKeepAlive time.Dura
 		return nil, fmt.Errorf("creating eventfd: %w", err)
 	}
 	epoch := time.Now().Add(-time.Second)
-	lp := &loop{l: l, epfd: epfd, evfd: evfd, local: local, lnKeepAlive: lnKeepAlive, now: time.Since(epoch), epoch: epoch,
+	lp := &loop{l: l, epfd: epfd, evfd: evfd, lnfd: -1, local: local, lnKeepAlive: lnKeepAlive, now: time.Since(epoch), epoch: epoch,
 		scratch: new(stash), reserve: openReserve()}
 	if err := lp.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN, 0); err != nil {
 		lp.closeFds()
 		return nil, fmt.Errorf("watching eventfd: %w", err)
 	}
-	for _, fd := range lns {
-		if err := lp.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, 0); err != nil {
-			lp.closeFds()
-			return nil, fmt.Errorf("watching listening socket: %w", err)
-		}
+	if err := lp.ctl(unix.EPOLL_CTL_ADD, lnfd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, 0); err != nil {
+		lp.closeFds()
+		return nil, fmt.Errorf("watching listening socket: %w", err)
 	}
-	lp.lns = lns
+	lp.lnfd = lnfd
 	return lp, nil
 }
 
@@ -227,17 +221,16 @@ func (lp *loop) waitMillis() int {
 }
 
 func (lp *loop) dispatch(ev *unix.EpollEvent) {
-	// The loop's own fds (eventfd, listening sockets) are registered with
+	// The loop's own fds (eventfd, listening socket) are registered with
 	// token 0 and their fd as data; a session's sockets with a token and
 	// the session's index in the pool.
 	tok := uint32(ev.Pad)
 	if tok == 0 {
-		if fd := int(ev.Fd); fd == lp.evfd {
+		switch int(ev.Fd) {
+		case lp.evfd:
 			lp.runCmds()
-		} else if lp.acceptPausedUntil == 0 && slices.Contains(lp.lns, fd) {
-			// (A socket's event in the turn that paused accepting on
-			// another is left for after the pause.)
-			lp.accept(fd)
+		case lp.lnfd:
+			lp.accept()
 		}
 		return
 	}
@@ -340,8 +333,7 @@ func (lp *loop) runTimers() {
 	}
 }
 
-// accept takes up to acceptBatch pending connections from the listening
-// socket lnfd, and starts each one's backend connect at once.
+// accept takes up to acceptBatch pending connections.
 //
 // At the fd limit (EMFILE, ENFILE) accept4 fails and the connection stays
 // queued, so the listening socket stays readable: the loop stops watching
@@ -350,12 +342,12 @@ func (lp *loop) runTimers() {
 // queued are refused (accepted into the fd held in reserve and reset at
 // once, counted in RefusedFdLimit) rather than left waiting for as long as
 // the limit lasts. Other failures for lack of memory pause too.
-func (lp *loop) accept(lnfd int) {
+func (lp *loop) accept() {
 	for range acceptBatch {
-		if lp.lns == nil {
+		if lp.lnfd < 0 {
 			return
 		}
-		fd, client, err := accept(lnfd)
+		fd, client, err := accept(lp.lnfd)
 		if err != nil {
 			switch err {
 			case unix.EAGAIN:
@@ -365,7 +357,7 @@ func (lp *loop) accept(lnfd int) {
 				continue
 			case unix.EMFILE, unix.ENFILE:
 				if lp.fdStarved {
-					lp.refusePending(lnfd)
+					lp.refusePending()
 				} else {
 					lp.l.log.Warn("accepting connection: out of file descriptors; pausing accept", zap.Error(err))
 				}
@@ -387,10 +379,10 @@ func (lp *loop) accept(lnfd int) {
 }
 
 // refusePending resets the connections queued on the listening socket
-// lnfd while no fd is free: it releases the reserve fd, accepts each connection
+// while no fd is free: it releases the reserve fd, accepts each connection
 // into the freed slot and closes it with a reset, and takes the reserve
 // back.
-func (lp *loop) refusePending(lnfd int) {
+func (lp *loop) refusePending() {
 	if lp.reserve < 0 {
 		if lp.reserve = openReserve(); lp.reserve < 0 {
 			return
@@ -400,7 +392,7 @@ func (lp *loop) refusePending(lnfd int) {
 	lp.reserve = -1
 	n := 0
 	for range acceptBatch {
-		fd, sa, err := unix.Accept4(lnfd, unix.SOCK_CLOEXEC)
+		fd, sa, err := unix.Accept4(lp.lnfd, unix.SOCK_CLOEXEC)
 		if err == unix.EINTR || err == unix.ECONNABORTED {
 			continue
 		}
@@ -427,45 +419,37 @@ func openReserve() int {
 	return fd
 }
 
-// pauseAccepting stops watching the loop's listening sockets for
-// acceptPause: all of them, since they all need the fds that are lacking.
 func (lp *loop) pauseAccepting() {
-	if lp.lns == nil || lp.acceptPausedUntil != 0 {
+	if lp.lnfd < 0 {
 		return
 	}
-	for _, fd := range lp.lns {
-		lp.ctl(unix.EPOLL_CTL_DEL, fd, 0, 0)
-	}
+	lp.ctl(unix.EPOLL_CTL_DEL, lp.lnfd, 0, 0)
 	lp.acceptPausedUntil = lp.now + acceptPause
 }
 
 func (lp *loop) resumeAccepting() {
-	if lp.lns == nil {
+	if lp.lnfd < 0 {
 		return
 	}
 	if lp.reserve < 0 {
 		lp.reserve = openReserve()
 	}
-	for _, fd := range lp.lns {
-		if err := lp.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, 0); err != nil {
-			lp.l.log.Warn("resuming accept", zap.Error(err))
-		}
+	if err := lp.ctl(unix.EPOLL_CTL_ADD, lp.lnfd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, 0); err != nil {
+		lp.l.log.Warn("resuming accept", zap.Error(err))
 	}
 }
 
-// stopAccepting removes the listening sockets from the loop (graceful
-// stop). The caller closes the sockets once every loop has done this.
+// stopAccepting removes the listening socket from the loop (graceful stop).
+// The caller closes the socket once every loop has done this.
 func (lp *loop) stopAccepting() {
-	if lp.lns == nil {
+	if lp.lnfd < 0 {
 		return
 	}
 	if lp.acceptPausedUntil == 0 {
-		for _, fd := range lp.lns {
-			lp.ctl(unix.EPOLL_CTL_DEL, fd, 0, 0)
-		}
+		lp.ctl(unix.EPOLL_CTL_DEL, lp.lnfd, 0, 0)
 	}
 	lp.acceptPausedUntil = 0
-	lp.lns = nil
+	lp.lnfd = -1
 }
 
 // shutdown closes every session and makes run return.

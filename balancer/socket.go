@@ -40,52 +40,22 @@ func fromSockaddr(sa unix.Sockaddr) netip.AddrPort {
 }
 
 // listenSocket creates a non-blocking listening TCP socket on bind with
-// SO_REUSEADDR, SO_REUSEPORT (see listenGroup) and IP_FREEBIND (so bind
-// succeeds before the address is local) and returns its fd and the bound
-// address. TCP_NODELAY and the keepalive settings are set on the listening
-// socket: accepted sockets inherit them, which saves those syscalls per
-// connection.
+// SO_REUSEADDR and IP_FREEBIND (so bind succeeds before the address is
+// local) and returns its fd and the bound address. TCP_NODELAY and the
+// keepalive settings are set on the listening socket: accepted sockets
+// inherit them, which saves those syscalls per connection.
 func listenSocket(bind netip.AddrPort, keepAlive time.Duration) (int, netip.AddrPort, error) {
-	fd, err := boundSocket(bind, true)
+	sa, fam := toSockaddr(bind)
+	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
-		return -1, netip.AddrPort{}, err
+		return -1, netip.AddrPort{}, fmt.Errorf("creating socket for %s: %w", bind, err)
 	}
 	fail := func(what string, err error) (int, netip.AddrPort, error) {
 		unix.Close(fd)
 		return -1, netip.AddrPort{}, fmt.Errorf("%s %s: %w", what, bind, err)
 	}
-	if err := setConnOptions(fd, keepAlive); err != nil {
-		return fail("setting options on", err)
-	}
-	if err := unix.Listen(fd, listenBacklog); err != nil {
-		return fail("listening on", err)
-	}
-	lsa, err := unix.Getsockname(fd)
-	if err != nil {
-		return fail("reading local address of", err)
-	}
-	return fd, fromSockaddr(lsa), nil
-}
-
-// boundSocket creates a non-blocking TCP socket with SO_REUSEADDR and
-// IP_FREEBIND, and SO_REUSEPORT if reusePort, and binds it to bind.
-func boundSocket(bind netip.AddrPort, reusePort bool) (int, error) {
-	sa, fam := toSockaddr(bind)
-	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-	if err != nil {
-		return -1, fmt.Errorf("creating socket for %s: %w", bind, err)
-	}
-	fail := func(what string, err error) (int, error) {
-		unix.Close(fd)
-		return -1, fmt.Errorf("%s %s: %w", what, bind, err)
-	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return fail("setting SO_REUSEADDR on", err)
-	}
-	if reusePort {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-			return fail("setting SO_REUSEPORT on", err)
-		}
 	}
 	if fam == unix.AF_INET {
 		err = unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_FREEBIND, 1)
@@ -95,10 +65,20 @@ func boundSocket(bind netip.AddrPort, reusePort bool) (int, error) {
 	if err != nil {
 		return fail("setting IP_FREEBIND on", err)
 	}
+	if err := setConnOptions(fd, keepAlive); err != nil {
+		return fail("setting options on", err)
+	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail("binding", err)
 	}
-	return fd, nil
+	if err := unix.Listen(fd, listenBacklog); err != nil {
+		return fail("listening on", err)
+	}
+	lsa, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail("reading local address of", err)
+	}
+	return fd, fromSockaddr(lsa), nil
 }
 
 // setConnOptions sets TCP_NODELAY and keepalive (idle time and probe

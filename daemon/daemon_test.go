@@ -259,9 +259,9 @@ func TestReload(t *testing.T) {
 	}
 
 	// Sessions on a and b (round robin: each served before the next
-	// connects, since the listener's event loops accept from sockets of
-	// their own, in no order between them); then add c (checked) and
-	// remove b.
+	// connects, since which of the listener's event loops accepts a
+	// connection, and so the order of two concurrent ones, is not
+	// fixed); then add c (checked) and remove b.
 	var ca, cb net.Conn
 	for _, c := range []*net.Conn{&ca, &cb} {
 		conn, err := net.Dial("tcp", l.bind)

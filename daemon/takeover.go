@@ -62,12 +62,19 @@ func TakeOver(cfg *config.Config, socket string) (*Takeover, error) {
 		return nil, fmt.Errorf("taking over from the running daemon: %w", err)
 	}
 	t.files, t.fetched = files, time.Now()
+	valid := func(i int) bool { return i >= 0 && i < len(files) }
+	ok := valid(t.offer.Lock) && valid(t.offer.Control)
+	if t.offer.Metrics != nil {
+		ok = ok && valid(t.offer.Metrics.File)
+	}
+	for _, l := range t.offer.Listeners {
+		ok = ok && valid(l.File)
+	}
 	switch {
-	case t.offer.Protocol < minTakeoverProtocol || t.offer.Protocol > takeoverProtocol:
-		err = fmt.Errorf("the running daemon hands over in protocol %d, this program speaks %d to %d: restart instead",
-			t.offer.Protocol, minTakeoverProtocol, takeoverProtocol)
-	case !t.offer.validFiles(len(files)):
-		err = errors.New("the running daemon's answer names files it did not send, or one file twice")
+	case t.offer.Protocol != takeoverProtocol:
+		err = fmt.Errorf("the running daemon hands over in protocol %d, this program speaks %d: restart instead", t.offer.Protocol, takeoverProtocol)
+	case !ok:
+		err = errors.New("the running daemon's answer names files it did not send")
 	case cfg.ControlSocket != socket:
 		err = fmt.Errorf("control_socket is %s in the file, the running daemon serves %s: an upgrade keeps the socket; restart to move it", cfg.ControlSocket, socket)
 	}
@@ -127,64 +134,23 @@ func (l *instanceLock) writePID() {
 	}
 }
 
-// validFiles reports whether the offer names only files among the n it
-// came with, each once, and every listener at least one; a protocol 1
-// offer's listeners are rewritten to protocol 2's form (Files) first.
-func (o *takeoverOffer) validFiles(n int) bool {
-	used := make([]bool, n)
-	use := func(i int) bool {
-		if i < 0 || i >= n || used[i] {
-			return false
-		}
-		used[i] = true
-		return true
-	}
-	ok := use(o.Lock) && use(o.Control)
-	if o.Metrics != nil {
-		ok = ok && use(o.Metrics.File)
-	}
-	for i := range o.Listeners {
-		hl := &o.Listeners[i]
-		if o.Protocol == 1 {
-			hl.Files = []int{hl.File}
-		}
-		ok = ok && len(hl.Files) > 0
-		for _, f := range hl.Files {
-			ok = ok && use(f)
-		}
-	}
-	return ok
-}
-
-// listenerFDs returns every handed-over socket of listener l, matched by
-// name and configured address, as descriptors the caller owns; nil when
+// listenerFD returns the handed-over socket of listener l, matched by
+// name and configured address, as a descriptor the caller owns; -1 when
 // there is none (the listener is new: it binds its own).
-func (t *Takeover) listenerFDs(l *config.Listener) ([]int, error) {
-	for _, hl := range t.offer.Listeners {
-		if hl.Name != l.Name || hl.Bind != l.Bind.String() || t.files[hl.Files[0]] == nil {
+func (t *Takeover) listenerFD(l *config.Listener) (int, error) {
+	for _, s := range t.offer.Listeners {
+		if s.Name != l.Name || s.Bind != l.Bind.String() || t.files[s.File] == nil {
 			continue
 		}
-		fds := make([]int, 0, len(hl.Files))
-		var err error
-		for _, i := range hl.Files {
-			f := t.take(i)
-			if err == nil {
-				var fd int
-				if fd, err = dupFile(f); err == nil {
-					fds = append(fds, fd)
-				}
-			}
-			f.Close()
-		}
+		f := t.take(s.File)
+		defer f.Close()
+		fd, err := dupFile(f)
 		if err != nil {
-			for _, fd := range fds {
-				unix.Close(fd)
-			}
-			return nil, fmt.Errorf("taking over the sockets of listener %q: %w", l.Name, err)
+			return -1, fmt.Errorf("taking over the socket of listener %q: %w", l.Name, err)
 		}
-		return fds, nil
+		return fd, nil
 	}
-	return nil, nil
+	return -1, nil
 }
 
 // metricsFile returns the handed-over metrics socket when it listens on
@@ -266,20 +232,17 @@ func (v handedVRRP) carryOn(inst *vrrp.Instance) error {
 }
 
 // carryOnListener gives listener u what the running daemon hands over:
-// its listening sockets (all of them, whatever the number of event loops
-// here), its backends' check states, operator states and weights, and
-// its persistence entries. A backend the running daemon did not have
-// starts as in a fresh start.
+// its listening socket, its backends' check states, operator states and
+// weights, and its persistence entries. A backend the running daemon did
+// not have starts as in a fresh start.
 func (d *Daemon) carryOnListener(u *listenerUnit, t *Takeover) error {
-	fds, err := t.listenerFDs(u.cfg)
+	fd, err := t.listenerFD(u.cfg)
 	if err != nil {
 		return err
 	}
-	if fds != nil {
-		if err := u.l.Inherit(fds...); err != nil {
-			for _, fd := range fds {
-				unix.Close(fd)
-			}
+	if fd >= 0 {
+		if err := u.l.Inherit(fd); err != nil {
+			unix.Close(fd)
 			return err
 		}
 		u.handed = true

@@ -27,8 +27,8 @@ import (
 // (control command "upgrade") to start the new binary with --takeover. The
 // new process asks, over the control socket, for the sockets ("takeover":
 // the single-instance lock, the control socket, the metrics socket and
-// every listening socket of every listener, passed as open files, with
-// the backends' states), starts on them, and says when it is ready ("takeover-ready"). This
+// every listening socket, passed as open files, with the backends' states),
+// starts on them, and says when it is ready ("takeover-ready"). This
 // daemon then stops accepting, stops its VRRP instances quietly (no
 // priority 0: the VIPs stay on the interface), answers with their states
 // so that the new process advertises on without a gap, hands the service
@@ -45,14 +45,8 @@ const takeoverTimeout = 60 * time.Second
 const maxHandedFiles = 250
 
 // takeoverProtocol is the version of the hand-over's messages: a new
-// process that does not speak the running daemon's gives up. Protocol 2
-// hands over every listening socket of a listener (one per event loop:
-// handedListener.Files); protocol 1 had one (handedListener.File). A new
-// process takes over from a daemon of either (minTakeoverProtocol).
-const takeoverProtocol = 2
-
-// minTakeoverProtocol is the oldest protocol a new process takes over in.
-const minTakeoverProtocol = 1
+// process that does not speak the running daemon's gives up.
+const takeoverProtocol = 1
 
 // takeoverCommitTimeout bounds the "takeover-ready" command: stopping the
 // VRRP instances takes at most twice their VIP owner's timeout and a
@@ -159,30 +153,19 @@ type takeoverOffer struct {
 	Lock      int              `json:"lock"`
 	Control   int              `json:"control"`
 	Metrics   *handedSocket    `json:"metrics,omitempty"`
-	Listeners []handedListener `json:"listeners"`
+	Listeners []handedSocket   `json:"listeners"`
 	Backends  []handedBackend  `json:"backends"`
 	Pins      []handedPins     `json:"pins,omitempty"`
 	Now       time.Time        `json:"now"`
 	VRRP      []handedVRRPInfo `json:"vrrp"`
 }
 
-// handedSocket is the metrics server's listening socket: its address and
-// the index of its file.
+// handedSocket is a listening socket: the listener's name (empty for
+// metrics), its configured address and the index of its file.
 type handedSocket struct {
+	Name string `json:"name,omitempty"`
 	Bind string `json:"bind"`
 	File int    `json:"file"`
-}
-
-// handedListener is a listener's listening sockets: its name, its
-// configured address and the indexes of its files. In protocol 2 Files
-// has them all (one per event loop of the running daemon, sharing the port
-// with SO_REUSEPORT) and File is unused; in protocol 1 File was the only
-// one.
-type handedListener struct {
-	Name  string `json:"name,omitempty"`
-	Bind  string `json:"bind"`
-	File  int    `json:"file,omitempty"`
-	Files []int  `json:"files,omitempty"`
 }
 
 // handedBackend is a backend's state: for a checked one, what its checks
@@ -453,6 +436,9 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	offer := takeoverOffer{Protocol: takeoverProtocol, PID: os.Getpid(), Version: d.opt.Version, Now: d.clock.Now()}
+	if n := len(d.listeners) + 3; n > maxHandedFiles {
+		return fail(fmt.Errorf("%d sockets, more than the %d one hand-over carries", n, maxHandedFiles))
+	}
 	lock, err := d.lock.dup()
 	if err != nil {
 		return fail(err)
@@ -475,18 +461,14 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 		if lu == nil {
 			continue
 		}
-		fs, err := lu.l.ListeningFiles()
+		f, err := lu.l.ListeningFile()
 		if err != nil {
 			// Not bound (a listener that failed on reload): the new
 			// process binds it itself.
 			d.log.Info("handing over: listener not listening", zap.String("listener", name), zap.Error(err))
 			continue
 		}
-		hl := handedListener{Name: name, Bind: lu.cfg.Bind.String()}
-		for _, f := range fs {
-			hl.Files = append(hl.Files, add(f))
-		}
-		offer.Listeners = append(offer.Listeners, hl)
+		offer.Listeners = append(offer.Listeners, handedSocket{Name: name, Bind: lu.cfg.Bind.String(), File: add(f)})
 		snap := lu.l.Snapshot()
 		for _, b := range snap.Backends {
 			hb := handedBackend{ID: backend.ID{Listener: name, Name: b.Name}}
@@ -505,9 +487,6 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 		if pins := lu.l.Pins(); len(pins) > 0 {
 			offer.Pins = append(offer.Pins, handedPins{Listener: name, Pins: pins})
 		}
-	}
-	if len(files) > maxHandedFiles {
-		return fail(fmt.Errorf("%d sockets, more than the %d one hand-over carries", len(files), maxHandedFiles))
 	}
 	checks := map[backend.ID]healthcheck.BackendStatus{}
 	for _, st := range d.sched.Snapshot().Backends {

@@ -48,7 +48,7 @@ func (s *inProcSuccessor) daemon() *Daemon {
 // successorHarness is a harness on old's files with fakes and a clock of
 // its own, and no daemon yet. Its listeners run one event loop: fewer
 // than old's (GOMAXPROCS) wherever there is more than one CPU, so the
-// successor must take every socket of a listener into one loop.
+// successor serves the sockets handed over with another number of loops.
 func successorHarness(t *testing.T, old *harness) *harness {
 	return &harness{
 		t: t, dir: old.dir, path: old.path, loops: 1,
@@ -237,8 +237,7 @@ func TestUpgrade(t *testing.T) {
 		t.Errorf("the single-instance lock is not held: %v", err)
 	}
 
-	// Every socket of the listener is served: probes land on each by
-	// the hash of their ports.
+	// The new daemon serves on: ten probes after the hand-over.
 	after := probeCount()
 	h.eventually("probes after", func() bool { return probeCount() >= after+10 })
 	close(stopProbe)
