@@ -196,3 +196,19 @@ func freeAddr(t *testing.T, ip string) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// handedOver returns a duplicate of l's listening socket as a raw fd, as a
+// successor process gets it.
+func handedOver(t *testing.T, l *Listener) []int {
+	t.Helper()
+	f, err := l.ListeningFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []int{fd}
+}

@@ -274,12 +274,19 @@ func TestReload(t *testing.T) {
 		t.Fatalf("status after a refused reload: %+v", s.Reload)
 	}
 
-	// Sessions on a and b; then add c (checked) and remove b.
-	ca, _ := net.Dial("tcp", l.bind)
-	cb, _ := net.Dial("tcp", l.bind)
-	for _, c := range []net.Conn{ca, cb} {
-		defer c.Close()
-		if err := roundTrip(c, []byte("x")); err != nil {
+	// Sessions on a and b (round robin: each served before the next
+	// connects, since which of the listener's event loops accepts a
+	// connection, and so the order of two concurrent ones, is not
+	// fixed); then add c (checked) and remove b.
+	var ca, cb net.Conn
+	for _, c := range []*net.Conn{&ca, &cb} {
+		conn, err := net.Dial("tcp", l.bind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		*c = conn
+		if err := roundTrip(conn, []byte("x")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -42,6 +42,9 @@ type harness struct {
 	checks *checkers
 	vrrp   *vrrpFakes
 	d      *Daemon
+	// loops is each listener's number of event loops (Options.ProxyLoops;
+	// 0: GOMAXPROCS).
+	loops  int
 	cancel context.CancelFunc
 	done   chan error
 	// lastRound is when the last round of checks was due (the start,
@@ -96,6 +99,7 @@ func (h *harness) options(version string) Options {
 		Clock:       h.clk,
 		CheckJitter: func(time.Duration) time.Duration { return 0 },
 		Registry:    h.reg,
+		ProxyLoops:  h.loops,
 		NewChecker:  h.checks.new,
 		NewVRRP:     h.vrrp.new,
 		RemoveStale: func(c *config.Config, _ *zap.Logger) error {
