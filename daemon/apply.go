@@ -197,12 +197,13 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		if name, ok := d.handingOverLocked(); ok {
 			restartVRRP = false
 			failed.rtPriority, failed.sender = p.RealTimePriority, p.Sender
-			for field, changed := range map[string]bool{"vrrp_rt_priority": p.RealTimePriority, "vrrp_sender": p.Sender} {
-				if changed {
-					refuse(field, fmt.Errorf("VRRP instance %s is handing its VIPs over to a peer; reload once that is done", name))
-				}
+			err := fmt.Errorf("VRRP instance %s is handing its VIPs over to a peer; reload once that is done", name)
+			if p.RealTimePriority {
+				refuse("vrrp_rt_priority", err)
 			}
-			slices.Sort(r.Refused)
+			if p.Sender {
+				refuse("vrrp_sender", err)
+			}
 		} else {
 			d.rtPriority = nc.VRRPRealTimePriority
 			for name := range d.units {

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -50,12 +49,7 @@ func (d *Daemon) restartInstances(running []string, cfg *config.Config, sender b
 		d.mu.Lock()
 		delete(d.units, name)
 		d.mu.Unlock()
-		hv := handedVRRP{State: s.State, Released: s.Released}
-		if s.Released && !s.ReleasedUntil.IsZero() {
-			hv.ReleasedFor = max(s.ReleasedUntil.Sub(d.clock.Now()), time.Millisecond)
-		}
-		hv.Name = name
-		units = append(units, stopped{in: in, hv: hv})
+		units = append(units, stopped{in: in, hv: handedState(in, s, d.clock.Now())})
 	}
 	if sender {
 		if senderErr = d.replaceSender(cfg); senderErr != nil {

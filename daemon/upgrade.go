@@ -18,6 +18,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/vrrp"
@@ -212,6 +213,18 @@ type handedVRRP struct {
 	// duration; Released without it lasts until `rmqlb vrrp ready`.
 	Released    bool          `json:"released"`
 	ReleasedFor time.Duration `json:"released_for_ns,omitempty"`
+}
+
+// handedState is instance in's state, from its snapshot s taken after it
+// stopped quietly, as a successor carries it on (carryOn): what is left at
+// now of a release with a duration goes on for at least a millisecond.
+func handedState(in *config.VRRPInstance, s vrrp.Snapshot, now time.Time) handedVRRP {
+	hv := handedVRRP{handedVRRPInfo: handedVRRPInfo{Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version},
+		State: s.State, VIPs: slices.Clone(in.VIPs), Released: s.Released}
+	if s.Released && !s.ReleasedUntil.IsZero() {
+		hv.ReleasedFor = max(s.ReleasedUntil.Sub(now), time.Millisecond)
+	}
+	return hv
 }
 
 // Upgrade starts binary (this daemon's own executable when empty) to take
@@ -542,11 +555,7 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 			continue
 		}
 		s := unit.inst.Snapshot()
-		hv := handedVRRP{handedVRRPInfo: handedVRRPInfo{Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version},
-			State: s.State, VIPs: slices.Clone(in.VIPs), Released: s.Released}
-		if s.Released && !s.ReleasedUntil.IsZero() {
-			hv.ReleasedFor = max(s.ReleasedUntil.Sub(now), time.Millisecond)
-		}
+		hv := handedState(&in, s, now)
 		rel.VRRP = append(rel.VRRP, hv)
 		res.VRRP = append(res.VRRP, control.UpgradeVRRP{Name: in.Name, State: s.State.String(), Released: s.Released})
 	}
