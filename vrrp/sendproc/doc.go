@@ -5,13 +5,15 @@
 //
 // The process side is Serve: the daemon's binary, started again as a
 // hidden subcommand, with one end of a SOCK_SEQPACKET socket pair. It
-// runs on one thread (GOMAXPROCS 1, the garbage collector off under a
-// small memory limit, memory locked where permitted, every thread in the
-// SCHED_FIFO class when a real-time priority is given) and sends, for
-// each instance the daemon started, pre-encoded packets on the
-// instance's raw socket (passed with SCM_RIGHTS, so the process needs no
-// capability) at absolute deadlines of CLOCK_MONOTONIC. It allocates
-// nothing per advert. It stops sending for an instance the daemon has not
+// runs one goroutine on one processor of the Go runtime (GOMAXPROCS 1,
+// the garbage collector off under a small memory limit, memory locked
+// where permitted, every thread in the SCHED_FIFO class when a real-time
+// priority is given) and sends, for each instance the daemon started,
+// pre-encoded packets on the instance's raw socket (passed with
+// SCM_RIGHTS, so the process needs no capability) at absolute deadlines
+// of CLOCK_MONOTONIC, kept by a timerfd that it waits for in the
+// runtime's poller: between adverts no thread of the process runs. It
+// allocates nothing per advert. It stops sending for an instance the daemon has not
 // said is alive within the liveness timeout, and exits when the socket
 // pair closes (the daemon died: the VIPs must move, as without it).
 //

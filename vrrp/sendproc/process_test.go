@@ -389,3 +389,62 @@ func TestProcessThatCannotRunBacksOff(t *testing.T) {
 		t.Fatalf("Describe %q", d)
 	}
 }
+
+// TestProcessWakesOncePerAdvert: between adverts no thread of the sender
+// process runs: over two seconds of adverts every 10 ms its threads
+// together go to sleep (voluntary context switches) about once per
+// advert. A process whose goroutine waits in a system call of its own
+// keeps the runtime's monitor thread waking every 10 ms beside it (and
+// signalling the waiting thread): twice or more per advert.
+func TestProcessWakesOncePerAdvert(t *testing.T) {
+	raw := newRawPair(t)
+	p, _ := startProcess(t)
+	stop := make(chan struct{})
+	defer close(stop)
+	got := raw.count(0xf1, stop)
+	s := p.Sender("vi")
+	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xf1), Interval: 10 * time.Millisecond})
+	waitFor(t, "Sending", s.Sending)
+	pid, _ := p.Running()
+	// Past the runtime's start-up (its monitor thread's first backing off).
+	time.Sleep(500 * time.Millisecond)
+	sw0, sent0 := voluntarySwitches(t, pid), got.Load()
+	for range 40 {
+		s.Alive()
+		time.Sleep(50 * time.Millisecond)
+	}
+	sw, sent := voluntarySwitches(t, pid)-sw0, got.Load()-sent0
+	if sent < 100 {
+		t.Fatalf("only %d adverts in 2 s at 10 ms", sent)
+	}
+	perAdvert := float64(sw) / float64(sent)
+	t.Logf("%d voluntary context switches for %d adverts: %.2f per advert", sw, sent, perAdvert)
+	if perAdvert > 1.5 {
+		t.Fatalf("%.2f voluntary context switches per advert, want about 1", perAdvert)
+	}
+	s.Stop()
+}
+
+// voluntarySwitches sums the voluntary context switches of every thread
+// of process pid.
+func voluntarySwitches(t *testing.T, pid int) int {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("threads of %d: %v", pid, err)
+	}
+	total := 0
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		if err != nil {
+			continue // the thread ended
+		}
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				total += n
+			}
+		}
+	}
+	return total
+}

@@ -3,7 +3,6 @@ package sendproc
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 	"unsafe"
 
@@ -33,12 +32,16 @@ const DefaultMemoryLimit = 16 << 20
 // the socket pair, until the daemon closes it (then nil) or ctrl fails.
 // It tunes the process first (see Tune): call it from main, once.
 func Serve(ctrl int, cfg ServeConfig) error {
-	runtime.LockOSThread()
 	sched := Tune(cfg)
 	if err := unix.SetNonblock(ctrl, true); err != nil {
 		return fmt.Errorf("serving the daemon: %w", err)
 	}
-	s := &server{ctrl: ctrl, epoch: time.Now(), buf: make([]byte, sendwire.MaxMessage), out: make([]byte, 0, 512),
+	w, err := newWaiter(ctrl)
+	if err != nil {
+		return fmt.Errorf("serving the daemon: %w", err)
+	}
+	defer w.close()
+	s := &server{ctrl: ctrl, w: w, epoch: time.Now(), buf: make([]byte, sendwire.MaxMessage), out: make([]byte, 0, 512),
 		oob: make([]byte, unix.CmsgSpace(4*4))}
 	s.msg.Packets = make([]sendwire.Packet, 0, sendwire.MaxPackets)
 	s.msg.Delays = make([]time.Duration, 0, sendwire.MaxDelays)
@@ -56,6 +59,7 @@ func Serve(ctrl int, cfg ServeConfig) error {
 // server is Serve's state, owned by its one goroutine.
 type server struct {
 	ctrl  int
+	w     *waiter
 	epoch time.Time // the origin of now
 	sched schedule
 	buf   []byte // a message received
@@ -66,27 +70,20 @@ type server struct {
 	// Reused by recv: recvmsg(2)'s arguments.
 	iov unix.Iovec
 	hdr unix.Msghdr
-	ts  unix.Timespec
-	fds [1]unix.PollFd
 }
 
 func (s *server) loop() error {
-	s.fds[0] = unix.PollFd{Fd: int32(s.ctrl), Events: unix.POLLIN}
 	for {
 		now := s.now()
 		s.sched.run(now, sendAdvert, s.report, &s.rep)
 		at, ok := s.sched.nextDue()
-		var tsp *unix.Timespec
-		if ok {
-			s.ts = unix.NsecToTimespec(max(at-s.now(), 0))
-			tsp = &s.ts
+		if err := s.w.arm(at-s.now(), ok); err != nil {
+			return err
 		}
-		s.fds[0].Revents = 0
-		n, err := s.ppoll(tsp)
-		if err != nil && err != unix.EINTR {
-			return fmt.Errorf("waiting for the daemon: %w", err)
+		if err := s.w.wait(); err != nil {
+			return err
 		}
-		if n > 0 && s.fds[0].Revents != 0 {
+		if s.w.ctrlReady {
 			if done, err := s.receive(); done || err != nil {
 				return err
 			}
@@ -175,7 +172,7 @@ func (s *server) write(m *sendwire.Message) error {
 	s.out = b[:0]
 	for {
 		// write(2), unlike unix.SendmsgN, allocates nothing; the socket
-		// does not block (a raw system call: see ppoll), and the daemon's
+		// does not block (a raw system call: it needs no processor hand-off), and the daemon's
 		// end closing is no signal (the runtime ignores SIGPIPE on
 		// descriptors other than 1 and 2).
 		_, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(s.ctrl), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
@@ -192,23 +189,8 @@ func (s *server) write(m *sendwire.Message) error {
 	return nil
 }
 
-// ppoll waits in ppoll(2) for the socket pair or the timeout ts (nil:
-// none). It is a raw system call: the goroutine keeps its processor (the
-// only one) while it waits, where an ordinary one would have the runtime
-// hand the processor to a thread of its own and wake that one at every
-// advert, for nothing to run. A signal (the runtime's preemption, unless
-// GODEBUG=asyncpreemptoff=1) only makes it return EINTR.
-func (s *server) ppoll(ts *unix.Timespec) (int, error) {
-	r, _, e := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&s.fds[0])), uintptr(len(s.fds)),
-		uintptr(unsafe.Pointer(ts)), 0, 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
-}
-
 // recv reads one message with recvmsg(2), without blocking (a raw system
-// call: see ppoll) and without allocating (unix.Recvmsg would, for the
+// call: the runtime needs no hand-off of the processor around it) and without allocating (unix.Recvmsg would, for the
 // sender's address).
 func (s *server) recv() (n, oobn int, err error) {
 	s.iov.Base, s.iov.Len = &s.buf[0], uint64(len(s.buf))
@@ -245,9 +227,9 @@ func takeFD(oob []byte) int {
 }
 
 // sendAdvert sends one advert on a raw socket, without blocking. It is a
-// raw system call, as ppoll: an ordinary one that the kernel makes wait
-// (a busy machine) would have the runtime hand the processor to another
-// thread and wake it.
+// raw system call: an ordinary one that the kernel makes wait (a busy
+// machine) would have the runtime hand the processor to another thread
+// and wake it.
 func sendAdvert(fd int, pkt []byte, sa *unix.RawSockaddrInet4) error {
 	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)),
 		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(sa)), unix.SizeofSockaddrInet4)

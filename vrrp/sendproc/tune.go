@@ -50,12 +50,12 @@ func Tune(cfg ServeConfig) string {
 	return strings.Join(parts, ", ")
 }
 
-// fifoAllThreads puts every thread of the process in SCHED_FIFO at prio,
-// with SCHED_RESET_ON_FORK; threads the runtime starts later inherit it
-// from the thread that creates them.
+// fifoAllThreads puts every thread of the process in SCHED_FIFO at prio;
+// threads the runtime starts later inherit it from the thread that
+// creates them. Not with SCHED_RESET_ON_FORK, which would also keep it
+// from those threads: the process starts no program.
 func fifoAllThreads(prio int) error {
-	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio),
-		Flags: unix.SCHED_FLAG_RESET_ON_FORK}
+	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(prio)}
 	// Twice: a thread started while the first pass ran was created by a
 	// thread of normal priority.
 	for range 2 {
