@@ -25,8 +25,8 @@ import (
 // taken the schedule yet) the instance sends the periodic adverts itself.
 //
 // All methods but Describe are called from the instance's event loop, one
-// at a time; Sending and Alive at every periodic advert: they must return
-// at once and allocate nothing. Describe is called from any goroutine.
+// at a time; Sending, Alive and AliveWithin at every wake-up of the loop:
+// they must return at once and allocate nothing. Describe is called from any goroutine.
 // The sender calls the schedule's Report from a goroutine of its own.
 type AdvertSender interface {
 	// Start makes the sender send s.Packets every s.Interval, the first
@@ -48,6 +48,10 @@ type AdvertSender interface {
 	// stops on its own when it has not been told for a while, so that a
 	// hung daemon does not keep its VIPs.
 	Alive()
+	// AliveWithin is how long the instance's event loop may go without
+	// calling Alive while Sending: the loop then wakes that often, not at
+	// every periodic advert. Zero: at every periodic advert.
+	AliveWithin() time.Duration
 	// Describe says how the adverts are sent, for Snapshot.Sender.
 	Describe() string
 }
@@ -66,6 +70,12 @@ type AdvertSchedule struct {
 	First time.Duration
 	// Report receives what the sender sent; nil: nothing is reported.
 	Report func(SendReport)
+	// Wake, when set, is called when Sending turns false other than by
+	// Start or Stop (the sender's process died, or stopped on its own),
+	// from any goroutine; it must not block. The instance's loop, which
+	// does not wake at every periodic advert while the sender sends,
+	// then takes them back at once.
+	Wake func()
 }
 
 // RawAdvert is one advertisement as it goes on the wire.
@@ -134,11 +144,11 @@ func (i *Instance) syncSender(tr Transport, now time.Time) {
 	case !ss.on:
 		ss.pkts, ss.interval, ss.on = cloneRaw(ss.scratch), i.cfg.AdvertInterval, true
 		s.Start(AdvertSchedule{Conn: rs.sendConn(), Packets: ss.pkts, Interval: ss.interval,
-			First: max(adverAt.Sub(now), 0), Report: i.senderReport})
+			First: max(adverAt.Sub(now), 0), Report: i.senderReport, Wake: i.kick})
 		i.log.Debug("VRRP advert sender started", zap.Uint8("priority", prio))
 	case ss.interval != i.cfg.AdvertInterval || !sameRaw(ss.pkts, ss.scratch):
 		ss.pkts, ss.interval = cloneRaw(ss.scratch), i.cfg.AdvertInterval
-		s.Update(AdvertSchedule{Conn: rs.sendConn(), Packets: ss.pkts, Interval: ss.interval, Report: i.senderReport})
+		s.Update(AdvertSchedule{Conn: rs.sendConn(), Packets: ss.pkts, Interval: ss.interval, Report: i.senderReport, Wake: i.kick})
 		i.log.Debug("VRRP advert sender updated", zap.Uint8("priority", prio))
 	}
 }
@@ -168,6 +178,32 @@ func (i *Instance) senderSends() bool {
 	}
 	i.opt.Sender.Alive()
 	return i.opt.Sender.Sending()
+}
+
+// nextWake returns when the event loop must next wake to step the
+// machine (false: no timer runs). It is the machine's next deadline,
+// except while the advert sender sends a MASTER's periodic adverts: then
+// the loop need not step at each of them (the sender sends them; stepping
+// a late advert timer restarts it), only for the machine's other timers
+// and to say it is alive within AliveWithin. Called from the loop.
+func (i *Instance) nextWake(now time.Time) (time.Time, bool) {
+	i.mu.Lock()
+	deadline, ok := i.m.NextDeadline()
+	other, otherOK := i.m.nextOtherDeadline()
+	master := i.m.State() == StateMaster
+	i.mu.Unlock()
+	s := i.opt.Sender
+	if !ok || !master || s == nil || !i.snd.on || !s.Sending() {
+		return deadline, ok
+	}
+	at := now.Add(s.AliveWithin())
+	if !at.After(deadline) {
+		return deadline, ok
+	}
+	if otherOK && other.Before(at) {
+		at = other
+	}
+	return at, true
 }
 
 // senderReport counts what the AdvertSender sent, as send does for the

@@ -71,6 +71,8 @@ type fakeSender struct {
 	// ack, when set, makes Stop wait for a value: the process's
 	// acknowledgement.
 	ack chan struct{}
+	// within is what AliveWithin returns, in nanoseconds.
+	within atomic.Int64
 }
 
 func (f *fakeSender) Start(s AdvertSchedule) {
@@ -95,9 +97,10 @@ func (f *fakeSender) Stop() {
 	}
 }
 
-func (f *fakeSender) Sending() bool    { return f.sending.Load() }
-func (f *fakeSender) Alive()           { f.alive.Add(1) }
-func (f *fakeSender) Describe() string { return "fake" }
+func (f *fakeSender) Sending() bool              { return f.sending.Load() }
+func (f *fakeSender) Alive()                     { f.alive.Add(1) }
+func (f *fakeSender) AliveWithin() time.Duration { return time.Duration(f.within.Load()) }
+func (f *fakeSender) Describe() string           { return "fake" }
 
 func dsts(s AdvertSchedule) string {
 	var d []string
@@ -236,6 +239,58 @@ func TestSenderFallsBack(t *testing.T) {
 	h.clock.Advance(time.Second)
 	h.clock.WaitArmed(t, now.Add(2*time.Second))
 	h.tr.noneSent(t)
+}
+
+// TestSenderLoopWakesLess: while the sender sends, the instance's loop
+// does not wake at every periodic advert, only every AliveWithin to say
+// it is alive; when the sender stops sending on its own (Wake), the loop
+// sends the overdue advert itself at once and every interval after.
+func TestSenderLoopWakesLess(t *testing.T) {
+	const mdi = 3609375 * time.Microsecond
+	h, snd, log := startWithSender(t, testConfig())
+	h.becomeMaster(t, mdi)
+	wantEvents(t, log, "start 100 first 1s every 1s to 224.0.0.18", "send 100")
+	snd.within.Store(int64(3 * time.Second)) // the interval is 1 s
+	now := t0.Add(mdi)
+	// The loop armed its timer for the first periodic advert before it
+	// was told; from that wake-up on it wakes every 3 s.
+	now = now.Add(time.Second)
+	h.clock.Advance(time.Second)
+	for k := range 3 {
+		h.clock.WaitArmed(t, now.Add(3*time.Second))
+		if n := snd.alive.Load(); n != int64(k+1) {
+			t.Fatalf("Alive called %d times after %d wake-ups", n, k+1)
+		}
+		now = now.Add(3 * time.Second)
+		h.clock.Advance(3 * time.Second)
+	}
+	h.clock.WaitArmed(t, now.Add(3*time.Second))
+	h.tr.noneSent(t)
+	wantEvents(t, log)
+
+	// The sender stops on its own between two wake-ups.
+	now = now.Add(2 * time.Second)
+	h.clock.Advance(2 * time.Second)
+	h.tr.noneSent(t)
+	snd.sending.Store(false)
+	snd.mu.Lock()
+	wake := snd.last.Wake
+	snd.mu.Unlock()
+	if wake == nil {
+		t.Fatal("the schedule has no Wake")
+	}
+	wake()
+	if p := h.tr.nextSent(t); p.Priority != 100 {
+		t.Fatalf("advert %+v", p)
+	}
+	h.clock.WaitArmed(t, now.Add(time.Second))
+	now = now.Add(time.Second)
+	h.clock.Advance(time.Second)
+	if p := h.tr.nextSent(t); p.Priority != 100 {
+		t.Fatalf("advert %+v", p)
+	}
+	h.clock.WaitArmed(t, now.Add(time.Second))
+	wantEvents(t, log, "send 100", "send 100")
 }
 
 // TestSenderStopsOnBackup: a MASTER that hears a higher priority stops

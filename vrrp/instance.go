@@ -488,11 +488,10 @@ func (i *Instance) runLoop(ctx context.Context, tr Transport, ow *ownerWorker, o
 	retry.Stop()
 	defer retry.Stop()
 	for {
-		i.mu.Lock()
-		deadline, ok := i.m.NextDeadline()
-		i.mu.Unlock()
+		now := i.clock.Now()
+		deadline, ok := i.nextWake(now)
 		if ok {
-			timer.Reset(max(deadline.Sub(i.clock.Now()), 0))
+			timer.Reset(max(deadline.Sub(now), 0))
 		} else {
 			timer.Stop()
 		}

@@ -292,9 +292,19 @@ func (m *Machine) NextDeadline() (time.Time, bool) {
 	case StateMaster:
 		earliest(m.adverAt)
 	}
-	earliest(m.lingerUntil)
-	if m.released {
-		earliest(m.releasedUntil)
+	if other, ok := m.nextOtherDeadline(); ok {
+		earliest(other)
+	}
+	return at, !at.IsZero()
+}
+
+// nextOtherDeadline is NextDeadline but for the timers of the state,
+// MASTER's advert timer and BACKUP's master down timer: the end of a
+// handover's lingering and of a release period.
+func (m *Machine) nextOtherDeadline() (time.Time, bool) {
+	at := m.lingerUntil
+	if m.released && !m.releasedUntil.IsZero() && (at.IsZero() || m.releasedUntil.Before(at)) {
+		at = m.releasedUntil
 	}
 	return at, !at.IsZero()
 }

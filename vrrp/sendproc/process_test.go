@@ -231,10 +231,13 @@ func TestProcessExpires(t *testing.T) {
 	defer close(stop)
 	got := raw.count(0xb1, stop)
 	s := p.Sender("vi")
-	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xb1), Interval: 10 * time.Millisecond})
+	var woken atomic.Int32
+	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xb1), Interval: 10 * time.Millisecond,
+		Wake: func() { woken.Add(1) }})
 	waitFor(t, "Sending", s.Sending)
 	start := time.Now()
 	waitFor(t, "the sender to stop on its own", func() bool { return !s.Sending() })
+	waitFor(t, "Wake", func() bool { return woken.Load() == 1 })
 	if el := time.Since(start); el < LivenessTimeout(10*time.Millisecond)-100*time.Millisecond {
 		t.Fatalf("stopped after %v, before the liveness timeout", el)
 	}
@@ -263,13 +266,17 @@ func TestProcessRestarts(t *testing.T) {
 	defer close(stop)
 	got := raw.count(0xc1, stop)
 	s := p.Sender("vi")
-	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xc1), Interval: 10 * time.Millisecond})
+	var woken atomic.Int32
+	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xc1), Interval: 10 * time.Millisecond,
+		Wake: func() { woken.Add(1) }})
 	waitFor(t, "Sending", s.Sending)
 	pid, _ := p.Running()
 	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "Sending false", func() bool { return !s.Sending() })
+	// The instance's loop is woken to send the adverts itself.
+	waitFor(t, "Wake", func() bool { return woken.Load() == 1 })
 	waitFor(t, "a new process", func() bool { n, ok := p.Running(); return ok && n != pid })
 	waitFor(t, "Sending again", s.Sending)
 	before := got.Load()

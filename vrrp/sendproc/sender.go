@@ -14,8 +14,9 @@ import (
 
 // LivenessTimeout is how long the sender process sends the adverts of an
 // instance whose daemon side it has not heard from: a second, or four
-// advertisement intervals if that is longer. The daemon says it is alive
-// at every periodic advert, at most four times per timeout.
+// advertisement intervals if that is longer. The instance's loop wakes to
+// say it is alive every quarter of it (Sender.AliveWithin); the daemon
+// tells the process at most eight times per timeout.
 func LivenessTimeout(interval time.Duration) time.Duration {
 	return max(time.Second, 4*interval)
 }
@@ -192,8 +193,22 @@ func (s *Sender) Stop() {
 // sends nothing any more; Run starts another one.
 func (s *Sender) stopProcess(c *child, what string, err error) {
 	s.log.Error("VRRP advert sender process failed "+what+"; killing it", zap.Error(err))
-	s.sending.Store(false)
+	s.mu.Lock()
+	wake := s.stoppedSending()
+	s.mu.Unlock()
 	s.p.kill(c)
+	wake()
+}
+
+// stoppedSending makes Sending false, other than by Start or Stop, and
+// returns what wakes the instance's loop (to be called once s.mu is
+// released) so that it sends its adverts itself at once. Called with
+// s.mu held.
+func (s *Sender) stoppedSending() (wake func()) {
+	if s.sending.Swap(false) && s.want != nil && s.want.Wake != nil {
+		return s.want.Wake
+	}
+	return func() {}
 }
 
 // waitAck waits for the acknowledgement of seq from c.
@@ -217,7 +232,18 @@ func (s *Sender) waitAck(c *child, seq uint32) error {
 // Sending implements vrrp.AdvertSender.
 func (s *Sender) Sending() bool { return s.sending.Load() }
 
-// Alive implements vrrp.AdvertSender: it tells the process at most four
+// AliveWithin implements vrrp.AdvertSender: a quarter of the liveness
+// timeout of the started schedule's interval (zero: none started).
+func (s *Sender) AliveWithin() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.want == nil {
+		return 0
+	}
+	return LivenessTimeout(s.want.Interval) / 4
+}
+
+// Alive implements vrrp.AdvertSender: it tells the process at most eight
 // times per liveness timeout, and hands the adverts to it again if it
 // stopped them on its own.
 func (s *Sender) Alive() {
@@ -225,7 +251,7 @@ func (s *Sender) Alive() {
 	s.mu.Lock()
 	sc, expired := s.want, s.expired
 	s.mu.Unlock()
-	if sc == nil || now.Sub(s.lastAlive) < LivenessTimeout(sc.Interval)/4 {
+	if sc == nil || now.Sub(s.lastAlive) < LivenessTimeout(sc.Interval)/8 {
 		return
 	}
 	s.lastAlive = now
@@ -266,11 +292,13 @@ func (s *Sender) handle(c *child, m *sendwire.Message) {
 		if s.want != nil {
 			report = s.want.Report
 		}
+		wake := func() {}
 		if m.Expired && s.gen == c.gen {
 			s.expired = true
-			s.sending.Store(false)
+			wake = s.stoppedSending()
 		}
 		s.mu.Unlock()
+		wake()
 		if m.Expired {
 			s.log.Warn("VRRP advert sender stopped on its own: the daemon did not say the instance is alive in time")
 		}
@@ -284,11 +312,13 @@ func (s *Sender) handle(c *child, m *sendwire.Message) {
 // next one takes them.
 func (s *Sender) lost(c *child) {
 	s.mu.Lock()
+	wake := func() {}
 	if s.gen == c.gen {
 		s.gen = 0
-		s.sending.Store(false)
+		wake = s.stoppedSending()
 	}
 	s.mu.Unlock()
+	wake()
 }
 
 // Describe implements vrrp.AdvertSender.
