@@ -124,6 +124,26 @@ func (s *schedule) nextDue() (int64, bool) {
 	return at, ok
 }
 
+// period returns the interval of the grid that at, nextDue's answer, is
+// on, when the timer may repeat at it: when one instance alone sends and
+// at is its next advert. Zero otherwise (a one-off deadline).
+func (s *schedule) period(at int64) int64 {
+	var only *entry
+	for _, e := range s.entries {
+		if e.expired {
+			continue
+		}
+		if only != nil {
+			return 0
+		}
+		only = e
+	}
+	if only == nil || only.next != at {
+		return 0
+	}
+	return only.interval
+}
+
 // run sends every advert due at now with send, and hands every report
 // owed to report (whose message is reused: it must encode it at once).
 // An instance whose daemon side was not heard from within its timeout

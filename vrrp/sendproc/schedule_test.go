@@ -200,3 +200,39 @@ func TestScheduleAllocatesNothing(t *testing.T) {
 		t.Fatalf("%v allocations per advert", n)
 	}
 }
+
+// TestSchedulePeriod: the timer may repeat on a lone instance's advert
+// grid, not when two instances send or when the deadline is another
+// (a report owed, an advert of an instance that stopped).
+func TestSchedulePeriod(t *testing.T) {
+	var sc schedule
+	var s sends
+	sc.start(0, startMsg(1, 10*time.Millisecond, 10*time.Millisecond, time.Second, "a"), 5)
+	at, _ := sc.nextDue()
+	if p := sc.period(at); p != 10*ms {
+		t.Fatalf("one instance: period %v", time.Duration(p))
+	}
+	if p := sc.period(at + ms); p != 0 {
+		t.Fatalf("a deadline off its grid: period %v", time.Duration(p))
+	}
+	// A grid the report deadline is not on: the report is a one-off.
+	sc.start(0, startMsg(1, 300*time.Millisecond, 300*time.Millisecond, 10*time.Second, "a"), 5)
+	want(t, s.runAt(&sc, 300*ms), "10.0.0.1:a@300ms")
+	want(t, s.runAt(&sc, 900*ms), "10.0.0.1:a@900ms")
+	if at, _ := sc.nextDue(); at != 1000*ms || sc.period(at) != 0 {
+		t.Fatalf("next due %v period %v, want the report at 1s, once", time.Duration(at), time.Duration(sc.period(at)))
+	}
+	want(t, s.runAt(&sc, 1000*ms))
+	if at, _ := sc.nextDue(); at != 1200*ms || sc.period(at) != 300*ms {
+		t.Fatalf("next due %v period %v, want 1.2s every 300ms", time.Duration(at), time.Duration(sc.period(at)))
+	}
+	sc.start(0, startMsg(1, 10*time.Millisecond, 10*time.Millisecond, time.Second, "a"), 5)
+	sc.start(0, startMsg(2, 10*time.Millisecond, 5*time.Millisecond, time.Second, "b"), 6)
+	if at, _ := sc.nextDue(); sc.period(at) != 0 {
+		t.Fatalf("two instances: period %v", time.Duration(sc.period(at)))
+	}
+	sc.stop(2)
+	if at, _ := sc.nextDue(); sc.period(at) != 10*ms {
+		t.Fatalf("one instance again: period %v", time.Duration(sc.period(at)))
+	}
+}

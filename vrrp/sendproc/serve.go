@@ -36,12 +36,19 @@ func Serve(ctrl int, cfg ServeConfig) error {
 	if err := unix.SetNonblock(ctrl, true); err != nil {
 		return fmt.Errorf("serving the daemon: %w", err)
 	}
-	w, err := newWaiter(ctrl)
+	// CLOCK_MONOTONIC (the runtime's monotonic clock) before the origin
+	// of now: the timer then never expires before the time it is set for.
+	var mono unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono); err != nil {
+		return fmt.Errorf("serving the daemon: %w", err)
+	}
+	epoch := time.Now()
+	w, err := newWaiter(ctrl, mono.Nano())
 	if err != nil {
 		return fmt.Errorf("serving the daemon: %w", err)
 	}
 	defer w.close()
-	s := &server{ctrl: ctrl, w: w, epoch: time.Now(), buf: make([]byte, sendwire.MaxMessage), out: make([]byte, 0, 512),
+	s := &server{ctrl: ctrl, w: w, epoch: epoch, buf: make([]byte, sendwire.MaxMessage), out: make([]byte, 0, 512),
 		oob: make([]byte, unix.CmsgSpace(4*4))}
 	s.msg.Packets = make([]sendwire.Packet, 0, sendwire.MaxPackets)
 	s.msg.Delays = make([]time.Duration, 0, sendwire.MaxDelays)
@@ -73,22 +80,17 @@ type server struct {
 }
 
 func (s *server) loop() error {
-	for {
+	return s.w.run(func() (bool, error) {
+		if s.w.ctrlReady {
+			if done, err := s.receive(); done || err != nil {
+				return true, err
+			}
+		}
 		now := s.now()
 		s.sched.run(now, sendAdvert, s.report, &s.rep)
 		at, ok := s.sched.nextDue()
-		if err := s.w.arm(at-s.now(), ok); err != nil {
-			return err
-		}
-		if err := s.w.wait(); err != nil {
-			return err
-		}
-		if s.w.ctrlReady {
-			if done, err := s.receive(); done || err != nil {
-				return err
-			}
-		}
-	}
+		return false, s.w.arm(s.now(), at, s.sched.period(at), ok)
+	})
 }
 
 // receive handles the messages waiting on the socket pair; done: the

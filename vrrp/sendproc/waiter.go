@@ -21,24 +21,31 @@ import (
 // monitor thread (sysmon) sleeps for good instead of waking every 10 ms
 // to look at a processor stuck in a system call (and signalling it to
 // preempt it). Each advert then costs one thread's wake-up in epoll_wait.
+// The timer repeats on the advert grid of a lone instance (no re-arming
+// per advert).
 //
 // A waiter is owned by Serve's goroutine.
 type waiter struct {
-	ctrl  int      // the daemon's socket (not owned)
-	timer int      // the timerfd, owned
-	ep    *os.File // the epoll instance, owned; registered with the poller
-	rc    syscall.RawConn
-	evs   [2]unix.EpollEvent
-	spec  unix.ItimerSpec
-	// Set by wait: what was ready.
-	ctrlReady, timerReady bool
-	n                     int   // epoll_wait's result in wait's callback
-	err                   error // epoll_wait's error in wait's callback
-	waitFn                func(uintptr) bool
+	ctrl      int      // the daemon's socket (not owned)
+	timer     int      // the timerfd, owned
+	ep        *os.File // the epoll instance, owned; registered with the poller
+	rc        syscall.RawConn
+	evs       [2]unix.EpollEvent
+	spec      unix.ItimerSpec
+	monoEpoch int64 // CLOCK_MONOTONIC at the origin of the server's now, or just before
+
+	// What the timer is armed for, in the server's time.
+	armed     bool
+	at        int64 // its next expiry
+	period    int64 // zero: once
+	ctrlReady bool  // set by poll
 }
 
-func newWaiter(ctrl int) (*waiter, error) {
-	w := &waiter{ctrl: ctrl, timer: -1}
+// newWaiter returns a waiter for the daemon's socket ctrl; monoEpoch is
+// CLOCK_MONOTONIC at (or just before) the origin of the times given to
+// arm, so that the timer never expires before the time asked.
+func newWaiter(ctrl int, monoEpoch int64) (*waiter, error) {
+	w := &waiter{ctrl: ctrl, timer: -1, monoEpoch: monoEpoch}
 	var err error
 	w.timer, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
@@ -49,9 +56,11 @@ func newWaiter(ctrl int) (*waiter, error) {
 		unix.Close(w.timer)
 		return nil, fmt.Errorf("creating the sender's epoll instance: %w", err)
 	}
-	for _, fd := range []int{ctrl, w.timer} {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
-		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	for _, ev := range []unix.EpollEvent{
+		{Events: unix.EPOLLIN, Fd: int32(ctrl)},
+		{Events: unix.EPOLLIN, Fd: int32(w.timer)},
+	} {
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, int(ev.Fd), &ev); err != nil {
 			unix.Close(epfd)
 			unix.Close(w.timer)
 			return nil, fmt.Errorf("adding to the sender's epoll instance: %w", err)
@@ -69,7 +78,6 @@ func newWaiter(ctrl int) (*waiter, error) {
 		w.close()
 		return nil, fmt.Errorf("setting up the sender's epoll instance: %w", err)
 	}
-	w.waitFn = w.poll
 	return w, nil
 }
 
@@ -83,49 +91,72 @@ func (w *waiter) close() {
 	}
 }
 
-// arm sets the timer to expire in d nanoseconds (at least 1: a zero
-// it_value would disarm it); ok false disarms it.
-func (w *waiter) arm(d int64, ok bool) error {
-	w.spec = unix.ItimerSpec{}
-	if ok {
-		w.spec.Value = unix.NsecToTimespec(max(d, 1))
+// arm makes the timer expire at at (the server's time; now is the time
+// now), and then every period if period is not zero; ok false disarms
+// it. A timer already armed for it is left alone: a repeating one that
+// expired since it was armed is on the same grid.
+func (w *waiter) arm(now, at, period int64, ok bool) error {
+	if !ok {
+		if !w.armed {
+			return nil
+		}
+		w.armed = false
+		return w.settime(unix.ItimerSpec{})
 	}
-	_, _, e := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(w.timer), 0, uintptr(unsafe.Pointer(&w.spec)), 0, 0, 0)
+	if w.armed && w.period > 0 && now >= w.at {
+		w.at += ((now-w.at)/w.period + 1) * w.period
+	}
+	if w.armed && w.at == at && w.period == period && (period > 0 || at > now) {
+		return nil
+	}
+	w.armed, w.at, w.period = true, at, period
+	return w.settime(unix.ItimerSpec{Value: unix.NsecToTimespec(w.monoEpoch + at), Interval: unix.NsecToTimespec(period)})
+}
+
+func (w *waiter) settime(spec unix.ItimerSpec) error {
+	w.spec = spec
+	_, _, e := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(w.timer), unix.TFD_TIMER_ABSTIME,
+		uintptr(unsafe.Pointer(&w.spec)), 0, 0, 0)
 	if e != 0 {
 		return fmt.Errorf("arming the advert timer: %w", e)
 	}
 	return nil
 }
 
-// wait parks the goroutine until the socket or the timer is ready, then
-// sets ctrlReady and timerReady (and clears the timer's count).
-func (w *waiter) wait() error {
-	w.ctrlReady, w.timerReady = false, false
-	if err := w.rc.Read(w.waitFn); err != nil {
-		return fmt.Errorf("waiting for the daemon: %w", err)
-	}
-	if w.err != nil {
-		return fmt.Errorf("waiting for the daemon: %w", w.err)
-	}
-	for _, ev := range w.evs[:w.n] {
-		switch int(ev.Fd) {
-		case w.ctrl:
-			w.ctrlReady = true
-		case w.timer:
-			w.timerReady = true
-			var count [8]byte
-			_, _, _ = unix.RawSyscall(unix.SYS_READ, uintptr(w.timer), uintptr(unsafe.Pointer(&count[0])), 8)
+// run calls step in the poller until it returns done: step runs, then
+// (unless done) the goroutine parks until the epoll instance has an event
+// (the socket readable: ctrlReady; or the timer expired), and step runs
+// again. The whole loop runs in one RawConn.Read, so that no readiness
+// the poller saw between two steps is dropped, and each wake-up costs
+// one look at the epoll instance.
+func (w *waiter) run(step func() (done bool, err error)) error {
+	var err error
+	rerr := w.rc.Read(func(epfd uintptr) bool {
+		for {
+			var done bool
+			if done, err = step(); done || err != nil {
+				return true
+			}
+			var n int
+			if n, err = w.poll(epfd); err != nil {
+				return true
+			}
+			if n == 0 {
+				return false // park until the poller says it is readable
+			}
 		}
+	})
+	if rerr != nil {
+		return fmt.Errorf("waiting for the daemon: %w", rerr)
 	}
-	return nil
+	return err
 }
 
-// poll is the callback of wait's RawConn.Read: it looks at the epoll
-// instance (epfd; not w.ep.Fd(), which would make it blocking) without
-// blocking and returns false (park until the poller
-// says it is readable) when nothing is ready. A raw system call: it
-// never blocks.
-func (w *waiter) poll(epfd uintptr) bool {
+// poll looks at the epoll instance epfd (not w.ep.Fd(), which would make
+// it blocking) without blocking, sets ctrlReady and returns how many
+// events there were. A raw system call: it never blocks.
+func (w *waiter) poll(epfd uintptr) (int, error) {
+	w.ctrlReady = false
 	for {
 		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, epfd, uintptr(unsafe.Pointer(&w.evs[0])),
 			uintptr(len(w.evs)), 0, 0, 0)
@@ -133,10 +164,18 @@ func (w *waiter) poll(epfd uintptr) bool {
 		case e == unix.EINTR:
 			continue
 		case e != 0:
-			w.n, w.err = 0, e
-			return true
+			return 0, fmt.Errorf("waiting for the daemon: %w", e)
 		}
-		w.n, w.err = int(r), nil
-		return r > 0
+		for _, ev := range w.evs[:r] {
+			switch int(ev.Fd) {
+			case w.ctrl:
+				w.ctrlReady = true
+			case w.timer:
+				// Clear its count of expirations.
+				var count [8]byte
+				_, _, _ = unix.RawSyscall(unix.SYS_READ, uintptr(w.timer), uintptr(unsafe.Pointer(&count[0])), uintptr(len(count)))
+			}
+		}
+		return int(r), nil
 	}
 }
