@@ -113,6 +113,7 @@ type senderState struct {
 	interval time.Duration // of the last Start or Update
 	pkts     []RawAdvert   // of the last Start or Update
 	scratch  []RawAdvert   // the packets wanted now, compared with pkts
+	alive    time.Time     // when the loop last told the sender it is alive
 }
 
 // syncSender tells the AdvertSender (if any) what the machine, just
@@ -142,7 +143,7 @@ func (i *Instance) syncSender(tr Transport, now time.Time) {
 	ss.scratch = i.encodeRaw(rs, tr.Source().Unmap(), prio, ss.scratch)
 	switch {
 	case !ss.on:
-		ss.pkts, ss.interval, ss.on = cloneRaw(ss.scratch), i.cfg.AdvertInterval, true
+		ss.pkts, ss.interval, ss.on, ss.alive = cloneRaw(ss.scratch), i.cfg.AdvertInterval, true, time.Time{}
 		s.Start(AdvertSchedule{Conn: rs.sendConn(), Packets: ss.pkts, Interval: ss.interval,
 			First: max(adverAt.Sub(now), 0), Report: i.senderReport, Wake: i.kick})
 		i.log.Debug("VRRP advert sender started", zap.Uint8("priority", prio))
@@ -176,6 +177,7 @@ func (i *Instance) senderSends() bool {
 	if i.opt.Sender == nil || !i.snd.on {
 		return false
 	}
+	i.snd.alive = i.clock.Now()
 	i.opt.Sender.Alive()
 	return i.opt.Sender.Sending()
 }
@@ -196,7 +198,12 @@ func (i *Instance) nextWake(now time.Time) (time.Time, bool) {
 	if !ok || !master || s == nil || !i.snd.on || !s.Sending() {
 		return deadline, ok
 	}
-	at := now.Add(s.AliveWithin())
+	// From when the loop last said it is alive, not from now: wake-ups
+	// for anything else must not put it off.
+	if i.snd.alive.IsZero() {
+		return deadline, ok
+	}
+	at := i.snd.alive.Add(s.AliveWithin())
 	if !at.After(deadline) {
 		return deadline, ok
 	}

@@ -15,8 +15,9 @@ import (
 // LivenessTimeout is how long the sender process sends the adverts of an
 // instance whose daemon side it has not heard from: a second, or four
 // advertisement intervals if that is longer. The instance's loop wakes to
-// say it is alive every quarter of it (Sender.AliveWithin); the daemon
-// tells the process at most eight times per timeout.
+// say it is alive every eighth of it (Sender.AliveWithin), so that a hung
+// daemon is noticed about a liveness timeout after it hung; the daemon
+// tells the process at most sixteen times per timeout.
 func LivenessTimeout(interval time.Duration) time.Duration {
 	return max(time.Second, 4*interval)
 }
@@ -232,7 +233,7 @@ func (s *Sender) waitAck(c *child, seq uint32) error {
 // Sending implements vrrp.AdvertSender.
 func (s *Sender) Sending() bool { return s.sending.Load() }
 
-// AliveWithin implements vrrp.AdvertSender: a quarter of the liveness
+// AliveWithin implements vrrp.AdvertSender: an eighth of the liveness
 // timeout of the started schedule's interval (zero: none started).
 func (s *Sender) AliveWithin() time.Duration {
 	s.mu.Lock()
@@ -240,18 +241,18 @@ func (s *Sender) AliveWithin() time.Duration {
 	if s.want == nil {
 		return 0
 	}
-	return LivenessTimeout(s.want.Interval) / 4
+	return LivenessTimeout(s.want.Interval) / 8
 }
 
-// Alive implements vrrp.AdvertSender: it tells the process at most eight
-// times per liveness timeout, and hands the adverts to it again if it
+// Alive implements vrrp.AdvertSender: it tells the process at most
+// sixteen times per liveness timeout, and hands the adverts to it again if it
 // stopped them on its own.
 func (s *Sender) Alive() {
 	now := time.Now()
 	s.mu.Lock()
 	sc, expired := s.want, s.expired
 	s.mu.Unlock()
-	if sc == nil || now.Sub(s.lastAlive) < LivenessTimeout(sc.Interval)/8 {
+	if sc == nil || now.Sub(s.lastAlive) < LivenessTimeout(sc.Interval)/16 {
 		return
 	}
 	s.lastAlive = now
