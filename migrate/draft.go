@@ -140,6 +140,8 @@ func (c check) isZero() bool { return c == check{} }
 type draft struct {
 	instances []*instance
 	listeners []*listener
+	// rtPriority is the daemon's vrrp_rt_priority (0: not written).
+	rtPriority int
 }
 
 // intp returns a pointer to v.

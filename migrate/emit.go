@@ -19,8 +19,9 @@ import (
 // config.Parse, which refuses unknown keys.
 
 type yFile struct {
-	VRRPInstances []*yInstance `yaml:"vrrp_instances,omitempty"`
-	Listeners     []*yListener `yaml:"listeners,omitempty"`
+	VRRPRTPriority int          `yaml:"vrrp_rt_priority,omitempty"`
+	VRRPInstances  []*yInstance `yaml:"vrrp_instances,omitempty"`
+	Listeners      []*yListener `yaml:"listeners,omitempty"`
 }
 
 type yInstance struct {
@@ -101,7 +102,7 @@ func dur(d time.Duration) string {
 // emit writes the draft as an rmqlb configuration file. sources are the
 // input files, named in its header.
 func emit(d *draft, sources []string) ([]byte, error) {
-	var f yFile
+	f := yFile{VRRPRTPriority: d.rtPriority}
 	secret := false
 	for _, in := range d.instances {
 		f.VRRPInstances = append(f.VRRPInstances, yamlInstance(in))

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/vrrp"
 )
 
 // kaT translates a keepalived configuration tree into instances and LVS
@@ -25,6 +26,8 @@ type kaT struct {
 	// version and garp are global_defs' defaults for every instance.
 	version int
 	garp    garp
+	// rtPriority is global_defs' vrrp_rt_priority (0: none).
+	rtPriority int
 }
 
 // translateKeepalived translates the tree read from a keepalived.conf.
@@ -97,7 +100,7 @@ var kaWhy = map[string]string{
 	"vrrp_notify_fifo_script": whyScripts, "lvs_notify_fifo": whyScripts, "lvs_notify_fifo_script": whyScripts,
 	"vrrp_priority": whyProcess, "checker_priority": whyProcess, "bfd_priority": whyProcess,
 	"vrrp_no_swap": whyProcess, "checker_no_swap": whyProcess, "bfd_no_swap": whyProcess,
-	"vrrp_rt_priority": whyProcess, "checker_rt_priority": whyProcess, "bfd_rt_priority": whyProcess,
+	"checker_rt_priority": whyProcess, "bfd_rt_priority": whyProcess,
 	"vrrp_cpu_affinity": whyProcess, "checker_cpu_affinity": whyProcess, "bfd_cpu_affinity": whyProcess,
 	"vrrp_rlimit_rttime": whyProcess, "checker_rlimit_rttime": whyProcess, "bfd_rlimit_rttime": whyProcess,
 	"max_auto_priority": whyProcess, "min_auto_priority_delay": whyProcess, "net_namespace": whyProcess,
@@ -336,6 +339,8 @@ func (t *kaT) globalDefs(g *kaNode) {
 			}
 		case "vrrp_version":
 			t.setNumber(n, 2, 3, &t.version)
+		case "vrrp_rt_priority":
+			t.setNumber(n, 1, vrrp.MaxRealTimePriority, &t.rtPriority)
 		case "vrrp_check_unicast_src":
 			t.use(n) // rmqlb hears unicast adverts from its peers only
 		case "default_interface":

@@ -32,6 +32,7 @@ func merge(ka *kaT, ha *haT, ipvs []*listener, ns *notes) *draft {
 	m := &merger{ns: ns, d: &draft{}, ka: ka, ha: ha}
 	if ka != nil {
 		m.d.instances = ka.instances
+		m.d.rtPriority = ka.rtPriority
 	}
 	m.uniqueInstances()
 	var lvs, haps []*listener

@@ -30,6 +30,20 @@ func TestTranslate(t *testing.T) {
 		notes []string
 	}{
 		{
+			name:  "real-time priority",
+			files: memFiles{"k": "global_defs {\n vrrp_rt_priority 50\n checker_rt_priority 40\n}\n" + vrrpBlock + "}\n"},
+			src:   Sources{Keepalived: "k"},
+			want:  []string{"vrrp_rt_priority: 50\n"},
+			notes: []string{"k:3: checker_rt_priority 40: not translated"},
+		},
+		{
+			name:  "real-time priority out of range",
+			files: memFiles{"k": "global_defs {\n vrrp_rt_priority 100\n}\n" + vrrpBlock + "}\n"},
+			src:   Sources{Keepalived: "k"},
+			not:   []string{"vrrp_rt_priority"},
+			notes: []string{"k:2: vrrp_rt_priority 100: "},
+		},
+		{
 			name:  "fwmark with two VIPs has no bind",
 			files: memFiles{"k": "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  10.0.0.100\n  10.0.0.101\n }\n}\nvirtual_server fwmark 1 {\n real_server 10.0.0.1 5672 {\n }\n}\n"},
 			src:   Sources{Keepalived: "k"},
