@@ -27,10 +27,11 @@ type labLayout struct {
 	VRID     int
 	// Advert is the VRRPv3 advertisement interval.
 	Advert time.Duration
-	// PreemptDelay is every host's preempt_delay: how long a host that
-	// hears a master of lower priority than its own waits before it takes
-	// the VIP back. Zero (three nodes) takes it back at once;
-	// autohealPreemptDelay on the two-node topology.
+	// PreemptDelay is the preempt_delay of the hosts that take the VIP
+	// back (preemptDelayOf): how long a host that hears a master of lower
+	// priority than its own waits before it takes the VIP. Zero (three
+	// nodes) takes it back at once; autohealPreemptDelay on the two-node
+	// topology.
 	PreemptDelay time.Duration
 	// TrackWeight is added to a host's priority while its own broker fails
 	// its check: 150-60 = 90 < 100, so the next host takes the VIP.
@@ -119,6 +120,20 @@ func layoutFor(t topology) labLayout {
 // majority.
 const autohealPreemptDelay = 10 * time.Second
 
+// preemptDelayOf is host b's preempt_delay: PreemptDelay, except on the
+// host of lowest priority, which never takes the VIP back from a host that
+// returns. It preempts only when the master's own broker fails (the master's
+// track rule lowers its priority below it), and that failover must not
+// wait.
+func (l labLayout) preemptDelayOf(b brokerHost) time.Duration {
+	for _, o := range l.Brokers {
+		if o.Priority < b.Priority {
+			return l.PreemptDelay
+		}
+	}
+	return 0
+}
+
 // preemptWait is how long to wait for the VIP to come back to a host of
 // higher priority, once that host can take it: base plus the
 // preempt_delay it waits first.
@@ -161,10 +176,10 @@ func (l labLayout) rmqlbConfig(b brokerHost, socket string) string {
 	p("    version: 3\n")
 	p("    advert_interval: %s\n", l.Advert)
 	p("    preempt: true\n")
-	if l.PreemptDelay > 0 {
+	if d := l.preemptDelayOf(b); d > 0 {
 		p("    # Back from a partition, leave the VIP (and the clients) where it is until\n")
 		p("    # RabbitMQ's autoheal has restarted the side with fewer clients.\n")
-		p("    preempt_delay: %s\n", l.PreemptDelay)
+		p("    preempt_delay: %s\n", d)
 	}
 	p("    virtual_ipaddress: [%s]\n", l.VIP)
 	p("    garp: {count: 5, interval: 100ms, refresh: 60s}\n")

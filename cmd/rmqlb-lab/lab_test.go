@@ -19,12 +19,21 @@ func TestConfigValid(t *testing.T) {
 
 func testConfigValid(t *testing.T, l labLayout) {
 	// Two nodes heal a partition by autoheal: the VIP must not move back
-	// before it is done; three nodes (pause_minority) need no delay.
+	// to rmq1 before it is done; rmq2 takes it at once when rmq1's broker
+	// fails. Three nodes (pause_minority) need no delay.
 	wantDelay := time.Duration(0)
 	if l.Topology == topologyBlog {
 		wantDelay = autohealPreemptDelay
 	}
+	lowest := l.Brokers[0].Priority
 	for _, b := range l.Brokers {
+		lowest = min(lowest, b.Priority)
+	}
+	for _, b := range l.Brokers {
+		hostDelay := wantDelay
+		if b.Priority == lowest {
+			hostDelay = 0
+		}
 		c, err := config.Parse([]byte(l.rmqlbConfig(b, "/run/test.sock")))
 		if err != nil {
 			t.Fatalf("config of %s: %v", b.Name, err)
@@ -36,8 +45,8 @@ func testConfigValid(t *testing.T, l labLayout) {
 		if int(v.Priority) != b.Priority || v.Version != 3 || v.AdvertInterval != 100*time.Millisecond {
 			t.Errorf("config of %s: priority %d version %d advert %v", b.Name, v.Priority, v.Version, v.AdvertInterval)
 		}
-		if !v.Preempt || v.PreemptDelay != wantDelay {
-			t.Errorf("config of %s: preempt %v, preempt_delay %v, want true, %v", b.Name, v.Preempt, v.PreemptDelay, wantDelay)
+		if !v.Preempt || v.PreemptDelay != hostDelay {
+			t.Errorf("config of %s: preempt %v, preempt_delay %v, want true, %v", b.Name, v.Preempt, v.PreemptDelay, hostDelay)
 		}
 		if len(v.Track) != 1 || v.Track[0].Backend.Name != b.Name || v.Track[0].Weight != -60 {
 			t.Errorf("config of %s: track %+v", b.Name, v.Track)
