@@ -43,7 +43,10 @@ type Config struct {
 	// master keeps accepting it for this long, counted from the first such
 	// advertisement (preempt_delay), at most MaxPreemptDelay. Zero (the
 	// default) preempts after the usual master-down interval. Ignored when
-	// Preempt is false.
+	// Preempt is false. It holds back a BACKUP only (one back from FAULT
+	// included): two MASTERs that hear each other again after a split
+	// resolve at once, the one of lower priority giving way (RFC 5798
+	// section 6.4.3).
 	PreemptDelay time.Duration
 	// AuthPass is the VRRPv2 simple text password, at most 8 bytes
 	// (auth_pass). Empty means authentication type 0 (none). Must be empty

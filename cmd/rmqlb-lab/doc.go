@@ -29,6 +29,10 @@
 // ha-all policy mirroring the classic queue on both (classic mirrored
 // queues are deprecated since RabbitMQ 3.9 and removed in 4.0; Debian 12's
 // 3.10 has them). -queue mirrored runs the mirrored queue on three nodes.
+// On the blog topology rmqlb's VRRP instance has a preempt_delay of 10 s
+// (config.go): RabbitMQ's autoheal restarts, after a partition, the side
+// with fewer clients, so the VIP must not move the clients back to a
+// returning host before autoheal is done.
 //
 // The nodes run with the README's recommended RabbitMQ settings
 // (-rabbitmq recommended, see rabbitconf.go): TCP_USER_TIMEOUT on the

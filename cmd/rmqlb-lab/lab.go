@@ -144,8 +144,10 @@ func (l *lab) build(ctx context.Context) error {
 	l.states = newStateWatch(l.tl, ds, names)
 	go func() { defer l.wg.Done(); l.states.run(wctx) }()
 
+	// The host whose daemon starts first may be MASTER for a moment; the
+	// one of highest priority then takes over after its preempt_delay.
 	master := l.layout.Brokers[0].Name
-	if _, err := l.vips.waitSole(ctx, master, 10*time.Second); err != nil {
+	if _, err := l.vips.waitSole(ctx, master, l.layout.preemptWait(10*time.Second)); err != nil {
 		return fmt.Errorf("initial election: %w", err)
 	}
 	if err := l.waitAllUp(ctx, 20*time.Second); err != nil {

@@ -107,8 +107,8 @@ func (l *lab) runScenario(ctx context.Context) error {
 			if err := l.daemons[m].start(ctx); err != nil {
 				return nil, err
 			}
-			l.tl.Logf("%s: rmqlb started again (pid %d); expecting it to preempt", m, l.daemons[m].pid())
-			return []string{m}, l.waitFailover(ctx, r, m, t0, 10*time.Second, "back on", "the start")
+			l.tl.Logf("%s: rmqlb started again (pid %d); expecting it to preempt%s", m, l.daemons[m].pid(), l.afterPreemptDelay())
+			return []string{m}, l.waitFailover(ctx, r, m, t0, l.layout.preemptWait(10*time.Second), "back on", "the start")
 		}, false, flowHard},
 		{"cut the master's link", func(ctx context.Context, r *stepResult) ([]string, error) {
 			m, err := l.master()
@@ -137,8 +137,8 @@ func (l *lab) runScenario(ctx context.Context) error {
 			if err := l.net.RestoreLink(l.net.Host(m)); err != nil {
 				return nil, err
 			}
-			l.tl.Logf("%s: bridge port up; expecting it to preempt", m)
-			return []string{m}, l.waitFailover(ctx, r, m, t0, 10*time.Second, "back on", "the repair")
+			l.tl.Logf("%s: bridge port up; expecting it to preempt%s", m, l.afterPreemptDelay())
+			return []string{m}, l.waitFailover(ctx, r, m, t0, l.layout.preemptWait(10*time.Second), "back on", "the repair")
 		}, false, flowHard},
 		{"freeze the master's broker (SIGSTOP)", func(ctx context.Context, r *stepResult) ([]string, error) {
 			m, err := l.master()
@@ -155,8 +155,8 @@ func (l *lab) runScenario(ctx context.Context) error {
 			if err := l.cluster.nodes[m].Thaw(); err != nil {
 				return nil, err
 			}
-			l.tl.Logf("%s: kill -CONT beam.smp; expecting the check to rise, the priority to return and %s to preempt", m, m)
-			return []string{m}, l.waitFailover(ctx, r, m, t0, 15*time.Second, "back on", "SIGCONT")
+			l.tl.Logf("%s: kill -CONT beam.smp; expecting the check to rise, the priority to return and %s to preempt%s", m, m, l.afterPreemptDelay())
+			return []string{m}, l.waitFailover(ctx, r, m, t0, l.layout.preemptWait(15*time.Second), "back on", "SIGCONT")
 		}, false, flowHard},
 	}
 	l.stepsTotal = len(steps)
@@ -233,6 +233,15 @@ func (l *lab) waitFailover(ctx context.Context, r *stepResult, host string, t0 t
 		l.tl.Logf("VIP %s %s %v after %s", where, host, r.Failover.Round(time.Millisecond), cause)
 	}
 	return err
+}
+
+// afterPreemptDelay is " after preempt_delay D" for the log lines of the
+// steps that expect a preemption, "" without a delay.
+func (l *lab) afterPreemptDelay() string {
+	if l.layout.PreemptDelay == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" after preempt_delay %v", l.layout.PreemptDelay)
 }
 
 // freezeStep stops the broker on host m with SIGSTOP and checks the chain:
