@@ -77,8 +77,9 @@ func TestVRRPSteadyUnderProxyLoad(t *testing.T) {
 		}
 		// The master's adverts left from its advert sender process (the
 		// default vrrp_sender).
-		if r.SenderRSSKiB == 0 {
-			t.Errorf("rmqlb: the master had no advert sender process")
+		if r.SenderRSSKiB == 0 || r.SenderRestarted || !strings.HasPrefix(r.Sender, "process (") {
+			t.Errorf("rmqlb: the master's adverts were not sent by one advert sender process through the window: resident %d KiB, restarted %v, sender %q",
+				r.SenderRSSKiB, r.SenderRestarted, r.Sender)
 		}
 		if r.BulkGbps <= 0 || r.ConnPerSecond <= 0 {
 			t.Errorf("rmqlb: the load did not run through the master's proxy: %.2f Gbit/s bulk, %.0f connections/s", r.BulkGbps, r.ConnPerSecond)

@@ -67,8 +67,9 @@ type Options struct {
 	// RealTimePriority, when 1..99, runs the instance's event loop (with
 	// the real transport only: Transport nil) on an OS thread of its own
 	// in the SCHED_FIFO scheduling class at that priority: the kernel
-	// wakes it for every advert to send and every advert received, ahead
-	// of every process of normal priority. It needs CAP_SYS_NICE (or an
+	// wakes it for every advert to send (while an AdvertSender sends them,
+	// only every AdvertSender.AliveWithin) and every advert received,
+	// ahead of every process of normal priority. It needs CAP_SYS_NICE (or an
 	// RLIMIT_RTPRIO that allows the priority); without it the loop runs
 	// on its own thread at normal priority, and Snapshot.RealTime says
 	// why. Zero: off (the Go runtime schedules the loop like any other

@@ -10,7 +10,8 @@ import (
 // advertSocketPriority is the SO_PRIORITY of the VRRP socket: 6
 // (TC_PRIO_INTERACTIVE), the highest a socket may have without
 // CAP_NET_ADMIN, which puts adverts in the first band of the default
-// queueing disciplines (pfifo_fast, and the priomap of prio and mq ones),
+// queueing disciplines (pfifo_fast, and the priomap of prio and mqprio
+// ones; fq_codel and interfaces without a queue, such as veth, ignore it),
 // ahead of the proxied traffic that fills the interface's queue. The
 // packets themselves carry DSCP CS6 (tosInternetControl) for the switches
 // and routers on the way.

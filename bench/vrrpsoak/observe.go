@@ -31,6 +31,7 @@ type snapshot struct {
 	senderPID   int           // the master rmqlb's advert sender process; 0: none
 	senderCPU   time.Duration // its CPU time
 	senderSched string        // its real-time threads
+	sender      string        // who sends the master rmqlb's adverts (its status)
 }
 
 func (lb *lab) snapshot() (snapshot, error) {
@@ -44,6 +45,9 @@ func (lb *lab) snapshot() (snapshot, error) {
 			}
 			for _, in := range st.VRRP {
 				s.transitions += int(in.Counters.Transitions)
+				if name == "h1" {
+					s.sender = in.Sender
+				}
 			}
 		default:
 			n, err := keepalivedTransitions(vh.daemon.Output())

@@ -107,8 +107,9 @@ type Config struct {
 	// Load lists the load components (LoadBulk, LoadConn, LoadCPU,
 	// LoadVM). Empty: none (steady state on an idle lab).
 	Load []string
-	// RmqlbBin and LoadgenBin are the binaries to run. Required (rmqlb
-	// for ImplRmqlb; loadgen for LoadBulk... no: for LoadConn).
+	// RmqlbBin and LoadgenBin are the binaries to run: RmqlbBin is
+	// required for the rmqlb implementations, LoadgenBin for LoadConn
+	// (and for the labs' echo server).
 	RmqlbBin, LoadgenBin string
 	// RmqlbEnv is added to the environment of every rmqlb daemon (for
 	// example GOGC=25).
@@ -214,6 +215,12 @@ type Result struct {
 	SenderCPU        float64 `json:"sender_cpu_percent,omitempty"`
 	SenderRSSKiB     int64   `json:"sender_rss_kib,omitempty"`
 	SenderScheduling string  `json:"sender_scheduling,omitempty"`
+	// Sender is who sent the master rmqlb's periodic adverts at the end
+	// of the window (its status: "process (...)" for the sender process),
+	// and SenderRestarted whether the sender process was another one (or
+	// none) at the end than at the start: its CPU is then not reported.
+	Sender          string `json:"sender,omitempty"`
+	SenderRestarted bool   `json:"sender_restarted,omitempty"`
 	// ProxyCPU is the CPU time of the master's proxy process when it is
 	// another process (HAProxy beside keepalived), in percent of one CPU.
 	ProxyCPU float64 `json:"proxy_cpu_percent,omitempty"`
@@ -407,9 +414,12 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 	window := res.End.Sub(res.Start)
 	res.Transitions = after.transitions - before.transitions
 	res.MasterRSSKiB, res.SenderRSSKiB = rss, senderRSS
+	res.Sender = after.sender
 	if after.senderPID != 0 && after.senderPID == before.senderPID {
 		res.SenderCPU = 100 * (after.senderCPU - before.senderCPU).Seconds() / window.Seconds()
 		res.SenderScheduling = after.senderSched
+	} else if before.senderPID != 0 || after.senderPID != 0 {
+		res.SenderRestarted = true
 	}
 	res.MasterCPU = 100 * (after.vrrpCPU - before.vrrpCPU).Seconds() / window.Seconds()
 	if impl == ImplKeepalived {

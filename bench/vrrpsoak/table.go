@@ -12,7 +12,7 @@ import (
 func WriteTable(w io.Writer, results []Result) error {
 	header := []string{"impl", "advert", "load", "window", "state changes", "backup took over (wire)",
 		"send jitter p50 / p99 / max (ms)", "longest gap at a backup (ms)", "gaps > 2x / > master down",
-		"master CPU % (real-time threads)", "master RSS MiB", "GC/s", "bulk Gbit/s", "conn/s", "load avg start / end", "master's real-time threads", "rmqlb adverts stepped > 1 / 5 / 10 ms late"}
+		"master CPU % (real-time threads)", "master RSS MiB", "GC/s", "bulk Gbit/s", "conn/s", "load avg start / end", "master's real-time threads", "rmqlb adverts late > 1 / 5 / 10 ms (stepped by its loop, or sent by its sender process)"}
 	rows := [][]string{header}
 	for _, r := range results {
 		load := strings.Join(r.Load, "+")
@@ -24,8 +24,13 @@ func WriteTable(w io.Writer, results []Result) error {
 			cpu += fmt.Sprintf(" (+ HAProxy %.0f)", r.ProxyCPU)
 		}
 		rss := fmt.Sprintf("%.1f", float64(r.MasterRSSKiB)/1024)
-		if r.SenderRSSKiB > 0 {
+		switch {
+		case r.SenderRestarted:
+			cpu += " + sender (restarted: not measured)"
+		case r.SenderRSSKiB > 0:
 			cpu += fmt.Sprintf(" + sender %.2f", r.SenderCPU)
+		}
+		if r.SenderRSSKiB > 0 {
 			rss += fmt.Sprintf(" + sender %.1f", float64(r.SenderRSSKiB)/1024)
 		}
 		sched := r.Scheduling

@@ -39,6 +39,7 @@ type waiter struct {
 	at        int64 // its next expiry
 	period    int64 // zero: once
 	ctrlReady bool  // set by poll
+	sets      int   // timerfd_settime calls so far
 }
 
 // newWaiter returns a waiter for the daemon's socket ctrl; monoEpoch is
@@ -114,6 +115,7 @@ func (w *waiter) arm(now, at, period int64, ok bool) error {
 }
 
 func (w *waiter) settime(spec unix.ItimerSpec) error {
+	w.sets++
 	w.spec = spec
 	_, _, e := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(w.timer), unix.TFD_TIMER_ABSTIME,
 		uintptr(unsafe.Pointer(&w.spec)), 0, 0, 0)

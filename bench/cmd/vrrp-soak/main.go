@@ -9,7 +9,7 @@
 // Usage, as root from the repository root:
 //
 //	go run ./bench/cmd/vrrp-soak -interval 10ms -duration 1h -load bulk,conn
-//	go run ./bench/cmd/vrrp-soak -interval 10ms -duration 1h -load cpu,vm,conn
+//	go run ./bench/cmd/vrrp-soak -interval 10ms -duration 1h -load cpu,vm
 //	go run ./bench/cmd/vrrp-soak -interval 10ms -duration 1m -cuts 20
 //
 // It prints a Markdown table (state changes, backups that took over, send
