@@ -66,6 +66,13 @@ func BenchmarkConnect(b *testing.B) {
 	benchConnect(b, r.Addr().String())
 }
 
+// BenchmarkConnectDirect is the same without the proxy: its allocations
+// are the client's and the echo server's, to take from BenchmarkConnect's.
+func BenchmarkConnectDirect(b *testing.B) {
+	srv := newServer(b, "127.0.0.2", echo)
+	benchConnect(b, srv.addr.String())
+}
+
 // benchConnect measures connect + 1-byte echo + close to addr.
 func benchConnect(b *testing.B, addr string) {
 	one := []byte{1}
@@ -80,5 +87,39 @@ func benchConnect(b *testing.B, addr string) {
 			b.Fatal(err)
 		}
 		c.Close()
+	}
+}
+
+// TestProxiedConnectAllocatesNothing: a proxied connection (accept,
+// backend connect, a byte each way, close) allocates nothing in the
+// proxy: as many allocations per connection as the same client and
+// echo server without it (theirs: the dial, the accepted conn, the
+// server's goroutine), give or take one for the pools' growth.
+func TestProxiedConnectAllocatesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("counts allocations over hundreds of connections")
+	}
+	srv := newServer(t, "127.0.0.2", echo)
+	r := startListener(t, baseConfig(backendsOf(srv)), 0)
+	one := []byte{1}
+	connect := func(addr string) func() {
+		return func() {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Write(one)
+			if _, err := io.ReadFull(c, one); err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+		}
+	}
+	const runs = 300
+	proxied := testing.AllocsPerRun(runs, connect(r.Addr().String()))
+	direct := testing.AllocsPerRun(runs, connect(srv.addr.String()))
+	t.Logf("allocations per connection: %.1f through the proxy, %.1f direct", proxied, direct)
+	if proxied > direct+1 {
+		t.Fatalf("the proxy allocates %.1f times per connection", proxied-direct)
 	}
 }
