@@ -78,16 +78,21 @@ func benchConnect(b *testing.B, addr string) {
 	one := []byte{1}
 	b.ResetTimer()
 	for b.Loop() {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.Write(one)
-		if _, err := io.ReadFull(c, one); err != nil {
-			b.Fatal(err)
-		}
-		c.Close()
+		connectOnce(b, addr, one)
 	}
+}
+
+// connectOnce connects to addr, echoes one byte (one, reused) and closes.
+func connectOnce(tb testing.TB, addr string, one []byte) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.Write(one)
+	if _, err := io.ReadFull(c, one); err != nil {
+		tb.Fatal(err)
+	}
+	c.Close()
 }
 
 // TestProxiedConnectAllocatesNothing: a proxied connection (accept,
@@ -103,17 +108,7 @@ func TestProxiedConnectAllocatesNothing(t *testing.T) {
 	r := startListener(t, baseConfig(backendsOf(srv)), 0)
 	one := []byte{1}
 	connect := func(addr string) func() {
-		return func() {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.Write(one)
-			if _, err := io.ReadFull(c, one); err != nil {
-				t.Fatal(err)
-			}
-			c.Close()
-		}
+		return func() { connectOnce(t, addr, one) }
 	}
 	const runs = 300
 	proxied := testing.AllocsPerRun(runs, connect(r.Addr().String()))
