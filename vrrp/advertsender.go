@@ -26,7 +26,8 @@ import (
 //
 // All methods but Describe are called from the instance's event loop, one
 // at a time; Sending, Alive and AliveWithin at every wake-up of the loop:
-// they must return at once and allocate nothing. Describe is called from any goroutine.
+// they must return at once and allocate nothing. Describe is called from
+// any goroutine.
 // The sender calls the schedule's Report from a goroutine of its own.
 type AdvertSender interface {
 	// Start makes the sender send s.Packets every s.Interval, the first
@@ -188,7 +189,7 @@ func (i *Instance) senderSends() bool {
 // the loop need not step at each of them (the sender sends them; stepping
 // a late advert timer restarts it), only for the machine's other timers
 // and to say it is alive within AliveWithin. Called from the loop.
-func (i *Instance) nextWake(now time.Time) (time.Time, bool) {
+func (i *Instance) nextWake() (time.Time, bool) {
 	i.mu.Lock()
 	deadline, ok := i.m.NextDeadline()
 	other, otherOK := i.m.nextOtherDeadline()

@@ -88,7 +88,7 @@ func (i *Instance) realTimeLoop(ctx context.Context, own *IPv4Transport, ow *own
 		i.mu.Lock()
 		deadline, ok := i.m.NextDeadline()
 		i.mu.Unlock()
-		wake, wakeOK := i.nextWake(i.clock.Now())
+		wake, wakeOK := i.nextWake()
 		if !retryAt.IsZero() && (!wakeOK || retryAt.Before(wake)) {
 			wake, wakeOK = retryAt, true
 		}
