@@ -436,44 +436,41 @@ func TestProcessWakesOncePerAdvert(t *testing.T) {
 // voluntarySwitches sums the voluntary context switches of every thread
 // of process pid.
 func voluntarySwitches(t *testing.T, pid int) int {
-	t.Helper()
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
-	if err != nil || len(tasks) == 0 {
-		t.Fatalf("threads of %d: %v", pid, err)
-	}
-	total := 0
-	for _, task := range tasks {
-		b, err := os.ReadFile(task)
-		if err != nil {
-			continue // the thread ended
-		}
-		for line := range strings.Lines(string(b)) {
+	return int(sumOverThreads(t, pid, "status", func(content string) int64 {
+		for line := range strings.Lines(content) {
 			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
-				n, _ := strconv.Atoi(strings.TrimSpace(v))
-				total += n
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				return n
 			}
 		}
-	}
-	return total
+		return 0
+	}))
 }
 
 // runTime sums the time every thread of process pid ran on a CPU
 // (schedstat's first field).
 func runTime(t *testing.T, pid int) time.Duration {
+	return time.Duration(sumOverThreads(t, pid, "schedstat", func(content string) int64 {
+		if f := strings.Fields(content); len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			return n
+		}
+		return 0
+	}))
+}
+
+// sumOverThreads sums value of the file /proc/PID/task/*/name of every
+// thread of process pid; a thread that ended meanwhile counts nothing.
+func sumOverThreads(t *testing.T, pid int, name string, value func(content string) int64) int64 {
 	t.Helper()
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/%s", pid, name))
 	if err != nil || len(tasks) == 0 {
 		t.Fatalf("threads of %d: %v", pid, err)
 	}
-	var total time.Duration
+	var total int64
 	for _, task := range tasks {
-		b, err := os.ReadFile(task)
-		if err != nil {
-			continue // the thread ended
-		}
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			n, _ := strconv.ParseInt(f[0], 10, 64)
-			total += time.Duration(n)
+		if b, err := os.ReadFile(task); err == nil {
+			total += value(string(b))
 		}
 	}
 	return total
