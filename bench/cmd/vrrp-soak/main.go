@@ -25,10 +25,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -85,6 +88,9 @@ func run(ctx context.Context, cfg vrrpsoak.Config, jsonOut string, logf func(str
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces)")
 	}
+	if err := needTools(cfg); err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp("", "vrrp-soak-bin-")
 	if err != nil {
 		return err
@@ -134,6 +140,41 @@ func run(ctx context.Context, cfg vrrpsoak.Config, jsonOut string, logf func(str
 		if err := os.WriteFile(jsonOut, b, 0o644); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// needTools checks that the programs cfg's labs and loads run are
+// installed, naming the Debian package of each one missing (the project's
+// set-up installs all but stress-ng).
+func needTools(cfg vrrpsoak.Config) error {
+	need := map[string]bool{"ip": true}
+	for _, im := range cfg.Impls {
+		if im == vrrpsoak.ImplKeepalived {
+			need["keepalived"], need["haproxy"] = true, true
+		}
+	}
+	for _, l := range cfg.Load {
+		switch l {
+		case vrrpsoak.LoadBulk:
+			need["iperf3"] = true
+		case vrrpsoak.LoadCPU, vrrpsoak.LoadVM:
+			need["stress-ng"] = true
+		}
+	}
+	pkg := map[string]string{"ip": "iproute2"}
+	var missing []string
+	for _, tool := range slices.Sorted(maps.Keys(need)) {
+		if _, err := exec.LookPath(tool); err != nil {
+			p := pkg[tool]
+			if p == "" {
+				p = tool
+			}
+			missing = append(missing, fmt.Sprintf("%s (apt-get install %s)", tool, p))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("not installed: %s", strings.Join(missing, ", "))
 	}
 	return nil
 }
