@@ -12,8 +12,10 @@ var (
 	// ErrRefused: the TCP connection was refused (nothing listens: broker stopped, stop_app).
 	ErrRefused = errors.New("connection refused")
 	// ErrTimeout: the check's deadline passed: no TCP connection, or the broker accepted TCP
-	// but never answered (a frozen broker: the kernel completes handshakes for it).
-	ErrTimeout = errors.New("timeout")
+	// but never answered (a frozen broker: the kernel completes handshakes for it). It has a
+	// Timeout method that returns true, as the net and context packages' timeouts do, so
+	// that the health-check scheduler can tell a timed-out check from a refused one.
+	ErrTimeout error = timeoutError{}
 	// ErrNotAMQP: the peer answered with something that is not AMQP 0-9-1 (garbage, HTTP, a
 	// protocol header of another version).
 	ErrNotAMQP = errors.New("not an AMQP 0-9-1 server")
@@ -25,6 +27,14 @@ var (
 	// ErrClosed: the broker closed the TCP connection without an AMQP reason.
 	ErrClosed = errors.New("connection closed by server")
 )
+
+// timeoutError is ErrTimeout.
+type timeoutError struct{}
+
+func (timeoutError) Error() string { return "timeout" }
+
+// Timeout reports that the error is a timeout.
+func (timeoutError) Timeout() bool { return true }
 
 // Reply codes of the AMQP 0-9-1 spec used here.
 const (

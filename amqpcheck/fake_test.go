@@ -193,6 +193,12 @@ func TestFakeServers(t *testing.T) {
 			} else if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
+			// A timeout, and nothing else, says so to the scheduler,
+			// which treats timeouts of a busy broker apart.
+			var to interface{ Timeout() bool }
+			if isTimeout := errors.As(err, &to) && to.Timeout(); isTimeout != (tc.want == ErrTimeout) {
+				t.Errorf("error %v: Timeout() %v, want %v", err, isTimeout, tc.want == ErrTimeout)
+			}
 			for _, other := range []error{ErrRefused, ErrTimeout, ErrNotAMQP, ErrAuth, ErrVHost, ErrClosed, ErrFrameTooLarge} {
 				if other != tc.want && errors.Is(err, other) {
 					t.Errorf("error %v also matches %v", err, other)

@@ -35,6 +35,9 @@ type backend struct {
 	fails    atomic.Uint64
 	bytesIn  atomic.Uint64 // client -> backend
 	bytesOut atomic.Uint64 // backend -> client
+	// sentAt is the loop time (Listener.epoch) of the latest write of
+	// the backend's bytes to a client; 0: none yet.
+	sentAt atomic.Int64
 }
 
 func newBackend(c BackendConfig, now time.Time) *backend {

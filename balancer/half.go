@@ -86,6 +86,9 @@ func (s *session) count(h *half, n int) {
 		s.be.bytesIn.Add(uint64(n))
 	} else {
 		s.be.bytesOut.Add(uint64(n))
+		if now := int64(s.lp.now); s.be.sentAt.Load() != now {
+			s.be.sentAt.Store(now)
+		}
 	}
 	h.bytes += uint64(n)
 }

@@ -96,6 +96,10 @@ type Listener struct {
 	refusedFdLimit atomic.Uint64
 	// sessions closed by a session timeout
 	handshakeTimeouts, finTimeouts, idleTimeouts atomic.Uint64
+
+	// epoch is the origin of the loops' times: a second before
+	// NewListener, so that no loop time is 0. Immutable.
+	epoch time.Time
 }
 
 // NewListener validates cfg, applies its defaults and returns a Listener
@@ -118,6 +122,7 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 		drained:   make(chan struct{}),
 		inherited: -1,
 		lnfd:      -1,
+		epoch:     time.Now().Add(-time.Second),
 	}
 	l.params.Store(paramsOf(cfg))
 	now := l.clock.Now()
@@ -356,6 +361,22 @@ func (l *Listener) ShutdownSessions(name string) (int, error) {
 // ShutdownSessionsOnDown, close its sessions now (connections still being
 // set up are redispatched). Drain stops new connections and keeps sessions.
 // Up and Degraded let it take connections again.
+// Sending reports whether backend name wrote bytes to one of its clients
+// within the last d (real time, as the event loops keep it: to the
+// loop's last wake-up). A broker that keeps sending to its clients is
+// working, however slow it is to answer one more connection. It is false
+// for an unknown backend. Safe for concurrent use.
+func (l *Listener) Sending(name string, d time.Duration) bool {
+	l.mu.Lock()
+	b := l.backendLocked(name)
+	l.mu.Unlock()
+	if b == nil {
+		return false
+	}
+	at := time.Duration(b.sentAt.Load())
+	return at != 0 && time.Since(l.epoch)-at <= d
+}
+
 func (l *Listener) SetBackendState(name string, st rbackend.State, reason string) error {
 	if !st.Valid() {
 		return fmt.Errorf("setting state of backend %q: invalid state %d", name, uint8(st))

@@ -59,8 +59,9 @@ type loop struct {
 	// timeout, which wakes the loop for them, runs on real time. A time
 	// of the loop takes 8 bytes in a session (a time.Time takes 24).
 	now time.Duration
-	// epoch is a second before the loop was made, so that no time of the
-	// loop is 0: 0 stands for none.
+	// epoch is the Listener's (a second before it was made, so that no
+	// time of the loop is 0: 0 stands for none); the loops of a listener
+	// share it, so their times compare.
 	epoch time.Time
 	ev    unix.EpollEvent
 
@@ -88,7 +89,7 @@ func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Durat
 		unix.Close(epfd)
 		return nil, fmt.Errorf("creating eventfd: %w", err)
 	}
-	epoch := time.Now().Add(-time.Second)
+	epoch := l.epoch
 	lp := &loop{l: l, epfd: epfd, evfd: evfd, lnfd: -1, local: local, lnKeepAlive: lnKeepAlive, now: time.Since(epoch), epoch: epoch,
 		scratch: new(stash), reserve: openReserve()}
 	if err := lp.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN, 0); err != nil {

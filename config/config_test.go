@@ -117,7 +117,8 @@ listeners:
 	ck := l.Backends[0].Check
 	s := ck.Schedule
 	if ck.Type != CheckAMQP || ck.Mode != amqpcheck.ModeHandshake || s.Interval != healthcheck.DefaultInterval || s.Timeout != healthcheck.DefaultTimeout ||
-		s.FastInterval != s.Interval || s.DownInterval != s.Interval || s.OnAlarm != healthcheck.AlarmDegraded || s.Rise != 2 || s.Fall != 3 {
+		s.FastInterval != s.Interval || s.DownInterval != s.Interval || s.OnAlarm != healthcheck.AlarmDegraded || s.Rise != 2 || s.Fall != 3 ||
+		s.BusyGrace != healthcheck.DefaultBusyGrace {
 		t.Errorf("check defaults: %+v", ck)
 	}
 	if l.Backends[0].Weight != 1 || l.Backends[0].ProxyProtocol != proxyproto.None || ck.ProxyProtocol {
@@ -287,4 +288,27 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBusyGrace: busy_grace reaches the check's schedule, from the
+// listener's check and from a backend's own; a negative one (off) stays.
+func TestBusyGrace(t *testing.T) {
+	c, err := Parse([]byte(`
+listeners:
+  - name: l
+    bind: 10.0.0.1:5672
+    check: {type: amqp, busy_grace: 2s}
+    backends:
+      - {name: a, address: 10.0.0.2:5672}
+      - {name: b, address: 10.0.0.3:5672, check: {type: amqp, busy_grace: -1s}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := c.Listeners[0].Backends[0].Check.Schedule.BusyGrace; g != 2*time.Second {
+		t.Errorf("a's busy_grace %v, want 2s", g)
+	}
+	if g := c.Listeners[0].Backends[1].Check.Schedule.BusyGrace; g != -time.Second {
+		t.Errorf("b's busy_grace %v, want -1s", g)
+	}
 }

@@ -104,6 +104,7 @@ type fileCheck struct {
 	Rise         int           `yaml:"rise"`
 	Fall         int           `yaml:"fall"`
 	SlowStart    time.Duration `yaml:"slowstart"`
+	BusyGrace    time.Duration `yaml:"busy_grace"`
 	User         string        `yaml:"user"`
 	Password     string        `yaml:"password"`
 	VHost        string        `yaml:"vhost"`

@@ -552,7 +552,7 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 	}
 	s := healthcheck.CheckConfig{
 		Interval: f.Interval, FastInterval: f.FastInterval, DownInterval: f.DownInterval,
-		Timeout: f.Timeout, Rise: f.Rise, Fall: f.Fall, SlowStart: f.SlowStart,
+		Timeout: f.Timeout, Rise: f.Rise, Fall: f.Fall, SlowStart: f.SlowStart, BusyGrace: f.BusyGrace,
 	}
 	if f.OnAlarm != "" {
 		a, err := healthcheck.ParseAlarmAction(f.OnAlarm)

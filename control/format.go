@@ -68,6 +68,9 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 			if c.LastWarning != "" {
 				reason += " [" + c.LastWarning + "]"
 			}
+			if !c.BusySince.IsZero() {
+				reason += " [busy for " + age(now, c.BusySince) + ": checks time out while it sends to its clients]"
+			}
 			tb.row(txt(c.Backend.String()), backendState(c.State), txt(age(now, c.Since)), txt(last),
 				txt(c.LastLatency.Round(time.Microsecond).String()),
 				txt(fmt.Sprintf("%d/%d", c.ConsecutivePasses, c.ConsecutiveFailures)), txt(oneLine(reason)))

@@ -129,7 +129,8 @@ func fullFixture() Status {
 		s.Checks[0],
 		{Backend: backend.ID{Listener: "amqp", Name: "rmq3"}, State: backend.Drain, Health: backend.Up, Admin: backend.AdminDrain,
 			Reason: "operator set drain", Since: now.Add(-5 * time.Minute), WeightPercent: 40, ConsecutivePasses: 3,
-			LastCheck: now.Add(-time.Second), Checks: 300, NextCheck: now.Add(time.Second)},
+			LastCheck: now.Add(-time.Second), Checks: 300, NextCheck: now.Add(time.Second),
+			BusyChecks: 4, BusySince: now.Add(-2 * time.Second)},
 	}
 	s.Verdict = Assess(s)
 	return s

@@ -200,7 +200,8 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registering health-check metrics: %w", err)
 	}
-	d.sched = healthcheck.NewScheduler(healthcheck.Options{Clock: d.clock, Logger: d.log, Metrics: met, Jitter: opt.CheckJitter})
+	d.sched = healthcheck.NewScheduler(healthcheck.Options{Clock: d.clock, Logger: d.log, Metrics: met, Jitter: opt.CheckJitter,
+		Traffic: func(id backend.ID, within time.Duration) bool { return d.router.sending(id, within) }})
 	d.router = newRouter(d.log)
 	d.sched.Subscribe(d.router.handle)
 	for i := range cfg.Listeners {

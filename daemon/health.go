@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -105,6 +106,13 @@ func (r *router) all() []sessionCloser {
 		out = append(out, l)
 	}
 	return out
+}
+
+// sending reports whether backend id sent bytes to its clients within
+// the last d: the scheduler's healthcheck.Options.Traffic.
+func (r *router) sending(id backend.ID, d time.Duration) bool {
+	l := r.listener(id.Listener)
+	return l != nil && l.Sending(id.Name, d)
 }
 
 func (r *router) listener(name string) *balancer.Listener {

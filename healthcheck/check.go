@@ -35,6 +35,11 @@ type Result struct {
 	// Info is a free-form description of what answered (e.g. "RabbitMQ 3.10.8, cluster
 	// rabbit@rmq1"), kept for status.
 	Info string
+	// Busy marks a check that failed by timing out while the backend kept sending bytes to
+	// the clients proxied to it (Options.Traffic): a broker slow to start one more handshake,
+	// not a frozen one. The Scheduler sets it; checkers leave it false. CheckConfig.BusyGrace
+	// says how long such timeouts are not counted as failures.
+	Busy bool
 }
 
 // Passed reports whether the check passed (possibly with a warning).

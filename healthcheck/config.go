@@ -20,6 +20,8 @@ const (
 	MinInterval = 10 * time.Millisecond
 	// MaxRiseFall is the largest Rise and Fall accepted.
 	MaxRiseFall = 100
+	// DefaultBusyGrace is CheckConfig.BusyGrace when it is zero.
+	DefaultBusyGrace = 5 * time.Second
 )
 
 // CheckConfig is the schedule of one backend's checks. The zero value means every default.
@@ -49,6 +51,13 @@ type CheckConfig struct {
 	// OnAlarm is what a resource alarm seen by a passing check does (Result.Alarm). Zero:
 	// AlarmDegraded.
 	OnAlarm AlarmAction `json:"on_alarm"`
+	// BusyGrace is how long a serving backend whose checks time out while it keeps sending
+	// bytes to the clients proxied to it (Result.Busy: a broker answering a reconnect storm
+	// takes seconds to start one more handshake, a frozen one sends nothing) stays in
+	// service: such timeouts count neither as failures nor as passes until the first of them
+	// is BusyGrace old; after that they are failures. Zero: DefaultBusyGrace (5 s); negative:
+	// none (every timeout is a failure, as without traffic to look at).
+	BusyGrace time.Duration `json:"busy_grace"`
 }
 
 // WithDefaults returns c with zero fields replaced by their defaults.
@@ -73,6 +82,9 @@ func (c CheckConfig) WithDefaults() CheckConfig {
 	}
 	if c.StartJitter == 0 {
 		c.StartJitter = c.Interval
+	}
+	if c.BusyGrace == 0 {
+		c.BusyGrace = DefaultBusyGrace
 	}
 	return c
 }

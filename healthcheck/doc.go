@@ -40,6 +40,22 @@
 // Backends are added, updated (keeping their state) and removed while it runs, which is how a
 // reload changes checks without taking brokers out of service.
 //
+// # Busy backends
+//
+// A check that times out says the broker did not answer one more connection in time; it does
+// not say whether the broker is frozen or busy. A broker answering a reconnect storm of
+// thousands of clients takes seconds to start one more handshake while it serves the
+// connections it has, and taking it out then closes every handshake in progress on it
+// (on_marked_down shutdown-sessions) and sends the storm to the others. With Options.Traffic,
+// which the daemon answers from the proxy's byte counters, the scheduler asks whether the
+// backend wrote to one of its clients in the second half of a timed-out check's time: a frozen
+// broker (SIGSTOP) or one cut off the network writes nothing (what it had in flight arrives at
+// once), a busy one keeps writing. Such a busy timeout (Result.Busy) of a serving backend counts
+// neither as a failure nor as a pass for CheckConfig.BusyGrace from the first of them; past
+// that, timeouts are failures again, so a broker that keeps talking on its old connections but
+// never accepts new ones still leaves service after BusyGrace + fall checks. Any other error
+// (refused, closed, authentication) is a failure whatever the traffic.
+//
 // # Slow start
 //
 // A backend that comes back UP from DOWN (not at start-up) with SlowStart > 0 gets a weight that

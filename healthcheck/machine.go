@@ -67,6 +67,11 @@ type BackendStatus struct {
 	// Checks and Failures count all checks and failed ones.
 	Checks   uint64 `json:"checks"`
 	Failures uint64 `json:"failures"`
+	// BusyChecks counts the checks that timed out while the backend kept sending to its
+	// clients and were not counted as failures (CheckConfig.BusyGrace). BusySince is when the
+	// running streak of them began; zero when the backend is not busy.
+	BusyChecks uint64    `json:"busy_checks"`
+	BusySince  time.Time `json:"busy_since"`
 	// NextCheck is when the next check is due.
 	NextCheck time.Time `json:"next_check"`
 	// History holds the latest state changes, oldest first.
@@ -103,6 +108,13 @@ type Machine struct {
 	nChecks     uint64
 	nFailures   uint64
 	history     []Change
+
+	// busySince is when the check that began the running streak of excused busy timeouts
+	// started (zero: no streak); nBusy counts excused checks, lastExcused tells whether the
+	// last result was one.
+	busySince   time.Time
+	nBusy       uint64
+	lastExcused bool
 }
 
 // NewMachine returns the machine of backend id, DOWN ("not checked yet") with its first check
@@ -169,6 +181,10 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 	m.nChecks++
 	m.lastCheck, m.lastLatency, m.lastInfo = now, latency, r.Info
 	m.lastWarn = ""
+	if m.excuse(now, &r) {
+		m.schedule(now)
+		return nil
+	}
 	var reason string
 	if r.Err == nil {
 		m.lastWarn = r.Warning
@@ -213,6 +229,7 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 			m.health = backend.Down
 			reason = fmt.Sprintf("%d consecutive failures: %s", m.failures, m.lastErr)
 			m.slowStart, m.ticks, m.weight = time.Time{}, 0, 100
+			m.busySince = time.Time{}
 		case first:
 			reason = m.lastErr // the initial "not checked yet" becomes the error
 		}
@@ -224,6 +241,32 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 	ev := m.change(now, prevState, prevHealth, reason)
 	ev[0].FirstResult = first
 	return ev
+}
+
+// excuse reports whether r is a busy timeout (Result.Busy) of a serving backend still within
+// CheckConfig.BusyGrace, which counts neither as a failure nor as a pass; past the grace it
+// adds how long the backend has been busy to r's error, which then counts as a failure. A
+// pass ends the busy streak.
+func (m *Machine) excuse(now time.Time, r *Result) bool {
+	m.lastExcused = false
+	if r.Err == nil {
+		m.busySince = time.Time{}
+		return false
+	}
+	if !r.Busy || m.health == backend.Down || m.cfg.BusyGrace <= 0 {
+		return false
+	}
+	if m.busySince.IsZero() {
+		m.busySince = m.lastStart
+	}
+	if busy := now.Sub(m.busySince); busy >= m.cfg.BusyGrace {
+		r.Err = fmt.Errorf("%w (busy for %v, longer than busy_grace %v)", r.Err, busy.Round(time.Millisecond), m.cfg.BusyGrace)
+		return false
+	}
+	m.nBusy++
+	m.lastExcused = true
+	m.lastErr = r.Err.Error() + " (busy: still sending to its clients)"
+	return true
 }
 
 // interval is the spacing of checks in the current state.
@@ -334,6 +377,8 @@ func (m *Machine) Status() BackendStatus {
 		LastInfo:            m.lastInfo,
 		Checks:              m.nChecks,
 		Failures:            m.nFailures,
+		BusyChecks:          m.nBusy,
+		BusySince:           m.busySince,
 		NextCheck:           m.due,
 		History:             append([]Change(nil), m.history...),
 	}

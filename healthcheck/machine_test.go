@@ -15,7 +15,7 @@ var errFail = errors.New("waiting for Connection.Start: timeout")
 
 // step is one check in a Machine table test: its result, and what must hold after it.
 type step struct {
-	r         string // "ok", "fail", "warn"
+	r         string // "ok", "fail", "warn", "busy" (a timeout while the backend sends to its clients)
 	state     backend.State
 	next      time.Duration // interval to the next check
 	event     bool          // an event must be emitted
@@ -28,6 +28,8 @@ func res(s string) Result {
 		return Result{Err: errFail}
 	case "warn":
 		return Result{Warning: "resource alarm: low on memory"}
+	case "busy":
+		return Result{Err: errFail, Busy: true}
 	}
 	return Result{}
 }
@@ -96,6 +98,44 @@ func TestMachineSteps(t *testing.T) {
 			{r: "ok", state: backend.Down, next: iv},
 			{r: "ok", state: backend.Up, next: iv, event: true},
 		}},
+		{"busy timeouts of a serving backend count for nothing within the grace", cfg, []step{
+			{r: "ok", state: backend.Up, next: iv, event: true},
+			{r: "busy", state: backend.Up, next: iv},
+			{r: "busy", state: backend.Up, next: iv},
+			{r: "ok", state: backend.Up, next: iv},
+			{r: "fail", state: backend.Up, next: fast},
+			{r: "busy", state: backend.Up, next: fast},
+			{r: "fail", state: backend.Up, next: fast},
+			{r: "fail", state: backend.Down, next: down, event: true, reasonHas: "3 consecutive failures"},
+		}},
+		{"busy past the grace is a failure", withGrace(cfg, 3*time.Second), []step{
+			{r: "ok", state: backend.Up, next: iv, event: true},
+			{r: "busy", state: backend.Up, next: iv},   // busy from 2 s
+			{r: "busy", state: backend.Up, next: iv},   // 4.01 s: 2.01 s busy
+			{r: "busy", state: backend.Up, next: fast}, // 6.01 s: 4.01 s busy, a failure
+			{r: "busy", state: backend.Up, next: fast},
+			{r: "busy", state: backend.Down, next: down, event: true, reasonHas: "longer than busy_grace 3s"},
+		}},
+		{"a pass ends the busy streak", withGrace(cfg, 3*time.Second), []step{
+			{r: "ok", state: backend.Up, next: iv, event: true},
+			{r: "busy", state: backend.Up, next: iv},
+			{r: "busy", state: backend.Up, next: iv},
+			{r: "ok", state: backend.Up, next: iv},
+			{r: "busy", state: backend.Up, next: iv},
+			{r: "busy", state: backend.Up, next: iv},
+		}},
+		{"busy does not bring a DOWN backend up", cfg, []step{
+			{r: "fail", state: backend.Down, next: down, event: true},
+			{r: "busy", state: backend.Down, next: down},
+			{r: "ok", state: backend.Down, next: fast},
+			{r: "busy", state: backend.Down, next: down},
+		}},
+		{"negative grace: busy is a failure", withGrace(cfg, -1), []step{
+			{r: "ok", state: backend.Up, next: iv, event: true},
+			{r: "busy", state: backend.Up, next: fast},
+			{r: "busy", state: backend.Up, next: fast},
+			{r: "busy", state: backend.Down, next: down, event: true, reasonHas: "3 consecutive failures: waiting for Connection.Start: timeout"},
+		}},
 		{"rise 1 fall 1", CheckConfig{Interval: time.Second, Rise: 1, Fall: 1}, []step{
 			{r: "ok", state: backend.Up, next: time.Second, event: true},
 			{r: "fail", state: backend.Down, next: time.Second, event: true},
@@ -131,6 +171,39 @@ func TestMachineSteps(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func withGrace(c CheckConfig, d time.Duration) CheckConfig {
+	c.BusyGrace = d
+	return c
+}
+
+// TestMachineBusyStatus: status shows a busy streak and counts its checks apart from failures.
+func TestMachineBusyStatus(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMachine(bid("rmq1"), CheckConfig{Interval: time.Second}, now, 0)
+	check := func(r string) BackendStatus {
+		now = m.Due()
+		m.Begin(now)
+		now = now.Add(10 * time.Millisecond)
+		m.Observe(now, res(r), 10*time.Millisecond)
+		return m.Status()
+	}
+	check("ok")
+	start := m.Due()
+	st := check("busy")
+	if st.BusySince != start || st.BusyChecks != 1 || st.Failures != 0 || st.ConsecutiveFailures != 0 || !m.lastExcused {
+		t.Fatalf("after a busy timeout: %+v", st)
+	}
+	if !strings.Contains(st.LastError, "busy") {
+		t.Errorf("last error %q does not say busy", st.LastError)
+	}
+	if st = check("busy"); st.BusySince != start || st.BusyChecks != 2 || st.Checks != 3 {
+		t.Fatalf("after two busy timeouts: %+v", st)
+	}
+	if st = check("ok"); !st.BusySince.IsZero() || st.BusyChecks != 2 || m.lastExcused {
+		t.Fatalf("after a pass: %+v", st)
 	}
 }
 

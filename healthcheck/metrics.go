@@ -26,6 +26,7 @@ const (
 	resultWarn  = "warn"
 	resultAlarm = "alarm"
 	resultFail  = "fail"
+	resultBusy  = "busy"
 )
 
 // NewMetrics registers the health-check metrics with reg. A nil reg returns nil (no metrics).
@@ -36,7 +37,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rmqlb_healthcheck_checks_total",
-			Help: "Health checks run, by backend and result: pass, warn (passed with a warning), alarm (passed, the broker has a resource alarm), fail.",
+			Help: "Health checks run, by backend and result: pass, warn (passed with a warning), alarm (passed, the broker has a resource alarm), fail, busy (timed out while the backend kept sending to its clients, not counted as a failure within busy_grace).",
 		}, []string{"listener", "backend", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "rmqlb_healthcheck_duration_seconds",
@@ -58,19 +59,22 @@ func (m *Metrics) add(id backend.ID) {
 	if m == nil {
 		return
 	}
-	for _, r := range []string{resultPass, resultWarn, resultAlarm, resultFail} {
+	for _, r := range []string{resultPass, resultWarn, resultAlarm, resultFail, resultBusy} {
 		m.checks.WithLabelValues(id.Listener, id.Name, r)
 	}
 	m.latency.WithLabelValues(id.Listener, id.Name)
 }
 
-// observe counts one check of backend id.
-func (m *Metrics) observe(id backend.ID, r Result, lat time.Duration) {
+// observe counts one check of backend id; excused is a busy timeout that did not count as a
+// failure.
+func (m *Metrics) observe(id backend.ID, r Result, lat time.Duration, excused bool) {
 	if m == nil {
 		return
 	}
 	res := resultPass
 	switch {
+	case excused:
+		res = resultBusy
 	case r.Err != nil:
 		res = resultFail
 	case r.Alarm != "":

@@ -24,6 +24,12 @@ type Options struct {
 	Jitter func(max time.Duration) time.Duration
 	// Metrics, when non-nil, receives the scheduler's metrics (see NewMetrics).
 	Metrics *Metrics
+	// Traffic, when non-nil, reports whether backend id sent bytes to the clients proxied to
+	// it within the last d. The scheduler asks it when a check times out: a backend that is
+	// still sending is busy, not frozen (Result.Busy, CheckConfig.BusyGrace). It is called
+	// from the checks' goroutines, without the scheduler's lock held. Nil: every timeout is
+	// a failure.
+	Traffic func(id backend.ID, d time.Duration) bool
 }
 
 // Scheduler runs the checks of a set of backends and publishes their state changes.
@@ -34,11 +40,12 @@ type Options struct {
 // and from the goroutine calling SetAdmin or Subscribe; they must not block for long and must
 // not call back into the Scheduler except Snapshot and State.
 type Scheduler struct {
-	clock  Clock
-	log    *zap.Logger
-	jitter func(time.Duration) time.Duration
-	met    *Metrics
-	wake   chan struct{} // cap 1: the set of backends changed
+	clock   Clock
+	log     *zap.Logger
+	jitter  func(time.Duration) time.Duration
+	met     *Metrics
+	traffic func(backend.ID, time.Duration) bool
+	wake    chan struct{} // cap 1: the set of backends changed
 
 	mu       sync.Mutex // guards the fields below
 	backends map[backend.ID]*entry
@@ -67,7 +74,7 @@ type subscriber struct{ fn func(Event) }
 
 // NewScheduler returns a scheduler without backends.
 func NewScheduler(o Options) *Scheduler {
-	s := &Scheduler{clock: o.Clock, log: o.Logger, jitter: o.Jitter, met: o.Metrics,
+	s := &Scheduler{clock: o.Clock, log: o.Logger, jitter: o.Jitter, met: o.Metrics, traffic: o.Traffic,
 		wake: make(chan struct{}, 1), backends: map[backend.ID]*entry{},
 		pending: map[backend.ID]bool{}, checked: make(chan struct{}), published: make(chan struct{})}
 	if s.clock == nil {
@@ -429,8 +436,14 @@ func (s *Scheduler) check(ctx context.Context, wg *sync.WaitGroup, e *entry, tim
 	start := s.clock.Now()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	r := c.Check(cctx)
+	timedOut := r.Err != nil && ctx.Err() == nil && (cctx.Err() != nil || isTimeout(r.Err))
 	cancel()
 	lat := s.clock.Now().Sub(start)
+	// A backend that sent to its clients in the second half of the check's time is
+	// working; the bytes a frozen one had in flight arrive at once.
+	if timedOut && s.traffic != nil {
+		r.Busy = s.traffic(e.m.id, timeout/2)
+	}
 	select {
 	case out <- result{e: e, r: r, latency: lat}:
 	case <-ctx.Done():
@@ -446,10 +459,19 @@ func (s *Scheduler) observe(res result) {
 		s.mu.Unlock() // removed while its check ran
 		return
 	}
+	wasBusy := e.m.busySince
 	ev := e.m.Observe(s.clock.Now(), res.r, res.latency)
 	s.firstResultLocked(id)
-	s.met.observe(id, res.r, res.latency) // under s.mu: never after Remove's forget
+	s.met.observe(id, res.r, res.latency, e.m.lastExcused) // under s.mu: never after Remove's forget
+	busy, cfg := e.m.busySince, e.m.cfg
 	s.mu.Unlock()
+	switch {
+	case wasBusy.IsZero() && !busy.IsZero():
+		s.log.Info("backend busy: its check timed out while it keeps sending to its clients; kept in service",
+			zap.Stringer("backend", id), zap.String("error", res.r.Err.Error()), zap.Duration("busy_grace", cfg.BusyGrace))
+	case !wasBusy.IsZero() && busy.IsZero():
+		s.log.Info("backend no longer busy", zap.Stringer("backend", id), zap.Duration("busy_for", s.clock.Now().Sub(wasBusy)))
+	}
 	s.emit(ev)
 }
 
@@ -469,6 +491,13 @@ func (s *Scheduler) kick() {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// isTimeout reports whether err says a deadline passed (context, os and net deadlines, and
+// checkers' own timeout errors that have a Timeout method).
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 // emit logs events and hands them to subscribers, in order.

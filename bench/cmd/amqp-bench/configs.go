@@ -15,7 +15,7 @@ func rmqlbConfig(addrs []netip.AddrPort, weights []int, policy string, connectTi
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	p("control_socket: %s\n", sock)
-	p("log_level: warn\n")
+	p("log_level: info\n")
 	p("vrrp_instances:\n")
 	p("  - name: rabbitmq\n    interface: eth0\n    virtual_router_id: 1\n    priority: 150\n    version: 3\n")
 	p("    advert_interval: 100ms\n    virtual_ipaddress: [%s]\n", rmqlbVIP)
