@@ -61,6 +61,7 @@ type options struct {
 	stormRounds    int
 	stormTimeout   time.Duration
 	connectTimeout time.Duration
+	maxConnecting  int
 	brokerFiles    int
 	rabbitmqConf   []string
 	rmqlbBin       string
@@ -131,6 +132,7 @@ func main() {
 	fs.IntVar(&o.stormRounds, "storm-rounds", 3, "rounds of the storm")
 	fs.DurationVar(&o.stormTimeout, "storm-timeout", 30*time.Second, "a storm client that has not got in after this fails")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 2*time.Second, "rmqlb's connect_timeout to a broker")
+	fs.IntVar(&o.maxConnecting, "max-connecting", 0, "rmqlb's max_connecting: connects in progress per broker, the other clients queued (0: no pacing)")
 	fs.IntVar(&o.brokerFiles, "broker-files", 16384, "open-files limit of each RabbitMQ node (0: inherited)")
 	fs.Var(confFlag{&o.rabbitmqConf}, "rabbitmq-conf", "an extra rabbitmq.conf line (may be repeated)")
 	fs.StringVar(&o.rmqlbBin, "rmqlb", "", "rmqlb binary (default: go build ./cmd/rmqlb of this module)")

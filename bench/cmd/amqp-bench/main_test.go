@@ -17,11 +17,21 @@ import (
 var testAddrs = []netip.AddrPort{netip.MustParseAddrPort("10.77.0.1:5672"), netip.MustParseAddrPort("10.77.0.2:5672")}
 
 func TestRmqlbConfigIsValid(t *testing.T) {
-	c, err := config.Parse([]byte(rmqlbConfig(testAddrs, []int{10, 0}, "wrr", 2*time.Second, "/run/x.sock")))
+	c, err := config.Parse([]byte(rmqlbConfig(testAddrs, []int{10, 0}, "wrr", 2*time.Second, 0, "/run/x.sock")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := c.Listeners[0]
+	if l.MaxConnecting != 0 {
+		t.Fatalf("max_connecting %d without pacing", l.MaxConnecting)
+	}
+	paced, err := config.Parse([]byte(rmqlbConfig(testAddrs, []int{1, 1}, "roundrobin", 2*time.Second, 64, "/run/x.sock")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := paced.Listeners[0].MaxConnecting; got != 64 {
+		t.Fatalf("max_connecting %d, want 64", got)
+	}
 	if len(l.Backends) != 2 || l.Backends[0].Weight != 10 || l.Backends[1].Weight != 0 {
 		t.Fatalf("backends %+v", l.Backends)
 	}
