@@ -11,10 +11,14 @@ import (
 // rmqlbConfig is rmqlb on broker 1's host: VRRP for the VIP and a listener
 // on VIP:5672 over the brokers at addrs with the given weights (0 takes no
 // new connections), the README's recommended checks, and connect pacing
-// when maxConnecting is above 0.
-func rmqlbConfig(addrs []netip.AddrPort, weights []int, policy string, connectTimeout time.Duration, maxConnecting int, sock string) string {
+// when maxConnecting is above 0. global is YAML added at the top level
+// (daemon keys; "" for none).
+func rmqlbConfig(addrs []netip.AddrPort, weights []int, policy string, connectTimeout time.Duration, maxConnecting int, global, sock string) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	if global != "" {
+		p("%s\n", strings.TrimRight(global, "\n"))
+	}
 	p("control_socket: %s\n", sock)
 	p("log_level: warn\n")
 	p("vrrp_instances:\n")
