@@ -59,10 +59,6 @@ func errPolicy[S ~string](s S) error {
 const (
 	// DefaultConnectTimeout is used when Config.ConnectTimeout is 0.
 	DefaultConnectTimeout = 5 * time.Second
-	// DefaultQueueTimeout is used when Config.QueueTimeout is 0: the
-	// connect timeout of common AMQP clients is 10 s or more, so a client
-	// is not dropped by the queue before it would give up itself.
-	DefaultQueueTimeout = 10 * time.Second
 	// DefaultKeepAlive is used when Config.KeepAlive is 0.
 	DefaultKeepAlive = 30 * time.Second
 	// DefaultGracefulTimeout is used when Config.GracefulTimeout is 0.
@@ -147,27 +143,6 @@ type Config struct {
 	// ConnectTimeout bounds each connection attempt to a backend. 0 means
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
-	// MaxConnecting paces connects to each backend (HAProxy's per-server
-	// maxconn with its queue, for the part of a connection a broker
-	// struggles with under a reconnect storm): at most this many sessions
-	// per backend may be connecting, from the connect until the backend
-	// has sent its first byte (RabbitMQ's Connection.Start, which it sends
-	// only once it has accepted the connection), closed, or failed. A
-	// client that finds every usable backend at its limit waits, accepted,
-	// in its event loop's queue (first come, first served) until a slot
-	// frees, at most QueueTimeout. Keep it below the backends' listen
-	// backlog (RabbitMQ's tcp_listen_options.backlog, 128 by default): a
-	// backend's listen queue then never overflows, so no connect waits
-	// for a SYN retransmission (1 s, then 3 s). The limit is shared out
-	// between the event loops: each takes ceil(MaxConnecting/Loops) per
-	// backend. A backend that never speaks first holds its slot until
-	// its first byte. 0 (the zero value): no pacing, every client is
-	// connected at once.
-	MaxConnecting int
-	// QueueTimeout is the longest a client waits in the queue of
-	// MaxConnecting; then its connection is closed and counted
-	// (rmqlb_listener_queue_timeouts_total). 0 means DefaultQueueTimeout.
-	QueueTimeout time.Duration
 	// Retries is how many further backends are tried after a failed
 	// connect (HAProxy retries with redispatch: each retry goes to a
 	// backend not tried yet for this client connection). 0 = no retry;
@@ -256,12 +231,6 @@ func (c Config) Validate() error {
 	if c.ConnectTimeout < 0 {
 		bad("connect_timeout", "must be positive, not %v", c.ConnectTimeout)
 	}
-	if c.MaxConnecting < 0 {
-		bad("max_connecting", "must not be negative (0: no pacing), not %d", c.MaxConnecting)
-	}
-	if c.QueueTimeout < 0 {
-		bad("queue_timeout", "must be positive, not %v", c.QueueTimeout)
-	}
 	if c.Retries < 0 || c.Retries > MaxRetries {
 		bad("retries", "must be 0..%d, not %d", MaxRetries, c.Retries)
 	}
@@ -315,9 +284,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
-	}
-	if c.QueueTimeout == 0 {
-		c.QueueTimeout = DefaultQueueTimeout
 	}
 	if c.KeepAlive == 0 {
 		c.KeepAlive = DefaultKeepAlive

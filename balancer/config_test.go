@@ -37,8 +37,6 @@ func TestValidate(t *testing.T) {
 		{"persistence", func(c *Config) { c.PersistenceTimeout = -time.Second }, "persistence_timeout"},
 		{"maxconn", func(c *Config) { c.MaxConn = -1 }, "maxconn"},
 		{"retries", func(c *Config) { c.Retries = -1 }, "retries"},
-		{"max_connecting", func(c *Config) { c.MaxConnecting = -1 }, "max_connecting"},
-		{"queue_timeout", func(c *Config) { c.QueueTimeout = -time.Second }, "queue_timeout"},
 		{"keepalive", func(c *Config) { c.KeepAlive = MaxKeepAlive + time.Second }, "keepalive"},
 		{"idle", func(c *Config) { c.IdleTimeout = -1 }, "idle_timeout"},
 		{"no backends", func(c *Config) { c.Backends = nil }, "backends"},

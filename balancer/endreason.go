@@ -55,9 +55,6 @@ const (
 	// EndVIPLeft: the address the client connected to left this host
 	// (CloseSessionsTo).
 	EndVIPLeft
-	// EndQueueTimeout: the client waited Config.QueueTimeout for a connect
-	// slot (Config.MaxConnecting) and got none.
-	EndQueueTimeout
 )
 
 var endReasons = [...]string{
@@ -79,7 +76,6 @@ var endReasons = [...]string{
 	EndError:            "error",
 	EndShutdown:         "shutdown",
 	EndVIPLeft:          "vip_left",
-	EndQueueTimeout:     "queue_timeout",
 }
 
 // String returns the reason as logged: client_closed, broker_closed,

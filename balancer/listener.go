@@ -34,8 +34,6 @@ type params struct {
 	finTimeout     time.Duration // <= 0: off
 	keepAlive      time.Duration
 	retries        int
-	maxConnecting  int           // per backend, all loops together; 0: no pacing
-	queueTimeout   time.Duration // a client's longest wait for a connect slot
 	shutdownOnDown bool
 	logSessions    bool
 }
@@ -49,8 +47,6 @@ func paramsOf(c Config) *params {
 		finTimeout:     c.FinTimeout,
 		keepAlive:      c.KeepAlive,
 		retries:        c.Retries,
-		maxConnecting:  c.MaxConnecting,
-		queueTimeout:   c.QueueTimeout,
 		shutdownOnDown: c.ShutdownSessionsOnDown,
 		logSessions:    c.LogSessions,
 	}
@@ -100,10 +96,6 @@ type Listener struct {
 	refusedFdLimit atomic.Uint64
 	// sessions closed by a session timeout
 	handshakeTimeouts, finTimeouts, idleTimeouts atomic.Uint64
-	// queued is the number of clients waiting for a connect slot
-	// (Config.MaxConnecting), queueTimeouts those that waited too long.
-	queued        atomic.Int64
-	queueTimeouts atomic.Uint64
 }
 
 // NewListener validates cfg, applies its defaults and returns a Listener
@@ -186,7 +178,7 @@ func (l *Listener) Run(ctx context.Context) error {
 	}
 	loops := make([]*loop, 0, n)
 	for range n {
-		lp, err := newLoop(l, lnfd, addr, keepAlive, n)
+		lp, err := newLoop(l, lnfd, addr, keepAlive)
 		if err != nil {
 			for _, o := range loops {
 				o.closeFds()
@@ -546,26 +538,9 @@ type target struct {
 // backend is usable, t.be is nil and full tells whether that is because of
 // maxconn.
 func (l *Listener) choose(client netip.Addr, entry **stickyEntry, tried []*backend) (t target, full bool) {
-	t, full, _ = l.chooseWith(client, entry, tried, nil)
-	return t, full
-}
-
-// chooseWith is choose with connect pacing: busy (nil: none is) reports
-// whether a backend has no connect slot free (Config.MaxConnecting). A busy
-// backend is passed over like a tried one; when no backend is chosen, wait
-// is true if some usable backend was passed over only for being busy, or
-// the client's persistence pins it to a busy one: the client should then
-// wait for a slot rather than fail.
-func (l *Listener) chooseWith(client netip.Addr, entry **stickyEntry, tried []*backend, busy func(*backend) bool) (t target, full, wait bool) {
-	skip := func(b *backend) bool {
-		if slices.Contains(tried, b) {
-			return true
-		}
-		if busy != nil && b.usable() && busy(b) {
-			wait = true
-			return true
-		}
-		return false
+	var skip func(*backend) bool
+	if len(tried) > 0 {
+		skip = func(b *backend) bool { return slices.Contains(tried, b) }
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -576,24 +551,19 @@ func (l *Listener) chooseWith(client netip.Addr, entry **stickyEntry, tried []*b
 			e = l.sticky.acquire(l.sticky.key(client), l.clock.Now())
 			*entry = e
 		}
-		switch {
-		case e.be != nil && e.be.usable() && !slices.Contains(tried, e.be) && busy != nil && busy(e.be):
-			return target{}, false, true // keep the client on its backend
-		case e.be != nil && e.be.usable() && !skip(e.be):
+		if e.be != nil && e.be.usable() && (skip == nil || !skip(e.be)) {
 			b = e.be
-		default:
-			if b, full = l.pool.pick(skip); b != nil {
-				e.be = b
-			}
+		} else if b, full = l.pool.pick(skip); b != nil {
+			e.be = b
 		}
 	} else {
 		b, full = l.pool.pick(skip)
 	}
 	if b == nil {
-		return target{}, full, wait
+		return target{}, full
 	}
 	b.active++
-	return target{be: b, addr: b.addr, proxy: b.proxy}, false, false
+	return target{be: b, addr: b.addr, proxy: b.proxy}, false
 }
 
 // attemptFailed gives back the active count of a failed connect to b.

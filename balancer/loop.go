@@ -72,15 +72,13 @@ type loop struct {
 	// -1 while it could not be opened.
 	reserve int
 	exit    bool
-	// pacing holds the loop's share of Config.MaxConnecting (pacing.go).
-	pacing pacing
 
 	cmdMu   sync.Mutex
 	cmds    []func(*loop)
 	stopped bool // set by the loop when it exits; guarded by cmdMu
 }
 
-func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Duration, nloops int) (*loop, error) {
+func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Duration) (*loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("creating epoll instance: %w", err)
@@ -92,7 +90,7 @@ func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Durat
 	}
 	epoch := time.Now().Add(-time.Second)
 	lp := &loop{l: l, epfd: epfd, evfd: evfd, lnfd: -1, local: local, lnKeepAlive: lnKeepAlive, now: time.Since(epoch), epoch: epoch,
-		scratch: new(stash), reserve: openReserve(), pacing: pacing{nloops: nloops}}
+		scratch: new(stash), reserve: openReserve()}
 	if err := lp.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN, 0); err != nil {
 		lp.closeFds()
 		return nil, fmt.Errorf("watching eventfd: %w", err)
@@ -173,7 +171,6 @@ func (lp *loop) run() error {
 		}
 		lp.runReady()
 		lp.runTimers()
-		lp.wakeWaiters()
 		lp.recycle()
 	}
 	return nil
@@ -248,12 +245,6 @@ func (lp *loop) dispatch(ev *unix.EpollEvent) {
 			// The client failed before its backend connection was made
 			// and sent nothing: there is nothing to pass on.
 			s.abort(EndClientReset, fmt.Errorf("client socket: %w", errOr(socketError(s.cli.fd))))
-			return
-		}
-		if s.waiting && e&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 && !hasInput(s.cli.fd) {
-			// The client gave up while it waited for a connect slot,
-			// having sent nothing: no backend needs to hear of it.
-			s.close(EndClientClosed)
 			return
 		}
 		s.noteEvents(&s.cli, e)

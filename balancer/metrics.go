@@ -15,7 +15,6 @@ type collector struct {
 	l *Listener
 
 	listening, active, total, refused, timeouts, sticky *prometheus.Desc
-	queued, queueTimeouts                               *prometheus.Desc
 
 	beActive, beTotal, beFails, beSent, beReceived *prometheus.Desc
 	beUp, beState, beWeight, beRatio               *prometheus.Desc
@@ -43,10 +42,6 @@ func newCollector(l *Listener) *collector {
 				"fd_limit (the process out of file descriptors), no_backend (no backend usable, or every connect attempt failed).", "reason"),
 		timeouts: d("listener_session_timeouts_total", "Sessions closed by a session timeout (handshake, fin, idle).", "timeout"),
 		sticky:   d("listener_persistence_entries", "Client-to-backend persistence entries held now (0 without persistence)."),
-		queued: d("listener_queued_connections",
-			"Client connections accepted and waiting now for a connect slot of a backend (max_connecting; 0 without pacing)."),
-		queueTimeouts: d("listener_queue_timeouts_total",
-			"Client connections closed after waiting queue_timeout for a connect slot (max_connecting)."),
 		beActive: d("backend_active_connections", "Sessions to the backend open now (being connected or established).", "backend"),
 		beTotal:  d("backend_connections_total", "Sessions established to the backend.", "backend"),
 		beFails:  d("backend_connect_failures_total", "Failed connection attempts to the backend.", "backend"),
@@ -65,7 +60,7 @@ func newCollector(l *Listener) *collector {
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.listening, c.active, c.total, c.refused, c.timeouts, c.sticky, c.queued, c.queueTimeouts,
+	for _, d := range []*prometheus.Desc{c.listening, c.active, c.total, c.refused, c.timeouts, c.sticky,
 		c.beActive, c.beTotal, c.beFails, c.beSent, c.beReceived, c.beUp, c.beState, c.beWeight, c.beRatio} {
 		ch <- d
 	}
@@ -90,8 +85,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.timeouts, s.FinTimeouts, "fin")
 	counter(c.timeouts, s.IdleTimeouts, "idle")
 	gauge(c.sticky, float64(s.StickyEntries))
-	gauge(c.queued, float64(s.Queued))
-	counter(c.queueTimeouts, s.QueueTimeouts)
 	for _, b := range s.Backends {
 		gauge(c.beActive, float64(b.Active), b.Name)
 		counter(c.beTotal, b.Total, b.Name)

@@ -40,8 +40,6 @@ func TestMetrics(t *testing.T) {
 		"rmqlb_listener_refused_connections_total": {"listener", "reason"},
 		"rmqlb_listener_session_timeouts_total":    {"listener", "timeout"},
 		"rmqlb_listener_persistence_entries":       listenerLabels,
-		"rmqlb_listener_queued_connections":        listenerLabels,
-		"rmqlb_listener_queue_timeouts_total":      listenerLabels,
 		"rmqlb_backend_active_connections":         backendLabels,
 		"rmqlb_backend_connections_total":          backendLabels,
 		"rmqlb_backend_connect_failures_total":     backendLabels,
@@ -74,8 +72,6 @@ func TestMetrics(t *testing.T) {
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "maxconn"}, 0},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "fd_limit"}, 0},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "no_backend"}, 0},
-		{"rmqlb_listener_queued_connections", nil, 0},
-		{"rmqlb_listener_queue_timeouts_total", nil, 0},
 	} {
 		c.labels = withListener(c.labels, "amqp")
 		if v := metricstest.Value(t, mfs, c.name, c.labels); v != c.want {

@@ -27,10 +27,6 @@ type session struct {
 	cli, srv sock // client side, server (backend) side
 	state    uint8
 	queued   bool // in lp.ready
-	// paced: the session holds a connect slot of be (Config.MaxConnecting)
-	// until be sends its first byte; waiting: it is in its loop's queue
-	// for a slot (pacing.go).
-	paced, waiting bool
 	// srvKeepAlive: TCP keepalive was set on the server side (see
 	// armKeepAlive); the client side inherits it from the listening socket.
 	srvKeepAlive bool
@@ -108,11 +104,9 @@ func (s *session) connectNext() {
 			s.close(EndConnectFailed)
 			return
 		}
-		t, full, wait := l.chooseWith(s.client.Addr(), &s.sticky, s.tried, lp.busyFunc(p))
+		t, full := l.choose(s.client.Addr(), &s.sticky, s.tried)
 		if t.be == nil {
 			switch {
-			case wait:
-				lp.enqueue(s, p)
 			case full && len(s.tried) == 0:
 				l.refused.Add(1)
 				s.close(EndRefused)
@@ -127,7 +121,6 @@ func (s *session) connectNext() {
 		}
 		s.be = t.be
 		s.proxy = t.proxy
-		lp.takeSlot(s, p)
 		fd, err := dialSocket(t.addr)
 		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
 			// No fd for the backend socket: the proxy's limit, not the
@@ -139,7 +132,6 @@ func (s *session) connectNext() {
 			return
 		}
 		if err != nil {
-			lp.releaseSlot(s)
 			s.be = nil
 			s.tried = append(s.tried, t.be)
 			l.attemptFailed(t.be)
@@ -149,7 +141,6 @@ func (s *session) connectNext() {
 		tok, err := lp.register(fd, s)
 		if err != nil {
 			unix.Close(fd)
-			lp.releaseSlot(s)
 			s.be = nil
 			s.tried = append(s.tried, t.be)
 			l.attemptFailed(t.be)
@@ -171,7 +162,6 @@ func (s *session) attemptFailed(err error) {
 		s.srv = sock{fd: -1}
 	}
 	if b := s.be; b != nil {
-		lp.releaseSlot(s)
 		s.be = nil
 		s.tried = append(s.tried, b)
 		lp.l.attemptFailed(b)
@@ -246,11 +236,6 @@ func (s *session) pump() {
 	}
 	more1 := s.move(&s.c2s)
 	more2 := s.move(&s.s2c)
-	if s.paced && (s.s2c.seen || s.s2c.ended || s.srv.failed) {
-		// The backend has accepted the connection and spoken (or ended
-		// it): its connect slot is free for the next client.
-		s.lp.releaseSlot(s)
-	}
 	if s.finished(&s.c2s) && s.finished(&s.s2c) {
 		s.close(s.ends)
 		return
@@ -295,7 +280,6 @@ func (s *session) close(why EndReason) {
 	}
 	s.state = stateClosed
 	lp.timers.stop(s)
-	lp.leavePacing(s)
 	// A side whose peer's connection failed is reset, so that its own peer
 	// sees the failure (HAProxy does the same); otherwise the kernel ends
 	// it in order, after sending what is queued.

@@ -34,11 +34,6 @@ type Snapshot struct {
 	HandshakeTimeouts uint64 `json:"handshake_timeouts"`
 	FinTimeouts       uint64 `json:"fin_timeouts"`
 	IdleTimeouts      uint64 `json:"idle_timeouts"`
-	// Queued is the number of clients waiting now for a connect slot
-	// (Config.MaxConnecting); QueueTimeouts counts those closed after
-	// waiting Config.QueueTimeout.
-	Queued        int64  `json:"queued"`
-	QueueTimeouts uint64 `json:"queue_timeouts"`
 	// StickyEntries is the number of persistence entries (0 when off).
 	StickyEntries int `json:"sticky_entries"`
 	// Sticky lists persistence entries, ordered by client, at most the
@@ -117,8 +112,6 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 		HandshakeTimeouts: l.handshakeTimeouts.Load(),
 		FinTimeouts:       l.finTimeouts.Load(),
 		IdleTimeouts:      l.idleTimeouts.Load(),
-		Queued:            l.queued.Load(),
-		QueueTimeouts:     l.queueTimeouts.Load(),
 
 		Backends: make([]BackendSnapshot, 0, len(l.pool.backends)),
 	}

@@ -33,10 +33,6 @@ import (
 func (s *session) timerFired() {
 	switch s.state {
 	case stateConnecting:
-		if s.waiting {
-			s.queueTimedOut()
-			return
-		}
 		s.attemptFailed(errors.New("connect timeout"))
 	case stateEstablished:
 		l, now := s.lp.l, s.lp.now

@@ -74,8 +74,6 @@ func (c *Config) BalancerConfig(l *Listener) balancer.Config {
 		PersistenceNetmask:     l.PersistenceNetmask,
 		MaxConn:                l.MaxConn,
 		ConnectTimeout:         l.ConnectTimeout,
-		MaxConnecting:          l.MaxConnecting,
-		QueueTimeout:           l.QueueTimeout,
 		Retries:                l.Retries,
 		ShutdownSessionsOnDown: l.OnMarkedDown == ShutdownSessions,
 		IdleTimeout:            l.IdleTimeout,

@@ -71,8 +71,6 @@ type fileListener struct {
 	PersistenceNetmask int           `yaml:"persistence_netmask"`
 	MaxConn            int           `yaml:"maxconn"`
 	ConnectTimeout     time.Duration `yaml:"connect_timeout"`
-	MaxConnecting      int           `yaml:"max_connecting"`
-	QueueTimeout       time.Duration `yaml:"queue_timeout"`
 	Retries            *int          `yaml:"retries"`
 	OnMarkedDown       string        `yaml:"on_marked_down"`
 	ProxyProtocol      string        `yaml:"proxy_protocol"`

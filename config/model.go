@@ -179,13 +179,6 @@ type Listener struct {
 	MaxConn int
 	// ConnectTimeout bounds a connect; default balancer.DefaultConnectTimeout.
 	ConnectTimeout time.Duration
-	// MaxConnecting paces connects: at most this many sessions per
-	// backend connecting (until the backend's first byte), the other
-	// clients queued; 0 (default): no pacing.
-	MaxConnecting int
-	// QueueTimeout is a queued client's longest wait; default
-	// balancer.DefaultQueueTimeout.
-	QueueTimeout time.Duration
 	// Retries is how many further backends are tried; default 3.
 	Retries int
 	// OnMarkedDown is what happens to the sessions of a backend that goes

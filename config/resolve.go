@@ -426,8 +426,6 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		PersistenceNetmask: f.PersistenceNetmask,
 		MaxConn:            f.MaxConn,
 		ConnectTimeout:     f.ConnectTimeout,
-		MaxConnecting:      f.MaxConnecting,
-		QueueTimeout:       f.QueueTimeout,
 		IdleTimeout:        f.IdleTimeout,
 		HandshakeTimeout:   f.HandshakeTimeout,
 		FinTimeout:         f.FinTimeout,

@@ -10,10 +10,9 @@ import (
 
 // rmqlbConfig is rmqlb on broker 1's host: VRRP for the VIP and a listener
 // on VIP:5672 over the brokers at addrs with the given weights (0 takes no
-// new connections), the README's recommended checks, and connect pacing
-// when maxConnecting is above 0. global is YAML added at the top level
-// (daemon keys; "" for none).
-func rmqlbConfig(addrs []netip.AddrPort, weights []int, policy string, connectTimeout time.Duration, maxConnecting int, global, sock string) string {
+// new connections), the README's recommended checks. global is YAML added
+// at the top level (daemon keys; "" for none).
+func rmqlbConfig(addrs []netip.AddrPort, weights []int, policy string, connectTimeout time.Duration, global, sock string) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	if global != "" {
@@ -27,9 +26,6 @@ func rmqlbConfig(addrs []netip.AddrPort, weights []int, policy string, connectTi
 	p("listeners:\n")
 	p("  - name: rabbitmq_cluster\n    bind: %s\n    policy: %s\n", netip.AddrPortFrom(rmqlbVIP.Addr(), amqpPort), policy)
 	p("    connect_timeout: %s\n    retries: %d\n", connectTimeout, len(addrs)-1)
-	if maxConnecting > 0 {
-		p("    max_connecting: %d\n", maxConnecting)
-	}
 	p("    check: {type: amqp, mode: handshake, interval: 300ms, timeout: 500ms, rise: 2, fall: 2}\n")
 	p("    backends:\n")
 	for i, a := range addrs {

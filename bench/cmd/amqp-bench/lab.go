@@ -190,7 +190,7 @@ func (b *bench) startProxies(ctx context.Context, weights []int, policy string, 
 		addrs = append(addrs, netip.AddrPortFrom(brokerAddrs[i].Addr(), amqpPort))
 	}
 	rconf := filepath.Join(dir, "rmqlb.yaml")
-	if err := os.WriteFile(rconf, []byte(rmqlbConfig(addrs, weights, policy, b.o.connectTimeout, b.o.maxConnecting, b.o.rmqlbGlobal, filepath.Join(dir, "rmqlb.sock"))), 0o644); err != nil {
+	if err := os.WriteFile(rconf, []byte(rmqlbConfig(addrs, weights, policy, b.o.connectTimeout, b.o.rmqlbGlobal, filepath.Join(dir, "rmqlb.sock"))), 0o644); err != nil {
 		return err
 	}
 	hconf := filepath.Join(dir, "haproxy.cfg")

@@ -61,7 +61,6 @@ type options struct {
 	stormRounds    int
 	stormTimeout   time.Duration
 	connectTimeout time.Duration
-	maxConnecting  int
 	rmqlbGlobal    string
 	brokerFiles    int
 	rabbitmqConf   []string
@@ -134,7 +133,6 @@ func main() {
 	fs.DurationVar(&o.stormTimeout, "storm-timeout", 30*time.Second, "a storm client that has not got in after this fails")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 2*time.Second, "rmqlb's connect_timeout to a broker")
 	fs.StringVar(&o.rmqlbGlobal, "rmqlb-global", "", "YAML added at the top level of rmqlb's configuration (daemon keys, such as 'vrrp_rt_priority: 50')")
-	fs.IntVar(&o.maxConnecting, "max-connecting", 0, "rmqlb's max_connecting: connects in progress per broker, the other clients queued (0: no pacing)")
 	fs.IntVar(&o.brokerFiles, "broker-files", 16384, "open-files limit of each RabbitMQ node (0: inherited)")
 	fs.Var(confFlag{&o.rabbitmqConf}, "rabbitmq-conf", "an extra rabbitmq.conf line (may be repeated)")
 	fs.StringVar(&o.rmqlbBin, "rmqlb", "", "rmqlb binary (default: go build ./cmd/rmqlb of this module)")

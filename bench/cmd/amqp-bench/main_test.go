@@ -17,22 +17,16 @@ import (
 var testAddrs = []netip.AddrPort{netip.MustParseAddrPort("10.77.0.1:5672"), netip.MustParseAddrPort("10.77.0.2:5672")}
 
 func TestRmqlbConfigIsValid(t *testing.T) {
-	c, err := config.Parse([]byte(rmqlbConfig(testAddrs, []int{10, 0}, "wrr", 2*time.Second, 0, "", "/run/x.sock")))
+	c, err := config.Parse([]byte(rmqlbConfig(testAddrs, []int{10, 0}, "wrr", 2*time.Second, "", "/run/x.sock")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := c.Listeners[0]
-	if l.MaxConnecting != 0 {
-		t.Fatalf("max_connecting %d without pacing", l.MaxConnecting)
-	}
-	paced, err := config.Parse([]byte(rmqlbConfig(testAddrs, []int{1, 1}, "roundrobin", 2*time.Second, 64, "vrrp_rt_priority: 50", "/run/x.sock")))
+	rt, err := config.Parse([]byte(rmqlbConfig(testAddrs, []int{1, 1}, "roundrobin", 2*time.Second, "vrrp_rt_priority: 50", "/run/x.sock")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := paced.Listeners[0].MaxConnecting; got != 64 {
-		t.Fatalf("max_connecting %d, want 64", got)
-	}
-	if got := paced.VRRPRealTimePriority; got != 50 {
+	if got := rt.VRRPRealTimePriority; got != 50 {
 		t.Fatalf("vrrp_rt_priority %d, want the global line's 50", got)
 	}
 	if len(l.Backends) != 2 || l.Backends[0].Weight != 10 || l.Backends[1].Weight != 0 {
