@@ -21,7 +21,10 @@
 // With -storm N it then measures a reconnect storm: N clients connecting
 // at the same moment (TCP, AMQP handshake, channel.open) through rmqlb and
 // through HAProxy behind a keepalived VIP, each spreading them over the
-// three brokers, and straight to broker 1.
+// three brokers, and straight to broker 1. After each storm it logs the
+// kernel's TCP counters of the client and broker hosts that moved (listen
+// queue overflows, SYNs sent again) and the CPU time of rmqlb, HAProxy and
+// each broker.
 //
 // Usage, as root from the repository root:
 //
