@@ -10,10 +10,14 @@ import (
 
 // rmqlbConfig is rmqlb on broker 1's host: VRRP for the VIP and a listener
 // on VIP:5672 over the brokers at addrs with the given weights (0 takes no
-// new connections), the README's recommended checks.
-func rmqlbConfig(addrs []netip.AddrPort, weights []int, policy string, connectTimeout time.Duration, sock string) string {
+// new connections), the README's recommended checks. global is YAML added
+// at the top level (daemon keys; "" for none).
+func rmqlbConfig(addrs []netip.AddrPort, weights []int, policy string, connectTimeout time.Duration, global, sock string) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	if global != "" {
+		p("%s\n", strings.TrimRight(global, "\n"))
+	}
 	p("control_socket: %s\n", sock)
 	p("log_level: info\n")
 	p("vrrp_instances:\n")

@@ -190,7 +190,7 @@ func (b *bench) startProxies(ctx context.Context, weights []int, policy string, 
 		addrs = append(addrs, netip.AddrPortFrom(brokerAddrs[i].Addr(), amqpPort))
 	}
 	rconf := filepath.Join(dir, "rmqlb.yaml")
-	if err := os.WriteFile(rconf, []byte(rmqlbConfig(addrs, weights, policy, b.o.connectTimeout, filepath.Join(dir, "rmqlb.sock"))), 0o644); err != nil {
+	if err := os.WriteFile(rconf, []byte(rmqlbConfig(addrs, weights, policy, b.o.connectTimeout, b.o.rmqlbGlobal, filepath.Join(dir, "rmqlb.sock"))), 0o644); err != nil {
 		return err
 	}
 	hconf := filepath.Join(dir, "haproxy.cfg")
@@ -354,7 +354,9 @@ func (b *bench) storm(ctx context.Context) error {
 		}
 		la := benchstat.LoadAvg()
 		b.loads = append(b.loads, la)
+		hosts := append([]*netlab.Host{b.cli}, b.hosts...)
 		for _, p := range rotate(paths, r) {
+			before, cpuBefore := b.countersAt(hosts), cpuAt(b.stormProcs())
 			res, err := b.child(ctx, loadSpec{Kind: "storm", URL: pathURL(p), Clients: b.o.storm, Timeout: b.o.stormTimeout})
 			if err != nil {
 				return err
@@ -367,6 +369,8 @@ func (b *bench) storm(ctx context.Context) error {
 			b.logf("  storm of %d via %-18s all in after %v, p50 %v, p99 %v, %d failed %v (load average %s)", b.o.storm, p,
 				res.StormAllIn.Round(time.Millisecond), res.StormP50.Round(time.Millisecond), res.StormP99.Round(time.Millisecond),
 				res.StormFailed, res.StormErrors, la)
+			b.counterDeltas(key, hosts, before, b.countersAt(hosts))
+			b.cpuDeltas(key, cpuBefore, cpuAt(b.stormProcs()))
 			// Let the brokers close the storm's connections.
 			if err := sleepCtx(ctx, 5*time.Second); err != nil {
 				return err

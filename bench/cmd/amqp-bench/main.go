@@ -21,7 +21,10 @@
 // With -storm N it then measures a reconnect storm: N clients connecting
 // at the same moment (TCP, AMQP handshake, channel.open) through rmqlb and
 // through HAProxy behind a keepalived VIP, each spreading them over the
-// three brokers, and straight to broker 1.
+// three brokers, and straight to broker 1. After each storm it logs the
+// kernel's TCP counters of the client and broker hosts that moved (listen
+// queue overflows, SYNs sent again) and the CPU time of rmqlb, HAProxy and
+// each broker.
 //
 // Usage, as root from the repository root:
 //
@@ -61,6 +64,7 @@ type options struct {
 	stormRounds    int
 	stormTimeout   time.Duration
 	connectTimeout time.Duration
+	rmqlbGlobal    string
 	brokerFiles    int
 	rabbitmqConf   []string
 	rmqlbBin       string
@@ -131,6 +135,7 @@ func main() {
 	fs.IntVar(&o.stormRounds, "storm-rounds", 3, "rounds of the storm")
 	fs.DurationVar(&o.stormTimeout, "storm-timeout", 30*time.Second, "a storm client that has not got in after this fails")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 2*time.Second, "rmqlb's connect_timeout to a broker")
+	fs.StringVar(&o.rmqlbGlobal, "rmqlb-global", "", "YAML added at the top level of rmqlb's configuration (daemon keys, such as 'vrrp_rt_priority: 50')")
 	fs.IntVar(&o.brokerFiles, "broker-files", 16384, "open-files limit of each RabbitMQ node (0: inherited)")
 	fs.Var(confFlag{&o.rabbitmqConf}, "rabbitmq-conf", "an extra rabbitmq.conf line (may be repeated)")
 	fs.StringVar(&o.rmqlbBin, "rmqlb", "", "rmqlb binary (default: go build ./cmd/rmqlb of this module)")

@@ -17,11 +17,18 @@ import (
 var testAddrs = []netip.AddrPort{netip.MustParseAddrPort("10.77.0.1:5672"), netip.MustParseAddrPort("10.77.0.2:5672")}
 
 func TestRmqlbConfigIsValid(t *testing.T) {
-	c, err := config.Parse([]byte(rmqlbConfig(testAddrs, []int{10, 0}, "wrr", 2*time.Second, "/run/x.sock")))
+	c, err := config.Parse([]byte(rmqlbConfig(testAddrs, []int{10, 0}, "wrr", 2*time.Second, "", "/run/x.sock")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := c.Listeners[0]
+	rt, err := config.Parse([]byte(rmqlbConfig(testAddrs, []int{1, 1}, "roundrobin", 2*time.Second, "vrrp_rt_priority: 50", "/run/x.sock")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rt.VRRPRealTimePriority; got != 50 {
+		t.Fatalf("vrrp_rt_priority %d, want the global line's 50", got)
+	}
 	if len(l.Backends) != 2 || l.Backends[0].Weight != 10 || l.Backends[1].Weight != 0 {
 		t.Fatalf("backends %+v", l.Backends)
 	}
