@@ -80,22 +80,29 @@ func Serve(ctrl, alive int, cfg ServeConfig) error {
 	if err := s.write(&sendwire.Message{Type: sendwire.TypeReady, Text: sched}); err != nil {
 		return err
 	}
-	// The timer's goroutine ends when its timer is closed (the daemon
-	// closed ctrl), or on an error: then it closes ctrl, which ends this
-	// one.
+	// The timer's goroutine ends when this one closes its timer, or on
+	// an error: then it closes ctrl, which ends this one, and its error
+	// is Serve's.
 	timerDone := make(chan error, 1)
 	go func() {
 		err := t.wait(s.expired)
-		cf.Close()
+		if s.closing.Load() {
+			err = nil
+		} else {
+			cf.Close()
+		}
 		timerDone <- err
 	}()
 	err = s.serveCtrl(crc)
+	s.closing.Store(true)
 	t.close()
-	terr := <-timerDone
+	if terr := <-timerDone; terr != nil {
+		return terr
+	}
 	if err == nil && s.ctrlDone.Load() {
 		return nil
 	}
-	return firstErr(err, terr)
+	return err
 }
 
 // server is Serve's state. Its two goroutines hold mu while they run.
@@ -108,6 +115,8 @@ type server struct {
 	// ctrlDone: the daemon closed ctrl (Serve returns nil). Set by the
 	// goroutine serving ctrl.
 	ctrlDone atomic.Bool
+	// closing: Serve closes the timer (its goroutine's end is no error).
+	closing atomic.Bool
 
 	mu       sync.Mutex // guards the fields below
 	sched    schedule
