@@ -51,9 +51,9 @@ const selfExe = "/proc/self/exe"
 // defaultSenderCommand runs this program (named name in the process
 // list) as the sender process, with its standard error (its only output:
 // why it failed) on the daemon's, and the Go runtime's asynchronous
-// preemption off: the process's one goroutine runs for microseconds at a
-// time (between its waits in the runtime's poller), so a preemption
-// signal would only wake it for nothing.
+// preemption off: the process's goroutines run for microseconds at a
+// time (between their waits in the runtime's poller), so a preemption
+// signal would only wake them for nothing.
 func defaultSenderCommand(name string, rtPriority int) *exec.Cmd {
 	args := []string{SenderSubcommand}
 	if rtPriority > 0 {

@@ -9,9 +9,13 @@ import (
 	"github.com/rmqlb/rmqlb/vrrp/sendproc"
 )
 
-// senderFD is the descriptor of the socket pair the daemon starts the
-// sender process with (exec.Cmd.ExtraFiles[0]).
-const senderFD = 3
+// senderFD and senderAliveFD are the descriptors of the socket pairs
+// the daemon starts the sender process with (exec.Cmd.ExtraFiles[0] and
+// [1]): requests, and liveness messages.
+const (
+	senderFD      = 3
+	senderAliveFD = 4
+)
 
 // defineVRRPSender is rmqlb vrrp-sender [--rt-priority N], the daemon's
 // advert sender process (package vrrp/sendproc).
@@ -25,7 +29,7 @@ func defineVRRPSender(fs *flag.FlagSet) runFunc {
 			fmt.Fprintf(stderr, "rmqlb vrrp-sender: %v\n", err)
 			return 2
 		}
-		if err := sendproc.Serve(senderFD, sendproc.ServeConfig{RealTimePriority: *prio}); err != nil {
+		if err := sendproc.Serve(senderFD, senderAliveFD, sendproc.ServeConfig{RealTimePriority: *prio}); err != nil {
 			fmt.Fprintf(stderr, "rmqlb vrrp-sender: %v\n", err)
 			return 1
 		}

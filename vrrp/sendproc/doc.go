@@ -4,18 +4,21 @@
 // them late: a late advert makes a backup take over.
 //
 // The process side is Serve: the daemon's binary, started again as a
-// hidden subcommand, with one end of a SOCK_SEQPACKET socket pair. It
-// runs one goroutine on one processor of the Go runtime (GOMAXPROCS 1,
-// the garbage collector off under a small memory limit, memory locked
-// where permitted, every thread in the SCHED_FIFO class when a real-time
-// priority is given) and sends, for each instance the daemon started,
-// pre-encoded packets on the instance's raw socket (passed with
-// SCM_RIGHTS, so the process needs no capability) at absolute deadlines
-// of CLOCK_MONOTONIC, kept by a timerfd that it waits for in the
-// runtime's poller: between adverts no thread of the process runs. It
-// allocates nothing per advert. It stops sending for an instance the daemon has not
-// said is alive within the liveness timeout, and exits when the socket
-// pair closes (the daemon died: the VIPs must move, as without it).
+// hidden subcommand, with one end of each of two SOCK_SEQPACKET socket
+// pairs (requests; liveness messages). It runs on one processor of the
+// Go runtime (GOMAXPROCS 1, the garbage collector off under a small
+// memory limit, memory locked where permitted, every thread in the
+// SCHED_FIFO class when a real-time priority is given) and sends, for
+// each instance the daemon started, pre-encoded packets on the
+// instance's raw socket (passed with SCM_RIGHTS, so the process needs no
+// capability) at absolute deadlines of CLOCK_MONOTONIC, kept by a
+// timerfd that one goroutine waits for in the runtime's poller; another
+// waits there for the daemon's requests. Between adverts no thread of
+// the process runs, and a liveness message wakes none: the process reads
+// them when it sends. It allocates nothing per advert. It stops sending
+// for an instance the daemon has not said is alive within the liveness
+// timeout, and exits when the socket pair of requests closes (the daemon
+// died: the VIPs must move, as without it).
 //
 // The daemon side is Process: it starts the process, restarts it when it
 // dies (counted, logged), and hands each VRRP instance a vrrp.AdvertSender

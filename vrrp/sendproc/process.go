@@ -21,7 +21,9 @@ import (
 type ProcessConfig struct {
 	// Command returns a new command that runs Serve (the daemon's binary
 	// with its hidden sender subcommand). Process gives it the socket pair
-	// as ExtraFiles[0], descriptor 3 in the process. Required.
+	// of requests as ExtraFiles[0] and that of liveness messages as
+	// ExtraFiles[1], descriptors 3 and 4 in the process (Serve's ctrl and
+	// alive). Required.
 	Command func() *exec.Cmd
 	// Logger gets a line when the process starts, dies or is killed. Nil:
 	// zap.NewNop().
@@ -78,7 +80,8 @@ type child struct {
 	exited chan struct{} // closed once the process was reaped
 
 	mu     sync.RWMutex // writes hold it for reading; closing for writing
-	fd     int          // the daemon's end of the socket pair
+	fd     int          // the daemon's end of the socket pair of requests
+	alive  int          // the daemon's end of the socket pair of liveness messages
 	closed bool
 }
 
@@ -173,18 +176,27 @@ func (p *Process) runOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("starting the VRRP advert sender: socket pair: %w", err)
 	}
-	theirs := os.NewFile(uintptr(fds[1]), "vrrp-sender")
-	cmd := p.cfg.Command()
-	cmd.ExtraFiles = []*os.File{theirs}
-	err = cmd.Start()
-	theirs.Close()
+	live, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return fmt.Errorf("starting the VRRP advert sender: socket pair: %w", err)
+	}
+	theirs := []*os.File{os.NewFile(uintptr(fds[1]), "vrrp-sender"), os.NewFile(uintptr(live[1]), "vrrp-sender-alive")}
+	cmd := p.cfg.Command()
+	cmd.ExtraFiles = theirs
+	err = cmd.Start()
+	for _, f := range theirs {
+		f.Close()
+	}
+	if err != nil {
+		unix.Close(fds[0])
+		unix.Close(live[0])
 		return fmt.Errorf("starting the VRRP advert sender: %w", err)
 	}
 	p.mu.Lock()
 	p.gen++
-	c := &child{gen: p.gen, cmd: cmd, fd: fds[0], exited: make(chan struct{})}
+	c := &child{gen: p.gen, cmd: cmd, fd: fds[0], alive: live[0], exited: make(chan struct{})}
 	p.mu.Unlock()
 	ready := make(chan string, 1)
 	readDone := make(chan error, 1)
@@ -245,6 +257,7 @@ func (p *Process) runOnce(ctx context.Context) error {
 	c.mu.Lock()
 	c.closed = true
 	unix.Close(c.fd)
+	unix.Close(c.alive)
 	c.mu.Unlock()
 	if ended == nil {
 		ended = errors.New("exited")
@@ -331,6 +344,22 @@ func (c *child) write(b []byte, fd int) error {
 		_, err := unix.SendmsgN(c.fd, b, oob, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 		if err != unix.EINTR {
 			return err
+		}
+	}
+}
+
+// writeAlive sends the liveness message b to c, without blocking: one
+// the socket pair has no room for (a process that reads none) is
+// dropped. It allocates nothing.
+func (c *child) writeAlive(b []byte) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return
+	}
+	for {
+		if err := unix.Sendto(c.alive, b, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, nil); err != unix.EINTR {
+			return
 		}
 	}
 }

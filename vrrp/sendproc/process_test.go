@@ -30,7 +30,7 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("RMQLB_SENDPROC_SERVE") == "1" {
 		prio, _ := strconv.Atoi(os.Getenv("RMQLB_SENDPROC_RT"))
-		if err := Serve(3, ServeConfig{RealTimePriority: prio}); err != nil {
+		if err := Serve(3, 4, ServeConfig{RealTimePriority: prio}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -302,18 +302,25 @@ func TestProcessExitsWithDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	theirs := os.NewFile(uintptr(fds[1]), "pair")
+	live, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(live[0])
+	theirs := []*os.File{os.NewFile(uintptr(fds[1]), "pair"), os.NewFile(uintptr(live[1]), "alive")}
 	cmd := helperCommand()
-	cmd.ExtraFiles = []*os.File{theirs}
+	cmd.ExtraFiles = theirs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	theirs.Close()
+	for _, f := range theirs {
+		f.Close()
+	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	// Start an instance by hand, as Process would.
 	p := &Process{log: nopLogger(), cfg: ProcessConfig{AckTimeout: time.Second}}
-	c := &child{gen: 1, cmd: cmd, fd: fds[0], exited: make(chan struct{})}
+	c := &child{gen: 1, cmd: cmd, fd: fds[0], alive: live[0], exited: make(chan struct{})}
 	p.cur, p.gen = c, 1
 	s := p.Sender("vi")
 	stop := make(chan struct{})
@@ -429,6 +436,37 @@ func TestProcessWakesOncePerAdvert(t *testing.T) {
 		sw, sent, perAdvert, run/time.Duration(sent))
 	if perAdvert > 1.5 {
 		t.Fatalf("%.2f voluntary context switches per advert, want about 1", perAdvert)
+	}
+	s.Stop()
+}
+
+// TestProcessAliveWakesNoThread: the daemon saying that an instance is
+// alive wakes no thread of the sender process (it reads those messages
+// when it sends); a message on the socket pair of requests would wake it
+// each time.
+func TestProcessAliveWakesNoThread(t *testing.T) {
+	raw := newRawPair(t)
+	p, _ := startProcess(t)
+	s := p.Sender("vi")
+	// No advert falls due while the test runs.
+	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0x91), Interval: time.Minute, First: time.Minute})
+	waitFor(t, "Sending", s.Sending)
+	pid, _ := p.Running()
+	time.Sleep(500 * time.Millisecond) // past the runtime's start-up
+	sw0 := voluntarySwitches(t, pid)
+	const n = 50
+	for range n {
+		s.lastAlive = time.Time{} // past Alive's own rate limit
+		s.Alive()
+		time.Sleep(5 * time.Millisecond)
+	}
+	sw := voluntarySwitches(t, pid) - sw0
+	t.Logf("%d voluntary context switches of the process for %d liveness messages", sw, n)
+	if sw > n/10 {
+		t.Fatalf("%d voluntary context switches for %d liveness messages, want next to none", sw, n)
+	}
+	if !s.Sending() {
+		t.Fatal("not sending")
 	}
 	s.Stop()
 }

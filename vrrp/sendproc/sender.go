@@ -17,7 +17,9 @@ import (
 // advertisement intervals if that is longer. The instance's loop wakes to
 // say it is alive every eighth of it (Sender.AliveWithin), so that a hung
 // daemon is noticed about a liveness timeout after it hung; the daemon
-// tells the process at most sixteen times per timeout.
+// tells the process at most sixteen times per timeout, on a socket pair
+// that the process reads when it wakes to send (a liveness message wakes
+// none of its threads).
 func LivenessTimeout(interval time.Duration) time.Duration {
 	return max(time.Second, 4*interval)
 }
@@ -245,8 +247,9 @@ func (s *Sender) AliveWithin() time.Duration {
 }
 
 // Alive implements vrrp.AdvertSender: it tells the process at most
-// sixteen times per liveness timeout, and hands the adverts to it again if it
-// stopped them on its own.
+// sixteen times per liveness timeout, on the socket pair of liveness
+// messages, and hands the adverts to it again if it stopped them on its
+// own.
 func (s *Sender) Alive() {
 	now := time.Now()
 	s.mu.Lock()
@@ -268,7 +271,7 @@ func (s *Sender) Alive() {
 		s.restart(c)
 		return
 	}
-	_ = c.write(s.alive, -1)
+	c.writeAlive(s.alive)
 }
 
 // handle handles a message of process c for this instance (from the

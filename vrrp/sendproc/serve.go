@@ -3,6 +3,10 @@ package sendproc
 import (
 	"errors"
 	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -29,12 +33,22 @@ type ServeConfig struct {
 const DefaultMemoryLimit = 16 << 20
 
 // Serve is the sender process: it serves the daemon on ctrl, its end of
-// the socket pair, until the daemon closes it (then nil) or ctrl fails.
-// It tunes the process first (see Tune): call it from main, once.
-func Serve(ctrl int, cfg ServeConfig) error {
+// the socket pair of requests and acknowledgements, and reads the
+// daemon's liveness messages from alive, its end of the second socket
+// pair, until the daemon closes ctrl (then nil) or ctrl fails. It tunes
+// the process first (see Tune): call it from main, once.
+//
+// Two goroutines serve: this one waits for ctrl in the runtime's poller
+// and handles the daemon's requests at once (a Stop is acknowledged only
+// once no advert of the instance will go out); the other waits for the
+// advert timer and sends what is due. The liveness messages wake neither:
+// the timer's goroutine reads them when it wakes (see readAlive).
+func Serve(ctrl, alive int, cfg ServeConfig) error {
 	sched := Tune(cfg)
-	if err := unix.SetNonblock(ctrl, true); err != nil {
-		return fmt.Errorf("serving the daemon: %w", err)
+	for _, fd := range []int{ctrl, alive} {
+		if err := unix.SetNonblock(fd, true); err != nil {
+			return fmt.Errorf("serving the daemon: %w", err)
+		}
 	}
 	// CLOCK_MONOTONIC (the runtime's monotonic clock) before the origin
 	// of now: the timer then never expires before the time it is set for.
@@ -43,13 +57,19 @@ func Serve(ctrl int, cfg ServeConfig) error {
 		return fmt.Errorf("serving the daemon: %w", err)
 	}
 	epoch := time.Now()
-	w, err := newWaiter(ctrl, mono.Nano())
+	t, err := newAdvertTimer(mono.Nano())
 	if err != nil {
 		return fmt.Errorf("serving the daemon: %w", err)
 	}
-	defer w.close()
-	s := &server{ctrl: ctrl, w: w, epoch: epoch, buf: make([]byte, sendwire.MaxMessage), out: make([]byte, 0, 512),
-		oob: make([]byte, unix.CmsgSpace(4*4))}
+	defer t.close()
+	cf := os.NewFile(uintptr(ctrl), "sendproc-ctrl")
+	defer cf.Close()
+	crc, err := cf.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("serving the daemon: %w", err)
+	}
+	s := &server{ctrl: ctrl, alive: alive, t: t, epoch: epoch, buf: make([]byte, sendwire.MaxMessage), out: make([]byte, 0, 512),
+		oob: make([]byte, unix.CmsgSpace(4*4)), aliveBuf: make([]byte, sendwire.HeaderLen)}
 	s.msg.Packets = make([]sendwire.Packet, 0, sendwire.MaxPackets)
 	s.msg.Delays = make([]time.Duration, 0, sendwire.MaxDelays)
 	defer func() {
@@ -60,37 +80,98 @@ func Serve(ctrl int, cfg ServeConfig) error {
 	if err := s.write(&sendwire.Message{Type: sendwire.TypeReady, Text: sched}); err != nil {
 		return err
 	}
-	return s.loop()
+	// The timer's goroutine ends when this one closes its timer, or on
+	// an error: then it closes ctrl, which ends this one, and its error
+	// is Serve's.
+	timerDone := make(chan error, 1)
+	go func() {
+		err := t.wait(s.expired)
+		if s.closing.Load() {
+			err = nil
+		} else {
+			cf.Close()
+		}
+		timerDone <- err
+	}()
+	err = s.serveCtrl(crc)
+	s.closing.Store(true)
+	t.close()
+	if terr := <-timerDone; terr != nil {
+		return terr
+	}
+	if err == nil && s.ctrlDone.Load() {
+		return nil
+	}
+	return err
 }
 
-// server is Serve's state, owned by its one goroutine.
+// server is Serve's state. Its two goroutines hold mu while they run.
 type server struct {
-	ctrl  int
-	w     *waiter
+	ctrl  int // the socket pair of requests
+	alive int // the socket pair of liveness messages
+	t     *advertTimer
 	epoch time.Time // the origin of now
-	sched schedule
-	buf   []byte // a message received
-	oob   []byte // its SCM_RIGHTS
-	out   []byte // a message to send
-	msg   sendwire.Message
-	rep   sendwire.Message
+
+	// ctrlDone: the daemon closed ctrl (Serve returns nil). Set by the
+	// goroutine serving ctrl.
+	ctrlDone atomic.Bool
+	// closing: Serve closes the timer (its goroutine's end is no error).
+	closing atomic.Bool
+
+	mu       sync.Mutex // guards the fields below
+	sched    schedule
+	buf      []byte // a message received
+	oob      []byte // its SCM_RIGHTS
+	out      []byte // a message to send
+	msg      sendwire.Message
+	rep      sendwire.Message
+	aliveBuf []byte // a liveness message received
+	aliveMsg sendwire.Message
 	// Reused by recv: recvmsg(2)'s arguments.
 	iov unix.Iovec
 	hdr unix.Msghdr
 }
 
-func (s *server) loop() error {
-	return s.w.run(func() (bool, error) {
-		if s.w.ctrlReady {
-			if done, err := s.receive(); done || err != nil {
-				return true, err
-			}
+// serveCtrl handles the daemon's requests as they come (its RawConn
+// parks this goroutine in the poller in between), until the daemon
+// closes ctrl (nil) or an error.
+func (s *server) serveCtrl(rc syscall.RawConn) error {
+	var err error
+	rerr := rc.Read(func(uintptr) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var done bool
+		if done, err = s.receive(); done || err != nil {
+			return true
 		}
-		now := s.now()
-		s.sched.run(now, sendAdvert, s.report, &s.rep)
-		at, ok := s.sched.nextDue()
-		return false, s.w.arm(s.now(), at, s.sched.period(at), ok)
+		err = s.schedule(s.now())
+		return err != nil
 	})
+	if err != nil {
+		return err
+	}
+	if s.ctrlDone.Load() {
+		return nil
+	}
+	return fmt.Errorf("waiting for the daemon: %w", rerr)
+}
+
+// expired is the timer's goroutine's work at each expiry: it reads the
+// liveness messages, sends the adverts due and sets the timer for the
+// next.
+func (s *server) expired() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.readAlive(now)
+	s.sched.run(now, sendAdvert, s.report, &s.rep)
+	return s.schedule(s.now())
+}
+
+// schedule sets the timer for what is due next. Called with s.mu held.
+func (s *server) schedule(now int64) error {
+	at, ok := s.sched.nextDue()
+	return s.t.arm(now, at, s.sched.period(at), ok)
 }
 
 // receive handles the messages waiting on the socket pair; done: the
@@ -104,10 +185,12 @@ func (s *server) receive() (done bool, err error) {
 		case err == unix.EINTR:
 			continue
 		case err == unix.ECONNRESET:
-			return true, nil // the daemon closed its end with messages unread
+			s.ctrlDone.Store(true) // the daemon closed its end with messages unread
+			return true, nil
 		case err != nil:
 			return true, fmt.Errorf("reading from the daemon: %w", err)
 		case n == 0:
+			s.ctrlDone.Store(true)
 			return true, nil
 		}
 		fd := -1
@@ -148,6 +231,8 @@ func (s *server) handle(b []byte, fd int) error {
 		}
 		return s.ack(m)
 	case sendwire.TypeAlive:
+		// The daemon sends them on the liveness socket pair; one here
+		// counts as well.
 		s.sched.alive(now, m.Instance)
 	}
 	if fd >= 0 {

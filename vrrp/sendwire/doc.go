@@ -1,6 +1,7 @@
 // Package sendwire is the codec of the messages between the rmqlb daemon
 // and its VRRP advert sender process (package vrrp/sendproc): one message
-// per datagram of a SOCK_SEQPACKET socket pair, big-endian, with an 8-byte
+// per datagram of a SOCK_SEQPACKET socket pair (Alive goes on a second
+// pair, which the sender reads when it wakes to send), big-endian, with an 8-byte
 // header:
 //
 //	offset size field

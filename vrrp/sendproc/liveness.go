@@ -1,0 +1,35 @@
+package sendproc
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/vrrp/sendwire"
+)
+
+// readAlive reads every liveness message waiting, without blocking, and
+// counts each instance it names heard from now. Called with s.mu held,
+// from the timer's goroutine, at each of its wake-ups.
+//
+// The daemon says that an instance's event loop runs (Sender.Alive) on a
+// socket pair of its own, which the sender process does not wait for: a
+// liveness message wakes no thread of the process. A message counts when
+// it is read, at most one advert interval after it was sent: the
+// granularity at which run looks at the liveness timeout anyway (at the
+// adverts). A message that is not a valid Alive is dropped: the daemon
+// sends nothing else there.
+func (s *server) readAlive(now int64) {
+	for {
+		r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(s.alive), uintptr(unsafe.Pointer(&s.aliveBuf[0])), uintptr(len(s.aliveBuf)))
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 || r == 0 { // EAGAIN: all read; 0: the daemon closed it (ctrl says so too)
+			return
+		}
+		if sendwire.Decode(s.aliveBuf[:r], &s.aliveMsg) == nil && s.aliveMsg.Type == sendwire.TypeAlive {
+			s.sched.alive(now, s.aliveMsg.Instance)
+		}
+	}
+}

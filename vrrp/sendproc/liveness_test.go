@@ -1,0 +1,60 @@
+package sendproc
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/vrrp/sendwire"
+)
+
+// TestReadAlive: the liveness messages waiting are all read, each counts
+// its instance heard from at the read, anything else is dropped, and a
+// read allocates nothing (it runs at every advert).
+func TestReadAlive(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	s := &server{alive: fds[1], aliveBuf: make([]byte, sendwire.HeaderLen)}
+	s.sched.start(0, startMsg(1, 10*time.Millisecond, 0, time.Second, "a"), 5)
+	s.sched.start(0, startMsg(2, 10*time.Millisecond, 0, time.Second, "b"), 6)
+	send := func(m sendwire.Message) {
+		b, err := m.Append(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unix.Write(fds[0], b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(sendwire.Message{Type: sendwire.TypeAlive, Instance: 2})
+	send(sendwire.Message{Type: sendwire.TypeStop, Instance: 1})   // not a liveness message: dropped
+	send(sendwire.Message{Type: sendwire.TypeAlive, Instance: 9})  // no such instance
+	if _, err := unix.Write(fds[0], []byte{1, 2, 3}); err != nil { // cut short
+		t.Fatal(err)
+	}
+	s.readAlive(500 * ms)
+	if h1, h2 := s.sched.entries[0].heard, s.sched.entries[1].heard; h1 != 0 || h2 != 500*ms {
+		t.Fatalf("heard from at %v and %v, want 0 and 500ms", time.Duration(h1), time.Duration(h2))
+	}
+	if n, err := unix.Read(fds[1], s.aliveBuf); err != unix.EAGAIN {
+		t.Fatalf("left unread: %d bytes, %v", n, err)
+	}
+	b, _ := (&sendwire.Message{Type: sendwire.TypeAlive, Instance: 1}).Append(nil)
+	now := int64(time.Second)
+	allocs := testing.AllocsPerRun(100, func() {
+		now += 10 * ms
+		_, _ = unix.Write(fds[0], b)
+		s.readAlive(now)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per read", allocs)
+	}
+	if h := s.sched.entries[0].heard; h != now {
+		t.Fatalf("heard from at %v, want %v", time.Duration(h), time.Duration(now))
+	}
+}
