@@ -21,7 +21,8 @@
 // With -storm N it then measures a reconnect storm: N clients connecting
 // at the same moment (TCP, AMQP handshake, channel.open) through rmqlb and
 // through HAProxy behind a keepalived VIP, each spreading them over the
-// three brokers, and straight to broker 1. After each storm it logs the
+// three brokers, and straight to broker 1, after one storm through each
+// path that is not counted (a warm-up). After each storm it logs the
 // kernel's TCP counters of the client and broker hosts that moved (listen
 // queue overflows, SYNs sent again) and the CPU time of rmqlb, HAProxy and
 // each broker.
