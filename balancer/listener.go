@@ -356,11 +356,6 @@ func (l *Listener) ShutdownSessions(name string) (int, error) {
 	return n, nil
 }
 
-// SetBackendState sets a backend's state. Down and Maint stop new
-// connections to it, forget its sticky clients and, if
-// ShutdownSessionsOnDown, close its sessions now (connections still being
-// set up are redispatched). Drain stops new connections and keeps sessions.
-// Up and Degraded let it take connections again.
 // Sending reports whether backend name wrote bytes to one of its clients
 // within the last d (real time, as the event loops keep it: to the
 // loop's last wake-up). A broker that keeps sending to its clients is
@@ -377,6 +372,11 @@ func (l *Listener) Sending(name string, d time.Duration) bool {
 	return at != 0 && time.Since(l.epoch)-at <= d
 }
 
+// SetBackendState sets a backend's state. Down and Maint stop new
+// connections to it, forget its sticky clients and, if
+// ShutdownSessionsOnDown, close its sessions now (connections still being
+// set up are redispatched). Drain stops new connections and keeps sessions.
+// Up and Degraded let it take connections again.
 func (l *Listener) SetBackendState(name string, st rbackend.State, reason string) error {
 	if !st.Valid() {
 		return fmt.Errorf("setting state of backend %q: invalid state %d", name, uint8(st))
