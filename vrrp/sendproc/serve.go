@@ -99,10 +99,7 @@ func Serve(ctrl, alive int, cfg ServeConfig) error {
 	if terr := <-timerDone; terr != nil {
 		return terr
 	}
-	if err == nil && s.ctrlDone.Load() {
-		return nil
-	}
-	return err
+	return err // nil only when the daemon closed ctrl (serveCtrl)
 }
 
 // server is Serve's state. Its two goroutines hold mu while they run.
