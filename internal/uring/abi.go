@@ -38,7 +38,9 @@ const (
 )
 
 const (
-	setupSubmitAll = 1 << 7 // go on submitting after an entry fails
+	setupSubmitAll    = 1 << 7 // go on submitting after an entry fails
+	setupSingleIssuer = 1 << 12
+	setupDeferTaskrun = 1 << 13
 
 	featSingleMmap = 1 << 0
 

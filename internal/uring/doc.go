@@ -4,10 +4,11 @@
 // memory shared with the kernel, submission queue entries for timeouts,
 // linked sends, polls and no-ops, and synchronous cancellation.
 //
-// A Ring is not safe for concurrent use: one goroutine owns it, and,
-// since the kernel runs a ring's deferred work (a linked send after its
-// timeout, say) on the thread that submitted it, that goroutine should
-// stay on one OS thread (runtime.LockOSThread).
+// A Ring is not safe for concurrent use: one goroutine owns it, locked
+// to the OS thread that created it (runtime.LockOSThread before New):
+// the ring has that one issuer, and the kernel runs the ring's deferred
+// work (the next step of a linked chain) only while that thread is in
+// one of the ring's calls.
 //
 // It is pure Go over the system calls; the layouts are those of
 // include/uapi/linux/io_uring.h. Kernels that lack io_uring, or where it

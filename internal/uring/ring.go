@@ -36,10 +36,15 @@ var ErrFull = errors.New("submission queue full")
 
 // New sets up a ring with at least entries submission queue entries
 // (rounded up to a power of two by the kernel) and twice as many
-// completion queue entries.
+// completion queue entries. The calling thread is the ring's only one
+// (IORING_SETUP_SINGLE_ISSUER): lock the goroutine to it first. The
+// kernel runs the ring's deferred work, such as the next step of a
+// linked chain, only while that thread is in one of the ring's calls
+// (IORING_SETUP_DEFER_TASKRUN), which keeps the steps of a chain in one
+// wake-up of a thread waiting in Wait.
 func New(entries uint32) (*Ring, error) {
 	var p params
-	p.flags = setupSubmitAll
+	p.flags = setupSubmitAll | setupSingleIssuer | setupDeferTaskrun
 	fd, _, e := unix.RawSyscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
 	if e != 0 {
 		return nil, fmt.Errorf("setting up io_uring: %w", e)
@@ -151,10 +156,9 @@ func (r *Ring) enter(waitNr uint32, block bool) (int, error) {
 		atomic.StoreUint32(r.sqTail, *r.sqTail+n) // the kernel reads entries up to it
 		r.queued = 0
 	}
-	var flags uintptr
-	if waitNr > 0 {
-		flags = enterGetEvents
-	}
+	// GETEVENTS also without waiting: the ring's deferred work (a
+	// chain's next step) runs only then.
+	var flags uintptr = enterGetEvents
 	var got uintptr
 	var e unix.Errno
 	if block {
@@ -191,17 +195,21 @@ func (r *Ring) Completions(f func(CQE)) int {
 // until they are done with; it returns how many there were. Requests
 // linked after a cancelled one fail with ECANCELED, which their
 // completions say (FlagSkipSuccess does not hide a failure). Work the
-// kernel had already begun for such a request (a send due just now)
-// is finished before it returns: on the way back from the system call
-// the kernel runs this thread's deferred work.
+// kernel had already begun for such a request (a send due just now) is
+// finished before it returns, and the completions are posted.
 func (r *Ring) SyncCancel(userData uint64) (int, error) {
 	reg := syncCancelReg{addr: userData, fd: -1, flags: cancelAll, timeout: Timespec{Sec: -1, Nsec: -1}}
 	n, _, e := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), registerSyncCancel, uintptr(unsafe.Pointer(&reg)), 1, 0, 0)
-	if e == unix.ENOENT {
-		return 0, nil
-	}
-	if e != 0 {
+	if e != 0 && e != unix.ENOENT {
 		return 0, fmt.Errorf("cancelling io_uring requests: %w", e)
+	}
+	if e == unix.ENOENT {
+		n = 0
+	}
+	// The ring defers its work to io_uring_enter: the completions of
+	// what was cancelled are posted there.
+	if _, err := r.enter(0, false); err != nil {
+		return 0, err
 	}
 	return int(n), nil
 }

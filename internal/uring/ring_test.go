@@ -2,6 +2,7 @@ package uring
 
 import (
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 	"unsafe"
@@ -31,6 +32,9 @@ func TestLayout(t *testing.T) {
 
 func newRing(t *testing.T) *Ring {
 	t.Helper()
+	// The ring's one thread, until the test ends.
+	runtime.LockOSThread()
+	t.Cleanup(runtime.UnlockOSThread)
 	r, err := New(8)
 	if err != nil {
 		t.Skipf("no io_uring here: %v", err)

@@ -9,8 +9,7 @@ import (
 )
 
 // readAlive reads every liveness message waiting, without blocking, and
-// counts each instance it names heard from at heard (now, or earlier:
-// the time of the last read before, when the process reads them seldom). Called with s.mu held,
+// counts each instance it names heard from now. Called with s.mu held,
 // from the timer's goroutine, at each of its wake-ups.
 //
 // The daemon says that an instance's event loop runs (Sender.Alive) on a
@@ -20,7 +19,7 @@ import (
 // granularity at which run looks at the liveness timeout anyway (at the
 // adverts). A message that is not a valid Alive is dropped: the daemon
 // sends nothing else there.
-func (s *server) readAlive(heard int64) {
+func (s *server) readAlive(now int64) {
 	for {
 		r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(s.alive), uintptr(unsafe.Pointer(&s.aliveBuf[0])), uintptr(len(s.aliveBuf)))
 		if e == unix.EINTR {
@@ -30,7 +29,7 @@ func (s *server) readAlive(heard int64) {
 			return
 		}
 		if sendwire.Decode(s.aliveBuf[:r], &s.aliveMsg) == nil && s.aliveMsg.Type == sendwire.TypeAlive {
-			s.sched.alive(heard, s.aliveMsg.Instance)
+			s.sched.alive(now, s.aliveMsg.Instance)
 		}
 	}
 }

@@ -23,9 +23,11 @@ type chain struct {
 const maxChain = 64
 
 // refillEvery is how long a chain lasts: an interval, or an eighth of the
-// liveness timeout if that is longer. The sender process wakes for an
-// instance that often, reads the daemon's liveness messages and queues
-// the next chain.
+// liveness timeout if that is longer (as often as the daemon says it is
+// alive). The sender process wakes for an instance that often, reads the
+// daemon's liveness messages (a message counts when it is read, at most
+// that long after it was sent, as the poller's timer reads them at most
+// an interval after) and queues the next chain.
 func refillEvery(e *entry) int64 {
 	return max(e.interval, e.timeout/8)
 }

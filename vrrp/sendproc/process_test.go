@@ -472,7 +472,7 @@ func TestProcessThatCannotRunBacksOff(t *testing.T) {
 // returned to user space for each advert had more than 4 switches per
 // advert here (TestRingQueueSends counts the returns themselves).
 func TestProcessWakesOncePerAdvert(t *testing.T) {
-	bound := map[string]float64{"ring": 2.5, "poller": 1.5}
+	bound := map[string]float64{"ring": 2.0, "poller": 1.5}
 	forEachEngine(t, func(t *testing.T, en engine) {
 		raw := newRawPair(t)
 		p, _ := startProcessWith(t, en)

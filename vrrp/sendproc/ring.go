@@ -16,11 +16,11 @@ import (
 // timer, which the kernel completes at its next tick, linked to the
 // sends of the advert's packets, linked to the next read, and so on;
 // then a marker. The process's thread sleeps in io_uring_enter: at a
-// tick the kernel wakes it inside that call to send (a ring's deferred
-// work runs on the thread that queued it) and it goes back to sleep
-// there, without returning to user space, without the Go runtime's
-// scheduling around a wait in its poller, and without a system call of
-// its own. It returns for the markers, about once per refill period, to
+// tick the kernel wakes it inside that call to send (the ring's deferred
+// work runs on its one thread, and only while it waits there, so that a
+// chain's steps run in one wake-up) and it goes back to sleep there,
+// without returning to user space, without the Go runtime's scheduling
+// around a wait in its poller, and without a system call of its own. It returns for the markers, about once per refill period, to
 // read the liveness messages and queue the next chain; for the daemon's
 // requests (a poll of their socket pair in the same ring); and for a
 // send that failed. Successful requests post no completion.

@@ -65,6 +65,57 @@ func newRingFixture(t *testing.T, raw *rawPair, tag byte, interval time.Duration
 
 func (f *ringFixture) now() int64 { return int64(time.Since(f.epoch)) }
 
+// testWake is the user data of wakeAt's read.
+const testWake = 0xffff
+
+// wakeAt makes the ring's wait return at at (the fixture's time): a
+// read of a one-off timer of its own, with a completion.
+func (f *ringFixture) wakeAt(at int64) {
+	f.t.Helper()
+	tfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { unix.Close(tfd) })
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(f.k.monoEpoch + at)}
+	if err := unix.TimerfdSettime(tfd, unix.TFD_TIMER_ABSTIME, &spec, nil); err != nil {
+		f.t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	f.t.Cleanup(func() { runtime.KeepAlive(buf) })
+	sqe, err := f.k.r.Next()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	uring.PrepRead(sqe, tfd, buf)
+	sqe.UserData = testWake
+	if err := f.k.flush(); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// waitWake waits in the ring for wakeAt's timer; other completions fail
+// the test.
+func (f *ringFixture) waitWake() {
+	f.t.Helper()
+	for {
+		if err := f.k.r.Wait(); err != nil && !errors.Is(err, unix.EINTR) {
+			f.t.Fatal(err)
+		}
+		woken := false
+		f.k.r.Completions(func(c uring.CQE) {
+			if c.UserData == testWake {
+				woken = true
+				return
+			}
+			f.t.Errorf("completion %+v", c)
+		})
+		if woken {
+			return
+		}
+	}
+}
+
 // step queues what is due, submits it, waits in the ring once and handles
 // the completions as serveRing does; it returns those of markers.
 func (f *ringFixture) step() (markers int) {
@@ -139,11 +190,14 @@ func TestRingQueueForget(t *testing.T) {
 	if err := f.sc.plan(f.now(), &f.seq, f.k.queue, func(*sendwire.Message) {}, new(sendwire.Message)); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.k.flush(); err != nil {
-		t.Fatal(err)
-	}
 	n, grid := e.chain.n, e.chain.first
-	waitFor(t, "3 adverts", func() bool { return got.Load() >= 3 })
+	// The ring runs a chain while its thread waits in it: wait there
+	// for a timer of the test's, 3.5 ticks in.
+	f.wakeAt(grid + 5*e.interval/2)
+	f.waitWake()
+	if got.Load() < 3 {
+		waitFor(t, "3 adverts", func() bool { return got.Load() >= 3 })
+	}
 	if err := f.k.forget(e, f.now(), false, func(c uring.CQE) {
 		if kind, _, _ := splitUserData(c.UserData); kind != udRead || c.Res != -int32(unix.ECANCELED) {
 			t.Errorf("completion %+v", c)
@@ -154,7 +208,10 @@ func TestRingQueueForget(t *testing.T) {
 	sentAt := f.now()
 	time.Sleep(5 * time.Millisecond) // a packet sent before forget returned may still be on its way
 	before := got.Load()
-	time.Sleep(100 * time.Millisecond)
+	// Ten ticks in the ring, where a chain left in it would go on.
+	f.wakeAt(sentAt + 10*e.interval)
+	f.waitWake()
+	time.Sleep(5 * time.Millisecond)
 	if after := got.Load(); after != before {
 		t.Fatalf("%d adverts after forget returned", after-before)
 	}

@@ -19,8 +19,8 @@ import (
 // the daemon closes ctrl; the ring (closed by Serve) takes with it what
 // is still queued.
 func (s *server) serveRing(sched string) error {
-	// The kernel sends an advert on the thread that queued it: this one,
-	// asleep in the ring between wake-ups.
+	// The kernel runs the ring's chains on the thread that created it,
+	// while it waits in the ring: this one (locked by Serve already).
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	k := s.kq
@@ -30,7 +30,6 @@ func (s *server) serveRing(sched string) error {
 	if err := s.pollCtrl(); err != nil {
 		return err
 	}
-	s.lastRead = s.now()
 	for {
 		if err := k.flush(); err != nil {
 			return fmt.Errorf("queueing adverts: %w", err)
@@ -53,11 +52,7 @@ func (s *server) wake() (done bool, err error) {
 	now := s.now()
 	s.ctrlReady = false
 	s.kq.r.Completions(s.completion)
-	// A message read now was sent after the last read: counting it from
-	// then keeps the liveness timeout from stretching by the time
-	// between reads.
-	s.readAlive(s.lastRead)
-	s.lastRead = now
+	s.readAlive(now)
 	if s.ctrlReady {
 		if done, err = s.receive(); done || err != nil {
 			return done, err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -77,12 +78,15 @@ func Serve(ctrl, alive int, cfg ServeConfig) error {
 	}()
 	why := "turned off"
 	if !cfg.NoRing {
+		// The ring's one thread (see serveRing) creates it.
+		runtime.LockOSThread()
 		k, err := openRing(mono.Nano())
 		if err == nil {
 			defer k.close()
 			s.kq = k
 			return s.serveRing(sched + ", adverts queued in the kernel (io_uring)")
 		}
+		runtime.UnlockOSThread()
 		why = err.Error()
 	}
 	return s.servePoller(mono.Nano(), sched+", a timer in the Go runtime's poller (no io_uring: "+why+")")
@@ -145,7 +149,6 @@ type server struct {
 	mu        sync.Mutex // guards the fields below
 	sched     schedule
 	ctrlReady bool   // serveRing: the ring's poll said ctrl is readable
-	lastRead  int64  // serveRing: when it last read the liveness messages
 	buf       []byte // a message received
 	oob       []byte // its SCM_RIGHTS
 	out       []byte // a message to send
