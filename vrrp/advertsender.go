@@ -93,7 +93,7 @@ type SendReport struct {
 	// since the previous report.
 	Sent, Failed int
 	// Delays are how late some of those adverts were sent after they
-	// were due (the sender may report a sample, or bounds of them).
+	// were due (the sender may report a sample).
 	Delays []time.Duration
 }
 

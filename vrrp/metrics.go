@@ -65,7 +65,7 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 			Help: "Effective VRRP priority: the configured one plus the track rules' adjustment, clamped to 1..254 (255 for an address owner).", ConstLabels: cl}),
 	}
 	m.sendDelays = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: "advert_send_delay_seconds",
-		Help: "How long after its timer expired a MASTER stepped its periodic advertisement: the time its event loop waited to run (a backup takes over after three late ones); with an advert sender process (vrrp_sender: process), how late the process sent it (with the adverts queued in the kernel, how late it woke after the last advert of each queued eighth of a second, which went out no later).", ConstLabels: cl,
+		Help: "How long after its timer expired a MASTER stepped its periodic advertisement: the time its event loop waited to run (a backup takes over after three late ones); with an advert sender process (vrrp_sender: process), how late the process sent it.", ConstLabels: cl,
 		Buckets: sendDelayBuckets})
 	for _, r := range dropReasons {
 		m.dropped.WithLabelValues(r)

@@ -7,8 +7,7 @@ var (
 	// VRRP (vrrp/... holds its advert sender process, vrrp/sendproc, and
 	// the codec of that process's messages, vrrp/sendwire), addresses on
 	// interfaces, the proxy, health checks, the notify hooks, the clock,
-	// the error of a refused configuration field, and the io_uring queues
-	// the advert sender process uses.
+	// and the error of a refused configuration field.
 	Domain = []string{
 		"proxyproto/...",
 		"vrrp/...",
@@ -20,7 +19,6 @@ var (
 		"backend/...",
 		"internal/clock/...",
 		"internal/fielderr/...",
-		"internal/uring/...",
 	}
 	// Config is the configuration file's model.
 	Config = []string{"config/..."}

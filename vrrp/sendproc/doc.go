@@ -11,17 +11,11 @@
 // SCHED_FIFO class when a real-time priority is given) and sends, for
 // each instance the daemon started, pre-encoded packets on the
 // instance's raw socket (passed with SCM_RIGHTS, so the process needs no
-// capability) at absolute deadlines of CLOCK_MONOTONIC. Where the kernel
-// has io_uring, the adverts of the next eighth of a second or so are
-// queued in the kernel, each a read of the instance's timerfd (which
-// completes at its tick) linked to the sends: the kernel sends them in
-// the process's thread without it returning to user space, which it
-// does about once per such chain to queue the next (see ringQueue).
-// Elsewhere a timerfd that one goroutine waits for in the runtime's
-// poller wakes it for each advert; another waits there for the daemon's
-// requests. Between adverts no thread of the process runs, and a
-// liveness message wakes none: the process reads them when it wakes. It
-// allocates nothing per advert. It stops sending
+// capability) at absolute deadlines of CLOCK_MONOTONIC, kept by a
+// timerfd that one goroutine waits for in the runtime's poller; another
+// waits there for the daemon's requests. Between adverts no thread of
+// the process runs, and a liveness message wakes none: the process reads
+// them when it sends. It allocates nothing per advert. It stops sending
 // for an instance the daemon has not said is alive within the liveness
 // timeout, and exits when the socket pair of requests closes (the daemon
 // died: the VIPs must move, as without it).

@@ -30,8 +30,7 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("RMQLB_SENDPROC_SERVE") == "1" {
 		prio, _ := strconv.Atoi(os.Getenv("RMQLB_SENDPROC_RT"))
-		noRing := os.Getenv("RMQLB_SENDPROC_NORING") == "1"
-		if err := Serve(3, 4, ServeConfig{RealTimePriority: prio, NoRing: noRing}); err != nil {
+		if err := Serve(3, 4, ServeConfig{RealTimePriority: prio}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -45,46 +44,6 @@ func helperCommand() *exec.Cmd {
 	cmd.Env = append(os.Environ(), "RMQLB_SENDPROC_SERVE=1")
 	cmd.Stderr = os.Stderr
 	return cmd
-}
-
-// engine is one of the sender process's ways of sending: adverts queued
-// in the kernel (io_uring), or a timer in the Go runtime's poller (where
-// the kernel has no io_uring).
-type engine struct {
-	name string
-	env  string // for the process's environment
-	// describe is what Sender.Describe says of it.
-	describe string
-}
-
-var engines = []engine{
-	{"ring", "", "adverts queued in the kernel (io_uring)"},
-	{"poller", "RMQLB_SENDPROC_NORING=1", "a timer in the Go runtime's poller"},
-}
-
-// command returns helperCommand with the engine's environment.
-func (en engine) command() *exec.Cmd {
-	cmd := helperCommand()
-	if en.env != "" {
-		cmd.Env = append(cmd.Env, en.env)
-	}
-	return cmd
-}
-
-// forEachEngine runs f as a subtest with each engine.
-func forEachEngine(t *testing.T, f func(t *testing.T, en engine)) {
-	for _, en := range engines {
-		t.Run(en.name, func(t *testing.T) { f(t, en) })
-	}
-}
-
-// checkEngine fails the test unless s's process sends with en: a process
-// that fell back to the poller would test the poller twice.
-func checkEngine(t *testing.T, s *Sender, en engine) {
-	t.Helper()
-	if d := s.Describe(); !strings.Contains(d, en.describe) {
-		t.Fatalf("Describe %q, want %q", d, en.describe)
-	}
 }
 
 // rawPair is a raw socket to send VRRP on and one that receives it, on
@@ -193,13 +152,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func startProcess(t *testing.T) (*Process, *prometheus.Registry) {
 	t.Helper()
-	return startProcessWith(t, engines[0])
-}
-
-func startProcessWith(t *testing.T, en engine) (*Process, *prometheus.Registry) {
-	t.Helper()
 	reg := prometheus.NewRegistry()
-	p := runProcess(t, ProcessConfig{Command: en.command, Registerer: reg, RestartDelay: 50 * time.Millisecond})
+	p := runProcess(t, ProcessConfig{Command: helperCommand, Registerer: reg, RestartDelay: 50 * time.Millisecond})
 	waitFor(t, "the process to run", func() bool { _, ok := p.Running(); return ok })
 	return p, reg
 }
@@ -228,11 +182,9 @@ func runProcess(t *testing.T, cfg ProcessConfig) *Process {
 // TestProcessSendsAndStops: the process sends an instance's adverts on its
 // raw socket once it acknowledged the start, reports them, and sends none
 // once Stop returned.
-func TestProcessSendsAndStops(t *testing.T) { forEachEngine(t, testProcessSendsAndStops) }
-
-func testProcessSendsAndStops(t *testing.T, en engine) {
+func TestProcessSendsAndStops(t *testing.T) {
 	raw := newRawPair(t)
-	p, _ := startProcessWith(t, en)
+	p, _ := startProcess(t)
 	stop := make(chan struct{})
 	defer close(stop)
 	got := raw.count(0xa1, stop)
@@ -246,7 +198,6 @@ func testProcessSendsAndStops(t *testing.T, en engine) {
 	if d := s.Describe(); !strings.HasPrefix(d, "process (") {
 		t.Fatalf("Describe %q", d)
 	}
-	checkEngine(t, s, en)
 	// Keep it alive for longer than its liveness timeout.
 	for range 30 {
 		s.Alive()
@@ -273,11 +224,9 @@ func testProcessSendsAndStops(t *testing.T, en engine) {
 
 // TestProcessExpires: without Alive the process stops the adverts after
 // the liveness timeout, and the instance sends them itself (Sending false).
-func TestProcessExpires(t *testing.T) { forEachEngine(t, testProcessExpires) }
-
-func testProcessExpires(t *testing.T, en engine) {
+func TestProcessExpires(t *testing.T) {
 	raw := newRawPair(t)
-	p, _ := startProcessWith(t, en)
+	p, _ := startProcess(t)
 	stop := make(chan struct{})
 	defer close(stop)
 	got := raw.count(0xb1, stop)
@@ -286,7 +235,6 @@ func testProcessExpires(t *testing.T, en engine) {
 	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xb1), Interval: 10 * time.Millisecond,
 		Wake: func() { woken.Add(1) }})
 	waitFor(t, "Sending", s.Sending)
-	checkEngine(t, s, en)
 	start := time.Now()
 	waitFor(t, "the sender to stop on its own", func() bool { return !s.Sending() })
 	waitFor(t, "Wake", func() bool { return woken.Load() == 1 })
@@ -348,9 +296,7 @@ func TestProcessRestarts(t *testing.T) {
 
 // TestProcessExitsWithDaemon: the process exits when the daemon's end of
 // the socket pair closes (the daemon died), and sends nothing any more.
-func TestProcessExitsWithDaemon(t *testing.T) { forEachEngine(t, testProcessExitsWithDaemon) }
-
-func testProcessExitsWithDaemon(t *testing.T, en engine) {
+func TestProcessExitsWithDaemon(t *testing.T) {
 	raw := newRawPair(t)
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -362,7 +308,7 @@ func testProcessExitsWithDaemon(t *testing.T, en engine) {
 	}
 	defer unix.Close(live[0])
 	theirs := []*os.File{os.NewFile(uintptr(fds[1]), "pair"), os.NewFile(uintptr(live[1]), "alive")}
-	cmd := en.command()
+	cmd := helperCommand()
 	cmd.ExtraFiles = theirs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -464,61 +410,47 @@ func TestProcessThatCannotRunBacksOff(t *testing.T) {
 // advert. A process whose goroutine waits in a system call of its own
 // keeps the runtime's monitor thread waking every 10 ms beside it (and
 // signalling the waiting thread): twice or more per advert.
-//
-// With the adverts queued in the kernel, its thread wakes in the kernel
-// at each advert's tick (one switch, sometimes two as the chain's steps
-// follow one another) and returns to user space once per chain, where
-// the runtime's monitor and another thread wake with it; a process that
-// returned to user space for each advert had more than 4 switches per
-// advert here (TestRingQueueSends counts the returns themselves).
 func TestProcessWakesOncePerAdvert(t *testing.T) {
-	bound := map[string]float64{"ring": 2.0, "poller": 1.5}
-	forEachEngine(t, func(t *testing.T, en engine) {
-		raw := newRawPair(t)
-		p, _ := startProcessWith(t, en)
-		stop := make(chan struct{})
-		defer close(stop)
-		got := raw.count(0xf1, stop)
-		s := p.Sender("vi")
-		s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xf1), Interval: 10 * time.Millisecond})
-		waitFor(t, "Sending", s.Sending)
-		checkEngine(t, s, en)
-		pid, _ := p.Running()
-		// Past the runtime's start-up (its monitor thread's first backing off).
-		time.Sleep(500 * time.Millisecond)
-		sw0, sent0, run0 := voluntarySwitches(t, pid), got.Load(), runTime(t, pid)
-		for range 40 {
-			s.Alive()
-			time.Sleep(50 * time.Millisecond)
-		}
-		sw, sent, run := voluntarySwitches(t, pid)-sw0, got.Load()-sent0, runTime(t, pid)-run0
-		if sent < 100 {
-			t.Fatalf("only %d adverts in 2 s at 10 ms", sent)
-		}
-		perAdvert := float64(sw) / float64(sent)
-		t.Logf("%d voluntary context switches for %d adverts: %.2f per advert; %v on a CPU per advert (its loopback delivery included)",
-			sw, sent, perAdvert, run/time.Duration(sent))
-		if perAdvert > bound[en.name] {
-			t.Fatalf("%.2f voluntary context switches per advert, want at most %.1f", perAdvert, bound[en.name])
-		}
-		s.Stop()
-	})
+	raw := newRawPair(t)
+	p, _ := startProcess(t)
+	stop := make(chan struct{})
+	defer close(stop)
+	got := raw.count(0xf1, stop)
+	s := p.Sender("vi")
+	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0xf1), Interval: 10 * time.Millisecond})
+	waitFor(t, "Sending", s.Sending)
+	pid, _ := p.Running()
+	// Past the runtime's start-up (its monitor thread's first backing off).
+	time.Sleep(500 * time.Millisecond)
+	sw0, sent0, run0 := voluntarySwitches(t, pid), got.Load(), runTime(t, pid)
+	for range 40 {
+		s.Alive()
+		time.Sleep(50 * time.Millisecond)
+	}
+	sw, sent, run := voluntarySwitches(t, pid)-sw0, got.Load()-sent0, runTime(t, pid)-run0
+	if sent < 100 {
+		t.Fatalf("only %d adverts in 2 s at 10 ms", sent)
+	}
+	perAdvert := float64(sw) / float64(sent)
+	t.Logf("%d voluntary context switches for %d adverts: %.2f per advert; %v on a CPU per advert (its loopback delivery included)",
+		sw, sent, perAdvert, run/time.Duration(sent))
+	if perAdvert > 1.5 {
+		t.Fatalf("%.2f voluntary context switches per advert, want about 1", perAdvert)
+	}
+	s.Stop()
 }
 
 // TestProcessAliveWakesNoThread: the daemon saying that an instance is
 // alive wakes no thread of the sender process (it reads those messages
 // when it sends); a message on the socket pair of requests would wake it
 // each time.
-func TestProcessAliveWakesNoThread(t *testing.T) { forEachEngine(t, testProcessAliveWakesNoThread) }
-
-func testProcessAliveWakesNoThread(t *testing.T, en engine) {
+func TestProcessAliveWakesNoThread(t *testing.T) {
 	raw := newRawPair(t)
-	p, _ := startProcessWith(t, en)
+	p, _ := startProcess(t)
 	s := p.Sender("vi")
 	// No advert falls due while the test runs.
 	s.Start(vrrp.AdvertSchedule{Conn: raw.conn, Packets: loopbackAdvert(0x91), Interval: time.Minute, First: time.Minute})
 	waitFor(t, "Sending", s.Sending)
-	checkEngine(t, s, en)
 	pid, _ := p.Running()
 	time.Sleep(500 * time.Millisecond) // past the runtime's start-up
 	sw0 := voluntarySwitches(t, pid)

@@ -3,7 +3,6 @@ package sendproc
 import (
 	"slices"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -24,8 +23,6 @@ type entry struct {
 	fd       int // the instance's raw socket, owned by the entry; -1 once closed
 	pkts     [][]byte
 	sas      []unix.RawSockaddrInet4
-	iovs     []unix.Iovec
-	msgs     []unix.Msghdr
 	interval int64
 	timeout  int64 // stop when not heard from for this long
 	next     int64 // when the next advert is due
@@ -35,13 +32,6 @@ type entry struct {
 	sent, failed uint32
 	delays       []time.Duration
 	lastReport   int64
-
-	// With the adverts queued in the kernel (see ringQueue): the
-	// instance's timer, a timerfd (-1: none), the 8 bytes its reads
-	// write to, and the chain of adverts queued on it.
-	tfd   int
-	tbuf  []byte
-	chain chain
 }
 
 // reportEvery bounds how long sends go unreported.
@@ -54,7 +44,7 @@ func (s *schedule) start(now int64, m *sendwire.Message, fd int) (old int) {
 	e := s.find(m.Instance)
 	old = -1
 	if e == nil {
-		e = &entry{id: m.Instance, delays: make([]time.Duration, 0, sendwire.MaxDelays), tfd: -1}
+		e = &entry{id: m.Instance, delays: make([]time.Duration, 0, sendwire.MaxDelays)}
 		s.entries = append(s.entries, e)
 	} else {
 		old = e.fd
@@ -84,16 +74,6 @@ func (e *entry) set(m *sendwire.Message) {
 		e.sas = append(e.sas, unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: p.Dst.As4()})
 	}
 	e.interval, e.timeout = int64(m.Interval), int64(m.Timeout)
-	// The msghdrs the kernel's queue sends (see ringQueue), pointing at
-	// the packets and addresses above.
-	e.iovs, e.msgs = make([]unix.Iovec, len(e.pkts)), make([]unix.Msghdr, len(e.pkts))
-	for k, pkt := range e.pkts {
-		if len(pkt) > 0 {
-			e.iovs[k].Base = &pkt[0]
-		}
-		e.iovs[k].SetLen(len(pkt))
-		e.msgs[k] = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&e.sas[k])), Namelen: unix.SizeofSockaddrInet4, Iov: &e.iovs[k], Iovlen: 1}
-	}
 }
 
 // stop removes instance id and returns its socket for the caller to
@@ -111,7 +91,7 @@ func (s *schedule) stop(id uint16) int {
 // alive records that the daemon said instance id is alive.
 func (s *schedule) alive(now int64, id uint16) {
 	if e := s.find(id); e != nil {
-		e.heard = max(e.heard, now)
+		e.heard = now
 	}
 }
 
@@ -215,10 +195,8 @@ func (s *schedule) report(now int64, e *entry, report func(*sendwire.Message), m
 func (s *schedule) closeAll() []int {
 	var fds []int
 	for _, e := range s.entries {
-		for _, fd := range []int{e.fd, e.tfd} {
-			if fd >= 0 {
-				fds = append(fds, fd)
-			}
+		if e.fd >= 0 {
+			fds = append(fds, e.fd)
 		}
 	}
 	s.entries = nil

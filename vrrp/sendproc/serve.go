@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,12 +25,6 @@ type ServeConfig struct {
 	// MemoryLimit is the Go runtime's memory limit; zero means
 	// DefaultMemoryLimit.
 	MemoryLimit int64
-	// NoRing keeps the adverts out of the kernel's queue (io_uring, see
-	// ringQueue) even where the kernel has it: the process then wakes
-	// for each advert from a timer in the Go runtime's poller and sends
-	// it itself, as it does where the kernel has no io_uring or forbids
-	// it. Zero: the kernel's queue where there is one.
-	NoRing bool
 }
 
 // DefaultMemoryLimit is the sender process's memory limit: it allocates
@@ -45,15 +38,11 @@ const DefaultMemoryLimit = 16 << 20
 // pair, until the daemon closes ctrl (then nil) or ctrl fails. It tunes
 // the process first (see Tune): call it from main, once.
 //
-// Where the kernel has io_uring (and cfg.NoRing is false) the adverts
-// are queued in the kernel ahead of their time and one goroutine serves
-// (see ringQueue and serveRing). Otherwise two goroutines serve: this one
-// waits for ctrl in the runtime's poller and handles the daemon's
-// requests at once; the other waits for the advert timer and sends what
-// is due; the liveness messages wake neither (the timer's goroutine reads
-// them when it wakes, see readAlive). Either way a Stop is acknowledged
-// only once no advert of the instance will go out, and the Ready message
-// says which way the process sends.
+// Two goroutines serve: this one waits for ctrl in the runtime's poller
+// and handles the daemon's requests at once (a Stop is acknowledged only
+// once no advert of the instance will go out); the other waits for the
+// advert timer and sends what is due. The liveness messages wake neither:
+// the timer's goroutine reads them when it wakes (see readAlive).
 func Serve(ctrl, alive int, cfg ServeConfig) error {
 	sched := Tune(cfg)
 	for _, fd := range []int{ctrl, alive} {
@@ -62,12 +51,24 @@ func Serve(ctrl, alive int, cfg ServeConfig) error {
 		}
 	}
 	// CLOCK_MONOTONIC (the runtime's monotonic clock) before the origin
-	// of now: a timer then never expires before the time it is set for.
+	// of now: the timer then never expires before the time it is set for.
 	var mono unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono); err != nil {
 		return fmt.Errorf("serving the daemon: %w", err)
 	}
-	s := &server{ctrl: ctrl, alive: alive, epoch: time.Now(), buf: make([]byte, sendwire.MaxMessage), out: make([]byte, 0, 512),
+	epoch := time.Now()
+	t, err := newAdvertTimer(mono.Nano())
+	if err != nil {
+		return fmt.Errorf("serving the daemon: %w", err)
+	}
+	defer t.close()
+	cf := os.NewFile(uintptr(ctrl), "sendproc-ctrl")
+	defer cf.Close()
+	crc, err := cf.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("serving the daemon: %w", err)
+	}
+	s := &server{ctrl: ctrl, alive: alive, t: t, epoch: epoch, buf: make([]byte, sendwire.MaxMessage), out: make([]byte, 0, 512),
 		oob: make([]byte, unix.CmsgSpace(4*4)), aliveBuf: make([]byte, sendwire.HeaderLen)}
 	s.msg.Packets = make([]sendwire.Packet, 0, sendwire.MaxPackets)
 	s.msg.Delays = make([]time.Duration, 0, sendwire.MaxDelays)
@@ -76,37 +77,6 @@ func Serve(ctrl, alive int, cfg ServeConfig) error {
 			unix.Close(fd)
 		}
 	}()
-	why := "turned off"
-	if !cfg.NoRing {
-		// The ring's one thread (see serveRing) creates it.
-		runtime.LockOSThread()
-		k, err := openRing(mono.Nano())
-		if err == nil {
-			defer k.close()
-			s.kq = k
-			return s.serveRing(sched + ", adverts queued in the kernel (io_uring)")
-		}
-		runtime.UnlockOSThread()
-		why = err.Error()
-	}
-	return s.servePoller(mono.Nano(), sched+", a timer in the Go runtime's poller (no io_uring: "+why+")")
-}
-
-// servePoller serves with the process's timer in the Go runtime's poller
-// (see advertTimer) and ctrl there too: two goroutines.
-func (s *server) servePoller(monoEpoch int64, sched string) error {
-	t, err := newAdvertTimer(monoEpoch)
-	if err != nil {
-		return fmt.Errorf("serving the daemon: %w", err)
-	}
-	defer t.close()
-	s.t = t
-	cf := os.NewFile(uintptr(s.ctrl), "sendproc-ctrl")
-	defer cf.Close()
-	crc, err := cf.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("serving the daemon: %w", err)
-	}
 	if err := s.write(&sendwire.Message{Type: sendwire.TypeReady, Text: sched}); err != nil {
 		return err
 	}
@@ -134,11 +104,10 @@ func (s *server) servePoller(monoEpoch int64, sched string) error {
 
 // server is Serve's state. Its two goroutines hold mu while they run.
 type server struct {
-	ctrl  int          // the socket pair of requests
-	alive int          // the socket pair of liveness messages
-	t     *advertTimer // servePoller's timer
-	kq    *ringQueue   // serveRing's queue
-	epoch time.Time    // the origin of now
+	ctrl  int // the socket pair of requests
+	alive int // the socket pair of liveness messages
+	t     *advertTimer
+	epoch time.Time // the origin of now
 
 	// ctrlDone: the daemon closed ctrl (Serve returns nil). Set by the
 	// goroutine serving ctrl.
@@ -146,16 +115,15 @@ type server struct {
 	// closing: Serve closes the timer (its goroutine's end is no error).
 	closing atomic.Bool
 
-	mu        sync.Mutex // guards the fields below
-	sched     schedule
-	ctrlReady bool   // serveRing: the ring's poll said ctrl is readable
-	buf       []byte // a message received
-	oob       []byte // its SCM_RIGHTS
-	out       []byte // a message to send
-	msg       sendwire.Message
-	rep       sendwire.Message
-	aliveBuf  []byte // a liveness message received
-	aliveMsg  sendwire.Message
+	mu       sync.Mutex // guards the fields below
+	sched    schedule
+	buf      []byte // a message received
+	oob      []byte // its SCM_RIGHTS
+	out      []byte // a message to send
+	msg      sendwire.Message
+	rep      sendwire.Message
+	aliveBuf []byte // a liveness message received
+	aliveMsg sendwire.Message
 	// Reused by recv: recvmsg(2)'s arguments.
 	iov unix.Iovec
 	hdr unix.Msghdr
@@ -247,30 +215,14 @@ func (s *server) handle(b []byte, fd int) error {
 		if fd < 0 {
 			return errors.New("reading from the daemon: a start without a socket")
 		}
-		if err := s.forget(m.Instance, false); err != nil {
-			unix.Close(fd)
-			return err
-		}
 		if old := s.sched.start(now, m, fd); old >= 0 {
 			unix.Close(old)
 		}
-		if err := s.retime(m.Instance); err != nil {
-			return err
-		}
 		return s.ack(m)
 	case sendwire.TypeUpdate:
-		if err := s.forget(m.Instance, false); err != nil {
-			return err
-		}
 		s.sched.update(now, m)
-		if err := s.retime(m.Instance); err != nil {
-			return err
-		}
 		return s.ack(m)
 	case sendwire.TypeStop:
-		if err := s.forget(m.Instance, true); err != nil {
-			return err
-		}
 		if old := s.sched.stop(m.Instance); old >= 0 {
 			unix.Close(old)
 		}
