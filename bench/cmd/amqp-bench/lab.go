@@ -311,12 +311,15 @@ func (b *bench) measure(ctx context.Context, queue, load, path string) error {
 	}
 	spec := loadSpec{Kind: load, URL: pathURL(path), Queue: queue, Size: b.o.size, Window: b.o.window,
 		Prefetch: b.o.prefetch, Warmup: b.o.warmup, Duration: b.o.duration, Timeout: 10 * time.Second}
+	var filled time.Duration
 	if load == "read" {
 		fill := spec
 		fill.Kind, fill.URL, fill.Count, fill.Window = "fill", pathURL("direct"), b.o.fill, 256
+		t0 := time.Now()
 		if _, err := b.child(ctx, fill); err != nil {
 			return err
 		}
+		filled = time.Since(t0)
 		spec.Count = b.o.fill
 	}
 	res, err := b.child(ctx, spec)
@@ -327,7 +330,8 @@ func (b *bench) measure(ctx context.Context, queue, load, path string) error {
 	switch load {
 	case "read":
 		b.record(key+"/rate", res.ConsumeRate)
-		b.logf("  %-9s %-5s %-8s %8.0f msgs/s", queue, load, path, res.ConsumeRate)
+		b.logf("  %-9s %-5s %-8s %8.0f msgs/s  (%d drained in %v, filled in %v)", queue, load, path, res.ConsumeRate,
+			spec.Count, res.ConsumeElapsed.Round(time.Millisecond), filled.Round(time.Millisecond))
 	default:
 		b.record(key+"/rate", res.PublishRate)
 		b.record(key+"/p50", float64(res.ConfirmP50)/float64(time.Millisecond))
