@@ -44,7 +44,9 @@
 // # Settings, crashes and restarts
 //
 // Options.Config adds rabbitmq.conf lines, Options.AdvancedConfig writes an advanced.config (for
-// settings rabbitmq.conf has no key for, e.g. Erlang distribution socket options). Kill kills a
+// settings rabbitmq.conf has no key for, e.g. Erlang distribution socket options), Options.ErlArgs
+// adds Erlang VM flags after RabbitMQ's own (RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS); VMArgs reads
+// back the command line the VM runs with. Kill kills a
 // node's VM with SIGKILL and leaves its directory and epmd; Restart boots the same node again from
 // them, as a crashed server that comes back.
 //

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode"
 )
 
 // Paths of the Debian package's scripts.
@@ -66,6 +67,13 @@ type Options struct {
 	// AdvancedConfig is the content of advanced.config (Erlang terms, e.g. settings of the
 	// aten failure detector, which rabbitmq.conf has no keys for). Zero: no advanced.config.
 	AdvancedConfig string
+	// ErlArgs are extra flags of the node's Erlang VM, handed to rabbitmq-server in
+	// RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS, which its script puts after its own defaults: a flag
+	// given here overrides the default one (e.g. "+sbwt", "medium"; see VMArgs for what the VM
+	// got). The script splits the variable at white space, so an element must not contain any.
+	// Zero: RabbitMQ's defaults only (RabbitMQ 3.10's include +sbwt none +sbwtdcpu none
+	// +sbwtdio none, scheduler busy waiting off).
+	ErlArgs []string
 	// Plugins lists plugins to enable (e.g. "rabbitmq_management"). Zero: none.
 	Plugins []string
 	// BootTimeout bounds the wait for the boot. Zero: 90 s.
@@ -150,6 +158,11 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	}
 	if o.BootTimeout == 0 {
 		o.BootTimeout = 90 * time.Second
+	}
+	for _, a := range o.ErlArgs {
+		if a == "" || strings.ContainsFunc(a, unicode.IsSpace) {
+			return nil, fmt.Errorf("starting RabbitMQ node: Erlang VM argument %q: empty or with white space (the server's script splits them at white space)", a)
+		}
 	}
 	if o.Host == "" {
 		if o.NetNS != "" {
@@ -241,8 +254,12 @@ func (n *Node) prepare() error {
 		"RABBITMQ_CTL_DIST_PORT_MIN=0",
 		"RABBITMQ_CTL_DIST_PORT_MAX=0",
 		"ERL_EPMD_PORT="+strconv.Itoa(int(n.opts.EPMDPort)),
-		markerEnv+"="+n.marker,
 	)
+	if len(n.opts.ErlArgs) > 0 {
+		n.env = append(n.env, "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+strings.Join(n.opts.ErlArgs, " "))
+	}
+	// Last: Ctl replaces it with the marker of rabbitmqctl processes.
+	n.env = append(n.env, markerEnv+"="+n.marker)
 	return nil
 }
 

@@ -30,10 +30,13 @@ type loadSpec struct {
 
 // loadResult is what the child prints: one JSON object.
 type loadResult struct {
-	PublishRate float64       `json:"publish_rate"`
-	ConsumeRate float64       `json:"consume_rate"`
-	ConfirmP50  time.Duration `json:"confirm_p50"`
-	ConfirmP99  time.Duration `json:"confirm_p99"`
+	PublishRate float64 `json:"publish_rate"`
+	ConsumeRate float64 `json:"consume_rate"`
+	// ConsumeElapsed is the consumer's measured time (a read: from the
+	// first delivery to the last).
+	ConsumeElapsed time.Duration `json:"consume_elapsed"`
+	ConfirmP50     time.Duration `json:"confirm_p50"`
+	ConfirmP99     time.Duration `json:"confirm_p99"`
 
 	StormConnected int            `json:"storm_connected"`
 	StormFailed    int            `json:"storm_failed"`
@@ -71,7 +74,7 @@ func runLoad(ctx context.Context, spec loadSpec, w io.Writer) error {
 		cons.Count = spec.Count
 		var r amqpload.ConsumeResult
 		r, err = amqpload.Consume(ctx, t, cons)
-		res.ConsumeRate = r.Rate()
+		res.ConsumeRate, res.ConsumeElapsed = r.Rate(), r.Elapsed
 	case "mixed":
 		var pr amqpload.PublishResult
 		var cr amqpload.ConsumeResult

@@ -64,6 +64,8 @@ type bench struct {
 	figures map[string][]float64
 	loads   []string
 	errs    []string
+	// busyWait is the last node's scheduler busy-wait flags (busyWait).
+	busyWait string
 }
 
 // logf prints a progress line to stderr.
@@ -105,13 +107,19 @@ func (b *bench) startCluster(ctx context.Context, n int, ram bool) error {
 		h := b.hosts[i]
 		node, err := rabbittest.Start(ctx, rabbittest.Options{
 			Name: "rabbit", Host: h.Name, IP: h.Addr, NetNS: h.NS,
-			Config: b.o.rabbitmqConf, MaxOpenFiles: b.o.brokerFiles,
+			Config: b.o.rabbitmqConf, ErlArgs: b.o.brokerErlArgs, MaxOpenFiles: b.o.brokerFiles,
 		})
 		if err != nil {
 			return err
 		}
 		b.env.Cleanup(func() { _ = node.Stop() })
 		b.nodes = append(b.nodes, node)
+		if args, err := node.VMArgs(); err == nil {
+			b.mu.Lock()
+			b.busyWait = busyWait(args)
+			b.mu.Unlock()
+			b.logf("%s: scheduler busy waiting %s", h.Name, busyWait(args))
+		}
 		if i > 0 {
 			join := node.JoinCluster
 			if ram {
@@ -132,6 +140,23 @@ func (b *bench) startCluster(ctx context.Context, n int, ram bool) error {
 		}
 	}
 	return nil
+}
+
+// busyWait describes the scheduler busy-wait thresholds (+sbwt, +sbwtdcpu,
+// +sbwtdio) of a VM with command line args: the last of each flag, or
+// Erlang's default where there is none.
+func busyWait(args []string) string {
+	var parts []string
+	for _, f := range []struct{ flag, def string }{{"-sbwt", "medium"}, {"-sbwtdcpu", "short"}, {"-sbwtdio", "short"}} {
+		v := f.def + " (Erlang's default)"
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == f.flag {
+				v = args[i+1]
+			}
+		}
+		parts = append(parts, "+"+f.flag[1:]+" "+v)
+	}
+	return strings.Join(parts, " ")
 }
 
 // stopCluster stops the phase's nodes.
@@ -286,12 +311,15 @@ func (b *bench) measure(ctx context.Context, queue, load, path string) error {
 	}
 	spec := loadSpec{Kind: load, URL: pathURL(path), Queue: queue, Size: b.o.size, Window: b.o.window,
 		Prefetch: b.o.prefetch, Warmup: b.o.warmup, Duration: b.o.duration, Timeout: 10 * time.Second}
+	var filled time.Duration
 	if load == "read" {
 		fill := spec
 		fill.Kind, fill.URL, fill.Count, fill.Window = "fill", pathURL("direct"), b.o.fill, 256
+		t0 := time.Now()
 		if _, err := b.child(ctx, fill); err != nil {
 			return err
 		}
+		filled = time.Since(t0)
 		spec.Count = b.o.fill
 	}
 	res, err := b.child(ctx, spec)
@@ -302,7 +330,8 @@ func (b *bench) measure(ctx context.Context, queue, load, path string) error {
 	switch load {
 	case "read":
 		b.record(key+"/rate", res.ConsumeRate)
-		b.logf("  %-9s %-5s %-8s %8.0f msgs/s", queue, load, path, res.ConsumeRate)
+		b.logf("  %-9s %-5s %-8s %8.0f msgs/s  (%d drained in %v, filled in %v)", queue, load, path, res.ConsumeRate,
+			spec.Count, res.ConsumeElapsed.Round(time.Millisecond), filled.Round(time.Millisecond))
 	default:
 		b.record(key+"/rate", res.PublishRate)
 		b.record(key+"/p50", float64(res.ConfirmP50)/float64(time.Millisecond))

@@ -27,6 +27,11 @@
 // queue overflows, SYNs sent again) and the CPU time of rmqlb, HAProxy and
 // each broker.
 //
+// Every node runs with RabbitMQ's Erlang VM flags (its scripts' defaults,
+// which turn scheduler busy waiting off) plus -broker-erl-args; the
+// busy-wait thresholds the nodes' VMs got are logged and printed above the
+// tables.
+//
 // Usage, as root from the repository root:
 //
 //	go run ./bench/cmd/amqp-bench -rounds 5 [-storm 2000]
@@ -68,6 +73,7 @@ type options struct {
 	rmqlbGlobal    string
 	brokerFiles    int
 	rabbitmqConf   []string
+	brokerErlArgs  []string
 	rmqlbBin       string
 	jsonOut        string
 	waitLoad       float64
@@ -114,6 +120,17 @@ func (c confFlag) String() string {
 }
 func (c confFlag) Set(s string) error { *c.v = append(*c.v, s); return nil }
 
+// fieldsFlag is a list of words separated by white space.
+type fieldsFlag struct{ v *[]string }
+
+func (f fieldsFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return strings.Join(*f.v, " ")
+}
+func (f fieldsFlag) Set(s string) error { *f.v = strings.Fields(s); return nil }
+
 func main() {
 	fs := flag.NewFlagSet("amqp-bench", flag.ExitOnError)
 	runLoadSpec := fs.String("run-load", "", "internal: run one load (JSON) and print its result; the benchmark runs itself so in the client's namespace")
@@ -129,7 +146,7 @@ func main() {
 	fs.IntVar(&o.size, "size", 1000, "message body in bytes (the blog post's 1000)")
 	fs.IntVar(&o.window, "window", 16, "messages in flight of a publisher (unconfirmed)")
 	fs.IntVar(&o.prefetch, "prefetch", 100, "consumer prefetch (basic.qos)")
-	fs.IntVar(&o.fill, "fill", 10000, "messages the read load drains")
+	fs.IntVar(&o.fill, "fill", 50000, "messages the read load drains (50000: 2-3 s at this machine's 17000-27000 msgs/s, so that a scheduling hiccup of a few tens of ms moves a read by 1-2 %, not the several % of a 0.25 s drain)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "write and mixed: time before measuring")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "write and mixed: measured time")
 	fs.IntVar(&o.storm, "storm", 0, "after the loads, clients of a reconnect storm (0: none)")
@@ -139,6 +156,7 @@ func main() {
 	fs.StringVar(&o.rmqlbGlobal, "rmqlb-global", "", "YAML added at the top level of rmqlb's configuration (daemon keys, such as 'vrrp_rt_priority: 50')")
 	fs.IntVar(&o.brokerFiles, "broker-files", 16384, "open-files limit of each RabbitMQ node (0: inherited)")
 	fs.Var(confFlag{&o.rabbitmqConf}, "rabbitmq-conf", "an extra rabbitmq.conf line (may be repeated)")
+	fs.Var(fieldsFlag{&o.brokerErlArgs}, "broker-erl-args", "extra Erlang VM flags of every RabbitMQ node, after RabbitMQ's own (RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS), e.g. '+sbwt medium +sbwtdcpu short +sbwtdio short' for Erlang's scheduler busy waiting, which RabbitMQ's defaults turn off (empty: RabbitMQ's defaults)")
 	fs.StringVar(&o.rmqlbBin, "rmqlb", "", "rmqlb binary (default: go build ./cmd/rmqlb of this module)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every figure of every round to this JSON file")
 	fs.Float64Var(&o.waitLoad, "wait-load", 0, "before each round, wait until the 1-minute load average is at most this (0: don't wait)")

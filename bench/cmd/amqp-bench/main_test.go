@@ -117,3 +117,24 @@ func TestPrintTable(t *testing.T) {
 		t.Errorf("storm row:\n got %q\nwant %q", got, want)
 	}
 }
+
+// TestBusyWait reads the busy-wait thresholds off beam.smp command lines:
+// the last of each flag wins, Erlang's defaults where none is given.
+func TestBusyWait(t *testing.T) {
+	for _, c := range []struct {
+		args string
+		want string
+	}{
+		{"beam.smp -W w -sbwt none -sbwtdcpu none -sbwtdio none -B i",
+			"+sbwt none +sbwtdcpu none +sbwtdio none"},
+		{"beam.smp -sbwt none -sbwtdcpu none -sbwtdio none -sbwt medium -sbwtdio short",
+			"+sbwt medium +sbwtdcpu none +sbwtdio short"},
+		{"beam.smp -W w -- -root /usr/lib/erlang",
+			"+sbwt medium (Erlang's default) +sbwtdcpu short (Erlang's default) +sbwtdio short (Erlang's default)"},
+		{"beam.smp -sbwt", "+sbwt medium (Erlang's default) +sbwtdcpu short (Erlang's default) +sbwtdio short (Erlang's default)"},
+	} {
+		if got := busyWait(strings.Fields(c.args)); got != c.want {
+			t.Errorf("busyWait(%q) = %q, want %q", c.args, got, c.want)
+		}
+	}
+}

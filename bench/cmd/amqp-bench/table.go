@@ -35,6 +35,11 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 	fmt.Fprintf(w, "\namqp-bench: %s, %d rounds, %d CPUs, host %s, took %s\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), b.o.rounds, runtime.NumCPU(), host, took.Round(time.Second))
 	fmt.Fprintf(w, "load average at the start of each round: %s\n", strings.Join(b.loads, "; "))
+	b.mu.Lock()
+	if b.busyWait != "" {
+		fmt.Fprintf(w, "RabbitMQ nodes' scheduler busy waiting: %s\n", b.busyWait)
+	}
+	b.mu.Unlock()
 	fmt.Fprintf(w, "persistent %d-byte messages, publisher confirms with %d in flight, consumer prefetch %d with an ack per message;\n"+
 		"write and mixed: %v measured after %v; read: %d messages drained; figures: median (min-max) over rounds;\n"+
 		"ratios: medians of the per-round ratios (each round runs every path back to back, in rotating order)\n\n",
