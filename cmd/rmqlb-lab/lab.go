@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 	"github.com/rmqlb/rmqlb/integration/netlab"
 )
 
@@ -56,10 +57,8 @@ func (l *lab) build(ctx context.Context) error {
 	if os.Geteuid() != 0 {
 		return errors.New("rmqlb-lab needs root (network namespaces, RabbitMQ as root)")
 	}
-	for _, tool := range []string{"ip", "bridge", "sysctl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("rmqlb-lab needs %s (iproute2, procps): %w", tool, err)
-		}
+	if err := benchstat.NeedTools("ip", "bridge", "sysctl"); err != nil {
+		return fmt.Errorf("rmqlb-lab: %w", err)
 	}
 	if gone, err := netlab.Sweep(); len(gone) > 0 || err != nil {
 		l.tl.Logf("removed %d namespaces left by earlier runs that died (%v)", len(gone), err)

@@ -47,13 +47,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 	"github.com/rmqlb/rmqlb/integration/netlab"
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
 )
@@ -192,10 +192,8 @@ func run(ctx context.Context, o options) error {
 	if err := rabbittest.Available(); err != nil {
 		return err
 	}
-	for _, tool := range []string{"ip", "haproxy", "keepalived", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("looking up %s: %w", tool, err)
-		}
+	if err := benchstat.NeedTools("ip", "haproxy", "keepalived", "go"); err != nil {
+		return err
 	}
 	if o.rounds < 1 || len(o.queues) == 0 || len(o.loads) == 0 || len(o.paths) == 0 {
 		return errors.New("-rounds, -queues, -loads and -paths must not be empty")

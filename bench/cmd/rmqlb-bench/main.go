@@ -36,7 +36,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -123,10 +122,8 @@ func run(ctx context.Context, o options) error {
 	if o.perf {
 		need = append(need, "perf")
 	}
-	for _, tool := range need {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("looking up %s: %w", tool, err)
-		}
+	if err := benchstat.NeedTools(need...); err != nil {
+		return err
 	}
 	for l := range o.loads {
 		switch l {

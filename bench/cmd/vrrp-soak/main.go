@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -162,19 +161,5 @@ func needTools(cfg vrrpsoak.Config) error {
 			need["stress-ng"] = true
 		}
 	}
-	pkg := map[string]string{"ip": "iproute2"}
-	var missing []string
-	for _, tool := range slices.Sorted(maps.Keys(need)) {
-		if _, err := exec.LookPath(tool); err != nil {
-			p := pkg[tool]
-			if p == "" {
-				p = tool
-			}
-			missing = append(missing, fmt.Sprintf("%s (apt-get install %s)", tool, p))
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("not installed: %s", strings.Join(missing, ", "))
-	}
-	return nil
+	return benchstat.NeedTools(slices.Collect(maps.Keys(need))...)
 }
