@@ -172,15 +172,9 @@ func (p *Process) Run(ctx context.Context) error {
 
 // runOnce runs one process until it ends (its error) or ctx is done.
 func (p *Process) runOnce(ctx context.Context) error {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	fds, live, err := socketPairs()
 	if err != nil {
-		return fmt.Errorf("starting the VRRP advert sender: socket pair: %w", err)
-	}
-	live, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		unix.Close(fds[0])
-		unix.Close(fds[1])
-		return fmt.Errorf("starting the VRRP advert sender: socket pair: %w", err)
+		return fmt.Errorf("starting the VRRP advert sender: %w", err)
 	}
 	theirs := []*os.File{os.NewFile(uintptr(fds[1]), "vrrp-sender"), os.NewFile(uintptr(live[1]), "vrrp-sender-alive")}
 	cmd := p.cfg.Command()
@@ -346,6 +340,21 @@ func (c *child) write(b []byte, fd int) error {
 			return err
 		}
 	}
+}
+
+// socketPairs makes the two socket pairs between the daemon and the
+// sender process (element 0 the daemon's end, 1 the process's): requests
+// and liveness messages. On error none is left open.
+func socketPairs() (ctrl, alive [2]int, err error) {
+	if ctrl, err = unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0); err != nil {
+		return ctrl, alive, fmt.Errorf("socket pair: %w", err)
+	}
+	if alive, err = unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0); err != nil {
+		unix.Close(ctrl[0])
+		unix.Close(ctrl[1])
+		return ctrl, alive, fmt.Errorf("socket pair: %w", err)
+	}
+	return ctrl, alive, nil
 }
 
 // writeAlive sends the liveness message b to c, without blocking: one

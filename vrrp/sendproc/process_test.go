@@ -298,11 +298,7 @@ func TestProcessRestarts(t *testing.T) {
 // the socket pair closes (the daemon died), and sends nothing any more.
 func TestProcessExitsWithDaemon(t *testing.T) {
 	raw := newRawPair(t)
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	live, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	fds, live, err := socketPairs()
 	if err != nil {
 		t.Fatal(err)
 	}
