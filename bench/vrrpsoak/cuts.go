@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 	"github.com/rmqlb/rmqlb/integration/netlab"
 )
 
@@ -29,14 +30,14 @@ func (lb *lab) cuts(ctx context.Context, n int) ([]time.Duration, error) {
 		}
 		// Let the backups hear a few adverts of the master again, and
 		// the client's neighbour locktime pass since h1's announcement.
-		if err := sleep(ctx, cutSettle+10*lb.cfg.Interval); err != nil {
+		if err := benchstat.Sleep(ctx, cutSettle+10*lb.cfg.Interval); err != nil {
 			return outs, err
 		}
 		probe, err := client.StartProbe(target, netlab.ProbeConfig{ReadBanner: true})
 		if err != nil {
 			return outs, err
 		}
-		if err := sleep(ctx, 300*time.Millisecond); err != nil {
+		if err := benchstat.Sleep(ctx, 300*time.Millisecond); err != nil {
 			probe.Stop()
 			return outs, err
 		}
@@ -47,7 +48,7 @@ func (lb *lab) cuts(ctx context.Context, n int) ([]time.Duration, error) {
 		}
 		err = waitHolder(ctx, h2, 10*time.Second)
 		if err == nil {
-			err = sleep(ctx, 300*time.Millisecond)
+			err = benchstat.Sleep(ctx, 300*time.Millisecond)
 		}
 		r := probe.Stop()
 		if rerr := l.RestoreLink(h1); err == nil {
@@ -95,7 +96,7 @@ func waitHolder(ctx context.Context, h *netlab.Host, timeout time.Duration) erro
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s does not hold the VIP after %v (%v)", h.Name, timeout, err)
 		}
-		if err := sleep(ctx, 5*time.Millisecond); err != nil {
+		if err := benchstat.Sleep(ctx, 5*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/bench/benchkit"
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 	"github.com/rmqlb/rmqlb/bench/loadgen"
 	"github.com/rmqlb/rmqlb/integration/netlab"
 )
@@ -56,7 +57,7 @@ func (lb *lab) startLoad(ctx context.Context) *loadRun {
 				_ = syscall.Kill(-server.Process.Pid, syscall.SIGKILL)
 				_ = server.Wait()
 			}()
-			if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			if err := benchstat.Sleep(ctx, 200*time.Millisecond); err != nil {
 				return err
 			}
 			out, err := nsOutput(ctx, client, "iperf3", "-c", vip.String(), "-p", strconv.Itoa(bulkPort),
@@ -112,7 +113,7 @@ func (ld *loadRun) loop(ctx context.Context, chunk func(context.Context) error) 
 				ld.loadErrors++
 				ld.mu.Unlock()
 				ld.logf("load: %v", err)
-				_ = sleep(ctx, time.Second)
+				_ = benchstat.Sleep(ctx, time.Second)
 			}
 		}
 	}()

@@ -123,7 +123,7 @@ func (lb *lab) watch(ctx context.Context, deadline time.Time) (maxRSS, maxSender
 		if !now.Before(deadline) {
 			return maxRSS, maxSenderRSS, nil
 		}
-		if err := sleep(ctx, min(time.Second, deadline.Sub(now))); err != nil {
+		if err := benchstat.Sleep(ctx, min(time.Second, deadline.Sub(now))); err != nil {
 			return 0, 0, err
 		}
 	}

@@ -389,7 +389,7 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 		stopLoad()
 		ld.wait()
 	}()
-	if err := sleep(ctx, cfg.Warmup); err != nil {
+	if err := benchstat.Sleep(ctx, cfg.Warmup); err != nil {
 		return res, err
 	}
 
@@ -562,20 +562,8 @@ func waitSoleHolder(ctx context.Context, l *netlab.Lab, want *netlab.Host, timeo
 		if time.Now().After(deadline) {
 			return fmt.Errorf("holders %s after %v (%v)", netlab.HostNames(hs), timeout, err)
 		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+		if err := benchstat.Sleep(ctx, 20*time.Millisecond); err != nil {
 			return err
 		}
-	}
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

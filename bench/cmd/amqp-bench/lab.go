@@ -115,10 +115,11 @@ func (b *bench) startCluster(ctx context.Context, n int, ram bool) error {
 		b.env.Cleanup(func() { _ = node.Stop() })
 		b.nodes = append(b.nodes, node)
 		if args, err := node.VMArgs(); err == nil {
+			bw := busyWait(args)
 			b.mu.Lock()
-			b.busyWait = busyWait(args)
+			b.busyWait = bw
 			b.mu.Unlock()
-			b.logf("%s: scheduler busy waiting %s", h.Name, busyWait(args))
+			b.logf("%s: scheduler busy waiting %s", h.Name, bw)
 		}
 		if i > 0 {
 			join := node.JoinCluster
@@ -389,7 +390,7 @@ func (b *bench) storm(ctx context.Context) error {
 		}
 		b.logf("  warm-up storm of %d via %-18s all in after %v, %d failed %v (not counted)", b.o.storm, p,
 			res.StormAllIn.Round(time.Millisecond), res.StormFailed, res.StormErrors)
-		if err := sleepCtx(ctx, 5*time.Second); err != nil {
+		if err := benchstat.Sleep(ctx, 5*time.Second); err != nil {
 			return err
 		}
 	}
@@ -417,7 +418,7 @@ func (b *bench) storm(ctx context.Context) error {
 			b.counterDeltas(key, hosts, before, b.countersAt(hosts))
 			b.cpuDeltas(key, cpuBefore, cpuAt(b.stormProcs()))
 			// Let the brokers close the storm's connections.
-			if err := sleepCtx(ctx, 5*time.Second); err != nil {
+			if err := benchstat.Sleep(ctx, 5*time.Second); err != nil {
 				return err
 			}
 		}
@@ -429,15 +430,6 @@ func (b *bench) storm(ctx context.Context) error {
 func rotate(list []string, n int) []string {
 	n %= len(list)
 	return append(append([]string(nil), list[n:]...), list[:n]...)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
 }
 
 // run builds the lab and runs the phases: the blog post's two nodes

@@ -247,7 +247,7 @@ func (b *bench) round(ctx context.Context, order []string) error {
 				return fmt.Errorf("%s: %w", t, err)
 			}
 			// Let TIME_WAIT and socket buffers settle between loads.
-			if err := sleep(ctx, 500*time.Millisecond); err != nil {
+			if err := benchstat.Sleep(ctx, 500*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -381,7 +381,7 @@ func (b *bench) idle(ctx context.Context, target string, ep endpoint) error {
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	pid := ep.proc.cmd.Process.Pid
-	if err := sleep(ctx, 300*time.Millisecond); err != nil {
+	if err := benchstat.Sleep(ctx, 300*time.Millisecond); err != nil {
 		return err
 	}
 	before, err := readProcStats(pid)
@@ -415,7 +415,7 @@ func (b *bench) idle(ctx context.Context, target string, ep endpoint) error {
 	if res.Open != b.o.idleConns {
 		return fmt.Errorf("idle: %d of %d connections open (%d errors)", res.Open, b.o.idleConns, res.Errors)
 	}
-	if err := sleep(ctx, time.Second); err != nil {
+	if err := benchstat.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
 	after, err := readProcStats(pid)
@@ -433,17 +433,7 @@ func (b *bench) idle(ctx context.Context, target string, ep endpoint) error {
 		return ctx.Err()
 	}
 	// Let the proxy tear the sessions down before the next load.
-	return sleep(ctx, time.Second)
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
+	return benchstat.Sleep(ctx, time.Second)
 }
 
 // listeners are the two listeners of a proxy of the lab at ep,
