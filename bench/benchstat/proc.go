@@ -10,11 +10,17 @@ import (
 	"time"
 )
 
-// ThreadCost is what the kernel counted for a process's threads: CPU time
-// and context switches, summed over /proc/PID/task/*.
+// ThreadCost is what the kernel counted for a process's threads: CPU time,
+// time waiting for a CPU and context switches, summed over
+// /proc/PID/task/*.
 type ThreadCost struct {
-	// CPU is the threads' time on a CPU (schedstat, in nanoseconds).
+	// CPU is the threads' time on a CPU (schedstat's first field, in
+	// nanoseconds).
 	CPU time.Duration
+	// Wait is the threads' time runnable but waiting on a run queue for a
+	// CPU (schedstat's second field): what the other work on the CPUs
+	// kept them waiting.
+	Wait time.Duration
 	// Voluntary and Involuntary count the threads' context switches
 	// (status: voluntary_ctxt_switches, nonvoluntary_ctxt_switches).
 	Voluntary, Involuntary int64
@@ -22,7 +28,7 @@ type ThreadCost struct {
 
 // Sub returns c - before: what the process spent between two readings.
 func (c ThreadCost) Sub(before ThreadCost) ThreadCost {
-	return ThreadCost{CPU: c.CPU - before.CPU, Voluntary: c.Voluntary - before.Voluntary,
+	return ThreadCost{CPU: c.CPU - before.CPU, Wait: c.Wait - before.Wait, Voluntary: c.Voluntary - before.Voluntary,
 		Involuntary: c.Involuntary - before.Involuntary}
 }
 
@@ -41,9 +47,11 @@ func ReadThreadCost(pid int) (ThreadCost, error) {
 		if err != nil {
 			continue // the thread exited meanwhile
 		}
-		if f := strings.Fields(string(raw)); len(f) > 0 {
-			ns, _ := strconv.ParseInt(f[0], 10, 64)
-			c.CPU += time.Duration(ns)
+		if f := strings.Fields(string(raw)); len(f) > 1 {
+			run, _ := strconv.ParseInt(f[0], 10, 64)
+			wait, _ := strconv.ParseInt(f[1], 10, 64)
+			c.CPU += time.Duration(run)
+			c.Wait += time.Duration(wait)
 		}
 		st, err := os.Open(filepath.Join(t, "status"))
 		if err != nil {

@@ -60,8 +60,11 @@ func TestReadCPU(t *testing.T) {
 	if d.CPU < 45*time.Millisecond {
 		t.Errorf("threads' CPU grew by %v over a loop of 50 ms of CPU", d.CPU)
 	}
-	if d.Voluntary < 0 || d.Involuntary < 0 || c1.Voluntary+c1.Involuntary == 0 {
+	if d.Wait < 0 || d.Voluntary < 0 || d.Involuntary < 0 || c1.Voluntary+c1.Involuntary == 0 {
 		t.Errorf("context switches %+v then %+v", c0, c1)
+	}
+	if d := (ThreadCost{CPU: 9, Wait: 7, Voluntary: 5, Involuntary: 3}).Sub(ThreadCost{CPU: 1, Wait: 2, Voluntary: 3, Involuntary: 4}); d != (ThreadCost{CPU: 8, Wait: 5, Voluntary: 2, Involuntary: -1}) {
+		t.Errorf("ThreadCost.Sub = %+v", d)
 	}
 	md := m1.Sub(m0)
 	if md.Busy <= 0 || md.Total < md.Busy {

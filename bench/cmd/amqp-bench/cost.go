@@ -90,20 +90,26 @@ type windowCost struct {
 
 // The cost metrics of a row (figures per message moved).
 const (
-	costProxyCPU   = "cost_proxy_us"   // the path's proxy's CPU us
-	costBrokersCPU = "cost_brokers_us" // the brokers' CPU us, summed
-	costClientCPU  = "cost_client_us"  // the load's client process's CPU us
-	costMachineCPU = "cost_machine_us" // every CPU's busy us
+	costProxyCPU   = "cost_proxy_us"   // the path's proxy's CPU µs
+	costBrokersCPU = "cost_brokers_us" // the brokers' CPU µs, summed
+	costClientCPU  = "cost_client_us"  // the load's client process's CPU µs
+	costMachineCPU = "cost_machine_us" // every CPU's busy µs
 	costBusy       = "cost_busy_pct"   // the machine's busy % over the window (not per message)
 	costProxyVol   = "cost_proxy_vol"  // the proxy's voluntary context switches
 	costProxyInvol = "cost_proxy_invol"
+	// The time the proxy's, the brokers' and the client's threads waited
+	// for a CPU, in µs.
+	costProxyWait   = "cost_proxy_wait_us"
+	costBrokersWait = "cost_brokers_wait_us"
+	costClientWait  = "cost_client_wait_us"
 )
 
 // costFigures turns c into the row's cost figures per message moved
-// (published plus consumed in the measured time): the CPU us of the
+// (published plus consumed in the measured time): the CPU µs of the
 // proxy (when there is one), of the brokers named (all of them, or no
-// figure), of the client and of the machine, the machine's busy share of
-// its CPUs, and the proxy's context switches. A figure whose readings are
+// figure), of the client and of the machine, the µs the proxy's, the
+// brokers' and the client's threads waited for a CPU, the machine's busy
+// share of its CPUs, and the proxy's context switches. A figure whose readings are
 // missing is left out; with nothing moved, or no cost, there are none.
 func costFigures(c *windowCost, proxy bool, brokers []string, moved int) map[string]float64 {
 	m := map[string]float64{}
@@ -113,21 +119,25 @@ func costFigures(c *windowCost, proxy bool, brokers []string, moved int) map[str
 	per := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(moved) }
 	if p, ok := c.Procs["proxy"]; ok && proxy {
 		m[costProxyCPU] = per(p.CPU)
+		m[costProxyWait] = per(p.Wait)
 		m[costProxyVol] = float64(p.Voluntary) / float64(moved)
 		m[costProxyInvol] = float64(p.Involuntary) / float64(moved)
 	}
-	var sum time.Duration
+	var sum benchstat.ThreadCost
 	all := len(brokers) > 0
 	for _, name := range brokers {
 		p, ok := c.Procs[name]
 		all = all && ok
-		sum += p.CPU
+		sum.CPU += p.CPU
+		sum.Wait += p.Wait
 	}
 	if all {
-		m[costBrokersCPU] = per(sum)
+		m[costBrokersCPU] = per(sum.CPU)
+		m[costBrokersWait] = per(sum.Wait)
 	}
 	if p, ok := c.Procs["client"]; ok {
 		m[costClientCPU] = per(p.CPU)
+		m[costClientWait] = per(p.Wait)
 	}
 	if c.Machine != nil && c.Machine.Total > 0 {
 		m[costMachineCPU] = per(c.Machine.Busy)
@@ -171,8 +181,9 @@ func (b *bench) recordCost(key string, c *windowCost, path string, brokers []str
 		b.record(key+"/"+name, figs[name])
 	}
 	f := func(name string) string { v, ok := figs[name]; return benchstat.FormatFigure(v, ok) }
-	b.logf("    cost per message of %d moved: CPU us proxy %s, brokers %s, client %s, machine %s (busy %s %%); proxy ctx sw %s / %s; window %v, readings took %v",
-		moved, f(costProxyCPU), f(costBrokersCPU), f(costClientCPU), f(costMachineCPU), f(costBusy), f(costProxyVol), f(costProxyInvol),
+	b.logf("    cost per message of %d moved: CPU us proxy %s, brokers %s, client %s, machine %s (busy %s %%); waiting for a CPU us proxy %s, brokers %s, client %s; proxy ctx sw %s / %s; window %v, readings took %v",
+		moved, f(costProxyCPU), f(costBrokersCPU), f(costClientCPU), f(costMachineCPU), f(costBusy),
+		f(costProxyWait), f(costBrokersWait), f(costClientWait), f(costProxyVol), f(costProxyInvol),
 		c.Elapsed.Round(time.Millisecond), c.ReadTook.Round(10*time.Microsecond))
 	if len(c.Errors) > 0 {
 		b.logf("    not read: %s", strings.Join(c.Errors, "; "))

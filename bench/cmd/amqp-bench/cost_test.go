@@ -18,10 +18,10 @@ import (
 func TestCostFigures(t *testing.T) {
 	c := &windowCost{
 		Procs: map[string]benchstat.ThreadCost{
-			"proxy":   {CPU: 200 * time.Millisecond, Voluntary: 4000, Involuntary: 1000},
-			"rabbit1": {CPU: 1500 * time.Millisecond},
-			"rabbit2": {CPU: 500 * time.Millisecond},
-			"client":  {CPU: 400 * time.Millisecond},
+			"proxy":   {CPU: 200 * time.Millisecond, Wait: 20 * time.Millisecond, Voluntary: 4000, Involuntary: 1000},
+			"rabbit1": {CPU: 1500 * time.Millisecond, Wait: 100 * time.Millisecond},
+			"rabbit2": {CPU: 500 * time.Millisecond, Wait: 60 * time.Millisecond},
+			"client":  {CPU: 400 * time.Millisecond, Wait: 40 * time.Millisecond},
 		},
 		Machine: &benchstat.MachineCPU{Busy: 3 * time.Second, Total: 4 * time.Second},
 		Elapsed: 2 * time.Second,
@@ -29,7 +29,7 @@ func TestCostFigures(t *testing.T) {
 	got := costFigures(c, true, []string{"rabbit1", "rabbit2"}, 20000)
 	want := map[string]float64{
 		costProxyCPU: 10, costBrokersCPU: 100, costClientCPU: 20, costMachineCPU: 150, costBusy: 75,
-		costProxyVol: 0.2, costProxyInvol: 0.05,
+		costProxyVol: 0.2, costProxyInvol: 0.05, costProxyWait: 1, costBrokersWait: 8, costClientWait: 2,
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("costFigures =\n %v\nwant\n %v", got, want)
@@ -37,7 +37,7 @@ func TestCostFigures(t *testing.T) {
 
 	// Direct: a process named proxy is not the path's.
 	got = costFigures(c, false, []string{"rabbit1", "rabbit2"}, 20000)
-	for _, m := range []string{costProxyCPU, costProxyVol, costProxyInvol} {
+	for _, m := range []string{costProxyCPU, costProxyVol, costProxyInvol, costProxyWait} {
 		if _, ok := got[m]; ok {
 			t.Errorf("direct path has %s", m)
 		}
@@ -52,8 +52,8 @@ func TestCostFigures(t *testing.T) {
 		"rabbit1": {CPU: time.Second}, "client": {CPU: time.Second},
 	}}
 	got = costFigures(partial, true, []string{"rabbit1", "rabbit2", "rabbit3"}, 1000)
-	if keys := slices.Sorted(maps.Keys(got)); !slices.Equal(keys, []string{costClientCPU}) || got[costClientCPU] != 1000 {
-		t.Errorf("partial readings: %v, want only the client's 1000 µs", got)
+	if keys := slices.Sorted(maps.Keys(got)); !slices.Equal(keys, []string{costClientCPU, costClientWait}) || got[costClientCPU] != 1000 {
+		t.Errorf("partial readings: %v, want only the client's 1000 µs and 0 µs waiting", got)
 	}
 	// A machine reading with no time in it (the two readings in the same
 	// tick) says nothing.
@@ -61,8 +61,8 @@ func TestCostFigures(t *testing.T) {
 	if _, ok := costFigures(partial, false, nil, 1000)[costMachineCPU]; ok {
 		t.Error("a machine reading of no time gave a figure")
 	}
-	// No brokers named: no brokers' figure (not a sum of nothing).
-	if _, ok := costFigures(c, true, nil, 1000)[costBrokersCPU]; ok {
+	// No brokers named: no brokers' figures (not a sum of nothing).
+	if got := costFigures(c, true, nil, 1000); got[costBrokersCPU]+got[costBrokersWait] != 0 {
 		t.Error("no brokers gave a brokers' figure")
 	}
 	// Nothing moved, or no readings: no figures.

@@ -95,15 +95,18 @@ func TestPrintTable(t *testing.T) {
 			"storm/rmqlb/failed":         {0, 1},
 			// Cost per message: a proxy's figures and none for direct;
 			// the brokers' figure missing in one round.
-			"classic/write/rmqlb/cost_proxy_us":    {10, 12, 11},
-			"classic/write/rmqlb/cost_brokers_us":  {80, 90},
-			"classic/write/rmqlb/cost_client_us":   {20, 21, 22},
-			"classic/write/rmqlb/cost_machine_us":  {140, 150, 130},
-			"classic/write/rmqlb/cost_busy_pct":    {60, 99.5, 70},
-			"classic/write/rmqlb/cost_proxy_vol":   {0.5, 0.7, 0.6},
-			"classic/write/rmqlb/cost_proxy_invol": {0.1, 0.2, 0.3},
-			"classic/write/direct/cost_client_us":  {19, 20, 21},
-			"classic/write/direct/cost_machine_us": {110, 120, 130},
+			"classic/write/rmqlb/cost_proxy_us":        {10, 12, 11},
+			"classic/write/rmqlb/cost_brokers_us":      {80, 90},
+			"classic/write/rmqlb/cost_client_us":       {20, 21, 22},
+			"classic/write/rmqlb/cost_machine_us":      {140, 150, 130},
+			"classic/write/rmqlb/cost_busy_pct":        {60, 99.5, 70},
+			"classic/write/rmqlb/cost_proxy_vol":       {0.5, 0.7, 0.6},
+			"classic/write/rmqlb/cost_proxy_invol":     {0.1, 0.2, 0.3},
+			"classic/write/rmqlb/cost_proxy_wait_us":   {1, 3, 2},
+			"classic/write/rmqlb/cost_brokers_wait_us": {9, 7, 8, 10},
+			"classic/write/direct/cost_client_wait_us": {4, 5, 6},
+			"classic/write/direct/cost_client_us":      {19, 20, 21},
+			"classic/write/direct/cost_machine_us":     {110, 120, 130},
 		},
 	}
 	var out strings.Builder
@@ -122,11 +125,11 @@ func TestPrintTable(t *testing.T) {
 		t.Errorf("classic write row:\n got %q\nwant %q", got, want)
 	}
 	if got, want := cells("classic, write, rmqlb"), []string{"classic, write, rmqlb", "11.0 (10.0-12.0)", "85.0 (80.0-90.0)",
-		"21.0 (20.0-22.0)", "140 (130-150)", "70.0 (60.0-99.5)", "0.600 (0.500-0.700)", "0.200 (0.100-0.300)"}; !slices.Equal(got, want) {
+		"21.0 (20.0-22.0)", "140 (130-150)", "70.0 (60.0-99.5)", "2.00 / 8.50 / -", "0.600 (0.500-0.700)", "0.200 (0.100-0.300)"}; !slices.Equal(got, want) {
 		t.Errorf("classic write rmqlb cost row:\n got %q\nwant %q", got, want)
 	}
 	if got, want := cells("classic, write, direct"), []string{"classic, write, direct", "-", "-", "20.0 (19.0-21.0)", "120 (110-130)",
-		"-", "-", "-"}; !slices.Equal(got, want) {
+		"-", "- / - / 5.00", "-", "-"}; !slices.Equal(got, want) {
 		t.Errorf("classic write direct cost row:\n got %q\nwant %q", got, want)
 	}
 	// No row for a path without cost figures; the cost table comes after
