@@ -43,9 +43,15 @@ func TestLoads(t *testing.T) {
 	}
 	conn.Close()
 
-	pr, err := Publish(ctx, target, PublishConfig{Queue: "bench", Count: 300, Window: 32})
+	// marks records when a load's Mark is called.
+	var marks []time.Time
+	mark := func() { marks = append(marks, time.Now()) }
+	pr, err := Publish(ctx, target, PublishConfig{Queue: "bench", Count: 300, Window: 32, Mark: mark})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(marks) != 2 {
+		t.Fatalf("publishing 300: Mark called %d times, want 2", len(marks))
 	}
 	if pr.Confirmed != 300 || len(pr.Latencies) != 300 || pr.Elapsed <= 0 || pr.Rate() <= 0 {
 		t.Fatalf("publishing 300: %d confirmed, %d latencies, elapsed %v", pr.Confirmed, len(pr.Latencies), pr.Elapsed)
@@ -55,19 +61,39 @@ func TestLoads(t *testing.T) {
 			t.Fatalf("latency %v", l)
 		}
 	}
-	cr, err := Consume(ctx, target, ConsumeConfig{Queue: "bench", Count: 300})
+	marks = nil
+	called := time.Now()
+	cr, err := Consume(ctx, target, ConsumeConfig{Queue: "bench", Count: 300, Mark: mark})
+	returned := time.Now()
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The marks follow the first and the last delivery's clock readings,
+	// each by the time the consumer takes to call Mark (slack for a
+	// preempted goroutine on a shared machine).
+	if len(marks) != 2 || marks[0].Before(called) || marks[1].After(returned) ||
+		marks[1].Sub(marks[0]) < cr.Elapsed-10*time.Millisecond {
+		t.Fatalf("draining 300 in %v: marks %v (called at %v, returned at %v)", cr.Elapsed, marks, called, returned)
+	}
+	t.Logf("drain: %v between the marks, %v measured", marks[1].Sub(marks[0]), cr.Elapsed)
 	if cr.Received != 299 || cr.Elapsed <= 0 {
 		t.Fatalf("draining 300: %d intervals in %v", cr.Received, cr.Elapsed)
 	}
 	t.Logf("publish %.0f msgs/s (p50 confirm %v), drain %.0f msgs/s", pr.Rate(), Percentile(pr.Latencies, 50), cr.Rate())
 
-	mp, mc, err := Mixed(ctx, target, PublishConfig{Queue: "bench", Warmup: 200 * time.Millisecond, Duration: time.Second},
-		ConsumeConfig{Queue: "bench"})
+	marks = nil
+	consMarks := 0
+	called = time.Now()
+	mp, mc, err := Mixed(ctx, target, PublishConfig{Queue: "bench", Warmup: 200 * time.Millisecond, Duration: time.Second, Mark: mark},
+		ConsumeConfig{Queue: "bench", Mark: func() { consMarks++ }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Only the publisher's measured time is marked, and not before it
+	// starts or ends (the publisher starts after Mixed is called).
+	if len(marks) != 2 || consMarks != 0 || marks[0].Before(called.Add(200*time.Millisecond)) ||
+		marks[1].Before(called.Add(1200*time.Millisecond)) || marks[1].Sub(marks[0]) < 900*time.Millisecond {
+		t.Fatalf("mixed: publisher's marks %v (called at %v), consumer's %d", marks, called, consMarks)
 	}
 	if mp.Confirmed == 0 || mc.Received == 0 || mp.Elapsed != time.Second || mc.Elapsed != time.Second {
 		t.Fatalf("mixed: published %d in %v, consumed %d in %v", mp.Confirmed, mp.Elapsed, mc.Received, mc.Elapsed)

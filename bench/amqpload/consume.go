@@ -21,6 +21,12 @@ type ConsumeConfig struct {
 	Count int
 	// Warmup and Duration: zero means 1 s and 5 s.
 	Warmup, Duration time.Duration
+	// Mark, when not nil, is called on the consumer's goroutine when the
+	// measured time begins and when it ends (with Count, at the first and
+	// at the last delivery; otherwise when the timers of the warm-up and
+	// of the measured time fire): twice in all unless the consumer fails
+	// first. The consumer waits for it.
+	Mark func()
 }
 
 // ConsumeResult is what a consumer measured.
@@ -66,12 +72,18 @@ func Consume(ctx context.Context, t Target, cfg ConsumeConfig) (ConsumeResult, e
 		return res, fmt.Errorf("basic.consume: %w", err)
 	}
 	from, to := start.Add(cfg.Warmup), start.Add(cfg.Warmup+cfg.Duration)
-	var timer <-chan time.Time
+	var timer, begin <-chan time.Time
 	if cfg.Count == 0 {
 		tm := time.NewTimer(time.Until(to))
 		defer tm.Stop()
 		timer = tm.C
+		if cfg.Mark != nil {
+			tb := time.NewTimer(time.Until(from))
+			defer tb.Stop()
+			begin = tb.C
+		}
 	}
+	win := window{mark: cfg.Mark}
 	var first time.Time
 	for {
 		select {
@@ -86,9 +98,11 @@ func Consume(ctx context.Context, t Target, cfg ConsumeConfig) (ConsumeResult, e
 			if cfg.Count > 0 {
 				if first.IsZero() {
 					first = now
+					win.begin()
 				}
 				res.Received++
 				if res.Received == cfg.Count {
+					win.end()
 					// Count deliveries, Count-1 intervals between them.
 					res.Received--
 					res.Elapsed = now.Sub(first)
@@ -99,7 +113,10 @@ func Consume(ctx context.Context, t Target, cfg ConsumeConfig) (ConsumeResult, e
 			if !now.Before(from) && now.Before(to) {
 				res.Received++
 			}
+		case <-begin:
+			win.begin()
 		case <-timer:
+			win.end()
 			res.Elapsed = cfg.Duration
 			return res, nil
 		case e := <-closes:

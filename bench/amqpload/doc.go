@@ -9,5 +9,7 @@
 // A load runs on the caller's goroutine and owns every connection it
 // opens; it returns when done or when its context ends, with its
 // connections closed. Results hold raw figures (counts, durations, every
-// latency); Summary turns latencies into percentiles.
+// latency); Percentile turns latencies into percentiles. A load given a
+// Mark function calls it at the start and at the end of its measured time,
+// for readings (CPU time, say) that cover exactly that time.
 package amqpload

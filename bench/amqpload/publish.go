@@ -27,6 +27,13 @@ type PublishConfig struct {
 	Count int
 	// Warmup and Duration: zero means 1 s and 5 s.
 	Warmup, Duration time.Duration
+	// Mark, when not nil, is called on the publisher's goroutine when the
+	// measured time begins (the first time the publisher looks at the
+	// clock at or after its start) and when it ends (likewise; with
+	// Count, after the last confirm): twice in all unless the publisher
+	// fails first, so that the caller can take readings that cover the
+	// measured time. The publisher waits for it.
+	Mark func()
 }
 
 func (c PublishConfig) withDefaults() PublishConfig {
@@ -101,8 +108,10 @@ func Publish(ctx context.Context, t Target, cfg PublishConfig) (PublishResult, e
 		from, to = start, time.Time{}
 	}
 	sent := 0
+	win := window{mark: cfg.Mark}
 	for {
 		now := time.Now()
+		win.at(now, from, to)
 		sending := (cfg.Count > 0 && sent < cfg.Count) || (cfg.Count == 0 && now.Before(to))
 		if sending && len(queue) < cfg.Window {
 			dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", cfg.Queue, false, false, amqp.Publishing{
@@ -128,6 +137,7 @@ func Publish(ctx context.Context, t Target, cfg PublishConfig) (PublishResult, e
 			return res, ctx.Err()
 		}
 		at := time.Now()
+		win.at(at, from, to)
 		queue = queue[1:]
 		if !oldest.dc.Acked() {
 			res.Nacked++
@@ -142,6 +152,7 @@ func Publish(ctx context.Context, t Target, cfg PublishConfig) (PublishResult, e
 			res.Elapsed = at.Sub(start)
 		}
 	}
+	win.end()
 	if cfg.Count == 0 {
 		res.Elapsed = cfg.Duration
 	}

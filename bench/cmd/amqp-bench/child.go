@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"os"
 	"time"
 
 	"github.com/rmqlb/rmqlb/bench/amqpload"
@@ -26,6 +28,11 @@ type loadSpec struct {
 	Duration time.Duration `json:"duration"`
 	Clients  int           `json:"clients"`
 	Timeout  time.Duration `json:"timeout"`
+	// Procs, for a write, read or mixed load, names the processes (pids)
+	// whose CPU time and context switches the load reads at the start and
+	// at the end of its measured time, with the machine's CPU time and
+	// its own ("client"); none: no readings.
+	Procs map[string]int `json:"procs,omitempty"`
 }
 
 // loadResult is what the child prints: one JSON object.
@@ -37,6 +44,12 @@ type loadResult struct {
 	ConsumeElapsed time.Duration `json:"consume_elapsed"`
 	ConfirmP50     time.Duration `json:"confirm_p50"`
 	ConfirmP99     time.Duration `json:"confirm_p99"`
+	// Moved counts the messages confirmed and delivered in the measured
+	// time (a mixed load: the publisher's and the consumer's).
+	Moved int `json:"moved"`
+	// Cost is what spec.Procs and the machine spent in the measured time
+	// (the publisher's, for a mixed load); nil without Procs.
+	Cost *windowCost `json:"cost,omitempty"`
 
 	StormConnected int            `json:"storm_connected"`
 	StormFailed    int            `json:"storm_failed"`
@@ -53,6 +66,12 @@ func runLoad(ctx context.Context, spec loadSpec, w io.Writer) error {
 	t := amqpload.Target{URL: spec.URL, Timeout: spec.Timeout}
 	pub := amqpload.PublishConfig{Queue: spec.Queue, Size: spec.Size, Window: spec.Window, Warmup: spec.Warmup, Duration: spec.Duration}
 	cons := amqpload.ConsumeConfig{Queue: spec.Queue, Prefetch: spec.Prefetch, Warmup: spec.Warmup, Duration: spec.Duration}
+	var meter *costMeter
+	if spec.Procs != nil && spec.Kind != "fill" && spec.Kind != "storm" {
+		meter = &costMeter{pids: maps.Clone(spec.Procs)}
+		meter.pids["client"] = os.Getpid()
+		pub.Mark, cons.Mark = meter.mark, meter.mark
+	}
 	var res loadResult
 	var err error
 	publish := func(r amqpload.PublishResult) {
@@ -65,6 +84,7 @@ func runLoad(ctx context.Context, spec loadSpec, w io.Writer) error {
 		var r amqpload.PublishResult
 		r, err = amqpload.Publish(ctx, t, pub)
 		publish(r)
+		res.Moved = r.Confirmed
 	case "fill":
 		pub.Count = spec.Count
 		var r amqpload.PublishResult
@@ -75,12 +95,14 @@ func runLoad(ctx context.Context, spec loadSpec, w io.Writer) error {
 		var r amqpload.ConsumeResult
 		r, err = amqpload.Consume(ctx, t, cons)
 		res.ConsumeRate, res.ConsumeElapsed = r.Rate(), r.Elapsed
+		res.Moved = r.Received
 	case "mixed":
 		var pr amqpload.PublishResult
 		var cr amqpload.ConsumeResult
 		pr, cr, err = amqpload.Mixed(ctx, t, pub, cons)
 		publish(pr)
 		res.ConsumeRate = cr.Rate()
+		res.Moved = pr.Confirmed + cr.Received
 	case "storm":
 		r := amqpload.Storm(ctx, t, spec.Clients)
 		res.StormConnected, res.StormFailed, res.StormAllIn = r.Connected, r.Failed(), r.AllIn
@@ -91,6 +113,9 @@ func runLoad(ctx context.Context, spec loadSpec, w io.Writer) error {
 	}
 	if err != nil {
 		res.Err = err.Error()
+	}
+	if meter != nil {
+		res.Cost = meter.cost()
 	}
 	return json.NewEncoder(w).Encode(res)
 }

@@ -310,12 +310,13 @@ func (b *bench) measure(ctx context.Context, queue, load, path string) error {
 	}); err != nil {
 		return fmt.Errorf("purging %s: %w", queue, err)
 	}
+	procs, brokers := b.costProcs(path)
 	spec := loadSpec{Kind: load, URL: pathURL(path), Queue: queue, Size: b.o.size, Window: b.o.window,
-		Prefetch: b.o.prefetch, Warmup: b.o.warmup, Duration: b.o.duration, Timeout: 10 * time.Second}
+		Prefetch: b.o.prefetch, Warmup: b.o.warmup, Duration: b.o.duration, Timeout: 10 * time.Second, Procs: procs}
 	var filled time.Duration
 	if load == "read" {
 		fill := spec
-		fill.Kind, fill.URL, fill.Count, fill.Window = "fill", pathURL("direct"), b.o.fill, 256
+		fill.Kind, fill.URL, fill.Count, fill.Window, fill.Procs = "fill", pathURL("direct"), b.o.fill, 256, nil
 		t0 := time.Now()
 		if _, err := b.child(ctx, fill); err != nil {
 			return err
@@ -343,6 +344,7 @@ func (b *bench) measure(ctx context.Context, queue, load, path string) error {
 		b.logf("  %-9s %-5s %-8s %8.0f msgs/s  confirm p50 %v p99 %v", queue, load, path, res.PublishRate,
 			res.ConfirmP50.Round(10*time.Microsecond), res.ConfirmP99.Round(10*time.Microsecond))
 	}
+	b.recordCost(key, res.Cost, path, brokers, res.Moved)
 	return nil
 }
 

@@ -18,6 +18,19 @@
 // proxies alone. Each round runs every load through every path back to
 // back, in an order that rotates from round to round.
 //
+// Each load also reports what a message cost: at the start and at the end
+// of its measured time (a write's and a mixed load's after the warm-up, a
+// read's from the first delivery to the last, never the fill), the load's
+// process reads the CPU time and the time spent waiting for a CPU
+// (/proc/PID/task/*/schedstat) of the path's proxy (rmqlb or HAProxy; none
+// direct), of every broker of the queue's cluster and of itself, the
+// proxy's context switches, and the machine's CPU time (/proc/stat: busy,
+// also with other work, and idle); the table after the throughput table
+// divides them by the messages moved (confirmed plus delivered in that
+// time; a mixed load's readings follow its publisher's measured time) and
+// gives the machine's busy share of its CPUs, to tell whether a row was
+// bound by the CPUs.
+//
 // With -storm N it then measures a reconnect storm: N clients connecting
 // at the same moment (TCP, AMQP handshake, channel.open) through rmqlb and
 // through HAProxy behind a keepalived VIP, each spreading them over the

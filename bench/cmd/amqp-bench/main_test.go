@@ -75,8 +75,8 @@ func TestRotate(t *testing.T) {
 }
 
 // TestPrintTable checks the tables' cells: medians with their range, the
-// medians of per-round ratios, the blog post's ratios beside ours, the
-// storm.
+// medians of per-round ratios, the cost per message (a figure missing
+// where it was not read), the blog post's ratios beside ours, the storm.
 func TestPrintTable(t *testing.T) {
 	b := &bench{
 		o: options{rounds: 3, queues: []string{"classic", "mirrored"}, loads: []string{"write"},
@@ -93,6 +93,20 @@ func TestPrintTable(t *testing.T) {
 			"storm/rmqlb/p50":            {0.5, 0.7},
 			"storm/rmqlb/p99":            {1.4, 2.4},
 			"storm/rmqlb/failed":         {0, 1},
+			// Cost per message: a proxy's figures and none for direct;
+			// the brokers' figure missing in one round.
+			"classic/write/rmqlb/cost_proxy_us":        {10, 12, 11},
+			"classic/write/rmqlb/cost_brokers_us":      {80, 90},
+			"classic/write/rmqlb/cost_client_us":       {20, 21, 22},
+			"classic/write/rmqlb/cost_machine_us":      {140, 150, 130},
+			"classic/write/rmqlb/cost_busy_pct":        {60, 99.5, 70},
+			"classic/write/rmqlb/cost_proxy_vol":       {0.5, 0.7, 0.6},
+			"classic/write/rmqlb/cost_proxy_invol":     {0.1, 0.2, 0.3},
+			"classic/write/rmqlb/cost_proxy_wait_us":   {1, 3, 2},
+			"classic/write/rmqlb/cost_brokers_wait_us": {9, 7, 8, 10},
+			"classic/write/direct/cost_client_wait_us": {4, 5, 6},
+			"classic/write/direct/cost_client_us":      {19, 20, 21},
+			"classic/write/direct/cost_machine_us":     {110, 120, 130},
 		},
 	}
 	var out strings.Builder
@@ -109,6 +123,22 @@ func TestPrintTable(t *testing.T) {
 	if got, want := cells("classic, write"), []string{"classic, write", "1100 (1000-1200)", "1100 (990-1170)", "1000 (900-1000)",
 		"0.99", "0.90", "2.00 / 2.00 / -", "1.00", "- / - / -"}; !slices.Equal(got, want) {
 		t.Errorf("classic write row:\n got %q\nwant %q", got, want)
+	}
+	if got, want := cells("classic, write, rmqlb"), []string{"classic, write, rmqlb", "11.0 (10.0-12.0)", "85.0 (80.0-90.0)",
+		"21.0 (20.0-22.0)", "140 (130-150)", "70.0 (60.0-99.5)", "2.00 / 8.50 / -", "0.600 (0.500-0.700)", "0.200 (0.100-0.300)"}; !slices.Equal(got, want) {
+		t.Errorf("classic write rmqlb cost row:\n got %q\nwant %q", got, want)
+	}
+	if got, want := cells("classic, write, direct"), []string{"classic, write, direct", "-", "-", "20.0 (19.0-21.0)", "120 (110-130)",
+		"-", "- / - / 5.00", "-", "-"}; !slices.Equal(got, want) {
+		t.Errorf("classic write direct cost row:\n got %q\nwant %q", got, want)
+	}
+	// No row for a path without cost figures; the cost table comes after
+	// the throughput table.
+	if _, ok := benchstat.RowCells(out.String(), "classic, write, haproxy"); ok {
+		t.Errorf("a cost row for HAProxy, which has no figures:\n%s", out.String())
+	}
+	if i, j := strings.Index(out.String(), "| queue, load "), strings.Index(out.String(), "| queue, load, path "); i < 0 || j < i {
+		t.Errorf("the cost table is not after the throughput table:\n%s", out.String())
 	}
 	if got, want := cells("write"), []string{"write", "0.30-0.40", "0.32", "-", "-"}; !slices.Equal(got, want) {
 		t.Errorf("blog ratio row:\n got %q\nwant %q", got, want)

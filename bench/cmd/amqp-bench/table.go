@@ -28,8 +28,8 @@ func spread(v []float64) string {
 }
 
 // print writes the tables: throughput and confirm latency per queue and
-// load for each path with the ratios to direct; the blog post's ratios
-// beside ours; the storm.
+// load for each path with the ratios to direct; what a message cost each
+// path; the blog post's ratios beside ours; the storm.
 func (b *bench) print(w io.Writer, took time.Duration) {
 	host, _ := os.Hostname()
 	fmt.Fprintf(w, "\namqp-bench: %s, %d rounds, %d CPUs, host %s, took %s\n",
@@ -81,6 +81,7 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 	if len(rows) > 1 {
 		benchstat.WriteMarkdown(w, rows)
 	}
+	b.printCost(w, f)
 
 	if slices.Contains(b.o.queues, "classic") && slices.Contains(b.o.queues, "mirrored") {
 		fmt.Fprintf(w, "\nmirrored / classic (the blog post's two nodes), ratios of the medians:\n\n")
@@ -121,4 +122,41 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 			fmt.Fprintf(w, "  %s\n", e)
 		}
 	}
+}
+
+// printCost writes the cost table: per queue, load and path, the CPU time,
+// the time waiting for a CPU (medians) and the proxy's context switches
+// per message moved in the measured time, and how busy the machine was,
+// medians (min-max) over rounds.
+func (b *bench) printCost(w io.Writer, f func(string) []float64) {
+	rows := [][]string{{"queue, load, path", "proxy CPU us/msg", "brokers CPU us/msg", "client CPU us/msg",
+		"machine CPU us/msg", "machine busy %", "waiting for a CPU us/msg, proxy / brokers / client",
+		"proxy vol. ctx sw./msg", "proxy invol. ctx sw./msg"}}
+	for _, q := range b.o.queues {
+		for _, load := range b.o.loads {
+			for _, p := range []string{"direct", "rmqlb", "haproxy"} {
+				k := q + "/" + load + "/" + p + "/"
+				if len(f(k+costMachineCPU)) == 0 && len(f(k+costClientCPU)) == 0 {
+					continue
+				}
+				var wait []string
+				for _, m := range []string{costProxyWait, costBrokersWait, costClientWait} {
+					v, ok := benchstat.Median(f(k + m))
+					wait = append(wait, benchstat.FormatFigure(v, ok))
+				}
+				rows = append(rows, []string{q + ", " + load + ", " + p, spread(f(k + costProxyCPU)), spread(f(k + costBrokersCPU)),
+					spread(f(k + costClientCPU)), spread(f(k + costMachineCPU)), spread(f(k + costBusy)), strings.Join(wait, " / "),
+					spread(f(k + costProxyVol)), spread(f(k + costProxyInvol))})
+			}
+		}
+	}
+	if len(rows) == 1 {
+		return
+	}
+	fmt.Fprintf(w, "\nwhat a message costs: per message moved (confirmed + delivered) in the measured time, CPU time of the path's\n"+
+		"proxy, of the brokers' Erlang VMs (all of the queue's nodes), of the load's client process and of the whole machine\n"+
+		"(every process, other work too, and the kernel's interrupts), the machine's busy share of its %d CPUs over that time,\n"+
+		"the time the proxy's, the brokers' and the client's threads were runnable but waited for a CPU (medians) and the\n"+
+		"proxy's context switches; median (min-max) over rounds:\n\n", runtime.NumCPU())
+	benchstat.WriteMarkdown(w, rows)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,55 +11,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 )
 
-// threadCost is what the kernel counted for a process's threads: CPU time
-// and context switches, summed over /proc/PID/task/*.
-type threadCost struct {
-	cpu        time.Duration // schedstat: time on a CPU
-	vol, invol int64         // voluntary and involuntary context switches
-}
-
-// readThreadCost sums pid's threads' figures. A thread that exited took
-// its figures with it: both proxies keep their threads for their lifetime.
-func readThreadCost(pid int) (threadCost, error) {
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
-	if err != nil || len(tasks) == 0 {
-		return threadCost{}, fmt.Errorf("listing threads of %d: %v", pid, err)
-	}
-	var c threadCost
-	for _, t := range tasks {
-		raw, err := os.ReadFile(filepath.Join(t, "schedstat"))
-		if err != nil {
-			continue // the thread exited meanwhile
-		}
-		if f := strings.Fields(string(raw)); len(f) > 0 {
-			ns, _ := strconv.ParseInt(f[0], 10, 64)
-			c.cpu += time.Duration(ns)
-		}
-		st, err := os.Open(filepath.Join(t, "status"))
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(st)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "voluntary_ctxt_switches:"); ok {
-				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				c.vol += n
-			} else if v, ok := strings.CutPrefix(sc.Text(), "nonvoluntary_ctxt_switches:"); ok {
-				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				c.invol += n
-			}
-		}
-		st.Close()
-	}
-	return c, nil
-}
-
 // loadCost is a proxy's cost over one load: the difference of two
-// threadCost readings and, with -perf, its syscalls (-1 without).
+// benchstat.ThreadCost readings and, with -perf, its syscalls (-1 without).
 type loadCost struct {
-	threadCost
+	benchstat.ThreadCost
 	syscalls int64
 }
 
@@ -78,13 +36,13 @@ func (b *bench) proxyCost(ctx context.Context, ep endpoint, load func() error) (
 			return loadCost{}, err
 		}
 	}
-	before, err := readThreadCost(pid)
+	before, err := benchstat.ReadThreadCost(pid)
 	if err != nil {
 		counter.stop()
 		return loadCost{}, err
 	}
 	lerr := load()
-	after, err := readThreadCost(pid)
+	after, err := benchstat.ReadThreadCost(pid)
 	syscalls, perr := counter.stop()
 	if lerr != nil {
 		return loadCost{}, lerr
@@ -92,8 +50,7 @@ func (b *bench) proxyCost(ctx context.Context, ep endpoint, load func() error) (
 	if err := errors.Join(err, perr); err != nil {
 		return loadCost{}, err
 	}
-	return loadCost{threadCost: threadCost{cpu: after.cpu - before.cpu, vol: after.vol - before.vol,
-		invol: after.invol - before.invol}, syscalls: syscalls}, nil
+	return loadCost{ThreadCost: after.Sub(before), syscalls: syscalls}, nil
 }
 
 // recordCost records c per operation (ops of them) under the given
@@ -102,9 +59,9 @@ func (b *bench) recordCost(target string, c loadCost, ops float64, mCPU, mVol, m
 	if target == "direct" || ops <= 0 {
 		return
 	}
-	b.record(target, mCPU, float64(c.cpu.Microseconds())/ops)
-	b.record(target, mVol, float64(c.vol)/ops)
-	b.record(target, mInvol, float64(c.invol)/ops)
+	b.record(target, mCPU, float64(c.CPU.Microseconds())/ops)
+	b.record(target, mVol, float64(c.Voluntary)/ops)
+	b.record(target, mInvol, float64(c.Involuntary)/ops)
 	if c.syscalls >= 0 && b.o.perf {
 		b.record(target, mSys, float64(c.syscalls)/ops)
 	}

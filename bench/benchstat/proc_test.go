@@ -1,0 +1,76 @@
+package benchstat
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestParseMachineCPU: busy is user, nice, system, irq, softirq and steal;
+// total adds idle and iowait; guest fields are not added twice; a line
+// that is not the "cpu" line, or is short, is an error.
+func TestParseMachineCPU(t *testing.T) {
+	m, err := parseMachineCPU("cpu  100 20 30 400 50 6 70 8 90 10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (MachineCPU{Busy: 2340 * time.Millisecond, Total: 6840 * time.Millisecond}); m != want {
+		t.Errorf("parseMachineCPU = %+v, want %+v", m, want)
+	}
+	for _, bad := range []string{"cpu0 1 2 3 4 5 6 7 8", "cpu 1 2 3 4", "cpu 1 2 3 x 5 6 7 8", "intr 1 2 3 4 5 6 7 8"} {
+		if _, err := parseMachineCPU(bad); err == nil {
+			t.Errorf("parseMachineCPU(%q) succeeded", bad)
+		}
+	}
+	if d := (MachineCPU{Busy: 5, Total: 9}).Sub(MachineCPU{Busy: 2, Total: 3}); d != (MachineCPU{Busy: 3, Total: 6}) {
+		t.Errorf("Sub = %+v", d)
+	}
+}
+
+// TestReadCPU reads this machine's CPU time and this process's threads'
+// across a loop that burns 50 ms of CPU (by getrusage, however long that
+// takes on a shared machine): both grow by about that, the machine's total
+// at least as much as its busy time.
+func TestReadCPU(t *testing.T) {
+	m0, err := ReadMachineCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0, err := ReadThreadCost(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	for start := own(); own()-start < 50*time.Millisecond; {
+	}
+	m1, _ := ReadMachineCPU()
+	c1, err := ReadThreadCost(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := c1.Sub(c0)
+	if d.CPU < 45*time.Millisecond {
+		t.Errorf("threads' CPU grew by %v over a loop of 50 ms of CPU", d.CPU)
+	}
+	if d.Wait < 0 || d.Voluntary < 0 || d.Involuntary < 0 || c1.Voluntary+c1.Involuntary == 0 {
+		t.Errorf("context switches %+v then %+v", c0, c1)
+	}
+	if d := (ThreadCost{CPU: 9, Wait: 7, Voluntary: 5, Involuntary: 3}).Sub(ThreadCost{CPU: 1, Wait: 2, Voluntary: 3, Involuntary: 4}); d != (ThreadCost{CPU: 8, Wait: 5, Voluntary: 2, Involuntary: -1}) {
+		t.Errorf("ThreadCost.Sub = %+v", d)
+	}
+	md := m1.Sub(m0)
+	if md.Busy <= 0 || md.Total < md.Busy {
+		t.Errorf("machine CPU grew by %+v", md)
+	}
+	if _, err := ReadThreadCost(-1); err == nil || !strings.Contains(err.Error(), "-1") {
+		t.Errorf("ReadThreadCost of no process: %v", err)
+	}
+}
