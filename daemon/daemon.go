@@ -32,8 +32,8 @@ type Options struct {
 	Path string
 	// ProxyLoops is the number of event loops of each listener
 	// (balancer.Config.Loops); 0 means GOMAXPROCS. rmqlb run sets it
-	// when it gives the real-time VRRP loops a processor of the Go
-	// runtime of their own (see GoProcs).
+	// when it gives the Go runtime a processor beside the event loops
+	// (see GoProcs).
 	ProxyLoops int
 	// Version is reported in status, logs and rmqlb_build_info.
 	Version string

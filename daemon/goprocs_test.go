@@ -17,18 +17,20 @@ func TestGoProcs(t *testing.T) {
 	}{
 		{"real-time VRRP and listeners: a processor more", config.Config{VRRPRealTimePriority: 10, VRRP: vrrp, Listeners: listeners}, false, 3, 2},
 		{"GOMAXPROCS 2 from the environment: one loop", config.Config{VRRPRealTimePriority: 10, VRRP: vrrp, Listeners: listeners}, true, 2, 1},
-		{"no real-time priority", config.Config{VRRP: vrrp, Listeners: listeners}, false, 2, 0},
-		{"no listener", config.Config{VRRPRealTimePriority: 10, VRRP: vrrp}, false, 2, 0},
-		{"no VRRP", config.Config{VRRPRealTimePriority: 10, Listeners: listeners}, false, 2, 0},
+		{"no real-time priority: a processor more all the same", config.Config{VRRP: vrrp, Listeners: listeners}, false, 3, 2},
+		{"no VRRP: a processor more", config.Config{VRRPRealTimePriority: 10, Listeners: listeners}, false, 3, 2},
+		{"listeners alone, GOMAXPROCS 2 from the environment: one loop", config.Config{Listeners: listeners}, true, 2, 1},
+		{"no listener: nothing changes", config.Config{VRRPRealTimePriority: 10, VRRP: vrrp}, false, 2, 0},
+		{"no listener, from the environment", config.Config{VRRP: vrrp}, true, 2, 0},
 	} {
 		procs, loops := GoProcs(&c.cfg, 2, c.fromEnv, 2)
 		if procs != c.wantProcs || loops != c.wantLp {
 			t.Errorf("%s: GoProcs = %d, %d; want %d, %d", c.name, procs, loops, c.wantProcs, c.wantLp)
 		}
 	}
-	rt := config.Config{VRRPRealTimePriority: 10, VRRP: vrrp, Listeners: listeners}
+	rt := config.Config{VRRP: vrrp, Listeners: listeners}
 	for _, c := range []struct{ env, ncpu, wantProcs, wantLoops int }{
-		{5, 2, 5, 2}, // more room for the VRRP loops, one loop per CPU
+		{5, 2, 5, 2}, // more room beside the loops, one loop per CPU
 		{5, 8, 5, 4},
 		{1, 2, 2, 1},
 	} {

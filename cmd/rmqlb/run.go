@@ -68,7 +68,7 @@ func cmdRun(path, logFormat, takeover string, hup <-chan os.Signal, stderr io.Wr
 	if loops > 0 {
 		runtime.GOMAXPROCS(procs)
 		opt.ProxyLoops = loops
-		log.Info("a processor of the Go runtime for the real-time VRRP loops", zap.Int("gomaxprocs", procs), zap.Int("proxy_loops", loops))
+		log.Info("a processor of the Go runtime beside the proxy's event loops", zap.Int("gomaxprocs", procs), zap.Int("proxy_loops", loops))
 	}
 	if takeover != "" {
 		if opt.Takeover, err = daemon.TakeOver(cfg, takeover); err != nil {
