@@ -116,8 +116,9 @@ type Config struct {
 	// Required, and a valid name (backend.CheckName).
 	Name string
 	// Loops is the number of event loops Run starts. 0 means GOMAXPROCS,
-	// one per processor of the Go runtime; the daemon sets fewer when it
-	// keeps a processor for its real-time VRRP loops. Read by Run only:
+	// one per processor of the Go runtime; the daemon sets one fewer than
+	// its processors, so that one is free beside the loops (a busy loop
+	// keeps its own while it waits: see wait.go). Read by Run only:
 	// Apply does not change it.
 	Loops int
 	// Bind is the address to listen on. It need not be local yet: the

@@ -33,9 +33,11 @@
 //     listening socket is in every loop's epoll set with EPOLLEXCLUSIVE,
 //     so one loop wakes per burst of connections and accepts them with
 //     accept4; the backend connect starts in the same turn.
-//   - A loop waits in epoll_wait through the Go runtime's blocking
-//     system-call path, so that it never keeps a processor from the
-//     daemon's other goroutines (VRRP, checks) while it waits.
+//   - A loop that has just had events waits for the next ones in a raw
+//     epoll_wait of at most 5 ms, keeping its processor of the Go runtime,
+//     and otherwise through the runtime's blocking system-call path, so
+//     that an idle loop keeps no processor from the daemon's other
+//     goroutines (VRRP, checks); see wait.go.
 //   - Sessions live in a per-loop pool of fixed-size structs (no
 //     allocation per connection), and a session's index in it is the
 //     epoll data of its sockets, with a token per registration that tells

@@ -158,14 +158,16 @@ func (lp *loop) run() error {
 		}
 		lp.closeAll()
 	}()
+	busy := false // the last wait returned events
 	for !lp.exit {
-		n, err := unix.EpollWait(lp.epfd, events, lp.waitMillis())
+		n, err := lp.wait(events, busy)
 		if err != nil {
 			if err == unix.EINTR {
 				continue
 			}
 			return fmt.Errorf("waiting for events: %w", err)
 		}
+		busy = n > 0
 		lp.now = time.Since(lp.epoch)
 		for i := range n {
 			lp.dispatch(&events[i])
