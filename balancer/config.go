@@ -121,6 +121,13 @@ type Config struct {
 	// keeps its own while it waits: see wait.go). Read by Run only:
 	// Apply does not change it.
 	Loops int
+	// Holds bounds how many event loops may keep their processor of the Go
+	// runtime through a wait at once (see wait.go); the daemon shares one
+	// among all its listeners, with one slot fewer than the runtime has
+	// processors, so that one stays free for its other goroutines however
+	// many listeners and loops there are. nil means a Holds of the
+	// listener's own with GOMAXPROCS-1 slots, made by Run. Read by Run only.
+	Holds *Holds
 	// Bind is the address to listen on. It need not be local yet: the
 	// socket is bound with IP_FREEBIND so a VIP can be added later. Port 0
 	// lets the kernel choose (tests); see Listener.Addr.

@@ -65,6 +65,9 @@ type Listener struct {
 	// and the session timeouts) with the real time of epoll_wait instead.
 	clock     clock.Clock
 	loopCount int // number of event loops set by tests; 0 = Config.Loops
+	// holds is Config.Holds or the listener's own, set by Run before the
+	// loops start.
+	holds *Holds
 
 	params atomic.Pointer[params]
 
@@ -180,6 +183,9 @@ func (l *Listener) Run(ctx context.Context) error {
 	}
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
+	}
+	if l.holds = l.cfg.Holds; l.holds == nil {
+		l.holds = NewHolds(runtime.GOMAXPROCS(0) - 1)
 	}
 	loops := make([]*loop, 0, n)
 	for range n {

@@ -163,6 +163,11 @@ func (lp *loop) run() error {
 		n, err := lp.wait(events, busy)
 		if err != nil {
 			if err == unix.EINTR {
+				// A signal (the runtime's preemption among them) ended
+				// the wait: the next one goes through the runtime, so
+				// that signals cannot stretch a held wait beyond
+				// holdMillis.
+				busy = false
 				continue
 			}
 			return fmt.Errorf("waiting for events: %w", err)

@@ -1,6 +1,9 @@
 package balancer
 
 import (
+	"bytes"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,5 +75,67 @@ func TestHoldingWait(t *testing.T) {
 	}
 	if err != nil || n != 1 || events[0].Fd != int32(evfd) || events[0].Events&unix.EPOLLIN == 0 {
 		t.Fatalf("holdingWait with the eventfd ready = %d, %v, %+v; want its EPOLLIN", n, err, events[0])
+	}
+}
+
+// TestHolds: a Holds gives out its slots and no more, takes them back, and
+// the zero value and a negative size give none.
+func TestHolds(t *testing.T) {
+	h := NewHolds(2)
+	if !h.take() || !h.take() {
+		t.Fatal("a Holds of 2 refused one of its first two takes")
+	}
+	if h.take() {
+		t.Fatal("a Holds of 2 gave a third slot")
+	}
+	h.give()
+	if !h.take() {
+		t.Fatal("a slot given back was not taken again")
+	}
+	var zero Holds
+	if zero.take() || NewHolds(-1).take() || NewHolds(0).take() {
+		t.Error("a Holds with no slot gave one")
+	}
+}
+
+// TestHoldsSharedByListeners: two listeners given one Holds both use it,
+// a listener without one makes its own with a slot fewer than the
+// runtime's processors, and once busy sessions through both are idle
+// every slot is back.
+func TestHoldsSharedByListeners(t *testing.T) {
+	holds := NewHolds(1)
+	srv := newServer(t, "127.0.0.2", echo)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		cfg := baseConfig(backendsOf(srv))
+		cfg.Holds = holds
+		r := startListener(t, cfg, 2)
+		if r.holds != holds {
+			t.Fatalf("listener %d: its loops use another Holds than Config.Holds", i)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := r.dial(t)
+			defer c.Close()
+			msg := []byte("AMQP\x00\x00\x09\x01")
+			for range 300 {
+				if got, err := roundTrip(c, msg); err != nil || !bytes.Equal(got, msg) {
+					t.Errorf("round trip through listener %d: %q, %v", i, got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// A loop keeps its slot through a held wait after its last events,
+	// holdMillis at most.
+	eventually(t, 5*time.Second, "the slot to be free again", func() bool { return holds.free.Load() == 1 })
+	if f := holds.free.Load(); f != 1 {
+		t.Errorf("after the sessions: %d free slots of 1", f)
+	}
+	own := startListener(t, baseConfig(backendsOf(srv)), 1)
+	if own.holds == nil || own.holds == holds || own.holds.free.Load() != int32(max(runtime.GOMAXPROCS(0)-1, 0)) {
+		t.Errorf("a listener without Config.Holds: %+v, want its own with %d slots", own.holds, runtime.GOMAXPROCS(0)-1)
 	}
 }

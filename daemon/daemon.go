@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os/exec"
+	"runtime"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
@@ -97,7 +99,11 @@ type VIPOwner interface {
 // Status, Handle, Reload and RequestReload are safe from any goroutine at
 // any time (a reload asked for before Run is ready waits for it).
 type Daemon struct {
-	opt     Options
+	opt Options
+	// holds is shared by every listener's event loops: how many may keep
+	// a processor of the Go runtime through a wait at once, one fewer than
+	// the runtime has when the daemon is made (balancer.Holds).
+	holds   *balancer.Holds
 	log     *zap.Logger
 	clock   clock.Clock
 	reg     *prometheus.Registry
@@ -165,6 +171,7 @@ type Daemon struct {
 func New(cfg *config.Config, opt Options) (*Daemon, error) {
 	d := &Daemon{
 		opt:        opt,
+		holds:      balancer.NewHolds(runtime.GOMAXPROCS(0) - 1),
 		log:        opt.Logger,
 		clock:      opt.Clock,
 		reg:        opt.Registry,

@@ -7,12 +7,13 @@ import "github.com/rmqlb/rmqlb/config"
 // (Options.ProxyLoops), for cfg. procs is GOMAXPROCS now, fromEnv says the
 // environment set it, ncpu is the number of CPUs the process may run on.
 //
-// With at least one listener the runtime has one processor more than the
-// listeners have event loops. A busy event loop keeps its processor while
-// it waits for its next events (balancer's wait.go), so with as many
-// processors as loops the daemon's other goroutines (checks, the control
-// socket, VRRP) would wait for a loop to go idle or be preempted; a
-// processor nobody else holds is free for them at once. That matters most
+// With at least one listener the runtime has one processor more than each
+// listener has event loops. A busy event loop keeps its processor while it
+// waits for its next events (balancer's wait.go), and the loops of all
+// listeners share a balancer.Holds with one slot fewer than the runtime's
+// processors (Daemon.holds), so at least one processor is never held by a
+// loop, however many listeners there are: the daemon's other goroutines
+// (checks, the control socket, VRRP) find it free at once. That matters most
 // to a VRRP loop with vrrp_rt_priority, which wakes in the kernel on time
 // and then needs a processor to run Go code (see bench/README.md).
 // Without GOMAXPROCS in the environment the loops are procs and the

@@ -27,6 +27,7 @@ func (d *Daemon) newListener(cfg *config.Config, l *config.Listener) (*listenerU
 	reg := newPartRegistry(d.reg)
 	bc := cfg.BalancerConfig(l)
 	bc.Loops = d.opt.ProxyLoops
+	bc.Holds = d.holds
 	bl, err := balancer.NewListener(bc, d.log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("setting up listener %q: %w", l.Name, err)
