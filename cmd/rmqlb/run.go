@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -63,7 +64,10 @@ func cmdRun(path, logFormat, takeover string, hup <-chan os.Signal, stderr io.Wr
 	defer stop()
 	opt := daemon.Options{Path: path, Version: version, Logger: log, Level: &level,
 		SuccessorArgs: []string{"run", "--config", path, "--log-format", logFormat}}
-	_, procsFromEnv := os.LookupEnv("GOMAXPROCS")
+	// The runtime takes GOMAXPROCS from the environment only when it is a
+	// positive number; anything else leaves its own choice.
+	envProcs, err := strconv.Atoi(os.Getenv("GOMAXPROCS"))
+	procsFromEnv := err == nil && envProcs > 0
 	procs, loops := daemon.GoProcs(cfg, runtime.GOMAXPROCS(0), procsFromEnv, runtime.NumCPU())
 	if loops > 0 {
 		runtime.GOMAXPROCS(procs)
