@@ -82,8 +82,10 @@ func TestHoldingWait(t *testing.T) {
 // the zero value and a negative size give none.
 func TestHolds(t *testing.T) {
 	h := NewHolds(2)
-	if !h.take() || !h.take() {
-		t.Fatal("a Holds of 2 refused one of its first two takes")
+	for i := range 2 {
+		if !h.take() {
+			t.Fatalf("a Holds of 2 refused take %d", i+1)
+		}
 	}
 	if h.take() {
 		t.Fatal("a Holds of 2 gave a third slot")
