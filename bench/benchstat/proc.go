@@ -38,8 +38,11 @@ func (c ThreadCost) Sub(before ThreadCost) ThreadCost {
 // proxies, RabbitMQ's Erlang VM and a Go program do).
 func ReadThreadCost(pid int) (ThreadCost, error) {
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
-	if err != nil || len(tasks) == 0 {
-		return ThreadCost{}, fmt.Errorf("listing threads of %d: %v", pid, err)
+	if err != nil {
+		return ThreadCost{}, fmt.Errorf("listing threads of %d: %w", pid, err)
+	}
+	if len(tasks) == 0 {
+		return ThreadCost{}, fmt.Errorf("listing threads of %d: no such process", pid)
 	}
 	var c ThreadCost
 	for _, t := range tasks {
