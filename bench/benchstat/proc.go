@@ -126,3 +126,35 @@ func parseMachineCPU(line string) (MachineCPU, error) {
 	busy := t[0] + t[1] + t[2] + t[5] + t[6] + t[7]
 	return MachineCPU{Busy: tick(busy), Total: tick(busy + t[3] + t[4])}, nil
 }
+
+// ProcessCPU returns the CPU time (user and system) that process pid and
+// its threads have used, from /proc/PID/stat.
+func ProcessCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading CPU time: %w", err)
+	}
+	return StatCPU(pid, string(b))
+}
+
+// StatCPU returns the CPU time (user and system) in a /proc stat line of
+// process or thread pid (/proc/PID/stat, /proc/PID/task/TID/stat).
+func StatCPU(pid int, s string) (time.Duration, error) {
+	// The command name, field 2, may hold spaces: fields count from the
+	// last ')'.
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("reading CPU time of %d: malformed stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("reading CPU time of %d: short stat", pid)
+	}
+	// utime and stime are fields 14 and 15, f[11] and f[12] here.
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("reading CPU time of %d: bad stat", pid)
+	}
+	return time.Duration(u+st) * time.Second / userHZ, nil
+}

@@ -74,3 +74,21 @@ func TestReadCPU(t *testing.T) {
 		t.Errorf("ReadThreadCost of no process: %v", err)
 	}
 }
+
+// TestStatCPU: a stat line's utime and stime, counted after the command
+// name's ')' (which may hold spaces), in USER_HZ ticks; a short line is
+// refused.
+func TestStatCPU(t *testing.T) {
+	f := make([]string, 39)
+	for i := range f {
+		f[i] = "0"
+	}
+	f[11], f[12] = "100", "50" // utime, stime (fields 14 and 15)
+	got, err := StatCPU(1, "1 (a b) "+strings.Join(f, " "))
+	if err != nil || got != 1500*time.Millisecond {
+		t.Errorf("statCPU = %v, %v; want %v", got, err, 1500*time.Millisecond)
+	}
+	if _, err := StatCPU(1, "1 (a) R 1"); err == nil {
+		t.Error("short stat accepted")
+	}
+}

@@ -62,18 +62,18 @@ func (lb *lab) snapshot() (snapshot, error) {
 	if err != nil {
 		return s, err
 	}
-	if s.vrrpCPU, err = procCPU(pid); err != nil {
+	if s.vrrpCPU, err = benchstat.ProcessCPU(pid); err != nil {
 		return s, err
 	}
 	s.scheduling, s.rtCPU = procScheduling(pid)
 	if lb.rmqlb {
 		if s.senderPID = senderPID(pid); s.senderPID != 0 {
-			s.senderCPU, _ = procCPU(s.senderPID)
+			s.senderCPU, _ = benchstat.ProcessCPU(s.senderPID)
 			s.senderSched, _ = procScheduling(s.senderPID)
 		}
 	}
 	if m.proxy != nil {
-		if s.proxyCPU, err = procCPU(m.proxy.Pid()); err != nil {
+		if s.proxyCPU, err = benchstat.ProcessCPU(m.proxy.Pid()); err != nil {
 			return s, err
 		}
 	}
@@ -169,42 +169,6 @@ func readPidFile(path string) (int, error) {
 		return 0, fmt.Errorf("reading pid file %s: %w", path, err)
 	}
 	return pid, nil
-}
-
-// clockTick is the unit of /proc/PID/stat's times (USER_HZ, 100 on
-// Linux).
-const clockTick = 10 * time.Millisecond
-
-// procCPU returns the user and system CPU time of a process, all its
-// threads.
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("reading CPU time: %w", err)
-	}
-	return statCPU(pid, string(b))
-}
-
-// statCPU returns the CPU time (user and system) in a /proc stat line of
-// process or thread pid.
-func statCPU(pid int, s string) (time.Duration, error) {
-	// The command name, field 2, may hold spaces: fields count from the
-	// last ')'.
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("reading CPU time of %d: malformed stat", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("reading CPU time of %d: short stat", pid)
-	}
-	// utime and stime are fields 14 and 15, f[11] and f[12] here.
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("reading CPU time of %d: bad stat", pid)
-	}
-	return time.Duration(u+st) * clockTick, nil
 }
 
 // procRSS returns VmRSS of a process in KiB.
@@ -319,7 +283,7 @@ func procScheduling(pid int) (string, time.Duration) {
 				keys = append(keys, k)
 			}
 			count[k]++
-			if c, err := statCPU(pid, string(b)); err == nil {
+			if c, err := benchstat.StatCPU(pid, string(b)); err == nil {
 				rtCPU += c
 			}
 		}

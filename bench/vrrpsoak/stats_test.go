@@ -116,18 +116,3 @@ func TestRTClass(t *testing.T) {
 		t.Errorf("procScheduling(self) = %q", got)
 	}
 }
-
-func TestStatCPU(t *testing.T) {
-	f := make([]string, 39)
-	for i := range f {
-		f[i] = "0"
-	}
-	f[11], f[12] = "100", "50" // utime, stime (fields 14 and 15)
-	got, err := statCPU(1, "1 (a b) "+strings.Join(f, " "))
-	if err != nil || got != 150*clockTick {
-		t.Errorf("statCPU = %v, %v; want %v", got, err, 150*clockTick)
-	}
-	if _, err := statCPU(1, "1 (a) R 1"); err == nil {
-		t.Error("short stat accepted")
-	}
-}

@@ -2,14 +2,13 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
+	"time"
 
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 	"github.com/rmqlb/rmqlb/integration/netlab"
 )
 
@@ -82,32 +81,6 @@ func (b *bench) counterDeltas(key string, hosts []*netlab.Host, before, after ma
 	}
 }
 
-// cpuTicks returns the CPU time (user + system, in clock ticks) that
-// process pid and its threads have used.
-func cpuTicks(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) is in parentheses and may hold spaces:
-	// fields are counted after its closing one.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("reading /proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("reading /proc/%d/stat: %d fields", pid, len(f))
-	}
-	utime, err1 := strconv.ParseUint(f[11], 10, 64)
-	stime, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("reading /proc/%d/stat: %w", pid, err)
-	}
-	return utime + stime, nil
-}
-
 // stormProcs are the processes whose CPU time a storm's log line shows:
 // rmqlb, HAProxy and each broker.
 func (b *bench) stormProcs() map[string]int {
@@ -128,10 +101,10 @@ func (b *bench) stormProcs() map[string]int {
 
 // cpuAt reads the CPU time of each of procs; one that cannot be read is
 // left out.
-func cpuAt(procs map[string]int) map[string]uint64 {
-	m := map[string]uint64{}
+func cpuAt(procs map[string]int) map[string]time.Duration {
+	m := map[string]time.Duration{}
 	for name, pid := range procs {
-		if t, err := cpuTicks(pid); err == nil {
+		if t, err := benchstat.ProcessCPU(pid); err == nil {
 			m[name] = t
 		}
 	}
@@ -139,8 +112,8 @@ func cpuAt(procs map[string]int) map[string]uint64 {
 }
 
 // cpuDeltas records and logs the CPU seconds each process used between
-// before and after (clock ticks of 10 ms, the kernel's USER_HZ on Linux).
-func (b *bench) cpuDeltas(key string, before, after map[string]uint64) {
+// before and after.
+func (b *bench) cpuDeltas(key string, before, after map[string]time.Duration) {
 	names := slices.Sorted(maps.Keys(after))
 	var parts []string
 	for _, name := range names {
@@ -148,7 +121,7 @@ func (b *bench) cpuDeltas(key string, before, after map[string]uint64) {
 		if !ok {
 			continue
 		}
-		sec := float64(after[name]-bt) / 100
+		sec := (after[name] - bt).Seconds()
 		b.record(key+"/cpu/"+name, sec)
 		parts = append(parts, fmt.Sprintf("%s %.2f", name, sec))
 	}

@@ -1,15 +1,16 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 )
 
-// userHZ is the unit of /proc/stat and /proc/PID/stat CPU times (USER_HZ,
+// userHZ is the unit of /proc/stat's CPU times (USER_HZ,
 // 100 on every Linux architecture the bench runs on).
 const userHZ = 100
 
@@ -74,22 +75,6 @@ func machineBusy() time.Duration {
 
 // procCPU returns a live process's user and system time (0 if it is gone).
 func procCPU(pid int) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) may hold spaces: count from its ')'.
-	s := string(raw)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state): utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / userHZ
+	d, _ := benchstat.ProcessCPU(pid)
+	return d
 }
