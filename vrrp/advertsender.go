@@ -59,8 +59,9 @@ type AdvertSender interface {
 
 // AdvertSchedule is what an AdvertSender sends.
 type AdvertSchedule struct {
-	// Conn is the instance's raw socket (IP_HDRINCL): the sender sends
-	// on it, never reads it, and keeps its own reference until Stop.
+	// Conn is the instance's send-only raw socket (IPPROTO_RAW, whole
+	// IP packets): the sender sends on it and keeps its own reference
+	// until Stop.
 	Conn syscall.RawConn
 	// Packets are the whole IPv4 packets of one advert, one per
 	// destination (VRRPv3's checksum depends on it).
@@ -100,7 +101,7 @@ type SendReport struct {
 // rawSocket is implemented by a Transport whose socket another process
 // may send on (IPv4Transport): the instance hands it to its AdvertSender.
 type rawSocket interface {
-	// sendConn returns the raw socket.
+	// sendConn returns the send-only raw socket.
 	sendConn() syscall.RawConn
 	// appendPacket appends the IP packet that WriteTo would send for
 	// payload to dst.

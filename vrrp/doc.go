@@ -101,8 +101,9 @@
 // stay well below that on a host whose CPUs the proxy and other processes
 // keep busy. Sending or hearing an advert allocates nothing (no work for
 // the garbage collector; tests fail if an allocation comes back), the
-// socket has SO_PRIORITY 6 and the adverts DSCP CS6, so they queue ahead of
-// proxied traffic, and with Options.RealTimePriority (vrrp_rt_priority)
+// adverts leave from a send-only socket with SO_PRIORITY 6 and carry DSCP
+// CS6, so they queue ahead of proxied traffic (and sending one wakes
+// nothing that waits on the receiving socket), and with Options.RealTimePriority (vrrp_rt_priority)
 // the instance's event loop runs on a thread of its own in the SCHED_FIFO
 // class, waiting in the kernel (ppoll(2) on the socket and an eventfd,
 // with the next deadline as timeout) rather than on a Go timer and the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"syscall"
@@ -48,21 +49,26 @@ type RecvInfo struct {
 const tosInternetControl = 0xc0
 
 // IPv4Transport is the real Transport: a raw IPv4 socket for protocol 112
-// bound to one interface, with IP_HDRINCL so that the source address and
-// TTL are ours. In multicast mode it joins 224.0.0.18 on the interface and
-// turns multicast loopback off so that it does not receive its own adverts.
+// bound to one interface, which receives, and a send-only raw socket
+// (openSendSocket) bound to the same interface, which sends whole IPv4
+// packets so that the source address and TTL are ours. In multicast mode
+// the receiving socket joins 224.0.0.18 on the interface, and the sending
+// one has multicast loopback off so that we do not receive our own
+// adverts.
 // Rebind moves it to the interface of the same name after that was deleted
 // and created again; Reconfigure changes its source and its peers.
 //
 // It is safe for one reader and concurrent writers; Rebind and
 // Reconfigure may run concurrently with both, not with each other.
 type IPv4Transport struct {
-	pc net.PacketConn // the raw socket rc wraps
-	rc *ipv4.RawConn
-	sc syscall.RawConn // pc's, for reads and writes that allocate nothing
+	pc  net.PacketConn // the receiving raw socket rc wraps
+	rc  *ipv4.RawConn
+	sc  syscall.RawConn // pc's, for reads that allocate nothing
+	snd *os.File        // the send-only socket (openSendSocket)
+	ssc syscall.RawConn // snd's, for writes that allocate nothing
 
-	// The write path: WriteTo builds the packet in wbuf and sends it to
-	// wsa with writeFn (a method value made once). Guarded by wmu.
+	// The write path: WriteTo builds the packet in wbuf and sends it on
+	// snd to wsa with writeFn (a method value made once). Guarded by wmu.
 	wmu     sync.Mutex
 	wbuf    []byte
 	wsa     unix.SockaddrInet4
@@ -110,10 +116,7 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 		}
 	}
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		if err := bindToDevice(c, ifi.Name); err != nil {
-			return err
-		}
-		return setAdvertPriority(c)
+		return bindToDevice(c, ifi.Name)
 	}}
 	pc, err := lc.ListenPacket(context.Background(), "ip4:112", "0.0.0.0")
 	if err != nil {
@@ -129,9 +132,14 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 		pc.Close()
 		return nil, fmt.Errorf("opening VRRP raw socket on %s: %w", ifi.Name, err)
 	}
+	snd, ssc, err := openSendSocket(ifi)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
 	cfg.Peers = slices.Clone(cfg.Peers)
 	cfg.Exclude = slices.Clone(cfg.Exclude)
-	t := &IPv4Transport{cfg: cfg, pc: pc, rc: rc, sc: sc, ifi: ifi, src: src}
+	t := &IPv4Transport{cfg: cfg, pc: pc, rc: rc, sc: sc, snd: snd, ssc: ssc, ifi: ifi, src: src}
 	t.writeFn, t.readFn = t.write, t.read
 	if len(cfg.Peers) > 0 {
 		for _, p := range cfg.Peers {
@@ -141,7 +149,7 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 	}
 	t.dests = []netip.Addr{MulticastIPv4}
 	if err := joinMulticast(rc, ifi); err != nil {
-		rc.Close()
+		t.Close()
 		return nil, err
 	}
 	return t, nil
@@ -262,6 +270,9 @@ func (t *IPv4Transport) Rebind() (bool, error) {
 		}
 	}
 	err = bindToDevice(t.sc, ifi.Name)
+	if err == nil {
+		err = bindSendSocket(t.ssc, ifi)
+	}
 	if err == nil && len(cfg.Peers) == 0 {
 		// The membership on the deleted interface is only bookkeeping
 		// of the socket now; dropping it keeps repeated re-creations
@@ -337,7 +348,7 @@ func (t *IPv4Transport) WriteTo(payload []byte, dst netip.Addr) error {
 	t.wsa.Addr = dst.As4()
 	t.wbuf = appendIPv4(t.wbuf[:0], src, dst, payload)
 	t.werr = nil
-	if err := t.sc.Write(t.writeFn); err != nil {
+	if err := t.ssc.Write(t.writeFn); err != nil {
 		return fmt.Errorf("sending VRRP advert to %v: %w", dst, err)
 	}
 	if t.werr != nil {
@@ -364,11 +375,12 @@ func appendIPv4(b []byte, src, dst netip.Addr, payload []byte) []byte {
 	return append(b[:len(b)+ipv4.HeaderLen], payload...)
 }
 
-// write is WriteTo's sendto(2) on the socket; false asks to wait until
-// the socket is writable.
+// write is WriteTo's sendto(2) on the send socket. It never asks to
+// wait: nothing polls that socket, and a full send buffer (EAGAIN) fails
+// the advert like any other error.
 func (t *IPv4Transport) write(fd uintptr) bool {
 	t.werr = unix.Sendto(int(fd), t.wbuf, 0, &t.wsa)
-	return t.werr != unix.EAGAIN
+	return true
 }
 
 // ReadFrom implements Transport. b should hold at least 1500 bytes: it
@@ -435,8 +447,8 @@ func (t *IPv4Transport) pending() bool {
 	return n > 0
 }
 
-// sendConn implements rawSocket: the socket, for an AdvertSender.
-func (t *IPv4Transport) sendConn() syscall.RawConn { return t.sc }
+// sendConn implements rawSocket: the send socket, for an AdvertSender.
+func (t *IPv4Transport) sendConn() syscall.RawConn { return t.ssc }
 
 // appendPacket implements rawSocket: WriteTo's packet from the current
 // source to dst.
@@ -444,5 +456,8 @@ func (t *IPv4Transport) appendPacket(b, payload []byte, dst netip.Addr) []byte {
 	return appendIPv4(b, t.Source(), dst.Unmap(), payload)
 }
 
-// Close implements Transport.
-func (t *IPv4Transport) Close() error { return t.rc.Close() }
+// Close implements Transport: it closes both sockets (an AdvertSender
+// holds a reference of its own to the send socket until it stops).
+func (t *IPv4Transport) Close() error {
+	return errors.Join(t.rc.Close(), t.snd.Close())
+}

@@ -226,13 +226,60 @@ func TestIPv4TransportNetns(t *testing.T) {
 		}
 		var prio int
 		var gerr error
-		if err := a.sc.Control(func(fd uintptr) {
+		if err := a.sendConn().Control(func(fd uintptr) {
 			prio, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PRIORITY)
 		}); err != nil || gerr != nil {
 			t.Fatal(err, gerr)
 		}
 		if prio != advertSocketPriority {
 			t.Errorf("SO_PRIORITY %d, want %d", prio, advertSocketPriority)
+		}
+	})
+
+	// Sending, by WriteTo or on the send socket as the advert sender
+	// process does, wakes nothing that waits on the receiving socket:
+	// the runtime's poller waits for it to turn writable too, edge
+	// triggered, and each advert sent on it would be such an edge.
+	t.Run("sending wakes no receiver", func(t *testing.T) {
+		ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(ep)
+		rfd, err := a.rawFD()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(rfd)}
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, rfd, &ev); err != nil {
+			t.Fatal(err)
+		}
+		evs := make([]unix.EpollEvent, 4)
+		if n, err := unix.EpollWait(ep, evs, 0); err != nil || n != 1 || evs[0].Events&unix.EPOLLOUT == 0 {
+			t.Fatalf("first wait: %d events %+v, %v; want the registration's EPOLLOUT", n, evs[:max(n, 0)], err)
+		}
+		pkt := a.appendPacket(nil, msg, MulticastIPv4)
+		sa := &unix.SockaddrInet4{Addr: MulticastIPv4.As4()}
+		for range 5 {
+			if err := a.WriteTo(msg, MulticastIPv4); err != nil {
+				t.Fatal(err)
+			}
+			var serr error
+			if err := a.sendConn().Control(func(fd uintptr) { serr = unix.Sendto(int(fd), pkt, 0, sa) }); err != nil || serr != nil {
+				t.Fatal(err, serr)
+			}
+		}
+		for range 10 {
+			if _, _, ok := readOne(t, b, 2*time.Second); !ok {
+				t.Fatal("advert not received")
+			}
+		}
+		n, err := unix.EpollWait(ep, evs, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("10 adverts sent woke a waiter of the receiving socket: %+v", evs[:n])
 		}
 	})
 

@@ -10,8 +10,8 @@
 // memory limit, memory locked where permitted, every thread in the
 // SCHED_FIFO class when a real-time priority is given) and sends, for
 // each instance the daemon started, pre-encoded packets on the
-// instance's raw socket (passed with SCM_RIGHTS, so the process needs no
-// capability) at absolute deadlines of CLOCK_MONOTONIC, kept by a
+// instance's send-only raw socket (passed with SCM_RIGHTS, so the
+// process needs no capability) at absolute deadlines of CLOCK_MONOTONIC, kept by a
 // timerfd that one goroutine waits for in the runtime's poller; another
 // waits there for the daemon's requests. Between adverts no thread of
 // the process runs, and a liveness message wakes none: the process reads
