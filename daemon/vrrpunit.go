@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -94,10 +95,20 @@ func (d *Daemon) newVIPSet(in *config.VRRPInstance, log *zap.Logger, reg prometh
 		Logger:     log,
 		Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"vrrp_instance": in.Name}, reg),
 		Clock:      d.clock,
-		// A VIP that disappears is put back within one advert
-		// interval even if its netlink event was lost.
-		Recheck: in.AdvertInterval,
+		Recheck:    vipRecheck(in.AdvertInterval),
 	})
+}
+
+// vipRecheck is the period of the backstop check of the VIPs
+// (netsetup.VIPSetOptions.Recheck) of an instance advertising every
+// advert: the advert interval, but at least netsetup.DefaultRecheck. A VIP
+// that disappears is put back at its netlink event; the check only covers
+// an event that was lost, and the kernel says when it drops events (the
+// watch then subscribes again and checks at once). Each check dumps the
+// interface's addresses, so at fast adverts it would be most of what an
+// idle daemon does: at 10 ms adverts, ten dumps a second.
+func vipRecheck(advert time.Duration) time.Duration {
+	return max(advert, netsetup.DefaultRecheck)
 }
 
 // setTracks gives u a tracker for the track rules of in, resolved against

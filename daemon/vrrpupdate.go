@@ -22,11 +22,11 @@ func (u *vrrpUnit) update(c VRRPChange) error {
 		}
 	}
 	if r, ok := u.vips.(recheckSetter); ok && c.Old.AdvertInterval != c.New.AdvertInterval {
-		r.SetRecheck(c.New.AdvertInterval)
+		r.SetRecheck(vipRecheck(c.New.AdvertInterval))
 	}
 	return nil
 }
 
 // recheckSetter is a VIP owner whose backstop check of the VIPs follows
-// the advert interval (netsetup.VIPSet.SetRecheck; see newUnit).
+// the advert interval (netsetup.VIPSet.SetRecheck; see vipRecheck).
 type recheckSetter interface{ SetRecheck(time.Duration) }

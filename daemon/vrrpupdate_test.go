@@ -73,8 +73,8 @@ func TestReloadVRRPLive(t *testing.T) {
 	vips, garp, updates, recheck := f.vips, f.garp, f.updates, f.recheck
 	last := f.adverts[len(f.adverts)-1]
 	f.mu.Unlock()
-	if len(vips) != 2 || garp.Count != 2 || updates != 1 || recheck != 200*time.Millisecond {
-		t.Fatalf("VIP owner after the reload: VIPs %v, garp %+v, %d updates, recheck %v (want the new interval)", vips, garp, updates, recheck)
+	if len(vips) != 2 || garp.Count != 2 || updates != 1 || recheck != vipRecheck(200*time.Millisecond) {
+		t.Fatalf("VIP owner after the reload: VIPs %v, garp %+v, %d updates, recheck %v (want the new interval's)", vips, garp, updates, recheck)
 	}
 	if last.Priority != 120 || last.AdvertInterval != 200*time.Millisecond || len(last.Addrs) != 2 {
 		t.Fatalf("advert after the reload: %+v", last)
@@ -149,5 +149,20 @@ func TestReloadKeepsRelease(t *testing.T) {
 	f := h.vrrp.get("v")
 	if p := f.sentPriorities(); slices.Contains(p[len(p)-1:], 120) {
 		t.Fatalf("a released master advertised its new priority: %v", p)
+	}
+}
+
+// TestVIPRecheck: the backstop check of the VIPs follows the advert
+// interval, but never runs more than once a second.
+func TestVIPRecheck(t *testing.T) {
+	for _, c := range []struct{ advert, want time.Duration }{
+		{10 * time.Millisecond, time.Second},
+		{200 * time.Millisecond, time.Second},
+		{time.Second, time.Second},
+		{3 * time.Second, 3 * time.Second},
+	} {
+		if got := vipRecheck(c.advert); got != c.want {
+			t.Errorf("vipRecheck(%v) = %v, want %v", c.advert, got, c.want)
+		}
 	}
 }

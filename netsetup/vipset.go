@@ -99,7 +99,7 @@ type VIPSetOptions struct {
 	// It is also the least time a fault lasts before the VIPSet reports
 	// that it could hold the VIPs again. Zero means DefaultRecheck (1 s);
 	// values below MinRecheck (100 ms) are raised to it. The daemon passes
-	// the VRRP advert interval.
+	// the VRRP advert interval, but at least DefaultRecheck.
 	Recheck time.Duration
 }
 
