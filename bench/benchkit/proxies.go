@@ -14,6 +14,11 @@ type Listeners struct {
 	// NBThread is HAProxy's nbthread; 0: HAProxy's default, one thread
 	// per CPU.
 	NBThread int
+	// DeferAccept puts HAProxy's defer-accept option (TCP_DEFER_ACCEPT:
+	// the kernel queues a connection for accept only once its first data
+	// has arrived) on both bind lines; false leaves it off, HAProxy's
+	// default.
+	DeferAccept bool
 }
 
 // HAProxyConfig is HAProxy in mode tcp with splicing both ways,
@@ -25,6 +30,10 @@ func HAProxyConfig(l Listeners) string {
 	threads := "    # default nbthread: one per CPU"
 	if l.NBThread > 0 {
 		threads = fmt.Sprintf("    nbthread %d", l.NBThread)
+	}
+	bindOpts := ""
+	if l.DeferAccept {
+		bindOpts = " defer-accept"
 	}
 	return fmt.Sprintf(`global
     maxconn 7500
@@ -40,13 +49,13 @@ defaults
     timeout server 1h
 
 listen bulk
-    bind %[1]s
+    bind %[1]s%[6]s
     server s1 %[2]s
 
 listen echo
-    bind %[3]s
+    bind %[3]s%[6]s
     server s1 %[4]s
-`, l.BulkBind, l.BulkServer, l.EchoBind, l.EchoServer, threads)
+`, l.BulkBind, l.BulkServer, l.EchoBind, l.EchoServer, threads, bindOpts)
 }
 
 // RmqlbListeners is the `listeners:` section of an rmqlb configuration

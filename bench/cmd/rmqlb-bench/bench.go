@@ -32,6 +32,9 @@ const (
 	rmqlbEchoPort   = 7010
 	haproxyBulkPort = 5221
 	haproxyEchoPort = 7020
+	// HAProxy with defer-accept on its bind lines (target haproxy-da).
+	haproxyDABulkPort = 5231
+	haproxyDAEchoPort = 7030
 )
 
 // endpoint is where the client sends each load for one target.
@@ -266,13 +269,17 @@ func (b *bench) startTarget(ctx context.Context, target string) (endpoint, error
 	switch target {
 	case "direct":
 		return endpoint{bulk: netip.AddrPortFrom(srv, bulkPort), echo: netip.AddrPortFrom(srv, echoPort)}, nil
-	case "haproxy":
+	case "haproxy", "haproxy-da":
+		deferAccept := target == "haproxy-da"
 		ep = endpoint{bulk: netip.AddrPortFrom(px, haproxyBulkPort), echo: netip.AddrPortFrom(px, haproxyEchoPort)}
-		cfg := filepath.Join(b.tmp, "haproxy.cfg")
-		if err := os.WriteFile(cfg, []byte(haproxyConfig(ep, srv, b.o.haproxyThreads)), 0o644); err != nil {
+		if deferAccept {
+			ep = endpoint{bulk: netip.AddrPortFrom(px, haproxyDABulkPort), echo: netip.AddrPortFrom(px, haproxyDAEchoPort)}
+		}
+		cfg := filepath.Join(b.tmp, target+".cfg")
+		if err := os.WriteFile(cfg, []byte(haproxyConfig(ep, srv, b.o.haproxyThreads, deferAccept)), 0o644); err != nil {
 			return ep, err
 		}
-		ep.proc, err = b.procs.start("haproxy", b.lab.Command(ctx, b.lab.Proxy, "haproxy", "-db", "-f", cfg))
+		ep.proc, err = b.procs.start(target, b.lab.Command(ctx, b.lab.Proxy, "haproxy", "-db", "-f", cfg))
 	case "rmqlb":
 		ep = endpoint{bulk: netip.AddrPortFrom(px, rmqlbBulkPort), echo: netip.AddrPortFrom(px, rmqlbEchoPort)}
 		cfg := filepath.Join(b.tmp, "rmqlb.yaml")
@@ -446,10 +453,12 @@ func listeners(ep endpoint, srv netip.Addr) benchkit.Listeners {
 }
 
 // haproxyConfig is benchkit.HAProxyConfig for the proxy at ep with
-// nbthread threads (0: HAProxy's default).
-func haproxyConfig(ep endpoint, srv netip.Addr, nbthread int) string {
+// nbthread threads (0: HAProxy's default), with defer-accept on its bind
+// lines if deferAccept is set.
+func haproxyConfig(ep endpoint, srv netip.Addr, nbthread int, deferAccept bool) string {
 	l := listeners(ep, srv)
 	l.NBThread = nbthread
+	l.DeferAccept = deferAccept
 	return benchkit.HAProxyConfig(l)
 }
 

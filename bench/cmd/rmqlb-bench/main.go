@@ -1,8 +1,9 @@
 // Command rmqlb-bench builds a network-namespace lab (client -> proxy ->
 // server, see package bench/lab) and measures, side by side over several
 // rounds, a direct path (client -> server), rmqlb and HAProxy (Debian's
-// 2.6, splice-request/response, default threads) in the proxy namespace.
-// Each round starts both proxies fresh, measures their idle cost, then runs
+// 2.6, splice-request/response, default threads) in the proxy namespace
+// (with target haproxy-da, also a second HAProxy with defer-accept on its
+// bind lines). Each round starts both proxies fresh, measures their idle cost, then runs
 // each load against every target back to back in an order that rotates
 // from round to round. The loads:
 //
@@ -74,7 +75,7 @@ func main() {
 	var o options
 	var targets string
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each runs every target once, in rotating order")
-	flag.StringVar(&targets, "targets", "direct,rmqlb,haproxy", "comma-separated targets: direct, rmqlb, haproxy")
+	flag.StringVar(&targets, "targets", "direct,rmqlb,haproxy", "comma-separated targets: direct, rmqlb, haproxy, haproxy-da (HAProxy with defer-accept on its bind lines)")
 	flag.StringVar(&o.rmqlbBin, "rmqlb", "", "rmqlb binary to run (default: go build ./cmd/rmqlb from this module)")
 	flag.IntVar(&o.idleConns, "idle-conns", 3000, "idle connections held for the RSS/fd figure")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured time of the request/response and connection-rate loads")
@@ -112,7 +113,7 @@ func run(ctx context.Context, o options) error {
 	need := []string{"ip", "iperf3", "go"}
 	for _, t := range o.targets {
 		switch t {
-		case "haproxy":
+		case "haproxy", "haproxy-da":
 			need = append(need, "haproxy")
 		case "direct", "rmqlb":
 		default:

@@ -39,13 +39,22 @@ func TestRmqlbConfigIsValid(t *testing.T) {
 }
 
 func TestHAProxyConfig(t *testing.T) {
-	c := haproxyConfig(testEP, netip.MustParseAddr("10.88.0.2"), 3)
+	c := haproxyConfig(testEP, netip.MustParseAddr("10.88.0.2"), 3, false)
 	for _, want := range []string{
 		"mode tcp", "option splice-request", "option splice-response", "maxconn 7500", "nbthread 3",
-		"bind 10.88.0.1:5211", "server s1 10.88.0.2:5201", "bind 10.88.0.1:7010", "server s1 10.88.0.2:7000",
+		"bind 10.88.0.1:5211\n", "server s1 10.88.0.2:5201", "bind 10.88.0.1:7010\n", "server s1 10.88.0.2:7000",
 	} {
 		if !strings.Contains(c, want) {
 			t.Errorf("haproxy config lacks %q:\n%s", want, c)
+		}
+	}
+	if strings.Contains(c, "defer-accept") {
+		t.Errorf("haproxy config without defer-accept has it:\n%s", c)
+	}
+	c = haproxyConfig(testEP, netip.MustParseAddr("10.88.0.2"), 3, true)
+	for _, want := range []string{"bind 10.88.0.1:5211 defer-accept\n", "bind 10.88.0.1:7010 defer-accept\n"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("haproxy config with defer-accept lacks %q:\n%s", want, c)
 		}
 	}
 }
@@ -166,5 +175,42 @@ func TestMachineBusyAndProcCPU(t *testing.T) {
 	}
 	if procCPU(-1) != 0 {
 		t.Error("procCPU of no process is not 0")
+	}
+}
+
+// TestPrintTableHAProxyDeferAccept checks the haproxy-da column: its own
+// medians after HAProxy's, its per-round figures, and the ratio columns
+// still rmqlb's against plain HAProxy.
+func TestPrintTableHAProxyDeferAccept(t *testing.T) {
+	quiet := roundLoad{start: "1.00 1.00 1.00", end: "1.00 1.00 1.00", kept: true}
+	b := &bench{
+		o:      options{rounds: 2, targets: []string{"rmqlb", "haproxy", "haproxy-da"}, maxLoad: 0.5},
+		rounds: []roundLoad{quiet, quiet},
+		results: map[string]map[string][]float64{
+			"rmqlb":      {mConnRate: {7, 8}},
+			"haproxy":    {mConnRate: {7, 4}},
+			"haproxy-da": {mConnRate: {3, 5}},
+		},
+	}
+	var out strings.Builder
+	b.print(&out, time.Minute)
+	for _, tc := range []struct {
+		row  string
+		want []string
+	}{
+		{"metric", []string{"metric", "rmqlb", "haproxy", "haproxy-da", "rmqlb/direct", "rmqlb/haproxy", "rmqlb/haproxy min-max"}},
+		// Medians 7.5, 5.5, 4; per-round rmqlb/HAProxy ratios 1 and 2.
+		{mConnRate, []string{mConnRate, "7.50", "5.50", "4.00", "-", "1.50", "1.00-2.00"}},
+	} {
+		cs, ok := benchstat.RowCells(out.String(), tc.row)
+		if !ok || !slices.Equal(cs, tc.want) {
+			t.Errorf("row %q = %q, want %q in:\n%s", tc.row, cs, tc.want, out.String())
+		}
+	}
+	if want := fmt.Sprintf("  %-8s %-42s %s", "haproxy-da", mConnRate, "3.00  5.00"); !strings.Contains(out.String(), want) {
+		t.Errorf("per-round figures of haproxy-da missing:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "haproxy-da: the same with defer-accept") {
+		t.Errorf("the header does not say what haproxy-da is:\n%s", out.String())
 	}
 }

@@ -11,6 +11,9 @@ import (
 	"github.com/rmqlb/rmqlb/bench/benchstat"
 )
 
+// targetColumns are the targets in the order of the table's columns.
+var targetColumns = []string{"direct", "rmqlb", "haproxy", "haproxy-da"}
+
 // keep returns the figures of v from the rounds marked in kept.
 func keep(v []float64, kept []bool) []float64 {
 	var out []float64
@@ -29,8 +32,8 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 	if contains(b.o.targets, "rmqlb") {
 		fmt.Fprintf(w, "rmqlb: %s (event loops per listener: one per CPU, %d)\n", b.rmqlbBuild, runtime.NumCPU())
 	}
-	if contains(b.o.targets, "haproxy") {
-		fmt.Fprintf(w, "haproxy: nbthread %d\n", b.o.haproxyThreads)
+	if contains(b.o.targets, "haproxy") || contains(b.o.targets, "haproxy-da") {
+		fmt.Fprintf(w, "haproxy: nbthread %d (haproxy-da: the same with defer-accept on its bind lines)\n", b.o.haproxyThreads)
 	}
 	ending := "FIN"
 	if b.o.connReset {
@@ -58,7 +61,7 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 	}
 
 	fmt.Fprintf(w, "\nper round (every round, kept or not):\n")
-	for _, c := range []string{"direct", "rmqlb", "haproxy"} {
+	for _, c := range targetColumns {
 		if !contains(b.o.targets, c) {
 			continue
 		}
@@ -79,7 +82,7 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 // printTable prints the medians and ratios of the kept rounds, with each
 // ratio's range over those rounds.
 func (b *bench) printTable(w io.Writer, kept []bool) {
-	cols := []string{"direct", "rmqlb", "haproxy"}
+	cols := targetColumns
 	header := []string{"metric"}
 	for _, c := range cols {
 		if contains(b.o.targets, c) {
