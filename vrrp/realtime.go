@@ -56,13 +56,20 @@ func (i *Instance) realTimeLoop(ctx context.Context, own *IPv4Transport, ow *own
 	if err := enterNetns(netns); err != nil {
 		return fmt.Errorf("%w: %w", errRealTimeSetup, err)
 	}
-	sockfd, err := own.rawFD()
-	if err != nil {
-		return fmt.Errorf("%w: %w", errRealTimeSetup, err)
-	}
 	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("%w: creating the VRRP loop's eventfd: %w", errRealTimeSetup, err)
+	}
+	// This loop waits for the socket itself: in the runtime's poller too,
+	// each advert heard would also wake a thread waiting there.
+	if err := own.leavePoller(); err != nil {
+		unix.Close(evfd)
+		return fmt.Errorf("%w: %w", errRealTimeSetup, err)
+	}
+	sockfd, err := own.rawFD()
+	if err != nil {
+		unix.Close(evfd)
+		return fmt.Errorf("%w: %w", errRealTimeSetup, err)
 	}
 	i.setRealTime(setRealTimeScheduling(i.opt.RealTimePriority))
 	i.wakeMu.Lock()

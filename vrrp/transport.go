@@ -61,9 +61,6 @@ const tosInternetControl = 0xc0
 // It is safe for one reader and concurrent writers; Rebind and
 // Reconfigure may run concurrently with both, not with each other.
 type IPv4Transport struct {
-	pc  net.PacketConn // the receiving raw socket rc wraps
-	rc  *ipv4.RawConn
-	sc  syscall.RawConn // pc's, for reads that allocate nothing
 	snd *os.File        // the send-only socket (openSendSocket)
 	ssc syscall.RawConn // snd's, for writes that allocate nothing
 
@@ -81,7 +78,13 @@ type IPv4Transport struct {
 	rerr   error
 	readFn func(fd uintptr) bool
 
-	mu    sync.RWMutex // guards the fields below, which Rebind and Reconfigure change
+	mu sync.RWMutex // guards the fields below, which Rebind, Reconfigure and leavePoller change
+	// The receiving socket: pc while it is in the Go runtime's poller
+	// (nil after leavePoller), rf after leavePoller; sc is its RawConn,
+	// for reads that allocate nothing.
+	pc    net.PacketConn
+	rf    *os.File
+	sc    syscall.RawConn
 	cfg   TransportConfig
 	dests []netip.Addr
 	ifi   *net.Interface
@@ -122,11 +125,6 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening VRRP raw socket on %s: %w", ifi.Name, err)
 	}
-	rc, err := ipv4.NewRawConn(pc)
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("opening VRRP raw socket on %s: %w", ifi.Name, err)
-	}
 	sc, err := pc.(syscall.Conn).SyscallConn()
 	if err != nil {
 		pc.Close()
@@ -139,7 +137,7 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 	}
 	cfg.Peers = slices.Clone(cfg.Peers)
 	cfg.Exclude = slices.Clone(cfg.Exclude)
-	t := &IPv4Transport{cfg: cfg, pc: pc, rc: rc, sc: sc, snd: snd, ssc: ssc, ifi: ifi, src: src}
+	t := &IPv4Transport{cfg: cfg, pc: pc, sc: sc, snd: snd, ssc: ssc, ifi: ifi, src: src}
 	t.writeFn, t.readFn = t.write, t.read
 	if len(cfg.Peers) > 0 {
 		for _, p := range cfg.Peers {
@@ -148,30 +146,24 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 		return t, nil
 	}
 	t.dests = []netip.Addr{MulticastIPv4}
-	if err := joinMulticast(rc, ifi); err != nil {
+	if err := membership(sc, unix.IP_ADD_MEMBERSHIP, ifi); err != nil {
 		t.Close()
-		return nil, err
+		return nil, fmt.Errorf("joining 224.0.0.18 on %s: %w", ifi.Name, err)
 	}
 	return t, nil
 }
 
-// joinMulticast sets rc up for multicast mode on ifi: sent from ifi,
-// without loopback, TTL 255, member of 224.0.0.18.
-func joinMulticast(rc *ipv4.RawConn, ifi *net.Interface) error {
-	for _, step := range []struct {
-		what string
-		err  func() error
-	}{
-		{"setting multicast interface", func() error { return rc.SetMulticastInterface(ifi) }},
-		{"turning multicast loopback off", func() error { return rc.SetMulticastLoopback(false) }},
-		{"setting multicast TTL", func() error { return rc.SetMulticastTTL(TTL) }},
-		{"joining 224.0.0.18", func() error { return rc.JoinGroup(ifi, multicastGroup) }},
-	} {
-		if err := step.err(); err != nil {
-			return fmt.Errorf("%s on %s: %w", step.what, ifi.Name, err)
-		}
+// membership joins (op IP_ADD_MEMBERSHIP) or leaves (IP_DROP_MEMBERSHIP)
+// 224.0.0.18 on ifi with the socket of c.
+func membership(c syscall.RawConn, op int, ifi *net.Interface) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptIPMreqn(int(fd), unix.IPPROTO_IP, op,
+			&unix.IPMreqn{Multiaddr: MulticastIPv4.As4(), Ifindex: int32(ifi.Index)})
+	}); err != nil {
+		return err
 	}
-	return nil
+	return serr
 }
 
 // Reconfigure gives the transport a new source address, new unicast peers
@@ -183,7 +175,7 @@ func joinMulticast(rc *ipv4.RawConn, ifi *net.Interface) error {
 // network namespace.
 func (t *IPv4Transport) Reconfigure(cfg TransportConfig) error {
 	t.mu.RLock()
-	old, ifi, src := t.cfg, t.ifi, t.src
+	old, ifi, src, sc := t.cfg, t.ifi, t.src, t.sc
 	t.mu.RUnlock()
 	if cfg.Interface != old.Interface {
 		return fmt.Errorf("reconfiguring VRRP transport: interface %s, not %s", cfg.Interface, old.Interface)
@@ -206,11 +198,11 @@ func (t *IPv4Transport) Reconfigure(cfg TransportConfig) error {
 		}
 		if len(old.Peers) == 0 {
 			// Adverts of the group come to our address now.
-			_ = t.rc.LeaveGroup(ifi, multicastGroup)
+			_ = membership(sc, unix.IP_DROP_MEMBERSHIP, ifi)
 		}
 	case len(old.Peers) > 0:
-		if err := joinMulticast(t.rc, ifi); err != nil {
-			return fmt.Errorf("reconfiguring VRRP transport: %w", err)
+		if err := membership(sc, unix.IP_ADD_MEMBERSHIP, ifi); err != nil {
+			return fmt.Errorf("reconfiguring VRRP transport: joining 224.0.0.18 on %s: %w", ifi.Name, err)
 		}
 	}
 	cfg.Peers = slices.Clone(cfg.Peers)
@@ -220,9 +212,6 @@ func (t *IPv4Transport) Reconfigure(cfg TransportConfig) error {
 	t.mu.Unlock()
 	return nil
 }
-
-// multicastGroup is MulticastIPv4 for the socket options.
-var multicastGroup = &net.IPAddr{IP: net.IP(MulticastIPv4.AsSlice())}
 
 // bindToDevice sets SO_BINDTODEVICE: the kernel resolves the name to the
 // interface index of that moment, in the socket's network namespace.
@@ -254,7 +243,7 @@ func (t *IPv4Transport) Index() int {
 // which must be the one the transport was opened in.
 func (t *IPv4Transport) Rebind() (bool, error) {
 	t.mu.RLock()
-	old, cfg := t.ifi, t.cfg
+	old, cfg, sc := t.ifi, t.cfg, t.sc
 	t.mu.RUnlock()
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
@@ -269,7 +258,7 @@ func (t *IPv4Transport) Rebind() (bool, error) {
 			return false, fmt.Errorf("rebinding VRRP transport to %s (index %d): %w", ifi.Name, ifi.Index, err)
 		}
 	}
-	err = bindToDevice(t.sc, ifi.Name)
+	err = bindToDevice(sc, ifi.Name)
 	if err == nil {
 		err = bindSendSocket(t.ssc, ifi)
 	}
@@ -277,11 +266,8 @@ func (t *IPv4Transport) Rebind() (bool, error) {
 		// The membership on the deleted interface is only bookkeeping
 		// of the socket now; dropping it keeps repeated re-creations
 		// from using up the socket's memberships.
-		_ = t.rc.LeaveGroup(old, multicastGroup)
-		err = t.rc.SetMulticastInterface(ifi)
-		if err == nil {
-			err = t.rc.JoinGroup(ifi, multicastGroup)
-		}
+		_ = membership(sc, unix.IP_DROP_MEMBERSHIP, old)
+		err = membership(sc, unix.IP_ADD_MEMBERSHIP, ifi)
 	}
 	if err != nil {
 		return false, fmt.Errorf("rebinding VRRP transport to %s (index %d): %w", ifi.Name, ifi.Index, err)
@@ -388,7 +374,10 @@ func (t *IPv4Transport) write(fd uintptr) bool {
 // allocates nothing.
 func (t *IPv4Transport) ReadFrom(b []byte) (int, RecvInfo, error) {
 	t.rbuf, t.rn, t.rerr = b, 0, nil
-	err := t.sc.Read(t.readFn)
+	t.mu.RLock()
+	sc := t.sc
+	t.mu.RUnlock()
+	err := sc.Read(t.readFn)
 	t.rbuf = nil
 	if err == nil {
 		err = t.rerr
@@ -431,7 +420,10 @@ var errBadIPHeader = errors.New("not an IPv4 packet")
 // until Close.
 func (t *IPv4Transport) rawFD() (int, error) {
 	fd := -1
-	if err := t.sc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+	t.mu.RLock()
+	sc := t.sc
+	t.mu.RUnlock()
+	if err := sc.Control(func(f uintptr) { fd = int(f) }); err != nil {
 		return -1, fmt.Errorf("getting the VRRP socket: %w", err)
 	}
 	return fd, nil
@@ -441,7 +433,10 @@ func (t *IPv4Transport) rawFD() (int, error) {
 // socket (SIOCINQ).
 func (t *IPv4Transport) pending() bool {
 	n := 0
-	_ = t.sc.Control(func(fd uintptr) {
+	t.mu.RLock()
+	sc := t.sc
+	t.mu.RUnlock()
+	_ = sc.Control(func(fd uintptr) {
 		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
 	})
 	return n > 0
@@ -459,5 +454,60 @@ func (t *IPv4Transport) appendPacket(b, payload []byte, dst netip.Addr) []byte {
 // Close implements Transport: it closes both sockets (an AdvertSender
 // holds a reference of its own to the send socket until it stops).
 func (t *IPv4Transport) Close() error {
-	return errors.Join(t.rc.Close(), t.snd.Close())
+	t.mu.RLock()
+	pc, rf := t.pc, t.rf
+	t.mu.RUnlock()
+	var err error
+	if pc != nil {
+		err = pc.Close()
+	} else {
+		err = rf.Close()
+	}
+	return errors.Join(err, t.snd.Close())
+}
+
+// leavePoller takes the receiving socket out of the Go runtime's poller,
+// for a reader that waits for it in the kernel itself (the real-time
+// loop, in ppoll(2)) and reads it without blocking. In the poller, every
+// advert heard also woke the runtime's thread waiting there, for nothing:
+// no goroutine waits for the socket then. The socket stays the same (its
+// binding, memberships and queued packets); it is reached through a copy
+// of its descriptor that is not in the poller, and the poller's one is
+// closed. After it ReadFrom no longer waits: with nothing to read it
+// returns an error. Call it before any read; on error nothing changed.
+func (t *IPv4Transport) leavePoller() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pc == nil {
+		return nil
+	}
+	// os.NewFile puts a non-blocking descriptor in the poller, a blocking
+	// one not. O_NONBLOCK belongs to the open socket, which the copy
+	// shares: it is off while the copy is wrapped, and on again after.
+	dup, serr := -1, error(nil)
+	if err := t.sc.Control(func(fd uintptr) {
+		if serr = unix.SetNonblock(int(fd), false); serr != nil {
+			return
+		}
+		if dup, serr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0); serr != nil {
+			_ = unix.SetNonblock(int(fd), true)
+		}
+	}); err != nil || serr != nil {
+		return fmt.Errorf("taking the VRRP socket out of the poller: %w", errors.Join(err, serr))
+	}
+	rf := os.NewFile(uintptr(dup), "vrrp-recv")
+	sc, err := rf.SyscallConn()
+	if err == nil {
+		err = unix.SetNonblock(dup, true)
+	}
+	if err != nil {
+		_ = unix.SetNonblock(dup, true)
+		rf.Close()
+		return fmt.Errorf("taking the VRRP socket out of the poller: %w", err)
+	}
+	// Closing pc takes its descriptor out of the poller; the socket
+	// lives on in rf.
+	_ = t.pc.Close()
+	t.pc, t.rf, t.sc = nil, rf, sc
+	return nil
 }

@@ -155,7 +155,7 @@ func (n *testNetns) transport(t *testing.T, i int, cfg TransportConfig) *IPv4Tra
 // readOne reads one packet with a deadline; ok is false on timeout.
 func readOne(t *testing.T, tr *IPv4Transport, wait time.Duration) ([]byte, RecvInfo, bool) {
 	t.Helper()
-	tr.rc.SetReadDeadline(time.Now().Add(wait))
+	tr.pc.SetReadDeadline(time.Now().Add(wait))
 	b := make([]byte, 1500)
 	n, ri, err := tr.ReadFrom(b)
 	if err != nil {
@@ -211,7 +211,7 @@ func TestIPv4TransportNetns(t *testing.T) {
 	// Sending and receiving an advert allocate nothing, and the socket
 	// has the adverts' SO_PRIORITY.
 	t.Run("no allocation", func(t *testing.T) {
-		b.rc.SetReadDeadline(time.Now().Add(30 * time.Second))
+		b.pc.SetReadDeadline(time.Now().Add(30 * time.Second))
 		buf := make([]byte, 1500)
 		allocs := testing.AllocsPerRun(100, func() {
 			if err := a.WriteTo(msg, MulticastIPv4); err != nil {
@@ -641,4 +641,99 @@ func TestRealTimeLoopSetupFailsCleanly(t *testing.T) {
 	if fd != -1 {
 		t.Errorf("wakeFD %d left behind", fd)
 	}
+}
+
+// TestLeavePollerNetns: after leavePoller the receiving socket is in no
+// epoll instance of the process (the runtime's poller included), and the
+// same socket still receives: the real-time loop's ppoll and read see the
+// next advert.
+func TestLeavePollerNetns(t *testing.T) {
+	n := newTestNetns(t)
+	a := n.transport(t, 0, TransportConfig{})
+	b := n.transport(t, 1, TransportConfig{})
+	fd, err := b.rawFD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ino := inode(t, fd)
+	if !inEpoll(t, ino) {
+		t.Fatal("the receiving socket is in no epoll instance before leavePoller: the check cannot see it")
+	}
+	if err := b.leavePoller(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.leavePoller(); err != nil {
+		t.Fatalf("second leavePoller: %v", err)
+	}
+	if fd, err = b.rawFD(); err != nil {
+		t.Fatal(err)
+	}
+	if inode(t, fd) != ino {
+		t.Fatal("leavePoller changed the socket")
+	}
+	if inEpoll(t, ino) {
+		t.Fatal("the receiving socket is still in an epoll instance")
+	}
+	p := Packet{Version: 3, VRID: 9, Priority: 150, AdvertInterval: 100 * time.Millisecond,
+		Addrs: []netip.Addr{netip.MustParseAddr("10.99.7.100")}}
+	msg, err := p.Marshal(a.Source(), MulticastIPv4, ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WriteTo(msg, MulticastIPv4); err != nil {
+		t.Fatal(err)
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	ts := unix.NsecToTimespec(int64(2 * time.Second))
+	if n, err := unix.Ppoll(fds, &ts, nil); err != nil || n != 1 {
+		t.Fatalf("ppoll = %d, %v: advert not received", n, err)
+	}
+	buf := make([]byte, 1500)
+	m, err := unix.Read(fd, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ri, err := unwrapIPv4(buf, m)
+	if err != nil || !bytes.Equal(buf[:got], msg) || ri.Src != n.addr[0] {
+		t.Fatalf("received %x %+v %v, want %x from %v", buf[:got], ri, err, msg, n.addr[0])
+	}
+	if _, err := unix.Read(fd, buf); err != unix.EAGAIN {
+		t.Fatalf("read of an empty socket = %v, want EAGAIN (it must not block)", err)
+	}
+}
+
+// inode returns the inode number of descriptor fd.
+func inode(t *testing.T, fd int) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+// inEpoll reports whether the file of inode ino is registered in an
+// epoll instance of this process (from the instances' fdinfo).
+func inEpoll(t *testing.T, ino uint64) bool {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("ino:%x ", ino)
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || l != "anon_inode:[eventpoll]" {
+			continue
+		}
+		b, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "tfd:") && strings.Contains(line+" ", want) {
+				return true
+			}
+		}
+	}
+	return false
 }
