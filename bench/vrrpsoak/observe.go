@@ -22,6 +22,7 @@ import (
 type snapshot struct {
 	transitions int           // state changes of the three daemons so far
 	vrrpCPU     time.Duration // CPU time of the master's VRRP process
+	backupCPU   time.Duration // CPU time of the backups' VRRP processes, summed
 	proxyCPU    time.Duration // CPU time of the master's separate proxy
 	gcCycles    int64         // garbage collections of the master's rmqlb
 	scheduling  string        // the master's VRRP process's real-time threads
@@ -56,6 +57,17 @@ func (lb *lab) snapshot() (snapshot, error) {
 			}
 			s.transitions += n
 		}
+	}
+	for _, name := range []string{"h2", "h3"} {
+		bpid, err := lb.vrrp[name].vrrpPID()
+		if err != nil {
+			return s, err
+		}
+		cpu, err := benchstat.ProcessCPU(bpid)
+		if err != nil {
+			return s, fmt.Errorf("CPU of %s's VRRP process: %w", name, err)
+		}
+		s.backupCPU += cpu
 	}
 	m := lb.vrrp["h1"]
 	pid, err := m.vrrpPID()

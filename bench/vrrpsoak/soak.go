@@ -207,6 +207,11 @@ type Result struct {
 	// size sampled.
 	MasterCPU    float64 `json:"master_cpu_percent"`
 	MasterRSSKiB int64   `json:"master_rss_kib"`
+	// BackupCPU is the CPU time of a backup's VRRP process (rmqlb's
+	// daemon, with no load through its proxy; keepalived's VRRP child)
+	// over the window, in percent of one CPU: the mean of the two
+	// backups.
+	BackupCPU float64 `json:"backup_cpu_percent"`
 	// SenderCPU is the CPU time of the master rmqlb's advert sender
 	// process (vrrp_sender: process) over the window, in percent of one
 	// CPU, SenderRSSKiB its largest resident size sampled, and
@@ -422,6 +427,7 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 		res.SenderRestarted = true
 	}
 	res.MasterCPU = 100 * (after.vrrpCPU - before.vrrpCPU).Seconds() / window.Seconds()
+	res.BackupCPU = 100 * (after.backupCPU - before.backupCPU).Seconds() / window.Seconds() / 2
 	if impl == ImplKeepalived {
 		res.ProxyCPU = 100 * (after.proxyCPU - before.proxyCPU).Seconds() / window.Seconds()
 	}

@@ -12,7 +12,7 @@ import (
 func WriteTable(w io.Writer, results []Result) error {
 	header := []string{"impl", "advert", "load", "window", "state changes", "backup took over (wire)",
 		"send jitter p50 / p99 / max (ms)", "longest gap at a backup (ms)", "gaps > 2x / > master down",
-		"master CPU % (real-time threads)", "master RSS MiB", "GC/s", "bulk Gbit/s", "conn/s", "load avg start / end", "master's real-time threads", "rmqlb adverts late > 1 / 5 / 10 ms (stepped by its loop, or sent by its sender process)"}
+		"master CPU % (real-time threads)", "backup CPU % (each)", "master RSS MiB", "GC/s", "bulk Gbit/s", "conn/s", "load avg start / end", "master's real-time threads", "rmqlb adverts late > 1 / 5 / 10 ms (stepped by its loop, or sent by its sender process)"}
 	rows := [][]string{header}
 	for _, r := range results {
 		load := strings.Join(r.Load, "+")
@@ -44,7 +44,7 @@ func WriteTable(w io.Writer, results []Result) error {
 			fmt.Sprintf("%s / %s / %s", ms(t.JitterP50), ms(t.JitterP99), ms(t.JitterMax)),
 			fmt.Sprintf("%s (%s)", ms(t.MaxGap), t.MaxGapHost),
 			fmt.Sprintf("%d / %d", t.LateGaps, t.DownGaps),
-			cpu, rss, gc(r),
+			cpu, fmt.Sprintf("%.2f", r.BackupCPU), rss, gc(r),
 			fmt.Sprintf("%.2f", r.BulkGbps), fmt.Sprintf("%.0f", r.ConnPerSecond),
 			r.LoadAvgStart + " / " + r.LoadAvgEnd, sched, lateCell(r),
 		})

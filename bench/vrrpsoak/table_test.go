@@ -1,0 +1,51 @@
+package vrrpsoak
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestWriteTable: one row per result, each CPU figure in its column: the
+// master's with its real-time threads and its sender, a backup's apart.
+func TestWriteTable(t *testing.T) {
+	start := time.Date(2026, 12, 1, 7, 0, 0, 0, time.UTC)
+	results := []Result{
+		{Impl: "rmqlb", Interval: 10 * time.Millisecond, Start: start, End: start.Add(time.Minute),
+			MasterCPU: 0.43, RealTimeCPU: 0.05, SenderCPU: 0.7, SenderRSSKiB: 12 << 10, MasterRSSKiB: 23 << 10, BackupCPU: 0.52},
+		{Impl: "keepalived", Interval: 10 * time.Millisecond, Start: start, End: start.Add(time.Minute),
+			MasterCPU: 0.63, RealTimeCPU: 0.63, MasterRSSKiB: 3 << 10, BackupCPU: 0.21},
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, results); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want header, rule and 2 rows:\n%s", len(lines), b.String())
+	}
+	cells := func(line string) []string {
+		var out []string
+		for _, c := range strings.Split(strings.Trim(line, "|"), "|") {
+			out = append(out, strings.TrimSpace(c))
+		}
+		return out
+	}
+	header := cells(lines[0])
+	col := func(name string) int {
+		for i, h := range header {
+			if h == name {
+				return i
+			}
+		}
+		t.Fatalf("no column %q in %q", name, header)
+		return -1
+	}
+	master, backup := col("master CPU % (real-time threads)"), col("backup CPU % (each)")
+	for i, want := range [][2]string{{"0.43 (0.05) + sender 0.70", "0.52"}, {"0.63 (0.63)", "0.21"}} {
+		row := cells(lines[2+i])
+		if row[master] != want[0] || row[backup] != want[1] {
+			t.Errorf("row %d: master CPU %q, backup CPU %q; want %q, %q", i, row[master], row[backup], want[0], want[1])
+		}
+	}
+}
