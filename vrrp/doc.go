@@ -17,13 +17,14 @@
 //     Machine.NextDeadline tells when to step it again. It owns no goroutine
 //     and never sleeps.
 //   - transport.go is the small Transport interface and its real
-//     implementation over golang.org/x/net/ipv4 raw sockets (IP protocol
-//     112, multicast group 224.0.0.18 or unicast peers, TTL 255).
+//     implementation over two raw sockets: one receiving IP protocol 112
+//     (multicast group 224.0.0.18 or unicast peers), one sending whole
+//     IPv4 packets with TTL 255 (sendsocket.go).
 //   - link.go watches the interface link with netlink (netsetup.LinkWatch,
 //     which subscribes again after an error such as ENOBUFS); a link that
 //     is down puts the instance in FAULT, as keepalived does. When the
 //     interface is deleted and created again under a new index, the raw
-//     socket follows it (IPv4Transport.Rebind: bound to the new index,
+//     sockets follow it (IPv4Transport.Rebind: bound to the new index,
 //     multicast group joined there) before the instance leaves FAULT, so
 //     a re-created backup hears its master instead of becoming a second
 //     one.
@@ -103,12 +104,13 @@
 // the garbage collector; tests fail if an allocation comes back), the
 // adverts leave from a send-only socket with SO_PRIORITY 6 and carry DSCP
 // CS6, so they queue ahead of proxied traffic (and sending one wakes
-// nothing that waits on the receiving socket), and with Options.RealTimePriority (vrrp_rt_priority)
-// the instance's event loop runs on a thread of its own in the SCHED_FIFO
-// class, waiting in the kernel (ppoll(2) on the socket and an eventfd,
-// with the next deadline as timeout) rather than on a Go timer and the
-// netpoller, which only wake a goroutine when the Go scheduler comes
-// round to them. With Options.Sender (package vrrp/sendproc: the daemon's
+// nothing that waits on the receiving socket), and with
+// Options.RealTimePriority (vrrp_rt_priority) the instance's event loop
+// runs on a thread of its own in the SCHED_FIFO class, waiting in the
+// kernel (ppoll(2) on the receiving socket, taken out of the Go runtime's
+// poller, and an eventfd, with the next deadline as timeout) rather than
+// on a Go timer and the netpoller, which only wake a goroutine when the
+// Go scheduler comes round to them. With Options.Sender (package vrrp/sendproc: the daemon's
 // advert sender process) a MASTER's periodic adverts leave from a small
 // process of their own, which neither the daemon's other threads nor its
 // garbage collector can hold up; the instance keeps everything else and

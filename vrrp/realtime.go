@@ -61,12 +61,10 @@ func (i *Instance) realTimeLoop(ctx context.Context, own *IPv4Transport, ow *own
 		return fmt.Errorf("%w: creating the VRRP loop's eventfd: %w", errRealTimeSetup, err)
 	}
 	// This loop waits for the socket itself: in the runtime's poller too,
-	// each advert heard would also wake a thread waiting there.
-	if err := own.leavePoller(); err != nil {
-		unix.Close(evfd)
-		return fmt.Errorf("%w: %w", errRealTimeSetup, err)
-	}
-	sockfd, err := own.rawFD()
+	// each advert heard would also wake a thread waiting there. Nothing
+	// after this may fail the setup: Run's fallback, the ordinary loop,
+	// reads through the poller.
+	sockfd, err := own.leavePoller()
 	if err != nil {
 		unix.Close(evfd)
 		return fmt.Errorf("%w: %w", errRealTimeSetup, err)

@@ -11,10 +11,11 @@ import (
 
 // openSendSocket opens the socket IPv4Transport sends adverts on, apart
 // from the one it receives them on: a raw socket of protocol IPPROTO_RAW,
-// which the kernel never delivers a packet to (so it needs no reader and
-// holds no copy of the adverts it hears) and which always carries its own
-// IP header. It is bound to ifi, sends multicast out of ifi without
-// looping it back, and has the adverts' SO_PRIORITY.
+// which always carries its own IP header and never sees an advert (the
+// kernel hands it only packets of IP protocol 255, and a filter that
+// drops everything keeps those from queueing on it unread). It is bound
+// to ifi, sends multicast out of ifi without looping it back, and has the
+// adverts' SO_PRIORITY.
 //
 // Why apart: every packet sent on a socket frees its buffer when the
 // device is done with it, and the socket then reports that it is writable
@@ -49,6 +50,9 @@ func openSendSocket(ifi *net.Interface) (*os.File, syscall.RawConn, error) {
 			return err
 		}
 		if err := noMulticastLoop(sc); err != nil {
+			return err
+		}
+		if err := dropAll(sc); err != nil {
 			return err
 		}
 		return bindSendSocket(sc, ifi)
@@ -88,6 +92,23 @@ func noMulticastLoop(c syscall.RawConn) error {
 	}
 	if serr != nil {
 		return fmt.Errorf("turning multicast loopback off: %w", serr)
+	}
+	return nil
+}
+
+// dropAll attaches to the socket of c a classic BPF filter that accepts
+// nothing, so that no packet ever queues on it.
+func dropAll(c syscall.RawConn) error {
+	prog := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+			&unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]})
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("attaching a filter that drops every packet: %w", serr)
 	}
 	return nil
 }

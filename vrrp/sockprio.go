@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// advertSocketPriority is the SO_PRIORITY of the VRRP socket: 6
+// advertSocketPriority is the SO_PRIORITY of the socket adverts leave from: 6
 // (TC_PRIO_INTERACTIVE), the highest a socket may have without
 // CAP_NET_ADMIN, which puts adverts in the first band of the default
 // queueing disciplines (pfifo_fast, and the priomap of prio and mqprio

@@ -59,7 +59,9 @@ const tosInternetControl = 0xc0
 // and created again; Reconfigure changes its source and its peers.
 //
 // It is safe for one reader and concurrent writers; Rebind and
-// Reconfigure may run concurrently with both, not with each other.
+// Reconfigure may run concurrently with both, not with each other. A
+// reader that waits for the receiving socket itself calls leavePoller
+// before its first read, not concurrently with Rebind or Reconfigure.
 type IPv4Transport struct {
 	snd *os.File        // the send-only socket (openSendSocket)
 	ssc syscall.RawConn // snd's, for writes that allocate nothing
@@ -105,7 +107,7 @@ type TransportConfig struct {
 	Exclude []netip.Addr
 }
 
-// NewIPv4Transport opens the raw socket described by cfg. It needs
+// NewIPv4Transport opens the raw sockets described by cfg. It needs
 // CAP_NET_RAW (root) and an existing interface.
 func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 	ifi, err := net.InterfaceByName(cfg.Interface)
@@ -371,7 +373,8 @@ func (t *IPv4Transport) write(fd uintptr) bool {
 
 // ReadFrom implements Transport. b should hold at least 1500 bytes: it
 // receives the IP header too, and the payload is moved to its start. It
-// allocates nothing.
+// allocates nothing. After leavePoller it does not wait: with nothing to
+// read it fails; that reader reads the descriptor leavePoller returned.
 func (t *IPv4Transport) ReadFrom(b []byte) (int, RecvInfo, error) {
 	t.rbuf, t.rn, t.rerr = b, 0, nil
 	t.mu.RLock()
@@ -415,9 +418,8 @@ func (t *IPv4Transport) read(fd uintptr) bool {
 // packet (never seen; the error keeps the reader going on).
 var errBadIPHeader = errors.New("not an IPv4 packet")
 
-// rawFD returns the socket's descriptor, for the real-time loop, which
-// waits on it with ppoll(2) and reads it without blocking; it stays valid
-// until Close.
+// rawFD returns the receiving socket's descriptor; it stays valid until
+// Close or leavePoller.
 func (t *IPv4Transport) rawFD() (int, error) {
 	fd := -1
 	t.mu.RLock()
@@ -454,14 +456,13 @@ func (t *IPv4Transport) appendPacket(b, payload []byte, dst netip.Addr) []byte {
 // Close implements Transport: it closes both sockets (an AdvertSender
 // holds a reference of its own to the send socket until it stops).
 func (t *IPv4Transport) Close() error {
-	t.mu.RLock()
-	pc, rf := t.pc, t.rf
-	t.mu.RUnlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var err error
-	if pc != nil {
-		err = pc.Close()
+	if t.pc != nil {
+		err = t.pc.Close()
 	} else {
-		err = rf.Close()
+		err = t.rf.Close()
 	}
 	return errors.Join(err, t.snd.Close())
 }
@@ -473,13 +474,18 @@ func (t *IPv4Transport) Close() error {
 // no goroutine waits for the socket then. The socket stays the same (its
 // binding, memberships and queued packets); it is reached through a copy
 // of its descriptor that is not in the poller, and the poller's one is
-// closed. After it ReadFrom no longer waits: with nothing to read it
-// returns an error. Call it before any read; on error nothing changed.
-func (t *IPv4Transport) leavePoller() error {
+// closed. It returns that copy, which stays valid until Close: the
+// reader waits for it and reads it without blocking (ReadFrom no longer
+// waits). Call it before any read; on error nothing changed.
+func (t *IPv4Transport) leavePoller() (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.pc == nil {
-		return nil
+		fd := -1
+		if err := t.sc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+			return -1, fmt.Errorf("taking the VRRP socket out of the poller: %w", err)
+		}
+		return fd, nil
 	}
 	// os.NewFile puts a non-blocking descriptor in the poller, a blocking
 	// one not. O_NONBLOCK belongs to the open socket, which the copy
@@ -493,7 +499,7 @@ func (t *IPv4Transport) leavePoller() error {
 			_ = unix.SetNonblock(int(fd), true)
 		}
 	}); err != nil || serr != nil {
-		return fmt.Errorf("taking the VRRP socket out of the poller: %w", errors.Join(err, serr))
+		return -1, fmt.Errorf("taking the VRRP socket out of the poller: %w", errors.Join(err, serr))
 	}
 	rf := os.NewFile(uintptr(dup), "vrrp-recv")
 	sc, err := rf.SyscallConn()
@@ -503,11 +509,11 @@ func (t *IPv4Transport) leavePoller() error {
 	if err != nil {
 		_ = unix.SetNonblock(dup, true)
 		rf.Close()
-		return fmt.Errorf("taking the VRRP socket out of the poller: %w", err)
+		return -1, fmt.Errorf("taking the VRRP socket out of the poller: %w", err)
 	}
 	// Closing pc takes its descriptor out of the poller; the socket
 	// lives on in rf.
 	_ = t.pc.Close()
 	t.pc, t.rf, t.sc = nil, rf, sc
-	return nil
+	return dup, nil
 }

@@ -659,14 +659,14 @@ func TestLeavePollerNetns(t *testing.T) {
 	if !inEpoll(t, ino) {
 		t.Fatal("the receiving socket is in no epoll instance before leavePoller: the check cannot see it")
 	}
-	if err := b.leavePoller(); err != nil {
+	if fd, err = b.leavePoller(); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.leavePoller(); err != nil {
-		t.Fatalf("second leavePoller: %v", err)
+	if fd2, err := b.leavePoller(); err != nil || fd2 != fd {
+		t.Fatalf("second leavePoller: %d, %v; want %d", fd2, err, fd)
 	}
-	if fd, err = b.rawFD(); err != nil {
-		t.Fatal(err)
+	if fd2, err := b.rawFD(); err != nil || fd2 != fd {
+		t.Fatalf("rawFD after leavePoller: %d, %v; want %d", fd2, err, fd)
 	}
 	if inode(t, fd) != ino {
 		t.Fatal("leavePoller changed the socket")
@@ -736,4 +736,44 @@ func inEpoll(t *testing.T, ino uint64) bool {
 		}
 	}
 	return false
+}
+
+// TestSendSocketQueuesNothingNetns: the send socket, of protocol
+// IPPROTO_RAW, is handed packets of IP protocol 255 by the kernel; none
+// queues on it (no reader would ever free them), while the receiving
+// socket still gets the adverts that follow them.
+func TestSendSocketQueuesNothingNetns(t *testing.T) {
+	n := newTestNetns(t)
+	a := n.transport(t, 0, TransportConfig{Source: n.addr[0], Peers: []netip.Addr{n.addr[1]}})
+	b := n.transport(t, 1, TransportConfig{Source: n.addr[1], Peers: []netip.Addr{n.addr[0]}})
+	p := Packet{Version: 3, VRID: 9, Priority: 150, AdvertInterval: 100 * time.Millisecond,
+		Addrs: []netip.Addr{netip.MustParseAddr("10.99.7.100")}}
+	msg, err := p.Marshal(a.Source(), n.addr[1], ChecksumRFC9568)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proto255 := a.appendPacket(nil, msg, n.addr[1])
+	proto255[9] = unix.IPPROTO_RAW
+	sa := &unix.SockaddrInet4{Addr: n.addr[1].As4()}
+	for range 5 {
+		var serr error
+		if err := a.sendConn().Control(func(fd uintptr) { serr = unix.Sendto(int(fd), proto255, 0, sa) }); err != nil || serr != nil {
+			t.Fatal(err, serr)
+		}
+	}
+	// The advert goes the same way after them: once it is read, they
+	// have arrived.
+	if err := a.WriteTo(msg, n.addr[1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := readOne(t, b, 2*time.Second); !ok {
+		t.Fatal("advert not received")
+	}
+	queued, ierr := -1, error(nil)
+	if err := b.sendConn().Control(func(fd uintptr) { queued, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil || ierr != nil {
+		t.Fatal(err, ierr)
+	}
+	if queued != 0 {
+		t.Errorf("%d bytes queued on the send socket, want 0", queued)
+	}
 }
