@@ -91,17 +91,22 @@ func (d *Daemon) newUnit(in *config.VRRPInstance, cfg *config.Config) (*vrrpUnit
 // metrics are labelled vrrp_instance like the instance's. It does no
 // network I/O.
 func (d *Daemon) newVIPSet(in *config.VRRPInstance, log *zap.Logger, reg prometheus.Registerer) (*netsetup.VIPSet, error) {
-	return netsetup.NewVIPSetWithOptions(in.VIPConfig(), netsetup.VIPSetOptions{
+	return netsetup.NewVIPSetWithOptions(in.VIPConfig(), d.vipSetOptions(in, log, reg))
+}
+
+// vipSetOptions are the options of newVIPSet's VIP owner for instance in.
+func (d *Daemon) vipSetOptions(in *config.VRRPInstance, log *zap.Logger, reg prometheus.Registerer) netsetup.VIPSetOptions {
+	return netsetup.VIPSetOptions{
 		Logger:     log,
 		Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"vrrp_instance": in.Name}, reg),
 		Clock:      d.clock,
 		Recheck:    vipRecheck(in.AdvertInterval),
-	})
+	}
 }
 
 // vipRecheck is the period of the backstop check of the VIPs
-// (netsetup.VIPSetOptions.Recheck) of an instance advertising every
-// advert: the advert interval, but at least netsetup.DefaultRecheck. A VIP
+// (netsetup.VIPSetOptions.Recheck) of an instance with the advert
+// interval advert: that interval, but at least netsetup.DefaultRecheck. A VIP
 // that disappears is put back at its netlink event; the check only covers
 // an event that was lost, and the kernel says when it drops events (the
 // watch then subscribes again and checks at once). Each check dumps the

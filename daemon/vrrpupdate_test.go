@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
@@ -153,7 +157,8 @@ func TestReloadKeepsRelease(t *testing.T) {
 }
 
 // TestVIPRecheck: the backstop check of the VIPs follows the advert
-// interval, but never runs more than once a second.
+// interval, but never runs more than once a second: in the VIP owner a
+// daemon makes, and after a reload that changes the interval.
 func TestVIPRecheck(t *testing.T) {
 	for _, c := range []struct{ advert, want time.Duration }{
 		{10 * time.Millisecond, time.Second},
@@ -164,5 +169,31 @@ func TestVIPRecheck(t *testing.T) {
 		if got := vipRecheck(c.advert); got != c.want {
 			t.Errorf("vipRecheck(%v) = %v, want %v", c.advert, got, c.want)
 		}
+		d := &Daemon{}
+		if got := d.vipSetOptions(&config.VRRPInstance{Name: "v", AdvertInterval: c.advert}, zap.NewNop(), prometheus.NewRegistry()).Recheck; got != c.want {
+			t.Errorf("the VIP owner of an instance at %v: Recheck %v, want %v", c.advert, got, c.want)
+		}
+	}
+	for _, c := range []struct{ old, new, want time.Duration }{
+		{100 * time.Millisecond, 2 * time.Second, 2 * time.Second},
+		{2 * time.Second, 100 * time.Millisecond, time.Second},
+		{3 * time.Second, 2 * time.Second, 2 * time.Second},
+	} {
+		rec := &recheckRecorder{}
+		u := &vrrpUnit{vips: rec}
+		err := u.update(VRRPChange{Op: OpUpdate, Name: "v",
+			Old: &config.VRRPInstance{Name: "v", AdvertInterval: c.old}, New: &config.VRRPInstance{Name: "v", AdvertInterval: c.new}})
+		if err != nil || rec.recheck != c.want {
+			t.Errorf("reload from %v to %v: recheck %v, %v; want %v", c.old, c.new, rec.recheck, err, c.want)
+		}
 	}
 }
+
+// recheckRecorder is a VIP owner that only records SetRecheck (update
+// calls nothing else for a change of the advert interval alone).
+type recheckRecorder struct {
+	VIPOwner
+	recheck time.Duration
+}
+
+func (r *recheckRecorder) SetRecheck(d time.Duration) { r.recheck = d }

@@ -48,8 +48,8 @@ func recheckOrDefault(d time.Duration) time.Duration {
 }
 
 // SetRecheck changes the period of the backstop check of the VIPs (see
-// VIPSetOptions.Recheck; the daemon passes the VRRP advert interval, which
-// a reload may change). It applies from the next check on. Safe from any
+// VIPSetOptions.Recheck; the daemon passes the VRRP advert interval, but
+// at least DefaultRecheck, and a reload may change it). It applies from the next check on. Safe from any
 // goroutine.
 func (s *VIPSet) SetRecheck(d time.Duration) {
 	s.mu.Lock()
