@@ -121,7 +121,10 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 		}
 	}
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		return bindToDevice(c, ifi.Name)
+		if err := bindToDevice(c, ifi.Name); err != nil {
+			return err
+		}
+		return ownGroupsOnly(c)
 	}}
 	pc, err := lc.ListenPacket(context.Background(), "ip4:112", "0.0.0.0")
 	if err != nil {
@@ -153,6 +156,24 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 		return nil, fmt.Errorf("joining 224.0.0.18 on %s: %w", ifi.Name, err)
 	}
 	return t, nil
+}
+
+// ownGroupsOnly turns IP_MULTICAST_ALL off on the socket of c, as
+// keepalived does: Linux otherwise hands a socket the multicast of every
+// group any socket of the host joined on the interface, so an instance in
+// unicast mode would hear the group's adverts because another instance
+// (or program) joined 224.0.0.18 there.
+func ownGroupsOnly(c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("turning IP_MULTICAST_ALL off: %w", serr)
+	}
+	return nil
 }
 
 // membership joins (op IP_ADD_MEMBERSHIP) or leaves (IP_DROP_MEMBERSHIP)

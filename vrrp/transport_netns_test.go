@@ -777,3 +777,28 @@ func TestSendSocketQueuesNothingNetns(t *testing.T) {
 		t.Errorf("%d bytes queued on the send socket, want 0", queued)
 	}
 }
+
+// TestUnicastHearsNoGroupNetns: a transport in unicast mode does not
+// receive the group's multicast, also when another socket of the host
+// joined 224.0.0.18 on the same interface.
+func TestUnicastHearsNoGroupNetns(t *testing.T) {
+	n := newTestNetns(t)
+	a := n.transport(t, 0, TransportConfig{})
+	group := n.transport(t, 1, TransportConfig{})
+	uni := n.transport(t, 1, TransportConfig{Source: n.addr[1], Peers: []netip.Addr{n.addr[0]}})
+	p := Packet{Version: 3, VRID: 9, Priority: 150, AdvertInterval: 100 * time.Millisecond,
+		Addrs: []netip.Addr{netip.MustParseAddr("10.99.7.100")}}
+	msg, err := p.Marshal(a.Source(), MulticastIPv4, ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WriteTo(msg, MulticastIPv4); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := readOne(t, group, 2*time.Second); !ok {
+		t.Fatal("the group's member did not receive the advert")
+	}
+	if got, ri, ok := readOne(t, uni, 300*time.Millisecond); ok {
+		t.Fatalf("the unicast transport received the group's advert %x %+v", got, ri)
+	}
+}
