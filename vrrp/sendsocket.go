@@ -84,16 +84,20 @@ func bindSendSocket(c syscall.RawConn, ifi *net.Interface) error {
 
 // noMulticastLoop turns IP_MULTICAST_LOOP off on the socket of c.
 func noMulticastLoop(c syscall.RawConn) error {
-	var serr error
-	if err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0)
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return fmt.Errorf("turning multicast loopback off: %w", serr)
+	if err := setIntOption(c, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0); err != nil {
+		return fmt.Errorf("turning multicast loopback off: %w", err)
 	}
 	return nil
+}
+
+// setIntOption sets the integer socket option level/opt of the socket of
+// c to v.
+func setIntOption(c syscall.RawConn, level, opt, v int) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), level, opt, v) }); err != nil {
+		return err
+	}
+	return serr
 }
 
 // dropAll attaches to the socket of c a classic BPF filter that accepts

@@ -19,14 +19,8 @@ const advertSocketPriority = 6
 
 // setAdvertPriority gives the socket of c advertSocketPriority.
 func setAdvertPriority(c syscall.RawConn) error {
-	var serr error
-	if err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PRIORITY, advertSocketPriority)
-	}); err != nil {
+	if err := setIntOption(c, unix.SOL_SOCKET, unix.SO_PRIORITY, advertSocketPriority); err != nil {
 		return fmt.Errorf("setting SO_PRIORITY of the VRRP socket: %w", err)
-	}
-	if serr != nil {
-		return fmt.Errorf("setting SO_PRIORITY of the VRRP socket: %w", serr)
 	}
 	return nil
 }

@@ -164,14 +164,8 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 // unicast mode would hear the group's adverts because another instance
 // (or program) joined 224.0.0.18 there.
 func ownGroupsOnly(c syscall.RawConn) error {
-	var serr error
-	if err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return fmt.Errorf("turning IP_MULTICAST_ALL off: %w", serr)
+	if err := setIntOption(c, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); err != nil {
+		return fmt.Errorf("turning IP_MULTICAST_ALL off: %w", err)
 	}
 	return nil
 }

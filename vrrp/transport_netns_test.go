@@ -674,12 +674,7 @@ func TestLeavePollerNetns(t *testing.T) {
 	if inEpoll(t, ino) {
 		t.Fatal("the receiving socket is still in an epoll instance")
 	}
-	p := Packet{Version: 3, VRID: 9, Priority: 150, AdvertInterval: 100 * time.Millisecond,
-		Addrs: []netip.Addr{netip.MustParseAddr("10.99.7.100")}}
-	msg, err := p.Marshal(a.Source(), MulticastIPv4, ChecksumPseudoHeader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msg := testAdvert(t, a.Source(), MulticastIPv4, ChecksumPseudoHeader)
 	if err := a.WriteTo(msg, MulticastIPv4); err != nil {
 		t.Fatal(err)
 	}
@@ -746,12 +741,7 @@ func TestSendSocketQueuesNothingNetns(t *testing.T) {
 	n := newTestNetns(t)
 	a := n.transport(t, 0, TransportConfig{Source: n.addr[0], Peers: []netip.Addr{n.addr[1]}})
 	b := n.transport(t, 1, TransportConfig{Source: n.addr[1], Peers: []netip.Addr{n.addr[0]}})
-	p := Packet{Version: 3, VRID: 9, Priority: 150, AdvertInterval: 100 * time.Millisecond,
-		Addrs: []netip.Addr{netip.MustParseAddr("10.99.7.100")}}
-	msg, err := p.Marshal(a.Source(), n.addr[1], ChecksumRFC9568)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msg := testAdvert(t, a.Source(), n.addr[1], ChecksumRFC9568)
 	proto255 := a.appendPacket(nil, msg, n.addr[1])
 	proto255[9] = unix.IPPROTO_RAW
 	sa := &unix.SockaddrInet4{Addr: n.addr[1].As4()}
@@ -786,12 +776,7 @@ func TestUnicastHearsNoGroupNetns(t *testing.T) {
 	a := n.transport(t, 0, TransportConfig{})
 	group := n.transport(t, 1, TransportConfig{})
 	uni := n.transport(t, 1, TransportConfig{Source: n.addr[1], Peers: []netip.Addr{n.addr[0]}})
-	p := Packet{Version: 3, VRID: 9, Priority: 150, AdvertInterval: 100 * time.Millisecond,
-		Addrs: []netip.Addr{netip.MustParseAddr("10.99.7.100")}}
-	msg, err := p.Marshal(a.Source(), MulticastIPv4, ChecksumPseudoHeader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msg := testAdvert(t, a.Source(), MulticastIPv4, ChecksumPseudoHeader)
 	if err := a.WriteTo(msg, MulticastIPv4); err != nil {
 		t.Fatal(err)
 	}
@@ -801,4 +786,16 @@ func TestUnicastHearsNoGroupNetns(t *testing.T) {
 	if got, ri, ok := readOne(t, uni, 300*time.Millisecond); ok {
 		t.Fatalf("the unicast transport received the group's advert %x %+v", got, ri)
 	}
+}
+
+// testAdvert is an advert of VRID 9 from src to dst, checksummed by mode.
+func testAdvert(t *testing.T, src, dst netip.Addr, mode ChecksumMode) []byte {
+	t.Helper()
+	p := Packet{Version: 3, VRID: 9, Priority: 150, AdvertInterval: 100 * time.Millisecond,
+		Addrs: []netip.Addr{netip.MustParseAddr("10.99.7.100")}}
+	msg, err := p.Marshal(src, dst, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
 }
