@@ -392,10 +392,7 @@ func (t *IPv4Transport) write(fd uintptr) bool {
 // read it fails; that reader reads the descriptor leavePoller returned.
 func (t *IPv4Transport) ReadFrom(b []byte) (int, RecvInfo, error) {
 	t.rbuf, t.rn, t.rerr = b, 0, nil
-	t.mu.RLock()
-	sc := t.sc
-	t.mu.RUnlock()
-	err := sc.Read(t.readFn)
+	err := t.recvConn().Read(t.readFn)
 	t.rbuf = nil
 	if err == nil {
 		err = t.rerr
@@ -433,27 +430,19 @@ func (t *IPv4Transport) read(fd uintptr) bool {
 // packet (never seen; the error keeps the reader going on).
 var errBadIPHeader = errors.New("not an IPv4 packet")
 
-// rawFD returns the receiving socket's descriptor; it stays valid until
-// Close or leavePoller.
-func (t *IPv4Transport) rawFD() (int, error) {
-	fd := -1
+// recvConn returns the receiving socket's RawConn, which leavePoller
+// replaces.
+func (t *IPv4Transport) recvConn() syscall.RawConn {
 	t.mu.RLock()
-	sc := t.sc
-	t.mu.RUnlock()
-	if err := sc.Control(func(f uintptr) { fd = int(f) }); err != nil {
-		return -1, fmt.Errorf("getting the VRRP socket: %w", err)
-	}
-	return fd, nil
+	defer t.mu.RUnlock()
+	return t.sc
 }
 
 // pending implements pendingReader: whether a packet waits in the
 // socket (SIOCINQ).
 func (t *IPv4Transport) pending() bool {
 	n := 0
-	t.mu.RLock()
-	sc := t.sc
-	t.mu.RUnlock()
-	_ = sc.Control(func(fd uintptr) {
+	_ = t.recvConn().Control(func(fd uintptr) {
 		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
 	})
 	return n > 0

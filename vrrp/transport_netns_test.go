@@ -799,3 +799,13 @@ func testAdvert(t *testing.T, src, dst netip.Addr, mode ChecksumMode) []byte {
 	}
 	return msg
 }
+
+// rawFD returns the receiving socket's descriptor; it stays valid until
+// Close or leavePoller.
+func (t *IPv4Transport) rawFD() (int, error) {
+	fd := -1
+	if err := t.recvConn().Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return -1, fmt.Errorf("getting the VRRP socket: %w", err)
+	}
+	return fd, nil
+}
