@@ -201,3 +201,31 @@ func (c *Capture) Close() error {
 	defer c.mu.Unlock()
 	return c.err
 }
+
+// gapScan follows one sender's adverts in a Capture as they arrive: each
+// scan looks only at the adverts captured since the one before. The zero
+// value starts at the capture's first advert. Owned by one goroutine.
+type gapScan struct {
+	next int   // index of the first advert not yet scanned
+	last int64 // the At of the last advert of the sender seen; 0: none
+}
+
+// scan returns the longest time between two consecutive adverts of src
+// with a priority above zero among those captured since the last scan
+// (the first of them measured from the last one before), and when that
+// gap ended (Unix nanoseconds; 0 when there was none).
+func (g *gapScan) scan(c *Capture, src [4]byte) (gap time.Duration, endAt int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range c.adverts[g.next:] {
+		if a.Src != src || a.Priority == 0 {
+			continue
+		}
+		if g.last != 0 && time.Duration(a.At-g.last) > gap {
+			gap, endAt = time.Duration(a.At-g.last), a.At
+		}
+		g.last = a.At
+	}
+	g.next = len(c.adverts)
+	return gap, endAt
+}

@@ -10,6 +10,9 @@ import (
 // last first, on Close.
 type Runner struct {
 	logf func(format string, args ...any)
+	// Keep leaves the temporary directories (the labs' logs) in place
+	// on Close, which logs where they are.
+	Keep bool
 
 	mu       sync.Mutex // guards the fields below
 	cleanups []func()
@@ -66,7 +69,7 @@ func (r *Runner) TempDir() string {
 }
 
 // Close runs the cleanups, last registered first, and removes the
-// temporary directories.
+// temporary directories (or, with Keep, logs where they are).
 func (r *Runner) Close() {
 	r.mu.Lock()
 	cs, ds := r.cleanups, r.dirs
@@ -76,6 +79,10 @@ func (r *Runner) Close() {
 		cs[i]()
 	}
 	for _, d := range ds {
+		if r.Keep {
+			r.logf("kept %s", d)
+			continue
+		}
 		os.RemoveAll(d)
 	}
 }

@@ -123,6 +123,13 @@ type Config struct {
 	// Cuts is the number of link cuts of the master after the soak (see
 	// Result.Cuts). Default 0.
 	Cuts int
+	// Recorder, if set, is dumped whenever a master's adverts stop for
+	// TraceGap or longer, on its own interface or at a backup: the
+	// kernel's scheduling of the seconds around it. Nil: none.
+	Recorder *Recorder
+	// TraceGap is the gap that dumps the Recorder. Default 2.5 x
+	// Interval (a backup takes over after about 3).
+	TraceGap time.Duration
 	// Logf, if set, gets progress lines.
 	Logf func(format string, args ...any)
 }
@@ -139,6 +146,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Warmup <= 0 {
 		c.Warmup = 5 * time.Second
+	}
+	if c.TraceGap <= 0 {
+		c.TraceGap = c.Interval * 5 / 2
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
@@ -405,7 +415,15 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 	}
 	res.Start, res.LoadAvgStart = time.Now(), benchstat.LoadAvg()
 	cfg.Logf("%s: window of %v starts (load average %s)", impl, cfg.Duration, res.LoadAvgStart)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	gapsDone := make(chan struct{})
+	go func() {
+		defer close(gapsDone)
+		lb.watchGaps(watchCtx, caps, master.Addr)
+	}()
 	rss, senderRSS, err := lb.watch(ctx, res.Start.Add(cfg.Duration))
+	stopWatch()
+	<-gapsDone
 	if err != nil {
 		return res, err
 	}
@@ -460,6 +478,44 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 		}
 	}
 	return res, nil
+}
+
+// watchGaps follows the master's adverts in the captures (sent on its
+// own interface, received at the backups) until ctx ends, and dumps the
+// Recorder, if any, after each gap of TraceGap or longer.
+func (lb *lab) watchGaps(ctx context.Context, caps map[string]*Capture, master netip.Addr) {
+	if lb.cfg.Recorder == nil {
+		return
+	}
+	scans := map[string]*gapScan{}
+	for name := range caps {
+		scans[name] = &gapScan{}
+	}
+	src := master.As4()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for name, c := range caps {
+			gap, end := scans[name].scan(c, src)
+			if gap < lb.cfg.TraceGap {
+				continue
+			}
+			reason := fmt.Sprintf("%s (lab %s): a gap of %v in the master's adverts at %s, ending at %s (Unix %d ns)",
+				lb.impl, lb.l.ID, gap, name, time.Unix(0, end).UTC().Format("15:04:05.000000"), end)
+			path, err := lb.cfg.Recorder.Dump(reason)
+			switch {
+			case err != nil:
+				lb.cfg.Logf("%s: dumping the recorder: %v", lb.impl, err)
+			case path != "":
+				lb.cfg.Logf("%s; the kernel's scheduling around it is in %s", reason, path)
+			}
+		}
+	}
 }
 
 // startServers runs an echo server on the server host for the whole soak

@@ -16,7 +16,14 @@
 // jitter, the longest gap between adverts at a backup, the master's CPU
 // and memory, the load achieved) and, with -cuts, the client's outages.
 // The labs and every process started in them are removed at the end, on
-// error and on SIGINT/SIGTERM.
+// error and on SIGINT/SIGTERM; with -keep-logs the labs' directories (the
+// daemons' logs and configurations) stay. With -trace DIR it also keeps a
+// flight recorder of the kernel's scheduler (an ftrace instance of its
+// own) and writes to DIR the seconds around each gap in a master's
+// adverts of 2.5 intervals or more, and every CPU's times, each second
+// (cpustat.tsv: how much of each second the hypervisor took, as steal).
+//
+//	go run ./bench/cmd/vrrp-soak -interval 10ms -duration 1h -load bulk,conn -keep-logs -trace /var/tmp/soak
 package main
 
 import (
@@ -43,6 +50,7 @@ func main() {
 	var cfg vrrpsoak.Config
 	var impls, load, jsonOut string
 	var verbose bool
+	var tr traceOpts
 	flag.StringVar(&impls, "impls", "rmqlb,keepalived", "implementations, side by side, a lab each: rmqlb, keepalived, rmqlb-lateN (rmqlb with late_adverts_tolerated: N), rmqlb-proc and rmqlb-inline (rmqlb with vrrp_sender: process and inline)")
 	flag.DurationVar(&cfg.Interval, "interval", 10*time.Millisecond, "VRRPv3 advertisement interval")
 	flag.DurationVar(&cfg.Duration, "duration", time.Minute, "measured window")
@@ -62,6 +70,10 @@ func main() {
 	flag.IntVar(&cfg.Cuts, "cuts", 0, "link cuts of the master after the window")
 	flag.StringVar(&jsonOut, "json", "", "also write every result to this JSON file")
 	flag.BoolVar(&verbose, "v", false, "log progress")
+	flag.BoolVar(&tr.keepLogs, "keep-logs", false, "keep the labs' directories (logs, configurations) and say where they are")
+	flag.StringVar(&tr.dir, "trace", "", "record the kernel's scheduling (ftrace) and write the seconds around each gap in a master's adverts, and every CPU's times each second, to this directory")
+	flag.IntVar(&tr.dumps, "trace-dumps", 4, "with -trace: dumps at most")
+	flag.IntVar(&tr.bufKiB, "trace-buffer-kib", 16<<10, "with -trace: ring buffer per CPU, KiB (the seconds of history a dump holds)")
 	flag.Parse()
 	cfg.Impls = strings.Split(impls, ",")
 	if load != "" {
@@ -76,14 +88,21 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, jsonOut, logf); err != nil {
+	if err := run(ctx, cfg, jsonOut, tr, logf); err != nil {
 		fmt.Fprintln(os.Stderr, "vrrp-soak:", err)
 		stop()
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, cfg vrrpsoak.Config, jsonOut string, logf func(string, ...any)) error {
+// traceOpts are the flags that keep evidence of a run.
+type traceOpts struct {
+	keepLogs      bool
+	dir           string
+	dumps, bufKiB int
+}
+
+func run(ctx context.Context, cfg vrrpsoak.Config, jsonOut string, tr traceOpts, logf func(string, ...any)) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces)")
 	}
@@ -116,7 +135,15 @@ func run(ctx context.Context, cfg vrrpsoak.Config, jsonOut string, logf func(str
 		time.Now().UTC().Format(time.RFC3339), build, host, runtime.NumCPU(), cfg.Interval, cfg.Duration, cfg.Load)
 
 	r := vrrpsoak.NewRunner(logf)
+	r.Keep = tr.keepLogs
 	defer r.Close()
+	if tr.dir != "" {
+		stopTrace, err := startTrace(ctx, &cfg, tr, logf)
+		if err != nil {
+			return err
+		}
+		defer stopTrace()
+	}
 	results, err := vrrpsoak.Run(ctx, r, cfg)
 	if err != nil {
 		r.Fail()
@@ -141,6 +168,39 @@ func run(ctx context.Context, cfg vrrpsoak.Config, jsonOut string, logf func(str
 		}
 	}
 	return nil
+}
+
+// startTrace opens the flight recorder (cfg.Recorder) and starts
+// sampling the CPUs' times into tr.dir; the function it returns stops
+// both and logs the most steal of one CPU in one second.
+func startTrace(ctx context.Context, cfg *vrrpsoak.Config, tr traceOpts, logf func(string, ...any)) (func(), error) {
+	if err := os.MkdirAll(tr.dir, 0o755); err != nil {
+		return nil, err
+	}
+	rec, err := vrrpsoak.OpenRecorder(fmt.Sprintf("vrrp-soak-%d", os.Getpid()), tr.dir, tr.bufKiB, tr.dumps)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Recorder = rec
+	sctx, stopSample := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		steal, at, err := vrrpsoak.SampleCPUs(sctx, filepath.Join(tr.dir, "cpustat.tsv"))
+		if err != nil {
+			logf("%v", err)
+			return
+		}
+		logf("CPU times each second in %s; the most steal of one CPU in one second: %v (the second to %s)",
+			filepath.Join(tr.dir, "cpustat.tsv"), steal, at.UTC().Format("15:04:05"))
+	}()
+	return func() {
+		stopSample()
+		<-done
+		if err := rec.Close(); err != nil {
+			logf("%v", err)
+		}
+	}, nil
 }
 
 // needTools checks that the programs cfg's labs and loads run are

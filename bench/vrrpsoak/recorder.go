@@ -1,0 +1,232 @@
+package vrrpsoak
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// tracefs is where the kernel's tracing file system is mounted.
+const tracefs = "/sys/kernel/tracing"
+
+// recorderEvents are the kernel's trace events a Recorder keeps: who ran
+// on each CPU and why (switches, wake-ups, migrations). Not the timers'
+// expiries and the interrupts' bottom halves: under the soak's network
+// load they are five times as many, and a buffer would hold seconds
+// fewer.
+var recorderEvents = []string{
+	"sched/sched_switch", "sched/sched_waking", "sched/sched_wakeup", "sched/sched_migrate_task",
+}
+
+// Recorder is a flight recorder of the kernel's scheduler: an ftrace
+// instance of its own (its own ring buffers and events, so that it
+// disturbs no other user of tracefs) that keeps the last few seconds of
+// recorderEvents on every CPU, overwriting the oldest, and writes them to
+// a file when asked (Dump): after a late advert, the seconds around it.
+// Its methods may be called from several goroutines.
+type Recorder struct {
+	inst string // the instance's directory in tracefs
+	dir  string // where dumps go
+	max  int    // dumps at most
+
+	mu    sync.Mutex // guards the fields below
+	dumps int
+	last  time.Time
+}
+
+// OpenRecorder creates the ftrace instance name with bufKiB KiB of ring
+// buffer per CPU, its clock CLOCK_MONOTONIC, and starts recording; Dump
+// writes at most max dumps into dir. Close removes the instance.
+func OpenRecorder(name, dir string, bufKiB, max int) (*Recorder, error) {
+	inst := filepath.Join(tracefs, "instances", name)
+	if err := os.Mkdir(inst, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the ftrace instance: %w", err)
+	}
+	r := &Recorder{inst: inst, dir: dir, max: max}
+	err := r.write("buffer_size_kb", strconv.Itoa(bufKiB))
+	if err == nil {
+		err = r.write("trace_clock", "mono")
+	}
+	for _, ev := range recorderEvents {
+		if err == nil {
+			err = r.write(filepath.Join("events", ev, "enable"), "1")
+		}
+	}
+	if err == nil {
+		err = r.write("tracing_on", "1")
+	}
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("setting up the ftrace instance: %w", err)
+	}
+	return r, nil
+}
+
+func (r *Recorder) write(file, v string) error {
+	return os.WriteFile(filepath.Join(r.inst, file), []byte(v), 0)
+}
+
+// Dump writes what the ring buffers hold to a new file in the recorder's
+// directory, headed by reason and by the offset of the trace's clock
+// (CLOCK_MONOTONIC) to Unix time, and beside it the threads running now
+// (ps), then empties the buffers and records on. It
+// returns the file's path, or "" when it wrote none: max dumps made, or
+// the last one ended less than a second ago (its buffers held this
+// moment already).
+func (r *Recorder) Dump(reason string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dumps >= r.max || time.Since(r.last) < time.Second {
+		return "", nil
+	}
+	r.dumps++
+	defer func() { r.last = time.Now() }()
+	if err := r.write("tracing_on", "0"); err != nil {
+		return "", fmt.Errorf("stopping the recorder: %w", err)
+	}
+	defer r.write("tracing_on", "1")
+	path := filepath.Join(r.dir, fmt.Sprintf("trace-%d.txt", r.dumps))
+	if err := r.copyTrace(path, reason); err != nil {
+		return "", err
+	}
+	// Which process and scheduling class each thread id in it is.
+	if out, err := exec.Command("ps", "-eLo", "pid,tid,cls,rtprio,ni,psr,comm,args").Output(); err == nil {
+		_ = os.WriteFile(strings.TrimSuffix(path, ".txt")+".threads.txt", out, 0o644)
+	}
+	if err := r.write("trace", ""); err != nil {
+		return path, fmt.Errorf("emptying the recorder: %w", err)
+	}
+	return path, nil
+}
+
+func (r *Recorder) copyTrace(path, reason string) error {
+	var mono unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono); err != nil {
+		return fmt.Errorf("reading the monotonic clock: %w", err)
+	}
+	offset := time.Now().UnixNano() - mono.Nano()
+	in, err := os.Open(filepath.Join(r.inst, "trace"))
+	if err != nil {
+		return fmt.Errorf("reading the recorder: %w", err)
+	}
+	defer in.Close()
+	out, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("writing a dump: %w", err)
+	}
+	w := bufio.NewWriterSize(out, 1<<20)
+	fmt.Fprintf(w, "# %s\n# trace clock: CLOCK_MONOTONIC; Unix time = trace time + %d ns\n", reason, offset)
+	_, err = io.Copy(w, in)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing a dump: %w", err)
+	}
+	return nil
+}
+
+// Close stops recording and removes the instance (with its buffers).
+func (r *Recorder) Close() error {
+	_ = r.write("tracing_on", "0")
+	for _, ev := range recorderEvents {
+		_ = r.write(filepath.Join("events", ev, "enable"), "0")
+	}
+	if err := os.Remove(r.inst); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing the ftrace instance: %w", err)
+	}
+	return nil
+}
+
+// cpuTimes is one CPU's line of /proc/stat, in USER_HZ ticks.
+type cpuTimes struct {
+	cpu                                                   string
+	user, nice, system, idle, iowait, irq, softirq, steal int64
+}
+
+// readCPUTimes reads the per-CPU lines of /proc/stat (not the total).
+func readCPUTimes(r io.Reader) ([]cpuTimes, error) {
+	var ts []cpuTimes
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		t := cpuTimes{cpu: f[0]}
+		for i, p := range []*int64{&t.user, &t.nice, &t.system, &t.idle, &t.iowait, &t.irq, &t.softirq, &t.steal} {
+			v, err := strconv.ParseInt(f[1+i], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("parsing /proc/stat: %s: %w", f[0], err)
+			}
+			*p = v
+		}
+		ts = append(ts, t)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading /proc/stat: %w", err)
+	}
+	return ts, nil
+}
+
+// userHZ is the unit of /proc/stat's times (USER_HZ, 100 on Linux).
+const userHZ = 100
+
+// SampleCPUs writes each CPU's times of /proc/stat, every second, to path
+// (tab-separated: Unix milliseconds, CPU, then the ticks of the second
+// that ended for user, nice, system, idle, iowait, irq, softirq and
+// steal) until ctx ends, and returns the most time the hypervisor took
+// from one CPU in one second (steal) and when that second ended.
+func SampleCPUs(ctx context.Context, path string) (maxSteal time.Duration, at time.Time, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("sampling CPU times: %w", err)
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	defer w.Flush()
+	fmt.Fprintln(w, "unix_ms\tcpu\tuser\tnice\tsystem\tidle\tiowait\tirq\tsoftirq\tsteal")
+	read := func() []cpuTimes {
+		b, err := os.ReadFile("/proc/stat")
+		if err != nil {
+			return nil
+		}
+		ts, _ := readCPUTimes(strings.NewReader(string(b)))
+		return ts
+	}
+	prev := read()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return maxSteal, at, nil
+		case now := <-tick.C:
+			cur := read()
+			for i := range min(len(cur), len(prev)) {
+				c, p := cur[i], prev[i]
+				fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", now.UnixMilli(), c.cpu,
+					c.user-p.user, c.nice-p.nice, c.system-p.system, c.idle-p.idle, c.iowait-p.iowait,
+					c.irq-p.irq, c.softirq-p.softirq, c.steal-p.steal)
+				if d := time.Duration(c.steal-p.steal) * time.Second / userHZ; d > maxSteal {
+					maxSteal, at = d, now
+				}
+			}
+			prev = cur
+		}
+	}
+}
