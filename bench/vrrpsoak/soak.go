@@ -265,8 +265,11 @@ type Result struct {
 	BulkGbps      float64 `json:"bulk_gbps,omitempty"`
 	ConnPerSecond float64 `json:"conn_per_second,omitempty"`
 	LoadErrors    int     `json:"load_errors"`
-	// Cuts are the client outages of the link cuts after the window.
-	Cuts []time.Duration `json:"cuts,omitempty"`
+	// Cuts are the client outages of the link cuts after the window;
+	// CutsError says why there are fewer than Config.Cuts (the lab did
+	// not settle back for the next one).
+	Cuts      []time.Duration `json:"cuts,omitempty"`
+	CutsError string          `json:"cuts_error,omitempty"`
 }
 
 // Lab addresses: the VRRP hosts h1..h3 (priorities 150, 100, 50), the
@@ -468,8 +471,15 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 		impl, res.Transitions, res.Timing.Sent, res.Timing.JitterP99, res.Timing.MaxGap)
 
 	if cfg.Cuts > 0 {
+		// A series of cuts that cannot go on (the lab never settles
+		// back) ends there: the window's figures stand, and the error is
+		// the row's.
 		if res.Cuts, err = lb.cuts(ctx, cfg.Cuts); err != nil {
-			return res, err
+			if ctx.Err() != nil {
+				return res, err
+			}
+			res.CutsError = err.Error()
+			cfg.Logf("%s: the cuts stopped after %d: %v", impl, len(res.Cuts), err)
 		}
 	}
 	for name, vh := range lb.vrrp {

@@ -57,17 +57,26 @@ func WriteTable(w io.Writer, results []Result) error {
 func WriteCuts(w io.Writer, results []Result) error {
 	rows := [][]string{{"impl", "advert", "cuts", "outage median (ms)", "outage max (ms)", "all (ms)"}}
 	for _, r := range results {
-		if len(r.Cuts) == 0 {
+		if len(r.Cuts) == 0 && r.CutsError == "" {
 			continue
 		}
-		cs := slices.Clone(r.Cuts)
-		slices.Sort(cs)
-		var all []string
-		for _, c := range r.Cuts {
-			all = append(all, ms(c))
+		row := []string{r.Impl, r.Interval.String(), fmt.Sprint(len(r.Cuts)), "-", "-", ""}
+		if len(r.Cuts) > 0 {
+			cs := slices.Clone(r.Cuts)
+			slices.Sort(cs)
+			var all []string
+			for _, c := range r.Cuts {
+				all = append(all, ms(c))
+			}
+			row[3], row[4], row[5] = ms(median(cs)), ms(cs[len(cs)-1]), strings.Join(all, " ")
 		}
-		rows = append(rows, []string{r.Impl, r.Interval.String(), fmt.Sprint(len(cs)),
-			ms(median(cs)), ms(cs[len(cs)-1]), strings.Join(all, " ")})
+		switch {
+		case r.CutsError != "" && row[5] != "":
+			row[5] += "; then stopped: " + r.CutsError
+		case r.CutsError != "":
+			row[5] = "stopped: " + r.CutsError
+		}
+		rows = append(rows, row)
 	}
 	return writeMarkdown(w, rows)
 }

@@ -49,3 +49,39 @@ func TestWriteTable(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteCuts: a row per result with cuts, sorted for the median and
+// the max; a series that stopped says why, and one with no cut at all
+// that stopped still has its row.
+func TestWriteCuts(t *testing.T) {
+	ms := time.Millisecond
+	results := []Result{
+		{Impl: "rmqlb", Interval: 10 * ms, Cuts: []time.Duration{31 * ms, 29 * ms, 30 * ms}},
+		{Impl: "keepalived", Interval: 10 * ms, Cuts: []time.Duration{32 * ms, 30 * ms}, CutsError: "before cut 3: holders [h1 h2]"},
+		{Impl: "rmqlb-late2", Interval: 10 * ms, CutsError: "before cut 1: holders []"},
+		{Impl: "rmqlb-inline", Interval: 10 * ms}, // no cuts asked
+	}
+	var b strings.Builder
+	if err := WriteCuts(&b, results); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	want := [][]string{
+		{"rmqlb", "10ms", "3", "30", "31", "31 29 30"},
+		{"keepalived", "10ms", "2", "31", "32", "32 30; then stopped: before cut 3: holders [h1 h2]"},
+		{"rmqlb-late2", "10ms", "0", "-", "-", "stopped: before cut 1: holders []"},
+	}
+	lines := strings.Split(strings.TrimSpace(got), "\n")
+	if len(lines) != 2+len(want) {
+		t.Fatalf("%d lines, want header, rule and %d rows:\n%s", len(lines), len(want), got)
+	}
+	for i, w := range want {
+		var cells []string
+		for _, c := range strings.Split(strings.Trim(lines[2+i], "|"), "|") {
+			cells = append(cells, strings.TrimSpace(c))
+		}
+		if strings.Join(cells, "|") != strings.Join(w, "|") {
+			t.Errorf("row %d: %q, want %q", i, cells, w)
+		}
+	}
+}

@@ -144,10 +144,14 @@ func run(ctx context.Context, cfg vrrpsoak.Config, jsonOut string, tr traceOpts,
 		}
 		defer stopTrace()
 	}
-	results, err := vrrpsoak.Run(ctx, r, cfg)
-	if err != nil {
+	results, runErr := vrrpsoak.Run(ctx, r, cfg)
+	if runErr != nil {
 		r.Fail()
-		return err
+		// The labs whose window ended still have their figures.
+		results = slices.DeleteFunc(results, func(res vrrpsoak.Result) bool { return res.End.IsZero() })
+		if len(results) == 0 {
+			return runErr
+		}
 	}
 	if err := vrrpsoak.WriteTable(os.Stdout, results); err != nil {
 		return err
@@ -167,7 +171,7 @@ func run(ctx context.Context, cfg vrrpsoak.Config, jsonOut string, tr traceOpts,
 			return err
 		}
 	}
-	return nil
+	return runErr
 }
 
 // startTrace opens the flight recorder (cfg.Recorder) and starts
