@@ -198,10 +198,15 @@ func TestProcessSendsAndStops(t *testing.T) {
 	if d := s.Describe(); !strings.HasPrefix(d, "process (") {
 		t.Fatalf("Describe %q", d)
 	}
-	// Keep it alive for longer than its liveness timeout.
-	for range 30 {
+	// Keep it alive for longer than its liveness timeout, the way a loop
+	// does that wakes every AliveWithin, each time half of it late.
+	within := s.AliveWithin()
+	if within <= 0 || within > LivenessTimeout(10*time.Millisecond)/2 {
+		t.Fatalf("AliveWithin %v leaves a late loop no margin in a liveness timeout of %v", within, LivenessTimeout(10*time.Millisecond))
+	}
+	for start := time.Now(); time.Since(start) < 5*LivenessTimeout(10*time.Millisecond)/2; {
 		s.Alive()
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(within * 3 / 2)
 	}
 	if !s.Sending() {
 		t.Fatal("stopped sending although the instance said it is alive")

@@ -15,11 +15,15 @@ import (
 // LivenessTimeout is how long the sender process sends the adverts of an
 // instance whose daemon side it has not heard from: a second, or four
 // advertisement intervals if that is longer. The instance's loop wakes to
-// say it is alive every eighth of it (Sender.AliveWithin), so that a hung
-// daemon is noticed about a liveness timeout after it hung; the daemon
-// tells the process at most sixteen times per timeout, on a socket pair
-// that the process reads when it wakes to send (a liveness message wakes
-// none of its threads).
+// say it is alive every third of it (Sender.AliveWithin), so that a hung
+// daemon is noticed at most a third of a liveness timeout later than the
+// timeout after it hung, and a loop woken up to two thirds of it late
+// still keeps its adverts going. Not more often: each wake-up of the
+// loop, a real-time thread that waits in a system call of its own, costs
+// the Go runtime's monitor thread dozens of wake-ups. The daemon tells
+// the process at most sixteen times per timeout, on a socket pair that
+// the process reads when it wakes to send (a liveness message wakes none
+// of its threads).
 func LivenessTimeout(interval time.Duration) time.Duration {
 	return max(time.Second, 4*interval)
 }
@@ -235,7 +239,7 @@ func (s *Sender) waitAck(c *child, seq uint32) error {
 // Sending implements vrrp.AdvertSender.
 func (s *Sender) Sending() bool { return s.sending.Load() }
 
-// AliveWithin implements vrrp.AdvertSender: an eighth of the liveness
+// AliveWithin implements vrrp.AdvertSender: a third of the liveness
 // timeout of the started schedule's interval (zero: none started).
 func (s *Sender) AliveWithin() time.Duration {
 	s.mu.Lock()
@@ -243,7 +247,7 @@ func (s *Sender) AliveWithin() time.Duration {
 	if s.want == nil {
 		return 0
 	}
-	return LivenessTimeout(s.want.Interval) / 8
+	return LivenessTimeout(s.want.Interval) / 3
 }
 
 // Alive implements vrrp.AdvertSender: it tells the process at most
