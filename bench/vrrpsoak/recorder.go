@@ -40,14 +40,16 @@ type Recorder struct {
 	dir  string // where dumps go
 	max  int    // dumps at most
 
-	mu    sync.Mutex // guards the fields below
-	dumps int
-	last  time.Time
+	mu     sync.Mutex // guards the fields below
+	active int        // Starts not yet Stopped
+	dumps  int
+	last   time.Time
 }
 
 // OpenRecorder creates the ftrace instance name with bufKiB KiB of ring
-// buffer per CPU, its clock CLOCK_MONOTONIC, and starts recording; Dump
-// writes at most max dumps into dir. Close removes the instance.
+// buffer per CPU, its clock CLOCK_MONOTONIC; it records between Start and
+// Stop, and Dump writes at most max dumps into dir. Close removes the
+// instance.
 func OpenRecorder(name, dir string, bufKiB, max int) (*Recorder, error) {
 	inst := filepath.Join(tracefs, "instances", name)
 	if err := os.Mkdir(inst, 0o700); err != nil {
@@ -64,13 +66,48 @@ func OpenRecorder(name, dir string, bufKiB, max int) (*Recorder, error) {
 		}
 	}
 	if err == nil {
-		err = r.write("tracing_on", "1")
+		err = r.write("tracing_on", "0")
 	}
 	if err != nil {
 		r.Close()
 		return nil, fmt.Errorf("setting up the ftrace instance: %w", err)
 	}
 	return r, nil
+}
+
+// Start starts recording, for one measured window; recording goes on
+// until every window started has stopped (Stop). The kernel's tracing
+// costs every context switch a little, and a real-time task that runs
+// long without sleeping the more: a window's measurement pays it, the
+// link cuts after it do not.
+func (r *Recorder) Start() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.active++
+	if r.active > 1 {
+		return nil
+	}
+	if err := r.write("tracing_on", "1"); err != nil {
+		return fmt.Errorf("starting the recorder: %w", err)
+	}
+	return nil
+}
+
+// Stop ends a window Start began; the last one stops recording.
+func (r *Recorder) Stop() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.active == 0 {
+		return nil
+	}
+	r.active--
+	if r.active > 0 {
+		return nil
+	}
+	if err := r.write("tracing_on", "0"); err != nil {
+		return fmt.Errorf("stopping the recorder: %w", err)
+	}
+	return nil
 }
 
 func (r *Recorder) write(file, v string) error {
@@ -95,7 +132,11 @@ func (r *Recorder) Dump(reason string) (string, error) {
 	if err := r.write("tracing_on", "0"); err != nil {
 		return "", fmt.Errorf("stopping the recorder: %w", err)
 	}
-	defer r.write("tracing_on", "1")
+	defer func() {
+		if r.active > 0 {
+			r.write("tracing_on", "1")
+		}
+	}()
 	path := filepath.Join(r.dir, fmt.Sprintf("trace-%d.txt", r.dumps))
 	if err := r.copyTrace(path, reason); err != nil {
 		return "", err

@@ -51,7 +51,19 @@ func TestRecorderDumps(t *testing.T) {
 			r.Close()
 		}
 	}()
-	time.Sleep(50 * time.Millisecond) // some switches to record
+	if on, _ := os.ReadFile(filepath.Join(tracefs, "instances", name, "tracing_on")); strings.TrimSpace(string(on)) != "0" {
+		t.Fatalf("recording before Start: tracing_on %q", on)
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(); err != nil { // a second window
+		t.Fatal(err)
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // some switches to record, the second window still on
 	path, err := r.Dump("a test")
 	if err != nil || path == "" {
 		t.Fatalf("Dump: %q, %v", path, err)
@@ -65,6 +77,15 @@ func TestRecorderDumps(t *testing.T) {
 	}
 	if path, err := r.Dump("a second"); path != "" || err != nil {
 		t.Fatalf("a dump past the maximum: %q, %v", path, err)
+	}
+	if on, _ := os.ReadFile(filepath.Join(tracefs, "instances", name, "tracing_on")); strings.TrimSpace(string(on)) != "1" {
+		t.Fatalf("not recording on after a dump in a window: tracing_on %q", on)
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if on, _ := os.ReadFile(filepath.Join(tracefs, "instances", name, "tracing_on")); strings.TrimSpace(string(on)) != "0" {
+		t.Fatalf("recording after the last window stopped: tracing_on %q", on)
 	}
 	if err := r.Close(); err != nil {
 		t.Fatal(err)

@@ -491,12 +491,22 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 }
 
 // watchGaps follows the master's adverts in the captures (sent on its
-// own interface, received at the backups) until ctx ends, and dumps the
-// Recorder, if any, after each gap of TraceGap or longer.
+// own interface, received at the backups) until ctx ends, the Recorder,
+// if any, recording meanwhile, and dumps it after each gap of TraceGap or
+// longer.
 func (lb *lab) watchGaps(ctx context.Context, caps map[string]*Capture, master netip.Addr) {
 	if lb.cfg.Recorder == nil {
 		return
 	}
+	if err := lb.cfg.Recorder.Start(); err != nil {
+		lb.cfg.Logf("%s: %v", lb.impl, err)
+		return
+	}
+	defer func() {
+		if err := lb.cfg.Recorder.Stop(); err != nil {
+			lb.cfg.Logf("%s: %v", lb.impl, err)
+		}
+	}()
 	scans := map[string]*gapScan{}
 	for name := range caps {
 		scans[name] = &gapScan{}

@@ -71,7 +71,7 @@ func main() {
 	flag.StringVar(&jsonOut, "json", "", "also write every result to this JSON file")
 	flag.BoolVar(&verbose, "v", false, "log progress")
 	flag.BoolVar(&tr.keepLogs, "keep-logs", false, "keep the labs' directories (logs, configurations) and say where they are")
-	flag.StringVar(&tr.dir, "trace", "", "record the kernel's scheduling (ftrace) and write the seconds around each gap in a master's adverts, and every CPU's times each second, to this directory")
+	flag.StringVar(&tr.dir, "trace", "", "record the kernel's scheduling (ftrace) during the windows and write the seconds around each gap in a master's adverts, and every CPU's times each second, to this directory")
 	flag.IntVar(&tr.dumps, "trace-dumps", 4, "with -trace: dumps at most")
 	flag.IntVar(&tr.bufKiB, "trace-buffer-kib", 16<<10, "with -trace: ring buffer per CPU, KiB (the seconds of history a dump holds)")
 	flag.Parse()
