@@ -16,9 +16,8 @@ import (
 // instance whose daemon side it has not heard from: a second, or four
 // advertisement intervals if that is longer. The instance's loop wakes to
 // say it is alive every third of it (Sender.AliveWithin), so that a hung
-// daemon is noticed at most a third of a liveness timeout later than the
-// timeout after it hung, and a loop woken up to two thirds of it late
-// still keeps its adverts going. Not more often: each wake-up of the
+// daemon is noticed within a liveness timeout of hanging, and a loop
+// woken up to two thirds of it late still keeps its adverts going. Not more often: each wake-up of the
 // loop, a real-time thread that waits in a system call of its own, costs
 // the Go runtime's monitor thread dozens of wake-ups. The daemon tells
 // the process at most sixteen times per timeout, on a socket pair that
