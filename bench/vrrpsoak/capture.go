@@ -204,10 +204,19 @@ func (c *Capture) Close() error {
 
 // gapScan follows one sender's adverts in a Capture as they arrive: each
 // scan looks only at the adverts captured since the one before. The zero
-// value starts at the capture's first advert. Owned by one goroutine.
+// value starts at the capture's first advert; newGapScan at its last.
+// Owned by one goroutine.
 type gapScan struct {
 	next int   // index of the first advert not yet scanned
 	last int64 // the At of the last advert of the sender seen; 0: none
+}
+
+// newGapScan returns a gapScan of src's adverts in c that starts now:
+// its first gap is measured from src's last advert captured so far.
+func newGapScan(c *Capture, src [4]byte) *gapScan {
+	g := &gapScan{}
+	g.scan(c, src)
+	return g
 }
 
 // scan returns the longest time between two consecutive adverts of src

@@ -33,4 +33,13 @@ func TestGapScan(t *testing.T) {
 	if gap, end := g.scan(c, m); gap != 0 || end != 0 {
 		t.Fatalf("nothing new: gap %v ending %d", gap, end)
 	}
+	// A scan made now skips what was captured before (a window that
+	// starts late), and measures its first gap from the master's last
+	// advert.
+	n := newGapScan(c, m)
+	add(155*ms, o, 100)
+	add(190*ms, m, 150)
+	if gap, end := n.scan(c, m); gap != 40*time.Millisecond || end != 190*ms {
+		t.Fatalf("a scan started late: gap %v ending %d, want 40ms ending %d", gap, end, 190*ms)
+	}
 }

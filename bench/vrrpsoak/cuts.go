@@ -64,7 +64,10 @@ func (lb *lab) cuts(ctx context.Context, n int) ([]time.Duration, error) {
 		outs = append(outs, o.Duration())
 		lb.cfg.Logf("%s: cut %d: outage %v (%s)", lb.impl, i+1, o.Duration(), r)
 	}
-	return outs, waitSoleHolder(ctx, l, h1, 20*time.Second)
+	if err := waitSoleHolder(ctx, l, h1, 20*time.Second); err != nil {
+		return outs, fmt.Errorf("after the last cut: %w", err)
+	}
+	return outs, nil
 }
 
 // cutSettle is the wait before a cut once h1 holds the VIP again: more

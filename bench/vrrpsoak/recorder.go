@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,23 +41,27 @@ type Recorder struct {
 	inst string // the instance's directory in tracefs
 	dir  string // where dumps go
 	max  int    // dumps at most
+	logf func(format string, args ...any)
 
-	mu     sync.Mutex // guards the fields below
-	active int        // Starts not yet Stopped
-	dumps  int
-	last   time.Time
+	mu      sync.Mutex // guards the fields below
+	active  int        // Starts not yet Stopped
+	dumps   int
+	offAt   int64         // Unix ns when the last dump stopped the recording
+	longest time.Duration // the longest gap dumped so far
 }
 
 // OpenRecorder creates the ftrace instance name with bufKiB KiB of ring
 // buffer per CPU, its clock CLOCK_MONOTONIC; it records between Start and
-// Stop, and Dump writes at most max dumps into dir. Close removes the
-// instance.
-func OpenRecorder(name, dir string, bufKiB, max int) (*Recorder, error) {
+// Stop, and Dump writes at most max dumps into dir, which the caller
+// owns (files there called trace-N are overwritten). What the soak tells
+// of the recorder (its dumps, its failures) goes to logf, whatever the
+// soak's own Logf. Close removes the instance.
+func OpenRecorder(name, dir string, bufKiB, max int, logf func(format string, args ...any)) (*Recorder, error) {
 	inst := filepath.Join(tracefs, "instances", name)
 	if err := os.Mkdir(inst, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the ftrace instance: %w", err)
 	}
-	r := &Recorder{inst: inst, dir: dir, max: max}
+	r := &Recorder{inst: inst, dir: dir, max: max, logf: logf}
 	err := r.write("buffer_size_kb", strconv.Itoa(bufKiB))
 	if err == nil {
 		err = r.write("trace_clock", "mono")
@@ -83,13 +89,12 @@ func OpenRecorder(name, dir string, bufKiB, max int) (*Recorder, error) {
 func (r *Recorder) Start() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.active == 0 {
+		if err := r.write("tracing_on", "1"); err != nil {
+			return fmt.Errorf("starting the recorder: %w", err)
+		}
+	}
 	r.active++
-	if r.active > 1 {
-		return nil
-	}
-	if err := r.write("tracing_on", "1"); err != nil {
-		return fmt.Errorf("starting the recorder: %w", err)
-	}
 	return nil
 }
 
@@ -117,27 +122,36 @@ func (r *Recorder) write(file, v string) error {
 // Dump writes what the ring buffers hold to a new file in the recorder's
 // directory, headed by reason and by the offset of the trace's clock
 // (CLOCK_MONOTONIC) to Unix time, and beside it the threads running now
-// (ps), then empties the buffers and records on. It
-// returns the file's path, or "" when it wrote none: max dumps made, or
-// the last one ended less than a second ago (its buffers held this
-// moment already).
-func (r *Recorder) Dump(reason string) (string, error) {
+// (ps), then empties the buffers and records on if a window is still
+// on. gap is the gap that calls for it, end when it ended (Unix ns). It
+// returns the file's path, or "" when it wrote none: max dumps made, the
+// last dump, which stopped recording after end, held this gap already,
+// or the gap is no longer than one dumped before (so that the dumps,
+// few, go to the worst gaps: a takeover late in an hour still gets one).
+//
+// A dump takes a CPU at normal priority for a second or two (the kernel
+// formats the buffers as text), within the window.
+func (r *Recorder) Dump(reason string, gap time.Duration, end int64) (path string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.dumps >= r.max || time.Since(r.last) < time.Second {
+	if r.dumps >= r.max || end <= r.offAt || gap <= r.longest {
 		return "", nil
 	}
 	r.dumps++
-	defer func() { r.last = time.Now() }()
+	r.longest = gap
 	if err := r.write("tracing_on", "0"); err != nil {
 		return "", fmt.Errorf("stopping the recorder: %w", err)
 	}
+	r.offAt = time.Now().UnixNano()
 	defer func() {
-		if r.active > 0 {
-			r.write("tracing_on", "1")
+		if r.active == 0 {
+			return
+		}
+		if werr := r.write("tracing_on", "1"); werr != nil && err == nil {
+			err = fmt.Errorf("recording again after a dump: %w", werr)
 		}
 	}()
-	path := filepath.Join(r.dir, fmt.Sprintf("trace-%d.txt", r.dumps))
+	path = filepath.Join(r.dir, fmt.Sprintf("trace-%d.txt", r.dumps))
 	if err := r.copyTrace(path, reason); err != nil {
 		return "", err
 	}
@@ -237,17 +251,27 @@ func SampleCPUs(ctx context.Context, path string) (maxSteal time.Duration, at ti
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("sampling CPU times: %w", err)
 	}
-	defer f.Close()
 	w := bufio.NewWriter(f)
-	defer w.Flush()
+	defer func() {
+		if ferr := w.Flush(); ferr != nil && err == nil {
+			err = fmt.Errorf("writing CPU times: %w", ferr)
+		}
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("writing CPU times: %w", cerr)
+		}
+	}()
 	fmt.Fprintln(w, "unix_ms\tcpu\tuser\tnice\tsystem\tidle\tiowait\tirq\tsoftirq\tsteal")
-	read := func() []cpuTimes {
+	read := func() map[string]cpuTimes {
 		b, err := os.ReadFile("/proc/stat")
 		if err != nil {
 			return nil
 		}
 		ts, _ := readCPUTimes(strings.NewReader(string(b)))
-		return ts
+		m := make(map[string]cpuTimes, len(ts))
+		for _, t := range ts {
+			m[t.cpu] = t
+		}
+		return m
 	}
 	prev := read()
 	tick := time.NewTicker(time.Second)
@@ -258,8 +282,12 @@ func SampleCPUs(ctx context.Context, path string) (maxSteal time.Duration, at ti
 			return maxSteal, at, nil
 		case now := <-tick.C:
 			cur := read()
-			for i := range min(len(cur), len(prev)) {
-				c, p := cur[i], prev[i]
+			for _, name := range slices.Sorted(maps.Keys(cur)) {
+				c := cur[name]
+				p, ok := prev[name]
+				if !ok { // a CPU that came online
+					continue
+				}
 				fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", now.UnixMilli(), c.cpu,
 					c.user-p.user, c.nice-p.nice, c.system-p.system, c.idle-p.idle, c.iowait-p.iowait,
 					c.irq-p.irq, c.softirq-p.softirq, c.steal-p.steal)
@@ -267,7 +295,9 @@ func SampleCPUs(ctx context.Context, path string) (maxSteal time.Duration, at ti
 					maxSteal, at = d, now
 				}
 			}
-			prev = cur
+			if cur != nil {
+				prev = cur
+			}
 		}
 	}
 }

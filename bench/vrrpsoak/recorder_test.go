@@ -41,7 +41,7 @@ func TestRecorderDumps(t *testing.T) {
 	}
 	dir := t.TempDir()
 	name := fmt.Sprintf("vrrp-soak-test-%d", os.Getpid())
-	r, err := OpenRecorder(name, dir, 1024, 1)
+	r, err := OpenRecorder(name, dir, 1024, 2, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,8 @@ func TestRecorderDumps(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // some switches to record, the second window still on
-	path, err := r.Dump("a test")
+	end1 := time.Now().UnixNano()
+	path, err := r.Dump("a test", 30*time.Millisecond, end1)
 	if err != nil || path == "" {
 		t.Fatalf("Dump: %q, %v", path, err)
 	}
@@ -75,7 +76,18 @@ func TestRecorderDumps(t *testing.T) {
 	if !strings.HasPrefix(string(b), "# a test\n# trace clock: CLOCK_MONOTONIC") || !strings.Contains(string(b), "sched_switch:") {
 		t.Fatalf("dump has no header or no switches:\n%.500s", b)
 	}
-	if path, err := r.Dump("a second"); path != "" || err != nil {
+	// A gap that ended before the first dump stopped the recording was
+	// in that dump.
+	if path, err := r.Dump("the same gap, seen at another host", 40*time.Millisecond, end1+int64(20*time.Microsecond)); path != "" || err != nil {
+		t.Fatalf("a dump of a gap the first one held: %q, %v", path, err)
+	}
+	if path, err := r.Dump("a later gap, no longer", 30*time.Millisecond, time.Now().UnixNano()); path != "" || err != nil {
+		t.Fatalf("a dump of a gap no longer than one dumped: %q, %v", path, err)
+	}
+	if path, err := r.Dump("a later, longer gap", 31*time.Millisecond, time.Now().UnixNano()); path == "" || err != nil {
+		t.Fatalf("no dump of a later, longer gap: %q, %v", path, err)
+	}
+	if path, err := r.Dump("a third gap", time.Second, time.Now().UnixNano()); path != "" || err != nil {
 		t.Fatalf("a dump past the maximum: %q, %v", path, err)
 	}
 	if on, _ := os.ReadFile(filepath.Join(tracefs, "instances", name, "tracing_on")); strings.TrimSpace(string(on)) != "1" {

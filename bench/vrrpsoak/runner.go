@@ -11,7 +11,8 @@ import (
 type Runner struct {
 	logf func(format string, args ...any)
 	// Keep leaves the temporary directories (the labs' logs) in place
-	// on Close, which logs where they are.
+	// on Close, which logs where they are. Set it before the Runner is
+	// used; it is not guarded.
 	Keep bool
 
 	mu       sync.Mutex // guards the fields below

@@ -266,8 +266,8 @@ type Result struct {
 	ConnPerSecond float64 `json:"conn_per_second,omitempty"`
 	LoadErrors    int     `json:"load_errors"`
 	// Cuts are the client outages of the link cuts after the window;
-	// CutsError says why there are fewer than Config.Cuts (the lab did
-	// not settle back for the next one).
+	// CutsError says why the series stopped: the lab did not settle back
+	// for the next cut, or after the last one.
 	Cuts      []time.Duration `json:"cuts,omitempty"`
 	CutsError string          `json:"cuts_error,omitempty"`
 }
@@ -430,14 +430,17 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 	if err != nil {
 		return res, err
 	}
-	res.End, res.LoadAvgEnd = time.Now(), benchstat.LoadAvg()
+	// res.End is set once the window's figures are in: a Result with an
+	// End is a complete one.
+	end := time.Now()
+	res.LoadAvgEnd = benchstat.LoadAvg()
 	after, err := lb.snapshot()
 	if err != nil {
 		return res, err
 	}
 	stopLoad()
 	ld.wait()
-	window := res.End.Sub(res.Start)
+	window := end.Sub(res.Start)
 	res.Transitions = after.transitions - before.transitions
 	res.MasterRSSKiB, res.SenderRSSKiB = rss, senderRSS
 	res.Sender = after.sender
@@ -466,7 +469,8 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 		h := nl.Host(name)
 		hcs = append(hcs, HostCapture{Host: name, Addr: h.Addr, Priority: hostPrios[name], Adverts: caps[name].Adverts()})
 	}
-	res.Timing = analyse(hcs, master.Addr, cfg.Interval, res.Start, res.End)
+	res.Timing = analyse(hcs, master.Addr, cfg.Interval, res.Start, end)
+	res.End = end
 	cfg.Logf("%s: window ended: %d transitions, %d adverts sent, jitter p99 %v, longest gap %v",
 		impl, res.Transitions, res.Timing.Sent, res.Timing.JitterP99, res.Timing.MaxGap)
 
@@ -499,19 +503,19 @@ func (lb *lab) watchGaps(ctx context.Context, caps map[string]*Capture, master n
 		return
 	}
 	if err := lb.cfg.Recorder.Start(); err != nil {
-		lb.cfg.Logf("%s: %v", lb.impl, err)
+		lb.cfg.Recorder.logf("%s: %v", lb.impl, err)
 		return
 	}
 	defer func() {
 		if err := lb.cfg.Recorder.Stop(); err != nil {
-			lb.cfg.Logf("%s: %v", lb.impl, err)
+			lb.cfg.Recorder.logf("%s: %v", lb.impl, err)
 		}
 	}()
-	scans := map[string]*gapScan{}
-	for name := range caps {
-		scans[name] = &gapScan{}
-	}
 	src := master.As4()
+	scans := map[string]*gapScan{}
+	for name, c := range caps {
+		scans[name] = newGapScan(c, src)
+	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -527,12 +531,12 @@ func (lb *lab) watchGaps(ctx context.Context, caps map[string]*Capture, master n
 			}
 			reason := fmt.Sprintf("%s (lab %s): a gap of %v in the master's adverts at %s, ending at %s (Unix %d ns)",
 				lb.impl, lb.l.ID, gap, name, time.Unix(0, end).UTC().Format("15:04:05.000000"), end)
-			path, err := lb.cfg.Recorder.Dump(reason)
+			path, err := lb.cfg.Recorder.Dump(reason, gap, end)
 			switch {
 			case err != nil:
-				lb.cfg.Logf("%s: dumping the recorder: %v", lb.impl, err)
+				lb.cfg.Recorder.logf("%s: dumping the recorder: %v", lb.impl, err)
 			case path != "":
-				lb.cfg.Logf("%s; the kernel's scheduling around it is in %s", reason, path)
+				lb.cfg.Recorder.logf("%s; the kernel's scheduling around it is in %s", reason, path)
 			}
 		}
 	}

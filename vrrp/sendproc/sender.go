@@ -17,12 +17,13 @@ import (
 // advertisement intervals if that is longer. The instance's loop wakes to
 // say it is alive every third of it (Sender.AliveWithin), so that a hung
 // daemon is noticed within a liveness timeout of hanging, and a loop
-// woken up to two thirds of it late still keeps its adverts going. Not more often: each wake-up of the
-// loop, a real-time thread that waits in a system call of its own, costs
-// the Go runtime's monitor thread dozens of wake-ups. The daemon tells
-// the process at most sixteen times per timeout, on a socket pair that
-// the process reads when it wakes to send (a liveness message wakes none
-// of its threads).
+// woken late by up to about 0.6 of it (the third, and the sixteenth by
+// which Alive spaces its messages, taken off) still keeps its adverts
+// going. Not more often: each wake-up of the loop, a real-time thread
+// that waits in a system call of its own, costs the Go runtime's monitor
+// thread dozens of wake-ups. The daemon tells the process at most
+// sixteen times per timeout, on a socket pair that the process reads
+// when it wakes to send (a liveness message wakes none of its threads).
 func LivenessTimeout(interval time.Duration) time.Duration {
 	return max(time.Second, 4*interval)
 }

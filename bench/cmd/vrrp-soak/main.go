@@ -178,12 +178,17 @@ func run(ctx context.Context, cfg vrrpsoak.Config, jsonOut string, tr traceOpts,
 // sampling the CPUs' times into tr.dir; the function it returns stops
 // both and logs the most steal of one CPU in one second.
 func startTrace(ctx context.Context, cfg *vrrpsoak.Config, tr traceOpts, logf func(string, ...any)) (func(), error) {
+	// A directory of its own, so that no run's evidence overwrites
+	// another's.
 	if err := os.MkdirAll(tr.dir, 0o755); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("opening the flight recorder: %w", err)
 	}
-	rec, err := vrrpsoak.OpenRecorder(fmt.Sprintf("vrrp-soak-%d", os.Getpid()), tr.dir, tr.bufKiB, tr.dumps)
+	if ents, err := os.ReadDir(tr.dir); err != nil || len(ents) > 0 {
+		return nil, fmt.Errorf("opening the flight recorder: -trace %s must be a new or empty directory (%d entries, %v)", tr.dir, len(ents), err)
+	}
+	rec, err := vrrpsoak.OpenRecorder(fmt.Sprintf("vrrp-soak-%d", os.Getpid()), tr.dir, tr.bufKiB, tr.dumps, logf)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("opening the flight recorder: %w", err)
 	}
 	cfg.Recorder = rec
 	sctx, stopSample := context.WithCancel(ctx)
@@ -193,6 +198,10 @@ func startTrace(ctx context.Context, cfg *vrrpsoak.Config, tr traceOpts, logf fu
 		steal, at, err := vrrpsoak.SampleCPUs(sctx, filepath.Join(tr.dir, "cpustat.tsv"))
 		if err != nil {
 			logf("%v", err)
+			return
+		}
+		if steal == 0 {
+			logf("CPU times each second in %s; no steal", filepath.Join(tr.dir, "cpustat.tsv"))
 			return
 		}
 		logf("CPU times each second in %s; the most steal of one CPU in one second: %v (the second to %s)",
