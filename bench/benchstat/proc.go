@@ -3,6 +3,7 @@ package benchstat
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -79,6 +80,58 @@ func ReadThreadCost(pid int) (ThreadCost, error) {
 // Linux architecture the benchmarks run on).
 const userHZ = 100
 
+// Ticks converts a count of /proc/stat's CPU time ticks (USER_HZ) to a
+// duration.
+func Ticks(n int64) time.Duration { return time.Duration(n) * time.Second / userHZ }
+
+// CPUTimes is one CPU-time line of /proc/stat: "cpu", all CPUs together,
+// or "cpuN", one of them; the times are in USER_HZ ticks (Ticks).
+type CPUTimes struct {
+	CPU                                                   string
+	User, Nice, System, Idle, IOWait, IRQ, SoftIRQ, Steal int64
+}
+
+// parseCPUTimes reads one CPU-time line of /proc/stat: its name and the
+// user, nice, system, idle, iowait, irq, softirq and steal times (later
+// fields, guest time, are already in user and nice).
+func parseCPUTimes(line string) (CPUTimes, error) {
+	f := strings.Fields(line)
+	if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") {
+		return CPUTimes{}, fmt.Errorf("not a CPU-time line of /proc/stat: %q", line)
+	}
+	t := CPUTimes{CPU: f[0]}
+	for i, p := range []*int64{&t.User, &t.Nice, &t.System, &t.Idle, &t.IOWait, &t.IRQ, &t.SoftIRQ, &t.Steal} {
+		n, err := strconv.ParseInt(f[i+1], 10, 64)
+		if err != nil {
+			return CPUTimes{}, fmt.Errorf("%s: field %d: %w", f[0], i+1, err)
+		}
+		*p = n
+	}
+	return t, nil
+}
+
+// ParsePerCPUTimes reads the line of each CPU ("cpuN", not the "cpu"
+// total) of /proc/stat's text r.
+func ParsePerCPUTimes(r io.Reader) ([]CPUTimes, error) {
+	var ts []CPUTimes
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		if name, _, _ := strings.Cut(line, " "); !strings.HasPrefix(name, "cpu") || name == "cpu" {
+			continue
+		}
+		t, err := parseCPUTimes(line)
+		if err != nil {
+			return nil, fmt.Errorf("parsing /proc/stat: %w", err)
+		}
+		ts = append(ts, t)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading /proc/stat: %w", err)
+	}
+	return ts, nil
+}
+
 // MachineCPU is the time all CPUs of the machine have spent, from
 // /proc/stat's "cpu" line.
 type MachineCPU struct {
@@ -96,35 +149,51 @@ func (m MachineCPU) Sub(before MachineCPU) MachineCPU {
 	return MachineCPU{Busy: m.Busy - before.Busy, Total: m.Total - before.Total}
 }
 
+// ReadCPUTimes reads /proc/stat's first line, the "cpu" total of all
+// CPUs.
+func ReadCPUTimes() (CPUTimes, error) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return CPUTimes{}, fmt.Errorf("reading /proc/stat: %w", err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	return parseTotalCPUTimes(line)
+}
+
+// parseTotalCPUTimes reads the "cpu" total line of /proc/stat.
+func parseTotalCPUTimes(line string) (CPUTimes, error) {
+	t, err := parseCPUTimes(line)
+	if err == nil && t.CPU != "cpu" {
+		err = fmt.Errorf("/proc/stat starts with %q", line)
+	}
+	if err != nil {
+		return CPUTimes{}, fmt.Errorf("reading /proc/stat: %w", err)
+	}
+	return t, nil
+}
+
 // ReadMachineCPU reads /proc/stat.
 func ReadMachineCPU() (MachineCPU, error) {
-	raw, err := os.ReadFile("/proc/stat")
+	t, err := ReadCPUTimes()
 	if err != nil {
 		return MachineCPU{}, fmt.Errorf("reading machine CPU time: %w", err)
 	}
-	line, _, _ := strings.Cut(string(raw), "\n")
-	return parseMachineCPU(line)
+	return machineCPU(t), nil
 }
 
-// parseMachineCPU reads /proc/stat's first line: "cpu" and the user,
-// nice, system, idle, iowait, irq, softirq and steal times in USER_HZ
-// ticks (later fields, guest time, are already in user and nice).
+// parseMachineCPU reads /proc/stat's first line, the "cpu" total.
 func parseMachineCPU(line string) (MachineCPU, error) {
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return MachineCPU{}, fmt.Errorf("reading machine CPU time: /proc/stat starts with %q", line)
+	t, err := parseTotalCPUTimes(line)
+	if err != nil {
+		return MachineCPU{}, fmt.Errorf("reading machine CPU time: %w", err)
 	}
-	var t [8]int64
-	for i := range t {
-		n, err := strconv.ParseInt(f[i+1], 10, 64)
-		if err != nil {
-			return MachineCPU{}, fmt.Errorf("reading machine CPU time: field %d: %w", i+1, err)
-		}
-		t[i] = n
-	}
-	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / userHZ }
-	busy := t[0] + t[1] + t[2] + t[5] + t[6] + t[7]
-	return MachineCPU{Busy: tick(busy), Total: tick(busy + t[3] + t[4])}, nil
+	return machineCPU(t), nil
+}
+
+// machineCPU is t's busy and total time.
+func machineCPU(t CPUTimes) MachineCPU {
+	busy := t.User + t.Nice + t.System + t.IRQ + t.SoftIRQ + t.Steal
+	return MachineCPU{Busy: Ticks(busy), Total: Ticks(busy + t.Idle + t.IOWait)}
 }
 
 // ProcessCPU returns the CPU time (user and system) that process pid and
@@ -156,5 +225,5 @@ func StatCPU(pid int, s string) (time.Duration, error) {
 	if err1 != nil || err2 != nil {
 		return 0, fmt.Errorf("reading CPU time of %d: bad stat", pid)
 	}
-	return time.Duration(u+st) * time.Second / userHZ, nil
+	return Ticks(u + st), nil
 }

@@ -1,6 +1,7 @@
 package benchstat
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -26,6 +27,34 @@ func TestParseMachineCPU(t *testing.T) {
 	}
 	if d := (MachineCPU{Busy: 5, Total: 9}).Sub(MachineCPU{Busy: 2, Total: 3}); d != (MachineCPU{Busy: 3, Total: 6}) {
 		t.Errorf("Sub = %+v", d)
+	}
+}
+
+// TestParsePerCPUTimes: one entry per "cpuN" line, the "cpu" total and
+// other lines left out; a field that is no number is an error.
+func TestParsePerCPUTimes(t *testing.T) {
+	const stat = `cpu  3363404 104963 3797358 7680932 101774 0 1742761 1988 0 0
+cpu0 1681702 52481 1898679 3840466 50887 0 871380 994 0 0
+cpu1 1681702 52482 1898679 3840466 50887 7 871381 995 0 0
+intr 1 2 3
+ctxt 42
+`
+	ts, err := ParsePerCPUTimes(strings.NewReader(stat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []CPUTimes{
+		{CPU: "cpu0", User: 1681702, Nice: 52481, System: 1898679, Idle: 3840466, IOWait: 50887, IRQ: 0, SoftIRQ: 871380, Steal: 994},
+		{CPU: "cpu1", User: 1681702, Nice: 52482, System: 1898679, Idle: 3840466, IOWait: 50887, IRQ: 7, SoftIRQ: 871381, Steal: 995},
+	}
+	if fmt.Sprint(ts) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", ts, want)
+	}
+	if _, err := ParsePerCPUTimes(strings.NewReader("cpu0 1 2 x 4 5 6 7 8\n")); err == nil {
+		t.Fatal("a field that is no number parsed")
+	}
+	if d := Ticks(3); d != 30*time.Millisecond {
+		t.Fatalf("Ticks(3) = %v, want 30ms", d)
 	}
 }
 

@@ -2,6 +2,7 @@ package vrrpsoak
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/bench/benchstat"
 )
 
 // tracefs is where the kernel's tracing file system is mounted.
@@ -207,40 +210,6 @@ func (r *Recorder) Close() error {
 	return nil
 }
 
-// cpuTimes is one CPU's line of /proc/stat, in USER_HZ ticks.
-type cpuTimes struct {
-	cpu                                                   string
-	user, nice, system, idle, iowait, irq, softirq, steal int64
-}
-
-// readCPUTimes reads the per-CPU lines of /proc/stat (not the total).
-func readCPUTimes(r io.Reader) ([]cpuTimes, error) {
-	var ts []cpuTimes
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
-			continue
-		}
-		t := cpuTimes{cpu: f[0]}
-		for i, p := range []*int64{&t.user, &t.nice, &t.system, &t.idle, &t.iowait, &t.irq, &t.softirq, &t.steal} {
-			v, err := strconv.ParseInt(f[1+i], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("parsing /proc/stat: %s: %w", f[0], err)
-			}
-			*p = v
-		}
-		ts = append(ts, t)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading /proc/stat: %w", err)
-	}
-	return ts, nil
-}
-
-// userHZ is the unit of /proc/stat's times (USER_HZ, 100 on Linux).
-const userHZ = 100
-
 // SampleCPUs writes each CPU's times of /proc/stat, every second, to path
 // (tab-separated: Unix milliseconds, CPU, then the ticks of the second
 // that ended for user, nice, system, idle, iowait, irq, softirq and
@@ -261,15 +230,15 @@ func SampleCPUs(ctx context.Context, path string) (maxSteal time.Duration, at ti
 		}
 	}()
 	fmt.Fprintln(w, "unix_ms\tcpu\tuser\tnice\tsystem\tidle\tiowait\tirq\tsoftirq\tsteal")
-	read := func() map[string]cpuTimes {
+	read := func() map[string]benchstat.CPUTimes {
 		b, err := os.ReadFile("/proc/stat")
 		if err != nil {
 			return nil
 		}
-		ts, _ := readCPUTimes(strings.NewReader(string(b)))
-		m := make(map[string]cpuTimes, len(ts))
+		ts, _ := benchstat.ParsePerCPUTimes(bytes.NewReader(b))
+		m := make(map[string]benchstat.CPUTimes, len(ts))
 		for _, t := range ts {
-			m[t.cpu] = t
+			m[t.CPU] = t
 		}
 		return m
 	}
@@ -288,10 +257,10 @@ func SampleCPUs(ctx context.Context, path string) (maxSteal time.Duration, at ti
 				if !ok { // a CPU that came online
 					continue
 				}
-				fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", now.UnixMilli(), c.cpu,
-					c.user-p.user, c.nice-p.nice, c.system-p.system, c.idle-p.idle, c.iowait-p.iowait,
-					c.irq-p.irq, c.softirq-p.softirq, c.steal-p.steal)
-				if d := time.Duration(c.steal-p.steal) * time.Second / userHZ; d > maxSteal {
+				fmt.Fprintf(w, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", now.UnixMilli(), c.CPU,
+					c.User-p.User, c.Nice-p.Nice, c.System-p.System, c.Idle-p.Idle, c.IOWait-p.IOWait,
+					c.IRQ-p.IRQ, c.SoftIRQ-p.SoftIRQ, c.Steal-p.Steal)
+				if d := benchstat.Ticks(c.Steal - p.Steal); d > maxSteal {
 					maxSteal, at = d, now
 				}
 			}

@@ -9,29 +9,6 @@ import (
 	"time"
 )
 
-func TestReadCPUTimes(t *testing.T) {
-	const stat = `cpu  3363404 104963 3797358 7680932 101774 0 1742761 1988 0 0
-cpu0 1681702 52481 1898679 3840466 50887 0 871380 994 0 0
-cpu1 1681702 52482 1898679 3840466 50887 7 871381 995 0 0
-intr 1 2 3
-ctxt 42
-`
-	ts, err := readCPUTimes(strings.NewReader(stat))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []cpuTimes{
-		{cpu: "cpu0", user: 1681702, nice: 52481, system: 1898679, idle: 3840466, iowait: 50887, irq: 0, softirq: 871380, steal: 994},
-		{cpu: "cpu1", user: 1681702, nice: 52482, system: 1898679, idle: 3840466, iowait: 50887, irq: 7, softirq: 871381, steal: 995},
-	}
-	if fmt.Sprint(ts) != fmt.Sprint(want) {
-		t.Fatalf("got %v, want %v", ts, want)
-	}
-	if _, err := readCPUTimes(strings.NewReader("cpu0 1 2 x 4 5 6 7 8\n")); err == nil {
-		t.Fatal("a field that is no number parsed")
-	}
-}
-
 func TestRecorderDumps(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (tracefs)")

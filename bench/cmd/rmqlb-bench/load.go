@@ -1,18 +1,11 @@
 package main
 
 import (
-	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rmqlb/rmqlb/bench/benchstat"
 )
-
-// userHZ is the unit of /proc/stat's CPU times (USER_HZ,
-// 100 on every Linux architecture the bench runs on).
-const userHZ = 100
 
 // cpuSample is the machine's busy CPU time and the bench's own share of it
 // at one moment.
@@ -56,21 +49,11 @@ func (s cpuSample) othersUntil(e cpuSample) float64 {
 
 // machineBusy returns the user, nice and system time of all CPUs.
 func machineBusy() time.Duration {
-	raw, err := os.ReadFile("/proc/stat")
+	t, err := benchstat.ReadCPUTimes()
 	if err != nil {
 		return 0
 	}
-	line, _, _ := strings.Cut(string(raw), "\n")
-	f := strings.Fields(line)
-	if len(f) < 4 || f[0] != "cpu" {
-		return 0
-	}
-	var ticks int64
-	for _, v := range f[1:4] {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		ticks += n
-	}
-	return time.Duration(ticks) * time.Second / userHZ
+	return benchstat.Ticks(t.User + t.Nice + t.System)
 }
 
 // procCPU returns a live process's user and system time (0 if it is gone).

@@ -193,19 +193,20 @@ func startTrace(ctx context.Context, cfg *vrrpsoak.Config, tr traceOpts, logf fu
 	cfg.Recorder = rec
 	sctx, stopSample := context.WithCancel(ctx)
 	done := make(chan struct{})
+	stats := filepath.Join(tr.dir, "cpustat.tsv")
 	go func() {
 		defer close(done)
-		steal, at, err := vrrpsoak.SampleCPUs(sctx, filepath.Join(tr.dir, "cpustat.tsv"))
+		steal, at, err := vrrpsoak.SampleCPUs(sctx, stats)
 		if err != nil {
 			logf("%v", err)
 			return
 		}
 		if steal == 0 {
-			logf("CPU times each second in %s; no steal", filepath.Join(tr.dir, "cpustat.tsv"))
+			logf("CPU times each second in %s; no steal", stats)
 			return
 		}
 		logf("CPU times each second in %s; the most steal of one CPU in one second: %v (the second to %s)",
-			filepath.Join(tr.dir, "cpustat.tsv"), steal, at.UTC().Format("15:04:05"))
+			stats, steal, at.UTC().Format("15:04:05"))
 	}()
 	return func() {
 		stopSample()
