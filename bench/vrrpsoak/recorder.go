@@ -41,10 +41,11 @@ var recorderEvents = []string{
 // a file when asked (Dump): after a late advert, the seconds around it.
 // Its methods may be called from several goroutines.
 type Recorder struct {
-	inst string // the instance's directory in tracefs
-	dir  string // where dumps go
-	max  int    // dumps at most
-	logf func(format string, args ...any)
+	inst    string // the instance's directory in tracefs
+	mounted bool   // OpenRecorder mounted tracefs (Close unmounts it)
+	dir     string // where dumps go
+	max     int    // dumps at most
+	logf    func(format string, args ...any)
 
 	mu      sync.Mutex // guards the fields below
 	active  int        // Starts not yet Stopped
@@ -58,14 +59,23 @@ type Recorder struct {
 // Stop, and Dump writes at most max dumps into dir, which the caller
 // owns (files there called trace-N are overwritten). What the soak tells
 // of the recorder (its dumps, its failures) goes to logf, whatever the
-// soak's own Logf. Close removes the instance.
+// soak's own Logf. When tracefs is not mounted (a fresh machine mounts it
+// on first use by a tracing tool, not at boot), OpenRecorder mounts it
+// and Close unmounts it again. Close removes the instance.
 func OpenRecorder(name, dir string, bufKiB, max int, logf func(format string, args ...any)) (*Recorder, error) {
+	mounted, err := mountTracefs()
+	if err != nil {
+		return nil, err
+	}
 	inst := filepath.Join(tracefs, "instances", name)
 	if err := os.Mkdir(inst, 0o700); err != nil {
+		if mounted {
+			_ = unix.Unmount(tracefs, unix.MNT_DETACH)
+		}
 		return nil, fmt.Errorf("creating the ftrace instance: %w", err)
 	}
-	r := &Recorder{inst: inst, dir: dir, max: max, logf: logf}
-	err := r.write("buffer_size_kb", strconv.Itoa(bufKiB))
+	r := &Recorder{inst: inst, mounted: mounted, dir: dir, max: max, logf: logf}
+	err = r.write("buffer_size_kb", strconv.Itoa(bufKiB))
 	if err == nil {
 		err = r.write("trace_clock", "mono")
 	}
@@ -207,7 +217,30 @@ func (r *Recorder) Close() error {
 	if err := os.Remove(r.inst); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing the ftrace instance: %w", err)
 	}
+	if r.mounted {
+		r.mounted = false
+		if err := unix.Unmount(tracefs, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmounting tracefs: %w", err)
+		}
+	}
 	return nil
+}
+
+// mountTracefs mounts the kernel's tracing file system at tracefs unless
+// it is there already (its instances directory exists); mounted says
+// whether it did.
+func mountTracefs() (mounted bool, err error) {
+	if _, err := os.Stat(filepath.Join(tracefs, "instances")); err == nil {
+		return false, nil
+	}
+	if err := unix.Mount("nodev", tracefs, "tracefs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return false, fmt.Errorf("mounting tracefs at %s: %w", tracefs, err)
+	}
+	if _, err := os.Stat(filepath.Join(tracefs, "instances")); err != nil {
+		_ = unix.Unmount(tracefs, unix.MNT_DETACH)
+		return false, fmt.Errorf("mounting tracefs at %s: no ftrace instances (%w)", tracefs, err)
+	}
+	return true, nil
 }
 
 // SampleCPUs writes each CPU's times of /proc/stat, every second, to path

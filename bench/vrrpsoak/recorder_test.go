@@ -13,9 +13,19 @@ func TestRecorderDumps(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (tracefs)")
 	}
-	if _, err := os.Stat(filepath.Join(tracefs, "instances")); err != nil {
-		t.Skipf("no ftrace instances: %v", err)
+	if _, err := os.Stat(tracefs); err != nil {
+		t.Skipf("no mount point for tracefs: %v", err)
 	}
+	// OpenRecorder mounts tracefs when it is not mounted, and Close
+	// unmounts it then: the machine is left as it was.
+	_, statErr := os.Stat(filepath.Join(tracefs, "instances"))
+	wasMounted := statErr == nil
+	defer func() {
+		_, err := os.Stat(filepath.Join(tracefs, "instances"))
+		if now := err == nil; now != wasMounted {
+			t.Errorf("tracefs mounted %v before the recorder, %v after it", wasMounted, now)
+		}
+	}()
 	dir := t.TempDir()
 	name := fmt.Sprintf("vrrp-soak-test-%d", os.Getpid())
 	r, err := OpenRecorder(name, dir, 1024, 2, t.Logf)
