@@ -120,6 +120,11 @@ type Config struct {
 	RmqlbGlobal, RmqlbInstance string
 	// KeepalivedRTPriority sets keepalived's vrrp_rt_priority (0: unset).
 	KeepalivedRTPriority int
+	// KeepalivedRLimitRTTime sets keepalived's vrrp_rlimit_rttime in
+	// microseconds (0: unset, keepalived's 10000 with a real-time
+	// priority): past it without blocking, the kernel kills keepalived's
+	// real-time VRRP process.
+	KeepalivedRLimitRTTime int
 	// Cuts is the number of link cuts of the master after the soak (see
 	// Result.Cuts). Default 0.
 	Cuts int
@@ -613,7 +618,7 @@ func rmqlbConfig(cfg Config, prio int, sock string) string {
 // listeners, on the VIP, which ip_nonlocal_bind lets it bind before it
 // holds it) on h.
 func (lb *lab) startKeepalived(h *netlab.Host) (vrrpHost, error) {
-	p, err := h.StartKeepalivedWith(netlab.KeepalivedGlobals{RTPriority: lb.cfg.KeepalivedRTPriority},
+	p, err := h.StartKeepalivedWith(netlab.KeepalivedGlobals{RTPriority: lb.cfg.KeepalivedRTPriority, RLimitRTTime: lb.cfg.KeepalivedRLimitRTTime},
 		netlab.KeepalivedInstance{VRID: 1, Priority: hostPrios[h.Name], Version: 3, Advert: lb.cfg.Interval,
 			VIPs: []netip.Prefix{vipPfx}})
 	if err != nil {

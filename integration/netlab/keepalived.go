@@ -41,6 +41,11 @@ type KeepalivedGlobals struct {
 	// RTPriority, when above 0, sets vrrp_rt_priority: the VRRP process
 	// runs with SCHED_RR at this real-time priority (1..99).
 	RTPriority int
+	// RLimitRTTime, when above 0, sets vrrp_rlimit_rttime: the CPU time in
+	// microseconds the real-time VRRP process may use without blocking
+	// before the kernel kills it (RLIMIT_RTTIME). Zero leaves keepalived's
+	// default (10000 with vrrp_rt_priority).
+	RLimitRTTime int
 }
 
 // KeepalivedConfig renders a keepalived.conf for the host.
@@ -55,6 +60,9 @@ func (h *Host) KeepalivedConfigWith(g KeepalivedGlobals, insts ...KeepalivedInst
 	fmt.Fprintf(&b, "global_defs {\n  router_id %s\n  vrrp_garp_master_delay 0\n  vrrp_garp_master_repeat 5\n", h.Name)
 	if g.RTPriority > 0 {
 		fmt.Fprintf(&b, "  vrrp_rt_priority %d\n", g.RTPriority)
+	}
+	if g.RLimitRTTime > 0 {
+		fmt.Fprintf(&b, "  vrrp_rlimit_rttime %d\n", g.RLimitRTTime)
 	}
 	b.WriteString("}\n")
 	for _, in := range insts {

@@ -59,7 +59,7 @@ vrrp_instance VI_2 {
 
 func TestKeepalivedConfigRTPriority(t *testing.T) {
 	h := &Host{Name: "h2", Addr: netip.MustParseAddr("10.77.0.2")}
-	got := h.KeepalivedConfigWith(KeepalivedGlobals{RTPriority: 10},
+	got := h.KeepalivedConfigWith(KeepalivedGlobals{RTPriority: 10, RLimitRTTime: 200000},
 		KeepalivedInstance{VRID: 1, Priority: 100, Advert: 10 * time.Millisecond,
 			VIPs: []netip.Prefix{netip.MustParsePrefix("10.77.0.100/24")}})
 	want := `global_defs {
@@ -67,6 +67,7 @@ func TestKeepalivedConfigRTPriority(t *testing.T) {
   vrrp_garp_master_delay 0
   vrrp_garp_master_repeat 5
   vrrp_rt_priority 10
+  vrrp_rlimit_rttime 200000
 }
 vrrp_instance VI_1 {
   state BACKUP

@@ -67,6 +67,7 @@ func main() {
 	flag.StringVar(&cfg.RmqlbGlobal, "rmqlb-global", "", "YAML added at the top level of rmqlb's configuration (daemon keys)")
 	flag.StringVar(&cfg.RmqlbInstance, "rmqlb-instance", "", "YAML added to rmqlb's VRRP instance")
 	flag.IntVar(&cfg.KeepalivedRTPriority, "keepalived-rt-priority", 0, "keepalived's vrrp_rt_priority (0: not set)")
+	flag.IntVar(&cfg.KeepalivedRLimitRTTime, "keepalived-rlimit-rttime", 0, "keepalived's vrrp_rlimit_rttime, microseconds (0: not set; keepalived's default 10000 with a real-time priority)")
 	flag.IntVar(&cfg.Cuts, "cuts", 0, "link cuts of the master after the window")
 	flag.StringVar(&jsonOut, "json", "", "also write every result to this JSON file")
 	flag.BoolVar(&verbose, "v", false, "log progress")
