@@ -21,6 +21,8 @@ import (
 // snapshot is the counters of a lab at one moment.
 type snapshot struct {
 	transitions int           // state changes of the three daemons so far
+	pids        [3]int        // the VRRP processes of h1, h2 and h3; 0: none running
+	restarts    int           // keepalived's VRRP children respawned so far (its logs)
 	vrrpCPU     time.Duration // CPU time of the master's VRRP process
 	backupCPU   time.Duration // CPU time of the backups' VRRP processes, summed
 	proxyCPU    time.Duration // CPU time of the master's separate proxy
@@ -51,17 +53,22 @@ func (lb *lab) snapshot() (snapshot, error) {
 				}
 			}
 		default:
-			n, err := keepalivedTransitions(vh.daemon.Output())
+			out := vh.daemon.Output()
+			n, err := keepalivedTransitions(out)
 			if err != nil {
 				return s, fmt.Errorf("keepalived on %s: %w", name, err)
 			}
 			s.transitions += n
+			s.restarts += keepalivedRespawns(out)
 		}
 	}
-	for _, name := range []string{"h2", "h3"} {
+	for i, name := range []string{"h2", "h3"} {
 		bpid, err := lb.vrrp[name].vrrpPID()
 		if err != nil {
 			return s, err
+		}
+		if s.pids[i+1] = bpid; bpid == 0 {
+			continue // keepalived's VRRP child between a death and its respawn
 		}
 		cpu, err := benchstat.ProcessCPU(bpid)
 		if err != nil {
@@ -74,8 +81,10 @@ func (lb *lab) snapshot() (snapshot, error) {
 	if err != nil {
 		return s, err
 	}
-	if s.vrrpCPU, err = benchstat.ProcessCPU(pid); err != nil {
-		return s, err
+	if s.pids[0] = pid; pid != 0 {
+		if s.vrrpCPU, err = benchstat.ProcessCPU(pid); err != nil {
+			return s, err
+		}
 	}
 	s.scheduling, s.rtCPU = procScheduling(pid)
 	if lb.rmqlb {
@@ -111,10 +120,10 @@ func (lb *lab) watch(ctx context.Context, deadline time.Time) (maxRSS, maxSender
 		if err != nil {
 			return 0, 0, err
 		}
-		if rss, err := procRSS(pid); err == nil && rss > maxRSS {
+		if rss, err := procRSS(pid); pid != 0 && err == nil && rss > maxRSS {
 			maxRSS = rss
 		}
-		if sp := senderPID(pid); lb.rmqlb && sp != 0 {
+		if sp := senderPID(pid); lb.rmqlb && pid != 0 && sp != 0 {
 			if rss, err := procRSS(sp); err == nil && rss > maxSenderRSS {
 				maxSenderRSS = rss
 			}
@@ -168,6 +177,37 @@ func keepalivedTransitions(log string) (int, error) {
 		return 0, errors.New("its log shows no state, not even the one it started in: its transitions cannot be counted")
 	}
 	return n, nil
+}
+
+// keepalivedRespawnRE matches keepalived's log line of a VRRP child it
+// restarts, for example "VRRP child process(12583) died: Respawning"
+// (after the kernel killed it past its real-time limit, "exited due to
+// signal 9 (Killed) - has rlimit_rttime been exceeded?").
+var keepalivedRespawnRE = regexp.MustCompile(`VRRP child process\(\d+\) died: Respawning`)
+
+// keepalivedRespawns counts the VRRP children a keepalived's log says it
+// restarted.
+func keepalivedRespawns(log string) int {
+	return len(keepalivedRespawnRE.FindAllString(log, -1))
+}
+
+// keepalivedVRRPPID returns the pid of keepalived's VRRP child from its
+// pid file, 0 when none runs: keepalived empties or removes the file when
+// the child dies and writes it again when it respawns the child, which
+// it delays by up to a minute after repeated deaths.
+func keepalivedVRRPPID(pidFile string) (int, error) {
+	b, err := os.ReadFile(pidFile)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && strings.TrimSpace(string(b)) == "") {
+		return 0, nil
+	}
+	pid, err := readPidFile(pidFile)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+		return 0, nil // the file names a child that has died
+	}
+	return pid, nil
 }
 
 // readPidFile reads a pid file.

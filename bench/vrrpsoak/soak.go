@@ -241,6 +241,13 @@ type Result struct {
 	// none) at the end than at the start: its CPU is then not reported.
 	Sender          string `json:"sender,omitempty"`
 	SenderRestarted bool   `json:"sender_restarted,omitempty"`
+	// VRRPRestarts counts the VRRP processes keepalived restarted in the
+	// window (the kernel kills its real-time VRRP child past
+	// vrrp_rlimit_rttime), and VRRPProcessChanged says that a VRRP
+	// process at the end was another one (or none) than at the start:
+	// MasterCPU and BackupCPU are then not reported.
+	VRRPRestarts       int  `json:"vrrp_restarts,omitempty"`
+	VRRPProcessChanged bool `json:"vrrp_process_changed,omitempty"`
 	// ProxyCPU is the CPU time of the master's proxy process when it is
 	// another process (HAProxy beside keepalived), in percent of one CPU.
 	ProxyCPU float64 `json:"proxy_cpu_percent,omitempty"`
@@ -455,8 +462,11 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 	} else if before.senderPID != 0 || after.senderPID != 0 {
 		res.SenderRestarted = true
 	}
-	res.MasterCPU = 100 * (after.vrrpCPU - before.vrrpCPU).Seconds() / window.Seconds()
-	res.BackupCPU = 100 * (after.backupCPU - before.backupCPU).Seconds() / window.Seconds() / 2
+	res.VRRPRestarts = after.restarts - before.restarts
+	if res.VRRPProcessChanged = after.pids != before.pids || slices.Contains(after.pids[:], 0); !res.VRRPProcessChanged {
+		res.MasterCPU = 100 * (after.vrrpCPU - before.vrrpCPU).Seconds() / window.Seconds()
+		res.BackupCPU = 100 * (after.backupCPU - before.backupCPU).Seconds() / window.Seconds() / 2
+	}
 	if impl == ImplKeepalived {
 		res.ProxyCPU = 100 * (after.proxyCPU - before.proxyCPU).Seconds() / window.Seconds()
 	}
@@ -633,7 +643,7 @@ func (lb *lab) startKeepalived(h *netlab.Host) (vrrpHost, error) {
 		return vrrpHost{}, err
 	}
 	pidFile := filepath.Join(h.KeepalivedDir(), "vrrp.pid")
-	return vrrpHost{h: h, daemon: p, proxy: hp, vrrpPID: func() (int, error) { return readPidFile(pidFile) }}, nil
+	return vrrpHost{h: h, daemon: p, proxy: hp, vrrpPID: func() (int, error) { return keepalivedVRRPPID(pidFile) }}, nil
 }
 
 // soakListeners are the proxies' listeners: on the VIP, to the server.

@@ -20,6 +20,13 @@ func WriteTable(w io.Writer, results []Result) error {
 			load = "none"
 		}
 		cpu := fmt.Sprintf("%.2f (%.2f)", r.MasterCPU, r.RealTimeCPU)
+		backup := fmt.Sprintf("%.2f", r.BackupCPU)
+		if r.VRRPProcessChanged {
+			cpu, backup = "not measured: a VRRP process was restarted", "not measured"
+		}
+		if r.VRRPRestarts > 0 {
+			cpu += fmt.Sprintf(" (%d VRRP process restarts)", r.VRRPRestarts)
+		}
 		if r.ProxyCPU > 0 {
 			cpu += fmt.Sprintf(" (+ HAProxy %.0f)", r.ProxyCPU)
 		}
@@ -44,7 +51,7 @@ func WriteTable(w io.Writer, results []Result) error {
 			fmt.Sprintf("%s / %s / %s", ms(t.JitterP50), ms(t.JitterP99), ms(t.JitterMax)),
 			fmt.Sprintf("%s (%s)", ms(t.MaxGap), t.MaxGapHost),
 			fmt.Sprintf("%d / %d", t.LateGaps, t.DownGaps),
-			cpu, fmt.Sprintf("%.2f", r.BackupCPU), rss, gc(r),
+			cpu, backup, rss, gc(r),
 			fmt.Sprintf("%.2f", r.BulkGbps), fmt.Sprintf("%.0f", r.ConnPerSecond),
 			r.LoadAvgStart + " / " + r.LoadAvgEnd, sched, lateCell(r),
 		})

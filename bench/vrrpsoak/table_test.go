@@ -15,14 +15,16 @@ func TestWriteTable(t *testing.T) {
 			MasterCPU: 0.43, RealTimeCPU: 0.05, SenderCPU: 0.7, SenderRSSKiB: 12 << 10, MasterRSSKiB: 23 << 10, BackupCPU: 0.52},
 		{Impl: "keepalived", Interval: 10 * time.Millisecond, Start: start, End: start.Add(time.Minute),
 			MasterCPU: 0.63, RealTimeCPU: 0.63, MasterRSSKiB: 3 << 10, BackupCPU: 0.21},
+		{Impl: "keepalived", Interval: 10 * time.Millisecond, Start: start, End: start.Add(time.Minute),
+			VRRPRestarts: 3, VRRPProcessChanged: true, MasterRSSKiB: 3 << 10},
 	}
 	var b strings.Builder
 	if err := WriteTable(&b, results); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("%d lines, want header, rule and 2 rows:\n%s", len(lines), b.String())
+	if len(lines) != 5 {
+		t.Fatalf("%d lines, want header, rule and 3 rows:\n%s", len(lines), b.String())
 	}
 	cells := func(line string) []string {
 		var out []string
@@ -42,7 +44,11 @@ func TestWriteTable(t *testing.T) {
 		return -1
 	}
 	master, backup := col("master CPU % (real-time threads)"), col("backup CPU % (each)")
-	for i, want := range [][2]string{{"0.43 (0.05) + sender 0.70", "0.52"}, {"0.63 (0.63)", "0.21"}} {
+	for i, want := range [][2]string{
+		{"0.43 (0.05) + sender 0.70", "0.52"},
+		{"0.63 (0.63)", "0.21"},
+		{"not measured: a VRRP process was restarted (3 VRRP process restarts)", "not measured"},
+	} {
 		row := cells(lines[2+i])
 		if row[master] != want[0] || row[backup] != want[1] {
 			t.Errorf("row %d: master CPU %q, backup CPU %q; want %q, %q", i, row[master], row[backup], want[0], want[1])
