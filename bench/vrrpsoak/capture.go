@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/bpf"
@@ -44,7 +45,11 @@ type Capture struct {
 	adverts []Advert
 	bad     int   // packets that did not parse as adverts
 	err     error // the read error that ended the capture, if any
-	closing bool
+
+	// closing is set by Close; the reader looks at it after every packet
+	// and every receive timeout, so that Close returns also while
+	// packets keep coming faster than the timeout.
+	closing atomic.Bool
 }
 
 // captureFilter accepts IPv4 packets of protocol 112 (the packet socket
@@ -111,16 +116,10 @@ func (c *Capture) read() {
 	defer close(c.done)
 	buf := make([]byte, 2048)
 	oob := make([]byte, 128)
-	for {
+	for !c.closing.Load() {
 		n, oobn, _, from, err := unix.Recvmsg(c.fd, buf, oob, 0)
 		if err != nil {
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-				c.mu.Lock()
-				closing := c.closing
-				c.mu.Unlock()
-				if closing {
-					return
-				}
 				continue
 			}
 			c.mu.Lock()
@@ -192,9 +191,7 @@ func (c *Capture) Adverts() []Advert {
 // Close stops the capture and returns the error that ended it early, if
 // any.
 func (c *Capture) Close() error {
-	c.mu.Lock()
-	c.closing = true
-	c.mu.Unlock()
+	c.closing.Store(true)
 	<-c.done
 	unix.Close(c.fd)
 	c.mu.Lock()
