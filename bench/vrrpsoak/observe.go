@@ -85,8 +85,8 @@ func (lb *lab) snapshot() (snapshot, error) {
 		if s.vrrpCPU, err = benchstat.ProcessCPU(pid); err != nil {
 			return s, err
 		}
+		s.scheduling, s.rtCPU = procScheduling(pid)
 	}
-	s.scheduling, s.rtCPU = procScheduling(pid)
 	if lb.rmqlb {
 		if s.senderPID = senderPID(pid); s.senderPID != 0 {
 			s.senderCPU, _ = benchstat.ProcessCPU(s.senderPID)

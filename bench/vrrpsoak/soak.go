@@ -472,7 +472,9 @@ func runLab(ctx context.Context, tb netlab.TB, cfg Config, impl string) (Result,
 	}
 	res.GCPerSecond = float64(after.gcCycles-before.gcCycles) / window.Seconds()
 	res.Scheduling = after.scheduling
-	res.RealTimeCPU = 100 * (after.rtCPU - before.rtCPU).Seconds() / window.Seconds()
+	if !res.VRRPProcessChanged {
+		res.RealTimeCPU = 100 * (after.rtCPU - before.rtCPU).Seconds() / window.Seconds()
+	}
 	res.GCPauseMax = after.gcPauseMax
 	for k := range after.lateSteps {
 		res.LateSteps = append(res.LateSteps, after.lateSteps[k]-before.lateSteps[k])
