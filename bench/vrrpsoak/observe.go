@@ -120,12 +120,14 @@ func (lb *lab) watch(ctx context.Context, deadline time.Time) (maxRSS, maxSender
 		if err != nil {
 			return 0, 0, err
 		}
-		if rss, err := procRSS(pid); pid != 0 && err == nil && rss > maxRSS {
-			maxRSS = rss
-		}
-		if sp := senderPID(pid); lb.rmqlb && pid != 0 && sp != 0 {
-			if rss, err := procRSS(sp); err == nil && rss > maxSenderRSS {
-				maxSenderRSS = rss
+		if pid != 0 {
+			if rss, err := procRSS(pid); err == nil && rss > maxRSS {
+				maxRSS = rss
+			}
+			if sp := senderPID(pid); lb.rmqlb && sp != 0 {
+				if rss, err := procRSS(sp); err == nil && rss > maxSenderRSS {
+					maxSenderRSS = rss
+				}
 			}
 		}
 		for name, vh := range lb.vrrp {
@@ -197,28 +199,22 @@ func keepalivedRespawns(log string) int {
 // it delays by up to a minute after repeated deaths.
 func keepalivedVRRPPID(pidFile string) (int, error) {
 	b, err := os.ReadFile(pidFile)
-	if errors.Is(err, os.ErrNotExist) || (err == nil && strings.TrimSpace(string(b)) == "") {
+	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
-	pid, err := readPidFile(pidFile)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
-		return 0, nil // the file names a child that has died
-	}
-	return pid, nil
-}
-
-// readPidFile reads a pid file.
-func readPidFile(path string) (int, error) {
-	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, fmt.Errorf("reading pid file: %w", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	text := strings.TrimSpace(string(b))
+	if text == "" {
+		return 0, nil
+	}
+	pid, err := strconv.Atoi(text)
 	if err != nil {
-		return 0, fmt.Errorf("reading pid file %s: %w", path, err)
+		return 0, fmt.Errorf("reading pid file %s: %w", pidFile, err)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+		return 0, nil // the file names a child that has died
 	}
 	return pid, nil
 }

@@ -214,16 +214,19 @@ func (r *Recorder) Close() error {
 	for _, ev := range recorderEvents {
 		_ = r.write(filepath.Join("events", ev, "enable"), "0")
 	}
+	var errs []error
 	if err := os.Remove(r.inst); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing the ftrace instance: %w", err)
+		errs = append(errs, fmt.Errorf("removing the ftrace instance: %w", err))
 	}
 	if r.mounted {
+		// Detached: the instance left behind by a failed removal goes
+		// with the mount once nothing holds it.
 		r.mounted = false
 		if err := unix.Unmount(tracefs, unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("unmounting tracefs: %w", err)
+			errs = append(errs, fmt.Errorf("unmounting tracefs: %w", err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // mountTracefs mounts the kernel's tracing file system at tracefs unless

@@ -245,7 +245,7 @@ type Result struct {
 	// window (the kernel kills its real-time VRRP child past
 	// vrrp_rlimit_rttime), and VRRPProcessChanged says that a VRRP
 	// process at the end was another one (or none) than at the start:
-	// MasterCPU and BackupCPU are then not reported.
+	// MasterCPU, BackupCPU and RealTimeCPU are then not measured (0).
 	VRRPRestarts       int  `json:"vrrp_restarts,omitempty"`
 	VRRPProcessChanged bool `json:"vrrp_process_changed,omitempty"`
 	// ProxyCPU is the CPU time of the master's proxy process when it is

@@ -22,7 +22,7 @@ func WriteTable(w io.Writer, results []Result) error {
 		cpu := fmt.Sprintf("%.2f (%.2f)", r.MasterCPU, r.RealTimeCPU)
 		backup := fmt.Sprintf("%.2f", r.BackupCPU)
 		if r.VRRPProcessChanged {
-			cpu, backup = "not measured: a VRRP process was restarted", "not measured"
+			cpu, backup = "not measured: a VRRP process changed", "not measured"
 		}
 		if r.VRRPRestarts > 0 {
 			cpu += fmt.Sprintf(" (%d VRRP process restarts)", r.VRRPRestarts)

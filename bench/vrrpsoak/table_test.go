@@ -47,7 +47,7 @@ func TestWriteTable(t *testing.T) {
 	for i, want := range [][2]string{
 		{"0.43 (0.05) + sender 0.70", "0.52"},
 		{"0.63 (0.63)", "0.21"},
-		{"not measured: a VRRP process was restarted (3 VRRP process restarts)", "not measured"},
+		{"not measured: a VRRP process changed (3 VRRP process restarts)", "not measured"},
 	} {
 		row := cells(lines[2+i])
 		if row[master] != want[0] || row[backup] != want[1] {
