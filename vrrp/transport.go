@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -421,9 +422,29 @@ func unwrapIPv4(b []byte, n int) (int, RecvInfo, error) {
 
 // read is ReadFrom's read(2) on the socket; false asks to wait until the
 // socket is readable.
+//
+// The socket never blocks (the poller's descriptor, or leavePoller's
+// copy, both non-blocking), so the read is a raw system call: one through
+// the runtime's system-call entry wakes its monitor thread when it sleeps
+// for good, and that thread then polls every few tens of microseconds
+// until the processors are idle again, for each advert heard.
 func (t *IPv4Transport) read(fd uintptr) bool {
-	t.rn, t.rerr = unix.Read(int(fd), t.rbuf)
-	return t.rerr != unix.EAGAIN
+	if len(t.rbuf) == 0 {
+		t.rn, t.rerr = 0, nil
+		return true
+	}
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.rbuf[0])), uintptr(len(t.rbuf)))
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			t.rn, t.rerr = 0, e
+			return e != unix.EAGAIN
+		}
+		t.rn, t.rerr = int(n), nil
+		return true
+	}
 }
 
 // errBadIPHeader: the kernel handed over something that is no IPv4
