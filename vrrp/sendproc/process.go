@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"sync"
@@ -188,13 +189,25 @@ func (p *Process) runOnce(ctx context.Context) error {
 		unix.Close(live[0])
 		return fmt.Errorf("starting the VRRP advert sender: %w", err)
 	}
+	rd, err := pollReader(fds[0])
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		unix.Close(fds[0])
+		unix.Close(live[0])
+		return fmt.Errorf("starting the VRRP advert sender: %w", err)
+	}
 	p.mu.Lock()
 	p.gen++
 	c := &child{gen: p.gen, cmd: cmd, fd: fds[0], alive: live[0], exited: make(chan struct{})}
 	p.mu.Unlock()
 	ready := make(chan string, 1)
 	readDone := make(chan error, 1)
-	go func() { readDone <- p.read(c, ready) }()
+	go func() {
+		err := p.read(rd, c, ready)
+		rd.Close()
+		readDone <- err
+	}()
 	waitDone := make(chan error, 1)
 	go func() {
 		<-readDone
@@ -271,22 +284,43 @@ func (p *Process) kill(c *child) {
 	<-c.exited
 }
 
-// read reads c's messages until its socket closes: the first, Ready, goes
-// to ready; the others to the senders.
-func (p *Process) read(c *child, ready chan<- string) error {
+// pollReader returns a File that reads the socket fd (of a socket pair)
+// in the runtime's poller, on a descriptor of its own: the caller closes
+// it, and fd stays the caller's. It puts the socket in non-blocking mode,
+// which the writes on fd (MSG_DONTWAIT) do not mind.
+//
+// A goroutine blocked in read(2) holds its thread in a system call, and
+// while it does, the runtime's monitor thread wakes every few tens of
+// microseconds to ten milliseconds until it takes the goroutine's
+// processor away, each time the read returns and blocks again: dozens of
+// wake-ups a second on a master whose process reports every second.
+// Waiting in the poller costs none.
+func pollReader(fd int) (*os.File, error) {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("duplicating the socket of the VRRP advert sender: %w", err)
+	}
+	if err := unix.SetNonblock(dup, true); err != nil {
+		unix.Close(dup)
+		return nil, fmt.Errorf("setting the socket of the VRRP advert sender non-blocking: %w", err)
+	}
+	return os.NewFile(uintptr(dup), "vrrp-sender"), nil
+}
+
+// read reads c's messages from rd (c's socket, through the poller) until
+// the socket closes: the first, Ready, goes to ready; the others to the
+// senders.
+func (p *Process) read(rd io.Reader, c *child, ready chan<- string) error {
 	buf := make([]byte, 4096)
 	var m sendwire.Message
 	first := true
 	for {
-		n, err := unix.Read(c.fd, buf)
-		if err == unix.EINTR {
-			continue
+		n, err := rd.Read(buf)
+		if err == io.EOF || (err == nil && n == 0) {
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("reading from the VRRP advert sender: %w", err)
-		}
-		if n == 0 {
-			return nil
 		}
 		if err := sendwire.Decode(buf[:n], &m); err != nil {
 			p.log.Warn("bad message from the VRRP advert sender; ignored", zap.Error(err))

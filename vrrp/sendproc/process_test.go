@@ -514,3 +514,65 @@ func sumOverThreads(t *testing.T, pid int, name string, value func(content strin
 	}
 	return total
 }
+
+// TestProcessReadWaitsInPoller: the goroutine reading the process's
+// messages waits in the runtime's poller, not in a read(2) of its own
+// (which holds a thread in a system call and keeps the runtime's monitor
+// thread waking), and the descriptor it reads is closed once Run
+// returned.
+func TestProcessReadWaitsInPoller(t *testing.T) {
+	fds0 := openFDs(t)
+	reg := prometheus.NewRegistry()
+	p, err := NewProcess(ProcessConfig{Command: helperCommand, Registerer: reg, RestartDelay: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	waitFor(t, "the process to run", func() bool { _, ok := p.Running(); return ok })
+	var state string
+	waitFor(t, "the read loop to wait", func() bool {
+		state = goroutineState("sendproc.(*Process).read(")
+		return state != "" && state != "running" && state != "runnable"
+	})
+	if state != "IO wait" {
+		t.Errorf("the read loop waits in state %q, want IO wait (the poller)", state)
+	}
+	cancel()
+	<-done
+	if n := openFDs(t); n != fds0 {
+		t.Fatalf("%d descriptors open after Run returned, %d before", n, fds0)
+	}
+}
+
+// goroutineState returns the state of the first goroutine whose stack
+// has fn ("" if none): "IO wait", "syscall", ...
+func goroutineState(fn string) string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if !strings.Contains(g, fn) {
+			continue
+		}
+		head, _, _ := strings.Cut(g, "\n")
+		_, st, ok := strings.Cut(head, "[")
+		if !ok {
+			return ""
+		}
+		st, _, _ = strings.Cut(st, "]")
+		st, _, _ = strings.Cut(st, ",") // "IO wait, 2 minutes"
+		return st
+	}
+	return ""
+}
+
+// openFDs counts the test process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
