@@ -139,12 +139,10 @@ func (i *Instance) realTimeLoop(ctx context.Context, own *IPv4Transport, ow *own
 // most rtReadBatch of them.
 func (i *Instance) readPending(tr Transport, ow *ownerWorker, fd int, buf []byte) error {
 	for range rtReadBatch {
-		n, err := unix.Read(fd, buf)
+		n, err := readNonblocking(fd, buf)
 		switch {
 		case err == unix.EAGAIN:
 			return nil
-		case err == unix.EINTR:
-			continue
 		case err != nil:
 			return fmt.Errorf("receiving VRRP advert: %w", err)
 		}

@@ -422,28 +422,35 @@ func unwrapIPv4(b []byte, n int) (int, RecvInfo, error) {
 
 // read is ReadFrom's read(2) on the socket; false asks to wait until the
 // socket is readable.
-//
-// The socket never blocks (the poller's descriptor, or leavePoller's
-// copy, both non-blocking), so the read is a raw system call: one through
-// the runtime's system-call entry wakes its monitor thread when it sleeps
-// for good, and that thread then polls every few tens of microseconds
-// until the processors are idle again, for each advert heard.
 func (t *IPv4Transport) read(fd uintptr) bool {
-	if len(t.rbuf) == 0 {
-		t.rn, t.rerr = 0, nil
-		return true
+	t.rn, t.rerr = readNonblocking(int(fd), t.rbuf)
+	return t.rerr != unix.EAGAIN
+}
+
+// readNonblocking reads the non-blocking descriptor fd (the receiving
+// socket: the poller's descriptor, or leavePoller's copy, which is made
+// before any read) into b, with a raw system call: EAGAIN when nothing
+// waits. It must never be given a descriptor that blocks, which would
+// hold a processor of the Go runtime.
+//
+// A system call entered through the runtime's usual entry wakes its
+// monitor thread (sysmon) when that thread sleeps long (every processor
+// idle, until the next timer), and the monitor then polls at 20 us steps
+// until the processors are idle again: several wake-ups of its own for
+// every advert a backup hears. A raw system call does not wake it.
+func readNonblocking(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
 	}
 	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.rbuf[0])), uintptr(len(t.rbuf)))
+		n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		if e == unix.EINTR {
 			continue
 		}
 		if e != 0 {
-			t.rn, t.rerr = 0, e
-			return e != unix.EAGAIN
+			return 0, e
 		}
-		t.rn, t.rerr = int(n), nil
-		return true
+		return int(n), nil
 	}
 }
 

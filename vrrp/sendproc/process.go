@@ -178,6 +178,15 @@ func (p *Process) runOnce(ctx context.Context) error {
 		return fmt.Errorf("starting the VRRP advert sender: %w", err)
 	}
 	theirs := []*os.File{os.NewFile(uintptr(fds[1]), "vrrp-sender"), os.NewFile(uintptr(live[1]), "vrrp-sender-alive")}
+	rd, err := pollReader(fds[0])
+	if err != nil {
+		for _, f := range theirs {
+			f.Close()
+		}
+		unix.Close(fds[0])
+		unix.Close(live[0])
+		return fmt.Errorf("starting the VRRP advert sender: %w", err)
+	}
 	cmd := p.cfg.Command()
 	cmd.ExtraFiles = theirs
 	err = cmd.Start()
@@ -185,14 +194,7 @@ func (p *Process) runOnce(ctx context.Context) error {
 		f.Close()
 	}
 	if err != nil {
-		unix.Close(fds[0])
-		unix.Close(live[0])
-		return fmt.Errorf("starting the VRRP advert sender: %w", err)
-	}
-	rd, err := pollReader(fds[0])
-	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		rd.Close()
 		unix.Close(fds[0])
 		unix.Close(live[0])
 		return fmt.Errorf("starting the VRRP advert sender: %w", err)
@@ -287,14 +289,17 @@ func (p *Process) kill(c *child) {
 // pollReader returns a File that reads the socket fd (of a socket pair)
 // in the runtime's poller, on a descriptor of its own: the caller closes
 // it, and fd stays the caller's. It puts the socket in non-blocking mode,
-// which the writes on fd (MSG_DONTWAIT) do not mind.
+// which the writes on fd (MSG_DONTWAIT) do not mind. Should the poller
+// not take the descriptor (epoll_ctl failed), the socket goes back to
+// blocking mode and the File reads it blocking, as a plain read(2) would.
 //
-// A goroutine blocked in read(2) holds its thread in a system call, and
-// while it does, the runtime's monitor thread wakes every few tens of
-// microseconds to ten milliseconds until it takes the goroutine's
-// processor away, each time the read returns and blocks again: dozens of
-// wake-ups a second on a master whose process reports every second.
-// Waiting in the poller costs none.
+// A goroutine blocked in read(2) holds its thread, and its processor of
+// the Go runtime, in a system call; while it does, the runtime's monitor
+// thread cannot sleep long and polls, every 20 us at first and then at
+// doubling steps, until it takes that processor away after 10 ms: dozens
+// of wake-ups each time the read returns and blocks again, which a
+// master's process makes happen every second with its report. A
+// goroutine waiting in the poller holds no thread.
 func pollReader(fd int) (*os.File, error) {
 	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
@@ -304,7 +309,14 @@ func pollReader(fd int) (*os.File, error) {
 		unix.Close(dup)
 		return nil, fmt.Errorf("setting the socket of the VRRP advert sender non-blocking: %w", err)
 	}
-	return os.NewFile(uintptr(dup), "vrrp-sender"), nil
+	f := os.NewFile(uintptr(dup), "vrrp-sender")
+	if f.SetReadDeadline(time.Time{}) != nil { // not in the poller
+		if err := unix.SetNonblock(dup, false); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("setting the socket of the VRRP advert sender blocking: %w", err)
+		}
+	}
+	return f, nil
 }
 
 // read reads c's messages from rd (c's socket, through the poller) until
@@ -316,7 +328,7 @@ func (p *Process) read(rd io.Reader, c *child, ready chan<- string) error {
 	first := true
 	for {
 		n, err := rd.Read(buf)
-		if err == io.EOF || (err == nil && n == 0) {
+		if err == io.EOF { // a read of 0: the socket was shut down, or the process ended
 			return nil
 		}
 		if err != nil {
