@@ -371,6 +371,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		default:
 			timer.Reset(next.Sub(now))
 		}
+		// The timer counts from the time of arming, and the time may have
+		// passed next while startDue ran: then it is armed too late, and
+		// the due checks start now.
+		if !next.IsZero() && !s.clock.Now().Before(next) && ctx.Err() == nil {
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			cancel()
