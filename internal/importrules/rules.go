@@ -7,7 +7,8 @@ var (
 	// VRRP (vrrp/... holds its advert sender process, vrrp/sendproc, and
 	// the codec of that process's messages, vrrp/sendwire), addresses on
 	// interfaces, the proxy, health checks, the notify hooks, the clock,
-	// and the error of a refused configuration field.
+	// the error of a refused configuration field, and the raw system
+	// calls of the idle loops.
 	Domain = []string{
 		"proxyproto/...",
 		"vrrp/...",
@@ -19,6 +20,7 @@ var (
 		"backend/...",
 		"internal/clock/...",
 		"internal/fielderr/...",
+		"internal/rawio/...",
 	}
 	// Config is the configuration file's model.
 	Config = []string{"config/..."}

@@ -1,10 +1,7 @@
 package sendproc
 
 import (
-	"unsafe"
-
-	"golang.org/x/sys/unix"
-
+	"github.com/rmqlb/rmqlb/internal/rawio"
 	"github.com/rmqlb/rmqlb/vrrp/sendwire"
 )
 
@@ -21,11 +18,8 @@ import (
 // sends nothing else there.
 func (s *server) readAlive(now int64) {
 	for {
-		r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(s.alive), uintptr(unsafe.Pointer(&s.aliveBuf[0])), uintptr(len(s.aliveBuf)))
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 || r == 0 { // EAGAIN: all read; 0: the daemon closed it (ctrl says so too)
+		r, err := rawio.Read(s.alive, s.aliveBuf)
+		if err != nil || r == 0 { // EAGAIN: all read; 0: the daemon closed it (ctrl says so too)
 			return
 		}
 		if sendwire.Decode(s.aliveBuf[:r], &s.aliveMsg) == nil && s.aliveMsg.Type == sendwire.TypeAlive {

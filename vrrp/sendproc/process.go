@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rmqlb/rmqlb/internal/clock"
+	"github.com/rmqlb/rmqlb/internal/rawio"
 	"github.com/rmqlb/rmqlb/vrrp/sendwire"
 )
 
@@ -286,12 +288,13 @@ func (p *Process) kill(c *child) {
 	<-c.exited
 }
 
-// pollReader returns a File that reads the socket fd (of a socket pair)
-// in the runtime's poller, on a descriptor of its own: the caller closes
-// it, and fd stays the caller's. It puts the socket in non-blocking mode,
-// which the writes on fd (MSG_DONTWAIT) do not mind. Should the poller
-// not take the descriptor (epoll_ctl failed), the socket goes back to
-// blocking mode and the File reads it blocking, as a plain read(2) would.
+// pollReader returns a reader of the socket fd (of a socket pair) that
+// waits in the runtime's poller, on a descriptor of its own: the caller
+// closes it, and fd stays the caller's. It puts the socket in
+// non-blocking mode, which the writes on fd (MSG_DONTWAIT) do not mind.
+// Should the poller not take the descriptor (epoll_ctl failed), the
+// socket goes back to blocking mode and the reader reads it blocking, as
+// a plain read(2) would.
 //
 // A goroutine blocked in read(2) holds its thread, and its processor of
 // the Go runtime, in a system call; while it does, the runtime's monitor
@@ -299,8 +302,9 @@ func (p *Process) kill(c *child) {
 // doubling steps, until it takes that processor away after 10 ms: dozens
 // of wake-ups each time the read returns and blocks again, which a
 // master's process makes happen every second with its report. A
-// goroutine waiting in the poller holds no thread.
-func pollReader(fd int) (*os.File, error) {
+// goroutine waiting in the poller holds no thread, and its reads, which
+// never block then, are raw system calls (see package rawio).
+func pollReader(fd int) (*msgReader, error) {
 	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("duplicating the socket of the VRRP advert sender: %w", err)
@@ -309,15 +313,69 @@ func pollReader(fd int) (*os.File, error) {
 		unix.Close(dup)
 		return nil, fmt.Errorf("setting the socket of the VRRP advert sender non-blocking: %w", err)
 	}
-	f := os.NewFile(uintptr(dup), "vrrp-sender")
-	if f.SetReadDeadline(time.Time{}) != nil { // not in the poller
+	r := &msgReader{f: os.NewFile(uintptr(dup), "vrrp-sender"), polled: true}
+	if r.f.SetReadDeadline(time.Time{}) != nil { // not in the poller
+		r.polled = false
 		if err := unix.SetNonblock(dup, false); err != nil {
-			f.Close()
+			r.f.Close()
 			return nil, fmt.Errorf("setting the socket of the VRRP advert sender blocking: %w", err)
 		}
 	}
-	return f, nil
+	if r.polled {
+		if r.rc, err = r.f.SyscallConn(); err != nil {
+			r.f.Close()
+			return nil, fmt.Errorf("reading the socket of the VRRP advert sender: %w", err)
+		}
+	}
+	return r, nil
 }
+
+// msgReader reads the sender process's messages (pollReader). Its Read
+// is for one goroutine; Close may be called from any.
+type msgReader struct {
+	f      *os.File
+	rc     syscall.RawConn // f's, when polled
+	polled bool            // f waits in the poller and does not block
+	// Read's state, for readFn (a method value made once: Read allocates
+	// nothing).
+	buf    []byte
+	n      int
+	err    error
+	readFn func(fd uintptr) bool
+}
+
+// Read reads one message into b; io.EOF once the socket was shut down or
+// the process ended.
+func (r *msgReader) Read(b []byte) (int, error) {
+	if !r.polled {
+		return r.f.Read(b)
+	}
+	if r.readFn == nil {
+		r.readFn = r.read
+	}
+	r.buf, r.n, r.err = b, 0, nil
+	err := r.rc.Read(r.readFn)
+	r.buf = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case r.err != nil:
+		return 0, r.err
+	case r.n == 0:
+		return 0, io.EOF
+	}
+	return r.n, nil
+}
+
+// read is Read's read(2); false asks to wait until the socket is
+// readable.
+func (r *msgReader) read(fd uintptr) bool {
+	r.n, r.err = rawio.Read(int(fd), r.buf)
+	return r.err != unix.EAGAIN
+}
+
+// Close closes the reader's descriptor.
+func (r *msgReader) Close() error { return r.f.Close() }
 
 // read reads c's messages from rd (c's socket, through the poller) until
 // the socket closes: the first, Ready, goes to ready; the others to the
@@ -412,9 +470,5 @@ func (c *child) writeAlive(b []byte) {
 	if c.closed {
 		return
 	}
-	for {
-		if err := unix.Sendto(c.alive, b, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, nil); err != unix.EINTR {
-			return
-		}
-	}
+	_ = rawio.Send(c.alive, b)
 }

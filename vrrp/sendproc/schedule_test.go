@@ -153,21 +153,32 @@ func TestScheduleExpires(t *testing.T) {
 
 // TestScheduleReports: a report goes out once MaxDelays adverts were
 // sent, or a second after the last one, with what was sent and failed.
+// At 10 ms adverts that is one report a second.
 func TestScheduleReports(t *testing.T) {
 	var sc schedule
 	var s sends
-	sc.start(0, startMsg(1, 10*time.Millisecond, 0, time.Hour, "a", "b"), 5)
+	sc.start(0, startMsg(1, 10*time.Millisecond, 0, time.Hour, "a"), 5)
 	now := int64(0)
-	for range sendwire.MaxDelays {
+	for now <= reportEvery {
 		s.runAt(&sc, now)
 		now += 10 * ms
+	}
+	if len(s.reports) != 1 || s.reports[0].Sent != 101 || len(s.reports[0].Delays) != 101 {
+		t.Fatalf("reports at 10 ms %+v, want one of 101 adverts", s.reports)
+	}
+	sc.stop(1)
+	s.reports = nil
+	sc.start(now, startMsg(1, time.Millisecond, 0, time.Hour, "a", "b"), 5)
+	for range sendwire.MaxDelays {
+		s.runAt(&sc, now)
+		now += ms
 	}
 	if len(s.reports) != 1 || s.reports[0].Sent != 2*sendwire.MaxDelays || len(s.reports[0].Delays) != sendwire.MaxDelays {
 		t.Fatalf("reports %+v", s.reports)
 	}
 	s.fail = true
 	s.runAt(&sc, now)
-	if at, _ := sc.nextDue(); at != now+10*ms {
+	if at, _ := sc.nextDue(); at != now+ms {
 		t.Fatalf("next due %v", at)
 	}
 	sc.stop(1)

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rmqlb/rmqlb/internal/rawio"
 	"github.com/rmqlb/rmqlb/vrrp/sendwire"
 )
 
@@ -254,19 +255,10 @@ func (s *server) write(m *sendwire.Message) error {
 		return fmt.Errorf("writing to the daemon: %w", err)
 	}
 	s.out = b[:0]
-	for {
-		// write(2), unlike unix.SendmsgN, allocates nothing; the socket
-		// does not block (a raw system call: it needs no processor hand-off), and the daemon's
-		// end closing is no signal (the runtime ignores SIGPIPE on
-		// descriptors other than 1 and 2).
-		_, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(s.ctrl), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		if e != unix.EINTR {
-			if e != 0 {
-				err = e
-			}
-			break
-		}
-	}
+	// The socket does not block: a raw system call, which needs no
+	// processor hand-off and allocates nothing; the daemon's end closing
+	// is EPIPE, no signal.
+	err = rawio.Send(s.ctrl, b)
 	if err != nil {
 		return fmt.Errorf("writing to the daemon: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/internal/rawio"
 )
 
 // advertTimer is the sender process's clock: a timerfd (a high-resolution
@@ -104,7 +106,7 @@ func (t *advertTimer) wait(expired func() error) error {
 		// Clear its count of expirations, which re-arms a repeating
 		// timer; nothing to read (EAGAIN) the first time.
 		var count [8]byte
-		_, _, _ = unix.RawSyscall(unix.SYS_READ, uintptr(t.fd), uintptr(unsafe.Pointer(&count[0])), uintptr(len(count)))
+		_, _ = rawio.Read(t.fd, count[:])
 		err = expired()
 		return err != nil // else park until the next expiry
 	})

@@ -53,8 +53,10 @@ const (
 	MaxPackets = 64
 	// MaxPacket is the longest packet: an Ethernet MTU.
 	MaxPacket = 1500
-	// MaxDelays is the most delays of a Report.
-	MaxDelays = 64
+	// MaxDelays is the most delays of a Report: more than the adverts
+	// of a second at 10 ms, so that the sender, which reports at least
+	// every second, wakes the daemon once a second at that interval.
+	MaxDelays = 128
 	// MaxMessage is the longest message: a Start with MaxPackets of
 	// MaxPacket bytes.
 	MaxMessage = 33 + MaxPackets*(6+MaxPacket)
