@@ -104,14 +104,13 @@ func (d *Daemon) vipSetOptions(in *config.VRRPInstance, log *zap.Logger, reg pro
 	}
 }
 
-// vipRecheck is the period of the backstop check of the VIPs
-// (netsetup.VIPSetOptions.Recheck) of an instance with the advert
-// interval advert: that interval, but at least netsetup.DefaultRecheck. A VIP
-// that disappears is put back at its netlink event; the check only covers
-// an event that was lost, and the kernel says when it drops events (the
-// watch then subscribes again and checks at once). Each check dumps the
-// interface's addresses, so at fast adverts it would be most of what an
-// idle daemon does: at 10 ms adverts, ten dumps a second.
+// vipRecheck is how long a fault of the VIPs (an address that cannot be
+// added) lasts at least, and the period of the checks meanwhile
+// (netsetup.VIPSetOptions.Recheck), for an instance with the advert
+// interval advert: that interval, but at least netsetup.DefaultRecheck.
+// Each check dumps the interface's addresses, so following fast adverts
+// would make it most of what an idle daemon does. The backstop check
+// while the VIPs are held keeps its default (netsetup.DefaultBackstop).
 func vipRecheck(advert time.Duration) time.Duration {
 	return max(advert, netsetup.DefaultRecheck)
 }

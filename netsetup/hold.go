@@ -12,14 +12,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Defaults of VIPSetOptions.Recheck.
+// Defaults of VIPSetOptions.Recheck and Backstop.
 const (
-	// DefaultRecheck is the period of the backstop check of the VIPs when
-	// VIPSetOptions.Recheck is zero.
+	// DefaultRecheck is the period of the checks of the VIPs while they
+	// cannot be held, when VIPSetOptions.Recheck is zero.
 	DefaultRecheck = time.Second
-	// MinRecheck is the shortest period of the backstop check; shorter
-	// values are raised to it (the check dumps the interface's addresses).
+	// MinRecheck is the shortest period of those checks; shorter values
+	// are raised to it (a check dumps the interface's addresses).
 	MinRecheck = 100 * time.Millisecond
+	// DefaultBackstop is the period of the backstop check of the VIPs
+	// while held, when VIPSetOptions.Backstop is zero. A VIP that
+	// disappears is put back at its netlink event; the backstop only
+	// covers an event lost without the kernel saying so (when it drops
+	// events it says so, and the watch subscribes again and checks at
+	// once). Each check dumps the interface's addresses: at one a second
+	// they were most of what an idle master did.
+	DefaultBackstop = 10 * time.Second
 )
 
 // ReportFaults registers report, which the VIPSet calls, never
@@ -47,31 +55,46 @@ func recheckOrDefault(d time.Duration) time.Duration {
 	return max(d, MinRecheck)
 }
 
-// SetRecheck changes the period of the backstop check of the VIPs (see
+// SetRecheck changes the period of the checks of the VIPs while they
+// cannot be held, and the least time a fault lasts (see
 // VIPSetOptions.Recheck; the daemon passes the VRRP advert interval, but
-// at least DefaultRecheck, and a reload may change it). It applies from the next check on. Safe from any
-// goroutine.
+// at least DefaultRecheck, and a reload may change it). It applies from
+// the next check on. Safe from any goroutine.
 func (s *VIPSet) SetRecheck(d time.Duration) {
 	s.mu.Lock()
 	s.recheck = recheckOrDefault(d)
 	s.mu.Unlock()
 }
 
-// recheckPeriod returns the current period of the backstop check.
+// recheckPeriod returns the current period of the checks while faulty.
 func (s *VIPSet) recheckPeriod() time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.recheck
 }
 
+// watchPeriod returns the time from one check of the watch to the next:
+// Recheck while the VIPs cannot be held, else the backstop's period (at
+// least Recheck).
+func (s *VIPSet) watchPeriod() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fault != nil {
+		return s.recheck
+	}
+	return max(s.backstop, s.recheck)
+}
+
 // watchHold runs the watch of the VIPs: on every address or link event of
-// the namespace and every Recheck, check. It returns when ctx is done.
+// the namespace, when a fault begins, and every watchPeriod, check. It
+// returns when ctx is done.
 func (s *VIPSet) watchHold(ctx context.Context) error {
 	w := &rtWatch{
 		clock:     s.clock,
 		subscribe: s.subscribe,
 		sync:      s.check,
-		period:    s.recheckPeriod,
+		period:    s.watchPeriod,
+		nudge:     s.faultKick,
 		retry:     min(s.recheckPeriod(), DefaultWatchRetry),
 		onError: func(err error) {
 			s.log.Warn("watching the VIPs: netlink subscription failed; subscribing again and checking afresh", zap.Error(err))
@@ -219,6 +242,12 @@ func (s *VIPSet) setFault(err error) {
 	}
 	if first {
 		s.m.faults.Inc()
+		// The watch may wait for the backstop's period: it is to check
+		// again Recheck after the fault.
+		select {
+		case s.faultKick <- struct{}{}:
+		default:
+		}
 	}
 	s.log.Error("cannot hold the VIPs", zap.Error(err))
 	if report != nil {

@@ -72,9 +72,10 @@ func TestVIPSetReaddsNetns(t *testing.T) {
 	}
 }
 
-// TestVIPSetRecheckNetns loses every address event: the periodic check
-// (on a fake clock) puts the VIP back.
-func TestVIPSetRecheckNetns(t *testing.T) {
+// TestVIPSetBackstopNetns loses every address event: the backstop check
+// (on a fake clock) puts the VIP back, at the backstop's period and not at
+// Recheck's while the VIPs are held and healthy.
+func TestVIPSetBackstopNetns(t *testing.T) {
 	l := setupLab(t)
 	if l == nil {
 		return
@@ -82,7 +83,7 @@ func TestVIPSetRecheckNetns(t *testing.T) {
 	clk := clock.NewFake(t0)
 	vip := netip.MustParsePrefix("10.201.0.187/24")
 	s, err := NewVIPSetWithOptions(VIPConfig{Interface: l.IfA, VIPs: []netip.Prefix{vip}, GARP: GARPConfig{Count: 1, Refresh: -1}},
-		VIPSetOptions{Clock: clk, Recheck: 500 * time.Millisecond})
+		VIPSetOptions{Clock: clk, Recheck: 100 * time.Millisecond, Backstop: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,14 +97,61 @@ func TestVIPSetRecheckNetns(t *testing.T) {
 	if _, ok := addrsOf(t, l.IfA)[vip.Addr()]; ok {
 		t.Fatal("VIP back without a check; the test proves nothing")
 	}
-	clk.Advance(500 * time.Millisecond)
+	clk.Advance(100 * time.Millisecond) // Recheck: no timer due
+	if _, ok := addrsOf(t, l.IfA)[vip.Addr()]; ok {
+		t.Fatal("VIP back at Recheck's period while healthy")
+	}
+	clk.Advance(400 * time.Millisecond)
 	clk.WaitArmed(t, t0.Add(time.Second)) // checked and waiting again
 	if _, ok := addrsOf(t, l.IfA)[vip.Addr()]; !ok {
-		t.Fatal("the periodic check did not put the VIP back")
+		t.Fatal("the backstop check did not put the VIP back")
 	}
 	if v := s.Snapshot().VIPs[0]; v.Readded != 1 {
 		t.Fatalf("snapshot %+v", v)
 	}
+}
+
+// TestVIPSetFaultRecheckNetns: a fault that begins outside the watch (an
+// Acquire that meets a conflict) makes the watch check again Recheck
+// later, not at the backstop's period; once healthy it waits for the
+// backstop again. Address events are lost, so only the timer checks.
+func TestVIPSetFaultRecheckNetns(t *testing.T) {
+	l := setupLab(t)
+	if l == nil {
+		return
+	}
+	clk := clock.NewFake(t0)
+	vip := netip.MustParsePrefix("10.201.0.188/24")
+	const recheck, backstop = 500 * time.Millisecond, time.Hour
+	s, err := NewVIPSetWithOptions(VIPConfig{Interface: l.IfA, VIPs: []netip.Prefix{vip}, GARP: GARPConfig{Count: 1, Refresh: -1}},
+		VIPSetOptions{Clock: clk, Recheck: recheck, Backstop: backstop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.subscribe = func() (nlSub, error) { return newFakeSub(), nil } // silent
+	reports := make(faultReports, 16)
+	s.ReportFaults(func(err error) { reports <- err })
+	runVIPSet(t, s)
+	clk.WaitArmed(t, t0.Add(backstop))
+	// Somebody holds the VIP's IP.
+	run(t, "ip", "addr", "add", "10.201.0.188/32", "dev", l.IfA)
+	ctx := context.Background()
+	if err := s.Acquire(ctx); err == nil {
+		t.Fatal("Acquire over somebody else's address: no error")
+	}
+	if err := reports.next(t, "a fault"); err == nil {
+		t.Fatal("reported recovery, want a fault")
+	}
+	clk.WaitArmed(t, t0.Add(recheck))
+	if err := s.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "ip", "addr", "del", "10.201.0.188/32", "dev", l.IfA)
+	clk.Advance(recheck)
+	if err := reports.next(t, "recovery"); err != nil {
+		t.Fatalf("reported %v, want recovery (nil)", err)
+	}
+	clk.WaitArmed(t, t0.Add(recheck+backstop))
 }
 
 // faultReports collects what a VIPSet reports through ReportFaults.

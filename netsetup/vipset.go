@@ -38,6 +38,9 @@ type VIPSet struct {
 	clock     clock.Clock
 	// subscribe opens the subscription of the VIP watch; tests replace it.
 	subscribe func() (nlSub, error)
+	// faultKick (cap 1) tells the watch that a fault began (setFault),
+	// so that it checks again Recheck later rather than at the backstop.
+	faultKick chan struct{}
 
 	opMu sync.Mutex // serialises Acquire and Release
 
@@ -50,10 +53,12 @@ type VIPSet struct {
 	na      *naConn        // send-only ICMPv6 socket while held; nil otherwise
 	vips    []*vipState    // in cfg.VIPs order
 	recheck time.Duration  // see VIPSetOptions.Recheck and SetRecheck
-	fault   error          // non-nil while the VIPs cannot be held
-	faultAt time.Time      // when fault began
-	faults  uint64         // faults since start
-	report  func(error)    // see ReportFaults; nil for none
+	// backstop: see VIPSetOptions.Backstop.
+	backstop time.Duration
+	fault    error       // non-nil while the VIPs cannot be held
+	faultAt  time.Time   // when fault began
+	faults   uint64      // faults since start
+	report   func(error) // see ReportFaults; nil for none
 	// in hears other hosts announce the IPv4 VIPs while held (nil
 	// otherwise); hearReport gets them (see ReportAnnouncements).
 	in         net.PacketConn
@@ -93,14 +98,17 @@ type VIPSetOptions struct {
 	// Clock drives the scheduled announcements and the periodic check of
 	// the VIPs. Nil means the real clock.
 	Clock clock.Clock
-	// Recheck is the period of the backstop check of the VIPs while held
-	// (Run also checks them on every netlink address event): a VIP that
-	// disappeared is added again within it even if the event was lost.
-	// It is also the least time a fault lasts before the VIPSet reports
-	// that it could hold the VIPs again. Zero means DefaultRecheck (1 s);
-	// values below MinRecheck (100 ms) are raised to it. The daemon passes
-	// the VRRP advert interval, but at least DefaultRecheck.
+	// Recheck is the least time a fault lasts before the VIPSet reports
+	// that it could hold the VIPs again, and the period of Run's checks
+	// while they cannot be held. Zero means DefaultRecheck (1 s); values
+	// below MinRecheck (100 ms) are raised to it. The daemon passes the
+	// VRRP advert interval, but at least DefaultRecheck.
 	Recheck time.Duration
+	// Backstop is the period of Run's backstop check of the VIPs while
+	// held and healthy (Run checks them on every netlink address or link
+	// event; the backstop puts back a VIP whose event was lost). Zero
+	// means DefaultBackstop (10 s); values below Recheck are raised to it.
+	Backstop time.Duration
 }
 
 // NewVIPSet is NewVIPSetWithOptions with only a logger and a registerer,
@@ -136,8 +144,13 @@ func newVIPSet(cfg VIPConfig, opt VIPSetOptions, addrProto bool) (*VIPSet, error
 		clock:     opt.Clock,
 		subscribe: subscribeAddrs,
 		hearKick:  make(chan struct{}, 1),
+		faultKick: make(chan struct{}, 1),
 	}
 	s.recheck = recheckOrDefault(opt.Recheck)
+	s.backstop = opt.Backstop
+	if s.backstop == 0 {
+		s.backstop = DefaultBackstop
+	}
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}

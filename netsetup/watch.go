@@ -46,7 +46,10 @@ type rtWatch struct {
 	sync      func() error
 	every     time.Duration // 0: no periodic sync
 	// period, when set, gives every at each sync instead (it may change).
-	period  func() time.Duration
+	period func() time.Duration
+	// nudge, when set, makes the watch sync (and so re-arm its timer for
+	// the current period) when it receives.
+	nudge   <-chan struct{}
 	retry   time.Duration
 	onError func(error) // may be nil
 }
@@ -104,6 +107,8 @@ func (w *rtWatch) serve(ctx context.Context, rd *subReader) bool {
 			w.report(fmt.Errorf("receiving netlink events: %w", err))
 			return true
 		case <-rd.kick:
+			sync()
+		case <-w.nudge:
 			sync()
 		case <-timer.C():
 			sync()
