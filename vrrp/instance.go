@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -134,12 +135,17 @@ type Instance struct {
 	// so that neither allocates.
 	acts []Action // the actions of the step being performed
 	// wakeFD is the eventfd the real-time loop waits on (kick writes it),
-	// -1 when that loop does not run. Guarded by wakeMu.
-	wakeMu sync.Mutex
-	wakeFD int
-	rx, tx Packet // the advert received, the advert sent
-	txBuf  []byte // the marshaled advert
-	snd    senderState
+	// -1 when that loop does not run; wakeConn is the receiving socket
+	// the polled loop waits on (kick sets kicked and moves the socket's
+	// read deadline to the past), nil when that loop does not run. Both
+	// guarded by wakeMu; kicked is read and cleared by the polled loop.
+	wakeMu   sync.Mutex
+	wakeFD   int
+	wakeConn deadlineWaker
+	kicked   atomic.Bool
+	rx, tx   Packet // the advert received, the advert sent
+	txBuf    []byte // the marshaled advert
+	snd      senderState
 }
 
 // NewInstance validates cfg and returns an Instance in INIT. Nothing runs
@@ -237,6 +243,7 @@ func (i *Instance) kick() {
 	default:
 	}
 	i.wakeRealTime()
+	i.wakePolled()
 }
 
 // Adopt makes Run carry on from state, the state of the process this one
@@ -369,16 +376,19 @@ func (i *Instance) Run(ctx context.Context) error {
 	watchCtx, cancelWatch := context.WithCancel(ctx)
 	defer cancelWatch()
 	watchDone := i.startLinkWatch(watchCtx, ownTransport)
-	// With a real-time priority (and the real transport) one thread of
-	// its own waits for adverts and timers in the kernel (runRealTime);
-	// otherwise a read loop hands packets to the loop below.
+	// With a real transport, the loop reads the socket itself: with a
+	// real-time priority (on the transport Run opened) on a thread of its
+	// own that waits for adverts and timers in the kernel (runRealTime),
+	// else in the runtime's poller (runPolled). With another transport a
+	// read loop hands packets to runLoop.
+	polled, _ := tr.(*IPv4Transport)
 	realTime := own != nil && i.opt.RealTimePriority > 0
 	var rd *reader
 	var netns *os.File
 	if realTime {
 		netns = threadNetns()
 		defer netns.Close()
-	} else {
+	} else if polled == nil {
 		rd = startReader(tr)
 	}
 
@@ -417,17 +427,19 @@ func (i *Instance) Run(ctx context.Context) error {
 	i.step(tr, ow, Startup{Adopt: adopt})
 
 	var runErr error
-	if realTime {
+	switch {
+	case realTime:
 		runErr = i.runRealTime(ctx, own, ow, netns)
 		if errors.Is(runErr, errRealTimeSetup) {
 			i.log.Warn("VRRP loop runs as an ordinary goroutine", zap.Error(runErr))
 			i.mu.Lock()
 			i.realTime = "normal priority: " + runErr.Error()
 			i.mu.Unlock()
-			rd = startReader(tr)
-			runErr = i.runLoop(ctx, tr, ow, own, rd)
+			runErr = i.runPolled(ctx, own, own, ow)
 		}
-	} else {
+	case polled != nil:
+		runErr = i.runPolled(ctx, polled, own, ow)
+	default:
 		runErr = i.runLoop(ctx, tr, ow, own, rd)
 	}
 	if runErr != nil {

@@ -10,6 +10,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/internal/rawio"
 )
 
 // MaxRealTimePriority is the highest Options.RealTimePriority: the
@@ -109,7 +111,7 @@ func (i *Instance) realTimeLoop(ctx context.Context, own *IPv4Transport, ow *own
 		// Adverts first: one that arrived with the timer must be seen
 		// before it, or a backup whose master-down timer fires at that
 		// moment would take over for one advert interval.
-		if err := i.readPending(own, ow, sockfd, buf); err != nil {
+		if _, err := i.readPending(own, ow, sockfd, buf); err != nil {
 			return err
 		}
 		if fds[1].Revents != 0 {
@@ -135,16 +137,16 @@ func (i *Instance) realTimeLoop(ctx context.Context, own *IPv4Transport, ow *own
 	return nil
 }
 
-// readPending reads and handles the adverts waiting on the socket fd, at
-// most rtReadBatch of them.
-func (i *Instance) readPending(tr Transport, ow *ownerWorker, fd int, buf []byte) error {
-	for range rtReadBatch {
-		n, err := readNonblocking(fd, buf)
+// readPending reads and handles the packets waiting on the socket fd, at
+// most rtReadBatch of them, and returns how many it read.
+func (i *Instance) readPending(tr Transport, ow *ownerWorker, fd int, buf []byte) (int, error) {
+	for k := range rtReadBatch {
+		n, err := rawio.Read(fd, buf)
 		switch {
 		case err == unix.EAGAIN:
-			return nil
+			return k, nil
 		case err != nil:
-			return fmt.Errorf("receiving VRRP advert: %w", err)
+			return k, fmt.Errorf("receiving VRRP advert: %w", err)
 		}
 		n, info, err := unwrapIPv4(buf, n)
 		if err != nil {
@@ -153,7 +155,7 @@ func (i *Instance) readPending(tr Transport, ow *ownerWorker, fd int, buf []byte
 		}
 		i.receive(tr, ow, received{b: buf[:n], info: info})
 	}
-	return nil
+	return rtReadBatch, nil
 }
 
 // wakeRealTime makes the real-time loop, if it runs, look at the desired

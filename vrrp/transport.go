@@ -11,10 +11,11 @@ import (
 	"slices"
 	"sync"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/internal/rawio"
 )
 
 // Transport sends and receives VRRP messages (IP payloads of protocol 112).
@@ -423,35 +424,11 @@ func unwrapIPv4(b []byte, n int) (int, RecvInfo, error) {
 // read is ReadFrom's read(2) on the socket; false asks to wait until the
 // socket is readable.
 func (t *IPv4Transport) read(fd uintptr) bool {
-	t.rn, t.rerr = readNonblocking(int(fd), t.rbuf)
+	// The descriptor (the poller's, or leavePoller's copy, made before
+	// any read) is non-blocking: a raw read, which leaves the runtime's
+	// monitor asleep (see package rawio).
+	t.rn, t.rerr = rawio.Read(int(fd), t.rbuf)
 	return t.rerr != unix.EAGAIN
-}
-
-// readNonblocking reads the non-blocking descriptor fd (the receiving
-// socket: the poller's descriptor, or leavePoller's copy, which is made
-// before any read) into b, with a raw system call: EAGAIN when nothing
-// waits. It must never be given a descriptor that blocks, which would
-// hold a processor of the Go runtime.
-//
-// A system call entered through the runtime's usual entry wakes its
-// monitor thread (sysmon) when that thread sleeps long (every processor
-// idle, until the next timer), and the monitor then polls at 20 us steps
-// until the processors are idle again: several wake-ups of its own for
-// every advert a backup hears. A raw system call does not wake it.
-func readNonblocking(fd int, b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, e
-		}
-		return int(n), nil
-	}
 }
 
 // errBadIPHeader: the kernel handed over something that is no IPv4
@@ -466,14 +443,16 @@ func (t *IPv4Transport) recvConn() syscall.RawConn {
 	return t.sc
 }
 
-// pending implements pendingReader: whether a packet waits in the
-// socket (SIOCINQ).
-func (t *IPv4Transport) pending() bool {
-	n := 0
-	_ = t.recvConn().Control(func(fd uintptr) {
-		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
-	})
-	return n > 0
+// pollerConn returns the receiving socket and its RawConn while it is in
+// the runtime's poller, for a reader that waits with read deadlines; nil
+// after leavePoller.
+func (t *IPv4Transport) pollerConn() (deadlineWaker, syscall.RawConn) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.pc == nil {
+		return nil, nil
+	}
+	return t.pc, t.sc
 }
 
 // sendConn implements rawSocket: the send socket, for an AdvertSender.
