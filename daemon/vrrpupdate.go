@@ -27,6 +27,7 @@ func (u *vrrpUnit) update(c VRRPChange) error {
 	return nil
 }
 
-// recheckSetter is a VIP owner whose backstop check of the VIPs follows
-// the advert interval (netsetup.VIPSet.SetRecheck; see vipRecheck).
+// recheckSetter is a VIP owner whose fault hold-down and checks while
+// faulty follow the advert interval (netsetup.VIPSet.SetRecheck; see
+// vipRecheck).
 type recheckSetter interface{ SetRecheck(time.Duration) }

@@ -13,9 +13,9 @@
 //
 // Ownership is watched, not assumed: while held, the VIPs are compared
 // with the interface on every netlink address event and every
-// VIPSetOptions.Recheck (a backstop for lost events), and a VIP that
-// disappeared (a network manager reconfigured the interface, `ip addr
-// flush`) is added again at once, announced and counted
+// VIPSetOptions.Backstop (for events lost without the kernel saying so),
+// and a VIP that disappeared (a network manager reconfigured the
+// interface, `ip addr flush`) is added again at once, announced and counted
 // (VIPSnapshot.Readded). When a VIP cannot be added, in Acquire or when
 // putting it back (the kernel refuses, or an address somebody else added
 // holds its IP), the VIPSet is faulty: it tells the VRRP instance through

@@ -30,8 +30,9 @@ type nlSub interface {
 // Messages only say that something changed: sync reads the current state
 // and reports what differs from what it reported before. sync runs once
 // subscribed (a change between the subscription and the read is seen
-// twice rather than missed), after each batch of messages, every `every`
-// when that is set, and again after retry when it failed.
+// twice rather than missed), after each batch of messages, when nudge
+// receives, every `every` (or period()) when that is set, and again after
+// retry when it failed.
 //
 // When the subscription fails (ENOBUFS after a burst of events, or any
 // other receive error) run closes it, reports the error to onError,
@@ -86,6 +87,12 @@ func (w *rtWatch) serve(ctx context.Context, rd *subReader) bool {
 		err := w.sync()
 		if err != nil {
 			w.report(err)
+		}
+		// A nudge sent before this point (by the sync itself, say) is
+		// answered by the period read below.
+		select {
+		case <-w.nudge:
+		default:
 		}
 		every := w.every
 		if w.period != nil {

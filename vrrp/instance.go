@@ -56,7 +56,10 @@ type Options struct {
 	// Owner acquires and releases the VIPs. Nil means none: state changes
 	// are only logged.
 	Owner Owner
-	// Clock is the time source. Nil means the real clock.
+	// Clock is the time source. Nil means the real clock. With an
+	// IPv4Transport the loop waits on the socket with deadlines in real
+	// time (the clock's durations to the machine's deadlines): a fake
+	// clock there drives the machine's notion of now, not the wake-ups.
 	Clock Clock
 	// Logger gets a line for every state change. Nil means zap.NewNop().
 	Logger *zap.Logger
@@ -548,7 +551,9 @@ func (i *Instance) runLoop(ctx context.Context, tr Transport, ow *ownerWorker, o
 }
 
 // pendingReader is implemented by a Transport that can tell whether a
-// packet waits to be read (IPv4Transport).
+// packet waits to be read. runLoop runs with transports other than
+// IPv4Transport (whose loop reads its socket itself); of those, only the
+// package's test transports can tell.
 type pendingReader interface {
 	pending() bool
 }

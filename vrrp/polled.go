@@ -77,9 +77,11 @@ func (i *Instance) runPolled(ctx context.Context, tr, own *IPv4Transport, ow *ow
 			case err == nil && rerr != nil:
 				return rerr
 			case err == nil:
-				// Adverts read and handled (rc.Read reads before it
-				// looks at the deadline).
+				// Adverts read and handled.
 			case errors.Is(err, os.ErrDeadlineExceeded):
+				// The deadline passed, or a kick: rc.Read returns
+				// before it reads when the deadline has passed, so
+				// what waits is read below.
 				readAll = true
 			default:
 				return fmt.Errorf("waiting for VRRP adverts: %w", err)

@@ -122,3 +122,39 @@ func goroutineState(fn string) string {
 	}
 	return ""
 }
+
+// TestPolledLoopSaysAliveNetns: a MASTER whose adverts an AdvertSender
+// sends wakes on the socket's read deadline to say it is alive within
+// AliveWithin, time after time, though nothing else wakes it.
+func TestPolledLoopSaysAliveNetns(t *testing.T) {
+	n := newTestNetns(t)
+	c := testConfig(func(c *Config) {
+		c.Interface = n.ifname[0]
+		c.Priority = 255 // the address owner: MASTER at startup
+		c.AdvertInterval = 100 * time.Millisecond
+		c.VIPs = []netip.Prefix{netip.MustParsePrefix(n.addr[0].String() + "/24")}
+	})
+	snd := &fakeSender{log: &eventLog{}}
+	snd.sending.Store(true)
+	// Longer than the interval, as Sender's: the loop skips the advert
+	// deadlines and wakes to say it is alive.
+	snd.within.Store(int64(250 * time.Millisecond))
+	inst, err := NewInstance(c, Options{Transport: n.transport(t, 0, TransportConfig{}), Owner: newFakeOwner(), Sender: snd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- inst.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	waitSnapshot(t, inst, "master", func(s Snapshot) bool { return s.State == StateMaster })
+	start, alive0 := time.Now(), snd.alive.Load()
+	time.Sleep(3 * time.Second)
+	got, d := snd.alive.Load()-alive0, time.Since(start)
+	// Every 250 ms; a loop that misses its wake-ups says it far less
+	// often (nothing else wakes it).
+	if want := int64(d / (500 * time.Millisecond)); got < want {
+		t.Fatalf("said alive %d times in %v, want at least %d (every 250 ms)", got, d, want)
+	}
+	t.Logf("said alive %d times in %v", got, d)
+}

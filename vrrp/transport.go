@@ -61,9 +61,13 @@ const tosInternetControl = 0xc0
 // and created again; Reconfigure changes its source and its peers.
 //
 // It is safe for one reader and concurrent writers; Rebind and
-// Reconfigure may run concurrently with both, not with each other. A
-// reader that waits for the receiving socket itself calls leavePoller
-// before its first read, not concurrently with Rebind or Reconfigure.
+// Reconfigure may run concurrently with both, not with each other. An
+// Instance's loop is that reader and waits for the receiving socket
+// itself: in the runtime's poller, setting the socket's read deadline
+// (pollerConn), or, with a real-time priority, outside it (leavePoller,
+// called before its first read, not concurrently with Rebind or
+// Reconfigure). ReadFrom is for other readers (the Transport interface,
+// tests); after the loop's deadlines it may fail with a timeout.
 type IPv4Transport struct {
 	snd *os.File        // the send-only socket (openSendSocket)
 	ssc syscall.RawConn // snd's, for writes that allocate nothing
