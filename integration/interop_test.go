@@ -99,6 +99,10 @@ func testInterop(t *testing.T, c interopCase, rmqlbHigh bool) {
 	}
 	if err := stableHolder(l, high, steadyFor); err != nil {
 		t.Errorf("steady state: %v", err)
+		// What rmqlb thought it was doing (adverts sent, its sender).
+		if s, err := d.status(); err == nil {
+			t.Logf("rmqlb status after the steady state broke:\n%s", s.text)
+		}
 	}
 	in1, err := d.instance("vip")
 	if err != nil {

@@ -39,10 +39,8 @@ func (i *Instance) runPolled(ctx context.Context, tr, own *IPv4Transport, ow *ow
 	}()
 	defer context.AfterFunc(ctx, i.kick)()
 	// Something may have changed before wakeConn was set.
-	retryAt := time.Time{}
-	if i.applyDesired(tr, ow, own) {
-		retryAt = i.clock.Now().Add(i.cfg.AdvertInterval)
-	}
+	lw := &loopWake{i: i, tr: tr, own: own, ow: ow}
+	lw.start()
 	buf := make([]byte, 1500)
 	var read int
 	var rerr error
@@ -53,15 +51,8 @@ func (i *Instance) runPolled(ctx context.Context, tr, own *IPv4Transport, ow *ow
 	}
 	pendingFn := func(fd uintptr) { _, rerr = i.readPending(tr, ow, int(fd), buf) }
 	for ctx.Err() == nil {
-		i.mu.Lock()
-		deadline, ok := i.m.NextDeadline()
-		i.mu.Unlock()
-		wake, wakeOK := i.nextWake()
-		if !retryAt.IsZero() && (!wakeOK || retryAt.Before(wake)) {
-			wake, wakeOK = retryAt, true
-		}
 		var at time.Time // none
-		if wakeOK {
+		if wake, ok := lw.next(); ok {
 			at = time.Now().Add(max(wake.Sub(i.clock.Now()), 0))
 		}
 		if err := pc.SetReadDeadline(at); err != nil {
@@ -89,10 +80,6 @@ func (i *Instance) runPolled(ctx context.Context, tr, own *IPv4Transport, ow *ow
 			kicked = i.kicked.Swap(false)
 		}
 		if readAll {
-			// Adverts first: one that arrived with the timer must be
-			// seen before it, or a backup whose master-down timer
-			// fires at that moment would take over for one advert
-			// interval.
 			if err := rc.Control(pendingFn); err != nil {
 				return fmt.Errorf("receiving VRRP advert: %w", err)
 			}
@@ -100,24 +87,10 @@ func (i *Instance) runPolled(ctx context.Context, tr, own *IPv4Transport, ow *ow
 				return rerr
 			}
 		}
-		if kicked {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if i.applyDesired(tr, ow, own) && retryAt.IsZero() {
-				retryAt = i.clock.Now().Add(i.cfg.AdvertInterval)
-			}
+		if kicked && ctx.Err() != nil {
+			return nil
 		}
-		now := i.clock.Now()
-		if !retryAt.IsZero() && !now.Before(retryAt) {
-			retryAt = time.Time{}
-			if i.applyDesired(tr, ow, own) {
-				retryAt = now.Add(i.cfg.AdvertInterval)
-			}
-		}
-		if ok && !now.Before(deadline) {
-			i.step(tr, ow, Tick{})
-		}
+		lw.woken(kicked)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -83,24 +82,15 @@ func (i *Instance) realTimeLoop(ctx context.Context, own *IPv4Transport, ow *own
 	}()
 	defer context.AfterFunc(ctx, i.kick)()
 	// Something may have changed before the eventfd was there.
-	retryAt := time.Time{}
-	if i.applyDesired(own, ow, own) {
-		retryAt = i.clock.Now().Add(i.cfg.AdvertInterval)
-	}
+	lw := &loopWake{i: i, tr: own, own: own, ow: ow}
+	lw.start()
 	fds := []unix.PollFd{{Fd: int32(sockfd), Events: unix.POLLIN}, {Fd: int32(evfd), Events: unix.POLLIN}}
 	buf := make([]byte, 1500)
 	var counter [8]byte
 	var ts unix.Timespec
 	for ctx.Err() == nil {
-		i.mu.Lock()
-		deadline, ok := i.m.NextDeadline()
-		i.mu.Unlock()
-		wake, wakeOK := i.nextWake()
-		if !retryAt.IsZero() && (!wakeOK || retryAt.Before(wake)) {
-			wake, wakeOK = retryAt, true
-		}
 		var tsp *unix.Timespec
-		if wakeOK {
+		if wake, ok := lw.next(); ok {
 			ts = unix.NsecToTimespec(int64(max(wake.Sub(i.clock.Now()), 0)))
 			tsp = &ts
 		}
@@ -108,31 +98,17 @@ func (i *Instance) realTimeLoop(ctx context.Context, own *IPv4Transport, ow *own
 		if _, err := unix.Ppoll(fds, tsp, nil); err != nil && err != unix.EINTR {
 			return fmt.Errorf("waiting for VRRP adverts: %w", err)
 		}
-		// Adverts first: one that arrived with the timer must be seen
-		// before it, or a backup whose master-down timer fires at that
-		// moment would take over for one advert interval.
 		if _, err := i.readPending(own, ow, sockfd, buf); err != nil {
 			return err
 		}
-		if fds[1].Revents != 0 {
+		kicked := fds[1].Revents != 0
+		if kicked {
 			_, _ = unix.Read(evfd, counter[:])
 			if ctx.Err() != nil {
 				return nil
 			}
-			if i.applyDesired(own, ow, own) && retryAt.IsZero() {
-				retryAt = i.clock.Now().Add(i.cfg.AdvertInterval)
-			}
 		}
-		now := i.clock.Now()
-		if !retryAt.IsZero() && !now.Before(retryAt) {
-			retryAt = time.Time{}
-			if i.applyDesired(own, ow, own) {
-				retryAt = now.Add(i.cfg.AdvertInterval)
-			}
-		}
-		if ok && !now.Before(deadline) {
-			i.step(own, ow, Tick{})
-		}
+		lw.woken(kicked)
 	}
 	return nil
 }
