@@ -734,17 +734,39 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 	}
 }
 
+// waitingWriter is implemented by a Transport that can wait for room in
+// its send buffer (IPv4Transport).
+type waitingWriter interface {
+	WriteToWaiting(b []byte, dst netip.Addr, wait time.Duration) error
+}
+
+// resignWait is the most a priority-0 advert waits for room in a full
+// send buffer: one advert interval, at most a second. The backups take
+// over after Master_Down_Interval (more than three intervals) without it.
+func resignWait(interval time.Duration) time.Duration {
+	return min(interval, time.Second)
+}
+
 // send sends one advert with priority prio to every destination. It
-// allocates nothing once its buffers have grown to the advert's size.
+// allocates nothing once its buffers have grown to the advert's size. A
+// priority-0 advert (a master that stops or resigns, so that a backup
+// takes over within Skew_Time) that finds the send buffer full waits for
+// room, at most resignWait; any other is dropped and counted then (the
+// next one follows an interval later).
 func (i *Instance) send(tr Transport, prio uint8) {
 	i.fillAdvert(prio)
 	src := tr.Source().Unmap()
+	ww, _ := tr.(waitingWriter)
 	// i.dests is written by this goroutine only.
 	for _, dst := range i.dests {
 		b, err := i.tx.AppendMarshal(i.txBuf[:0], src, dst, i.cfg.Checksum)
 		i.txBuf = b[:0]
 		if err == nil {
-			err = tr.WriteTo(b, dst)
+			if prio == 0 && ww != nil {
+				err = ww.WriteToWaiting(b, dst, resignWait(i.cfg.AdvertInterval))
+			} else {
+				err = tr.WriteTo(b, dst)
+			}
 		}
 		i.mu.Lock()
 		failedBefore := i.sendFailing

@@ -26,7 +26,8 @@ import (
 // nothing. Nothing waits on this socket: the returned file is not in the
 // runtime's poller (it was blocking when wrapped and is non-blocking
 // since), so a send that finds the socket's buffer full fails with EAGAIN
-// and is counted as failed rather than waited for.
+// and is counted as failed rather than waited for; only a priority-0
+// advert waits, in poll(2) (WriteToWaiting).
 func openSendSocket(ifi *net.Interface) (*os.File, syscall.RawConn, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 	if err != nil {

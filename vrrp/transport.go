@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -364,6 +365,31 @@ func (t *IPv4Transport) WriteTo(payload []byte, dst netip.Addr) error {
 		return fmt.Errorf("sending VRRP advert to %v: %w", dst, t.werr)
 	}
 	return nil
+}
+
+// WriteToWaiting is WriteTo, but when the send buffer is full (EAGAIN)
+// it waits for room, at most wait, and sends again: for the advert that
+// must not be lost, the priority 0 of a master that stops. The wait is a
+// poll(2) of the send socket, which is in no poller; the caller's thread
+// blocks in it.
+func (t *IPv4Transport) WriteToWaiting(b []byte, dst netip.Addr, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := t.WriteTo(b, dst)
+		left := time.Until(deadline)
+		if !errors.Is(err, unix.EAGAIN) || left <= 0 {
+			return err
+		}
+		var perr error
+		cerr := t.ssc.Control(func(fd uintptr) {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			// Rounded up: a wait of 0 ms would return at once.
+			_, perr = unix.Poll(fds, int((left+time.Millisecond-1)/time.Millisecond))
+		})
+		if cerr != nil || (perr != nil && perr != unix.EINTR) {
+			return err
+		}
+	}
 }
 
 // appendIPv4 appends to b the IPv4 packet WriteTo sends: version 4, a
