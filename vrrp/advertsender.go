@@ -189,30 +189,32 @@ func (i *Instance) senderSends() bool {
 // except while the advert sender sends a MASTER's periodic adverts: then
 // the loop need not step at each of them (the sender sends them; stepping
 // a late advert timer restarts it), only for the machine's other timers
-// and to say it is alive within AliveWithin. Called from the loop.
-func (i *Instance) nextWake() (time.Time, bool) {
+// and to say it is alive within AliveWithin. It also returns the
+// machine's next deadline itself (NextDeadline), read with it: once that
+// has passed, the loop steps the machine. Called from the loop.
+func (i *Instance) nextWake() (wake time.Time, wakeOK bool, deadline time.Time, ok bool) {
 	i.mu.Lock()
-	deadline, ok := i.m.NextDeadline()
+	deadline, ok = i.m.NextDeadline()
 	other, otherOK := i.m.nextOtherDeadline()
 	master := i.m.State() == StateMaster
 	i.mu.Unlock()
 	s := i.opt.Sender
 	if !ok || !master || s == nil || !i.snd.on || !s.Sending() {
-		return deadline, ok
+		return deadline, ok, deadline, ok
 	}
 	// From when the loop last said it is alive, not from now: wake-ups
 	// for anything else must not put it off.
 	if i.snd.alive.IsZero() {
-		return deadline, ok
+		return deadline, ok, deadline, ok
 	}
 	at := i.snd.alive.Add(s.AliveWithin())
 	if !at.After(deadline) {
-		return deadline, ok
+		return deadline, ok, deadline, ok
 	}
 	if otherOK && other.Before(at) {
 		at = other
 	}
-	return at, true
+	return at, true, deadline, ok
 }
 
 // senderReport counts what the AdvertSender sent, as send does for the

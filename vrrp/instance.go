@@ -505,7 +505,7 @@ func (i *Instance) runLoop(ctx context.Context, tr Transport, ow *ownerWorker, o
 	defer retry.Stop()
 	for {
 		now := i.clock.Now()
-		deadline, ok := i.nextWake()
+		deadline, ok, _, _ := i.nextWake()
 		if ok {
 			timer.Reset(max(deadline.Sub(now), 0))
 		} else {

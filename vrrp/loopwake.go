@@ -30,11 +30,9 @@ func (w *loopWake) start() {
 // kick): the machine's next wake-up (see nextWake), or the retry if that
 // comes first.
 func (w *loopWake) next() (time.Time, bool) {
-	i := w.i
-	i.mu.Lock()
-	w.deadline, w.ok = i.m.NextDeadline()
-	i.mu.Unlock()
-	wake, ok := i.nextWake()
+	var wake time.Time
+	var ok bool
+	wake, ok, w.deadline, w.ok = w.i.nextWake()
 	if !w.retryAt.IsZero() && (!ok || w.retryAt.Before(wake)) {
 		wake, ok = w.retryAt, true
 	}
