@@ -18,22 +18,23 @@ import (
 // keep running as they were, and the next reload tries them again). A file
 // that does not parse is refused as a whole and nothing changes. The
 // outcome is kept for status and returned. Reload waits for Run to be
-// ready; it is safe from any goroutine.
+// ready, and is refused once Run has begun to stop; it is safe from any
+// goroutine.
 func (d *Daemon) Reload() control.Reload {
-	<-d.ready
+	select {
+	case <-d.ready:
+	case <-d.stopping:
+	}
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	r := control.Reload{At: d.clock.Now()}
+	if d.stopped {
+		return d.refuseReload(r, "the daemon is stopping: nothing was applied")
+	}
 	if pid := d.upgradePID(); pid != 0 {
 		// The new process reads the file itself; this one must not
 		// change what it is handing over.
-		r.Error = fmt.Sprintf("an upgrade is under way (new process pid %d): reload once it is done (the new process reads the file when it starts; a later change needs a reload)", pid)
-		d.log.Warn("reload refused", zap.String("reason", r.Error))
-		d.mu.Lock()
-		d.lastReload = &r
-		d.reloadsBad++
-		d.mu.Unlock()
-		return r
+		return d.refuseReload(r, fmt.Sprintf("an upgrade is under way (new process pid %d): reload once it is done (the new process reads the file when it starts; a later change needs a reload)", pid))
 	}
 	d.notifyReloading()
 	defer d.notifyReady()
@@ -57,6 +58,18 @@ func (d *Daemon) Reload() control.Reload {
 		d.reloadsOK++
 		d.lastReloadOK = r.At
 	}
+	d.mu.Unlock()
+	return r
+}
+
+// refuseReload records and returns r refused as a whole for reason. The
+// caller holds reloadMu.
+func (d *Daemon) refuseReload(r control.Reload, reason string) control.Reload {
+	r.Error = reason
+	d.log.Warn("reload refused", zap.String("reason", reason))
+	d.mu.Lock()
+	d.lastReload = &r
+	d.reloadsBad++
 	d.mu.Unlock()
 	return r
 }

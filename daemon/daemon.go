@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -124,6 +126,14 @@ type Daemon struct {
 	senderReg  *partRegistry
 
 	reloadMu sync.Mutex // serialises reloads (held across a whole one)
+	// stopping is closed when Run starts to stop its parts; from then
+	// on reloads are refused (stopped, under reloadMu, is set once the
+	// reload in progress, if any, has finished): a part a reload started
+	// after shutdown had stopped the others would run on, and Run would
+	// never return.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
+	stopped      bool // guarded by reloadMu
 
 	// mu guards the running model below. Reloads, operator commands and
 	// status take it; health events do not (the router has its own lock).
@@ -181,6 +191,7 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		units:      map[string]*vrrpUnit{},
 		listeners:  map[string]*listenerUnit{},
 		ready:      make(chan struct{}),
+		stopping:   make(chan struct{}),
 
 		handedOver: make(chan struct{}),
 		runDone:    make(chan struct{}),
@@ -309,6 +320,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.runCtx = context.WithoutCancel(ctx)
 	var checks *part
 	shutdown := func(startErr error) error {
+		d.refuseReloads()
 		d.stopAll()
 		d.stopSender()
 		d.mu.Lock()
@@ -463,13 +475,29 @@ func (d *Daemon) startUnitsFrom(cfg *config.Config, handed takeoverRelease) {
 	}
 }
 
+// refuseReloads makes every reload from now on refused and waits for the
+// one in progress, if any, to finish: Run's shutdown calls it before it
+// stops the parts, so that no reload starts a part after that.
+func (d *Daemon) refuseReloads() {
+	d.stoppingOnce.Do(func() { close(d.stopping) })
+	d.reloadMu.Lock()
+	d.stopped = true
+	d.reloadMu.Unlock()
+}
+
 // stopAll stops the VRRP units, then the listeners, each group at once.
+// It does not hold mu while they stop (a listener drains its sessions for
+// up to its graceful timeout), so that status answers meanwhile; the
+// caller has made reloads refused (refuseReloads), so the model does not
+// change under it.
 func (d *Daemon) stopAll() {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	stopUnits(d.units)
+	units := maps.Clone(d.units)
+	listeners := slices.Collect(maps.Values(d.listeners))
+	d.mu.Unlock()
+	stopUnits(units)
 	var wg sync.WaitGroup
-	for _, l := range d.listeners {
+	for _, l := range listeners {
 		wg.Go(l.stop)
 	}
 	wg.Wait()

@@ -91,6 +91,10 @@ func cmdRun(path, logFormat, takeover string, hup <-chan os.Signal, stderr io.Wr
 		for {
 			select {
 			case <-ctx.Done():
+				// A second SIGINT or SIGTERM stops the process at once
+				// (the next start removes the VIPs it leaves).
+				stop()
+				log.Info("stopping: a second SIGINT or SIGTERM stops at once")
 				return
 			case <-hup:
 				d.RequestReload()
