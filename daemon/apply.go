@@ -256,7 +256,11 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 				failed.instances[c.Name] = true
 				continue
 			}
-			d.startUnit(u)
+			if err := d.startAddedUnit(u); err != nil {
+				refuse("vrrp instance "+c.Name, err)
+				failed.instances[c.Name] = true
+				continue
+			}
 			applied("vrrp instance %s added", c.Name)
 		case OpUpdate:
 			if c.Notify {

@@ -29,13 +29,18 @@ type part struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
+	g      *group
+
+	mu       sync.Mutex
+	critical bool  // guarded by mu
+	failed   error // guarded by mu: err, once the part has failed
 }
 
 // start runs f in a goroutine with a context derived from parent. The
 // returned part stops it.
 func (g *group) start(parent context.Context, name string, critical bool, f func(context.Context) error) *part {
 	ctx, cancel := context.WithCancel(parent)
-	p := &part{name: name, cancel: cancel, done: make(chan struct{})}
+	p := &part{name: name, cancel: cancel, done: make(chan struct{}), g: g, critical: critical}
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
@@ -44,18 +49,38 @@ func (g *group) start(parent context.Context, name string, critical bool, f func
 		err := f(ctx)
 		if err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
 			p.err = fmt.Errorf("%s: %w", name, err)
-			if !critical {
-				return
-			}
-			g.mu.Lock()
-			g.errs = append(g.errs, p.err)
-			g.mu.Unlock()
-			if g.onFail != nil {
-				g.onFail()
+			p.mu.Lock()
+			p.failed = p.err
+			critical := p.critical
+			p.mu.Unlock()
+			if critical {
+				g.fail(p.err)
 			}
 		}
 	}()
 	return p
+}
+
+// fail records err of a critical part and makes the daemon stop.
+func (g *group) fail(err error) {
+	g.mu.Lock()
+	g.errs = append(g.errs, err)
+	g.mu.Unlock()
+	if g.onFail != nil {
+		g.onFail()
+	}
+}
+
+// makeCritical makes a part started as not critical critical from now on:
+// its failure stops the daemon, also a failure that came before the call.
+func (p *part) makeCritical() {
+	p.mu.Lock()
+	was, failed := p.critical, p.failed
+	p.critical = true
+	p.mu.Unlock()
+	if !was && failed != nil {
+		p.g.fail(failed)
+	}
 }
 
 // stop cancels the part and waits for its goroutine.

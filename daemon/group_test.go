@@ -37,3 +37,48 @@ func TestGroupManyFailures(t *testing.T) {
 		t.Fatalf("part errors: %v, %v", p.err, q.err)
 	}
 }
+
+// A part started as not critical keeps its failure to itself until it is
+// made critical; made critical, its failure stops the daemon, also one
+// that came before.
+func TestPartMakeCritical(t *testing.T) {
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name          string
+		failFirst     bool
+		makeCritical  bool
+		wantFailCalls int
+	}{
+		{"not critical, failed", true, false, 0},
+		{"failed, then made critical", true, true, 1},
+		{"made critical, then failed", false, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fails := 0
+			g := &group{onFail: func() { fails++ }}
+			release := make(chan struct{})
+			p := g.start(context.Background(), "x", false, func(context.Context) error {
+				<-release
+				return boom
+			})
+			if tc.failFirst {
+				close(release)
+				<-p.done
+			}
+			if tc.makeCritical {
+				p.makeCritical()
+			}
+			if !tc.failFirst {
+				close(release)
+				<-p.done
+			}
+			g.wait()
+			if fails != tc.wantFailCalls {
+				t.Fatalf("onFail called %d times, want %d", fails, tc.wantFailCalls)
+			}
+			if err := g.err(); (err != nil) != (tc.wantFailCalls > 0) || err != nil && !errors.Is(err, boom) {
+				t.Fatalf("group err %v", err)
+			}
+		})
+	}
+}

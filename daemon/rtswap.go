@@ -67,7 +67,7 @@ func (d *Daemon) restartInstances(running []string, cfg *config.Config, sender b
 			}
 		}
 		if err == nil {
-			d.startUnit(nu)
+			err = d.startAddedUnit(nu)
 		}
 		d.mu.Unlock()
 		if err != nil {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -163,10 +164,39 @@ func (d *Daemon) setTracks(u *vrrpUnit, in *config.VRRPInstance, cfg *config.Con
 // the unit's notify hooks, VIP announcements and instance. The caller
 // holds d.mu.
 func (d *Daemon) startUnit(u *vrrpUnit) {
+	d.startUnitParts(u, true)
+}
+
+// startUnitParts is startUnit with the instance's part critical or not.
+func (d *Daemon) startUnitParts(u *vrrpUnit, critical bool) {
 	d.startSender()
 	d.startHooks(u)
 	u.vipsPart = d.parts.start(d.runCtx, "VIPs of "+u.cfg.Name, true, u.vips.Run)
-	u.instPart = d.parts.start(d.runCtx, "VRRP instance "+u.cfg.Name, true, u.inst.Run)
+	u.instPart = d.parts.start(d.runCtx, "VRRP instance "+u.cfg.Name, critical, u.inst.Run)
+}
+
+// startAddedUnit starts u, an instance the running daemon adds (a
+// reload, a restart in place), and waits until the instance has opened
+// its sockets. When it cannot (its interface does not exist, or has no
+// IPv4 address) the unit is stopped and taken out of the model, and the
+// error says why: the daemon runs on without it. Once open, the instance
+// is critical like one started with the daemon. The caller holds d.mu.
+func (d *Daemon) startAddedUnit(u *vrrpUnit) error {
+	d.startUnitParts(u, false)
+	select {
+	case <-u.inst.Opened():
+		u.instPart.makeCritical()
+		return nil
+	case <-u.instPart.done:
+	}
+	err := errors.Unwrap(u.instPart.err) // Run's own, without the part's name
+	if err == nil {
+		err = errors.New("the instance stopped before it opened its sockets")
+	}
+	u.stop()
+	u.forget()
+	delete(d.units, u.cfg.Name)
+	return err
 }
 
 // stop stops the instance (a master sends priority 0 and releases its

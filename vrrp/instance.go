@@ -106,6 +106,7 @@ type Instance struct {
 	ownerTimeout time.Duration
 	allowed      map[netip.Addr]bool // adverts accepted only from these; nil = any
 	notify       chan struct{}       // cap 1: desired adjust/link changed
+	opened       chan struct{}       // closed once Run has its transport
 
 	mu          sync.Mutex // guards the fields below
 	m           *Machine   // stepped only by Run, under mu
@@ -170,6 +171,7 @@ func NewInstance(cfg Config, opt Options) (*Instance, error) {
 		log:          opt.Logger,
 		ownerTimeout: opt.OwnerTimeout,
 		notify:       make(chan struct{}, 1),
+		opened:       make(chan struct{}),
 		wakeFD:       -1,
 		linkUp:       true,
 		warnedFor:    map[string]bool{},
@@ -339,6 +341,13 @@ type received struct {
 	info RecvInfo
 }
 
+// Opened returns a channel closed once Run has its transport: it opened
+// the sockets on the instance's interface (Options.Transport nil), or was
+// given one. Run returns an error without closing it when the sockets
+// cannot be opened (no such interface, no IPv4 address on it). Safe from
+// any goroutine.
+func (i *Instance) Opened() <-chan struct{} { return i.opened }
+
 // Run runs the instance until ctx is done or the transport fails. On
 // return a MASTER has sent a priority-0 advertisement (so a backup takes
 // over after Skew_Time) and released the VIPs; the transport is closed and
@@ -374,6 +383,7 @@ func (i *Instance) Run(ctx context.Context) error {
 	i.src, i.dests = tr.Source().Unmap(), tr.Destinations()
 	i.m.primary = i.src
 	i.mu.Unlock()
+	close(i.opened)
 
 	// The link watcher (real transport only) and the read loop.
 	watchCtx, cancelWatch := context.WithCancel(ctx)

@@ -119,7 +119,7 @@ type TransportConfig struct {
 func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
-		return nil, fmt.Errorf("opening VRRP transport: %w", err)
+		return nil, fmt.Errorf("opening VRRP transport: interface %s: %w", cfg.Interface, err)
 	}
 	src := cfg.Source.Unmap()
 	if !src.IsValid() {
