@@ -121,7 +121,11 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	}
 
 	// Listeners that go away (removed, or replaced on a new address)
-	// stop before anything binds.
+	// stop before anything binds; then the added and moved ones bind. A
+	// moved listener whose new address cannot be bound is started again
+	// where it was; a listener that could not be added or moved keeps its
+	// checks as they were (its check changes are skipped), so that the
+	// running model stays what runs and the next reload tries again.
 	for _, c := range p.Listeners {
 		if c.Op != OpRemove && c.Op != OpReplace {
 			continue
@@ -137,11 +141,37 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 			applied("listener %s removed", c.Name)
 		}
 	}
+	for _, c := range p.Listeners {
+		if c.Op != OpAdd && c.Op != OpReplace {
+			continue
+		}
+		d.mu.Lock()
+		err := d.runListenerNow(nc, c.New)
+		var restoreErr error
+		if err != nil && c.Op == OpReplace {
+			restoreErr = d.runListenerNow(nc, c.Old)
+		}
+		d.mu.Unlock()
+		switch {
+		case err == nil:
+			applied("listener %s %s on %s", c.Name, map[Op]string{OpAdd: "added", OpReplace: "moved"}[c.Op], c.New.Bind)
+			continue
+		case c.Op == OpAdd:
+			refuse("listener "+c.Name, err)
+			failed.listeners[c.Name] = nil
+		case restoreErr == nil:
+			refuse("listener "+c.Name, fmt.Errorf("%w (it stays on %s)", err, c.Old.Bind))
+			failed.listeners[c.Name] = c.Old
+		default:
+			refuse("listener "+c.Name, fmt.Errorf("%w; binding its old address %s again failed too: %v", err, c.Old.Bind, restoreErr))
+			failed.listeners[c.Name] = c.Old // the next reload binds it again
+		}
+	}
 	// Checks that go away, then listener updates (which add and remove
 	// backends), then checks that come: an added backend's check finds
 	// its backend in the listener.
 	for _, c := range p.Checks {
-		if c.Op != OpRemove {
+		if c.Op != OpRemove || failed.listenerFailed(c.Backend.Listener) {
 			continue
 		}
 		if err := d.sched.Remove(c.Backend); err != nil {
@@ -168,8 +198,11 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		}
 		applied("listener %s updated", c.Name)
 	}
-	d.uncheckServing(p, nc)
+	d.uncheckServing(p, nc, failed)
 	for _, c := range p.Checks {
+		if failed.listenerFailed(c.Backend.Listener) {
+			continue
+		}
 		var err error
 		switch c.Op {
 		case OpAdd:
@@ -184,20 +217,6 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 			continue
 		}
 		applied("check of %s %s", c.Backend, map[Op]string{OpAdd: "added", OpUpdate: "updated"}[c.Op])
-	}
-	for _, c := range p.Listeners {
-		if c.Op != OpAdd && c.Op != OpReplace {
-			continue
-		}
-		d.mu.Lock()
-		err := d.runListenerNow(nc, c.New)
-		d.mu.Unlock()
-		if err != nil {
-			refuse("listener "+c.Name, err)
-			failed.listeners[c.Name] = nil
-			continue
-		}
-		applied("listener %s %s on %s", c.Name, map[Op]string{OpAdd: "added", OpReplace: "moved"}[c.Op], c.New.Bind)
 	}
 
 	// The instances that run before the VRRP changes and stay: a new
@@ -347,9 +366,9 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 // uncheckServing puts back in service the backends that stay while their
 // check goes (their check type became none): nothing else would ever set
 // them UP again.
-func (d *Daemon) uncheckServing(p Plan, nc *config.Config) {
+func (d *Daemon) uncheckServing(p Plan, nc *config.Config, failed leftovers) {
 	for _, c := range p.Checks {
-		if c.Op != OpRemove {
+		if c.Op != OpRemove || failed.listenerFailed(c.Backend.Listener) {
 			continue
 		}
 		if _, stays := nc.Backend(c.Backend); !stays {
@@ -389,6 +408,13 @@ type leftovers struct {
 	controlSocket bool // the control socket stays where it was
 	rtPriority    bool // vrrp_rt_priority stays the old one
 	sender        bool // vrrp_sender stays the old one
+}
+
+// listenerFailed reports whether listener name could not be added or
+// moved (or changed): its check changes are not applied either.
+func (f leftovers) listenerFailed(name string) bool {
+	_, ok := f.listeners[name]
+	return ok
 }
 
 // running is the model the daemon runs after applying p from old to nc:

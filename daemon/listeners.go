@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 
 	"go.uber.org/zap"
@@ -49,7 +50,7 @@ func (d *Daemon) startListener(u *listenerUnit, critical bool) error {
 		return nil
 	case <-u.part.done:
 		if u.part.err != nil {
-			return u.part.err
+			return errors.Unwrap(u.part.err) // Run's own, without the part's name
 		}
 		return fmt.Errorf("listener %s: stopped before it was bound", u.cfg.Name)
 	}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -44,4 +45,43 @@ func TestReloadAddInstanceBadInterface(t *testing.T) {
 		t.Fatalf("the daemon stopped after the reload: %v", err)
 	case <-time.After(500 * time.Millisecond):
 	}
+}
+
+// A reload that moves a listener to an address that cannot be bound
+// leaves it serving where it was, its checks as they were; once the
+// address is free, the same file moves it.
+func TestReloadMoveListenerBindFails(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startChecked(t, h)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	moved := strings.Replace(l.file(), "bind: "+l.bind, "bind: "+taken.Addr().String(), 1)
+	r := h.reload(moved)
+	if len(r.Refused) != 1 || !strings.Contains(r.Refused[0], "listener amqp") || !strings.Contains(r.Refused[0], "stays on "+l.bind) {
+		t.Fatalf("reload: %+v, want the move refused, the listener staying on %s", r, l.bind)
+	}
+	c, err := net.Dial("tcp", l.bind)
+	if err != nil {
+		t.Fatalf("the listener is gone after a refused move: %v", err)
+	}
+	if err := roundTrip(c, []byte("x")); err != nil {
+		t.Fatalf("proxying after a refused move: %v", err)
+	}
+	c.Close()
+	if s := h.d.Status(); len(s.Listeners) != 1 || len(s.Checks) != 2 {
+		t.Fatalf("status: %d listeners, %d checked backends; want 1 and 2", len(s.Listeners), len(s.Checks))
+	}
+	taken.Close()
+	if r := h.reload(moved); !r.OK() || len(r.Applied) == 0 || !strings.Contains(strings.Join(r.Applied, ";"), "listener amqp moved") {
+		t.Fatalf("reload once the address is free: %+v", r)
+	}
+	c, err = net.Dial("tcp", taken.Addr().String())
+	if err != nil {
+		t.Fatalf("not listening on the new address: %v", err)
+	}
+	c.Close()
 }
