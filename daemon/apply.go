@@ -320,6 +320,7 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	if p.Metrics {
 		if err := d.moveMetrics(nc); err != nil {
 			refuse("metrics_listen", err)
+			failed.metrics = true
 		} else {
 			applied("metrics_listen %s", nc.MetricsListen)
 		}
@@ -398,8 +399,8 @@ func tracksChangedListener(in *config.VRRPInstance, p Plan) bool {
 // leftovers is what failed changes leave running: by listener name its
 // old version (nil: none), the VRRP instances that could not be added,
 // those whose new settings could not be applied, and the control group
-// when the new one could not be set, and the control socket when it could
-// not be moved.
+// when the new one could not be set, the control socket when it could not
+// be moved, and so on for the settings below.
 type leftovers struct {
 	listeners     map[string]*config.Listener
 	instances     map[string]bool
@@ -408,6 +409,7 @@ type leftovers struct {
 	controlSocket bool // the control socket stays where it was
 	rtPriority    bool // vrrp_rt_priority stays the old one
 	sender        bool // vrrp_sender stays the old one
+	metrics       bool // metrics_listen stays the old one
 }
 
 // listenerFailed reports whether listener name could not be added or
@@ -439,6 +441,9 @@ func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 	}
 	if failed.sender {
 		c.VRRPSender = old.VRRPSender
+	}
+	if failed.metrics {
+		c.MetricsListen = old.MetricsListen
 	}
 	c.Listeners = nil
 	for _, l := range nc.Listeners {

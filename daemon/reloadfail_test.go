@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -84,4 +85,33 @@ func TestReloadMoveListenerBindFails(t *testing.T) {
 		t.Fatalf("not listening on the new address: %v", err)
 	}
 	c.Close()
+}
+
+// A reload that cannot move metrics_listen keeps the old endpoint in the
+// running model too: the same file reloaded once the address is free
+// moves it.
+func TestReloadMoveMetricsFails(t *testing.T) {
+	l := newLab(t)
+	m1 := freePort(t, "127.0.0.1")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	m2 := taken.Addr().String()
+	h := newHarness(t, l.file("control_socket: SOCKET", "control_socket: SOCKET\nmetrics_listen: "+m1))
+	startChecked(t, h)
+	moved := l.file("control_socket: SOCKET", "control_socket: SOCKET\nmetrics_listen: "+m2)
+	if r := h.reload(moved); len(r.Refused) != 1 || !strings.Contains(r.Refused[0], "metrics_listen") {
+		t.Fatalf("reload: %+v, want metrics_listen refused", r)
+	}
+	taken.Close()
+	if r := h.reload(moved); !r.OK() || !strings.Contains(strings.Join(r.Applied, ";"), "metrics_listen "+m2) {
+		t.Fatalf("reload once the address is free: %+v, want metrics_listen %s applied", r, m2)
+	}
+	resp, err := http.Get("http://" + m2 + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics not served on %s: %v", m2, err)
+	}
+	resp.Body.Close()
 }
