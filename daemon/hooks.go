@@ -1,7 +1,7 @@
 package daemon
 
 import (
-	"slices"
+	"net/netip"
 
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/notify"
@@ -16,19 +16,19 @@ import (
 // instance's OnTransition: it queues the hook of each state entered (Stop
 // for the change to INIT when the instance stops) and never waits, as the
 // instance's state machine calls it. It must not take Daemon.mu: the
-// daemon holds it while it stops the instance.
-func (d *Daemon) newHooks(u *vrrpUnit, in *config.VRRPInstance) (func(vrrp.StateChange), error) {
+// daemon holds it while it stops the instance. vips returns the
+// instance's VIPs now (a reload may change them), for RMQLB_VIPS.
+func (d *Daemon) newHooks(u *vrrpUnit, in *config.VRRPInstance, vips func() []netip.Prefix) (func(vrrp.StateChange), error) {
 	r, err := notify.NewRunner(in.Name, in.NotifyConfig(), notify.Options{Logger: d.log, Clock: d.clock, Registerer: u.reg})
 	if err != nil {
 		return nil, err
 	}
 	u.hooks = r
-	vips := slices.Clone(in.VIPs) // a change of the VIPs needs a restart
 	return func(c vrrp.StateChange) {
 		if c.Adopted {
 			return // carried on from the process this one succeeds: no change
 		}
-		r.Notify(notify.Event{Kind: hookKind(c.To), Prev: c.From.String(), Reason: c.Reason, VIPs: vips})
+		r.Notify(notify.Event{Kind: hookKind(c.To), Prev: c.From.String(), Reason: c.Reason, VIPs: vips()})
 	}, nil
 }
 

@@ -1,8 +1,11 @@
 package daemon
 
 import (
+	"context"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,4 +117,25 @@ func TestReloadMoveMetricsFails(t *testing.T) {
 		t.Fatalf("metrics not served on %s: %v", m2, err)
 	}
 	resp.Body.Close()
+}
+
+// A reload that adds a VIP to a running instance makes a later Release
+// close that VIP's sessions too.
+func TestReloadVIPAddedClosedOnRelease(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startMaster(t, h)
+	h.reloadFile(l.file("virtual_ipaddress: [192.0.2.100/32]", "virtual_ipaddress: [192.0.2.100/32, 192.0.2.101/32]"))
+	h.d.mu.Lock()
+	o := h.d.units["v"].vips.(*releasingOwner)
+	h.d.mu.Unlock()
+	rec := &closerRec{}
+	o.listeners = func() []sessionCloser { return []sessionCloser{rec} }
+	if err := o.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Addr{netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("192.0.2.101")}
+	if len(rec.got) != 1 || !slices.Equal(rec.got[0], want) {
+		t.Fatalf("Release closed the sessions of %v, want %v", rec.got, want)
+	}
 }

@@ -3,10 +3,13 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -19,11 +22,66 @@ import (
 // deliveries) until the broker's heartbeat timeout; closed at once, the
 // broker frees them and the client's reconnect through the new master
 // finds them free.
+//
+// A reload that changes the VIPs goes through Update, which keeps the
+// list whose sessions Release closes (and the notify hooks' RMQLB_VIPS)
+// current, and closes the sessions of the VIPs it removed at once: their
+// address left the interface, so their clients' packets reach no one.
 type releasingOwner struct {
 	VIPOwner
-	vips      []netip.Addr
 	listeners func() []sessionCloser
 	log       *zap.Logger
+
+	mu       sync.Mutex
+	prefixes []netip.Prefix // the VIPs; replaced, never changed in place
+}
+
+// newReleasingOwner wraps o, the owner of vips.
+func newReleasingOwner(o VIPOwner, vips []netip.Prefix, listeners func() []sessionCloser, log *zap.Logger) *releasingOwner {
+	return &releasingOwner{VIPOwner: o, listeners: listeners, log: log, prefixes: slices.Clone(vips)}
+}
+
+// VIPs returns the VIPs now; the caller must not change the slice. Safe
+// from any goroutine.
+func (o *releasingOwner) VIPs() []netip.Prefix {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.prefixes
+}
+
+// Update changes the VIPs (a reload), then closes the sessions of the
+// VIPs it removed.
+func (o *releasingOwner) Update(cfg netsetup.VIPConfig) error {
+	if err := o.VIPOwner.Update(cfg); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	prev := o.prefixes
+	o.prefixes = slices.Clone(cfg.VIPs)
+	o.mu.Unlock()
+	var gone []netip.Addr
+	for _, p := range prev {
+		if !slices.ContainsFunc(cfg.VIPs, func(q netip.Prefix) bool { return q.Addr() == p.Addr() }) {
+			gone = append(gone, p.Addr())
+		}
+	}
+	if n := o.closeSessions(gone); n > 0 {
+		o.log.Info("VIPs removed by a reload: closed their sessions", zap.Int("sessions", n))
+	}
+	return nil
+}
+
+// closeSessions closes the sessions of addrs on every listener and
+// returns how many it closed.
+func (o *releasingOwner) closeSessions(addrs []netip.Addr) int {
+	if len(addrs) == 0 {
+		return 0
+	}
+	n := 0
+	for _, l := range o.listeners() {
+		n += l.CloseSessionsTo(addrs)
+	}
+	return n
 }
 
 // sessionCloser closes the sessions of addresses that left this host
@@ -35,11 +93,12 @@ type sessionCloser interface {
 // Release releases the VIPs, then closes their sessions.
 func (o *releasingOwner) Release(ctx context.Context) error {
 	err := o.VIPOwner.Release(ctx)
-	n := 0
-	for _, l := range o.listeners() {
-		n += l.CloseSessionsTo(o.vips)
+	vips := o.VIPs()
+	addrs := make([]netip.Addr, len(vips))
+	for i, p := range vips {
+		addrs[i] = p.Addr()
 	}
-	if n > 0 {
+	if n := o.closeSessions(addrs); n > 0 {
 		o.log.Info("VIPs left this host: closed their sessions", zap.Int("sessions", n))
 	}
 	return err

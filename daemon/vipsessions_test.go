@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -29,8 +30,8 @@ func TestReleasingOwner(t *testing.T) {
 	vip := netip.MustParseAddr("192.0.2.100")
 	a, b := &closerRec{}, &closerRec{}
 	inner := &faultingOwner{fakeOwner: fakeOwner{f: &fakeVRRP{}}}
-	o := &releasingOwner{VIPOwner: inner, vips: []netip.Addr{vip}, log: zap.NewNop(),
-		listeners: func() []sessionCloser { return []sessionCloser{a, b} }}
+	o := newReleasingOwner(inner, []netip.Prefix{netip.PrefixFrom(vip, 32)},
+		func() []sessionCloser { return []sessionCloser{a, b} }, zap.NewNop())
 	if err := o.Acquire(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +51,36 @@ func TestReleasingOwner(t *testing.T) {
 	}
 }
 
+// A reload that changes the VIPs changes what a later Release closes (and
+// what the hooks are told), and closes the sessions of a removed VIP at
+// once.
+func TestReleasingOwnerUpdate(t *testing.T) {
+	old, kept, added := netip.MustParsePrefix("192.0.2.100/32"), netip.MustParsePrefix("192.0.2.101/32"), netip.MustParsePrefix("192.0.2.102/32")
+	rec := &closerRec{}
+	o := newReleasingOwner(&fakeOwner{f: &fakeVRRP{}}, []netip.Prefix{old, kept},
+		func() []sessionCloser { return []sessionCloser{rec} }, zap.NewNop())
+	if err := o.Update(netsetup.VIPConfig{Interface: "eth0", VIPs: []netip.Prefix{kept, added}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.got) != 1 || !slices.Equal(rec.got[0], []netip.Addr{old.Addr()}) {
+		t.Fatalf("Update closed the sessions of %v, want those of the removed %v alone", rec.got, old)
+	}
+	if got := o.VIPs(); !slices.Equal(got, []netip.Prefix{kept, added}) {
+		t.Fatalf("VIPs after Update: %v", got)
+	}
+	rec.got = nil
+	if err := o.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.got) != 1 || !slices.Equal(rec.got[0], []netip.Addr{kept.Addr(), added.Addr()}) {
+		t.Fatalf("Release after Update closed the sessions of %v, want %v and %v", rec.got, kept, added)
+	}
+	rec.got = nil
+	if err := o.Update(netsetup.VIPConfig{Interface: "eth0", VIPs: []netip.Prefix{kept, added}}); err != nil || len(rec.got) != 0 {
+		t.Fatalf("an Update that removes nothing closed %v (err %v)", rec.got, err)
+	}
+}
+
 type announcingOwner struct {
 	faultingOwner
 	reported, quiet bool
@@ -65,7 +96,7 @@ func (a *announcingOwner) SetRecheck(d time.Duration)           { a.recheck = d 
 // wait for the peer's announcements through them).
 func TestReleasingOwnerPassesInterfaces(t *testing.T) {
 	inner := &announcingOwner{faultingOwner: faultingOwner{fakeOwner: fakeOwner{f: &fakeVRRP{}}}}
-	o := &releasingOwner{VIPOwner: inner, log: zap.NewNop(), listeners: func() []sessionCloser { return nil }}
+	o := newReleasingOwner(inner, nil, func() []sessionCloser { return nil }, zap.NewNop())
 	var owner vrrp.Owner = o
 	owner.(vrrp.AnnounceReporter).ReportAnnouncements(func(netip.Addr) {})
 	owner.(vrrp.Quieter).StopAnnouncing()

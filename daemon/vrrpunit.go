@@ -57,12 +57,9 @@ func (d *Daemon) newUnit(in *config.VRRPInstance, cfg *config.Config) (*vrrpUnit
 		reg.unregisterAll()
 		return nil, fmt.Errorf("setting up VIPs of %q: %w", in.Name, err)
 	}
-	owner := &releasingOwner{VIPOwner: u.vips, listeners: d.router.all, log: log}
-	for _, p := range in.VIPs {
-		owner.vips = append(owner.vips, p.Addr())
-	}
+	owner := newReleasingOwner(u.vips, in.VIPs, d.router.all, log)
 	u.vips = owner
-	onTransition, err := d.newHooks(u, in)
+	onTransition, err := d.newHooks(u, in, owner.VIPs)
 	if err != nil {
 		reg.unregisterAll()
 		return nil, fmt.Errorf("setting up notify hooks of %q: %w", in.Name, err)
