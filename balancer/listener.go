@@ -84,6 +84,9 @@ type Listener struct {
 
 	addr  netip.AddrPort // bound address, set before ready is closed
 	ready chan struct{}
+	// closed is closed once Run has stopped accepting and closed the
+	// listening socket (its sessions may still be draining).
+	closed chan struct{}
 
 	// draining is set by Run once every loop has stopped accepting; from
 	// then on the session that brings active to 0 closes drained (once).
@@ -122,6 +125,7 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 		clock:     clock.Real{},
 		cfg:       cfg,
 		ready:     make(chan struct{}),
+		closed:    make(chan struct{}),
 		drained:   make(chan struct{}),
 		inherited: -1,
 		lnfd:      -1,
@@ -146,6 +150,12 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 
 // Ready returns a channel closed once Run has bound the listening socket.
 func (l *Listener) Ready() <-chan struct{} { return l.ready }
+
+// Closed returns a channel closed once Run, stopping, has stopped
+// accepting and closed the listening socket: the address can be bound
+// again while the sessions drain. A Run that fails to bind never closes
+// it.
+func (l *Listener) Closed() <-chan struct{} { return l.closed }
 
 // Addr returns the bound address (useful with port 0); valid once Ready is
 // closed, the zero AddrPort before.
@@ -222,6 +232,7 @@ func (l *Listener) Run(ctx context.Context) error {
 	l.mu.Unlock()
 	unix.Close(lnfd)
 	l.draining.Store(true)
+	close(l.closed)
 	l.log.Info("stopped accepting", zap.Int64("active", l.active.Load()))
 
 	if runErr == nil {

@@ -121,7 +121,8 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	}
 
 	// Listeners that go away (removed, or replaced on a new address)
-	// stop before anything binds; then the added and moved ones bind. A
+	// stop accepting before anything binds (their sessions drain in the
+	// background); then the added and moved ones bind. A
 	// moved listener whose new address cannot be bound is started again
 	// where it was; a listener that could not be added or moved keeps its
 	// checks as they were (its check changes are skipped), so that the
@@ -135,7 +136,7 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		d.detachListener(c.Name)
 		d.mu.Unlock()
 		if u != nil {
-			u.stop()
+			u.stopAccepting()
 		}
 		if c.Op == OpRemove {
 			applied("listener %s removed", c.Name)

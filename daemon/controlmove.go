@@ -14,8 +14,17 @@ import (
 // newControlServer returns the control server of cfg (not yet listening).
 func (d *Daemon) newControlServer(cfg *config.Config) *control.Server {
 	return &control.Server{Path: cfg.ControlSocket, Group: cfg.ControlGroup, Handler: d.Handle, Logger: d.log,
-		CommandTimeouts: map[string]time.Duration{"upgrade": upgradeCommandTimeout, "takeover-ready": takeoverCommitTimeout}}
+		CommandTimeouts: map[string]time.Duration{"upgrade": upgradeCommandTimeout, "takeover-ready": takeoverCommitTimeout,
+			"reload": ReloadCommandTimeout}}
 }
+
+// ReloadCommandTimeout bounds the "reload" command on the control socket:
+// a reload waits for one in progress, stops the VRRP instances it removes
+// (a master's priority 0) and restarts those a new vrrp_rt_priority or
+// vrrp_sender needs, each bounded by its VIP owner's timeout. Removed and
+// moved listeners drain in the background. rmqlb reload waits a little
+// longer for the answer.
+const ReloadCommandTimeout = 30 * time.Second
 
 // moveControl moves the control socket to nc's control_socket, live: it
 // takes the single-instance lock of the new socket (so that no other

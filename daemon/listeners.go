@@ -64,6 +64,22 @@ func (u *listenerUnit) stop() {
 	}
 }
 
+// stopAccepting stops the listener and returns once it has closed its
+// listening socket (or ended): its sessions drain in the background for
+// its graceful timeout, and the daemon's group of parts waits for them
+// before Run returns. A reload that removes or moves a listener answers
+// without waiting for the drain.
+func (u *listenerUnit) stopAccepting() {
+	if u.part == nil {
+		return
+	}
+	u.part.cancel()
+	select {
+	case <-u.l.Closed():
+	case <-u.part.done:
+	}
+}
+
 // detachListener takes listener name out of the model, the router and the
 // metrics; the caller stops it (without holding Daemon.mu: a stop waits
 // for sessions). The caller holds Daemon.mu.

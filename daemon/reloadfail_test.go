@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -137,5 +138,41 @@ func TestReloadVIPAddedClosedOnRelease(t *testing.T) {
 	want := []netip.Addr{netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("192.0.2.101")}
 	if len(rec.got) != 1 || !slices.Equal(rec.got[0], want) {
 		t.Fatalf("Release closed the sessions of %v, want %v", rec.got, want)
+	}
+}
+
+// A reload over the control socket that removes a listener with a live
+// session answers without waiting for the session's drain: the session
+// still works once rmqlb reload has its answer, and the reload is OK.
+func TestReloadRemoveListenerAnswersBeforeDrain(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startChecked(t, h)
+	port2 := freePort(t, "127.0.0.1")
+	two := l.file() + "  - name: mgmt\n    bind: " + port2 + "\n    graceful_timeout: 1m\n    backends: [{name: a, address: " + l.a.addr() + ", check: {type: none}}]\n"
+	if r := h.reload(two); !r.OK() {
+		t.Fatal(r)
+	}
+	c, err := net.Dial("tcp", port2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := roundTrip(c, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	h.write(l.file())
+	var res control.Reload
+	if err := control.Call(h.socket(), control.Request{Command: "reload"}, &res, ReloadCommandTimeout); err != nil {
+		t.Fatalf("rmqlb reload: %v", err)
+	}
+	if !res.OK() || !strings.Contains(strings.Join(res.Applied, ";"), "listener mgmt removed") {
+		t.Fatalf("reload: %+v", res)
+	}
+	if err := roundTrip(c, []byte("y")); err != nil {
+		t.Fatalf("the removed listener's session after the reload answered: %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", port2, time.Second); err == nil {
+		t.Fatal("the removed listener still accepts")
 	}
 }

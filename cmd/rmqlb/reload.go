@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/daemon"
 )
 
 // defineReload is rmqlb reload: it asks the daemon to reload its
@@ -30,7 +31,7 @@ func cmdReload(socketOf func() (string, error), stdout, stderr io.Writer) int {
 		return 2
 	}
 	var r control.Reload
-	if err := control.Call(socket, control.Request{Command: "reload"}, &r, 30*time.Second); err != nil {
+	if err := control.Call(socket, control.Request{Command: "reload"}, &r, daemon.ReloadCommandTimeout+5*time.Second); err != nil {
 		fmt.Fprintf(stderr, "rmqlb reload: %v\n", err)
 		return 2
 	}
