@@ -268,6 +268,8 @@ func (c Config) Validate() error {
 			bad(field+".address", "must have a port other than 0, not %s", a)
 		case a.Addr().IsUnspecified():
 			bad(field+".address", "must not be the unspecified address %s", a.Addr())
+		case a.Addr().Zone() != "":
+			bad(field+".address", "%s: zoned addresses are not supported", a)
 		}
 		if b.Weight < 0 || b.Weight > MaxWeight {
 			bad(field+".weight", "must be 0..%d, not %d", MaxWeight, b.Weight)

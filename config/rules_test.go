@@ -65,6 +65,7 @@ func TestRules(t *testing.T) {
 		{"space in instance", "  - name: v", "  - name: my vip", "line 2: vrrp_instances[0].name: bad name"},
 		{"interface name", "    interface: eth0", "    interface: eth:0", "line 3: vrrp_instances[0].interface: \"eth:0\" contains"},
 		{"unspecified backend", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 0.0.0.0:5672}", "listeners[0].backends[0].address: must not be the unspecified address"},
+		{"zoned backend", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: \"[fe80::1%eth0]:5672\"}", "line 18: listeners[0].backends[0].address: [fe80::1%eth0]:5672: zoned addresses are not supported"},
 		{"zoned bind", "    bind: 10.0.0.100:5672", "    bind: \"[fe80::1%eth0]:5672\"", "listeners[0].bind: [fe80::1%eth0]:5672: zoned addresses are not supported"},
 		{"proxy value", "    proxy_protocol: v2", "    proxy_protocol: v3", "line 16: listeners[0].proxy_protocol: must be v1, v2 or none, not \"v3\""},
 		{"relative socket", "vrrp_instances:", "control_socket: rmqlb.sock\nvrrp_instances:", "line 1: control_socket: must be an absolute path"},
