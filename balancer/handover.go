@@ -127,7 +127,7 @@ func (l *Listener) listeningSocket(bind netip.AddrPort, keepAlive time.Duration)
 		unix.Close(fd)
 		return -1, netip.AddrPort{}, fmt.Errorf("reading the inherited socket's address: %w", err)
 	}
-	if err := setConnOptions(fd, keepAlive); err != nil {
+	if err := resetConnOptions(fd, keepAlive); err != nil {
 		unix.Close(fd)
 		return -1, netip.AddrPort{}, err
 	}

@@ -66,7 +66,7 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 		return
 	}
 	if p.keepAlive != lp.lnKeepAlive { // changed by Apply since listen
-		if err := setConnOptions(fd, p.keepAlive); err != nil {
+		if err := resetConnOptions(fd, p.keepAlive); err != nil {
 			l.log.Debug("setting client socket options", zap.Error(err))
 		}
 	}

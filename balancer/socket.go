@@ -91,6 +91,19 @@ func setConnOptions(fd int, keepAlive time.Duration) error {
 	return setKeepAlive(fd, keepAlive)
 }
 
+// resetConnOptions is setConnOptions for a socket whose keepalive may be
+// on already, inherited from a listening socket made with another
+// setting (a reload changed it, or the process this one succeeds made
+// it): keepAlive <= 0 turns it off.
+func resetConnOptions(fd int, keepAlive time.Duration) error {
+	if keepAlive <= 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 0); err != nil {
+			return fmt.Errorf("clearing SO_KEEPALIVE: %w", err)
+		}
+	}
+	return setConnOptions(fd, keepAlive)
+}
+
 // setKeepAlive turns TCP keepalive on with idle time and probe interval
 // keepAlive (see setConnOptions); keepAlive <= 0 does nothing.
 func setKeepAlive(fd int, keepAlive time.Duration) error {
