@@ -55,6 +55,9 @@ const (
 	// EndVIPLeft: the address the client connected to left this host
 	// (CloseSessionsTo).
 	EndVIPLeft
+	// EndLocalResources: the client was refused because the host had no
+	// local port or socket memory for its backend connection.
+	EndLocalResources
 )
 
 var endReasons = [...]string{
@@ -76,12 +79,14 @@ var endReasons = [...]string{
 	EndError:            "error",
 	EndShutdown:         "shutdown",
 	EndVIPLeft:          "vip_left",
+	EndLocalResources:   "local_resources",
 }
 
 // String returns the reason as logged: client_closed, broker_closed,
 // client_reset, broker_reset, backend_down, backend_removed,
 // handshake_timeout, fin_timeout, idle_timeout, stop, connect_failed,
-// no_backend, refused, fd_limit, error, shutdown, vip_left or unknown.
+// no_backend, refused, fd_limit, local_resources, error, shutdown,
+// vip_left or unknown.
 func (r EndReason) String() string {
 	if int(r) < len(endReasons) {
 		return endReasons[r]

@@ -65,6 +65,8 @@ type Listener struct {
 	// and the session timeouts) with the real time of epoll_wait instead.
 	clock     clock.Clock
 	loopCount int // number of event loops set by tests; 0 = Config.Loops
+	// dial starts a backend connection: dialSocket, or a test's.
+	dial func(netip.AddrPort) (int, error)
 	// holds is Config.Holds or the listener's own, set by Run before the
 	// loops start.
 	holds *Holds
@@ -100,6 +102,9 @@ type Listener struct {
 	noBackend atomic.Uint64
 	// clients refused for lack of file descriptors
 	refusedFdLimit atomic.Uint64
+	// clients refused because the host ran out of local ports or socket
+	// memory for their backend connection
+	refusedLocal atomic.Uint64
 	// sessions closed by a session timeout
 	handshakeTimeouts, finTimeouts, idleTimeouts atomic.Uint64
 
@@ -129,6 +134,7 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 		drained:   make(chan struct{}),
 		inherited: -1,
 		lnfd:      -1,
+		dial:      dialSocket,
 		epoch:     time.Now().Add(-time.Second),
 	}
 	l.params.Store(paramsOf(cfg))

@@ -24,6 +24,7 @@ type collector struct {
 const (
 	refusedMaxConn   = "maxconn"
 	refusedFdLimit   = "fd_limit"
+	refusedLocal     = "local_resources"
 	refusedNoBackend = "no_backend"
 )
 
@@ -39,7 +40,8 @@ func newCollector(l *Listener) *collector {
 		total:     d("listener_connections_total", "Client connections accepted."),
 		refused: d("listener_refused_connections_total",
 			"Client connections closed without a session, by reason: maxconn (the listener or every usable backend at its maxconn), "+
-				"fd_limit (the process out of file descriptors), no_backend (no backend usable, or every connect attempt failed).", "reason"),
+				"fd_limit (the process out of file descriptors), local_resources (the host out of local ports or socket memory for the backend connection), "+
+				"no_backend (no backend usable, or every connect attempt failed).", "reason"),
 		timeouts: d("listener_session_timeouts_total", "Sessions closed by a session timeout (handshake, fin, idle).", "timeout"),
 		sticky:   d("listener_persistence_entries", "Client-to-backend persistence entries held now (0 without persistence)."),
 		beActive: d("backend_active_connections", "Sessions to the backend open now (being connected or established).", "backend"),
@@ -80,6 +82,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.total, s.Total)
 	counter(c.refused, s.Refused, refusedMaxConn)
 	counter(c.refused, s.RefusedFdLimit, refusedFdLimit)
+	counter(c.refused, s.RefusedLocal, refusedLocal)
 	counter(c.refused, s.NoBackend, refusedNoBackend)
 	counter(c.timeouts, s.HandshakeTimeouts, "handshake")
 	counter(c.timeouts, s.FinTimeouts, "fin")

@@ -71,6 +71,7 @@ func TestMetrics(t *testing.T) {
 		{"rmqlb_listener_active_connections", nil, 0},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "maxconn"}, 0},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "fd_limit"}, 0},
+		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "local_resources"}, 0},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "no_backend"}, 0},
 	} {
 		c.labels = withListener(c.labels, "amqp")

@@ -121,7 +121,7 @@ func (s *session) connectNext() {
 		}
 		s.be = t.be
 		s.proxy = t.proxy
-		fd, err := dialSocket(t.addr)
+		fd, err := l.dial(t.addr)
 		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
 			// No fd for the backend socket: the proxy's limit, not the
 			// backend's failure. close gives back s.be's count.
@@ -129,6 +129,10 @@ func (s *session) connectNext() {
 			l.log.Debug("refusing client: out of file descriptors",
 				zap.Stringer("client", s.client), zap.Error(err))
 			s.close(EndFdLimit)
+			return
+		}
+		if localError(err) {
+			s.refuseLocal(err)
 			return
 		}
 		if err != nil {
@@ -139,6 +143,11 @@ func (s *session) connectNext() {
 			continue
 		}
 		tok, err := lp.register(fd, s)
+		if localError(err) {
+			unix.Close(fd)
+			s.refuseLocal(err)
+			return
+		}
 		if err != nil {
 			unix.Close(fd)
 			s.be = nil
@@ -151,6 +160,28 @@ func (s *session) connectNext() {
 		lp.timers.set(s, later(lp.now, p.connectTimeout))
 		return
 	}
+}
+
+// localError reports whether err, from starting a backend connection,
+// is the host's own shortage rather than the backend's failure: no local
+// port left for the destination (EADDRNOTAVAIL: ephemeral ports used up,
+// by TIME_WAIT for one), or no socket memory (ENOBUFS, ENOMEM), or no
+// room in epoll (ENOSPC: fs.epoll.max_user_watches).
+func localError(err error) bool {
+	return errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOBUFS) ||
+		errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.ENOSPC)
+}
+
+// refuseLocal closes the client of a session whose backend connection the
+// host could not make (localError): counted apart, the backend not
+// blamed, since another backend would most likely fail the same way.
+// close gives back s.be's count.
+func (s *session) refuseLocal(err error) {
+	l := s.lp.l
+	l.refusedLocal.Add(1)
+	l.log.Debug("refusing client: no local port or socket memory for the backend connection",
+		zap.Stringer("client", s.client), zap.Error(err))
+	s.close(EndLocalResources)
 }
 
 // attemptFailed ends the current connect attempt and tries the next backend.

@@ -305,14 +305,14 @@ func TestSessionLogOff(t *testing.T) {
 // TestEndReasonString: every reason has its name.
 func TestEndReasonString(t *testing.T) {
 	seen := map[string]bool{}
-	for r := EndUnknown; r <= EndVIPLeft; r++ {
+	for r := EndUnknown; r <= EndLocalResources; r++ {
 		s := r.String()
 		if s == "" || seen[s] {
 			t.Errorf("EndReason(%d) = %q", r, s)
 		}
 		seen[s] = true
 	}
-	if s := (EndVIPLeft + 1).String(); s != "EndReason(18)" {
+	if s := (EndLocalResources + 1).String(); s != "EndReason(19)" {
 		t.Errorf("out of range: %q", s)
 	}
 }

@@ -29,6 +29,10 @@ type Snapshot struct {
 	// was out of file descriptors (EMFILE, ENFILE) for their connection or
 	// for its backend socket.
 	RefusedFdLimit uint64 `json:"refused_fd_limit"`
+	// RefusedLocal counts clients closed at once because the host had no
+	// local port or socket memory for their backend connection
+	// (EADDRNOTAVAIL, ENOBUFS, ENOMEM): not the backend's failure.
+	RefusedLocal uint64 `json:"refused_local"`
 	// HandshakeTimeouts, FinTimeouts and IdleTimeouts count sessions closed
 	// by Config.HandshakeTimeout, FinTimeout and IdleTimeout.
 	HandshakeTimeouts uint64 `json:"handshake_timeouts"`
@@ -108,6 +112,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 		NoBackend: l.noBackend.Load(),
 
 		RefusedFdLimit: l.refusedFdLimit.Load(),
+		RefusedLocal:   l.refusedLocal.Load(),
 
 		HandshakeTimeouts: l.handshakeTimeouts.Load(),
 		FinTimeouts:       l.finTimeouts.Load(),

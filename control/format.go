@@ -180,8 +180,8 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 	}
 	p.printf("")
 	p.println(txt(fmt.Sprintf("LISTENER %s on %s (%s), ", l.Name, l.Bind, l.Policy)), listening,
-		txt(fmt.Sprintf(": %d active, %d total, %d refused (maxconn), %d refused (fd limit), %d failed (no backend)",
-			l.Active, l.Total, l.Refused, l.RefusedFdLimit, l.NoBackend)))
+		txt(fmt.Sprintf(": %d active, %d total, %d refused (maxconn), %d refused (fd limit), %d failed (no backend)%s",
+			l.Active, l.Total, l.Refused, l.RefusedFdLimit, l.NoBackend, refusedLocal(l.RefusedLocal))))
 	p.printf(fmt.Sprintf("timeouts: %d handshake, %d FIN, %d idle; sticky entries: %d",
 		l.HandshakeTimeouts, l.FinTimeouts, l.IdleTimeouts, l.StickyEntries))
 	tb := p.table("BACKEND", "ADDRESS", "STATE", "CHECK", "WEIGHT", "ACTIVE", "TOTAL", "CONN FAIL", "IN", "OUT", "LAST CHANGE")
@@ -357,4 +357,13 @@ func hooks(now time.Time, n *notify.Snapshot) string {
 		out += fmt.Sprintf("; last failure %s ago: %s", age(now, n.LastErrorAt), oneLine(n.LastError))
 	}
 	return out
+}
+
+// refusedLocal is the listener line's note of clients refused for want of
+// a local port or socket memory: shown only when there were any.
+func refusedLocal(n uint64) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d refused (no local port or socket memory)", n)
 }
