@@ -57,7 +57,10 @@ type session struct {
 func (lp *loop) newSession(fd int, client netip.AddrPort) {
 	l := lp.l
 	p := l.params.Load()
-	if p.maxConn > 0 && l.active.Load() >= p.maxConn {
+	// The session's place is taken before the limit is looked at, so that
+	// loops accepting at the same moment cannot pass maxconn together.
+	if n := l.active.Add(1); p.maxConn > 0 && n > p.maxConn {
+		l.sessionClosed()
 		l.refused.Add(1)
 		unix.Close(fd)
 		if p.logSessions {
@@ -78,13 +81,13 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 		l.log.Warn("registering client connection", zap.Error(err))
 		lp.sessions.put(s)
 		unix.Close(fd)
+		l.sessionClosed()
 		if p.logSessions {
 			l.logSession(sessionEnd{client: client, why: EndError})
 		}
 		return
 	}
 	s.cli.tok = tok
-	l.active.Add(1)
 	l.total.Add(1)
 	lp.link(s)
 	s.state = stateConnecting
