@@ -118,10 +118,12 @@ func (lp *loop) closeFds() {
 		unix.Close(lp.reserve)
 		lp.reserve = -1
 	}
+	lp.cmdMu.Lock() // a post in progress writes to evfd under it
 	if lp.evfd >= 0 {
 		unix.Close(lp.evfd)
 		lp.evfd = -1
 	}
+	lp.cmdMu.Unlock()
 	if lp.epfd >= 0 {
 		unix.Close(lp.epfd)
 		lp.epfd = -1
@@ -137,9 +139,11 @@ func (lp *loop) post(fn func(*loop)) bool {
 		return false
 	}
 	lp.cmds = append(lp.cmds, fn)
-	lp.cmdMu.Unlock()
+	// Under cmdMu, so that closeFds cannot close evfd (and the number be
+	// reused) between the check above and the write.
 	var one = [8]byte{1}
 	unix.Write(lp.evfd, one[:])
+	lp.cmdMu.Unlock()
 	return true
 }
 
