@@ -48,7 +48,9 @@ type ProcessConfig struct {
 
 // Defaults of ProcessConfig.
 const (
-	DefaultAckTimeout   = 250 * time.Millisecond
+	DefaultAckTimeout = 250 * time.Millisecond
+	// killWait bounds the wait for a killed process to end.
+	killWait            = 2 * time.Second
 	DefaultRestartDelay = time.Second
 	// readyTimeout bounds the wait for a new process's Ready message.
 	readyTimeout = 5 * time.Second
@@ -276,7 +278,7 @@ func (p *Process) runOnce(ctx context.Context) error {
 	return fmt.Errorf("VRRP advert sender process %d: %w", cmd.Process.Pid, ended)
 }
 
-// kill kills c and waits until it was reaped.
+// kill kills c and waits until it was reaped, at most killWait.
 func (p *Process) kill(c *child) {
 	select {
 	case <-c.exited:
@@ -285,7 +287,16 @@ func (p *Process) kill(c *child) {
 	}
 	_ = c.cmd.Process.Kill()
 	_ = unix.Shutdown(c.fd, unix.SHUT_RDWR)
-	<-c.exited
+	// Bounded: kill runs on an instance's event loop, which must go on
+	// (sending its adverts itself) even if the process cannot be reaped
+	// at once (stuck in the kernel); it sends nothing meanwhile.
+	t := time.NewTimer(killWait)
+	defer t.Stop()
+	select {
+	case <-c.exited:
+	case <-t.C:
+		p.log.Warn("the killed VRRP advert sender process has not ended yet; going on without it", zap.Int("pid", c.cmd.Process.Pid))
+	}
 }
 
 // pollReader returns a reader of the socket fd (of a socket pair) that

@@ -28,6 +28,14 @@ func LivenessTimeout(interval time.Duration) time.Duration {
 	return max(time.Second, 4*interval)
 }
 
+// silenceLimit is how long a process that sends an instance's adverts at
+// interval may go without reporting them before it is taken for stuck:
+// it reports at least once a second while it sends (and with each advert
+// at longer intervals), so twice that and half a second of slack.
+func silenceLimit(interval time.Duration) time.Duration {
+	return 2*max(time.Duration(reportEvery), interval) + 500*time.Millisecond
+}
+
 // Sender is the vrrp.AdvertSender of one VRRP instance, through its
 // Process. Its methods follow vrrp.AdvertSender's rules.
 type Sender struct {
@@ -51,6 +59,9 @@ type Sender struct {
 	startSeq uint32 // of the Start the process is to acknowledge
 	gen      uint64 // the process the schedule was started in; 0: none
 	expired  bool   // the process stopped it on its own
+	// heard is when the process last acknowledged the Start or reported
+	// the instance's adverts: Alive checks that it keeps reporting.
+	heard time.Time
 
 	// Owned by the instance's event loop (Alive).
 	lastAlive time.Time
@@ -254,11 +265,24 @@ func (s *Sender) AliveWithin() time.Duration {
 // sixteen times per liveness timeout, on the socket pair of liveness
 // messages, and hands the adverts to it again if it stopped them on its
 // own.
+//
+// It also checks that the process still reports the adverts it sends:
+// one that stopped running without dying (frozen by SIGSTOP or a cgroup,
+// stuck) would otherwise leave a MASTER silent while it keeps its VIPs,
+// and the peers taking over beside it. Past silenceLimit without a report
+// it is killed: the instance sends its adverts itself at once, and the
+// next process takes them back.
 func (s *Sender) Alive() {
 	now := time.Now()
 	s.mu.Lock()
-	sc, expired := s.want, s.expired
+	sc, expired, heard := s.want, s.expired, s.heard
 	s.mu.Unlock()
+	if sc != nil && s.sending.Load() && now.Sub(heard) > silenceLimit(sc.Interval) {
+		if c := s.p.current(); c != nil {
+			s.stopProcess(c, "to report its adverts", fmt.Errorf("nothing heard from it for %v", now.Sub(heard).Round(time.Millisecond)))
+		}
+		return
+	}
 	if sc == nil || now.Sub(s.lastAlive) < LivenessTimeout(sc.Interval)/16 {
 		return
 	}
@@ -285,6 +309,9 @@ func (s *Sender) handle(c *child, m *sendwire.Message) {
 	case sendwire.TypeAck:
 		s.mu.Lock()
 		started := s.want != nil && s.gen == c.gen && m.Seq == s.startSeq
+		if started {
+			s.heard = time.Now()
+		}
 		s.mu.Unlock()
 		if started {
 			s.sending.Store(true)
@@ -296,6 +323,7 @@ func (s *Sender) handle(c *child, m *sendwire.Message) {
 		}
 	case sendwire.TypeReport:
 		s.mu.Lock()
+		s.heard = time.Now()
 		var report func(vrrp.SendReport)
 		if s.want != nil {
 			report = s.want.Report

@@ -1,0 +1,56 @@
+package sendproc
+
+import (
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// A sender process that stops running without dying (SIGSTOP here; a
+// frozen cgroup, a stuck process) sends no adverts and no reports. The
+// instance's loop, saying it is alive as usual, notices within
+// silenceLimit: Sending turns false and the instance is woken to send its
+// adverts itself; the process is killed, and the next one takes the
+// adverts back. No root: the "raw" socket is a UDP socket.
+func TestSilentProcessKilled(t *testing.T) {
+	p, _ := startProcess(t)
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	conn, err := uc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := p.Sender("vi")
+	var woken atomic.Int32
+	s.Start(vrrp.AdvertSchedule{Conn: conn, Packets: loopbackAdvert(0xe1), Interval: 10 * time.Millisecond,
+		Wake: func() { woken.Add(1) }})
+	waitFor(t, "Sending", s.Sending)
+	pid, _ := p.Running()
+	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Kill(pid, unix.SIGCONT)
+	limit := silenceLimit(10 * time.Millisecond)
+	wait := min(3*limit, 30*time.Second)
+	deadline := time.Now().Add(wait)
+	for woken.Load() == 0 && time.Now().Before(deadline) {
+		s.Alive() // the instance's loop, every AliveWithin
+		time.Sleep(s.AliveWithin())
+	}
+	if woken.Load() == 0 {
+		t.Fatalf("the process is frozen, yet after %v the instance was not woken to send its adverts: Sending %v (%s)", wait, s.Sending(), s.Describe())
+	}
+	waitFor(t, "a new process sending", func() bool {
+		s.Alive()
+		np, ok := p.Running()
+		return ok && np != pid && s.Sending()
+	})
+}
