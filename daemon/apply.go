@@ -282,6 +282,11 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 				continue
 			}
 			applied("vrrp instance %s added", c.Name)
+			if restartVRRP {
+				// Made with the sender process that is about to be
+				// replaced: restarted in place with the others.
+				restart = append(restart, c.Name)
+			}
 		case OpUpdate:
 			if c.Notify {
 				if err := d.units[c.Name].setHooks(c.New); err != nil {
@@ -342,9 +347,10 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	cfg := d.cfg
 	d.mu.Unlock()
 	if restartVRRP {
-		// The instances added above run with the new settings already;
-		// the sender process is replaced with either change (it runs
-		// at the real-time priority too).
+		// The sender process is replaced with either change (it runs
+		// at the real-time priority too); the instances added above,
+		// which took their sender from the process replaced, are in
+		// the list.
 		bad, serr := d.restartInstances(restart, cfg, true)
 		for _, name := range restart {
 			if err, ok := bad[name]; ok {

@@ -10,9 +10,9 @@ import (
 )
 
 // restartInstances applies a changed vrrp_rt_priority or vrrp_sender to
-// the VRRP instances running before the reload (named in running; those
-// the reload added start with the new settings): every one is stopped
-// quietly, as at an upgrade in place (a MASTER keeps its VIPs and sends no
+// the VRRP instances named in running (those running before the reload,
+// and those it added, which took their sender from the process replaced):
+// every one is stopped quietly, as at an upgrade in place (a MASTER keeps its VIPs and sends no
 // priority 0, its sessions are left alone); when sender is set the advert
 // sender process is then replaced by cfg's (replaceSender); then each is
 // started again at once from cfg's configuration of it, carrying on its

@@ -107,3 +107,22 @@ func TestReloadRealTimePriority(t *testing.T) {
 		t.Fatalf("backup after the restart: state %v, %d transitions, VIPs acquired %d times; want BACKUP carried on (1 transition, its start), none", s.State, s.Counters.Transitions, acquired)
 	}
 }
+
+// TestReloadAddInstanceWithRealTime: a reload that adds an instance and
+// changes vrrp_rt_priority (or vrrp_sender) restarts the added instance
+// too, after the advert sender process is replaced: made before that, it
+// took its sender from the process the reload replaces.
+func TestReloadAddInstanceWithRealTime(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startMaster(t, h)
+	extra := "  - name: w\n    interface: eth0\n    virtual_router_id: 2\n    version: 3\n    advert_interval: 100ms\n    priority: 100\n    virtual_ipaddress: [192.0.2.200/32]\nlisteners:\n"
+	applied := h.reloadFile(strings.Replace(withRealTime(l, "10"), "listeners:\n", extra, 1))
+	if !slices.ContainsFunc(applied, func(s string) bool { return strings.HasPrefix(s, "vrrp_rt_priority 10 (2 VRRP instances restarted") }) ||
+		!slices.Contains(applied, "vrrp instance w added") {
+		t.Fatalf("applied %q, want w added and both instances restarted", applied)
+	}
+	if s := h.d.Status(); len(s.VRRP) != 2 {
+		t.Fatalf("%d instances after the reload, want 2", len(s.VRRP))
+	}
+}
