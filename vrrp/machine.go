@@ -604,7 +604,9 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 			// RFC 5798 6.4.2: the master stops; take over after Skew_Time.
 			m.masterDownAt = now.Add(m.SkewTime())
 			m.masterDownReason = downReason{kind: downPrio0, peer: src}
-		case !m.cfg.Preempt || p.Priority >= local:
+		case !m.cfg.Preempt && local != 255 || p.Priority >= local:
+			// RFC 5798 6.1: the address owner (255) preempts
+			// whatever Preempt_Mode says.
 			m.lowerSince = time.Time{}
 			adopt()
 			m.masterDownAt = now.Add(m.MasterDownInterval())
