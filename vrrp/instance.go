@@ -418,7 +418,7 @@ func (i *Instance) Run(ctx context.Context) error {
 	// The owner loop: applies Acquire/Release requests in order, one at a
 	// time, each bounded by ownerTimeout, so the state machine never
 	// waits for the owner.
-	ow := newOwnerWorker(i, context.WithoutCancel(ctx))
+	ow := newOwnerWorker(i, context.WithoutCancel(ctx), adopt == StateMaster)
 	go ow.run()
 
 	i.mu.Lock()

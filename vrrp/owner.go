@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -13,20 +14,37 @@ import (
 // never delays adverts. Requests coalesce: the worker works towards the
 // latest wanted ownership; every Acquire request leads to at least one
 // Acquire call (re-announcing) unless a later Release request supersedes it.
+//
+// A Release that fails leaves the VIPs, or some of them, on the
+// interface: the worker tries it again after releaseRetry, doubling up to
+// releaseRetryMax, until one succeeds or an Acquire is wanted again (a
+// BACKUP must not keep addresses the new master announces). The worker
+// starts out holding the VIPs when the instance carries on as MASTER from
+// the process it succeeds (Adopt), so that a Release is not skipped.
 type ownerWorker struct {
 	i    *Instance
 	ctx  context.Context // not cancelled; each call adds ownerTimeout on the instance's clock
 	kick chan struct{}   // cap 1
 	quit chan struct{}
 	done chan struct{}
+	held bool // the VIPs may be on the interface; owned by run
 
 	// guarded by i.mu
 	want bool
 	gen  uint64
 }
 
-func newOwnerWorker(i *Instance, ctx context.Context) *ownerWorker {
-	return &ownerWorker{i: i, ctx: ctx, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+// Retries of a failed Release: the first after releaseRetry, each next
+// after twice the last, at most releaseRetryMax apart.
+const (
+	releaseRetry    = time.Second
+	releaseRetryMax = 30 * time.Second
+)
+
+// newOwnerWorker returns the worker of i; held says the VIPs are on the
+// interface already (the instance adopted MASTER).
+func newOwnerWorker(i *Instance, ctx context.Context, held bool) *ownerWorker {
+	return &ownerWorker{i: i, ctx: ctx, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}), held: held}
 }
 
 // request asks for the VIPs to be held (acquire) or not.
@@ -47,7 +65,30 @@ func (w *ownerWorker) stop() { close(w.quit) }
 func (w *ownerWorker) run() {
 	defer close(w.done)
 	var doneGen uint64
-	held := false
+	var retry Timer // armed while a failed Release is to be tried again
+	backoff := releaseRetry
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
+	// released records the outcome of a Release: a failure arms the
+	// retry, a success disarms it.
+	released := func(err error) {
+		if err == nil {
+			w.held, backoff = false, releaseRetry
+			if retry != nil {
+				retry.Stop()
+			}
+			return
+		}
+		if retry == nil {
+			retry = w.i.clock.NewTimer(backoff)
+		} else {
+			retry.Reset(backoff)
+		}
+		backoff = min(2*backoff, releaseRetryMax)
+	}
 	apply := func() {
 		for {
 			w.i.mu.Lock()
@@ -57,17 +98,38 @@ func (w *ownerWorker) run() {
 				return
 			}
 			doneGen = gen
-			if !want && !held {
+			if !want && !w.held {
 				continue
 			}
-			held = want
-			w.call(want)
+			if want {
+				if retry != nil {
+					retry.Stop()
+				}
+				backoff = releaseRetry
+				w.held = true // also when it fails: some may have been added
+				w.call(true)
+				continue
+			}
+			released(w.call(false))
 		}
 	}
+	var retryC <-chan time.Time
 	for {
+		retryC = nil
+		if retry != nil {
+			retryC = retry.C()
+		}
 		select {
 		case <-w.kick:
 			apply()
+		case <-retryC:
+			w.i.mu.Lock()
+			want := w.want
+			w.i.mu.Unlock()
+			if !want && w.held {
+				w.i.log.Info("releasing VIPs again after a failed release")
+				released(w.call(false))
+			}
 		case <-w.quit:
 			apply()
 			return
@@ -75,7 +137,8 @@ func (w *ownerWorker) run() {
 	}
 }
 
-func (w *ownerWorker) call(acquire bool) {
+// call calls the Owner's Acquire or Release and returns its error.
+func (w *ownerWorker) call(acquire bool) error {
 	owner := w.i.opt.Owner
 	what := "releasing VIPs"
 	if acquire {
@@ -83,7 +146,7 @@ func (w *ownerWorker) call(acquire bool) {
 	}
 	if owner == nil {
 		w.i.log.Debug(what + " (no owner configured)")
-		return
+		return nil
 	}
 	ctx, cancel := clock.WithTimeout(w.ctx, w.i.clock, w.i.ownerTimeout)
 	defer cancel()
@@ -99,7 +162,8 @@ func (w *ownerWorker) call(acquire bool) {
 		w.i.mu.Unlock()
 		w.i.metrics.inc(func(m *metrics) prometheus.Counter { return m.ownerErrors })
 		w.i.log.Error(what+" failed", zap.Error(err))
-		return
+		return err
 	}
 	w.i.log.Info(what + " done")
+	return nil
 }
