@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -22,7 +23,7 @@ func CallContext(ctx context.Context, path string, req Request, out any, timeout
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return fmt.Errorf("connecting to the daemon at %s (is `rmqlb run` running?): %w", path, err)
+		return fmt.Errorf("connecting to the daemon at %s (is `rmqlb run` running?): %w", path, notSent{err})
 	}
 	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -36,7 +37,9 @@ func CallContext(ctx context.Context, path string, req Request, out any, timeout
 		return fmt.Errorf("encoding request: %w", err)
 	}
 	if _, err := c.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("sending request: %w", err)
+		// A request line cut short is no request: the daemon acts on
+		// whole lines only.
+		return fmt.Errorf("sending request: %w", notSent{err})
 	}
 	line, err := bufio.NewReader(c).ReadBytes('\n')
 	if err != nil {
@@ -57,6 +60,20 @@ func CallContext(ctx context.Context, path string, req Request, out any, timeout
 	}
 	return nil
 }
+
+// ErrNotSent is matched (errors.Is) by the error of a Call whose request
+// never reached the daemon (it could not connect, or could not send the
+// whole request): the daemon did nothing. Any other error but a
+// RefusedError leaves unknown whether it acted.
+var ErrNotSent = errors.New("the request did not reach the daemon")
+
+// notSent wraps the error of a request that never reached the daemon: its
+// message is err's, and it matches ErrNotSent.
+type notSent struct{ err error }
+
+func (e notSent) Error() string        { return e.err.Error() }
+func (e notSent) Unwrap() error        { return e.err }
+func (e notSent) Is(target error) bool { return target == ErrNotSent }
 
 // RefusedError is the error of a request the daemon answered with an
 // error (rather than one that did not reach it, or whose answer was lost).

@@ -344,10 +344,11 @@ func (d *Daemon) closeUnserved() {
 // (a tracker then sees them, not "not checked yet"), tells the running
 // daemon it is ready, and returns the VRRP states it stopped in, after
 // removing the VIPs of its masters that no instance here adopts. It fails,
-// and the take-over is given up, when stop is done first or the running
-// daemon refuses. A lost answer (the running daemon went away) is no
-// failure: the VRRP instances then start afresh, after the stale VIPs are
-// removed as on a fresh start.
+// and the take-over is given up, when stop is done first, the running
+// daemon refuses, or the request did not reach it. A lost answer (the
+// running daemon went away once it had the request) is no failure: the
+// VRRP instances then start afresh, after the stale VIPs are removed as on
+// a fresh start.
 func (d *Daemon) handOverFrom(t *Takeover, stop context.Context) (takeoverRelease, error) {
 	select {
 	case <-d.sched.Published():
@@ -362,6 +363,10 @@ func (d *Daemon) handOverFrom(t *Takeover, stop context.Context) (takeoverReleas
 	switch {
 	case errors.As(err, &refused):
 		return takeoverRelease{}, fmt.Errorf("taking over: the running daemon refused: %w", err)
+	case errors.Is(err, control.ErrNotSent):
+		// It never heard of this process being ready: it serves on and
+		// holds its VIPs, which must not be removed under it.
+		return takeoverRelease{}, fmt.Errorf("taking over: the running daemon was not reached: %w", err)
 	case err != nil:
 		d.log.Warn("taking over: no answer from the running daemon; starting VRRP afresh", zap.Error(err))
 		if len(d.cfg.VRRP) > 0 {
