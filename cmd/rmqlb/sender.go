@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os/signal"
+	"syscall"
 
 	"github.com/rmqlb/rmqlb/vrrp"
 	"github.com/rmqlb/rmqlb/vrrp/sendproc"
@@ -29,6 +31,13 @@ func defineVRRPSender(fs *flag.FlagSet) runFunc {
 			fmt.Fprintf(stderr, "rmqlb vrrp-sender: %v\n", err)
 			return 2
 		}
+		// A stop of the whole service (systemd signals the unit's
+		// control group; Ctrl-C signals the terminal's process group)
+		// reaches this process too. It ends when the daemon closes the
+		// socket pair or dies, once the daemon has stopped the adverts:
+		// ending first would make the daemon take it for a crash and
+		// start another one while it stops.
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
 		if err := sendproc.Serve(senderFD, senderAliveFD, sendproc.ServeConfig{RealTimePriority: *prio}); err != nil {
 			fmt.Fprintf(stderr, "rmqlb vrrp-sender: %v\n", err)
 			return 1
