@@ -164,13 +164,18 @@ func (i *Instance) applyConfig(tr Transport, ow *ownerWorker) {
 		return
 	}
 	cfg := *want
-	if transportChanged(old, cfg) {
+	// New VIPs change the addresses the transport must never pick as its
+	// source (when it picks one, and again after a rebind): a transport
+	// that can take them is told; one that cannot has none to pick.
+	r, canReconfigure := tr.(Reconfigurer)
+	vipsChanged := canReconfigure && !slices.Equal(old.vipAddrs(), cfg.vipAddrs())
+	if transportChanged(old, cfg) || vipsChanged {
 		err := errors.New("the transport cannot change")
-		if r, ok := tr.(Reconfigurer); ok {
+		if canReconfigure {
 			err = r.Reconfigure(TransportConfig{Interface: cfg.Interface, Source: cfg.UnicastSrc, Peers: cfg.UnicastPeers, Exclude: cfg.vipAddrs()})
 		}
 		if err != nil {
-			i.log.Error("cannot apply unicast_src and unicast_peers; keeping the old ones, and the old allowed_peers", zap.Error(err))
+			i.log.Error("cannot reconfigure the VRRP transport (unicast_src, unicast_peers, or the VIPs it must not take for its source); keeping the old unicast settings and allowed_peers", zap.Error(err))
 			cfg.UnicastSrc, cfg.UnicastPeers, cfg.AllowedPeers = old.UnicastSrc, old.UnicastPeers, old.AllowedPeers
 		}
 	}
