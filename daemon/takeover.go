@@ -220,16 +220,25 @@ func (rel takeoverRelease) vrrpState(in *config.VRRPInstance) (handedVRRP, bool)
 // carryOn prepares instance inst for Run from its state at the hand-over:
 // a MASTER adopts (advertises on at once, the VIPs on the interface), a
 // BACKUP carries on as BACKUP, released for what is left of a release.
-// An instance the running daemon shut down (INIT) starts afresh.
-func (v handedVRRP) carryOn(inst *vrrp.Instance) error {
+// An instance the running daemon shut down (INIT) starts afresh. The VIP
+// owner of a MASTER learns that the VIPs are its own (heldAdopter): the
+// ones that carry no marker could not be told from someone else's.
+func (v handedVRRP) carryOn(inst *vrrp.Instance, vips VIPOwner) error {
 	if v.State != vrrp.StateMaster && v.State != vrrp.StateBackup {
 		return nil
+	}
+	if a, ok := vips.(heldAdopter); ok && v.State == vrrp.StateMaster {
+		a.AdoptHeld()
 	}
 	if v.Released {
 		inst.StepDown(v.ReleasedFor, "")
 	}
 	return inst.Adopt(v.State)
 }
+
+// heldAdopter is a VIP owner told that the VIPs on the interface are the
+// ones the process it succeeds held (netsetup.VIPSet.AdoptHeld).
+type heldAdopter interface{ AdoptHeld() }
 
 // carryOnListener gives listener u what the running daemon hands over:
 // its listening socket, its backends' check states, operator states and

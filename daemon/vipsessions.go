@@ -131,6 +131,13 @@ func (o *releasingOwner) StopAnnouncing() {
 	}
 }
 
+// AdoptHeld passes on (heldAdopter).
+func (o *releasingOwner) AdoptHeld() {
+	if a, ok := o.VIPOwner.(heldAdopter); ok {
+		a.AdoptHeld()
+	}
+}
+
 // SetRecheck passes on (recheckSetter).
 func (o *releasingOwner) SetRecheck(d time.Duration) {
 	if r, ok := o.VIPOwner.(recheckSetter); ok {

@@ -83,13 +83,14 @@ func TestReleasingOwnerUpdate(t *testing.T) {
 
 type announcingOwner struct {
 	faultingOwner
-	reported, quiet bool
-	recheck         time.Duration
+	reported, quiet, adopted bool
+	recheck                  time.Duration
 }
 
 func (a *announcingOwner) ReportAnnouncements(func(netip.Addr)) { a.reported = true }
 func (a *announcingOwner) StopAnnouncing()                      { a.quiet = true }
 func (a *announcingOwner) SetRecheck(d time.Duration)           { a.recheck = d }
+func (a *announcingOwner) AdoptHeld()                           { a.adopted = true }
 
 // TestReleasingOwnerPassesInterfaces: the instance's optional owner
 // interfaces reach the real owner through the wrapper (planned hand-overs
@@ -102,7 +103,29 @@ func TestReleasingOwnerPassesInterfaces(t *testing.T) {
 	owner.(vrrp.Quieter).StopAnnouncing()
 	owner.(recheckSetter).SetRecheck(time.Second)
 	owner.(vrrp.FaultReporter).ReportFaults(func(error) {})
-	if !inner.reported || !inner.quiet || inner.recheck != time.Second || !inner.faultingOwner.reported {
-		t.Fatalf("passed through: announcements %v, quiet %v, recheck %v, faults %v", inner.reported, inner.quiet, inner.recheck, inner.faultingOwner.reported)
+	owner.(heldAdopter).AdoptHeld()
+	if !inner.reported || !inner.quiet || inner.recheck != time.Second || !inner.faultingOwner.reported || !inner.adopted {
+		t.Fatalf("passed through: announcements %v, quiet %v, recheck %v, faults %v, adopted %v", inner.reported, inner.quiet, inner.recheck, inner.faultingOwner.reported, inner.adopted)
+	}
+}
+
+// A MASTER carried on from the process this one succeeds tells its VIP
+// owner the VIPs are its own (those without a marker could not be told
+// from someone else's); a BACKUP does not.
+func TestCarryOnAdoptsHeldVIPs(t *testing.T) {
+	for _, st := range []vrrp.State{vrrp.StateMaster, vrrp.StateBackup} {
+		inner := &announcingOwner{faultingOwner: faultingOwner{fakeOwner: fakeOwner{f: &fakeVRRP{}}}}
+		o := newReleasingOwner(inner, nil, func() []sessionCloser { return nil }, zap.NewNop())
+		inst, err := vrrp.NewInstance(vrrp.Config{Name: "v", Interface: "eth0", VRID: 1, Version: 3, Priority: 100,
+			AdvertInterval: time.Second, VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.100/32")}}, vrrp.Options{Owner: o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := (handedVRRP{State: st}).carryOn(inst, o); err != nil {
+			t.Fatal(err)
+		}
+		if inner.adopted != (st == vrrp.StateMaster) {
+			t.Errorf("carried on as %v: VIPs adopted %v", st, inner.adopted)
+		}
 	}
 }

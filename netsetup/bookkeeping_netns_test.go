@@ -132,3 +132,46 @@ func TestLabelWithoutAddrProtoNetns(t *testing.T) {
 		t.Errorf("RemoveStaleScoped = %v, %v; want [%s]", removed, err, vip)
 	}
 }
+
+// TestAdoptHeldBookkeepingNetns: VIPs without a marker that the process
+// this one succeeds held (an upgrade in place of a MASTER) are taken for
+// someone else's by a fresh VIPSet, which then cannot hold them; after
+// AdoptHeld it holds them on and removes them at Release.
+func TestAdoptHeldBookkeepingNetns(t *testing.T) {
+	l := setupLab(t)
+	if l == nil {
+		return
+	}
+	long := "rmqlbadoptheld1"
+	addVeth(t, long, "rmqlbadpeer")
+	ours4 := netip.MustParsePrefix("10.205.0.1/24")
+	ours6 := netip.MustParsePrefix("fd00:205::1/64")
+	cfg := VIPConfig{Interface: long, VIPs: []netip.Prefix{ours4, ours6}, GARP: GARPConfig{Count: 1, Refresh: -1}}
+	newSet := func() *VIPSet {
+		s, err := newVIPSet(cfg, VIPSetOptions{}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if err := newSet().Acquire(context.Background()); err != nil {
+		t.Fatal(err) // the predecessor's
+	}
+	if err := newSet().Acquire(context.Background()); err == nil || !strings.Contains(err.Error(), "without rmqlb's marker") {
+		t.Fatalf("a fresh VIPSet's Acquire: %v, want the VIPs taken for someone else's (else this test proves nothing)", err)
+	}
+	s := newSet()
+	s.AdoptHeld()
+	if err := s.Acquire(context.Background()); err != nil {
+		t.Fatalf("Acquire after AdoptHeld: %v", err)
+	}
+	if err := s.Release(context.Background()); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	got := addrsOf(t, long)
+	for _, p := range []netip.Prefix{ours4, ours6} {
+		if _, ok := got[p.Addr()]; ok {
+			t.Errorf("after Release: %s is still present", p)
+		}
+	}
+}

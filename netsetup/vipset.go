@@ -285,6 +285,22 @@ func (s *VIPSet) ours(a addrInfo, v *vipState) bool {
 	return isOurs(a, s.cfg.Interface, s.tag)
 }
 
+// AdoptHeld records the VIPs that carry no marker (MarkerBookkeeping) as
+// added by this VIPSet: the process this one succeeds held them (its
+// instance was MASTER at an upgrade or a restart in place), and without
+// a marker nothing else tells them from someone else's. This VIPSet then
+// holds them on (Acquire finds them its own) and removes them at Release.
+// Call it before Acquire and Release.
+func (s *VIPSet) AdoptHeld() {
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	for _, v := range s.vips {
+		if v.marker == MarkerBookkeeping {
+			s.setOwned(v, true)
+		}
+	}
+}
+
 // setOwned records whether v is owned. Called with opMu held.
 func (s *VIPSet) setOwned(v *vipState, owned bool) {
 	s.mu.Lock()
