@@ -74,7 +74,12 @@
 // comes back takes over from it. The same wait for the new master's
 // announcement applies whenever a MASTER gives way to a router of higher
 // priority (a preemption, a healed split brain), bounded by one
-// Master_Down_Interval. keepalived has no release command (its nearest is
+// Master_Down_Interval. A MASTER that gives way so, unreleased and before
+// the other announced the addresses, first sends one advert of its own
+// priority: a master hearing a lower one announces the addresses again
+// (this package and keepalived both do), so that the winner of a healed
+// split brain that heard nothing from the loser announces them all the
+// same. keepalived has no release command (its nearest is
 // lowering the priority with a track script or stopping it), and it
 // removes the addresses as soon as it hears a higher priority.
 //
