@@ -138,6 +138,13 @@ func (o *releasingOwner) AdoptHeld() {
 	}
 }
 
+// ResumeAnnouncing passes on (vrrp.Quieter).
+func (o *releasingOwner) ResumeAnnouncing() {
+	if q, ok := o.VIPOwner.(vrrp.Quieter); ok {
+		q.ResumeAnnouncing()
+	}
+}
+
 // SetRecheck passes on (recheckSetter).
 func (o *releasingOwner) SetRecheck(d time.Duration) {
 	if r, ok := o.VIPOwner.(recheckSetter); ok {

@@ -89,6 +89,7 @@ type announcingOwner struct {
 
 func (a *announcingOwner) ReportAnnouncements(func(netip.Addr)) { a.reported = true }
 func (a *announcingOwner) StopAnnouncing()                      { a.quiet = true }
+func (a *announcingOwner) ResumeAnnouncing()                    { a.quiet = false }
 func (a *announcingOwner) SetRecheck(d time.Duration)           { a.recheck = d }
 func (a *announcingOwner) AdoptHeld()                           { a.adopted = true }
 

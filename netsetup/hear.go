@@ -164,6 +164,13 @@ func (s *VIPSet) heard(hw net.HardwareAddr, ip netip.Addr) {
 // StopAnnouncing stops the scheduled announcements while the VIPs stay
 // held (vrrp.Quieter): a VRRP router that gave way to a new master keeps
 // its VIPs until the new master announced them, and must not take the
-// clients back meanwhile. The next Acquire announces again. It returns at
-// once and is safe from any goroutine.
-func (s *VIPSet) StopAnnouncing() { s.ann.stop() }
+// clients back meanwhile. Nothing announces them again until
+// ResumeAnnouncing or Release: not an Acquire that was under way, nor a
+// VIP put back or added meanwhile. It returns at once and is safe from
+// any goroutine.
+func (s *VIPSet) StopAnnouncing() { s.ann.silence() }
+
+// ResumeAnnouncing ends what StopAnnouncing began: the next Acquire
+// announces the VIPs (vrrp.Quieter). It announces nothing itself. It
+// returns at once and is safe from any goroutine.
+func (s *VIPSet) ResumeAnnouncing() { s.ann.resume() }

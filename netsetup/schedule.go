@@ -54,6 +54,9 @@ type announcer struct {
 	active bool
 	gen    uint64 // bumped by start and stop; a timer of an older gen is ignored
 	sched  garpSchedule
+	// quiet: silence was called and resume not since; start does
+	// nothing meanwhile.
+	quiet bool
 }
 
 func newAnnouncer(c clock.Clock, cfg GARPConfig, announce func(time.Time)) *announcer {
@@ -65,6 +68,10 @@ func newAnnouncer(c clock.Clock, cfg GARPConfig, announce func(time.Time)) *anno
 func (a *announcer) start() {
 	now := a.clock.Now()
 	a.mu.Lock()
+	if a.quiet {
+		a.mu.Unlock()
+		return
+	}
 	a.active = true
 	a.gen++
 	a.sched = garpSchedule{cfg: a.cfg}
@@ -83,6 +90,23 @@ func (a *announcer) stop() {
 	a.gen++
 	a.mu.Unlock()
 	a.wake()
+}
+
+// silence stops the schedule, and keeps start from starting it again
+// until resume: an Acquire that was under way when its router gave way
+// must not announce as it ends.
+func (a *announcer) silence() {
+	a.mu.Lock()
+	a.quiet = true
+	a.mu.Unlock()
+	a.stop()
+}
+
+// resume lets start start the schedule again (it starts nothing itself).
+func (a *announcer) resume() {
+	a.mu.Lock()
+	a.quiet = false
+	a.mu.Unlock()
 }
 
 func (a *announcer) wake() {

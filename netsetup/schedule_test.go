@@ -154,3 +154,25 @@ func TestAnnouncerSchedule(t *testing.T) {
 		}
 	})
 }
+
+// An announcer silenced (StopAnnouncing) does not start again, not even
+// from an Acquire that was under way, until it is resumed; resume starts
+// nothing by itself.
+func TestAnnouncerSilence(t *testing.T) {
+	clk := clock.NewFake(t0)
+	sent := make(chan time.Time, 100)
+	a := newAnnouncer(clk, GARPConfig{Count: 3, Interval: time.Second, Refresh: 10 * time.Second}, func(now time.Time) { sent <- now })
+	a.silence()
+	a.start()
+	if len(sent) != 0 || a.active {
+		t.Fatalf("a silenced announcer started: %d sent, active %v", len(sent), a.active)
+	}
+	a.resume()
+	if len(sent) != 0 {
+		t.Fatal("resume announced")
+	}
+	a.start()
+	if len(sent) != 1 || !a.active {
+		t.Fatalf("started after resume: %d sent, active %v; want 1, true", len(sent), a.active)
+	}
+}

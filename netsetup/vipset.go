@@ -318,6 +318,7 @@ func (s *VIPSet) Release(ctx context.Context) error {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	s.ann.stop()
+	s.ann.resume() // the next Acquire announces
 	s.mu.Lock()
 	s.held = false
 	s.closeSenders()

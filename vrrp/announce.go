@@ -29,10 +29,14 @@ type AnnounceReporter interface {
 // gratuitous ARPs). A router that gave way to a new master keeps the
 // addresses until that master has announced them, and must not announce
 // them itself meanwhile: its announcement could take the clients back
-// just before it removes the addresses. StopAnnouncing is called from
-// Run's goroutine, must return at once, and lasts until the next Acquire.
+// just before it removes the addresses. StopAnnouncing lasts until
+// ResumeAnnouncing or Release: also an Acquire under way when it is called
+// must not announce as it ends. Run calls ResumeAnnouncing before it asks
+// for an Acquire after a StopAnnouncing (the router is MASTER again). Both
+// are called from Run's goroutine and must return at once.
 type Quieter interface {
 	StopAnnouncing()
+	ResumeAnnouncing()
 }
 
 // peerAnnounced records an address another host announced; Run feeds it

@@ -16,8 +16,10 @@ type announcingOwner struct {
 
 func (o *announcingOwner) ReportAnnouncements(report func(netip.Addr)) { o.announcements.set(report) }
 
-// StopAnnouncing is recorded as the owner call "quiet".
-func (o *announcingOwner) StopAnnouncing() { o.calls <- "quiet" }
+// StopAnnouncing and ResumeAnnouncing are recorded as the owner calls
+// "quiet" and "resume".
+func (o *announcingOwner) StopAnnouncing()   { o.calls <- "quiet" }
+func (o *announcingOwner) ResumeAnnouncing() { o.calls <- "resume" }
 
 func (o *announcingOwner) announce(t *testing.T, a netip.Addr) {
 	t.Helper()
@@ -157,4 +159,31 @@ func TestInstanceReleaseAfterRun(t *testing.T) {
 	h.shutdown(t)
 	waitApplied(t, h.inst.StepDown(0, ""))
 	waitApplied(t, h.inst.Ready())
+}
+
+// A master that gave way (not released) stops announcing; when the new
+// master leaves before announcing and this one is MASTER again, it tells
+// the owner to announce again before it acquires.
+func TestInstanceMasterAgainResumesAnnouncing(t *testing.T) {
+	tr := newFakeTransport(local)
+	owner := &announcingOwner{fakeOwner: newFakeOwner()}
+	h := startInstanceWith(t, testConfig(), tr, owner)
+	const mdi = 3609375 * time.Microsecond
+	h.becomeMaster(t, mdi)
+	tr.inject(t, advertBytes(t, higher, 150, time.Second), higher, MulticastIPv4, 255)
+	if c := owner.next(t); c != "quiet" {
+		t.Fatalf("owner call %q, want quiet", c)
+	}
+	h.waitSnapshot(t, "BACKUP", func(s Snapshot) bool { return s.State == StateBackup })
+	// The new master stops (priority 0) before it announced: MASTER
+	// again after Skew_Time, keeping the VIPs.
+	tr.inject(t, advertBytes(t, higher, 0, time.Second), higher, MulticastIPv4, 255)
+	h.waitSnapshot(t, "priority 0 heard", func(s Snapshot) bool { return s.Counters.AdvertsReceived >= 2 })
+	h.clock.Advance(time.Second)
+	for _, want := range []string{"resume", "acquire"} {
+		if c := owner.next(t); c != want {
+			t.Fatalf("owner call %q, want %s", c, want)
+		}
+	}
+	h.waitSnapshot(t, "MASTER", func(s Snapshot) bool { return s.State == StateMaster })
 }

@@ -131,9 +131,12 @@ type Instance struct {
 	// releaseWaiters the channels to close once it is applied.
 	releaseWant    *releaseReq
 	releaseWaiters []chan struct{}
-	ended          bool    // Run returned
-	realTime       string  // how the real-time loop is scheduled; "" = not running
-	cfgWant        *Config // settings given to Update, not applied yet
+	ended          bool   // Run returned
+	realTime       string // how the real-time loop is scheduled; "" = not running
+	// quieted: the Owner was told StopAnnouncing, and neither Release nor
+	// ResumeAnnouncing since. Owned by Run's goroutine.
+	quieted bool
+	cfgWant *Config // settings given to Update, not applied yet
 
 	// Owned by Run's goroutine: reused on every advert sent or received,
 	// so that neither allocates.
@@ -716,8 +719,14 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			}
 			i.send(tr, a.Priority)
 		case Acquire:
+			if i.quieted {
+				// MASTER again after giving way: announce again.
+				i.opt.Owner.(Quieter).ResumeAnnouncing()
+				i.quieted = false
+			}
 			ow.request(true)
 		case Release:
+			i.quieted = false // Release ends the owner's quiet too
 			ow.request(false)
 		case StateChange:
 			i.mu.Lock()
@@ -739,6 +748,7 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 		case StopAnnouncing:
 			if q, ok := i.opt.Owner.(Quieter); ok {
 				q.StopAnnouncing()
+				i.quieted = true
 			}
 		}
 	}
