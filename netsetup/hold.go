@@ -122,12 +122,12 @@ func (s *VIPSet) check() error {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	s.mu.Lock()
-	held, fault, faultAt := s.held, s.fault, s.faultAt
+	held, fault, faultAt, hold := s.held, s.fault, s.faultAt, s.faultHold
 	s.mu.Unlock()
 	if !held && fault == nil {
 		return nil
 	}
-	if fault != nil && s.clock.Now().Sub(faultAt) < s.recheckPeriod() {
+	if fault != nil && s.clock.Now().Sub(faultAt) < hold {
 		return nil
 	}
 	link, err := linkByName(s.cfg.Interface)
@@ -224,6 +224,30 @@ func (s *VIPSet) followLink(attrs *netlink.LinkAttrs) {
 	}
 }
 
+// A fault that begins within repeatWindow of the end of the one before is
+// a repeat: the VIPs looked holdable again (no address of someone else's
+// in the way) and then could not be held after all, as with an error that
+// persists (EPERM from a security module, say). Each repeat doubles the
+// fault's hold-down, up to maxFaultHold, so that the instance does not
+// preempt, fail and hand the VIPs back every few seconds.
+const (
+	repeatWindow = 30 * time.Second
+	maxFaultHold = 5 * time.Minute
+)
+
+// faultHoldDown is the hold-down of a fault with recheck as the base and
+// repeats repeats before it.
+func faultHoldDown(recheck time.Duration, repeats int) time.Duration {
+	d := recheck
+	for range repeats {
+		if d >= maxFaultHold/2 {
+			return maxFaultHold
+		}
+		d *= 2
+	}
+	return min(d, maxFaultHold)
+}
+
 // setFault makes the VIPSet faulty with err and reports it when the fault
 // is new or its error changed. Called with opMu held.
 func (s *VIPSet) setFault(err error) {
@@ -232,9 +256,17 @@ func (s *VIPSet) setFault(err error) {
 	changed := first || s.fault.Error() != err.Error()
 	s.fault = err
 	if first {
-		s.faultAt = s.clock.Now()
+		now := s.clock.Now()
+		s.faultAt = now
 		s.faults++
+		if !s.clearedAt.IsZero() && now.Sub(s.clearedAt) < repeatWindow {
+			s.repeats++
+		} else {
+			s.repeats = 0
+		}
+		s.faultHold = faultHoldDown(s.recheck, s.repeats)
 	}
+	hold := s.faultHold
 	report := s.report
 	s.mu.Unlock()
 	if !changed {
@@ -249,7 +281,7 @@ func (s *VIPSet) setFault(err error) {
 		default:
 		}
 	}
-	s.log.Error("cannot hold the VIPs", zap.Error(err))
+	s.log.Error("cannot hold the VIPs", zap.Error(err), zap.Duration("hold_down", hold))
 	if report != nil {
 		report(err)
 	}
@@ -260,6 +292,9 @@ func (s *VIPSet) clearFault() {
 	s.mu.Lock()
 	was := s.fault != nil
 	s.fault = nil
+	if was {
+		s.clearedAt = s.clock.Now()
+	}
 	report := s.report
 	s.mu.Unlock()
 	if !was {

@@ -55,10 +55,16 @@ type VIPSet struct {
 	recheck time.Duration  // see VIPSetOptions.Recheck and SetRecheck
 	// backstop: see VIPSetOptions.Backstop.
 	backstop time.Duration
-	fault    error       // non-nil while the VIPs cannot be held
-	faultAt  time.Time   // when fault began
-	faults   uint64      // faults since start
-	report   func(error) // see ReportFaults; nil for none
+	fault    error     // non-nil while the VIPs cannot be held
+	faultAt  time.Time // when fault began
+	faults   uint64    // faults since start
+	// faultHold is how long the current fault lasts at least (hold-down,
+	// see faultHoldDown); repeats counts the faults that began soon
+	// after the previous one ended; clearedAt is when the last ended.
+	faultHold time.Duration
+	repeats   int
+	clearedAt time.Time
+	report    func(error) // see ReportFaults; nil for none
 	// in hears other hosts announce the IPv4 VIPs while held (nil
 	// otherwise); hearReport gets them (see ReportAnnouncements).
 	in         net.PacketConn
@@ -99,8 +105,9 @@ type VIPSetOptions struct {
 	// the VIPs. Nil means the real clock.
 	Clock clock.Clock
 	// Recheck is the least time a fault lasts before the VIPSet reports
-	// that it could hold the VIPs again, and the period of Run's checks
-	// while they cannot be held. Zero means DefaultRecheck (1 s); values
+	// that it could hold the VIPs again (doubled for each fault that
+	// begins within 30 s of the end of the one before, up to 5 minutes),
+	// and the period of Run's checks while they cannot be held. Zero means DefaultRecheck (1 s); values
 	// below MinRecheck (100 ms) are raised to it. The daemon passes the
 	// VRRP advert interval, but at least DefaultRecheck.
 	Recheck time.Duration
