@@ -438,6 +438,18 @@ func (p *Process) current() *child {
 	return p.cur
 }
 
+// unread reports whether messages of c wait on the daemon's end of the
+// socket pair, not read yet.
+func (c *child) unread() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return false
+	}
+	n, err := unix.IoctlGetInt(c.fd, unix.SIOCINQ)
+	return err == nil && n > 0
+}
+
 // write sends b (and, when fd >= 0, the descriptor fd) to c.
 func (c *child) write(b []byte, fd int) error {
 	c.mu.RLock()

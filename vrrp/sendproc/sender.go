@@ -278,7 +278,10 @@ func (s *Sender) Alive() {
 	sc, expired, heard := s.want, s.expired, s.heard
 	s.mu.Unlock()
 	if sc != nil && s.sending.Load() && now.Sub(heard) > silenceLimit(sc.Interval) {
-		if c := s.p.current(); c != nil {
+		// Messages waiting unread mean the process is alive and the
+		// daemon's reader is late (a starved daemon whose loop runs at
+		// a real-time priority): not the process's fault.
+		if c := s.p.current(); c != nil && !c.unread() {
 			s.stopProcess(c, "to report its adverts", fmt.Errorf("nothing heard from it for %v", now.Sub(heard).Round(time.Millisecond)))
 		}
 		return

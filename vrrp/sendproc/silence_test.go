@@ -54,3 +54,30 @@ func TestSilentProcessKilled(t *testing.T) {
 		return ok && np != pid && s.Sending()
 	})
 }
+
+// unread tells a message waiting on the daemon's end of the socket pair
+// (the process is alive; the daemon's reader is late) from none.
+func TestChildUnread(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	c := &child{fd: fds[0]}
+	if c.unread() {
+		t.Fatal("unread with nothing sent")
+	}
+	if _, err := unix.Write(fds[1], []byte("report")); err != nil {
+		t.Fatal(err)
+	}
+	if !c.unread() {
+		t.Fatal("not unread with a message waiting")
+	}
+	if _, err := unix.Read(fds[0], make([]byte, 64)); err != nil {
+		t.Fatal(err)
+	}
+	if c.unread() {
+		t.Fatal("unread after the message was read")
+	}
+}
