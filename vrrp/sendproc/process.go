@@ -278,8 +278,9 @@ func (p *Process) runOnce(ctx context.Context) error {
 	return fmt.Errorf("VRRP advert sender process %d: %w", cmd.Process.Pid, ended)
 }
 
-// kill kills c and waits until it was reaped, at most killWait.
-func (p *Process) kill(c *child) {
+// signalKill sends c SIGKILL and shuts its socket pair down, without
+// waiting for it to end.
+func (p *Process) signalKill(c *child) {
 	select {
 	case <-c.exited:
 		return
@@ -287,6 +288,11 @@ func (p *Process) kill(c *child) {
 	}
 	_ = c.cmd.Process.Kill()
 	_ = unix.Shutdown(c.fd, unix.SHUT_RDWR)
+}
+
+// kill kills c and waits until it was reaped, at most killWait.
+func (p *Process) kill(c *child) {
+	p.signalKill(c)
 	// Bounded: kill runs on an instance's event loop, which must go on
 	// (sending its adverts itself) even if the process cannot be reaped
 	// at once (stuck in the kernel); it sends nothing meanwhile.

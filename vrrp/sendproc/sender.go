@@ -61,7 +61,10 @@ type Sender struct {
 	expired  bool   // the process stopped it on its own
 	// heard is when the process last acknowledged the Start or reported
 	// the instance's adverts: Alive checks that it keeps reporting.
-	heard time.Time
+	// heardInterval is the longest advert interval it may still be on
+	// since then (an Update keeps the timing of the next advert).
+	heard         time.Time
+	heardInterval time.Duration
 
 	// Owned by the instance's event loop (Alive).
 	lastAlive time.Time
@@ -156,6 +159,11 @@ func (s *Sender) Update(sc vrrp.AdvertSchedule) {
 		sc.Report = old.Report
 	}
 	s.want = &sc
+	if old != nil {
+		// The next advert keeps the old timing: until it is reported,
+		// allow for the longer of the two intervals.
+		s.heardInterval = max(s.heardInterval, old.Interval, sc.Interval)
+	}
 	c := s.p.current()
 	if c == nil || s.gen != c.gen {
 		s.mu.Unlock()
@@ -218,6 +226,20 @@ func (s *Sender) stopProcess(c *child, what string, err error) {
 	wake()
 }
 
+// abandonProcess kills c, which stopped reporting while it lives on, and
+// wakes the instance to send its adverts itself, without waiting for c to
+// be reaped (Alive runs on the instance's loop, which must go on; Run
+// reaps c and starts another). A process that has been sent SIGKILL sends
+// nothing more.
+func (s *Sender) abandonProcess(c *child, err error) {
+	s.log.Error("VRRP advert sender process stopped reporting its adverts; killing it", zap.Error(err))
+	s.mu.Lock()
+	wake := s.stoppedSending()
+	s.mu.Unlock()
+	s.p.signalKill(c)
+	wake()
+}
+
 // stoppedSending makes Sending false, other than by Start or Stop, and
 // returns what wakes the instance's loop (to be called once s.mu is
 // released) so that it sends its adverts itself at once. Called with
@@ -274,15 +296,18 @@ func (s *Sender) AliveWithin() time.Duration {
 // next process takes them back.
 func (s *Sender) Alive() {
 	now := time.Now()
+	// Sending first: the acknowledgement sets heard before Sending, so
+	// a Sending seen true comes with its heard.
+	sending := s.sending.Load()
 	s.mu.Lock()
-	sc, expired, heard := s.want, s.expired, s.heard
+	sc, expired, heard, heardInterval := s.want, s.expired, s.heard, s.heardInterval
 	s.mu.Unlock()
-	if sc != nil && s.sending.Load() && now.Sub(heard) > silenceLimit(sc.Interval) {
+	if sc != nil && sending && now.Sub(heard) > silenceLimit(max(sc.Interval, heardInterval)) {
 		// Messages waiting unread mean the process is alive and the
 		// daemon's reader is late (a starved daemon whose loop runs at
 		// a real-time priority): not the process's fault.
 		if c := s.p.current(); c != nil && !c.unread() {
-			s.stopProcess(c, "to report its adverts", fmt.Errorf("nothing heard from it for %v", now.Sub(heard).Round(time.Millisecond)))
+			s.abandonProcess(c, fmt.Errorf("nothing heard from it for %v", now.Sub(heard).Round(time.Millisecond)))
 		}
 		return
 	}
@@ -313,7 +338,7 @@ func (s *Sender) handle(c *child, m *sendwire.Message) {
 		s.mu.Lock()
 		started := s.want != nil && s.gen == c.gen && m.Seq == s.startSeq
 		if started {
-			s.heard = time.Now()
+			s.heard, s.heardInterval = time.Now(), s.want.Interval
 		}
 		s.mu.Unlock()
 		if started {
@@ -327,6 +352,9 @@ func (s *Sender) handle(c *child, m *sendwire.Message) {
 	case sendwire.TypeReport:
 		s.mu.Lock()
 		s.heard = time.Now()
+		if s.want != nil {
+			s.heardInterval = s.want.Interval
+		}
 		var report func(vrrp.SendReport)
 		if s.want != nil {
 			report = s.want.Report

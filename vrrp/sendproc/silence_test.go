@@ -81,3 +81,36 @@ func TestChildUnread(t *testing.T) {
 		t.Fatal("unread after the message was read")
 	}
 }
+
+// An Update to a shorter interval keeps the timing of the next advert:
+// until that advert is reported, the silence is judged by the longer
+// interval, and the healthy process is not killed.
+func TestUpdateShorterIntervalNotSilent(t *testing.T) {
+	p, _ := startProcess(t)
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	conn, err := uc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := p.Sender("vi")
+	var woken atomic.Int32
+	const long = 4 * time.Second
+	s.Start(vrrp.AdvertSchedule{Conn: conn, Packets: loopbackAdvert(0xe1), Interval: long, First: long,
+		Wake: func() { woken.Add(1) }})
+	waitFor(t, "Sending", s.Sending)
+	pid, _ := p.Running()
+	s.Update(vrrp.AdvertSchedule{Packets: loopbackAdvert(0xe2), Interval: 100 * time.Millisecond})
+	end := time.Now().Add(silenceLimit(100*time.Millisecond) + time.Second)
+	for time.Now().Before(end) {
+		s.Alive()
+		time.Sleep(100 * time.Millisecond)
+	}
+	if np, _ := p.Running(); np != pid || woken.Load() != 0 {
+		t.Fatalf("the process (pid %d, now %d) was taken for silent after an Update to 100 ms while its next advert was still %v away; instance woken %d times",
+			pid, np, long, woken.Load())
+	}
+}
