@@ -42,6 +42,9 @@ type instance struct {
 	vips         []netip.Prefix
 	garp         garp
 	track        []track
+	// notify are the hooks by state (master, backup, fault, stop): the
+	// program and its arguments.
+	notify map[string][]string
 
 	// scripts are the vrrp_scripts it tracks, resolved into track rules
 	// once the listeners are known.
@@ -69,9 +72,10 @@ type track struct {
 // scriptRef is a track_script entry: a vrrp_script by name, with the
 // weight the entry gives it (nil: the script's own).
 type scriptRef struct {
-	pos    Pos
-	name   string
-	weight *int
+	pos     Pos
+	name    string
+	weight  *int
+	reverse bool // "reverse": the weight applies the other way round
 }
 
 // listener is one listeners entry.

@@ -39,6 +39,14 @@ type yInstance struct {
 	VirtualIPAddress []string `yaml:"virtual_ipaddress"`
 	GARP             *yGARP   `yaml:"garp,omitempty,flow"`
 	Track            []yTrack `yaml:"track,omitempty"`
+	Notify           *yNotify `yaml:"notify,omitempty"`
+}
+
+type yNotify struct {
+	Master []string `yaml:"master,omitempty,flow"`
+	Backup []string `yaml:"backup,omitempty,flow"`
+	Fault  []string `yaml:"fault,omitempty,flow"`
+	Stop   []string `yaml:"stop,omitempty,flow"`
 }
 
 type yGARP struct {
@@ -202,6 +210,9 @@ func yamlInstance(in *instance) *yInstance {
 			s = p.Addr().String()
 		}
 		y.VirtualIPAddress = append(y.VirtualIPAddress, s)
+	}
+	if len(in.notify) > 0 {
+		y.Notify = &yNotify{Master: in.notify["master"], Backup: in.notify["backup"], Fault: in.notify["fault"], Stop: in.notify["stop"]}
 	}
 	if g := in.garp; g != (garp{}) {
 		y.GARP = &yGARP{Count: g.count, Interval: dur(g.interval), Refresh: dur(g.refresh)}

@@ -136,11 +136,18 @@ func (p haProxy) get(key string) *haLine {
 	return nil
 }
 
-// all returns the lines of key that apply to p, its defaults' first.
+// all returns the lines of key that apply to p: those of its defaults
+// first, the defaults a defaults section is "from" before it, then its
+// own.
 func (p haProxy) all(key string) []*haLine {
+	var chain []*haSection
+	for d, hops := p.def, 0; d != nil && hops < 8; hops++ {
+		chain = append(chain, d)
+		d = d.parent
+	}
 	var out []*haLine
-	if p.def != nil {
-		for _, l := range p.def.lines {
+	for i := len(chain) - 1; i >= 0; i-- {
+		for _, l := range chain[i].lines {
 			if k, _ := haKey(l.words); k == key {
 				out = append(out, l)
 			}

@@ -10,9 +10,10 @@ import (
 // kaScript is a vrrp_script: its command and weight, and the statements
 // whose fate depends on whether the command can be told apart.
 type kaScript struct {
-	node   *kaNode
-	cmd    *kaNode
-	weight int
+	node    *kaNode
+	cmd     *kaNode
+	weight  int
+	reverse bool // "weight W reverse": applied the other way round
 	// rest are interval, timeout, rise and fall: the check the script
 	// becomes has its own schedule.
 	rest []*kaNode
@@ -43,6 +44,11 @@ func (t *kaT) script(n *kaNode) {
 					continue
 				}
 				s.weight = w
+				s.reverse = len(c.args) > 1 && c.args[1] == "reverse"
+				if s.reverse {
+					t.skip(c, "no equivalent: reverse changes the priority the other way round, which rmqlb's track rules cannot do (they lower it while what they track fails); the script is not tracked")
+					continue
+				}
 				c.done = true
 			}
 		case "interval", "timeout", "rise", "fall":

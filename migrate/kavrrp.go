@@ -50,10 +50,17 @@ func (t *kaT) instance(n *kaNode) *instance {
 		t.defaultIfaceUsed = true
 	}
 	var authNodes []*kaNode
+	var stateMaster, nopreempt, preemptDelay *kaNode
 	for _, c := range n.children {
 		switch c.key {
 		case "interface", "unicast_src_ip", "mcast_src_ip", "version":
 			// read above
+		case "state":
+			if v, ok := t.value(c); ok && v == "MASTER" {
+				stateMaster = c
+			} else if ok {
+				t.change(c, "rmqlb starts every instance as backup, as keepalived does with state BACKUP")
+			}
 		case "virtual_router_id":
 			t.setNumber(c, 1, 255, &in.vrid)
 		case "priority":
@@ -66,6 +73,7 @@ func (t *kaT) instance(n *kaNode) *instance {
 			}
 		case "nopreempt":
 			in.preempt = boolp(false)
+			nopreempt = c
 			t.use(c)
 		case "preempt":
 			in.preempt = boolp(true)
@@ -77,6 +85,7 @@ func (t *kaT) instance(n *kaNode) *instance {
 					continue
 				}
 				in.preemptDelay = d
+				preemptDelay = c
 				t.use(c)
 			}
 		case "authentication":
@@ -88,11 +97,16 @@ func (t *kaT) instance(n *kaNode) *instance {
 			for _, e := range c.children {
 				each(in, e)
 			}
+		case "notify_master", "notify_backup", "notify_fault", "notify_stop":
+			t.notifyHook(in, c)
 		case "accept", "check_unicast_src":
 			t.use(c) // what rmqlb always does
 		default:
 			t.garpKey(c, &in.garp, "")
 		}
+	}
+	if stateMaster != nil {
+		t.stateMaster(in, stateMaster, nopreempt, preemptDelay)
 	}
 	if in.version == 0 {
 		in.version = config.DefaultVersion
@@ -124,6 +138,56 @@ func (t *kaT) instance(n *kaNode) *instance {
 	return in
 }
 
+// notifyHook translates notify_master, notify_backup, notify_fault or
+// notify_stop: "SCRIPT" or "SCRIPT ARGS..." in quotes, then optionally
+// the user and group to run it as. rmqlb runs its hooks without a shell,
+// as the daemon's user.
+func (t *kaT) notifyHook(in *instance, n *kaNode) {
+	if len(n.args) == 0 {
+		t.skip(n, "needs a script")
+		return
+	}
+	words := strings.Fields(n.args[0])
+	if len(words) == 0 {
+		t.skip(n, "needs a script")
+		return
+	}
+	if strings.ContainsAny(n.args[0], "$`|&;<>(){}*?~'\"\\") {
+		t.skip(n, "not translated: rmqlb runs hooks without a shell (no $VAR, quoting, globbing or redirection); write notify."+strings.TrimPrefix(n.key, "notify_")+" as a program and its arguments")
+		return
+	}
+	if in.notify == nil {
+		in.notify = map[string][]string{}
+	}
+	in.notify[strings.TrimPrefix(n.key, "notify_")] = words
+	why := "run with RMQLB_INSTANCE, RMQLB_STATE, RMQLB_PREV_STATE, RMQLB_VIPS and RMQLB_REASON in its environment"
+	if len(n.args) > 1 {
+		why += "; as the daemon's user, not as " + strings.Join(n.args[1:], ":")
+	}
+	t.change(n, why)
+}
+
+// stateMaster applies what keepalived derives from "state MASTER": an
+// instance without a priority runs at 255 (the address owner), and
+// nopreempt and preempt_delay are cleared (keepalived warns so); rmqlb
+// itself starts every instance as backup.
+func (t *kaT) stateMaster(in *instance, state, nopreempt, preemptDelay *kaNode) {
+	why := "rmqlb starts as backup and the highest priority becomes master"
+	if in.priority == 0 {
+		in.priority = 255
+		why += "; without a priority keepalived runs a state MASTER instance at 255 (the address owner, which always preempts): priority 255 written"
+	}
+	t.change(state, why)
+	if nopreempt != nil {
+		in.preempt = nil
+		t.ns.change(nopreempt.pos, nopreempt.text(), "not written: keepalived clears nopreempt with state MASTER")
+	}
+	if preemptDelay != nil {
+		in.preemptDelay = 0
+		t.ns.change(preemptDelay.pos, preemptDelay.text(), "not written: keepalived clears preempt_delay with state MASTER")
+	}
+}
+
 // authentication translates an authentication block.
 func (t *kaT) authentication(in *instance, n *kaNode) {
 	t.use(n)
@@ -140,18 +204,32 @@ func (t *kaT) authentication(in *instance, n *kaNode) {
 		t.skip(n, "VRRPv3 has no authentication (RFC 5798), and keepalived ignores it too")
 		return
 	}
-	if typ != nil {
-		if v, ok := t.value(typ); ok {
-			switch strings.ToUpper(v) {
-			case "PASS":
-				t.use(typ)
-			default:
-				t.skip(typ, "no equivalent: rmqlb authenticates with auth_type PASS only; peers that use "+v+" will not hear rmqlb, nor rmqlb them")
-				if pass != nil {
-					t.skip(pass, "goes with auth_type "+v)
-				}
-				return
+	if typ == nil {
+		// keepalived's type is none unless auth_type says PASS (or AH):
+		// its adverts carry no password, and so must rmqlb's.
+		if pass != nil {
+			t.skip(pass, "not written: without auth_type PASS keepalived sends no authentication, and rmqlb with a password would drop its adverts (and it rmqlb's)")
+		}
+		return
+	}
+	if v, ok := t.value(typ); ok {
+		switch v {
+		case "PASS":
+			t.use(typ)
+		case "AH":
+			t.skip(typ, "no equivalent: rmqlb authenticates with auth_type PASS only; peers that use AH will not hear rmqlb, nor rmqlb them")
+			if pass != nil {
+				t.skip(pass, "goes with auth_type AH")
 			}
+			return
+		default:
+			// keepalived matches the type in capitals and refuses any
+			// other: it then sends no authentication.
+			t.skip(typ, "keepalived knows only PASS and AH (in capitals): with "+v+" it sends no authentication, and neither does rmqlb")
+			if pass != nil {
+				t.skip(pass, "not written: keepalived sends no authentication with auth_type "+v)
+			}
+			return
 		}
 	}
 	if pass == nil {
@@ -299,6 +377,10 @@ func (t *kaT) trackScript(in *instance, n *kaNode) {
 			}
 			ref.weight = intp(w)
 			i++
+			continue
+		}
+		if n.args[i] == "reverse" {
+			ref.reverse = true
 			continue
 		}
 		t.ns.skip(n.pos, directive(n.key, n.args[i]), whyUnknown)

@@ -354,6 +354,16 @@ func (m *merger) track(in *instance, ref scriptRef, s *kaScript) {
 		m.ns.skip(ref.pos, ref.name, "its vrrp_script has no command")
 		return
 	}
+	if s.reverse || ref.reverse {
+		// keepalived then changes the priority while the script
+		// succeeds (or raises it while it fails): rmqlb's track rules
+		// lower it while what they track fails, and no other way.
+		m.ns.skip(ref.pos, ref.name, "no equivalent: its weight is reversed (reverse), which rmqlb's track rules cannot do; not tracked")
+		if s.reverse {
+			m.ka.skip(s.cmd, "its weight is reversed (reverse): not translated")
+		}
+		return
+	}
 	w := s.weight
 	if ref.weight != nil {
 		w = *ref.weight

@@ -1,0 +1,89 @@
+package migrate
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/rmqlb/rmqlb/config"
+)
+
+func importParsed(t *testing.T, files memFiles, src Sources) (*config.Config, string, []Note) {
+	t.Helper()
+	r, err := Import(src, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse(r.YAML)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, r.YAML)
+	}
+	return c, string(r.YAML), r.Notes
+}
+
+func notesFor(ns []Note, line int) string {
+	var b strings.Builder
+	for _, n := range ns {
+		if n.Pos.Line == line {
+			b.WriteString(n.String() + "\n")
+		}
+	}
+	return b.String()
+}
+
+// keepalived runs a state MASTER instance without a priority at 255, and
+// clears nopreempt and preempt_delay with state MASTER (its vrrp.c,
+// vrrp_complete_instance): the import writes what keepalived runs.
+func TestImportStateMaster(t *testing.T) {
+	k := "vrrp_instance V {\n state MASTER\n interface eth0\n virtual_router_id 7\n nopreempt\n virtual_ipaddress {\n  10.0.0.100\n }\n}\n"
+	c, y, _ := importParsed(t, memFiles{"k": k}, Sources{Keepalived: "k"})
+	in := c.VRRP[0]
+	if in.Priority != 255 {
+		t.Errorf("priority %d, keepalived runs this instance at 255", in.Priority)
+	}
+	if !in.Preempt {
+		t.Errorf("preempt false, keepalived clears nopreempt with state MASTER\n%s", y)
+	}
+}
+
+// keepalived sends no authentication without auth_type, or with a type
+// not spelt PASS (it matches in capitals): no auth_pass is written, with a
+// note, or the peers would drop each other's adverts while migrating.
+func TestImportAuthPassWithoutType(t *testing.T) {
+	for _, auth := range []string{"  auth_pass secret\n", "  auth_type pass\n  auth_pass secret\n"} {
+		k := "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n authentication {\n" + auth + " }\n virtual_ipaddress {\n  10.0.0.100\n }\n}\n"
+		c, _, ns := importParsed(t, memFiles{"k": k}, Sources{Keepalived: "k"})
+		if c.VRRP[0].AuthPass != "" && notesFor(ns, 4)+notesFor(ns, 5)+notesFor(ns, 6) == "" {
+			t.Errorf("%q: auth_pass %q written silently; keepalived sends auth type 0", auth, c.VRRP[0].AuthPass)
+		}
+	}
+}
+
+// A vrrp_script weight with reverse has no rmqlb equivalent: noted, not
+// tracked the wrong way round.
+func TestImportWeightReverse(t *testing.T) {
+	k := "vrrp_script chk {\n script \"killall -0 haproxy\"\n weight -20 reverse\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  10.0.0.100\n }\n track_script {\n  chk\n }\n}\n"
+	h := "listen amqp\n bind 10.0.0.100:5672\n server r1 10.0.0.1:5672 check\n"
+	_, y, ns := importParsed(t, memFiles{"k": k, "h": h}, Sources{Keepalived: "k", HAProxy: "h"})
+	if n := notesFor(ns, 3); !strings.Contains(n, "reverse") {
+		t.Errorf("no note on line 3 (reverse); notes: %q\n%s", n, y)
+	}
+}
+
+// notify_master becomes the instance's notify.master hook.
+func TestImportNotifyMaster(t *testing.T) {
+	k := "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  10.0.0.100\n }\n notify_master /usr/local/bin/up.sh\n}\n"
+	c, _, ns := importParsed(t, memFiles{"k": k}, Sources{Keepalived: "k"})
+	if got := c.VRRP[0].NotifyConfig().Master; len(got) == 0 {
+		t.Errorf("notify_master not translated to notify.master; note: %s", notesFor(ns, 7))
+	}
+}
+
+// HAProxy "defaults B from A": A's default-server applies to the proxies
+// that use B.
+func TestImportDefaultsFromDefaultServer(t *testing.T) {
+	h := "defaults base\n mode tcp\n default-server inter 10s fall 5 rise 4\n\ndefaults amqp from base\n timeout client 3h\n\nlisten rabbit\n bind 10.0.0.100:5672\n server r1 10.0.0.1:5672 check\n"
+	_, y, ns := importParsed(t, memFiles{"h": h}, Sources{HAProxy: "h"})
+	if !strings.Contains(y, "interval: 10s") {
+		t.Errorf("default-server of the parent defaults lost; note: %s\n%s", notesFor(ns, 3), y)
+	}
+}
