@@ -187,3 +187,31 @@ func TestInstanceMasterAgainResumesAnnouncing(t *testing.T) {
 	}
 	h.waitSnapshot(t, "MASTER", func(s Snapshot) bool { return s.State == StateMaster })
 }
+
+// After a hand-over that ended in a Release, becoming MASTER again still
+// resumes the owner's announcements before acquiring: the worker may have
+// merged that Release away (nothing was held yet), leaving the owner
+// quiet.
+func TestInstanceResumesAfterReleaseToo(t *testing.T) {
+	tr := newFakeTransport(local)
+	owner := &announcingOwner{fakeOwner: newFakeOwner()}
+	h := startInstanceWith(t, testConfig(), tr, owner)
+	const mdi = 3609375 * time.Microsecond
+	h.becomeMaster(t, mdi)
+	tr.inject(t, advertBytes(t, higher, 150, time.Second), higher, MulticastIPv4, 255)
+	if c := owner.next(t); c != "quiet" {
+		t.Fatalf("owner call %q, want quiet", c)
+	}
+	owner.announce(t, vip.Addr())
+	if c := owner.next(t); c != "release" {
+		t.Fatalf("owner call %q, want release", c)
+	}
+	tr.inject(t, advertBytes(t, higher, 0, time.Second), higher, MulticastIPv4, 255)
+	h.waitSnapshot(t, "priority 0 heard", func(s Snapshot) bool { return s.Counters.AdvertsReceived >= 2 })
+	h.clock.Advance(time.Second)
+	for _, want := range []string{"resume", "acquire"} {
+		if c := owner.next(t); c != want {
+			t.Fatalf("owner call %q, want %s", c, want)
+		}
+	}
+}

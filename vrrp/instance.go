@@ -133,7 +133,7 @@ type Instance struct {
 	releaseWaiters []chan struct{}
 	ended          bool   // Run returned
 	realTime       string // how the real-time loop is scheduled; "" = not running
-	// quieted: the Owner was told StopAnnouncing, and neither Release nor
+	// quieted: the Owner was told StopAnnouncing, and not
 	// ResumeAnnouncing since. Owned by Run's goroutine.
 	quieted bool
 	cfgWant *Config // settings given to Update, not applied yet
@@ -726,7 +726,9 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			}
 			ow.request(true)
 		case Release:
-			i.quieted = false // Release ends the owner's quiet too
+			// quieted stays: the worker may merge this Release away
+			// (nothing held yet) and the owner stay quiet, so the next
+			// Acquire resumes all the same.
 			ow.request(false)
 		case StateChange:
 			i.mu.Lock()
