@@ -34,7 +34,10 @@ type session struct {
 	// ends is how the session began to end: the side that closed or
 	// failed first (see noteEnd); EndUnknown while neither has.
 	ends EndReason
-	tidx int32 // index in lp.timers, -1 if not scheduled
+	// noPort counts the attempts in tried that failed for want of a
+	// local port (EADDRNOTAVAIL): not the backends' failures.
+	noPort uint8
+	tidx   int32 // index in lp.timers, -1 if not scheduled
 	// idx is the session's index in lp.sessions: the epoll data of its
 	// sockets' registrations, with their tokens.
 	idx uint32
@@ -101,6 +104,10 @@ func (s *session) connectNext() {
 	p := l.params.Load()
 	for {
 		if len(s.tried) > p.retries {
+			if int(s.noPort) == len(s.tried) {
+				s.refuseLocal(unix.EADDRNOTAVAIL)
+				return
+			}
 			l.noBackend.Add(1)
 			l.log.Debug("giving up on client: every connect attempt failed",
 				zap.Stringer("client", s.client), zap.Int("attempts", len(s.tried)))
@@ -113,6 +120,8 @@ func (s *session) connectNext() {
 			case full && len(s.tried) == 0:
 				l.refused.Add(1)
 				s.close(EndRefused)
+			case len(s.tried) > 0 && int(s.noPort) == len(s.tried):
+				s.refuseLocal(unix.EADDRNOTAVAIL)
 			case len(s.tried) > 0:
 				l.noBackend.Add(1)
 				s.close(EndConnectFailed)
@@ -133,6 +142,18 @@ func (s *session) connectNext() {
 				zap.Stringer("client", s.client), zap.Error(err))
 			s.close(EndFdLimit)
 			return
+		}
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			// No local port left for this destination (ephemeral
+			// ports are per destination): another backend's address
+			// may have one. Not the backend's failure: its active
+			// count is given back without a connect failure.
+			l.sessionEnded(s.be, nil)
+			s.be = nil
+			s.tried = append(s.tried, t.be)
+			s.noPort = min(s.noPort+1, 255)
+			l.log.Debug("no local port for a connection to backend", zap.String("backend", t.be.name), zap.Error(err))
+			continue
 		}
 		if localError(err) {
 			s.refuseLocal(err)
@@ -166,19 +187,19 @@ func (s *session) connectNext() {
 }
 
 // localError reports whether err, from starting a backend connection,
-// is the host's own shortage rather than the backend's failure: no local
-// port left for the destination (EADDRNOTAVAIL: ephemeral ports used up,
-// by TIME_WAIT for one), or no socket memory (ENOBUFS, ENOMEM), or no
-// room in epoll (ENOSPC: fs.epoll.max_user_watches).
+// is the host's own shortage rather than the backend's failure: no socket
+// memory (ENOBUFS, ENOMEM), or no room in epoll (ENOSPC:
+// fs.epoll.max_user_watches). No local port (EADDRNOTAVAIL) is the
+// host's too, but only for that destination: connectNext tries the next
+// backend.
 func localError(err error) bool {
-	return errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOBUFS) ||
-		errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.ENOSPC)
+	return errors.Is(err, unix.ENOBUFS) || errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.ENOSPC)
 }
 
 // refuseLocal closes the client of a session whose backend connection the
-// host could not make (localError): counted apart, the backend not
-// blamed, since another backend would most likely fail the same way.
-// close gives back s.be's count.
+// host could not make (localError, or no local port for any backend
+// tried): counted apart, the backend not blamed. close gives back s.be's
+// count.
 func (s *session) refuseLocal(err error) {
 	l := s.lp.l
 	l.refusedLocal.Add(1)

@@ -29,9 +29,10 @@ type Snapshot struct {
 	// was out of file descriptors (EMFILE, ENFILE) for their connection or
 	// for its backend socket.
 	RefusedFdLimit uint64 `json:"refused_fd_limit"`
-	// RefusedLocal counts clients closed at once because the host had no
-	// local port or socket memory for their backend connection
-	// (EADDRNOTAVAIL, ENOBUFS, ENOMEM): not the backend's failure.
+	// RefusedLocal counts clients closed because the host could not make
+	// their backend connection: no local port for any backend tried
+	// (EADDRNOTAVAIL), or no socket memory or room in epoll (ENOBUFS,
+	// ENOMEM, ENOSPC). Not the backends' failures.
 	RefusedLocal uint64 `json:"refused_local"`
 	// HandshakeTimeouts, FinTimeouts and IdleTimeouts count sessions closed
 	// by Config.HandshakeTimeout, FinTimeout and IdleTimeout.
