@@ -28,7 +28,15 @@ func (d *Daemon) Reload() control.Reload {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	r := control.Reload{At: d.clock.Now()}
-	if d.stopped {
+	stopping := false
+	select {
+	case <-d.stopping:
+		// Run began to stop before this reload took the lock: it may
+		// be waiting for it in refuseReloads.
+		stopping = true
+	default:
+	}
+	if d.stopped || stopping {
 		return d.refuseReload(r, "the daemon is stopping: nothing was applied")
 	}
 	if pid := d.upgradePID(); pid != 0 {

@@ -44,12 +44,12 @@ func (d *Daemon) restartInstances(running []string, cfg *config.Config, sender b
 		}
 		u.inst.StopQuietly()
 		u.stop()
-		s := u.inst.Snapshot()
+		s, vs := u.inst.Snapshot(), u.vips.Snapshot()
 		u.forget()
 		d.mu.Lock()
 		delete(d.units, name)
 		d.mu.Unlock()
-		units = append(units, stopped{in: in, hv: handedState(in, s, d.clock.Now())})
+		units = append(units, stopped{in: in, hv: handedState(in, s, vs, d.clock.Now())})
 	}
 	if sender {
 		if senderErr = d.replaceSender(cfg); senderErr != nil {

@@ -228,7 +228,11 @@ func (v handedVRRP) carryOn(inst *vrrp.Instance, vips VIPOwner) error {
 		return nil
 	}
 	if a, ok := vips.(heldAdopter); ok && v.State == vrrp.StateMaster {
-		a.AdoptHeld()
+		owned := v.Owned
+		if owned == nil {
+			owned = v.VIPs
+		}
+		a.AdoptHeld(owned)
 	}
 	if v.Released {
 		inst.StepDown(v.ReleasedFor, "")
@@ -236,9 +240,9 @@ func (v handedVRRP) carryOn(inst *vrrp.Instance, vips VIPOwner) error {
 	return inst.Adopt(v.State)
 }
 
-// heldAdopter is a VIP owner told that the VIPs on the interface are the
-// ones the process it succeeds held (netsetup.VIPSet.AdoptHeld).
-type heldAdopter interface{ AdoptHeld() }
+// heldAdopter is a VIP owner told which VIPs on the interface the
+// process it succeeds had added (netsetup.VIPSet.AdoptHeld).
+type heldAdopter interface{ AdoptHeld(owned []netip.Prefix) }
 
 // carryOnListener gives listener u what the running daemon hands over:
 // its listening socket, its backends' check states, operator states and

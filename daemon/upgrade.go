@@ -21,6 +21,7 @@ import (
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -209,6 +210,11 @@ type handedVRRP struct {
 	// VIPs are the instance's addresses, on the interface when State is
 	// MASTER.
 	VIPs []netip.Prefix `json:"vips"`
+	// Owned are the VIPs its VIP owner had added: for the VIPs without a
+	// marker its record is all that tells them from someone else's
+	// (heldAdopter). Nil from a process that did not hand it over: then
+	// VIPs stand for it.
+	Owned []netip.Prefix `json:"owned"`
 	// ReleasedFor is what is left of an operator's release with a
 	// duration; Released without it lasts until `rmqlb vrrp ready`.
 	Released    bool          `json:"released"`
@@ -218,9 +224,14 @@ type handedVRRP struct {
 // handedState is instance in's state, from its snapshot s taken after it
 // stopped quietly, as a successor carries it on (carryOn): what is left at
 // now of a release with a duration goes on for at least a millisecond.
-func handedState(in *config.VRRPInstance, s vrrp.Snapshot, now time.Time) handedVRRP {
+func handedState(in *config.VRRPInstance, s vrrp.Snapshot, vips netsetup.VIPSetSnapshot, now time.Time) handedVRRP {
 	hv := handedVRRP{handedVRRPInfo: handedVRRPInfo{Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version},
-		State: s.State, VIPs: slices.Clone(in.VIPs), Released: s.Released}
+		State: s.State, VIPs: slices.Clone(in.VIPs), Released: s.Released, Owned: []netip.Prefix{}}
+	for _, v := range vips.VIPs {
+		if v.Owned {
+			hv.Owned = append(hv.Owned, v.Prefix)
+		}
+	}
 	if s.Released && !s.ReleasedUntil.IsZero() {
 		hv.ReleasedFor = max(s.ReleasedUntil.Sub(now), time.Millisecond)
 	}
@@ -555,7 +566,7 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 			continue
 		}
 		s := unit.inst.Snapshot()
-		hv := handedState(&in, s, now)
+		hv := handedState(&in, s, unit.vips.Snapshot(), now)
 		rel.VRRP = append(rel.VRRP, hv)
 		res.VRRP = append(res.VRRP, control.UpgradeVRRP{Name: in.Name, State: s.State.String(), Released: s.Released})
 	}

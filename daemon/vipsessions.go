@@ -132,9 +132,9 @@ func (o *releasingOwner) StopAnnouncing() {
 }
 
 // AdoptHeld passes on (heldAdopter).
-func (o *releasingOwner) AdoptHeld() {
+func (o *releasingOwner) AdoptHeld(owned []netip.Prefix) {
 	if a, ok := o.VIPOwner.(heldAdopter); ok {
-		a.AdoptHeld()
+		a.AdoptHeld(owned)
 	}
 }
 

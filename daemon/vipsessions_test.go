@@ -85,13 +85,14 @@ type announcingOwner struct {
 	faultingOwner
 	reported, quiet, adopted bool
 	recheck                  time.Duration
+	owned                    []netip.Prefix
 }
 
 func (a *announcingOwner) ReportAnnouncements(func(netip.Addr)) { a.reported = true }
 func (a *announcingOwner) StopAnnouncing()                      { a.quiet = true }
 func (a *announcingOwner) ResumeAnnouncing()                    { a.quiet = false }
 func (a *announcingOwner) SetRecheck(d time.Duration)           { a.recheck = d }
-func (a *announcingOwner) AdoptHeld()                           { a.adopted = true }
+func (a *announcingOwner) AdoptHeld(owned []netip.Prefix)       { a.adopted, a.owned = true, owned }
 
 // TestReleasingOwnerPassesInterfaces: the instance's optional owner
 // interfaces reach the real owner through the wrapper (planned hand-overs
@@ -104,7 +105,7 @@ func TestReleasingOwnerPassesInterfaces(t *testing.T) {
 	owner.(vrrp.Quieter).StopAnnouncing()
 	owner.(recheckSetter).SetRecheck(time.Second)
 	owner.(vrrp.FaultReporter).ReportFaults(func(error) {})
-	owner.(heldAdopter).AdoptHeld()
+	owner.(heldAdopter).AdoptHeld(nil)
 	if !inner.reported || !inner.quiet || inner.recheck != time.Second || !inner.faultingOwner.reported || !inner.adopted {
 		t.Fatalf("passed through: announcements %v, quiet %v, recheck %v, faults %v, adopted %v", inner.reported, inner.quiet, inner.recheck, inner.faultingOwner.reported, inner.adopted)
 	}
@@ -122,11 +123,12 @@ func TestCarryOnAdoptsHeldVIPs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := (handedVRRP{State: st}).carryOn(inst, o); err != nil {
+		owned := []netip.Prefix{netip.MustParsePrefix("192.0.2.100/32")}
+		if err := (handedVRRP{State: st, Owned: owned}).carryOn(inst, o); err != nil {
 			t.Fatal(err)
 		}
-		if inner.adopted != (st == vrrp.StateMaster) {
-			t.Errorf("carried on as %v: VIPs adopted %v", st, inner.adopted)
+		if inner.adopted != (st == vrrp.StateMaster) || inner.adopted && !slices.Equal(inner.owned, owned) {
+			t.Errorf("carried on as %v: VIPs adopted %v (%v)", st, inner.adopted, inner.owned)
 		}
 	}
 }

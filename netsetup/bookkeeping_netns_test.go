@@ -160,8 +160,16 @@ func TestAdoptHeldBookkeepingNetns(t *testing.T) {
 	if err := newSet().Acquire(context.Background()); err == nil || !strings.Contains(err.Error(), "without rmqlb's marker") {
 		t.Fatalf("a fresh VIPSet's Acquire: %v, want the VIPs taken for someone else's (else this test proves nothing)", err)
 	}
+	// Adopting only what the predecessor had added: a VIP it had not
+	// (ours6 here, say one new in the configuration) stays someone
+	// else's.
+	partial := newSet()
+	partial.AdoptHeld([]netip.Prefix{ours4})
+	if err := partial.Acquire(context.Background()); err == nil || !strings.Contains(err.Error(), ours6.String()) || strings.Contains(err.Error(), ours4.String()) {
+		t.Fatalf("Acquire after AdoptHeld of %s alone: %v, want %s alone refused", ours4, err, ours6)
+	}
 	s := newSet()
-	s.AdoptHeld()
+	s.AdoptHeld([]netip.Prefix{ours4, ours6})
 	if err := s.Acquire(context.Background()); err != nil {
 		t.Fatalf("Acquire after AdoptHeld: %v", err)
 	}

@@ -229,9 +229,13 @@ func (s *VIPSet) followLink(attrs *netlink.LinkAttrs) {
 // in the way) and then could not be held after all, as with an error that
 // persists (EPERM from a security module, say). Each repeat doubles the
 // fault's hold-down, up to maxFaultHold, so that the instance does not
-// preempt, fail and hand the VIPs back every few seconds.
+// preempt, fail and hand the VIPs back every few seconds. The window is
+// long enough for the cycle at any advert interval and preempt_delay
+// (the instance takes the VIPs again a master down interval, and its
+// preempt delay, after the fault ends); a fault an hour later starts
+// again from Recheck.
 const (
-	repeatWindow = 30 * time.Second
+	repeatWindow = 10 * time.Minute
 	maxFaultHold = 5 * time.Minute
 )
 

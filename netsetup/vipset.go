@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -106,7 +107,8 @@ type VIPSetOptions struct {
 	Clock clock.Clock
 	// Recheck is the least time a fault lasts before the VIPSet reports
 	// that it could hold the VIPs again (doubled for each fault that
-	// begins within 30 s of the end of the one before, up to 5 minutes),
+	// begins within 10 minutes of the end of the one before, up to 5
+	// minutes),
 	// and the period of Run's checks while they cannot be held. Zero means DefaultRecheck (1 s); values
 	// below MinRecheck (100 ms) are raised to it. The daemon passes the
 	// VRRP advert interval, but at least DefaultRecheck.
@@ -292,17 +294,19 @@ func (s *VIPSet) ours(a addrInfo, v *vipState) bool {
 	return isOurs(a, s.cfg.Interface, s.tag)
 }
 
-// AdoptHeld records the VIPs that carry no marker (MarkerBookkeeping) as
-// added by this VIPSet: the process this one succeeds held them (its
-// instance was MASTER at an upgrade or a restart in place), and without
-// a marker nothing else tells them from someone else's. This VIPSet then
-// holds them on (Acquire finds them its own) and removes them at Release.
-// Call it before Acquire and Release.
-func (s *VIPSet) AdoptHeld() {
+// AdoptHeld records the VIPs of owned that carry no marker
+// (MarkerBookkeeping) as added by this VIPSet: the process this one
+// succeeds had added them (its instance was MASTER at an upgrade or a
+// restart in place), and without a marker nothing else tells them from
+// someone else's. This VIPSet then holds them on (Acquire finds them its
+// own) and removes them at Release. A configured VIP not in owned (new in
+// the configuration, or an address someone else added) stays someone
+// else's until this VIPSet adds it. Call it before Acquire and Release.
+func (s *VIPSet) AdoptHeld(owned []netip.Prefix) {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	for _, v := range s.vips {
-		if v.marker == MarkerBookkeeping {
+		if v.marker == MarkerBookkeeping && slices.Contains(owned, v.prefix) {
 			s.setOwned(v, true)
 		}
 	}
