@@ -172,8 +172,14 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 			refuse("listener "+c.Name, fmt.Errorf("%w (it stays on %s)", err, c.Old.Bind))
 			failed.listeners[c.Name] = c.Old
 		default:
-			refuse("listener "+c.Name, fmt.Errorf("%w; binding its old address %s again failed too: %v", err, c.Old.Bind, restoreErr))
-			failed.listeners[c.Name] = c.Old // the next reload binds it again
+			// Nothing runs: the running model has no such listener,
+			// nor its checks, so that the next reload of either file
+			// (moved, or back to the old address) adds it afresh.
+			refuse("listener "+c.Name, fmt.Errorf("%w; binding its old address %s again failed too: %v (the listener is gone; a reload adds it again)", err, c.Old.Bind, restoreErr))
+			failed.listeners[c.Name] = nil
+			for i := range c.Old.Backends {
+				_ = d.sched.Remove(c.Old.Backends[i].ID) // unchecked ones have none
+			}
 		}
 	}
 	// Checks that go away, then listener updates (which add and remove
