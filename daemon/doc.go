@@ -42,7 +42,12 @@
 // the VIP moves only as the new priorities say; the log level, the
 // metrics endpoint and the control socket's group change live. What only a restart can apply is listed
 // with its line in the file. A reload asked for while the daemon starts
-// waits until it is ready.
+// waits until it is ready; one asked for once it has begun to stop is
+// refused, and the stop waits for a reload in progress. A change that
+// cannot be applied (a listener's new address, a VRRP instance's
+// interface, the metrics endpoint) is refused and what it would replace
+// runs on. Listeners removed or moved stop accepting at once and drain in
+// the background: the reload answers meanwhile.
 //
 // # Planned handover
 //

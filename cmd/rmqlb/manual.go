@@ -22,7 +22,9 @@ var manSections = []clidoc.Section{
 refused and the daemon runs on as it was. A SIGHUP while the daemon starts waits until it is ready.`},
 		{Term: "SIGTERM, SIGINT", Text: `Stop: a VRRP master sends priority 0 and removes its VIPs (a backup
 takes over at once), the listeners stop accepting and let their sessions finish for up to
-graceful_timeout, then the daemon exits 0.`},
+graceful_timeout, then the daemon exits 0. A reload asked for meanwhile is refused. A second
+SIGTERM or SIGINT stops the process at once; the next start removes the VIPs it left that carry
+rmqlb's marker.`},
 	}},
 	{Title: "Configuration", Body: `One YAML file, /etc/rmqlb/rmqlb.yaml unless --config names another. Its top-level keys are
 control_socket, control_group, log_level, metrics_listen, vrrp_instances and listeners; a file

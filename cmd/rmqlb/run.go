@@ -92,7 +92,8 @@ func cmdRun(path, logFormat, takeover string, hup <-chan os.Signal, stderr io.Wr
 			select {
 			case <-ctx.Done():
 				// A second SIGINT or SIGTERM stops the process at once
-				// (the next start removes the VIPs it leaves).
+				// (the next start removes the VIPs it leaves that carry
+				// rmqlb's marker).
 				stop()
 				log.Info("stopping: a second SIGINT or SIGTERM stops at once")
 				return
