@@ -195,8 +195,10 @@ func (r *Runner) SetConfig(cfg Config) error {
 }
 
 // Notify queues the hook of ev.Kind, if one is configured, and returns at
-// once. When the queue is full, or Run has stopped, the hook is dropped
-// and counted.
+// once. When the queue is full, ev takes the place of the last change
+// still waiting, whose hook is dropped and counted: the hook of the state
+// the instance is in now always runs, last. When Run has stopped, ev's
+// hook is dropped and counted.
 func (r *Runner) Notify(ev Event) {
 	r.mu.Lock()
 	argv := r.cfg.Argv(ev.Kind)
@@ -205,11 +207,18 @@ func (r *Runner) Notify(ev Event) {
 		return
 	}
 	if r.closed || len(r.queue) >= r.max {
+		dropped := ev.Kind
+		if !r.closed {
+			last := &r.queue[len(r.queue)-1]
+			dropped = last.ev.Kind
+			ev.VIPs = slices.Clone(ev.VIPs)
+			*last = job{ev: ev, argv: argv, timeout: r.cfg.timeout()}
+		}
 		r.snap.Dropped++
 		first, closed := !r.dropping, r.closed
 		r.dropping = true
 		r.mu.Unlock()
-		r.metrics.count(ev.Kind, ResultDropped)
+		r.metrics.count(dropped, ResultDropped)
 		lvl := zap.DebugLevel
 		if first {
 			lvl = zap.WarnLevel
@@ -219,7 +228,7 @@ func (r *Runner) Notify(ev Event) {
 			why = "the hooks have stopped"
 		}
 		r.log.Log(lvl, "dropping notify hook (further drops in a row are logged at debug level)", zap.String("why", why),
-			zap.Stringer("state", ev.Kind), zap.String("prev_state", ev.Prev), zap.Int("queue", r.max))
+			zap.Stringer("state", dropped), zap.Int("queue", r.max))
 		return
 	}
 	r.dropping = false
