@@ -2,6 +2,7 @@ package control
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/rmqlb/rmqlb/backend"
@@ -70,7 +71,13 @@ func (v Verdict) ExitCode() int {
 //   - a VRRP instance's owner reports a fault (the VIPs cannot be held);
 //   - a VIP set reports a fault (a VIP could not be added or put back);
 //   - a VIP is absent from its interface while its instance is MASTER;
+//   - a VIP this daemon added is still on its interface while its
+//     instance is not MASTER and not handing it over (a release that
+//     failed: it is being tried again);
 //   - a listener is not listening;
+//   - every backend of a listener is DRAIN or MAINT: no client can be
+//     served (each is an operator's choice, all of them together is an
+//     outage);
 //   - a backend is DOWN or DEGRADED (DRAIN and MAINT are an operator's
 //     choice, not a fault).
 //
@@ -103,6 +110,12 @@ func Assess(s Status) Verdict {
 			for _, p := range absentVIPs(in) {
 				bad("VIP %s absent from %s while MASTER (%s)", p, in.Interface, in.Name)
 			}
+		} else if in.Handover == nil || !in.Handover.Done.IsZero() {
+			for _, a := range in.Addresses.VIPs {
+				if a.Present && a.Owned {
+					bad("VIP %s still on %s while %s (%s): releasing it again", a.Prefix, in.Interface, in.State, in.Name)
+				}
+			}
 		}
 	}
 	var listeners []string
@@ -110,6 +123,13 @@ func Assess(s Status) Verdict {
 		listeners = append(listeners, listenerSummary(l, len(s.Listeners) > 1))
 		if !l.Listening {
 			bad("listener %s not listening on %s", l.Name, l.Bind)
+		}
+		// Every backend drained or in maintenance (those DOWN or DEGRADED
+		// are reported below each).
+		if len(l.Backends) > 0 && !slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool {
+			return b.State == backend.Up || b.State == backend.Down || b.State == backend.Degraded
+		}) {
+			bad("listener %s: every backend is DRAIN or MAINT, no client can be served", l.Name)
 		}
 		for _, b := range l.Backends {
 			if b.State != backend.Down && b.State != backend.Degraded {

@@ -60,6 +60,21 @@ func TestAssessExitCodes(t *testing.T) {
 		}, ExitDegraded, "backend amqp/rmq1 DEGRADED (memory alarm)"},
 		{"backend DRAIN", func(s *Status) { s.Listeners[0].Backends[0].State = backend.Drain }, ExitHealthy, ""},
 		{"backend MAINT", func(s *Status) { s.Listeners[0].Backends[0].State = backend.Maint }, ExitHealthy, ""},
+		{"every backend DRAIN or MAINT", func(s *Status) {
+			for i := range s.Listeners[0].Backends {
+				s.Listeners[0].Backends[i].State = backend.Drain
+			}
+			s.Listeners[0].Backends[0].State = backend.Maint
+		}, ExitDegraded, "listener amqp: every backend is DRAIN or MAINT, no client can be served"},
+		{"VIP left on a BACKUP", func(s *Status) {
+			s.VRRP[0].State = vrrp.StateBackup
+			s.VRRP[0].Addresses.VIPs[0].Owned = true
+		}, ExitDegraded, "VIP 10.77.0.100/24 still on eth0 while BACKUP (rabbitmq): releasing it again"},
+		{"VIP kept by a BACKUP handing it over", func(s *Status) {
+			s.VRRP[0].State = vrrp.StateBackup
+			s.VRRP[0].Addresses.VIPs[0].Owned = true
+			s.VRRP[0].Handover = &vrrp.Handover{}
+		}, ExitHealthy, ""},
 		{"listener not listening", func(s *Status) { s.Listeners[0].Listening = false },
 			ExitDegraded, "listener amqp not listening on 10.77.0.100:5672"},
 		{"nothing configured", func(s *Status) { s.VRRP, s.Listeners, s.Checks, s.Reload = nil, nil, nil, nil }, ExitHealthy, ""},
