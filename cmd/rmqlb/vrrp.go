@@ -32,6 +32,12 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 			fs.Usage()
 			return 2
 		}
+		if set && *forDur == 0 {
+			// Not "until ready": an operator who wrote a duration meant one.
+			fmt.Fprintln(stderr, "rmqlb vrrp release: --for must be a positive duration (leave it out to release until `rmqlb vrrp ready`)")
+			fs.Usage()
+			return 2
+		}
 		req := control.Request{Command: "vrrp", Args: []string{what, name}}
 		if *forDur > 0 {
 			req.Args = append(req.Args, forDur.String())

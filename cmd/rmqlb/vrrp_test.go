@@ -64,6 +64,7 @@ func TestVRRPCommands(t *testing.T) {
 		{[]string{"vrrp", "release", "--socket", sock}, 2, nil, "", "usage:"},
 		{[]string{"vrrp", "release", "--socket", sock, "a", "b"}, 2, nil, "", "usage:"},
 		{[]string{"vrrp", "release", "--socket", sock, "vip", "--for", "-1m"}, 2, nil, "", "usage:"},
+		{[]string{"vrrp", "release", "--socket", sock, "vip", "--for", "0s"}, 2, nil, "", "--for must be a positive duration"},
 		{[]string{"vrrp", "flap", "vip"}, 2, nil, "", "usage:"},
 		{[]string{"vrrp"}, 2, nil, "", "usage:"},
 	} {
