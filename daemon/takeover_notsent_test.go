@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -20,26 +19,7 @@ func TestTakeoverReadyNotSentGivesUp(t *testing.T) {
 	h := newHarness(t, l.file())
 	startMaster(t, h)
 	started := startSuccessors(t, h, func(s *inProcSuccessor) error {
-		cfg, err := config.Load(s.h.path)
-		if err != nil {
-			return err
-		}
-		tk, err := TakeOver(cfg, s.args[len(s.args)-1])
-		if err != nil {
-			return err
-		}
-		tk.socket = s.h.dir + "/no-such-socket" // the request cannot be sent
-		opt := s.h.options("test-new")
-		opt.Takeover = tk
-		d, err := New(cfg, opt)
-		if err != nil {
-			tk.Abort(err)
-			return err
-		}
-		s.mu.Lock()
-		s.d = d
-		s.mu.Unlock()
-		return d.Run(s.ctx)
+		return takeOverWith(s, func(tk *Takeover) { tk.socket = s.h.dir + "/no-such-socket" }) // the request cannot be sent
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

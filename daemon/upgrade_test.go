@@ -61,7 +61,11 @@ func successorHarness(t *testing.T, old *harness) *harness {
 
 // takeOver is what `rmqlb run --takeover` does: fetch the hand-over,
 // build the daemon on it, run it.
-func takeOver(s *inProcSuccessor) error {
+func takeOver(s *inProcSuccessor) error { return takeOverWith(s, nil) }
+
+// takeOverWith is takeOver with the hand-over changed by change (nil:
+// none) before the daemon is built on it.
+func takeOverWith(s *inProcSuccessor, change func(*Takeover)) error {
 	cfg, err := config.Load(s.h.path)
 	if err != nil {
 		return err
@@ -69,6 +73,9 @@ func takeOver(s *inProcSuccessor) error {
 	tk, err := TakeOver(cfg, s.args[len(s.args)-1])
 	if err != nil {
 		return err
+	}
+	if change != nil {
+		change(tk)
 	}
 	opt := s.h.options("test-new")
 	opt.Takeover = tk
