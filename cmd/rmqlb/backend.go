@@ -17,7 +17,11 @@ func defineBackend(fs *flag.FlagSet) runFunc {
 			return flagExit(err)
 		}
 		n, op := fs.NArg(), fs.Arg(1)
-		if n < 2 || n > 3 || (n == 3) != (op == "weight") {
+		known := op == "drain" || op == "maint" || op == "ready" || op == "weight" || op == "shutdown-sessions"
+		if n < 2 || n > 3 || (n == 3) != (op == "weight") || !known {
+			if n >= 2 && !known {
+				fmt.Fprintf(stderr, "rmqlb backend: unknown operation %q (drain, maint, ready, weight N|reset, shutdown-sessions)\n", op)
+			}
 			fs.Usage()
 			return 2
 		}

@@ -84,6 +84,7 @@ func TestClientUsage(t *testing.T) {
 		{[]string{"backend", "--socket", sock, "amqp/a", "weight"}, "usage: rmqlb backend"},
 		{[]string{"backend", "--socket", sock, "amqp/a", "drain", "now"}, "usage: rmqlb backend"},
 		{[]string{"backend", "--socket", sock, "amqp/a", "shutdown-sessions", "all"}, "usage: rmqlb backend"},
+		{[]string{"backend", "--socket", sock, "amqp/a", "drian"}, `unknown operation "drian"`},
 	} {
 		var out, errb bytes.Buffer
 		code := run(c.args, &out, &errb)
