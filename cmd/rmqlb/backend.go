@@ -43,7 +43,7 @@ func cmdBackend(socketOf func() (string, error), args []string, stdout, stderr i
 	call := func(out any) bool {
 		err := control.Call(socket, control.Request{Command: "backend", Args: args}, out, 10*time.Second)
 		if err != nil {
-			fmt.Fprintf(stderr, "rmqlb backend: %v\n", err)
+			fmt.Fprintf(stderr, "rmqlb backend: %v%s\n", err, outcomeUnknown(err))
 		}
 		return err == nil
 	}

@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmqlb/rmqlb/control"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -134,5 +138,20 @@ func TestWatchInterval(t *testing.T) {
 		if !w.on || w.interval() != c.want || *f.json != c.rest {
 			t.Errorf("%q: watch %v every %v json %v; want every %v json %v", c.args, w.on, w.interval(), *f.json, c.want, c.rest)
 		}
+	}
+}
+
+// A request that reached the daemon without an answer may have been acted
+// on, and the error says so; one that never reached it, or that the
+// daemon refused, says nothing more.
+func TestOutcomeUnknown(t *testing.T) {
+	if s := outcomeUnknown(fmt.Errorf("connecting: %w", control.ErrNotSent)); s != "" {
+		t.Errorf("not sent: %q", s)
+	}
+	if s := outcomeUnknown(&control.RefusedError{Message: "no"}); s != "" {
+		t.Errorf("refused: %q", s)
+	}
+	if s := outcomeUnknown(errors.New("reading response: i/o timeout")); !strings.Contains(s, "may have acted") {
+		t.Errorf("no answer: %q", s)
 	}
 }

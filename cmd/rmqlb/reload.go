@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,7 +33,7 @@ func cmdReload(socketOf func() (string, error), stdout, stderr io.Writer) int {
 	}
 	var r control.Reload
 	if err := control.Call(socket, control.Request{Command: "reload"}, &r, daemon.ReloadCommandTimeout+5*time.Second); err != nil {
-		fmt.Fprintf(stderr, "rmqlb reload: %v\n", err)
+		fmt.Fprintf(stderr, "rmqlb reload: %v%s\n", err, outcomeUnknown(err))
 		return 2
 	}
 	if r.Error != "" {
@@ -55,4 +56,14 @@ func cmdReload(socketOf func() (string, error), stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// outcomeUnknown is what to add to the error of a request that reached the
+// daemon but got no answer: the daemon may have acted on it.
+func outcomeUnknown(err error) string {
+	var refused *control.RefusedError
+	if err == nil || errors.Is(err, control.ErrNotSent) || errors.As(err, &refused) {
+		return ""
+	}
+	return " (the request reached the daemon, which may have acted on it: see rmqlb status)"
 }
