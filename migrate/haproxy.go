@@ -532,7 +532,7 @@ func (t *haT) settings(l *listener, front, back haProxy) {
 	if ln := front.get("maxconn"); ln != nil {
 		if v, ok := t.intOf(ln, 0, 1<<31-1); ok {
 			l.maxconn = v
-			t.use(ln)
+			t.change(ln, "HAProxy leaves clients past it waiting in the kernel's accept queue; rmqlb accepts and closes them at once (counted, reason maxconn)")
 		}
 	}
 	if ln := t.timeout(back, "connect", "contimeout"); ln != nil {
