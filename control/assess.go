@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
@@ -63,6 +64,11 @@ func (v Verdict) ExitCode() int {
 	return ExitHealthy
 }
 
+// vipLeftGrace is how long after leaving MASTER a VIP still on the
+// interface is not yet a fault: the release takes milliseconds, a failed
+// one is tried again after a second.
+const vipLeftGrace = 5 * time.Second
+
 // Assess decides whether the daemon whose status is s is healthy. It is
 // degraded when:
 //
@@ -72,8 +78,8 @@ func (v Verdict) ExitCode() int {
 //   - a VIP set reports a fault (a VIP could not be added or put back);
 //   - a VIP is absent from its interface while its instance is MASTER;
 //   - a VIP this daemon added is still on its interface while its
-//     instance is not MASTER and not handing it over (a release that
-//     failed: it is being tried again);
+//     instance is not MASTER and not handing it over, 5 s after it left
+//     MASTER (a release that failed: it is being tried again);
 //   - a listener is not listening;
 //   - every backend of a listener is DRAIN or MAINT: no client can be
 //     served (each is an operator's choice, all of them together is an
@@ -110,7 +116,7 @@ func Assess(s Status) Verdict {
 			for _, p := range absentVIPs(in) {
 				bad("VIP %s absent from %s while MASTER (%s)", p, in.Interface, in.Name)
 			}
-		} else if in.Handover == nil || !in.Handover.Done.IsZero() {
+		} else if (in.Handover == nil || !in.Handover.Done.IsZero()) && s.Now.Sub(in.Since) >= vipLeftGrace {
 			for _, a := range in.Addresses.VIPs {
 				if a.Present && a.Owned {
 					bad("VIP %s still on %s while %s (%s): releasing it again", a.Prefix, in.Interface, in.State, in.Name)

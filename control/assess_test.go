@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/vrrp"
@@ -70,6 +71,11 @@ func TestAssessExitCodes(t *testing.T) {
 			s.VRRP[0].State = vrrp.StateBackup
 			s.VRRP[0].Addresses.VIPs[0].Owned = true
 		}, ExitDegraded, "VIP 10.77.0.100/24 still on eth0 while BACKUP (rabbitmq): releasing it again"},
+		{"VIP still on a BACKUP that just left MASTER", func(s *Status) {
+			s.VRRP[0].State = vrrp.StateBackup
+			s.VRRP[0].Addresses.VIPs[0].Owned = true
+			s.VRRP[0].Since = s.Now.Add(-time.Second)
+		}, ExitHealthy, ""},
 		{"VIP kept by a BACKUP handing it over", func(s *Status) {
 			s.VRRP[0].State = vrrp.StateBackup
 			s.VRRP[0].Addresses.VIPs[0].Owned = true

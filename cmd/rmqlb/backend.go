@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/control"
 )
 
@@ -17,7 +18,8 @@ func defineBackend(fs *flag.FlagSet) runFunc {
 			return flagExit(err)
 		}
 		n, op := fs.NArg(), fs.Arg(1)
-		known := op == "drain" || op == "maint" || op == "ready" || op == "weight" || op == "shutdown-sessions"
+		_, adminErr := backend.ParseAdmin(op) // as the daemon reads it
+		known := op != "" && adminErr == nil || op == "weight" || op == "shutdown-sessions"
 		if n < 2 || n > 3 || (n == 3) != (op == "weight") || !known {
 			if n >= 2 && !known {
 				fmt.Fprintf(stderr, "rmqlb backend: unknown operation %q (drain, maint, ready, weight N|reset, shutdown-sessions)\n", op)
