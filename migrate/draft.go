@@ -72,10 +72,11 @@ type track struct {
 // scriptRef is a track_script entry: a vrrp_script by name, with the
 // weight the entry gives it (nil: the script's own).
 type scriptRef struct {
-	pos     Pos
-	name    string
-	weight  *int
-	reverse bool // "reverse": the weight applies the other way round
+	pos       Pos
+	name      string
+	weight    *int
+	reverse   bool // "reverse": the weight applies the other way round
+	noreverse bool // "noreverse": not, whatever the vrrp_script says
 }
 
 // listener is one listeners entry.

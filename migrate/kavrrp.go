@@ -379,8 +379,8 @@ func (t *kaT) trackScript(in *instance, n *kaNode) {
 			i++
 			continue
 		}
-		if n.args[i] == "reverse" {
-			ref.reverse = true
+		if n.args[i] == "reverse" || n.args[i] == "noreverse" {
+			ref.reverse, ref.noreverse = n.args[i] == "reverse", n.args[i] == "noreverse"
 			continue
 		}
 		t.ns.skip(n.pos, directive(n.key, n.args[i]), whyUnknown)

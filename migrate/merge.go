@@ -354,12 +354,12 @@ func (m *merger) track(in *instance, ref scriptRef, s *kaScript) {
 		m.ns.skip(ref.pos, ref.name, "its vrrp_script has no command")
 		return
 	}
-	if s.reverse || ref.reverse {
+	if s.reverse && !ref.noreverse || ref.reverse {
 		// keepalived then changes the priority while the script
 		// succeeds (or raises it while it fails): rmqlb's track rules
 		// lower it while what they track fails, and no other way.
 		m.ns.skip(ref.pos, ref.name, "no equivalent: its weight is reversed (reverse), which rmqlb's track rules cannot do; not tracked")
-		if s.reverse {
+		if s.reverse && !ref.noreverse {
 			m.ka.skip(s.cmd, "its weight is reversed (reverse): not translated")
 		}
 		return

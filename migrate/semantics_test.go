@@ -52,8 +52,11 @@ func TestImportAuthPassWithoutType(t *testing.T) {
 	for _, auth := range []string{"  auth_pass secret\n", "  auth_type pass\n  auth_pass secret\n"} {
 		k := "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n authentication {\n" + auth + " }\n virtual_ipaddress {\n  10.0.0.100\n }\n}\n"
 		c, _, ns := importParsed(t, memFiles{"k": k}, Sources{Keepalived: "k"})
-		if c.VRRP[0].AuthPass != "" && notesFor(ns, 4)+notesFor(ns, 5)+notesFor(ns, 6) == "" {
-			t.Errorf("%q: auth_pass %q written silently; keepalived sends auth type 0", auth, c.VRRP[0].AuthPass)
+		if c.VRRP[0].AuthPass != "" {
+			t.Errorf("%q: auth_pass %q written; keepalived sends no authentication", auth, c.VRRP[0].AuthPass)
+		}
+		if notesFor(ns, 4)+notesFor(ns, 5)+notesFor(ns, 6) == "" {
+			t.Errorf("%q: no note on the authentication block", auth)
 		}
 	}
 }
@@ -85,5 +88,16 @@ func TestImportDefaultsFromDefaultServer(t *testing.T) {
 	_, y, ns := importParsed(t, memFiles{"h": h}, Sources{HAProxy: "h"})
 	if !strings.Contains(y, "interval: 10s") {
 		t.Errorf("default-server of the parent defaults lost; note: %s\n%s", notesFor(ns, 3), y)
+	}
+}
+
+// noreverse on the track_script entry overrides the vrrp_script's reverse:
+// the script is tracked.
+func TestImportTrackNoReverse(t *testing.T) {
+	k := "vrrp_script chk {\n script \"killall -0 haproxy\"\n weight -20 reverse\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  10.0.0.100\n }\n track_script {\n  chk weight -20 noreverse\n }\n}\n"
+	h := "listen amqp\n bind 10.0.0.100:5672\n server r1 10.0.0.1:5672 check\n"
+	c, y, _ := importParsed(t, memFiles{"k": k, "h": h}, Sources{Keepalived: "k", HAProxy: "h"})
+	if len(c.VRRP) != 1 || len(c.VRRP[0].Track) != 1 || c.VRRP[0].Track[0].Weight != -20 {
+		t.Fatalf("noreverse: want the script tracked at -20\n%s", y)
 	}
 }
