@@ -81,6 +81,11 @@ func TestNoLocalPortTriesNextBackend(t *testing.T) {
 	if s.RefusedLocal != 0 || s.NoBackend != 0 || backendSnap(s, "a").ConnectFailures != 0 {
 		t.Fatalf("refused (local) %d, no backend %d, a's connect failures %d: want 0, 0, 0", s.RefusedLocal, s.NoBackend, backendSnap(s, "a").ConnectFailures)
 	}
+	r.broadcast(r.loops, func(*loop) {
+		if !full[aAddr] { // read on the loop's goroutine, as written
+			t.Error("a's address was never dialled: the test proves nothing")
+		}
+	})
 	fullAll.Store(true)
 	c := r.dial(t)
 	defer c.Close()

@@ -306,7 +306,8 @@ func (s *VIPSet) AdoptHeld(owned []netip.Prefix) {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	for _, v := range s.vips {
-		if v.marker == MarkerBookkeeping && slices.Contains(owned, v.prefix) {
+		// By address: the prefix length may have changed in the file.
+		if v.marker == MarkerBookkeeping && slices.ContainsFunc(owned, func(p netip.Prefix) bool { return p.Addr() == v.prefix.Addr() }) {
 			s.setOwned(v, true)
 		}
 	}

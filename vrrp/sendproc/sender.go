@@ -95,6 +95,7 @@ func (s *Sender) Start(sc vrrp.AdvertSchedule) {
 	s.sending.Store(false)
 	s.mu.Lock()
 	s.want, s.gen, s.expired = &sc, 0, false
+	s.heardInterval = max(sc.Interval, sc.First) // until the first report
 	s.mu.Unlock()
 	s.lastAlive = time.Now()
 	if c := s.p.current(); c != nil {
@@ -338,7 +339,7 @@ func (s *Sender) handle(c *child, m *sendwire.Message) {
 		s.mu.Lock()
 		started := s.want != nil && s.gen == c.gen && m.Seq == s.startSeq
 		if started {
-			s.heard, s.heardInterval = time.Now(), s.want.Interval
+			s.heard = time.Now() // heardInterval stays until a report
 		}
 		s.mu.Unlock()
 		if started {
