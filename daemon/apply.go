@@ -28,16 +28,12 @@ func (d *Daemon) Reload() control.Reload {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	r := control.Reload{At: d.clock.Now()}
-	stopping := false
 	select {
 	case <-d.stopping:
-		// Run began to stop before this reload took the lock: it may
-		// be waiting for it in refuseReloads.
-		stopping = true
-	default:
-	}
-	if d.stopped || stopping {
+		// Run began to stop: refuseReloads waits for this lock, or has
+		// had it.
 		return d.refuseReload(r, "the daemon is stopping: nothing was applied")
+	default:
 	}
 	if pid := d.upgradePID(); pid != 0 {
 		// The new process reads the file itself; this one must not

@@ -127,13 +127,11 @@ type Daemon struct {
 
 	reloadMu sync.Mutex // serialises reloads (held across a whole one)
 	// stopping is closed when Run starts to stop its parts; from then
-	// on reloads are refused (stopped, under reloadMu, is set once the
-	// reload in progress, if any, has finished): a part a reload started
-	// after shutdown had stopped the others would run on, and Run would
-	// never return.
+	// on reloads are refused (Reload looks at it under reloadMu): a part
+	// a reload started after shutdown had stopped the others would run
+	// on, and Run would never return.
 	stopping     chan struct{}
 	stoppingOnce sync.Once
-	stopped      bool // guarded by reloadMu
 
 	// mu guards the running model below. Reloads, operator commands and
 	// status take it; health events do not (the router has its own lock).
@@ -480,8 +478,9 @@ func (d *Daemon) startUnitsFrom(cfg *config.Config, handed takeoverRelease) {
 // stops the parts, so that no reload starts a part after that.
 func (d *Daemon) refuseReloads() {
 	d.stoppingOnce.Do(func() { close(d.stopping) })
+	// A reload that takes the lock after this sees stopping closed.
 	d.reloadMu.Lock()
-	d.stopped = true
+	//lint:ignore SA2001 the empty section waits for the reload in progress
 	d.reloadMu.Unlock()
 }
 
