@@ -28,12 +28,11 @@ type part struct {
 	name   string
 	cancel context.CancelFunc
 	done   chan struct{}
-	err    error
+	err    error // written under mu; read under it, or once done is closed
 	g      *group
 
 	mu       sync.Mutex
-	critical bool  // guarded by mu
-	failed   error // guarded by mu: err, once the part has failed
+	critical bool // guarded by mu
 }
 
 // start runs f in a goroutine with a context derived from parent. The
@@ -48,9 +47,8 @@ func (g *group) start(parent context.Context, name string, critical bool, f func
 		defer cancel()
 		err := f(ctx)
 		if err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
-			p.err = fmt.Errorf("%s: %w", name, err)
 			p.mu.Lock()
-			p.failed = p.err
+			p.err = fmt.Errorf("%s: %w", name, err)
 			critical := p.critical
 			p.mu.Unlock()
 			if critical {
@@ -75,7 +73,7 @@ func (g *group) fail(err error) {
 // its failure stops the daemon, also a failure that came before the call.
 func (p *part) makeCritical() {
 	p.mu.Lock()
-	was, failed := p.critical, p.failed
+	was, failed := p.critical, p.err
 	p.critical = true
 	p.mu.Unlock()
 	if !was && failed != nil {
