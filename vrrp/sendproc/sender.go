@@ -219,25 +219,25 @@ func (s *Sender) Stop() {
 // stopProcess kills c, which did not do what it was asked, so that it
 // sends nothing any more; Run starts another one.
 func (s *Sender) stopProcess(c *child, what string, err error) {
-	s.log.Error("VRRP advert sender process failed "+what+"; killing it", zap.Error(err))
-	s.mu.Lock()
-	wake := s.stoppedSending()
-	s.mu.Unlock()
-	s.p.kill(c)
-	wake()
+	s.endProcess(c, "VRRP advert sender process failed "+what+"; killing it", err, s.p.kill)
 }
 
-// abandonProcess kills c, which stopped reporting while it lives on, and
-// wakes the instance to send its adverts itself, without waiting for c to
-// be reaped (Alive runs on the instance's loop, which must go on; Run
-// reaps c and starts another). A process that has been sent SIGKILL sends
-// nothing more.
+// abandonProcess kills c, which stopped reporting while it lives on,
+// without waiting for it to be reaped (Alive runs on the instance's loop,
+// which must go on; Run reaps c and starts another). A process that has
+// been sent SIGKILL sends nothing more.
 func (s *Sender) abandonProcess(c *child, err error) {
-	s.log.Error("VRRP advert sender process stopped reporting its adverts; killing it", zap.Error(err))
+	s.endProcess(c, "VRRP advert sender process stopped reporting its adverts; killing it", err, s.p.signalKill)
+}
+
+// endProcess logs msg with err, makes Sending false, kills c with kill
+// and then wakes the instance to send its adverts itself.
+func (s *Sender) endProcess(c *child, msg string, err error, kill func(*child)) {
+	s.log.Error(msg, zap.Error(err))
 	s.mu.Lock()
 	wake := s.stoppedSending()
 	s.mu.Unlock()
-	s.p.signalKill(c)
+	kill(c)
 	wake()
 }
 
