@@ -127,24 +127,30 @@ func (p haProxy) get(key string) *haLine {
 	if l := lastLine(p.sec.lines, key); l != nil {
 		return l
 	}
-	for d, hops := p.def, 0; d != nil && hops < 8; hops++ {
+	for _, d := range p.defaults() {
 		if l := lastLine(d.lines, key); l != nil {
 			return l
 		}
-		d = d.parent
 	}
 	return nil
+}
+
+// defaults returns p's defaults section and those it is "from", nearest
+// first (at most 8: a loop of "from" ends there).
+func (p haProxy) defaults() []*haSection {
+	var chain []*haSection
+	for d, hops := p.def, 0; d != nil && hops < 8; hops++ {
+		chain = append(chain, d)
+		d = d.parent
+	}
+	return chain
 }
 
 // all returns the lines of key that apply to p: those of its defaults
 // first, the defaults a defaults section is "from" before it, then its
 // own.
 func (p haProxy) all(key string) []*haLine {
-	var chain []*haSection
-	for d, hops := p.def, 0; d != nil && hops < 8; hops++ {
-		chain = append(chain, d)
-		d = d.parent
-	}
+	chain := p.defaults()
 	var out []*haLine
 	for i := len(chain) - 1; i >= 0; i-- {
 		for _, l := range chain[i].lines {
