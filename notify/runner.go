@@ -206,13 +206,14 @@ func (r *Runner) Notify(ev Event) {
 		r.mu.Unlock()
 		return
 	}
+	ev.VIPs = slices.Clone(ev.VIPs)
+	j := job{ev: ev, argv: argv, timeout: r.cfg.timeout()}
 	if r.closed || len(r.queue) >= r.max {
 		dropped := ev.Kind
 		if !r.closed {
 			last := &r.queue[len(r.queue)-1]
 			dropped = last.ev.Kind
-			ev.VIPs = slices.Clone(ev.VIPs)
-			*last = job{ev: ev, argv: argv, timeout: r.cfg.timeout()}
+			*last = j
 		}
 		r.snap.Dropped++
 		first, closed := !r.dropping, r.closed
@@ -232,8 +233,7 @@ func (r *Runner) Notify(ev Event) {
 		return
 	}
 	r.dropping = false
-	ev.VIPs = slices.Clone(ev.VIPs)
-	r.queue = append(r.queue, job{ev: ev, argv: argv, timeout: r.cfg.timeout()})
+	r.queue = append(r.queue, j)
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
