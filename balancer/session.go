@@ -104,14 +104,7 @@ func (s *session) connectNext() {
 	p := l.params.Load()
 	for {
 		if len(s.tried) > p.retries {
-			if int(s.noPort) == len(s.tried) {
-				s.refuseLocal(unix.EADDRNOTAVAIL)
-				return
-			}
-			l.noBackend.Add(1)
-			l.log.Debug("giving up on client: every connect attempt failed",
-				zap.Stringer("client", s.client), zap.Int("attempts", len(s.tried)))
-			s.close(EndConnectFailed)
+			s.everyAttemptFailed()
 			return
 		}
 		t, full := l.choose(s.client.Addr(), &s.sticky, s.tried)
@@ -120,11 +113,8 @@ func (s *session) connectNext() {
 			case full && len(s.tried) == 0:
 				l.refused.Add(1)
 				s.close(EndRefused)
-			case len(s.tried) > 0 && int(s.noPort) == len(s.tried):
-				s.refuseLocal(unix.EADDRNOTAVAIL)
 			case len(s.tried) > 0:
-				l.noBackend.Add(1)
-				s.close(EndConnectFailed)
+				s.everyAttemptFailed()
 			default:
 				l.noBackend.Add(1)
 				s.close(EndNoBackend)
@@ -184,6 +174,21 @@ func (s *session) connectNext() {
 		lp.timers.set(s, later(lp.now, p.connectTimeout))
 		return
 	}
+}
+
+// everyAttemptFailed closes a session whose connect attempts all failed:
+// refused as the host's shortage when each failed for want of a local
+// port, else counted as no backend.
+func (s *session) everyAttemptFailed() {
+	if int(s.noPort) == len(s.tried) {
+		s.refuseLocal(unix.EADDRNOTAVAIL)
+		return
+	}
+	l := s.lp.l
+	l.noBackend.Add(1)
+	l.log.Debug("giving up on client: every connect attempt failed",
+		zap.Stringer("client", s.client), zap.Int("attempts", len(s.tried)))
+	s.close(EndConnectFailed)
 }
 
 // localError reports whether err, from starting a backend connection,
