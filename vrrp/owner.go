@@ -72,14 +72,19 @@ func (w *ownerWorker) run() {
 			retry.Stop()
 		}
 	}()
+	// noRetry disarms the retry and starts its backoff again.
+	noRetry := func() {
+		if retry != nil {
+			retry.Stop()
+		}
+		backoff = releaseRetry
+	}
 	// released records the outcome of a Release: a failure arms the
 	// retry, a success disarms it.
 	released := func(err error) {
 		if err == nil {
-			w.held, backoff = false, releaseRetry
-			if retry != nil {
-				retry.Stop()
-			}
+			w.held = false
+			noRetry()
 			return
 		}
 		if retry == nil {
@@ -102,10 +107,7 @@ func (w *ownerWorker) run() {
 				continue
 			}
 			if want {
-				if retry != nil {
-					retry.Stop()
-				}
-				backoff = releaseRetry
+				noRetry()
 				w.held = true // also when it fails: some may have been added
 				w.call(true)
 				continue
