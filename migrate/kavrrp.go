@@ -143,11 +143,10 @@ func (t *kaT) instance(n *kaNode) *instance {
 // the user and group to run it as. rmqlb runs its hooks without a shell,
 // as the daemon's user.
 func (t *kaT) notifyHook(in *instance, n *kaNode) {
-	if len(n.args) == 0 {
-		t.skip(n, "needs a script")
-		return
+	var words []string
+	if len(n.args) > 0 {
+		words = strings.Fields(n.args[0])
 	}
-	words := strings.Fields(n.args[0])
 	if len(words) == 0 {
 		t.skip(n, "needs a script")
 		return

@@ -108,9 +108,9 @@ type VIPSetOptions struct {
 	// Recheck is the least time a fault lasts before the VIPSet reports
 	// that it could hold the VIPs again (doubled for each fault that
 	// begins within 10 minutes of the end of the one before, up to 5
-	// minutes),
-	// and the period of Run's checks while they cannot be held. Zero means DefaultRecheck (1 s); values
-	// below MinRecheck (100 ms) are raised to it. The daemon passes the
+	// minutes), and the period of Run's checks while they cannot be held.
+	// Zero means DefaultRecheck (1 s); values below MinRecheck (100 ms)
+	// are raised to it. The daemon passes the
 	// VRRP advert interval, but at least DefaultRecheck.
 	Recheck time.Duration
 	// Backstop is the period of Run's backstop check of the VIPs while
