@@ -378,6 +378,7 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 			applied("%s", restartApplied("vrrp_sender "+nc.VRRPSender.String(), n))
 		}
 	}
+	d.stopIdleSender()
 	return r
 }
 

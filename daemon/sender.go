@@ -20,7 +20,8 @@ const SenderSubcommand = "vrrp-sender"
 // when it says vrrp_sender: process, for VRRP instances on the real
 // transport (Options.NewVRRP nil): the process sends on the instances'
 // raw sockets, which an injected transport does not have. It starts with
-// the first VRRP unit, also one a reload adds.
+// the first VRRP unit, also one a reload adds, and stops when a reload
+// leaves none (stopIdleSender).
 func (d *Daemon) newSender(cfg *config.Config) error {
 	if cfg.VRRPSender != config.SenderProcess || d.opt.NewVRRP != nil {
 		return nil
@@ -90,6 +91,26 @@ func (d *Daemon) stopSender() {
 	if p != nil {
 		p.stop()
 		d.log.Debug("VRRP advert sender process stopped", zap.Int("restarts", d.sender.Restarts()))
+	}
+}
+
+// stopIdleSender stops the advert sender process when no VRRP instance
+// is left to send through it (a reload removed the last one, or the first
+// one it added could not start): an idle process would hold its memory
+// and wake-ups for nothing. The next instance a reload adds starts it
+// again (startSender). The caller holds reloadMu (no reload or restart
+// adds an instance meanwhile), not d.mu.
+func (d *Daemon) stopIdleSender() {
+	d.mu.Lock()
+	p := d.senderPart
+	idle := p != nil && len(d.units) == 0
+	if idle {
+		d.senderPart = nil
+	}
+	d.mu.Unlock()
+	if idle {
+		p.stop()
+		d.log.Info("VRRP advert sender process stopped: no VRRP instance is left")
 	}
 }
 

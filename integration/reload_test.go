@@ -15,15 +15,24 @@ import (
 // configuration and runs `rmqlb reload`; it returns the command's output.
 func (d *daemon) reload(change func(*daemonConf)) string {
 	d.t.Helper()
+	out, err := d.tryReload(change)
+	if err != nil {
+		d.t.Fatalf("rmqlb reload on %s: %v\n%s", d.host.Name, err, out)
+	}
+	return out
+}
+
+// tryReload is reload for a reload that may be refused in part: it
+// returns the command's output and its error (an *exec.ExitError for
+// exit status 1).
+func (d *daemon) tryReload(change func(*daemonConf)) (string, error) {
+	d.t.Helper()
 	change(&d.conf)
 	if err := os.WriteFile(d.path, []byte(d.conf.yaml(d.host, d.sock)), 0o644); err != nil {
 		d.t.Fatal(err)
 	}
 	out, err := exec.Command(d.bin, "reload", "--socket", d.sock).CombinedOutput()
-	if err != nil {
-		d.t.Fatalf("rmqlb reload on %s: %v\n%s", d.host.Name, err, out)
-	}
-	return string(out)
+	return string(out), err
 }
 
 // TestVRRPReloadLive: priorities and addresses changed by `rmqlb reload`

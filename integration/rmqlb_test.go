@@ -28,6 +28,7 @@ const (
 // vrrpConf is the VRRP instance of one rmqlb host.
 type vrrpConf struct {
 	Name         string // default "vip"
+	Interface    string // default netlab.Iface
 	VRID         int    // default 1
 	Priority     int
 	Version      int           // default 3
@@ -86,8 +87,11 @@ func (c daemonConf) yaml(h *netlab.Host, sock string) string {
 		if len(v.VIPs) == 0 {
 			v.VIPs = []netip.Prefix{vipPfx}
 		}
+		if v.Interface == "" {
+			v.Interface = netlab.Iface
+		}
 		fmt.Fprintf(&b, "  - name: %s\n    interface: %s\n    virtual_router_id: %d\n    priority: %d\n    version: %d\n    advert_interval: %s\n",
-			v.Name, netlab.Iface, v.VRID, v.Priority, v.Version, v.Advert)
+			v.Name, v.Interface, v.VRID, v.Priority, v.Version, v.Advert)
 		fmt.Fprintf(&b, "    preempt: %v\n", !v.NoPreempt)
 		if v.AuthPass != "" {
 			fmt.Fprintf(&b, "    auth_pass: %s\n", v.AuthPass)

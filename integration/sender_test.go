@@ -175,3 +175,63 @@ func TestVRRPSenderProcess(t *testing.T) {
 	}
 	within(t, "sender process, daemon SIGKILL: keepalived holds the VIP", d, linkCutBound(advert, 100))
 }
+
+// TestSenderProcessFollowsInstances: the advert sender process runs only
+// while a VRRP instance does. A reload that removes the last instance
+// stops it; one that adds an instance that cannot start (its interface
+// does not exist) is refused without starting it; one that adds a good
+// instance starts it again, and the instance's adverts go out from it.
+func TestSenderProcessFollowsInstances(t *testing.T) {
+	l := newLab(t)
+	h1, h2 := l.Host("h1"), l.Host("h2")
+	// A listener on h1's own address keeps the file valid without a VRRP
+	// instance.
+	listeners := fmt.Sprintf(`  - name: local
+    bind: %s:5673
+    check: {type: tcp, interval: 1s, timeout: 500ms}
+    backends:
+      - {name: h2, address: %s:5672}
+`, h1.Addr, h2.Addr)
+	d := startDaemon(t, l, h1, daemonConf{Global: senderGlobal, VRRP: []vrrpConf{{Priority: 150}}, Listeners: listeners})
+	if err := d.waitState("MASTER", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	first := senderOf(t, d)
+	good := d.conf.VRRP
+
+	out := d.reload(func(c *daemonConf) { c.VRRP = nil })
+	if !strings.Contains(out, "applied: vrrp instance vip removed") {
+		t.Fatalf("removing the instance: reload said:\n%s", out)
+	}
+	// The reload answers once the process is stopped.
+	if pid := netlab.ChildWith(d.proc.Pid(), "vrrp-sender"); pid != 0 {
+		t.Fatalf("sender process %d still runs with no VRRP instance (first was %d)", pid, first)
+	}
+	if !netlab.Exited(first) {
+		t.Fatalf("sender process %d did not exit", first)
+	}
+
+	out, err := d.tryReload(func(c *daemonConf) { c.VRRP = []vrrpConf{{Priority: 150, Interface: "nosuch0"}} })
+	if err == nil || !strings.Contains(out, "refused: vrrp instance vip") {
+		t.Fatalf("adding an instance on a missing interface: err %v, reload said:\n%s", err, out)
+	}
+	if pid := netlab.ChildWith(d.proc.Pid(), "vrrp-sender"); pid != 0 {
+		t.Fatalf("sender process %d runs after the only instance added was refused", pid)
+	}
+
+	out = d.reload(func(c *daemonConf) { c.VRRP = good })
+	if !strings.Contains(out, "applied: vrrp instance vip added") {
+		t.Fatalf("adding the instance back: reload said:\n%s", out)
+	}
+	if err := d.waitState("MASTER", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if second := senderOf(t, d); second == first {
+		t.Fatalf("sender process %d is the one stopped", second)
+	}
+	if err := waitFor(3*time.Second, func() (bool, error) {
+		return strings.HasPrefix(senderOfInstance(t, d), "process ("), nil
+	}); err != nil {
+		t.Fatalf("the added instance's adverts are not sent by the sender process: sender %q", senderOfInstance(t, d))
+	}
+}
