@@ -69,6 +69,34 @@ func (v Verdict) ExitCode() int {
 // one is tried again after a second.
 const vipLeftGrace = 5 * time.Second
 
+// refusedRecent is how long after the last refused advertisement of an
+// instance (see Assess) the instance still counts as degraded: ten
+// seconds, or three of its advertisement intervals if longer. A MASTER
+// sends one every interval, so a router whose adverts are refused keeps it
+// degraded for as long as it is MASTER.
+func refusedRecent(in VRRP) time.Duration {
+	return max(10*time.Second, 3*in.AdvertInterval)
+}
+
+// refusedWhy tells which setting differs for a refused advertisement's
+// drop reason.
+func refusedWhy(reason string) string {
+	switch reason {
+	case vrrp.DropAuth:
+		return "its authentication (auth_type, auth_pass) differs"
+	case vrrp.DropIntervalMismatch:
+		return "its advert_interval differs (VRRPv2 requires the same)"
+	case vrrp.DropAddressMismatch:
+		return "its virtual_ipaddress list differs"
+	case vrrp.DropVersion:
+		return "its VRRP version differs"
+	case vrrp.DropNotPeer:
+		return "it is not among the allowed or unicast peers"
+	default:
+		return "reason " + reason
+	}
+}
+
 // Assess decides whether the daemon whose status is s is healthy. It is
 // degraded when:
 //
@@ -80,6 +108,10 @@ const vipLeftGrace = 5 * time.Second
 //   - a VIP this daemon added is still on its interface while its
 //     instance is not MASTER and not handing it over, 5 s after it left
 //     MASTER (a release that failed: it is being tried again);
+//   - a VRRP instance dropped an advertisement of its own VRID from
+//     another router (a difference of configuration, see
+//     vrrp.RefusedAdvert) within refusedRecent: that router is MASTER and
+//     this one does not count it, a split brain if both hold the VIPs;
 //   - a listener is not listening;
 //   - every backend of a listener is DRAIN or MAINT: no client can be
 //     served (each is an operator's choice, all of them together is an
@@ -111,6 +143,10 @@ func Assess(s Status) Verdict {
 		// one the instance reports; say it once.
 		if f := in.Addresses.Fault; f != "" && f != in.OwnerFault {
 			bad("VIPs of %s fault: %s", in.Name, oneLine(f))
+		}
+		if r := in.Refused; r != nil && s.Now.Sub(r.At) < refusedRecent(in) {
+			bad("VRRP %s: adverts of VRID %d from %s (priority %d) dropped, %s, the last %s ago: that router is MASTER unheard by this one (split brain if both hold the VIPs)",
+				in.Name, in.VRID, r.From, r.Priority, refusedWhy(r.Reason), age(s.Now, r.At))
 		}
 		if in.State == vrrp.StateMaster {
 			for _, p := range absentVIPs(in) {

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -81,6 +82,19 @@ func TestAssessExitCodes(t *testing.T) {
 			s.VRRP[0].Addresses.VIPs[0].Owned = true
 			s.VRRP[0].Handover = &vrrp.Handover{}
 		}, ExitHealthy, ""},
+		{"adverts of our VRID refused", func(s *Status) {
+			s.VRRP[0].Refused = &vrrp.RefusedAdvert{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
+				Reason: vrrp.DropAuth, At: s.Now.Add(-1500 * time.Millisecond), Count: 40}
+		}, ExitDegraded, "VRRP rabbitmq: adverts of VRID 1 from 10.77.0.2 (priority 100) dropped, its authentication (auth_type, auth_pass) differs, the last 2s ago: that router is MASTER unheard by this one (split brain if both hold the VIPs)"},
+		{"adverts of our VRID refused, long ago", func(s *Status) {
+			s.VRRP[0].Refused = &vrrp.RefusedAdvert{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
+				Reason: vrrp.DropAuth, At: s.Now.Add(-10 * time.Second), Count: 40}
+		}, ExitHealthy, ""},
+		{"adverts refused within three long intervals", func(s *Status) {
+			s.VRRP[0].AdvertInterval = 5 * time.Second
+			s.VRRP[0].Refused = &vrrp.RefusedAdvert{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
+				Reason: vrrp.DropNotPeer, At: s.Now.Add(-14 * time.Second), Count: 1}
+		}, ExitDegraded, "VRRP rabbitmq: adverts of VRID 1 from 10.77.0.2 (priority 100) dropped, it is not among the allowed or unicast peers, the last 14s ago: that router is MASTER unheard by this one (split brain if both hold the VIPs)"},
 		{"listener not listening", func(s *Status) { s.Listeners[0].Listening = false },
 			ExitDegraded, "listener amqp not listening on 10.77.0.100:5672"},
 		{"nothing configured", func(s *Status) { s.VRRP, s.Listeners, s.Checks, s.Reload = nil, nil, nil, nil }, ExitHealthy, ""},

@@ -153,6 +153,14 @@ func formatVRRP(p *page, now time.Time, ins []VRRP) {
 		if v.OwnerFault != "" {
 			p.println(paint("owner fault", red), txt(fmt.Sprintf(" %s: %s", v.Name, oneLine(v.OwnerFault))))
 		}
+		if r := v.Refused; r != nil {
+			what := txt("refused adverts")
+			if now.Sub(r.At) < refusedRecent(v) {
+				what = paint("refused adverts", red)
+			}
+			p.println(what, txt(fmt.Sprintf(" %s: VRID %d from %s priority %d (%s), last %s ago, %d since start",
+				v.Name, v.VRID, r.From, r.Priority, r.Reason, age(now, r.At), r.Count)))
+		}
 		if f := v.Addresses.Fault; f != "" {
 			p.println(paint("VIP fault", red), txt(fmt.Sprintf(" %s: %s (%d since start)", v.Name, oneLine(f), v.Addresses.Faults)))
 		}

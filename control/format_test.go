@@ -66,6 +66,8 @@ func fullFixture() Status {
 		Pending: []string{"line 7: vrrp_instances[0].interface: changed from eth0 to eth2: needs a restart"}}
 	vip2 := netip.MustParsePrefix("10.77.0.101/24")
 	vip3 := netip.MustParsePrefix("fd00:77::101/64")
+	s.VRRP[0].Refused = &vrrp.RefusedAdvert{From: netip.MustParseAddr("10.77.0.9"), Priority: 120, Reason: "auth",
+		At: now.Add(-3 * time.Second), Count: 2}
 	m := s.VRRP[0]
 	m.Snapshot = vrrp.Snapshot{
 		Name: "mgmt", Interface: "eth1", VRID: 2, Version: 2, State: vrrp.StateMaster,
@@ -145,7 +147,7 @@ func healthyFixture() Status {
 	in := &s.VRRP[0]
 	in.State, in.Reason, in.Master, in.EffectivePriority = vrrp.StateMaster, "no master heard", nil, 100
 	in.Addresses.VIPs[0].Present, in.Addresses.VIPs[0].Marked = true, true
-	in.Tracks = nil
+	in.Tracks, in.Refused = nil, nil
 	s.Listeners = s.Listeners[:1]
 	for i := range s.Listeners[0].Backends {
 		s.Listeners[0].Backends[i].State = backend.Up

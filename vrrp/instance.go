@@ -121,6 +121,7 @@ type Instance struct {
 	adopt       State // Adopt's state: Run carries on from it; StateInit: none
 	started     bool
 	warnedFor   map[string]bool // drop reasons already logged at warn level
+	refused     RefusedAdvert   // the last refused advert of our VRID; Count 0: none
 	sendFailing bool            // the last send failed
 	// rebindFailing: the last attempt to follow a re-created interface
 	// failed.
@@ -324,6 +325,7 @@ func (i *Instance) Snapshot() Snapshot {
 		Master:              m.Master(),
 		Since:               m.Since(),
 		Reason:              m.Reason(),
+		Refused:             i.refusedSnapshot(),
 		Counters:            i.counters.clone(),
 		RealTime:            i.realTime,
 		Sender:              i.senderDescription(),
@@ -742,7 +744,11 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 				i.opt.OnTransition(a)
 			}
 		case Drop:
-			i.drop(a.Err)
+			if a.Peer {
+				i.refuse(a.Err, a.From, a.Priority)
+			} else {
+				i.drop(a.Err)
+			}
 		case IntervalClamped:
 			i.clamped(a)
 		case HandoverDone:
@@ -847,7 +853,12 @@ func (i *Instance) receive(tr Transport, ow *ownerWorker, r received) {
 		return
 	}
 	if i.allowed != nil && !i.allowed[src] {
-		i.drop(fmt.Errorf("checking advert from %v: %w", src, ErrNotPeer))
+		err := fmt.Errorf("checking advert from %v: %w", src, ErrNotPeer)
+		if vrid, prio, perr := PeekHeader(r.b); perr == nil && vrid == i.cfg.VRID {
+			i.refuse(err, src, prio)
+		} else {
+			i.drop(err)
+		}
 		return
 	}
 	if err := ParseInto(&i.rx, r.b, src, r.info.Dst); err != nil {
@@ -877,8 +888,29 @@ func (i *Instance) clamped(a IntervalClamped) {
 // warnClamped is the key of Instance.warnedFor for interval clampings.
 const warnClamped = "interval_clamped"
 
-// drop counts and logs a dropped packet.
-func (i *Instance) drop(err error) {
+// refuse counts and logs a dropped advert of the instance's VRID from
+// another router (see RefusedAdvert), and keeps it as the last one.
+func (i *Instance) refuse(err error, from netip.Addr, prio uint8) {
+	i.mu.Lock()
+	n := i.refused.Count + 1
+	i.refused = RefusedAdvert{From: from, Priority: prio, Reason: DropReason(err), At: i.clock.Now(), Count: n}
+	i.mu.Unlock()
+	i.drop(err, zap.Stringer("from", from), zap.Uint8("priority", prio))
+}
+
+// refusedSnapshot returns the last refused advert, nil if none. The
+// caller holds i.mu.
+func (i *Instance) refusedSnapshot() *RefusedAdvert {
+	if i.refused.Count == 0 {
+		return nil
+	}
+	r := i.refused
+	return &r
+}
+
+// drop counts and logs a dropped packet, with fields added to the log
+// line.
+func (i *Instance) drop(err error, fields ...zap.Field) {
 	reason := DropReason(err)
 	i.mu.Lock()
 	i.counters.Dropped[reason]++
@@ -889,8 +921,8 @@ func (i *Instance) drop(err error) {
 	// Adverts of other virtual routers are normal on a shared segment.
 	if first && reason != DropVRID {
 		i.log.Warn("dropping VRRP advert (further drops for this reason are logged at debug level)",
-			zap.String("reason", reason), zap.Error(err))
+			append(fields, zap.String("reason", reason), zap.Error(err))...)
 	} else {
-		i.log.Debug("dropping VRRP advert", zap.String("reason", reason), zap.Error(err))
+		i.log.Debug("dropping VRRP advert", append(fields, zap.String("reason", reason), zap.Error(err))...)
 	}
 }

@@ -271,22 +271,26 @@ func TestInstanceDropsCounted(t *testing.T) {
 	badSum[6] ^= 0xff
 	v3 := Packet{Version: 3, VRID: 7, Priority: 150, AdvertInterval: time.Second, Addrs: []netip.Addr{vip.Addr()}}
 
+	// refused: the advert carries our VRID and is another router's, so
+	// it is kept as Snapshot.Refused.
 	inputs := []struct {
-		b    []byte
-		src  netip.Addr
-		ttl  int
-		want string
+		b       []byte
+		src     netip.Addr
+		ttl     int
+		want    string
+		refused bool
 	}{
-		{marshal(wrongPass), peer, 255, DropAuth},
-		{marshal(good), peer, 64, DropTTL},
-		{marshal(wrongVRID), peer, 255, DropVRID},
-		{badSum, peer, 255, DropChecksum},
-		{marshal(v3), peer, 255, DropVersion},
-		{marshal(good)[:10], peer, 255, DropTruncated},
-		{marshal(good), stranger, 255, DropNotPeer},
-		{marshal(good), local, 255, DropOwn},
-		{marshal(wrongIV), peer, 255, DropIntervalMismatch},
+		{marshal(wrongPass), peer, 255, DropAuth, true},
+		{marshal(good), peer, 64, DropTTL, false},
+		{marshal(wrongVRID), peer, 255, DropVRID, false},
+		{badSum, peer, 255, DropChecksum, false},
+		{marshal(v3), peer, 255, DropVersion, true},
+		{marshal(good)[:10], peer, 255, DropTruncated, false},
+		{marshal(good), stranger, 255, DropNotPeer, true},
+		{marshal(good), local, 255, DropOwn, false},
+		{marshal(wrongIV), peer, 255, DropIntervalMismatch, true},
 	}
+	var refused uint64
 	for n, in := range inputs {
 		tr.inject(t, in.b, in.src, local, in.ttl)
 		h.waitSnapshot(t, "drop counted", func(s Snapshot) bool {
@@ -303,6 +307,15 @@ func TestInstanceDropsCounted(t *testing.T) {
 		}
 		if snap.Counters.AdvertsReceived != uint64(n+1) {
 			t.Fatalf("input %d: received %d", n, snap.Counters.AdvertsReceived)
+		}
+		if in.refused {
+			refused++
+			want := RefusedAdvert{From: in.src, Priority: 150, Reason: in.want, At: h.clock.Now(), Count: refused}
+			if r := snap.Refused; r == nil || *r != want {
+				t.Fatalf("input %d: refused %+v, want %+v", n, r, want)
+			}
+		} else if r := snap.Refused; (refused == 0 && r != nil) || (r != nil && r.Count != refused) {
+			t.Fatalf("input %d (%s) kept as refused: %+v", n, in.want, r)
 		}
 	}
 	// A good advert from the peer resets the master down timer.

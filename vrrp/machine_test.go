@@ -43,6 +43,12 @@ func v2Advert(src netip.Addr, prio uint8, iv time.Duration, pass string) Advert 
 	return Advert{Src: src, Packet: p}
 }
 
+// refusedDrop is the Drop of an advert of the machine's VRID from src at
+// priority prio.
+func refusedDrop(err error, src netip.Addr, prio uint8) Drop {
+	return Drop{Err: err, Peer: true, From: src, Priority: prio}
+}
+
 // step is one step of a machine scenario.
 type step struct {
 	at time.Duration // since t0
@@ -109,7 +115,7 @@ func actionsMatch(got, want []Action) bool {
 			}
 		case Drop:
 			g, ok := got[i].(Drop)
-			if !ok || !errors.Is(g.Err, w.Err) {
+			if !ok || !errors.Is(g.Err, w.Err) || g.Peer != w.Peer || (w.Peer && (g.From != w.From || g.Priority != w.Priority)) {
 				return false
 			}
 		case HandoverDone:
@@ -372,10 +378,10 @@ func TestMachine(t *testing.T) {
 			cfg:  testConfig(func(c *Config) { c.Version = 2; c.AuthPass = "passwd" }),
 			steps: []step{
 				{ev: Startup{}, want: []Action{change(StateInit, StateBackup, "")}},
-				{at: sec, ev: v2Advert(higher, 150, sec, "wrong"), want: []Action{Drop{ErrAuthMismatch}}, deadline: mdi},
-				{at: sec, ev: v2Advert(higher, 150, sec, ""), want: []Action{Drop{ErrAuthMismatch}}},
-				{at: sec, ev: v2Advert(higher, 150, sec, "passwd2"), want: []Action{Drop{ErrAuthMismatch}}},
-				{at: sec, ev: v2Advert(higher, 150, 2*sec, "passwd"), want: []Action{Drop{ErrIntervalMismatch}}},
+				{at: sec, ev: v2Advert(higher, 150, sec, "wrong"), want: []Action{refusedDrop(ErrAuthMismatch, higher, 150)}, deadline: mdi},
+				{at: sec, ev: v2Advert(higher, 150, sec, ""), want: []Action{refusedDrop(ErrAuthMismatch, higher, 150)}},
+				{at: sec, ev: v2Advert(higher, 150, sec, "passwd2"), want: []Action{refusedDrop(ErrAuthMismatch, higher, 150)}},
+				{at: sec, ev: v2Advert(higher, 150, 2*sec, "passwd"), want: []Action{refusedDrop(ErrIntervalMismatch, higher, 150)}},
 				{at: sec, ev: v2Advert(higher, 150, sec, "passwd"), deadline: sec + mdi},
 			},
 		},
@@ -384,7 +390,7 @@ func TestMachine(t *testing.T) {
 			cfg:  testConfig(func(c *Config) { c.Version = 2 }),
 			steps: []step{
 				{ev: Startup{}, want: []Action{change(StateInit, StateBackup, "")}},
-				{at: sec, ev: v2Advert(higher, 150, sec, "passwd"), want: []Action{Drop{ErrAuthMismatch}}},
+				{at: sec, ev: v2Advert(higher, 150, sec, "passwd"), want: []Action{refusedDrop(ErrAuthMismatch, higher, 150)}},
 				{at: sec, ev: v2Advert(higher, 150, sec, ""), deadline: sec + 3609375*time.Microsecond},
 			},
 		},
@@ -394,14 +400,14 @@ func TestMachine(t *testing.T) {
 			steps: []step{
 				{ev: Startup{}, want: []Action{change(StateInit, StateBackup, "")}},
 				{at: sec, ev: Advert{Src: higher, Packet: &Packet{Version: 3, VRID: 8, Priority: 150, AdvertInterval: sec, Addrs: []netip.Addr{vip.Addr()}}},
-					want: []Action{Drop{ErrWrongVRID}}},
-				{at: sec, ev: v2Advert(higher, 150, sec, ""), want: []Action{Drop{ErrBadVersion}}},
+					want: []Action{Drop{Err: ErrWrongVRID}}},
+				{at: sec, ev: v2Advert(higher, 150, sec, ""), want: []Action{refusedDrop(ErrBadVersion, higher, 150)}},
 				{at: sec, ev: Advert{Src: higher, Packet: &Packet{Version: 3, VRID: 7, Priority: 150, AdvertInterval: sec,
-					Addrs: []netip.Addr{netip.MustParseAddr("10.99.0.101")}}}, want: []Action{Drop{ErrAddressMismatch}}},
+					Addrs: []netip.Addr{netip.MustParseAddr("10.99.0.101")}}}, want: []Action{refusedDrop(ErrAddressMismatch, higher, 150)}},
 				{at: sec, ev: Advert{Src: higher, Packet: &Packet{Version: 3, VRID: 7, Priority: 150, AdvertInterval: sec,
-					Addrs: []netip.Addr{vip.Addr(), vip.Addr()}}}, want: []Action{Drop{ErrAddressMismatch}}},
+					Addrs: []netip.Addr{vip.Addr(), vip.Addr()}}}, want: []Action{refusedDrop(ErrAddressMismatch, higher, 150)}},
 				{at: sec, ev: Advert{Src: higher, Packet: &Packet{Version: 3, VRID: 7, Priority: 150, AdvertInterval: sec}},
-					want: []Action{Drop{ErrAddressMismatch}}, deadline: mdi},
+					want: []Action{refusedDrop(ErrAddressMismatch, higher, 150)}, deadline: mdi},
 				// An address owner's advert is accepted whatever its addresses.
 				{at: sec, ev: Advert{Src: higher, Packet: &Packet{Version: 3, VRID: 7, Priority: 255, AdvertInterval: sec}},
 					deadline: sec + mdi},

@@ -97,7 +97,7 @@ func TestMachineReconfigure(t *testing.T) {
 				step{at: 2 * sec, ev: advertFrom(higher, 120, sec), deadline: 2*sec + mdi}, // old list: accepted
 				step{at: 3 * sec, ev: Advert{Src: higher, Packet: &Packet{Version: 3, VRID: 7, Priority: 120, AdvertInterval: sec,
 					Addrs: []netip.Addr{vip2.Addr(), vip.Addr()}}}, deadline: 3*sec + mdi},
-				step{at: 4 * sec, ev: advertFrom(higher, 120, sec), want: []Action{Drop{ErrAddressMismatch}}, deadline: 3*sec + mdi},
+				step{at: 4 * sec, ev: advertFrom(higher, 120, sec), want: []Action{refusedDrop(ErrAddressMismatch, higher, 120)}, deadline: 3*sec + mdi},
 			),
 		},
 		{
@@ -109,7 +109,7 @@ func TestMachineReconfigure(t *testing.T) {
 				// The master's interval, old or new, is the one used.
 				{at: 2 * sec, ev: v2Advert(higher, 120, sec, ""), deadline: 2*sec + 3*sec + 609375*time.Microsecond},
 				{at: 3 * sec, ev: v2Advert(higher, 120, 2*sec, ""), deadline: 3*sec + 6*sec + 609375*time.Microsecond},
-				{at: 4 * sec, ev: v2Advert(higher, 120, sec, ""), want: []Action{Drop{ErrIntervalMismatch}}},
+				{at: 4 * sec, ev: v2Advert(higher, 120, sec, ""), want: []Action{refusedDrop(ErrIntervalMismatch, higher, 120)}},
 			},
 		},
 		{
@@ -118,7 +118,7 @@ func TestMachineReconfigure(t *testing.T) {
 			steps: []step{
 				{ev: Startup{}, want: []Action{change(StateInit, StateBackup, "")}},
 				{at: sec, ev: Reconfigure{testConfig(func(c *Config) { c.Version = 2; c.AuthPass = "new" })}},
-				{at: 2 * sec, ev: v2Advert(higher, 120, sec, "old"), want: []Action{Drop{ErrAuthMismatch}}},
+				{at: 2 * sec, ev: v2Advert(higher, 120, sec, "old"), want: []Action{refusedDrop(ErrAuthMismatch, higher, 120)}},
 				{at: 2 * sec, ev: v2Advert(higher, 120, sec, "new"), state: StateBackup, deadline: 2*sec + mdi},
 			},
 		},

@@ -56,6 +56,9 @@ type Snapshot struct {
 	Handover *Handover `json:"handover,omitempty"`
 	// Master is the last valid advertisement heard from another router.
 	Master *MasterInfo `json:"master,omitempty"`
+	// Refused is the last advertisement of this VRID from another router
+	// that was dropped; nil if none since the instance was created.
+	Refused *RefusedAdvert `json:"refused,omitempty"`
 	// Since is when State was entered; Reason why.
 	Since    time.Time `json:"since"`
 	Reason   string    `json:"reason"`
@@ -69,6 +72,24 @@ type Snapshot struct {
 	// AdvertSender is set (Options.Sender): its AdvertSender.Describe.
 	// Empty: the instance itself, as always without one.
 	Sender string `json:"sender,omitempty"`
+}
+
+// RefusedAdvert is an advertisement of the instance's own VRID from
+// another router that the instance dropped: its version, authentication,
+// interval or addresses differ from this router's, or its source is not an
+// allowed peer. Only a MASTER sends advertisements, so that router holds
+// (or believes it holds) the VIPs while this one counts it as absent: a
+// BACKUP here takes over beside it, and a MASTER here stays one. Both
+// routers holding the VIPs is a split brain.
+type RefusedAdvert struct {
+	From     netip.Addr `json:"from"`
+	Priority uint8      `json:"priority"`
+	// Reason is why it was dropped (a DropReason).
+	Reason string `json:"reason"`
+	// At is when the last one was dropped; Count counts them since the
+	// instance was created (also those of other routers).
+	At    time.Time `json:"at"`
+	Count uint64    `json:"count"`
 }
 
 // Counters count adverts of one Instance since it was created.

@@ -60,7 +60,7 @@ control/statusschema/status.schema.json in the source). With --watch it prints t
 every INTERVAL until SIGINT or SIGTERM, and exits with the code of the last status shown.`,
 			Exits: []clidoc.Exit{
 				{Code: control.ExitHealthy, Meaning: "healthy"},
-				{Code: control.ExitDegraded, Meaning: "degraded: the last reload was refused, a VRRP instance is in FAULT or cannot hold its VIPs, a master's VIP is not on its interface, a listener is not listening, or a backend is DOWN or DEGRADED"},
+				{Code: control.ExitDegraded, Meaning: "degraded: the last reload was refused, a VRRP instance is in FAULT or cannot hold its VIPs, a master's VIP is not on its interface, another router's adverts of an instance's VRID are being dropped (split brain), a listener is not listening, or a backend is DOWN or DEGRADED"},
 				{Code: control.ExitUnreachable, Meaning: "the daemon did not answer (not running, wrong socket), or wrong command line"},
 			},
 		}},
