@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -298,6 +299,13 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 				restart = append(restart, c.Name)
 			}
 		case OpUpdate:
+			if d.units[c.Name] == nil {
+				// Not running: nothing to update. The running model
+				// never lists such an instance (forgetInstances).
+				refuse("vrrp instance "+c.Name, errors.New("not running"))
+				failed.instances[c.Name] = true
+				continue
+			}
 			if c.Notify {
 				if err := d.units[c.Name].setHooks(c.New); err != nil {
 					refuse("notify hooks of vrrp instance "+c.Name, err)
@@ -364,8 +372,11 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		bad, serr := d.restartInstances(restart, cfg, true)
 		for _, name := range restart {
 			if err, ok := bad[name]; ok {
-				refuse("vrrp instance "+name, fmt.Errorf("restarting it in place: %w (its VIPs removed)", err))
+				refuse("vrrp instance "+name, fmt.Errorf("restarting it in place: %w (its VIPs removed; the next reload adds it again)", err))
 			}
+		}
+		if len(bad) > 0 {
+			d.forgetInstances(bad)
 		}
 		if serr != nil {
 			refuse("vrrp_sender", fmt.Errorf("%w (the instances send their adverts themselves)", serr))
@@ -380,6 +391,26 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	}
 	d.stopIdleSender()
 	return r
+}
+
+// forgetInstances takes the VRRP instances of names, which could not be
+// restarted in place and no longer run, out of the running model: the next
+// reload of a file that has them adds them afresh. The caller holds
+// reloadMu, not d.mu.
+func (d *Daemon) forgetInstances(names map[string]error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := *d.cfg // readers may hold the old model: replaced, not changed
+	c.VRRP = slices.DeleteFunc(slices.Clone(c.VRRP), func(in config.VRRPInstance) bool {
+		_, gone := names[in.Name]
+		return gone
+	})
+	d.cfg = &c
+	for i := range c.VRRP {
+		if u := d.units[c.VRRP[i].Name]; u != nil {
+			u.cfg = &c.VRRP[i]
+		}
+	}
 }
 
 // uncheckServing puts back in service the backends that stay while their

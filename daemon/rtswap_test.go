@@ -1,11 +1,16 @@
 package daemon
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -124,5 +129,48 @@ func TestReloadAddInstanceWithRealTime(t *testing.T) {
 	}
 	if s := h.d.Status(); len(s.VRRP) != 2 {
 		t.Fatalf("%d instances after the reload, want 2", len(s.VRRP))
+	}
+}
+
+// TestReloadRestartFailureForgotten: an instance that a restart in place
+// (here vrrp_rt_priority) cannot start again leaves the running model, so
+// that the next reload of the same file, the cause gone, adds it again
+// (before, it found nothing to do and no VRRP ran while status said
+// healthy), and a reload that changes its settings adds it too (before,
+// it updated a unit that did not exist and the daemon died).
+func TestReloadRestartFailureForgotten(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		second func(l *lab) string
+	}{
+		{"same file", func(l *lab) string { return withRealTime(l, "10") }},
+		{"changed priority", func(l *lab) string {
+			return strings.Replace(withRealTime(l, "10"), "priority: 150", "priority: 140", 1)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := newLab(t)
+			h := newHarness(t, l.file())
+			startMaster(t, h)
+			orig := h.d.opt.NewVRRP
+			h.d.opt.NewVRRP = func(*config.VRRPInstance, *zap.Logger, prometheus.Registerer) (vrrp.Transport, VIPOwner, error) {
+				return nil, nil, errors.New("no such interface")
+			}
+			r := h.reload(withRealTime(l, "10"))
+			if !slices.ContainsFunc(r.Refused, func(s string) bool { return strings.HasPrefix(s, "vrrp instance v: restarting it in place") }) {
+				t.Fatalf("first reload refused %q, want v's restart", r.Refused)
+			}
+			if s := h.d.Status(); len(s.VRRP) != 0 || len(h.d.cfg.VRRP) != 0 {
+				t.Fatalf("after the failed restart: %d instances in status, %d in the running model; want none", len(s.VRRP), len(h.d.cfg.VRRP))
+			}
+			h.d.opt.NewVRRP = orig
+			r = h.reload(c.second(l))
+			if !slices.Contains(r.Applied, "vrrp instance v added") || len(r.Refused) != 0 {
+				t.Fatalf("second reload applied %q, refused %q; want v added", r.Applied, r.Refused)
+			}
+			if s := h.d.Status(); len(s.VRRP) != 1 {
+				t.Fatalf("%d instances after the second reload, want 1", len(s.VRRP))
+			}
+		})
 	}
 }
