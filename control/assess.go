@@ -113,9 +113,9 @@ func refusedWhy(reason string) string {
 //     vrrp.RefusedAdvert) within refusedRecent: that router is MASTER and
 //     this one does not count it, a split brain if both hold the VIPs;
 //   - a listener is not listening;
-//   - every backend of a listener is DRAIN or MAINT: no client can be
-//     served (each is an operator's choice, all of them together is an
-//     outage);
+//   - every backend of a listener is DRAIN or MAINT or has weight 0
+//     (which drains it too): no client can be served (each is an
+//     operator's choice, all of them together is an outage);
 //   - a backend is DOWN or DEGRADED (DRAIN and MAINT are an operator's
 //     choice, not a fault).
 //
@@ -166,12 +166,12 @@ func Assess(s Status) Verdict {
 		if !l.Listening {
 			bad("listener %s not listening on %s", l.Name, l.Bind)
 		}
-		// Every backend drained or in maintenance (those DOWN or DEGRADED
-		// are reported below each).
+		// Every backend drained (also by weight 0) or in maintenance
+		// (those DOWN or DEGRADED are reported below each).
 		if len(l.Backends) > 0 && !slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool {
-			return b.State == backend.Up || b.State == backend.Down || b.State == backend.Degraded
+			return (b.State == backend.Up || b.State == backend.Down || b.State == backend.Degraded) && b.Weight > 0
 		}) {
-			bad("listener %s: every backend is DRAIN or MAINT, no client can be served", l.Name)
+			bad("listener %s: every backend is DRAIN, MAINT or at weight 0, no client can be served", l.Name)
 		}
 		for _, b := range l.Backends {
 			if b.State != backend.Down && b.State != backend.Degraded {

@@ -67,7 +67,18 @@ func TestAssessExitCodes(t *testing.T) {
 				s.Listeners[0].Backends[i].State = backend.Drain
 			}
 			s.Listeners[0].Backends[0].State = backend.Maint
-		}, ExitDegraded, "listener amqp: every backend is DRAIN or MAINT, no client can be served"},
+		}, ExitDegraded, "listener amqp: every backend is DRAIN, MAINT or at weight 0, no client can be served"},
+		{"every backend at weight 0", func(s *Status) {
+			for i := range s.Listeners[0].Backends {
+				s.Listeners[0].Backends[i].Weight = 0
+			}
+		}, ExitDegraded, "listener amqp: every backend is DRAIN, MAINT or at weight 0, no client can be served"},
+		{"one backend up at weight 0, one DRAIN", func(s *Status) {
+			s.Listeners[0].Backends = s.Listeners[0].Backends[:2]
+			s.Listeners[0].Backends[0].Weight = 0
+			s.Listeners[0].Backends[1].State = backend.Drain
+		}, ExitDegraded, "listener amqp: every backend is DRAIN, MAINT or at weight 0, no client can be served"},
+		{"some backends at weight 0", func(s *Status) { s.Listeners[0].Backends[0].Weight = 0 }, ExitHealthy, ""},
 		{"VIP left on a BACKUP", func(s *Status) {
 			s.VRRP[0].State = vrrp.StateBackup
 			s.VRRP[0].Addresses.VIPs[0].Owned = true

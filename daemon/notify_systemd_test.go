@@ -221,7 +221,7 @@ func TestStatusLine(t *testing.T) {
 	listener := func(states ...backend.State) balancer.Snapshot {
 		l := balancer.Snapshot{Name: "amqp", Listening: true}
 		for i, st := range states {
-			l.Backends = append(l.Backends, balancer.BackendSnapshot{Name: fmt.Sprintf("r%d", i+1), State: st, LastChangeReason: "memory alarm"})
+			l.Backends = append(l.Backends, balancer.BackendSnapshot{Name: fmt.Sprintf("r%d", i+1), State: st, Weight: 10, LastChangeReason: "memory alarm"})
 		}
 		return l
 	}
