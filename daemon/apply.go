@@ -509,6 +509,8 @@ func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 		oi, existed := old.VRRPInstance(in.Name)
 		switch {
 		case failed.instances[in.Name]:
+		case !existed && restarts(p, in.Field):
+			// Added, but deferred to a restart (see Plan.deferClashes).
 		case existed && restarts(p, in.Field):
 			kept := *oi
 			kept.Field = in.Field
@@ -525,6 +527,4 @@ func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 }
 
 // restarts reports whether p holds a restart of the section at field.
-func restarts(p Plan, field string) bool {
-	return slices.ContainsFunc(p.Restart, func(r Restart) bool { return strings.HasPrefix(r.Field, field+".") })
-}
+func restarts(p Plan, field string) bool { return restartsAt(p.Restart, field) }

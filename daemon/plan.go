@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/config"
@@ -254,6 +256,61 @@ func (p *Plan) diffVRRP(old, new *config.Config) {
 			p.VRRP = append(p.VRRP, VRRPChange{Op: OpRemove, Name: oi.Name, Old: oi})
 		}
 	}
+	p.deferClashes(old, new)
+}
+
+// deferClashes defers to a restart the added and changed instances that
+// clash with an instance running on as it was until a restart (its
+// identity changed): the new file was checked without it, and starting
+// them beside it would run a VRRP router twice on one interface or give a
+// VIP two owners. A deferred change of an instance keeps that one as it
+// was too, which may defer another.
+func (p *Plan) deferClashes(old, new *config.Config) {
+	var kept []*config.VRRPInstance
+	for i := range new.VRRP {
+		if oi, ok := old.VRRPInstance(new.VRRP[i].Name); ok && restartsAt(p.Restart, new.VRRP[i].Field) {
+			kept = append(kept, oi)
+		}
+	}
+	for len(kept) > 0 {
+		var more []*config.VRRPInstance
+		p.VRRP = slices.DeleteFunc(p.VRRP, func(c VRRPChange) bool {
+			if c.Op == OpRemove || (c.Op == OpUpdate && !c.VIPs) {
+				return false
+			}
+			field, why, clash := clashWith(c.New, kept)
+			if !clash {
+				return false
+			}
+			p.restart(new, field, why)
+			if c.Op == OpUpdate {
+				more = append(more, c.Old)
+			}
+			return true
+		})
+		kept = more
+	}
+}
+
+// clashWith returns the key of ni that clashes with an instance of kept,
+// and why: the same VRID on the same interface, or a VIP of both.
+func clashWith(ni *config.VRRPInstance, kept []*config.VRRPInstance) (field, why string, clash bool) {
+	for _, oi := range kept {
+		if oi.Interface == ni.Interface && oi.VRID == ni.VRID {
+			return ni.Field + ".virtual_router_id", fmt.Sprintf("VRID %d on %s is still vrrp instance %s's until it restarts", ni.VRID, ni.Interface, oi.Name), true
+		}
+		for _, v := range ni.VIPs {
+			if slices.ContainsFunc(oi.VIPs, func(w netip.Prefix) bool { return w.Addr() == v.Addr() }) {
+				return ni.Field + ".virtual_ipaddress", fmt.Sprintf("%s is still a VIP of vrrp instance %s until it restarts", v.Addr(), oi.Name), true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// restartsAt reports whether rs holds a restart of the section at field.
+func restartsAt(rs []Restart, field string) bool {
+	return slices.ContainsFunc(rs, func(r Restart) bool { return strings.HasPrefix(r.Field, field+".") })
 }
 
 // identityChanged records the changes of an instance that need a restart

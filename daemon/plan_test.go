@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"fmt"
+	"net/netip"
 	"os"
 	"os/user"
 	"slices"
@@ -261,6 +263,79 @@ listeners:`, 1)
 	p = Diff(mustParse(t, two), mustParse(t, planBase))
 	if len(p.VRRP) != 1 || p.VRRP[0].Op != OpRemove || p.VRRP[0].Name != "w" {
 		t.Fatalf("remove: %+v", p.VRRP)
+	}
+}
+
+// TestDiffDefersClashWithKept: an instance whose identity changed runs
+// on as it was until a restart, so an instance the same file adds with
+// its old VRID on its interface, or with one of its old VIPs, is deferred
+// to the restart too (each file alone is valid); so is a VIP moved to an
+// existing instance, which then keeps its old settings, and whatever
+// clashes with those in turn. The running model never holds two
+// instances with one VRID on one interface, or a VIP twice.
+func TestDiffDefersClashWithKept(t *testing.T) {
+	none := leftovers{listeners: map[string]*config.Listener{}, instances: map[string]bool{}, settings: map[string]bool{}}
+	instance := func(name string, vrid int, vip string) string {
+		return fmt.Sprintf("  - name: %s\n    interface: eth0\n    virtual_router_id: %d\n    version: 3\n    advert_interval: 100ms\n    virtual_ipaddress: [%s]\nlisteners:\n", name, vrid, vip)
+	}
+	with := func(base string, ins ...string) string {
+		for _, in := range ins {
+			base = strings.Replace(base, "listeners:\n", in, 1)
+		}
+		return base
+	}
+	renumbered := edit(t, "virtual_router_id: 1", "virtual_router_id: 5", "virtual_ipaddress: [10.0.0.100/24]", "virtual_ipaddress: [10.0.0.99/24]")
+	for _, c := range []struct {
+		name     string
+		old, new string
+		deferred []string // fields deferred beyond v's own restart
+		running  []string // instances in the running model
+	}{
+		{"added on the old VRID", planBase, with(renumbered, instance("w", 1, "10.0.0.101/24")),
+			[]string{"vrrp_instances[1].virtual_router_id"}, []string{"v"}},
+		{"added with an old VIP", planBase, with(renumbered, instance("w", 2, "10.0.0.100/24")),
+			[]string{"vrrp_instances[1].virtual_ipaddress"}, []string{"v"}},
+		{"added without a clash", planBase, with(renumbered, instance("w", 2, "10.0.0.101/24")),
+			nil, []string{"v", "w"}},
+		{"old VIP moved to an existing instance, whose old VIP is taken by a third",
+			with(planBase, instance("w", 2, "10.0.0.101/24")),
+			with(renumbered, instance("w", 2, "10.0.0.100/24"), instance("x", 3, "10.0.0.101/24")),
+			[]string{"vrrp_instances[1].virtual_ipaddress", "vrrp_instances[2].virtual_ipaddress"}, []string{"v", "w"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			old, nc := mustParse(t, c.old), mustParse(t, c.new)
+			p := Diff(old, nc)
+			var deferred []string
+			for _, r := range p.Restart {
+				if !strings.HasPrefix(r.Field, "vrrp_instances[0].") {
+					deferred = append(deferred, r.Field)
+				}
+			}
+			if !slices.Equal(deferred, c.deferred) {
+				t.Errorf("deferred %q, want %q (restarts %+v)", deferred, c.deferred, p.Restart)
+			}
+			run := running(old, nc, p, none)
+			var names []string
+			vrids := map[string]string{}
+			vips := map[netip.Addr]string{}
+			for _, in := range run.VRRP {
+				names = append(names, in.Name)
+				key := fmt.Sprintf("%s/%d", in.Interface, in.VRID)
+				if o, dup := vrids[key]; dup {
+					t.Errorf("VRID %s run by %s and %s", key, o, in.Name)
+				}
+				vrids[key] = in.Name
+				for _, v := range in.VIPs {
+					if o, dup := vips[v.Addr()]; dup {
+						t.Errorf("VIP %s of %s and %s", v.Addr(), o, in.Name)
+					}
+					vips[v.Addr()] = in.Name
+				}
+			}
+			if !slices.Equal(names, c.running) {
+				t.Errorf("running %q, want %q", names, c.running)
+			}
+		})
 	}
 }
 
