@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"regexp"
 	"strconv"
+	"syscall"
 
 	yaml "go.yaml.in/yaml/v3"
 
@@ -16,7 +18,8 @@ import (
 
 // Load reads, parses and resolves the file at path (see Parse), and adds
 // a warning to Config.Warnings when the file holds a password (auth_pass,
-// a check's password) and may be read by its group or by others, and for
+// a check's password) and may be read by others or by an untrusted group
+// (see exposed), and for
 // every notify hook whose program cannot be run on this host (a hook is
 // often installed after its configuration, so this is no error).
 func Load(path string) (*Config, error) {
@@ -29,14 +32,40 @@ func Load(path string) (*Config, error) {
 		return nil, err
 	}
 	c.Warnings = append(c.Warnings, c.hookWarnings()...)
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o044 != 0 {
+	if fi, err := os.Stat(path); err == nil && exposed(fi) {
 		if secret := c.secretField(); secret != "" {
 			c.Warnings = append(c.Warnings, fmt.Sprintf(
-				"%s holds a password (%s, line %d) and is readable by group or others (mode %04o): chmod 600 it (or 640 with a trusted group)",
-				path, secret, c.Line(secret), fi.Mode().Perm()))
+				"%s holds a password (%s, line %d) and is readable by others or by a group other than root's, the daemon's (%s) or this process's (mode %04o): chown root:%s and chmod 640 it (600 for a daemon that runs as root)",
+				path, secret, c.Line(secret), DaemonGroup, fi.Mode().Perm(), DaemonGroup))
 		}
 	}
 	return c, nil
+}
+
+// DaemonGroup is the group the packaged daemon runs as (the unit's user
+// rmqlb): its configuration file is root:rmqlb, mode 0640.
+const DaemonGroup = "rmqlb"
+
+// exposed reports whether the file of fi can be read by others, or by a
+// group that is not trusted with its secrets: root's, DaemonGroup, or the
+// group of this process (a daemon that runs as its own group).
+func exposed(fi os.FileInfo) bool {
+	perm := fi.Mode().Perm()
+	switch {
+	case perm&0o004 != 0:
+		return true
+	case perm&0o040 == 0:
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return true
+	}
+	if st.Gid == 0 || int(st.Gid) == os.Getegid() {
+		return false
+	}
+	g, err := user.LookupGroup(DaemonGroup)
+	return err != nil || g.Gid != strconv.FormatUint(uint64(st.Gid), 10)
 }
 
 // hookWarnings returns a warning for every notify hook whose program

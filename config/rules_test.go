@@ -279,8 +279,10 @@ func TestLookups(t *testing.T) {
 	}
 }
 
-// TestSecretsWarning: a file holding a password that its group or others
-// may read gets a warning naming the field and its line; mode 0600 none.
+// TestSecretsWarning: a file holding a password that others, or a group
+// not trusted with it, may read gets a warning naming the field and its
+// line and saying what to do; mode 0600 none, nor 0640 with a trusted
+// group.
 func TestSecretsWarning(t *testing.T) {
 	dir := t.TempDir()
 	data := strings.Replace(base, "      - {name: a, address: 10.0.0.1:5672}",
@@ -293,14 +295,27 @@ func TestSecretsWarning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "listeners[0].backends[0].check.password, line 18") || !strings.Contains(c.Warnings[0], "0644") {
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "listeners[0].backends[0].check.password, line 18") || !strings.Contains(c.Warnings[0], "0644") ||
+		!strings.Contains(c.Warnings[0], "chown root:rmqlb and chmod 640") {
 		t.Errorf("warnings at 0644: %q", c.Warnings)
 	}
-	if err := os.Chmod(p, 0o600); err != nil {
-		t.Fatal(err)
+	for _, mode := range []os.FileMode{0o600, 0o640} { // 0640: the file's group is this process's
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if c, err = Load(p); err != nil || len(c.Warnings) != 0 {
+			t.Errorf("warnings at %04o: %q, %v", mode, c.Warnings, err)
+		}
 	}
-	if c, err = Load(p); err != nil || len(c.Warnings) != 0 {
-		t.Errorf("warnings at 0600: %q, %v", c.Warnings, err)
+	// Group-readable by a group that is neither root's, rmqlb's nor
+	// this process's.
+	if os.Geteuid() == 0 && os.Getegid() != 65534 {
+		if err := os.Chown(p, 0, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if c, err = Load(p); err != nil || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "0640") {
+			t.Errorf("warnings at 0640 for group 65534: %q, %v", c.Warnings, err)
+		}
 	}
 	// No password, no warning, whatever the mode.
 	if err := os.WriteFile(p, []byte(base), 0o644); err != nil {
