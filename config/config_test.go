@@ -131,8 +131,21 @@ func TestErrors(t *testing.T) {
 		name, yaml string
 		want       []string // each must appear, in file order (line, then column), as one line
 	}{
-		{"unknown key", "log_level: info\nbogus: 1\n", []string{"line 2: field bogus not found"}},
-		{"bad duration", "vrrp_instances:\n  - name: a\n    advert_interval: 1x\n", []string{"line 3: cannot unmarshal"}},
+		{"unknown key", "log_level: info\nbogus: 1\n", []string{"line 2: bogus: unknown key"}},
+		{"unknown nested key", "vrrp_instances:\n  - {name: a, interface: eth0, bogus: 1}\n", []string{"line 2: vrrp_instances[0].bogus: unknown key"}},
+		{"bad duration", "vrrp_instances:\n  - name: a\n    advert_interval: 1x\n",
+			[]string{`line 3: vrrp_instances[0].advert_interval: must be a duration with its unit, such as 300s or 100ms, not "1x"`}},
+		{"duration without unit", "vrrp_instances:\n  - name: a\n    preempt_delay: 300\n",
+			[]string{"line 3: vrrp_instances[0].preempt_delay: must be a duration with its unit, such as 300s or 100ms, not 300"}},
+		{"word for a number", "vrrp_instances:\n  - name: a\n    priority: high\n", []string{`line 3: vrrp_instances[0].priority: must be a whole number, not "high"`}},
+		{"word for a bool", "vrrp_instances:\n  - name: a\n    preempt: maybe\n", []string{`line 3: vrrp_instances[0].preempt: must be true or false, not "maybe"`}},
+		{"number for a list", "listeners: 3\n", []string{"line 1: listeners: must be a list, not 3"}},
+		{"second document", "log_level: info\n---\nlisteners: []\n", []string{"line 2: a second YAML document (after ---): the configuration is one document"}},
+		{"priority 0", "vrrp_instances:\n  - {name: a, interface: eth0, virtual_router_id: 1, priority: 0, virtual_ipaddress: [10.0.0.1]}\n",
+			[]string{"line 2: vrrp_instances[0].priority: must be 1..255, not 0 (0 is reserved for a master that stops)"}},
+		{"metrics port 0", "metrics_listen: 127.0.0.1:0\ninert: true\n", []string{"line 1: metrics_listen: must name a port, not 0"}},
+		{"metrics on a listener's bind", "metrics_listen: 0.0.0.0:5672\nlisteners: [{name: l, bind: 127.0.0.1:5672, backends: [{name: a, address: 127.0.0.1:5673}]}]\n",
+			[]string{"line 1: metrics_listen: 0.0.0.0:5672 overlaps bind 127.0.0.1:5672 of listeners[0]"}},
 		{"syntax", "vrrp_instances: [\n", []string{"line 1: did not find expected node content"}},
 		{"empty", "log_level: info\n", []string{"needs at least one of vrrp_instances and listeners (or inert: true"}},
 		{"inert false", "inert: false\n", []string{"needs at least one of vrrp_instances and listeners"}},

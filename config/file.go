@@ -24,7 +24,7 @@ type fileInstance struct {
 	Name             string        `yaml:"name"`
 	Interface        string        `yaml:"interface"`
 	VirtualRouterID  int           `yaml:"virtual_router_id"`
-	Priority         int           `yaml:"priority"`
+	Priority         *int          `yaml:"priority"`
 	Version          int           `yaml:"version"`
 	AdvertInterval   time.Duration `yaml:"advert_interval"`
 	Preempt          *bool         `yaml:"preempt"`

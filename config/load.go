@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -112,15 +113,30 @@ func (c *Config) secretField() string {
 func Parse(data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlErrors(err)
+		return nil, yamlErrors(err, lineIndex{})
 	}
+	lines := lineIndex{root: &root}
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlErrors(err)
+		return nil, yamlErrors(err, lines)
 	}
-	r := resolver{lines: lineIndex{root: &root}}
+	// A second document would be ignored: refuse one that is not empty.
+	for {
+		var rest yaml.Node
+		err := dec.Decode(&rest)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, yamlErrors(err, lines)
+		}
+		if !emptyDocument(&rest) {
+			return nil, Errors{{Line: rest.Line, Msg: "a second YAML document (after ---): the configuration is one document"}}
+		}
+	}
+	r := resolver{lines: lines}
 	c := r.config(&f)
 	r.validateBuilt(c)
 	if len(r.errs) > 0 {
@@ -129,10 +145,27 @@ func Parse(data []byte) (*Config, error) {
 	return c, nil
 }
 
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+// emptyDocument reports whether n, a YAML document, holds nothing (a
+// "---" line with only comments or nothing after it).
+func emptyDocument(n *yaml.Node) bool {
+	for _, c := range n.Content {
+		if c.Kind != yaml.ScalarNode || c.Tag != "!!null" {
+			return false
+		}
+	}
+	return true
+}
 
-// yamlErrors turns the YAML library's errors into Errors with lines.
-func yamlErrors(err error) error {
+var (
+	yamlLine     = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	yamlUnknown  = regexp.MustCompile("^field (.+) not found in type ")
+	yamlBadValue = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
+)
+
+// yamlErrors turns the YAML library's errors into Errors with lines, and,
+// where lines finds the entry, its field and a message in the file's own
+// terms (the library names Go types).
+func yamlErrors(err error, lines lineIndex) error {
 	var msgs []string
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
@@ -146,10 +179,53 @@ func yamlErrors(err error) error {
 		if sm := yamlLine.FindStringSubmatch(m); sm != nil {
 			fe.Line, _ = strconv.Atoi(sm[1])
 			fe.Msg = sm[2]
+			fe.Field, fe.Msg = yamlField(fe.Line, fe.Msg, lines)
 		}
 		es = append(es, fe)
 	}
 	return es
+}
+
+// yamlField returns the field of the YAML library's message msg about
+// line, and the message reworded, when lines finds it; else "" and msg.
+func yamlField(line int, msg string, lines lineIndex) (string, string) {
+	if sm := yamlUnknown.FindStringSubmatch(msg); sm != nil {
+		if p, ok := lines.find(line, sm[1], ""); ok {
+			return p.String(), "unknown key"
+		}
+		return "", fmt.Sprintf("unknown key %q", sm[1])
+	}
+	sm := yamlBadValue.FindStringSubmatch(msg)
+	if sm == nil {
+		return "", msg
+	}
+	tag, value, into := sm[1], sm[2], sm[3]
+	var want string
+	switch {
+	case into == "time.Duration":
+		want = "a duration with its unit, such as 300s or 100ms"
+	case into == "bool":
+		want = "true or false"
+	case strings.HasPrefix(into, "int") || strings.HasPrefix(into, "uint") || strings.HasPrefix(into, "*int"):
+		want = "a whole number"
+	case strings.HasPrefix(into, "[]"):
+		want = "a list"
+	case strings.HasPrefix(into, "config.") || strings.HasPrefix(into, "*config."):
+		want = "a mapping of keys"
+	case into == "string":
+		want = "a string"
+	default:
+		return "", msg
+	}
+	got := value
+	if tag == "str" {
+		got = strconv.Quote(value)
+	}
+	p, ok := lines.find(line, "", value)
+	if !ok {
+		return "", fmt.Sprintf("must be %s, not %s", want, got)
+	}
+	return p.String(), fmt.Sprintf("must be %s, not %s", want, got)
 }
 
 // ControlSocketOf returns the control socket named by the file at path,

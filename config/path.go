@@ -108,3 +108,36 @@ func (x lineIndex) pos(p path) (line, col int) {
 	}
 	return line, col
 }
+
+// find returns the path of the deepest mapping entry on line whose key is
+// key, or (with key "") whose scalar value is value: where the YAML
+// library reports a problem by line and text alone. ok is false when no
+// entry matches.
+func (x lineIndex) find(line int, key, value string) (p path, ok bool) {
+	var walk func(n *yaml.Node, at path)
+	walk = func(n *yaml.Node, at path) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, at)
+			}
+		case yaml.MappingNode:
+			for j := 0; j+1 < len(n.Content); j += 2 {
+				k, v := n.Content[j], n.Content[j+1]
+				here := at.k(k.Value)
+				if k.Line == line && ((key != "" && k.Value == key) || (key == "" && v.Line == line && v.Value == value)) {
+					p, ok = here, true
+				}
+				walk(v, here)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, at.i(i))
+			}
+		}
+	}
+	if x.root != nil {
+		walk(x.root, nil)
+	}
+	return p, ok
+}

@@ -163,8 +163,11 @@ func (r *resolver) config(f *file) *Config {
 	}
 	if f.MetricsListen != "" {
 		ap, err := netip.ParseAddrPort(f.MetricsListen)
-		if err != nil {
+		switch {
+		case err != nil:
 			r.errf(path{"metrics_listen"}, "must be ip:port: %v", err)
+		case ap.Port() == 0:
+			r.errf(path{"metrics_listen"}, "must name a port, not 0")
 		}
 		c.MetricsListen = ap
 	}
@@ -189,6 +192,7 @@ func (r *resolver) config(f *file) *Config {
 		c.Listeners = append(c.Listeners, r.listener(path{"listeners"}.i(i), &f.Listeners[i]))
 	}
 	r.uniqueListeners(c.Listeners)
+	r.metricsApart(c)
 	for i := range f.VRRPInstances {
 		c.VRRP = append(c.VRRP, r.instance(path{"vrrp_instances"}.i(i), &f.VRRPInstances[i], c))
 	}
@@ -199,9 +203,9 @@ func (r *resolver) config(f *file) *Config {
 func (r *resolver) instance(p path, f *fileInstance, c *Config) VRRPInstance {
 	in := VRRPInstance{Field: p.String(), Name: f.Name, Interface: f.Interface, AuthPass: f.AuthPass}
 	in.VRID = r.byteOf(p.k("virtual_router_id"), f.VirtualRouterID, vrrp.CheckVRID)
-	prio := f.Priority
-	if prio == 0 {
-		prio = DefaultPriority
+	prio := DefaultPriority
+	if f.Priority != nil {
+		prio = *f.Priority // 0 too: CheckPriority says why not
 	}
 	in.Priority = r.byteOf(p.k("priority"), prio, vrrp.CheckPriority)
 	in.Version = f.Version
@@ -414,6 +418,22 @@ func (r *resolver) uniqueListeners(ls []Listener) {
 				r.errf(p.k("bind"), "%s overlaps bind %s of listeners[%d]", l.Bind, o.Bind, j)
 				break
 			}
+		}
+	}
+}
+
+// metricsApart refuses a metrics_listen that a listener's bind overlaps:
+// the daemon could not bind both.
+func (r *resolver) metricsApart(c *Config) {
+	m := c.MetricsListen
+	if !m.IsValid() || m.Port() == 0 {
+		return
+	}
+	for i, l := range c.Listeners {
+		if l.Bind.IsValid() && l.Bind.Port() == m.Port() &&
+			(l.Bind.Addr() == m.Addr() || l.Bind.Addr().IsUnspecified() || m.Addr().IsUnspecified()) {
+			r.errf(path{"metrics_listen"}, "%s overlaps bind %s of listeners[%d]", m, l.Bind, i)
+			return
 		}
 	}
 }

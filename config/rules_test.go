@@ -91,9 +91,9 @@ func TestRules(t *testing.T) {
 		{"notify empty argv", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify:\n      stop: []", "line 12: vrrp_instances[0].notify.stop: needs at least the program's absolute path"},
 		{"notify NUL", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {fault: [/bin/echo, \"a\\0b\"]}", "vrrp_instances[0].notify.fault: argument 1 contains a NUL byte"},
 		{"notify timeout", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {backup: [/bin/true], timeout: -1s}", "line 11: vrrp_instances[0].notify.timeout: must be 1ms..10m0s, not -1s"},
-		{"notify string", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {master: /bin/true}", "line 11: cannot unmarshal !!str `/bin/true` into []string"},
+		{"notify string", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {master: /bin/true}", `line 11: vrrp_instances[0].notify.master: must be a list, not "/bin/true"`},
 		{"log sessions", "keepalive: 30s", "keepalive: 30s\n    log_sessions: true", ""},
-		{"log sessions not a bool", "keepalive: 30s", "keepalive: 30s\n    log_sessions: sometimes", "line 16: cannot unmarshal !!str `sometimes` into bool"},
+		{"log sessions not a bool", "keepalive: 30s", "keepalive: 30s\n    log_sessions: sometimes", `line 16: listeners[0].log_sessions: must be true or false, not "sometimes"`},
 		{"preempt delay", "advert_interval: 100ms", "advert_interval: 100ms\n    preempt_delay: 2h", "line 7: vrrp_instances[0].preempt_delay: must be 0s..1h0m0s, not 2h0m0s"},
 		{"max adopted not whole centiseconds", "advert_interval: 100ms", "advert_interval: 100ms\n    max_adopted_advert_interval: 1005ms", "line 7: vrrp_instances[0].max_adopted_advert_interval: must be whole centiseconds"},
 		{"max adopted with version 2", "    version: 3\n    advert_interval: 100ms", "    version: 2\n    advert_interval: 1s\n    max_adopted_advert_interval: 3s", "line 7: vrrp_instances[0].max_adopted_advert_interval: applies to version 3 only"},
@@ -126,7 +126,7 @@ func TestRules(t *testing.T) {
 		{"backend maxconn", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:5672, maxconn: -1}", "line 18: listeners[0].backends[0].maxconn: must not be negative (0: no limit), not -1"},
 		{"backend weight", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:5672, weight: -1}", "line 18: listeners[0].backends[0].weight: must be 0..65535, not -1"},
 		{"empty backend name", "      - {name: a, address: 10.0.0.1:5672}", "      - {address: 10.0.0.1:5672}", "line 18: listeners[0].backends[0].name: bad name: empty"},
-		{"notify unknown key", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {primary: [/bin/true]}", "line 11: field primary not found"},
+		{"notify unknown key", "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify: {primary: [/bin/true]}", "line 11: vrrp_instances[0].notify.primary: unknown key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(base, tc.old) {
