@@ -33,11 +33,12 @@ func defineVRRPSender(fs *flag.FlagSet) runFunc {
 		}
 		// A stop of the whole service (systemd signals the unit's
 		// control group; Ctrl-C signals the terminal's process group)
-		// reaches this process too. It ends when the daemon closes the
-		// socket pair or dies, once the daemon has stopped the adverts:
-		// ending first would make the daemon take it for a crash and
-		// start another one while it stops.
-		signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
+		// reaches this process too, and so does a SIGHUP sent to the
+		// whole unit to reload the daemon. It ends when the daemon
+		// closes the socket pair or dies, once the daemon has stopped
+		// the adverts: ending first would make the daemon take it for a
+		// crash and start another one.
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 		if err := sendproc.Serve(senderFD, senderAliveFD, sendproc.ServeConfig{RealTimePriority: *prio}); err != nil {
 			fmt.Fprintf(stderr, "rmqlb vrrp-sender: %v\n", err)
 			return 1

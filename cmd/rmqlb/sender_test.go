@@ -45,14 +45,14 @@ func TestSenderIgnoresStopSignals(t *testing.T) {
 	if _, err := ctl.Read(make([]byte, 4096)); err != nil {
 		t.Fatalf("no ready message: %v", err)
 	}
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		if err := cmd.Process.Signal(sig); err != nil {
 			t.Fatal(err)
 		}
 	}
 	select {
 	case err := <-exited:
-		t.Fatalf("the sender process ended on SIGTERM/SIGINT: %v", err)
+		t.Fatalf("the sender process ended on SIGTERM/SIGINT/SIGHUP: %v", err)
 	case <-time.After(300 * time.Millisecond):
 	}
 	ctl.Close()
