@@ -150,7 +150,8 @@ func emit(d *draft, sources []string) ([]byte, error) {
 		"each with its file and line. Keys left out take rmqlb's defaults\n" +
 		"(README, Configuration). Check the file with `rmqlb check-config`.")
 	if secret {
-		head.WriteString("\nThis file holds auth_pass: make it readable by root only (chmod 600).")
+		head.WriteString("\nThis file holds auth_pass: make it readable by root and the daemon's group only,\n" +
+			"chown root:rmqlb FILE && chmod 640 FILE (chmod 600 if the daemon runs as root).")
 	}
 	root.HeadComment = head.String()
 	var b bytes.Buffer
