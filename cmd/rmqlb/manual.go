@@ -27,9 +27,10 @@ SIGTERM or SIGINT stops the process at once; the next start removes the VIPs it 
 rmqlb's marker.`},
 	}},
 	{Title: "Configuration", Body: `One YAML file, /etc/rmqlb/rmqlb.yaml unless --config names another. Its top-level keys are
-control_socket, control_group, log_level, metrics_listen, vrrp_instances and listeners; a file
-needs at least one VRRP instance or listener, unless it says inert: true (and has neither): the
-daemon then runs, holds no address, sends no VRRP or ARP and proxies nothing. Durations are Go
+control_socket, control_group, log_level, vrrp_rt_priority, vrrp_sender, metrics_listen,
+vrrp_instances, listeners and inert; a file needs at least one VRRP instance or listener, unless it
+says inert: true (and has neither): the daemon then runs, holds no address, sends no VRRP or ARP and
+proxies nothing. Durations are Go
 durations (100ms, 1s, 1m30s); unknown keys are errors. rmqlb check-config validates a file.
 
 A host that owns the VIP 192.0.2.100 with VRRPv3 and proxies AMQP on it to three brokers:
@@ -60,10 +61,13 @@ a terminal.`},
 	}},
 	{Title: "Files", Items: []clidoc.Item{
 		{Term: "/etc/rmqlb/rmqlb.yaml", Text: `The configuration file. The package installs it inert;
-it is owned by root and readable by the group rmqlb, as the daemon runs as the user rmqlb and never
-writes it.`},
-		{Term: "/run/rmqlb/rmqlb.sock", Text: `The control socket (control_socket), mode 0600: only root,
-the daemon's user and members of control_group are answered.`},
+it is owned by root and readable by the group rmqlb (root:rmqlb, mode 0640), as the daemon runs as
+the user rmqlb and never writes it.`},
+		{Term: "/run/rmqlb/rmqlb.sock", Text: `The control socket (control_socket): mode 0600, and only root
+and the daemon's user are answered; with control_group, mode 0660 owned by that group, and its
+members are answered too. The daemon, run as the user rmqlb, can give the socket only to a group it
+is a member of (usermod -aG GROUP rmqlb, or SupplementaryGroups=GROUP in a drop-in of the unit,
+then a restart): otherwise the start fails, and a reload refuses the change (EPERM).`},
 		{Term: "/run/rmqlb/rmqlb.sock.lock", Text: `The single-instance lock of the daemon of that control
 socket.`},
 		{Term: "/lib/systemd/system/rmqlb.service", Text: `The systemd unit: the daemon as the user rmqlb
