@@ -11,8 +11,8 @@
 # daemon run as an unprivileged user), groff, man-db and zsh (the checks
 # of the manual page and of the completion scripts), Prometheus's promtool
 # (the checks of the alerting rules), and the C toolchain the race
-# detector needs, and stops the services the packages start: the tests and
-# the lab start their own processes.
+# detector needs, and stops (under systemd also disables) the services the
+# packages start: the tests and the lab start their own processes.
 rmqlb_setup() {
 	local who=$1 why=$2
 	if [ "$(id -u)" -ne 0 ]; then
@@ -35,8 +35,13 @@ rmqlb_setup() {
 	apt-get install -y -qq --no-install-recommends \
 		rabbitmq-server keepalived haproxy iproute2 tcpdump iperf3 procps psmisc ca-certificates \
 		systemd util-linux groff-base man-db zsh prometheus gcc libc6-dev >/dev/null
+	# Stopped and, under systemd, disabled, so that a reboot does not start
+	# them again; both are no-ops for a service already so.
 	local s
 	for s in rabbitmq-server keepalived haproxy prometheus; do
+		if [ -d /run/systemd/system ]; then
+			systemctl disable --now "$s" >/dev/null 2>&1 || true
+		fi
 		service "$s" stop >/dev/null 2>&1 || true
 	done
 	export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
