@@ -28,6 +28,10 @@ import (
 // length, and TLVs that exactly fill the rest. Addresses are decoded only
 // for the PROXY command with AF_INET or AF_INET6; for LOCAL the receiver
 // must use the real connection endpoints.
+//
+// Parse reports a bad header as soon as the bytes that make it bad are in:
+// the v2 version, command, family and protocol before the length field, and
+// a v1 protocol word other than TCP4, TCP6 or UNKNOWN before the CRLF.
 func Parse(b []byte) (Header, int, error) {
 	if len(b) == 0 {
 		return Header{}, 0, io.ErrUnexpectedEOF
@@ -59,23 +63,29 @@ func invalid(format string, args ...any) error {
 //	14..15 length of the rest, big endian
 //	16..   address block (family dependent), then TLVs
 func parseV2(b []byte) (Header, int, error) {
+	// Bytes 12 and 13 are checked as soon as they are in, so that a bad
+	// header is reported before its length field arrives.
+	if len(b) > 12 {
+		if v := b[12] >> 4; v != 2 {
+			return Header{}, 0, invalid("v2 version nibble %d, want 2", v)
+		}
+		if cmd := Command(b[12] & 0x0F); cmd != CommandLocal && cmd != CommandProxy {
+			return Header{}, 0, invalid("v2 command %#x", uint8(cmd))
+		}
+	}
+	if len(b) > 13 {
+		if fam := Family(b[13] >> 4); fam > FamilyUnix {
+			return Header{}, 0, invalid("v2 address family %#x", uint8(fam))
+		}
+		if proto := Protocol(b[13] & 0x0F); proto > ProtocolDgram {
+			return Header{}, 0, invalid("v2 transport protocol %#x", uint8(proto))
+		}
+	}
 	if len(b) < V2HeaderLen {
 		return Header{}, 0, io.ErrUnexpectedEOF
 	}
-	if v := b[12] >> 4; v != 2 {
-		return Header{}, 0, invalid("v2 version nibble %d, want 2", v)
-	}
 	cmd := Command(b[12] & 0x0F)
-	if cmd != CommandLocal && cmd != CommandProxy {
-		return Header{}, 0, invalid("v2 command %#x", uint8(cmd))
-	}
 	fam, proto := Family(b[13]>>4), Protocol(b[13]&0x0F)
-	if fam > FamilyUnix {
-		return Header{}, 0, invalid("v2 address family %#x", uint8(fam))
-	}
-	if proto > ProtocolDgram {
-		return Header{}, 0, invalid("v2 transport protocol %#x", uint8(proto))
-	}
 	rest := int(binary.BigEndian.Uint16(b[14:16]))
 	n := V2HeaderLen + rest
 	if len(b) < n {
@@ -145,6 +155,9 @@ func parseV1(b []byte) (Header, int, error) {
 		if bytes.IndexByte(window, '\n') >= 0 {
 			return Header{}, 0, invalid("v1 line feed without carriage return")
 		}
+		if word, ok := v1Word(window[len(prefixV1):]); !ok {
+			return Header{}, 0, invalid("v1 protocol %q", word)
+		}
 		if len(b) < MaxV1Len {
 			return Header{}, 0, io.ErrUnexpectedEOF
 		}
@@ -187,6 +200,26 @@ func parseV1(b []byte) (Header, int, error) {
 	h.Source = netip.AddrPortFrom(src, sport)
 	h.Destination = netip.AddrPortFrom(dst, dport)
 	return h, n, nil
+}
+
+// v1Starts are the ways the text after "PROXY " can begin: a protocol
+// word and the byte after it (UNKNOWN may end the line at once).
+var v1Starts = []string{"TCP4 ", "TCP6 ", "UNKNOWN ", "UNKNOWN\r"}
+
+// v1Word reports whether rest, the text after "PROXY " of a line whose CRLF
+// has not arrived, can still begin a valid header, and returns the protocol
+// word it holds so far for an error message.
+func v1Word(rest []byte) (string, bool) {
+	word := rest
+	if i := bytes.IndexAny(word, " \r"); i >= 0 {
+		word = word[:i]
+	}
+	for _, s := range v1Starts {
+		if agrees(rest, []byte(s)) {
+			return string(word), true
+		}
+	}
+	return string(word), false
 }
 
 func parseV1Addr(s string, fam Family) (netip.Addr, error) {

@@ -221,6 +221,18 @@ func TestParseV1(t *testing.T) {
 		{"no CRLF within 107", "PROXY UNKNOWN " + strings.Repeat("x", 93), 0, ErrInvalid, netip.AddrPort{}},
 		{"CRLF at 107 accepted", "PROXY UNKNOWN " + strings.Repeat("x", 91) + "\r\n", 107, nil, netip.AddrPort{}},
 		{"CRLF at 108 rejected", "PROXY UNKNOWN " + strings.Repeat("x", 92) + "\r\n", 0, ErrInvalid, netip.AddrPort{}},
+		{"bad signature prefix", "PRX", 0, ErrNoHeader, netip.AddrPort{}},
+		{"bad word before CRLF", "PROXY FOO", 0, ErrInvalid, netip.AddrPort{}},
+		{"bad word at first byte", "PROXY X", 0, ErrInvalid, netip.AddrPort{}},
+		{"bad word then CR", "PROXY HELLO\r", 0, ErrInvalid, netip.AddrPort{}},
+		{"TCP5 before CRLF", "PROXY TCP5", 0, ErrInvalid, netip.AddrPort{}},
+		{"TCP4 glued to field", "PROXY TCP41.2.3.4", 0, ErrInvalid, netip.AddrPort{}},
+		{"UNKNOWN glued to text", "PROXY UNKNOWNX", 0, ErrInvalid, netip.AddrPort{}},
+		{"space before word", "PROXY  TCP4", 0, ErrInvalid, netip.AddrPort{}},
+		{"word prefix incomplete", "PROXY T", 0, io.ErrUnexpectedEOF, netip.AddrPort{}},
+		{"TCP6 without space yet", "PROXY TCP6", 0, io.ErrUnexpectedEOF, netip.AddrPort{}},
+		{"UNKNOWN then CR", "PROXY UNKNOWN\r", 0, io.ErrUnexpectedEOF, netip.AddrPort{}},
+		{"UNKNOWN then text", "PROXY UNKNOWN x", 0, io.ErrUnexpectedEOF, netip.AddrPort{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,7 +299,14 @@ func TestParseV2(t *testing.T) {
 				}
 			},
 		},
+		{name: "PROXY AF_INET without addresses", hex: sig + "21110000", wantErr: ErrInvalid},
 		{name: "version 1 nibble", hex: sig + "11110000", wantErr: ErrInvalid},
+		{name: "version 3 nibble before length", hex: sig + "31", wantErr: ErrInvalid},
+		{name: "command 2 before length", hex: sig + "22", wantErr: ErrInvalid},
+		{name: "family 4 before length", hex: sig + "2141", wantErr: ErrInvalid},
+		{name: "protocol 3 before length", hex: sig + "2113", wantErr: ErrInvalid},
+		{name: "good command before length", hex: sig + "21", wantErr: io.ErrUnexpectedEOF},
+		{name: "good family before length", hex: sig + "2111", wantErr: io.ErrUnexpectedEOF},
 		{name: "version 3 nibble", hex: sig + "31110000", wantErr: ErrInvalid},
 		{name: "command 2", hex: sig + "22000000", wantErr: ErrInvalid},
 		{name: "family 4", hex: sig + "21410000", wantErr: ErrInvalid},
@@ -333,6 +352,18 @@ func TestReadHeaderErrors(t *testing.T) {
 	if _, err := ReadHeader(bytes.NewReader(cut)); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("cut v2: err = %v, want io.ErrUnexpectedEOF", err)
 	}
+	// A bad header is reported with the bytes that make it bad, without
+	// waiting for bytes a peer may never send.
+	for _, in := range [][]byte{
+		[]byte("PROXY HELLO\r"),
+		[]byte("PROXY FOO"),
+		unhex(t, "0d0a0d0a000d0a515549540a31"),
+		unhex(t, "0d0a0d0a000d0a515549540a2141"),
+	} {
+		if _, err := ReadHeader(&stalling{data: in}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ReadHeader(%q then nothing) err = %v, want ErrInvalid", in, err)
+		}
+	}
 	r := strings.NewReader("AMQP\x00\x00\x09\x01")
 	if _, err := ReadHeader(r); !errors.Is(err, ErrNoHeader) {
 		t.Fatalf("AMQP: err = %v, want ErrNoHeader", err)
@@ -340,6 +371,22 @@ func TestReadHeaderErrors(t *testing.T) {
 	if r.Len() != 7 {
 		t.Fatalf("ReadHeader consumed %d bytes of a non-header, want 1", 8-r.Len())
 	}
+}
+
+// errStalled stands for a read that would block: the peer has sent
+// nothing more and keeps the connection open.
+var errStalled = errors.New("read would block")
+
+// stalling is a reader that yields data and then stalls.
+type stalling struct{ data []byte }
+
+func (r *stalling) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, errStalled
+	}
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
 }
 
 func TestStrings(t *testing.T) {
@@ -362,6 +409,8 @@ func FuzzParse(f *testing.F) {
 		f.Add(unhex(f, g.hex))
 	}
 	f.Add([]byte("PROXY UNKNOWN\r\n"))
+	f.Add([]byte("PROXY UNKNOWN x y\r\n"))
+	f.Add([]byte("PROXY HELLO\r"))
 	f.Add(unhex(f, "0d0a0d0a000d0a515549540a2111000f0a0000010a00000200010002040000"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, n, err := Parse(b)
@@ -374,9 +423,12 @@ func FuzzParse(f *testing.F) {
 		if n <= 0 || n > len(b) {
 			t.Fatalf("n = %d for %d input bytes", n, len(b))
 		}
-		// A prefix of an accepted header is never accepted as a header.
-		if _, _, err := Parse(b[:n-1]); err == nil {
-			t.Fatalf("prefix of accepted header also accepted: %q", b[:n])
+		// Every strict prefix of an accepted header is incomplete: never
+		// accepted, and never rejected early.
+		for i := range n {
+			if _, _, err := Parse(b[:i]); !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("prefix %d of accepted header %q: err = %v, want io.ErrUnexpectedEOF", i, b[:n], err)
+			}
 		}
 		if h.Command != CommandProxy || h.Protocol != ProtocolStream ||
 			(h.Family != FamilyInet && h.Family != FamilyInet6) {
