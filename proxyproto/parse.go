@@ -27,7 +27,9 @@ import (
 // known family and protocol, an address block that fits in the announced
 // length, and TLVs that exactly fill the rest. Addresses are decoded only
 // for the PROXY command with AF_INET or AF_INET6; for LOCAL the receiver
-// must use the real connection endpoints.
+// must use the real connection endpoints and ignore the address block
+// whatever the family, so a LOCAL body too short for the family's addresses
+// is accepted whole as an ignored block, without TLVs.
 //
 // Parse reports a bad header as soon as the bytes that make it bad are in:
 // the v2 version, command, family and protocol before the length field, and
@@ -102,11 +104,16 @@ func parseV2(b []byte) (Header, int, error) {
 	case FamilyUnix:
 		addrLen = V2UnixAddrLen
 	}
+	h := Header{Version: 2, Command: cmd, Family: fam, Protocol: proto}
 	if len(body) < addrLen {
+		if cmd == CommandLocal {
+			// Section 2.2: for LOCAL the receiver discards the address
+			// block, whose family is ignored; a body too short to hold
+			// the family's addresses is all address block.
+			return h, n, nil
+		}
 		return Header{}, 0, invalid("v2 length %d too short for %s addresses (%d bytes)", len(body), fam, addrLen)
 	}
-
-	h := Header{Version: 2, Command: cmd, Family: fam, Protocol: proto}
 	if cmd == CommandProxy {
 		switch fam {
 		case FamilyInet:

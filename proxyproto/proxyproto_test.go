@@ -299,6 +299,33 @@ func TestParseV2(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "LOCAL AF_INET without addresses", wantN: 16,
+			hex: sig + "20110000",
+			check: func(t *testing.T, h Header) {
+				if h.Command != CommandLocal || h.Family != FamilyInet || h.Source.IsValid() || h.TLVs != nil {
+					t.Fatalf("header %+v", h)
+				}
+			},
+		},
+		{
+			name: "LOCAL AF_INET6 with an AF_INET sized block", wantN: 28,
+			hex: sig + "2021000c" + "0a000001 0a000002 0001 0002",
+			check: func(t *testing.T, h Header) {
+				if h.Command != CommandLocal || h.Source.IsValid() || h.TLVs != nil {
+					t.Fatalf("header %+v", h)
+				}
+			},
+		},
+		{
+			name: "LOCAL AF_UNIX short block", wantN: 20,
+			hex: sig + "20310004" + "2f746d70",
+			check: func(t *testing.T, h Header) {
+				if h.Command != CommandLocal || h.Family != FamilyUnix || h.TLVs != nil {
+					t.Fatalf("header %+v", h)
+				}
+			},
+		},
 		{name: "PROXY AF_INET without addresses", hex: sig + "21110000", wantErr: ErrInvalid},
 		{name: "version 1 nibble", hex: sig + "11110000", wantErr: ErrInvalid},
 		{name: "version 3 nibble before length", hex: sig + "31", wantErr: ErrInvalid},
@@ -411,6 +438,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("PROXY UNKNOWN\r\n"))
 	f.Add([]byte("PROXY UNKNOWN x y\r\n"))
 	f.Add([]byte("PROXY HELLO\r"))
+	f.Add(unhex(f, "0d0a0d0a000d0a515549540a20110000"))
+	f.Add(unhex(f, "0d0a0d0a000d0a515549540a2031000401020304"))
 	f.Add(unhex(f, "0d0a0d0a000d0a515549540a2111000f0a0000010a00000200010002040000"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, n, err := Parse(b)
