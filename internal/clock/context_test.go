@@ -91,3 +91,80 @@ func TestWithTimeoutReal(t *testing.T) {
 		t.Fatalf("Err = %v", ctx.Err())
 	}
 }
+
+// TestWithTimeoutChildren checks that contexts derived from the timeout
+// context see the same error as the standard library's: DeadlineExceeded
+// once the clock passes the deadline, Canceled after an explicit cancel.
+func TestWithTimeoutChildren(t *testing.T) {
+	derive := map[string]func(context.Context) (context.Context, context.CancelFunc){
+		"WithCancel": context.WithCancel,
+		"WithCancelCause": func(ctx context.Context) (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancelCause(ctx)
+			return ctx, func() { cancel(nil) }
+		},
+		"WithTimeout": func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(ctx, time.Hour)
+		},
+		"WithValue then WithCancel": func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithCancel(context.WithValue(ctx, t, 1))
+		},
+	}
+	for name, derive := range derive {
+		t.Run(name+" expired", func(t *testing.T) {
+			c := clock.NewFake(t0)
+			ctx, cancel := clock.WithTimeout(context.Background(), c, time.Second)
+			defer cancel()
+			child, cancelChild := derive(ctx)
+			defer cancelChild()
+			c.WaitArmed(t, t0.Add(time.Second))
+			c.Advance(time.Second)
+			select {
+			case <-child.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("child not done at the deadline")
+			}
+			if err := child.Err(); err != context.DeadlineExceeded {
+				t.Fatalf("child Err = %v, want DeadlineExceeded", err)
+			}
+			if cause := context.Cause(child); cause != context.DeadlineExceeded {
+				t.Fatalf("child Cause = %v, want DeadlineExceeded", cause)
+			}
+		})
+		t.Run(name+" canceled", func(t *testing.T) {
+			c := clock.NewFake(t0)
+			ctx, cancel := clock.WithTimeout(context.Background(), c, time.Second)
+			child, cancelChild := derive(ctx)
+			defer cancelChild()
+			cancel()
+			select {
+			case <-child.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("child not done after cancel")
+			}
+			c.Advance(time.Hour)
+			if err := child.Err(); err != context.Canceled {
+				t.Fatalf("child Err = %v, want Canceled", err)
+			}
+		})
+	}
+}
+
+// TestWithTimeoutParentFirst checks that a parent done before the deadline
+// keeps its own error even when the clock has passed the deadline since.
+func TestWithTimeoutParentFirst(t *testing.T) {
+	c := clock.NewFake(t0)
+	parent, cancelParent := context.WithCancel(context.Background())
+	ctx, cancel := clock.WithTimeout(parent, c, time.Second)
+	defer cancel()
+	c.WaitArmed(t, t0.Add(time.Second))
+	cancelParent()
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("not done after the parent")
+	}
+	c.Advance(time.Second)
+	if err := ctx.Err(); err != context.Canceled {
+		t.Fatalf("Err = %v, want Canceled", err)
+	}
+}
