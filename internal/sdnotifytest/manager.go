@@ -37,7 +37,8 @@ func (m Message) Lifecycle() bool {
 
 // Manager is a fake service manager. A goroutine reads its socket into a
 // buffered channel until the test ends (Listen registers the cleanup that
-// closes the socket and waits for it).
+// stops it, closes the socket and waits for it), even when the channel is
+// full.
 type Manager struct {
 	// Path is the socket: the value for $NOTIFY_SOCKET.
 	Path string
@@ -63,6 +64,7 @@ func Listen(t testing.TB, dir string) *Manager {
 		t.Fatal(err)
 	}
 	m := &Manager{Path: path, msgs: make(chan Message, 1000)}
+	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -73,10 +75,15 @@ func Listen(t testing.TB, dir string) *Manager {
 			if err != nil {
 				return
 			}
-			m.msgs <- Message(strings.Split(string(buf[:n]), "\n"))
+			select {
+			case m.msgs <- Message(strings.Split(string(buf[:n]), "\n")):
+			case <-stop: // the channel is full and nobody reads it any more
+				return
+			}
 		}
 	}()
 	t.Cleanup(func() {
+		close(stop)
 		c.Close()
 		<-done
 		os.Remove(path)
