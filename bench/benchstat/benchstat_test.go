@@ -20,6 +20,21 @@ func TestMedianAndPairedRatio(t *testing.T) {
 	if !ok || r != 0.5 {
 		t.Errorf("pairedRatio = %v", r)
 	}
+	// A round missing from one list pairs nothing: rounds 1 and 3 give
+	// 0.95 and 0.96, never round 3 over round 2.
+	r, ok = PairedRatio([]float64{95, Missing, 48}, []float64{100, 100, 50})
+	if !ok || r < 0.95 || r > 0.96 {
+		t.Errorf("pairedRatio with a missing round = %v, %v; want 0.955", r, ok)
+	}
+	if m, ok := Median([]float64{Missing, 3, 1, Missing}); !ok || m != 2 {
+		t.Errorf("median with missing figures = %v, %v", m, ok)
+	}
+	if _, ok := Median([]float64{Missing}); ok {
+		t.Error("median of a missing figure is ok")
+	}
+	if _, ok := PairedRatio([]float64{Missing}, []float64{1}); ok {
+		t.Error("paired ratio of a missing figure is ok")
+	}
 }
 
 func TestFormat(t *testing.T) {

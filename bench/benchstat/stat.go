@@ -2,15 +2,33 @@ package benchstat
 
 import (
 	"fmt"
+	"math"
 	"slices"
 )
 
-// Median returns the median of v and false when v is empty.
+// Missing marks a round's figure that was not measured (its run failed or
+// a reading was missing): a NaN, which Median, PairedRatio and Present
+// leave out.
+var Missing = math.NaN()
+
+// Present returns the figures of v that are not Missing.
+func Present(v []float64) []float64 {
+	s := make([]float64, 0, len(v))
+	for _, x := range v {
+		if !math.IsNaN(x) {
+			s = append(s, x)
+		}
+	}
+	return s
+}
+
+// Median returns the median of the figures of v that are not Missing and
+// false when there are none.
 func Median(v []float64) (float64, bool) {
-	if len(v) == 0 {
+	s := Present(v)
+	if len(s) == 0 {
 		return 0, false
 	}
-	s := slices.Clone(v)
 	slices.Sort(s)
 	if len(s)%2 == 1 {
 		return s[len(s)/2], true
@@ -20,12 +38,13 @@ func Median(v []float64) (float64, bool) {
 
 // PairedRatio is the median over rounds of a[i]/b[i]: each round's figures
 // are taken seconds apart, so their ratio is robust to the machine's load
-// drifting between rounds, which a ratio of medians is not.
+// drifting between rounds, which a ratio of medians is not. a and b are
+// indexed by round; a round where either figure is Missing is left out.
 func PairedRatio(a, b []float64) (float64, bool) {
 	n := min(len(a), len(b))
 	rs := make([]float64, 0, n)
 	for i := range n {
-		if b[i] != 0 {
+		if b[i] != 0 && !math.IsNaN(a[i]) && !math.IsNaN(b[i]) {
 			rs = append(rs, a[i]/b[i])
 		}
 	}

@@ -170,15 +170,15 @@ func (b *bench) costProcs(path string) (pids map[string]int, brokers []string) {
 }
 
 // recordCost records a row's cost figures under key ("queue/load/path")
-// and logs them.
-func (b *bench) recordCost(key string, c *windowCost, path string, brokers []string, moved int) {
+// as round's and logs them.
+func (b *bench) recordCost(key string, round int, c *windowCost, path string, brokers []string, moved int) {
 	if c == nil {
 		b.logf("    cost: no readings")
 		return
 	}
 	figs := costFigures(c, path != "direct", brokers, moved)
 	for _, name := range slices.Sorted(maps.Keys(figs)) {
-		b.record(key+"/"+name, figs[name])
+		b.record(key+"/"+name, round, figs[name])
 	}
 	f := func(name string) string { v, ok := figs[name]; return benchstat.FormatFigure(v, ok) }
 	b.logf("    cost per message of %d moved: CPU us proxy %s, brokers %s, client %s, machine %s (busy %s %%); waiting for a CPU us proxy %s, brokers %s, client %s; proxy ctx sw %s / %s; window %v, readings took %v",

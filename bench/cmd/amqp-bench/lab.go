@@ -59,8 +59,9 @@ type bench struct {
 	keepad  *netlab.Proc
 
 	mu sync.Mutex
-	// figures[key] holds one figure per round; key is
-	// "queue/load/path/metric" or "storm/path/metric".
+	// figures[key] holds one figure per round, indexed by round
+	// (benchstat.Missing where that round has none, as when its run
+	// failed); key is "queue/load/path/metric" or "storm/path/metric".
 	figures map[string][]float64
 	loads   []string
 	errs    []string
@@ -73,10 +74,18 @@ func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
-func (b *bench) record(key string, v float64) {
+// record stores v as round's figure under key, marking the rounds before
+// it that have none as missing, so that figures of different keys taken
+// in one round share an index.
+func (b *bench) record(key string, round int, v float64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.figures[key] = append(b.figures[key], v)
+	fs := b.figures[key]
+	for len(fs) <= round {
+		fs = append(fs, benchstat.Missing)
+	}
+	fs[round] = v
+	b.figures[key] = fs
 }
 
 // build makes the lab's namespaces.
@@ -302,8 +311,9 @@ func (b *bench) child(ctx context.Context, spec loadSpec) (loadResult, error) {
 	return res, nil
 }
 
-// measure runs load on queue through path once and records its figures.
-func (b *bench) measure(ctx context.Context, queue, load, path string) error {
+// measure runs load on queue through path once and records its figures
+// as round's.
+func (b *bench) measure(ctx context.Context, round int, queue, load, path string) error {
 	if err := b.amqpDo(ctx, func(ch *amqp.Channel) error {
 		_, err := ch.QueuePurge(queue, false)
 		return err
@@ -331,20 +341,20 @@ func (b *bench) measure(ctx context.Context, queue, load, path string) error {
 	key := queue + "/" + load + "/" + path
 	switch load {
 	case "read":
-		b.record(key+"/rate", res.ConsumeRate)
+		b.record(key+"/rate", round, res.ConsumeRate)
 		b.logf("  %-9s %-5s %-8s %8.0f msgs/s  (%d drained in %v, filled in %v)", queue, load, path, res.ConsumeRate,
 			spec.Count, res.ConsumeElapsed.Round(time.Millisecond), filled.Round(time.Millisecond))
 	default:
-		b.record(key+"/rate", res.PublishRate)
-		b.record(key+"/p50", float64(res.ConfirmP50)/float64(time.Millisecond))
-		b.record(key+"/p99", float64(res.ConfirmP99)/float64(time.Millisecond))
+		b.record(key+"/rate", round, res.PublishRate)
+		b.record(key+"/p50", round, float64(res.ConfirmP50)/float64(time.Millisecond))
+		b.record(key+"/p99", round, float64(res.ConfirmP99)/float64(time.Millisecond))
 		if load == "mixed" {
-			b.record(key+"/consume", res.ConsumeRate)
+			b.record(key+"/consume", round, res.ConsumeRate)
 		}
 		b.logf("  %-9s %-5s %-8s %8.0f msgs/s  confirm p50 %v p99 %v", queue, load, path, res.PublishRate,
 			res.ConfirmP50.Round(10*time.Microsecond), res.ConfirmP99.Round(10*time.Microsecond))
 	}
-	b.recordCost(key, res.Cost, path, brokers, res.Moved)
+	b.recordCost(key, round, res.Cost, path, brokers, res.Moved)
 	return nil
 }
 
@@ -362,7 +372,7 @@ func (b *bench) rounds(ctx context.Context, queues []string) error {
 		for _, q := range queues {
 			for _, load := range b.o.loads {
 				for _, p := range order {
-					if err := b.measure(ctx, q, load, p); err != nil {
+					if err := b.measure(ctx, r, q, load, p); err != nil {
 						if ctx.Err() != nil {
 							return ctx.Err()
 						}
@@ -410,15 +420,15 @@ func (b *bench) storm(ctx context.Context) error {
 				return err
 			}
 			key := "storm/" + p
-			b.record(key+"/all_in", res.StormAllIn.Seconds())
-			b.record(key+"/p50", res.StormP50.Seconds())
-			b.record(key+"/p99", res.StormP99.Seconds())
-			b.record(key+"/failed", float64(res.StormFailed))
+			b.record(key+"/all_in", r, res.StormAllIn.Seconds())
+			b.record(key+"/p50", r, res.StormP50.Seconds())
+			b.record(key+"/p99", r, res.StormP99.Seconds())
+			b.record(key+"/failed", r, float64(res.StormFailed))
 			b.logf("  storm of %d via %-18s all in after %v, p50 %v, p99 %v, %d failed %v (load average %s)", b.o.storm, p,
 				res.StormAllIn.Round(time.Millisecond), res.StormP50.Round(time.Millisecond), res.StormP99.Round(time.Millisecond),
 				res.StormFailed, res.StormErrors, la)
-			b.counterDeltas(key, hosts, before, b.countersAt(hosts))
-			b.cpuDeltas(key, cpuBefore, cpuAt(b.stormProcs()))
+			b.counterDeltas(key, r, hosts, before, b.countersAt(hosts))
+			b.cpuDeltas(key, r, cpuBefore, cpuAt(b.stormProcs()))
 			// Let the brokers close the storm's connections.
 			if err := benchstat.Sleep(ctx, 5*time.Second); err != nil {
 				return err

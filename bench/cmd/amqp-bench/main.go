@@ -59,6 +59,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"slices"
@@ -234,7 +235,7 @@ func run(ctx context.Context, o options) error {
 	}
 	b.print(os.Stdout, time.Since(t0))
 	if o.jsonOut != "" {
-		js, err := json.MarshalIndent(map[string]any{"figures": b.figures, "load_average": b.loads, "errors": b.errs}, "", "  ")
+		js, err := json.MarshalIndent(map[string]any{"figures": jsonFigures(b.figures), "load_average": b.loads, "errors": b.errs}, "", "  ")
 		if err == nil {
 			err = os.WriteFile(o.jsonOut, append(js, '\n'), 0o644)
 		}
@@ -243,4 +244,20 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	return runErr
+}
+
+// jsonFigures is figures as JSON can hold them: a missing figure (NaN,
+// which encoding/json refuses) becomes null, keeping each round's index.
+func jsonFigures(figures map[string][]float64) map[string][]*float64 {
+	m := make(map[string][]*float64, len(figures))
+	for k, v := range figures {
+		ps := make([]*float64, len(v))
+		for i, x := range v {
+			if !math.IsNaN(x) {
+				ps[i] = &x
+			}
+		}
+		m[k] = ps
+	}
+	return m
 }

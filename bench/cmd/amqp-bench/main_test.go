@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -166,5 +167,30 @@ func TestBusyWait(t *testing.T) {
 		if got := busyWait(strings.Fields(c.args)); got != c.want {
 			t.Errorf("busyWait(%q) = %q, want %q", c.args, got, c.want)
 		}
+	}
+}
+
+// TestFailedRoundPairsNothing records three rounds of direct and rmqlb,
+// rmqlb's second failing: the ratios pair round with round (0.95, 0.96),
+// the failed round is missing from the table and null in the JSON.
+func TestFailedRoundPairsNothing(t *testing.T) {
+	b := &bench{o: options{rounds: 3, queues: []string{"classic"}, loads: []string{"write"}}, figures: map[string][]float64{}}
+	for r, v := range []float64{100, 100, 50} {
+		b.record("classic/write/direct/rate", r, v)
+	}
+	b.record("classic/write/rmqlb/rate", 0, 95)
+	b.record("classic/write/rmqlb/rate", 2, 48)
+	if r, ok := benchstat.PairedRatio(b.figures["classic/write/rmqlb/rate"], b.figures["classic/write/direct/rate"]); !ok || r < 0.95 || r > 0.96 {
+		t.Errorf("rmqlb/direct = %v, %v; want 0.955 (rounds 1 and 3 paired)", r, ok)
+	}
+	var out strings.Builder
+	b.print(&out, time.Minute)
+	cs, ok := benchstat.RowCells(out.String(), "classic, write")
+	if !ok || cs[2] != "71.5 (48.0-95.0)" || (cs[4] != "0.95" && cs[4] != "0.96") {
+		t.Errorf("classic write row %q, want rmqlb 71.5 (48.0-95.0) and a ratio of 0.95 or 0.96:\n%s", cs, out.String())
+	}
+	js, err := json.Marshal(jsonFigures(b.figures))
+	if err != nil || !strings.Contains(string(js), `"classic/write/rmqlb/rate":[95,null,48]`) {
+		t.Errorf("JSON figures %s, %v; want rmqlb's rounds as [95,null,48]", js, err)
 	}
 }

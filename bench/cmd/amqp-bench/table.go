@@ -17,8 +17,10 @@ import (
 // about half.
 var blogRatios = map[string]string{"write": "0.30-0.40", "read": "~0.70", "mixed": "~0.50"}
 
-// spread formats the median of v and its range over the rounds.
+// spread formats the median of v and its range over the rounds that have
+// a figure.
 func spread(v []float64) string {
+	v = benchstat.Present(v)
 	m, ok := benchstat.Median(v)
 	if !ok {
 		return "-"
@@ -106,7 +108,7 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 				continue
 			}
 			failed := 0.0
-			for _, v := range f(k + "failed") {
+			for _, v := range benchstat.Present(f(k + "failed")) {
 				failed += v
 			}
 			p50, ok50 := benchstat.Median(f(k + "p50"))

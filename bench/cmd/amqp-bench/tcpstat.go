@@ -60,9 +60,9 @@ func (b *bench) countersAt(hosts []*netlab.Host) map[string]map[string]uint64 {
 	return m
 }
 
-// counterDeltas records and logs, per host, the counters that moved between
-// before and after, under key ("storm/PATH").
-func (b *bench) counterDeltas(key string, hosts []*netlab.Host, before, after map[string]map[string]uint64) {
+// counterDeltas records as round's and logs, per host, the counters that
+// moved between before and after, under key ("storm/PATH").
+func (b *bench) counterDeltas(key string, round int, hosts []*netlab.Host, before, after map[string]map[string]uint64) {
 	for _, h := range hosts {
 		bc, ok1 := before[h.Name]
 		ac, ok2 := after[h.Name]
@@ -72,7 +72,7 @@ func (b *bench) counterDeltas(key string, hosts []*netlab.Host, before, after ma
 		var moved []string
 		for _, name := range stormCounters {
 			d := ac[name] - bc[name]
-			b.record(key+"/"+h.Name+"/"+name, float64(d))
+			b.record(key+"/"+h.Name+"/"+name, round, float64(d))
 			if d != 0 {
 				moved = append(moved, fmt.Sprintf("%s %d", strings.TrimPrefix(strings.TrimPrefix(name, "TcpExt"), "Tcp"), d))
 			}
@@ -111,9 +111,9 @@ func cpuAt(procs map[string]int) map[string]time.Duration {
 	return m
 }
 
-// cpuDeltas records and logs the CPU seconds each process used between
-// before and after.
-func (b *bench) cpuDeltas(key string, before, after map[string]time.Duration) {
+// cpuDeltas records as round's and logs the CPU seconds each process used
+// between before and after.
+func (b *bench) cpuDeltas(key string, round int, before, after map[string]time.Duration) {
 	names := slices.Sorted(maps.Keys(after))
 	var parts []string
 	for _, name := range names {
@@ -122,7 +122,7 @@ func (b *bench) cpuDeltas(key string, before, after map[string]time.Duration) {
 			continue
 		}
 		sec := (after[name] - bt).Seconds()
-		b.record(key+"/cpu/"+name, sec)
+		b.record(key+"/cpu/"+name, round, sec)
 		parts = append(parts, fmt.Sprintf("%s %.2f", name, sec))
 	}
 	b.logf("    CPU s: %s", strings.Join(parts, ", "))
