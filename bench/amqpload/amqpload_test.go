@@ -20,6 +20,18 @@ func TestPercentile(t *testing.T) {
 			t.Errorf("Percentile(p%v) = %v, want %v", tc.p, got, tc.want)
 		}
 	}
+	// Nearest rank is the ceiling of p% of the count: the 99th of 1..60
+	// is the 60th (59.4 rounds up), the 50th of 1..5 the 3rd.
+	var sixty []time.Duration
+	for i := 1; i <= 60; i++ {
+		sixty = append(sixty, time.Duration(i))
+	}
+	if got := Percentile(sixty, 99); got != 60 {
+		t.Errorf("Percentile(1..60, p99) = %v, want 60", got)
+	}
+	if got := Percentile(sixty[:5], 50); got != 3 {
+		t.Errorf("Percentile(1..5, p50) = %v, want 3", got)
+	}
 	if Percentile(nil, 50) != 0 {
 		t.Error("Percentile of nothing is not 0")
 	}

@@ -1,6 +1,7 @@
 package amqpload
 
 import (
+	"math"
 	"sort"
 	"time"
 )
@@ -13,6 +14,6 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 	}
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	rank := int(p/100*float64(len(s))+0.5) - 1
+	rank := int(math.Ceil(p/100*float64(len(s)))) - 1
 	return s[min(max(rank, 0), len(s)-1)]
 }
