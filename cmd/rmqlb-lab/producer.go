@@ -16,8 +16,10 @@ import (
 // routing key "hello" every interval, waits for the broker's confirm, and on
 // any failure reconnects through the VIP at once and publishes the same N
 // again (so a message whose confirm was lost may arrive twice; none that was
-// confirmed may go missing). Run owns its connection; it returns when ctx
-// ends or stop is closed.
+// confirmed may go missing). A message RabbitMQ returns as unroutable
+// (mandatory publish, no queue bound) is counted as returned, not as
+// confirmed, and published again. Run owns its connection; it returns when
+// ctx ends or stop is closed.
 type producer struct {
 	client   *amqpClient
 	tally    *tally
@@ -31,27 +33,31 @@ type producer struct {
 func (p *producer) run(ctx context.Context, stop <-chan struct{}) {
 	seq := 1
 	var ch *amqp.Channel
+	var returns <-chan amqp.Return
 	var moved <-chan struct{}
 	reconnecting(ctx, stop, p.tl, "producer", func() (*amqp.Connection, error) {
 		_, moved = p.client.addr()
-		conn, c, err := p.connect(ctx)
+		conn, c, rs, err := p.connect(ctx)
 		if err != nil {
 			return nil, err
 		}
-		ch = c
+		ch, returns = c, rs
 		p.tally.connected(true)
 		return conn, nil
 	}, func(conn *amqp.Connection) string {
 		var why string
-		seq, why = p.publishLoop(ctx, stop, moved, conn, ch, seq)
+		seq, why = p.publishLoop(ctx, stop, moved, conn, ch, returns, seq)
 		return why
 	})
 }
 
-func (p *producer) connect(ctx context.Context) (*amqp.Connection, *amqp.Channel, error) {
+// connect opens a connection and a channel in confirm mode, and returns
+// them with the channel's returns (basic.return), which the publish loop
+// reads after each confirm.
+func (p *producer) connect(ctx context.Context) (*amqp.Connection, *amqp.Channel, <-chan amqp.Return, error) {
 	conn, err := p.client.dial(ctx, "producer")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var ch *amqp.Channel
 	err = bounded(conn, p.client.setupTimeout, func(stage *string) error {
@@ -69,22 +75,47 @@ func (p *producer) connect(ctx context.Context) (*amqp.Connection, *amqp.Channel
 		return ch.Confirm(false)
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	// The client hands a basic.return to this channel before it handles
+	// the ack that follows it, so the returns of a message are here by
+	// the time its confirm is.
 	returns := ch.NotifyReturn(make(chan amqp.Return, 16))
-	go func() {
-		for r := range returns {
+	return conn, ch, returns, nil
+}
+
+// acked books the broker's ack of message seq at time at: a message
+// RabbitMQ returned (the returns come before their ack) is counted as
+// returned and not as confirmed. It reads returns without waiting and
+// reports whether seq was returned.
+func (p *producer) acked(seq int, returns <-chan amqp.Return, at time.Time) (returned bool) {
+	id := strconv.Itoa(seq)
+	for drained := false; !drained; {
+		select {
+		case r, ok := <-returns:
+			if !ok { // the channel closed
+				drained = true
+				break
+			}
 			p.tally.ret()
 			p.tl.Logf("producer: message %s returned unroutable: %d %s", r.MessageId, r.ReplyCode, r.ReplyText)
+			returned = returned || r.MessageId == id
+		default:
+			drained = true
 		}
-	}()
-	return conn, ch, nil
+	}
+	if !returned {
+		p.tally.confirm(seq, at)
+	}
+	return returned
 }
 
 // publishLoop publishes from seq on until a failure or until the client's
 // target moves, and returns the next number to publish and why it stopped
-// ("" for ctx or stop).
-func (p *producer) publishLoop(ctx context.Context, stop, moved <-chan struct{}, conn *amqp.Connection, ch *amqp.Channel, seq int) (int, string) {
+// ("" for ctx or stop). A message returned as unroutable is published
+// again at the next tick.
+func (p *producer) publishLoop(ctx context.Context, stop, moved <-chan struct{}, conn *amqp.Connection, ch *amqp.Channel,
+	returns <-chan amqp.Return, seq int) (int, string) {
 	closes := conn.NotifyClose(make(chan *amqp.Error, 1))
 	next := time.Now()
 	for {
@@ -135,8 +166,9 @@ func (p *producer) publishLoop(ctx context.Context, stop, moved <-chan struct{},
 			p.tally.nack()
 			return seq, fmt.Sprintf("message %d nacked by the broker", seq)
 		}
-		p.tally.confirm(seq, time.Now())
-		seq++
+		if !p.acked(seq, returns, time.Now()) {
+			seq++
+		}
 	}
 }
 

@@ -176,8 +176,8 @@ rows:
 	l.tl.Plain(table)
 	l.progress.Section("soak summary")
 	l.progress.Plain(table)
-	l.progress.Plain(fmt.Sprintf("\nmessages: confirmed %d, received %d, lost %d, duplicates %d; connections: producer %d, consumer %d\n",
-		t.Confirmed, t.Received, t.Lost, t.Duplicates, t.ProdConns, t.ConsConns))
+	l.progress.Plain(fmt.Sprintf("\nmessages: confirmed %d, received %d, lost %d, duplicates %d, returned unroutable %d; connections: producer %d, consumer %d\n",
+		t.Confirmed, t.Received, t.Lost, t.Duplicates, t.Returned, t.ProdConns, t.ConsConns))
 	if o.jsonPath != "" {
 		if err := writeSoakJSON(o.jsonPath, l, results, t); err != nil {
 			l.progress.Logf("writing %s: %v", o.jsonPath, err)
@@ -637,8 +637,8 @@ func (l *lab) progressLine(r *cycleResult, all []*cycleResult) {
 		r.Row, r.Fault, r.Target, r.ProducerOutage.Round(time.Millisecond), r.ConsumerOutage.Round(time.Millisecond),
 		r.ProducerOutageRestore.Round(time.Millisecond), r.ConsumerOutageRestore.Round(time.Millisecond), r.DeliveryDelay.Round(time.Millisecond),
 		r.RecoveredAfter.Round(100*time.Millisecond), r.ProdReconnects, r.ConsReconnects, r.VIPTransitions, extra, status)
-	l.progress.Logf("  totals after %d cycles: confirmed %d, received %d, outstanding %d, duplicates %d, cycles with errors %d",
-		len(all), t.Confirmed, t.Received, t.Lost, t.Duplicates, errs)
+	l.progress.Logf("  totals after %d cycles: confirmed %d, received %d, outstanding %d, duplicates %d, returned unroutable %d, cycles with errors %d",
+		len(all), t.Confirmed, t.Received, t.Lost, t.Duplicates, t.Returned, errs)
 }
 
 // defaultEventsPath is the events file of a soak run without -events.

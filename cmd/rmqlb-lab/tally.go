@@ -17,7 +17,7 @@ type tally struct {
 	confirmTimes []time.Time
 	nacked       int
 	timeouts     int // confirms not received in time (message republished)
-	returned     int // unroutable (basic.return); expected 0
+	returned     int // basic.returns of unroutable messages (published again); expected 0
 	// received counts deliveries per message number; firstRecv holds the
 	// time of the first.
 	received     map[int]int
