@@ -72,7 +72,8 @@
 // status` of the hosts concerned; at the end a summary table; with -svg DIR
 // a timeline of each step as an SVG picture. The exit status is 0 when
 // every step met its expectations and no confirmed message was lost, 1
-// otherwise (also on Ctrl-C), 2 when the lab could not be built.
+// otherwise (also on Ctrl-C), 2 when the lab could not be built, 3 when the
+// lab itself panicked (the lab is removed all the same).
 //
 // # The soak
 //

@@ -8,8 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
@@ -47,6 +49,9 @@ type lab struct {
 	pDone  chan struct{} // closed when the producer returned
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// stopRun cancels the run's context; panicked is set by recovered.
+	stopRun  context.CancelFunc
+	panicked atomic.Bool
 
 	results    []*stepResult
 	stepsTotal int
@@ -132,6 +137,7 @@ func (l *lab) build(ctx context.Context) error {
 	l.wg.Add(2)
 	go func() {
 		defer l.wg.Done()
+		defer l.recovered("VIP watch")
 		if err := l.vips.run(wctx); err != nil {
 			l.tl.Logf("VIP watch: %v", err)
 		}
@@ -141,7 +147,7 @@ func (l *lab) build(ctx context.Context) error {
 		ds = append(ds, l.daemons[name])
 	}
 	l.states = newStateWatch(l.tl, ds, names)
-	go func() { defer l.wg.Done(); l.states.run(wctx) }()
+	go func() { defer l.wg.Done(); defer l.recovered("check watch"); l.states.run(wctx) }()
 
 	// The host whose daemon starts first may be MASTER for a moment; the
 	// one of highest priority then takes over after its preempt_delay.
@@ -281,10 +287,30 @@ func (l *lab) startClients(ctx context.Context) {
 	prod := &producer{client: l.amqp, tally: l.tally, tl: l.tl, interval: l.opts.publishInterval, confirmTimeout: 2 * time.Second}
 	cons := &consumer{client: l.amqp, tally: l.tally, tl: l.tl, stallAfter: 5 * time.Second}
 	l.wg.Add(2)
-	go func() { defer l.wg.Done(); defer close(l.pDone); prod.run(ctx, l.stopP) }()
-	go func() { defer l.wg.Done(); cons.run(ctx) }()
+	go func() { defer l.wg.Done(); defer close(l.pDone); defer l.recovered("producer"); prod.run(ctx, l.stopP) }()
+	go func() { defer l.wg.Done(); defer l.recovered("consumer"); cons.run(ctx) }()
 	l.tl.Logf("client: producer (a persistent message every %v, publisher confirms) and consumer (manual acks) started through the VIP",
 		l.opts.publishInterval)
+}
+
+// recovered, deferred on a goroutine of the lab, turns a panic of what
+// into the end of the run instead of the end of the process: it reports
+// the panic with its stack, marks the run panicked and cancels it, so that
+// the run's clean-up still removes the lab.
+func (l *lab) recovered(what string) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	l.panicked.Store(true)
+	msg := fmt.Sprintf("PANIC in the %s: %v\n%s", what, p, debug.Stack())
+	l.tl.Logf("%s", msg)
+	if l.progress != l.tl {
+		l.progress.Logf("%s", msg)
+	}
+	if l.stopRun != nil {
+		l.stopRun()
+	}
 }
 
 // stopWatchers ends the watchers and clients and waits for them.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +114,38 @@ func TestLongestGap(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: longestGap = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestRecovered: a panic on one of the lab's goroutines is reported and
+// ends the run (its context), which then cleans up, instead of ending the
+// process.
+func TestRecovered(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out strings.Builder
+	l := &lab{tl: newTimeline(&out), stopRun: cancel}
+	l.progress = l.tl
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer l.recovered("producer")
+		panic("boom")
+	}()
+	<-done
+	if !l.panicked.Load() {
+		t.Error("the panic was not recorded")
+	}
+	if ctx.Err() == nil {
+		t.Error("the run was not cancelled")
+	}
+	if !strings.Contains(out.String(), "PANIC in the producer: boom") {
+		t.Errorf("the panic was not reported:\n%s", out.String())
+	}
+	// Without a panic nothing happens.
+	l2 := &lab{tl: newTimeline(&out)}
+	func() { defer l2.recovered("consumer") }()
+	if l2.panicked.Load() {
+		t.Error("a goroutine that did not panic was recorded as panicked")
 	}
 }

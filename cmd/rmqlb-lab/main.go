@@ -46,8 +46,9 @@ func main() {
 
 // run parses flags, runs the lab and returns the exit status: 0 when every
 // step ran as expected and no confirmed message was lost, 1 otherwise, 2
-// when the lab could not be built (or on a usage error).
-func run(args []string, stdout, stderr io.Writer) int {
+// when the lab could not be built (or on a usage error), 3 when the lab
+// panicked (it is removed all the same).
+func run(args []string, stdout, stderr io.Writer) (code int) {
 	fs := flag.NewFlagSet("rmqlb-lab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
@@ -149,19 +150,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}()
 
 	l := &lab{opts: o, layout: layoutFor(topo), settings: settings, env: env, tl: tl, progress: progress, tally: newTally(),
-		daemons: map[string]*daemon{}, prio: map[string]int{}}
-	code := l.main(ctx)
-	if code != 0 && ctx.Err() == nil {
-		env.Fail() // netlab then prints the last lines of every process's output
-	}
-	tl.Section("clean-up")
-	env.Close()
-	tl.Logf("lab removed (namespaces, processes, files)")
-	if progress != tl {
-		progress.Logf("lab removed (namespaces, processes, files); events in %s", o.soak.events)
-	}
-	signal.Stop(sigs)
-	return code
+		daemons: map[string]*daemon{}, prio: map[string]int{}, stopRun: cancel}
+	// The clean-up runs however the run ends, a panic included: the
+	// panic is reported (recovered, deferred last, runs first) and the
+	// run exits with status 3.
+	defer func() {
+		if l.panicked.Load() {
+			code = 3
+		}
+		if code != 0 && (ctx.Err() == nil || l.panicked.Load()) {
+			env.Fail() // netlab then prints the last lines of every process's output
+		}
+		tl.Section("clean-up")
+		env.Close()
+		tl.Logf("lab removed (namespaces, processes, files)")
+		if progress != tl {
+			progress.Logf("lab removed (namespaces, processes, files); events in %s", o.soak.events)
+		}
+		signal.Stop(sigs)
+		close(sigs) // ends the signal goroutine
+	}()
+	defer l.recovered("lab")
+	return l.main(ctx)
 }
 
 // main runs the lab's phases and maps the outcome to the exit status.
