@@ -107,7 +107,9 @@ type cycleResult struct {
 	// DeliveryDelay is the longest time from the confirm of a message
 	// (confirmed from the fault on) to its delivery: a message the broker
 	// handed to a consumer that is gone waits until the broker notices
-	// (the heartbeat) and gives it to the live one.
+	// (the heartbeat) and gives it to the live one. A message not
+	// delivered by the cycle's end counts up to the end; after the drain
+	// (delaysAfterDrain) one delivered later counts up to its delivery.
 	DeliveryDelay time.Duration `json:"longest_delivery_delay_ns"`
 	// RecoveredAfter is the time from the repair until the lab was
 	// healthy again.
@@ -172,6 +174,7 @@ rows:
 	interrupted := ctx.Err() != nil
 	t := l.finish(context.WithoutCancel(ctx))
 	l.assignLost(results)
+	l.delaysAfterDrain(results)
 	table := soakTable(results, l.layout.Checks)
 	l.tl.Plain(table)
 	l.progress.Section("soak summary")
@@ -342,7 +345,7 @@ func (l *lab) measureCycle(r *cycleResult) {
 			r.Confirmed++
 		}
 	}
-	r.DeliveryDelay = l.tally.longestDelay(r.FaultAt, r.End)
+	r.DeliveryDelay = l.tally.longestDelay(r.FaultAt, r.End, r.End)
 	r.Errors = append(r.Errors, unwatched(l.vips.changes(), l.states.changes(), r.FaultAt)...)
 	for _, v := range l.vips.changes() {
 		if v.At.After(r.FaultAt) && !v.At.After(r.End) {
@@ -430,6 +433,18 @@ func (l *lab) assignLost(results []*cycleResult) {
 			if !at.Before(r.Start) && at.Before(end) {
 				r.Lost++
 			}
+		}
+	}
+}
+
+// delaysAfterDrain recomputes the longest delivery delay of each measured
+// cycle once the consumer has drained the queue: a message still
+// outstanding at the cycle's end then counts up to its delivery, or, never
+// delivered, up to the cycle's end.
+func (l *lab) delaysAfterDrain(results []*cycleResult) {
+	for _, r := range results {
+		if !r.FaultAt.IsZero() && !r.End.IsZero() {
+			r.DeliveryDelay = l.tally.longestDelay(r.FaultAt, r.End, r.End)
 		}
 	}
 }

@@ -46,7 +46,8 @@ func TestSoakTable(t *testing.T) {
 }
 
 // TestLongestDelay checks the longest time from confirm to delivery over
-// the messages confirmed in a window.
+// the messages confirmed in a window, one not delivered counting up to the
+// end given.
 func TestLongestDelay(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
@@ -54,16 +55,32 @@ func TestLongestDelay(t *testing.T) {
 	tl.confirm(1, at(0))
 	tl.confirm(2, at(100))
 	tl.confirm(3, at(200))
-	tl.confirm(4, at(300)) // never received: lost, not a delay
+	tl.confirm(4, at(300))  // not received: outstanding, up to the end
+	tl.confirm(5, at(1500)) // after the window
 	tl.receive(1, at(50))
 	tl.receive(2, at(2100))
 	tl.receive(2, at(3000)) // a duplicate does not count
 	tl.receive(3, at(250))
-	if got := tl.longestDelay(at(0), at(1000)); got != 2*time.Second {
+	if got := tl.longestDelay(at(0), at(1000), at(1000)); got != 2*time.Second {
 		t.Errorf("longestDelay over all = %v, want 2s", got)
 	}
-	if got := tl.longestDelay(at(150), at(1000)); got != 50*time.Millisecond {
-		t.Errorf("longestDelay from 150ms = %v, want 50ms", got)
+	if got := tl.longestDelay(at(150), at(1000), at(1000)); got != 700*time.Millisecond {
+		t.Errorf("longestDelay from 150ms = %v, want 700ms (message 4 outstanding at the end)", got)
+	}
+	// A message outstanding 9 s at the end of the cycle, with every
+	// other delivered within 200 ms: 9 s, not 200 ms.
+	tl = newTally()
+	tl.confirm(1, at(0))
+	tl.receive(1, at(200))
+	tl.confirm(2, at(1000))
+	if got := tl.longestDelay(at(0), at(10000), at(10000)); got != 9*time.Second {
+		t.Errorf("longestDelay with a message outstanding 9s = %v, want 9s", got)
+	}
+	// Delivered after the cycle (recomputed after the drain): up to its
+	// delivery.
+	tl.receive(2, at(13000))
+	if got := tl.longestDelay(at(0), at(10000), at(10000)); got != 12*time.Second {
+		t.Errorf("longestDelay with a message delivered after the end = %v, want 12s", got)
 	}
 }
 

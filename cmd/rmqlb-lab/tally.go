@@ -141,9 +141,10 @@ func (t *tally) series() (confirms, deliveries []time.Time) {
 }
 
 // longestDelay returns the longest time from the broker's confirm of a
-// message to its first delivery, over the messages confirmed in [from, to)
-// and received.
-func (t *tally) longestDelay(from, to time.Time) time.Duration {
+// message to its first delivery, over the messages confirmed in [from, to):
+// a message not delivered (yet) counts up to end, since it has waited at
+// least that long.
+func (t *tally) longestDelay(from, to, end time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var worst time.Duration
@@ -153,6 +154,8 @@ func (t *tally) longestDelay(from, to time.Time) time.Duration {
 		}
 		if r, ok := t.firstRecv[seq]; ok {
 			worst = max(worst, r.Sub(c))
+		} else {
+			worst = max(worst, end.Sub(c))
 		}
 	}
 	return worst
