@@ -173,16 +173,20 @@ rows:
 	}
 	interrupted := ctx.Err() != nil
 	t := l.finish(context.WithoutCancel(ctx))
-	l.assignLost(results)
+	lostOutside := l.assignLost(results)
 	l.delaysAfterDrain(results)
 	table := soakTable(results, l.layout.Checks)
 	l.tl.Plain(table)
 	l.progress.Section("soak summary")
 	l.progress.Plain(table)
-	l.progress.Plain(fmt.Sprintf("\nmessages: confirmed %d, received %d, lost %d, duplicates %d, returned unroutable %d; connections: producer %d, consumer %d\n",
-		t.Confirmed, t.Received, t.Lost, t.Duplicates, t.Returned, t.ProdConns, t.ConsConns))
+	outside := ""
+	if lostOutside > 0 {
+		outside = fmt.Sprintf(" (%d of them confirmed outside any cycle)", lostOutside)
+	}
+	l.progress.Plain(fmt.Sprintf("\nmessages: confirmed %d, received %d, lost %d%s, duplicates %d, returned unroutable %d; connections: producer %d, consumer %d\n",
+		t.Confirmed, t.Received, t.Lost, outside, t.Duplicates, t.Returned, t.ProdConns, t.ConsConns))
 	if o.jsonPath != "" {
-		if err := writeSoakJSON(o.jsonPath, l, results, t); err != nil {
+		if err := writeSoakJSON(o.jsonPath, l, results, t, lostOutside); err != nil {
 			l.progress.Logf("writing %s: %v", o.jsonPath, err)
 		} else {
 			l.progress.Logf("figures of every cycle written to %s", o.jsonPath)
@@ -420,21 +424,27 @@ func splitGaps(ts []time.Time, fault, restore, end time.Time) (before, after tim
 	return before, after
 }
 
-// assignLost counts, per cycle, the messages confirmed from its start to
-// the next cycle's start that the consumer never received.
-func (l *lab) assignLost(results []*cycleResult) {
-	missing := l.tally.missingAt()
-	for i, r := range results {
-		end := time.Now()
-		if i+1 < len(results) {
-			end = results[i+1].Start
+// assignLost counts, per cycle, the messages confirmed in it that the
+// consumer never received, and returns how many such messages were
+// confirmed outside any cycle.
+func (l *lab) assignLost(results []*cycleResult) (outside int) {
+	return assignLost(results, l.tally.missingAt())
+}
+
+// assignLost adds each of missing (the confirm times of lost messages) to
+// the Lost of the cycle it falls in, [Start, End) as for Confirmed, and
+// returns how many fall in none (before the first cycle, between two,
+// after the last).
+func assignLost(results []*cycleResult, missing []time.Time) (outside int) {
+	for _, at := range missing {
+		i := slices.IndexFunc(results, func(r *cycleResult) bool { return !at.Before(r.Start) && at.Before(r.End) })
+		if i < 0 {
+			outside++
+			continue
 		}
-		for _, at := range missing {
-			if !at.Before(r.Start) && at.Before(end) {
-				r.Lost++
-			}
-		}
+		results[i].Lost++
 	}
+	return outside
 }
 
 // delaysAfterDrain recomputes the longest delivery delay of each measured

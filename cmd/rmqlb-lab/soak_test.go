@@ -113,3 +113,17 @@ func TestUnwatched(t *testing.T) {
 		}
 	}
 }
+
+// TestAssignLost: a lost message counts in the cycle whose [start, end)
+// holds its confirm, the window of the cycle's confirmed count; one
+// confirmed before the first cycle, between two or after the last counts
+// as outside any cycle.
+func TestAssignLost(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	cs := []*cycleResult{{Start: at(0), End: at(10)}, {Start: at(12), End: at(20)}}
+	outside := assignLost(cs, []time.Time{at(-1), at(5), at(10), at(11), at(15), at(25)})
+	if cs[0].Lost != 1 || cs[1].Lost != 1 || outside != 4 {
+		t.Errorf("lost per cycle %d, %d, outside %d; want 1, 1, 4", cs[0].Lost, cs[1].Lost, outside)
+	}
+}

@@ -160,9 +160,12 @@ type soakReport struct {
 	OutOfRotationBound time.Duration  `json:"out_of_rotation_bound_ns"`
 	Cycles             []*cycleResult `json:"cycles"`
 	Totals             totals         `json:"totals"`
+	// LostOutsideCycles counts the lost messages confirmed outside any
+	// cycle (in no cycle's Lost).
+	LostOutsideCycles int `json:"lost_outside_cycles"`
 }
 
-func writeSoakJSON(path string, l *lab, results []*cycleResult, t totals) error {
+func writeSoakJSON(path string, l *lab, results []*cycleResult, t totals, lostOutside int) error {
 	host, _ := os.Hostname()
 	load, _ := os.ReadFile("/proc/loadavg")
 	c := l.layout.Checks
@@ -170,7 +173,7 @@ func writeSoakJSON(path string, l *lab, results []*cycleResult, t totals) error 
 		Date: time.Now().UTC(), Host: host, LoadAvg: strings.TrimSpace(string(load)),
 		Topology: string(l.layout.Topology), Settings: l.settings.String(), Clients: l.clientDesc(),
 		Checks:             fmt.Sprintf("interval %v, timeout %v, fall %d, rise %d", c.Interval, c.Timeout, c.Fall, c.Rise),
-		OutOfRotationBound: c.DownBound(), Cycles: results, Totals: t,
+		OutOfRotationBound: c.DownBound(), Cycles: results, Totals: t, LostOutsideCycles: lostOutside,
 	}
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
