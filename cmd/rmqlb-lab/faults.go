@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -233,24 +234,47 @@ func freezeBroker(ctx context.Context, l *lab, host string, r *cycleResult) erro
 }
 
 // thawBroker resumes host's broker, after checking that no daemon sent it
-// a new connection while it was out of rotation.
+// a new connection while it was out of rotation. A daemon whose status
+// cannot be read is an error too: the check could not be made.
 func thawBroker(_ context.Context, l *lab, host string, r *cycleResult) error {
-	var placed []string
+	var checkErr error
 	if r.outOfRotationTotals != nil {
-		_, _ = l.eachRunningStatus(func(name string, s *statusView) string {
-			if before, ok := r.outOfRotationTotals[name]; ok && s.backendTotal(host) > before {
-				placed = append(placed, fmt.Sprintf("%s placed %d", name, s.backendTotal(host)-before))
+		checkErr = placedOnFrozen(host, r.outOfRotationTotals, func(name string) (*statusView, error) {
+			d := l.daemons[name]
+			if d == nil || !d.running() {
+				return nil, nil
 			}
-			return ""
+			return d.status()
 		})
 	}
 	if err := l.cluster.nodes[host].Thaw(); err != nil {
-		return err
+		return errors.Join(err, checkErr)
+	}
+	return checkErr
+}
+
+// placedOnFrozen checks every daemon of before (its sessions ever made to
+// the frozen broker host when it went out of rotation) against its status
+// now (nil for a daemon not running, which is skipped): it returns an error
+// naming the daemons that placed new connections on host and those whose
+// status could not be read, nil when there are none.
+func placedOnFrozen(host string, before map[string]int, status func(name string) (*statusView, error)) error {
+	var placed []string
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(before)) {
+		s, err := status(name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("checking for connections placed on the frozen broker %s: %w", host, err))
+			continue
+		}
+		if s != nil && s.backendTotal(host) > before[name] {
+			placed = append(placed, fmt.Sprintf("%s placed %d", name, s.backendTotal(host)-before[name]))
+		}
 	}
 	if len(placed) > 0 {
-		return fmt.Errorf("new connections placed on the frozen broker %s: %s", host, strings.Join(placed, ", "))
+		errs = append([]error{fmt.Errorf("new connections placed on the frozen broker %s: %s", host, strings.Join(placed, ", "))}, errs...)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func killBroker(_ context.Context, l *lab, host string, _ *cycleResult) error {
