@@ -14,7 +14,7 @@
 // the switch namespace with its peer placed straight into the host namespace,
 // so interface names never collide between labs running at the same time, and
 // no frame of a lab can reach a real interface. Namespace names are unique per
-// run: "nl<pid>_<4 hex>-<host>", where pid is the process that made the lab,
+// run: "nl<pid>_<8 hex>-<host>", where pid is the process that made the lab,
 // so that Sweep can delete what a crashed run left behind without touching the
 // labs of a run that is still alive.
 //

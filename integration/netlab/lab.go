@@ -71,6 +71,11 @@ type Lab struct {
 	mu     sync.Mutex
 	procs  []*Proc
 	closed bool
+	// nsMade and etcMade are the namespaces and /etc/netns directories
+	// this lab created: Close deletes these and no others, so that a lab
+	// that failed on a name another lab holds leaves that lab alone. (The
+	// veths live inside the namespaces and go with them.)
+	nsMade, etcMade []string
 }
 
 // Host is one namespace of a lab.
@@ -100,8 +105,9 @@ const Iface = "eth0"
 var nameRE = regexp.MustCompile(`^[a-z0-9]{1,8}$`)
 
 // nsPrefixRE matches the namespace names of labs and captures the pid of the
-// process that made them.
-var nsPrefixRE = regexp.MustCompile(`^nl([0-9]+)_[0-9a-f]{4}-`)
+// process that made them (with 8 hex digits of lab ID; earlier versions
+// made 4).
+var nsPrefixRE = regexp.MustCompile(`^nl([0-9]+)_[0-9a-f]{4,}-`)
 
 // Require skips the test unless it runs as root and the tools exist.
 func Require(t interface {
@@ -134,10 +140,18 @@ func New(t TB, cfg Config) (*Lab, error) {
 	if len(cfg.Hosts) == 0 {
 		return nil, fmt.Errorf("creating lab: no hosts")
 	}
-	var rnd [2]byte
+	var rnd [4]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return nil, fmt.Errorf("creating lab id: %w", err)
 	}
+	return newLab(t, cfg, rnd)
+}
+
+// newLab is New with the lab's random bytes given: the ID is
+// "nl<pid>_<rnd in hex>" (labs of one process run in parallel; interface
+// names do not derive from it, so its length is free), and rnd[0] is in
+// every host's MAC.
+func newLab(t TB, cfg Config, rnd [4]byte) (*Lab, error) {
 	id := fmt.Sprintf("nl%d_%s", os.Getpid(), hex.EncodeToString(rnd[:]))
 	dir := cfg.LogDir
 	if env := os.Getenv("NETLAB_LOGDIR"); env != "" {
@@ -173,7 +187,7 @@ func New(t TB, cfg Config) (*Lab, error) {
 		l.byNm[h.Name] = h
 	}
 
-	if err := ipCmd("netns", "add", l.Switch); err != nil {
+	if err := l.addNS(l.Switch); err != nil {
 		return nil, err
 	}
 	if err := ipCmd("-n", l.Switch, "link", "set", "lo", "up"); err != nil {
@@ -200,14 +214,31 @@ func New(t TB, cfg Config) (*Lab, error) {
 	return l, nil
 }
 
-func (l *Lab) addHost(h *Host, cfg Config, hosts []byte) error {
-	if err := ipCmd("netns", "add", h.NS); err != nil {
+// addNS creates namespace ns and records it as the lab's.
+func (l *Lab) addNS(ns string) error {
+	if err := ipCmd("netns", "add", ns); err != nil {
 		return err
 	}
+	l.mu.Lock()
+	l.nsMade = append(l.nsMade, ns)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *Lab) addHost(h *Host, cfg Config, hosts []byte) error {
+	if err := l.addNS(h.NS); err != nil {
+		return err
+	}
+	if err := os.MkdirAll("/etc/netns", 0o755); err != nil {
+		return fmt.Errorf("creating /etc/netns: %w", err)
+	}
 	etc := filepath.Join("/etc/netns", h.NS)
-	if err := os.MkdirAll(etc, 0o755); err != nil {
+	if err := os.Mkdir(etc, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", etc, err)
 	}
+	l.mu.Lock()
+	l.etcMade = append(l.etcMade, h.NS)
+	l.mu.Unlock()
 	if err := os.WriteFile(filepath.Join(etc, "hosts"), hosts, 0o644); err != nil {
 		return fmt.Errorf("writing hosts of %s: %w", h.Name, err)
 	}
@@ -252,8 +283,8 @@ func (l *Lab) Host(name string) *Host { return l.byNm[name] }
 
 // Close kills every process of the lab (those started through it and any
 // other process still in one of its namespaces), deletes the namespaces and
-// their /etc/netns directories, and, when the test failed, logs the tail of
-// every process's output. It is safe to call more than once.
+// /etc/netns directories it created, and, when the test failed, logs the
+// tail of every process's output. It is safe to call more than once.
 func (l *Lab) Close() {
 	l.mu.Lock()
 	if l.closed {
@@ -262,6 +293,7 @@ func (l *Lab) Close() {
 	}
 	l.closed = true
 	procs := append([]*Proc(nil), l.procs...)
+	nsMade, etcMade := l.nsMade, l.etcMade
 	l.mu.Unlock()
 
 	for _, p := range procs {
@@ -274,13 +306,16 @@ func (l *Lab) Close() {
 			l.t.Logf("--- output of %s (%s), last lines:\n%s", p.Name, p.LogPath, p.Tail(80))
 		}
 	}
-	names := []string{l.Switch}
 	for _, h := range l.hosts {
 		h.closeNL()
-		names = append(names, h.NS)
 	}
-	for _, ns := range names {
-		if err := deleteNS(ns); err != nil {
+	for _, ns := range nsMade {
+		if err := deleteNetns(ns); err != nil {
+			l.t.Logf("netlab: %v", err)
+		}
+	}
+	for _, ns := range etcMade {
+		if err := removeEtcNetns(ns); err != nil {
 			l.t.Logf("netlab: %v", err)
 		}
 	}
@@ -289,6 +324,15 @@ func (l *Lab) Close() {
 // deleteNS kills what runs in ns, deletes it and its /etc/netns directory.
 // A namespace that does not exist is not an error.
 func deleteNS(ns string) error {
+	if err := deleteNetns(ns); err != nil {
+		return err
+	}
+	return removeEtcNetns(ns)
+}
+
+// deleteNetns kills what runs in ns and deletes it; a namespace that does
+// not exist is not an error.
+func deleteNetns(ns string) error {
 	if _, err := os.Stat(filepath.Join("/run/netns", ns)); err == nil {
 		if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
 			for _, f := range strings.Fields(string(out)) {
@@ -301,6 +345,11 @@ func deleteNS(ns string) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// removeEtcNetns removes the /etc/netns directory of ns.
+func removeEtcNetns(ns string) error {
 	if err := os.RemoveAll(filepath.Join("/etc/netns", ns)); err != nil {
 		return fmt.Errorf("removing /etc/netns/%s: %w", ns, err)
 	}

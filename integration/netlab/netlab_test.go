@@ -161,3 +161,36 @@ func TestSweepLeavesLiveLabs(t *testing.T) {
 		t.Errorf("Sweep = %v, want [%s]", gone, dead)
 	}
 }
+
+// TestCloseDeletesOnlyItsOwn: a lab whose name is taken (another lab of
+// this process drew the same ID) fails to build, and its Close deletes
+// nothing of the lab that holds the names.
+func TestCloseDeletesOnlyItsOwn(t *testing.T) {
+	Require(t, "bridge")
+	rnd := [4]byte{0xfe, 0xed, 0xfa, 0xce}
+	cfg := Config{Hosts: []HostSpec{{Name: "h1", Addr: netip.MustParsePrefix("10.77.0.1/24")}}}
+	first, err := newLab(t, cfg, rnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := NewEnv("netlab-test-", false, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	if _, err := newLab(env, cfg, rnd); err == nil {
+		t.Fatal("a second lab with the same ID was built")
+	}
+	env.Close() // the failed lab's Close
+	for _, p := range []string{"/run/netns/" + first.Switch, "/run/netns/" + first.Host("h1").NS, "/etc/netns/" + first.Host("h1").NS} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("the failed lab's Close removed the first lab's %s: %v", p, err)
+		}
+	}
+	first.Close()
+	for _, p := range []string{"/run/netns/" + first.Switch, "/run/netns/" + first.Host("h1").NS, "/etc/netns/" + first.Host("h1").NS} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s still there after Close: %v", p, err)
+		}
+	}
+}
