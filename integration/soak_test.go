@@ -175,7 +175,9 @@ func checkSoakSVG(t *testing.T, path string) {
 
 // TestLabSoakInterrupt interrupts the soak (SIGINT, as Ctrl-C does) while a
 // link is cut and checks that the lab removed everything: its namespaces,
-// their /etc/netns files, and every RabbitMQ and rmqlb process.
+// their /etc/netns files, every RabbitMQ process (by rabbittest's marker)
+// and every rmqlb process (the rmqlb binary in one of the lab's
+// namespaces).
 func TestLabSoakInterrupt(t *testing.T) {
 	requireLab(t)
 	lab, bin := goBinary(t, "cmd/rmqlb-lab", ""), rmqlbBinary(t)
@@ -215,6 +217,12 @@ func TestLabSoakInterrupt(t *testing.T) {
 	if len(markedProcesses(pid)) == 0 {
 		t.Fatal("the running lab has no marked RabbitMQ processes: the check below would prove nothing")
 	}
+	// The lab's rmqlb processes run bin in the lab's namespaces; the
+	// namespaces' inodes still name them once the names are deleted.
+	labNS := netnsInodes(pid)
+	if len(processesIn(labNS, bin)) == 0 {
+		t.Fatal("no rmqlb process runs in the lab's namespaces: the check below would prove nothing")
+	}
 	time.Sleep(time.Second) // inside the fault
 	t0 := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -241,6 +249,63 @@ func TestLabSoakInterrupt(t *testing.T) {
 	if ps := markedProcesses(pid); len(ps) > 0 {
 		t.Errorf("RabbitMQ processes left behind: %v", ps)
 	}
+	if ps := processesIn(labNS, bin); len(ps) > 0 {
+		t.Errorf("rmqlb processes left behind: %v", ps)
+	}
+}
+
+// netnsInodes returns the inodes of the named network namespaces of the
+// labs made by process pid: they identify a namespace, and the processes
+// in it, after its name is deleted.
+func netnsInodes(pid int) map[uint64]bool {
+	inodes := map[uint64]bool{}
+	prefix := "nl" + strconv.Itoa(pid) + "_"
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join("/run/netns", e.Name()))
+		if err != nil {
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			inodes[st.Ino] = true
+		}
+	}
+	return inodes
+}
+
+// processesIn lists the live processes that run the executable exe
+// (their argv[0] or /proc/PID/exe) in one of the network namespaces whose
+// inodes are given.
+func processesIn(inodes map[uint64]bool, exe string) []int {
+	if abs, err := filepath.Abs(exe); err == nil {
+		exe = abs
+	}
+	ents, _ := os.ReadDir("/proc")
+	var ps []int
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		link, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns", "net"))
+		if err != nil {
+			continue
+		}
+		var ino uint64
+		if _, err := fmt.Sscanf(link, "net:[%d]", &ino); err != nil || !inodes[ino] {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		argv0, _, _ := bytes.Cut(cmdline, []byte{0})
+		path, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if string(argv0) == exe || path == exe {
+			ps = append(ps, p)
+		}
+	}
+	return ps
 }
 
 // ownedNamespaces lists the namespaces and /etc/netns entries of the labs
