@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/integration/netlab"
+	"github.com/rmqlb/rmqlb/internal/rabbittest"
 )
 
 func TestMain(m *testing.M) {
@@ -18,6 +19,10 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	cleanupBinary()
+	if l := rabbittest.Leftovers(); len(l) > 0 {
+		fmt.Fprintf(os.Stderr, "integration: leftover RabbitMQ processes: %v\n", l)
+		code = 1
+	}
 	os.Exit(code)
 }
 
