@@ -36,7 +36,11 @@ func TestReleaseRetriedAfterFailure(t *testing.T) {
 	owner := &failingOwner{fakeOwner: newFakeOwner(), failReleases: 2}
 	h := startInstanceWith(t, testConfig(), tr, owner)
 	h.becomeMaster(t, mdi)
-	now := t0.Add(mdi)
+	// A tenth of a second on, so that no retry falls on the instant of
+	// the master's next advert, whose timer may still be armed when the
+	// state change is seen.
+	h.clock.Advance(100 * time.Millisecond)
+	now := t0.Add(mdi + 100*time.Millisecond)
 	tr.inject(t, advertBytes(t, higher, 200, time.Second), higher, MulticastIPv4, 255)
 	if c := owner.next(t); c != "release" {
 		t.Fatalf("owner call %q, want release", c)
