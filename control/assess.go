@@ -69,13 +69,14 @@ func (v Verdict) ExitCode() int {
 // one is tried again after a second.
 const vipLeftGrace = 5 * time.Second
 
-// refusedRecent is how long after the last refused advertisement of an
+// refusedRecent is how long after the last refused advertisement r of an
 // instance (see Assess) the instance still counts as degraded: ten
-// seconds, or three of its advertisement intervals if longer. A MASTER
-// sends one every interval, so a router whose adverts are refused keeps it
-// degraded for as long as it is MASTER.
-func refusedRecent(in VRRP) time.Duration {
-	return max(10*time.Second, 3*in.AdvertInterval)
+// seconds, or three advertisement intervals if longer (the instance's or
+// the one r carried, whichever is longer). A MASTER sends one every
+// interval, so a router whose adverts are refused keeps it degraded for
+// as long as it is MASTER.
+func refusedRecent(in VRRP, r *vrrp.RefusedAdvert) time.Duration {
+	return max(10*time.Second, 3*max(in.AdvertInterval, r.AdvertInterval))
 }
 
 // refusedWhy tells which setting differs for a refused advertisement's
@@ -144,7 +145,7 @@ func Assess(s Status) Verdict {
 		if f := in.Addresses.Fault; f != "" && f != in.OwnerFault {
 			bad("VIPs of %s fault: %s", in.Name, oneLine(f))
 		}
-		if r := in.Refused; r != nil && s.Now.Sub(r.At) < refusedRecent(in) {
+		if r := in.Refused; r != nil && s.Now.Sub(r.At) < refusedRecent(in, r) {
 			bad("VRRP %s: adverts of VRID %d from %s (priority %d) dropped, %s, the last %s ago: that router is MASTER unheard by this one (split brain if both hold the VIPs)",
 				in.Name, in.VRID, r.From, r.Priority, refusedWhy(r.Reason), age(s.Now, r.At))
 		}

@@ -101,6 +101,16 @@ func TestAssessExitCodes(t *testing.T) {
 			s.VRRP[0].Refused = &vrrp.RefusedAdvert{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
 				Reason: vrrp.DropAuth, At: s.Now.Add(-10 * time.Second), Count: 40}
 		}, ExitHealthy, ""},
+		{"adverts refused within three of the refused router's long intervals", func(s *Status) {
+			s.VRRP[0].AdvertInterval = time.Second
+			s.VRRP[0].Refused = &vrrp.RefusedAdvert{From: netip.MustParseAddr("10.77.0.2"), Priority: 100, AdvertInterval: 20 * time.Second,
+				Reason: vrrp.DropIntervalMismatch, At: s.Now.Add(-25 * time.Second), Count: 3}
+		}, ExitDegraded, "VRRP rabbitmq: adverts of VRID 1 from 10.77.0.2 (priority 100) dropped, its advert_interval differs (VRRPv2 requires the same), the last 25s ago: that router is MASTER unheard by this one (split brain if both hold the VIPs)"},
+		{"adverts refused more than three of either interval ago", func(s *Status) {
+			s.VRRP[0].AdvertInterval = time.Second
+			s.VRRP[0].Refused = &vrrp.RefusedAdvert{From: netip.MustParseAddr("10.77.0.2"), Priority: 100, AdvertInterval: 5 * time.Second,
+				Reason: vrrp.DropIntervalMismatch, At: s.Now.Add(-16 * time.Second), Count: 3}
+		}, ExitHealthy, ""},
 		{"adverts refused within three long intervals", func(s *Status) {
 			s.VRRP[0].AdvertInterval = 5 * time.Second
 			s.VRRP[0].Refused = &vrrp.RefusedAdvert{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,

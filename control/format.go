@@ -155,7 +155,7 @@ func formatVRRP(p *page, now time.Time, ins []VRRP) {
 		}
 		if r := v.Refused; r != nil {
 			what := txt("refused adverts")
-			if now.Sub(r.At) < refusedRecent(v) {
+			if now.Sub(r.At) < refusedRecent(v, r) {
 				what = paint("refused adverts", red)
 			}
 			p.println(what, txt(fmt.Sprintf(" %s: VRID %d from %s priority %d (%s), last %s ago, %d since start",

@@ -91,17 +91,6 @@ func Parse(b []byte, src, dst netip.Addr) (*Packet, error) {
 	return p, nil
 }
 
-// PeekHeader returns the VRID and the priority of the VRRP message b (at
-// the same offsets in versions 2 and 3) without checking the rest: enough
-// to tell whose a message is that is dropped before it is parsed (a source
-// that is not an allowed peer).
-func PeekHeader(b []byte) (vrid, priority uint8, err error) {
-	if len(b) < headerLen {
-		return 0, 0, fmt.Errorf("parsing VRRP header: %d bytes: %w", len(b), io.ErrUnexpectedEOF)
-	}
-	return b[1], b[2], nil
-}
-
 // ParseInto is Parse into p, whose fields it all sets, reusing the
 // storage of p.Addrs: with enough room there, parsing a valid message
 // allocates nothing (a backup parses one every advertisement interval).

@@ -466,20 +466,3 @@ func TestParseIntoAndAppendMarshalAllocateNothing(t *testing.T) {
 		t.Errorf("ParseInto of one address = %v, %v", q.Addrs, err)
 	}
 }
-
-// TestPeekHeader: the VRID and priority at their offsets in both
-// versions, and short input as io.ErrUnexpectedEOF.
-func TestPeekHeader(t *testing.T) {
-	for _, b := range [][]byte{
-		{0x21, 7, 150, 1, 1, 1, 0, 0, 10, 99, 0, 100},   // v2
-		{0x31, 7, 150, 1, 0, 100, 0, 0, 10, 99, 0, 100}, // v3
-	} {
-		vrid, prio, err := PeekHeader(b)
-		if err != nil || vrid != 7 || prio != 150 {
-			t.Errorf("PeekHeader(% x) = %d, %d, %v; want 7, 150", b, vrid, prio, err)
-		}
-	}
-	if _, _, err := PeekHeader([]byte{0x31, 7, 150, 1, 0, 100, 0}); !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Errorf("7 bytes: %v, want io.ErrUnexpectedEOF", err)
-	}
-}

@@ -745,7 +745,7 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			}
 		case Drop:
 			if a.Peer {
-				i.refuse(a.Err, a.From, a.Priority)
+				i.refuse(a.Err, a.From, a.Priority, a.Interval)
 			} else {
 				i.drop(a.Err)
 			}
@@ -853,9 +853,11 @@ func (i *Instance) receive(tr Transport, ow *ownerWorker, r received) {
 		return
 	}
 	if i.allowed != nil && !i.allowed[src] {
+		// Kept as refused only when it is a valid advert of our VRID:
+		// any other packet from a stranger is just dropped.
 		err := fmt.Errorf("checking advert from %v: %w", src, ErrNotPeer)
-		if vrid, prio, perr := PeekHeader(r.b); perr == nil && vrid == i.cfg.VRID {
-			i.refuse(err, src, prio)
+		if ParseInto(&i.rx, r.b, src, r.info.Dst) == nil && i.rx.VRID == i.cfg.VRID {
+			i.refuse(err, src, i.rx.Priority, i.rx.AdvertInterval)
 		} else {
 			i.drop(err)
 		}
@@ -890,10 +892,10 @@ const warnClamped = "interval_clamped"
 
 // refuse counts and logs a dropped advert of the instance's VRID from
 // another router (see RefusedAdvert), and keeps it as the last one.
-func (i *Instance) refuse(err error, from netip.Addr, prio uint8) {
+func (i *Instance) refuse(err error, from netip.Addr, prio uint8, interval time.Duration) {
 	i.mu.Lock()
 	n := i.refused.Count + 1
-	i.refused = RefusedAdvert{From: from, Priority: prio, Reason: DropReason(err), At: i.clock.Now(), Count: n}
+	i.refused = RefusedAdvert{From: from, Priority: prio, AdvertInterval: interval, Reason: DropReason(err), At: i.clock.Now(), Count: n}
 	i.mu.Unlock()
 	i.drop(err, zap.Stringer("from", from), zap.Uint8("priority", prio))
 }

@@ -289,8 +289,12 @@ func TestInstanceDropsCounted(t *testing.T) {
 		{marshal(good), stranger, 255, DropNotPeer, true},
 		{marshal(good), local, 255, DropOwn, false},
 		{marshal(wrongIV), peer, 255, DropIntervalMismatch, true},
+		// A stranger's packet that is no valid advert is no refused
+		// router, whatever its second byte.
+		{[]byte{0x21, 7, 150, 1, 0, 0, 0, 0}, stranger, 255, DropNotPeer, false},
 	}
 	var refused uint64
+	seen := map[string]uint64{}
 	for n, in := range inputs {
 		tr.inject(t, in.b, in.src, local, in.ttl)
 		h.waitSnapshot(t, "drop counted", func(s Snapshot) bool {
@@ -302,19 +306,24 @@ func TestInstanceDropsCounted(t *testing.T) {
 		})
 		h.clock.WaitArmed(t, t0.Add(mdi)) // the drop changed nothing
 		snap := h.inst.Snapshot()
-		if snap.Counters.Dropped[in.want] != 1 {
-			t.Fatalf("input %d: dropped %v, want one %q", n, snap.Counters.Dropped, in.want)
+		seen[in.want]++
+		if snap.Counters.Dropped[in.want] != seen[in.want] {
+			t.Fatalf("input %d: dropped %v, want %d %q", n, snap.Counters.Dropped, seen[in.want], in.want)
 		}
 		if snap.Counters.AdvertsReceived != uint64(n+1) {
 			t.Fatalf("input %d: received %d", n, snap.Counters.AdvertsReceived)
 		}
 		if in.refused {
 			refused++
-			want := RefusedAdvert{From: in.src, Priority: 150, Reason: in.want, At: h.clock.Now(), Count: refused}
+			iv := time.Second
+			if in.want == DropIntervalMismatch {
+				iv = 2 * time.Second
+			}
+			want := RefusedAdvert{From: in.src, Priority: 150, AdvertInterval: iv, Reason: in.want, At: h.clock.Now(), Count: refused}
 			if r := snap.Refused; r == nil || *r != want {
 				t.Fatalf("input %d: refused %+v, want %+v", n, r, want)
 			}
-		} else if r := snap.Refused; (refused == 0 && r != nil) || (r != nil && r.Count != refused) {
+		} else if r := snap.Refused; (refused == 0) != (r == nil) || (r != nil && r.Count != refused) {
 			t.Fatalf("input %d (%s) kept as refused: %+v", n, in.want, r)
 		}
 	}
@@ -330,7 +339,7 @@ func TestInstanceDropsCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"state":"BACKUP"`, `"dropped":{`, `"not_peer":1`, `"configured_priority":100`,
+	for _, want := range []string{`"state":"BACKUP"`, `"dropped":{`, `"not_peer":2`, `"configured_priority":100`,
 		`"master":{"addr":"10.99.0.2","priority":150`, `"vips":["10.99.0.100/24"]`} {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("snapshot JSON %s lacks %s", b, want)

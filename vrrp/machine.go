@@ -116,15 +116,16 @@ type StateChange struct {
 }
 
 // Drop reports an advertisement the machine dropped; Err wraps one of the
-// sentinel errors (see DropReason), From and Priority are the
-// advertisement's source and priority. Peer is set when it carried this
-// router's VRID: another router of this virtual router, whose
+// sentinel errors (see DropReason), From, Priority and Interval are the
+// advertisement's source, priority and interval. Peer is set when it
+// carried this router's VRID: another router of this virtual router, whose
 // configuration differs (see RefusedAdvert).
 type Drop struct {
 	Err      error
 	Peer     bool
 	From     netip.Addr
 	Priority uint8
+	Interval time.Duration
 }
 
 // IntervalClamped reports that a VRRPv3 master advertised an interval
@@ -577,7 +578,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 		return out
 	}
 	if err := m.validate(p); err != nil {
-		return append(out, Drop{Err: err, Peer: p.VRID == m.cfg.VRID, From: ev.Src.Unmap(), Priority: p.Priority})
+		return append(out, Drop{Err: err, Peer: p.VRID == m.cfg.VRID, From: ev.Src.Unmap(), Priority: p.Priority, Interval: p.AdvertInterval})
 	}
 	m.heardCurrent(p)
 	src := ev.Src.Unmap()

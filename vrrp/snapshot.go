@@ -84,6 +84,9 @@ type Snapshot struct {
 type RefusedAdvert struct {
 	From     netip.Addr `json:"from"`
 	Priority uint8      `json:"priority"`
+	// AdvertInterval is the interval the advertisement carried: the
+	// router sends one every interval while it is MASTER.
+	AdvertInterval time.Duration `json:"advert_interval"`
 	// Reason is why it was dropped (a DropReason).
 	Reason string `json:"reason"`
 	// At is when the last one was dropped; Count counts them since the
