@@ -190,7 +190,7 @@ func yamlErrors(err error, lines lineIndex) error {
 // line, and the message reworded, when lines finds it; else "" and msg.
 func yamlField(line int, msg string, lines lineIndex) (string, string) {
 	if sm := yamlUnknown.FindStringSubmatch(msg); sm != nil {
-		if p, ok := lines.find(line, sm[1], ""); ok {
+		if p, _, ok := lines.find(line, sm[1], ""); ok {
 			return p.String(), "unknown key"
 		}
 		return "", fmt.Sprintf("unknown key %q", sm[1])
@@ -217,11 +217,14 @@ func yamlField(line int, msg string, lines lineIndex) (string, string) {
 	default:
 		return "", msg
 	}
+	p, full, ok := lines.find(line, "", value)
+	if ok {
+		value = full
+	}
 	got := value
 	if tag == "str" {
 		got = strconv.Quote(value)
 	}
-	p, ok := lines.find(line, "", value)
 	if !ok {
 		return "", fmt.Sprintf("must be %s, not %s", want, got)
 	}

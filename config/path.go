@@ -110,10 +110,15 @@ func (x lineIndex) pos(p path) (line, col int) {
 }
 
 // find returns the path of the deepest mapping entry on line whose key is
-// key, or (with key "") whose scalar value is value: where the YAML
-// library reports a problem by line and text alone. ok is false when no
-// entry matches.
-func (x lineIndex) find(line int, key, value string) (p path, ok bool) {
+// key, or (with key "") whose scalar value is value, and that value in
+// full: where the YAML library reports a problem by line and text alone.
+// A value the library shortened ("/usr/lo...") matches by its beginning.
+// ok is false when no entry matches.
+func (x lineIndex) find(line int, key, value string) (p path, full string, ok bool) {
+	short, cut := strings.CutSuffix(value, "...")
+	matches := func(v string) bool {
+		return v == value || (cut && strings.HasPrefix(v, short))
+	}
 	var walk func(n *yaml.Node, at path)
 	walk = func(n *yaml.Node, at path) {
 		switch n.Kind {
@@ -125,8 +130,8 @@ func (x lineIndex) find(line int, key, value string) (p path, ok bool) {
 			for j := 0; j+1 < len(n.Content); j += 2 {
 				k, v := n.Content[j], n.Content[j+1]
 				here := at.k(k.Value)
-				if k.Line == line && ((key != "" && k.Value == key) || (key == "" && v.Line == line && v.Value == value)) {
-					p, ok = here, true
+				if k.Line == line && ((key != "" && k.Value == key) || (key == "" && v.Line == line && matches(v.Value))) {
+					p, full, ok = here, v.Value, true
 				}
 				walk(v, here)
 			}
@@ -139,5 +144,5 @@ func (x lineIndex) find(line int, key, value string) (p path, ok bool) {
 	if x.root != nil {
 		walk(x.root, nil)
 	}
-	return p, ok
+	return p, full, ok
 }

@@ -413,13 +413,25 @@ func (r *resolver) uniqueListeners(ls []Listener) {
 			continue
 		}
 		for j, o := range ls[:i] {
-			if o.Bind.IsValid() && o.Bind.Port() == l.Bind.Port() &&
-				(o.Bind.Addr() == l.Bind.Addr() || o.Bind.Addr().IsUnspecified() || l.Bind.Addr().IsUnspecified()) {
+			if o.Bind.IsValid() && bindsOverlap(o.Bind, l.Bind) {
 				r.errf(p.k("bind"), "%s overlaps bind %s of listeners[%d]", l.Bind, o.Bind, j)
 				break
 			}
 		}
 	}
+}
+
+// bindsOverlap reports whether sockets bound to a and b would take the
+// same port: the same address, or an unspecified one that covers the
+// other (0.0.0.0 every IPv4 address, [::] every address, IPv4 too, as the
+// daemon binds it dual-stack).
+func bindsOverlap(a, b netip.AddrPort) bool {
+	if a.Port() != b.Port() {
+		return false
+	}
+	x, y := a.Addr(), b.Addr()
+	covers := func(u, v netip.Addr) bool { return u.IsUnspecified() && (u.Is6() || v.Is4()) }
+	return x == y || covers(x, y) || covers(y, x)
 }
 
 // metricsApart refuses a metrics_listen that a listener's bind overlaps:
@@ -430,8 +442,7 @@ func (r *resolver) metricsApart(c *Config) {
 		return
 	}
 	for i, l := range c.Listeners {
-		if l.Bind.IsValid() && l.Bind.Port() == m.Port() &&
-			(l.Bind.Addr() == m.Addr() || l.Bind.Addr().IsUnspecified() || m.Addr().IsUnspecified()) {
+		if l.Bind.IsValid() && bindsOverlap(l.Bind, m) {
 			r.errf(path{"metrics_listen"}, "%s overlaps bind %s of listeners[%d]", m, l.Bind, i)
 			return
 		}

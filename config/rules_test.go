@@ -183,11 +183,13 @@ func TestOverlappingBinds(t *testing.T) {
 		{"10.0.0.1:5672", "10.0.0.1:5672"},
 		{"0.0.0.0:5672", "10.0.0.1:5672"},
 		{"10.0.0.1:5672", "0.0.0.0:5672"},
+		{"'[::]:5672'", "10.0.0.1:5672"}, // bound dual-stack
+		{"'[fd00::1]:5672'", "'[::]:5672'"},
 	} {
 		data := "listeners:\n  - {name: a, bind: " + tc.a + ", backends: [{name: x, address: 10.0.0.9:1}]}\n" +
 			"  - {name: b, bind: " + tc.b + ", backends: [{name: x, address: 10.0.0.9:1}]}\n"
 		_, err := Parse([]byte(data))
-		if err == nil || !strings.Contains(err.Error(), "line 3: listeners[1].bind: "+tc.b+" overlaps bind "+tc.a) {
+		if err == nil || !strings.Contains(err.Error(), "line 3: listeners[1].bind: "+strings.Trim(tc.b, "'")+" overlaps bind "+strings.Trim(tc.a, "'")) {
 			t.Errorf("%s and %s: %v", tc.a, tc.b, err)
 		}
 	}
@@ -195,6 +197,12 @@ func TestOverlappingBinds(t *testing.T) {
 		"  - {name: b, bind: 10.0.0.2:5672, backends: [{name: x, address: 10.0.0.9:1}]}\n"
 	if _, err := Parse([]byte(ok)); err != nil {
 		t.Errorf("two addresses on one port: %v", err)
+	}
+	// 0.0.0.0 covers IPv4 only.
+	ok = "listeners:\n  - {name: a, bind: 0.0.0.0:5672, backends: [{name: x, address: 10.0.0.9:1}]}\n" +
+		"  - {name: b, bind: '[fd00::1]:5672', backends: [{name: x, address: 10.0.0.9:1}]}\n"
+	if _, err := Parse([]byte(ok)); err != nil {
+		t.Errorf("0.0.0.0 and an IPv6 address on one port: %v", err)
 	}
 }
 
