@@ -165,6 +165,8 @@ func CheckVIP(p netip.Prefix) error {
 		return fmt.Errorf("%s: not a usable unicast address", p)
 	case a.Zone() != "":
 		return fmt.Errorf("%s: zones are not allowed", p)
+	case p.Bits() == 0:
+		return fmt.Errorf("%s: prefix length 0 would put every address on the interface's link (a default route); write the subnet's length or /%d", p, a.BitLen())
 	}
 	return nil
 }

@@ -33,6 +33,8 @@ func TestVIPConfigValidate(t *testing.T) {
 		{name: "loopback", cfg: VIPConfig{Interface: "eth0", VIPs: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/8")}}, want: []string{"vips[0]:", "not a usable"}},
 		{name: "multicast", cfg: VIPConfig{Interface: "eth0", VIPs: []netip.Prefix{netip.MustParsePrefix("224.0.0.18/32")}}, want: []string{"vips[0]:"}},
 		{name: "unspecified", cfg: VIPConfig{Interface: "eth0", VIPs: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}, want: []string{"vips[0]:"}},
+		{name: "prefix length 0", cfg: VIPConfig{Interface: "eth0", VIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/0")}}, want: []string{"vips[0]:", "prefix length 0", "/32"}},
+		{name: "IPv6 prefix length 0", cfg: VIPConfig{Interface: "eth0", VIPs: []netip.Prefix{netip.MustParsePrefix("fd00::5/0")}}, want: []string{"vips[0]:", "prefix length 0", "/128"}},
 		{name: "link-local v6", cfg: VIPConfig{Interface: "eth0", VIPs: []netip.Prefix{netip.MustParsePrefix("fe80::1/64")}}, want: []string{"vips[0]:"}},
 		{name: "mapped", cfg: VIPConfig{Interface: "eth0", VIPs: []netip.Prefix{netip.MustParsePrefix("::ffff:10.0.0.1/128")}}, want: []string{"vips[0]:", "IPv4-mapped"}},
 		{name: "label too long", cfg: VIPConfig{Interface: "eth0", Label: "abcdefghijklmno", VIPs: vip}, want: []string{"label:", "1..14"}},
