@@ -146,6 +146,51 @@ func TestRequestSizeLimit(t *testing.T) {
 	}
 }
 
+// TestMaxConns: connections beyond MaxConns, while that many are served
+// (here clients that never send), are answered with ErrBusy at once; once
+// one ends, a request is answered again.
+func TestMaxConns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rmqlb.sock")
+	s := &Server{Path: path, MaxConns: 2, Timeout: time.Minute,
+		Handler: func(ctx context.Context, req Request) (any, error) { return "ok", nil }}
+	serve(t, s)
+	var silent []net.Conn
+	for range 2 {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		silent = append(silent, c)
+	}
+	// The two are taken once the server has accepted them: a third
+	// connection is refused from then on.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := Call(path, Request{Command: "status"}, nil, 5*time.Second)
+		if err != nil && strings.Contains(err.Error(), ErrBusy.Error()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a third connection beside two silent ones: %v, want %v", err, ErrBusy)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	silent[0].Close()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		var got string
+		err := Call(path, Request{Command: "status"}, &got, 5*time.Second)
+		if err == nil && got == "ok" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after one silent client left: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestHandOverSocket: the control socket handed to a successor keeps
 // answering at its path (the old listener's close leaves the file), and
 // the successor's listener removes it in the end.

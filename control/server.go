@@ -24,6 +24,14 @@ import (
 // DefaultMaxRequest bounds a request line when Server.MaxRequest is 0.
 const DefaultMaxRequest = 64 << 10
 
+// DefaultMaxConns bounds the connections served at once when
+// Server.MaxConns is 0.
+const DefaultMaxConns = 64
+
+// ErrBusy is the error a connection beyond Server.MaxConns is answered
+// with.
+var ErrBusy = errors.New("the daemon serves too many control connections at once; try again")
+
 // Handler answers one request. Its result is marshalled to JSON. It is
 // called from the server's connection goroutines and must be safe for
 // concurrent use.
@@ -61,6 +69,11 @@ type Server struct {
 	// MaxRequest bounds a request line in bytes. Default:
 	// DefaultMaxRequest.
 	MaxRequest int
+	// MaxConns bounds the connections served at once (each holds a
+	// descriptor, which the proxy needs too, for up to Timeout): one
+	// beyond it is answered with ErrBusy at once and closed, unread.
+	// Default: DefaultMaxConns.
+	MaxConns int
 
 	// gid is the control group's id plus one, 0 without a group: set by
 	// Listen, Inherit and SetGroup, read by every connection's check.
@@ -254,6 +267,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	max := s.MaxConns
+	if max <= 0 {
+		max = DefaultMaxConns
+	}
+	slots := make(chan struct{}, max)
+	var busy int // refused since busyLogged, logged at most every 10 s
+	var busyLogged time.Time
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -273,12 +293,32 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			continue
 		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			refuseBusy(c)
+			busy++
+			if now := time.Now(); now.Sub(busyLogged) >= 10*time.Second {
+				log.Warn("refused control connections: too many at once", zap.Int("max", max), zap.Int("refused", busy))
+				busy, busyLogged = 0, now
+			}
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() { <-slots }()
 			s.serveConn(ctx, c, log)
 		}()
 	}
+}
+
+// refuseBusy answers c with ErrBusy and closes it, on the accepting
+// goroutine: the write goes to an empty socket buffer, bounded anyway.
+func refuseBusy(c net.Conn) {
+	defer c.Close()
+	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_ = writeResponse(c, Response{Error: ErrBusy.Error()}, nil)
 }
 
 func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger) {
