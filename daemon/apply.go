@@ -278,7 +278,7 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		applied("vrrp instance %s removed", c.Name)
 	}
 	d.mu.Lock()
-	for _, c := range p.VRRP {
+	for _, c := range vipGiversFirst(p.VRRP) {
 		switch c.Op {
 		case OpAdd:
 			u, err := d.newUnit(c.New, nc)
@@ -314,7 +314,7 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 				}
 			}
 			if c.Settings || c.VIPs {
-				if err := d.units[c.Name].update(c); err != nil {
+				if err := d.units[c.Name].update(c, takenByMaster(d.units, nc, c.Name)); err != nil {
 					refuse("vrrp instance "+c.Name, err)
 					failed.settings[c.Name] = true
 				} else {

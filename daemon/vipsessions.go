@@ -52,6 +52,14 @@ func (o *releasingOwner) VIPs() []netip.Prefix {
 // Update changes the VIPs (a reload), then closes the sessions of the
 // VIPs it removed.
 func (o *releasingOwner) Update(cfg netsetup.VIPConfig) error {
+	return o.updateKeeping(cfg, nil)
+}
+
+// updateKeeping is Update, but leaves the sessions of a removed VIP for
+// which kept (nil: none) reports true: one that another instance of this
+// daemon, MASTER, takes over in the same reload, whose address is back on
+// the host at once.
+func (o *releasingOwner) updateKeeping(cfg netsetup.VIPConfig, kept func(netip.Addr) bool) error {
 	if err := o.VIPOwner.Update(cfg); err != nil {
 		return err
 	}
@@ -61,7 +69,7 @@ func (o *releasingOwner) Update(cfg netsetup.VIPConfig) error {
 	o.mu.Unlock()
 	var gone []netip.Addr
 	for _, p := range prev {
-		if !slices.ContainsFunc(cfg.VIPs, func(q netip.Prefix) bool { return q.Addr() == p.Addr() }) {
+		if !slices.ContainsFunc(cfg.VIPs, func(q netip.Prefix) bool { return q.Addr() == p.Addr() }) && (kept == nil || !kept(p.Addr())) {
 			gone = append(gone, p.Addr())
 		}
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
@@ -130,5 +132,48 @@ func TestCarryOnAdoptsHeldVIPs(t *testing.T) {
 		if inner.adopted != (st == vrrp.StateMaster) || inner.adopted && !slices.Equal(inner.owned, owned) {
 			t.Errorf("carried on as %v: VIPs adopted %v (%v)", st, inner.adopted, inner.owned)
 		}
+	}
+}
+
+// TestReloadMovesVIPBetweenInstances: a reload that moves a VIP from one
+// instance to another of this daemon, MASTER, keeps the sessions of that
+// VIP (its address is back on the host at once, added by the instance
+// taking it), while the sessions of a VIP that leaves the daemon are
+// closed.
+func TestReloadMovesVIPBetweenInstances(t *testing.T) {
+	l := newLab(t)
+	w := "  - name: w\n    interface: eth0\n    virtual_router_id: 2\n    version: 3\n    advert_interval: 100ms\n    priority: 100\n    virtual_ipaddress: [WVIPS]\nlisteners:\n"
+	file := func(vVIPs, wVIPs string) string {
+		return strings.Replace(l.file("virtual_ipaddress: [192.0.2.100/32]", "virtual_ipaddress: ["+vVIPs+"]"),
+			"listeners:\n", strings.Replace(w, "WVIPS", wVIPs, 1), 1)
+	}
+	h := newHarness(t, file("192.0.2.100/32, 192.0.2.101/32, 192.0.2.103/32", "192.0.2.102/32"))
+	startChecked(t, h)
+	h.checks.get(idA).always(healthcheck.Result{})
+	h.checks.get(idB).always(healthcheck.Result{})
+	h.eventually("v and w MASTER", func() bool {
+		h.clk.Advance(20 * time.Millisecond)
+		s := h.d.Status()
+		return len(s.VRRP) == 2 && s.VRRP[0].State == vrrp.StateMaster && s.VRRP[1].State == vrrp.StateMaster
+	})
+	recs := map[string]*closerRec{}
+	h.d.mu.Lock()
+	for name, u := range h.d.units {
+		rec := &closerRec{}
+		recs[name] = rec
+		u.vips.(*releasingOwner).listeners = func() []sessionCloser { return []sessionCloser{rec} }
+	}
+	h.d.mu.Unlock()
+
+	// .101 moves from v to w; .103 leaves.
+	r := h.reload(file("192.0.2.100/32", "192.0.2.102/32, 192.0.2.101/32"))
+	if !r.OK() {
+		t.Fatalf("reload: %+v", r)
+	}
+	if got := recs["v"].got; len(got) != 1 || !slices.Equal(got[0], []netip.Addr{netip.MustParseAddr("192.0.2.103")}) {
+		t.Errorf("v closed the sessions of %v, want those of 192.0.2.103 alone (192.0.2.101 went to w, MASTER)", got)
+	}
+	if got := recs["w"].got; len(got) != 0 {
+		t.Errorf("w closed the sessions of %v, want none", got)
 	}
 }

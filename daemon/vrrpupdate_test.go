@@ -182,7 +182,7 @@ func TestVIPRecheck(t *testing.T) {
 		rec := &recheckRecorder{}
 		u := &vrrpUnit{vips: rec}
 		err := u.update(VRRPChange{Op: OpUpdate, Name: "v",
-			Old: &config.VRRPInstance{Name: "v", AdvertInterval: c.old}, New: &config.VRRPInstance{Name: "v", AdvertInterval: c.new}})
+			Old: &config.VRRPInstance{Name: "v", AdvertInterval: c.old}, New: &config.VRRPInstance{Name: "v", AdvertInterval: c.new}}, nil)
 		if err != nil || rec.recheck != c.want {
 			t.Errorf("reload from %v to %v: recheck %v, %v; want %v", c.old, c.new, rec.recheck, err, c.want)
 		}

@@ -115,3 +115,52 @@ func TestVRRPReloadLive(t *testing.T) {
 		t.Errorf("%d failed connects, want 0", lost)
 	}
 }
+
+// TestReloadMovesVIPBetweenInstances: a reload that moves a VIP from one
+// VRRP instance of a daemon to another, both MASTER, leaves the VIP on the
+// host: the instance giving it up removes it and the one taking it adds
+// it right after (never finding it missing, or present as someone
+// else's), and the status stays healthy.
+func TestReloadMovesVIPBetweenInstances(t *testing.T) {
+	l := newLab(t)
+	h1 := l.Host("h1")
+	moved := netip.MustParsePrefix("10.77.0.101/24")
+	other := netip.MustParsePrefix("10.77.0.102/24")
+	// The instance taking the VIP comes first in the file.
+	d := startDaemon(t, l, h1, daemonConf{VRRP: []vrrpConf{
+		{Name: "w", VRID: 2, Priority: 150, VIPs: []netip.Prefix{other}},
+		{Name: "vip", VRID: 1, Priority: 150, VIPs: []netip.Prefix{vipPfx, moved}},
+	}})
+	for _, name := range []string{"vip", "w"} {
+		if err := waitFor(5*time.Second, func() (bool, error) {
+			in, err := d.instance(name)
+			return err == nil && in.State == "MASTER", nil
+		}); err != nil {
+			t.Fatalf("%s not MASTER: %v", name, err)
+		}
+	}
+	out := d.reload(func(c *daemonConf) {
+		c.VRRP[0].VIPs = []netip.Prefix{other, moved}
+		c.VRRP[1].VIPs = []netip.Prefix{vipPfx}
+	})
+	if !strings.Contains(out, "applied: vrrp instance vip updated") || !strings.Contains(out, "applied: vrrp instance w updated") {
+		t.Fatalf("reload said:\n%s", out)
+	}
+	if err := waitFor(2*time.Second, func() (bool, error) { return h1.HasAddr(moved.Addr()) }); err != nil {
+		t.Fatalf("%s not on h1 after the move: %v", moved, err)
+	}
+	time.Sleep(time.Second) // a late removal would show
+	for _, a := range []netip.Addr{vip, moved.Addr(), other.Addr()} {
+		if ok, err := h1.HasAddr(a); err != nil || !ok {
+			t.Errorf("%s on h1: %v, %v", a, ok, err)
+		}
+	}
+	cmd := exec.Command(d.bin, "status", "--socket", d.sock)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("rmqlb status after the move: %v\n%s", err, b)
+	}
+	// Given up, then added by its new instance: never found missing.
+	if out := d.proc.Output(); strings.Contains(out, "VIP disappeared") || strings.Contains(out, "not acquired") {
+		t.Errorf("the move was not clean:\n%s", d.proc.Tail(40))
+	}
+}
