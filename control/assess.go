@@ -98,6 +98,17 @@ func refusedWhy(reason string) string {
 	}
 }
 
+// VerdictOf returns the verdict of s: the daemon's own (Status.Verdict),
+// which it reached on its monotonic clock, or Assess(s) for a status
+// without one. A client's Assess compares times that travelled as
+// wall-clock readings, off by any step of the clock between them.
+func VerdictOf(s Status) Verdict {
+	if s.Verdict.Summary != "" {
+		return s.Verdict
+	}
+	return Assess(s)
+}
+
 // Assess decides whether the daemon whose status is s is healthy. It is
 // degraded when:
 //
@@ -106,9 +117,13 @@ func refusedWhy(reason string) string {
 //   - a VRRP instance's owner reports a fault (the VIPs cannot be held);
 //   - a VIP set reports a fault (a VIP could not be added or put back);
 //   - a VIP is absent from its interface while its instance is MASTER;
-//   - a VIP this daemon added is still on its interface while its
-//     instance is not MASTER and not handing it over, 5 s after it left
-//     MASTER (a release that failed: it is being tried again);
+//   - a VIP is on its interface while its instance is not MASTER and
+//     not handing it over, 5 s after it left MASTER: added by this
+//     daemon (a release that failed: it is being tried again), left by an
+//     earlier run, or added by another program, it answers ARP beside the
+//     master;
+//   - a VIP set cannot read its interface's addresses (which VIPs are
+//     there is unknown);
 //   - a VRRP instance dropped an advertisement of its own VRID from
 //     another router (a difference of configuration, see
 //     vrrp.RefusedAdvert) within refusedRecent: that router is MASTER and
@@ -149,14 +164,29 @@ func Assess(s Status) Verdict {
 			bad("VRRP %s: adverts of VRID %d from %s (priority %d) dropped, %s, the last %s ago: that router is MASTER unheard by this one (split brain if both hold the VIPs)",
 				in.Name, in.VRID, r.From, r.Priority, refusedWhy(r.Reason), age(s.Now, r.At))
 		}
-		if in.State == vrrp.StateMaster {
+		switch {
+		case in.Addresses.Error != "":
+			// Which VIPs are on the interface is not known (in FAULT the
+			// interface is usually gone, which the FAULT says).
+			if in.State != vrrp.StateFault {
+				bad("VIPs of %s unknown: %s", in.Name, oneLine(in.Addresses.Error))
+			}
+		case in.State == vrrp.StateMaster:
 			for _, p := range absentVIPs(in) {
 				bad("VIP %s absent from %s while MASTER (%s)", p, in.Interface, in.Name)
 			}
-		} else if (in.Handover == nil || !in.Handover.Done.IsZero()) && s.Now.Sub(in.Since) >= vipLeftGrace {
+		case (in.Handover == nil || !in.Handover.Done.IsZero()) && s.Now.Sub(in.Since) >= vipLeftGrace:
 			for _, a := range in.Addresses.VIPs {
-				if a.Present && a.Owned {
+				switch {
+				case !a.Present || in.State == vrrp.StateInit:
+					// INIT: starting (adopting a predecessor's VIPs)
+					// or stopping.
+				case a.Owned:
 					bad("VIP %s still on %s while %s (%s): releasing it again", a.Prefix, in.Interface, in.State, in.Name)
+				case a.Marked:
+					bad("VIP %s on %s while %s (%s), with rmqlb's marker but not added by this daemon (left by an earlier run?): it answers ARP beside the master; remove it", a.Prefix, in.Interface, in.State, in.Name)
+				default:
+					bad("VIP %s on %s while %s (%s), added by another program: it answers ARP beside the master; remove it", a.Prefix, in.Interface, in.State, in.Name)
 				}
 			}
 		}

@@ -30,7 +30,10 @@ func TestAssessExitCodes(t *testing.T) {
 		{"reload needing a restart", func(s *Status) {
 			s.Reload.Pending = []string{"line 7: vrrp_instances[0].interface: changed from eth0 to eth2: needs a restart"}
 		}, ExitHealthy, ""},
-		{"VRRP FAULT", func(s *Status) { s.VRRP[0].State, s.VRRP[0].Reason = vrrp.StateFault, "link down" },
+		{"VRRP FAULT", func(s *Status) {
+			s.VRRP[0].State, s.VRRP[0].Reason = vrrp.StateFault, "link down"
+			s.VRRP[0].Addresses.VIPs[0].Present, s.VRRP[0].Addresses.VIPs[0].Owned = false, false // released
+		},
 			ExitDegraded, "VRRP rabbitmq FAULT: link down"},
 		{"owner fault", func(s *Status) { s.VRRP[0].OwnerFault = "adding VIP: EPERM" },
 			ExitDegraded, "VRRP rabbitmq owner fault: adding VIP: EPERM"},
@@ -83,6 +86,18 @@ func TestAssessExitCodes(t *testing.T) {
 			s.VRRP[0].State = vrrp.StateBackup
 			s.VRRP[0].Addresses.VIPs[0].Owned = true
 		}, ExitDegraded, "VIP 10.77.0.100/24 still on eth0 while BACKUP (rabbitmq): releasing it again"},
+		{"VIP added by another program on a BACKUP", func(s *Status) {
+			s.VRRP[0].State = vrrp.StateBackup
+			s.VRRP[0].Addresses.VIPs[0].Owned, s.VRRP[0].Addresses.VIPs[0].Marked = false, false
+		}, ExitDegraded, "VIP 10.77.0.100/24 on eth0 while BACKUP (rabbitmq), added by another program: it answers ARP beside the master; remove it"},
+		{"VIP with rmqlb's marker left on a BACKUP", func(s *Status) {
+			s.VRRP[0].State = vrrp.StateBackup
+			s.VRRP[0].Addresses.VIPs[0].Owned = false
+		}, ExitDegraded, "VIP 10.77.0.100/24 on eth0 while BACKUP (rabbitmq), with rmqlb's marker but not added by this daemon (left by an earlier run?): it answers ARP beside the master; remove it"},
+		{"addresses not readable on a MASTER", func(s *Status) {
+			s.VRRP[0].Addresses.Error = "reading addresses of eth0: too many open files"
+			s.VRRP[0].Addresses.VIPs[0].Present = false
+		}, ExitDegraded, "VIPs of rabbitmq unknown: reading addresses of eth0: too many open files"},
 		{"VIP still on a BACKUP that just left MASTER", func(s *Status) {
 			s.VRRP[0].State = vrrp.StateBackup
 			s.VRRP[0].Addresses.VIPs[0].Owned = true
@@ -143,6 +158,23 @@ func TestAssessExitCodes(t *testing.T) {
 				t.Errorf("line %q, want %q", v.Line(), want)
 			}
 		})
+	}
+}
+
+// TestVerdictOf: the daemon's verdict, reached on its own clock, stands
+// over the client's Assess of the same status (whose times travelled as
+// wall-clock readings); a status without one is assessed.
+func TestVerdictOf(t *testing.T) {
+	s := healthyFixture()
+	s.VRRP[0].Refused = &vrrp.RefusedAdvert{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
+		Reason: vrrp.DropAuth, At: s.Now.Add(-time.Second), Count: 1}
+	s.Verdict = Verdict{Summary: "MASTER of 10.77.0.100 (rabbitmq); 3/3 backends up", Reasons: []string{}}
+	if v := VerdictOf(s); v.Degraded || v.Summary != s.Verdict.Summary {
+		t.Errorf("with the daemon's verdict: %+v, want it", v)
+	}
+	s.Verdict = Verdict{}
+	if v := VerdictOf(s); !v.Degraded {
+		t.Errorf("without the daemon's verdict: %+v, want Assess's (degraded)", v)
 	}
 }
 

@@ -38,7 +38,7 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	v := Assess(s)
+	v := VerdictOf(s)
 	if v.Degraded {
 		p.println(paint("DEGRADED", red), txt(strings.TrimPrefix(v.Line(), "DEGRADED")))
 		p.printf(v.Summary)

@@ -146,7 +146,7 @@ func healthyFixture() Status {
 	s.VRRP = s.VRRP[:1]
 	in := &s.VRRP[0]
 	in.State, in.Reason, in.Master, in.EffectivePriority = vrrp.StateMaster, "no master heard", nil, 100
-	in.Addresses.VIPs[0].Present, in.Addresses.VIPs[0].Marked = true, true
+	in.Addresses.VIPs[0].Present, in.Addresses.VIPs[0].Marked, in.Addresses.VIPs[0].Owned = true, true, true
 	in.Tracks, in.Refused = nil, nil
 	s.Listeners = s.Listeners[:1]
 	for i := range s.Listeners[0].Backends {

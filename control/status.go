@@ -26,8 +26,9 @@ type Status struct {
 	Listeners []balancer.Snapshot         `json:"listeners"`
 	Checks    []healthcheck.BackendStatus `json:"checks"`
 	// Verdict is Assess of the rest, as the daemon saw it when it
-	// answered: for scripts that read the JSON. `rmqlb status` assesses
-	// the status it receives itself.
+	// answered, on its monotonic clock: what `rmqlb status` reports and
+	// exits with (see VerdictOf), and what scripts that read the JSON
+	// should use.
 	Verdict Verdict `json:"verdict"`
 }
 
@@ -39,7 +40,8 @@ type Reload struct {
 	Error string `json:"error,omitempty"`
 	// Applied lists the changes made; Refused the changes that failed,
 	// each with why (those parts run on as they were); Pending the
-	// changes that need a restart, each with its line in the file.
+	// changes that need a restart, each with its line in the file (after
+	// a reload refused as a whole, those the reload before left).
 	Applied []string `json:"applied,omitempty"`
 	Refused []string `json:"refused,omitempty"`
 	Pending []string `json:"pending,omitempty"`

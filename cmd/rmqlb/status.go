@@ -172,7 +172,7 @@ func showStatus(ctx context.Context, socket string, o statusOutput, stdout, stde
 		fmt.Fprintf(stderr, "rmqlb status: %v\n", err)
 		return control.ExitUnreachable
 	}
-	return control.Assess(s).ExitCode()
+	return control.VerdictOf(s).ExitCode()
 }
 
 // watchFlag is --watch with its optional interval: a boolean flag
