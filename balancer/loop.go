@@ -14,13 +14,16 @@ import (
 
 // Event-loop constants.
 const (
-	maxEvents      = 256                    // epoll_wait batch
-	acceptBatch    = 64                     // accept4 calls per listener event
-	acceptPause    = 100 * time.Millisecond // after EMFILE & co.: see accept
-	chunkBudget    = 16                     // reads per direction per turn before yielding
-	scratchSize    = 16 << 10               // recv(2) size; a full read switches to splice
-	maxIdleBufs    = 32                     // idle stash buffers kept per loop
-	epollConnFlags = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+	maxEvents   = 256                    // epoll_wait batch
+	acceptBatch = 64                     // accept4 calls per listener event
+	acceptPause = 100 * time.Millisecond // after EMFILE & co.: see accept
+	// fdLimitLogEvery is how often at most a loop logs the clients it
+	// refused at the file descriptor limit.
+	fdLimitLogEvery = 10 * time.Second
+	chunkBudget     = 16       // reads per direction per turn before yielding
+	scratchSize     = 16 << 10 // recv(2) size; a full read switches to splice
+	maxIdleBufs     = 32       // idle stash buffers kept per loop
+	epollConnFlags  = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 )
 
 // loop is one event loop: an epoll instance, the sessions it owns and their
@@ -66,6 +69,12 @@ type loop struct {
 	ev    unix.EpollEvent
 
 	acceptPausedUntil time.Duration // loop time; 0: not paused
+	// fdLimitLogged is when the loop last logged clients refused for the
+	// file descriptor limit (loop time; 0: never), fdLimitUnlogged how
+	// many it refused since: logged at most every fdLimitLogEvery, so
+	// that a flood of clients cannot flood the log.
+	fdLimitLogged   time.Duration
+	fdLimitUnlogged int
 	// fdStarved: the last accept4 failed for lack of file descriptors.
 	fdStarved bool
 	// reserve is an fd (of /dev/null) held back so that, at the fd limit,
@@ -419,7 +428,11 @@ func (lp *loop) refusePending() {
 		}
 	}
 	lp.reserve = openReserve()
-	lp.l.log.Warn("refused connections: out of file descriptors", zap.Int("refused", n))
+	lp.fdLimitUnlogged += n
+	if lp.fdLimitLogged == 0 || lp.now-lp.fdLimitLogged >= fdLimitLogEvery {
+		lp.l.log.Warn("refused connections: out of file descriptors (logged at most every 10s)", zap.Int("refused", lp.fdLimitUnlogged))
+		lp.fdLimitLogged, lp.fdLimitUnlogged = lp.now, 0
+	}
 }
 
 // openReserve opens the fd a loop holds in reserve; -1 if it cannot.

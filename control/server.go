@@ -274,6 +274,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	slots := make(chan struct{}, max)
 	var busy int // refused since busyLogged, logged at most every 10 s
 	var busyLogged time.Time
+	var acceptErrs int // failed accepts since acceptLogged, likewise
+	var acceptLogged time.Time
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -283,9 +285,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			log.Warn("accepting control connection", zap.Error(err))
-			// Out of file descriptors or similar: wait a little, or
-			// until stopped, before accepting again.
+			// Out of file descriptors or similar: logged at most every
+			// 10 s; wait a little, or until stopped, before accepting
+			// again.
+			acceptErrs++
+			if now := time.Now(); now.Sub(acceptLogged) >= 10*time.Second {
+				log.Warn("accepting control connections", zap.Error(err), zap.Int("failures", acceptErrs))
+				acceptErrs, acceptLogged = 0, now
+			}
 			select {
 			case <-ctx.Done():
 				return nil
