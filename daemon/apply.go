@@ -56,6 +56,9 @@ func (d *Daemon) Reload() control.Reload {
 			zap.Strings("refused", r.Refused), zap.Strings("needs_restart", r.Pending))
 	}
 	d.mu.Lock()
+	if r.Error != "" {
+		r.Pending = d.stillPending()
+	}
 	d.lastReload = &r
 	if r.Error != "" || len(r.Refused) > 0 {
 		d.reloadsBad++
@@ -67,12 +70,23 @@ func (d *Daemon) Reload() control.Reload {
 	return r
 }
 
+// stillPending returns the changes the last reload left to a restart: a
+// reload refused as a whole changes nothing, so they still wait (and
+// status keeps saying so). The caller holds d.mu.
+func (d *Daemon) stillPending() []string {
+	if d.lastReload == nil {
+		return nil
+	}
+	return slices.Clone(d.lastReload.Pending)
+}
+
 // refuseReload records and returns r refused as a whole for reason. The
 // caller holds reloadMu.
 func (d *Daemon) refuseReload(r control.Reload, reason string) control.Reload {
 	r.Error = reason
 	d.log.Warn("reload refused", zap.String("reason", reason))
 	d.mu.Lock()
+	r.Pending = d.stillPending()
 	d.lastReload = &r
 	d.reloadsBad++
 	d.mu.Unlock()

@@ -316,6 +316,15 @@ func TestReload(t *testing.T) {
 		len(r.Applied) != 0 || h.vrrpSnapshot().ConfiguredPriority != 150 {
 		t.Fatalf("interface: %+v, priority %d", r, h.vrrpSnapshot().ConfiguredPriority)
 	}
+	// A file that does not parse changes nothing: the restart is still
+	// pending, and status says so.
+	r = reload("vrrp_instances: [\n")
+	if r.Error == "" || len(r.Pending) != 1 || !strings.Contains(r.Pending[0], "interface: changed from eth0 to eth1") {
+		t.Fatalf("a broken file after a pending restart: %+v", r)
+	}
+	if s := h.d.Status(); s.Reload == nil || len(s.Reload.Pending) != 1 {
+		t.Fatalf("status after the broken file: %+v", s.Reload)
+	}
 	if r = reload(withC); !r.OK() || len(r.Pending) != 0 || len(r.Applied) != 0 {
 		t.Fatalf("interface changed back: %+v", r)
 	}
