@@ -1,0 +1,51 @@
+package integration
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestRemoveStaleAfterKill: `rmqlb remove-stale`, which the unit runs
+// after the daemon ended, refuses to touch the VIPs of a daemon that runs;
+// after a SIGKILL left the VIP on the interface it removes it, and a
+// second run finds nothing to remove.
+func TestRemoveStaleAfterKill(t *testing.T) {
+	l := newLab(t)
+	h1 := l.Host("h1")
+	d := startDaemon(t, l, h1, daemonConf{VRRP: []vrrpConf{{Priority: 150}}})
+	if err := d.waitState("MASTER", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(2*time.Second, func() (bool, error) { return h1.HasAddr(vip) }); err != nil {
+		t.Fatalf("MASTER without its VIP: %v", err)
+	}
+	removeStale := func() (string, error) {
+		out, err := h1.Run(d.bin, "remove-stale", "--config", d.path)
+		return string(out), err
+	}
+	if out, err := removeStale(); err == nil || !strings.Contains(err.Error(), "another rmqlb daemon runs") {
+		t.Fatalf("remove-stale beside a running daemon: %v\n%s", err, out)
+	}
+	if ok, err := h1.HasAddr(vip); err != nil || !ok {
+		t.Fatalf("the running daemon's VIP after a refused remove-stale: %v, %v", ok, err)
+	}
+	if err := d.proc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.proc.Wait(5 * time.Second)
+	if ok, err := h1.HasAddr(vip); err != nil || !ok {
+		t.Fatalf("no stale VIP after the SIGKILL to remove: %v, %v", ok, err)
+	}
+	out, err := removeStale()
+	if err != nil || !strings.Contains(out, "removed stale VIP "+vipPfx.String()) {
+		t.Fatalf("remove-stale after the SIGKILL: %v\n%s", err, out)
+	}
+	if ok, err := h1.HasAddr(vip); err != nil || ok {
+		t.Fatalf("VIP on h1 after remove-stale: %v, %v", ok, err)
+	}
+	if out, err := removeStale(); err != nil || !strings.Contains(out, "no stale VIP") {
+		t.Fatalf("remove-stale again: %v\n%s", err, out)
+	}
+}
