@@ -32,13 +32,20 @@ const DefaultMaxConns = 64
 // with.
 var ErrBusy = errors.New("the daemon serves too many control connections at once; try again")
 
+// ErrAnswered is matched (errors.Is) by the error of Listen and Relisten
+// when another process answers on the socket at the path: another daemon
+// runs with it.
+var ErrAnswered = errors.New("another daemon answers")
+
 // Handler answers one request. Its result is marshalled to JSON. It is
 // called from the server's connection goroutines and must be safe for
 // concurrent use.
 type Handler func(ctx context.Context, req Request) (any, error)
 
 // Server serves a Handler on a unix socket. Its zero value is not usable;
-// set Path and Handler. A Server is run once.
+// set Path and Handler. A Server serves one listener from Listen or
+// Inherit, and after that each listener Relisten gives it when the socket
+// file was removed from Path: Serve runs once for each.
 //
 // Who may ask: the socket file is mode 0600 (0660 with Group), and every
 // connection's peer credentials (SO_PEERCRED) are checked as well: root,
@@ -102,7 +109,7 @@ func (s *Server) Listen() (net.Listener, error) {
 		}
 		if c, err := net.DialTimeout("unix", s.Path, time.Second); err == nil {
 			c.Close()
-			return nil, fmt.Errorf("creating control socket: another daemon answers on %s", s.Path)
+			return nil, fmt.Errorf("creating control socket: %w on %s", ErrAnswered, s.Path)
 		}
 	}
 	tmp, err := os.MkdirTemp(dir, ".rmqlb-ctl-")
@@ -128,11 +135,53 @@ func (s *Server) Listen() (net.Listener, error) {
 	if err := setAccess(staged, gid); err != nil {
 		return fail("creating control socket", err)
 	}
+	// The file keeps its device and inode when renamed.
+	fi, err := os.Lstat(staged)
+	if err != nil {
+		return fail("creating control socket", err)
+	}
 	s.gid.Store(int64(gid + 1))
 	if err := os.Rename(staged, s.Path); err != nil {
 		return fail("placing control socket", err)
 	}
-	return &placedListener{UnixListener: ul, path: s.Path}, nil
+	return &placedListener{UnixListener: ul, path: s.Path, file: fi}, nil
+}
+
+// Relisten places a new socket at Path, listening, for a server whose
+// listener ln is no longer there (SocketInPlace reports false: the socket
+// file was removed, or replaced, while the daemon ran). It makes the
+// listener as Listen does, with Listen's refusals: a socket some live
+// process answers on is not replaced, a file that is not a socket is not
+// removed, and a missing directory is created. On success closing ln
+// leaves the file at Path alone; the caller serves the new listener
+// (Serve) and closes ln, or stops the Serve that serves it: the requests
+// in flight there are answered. On error ln serves on as it was.
+func (s *Server) Relisten(ln net.Listener) (net.Listener, error) {
+	pl, ok := ln.(*placedListener)
+	if !ok {
+		return nil, errors.New("re-creating the control socket: not a control socket listener")
+	}
+	next, err := s.Listen()
+	if err != nil {
+		return nil, err
+	}
+	// Closing ln must not remove the new file even should it have ln's
+	// inode number again (a freed inode may be reused at once).
+	pl.keep.Store(true)
+	return next, nil
+}
+
+// SocketInPlace reports whether the path of ln, a listener from Listen,
+// Inherit or Relisten, still leads to ln's socket: false when the file is
+// gone (or its directory is) or is another file than the one placed or
+// inherited (another device or inode). Any other failure to look is
+// returned with false: then it is not known.
+func SocketInPlace(ln net.Listener) (bool, error) {
+	pl, ok := ln.(*placedListener)
+	if !ok {
+		return false, errors.New("looking at the control socket: not a control socket listener")
+	}
+	return pl.inPlace()
 }
 
 // setAccess gives the socket file at path its mode and group: 0600
@@ -195,6 +244,11 @@ func (s *Server) Inherit(f *os.File) (net.Listener, error) {
 	if err := setAccess(s.Path, gid); err != nil {
 		return nil, fmt.Errorf("inheriting the control socket: %w", err)
 	}
+	// The file the predecessor placed: what SocketInPlace compares with.
+	fi, err := os.Lstat(s.Path)
+	if err != nil {
+		return nil, fmt.Errorf("inheriting the control socket: %w", err)
+	}
 	s.gid.Store(int64(gid + 1))
 	ln, err := net.FileListener(f)
 	if err != nil {
@@ -206,7 +260,7 @@ func (s *Server) Inherit(f *os.File) (net.Listener, error) {
 		return nil, errors.New("inheriting the control socket: not a unix socket")
 	}
 	ul.SetUnlinkOnClose(false)
-	return &placedListener{UnixListener: ul, path: s.Path}, nil
+	return &placedListener{UnixListener: ul, path: s.Path, file: fi}, nil
 }
 
 // ListenerFile returns a copy of the control socket of ln (a listener
@@ -238,18 +292,32 @@ func KeepSocketFile(ln net.Listener) error {
 
 // placedListener removes the socket file from its final place on Close
 // (the net package would remove the staging name), unless the socket was
-// handed over.
+// handed over or another file took its place.
 type placedListener struct {
 	*net.UnixListener
 	path string
+	file os.FileInfo // the socket file as placed at path: its device and inode
 	keep atomic.Bool
 	once sync.Once
 }
 
+// inPlace reports whether path still leads to the socket file placed.
+func (l *placedListener) inPlace() (bool, error) {
+	fi, err := os.Lstat(l.path)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking at the control socket: %w", err)
+	}
+	return os.SameFile(fi, l.file), nil
+}
+
 func (l *placedListener) Close() error {
 	// The file goes first: once Accept fails, nothing is left behind.
+	// Another file at the path (another daemon's socket) is left alone.
 	l.once.Do(func() {
-		if !l.keep.Load() {
+		if in, _ := l.inPlace(); in && !l.keep.Load() {
 			os.Remove(l.path)
 		}
 	})
