@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"syscall"
 	"time"
 )
 
@@ -23,7 +25,7 @@ func CallContext(ctx context.Context, path string, req Request, out any, timeout
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return fmt.Errorf("connecting to the daemon at %s (is `rmqlb run` running?): %w", path, notSent{err})
+		return connectError(path, notSent{err})
 	}
 	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -59,6 +61,17 @@ func CallContext(ctx context.Context, path string, req Request, out any, timeout
 		return fmt.Errorf("decoding result: %w", err)
 	}
 	return nil
+}
+
+// connectError is the error of a failed connection to the daemon at path.
+// A missing socket file is told apart from one nobody answers on: a
+// running daemon whose socket was removed re-creates it within a second
+// (and at a reload), so the daemon may well run.
+func connectError(path string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return fmt.Errorf("connecting to the daemon at %s: the socket is missing (a running daemon re-creates its socket within a second; try again, or check that it runs: systemctl status rmqlb): %w", path, err)
+	}
+	return fmt.Errorf("connecting to the daemon at %s (is `rmqlb run` running?): %w", path, err)
 }
 
 // ErrNotSent is matched (errors.Is) by the error of a Call whose request

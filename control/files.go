@@ -81,7 +81,7 @@ func writeResponse(c net.Conn, resp Response, files []*os.File) error {
 func CallWithFiles(path string, req Request, out any, timeout time.Duration) ([]*os.File, error) {
 	c, err := net.DialTimeout("unix", path, timeout)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to the daemon at %s (is `rmqlb run` running?): %w", path, err)
+		return nil, connectError(path, err)
 	}
 	defer c.Close()
 	uc := c.(*net.UnixConn)

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A Call that cannot reach the daemon fails with an error matching
@@ -35,5 +38,32 @@ func TestCallErrNotSent(t *testing.T) {
 	err = Call(path, Request{Command: "status"}, nil, 5*time.Second)
 	if err == nil || errors.Is(err, ErrNotSent) {
 		t.Fatalf("answer lost after the request was read: %v, want an error that is not ErrNotSent", err)
+	}
+}
+
+// TestCallMissingSocket: a client that finds no socket at the path says
+// it is missing (a running daemon re-creates it); one that finds a socket
+// nobody answers on asks whether the daemon runs.
+func TestCallMissingSocket(t *testing.T) {
+	dir := t.TempDir()
+	err := Call(filepath.Join(dir, "none.sock"), Request{Command: "status"}, nil, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "the socket is missing") || !strings.Contains(err.Error(), "re-creates its socket within a second") {
+		t.Errorf("no socket file: %v", err)
+	}
+	if _, err := CallWithFiles(filepath.Join(dir, "none.sock"), Request{Command: "takeover"}, nil, time.Second); err == nil || !strings.Contains(err.Error(), "the socket is missing") {
+		t.Errorf("no socket file, with files: %v", err)
+	}
+	stale := filepath.Join(dir, "stale.sock")
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: stale}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	err = Call(stale, Request{Command: "status"}, nil, time.Second)
+	if err == nil || strings.Contains(err.Error(), "missing") || !strings.Contains(err.Error(), "is `rmqlb run` running?") {
+		t.Errorf("a socket nobody answers on: %v", err)
 	}
 }
