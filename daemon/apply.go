@@ -43,6 +43,9 @@ func (d *Daemon) Reload() control.Reload {
 	}
 	d.notifyReloading()
 	defer d.notifyReady()
+	// A reload (SIGHUP too) also re-creates the control socket and the
+	// lock file when they were removed, as the watcher would.
+	d.restoreControlLocked(true)
 	nc, err := config.Load(d.opt.Path)
 	if err != nil {
 		r.Error = err.Error()

@@ -132,6 +132,10 @@ type Daemon struct {
 	// on, and Run would never return.
 	stopping     chan struct{}
 	stoppingOnce sync.Once
+	// ctlTrouble is why the control socket's files could not be
+	// re-created, as last logged; "" when they are in place. Guarded by
+	// reloadMu.
+	ctlTrouble string
 
 	// mu guards the running model below. Reloads, operator commands and
 	// status take it; health events do not (the router has its own lock).
@@ -156,7 +160,9 @@ type Daemon struct {
 	stop   context.Context // done when Run starts to stop
 	// The single-instance lock, the control socket, its server and the
 	// part serving it: set by Run, replaced together by a reload that
-	// moves the control socket (moveControl), under mu.
+	// moves the control socket (moveControl), and the lock or the
+	// listener and its part when their files were removed
+	// (restoreControl), under mu.
 	lock    *instanceLock
 	ctlLn   net.Listener
 	ctl     *control.Server // serves ctlLn; a reload changes its group
@@ -316,7 +322,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	// The parts outlive ctx: they are stopped one by one, in order, by
 	// shutdown.
 	d.runCtx = context.WithoutCancel(ctx)
-	var checks *part
+	var checks, watch *part
 	shutdown := func(startErr error) error {
 		d.refuseReloads()
 		d.stopAll()
@@ -324,7 +330,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		d.mu.Lock()
 		ctl := d.ctlPart
 		d.mu.Unlock()
-		for _, p := range []*part{checks, ctl} {
+		// The watcher first: it re-creates nothing once reloads are
+		// refused, but it must not outlive the control socket.
+		for _, p := range []*part{watch, checks, ctl} {
 			if p != nil {
 				p.stop()
 			}
@@ -354,6 +362,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		d.mu.Lock()
 		d.ctlPart = ctl
 		d.mu.Unlock()
+		watch = d.parts.start(d.runCtx, "control socket watch", false, d.watchControl)
 	}
 	if tk == nil {
 		serveControl()

@@ -20,6 +20,14 @@
 // instance's transitions; they finish their queue, the stop hook
 // included, before Run returns, without holding up the listeners' stop.
 //
+// Every second (on the daemon's clock) and at each reload the daemon looks
+// whether its control socket's path still leads to the socket it serves
+// and the lock file's path to the file whose lock it holds; when either
+// was removed or replaced (a cleaned /run), it locks a new lock file,
+// listens again at the socket's path and logs a warning. A new lock file
+// another process holds means a second daemon runs: that is logged as an
+// error and the socket is left to it.
+//
 // Under systemd (a Type=notify unit, $NOTIFY_SOCKET set) the daemon says
 // READY=1 once every part has started, RELOADING=1 and READY=1 around each
 // reload, STOPPING=1 when it stops, and keeps a one-line STATUS= current

@@ -56,6 +56,25 @@ func takeLock(path string) (*instanceLock, error) {
 	return &instanceLock{f: f}, nil
 }
 
+// inPlace reports whether path still leads to the file whose lock l holds
+// (the same device and inode): false when the file, or its directory, was
+// removed or replaced, after which another process could take a lock
+// there. Any other failure to look is returned with false.
+func (l *instanceLock) inPlace(path string) (bool, error) {
+	held, err := l.f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("looking at the single-instance lock: %w", err)
+	}
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking at the single-instance lock: %w", err)
+	}
+	return os.SameFile(fi, held), nil
+}
+
 // release drops the lock (closing the file releases the flock).
 func (l *instanceLock) release() {
 	if l != nil && l.f != nil {
