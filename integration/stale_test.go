@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,5 +48,36 @@ func TestRemoveStaleAfterKill(t *testing.T) {
 	}
 	if out, err := removeStale(); err != nil || !strings.Contains(out, "no stale VIP") {
 		t.Fatalf("remove-stale again: %v\n%s", err, out)
+	}
+}
+
+// TestControlSocketRecreated: the control socket and the lock file of a
+// running daemon, removed (a cleaned /run), are back within a couple of
+// seconds: `rmqlb status` answers again, and a second daemon started with
+// the same file is refused by the lock instead of taking the VIP.
+func TestControlSocketRecreated(t *testing.T) {
+	l := newLab(t)
+	h1 := l.Host("h1")
+	d := startDaemon(t, l, h1, daemonConf{VRRP: []vrrpConf{{Priority: 150}}})
+	if err := d.waitState("MASTER", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{d.sock, d.sock + ".lock"} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := waitFor(5*time.Second, func() (bool, error) {
+		_, err := d.status()
+		return err == nil, nil
+	}); err != nil {
+		t.Fatalf("rmqlb status after the socket file was removed: %v", err)
+	}
+	out, err := h1.Run(d.bin, "run", "--config", d.path)
+	if err == nil || !strings.Contains(err.Error(), "another rmqlb daemon runs") {
+		t.Fatalf("a second daemon after the lock file was removed: %v\n%s", err, out)
+	}
+	if err := stableHolder(l, h1, time.Second); err != nil {
+		t.Error(err)
 	}
 }
