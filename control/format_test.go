@@ -127,6 +127,7 @@ func fullFixture() Status {
 			Reason: "1 consecutive pass", Since: now.Add(-time.Hour), WeightPercent: 100, ConsecutivePasses: 40,
 			LastCheck: now.Add(-time.Second), LastLatency: 1500 * time.Microsecond, LastError: "dial tcp 10.77.0.1:5672: connection refused",
 			LastWarning: "memory alarm", LastInfo: "RabbitMQ 3.13.7", Checks: 41, Failures: 1, NextCheck: now.Add(time.Second),
+			InconclusiveChecks: 3, InconclusiveSince: now.Add(-4 * time.Second), LastInconclusive: "local shortage: connecting to 10.77.0.1:5672: dial tcp 10.77.0.1:5672: socket: too many open files",
 			History: []healthcheck.Change{{Time: now.Add(-time.Hour), From: backend.Down, To: backend.Up, Reason: "1 consecutive pass"}}},
 		s.Checks[0],
 		{Backend: backend.ID{Listener: "amqp", Name: "rmq3"}, State: backend.Drain, Health: backend.Up, Admin: backend.AdminDrain,

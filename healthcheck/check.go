@@ -40,10 +40,15 @@ type Result struct {
 	// not a frozen one. The Scheduler sets it; checkers leave it false. CheckConfig.BusyGrace
 	// says how long such timeouts are not counted as failures.
 	Busy bool
+	// Inconclusive marks a check that could not be made for a cause on this host, not on the
+	// backend: a shortage of file descriptors, socket memory or local ports (see Failed). It
+	// counts neither as a pass nor as a failure: the backend keeps its state and its runs of
+	// passes and failures. Err says why; the other fields are ignored.
+	Inconclusive bool
 }
 
 // Passed reports whether the check passed (possibly with a warning).
-func (r Result) Passed() bool { return r.Err == nil }
+func (r Result) Passed() bool { return r.Err == nil && !r.Inconclusive }
 
 // TCPCheck passes when a TCP connection to Addr is established within the check's timeout; it
 // closes it at once without sending anything (RabbitMQ logs such a connection at debug level

@@ -56,6 +56,18 @@
 // never accepts new ones still leaves service after BusyGrace + fall checks. Any other error
 // (refused, closed, authentication) is a failure whatever the traffic.
 //
+// # Inconclusive checks
+//
+// A check this host cannot make says nothing of the backend. A flood of clients against the
+// proxy can take every file descriptor of the process: then every check's connection fails
+// ("socket: too many open files") while the brokers are healthy, and counting those as failures
+// would take every backend DOWN, close every session (on_marked_down shutdown-sessions) and lower
+// the VRRP priority, moving the VIPs to a peer facing the same flood. A checker returns Failed
+// for its errors, which makes a shortage of file descriptors, socket memory or local ports
+// (LocalShortage) an inconclusive result (Result.Inconclusive): it counts neither as a pass nor
+// as a failure, and the backend keeps its state until a check can be made again. The scheduler
+// logs one line when a backend's streak of such checks begins and one when it ends.
+//
 // # Slow start
 //
 // A backend that comes back UP from DOWN (not at start-up) with SlowStart > 0 gets a weight that

@@ -72,6 +72,14 @@ type BackendStatus struct {
 	// running streak of them began; zero when the backend is not busy.
 	BusyChecks uint64    `json:"busy_checks"`
 	BusySince  time.Time `json:"busy_since"`
+	// InconclusiveChecks counts the checks that could not be made for a cause on this host (a
+	// shortage of file descriptors, socket memory or local ports: Result.Inconclusive), which
+	// counted neither as passes nor as failures. InconclusiveSince is when the running streak
+	// of them began; zero when the last check was conclusive. LastInconclusive says why the
+	// last of them could not be made (kept after the streak ends).
+	InconclusiveChecks uint64    `json:"inconclusive_checks"`
+	InconclusiveSince  time.Time `json:"inconclusive_since"`
+	LastInconclusive   string    `json:"last_inconclusive,omitempty"`
 	// NextCheck is when the next check is due.
 	NextCheck time.Time `json:"next_check"`
 	// History holds the latest state changes, oldest first.
@@ -115,6 +123,13 @@ type Machine struct {
 	busySince   time.Time
 	nBusy       uint64
 	lastExcused bool
+
+	// inconclusiveSince is when the check that began the running streak of inconclusive
+	// results started (zero: the last result was conclusive); nInconclusive counts them,
+	// lastInconclusive is why the last of them could not be made.
+	inconclusiveSince time.Time
+	nInconclusive     uint64
+	lastInconclusive  string
 }
 
 // NewMachine returns the machine of backend id, DOWN ("not checked yet") with its first check
@@ -172,8 +187,17 @@ func (m *Machine) State() backend.State { return m.admin.Apply(m.health) }
 func (m *Machine) Checked() bool { return m.checked }
 
 // Observe records the result r of the check that started at the last Begin and ended at now,
-// schedules the next check and returns the resulting events (none when nothing changed).
+// schedules the next check and returns the resulting events (none when nothing changed). An
+// inconclusive result (Result.Inconclusive) changes nothing but the counts of checks: the state,
+// its reason, the runs of passes and failures and the busy streak are kept, and the first check
+// of a backend is still to come.
 func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Event {
+	if r.Inconclusive {
+		m.inconclusive(now, r, latency)
+		m.schedule(now)
+		return nil
+	}
+	m.inconclusiveSince = time.Time{}
 	r = m.cfg.OnAlarm.applyAlarm(r)
 	prevState, prevHealth := m.State(), m.health
 	first := !m.checked
@@ -241,6 +265,22 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 	ev := m.change(now, prevState, prevHealth, reason)
 	ev[0].FirstResult = first
 	return ev
+}
+
+// inconclusive records r, a check that could not be made: it counts as a check, and in the
+// streak of inconclusive ones, and as nothing else.
+func (m *Machine) inconclusive(now time.Time, r Result, latency time.Duration) {
+	m.nChecks++
+	m.nInconclusive++
+	m.lastCheck, m.lastLatency = now, latency
+	m.lastExcused = false
+	if m.inconclusiveSince.IsZero() {
+		m.inconclusiveSince = m.lastStart
+	}
+	m.lastInconclusive = "inconclusive"
+	if r.Err != nil {
+		m.lastInconclusive = r.Err.Error()
+	}
 }
 
 // excuse reports whether r is a busy timeout (Result.Busy) of a serving backend still within
@@ -379,6 +419,9 @@ func (m *Machine) Status() BackendStatus {
 		Failures:            m.nFailures,
 		BusyChecks:          m.nBusy,
 		BusySince:           m.busySince,
+		InconclusiveChecks:  m.nInconclusive,
+		InconclusiveSince:   m.inconclusiveSince,
+		LastInconclusive:    m.lastInconclusive,
 		NextCheck:           m.due,
 		History:             append([]Change(nil), m.history...),
 	}

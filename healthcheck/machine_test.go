@@ -2,8 +2,12 @@ package healthcheck
 
 import (
 	"errors"
+	"fmt"
+	"net"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,9 +17,13 @@ import (
 
 var errFail = errors.New("waiting for Connection.Start: timeout")
 
+// errNoFD is a connect that failed for want of a file descriptor, as the net package reports it.
+var errNoFD = fmt.Errorf("connecting to 10.0.0.1:5672: %w",
+	&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", syscall.EMFILE)})
+
 // step is one check in a Machine table test: its result, and what must hold after it.
 type step struct {
-	r         string // "ok", "fail", "warn", "busy" (a timeout while the backend sends to its clients)
+	r         string // "ok", "fail", "warn", "busy" (a timeout while the backend sends to its clients), "local" (no file descriptor)
 	state     backend.State
 	next      time.Duration // interval to the next check
 	event     bool          // an event must be emitted
@@ -30,6 +38,8 @@ func res(s string) Result {
 		return Result{Warning: "resource alarm: low on memory"}
 	case "busy":
 		return Result{Err: errFail, Busy: true}
+	case "local":
+		return Failed(errNoFD)
 	}
 	return Result{}
 }
@@ -136,6 +146,42 @@ func TestMachineSteps(t *testing.T) {
 			{r: "busy", state: backend.Up, next: fast},
 			{r: "busy", state: backend.Down, next: down, event: true, reasonHas: "3 consecutive failures: waiting for Connection.Start: timeout"},
 		}},
+		{"inconclusive checks keep UP and count as no failure", cfg, []step{
+			{r: "ok", state: backend.Up, next: iv, event: true},
+			{r: "local", state: backend.Up, next: iv},
+			{r: "local", state: backend.Up, next: iv},
+			{r: "local", state: backend.Up, next: iv}, // as many as fall
+			{r: "fail", state: backend.Up, next: fast},
+			{r: "fail", state: backend.Up, next: fast},
+			{r: "local", state: backend.Up, next: fast}, // does not reset the failures either
+			{r: "fail", state: backend.Down, next: down, event: true, reasonHas: "3 consecutive failures: waiting for Connection.Start"},
+		}},
+		{"inconclusive checks keep DOWN and count as no pass", cfg, []step{
+			{r: "fail", state: backend.Down, next: down, event: true},
+			{r: "local", state: backend.Down, next: down},
+			{r: "local", state: backend.Down, next: down},
+			{r: "ok", state: backend.Down, next: fast},
+			{r: "local", state: backend.Down, next: fast}, // does not reset the passes either
+			{r: "ok", state: backend.Up, next: iv, event: true, reasonHas: "2 consecutive passes"},
+		}},
+		{"inconclusive checks keep DEGRADED", cfg, []step{
+			{r: "warn", state: backend.Degraded, next: iv, event: true},
+			{r: "local", state: backend.Degraded, next: iv},
+			{r: "local", state: backend.Degraded, next: iv},
+			{r: "local", state: backend.Degraded, next: iv},
+			{r: "warn", state: backend.Degraded, next: iv},
+		}},
+		{"an inconclusive first check is no first check", cfg, []step{
+			{r: "local", state: backend.Down, next: down},
+			{r: "local", state: backend.Down, next: down},
+			{r: "ok", state: backend.Up, next: iv, event: true, reasonHas: "first check passed"},
+		}},
+		{"inconclusive checks do not end a busy streak nor count in it", withGrace(cfg, 3*time.Second), []step{
+			{r: "ok", state: backend.Up, next: iv, event: true},
+			{r: "busy", state: backend.Up, next: iv},   // busy from 2 s
+			{r: "local", state: backend.Up, next: iv},  // 4.01 s
+			{r: "busy", state: backend.Up, next: fast}, // 6.01 s: 4.01 s busy, a failure
+		}},
 		{"rise 1 fall 1", CheckConfig{Interval: time.Second, Rise: 1, Fall: 1}, []step{
 			{r: "ok", state: backend.Up, next: time.Second, event: true},
 			{r: "fail", state: backend.Down, next: time.Second, event: true},
@@ -204,6 +250,70 @@ func TestMachineBusyStatus(t *testing.T) {
 	}
 	if st = check("ok"); !st.BusySince.IsZero() || st.BusyChecks != 2 || m.lastExcused {
 		t.Fatalf("after a pass: %+v", st)
+	}
+}
+
+// TestMachineInconclusiveStatus: status counts inconclusive checks apart from failures, shows
+// the running streak of them and why, and keeps the state's reason; a conclusive check ends
+// the streak.
+func TestMachineInconclusiveStatus(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMachine(bid("rmq1"), CheckConfig{Interval: time.Second}, now, 0)
+	check := func(r string) BackendStatus {
+		t.Helper()
+		now = m.Due()
+		m.Begin(now)
+		now = now.Add(10 * time.Millisecond)
+		if ev := m.Observe(now, res(r), 10*time.Millisecond); r == "local" && ev != nil {
+			t.Fatalf("events of an inconclusive check: %+v", ev)
+		}
+		return m.Status()
+	}
+	if st := check("local"); m.Checked() || st.State != backend.Down || st.Reason != "not checked yet" || st.InconclusiveChecks != 1 {
+		t.Fatalf("after an inconclusive first check: checked %v, %+v", m.Checked(), st)
+	}
+	check("ok")
+	start := m.Due()
+	st := check("local")
+	if st.State != backend.Up || st.Reason != "first check passed" || st.InconclusiveSince != start || st.InconclusiveChecks != 2 ||
+		st.Failures != 0 || st.ConsecutiveFailures != 0 || st.ConsecutivePasses != 1 || st.LastError != "" || st.Checks != 3 {
+		t.Fatalf("after an inconclusive check: %+v", st)
+	}
+	if want := "local shortage: connecting to 10.0.0.1:5672: dial tcp: socket: too many open files"; st.LastInconclusive != want {
+		t.Errorf("last inconclusive %q, want %q", st.LastInconclusive, want)
+	}
+	if st = check("local"); st.InconclusiveSince != start || st.InconclusiveChecks != 3 {
+		t.Fatalf("after two inconclusive checks: %+v", st)
+	}
+	if st = check("fail"); !st.InconclusiveSince.IsZero() || st.InconclusiveChecks != 3 || st.ConsecutiveFailures != 1 || st.LastInconclusive == "" {
+		t.Fatalf("after a failure: %+v", st)
+	}
+}
+
+// TestLocalShortage: the errors of a host out of file descriptors, socket memory or local ports
+// make an inconclusive result whose error says so and keeps the errno; others fail the check.
+func TestLocalShortage(t *testing.T) {
+	for _, c := range []struct {
+		errno syscall.Errno
+		local bool
+	}{
+		{syscall.EMFILE, true}, {syscall.ENFILE, true}, {syscall.ENOBUFS, true}, {syscall.ENOMEM, true},
+		{syscall.EADDRNOTAVAIL, true},
+		{syscall.ECONNREFUSED, false}, {syscall.ETIMEDOUT, false}, {syscall.EHOSTUNREACH, false}, {syscall.ENETUNREACH, false},
+		{syscall.ECONNRESET, false},
+	} {
+		err := fmt.Errorf("connecting to 10.0.0.1:5672: %w", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", c.errno)})
+		if LocalShortage(err) != c.local {
+			t.Errorf("LocalShortage(%v) = %v, want %v", err, !c.local, c.local)
+		}
+		r := Failed(err)
+		if r.Inconclusive != c.local || !errors.Is(r.Err, c.errno) || r.Passed() ||
+			strings.HasPrefix(r.Err.Error(), "local shortage: ") != c.local {
+			t.Errorf("Failed(%v) = %+v", err, r)
+		}
+	}
+	if LocalShortage(nil) || LocalShortage(errFail) {
+		t.Error("LocalShortage of nil or a timeout")
 	}
 }
 

@@ -27,6 +27,8 @@ const (
 	resultAlarm = "alarm"
 	resultFail  = "fail"
 	resultBusy  = "busy"
+	// resultInconclusive: the check could not be made for a shortage of this host.
+	resultInconclusive = "inconclusive"
 )
 
 // NewMetrics registers the health-check metrics with reg. A nil reg returns nil (no metrics).
@@ -37,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rmqlb_healthcheck_checks_total",
-			Help: "Health checks run, by backend and result: pass, warn (passed with a warning), alarm (passed, the broker has a resource alarm), fail, busy (timed out while the backend kept sending to its clients, not counted as a failure within busy_grace).",
+			Help: "Health checks run, by backend and result: pass, warn (passed with a warning), alarm (passed, the broker has a resource alarm), fail, busy (timed out while the backend kept sending to its clients, not counted as a failure within busy_grace), inconclusive (could not be made for want of file descriptors, socket memory or local ports on this host; the backend kept its state).",
 		}, []string{"listener", "backend", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "rmqlb_healthcheck_duration_seconds",
@@ -59,7 +61,7 @@ func (m *Metrics) add(id backend.ID) {
 	if m == nil {
 		return
 	}
-	for _, r := range []string{resultPass, resultWarn, resultAlarm, resultFail, resultBusy} {
+	for _, r := range []string{resultPass, resultWarn, resultAlarm, resultFail, resultBusy, resultInconclusive} {
 		m.checks.WithLabelValues(id.Listener, id.Name, r)
 	}
 	m.latency.WithLabelValues(id.Listener, id.Name)
@@ -73,6 +75,8 @@ func (m *Metrics) observe(id backend.ID, r Result, lat time.Duration, excused bo
 	}
 	res := resultPass
 	switch {
+	case r.Inconclusive:
+		res = resultInconclusive
 	case excused:
 		res = resultBusy
 	case r.Err != nil:

@@ -442,7 +442,7 @@ func (s *Scheduler) check(ctx context.Context, wg *sync.WaitGroup, e *entry, tim
 	start := s.clock.Now()
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	r := c.Check(cctx)
-	timedOut := r.Err != nil && ctx.Err() == nil && (cctx.Err() != nil || isTimeout(r.Err))
+	timedOut := r.Err != nil && !r.Inconclusive && ctx.Err() == nil && (cctx.Err() != nil || isTimeout(r.Err))
 	cancel()
 	lat := s.clock.Now().Sub(start)
 	// A backend that sent to its clients in the second half of the check's time is
@@ -465,12 +465,25 @@ func (s *Scheduler) observe(res result) {
 		s.mu.Unlock() // removed while its check ran
 		return
 	}
-	wasBusy := e.m.busySince
+	wasBusy, wasInconclusive := e.m.busySince, e.m.inconclusiveSince
 	ev := e.m.Observe(s.clock.Now(), res.r, res.latency)
-	s.firstResultLocked(id)
+	if e.m.Checked() {
+		s.firstResultLocked(id)
+	}
 	s.met.observe(id, res.r, res.latency, e.m.lastExcused) // under s.mu: never after Remove's forget
-	busy, cfg := e.m.busySince, e.m.cfg
+	busy, inconclusive, cfg := e.m.busySince, e.m.inconclusiveSince, e.m.cfg
+	state := e.m.State()
 	s.mu.Unlock()
+	// One line when a streak of inconclusive checks begins and one when it ends, however long
+	// the shortage lasts.
+	switch {
+	case wasInconclusive.IsZero() && !inconclusive.IsZero():
+		s.log.Warn("check inconclusive: this host cannot make it; backend keeps its state",
+			zap.Stringer("backend", id), zap.Stringer("state", state), zap.Error(res.r.Err))
+	case !wasInconclusive.IsZero() && inconclusive.IsZero():
+		s.log.Info("check conclusive again", zap.Stringer("backend", id),
+			zap.Duration("inconclusive_for", s.clock.Now().Sub(wasInconclusive)))
+	}
 	switch {
 	case wasBusy.IsZero() && !busy.IsZero():
 		s.log.Info("backend busy: its check timed out while it keeps sending to its clients; kept in service",
