@@ -251,13 +251,15 @@ func New(cfg Config) (*Check, error) {
 	return &Check{cfg: cfg.WithDefaults(), http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}, nil
 }
 
-// Check implements healthcheck.Checker: an error fails the check; a resource alarm passes it
-// with Result.Alarm set (the backend's on_alarm decides: DEGRADED or DOWN); a probe that could
-// not run passes it with a warning, which makes the backend DEGRADED.
+// Check implements healthcheck.Checker: an error fails the check, except a connection this host
+// cannot make for want of a file descriptor, socket memory or a local port, which makes it
+// inconclusive (healthcheck.Failed); a resource alarm passes it with Result.Alarm set (the
+// backend's on_alarm decides: DEGRADED or DOWN); a probe that could not run passes it with a
+// warning, which makes the backend DEGRADED.
 func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	rep, err := c.Run(ctx)
 	if err != nil {
-		return healthcheck.Result{Err: err}
+		return healthcheck.Failed(err)
 	}
 	r := healthcheck.Result{Info: rep.Server.String()}
 	switch {
@@ -272,13 +274,18 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 // aLongTimeAgo is a deadline in the past that makes blocked I/O return at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// Run runs the check once; ctx (its deadline) bounds the whole of it.
+// Run runs the check once; ctx (its deadline) bounds the whole of it. A connection this host
+// cannot make (healthcheck.LocalShortage), to the broker or to its management API, is an error
+// that wraps the shortage's errno.
 func (c *Check) Run(ctx context.Context) (Report, error) {
 	addr := c.cfg.Addr.String()
 	t0 := time.Now()
 	conn, err := c.Dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return Report{}, fmt.Errorf("connecting to %s: %w", addr, classify(ctx, t0, err))
+		if !healthcheck.LocalShortage(err) { // kept as it is, even when the deadline passed too
+			err = classify(ctx, t0, err)
+		}
+		return Report{}, fmt.Errorf("connecting to %s: %w", addr, err)
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -291,7 +298,7 @@ func (c *Check) Run(ctx context.Context) (Report, error) {
 	rep, err := s.run()
 	conn.Close()
 	if err == nil && c.cfg.AlarmProbe == AlarmProbeManagement {
-		rep.Alarm, rep.ProbeError = c.managementAlarms(ctx)
+		rep.Alarm, rep.ProbeError, err = c.managementAlarms(ctx)
 	}
 	return rep, err
 }

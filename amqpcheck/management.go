@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/rmqlb/rmqlb/healthcheck"
 )
 
 // alarmsPath is the management plugin's cluster-wide alarm health check: 200 without alarms,
@@ -16,29 +18,33 @@ import (
 const alarmsPath = "/api/health/checks/alarms"
 
 // managementAlarms asks the management plugin for alarms in effect. It returns the alarm text
-// (empty: none) or why it could not tell.
-func (c *Check) managementAlarms(ctx context.Context) (alarm, probeErr string) {
+// (empty: none) or why it could not tell; err only when this host could not connect for a
+// shortage of its own (healthcheck.LocalShortage), which says nothing of the broker.
+func (c *Check) managementAlarms(ctx context.Context) (alarm, probeErr string, err error) {
 	url := strings.TrimSuffix(c.cfg.ManagementURL, "/") + alarmsPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return "", fmt.Sprintf("building request for %s: %v", url, err)
+		return "", fmt.Sprintf("building request for %s: %v", url, err), nil
 	}
 	req.SetBasicAuth(c.cfg.User, c.cfg.Password)
 	resp, err := c.http.Do(req)
+	if healthcheck.LocalShortage(err) {
+		return "", "", fmt.Errorf("querying %s: %w", url, err)
+	}
 	if err != nil {
-		return "", fmt.Sprintf("querying %s: %v", url, err)
+		return "", fmt.Sprintf("querying %s: %v", url, err), nil
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return "", fmt.Sprintf("reading %s: %v", url, err)
+		return "", fmt.Sprintf("reading %s: %v", url, err), nil
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
-		return "", ""
+		return "", "", nil
 	case http.StatusServiceUnavailable:
 	default:
-		return "", fmt.Sprintf("querying %s: %s", url, resp.Status)
+		return "", fmt.Sprintf("querying %s: %s", url, resp.Status), nil
 	}
 	var r struct {
 		Reason string `json:"reason"`
@@ -48,7 +54,7 @@ func (c *Check) managementAlarms(ctx context.Context) (alarm, probeErr string) {
 		} `json:"alarms"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
-		return "", fmt.Sprintf("parsing answer of %s: %v", url, err)
+		return "", fmt.Sprintf("parsing answer of %s: %v", url, err), nil
 	}
 	var parts []string
 	for _, a := range r.Alarms {
@@ -58,7 +64,7 @@ func (c *Check) managementAlarms(ctx context.Context) (alarm, probeErr string) {
 		if r.Reason == "" {
 			r.Reason = "alarms in effect"
 		}
-		return r.Reason, ""
+		return r.Reason, "", nil
 	}
-	return strings.Join(parts, ", "), ""
+	return strings.Join(parts, ", "), "", nil
 }

@@ -61,11 +61,12 @@ type TCPCheck struct {
 	Dialer net.Dialer
 }
 
-// Check implements Checker.
+// Check implements Checker. A connection this host cannot make for want of a file descriptor,
+// socket memory or a local port makes the check inconclusive (see Failed).
 func (c *TCPCheck) Check(ctx context.Context) Result {
 	conn, err := c.Dialer.DialContext(ctx, "tcp", c.Addr.String())
 	if err != nil {
-		return Result{Err: fmt.Errorf("connecting to %s: %w", c.Addr, err)}
+		return Failed(fmt.Errorf("connecting to %s: %w", c.Addr, err))
 	}
 	conn.Close()
 	return Result{Info: "TCP connect"}

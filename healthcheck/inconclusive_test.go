@@ -2,8 +2,13 @@ package healthcheck
 
 import (
 	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -94,5 +99,27 @@ func TestSchedulerInconclusive(t *testing.T) {
 		if f := e.ContextMap(); f["backend"] != "l/rmq1" || !strings.Contains(f["error"].(string), "too many open files") {
 			t.Errorf("log fields %v", f)
 		}
+	}
+}
+
+// TestTCPCheckLocalShortage: a TCP check whose socket cannot be made for want of a file
+// descriptor is inconclusive, one refused by the backend fails.
+func TestTCPCheckLocalShortage(t *testing.T) {
+	ln := listen(t)
+	addr := netip.MustParseAddrPort(ln.Addr().String())
+	noFD := func(context.Context, string, string, syscall.RawConn) error {
+		return os.NewSyscallError("socket", syscall.EMFILE)
+	}
+	c := &TCPCheck{Addr: addr, Dialer: net.Dialer{ControlContext: noFD}}
+	r := c.Check(context.Background())
+	if !r.Inconclusive || !errors.Is(r.Err, syscall.EMFILE) || !strings.HasPrefix(r.Err.Error(), "local shortage: connecting to "+addr.String()) {
+		t.Errorf("check without a file descriptor: %+v", r)
+	}
+	if r := (&TCPCheck{Addr: addr}).Check(context.Background()); !r.Passed() {
+		t.Errorf("check of a listener: %+v", r)
+	}
+	ln.Close()
+	if r := (&TCPCheck{Addr: addr}).Check(context.Background()); r.Inconclusive || !errors.Is(r.Err, syscall.ECONNREFUSED) {
+		t.Errorf("check of a closed port: %+v", r)
 	}
 }
