@@ -71,6 +71,9 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 			if !c.BusySince.IsZero() {
 				reason += " [busy for " + age(now, c.BusySince) + ": checks time out while it sends to its clients]"
 			}
+			if !c.InconclusiveSince.IsZero() {
+				reason += " [checks inconclusive for " + age(now, c.InconclusiveSince) + ": " + c.LastInconclusive + "; state kept]"
+			}
 			tb.row(txt(c.Backend.String()), backendState(c.State), txt(age(now, c.Since)), txt(last),
 				txt(c.LastLatency.Round(time.Microsecond).String()),
 				txt(fmt.Sprintf("%d/%d", c.ConsecutivePasses, c.ConsecutiveFailures)), txt(oneLine(reason)))
