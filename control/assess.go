@@ -133,7 +133,10 @@ func VerdictOf(s Status) Verdict {
 //     (which drains it too): no client can be served (each is an
 //     operator's choice, all of them together is an outage);
 //   - a backend is DOWN or DEGRADED (DRAIN and MAINT are an operator's
-//     choice, not a fault).
+//     choice, not a fault);
+//   - a backend's checks cannot be made on this host (out of file
+//     descriptors, socket memory or local ports): its state is kept, and
+//     no longer known.
 //
 // Assess is a pure function of s.
 func Assess(s Status) Verdict {
@@ -210,6 +213,11 @@ func Assess(s Status) Verdict {
 			}
 			id := backend.ID{Listener: l.Name, Name: b.Name}
 			bad("backend %s %s (%s)", id, b.State, oneLine(backendReason(s, id, b)))
+		}
+	}
+	for _, c := range s.Checks {
+		if !c.InconclusiveSince.IsZero() {
+			bad("checks of %s cannot be made on this host for %s (%s): its state %s is kept, not known", c.Backend, age(s.Now, c.InconclusiveSince), oneLine(c.LastInconclusive), c.State)
 		}
 	}
 	if len(listeners) > 0 {

@@ -131,6 +131,10 @@ func TestAssessExitCodes(t *testing.T) {
 			s.VRRP[0].Refused = &vrrp.RefusedAdvert{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
 				Reason: vrrp.DropNotPeer, At: s.Now.Add(-14 * time.Second), Count: 1}
 		}, ExitDegraded, "VRRP rabbitmq: adverts of VRID 1 from 10.77.0.2 (priority 100) dropped, it is not among the allowed or unicast peers, the last 14s ago: that router is MASTER unheard by this one (split brain if both hold the VIPs)"},
+		{"checks inconclusive", func(s *Status) {
+			s.Checks[0].InconclusiveSince = s.Now.Add(-4 * time.Second)
+			s.Checks[0].LastInconclusive = "local shortage: dialing: socket: too many open files"
+		}, ExitDegraded, "checks of amqp/rmq1 cannot be made on this host for 4s (local shortage: dialing: socket: too many open files): its state UP is kept, not known"},
 		{"listener not listening", func(s *Status) { s.Listeners[0].Listening = false },
 			ExitDegraded, "listener amqp not listening on 10.77.0.100:5672"},
 		{"nothing configured", func(s *Status) { s.VRRP, s.Listeners, s.Checks, s.Reload = nil, nil, nil, nil }, ExitHealthy, ""},

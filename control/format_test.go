@@ -155,6 +155,7 @@ func healthyFixture() Status {
 	}
 	for i := range s.Checks {
 		s.Checks[i].State, s.Checks[i].Health = backend.Up, backend.Up
+		s.Checks[i].InconclusiveSince, s.Checks[i].LastInconclusive = time.Time{}, ""
 	}
 	s.Verdict = Assess(s)
 	return s
