@@ -8,6 +8,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -135,7 +136,7 @@ func VerdictOf(s Status) Verdict {
 //   - a backend is DOWN or DEGRADED (DRAIN and MAINT are an operator's
 //     choice, not a fault);
 //   - a backend's checks cannot be made on this host (out of file
-//     descriptors, socket memory or local ports): its state is kept, and
+//     descriptors or socket memory): its state is kept, and
 //     no longer known.
 //
 // Assess is a pure function of s.
@@ -188,6 +189,8 @@ func Assess(s Status) Verdict {
 					bad("VIP %s still on %s while %s (%s): releasing it again", a.Prefix, in.Interface, in.State, in.Name)
 				case a.Marked:
 					bad("VIP %s on %s while %s (%s), with rmqlb's marker but not added by this daemon (left by an earlier run?): it answers ARP beside the master; remove it", a.Prefix, in.Interface, in.State, in.Name)
+				case a.Marker == netsetup.MarkerBookkeeping:
+					bad("VIP %s on %s while %s (%s), which this kernel cannot mark (left by an earlier run of rmqlb, or added by another program): it answers ARP beside the master; remove it", a.Prefix, in.Interface, in.State, in.Name)
 				default:
 					bad("VIP %s on %s while %s (%s), added by another program: it answers ARP beside the master; remove it", a.Prefix, in.Interface, in.State, in.Name)
 				}

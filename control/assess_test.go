@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -94,6 +95,11 @@ func TestAssessExitCodes(t *testing.T) {
 			s.VRRP[0].State = vrrp.StateBackup
 			s.VRRP[0].Addresses.VIPs[0].Owned = false
 		}, ExitDegraded, "VIP 10.77.0.100/24 on eth0 while BACKUP (rabbitmq), with rmqlb's marker but not added by this daemon (left by an earlier run?): it answers ARP beside the master; remove it"},
+		{"VIP that cannot be marked on a BACKUP", func(s *Status) {
+			s.VRRP[0].State = vrrp.StateBackup
+			v := &s.VRRP[0].Addresses.VIPs[0]
+			v.Owned, v.Marked, v.Marker = false, false, netsetup.MarkerBookkeeping
+		}, ExitDegraded, "VIP 10.77.0.100/24 on eth0 while BACKUP (rabbitmq), which this kernel cannot mark (left by an earlier run of rmqlb, or added by another program): it answers ARP beside the master; remove it"},
 		{"addresses not readable on a MASTER", func(s *Status) {
 			s.VRRP[0].Addresses.Error = "reading addresses of eth0: too many open files"
 			s.VRRP[0].Addresses.VIPs[0].Present = false

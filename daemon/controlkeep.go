@@ -83,7 +83,7 @@ func (d *Daemon) restoreControlLocked(always bool) {
 			d.log.Error("a second rmqlb daemon runs with this control socket: it took the lock file or the socket that replaced this daemon's; both may run the same VRRP instances: stop one of them",
 				zap.Error(err))
 		} else {
-			d.log.Error("re-creating the control socket's files", zap.Error(err))
+			d.log.Error("re-creating the control socket's files failed: the daemon cannot be reached over its socket until they are back; under the unit, whose /run is read-only to it, a removed directory cannot be made again: restart the service", zap.Error(err))
 		}
 	}
 	d.ctlTrouble = err.Error()
@@ -138,8 +138,10 @@ func (d *Daemon) restoreControl() ([]string, error) {
 	d.mu.Lock()
 	d.ctlLn, d.ctlPart = next, p
 	d.mu.Unlock()
-	// Not served.stop(): it waits for the requests in flight, among
-	// them, for a reload, the one that runs this.
-	served.cancel()
+	// The old listener is closed, not its part cancelled: the requests
+	// in flight there (a reload running this, an upgrade, a planned
+	// release waiting to be applied) keep their context and are
+	// answered; its Serve then returns and the part ends by itself.
+	ln.Close()
 	return append(restored, "control socket "+srv.Path), nil
 }

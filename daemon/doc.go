@@ -23,7 +23,7 @@
 // Every second (on the daemon's clock) and at each reload the daemon looks
 // whether its control socket's path still leads to the socket it serves
 // and the lock file's path to the file whose lock it holds; when either
-// was removed or replaced (a cleaned /run), it locks a new lock file,
+// was removed or replaced (a cleaned /run/rmqlb), it locks a new lock file,
 // listens again at the socket's path and logs a warning. A new lock file
 // another process holds means a second daemon runs: that is logged as an
 // error and the socket is left to it.

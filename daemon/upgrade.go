@@ -273,8 +273,10 @@ func (d *Daemon) Upgrade(ctx context.Context, binary string) (control.Upgrade, e
 	}
 
 	// A reload running now would change what is handed over; one asked
-	// for later is refused until the upgrade is over (Reload).
-	if !d.reloadMu.TryLock() {
+	// for later is refused until the upgrade is over (Reload). The
+	// control socket's watcher holds the lock for a moment every second
+	// (watchControl): waited for, briefly.
+	if !tryLockFor(&d.reloadMu, 500*time.Millisecond) {
 		return control.Upgrade{}, errors.New("upgrading: a reload is running; upgrade once it is done")
 	}
 	u, err := d.startUpgrade(binary, args, start)
@@ -660,6 +662,18 @@ func closeFiles(files []*os.File) {
 	for _, f := range files {
 		if f != nil {
 			f.Close()
+		}
+	}
+}
+
+// tryLockFor takes mu if it comes free within d (real time), polling.
+func tryLockFor(mu *sync.Mutex, d time.Duration) bool {
+	for end := time.Now().Add(d); ; time.Sleep(5 * time.Millisecond) {
+		if mu.TryLock() {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
 		}
 	}
 }

@@ -41,7 +41,7 @@ type Result struct {
 	// says how long such timeouts are not counted as failures.
 	Busy bool
 	// Inconclusive marks a check that could not be made for a cause on this host, not on the
-	// backend: a shortage of file descriptors, socket memory or local ports (see Failed). It
+	// backend: a shortage of file descriptors or socket memory (see Failed). It
 	// counts neither as a pass nor as a failure: the backend keeps its state and its runs of
 	// passes and failures. Err says why; the other fields are ignored.
 	Inconclusive bool

@@ -63,7 +63,7 @@
 // ("socket: too many open files") while the brokers are healthy, and counting those as failures
 // would take every backend DOWN, close every session (on_marked_down shutdown-sessions) and lower
 // the VRRP priority, moving the VIPs to a peer facing the same flood. A checker returns Failed
-// for its errors, which makes a shortage of file descriptors, socket memory or local ports
+// for its errors, which makes a shortage of file descriptors or socket memory
 // (LocalShortage) an inconclusive result (Result.Inconclusive): it counts neither as a pass nor
 // as a failure, and the backend keeps its state until a check can be made again. The scheduler
 // logs one line when a backend's streak of such checks begins and one when it ends.

@@ -73,7 +73,7 @@ type BackendStatus struct {
 	BusyChecks uint64    `json:"busy_checks"`
 	BusySince  time.Time `json:"busy_since"`
 	// InconclusiveChecks counts the checks that could not be made for a cause on this host (a
-	// shortage of file descriptors, socket memory or local ports: Result.Inconclusive), which
+	// shortage of file descriptors or socket memory: Result.Inconclusive), which
 	// counted neither as passes nor as failures. InconclusiveSince is when the running streak
 	// of them began; zero when the last check was conclusive. LastInconclusive says why the
 	// last of them could not be made (kept after the streak ends).

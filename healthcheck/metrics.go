@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rmqlb_healthcheck_checks_total",
-			Help: "Health checks run, by backend and result: pass, warn (passed with a warning), alarm (passed, the broker has a resource alarm), fail, busy (timed out while the backend kept sending to its clients, not counted as a failure within busy_grace), inconclusive (could not be made for want of file descriptors, socket memory or local ports on this host; the backend kept its state).",
+			Help: "Health checks run, by backend and result: pass, warn (passed with a warning), alarm (passed, the broker has a resource alarm), fail, busy (timed out while the backend kept sending to its clients, not counted as a failure within busy_grace), inconclusive (could not be made for want of file descriptors or socket memory on this host; the backend kept its state).",
 		}, []string{"listener", "backend", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "rmqlb_healthcheck_duration_seconds",

@@ -8,13 +8,15 @@ import (
 
 // LocalShortage reports whether err, from creating or connecting a socket,
 // is a shortage of this host rather than a failure of the peer: no file
-// descriptor (EMFILE, ENFILE: a flood of clients against the proxy), no
-// socket memory (ENOBUFS, ENOMEM) or no local port (EADDRNOTAVAIL). A check
-// that fails so says nothing of its backend.
+// descriptor (EMFILE, ENFILE: a flood of clients against the proxy) or no
+// socket memory (ENOBUFS, ENOMEM). A check that fails so says nothing of
+// its backend. EADDRNOTAVAIL is not one: besides no local port (which a
+// host's few checks hardly meet) it also means no usable source address
+// (an IPv6 address removed or failed), a host that cannot reach the
+// broker, which must count as a failure.
 func LocalShortage(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
-		errors.Is(err, syscall.EADDRNOTAVAIL)
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }
 
 // Failed returns the result of a check that failed with err: a failure, or,
