@@ -55,6 +55,10 @@ func (d *Daemon) Reload() control.Reload {
 			d.log.Warn(w)
 		}
 		r = d.apply(nc, r)
+		d.mu.Lock()
+		running := d.cfg
+		d.mu.Unlock()
+		d.writeScope(running)
 		d.log.Info("reloaded configuration", zap.Strings("applied", r.Applied),
 			zap.Strings("refused", r.Refused), zap.Strings("needs_restart", r.Pending))
 	}

@@ -314,6 +314,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			d.log.Warn("removing stale VIPs of an earlier run", zap.Error(err))
 		}
 	}
+	d.writeScope(cfg)
 
 	stop, fail := context.WithCancel(ctx)
 	defer fail()
@@ -636,11 +637,7 @@ func (d *Daemon) removeStale(cfg *config.Config) error {
 // left: only this configuration's VIPs, each on its own interface, never
 // another daemon's or an address someone added by hand.
 func removeStale(cfg *config.Config, log *zap.Logger) error {
-	var scope []netsetup.StaleScope
-	for _, in := range cfg.VRRP {
-		scope = append(scope, netsetup.StaleScope{Interface: in.Interface, VIPs: in.VIPs})
-	}
-	removed, err := netsetup.RemoveStaleScoped(scope, config.VIPLabel, log)
+	removed, err := netsetup.RemoveStaleScoped(ConfigScope(cfg), config.VIPLabel, log)
 	if len(removed) > 0 {
 		log.Info("removed stale VIPs of an earlier run", zap.Int("count", len(removed)))
 	}

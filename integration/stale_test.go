@@ -10,8 +10,9 @@ import (
 
 // TestRemoveStaleAfterKill: `rmqlb remove-stale`, which the unit runs
 // after the daemon ended, refuses to touch the VIPs of a daemon that runs;
-// after a SIGKILL left the VIP on the interface it removes it, and a
-// second run finds nothing to remove.
+// after a SIGKILL left the VIP on the interface it removes it, also with
+// the file edited since into one that does not load (the daemon recorded
+// what it ran), and a second run finds nothing to remove.
 func TestRemoveStaleAfterKill(t *testing.T) {
 	l := newLab(t)
 	h1 := l.Host("h1")
@@ -26,7 +27,7 @@ func TestRemoveStaleAfterKill(t *testing.T) {
 		out, err := h1.Run(d.bin, "remove-stale", "--config", d.path)
 		return string(out), err
 	}
-	if out, err := removeStale(); err == nil || !strings.Contains(err.Error(), "another rmqlb daemon runs") {
+	if out, err := removeStale(); err == nil || !strings.Contains(err.Error(), "a daemon runs with this control socket") {
 		t.Fatalf("remove-stale beside a running daemon: %v\n%s", err, out)
 	}
 	if ok, err := h1.HasAddr(vip); err != nil || !ok {
@@ -38,6 +39,11 @@ func TestRemoveStaleAfterKill(t *testing.T) {
 	_ = d.proc.Wait(5 * time.Second)
 	if ok, err := h1.HasAddr(vip); err != nil || !ok {
 		t.Fatalf("no stale VIP after the SIGKILL to remove: %v, %v", ok, err)
+	}
+	// The file edited since into one that does not load: the daemon's
+	// record of what it ran still names the VIP.
+	if err := os.WriteFile(d.path, []byte("control_socket: "+d.sock+"\nvrrp_instances: []\nbogus: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	out, err := removeStale()
 	if err != nil || !strings.Contains(out, "removed stale VIP "+vipPfx.String()) {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"go.uber.org/zap"
 
@@ -13,7 +15,7 @@ import (
 
 // defineRemoveStale is rmqlb remove-stale.
 func defineRemoveStale(fs *flag.FlagSet) runFunc {
-	path := fs.String("config", defaultConfig, "the configuration `FILE` whose VIPs to remove")
+	path := fs.String("config", defaultConfig, "the configuration `FILE` of the daemon whose VIPs to remove")
 	return func(args []string, stdout, stderr io.Writer) int {
 		if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
 			return code
@@ -22,12 +24,28 @@ func defineRemoveStale(fs *flag.FlagSet) runFunc {
 	}
 }
 
-// cmdRemoveStale removes the VIPs of the file at path that a daemon which
-// no longer runs left behind (daemon.RemoveStaleVIPs).
+// cmdRemoveStale removes the VIPs that the daemon of the file at path,
+// which no longer runs, left behind (daemon.RemoveStaleVIPs): those of
+// the instances it last ran (daemon.ReadScope), or, when it left no
+// record, those of the file.
 func cmdRemoveStale(path string, stdout, stderr io.Writer) int {
-	cfg, err := config.Load(path)
+	socket, err := config.ControlSocketOf(path) // also of a file that does not validate
 	if err != nil {
-		fmt.Fprintf(stderr, "rmqlb remove-stale: %s: %v\n", path, err)
+		// Not even YAML: the packaged daemon's socket, most likely.
+		socket = config.DefaultControlSocket
+		fmt.Fprintf(stderr, "rmqlb remove-stale: %v: looking for the daemon of %s\n", err, socket)
+	}
+	scope, err := daemon.ReadScope(socket)
+	if errors.Is(err, os.ErrNotExist) {
+		cfg, cerr := config.Load(path)
+		if cerr != nil {
+			fmt.Fprintf(stderr, "rmqlb remove-stale: no record of the VIPs a daemon ran (%s), and %s does not load: %v\n", daemon.ScopePath(socket), path, cerr)
+			return 1
+		}
+		scope, err = daemon.ConfigScope(cfg), nil
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "rmqlb remove-stale: %v\n", err)
 		return 1
 	}
 	log, err := newLogger(zap.NewAtomicLevelAt(zap.InfoLevel), "console", stderr)
@@ -35,7 +53,7 @@ func cmdRemoveStale(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rmqlb remove-stale: %v\n", err)
 		return 1
 	}
-	removed, err := daemon.RemoveStaleVIPs(cfg, log)
+	removed, err := daemon.RemoveStaleVIPs(socket, scope, log)
 	for _, p := range removed {
 		fmt.Fprintf(stdout, "removed stale VIP %s\n", p)
 	}

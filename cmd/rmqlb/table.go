@@ -155,16 +155,19 @@ bind, a crash), it is stopped and the running daemon serves on as before; the re
 			Name:    "remove-stale",
 			Forms:   []string{"[--config FILE]"},
 			Summary: "remove the VIPs a daemon that no longer runs left on the interfaces",
-			Doc: `Removes the VIPs of the configuration file that carry rmqlb's marker from their instances'
-interfaces, as a starting daemon does: those a daemon that was killed or crashed could not remove,
-and that would answer ARP beside the new master until a daemon starts again. It first takes the
-daemon's single-instance lock, so it never touches the VIPs of a daemon that runs. The unit runs
+			Doc: `Removes the VIPs that carry rmqlb's marker from their instances' interfaces, as a starting daemon
+does: those a daemon that was killed or crashed could not remove, and that would answer ARP beside
+the new master until a daemon starts again. The VIPs are those the daemon of the file last ran,
+which it records beside its control socket (SOCKET.vips), so that a file edited since (one that no
+longer loads, an interface change waiting for a restart) does not change them; without that record,
+those of the file. It first makes sure no daemon runs (none answers on the control socket, and it
+takes the single-instance lock), so it never touches the VIPs of a daemon that runs. The unit runs
 it after the daemon ended (ExecStopPost), so that a daemon that cannot be started again (a start
 limit, a broken file) leaves no VIP behind. A VIP that can carry no marker on this kernel (an IPv6
 VIP before Linux 6.3) cannot be told from someone else's and is left alone.`,
 			Exits: []clidoc.Exit{
 				{Code: 0, Meaning: "every stale VIP was removed (or there was none)"},
-				{Code: 1, Meaning: "a daemon runs with this control socket (nothing was touched), the file does not validate, or a VIP could not be removed"},
+				{Code: 1, Meaning: "a daemon runs with this control socket (nothing was touched), there is no record and the file does not validate, or a VIP could not be removed"},
 				{Code: 2, Meaning: "wrong command line"},
 			},
 		}},
