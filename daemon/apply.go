@@ -530,9 +530,9 @@ func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 		oi, existed := old.VRRPInstance(in.Name)
 		switch {
 		case failed.instances[in.Name]:
-		case !existed && restarts(p, in.Field):
+		case !existed && restartsAt(p.Restart, in.Field):
 			// Added, but deferred to a restart (see Plan.deferClashes).
-		case existed && restarts(p, in.Field):
+		case existed && restartsAt(p.Restart, in.Field):
 			kept := *oi
 			kept.Field = in.Field
 			c.VRRP = append(c.VRRP, kept)
@@ -546,6 +546,3 @@ func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 	}
 	return &c
 }
-
-// restarts reports whether p holds a restart of the section at field.
-func restarts(p Plan, field string) bool { return restartsAt(p.Restart, field) }

@@ -67,11 +67,9 @@ func (o *releasingOwner) updateKeeping(cfg netsetup.VIPConfig, kept func(netip.A
 	prev := o.prefixes
 	o.prefixes = slices.Clone(cfg.VIPs)
 	o.mu.Unlock()
-	var gone []netip.Addr
-	for _, p := range prev {
-		if !slices.ContainsFunc(cfg.VIPs, func(q netip.Prefix) bool { return q.Addr() == p.Addr() }) && (kept == nil || !kept(p.Addr())) {
-			gone = append(gone, p.Addr())
-		}
+	gone := added(cfg.VIPs, prev) // the addresses prev has and cfg not
+	if kept != nil {
+		gone = slices.DeleteFunc(gone, kept)
 	}
 	if n := o.closeSessions(gone); n > 0 {
 		o.log.Info("VIPs removed by a reload: closed their sessions", zap.Int("sessions", n))
