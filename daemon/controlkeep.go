@@ -30,17 +30,7 @@ const controlCheckEvery = time.Second
 // controlCheckEvery until ctx is done. Run starts it as a part once the
 // control socket is served and stops it when it stops.
 func (d *Daemon) watchControl(ctx context.Context) error {
-	t := d.clock.NewTimer(controlCheckEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C():
-			d.checkControl()
-			t.Reset(controlCheckEvery)
-		}
-	}
+	return d.every(ctx, controlCheckEvery, d.checkControl)
 }
 
 // checkControl is one look of watchControl. It is skipped while a reload

@@ -98,15 +98,21 @@ func (d *Daemon) notifyReady() {
 // refreshStatus sends the status line every statusRefresh when it changed,
 // until ctx is done.
 func (d *Daemon) refreshStatus(ctx context.Context) error {
-	t := d.clock.NewTimer(statusRefresh)
+	return d.every(ctx, statusRefresh, func() { d.notifyStatus(statusLine(d.Status())) })
+}
+
+// every runs f every period on the daemon's clock, the first time a
+// period from now, until ctx is done; it returns nil then.
+func (d *Daemon) every(ctx context.Context, period time.Duration, f func()) error {
+	t := d.clock.NewTimer(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C():
-			d.notifyStatus(statusLine(d.Status()))
-			t.Reset(statusRefresh)
+			f()
+			t.Reset(period)
 		}
 	}
 }
