@@ -34,6 +34,7 @@ type soakReport struct {
 		Roles, Errors         []string
 		FalseDowns            []string `json:"false_downs"`
 		PartitionsLeft        string   `json:"partitions_left"`
+		AppsLeftStopped       string   `json:"apps_left_stopped"`
 		Confirmed, Lost       int
 		ProducerOutage        time.Duration `json:"producer_outage_ns"`
 		ConsumerOutage        time.Duration `json:"consumer_outage_ns"`
@@ -84,7 +85,8 @@ func TestLabSoak(t *testing.T) {
 	t.Logf("rmqlb-lab -soak -cycles 1 took %v; its output:\n%s", time.Since(t0).Round(time.Second), out.String())
 	if err != nil {
 		ev, _ := os.ReadFile(filepath.Join(dir, "events"))
-		t.Fatalf("soak: %v\nlast events:\n%s", err, tail(string(ev), 60))
+		t.Fatalf("soak: %v\nthe lab's last events:\n%s\nlast lines of the events file (the processes' logs):\n%s",
+			err, tail(withoutDumps(string(ev)), 80), tail(string(ev), 60))
 	}
 
 	var rep soakReport
@@ -101,10 +103,10 @@ func TestLabSoak(t *testing.T) {
 	rows := map[string]int{}
 	for _, c := range rep.Cycles {
 		rows[c.Row]++
-		t.Logf("%-13s %-13s on %s %v: outage producer %v consumer %v, after the repair %v / %v; reconnects %d/%d; VIP moves %d; out of rotation %v; false DOWN %v; partitions RabbitMQ left %q",
+		t.Logf("%-13s %-13s on %s %v: outage producer %v consumer %v, after the repair %v / %v; reconnects %d/%d; VIP moves %d; out of rotation %v; false DOWN %v; partitions RabbitMQ left %q; applications RabbitMQ left stopped %q",
 			c.Row, c.Fault, c.Target, c.Roles, c.ProducerOutage.Round(time.Millisecond), c.ConsumerOutage.Round(time.Millisecond),
 			c.ProducerOutageRestore.Round(time.Millisecond), c.ConsumerOutageRestore.Round(time.Millisecond),
-			c.ProducerReconnects, c.ConsumerReconnects, c.VIPTransitions, c.OutOfRotation.Round(time.Millisecond), c.FalseDowns, c.PartitionsLeft)
+			c.ProducerReconnects, c.ConsumerReconnects, c.VIPTransitions, c.OutOfRotation.Round(time.Millisecond), c.FalseDowns, c.PartitionsLeft, c.AppsLeftStopped)
 		if len(c.Errors) > 0 {
 			t.Errorf("%s cycle on %s: %v", c.Row, c.Target, c.Errors)
 		}
@@ -346,6 +348,26 @@ func markedProcesses(pid int) []int {
 	return ps
 }
 
+// withoutDumps returns the lab's events file without the logs of its
+// processes that netlab dumps into it when the lab is removed (a header
+// line "netlab: --- output of ..." and its indented lines).
+func withoutDumps(s string) string {
+	var out []string
+	dump := false
+	for _, line := range strings.Split(s, "\n") {
+		switch {
+		case strings.Contains(line, "netlab: --- output of"):
+			dump = true
+			continue
+		case dump && strings.HasPrefix(line, " "):
+			continue
+		}
+		dump = false
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}
+
 // tail returns the last n lines of s.
 func tail(s string, n int) string {
 	var lines []string
@@ -358,4 +380,28 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestWithoutDumps: the processes' logs netlab dumps into the events file
+// are left out, the lab's own events (also their indented continuation
+// lines) kept.
+func TestWithoutDumps(t *testing.T) {
+	in := strings.Join([]string{
+		"+  1.000s  FAULT cut-owner on rmq1",
+		"+  2.000s  rmq1: RabbitMQ application not running; the last lines of its log:",
+		"           waiting for tables",
+		"+  3.000s  netlab: --- output of rmq1/rmqlb1 (x.log), last lines:",
+		"           INFO starting",
+		"           INFO stopping",
+		"+  4.000s  lab removed",
+	}, "\n")
+	want := strings.Join([]string{
+		"+  1.000s  FAULT cut-owner on rmq1",
+		"+  2.000s  rmq1: RabbitMQ application not running; the last lines of its log:",
+		"           waiting for tables",
+		"+  4.000s  lab removed",
+	}, "\n")
+	if got := withoutDumps(in); got != want {
+		t.Errorf("withoutDumps:\n%s\nwant\n%s", got, want)
+	}
 }

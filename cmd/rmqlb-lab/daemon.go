@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -97,7 +98,13 @@ func (s *statusView) vrrpState() (state string, prio int, reason string) {
 func (s *statusView) check(name string) (state backend.State, reason string, ok bool) {
 	for _, c := range s.Checks {
 		if c.Backend == (backend.ID{Listener: listenerName, Name: name}) {
-			return c.State, c.Reason, true
+			reason = c.Reason
+			// The reason is the state change's: a DOWN check says why
+			// it went DOWN, the last failure why it still is.
+			if c.State == backend.Down && c.LastError != "" && !strings.Contains(reason, c.LastError) {
+				reason += "; last failure: " + c.LastError
+			}
+			return c.State, reason, true
 		}
 	}
 	return 0, "", false

@@ -91,6 +91,14 @@
 // check UP, the VIP home, the queue's replicas online (quorum) or in sync
 // (mirrored), both clients flowing; a cycle that does not get there again
 // within -settle is an error, and the lab is repaired before the next.
+// Two outcomes of a fault are RabbitMQ's own, not rmqlb's, and are
+// counted in the table, not failed: partitions RabbitMQ reports and does
+// not heal within 30 s (the soak restarts the app of the nodes
+// concerned), and, when the lab is still not healthy -settle after the
+// repair, a node whose process runs without its RabbitMQ application
+// (RabbitMQ itself is asked: rabbit:is_running/0; the tail of its log goes
+// to -events, then start_app, else a restart of the node). A check DOWN
+// against a node whose application runs stays an error.
 // Each cycle measures the producer's and the consumer's outage (the longest
 // time without a confirm, a new delivery) from the fault and from the
 // repair, the longest delay from a confirm to the delivery, confirms,

@@ -131,6 +131,11 @@ type cycleResult struct {
 	// repair and did not heal within partitionGrace ("" when none); the
 	// soak then restarted the app of the nodes concerned.
 	PartitionsLeft string `json:"partitions_left,omitempty"`
+	// AppsLeftStopped describes the nodes whose RabbitMQ application did
+	// not run when the lab was still not healthy a settle time after the
+	// repair (RabbitMQ asked, not rmqlb; "" when none); the soak then
+	// started them (stoppedapp.go).
+	AppsLeftStopped string `json:"apps_left_stopped,omitempty"`
 	// Errors lists what went wrong: a fault that could not be injected or
 	// repaired, a lab that did not recover.
 	Errors []string `json:"errors,omitempty"`
@@ -308,6 +313,17 @@ func (l *lab) runCycle(ctx context.Context, row string, f fault, tcycle, n int, 
 		l.tl.Logf("%v", pe)
 		l.restartPartitioned(ctx, pe.parts)
 		err = l.settle(ctx, o.settle)
+	}
+	if err != nil && ctx.Err() == nil {
+		// Not healthy: a node RabbitMQ left without its application
+		// (asked of RabbitMQ) is its own outcome too; a check DOWN
+		// against a running application is rmqlb's, and fails the cycle.
+		if stopped := l.cluster.stoppedApps(ctx); len(stopped) > 0 {
+			r.AppsLeftStopped = describeStopped(stopped)
+			l.tl.Logf("not healthy after the repair (%v); RabbitMQ: %s", err, r.AppsLeftStopped)
+			l.restartStopped(ctx, stopped)
+			err = l.settle(ctx, o.settle)
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -628,6 +644,9 @@ func (l *lab) repair(ctx context.Context) bool {
 		}
 	}
 	l.restartPartitioned(ctx, l.cluster.partitioned(ctx))
+	if stopped := l.cluster.stoppedApps(ctx); len(stopped) > 0 {
+		l.restartStopped(ctx, stopped)
+	}
 	if err := l.settle(ctx, l.opts.soak.settle); err != nil {
 		l.tl.Logf("repair: %v", err)
 		return false
@@ -657,6 +676,9 @@ func (l *lab) progressLine(r *cycleResult, all []*cycleResult) {
 	}
 	if r.PartitionsLeft != "" {
 		extra += ", RabbitMQ left partitions (app restarted): " + r.PartitionsLeft
+	}
+	if r.AppsLeftStopped != "" {
+		extra += ", RabbitMQ left its application stopped (started): " + r.AppsLeftStopped
 	}
 	l.progress.Logf("  %s %s on %s: outage producer %v / consumer %v, after the repair %v / %v; longest delivery delay %v; recovered %v after the repair; reconnects %d/%d, VIP moves %d%s; %s",
 		r.Row, r.Fault, r.Target, r.ProducerOutage.Round(time.Millisecond), r.ConsumerOutage.Round(time.Millisecond),

@@ -22,6 +22,8 @@ func TestSoakTable(t *testing.T) {
 			ProdReconnects: 1, ConsReconnects: 1, VIPTransitions: 3, FalseDowns: []string{"rmq2/rmq3"}},
 		{Row: "freeze-broker", Fault: "freeze-broker", OutOfRotation: s(1.2), ProducerOutage: s(5), ConsumerOutage: s(5),
 			PartitionsLeft: "rmq1 from [x]", Errors: []string{"boom"}},
+		{Row: "cut-other", Fault: "cut-other", ProducerOutage: s(1), ConsumerOutage: s(1), Confirmed: 10,
+			AppsLeftStopped: "rmq3: application not running"},
 	}
 	table := soakTable(cs, recommendedChecks)
 	for _, tc := range []struct {
@@ -32,6 +34,8 @@ func TestSoakTable(t *testing.T) {
 			"150", "2", "1", "3 / 2", "6", "-", "false DOWN: rmq2/rmq3"}},
 		{"freeze-broker", []string{"freeze-broker", "1", "5.00 s / 5.00 s", "5.00 s / 5.00 s", "0.00 s / 0.00 s", "-",
 			"0", "0", "0", "0 / 0", "0", "1.20 s / 1.20 s", "1 cycles with errors; 1 partitions RabbitMQ did not heal (app restarted)"}},
+		{"cut-other |", []string{"cut-other", "1", "1.00 s / 1.00 s", "1.00 s / 1.00 s", "0.00 s / 0.00 s", "-",
+			"10", "0", "0", "0 / 0", "0", "-", "1 cycles RabbitMQ left an application stopped (started)"}},
 		{"cut-owner, queue leader behind", []string{"cut-owner, queue leader behind the cut", "1", "3.00 s / 3.00 s", "3.50 s / 3.50 s", "0"}},
 		{"cut-owner, queue leader elsewhere", []string{"cut-owner, queue leader elsewhere", "1", "1.00 s / 1.00 s", "1.50 s / 1.50 s", "2"}},
 	} {

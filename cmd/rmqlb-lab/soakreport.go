@@ -97,7 +97,7 @@ func soakTable(results []*cycleResult, checks checkSettings) string {
 }
 
 func writeRow(b *strings.Builder, name string, cs []*cycleResult) {
-	var confirmed, lost, dups, pr, cr, vip, errs, parts int
+	var confirmed, lost, dups, pr, cr, vip, errs, parts, stopped int
 	var falseDowns []string
 	for _, c := range cs {
 		confirmed += c.Confirmed
@@ -112,6 +112,9 @@ func writeRow(b *strings.Builder, name string, cs []*cycleResult) {
 		if c.PartitionsLeft != "" {
 			parts++
 		}
+		if c.AppsLeftStopped != "" {
+			stopped++
+		}
 		falseDowns = append(falseDowns, c.FalseDowns...)
 	}
 	var notes []string
@@ -120,6 +123,9 @@ func writeRow(b *strings.Builder, name string, cs []*cycleResult) {
 	}
 	if parts > 0 {
 		notes = append(notes, fmt.Sprintf("%d partitions RabbitMQ did not heal (app restarted)", parts))
+	}
+	if stopped > 0 {
+		notes = append(notes, fmt.Sprintf("%d cycles RabbitMQ left an application stopped (started)", stopped))
 	}
 	if len(falseDowns) > 0 {
 		notes = append(notes, fmt.Sprintf("false DOWN: %s", strings.Join(falseDowns, " ")))
