@@ -50,7 +50,6 @@ func UnsolicitedNA(hw net.HardwareAddr, ip netip.Addr) ([]byte, error) {
 type naConn struct {
 	p       *ipv6.PacketConn
 	ifindex int
-	ifname  string
 }
 
 // openNA opens the ICMPv6 socket. It blocks every incoming ICMPv6 type so
@@ -71,7 +70,7 @@ func openNA(ifindex int, ifname string) (*naConn, error) {
 		p.Close()
 		return nil, fmt.Errorf("setting hop limit on %s: %w", ifname, err)
 	}
-	return &naConn{p: p, ifindex: ifindex, ifname: ifname}, nil
+	return &naConn{p: p, ifindex: ifindex}, nil
 }
 
 // send sends one unsolicited advertisement for ip from ip.
@@ -80,8 +79,13 @@ func (c *naConn) send(hw net.HardwareAddr, ip netip.Addr) error {
 	if err != nil {
 		return err
 	}
+	// The interface is chosen by the IPV6_PKTINFO index alone. A zone on
+	// the destination would be resolved by name through the net package's
+	// process-wide cache, which may still map the name to the index of an
+	// interface since deleted and created again; the kernel refuses a
+	// scope id that differs from the pktinfo index (EINVAL).
 	cm := &ipv6.ControlMessage{HopLimit: 255, Src: ip.AsSlice(), IfIndex: c.ifindex}
-	dst := &net.IPAddr{IP: allNodes.AsSlice(), Zone: c.ifname}
+	dst := &net.IPAddr{IP: allNodes.AsSlice()}
 	if _, err := c.p.WriteTo(b, cm, dst); err != nil {
 		return fmt.Errorf("sending neighbour advertisement for %s: %w", ip, err)
 	}
