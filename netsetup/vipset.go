@@ -325,7 +325,10 @@ func (s *VIPSet) setOwned(v *vipState, owned bool) {
 // believes it holds it (so a VIPSet that never acquired still cleans up),
 // or, for VIPs that can carry no marker (MarkerBookkeeping), added by this
 // VIPSet. Absent addresses (ENOENT, EADDRNOTAVAIL) and a missing interface
-// are fine. Addresses somebody else added are left alone.
+// are fine. An interface renamed since the VIPSet last saw it keeps its
+// addresses: Release finds it by its index and removes there the VIPs
+// this VIPSet owns (see oursRenamed), and logs the rename. Addresses
+// somebody else added are left alone.
 func (s *VIPSet) Release(ctx context.Context) error {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
@@ -343,8 +346,18 @@ func (s *VIPSet) Release(ctx context.Context) error {
 		s.log.Debug("releasing VIPs with a done context", zap.Error(err))
 	}
 	link, err := netlink.LinkByName(s.cfg.Interface)
+	renamed := false
 	if err != nil {
-		if isLinkGone(err) {
+		if !isLinkGone(err) {
+			s.m.releaseErrors.Inc()
+			return fmt.Errorf("releasing VIPs: looking up interface %s: %w", s.cfg.Interface, err)
+		}
+		link, err = s.renamedLink()
+		if err != nil {
+			s.m.releaseErrors.Inc()
+			return fmt.Errorf("releasing VIPs: %w", err)
+		}
+		if link == nil {
 			// The addresses went with the interface.
 			for _, v := range s.vips {
 				s.setOwned(v, false)
@@ -352,17 +365,22 @@ func (s *VIPSet) Release(ctx context.Context) error {
 			s.log.Info("interface gone, nothing to release")
 			return nil
 		}
-		s.m.releaseErrors.Inc()
-		return fmt.Errorf("releasing VIPs: looking up interface %s: %w", s.cfg.Interface, err)
+		renamed = true
+		s.log.Warn("interface renamed while it had the VIPs; removing them from it under its new name",
+			zap.String("new_name", link.Attrs().Name), zap.Int("ifindex", link.Attrs().Index))
 	}
 	present, err := listAddrs(link.Attrs().Index)
 	if err != nil {
 		s.m.releaseErrors.Inc()
-		return fmt.Errorf("releasing VIPs: listing addresses of %s: %w", s.cfg.Interface, err)
+		return fmt.Errorf("releasing VIPs: listing addresses of %s: %w", link.Attrs().Name, err)
 	}
 	var errs []error
 	for _, v := range s.vips {
-		if err := s.remove(present, v); err != nil {
+		remove := s.remove
+		if renamed {
+			remove = s.removeRenamed
+		}
+		if err := remove(present, v); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -375,7 +393,7 @@ func (s *VIPSet) Release(ctx context.Context) error {
 // remove removes v from the interface, given the addresses present on it,
 // if it is there as ours, and records the outcome. Called with opMu held.
 func (s *VIPSet) remove(present []addrInfo, v *vipState) error {
-	removed, err := removeAddrs(present, func(a addrInfo) bool {
+	return s.removeIf(present, v, func(a addrInfo) bool {
 		if a.prefix.Addr() != v.prefix.Addr() {
 			return false
 		}
@@ -385,6 +403,65 @@ func (s *VIPSet) remove(present []addrInfo, v *vipState) error {
 		}
 		return true
 	})
+}
+
+// renamedLink returns the link that has the index the VIPSet last knew
+// its interface by (see Acquire and followLink), when no link has the
+// configured name any more: the interface was renamed (Linux 6.2 and
+// later allow it while up), and its addresses stayed with it. It returns
+// nil and no error when the index is unknown or no link has it (the
+// interface was deleted, and its addresses with it). Called with opMu
+// held.
+func (s *VIPSet) renamedLink() (netlink.Link, error) {
+	s.mu.Lock()
+	index := s.ifindex
+	s.mu.Unlock()
+	if index == 0 {
+		return nil, nil
+	}
+	link, err := netlink.LinkByIndex(index)
+	if isLinkGone(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up interface %s by its index %d: %w", s.cfg.Interface, index, err)
+	}
+	return link, nil
+}
+
+// oursRenamed reports whether the present address a, on the interface
+// renamed since this VIPSet added v, is v as this VIPSet added it. The
+// kernel relabels the IPv4 addresses after the new name (the first bare,
+// the others with the old suffix), so the label proves nothing there: a
+// must be v, with its prefix length, still owned by this VIPSet, and carry
+// AddrProto where the kernel keeps the address protocol. Called with opMu
+// held.
+func (s *VIPSet) oursRenamed(a addrInfo, v *vipState) bool {
+	return v.owned && a.prefix == v.prefix && (!s.addrProto || a.proto == AddrProto)
+}
+
+// removeRenamed removes v from the interface renamed since this VIPSet
+// added it, given the addresses present on it, if it is there as the
+// VIPSet added it (see oursRenamed), and records the outcome. The
+// deletion passes no label, so the kernel deletes the address with v's
+// address and prefix length, whatever its label: an interface has one at
+// most. Called with opMu held.
+func (s *VIPSet) removeRenamed(present []addrInfo, v *vipState) error {
+	var mine []addrInfo
+	for _, a := range present {
+		if s.oursRenamed(a, v) {
+			a.label = ""
+			mine = append(mine, a)
+		}
+	}
+	return s.removeIf(mine, v, func(addrInfo) bool { return true })
+}
+
+// removeIf removes the addresses of present for which match holds, as
+// removeAddrs does, logs them and records the outcome on v. Called with
+// opMu held.
+func (s *VIPSet) removeIf(present []addrInfo, v *vipState, match func(addrInfo) bool) error {
+	removed, err := removeAddrs(present, match)
 	for _, p := range removed {
 		s.log.Info("removed VIP", zap.Stringer("vip", p))
 	}
