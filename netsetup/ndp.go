@@ -2,6 +2,7 @@ package netsetup
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 
@@ -43,6 +44,64 @@ func UnsolicitedNA(hw net.HardwareAddr, ip netip.Addr) ([]byte, error) {
 	b[25] = 1 // in units of 8 bytes
 	copy(b[26:32], hw)
 	return b, nil
+}
+
+// Neighbor Advertisement offsets and option types (RFC 4861 sections
+// 4.4 and 4.6), for NATarget.
+const (
+	naOffCode    = 1
+	naOffTarget  = 8
+	naOffOptions = 24 // also the length of the fixed part
+	ndOptTLLA    = 2  // Target Link-Layer Address
+)
+
+// NATarget returns the Ethernet address of the Target Link-Layer Address
+// option and the target address of an ICMPv6 Neighbor Advertisement
+// (RFC 4861 sections 4.4 and 4.6) as an ICMPv6 raw socket reads it, from
+// the ICMPv6 type on: who says it has the address. Of several such
+// options the first counts, as in Linux. A message shorter than the fixed
+// part of an advertisement (24 bytes), or whose options run past its end,
+// gives io.ErrUnexpectedEOF; one that is not a Neighbor Advertisement
+// (type 136, code 0), has an option of length 0, a multicast target, or
+// no Target Link-Layer Address option for a 6-byte Ethernet address
+// another error. The checksum (the kernel checks it on ICMPv6 sockets) and
+// the hop limit are not its business. NATarget does no I/O; the address
+// returned is a copy.
+func NATarget(msg []byte) (net.HardwareAddr, netip.Addr, error) {
+	if len(msg) < naOffOptions {
+		return nil, netip.Addr{}, fmt.Errorf("parsing neighbour advertisement of %d bytes: %w", len(msg), io.ErrUnexpectedEOF)
+	}
+	if msg[0] != byte(ipv6.ICMPTypeNeighborAdvertisement) || msg[naOffCode] != 0 {
+		return nil, netip.Addr{}, fmt.Errorf("parsing neighbour advertisement: ICMPv6 type %d code %d is not one", msg[0], msg[naOffCode])
+	}
+	target := netip.AddrFrom16([16]byte(msg[naOffTarget:naOffOptions]))
+	if target.IsMulticast() {
+		return nil, netip.Addr{}, fmt.Errorf("parsing neighbour advertisement: multicast target %s", target)
+	}
+	var hw net.HardwareAddr
+	for b := msg[naOffOptions:]; len(b) > 0; {
+		if len(b) < 2 {
+			return nil, netip.Addr{}, fmt.Errorf("parsing neighbour advertisement for %s: option header: %w", target, io.ErrUnexpectedEOF)
+		}
+		typ, n := b[0], int(b[1])*8
+		if n == 0 {
+			return nil, netip.Addr{}, fmt.Errorf("parsing neighbour advertisement for %s: option %d of length 0", target, typ)
+		}
+		if n > len(b) {
+			return nil, netip.Addr{}, fmt.Errorf("parsing neighbour advertisement for %s: option %d of %d bytes: %w", target, typ, n, io.ErrUnexpectedEOF)
+		}
+		if typ == ndOptTLLA && hw == nil {
+			if n != 8 {
+				return nil, netip.Addr{}, fmt.Errorf("parsing neighbour advertisement for %s: target link-layer address of %d bytes is not an Ethernet address", target, n-2)
+			}
+			hw = net.HardwareAddr(append([]byte(nil), b[2:8]...))
+		}
+		b = b[n:]
+	}
+	if hw == nil {
+		return nil, netip.Addr{}, fmt.Errorf("parsing neighbour advertisement for %s: no target link-layer address", target)
+	}
+	return hw, target, nil
 }
 
 // naConn is a send-only ICMPv6 raw socket for unsolicited advertisements

@@ -3,6 +3,8 @@ package netsetup
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"testing"
@@ -45,6 +47,73 @@ func TestUnsolicitedNAErrors(t *testing.T) {
 	for _, tt := range tests {
 		if b, err := UnsolicitedNA(tt.hw, tt.ip); err == nil {
 			t.Errorf("%s: UnsolicitedNA = % x, want error", tt.name, b)
+		}
+	}
+}
+
+// naSolicitedGolden is a solicited Neighbor Advertisement for
+// fd00:201::100 from 02:00:00:00:0b:01 as Linux answers a solicitation
+// (Solicited and Override set) with a Nonce option (RFC 3971, as echoed
+// since RFC 7527) before the Target Link-Layer Address option, written
+// out from RFC 4861 section 4.4; the checksum is an arbitrary value.
+var naSolicitedGolden = []byte{
+	0x88,       // type 136 Neighbor Advertisement
+	0x00,       // code
+	0x5a, 0xa5, // checksum
+	0x60, 0x00, 0x00, 0x00, // R=0 S=1 O=1, reserved
+	0xfd, 0x00, 0x02, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00, // target fd00:201::100
+	0x0e,                               // option: Nonce
+	0x01,                               // length 1 (8 bytes)
+	0x01, 0x02, 0x03, 0x04, 0x05, 0x06, // nonce
+	0x02,                               // option: Target Link-Layer Address
+	0x01,                               // length 1 (8 bytes)
+	0x02, 0x00, 0x00, 0x00, 0x0b, 0x01, // link-layer address
+}
+
+func TestNATargetGolden(t *testing.T) {
+	target := netip.MustParseAddr("fd00:201::100")
+	for _, tt := range []struct {
+		name string
+		msg  []byte
+		hw   net.HardwareAddr
+	}{
+		{"unsolicited", naGolden, testMAC},
+		{"solicited with a nonce", naSolicitedGolden, net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x0b, 0x01}},
+	} {
+		hw, ip, err := NATarget(tt.msg)
+		if err != nil || ip != target || !bytes.Equal(hw, tt.hw) {
+			t.Errorf("%s: NATarget = %s, %s, %v; want %s, %s", tt.name, hw, ip, err, tt.hw, target)
+		}
+	}
+}
+
+func TestNATargetErrors(t *testing.T) {
+	with := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(naGolden)) }
+	for _, tt := range []struct {
+		name string
+		msg  []byte
+		eof  bool
+	}{
+		{"empty", nil, true},
+		{"fixed part cut", naGolden[:naOffOptions-1], true},
+		{"option header cut", naGolden[:naOffOptions+1], true},
+		{"option cut", naGolden[:len(naGolden)-1], true},
+		{"option longer than the message", with(func(b []byte) []byte { b[naOffOptions+1] = 2; return b }), true},
+		{"solicitation", with(func(b []byte) []byte { b[0] = 135; return b }), false},
+		{"code 1", with(func(b []byte) []byte { b[naOffCode] = 1; return b }), false},
+		{"option of length 0", with(func(b []byte) []byte { b[naOffOptions+1] = 0; return b }), false},
+		{"multicast target", with(func(b []byte) []byte { b[naOffTarget] = 0xff; return b }), false},
+		{"no options", naGolden[:naOffOptions], false},
+		{"source link-layer address only", with(func(b []byte) []byte { b[naOffOptions] = 1; return b }), false},
+		{"link-layer address of 14 bytes", append(with(func(b []byte) []byte { b[naOffOptions+1] = 2; return b }), make([]byte, 8)...), false},
+	} {
+		hw, ip, err := NATarget(tt.msg)
+		if err == nil {
+			t.Errorf("%s: NATarget = %s, %s; want an error", tt.name, hw, ip)
+			continue
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) != tt.eof {
+			t.Errorf("%s: NATarget error %v; io.ErrUnexpectedEOF: %v, want %v", tt.name, err, !tt.eof, tt.eof)
 		}
 	}
 }
