@@ -21,7 +21,8 @@ const etherTypeARP = 0x0806
 // yet: an AF_PACKET socket for gratuitous ARP when there is an IPv4 VIP and
 // the link has an Ethernet address and ARP (and one that hears other
 // hosts announce the IPv4 VIPs, see ReportAnnouncements), an ICMPv6
-// socket when there is an IPv6 VIP. Called with s.mu held.
+// socket when there is an IPv6 VIP (and one that hears other hosts
+// advertise the IPv6 VIPs). Called with s.mu held.
 func (s *VIPSet) openSenders(attrs *netlink.LinkAttrs) error {
 	hasV4, hasV6 := false, false
 	for _, p := range s.cfg.VIPs {
@@ -34,28 +35,33 @@ func (s *VIPSet) openSenders(attrs *netlink.LinkAttrs) error {
 		s.conn = c
 		errs = append(errs, err)
 	}
-	if hasV4 && s.conn != nil && s.in == nil {
-		errs = append(errs, s.openHear(attrs))
+	if hasV4 && s.conn != nil && s.hear4.conn == nil {
+		errs = append(errs, s.openHearARP(attrs))
 	}
 	if hasV6 && s.na == nil {
 		c, err := openNA(attrs.Index, attrs.Name)
 		s.na = c
 		errs = append(errs, err)
 	}
+	if hasV6 && s.na != nil && s.hear6.conn == nil {
+		c, err := openHearNA(attrs.Index, attrs.Name)
+		if err == nil {
+			s.hear6.open(c)
+		}
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
-// closeSenders closes the announcement sockets and the one hearing
-// other hosts' (its reader then exits). Called with s.mu held.
+// closeSenders closes the announcement sockets and those hearing other
+// hosts' (their readers then wait for the next). Called with s.mu held.
 func (s *VIPSet) closeSenders() {
 	if s.conn != nil {
 		s.conn.Close()
 		s.conn = nil
 	}
-	if s.in != nil {
-		s.in.Close()
-		s.in = nil
-	}
+	s.hear4.close()
+	s.hear6.close()
 	if s.na != nil {
 		s.na.Close()
 		s.na = nil

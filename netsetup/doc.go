@@ -39,13 +39,18 @@
 // every GARPConfig.Refresh (default 60 s) while held, so switches with long
 // caches and the loser of a healed split brain learn the owner again.
 //
-// While held, a VIPSet also listens (an AF_PACKET socket whose BPF filter
-// passes only received ARP frames with a VIP as sender protocol address)
-// for other hosts announcing its IPv4 VIPs, counts them per VIP
-// (VIPSnapshot.PeerAnnounced) and reports them (ReportAnnouncements): a
-// VRRP master that gives way to a new one keeps its VIPs until the new
-// master's gratuitous ARP has been sent, so clients' entries move before
-// the addresses leave, and stops its own announcements meanwhile
+// While held, a VIPSet also listens for other hosts announcing its VIPs:
+// for the IPv4 VIPs an AF_PACKET socket whose BPF filter passes only
+// received ARP frames with a VIP as sender protocol address, for the IPv6
+// VIPs an ICMPv6 raw socket bound to the interface whose ICMPv6 filter
+// passes only Neighbor Advertisements (type 136; NATarget reads them),
+// taking those with hop limit 255 whose target is a VIP. An
+// announcement carrying this interface's own MAC is not counted. It
+// counts them per VIP (VIPSnapshot.PeerAnnounced) and reports them
+// (ReportAnnouncements): a VRRP master that gives way to a new one keeps
+// its VIPs until the new master's gratuitous ARP or neighbour
+// advertisement has been sent, so clients' entries move before the
+// addresses leave, and stops its own announcements meanwhile
 // (StopAnnouncing).
 //
 // Receivers: Linux only updates neighbour entries it already has from a
@@ -57,7 +62,8 @@
 // duplicate address detection) and announced on the same schedule with an
 // unsolicited Neighbor Advertisement (RFC 4861 section 7.2.6; see
 // UnsolicitedNA): Override flag set, to ff02::1, hop limit 255, from the
-// VIP, through an ICMPv6 raw socket that receives nothing. Receivers update
+// VIP, through an ICMPv6 raw socket that receives nothing and does not
+// loop its advertisements back to this host. Receivers update
 // an existing neighbour entry to the new MAC (state STALE). Linux installs
 // the local route of a new IPv6 address from a work queue, so the very first
 // advertisement can fail for a few milliseconds; the next one of the burst

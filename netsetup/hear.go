@@ -16,19 +16,61 @@ import (
 )
 
 // ReportAnnouncements registers report, which the VIPSet calls from Run's
-// goroutine with a VIP each time another host announces it
-// while the VIPSet holds it: an ARP request or reply (a gratuitous ARP
-// among them) whose sender protocol address is the VIP and whose sender
-// hardware address is not this interface's. report must only record what
-// it is told and return. The vrrp package's Instance registers itself
-// when it runs with the VIPSet as its Owner: a master that gives way to
-// another router then keeps the VIPs until the new master announced them.
-// A later call replaces report; nil unregisters it. Only IPv4 VIPs are
-// heard.
+// goroutines with a VIP each time another host announces it while the
+// VIPSet holds it: for an IPv4 VIP an ARP request or reply (a gratuitous
+// ARP among them) whose sender protocol address is the VIP and whose
+// sender hardware address is not this interface's; for an IPv6 VIP a
+// Neighbor Advertisement (an unsolicited one among them) received with
+// hop limit 255 whose target is the VIP and whose Target Link-Layer
+// Address option is not this interface's address. report must only
+// record what it is told and return; it may be called from two
+// goroutines at once (IPv4 and IPv6). The vrrp package's Instance
+// registers itself when it runs with the VIPSet as its Owner: a master
+// that gives way to another router then keeps the VIPs until the new
+// master announced them. A later call replaces report; nil unregisters
+// it.
 func (s *VIPSet) ReportAnnouncements(report func(addr netip.Addr)) {
 	s.mu.Lock()
 	s.hearReport = report
 	s.mu.Unlock()
+}
+
+// hearConn is a socket that hears other hosts announce addresses.
+type hearConn interface {
+	// next reads until a message announces an address and returns the
+	// link-layer address it gives for it and the address, or the error
+	// of the read.
+	next(buf []byte) (net.HardwareAddr, netip.Addr, error)
+	Close() error
+}
+
+// hearSlot is where one socket hearing other hosts is kept: ARP for the
+// IPv4 VIPs, neighbour advertisements for the IPv6 ones. conn is guarded
+// by VIPSet.mu: openSenders opens it, closeSenders and a failed read
+// close it and set it to nil. kick (capacity 1) tells the slot's reader,
+// one of Run's goroutines (hearLoop), that conn was opened.
+type hearSlot struct {
+	conn hearConn
+	kick chan struct{}
+}
+
+// open puts c into the slot and wakes its reader. Called with VIPSet.mu
+// held.
+func (h *hearSlot) open(c hearConn) {
+	h.conn = c
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// close closes the slot's socket, if any (its reader then waits for the
+// next). Called with VIPSet.mu held.
+func (h *hearSlot) close() {
+	if h.conn != nil {
+		h.conn.Close()
+		h.conn = nil
+	}
 }
 
 // maxFilteredVIPs is the most VIPs the listening socket's filter matches
@@ -36,10 +78,9 @@ func (s *VIPSet) ReportAnnouncements(report func(addr netip.Addr)) {
 // more, every ARP frame is read and the VIP matched here.
 const maxFilteredVIPs = 250
 
-// openHear opens the socket that hears other hosts announce the IPv4 VIPs;
-// Run's goroutine reads it (hearLoop). Called with s.mu held, from
-// openSenders.
-func (s *VIPSet) openHear(attrs *netlink.LinkAttrs) error {
+// openHearARP opens the socket that hears other hosts announce the IPv4
+// VIPs with ARP. Called with s.mu held, from openSenders.
+func (s *VIPSet) openHearARP(attrs *netlink.LinkAttrs) error {
 	var vips []netip.Addr
 	for _, v := range s.vips {
 		if v.prefix.Addr().Is4() {
@@ -58,13 +99,26 @@ func (s *VIPSet) openHear(attrs *netlink.LinkAttrs) error {
 	if err != nil {
 		return fmt.Errorf("opening the socket that hears announcements of the VIPs on %s: %w", attrs.Name, err)
 	}
-	s.in = c
-	select {
-	case s.hearKick <- struct{}{}:
-	default:
-	}
+	s.hear4.open(arpHear{c})
 	return nil
 }
+
+// arpHear hears ARP frames on one interface.
+type arpHear struct{ c net.PacketConn }
+
+func (h arpHear) next(buf []byte) (net.HardwareAddr, netip.Addr, error) {
+	for {
+		n, _, err := h.c.ReadFrom(buf)
+		if err != nil {
+			return nil, netip.Addr{}, err
+		}
+		if hw, ip, err := ARPSender(buf[:n]); err == nil {
+			return hw, ip, nil
+		}
+	}
+}
+
+func (h arpHear) Close() error { return h.c.Close() }
 
 // arpSenderFilter is a classic BPF program for an AF_PACKET socket of
 // EtherType ARP that passes only frames received (not sent by this host)
@@ -89,20 +143,21 @@ func arpSenderFilter(vips []netip.Addr) []bpf.Instruction {
 	return append(prog, bpf.RetConstant{Val: 0}, bpf.RetConstant{Val: 0xffff})
 }
 
-// hearLoop reads the hearing socket whenever there is one (Acquire opens
-// it, Release closes it) and reports the announcements of held VIPs by
-// other hosts, until ctx is done and the socket is closed. Run owns it.
-func (s *VIPSet) hearLoop(ctx context.Context) {
+// hearLoop reads the socket of slot h whenever there is one (Acquire
+// opens it, Release closes it) and reports the announcements of held VIPs
+// by other hosts, until ctx is done and the socket is closed. Run owns it,
+// one per slot.
+func (s *VIPSet) hearLoop(ctx context.Context, h *hearSlot) {
 	buf := make([]byte, 1514)
 	for {
 		s.mu.Lock()
-		c := s.in
+		c := h.conn
 		s.mu.Unlock()
 		if c == nil {
 			select {
 			case <-ctx.Done():
 				return
-			case <-s.hearKick:
+			case <-h.kick:
 				continue
 			}
 		}
@@ -111,27 +166,24 @@ func (s *VIPSet) hearLoop(ctx context.Context) {
 			return
 		}
 		s.mu.Lock()
-		if s.in == c {
+		if h.conn == c {
 			// Not closed by us (the interface went away, say): drop
 			// it; the next announcement or Acquire opens another.
 			s.log.Debug("the socket hearing announcements failed", zap.Error(err))
-			c.Close()
-			s.in = nil
+			h.close()
 		}
 		s.mu.Unlock()
 	}
 }
 
 // hearFrom reads c until it fails, and returns the error.
-func (s *VIPSet) hearFrom(c net.PacketConn, buf []byte) error {
+func (s *VIPSet) hearFrom(c hearConn, buf []byte) error {
 	for {
-		n, _, err := c.ReadFrom(buf)
+		hw, ip, err := c.next(buf)
 		if err != nil {
 			return err
 		}
-		if hw, ip, err := ARPSender(buf[:n]); err == nil {
-			s.heard(hw, ip)
-		}
+		s.heard(hw, ip)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/packet"
+	"golang.org/x/net/ipv6"
 )
 
 // sendARPFrom sends a gratuitous ARP for ip from hw on ifname in namespace
@@ -105,6 +106,95 @@ func TestVIPSetHearsAnnouncementsNetns(t *testing.T) {
 	sendARPFrom(t, l.NSB, l.IfB, macB, vip1.Addr())
 	if a := nextHeard(t, heard); a != vip1.Addr() {
 		t.Fatalf("announcement reported: %v, want %v", a, vip1.Addr())
+	}
+	if err := s.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sendNAFrom sends, from src on ifname in namespace ns (a host of the
+// lab), an unsolicited neighbour advertisement saying that target is at
+// hw, to ff02::1 with the given hop limit.
+func sendNAFrom(t *testing.T, ns, ifname string, src netip.Addr, hw net.HardwareAddr, target netip.Addr, hopLimit int) {
+	t.Helper()
+	msg, err := UnsolicitedNA(hw, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inNS(t, ns, func() {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			t.Fatalf("looking up %s in %s: %v", ifname, ns, err)
+		}
+		c, err := net.ListenPacket("ip6:ipv6-icmp", "::")
+		if err != nil {
+			t.Fatalf("opening ICMPv6 socket in %s: %v", ns, err)
+		}
+		defer c.Close()
+		p := ipv6.NewPacketConn(c)
+		if err := p.SetMulticastHopLimit(hopLimit); err != nil {
+			t.Fatal(err)
+		}
+		cm := &ipv6.ControlMessage{HopLimit: hopLimit, Src: src.AsSlice(), IfIndex: ifi.Index}
+		if _, err := p.WriteTo(msg, cm, &net.IPAddr{IP: allNodes.AsSlice()}); err != nil {
+			t.Fatalf("sending neighbour advertisement from %s: %v", ns, err)
+		}
+	})
+}
+
+// TestVIPSetHearsAdvertisementsNetns: while it holds its IPv6 VIPs, a
+// VIPSet reports the neighbour advertisements of another host for them,
+// and only those: not its own, nor one this host sends with its MAC, not
+// another host's for other addresses, not one that crossed a router (hop
+// limit below 255), not while released.
+func TestVIPSetHearsAdvertisementsNetns(t *testing.T) {
+	l := setupLab(t)
+	if l == nil {
+		return
+	}
+	macA, macB := mustMAC(t, l.MACA), mustMAC(t, l.MACB)
+	srcA, srcB := netip.MustParseAddr("fd00:201::1"), netip.MustParseAddr("fd00:201::2")
+	vip1 := netip.MustParsePrefix("fd00:201::100/64")
+	vip2 := netip.MustParsePrefix("fd00:201::101/128")
+	s, heard := runHearing(t, VIPConfig{Interface: l.IfA, VIPs: []netip.Prefix{vip1, vip2}, GARP: GARPConfig{Count: 3, Interval: 100 * time.Millisecond, Refresh: -1}})
+	ctx := context.Background()
+	if err := s.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Our own advertisements went out in Acquire; this host advertises
+	// vip2 with our MAC, B its own address, and B vip2 through a router:
+	// the first report must be B's for vip1.
+	sendNAFrom(t, l.NSA, l.IfA, srcA, macA, vip2.Addr(), 255)
+	sendNAFrom(t, l.NSB, l.IfB, srcB, macB, srcB, 255)
+	sendNAFrom(t, l.NSB, l.IfB, srcB, macB, vip2.Addr(), 64)
+	sendNAFrom(t, l.NSB, l.IfB, srcB, macB, vip1.Addr(), 255)
+	if a := nextHeard(t, heard); a != vip1.Addr() {
+		t.Fatalf("first advertisement reported: %v, want %v (B's)", a, vip1.Addr())
+	}
+	snap := s.Snapshot()
+	if v := snap.VIPs[0]; v.PeerAnnounced != 1 || v.LastPeerMAC != macB.String() || v.LastPeerAnnounce.IsZero() {
+		t.Fatalf("vip1 snapshot %+v", v)
+	}
+	if v := snap.VIPs[1]; v.PeerAnnounced != 0 {
+		t.Fatalf("vip2 snapshot %+v: our own or a routed advertisement counted", v)
+	}
+
+	// Released: nothing is heard. B's advertisement of vip2 now must not
+	// come before its advertisement of vip1 once held again.
+	if err := s.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sendNAFrom(t, l.NSB, l.IfB, srcB, macB, vip2.Addr(), 255)
+	if err := s.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sendNAFrom(t, l.NSB, l.IfB, srcB, macB, vip1.Addr(), 255)
+	if a := nextHeard(t, heard); a != vip1.Addr() {
+		t.Fatalf("advertisement reported after a release and a new acquire: %v, want %v", a, vip1.Addr())
+	}
+	sendNAFrom(t, l.NSB, l.IfB, srcB, macB, vip2.Addr(), 255)
+	if a := nextHeard(t, heard); a != vip2.Addr() {
+		t.Fatalf("advertisement reported: %v, want %v", a, vip2.Addr())
 	}
 	if err := s.Release(ctx); err != nil {
 		t.Fatal(err)

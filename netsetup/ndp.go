@@ -1,12 +1,15 @@
 package netsetup
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"syscall"
 
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // naLen is the length of an unsolicited Neighbor Advertisement with one
@@ -112,7 +115,9 @@ type naConn struct {
 }
 
 // openNA opens the ICMPv6 socket. It blocks every incoming ICMPv6 type so
-// the kernel queues nothing for it.
+// the kernel queues nothing for it, and does not loop its advertisements
+// back to this host, where the socket hearing other hosts' (openHearNA)
+// would read them.
 func openNA(ifindex int, ifname string) (*naConn, error) {
 	c, err := net.ListenPacket("ip6:ipv6-icmp", "::")
 	if err != nil {
@@ -128,6 +133,10 @@ func openNA(ifindex int, ifname string) (*naConn, error) {
 	if err := p.SetMulticastHopLimit(255); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("setting hop limit on %s: %w", ifname, err)
+	}
+	if err := p.SetMulticastLoopback(false); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("turning multicast loopback off on %s: %w", ifname, err)
 	}
 	return &naConn{p: p, ifindex: ifindex}, nil
 }
@@ -152,3 +161,68 @@ func (c *naConn) send(hw net.HardwareAddr, ip netip.Addr) error {
 }
 
 func (c *naConn) Close() error { return c.p.Close() }
+
+// naHear is an ICMPv6 raw socket that hears the Neighbor Advertisements
+// received on one interface, for a VIPSet's hearSlot.
+type naHear struct{ p *ipv6.PacketConn }
+
+// openHearNA opens the socket that hears Neighbor Advertisements on the
+// interface with index ifindex. The kernel queues nothing else for it: it
+// is bound to the interface, and its ICMPv6 filter, set before it is
+// bound, passes type 136 only.
+func openHearNA(ifindex int, ifname string) (*naHear, error) {
+	var filter unix.ICMPv6Filter // a bit set blocks the type
+	for i := range filter.Data {
+		filter.Data[i] = ^uint32(0)
+	}
+	na := int(ipv6.ICMPTypeNeighborAdvertisement)
+	filter.Data[na>>5] &^= 1 << (na & 31)
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var err error
+		cerr := c.Control(func(fd uintptr) {
+			err = unix.SetsockoptICMPv6Filter(int(fd), unix.SOL_ICMPV6, unix.ICMPV6_FILTER, &filter)
+			if err != nil {
+				err = fmt.Errorf("setting ICMPv6 filter: %w", err)
+				return
+			}
+			if err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX, ifindex); err != nil {
+				err = fmt.Errorf("binding to interface index %d: %w", ifindex, err)
+			}
+		})
+		if cerr != nil {
+			return cerr
+		}
+		return err
+	}}
+	c, err := lc.ListenPacket(context.Background(), "ip6:ipv6-icmp", "::")
+	if err != nil {
+		return nil, fmt.Errorf("opening the socket that hears neighbour advertisements on %s: %w", ifname, err)
+	}
+	p := ipv6.NewPacketConn(c)
+	if err := p.SetControlMessage(ipv6.FlagHopLimit, true); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("asking for the hop limit on %s: %w", ifname, err)
+	}
+	return &naHear{p: p}, nil
+}
+
+// next returns the target and the target link-layer address of the next
+// valid advertisement read.
+func (h *naHear) next(buf []byte) (net.HardwareAddr, netip.Addr, error) {
+	for {
+		n, cm, _, err := h.p.ReadFrom(buf)
+		if err != nil {
+			return nil, netip.Addr{}, err
+		}
+		// RFC 4861 section 7.1.2: an advertisement that crossed a
+		// router is not from a neighbour.
+		if cm == nil || cm.HopLimit != 255 {
+			continue
+		}
+		if hw, ip, err := NATarget(buf[:n]); err == nil {
+			return hw, ip, nil
+		}
+	}
+}
+
+func (h *naHear) Close() error { return h.p.Close() }

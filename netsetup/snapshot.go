@@ -64,8 +64,9 @@ type VIPSnapshot struct {
 	// cleared by the next success.
 	LastError string `json:"last_error,omitempty"`
 	// PeerAnnounced counts the announcements of this VIP by other hosts
-	// heard while it was held (a new master's gratuitous ARPs during a
-	// handover; at other times a host that claims it too);
+	// heard while it was held (a new master's gratuitous ARPs or
+	// neighbour advertisements during a handover; at other times a host
+	// that claims it too);
 	// LastPeerAnnounce is the last one's time and LastPeerMAC its sender.
 	PeerAnnounced    uint64    `json:"peer_announced"`
 	LastPeerAnnounce time.Time `json:"last_peer_announce,omitzero"`

@@ -66,11 +66,11 @@ type VIPSet struct {
 	repeats   int
 	clearedAt time.Time
 	report    func(error) // see ReportFaults; nil for none
-	// in hears other hosts announce the IPv4 VIPs while held (nil
-	// otherwise); hearReport gets them (see ReportAnnouncements).
-	in         net.PacketConn
-	hearReport func(netip.Addr)
-	hearKick   chan struct{} // cap 1: in was opened
+	// hear4 and hear6 hear other hosts announce the IPv4 and the IPv6
+	// VIPs while held (no socket otherwise); hearReport gets them (see
+	// ReportAnnouncements).
+	hear4, hear6 hearSlot
+	hearReport   func(netip.Addr)
 }
 
 // vipState is the bookkeeping of one VIP. owned is written with both
@@ -152,7 +152,8 @@ func newVIPSet(cfg VIPConfig, opt VIPSetOptions, addrProto bool) (*VIPSet, error
 		addrProto: addrProto,
 		clock:     opt.Clock,
 		subscribe: subscribeAddrs,
-		hearKick:  make(chan struct{}, 1),
+		hear4:     hearSlot{kick: make(chan struct{}, 1)},
+		hear6:     hearSlot{kick: make(chan struct{}, 1)},
 		faultKick: make(chan struct{}, 1),
 	}
 	s.recheck = recheckOrDefault(opt.Recheck)
@@ -487,17 +488,16 @@ func (s *VIPSet) Run(ctx context.Context) error {
 		defer close(watched)
 		s.watchHold(ctx)
 	}()
-	heard := make(chan struct{})
-	go func() {
-		defer close(heard)
-		s.hearLoop(ctx)
-	}()
+	var heard sync.WaitGroup
+	for _, h := range []*hearSlot{&s.hear4, &s.hear6} {
+		heard.Go(func() { s.hearLoop(ctx, h) })
+	}
 	err := s.ann.run(ctx)
 	<-watched
 	s.mu.Lock()
 	s.closeSenders()
 	s.mu.Unlock()
-	<-heard
+	heard.Wait()
 	return err
 }
 
