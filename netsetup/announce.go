@@ -100,12 +100,16 @@ func (s *VIPSet) announce(now time.Time) {
 		return
 	}
 	// Opening may have failed at Acquire (e.g. the link was missing):
-	// retry, so the refresh recovers once the link is back.
+	// retry, so the refresh recovers once the link is back. The
+	// announcements carry the interface's hardware address as it is now;
+	// s.hw is left for the watch (followLink), which restarts the burst
+	// when it changes.
 	var openErr error
+	hw := s.hw
 	if link, err := netlink.LinkByName(s.cfg.Interface); err != nil {
 		openErr = fmt.Errorf("looking up interface %s: %w", s.cfg.Interface, err)
 	} else {
-		s.hw = link.Attrs().HardwareAddr // follows a MAC change (bond failover)
+		hw = link.Attrs().HardwareAddr
 		openErr = s.openSenders(link.Attrs())
 	}
 	for _, v := range s.vips {
@@ -117,7 +121,7 @@ func (s *VIPSet) announce(now time.Time) {
 		switch {
 		case a.Is4() && s.conn != nil:
 			var frame []byte
-			frame, err = GARPFrame(s.hw, a)
+			frame, err = GARPFrame(hw, a)
 			if err == nil {
 				_, err = s.conn.WriteTo(frame, &packet.Addr{HardwareAddr: ethernet.Broadcast})
 				if err != nil {
@@ -125,7 +129,7 @@ func (s *VIPSet) announce(now time.Time) {
 				}
 			}
 		case a.Is6() && s.na != nil:
-			err = s.na.send(s.hw, a)
+			err = s.na.send(hw, a)
 		default:
 			err = openErr
 			if err == nil {

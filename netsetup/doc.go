@@ -38,6 +38,9 @@
 // updated), then one
 // every GARPConfig.Refresh (default 60 s) while held, so switches with long
 // caches and the loser of a healed split brain learn the owner again.
+// When the interface's MAC changes while held (`ip link set dev X address
+// ...`, a bond's failover), its netlink event restarts the burst with the
+// new MAC.
 //
 // While held, a VIPSet also listens for other hosts announcing its VIPs:
 // for the IPv4 VIPs an AF_PACKET socket whose BPF filter passes only

@@ -1,6 +1,7 @@
 package netsetup
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -152,7 +153,7 @@ func (s *VIPSet) check() error {
 		s.clearFault()
 		return nil
 	}
-	s.followLink(link.Attrs())
+	newHW := s.followLink(link.Attrs())
 	var errs []error
 	readded := false
 	for _, v := range s.vips {
@@ -178,8 +179,10 @@ func (s *VIPSet) check() error {
 		s.setFault(fmt.Errorf("holding VIPs: %w", err))
 		return nil
 	}
-	if readded {
-		s.ann.start() // neighbours may have lost the address meanwhile
+	if readded || newHW {
+		// Neighbours may have lost the address meanwhile, or still
+		// have the old hardware address.
+		s.ann.start()
 	}
 	s.clearFault()
 	return nil
@@ -208,20 +211,31 @@ func (s *VIPSet) holdable(present []addrInfo) error {
 	return nil
 }
 
-// followLink reopens the announcement sockets when the interface got a
-// new index (it was deleted and created again while held). Called with
-// opMu held.
-func (s *VIPSet) followLink(attrs *netlink.LinkAttrs) {
+// followLink follows the interface while held. When it got a new index
+// (it was deleted and created again) the announcement sockets are opened
+// again on it; when its hardware address changed (`ip link set dev X
+// address ...`, a bond's failover, or a re-created interface) the VIPSet
+// records the new one. It reports whether the hardware address changed:
+// the caller then restarts the burst of announcements, so that neighbours
+// learn the new address at once. Called with opMu held.
+func (s *VIPSet) followLink(attrs *netlink.LinkAttrs) (newHW bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if attrs.Index == s.ifindex {
-		return
+	if !bytes.Equal(attrs.HardwareAddr, s.hw) {
+		s.log.Info("the interface's hardware address changed; announcing the VIPs with it",
+			zap.Stringer("old_mac", s.hw), zap.Stringer("new_mac", attrs.HardwareAddr))
+		s.hw = attrs.HardwareAddr
+		newHW = true
 	}
-	s.ifindex, s.hw = attrs.Index, attrs.HardwareAddr
+	if attrs.Index == s.ifindex {
+		return newHW
+	}
+	s.ifindex = attrs.Index
 	s.closeSenders()
 	if err := s.openSenders(attrs); err != nil {
 		s.log.Warn("cannot send announcements", zap.Error(err))
 	}
+	return newHW
 }
 
 // A fault that begins within repeatWindow of the end of the one before is

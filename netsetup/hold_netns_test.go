@@ -1,6 +1,7 @@
 package netsetup
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
@@ -244,5 +245,63 @@ func TestVIPSetFaultNetns(t *testing.T) {
 	}
 	if snap := s.Snapshot(); snap.Faults != 2 {
 		t.Fatalf("faults %d, want 2", snap.Faults)
+	}
+}
+
+// TestVIPSetFollowsMACChangeNetns changes the interface's hardware address
+// while the VIPs are held, without re-creating it (`ip link set dev X
+// address ...`): the link event makes the VIPSet announce the VIPs again
+// at once with the new address, a whole burst, although no refresh is
+// scheduled; the neighbours' entries follow.
+func TestVIPSetFollowsMACChangeNetns(t *testing.T) {
+	l := setupLab(t)
+	if l == nil {
+		return
+	}
+	macA := mustMAC(t, l.MACA)
+	const newMAC = "02:00:00:00:0a:02"
+	vip4 := netip.MustParsePrefix("10.201.0.195/24")
+	vip6 := netip.MustParsePrefix("fd00:201::195/64")
+	// B talked to the VIPs before: it has entries to update.
+	run(t, "ip", "-n", l.NSB, "neigh", "replace", vip4.Addr().String(), "lladdr", "02:00:00:00:99:99", "dev", l.IfB, "nud", "stale")
+	run(t, "ip", "-n", l.NSB, "neigh", "replace", vip6.Addr().String(), "lladdr", "02:00:00:00:99:99", "dev", l.IfB, "nud", "stale")
+	capB := captureARP(t, l.NSB, l.IfB)
+	cap6B := captureEther(t, l.NSB, l.IfB, 0x86dd)
+	s, err := NewVIPSetWithOptions(VIPConfig{
+		Interface: l.IfA,
+		VIPs:      []netip.Prefix{vip4, vip6},
+		GARP:      GARPConfig{Count: 2, Interval: 100 * time.Millisecond, Refresh: -1},
+	}, VIPSetOptions{Recheck: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runVIPSet(t, s)
+	if err := s.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	capB.garps(t, macA, 2, 5*time.Second)
+	cap6B.nas(t, macA, 2, 5*time.Second)
+
+	run(t, "ip", "link", "set", "dev", l.IfA, "address", newMAC)
+	for _, f := range capB.garps(t, mustMAC(t, newMAC), 2, 5*time.Second) {
+		if want, _ := GARPFrame(mustMAC(t, newMAC), vip4.Addr()); !bytes.Equal(f, want) {
+			t.Errorf("captured frame\n% x\nwant\n% x", f, want)
+		}
+	}
+	for _, f := range cap6B.nas(t, mustMAC(t, newMAC), 2, 5*time.Second) {
+		checkNA(t, f, mustMAC(t, newMAC), vip6.Addr())
+	}
+	for _, ip := range []netip.Addr{vip4.Addr(), vip6.Addr()} {
+		if mac := neighMAC(t, l.NSB, l.IfB, ip); mac != newMAC {
+			t.Errorf("B's neighbour entry for %s = %q, want %q (A's new address)", ip, mac, newMAC)
+		}
+	}
+	for _, v := range s.Snapshot().VIPs {
+		if v.GARPSent != 4 || v.LastError != "" {
+			t.Errorf("snapshot %+v, want 4 announcements and no error", v)
+		}
+	}
+	if err := s.Release(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
