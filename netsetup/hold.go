@@ -97,8 +97,11 @@ func (s *VIPSet) watchHold(ctx context.Context) error {
 		period:    s.watchPeriod,
 		nudge:     s.faultKick,
 		retry:     min(s.recheckPeriod(), DefaultWatchRetry),
+		// err is of subscribing (tried again after retry), of
+		// receiving events (subscribed again, then checked afresh) or
+		// of a check (tried again after retry): the error says which.
 		onError: func(err error) {
-			s.log.Warn("watching the VIPs: netlink subscription failed; subscribing again and checking afresh", zap.Error(err))
+			s.log.Warn("watching the VIPs failed; trying again", zap.Error(err))
 		},
 	}
 	return w.run(ctx)

@@ -39,9 +39,11 @@ type WatchOptions struct {
 	// means the real clock.
 	Clock clock.Clock
 	// OnError is called, from the watch's goroutine, with every error of
-	// the netlink subscription (e.g. ENOBUFS when a burst of link events
-	// overflowed its buffer) and of reading the link; the watch then
-	// subscribes again and reads the state afresh, so no change is lost.
+	// the watch: of subscribing to netlink, of receiving its events (e.g.
+	// ENOBUFS when a burst of link events overflowed its buffer) and of
+	// reading the link. After an error of receiving, the watch subscribes
+	// again and reads the state afresh, so no change is lost; a failed
+	// subscription or read is tried again DefaultWatchRetry later.
 	// Nil means errors are not reported.
 	OnError func(error)
 }
