@@ -92,11 +92,12 @@ type VIPConfig struct {
 	// on (for example "eth0"). Required.
 	Interface string `json:"interface" yaml:"interface"`
 	// Label is the tag marking the addresses this daemon adds, so that a
-	// later run can remove the ones a killed run left (see RemoveStale and
-	// the package documentation). The IPv4 address label becomes
-	// "Interface:Label" cut to 15 bytes. Empty means DefaultLabel
-	// ("rmqlb"). It must be 1..14 bytes of [A-Za-z0-9_.-]. Every VIPSet of
-	// one daemon should use the same tag, the one passed to RemoveStale.
+	// later run can remove the ones a killed run left (see
+	// RemoveStaleScoped and the package documentation). The IPv4 address
+	// label becomes "Interface:Label" cut to 15 bytes. Empty means
+	// DefaultLabel ("rmqlb"). It must be 1..14 bytes of [A-Za-z0-9_.-].
+	// Every VIPSet of one daemon should use the same tag, the one passed
+	// to RemoveStaleScoped.
 	Label string `json:"label" yaml:"label"`
 	// VIPs are the addresses to own, with their prefix length (a bare
 	// address is a /32 or /128 to the caller's config parser). At least one;

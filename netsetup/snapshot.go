@@ -17,7 +17,9 @@ type VIPSetSnapshot struct {
 	// 6.3 the VIPSet's own bookkeeping, then marks alone: see
 	// VIPSnapshot.Marker).
 	Label string `json:"label"`
-	// Held is true between a successful Acquire and the next Release.
+	// Held is true from an Acquire that found the interface until the
+	// next Release, also when that Acquire could not add every VIP (Fault
+	// then says why), so that Release removes what was added.
 	Held bool `json:"held"`
 	// VIPs has one entry per configured VIP, in configuration order.
 	VIPs []VIPSnapshot `json:"vips"`

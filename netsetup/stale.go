@@ -74,7 +74,8 @@ func RemoveStaleScoped(scope []StaleScope, label string, logger *zap.Logger) ([]
 	return removed, errors.Join(errs...)
 }
 
-// staleArgs checks and defaults the arguments of the RemoveStale functions.
+// staleArgs checks and defaults the label and logger arguments of
+// RemoveStaleScoped.
 func staleArgs(label string, logger *zap.Logger) (string, *zap.Logger, error) {
 	if logger == nil {
 		logger = zap.NewNop()
