@@ -25,9 +25,9 @@ type backend struct {
 	override  bool
 	percent   int // share of weight in effect, 1..100 (slow start); 100 otherwise
 	state     rbackend.State
-	active    int  // sessions assigned (connecting or established)
-	cw        int  // smooth wrr current weight
-	removed   bool // dropped by Apply; kept alive by its sessions
+	active    int   // sessions assigned (connecting or established)
+	cw        int64 // smooth wrr current weight (pickSmooth)
+	removed   bool  // dropped by Apply; kept alive by its sessions
 	since     time.Time
 	reason    string
 
@@ -59,14 +59,17 @@ func newBackend(c BackendConfig, now time.Time) *backend {
 	return b
 }
 
-// effectiveWeight is the weight the policies use: the configured weight
-// scaled by the slow-start percentage, at least 1 while both are above 0
-// (0 is a drain the operator asked for).
-func (b *backend) effectiveWeight() int {
+// scaledWeight is the weight the wrr and leastconn policies use: the
+// weight in effect times the slow-start percentage, so that a backend at
+// weight 1 and 10 % counts for a tenth of one at weight 1 and 100 %. It
+// is 0 while the weight is 0 (a drain the operator asked for). At most
+// MaxWeight*100, so that sums over many backends and products with
+// session counts stay far inside an int64.
+func (b *backend) scaledWeight() int64 {
 	if b.weight <= 0 || b.percent <= 0 {
 		return 0
 	}
-	return max(b.weight*b.percent/100, 1)
+	return int64(b.weight) * int64(b.percent)
 }
 
 // usable reports whether b may take a new connection now.

@@ -19,16 +19,21 @@ type Policy string
 const (
 	// PolicyRoundRobin hands new connections to the usable backends in
 	// turn, ignoring their weights (apart from weight 0, which excludes a
-	// backend).
+	// backend). While a usable backend is in slow start (its share of
+	// weight below 100 %), the backends are picked in proportion to their
+	// shares instead (smooth weighted round robin over the shares), so
+	// that a broker coming back is not given its full turn at once.
 	PolicyRoundRobin Policy = "roundrobin"
 	// PolicyWRR is smooth weighted round robin as nginx does it: over any
 	// window of sum(weights) picks each backend is chosen weight times,
 	// and the picks of a heavy backend are spread out (weights 5,1,1 give
-	// a a b a c a a).
+	// a a b a c a a). A backend's weight counts scaled by its slow-start
+	// share.
 	PolicyWRR Policy = "wrr"
 	// PolicyLeastConn picks the backend with the fewest active connections
-	// relative to its weight (active/weight, lowest wins); ties are broken
-	// in round robin order.
+	// relative to its weight (active/weight, lowest wins; the weight
+	// scaled by its slow-start share); ties are broken in round robin
+	// order.
 	PolicyLeastConn Policy = "leastconn"
 )
 

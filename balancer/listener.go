@@ -439,7 +439,9 @@ func (l *Listener) SetBackendState(name string, st rbackend.State, reason string
 
 // SetBackendWeightPercent sets the share (1..100) of its weight a backend
 // gets: a health checker's slow start. The share outlives changes of the
-// weight (Apply, SetBackendWeight); a weight above 0 never scales below 1.
+// weight (Apply, SetBackendWeight). Every policy honours it, at any weight
+// above 0: wrr and leastconn scale the weight by it, roundrobin picks by
+// the shares while one is below 100.
 func (l *Listener) SetBackendWeightPercent(name string, percent int) error {
 	if percent < 1 || percent > 100 {
 		return fmt.Errorf("setting weight share of backend %q: %d is outside 1..100", name, percent)

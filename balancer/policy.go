@@ -32,7 +32,16 @@ func (p *pool) pick(skip func(*backend) bool) (b *backend, full bool) {
 	return b, full
 }
 
+// pickRR hands connections to the usable backends in turn. While one of
+// them is in slow start (a share below 100 %), it picks by smooth wrr over
+// the shares instead, weights ignored as in turn: a broker coming back gets
+// its connections gradually, then its turn like the others.
 func (p *pool) pickRR(ok func(*backend) bool) *backend {
+	for _, b := range p.backends {
+		if b.percent < 100 && ok(b) {
+			return p.pickSmooth(ok, func(b *backend) int64 { return int64(b.percent) })
+		}
+	}
 	n := len(p.backends)
 	for i := 0; i < n; i++ {
 		j := (p.next + i) % n
@@ -44,16 +53,22 @@ func (p *pool) pickRR(ok func(*backend) bool) *backend {
 	return nil
 }
 
-// pickWRR is nginx's smooth weighted round robin: every eligible backend's
-// current weight grows by its weight, the largest wins and loses the total.
+// pickWRR is nginx's smooth weighted round robin over the scaled weights.
 func (p *pool) pickWRR(ok func(*backend) bool) *backend {
+	return p.pickSmooth(ok, (*backend).scaledWeight)
+}
+
+// pickSmooth is nginx's smooth weighted round robin by weight: every
+// eligible backend's current weight grows by its weight, the largest wins
+// and loses the total.
+func (p *pool) pickSmooth(ok func(*backend) bool, weight func(*backend) int64) *backend {
 	var best *backend
-	total := 0
+	var total int64
 	for _, b := range p.backends {
 		if !ok(b) {
 			continue
 		}
-		w := b.effectiveWeight()
+		w := weight(b)
 		b.cw += w
 		total += w
 		if best == nil || b.cw > best.cw {
@@ -66,8 +81,9 @@ func (p *pool) pickWRR(ok func(*backend) bool) *backend {
 	return best
 }
 
-// pickLeastConn picks the lowest active/weight, comparing by cross
-// multiplication; ties go to the first one at or after the cursor.
+// pickLeastConn picks the lowest active/scaledWeight, comparing by cross
+// multiplication in int64 (sessions times at most MaxWeight*100); ties go
+// to the first one at or after the cursor.
 func (p *pool) pickLeastConn(ok func(*backend) bool) *backend {
 	n := len(p.backends)
 	var best *backend
@@ -78,7 +94,7 @@ func (p *pool) pickLeastConn(ok func(*backend) bool) *backend {
 		if !ok(b) {
 			continue
 		}
-		if best == nil || b.active*best.effectiveWeight() < best.active*b.effectiveWeight() {
+		if best == nil || int64(b.active)*best.scaledWeight() < int64(best.active)*b.scaledWeight() {
 			best, bestIdx = b, j
 		}
 	}

@@ -153,26 +153,61 @@ func TestPickMaxConnAndSkip(t *testing.T) {
 	}
 }
 
-// TestWeightPercent: slow start scales the configured weight (never below
-// 1 while both are above 0) and Degraded backends are served like Up ones.
+// TestWeightPercent: slow start scales the weight (a weight of 0 stays a
+// drain whatever the share) and Degraded backends are served like Up ones.
 func TestWeightPercent(t *testing.T) {
 	p := testPool(PolicyWRR, 10, 10)
-	p.backends[0].percent = 10 // a ramps up: effective 1 against b's 10
+	p.backends[0].percent = 10 // a ramps up: 1 against b's 10
 	if got := picks(t, p, 11); strings.Count(got, "a") != 1 {
 		t.Errorf("a at 10%% of 10 against b at 10: sequence %q, want a once in 11", got)
 	}
-	p.backends[0].percent = 1 // 10 x 1% rounds to 0: kept at 1
-	if w := p.backends[0].effectiveWeight(); w != 1 {
-		t.Errorf("effective weight of 10 at 1%% = %d, want 1", w)
+	p.backends[0].percent = 1
+	if w, full := p.backends[0].scaledWeight(), p.backends[1].scaledWeight(); w != 10 || full != 1000 {
+		t.Errorf("scaled weights of 10 at 1%% and 10 at 100%% = %d, %d, want 10, 1000", w, full)
 	}
 	p.backends[0].weight = 0 // the operator's drain wins over slow start
-	if w := p.backends[0].effectiveWeight(); w != 0 {
-		t.Errorf("effective weight of 0 at 1%% = %d, want 0", w)
+	if w := p.backends[0].scaledWeight(); w != 0 {
+		t.Errorf("scaled weight of 0 at 1%% = %d, want 0", w)
 	}
 	p = testPool(PolicyRoundRobin, 1, 1)
 	p.backends[1].state = rbackend.Degraded
 	if got := picks(t, p, 4); got != "abab" {
 		t.Errorf("with b DEGRADED: sequence %q, want abab", got)
+	}
+}
+
+// TestSlowStartAtWeightOne: at weight 1, the default, a backend in slow
+// start gets its share under every policy: with a at 10 % and b, c at
+// 100 %, a takes 10 of every 210 new connections (roundrobin, wrr), and
+// with leastconn a broker coming back without sessions is not handed
+// every new connection until it has as many as the others.
+func TestSlowStartAtWeightOne(t *testing.T) {
+	for _, pol := range []Policy{PolicyRoundRobin, PolicyWRR} {
+		p := testPool(pol, 1, 1, 1)
+		p.backends[0].percent = 10
+		seq := picks(t, p, 2100)
+		if a, b, c := strings.Count(seq, "a"), strings.Count(seq, "b"), strings.Count(seq, "c"); a != 100 || b != 1000 || c != 1000 {
+			t.Errorf("%s: a at 10%%, b and c at 100%%: %d %d %d picks of 2100, want 100 1000 1000", pol, a, b, c)
+		}
+		if strings.Contains(seq, "aa") {
+			t.Errorf("%s: a picked twice in a row during its slow start: %s", pol, seq[:60])
+		}
+		p.backends[0].percent = 100 // slow start over: every backend in turn
+		if got := picks(t, p, 30); strings.Count(got, "a") != 10 {
+			t.Errorf("%s: after slow start %q, want a in a third of the picks", pol, got)
+		}
+	}
+
+	p := testPool(PolicyLeastConn, 1, 1, 1)
+	p.backends[0].percent = 10
+	p.backends[1].active, p.backends[2].active = 100, 100
+	for range 210 {
+		b, _ := p.pick(nil)
+		b.active++
+	}
+	// Balanced when a.active/10 = b.active/100: a ends near 20 of 410.
+	if a, b, c := p.backends[0].active, p.backends[1].active, p.backends[2].active; a < 18 || a > 22 || b+c != 410-a {
+		t.Errorf("leastconn: a back at 10%% against b and c with 100 sessions each, after 210 picks: %d %d %d, want a near 20", a, b, c)
 	}
 }
 
