@@ -142,7 +142,11 @@ type Config struct {
 	// PersistenceTimeout turns on source persistence when > 0 (LVS
 	// persistence_timeout): a client address (masked by
 	// PersistenceNetmask) sticks to its backend while it has connections
-	// and for PersistenceTimeout after the last one closes. 0 = off.
+	// and for PersistenceTimeout after the last one closes. 0 = off. A
+	// reload (Listener.Apply) that lowers it also shortens the wait of the
+	// entries already without sessions to at most the new timeout; one
+	// that changes PersistenceNetmask or turns persistence off drops the
+	// entries.
 	PersistenceTimeout time.Duration
 	// PersistenceNetmask is the IPv4 prefix length applied to client
 	// addresses for persistence (1..32). 0 means

@@ -136,7 +136,8 @@ func (l *Listener) listeningSocket(bind netip.AddrPort, keepAlive time.Duration)
 
 // Pin is a persistence entry handed to a successor process: the clients
 // of key Client (an address masked by the persistence netmask) stay with
-// backend Backend for Remaining more, at least.
+// backend Backend for Remaining more, at least (at most the successor's
+// persistence timeout).
 type Pin struct {
 	Client    netip.Addr    `json:"client"`
 	Backend   string        `json:"backend"`
@@ -169,9 +170,10 @@ func (l *Listener) Pins() []Pin {
 }
 
 // AddPins pins clients to backends as a predecessor process had them
-// (Pins), without replacing an entry the listener has already. Pins to a
-// backend it does not have, and every pin while persistence is off, are
-// skipped. It returns how many it added.
+// (Pins), without replacing an entry the listener has already; a pin
+// lasts its Remaining, at most the listener's persistence timeout. Pins
+// to a backend it does not have, and every pin while persistence is off,
+// are skipped. It returns how many it added.
 func (l *Listener) AddPins(pins []Pin) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -179,18 +181,20 @@ func (l *Listener) AddPins(pins []Pin) int {
 		return 0
 	}
 	now := l.clock.Now()
-	added := 0
+	var add []*stickyEntry
+	seen := make(map[netip.Addr]bool, len(pins))
 	for _, p := range pins {
 		be := l.backendLocked(p.Backend)
 		if be == nil || p.Remaining <= 0 || !p.Client.IsValid() {
 			continue
 		}
 		key := l.sticky.key(p.Client)
-		if _, ok := l.sticky.m[key]; ok {
+		if _, ok := l.sticky.m[key]; ok || seen[key] {
 			continue
 		}
-		l.sticky.m[key] = &stickyEntry{key: key, be: be, expires: now.Add(p.Remaining)}
-		added++
+		seen[key] = true
+		add = append(add, &stickyEntry{key: key, be: be, expires: now.Add(p.Remaining)})
 	}
-	return added
+	l.sticky.addIdle(add, now)
+	return len(add)
 }

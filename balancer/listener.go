@@ -545,14 +545,16 @@ func (l *Listener) Apply(cfg Config) error {
 	l.pool.next = 0
 	l.pool.resetWRR()
 	switch {
-	case cfg.PersistenceTimeout == 0:
-		l.sticky = nil
-	case l.sticky == nil:
-		l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask)
-	case l.sticky.bits != cfg.PersistenceNetmask:
-		l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask)
+	case l.sticky != nil && cfg.PersistenceTimeout > 0 && l.sticky.bits == cfg.PersistenceNetmask:
+		l.sticky.setTimeout(cfg.PersistenceTimeout, now)
 	default:
-		l.sticky.timeout = cfg.PersistenceTimeout
+		if l.sticky != nil {
+			l.sticky.retire()
+			l.sticky = nil
+		}
+		if cfg.PersistenceTimeout > 0 {
+			l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask)
+		}
 	}
 	l.cfg = cfg
 	l.params.Store(paramsOf(cfg))
@@ -630,8 +632,8 @@ func (l *Listener) sessionEnded(b *backend, e *stickyEntry) {
 	if b != nil {
 		b.active--
 	}
-	if e != nil && l.sticky != nil {
-		l.sticky.release(e, l.clock.Now())
+	if e != nil {
+		e.t.release(e, l.clock.Now())
 	}
 	l.mu.Unlock()
 }

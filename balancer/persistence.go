@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -10,20 +11,78 @@ import (
 // backend; the entry lives while the key has sessions and for timeout after
 // the last one ends. It is not safe for concurrent use: Listener.mu guards
 // it. Time is passed in by the caller (injected clock).
+//
+// The entries without sessions are also on the idle list, in the order in
+// which they expire: the timeout is the same for all of them, so the order
+// in which their last sessions end is the order of their expiries. A sweep
+// takes the expired entries from the front of that list and stops at the
+// first live one, so that its cost, under Listener.mu, is proportional to
+// what expires and not to the size of the table. An entry that gets a
+// session again leaves the list.
 type stickyTable struct {
 	timeout time.Duration
-	bits    int // IPv4 prefix length
-	m       map[netip.Addr]*stickyEntry
+	bits    int                         // IPv4 prefix length
+	m       map[netip.Addr]*stickyEntry // nil once retired
+	idle    stickyList
 }
 
 // stickyEntry is one client key's pin. A session holds a pointer to its
 // entry from its first pick to its end, so counts stay right even when the
-// entry is re-pinned or its backend is dropped.
+// entry is re-pinned, its backend is dropped or its table is replaced.
 type stickyEntry struct {
 	key     netip.Addr
-	be      *backend // nil after the backend went down
+	be      *backend     // nil after the backend went down
+	t       *stickyTable // the table the entry belongs to
 	conns   int
 	expires time.Time // valid when conns == 0
+
+	// prev and next link the entry in t.idle while conns == 0.
+	prev, next *stickyEntry
+}
+
+// stickyList is an intrusive doubly linked list of entries, ordered by
+// expiry, oldest first.
+type stickyList struct {
+	head, tail *stickyEntry
+}
+
+func (l *stickyList) pushBack(e *stickyEntry) {
+	e.prev, e.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = e
+	} else {
+		l.head = e
+	}
+	l.tail = e
+}
+
+// insertBefore links e before at, or at the back if at is nil.
+func (l *stickyList) insertBefore(e, at *stickyEntry) {
+	if at == nil {
+		l.pushBack(e)
+		return
+	}
+	e.prev, e.next = at.prev, at
+	if at.prev != nil {
+		at.prev.next = e
+	} else {
+		l.head = e
+	}
+	at.prev = e
+}
+
+func (l *stickyList) remove(e *stickyEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		l.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	e.prev, e.next = nil, nil
 }
 
 func newStickyTable(timeout time.Duration, bits int) *stickyTable {
@@ -51,23 +110,72 @@ func (e *stickyEntry) live(now time.Time) bool {
 // more session for it. The returned entry's be is the pinned backend or nil.
 func (t *stickyTable) acquire(key netip.Addr, now time.Time) *stickyEntry {
 	e := t.m[key]
-	if e == nil {
-		e = &stickyEntry{key: key}
+	switch {
+	case e == nil:
+		e = &stickyEntry{key: key, t: t}
 		t.m[key] = e
-	} else if !e.live(now) {
-		e.be = nil
+	case e.conns == 0:
+		t.idle.remove(e)
+		if !e.live(now) {
+			e.be = nil
+		}
 	}
 	e.conns++
 	return e
 }
 
-// release counts one session of e less; the last one starts the timeout.
+// release counts one session of e less; the last one starts the timeout and
+// puts e at the back of the idle list. e's table may have been retired
+// since the session acquired e (Apply replaced it): only the count changes
+// then.
 func (t *stickyTable) release(e *stickyEntry, now time.Time) {
-	if e.conns > 0 {
-		e.conns--
-	}
 	if e.conns == 0 {
-		e.expires = now.Add(t.timeout)
+		return
+	}
+	e.conns--
+	if e.conns > 0 {
+		return
+	}
+	e.expires = now.Add(t.timeout)
+	if t.m != nil {
+		t.idle.pushBack(e)
+	}
+}
+
+// setTimeout changes the timeout of the entries released from now on. A
+// shorter one also brings forward the expiry of the idle entries that
+// would outlive it, so that none lasts beyond now plus the new timeout and
+// the idle list stays in the order of expiry; it walks only those entries.
+func (t *stickyTable) setTimeout(d time.Duration, now time.Time) {
+	if d < t.timeout {
+		limit := now.Add(d)
+		for e := t.idle.tail; e != nil && e.expires.After(limit); e = e.prev {
+			e.expires = limit
+		}
+	}
+	t.timeout = d
+}
+
+// addIdle adds entries without sessions (AddPins) for keys the table does
+// not hold, each expiring at its expires, at most now plus the timeout. It
+// merges them into the idle list in the order of expiry: one walk of the
+// list, whatever the number of entries.
+func (t *stickyTable) addIdle(es []*stickyEntry, now time.Time) {
+	limit := now.Add(t.timeout)
+	for _, e := range es {
+		e.t, e.conns = t, 0
+		if e.expires.After(limit) {
+			e.expires = limit
+		}
+		t.m[e.key] = e
+	}
+	slices.SortStableFunc(es, func(a, b *stickyEntry) int { return a.expires.Compare(b.expires) })
+	at := t.idle.head
+	for _, e := range es {
+		for at != nil && !at.expires.After(e.expires) {
+			at = at.next
+		}
+		t.idle.insertBefore(e, at)
 	}
 }
 
@@ -80,13 +188,23 @@ func (t *stickyTable) forget(b *backend) {
 	}
 }
 
-// sweep deletes expired entries.
-func (t *stickyTable) sweep(now time.Time) {
-	for k, e := range t.m {
-		if !e.live(now) {
-			delete(t.m, k)
-		}
+// sweep deletes the expired entries, from the front of the idle list; it
+// returns how many.
+func (t *stickyTable) sweep(now time.Time) int {
+	n := 0
+	for e := t.idle.head; e != nil && !e.live(now); e = t.idle.head {
+		t.idle.remove(e)
+		delete(t.m, e.key)
+		n++
 	}
+	return n
+}
+
+// retire empties a table that Apply replaced or dropped: the entries its
+// sessions still hold keep counting them, and nothing else.
+func (t *stickyTable) retire() {
+	t.m = nil
+	t.idle = stickyList{}
 }
 
 // len returns the number of entries (live or not yet swept).

@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -214,5 +215,152 @@ func TestPinsHandedOver(t *testing.T) {
 	off, _ := stickyListener(t, 0, 32, PolicyRoundRobin)
 	if n := off.AddPins(pins); n != 0 || off.Pins() != nil {
 		t.Errorf("persistence off: added %d, pins %v", n, off.Pins())
+	}
+}
+
+// checkIdle verifies the idle list of t: exactly the entries without
+// sessions, each once, in the order of expiry. It returns their keys in
+// that order.
+func checkIdle(t *testing.T, st *stickyTable) []string {
+	t.Helper()
+	var keys []string
+	var prev *stickyEntry
+	for e := st.idle.head; e != nil; prev, e = e, e.next {
+		if e.prev != prev {
+			t.Fatalf("idle list broken at %s", e.key)
+		}
+		if e.conns != 0 || st.m[e.key] != e {
+			t.Fatalf("idle list holds %s with %d sessions, in the table: %v", e.key, e.conns, st.m[e.key] == e)
+		}
+		if prev != nil && e.expires.Before(prev.expires) {
+			t.Fatalf("idle list out of order: %s expires %v before %s at %v", e.key, e.expires, prev.key, prev.expires)
+		}
+		keys = append(keys, e.key.String())
+	}
+	if st.idle.tail != prev {
+		t.Fatal("idle list tail is not its last entry")
+	}
+	idle := 0
+	for _, e := range st.m {
+		if e.conns == 0 {
+			idle++
+		}
+	}
+	if idle != len(keys) {
+		t.Fatalf("%d entries without sessions, %d on the idle list", idle, len(keys))
+	}
+	return keys
+}
+
+// TestPersistenceIdleList: entries without sessions are listed in the
+// order they expire; one that gets a session again leaves the list and
+// goes to its back when its last session ends; a sweep deletes exactly
+// the expired ones; a lowered timeout (reload) and pins handed over keep
+// the order.
+func TestPersistenceIdleList(t *testing.T) {
+	l, clk := stickyListener(t, time.Minute, 32, PolicyRoundRobin)
+	a, b, c := open(t, l, "10.0.0.1"), open(t, l, "10.0.0.2"), open(t, l, "10.0.0.3")
+	a.close(l)
+	clk.Advance(10 * time.Second)
+	b.close(l)
+	clk.Advance(10 * time.Second)
+	c.close(l)
+	if got := checkIdle(t, l.sticky); !slices.Equal(got, []string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}) {
+		t.Fatalf("idle list %v", got)
+	}
+	a = open(t, l, "10.0.0.1") // back: it leaves the list
+	if got := checkIdle(t, l.sticky); !slices.Equal(got, []string{"10.0.0.2", "10.0.0.3"}) {
+		t.Fatalf("idle list with 10.0.0.1 in use %v", got)
+	}
+	clk.Advance(55 * time.Second) // 10.0.0.2 expired (at 70s), 10.0.0.3 not (at 80s)
+	a.close(l)
+	l.mu.Lock()
+	n := l.sticky.sweep(clk.Now())
+	l.mu.Unlock()
+	if got := checkIdle(t, l.sticky); n != 1 || !slices.Equal(got, []string{"10.0.0.3", "10.0.0.1"}) {
+		t.Fatalf("sweep deleted %d; idle list %v, want 10.0.0.2 gone, 10.0.0.1 at the back", n, got)
+	}
+
+	// A reload lowering the timeout: every idle entry expires within the
+	// new one, still in order.
+	cfg := l.cfg
+	cfg.PersistenceTimeout = 10 * time.Second
+	if err := l.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	d := open(t, l, "10.0.0.4")
+	d.close(l)
+	checkIdle(t, l.sticky)
+	for e := l.sticky.idle.head; e != nil; e = e.next {
+		if e.expires.After(clk.Now().Add(10 * time.Second)) {
+			t.Errorf("%s expires at %v, after the lowered timeout", e.key, e.expires)
+		}
+	}
+	clk.Advance(10 * time.Second)
+	l.mu.Lock()
+	n = l.sticky.sweep(clk.Now())
+	l.mu.Unlock()
+	if n != 3 || l.stickyCount() != 0 {
+		t.Errorf("sweep after the lowered timeout deleted %d, %d entries left; want all 3 gone", n, l.stickyCount())
+	}
+
+	// Pins handed over merge into the list by expiry.
+	e := open(t, l, "10.0.0.5")
+	clk.Advance(5 * time.Second)
+	e.close(l) // expires in 10s
+	l.AddPins([]Pin{
+		{Client: netip.MustParseAddr("10.0.1.1"), Backend: "a", Remaining: 12 * time.Second}, // beyond the timeout: 10s
+		{Client: netip.MustParseAddr("10.0.1.2"), Backend: "b", Remaining: 3 * time.Second},
+		{Client: netip.MustParseAddr("10.0.1.3"), Backend: "c", Remaining: 7 * time.Second},
+	})
+	if got := checkIdle(t, l.sticky); !slices.Equal(got, []string{"10.0.1.2", "10.0.1.3", "10.0.0.5", "10.0.1.1"}) {
+		t.Errorf("idle list after AddPins %v", got)
+	}
+}
+
+// TestPersistenceTableReplaced: a reload that changes the netmask starts
+// a new table; the sessions of the old one end without touching it.
+func TestPersistenceTableReplaced(t *testing.T) {
+	l, _ := stickyListener(t, time.Minute, 32, PolicyRoundRobin)
+	old := open(t, l, "10.0.0.1")
+	cfg := l.cfg
+	cfg.PersistenceNetmask = 24
+	if err := l.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	fresh := open(t, l, "10.0.0.1")
+	fresh.close(l)
+	old.close(l)
+	if got := checkIdle(t, l.sticky); !slices.Equal(got, []string{"10.0.0.0"}) {
+		t.Errorf("idle list of the new table %v, want only its own entry", got)
+	}
+}
+
+// TestPersistenceSweepCost: a sweep looks at the entries that expire, not
+// at the whole table, so that it holds the listener's lock, which every
+// event loop needs to accept and close sessions, for as long as they take
+// to delete. A table of live entries is swept many times in far less time
+// than walking it once per sweep would take.
+func TestPersistenceSweepCost(t *testing.T) {
+	l, clk := stickyListener(t, time.Hour, 32, PolicyRoundRobin)
+	const entries, sweeps = 50_000, 200
+	for i := range entries {
+		c := open(t, l, netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String())
+		c.close(l)
+	}
+	start := time.Now()
+	l.mu.Lock()
+	for range sweeps {
+		l.sticky.sweep(clk.Now().Add(time.Minute))
+	}
+	l.mu.Unlock()
+	// Walking 50,000 entries takes about a millisecond: 200 walks take
+	// 200 ms and more; 200 looks at the front of a list, microseconds.
+	d := time.Since(start)
+	if d > 50*time.Millisecond {
+		t.Errorf("%d sweeps of a table of %d live entries took %v", sweeps, entries, d)
+	}
+	if n := l.stickyCount(); n != entries {
+		t.Errorf("%d entries after the sweeps, want %d", n, entries)
 	}
 }
