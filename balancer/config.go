@@ -76,6 +76,9 @@ const (
 	// DefaultPersistenceNetmask is used when Config.PersistenceNetmask
 	// is 0: each client address sticks on its own.
 	DefaultPersistenceNetmask = 32
+	// DefaultPersistenceMaxClients is used when
+	// Config.PersistenceMaxClients is 0: about 18 MB of entries.
+	DefaultPersistenceMaxClients = 100_000
 	// MaxWeight is the largest backend weight accepted (LVS's range;
 	// HAProxy's 0..256 fits in it).
 	MaxWeight = 65535
@@ -153,6 +156,15 @@ type Config struct {
 	// DefaultPersistenceNetmask. IPv6 clients always use their full
 	// address.
 	PersistenceNetmask int
+	// PersistenceMaxClients bounds the persistence table (HAProxy's
+	// stick-table size): at most this many client keys are pinned at
+	// once. A new client key beyond it is balanced without being pinned,
+	// counted (Snapshot.StickyFull) and logged at most every 10 s; an
+	// entry of the table is never evicted for it, it leaves when it
+	// expires. A reload that lowers it keeps the entries above it until
+	// they expire. 0 means DefaultPersistenceMaxClients; it must not be
+	// negative.
+	PersistenceMaxClients int
 	// MaxConn caps the listener's concurrent client connections; past it
 	// new connections are closed at once and counted as refused. 0 means
 	// unlimited.
@@ -239,6 +251,9 @@ func (c Config) Validate() error {
 	if c.PersistenceNetmask < 0 || c.PersistenceNetmask > 32 {
 		bad("persistence_netmask", "must be 1..32, not %d", c.PersistenceNetmask)
 	}
+	if c.PersistenceMaxClients < 0 {
+		bad("persistence_max_clients", "must not be negative (0: %d), not %d", DefaultPersistenceMaxClients, c.PersistenceMaxClients)
+	}
 	if c.MaxConn < 0 {
 		bad("maxconn", "must not be negative (0: no limit), not %d", c.MaxConn)
 	}
@@ -300,6 +315,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PersistenceNetmask == 0 {
 		c.PersistenceNetmask = DefaultPersistenceNetmask
+	}
+	if c.PersistenceMaxClients == 0 {
+		c.PersistenceMaxClients = DefaultPersistenceMaxClients
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout

@@ -35,6 +35,7 @@ func TestValidate(t *testing.T) {
 		{"policy", func(c *Config) { c.Policy = "random" }, "policy"},
 		{"netmask", func(c *Config) { c.PersistenceNetmask = 33 }, "persistence_netmask"},
 		{"persistence", func(c *Config) { c.PersistenceTimeout = -time.Second }, "persistence_timeout"},
+		{"persistence clients", func(c *Config) { c.PersistenceMaxClients = -1 }, "persistence_max_clients"},
 		{"maxconn", func(c *Config) { c.MaxConn = -1 }, "maxconn"},
 		{"retries", func(c *Config) { c.Retries = -1 }, "retries"},
 		{"keepalive", func(c *Config) { c.KeepAlive = MaxKeepAlive + time.Second }, "keepalive"},

@@ -172,8 +172,9 @@ func (l *Listener) Pins() []Pin {
 // AddPins pins clients to backends as a predecessor process had them
 // (Pins), without replacing an entry the listener has already; a pin
 // lasts its Remaining, at most the listener's persistence timeout. Pins
-// to a backend it does not have, and every pin while persistence is off,
-// are skipped. It returns how many it added.
+// to a backend it does not have, those beyond the room of its persistence
+// table (PersistenceMaxClients) and every pin while persistence is off are
+// skipped. It returns how many it added.
 func (l *Listener) AddPins(pins []Pin) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -195,6 +196,5 @@ func (l *Listener) AddPins(pins []Pin) int {
 		seen[key] = true
 		add = append(add, &stickyEntry{key: key, be: be, expires: now.Add(p.Remaining)})
 	}
-	l.sticky.addIdle(add, now)
-	return len(add)
+	return len(l.sticky.addIdle(add, now))
 }

@@ -20,6 +20,10 @@ import (
 	"github.com/rmqlb/rmqlb/proxyproto"
 )
 
+// stickyFullLogEvery is how often at most a listener logs the clients it
+// balanced without pinning them, its persistence table full.
+const stickyFullLogEvery = 10 * time.Second
+
 // ErrUnknownBackend is returned by SetBackendState and SetBackendWeight for
 // a name that is not a backend of the listener.
 var ErrUnknownBackend = errors.New("unknown backend")
@@ -107,6 +111,16 @@ type Listener struct {
 	refusedLocal atomic.Uint64
 	// sessions closed by a session timeout
 	handshakeTimeouts, finTimeouts, idleTimeouts atomic.Uint64
+	// new client keys balanced without being pinned: the persistence
+	// table was full (Config.PersistenceMaxClients)
+	stickyFull atomic.Uint64
+	// stickyFullLogged is when choose last logged the clients it could
+	// not pin (the listener's clock; zero: never), stickyFullUnlogged how
+	// many it could not pin since: logged at most every
+	// stickyFullLogEvery, so that a flood of clients cannot flood the
+	// log. Guarded by mu.
+	stickyFullLogged   time.Time
+	stickyFullUnlogged int
 
 	// epoch is the origin of the loops' times: a second before
 	// NewListener, so that no loop time is 0. Immutable.
@@ -144,7 +158,7 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 		l.pool.backends = append(l.pool.backends, newBackend(bc, now))
 	}
 	if cfg.PersistenceTimeout > 0 {
-		l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask)
+		l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask, cfg.PersistenceMaxClients)
 	}
 	if reg != nil {
 		if err := reg.Register(newCollector(l)); err != nil {
@@ -547,13 +561,14 @@ func (l *Listener) Apply(cfg Config) error {
 	switch {
 	case l.sticky != nil && cfg.PersistenceTimeout > 0 && l.sticky.bits == cfg.PersistenceNetmask:
 		l.sticky.setTimeout(cfg.PersistenceTimeout, now)
+		l.sticky.maxKeys = cfg.PersistenceMaxClients
 	default:
 		if l.sticky != nil {
 			l.sticky.retire()
 			l.sticky = nil
 		}
 		if cfg.PersistenceTimeout > 0 {
-			l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask)
+			l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask, cfg.PersistenceMaxClients)
 		}
 	}
 	l.cfg = cfg
@@ -580,8 +595,9 @@ type target struct {
 }
 
 // choose picks a backend for a connection attempt of client, honouring
-// persistence (*entry is set on the session's first choice) and skipping
-// the backends in tried. The chosen backend's active count is raised; the
+// persistence (*entry is set on the session's first choice: &noPin when
+// the persistence table had no room for the client) and skipping the
+// backends in tried. The chosen backend's active count is raised; the
 // caller must give it back with attemptFailed or sessionEnded. If no
 // backend is usable, t.be is nil and full tells whether that is because of
 // maxconn.
@@ -591,27 +607,57 @@ func (l *Listener) choose(client netip.Addr, entry **stickyEntry, tried []*backe
 		skip = func(b *backend) bool { return slices.Contains(tried, b) }
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	var b *backend
+	unpinned := 0 // clients not pinned to log now
 	if l.sticky != nil {
 		e := *entry
 		if e == nil {
-			e = l.sticky.acquire(l.sticky.key(client), l.clock.Now())
+			now := l.clock.Now()
+			e = l.sticky.acquire(l.sticky.key(client), now)
 			*entry = e
+			if e == &noPin {
+				unpinned = l.countUnpinned(now)
+			}
 		}
-		if e.be != nil && e.be.usable() && (skip == nil || !skip(e.be)) {
+		switch {
+		case e == &noPin:
+			b, full = l.pool.pick(skip)
+		case e.be != nil && e.be.usable() && (skip == nil || !skip(e.be)):
 			b = e.be
-		} else if b, full = l.pool.pick(skip); b != nil {
-			e.be = b
+		default:
+			if b, full = l.pool.pick(skip); b != nil {
+				e.be = b
+			}
 		}
 	} else {
 		b, full = l.pool.pick(skip)
 	}
-	if b == nil {
-		return target{}, full
+	if b != nil {
+		b.active++
+		t = target{be: b, addr: b.addr, proxy: b.proxy}
+		full = false
 	}
-	b.active++
-	return target{be: b, addr: b.addr, proxy: b.proxy}, false
+	maxKeys := l.cfg.PersistenceMaxClients
+	l.mu.Unlock()
+	if unpinned > 0 {
+		l.log.Warn("persistence table full: new clients balanced without being pinned (logged at most every 10s)",
+			zap.Int("clients", unpinned), zap.Int("persistence_max_clients", maxKeys))
+	}
+	return t, full
+}
+
+// countUnpinned counts a new client key the persistence table had no room
+// for, at now, and returns how many such clients to log now (0: not yet).
+// l.mu must be held.
+func (l *Listener) countUnpinned(now time.Time) int {
+	l.stickyFull.Add(1)
+	l.stickyFullUnlogged++
+	if !l.stickyFullLogged.IsZero() && now.Sub(l.stickyFullLogged) < stickyFullLogEvery {
+		return 0
+	}
+	n := l.stickyFullUnlogged
+	l.stickyFullLogged, l.stickyFullUnlogged = now, 0
+	return n
 }
 
 // attemptFailed gives back the active count of a failed connect to b.
@@ -632,7 +678,7 @@ func (l *Listener) sessionEnded(b *backend, e *stickyEntry) {
 	if b != nil {
 		b.active--
 	}
-	if e != nil {
+	if e != nil && e != &noPin {
 		e.t.release(e, l.clock.Now())
 	}
 	l.mu.Unlock()

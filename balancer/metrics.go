@@ -14,7 +14,7 @@ import (
 type collector struct {
 	l *Listener
 
-	listening, active, total, refused, timeouts, sticky *prometheus.Desc
+	listening, active, total, refused, timeouts, sticky, stickyFull *prometheus.Desc
 
 	beActive, beTotal, beFails, beSent, beReceived *prometheus.Desc
 	beUp, beState, beWeight, beRatio               *prometheus.Desc
@@ -44,6 +44,8 @@ func newCollector(l *Listener) *collector {
 				"no_backend (no backend usable, or every connect attempt failed).", "reason"),
 		timeouts: d("listener_session_timeouts_total", "Sessions closed by a session timeout (handshake, fin, idle).", "timeout"),
 		sticky:   d("listener_persistence_entries", "Client-to-backend persistence entries held now (0 without persistence)."),
+		stickyFull: d("listener_persistence_full_total",
+			"New clients balanced without being pinned because the persistence table was full (persistence_max_clients)."),
 		beActive: d("backend_active_connections", "Sessions to the backend open now (being connected or established).", "backend"),
 		beTotal:  d("backend_connections_total", "Sessions established to the backend.", "backend"),
 		beFails:  d("backend_connect_failures_total", "Failed connection attempts to the backend.", "backend"),
@@ -62,7 +64,7 @@ func newCollector(l *Listener) *collector {
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.listening, c.active, c.total, c.refused, c.timeouts, c.sticky,
+	for _, d := range []*prometheus.Desc{c.listening, c.active, c.total, c.refused, c.timeouts, c.sticky, c.stickyFull,
 		c.beActive, c.beTotal, c.beFails, c.beSent, c.beReceived, c.beUp, c.beState, c.beWeight, c.beRatio} {
 		ch <- d
 	}
@@ -88,6 +90,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.timeouts, s.FinTimeouts, "fin")
 	counter(c.timeouts, s.IdleTimeouts, "idle")
 	gauge(c.sticky, float64(s.StickyEntries))
+	counter(c.stickyFull, s.StickyFull)
 	for _, b := range s.Backends {
 		gauge(c.beActive, float64(b.Active), b.Name)
 		counter(c.beTotal, b.Total, b.Name)

@@ -40,6 +40,7 @@ func TestMetrics(t *testing.T) {
 		"rmqlb_listener_refused_connections_total": {"listener", "reason"},
 		"rmqlb_listener_session_timeouts_total":    {"listener", "timeout"},
 		"rmqlb_listener_persistence_entries":       listenerLabels,
+		"rmqlb_listener_persistence_full_total":    listenerLabels,
 		"rmqlb_backend_active_connections":         backendLabels,
 		"rmqlb_backend_connections_total":          backendLabels,
 		"rmqlb_backend_connect_failures_total":     backendLabels,

@@ -19,9 +19,13 @@ import (
 // first live one, so that its cost, under Listener.mu, is proportional to
 // what expires and not to the size of the table. An entry that gets a
 // session again leaves the list.
+//
+// The table holds at most maxKeys entries (Config.PersistenceMaxClients):
+// acquire refuses a new key beyond, and never evicts an entry for it.
 type stickyTable struct {
 	timeout time.Duration
 	bits    int                         // IPv4 prefix length
+	maxKeys int                         // entries at most for new keys; lowered, it leaves those above it
 	m       map[netip.Addr]*stickyEntry // nil once retired
 	idle    stickyList
 }
@@ -85,8 +89,23 @@ func (l *stickyList) remove(e *stickyEntry) {
 	e.prev, e.next = nil, nil
 }
 
-func newStickyTable(timeout time.Duration, bits int) *stickyTable {
-	return &stickyTable{timeout: timeout, bits: bits, m: make(map[netip.Addr]*stickyEntry)}
+func newStickyTable(timeout time.Duration, bits, maxKeys int) *stickyTable {
+	return &stickyTable{timeout: timeout, bits: bits, maxKeys: maxKeys, m: make(map[netip.Addr]*stickyEntry)}
+}
+
+// noPin is the entry of the sessions whose client key the table had no
+// room for: it pins nothing, and no table counts its sessions. It is
+// never written.
+var noPin stickyEntry
+
+// full reports whether the table has no room for a new key at now, once
+// the expired entries are gone.
+func (t *stickyTable) full(now time.Time) bool {
+	if len(t.m) < t.maxKeys {
+		return false
+	}
+	t.sweep(now)
+	return len(t.m) >= t.maxKeys
 }
 
 // key masks a client address: IPv4 (also v4-mapped) by bits, IPv6 whole.
@@ -108,10 +127,14 @@ func (e *stickyEntry) live(now time.Time) bool {
 
 // acquire returns the entry for key (creating or reviving it) and counts one
 // more session for it. The returned entry's be is the pinned backend or nil.
+// For a new key while the table is full it returns &noPin instead.
 func (t *stickyTable) acquire(key netip.Addr, now time.Time) *stickyEntry {
 	e := t.m[key]
 	switch {
 	case e == nil:
+		if t.full(now) {
+			return &noPin
+		}
 		e = &stickyEntry{key: key, t: t}
 		t.m[key] = e
 	case e.conns == 0:
@@ -157,10 +180,13 @@ func (t *stickyTable) setTimeout(d time.Duration, now time.Time) {
 }
 
 // addIdle adds entries without sessions (AddPins) for keys the table does
-// not hold, each expiring at its expires, at most now plus the timeout. It
-// merges them into the idle list in the order of expiry: one walk of the
-// list, whatever the number of entries.
-func (t *stickyTable) addIdle(es []*stickyEntry, now time.Time) {
+// not hold, each expiring at its expires, at most now plus the timeout, as
+// many as there is room for; it returns those it added. It merges them into
+// the idle list in the order of expiry: one walk of the list, whatever the
+// number of entries.
+func (t *stickyTable) addIdle(es []*stickyEntry, now time.Time) []*stickyEntry {
+	t.sweep(now)
+	es = es[:max(0, min(len(es), t.maxKeys-len(t.m)))]
 	limit := now.Add(t.timeout)
 	for _, e := range es {
 		e.t, e.conns = t, 0
@@ -177,6 +203,7 @@ func (t *stickyTable) addIdle(es []*stickyEntry, now time.Time) {
 		}
 		t.idle.insertBefore(e, at)
 	}
+	return es
 }
 
 // forget unpins every client of b (the backend went down).

@@ -6,8 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	rbackend "github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/internal/clock"
+	"github.com/rmqlb/rmqlb/internal/metricstest"
 )
 
 func stickyListener(t *testing.T, timeout time.Duration, netmask int, policy Policy) (*Listener, *clock.Fake) {
@@ -362,5 +367,88 @@ func TestPersistenceSweepCost(t *testing.T) {
 	}
 	if n := l.stickyCount(); n != entries {
 		t.Errorf("%d entries after the sweeps, want %d", n, entries)
+	}
+}
+
+// TestPersistenceMaxClients: the table pins at most
+// PersistenceMaxClients client keys; a new one beyond is balanced without
+// being pinned, counted and logged at most every 10 s, and no pin is
+// evicted for it. Expired entries make room. A reload lowering the bound
+// keeps the table.
+func TestPersistenceMaxClients(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	reg := prometheus.NewPedanticRegistry()
+	cfg := Config{
+		Name: "t", Bind: netip.MustParseAddrPort("127.0.0.1:0"), Policy: PolicyRoundRobin,
+		PersistenceTimeout: time.Minute, PersistenceMaxClients: 2,
+		Backends: []BackendConfig{
+			{Name: "a", Address: netip.MustParseAddrPort("127.0.0.2:1"), Weight: 1},
+			{Name: "b", Address: netip.MustParseAddrPort("127.0.0.3:1"), Weight: 1},
+		},
+	}
+	l, err := NewListener(cfg, zap.New(core), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(t0)
+	l.clock = clk
+	p1, p2 := open(t, l, "10.0.0.1"), open(t, l, "10.0.0.2")
+	p2.close(l) // idle, still pinned
+	// A third client: balanced, not pinned; the two pins stay.
+	var seen []string
+	for range 4 {
+		c := open(t, l, "10.0.0.3")
+		if c.e != &noPin {
+			t.Fatalf("third client got an entry %+v beyond the bound", c.e)
+		}
+		seen = append(seen, c.be.name)
+		c.close(l)
+	}
+	if !slices.Contains(seen, "a") || !slices.Contains(seen, "b") {
+		t.Errorf("unpinned client went to %v, want it balanced over both", seen)
+	}
+	if c := open(t, l, "10.0.0.2"); c.be != p2.be {
+		t.Errorf("idle pin of 10.0.0.2 lost to a client beyond the bound")
+	} else {
+		c.close(l)
+	}
+	s := l.Snapshot()
+	if s.StickyEntries != 2 || s.StickyMax != 2 || s.StickyFull != 4 {
+		t.Errorf("snapshot: %d entries of %d, %d not pinned; want 2 of 2, 4", s.StickyEntries, s.StickyMax, s.StickyFull)
+	}
+	if v := metricstest.Value(t, metricstest.Gather(t, reg), "rmqlb_listener_persistence_full_total", map[string]string{"listener": "t"}); v != 4 {
+		t.Errorf("rmqlb_listener_persistence_full_total = %v, want 4", v)
+	}
+	// Logged once for the first, then not before 10 s have passed.
+	if n := logs.FilterMessageSnippet("persistence table full").Len(); n != 1 {
+		t.Errorf("%d warnings for 4 clients within 10s, want 1", n)
+	}
+	clk.Advance(10 * time.Second)
+	open(t, l, "10.0.0.4").close(l)
+	if got := logs.FilterMessageSnippet("persistence table full").All(); len(got) != 2 || got[1].ContextMap()["clients"] != int64(4) {
+		t.Errorf("warnings after 10s: %v, want a second one for the 4 clients since the first", got)
+	}
+
+	// A lowered bound keeps the entries above it; they leave as they
+	// expire, and then the table takes new clients again up to the bound.
+	cfg.PersistenceMaxClients = 1
+	if err := l.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.stickyCount(); n != 2 {
+		t.Fatalf("%d entries after lowering the bound to 1, want both kept", n)
+	}
+	if c := open(t, l, "10.0.0.1"); c.be != p1.be {
+		t.Errorf("pin of 10.0.0.1 lost when the bound was lowered")
+	} else {
+		c.close(l)
+	}
+	p1.close(l)
+	clk.Advance(time.Minute) // both expired
+	if c := open(t, l, "10.0.0.5"); c.e == &noPin {
+		t.Errorf("new client not pinned once the entries expired")
+	}
+	if n := l.stickyCount(); n != 1 {
+		t.Errorf("%d entries, want the new one only", n)
 	}
 }

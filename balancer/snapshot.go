@@ -39,8 +39,14 @@ type Snapshot struct {
 	HandshakeTimeouts uint64 `json:"handshake_timeouts"`
 	FinTimeouts       uint64 `json:"fin_timeouts"`
 	IdleTimeouts      uint64 `json:"idle_timeouts"`
-	// StickyEntries is the number of persistence entries (0 when off).
+	// StickyEntries is the number of persistence entries (0 when off),
+	// StickyMax the most the table takes for new clients
+	// (Config.PersistenceMaxClients; 0 when off).
 	StickyEntries int `json:"sticky_entries"`
+	StickyMax     int `json:"sticky_max"`
+	// StickyFull counts new clients balanced without being pinned because
+	// the persistence table was full.
+	StickyFull uint64 `json:"sticky_full"`
 	// Sticky lists persistence entries, ordered by client, at most the
 	// limit given to SnapshotSticky (StickyEntries is the total); Snapshot
 	// leaves it empty.
@@ -118,6 +124,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 		HandshakeTimeouts: l.handshakeTimeouts.Load(),
 		FinTimeouts:       l.finTimeouts.Load(),
 		IdleTimeouts:      l.idleTimeouts.Load(),
+		StickyFull:        l.stickyFull.Load(),
 
 		Backends: make([]BackendSnapshot, 0, len(l.pool.backends)),
 	}
@@ -126,6 +133,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 	}
 	if l.sticky != nil {
 		s.StickyEntries = l.sticky.len()
+		s.StickyMax = l.sticky.maxKeys
 		s.Sticky = l.sticky.first(limit)
 	}
 	for _, b := range l.pool.backends {

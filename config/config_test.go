@@ -111,7 +111,7 @@ listeners:
 	if l.Policy != balancer.PolicyRoundRobin || l.ConnectTimeout != balancer.DefaultConnectTimeout || l.KeepAlive != balancer.DefaultKeepAlive ||
 		l.GracefulTimeout != balancer.DefaultGracefulTimeout || l.Retries != DefaultRetries || l.OnMarkedDown != ShutdownSessions ||
 		l.HandshakeTimeout != balancer.DefaultHandshakeTimeout || l.FinTimeout != balancer.DefaultFinTimeout ||
-		l.PersistenceNetmask != balancer.DefaultPersistenceNetmask {
+		l.PersistenceNetmask != balancer.DefaultPersistenceNetmask || l.PersistenceMaxClients != balancer.DefaultPersistenceMaxClients {
 		t.Errorf("listener defaults: %+v", l)
 	}
 	ck := l.Backends[0].Check
@@ -217,6 +217,15 @@ func TestErrors(t *testing.T) {
 			"line 9: listeners[0].backends[0].weight: must be 0..65535, not 300000",
 			"line 10: listeners[0].backends[1].name: \"a\" is also the name of backends[0]",
 			"line 10: listeners[0].backends[1].check.user: is required with mode login",
+		}},
+		{"persistence table bound", `listeners:
+  - name: l
+    bind: 10.0.0.1:5672
+    persistence_timeout: 1m
+    persistence_max_clients: -1
+    backends: [{name: a, address: 10.0.0.2:5672}]
+`, []string{
+			"line 5: listeners[0].persistence_max_clients: must not be negative (0: 100000), not -1",
 		}},
 		{"ambiguous track", `vrrp_instances:
   - {name: v, interface: eth0, virtual_router_id: 1, virtual_ipaddress: [10.0.0.1], track: [{check: a, weight: -10}, {listener: zz, weight: -5}]}

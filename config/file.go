@@ -64,24 +64,25 @@ type fileTrack struct {
 }
 
 type fileListener struct {
-	Name               string        `yaml:"name"`
-	Bind               string        `yaml:"bind"`
-	Policy             string        `yaml:"policy"`
-	PersistenceTimeout time.Duration `yaml:"persistence_timeout"`
-	PersistenceNetmask int           `yaml:"persistence_netmask"`
-	MaxConn            int           `yaml:"maxconn"`
-	ConnectTimeout     time.Duration `yaml:"connect_timeout"`
-	Retries            *int          `yaml:"retries"`
-	OnMarkedDown       string        `yaml:"on_marked_down"`
-	ProxyProtocol      string        `yaml:"proxy_protocol"`
-	IdleTimeout        time.Duration `yaml:"idle_timeout"`
-	HandshakeTimeout   time.Duration `yaml:"handshake_timeout"`
-	FinTimeout         time.Duration `yaml:"fin_timeout"`
-	KeepAlive          time.Duration `yaml:"keepalive"`
-	GracefulTimeout    time.Duration `yaml:"graceful_timeout"`
-	LogSessions        bool          `yaml:"log_sessions"`
-	Check              *fileCheck    `yaml:"check"`
-	Backends           []fileBackend `yaml:"backends"`
+	Name                  string        `yaml:"name"`
+	Bind                  string        `yaml:"bind"`
+	Policy                string        `yaml:"policy"`
+	PersistenceTimeout    time.Duration `yaml:"persistence_timeout"`
+	PersistenceNetmask    int           `yaml:"persistence_netmask"`
+	PersistenceMaxClients int           `yaml:"persistence_max_clients"`
+	MaxConn               int           `yaml:"maxconn"`
+	ConnectTimeout        time.Duration `yaml:"connect_timeout"`
+	Retries               *int          `yaml:"retries"`
+	OnMarkedDown          string        `yaml:"on_marked_down"`
+	ProxyProtocol         string        `yaml:"proxy_protocol"`
+	IdleTimeout           time.Duration `yaml:"idle_timeout"`
+	HandshakeTimeout      time.Duration `yaml:"handshake_timeout"`
+	FinTimeout            time.Duration `yaml:"fin_timeout"`
+	KeepAlive             time.Duration `yaml:"keepalive"`
+	GracefulTimeout       time.Duration `yaml:"graceful_timeout"`
+	LogSessions           bool          `yaml:"log_sessions"`
+	Check                 *fileCheck    `yaml:"check"`
+	Backends              []fileBackend `yaml:"backends"`
 }
 
 type fileBackend struct {

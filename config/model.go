@@ -175,6 +175,10 @@ type Listener struct {
 	// PersistenceNetmask groups client addresses (an IPv4 prefix length,
 	// 1..32); default balancer.DefaultPersistenceNetmask.
 	PersistenceNetmask int
+	// PersistenceMaxClients bounds the persistence table: a new client
+	// beyond it is balanced without being pinned; default
+	// balancer.DefaultPersistenceMaxClients.
+	PersistenceMaxClients int
 	// MaxConn caps concurrent clients; 0 (default): no cap.
 	MaxConn int
 	// ConnectTimeout bounds a connect; default balancer.DefaultConnectTimeout.

@@ -451,18 +451,19 @@ func (r *resolver) metricsApart(c *Config) {
 
 func (r *resolver) listener(p path, f *fileListener) Listener {
 	l := Listener{
-		Field:              p.String(),
-		Name:               f.Name,
-		PersistenceTimeout: f.PersistenceTimeout,
-		PersistenceNetmask: f.PersistenceNetmask,
-		MaxConn:            f.MaxConn,
-		ConnectTimeout:     f.ConnectTimeout,
-		IdleTimeout:        f.IdleTimeout,
-		HandshakeTimeout:   f.HandshakeTimeout,
-		FinTimeout:         f.FinTimeout,
-		KeepAlive:          f.KeepAlive,
-		GracefulTimeout:    f.GracefulTimeout,
-		LogSessions:        f.LogSessions,
+		Field:                 p.String(),
+		Name:                  f.Name,
+		PersistenceTimeout:    f.PersistenceTimeout,
+		PersistenceNetmask:    f.PersistenceNetmask,
+		PersistenceMaxClients: f.PersistenceMaxClients,
+		MaxConn:               f.MaxConn,
+		ConnectTimeout:        f.ConnectTimeout,
+		IdleTimeout:           f.IdleTimeout,
+		HandshakeTimeout:      f.HandshakeTimeout,
+		FinTimeout:            f.FinTimeout,
+		KeepAlive:             f.KeepAlive,
+		GracefulTimeout:       f.GracefulTimeout,
+		LogSessions:           f.LogSessions,
 	}
 	// The file names the port a listener binds; the balancer also takes
 	// port 0 (the kernel's choice, for tests).
@@ -477,6 +478,9 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 	}
 	if l.PersistenceNetmask == 0 {
 		l.PersistenceNetmask = balancer.DefaultPersistenceNetmask
+	}
+	if l.PersistenceMaxClients == 0 {
+		l.PersistenceMaxClients = balancer.DefaultPersistenceMaxClients
 	}
 	if l.ConnectTimeout == 0 {
 		l.ConnectTimeout = balancer.DefaultConnectTimeout

@@ -193,8 +193,8 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 	p.println(txt(fmt.Sprintf("LISTENER %s on %s (%s), ", l.Name, l.Bind, l.Policy)), listening,
 		txt(fmt.Sprintf(": %d active, %d total, %d refused (maxconn), %d refused (fd limit), %d failed (no backend)%s",
 			l.Active, l.Total, l.Refused, l.RefusedFdLimit, l.NoBackend, refusedLocal(l.RefusedLocal))))
-	p.printf(fmt.Sprintf("timeouts: %d handshake, %d FIN, %d idle; sticky entries: %d",
-		l.HandshakeTimeouts, l.FinTimeouts, l.IdleTimeouts, l.StickyEntries))
+	p.printf(fmt.Sprintf("timeouts: %d handshake, %d FIN, %d idle; sticky entries: %d%s",
+		l.HandshakeTimeouts, l.FinTimeouts, l.IdleTimeouts, l.StickyEntries, stickyRoom(l)))
 	tb := p.table("BACKEND", "ADDRESS", "STATE", "CHECK", "WEIGHT", "ACTIVE", "TOTAL", "CONN FAIL", "IN", "OUT", "LAST CHANGE")
 	for _, b := range l.Backends {
 		check := txt("-")
@@ -372,6 +372,19 @@ func hooks(now time.Time, n *notify.Snapshot) string {
 
 // refusedLocal is the listener line's note of clients refused for want of
 // a local port or socket memory: shown only when there were any.
+// stickyRoom describes the room of a listener's persistence table: its
+// bound, and the clients it had no room for.
+func stickyRoom(l balancer.Snapshot) string {
+	var s string
+	if l.StickyMax > 0 {
+		s = fmt.Sprintf(" of %d", l.StickyMax)
+	}
+	if l.StickyFull > 0 {
+		s += fmt.Sprintf(" (%d clients not pinned: table full)", l.StickyFull)
+	}
+	return s
+}
+
 func refusedLocal(n uint64) string {
 	if n == 0 {
 		return ""
