@@ -660,11 +660,18 @@ func (l *Listener) countUnpinned(now time.Time) int {
 	return n
 }
 
-// attemptFailed gives back the active count of a failed connect to b.
-func (l *Listener) attemptFailed(b *backend) {
+// attemptFailed gives back the active count of a failed connect to b, and
+// unpins the session's client (e may be nil) from b: its next connection
+// picks again, instead of being sent to a broker that refuses it for as
+// long as the client keeps coming back (each session's end extends the
+// pin) when no health check takes b out.
+func (l *Listener) attemptFailed(b *backend, e *stickyEntry) {
 	b.fails.Add(1)
 	l.mu.Lock()
 	b.active--
+	if e != nil && e != &noPin && e.be == b {
+		e.be = nil
+	}
 	l.mu.Unlock()
 }
 

@@ -156,7 +156,7 @@ func TestPersistenceRedispatchSkipsTried(t *testing.T) {
 	var e *stickyEntry
 	client := netip.MustParseAddr("10.0.0.1")
 	t1, _ := l.choose(client, &e, nil)
-	l.attemptFailed(t1.be)
+	l.attemptFailed(t1.be, e)
 	t2, _ := l.choose(client, &e, []*backend{t1.be})
 	if t2.be == nil || t2.be == t1.be {
 		t.Fatalf("retry got %v, want a backend other than %s", t2.be, t1.be.name)
@@ -450,5 +450,35 @@ func TestPersistenceMaxClients(t *testing.T) {
 	}
 	if n := l.stickyCount(); n != 1 {
 		t.Errorf("%d entries, want the new one only", n)
+	}
+}
+
+// TestPersistenceUnpinsFailedBackend: with no retry and no health check,
+// a client pinned to a broker that refuses connections is not sent there
+// for ever: the failed connect unpins it, and its next connection goes to
+// another backend.
+func TestPersistenceUnpinsFailedBackend(t *testing.T) {
+	live := newServer(t, "127.0.0.3", echo)
+	cfg := baseConfig([]BackendConfig{
+		{Name: "dead", Address: unusedAddr(t, "127.0.0.2"), Weight: 1},
+		{Name: "live", Address: live.addr, Weight: 1},
+	})
+	cfg.Retries = 0
+	cfg.PersistenceTimeout = time.Minute
+	r := startListener(t, cfg, 1)
+	// The first client goes to dead (round robin starts there) and fails.
+	if err := waitClosed(r.dial(t), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "first session to end", func() bool { return r.Snapshot().Active == 0 })
+	for i := range 3 {
+		c := r.dial(t)
+		if _, err := roundTrip(c, []byte("ping")); err != nil {
+			t.Fatalf("connection %d after the failed one: %v (still pinned to the dead backend?)", i, err)
+		}
+		c.Close()
+	}
+	if f := backendSnap(r.Snapshot(), "dead").ConnectFailures; f != 1 {
+		t.Errorf("%d connect failures on the dead backend, want 1", f)
 	}
 }

@@ -152,7 +152,7 @@ func (s *session) connectNext() {
 		if err != nil {
 			s.be = nil
 			s.tried = append(s.tried, t.be)
-			l.attemptFailed(t.be)
+			l.attemptFailed(t.be, s.sticky)
 			l.log.Debug("connecting to backend", zap.String("backend", t.be.name), zap.Error(err))
 			continue
 		}
@@ -166,7 +166,7 @@ func (s *session) connectNext() {
 			unix.Close(fd)
 			s.be = nil
 			s.tried = append(s.tried, t.be)
-			l.attemptFailed(t.be)
+			l.attemptFailed(t.be, s.sticky)
 			l.log.Warn("registering backend connection", zap.Error(err))
 			continue
 		}
@@ -224,7 +224,7 @@ func (s *session) attemptFailed(err error) {
 	if b := s.be; b != nil {
 		s.be = nil
 		s.tried = append(s.tried, b)
-		lp.l.attemptFailed(b)
+		lp.l.attemptFailed(b, s.sticky)
 		lp.l.log.Debug("connect to backend failed", zap.String("backend", b.name),
 			zap.Stringer("client", s.client), zap.Error(err))
 	}
