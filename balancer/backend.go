@@ -41,22 +41,24 @@ type backend struct {
 }
 
 func newBackend(c BackendConfig, now time.Time) *backend {
-	b := &backend{
-		name:      c.Name,
-		addr:      c.Address,
-		maxConn:   c.MaxConn,
-		proxy:     c.ProxyProtocol,
-		weight:    c.Weight,
-		cfgWeight: c.Weight,
-		percent:   100,
-		state:     rbackend.Up,
-		since:     now,
-		reason:    "configured",
-	}
+	b := &backend{name: c.Name, addr: c.Address}
+	b.configure(c, now)
+	return b
+}
+
+// configure sets b up as a backend just configured with c: its settings,
+// full weight share, no operator's weight, and Up (Down until checked when
+// c.Checked). Its sessions (active) and counters are left as they are: a
+// backend that Apply removed while it kept its sessions comes back with
+// them when it is configured again.
+func (b *backend) configure(c BackendConfig, now time.Time) {
+	b.maxConn, b.proxy = c.MaxConn, c.ProxyProtocol
+	b.weight, b.cfgWeight, b.override = c.Weight, c.Weight, false
+	b.percent, b.cw, b.removed = 100, 0, false
+	b.state, b.since, b.reason = rbackend.Up, now, "configured"
 	if c.Checked {
 		b.state, b.reason = rbackend.Down, "not checked yet"
 	}
-	return b
 }
 
 // scaledWeight is the weight the wrr and leastconn policies use: the

@@ -77,9 +77,14 @@ type Listener struct {
 
 	params atomic.Pointer[params]
 
-	mu      sync.Mutex // guards the fields below and every backend's guarded fields
-	cfg     Config     // with defaults applied
-	pool    pool
+	mu   sync.Mutex // guards the fields below and every backend's guarded fields
+	cfg  Config     // with defaults applied
+	pool pool
+	// kept are the backends Apply removed whose sessions it kept and
+	// which still had some at the last Apply: configured again with the
+	// same name and address, such a backend comes back as the same
+	// object, with its sessions counted for maxconn and leastconn.
+	kept    []*backend
 	sticky  *stickyTable // nil when persistence is off
 	started bool         // Run was called
 	loops   []*loop      // the event loops while Run runs, nil before and after
@@ -360,6 +365,18 @@ func (l *Listener) backendLocked(name string) *backend {
 	return nil
 }
 
+// takeKeptLocked returns the removed backend named name at addr whose
+// sessions Apply kept, taking it off l.kept; nil if there is none.
+func (l *Listener) takeKeptLocked(name string, addr netip.AddrPort) *backend {
+	for i, b := range l.kept {
+		if b.name == name && b.addr == addr {
+			l.kept = slices.Delete(l.kept, i, i+1)
+			return b
+		}
+	}
+	return nil
+}
+
 // backendConfigLocked returns the configuration of backend name as the
 // listener was last given it (the zero value for none).
 func (l *Listener) backendConfigLocked(name string) BackendConfig {
@@ -504,7 +521,11 @@ func (l *Listener) setWeight(name, doing string, set func(*backend)) error {
 // the new configuration has ShutdownSessionsOnDown, else they stay until
 // they end) or updated (weight, maxconn, PROXY setting; a changed address
 // applies to new connections), and policy, persistence, timeouts, retries
-// and maxconn take effect for new connections. Backend states and weight
+// and maxconn take effect for new connections. A backend removed with its
+// sessions kept that a later Apply configures again with the same name
+// and address comes back with the sessions it still has, counted against
+// its maxconn and by leastconn; in all else it starts as an added backend
+// does. Backend states and weight
 // shares set at run time are kept, and so is an operator's weight
 // (SetBackendWeight) unless cfg changes that backend. Bind cannot change
 // once Run was called.
@@ -525,13 +546,20 @@ func (l *Listener) Apply(cfg Config) error {
 	}
 	now := l.clock.Now()
 	keep := make(map[string]bool, len(cfg.Backends))
+	l.kept = slices.DeleteFunc(l.kept, func(b *backend) bool { return b.active == 0 })
 	var next []*backend
 	for _, bc := range cfg.Backends {
 		keep[bc.Name] = true
 		b := l.backendLocked(bc.Name)
 		if b == nil {
+			b = l.takeKeptLocked(bc.Name, bc.Address)
+		}
+		switch {
+		case b == nil:
 			b = newBackend(bc, now)
-		} else {
+		case b.removed:
+			b.configure(bc, now)
+		default:
 			if b.override && l.backendConfigLocked(bc.Name) != bc {
 				b.override = false
 				l.log.Info("operator weight dropped: the configuration changed the backend",
@@ -544,6 +572,7 @@ func (l *Listener) Apply(cfg Config) error {
 		}
 		next = append(next, b)
 	}
+	shut := cfg.ShutdownSessionsOnDown && l.loops != nil
 	var gone []*backend
 	for _, b := range l.pool.backends {
 		if !keep[b.name] {
@@ -551,6 +580,9 @@ func (l *Listener) Apply(cfg Config) error {
 			gone = append(gone, b)
 			if l.sticky != nil {
 				l.sticky.forget(b)
+			}
+			if !shut && b.active > 0 {
+				l.kept = append(l.kept, b)
 			}
 		}
 	}
@@ -574,7 +606,7 @@ func (l *Listener) Apply(cfg Config) error {
 	l.cfg = cfg
 	l.params.Store(paramsOf(cfg))
 	var loops []*loop
-	if cfg.ShutdownSessionsOnDown && len(gone) > 0 {
+	if shut && len(gone) > 0 {
 		loops = l.loops
 	}
 	l.mu.Unlock()

@@ -204,3 +204,65 @@ func TestStickyList(t *testing.T) {
 		t.Errorf("Snapshot listed entries: %+v", got)
 	}
 }
+
+// TestApplyReaddedBackendKeepsSessions: a backend removed by a reload that
+// keeps its sessions, then configured again with the same name and
+// address, comes back with those sessions: its maxconn counts them, and
+// once they end it takes new ones again.
+func TestApplyReaddedBackendKeepsSessions(t *testing.T) {
+	a := BackendConfig{Name: "a", Address: netip.MustParseAddrPort("127.0.0.2:1"), Weight: 1, MaxConn: 1}
+	b := BackendConfig{Name: "b", Address: netip.MustParseAddrPort("127.0.0.3:1"), Weight: 1}
+	cfg := baseConfig([]BackendConfig{a, b})
+	cfg.ShutdownSessionsOnDown = false
+	l, err := NewListener(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e *stickyEntry
+	client := netip.MustParseAddr("10.0.0.1")
+	old, _ := l.choose(client, &e, nil)
+	if old.be.name != "a" {
+		t.Fatalf("first pick %s, want a", old.be.name)
+	}
+	cfg.Backends = []BackendConfig{b}
+	if err := l.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Backends = []BackendConfig{a, b}
+	if err := l.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n := backendSnap(l.Snapshot(), "a").Active; n != 1 {
+		t.Errorf("re-added a counts %d sessions, want its 1 kept one", n)
+	}
+	for range 3 {
+		tg, _ := l.choose(client, &e, nil)
+		if tg.be.name != "b" {
+			t.Fatalf("new client sent to %s beyond a's maxconn of 1", tg.be.name)
+		}
+		l.sessionEnded(tg.be, nil)
+	}
+	l.sessionEnded(old.be, nil) // the kept session ends
+	if n := backendSnap(l.Snapshot(), "a").Active; n != 0 {
+		t.Errorf("a counts %d sessions after its last ended, want 0", n)
+	}
+	if tg, _ := l.choose(client, &e, nil); tg.be.name != "a" {
+		t.Errorf("with a free again, the next client went to %s, want a", tg.be.name)
+	}
+
+	// At another address it is another broker: a new backend.
+	tg, _ := l.choose(client, &e, nil) // b
+	l.sessionEnded(tg.be, nil)
+	cfg.Backends = []BackendConfig{b}
+	if err := l.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	a.Address = netip.MustParseAddrPort("127.0.0.4:1")
+	cfg.Backends = []BackendConfig{a, b}
+	if err := l.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n := backendSnap(l.Snapshot(), "a").Active; n != 0 {
+		t.Errorf("a at a new address counts %d sessions of the old one, want 0", n)
+	}
+}
