@@ -245,6 +245,46 @@ func TestShutdownSessionsOnDown(t *testing.T) {
 	}
 }
 
+// TestDownRedispatchesConnecting: a client whose connection to a backend
+// is still being set up when the backend is marked DOWN (or removed) is
+// sent to another backend, even with no retry configured, and the backend
+// is not charged a connect failure for it.
+func TestDownRedispatchesConnecting(t *testing.T) {
+	for _, remove := range []bool{false, true} {
+		other := newServer(t, "127.0.0.3", echo)
+		cfg := baseConfig([]BackendConfig{{Name: "a", Address: blackhole(t), Weight: 1}, {Name: "b", Address: other.addr, Weight: 1}})
+		cfg.ConnectTimeout = time.Minute
+		cfg.Retries = 0
+		r := startListener(t, cfg, 1)
+		c := r.dial(t) // round robin: a, where the connect hangs
+		eventually(t, 5*time.Second, "a connecting", func() bool { return backendSnap(r.Snapshot(), "a").Active == 1 })
+		if remove {
+			cfg2 := cfg
+			cfg2.Backends = cfg.Backends[1:]
+			if err := r.Apply(cfg2); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			if err := r.SetBackendState("a", rbackend.Down, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := roundTrip(c, []byte("x")); err != nil {
+			t.Fatalf("remove=%v: client connecting to a when it left: %v (want it redispatched to b)", remove, err)
+		}
+		if other.accepts.Load() != 1 {
+			t.Errorf("remove=%v: b accepted %d connections, want 1", remove, other.accepts.Load())
+		}
+		if n := backendSnap(r.Snapshot(), "a").ConnectFailures; !remove && n != 0 {
+			t.Errorf("a marked down: %d connect failures, want 0", n)
+		}
+		if s := r.Snapshot(); s.NoBackend != 0 {
+			t.Errorf("remove=%v: %d clients failed for no backend, want 0", remove, s.NoBackend)
+		}
+		r.stop(t)
+	}
+}
+
 func TestDrainWeightZero(t *testing.T) {
 	a := newServer(t, "127.0.0.2", echo)
 	b := newServer(t, "127.0.0.3", echo)

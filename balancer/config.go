@@ -179,7 +179,8 @@ type Config struct {
 	Retries int
 	// ShutdownSessionsOnDown closes a backend's sessions when it is set
 	// Down or Maint (HAProxy on-marked-down shutdown-sessions), so clients
-	// reconnect at once. The zero value (false) keeps them; the config
+	// reconnect at once; a session still connecting to it is redispatched
+	// to another backend, without using up a retry. The zero value (false) keeps them; the config
 	// layer defaults it to true.
 	ShutdownSessionsOnDown bool
 	// IdleTimeout closes a session with no traffic in either direction for

@@ -494,13 +494,14 @@ func (lp *loop) closeAll() {
 }
 
 // shutdownBackend closes the sessions of b, for why (it was marked down,
-// or removed); sessions still connecting to b are redispatched.
+// or removed); sessions still connecting to b are redispatched, neither
+// counted as b's connect failures nor using up a retry.
 func (lp *loop) shutdownBackend(b *backend, why EndReason) {
 	for s := lp.head; s != nil; {
 		next := s.next
 		if s.be == b {
 			if s.state == stateConnecting {
-				s.attemptFailed(fmt.Errorf("backend shut (%s)", why))
+				s.redispatch(why)
 			} else {
 				s.close(why)
 			}

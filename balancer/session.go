@@ -231,6 +231,27 @@ func (s *session) attemptFailed(err error) {
 	s.connectNext()
 }
 
+// redispatch abandons the connect in progress to a backend taken out of
+// service (marked down or removed: why) and starts one to another. That
+// is not the backend's failure, nor the client's: no connect failure is
+// counted and no retry used, so that a client is not closed for it even
+// with no retry configured.
+func (s *session) redispatch(why EndReason) {
+	lp := s.lp
+	lp.timers.stop(s)
+	if s.srv.fd >= 0 {
+		lp.release(s.srv.fd, false)
+		s.srv = sock{fd: -1}
+	}
+	if b := s.be; b != nil {
+		s.be = nil
+		lp.l.sessionEnded(b, nil)
+		lp.l.log.Debug("connect to backend abandoned: redispatching", zap.String("backend", b.name),
+			zap.Stringer("client", s.client), zap.Stringer("reason", why))
+	}
+	s.connectNext()
+}
+
 // connectDone handles the completion event of a non-blocking connect;
 // events are those of the event that reported it. A TCP socket reports
 // EPOLLOUT only once it is connected, and a failed connect EPOLLERR or
