@@ -458,7 +458,6 @@ func (l *Listener) SetBackendState(name string, st rbackend.State, reason string
 			loops = l.loops
 		}
 	}
-	l.pool.resetWRR()
 	l.mu.Unlock()
 	l.log.Info("backend state changed", zap.String("backend", name),
 		zap.Stringer("from", old), zap.Stringer("to", st), zap.String("reason", reason))
@@ -499,7 +498,8 @@ func (l *Listener) ResetBackendWeight(name string) error {
 }
 
 // setWeight runs set on backend name under l.mu, restarting the smooth wrr
-// sequence when the weight in effect changes.
+// sequence when the weight in effect changes (not when the slow-start
+// share does: smooth wrr follows a change of weight without it).
 func (l *Listener) setWeight(name, doing string, set func(*backend)) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -510,7 +510,7 @@ func (l *Listener) setWeight(name, doing string, set func(*backend)) error {
 	was := b.weight
 	set(b)
 	if b.weight != was {
-		l.pool.resetWRR()
+		l.pool.restart()
 	}
 	return nil
 }
@@ -547,6 +547,7 @@ func (l *Listener) Apply(cfg Config) error {
 	now := l.clock.Now()
 	keep := make(map[string]bool, len(cfg.Backends))
 	l.kept = slices.DeleteFunc(l.kept, func(b *backend) bool { return b.active == 0 })
+	was := l.pool.members()
 	var next []*backend
 	for _, bc := range cfg.Backends {
 		keep[bc.Name] = true
@@ -586,10 +587,13 @@ func (l *Listener) Apply(cfg Config) error {
 			}
 		}
 	}
-	l.pool.backends = next
-	l.pool.policy = cfg.Policy
-	l.pool.next = 0
-	l.pool.resetWRR()
+	// The policy's place in its sequence is kept across a reload that
+	// changes neither the backends nor their weights: restarting it at
+	// every reload would give the first backends more than their share.
+	if l.pool.backends = next; cfg.Policy != l.pool.policy || !slices.Equal(was, l.pool.members()) {
+		l.pool.policy = cfg.Policy
+		l.pool.restart()
+	}
 	switch {
 	case l.sticky != nil && cfg.PersistenceTimeout > 0 && l.sticky.bits == cfg.PersistenceNetmask:
 		l.sticky.setTimeout(cfg.PersistenceTimeout, now)

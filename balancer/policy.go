@@ -104,10 +104,33 @@ func (p *pool) pickLeastConn(ok func(*backend) bool) *backend {
 	return best
 }
 
-// resetWRR clears the smooth wrr state (after weights or membership change),
-// as nginx does on reload.
-func (p *pool) resetWRR() {
+// restart starts the policy's sequence over: round robin cursor and
+// smooth wrr current weights. It is for a change of the backends or of
+// their weights, as nginx starts over when its configuration is loaded;
+// a change of a backend's state is not one (nginx does not start over
+// when a peer goes down): restarting at every such change would give the
+// first backends more than their share, the more so as AMQP clients
+// connect seldom.
+func (p *pool) restart() {
+	p.next = 0
 	for _, b := range p.backends {
 		b.cw = 0
 	}
+}
+
+// member is a backend of a pool with its weight in effect.
+type member struct {
+	b      *backend
+	weight int
+}
+
+// members lists the pool's backends, in order, with their weights: two
+// lists are equal when the policy's sequence can go on from one to the
+// other.
+func (p *pool) members() []member {
+	ms := make([]member, len(p.backends))
+	for i, b := range p.backends {
+		ms[i] = member{b, b.weight}
+	}
+	return ms
 }

@@ -3,6 +3,7 @@ package balancer
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -236,5 +237,64 @@ func TestCheckedStartsDown(t *testing.T) {
 	}
 	if b := l.Snapshot().Backends[0]; b.Weight != 8 || b.WeightPercent != 50 {
 		t.Errorf("after a reload: weight %d at %d%%, want 8 at 50%% (the share outlives the reload)", b.Weight, b.WeightPercent)
+	}
+}
+
+// TestSequenceKeptAcrossChanges: a backend's change of state, and a reload
+// that changes neither the backends nor their weights, leave the policy's
+// sequence where it was: restarting it each time would send the clients
+// that come between two such changes to the first backend. A change of
+// weight starts it over.
+func TestSequenceKeptAcrossChanges(t *testing.T) {
+	for _, pol := range []Policy{PolicyRoundRobin, PolicyWRR} {
+		cfg := baseConfig([]BackendConfig{
+			{Name: "a", Address: netip.MustParseAddrPort("127.0.0.2:1"), Weight: 1},
+			{Name: "b", Address: netip.MustParseAddrPort("127.0.0.3:1"), Weight: 1},
+			{Name: "c", Address: netip.MustParseAddrPort("127.0.0.4:1"), Weight: 1},
+		})
+		cfg.Policy = pol
+		l, err := NewListener(cfg, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pick := func() string {
+			var e *stickyEntry
+			tg, _ := l.choose(netip.MustParseAddr("10.0.0.1"), &e, nil)
+			l.sessionEnded(tg.be, e)
+			return tg.be.name
+		}
+		var seq strings.Builder
+		for i := range 12 {
+			seq.WriteString(pick())
+			switch i % 3 {
+			case 0: // c flaps between UP and DEGRADED
+				st := rbackend.Degraded
+				if i%2 == 0 {
+					st = rbackend.Up
+				}
+				if err := l.SetBackendState("c", st, "check"); err != nil {
+					t.Fatal(err)
+				}
+			case 1: // a reload without a change
+				if err := l.Apply(cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if got := seq.String(); got != "abcabcabcabc" {
+			t.Errorf("%s: sequence with state changes and reloads between picks %q, want abcabcabcabc", pol, got)
+		}
+		// A reload that changes a weight starts over.
+		pick() // a
+		cfg2 := cfg
+		cfg2.Backends = slices.Clone(cfg.Backends)
+		cfg2.Backends[2].Weight = 2
+		if err := l.Apply(cfg2); err != nil {
+			t.Fatal(err)
+		}
+		want := map[Policy]string{PolicyRoundRobin: "a", PolicyWRR: "c"}[pol] // wrr: c's 2 against 1 and 1
+		if got := pick(); got != want {
+			t.Errorf("%s: first pick after a change of weight %s, want %s", pol, got, want)
+		}
 	}
 }
