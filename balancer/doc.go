@@ -80,7 +80,9 @@
 //     EPOLLOUT say so), the other side is closed with a reset (SO_LINGER
 //     0), so that its peer sees the failure as it would without the proxy.
 //     Nothing more is written to the failed side. The FIN timeout bounds
-//     how long a peer that does not read may hold this up.
+//     how long a peer that does not read may hold this up. A side already
+//     given its peer's FIN (shutdown) before the peer failed is not reset:
+//     its kernel still sends the bytes and the FIN in order.
 //   - At the fd limit (EMFILE, ENFILE) a loop stops accepting for 100 ms
 //     instead of spinning on the readable listening socket; connections
 //     still queued after that pause are accepted into an fd held in

@@ -241,12 +241,14 @@ func (s *session) passEnd(h *half) (more bool) {
 			// shutdown would (dst was read to EOF: no unread byte turns
 			// it into a reset).
 			h.done = true
+			s.fins |= s.finBit(h)
 			return false
 		}
 		if err := unix.Shutdown(dst.fd, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
 			return s.writeFailed(dst, fmt.Errorf("shutting down for writing: %w", err))
 		}
 		h.done = true
+		s.fins |= s.finBit(h)
 		return false
 	}
 	unsent, err := unix.IoctlGetInt(dst.fd, unix.SIOCOUTQNSD)
@@ -265,6 +267,21 @@ func (s *session) passEnd(h *half) (more bool) {
 		h.done = true
 	}
 	return false
+}
+
+// finBit returns the bit of direction h in s.fins.
+func (s *session) finBit(h *half) uint8 {
+	if h == &s.c2s {
+		return 1
+	}
+	return 2
+}
+
+// finSent reports whether h's end went out to its destination as a FIN
+// (shutdown, or close without a reset): the destination is not reset
+// when the session closes, even if h's source fails afterwards.
+func (s *session) finSent(h *half) bool {
+	return s.fins&s.finBit(h) != 0
 }
 
 // other returns the session's direction opposite to h.

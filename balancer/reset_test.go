@@ -215,3 +215,100 @@ func TestResetFlushBoundedByFinTimeout(t *testing.T) {
 		t.Errorf("client read %v at the end, want the reset", err)
 	}
 }
+
+// anySession reports whether a live session of r satisfies cond, asked on
+// the sessions' loops.
+func anySession(r *runningListener, cond func(*session) bool) bool {
+	r.mu.Lock()
+	loops := r.loops
+	r.mu.Unlock()
+	var mu sync.Mutex
+	found := false
+	r.broadcast(loops, func(lp *loop) {
+		for s := lp.head; s != nil; s = s.next {
+			if cond(s) {
+				mu.Lock()
+				found = true
+				mu.Unlock()
+			}
+		}
+	})
+	return found
+}
+
+// TestServerResetAfterFinKeepsData: a backend that writes, half-closes and
+// then resets (a late client frame hit its closed socket) while its client
+// reads slowly: the proxy has already passed the FIN on to the client, so
+// the client still receives every byte and then the FIN, not a reset that
+// drops what the proxy's kernel had not sent yet.
+func TestServerResetAfterFinKeepsData(t *testing.T) {
+	const size = 512 << 10
+	reset := make(chan struct{})
+	srv := newServer(t, "127.0.0.2", func(c net.Conn) {
+		if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+			t.Errorf("backend reading the client's header: %v", err)
+			return
+		}
+		if _, err := c.Write(pattern(size, 3)); err != nil {
+			t.Errorf("backend writing: %v", err)
+			return
+		}
+		c.(*net.TCPConn).CloseWrite()
+		<-reset
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	})
+	r := startListener(t, baseConfig(backendsOf(srv)), 1)
+	c := r.dial(t)
+	if _, err := c.Write([]byte("AMQP")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the proxy to pass the backend's FIN on", func() bool {
+		return anySession(r, func(s *session) bool { return s.s2c.done })
+	})
+	close(reset)
+	eventually(t, 5*time.Second, "the session to end after the backend's reset", func() bool { return r.Snapshot().Active == 0 })
+	got, err := readToFailure(c, pattern(size, 3), 32<<10, 0)
+	if got != size || err != io.EOF {
+		t.Errorf("client received %d of %d bytes, then %v; want every byte, then EOF", got, size, err)
+	}
+}
+
+// TestClientResetAfterFinKeepsData is the same the other way: a client
+// that writes, half-closes and then resets while the backend reads slowly
+// loses none of its last bytes (acks, Connection.Close) on the way to the
+// backend, which receives them and then the FIN.
+func TestClientResetAfterFinKeepsData(t *testing.T) {
+	const size = 512 << 10
+	type result struct {
+		got int
+		err error
+	}
+	start, results := make(chan struct{}), make(chan result, 1)
+	srv := newServer(t, "127.0.0.2", func(c net.Conn) {
+		<-start
+		got, err := readToFailure(c, pattern(size, 5), 32<<10, 0)
+		results <- result{got, err}
+	})
+	r := startListener(t, baseConfig(backendsOf(srv)), 1)
+	c := r.dial(t)
+	if _, err := c.Write(pattern(size, 5)); err != nil {
+		t.Fatal(err)
+	}
+	c.CloseWrite()
+	eventually(t, 10*time.Second, "the proxy to pass the client's FIN on", func() bool {
+		return anySession(r, func(s *session) bool { return s.c2s.done })
+	})
+	c.SetLinger(0)
+	c.Close()
+	eventually(t, 5*time.Second, "the session to end after the client's reset", func() bool { return r.Snapshot().Active == 0 })
+	close(start)
+	select {
+	case res := <-results:
+		if res.got != size || res.err != io.EOF {
+			t.Errorf("backend received %d of %d bytes, then %v; want every byte, then EOF", res.got, size, res.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("backend still reading 30 s after the client reset")
+	}
+}

@@ -37,7 +37,11 @@ type session struct {
 	// noPort counts the attempts in tried that failed for want of a
 	// local port (EADDRNOTAVAIL): not the backends' failures.
 	noPort uint8
-	tidx   int32 // index in lp.timers, -1 if not scheduled
+	// fins has a bit per direction (finBit) whose end went out to its
+	// destination as a FIN: that destination is then never reset, since a
+	// reset would drop the bytes and the FIN its kernel has not sent yet.
+	fins uint8
+	tidx int32 // index in lp.timers, -1 if not scheduled
 	// idx is the session's index in lp.sessions: the epoll data of its
 	// sockets' registrations, with their tokens.
 	idx uint32
@@ -363,10 +367,12 @@ func (s *session) close(why EndReason) {
 	lp.timers.stop(s)
 	// A side whose peer's connection failed is reset, so that its own peer
 	// sees the failure (HAProxy does the same); otherwise the kernel ends
-	// it in order, after sending what is queued.
-	lp.release(s.cli.fd, s.srv.failed && !s.cli.failed)
+	// it in order, after sending what is queued. A side that was already
+	// given its peer's FIN keeps it: the peer closed before it failed, and
+	// a reset would drop what the side's kernel has not sent yet.
+	lp.release(s.cli.fd, s.srv.failed && !s.cli.failed && !s.finSent(&s.s2c))
 	if s.srv.fd >= 0 {
-		lp.release(s.srv.fd, s.cli.failed && !s.srv.failed)
+		lp.release(s.srv.fd, s.cli.failed && !s.srv.failed && !s.finSent(&s.c2s))
 	}
 	for _, h := range [...]*half{&s.c2s, &s.s2c} {
 		if h.p != nil {
