@@ -198,10 +198,11 @@ type Config struct {
 	// server speaks first).
 	HandshakeTimeout time.Duration
 	// FinTimeout bounds a session that is ending (HAProxy's timeout
-	// client-fin and server-fin): once one direction has ended (EOF, passed
-	// on with shutdown(SHUT_WR)) or one side was reset, the session is
-	// closed when no byte has moved for FinTimeout. It also bounds how long
-	// the bytes of a reset side wait for a peer that does not take them.
+	// client-fin and server-fin): once one side has sent its FIN (passed
+	// on with shutdown(SHUT_WR) after its bytes) or was reset, the session
+	// is closed when no byte has moved for FinTimeout. It also bounds how
+	// long the bytes of a reset or closed side wait for a peer that does
+	// not take them.
 	// 0 means DefaultFinTimeout; negative turns it off (a half-closed
 	// session then lasts until the other direction ends too).
 	FinTimeout time.Duration

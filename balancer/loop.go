@@ -285,16 +285,18 @@ func (lp *loop) dispatch(ev *unix.EpollEvent) {
 
 // noteEvents records an event's readiness on k. A failure (EPOLLERR) is
 // recorded, not acted on at once: what the socket received before must
-// still be read and passed on (the reads return the error after it). It
-// starts the session's FIN timeout.
+// still be read and passed on (the reads return the error after it). A
+// failure, or the first announced FIN or hang-up, starts the session's FIN
+// timeout: the FIN may wait unread behind bytes the other side does not
+// take, and the session must not live on for that.
 func (s *session) noteEvents(k *sock, events uint32) {
-	was := k.failed
+	failed, hup := k.failed, k.hup
 	k.note(events)
-	if k.failed && !was {
+	if k.failed && !failed {
 		s.noteEnd(s.resetOf(k))
-		if s.state == stateEstablished {
-			s.schedule()
-		}
+	}
+	if (k.failed && !failed || k.hup && !hup) && s.state == stateEstablished {
+		s.schedule()
 	}
 }
 

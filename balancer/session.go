@@ -332,9 +332,11 @@ func (s *session) pump() {
 }
 
 // ending reports whether the session has begun to end: a direction's
-// source ended, or a side failed.
+// source ended, a side failed, or a side's FIN or hang-up was announced
+// (hup), even if the bytes before it are still unread behind a peer that
+// does not read.
 func (s *session) ending() bool {
-	return s.c2s.ended || s.s2c.ended || s.cli.failed || s.srv.failed
+	return s.c2s.ended || s.s2c.ended || s.cli.failed || s.srv.failed || s.cli.hup || s.srv.hup
 }
 
 // abort closes the session after an error, for reason why.

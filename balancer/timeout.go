@@ -14,7 +14,7 @@ import (
 //
 //   - handshake: the client has sent no byte HandshakeTimeout after the
 //     backend connection was established;
-//   - FIN: the session is ending (a direction reached EOF or a side failed)
+//   - FIN: the session is ending (a side announced its FIN or failed)
 //     and no byte has moved for FinTimeout;
 //   - idle: no byte has moved for IdleTimeout;
 //   - keepalive: the session has been established for keepAliveDelay (at

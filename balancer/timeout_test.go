@@ -3,8 +3,11 @@ package balancer
 import (
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestSessionTimeoutDefaults(t *testing.T) {
@@ -156,5 +159,70 @@ func TestFinTimeoutIsInactivity(t *testing.T) {
 	}
 	if n := r.Snapshot().FinTimeouts; n != 0 {
 		t.Errorf("FinTimeouts = %d, want 0", n)
+	}
+}
+
+// TestFinTimeoutWhileClientNotReading is a broker closing (heartbeat
+// timeout) the connection of a client that no longer reads: the broker's
+// last bytes and its FIN wait unread in the proxy behind a full path to
+// the client, and the session still ends after the FIN timeout instead of
+// holding its sockets, buffers and backend slot for ever.
+func TestFinTimeoutWhileClientNotReading(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	// The path to the client is kept short (small socket buffers on both
+	// of its ends) and the broker writes in pieces smaller than a read of
+	// the proxy, so that no pipe takes up what the client leaves: of
+	// these bytes most wait in the proxy's receive queue, with the FIN.
+	const pieces, piece = 64, 1000
+	start := make(chan struct{})
+	srv := newServer(t, "127.0.0.2", func(c net.Conn) {
+		if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+			t.Errorf("backend reading the client's header: %v", err)
+			return
+		}
+		<-start
+		for i := range pieces {
+			if _, err := c.Write(pattern(piece, byte(i))); err != nil {
+				t.Errorf("backend writing: %v", err)
+				return
+			}
+			time.Sleep(time.Millisecond) // one read of the proxy per piece
+		}
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, c)
+	})
+	cfg := baseConfig(backendsOf(srv))
+	cfg.FinTimeout = timeout
+	r := startListener(t, cfg, 1)
+	d := net.Dialer{Control: func(_, _ string, raw syscall.RawConn) error {
+		var err error
+		raw.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
+		return err
+	}}
+	c, err := d.Dial("tcp", r.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("AMQP")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the backend to connect", func() bool { return srv.accepts.Load() == 1 })
+	anySession(r, func(s *session) bool {
+		unix.SetsockoptInt(s.cli.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+		return true
+	})
+	close(start)
+	eventually(t, 10*time.Second, "the proxy to learn of the backend's FIN", func() bool {
+		return anySession(r, func(s *session) bool { return s.srv.hup })
+	})
+	if anySession(r, func(s *session) bool { return s.s2c.ended }) {
+		t.Fatal("the proxy read the backend's FIN: the client's path was not full, the case is not tested")
+	}
+	begin := time.Now()
+	eventually(t, 5*time.Second, "the session to end", func() bool { return r.Snapshot().Active == 0 })
+	t.Logf("session ended %v after the proxy learnt of the backend's FIN (FIN timeout %v)", time.Since(begin), timeout)
+	if n := r.Snapshot().FinTimeouts; n != 1 {
+		t.Errorf("FinTimeouts = %d, want 1", n)
 	}
 }
