@@ -69,6 +69,12 @@ type loop struct {
 	ev    unix.EpollEvent
 
 	acceptPausedUntil time.Duration // loop time; 0: not paused
+	// resumeFailed: the last attempt to watch the listening socket again
+	// after a pause failed (logged once, retried every acceptPause).
+	resumeFailed bool
+	// ctlFault, set by tests only, makes epoll_ctl on the loop's own fds
+	// (ctl) fail with the error it returns for op and fd, if not nil.
+	ctlFault func(op, fd int) error
 	// fdLimitLogged is when the loop last logged clients refused for the
 	// file descriptor limit (loop time; 0: never), fdLimitUnlogged how
 	// many it refused since: logged at most every fdLimitLogEvery, so
@@ -115,6 +121,11 @@ func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Durat
 
 // ctl is epoll_ctl with the event built in the loop's scratch space.
 func (lp *loop) ctl(op, fd int, events uint32, tok uint32) error {
+	if lp.ctlFault != nil {
+		if err := lp.ctlFault(op, fd); err != nil {
+			return err
+		}
+	}
 	lp.ev = unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(tok)}
 	return unix.EpollCtl(lp.epfd, op, fd, &lp.ev)
 }
@@ -454,6 +465,11 @@ func (lp *loop) pauseAccepting() {
 	lp.acceptPausedUntil = lp.now + acceptPause
 }
 
+// resumeAccepting watches the listening socket again after a pause. If
+// epoll refuses it (ENOMEM, or ENOSPC at fs.epoll.max_user_watches) the
+// pause is extended by acceptPause and resuming is tried again then: the
+// loop must not stop accepting for good. The first failure in a row is
+// logged.
 func (lp *loop) resumeAccepting() {
 	if lp.lnfd < 0 {
 		return
@@ -462,7 +478,16 @@ func (lp *loop) resumeAccepting() {
 		lp.reserve = openReserve()
 	}
 	if err := lp.ctl(unix.EPOLL_CTL_ADD, lp.lnfd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, 0); err != nil {
-		lp.l.log.Warn("resuming accept", zap.Error(err))
+		if !lp.resumeFailed {
+			lp.l.log.Warn("resuming accept; retrying every 100ms", zap.Error(err))
+		}
+		lp.resumeFailed = true
+		lp.acceptPausedUntil = lp.now + acceptPause
+		return
+	}
+	if lp.resumeFailed {
+		lp.l.log.Info("accepting again")
+		lp.resumeFailed = false
 	}
 }
 

@@ -2,7 +2,10 @@ package balancer
 
 import (
 	"runtime"
+	"sync/atomic"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestConfigLoops: Run starts Config.Loops event loops, GOMAXPROCS of them
@@ -24,5 +27,35 @@ func TestConfigLoops(t *testing.T) {
 	cfg.Loops = -1
 	if err := cfg.Validate(); err == nil {
 		t.Error("Loops -1 accepted")
+	}
+}
+
+// TestAcceptResumesAfterFailedReregistration: when epoll refuses the
+// listening socket at the end of an accept pause (ENOSPC at
+// fs.epoll.max_user_watches, ENOMEM), the loop tries again after another
+// pause instead of never accepting again.
+func TestAcceptResumesAfterFailedReregistration(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", echo)
+	r := startListener(t, baseConfig(backendsOf(srv)), 1)
+	r.mu.Lock()
+	lp := r.loops[0]
+	r.mu.Unlock()
+	var failures atomic.Int32
+	r.broadcast([]*loop{lp}, func(lp *loop) {
+		lnfd := lp.lnfd
+		lp.ctlFault = func(op, fd int) error {
+			if op == unix.EPOLL_CTL_ADD && fd == lnfd && failures.Add(1) <= 2 {
+				return unix.ENOSPC
+			}
+			return nil
+		}
+		lp.pauseAccepting() // as after EMFILE
+	})
+	c := r.dial(t) // queued in the backlog while the loop does not accept
+	if _, err := roundTrip(c, []byte("AMQP")); err != nil {
+		t.Fatalf("after %d failed attempts to resume accepting: %v", failures.Load(), err)
+	}
+	if n := failures.Load(); n < 3 {
+		t.Errorf("%d attempts to watch the listening socket again, want the 2 that failed and one more", n)
 	}
 }
