@@ -371,8 +371,11 @@ func (s *session) close(why EndReason) {
 	// sees the failure (HAProxy does the same); otherwise the kernel ends
 	// it in order, after sending what is queued. A side that was already
 	// given its peer's FIN keeps it: the peer closed before it failed, and
-	// a reset would drop what the side's kernel has not sent yet.
-	lp.release(s.cli.fd, s.srv.failed && !s.cli.failed && !s.finSent(&s.s2c))
+	// a reset would drop what the side's kernel has not sent yet. A client
+	// whose address left the host (EndVIPLeft) is reset: nothing queued
+	// for it can be delivered from that address any more, and an orderly
+	// close would keep retransmitting it from an address that is gone.
+	lp.release(s.cli.fd, why == EndVIPLeft || (s.srv.failed && !s.cli.failed && !s.finSent(&s.s2c)))
 	if s.srv.fd >= 0 {
 		lp.release(s.srv.fd, s.cli.failed && !s.srv.failed && !s.finSent(&s.c2s))
 	}

@@ -14,9 +14,11 @@ import (
 // the clients' packets now reach the new master, so these sessions can
 // never carry another byte, and keeping their broker connections open
 // would hold exclusive queues and unacknowledged deliveries until the
-// broker's heartbeat timeout. A listener bound to an address closes all
-// its sessions when that address is in addrs; a wildcard listener asks
-// each session's socket for its local address.
+// broker's heartbeat timeout. Their clients are reset: what was queued
+// for them cannot be delivered from an address that left. A listener
+// bound to an address closes all its sessions when that address is in
+// addrs; a wildcard listener asks each session's socket for its local
+// address.
 func (l *Listener) CloseSessionsTo(addrs []netip.Addr) int {
 	if len(addrs) == 0 {
 		return 0
@@ -37,7 +39,9 @@ func (l *Listener) CloseSessionsTo(addrs []netip.Addr) int {
 	return n
 }
 
-// closeSessionsTo closes the loop's sessions to one of addrs.
+// closeSessionsTo closes the loop's sessions to one of addrs; their
+// client sockets are reset (see session.close), their server sockets
+// closed in order.
 func (lp *loop) closeSessionsTo(addrs []netip.Addr) int {
 	in := func(a netip.Addr) bool {
 		a = a.Unmap()

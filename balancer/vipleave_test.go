@@ -1,8 +1,11 @@
 package balancer
 
 import (
+	"errors"
+	"io"
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -76,4 +79,33 @@ func TestCloseSessionsToLogged(t *testing.T) {
 		t.Fatalf("ShutdownSessions: %d, %v", n, err)
 	}
 	r.wantEnd(t, EndShutdown, 1, 1, nil, srv)
+}
+
+// TestCloseSessionsToResetsClients: the client socket of a session closed
+// because its address left is reset, not closed in order: what was still
+// queued for the client is dropped at once rather than retransmitted from
+// an address that is no longer on the host.
+func TestCloseSessionsToResetsClients(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", func(c net.Conn) {
+		if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+			return
+		}
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c.Write(pattern(1<<20, 9)) // more than the client reads before the address leaves
+		io.Copy(io.Discard, c)
+	})
+	r := startListener(t, baseConfig(backendsOf(srv)), 1)
+	c := r.dial(t)
+	if _, err := c.Write([]byte("AMQP")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.CloseSessionsTo([]netip.Addr{r.Addr().Addr()}); n != 1 {
+		t.Fatalf("closed %d sessions, want 1", n)
+	}
+	if _, err := readToFailure(c, pattern(1<<20, 9)[1000:], 32<<10, 0); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("client read %v after its address left, want a reset", err)
+	}
 }
