@@ -12,6 +12,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
 	"go.uber.org/goleak"
 )
@@ -85,9 +86,73 @@ func run(t *testing.T, cfg Config, timeout time.Duration) (Report, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer chk.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return chk.Run(ctx)
+}
+
+// checkerConns counts the broker's connections of user "checker" (only the alarm test below
+// logs in as that user).
+func checkerConns(t *testing.T, n *rabbittest.Node) int {
+	t.Helper()
+	out := n.MustCtl(t, "list_connections", "-q", "user", "state")
+	c := 0
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "checker" {
+			c++
+		}
+	}
+	return c
+}
+
+// TestBrokerAlarmKeepsOneConnection: a blocked broker does not notice a closed TCP connection
+// until its alarm clears, so login checks during an alarm must not leave one behind each. The
+// Check keeps one, reports the alarm from it, and closes it cleanly once the broker unblocks it.
+func TestBrokerAlarmKeepsOneConnection(t *testing.T) {
+	n := realBroker(t)
+	chk, err := New(Config{Addr: n.Addr, Mode: ModeLogin, User: "checker", Password: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chk.Close()
+	check := func() healthcheck.Result {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return chk.Check(ctx)
+	}
+	n.MustCtl(t, "set_vm_memory_high_watermark", "0.0000001")
+	defer n.MustCtl(t, "set_vm_memory_high_watermark", "0.4")
+	deadline := time.Now().Add(30 * time.Second)
+	for r := check(); r.Alarm == ""; r = check() {
+		if r.Err != nil || time.Now().After(deadline) {
+			t.Fatalf("no alarm seen: %+v", r)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for i := 0; i < 10; i++ {
+		if r := check(); r.Err != nil || !strings.Contains(r.Alarm, "memory") {
+			t.Fatalf("check %d under alarm: %+v", i, r)
+		}
+	}
+	if c := checkerConns(t, n); c > 1 {
+		t.Errorf("%d connections of the checks on the blocked broker, want at most 1", c)
+	}
+
+	n.MustCtl(t, "set_vm_memory_high_watermark", "0.4")
+	deadline = time.Now().Add(30 * time.Second)
+	for r := check(); r.Alarm != "" || r.Err != nil; r = check() {
+		if time.Now().After(deadline) {
+			t.Fatalf("alarm did not clear: %+v", r)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for c := checkerConns(t, n); c != 0; c = checkerConns(t, n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections of the checks left after the alarm", c)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func TestBrokerHandshakeAndLogin(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -234,11 +235,18 @@ type Report struct {
 	ProbeError string `json:"probe_error,omitempty"`
 }
 
-// Check is an AMQP 0-9-1 health check of one broker. It is safe for concurrent use; each call
-// uses its own connection and leaves nothing behind when it returns.
+// Check is an AMQP 0-9-1 health check of one broker. It is safe for concurrent use. Each call
+// uses its own connection and closes it before it returns, except the one connection of a
+// login check that the broker blocked (a resource alarm), which the Check keeps and reports
+// from until the broker unblocks it (see blockedConn); whoever made the Check calls Close when
+// done with it, which closes that connection.
 type Check struct {
 	cfg  Config
 	http *http.Client // for AlarmProbeManagement; no keep-alive, so nothing outlives a check
+
+	mu     sync.Mutex   // guards kept and closed
+	kept   *blockedConn // the connection kept on a blocked broker, nil when none
+	closed bool         // Close was called: keep nothing more
 	// Dialer connects to the broker; the zero value is fine. Set before first use.
 	Dialer net.Dialer
 }
@@ -277,7 +285,13 @@ var aLongTimeAgo = time.Unix(1, 0)
 // Run runs the check once; ctx (its deadline) bounds the whole of it. A connection this host
 // cannot make (healthcheck.LocalShortage), to the broker or to its management API, is an error
 // that wraps the shortage's errno.
+//
+// While the Check keeps a connection the broker blocked, Run reports that connection's alarm
+// without connecting again.
 func (c *Check) Run(ctx context.Context) (Report, error) {
+	if rep, ok := c.blocked(); ok {
+		return rep, nil
+	}
 	addr := c.cfg.Addr.String()
 	t0 := time.Now()
 	conn, err := c.Dialer.DialContext(ctx, "tcp", addr)
@@ -287,16 +301,20 @@ func (c *Check) Run(ctx context.Context) (Report, error) {
 		}
 		return Report{}, fmt.Errorf("connecting to %s: %w", addr, err)
 	}
-	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(aLongTimeAgo) })
-	defer stop()
-
 	s := &session{conn: conn, r: bufio.NewReader(conn), cfg: &c.cfg, ctx: ctx, t0: t0}
 	rep, err := s.run()
-	conn.Close()
+	if !stop() {
+		// The deadline struck as the session ended: the connection may be unusable.
+		conn.Close()
+	} else if err == nil && rep.Alarm != "" && c.cfg.AlarmProbe == AlarmProbePublish {
+		c.keep(s, rep)
+	} else {
+		conn.Close()
+	}
 	if err == nil && c.cfg.AlarmProbe == AlarmProbeManagement {
 		rep.Alarm, rep.ProbeError, err = c.managementAlarms(ctx)
 	}

@@ -15,8 +15,9 @@
 // sees a frozen broker (SIGSTOP: the kernel still completes the TCP handshake, nobody sends
 // Connection.Start) and a node whose listener is up but whose reader does not answer.
 //
-// login: continue with Start-Ok (SASL PLAIN), Tune / Tune-Ok (heartbeats off), Open on the
-// configured vhost, Open-Ok, the alarm probe below, then Connection.Close / Close-Ok.
+// login: continue with Start-Ok (SASL PLAIN), Tune / Tune-Ok, Open on the configured vhost,
+// Open-Ok, the alarm probe below, then Connection.Close / Close-Ok (or, under an alarm, keep
+// the connection: see Blocked connections).
 //
 // # What the broker logs (RabbitMQ 3.10.8, measured)
 //
@@ -64,11 +65,31 @@
 // deadline, while the library's channel methods have no deadline and only return when the
 // connection dies; (3) one check is one goroutine and one deadline from the context for every
 // phase, so a frozen broker yields "waiting for Connection.Start: timeout" rather than a
-// generic dial error, and nothing (reader and heartbeat goroutines) outlives the check; (4)
+// generic dial error, and no reader or heartbeat goroutine outlives the check but the one
+// watching a blocked connection (below); (4)
 // every reply code maps onto the distinct errors of errors.go (refused, timeout, not AMQP,
 // authentication, vhost, server close with code, frame too large). What is ours is only the
 // fixed message script; the real broker and amqp091-go clients verify it in the tests.
 //
-// A Check is safe for concurrent use and keeps no state between runs; each run's connection is
-// closed before Run returns, also on timeout or cancellation.
+// # Blocked connections
+//
+// A blocked RabbitMQ connection reads nothing more until the alarm clears, so it does not
+// notice its client closing the TCP connection either: each login check that met an alarm and
+// closed its connection would leave one on the broker, in state blocked, until the alarm
+// clears (one every interval, on a broker already short of memory, until it refuses clients
+// for want of file descriptors or connection_max). A Check therefore keeps the connection the
+// broker blocked: while it does, a check reports that connection's alarm without connecting
+// again; its watcher goroutine waits for Connection.Unblocked, which RabbitMQ sends when the
+// alarm clears, then ends it with Connection.Close / Close-Ok, and the next check is a full one
+// again. The login check asks for heartbeats every few seconds, which RabbitMQ keeps sending on
+// a blocked connection: a kept connection that stays silent for three heartbeat intervals, or
+// that the broker closes or resets (a restart), is given up and the next check connects anew,
+// so a broker that freezes during an alarm is found out too, some seconds later than otherwise.
+// Close closes the kept connection; healthcheck.Scheduler calls it when the backend is removed,
+// its check replaced on reload, or the scheduler stops. So a Check leaves at most one
+// connection on a blocked broker.
+//
+// A Check is safe for concurrent use. Apart from a kept blocked connection it keeps no state
+// between runs; every other connection is closed before Run returns, also on timeout or
+// cancellation.
 package amqpcheck

@@ -57,8 +57,9 @@ func (s *session) run() (Report, error) {
 		}
 		rep.Alarm, rep.ProbeError = alarm, probeErr
 		if alarm != "" {
-			// The broker stopped reading this connection after Connection.Blocked: a
-			// Connection.Close would never be answered. Closing TCP is all that is left.
+			// The broker stopped reading this connection after Connection.Blocked: it would
+			// answer a Connection.Close, and notice a closed TCP connection, only once the
+			// alarm clears. Run keeps the connection until then (see blockedConn).
 			return rep, nil
 		}
 	}
@@ -192,7 +193,8 @@ func (s *session) login(start Start) error {
 	if err != nil {
 		return err
 	}
-	ok := Tune{ChannelMax: tune.ChannelMax, FrameMax: tune.FrameMax, Heartbeat: 0}
+	// Heartbeats tell a connection kept on a blocked broker alive (see keptHeartbeat).
+	ok := Tune{ChannelMax: tune.ChannelMax, FrameMax: tune.FrameMax, Heartbeat: uint16(keptHeartbeat / time.Second)}
 	if ok.FrameMax == 0 || ok.FrameMax > s.max {
 		ok.FrameMax = s.max
 	}

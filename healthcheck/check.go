@@ -9,7 +9,10 @@ import (
 
 // Checker checks one backend once. Check must return by the time ctx is done (the scheduler
 // puts the check's timeout in ctx) and must not keep goroutines or connections after it
-// returns. The scheduler never runs two checks of one Checker at the same time.
+// returns, unless the Checker also implements io.Closer: then it owns what it keeps between
+// checks, and the Scheduler closes it when it no longer uses it (the backend is removed, its
+// checker replaced by Update, or Run returns). The scheduler never runs two checks of one
+// Checker at the same time.
 type Checker interface {
 	Check(ctx context.Context) Result
 }

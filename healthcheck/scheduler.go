@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -194,10 +195,22 @@ func (s *Scheduler) Update(id backend.ID, cfg CheckConfig, c Checker) error {
 		return fmt.Errorf("updating backend %s: %w", id, ErrUnknownBackend)
 	}
 	e.m.SetConfig(s.clock.Now(), cfg)
+	old := e.checker
 	e.checker = c
 	s.mu.Unlock()
+	if old != c {
+		closeChecker(old)
+	}
 	s.kick()
 	return nil
+}
+
+// closeChecker closes c when it keeps something between checks (see Checker). A check of c
+// may still be running: closing is the Checker's business to make safe.
+func closeChecker(c Checker) {
+	if cl, ok := c.(io.Closer); ok {
+		cl.Close()
+	}
 }
 
 // Remove stops checking backend id and forgets it; a check running at the time is abandoned
@@ -205,10 +218,12 @@ func (s *Scheduler) Update(id backend.ID, cfg CheckConfig, c Checker) error {
 // consumers.
 func (s *Scheduler) Remove(id backend.ID) error {
 	s.mu.Lock()
-	if _, ok := s.backends[id]; !ok {
+	e, ok := s.backends[id]
+	if !ok {
 		s.mu.Unlock()
 		return fmt.Errorf("removing backend %s: %w", id, ErrUnknownBackend)
 	}
+	defer closeChecker(e.checker)
 	delete(s.backends, id)
 	for i, o := range s.order {
 		if o == id {
@@ -318,8 +333,8 @@ type result struct {
 	latency time.Duration
 }
 
-// Run runs the checks until ctx is done, then waits for running checks to return and returns
-// nil. It first publishes the initial state (DOWN, "not checked yet") of every backend. Run
+// Run runs the checks until ctx is done, then waits for running checks to return, closes the
+// checkers that keep something between checks (see Checker) and returns nil. It first publishes the initial state (DOWN, "not checked yet") of every backend. Run
 // must be called once.
 func (s *Scheduler) Run(ctx context.Context) error {
 	s.mu.Lock()
@@ -386,6 +401,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				close(results)
 			}()
 			for range results {
+			}
+			s.mu.Lock()
+			var checkers []Checker
+			for _, e := range s.backends {
+				checkers = append(checkers, e.checker)
+			}
+			s.mu.Unlock()
+			for _, c := range checkers {
+				closeChecker(c)
 			}
 			return nil
 		case <-timerC:
