@@ -30,7 +30,9 @@ type CheckConfig struct {
 	// Zero: DefaultInterval (2 s).
 	Interval time.Duration `json:"interval"`
 	// FastInterval between checks while the state is changing: after a first failure until
-	// fall, or after a first pass while DOWN until rise. Zero: Interval.
+	// fall, or after a first pass while DOWN until rise. Zero: Interval. Checks never overlap,
+	// so failures by timeout come max(FastInterval, Timeout) apart (see Timing in the package
+	// documentation).
 	FastInterval time.Duration `json:"fast_interval"`
 	// DownInterval between checks while DOWN without passes. Zero: Interval.
 	DownInterval time.Duration `json:"down_interval"`

@@ -31,8 +31,12 @@
 // previous one (or when it ends, if it took longer): fastinterval while the backend is changing
 // state (between the first failure and fall, or the first pass and rise), downinterval while it
 // is DOWN, interval otherwise. A frozen broker (accepts TCP, never answers) is therefore DOWN at
-// most interval + (fall-1) x fastinterval + timeout after it froze. The first check of each
-// backend is delayed by a random part of StartJitter so many backends do not fire together.
+// most interval + (fall-1) x max(fastinterval, timeout) + timeout after it froze: each failing
+// check takes its whole timeout, so with fastinterval shorter than timeout the failing checks
+// follow one another timeout apart, not fastinterval; a fastinterval below timeout buys nothing
+// while a broker stops answering (it still speeds up rise). With Options.Traffic, a busy backend
+// adds up to BusyGrace. The first check of each backend is delayed by a random part of
+// StartJitter so many backends do not fire together.
 //
 // Time comes from an injected Clock; Machine is the per-backend step function (Observe, Tick,
 // SetAdmin, SetConfig) that table tests drive without goroutines or sleeps. Scheduler runs

@@ -82,12 +82,13 @@ func refreshBound(refresh time.Duration) bound {
 
 // checkDownBound bounds the time from a broker freezing to its backend
 // being DOWN: the next check starts at most interval after the last
-// passing one, the following fall-1 ones fastinterval apart, and the last
-// fails after timeout (package healthcheck, "Timing").
+// passing one, the following fall-1 ones max(fastinterval, timeout) apart
+// (checks never overlap), and the last fails after timeout (package
+// healthcheck, "Timing").
 func checkDownBound(interval, fastInterval, timeout time.Duration, fall int) bound {
 	s, sw := slack()
-	d := interval + time.Duration(fall-1)*fastInterval + timeout
-	return bound{d + s, fmt.Sprintf("interval + (fall-1) x fastinterval + timeout %v + %s", d, sw)}
+	d := interval + time.Duration(fall-1)*max(fastInterval, timeout) + timeout
+	return bound{d + s, fmt.Sprintf("interval + (fall-1) x max(fastinterval, timeout) + timeout %v + %s", d, sw)}
 }
 
 // trackMoveBound bounds the time from the master's own broker freezing to
@@ -99,7 +100,7 @@ func checkDownBound(interval, fastInterval, timeout time.Duration, fall int) bou
 // gives the VIP up on the new master's first advert.
 func trackMoveBound(interval, fastInterval, timeout time.Duration, fall int, advert time.Duration, backupPrio int) bound {
 	s, sw := slack()
-	down := interval + time.Duration(fall-1)*fastInterval + timeout
+	down := interval + time.Duration(fall-1)*max(fastInterval, timeout) + timeout
 	md := masterDown(advert, backupPrio)
 	return bound{down + md + s, fmt.Sprintf("check DOWN %v + Master_Down_Interval %v + %s", down, md, sw)}
 }

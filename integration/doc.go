@@ -163,7 +163,7 @@
 //     <= garp.refresh (2 s in the test) + probe interval + slack: only the
 //     winner's periodic gratuitous ARP moves the client's entry back.
 //   - check: a frozen broker is DOWN <= interval + (fall - 1) x
-//     fastinterval + timeout (1 s + 2 x 1 s + 0.5 s, package healthcheck's
+//     max(fastinterval, timeout) + timeout (1 s + 2 x 1 s + 0.5 s, package healthcheck's
 //     guarantee) plus slack, measured to the change time the daemon reports.
 //   - track: the VIP is on the backup alone <= the check bound's guarantee
 //     plus Master_Down_Interval plus slack after the master's own broker froze:
