@@ -138,6 +138,20 @@ func TestBrokerAlarmKeepsOneConnection(t *testing.T) {
 	if c := checkerConns(t, n); c > 1 {
 		t.Errorf("%d connections of the checks on the blocked broker, want at most 1", c)
 	}
+	// The broker's heartbeats keep the kept connection alive past keptSilence.
+	chk.mu.Lock()
+	kept := chk.kept
+	chk.mu.Unlock()
+	time.Sleep(keptSilence + keptHeartbeat)
+	chk.mu.Lock()
+	still := chk.kept == kept && kept != nil
+	chk.mu.Unlock()
+	if r := check(); !still || r.Err != nil || r.Alarm == "" {
+		t.Errorf("kept connection given up on a live blocked broker (%v), or check %+v", still, r)
+	}
+	if c := checkerConns(t, n); c > 1 {
+		t.Errorf("%d connections of the checks on the blocked broker after %v, want at most 1", c, keptSilence+keptHeartbeat)
+	}
 
 	n.MustCtl(t, "set_vm_memory_high_watermark", "0.4")
 	deadline = time.Now().Add(30 * time.Second)
