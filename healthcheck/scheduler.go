@@ -59,7 +59,11 @@ type Scheduler struct {
 	// initial states.
 	published chan struct{}
 
-	emitMu sync.Mutex // serialises calls of subscribers
+	// emitMu serialises calls of subscribers. Whoever changes a backend's state takes it
+	// before mu and keeps it until its events are delivered, so that subscribers get events
+	// in the order the states changed (an operator's MAINT is never overtaken by the UP of a
+	// check observed just before it). Lock order: emitMu, then mu.
+	emitMu sync.Mutex
 }
 
 // entry is one backend of the scheduler. A running check's result is taken only while its entry
@@ -141,6 +145,8 @@ func (s *Scheduler) add(id backend.ID, cfg CheckConfig, c Checker, from *Inherit
 	if c == nil {
 		return fmt.Errorf("adding backend %s: nil checker", id)
 	}
+	s.emitMu.Lock()
+	defer s.emitMu.Unlock()
 	s.mu.Lock()
 	if _, ok := s.backends[id]; ok {
 		s.mu.Unlock()
@@ -172,7 +178,7 @@ func (s *Scheduler) add(id backend.ID, cfg CheckConfig, c Checker, from *Inherit
 	ev := currentEvent(e.m, now)
 	s.mu.Unlock()
 	if started {
-		s.emit([]Event{ev})
+		s.emitLocked([]Event{ev})
 		s.kick()
 	}
 	return nil
@@ -272,6 +278,8 @@ func (s *Scheduler) Subscribe(fn func(Event)) (cancel func()) {
 
 // SetAdmin sets the operator state of backend id (AdminNone clears it).
 func (s *Scheduler) SetAdmin(id backend.ID, a backend.Admin) error {
+	s.emitMu.Lock()
+	defer s.emitMu.Unlock()
 	s.mu.Lock()
 	e, ok := s.backends[id]
 	if !ok {
@@ -280,7 +288,7 @@ func (s *Scheduler) SetAdmin(id backend.ID, a backend.Admin) error {
 	}
 	ev := e.m.SetAdmin(s.clock.Now(), a)
 	s.mu.Unlock()
-	s.emit(ev)
+	s.emitLocked(ev)
 	return nil
 }
 
@@ -337,9 +345,11 @@ type result struct {
 // checkers that keep something between checks (see Checker) and returns nil. It first publishes the initial state (DOWN, "not checked yet") of every backend. Run
 // must be called once.
 func (s *Scheduler) Run(ctx context.Context) error {
+	s.emitMu.Lock()
 	s.mu.Lock()
 	if s.started {
 		s.mu.Unlock()
+		s.emitMu.Unlock()
 		return errors.New("running health checks: already running")
 	}
 	s.started = true
@@ -355,7 +365,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		close(s.checked)
 	}
 	s.mu.Unlock()
-	s.emit(initial)
+	s.emitLocked(initial)
+	s.emitMu.Unlock()
 	close(s.published)
 
 	results := make(chan result)
@@ -372,9 +383,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 	}()
 	for {
+		s.emitMu.Lock()
 		now := s.clock.Now()
 		next, events := s.startDue(cctx, &wg, now, results)
-		s.emit(events)
+		s.emitLocked(events)
+		s.emitMu.Unlock()
 
 		switch {
 		case next.IsZero() && timer != nil:
@@ -481,6 +494,8 @@ func (s *Scheduler) check(ctx context.Context, wg *sync.WaitGroup, e *entry, tim
 }
 
 func (s *Scheduler) observe(res result) {
+	s.emitMu.Lock()
+	defer s.emitMu.Unlock()
 	s.mu.Lock()
 	e := res.e
 	e.running = false
@@ -515,7 +530,7 @@ func (s *Scheduler) observe(res result) {
 	case !wasBusy.IsZero() && busy.IsZero():
 		s.log.Info("backend no longer busy", zap.Stringer("backend", id), zap.Duration("busy_for", s.clock.Now().Sub(wasBusy)))
 	}
-	s.emit(ev)
+	s.emitLocked(ev)
 }
 
 // firstResultLocked records that backend id no longer holds up Checked; s.mu is held.
@@ -543,13 +558,12 @@ func isTimeout(err error) bool {
 	return errors.As(err, &t) && t.Timeout()
 }
 
-// emit logs events and hands them to subscribers, in order.
-func (s *Scheduler) emit(events []Event) {
+// emitLocked logs events and hands them to subscribers, in order; s.emitMu is held (and s.mu
+// is not).
+func (s *Scheduler) emitLocked(events []Event) {
 	if len(events) == 0 {
 		return
 	}
-	s.emitMu.Lock()
-	defer s.emitMu.Unlock()
 	s.mu.Lock()
 	subs := append([]*subscriber(nil), s.subs...)
 	s.mu.Unlock()
