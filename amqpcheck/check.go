@@ -260,8 +260,9 @@ func New(cfg Config) (*Check, error) {
 }
 
 // Check implements healthcheck.Checker: an error fails the check, except a connection this host
-// cannot make for want of a file descriptor, socket memory or a local port, which makes it
-// inconclusive (healthcheck.Failed); a resource alarm passes it with Result.Alarm set (the
+// cannot make for want of a file descriptor or socket memory, which makes it inconclusive
+// (healthcheck.Failed). EADDRNOTAVAIL fails it: it also means that this host has no usable
+// source address for the broker (see healthcheck.LocalShortage); a resource alarm passes it with Result.Alarm set (the
 // backend's on_alarm decides: DEGRADED or DOWN); a probe that could not run passes it with a
 // warning, which makes the backend DEGRADED.
 func (c *Check) Check(ctx context.Context) healthcheck.Result {

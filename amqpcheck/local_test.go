@@ -16,8 +16,8 @@ import (
 )
 
 // TestCheckLocalShortage: a check whose connection to the broker cannot be made for want of a
-// file descriptor, socket memory or a local port is inconclusive, with the errno kept; one the
-// broker refuses fails.
+// file descriptor or socket memory is inconclusive, with the errno kept; one the broker refuses
+// fails, and so does one without a usable source address (EADDRNOTAVAIL).
 func TestCheckLocalShortage(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -46,6 +46,12 @@ func TestCheckLocalShortage(t *testing.T) {
 	defer cancel()
 	if r := chk.Check(ctx); r.Inconclusive || !errors.Is(r.Err, ErrRefused) {
 		t.Errorf("refused: %+v, want a failure", r)
+	}
+	chk.Dialer.ControlContext = func(context.Context, string, string, syscall.RawConn) error {
+		return os.NewSyscallError("bind", syscall.EADDRNOTAVAIL)
+	}
+	if r := chk.Check(ctx); r.Inconclusive || !errors.Is(r.Err, syscall.EADDRNOTAVAIL) {
+		t.Errorf("EADDRNOTAVAIL: %+v, want a failure", r)
 	}
 }
 

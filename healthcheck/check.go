@@ -64,8 +64,9 @@ type TCPCheck struct {
 	Dialer net.Dialer
 }
 
-// Check implements Checker. A connection this host cannot make for want of a file descriptor,
-// socket memory or a local port makes the check inconclusive (see Failed).
+// Check implements Checker. A connection this host cannot make for want of a file descriptor
+// or socket memory makes the check inconclusive (see Failed); EADDRNOTAVAIL, which also means
+// no usable source address for the backend, fails it (see LocalShortage).
 func (c *TCPCheck) Check(ctx context.Context) Result {
 	conn, err := c.Dialer.DialContext(ctx, "tcp", c.Addr.String())
 	if err != nil {
