@@ -93,3 +93,32 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsOnAlarm: a check that sees a resource alarm counts as result="alarm" (passed)
+// under on_alarm degraded, and as "fail" under on_alarm down, where the alarm fails it.
+func TestMetricsOnAlarm(t *testing.T) {
+	for action, want := range map[AlarmAction]string{AlarmDegraded: "alarm", AlarmDown: "fail"} {
+		reg := prometheus.NewPedanticRegistry()
+		met, err := NewMetrics(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		s := NewScheduler(Options{Clock: clk, Metrics: met})
+		if err := s.Add(bid("a"), CheckConfig{Interval: time.Second, OnAlarm: action}, CheckerFunc(nil)); err != nil {
+			t.Fatal(err)
+		}
+		s.mu.Lock()
+		e := s.backends[bid("a")]
+		e.m.Begin(clk.Now())
+		s.mu.Unlock()
+		s.observe(result{e: e, r: Result{Alarm: "publishers blocked: memory"}})
+		mfs := metricstest.Gather(t, reg)
+		for _, r := range []string{"alarm", "fail"} {
+			v := metricstest.Value(t, mfs, "rmqlb_healthcheck_checks_total", map[string]string{"backend": "a", "result": r})
+			if w := map[bool]float64{true: 1}[r == want]; v != w {
+				t.Errorf("on_alarm %v: checks with result %s: %v, want %v", action, r, v, w)
+			}
+		}
+	}
+}

@@ -509,7 +509,9 @@ func (s *Scheduler) observe(res result) {
 	if e.m.Checked() {
 		s.firstResultLocked(id)
 	}
-	s.met.observe(id, res.r, res.latency, e.m.lastExcused) // under s.mu: never after Remove's forget
+	// Counted as the machine took it: with on_alarm down an alarm fails the check. Under s.mu:
+	// never after Remove's forget.
+	s.met.observe(id, e.m.cfg.OnAlarm.applyAlarm(res.r), res.latency, e.m.lastExcused)
 	busy, inconclusive, cfg := e.m.busySince, e.m.inconclusiveSince, e.m.cfg
 	state := e.m.State()
 	s.mu.Unlock()
