@@ -92,7 +92,7 @@ type Config struct {
 	// mode alone cannot see alarms), AlarmProbeManagement when ManagementURL is set.
 	AlarmProbe AlarmProbe
 	// ManagementURL is the broker's management API, e.g. "http://10.77.0.1:15672", for
-	// AlarmProbeManagement. Zero: none.
+	// AlarmProbeManagement, without credentials (User and Password are sent). Zero: none.
 	ManagementURL string
 	// MaxFrameSize bounds frames read. Zero: DefaultMaxFrameSize.
 	MaxFrameSize uint32
@@ -154,8 +154,14 @@ func (c Config) Validate() error {
 		bad("alarm_probe", "must be publish, management or off, not %q", c.AlarmProbe)
 	}
 	if c.ManagementURL != "" {
-		if u, err := url.Parse(c.ManagementURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("management_url", "must be http(s)://host:port, not %q", c.ManagementURL)
+		// Never repeat a password the URL may hold: errors end up in logs and status.
+		switch u, err := url.Parse(c.ManagementURL); {
+		case err != nil:
+			bad("management_url", "must be http(s)://host:port, not an unparsable URL")
+		case u.User != nil:
+			bad("management_url", "must not hold credentials (user and password are their own settings), not %q", u.Redacted())
+		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad("management_url", "must be http(s)://host:port, not %q", u.Redacted())
 		}
 	}
 	if len(c.VHost) > MaxVHostLen {

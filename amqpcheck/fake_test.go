@@ -287,6 +287,8 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Addr: good.Addr, Mode: "ping"}, "mode"},
 		{Config{Addr: good.Addr, AlarmProbe: "mgmt"}, "alarm_probe"},
 		{Config{Addr: good.Addr, AlarmProbe: AlarmProbeManagement}, "management_url"},
+		{Config{Addr: good.Addr, ManagementURL: "http://admin:s3cret@10.77.0.1:15672"}, "management_url"},
+		{Config{Addr: good.Addr, ManagementURL: "ftp://admin:s3cret@10.77.0.1"}, "management_url"},
 		{Config{Addr: good.Addr, MaxFrameSize: 100}, "max_frame_size"},
 		{Config{Addr: good.Addr, VHost: strings.Repeat("v", MaxVHostLen+1)}, "vhost"},
 	} {
@@ -294,6 +296,9 @@ func TestConfigValidate(t *testing.T) {
 		fields, others := fielderr.Split(err)
 		if err == nil || len(fields) != 1 || fields[0].Field != tc.field || len(others) != 0 {
 			t.Errorf("%+v: %v, want a problem of %s alone", tc.c, err, tc.field)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%v repeats the password", err)
 		}
 	}
 	if err := (Config{Addr: good.Addr, VHost: strings.Repeat("v", MaxVHostLen)}).Validate(); err != nil {
