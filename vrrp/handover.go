@@ -197,7 +197,7 @@ func (m *Machine) yield(now time.Time, out []Action, src netip.Addr, p *Packet, 
 		m.handover.Done, m.handover.Outcome = now, "released at once (the VIP owner reports no announcements)"
 		return append(out, Release{})
 	}
-	if m.allAnnounced(now) {
+	if m.allAnnounced() {
 		m.handover.Announced = true
 		return m.endHandover(now, out, fmt.Sprintf("%v had announced the VIPs", src))
 	}
@@ -210,14 +210,18 @@ func (m *Machine) yield(now time.Time, out []Action, src netip.Addr, p *Packet, 
 // yielding, waiting for the new master's announcement.
 func (m *Machine) lingering() bool { return !m.lingerUntil.IsZero() }
 
-// allAnnounced reports whether another host announced every address
-// recently: no longer ago than one Master_Adver_Interval before the
-// handover began (its announcement may be processed before its advert).
-func (m *Machine) allAnnounced(now time.Time) bool {
-	since := now.Add(-m.masterAdverInterval)
-	if m.handover != nil {
-		since = m.handover.PeerHeard.Add(-m.masterAdverInterval)
-	}
+// allAnnounced reports whether another host announced every address for
+// the handover in progress (m.handover): no longer ago than one
+// Master_Adver_Interval before it began (the new master's announcement
+// may be processed before its advert).
+func (m *Machine) allAnnounced() bool {
+	return m.announcedSince(m.handover.PeerHeard.Add(-m.masterAdverInterval))
+}
+
+// announcedSince reports whether another host announced every address at
+// or after since. The announcements of an earlier handover are older:
+// they say nothing of the master heard now.
+func (m *Machine) announcedSince(since time.Time) bool {
 	for _, a := range m.vips {
 		at, ok := m.announced[a]
 		if !ok || at.Before(since) {
@@ -233,7 +237,7 @@ func (m *Machine) peerAnnounced(now time.Time, out []Action, ev PeerAnnounced) [
 		m.announced = make(map[netip.Addr]time.Time)
 	}
 	m.announced[a] = now
-	if m.lingering() && m.allAnnounced(now) {
+	if m.lingering() && m.allAnnounced() {
 		m.handover.Announced = true
 		out = m.endHandover(now, out, fmt.Sprintf("%v announced the VIPs", m.handover.Peer))
 	}

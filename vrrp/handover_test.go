@@ -138,6 +138,24 @@ func TestMachineRelease(t *testing.T) {
 			),
 		},
 		{
+			// A healed split brain long after an earlier handover: the
+			// announcements that ended that one are not this one's,
+			// so the last advert goes out before yielding.
+			name: "master handed over before: the last advert goes out again at the next handover",
+			cfg:  testConfig(),
+			steps: with(master,
+				step{at: mdi + sec/2, ev: advertFrom(higher, 150, sec), want: []Action{SendAdvert{100}, change(StateMaster, StateBackup, "higher priority"), StopAnnouncing{}}},
+				step{at: mdi + sec/2 + 1, ev: PeerAnnounced{Addr: a}, want: []Action{handedOver(higher, false, true, "announced"), Release{}}, state: StateBackup},
+				step{at: mdi + sec, ev: advertFrom(higher, 0, sec), state: StateBackup, deadline: mdi + sec + skew},
+				step{at: mdi + sec + skew, ev: Tick{}, want: []Action{change(StateBackup, StateMaster, "priority 0"), SendAdvert{100}, Acquire{}}, state: StateMaster},
+				step{at: mdi + sec + skew + time.Hour, ev: advertFrom(higher, 150, sec),
+					want:  []Action{SendAdvert{100}, change(StateMaster, StateBackup, "higher priority"), StopAnnouncing{}},
+					state: StateBackup, deadline: mdi + sec + skew + time.Hour + mdi},
+				// Its announcement of this handover ends the wait.
+				step{at: mdi + sec + skew + time.Hour + 1, ev: PeerAnnounced{Addr: a}, want: []Action{handedOver(higher, false, true, "announced"), Release{}}, state: StateBackup},
+			),
+		},
+		{
 			name: "lingering backup: link down releases at once",
 			cfg:  testConfig(),
 			steps: with(released,

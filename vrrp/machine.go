@@ -648,14 +648,16 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 			// higher address.
 			m.master, m.hasMaster = heard, true
 			adopt()
-			if !m.released && local > 0 && m.hearsAnnounce && !m.allAnnounced(now) {
+			if !m.released && local > 0 && m.hearsAnnounce && !m.announcedSince(now.Add(-m.masterAdverInterval)) {
 				// A last advert of ours before yielding: a master that
 				// hears it announces the VIPs again (rmqlb and
 				// keepalived both do), which ends the wait below. Else,
 				// when the winner of a healed split brain was heard
 				// first, it would never announce them, and the clients
 				// that followed this side's announcements would wait
-				// for their ARP entries to expire.
+				// for their ARP entries to expire. Only announcements
+				// of this handover count (within one interval of its
+				// advert), not those that ended an earlier one.
 				out = append(out, SendAdvert{Priority: local})
 			}
 			out = m.yield(now, out, src, p, local)
