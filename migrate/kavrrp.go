@@ -275,7 +275,7 @@ func (t *kaT) peer(in *instance, n *kaNode) {
 			if i+1 < len(n.args) {
 				i++
 			}
-			t.ns.skip(n.pos, directive(n.key, n.args[i-1], n.args[i]), "no equivalent: rmqlb accepts only TTL 255 (RFC 5798)")
+			t.ns.skip(n.pos, directive(n.key, n.args[i-1], n.args[i]), "no equivalent: rmqlb accepts a unicast peer's adverts whatever their TTL, as keepalived does without min_ttl and max_ttl")
 		default:
 			t.ns.skip(n.pos, directive(n.key, n.args[i]), whyUnknown)
 		}

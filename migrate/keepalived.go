@@ -170,7 +170,7 @@ var kaWhy = map[string]string{
 	"use_ipvlan":                 "no equivalent: rmqlb adds its VIPs to the interface and announces them with gratuitous ARP",
 	"native_ipv6":                whyIPv6,
 	"mcast_dst_ip":               "no equivalent: rmqlb sends adverts to 224.0.0.18, or to unicast_peers",
-	"unicast_ttl":                "no equivalent: rmqlb sends adverts with TTL 255 and accepts only TTL 255 (RFC 5798)",
+	"unicast_ttl":                "no equivalent: rmqlb sends adverts with TTL 255; it accepts a unicast peer's adverts whatever their TTL, as keepalived does",
 	"unicast_fault_no_peer":      "no equivalent: an instance without unicast_peers uses multicast",
 	"track_src_ip":               "no equivalent: adverts go out from unicast_src",
 	"virtual_routes":             whyNetwork,

@@ -62,7 +62,9 @@ type Config struct {
 	UnicastSrc netip.Addr
 	// UnicastPeers switches to unicast mode: adverts go to each peer and
 	// are accepted only from them unless AllowedPeers says otherwise
-	// (unicast_peers). Empty (the default) means multicast to 224.0.0.18.
+	// (unicast_peers), with any TTL, as keepalived accepts them (a peer
+	// may be a router away, or a keepalived with unicast_ttl). Empty (the
+	// default) means multicast to 224.0.0.18, with TTL 255 only.
 	UnicastPeers []netip.Addr
 	// AllowedPeers are the only source addresses whose adverts are
 	// accepted, in multicast and in unicast mode (allowed_peers); adverts

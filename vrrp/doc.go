@@ -47,7 +47,11 @@
 //
 // On a shared LAN, Config.AllowedPeers restricts the senders whose
 // adverts count, in multicast mode too (others are dropped and counted as
-// not_peer); and a VRRPv3 backup adopts the master's advertisement
+// not_peer). A multicast advert must come with TTL 255 (RFC 5798 section
+// 7.1: no router forwarded it; others are dropped and counted as ttl);
+// with Config.UnicastPeers any TTL is accepted, as keepalived does, since
+// a unicast peer may be a router away or a keepalived with unicast_ttl.
+// A VRRPv3 backup adopts the master's advertisement
 // interval (RFC 5798 section 6.4.2) only up to Config.MaxAdoptedInterval
 // (by default three times its own), so that one forged advert announcing
 // 40.95 s cannot leave the group without a master for two minutes.

@@ -98,7 +98,9 @@ func DropReason(err error) string {
 
 // CheckTTL reports ErrBadTTL unless ttl (IPv4 TTL or IPv6 hop limit of the
 // received packet) is 255, as RFC 3768 and RFC 5798 section 7.1 require.
-// The transport reads the IP header, so Instance calls this for each packet.
+// The transport reads the IP header, so Instance calls this for each packet
+// of a multicast instance; with unicast peers it accepts any TTL, as
+// keepalived does (a peer may be a router away, or set unicast_ttl).
 func CheckTTL(ttl int) error {
 	if ttl != 255 {
 		return ErrBadTTL

@@ -844,9 +844,15 @@ func (i *Instance) receive(tr Transport, ow *ownerWorker, r received) {
 	i.mu.Unlock()
 	i.metrics.inc(func(m *metrics) prometheus.Counter { return m.received })
 	src := r.info.Src.Unmap()
-	if err := CheckTTL(r.info.TTL); err != nil {
-		i.drop(fmt.Errorf("checking advert from %v: TTL %d: %w", src, r.info.TTL, err))
-		return
+	// The TTL of 255 RFC 5798 section 7.1 wants shows that no router
+	// forwarded the advert. A unicast peer may be a router away, or be a
+	// keepalived with unicast_ttl: with unicast peers, as keepalived
+	// does, any TTL is accepted (the source is checked against them).
+	if len(i.cfg.UnicastPeers) == 0 {
+		if err := CheckTTL(r.info.TTL); err != nil {
+			i.drop(fmt.Errorf("checking advert from %v: TTL %d: %w", src, r.info.TTL, err))
+			return
+		}
 	}
 	if src == tr.Source().Unmap() {
 		i.drop(fmt.Errorf("checking advert from %v: %w", src, ErrOwnPacket))

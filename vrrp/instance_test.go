@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -281,7 +282,6 @@ func TestInstanceDropsCounted(t *testing.T) {
 		refused bool
 	}{
 		{marshal(wrongPass), peer, 255, DropAuth, true},
-		{marshal(good), peer, 64, DropTTL, false},
 		{marshal(wrongVRID), peer, 255, DropVRID, false},
 		{badSum, peer, 255, DropChecksum, false},
 		{marshal(v3), peer, 255, DropVersion, true},
@@ -331,8 +331,8 @@ func TestInstanceDropsCounted(t *testing.T) {
 	h.clock.Advance(time.Second)
 	tr.inject(t, marshal(good), peer, local, 255)
 	h.clock.WaitArmed(t, t0.Add(time.Second+mdi))
-	if got := metricValue(t, h.reg, "rmqlb_vrrp_adverts_dropped_total", DropTTL); got != 1 {
-		t.Fatalf("ttl drop metric %v", got)
+	if got := metricValue(t, h.reg, "rmqlb_vrrp_adverts_dropped_total", DropNotPeer); got != 2 {
+		t.Fatalf("not_peer drop metric %v", got)
 	}
 	// The snapshot is JSON with the documented names.
 	b, err := json.Marshal(h.inst.Snapshot())
@@ -346,6 +346,44 @@ func TestInstanceDropsCounted(t *testing.T) {
 		}
 	}
 	tr.noneSent(t)
+}
+
+// TestInstanceTTL: a multicast advert must come with TTL 255 (RFC 5798
+// section 7.1: no router forwarded it), else it is dropped and counted as
+// ttl; with unicast peers any TTL is accepted, as keepalived does (a peer
+// a router away, or a keepalived with unicast_ttl), and the peer's advert
+// keeps the backup a backup.
+func TestInstanceTTL(t *testing.T) {
+	peer := netip.MustParseAddr("10.99.0.2")
+	const mdi = 3609375 * time.Microsecond
+	for _, unicast := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unicast %v", unicast), func(t *testing.T) {
+			cfg, dst := testConfig(), MulticastIPv4
+			tr := newFakeTransport(local)
+			if unicast {
+				cfg = testConfig(func(c *Config) { c.UnicastSrc = local; c.UnicastPeers = []netip.Addr{peer} })
+				dst, tr = local, newFakeTransport(local, peer)
+			}
+			h := startInstance(t, cfg, tr)
+			h.clock.WaitArmed(t, t0.Add(mdi))
+			p := Packet{Version: 3, VRID: 7, Priority: 150, AdvertInterval: time.Second, Addrs: []netip.Addr{vip.Addr()}}
+			b, err := p.Marshal(peer, dst, ChecksumPseudoHeader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.clock.Advance(time.Second)
+			tr.inject(t, b, peer, dst, 64)
+			if !unicast {
+				h.waitSnapshot(t, "the ttl drop", func(s Snapshot) bool { return s.Counters.Dropped[DropTTL] == 1 })
+				h.clock.WaitArmed(t, t0.Add(mdi)) // the master down timer runs on
+				return
+			}
+			h.clock.WaitArmed(t, t0.Add(time.Second+mdi)) // restarted by the advert
+			if s := h.inst.Snapshot(); len(s.Counters.Dropped) != 0 || s.Master == nil || s.Master.Addr != peer {
+				t.Fatalf("dropped %v, master %+v; want the advert heard", s.Counters.Dropped, s.Master)
+			}
+		})
+	}
 }
 
 func TestInstanceUnicastSendsToEveryPeer(t *testing.T) {

@@ -33,7 +33,8 @@ type Shutdown struct{}
 // NextDeadline.
 type Tick struct{}
 
-// Advert is a received advertisement that passed Parse and the TTL check.
+// Advert is a received advertisement that passed Parse and, in multicast
+// mode, the TTL check.
 type Advert struct {
 	// Src is the IP source address of the packet (the sender's primary
 	// address, used for the tie-break on equal priority).

@@ -43,7 +43,8 @@ type Transport interface {
 type RecvInfo struct {
 	// Src and Dst are the IP source and destination addresses.
 	Src, Dst netip.Addr
-	// TTL is the IPv4 TTL (IPv6 hop limit); CheckTTL wants 255.
+	// TTL is the IPv4 TTL (IPv6 hop limit); CheckTTL wants 255 (checked
+	// in multicast mode only).
 	TTL int
 }
 
