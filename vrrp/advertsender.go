@@ -116,6 +116,9 @@ type senderState struct {
 	pkts     []RawAdvert   // of the last Start or Update
 	scratch  []RawAdvert   // the packets wanted now, compared with pkts
 	alive    time.Time     // when the loop last told the sender it is alive
+	// sent: the last PeriodicAdvert was left to the sender, and the
+	// machine's advert timer was not kept on time meanwhile.
+	sent bool
 }
 
 // syncSender tells the AdvertSender (if any) what the machine, just
@@ -137,7 +140,7 @@ func (i *Instance) syncSender(tr Transport, now time.Time) {
 	if !want {
 		if ss.on {
 			s.Stop()
-			ss.on = false
+			ss.on, ss.sent = false, false
 			i.log.Debug("VRRP advert sender stopped")
 		}
 		return

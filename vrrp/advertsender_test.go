@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rmqlb/rmqlb/internal/metricstest"
 )
 
 // eventLog is the order in which a rawFakeTransport sent adverts and a
@@ -353,4 +355,81 @@ func TestSenderUnicastPackets(t *testing.T) {
 		}
 	}
 	h.shutdown(t)
+}
+
+// TestSenderTakenBackNoBogusDelay: while the sender sends, the loop steps
+// the advert timer only when it wakes anyway, so when the sender stops on
+// its own the first advert the instance sends itself is not "late" by
+// that: no send delay is recorded for it; the next one is again.
+func TestSenderTakenBackNoBogusDelay(t *testing.T) {
+	const mdi = 3609375 * time.Microsecond
+	h, snd, log := startWithSender(t, testConfig())
+	h.becomeMaster(t, mdi)
+	log.take()
+	snd.within.Store(int64(3 * time.Second)) // the interval is 1 s
+	delays := func() (uint64, float64) {
+		mf := metricstest.Gather(t, h.reg)["rmqlb_vrrp_advert_send_delay_seconds"]
+		hg := mf.GetMetric()[0].GetHistogram()
+		return hg.GetSampleCount(), hg.GetSampleSum()
+	}
+	// The first periodic advert is the sender's; the loop wakes 3 s on.
+	now := t0.Add(mdi + time.Second)
+	h.clock.Advance(time.Second)
+	h.clock.WaitArmed(t, now.Add(3*time.Second))
+	// Two seconds later the sender stops on its own: the instance sends
+	// the advert its timer had due a second ago.
+	now = now.Add(2 * time.Second)
+	h.clock.Advance(2 * time.Second)
+	snd.sending.Store(false)
+	snd.mu.Lock()
+	wake := snd.last.Wake
+	snd.mu.Unlock()
+	wake()
+	if p := h.tr.nextSent(t); p.Priority != 100 {
+		t.Fatalf("advert %+v", p)
+	}
+	h.clock.WaitArmed(t, now.Add(time.Second))
+	if n, sum := delays(); n != 0 {
+		t.Fatalf("%d send delays recorded (sum %vs) for the advert taken back from the sender", n, sum)
+	}
+	// The next one is the instance's own, on time.
+	h.clock.Advance(time.Second)
+	if p := h.tr.nextSent(t); p.Priority != 100 {
+		t.Fatalf("advert %+v", p)
+	}
+	h.clock.WaitArmed(t, now.Add(2*time.Second))
+	if n, sum := delays(); n != 1 || sum != 0 {
+		t.Fatalf("send delays: %d, sum %vs; want 1 of 0s", n, sum)
+	}
+	wantEvents(t, log, "send 100", "send 100")
+}
+
+// TestSenderReleaseEndAdvertisedAtOnce: a release period that ends by
+// itself while MASTER, the sender sending, has the instance advertise
+// its priority again at once, after the sender is given it; the advert
+// timer the loop did not step meanwhile does not make that advert the
+// sender's.
+func TestSenderReleaseEndAdvertisedAtOnce(t *testing.T) {
+	const mdi = 3609375 * time.Microsecond
+	h, snd, log := startWithSender(t, testConfig())
+	h.becomeMaster(t, mdi)
+	log.take()
+	snd.within.Store(int64(3 * time.Second)) // the interval is 1 s
+	now := t0.Add(mdi + time.Second)
+	h.clock.Advance(time.Second)
+	h.clock.WaitArmed(t, now.Add(3*time.Second))
+	<-h.inst.StepDown(1500*time.Millisecond, "maintenance")
+	if p := h.tr.nextSent(t); p.Priority != 0 {
+		t.Fatalf("advert %+v, want priority 0", p)
+	}
+	wantEvents(t, log, "update 0 every 1s", "send 0")
+	// The loop wakes for the end of the release, not for the advert
+	// timer (the sender sends).
+	h.clock.WaitArmed(t, now.Add(1500*time.Millisecond))
+	h.clock.Advance(1500 * time.Millisecond)
+	if p := h.tr.nextSent(t); p.Priority != 100 {
+		t.Fatalf("advert %+v, want priority 100", p)
+	}
+	wantEvents(t, log, "update 100 every 1s", "send 100")
+	h.wantState(t, StateMaster)
 }

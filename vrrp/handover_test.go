@@ -42,7 +42,7 @@ func TestMachineRelease(t *testing.T) {
 	// 0 at once and at every interval, the VIPs kept.
 	released := append(master[:2:2],
 		step{at: mdi + sec/2, ev: StepDown{Reason: "maintenance"}, want: []Action{SendAdvert{0}}, state: StateMaster, deadline: mdi + sec/2 + sec},
-		step{at: mdi + sec/2 + sec, ev: Tick{}, want: []Action{SendAdvert{0}}, state: StateMaster, deadline: mdi + sec/2 + 2*sec},
+		step{at: mdi + sec/2 + sec, ev: Tick{}, want: []Action{PeriodicAdvert{0}}, state: StateMaster, deadline: mdi + sec/2 + 2*sec},
 	)
 	heard := mdi + 2*sec // the new master's first advert
 	with := func(base []step, more ...step) []step { return append(base[:len(base):len(base)], more...) }
@@ -94,9 +94,9 @@ func TestMachineRelease(t *testing.T) {
 			name: "master: released with nobody to take over keeps the VIPs; Ready advertises its priority again",
 			cfg:  testConfig(),
 			steps: with(released,
-				step{at: mdi + sec/2 + 2*sec, ev: Tick{}, want: []Action{SendAdvert{0}}, state: StateMaster},
+				step{at: mdi + sec/2 + 2*sec, ev: Tick{}, want: []Action{PeriodicAdvert{0}}, state: StateMaster},
 				step{at: mdi + 3*sec, ev: Ready{}, want: []Action{SendAdvert{100}}, state: StateMaster, deadline: mdi + 4*sec},
-				step{at: mdi + 4*sec, ev: Tick{}, want: []Action{SendAdvert{100}}, state: StateMaster},
+				step{at: mdi + 4*sec, ev: Tick{}, want: []Action{PeriodicAdvert{100}}, state: StateMaster},
 			),
 		},
 		{
@@ -104,7 +104,9 @@ func TestMachineRelease(t *testing.T) {
 			cfg:  testConfig(),
 			steps: with(master,
 				step{at: mdi + sec/2, ev: StepDown{Until: t0.Add(mdi + 2*sec)}, want: []Action{SendAdvert{0}}, deadline: mdi + sec/2 + sec},
-				step{at: mdi + sec/2 + sec, ev: Tick{}, want: []Action{SendAdvert{0}}, deadline: mdi + 2*sec},
+				step{at: mdi + sec/2 + sec, ev: Tick{}, want: []Action{PeriodicAdvert{0}}, deadline: mdi + 2*sec},
+				// The priority back at once, the instance's own advert
+				// (not the advert timer's, which a sender would send).
 				step{at: mdi + 2*sec, ev: Tick{}, want: []Action{SendAdvert{100}}, state: StateMaster, deadline: mdi + 3*sec},
 			),
 		},
@@ -191,7 +193,7 @@ func TestMachineRelease(t *testing.T) {
 				{at: 3 * sec, ev: advertFrom(higher, 0, sec), state: StateBackup, deadline: 3*sec + relMDI},
 				// Everyone else is gone: the last resort, advertising 0.
 				{at: 3*sec + relMDI, ev: Tick{}, want: []Action{change(StateBackup, StateMaster, "last resort"), SendAdvert{0}, Acquire{}}, state: StateMaster},
-				{at: 4*sec + relMDI, ev: Tick{}, want: []Action{SendAdvert{0}}, state: StateMaster},
+				{at: 4*sec + relMDI, ev: Tick{}, want: []Action{PeriodicAdvert{0}}, state: StateMaster},
 				// An eligible router comes back (it took over on our 0):
 				// hand over to it.
 				{at: 4*sec + relMDI + 1, ev: advertFrom(higher, 50, sec), want: []Action{change(StateMaster, StateBackup, "handed over to 10.99.0.7 (priority 50)"), StopAnnouncing{}}, state: StateBackup},

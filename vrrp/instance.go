@@ -696,7 +696,7 @@ func (r *reader) handled(p received) {
 func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 	now := i.clock.Now()
 	i.mu.Lock()
-	var due time.Time // when the periodic advert this step sends was due
+	var due time.Time // when the PeriodicAdvert this step sends was due
 	if _, ok := ev.(Tick); ok {
 		due = i.m.advertDue(now)
 	}
@@ -710,15 +710,20 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 	for _, a := range acts {
 		switch a := a.(type) {
 		case SendAdvert:
-			if !due.IsZero() {
-				// The periodic advert: the sender's, while it sends.
-				periodic := due
-				due = time.Time{}
-				if i.senderSends() {
-					continue
-				}
-				i.metrics.sendDelay(now.Sub(periodic))
+			i.send(tr, a.Priority)
+		case PeriodicAdvert:
+			// The sender's, while it sends.
+			if i.senderSends() {
+				i.snd.sent = true
+				continue
 			}
+			// While the sender sent them, the loop stepped the advert
+			// timer late, when it woke anyway: the first advert it
+			// sends itself again has no delay worth recording.
+			if !i.snd.sent && !due.IsZero() {
+				i.metrics.sendDelay(now.Sub(due))
+			}
+			i.snd.sent = false
 			i.send(tr, a.Priority)
 		case Acquire:
 			if i.quieted {

@@ -90,8 +90,15 @@ func (SetPriorityAdjust) isEvent() {}
 type Action interface{ isAction() }
 
 // SendAdvert asks for an advertisement with the given priority to be sent
-// to every destination.
+// to every destination: on becoming MASTER, on a change of priority or
+// settings, at the end of a release, priority 0 on leaving. The periodic
+// ones are PeriodicAdvert.
 type SendAdvert struct{ Priority uint8 }
+
+// PeriodicAdvert asks for the advertisement of a MASTER's advert timer,
+// every Advertisement_Interval, with the given priority: sent like
+// SendAdvert, unless an AdvertSender sends the periodic adverts.
+type PeriodicAdvert struct{ Priority uint8 }
 
 // Acquire asks for the virtual addresses to be added to the interface and
 // announced (gratuitous ARP): the machine became MASTER, or, while MASTER,
@@ -139,6 +146,7 @@ type IntervalClamped struct {
 }
 
 func (SendAdvert) isAction()      {}
+func (PeriodicAdvert) isAction()  {}
 func (Acquire) isAction()         {}
 func (Release) isAction()         {}
 func (StateChange) isAction()     {}
@@ -491,7 +499,7 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 		}
 	case StateMaster:
 		if !m.adverAt.IsZero() && !now.Before(m.adverAt) {
-			out = append(out, SendAdvert{Priority: m.EffectivePriority()})
+			out = append(out, PeriodicAdvert{Priority: m.EffectivePriority()})
 			next := m.adverAt.Add(m.cfg.AdvertInterval)
 			if !next.After(now) {
 				// We fell behind (a suspended process, a stepped
@@ -504,7 +512,7 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 	return out
 }
 
-// advertDue returns when the periodic advert a MASTER sends at a Tick at
+// advertDue returns when the PeriodicAdvert a MASTER sends at a Tick at
 // now was due (the advert timer's expiry), or zero when none is due.
 func (m *Machine) advertDue(now time.Time) time.Time {
 	if m.state != StateMaster || m.adverAt.IsZero() || now.Before(m.adverAt) {

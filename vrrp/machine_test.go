@@ -194,8 +194,8 @@ func TestMachine(t *testing.T) {
 				{at: mdi - 1, ev: Tick{}, state: StateBackup, deadline: mdi},
 				{at: mdi, ev: Tick{}, want: []Action{change(StateBackup, StateMaster, "master down"), SendAdvert{100}, Acquire{}},
 					state: StateMaster, deadline: mdi + sec},
-				{at: mdi + sec, ev: Tick{}, want: []Action{SendAdvert{100}}, state: StateMaster, deadline: mdi + 2*sec},
-				{at: mdi + 2*sec + 10*time.Millisecond, ev: Tick{}, want: []Action{SendAdvert{100}}, deadline: mdi + 3*sec},
+				{at: mdi + sec, ev: Tick{}, want: []Action{PeriodicAdvert{100}}, state: StateMaster, deadline: mdi + 2*sec},
+				{at: mdi + 2*sec + 10*time.Millisecond, ev: Tick{}, want: []Action{PeriodicAdvert{100}}, deadline: mdi + 3*sec},
 			},
 		},
 		{
@@ -212,7 +212,7 @@ func TestMachine(t *testing.T) {
 			steps: []step{
 				{ev: Startup{Adopt: StateMaster}, want: []Action{StateChange{From: StateInit, To: StateMaster, Reason: "adopted", Adopted: true}, SendAdvert{100}, Acquire{}},
 					state: StateMaster, deadline: sec},
-				{at: sec, ev: Tick{}, want: []Action{SendAdvert{100}}, state: StateMaster, deadline: 2 * sec},
+				{at: sec, ev: Tick{}, want: []Action{PeriodicAdvert{100}}, state: StateMaster, deadline: 2 * sec},
 			},
 		},
 		{
@@ -339,7 +339,7 @@ func TestMachine(t *testing.T) {
 			steps: []step{
 				{ev: Startup{}, want: []Action{change(StateInit, StateMaster, ""), SendAdvert{255}, Acquire{}}},
 				{at: sec / 2, ev: advertFrom(higher, 254, sec), state: StateMaster, deadline: sec},
-				{at: sec, ev: Tick{}, want: []Action{SendAdvert{255}}, state: StateMaster, deadline: 2 * sec},
+				{at: sec, ev: Tick{}, want: []Action{PeriodicAdvert{255}}, state: StateMaster, deadline: 2 * sec},
 			},
 		},
 		{
@@ -529,6 +529,15 @@ func (n *simNet) holders() int {
 	return c
 }
 
+// advertise delivers an advert of who with priority prio to the others.
+func (n *simNet) advertise(who netip.Addr, prio uint8) {
+	for other := range n.ms {
+		if other != who {
+			n.step(other, advertFrom(who, prio, time.Second))
+		}
+	}
+}
+
 func (n *simNet) step(who netip.Addr, ev Event) {
 	if n.holds == nil {
 		n.holds = map[netip.Addr]bool{}
@@ -538,11 +547,9 @@ func (n *simNet) step(who netip.Addr, ev Event) {
 	for _, a := range m.Step(n.now, ev) {
 		switch a := a.(type) {
 		case SendAdvert:
-			for other := range n.ms {
-				if other != who {
-					n.step(other, advertFrom(who, a.Priority, time.Second))
-				}
-			}
+			n.advertise(who, a.Priority)
+		case PeriodicAdvert:
+			n.advertise(who, a.Priority)
 		case Acquire:
 			n.holds[who] = true
 			for other := range n.ms {

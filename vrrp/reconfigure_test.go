@@ -29,7 +29,7 @@ func TestMachineReconfigure(t *testing.T) {
 			steps: with(master,
 				step{at: mdi + sec/2, ev: Reconfigure{testConfig(func(c *Config) { c.Priority = 50 })}, want: []Action{SendAdvert{50}},
 					state: StateMaster, deadline: mdi + sec/2 + sec},
-				step{at: mdi + sec/2 + sec, ev: Tick{}, want: []Action{SendAdvert{50}}, state: StateMaster},
+				step{at: mdi + sec/2 + sec, ev: Tick{}, want: []Action{PeriodicAdvert{50}}, state: StateMaster},
 			),
 		},
 		{
