@@ -9,7 +9,8 @@ import (
 
 // AnnounceReporter is implemented by an Owner that hears other hosts
 // announce the addresses it holds (netsetup.VIPSet does: gratuitous ARPs
-// and ARP replies for a VIP from another MAC address). Run calls
+// and ARP replies for an IPv4 VIP, neighbour advertisements for an IPv6
+// one, from another link-layer address). Run calls
 // ReportAnnouncements once, before it starts the machine, with a function
 // that is safe to call from any goroutine and returns at once; the owner
 // calls it with each address another host announced.

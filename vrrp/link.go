@@ -42,14 +42,16 @@ func (i *Instance) setLinkState(s netsetup.LinkState) {
 	i.kick()
 }
 
-// linkWatchError counts and logs an error of the link watch, which then
-// subscribes again and reads the link afresh.
+// linkWatchError counts and logs an error of the link watch (see
+// netsetup.WatchOptions.OnError: after a receive error it subscribes again
+// and reads the link afresh; a failed subscription or read is tried again
+// later).
 func (i *Instance) linkWatchError(err error) {
 	i.mu.Lock()
 	i.counters.LinkWatchErrors++
 	i.mu.Unlock()
 	i.metrics.inc(func(m *metrics) prometheus.Counter { return m.linkWatchErrors })
-	i.log.Warn("netlink link subscription failed; subscribing again and reading the link afresh", zap.Error(err))
+	i.log.Warn("watching the interface's link failed; trying again", zap.Error(err))
 }
 
 // follow makes the real transport follow the interface to index (the link
