@@ -217,14 +217,21 @@ func (s *session) refuseLocal(err error) {
 	s.close(EndLocalResources)
 }
 
-// attemptFailed ends the current connect attempt and tries the next backend.
-func (s *session) attemptFailed(err error) {
+// dropAttempt stops the connect attempt in progress: its timer, and its
+// socket, which goes back to the loop. It returns the session's loop.
+func (s *session) dropAttempt() *loop {
 	lp := s.lp
 	lp.timers.stop(s)
 	if s.srv.fd >= 0 {
 		lp.release(s.srv.fd, false)
 		s.srv = sock{fd: -1}
 	}
+	return lp
+}
+
+// attemptFailed ends the current connect attempt and tries the next backend.
+func (s *session) attemptFailed(err error) {
+	lp := s.dropAttempt()
 	if b := s.be; b != nil {
 		s.be = nil
 		s.tried = append(s.tried, b)
@@ -241,12 +248,7 @@ func (s *session) attemptFailed(err error) {
 // counted and no retry used, so that a client is not closed for it even
 // with no retry configured.
 func (s *session) redispatch(why EndReason) {
-	lp := s.lp
-	lp.timers.stop(s)
-	if s.srv.fd >= 0 {
-		lp.release(s.srv.fd, false)
-		s.srv = sock{fd: -1}
-	}
+	lp := s.dropAttempt()
 	if b := s.be; b != nil {
 		s.be = nil
 		lp.l.sessionEnded(b, nil)
