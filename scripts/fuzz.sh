@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of rmqlb (go test -fuzz) for a while each: the
 # parsers of everything that comes from outside (VRRP adverts, AMQP frames,
-# PROXY headers, netlink address messages, ARP frames of other hosts, the
+# PROXY headers, netlink address messages, ARP frames and neighbour
+# advertisements of other hosts, the
 # configuration file, names and states typed by operators, and the
 # configurations rmqlb import reads). Each target runs FUZZTIME (default 60s); new failing inputs are
 # written to the package's testdata/fuzz/ directory by go test, and then run
