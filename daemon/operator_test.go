@@ -90,6 +90,12 @@ func TestShutdownSessionsCommand(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
 	startChecked(t, h)
+	// The checks' results reach the listener on their own goroutine: a
+	// connection made before a is UP there would go to b and shift the
+	// round robin.
+	h.eventually("a and b UP in the listener", func() bool {
+		return h.backendState(idA) == backend.Up && h.backendState(idB) == backend.Up
+	})
 	var conns []net.Conn
 	for range 4 { // round robin: a, b, a, b
 		c, err := net.Dial("tcp", l.bind)
