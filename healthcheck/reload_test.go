@@ -288,8 +288,16 @@ func TestSchedulerAddServing(t *testing.T) {
 	if err := s.AddServing(bid("a"), CheckConfig{Interval: time.Second, Fall: 2}, a); err != nil {
 		t.Fatal(err)
 	}
-	if ev := log.all(); len(ev) != 1 || ev[0].State != backend.Up || ev[0].Reason != "check added while in service" {
+	// The announcement comes first; a's first check runs at once on
+	// Run's goroutine, so its result (still UP) may follow it already.
+	ev := log.all()
+	if len(ev) == 0 || ev[0].State != backend.Up || ev[0].Reason != "check added while in service" {
 		t.Fatalf("announcement: %+v", ev)
+	}
+	for _, e := range ev[1:] {
+		if !e.FirstResult || e.State != backend.Up {
+			t.Fatalf("after the announcement: %+v", ev)
+		}
 	}
 	<-a.calls // first failure: still UP
 	clk.WaitArmed(t, clk.Now().Add(time.Second))
