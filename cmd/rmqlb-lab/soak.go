@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -319,7 +320,7 @@ func (l *lab) runCycle(ctx context.Context, row string, f fault, tcycle, n int, 
 		// (asked of RabbitMQ) is its own outcome too; a check DOWN
 		// against a running application is rmqlb's, and fails the cycle.
 		if stopped := l.cluster.stoppedApps(ctx); len(stopped) > 0 {
-			r.AppsLeftStopped = describeStopped(stopped)
+			r.AppsLeftStopped = byHost(stopped, ": ")
 			l.tl.Logf("not healthy after the repair (%v); RabbitMQ: %s", err, r.AppsLeftStopped)
 			l.restartStopped(ctx, stopped)
 			err = l.settle(ctx, o.settle)
@@ -592,15 +593,14 @@ func (e *partitionError) Error() string {
 }
 
 // describe lists the partitions in host order.
-func (e *partitionError) describe() string {
-	var hs []string
-	for h := range e.parts {
-		hs = append(hs, h)
-	}
-	slices.Sort(hs)
+func (e *partitionError) describe() string { return byHost(e.parts, " from ") }
+
+// byHost lists m's entries in host order, each as host, sep, value,
+// separated by "; ".
+func byHost(m map[string]string, sep string) string {
 	var parts []string
-	for _, h := range hs {
-		parts = append(parts, h+" from "+e.parts[h])
+	for _, h := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, h+sep+m[h])
 	}
 	return strings.Join(parts, "; ")
 }
@@ -644,9 +644,7 @@ func (l *lab) repair(ctx context.Context) bool {
 		}
 	}
 	l.restartPartitioned(ctx, l.cluster.partitioned(ctx))
-	if stopped := l.cluster.stoppedApps(ctx); len(stopped) > 0 {
-		l.restartStopped(ctx, stopped)
-	}
+	l.restartStopped(ctx, l.cluster.stoppedApps(ctx))
 	if err := l.settle(ctx, l.opts.soak.settle); err != nil {
 		l.tl.Logf("repair: %v", err)
 		return false

@@ -61,15 +61,6 @@ func (rc *rabbitCluster) stoppedApps(ctx context.Context) map[string]string {
 	return m
 }
 
-// describeStopped lists stopped (from stoppedApps) in host order.
-func describeStopped(stopped map[string]string) string {
-	var parts []string
-	for _, h := range slices.Sorted(maps.Keys(stopped)) {
-		parts = append(parts, h+": "+stopped[h])
-	}
-	return strings.Join(parts, "; ")
-}
-
 // logTailLines is how much of a stopped node's RabbitMQ log goes into the
 // events.
 const logTailLines = 40

@@ -33,8 +33,8 @@ func TestStoppedAppRepaired(t *testing.T) {
 	if len(got) != 1 || got["rmq1"] != "application not running" {
 		t.Fatalf("stoppedApps after stop_app = %v, want rmq1: application not running", got)
 	}
-	if d := describeStopped(got); d != "rmq1: application not running" {
-		t.Errorf("describeStopped = %q", d)
+	if d := byHost(got, ": "); d != "rmq1: application not running" {
+		t.Errorf("byHost = %q", d)
 	}
 	// The log's last line before the repair must reach the events.
 	log, err := os.ReadFile(n.LogFile())
