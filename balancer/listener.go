@@ -17,12 +17,9 @@ import (
 
 	rbackend "github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/internal/clock"
+	"github.com/rmqlb/rmqlb/internal/logcount"
 	"github.com/rmqlb/rmqlb/proxyproto"
 )
-
-// stickyFullLogEvery is how often at most a listener logs the clients it
-// balanced without pinning them, its persistence table full.
-const stickyFullLogEvery = 10 * time.Second
 
 // ErrUnknownBackend is returned by SetBackendState and SetBackendWeight for
 // a name that is not a backend of the listener.
@@ -119,13 +116,10 @@ type Listener struct {
 	// new client keys balanced without being pinned: the persistence
 	// table was full (Config.PersistenceMaxClients)
 	stickyFull atomic.Uint64
-	// stickyFullLogged is when choose last logged the clients it could
-	// not pin (the listener's clock; zero: never), stickyFullUnlogged how
-	// many it could not pin since: logged at most every
-	// stickyFullLogEvery, so that a flood of clients cannot flood the
-	// log. Guarded by mu.
-	stickyFullLogged   time.Time
-	stickyFullUnlogged int
+	// stickyFullLog counts the clients choose could not pin, logged at
+	// most every logcount.Every (the listener's clock), so that a flood
+	// of clients cannot flood the log. Guarded by mu.
+	stickyFullLog logcount.Counter
 
 	// epoch is the origin of the loops' times: a second before
 	// NewListener, so that no loop time is 0. Immutable.
@@ -687,12 +681,7 @@ func (l *Listener) choose(client netip.Addr, entry **stickyEntry, tried []*backe
 // l.mu must be held.
 func (l *Listener) countUnpinned(now time.Time) int {
 	l.stickyFull.Add(1)
-	l.stickyFullUnlogged++
-	if !l.stickyFullLogged.IsZero() && now.Sub(l.stickyFullLogged) < stickyFullLogEvery {
-		return 0
-	}
-	n := l.stickyFullUnlogged
-	l.stickyFullLogged, l.stickyFullUnlogged = now, 0
+	n, _ := l.stickyFullLog.Count(now)
 	return n
 }
 

@@ -10,20 +10,19 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/internal/logcount"
 )
 
 // Event-loop constants.
 const (
-	maxEvents   = 256                    // epoll_wait batch
-	acceptBatch = 64                     // accept4 calls per listener event
-	acceptPause = 100 * time.Millisecond // after EMFILE & co.: see accept
-	// fdLimitLogEvery is how often at most a loop logs the clients it
-	// refused at the file descriptor limit.
-	fdLimitLogEvery = 10 * time.Second
-	chunkBudget     = 16       // reads per direction per turn before yielding
-	scratchSize     = 16 << 10 // recv(2) size; a full read switches to splice
-	maxIdleBufs     = 32       // idle stash buffers kept per loop
-	epollConnFlags  = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+	maxEvents      = 256                    // epoll_wait batch
+	acceptBatch    = 64                     // accept4 calls per listener event
+	acceptPause    = 100 * time.Millisecond // after EMFILE & co.: see accept
+	chunkBudget    = 16                     // reads per direction per turn before yielding
+	scratchSize    = 16 << 10               // recv(2) size; a full read switches to splice
+	maxIdleBufs    = 32                     // idle stash buffers kept per loop
+	epollConnFlags = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 )
 
 // loop is one event loop: an epoll instance, the sessions it owns and their
@@ -75,12 +74,10 @@ type loop struct {
 	// ctlFault, set by tests only, makes epoll_ctl on the loop's own fds
 	// (ctl) fail with the error it returns for op and fd, if not nil.
 	ctlFault func(op, fd int) error
-	// fdLimitLogged is when the loop last logged clients refused for the
-	// file descriptor limit (loop time; 0: never), fdLimitUnlogged how
-	// many it refused since: logged at most every fdLimitLogEvery, so
-	// that a flood of clients cannot flood the log.
-	fdLimitLogged   time.Duration
-	fdLimitUnlogged int
+	// fdLimitLog counts the clients refused for the file descriptor
+	// limit, logged at most every logcount.Every (loop time), so that a
+	// flood of clients cannot flood the log.
+	fdLimitLog logcount.Counter
 	// fdStarved: the last accept4 failed for lack of file descriptors.
 	fdStarved bool
 	// reserve is an fd (of /dev/null) held back so that, at the fd limit,
@@ -441,10 +438,8 @@ func (lp *loop) refusePending() {
 		}
 	}
 	lp.reserve = openReserve()
-	lp.fdLimitUnlogged += n
-	if lp.fdLimitLogged == 0 || lp.now-lp.fdLimitLogged >= fdLimitLogEvery {
-		lp.l.log.Warn("refused connections: out of file descriptors (logged at most every 10s)", zap.Int("refused", lp.fdLimitUnlogged))
-		lp.fdLimitLogged, lp.fdLimitUnlogged = lp.now, 0
+	if refused, ok := lp.fdLimitLog.Add(lp.l.epoch.Add(lp.now), n); ok {
+		lp.l.log.Warn("refused connections: out of file descriptors (logged at most every 10s)", zap.Int("refused", refused))
 	}
 }
 

@@ -274,25 +274,3 @@ func TestCommandContext(t *testing.T) {
 		t.Error("PeerPID or PeerPrivileged outside a request")
 	}
 }
-
-// TestLogCounter: the first event is logged at once, the next ones at most
-// every logEvery, each log counting the events since the last.
-func TestLogCounter(t *testing.T) {
-	var c logCounter
-	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	for _, step := range []struct {
-		at   time.Duration
-		n    int
-		want bool
-	}{
-		{0, 1, true},
-		{time.Second, 0, false},
-		{9 * time.Second, 0, false},
-		{10 * time.Second, 3, true},
-		{11 * time.Second, 0, false},
-	} {
-		if n, ok := c.count(t0.Add(step.at)); n != step.n || ok != step.want {
-			t.Fatalf("at %v: %d, %v; want %d, %v", step.at, n, ok, step.n, step.want)
-		}
-	}
-}

@@ -19,6 +19,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/internal/logcount"
 )
 
 // DefaultMaxRequest bounds a request line when Server.MaxRequest is 0.
@@ -340,7 +342,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		max = DefaultMaxConns
 	}
 	slots := make(chan struct{}, max)
-	var busy, acceptErrs logCounter // refused connections, failed accepts
+	var busy, acceptErrs logcount.Counter // refused connections, failed accepts
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -353,7 +355,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			// Out of file descriptors or similar: logged at most every
 			// 10 s; wait a little, or until stopped, before accepting
 			// again.
-			if n, ok := acceptErrs.count(time.Now()); ok {
+			if n, ok := acceptErrs.Count(time.Now()); ok {
 				log.Warn("accepting control connections", zap.Error(err), zap.Int("failures", n))
 			}
 			select {
@@ -367,7 +369,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		case slots <- struct{}{}:
 		default:
 			refuseBusy(c)
-			if n, ok := busy.count(time.Now()); ok {
+			if n, ok := busy.Count(time.Now()); ok {
 				log.Warn("refused control connections: too many at once", zap.Int("max", max), zap.Int("refused", n))
 			}
 			continue
@@ -379,28 +381,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.serveConn(ctx, c, log)
 		}()
 	}
-}
-
-// logCounter counts events that are logged at most every logEvery, the
-// first at once. The zero value is ready; it is not safe for concurrent
-// use.
-type logCounter struct {
-	n      int       // since logged
-	logged time.Time // zero: never
-}
-
-// logEvery is how often at most a logCounter's events are logged.
-const logEvery = 10 * time.Second
-
-// count counts one event at now, and returns how many to log (those since
-// the last log, this one included) when it is time to log them.
-func (c *logCounter) count(now time.Time) (n int, log bool) {
-	c.n++
-	if now.Sub(c.logged) < logEvery { // never logged: a long while
-		return 0, false
-	}
-	n, c.n, c.logged = c.n, 0, now
-	return n, true
 }
 
 // refuseBusy answers c with ErrBusy and closes it, on the accepting

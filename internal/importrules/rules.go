@@ -7,8 +7,8 @@ var (
 	// VRRP (vrrp/... holds its advert sender process, vrrp/sendproc, and
 	// the codec of that process's messages, vrrp/sendwire), addresses on
 	// interfaces, the proxy, health checks, the notify hooks, the clock,
-	// the error of a refused configuration field, and the raw system
-	// calls of the idle loops.
+	// the error of a refused configuration field, the counter of
+	// rate-limited warnings, and the raw system calls of the idle loops.
 	Domain = []string{
 		"proxyproto/...",
 		"vrrp/...",
@@ -20,6 +20,7 @@ var (
 		"backend/...",
 		"internal/clock/...",
 		"internal/fielderr/...",
+		"internal/logcount/...",
 		"internal/rawio/...",
 	}
 	// Config is the configuration file's model.
