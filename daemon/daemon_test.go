@@ -180,6 +180,9 @@ func TestAdmin(t *testing.T) {
 	h.start()
 	h.checks.get(idA).answer(t, healthcheck.Result{})
 	h.ready()
+	// a's first result reaches the listener on its own goroutine: a
+	// session opened before a is UP there finds no backend.
+	h.eventually("a UP in the listener", func() bool { return h.backendState(idA) == backend.Up })
 	ctx := context.Background()
 	call := func(args ...string) (AdminResult, error) {
 		res, err := h.d.Handle(ctx, control.Request{Command: "backend", Args: args})
