@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,17 +40,32 @@ func (r *partRegistry) MustRegister(cs ...prometheus.Collector) {
 	}
 }
 
-// Unregister implements prometheus.Registerer.
+// Unregister implements prometheus.Registerer. The collector is found by
+// its descriptors, as the registry finds it: a registerer that wraps
+// collectors (prometheus.WrapRegistererWith) hands a new wrapper of the
+// same collector to Unregister, not the one it registered.
 func (r *partRegistry) Unregister(c prometheus.Collector) bool {
+	id := descsOf(c)
 	r.mu.Lock()
-	for i, o := range r.cols {
-		if o == c {
-			r.cols = append(r.cols[:i:i], r.cols[i+1:]...)
-			break
-		}
-	}
+	r.cols = slices.DeleteFunc(r.cols, func(o prometheus.Collector) bool { return o == c || descsOf(o) == id })
 	r.mu.Unlock()
 	return r.reg.Unregister(c)
+}
+
+// descsOf returns the descriptors of c, sorted and joined: two
+// collectors with the same descriptors are one for a registry.
+func descsOf(c prometheus.Collector) string {
+	ch := make(chan *prometheus.Desc)
+	go func() {
+		c.Describe(ch)
+		close(ch)
+	}()
+	var ds []string
+	for d := range ch {
+		ds = append(ds, d.String())
+	}
+	slices.Sort(ds)
+	return strings.Join(ds, "\n")
 }
 
 // unregisterAll removes every collector the part registered.
