@@ -138,13 +138,13 @@ func (s *VIPSet) announce(now time.Time) {
 		}
 		if err != nil {
 			v.lastErr = err.Error()
-			s.m.garpErrors.Inc()
+			s.m.inc(vipGarpErrors)
 			s.log.Debug("announcement failed", zap.Error(err))
 			continue
 		}
 		v.garpSent++
 		v.lastGARP = now
 		v.lastErr = ""
-		s.m.garpSent.Inc()
+		s.m.inc(vipGarpSent)
 	}
 }

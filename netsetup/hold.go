@@ -175,7 +175,7 @@ func (s *VIPSet) check() error {
 			continue
 		}
 		readded = true
-		s.m.readded.Inc()
+		s.m.inc(vipReadded)
 		s.log.Warn("VIP disappeared from the interface; added it again", zap.Stringer("vip", v.prefix))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -294,7 +294,7 @@ func (s *VIPSet) setFault(err error) {
 		return
 	}
 	if first {
-		s.m.faults.Inc()
+		s.m.inc(vipFaults)
 		// The watch may wait for the backstop's period: it is to check
 		// again Recheck after the fault.
 		select {

@@ -69,6 +69,11 @@ func (s *VIPSet) Update(cfg VIPConfig) error {
 	for _, v := range dropped {
 		s.log.Info("VIP no longer configured", zap.Stringer("vip", v.prefix))
 	}
+	// The metrics name the VIPs: a series of the old list would name
+	// VIPs the set no longer has.
+	if err := s.m.relabel(vipsLabel(cfg.VIPs)); err != nil {
+		s.log.Warn("relabelling the VIP metrics", zap.Error(err))
+	}
 	if !held {
 		return errors.Join(errs...)
 	}

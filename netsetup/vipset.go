@@ -166,11 +166,9 @@ func newVIPSet(cfg VIPConfig, opt VIPSetOptions, addrProto bool) (*VIPSet, error
 	}
 	s.log = logger.With(zap.String("interface", cfg.Interface))
 	s.label, _ = addrLabel(cfg.Interface, s.tag)
-	names := make([]string, len(cfg.VIPs))
-	for i, p := range cfg.VIPs {
+	for _, p := range cfg.VIPs {
 		v := &vipState{prefix: p, marker: markerFor(p, cfg.Interface, s.tag, addrProto)}
 		s.vips = append(s.vips, v)
-		names[i] = p.String()
 		if v.marker == MarkerBookkeeping {
 			s.log.Warn("this kernel keeps no address protocol and the VIP has no label: it is recognised by this daemon's own bookkeeping only, so a copy left by a killed daemon is not cleaned up",
 				zap.Stringer("vip", p), zap.String("marker", string(v.marker)))
@@ -178,13 +176,23 @@ func newVIPSet(cfg VIPConfig, opt VIPSetOptions, addrProto bool) (*VIPSet, error
 			s.log.Info("VIP marker", zap.Stringer("vip", p), zap.String("marker", string(v.marker)), zap.String("label", s.label))
 		}
 	}
-	m, err := newVIPMetrics(opt.Registerer, cfg.Interface, strings.Join(names, ","))
+	m, err := newVIPMetrics(opt.Registerer, cfg.Interface, vipsLabel(cfg.VIPs))
 	if err != nil {
 		return nil, err
 	}
 	s.m = m
 	s.ann = newAnnouncer(s.clock, cfg.GARP, s.announce)
 	return s, nil
+}
+
+// vipsLabel is the value of the vips label of the metrics of a VIPSet
+// of vips: the prefixes, comma-separated, in the configuration's order.
+func vipsLabel(vips []netip.Prefix) string {
+	names := make([]string, len(vips))
+	for i, p := range vips {
+		names[i] = p.String()
+	}
+	return strings.Join(names, ",")
 }
 
 // Acquire adds every VIP to the interface, marked as ours, and starts the
@@ -206,7 +214,7 @@ func (s *VIPSet) Acquire(ctx context.Context) error {
 	link, err := linkByName(s.cfg.Interface)
 	if err != nil {
 		s.setAllErr(err)
-		s.m.acquireErrors.Inc()
+		s.m.inc(vipAcquireErrors)
 		err = fmt.Errorf("acquiring VIPs: %w", err)
 		s.setFault(err)
 		return err
@@ -230,9 +238,9 @@ func (s *VIPSet) Acquire(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
-	s.m.held.Set(1)
+	s.m.setHeld(1)
 	if err != nil {
-		s.m.acquireErrors.Inc()
+		s.m.inc(vipAcquireErrors)
 	}
 	s.ann.start()
 	return err
@@ -339,7 +347,7 @@ func (s *VIPSet) Release(ctx context.Context) error {
 	s.held = false
 	s.closeSenders()
 	s.mu.Unlock()
-	s.m.held.Set(0)
+	s.m.setHeld(0)
 
 	if err := ctx.Err(); err != nil {
 		// Removing the VIPs matters more than the caller's deadline: a
@@ -350,12 +358,12 @@ func (s *VIPSet) Release(ctx context.Context) error {
 	renamed := false
 	if err != nil {
 		if !isLinkGone(err) {
-			s.m.releaseErrors.Inc()
+			s.m.inc(vipReleaseErrors)
 			return fmt.Errorf("releasing VIPs: looking up interface %s: %w", s.cfg.Interface, err)
 		}
 		link, err = s.renamedLink()
 		if err != nil {
-			s.m.releaseErrors.Inc()
+			s.m.inc(vipReleaseErrors)
 			return fmt.Errorf("releasing VIPs: %w", err)
 		}
 		if link == nil {
@@ -372,7 +380,7 @@ func (s *VIPSet) Release(ctx context.Context) error {
 	}
 	present, err := listAddrs(link.Attrs().Index)
 	if err != nil {
-		s.m.releaseErrors.Inc()
+		s.m.inc(vipReleaseErrors)
 		return fmt.Errorf("releasing VIPs: listing addresses of %s: %w", link.Attrs().Name, err)
 	}
 	var errs []error
@@ -386,7 +394,7 @@ func (s *VIPSet) Release(ctx context.Context) error {
 		}
 	}
 	if len(errs) > 0 {
-		s.m.releaseErrors.Inc()
+		s.m.inc(vipReleaseErrors)
 	}
 	return errors.Join(errs...)
 }
