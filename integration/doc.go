@@ -59,6 +59,17 @@
 //     ended by the removal), kept under keep-sessions; the sessions of the
 //     backends that stay carry on; the added one takes new sessions once
 //     its first check passed; no VRRP state change.
+//   - TestReloadChurnGivesBackResources: 50 `rmqlb reload`s of a master
+//     with a checked listener through every kind of change (backends,
+//     weights, checks, policies, persistence, a second listener added,
+//     moved and removed, a second VIP and VRRP instance, advert interval
+//     and priority, vrrp_sender, vrrp_rt_priority, control socket and
+//     group, metrics_listen, a change left to a restart, files refused
+//     as a whole and in part), sessions proxied and a few hundred
+//     control requests meanwhile, then back to the first file: the
+//     daemon's open files of each kind, goroutines, threads (within what
+//     the Go runtime keeps), VIPs, listening sockets, metrics series,
+//     status and advert sender process are those it had before.
 //   - TestVRRPSecondDaemonLeavesMasterAlone: a second `rmqlb run` with the
 //     master's configuration exits 1 and the master keeps its VIP, never
 //     having to put it back.
