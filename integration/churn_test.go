@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -107,14 +108,14 @@ func (c churnConf) daemonConf(h1 *netlab.Host) daemonConf {
 		// An unknown policy: the file does not load.
 		listeners = strings.Replace(listeners, "policy: roundrobin", "policy: fastest", 1)
 	}
-	return daemonConf{LogLevel: cmpOr(c.logLevel, "info"), Global: g, VRRP: c.vrrp, Listeners: listeners}
+	return daemonConf{LogLevel: cmp.Or(c.logLevel, "info"), Global: g, VRRP: c.vrrp, Listeners: listeners}
 }
 
 // runs returns the VRRP instances and backends (by name) that run once c
 // is applied.
 func (c churnConf) runs() (instances, backends []string) {
 	for _, v := range c.vrrp {
-		if n := cmpOr(v.Name, "vip"); n != c.badInstance {
+		if n := cmp.Or(v.Name, "vip"); n != c.badInstance {
 			instances = append(instances, n)
 		}
 	}
@@ -127,13 +128,6 @@ func (c churnConf) runs() (instances, backends []string) {
 		}
 	}
 	return instances, backends
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // churnVariants returns the baseline configuration of the churn and its
