@@ -25,11 +25,13 @@ func (n *Node) join(ctx context.Context, seed *Node, join ...string) error {
 		{"stop_app"},
 		join,
 		{"start_app"},
-		{"wait", "--timeout", "60", n.path("pid")},
 	} {
 		if _, err := n.Ctl(ctx, args...); err != nil {
 			return fmt.Errorf("joining %s to cluster of %s: %w", n.NodeName, seed.NodeName, err)
 		}
+	}
+	if err := n.waitPidFile(ctx); err != nil {
+		return fmt.Errorf("joining %s to cluster of %s: %w", n.NodeName, seed.NodeName, err)
 	}
 	return nil
 }

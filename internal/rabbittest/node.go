@@ -297,7 +297,7 @@ func (n *Node) start(ctx context.Context) error {
 	}(n.cmd)
 	wctx, cancel := context.WithTimeout(ctx, n.opts.BootTimeout)
 	defer cancel()
-	if _, err := n.Ctl(wctx, "wait", "--timeout", "60", n.path("pid")); err != nil {
+	if err := n.waitPidFile(wctx); err != nil {
 		return fmt.Errorf("waiting for boot: %w (server output: %s)", err, n.tail("server.out"))
 	}
 	// `wait` returns once the rabbit app runs, which starts the listeners; from the root
@@ -319,6 +319,33 @@ func (n *Node) start(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// waitPidFile runs `rabbitmqctl wait` on the node's pid file until the
+// node's application runs. RabbitMQ creates the file and then writes its pid
+// into it, and a wait that reads it in between fails at once with
+// garbage_in_pid_file: that failure is retried every 100 ms until ctx ends
+// or the server exits.
+func (n *Node) waitPidFile(ctx context.Context) error {
+	for {
+		out, err := n.Ctl(ctx, "wait", "--timeout", "60", n.path("pid"))
+		if err == nil || !pidFileUnwritten(out) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last wait: %v)", ctx.Err(), err)
+		case <-n.waitDone:
+			return fmt.Errorf("server exited (last wait: %w)", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// pidFileUnwritten reports whether rabbitmqctl's output says the pid file it
+// waited on held no pid (yet).
+func pidFileUnwritten(out string) bool {
+	return strings.Contains(out, "garbage_in_pid_file")
 }
 
 func (n *Node) command(name string, args ...string) *exec.Cmd {

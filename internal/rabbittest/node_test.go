@@ -3,6 +3,7 @@ package rabbittest
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -153,4 +154,40 @@ func TestMain(m *testing.M) {
 		code = 1
 	}
 	os.Exit(code)
+}
+
+// TestWaitPidFileUnwritten checks that a pid file RabbitMQ has created but
+// not yet written does not end the wait for a boot: rabbitmqctl fails on it at
+// once, and the wait tries again until its context ends.
+func TestWaitPidFileUnwritten(t *testing.T) {
+	if err := Available(); err != nil {
+		t.Skip(err)
+	}
+	e, err := StartEPMD("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Stop() })
+	n := &Node{
+		NodeName: "rt-unwritten@localhost",
+		Dir:      t.TempDir(),
+		opts:     Options{Cookie: DefaultCookie, EPMDPort: e.Port},
+		marker:   markerPrefix() + "node-" + randHex(8),
+	}
+	if err := n.prepare(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(n.path("pid"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := n.Ctl(context.Background(), "wait", "--timeout", "5", n.path("pid")); !pidFileUnwritten(out) {
+		t.Fatalf("rabbitmqctl wait on an empty pid file said %q; want garbage_in_pid_file", out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	err = n.waitPidFile(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waitPidFile on an empty pid file = %v; want it to retry until the deadline", err)
+	}
+	t.Log(err)
 }
