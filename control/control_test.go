@@ -3,6 +3,9 @@ package control
 import (
 	"net"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 
 	"context"
@@ -272,5 +275,63 @@ func TestCommandContext(t *testing.T) {
 	}
 	if _, ok := PeerPID(context.Background()); ok || PeerPrivileged(context.Background()) {
 		t.Error("PeerPID or PeerPrivileged outside a request")
+	}
+}
+
+// TestClientsThatLeave: a client that connects and closes without a
+// request (a probe that only checks the socket) gets no answer written,
+// and one that leaves before its answer is not the daemon's fault:
+// neither is logged above debug, so that a probe every few seconds does
+// not fill the daemon's log; both are still logged at debug.
+func TestClientsThatLeave(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rmqlb.sock")
+	core, logs := observer.New(zapcore.DebugLevel)
+	answered := make(chan struct{}, 100)
+	s := &Server{Path: path, Logger: zap.New(core), Handler: func(ctx context.Context, req Request) (any, error) {
+		if req.Command == "slow" {
+			<-answered // the client has gone
+		}
+		return "ok", nil
+	}}
+	serve(t, s)
+	const n = 10
+	for range n {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	for range n {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write([]byte(`{"command":"slow"}` + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		answered <- struct{}{}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		quiet := logs.FilterMessage("control client closed without a request").Len()
+		left := logs.FilterMessage("writing control response").Len()
+		if quiet == n && left == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d silent clients and %d that left: %d and %d debug lines; logs: %v", n, n, quiet, left, logs.All())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, e := range logs.All() {
+		if e.Level > zapcore.DebugLevel {
+			t.Errorf("logged at %v: %s %v", e.Level, e.Message, e.ContextMap())
+		}
+	}
+	var got string
+	if err := Call(path, Request{Command: "status"}, &got, 5*time.Second); err != nil || got != "ok" {
+		t.Fatalf("a request after them: %q, %v", got, err)
 	}
 }

@@ -408,6 +408,12 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger) {
 		cred, err = s.authorize(c)
 	}
 	var files []*os.File
+	if errors.Is(err, errNoRequest) {
+		// Nobody to answer: a probe that only connects, or a client
+		// that gave up before it wrote.
+		log.Debug("control client closed without a request")
+		return
+	}
 	if err != nil {
 		resp.Error = err.Error()
 	} else {
@@ -437,9 +443,19 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger) {
 		files = nil
 	}
 	if err := writeResponse(c, resp, files); err != nil {
-		log.Warn("writing control response", zap.String("command", req.Command), zap.Error(err))
+		level := log.Warn
+		if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
+			// The client left before its answer (a timeout of its own,
+			// Ctrl-C): nothing the daemon can mend.
+			level = log.Debug
+		}
+		level("writing control response", zap.String("command", req.Command), zap.Error(err))
 	}
 }
+
+// errNoRequest is readRequest's error for a client that closed its end
+// before sending a byte.
+var errNoRequest = errors.New("reading request: closed by the client before a request")
 
 // readRequest reads one request line of at most MaxRequest bytes.
 func (s *Server) readRequest(c net.Conn, req *Request) error {
@@ -451,7 +467,10 @@ func (s *Server) readRequest(c net.Conn, req *Request) error {
 	if len(line) > max {
 		return fmt.Errorf("reading request: longer than %d bytes", max)
 	}
-	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
+	if errors.Is(err, io.EOF) && len(line) == 0 {
+		return errNoRequest
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("reading request: %w", err)
 	}
 	if err := json.Unmarshal(line, req); err != nil {
