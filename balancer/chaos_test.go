@@ -297,6 +297,11 @@ func runChaos(t *testing.T, seed uint64, n int) int {
 	cfg.FinTimeout = 3 * time.Second
 	cfg.ShutdownSessionsOnDown = rng.IntN(2) == 0
 	cfg.LogSessions = true
+	if rng.IntN(3) == 0 {
+		// silent clients meet the handshake or the idle timeout
+		cfg.HandshakeTimeout = time.Duration(1000+rng.IntN(500)) * time.Millisecond
+		cfg.IdleTimeout = time.Duration(2000+rng.IntN(2000)) * time.Millisecond
+	}
 	if rng.IntN(2) == 0 {
 		cfg.PersistenceTimeout = time.Minute
 		cfg.PersistenceNetmask = 32
@@ -304,8 +309,9 @@ func runChaos(t *testing.T, seed uint64, n int) int {
 			cfg.PersistenceMaxClients = 1 + rng.IntN(4)
 		}
 	}
-	t.Logf("backends %+v; policy %s, retries %d, shutdown on down %v, persistence %v (max %d), server misbehaviour %d%%",
-		all, cfg.Policy, cfg.Retries, cfg.ShutdownSessionsOnDown, cfg.PersistenceTimeout, cfg.PersistenceMaxClients, servers.misbehave)
+	t.Logf("backends %+v; policy %s, retries %d, shutdown on down %v, persistence %v (max %d), handshake %v, idle %v, server misbehaviour %d%%",
+		all, cfg.Policy, cfg.Retries, cfg.ShutdownSessionsOnDown, cfg.PersistenceTimeout, cfg.PersistenceMaxClients,
+		cfg.HandshakeTimeout, cfg.IdleTimeout, servers.misbehave)
 
 	lines := &endLines{byClient: map[string][]string{}, byReason: map[string]int{}}
 	reg := prometheus.NewPedanticRegistry()
@@ -318,7 +324,8 @@ func runChaos(t *testing.T, seed uint64, n int) int {
 	// The clients, at most 50 at once, and the operator meanwhile.
 	stop := make(chan struct{})
 	var opWG sync.WaitGroup
-	opWG.Go(func() { chaosOperator(t, r.Listener, cfg, rand.New(rand.NewPCG(seed, 2)), stop) })
+	seen := map[*backend]bool{}
+	opWG.Go(func() { chaosOperator(t, r.Listener, cfg, rand.New(rand.NewPCG(seed, 2)), stop, seen) })
 	outcomes := make([]chaosOutcome, n)
 	sem := make(chan struct{}, 50)
 	var wg sync.WaitGroup
@@ -345,7 +352,7 @@ func runChaos(t *testing.T, seed uint64, n int) int {
 		r.SetBackendWeightPercent(b.Name, 100)
 	}
 
-	checkChaosIdle(t, r, fdsRunning, len(bes))
+	checkChaosIdle(t, r, fdsRunning, len(bes), seen)
 
 	// Every clean exchange either went to its end or was cut by the
 	// operator, the listener's limits or the backends' failures: never
@@ -396,7 +403,7 @@ func runChaos(t *testing.T, seed uint64, n int) int {
 	}
 
 	chaosServes(t, r, bes)
-	checkChaosIdle(t, r, fdsRunning, len(bes))
+	checkChaosIdle(t, r, fdsRunning, len(bes), seen)
 
 	r.stop(t)
 	eventually(t, 10*time.Second, "fds back to their count before the listener", func() bool { return countFds(t) <= fdsBefore })
@@ -419,6 +426,12 @@ func operatorEnd(reason string) bool {
 func chaosClient(t *testing.T, addr netip.AddrPort, rng *rand.Rand, dials *atomic.Int64) chaosOutcome {
 	kind := chaosKind(rng.IntN(int(kindCount)))
 	o := chaosOutcome{kind: kind}
+	// Payloads are made before the dial, so that a client sends its
+	// first bytes at once (the handshake timeout is on in some rounds).
+	payloads := make([][]byte, 3)
+	for i := range payloads {
+		payloads[i] = payload(rng)
+	}
 	d := net.Dialer{Timeout: 10 * time.Second,
 		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(1+rng.IntN(8)))}}
 	nc, err := d.Dial("tcp", addr.String())
@@ -453,8 +466,7 @@ func chaosClient(t *testing.T, addr netip.AddrPort, rng *rand.Rand, dials *atomi
 		if err := chaosExchange(c, header(opEcho|opClean, 0, 0), nil); err != nil {
 			return o.cut(err, fail)
 		}
-		for range 1 + rng.IntN(3) {
-			p := payload(rng)
+		for _, p := range payloads[:1+rng.IntN(3)] {
 			if err := chaosExchange(c, p, p); err != nil {
 				return o.cut(err, fail)
 			}
@@ -465,7 +477,7 @@ func chaosClient(t *testing.T, addr netip.AddrPort, rng *rand.Rand, dials *atomi
 		}
 		o.complete = true
 	case kindHalfClose:
-		p := payload(rng)
+		p := payloads[0]
 		if _, err := c.Write(header(opEcho|opClean, 0, 0)); err != nil {
 			return o.cut(err, fail)
 		}
@@ -498,7 +510,7 @@ func chaosClient(t *testing.T, addr netip.AddrPort, rng *rand.Rand, dials *atomi
 		if kind == kindServerChaos {
 			op = []byte{opEchoClose, opEchoReset, opStall}[rng.IntN(3)]
 		}
-		p := payload(rng)
+		p := payloads[0]
 		sent := p
 		if kind == kindReset {
 			sent = p[:rng.IntN(len(p)+1)]
@@ -530,7 +542,7 @@ func chaosClient(t *testing.T, addr netip.AddrPort, rng *rand.Rand, dials *atomi
 			c.SetLinger(0)
 		}
 	case kindSilent:
-		time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
 		if rng.IntN(2) == 0 {
 			c.SetLinger(0)
 		}
@@ -583,11 +595,11 @@ func payload(rng *rand.Rand) []byte {
 	default:
 		n = 64<<10 + rng.IntN(320<<10)
 	}
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = byte(rng.Uint32())
+	p := make([]byte, n+7)
+	for i := 0; i < n; i += 8 {
+		binary.LittleEndian.PutUint64(p[i:], rng.Uint64())
 	}
-	return p
+	return p[:n]
 }
 
 // chaosExchange writes out and, while it does, reads len(want) bytes, which
@@ -613,8 +625,11 @@ func chaosExchange(c *net.TCPConn, out, want []byte) error {
 
 var errCorrupt = errors.New("corrupt echo")
 
-// chaosOperator changes the listener at random until stop is closed.
-func chaosOperator(t *testing.T, l *Listener, cfg Config, rng *rand.Rand, stop <-chan struct{}) {
+// chaosOperator changes the listener at random until stop is closed. After
+// each change it checks the persistence table: no client is pinned to a
+// backend that is not configured, or is DOWN or MAINT. It adds every
+// backend the listener has had to seen.
+func chaosOperator(t *testing.T, l *Listener, cfg Config, rng *rand.Rand, stop <-chan struct{}, seen map[*backend]bool) {
 	names := make([]string, len(cfg.Backends))
 	for i, b := range cfg.Backends {
 		names[i] = b.Name
@@ -626,7 +641,21 @@ func chaosOperator(t *testing.T, l *Listener, cfg Config, rng *rand.Rand, stop <
 			t.Errorf("%s: %v", what, err)
 		}
 	}
+	pinned := false // a bad pin was reported
 	for {
+		l.mu.Lock()
+		for _, b := range l.pool.backends {
+			seen[b] = true
+		}
+		if l.sticky != nil && !pinned {
+			for k, e := range l.sticky.m {
+				if b := e.be; b != nil && (!slices.Contains(l.pool.backends, b) || b.removed || b.state.Removed()) {
+					t.Errorf("client %v pinned to backend %s, removed %v, %v", k, b.name, b.removed, b.state)
+					pinned = true
+				}
+			}
+		}
+		l.mu.Unlock()
 		select {
 		case <-stop:
 			return
@@ -689,10 +718,11 @@ func chaosOperator(t *testing.T, l *Listener, cfg Config, rng *rand.Rand, stop <
 }
 
 // checkChaosIdle waits until the listener holds no session and checks
-// that it holds nothing for one: active counts, persistence references,
+// that it holds nothing for one: active counts (of every backend in seen
+// too, configured or not), persistence references,
 // pins to backends it no longer has, loop state, pipes and buffers, fds
 // beyond fdsRunning and the loops' idle pipes.
-func checkChaosIdle(t *testing.T, r *runningListener, fdsRunning, nBackends int) {
+func checkChaosIdle(t *testing.T, r *runningListener, fdsRunning, nBackends int, seen map[*backend]bool) {
 	t.Helper()
 	eventually(t, 30*time.Second, "every session to end", func() bool {
 		s := r.Snapshot()
@@ -711,6 +741,11 @@ func checkChaosIdle(t *testing.T, r *runningListener, fdsRunning, nBackends int)
 		t.Errorf("%d backends, want %d", len(s.Backends), nBackends)
 	}
 	r.mu.Lock()
+	for b := range seen {
+		if b.active != 0 {
+			t.Errorf("backend %s (removed %v) still counts %d sessions", b.name, b.removed, b.active)
+		}
+	}
 	for _, b := range r.kept {
 		if b.active != 0 {
 			t.Errorf("removed backend %s still counts %d sessions", b.name, b.active)
