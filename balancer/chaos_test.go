@@ -84,9 +84,11 @@ const (
 	opEchoReset                 // echo n bytes, then reset
 	opStall                     // read nothing for n ms, then close
 	opPush                      // send n bytes of pushed(m, i), then half-close and drain
+)
 
+const (
 	opClean        byte = 0x80
-	chaosHeaderLen      = 9
+	chaosHeaderLen int  = 9
 )
 
 // pushed is byte i of the stream opPush sends with argument m.
