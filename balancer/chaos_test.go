@@ -300,9 +300,11 @@ func runChaos(t *testing.T, seed uint64, n int) int {
 	cfg.ShutdownSessionsOnDown = rng.IntN(2) == 0
 	cfg.LogSessions = true
 	if rng.IntN(3) == 0 {
-		// silent clients meet the handshake or the idle timeout
-		cfg.HandshakeTimeout = time.Duration(1000+rng.IntN(500)) * time.Millisecond
-		cfg.IdleTimeout = time.Duration(2000+rng.IntN(2000)) * time.Millisecond
+		// silent clients meet the handshake or the idle timeout; clean
+		// ones must not, also when a loaded machine (CI runs every
+		// package at once, under -race) holds a client back for a second
+		cfg.HandshakeTimeout = time.Duration(2500+rng.IntN(1000)) * time.Millisecond
+		cfg.IdleTimeout = time.Duration(5000+rng.IntN(3000)) * time.Millisecond
 	}
 	if rng.IntN(2) == 0 {
 		cfg.PersistenceTimeout = time.Minute
