@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -348,6 +350,54 @@ func (l *Listener) broadcast(loops []*loop, fn func(*loop)) {
 		}
 	}
 	wg.Wait()
+}
+
+// Alive reports whether every event loop of the listener still runs its
+// command queue: it posts a no-op to each loop and waits until all have
+// run it, or until ctx is done; then the error names the loops that had
+// not ("event loop 2 of 4 did not answer"). A loop's turn is bounded (a
+// few reads per session, then the queue), so a loop that does not get
+// to its queue for long is stuck: a deadlock, or a turn that never ends.
+// A listener that does not run (before Run, or once Run has returned)
+// answers nil at once, as does a loop that has exited (Run is stopping).
+// The no-op stays queued on a loop that did not answer, and runs when it
+// does. Safe from any goroutine; the daemon's watchdog calls it.
+func (l *Listener) Alive(ctx context.Context) error {
+	l.mu.Lock()
+	loops := l.loops
+	l.mu.Unlock()
+	answered := make([]chan struct{}, len(loops))
+	for i, lp := range loops {
+		ch := make(chan struct{})
+		answered[i] = ch
+		if !lp.post(func(*loop) { close(ch) }) {
+			close(ch)
+		}
+	}
+	for _, ch := range answered {
+		select {
+		case <-ch:
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	var stuck []string
+	for i, ch := range answered {
+		select {
+		case <-ch:
+		default:
+			stuck = append(stuck, strconv.Itoa(i+1))
+		}
+	}
+	switch len(stuck) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("event loop %s of %d did not answer: %w", stuck[0], len(loops), context.Cause(ctx))
+	default:
+		return fmt.Errorf("event loops %s of %d did not answer: %w", strings.Join(stuck, ", "), len(loops), context.Cause(ctx))
+	}
 }
 
 func (l *Listener) backendLocked(name string) *backend {
