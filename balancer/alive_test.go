@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -42,13 +43,16 @@ func TestAlive(t *testing.T) {
 	lp := r.loops[1]
 	r.mu.Unlock()
 	blocked, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the listener's stop: cleanups run last first
 	lp.post(func(*loop) { close(blocked); <-release })
 	<-blocked
 	err = alive(200 * time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "event loop 2 of 3 did not answer") || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Alive with loop 2 blocked: %v, want loop 2 named", err)
 	}
-	close(release)
+	unblock()
 	if err := alive(10 * time.Second); err != nil {
 		t.Fatalf("Alive once the loop runs again: %v", err)
 	}
