@@ -1,6 +1,8 @@
 package vrrp
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -136,8 +138,46 @@ func (i *Instance) applyRelease(tr Transport, ow *ownerWorker) {
 func (i *Instance) endRequests() {
 	i.mu.Lock()
 	i.ended = true
-	waiters := i.releaseWaiters
-	i.releaseWant, i.releaseWaiters = nil, nil
+	waiters := append(i.releaseWaiters, i.aliveWaiters...)
+	i.releaseWant, i.releaseWaiters, i.aliveWaiters = nil, nil, nil
+	i.mu.Unlock()
+	for _, w := range waiters {
+		close(w)
+	}
+}
+
+// Alive reports whether Run's event loop still turns: it asks the loop
+// to answer, as StepDown and Ready do, and waits for the answer until
+// ctx is done (then the error says the loop did not answer). The loop
+// answers once it has applied what was asked of it before, between two
+// adverts or timers, so an answer takes at most one step of the state
+// machine (Owner calls do not count: they run on their own goroutine).
+// An instance whose Run has not started, or has returned, answers nil
+// at once. Safe from any goroutine; the daemon's watchdog calls it.
+func (i *Instance) Alive(ctx context.Context) error {
+	done := make(chan struct{})
+	i.mu.Lock()
+	if !i.started || i.ended {
+		i.mu.Unlock()
+		return nil
+	}
+	i.aliveWaiters = append(i.aliveWaiters, done)
+	i.mu.Unlock()
+	i.kick()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("the event loop of VRRP instance %q did not answer: %w", i.cfg.Name, context.Cause(ctx))
+	}
+}
+
+// answerAlive closes the channels of the Alive requests made so far.
+// Run's loop calls it each time it applies the desired state.
+func (i *Instance) answerAlive() {
+	i.mu.Lock()
+	waiters := i.aliveWaiters
+	i.aliveWaiters = nil
 	i.mu.Unlock()
 	for _, w := range waiters {
 		close(w)

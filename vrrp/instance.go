@@ -95,7 +95,7 @@ type Options struct {
 // Transport and a Clock, and an Owner from the Machine's actions.
 //
 // Run owns all goroutines of the instance and must be called at most once.
-// SetPriorityAdjust, SetLinkUp, StepDown, Ready, Update and Snapshot are
+// SetPriorityAdjust, SetLinkUp, StepDown, Ready, Update, Alive and Snapshot are
 // safe from any goroutine, at any time, before, during and after Run.
 type Instance struct {
 	cfg          Config
@@ -132,8 +132,11 @@ type Instance struct {
 	// releaseWaiters the channels to close once it is applied.
 	releaseWant    *releaseReq
 	releaseWaiters []chan struct{}
-	ended          bool   // Run returned
-	realTime       string // how the real-time loop is scheduled; "" = not running
+	// aliveWaiters are the channels of Alive requests, closed by Run's
+	// loop when it next applies the desired state.
+	aliveWaiters []chan struct{}
+	ended        bool   // Run returned
+	realTime     string // how the real-time loop is scheduled; "" = not running
 	// quieted: the Owner was told StopAnnouncing, and not
 	// ResumeAnnouncing since. Owned by Run's goroutine.
 	quieted bool
@@ -634,6 +637,7 @@ func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transpor
 	case !up && curUp:
 		i.step(tr, ow, LinkDown{})
 	}
+	i.answerAlive()
 	return retry
 }
 
