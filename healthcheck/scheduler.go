@@ -58,6 +58,10 @@ type Scheduler struct {
 	// published is closed once Run has given every subscriber the
 	// initial states.
 	published chan struct{}
+	// aliveWaiters are the channels of Alive requests, closed by Run's
+	// loop at its next turn; ended is set when Run returns.
+	aliveWaiters []chan struct{}
+	ended        bool
 
 	// emitMu serialises calls of subscribers. Whoever changes a backend's state takes it
 	// before mu and keeps it until its events are delivered, so that subscribers get events
@@ -382,12 +386,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			timer.Stop()
 		}
 	}()
+	defer s.answerAlive(true)
 	for {
 		s.emitMu.Lock()
 		now := s.clock.Now()
 		next, events := s.startDue(cctx, &wg, now, results)
 		s.emitLocked(events)
 		s.emitMu.Unlock()
+		s.answerAlive(false)
 
 		switch {
 		case next.IsZero() && timer != nil:
@@ -543,6 +549,46 @@ func (s *Scheduler) firstResultLocked(id backend.ID) {
 	delete(s.pending, id)
 	if len(s.pending) == 0 && s.started {
 		close(s.checked)
+	}
+}
+
+// Alive reports whether Run's loop still turns: it asks the loop to
+// answer and waits until it has, or until ctx is done (then the error
+// says the loop did not answer). The loop answers at its next turn,
+// once it has started the checks due and handed the state changes to
+// the subscribers; the checks themselves run on goroutines of their own
+// and are not waited for. A subscriber that blocks holds the loop, and
+// Alive tells. A scheduler whose Run has not started, or has returned,
+// answers nil at once. Safe from any goroutine; the daemon's watchdog
+// calls it.
+func (s *Scheduler) Alive(ctx context.Context) error {
+	done := make(chan struct{})
+	s.mu.Lock()
+	if !s.started || s.ended {
+		s.mu.Unlock()
+		return nil
+	}
+	s.aliveWaiters = append(s.aliveWaiters, done)
+	s.mu.Unlock()
+	s.kick()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("the health checks' loop did not answer: %w", context.Cause(ctx))
+	}
+}
+
+// answerAlive closes the channels of the Alive requests made so far; with
+// ended, Run returns and later requests are answered at once.
+func (s *Scheduler) answerAlive(ended bool) {
+	s.mu.Lock()
+	waiters := s.aliveWaiters
+	s.aliveWaiters = nil
+	s.ended = s.ended || ended
+	s.mu.Unlock()
+	for _, w := range waiters {
+		close(w)
 	}
 }
 
