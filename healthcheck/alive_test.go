@@ -48,7 +48,8 @@ func TestSchedulerAlive(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := runScheduler(t, s, ctx, cancel)
 	t.Cleanup(unblock) // runs before runScheduler's stop: cleanups run last first
-	<-chk.calls        // the first check, at once (no jitter): UP
+
+	<-chk.calls // the first check, at once (no jitter): UP
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		if st, _ := s.State(bid("rmq1")); st == backend.Up {
 			break
