@@ -112,6 +112,9 @@ type Daemon struct {
 	started time.Time
 	sched   *healthcheck.Scheduler
 	reloads chan struct{} // cap 1: a reload was asked for
+	// alive is received by Run's main loop: the watchdog's probe of it
+	// (mainLoopAlive). Unbuffered.
+	alive chan struct{}
 	// rtPriority is the running vrrp_rt_priority: instances a reload
 	// adds use it too; a reload that changes it restarts the instances
 	// in place (restartInstances). Guarded by mu.
@@ -190,6 +193,7 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		clock:      opt.Clock,
 		reg:        opt.Registry,
 		reloads:    make(chan struct{}, 1),
+		alive:      make(chan struct{}),
 		cfg:        cfg,
 		rtPriority: cfg.VRRPRealTimePriority,
 		units:      map[string]*vrrpUnit{},
@@ -404,7 +408,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		if err := d.bindListeners(cfg); err != nil {
 			return shutdown(err)
 		}
-		checks = d.parts.start(d.runCtx, "health checks", true, d.sched.Run)
+		checks = d.parts.startProbed(d.runCtx, "health checks", true, d.sched.Run, d.sched)
 		var handed takeoverRelease
 		if handed, err = d.handOverFrom(tk, stop); err != nil {
 			return shutdown(err)
@@ -425,7 +429,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		if err := d.startListeners(cfg); err != nil {
 			return shutdown(err)
 		}
-		checks = d.parts.start(d.runCtx, "health checks", true, d.sched.Run)
+		checks = d.parts.startProbed(d.runCtx, "health checks", true, d.sched.Run, d.sched)
 		if len(cfg.VRRP) > 0 {
 			d.notifyStatus("starting: waiting for the first health checks before VRRP")
 			d.waitFirstChecks(stop, firstCheckLimit(cfg))
@@ -450,6 +454,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			return shutdown(nil)
 		case <-d.reloads:
 			d.Reload()
+		case <-d.alive: // the watchdog's probe (mainLoopAlive)
 		}
 	}
 }

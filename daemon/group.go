@@ -18,7 +18,10 @@ type group struct {
 
 	mu   sync.Mutex
 	errs []error
-	wg   sync.WaitGroup
+	// probed are the running parts the watchdog asks to answer (see
+	// startProbed), until their goroutine returns.
+	probed map[*part]aliver
+	wg     sync.WaitGroup
 }
 
 // part is one running part: cancel stops it, done is closed when its
@@ -38,13 +41,35 @@ type part struct {
 // start runs f in a goroutine with a context derived from parent. The
 // returned part stops it.
 func (g *group) start(parent context.Context, name string, critical bool, f func(context.Context) error) *part {
+	return g.startProbed(parent, name, critical, f, nil)
+}
+
+// startProbed is start for a part that can hang without failing: while
+// f runs, the watchdog asks a (when not nil) to answer, under the part's
+// name (see runWatchdog).
+func (g *group) startProbed(parent context.Context, name string, critical bool, f func(context.Context) error, a aliver) *part {
 	ctx, cancel := context.WithCancel(parent)
 	p := &part{name: name, cancel: cancel, done: make(chan struct{}), g: g, critical: critical}
+	if a != nil {
+		g.mu.Lock()
+		if g.probed == nil {
+			g.probed = map[*part]aliver{}
+		}
+		g.probed[p] = a
+		g.mu.Unlock()
+	}
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
 		defer close(p.done)
 		defer cancel()
+		if a != nil {
+			defer func() {
+				g.mu.Lock()
+				delete(g.probed, p)
+				g.mu.Unlock()
+			}()
+		}
 		err := f(ctx)
 		if err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
 			p.mu.Lock()
@@ -85,6 +110,18 @@ func (p *part) makeCritical() {
 func (p *part) stop() {
 	p.cancel()
 	<-p.done
+}
+
+// probes returns the running parts started with an aliver, in no
+// particular order.
+func (g *group) probes() []probeTarget {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]probeTarget, 0, len(g.probed)+1)
+	for p, a := range g.probed {
+		out = append(out, probeTarget{key: p, name: p.name, a: a})
+	}
+	return out
 }
 
 // wait waits for every goroutine the group started.

@@ -64,8 +64,9 @@ func (h *harness) staleRemovals() []*config.Config {
 }
 
 // newHarness writes cfg (a YAML file; "SOCKET" is replaced by a socket in
-// the test's directory) and builds a daemon on it.
-func newHarness(t *testing.T, cfg string) *harness {
+// the test's directory) and builds a daemon on it; each of mods may change
+// the daemon's options first.
+func newHarness(t *testing.T, cfg string, mods ...func(*Options)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	h := &harness{
@@ -83,7 +84,11 @@ func newHarness(t *testing.T, cfg string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.d, err = New(c, h.options("test"))
+	opt := h.options("test")
+	for _, m := range mods {
+		m(&opt)
+	}
+	h.d, err = New(c, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

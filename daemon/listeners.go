@@ -44,7 +44,7 @@ func (d *Daemon) newListener(cfg *config.Config, l *config.Listener) (*listenerU
 // A critical listener that fails later stops the daemon; one started by a
 // reload is not critical: its failure is its own.
 func (d *Daemon) startListener(u *listenerUnit, critical bool) error {
-	u.part = d.parts.start(d.runCtx, "listener "+u.cfg.Name, critical, u.l.Run)
+	u.part = d.parts.startProbed(d.runCtx, "listener "+u.cfg.Name, critical, u.l.Run, u.l)
 	select {
 	case <-u.l.Ready():
 		return nil

@@ -39,6 +39,9 @@ type sdNotifier struct {
 	stopping bool   // STOPPING=1 or MAINPID= was sent
 	status   string // the last STATUS= line sent
 	refresh  *part  // refreshes STATUS= once ready; nil without $NOTIFY_SOCKET
+	// watchdog sends WATCHDOG=1 once ready (runWatchdog); nil without
+	// $NOTIFY_SOCKET and $WATCHDOG_USEC for this process.
+	watchdog *part
 }
 
 // sdEnabled reports whether a service manager asked for notifications.
@@ -92,6 +95,11 @@ func (d *Daemon) notifyReady() {
 	d.sd.status = line
 	if d.sd.refresh == nil && !d.sd.stopping {
 		d.sd.refresh = d.parts.start(d.runCtx, "service manager status", false, d.refreshStatus)
+		if iv := d.watchdogInterval(); iv > 0 {
+			d.sd.watchdog = d.parts.start(d.runCtx, "service manager watchdog", false, func(ctx context.Context) error {
+				return d.runWatchdog(ctx, iv)
+			})
+		}
 	}
 }
 
@@ -138,36 +146,42 @@ func (d *Daemon) notifyReloading() {
 }
 
 // notifyStopping sends STOPPING=1, after which nothing is sent, and stops
-// the status refresher (whatever $NOTIFY_SOCKET says now: Run waits for
-// it). Run calls it when it starts to stop.
+// the status refresher and the watchdog (whatever $NOTIFY_SOCKET says
+// now: Run waits for them). Run calls it when it starts to stop.
 func (d *Daemon) notifyStopping() {
 	d.sd.mu.Lock()
 	if sdEnabled() {
 		d.sdSendLocked("STOPPING=1\nSTATUS=stopping: VRRP first, then listeners", d.log.Warn)
 	}
 	d.sd.stopping = true
-	p := d.sd.refresh
+	parts := []*part{d.sd.refresh, d.sd.watchdog}
 	d.sd.mu.Unlock()
-	if p != nil {
-		p.stop()
-	}
+	stopParts(parts)
 }
 
 // notifyHandedOver tells the service manager that the new process of an
 // upgrade, pid, is the service's main process now (MAINPID=, accepted
 // from the main process under NotifyAccess=main), after which this
 // process sends nothing: the new one reports ready, reloading and
-// stopping. The status refresher stops.
+// stopping, and pings the watchdog. The status refresher and the
+// watchdog stop.
 func (d *Daemon) notifyHandedOver(pid int) {
 	d.sd.mu.Lock()
 	if sdEnabled() {
 		d.sdSendLocked(fmt.Sprintf("MAINPID=%d\nSTATUS=handed over to pid %d; finishing the sessions", pid, pid), d.log.Warn)
 	}
 	d.sd.stopping = true
-	p := d.sd.refresh
+	parts := []*part{d.sd.refresh, d.sd.watchdog}
 	d.sd.mu.Unlock()
-	if p != nil {
-		p.stop()
+	stopParts(parts)
+}
+
+// stopParts stops each part that is not nil, in order.
+func stopParts(parts []*part) {
+	for _, p := range parts {
+		if p != nil {
+			p.stop()
+		}
 	}
 }
 

@@ -169,7 +169,7 @@ func (d *Daemon) startUnitParts(u *vrrpUnit, critical bool) {
 	d.startSender()
 	d.startHooks(u)
 	u.vipsPart = d.parts.start(d.runCtx, "VIPs of "+u.cfg.Name, true, u.vips.Run)
-	u.instPart = d.parts.start(d.runCtx, "VRRP instance "+u.cfg.Name, critical, u.inst.Run)
+	u.instPart = d.parts.startProbed(d.runCtx, "VRRP instance "+u.cfg.Name, critical, u.inst.Run, u.inst)
 }
 
 // startAddedUnit starts u, an instance the running daemon adds (a
