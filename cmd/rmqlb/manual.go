@@ -56,6 +56,14 @@ Every key, its default and its meaning are in README.md, "Configuration" (instal
 	{Title: "Environment", Items: []clidoc.Item{
 		{Term: "NOTIFY_SOCKET", Text: `Set by systemd for a Type=notify unit: the daemon reports ready, reloading,
 stopping and a one-line status to it (sd_notify).`},
+		{Term: "WATCHDOG_USEC, WATCHDOG_PID", Text: `Set by systemd with WatchdogSec= (30s in the unit):
+the daemon pings the watchdog (WATCHDOG=1) every quarter of that interval, each time only once every
+listener's event loops, every VRRP instance, the health checks and its main loop have answered through
+their own loops. A part that does not answer within a quarter of the interval is logged at error
+level (part=...). When no ping came for the whole interval, systemd kills the daemon with SIGABRT: the
+journal has "Watchdog timeout" and the stack of every goroutine (journalctl -u rmqlb), the unit's
+ExecStopPost removes the VIPs it held and Restart= starts it again. WatchdogSec=0 in a drop-in
+(systemctl edit rmqlb) turns it off. The new process of an upgrade pings in place of the old one.`},
 		{Term: "NO_COLOR", Text: `Set to anything but the empty string: rmqlb status paints nothing, even on
 a terminal.`},
 	}},

@@ -26,7 +26,8 @@ once every backend had its first check (15 s at most), the VRRP instances.
 On SIGTERM or SIGINT a VRRP master sends priority 0 and removes its VIPs, so that a backup takes
 over at once; the listeners stop accepting and let their sessions finish for up to
 graceful_timeout. SIGHUP reloads the configuration file, as rmqlb reload does. Under systemd
-($NOTIFY_SOCKET set) the daemon reports ready, reloading and stopping, and keeps a one-line status.`,
+($NOTIFY_SOCKET set) the daemon reports ready, reloading and stopping, and keeps a one-line status;
+with WatchdogSec= ($WATCHDOG_USEC) it pings the watchdog only while its loops answer (see ENVIRONMENT).`,
 			Exits: []clidoc.Exit{
 				{Code: 0, Meaning: "stopped by SIGTERM or SIGINT"},
 				{Code: 1, Meaning: "the configuration file does not validate, another daemon runs with the same control socket (it is left alone), or the daemon failed"},

@@ -134,6 +134,11 @@ func TestUnitFile(t *testing.T) {
 		// /run/rmqlb outlives a restart and an upgrade in place: a new
 		// daemon finds the old one's lock there.
 		"RuntimeDirectoryPreserve": "yes",
+		// A daemon that hangs is killed (SIGABRT) and restarted; the
+		// daemon pings only from its main process, as NotifyAccess=
+		// allows.
+		"WatchdogSec":  "30s",
+		"NotifyAccess": "main",
 	} {
 		if v := u.one(t, k); v != want {
 			t.Errorf("%s=%s, want %s", k, v, want)
