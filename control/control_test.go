@@ -286,10 +286,10 @@ func TestCommandContext(t *testing.T) {
 func TestClientsThatLeave(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rmqlb.sock")
 	core, logs := observer.New(zapcore.DebugLevel)
-	answered := make(chan struct{}, 100)
+	gone := make(chan struct{}) // closed once every slow client has closed
 	s := &Server{Path: path, Logger: zap.New(core), Handler: func(ctx context.Context, req Request) (any, error) {
 		if req.Command == "slow" {
-			<-answered // the client has gone
+			<-gone
 		}
 		return "ok", nil
 	}}
@@ -311,8 +311,8 @@ func TestClientsThatLeave(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Close()
-		answered <- struct{}{}
 	}
+	close(gone)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		quiet := logs.FilterMessage("control client closed without a request").Len()
