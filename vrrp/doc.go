@@ -62,9 +62,10 @@
 // maintenance: its effective priority is 0 until Instance.Ready (or the
 // end of the period given). A MASTER advertises priority 0 at once and at
 // every interval, so the best backup takes over after its Skew_Time
-// (RFC 5798 section 6.4.2), but it keeps the addresses, and serves the
-// clients that still reach it, until it hears the new master's
-// advertisement. It then becomes BACKUP and, with an Owner that reports
+// (RFC 5798 section 6.4.2), counted from the first priority-0
+// advertisement (the later ones do not restart it), but it keeps the
+// addresses, and serves the clients that still reach it, until it hears
+// the new master's advertisement. It then becomes BACKUP and, with an Owner that reports
 // the announcements it hears (AnnounceReporter, netsetup.VIPSet), keeps
 // the addresses, no longer announcing them itself (Quieter), until the
 // new master has announced them (gratuitous ARP): the order is new

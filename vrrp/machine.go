@@ -619,9 +619,18 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 			m.masterDownAt = now.Add(m.MasterDownInterval())
 			m.masterDownReason = downReason{kind: downLastResort}
 		case p.Priority == 0:
-			// RFC 5798 6.4.2: the master stops; take over after Skew_Time.
-			m.masterDownAt = now.Add(m.SkewTime())
-			m.masterDownReason = downReason{kind: downPrio0, peer: src}
+			// RFC 5798 6.4.2: the master stops; take over after
+			// Skew_Time. A released master sends priority 0 at every
+			// interval until a backup takes over: its next one must not
+			// put off the Skew_Time its first one started, or a backup
+			// whose Skew_Time is longer than that master's interval
+			// (computed with a longer interval of its own, as after a
+			// start) would never take over.
+			at := now.Add(m.SkewTime())
+			if k := m.masterDownReason.kind; k != downPrio0 && k != downReadyPrio0 || m.masterDownAt.IsZero() || at.Before(m.masterDownAt) {
+				m.masterDownAt = at
+				m.masterDownReason = downReason{kind: downPrio0, peer: src}
+			}
 		case !m.cfg.Preempt && local != 255 || p.Priority >= local:
 			// RFC 5798 6.1: the address owner (255) preempts
 			// whatever Preempt_Mode says.

@@ -588,3 +588,34 @@ func (n *simNet) runUntil(end time.Time) {
 		n.step(who, Tick{})
 	}
 }
+
+// A released master advertises priority 0 at every interval until a
+// backup takes over. A backup whose Skew_Time is longer than that
+// interval (it computes it with its own, longer interval: it has heard
+// no other advert since it started) takes over Skew_Time after the first
+// of them: the next ones do not put its timer off, or it would never
+// take over and the release would never hand the VIPs over.
+func TestRepeatedPriorityZeroDoesNotPutOffTakeover(t *testing.T) {
+	const ms = time.Millisecond
+	cfg := testConfig(func(c *Config) { c.Priority = 92; c.AdvertInterval = 200 * ms })
+	skew := time.Duration(256-92) * 200 * ms / 256 // 128.125ms, more than the master's 100ms
+	runMachineCases(t, []machineCase{{
+		name: "released master at a shorter interval",
+		cfg:  cfg,
+		steps: []step{
+			{at: 0, ev: Startup{}, want: []Action{change(StateInit, StateBackup, "startup")}, state: StateBackup},
+			{at: 100 * ms, ev: advertFrom(higher, 0, 100*ms), state: StateBackup, deadline: 100*ms + skew},
+			{at: 200 * ms, ev: advertFrom(higher, 0, 100*ms), state: StateBackup, deadline: 100*ms + skew},
+			{at: 100*ms + skew, ev: Tick{}, want: []Action{change(StateBackup, StateMaster, "priority 0"), SendAdvert{92}, Acquire{}}, state: StateMaster},
+		},
+	}, {
+		name: "a priority of its own again restarts the wait",
+		cfg:  cfg,
+		steps: []step{
+			{at: 0, ev: Startup{}, want: []Action{change(StateInit, StateBackup, "startup")}, state: StateBackup},
+			{at: 100 * ms, ev: advertFrom(higher, 0, 100*ms), state: StateBackup, deadline: 100*ms + skew},
+			{at: 200 * ms, ev: advertFrom(higher, 150, 100*ms), state: StateBackup, deadline: 200*ms + 3*100*ms + time.Duration(256-92)*100*ms/256},
+			{at: 300 * ms, ev: advertFrom(higher, 0, 100*ms), state: StateBackup, deadline: 300*ms + time.Duration(256-92)*100*ms/256},
+		},
+	}})
+}
