@@ -417,6 +417,8 @@ type simRouter struct {
 	holds bool
 	quiet bool
 	gen   int
+	// reloaded is when the last reload (Reconfigure) came.
+	reloaded time.Time
 	// The tick of the machine's current deadline, a little late as a
 	// real loop wakes.
 	deadline time.Time
@@ -699,8 +701,11 @@ func (s *sim) step(r *simRouter, ev Event) {
 		return
 	}
 	s.events++
-	before := r.m.State()
+	before, prio, since := r.m.State(), r.m.EffectivePriority(), r.m.Since()
 	acts := r.m.Step(s.now, ev)
+	if a, ok := ev.(Advert); ok && before == StateMaster {
+		s.checkMasterHeard(r, a, prio)
+	}
 	if s.tracing {
 		dl, _ := r.m.NextDeadline()
 		s.tracef("r%d %v %s -> %v: %s (next %.6f)", r.id, before, simEvString(ev), r.m.State(), simActsString(acts), dl.Sub(s.start).Seconds())
@@ -731,6 +736,15 @@ func (s *sim) step(r *simRouter, ev Event) {
 				r.quiet = true
 			}
 		case StateChange:
+			// preempt_delay: a BACKUP preempts a lower priority no
+			// sooner than that after it began to hear it. A reload
+			// leaves a pending preemption's timer as it was (see
+			// Reconfigure): not checked when one came since.
+			if d := r.cfg.PreemptDelay; a.From == StateBackup && a.To == StateMaster && d > 0 && strings.Contains(a.Reason, "preempting") &&
+				r.reloaded.Before(since) &&
+				(!strings.Contains(a.Reason, "after preempt_delay") || s.now.Sub(since) < d) {
+				s.failf("r%d preempted after %v as BACKUP, preempt_delay %v: %v", r.id, s.now.Sub(since), d, a)
+			}
 			if s.watching {
 				s.transitions = append(s.transitions, fmt.Sprintf("r%d %v", r.id, a))
 			}
@@ -764,6 +778,21 @@ func (s *sim) checkStep(r *simRouter) {
 	}
 	if _, ok := r.m.NextDeadline(); !ok && (st == StateBackup || st == StateMaster) {
 		s.failf("r%d %v with no timer", r.id, st)
+	}
+}
+
+// checkMasterHeard checks what a MASTER of priority local did on
+// hearing a: RFC 5798 section 6.4.3, it gives way (becomes BACKUP) to a
+// higher priority, or to the same one from a higher primary address, and
+// only then.
+func (s *sim) checkMasterHeard(r *simRouter, a Advert, local uint8) {
+	p := a.Packet.Priority
+	wins := p > local || p == local && a.Src.Compare(r.addr) > 0
+	switch st := r.m.State(); {
+	case wins && st != StateBackup:
+		s.failf("r%d MASTER at priority %d heard %v at %d and is %v, want BACKUP", r.id, local, a.Src, p, st)
+	case !wins && st != StateMaster:
+		s.failf("r%d MASTER at priority %d heard %v at %d and is %v, want MASTER", r.id, local, a.Src, p, st)
 	}
 }
 
@@ -955,6 +984,7 @@ func (s *sim) fault(f simFault) {
 		}
 	case fReconfigure:
 		r.cfg = *f.cfg
+		r.reloaded = s.now
 		s.step(r, Reconfigure{Config: r.cfg})
 	}
 }
