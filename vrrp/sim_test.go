@@ -17,7 +17,13 @@ import (
 // link with a virtual clock. Faults and operator commands come on a
 // schedule drawn from a seed; after each of them a quiet period long
 // enough for the protocol to settle, at whose end the election must have
-// one result.
+// one result. A long run:
+//
+//	go test ./vrrp -run TestMachineClusterSimulation -v -vsim.seeds=100000
+//
+// and a failing seed replayed, its faults minimized, with its trace:
+//
+//	go test ./vrrp -run TestMachineClusterSimulation -vsim.seed=452
 var (
 	simSeed  = flag.Uint64("vsim.seed", 0, "run the cluster simulation for this seed only, with its trace")
 	simSeeds = flag.Int("vsim.seeds", 300, "number of seeds the cluster simulation runs")
