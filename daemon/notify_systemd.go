@@ -112,7 +112,13 @@ func (d *Daemon) refreshStatus(ctx context.Context) error {
 // every runs f every period on the daemon's clock, the first time a
 // period from now, until ctx is done; it returns nil then.
 func (d *Daemon) every(ctx context.Context, period time.Duration, f func()) error {
-	t := d.clock.NewTimer(period)
+	return d.everyFrom(ctx, period, period, f)
+}
+
+// everyFrom runs f first after first, then period after each run ended,
+// on the daemon's clock, until ctx is done; it returns nil then.
+func (d *Daemon) everyFrom(ctx context.Context, first, period time.Duration, f func()) error {
+	t := d.clock.NewTimer(first)
 	defer t.Stop()
 	for {
 		select {

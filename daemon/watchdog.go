@@ -147,19 +147,11 @@ func (d *Daemon) runWatchdog(ctx context.Context, interval time.Duration) error 
 	w.period, w.deadline = watchdogTimes(interval)
 	d.log.Info("pinging the service manager's watchdog while the daemon's loops answer",
 		zap.Duration("watchdog", interval), zap.Duration("every", w.period))
-	t := d.clock.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C():
-		}
+	return d.everyFrom(ctx, 0, w.period, func() {
 		if w.round(ctx) {
 			d.notifyWatchdog()
 		}
-		t.Reset(w.period)
-	}
+	})
 }
 
 // round asks every part to answer and reports whether all did within the

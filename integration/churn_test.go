@@ -293,35 +293,6 @@ func fdLinks(pid int) map[string]string {
 	return out
 }
 
-// childrenWith lists the child processes of pid whose command line holds
-// arg.
-func childrenWith(pid int, arg string) []int {
-	var out []int
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, st := range stats {
-		b, err := os.ReadFile(st)
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 || f[1] != strconv.Itoa(pid) {
-			continue
-		}
-		dir := filepath.Dir(st)
-		if cmd, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil && strings.Contains(string(cmd), arg) {
-			n, _ := strconv.Atoi(filepath.Base(dir))
-			out = append(out, n)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 // scrapeOnce fetches /metrics at addr from h on a connection it closes
 // (no keep-alive: an idle connection would stay open in the daemon).
 func scrapeOnce(h *netlab.Host, addr netip.AddrPort) (string, error) {
@@ -572,11 +543,11 @@ func TestReloadChurnGivesBackResources(t *testing.T) {
 				}
 			}
 			slices.Sort(s.listening)
-			s.senders = childrenWith(pid, "vrrp-sender")
+			s.senders = netlab.ChildrenWith(pid, "vrrp-sender")
 			if len(s.senders) == 1 {
 				s.sender, _ = readUsage(s.senders[0])
 			}
-			s.children = len(childrenWith(pid, ""))
+			s.children = len(netlab.ChildrenWith(pid, ""))
 			if i == 0 {
 				best = s
 				continue

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -12,6 +13,16 @@ import (
 // holds arg (for example rmqlb's advert sender, "vrrp-sender"), or 0 when
 // there is none.
 func ChildWith(pid int, arg string) int {
+	if c := ChildrenWith(pid, arg); len(c) > 0 {
+		return c[0]
+	}
+	return 0
+}
+
+// ChildrenWith returns the pids, in order, of the child processes of pid
+// whose command line holds arg.
+func ChildrenWith(pid int, arg string) []int {
+	var out []int
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, st := range stats {
 		b, err := os.ReadFile(st)
@@ -31,10 +42,11 @@ func ChildWith(pid int, arg string) int {
 		dir := filepath.Dir(st)
 		if cmd, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil && strings.Contains(string(cmd), arg) {
 			n, _ := strconv.Atoi(filepath.Base(dir))
-			return n
+			out = append(out, n)
 		}
 	}
-	return 0
+	slices.Sort(out)
+	return out
 }
 
 // Exited reports whether process pid has exited: gone, or a zombie not
