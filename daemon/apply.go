@@ -342,14 +342,19 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 					applied("vrrp instance %s updated: %s", c.Name, strings.Join(c.Keys, ", "))
 				}
 			}
-			if !c.Tracks {
+			// The tracker is rebuilt when the rules change, and when a
+			// listener they track changes (its checked backends may
+			// have), as for the instances the plan leaves alone below.
+			if !c.Tracks && !tracksChangedListener(c.New, p) {
 				continue
 			}
 			if err := d.setTracks(d.units[c.Name], c.New, nc); err != nil {
 				refuse("tracks of vrrp instance "+c.Name, err)
 				continue
 			}
-			applied("tracks of vrrp instance %s", c.Name)
+			if c.Tracks {
+				applied("tracks of vrrp instance %s", c.Name)
+			}
 		}
 	}
 	// A listener's backends may have changed under a listener track.
