@@ -107,6 +107,9 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	old := d.cfg
 	d.mu.Unlock()
 	p := Diff(old, nc)
+	// The listeners are built against the model the plan leads to: a
+	// VRRP instance awaiting a restart holds its old VIPs until then.
+	next := p.next(old, nc)
 	for _, rs := range p.Restart {
 		r.Pending = append(r.Pending, rs.String())
 	}
@@ -173,10 +176,10 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 			continue
 		}
 		d.mu.Lock()
-		err := d.runListenerNow(nc, c.New)
+		err := d.runListenerNow(next, c.New)
 		var restoreErr error
 		if err != nil && c.Op == OpReplace {
-			restoreErr = d.runListenerNow(nc, c.Old)
+			restoreErr = d.runListenerNow(next, c.Old)
 		}
 		d.mu.Unlock()
 		switch {
@@ -219,7 +222,7 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		}
 		d.mu.Lock()
 		u := d.listeners[c.Name]
-		err := u.l.Apply(nc.BalancerConfig(c.New))
+		err := u.l.Apply(next.BalancerConfig(c.New))
 		if err == nil {
 			u.cfg = c.New
 		}

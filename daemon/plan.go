@@ -148,17 +148,29 @@ func Diff(old, new *config.Config) Plan {
 	p.ControlSocket = old.ControlSocket != new.ControlSocket
 	p.RealTimePriority = old.VRRPRealTimePriority != new.VRRPRealTimePriority
 	p.Sender = old.VRRPSender != new.VRRPSender
-	p.diffListeners(old, new)
-	p.diffChecks(old, new)
 	p.diffVRRP(old, new)
+	p.diffListeners(old, new, p.next(old, new))
+	p.diffChecks(old, new)
 	return p
+}
+
+// next returns the running model that p, made by diffVRRP, leads to from
+// old when nothing is refused. Its VRRP instances say which listeners are
+// bound to a VIP of this daemon (see config.Config.BalancerConfig): an
+// instance awaiting a restart holds its old VIPs until then, and one
+// deferred to a restart holds none yet, whatever the file says.
+func (p *Plan) next(old, new *config.Config) *config.Config {
+	return running(old, new, *p, leftovers{})
 }
 
 func (p *Plan) restart(c *config.Config, field, why string) {
 	p.Restart = append(p.Restart, Restart{Field: field, Line: c.Line(field), Why: why + ": needs a restart"})
 }
 
-func (p *Plan) diffListeners(old, new *config.Config) {
+// diffListeners compares the listeners of old with those of new, as they
+// run in next, the model the plan leads to (which says whether a
+// listener is bound to a VIP).
+func (p *Plan) diffListeners(old, new, next *config.Config) {
 	for i := range new.Listeners {
 		nl := &new.Listeners[i]
 		ol, ok := old.Listener(nl.Name)
@@ -167,7 +179,7 @@ func (p *Plan) diffListeners(old, new *config.Config) {
 			p.Listeners = append(p.Listeners, ListenerChange{Op: OpAdd, Name: nl.Name, New: nl})
 		case ol.Bind != nl.Bind:
 			p.Listeners = append(p.Listeners, ListenerChange{Op: OpReplace, Name: nl.Name, Old: ol, New: nl})
-		case !sameListener(old, ol, new, nl):
+		case !sameListener(old, ol, next, nl):
 			p.Listeners = append(p.Listeners, ListenerChange{Op: OpUpdate, Name: nl.Name, Old: ol, New: nl})
 		}
 	}

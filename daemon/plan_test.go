@@ -420,3 +420,33 @@ func ownGroup(t *testing.T) string {
 	}
 	return g.Name
 }
+
+// TestDiffListenerOnVIPOfInstanceAwaitingRestart: a listener bound to a
+// VIP that the file gives up along with a change of its instance's
+// interface stays bound to a VIP of this daemon until the restart (the
+// instance runs on with its old VIPs): the reload leaves it alone, and so
+// does the same file again; once the instance is gone, the listener is
+// updated (no longer closed at once on stop).
+func TestDiffListenerOnVIPOfInstanceAwaitingRestart(t *testing.T) {
+	none := leftovers{listeners: map[string]*config.Listener{}, instances: map[string]bool{}, settings: map[string]bool{}}
+	old := mustParse(t, planBase)
+	nc := mustParse(t, edit(t, "interface: eth0", "interface: eth1", "virtual_ipaddress: [10.0.0.100/24]", "virtual_ipaddress: [10.0.0.101/24]"))
+	p := Diff(old, nc)
+	if len(p.Restart) != 1 || len(p.Listeners) != 0 {
+		t.Fatalf("plan %+v", p)
+	}
+	run := running(old, nc, p, none)
+	if bc := run.BalancerConfig(&run.Listeners[0]); bc.GracefulTimeout >= 0 {
+		t.Errorf("running listener's graceful timeout %v: its bind is still a VIP of v", bc.GracefulTimeout)
+	}
+	again := Diff(run, nc)
+	if len(again.Restart) != 1 || len(again.Listeners) != 0 {
+		t.Errorf("the same file again: %+v", again)
+	}
+	// Without v: the bind is no VIP of this daemon any more.
+	gone := mustParse(t, strings.Replace(planBase, planBase[strings.Index(planBase, "vrrp_instances:"):strings.Index(planBase, "listeners:")], "", 1))
+	p = Diff(run, gone)
+	if len(p.Listeners) != 1 || p.Listeners[0].Op != OpUpdate {
+		t.Fatalf("instance removed: %+v", p)
+	}
+}
