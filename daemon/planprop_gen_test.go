@@ -303,20 +303,7 @@ func (b *genBackend) draw(r *rand.Rand, which int) {
 func drawCheck(r *rand.Rand) *genCheck {
 	c := &genCheck{typ: pick(r, "", "amqp", "tcp", "none")}
 	for range r.IntN(4) {
-		k := pick(r,
-			"interval: "+pick(r, "2s", "5s"),
-			"fastinterval: 500ms",
-			"downinterval: "+pick(r, "3s", "10s"),
-			"timeout: "+pick(r, "1s", "900ms"),
-			"rise: "+pick(r, "1", "3"),
-			"fall: "+pick(r, "2", "4"),
-			"slowstart: "+pick(r, "10s", "1m"),
-			"on_alarm: "+pick(r, "degraded", "down"),
-			"address: "+pick(r, "10.0.0.9:5672", "10.0.0.9:15672"),
-		)
-		if !slices.ContainsFunc(c.keys, func(o string) bool { return strings.SplitN(o, ":", 2)[0] == strings.SplitN(k, ":", 2)[0] }) {
-			c.keys = append(c.keys, k)
-		}
+		c.tweak(r)
 	}
 	if c.typ == "" || c.typ == "amqp" {
 		switch r.IntN(4) {
@@ -327,6 +314,27 @@ func drawCheck(r *rand.Rand) *genCheck {
 		}
 	}
 	return c
+}
+
+// tweak sets one schedule or address key of c to a random value.
+func (c *genCheck) tweak(r *rand.Rand) {
+	k := pick(r,
+		"interval: "+pick(r, "2s", "5s"),
+		"fastinterval: 500ms",
+		"downinterval: "+pick(r, "3s", "10s"),
+		"timeout: "+pick(r, "1s", "900ms"),
+		"rise: "+pick(r, "1", "3"),
+		"fall: "+pick(r, "2", "4"),
+		"slowstart: "+pick(r, "10s", "1m"),
+		"on_alarm: "+pick(r, "degraded", "down"),
+		"address: "+pick(r, "10.0.0.9:5672", "10.0.0.9:15672"),
+	)
+	key := func(o string) bool { return strings.SplitN(o, ":", 2)[0] == strings.SplitN(k, ":", 2)[0] }
+	if i := slices.IndexFunc(c.keys, key); i >= 0 {
+		c.keys[i] = k
+		return
+	}
+	c.keys = append(c.keys, k)
 }
 
 // repair drops the track rules that name no checked backend or listener
@@ -387,7 +395,7 @@ func (f genFile) mutate(r *rand.Rand, group string) genFile {
 }
 
 func (f *genFile) edit(r *rand.Rand, group string) {
-	switch r.IntN(14) {
+	switch r.IntN(16) {
 	case 0:
 		f.drawGlobals(r, group, r.IntN(6))
 	case 1:
@@ -463,8 +471,32 @@ func (f *genFile) edit(r *rand.Rand, group string) {
 			case r.IntN(3) == 0 && len(l.backends) > 1:
 				i := r.IntN(len(l.backends))
 				l.backends = slices.Delete(l.backends, i, i+1)
+			case r.IntN(2) == 0:
+				// One key of a check changed.
+				b := &l.backends[r.IntN(len(l.backends))]
+				switch {
+				case b.check != nil:
+					b.check.tweak(r)
+				case l.check != nil:
+					l.check.tweak(r)
+				}
 			default:
 				l.backends[r.IntN(len(l.backends))].draw(r, r.IntN(5))
+			}
+		}
+	case 14, 15:
+		// One key of a check changed.
+		if len(f.listeners) > 0 {
+			l := &f.listeners[r.IntN(len(f.listeners))]
+			b := &l.backends[r.IntN(len(l.backends))]
+			switch {
+			case b.check != nil:
+				b.check.tweak(r)
+			case l.check != nil:
+				l.check.tweak(r)
+			default:
+				b.check = &genCheck{}
+				b.check.tweak(r)
 			}
 		}
 	case 13:

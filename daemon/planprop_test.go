@@ -381,6 +381,9 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 		}
 	}
 	for name := range lo.settings {
+		if lo.forgot[name] {
+			continue // then not restarted in place: added again, above
+		}
 		if !slices.ContainsFunc(again.VRRP, func(c VRRPChange) bool { return c.Name == name && c.Op == OpUpdate && (c.Settings || c.VIPs) }) {
 			msgs = append(msgs, fmt.Sprintf("refused settings of instance %s are not tried again: %s", name, planString(again)))
 		}
