@@ -327,7 +327,7 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 	// listener leaves the track rules that name it without it, a refused
 	// VIP change a VIP on two instances, and the parts' states are only
 	// checked to be tried again.
-	if !lo.any() {
+	if !lo.any() && !invalid {
 		for _, m := range modelProblems("the running model", run) {
 			if knownStaleTracks(m, run, p) {
 				st.ops["known-stale-tracks-of-kept-instance"]++
