@@ -155,14 +155,7 @@ func (d *Daemon) notifyReloading() {
 // the status refresher and the watchdog (whatever $NOTIFY_SOCKET says
 // now: Run waits for them). Run calls it when it starts to stop.
 func (d *Daemon) notifyStopping() {
-	d.sd.mu.Lock()
-	if sdEnabled() {
-		d.sdSendLocked("STOPPING=1\nSTATUS=stopping: VRRP first, then listeners", d.log.Warn)
-	}
-	d.sd.stopping = true
-	parts := []*part{d.sd.refresh, d.sd.watchdog}
-	d.sd.mu.Unlock()
-	stopParts(parts)
+	d.notifyLast("STOPPING=1\nSTATUS=stopping: VRRP first, then listeners")
 }
 
 // notifyHandedOver tells the service manager that the new process of an
@@ -172,18 +165,20 @@ func (d *Daemon) notifyStopping() {
 // stopping, and pings the watchdog. The status refresher and the
 // watchdog stop.
 func (d *Daemon) notifyHandedOver(pid int) {
+	d.notifyLast(fmt.Sprintf("MAINPID=%d\nSTATUS=handed over to pid %d; finishing the sessions", pid, pid))
+}
+
+// notifyLast sends msg as the last notification of this process (when a
+// service manager listens), then stops the status refresher and the
+// watchdog and waits for them.
+func (d *Daemon) notifyLast(msg string) {
 	d.sd.mu.Lock()
 	if sdEnabled() {
-		d.sdSendLocked(fmt.Sprintf("MAINPID=%d\nSTATUS=handed over to pid %d; finishing the sessions", pid, pid), d.log.Warn)
+		d.sdSendLocked(msg, d.log.Warn)
 	}
 	d.sd.stopping = true
 	parts := []*part{d.sd.refresh, d.sd.watchdog}
 	d.sd.mu.Unlock()
-	stopParts(parts)
-}
-
-// stopParts stops each part that is not nil, in order.
-func stopParts(parts []*part) {
 	for _, p := range parts {
 		if p != nil {
 			p.stop()
