@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -239,11 +240,7 @@ func (w *watchdog) answered(t probeTarget) {
 // forgetGone forgets the stuck parts that no longer run.
 func (w *watchdog) forgetGone(targets []probeTarget) {
 	for key := range w.stuck {
-		found := false
-		for _, t := range targets {
-			found = found || t.key == key
-		}
-		if !found {
+		if !slices.ContainsFunc(targets, func(t probeTarget) bool { return t.key == key }) {
 			delete(w.stuck, key)
 		}
 	}
