@@ -83,6 +83,12 @@
 //     how long a peer that does not read may hold this up. A side already
 //     given its peer's FIN (shutdown) before the peer failed is not reset:
 //     its kernel still sends the bytes and the FIN in order.
+//   - A side closed in order (not reset) that was not read to its end (a
+//     frame came in the turn the session ended, or an operator shut the
+//     session) first has its receive queue dropped, with one non-blocking
+//     recv(2) that copies nothing (MSG_TRUNC): close(2) with unread bytes
+//     would send a reset instead of the FIN, and the reset would drop
+//     what the side's kernel has not sent its peer yet.
 //   - At the fd limit (EMFILE, ENFILE) a loop stops accepting for 100 ms
 //     instead of spinning on the readable listening socket; connections
 //     still queued after that pause are accepted into an fd held in

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
 )
 
 // testServer is a real TCP server on a loopback address, running handler on
@@ -237,4 +238,72 @@ func backendSnap(s Snapshot, name string) BackendSnapshot {
 		}
 	}
 	return BackendSnapshot{}
+}
+
+// heldLoop is r's only event loop held in the middle of a turn (holdLoop):
+// until release it reads no socket and fires no timer, so that bytes, FINs
+// and resets arrive on its sockets unprocessed and its next turn finds
+// them together. While it is held, the test goroutine may read the loop's
+// state (the channels order it after the loop's writes).
+type heldLoop struct {
+	lp      *loop
+	release chan func(*loop)
+	done    chan struct{}
+	once    sync.Once
+}
+
+// holdLoop holds r's only loop until the returned heldLoop's release (or
+// the test's cleanup, which runs before the listener's stop).
+func holdLoop(t testing.TB, r *runningListener) *heldLoop {
+	t.Helper()
+	r.mu.Lock()
+	loops := r.loops
+	r.mu.Unlock()
+	if len(loops) != 1 {
+		t.Fatalf("holding the loop of a listener with %d loops", len(loops))
+	}
+	h := &heldLoop{release: make(chan func(*loop)), done: make(chan struct{})}
+	held := make(chan *loop)
+	if !loops[0].post(func(lp *loop) {
+		held <- lp
+		if fn := <-h.release; fn != nil {
+			fn(lp)
+		}
+		close(h.done)
+	}) {
+		t.Fatal("the loop has exited")
+	}
+	h.lp = <-held
+	t.Cleanup(func() { h.let(nil) })
+	return h
+}
+
+// let runs fn (if not nil) on the held loop, where its turn stands, and
+// lets the loop carry on with that turn.
+func (h *heldLoop) let(fn func(*loop)) {
+	h.once.Do(func() {
+		h.release <- fn
+		<-h.done
+	})
+}
+
+// queuedIn returns how many bytes wait unread in fd's receive queue.
+func queuedIn(fd int) int {
+	n, _ := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	return n
+}
+
+// unsentOut returns how many bytes written to fd its kernel has not sent
+// yet (the peer's window is full).
+func unsentOut(fd int) int {
+	n, _ := unix.IoctlGetInt(fd, unix.SIOCOUTQNSD)
+	return n
+}
+
+// wasReset reports whether fd's connection is closed (TCP_CLOSE), as it
+// is once its peer's reset has arrived.
+func wasReset(fd int) bool {
+	ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	const tcpClose = 7 // TCP_CLOSE, include/net/tcp_states.h
+	return err == nil && ti.State == tcpClose
 }

@@ -367,19 +367,32 @@ func (s *session) close(why EndReason) {
 	if p := lp.l.params.Load(); p.logSessions {
 		s.logEnd(why)
 	}
+	connected := s.state == stateEstablished
 	s.state = stateClosed
 	lp.timers.stop(s)
 	// A side whose peer's connection failed is reset, so that its own peer
 	// sees the failure (HAProxy does the same); otherwise the kernel ends
-	// it in order, after sending what is queued. A side that was already
-	// given its peer's FIN keeps it: the peer closed before it failed, and
-	// a reset would drop what the side's kernel has not sent yet. A client
-	// whose address left the host (EndVIPLeft) is reset: nothing queued
-	// for it can be delivered from that address any more, and an orderly
-	// close would keep retransmitting it from an address that is gone.
-	lp.release(s.cli.fd, why == EndVIPLeft || (s.srv.failed && !s.cli.failed && !s.finSent(&s.s2c)))
+	// it in order, after sending what is queued (see endInOrder). A side
+	// that was already given its peer's FIN keeps it: the peer closed
+	// before it failed, and a reset would drop what the side's kernel has
+	// not sent yet. A client whose address left the host (EndVIPLeft) is
+	// reset: nothing queued for it can be delivered from that address any
+	// more, and an orderly close would keep retransmitting it from an
+	// address that is gone.
+	if why == EndVIPLeft || (s.srv.failed && !s.cli.failed && !s.finSent(&s.s2c)) {
+		lp.release(s.cli.fd, true)
+	} else {
+		s.endInOrder(&s.cli, &s.c2s)
+	}
 	if s.srv.fd >= 0 {
-		lp.release(s.srv.fd, s.cli.failed && !s.srv.failed && !s.finSent(&s.c2s))
+		switch {
+		case s.cli.failed && !s.srv.failed && !s.finSent(&s.c2s):
+			lp.release(s.srv.fd, true)
+		case connected:
+			s.endInOrder(&s.srv, &s.s2c)
+		default: // a connect in progress: nothing was received
+			lp.release(s.srv.fd, false)
+		}
 	}
 	for _, h := range [...]*half{&s.c2s, &s.s2c} {
 		if h.p != nil {
@@ -402,4 +415,21 @@ func (s *session) close(why EndReason) {
 	// Reused once the loop's turn is over (see loop.recycle): until then
 	// the session stays closed for whatever still refers to it this turn.
 	lp.closed = append(lp.closed, s)
+}
+
+// endInOrder closes side k, the source of direction h, with a FIN after
+// the bytes its kernel still holds for its peer. Bytes the peer sent that
+// were never read (a frame that came in the turn the session ended, or
+// that waited behind a destination that did not take more) are dropped
+// first: close(2) with unread bytes would send a reset instead, and the
+// reset would drop what the peer has not received yet. A side read to its
+// end (EOF, or the error of its failure) has nothing left to drop, which
+// spares the syscall to the sessions that end the ordinary way. Bytes that
+// arrive after the close are the peer's to lose: its kernel gets a reset
+// for them, as it would from a broker or client that had closed.
+func (s *session) endInOrder(k *sock, h *half) {
+	if !h.ended && !k.failed {
+		discardInput(k.fd)
+	}
+	s.lp.release(k.fd, false)
 }

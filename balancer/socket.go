@@ -231,3 +231,29 @@ func resetClose(fd int) {
 	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	unix.Close(fd)
 }
+
+// discardMax bounds one discardInput: more than any receive queue holds
+// (net.core.rmem_max and tcp_rmem are far below it).
+const discardMax = 1 << 30
+
+// discardInput drops every byte waiting in fd's receive queue, without
+// blocking and without copying them: recv(2) with MSG_TRUNC, which TCP
+// takes as "discard" (Linux 2.4.4 and later). One call empties the queue,
+// whatever it holds. It returns how many bytes it dropped.
+//
+// close(2) of a TCP socket whose receive queue is not empty sends a reset
+// instead of a FIN, and a reset drops what the socket's kernel has not
+// sent yet: a socket meant to end in order is emptied first.
+func discardInput(fd int) int {
+	for {
+		n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), 0, discardMax,
+			unix.MSG_TRUNC|unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0
+		}
+		return int(n)
+	}
+}
