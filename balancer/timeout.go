@@ -13,7 +13,8 @@ import (
 // of the time its server side gets TCP keepalive:
 //
 //   - handshake: the client has sent no byte HandshakeTimeout after the
-//     backend connection was established;
+//     backend connection was established (bytes that wait unread when it
+//     falls due count as sent: see readFirstBytes);
 //   - FIN: the session is ending (a side announced its FIN or failed)
 //     and no byte has moved for FinTimeout;
 //   - idle: no byte has moved for IdleTimeout;
@@ -38,6 +39,12 @@ func (s *session) timerFired() {
 		l, now := s.lp.l, s.lp.now
 		d := s.deadlines()
 		switch {
+		case due(d.handshake, now) && s.readFirstBytes():
+			// The handshake deadline no longer applies; one the bytes
+			// leave due fires in this same run of the timers.
+			if s.state == stateEstablished {
+				s.schedule()
+			}
 		case due(d.handshake, now):
 			l.handshakeTimeouts.Add(1)
 			s.timedOut(EndHandshakeTimeout)
@@ -54,6 +61,22 @@ func (s *session) timerFired() {
 			s.schedule()
 		}
 	}
+}
+
+// readFirstBytes is called when the session's handshake timeout falls
+// due: bytes of the client may wait unread all the same, come after the
+// loop's wait returned, or with an event further in the batch than this
+// turn's dispatch got. Such a client was not silent: its bytes are read
+// and passed on now, and it reports true, unless none could be read (the
+// backend side failed: the session ends anyway). It costs an ioctl, only
+// when a handshake timeout falls due.
+func (s *session) readFirstBytes() bool {
+	if s.cli.failed || !hasInput(s.cli.fd) {
+		return false
+	}
+	s.cli.readable = true
+	s.pump()
+	return s.c2s.seen || s.state != stateEstablished
 }
 
 // timedOut closes the session after a session timeout.

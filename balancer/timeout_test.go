@@ -226,3 +226,37 @@ func TestFinTimeoutWhileClientNotReading(t *testing.T) {
 		t.Errorf("FinTimeouts = %d, want 1", n)
 	}
 }
+
+// TestHandshakeTimeoutSparesBytesOfTheTurn: a client whose first bytes
+// arrive in the turn its handshake timeout falls due (after the loop's
+// wait returned, before its timers ran) is not closed as silent: its bytes
+// are read and passed on. The loop is held while the bytes arrive, and the
+// rest of its turn runs at the handshake deadline.
+func TestHandshakeTimeoutSparesBytesOfTheTurn(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", echo)
+	cfg := baseConfig(backendsOf(srv))
+	cfg.HandshakeTimeout = time.Hour // due only when the test says so
+	r := startListener(t, cfg, 1)
+	c := dialSilent(t, r, srv, 1)[0]
+	eventually(t, 5*time.Second, "the session to be established", func() bool {
+		return anySession(r, func(s *session) bool { return s.state == stateEstablished })
+	})
+	h := holdLoop(t, r)
+	s := h.lp.head
+	if _, err := c.Write([]byte("AMQP")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the client's bytes to reach the proxy", func() bool { return queuedIn(s.cli.fd) == 4 })
+	h.let(func(lp *loop) { lp.now = s.deadlines().handshake })
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "AMQP" {
+		t.Errorf("client read %q, %v; want its bytes echoed by the backend", buf, err)
+	}
+	if n := r.Snapshot().HandshakeTimeouts; n != 0 {
+		t.Errorf("HandshakeTimeouts = %d, want 0", n)
+	}
+	if _, err := roundTrip(c, []byte("still here")); err != nil {
+		t.Errorf("the client lost its session: %v", err)
+	}
+}
