@@ -302,9 +302,15 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		applied("vrrp instance %s removed", c.Name)
 	}
 	d.mu.Lock()
-	for _, c := range vipGiversFirst(p.VRRP) {
+	holds := newVIPHolders(old, p)
+	for _, c := range vipOrder(p.VRRP) {
 		switch c.Op {
 		case OpAdd:
+			if err := holds.refusal(c); err != nil {
+				refuse("vrrp instance "+c.Name, err)
+				failed.instances[c.Name] = true
+				continue
+			}
 			u, err := d.newUnit(c.New, nc)
 			if err != nil {
 				refuse("vrrp instance "+c.Name, err)
@@ -316,6 +322,7 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 				failed.instances[c.Name] = true
 				continue
 			}
+			holds.applied(c)
 			applied("vrrp instance %s added", c.Name)
 			if restartVRRP {
 				// Made with the sender process that is about to be
@@ -338,10 +345,15 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 				}
 			}
 			if c.Settings || c.VIPs {
-				if err := d.units[c.Name].update(c, takenByMaster(d.units, nc, c.Name)); err != nil {
+				err := holds.refusal(c)
+				if err == nil {
+					err = d.units[c.Name].update(c, takenByMaster(d.units, nc, c.Name))
+				}
+				if err != nil {
 					refuse("vrrp instance "+c.Name, err)
 					failed.settings[c.Name] = true
 				} else {
+					holds.applied(c)
 					applied("vrrp instance %s updated: %s", c.Name, strings.Join(c.Keys, ", "))
 				}
 			}

@@ -310,6 +310,10 @@ type fakeVRRP struct {
 	released int
 	held     bool
 	peers    []netip.Addr // the transport's unicast peers
+	// updateErr, when set, is what the VIP owner's Update returns (it
+	// changes nothing then), as a VIP set that cannot take its new
+	// addresses does.
+	updateErr error
 }
 
 // fakePeer is the source of the adverts a test injects.
@@ -426,6 +430,9 @@ func (o *fakeOwner) Update(cfg netsetup.VIPConfig) error {
 	}
 	o.f.mu.Lock()
 	defer o.f.mu.Unlock()
+	if o.f.updateErr != nil {
+		return o.f.updateErr
+	}
 	o.f.vips, o.f.garp = slices.Clone(cfg.VIPs), cfg.GARP
 	o.f.updates++
 	return nil

@@ -39,17 +39,19 @@ import (
 //   - The new running model (running) is the file, except: an instance
 //     awaiting a restart runs as it ran, one deferred by a clash runs as
 //     it ran (or not at all if it is new), and a refused part runs as it
-//     ran (or not at all if it is new). It holds no VRID on an interface
-//     twice and no VIP twice, and its track rules name its own checked
-//     backends and listeners (but those of an instance awaiting a
-//     restart, which keeps its old rules: see knownStaleTracks).
+//     ran (or not at all if it is new); a change that takes a VIP that
+//     another instance keeps (its change refused, or a swap) is refused
+//     too (see vipRefusals). It holds no VRID on an interface twice and
+//     no VIP on two instances, refusals or not, and its track rules name
+//     its own checked backends and listeners (but those of an instance
+//     awaiting a restart, which keeps its old rules: see
+//     knownStaleTracks).
 //   - What the plan's ops do to the running parts (simulated here part by
 //     part as apply does it: listeners, checks, VRRP settings, VIPs,
 //     notify hooks, resolved track rules, global settings) is what the
 //     new running model says runs. After a reload with refusals only the
 //     model and the retries are checked: what a refusal leaves running
-//     (a refused VIP change may leave a VIP on two instances) is taken as
-//     the new state.
+//     is taken as the new state.
 //   - The same file again finds the same restarts and nothing else to do
 //     (a refused part is tried again); a file changed back after a
 //     reload finds the model it left.
@@ -178,6 +180,7 @@ func runReloadSequence(seed uint64, group string, st *planStats) []string {
 		if failures {
 			lo = drawFailures(r, s.run, c)
 		}
+		vipRefusals(s.run, c, lo)
 		msgs, note := s.reload(c, lo, st)
 		if note != "" {
 			log = append(log, note)
@@ -247,6 +250,26 @@ func (f failureDraw) any() bool {
 		f.controlGroup || f.controlSocket || f.rtPriority || f.sender || f.metrics
 }
 
+// vipRefusals adds to lo the VRRP changes of the reload from run to nc
+// that apply refuses because a VIP they take is still another instance's
+// (see vipHolders): after a change lo refuses, or in a swap.
+func vipRefusals(run, nc *config.Config, lo failureDraw) {
+	own := map[string]bool{}
+	for n := range lo.instances {
+		own[n] = true
+	}
+	for n := range lo.settings {
+		own[n] = true
+	}
+	for name := range refuseTakes(run, Diff(run, nc), own) {
+		if _, existed := run.VRRPInstance(name); existed {
+			lo.settings[name] = true
+		} else {
+			lo.instances[name] = true
+		}
+	}
+}
+
 // drawFailures draws the refusals of the reload from run to nc: each
 // change that apply can have refused is refused now and then.
 func drawFailures(r *rand.Rand, run, nc *config.Config) failureDraw {
@@ -298,15 +321,7 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 	countOps(st, p)
 	msgs = append(msgs, planProblems(old, nc, p)...)
 	want, wantRestarts := expectedRunning(old, nc, lo)
-	// A refused VIP change may have left a VIP on two instances (what
-	// runs then); the plans from such a model are not checked against
-	// the rules, which assume a valid one.
-	invalid := slices.ContainsFunc(modelProblems("", old), func(m string) bool { return !strings.Contains(m, "tracks") })
-	if invalid {
-		st.ops["skipped-invalid-model"]++
-	} else {
-		msgs = append(msgs, restartProblems(p, wantRestarts, nc)...)
-	}
+	msgs = append(msgs, restartProblems(p, wantRestarts, nc)...)
 
 	run := running(old, nc, p, lo.leftovers)
 	run = forget(run, lo.forgot)
@@ -317,28 +332,32 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 		st.ops["refusals"]++
 		s.failed = true
 	}
-	if d := modelDiff(run, want); d != "" && !invalid {
+	if d := modelDiff(run, want); d != "" {
 		msgs = append(msgs, "running model differs from what the file says runs: "+d)
 	}
 	// The model is a valid configuration after a reload without
 	// refusals, but for the track rules of an instance awaiting a
 	// restart, which runs on with its old rules (see knownStaleTracks).
 	// After refusals what runs is what could be left running: a refused
-	// listener leaves the track rules that name it without it, a refused
-	// VIP change a VIP on two instances, and the parts' states are only
-	// checked to be tried again.
-	if !lo.any() && !invalid {
-		for _, m := range modelProblems("the running model", run) {
-			if knownStaleTracks(m, run, p) {
-				st.ops["known-stale-tracks-of-kept-instance"]++
-				continue
-			}
+	// listener leaves the track rules that name it without it, and the
+	// parts' states are only checked to be tried again. No VRID is on an
+	// interface twice and no VIP on two instances, refusals or not (a
+	// change that would take a VIP another instance keeps is refused too,
+	// see vipRefusals).
+	for _, m := range modelProblems("the running model", run) {
+		switch {
+		case !strings.Contains(m, " tracks "):
+			msgs = append(msgs, m)
+		case lo.any():
+		case knownStaleTracks(m, run, p):
+			st.ops["known-stale-tracks-of-kept-instance"]++
+		default:
 			msgs = append(msgs, m)
 		}
 	}
 	rt, rtMsgs := s.rt.apply(old, nc, p, lo)
 	wantRT := runtimeOf(run)
-	if !lo.any() && !invalid {
+	if !lo.any() {
 		msgs = append(msgs, rtMsgs...)
 		if d := runtimeDiff(rt, wantRT); d != "" {
 			msgs = append(msgs, "what runs differs from the running model: "+d)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -47,35 +48,111 @@ func (u *vrrpUnit) update(c VRRPChange, kept func(netip.Addr) bool) error {
 // vipRecheck).
 type recheckSetter interface{ SetRecheck(time.Duration) }
 
-// vipGiversFirst orders the changes of a plan so that an update that
-// gives up a VIP that another instance of this daemon takes comes before
-// the update of that instance: the address leaves the interface and comes
-// back at once, added by its new instance, which then owns it whatever its
-// marker (a VIP already there when its instance is updated would be
-// someone else's if it can carry no marker). The order is otherwise kept.
-func vipGiversFirst(cs []VRRPChange) []VRRPChange {
-	taken := map[netip.Addr]bool{}
-	for _, c := range cs {
-		if c.Op == OpUpdate && c.VIPs {
-			for _, a := range added(c.Old.VIPs, c.New.VIPs) {
-				taken[a] = true
-			}
+// vipOrder orders the changes of a plan so that a change that gives up a
+// VIP comes before the change of another instance that takes it (an add,
+// or an update): the address leaves the interface and comes back at once,
+// added by its new instance, which then owns it whatever its marker (a VIP
+// already there when its instance is updated would be someone else's if
+// it can carry no marker), and a refused change of the giver is known
+// before the take (see vipHolders). Changes that give each other VIPs (a
+// swap) cannot all come after their givers: they keep the plan's order.
+// The order is otherwise kept.
+func vipOrder(cs []VRRPChange) []VRRPChange {
+	gives := func(g, t VRRPChange) bool {
+		if g.Name == t.Name || g.Op != OpUpdate || !g.VIPs {
+			return false
 		}
+		given := added(g.New.VIPs, g.Old.VIPs)
+		return slices.ContainsFunc(taken(t), func(a netip.Addr) bool { return slices.Contains(given, a) })
 	}
-	gives := func(c VRRPChange) bool {
-		return c.Op == OpUpdate && c.VIPs && slices.ContainsFunc(added(c.New.VIPs, c.Old.VIPs), func(a netip.Addr) bool { return taken[a] })
-	}
-	out := slices.Clone(cs)
-	slices.SortStableFunc(out, func(a, b VRRPChange) int {
-		switch ga, gb := gives(a), gives(b); {
-		case ga && !gb:
-			return -1
-		case gb && !ga:
-			return 1
+	rest := slices.Clone(cs)
+	out := make([]VRRPChange, 0, len(cs))
+	for len(rest) > 0 {
+		i := slices.IndexFunc(rest, func(t VRRPChange) bool {
+			return !slices.ContainsFunc(rest, func(g VRRPChange) bool { return gives(g, t) })
+		})
+		if i < 0 {
+			i = 0 // a swap: the plan's order
 		}
-		return 0
-	})
+		out = append(out, rest[i])
+		rest = slices.Delete(rest, i, i+1)
+	}
 	return out
+}
+
+// taken returns the VIPs that change c gives its instance: all of an added
+// instance's, the new ones of an update.
+func taken(c VRRPChange) []netip.Addr {
+	switch {
+	case c.Op == OpAdd:
+		return added(nil, c.New.VIPs)
+	case c.Op == OpUpdate && c.VIPs:
+		return added(c.Old.VIPs, c.New.VIPs)
+	}
+	return nil
+}
+
+// vipHolders is which VRRP instance holds each VIP while a reload applies
+// its VRRP changes in vipOrder: at first the running model's instances but
+// those the plan removes (they release theirs first), then every change
+// applied. A change that would take a VIP another instance still holds
+// (its own change was refused, it awaits a restart, or it gives the VIP
+// up only later in the reload: a swap) is refused too, so that no VIP is
+// ever on two instances of the daemon, which would fight over the address
+// and release it under each other. It belongs to one reload.
+type vipHolders struct {
+	by map[netip.Addr]string
+	// pending names the instances whose change is still to be applied.
+	pending map[string]bool
+}
+
+// newVIPHolders returns the holders of the VIPs of the running model old
+// once the removals of p are applied.
+func newVIPHolders(old *config.Config, p Plan) *vipHolders {
+	h := &vipHolders{by: map[netip.Addr]string{}, pending: map[string]bool{}}
+	for _, c := range p.VRRP {
+		if c.Op != OpRemove {
+			h.pending[c.Name] = true
+		}
+	}
+	for _, in := range old.VRRP {
+		if slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Op == OpRemove && c.Name == in.Name }) {
+			continue
+		}
+		for _, v := range in.VIPs {
+			h.by[v.Addr()] = in.Name
+		}
+	}
+	return h
+}
+
+// refusal returns why c cannot be applied (nil when it can): a VIP it
+// takes is still another instance's. The change is no longer pending
+// then: the caller applies it (and calls applied) or refuses it.
+func (h *vipHolders) refusal(c VRRPChange) error {
+	delete(h.pending, c.Name)
+	for _, a := range taken(c) {
+		by, ok := h.by[a]
+		if !ok || by == c.Name {
+			continue
+		}
+		if h.pending[by] {
+			return fmt.Errorf("%s is still a VIP of vrrp instance %s, which takes one of %s's in the same reload: VIPs swapped between instances cannot move in one reload (move them in steps: a VIP given up by one reload, taken by the next)", a, by, c.Name)
+		}
+		return fmt.Errorf("%s is still a VIP of vrrp instance %s: taking it too would put it on two instances (the next reload tries again)", a, by)
+	}
+	return nil
+}
+
+// applied records that c's instance holds its new VIPs.
+func (h *vipHolders) applied(c VRRPChange) {
+	if c.Op != OpAdd && !(c.Op == OpUpdate && c.VIPs) {
+		return
+	}
+	maps.DeleteFunc(h.by, func(_ netip.Addr, by string) bool { return by == c.Name })
+	for _, v := range c.New.VIPs {
+		h.by[v.Addr()] = c.Name
+	}
 }
 
 // added returns the addresses of to that from does not have.
