@@ -224,7 +224,7 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		u := d.listeners[c.Name]
 		err := u.l.Apply(next.BalancerConfig(c.New))
 		if err == nil {
-			u.cfg = c.New
+			u.cfg, u.vipBound = c.New, next.VIPOwned(c.New.Bind.Addr())
 		}
 		d.mu.Unlock()
 		if err != nil {
@@ -430,6 +430,11 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 			applied("%s", restartApplied("vrrp_sender "+nc.VRRPSender.String(), n))
 		}
 	}
+	// The listeners bound to a VIP that came or went (an instance added,
+	// removed or refused) learn it, as the running model has it.
+	d.mu.Lock()
+	d.syncListenerVIPs(applied, refuse)
+	d.mu.Unlock()
 	d.stopIdleSender()
 	return r
 }

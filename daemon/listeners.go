@@ -20,6 +20,9 @@ type listenerUnit struct {
 	// handed is set when the listening socket came from the daemon this
 	// process succeeds.
 	handed bool
+	// vipBound tells whether the balancer was last configured with its
+	// bind a VIP of this daemon (closed at once on stop).
+	vipBound bool
 }
 
 // newListener creates (without starting) the listener of l and registers
@@ -33,7 +36,7 @@ func (d *Daemon) newListener(cfg *config.Config, l *config.Listener) (*listenerU
 	if err != nil {
 		return nil, fmt.Errorf("setting up listener %q: %w", l.Name, err)
 	}
-	u := &listenerUnit{cfg: l, l: bl, reg: reg}
+	u := &listenerUnit{cfg: l, l: bl, reg: reg, vipBound: cfg.VIPOwned(l.Bind.Addr())}
 	d.listeners[l.Name] = u
 	d.router.setListener(l.Name, bl)
 	return u, nil
@@ -91,6 +94,33 @@ func (d *Daemon) detachListener(name string) {
 	d.router.setListener(name, nil)
 	u.reg.unregisterAll()
 	delete(d.listeners, name)
+}
+
+// syncListenerVIPs configures again the listeners whose bind became or
+// ceased to be a VIP of this daemon in the running model (an instance
+// added, removed or refused, VIPs moved): they are closed at once on stop
+// when bound to one. A reload calls it once its VRRP changes are applied;
+// what it does is added to applied, what fails to refuse. The caller holds
+// Daemon.mu.
+func (d *Daemon) syncListenerVIPs(applied func(string, ...any), refuse func(string, error)) {
+	for i := range d.cfg.Listeners {
+		l := &d.cfg.Listeners[i]
+		u := d.listeners[l.Name]
+		bound := d.cfg.VIPOwned(l.Bind.Addr())
+		if u == nil || u.vipBound == bound {
+			continue
+		}
+		if err := u.l.Apply(d.cfg.BalancerConfig(l)); err != nil {
+			refuse("listener "+l.Name, err)
+			continue
+		}
+		u.vipBound = bound
+		if bound {
+			applied("listener %s: %s is a VIP of this daemon now", l.Name, l.Bind.Addr())
+		} else {
+			applied("listener %s: %s is no VIP of this daemon now", l.Name, l.Bind.Addr())
+		}
+	}
 }
 
 // syncListener gives the listener the current state of its checked

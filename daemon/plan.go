@@ -149,16 +149,19 @@ func Diff(old, new *config.Config) Plan {
 	p.RealTimePriority = old.VRRPRealTimePriority != new.VRRPRealTimePriority
 	p.Sender = old.VRRPSender != new.VRRPSender
 	p.diffVRRP(old, new)
-	p.diffListeners(old, new, p.next(old, new))
+	p.diffListeners(old, new)
 	p.diffChecks(old, new)
 	return p
 }
 
-// next returns the running model that p, made by diffVRRP, leads to from
-// old when nothing is refused. Its VRRP instances say which listeners are
-// bound to a VIP of this daemon (see config.Config.BalancerConfig): an
-// instance awaiting a restart holds its old VIPs until then, and one
-// deferred to a restart holds none yet, whatever the file says.
+// next returns the running model that p leads to from old when nothing is
+// refused. Its VRRP instances say which listeners will be bound to a VIP
+// of this daemon (see config.Config.BalancerConfig): an instance awaiting
+// a restart holds its old VIPs until then, and one deferred to a restart
+// holds none yet, whatever the file says. The listeners a reload starts or
+// changes are built against it; those whose binding it got wrong (an
+// instance refused) are set right once the reload knows (see
+// Daemon.syncListenerVIPs).
 func (p *Plan) next(old, new *config.Config) *config.Config {
 	return running(old, new, *p, leftovers{})
 }
@@ -167,10 +170,12 @@ func (p *Plan) restart(c *config.Config, field, why string) {
 	p.Restart = append(p.Restart, Restart{Field: field, Line: c.Line(field), Why: why + ": needs a restart"})
 }
 
-// diffListeners compares the listeners of old with those of new, as they
-// run in next, the model the plan leads to (which says whether a
-// listener is bound to a VIP).
-func (p *Plan) diffListeners(old, new, next *config.Config) {
+// diffListeners compares the listeners of old with those of new, as the
+// file has them: whether a listener is bound to a VIP of this daemon
+// follows the instances that run once the VRRP changes are applied, not
+// the plan (see Daemon.syncListenerVIPs), so that an instance that cannot
+// be added does not change its VIP's listener at every reload.
+func (p *Plan) diffListeners(old, new *config.Config) {
 	for i := range new.Listeners {
 		nl := &new.Listeners[i]
 		ol, ok := old.Listener(nl.Name)
@@ -179,7 +184,7 @@ func (p *Plan) diffListeners(old, new, next *config.Config) {
 			p.Listeners = append(p.Listeners, ListenerChange{Op: OpAdd, Name: nl.Name, New: nl})
 		case ol.Bind != nl.Bind:
 			p.Listeners = append(p.Listeners, ListenerChange{Op: OpReplace, Name: nl.Name, Old: ol, New: nl})
-		case !sameListener(old, ol, next, nl):
+		case !sameListener(ol, nl):
 			p.Listeners = append(p.Listeners, ListenerChange{Op: OpUpdate, Name: nl.Name, Old: ol, New: nl})
 		}
 	}
@@ -191,13 +196,13 @@ func (p *Plan) diffListeners(old, new, next *config.Config) {
 	}
 }
 
-// sameListener reports whether a listener runs the same in both
-// configurations: the balancer's view of it (which includes whether it is
-// bound to a VIP) is equal, and so is its graceful_timeout, which the
-// balancer of a VIP-bound listener does not see but an upgrade in place
-// uses.
-func sameListener(oc *config.Config, ol *config.Listener, nc *config.Config, nl *config.Listener) bool {
-	return reflect.DeepEqual(oc.BalancerConfig(ol), nc.BalancerConfig(nl)) && ol.GracefulTimeout == nl.GracefulTimeout
+// sameListener reports whether two versions of a listener run the same,
+// bound to the same VIPs of this daemon: the balancer's view of them is
+// equal (with its graceful_timeout, which the balancer of a VIP-bound
+// listener does not see but an upgrade in place uses).
+func sameListener(ol, nl *config.Listener) bool {
+	var unbound config.Config // no VRRP instance: no bind is a VIP
+	return reflect.DeepEqual(unbound.BalancerConfig(ol), unbound.BalancerConfig(nl))
 }
 
 func (p *Plan) diffChecks(old, new *config.Config) {

@@ -425,8 +425,10 @@ func ownGroup(t *testing.T) string {
 // VIP that the file gives up along with a change of its instance's
 // interface stays bound to a VIP of this daemon until the restart (the
 // instance runs on with its old VIPs): the reload leaves it alone, and so
-// does the same file again; once the instance is gone, the listener is
-// updated (no longer closed at once on stop).
+// does the same file again; once the instance is gone, the running model
+// has the listener on no VIP of this daemon (no longer closed at once on
+// stop: the reload's sync of the listeners' VIPs sets it so), with no
+// change of the listener in the plan.
 func TestDiffListenerOnVIPOfInstanceAwaitingRestart(t *testing.T) {
 	none := leftovers{listeners: map[string]*config.Listener{}, instances: map[string]bool{}, settings: map[string]bool{}}
 	old := mustParse(t, planBase)
@@ -446,7 +448,11 @@ func TestDiffListenerOnVIPOfInstanceAwaitingRestart(t *testing.T) {
 	// Without v: the bind is no VIP of this daemon any more.
 	gone := mustParse(t, strings.Replace(planBase, planBase[strings.Index(planBase, "vrrp_instances:"):strings.Index(planBase, "listeners:")], "", 1))
 	p = Diff(run, gone)
-	if len(p.Listeners) != 1 || p.Listeners[0].Op != OpUpdate {
+	if len(p.Listeners) != 0 {
 		t.Fatalf("instance removed: %+v", p)
+	}
+	run = running(run, gone, p, none)
+	if bc := run.BalancerConfig(&run.Listeners[0]); bc.GracefulTimeout < 0 {
+		t.Errorf("running listener's graceful timeout %v without v: its bind is no VIP of this daemon", bc.GracefulTimeout)
 	}
 }

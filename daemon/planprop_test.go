@@ -363,6 +363,12 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 			msgs = append(msgs, "what runs differs from the running model: "+d)
 		}
 	} else {
+		// After refusals too, the listeners run as the running model
+		// says, bound to a VIP of the daemon or not.
+		ls := runtimeState{listeners: rt.listeners}
+		if d := runtimeDiff(ls, runtimeState{listeners: wantRT.listeners}); d != "" {
+			msgs = append(msgs, "after refusals, the listeners that run differ from the running model: "+d)
+		}
 		rt = wantRT
 	}
 
@@ -376,6 +382,13 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 		again.Restart = nil
 		if !again.Empty() {
 			msgs = append(msgs, fmt.Sprintf("the same file again changes more: %s", planString(again)))
+		}
+	}
+	// A refusal changes no other listener at the next reload (an instance
+	// that cannot be added leaves its VIP's listener alone).
+	for _, c := range again.Listeners {
+		if _, refused := lo.listeners[c.Name]; lo.any() && !refused {
+			msgs = append(msgs, fmt.Sprintf("the same file again after refusals changes listener %s (%s), which was not refused: %s", c.Name, c.Op, planString(again)))
 		}
 	}
 	for name, keep := range lo.listeners {
@@ -585,8 +598,10 @@ func planProblems(old, nc *config.Config, p Plan) []string {
 			bad("listener %s: op %s", c.Name, c.Op)
 		}
 	}
-	// Whether a bind is a VIP is the model's the reload leads to.
-	next, _ := expectedRunning(old, nc, noFailures())
+	// Whether a bind is a VIP is not the plan's: it follows the instances
+	// that run once the reload's VRRP changes are applied (see
+	// syncListenerVIPs, which runtimeState.apply simulates).
+	var unbound config.Config
 	for _, nl := range nc.Listeners {
 		ol, ok := old.Listener(nl.Name)
 		if !ok {
@@ -597,9 +612,9 @@ func planProblems(old, nc *config.Config, p Plan) []string {
 		}
 		// What the balancer runs: the listener and its backends without
 		// their checks' settings (the checks' part) or places in the
-		// file, and whether its bind is a VIP.
-		if !seen[nl.Name] && (!reflect.DeepEqual(old.BalancerConfig(ol), next.BalancerConfig(&nl)) || ol.GracefulTimeout != nl.GracefulTimeout) {
-			bad("listener %s changed, not in the plan:\n  %+v\n  %+v", nl.Name, old.BalancerConfig(ol), next.BalancerConfig(&nl))
+		// file.
+		if a, b := unbound.BalancerConfig(ol), unbound.BalancerConfig(&nl); !seen[nl.Name] && !reflect.DeepEqual(a, b) {
+			bad("listener %s changed, not in the plan:\n  %+v\n  %+v", nl.Name, a, b)
 		}
 	}
 	for _, ol := range old.Listeners {
@@ -1144,6 +1159,16 @@ func (rt runtimeState) apply(old, nc *config.Config, p Plan, lo failureDraw) (ru
 	}
 	for name := range lo.forgot {
 		delete(n.instances, name)
+	}
+	// The listeners whose bind became or ceased to be a VIP of the
+	// daemon (as the running model has it) are configured again
+	// (syncListenerVIPs).
+	run := forget(running(old, nc, p, lo.leftovers), lo.forgot)
+	for name, bc := range n.listeners {
+		l, ok := run.Listener(name)
+		if ok && run.VIPOwned(l.Bind.Addr()) != (bc.GracefulTimeout < 0) {
+			n.listeners[name] = run.BalancerConfig(l)
+		}
 	}
 	return n, msgs
 }
