@@ -301,6 +301,10 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		}
 		applied("vrrp instance %s removed", c.Name)
 	}
+	// Track rules follow the listeners as they run: one whose change was
+	// refused as it runs on, or, when it does not run, as the file has
+	// it, without a check of its backends (its rules fail).
+	tm := trackModel(nc, failed)
 	d.mu.Lock()
 	holds := newVIPHolders(old, p)
 	for _, c := range vipOrder(p.VRRP) {
@@ -311,7 +315,7 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 				failed.instances[c.Name] = true
 				continue
 			}
-			u, err := d.newUnit(c.New, nc)
+			u, err := d.newUnit(c.New, tm)
 			if err != nil {
 				refuse("vrrp instance "+c.Name, err)
 				failed.instances[c.Name] = true
@@ -363,7 +367,7 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 			if !c.Tracks && !tracksChangedListener(c.New, p) {
 				continue
 			}
-			if err := d.setTracks(d.units[c.Name], c.New, nc); err != nil {
+			if err := d.setTracks(d.units[c.Name], c.New, tm); err != nil {
 				refuse("tracks of vrrp instance "+c.Name, err)
 				continue
 			}
@@ -372,10 +376,11 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 			}
 		}
 	}
-	// A listener's backends may have changed under a listener track.
+	// A listener's backends may have changed under a listener track, or
+	// gone with their checks under a backend track.
 	for _, u := range d.units {
 		if tracksChangedListener(u.cfg, p) && !slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == u.cfg.Name }) {
-			if err := d.setTracks(u, u.cfg, nc); err != nil {
+			if err := d.setTracks(u, u.cfg, tm); err != nil {
 				refuse("tracks of vrrp instance "+u.cfg.Name, err)
 			}
 		}
@@ -405,6 +410,11 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	}
 	cfg := d.cfg
 	d.mu.Unlock()
+	for i := range cfg.VRRP {
+		if absent := absentTracks(&cfg.VRRP[i], failed); len(absent) > 0 {
+			refuse("tracks of vrrp instance "+cfg.VRRP[i].Name, fmt.Errorf("%s: counted as failing until a reload starts it", strings.Join(absent, "; ")))
+		}
+	}
 	if restartVRRP {
 		// The sender process is replaced with either change (it runs
 		// at the real-time priority too); the instances added above,
@@ -476,19 +486,65 @@ func (d *Daemon) uncheckServing(p Plan, nc *config.Config, failed leftovers) {
 }
 
 // tracksChangedListener reports whether an instance tracks a listener the
-// plan changes.
+// plan changes, or a backend of one: a listener rule watches its checked
+// backends, and a backend rule's check may have gone with its listener
+// (a listener moved that could be bound neither where it goes nor where
+// it was), which a tracker would not hear of.
 func tracksChangedListener(in *config.VRRPInstance, p Plan) bool {
 	for _, t := range in.Track {
-		if t.Listener == "" {
-			continue
+		name := t.Listener
+		if name == "" {
+			name = t.Backend.Listener
 		}
 		for _, c := range p.Listeners {
-			if c.Name == t.Listener {
+			if c.Name == name {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// trackModel is nc with the listeners whose change failed as they run:
+// their old version, or, when none runs, nc's, whose backends have no
+// check (the rules that name them fail). The track rules of a reload
+// are resolved against it.
+func trackModel(nc *config.Config, failed leftovers) *config.Config {
+	c := *nc
+	c.Listeners = slices.Clone(nc.Listeners)
+	for i := range c.Listeners {
+		if keep := failed.listeners[c.Listeners[i].Name]; keep != nil {
+			c.Listeners[i] = *keep
+		}
+	}
+	return &c
+}
+
+// absentTracks describes the track rules of in that name a listener that
+// does not run after a reload (its addition or move was refused), or a
+// backend whose check does not run (its listener's change was refused):
+// they fail until a reload starts it.
+func absentTracks(in *config.VRRPInstance, failed leftovers) []string {
+	var out []string
+	for _, t := range in.Track {
+		name := t.Listener
+		if name == "" {
+			name = t.Backend.Listener
+		}
+		keep, refused := failed.listeners[name]
+		switch {
+		case !refused:
+		case keep == nil && t.Listener != "":
+			out = append(out, fmt.Sprintf("listener %s does not run", name))
+		case keep == nil:
+			out = append(out, fmt.Sprintf("backend %s does not run (listener %s does not)", t.Backend, name))
+		case t.Listener == "" && !slices.ContainsFunc(keep.Backends, func(b config.Backend) bool {
+			return b.ID == t.Backend && b.Check.Type != config.CheckNone
+		}):
+			out = append(out, fmt.Sprintf("backend %s is not checked (listener %s runs as it was)", t.Backend, name))
+		}
+	}
+	return out
 }
 
 // leftovers is what failed changes leave running: by listener name its

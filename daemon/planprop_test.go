@@ -348,7 +348,8 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 		switch {
 		case !strings.Contains(m, " tracks "):
 			msgs = append(msgs, m)
-		case lo.any():
+		case lo.any() && reportedAbsent(m, run, lo.leftovers):
+			st.ops["reported-tracks-of-refused-listener"]++
 		case knownStaleTracks(m, run, p):
 			st.ops["known-stale-tracks-of-kept-instance"]++
 		default:
@@ -1102,6 +1103,7 @@ func (rt runtimeState) apply(old, nc *config.Config, p Plan, lo failureDraw) (ru
 	if (p.RealTimePriority || p.Sender) && !lo.rtPriority && !lo.sender {
 		n.rtPrio, n.sender = nc.VRRPRealTimePriority, nc.VRRPSender
 	}
+	tm := trackModel(nc, lo.leftovers) // the listeners as they run
 	inPlan := map[string]bool{}
 	for _, c := range p.VRRP {
 		inPlan[c.Name] = true
@@ -1118,7 +1120,7 @@ func (rt runtimeState) apply(old, nc *config.Config, p Plan, lo failureDraw) (ru
 			if _, runs := n.instances[c.Name]; runs {
 				msgs = append(msgs, fmt.Sprintf("the plan adds instance %s, which runs", c.Name))
 			}
-			n.instances[c.Name] = runtimeInstanceOf(c.New, nc)
+			n.instances[c.Name] = runtimeInstanceOf(c.New, tm)
 		case OpUpdate:
 			u, runs := n.instances[c.Name]
 			if !runs {
@@ -1137,7 +1139,7 @@ func (rt runtimeState) apply(old, nc *config.Config, p Plan, lo failureDraw) (ru
 				}
 			}
 			if c.Tracks || tracksListenerOf(c.New, p) {
-				u.tracks = resolvedTracks(c.New, nc)
+				u.tracks = resolvedTracks(c.New, tm)
 			}
 			n.instances[c.Name] = u
 		}
@@ -1150,7 +1152,7 @@ func (rt runtimeState) apply(old, nc *config.Config, p Plan, lo failureDraw) (ru
 			continue
 		}
 		if tracksListenerOf(in, p) {
-			u.tracks = resolvedTracks(in, nc)
+			u.tracks = resolvedTracks(in, tm)
 			n.instances[name] = u
 		}
 	}
@@ -1185,10 +1187,27 @@ func knownStaleTracks(m string, run *config.Config, p Plan) bool {
 	return false
 }
 
-// tracksListenerOf reports whether in tracks a listener that p changes.
+// reportedAbsent reports whether the model problem m is a track rule that
+// a reload with the refusals lo reports as naming what does not run (see
+// absentTracks).
+func reportedAbsent(m string, run *config.Config, lo leftovers) bool {
+	for i := range run.VRRP {
+		if strings.Contains(m, "instance "+run.VRRP[i].Name+" tracks") && len(absentTracks(&run.VRRP[i], lo)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// tracksListenerOf reports whether in tracks a listener that p changes,
+// or a backend of one.
 func tracksListenerOf(in *config.VRRPInstance, p Plan) bool {
 	return slices.ContainsFunc(in.Track, func(t config.Track) bool {
-		return t.Listener != "" && slices.ContainsFunc(p.Listeners, func(c ListenerChange) bool { return c.Name == t.Listener })
+		name := t.Listener
+		if name == "" {
+			name = t.Backend.Listener
+		}
+		return slices.ContainsFunc(p.Listeners, func(c ListenerChange) bool { return c.Name == name })
 	})
 }
 
