@@ -377,12 +377,21 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		}
 	}
 	// A listener's backends may have changed under a listener track, or
-	// gone with their checks under a backend track.
+	// gone with their checks under a backend track. An instance awaiting
+	// a restart drops its old rules naming what the file removed.
 	for _, u := range d.units {
-		if tracksChangedListener(u.cfg, p) && !slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == u.cfg.Name }) {
-			if err := d.setTracks(u, u.cfg, tm); err != nil {
-				refuse("tracks of vrrp instance "+u.cfg.Name, err)
-			}
+		if !tracksChangedListener(u.cfg, p) || slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == u.cfg.Name }) {
+			continue
+		}
+		in := *u.cfg
+		var dropped []config.Track
+		in.Track, dropped = fileTracks(u.cfg.Track, nc)
+		if err := d.setTracks(u, &in, tm); err != nil {
+			refuse("tracks of vrrp instance "+in.Name, err)
+			continue
+		}
+		for _, t := range dropped {
+			applied("tracks of vrrp instance %s: dropped its rule of %s, which the file no longer has or checks (the instance awaits a restart with its other rules)", in.Name, trackTarget(t))
 		}
 	}
 	d.mu.Unlock()
@@ -505,6 +514,14 @@ func tracksChangedListener(in *config.VRRPInstance, p Plan) bool {
 	return false
 }
 
+// trackTarget names what track rule t watches.
+func trackTarget(t config.Track) string {
+	if t.Listener != "" {
+		return "listener " + t.Listener
+	}
+	return "backend " + t.Backend.String()
+}
+
 // trackModel is nc with the listeners whose change failed as they run:
 // their old version, or, when none runs, nc's, whose backends have no
 // check (the rules that name them fail). The track rules of a reload
@@ -570,10 +587,37 @@ func (f leftovers) listenerFailed(name string) bool {
 	return ok
 }
 
+// fileTracks splits the track rules ts of an instance that runs on with
+// its old configuration (awaiting a restart) into those that name what
+// nc has, and those that name a listener nc lacks or whose backends it no
+// longer checks, or a backend it lacks or no longer checks: these track
+// nothing that will run, and are dropped rather than counted as failing
+// (the file removed what they watch; failing, they would lower the
+// priority of a master for a listener taken away on purpose).
+func fileTracks(ts []config.Track, nc *config.Config) (kept, dropped []config.Track) {
+	for _, t := range ts {
+		var ok bool
+		if t.Listener != "" {
+			l, found := nc.Listener(t.Listener)
+			ok = found && len(backendIDs(l)) > 0
+		} else {
+			b, found := nc.Backend(t.Backend)
+			ok = found && b.Check.Type != config.CheckNone
+		}
+		if ok {
+			kept = append(kept, t)
+		} else {
+			dropped = append(dropped, t)
+		}
+	}
+	return kept, dropped
+}
+
 // running is the model the daemon runs after applying p from old to nc:
 // nc, except what was not applied. Listeners whose change failed keep
 // their old version (or none); a VRRP instance whose identity changed
-// (a restart) keeps its old configuration, with nc's place in the file,
+// (a restart) keeps its old configuration, with nc's place in the file
+// and without the track rules naming what nc removed (see fileTracks),
 // and one whose new settings failed keeps its old settings with nc's
 // track rules and notify hooks (which were applied); so do the control
 // socket when moving it failed and the control group when setting the new
@@ -616,6 +660,7 @@ func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 		case existed && restartsAt(p.Restart, in.Field):
 			kept := *oi
 			kept.Field = in.Field
+			kept.Track, _ = fileTracks(oi.Track, nc)
 			c.VRRP = append(c.VRRP, kept)
 		case existed && failed.settings[in.Name]:
 			kept := *oi

@@ -37,15 +37,16 @@ import (
 //     one so kept (same VRID on the same interface, or a VIP of both),
 //     each at a key of the new file with its line.
 //   - The new running model (running) is the file, except: an instance
-//     awaiting a restart runs as it ran, one deferred by a clash runs as
-//     it ran (or not at all if it is new), and a refused part runs as it
+//     awaiting a restart runs as it ran (but for its track rules naming
+//     what the file removed, which it drops), one deferred by a clash
+//     runs as it ran (or not at all if it is new), and a refused part runs as it
 //     ran (or not at all if it is new); a change that takes a VIP that
 //     another instance keeps (its change refused, or a swap) is refused
 //     too (see vipRefusals). It holds no VRID on an interface twice and
 //     no VIP on two instances, refusals or not, and its track rules name
-//     its own checked backends and listeners (but those of an instance
-//     awaiting a restart, which keeps its old rules: see
-//     knownStaleTracks).
+//     its own checked backends and listeners (after refusals, or what a
+//     refused listener would have run, which the reload reports: see
+//     absentTracks).
 //   - What the plan's ops do to the running parts (simulated here part by
 //     part as apply does it: listeners, checks, VRRP settings, VIPs,
 //     notify hooks, resolved track rules, global settings) is what the
@@ -336,10 +337,10 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 		msgs = append(msgs, "running model differs from what the file says runs: "+d)
 	}
 	// The model is a valid configuration after a reload without
-	// refusals, but for the track rules of an instance awaiting a
-	// restart, which runs on with its old rules (see knownStaleTracks).
-	// After refusals what runs is what could be left running: a refused
-	// listener leaves the track rules that name it without it, and the
+	// refusals, an instance awaiting a restart included (it drops its
+	// old track rules naming what the file removed). After refusals what
+	// runs is what could be left running: a refused listener leaves the
+	// track rules that name it without it (reported), and the
 	// parts' states are only checked to be tried again. No VRID is on an
 	// interface twice and no VIP on two instances, refusals or not (a
 	// change that would take a VIP another instance keeps is refused too,
@@ -350,8 +351,6 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 			msgs = append(msgs, m)
 		case lo.any() && reportedAbsent(m, run, lo.leftovers):
 			st.ops["reported-tracks-of-refused-listener"]++
-		case knownStaleTracks(m, run, p):
-			st.ops["known-stale-tracks-of-kept-instance"]++
 		default:
 			msgs = append(msgs, m)
 		}
@@ -834,6 +833,19 @@ func expectedRunning(old, nc *config.Config, lo failureDraw) (*config.Config, ma
 		case oi != nil:
 			k := *oi
 			k.Field = in.Field
+			// Without the rules naming what the file removed or no
+			// longer checks.
+			k.Track = slices.DeleteFunc(slices.Clone(oi.Track), func(t config.Track) bool {
+				if t.Listener != "" {
+					l, ok := nc.Listener(t.Listener)
+					return !ok || !slices.ContainsFunc(l.Backends, func(b config.Backend) bool { return b.Check.Type != config.CheckNone })
+				}
+				b, ok := nc.Backend(t.Backend)
+				return !ok || b.Check.Type == config.CheckNone
+			})
+			if len(k.Track) == 0 {
+				k.Track = nil
+			}
 			c.VRRP = append(c.VRRP, k)
 		case lo.settings[in.Name]:
 			o, _ := old.VRRPInstance(in.Name)
@@ -1152,7 +1164,11 @@ func (rt runtimeState) apply(old, nc *config.Config, p Plan, lo failureDraw) (ru
 			continue
 		}
 		if tracksListenerOf(in, p) {
-			u.tracks = resolvedTracks(in, tm)
+			// An instance awaiting a restart drops its rules naming
+			// what the file removed.
+			kept := *in
+			kept.Track, _ = fileTracks(in.Track, nc)
+			u.tracks = resolvedTracks(&kept, tm)
 			n.instances[name] = u
 		}
 	}
@@ -1173,18 +1189,6 @@ func (rt runtimeState) apply(old, nc *config.Config, p Plan, lo failureDraw) (ru
 		}
 	}
 	return n, msgs
-}
-
-// knownStaleTracks reports whether the model problem m is a track rule of
-// an instance that p leaves to a restart: it runs on with its old rules,
-// which may name a listener or backend that the file no longer has.
-func knownStaleTracks(m string, run *config.Config, p Plan) bool {
-	for _, in := range run.VRRP {
-		if strings.Contains(m, "instance "+in.Name+" tracks") && restartsAt(p.Restart, in.Field) {
-			return true
-		}
-	}
-	return false
 }
 
 // reportedAbsent reports whether the model problem m is a track rule that
