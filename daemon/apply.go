@@ -523,14 +523,14 @@ func trackTarget(t config.Track) string {
 }
 
 // trackModel is nc with the listeners whose change failed as they run:
-// their old version, or, when none runs, nc's, whose backends have no
-// check (the rules that name them fail). The track rules of a reload
-// are resolved against it.
+// their old version, or, when none runs or the old version checks no
+// backend, nc's, whose backends have no running check (the rules that
+// name them fail). The track rules of a reload are resolved against it.
 func trackModel(nc *config.Config, failed leftovers) *config.Config {
 	c := *nc
 	c.Listeners = slices.Clone(nc.Listeners)
 	for i := range c.Listeners {
-		if keep := failed.listeners[c.Listeners[i].Name]; keep != nil {
+		if keep := failed.listeners[c.Listeners[i].Name]; keep != nil && len(backendIDs(keep)) > 0 {
 			c.Listeners[i] = *keep
 		}
 	}
@@ -538,9 +538,10 @@ func trackModel(nc *config.Config, failed leftovers) *config.Config {
 }
 
 // absentTracks describes the track rules of in that name a listener that
-// does not run after a reload (its addition or move was refused), or a
-// backend whose check does not run (its listener's change was refused):
-// they fail until a reload starts it.
+// does not run after a reload (its addition or move was refused) or runs
+// as it was without a checked backend, or a backend whose check does not
+// run (its listener's change was refused): they fail until a reload
+// starts it.
 func absentTracks(in *config.VRRPInstance, failed leftovers) []string {
 	var out []string
 	for _, t := range in.Track {
@@ -553,6 +554,8 @@ func absentTracks(in *config.VRRPInstance, failed leftovers) []string {
 		case !refused:
 		case keep == nil && t.Listener != "":
 			out = append(out, fmt.Sprintf("listener %s does not run", name))
+		case t.Listener != "" && len(backendIDs(keep)) == 0:
+			out = append(out, fmt.Sprintf("listener %s runs as it was, without a checked backend", name))
 		case keep == nil:
 			out = append(out, fmt.Sprintf("backend %s does not run (listener %s does not)", t.Backend, name))
 		case t.Listener == "" && !slices.ContainsFunc(keep.Backends, func(b config.Backend) bool {

@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/healthcheck"
 )
 
@@ -74,5 +76,29 @@ func TestTracksChangedListener(t *testing.T) {
 	}
 	if tracksChangedListener(&old.VRRP[0], Diff(old, old)) {
 		t.Error("nothing changes: the tracker is rebuilt")
+	}
+}
+
+// TestTracksOfListenerRunningUnchecked: a listener whose move was refused
+// runs as it was, here without a checked backend: a listener rule naming
+// it is resolved against the file's version (whose backends' checks do
+// not run: it fails) rather than against none, which a tracker refuses,
+// and the reload reports it.
+func TestTracksOfListenerRunningUnchecked(t *testing.T) {
+	nc := mustParse(t, planBase)
+	keep := nc.Listeners[0]
+	keep.Backends = slices.Clone(keep.Backends)
+	for i := range keep.Backends {
+		keep.Backends[i].Check.Type = config.CheckNone
+	}
+	lo := noFailures().leftovers
+	lo.listeners["amqp"] = &keep
+	l, ok := trackModel(nc, lo).Listener("amqp")
+	if !ok || len(backendIDs(l)) == 0 {
+		t.Errorf("the rules resolve against amqp with the checked backends %v, want the file's", backendIDs(l))
+	}
+	in := &config.VRRPInstance{Name: "v", Track: []config.Track{{Listener: "amqp", Weight: -20}}}
+	if got := absentTracks(in, lo); len(got) != 1 || !strings.Contains(got[0], "listener amqp runs as it was, without a checked backend") {
+		t.Errorf("reported %q", got)
 	}
 }
