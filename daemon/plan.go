@@ -196,10 +196,11 @@ func (p *Plan) diffListeners(old, new *config.Config) {
 	}
 }
 
-// sameListener reports whether two versions of a listener run the same,
-// bound to the same VIPs of this daemon: the balancer's view of them is
-// equal (with its graceful_timeout, which the balancer of a VIP-bound
-// listener does not see but an upgrade in place uses).
+// sameListener reports whether two versions of a listener run the same as
+// the file has them: the balancer's view of them is equal, whether their
+// bind is a VIP of this daemon aside (see Daemon.syncListenerVIPs), with
+// the graceful_timeout a VIP-bound listener's balancer does not see but an
+// upgrade in place uses.
 func sameListener(ol, nl *config.Listener) bool {
 	var unbound config.Config // no VRRP instance: no bind is a VIP
 	return reflect.DeepEqual(unbound.BalancerConfig(ol), unbound.BalancerConfig(nl))
