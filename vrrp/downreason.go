@@ -3,6 +3,7 @@ package vrrp
 import (
 	"fmt"
 	"net/netip"
+	"time"
 )
 
 // downReason is why the Master_Down_Timer, when it fires, makes a BACKUP
@@ -15,6 +16,11 @@ type downReason struct {
 	peer netip.Addr // the master heard, for the kinds that name it
 	prio uint8      // its priority, for the preemptions
 	why  string     // what made the machine ready, for downReadyPrio0
+	// For the preemptions: when the master was last heard, and the
+	// interval it advertised, to tell at the timer whether it still
+	// advertises.
+	heard time.Time
+	iv    time.Duration
 }
 
 // downKind selects the text of a downReason.
@@ -30,8 +36,31 @@ const (
 	downReadyPrio0                   // ready again, and the master is leaving
 )
 
-// String returns the reason as the state change reports it.
-func (r downReason) String() string {
+// preemptReason is the downReason of a preemption of kind (downPreempt,
+// downPreemptDelay) of the master last heard, at heard.
+func (m *Machine) preemptReason(kind downKind, heard time.Time) downReason {
+	return downReason{kind: kind, peer: m.master.Addr, prio: m.master.Priority, heard: heard,
+		iv: min(m.master.AdvertInterval, m.cfg.maxAdopted())}
+}
+
+// silentAfter is how many of its advertisement intervals a master of
+// lower priority must have missed for a backup that takes over to report
+// that it went silent rather than that it was preempted: one advert lost
+// or late is not silence.
+const silentAfter = 2
+
+// String returns the reason as the state change reports it when the
+// timer fires at now. A preemption whose master has not been heard for
+// more than silentAfter of its intervals is reported as what it is: the
+// Master_Down_Timer expired, the master gone silent; "preempting" names
+// a master that still advertises.
+func (r downReason) String(now time.Time) string {
+	switch r.kind {
+	case downPreemptDelay, downPreempt:
+		if silent := now.Sub(r.heard); silent > silentAfter*r.iv {
+			return fmt.Sprintf("master down timer expired (last master %v, priority %d, silent for %v)", r.peer, r.prio, silent)
+		}
+	}
 	switch r.kind {
 	case downLastResort:
 		return "released, but no router advertised within master down interval: taking over as the last resort"

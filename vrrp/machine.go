@@ -495,7 +495,7 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 	switch m.state {
 	case StateBackup:
 		if !m.masterDownAt.IsZero() && !now.Before(m.masterDownAt) {
-			out = m.becomeMaster(now, out, m.masterDownReason.String())
+			out = m.becomeMaster(now, out, m.masterDownReason.String(now))
 		}
 	case StateMaster:
 		if !m.adverAt.IsZero() && !now.Before(m.adverAt) {
@@ -651,12 +651,16 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 				m.masterDownReason = downReason{kind: downSilent, peer: src}
 				if deadline.Before(m.masterDownAt) {
 					m.masterDownAt = deadline
-					m.masterDownReason = downReason{kind: downPreemptDelay, peer: src, prio: p.Priority}
+					m.masterDownReason = m.preemptReason(downPreemptDelay, now)
 				}
+			} else {
+				// Discarded: the timer, at the deadline at the latest,
+				// fires; the master is still advertising.
+				m.masterDownReason = m.preemptReason(downPreemptDelay, now)
 			}
 		default:
 			// Preempt: discard, the Master_Down_Timer fires.
-			m.masterDownReason = downReason{kind: downPreempt, peer: src, prio: p.Priority}
+			m.masterDownReason = m.preemptReason(downPreempt, now)
 		}
 	case StateMaster:
 		switch {

@@ -492,6 +492,9 @@ type sim struct {
 	lossEnd time.Time
 	// lastArrival keeps each sender-receiver pair in order.
 	lastArrival map[[2]int]time.Time
+	// lastHeard is when each receiver last stepped its machine with an
+	// advert of each sender.
+	lastHeard   map[[2]int]time.Time
 	watching    bool // inside a quiet window
 	starting    bool // in startRouter
 	transitions []string
@@ -517,7 +520,7 @@ func simulate(seed uint64, sched []simFault, trace bool) simResult {
 		sched = w.faults
 	}
 	s := &sim{w: w, rng: rand.New(rand.NewPCG(seed, 0x4e7)), start: t0, now: t0, groups: make([]int, len(w.cfgs)),
-		lastArrival: map[[2]int]time.Time{}, tracing: trace}
+		lastArrival: map[[2]int]time.Time{}, lastHeard: map[[2]int]time.Time{}, tracing: trace}
 	for i, c := range w.cfgs {
 		s.routers = append(s.routers, &simRouter{id: i, addr: w.addrs[i], cfg: c, watch: w.watch[i], linkUp: true})
 	}
@@ -612,6 +615,7 @@ func (s *sim) handle(e *simEv) {
 		if r.m == nil || !s.connected(from, r) {
 			return
 		}
+		s.lastHeard[[2]int{e.from, e.r}] = s.now
 		s.step(r, Advert{Src: from.addr, Packet: &e.pkt})
 	case evAnnounce:
 		// The VIP owner of e.r announces the VIPs (gratuitous ARP), if
@@ -751,6 +755,7 @@ func (s *sim) step(r *simRouter, ev Event) {
 				(!strings.Contains(a.Reason, "after preempt_delay") || s.now.Sub(since) < d) {
 				s.failf("r%d preempted after %v as BACKUP, preempt_delay %v: %v", r.id, s.now.Sub(since), d, a)
 			}
+			s.checkTakeoverReason(r, a)
 			if s.watching {
 				s.transitions = append(s.transitions, fmt.Sprintf("r%d %v", r.id, a))
 			}
@@ -764,6 +769,31 @@ func (s *sim) step(r *simRouter, ev Event) {
 		}
 	}
 	s.checkStep(r)
+}
+
+// checkTakeoverReason checks the reason of a BACKUP taking over from a
+// master of lower priority against what r heard: "preempting" names a
+// master whose last advert reached r within two of its intervals, and
+// "master down timer expired" one that r last heard longer ago.
+func (s *sim) checkTakeoverReason(r *simRouter, a StateChange) {
+	if a.From != StateBackup || a.To != StateMaster {
+		return
+	}
+	for _, o := range s.routers {
+		var preempting bool
+		switch {
+		case strings.Contains(a.Reason, "preempting lower priority master "+o.addr.String()+" "):
+			preempting = true
+		case strings.Contains(a.Reason, "master down timer expired (last master "+o.addr.String()+","):
+		default:
+			continue
+		}
+		heard, ok := s.lastHeard[[2]int{o.id, r.id}]
+		if recent := ok && s.now.Sub(heard) <= 2*o.cfg.AdvertInterval; recent != preempting {
+			s.failf("r%d: %v, but its last advert from r%d came at %.6f", r.id, a, o.id, heard.Sub(s.start).Seconds())
+		}
+		return
+	}
 }
 
 // checkStep checks what holds after every step of r.
@@ -1000,7 +1030,7 @@ func simEvString(ev Event) string {
 	case Advert:
 		return fmt.Sprintf("Advert{%v priority %d interval %v}", ev.Src, ev.Packet.Priority, ev.Packet.AdvertInterval)
 	case Reconfigure:
-		return fmt.Sprintf("Reconfigure{priority %d preempt %v}", ev.Config.Priority, ev.Config.Preempt)
+		return fmt.Sprintf("Reconfigure{priority %d preempt %v preempt_delay %v}", ev.Config.Priority, ev.Config.Preempt, ev.Config.PreemptDelay)
 	default:
 		return fmt.Sprintf("%T%+v", ev, ev)
 	}
