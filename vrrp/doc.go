@@ -96,7 +96,11 @@
 // event, so the machine stays a step function: nothing moves by itself,
 // and the new priorities decide at the next advertisement by the usual
 // rules (a MASTER advertises a change at once; a backup now of higher
-// priority preempts if it may; otherwise no transition). A new
+// priority preempts if it may; otherwise no transition). A preemption
+// already pending keeps its start and follows the new preempt_delay,
+// preempt and priority from there (raising preempt_delay puts it off,
+// turning preempt off cancels it); so does one pending when a tracked
+// check changes the priority. A new
 // unicast_src or unicast_peers reconfigures the transport
 // (IPv4Transport.Reconfigure, which also switches between multicast and
 // unicast). Adverts carrying the previous address list, or for VRRPv2 the
@@ -134,7 +138,10 @@
 // # Differences to keepalived
 //
 // Differences to keepalived worth knowing: preempt_delay counts from the
-// first lower-priority advertisement heard while BACKUP; a MASTER that
+// first lower-priority advertisement heard while BACKUP, and a reload
+// that changes it keeps that start (keepalived builds its instances
+// afresh on a reload, and the delay starts again at the next
+// lower-priority advertisement, at its new length); a MASTER that
 // hears a lower-priority advertisement discards it as RFC 5798 section
 // 6.4.3 says (keepalived answers with an advertisement of its own), but
 // asks its Owner to announce the addresses again (gratuitous ARP), at most

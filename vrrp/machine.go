@@ -188,7 +188,7 @@ type Machine struct {
 	masterDownAt        time.Time // BACKUP only; zero = stopped
 	masterDownReason    downReason
 	adverAt             time.Time  // MASTER only; zero = stopped
-	lowerSince          time.Time  // first lower-priority advert (preempt_delay)
+	lowerSince          time.Time  // first lower-priority advert of a pending preemption
 	lastAnnounce        time.Time  // last Acquire
 	master              MasterInfo // valid when hasMaster
 	hasMaster           bool
@@ -389,6 +389,9 @@ func (m *Machine) StepInto(now time.Time, ev Event, buf []Action) []Action {
 		before := m.EffectivePriority()
 		m.adjust = ev.Delta
 		out = m.priorityChanged(now, out, before)
+		if m.EffectivePriority() != before {
+			out = m.backupSettingsChanged(now, out)
+		}
 	case StepDown:
 		out = m.stepDown(now, out, ev)
 	case Ready:
@@ -600,13 +603,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 	// master's (RFC 5798 section 6.4.2), but no more than maxAdopted, so
 	// that one forged advert cannot leave the group without a master for
 	// minutes. adopt records the clamping when the interval is adopted.
-	iv := min(p.AdvertInterval, m.cfg.maxAdopted())
-	adopt := func() {
-		m.masterAdverInterval = iv
-		if iv != p.AdvertInterval {
-			out = append(out, IntervalClamped{From: src, Advertised: p.AdvertInterval, Used: iv})
-		}
-	}
+	adopt := func() { out = m.adoptInterval(out, src, p.AdvertInterval) }
 	switch m.state {
 	case StateBackup:
 		m.master, m.hasMaster = heard, true
@@ -659,7 +656,12 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 				m.masterDownReason = m.preemptReason(downPreemptDelay, now)
 			}
 		default:
-			// Preempt: discard, the Master_Down_Timer fires.
+			// Preempt: discard, the Master_Down_Timer fires. The
+			// preemption's start is kept, for a reload that gives it
+			// a preempt_delay.
+			if m.lowerSince.IsZero() {
+				m.lowerSince = now
+			}
 			m.masterDownReason = m.preemptReason(downPreempt, now)
 		}
 	case StateMaster:

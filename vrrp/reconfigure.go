@@ -25,6 +25,15 @@ import (
 //     advertisement is discarded); with preempt off, or a priority still
 //     lower, it stays BACKUP.
 //
+// A preemption already pending on a BACKUP (it heard the master of lower
+// priority) keeps its start, the first lower-priority advertisement, and
+// follows the new settings from there: with a new preempt_delay it is due
+// at that start plus the new delay (raising the delay puts it off,
+// lowering it brings it forward, to the next step at the earliest), with
+// preempt turned off or a priority no longer above the master's it is
+// cancelled (see backupSettingsChanged). A reload that changes none of
+// priority, preempt and preempt_delay leaves its timer as it was.
+//
 // So that a group can be reloaded one host after the other without a
 // flap, an advertisement carrying the previous address list (or, for
 // VRRPv2, the previous interval) is still accepted until one with the new
@@ -46,9 +55,6 @@ func (m *Machine) reconfigure(now time.Time, out []Action, cfg Config) []Action 
 	if cfg.Version == 2 && cfg.AdvertInterval != old.AdvertInterval {
 		m.prevInterval = old.AdvertInterval
 	}
-	if cfg.Preempt != old.Preempt || cfg.PreemptDelay != old.PreemptDelay {
-		m.lowerSince = time.Time{}
-	}
 	switch {
 	case m.state != StateBackup || cfg.Version == 2:
 		// VRRPv2 adverts carry our interval; a master uses its own.
@@ -61,6 +67,9 @@ func (m *Machine) reconfigure(now time.Time, out []Action, cfg Config) []Action 
 	if m.state == StateMaster && changed {
 		out = append(out, SendAdvert{Priority: m.EffectivePriority()})
 		m.adverAt = now.Add(cfg.AdvertInterval)
+	}
+	if m.EffectivePriority() != before || cfg.Preempt != old.Preempt || cfg.PreemptDelay != old.PreemptDelay {
+		out = m.backupSettingsChanged(now, out)
 	}
 	return out
 }

@@ -747,13 +747,12 @@ func (s *sim) step(r *simRouter, ev Event) {
 			}
 		case StateChange:
 			// preempt_delay: a BACKUP preempts a lower priority no
-			// sooner than that after it began to hear it. A reload
-			// leaves a pending preemption's timer as it was (see
-			// Reconfigure): not checked when one came since.
+			// sooner than that after it began to hear it, a reload
+			// included: the preemption keeps its start, and the
+			// delay is the one configured now.
 			if d := r.cfg.PreemptDelay; a.From == StateBackup && a.To == StateMaster && d > 0 && strings.Contains(a.Reason, "preempting") &&
-				r.reloaded.Before(since) &&
 				(!strings.Contains(a.Reason, "after preempt_delay") || s.now.Sub(since) < d) {
-				s.failf("r%d preempted after %v as BACKUP, preempt_delay %v: %v", r.id, s.now.Sub(since), d, a)
+				s.failf("r%d preempted after %v as BACKUP, preempt_delay %v (reloaded at %v): %v", r.id, s.now.Sub(since), d, r.reloaded.Sub(s.start), a)
 			}
 			s.checkTakeoverReason(r, a)
 			if s.watching {
