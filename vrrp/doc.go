@@ -100,7 +100,10 @@
 // already pending keeps its start and follows the new preempt_delay,
 // preempt and priority from there (raising preempt_delay puts it off,
 // turning preempt off cancels it); so does one pending when a tracked
-// check changes the priority. A new
+// check changes the priority. A BACKUP's running Master_Down_Timer
+// follows a new priority (its Skew_Time) or late_adverts_tolerated at
+// once, as keepalived's does a new priority, rather than from the next
+// advertisement. A new
 // unicast_src or unicast_peers reconfigures the transport
 // (IPv4Transport.Reconfigure, which also switches between multicast and
 // unicast). Adverts carrying the previous address list, or for VRRPv2 the

@@ -146,7 +146,9 @@ func (m *Machine) ready(now time.Time, out []Action, why string) []Action {
 	if !m.released {
 		return out
 	}
+	base := m.downTimerBase()
 	m.released, m.releasedUntil, m.releaseReason, m.releasedSince = false, time.Time{}, "", time.Time{}
+	m.rescaleDownTimer(now, base)
 	switch m.state {
 	case StateMaster:
 		// Nobody took over: advertise our priority again at once, so

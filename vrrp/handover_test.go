@@ -229,9 +229,11 @@ func TestMachineRelease(t *testing.T) {
 				{at: sec / 2, ev: StepDown{Until: t0.Add(3 * sec)}, deadline: 3 * sec},
 				{at: sec, ev: advertFrom(higher, 50, sec), deadline: 3 * sec},
 				{at: 2 * sec, ev: advertFrom(higher, 50, sec), deadline: 3 * sec},
-				{at: 3 * sec, ev: Tick{}, state: StateBackup, deadline: 2*sec + relMDI},
-				{at: 4 * sec, ev: advertFrom(higher, 50, sec), state: StateBackup, deadline: 2*sec + relMDI}, // discarded again
-				{at: 2*sec + relMDI, ev: Tick{}, want: []Action{change(StateBackup, StateMaster, "preempting lower priority master"), SendAdvert{100}, Acquire{}}},
+				// Eligible again: the timer the last advert armed runs on
+				// the Master_Down_Interval of priority 100 now.
+				{at: 3 * sec, ev: Tick{}, state: StateBackup, deadline: 2*sec + mdi},
+				{at: 4 * sec, ev: advertFrom(higher, 50, sec), state: StateBackup, deadline: 2*sec + mdi}, // discarded again
+				{at: 2*sec + mdi, ev: Tick{}, want: []Action{change(StateBackup, StateMaster, "preempting lower priority master"), SendAdvert{100}, Acquire{}}},
 			},
 		},
 		{

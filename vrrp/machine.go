@@ -386,10 +386,11 @@ func (m *Machine) StepInto(now time.Time, ev Event, buf []Action) []Action {
 			out = m.start(now, out, "VIPs can be held again")
 		}
 	case SetPriorityAdjust:
-		before := m.EffectivePriority()
+		before, base := m.EffectivePriority(), m.downTimerBase()
 		m.adjust = ev.Delta
 		out = m.priorityChanged(now, out, before)
 		if m.EffectivePriority() != before {
+			m.rescaleDownTimer(now, base)
 			out = m.backupSettingsChanged(now, out)
 		}
 	case StepDown:

@@ -32,7 +32,10 @@ import (
 // lowering it brings it forward, to the next step at the earliest), with
 // preempt turned off or a priority no longer above the master's it is
 // cancelled (see backupSettingsChanged). A reload that changes none of
-// priority, preempt and preempt_delay leaves its timer as it was.
+// priority, preempt and preempt_delay leaves its timer as it was. A
+// BACKUP's running Master_Down_Timer is moved by the change of
+// Master_Down_Interval (Skew_Time, late_adverts_tolerated) the reload
+// makes (see rescaleDownTimer).
 //
 // So that a group can be reloaded one host after the other without a
 // flap, an advertisement carrying the previous address list (or, for
@@ -43,7 +46,7 @@ type Reconfigure struct{ Config Config }
 func (Reconfigure) isEvent() {}
 
 func (m *Machine) reconfigure(now time.Time, out []Action, cfg Config) []Action {
-	before := m.EffectivePriority()
+	before, base := m.EffectivePriority(), m.downTimerBase()
 	old := m.cfg
 	m.cfg = cfg
 	m.authType, m.authData = cfg.auth()
@@ -56,9 +59,16 @@ func (m *Machine) reconfigure(now time.Time, out []Action, cfg Config) []Action 
 		m.prevInterval = old.AdvertInterval
 	}
 	switch {
-	case m.state != StateBackup || cfg.Version == 2:
-		// VRRPv2 adverts carry our interval; a master uses its own.
+	case m.state != StateBackup:
+		// A master uses its own.
 		m.masterAdverInterval = cfg.AdvertInterval
+	case cfg.Version == 2:
+		// VRRPv2 adverts carry our interval, or the previous one
+		// until the master is reloaded too: a master heard with the
+		// previous one keeps it.
+		if m.masterAdverInterval != m.prevInterval {
+			m.masterAdverInterval = cfg.AdvertInterval
+		}
 	default:
 		m.masterAdverInterval = min(m.masterAdverInterval, cfg.maxAdopted())
 	}
@@ -68,6 +78,7 @@ func (m *Machine) reconfigure(now time.Time, out []Action, cfg Config) []Action 
 		out = append(out, SendAdvert{Priority: m.EffectivePriority()})
 		m.adverAt = now.Add(cfg.AdvertInterval)
 	}
+	m.rescaleDownTimer(now, base)
 	if m.EffectivePriority() != before || cfg.Preempt != old.Preempt || cfg.PreemptDelay != old.PreemptDelay {
 		out = m.backupSettingsChanged(now, out)
 	}

@@ -10,7 +10,10 @@ import (
 )
 
 func TestMachineReconfigure(t *testing.T) {
-	const mdi = 3609375 * time.Microsecond // prio 100, 1s
+	const (
+		mdi    = 3609375 * time.Microsecond   // prio 100, 1s
+		mdi150 = 3414062500 * time.Nanosecond // prio 150, 1s
+	)
 	sec := time.Second
 	vip2 := netip.MustParsePrefix("10.99.0.101/24")
 	master := []step{
@@ -62,12 +65,13 @@ func TestMachineReconfigure(t *testing.T) {
 			name: "backup: raised above the master with preempt, it preempts at its timer",
 			cfg:  testConfig(),
 			steps: with(backup,
-				step{at: 3 * sec / 2, ev: Reconfigure{testConfig(func(c *Config) { c.Priority = 150 })}, state: StateBackup, deadline: sec + mdi},
-				// Adverts of 120 are discarded now; the timer set by the
-				// last accepted one fires.
-				step{at: 2 * sec, ev: advertFrom(higher, 120, sec), state: StateBackup, deadline: sec + mdi},
-				step{at: 3 * sec, ev: advertFrom(higher, 120, sec), state: StateBackup, deadline: sec + mdi},
-				step{at: sec + mdi, ev: Tick{}, want: []Action{change(StateBackup, StateMaster, "preempting lower priority master"), SendAdvert{150}, Acquire{}}},
+				// The timer set by the last accepted advert runs on the
+				// Master_Down_Interval of priority 150 now.
+				step{at: 3 * sec / 2, ev: Reconfigure{testConfig(func(c *Config) { c.Priority = 150 })}, state: StateBackup, deadline: sec + mdi150},
+				// Adverts of 120 are discarded now; that timer fires.
+				step{at: 2 * sec, ev: advertFrom(higher, 120, sec), state: StateBackup, deadline: sec + mdi150},
+				step{at: 3 * sec, ev: advertFrom(higher, 120, sec), state: StateBackup, deadline: sec + mdi150},
+				step{at: sec + mdi150, ev: Tick{}, want: []Action{change(StateBackup, StateMaster, "preempting lower priority master"), SendAdvert{150}, Acquire{}}},
 			),
 		},
 		{

@@ -1,0 +1,42 @@
+package vrrp
+
+import "time"
+
+// downTimerBase is what a BACKUP's running Master_Down_Timer was armed
+// with: Master_Down_Interval and Skew_Time, which depend on the
+// effective priority, the master's interval and late_adverts_tolerated.
+type downTimerBase struct{ mdi, skew time.Duration }
+
+// downTimerBase returns the machine's current one.
+func (m *Machine) downTimerBase() downTimerBase {
+	return downTimerBase{mdi: m.MasterDownInterval(), skew: m.SkewTime()}
+}
+
+// rescaleDownTimer moves a BACKUP's running Master_Down_Timer by the
+// change from before of the interval it runs on (Skew_Time after a
+// priority-0 advert, else Master_Down_Interval), as if it had been armed
+// with the new one when it was: a change of the effective priority (a
+// tracked check, a reload, the end of a release) or of the settings
+// applies to the timer already running, not only from the next advert
+// (keepalived moves its timer the same way on a priority change). A timer
+// brought before now fires at the next step. A preemption deadline
+// (preempt_delay) does not depend on them: backupSettingsChanged sees to
+// it.
+func (m *Machine) rescaleDownTimer(now time.Time, before downTimerBase) {
+	if m.state != StateBackup || m.masterDownAt.IsZero() {
+		return
+	}
+	after := m.downTimerBase()
+	var d time.Duration
+	switch m.masterDownReason.kind {
+	case downPreemptDelay:
+		return
+	case downPrio0, downReadyPrio0:
+		d = after.skew - before.skew
+	default:
+		d = after.mdi - before.mdi
+	}
+	if d != 0 {
+		m.masterDownAt = later(m.masterDownAt.Add(d), now)
+	}
+}
