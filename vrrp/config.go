@@ -86,6 +86,10 @@ type Config struct {
 	// it must be whole centiseconds (the unit of the VRRPv3 interval
 	// field) in AdvertInterval..40.95s, and Version 3: a VRRPv2 backup
 	// adopts nothing, its adverts must carry the configured interval.
+	// After a reload that shortens it (a shorter AdvertInterval), the
+	// previous bound holds until an advert within the new one is heard,
+	// so that a backup reloaded before its master does not take over
+	// between two of the master's adverts at the old interval.
 	MaxAdoptedInterval time.Duration
 	// LateAdvertsTolerated is a deviation from the RFC, for very short
 	// intervals on busy hosts: a BACKUP waits for that many more
@@ -122,6 +126,9 @@ const MaxLateAdvertsTolerated = 10
 
 // maxV3Interval is the largest VRRPv3 interval, 4095 centiseconds.
 const maxV3Interval = 40950 * time.Millisecond
+
+// maxV2Interval is the largest VRRPv2 interval, 255 seconds.
+const maxV2Interval = 255 * time.Second
 
 // MaxPreemptDelay is the longest Config.PreemptDelay accepted.
 const MaxPreemptDelay = time.Hour

@@ -208,6 +208,9 @@ type Machine struct {
 	// accepted until an advert with the configured ones is heard.
 	prevVIPs     []netip.Addr
 	prevInterval time.Duration
+	// After a reload that shortened MaxAdoptedInterval (VRRPv3): the
+	// previous one, until an advert within the new one is heard.
+	prevMaxAdopted time.Duration
 	// addrScratch is sameAddrs's buffer.
 	addrScratch []netip.Addr
 }

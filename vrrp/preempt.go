@@ -7,9 +7,9 @@ import (
 
 // adoptInterval makes the advertisement interval iv of the master src
 // Master_Adver_Interval (RFC 5798 section 6.4.2), no longer than
-// Config.MaxAdoptedInterval allows, and reports a clamping.
+// adoptLimit, and reports a clamping.
 func (m *Machine) adoptInterval(out []Action, src netip.Addr, iv time.Duration) []Action {
-	used := min(iv, m.cfg.maxAdopted())
+	used := min(iv, m.adoptLimit())
 	m.masterAdverInterval = used
 	if used != iv {
 		out = append(out, IntervalClamped{From: src, Advertised: iv, Used: used})
@@ -61,6 +61,19 @@ func (m *Machine) backupSettingsChanged(now time.Time, out []Action) []Action {
 		m.masterDownReason = m.preemptReason(downPreemptDelay, mi.Heard)
 	}
 	return out
+}
+
+// adoptLimit returns the longest master's interval a backup adopts:
+// for VRRPv3 Config.MaxAdoptedInterval, or the previous one after a
+// reload that shortened it until an advert within the new one is heard
+// (the master not reloaded yet still advertises its old interval); a
+// VRRPv2 advert carries one of the intervals configured (acceptsInterval),
+// which is never clamped.
+func (m *Machine) adoptLimit() time.Duration {
+	if m.cfg.Version == 2 {
+		return maxV2Interval
+	}
+	return max(m.cfg.maxAdopted(), m.prevMaxAdopted)
 }
 
 // later returns the later of a and b.

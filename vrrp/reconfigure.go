@@ -58,6 +58,9 @@ func (m *Machine) reconfigure(now time.Time, out []Action, cfg Config) []Action 
 	if cfg.Version == 2 && cfg.AdvertInterval != old.AdvertInterval {
 		m.prevInterval = old.AdvertInterval
 	}
+	if cfg.Version == 3 && cfg.maxAdopted() < old.maxAdopted() {
+		m.prevMaxAdopted = max(m.prevMaxAdopted, old.maxAdopted())
+	}
 	switch {
 	case m.state != StateBackup:
 		// A master uses its own.
@@ -70,7 +73,7 @@ func (m *Machine) reconfigure(now time.Time, out []Action, cfg Config) []Action 
 			m.masterAdverInterval = cfg.AdvertInterval
 		}
 	default:
-		m.masterAdverInterval = min(m.masterAdverInterval, cfg.maxAdopted())
+		m.masterAdverInterval = min(m.masterAdverInterval, m.adoptLimit())
 	}
 	changed := m.EffectivePriority() != before || addrsChanged || cfg.AdvertInterval != old.AdvertInterval ||
 		cfg.AuthPass != old.AuthPass
@@ -103,13 +106,17 @@ func (m *Machine) acceptsInterval(iv time.Duration) bool {
 }
 
 // heardCurrent forgets the previous addresses and interval once an
-// advertisement carries the configured ones.
+// advertisement carries the configured ones, and the previous
+// MaxAdoptedInterval once one is within the configured one.
 func (m *Machine) heardCurrent(p *Packet) {
 	if sameAddrs(p.Addrs, m.vips, &m.addrScratch) {
 		m.prevVIPs = nil
 	}
 	if p.AdvertInterval == m.cfg.AdvertInterval {
 		m.prevInterval = 0
+	}
+	if p.AdvertInterval <= m.cfg.maxAdopted() {
+		m.prevMaxAdopted = 0
 	}
 }
 
