@@ -220,12 +220,17 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 		}
 		switch {
 		case m.health != backend.Down:
-			if passing != m.health {
+			switch {
+			case passing != m.health:
 				m.health = passing
 				reason = r.Warning
 				if reason == "" {
 					reason = "warning cleared"
 				}
+			case first:
+				// A backend added in service keeps its state, but its first result is
+				// an event all the same (Event.FirstResult), as a first failure is.
+				reason = "first check passed"
 			}
 		case first:
 			m.health = passing

@@ -315,6 +315,35 @@ func TestSchedulerAddServing(t *testing.T) {
 	}
 }
 
+// TestSchedulerAddServingFirstPass: the first check of a backend added in
+// service has its event (Event.FirstResult) when it passes too, not only
+// when it fails, and its reason replaces "check added while in service".
+func TestSchedulerAddServingFirstPass(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := NewScheduler(Options{Clock: clk, Jitter: func(time.Duration) time.Duration { return 0 }})
+	a := &scripted{calls: make(chan int, 10)}
+	if err := s.AddServing(bid("a"), CheckConfig{Interval: time.Second}, a); err != nil {
+		t.Fatal(err)
+	}
+	var log eventLog
+	s.Subscribe(log.add)
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := runScheduler(t, s, ctx, cancel)
+	<-a.calls // the first check, at once: it passes
+	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	ev := log.all()
+	if len(ev) != 2 || ev[1].State != backend.Up || ev[1].Prev != backend.Up || !ev[1].FirstResult || ev[1].Reason != "first check passed" {
+		t.Fatalf("events %+v, want the start-up UP then the first result", ev)
+	}
+	if st := s.Snapshot().Backends[0]; st.Reason != "first check passed" {
+		t.Fatalf("reason after the first pass %q", st.Reason)
+	}
+}
+
 // TestSchedulerAddInherited: backends handed over by the predecessor
 // process start in its states, the operator's state included, and the
 // checks carry on from there.
