@@ -151,10 +151,11 @@ func (m *Machine) Config() CheckConfig { return m.cfg }
 
 // SetConfig replaces the machine's configuration (a reload) and keeps its state, counters and
 // history: a backend whose check settings change stays in service. The next check keeps its
-// due time unless the new schedule brings it closer. cfg is completed with defaults.
+// due time unless the new schedule (interval after the start of the last check, conclusive or
+// not) brings it closer. cfg is completed with defaults.
 func (m *Machine) SetConfig(now time.Time, cfg CheckConfig) {
 	m.cfg = cfg.WithDefaults()
-	if m.checked {
+	if !m.lastStart.IsZero() {
 		if due := m.lastStart.Add(m.interval()); due.Before(m.due) {
 			m.due = due
 			if due.Before(now) {

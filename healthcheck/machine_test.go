@@ -506,3 +506,20 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("default timeout with a 500ms interval = %v, want the interval", d.Timeout)
 	}
 }
+
+// TestMachineSetConfigAfterInconclusive: a reload to a shorter interval brings the next check
+// of a backend whose checks so far were all inconclusive closer, as it does for one checked
+// conclusively: the next check is interval after the start of the last one either way.
+func TestMachineSetConfigAfterInconclusive(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMachine(bid("b"), CheckConfig{Interval: 10 * time.Second}, now, 0)
+	m.Begin(now)
+	m.Observe(now.Add(time.Second), res("local"), time.Second)
+	if m.Checked() || m.Due() != now.Add(10*time.Second) {
+		t.Fatalf("after an inconclusive check: checked %v, due %v", m.Checked(), m.Due().Sub(now))
+	}
+	m.SetConfig(now.Add(2*time.Second), CheckConfig{Interval: 3 * time.Second})
+	if m.Due() != now.Add(3*time.Second) {
+		t.Fatalf("due %v after a reload to a 3s interval, want 3s", m.Due().Sub(now))
+	}
+}
