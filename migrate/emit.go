@@ -62,20 +62,21 @@ type yTrack struct {
 }
 
 type yListener struct {
-	Name               string      `yaml:"name"`
-	Bind               string      `yaml:"bind"`
-	Policy             string      `yaml:"policy,omitempty"`
-	PersistenceTimeout string      `yaml:"persistence_timeout,omitempty"`
-	PersistenceNetmask int         `yaml:"persistence_netmask,omitempty"`
-	MaxConn            int         `yaml:"maxconn,omitempty"`
-	ConnectTimeout     string      `yaml:"connect_timeout,omitempty"`
-	Retries            *int        `yaml:"retries,omitempty"`
-	OnMarkedDown       string      `yaml:"on_marked_down,omitempty"`
-	ProxyProtocol      string      `yaml:"proxy_protocol,omitempty"`
-	IdleTimeout        string      `yaml:"idle_timeout,omitempty"`
-	FinTimeout         string      `yaml:"fin_timeout,omitempty"`
-	Check              *yCheck     `yaml:"check,omitempty,flow"`
-	Backends           []*yBackend `yaml:"backends"`
+	Name                  string      `yaml:"name"`
+	Bind                  string      `yaml:"bind"`
+	Policy                string      `yaml:"policy,omitempty"`
+	PersistenceTimeout    string      `yaml:"persistence_timeout,omitempty"`
+	PersistenceNetmask    int         `yaml:"persistence_netmask,omitempty"`
+	PersistenceMaxClients int         `yaml:"persistence_max_clients,omitempty"`
+	MaxConn               int         `yaml:"maxconn,omitempty"`
+	ConnectTimeout        string      `yaml:"connect_timeout,omitempty"`
+	Retries               *int        `yaml:"retries,omitempty"`
+	OnMarkedDown          string      `yaml:"on_marked_down,omitempty"`
+	ProxyProtocol         string      `yaml:"proxy_protocol,omitempty"`
+	IdleTimeout           string      `yaml:"idle_timeout,omitempty"`
+	FinTimeout            string      `yaml:"fin_timeout,omitempty"`
+	Check                 *yCheck     `yaml:"check,omitempty,flow"`
+	Backends              []*yBackend `yaml:"backends"`
 }
 
 type yBackend struct {
@@ -230,17 +231,18 @@ func yamlInstance(in *instance) *yInstance {
 
 func yamlListener(l *listener) *yListener {
 	y := &yListener{
-		Name:               l.name,
-		Bind:               l.bind.String(),
-		Policy:             l.policy,
-		PersistenceTimeout: dur(l.persistence),
-		PersistenceNetmask: l.netmask,
-		MaxConn:            l.maxconn,
-		ConnectTimeout:     dur(l.connectTimeout),
-		Retries:            l.retries,
-		OnMarkedDown:       l.onMarkedDown,
-		IdleTimeout:        dur(l.idleTimeout),
-		FinTimeout:         dur(l.finTimeout),
+		Name:                  l.name,
+		Bind:                  l.bind.String(),
+		Policy:                l.policy,
+		PersistenceTimeout:    dur(l.persistence),
+		PersistenceNetmask:    l.netmask,
+		PersistenceMaxClients: l.maxClients,
+		MaxConn:               l.maxconn,
+		ConnectTimeout:        dur(l.connectTimeout),
+		Retries:               l.retries,
+		OnMarkedDown:          l.onMarkedDown,
+		IdleTimeout:           dur(l.idleTimeout),
+		FinTimeout:            dur(l.finTimeout),
 	}
 	// A check or PROXY protocol version that every backend shares is
 	// written once, as the listener's.

@@ -676,19 +676,33 @@ func (t *haT) balance(l *listener, back haProxy) {
 		return
 	}
 	expire := sourcePersistence
+	size := 0 // none given: rmqlb's default bound
 	for i := 1; i+1 < len(table.words); i++ {
-		if table.words[i] == "expire" {
+		switch table.words[i] {
+		case "expire":
 			d, err := haTime(table.words[i+1])
 			if err != nil {
 				t.skip(table, "expire "+err.Error())
 				return
 			}
 			expire = d
+		case "size":
+			n, err := haSize(table.words[i+1])
+			if err != nil {
+				t.skip(table, "size "+err.Error())
+				return
+			}
+			size = n
 		}
 	}
 	l.persistence = expire
+	l.maxClients = size
 	t.use(stick)
-	t.change(table, "rmqlb keeps each client address on its backend with persistence_timeout "+formatDuration(expire)+" (the table's expire)")
+	why := "rmqlb keeps each client address on its backend with persistence_timeout " + formatDuration(expire) + " (the table's expire)"
+	if size > 0 {
+		why += fmt.Sprintf(" and pins at most persistence_max_clients %d addresses (the table's size); a new client beyond them is balanced without being pinned, where HAProxy would purge its oldest entry (unless nopurge)", size)
+	}
+	t.change(table, why)
 }
 
 // sweep reports every line that was neither translated nor reported.

@@ -50,6 +50,30 @@ func haTime(s string) (time.Duration, error) {
 	return time.Duration(n) * unit, nil
 }
 
+// maxTableSize bounds a stick table's size read from HAProxy, which holds
+// it in an unsigned 32-bit integer; rmqlb's persistence_max_clients is
+// an int.
+const maxTableSize = math.MaxInt32
+
+// haSize parses an HAProxy size as a stick-table's size takes it: a
+// decimal number of entries with an optional suffix k, m or g (either
+// case) for 2^10, 2^20 and 2^30 (so 100k is 102400), at least 1.
+func haSize(s string) (int, error) {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	factor := map[string]int64{"": 1, "k": 1 << 10, "K": 1 << 10, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30, "G": 1 << 30}[s[i:]]
+	if i == 0 || i > 10 || factor == 0 {
+		return 0, fmt.Errorf("must be a number of entries such as 100k or 1m, not %q", s)
+	}
+	n, _ := strconv.ParseInt(s[:i], 10, 64)
+	if n < 1 || n*factor > maxTableSize {
+		return 0, fmt.Errorf("must be 1 to %d entries, not %s", maxTableSize, s)
+	}
+	return int(n * factor), nil
+}
+
 // number parses a decimal integer in min..max.
 func number(s string, min, max int) (int, error) {
 	n, err := strconv.Atoi(s)
