@@ -100,6 +100,7 @@ func TestSchedulerSequences(t *testing.T) {
 // hsStats counts what the sequences exercised.
 type hsStats struct {
 	seqs, steps, checks, changes, events, reloads, adds, removes, updates, admins, abandoned int
+	subscribes, unsubscribes                                                                 int
 	outcomes                                                                                 [hoCount]int
 }
 
@@ -115,6 +116,8 @@ func (s *hsStats) add(o hsStats) {
 	s.updates += o.updates
 	s.admins += o.admins
 	s.abandoned += o.abandoned
+	s.subscribes += o.subscribes
+	s.unsubscribes += o.unsubscribes
 	for i := range s.outcomes {
 		s.outcomes[i] += o.outcomes[i]
 	}
@@ -125,8 +128,8 @@ func (s hsStats) String() string {
 	for i, n := range s.outcomes {
 		outs = append(outs, fmt.Sprintf("%s=%d", hsOutcome(i), n))
 	}
-	return fmt.Sprintf("%d sequences, %d steps, %d checks (%s), %d state changes, %d events, %d reloads (%d adds, %d removes, %d updates), %d operator actions, %d checks abandoned by a removal",
-		s.seqs, s.steps, s.checks, strings.Join(outs, " "), s.changes, s.events, s.reloads, s.adds, s.removes, s.updates, s.admins, s.abandoned)
+	return fmt.Sprintf("%d sequences, %d steps, %d checks (%s), %d state changes, %d events, %d reloads (%d adds, %d removes, %d updates), %d operator actions, %d checks abandoned by a removal, %d subscribers added and %d removed while running",
+		s.seqs, s.steps, s.checks, strings.Join(outs, " "), s.changes, s.events, s.reloads, s.adds, s.removes, s.updates, s.admins, s.abandoned, s.subscribes, s.unsubscribes)
 }
 
 // hsOutcome is what a fake check returns.
@@ -367,6 +370,15 @@ func hsEvOf(e Event) hsEv {
 		firstResult: e.FirstResult, weightOnly: e.WeightOnly, weight: e.WeightPercent}
 }
 
+// hsLate is a subscriber added while Run runs, and maybe removed later.
+type hsLate struct {
+	log    eventLog
+	first  []hsEv // the current state of every backend, when it subscribed
+	from   int    // the index in hsWorld.exp of the first event after those
+	to     int    // the index at which it was removed; -1: subscribed
+	cancel func()
+}
+
 // hsWorld is one sequence: the scheduler under test, its fake clock and
 // checkers, and the model.
 type hsWorld struct {
@@ -394,6 +406,7 @@ type hsWorld struct {
 	tracker *Tracker
 	tracked []string
 	exp     []hsEv
+	late    []*hsLate
 	lastEv  map[string]hsEv
 	nextAct time.Time
 	trace   []string
@@ -1049,12 +1062,14 @@ func (w *hsWorld) act() bool {
 	case p < 45:
 		w.reload()
 		return true
-	case p < 80:
+	case p < 74:
 		if len(w.order) == 0 {
 			return false
 		}
 		name := w.order[w.r.IntN(len(w.order))]
 		w.setAdmin(name, []backend.Admin{backend.AdminNone, backend.AdminDrain, backend.AdminMaint}[w.r.IntN(3)])
+	case p < 80:
+		w.subscribe()
 	case p < 85:
 		// Operations on a backend that is not there fail and change nothing.
 		var gone []string
@@ -1085,6 +1100,36 @@ func (w *hsWorld) act() bool {
 		w.tracef("brokers change behaviour")
 	}
 	return false
+}
+
+// subscribe adds a subscriber, which first gets the current state of
+// every backend, or removes one added earlier, which then gets nothing.
+func (w *hsWorld) subscribe() {
+	var subscribed []*hsLate
+	for _, l := range w.late {
+		if l.to < 0 {
+			subscribed = append(subscribed, l)
+		}
+	}
+	if len(subscribed) > 0 && w.r.IntN(2) == 0 {
+		l := subscribed[w.r.IntN(len(subscribed))]
+		l.cancel()
+		l.to = len(w.exp)
+		w.stats.unsubscribes++
+		w.tracef("subscriber %d removed", slices.Index(w.late, l))
+		return
+	}
+	l := &hsLate{from: len(w.exp), to: -1}
+	now := w.clk.Now()
+	for _, name := range w.order {
+		b := w.refs[name]
+		st := b.state()
+		l.first = append(l.first, hsEv{name: name, at: now, state: st, prev: st, health: b.health, weight: 100})
+	}
+	l.cancel = w.s.Subscribe(l.log.add)
+	w.late = append(w.late, l)
+	w.stats.subscribes++
+	w.tracef("subscriber %d added", len(w.late)-1)
 }
 
 // reload removes, updates and adds backends, as a reload of the daemon
@@ -1177,6 +1222,24 @@ func (w *hsWorld) verify(withMetrics bool) {
 		return
 	}
 	w.stats.events = len(got)
+	for i, l := range w.late {
+		to := l.to
+		if to < 0 {
+			to = len(w.exp)
+		}
+		want := append(slices.Clone(l.first), w.exp[l.from:to]...)
+		got := l.log.all()
+		if len(got) != len(want) {
+			w.fail("subscriber %d got %d events, want %d", i, len(got), len(want))
+			return
+		}
+		for j := range got {
+			if g := hsEvOf(got[j]); g != want[j] {
+				w.fail("subscriber %d event %d: %v, want %v", i, j, g, want[j])
+				return
+			}
+		}
+	}
 	// The sink follows the effective states.
 	w.sink.mu.Lock()
 	for _, name := range w.order {
