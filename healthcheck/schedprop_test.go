@@ -51,11 +51,21 @@ import (
 //     A check running at an Update counts; one running at a Remove does not.
 //   - Every change of health, every first result and every operator change
 //     is one event, in order, to every subscriber (Forward to a Sink and a
-//     Tracker, whose totals follow); nothing else is.
+//     Tracker, whose totals follow); nothing else is. A subscriber added
+//     while Run runs first gets the current state of every backend; one
+//     removed gets nothing more.
 //   - Snapshot, Names, Checked and the metrics (checks by result, latency
 //     count and sum) agree with the model; a removed backend has no series.
 //   - After Run returns every checker was closed once and no goroutine is
 //     left.
+//
+// The fake checkers answer when the test says, on the fake clock: a check
+// that hangs ends at its start plus its timeout, as a checker that honours
+// its deadline does. The scheduler's own deadline runs on the system clock
+// (context.WithTimeout), so only its bound is checked; and since whether a
+// failed check timed out (and Options.Traffic is asked whether the backend
+// is busy) depends on that deadline too, busy_grace is not drawn, nor is
+// slow_start.
 //
 // Each sequence's seed is logged on failure; -hsched.seed replays one with
 // its trace, -hsched.runs and -hsched.steps run more and longer ones:
