@@ -101,6 +101,13 @@
 // it (VIPSnapshot.Marker). Removal of an IPv4 address also passes the
 // label, and the kernel deletes only an address whose label matches.
 //
+// Renaming an interface relabels its IPv4 addresses after the new name,
+// and the first one loses its suffix for good: "eth0:rmqlb" comes back
+// from a rename and back as "eth0". The VIPSet that added such a VIP (or
+// its successor, told by AdoptHeld) still recognises it by its own record
+// (added by it, same prefix length, its address protocol), holds it and
+// removes it at Release; a copy a killed daemon left is not recognised.
+//
 // An address that is already present without our marker when Acquire runs
 // (an operator added the VIP by hand) is left alone by Acquire and Release
 // and reported in the Snapshot.

@@ -295,28 +295,41 @@ func (s *VIPSet) add(ifindex int, present []addrInfo, v *vipState) error {
 // ours reports whether the present address a (with v's address) is the
 // one this VIPSet owns: by its marker, or, where the kernel and the
 // interface name leave no room for one, by the VIPSet's bookkeeping.
-// Called with opMu held.
+// An IPv4 VIP that a rename of the interface and back left with the bare
+// interface name as its label (the kernel does that to the first IPv4
+// address) is recognised by the bookkeeping too: owned, with v's prefix
+// length, and the address protocol this VIPSet sets. Called with opMu
+// held.
 func (s *VIPSet) ours(a addrInfo, v *vipState) bool {
 	if v.marker == MarkerBookkeeping {
 		return v.owned && a.prefix == v.prefix
 	}
-	return isOurs(a, s.cfg.Interface, s.tag)
+	if isOurs(a, s.cfg.Interface, s.tag) {
+		return true
+	}
+	proto := uint8(0)
+	if s.addrProto {
+		proto = AddrProto
+	}
+	return v.owned && a.prefix == v.prefix && a.proto == proto && a.label == s.cfg.Interface
 }
 
-// AdoptHeld records the VIPs of owned that carry no marker
-// (MarkerBookkeeping) as added by this VIPSet: the process this one
-// succeeds had added them (its instance was MASTER at an upgrade or a
-// restart in place), and without a marker nothing else tells them from
-// someone else's. This VIPSet then holds them on (Acquire finds them its
-// own) and removes them at Release. A configured VIP not in owned (new in
-// the configuration, or an address someone else added) stays someone
-// else's until this VIPSet adds it. Call it before Acquire and Release.
+// AdoptHeld records the VIPs of owned as added by this VIPSet: the
+// process this one succeeds had added them (its instance was MASTER at an
+// upgrade or a restart in place). For those that carry no marker
+// (MarkerBookkeeping), and for an IPv4 VIP whose label lost its suffix to
+// a rename of the interface and back (see ours), nothing else tells them
+// from someone else's. This VIPSet then holds them on (Acquire finds them
+// its own) and removes them at Release. A configured VIP not in owned
+// (new in the configuration, or an address someone else added) stays
+// someone else's until this VIPSet adds it. Call it before Acquire and
+// Release.
 func (s *VIPSet) AdoptHeld(owned []netip.Prefix) {
 	s.opMu.Lock()
 	defer s.opMu.Unlock()
 	for _, v := range s.vips {
 		// By address: the prefix length may have changed in the file.
-		if v.marker == MarkerBookkeeping && slices.ContainsFunc(owned, func(p netip.Prefix) bool { return p.Addr() == v.prefix.Addr() }) {
+		if slices.ContainsFunc(owned, func(p netip.Prefix) bool { return p.Addr() == v.prefix.Addr() }) {
 			s.setOwned(v, true)
 		}
 	}
