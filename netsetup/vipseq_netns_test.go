@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,7 +55,8 @@ import (
 //   - no address somebody else added is ever removed by a VIPSet (nor by
 //     RemoveStaleScoped);
 //   - the fault (snapshot) and the last fault report say the same, a
-//     recovery is reported once per fault, Faults and Readded count what
+//     recovery is reported once per fault and, by the watch, no sooner
+//     than Recheck after the fault began, Faults and Readded count what
 //     the disturbances did (within the bounds of what a race may add);
 //   - each IPv4 VIP is announced (counter and frame on the wire, with the
 //     interface's current MAC) on Acquire, on its re-add and on a MAC
@@ -158,10 +160,14 @@ type seqInst struct {
 	// socket fails its next send with the ENETDOWN the kernel left on it.
 	staleSocket bool
 	staleAtStep bool // staleSocket at the start of the step
+	// direct: the test is calling Acquire or Update, which may report
+	// the end of a fault at once.
+	direct atomic.Bool
 }
 
 // seqFaults records what a VIPSet reports through ReportFaults.
 type seqFaults struct {
+	since    time.Time // of the fault (fake clock)
 	last     error
 	reports  int
 	recovers int
@@ -354,9 +360,19 @@ func (q *vipSeq) start(in *seqInst) {
 	s.ReportFaults(func(err error) {
 		// Called under the VIPSet's lock; the test reads f after
 		// settling, under the same lock (see faultsOf).
+		now := q.clk.Now()
+		if err != nil && f.last == nil {
+			f.since = now
+		}
 		if err == nil {
 			if f.last == nil && f.bad == "" {
 				f.bad = fmt.Sprintf("recovery reported without a fault before (report %d)", f.reports+1)
+			}
+			// The watch reports recovery no sooner than Recheck after
+			// the fault began; a successful Acquire or Update ends it at
+			// once.
+			if d := now.Sub(f.since); f.last != nil && d < seqRecheck && !in.direct.Load() && f.bad == "" {
+				f.bad = fmt.Sprintf("recovery reported %v after the fault began, sooner than Recheck (%v)", d, seqRecheck)
 			}
 			f.recovers++
 		}
@@ -554,7 +570,9 @@ func (q *vipSeq) acquire(in *seqInst) {
 			}
 		}
 	}
+	in.direct.Store(true)
 	err := in.s.Acquire(context.Background())
+	in.direct.Store(false)
 	in.held, in.heldDuring, in.faultyReleased = true, true, false
 	if (err != nil) != (len(in.lost) > 0) && !coexist {
 		q.fatal("instance %d: Acquire = %v, lost %v", in.id, err, in.lost)
@@ -659,7 +677,9 @@ func (q *vipSeq) update(in *seqInst) {
 		}
 	}
 	added := slices.ContainsFunc(cfg.VIPs, func(p netip.Prefix) bool { return !slices.Contains(in.cfg.VIPs, p) })
+	in.direct.Store(true)
 	err := in.s.Update(cfg)
+	in.direct.Store(false)
 	in.cfg = cfg
 	if !in.held {
 		if err != nil {
