@@ -310,10 +310,13 @@ type fakeVRRP struct {
 	released int
 	held     bool
 	peers    []netip.Addr // the transport's unicast peers
-	// updateErr, when set, is what the VIP owner's Update returns (it
-	// changes nothing then), as a VIP set that cannot take its new
-	// addresses does.
-	updateErr error
+	// updateErr, when set, is what the VIP owner's Update returns for
+	// a configuration with an address it does not have (it changes
+	// nothing then), as a VIP set that cannot take its new addresses
+	// does; with updateInForce the new configuration is in force all the
+	// same, as in a held netsetup.VIPSet that cannot add one.
+	updateErr     error
+	updateInForce bool
 }
 
 // fakePeer is the source of the adverts a test injects.
@@ -430,11 +433,15 @@ func (o *fakeOwner) Update(cfg netsetup.VIPConfig) error {
 	}
 	o.f.mu.Lock()
 	defer o.f.mu.Unlock()
-	if o.f.updateErr != nil {
+	adds := slices.ContainsFunc(cfg.VIPs, func(p netip.Prefix) bool { return !slices.Contains(o.f.vips, p) })
+	if o.f.updateErr != nil && adds && !o.f.updateInForce {
 		return o.f.updateErr
 	}
 	o.f.vips, o.f.garp = slices.Clone(cfg.VIPs), cfg.GARP
 	o.f.updates++
+	if o.f.updateErr != nil && adds {
+		return o.f.updateErr
+	}
 	return nil
 }
 

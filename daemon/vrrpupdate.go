@@ -7,40 +7,72 @@ import (
 	"slices"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
 // update gives the unit's instance and VIP set the settings of c.New
-// while they run: the instance first (it refuses what only a restart can
-// change, such as the interface), then the VIPs (which, held, are added,
-// removed and announced at once). The instance applies its part at its
-// next step; see vrrp.Instance.Update and netsetup.VIPSet.Update.
+// while they run, or, refused, leaves both as they were (a refused part
+// keeps running its old configuration, as the running model then says):
+// the instance's settings are checked first (it refuses what only a
+// restart can change, such as the interface), then the VIPs change
+// (which, held, are added, removed and announced at once), and only then
+// does the instance take its settings, the VIPs its adverts announce
+// among them. A VIP set that cannot take its new VIPs is given its old
+// ones again (a VIP set that fails while held keeps the configuration it
+// was given, see netsetup.VIPSet.Update), so that the host holds, and the
+// adverts announce, the old VIPs. The instance applies its part at its
+// next step; see vrrp.Instance.Update.
 //
 // kept (nil: none) names the VIPs this unit gives up that another unit,
 // MASTER, takes in the same reload: their sessions stay (see
 // releasingOwner.updateKeeping).
 func (u *vrrpUnit) update(c VRRPChange, kept func(netip.Addr) bool) error {
 	if c.Settings {
-		if err := u.inst.Update(c.New.VRRPConfig()); err != nil {
+		if err := u.inst.CheckUpdate(c.New.VRRPConfig()); err != nil {
 			return err
 		}
 	}
 	if c.VIPs {
-		var err error
-		if ro, ok := u.vips.(*releasingOwner); ok {
-			err = ro.updateKeeping(c.New.VIPConfig(), kept)
-		} else {
-			err = u.vips.Update(c.New.VIPConfig())
+		if err := u.updateVIPs(c.New, kept); err != nil {
+			return u.restoreVIPs(c, fmt.Errorf("updating the VIPs of %q: %w", c.Name, err))
 		}
-		if err != nil {
-			return fmt.Errorf("updating the VIPs of %q: %w", c.Name, err)
+	}
+	if c.Settings {
+		if err := u.inst.Update(c.New.VRRPConfig()); err != nil {
+			if c.VIPs {
+				return u.restoreVIPs(c, err)
+			}
+			return err
 		}
 	}
 	if r, ok := u.vips.(recheckSetter); ok && c.Old.AdvertInterval != c.New.AdvertInterval {
 		r.SetRecheck(vipRecheck(c.New.AdvertInterval))
 	}
 	return nil
+}
+
+// updateVIPs gives the unit's VIP set the VIPs of in; kept is as for
+// update.
+func (u *vrrpUnit) updateVIPs(in *config.VRRPInstance, kept func(netip.Addr) bool) error {
+	if ro, ok := u.vips.(*releasingOwner); ok {
+		return ro.updateKeeping(in.VIPConfig(), kept)
+	}
+	return u.vips.Update(in.VIPConfig())
+}
+
+// restoreVIPs gives the unit's VIP set the VIPs of c.Old again after err
+// refused c, and returns err, with what restoring them met if it failed
+// (the VIP set then has the old configuration and recovers it as it does
+// any fault).
+func (u *vrrpUnit) restoreVIPs(c VRRPChange, err error) error {
+	if rerr := u.updateVIPs(c.Old, nil); rerr != nil {
+		u.log.Warn("restoring the VIPs of a refused update", zap.Error(rerr))
+		return fmt.Errorf("%w; restoring its old VIPs: %v", err, rerr)
+	}
+	return err
 }
 
 // recheckSetter is a VIP owner whose fault hold-down and checks while

@@ -135,11 +135,12 @@ var ErrNeedsRestart = errors.New("needs a restart")
 
 // Update gives the instance new settings while it runs (a reload of the
 // configuration file): everything but Name, Interface, VRID and Version
-// may change. cfg is validated here; Run applies it at its next step (the
-// Reconfigure event: see there for what moves and what does not) and, when
-// unicast_src or unicast_peers change, reconfigures the transport first.
-// A release (StepDown) and the priority adjustment of the tracks stay.
-// Safe from any goroutine; an Update before Run is applied at its start.
+// may change. cfg is validated here (see CheckUpdate); Run applies it at
+// its next step (the Reconfigure event: see there for what moves and what
+// does not) and, when unicast_src or unicast_peers change, reconfigures
+// the transport first. A release (StepDown) and the priority adjustment
+// of the tracks stay. Safe from any goroutine; an Update before Run is
+// applied at its start.
 func (i *Instance) Update(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("updating VRRP instance %q: %w", cfg.Name, err)
@@ -149,6 +150,31 @@ func (i *Instance) Update(cfg Config) error {
 	cfg.VIPs = slices.Clone(cfg.VIPs)
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	if err := i.updateRefusalLocked(cfg); err != nil {
+		return err
+	}
+	i.cfgWant = &cfg
+	i.kick()
+	return nil
+}
+
+// CheckUpdate returns the error Update would return for cfg, without
+// applying anything: a caller that must change other parts with the
+// instance (its VIPs) checks first, so that a refusal leaves the instance
+// as it was. Safe from any goroutine.
+func (i *Instance) CheckUpdate(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("updating VRRP instance %q: %w", cfg.Name, err)
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.updateRefusalLocked(cfg)
+}
+
+// updateRefusalLocked returns why the valid cfg cannot be applied by
+// Update (nil when it can): what only a new Instance can change. The
+// caller holds i.mu.
+func (i *Instance) updateRefusalLocked(cfg Config) error {
 	cur := i.cfg
 	if i.cfgWant != nil {
 		cur = *i.cfgWant
@@ -169,8 +195,6 @@ func (i *Instance) Update(cfg Config) error {
 			return fmt.Errorf("updating VRRP instance %q: unicast_src or unicast_peers of a transport that cannot change: %w", cur.Name, ErrNeedsRestart)
 		}
 	}
-	i.cfgWant = &cfg
-	i.kick()
 	return nil
 }
 

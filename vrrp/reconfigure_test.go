@@ -3,6 +3,7 @@ package vrrp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -212,15 +213,22 @@ func TestInstanceUpdate(t *testing.T) {
 		// The fake transport cannot change its peers.
 		{testConfig(func(c *Config) { c.UnicastPeers = []netip.Addr{higher} }), "unicast_src or unicast_peers"},
 	} {
+		checked := h.inst.CheckUpdate(c.cfg)
 		err := h.inst.Update(c.cfg)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Update: %v, want an error with %q", err, c.want)
+		}
+		if fmt.Sprint(checked) != fmt.Sprint(err) {
+			t.Errorf("CheckUpdate: %v, Update: %v", checked, err)
 		}
 		if strings.Contains(c.want, "restart") && !errors.Is(err, ErrNeedsRestart) {
 			t.Errorf("Update: %v does not wrap ErrNeedsRestart", err)
 		}
 	}
 	vip2 := netip.MustParsePrefix("10.99.0.101/24")
+	if err := h.inst.CheckUpdate(testConfig(func(c *Config) { c.Priority = 120; c.Preempt = false; c.VIPs = []netip.Prefix{vip, vip2} })); err != nil {
+		t.Fatalf("CheckUpdate of what Update takes: %v", err)
+	}
 	if err := h.inst.Update(testConfig(func(c *Config) { c.Priority = 120; c.Preempt = false; c.VIPs = []netip.Prefix{vip, vip2} })); err != nil {
 		t.Fatal(err)
 	}
