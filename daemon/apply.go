@@ -115,7 +115,7 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	}
 	// failed records what a failed change leaves running; the running
 	// model takes it instead of nc's.
-	failed := leftovers{listeners: map[string]*config.Listener{}, instances: map[string]bool{}, settings: map[string]bool{}}
+	failed := newLeftovers()
 	refuse := func(what string, err error) {
 		r.Refused = append(r.Refused, fmt.Sprintf("%s: %v", what, err))
 	}
@@ -344,6 +344,7 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 			if c.Notify {
 				if err := d.units[c.Name].setHooks(c.New); err != nil {
 					refuse("notify hooks of vrrp instance "+c.Name, err)
+					failed.notify[c.Name] = true
 				} else {
 					applied("notify hooks of vrrp instance %s", c.Name)
 				}
@@ -368,7 +369,8 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 				continue
 			}
 			if err := d.setTracks(d.units[c.Name], c.New, tm); err != nil {
-				refuse("tracks of vrrp instance "+c.Name, err)
+				refuse("tracks of vrrp instance "+c.Name, fmt.Errorf("%w (it keeps its old rules)", err))
+				failed.tracks[c.Name] = true
 				continue
 			}
 			if c.Tracks {
@@ -387,7 +389,8 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		var dropped []config.Track
 		in.Track, dropped = fileTracks(u.cfg.Track, nc)
 		if err := d.setTracks(u, &in, tm); err != nil {
-			refuse("tracks of vrrp instance "+in.Name, err)
+			refuse("tracks of vrrp instance "+in.Name, fmt.Errorf("%w (it keeps its old rules)", err))
+			failed.tracks[in.Name] = true
 			continue
 		}
 		for _, t := range dropped {
@@ -569,18 +572,28 @@ func absentTracks(in *config.VRRPInstance, failed leftovers) []string {
 
 // leftovers is what failed changes leave running: by listener name its
 // old version (nil: none), the VRRP instances that could not be added,
-// those whose new settings could not be applied, and the control group
-// when the new one could not be set, the control socket when it could not
-// be moved, and so on for the settings below.
+// those whose new settings could not be applied, those whose new track
+// rules or notify hooks could not be set up (they keep their old ones),
+// and the control group when the new one could not be set, the control
+// socket when it could not be moved, and so on for the settings below.
 type leftovers struct {
 	listeners     map[string]*config.Listener
 	instances     map[string]bool
 	settings      map[string]bool
+	tracks        map[string]bool
+	notify        map[string]bool
 	controlGroup  bool // the control group stays the old one
 	controlSocket bool // the control socket stays where it was
 	rtPriority    bool // vrrp_rt_priority stays the old one
 	sender        bool // vrrp_sender stays the old one
 	metrics       bool // metrics_listen stays the old one
+}
+
+// newLeftovers returns the leftovers of a reload that has failed nothing
+// yet.
+func newLeftovers() leftovers {
+	return leftovers{listeners: map[string]*config.Listener{}, instances: map[string]bool{},
+		settings: map[string]bool{}, tracks: map[string]bool{}, notify: map[string]bool{}}
 }
 
 // listenerFailed reports whether listener name could not be added or
@@ -622,9 +635,10 @@ func fileTracks(ts []config.Track, nc *config.Config) (kept, dropped []config.Tr
 // (a restart) keeps its old configuration, with nc's place in the file
 // and without the track rules naming what nc removed (see fileTracks),
 // and one whose new settings failed keeps its old settings with nc's
-// track rules and notify hooks (which were applied); so do the control
-// socket when moving it failed and the control group when setting the new
-// one failed. The next reload then finds the same differences again, and a
+// track rules and notify hooks (which were applied); an instance whose
+// new track rules or notify hooks could not be set up keeps its old ones;
+// so do the control socket when moving it failed and the control group
+// when setting the new one failed. The next reload then finds the same differences again, and a
 // file changed back finds none.
 func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 	c := *nc
@@ -671,6 +685,14 @@ func running(old, nc *config.Config, p Plan, failed leftovers) *config.Config {
 			c.VRRP = append(c.VRRP, kept)
 		default:
 			c.VRRP = append(c.VRRP, in)
+		}
+		if n := len(c.VRRP); existed && n > 0 && c.VRRP[n-1].Name == in.Name {
+			if failed.tracks[in.Name] {
+				c.VRRP[n-1].Track = oi.Track
+			}
+			if failed.notify[in.Name] {
+				c.VRRP[n-1].Notify = oi.Notify
+			}
 		}
 	}
 	return &c

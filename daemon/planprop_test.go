@@ -50,9 +50,12 @@ import (
 //   - What the plan's ops do to the running parts (simulated here part by
 //     part as apply does it: listeners, checks, VRRP settings, VIPs,
 //     notify hooks, resolved track rules, global settings) is what the
-//     new running model says runs. After a reload with refusals only the
-//     model and the retries are checked: what a refusal leaves running
-//     is taken as the new state.
+//     new running model says runs. After a reload with refusals the
+//     listeners and the VRRP instances (settings, VIPs, notify hooks,
+//     and track rules unless a listener was refused) run as the model
+//     says, a refused update of an instance leaving it as it ran, and
+//     the retries are checked: what a refusal leaves running is taken as
+//     the new state.
 //   - The same file again finds the same restarts and nothing else to do
 //     (a refused part is tried again); a file changed back after a
 //     reload finds the model it left.
@@ -66,7 +69,7 @@ import (
 //
 // The files are YAML read by config.Parse. Refusals (a listener that
 // cannot bind, an instance that cannot start, a setting that cannot be
-// applied) are drawn at random in half of the sequences and recorded as
+// applied, track rules or notify hooks that cannot be set up) are drawn at random in half of the sequences and recorded as
 // apply records them (leftovers); real parts are not started.
 //
 // Each sequence's seed is logged; -plan.seed (or PLAN_SEED) replays one,
@@ -243,11 +246,11 @@ type failureDraw struct {
 }
 
 func noFailures() failureDraw {
-	return failureDraw{leftovers: leftovers{listeners: map[string]*config.Listener{}, instances: map[string]bool{}, settings: map[string]bool{}}, forgot: map[string]bool{}, restore: map[string]bool{}}
+	return failureDraw{leftovers: newLeftovers(), forgot: map[string]bool{}, restore: map[string]bool{}}
 }
 
 func (f failureDraw) any() bool {
-	return len(f.listeners)+len(f.instances)+len(f.settings)+len(f.forgot) > 0 ||
+	return len(f.listeners)+len(f.instances)+len(f.settings)+len(f.tracks)+len(f.notify)+len(f.forgot) > 0 ||
 		f.controlGroup || f.controlSocket || f.rtPriority || f.sender || f.metrics
 }
 
@@ -296,6 +299,14 @@ func drawFailures(r *rand.Rand, run, nc *config.Config) failureDraw {
 		case c.Op == OpUpdate && (c.Settings || c.VIPs) && no():
 			f.settings[c.Name] = true
 		}
+		// New track rules or notify hooks that cannot be set up; the
+		// instance keeps its old ones.
+		if c.Op == OpUpdate && c.Tracks && no() {
+			f.tracks[c.Name] = true
+		}
+		if c.Op == OpUpdate && c.Notify && no() {
+			f.notify[c.Name] = true
+		}
 	}
 	f.controlSocket = p.ControlSocket && no()
 	// A moved socket is made with the new group: only a group set on the
@@ -327,8 +338,8 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 	run := running(old, nc, p, lo.leftovers)
 	run = forget(run, lo.forgot)
 	if lo.any() {
-		note = fmt.Sprintf("(refused: listeners %v, instances %v, settings %v, forgot %v, restore failed %v, control socket %v, group %v, metrics %v, rt %v, sender %v)",
-			keysOf(lo.listeners), keysOf(lo.instances), keysOf(lo.settings), keysOf(lo.forgot), keysOf(lo.restore),
+		note = fmt.Sprintf("(refused: listeners %v, instances %v, settings %v, tracks %v, notify %v, forgot %v, restore failed %v, control socket %v, group %v, metrics %v, rt %v, sender %v)",
+			keysOf(lo.listeners), keysOf(lo.instances), keysOf(lo.settings), keysOf(lo.tracks), keysOf(lo.notify), keysOf(lo.forgot), keysOf(lo.restore),
 			lo.controlSocket, lo.controlGroup, lo.metrics, lo.rtPriority, lo.sender)
 		st.ops["refusals"]++
 		s.failed = true
@@ -351,6 +362,10 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 			msgs = append(msgs, m)
 		case lo.any() && reportedAbsent(m, run, lo.leftovers):
 			st.ops["reported-tracks-of-refused-listener"]++
+		case slices.ContainsFunc(keysOf(lo.tracks), func(name string) bool { return strings.Contains(m, "instance "+name+" tracks") }):
+			// Its new rules refused, the instance keeps its tracker,
+			// whose old rules may name what the file removed.
+			st.ops["refused-tracks-naming-removed"]++
 		default:
 			msgs = append(msgs, m)
 		}
@@ -364,10 +379,30 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 		}
 	} else {
 		// After refusals too, the listeners run as the running model
-		// says, bound to a VIP of the daemon or not.
+		// says, bound to a VIP of the daemon or not; and so do the VRRP
+		// instances, their settings, VIPs, notify hooks and (but when a
+		// listener was refused: its rules are reported instead, see
+		// absentTracks) track rules: a refused update leaves what runs
+		// as the model has it.
 		ls := runtimeState{listeners: rt.listeners}
 		if d := runtimeDiff(ls, runtimeState{listeners: wantRT.listeners}); d != "" {
 			msgs = append(msgs, "after refusals, the listeners that run differ from the running model: "+d)
+		}
+		// An instance whose new rules were refused keeps its tracker,
+		// resolved against the listeners as they ran: the model's rules
+		// are its old ones (expectedRunning), which may name what the
+		// file removed.
+		is, wantIs := runtimeState{instances: cloneMap(rt.instances)}, runtimeState{instances: cloneMap(wantRT.instances)}
+		for _, m := range []map[string]runtimeInstance{is.instances, wantIs.instances} {
+			for name, u := range m {
+				if len(lo.listeners) > 0 || lo.tracks[name] {
+					u.tracks = nil
+					m[name] = u
+				}
+			}
+		}
+		if d := runtimeDiff(is, wantIs); d != "" {
+			msgs = append(msgs, "after refusals, the VRRP instances that run differ from the running model: "+d)
 		}
 		rt = wantRT
 	}
@@ -418,6 +453,16 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 		}
 		if !slices.ContainsFunc(again.VRRP, func(c VRRPChange) bool { return c.Name == name && c.Op == OpUpdate && (c.Settings || c.VIPs) }) {
 			msgs = append(msgs, fmt.Sprintf("refused settings of instance %s are not tried again: %s", name, planString(again)))
+		}
+	}
+	for name := range lo.tracks {
+		if _, runs := run.VRRPInstance(name); runs && !slices.ContainsFunc(again.VRRP, func(c VRRPChange) bool { return c.Name == name && c.Op == OpUpdate && c.Tracks }) {
+			msgs = append(msgs, fmt.Sprintf("refused track rules of instance %s are not tried again: %s", name, planString(again)))
+		}
+	}
+	for name := range lo.notify {
+		if _, runs := run.VRRPInstance(name); runs && !slices.ContainsFunc(again.VRRP, func(c VRRPChange) bool { return c.Name == name && c.Op == OpUpdate && c.Notify }) {
+			msgs = append(msgs, fmt.Sprintf("refused notify hooks of instance %s are not tried again: %s", name, planString(again)))
 		}
 	}
 	for _, x := range []struct {
@@ -855,6 +900,15 @@ func expectedRunning(old, nc *config.Config, lo failureDraw) (*config.Config, ma
 		default:
 			c.VRRP = append(c.VRRP, in)
 		}
+		// Refused track rules or notify hooks: the old ones run on.
+		if o, ok := old.VRRPInstance(in.Name); ok && len(c.VRRP) > 0 && c.VRRP[len(c.VRRP)-1].Name == in.Name {
+			if lo.tracks[in.Name] {
+				c.VRRP[len(c.VRRP)-1].Track = o.Track
+			}
+			if lo.notify[in.Name] {
+				c.VRRP[len(c.VRRP)-1].Notify = o.Notify
+			}
+		}
 	}
 	return &c, restarts
 }
@@ -1139,7 +1193,7 @@ func (rt runtimeState) apply(old, nc *config.Config, p Plan, lo failureDraw) (ru
 				msgs = append(msgs, fmt.Sprintf("the plan updates instance %s, which does not run", c.Name))
 				continue
 			}
-			if c.Notify {
+			if c.Notify && !lo.notify[c.Name] {
 				u.notify = c.New.Notify
 			}
 			if (c.Settings || c.VIPs) && !lo.settings[c.Name] {
@@ -1150,7 +1204,7 @@ func (rt runtimeState) apply(old, nc *config.Config, p Plan, lo failureDraw) (ru
 					u.vips = c.New.VIPConfig()
 				}
 			}
-			if c.Tracks || tracksListenerOf(c.New, p) {
+			if (c.Tracks || tracksListenerOf(c.New, p)) && !lo.tracks[c.Name] {
 				u.tracks = resolvedTracks(c.New, tm)
 			}
 			n.instances[c.Name] = u

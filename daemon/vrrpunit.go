@@ -114,14 +114,13 @@ func vipRecheck(advert time.Duration) time.Duration {
 }
 
 // setTracks gives u a tracker for the track rules of in, resolved against
-// cfg (replacing the tracker it had), fed by the scheduler: a tracker made
-// while the checks run starts from their current states.
+// cfg, fed by the scheduler: a tracker made while the checks run starts
+// from their current states. The new tracker is built before the one u
+// had is let go: when a rule cannot be set up, the error says why and u
+// keeps its tracker (its priority follows its old rules).
 func (d *Daemon) setTracks(u *vrrpUnit, in *config.VRRPInstance, cfg *config.Config) error {
-	if u.unsubscribe != nil {
-		u.unsubscribe()
-		u.unsubscribe, u.tracker = nil, nil
-	}
 	if len(in.Track) == 0 {
+		u.dropTracker()
 		u.setAdjust(0)
 		return nil
 	}
@@ -150,11 +149,21 @@ func (d *Daemon) setTracks(u *vrrpUnit, in *config.VRRPInstance, cfg *config.Con
 			return fmt.Errorf("setting up the tracks of %q: %w", in.Name, err)
 		}
 	}
+	u.dropTracker()
 	u.unsubscribe = d.sched.Subscribe(tr.Handle) // replays the current states when running
 	armed.Store(true)
 	tr.Flush()
 	u.tracker = tr
 	return nil
+}
+
+// dropTracker lets u's tracker go, if it has one: it no longer hears the
+// checks.
+func (u *vrrpUnit) dropTracker() {
+	if u.unsubscribe != nil {
+		u.unsubscribe()
+	}
+	u.unsubscribe, u.tracker = nil, nil
 }
 
 // startUnit runs the advert sender process if it does not run yet, and
