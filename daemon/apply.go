@@ -380,14 +380,18 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	}
 	// A listener's backends may have changed under a listener track, or
 	// gone with their checks under a backend track. An instance awaiting
-	// a restart drops its old rules naming what the file removed.
+	// a restart drops its old rules naming what the file removed (also
+	// when it kept them as its new ones were refused by a reload before).
 	for _, u := range d.units {
-		if !tracksChangedListener(u.cfg, p) || slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == u.cfg.Name }) {
+		if slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == u.cfg.Name }) {
 			continue
 		}
 		in := *u.cfg
 		var dropped []config.Track
 		in.Track, dropped = fileTracks(u.cfg.Track, nc)
+		if !tracksChangedListener(u.cfg, p) && len(dropped) == 0 {
+			continue
+		}
 		if err := d.setTracks(u, &in, tm); err != nil {
 			refuse("tracks of vrrp instance "+in.Name, fmt.Errorf("%w (it keeps its old rules)", err))
 			failed.tracks[in.Name] = true

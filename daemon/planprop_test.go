@@ -51,9 +51,8 @@ import (
 //     part as apply does it: listeners, checks, VRRP settings, VIPs,
 //     notify hooks, resolved track rules, global settings) is what the
 //     new running model says runs. After a reload with refusals the
-//     listeners and the VRRP instances (settings, VIPs, notify hooks,
-//     and track rules unless a listener was refused) run as the model
-//     says, a refused update of an instance leaving it as it ran, and
+//     listeners and the VRRP instances (settings, VIPs, notify hooks)
+//     run as the model says, a refused update of an instance leaving it as it ran, and
 //     the retries are checked: what a refusal leaves running is taken as
 //     the new state.
 //   - The same file again finds the same restarts and nothing else to do
@@ -342,6 +341,9 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 			keysOf(lo.listeners), keysOf(lo.instances), keysOf(lo.settings), keysOf(lo.tracks), keysOf(lo.notify), keysOf(lo.forgot), keysOf(lo.restore),
 			lo.controlSocket, lo.controlGroup, lo.metrics, lo.rtPriority, lo.sender)
 		st.ops["refusals"]++
+		st.ops["refused-tracks"] += len(lo.tracks)
+		st.ops["refused-notify"] += len(lo.notify)
+		st.ops["refused-settings"] += len(lo.settings)
 		s.failed = true
 	}
 	if d := modelDiff(run, want); d != "" {
@@ -380,25 +382,23 @@ func (s *reloadState) reload(nc *config.Config, lo failureDraw, st *planStats) (
 	} else {
 		// After refusals too, the listeners run as the running model
 		// says, bound to a VIP of the daemon or not; and so do the VRRP
-		// instances, their settings, VIPs, notify hooks and (but when a
-		// listener was refused: its rules are reported instead, see
-		// absentTracks) track rules: a refused update leaves what runs
-		// as the model has it.
+		// instances, their settings, VIPs and notify hooks: a refused
+		// update leaves what runs as the model has it.
 		ls := runtimeState{listeners: rt.listeners}
 		if d := runtimeDiff(ls, runtimeState{listeners: wantRT.listeners}); d != "" {
 			msgs = append(msgs, "after refusals, the listeners that run differ from the running model: "+d)
 		}
-		// An instance whose new rules were refused keeps its tracker,
-		// resolved against the listeners as they ran: the model's rules
-		// are its old ones (expectedRunning), which may name what the
-		// file removed.
+		// Their resolved track rules are not compared: after a refused
+		// listener, in this reload or one before, the rules naming it
+		// are reported instead (absentTracks), and an instance whose
+		// new rules were refused keeps its tracker, resolved against the
+		// listeners as they ran (its old rules, which the model has:
+		// expectedRunning), which may name what the file removed.
 		is, wantIs := runtimeState{instances: cloneMap(rt.instances)}, runtimeState{instances: cloneMap(wantRT.instances)}
 		for _, m := range []map[string]runtimeInstance{is.instances, wantIs.instances} {
 			for name, u := range m {
-				if len(lo.listeners) > 0 || lo.tracks[name] {
-					u.tracks = nil
-					m[name] = u
-				}
+				u.tracks = nil
+				m[name] = u
 			}
 		}
 		if d := runtimeDiff(is, wantIs); d != "" {
@@ -1217,11 +1217,12 @@ func (rt runtimeState) apply(old, nc *config.Config, p Plan, lo failureDraw) (ru
 		if !ok || inPlan[name] {
 			continue
 		}
-		if tracksListenerOf(in, p) {
+		kept := *in
+		var dropped []config.Track
+		kept.Track, dropped = fileTracks(in.Track, nc)
+		if tracksListenerOf(in, p) || len(dropped) > 0 {
 			// An instance awaiting a restart drops its rules naming
 			// what the file removed.
-			kept := *in
-			kept.Track, _ = fileTracks(in.Track, nc)
 			u.tracks = resolvedTracks(&kept, tm)
 			n.instances[name] = u
 		}
