@@ -13,11 +13,16 @@ import (
 // releases the timer and the goroutine that waits for it, and returns once
 // that goroutine has exited; call it as soon as the work is done, as with
 // context.WithTimeout. cancel is safe to call more than once and from any
-// goroutine.
+// goroutine. On a Fake, the timer's armings are marked Arm.Context.
 func WithTimeout(parent context.Context, c Clock, d time.Duration) (context.Context, context.CancelFunc) {
 	inner, cancelCause := context.WithCancelCause(parent)
 	ctx := &timeoutCtx{Context: inner, deadline: c.Now().Add(d), done: make(chan struct{})}
-	t := c.NewTimer(d)
+	var t Timer
+	if cc, ok := c.(contextClock); ok {
+		t = cc.newContextTimer(d)
+	} else {
+		t = c.NewTimer(d)
+	}
 	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
@@ -39,6 +44,12 @@ func WithTimeout(parent context.Context, c Clock, d time.Duration) (context.Cont
 		})
 		<-exited
 	}
+}
+
+// contextClock is a Clock that arms the timers of WithTimeout's contexts
+// apart from the others: a Fake, whose tests tell them by Arm.Context.
+type contextClock interface {
+	newContextTimer(d time.Duration) Timer
 }
 
 // timeoutCtx reports the clock's deadline and, once the timer fired,

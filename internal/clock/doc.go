@@ -7,7 +7,10 @@
 // so (Advance, Set); it fires the timers that become due in deadline order
 // and lets a test wait, in bounded real time, until the code under test has
 // armed a timer (WaitArmed, NextArm) or changed one (Changed), so tests
-// never sleep to make time pass.
+// never sleep to make time pass. The armings of WithTimeout's deadlines are
+// marked (Arm.Context), and WaitArmedWhere and NextArmWhere pick the
+// armings a test means, so that the deadlines of the work a state machine
+// runs do not pass for the machine's own timers.
 //
 // WithTimeout is context.WithTimeout on a Clock, for deadlines of work the
 // code under test waits for (vrrp bounds its Owner calls with it).

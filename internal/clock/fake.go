@@ -2,6 +2,7 @@ package clock
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -24,6 +25,10 @@ type Arm struct {
 	At time.Time
 	// D is the duration passed to NewTimer or Reset (it may be <= 0).
 	D time.Duration
+	// Context marks the timer of a context's deadline, armed by
+	// WithTimeout, so that a test can tell the timers of the code under
+	// test from the deadlines of the work that code waits for.
+	Context bool
 }
 
 // Fake is a Clock whose time moves only by Advance and Set, for tests.
@@ -39,7 +44,9 @@ type Arm struct {
 // Tests synchronise with the code under test without sleeping: WaitArmed
 // waits until a timer is armed for a given deadline, NextArm returns the
 // armings in order, and Changed signals any change of the time or of a
-// timer.
+// timer. WaitArmedWhere and NextArmWhere do the same for the armings a
+// test picks, for instance those of the code's own timers and not of the
+// context deadlines (Arm.Context) of the work it runs.
 //
 // All methods are safe for concurrent use. The zero value is a Fake at the
 // zero time, ready to use; NewFake starts one elsewhere. A Fake owns no
@@ -71,8 +78,14 @@ func (c *Fake) Now() time.Time {
 // NewTimer returns a timer that fires once the Fake's time reaches
 // Now()+d; with d <= 0 it has fired (its value is waiting on C) when
 // NewTimer returns.
-func (c *Fake) NewTimer(d time.Duration) Timer {
-	t := &fakeTimer{c: c, ch: make(chan time.Time, 1)}
+func (c *Fake) NewTimer(d time.Duration) Timer { return c.newTimer(d, false) }
+
+// newContextTimer is NewTimer for the deadline of a context of
+// WithTimeout: its armings are marked Arm.Context.
+func (c *Fake) newContextTimer(d time.Duration) Timer { return c.newTimer(d, true) }
+
+func (c *Fake) newTimer(d time.Duration, context bool) Timer {
+	t := &fakeTimer{c: c, ch: make(chan time.Time, 1), context: context}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t.armLocked(d)
@@ -100,7 +113,7 @@ func (c *Fake) Set(t time.Time) {
 func (c *Fake) setLocked(t time.Time) {
 	c.now = t
 	for _, tm := range c.dueLocked() {
-		tm.fireLocked(tm.at)
+		tm.fireLocked(tm.arm.At)
 	}
 	c.notifyLocked()
 }
@@ -111,7 +124,7 @@ func (c *Fake) dueLocked() []*fakeTimer {
 	var due []*fakeTimer
 	keep := c.pending[:0]
 	for _, tm := range c.pending {
-		if tm.at.After(c.now) {
+		if tm.arm.At.After(c.now) {
 			keep = append(keep, tm)
 		} else {
 			due = append(due, tm)
@@ -120,7 +133,7 @@ func (c *Fake) dueLocked() []*fakeTimer {
 	clear(c.pending[len(keep):])
 	c.pending = keep
 	slices.SortFunc(due, func(a, b *fakeTimer) int {
-		return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.seq, b.seq))
+		return cmp.Or(a.arm.At.Compare(b.arm.At), cmp.Compare(a.seq, b.seq))
 	})
 	return due
 }
@@ -136,7 +149,7 @@ func (c *Fake) Armed() []time.Time {
 func (c *Fake) armedLocked() []time.Time {
 	at := make([]time.Time, 0, len(c.pending))
 	for _, tm := range c.pending {
-		at = append(at, tm.at)
+		at = append(at, tm.arm.At)
 	}
 	slices.SortFunc(at, time.Time.Compare)
 	return at
@@ -171,12 +184,26 @@ func (c *Fake) notifyLocked() {
 // real time).
 func (c *Fake) WaitArmed(t TB, at time.Time) {
 	t.Helper()
+	c.waitArmed(t, func(a Arm) bool { return a.At.Equal(at) }, fmt.Sprintf("at %v", at))
+}
+
+// WaitArmedWhere waits until a timer is armed (and has not fired) whose
+// arming, the last NewTimer or Reset of it, match accepts. It fails the
+// test if none is within the wait timeout (DefaultWaitTimeout of real
+// time).
+func (c *Fake) WaitArmedWhere(t TB, match func(Arm) bool) {
+	t.Helper()
+	c.waitArmed(t, match, "as wanted")
+}
+
+func (c *Fake) waitArmed(t TB, match func(Arm) bool, what string) {
+	t.Helper()
 	deadline := time.NewTimer(c.timeout())
 	defer deadline.Stop()
 	for {
 		c.mu.Lock()
 		for _, tm := range c.pending {
-			if tm.at.Equal(at) {
+			if match(tm.arm) {
 				c.mu.Unlock()
 				return
 			}
@@ -187,7 +214,7 @@ func (c *Fake) WaitArmed(t TB, at time.Time) {
 		select {
 		case <-ch:
 		case <-deadline.C:
-			t.Fatalf("no timer armed at %v (armed: %v)", at, armed)
+			t.Fatalf("no timer armed %s (armed: %v)", what, armed)
 			return
 		}
 	}
@@ -198,13 +225,26 @@ func (c *Fake) WaitArmed(t TB, at time.Time) {
 // none comes within the wait timeout (DefaultWaitTimeout of real time).
 func (c *Fake) NextArm(t TB) Arm {
 	t.Helper()
+	return c.nextArm(t, func(Arm) bool { return true })
+}
+
+// NextArmWhere is NextArm for the armings match accepts: it returns the
+// oldest of them not yet returned, waiting for one if there is none. The
+// armings it passes over stay for later calls of NextArm and NextArmWhere.
+func (c *Fake) NextArmWhere(t TB, match func(Arm) bool) Arm {
+	t.Helper()
+	return c.nextArm(t, match)
+}
+
+func (c *Fake) nextArm(t TB, match func(Arm) bool) Arm {
+	t.Helper()
 	deadline := time.NewTimer(c.timeout())
 	defer deadline.Stop()
 	for {
 		c.mu.Lock()
-		if len(c.arms) > 0 {
-			a := c.arms[0]
-			c.arms = c.arms[1:]
+		if i := slices.IndexFunc(c.arms, match); i >= 0 {
+			a := c.arms[i]
+			c.arms = slices.Delete(c.arms, i, i+1)
 			c.mu.Unlock()
 			return a
 		}
@@ -228,11 +268,12 @@ func (c *Fake) timeout() time.Duration {
 
 // fakeTimer is a Timer of a Fake. Its fields are guarded by c.mu.
 type fakeTimer struct {
-	c      *Fake
-	ch     chan time.Time // capacity 1; holds the value of a fired timer until received
-	at     time.Time      // deadline while armed
-	seq    uint64         // arming order
-	active bool           // armed and not fired; then t is in c.pending
+	c       *Fake
+	ch      chan time.Time // capacity 1; holds the value of a fired timer until received
+	arm     Arm            // the last arming; arm.At is the deadline while armed
+	seq     uint64         // arming order
+	active  bool           // armed and not fired; then t is in c.pending
+	context bool           // a context's deadline (WithTimeout): armings are marked so
 }
 
 func (t *fakeTimer) C() <-chan time.Time { return t.ch }
@@ -274,8 +315,8 @@ func (t *fakeTimer) disarmLocked() bool {
 func (t *fakeTimer) armLocked(d time.Duration) {
 	c := t.c
 	c.seq++
-	t.at, t.seq = c.now.Add(d), c.seq
-	c.arms = append(c.arms, Arm{At: t.at, D: d})
+	t.arm, t.seq = Arm{At: c.now.Add(d), D: d, Context: t.context}, c.seq
+	c.arms = append(c.arms, t.arm)
 	if d <= 0 {
 		t.fireLocked(c.now)
 	} else {

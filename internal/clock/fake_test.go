@@ -1,6 +1,7 @@
 package clock_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -281,6 +282,47 @@ func TestFakeWaitArmed(t *testing.T) {
 	<-done
 }
 
+// TestFakeWhere checks the armings of WithTimeout's deadlines are marked
+// Context, and that NextArmWhere and WaitArmedWhere find the armings a test
+// picks: NextArmWhere the oldest match, leaving the armings it passes over
+// to NextArm; WaitArmedWhere a pending timer whose last arming matches.
+func TestFakeWhere(t *testing.T) {
+	c := clock.NewFake(t0)
+	own := func(a clock.Arm) bool { return !a.Context }
+	_, cancel := clock.WithTimeout(context.Background(), c, time.Second)
+	defer cancel()
+	tm := c.NewTimer(time.Second) // the same deadline as the context's
+	c.WaitArmedWhere(t, func(a clock.Arm) bool { return a.Context && a.At.Equal(t0.Add(time.Second)) })
+	c.WaitArmedWhere(t, func(a clock.Arm) bool { return own(a) && a.At.Equal(t0.Add(time.Second)) })
+	if got, w := c.NextArmWhere(t, own), (clock.Arm{At: t0.Add(time.Second), D: time.Second}); got != w {
+		t.Fatalf("NextArmWhere(own) = %+v, want %+v", got, w)
+	}
+	tm.Reset(time.Minute)
+	if got, w := c.NextArm(t), (clock.Arm{At: t0.Add(time.Second), D: time.Second, Context: true}); got != w {
+		t.Fatalf("NextArm after NextArmWhere = %+v, want the context's %+v", got, w)
+	}
+	if got, w := c.NextArm(t), (clock.Arm{At: t0.Add(time.Minute), D: time.Minute}); got != w {
+		t.Fatalf("NextArm = %+v, want the reset %+v", got, w)
+	}
+
+	// WaitArmedWhere looks at a timer's last arming only, and waits for an
+	// arming by another goroutine.
+	var r recorder
+	clock.SetWaitTimeout(c, 20*time.Millisecond)
+	c.WaitArmedWhere(&r, func(a clock.Arm) bool { return own(a) && a.D == time.Second })
+	if len(r.failed) != 1 || !strings.Contains(r.failed[0], "no timer armed as wanted") {
+		t.Fatalf("WaitArmedWhere for a replaced arming: failures %q", r.failed)
+	}
+	clock.SetWaitTimeout(c, 0)
+	go func() {
+		_, cancel := clock.WithTimeout(context.Background(), c, time.Hour)
+		cancel()
+	}()
+	if got := c.NextArmWhere(t, func(a clock.Arm) bool { return a.Context }); got.D != time.Hour || !got.Context {
+		t.Fatalf("NextArmWhere(context) = %+v, want the hour's deadline", got)
+	}
+}
+
 // recorder is a clock.TB that records failures instead of ending the test.
 type recorder struct {
 	mu     sync.Mutex
@@ -321,6 +363,10 @@ func TestFakeWaitFailures(t *testing.T) {
 			if a := c.NextArm(tb); a != (clock.Arm{}) {
 				t.Errorf("failed NextArm returned %+v", a)
 			}
+		}, "no timer armed within"},
+		{"NextArmWhere: no arming matches", func(c *clock.Fake, tb clock.TB) {
+			c.NewTimer(time.Second)
+			c.NextArmWhere(tb, func(a clock.Arm) bool { return a.Context })
 		}, "no timer armed within"},
 		{"NextArm: armings already taken", func(c *clock.Fake, tb clock.TB) {
 			c.NewTimer(time.Second)
