@@ -64,7 +64,7 @@ func TestSchedulerAlive(t *testing.T) {
 
 	// The second result takes the backend DOWN: the loop hands the
 	// change to the subscriber, which holds it.
-	at := clk.NextArm(t).At
+	at := nextWake(t, clk)
 	block.Store(true)
 	clk.Advance(at.Sub(clk.Now()))
 	<-chk.calls

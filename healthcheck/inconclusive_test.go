@@ -56,7 +56,7 @@ func TestSchedulerInconclusive(t *testing.T) {
 			clk.Advance(next.Sub(clk.Now()))
 		}
 		<-chk.calls
-		next = clk.NextArm(t).At // armed once the result is observed
+		next = nextWake(t, clk) // armed once the result is observed
 		if st, _ := s.State(bid("rmq1")); st != want {
 			t.Fatalf("after check %d: %v, want %v", i+1, st, want)
 		}

@@ -54,7 +54,7 @@ func TestSchedulerDeadlinePassedWhileArming(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runScheduler(t, s, ctx, cancel)
 	<-a.calls // the first check, at once
-	fake.WaitArmed(t, fake.Now().Add(time.Second))
+	waitWake(t, fake, fake.Now().Add(time.Second))
 	// The next time the loop arms its timer, the time reaches the due
 	// time first; an update wakes the loop.
 	clk.step.Store(int64(time.Second))

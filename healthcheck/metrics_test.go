@@ -57,11 +57,11 @@ func TestMetrics(t *testing.T) {
 	stop := runScheduler(t, s, ctx, cancel)
 	<-chk.calls
 	for range 3 {
-		next := clk.NextArm(t).At
+		next := nextWake(t, clk)
 		clk.Advance(next.Sub(clk.Now()))
 		<-chk.calls
 	}
-	clk.NextArm(t) // the 4th result observed
+	nextWake(t, clk) // the 4th result observed
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestSchedulerReload(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := runScheduler(t, s, ctx, cancel)
 	<-a.calls // a: first check at once
-	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	waitWake(t, clk, clk.Now().Add(time.Second))
 	if st, _ := s.State(bid("a")); st != backend.Up {
 		t.Fatalf("a after its first check: %v", st)
 	}
@@ -79,7 +79,7 @@ func TestSchedulerReload(t *testing.T) {
 	clk.Advance(time.Second) // a's old due time (the new schedule is later: the old one stands), and b's
 	<-a2.calls
 	<-b.calls
-	clk.WaitArmed(t, clk.Now().Add(time.Second)) // b's next
+	waitWake(t, clk, clk.Now().Add(time.Second)) // b's next
 	clk.Advance(time.Second)
 	<-b.calls
 	select {
@@ -96,7 +96,7 @@ func TestSchedulerReload(t *testing.T) {
 	if err := s.Remove(bid("b")); !errors.Is(err, ErrUnknownBackend) {
 		t.Fatalf("removing b twice: %v", err)
 	}
-	clk.WaitArmed(t, clk.Now().Add(4*time.Second))
+	waitWake(t, clk, clk.Now().Add(4*time.Second))
 	clk.Advance(10 * time.Second)
 	<-a2.calls
 	select {
@@ -142,7 +142,7 @@ func TestSchedulerRemoveWhileChecking(t *testing.T) {
 	close(release)
 	// The old check's pass must not count for the new backend. Wait for the loop to take the
 	// old result (the fake clock's armings tell when the loop went back to waiting).
-	clk.WaitArmed(t, clk.Now().Add(time.Hour))
+	waitWake(t, clk, clk.Now().Add(time.Hour))
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -174,10 +174,10 @@ func TestSchedulerChecked(t *testing.T) {
 			return false
 		}
 	}
-	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	waitWake(t, clk, clk.Now().Add(time.Second))
 	clk.Advance(time.Second)
 	<-a.calls // a fails its first check: a result all the same
-	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	waitWake(t, clk, clk.Now().Add(time.Second))
 	if closed() {
 		t.Fatal("Checked closed with b and c unchecked")
 	}
@@ -208,7 +208,7 @@ func TestSchedulerSubscribeReplays(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := runScheduler(t, s, ctx, cancel)
 	<-a.calls
-	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	waitWake(t, clk, clk.Now().Add(time.Second))
 
 	var log eventLog
 	unsubscribe := s.Subscribe(log.add)
@@ -218,7 +218,7 @@ func TestSchedulerSubscribeReplays(t *testing.T) {
 	}
 	clk.Advance(time.Second)
 	<-a.calls
-	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	waitWake(t, clk, clk.Now().Add(time.Second))
 	ev = log.all()
 	if len(ev) != 2 || ev[1].State != backend.Down {
 		t.Fatalf("after a failure: %+v", ev)
@@ -280,7 +280,7 @@ func TestSchedulerAddServing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := runScheduler(t, s, ctx, cancel)
 	<-z.calls // running
-	clk.WaitArmed(t, clk.Now().Add(time.Hour))
+	waitWake(t, clk, clk.Now().Add(time.Hour))
 	var log eventLog
 	s.Subscribe(log.add)
 	log.ev = nil // the replay of z
@@ -300,13 +300,13 @@ func TestSchedulerAddServing(t *testing.T) {
 		}
 	}
 	<-a.calls // first failure: still UP
-	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	waitWake(t, clk, clk.Now().Add(time.Second))
 	if st, _ := s.State(bid("a")); st != backend.Up {
 		t.Fatalf("after one failure: %v", st)
 	}
 	clk.Advance(time.Second)
 	<-a.calls
-	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	waitWake(t, clk, clk.Now().Add(time.Second))
 	if st, _ := s.State(bid("a")); st != backend.Down {
 		t.Fatalf("after fall failures: %v", st)
 	}
@@ -331,7 +331,7 @@ func TestSchedulerAddServingFirstPass(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := runScheduler(t, s, ctx, cancel)
 	<-a.calls // the first check, at once: it passes
-	clk.WaitArmed(t, clk.Now().Add(time.Second))
+	waitWake(t, clk, clk.Now().Add(time.Second))
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -12,11 +12,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/internal/clock"
 )
 
 // Options configure a Scheduler. The zero value is usable.
 type Options struct {
-	// Clock is the time source. Nil: the system clock.
+	// Clock is the time source of the schedule and of the checks' timeouts (a check's
+	// context is done when Clock reaches its deadline). Nil: the system clock.
 	Clock Clock
 	// Logger receives one line per state change. Nil: no logging.
 	Logger *zap.Logger
@@ -476,14 +478,14 @@ func (s *Scheduler) startDue(ctx context.Context, wg *sync.WaitGroup, now time.T
 	return next, events
 }
 
-// check runs one check with its timeout and sends the result.
+// check runs one check with its timeout, on the scheduler's clock, and sends the result.
 func (s *Scheduler) check(ctx context.Context, wg *sync.WaitGroup, e *entry, timeout time.Duration, out chan<- result) {
 	defer wg.Done()
 	s.mu.Lock()
 	c := e.checker
 	s.mu.Unlock()
 	start := s.clock.Now()
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := clock.WithTimeout(ctx, s.clock, timeout)
 	r := c.Check(cctx)
 	timedOut := r.Err != nil && !r.Inconclusive && ctx.Err() == nil && (cctx.Err() != nil || isTimeout(r.Err))
 	cancel()

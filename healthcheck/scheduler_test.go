@@ -104,13 +104,13 @@ func TestSchedulerFakeClock(t *testing.T) {
 
 	// Each check: the loop is waiting on a timer for the due time; advance to it, the check
 	// runs, the loop observes and arms the timer for the next check.
-	next := clk.NextArm(t).At
+	next := nextWake(t, clk)
 	var checkedAt []time.Duration
 	for i := 0; i < 7; i++ {
 		clk.Advance(next.Sub(clk.Now()))
 		<-chk.calls
 		checkedAt = append(checkedAt, clk.Now().Sub(t0))
-		next = clk.NextArm(t).At
+		next = nextWake(t, clk)
 		if i == 0 {
 			if st, _ := s.State(bid("rmq1")); st != backend.Up {
 				t.Fatalf("after first pass: %v", st)
@@ -178,11 +178,11 @@ func TestSchedulerSlowStart(t *testing.T) {
 	stop := runScheduler(t, s, ctx, cancel)
 	// First check at once (no jitter): the loop starts it without a timer.
 	<-chk.calls
-	next := clk.NextArm(t).At
+	next := nextWake(t, clk)
 	for i := 0; i < 2; i++ {
 		clk.Advance(next.Sub(clk.Now()))
 		<-chk.calls
-		next = clk.NextArm(t).At
+		next = nextWake(t, clk)
 	}
 	// Now back UP with weight 1 %; ticks every 200 ms until 4 s.
 	for clk.Now().Sub(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) < 7*time.Second {
@@ -191,7 +191,7 @@ func TestSchedulerSlowStart(t *testing.T) {
 		case <-chk.calls:
 		default:
 		}
-		next = clk.NextArm(t).At
+		next = nextWake(t, clk)
 	}
 	stop()
 	sink.mu.Lock()
