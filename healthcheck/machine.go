@@ -208,7 +208,14 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 	m.lastWarn = ""
 	if m.excuse(now, &r) {
 		m.schedule(now)
-		return nil
+		if !first {
+			return nil
+		}
+		// A backend added in service keeps its state, but its first result is an event
+		// all the same (Event.FirstResult), as a first pass or failure is.
+		ev := m.change(now, prevState, prevHealth, m.lastErr)
+		ev[0].FirstResult = true
+		return ev
 	}
 	var reason string
 	if r.Err == nil {

@@ -253,6 +253,31 @@ func TestMachineBusyStatus(t *testing.T) {
 	}
 }
 
+// TestMachineServingFirstBusy: the first check of a backend added in service
+// that is excused as busy is its first result all the same: one event
+// (Event.FirstResult), in service, whose reason says it is busy and
+// replaces "check added while in service"; the next result is not a first
+// one.
+func TestMachineServingFirstBusy(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMachine(bid("rmq1"), CheckConfig{Interval: time.Second}, now, 0)
+	m.health, m.everUp, m.reason = backend.Up, true, "check added while in service" // as AddServing
+	m.Begin(now)
+	now = now.Add(time.Second)
+	ev := m.Observe(now, res("busy"), time.Second)
+	if len(ev) != 1 || !ev[0].FirstResult || ev[0].State != backend.Up || ev[0].Prev != backend.Up ||
+		!strings.Contains(ev[0].Reason, "busy") || !m.lastExcused || !m.Checked() {
+		t.Fatalf("first check excused as busy: events %+v, excused %v, checked %v", ev, m.lastExcused, m.Checked())
+	}
+	if st := m.Status(); st.Reason != ev[0].Reason || st.BusyChecks != 1 || st.Failures != 0 {
+		t.Fatalf("status after the first check: %+v", st)
+	}
+	m.Begin(m.Due())
+	if ev := m.Observe(m.Due(), res("busy"), time.Second); len(ev) != 0 {
+		t.Fatalf("second busy check: events %+v, want none", ev)
+	}
+}
+
 // TestMachineInconclusiveStatus: status counts inconclusive checks apart from failures, shows
 // the running streak of them and why, and keeps the state's reason; a conclusive check ends
 // the streak.
