@@ -44,8 +44,20 @@ import (
 //     downinterval while DOWN, interval otherwise. No check starts earlier,
 //     none later (on the fake clock), none of a backend whose check runs,
 //     none of a removed backend after Remove returned, none with a checker
-//     that was replaced or closed. Every check has a deadline no further
-//     than timeout.
+//     that was replaced or closed.
+//   - Every check's context has the deadline start + timeout on the
+//     scheduler's clock, is not done before it, and is done, with
+//     context.DeadlineExceeded, when the clock reaches it: a check that
+//     hangs ends then, after its whole timeout, however long in real time.
+//   - With Options.Traffic (drawn for most sequences), a failed check that
+//     timed out (the checker's own timeout, a hang, or any error that comes
+//     with the deadline) is asked about, once, for the second half of its
+//     timeout, and nothing else is. Such a busy timeout of a serving
+//     backend that sends to its clients counts neither as a failure nor as
+//     a pass (result "busy") until the first of a streak of them is
+//     busy_grace old (default 5 s, negative: never); past that it is a
+//     failure. A pass or DOWN ends the streak, whose start and count the
+//     status shows. A first result excused so is still one event.
 //   - A reload (Update) keeps the state; the next check keeps its due time
 //     unless the new schedule (interval after the last start) is earlier.
 //     A check running at an Update counts; one running at a Remove does not.
@@ -59,13 +71,13 @@ import (
 //   - After Run returns every checker was closed once and no goroutine is
 //     left.
 //
-// The fake checkers answer when the test says, on the fake clock: a check
-// that hangs ends at its start plus its timeout, as a checker that honours
-// its deadline does. The scheduler's own deadline runs on the system clock
-// (context.WithTimeout), so only its bound is checked; and since whether a
-// failed check timed out (and Options.Traffic is asked whether the backend
-// is busy) depends on that deadline too, busy_grace is not drawn, nor is
-// slow_start.
+// The fake checkers answer when the test says, on the fake clock; one that
+// hangs, or whose answer comes with its deadline, returns once the
+// scheduler's deadline ends its context, as a checker that honours its
+// deadline does. Slow start is not drawn: its weight ramp (slow_start),
+// which runs on the scheduler's own timer and not on the checks'
+// deadlines, is a model of its own, which TestMachineSlowStart and
+// TestSchedulerSlowStart check.
 //
 // Each sequence's seed is logged on failure; -hsched.seed replays one with
 // its trace, -hsched.runs and -hsched.steps run more and longer ones:
@@ -111,6 +123,7 @@ func TestSchedulerSequences(t *testing.T) {
 type hsStats struct {
 	seqs, steps, checks, changes, events, reloads, adds, removes, updates, admins, abandoned int
 	subscribes, unsubscribes                                                                 int
+	asked, excused, atDeadline                                                               int
 	outcomes                                                                                 [hoCount]int
 }
 
@@ -128,6 +141,9 @@ func (s *hsStats) add(o hsStats) {
 	s.abandoned += o.abandoned
 	s.subscribes += o.subscribes
 	s.unsubscribes += o.unsubscribes
+	s.asked += o.asked
+	s.excused += o.excused
+	s.atDeadline += o.atDeadline
 	for i := range s.outcomes {
 		s.outcomes[i] += o.outcomes[i]
 	}
@@ -138,8 +154,8 @@ func (s hsStats) String() string {
 	for i, n := range s.outcomes {
 		outs = append(outs, fmt.Sprintf("%s=%d", hsOutcome(i), n))
 	}
-	return fmt.Sprintf("%d sequences, %d steps, %d checks (%s), %d state changes, %d events, %d reloads (%d adds, %d removes, %d updates), %d operator actions, %d checks abandoned by a removal, %d subscribers added and %d removed while running",
-		s.seqs, s.steps, s.checks, strings.Join(outs, " "), s.changes, s.events, s.reloads, s.adds, s.removes, s.updates, s.admins, s.abandoned, s.subscribes, s.unsubscribes)
+	return fmt.Sprintf("%d sequences, %d steps, %d checks (%s), %d state changes, %d events, %d reloads (%d adds, %d removes, %d updates), %d operator actions, %d checks abandoned by a removal, %d subscribers added and %d removed while running, %d checks ended at their deadline, %d timeouts asked about traffic, %d excused as busy",
+		s.seqs, s.steps, s.checks, strings.Join(outs, " "), s.changes, s.events, s.reloads, s.adds, s.removes, s.updates, s.admins, s.abandoned, s.subscribes, s.unsubscribes, s.atDeadline, s.asked, s.excused)
 }
 
 // hsOutcome is what a fake check returns.
@@ -203,13 +219,24 @@ func hsVerdict(o hsOutcome, onAlarm AlarmAction) (pass, degraded, inconclusive b
 }
 
 // hsCall is one call of a fake checker's Check, waiting for the driver's
-// result.
+// reply.
 type hsCall struct {
 	chk         *hsChecker
-	at          time.Time     // the fake clock when Check was called
-	hasDeadline bool          // ctx had a deadline
-	remaining   time.Duration // real time left to the deadline when called
-	reply       chan Result
+	ctx         context.Context
+	at          time.Time // the fake clock when Check was called
+	hasDeadline bool      // ctx had a deadline
+	deadline    time.Time // ctx's deadline
+	reply       chan hsReply
+}
+
+// hsReply is how a check ends: with r, or, at its deadline, once ctx is
+// done (a checker that honours its deadline: a hanging check returns its
+// deadline's error, a failure that comes with the deadline is taken for a
+// timeout).
+type hsReply struct {
+	r          Result
+	atDeadline bool
+	hang       bool
 }
 
 // hsChecker is a fake Checker whose results the driver gives, at the fake
@@ -224,8 +251,9 @@ type hsChecker struct {
 	mu         sync.Mutex
 	closed     int
 	running    int
-	overlap    bool // two checks at once
-	afterClose bool // a check started after Close
+	overlap    bool   // two checks at once
+	afterClose bool   // a check started after Close
+	misdone    string // how a check's context was done when it should not have been, or not done
 }
 
 func (c *hsChecker) Check(ctx context.Context) Result {
@@ -240,17 +268,54 @@ func (c *hsChecker) Check(ctx context.Context) Result {
 		c.mu.Unlock()
 	}()
 	dl, ok := ctx.Deadline()
-	call := &hsCall{chk: c, at: c.clk.Now(), hasDeadline: ok, remaining: time.Until(dl), reply: make(chan Result, 1)}
+	call := &hsCall{chk: c, ctx: ctx, at: c.clk.Now(), hasDeadline: ok, deadline: dl, reply: make(chan hsReply, 1)}
 	select {
 	case c.calls <- call:
 	case <-c.stop:
 		return Result{Err: errors.New("stopped")}
 	}
+	var rep hsReply
 	select {
-	case r := <-call.reply:
-		return r
+	case rep = <-call.reply:
 	case <-c.stop:
 		return Result{Err: errors.New("stopped")}
+	}
+	if !rep.atDeadline {
+		return rep.r // the driver saw ctx not done when it replied
+	}
+	// The fake clock reached the deadline: the scheduler's timer fired,
+	// and the context is done at once (in real time).
+	select {
+	case <-ctx.Done():
+	case <-c.stop:
+		return Result{Err: errors.New("stopped")}
+	case <-time.After(10 * time.Second):
+		c.misdo(fmt.Sprintf("check started at %v: context not done at its deadline %v", call.at, c.clk.Now()))
+		return Result{Err: errors.New("not ended by its deadline")}
+	}
+	if err := ctx.Err(); err != context.DeadlineExceeded && !isClosed(c.stop) {
+		c.misdo(fmt.Sprintf("check started at %v: context done at its deadline with %v", call.at, err))
+	}
+	if rep.hang {
+		return Result{Err: fmt.Errorf("reading Connection.Start: %w", ctx.Err())}
+	}
+	return rep.r
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *hsChecker) misdo(what string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.misdone == "" {
+		c.misdone = what
 	}
 }
 
@@ -266,7 +331,8 @@ func (c *hsChecker) String() string { return fmt.Sprintf("%s#%d", c.name, c.gen)
 // hsDefaults applies the documented defaults (CheckConfig's field comments,
 // README.md's check table): interval 2 s; fastinterval and downinterval
 // the interval; timeout 1 s or the interval when shorter; rise 2; fall 3;
-// start_jitter the interval (negative: none).
+// start_jitter the interval (negative: none); busy_grace 5 s (negative:
+// none).
 func hsDefaults(c CheckConfig) CheckConfig {
 	if c.Interval == 0 {
 		c.Interval = 2 * time.Second
@@ -288,6 +354,9 @@ func hsDefaults(c CheckConfig) CheckConfig {
 	}
 	if c.StartJitter == 0 {
 		c.StartJitter = c.Interval
+	}
+	if c.BusyGrace == 0 {
+		c.BusyGrace = 5 * time.Second
 	}
 	return c
 }
@@ -322,6 +391,8 @@ type hsRef struct {
 	run        *hsRun
 
 	checks, fails, inconclusive uint64
+	busy                        uint64    // busy checks excused
+	busySince                   time.Time // start of the first busy check of the streak; zero: none
 	lastCheck                   time.Time
 	lastLatency                 time.Duration
 	latSum                      time.Duration
@@ -349,8 +420,29 @@ type hsRun struct {
 	b          *hsRef
 	call       *hsCall
 	start, end time.Time
+	timeout    time.Duration // the check's timeout when it started
 	out        hsOutcome
+	sending    bool // the backend sends to its clients (Options.Traffic's answer)
 	abandoned  bool // its backend was removed
+}
+
+// atDeadline reports whether the check ends at its deadline.
+func (r *hsRun) atDeadline() bool { return r.end.Equal(r.start.Add(r.timeout)) }
+
+// reply ends the check, at r.end on the fake clock: before the deadline
+// the check's context must not be done yet.
+func (r *hsRun) reply(w *hsWorld) {
+	if err := r.call.ctx.Err(); err != nil && !r.atDeadline() {
+		w.fail("check of %v started at %v: context done (%v) before its deadline %v", r.call.chk, r.start.Sub(w.t0), err, r.start.Add(r.timeout).Sub(w.t0))
+	}
+	r.call.reply <- hsReply{r: r.out.result(), atDeadline: r.atDeadline(), hang: r.out == hoHang}
+}
+
+// timedOut reports whether the scheduler takes the check for a timeout,
+// and asks Options.Traffic about it: a failure that says a deadline passed
+// (the checker's own timeout, a hang) or that came with the deadline.
+func (r *hsRun) timedOut() bool {
+	return r.out == hoTimeout || r.out == hoHang || r.out == hoFail && r.atDeadline()
 }
 
 // hsEv is what the model expects of an event.
@@ -404,6 +496,15 @@ type hsWorld struct {
 	jitMax []time.Duration // bounds Jitter was asked for since the last Add
 	jitVal []time.Duration
 
+	// traffic: the scheduler has Options.Traffic, which answers from
+	// sending (by backend name) and records its questions in asked; the
+	// model expects those of expAsked.
+	traffic  bool
+	trafMu   sync.Mutex
+	sending  map[string]bool
+	asked    map[string][]time.Duration
+	expAsked map[string][]time.Duration
+
 	refs      map[string]*hsRef
 	order     []string
 	abandoned []*hsRun
@@ -452,7 +553,18 @@ func runHSSequence(seed uint64, steps int) hsResult {
 	if err != nil {
 		return hsResult{err: err.Error()}
 	}
-	w.s = NewScheduler(Options{Clock: w.clk, Metrics: met, Jitter: func(max time.Duration) time.Duration {
+	w.traffic = w.r.IntN(4) > 0
+	w.sending, w.asked, w.expAsked = map[string]bool{}, map[string][]time.Duration{}, map[string][]time.Duration{}
+	var traffic func(backend.ID, time.Duration) bool
+	if w.traffic {
+		traffic = func(id backend.ID, d time.Duration) bool {
+			w.trafMu.Lock()
+			defer w.trafMu.Unlock()
+			w.asked[id.Name] = append(w.asked[id.Name], d)
+			return w.sending[id.Name]
+		}
+	}
+	w.s = NewScheduler(Options{Clock: w.clk, Metrics: met, Traffic: traffic, Jitter: func(max time.Duration) time.Duration {
 		v := time.Duration(0)
 		if max > 0 {
 			v = w.grid(0, max-1, time.Millisecond)
@@ -529,6 +641,12 @@ func (w *hsWorld) drawConfig() CheckConfig {
 	if w.r.IntN(3) == 0 {
 		c.OnAlarm = AlarmDown
 	}
+	switch w.r.IntN(4) {
+	case 0:
+		c.BusyGrace = -1
+	case 1:
+		c.BusyGrace = w.pick(10*time.Millisecond, 500*time.Millisecond, w.grid(10*time.Millisecond, 3*time.Second, 10*time.Millisecond))
+	}
 	return c
 }
 
@@ -536,7 +654,7 @@ func (w *hsWorld) drawConfig() CheckConfig {
 func (w *hsWorld) mutate(c CheckConfig) CheckConfig {
 	d := w.drawConfig()
 	for range 1 + w.r.IntN(3) {
-		switch w.r.IntN(8) {
+		switch w.r.IntN(9) {
 		case 0:
 			c.Interval = d.Interval
 		case 1:
@@ -553,6 +671,8 @@ func (w *hsWorld) mutate(c CheckConfig) CheckConfig {
 			c.OnAlarm = d.OnAlarm
 		case 7:
 			c.StartJitter = d.StartJitter
+		case 8:
+			c.BusyGrace = d.BusyGrace
 		}
 	}
 	return c
@@ -798,7 +918,10 @@ func (w *hsWorld) settle() {
 		var rest []*hsRun
 		for _, r := range w.abandoned {
 			if r.end.Equal(now) {
-				r.call.reply <- r.out.result()
+				if r.timedOut() && w.traffic {
+					w.expAsked[r.b.name] = append(w.expAsked[r.b.name], r.timeout/2)
+				}
+				r.reply(w)
 				w.tracef("abandoned check of %v ends: %v", r.call.chk, r.out)
 			} else {
 				rest = append(rest, r)
@@ -899,8 +1022,8 @@ func (w *hsWorld) arrived(c *hsCall, want map[*hsChecker]*hsRef, arrived map[*hs
 		w.fail("check of %v started at %v, not now", c.chk, c.at.Sub(w.t0))
 		return
 	}
-	if timeout := b.cfg.Timeout; !c.hasDeadline || c.remaining > timeout {
-		w.fail("check of %v: deadline %v (%v away), want at most the timeout %v", c.chk, c.hasDeadline, c.remaining, timeout)
+	if want := now.Add(b.cfg.Timeout); !c.hasDeadline || !c.deadline.Equal(want) {
+		w.fail("check of %v: deadline %v (%v), want its start plus the timeout %v on the scheduler's clock", c.chk, c.deadline, c.hasDeadline, b.cfg.Timeout)
 	}
 }
 
@@ -922,11 +1045,20 @@ func (w *hsWorld) started(b *hsRef, c *hsCall) {
 	default:
 		d = w.grid(0, min(timeout, b.cfg.Interval), time.Millisecond)
 	}
-	b.run = &hsRun{b: b, call: c, start: now, end: now.Add(d), out: out}
+	// A backend that is down rarely sends to its clients; a busy or
+	// healthy one often does.
+	sending := w.r.IntN(2) == 0
+	if b.mode == 1 {
+		sending = w.r.IntN(5) == 0
+	}
+	w.trafMu.Lock()
+	w.sending[b.name] = sending
+	w.trafMu.Unlock()
+	b.run = &hsRun{b: b, call: c, start: now, end: now.Add(d), timeout: timeout, out: out, sending: sending}
 	b.started, b.lastStart = true, now
 	w.stats.checks++
 	w.stats.outcomes[out]++
-	w.tracef("start %v: will be %v after %v", c.chk, out, d)
+	w.tracef("start %v: will be %v after %v (sending to its clients: %v)", c.chk, out, d, sending)
 }
 
 // drawOutcome draws a result by the broker's current behaviour, which
@@ -997,15 +1129,44 @@ func (w *hsWorld) complete(run *hsRun) {
 	b.lastCheck, b.lastLatency = now, lat
 	b.latSum += lat
 	pass, degraded, inconclusive, label := hsVerdict(run.out, b.cfg.OnAlarm)
+	// A timeout is asked about (Options.Traffic); one of a serving backend
+	// that sends to its clients is busy, and excused for busy_grace from
+	// the start of the first busy check, until a pass or DOWN.
+	asked := w.traffic && run.timedOut()
+	if asked {
+		w.expAsked[b.name] = append(w.expAsked[b.name], run.timeout/2)
+	}
+	excused := false
+	if asked && run.sending && !pass && !inconclusive && b.health != backend.Down && b.cfg.BusyGrace > 0 {
+		if b.busySince.IsZero() {
+			b.busySince = run.start
+		}
+		excused = now.Sub(b.busySince) < b.cfg.BusyGrace
+	}
+	if excused {
+		label = "busy"
+		w.stats.excused++
+	}
+	if asked {
+		w.stats.asked++
+	}
+	if run.atDeadline() {
+		w.stats.atDeadline++
+	}
 	b.byLabel[label]++
 	prevState, prevHealth := b.state(), b.health
 	first := false
 	switch {
 	case inconclusive:
 		b.inconclusive++
+	case excused:
+		first = !b.conclusive
+		b.conclusive = true
+		b.busy++
 	case pass:
 		first = !b.conclusive
 		b.conclusive = true
+		b.busySince = time.Time{}
 		b.passes++
 		b.failures = 0
 		target := backend.Up
@@ -1023,6 +1184,7 @@ func (w *hsWorld) complete(run *hsRun) {
 		b.passes = 0
 		if b.health != backend.Down && b.failures >= b.cfg.Fall {
 			b.health = backend.Down
+			b.busySince = time.Time{}
 		}
 	}
 	if first {
@@ -1038,13 +1200,19 @@ func (w *hsWorld) complete(run *hsRun) {
 	if b.due.Before(now) {
 		b.due = now
 	}
-	w.tracef("end %v: %v after %v; %v passes %d failures %d; next at %v", run.call.chk, run.out, lat, b.health, b.passes, b.failures, b.due.Sub(w.t0))
-	run.call.reply <- run.out.result()
+	w.tracef("end %v: %v after %v (asked %v, excused %v); %v passes %d failures %d; next at %v", run.call.chk, run.out, lat, asked, excused, b.health, b.passes, b.failures, b.due.Sub(w.t0))
+	run.reply(w)
 	// Wait until the scheduler has counted it.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st, ok := w.status(b.name)
 		if ok && st.Checks >= b.checks {
+			run.call.chk.mu.Lock()
+			misdone := run.call.chk.misdone
+			run.call.chk.mu.Unlock()
+			if misdone != "" {
+				w.fail("%v: %s", run.call.chk, misdone)
+			}
 			return
 		}
 		if time.Now().After(deadline) {
@@ -1190,12 +1358,20 @@ func (w *hsWorld) verify(withMetrics bool) {
 			Admin                              backend.Admin
 			Passes, Failures                   int
 			Checks, FailedChecks, Inconclusive uint64
+			BusyChecks                         uint64
+			BusySince                          time.Duration
 			LastCheck                          time.Duration
 			LastLatency                        time.Duration
 			WeightPercent                      int
 		}
-		got := view{st.State, st.Health, st.Admin, st.ConsecutivePasses, st.ConsecutiveFailures, st.Checks, st.Failures, st.InconclusiveChecks, 0, st.LastLatency, st.WeightPercent}
-		want := view{b.state(), b.health, b.admin, b.passes, b.failures, b.checks, b.fails, b.inconclusive, 0, b.lastLatency, 100}
+		got := view{st.State, st.Health, st.Admin, st.ConsecutivePasses, st.ConsecutiveFailures, st.Checks, st.Failures, st.InconclusiveChecks, st.BusyChecks, -1, 0, st.LastLatency, st.WeightPercent}
+		want := view{b.state(), b.health, b.admin, b.passes, b.failures, b.checks, b.fails, b.inconclusive, b.busy, -1, 0, b.lastLatency, 100}
+		if !st.BusySince.IsZero() {
+			got.BusySince = st.BusySince.Sub(w.t0)
+		}
+		if !b.busySince.IsZero() {
+			want.BusySince = b.busySince.Sub(w.t0)
+		}
 		if !st.LastCheck.IsZero() {
 			got.LastCheck = st.LastCheck.Sub(w.t0)
 		}
@@ -1211,6 +1387,21 @@ func (w *hsWorld) verify(withMetrics bool) {
 			return
 		}
 	}
+	// A running check's context is not done before its deadline, however
+	// long in real time the step took.
+	runs := slices.Clone(w.abandoned)
+	for _, name := range w.order {
+		if r := w.refs[name].run; r != nil {
+			runs = append(runs, r)
+		}
+	}
+	for _, r := range runs {
+		if err := r.call.ctx.Err(); err != nil {
+			w.fail("check of %v started at %v: context done (%v) before its deadline %v", r.call.chk, r.start.Sub(w.t0), err, r.start.Add(r.timeout).Sub(w.t0))
+			return
+		}
+	}
+	w.verifyAsked(10 * time.Second)
 	// Events: exactly the expected ones, in order.
 	got := w.log.all()
 	n := min(len(got), len(w.exp))
@@ -1286,6 +1477,38 @@ func (w *hsWorld) verify(withMetrics bool) {
 	}
 	if withMetrics {
 		w.verifyMetrics()
+	}
+}
+
+// verifyAsked checks that Options.Traffic was asked about exactly the
+// timeouts the model expects, by backend name, about half the timeout of
+// each. It waits up to wait (real time) for the questions of abandoned
+// checks, asked after the model took their end.
+func (w *hsWorld) verifyAsked(wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for {
+		w.trafMu.Lock()
+		short := false
+		for name, exp := range w.expAsked {
+			short = short || len(w.asked[name]) < len(exp)
+		}
+		asked := map[string][]time.Duration{}
+		for name, a := range w.asked {
+			asked[name] = slices.Sorted(slices.Values(a))
+		}
+		w.trafMu.Unlock()
+		if short && time.Now().Before(deadline) {
+			runtime.Gosched()
+			time.Sleep(50 * time.Microsecond)
+			continue
+		}
+		for _, name := range hsNames {
+			if exp := slices.Sorted(slices.Values(w.expAsked[name])); !slices.Equal(asked[name], exp) {
+				w.fail("traffic of %s asked about %v, want %v", name, asked[name], exp)
+				return
+			}
+		}
+		return
 	}
 }
 
@@ -1370,11 +1593,14 @@ func (w *hsWorld) finish() {
 		w.fail("check of %v started after the last step", c.chk)
 	default:
 	}
+	w.verifyAsked(0) // every check has returned
 	for _, c := range w.checkers {
 		c.mu.Lock()
-		closed, overlap, afterClose := c.closed, c.overlap, c.afterClose
+		closed, overlap, afterClose, misdone := c.closed, c.overlap, c.afterClose, c.misdone
 		c.mu.Unlock()
 		switch {
+		case misdone != "":
+			w.fail("checker %v: %s", c, misdone)
 		case closed != 1:
 			w.fail("checker %v closed %d times, want once", c, closed)
 		case overlap:
