@@ -236,20 +236,18 @@ func anySession(r *runningListener, cond func(*session) bool) bool {
 	return found
 }
 
-// TestServerResetAfterFinKeepsData: a backend that writes, half-closes and
-// then resets (a late client frame hit its closed socket) while its client
-// reads slowly: the proxy has already passed the FIN on to the client, so
-// the client still receives every byte and then the FIN, not a reset that
-// drops what the proxy's kernel had not sent yet.
-func TestServerResetAfterFinKeepsData(t *testing.T) {
-	const size = 512 << 10
-	reset := make(chan struct{})
-	srv := newServer(t, "127.0.0.2", func(c net.Conn) {
+// finThenResetServer starts a backend that reads the client's 4-byte
+// header, writes size bytes of pattern(size, seed), half-closes, and
+// resets its socket once reset is closed (as a late client frame hitting
+// a closed socket makes it).
+func finThenResetServer(t testing.TB, size int, seed byte) (srv *testServer, reset chan struct{}) {
+	reset = make(chan struct{})
+	srv = newServer(t, "127.0.0.2", func(c net.Conn) {
 		if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
 			t.Errorf("backend reading the client's header: %v", err)
 			return
 		}
-		if _, err := c.Write(pattern(size, 3)); err != nil {
+		if _, err := c.Write(pattern(size, seed)); err != nil {
 			t.Errorf("backend writing: %v", err)
 			return
 		}
@@ -258,6 +256,17 @@ func TestServerResetAfterFinKeepsData(t *testing.T) {
 		c.(*net.TCPConn).SetLinger(0)
 		c.Close()
 	})
+	return srv, reset
+}
+
+// TestServerResetAfterFinKeepsData: a backend that writes, half-closes and
+// then resets (a late client frame hit its closed socket) while its client
+// reads slowly: the proxy has already passed the FIN on to the client, so
+// the client still receives every byte and then the FIN, not a reset that
+// drops what the proxy's kernel had not sent yet.
+func TestServerResetAfterFinKeepsData(t *testing.T) {
+	const size = 512 << 10
+	srv, reset := finThenResetServer(t, size, 3)
 	r := startListener(t, baseConfig(backendsOf(srv)), 1)
 	c := r.dial(t)
 	if _, err := c.Write([]byte("AMQP")); err != nil {

@@ -26,21 +26,7 @@ var heartbeat = []byte{8, 0, 0, 0, 0, 0, 0, 0xce}
 // the session ended, still receives every byte and then EOF.
 func TestServerResetAfterFinWithClientFrameUnread(t *testing.T) {
 	const size = 256 << 10
-	reset := make(chan struct{})
-	srv := newServer(t, "127.0.0.2", func(c net.Conn) {
-		if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
-			t.Errorf("backend reading the client's header: %v", err)
-			return
-		}
-		if _, err := c.Write(pattern(size, 11)); err != nil {
-			t.Errorf("backend writing: %v", err)
-			return
-		}
-		c.(*net.TCPConn).CloseWrite()
-		<-reset
-		c.(*net.TCPConn).SetLinger(0)
-		c.Close()
-	})
+	srv, reset := finThenResetServer(t, size, 11)
 	r := startListener(t, baseConfig(backendsOf(srv)), 1)
 	c := r.dial(t)
 	if _, err := c.Write([]byte("AMQP")); err != nil {
