@@ -40,7 +40,7 @@ const (
 // downPreemptDelay) of the master last heard, at heard.
 func (m *Machine) preemptReason(kind downKind, heard time.Time) downReason {
 	return downReason{kind: kind, peer: m.master.Addr, prio: m.master.Priority, heard: heard,
-		iv: min(m.master.AdvertInterval, m.adoptLimit())}
+		iv: m.master.AdvertInterval}
 }
 
 // silentAfter is how many of its advertisement intervals a master of

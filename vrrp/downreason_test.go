@@ -36,6 +36,13 @@ func TestTakeoverReasonLowerMaster(t *testing.T) {
 				takeover(mdi, "preempting lower priority master 10.99.0.7 (priority 50)")},
 		},
 		{
+			// Its 10 s interval, not the 1 s adopted, tells silence.
+			name: "preempt: a master of a longer interval than adopted still advertises",
+			cfg:  testConfig(func(c *Config) { c.MaxAdoptedInterval = sec }),
+			steps: []step{start, {at: sec, ev: advertFrom(higher, 50, 10*sec), state: StateBackup},
+				takeover(mdi, "preempting lower priority master 10.99.0.7 (priority 50)")},
+		},
+		{
 			name: "preempt_delay: the master went silent",
 			cfg:  testConfig(func(c *Config) { c.PreemptDelay = 3 * sec }),
 			steps: []step{start, lowerAdvert(sec),
