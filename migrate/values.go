@@ -68,7 +68,7 @@ func haSize(s string) (int, error) {
 		return 0, fmt.Errorf("must be a number of entries such as 100k or 1m, not %q", s)
 	}
 	n, _ := strconv.ParseInt(s[:i], 10, 64)
-	if n < 1 || n*factor > maxTableSize {
+	if n < 1 || n > maxTableSize/factor {
 		return 0, fmt.Errorf("must be 1 to %d entries, not %s", maxTableSize, s)
 	}
 	return int(n * factor), nil

@@ -33,12 +33,12 @@ func TestHATime(t *testing.T) {
 }
 
 func TestHASize(t *testing.T) {
-	for in, want := range map[string]int{"1": 1, "5000": 5000, "100k": 102400, "100K": 102400, "1m": 1 << 20, "2M": 2 << 20, "1g": 1 << 30, "1G": 1 << 30, "2147483647": 2147483647} {
+	for in, want := range map[string]int{"1": 1, "5000": 5000, "100k": 102400, "100K": 102400, "1m": 1 << 20, "2M": 2 << 20, "1g": 1 << 30, "1G": 1 << 30, "2147483647": 2147483647, "2097151k": 2097151 << 10} {
 		if got, err := haSize(in); err != nil || got != want {
 			t.Errorf("haSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "k", "0", "0k", "-1", "1.5k", "1t", "10kb", "2g", "2147483648", "99999999999", "1 k"} {
+	for _, in := range []string{"", "k", "0", "0k", "-1", "1.5k", "1t", "10kb", "2g", "2147483648", "99999999999", "1 k", "2097152k", "9999999999g", "9999999999m"} {
 		if n, err := haSize(in); err == nil {
 			t.Errorf("haSize(%q) = %d, want an error", in, n)
 		}
