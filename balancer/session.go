@@ -426,7 +426,9 @@ func (s *session) close(why EndReason) {
 // end (EOF, or the error of its failure) has nothing left to drop, which
 // spares the syscall to the sessions that end the ordinary way. Bytes that
 // arrive after the close are the peer's to lose: its kernel gets a reset
-// for them, as it would from a broker or client that had closed.
+// for them, as it would from a broker or client that had closed. Bytes
+// that arrive between the discard and the close (microseconds: the peer
+// sent them in that moment) still make the close a reset.
 func (s *session) endInOrder(k *sock, h *half) {
 	if !h.ended && !k.failed {
 		discardInput(k.fd)

@@ -29,8 +29,9 @@ import (
 // priority) keeps its start, the first lower-priority advertisement, and
 // follows the new settings from there: with a new preempt_delay it is due
 // at that start plus the new delay (raising the delay puts it off,
-// lowering it brings it forward, to the next step at the earliest), with
-// preempt turned off or a priority no longer above the master's it is
+// lowering it brings it forward, to the next step at the earliest; a
+// delay lowered to zero leaves the preemption to the Master_Down_Timer,
+// as RFC 5798 has it), with preempt turned off or a priority no longer above the master's it is
 // cancelled (see backupSettingsChanged). A reload that changes none of
 // priority, preempt and preempt_delay leaves its timer as it was. A
 // BACKUP's running Master_Down_Timer is moved by the change of
