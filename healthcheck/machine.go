@@ -206,19 +206,15 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 	m.nChecks++
 	m.lastCheck, m.lastLatency, m.lastInfo = now, latency, r.Info
 	m.lastWarn = ""
-	if m.excuse(now, &r) {
-		m.schedule(now)
-		if !first {
-			return nil
-		}
-		// A backend added in service keeps its state, but its first result is an event
-		// all the same (Event.FirstResult), as a first pass or failure is.
-		ev := m.change(now, prevState, prevHealth, m.lastErr)
-		ev[0].FirstResult = true
-		return ev
-	}
 	var reason string
-	if r.Err == nil {
+	switch {
+	case m.excuse(now, &r):
+		if first {
+			// A backend added in service keeps its state, but its first result is an
+			// event all the same (Event.FirstResult), as a first pass or failure is.
+			reason = m.lastErr
+		}
+	case r.Err == nil:
 		m.lastWarn = r.Warning
 		m.passes++
 		m.failures = 0
@@ -256,7 +252,7 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 				reason += "; " + r.Warning
 			}
 		}
-	} else {
+	default:
 		m.nFailures++
 		m.lastErr = r.Err.Error()
 		m.failures++
