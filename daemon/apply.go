@@ -508,10 +508,7 @@ func (d *Daemon) uncheckServing(p Plan, nc *config.Config, failed leftovers) {
 // it was), which a tracker would not hear of.
 func tracksChangedListener(in *config.VRRPInstance, p Plan) bool {
 	for _, t := range in.Track {
-		name := t.Listener
-		if name == "" {
-			name = t.Backend.Listener
-		}
+		name := trackedListener(t)
 		for _, c := range p.Listeners {
 			if c.Name == name {
 				return true
@@ -519,6 +516,15 @@ func tracksChangedListener(in *config.VRRPInstance, p Plan) bool {
 		}
 	}
 	return false
+}
+
+// trackedListener returns the listener track rule t watches, or whose
+// backend it watches.
+func trackedListener(t config.Track) string {
+	if t.Listener != "" {
+		return t.Listener
+	}
+	return t.Backend.Listener
 }
 
 // trackTarget names what track rule t watches.
@@ -552,10 +558,7 @@ func trackModel(nc *config.Config, failed leftovers) *config.Config {
 func absentTracks(in *config.VRRPInstance, failed leftovers) []string {
 	var out []string
 	for _, t := range in.Track {
-		name := t.Listener
-		if name == "" {
-			name = t.Backend.Listener
-		}
+		name := trackedListener(t)
 		keep, refused := failed.listeners[name]
 		switch {
 		case !refused:
@@ -565,9 +568,7 @@ func absentTracks(in *config.VRRPInstance, failed leftovers) []string {
 			out = append(out, fmt.Sprintf("listener %s runs as it was, without a checked backend", name))
 		case keep == nil:
 			out = append(out, fmt.Sprintf("backend %s does not run (listener %s does not)", t.Backend, name))
-		case t.Listener == "" && !slices.ContainsFunc(keep.Backends, func(b config.Backend) bool {
-			return b.ID == t.Backend && b.Check.Type != config.CheckNone
-		}):
+		case t.Listener == "" && !slices.Contains(backendIDs(keep), t.Backend):
 			out = append(out, fmt.Sprintf("backend %s is not checked (listener %s runs as it was)", t.Backend, name))
 		}
 	}
