@@ -40,3 +40,17 @@ func (m *Machine) rescaleDownTimer(now time.Time, before downTimerBase) {
 		m.masterDownAt = later(m.masterDownAt.Add(d), now)
 	}
 }
+
+// backupTimersFollow re-arms a BACKUP's timers after a change of its
+// effective priority (before it was before) or of its settings (base was
+// the timer's base before): the running Master_Down_Timer moves
+// (rescaleDownTimer), and a pending preemption follows the new priority,
+// or the new preempt settings when preemptChanged (backupSettingsChanged).
+// A reload and a tracked check's adjustment both come through here.
+func (m *Machine) backupTimersFollow(now time.Time, out []Action, before uint8, base downTimerBase, preemptChanged bool) []Action {
+	m.rescaleDownTimer(now, base)
+	if m.EffectivePriority() != before || preemptChanged {
+		out = m.backupSettingsChanged(now, out)
+	}
+	return out
+}

@@ -392,10 +392,7 @@ func (m *Machine) StepInto(now time.Time, ev Event, buf []Action) []Action {
 		before, base := m.EffectivePriority(), m.downTimerBase()
 		m.adjust = ev.Delta
 		out = m.priorityChanged(now, out, before)
-		if m.EffectivePriority() != before {
-			m.rescaleDownTimer(now, base)
-			out = m.backupSettingsChanged(now, out)
-		}
+		out = m.backupTimersFollow(now, out, before, base, false)
 	case StepDown:
 		out = m.stepDown(now, out, ev)
 	case Ready:

@@ -82,11 +82,7 @@ func (m *Machine) reconfigure(now time.Time, out []Action, cfg Config) []Action 
 		out = append(out, SendAdvert{Priority: m.EffectivePriority()})
 		m.adverAt = now.Add(cfg.AdvertInterval)
 	}
-	m.rescaleDownTimer(now, base)
-	if m.EffectivePriority() != before || cfg.Preempt != old.Preempt || cfg.PreemptDelay != old.PreemptDelay {
-		out = m.backupSettingsChanged(now, out)
-	}
-	return out
+	return m.backupTimersFollow(now, out, before, base, cfg.Preempt != old.Preempt || cfg.PreemptDelay != old.PreemptDelay)
 }
 
 // acceptsAddrs reports whether an advertisement with addrs matches the
