@@ -25,9 +25,10 @@ type backend struct {
 	override  bool
 	percent   int // share of weight in effect, 1..100 (slow start); 100 otherwise
 	state     rbackend.State
-	active    int   // sessions assigned (connecting or established)
-	cw        int64 // smooth wrr current weight (pickSmooth)
-	removed   bool  // dropped by Apply; kept alive by its sessions
+	active    int       // sessions assigned (connecting or established)
+	cw        int64     // smooth wrr current weight (pickSmooth)
+	removed   bool      // dropped by Apply; kept alive by its sessions
+	removedAt time.Time // when Apply removed it; valid while removed
 	since     time.Time
 	reason    string
 

@@ -439,16 +439,33 @@ func (l *Listener) backendConfigLocked(name string) BackendConfig {
 // backend's state and weight are not changed, so new clients may still
 // be sent to it. It returns how many sessions it closed: 0 when the
 // listener is not running.
+//
+// A backend that Apply removed while keeping its sessions (Snapshot's
+// Removed) is found by its name too, so that its sessions can be closed
+// without a reload; every removed backend of that name is.
 func (l *Listener) ShutdownSessions(name string) (int, error) {
 	l.mu.Lock()
-	b := l.backendLocked(name)
+	var bs []*backend
+	if b := l.backendLocked(name); b != nil {
+		bs = append(bs, b)
+	} else {
+		for _, b := range l.kept {
+			if b.name == name && b.active > 0 {
+				bs = append(bs, b)
+			}
+		}
+	}
 	loops := l.loops
 	l.mu.Unlock()
-	if b == nil {
+	if len(bs) == 0 {
 		return 0, fmt.Errorf("shutting down sessions of backend %q: %w", name, ErrUnknownBackend)
 	}
 	var closed atomic.Int64
-	l.broadcast(loops, func(lp *loop) { closed.Add(int64(lp.closeSessionsOf(b))) })
+	l.broadcast(loops, func(lp *loop) {
+		for _, b := range bs {
+			closed.Add(int64(lp.closeSessionsOf(b)))
+		}
+	})
 	n := int(closed.Load())
 	l.log.Info("sessions shut down", zap.String("backend", name), zap.Int("sessions", n))
 	return n, nil
@@ -562,8 +579,9 @@ func (l *Listener) setWeight(name, doing string, set func(*backend)) error {
 // Apply reloads the configuration without dropping the sessions of the
 // backends that stay: backends are added (a Checked one starts Down until
 // its checker says otherwise), removed (their sessions are closed now if
-// the new configuration has ShutdownSessionsOnDown, else they stay until
-// they end) or updated (weight, maxconn, PROXY setting; a changed address
+// the new configuration has ShutdownSessionsOnDown, and so are those an
+// earlier Apply kept of backends it removed; else they stay until they
+// end, listed by Snapshot's Removed) or updated (weight, maxconn, PROXY setting; a changed address
 // applies to new connections), and policy, persistence, timeouts, retries
 // and maxconn take effect for new connections. A backend removed with its
 // sessions kept that a later Apply configures again with the same name
@@ -621,7 +639,7 @@ func (l *Listener) Apply(cfg Config) error {
 	var gone []*backend
 	for _, b := range l.pool.backends {
 		if !keep[b.name] {
-			b.removed = true
+			b.removed, b.removedAt = true, now
 			gone = append(gone, b)
 			if l.sticky != nil {
 				l.sticky.forget(b)
@@ -653,13 +671,26 @@ func (l *Listener) Apply(cfg Config) error {
 	}
 	l.cfg = cfg
 	l.params.Store(paramsOf(cfg))
+	// Backends removed earlier with their sessions kept are removed under
+	// this configuration too: when it shuts the sessions of removed
+	// backends, theirs are shut as well.
+	var earlier []*backend
+	if shut {
+		earlier, l.kept = l.kept, nil
+	}
 	var loops []*loop
-	if shut && len(gone) > 0 {
+	if shut && len(gone)+len(earlier) > 0 {
 		loops = l.loops
 	}
 	l.mu.Unlock()
 	for _, b := range gone {
 		l.log.Info("backend removed", zap.String("backend", b.name), zap.Bool("sessions_closed", loops != nil))
+	}
+	for _, b := range earlier {
+		l.log.Info("closing the kept sessions of a removed backend", zap.String("backend", b.name),
+			zap.Stringer("address", b.addr))
+	}
+	for _, b := range slices.Concat(gone, earlier) {
 		for _, lp := range loops {
 			lp.post(func(lp *loop) { lp.shutdownBackend(b, EndBackendRemoved) })
 		}

@@ -3,6 +3,7 @@ package balancer
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	rbackend "github.com/rmqlb/rmqlb/backend"
@@ -52,6 +53,26 @@ type Snapshot struct {
 	// leaves it empty.
 	Sticky   []StickySnapshot  `json:"sticky,omitempty"`
 	Backends []BackendSnapshot `json:"backends"`
+	// Removed lists the backends a reload removed while keeping their
+	// sessions (ShutdownSessionsOnDown off) and that still have some,
+	// ordered by name and address. They take no new connections; their
+	// sessions are part of Active.
+	Removed []RemovedBackendSnapshot `json:"removed_backends,omitempty"`
+}
+
+// RemovedBackendSnapshot is a backend removed by a reload whose sessions
+// were kept and are not all over yet.
+type RemovedBackendSnapshot struct {
+	Name    string         `json:"name"`
+	Address netip.AddrPort `json:"address"`
+	// Active counts its sessions now.
+	Active int `json:"active_conns"`
+	// BytesIn is client-to-backend traffic, BytesOut backend-to-client,
+	// since the backend was configured.
+	BytesIn  uint64 `json:"bytes_in"`
+	BytesOut uint64 `json:"bytes_out"`
+	// RemovedAt is when the reload removed it.
+	RemovedAt time.Time `json:"removed_at"`
 }
 
 // StickySnapshot is one persistence entry: a client key pinned to a
@@ -155,6 +176,18 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 			LastChangeReason: b.reason,
 		})
 	}
+	for _, b := range l.kept {
+		if b.active > 0 {
+			s.Removed = append(s.Removed, RemovedBackendSnapshot{Name: b.name, Address: b.addr, Active: b.active,
+				BytesIn: b.bytesIn.Load(), BytesOut: b.bytesOut.Load(), RemovedAt: b.removedAt})
+		}
+	}
+	slices.SortFunc(s.Removed, func(a, b RemovedBackendSnapshot) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return a.Address.Compare(b.Address)
+	})
 	return s
 }
 

@@ -212,6 +212,13 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 			txt(fmt.Sprint(b.Active)), txt(fmt.Sprint(b.Total)), txt(fmt.Sprint(b.ConnectFailures)),
 			txt(size(b.BytesIn)), txt(size(b.BytesOut)), txt(oneLine(change)))
 	}
+	if len(l.Removed) > 0 {
+		tb = p.table("REMOVED BACKEND", "ADDRESS", "ACTIVE", "IN", "OUT", "REMOVED")
+		for _, b := range l.Removed {
+			tb.row(txt(b.Name), txt(b.Address.String()), txt(fmt.Sprint(b.Active)), txt(size(b.BytesIn)), txt(size(b.BytesOut)),
+				txt(age(now, b.RemovedAt)+" ago by a reload, sessions kept"))
+		}
+	}
 	if !verbose || l.StickyEntries == 0 {
 		return
 	}

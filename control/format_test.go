@@ -119,6 +119,9 @@ func fullFixture() Status {
 			ConfiguredWeight: 10, WeightPercent: 40, Active: 2, Total: 3, ConnectFailures: 1, LastChange: now.Add(-5 * time.Minute),
 			LastChangeReason: "operator set drain"})
 	l.Backends[1].ConfiguredWeight, l.Backends[1].WeightPercent = 10, 100
+	l.Removed = []balancer.RemovedBackendSnapshot{{Name: "rmq4", Address: netip.MustParseAddrPort("10.77.0.4:5672"), Active: 3,
+		BytesIn: 1 << 20, BytesOut: 7 << 20, RemovedAt: now.Add(-2 * time.Minute)}}
+	l.Active += 3
 	s.Listeners = append(s.Listeners, balancer.Snapshot{Name: "mgmt", Bind: netip.MustParseAddrPort("10.77.0.101:15672"),
 		Policy: "leastconn", Listening: false, Backends: []balancer.BackendSnapshot{}})
 

@@ -114,7 +114,7 @@ var optional = map[string]bool{
 	"expires": true, "last_warning": true, "last_info": true, "history": true,
 	"released_since": true, "released_until": true, "release_reason": true, "handover": true, "requested": true,
 	"done": true, "notify": true, "last_error_at": true, "last": true, "last_peer_announce": true, "last_peer_mac": true,
-	"realtime": true, "sender": true, "last_inconclusive": true,
+	"realtime": true, "sender": true, "last_inconclusive": true, "removed_backends": true,
 }
 
 // TestSchemaIsStrict: renaming any field of the status JSON, removing a

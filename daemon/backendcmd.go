@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -55,7 +56,7 @@ func (d *Daemon) ResetWeight(key string) (control.BackendWeight, error) {
 }
 
 func (d *Daemon) weightCommand(key string, set func(*balancer.Listener, string) error) (control.BackendWeight, error) {
-	id, l, err := d.backendListener(key)
+	id, l, err := d.backendListener(key, false)
 	if err != nil {
 		return control.BackendWeight{}, err
 	}
@@ -73,13 +74,18 @@ func (d *Daemon) weightCommand(key string, set func(*balancer.Listener, string) 
 }
 
 // ShutdownSessions closes the current sessions of backend key now (see
-// balancer.Listener.ShutdownSessions); the backend stays in service.
+// balancer.Listener.ShutdownSessions); the backend stays in service. A
+// backend a reload removed while keeping its sessions (status lists it
+// under its listener) is named by its old key.
 func (d *Daemon) ShutdownSessions(key string) (control.SessionsClosed, error) {
-	id, l, err := d.backendListener(key)
+	id, l, err := d.backendListener(key, true)
 	if err != nil {
 		return control.SessionsClosed{}, err
 	}
 	n, err := l.ShutdownSessions(id.Name)
+	if errors.Is(err, balancer.ErrUnknownBackend) {
+		return control.SessionsClosed{}, fmt.Errorf("no backend %s", id)
+	}
 	if err != nil {
 		return control.SessionsClosed{}, err
 	}
@@ -88,15 +94,17 @@ func (d *Daemon) ShutdownSessions(key string) (control.SessionsClosed, error) {
 }
 
 // backendListener parses key and returns the backend's ID and its running
-// listener.
-func (d *Daemon) backendListener(key string) (backend.ID, *balancer.Listener, error) {
+// listener. With removed, a backend the configuration no longer has is
+// returned with its listener too (the listener knows whether a reload
+// kept sessions of it).
+func (d *Daemon) backendListener(key string, removed bool) (backend.ID, *balancer.Listener, error) {
 	id, err := backend.ParseID(key)
 	if err != nil {
 		return backend.ID{}, nil, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.cfg.Backend(id); !ok {
+	if _, ok := d.cfg.Backend(id); !ok && !removed {
 		return backend.ID{}, nil, fmt.Errorf("no backend %s", id)
 	}
 	u := d.listeners[id.Listener]

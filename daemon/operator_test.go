@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/rmqlb/rmqlb/backend"
@@ -124,5 +125,67 @@ func TestShutdownSessionsCommand(t *testing.T) {
 	}
 	if st := h.backendState(idA); st != backend.Up {
 		t.Errorf("a after shutdown-sessions: %v", st)
+	}
+}
+
+// TestShutdownSessionsOfRemovedBackend: a backend a reload removed while
+// keeping its sessions (keep-sessions) is listed by status with them, and
+// `backend L/B shutdown-sessions` under its old key closes them and no
+// other; a name that never was, or once its sessions are gone, is "no
+// backend".
+func TestShutdownSessionsOfRemovedBackend(t *testing.T) {
+	l := newLab(t)
+	keep := []string{"policy: roundrobin", "policy: roundrobin\n    on_marked_down: keep-sessions"}
+	h := newHarness(t, l.file(keep...))
+	startChecked(t, h)
+	h.eventually("a and b UP in the listener", func() bool {
+		return h.backendState(idA) == backend.Up && h.backendState(idB) == backend.Up
+	})
+	var conns []net.Conn
+	for range 4 { // round robin: a, b, a, b
+		c, err := net.Dial("tcp", l.bind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := roundTrip(c, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	withoutB := append(keep, "      - {name: b, address: "+l.b.addr()+", weight: 10}\n", "")
+	if res := h.reload(l.file(withoutB...)); res.Error != "" || len(res.Refused) > 0 {
+		t.Fatalf("reload removing b: %+v", res)
+	}
+	s := h.d.Status()
+	if len(s.Listeners) != 1 || len(s.Listeners[0].Removed) != 1 || s.Listeners[0].Removed[0].Name != "b" ||
+		s.Listeners[0].Removed[0].Active != 2 {
+		t.Fatalf("status after removing b: %+v", s.Listeners)
+	}
+	for i, c := range conns {
+		if err := roundTrip(c, []byte("kept")); err != nil {
+			t.Fatalf("session %d after the reload: %v", i, err)
+		}
+	}
+	if res, err := h.backendCmd("amqp/nobody", "shutdown-sessions"); err == nil {
+		t.Errorf("shutdown-sessions of a backend that never was: %+v", res)
+	}
+	res, err := h.backendCmd("amqp/b", "shutdown-sessions")
+	if err != nil || res != (control.SessionsClosed{Backend: idB, Sessions: 2}) {
+		t.Fatalf("shutdown-sessions of removed b: %+v %v", res, err)
+	}
+	for i, c := range conns {
+		if i%2 == 1 && !closedByPeer(c) {
+			t.Errorf("session %d on removed b still open", i)
+		}
+		if i%2 == 0 {
+			if err := roundTrip(c, []byte("still")); err != nil {
+				t.Errorf("session %d on a: %v", i, err)
+			}
+		}
+	}
+	h.eventually("b gone from status", func() bool { return len(h.d.Status().Listeners[0].Removed) == 0 })
+	if res, err := h.backendCmd("amqp/b", "shutdown-sessions"); err == nil || !strings.Contains(err.Error(), "no backend amqp/b") {
+		t.Errorf("shutdown-sessions of b with no session left: %+v %v", res, err)
 	}
 }
