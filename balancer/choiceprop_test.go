@@ -99,7 +99,7 @@ import (
 //	go test ./balancer -run TestChoiceSequences -choice.seed=17
 var (
 	choiceSeed  = flag.Uint64("choice.seed", 0, "run the choice sequence of this seed only, with its trace")
-	choiceRuns  = flag.Int("choice.runs", 1000, "choice sequences to run, from a seed of the time")
+	choiceRuns  = flag.Int("choice.runs", 600, "choice sequences to run, from a seed of the time")
 	choiceSteps = flag.Int("choice.steps", 250, "steps per choice sequence")
 	choiceTail  = flag.Int("choice.tail", 80, "lines of a failing sequence's trace printed (0: all)")
 )
@@ -136,6 +136,7 @@ type choiceStats struct {
 	seqs, steps, choices, pinned, repinned, unpinned, none, full int
 	fails, redispatches, ends, reloads, states, weights, sweeps  int
 	expiries, windows, tableResets, keptBack, advancesToExpiry   int
+	pinsAdded                                                    int
 	byPolicy                                                     map[Policy]int
 }
 
@@ -160,6 +161,7 @@ func (s *choiceStats) add(o choiceStats) {
 	s.tableResets += o.tableResets
 	s.keptBack += o.keptBack
 	s.advancesToExpiry += o.advancesToExpiry
+	s.pinsAdded += o.pinsAdded
 	if s.byPolicy == nil {
 		s.byPolicy = map[Policy]int{}
 	}
@@ -170,9 +172,9 @@ func (s *choiceStats) add(o choiceStats) {
 
 func (s choiceStats) String() string {
 	return fmt.Sprintf("%d sequences, %d steps, %d choices (roundrobin %d, wrr %d, leastconn %d; %d by a pin, %d re-pinned, %d unpinned for a full table, %d with no backend of which %d full), "+
-		"%d connect failures, %d redispatches, %d sessions ended, %d reloads (%d new tables, %d removed backends back with their sessions), %d state changes, %d weight changes, %d sweeps, %d entries expired, %d clock moves to an expiry, %d full wrr/roundrobin windows checked",
+		"%d connect failures, %d redispatches, %d sessions ended, %d reloads (%d new tables, %d removed backends back with their sessions), %d state changes, %d weight changes, %d sweeps, %d entries expired, %d clock moves to an expiry, %d full wrr/roundrobin windows checked, %d pins handed over",
 		s.seqs, s.steps, s.choices, s.byPolicy[PolicyRoundRobin], s.byPolicy[PolicyWRR], s.byPolicy[PolicyLeastConn], s.pinned, s.repinned, s.unpinned, s.none, s.full,
-		s.fails, s.redispatches, s.ends, s.reloads, s.tableResets, s.keptBack, s.states, s.weights, s.sweeps, s.expiries, s.advancesToExpiry, s.windows)
+		s.fails, s.redispatches, s.ends, s.reloads, s.tableResets, s.keptBack, s.states, s.weights, s.sweeps, s.expiries, s.advancesToExpiry, s.windows, s.pinsAdded)
 }
 
 // The reference model.
@@ -638,6 +640,55 @@ func (m *choiceModel) apply(cfg Config, now time.Time) (back int) {
 	return back
 }
 
+// addPins is the model of AddPins: pins to a configured backend, for a
+// key without an entry, lasting their Remaining (above 0) but at most
+// the timeout, as many as the table has room for once swept, in order.
+func (m *choiceModel) addPins(pins []Pin, now time.Time) int {
+	t := m.table
+	if t == nil {
+		return 0
+	}
+	var add []*mEntry
+	for _, p := range pins {
+		b := m.byName(p.Backend)
+		if b == nil || p.Remaining <= 0 || !p.Client.IsValid() {
+			continue
+		}
+		key := t.key(p.Client)
+		if t.entries[key] != nil || slices.ContainsFunc(add, func(e *mEntry) bool { return e.key == key }) {
+			continue
+		}
+		add = append(add, &mEntry{key: key, be: b, expires: now.Add(min(p.Remaining, t.timeout)), table: t})
+	}
+	t.sweep(now)
+	add = add[:max(0, min(len(add), t.max-len(t.entries)))]
+	for _, e := range add {
+		t.entries[e.key] = e
+	}
+	return len(add)
+}
+
+// pins is the model of Pins: the live entries that pin a backend, with
+// the whole timeout for those with sessions.
+func (m *choiceModel) pins(now time.Time) []Pin {
+	t := m.table
+	if t == nil {
+		return nil
+	}
+	var ps []Pin
+	for k, e := range t.entries {
+		if e.be == nil || (e.conns == 0 && !now.Before(e.expires)) {
+			continue
+		}
+		left := t.timeout
+		if e.conns == 0 {
+			left = e.expires.Sub(now)
+		}
+		ps = append(ps, Pin{Client: k, Backend: e.be.name, Remaining: left})
+	}
+	return ps
+}
+
 // The sequence.
 
 // cSession is one client connection: the listener's view (be, e, tried)
@@ -748,8 +799,11 @@ func describeConfig(c Config) string {
 
 func (r *choiceRun) randomBackend(name string) BackendConfig {
 	bc := BackendConfig{Name: name, Address: choiceAddrs[r.rng.IntN(len(choiceAddrs))], Weight: 1 + r.rng.IntN(4)}
-	if r.rng.IntN(8) == 0 {
+	switch r.rng.IntN(16) {
+	case 0, 1:
 		bc.Weight = 0
+	case 2:
+		bc.Weight = MaxWeight - r.rng.IntN(2)
 	}
 	if r.rng.IntN(3) == 0 {
 		bc.MaxConn = 1 + r.rng.IntN(4)
@@ -857,6 +911,8 @@ func (r *choiceRun) step(i int) error {
 		return r.setState()
 	case n < 90:
 		return r.setWeight()
+	case n < 92:
+		return r.addPins()
 	default:
 		return r.reload()
 	}
@@ -1123,6 +1179,28 @@ func (r *choiceRun) setWeight() error {
 	return nil
 }
 
+// addPins hands the listener pins as a predecessor process would, some
+// for keys it has, to backends it does not have, or already run out.
+func (r *choiceRun) addPins() error {
+	var pins []Pin
+	for range 1 + r.rng.IntN(6) {
+		p := Pin{Client: r.randomClient(), Backend: choiceNames[r.rng.IntN(len(choiceNames))],
+			Remaining: time.Duration(r.rng.IntN(12000)-1000) * time.Millisecond}
+		if r.rng.IntN(20) == 0 {
+			p.Client = netip.Addr{}
+		}
+		pins = append(pins, p)
+	}
+	n := r.l.AddPins(pins)
+	want := r.m.addPins(pins, r.clk.Now())
+	r.logf("add pins %v: %d added", pins, n)
+	if n != want {
+		return fmt.Errorf("AddPins added %d, model %d", n, want)
+	}
+	r.stats.pinsAdded += n
+	return nil
+}
+
 // reload applies the configuration with a few random changes, or none.
 func (r *choiceRun) reload() error {
 	c := r.m.cfg
@@ -1258,6 +1336,13 @@ func (r *choiceRun) check() error {
 		if e != want {
 			return fmt.Errorf("persistence entry %+v, model %+v", e, want)
 		}
+	}
+	byClient := func(a, b Pin) int { return a.Client.Compare(b.Client) }
+	got, want := r.l.Pins(), m.pins(r.clk.Now())
+	slices.SortFunc(got, byClient)
+	slices.SortFunc(want, byClient)
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("pins for a successor %v, model %v", got, want)
 	}
 	return nil
 }
