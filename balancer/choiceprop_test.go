@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	rbackend "github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/internal/clock"
 )
@@ -742,7 +744,8 @@ func runChoiceSequence(seed uint64, steps int) (res choiceResult) {
 		}
 	}()
 	cfg := r.randomConfig()
-	l, err := NewListener(cfg, nil, nil)
+	reg := prometheus.NewPedanticRegistry()
+	l, err := NewListener(cfg, nil, reg)
 	if err != nil {
 		return choiceResult{err: fmt.Errorf("creating listener: %w", err)}
 	}
@@ -765,6 +768,12 @@ func runChoiceSequence(seed uint64, steps int) (res choiceResult) {
 			res.err = fmt.Errorf("step %d: %w", i, err)
 			return res
 		}
+		if i%25 == 24 {
+			if err := r.checkMetrics(reg); err != nil {
+				res.err = fmt.Errorf("step %d: %w", i, err)
+				return res
+			}
+		}
 	}
 	// End every session: nothing may be left counted.
 	for len(r.sessions) > 0 {
@@ -774,6 +783,10 @@ func runChoiceSequence(seed uint64, steps int) (res choiceResult) {
 		}
 	}
 	if err := r.check(); err != nil {
+		res.err = fmt.Errorf("after the last session: %w", err)
+		return res
+	}
+	if err := r.checkMetrics(reg); err != nil {
 		res.err = fmt.Errorf("after the last session: %w", err)
 		return res
 	}
@@ -1343,6 +1356,60 @@ func (r *choiceRun) check() error {
 	slices.SortFunc(want, byClient)
 	if !slices.Equal(got, want) {
 		return fmt.Errorf("pins for a successor %v, model %v", got, want)
+	}
+	return nil
+}
+
+// checkMetrics compares the listener's metrics of choice with the model:
+// persistence entries and clients left unpinned, and each backend's
+// sessions, weight, share and whether it serves.
+func (r *choiceRun) checkMetrics(g prometheus.Gatherer) error {
+	mfs, err := g.Gather()
+	if err != nil {
+		return fmt.Errorf("gathering metrics: %w", err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "backend" {
+					name += "/" + lp.GetValue()
+				}
+			}
+			switch {
+			case m.Gauge != nil:
+				got[name] = m.GetGauge().GetValue()
+			case m.Counter != nil:
+				got[name] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	want := map[string]float64{"rmqlb_listener_persistence_full_total": float64(r.m.full)}
+	if r.m.table != nil {
+		want["rmqlb_listener_persistence_entries"] = float64(len(r.m.table.entries))
+	} else {
+		want["rmqlb_listener_persistence_entries"] = 0
+	}
+	for _, b := range r.m.pool {
+		want["rmqlb_backend_active_connections/"+b.name] = float64(b.active)
+		want["rmqlb_backend_weight/"+b.name] = float64(b.weight)
+		want["rmqlb_backend_weight_ratio/"+b.name] = float64(b.percent) / 100
+		up := 0.0
+		if b.state.Serving() {
+			up = 1
+		}
+		want["rmqlb_backend_up/"+b.name] = up
+	}
+	for name, v := range want {
+		if g, ok := got[name]; !ok || g != v {
+			return fmt.Errorf("metric %s = %v (present %v), model %v", name, g, ok, v)
+		}
+	}
+	for name := range got {
+		if b, ok := strings.CutPrefix(name, "rmqlb_backend_active_connections/"); ok && r.m.byName(b) == nil {
+			return fmt.Errorf("metric %s of a backend the listener does not have", name)
+		}
 	}
 	return nil
 }
