@@ -56,9 +56,10 @@ func newCollector(l *Listener) *collector {
 		beState: d("backend_state",
 			"1 for the effective state of the backend (DOWN, UP, DEGRADED, DRAIN, MAINT: checks and operator), 0 for the others.",
 			"backend", "state"),
-		beWeight: d("backend_weight", "Configured weight of the backend.", "backend"),
+		beWeight: d("backend_weight",
+			"Weight of the backend in effect: the operator's while one is set (rmqlb backend weight), else the configured one.", "backend"),
 		beRatio: d("backend_weight_ratio",
-			"Share of its configured weight the backend gets now: below 1 during slow start, else 1.", "backend"),
+			"Share of its weight in effect the backend gets now: below 1 during slow start, else 1.", "backend"),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,32 @@ import (
 	rbackend "github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/internal/metricstest"
 )
+
+// TestBackendWeightMetricInEffect: rmqlb_backend_weight is the weight
+// the policies use, an operator's weight while one is set, and its help
+// says so, as that of rmqlb_backend_weight_ratio says which weight its
+// share is of.
+func TestBackendWeightMetricInEffect(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	l, err := NewListener(validConfig(), nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetBackendWeight("rmq1", 3); err != nil {
+		t.Fatal(err)
+	}
+	mfs := metricstest.Gather(t, reg)
+	labels := withListener(map[string]string{"backend": "rmq1"}, "amqp")
+	if v := metricstest.Value(t, mfs, "rmqlb_backend_weight", labels); v != 3 {
+		t.Errorf("rmqlb_backend_weight%v = %v under an operator's weight of 3 (file 10), want 3", labels, v)
+	}
+	for _, name := range []string{"rmqlb_backend_weight", "rmqlb_backend_weight_ratio"} {
+		help := mfs[name].GetHelp()
+		if strings.Contains(help, "onfigured weight") || !strings.Contains(help, "in effect") {
+			t.Errorf("help of %s is %q: it is of the weight in effect (the operator's or the configured one)", name, help)
+		}
+	}
+}
 
 // TestMetrics: names and labels of a listener's metrics (listener on
 // every one, backend on the backends' ones, the scheme of the health-check
