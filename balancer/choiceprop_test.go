@@ -78,6 +78,11 @@ import (
 //     timeout, a lowered max-clients keeps the entries above it. Any
 //     other change of persistence starts an empty table; the sessions of
 //     the old one end without touching the new one.
+//   - Pins handed over by a predecessor (AddPins) are added for the keys
+//     without an entry, to backends the listener has, lasting their
+//     remaining time but at most the timeout, as many as the table has
+//     room for; Pins lists for a successor the live entries that pin a
+//     backend, with the whole timeout for those with sessions.
 //
 // Backends and counts:
 //   - A reload keeps the state, slow-start share and sessions of a
