@@ -106,7 +106,7 @@ import (
 //	go test ./balancer -run TestChoiceSequences -choice.seed=17
 var (
 	choiceSeed  = flag.Uint64("choice.seed", 0, "run the choice sequence of this seed only, with its trace")
-	choiceRuns  = flag.Int("choice.runs", 600, "choice sequences to run, from a seed of the time")
+	choiceRuns  = flag.Int("choice.runs", 250, "choice sequences to run, from a seed of the time")
 	choiceSteps = flag.Int("choice.steps", 250, "steps per choice sequence")
 	choiceTail  = flag.Int("choice.tail", 80, "lines of a failing sequence's trace printed (0: all)")
 )
@@ -773,7 +773,7 @@ func runChoiceSequence(seed uint64, steps int) (res choiceResult) {
 			res.err = fmt.Errorf("step %d: %w", i, err)
 			return res
 		}
-		if i%25 == 24 {
+		if i%50 == 49 {
 			if err := r.checkMetrics(reg); err != nil {
 				res.err = fmt.Errorf("step %d: %w", i, err)
 				return res
