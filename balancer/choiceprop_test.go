@@ -1310,7 +1310,24 @@ func (r *choiceRun) check() error {
 			return fmt.Errorf("backend %d: %+v, model %+v", i, got, want)
 		}
 	}
-	// Removed backends still counting sessions.
+	// Removed backends still counting sessions: listed by the snapshot,
+	// by name and address.
+	var wantRemoved, gotRemoved []string
+	for _, b := range m.kept {
+		if b.active > 0 {
+			wantRemoved = append(wantRemoved, fmt.Sprintf("%s %s %d", b.name, b.addr, b.active))
+		}
+	}
+	slices.Sort(wantRemoved)
+	for _, b := range s.Removed {
+		gotRemoved = append(gotRemoved, fmt.Sprintf("%s %s %d", b.Name, b.Address, b.Active))
+	}
+	// Two removed objects may share a name and an address (a backend
+	// removed, configured again elsewhere, moved back and removed again).
+	slices.Sort(gotRemoved)
+	if !slices.Equal(gotRemoved, wantRemoved) {
+		return fmt.Errorf("removed backends with sessions %q, model %q", gotRemoved, wantRemoved)
+	}
 	r.l.mu.Lock()
 	for b, mb := range r.real {
 		if b.active != mb.active || b.removed != mb.removed {

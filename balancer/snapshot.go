@@ -56,7 +56,9 @@ type Snapshot struct {
 	// Removed lists the backends a reload removed while keeping their
 	// sessions (ShutdownSessionsOnDown off) and that still have some,
 	// ordered by name and address. They take no new connections; their
-	// sessions are part of Active.
+	// sessions are part of Active. Two of them may share a name and an
+	// address (removed, configured again elsewhere, moved back and removed
+	// again); the one removed first comes first.
 	Removed []RemovedBackendSnapshot `json:"removed_backends,omitempty"`
 }
 
@@ -186,7 +188,10 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
 		}
-		return a.Address.Compare(b.Address)
+		if c := a.Address.Compare(b.Address); c != 0 {
+			return c
+		}
+		return a.RemovedAt.Compare(b.RemovedAt)
 	})
 	return s
 }
