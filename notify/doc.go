@@ -15,10 +15,12 @@
 // A Runner owns the hooks of one instance: Notify queues a state change and
 // returns at once, and one goroutine (Run) runs the hooks one at a time,
 // strictly in the order of the changes. A slow hook delays the later hooks
-// of its instance, never the instance itself; when the queue is full the
-// change's hook is dropped and counted instead of waiting. Each hook runs
-// in a process group of its own and is bounded by its timeout: when it
-// passes, the whole group is killed (SIGKILL), so that the children a hook
+// of its instance, never the instance itself; a change that finds the
+// queue full takes the place of the last change still waiting, whose hook
+// is dropped and counted, instead of waiting, so that the hook of the
+// state the instance is in always runs, last. Each hook runs in a process
+// group of its own and is bounded by its timeout: when it passes, the
+// whole group is killed (SIGKILL), so that the children a hook
 // left behind go too. A hook has finished when its process has exited and
 // its output is closed; one whose background children keep the output
 // open until the timeout is killed with them and counts as timed out.

@@ -94,7 +94,7 @@ type Snapshot struct {
 	// Failures counts the runs that were not ok (failed, timeout, error).
 	Failures uint64 `json:"failures"`
 	// Dropped counts the state changes whose hook was not run because the
-	// queue was full.
+	// queue was full or Run had returned.
 	Dropped uint64 `json:"dropped"`
 	// Queued is the number of hooks waiting now, Running whether one runs.
 	Queued  int  `json:"queued"`

@@ -21,9 +21,19 @@ var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 // "vrrp_instance,state,result".
 func series(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
+	out, err := gatherRuns(reg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// gatherRuns returns the series of rmqlb_notify_runs_total by their
+// labels "vrrp_instance,state,result".
+func gatherRuns(reg *prometheus.Registry) (map[string]float64, error) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return nil, err
 	}
 	out := map[string]float64{}
 	for _, mf := range mfs {
@@ -38,7 +48,7 @@ func series(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 			out[labels["vrrp_instance"]+","+labels["state"]+","+labels["result"]] = m.GetCounter().GetValue()
 		}
 	}
-	return out
+	return out, nil
 }
 
 // runs returns rmqlb_notify_runs_total of instance v for state and result.
