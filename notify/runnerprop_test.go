@@ -71,10 +71,10 @@ import (
 //     among them) and then returns; afterwards no process of any hook
 //     (the hook or a child of its group) and no goroutine is left.
 //
-// A hook tells the test its process ids, which hook it is, its working
-// directory and standard input and its environment (/proc/PID/environ,
-// what execve got) through one named pipe, and then waits for the test's
-// command through another: exit with a status, kill itself with a signal,
+// A hook tells the test its process ids and which hook it is through one
+// named pipe, and then waits for the test's command through another; the
+// test reads its environment (/proc/PID/environ, what execve got), working
+// directory and standard input meanwhile. The commands: exit with a status, kill itself with a signal,
 // print lines and exit, exit leaving a child that holds its output, or
 // nothing (it hangs until its timeout).
 // A hook configured with a child starts one (sleep) before it reports.
@@ -160,12 +160,15 @@ type nsResult struct {
 
 // nsHookScript is the hook of the sequences: $1 the directory of the
 // pipes, $2 the hook's tag (which configuration and kind), $3 1 to start
-// a child first. It reports "PID CHILD", its tag and its environment, then
-// runs the test's command.
-const nsHookScript = `d=$1
+// a child first. It reports "PID CHILD" and its tag, then runs the test's
+// command. It uses the shell's builtins only (but for its child), so that
+// a run costs one process.
+const nsHookScript = `exec 3<&0 # its standard input, for the test: the read below redirects 0
+d=$1
 child=
 if [ "$3" = 1 ]; then sleep 1000 & child=$!; fi
-{ echo "$$ $child"; echo "$2"; echo "$(readlink /proc/$$/cwd) $(readlink /proc/$$/fd/0)"; cat /proc/$$/environ; echo END; } > "$d/hello"
+echo "$$ $child
+$2" > "$d/hello"
 read cmd a b < "$d/cmd"
 reap() { if [ -n "$child" ]; then kill $child; { wait $child; } 2>/dev/null; fi; }
 case $cmd in
@@ -833,23 +836,6 @@ func (s *nsSeq) readHello() error {
 	if err != nil {
 		return err
 	}
-	dirs, err := readLine()
-	if err != nil {
-		return err
-	}
-	// The environment, each variable ended by a NUL, then END.
-	var rest []byte
-	for !(string(rest) == "END\n" || strings.HasSuffix(string(rest), "\x00END\n")) {
-		b, err := s.hello.ReadByte()
-		if err != nil {
-			return fmt.Errorf("reading the environment of the %s hook: %w (%q)", run.job.ev.Kind, err, rest)
-		}
-		rest = append(rest, b)
-	}
-	var envs []string
-	if env := strings.TrimSuffix(string(rest), "END\n"); env != "" {
-		envs = strings.Split(strings.TrimSuffix(env, "\x00"), "\x00")
-	}
 	run.hello = true
 	for _, f := range strings.Fields(pids) {
 		pid, err := strconv.Atoi(f)
@@ -864,11 +850,29 @@ func (s *nsSeq) readHello() error {
 		s.allPidfds = append(s.allPidfds, fd)
 	}
 	s.logf("  %s hook %s runs: pids %v", run.job.ev.Kind, tag, run.pids)
+	// The hook waits for its command: what it runs with is in /proc.
+	proc := fmt.Sprintf("/proc/%d/", run.pids[0])
+	environ, err := os.ReadFile(proc + "environ")
+	if err != nil {
+		return fmt.Errorf("the environment of the %s hook: %w", run.job.ev.Kind, err)
+	}
+	var envs []string
+	if len(environ) > 0 {
+		envs = strings.Split(strings.TrimSuffix(string(environ), "\x00"), "\x00")
+	}
+	cwd, err := os.Readlink(proc + "cwd")
+	if err != nil {
+		return fmt.Errorf("the working directory of the %s hook: %w", run.job.ev.Kind, err)
+	}
+	stdin, err := os.Readlink(proc + "fd/3")
+	if err != nil {
+		return fmt.Errorf("the standard input of the %s hook: %w", run.job.ev.Kind, err)
+	}
 	if want := run.job.argv[2]; tag != want {
 		return fmt.Errorf("the hook %s runs, the model runs %s (%s, %q)", tag, want, run.job.ev.Kind, run.job.ev.Reason)
 	}
-	if dirs != "/ /dev/null" {
-		return fmt.Errorf("the %s hook's working directory and standard input are %q, want / and /dev/null", run.job.ev.Kind, dirs)
+	if cwd != "/" || stdin != "/dev/null" {
+		return fmt.Errorf("the %s hook's working directory is %s and standard input %s, want / and /dev/null", run.job.ev.Kind, cwd, stdin)
 	}
 	if want := 1 + btoi(run.job.prog == nsChild); len(run.pids) != want {
 		return fmt.Errorf("the %s hook reported pids %q", run.job.ev.Kind, pids)
