@@ -3,6 +3,7 @@ package balancer
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 
@@ -85,6 +86,9 @@ const (
 	// MaxKeepAlive is the longest TCP keepalive time the kernel takes
 	// (TCP_KEEPIDLE and TCP_KEEPINTVL are at most 32767 seconds).
 	MaxKeepAlive = 32767 * time.Second
+	// MaxTCPUserTimeout is the longest TCP user timeout the kernel takes
+	// (TCP_USER_TIMEOUT is a non-negative int of milliseconds).
+	MaxTCPUserTimeout = math.MaxInt32 * time.Millisecond
 	// MaxRetries is the largest Config.Retries accepted: each retry is
 	// one more connect a client waits for.
 	MaxRetries = 100
@@ -211,6 +215,19 @@ type Config struct {
 	// rounded up). 0 means DefaultKeepAlive; negative turns TCP keepalive
 	// off.
 	KeepAlive time.Duration
+	// TCPUserTimeout is the TCP user timeout (TCP_USER_TIMEOUT, RFC 5482)
+	// set on both sockets of a session, at most MaxTCPUserTimeout (whole
+	// milliseconds, rounded up): a side whose peer leaves bytes sent to it
+	// unacknowledged, or keeps a zero window while bytes wait for it, for
+	// that long is ended by the kernel (ETIMEDOUT), and so is the session.
+	// With keepalive on, a peer whose probes go unanswered is also given
+	// up on once that long has passed since it was last heard from,
+	// whatever the probe count. A change applies to the sessions accepted
+	// after it. 0 (the default) leaves the kernel's behaviour:
+	// retransmissions give up after tcp_retries2 (about 15 minutes), and
+	// zero-window probes answered by the peer go on for ever. It must not
+	// be negative.
+	TCPUserTimeout time.Duration
 	// GracefulTimeout is how long Run lets sessions finish after its
 	// context is cancelled before closing them. 0 means
 	// DefaultGracefulTimeout; negative closes them at once.
@@ -273,6 +290,11 @@ func (c Config) Validate() error {
 	}
 	if c.KeepAlive > MaxKeepAlive {
 		bad("keepalive", "must be at most %v (the kernel's limit), not %v", MaxKeepAlive, c.KeepAlive)
+	}
+	if c.TCPUserTimeout < 0 {
+		bad("tcp_user_timeout", "must not be negative (0: the kernel's default), not %v", c.TCPUserTimeout)
+	} else if c.TCPUserTimeout > MaxTCPUserTimeout {
+		bad("tcp_user_timeout", "must be at most %v (the kernel's limit), not %v", MaxTCPUserTimeout, c.TCPUserTimeout)
 	}
 	if len(c.Backends) == 0 {
 		bad("backends", "needs at least one backend")

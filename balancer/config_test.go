@@ -40,6 +40,8 @@ func TestValidate(t *testing.T) {
 		{"retries", func(c *Config) { c.Retries = -1 }, "retries"},
 		{"keepalive", func(c *Config) { c.KeepAlive = MaxKeepAlive + time.Second }, "keepalive"},
 		{"idle", func(c *Config) { c.IdleTimeout = -1 }, "idle_timeout"},
+		{"user timeout negative", func(c *Config) { c.TCPUserTimeout = -time.Millisecond }, "tcp_user_timeout"},
+		{"user timeout too long", func(c *Config) { c.TCPUserTimeout = MaxTCPUserTimeout + time.Millisecond }, "tcp_user_timeout"},
 		{"no backends", func(c *Config) { c.Backends = nil }, "backends"},
 		{"dup backend", func(c *Config) { c.Backends[1].Name = "rmq1" }, "backends[1].name"},
 		{"backend port", func(c *Config) { c.Backends[0].Address = netip.MustParseAddrPort("10.0.0.1:0") }, "backends[0].address"},
@@ -70,6 +72,15 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (Config{Name: "l", Bind: netip.MustParseAddrPort("10.0.0.1:1"), Retries: MaxRetries, Backends: validConfig().Backends}).Validate(); err != nil {
 		t.Errorf("retries %d: %v", MaxRetries, err)
+	}
+	// The TCP user timeout's bounds are valid: 0 (the kernel's default),
+	// the shortest the kernel takes and the longest.
+	for _, ut := range []time.Duration{0, time.Nanosecond, time.Millisecond, MaxTCPUserTimeout} {
+		c := validConfig()
+		c.TCPUserTimeout = ut
+		if err := c.Validate(); err != nil {
+			t.Errorf("tcp_user_timeout %v: %v", ut, err)
+		}
 	}
 }
 

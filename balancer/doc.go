@@ -12,7 +12,8 @@
 // on-marked-down shutdown-sessions) or when an operator asks (HAProxy's
 // shutdown sessions server); an operator's weight in place of the
 // configured one; an optional PROXY protocol v1/v2 header
-// to backends (package proxyproto); TCP keepalive on both sides;
+// to backends (package proxyproto); TCP keepalive on both sides, and an
+// optional TCP user timeout (HAProxy's tcp-ut) on both sides;
 // half-close propagation; session timeouts for silent clients (handshake),
 // half-closed sessions (HAProxy timeout client-fin/server-fin) and,
 // optionally, idle sessions (timeout tunnel); graceful stop; an optional
@@ -27,12 +28,13 @@
 // measured cost per idle connection).
 //
 //   - Run binds a raw, non-blocking socket (IP_FREEBIND, so the VIP need not
-//     be local yet; TCP_NODELAY and keepalive set once on it are inherited
-//     by accepted sockets) and starts N event loops (N = GOMAXPROCS).
-//     Each loop is one goroutine around its own epoll instance. The
-//     listening socket is in every loop's epoll set with EPOLLEXCLUSIVE,
-//     so one loop wakes per burst of connections and accepts them with
-//     accept4; the backend connect starts in the same turn.
+//     be local yet; TCP_NODELAY, keepalive and the TCP user timeout set
+//     once on it are inherited by accepted sockets) and starts N event
+//     loops (N = GOMAXPROCS). Each loop is one goroutine around its own
+//     epoll instance. The listening socket is in every loop's epoll set
+//     with EPOLLEXCLUSIVE, so one loop wakes per burst of connections and
+//     accepts them with accept4; the backend connect starts in the same
+//     turn.
 //   - A loop that has just had events waits for the next ones in a raw
 //     epoll_wait of at most 5 ms, keeping its processor of the Go runtime,
 //     and otherwise through the runtime's blocking system-call path, so
@@ -51,7 +53,8 @@
 //     epoll_wait (one entry per session; traffic only records the time of
 //     the last byte, and an entry that fires early is moved). The server
 //     side gets TCP keepalive from the same heap once a session has lived
-//     a second, so that a short session spends no syscall on it.
+//     a second, so that a short session spends no syscall on it; its TCP
+//     user timeout, when there is one, is set before it connects.
 //   - A direction first reads with recv(2) into the loop's 16 KiB scratch
 //     buffer and writes the bytes on at once: for AMQP's small frames that
 //     is two syscalls and no pipe. A short read means the socket is

@@ -92,7 +92,7 @@ func (l *Listener) Listen() error {
 	if l.started || l.inherited >= 0 {
 		return fmt.Errorf("binding listener %q: it has a socket already", l.cfg.Name)
 	}
-	fd, _, err := listenSocket(l.cfg.Bind, l.params.Load().keepAlive)
+	fd, _, err := listenSocket(l.cfg.Bind, l.params.Load().connOpts())
 	if err != nil {
 		return fmt.Errorf("binding listener %q: %w", l.cfg.Name, err)
 	}
@@ -114,20 +114,24 @@ func (l *Listener) CloseUnserved() {
 
 // listeningSocket is the socket Run serves on: the inherited one, or a new
 // one bound to bind.
-func (l *Listener) listeningSocket(bind netip.AddrPort, keepAlive time.Duration) (int, netip.AddrPort, error) {
+func (l *Listener) listeningSocket(bind netip.AddrPort, opts connOpts) (int, netip.AddrPort, error) {
 	l.mu.Lock()
 	fd := l.inherited
 	l.inherited = -1
 	l.mu.Unlock()
 	if fd < 0 {
-		return listenSocket(bind, keepAlive)
+		return listenSocket(bind, opts)
 	}
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
 		unix.Close(fd)
 		return -1, netip.AddrPort{}, fmt.Errorf("reading the inherited socket's address: %w", err)
 	}
-	if err := resetConnOptions(fd, keepAlive); err != nil {
+	if err := resetConnOptions(fd, opts.keepAlive); err != nil {
+		unix.Close(fd)
+		return -1, netip.AddrPort{}, err
+	}
+	if err := setUserTimeout(fd, opts.userTimeout); err != nil {
 		unix.Close(fd)
 		return -1, netip.AddrPort{}, err
 	}

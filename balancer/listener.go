@@ -36,9 +36,15 @@ type params struct {
 	handshake      time.Duration // <= 0: off
 	finTimeout     time.Duration // <= 0: off
 	keepAlive      time.Duration
+	userTimeout    time.Duration // 0: the kernel's default
 	retries        int
 	shutdownOnDown bool
 	logSessions    bool
+}
+
+// connOpts are the options p gives a listening socket.
+func (p *params) connOpts() connOpts {
+	return connOpts{keepAlive: p.keepAlive, userTimeout: p.userTimeout}
 }
 
 func paramsOf(c Config) *params {
@@ -49,6 +55,7 @@ func paramsOf(c Config) *params {
 		handshake:      c.HandshakeTimeout,
 		finTimeout:     c.FinTimeout,
 		keepAlive:      c.KeepAlive,
+		userTimeout:    c.TCPUserTimeout,
 		retries:        c.Retries,
 		shutdownOnDown: c.ShutdownSessionsOnDown,
 		logSessions:    c.LogSessions,
@@ -202,10 +209,10 @@ func (l *Listener) Run(ctx context.Context) error {
 	}
 	l.started = true
 	bind, name, n := l.cfg.Bind, l.cfg.Name, l.cfg.Loops
-	keepAlive := l.params.Load().keepAlive
+	opts := l.params.Load().connOpts()
 	l.mu.Unlock()
 
-	lnfd, addr, err := l.listeningSocket(bind, keepAlive)
+	lnfd, addr, err := l.listeningSocket(bind, opts)
 	if err != nil {
 		return fmt.Errorf("starting listener %q: %w", name, err)
 	}
@@ -220,7 +227,7 @@ func (l *Listener) Run(ctx context.Context) error {
 	}
 	loops := make([]*loop, 0, n)
 	for range n {
-		lp, err := newLoop(l, lnfd, addr, keepAlive)
+		lp, err := newLoop(l, lnfd, addr, opts)
 		if err != nil {
 			for _, o := range loops {
 				o.closeFds()

@@ -35,9 +35,9 @@ type loop struct {
 	evfd  int
 	lnfd  int // listening socket while accepting, -1 after
 	local netip.AddrPort
-	// lnKeepAlive is the keepalive setting accepted sockets inherit from
-	// the listening socket.
-	lnKeepAlive time.Duration
+	// lnOpts are the options accepted sockets inherit from the listening
+	// socket.
+	lnOpts connOpts
 
 	sessions sessionPool
 	head     *session // intrusive list of live sessions
@@ -91,7 +91,7 @@ type loop struct {
 	stopped bool // set by the loop when it exits; guarded by cmdMu
 }
 
-func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Duration) (*loop, error) {
+func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnOpts connOpts) (*loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("creating epoll instance: %w", err)
@@ -102,7 +102,7 @@ func newLoop(l *Listener, lnfd int, local netip.AddrPort, lnKeepAlive time.Durat
 		return nil, fmt.Errorf("creating eventfd: %w", err)
 	}
 	epoch := l.epoch
-	lp := &loop{l: l, epfd: epfd, evfd: evfd, lnfd: -1, local: local, lnKeepAlive: lnKeepAlive, now: time.Since(epoch), epoch: epoch,
+	lp := &loop{l: l, epfd: epfd, evfd: evfd, lnfd: -1, local: local, lnOpts: lnOpts, now: time.Since(epoch), epoch: epoch,
 		scratch: new(stash), reserve: openReserve()}
 	if err := lp.ctl(unix.EPOLL_CTL_ADD, evfd, unix.EPOLLIN, 0); err != nil {
 		lp.closeFds()

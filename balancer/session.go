@@ -75,8 +75,13 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 		}
 		return
 	}
-	if p.keepAlive != lp.lnKeepAlive { // changed by Apply since listen
+	if p.keepAlive != lp.lnOpts.keepAlive { // changed by Apply since listen
 		if err := resetConnOptions(fd, p.keepAlive); err != nil {
+			l.log.Debug("setting client socket options", zap.Error(err))
+		}
+	}
+	if p.userTimeout != lp.lnOpts.userTimeout { // changed by Apply since listen
+		if err := setUserTimeout(fd, p.userTimeout); err != nil {
 			l.log.Debug("setting client socket options", zap.Error(err))
 		}
 	}
@@ -159,6 +164,13 @@ func (s *session) connectNext() {
 			l.attemptFailed(t.be, s.sticky)
 			l.log.Debug("connecting to backend", zap.String("backend", t.be.name), zap.Error(err))
 			continue
+		}
+		if p.userTimeout > 0 {
+			// Set before the connect: the kernel bounds the SYN's
+			// retransmissions by it too, as the connect timeout does.
+			if err := setUserTimeout(fd, p.userTimeout); err != nil {
+				l.log.Debug("setting backend socket options", zap.String("backend", t.be.name), zap.Error(err))
+			}
 		}
 		tok, err := lp.register(fd, s)
 		if localError(err) {

@@ -39,12 +39,21 @@ func fromSockaddr(sa unix.Sockaddr) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// connOpts are the options of a listening socket that the sockets accepted
+// from it inherit: the keepalive setting (see setConnOptions) and the TCP
+// user timeout (see setUserTimeout).
+type connOpts struct {
+	keepAlive   time.Duration
+	userTimeout time.Duration
+}
+
 // listenSocket creates a non-blocking listening TCP socket on bind with
 // SO_REUSEADDR and IP_FREEBIND (so bind succeeds before the address is
-// local) and returns its fd and the bound address. TCP_NODELAY and the
-// keepalive settings are set on the listening socket: accepted sockets
-// inherit them, which saves those syscalls per connection.
-func listenSocket(bind netip.AddrPort, keepAlive time.Duration) (int, netip.AddrPort, error) {
+// local) and returns its fd and the bound address. TCP_NODELAY, the
+// keepalive settings and the TCP user timeout are set on the listening
+// socket: accepted sockets inherit them, which saves those syscalls per
+// connection.
+func listenSocket(bind netip.AddrPort, opts connOpts) (int, netip.AddrPort, error) {
 	sa, fam := toSockaddr(bind)
 	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
@@ -65,8 +74,13 @@ func listenSocket(bind netip.AddrPort, keepAlive time.Duration) (int, netip.Addr
 	if err != nil {
 		return fail("setting IP_FREEBIND on", err)
 	}
-	if err := setConnOptions(fd, keepAlive); err != nil {
+	if err := setConnOptions(fd, opts.keepAlive); err != nil {
 		return fail("setting options on", err)
+	}
+	if opts.userTimeout > 0 {
+		if err := setUserTimeout(fd, opts.userTimeout); err != nil {
+			return fail("setting options on", err)
+		}
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail("binding", err)
@@ -119,6 +133,24 @@ func setKeepAlive(fd int, keepAlive time.Duration) error {
 	}
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs); err != nil {
 		return fmt.Errorf("setting TCP_KEEPINTVL: %w", err)
+	}
+	return nil
+}
+
+// setUserTimeout sets TCP_USER_TIMEOUT on a socket to d, in whole
+// milliseconds rounded up: the longest that bytes sent may stay
+// unacknowledged, or wait for a peer's zero window to open, before the
+// kernel ends the connection (and, with keepalive on, the longest a peer
+// whose probes go unanswered is waited for). d <= 0 sets 0, the kernel's
+// default, which a socket accepted from a listening socket made with
+// another setting needs.
+func setUserTimeout(fd int, d time.Duration) error {
+	ms := 0
+	if d > 0 {
+		ms = int((d + time.Millisecond - 1) / time.Millisecond)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, ms); err != nil {
+		return fmt.Errorf("setting TCP_USER_TIMEOUT: %w", err)
 	}
 	return nil
 }
