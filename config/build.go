@@ -81,6 +81,7 @@ func (c *Config) BalancerConfig(l *Listener) balancer.Config {
 		HandshakeTimeout:       l.HandshakeTimeout,
 		FinTimeout:             l.FinTimeout,
 		KeepAlive:              l.KeepAlive,
+		TCPUserTimeout:         l.TCPUserTimeout,
 		GracefulTimeout:        l.GracefulTimeout,
 		LogSessions:            l.LogSessions,
 	}

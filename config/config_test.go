@@ -111,7 +111,8 @@ listeners:
 	if l.Policy != balancer.PolicyRoundRobin || l.ConnectTimeout != balancer.DefaultConnectTimeout || l.KeepAlive != balancer.DefaultKeepAlive ||
 		l.GracefulTimeout != balancer.DefaultGracefulTimeout || l.Retries != DefaultRetries || l.OnMarkedDown != ShutdownSessions ||
 		l.HandshakeTimeout != balancer.DefaultHandshakeTimeout || l.FinTimeout != balancer.DefaultFinTimeout ||
-		l.PersistenceNetmask != balancer.DefaultPersistenceNetmask || l.PersistenceMaxClients != balancer.DefaultPersistenceMaxClients {
+		l.PersistenceNetmask != balancer.DefaultPersistenceNetmask || l.PersistenceMaxClients != balancer.DefaultPersistenceMaxClients ||
+		l.TCPUserTimeout != 0 {
 		t.Errorf("listener defaults: %+v", l)
 	}
 	ck := l.Backends[0].Check
@@ -259,11 +260,42 @@ listeners:
 	}
 }
 
+// TestTCPUserTimeout: tcp_user_timeout is read as written, left out or 0
+// it is off (the kernel's default), and the listener's balancer.Config
+// carries it.
+func TestTCPUserTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want time.Duration
+	}{
+		{"", 0},
+		{"tcp_user_timeout: 0s", 0},
+		{"tcp_user_timeout: 300s", 300 * time.Second},
+		{"tcp_user_timeout: 1500ms", 1500 * time.Millisecond},
+		{"tcp_user_timeout: 5m", 5 * time.Minute},
+	} {
+		c, err := Parse([]byte(strings.Replace(base, "keepalive: 30s", "keepalive: 30s\n    "+tc.line, 1)))
+		if err != nil {
+			t.Errorf("%q: %v", tc.line, err)
+			continue
+		}
+		l := &c.Listeners[0]
+		if l.TCPUserTimeout != tc.want {
+			t.Errorf("%q: TCPUserTimeout %v, want %v", tc.line, l.TCPUserTimeout, tc.want)
+		}
+		if got := c.BalancerConfig(l).TCPUserTimeout; got != tc.want {
+			t.Errorf("%q: balancer TCPUserTimeout %v, want %v", tc.line, got, tc.want)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	seed, _ := os.ReadFile("testdata/blogpost-rabbitmq01.yaml")
 	f.Add(seed)
 	f.Add([]byte("listeners: [{name: l, bind: 1.2.3.4:5, backends: [{name: a, address: 1.2.3.4:6}]}]"))
 	f.Add([]byte("vrrp_instances: [{}]\nlisteners: [{backends: [{check: {}}]}]"))
+	f.Add([]byte("listeners: [{name: l, bind: 1.2.3.4:5, tcp_user_timeout: 300s, backends: [{name: a, address: 1.2.3.4:6}]}]"))
+	f.Add([]byte("listeners: [{name: l, bind: 1.2.3.4:5, tcp_user_timeout: -1ns, backends: [{name: a, address: 1.2.3.4:6}]}]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {

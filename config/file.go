@@ -79,6 +79,7 @@ type fileListener struct {
 	HandshakeTimeout      time.Duration `yaml:"handshake_timeout"`
 	FinTimeout            time.Duration `yaml:"fin_timeout"`
 	KeepAlive             time.Duration `yaml:"keepalive"`
+	TCPUserTimeout        time.Duration `yaml:"tcp_user_timeout"`
 	GracefulTimeout       time.Duration `yaml:"graceful_timeout"`
 	LogSessions           bool          `yaml:"log_sessions"`
 	Check                 *fileCheck    `yaml:"check"`

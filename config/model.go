@@ -200,6 +200,9 @@ type Listener struct {
 	// KeepAlive is the TCP keepalive time; default
 	// balancer.DefaultKeepAlive, negative: off.
 	KeepAlive time.Duration
+	// TCPUserTimeout is the TCP user timeout (TCP_USER_TIMEOUT) of both
+	// sides of a session; 0 (default): the kernel's.
+	TCPUserTimeout time.Duration
 	// GracefulTimeout bounds a stop's wait for sessions; default
 	// balancer.DefaultGracefulTimeout.
 	GracefulTimeout time.Duration

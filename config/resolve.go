@@ -462,6 +462,7 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		HandshakeTimeout:      f.HandshakeTimeout,
 		FinTimeout:            f.FinTimeout,
 		KeepAlive:             f.KeepAlive,
+		TCPUserTimeout:        f.TCPUserTimeout,
 		GracefulTimeout:       f.GracefulTimeout,
 		LogSessions:           f.LogSessions,
 	}

@@ -57,6 +57,7 @@ listeners:
     policy: leastconn
     persistence_timeout: 60s
     keepalive: 32767s
+    tcp_user_timeout: 300s
     proxy_protocol: v2
     handshake_timeout: 5s
     fin_timeout: 5s
@@ -84,6 +85,10 @@ vrrp_instances:
 	{"keepalive", false, `control_socket: SOCK
 listeners:
   - {name: l, bind: 10.77.0.117:5672, keepalive: 32768s, backends: [{name: a, address: 10.77.0.2:5672}]}
+`},
+	{"negative tcp user timeout", false, `control_socket: SOCK
+listeners:
+  - {name: l, bind: 10.77.0.125:5672, tcp_user_timeout: -1s, backends: [{name: a, address: 10.77.0.2:5672}]}
 `},
 	{"track on an unchecked backend", false, `control_socket: SOCK
 vrrp_instances:
