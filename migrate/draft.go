@@ -103,7 +103,12 @@ type listener struct {
 	onMarkedDown   string
 	idleTimeout    time.Duration
 	finTimeout     time.Duration
-	backends       []*backend
+	// userTimeout is tcp_user_timeout, from HAProxy's tcp-ut.
+	userTimeout time.Duration
+	// serverUTs are the tcp-ut of each server (0: none), read with the
+	// servers, for userTimeout.
+	serverUTs []utSource
+	backends  []*backend
 }
 
 // skipLater records a note that a directive of l is not translated, to be

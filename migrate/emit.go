@@ -75,6 +75,7 @@ type yListener struct {
 	ProxyProtocol         string      `yaml:"proxy_protocol,omitempty"`
 	IdleTimeout           string      `yaml:"idle_timeout,omitempty"`
 	FinTimeout            string      `yaml:"fin_timeout,omitempty"`
+	TCPUserTimeout        string      `yaml:"tcp_user_timeout,omitempty"`
 	Check                 *yCheck     `yaml:"check,omitempty,flow"`
 	Backends              []*yBackend `yaml:"backends"`
 }
@@ -243,6 +244,7 @@ func yamlListener(l *listener) *yListener {
 		OnMarkedDown:          l.onMarkedDown,
 		IdleTimeout:           dur(l.idleTimeout),
 		FinTimeout:            dur(l.finTimeout),
+		TCPUserTimeout:        dur(l.userTimeout),
 	}
 	// A check or PROXY protocol version that every backend shares is
 	// written once, as the listener's.

@@ -370,6 +370,7 @@ func (t *haT) proxy(front, back haProxy) {
 			l.pos, l.what = b.pos, directive(b.words...)
 		}
 		l.bind, l.origBind = b.addr, b.addr
+		t.userTimeout(l, b.ut)
 		t.listeners = append(t.listeners, l)
 	}
 }
@@ -390,6 +391,8 @@ type haBind struct {
 	pos   Pos
 	words []string
 	addr  netip.AddrPort
+	// ut is the bind's tcp-ut (0: none), written ut.dir.
+	ut utSource
 }
 
 // haBindArgs are the bind options that take a value.
@@ -440,10 +443,19 @@ func (t *haT) binds(p haProxy) []haBind {
 		t.use(l)
 		for _, o := range opts {
 			why := whyUnknown
-			switch strings.Fields(o)[0] {
+			switch f := strings.Fields(o); f[0] {
+			case "tcp-ut":
+				d, err := haUserTimeout(f[1])
+				if err == nil {
+					for i := range addrs {
+						addrs[i].ut = utSource{pos: l.pos, dir: directive("bind", l.words[1], o), d: d}
+					}
+					continue
+				}
+				why = err.Error()
 			case "accept-proxy", "accept-netscaler-cip":
 				why = "no equivalent: rmqlb reads no PROXY header from clients"
-			case "transparent", "interface", "namespace", "v4v6", "v6only", "mss", "backlog", "defer-accept", "tfo", "tcp-ut", "nice", "process", "thread", "id":
+			case "transparent", "interface", "namespace", "v4v6", "v6only", "mss", "backlog", "defer-accept", "tfo", "nice", "process", "thread", "id":
 				why = "no equivalent: rmqlb binds VIP:port with the kernel's defaults"
 			case "maxconn":
 				why = "no equivalent: rmqlb's maxconn is per listener"

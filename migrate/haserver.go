@@ -27,6 +27,7 @@ type serverParams struct {
 	disabled     bool
 	tls          bool
 	onMarkedDown string
+	userTimeout  time.Duration // tcp-ut
 }
 
 // merge returns p with the parameters o writes put over it.
@@ -55,6 +56,9 @@ func (p serverParams) merge(o *serverParams) serverParams {
 	}
 	if o.onMarkedDown != "" {
 		p.onMarkedDown = o.onMarkedDown
+	}
+	if o.userTimeout != 0 {
+		p.userTimeout = o.userTimeout
 	}
 	p.backup = p.backup || o.backup
 	p.disabled = p.disabled || o.disabled
@@ -93,7 +97,7 @@ var haServerArgs = map[string]string{
 	"pool-low-conn":    "no equivalent: rmqlb reuses no backend connection",
 	"pool-purge-delay": "no equivalent: rmqlb reuses no backend connection",
 	"max-reuse":        "no equivalent: rmqlb reuses no backend connection",
-	"tcp-ut":           "no equivalent: rmqlb sets TCP keepalive (keepalive)",
+	"tcp-ut":           "",
 	"proto":            whyHTTP,
 	"alpn":             whyTLS, "check-alpn": whyTLS, "sni": whyTLS, "check-sni": whyTLS, "crt": whyTLS,
 	"ca-file": whyTLS, "crl-file": whyTLS, "verify": whyTLS, "verifyhost": whyTLS, "ciphers": whyTLS,
@@ -246,6 +250,8 @@ func (p *serverParams) set(o, v string) error {
 		p.port, err = number(v, 1, 65535)
 	case "addr":
 		p.addr, err = netip.ParseAddr(v)
+	case "tcp-ut":
+		p.userTimeout, err = haUserTimeout(v)
 	case "on-marked-down":
 		switch v {
 		case "shutdown-sessions":
@@ -333,6 +339,7 @@ func (t *haT) servers(l *listener, back haProxy) {
 		if sp.onMarkedDown != "" {
 			l.onMarkedDown = sp.onMarkedDown
 		}
+		l.serverUTs = append(l.serverUTs, utSource{pos: ln.pos, dir: ln.text(), d: sp.userTimeout})
 		l.backends = append(l.backends, b)
 	}
 	// HAProxy's roundrobin weighs its servers.
