@@ -166,8 +166,8 @@ func (s *session) connectNext() {
 			continue
 		}
 		if p.userTimeout > 0 {
-			// Set before the connect: the kernel bounds the SYN's
-			// retransmissions by it too, as the connect timeout does.
+			// Set before the connect, so that it holds from the
+			// first byte on, as the client side's does.
 			if err := setUserTimeout(fd, p.userTimeout); err != nil {
 				l.log.Debug("setting backend socket options", zap.String("backend", t.be.name), zap.Error(err))
 			}
