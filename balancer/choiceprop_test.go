@@ -52,8 +52,8 @@ import (
 //
 // Persistence (persistence_timeout above 0):
 //   - The client key is the client address, an IPv4 one (or v4-mapped
-//     IPv6) masked to persistence_netmask bits; an IPv6 one whole, its
-//     zone dropped.
+//     IPv6) masked to persistence_netmask bits; an IPv6 one masked to
+//     persistence_netmask6 bits (whole by default), its zone dropped.
 //   - A session takes its key's entry at its first choice and holds it to
 //     its end (its retries use the same entry). A key with an entry that
 //     has sessions, or whose last session ended less than the timeout ago
@@ -225,6 +225,7 @@ var mNoPin = &mEntry{}
 type mTable struct {
 	timeout time.Duration
 	bits    int
+	bits6   int
 	max     int
 	entries map[netip.Addr]*mEntry
 }
@@ -234,7 +235,7 @@ func (t *mTable) key(a netip.Addr) netip.Addr {
 	if a.Is4() {
 		return netip.PrefixFrom(a, t.bits).Masked().Addr()
 	}
-	return a
+	return netip.PrefixFrom(a, t.bits6).Masked().Addr()
 }
 
 func (t *mTable) sweep(now time.Time) int {
@@ -273,7 +274,7 @@ func newChoiceModel(cfg Config, now time.Time) *choiceModel {
 		m.pool = append(m.pool, newMBackend(bc))
 	}
 	if cfg.PersistenceTimeout > 0 {
-		m.table = &mTable{timeout: cfg.PersistenceTimeout, bits: cfg.PersistenceNetmask, max: cfg.PersistenceMaxClients, entries: map[netip.Addr]*mEntry{}}
+		m.table = &mTable{timeout: cfg.PersistenceTimeout, bits: cfg.PersistenceNetmask, bits6: cfg.PersistenceNetmask6, max: cfg.PersistenceMaxClients, entries: map[netip.Addr]*mEntry{}}
 	}
 	m.restart()
 	return m
@@ -628,7 +629,7 @@ func (m *choiceModel) apply(cfg Config, now time.Time) (back int) {
 		m.policy = cfg.Policy
 		m.restart()
 	}
-	if t := m.table; t != nil && cfg.PersistenceTimeout > 0 && t.bits == cfg.PersistenceNetmask {
+	if t := m.table; t != nil && cfg.PersistenceTimeout > 0 && t.bits == cfg.PersistenceNetmask && t.bits6 == cfg.PersistenceNetmask6 {
 		if limit := now.Add(cfg.PersistenceTimeout); cfg.PersistenceTimeout < t.timeout {
 			for _, e := range t.entries {
 				if e.conns == 0 && e.expires.After(limit) {
@@ -640,7 +641,7 @@ func (m *choiceModel) apply(cfg Config, now time.Time) (back int) {
 	} else {
 		m.table = nil
 		if cfg.PersistenceTimeout > 0 {
-			m.table = &mTable{timeout: cfg.PersistenceTimeout, bits: cfg.PersistenceNetmask, max: cfg.PersistenceMaxClients, entries: map[netip.Addr]*mEntry{}}
+			m.table = &mTable{timeout: cfg.PersistenceTimeout, bits: cfg.PersistenceNetmask, bits6: cfg.PersistenceNetmask6, max: cfg.PersistenceMaxClients, entries: map[netip.Addr]*mEntry{}}
 		}
 	}
 	m.cfg = cfg
@@ -812,7 +813,7 @@ func describeConfig(c Config) string {
 	for _, b := range c.Backends {
 		bs = append(bs, fmt.Sprintf("%s@%s w=%d max=%d checked=%v", b.Name, b.Address, b.Weight, b.MaxConn, b.Checked))
 	}
-	return fmt.Sprintf("policy=%s persistence=%v/%d max=%d retries=%d [%s]", c.Policy, c.PersistenceTimeout, c.PersistenceNetmask, c.PersistenceMaxClients, c.Retries, strings.Join(bs, ", "))
+	return fmt.Sprintf("policy=%s persistence=%v/%d/%d max=%d retries=%d [%s]", c.Policy, c.PersistenceTimeout, c.PersistenceNetmask, c.PersistenceNetmask6, c.PersistenceMaxClients, c.Retries, strings.Join(bs, ", "))
 }
 
 func (r *choiceRun) randomBackend(name string) BackendConfig {
@@ -838,6 +839,7 @@ func (r *choiceRun) randomPersistence(c *Config) {
 		c.PersistenceTimeout = time.Duration(1+r.rng.IntN(10)) * time.Second
 	}
 	c.PersistenceNetmask = []int{0, 32, 24, 16, 31}[r.rng.IntN(5)]
+	c.PersistenceNetmask6 = []int{0, 128, 64, 126}[r.rng.IntN(4)]
 	c.PersistenceMaxClients = choiceMaxClients(r.rng)
 }
 
@@ -897,7 +899,8 @@ func (r *choiceRun) mapBackends() error {
 func (r *choiceRun) randomClient() netip.Addr {
 	switch r.rng.IntN(10) {
 	case 0, 1:
-		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(1 + r.rng.IntN(3))})
+		// Two /64s, four addresses in each: /126 groups them in pairs.
+		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 7: byte(r.rng.IntN(2)), 15: byte(1 + r.rng.IntN(4))})
 	case 2:
 		return netip.MustParseAddr("fe80::1%eth0").WithZone([]string{"eth0", "eth1"}[r.rng.IntN(2)])
 	case 3:
@@ -1268,6 +1271,7 @@ func (r *choiceRun) reload() error {
 				c.PersistenceMaxClients = choiceMaxClients(r.rng)
 			default:
 				c.PersistenceNetmask = []int{32, 24, 16}[r.rng.IntN(3)]
+				c.PersistenceNetmask6 = []int{128, 64, 126}[r.rng.IntN(3)]
 			}
 		default:
 			c.Retries = r.rng.IntN(4)
@@ -1357,7 +1361,7 @@ func (r *choiceRun) check() error {
 		if me == nil {
 			return fmt.Errorf("persistence entry %s not in the model", e.Client)
 		}
-		bits := 128
+		bits := t.bits6
 		if me.key.Is4() {
 			bits = t.bits
 		}

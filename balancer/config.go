@@ -77,6 +77,9 @@ const (
 	// DefaultPersistenceNetmask is used when Config.PersistenceNetmask
 	// is 0: each client address sticks on its own.
 	DefaultPersistenceNetmask = 32
+	// DefaultPersistenceNetmask6 is used when Config.PersistenceNetmask6
+	// is 0: each IPv6 client address sticks on its own.
+	DefaultPersistenceNetmask6 = 128
 	// DefaultPersistenceMaxClients is used when
 	// Config.PersistenceMaxClients is 0: about 18 MB of entries.
 	DefaultPersistenceMaxClients = 100_000
@@ -148,18 +151,22 @@ type Config struct {
 	Policy Policy
 	// PersistenceTimeout turns on source persistence when > 0 (LVS
 	// persistence_timeout): a client address (masked by
-	// PersistenceNetmask) sticks to its backend while it has connections
+	// PersistenceNetmask or PersistenceNetmask6) sticks to its backend while it has connections
 	// and for PersistenceTimeout after the last one closes. 0 = off. A
 	// reload (Listener.Apply) that lowers it also shortens the wait of the
 	// entries already without sessions to at most the new timeout; one
-	// that changes PersistenceNetmask or turns persistence off drops the
+	// that changes either netmask or turns persistence off drops the
 	// entries.
 	PersistenceTimeout time.Duration
 	// PersistenceNetmask is the IPv4 prefix length applied to client
-	// addresses for persistence (1..32). 0 means
-	// DefaultPersistenceNetmask. IPv6 clients always use their full
-	// address.
+	// addresses for persistence (1..32), IPv4-mapped IPv6 ones included.
+	// 0 means DefaultPersistenceNetmask.
 	PersistenceNetmask int
+	// PersistenceNetmask6 is the prefix length applied to IPv6 client
+	// addresses for persistence (1..128): 64 keeps a client whose
+	// temporary addresses (RFC 8981) change within its /64 on one
+	// backend. 0 means DefaultPersistenceNetmask6, the whole address.
+	PersistenceNetmask6 int
 	// PersistenceMaxClients bounds the persistence table (HAProxy's
 	// stick-table size): at most this many client keys are pinned at
 	// once. A new client key beyond it is balanced without being pinned,
@@ -270,6 +277,9 @@ func (c Config) Validate() error {
 	if c.PersistenceNetmask < 0 || c.PersistenceNetmask > 32 {
 		bad("persistence_netmask", "must be 1..32, not %d", c.PersistenceNetmask)
 	}
+	if c.PersistenceNetmask6 < 0 || c.PersistenceNetmask6 > 128 {
+		bad("persistence_netmask6", "must be 1..128, not %d", c.PersistenceNetmask6)
+	}
 	if c.PersistenceMaxClients < 0 {
 		bad("persistence_max_clients", "must not be negative (0: %d), not %d", DefaultPersistenceMaxClients, c.PersistenceMaxClients)
 	}
@@ -339,6 +349,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PersistenceNetmask == 0 {
 		c.PersistenceNetmask = DefaultPersistenceNetmask
+	}
+	if c.PersistenceNetmask6 == 0 {
+		c.PersistenceNetmask6 = DefaultPersistenceNetmask6
 	}
 	if c.PersistenceMaxClients == 0 {
 		c.PersistenceMaxClients = DefaultPersistenceMaxClients

@@ -166,7 +166,7 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 		l.pool.backends = append(l.pool.backends, newBackend(bc, now))
 	}
 	if cfg.PersistenceTimeout > 0 {
-		l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask, cfg.PersistenceMaxClients)
+		l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask, cfg.PersistenceNetmask6, cfg.PersistenceMaxClients)
 	}
 	if reg != nil {
 		if err := reg.Register(newCollector(l)); err != nil {
@@ -664,7 +664,8 @@ func (l *Listener) Apply(cfg Config) error {
 		l.pool.restart()
 	}
 	switch {
-	case l.sticky != nil && cfg.PersistenceTimeout > 0 && l.sticky.bits == cfg.PersistenceNetmask:
+	case l.sticky != nil && cfg.PersistenceTimeout > 0 && l.sticky.bits == cfg.PersistenceNetmask &&
+		l.sticky.bits6 == cfg.PersistenceNetmask6:
 		l.sticky.setTimeout(cfg.PersistenceTimeout, now)
 		l.sticky.maxKeys = cfg.PersistenceMaxClients
 	default:
@@ -673,7 +674,7 @@ func (l *Listener) Apply(cfg Config) error {
 			l.sticky = nil
 		}
 		if cfg.PersistenceTimeout > 0 {
-			l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask, cfg.PersistenceMaxClients)
+			l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask, cfg.PersistenceNetmask6, cfg.PersistenceMaxClients)
 		}
 	}
 	l.cfg = cfg

@@ -25,6 +25,7 @@ import (
 type stickyTable struct {
 	timeout time.Duration
 	bits    int                         // IPv4 prefix length
+	bits6   int                         // IPv6 prefix length
 	maxKeys int                         // entries at most for new keys; lowered, it leaves those above it
 	m       map[netip.Addr]*stickyEntry // nil once retired
 	idle    stickyList
@@ -89,8 +90,8 @@ func (l *stickyList) remove(e *stickyEntry) {
 	e.prev, e.next = nil, nil
 }
 
-func newStickyTable(timeout time.Duration, bits, maxKeys int) *stickyTable {
-	return &stickyTable{timeout: timeout, bits: bits, maxKeys: maxKeys, m: make(map[netip.Addr]*stickyEntry)}
+func newStickyTable(timeout time.Duration, bits, bits6, maxKeys int) *stickyTable {
+	return &stickyTable{timeout: timeout, bits: bits, bits6: bits6, maxKeys: maxKeys, m: make(map[netip.Addr]*stickyEntry)}
 }
 
 // noPin is the entry of the sessions whose client key the table had no
@@ -108,16 +109,28 @@ func (t *stickyTable) full(now time.Time) bool {
 	return len(t.m) >= t.maxKeys
 }
 
-// key masks a client address: IPv4 (also v4-mapped) by bits, IPv6 whole.
+// key masks a client address: IPv4 (also v4-mapped) by bits, IPv6 by
+// bits6 (its zone dropped).
 func (t *stickyTable) key(a netip.Addr) netip.Addr {
 	a = a.Unmap().WithZone("")
-	if a.Is4() && t.bits < 32 {
-		p, err := a.Prefix(t.bits)
-		if err == nil {
+	bits := t.bits6
+	if a.Is4() {
+		bits = t.bits
+	}
+	if bits < a.BitLen() {
+		if p, err := a.Prefix(bits); err == nil {
 			return p.Addr()
 		}
 	}
 	return a
+}
+
+// keyBits returns the prefix length of key's addresses.
+func (t *stickyTable) keyBits(key netip.Addr) int {
+	if key.Is4() {
+		return t.bits
+	}
+	return t.bits6
 }
 
 // live reports whether e still pins its client at now.

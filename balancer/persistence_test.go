@@ -84,6 +84,50 @@ func TestPersistenceNetmask(t *testing.T) {
 	}
 }
 
+// TestPersistenceNetmask6: persistence_netmask6 groups IPv6 clients by
+// prefix (a client whose temporary addresses change within its /64 stays
+// on one backend), its zone dropped, and leaves IPv4 clients to
+// persistence_netmask; the snapshot names the entries by those prefixes.
+// By default an IPv6 client sticks on its own.
+func TestPersistenceNetmask6(t *testing.T) {
+	l, _ := stickyListener(t, time.Minute, 24, PolicyRoundRobin)
+	whole := open(t, l, "2001:db8:1:2::1")
+	if other := open(t, l, "2001:db8:1:2::2"); other.be == whole.be {
+		t.Errorf("by default a second address of the /64 stuck to %s too", other.be.name)
+	}
+
+	l, _ = stickyListener(t, time.Minute, 24, PolicyRoundRobin)
+	cfg := l.cfg
+	cfg.PersistenceNetmask6 = 64
+	if err := l.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	a := open(t, l, "2001:db8:1:2::1")
+	for _, same := range []string{"2001:db8:1:2:aaaa:bbbb:cccc:dddd", "fe80::1%eth0"} {
+		if same == "fe80::1%eth0" {
+			a = open(t, l, "fe80::2")
+		}
+		if c := open(t, l, same); c.be != a.be {
+			t.Errorf("%s went to %s, the rest of its /64 to %s", same, c.be.name, a.be.name)
+		}
+	}
+	if c := open(t, l, "2001:db8:1:3::1"); c.be == a.be {
+		t.Errorf("another /64 stuck to %s too", c.be.name)
+	}
+	v4 := open(t, l, "10.0.0.1")
+	if c := open(t, l, "10.0.0.200"); c.be != v4.be {
+		t.Errorf("same IPv4 /24 went to %s and %s", v4.be.name, c.be.name)
+	}
+	var got []string
+	for _, e := range l.SnapshotSticky(10).Sticky {
+		got = append(got, e.Client.String())
+	}
+	want := []string{"10.0.0.0/24", "2001:db8:1:2::/64", "2001:db8:1:3::/64", "fe80::/64"}
+	if !slices.Equal(got, want) {
+		t.Errorf("sticky entries %v, want %v", got, want)
+	}
+}
+
 func TestPersistenceExpires(t *testing.T) {
 	l, clk := stickyListener(t, time.Minute, 32, PolicyRoundRobin)
 	first := open(t, l, "10.0.0.1")
@@ -339,6 +383,16 @@ func TestPersistenceTableReplaced(t *testing.T) {
 	if got := checkIdle(t, l.sticky); !slices.Equal(got, []string{"10.0.0.0"}) {
 		t.Errorf("idle list of the new table %v, want only its own entry", got)
 	}
+	// So does one that changes the IPv6 netmask.
+	old = open(t, l, "2001:db8::1")
+	cfg.PersistenceNetmask6 = 64
+	if err := l.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.stickyCount(); n != 0 {
+		t.Errorf("%d entries after the IPv6 netmask changed, want a new table", n)
+	}
+	old.close(l)
 }
 
 // TestPersistenceSweepCost: a sweep looks at the entries that expire, not

@@ -81,7 +81,7 @@ type RemovedBackendSnapshot struct {
 // backend.
 type StickySnapshot struct {
 	// Client is the client key: the client address masked by the
-	// persistence netmask (IPv4), or the whole address (IPv6).
+	// persistence netmask (IPv4) or netmask6 (IPv6).
 	Client netip.Prefix `json:"client"`
 	// Backend is the pinned backend; empty while the entry pins none
 	// (its backend went down: the next session picks again).
@@ -216,11 +216,7 @@ func (t *stickyTable) first(n int) []StickySnapshot {
 	out := make([]StickySnapshot, len(keys))
 	for i, k := range keys {
 		e := t.m[k]
-		bits := k.BitLen()
-		if k.Is4() {
-			bits = t.bits
-		}
-		out[i] = StickySnapshot{Client: netip.PrefixFrom(k, bits), Sessions: e.conns}
+		out[i] = StickySnapshot{Client: netip.PrefixFrom(k, t.keyBits(k)), Sessions: e.conns}
 		if e.be != nil {
 			out[i].Backend = e.be.name
 		}

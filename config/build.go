@@ -72,6 +72,7 @@ func (c *Config) BalancerConfig(l *Listener) balancer.Config {
 		Policy:                 l.Policy,
 		PersistenceTimeout:     l.PersistenceTimeout,
 		PersistenceNetmask:     l.PersistenceNetmask,
+		PersistenceNetmask6:    l.PersistenceNetmask6,
 		PersistenceMaxClients:  l.PersistenceMaxClients,
 		MaxConn:                l.MaxConn,
 		ConnectTimeout:         l.ConnectTimeout,

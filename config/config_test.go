@@ -111,7 +111,8 @@ listeners:
 	if l.Policy != balancer.PolicyRoundRobin || l.ConnectTimeout != balancer.DefaultConnectTimeout || l.KeepAlive != balancer.DefaultKeepAlive ||
 		l.GracefulTimeout != balancer.DefaultGracefulTimeout || l.Retries != DefaultRetries || l.OnMarkedDown != ShutdownSessions ||
 		l.HandshakeTimeout != balancer.DefaultHandshakeTimeout || l.FinTimeout != balancer.DefaultFinTimeout ||
-		l.PersistenceNetmask != balancer.DefaultPersistenceNetmask || l.PersistenceMaxClients != balancer.DefaultPersistenceMaxClients ||
+		l.PersistenceNetmask != balancer.DefaultPersistenceNetmask || l.PersistenceNetmask6 != balancer.DefaultPersistenceNetmask6 ||
+		l.PersistenceMaxClients != balancer.DefaultPersistenceMaxClients ||
 		l.TCPUserTimeout != 0 {
 		t.Errorf("listener defaults: %+v", l)
 	}

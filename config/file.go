@@ -69,6 +69,7 @@ type fileListener struct {
 	Policy                string        `yaml:"policy"`
 	PersistenceTimeout    time.Duration `yaml:"persistence_timeout"`
 	PersistenceNetmask    int           `yaml:"persistence_netmask"`
+	PersistenceNetmask6   int           `yaml:"persistence_netmask6"`
 	PersistenceMaxClients int           `yaml:"persistence_max_clients"`
 	MaxConn               int           `yaml:"maxconn"`
 	ConnectTimeout        time.Duration `yaml:"connect_timeout"`

@@ -175,6 +175,9 @@ type Listener struct {
 	// PersistenceNetmask groups client addresses (an IPv4 prefix length,
 	// 1..32); default balancer.DefaultPersistenceNetmask.
 	PersistenceNetmask int
+	// PersistenceNetmask6 groups IPv6 client addresses (a prefix length,
+	// 1..128); default balancer.DefaultPersistenceNetmask6.
+	PersistenceNetmask6 int
 	// PersistenceMaxClients bounds the persistence table: a new client
 	// beyond it is balanced without being pinned; default
 	// balancer.DefaultPersistenceMaxClients.

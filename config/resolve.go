@@ -455,6 +455,7 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		Name:                  f.Name,
 		PersistenceTimeout:    f.PersistenceTimeout,
 		PersistenceNetmask:    f.PersistenceNetmask,
+		PersistenceNetmask6:   f.PersistenceNetmask6,
 		PersistenceMaxClients: f.PersistenceMaxClients,
 		MaxConn:               f.MaxConn,
 		ConnectTimeout:        f.ConnectTimeout,
@@ -479,6 +480,9 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 	}
 	if l.PersistenceNetmask == 0 {
 		l.PersistenceNetmask = balancer.DefaultPersistenceNetmask
+	}
+	if l.PersistenceNetmask6 == 0 {
+		l.PersistenceNetmask6 = balancer.DefaultPersistenceNetmask6
 	}
 	if l.PersistenceMaxClients == 0 {
 		l.PersistenceMaxClients = balancer.DefaultPersistenceMaxClients

@@ -96,6 +96,7 @@ type listener struct {
 	policy         string
 	persistence    time.Duration
 	netmask        int
+	netmask6       int // persistence_netmask6, of an IPv6 service
 	maxClients     int // persistence_max_clients; 0: rmqlb's default
 	maxconn        int
 	connectTimeout time.Duration

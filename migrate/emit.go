@@ -67,6 +67,7 @@ type yListener struct {
 	Policy                string      `yaml:"policy,omitempty"`
 	PersistenceTimeout    string      `yaml:"persistence_timeout,omitempty"`
 	PersistenceNetmask    int         `yaml:"persistence_netmask,omitempty"`
+	PersistenceNetmask6   int         `yaml:"persistence_netmask6,omitempty"`
 	PersistenceMaxClients int         `yaml:"persistence_max_clients,omitempty"`
 	MaxConn               int         `yaml:"maxconn,omitempty"`
 	ConnectTimeout        string      `yaml:"connect_timeout,omitempty"`
@@ -237,6 +238,7 @@ func yamlListener(l *listener) *yListener {
 		Policy:                l.policy,
 		PersistenceTimeout:    dur(l.persistence),
 		PersistenceNetmask:    l.netmask,
+		PersistenceNetmask6:   l.netmask6,
 		PersistenceMaxClients: l.maxClients,
 		MaxConn:               l.maxconn,
 		ConnectTimeout:        dur(l.connectTimeout),

@@ -123,7 +123,14 @@ func ipvsServiceOptions(l *listener, r *ipvsRule) {
 			}
 		}
 	}
-	if m, ok := r.opts["-M"]; ok {
+	if m, ok := r.opts["-M"]; ok && l.bind.Addr().Is6() {
+		// An IPv6 service's netmask is a prefix length.
+		if bits, err := prefixBits6(m); err != nil {
+			l.skipLater(r.pos, directive("-M", m), err.Error())
+		} else {
+			l.netmask6 = bits
+		}
+	} else if ok {
 		bits, err := maskBits(m)
 		if err != nil || bits == 0 {
 			l.skipLater(r.pos, directive("-M", m), "must be an IPv4 netmask of 1 to 32 bits in rmqlb")

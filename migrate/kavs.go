@@ -79,7 +79,16 @@ func (t *kaT) virtualServer(n *kaNode) *listener {
 				t.use(c)
 			}
 		case "persistence_granularity":
-			if v, ok := t.value(c); ok {
+			if v, ok := t.value(c); ok && l.bind.Addr().Is6() {
+				// An IPv6 service's granularity is a prefix length.
+				bits, err := prefixBits6(v)
+				if err != nil {
+					t.skip(c, err.Error())
+					continue
+				}
+				l.netmask6 = bits
+				t.use(c)
+			} else if ok {
 				bits, err := maskBits(v)
 				if err != nil || bits == 0 {
 					t.skip(c, "must be an IPv4 netmask of 1 to 32 bits in rmqlb")

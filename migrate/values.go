@@ -106,6 +106,16 @@ func maskBits(s string) (int, error) {
 	return bits, nil
 }
 
+// prefixBits6 returns the IPv6 prefix length s (1..128): LVS's netmask of
+// an IPv6 service (ipvsadm -M, keepalived's persistence_granularity).
+func prefixBits6(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 128 {
+		return 0, fmt.Errorf("must be an IPv6 prefix length of 1 to 128 bits, not %q", s)
+	}
+	return n, nil
+}
+
 // formatDuration writes d the shortest way a Go duration is written:
 // "24h" rather than "24h0m0s".
 func formatDuration(d time.Duration) string {
