@@ -41,7 +41,7 @@ func CallContext(ctx context.Context, path string, req Request, out any, timeout
 	if _, err := c.Write(append(b, '\n')); err != nil {
 		// A request line cut short is no request: the daemon acts on
 		// whole lines only.
-		return fmt.Errorf("sending request: %w", notSent{err})
+		return sendError(c, err)
 	}
 	line, err := bufio.NewReader(c).ReadBytes('\n')
 	if err != nil {
@@ -61,6 +61,20 @@ func CallContext(ctx context.Context, path string, req Request, out any, timeout
 		return fmt.Errorf("decoding result: %w", err)
 	}
 	return nil
+}
+
+// sendError is the error of a request whose sending on c failed with err.
+// The daemon may have answered before it closed the connection, the
+// request unread (ErrBusy): then its answer is the error, a RefusedError,
+// rather than the broken pipe. A request the daemon refused unread did
+// nothing either way.
+func sendError(c net.Conn, err error) error {
+	line, _ := bufio.NewReader(c).ReadBytes('\n')
+	var resp Response
+	if json.Unmarshal(line, &resp) == nil && resp.Error != "" {
+		return &RefusedError{Message: resp.Error}
+	}
+	return fmt.Errorf("sending request: %w", notSent{err})
 }
 
 // connectError is the error of a failed connection to the daemon at path.

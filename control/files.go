@@ -91,7 +91,7 @@ func CallWithFiles(path string, req Request, out any, timeout time.Duration) ([]
 		return nil, fmt.Errorf("encoding request: %w", err)
 	}
 	if _, err := c.Write(append(b, '\n')); err != nil {
-		return nil, fmt.Errorf("sending request: %w", err)
+		return nil, sendError(c, err)
 	}
 	var line bytes.Buffer
 	var files []*os.File

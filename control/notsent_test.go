@@ -67,3 +67,41 @@ func TestCallMissingSocket(t *testing.T) {
 		t.Errorf("a socket nobody answers on: %v", err)
 	}
 }
+
+// TestCallBusyUnread: a daemon serving MaxConns connections answers one
+// more ErrBusy and closes it unread, possibly before the client has sent
+// its request: the client reports the daemon's answer, not the broken
+// pipe of its write.
+func TestCallBusyUnread(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rmqlb.sock")
+	s := &Server{Path: path, MaxConns: 1, Timeout: time.Minute, Handler: answer("daemon")}
+	serve(t, s)
+	stuck, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := ask(path)
+		if err != nil && strings.Contains(err.Error(), ErrBusy.Error()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("beside a silent client, MaxConns 1: %v, want %v", err, ErrBusy)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A request larger than the socket's buffers: its write cannot end
+	// before the daemon has closed the connection.
+	big := Request{Command: "status", Args: []string{strings.Repeat("x", 4<<20)}}
+	var refused *RefusedError
+	err = Call(path, big, nil, 5*time.Second)
+	if !errors.As(err, &refused) || refused.Message != ErrBusy.Error() {
+		t.Errorf("Call while busy: %v, want the daemon's %q", err, ErrBusy)
+	}
+	_, err = CallWithFiles(path, big, nil, 5*time.Second)
+	if !errors.As(err, &refused) || refused.Message != ErrBusy.Error() {
+		t.Errorf("CallWithFiles while busy: %v, want the daemon's %q", err, ErrBusy)
+	}
+}
