@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -119,5 +120,61 @@ func TestRelistenKeepsAnsweringSocket(t *testing.T) {
 	stop()
 	if who, err := ask(path); err != nil || who != "other" {
 		t.Fatalf("after this server stopped: %q, %v; want the other's answer", who, err)
+	}
+}
+
+// TestMaxConnsAcrossRelisten: MaxConns bounds the connections of the
+// Server, not of each listener: one held on a listener Relisten replaced
+// still takes a slot, and a client of the new socket is answered ErrBusy
+// until it goes.
+func TestMaxConnsAcrossRelisten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rmqlb.sock")
+	s := &Server{Path: path, MaxConns: 1, Timeout: time.Minute, Handler: answer("daemon")}
+	ln, err := s.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, s, ln)
+	stuck, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	// Taken once the server has accepted it: a second connection is
+	// refused from then on.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := ask(path)
+		if err != nil && strings.Contains(err.Error(), ErrBusy.Error()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("beside a silent client, MaxConns 1: %v, want %v", err, ErrBusy)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	next, err := s.Relisten(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveOn(t, s, next)
+	ln.Close()
+	if who, err := ask(path); err == nil || !strings.Contains(err.Error(), ErrBusy.Error()) {
+		t.Fatalf("on the new socket, beside the silent client of the old one: %q, %v; want %v", who, err, ErrBusy)
+	}
+	stuck.Close()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		who, err := ask(path)
+		if err == nil && who == "daemon" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the silent client left: %q, %v", who, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -79,14 +79,32 @@ type Server struct {
 	// DefaultMaxRequest.
 	MaxRequest int
 	// MaxConns bounds the connections served at once (each holds a
-	// descriptor, which the proxy needs too, for up to Timeout): one
-	// beyond it is answered with ErrBusy at once and closed, unread.
+	// descriptor, which the proxy needs too, for up to Timeout), over
+	// every listener the Server serves: a listener Relisten replaced
+	// still holds its connections in flight. One beyond it is answered
+	// with ErrBusy at once and closed, unread. The first Serve reads it.
 	// Default: DefaultMaxConns.
 	MaxConns int
 
 	// gid is the control group's id plus one, 0 without a group: set by
 	// Listen, Inherit and SetGroup, read by every connection's check.
 	gid atomic.Int64
+	// slots holds one token per connection served, over every Serve:
+	// made by the first, with room for MaxConns.
+	slotsOnce sync.Once
+	slots     chan struct{}
+}
+
+// connSlots returns the server's connection slots and their number.
+func (s *Server) connSlots() chan struct{} {
+	s.slotsOnce.Do(func() {
+		max := s.MaxConns
+		if max <= 0 {
+			max = DefaultMaxConns
+		}
+		s.slots = make(chan struct{}, max)
+	})
+	return s.slots
 }
 
 // groupID returns the control group's id, and false without one.
@@ -337,11 +355,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	max := s.MaxConns
-	if max <= 0 {
-		max = DefaultMaxConns
-	}
-	slots := make(chan struct{}, max)
+	slots := s.connSlots()
 	var busy, acceptErrs logcount.Counter // refused connections, failed accepts
 	for {
 		c, err := ln.Accept()
@@ -370,7 +384,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		default:
 			refuseBusy(c)
 			if n, ok := busy.Count(time.Now()); ok {
-				log.Warn("refused control connections: too many at once", zap.Int("max", max), zap.Int("refused", n))
+				log.Warn("refused control connections: too many at once", zap.Int("max", cap(slots)), zap.Int("refused", n))
 			}
 			continue
 		}
