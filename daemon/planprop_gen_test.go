@@ -41,6 +41,7 @@ type genTrack struct {
 type genListener struct {
 	name, bind, policy, persistence, maxconn, connectTimeout, retries string
 	onMarkedDown, proxyProtocol, idle, graceful, logSessions          string
+	userTimeout, netmask6                                             string
 	check                                                             *genCheck
 	backends                                                          []genBackend
 }
@@ -254,6 +255,8 @@ func (l *genListener) drawSettings(r *rand.Rand, which int) {
 		func() { l.idle = pick(r, "", "", "1h") },
 		func() { l.graceful = pick(r, "", "", "1m", "10s") },
 		func() { l.logSessions = pick(r, "", "", "true", "false") },
+		func() { l.userTimeout = pick(r, "", "", "300s", "1s") },
+		func() { l.netmask6 = pick(r, "", "", "64", "128") },
 		func() {
 			l.check = nil
 			if r.Float64() < 0.4 {
@@ -614,6 +617,8 @@ func (f genFile) yaml() string {
 		kv(ind, "idle_timeout", l.idle)
 		kv(ind, "graceful_timeout", l.graceful)
 		kv(ind, "log_sessions", l.logSessions)
+		kv(ind, "tcp_user_timeout", l.userTimeout)
+		kv(ind, "persistence_netmask6", l.netmask6)
 		kv(ind, "check", l.check.yaml())
 		b.WriteString(ind + "backends:\n")
 		for _, be := range l.backends {
