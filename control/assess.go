@@ -30,12 +30,13 @@ type Verdict struct {
 	Degraded bool `json:"degraded"`
 	// Summary tells the state in one line, degraded or not: each VRRP
 	// instance ("MASTER of 10.77.0.100 (rabbitmq)", "BACKUP (rabbitmq),
-	// master 10.77.0.1 priority 150") and each listener ("3/3 backends
-	// up"), separated by "; ".
+	// master 10.77.0.1 priority 150"), separated by "; ", then the
+	// listeners ("3/3 backends up"; "amqp 3/3 backends up, mgmt 1/1
+	// backends up" when there are several).
 	Summary string `json:"summary"`
 	// Reasons lists what makes the daemon degraded, one line each, in the
 	// order of Status: the last reload, the VRRP instances and their
-	// VIPs, the listeners, their backends. Never nil.
+	// VIPs, the listeners, their backends, the checks. Never nil.
 	Reasons []string `json:"reasons"`
 }
 
@@ -253,10 +254,13 @@ func instanceSummary(in VRRP) string {
 	}
 }
 
-// listenerSummary counts a listener's backends that are UP, and names the
-// operator states: "2/3 backends up (1 DRAIN)"; named says whose.
+// listenerSummary counts a listener's backends that are UP at a weight
+// above 0 (those that take new connections without a warning), and names
+// the operator's states and the UP ones at weight 0, which take none:
+// "2/3 backends up (1 DRAIN)", "1/3 backends up (2 at weight 0)"; named
+// says whose.
 func listenerSummary(l balancer.Snapshot, named bool) string {
-	up := 0
+	up, zero := 0, 0
 	var others []string
 	for _, st := range []backend.State{backend.Drain, backend.Maint} {
 		n := 0
@@ -270,9 +274,16 @@ func listenerSummary(l balancer.Snapshot, named bool) string {
 		}
 	}
 	for _, b := range l.Backends {
-		if b.State == backend.Up {
+		switch {
+		case b.State != backend.Up:
+		case b.Weight > 0:
 			up++
+		default:
+			zero++
 		}
+	}
+	if zero > 0 {
+		others = append(others, fmt.Sprintf("%d at weight 0", zero))
 	}
 	out := fmt.Sprintf("%d/%d backends up", up, len(l.Backends))
 	if len(others) > 0 {

@@ -226,3 +226,27 @@ func TestAssessLineBound(t *testing.T) {
 		t.Errorf("line %q", l)
 	}
 }
+
+// TestAssessSummaryWeightZero: a backend UP at weight 0 takes no new
+// connections, so the summary does not count it up but names it beside
+// the operator's states; every backend at weight 0 reads "0/3 backends
+// up", not "3/3", under the reason that no client can be served.
+func TestAssessSummaryWeightZero(t *testing.T) {
+	s := healthyFixture()
+	bs := s.Listeners[0].Backends
+	bs[0].Weight, bs[0].WeightOverride = 0, true
+	if v := Assess(s); v.Degraded || v.Summary != "MASTER of 10.77.0.100 (rabbitmq); 2/3 backends up (1 at weight 0)" {
+		t.Errorf("one backend at weight 0: %+v", v)
+	}
+	bs[1].State = backend.Drain
+	for i := range bs {
+		bs[i].Weight = 0
+	}
+	v := Assess(s)
+	if want := "MASTER of 10.77.0.100 (rabbitmq); 0/3 backends up (1 DRAIN, 2 at weight 0)"; v.Summary != want {
+		t.Errorf("summary %q, want %q", v.Summary, want)
+	}
+	if !v.Degraded || len(v.Reasons) != 1 || !strings.Contains(v.Reasons[0], "no client can be served") {
+		t.Errorf("every backend at weight 0 or DRAIN: reasons %q", v.Reasons)
+	}
+}
