@@ -167,9 +167,10 @@ type modelVerdict struct {
 	summary string
 }
 
-// The README's times: a VIP left on the interface counts 5 s after its
-// instance left MASTER; a refused advert counts for 10 s, or three of its
-// intervals if longer.
+// The README's times: a VIP left on the interface counts from 5 s after
+// its instance left MASTER on; a refused advert counts while it is less
+// than 10 s old, or three advert intervals (this router's or the one the
+// advert carried, whichever is longer) if longer.
 const (
 	modelLeftover = 5 * time.Second
 	modelRefused  = 10 * time.Second
@@ -217,7 +218,7 @@ func assessModel(s Status) modelVerdict {
 				switch {
 				case in.State == vrrp.StateMaster && !a.Present:
 					add("vip-absent", in.Name, a.Prefix.String())
-				case in.State != vrrp.StateMaster && in.State != vrrp.StateInit && a.Present && !handing && s.Now.Sub(in.Since) > modelLeftover:
+				case in.State != vrrp.StateMaster && in.State != vrrp.StateInit && a.Present && !handing && s.Now.Sub(in.Since) >= modelLeftover:
 					// INIT: starting (adopting a predecessor's VIPs) or stopping.
 					add("vip-leftover", in.Name, a.Prefix.String())
 				}
@@ -355,7 +356,7 @@ func genStatus(rng *rand.Rand) Status {
 			Name: name, Interface: fmt.Sprintf("eth%d", i), VRID: uint8(i + 1), Version: 2 + rng.IntN(2),
 			State: st, ConfiguredPriority: 100, EffectivePriority: 100, LinkUp: st != vrrp.StateFault,
 			AdvertInterval: pick(time.Second, 2*time.Second, 5*time.Second),
-			Since:          now.Add(-pick(time.Second, 4900*time.Millisecond, 5100*time.Millisecond, time.Minute)),
+			Since:          now.Add(-pick(time.Second, 4900*time.Millisecond, 5*time.Second, 5100*time.Millisecond, time.Minute)),
 			Reason:         "a reason",
 		}}
 		in.Addresses = netsetup.VIPSetSnapshot{Interface: in.Interface, Label: in.Interface + ":rmqlb"}
@@ -368,7 +369,8 @@ func genStatus(rng *rand.Rand) Status {
 			} else {
 				present = rare(0.25)
 			}
-			vs := netsetup.VIPSnapshot{Prefix: p, Present: present, Marked: present && chance(0.7), Marker: netsetup.MarkerLabelProto}
+			vs := netsetup.VIPSnapshot{Prefix: p, Present: present, Marked: present && chance(0.7),
+				Marker: []netsetup.Marker{netsetup.MarkerLabelProto, netsetup.MarkerLabel, netsetup.MarkerProto, netsetup.MarkerBookkeeping}[rng.IntN(4)]}
 			vs.Owned = vs.Marked && chance(0.8)
 			in.Addresses.VIPs = append(in.Addresses.VIPs, vs)
 		}
@@ -411,8 +413,9 @@ func genStatus(rng *rand.Rand) Status {
 			in.Refused = &vrrp.RefusedAdvert{From: netip.AddrFrom4([4]byte{203, 0, 113, byte(i + 1)}), Priority: 120,
 				AdvertInterval: pick(time.Second, 3*time.Second, 4*time.Second, 10*time.Second),
 				Reason:         []string{vrrp.DropAuth, vrrp.DropVersion, vrrp.DropIntervalMismatch, vrrp.DropAddressMismatch, vrrp.DropNotPeer}[rng.IntN(5)],
-				At:             now.Add(-pick(time.Second, 9900*time.Millisecond, 10100*time.Millisecond, 11*time.Second, 29*time.Second, 31*time.Second)),
-				Count:          uint64(1 + rng.IntN(5))}
+				At: now.Add(-pick(time.Second, 9900*time.Millisecond, 10*time.Second, 10100*time.Millisecond, 11*time.Second, 12*time.Second,
+					15*time.Second, 29*time.Second, 30*time.Second, 31*time.Second)),
+				Count: uint64(1 + rng.IntN(5))}
 		}
 		if chance(0.2) {
 			in.Released, in.ReleasedSince, in.ReleaseReason = true, now.Add(-time.Minute), "maintenance"
