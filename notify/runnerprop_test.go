@@ -9,10 +9,12 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -642,6 +644,11 @@ func (s *nsSeq) finish() error {
 		info.Result, info.Error = ResultFailed, prefix+fmt.Sprintf("exit status %d", code)
 	case n < 6:
 		sig := []string{"TERM", "KILL", "HUP"}[s.r.IntN(3)]
+		if sig == "HUP" && signal.Ignored(syscall.SIGHUP) {
+			// Started under nohup: the hook inherits SIGHUP ignored,
+			// which a shell cannot undo, and would not die of it.
+			sig = "TERM"
+		}
 		cmd = "sig " + sig
 		info.Result, info.Error = ResultFailed, prefix+"signal: "+map[string]string{"TERM": "terminated", "KILL": "killed", "HUP": "hangup"}[sig]
 	case n < 8:
