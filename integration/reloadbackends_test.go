@@ -193,8 +193,18 @@ func TestReloadBackendsNetns(t *testing.T) {
 			t.Errorf("keep session %d after the reload (keep-sessions): %v", i, err)
 		}
 	}
-	if err := waitActive(d, map[string]int{"a": 2, "b": -1, "ka": 2, "kb": -1}, 3*time.Second); err != nil {
+	// b is gone from the status with its sessions; kb is listed as a
+	// removed backend with the sessions it keeps.
+	if err := waitActive(d, map[string]int{"a": 2, "b": -1, "ka": 2, "kb": 2}, 3*time.Second); err != nil {
 		t.Error(err)
+	}
+	if s, err := d.status(); err != nil {
+		t.Error(err)
+	} else if kb := findObject(s.raw.(map[string]any)["listeners"], func(m map[string]any) bool {
+		removed, _ := m["removed_backends"].([]any)
+		return m["name"] == "keep" && len(removed) == 1 && removed[0].(map[string]any)["name"] == "kb"
+	}); kb == nil {
+		t.Errorf("status does not list kb as the removed backend of listener keep: %v", s.raw)
 	}
 	// The session log of the removal: b's two sessions, logged as they
 	// end (the clients may see the close first).
