@@ -35,6 +35,10 @@ import (
 // side's impatience.
 const takeoverCallTimeout = takeoverCommitTimeout + 10*time.Second
 
+// predecessorPoll is how often a process waiting for the answer to
+// "takeover-ready" looks whether the running daemon still lives.
+const predecessorPoll = 50 * time.Millisecond
+
 // Takeover is what a running daemon hands to the process that takes over
 // from it: its sockets, as open files, and its state. TakeOver returns it;
 // Options.Takeover gives it to New and Run, which use it once. A Takeover
@@ -46,6 +50,11 @@ type Takeover struct {
 	// fetched is when the offer came, on the real clock: the pins'
 	// remaining times count from it.
 	fetched time.Time
+	// gone reports whether the running daemon has exited (killed): the
+	// control socket's listening file is this process's too once handed
+	// over, so a request to a dead daemon is queued there and never
+	// answered, and only its pid tells.
+	gone func() bool
 }
 
 // TakeOver asks the daemon on the control socket at socket (the running
@@ -62,6 +71,7 @@ func TakeOver(cfg *config.Config, socket string) (*Takeover, error) {
 		return nil, fmt.Errorf("taking over from the running daemon: %w", err)
 	}
 	t.files, t.fetched = files, time.Now()
+	t.gone = processGone(t.offer.PID)
 	valid := func(i int) bool { return i >= 0 && i < len(files) }
 	ok := valid(t.offer.Lock) && valid(t.offer.Control)
 	if t.offer.Metrics != nil {
@@ -198,11 +208,54 @@ func (t *Takeover) pins(name string) []balancer.Pin {
 
 // ready tells the running daemon that this process serves: it stops and
 // answers with its VRRP instances' states. A refusal is an error; so is a
-// lost answer (the running daemon went away, or is stopping).
+// lost answer (the running daemon went away, or is stopping), and the
+// running daemon's exit while this process waits for the answer ends the
+// wait at once (ErrPredecessorGone): nobody would answer.
 func (t *Takeover) ready(version string) (takeoverRelease, error) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	if t.gone != nil {
+		watched := make(chan struct{})
+		defer func() { cancel(nil); <-watched }()
+		// Owned by this call: it ends when the call does.
+		go func() {
+			defer close(watched)
+			tick := time.NewTicker(predecessorPoll)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+					if t.gone() {
+						cancel(errPredecessorGone)
+						return
+					}
+				}
+			}
+		}()
+	}
 	var rel takeoverRelease
-	err := control.Call(t.socket, control.Request{Command: "takeover-ready", Args: []string{version}}, &rel, takeoverCallTimeout)
+	err := control.CallContext(ctx, t.socket, control.Request{Command: "takeover-ready", Args: []string{version}}, &rel, takeoverCallTimeout)
+	if err != nil && errors.Is(context.Cause(ctx), errPredecessorGone) {
+		// Sent or not, nobody serves on: this process starts afresh.
+		err = fmt.Errorf("waiting for the answer to takeover-ready: %w", errPredecessorGone)
+	}
 	return rel, err
+}
+
+// errPredecessorGone is the error of a "takeover-ready" whose running
+// daemon exited before it answered.
+var errPredecessorGone = errors.New("the running daemon exited before it answered")
+
+// processGone returns a report of whether process pid has exited: the
+// parent of this process's while it is (the running daemon started this
+// one), any process by its pid otherwise.
+func processGone(pid int) func() bool {
+	if os.Getppid() == pid {
+		return func() bool { return os.Getppid() != pid }
+	}
+	return func() bool { return errors.Is(unix.Kill(pid, 0), unix.ESRCH) }
 }
 
 // vrrpState returns the state of instance in at the hand-over, when the
@@ -359,9 +412,9 @@ func (d *Daemon) closeUnserved() {
 // removing the VIPs of its masters that no instance here adopts. It fails,
 // and the take-over is given up, when stop is done first, the running
 // daemon refuses, or the request did not reach it. A lost answer (the
-// running daemon went away once it had the request) is no failure: the
-// VRRP instances then start afresh, after the stale VIPs are removed as on
-// a fresh start.
+// running daemon went away once it had the request, or exited, killed,
+// while this process waited) is no failure: the VRRP instances then start
+// afresh, after the stale VIPs are removed as on a fresh start.
 func (d *Daemon) handOverFrom(t *Takeover, stop context.Context) (takeoverRelease, error) {
 	select {
 	case <-d.sched.Published():
