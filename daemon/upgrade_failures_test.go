@@ -26,8 +26,15 @@ func upgradeNow(t *testing.T, h *harness) (control.Upgrade, error) {
 
 // servesOn checks that h's daemon serves as before a failed upgrade: its
 // control socket (the file in place), its VRRP master (no priority 0, no
-// release), its listener.
+// release), its listener (a session the test's cleanup closes).
 func servesOn(t *testing.T, h *harness, l *lab) {
+	t.Helper()
+	servesOnVRRP(t, h)
+	openSession(t, l)
+}
+
+// servesOnVRRP checks servesOn's control socket and VRRP master.
+func servesOnVRRP(t *testing.T, h *harness) {
 	t.Helper()
 	if _, err := os.Lstat(h.socket()); err != nil {
 		t.Errorf("the control socket file after the failed upgrade: %v", err)
@@ -43,7 +50,6 @@ func servesOn(t *testing.T, h *harness, l *lab) {
 	if s := h.vrrpSnapshot(); s.State != vrrp.StateMaster || released != 0 || slices.Contains(f.sentPriorities(), 0) {
 		t.Errorf("VRRP after the failed upgrade: %v, released %d, adverts %v", s.State, released, f.sentPriorities())
 	}
-	openSession(t, l)
 }
 
 // openSession opens a session through the lab's listener and checks that
