@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"errors"
 	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -47,5 +49,20 @@ func TestTakeoverReadyPredecessorGone(t *testing.T) {
 	var refused *control.RefusedError
 	if err == nil || errors.As(err, &refused) || errors.Is(err, control.ErrNotSent) || !errors.Is(err, errPredecessorGone) {
 		t.Errorf("ready: %v, want the running daemon gone", err)
+	}
+}
+
+// processGone tells a live process, the parent included, from one that
+// has exited and been reaped.
+func TestProcessGone(t *testing.T) {
+	if processGone(os.Getppid())() || processGone(os.Getpid())() {
+		t.Error("a live process reported gone")
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("running true: %v", err)
+	}
+	if !processGone(cmd.Process.Pid)() {
+		t.Error("an exited process reported alive")
 	}
 }
