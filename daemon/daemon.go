@@ -448,10 +448,14 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		case <-stop.Done():
 			d.log.Info("stopping: VRRP first, then listeners")
 			d.notifyStopping()
-			return shutdown(nil)
+			err := shutdown(nil)
+			d.awaitSuccessor()
+			return err
 		case <-d.handedOver:
 			d.log.Info("handed over to the new process: finishing the sessions, then exiting")
-			return shutdown(nil)
+			err := shutdown(nil)
+			d.awaitSuccessor()
+			return err
 		case <-d.reloads:
 			d.Reload()
 		case <-d.alive: // the watchdog's probe (mainLoopAlive)

@@ -59,8 +59,19 @@ const takeoverCommitTimeout = 20 * time.Second
 // killWait bounds the wait for a killed new process to exit.
 const killWait = 5 * time.Second
 
+// successorServeWait bounds how long, after the hand-over, this daemon
+// waits for the new process to serve the control socket before it
+// answers "upgrade" and exits: the new process serves within
+// milliseconds of the answer to "takeover-ready" unless it died.
+const successorServeWait = 5 * time.Second
+
+// successorPoll is how often this daemon asks the control socket whether
+// the new process serves it yet.
+const successorPoll = 20 * time.Millisecond
+
 // upgradeCommandTimeout bounds the "upgrade" command: the take-over and a
-// margin to stop a new process that failed.
+// margin to stop a new process that failed, or to see one that took over
+// serve (successorServeWait).
 const upgradeCommandTimeout = takeoverTimeout + 15*time.Second
 
 // Successor is a process started to take over from this daemon.
@@ -115,6 +126,11 @@ type upgradeRun struct {
 	done    chan control.Upgrade
 	aborted chan struct{} // closed when the new process gave up (takeover-abort)
 	watched chan struct{} // closed when watchSuccessor returns
+	// settled is closed once, after the hand-over, the new process serves
+	// the control socket, or has exited (diedServing set before), or
+	// did neither within successorServeWait.
+	settled     chan struct{}
+	diedServing bool
 
 	mu        sync.Mutex
 	phase     upgradePhase
@@ -297,7 +313,7 @@ func (d *Daemon) Upgrade(ctx context.Context, binary string) (control.Upgrade, e
 	var why string
 	select {
 	case res := <-u.done:
-		return res, nil
+		return u.served(res)
 	case <-u.exited:
 		why = "the new process exited before it took over"
 		if u.exitErr != nil {
@@ -314,7 +330,7 @@ func (d *Daemon) Upgrade(ctx context.Context, binary string) (control.Upgrade, e
 	}
 	if !u.fail() {
 		// It is handing over already: that finishes quickly.
-		return <-u.done, nil
+		return u.served(<-u.done)
 	}
 	u.mu.Lock()
 	if u.reason != "" {
@@ -342,6 +358,21 @@ func (d *Daemon) Upgrade(ctx context.Context, binary string) (control.Upgrade, e
 	return control.Upgrade{}, fmt.Errorf("upgrade failed, pid %d serves on as before: %s", os.Getpid(), why)
 }
 
+// served returns res, the answer of a hand-over, once the new process
+// serves the control socket; an error when it exited first (this daemon
+// removed the VIPs, watchSuccessor).
+func (u *upgradeRun) served(res control.Upgrade) (control.Upgrade, error) {
+	<-u.settled
+	if u.diedServing {
+		why := "exited"
+		if u.exitErr != nil {
+			why += " (" + u.exitErr.Error() + ")"
+		}
+		return control.Upgrade{}, fmt.Errorf("upgrade failed: the new process, pid %d, %s after the hand-over, before it served; pid %d removed the VIPs (a backup takes over), finishes its sessions and exits: start rmqlb again", u.pid, why, os.Getpid())
+	}
+	return res, nil
+}
+
 // startUpgrade starts the new process and records the upgrade, unless one
 // is under way, the daemon stops, or a VRRP instance is handing its VIPs
 // over to a peer (the new process could not carry that on).
@@ -362,7 +393,8 @@ func (d *Daemon) startUpgrade(binary string, args []string, start func(string, [
 		return nil, err
 	}
 	u := &upgradeRun{binary: binary, succ: succ, pid: succ.Pid(), started: d.clock.Now(),
-		exited: make(chan struct{}), done: make(chan control.Upgrade, 1), aborted: make(chan struct{}), watched: make(chan struct{})}
+		exited: make(chan struct{}), done: make(chan control.Upgrade, 1), aborted: make(chan struct{}), watched: make(chan struct{}),
+		settled: make(chan struct{})}
 	d.upgrade = u
 	return u, nil
 }
@@ -599,32 +631,83 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 	return rel, nil
 }
 
-// watchSuccessor runs while this daemon finishes its sessions after a
-// hand-over. Should the new process exit meanwhile with no daemon left
-// serving the control socket (it died; one that upgraded in turn leaves
-// its own successor answering there), nothing would advertise for the
-// VIPs it took on, so this daemon removes them: their sessions here end,
-// and a backup takes over once the adverts stop. It returns when Run does
-// or once it has looked.
+// watchSuccessor runs from the hand-over until Run returns. First it
+// waits, bounded by successorServeWait, for the new process to serve the
+// control socket (Run and the answer to "upgrade" wait for that: settled);
+// then while this daemon finishes its sessions. Should the new process
+// exit before it serves, or meanwhile with no daemon left serving the
+// control socket (it died; one that upgraded in turn leaves its own
+// successor answering there), nothing would advertise for the VIPs it
+// took on, so this daemon removes them: their sessions here end, and a
+// backup takes over once the adverts stop.
 func (d *Daemon) watchSuccessor(u *upgradeRun, units map[string]*vrrpUnit, socket string) {
 	defer close(u.watched)
+	settle := sync.OnceFunc(func() { close(u.settled) })
+	defer settle()
+	deadline := time.Now().Add(successorServeWait)
+	for !daemonServes(socket) {
+		if time.Now().After(deadline) {
+			d.log.Warn("the new process does not serve the control socket; exiting all the same", zap.Int("pid", u.pid))
+			break
+		}
+		select {
+		case <-u.exited:
+			u.diedServing = true
+			d.log.Error("the new process exited after the hand-over, before it served; removing the VIPs",
+				zap.Int("pid", u.pid), zap.Error(u.exitErr))
+			d.releaseVIPs(units)
+			return
+		case <-time.After(successorPoll):
+		}
+	}
+	settle()
 	select {
 	case <-d.runDone:
 		return
 	case <-u.exited:
 	}
-	var refused *control.RefusedError
-	if err := control.Call(socket, control.Request{Command: "status"}, nil, time.Second); err == nil || errors.As(err, &refused) {
-		return // a daemon serves on
+	if daemonServes(socket) {
+		return
 	}
 	d.log.Error("the new process exited while this one finished its sessions and no daemon serves; removing the VIPs",
 		zap.Int("pid", u.pid), zap.Error(u.exitErr))
+	d.releaseVIPs(units)
+}
+
+// daemonServes reports whether a daemon answers on the control socket.
+func daemonServes(socket string) bool {
+	var refused *control.RefusedError
+	err := control.Call(socket, control.Request{Command: "status"}, nil, time.Second)
+	return err == nil || errors.As(err, &refused)
+}
+
+// releaseVIPs removes the VIPs of units, which no longer run.
+func (d *Daemon) releaseVIPs(units map[string]*vrrpUnit) {
 	for name, unit := range units {
 		ctx, cancel := context.WithTimeout(context.Background(), killWait)
 		if err := unit.vips.Release(ctx); err != nil {
 			d.log.Warn("removing the VIPs", zap.String("vrrp_instance", name), zap.Error(err))
 		}
 		cancel()
+	}
+}
+
+// awaitSuccessor returns once the new process an upgrade handed over to
+// serves the control socket, or has exited and this daemon removed the
+// VIPs (watchSuccessor), or neither within successorServeWait; at once
+// without a hand-over. Run calls it before it returns, so that this
+// process does not leave VIPs that nothing advertises for.
+func (d *Daemon) awaitSuccessor() {
+	select {
+	case <-d.handedOver:
+	default:
+		return
+	}
+	d.mu.Lock()
+	u := d.upgrade
+	d.mu.Unlock()
+	if u != nil {
+		<-u.settled
 	}
 }
 

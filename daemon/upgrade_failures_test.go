@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -223,7 +224,7 @@ func TestUpgradeRefused(t *testing.T) {
 
 // A new process that dies right after the hand-over, while the old one
 // still finishes a session: the old one removes the VIPs, which nothing
-// else would advertise for.
+// else would advertise for, and the upgrade fails.
 func TestUpgradeSuccessorDiesAfterHandover(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
@@ -242,8 +243,8 @@ func TestUpgradeSuccessorDiesAfterHandover(t *testing.T) {
 		tk.close()
 		return err // and exits, as if killed
 	})
-	if _, err := upgradeNow(t, h); err != nil {
-		t.Fatal(err)
+	if _, err := upgradeNow(t, h); err == nil || !strings.Contains(err.Error(), "after the hand-over, before it served") {
+		t.Errorf("Upgrade: %v, want the new process's exit after the hand-over", err)
 	}
 	f := h.vrrp.get("v")
 	h.eventually("the VIPs removed", func() bool {
@@ -288,5 +289,45 @@ func TestUpgradeTwiceWhileDraining(t *testing.T) {
 	}
 	if err := roundTrip(sess, []byte("still")); err != nil {
 		t.Errorf("the first process's session: %v", err)
+	}
+}
+
+// A new process that dies right after the hand-over, before it serves,
+// while the old one has no session to finish: the old one does not exit
+// before it knows the new one serves; it sees it exit, removes the VIPs
+// (nothing else would advertise for them) and the upgrade fails.
+func TestUpgradeSuccessorDiesAfterHandoverNoSessions(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startMaster(t, h)
+	startSuccessors(t, h, func(s *inProcSuccessor) error {
+		cfg, err := config.Load(s.h.path)
+		if err != nil {
+			return err
+		}
+		tk, err := TakeOver(cfg, s.args[len(s.args)-1])
+		if err != nil {
+			return err
+		}
+		_, err = tk.ready("test-new")
+		tk.close()
+		select { // killed once the old process has left, or soon
+		case <-h.d.runDone:
+		case <-time.After(time.Second):
+		}
+		return errors.Join(err, errors.New("signal: killed"))
+	})
+	_, err := upgradeNow(t, h)
+	if err == nil || !strings.Contains(err.Error(), "after the hand-over, before it served") || !strings.Contains(err.Error(), "removed the VIPs") {
+		t.Errorf("Upgrade: %v, want the new process's exit after the hand-over", err)
+	}
+	f := h.vrrp.get("v")
+	h.eventually("the VIPs removed", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.released > 0 && !f.held
+	})
+	if p := f.sentPriorities(); slices.Contains(p, 0) {
+		t.Errorf("adverts %v: the stopped instance advertised", p)
 	}
 }

@@ -49,9 +49,11 @@ import (
 //  7. N adopts each instance's state (a MASTER advertises at once, its
 //     VIPs adopted), removes the VIPs no instance of its carries on, starts
 //     its listeners and serves the control socket.
-//  8. O drains its sessions, up to graceful_timeout, and exits 0. Should N
-//     exit meanwhile and no daemon answer the control socket, O removes
-//     the VIPs so that a backup takes over.
+//  8. O answers "upgrade" once N serves the control socket, drains its
+//     sessions, up to graceful_timeout, and exits 0. Should N exit before
+//     it serves (the upgrade then fails), or while O drains with no daemon
+//     answering the control socket, O removes the VIPs so that a backup
+//     takes over.
 //
 // O gives up (kills N, serves on) on N's exit, N's "takeover-abort",
 // takeoverTimeout, the request's end or its own stop, unless N's
@@ -75,8 +77,8 @@ const (
 	// hand-over: it hands its VIPs over with priority 0, and the new
 	// process is gone.
 	bothStop
-	// oldReleases: the new process died after the hand-over while the
-	// old one drained a session: the old one removes the VIPs.
+	// oldReleases: the new process died after the hand-over, before it
+	// served: the old one removes the VIPs, and the upgrade fails.
 	oldReleases
 )
 
@@ -240,7 +242,7 @@ func upgradeFaults() []upgradeFault {
 			}},
 		{step: "7 carry on", fault: "none", want: newAdopts,
 			run: func(_ *testing.T, _ *harness, s *inProcSuccessor) error { return takeOverWith(s, nil) }},
-		{step: "7 carry on", fault: "crash (SIGKILL) before adopting", want: oldReleases,
+		{step: "7 carry on", fault: "crash (SIGKILL) before adopting", want: oldReleases, err: "after the hand-over, before it served",
 			run: func(_ *testing.T, _ *harness, s *inProcSuccessor) error {
 				tk, err := offered(s, nil)
 				if err != nil {
@@ -272,7 +274,8 @@ func upgradeFaults() []upgradeFault {
 // (TestTakeoverReadyNotSentGivesUp); 6 running daemon killed while the
 // new one waits (TestTakeoverReadyPredecessorGone); 7 VIPs not carried on
 // (TestUpgradeRemovesVIPsNotCarriedOn); 8 new process dies while the old
-// drains (TestUpgradeSuccessorDiesAfterHandover) or is upgraded in turn
+// drains (TestUpgradeSuccessorDiesAfterHandover) or with no session to
+// drain (TestUpgradeSuccessorDiesAfterHandoverNoSessions), is upgraded in turn
 // (TestUpgradeTwiceWhileDraining), running daemon stopped while draining
 // (TestUpgradeOldStoppedWhileDraining).
 func TestUpgradeFaultAtEveryStep(t *testing.T) {
@@ -403,8 +406,8 @@ func TestUpgradeFaultAtEveryStep(t *testing.T) {
 				s.cancel()
 				waitDone(t, s)
 			case oldReleases:
-				if r.err != nil {
-					t.Fatalf("Upgrade: %v", r.err)
+				if r.err == nil || !strings.Contains(r.err.Error(), c.err) {
+					t.Fatalf("Upgrade: %v, want %q", r.err, c.err)
 				}
 				h.eventually("the VIPs removed", func() bool {
 					oldF.mu.Lock()

@@ -145,10 +145,13 @@ process. The old process finishes its established sessions, up to each listener'
 graceful_timeout, and exits.
 
 If the new program fails before it has taken over (a configuration it refuses, a port it cannot
-bind, a crash), it is stopped and the running daemon serves on as before; the reason is printed.`,
+bind, a crash), it is stopped and the running daemon serves on as before; the reason is printed.
+The answer comes once the new process serves the control socket; should it exit after the
+hand-over and before that, the old process removes the VIPs (a backup takes over), finishes its
+sessions and exits, and the upgrade fails: start rmqlb again.`,
 			Exits: []clidoc.Exit{
 				{Code: 0, Meaning: "the new process took over"},
-				{Code: 1, Meaning: "the upgrade failed and the running daemon serves on, or the daemon could not be asked"},
+				{Code: 1, Meaning: "the upgrade failed and the running daemon serves on; or the new process exited after the hand-over, before it served, and the old one removed the VIPs; or the daemon could not be asked"},
 				{Code: 2, Meaning: "wrong command line"},
 			},
 		}},
