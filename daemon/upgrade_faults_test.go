@@ -272,12 +272,14 @@ func upgradeFaults() []upgradeFault {
 // new listener (TestUpgradeSuccessorCannotBind); 5 new process stopped
 // (TestUpgradeSuccessorStopsBeforeHandover); 6 not sent
 // (TestTakeoverReadyNotSentGivesUp); 6 running daemon killed while the
-// new one waits (TestTakeoverReadyPredecessorGone); 7 VIPs not carried on
-// (TestUpgradeRemovesVIPsNotCarriedOn); 8 new process dies while the old
-// drains (TestUpgradeSuccessorDiesAfterHandover) or with no session to
-// drain (TestUpgradeSuccessorDiesAfterHandoverNoSessions), is upgraded in turn
-// (TestUpgradeTwiceWhileDraining), running daemon stopped while draining
-// (TestUpgradeOldStoppedWhileDraining).
+// new one waits (TestTakeoverReadyPredecessorGone); 7 a BACKUP carried on
+// (TestUpgradeBackup), VIPs not carried on
+// (TestUpgradeRemovesVIPsNotCarriedOn), new process dies before it
+// serves with no session to drain
+// (TestUpgradeSuccessorDiesAfterHandoverNoSessions); 8 new process dies
+// while the old drains (TestUpgradeSuccessorDiesAfterHandover) or is
+// upgraded in turn (TestUpgradeTwiceWhileDraining), running daemon
+// stopped while draining (TestUpgradeOldStoppedWhileDraining).
 func TestUpgradeFaultAtEveryStep(t *testing.T) {
 	for _, c := range upgradeFaults() {
 		t.Run(c.step+"/"+c.fault, func(t *testing.T) {
