@@ -71,6 +71,7 @@ func FuzzHAProxy(f *testing.F) {
 	seeds(f, "testdata/*/haproxy.cfg")
 	f.Add([]byte("listen a\n bind :1\n server s 1.2.3.4:5 check\n"))
 	f.Add([]byte("listen a\n bind :1 tcp-ut 30s\n default-server tcp-ut 20000\n server s 1.2.3.4:5 check tcp-ut 1m\n server t 1.2.3.4:6 tcp-ut 40d\n"))
+	f.Add([]byte("listen a\n bind :1 tcp-ut\n server s 1.2.3.4:5 check tcp-ut\n"))
 	keepalived, err := os.ReadFile("testdata/blog/rabbitmq01-keepalived.conf")
 	if err != nil {
 		f.Fatal(err)

@@ -445,6 +445,10 @@ func (t *haT) binds(p haProxy) []haBind {
 			why := whyUnknown
 			switch f := strings.Fields(o); f[0] {
 			case "tcp-ut":
+				if len(f) < 2 {
+					why = "needs a value"
+					break
+				}
 				d, err := haUserTimeout(f[1])
 				if err == nil {
 					for i := range addrs {

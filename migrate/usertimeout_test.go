@@ -25,6 +25,8 @@ func TestImportTCPUserTimeout(t *testing.T) {
 		{name: "one server", s2: " tcp-ut 45s", want: 45 * time.Second, changed: []int{5}},
 		{name: "shortest", bind: " tcp-ut 1m", s1: " tcp-ut 30s", s2: " tcp-ut 1m", want: 30 * time.Second, changed: []int{3, 4, 5}},
 		{name: "bad bind value", bind: " tcp-ut soon", skipped: []int{3}},
+		{name: "bind without a value", bind: " tcp-ut", skipped: []int{3}},
+		{name: "server without a value", s1: " tcp-ut", skipped: []int{4}},
 		{name: "bad server value", s1: " tcp-ut soon", skipped: []int{4}},
 		{name: "past the kernel's limit", bind: " tcp-ut 30d", skipped: []int{3}},
 		{name: "zero", bind: " tcp-ut 0", s1: " tcp-ut 0", s2: " tcp-ut 0"},
