@@ -227,9 +227,11 @@ type Config struct {
 	// milliseconds, rounded up): a side whose peer leaves bytes sent to it
 	// unacknowledged, or keeps a zero window while bytes wait for it, for
 	// that long is ended by the kernel (ETIMEDOUT), and so is the session.
-	// With keepalive on, a peer whose probes go unanswered is also given
-	// up on once that long has passed since it was last heard from,
-	// whatever the probe count. A change applies to the sessions accepted
+	// With keepalive on, it takes the place of keepalive's probe count: a
+	// peer whose probes go unanswered is given up on once that long has
+	// passed since it was last heard from, and not sooner, so a value
+	// above the keepalive time times ten also puts off keepalive's
+	// verdict on a dead idle peer. A change applies to the sessions accepted
 	// after it. 0 (the default) leaves the kernel's behaviour:
 	// retransmissions give up after tcp_retries2 (about 15 minutes), and
 	// zero-window probes answered by the peer go on for ever. It must not

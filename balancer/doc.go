@@ -54,7 +54,8 @@
 //     the last byte, and an entry that fires early is moved). The server
 //     side gets TCP keepalive from the same heap once a session has lived
 //     a second, so that a short session spends no syscall on it; its TCP
-//     user timeout, when there is one, is set before it connects.
+//     user timeout, when there is one, is set as its connect starts, before
+//     a byte is sent.
 //   - A direction first reads with recv(2) into the loop's 16 KiB scratch
 //     buffer and writes the bytes on at once: for AMQP's small frames that
 //     is two syscalls and no pipe. A short read means the socket is

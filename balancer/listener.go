@@ -447,19 +447,20 @@ func (l *Listener) backendConfigLocked(name string) BackendConfig {
 // be sent to it. It returns how many sessions it closed: 0 when the
 // listener is not running.
 //
-// A backend that Apply removed while keeping its sessions (Snapshot's
-// Removed) is found by its name too, so that its sessions can be closed
-// without a reload; every removed backend of that name is.
+// The backends that Apply removed while keeping their sessions
+// (Snapshot's Removed) are found by their name too, so that their
+// sessions can be closed without a reload: name closes the sessions of
+// the backend configured by that name, if any, and of every removed
+// backend listed by it.
 func (l *Listener) ShutdownSessions(name string) (int, error) {
 	l.mu.Lock()
 	var bs []*backend
 	if b := l.backendLocked(name); b != nil {
 		bs = append(bs, b)
-	} else {
-		for _, b := range l.kept {
-			if b.name == name && b.active > 0 {
-				bs = append(bs, b)
-			}
+	}
+	for _, b := range l.kept {
+		if b.name == name && b.active > 0 {
+			bs = append(bs, b)
 		}
 	}
 	loops := l.loops

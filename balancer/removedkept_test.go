@@ -107,3 +107,46 @@ func TestRemovedBackendKeptThenShutdownOnReload(t *testing.T) {
 		return s.Active == 1 && len(s.Removed) == 0
 	})
 }
+
+// TestRemovedBackendKeptShutdownSessionsSameName: when a reload has
+// configured a new backend under the name of one removed with its
+// sessions kept (status lists both by that name), shutting down the
+// sessions of that name closes the removed one's too, not only the new
+// one's.
+func TestRemovedBackendKeptShutdownSessionsSameName(t *testing.T) {
+	r, cfg, ca, cb := removedKeptListener(t)
+	c := newServer(t, "127.0.0.4", echo)
+	cfg.Backends = append(cfg.Backends, BackendConfig{Name: "a", Address: c.addr, Weight: 1})
+	if err := r.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	s := r.Snapshot()
+	if len(s.Removed) != 1 || s.Removed[0].Name != "a" || s.Removed[0].Address.Addr().String() != "127.0.0.2" {
+		t.Fatalf("removed %+v, want the old a", s.Removed)
+	}
+	var toNew net.Conn
+	for range 2 { // round robin over b and the new a
+		conn := r.dial(t)
+		if _, err := roundTrip(conn, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if c.accepts.Load() == 1 && toNew == nil {
+			toNew = conn
+		}
+	}
+	if toNew == nil {
+		t.Fatal("no session to the new a")
+	}
+	n, err := r.ShutdownSessions("a")
+	if err != nil || n != 2 {
+		t.Fatalf("ShutdownSessions(a) = %d, %v; want the new a's session and the old a's kept one", n, err)
+	}
+	for what, conn := range map[string]net.Conn{"old a's kept session": ca, "new a's session": toNew} {
+		if err := waitClosed(conn, 5*time.Second); err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+	if _, err := roundTrip(cb, []byte("still")); err != nil {
+		t.Fatalf("session of b: %v", err)
+	}
+}

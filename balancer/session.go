@@ -166,8 +166,9 @@ func (s *session) connectNext() {
 			continue
 		}
 		if p.userTimeout > 0 {
-			// Set before the connect, so that it holds from the
-			// first byte on, as the client side's does.
+			// Set while the connect is under way, before a byte
+			// can be sent, so that it holds from the first byte
+			// on, as the client side's does.
 			if err := setUserTimeout(fd, p.userTimeout); err != nil {
 				l.log.Debug("setting backend socket options", zap.String("backend", t.be.name), zap.Error(err))
 			}

@@ -70,7 +70,8 @@ type RemovedBackendSnapshot struct {
 	// Active counts its sessions now.
 	Active int `json:"active_conns"`
 	// BytesIn is client-to-backend traffic, BytesOut backend-to-client,
-	// since the backend was configured.
+	// since the backend was first configured (a backend configured again
+	// after a removal carries its counts on).
 	BytesIn  uint64 `json:"bytes_in"`
 	BytesOut uint64 `json:"bytes_out"`
 	// RemovedAt is when the reload removed it.
@@ -184,7 +185,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 				BytesIn: b.bytesIn.Load(), BytesOut: b.bytesOut.Load(), RemovedAt: b.removedAt})
 		}
 	}
-	slices.SortFunc(s.Removed, func(a, b RemovedBackendSnapshot) int {
+	slices.SortStableFunc(s.Removed, func(a, b RemovedBackendSnapshot) int {
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
 		}
