@@ -90,25 +90,7 @@ func TestWeightCommand(t *testing.T) {
 func TestShutdownSessionsCommand(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
-	startChecked(t, h)
-	// The checks' results reach the listener on their own goroutine: a
-	// connection made before a is UP there would go to b and shift the
-	// round robin.
-	h.eventually("a and b UP in the listener", func() bool {
-		return h.backendState(idA) == backend.Up && h.backendState(idB) == backend.Up
-	})
-	var conns []net.Conn
-	for range 4 { // round robin: a, b, a, b
-		c, err := net.Dial("tcp", l.bind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if err := roundTrip(c, []byte("hello")); err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
+	conns := fourSessions(t, l, h)
 	res, err := h.backendCmd("amqp/a", "shutdown-sessions")
 	if err != nil || res != (control.SessionsClosed{Backend: idA, Sessions: 2}) {
 		t.Fatalf("shutdown-sessions: %+v %v", res, err)
@@ -137,22 +119,7 @@ func TestShutdownSessionsOfRemovedBackend(t *testing.T) {
 	l := newLab(t)
 	keep := []string{"policy: roundrobin", "policy: roundrobin\n    on_marked_down: keep-sessions"}
 	h := newHarness(t, l.file(keep...))
-	startChecked(t, h)
-	h.eventually("a and b UP in the listener", func() bool {
-		return h.backendState(idA) == backend.Up && h.backendState(idB) == backend.Up
-	})
-	var conns []net.Conn
-	for range 4 { // round robin: a, b, a, b
-		c, err := net.Dial("tcp", l.bind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if err := roundTrip(c, []byte("hello")); err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
+	conns := fourSessions(t, l, h)
 	withoutB := append(keep, "      - {name: b, address: "+l.b.addr()+", weight: 10}\n", "")
 	if res := h.reload(l.file(withoutB...)); res.Error != "" || len(res.Refused) > 0 {
 		t.Fatalf("reload removing b: %+v", res)
@@ -188,4 +155,31 @@ func TestShutdownSessionsOfRemovedBackend(t *testing.T) {
 	if res, err := h.backendCmd("amqp/b", "shutdown-sessions"); err == nil || !strings.Contains(err.Error(), "no backend amqp/b") {
 		t.Errorf("shutdown-sessions of b with no session left: %+v %v", res, err)
 	}
+}
+
+// fourSessions starts the daemon of h, waits until the listener has a and
+// b UP and opens four sessions through it, which round robin gives to a,
+// b, a and b.
+func fourSessions(t *testing.T, l *lab, h *harness) []net.Conn {
+	t.Helper()
+	startChecked(t, h)
+	// The checks' results reach the listener on their own goroutine: a
+	// connection made before a is UP there would go to b and shift the
+	// round robin.
+	h.eventually("a and b UP in the listener", func() bool {
+		return h.backendState(idA) == backend.Up && h.backendState(idB) == backend.Up
+	})
+	var conns []net.Conn
+	for range 4 {
+		c, err := net.Dial("tcp", l.bind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := roundTrip(c, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	return conns
 }
