@@ -81,17 +81,7 @@ func TestCallBusyUnread(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stuck.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := ask(path)
-		if err != nil && strings.Contains(err.Error(), ErrBusy.Error()) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("beside a silent client, MaxConns 1: %v, want %v", err, ErrBusy)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitBusy(t, path)
 	// A request larger than the socket's buffers: its write cannot end
 	// before the daemon has closed the connection.
 	big := Request{Command: "status", Args: []string{strings.Repeat("x", 4<<20)}}
@@ -103,5 +93,22 @@ func TestCallBusyUnread(t *testing.T) {
 	_, err = CallWithFiles(path, big, nil, 5*time.Second)
 	if !errors.As(err, &refused) || refused.Message != ErrBusy.Error() {
 		t.Errorf("CallWithFiles while busy: %v, want the daemon's %q", err, ErrBusy)
+	}
+}
+
+// waitBusy waits until the server at path, whose one connection a silent
+// client holds (MaxConns 1), answers another one ErrBusy.
+func waitBusy(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := ask(path)
+		if err != nil && strings.Contains(err.Error(), ErrBusy.Error()) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("beside a silent client, MaxConns 1: %v, want %v", err, ErrBusy)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

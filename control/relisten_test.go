@@ -142,17 +142,7 @@ func TestMaxConnsAcrossRelisten(t *testing.T) {
 	defer stuck.Close()
 	// Taken once the server has accepted it: a second connection is
 	// refused from then on.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := ask(path)
-		if err != nil && strings.Contains(err.Error(), ErrBusy.Error()) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("beside a silent client, MaxConns 1: %v, want %v", err, ErrBusy)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitBusy(t, path)
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +156,7 @@ func TestMaxConnsAcrossRelisten(t *testing.T) {
 		t.Fatalf("on the new socket, beside the silent client of the old one: %q, %v; want %v", who, err, ErrBusy)
 	}
 	stuck.Close()
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		who, err := ask(path)
 		if err == nil && who == "daemon" {
