@@ -612,9 +612,7 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 		l.l.SetGracefulTimeout(l.cfg.GracefulTimeout)
 		res.GracefulTimeout = max(res.GracefulTimeout, l.cfg.GracefulTimeout)
 		res.Listeners = append(res.Listeners, name)
-		for _, b := range l.l.Snapshot().Backends {
-			res.Sessions += b.Active
-		}
+		res.Sessions += sessionsOf(l.l.Snapshot())
 	}
 	d.mu.Unlock()
 
@@ -629,6 +627,20 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 	u.done <- res
 	close(d.handedOver)
 	return rel, nil
+}
+
+// sessionsOf counts the sessions of a listener's backends, those of the
+// backends a reload removed while keeping their sessions included: the
+// sessions this daemon finishes after a hand-over.
+func sessionsOf(s balancer.Snapshot) int {
+	n := 0
+	for _, b := range s.Backends {
+		n += b.Active
+	}
+	for _, b := range s.Removed {
+		n += b.Active
+	}
+	return n
 }
 
 // watchSuccessor runs from the hand-over until Run returns. First it

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/internal/clock"
@@ -379,3 +380,16 @@ type otherPID struct {
 func (o *otherPID) Pid() int    { return 1 }
 func (o *otherPID) Wait() error { <-o.exit; return errors.New("killed") }
 func (o *otherPID) Kill() error { o.once.Do(func() { close(o.exit) }); return nil }
+
+// TestSessionsOf: the sessions an old daemon finishes after a hand-over
+// are those of its listeners' backends and of the backends a reload
+// removed while keeping their sessions.
+func TestSessionsOf(t *testing.T) {
+	s := balancer.Snapshot{
+		Backends: []balancer.BackendSnapshot{{Name: "a", Active: 2}, {Name: "b", Active: 0}},
+		Removed:  []balancer.RemovedBackendSnapshot{{Name: "c", Active: 3}},
+	}
+	if n := sessionsOf(s); n != 5 {
+		t.Errorf("sessionsOf = %d, want 5 (2 of a, 3 kept of the removed c)", n)
+	}
+}
