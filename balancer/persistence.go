@@ -113,11 +113,7 @@ func (t *stickyTable) full(now time.Time) bool {
 // bits6 (its zone dropped).
 func (t *stickyTable) key(a netip.Addr) netip.Addr {
 	a = a.Unmap().WithZone("")
-	bits := t.bits6
-	if a.Is4() {
-		bits = t.bits
-	}
-	if bits < a.BitLen() {
+	if bits := t.keyBits(a); bits < a.BitLen() {
 		if p, err := a.Prefix(bits); err == nil {
 			return p.Addr()
 		}
