@@ -127,11 +127,7 @@ func (l *Listener) listeningSocket(bind netip.AddrPort, opts connOpts) (int, net
 		unix.Close(fd)
 		return -1, netip.AddrPort{}, fmt.Errorf("reading the inherited socket's address: %w", err)
 	}
-	if err := resetConnOptions(fd, opts.keepAlive); err != nil {
-		unix.Close(fd)
-		return -1, netip.AddrPort{}, err
-	}
-	if err := setUserTimeout(fd, opts.userTimeout); err != nil {
+	if err := resetConnOptions(fd, opts); err != nil {
 		unix.Close(fd)
 		return -1, netip.AddrPort{}, err
 	}

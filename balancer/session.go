@@ -75,13 +75,8 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 		}
 		return
 	}
-	if p.keepAlive != lp.lnOpts.keepAlive { // changed by Apply since listen
-		if err := resetConnOptions(fd, p.keepAlive); err != nil {
-			l.log.Debug("setting client socket options", zap.Error(err))
-		}
-	}
-	if p.userTimeout != lp.lnOpts.userTimeout { // changed by Apply since listen
-		if err := setUserTimeout(fd, p.userTimeout); err != nil {
+	if opts := p.connOpts(); opts != lp.lnOpts { // changed by Apply since listen
+		if err := resetConnOptions(fd, opts); err != nil {
 			l.log.Debug("setting client socket options", zap.Error(err))
 		}
 	}

@@ -74,13 +74,8 @@ func listenSocket(bind netip.AddrPort, opts connOpts) (int, netip.AddrPort, erro
 	if err != nil {
 		return fail("setting IP_FREEBIND on", err)
 	}
-	if err := setConnOptions(fd, opts.keepAlive); err != nil {
+	if err := setConnOptions(fd, opts); err != nil {
 		return fail("setting options on", err)
-	}
-	if opts.userTimeout > 0 {
-		if err := setUserTimeout(fd, opts.userTimeout); err != nil {
-			return fail("setting options on", err)
-		}
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail("binding", err)
@@ -95,27 +90,41 @@ func listenSocket(bind netip.AddrPort, opts connOpts) (int, netip.AddrPort, erro
 	return fd, fromSockaddr(lsa), nil
 }
 
-// setConnOptions sets TCP_NODELAY and keepalive (idle time and probe
-// interval keepAlive; the probe count is the kernel's tcp_keepalive_probes,
-// 9 by default) on a socket. keepAlive <= 0 leaves keepalive off.
-func setConnOptions(fd int, keepAlive time.Duration) error {
+// setConnOptions sets TCP_NODELAY, keepalive (idle time and probe
+// interval opts.keepAlive; the probe count is the kernel's
+// tcp_keepalive_probes, 9 by default) and the TCP user timeout on a
+// socket. opts.keepAlive <= 0 leaves keepalive off, opts.userTimeout <= 0
+// the user timeout as it is.
+func setConnOptions(fd int, opts connOpts) error {
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 		return fmt.Errorf("setting TCP_NODELAY: %w", err)
 	}
-	return setKeepAlive(fd, keepAlive)
+	if err := setKeepAlive(fd, opts.keepAlive); err != nil {
+		return err
+	}
+	if opts.userTimeout > 0 {
+		return setUserTimeout(fd, opts.userTimeout)
+	}
+	return nil
 }
 
-// resetConnOptions is setConnOptions for a socket whose keepalive may be
-// on already, inherited from a listening socket made with another
-// setting (a reload changed it, or the process this one succeeds made
-// it): keepAlive <= 0 turns it off.
-func resetConnOptions(fd int, keepAlive time.Duration) error {
-	if keepAlive <= 0 {
+// resetConnOptions is setConnOptions for a socket whose options may be set
+// already, inherited from a listening socket made with other settings (a
+// reload changed them, or the process this one succeeds made it):
+// opts.keepAlive <= 0 turns keepalive off and opts.userTimeout <= 0 puts
+// the kernel's default user timeout back.
+func resetConnOptions(fd int, opts connOpts) error {
+	if opts.keepAlive <= 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 0); err != nil {
 			return fmt.Errorf("clearing SO_KEEPALIVE: %w", err)
 		}
 	}
-	return setConnOptions(fd, keepAlive)
+	if opts.userTimeout <= 0 {
+		if err := setUserTimeout(fd, 0); err != nil {
+			return err
+		}
+	}
+	return setConnOptions(fd, opts)
 }
 
 // setKeepAlive turns TCP keepalive on with idle time and probe interval
@@ -169,7 +178,7 @@ func dialSocket(addr netip.AddrPort) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("creating socket: %w", err)
 	}
-	if err := setConnOptions(fd, 0); err != nil {
+	if err := setConnOptions(fd, connOpts{}); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
