@@ -159,6 +159,19 @@ func offered(s *inProcSuccessor, change func(*config.Config)) (*Takeover, error)
 	return TakeOver(cfg, s.args[len(s.args)-1])
 }
 
+// takeOverThrough is a new process that asks for the offer through a
+// relay of the control socket that fault spoils.
+func takeOverThrough(fault relayFault) func(*testing.T, *harness, *inProcSuccessor) error {
+	return func(t *testing.T, old *harness, s *inProcSuccessor) error {
+		cfg, err := config.Load(s.h.path)
+		if err != nil {
+			return err
+		}
+		_, err = TakeOver(cfg, controlRelay(t, old.socket(), fault))
+		return err
+	}
+}
+
 // upgradeFaults are the faults TestUpgradeFaultAtEveryStep injects. The
 // ones other tests cover are named there (see the table in its comment).
 func upgradeFaults() []upgradeFault {
@@ -173,23 +186,9 @@ func upgradeFaults() []upgradeFault {
 		{step: "2 file", fault: "crash (SIGKILL) before asking", want: oldServesOn, err: "exited before it took over",
 			run: func(*testing.T, *harness, *inProcSuccessor) error { return killed }},
 		{step: "3 takeover", fault: "answer lost", want: oldServesOn, err: "exited before it took over",
-			run: func(t *testing.T, old *harness, s *inProcSuccessor) error {
-				cfg, err := config.Load(s.h.path)
-				if err != nil {
-					return err
-				}
-				_, err = TakeOver(cfg, controlRelay(t, old.socket(), relayLose))
-				return err
-			}},
+			run: takeOverThrough(relayLose)},
 		{step: "3 takeover", fault: "answer garbled", want: oldServesOn, err: "exited before it took over",
-			run: func(t *testing.T, old *harness, s *inProcSuccessor) error {
-				cfg, err := config.Load(s.h.path)
-				if err != nil {
-					return err
-				}
-				_, err = TakeOver(cfg, controlRelay(t, old.socket(), relayGarble))
-				return err
-			}},
+			run: takeOverThrough(relayGarble)},
 		{step: "4 offer", fault: "control_socket differs", want: oldServesOn, err: "gave up: control_socket is",
 			run: func(_ *testing.T, _ *harness, s *inProcSuccessor) error {
 				_, err := offered(s, func(c *config.Config) { c.ControlSocket += ".moved" })
