@@ -56,9 +56,13 @@ func TestAlive(t *testing.T) {
 		<-returned
 	})
 	clk.WaitArmed(t, t0.Add(mdi)) // BACKUP, waiting for the master down timer
+	clk.DropArms()
 	if err := alive(10 * time.Second); err != nil {
 		t.Fatalf("Alive of a running instance: %v", err)
 	}
+	// Having answered, the loop arms its timer again from the time it
+	// reads then: the time moves once it has.
+	clk.NextArmWhere(t, func(a clock.Arm) bool { return a.At.Equal(t0.Add(mdi)) })
 
 	// The master down timer fires: the loop steps to MASTER and is held
 	// in OnTransition.

@@ -220,6 +220,17 @@ func (c *Fake) waitArmed(t TB, match func(Arm) bool, what string) {
 	}
 }
 
+// DropArms forgets the armings NextArm and NextArmWhere have not returned
+// yet: the next one they return is made after DropArms. A test that
+// makes the code under test turn once (and arm its timer again) calls it
+// first, then waits for the new arming with NextArmWhere before it moves
+// the time, so that the time does not move while that code reads it.
+func (c *Fake) DropArms() {
+	c.mu.Lock()
+	c.arms = nil
+	c.mu.Unlock()
+}
+
 // NextArm returns the oldest arming (by NewTimer or Reset) that NextArm has
 // not returned yet, waiting for one if there is none. It fails the test if
 // none comes within the wait timeout (DefaultWaitTimeout of real time).

@@ -267,6 +267,22 @@ func TestFakeNextArm(t *testing.T) {
 	}
 }
 
+// TestFakeDropArms: after DropArms, NextArm returns the armings made
+// since, not the earlier ones; the timers stay armed.
+func TestFakeDropArms(t *testing.T) {
+	c := clock.NewFake(t0)
+	a := c.NewTimer(time.Second)
+	c.NewTimer(2 * time.Second)
+	c.DropArms()
+	a.Reset(3 * time.Second)
+	if got, w := c.NextArm(t), (clock.Arm{At: t0.Add(3 * time.Second), D: 3 * time.Second}); got != w {
+		t.Fatalf("arming after DropArms: %+v, want %+v", got, w)
+	}
+	if got := c.Armed(); len(got) != 2 {
+		t.Fatalf("armed %v, want both timers", got)
+	}
+}
+
 func TestFakeWaitArmed(t *testing.T) {
 	c := clock.NewFake(t0)
 	c.NewTimer(time.Second)
