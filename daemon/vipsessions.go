@@ -122,9 +122,9 @@ func (o *releasingOwner) ReportFaults(f func(error)) {
 	}
 }
 
-// ReportAnnouncements passes the owner's reports of other hosts'
-// announcements on (vrrp.AnnounceReporter).
-func (o *releasingOwner) ReportAnnouncements(f func(netip.Addr)) {
+// ReportAnnouncements passes the owner's reports of announcements, its
+// own and other hosts', on (vrrp.AnnounceReporter).
+func (o *releasingOwner) ReportAnnouncements(f func(addr netip.Addr, own bool)) {
 	if ar, ok := o.VIPOwner.(vrrp.AnnounceReporter); ok {
 		ar.ReportAnnouncements(f)
 	}

@@ -90,11 +90,11 @@ type announcingOwner struct {
 	owned                    []netip.Prefix
 }
 
-func (a *announcingOwner) ReportAnnouncements(func(netip.Addr)) { a.reported = true }
-func (a *announcingOwner) StopAnnouncing()                      { a.quiet = true }
-func (a *announcingOwner) ResumeAnnouncing()                    { a.quiet = false }
-func (a *announcingOwner) SetRecheck(d time.Duration)           { a.recheck = d }
-func (a *announcingOwner) AdoptHeld(owned []netip.Prefix)       { a.adopted, a.owned = true, owned }
+func (a *announcingOwner) ReportAnnouncements(func(netip.Addr, bool)) { a.reported = true }
+func (a *announcingOwner) StopAnnouncing()                            { a.quiet = true }
+func (a *announcingOwner) ResumeAnnouncing()                          { a.quiet = false }
+func (a *announcingOwner) SetRecheck(d time.Duration)                 { a.recheck = d }
+func (a *announcingOwner) AdoptHeld(owned []netip.Prefix)             { a.adopted, a.owned = true, owned }
 
 // TestReleasingOwnerPassesInterfaces: the instance's optional owner
 // interfaces reach the real owner through the wrapper (planned hand-overs
@@ -103,7 +103,7 @@ func TestReleasingOwnerPassesInterfaces(t *testing.T) {
 	inner := &announcingOwner{faultingOwner: faultingOwner{fakeOwner: fakeOwner{f: &fakeVRRP{}}}}
 	o := newReleasingOwner(inner, nil, func() []sessionCloser { return nil }, zap.NewNop())
 	var owner vrrp.Owner = o
-	owner.(vrrp.AnnounceReporter).ReportAnnouncements(func(netip.Addr) {})
+	owner.(vrrp.AnnounceReporter).ReportAnnouncements(func(netip.Addr, bool) {})
 	owner.(vrrp.Quieter).StopAnnouncing()
 	owner.(recheckSetter).SetRecheck(time.Second)
 	owner.(vrrp.FaultReporter).ReportFaults(func(error) {})

@@ -91,12 +91,16 @@ func openARP(attrs *netlink.LinkAttrs) (net.PacketConn, error) {
 }
 
 // announce sends one gratuitous ARP for every IPv4 VIP and one unsolicited
-// neighbour advertisement for every IPv6 VIP that was added. It is the
-// announcer's callback and runs without the announcer's lock.
+// neighbour advertisement for every IPv6 VIP that was added, and reports
+// each one sent (ReportAnnouncements). It sends nothing while the VIPSet
+// is quiet (StopAnnouncing): it holds the VIPSet's lock throughout, so an
+// announcement is either sent and reported before StopAnnouncing returns
+// or not sent. It is the announcer's callback and runs without the
+// announcer's lock.
 func (s *VIPSet) announce(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.held {
+	if !s.held || s.quiet {
 		return
 	}
 	// Opening may have failed at Acquire (e.g. the link was missing):
@@ -144,7 +148,13 @@ func (s *VIPSet) announce(now time.Time) {
 		}
 		v.garpSent++
 		v.lastGARP = now
+		// The system's wall clock, not s.clock: heard compares it
+		// with the kernel's receive timestamps.
+		v.lastOwnSent = time.Now()
 		v.lastErr = ""
 		s.m.inc(vipGarpSent)
+		if s.hearReport != nil {
+			s.hearReport(a, true)
+		}
 	}
 }

@@ -49,12 +49,12 @@
 // passes only Neighbor Advertisements (type 136; NATarget reads them),
 // taking those with hop limit 255 whose target is a VIP. An
 // announcement carrying this interface's own MAC is not counted. It
-// counts them per VIP (VIPSnapshot.PeerAnnounced) and reports them
-// (ReportAnnouncements): a VRRP master that gives way to a new one keeps
-// its VIPs until the new master's gratuitous ARP or neighbour
-// advertisement has been sent, so clients' entries move before the
-// addresses leave, and stops its own announcements meanwhile
-// (StopAnnouncing).
+// counts them per VIP (VIPSnapshot.PeerAnnounced) and reports them, and
+// its own announcements, in order (ReportAnnouncements): a VRRP master
+// that gives way to a new one keeps its VIPs until the new master's
+// gratuitous ARP or neighbour advertisement has been sent after its own
+// last one, so clients' entries move before the addresses leave, and
+// stops its own announcements meanwhile (StopAnnouncing).
 //
 // Receivers: Linux only updates neighbour entries it already has from a
 // gratuitous ARP (and creates new ones only with

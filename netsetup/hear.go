@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
+	"time"
 
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
@@ -15,21 +17,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ReportAnnouncements registers report, which the VIPSet calls from Run's
-// goroutines with a VIP each time another host announces it while the
-// VIPSet holds it: for an IPv4 VIP an ARP request or reply (a gratuitous
-// ARP among them) whose sender protocol address is the VIP and whose
-// sender hardware address is not this interface's; for an IPv6 VIP a
-// Neighbor Advertisement (an unsolicited one among them) received with
-// hop limit 255 whose target is the VIP and whose Target Link-Layer
-// Address option is not this interface's address. report must only
-// record what it is told and return; it may be called from two
-// goroutines at once (IPv4 and IPv6). The vrrp package's Instance
-// registers itself when it runs with the VIPSet as its Owner: a master
-// that gives way to another router then keeps the VIPs until the new
-// master announced them. A later call replaces report; nil unregisters
-// it.
-func (s *VIPSet) ReportAnnouncements(report func(addr netip.Addr)) {
+// ReportAnnouncements registers report, which the VIPSet calls with a VIP
+// and own false each time another host announces it while the VIPSet
+// holds it: for an IPv4 VIP an ARP request or reply (a gratuitous ARP
+// among them) whose sender protocol address is the VIP and whose sender
+// hardware address is not this interface's; for an IPv6 VIP a Neighbor
+// Advertisement (an unsolicited one among them) received with hop limit
+// 255 whose target is the VIP and whose Target Link-Layer Address option
+// is not this interface's address. It calls report with own true each
+// time it has announced a VIP itself: the clients that heard that point
+// at this host again, whatever another host announced before.
+//
+// The calls for one VIP come in the order of the events, and a call for
+// an announcement of its own is made before StopAnnouncing can return:
+// once StopAnnouncing has returned, the last call for a VIP tells who
+// announced it last. report must only record what it is told and return;
+// it may be called from several goroutines at once (IPv4, IPv6, the
+// announcements of its own) and with the VIPSet's lock held, so it must
+// not call the VIPSet. The vrrp package's Instance registers itself when
+// it runs with the VIPSet as its Owner: a master that gives way to
+// another router then keeps the VIPs until the new master announced them
+// after its own last announcement. A later call replaces report; nil
+// unregisters it.
+func (s *VIPSet) ReportAnnouncements(report func(addr netip.Addr, own bool)) {
 	s.mu.Lock()
 	s.hearReport = report
 	s.mu.Unlock()
@@ -38,9 +48,10 @@ func (s *VIPSet) ReportAnnouncements(report func(addr netip.Addr)) {
 // hearConn is a socket that hears other hosts announce addresses.
 type hearConn interface {
 	// next reads until a message announces an address and returns the
-	// link-layer address it gives for it and the address, or the error
-	// of the read.
-	next(buf []byte) (net.HardwareAddr, netip.Addr, error)
+	// link-layer address it gives for it, the address and when the
+	// kernel received the message (zero if it did not say), or the
+	// error of the read.
+	next(buf []byte) (net.HardwareAddr, netip.Addr, time.Time, error)
 	Close() error
 }
 
@@ -99,26 +110,45 @@ func (s *VIPSet) openHearARP(attrs *netlink.LinkAttrs) error {
 	if err != nil {
 		return fmt.Errorf("opening the socket that hears announcements of the VIPs on %s: %w", attrs.Name, err)
 	}
-	s.hear4.open(arpHear{c})
+	rc, err := c.SyscallConn()
+	if err == nil {
+		err = enableRxStamps(rc)
+	}
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("opening the socket that hears announcements of the VIPs on %s: %w", attrs.Name, err)
+	}
+	s.hear4.open(&arpHear{c: c, rc: rc, oob: make([]byte, oobStampLen)})
 	return nil
 }
 
-// arpHear hears ARP frames on one interface.
-type arpHear struct{ c net.PacketConn }
+// arpHear hears ARP frames on one interface, with the time each was
+// received. Its reads go through rc (recvmsg, for the timestamp); Close
+// closes c, which ends a read under way.
+type arpHear struct {
+	c   *packet.Conn
+	rc  syscall.RawConn
+	oob []byte
+}
 
-func (h arpHear) next(buf []byte) (net.HardwareAddr, netip.Addr, error) {
+func (h *arpHear) next(buf []byte) (net.HardwareAddr, netip.Addr, time.Time, error) {
 	for {
-		n, _, err := h.c.ReadFrom(buf)
+		n, oobn, err := recvStamped(h.rc, buf, h.oob)
 		if err != nil {
-			return nil, netip.Addr{}, err
+			return nil, netip.Addr{}, time.Time{}, err
 		}
-		if hw, ip, err := ARPSender(buf[:n]); err == nil {
-			return hw, ip, nil
+		hw, ip, err := ARPSender(buf[:n])
+		if err != nil {
+			continue
 		}
+		// Without a readable timestamp the frame counts as received
+		// now (zero): the VIPSet then takes it as it comes.
+		cm, _ := parseControl(h.oob[:oobn])
+		return hw, ip, cm.rx, nil
 	}
 }
 
-func (h arpHear) Close() error { return h.c.Close() }
+func (h *arpHear) Close() error { return h.c.Close() }
 
 // arpSenderFilter is a classic BPF program for an AF_PACKET socket of
 // EtherType ARP that passes only frames received (not sent by this host)
@@ -179,17 +209,22 @@ func (s *VIPSet) hearLoop(ctx context.Context, h *hearSlot) {
 // hearFrom reads c until it fails, and returns the error.
 func (s *VIPSet) hearFrom(c hearConn, buf []byte) error {
 	for {
-		hw, ip, err := c.next(buf)
+		hw, ip, rx, err := c.next(buf)
 		if err != nil {
 			return err
 		}
-		s.heard(hw, ip)
+		s.heard(hw, ip, rx)
 	}
 }
 
-// heard records that the host with hardware address hw announced ip and
-// reports it if ip is a VIP the VIPSet holds and hw is not ours.
-func (s *VIPSet) heard(hw net.HardwareAddr, ip netip.Addr) {
+// heard records that the host with hardware address hw announced ip, in a
+// message the kernel received at rx (zero: unknown), and reports it if ip
+// is a VIP the VIPSet holds, hw is not ours, and the announcement came
+// after the VIPSet's own last one: one received before it, that waited in
+// the socket's queue while ours went out, was superseded by ours (the
+// clients that heard both point at this host), and is counted but not
+// reported.
+func (s *VIPSet) heard(hw net.HardwareAddr, ip netip.Addr, rx time.Time) {
 	now := s.clock.Now()
 	s.mu.Lock()
 	var v *vipState
@@ -205,24 +240,44 @@ func (s *VIPSet) heard(hw net.HardwareAddr, ip netip.Addr) {
 	v.peerAnnounced++
 	v.lastPeerAnnounce = now
 	v.lastPeerMAC = hw.String()
-	report := s.hearReport
+	if !rx.IsZero() && !v.lastOwnSent.IsZero() && !rx.After(v.lastOwnSent) {
+		v.peerSuperseded++
+		s.mu.Unlock()
+		s.log.Debug("another host announced a VIP we hold, before our own last announcement", zap.Stringer("vip", ip), zap.Stringer("mac", hw),
+			zap.Duration("before_ours", v.lastOwnSent.Sub(rx)))
+		return
+	}
+	// Reported with the lock held, so that it cannot overtake the
+	// report of an announcement of our own made after it.
+	if s.hearReport != nil {
+		s.hearReport(ip, false)
+	}
 	s.mu.Unlock()
 	s.log.Debug("another host announced a VIP we hold", zap.Stringer("vip", ip), zap.Stringer("mac", hw))
-	if report != nil {
-		report(ip)
-	}
 }
 
 // StopAnnouncing stops the scheduled announcements while the VIPs stay
 // held (vrrp.Quieter): a VRRP router that gave way to a new master keeps
 // its VIPs until the new master announced them, and must not take the
 // clients back meanwhile. Nothing announces them again until
-// ResumeAnnouncing or Release: not an Acquire that was under way, nor a
-// VIP put back or added meanwhile. It returns at once and is safe from
-// any goroutine.
-func (s *VIPSet) StopAnnouncing() { s.ann.silence() }
+// ResumeAnnouncing or Release: not an announcement of the schedule that
+// was due as StopAnnouncing was called, not an Acquire that was under
+// way, nor a VIP put back or added meanwhile. An announcement being sent
+// as it is called is sent, and reported (ReportAnnouncements), before it
+// returns. It is safe from any goroutine and waits for nothing else.
+func (s *VIPSet) StopAnnouncing() {
+	s.mu.Lock()
+	s.quiet = true
+	s.mu.Unlock()
+	s.ann.silence()
+}
 
 // ResumeAnnouncing ends what StopAnnouncing began: the next Acquire
 // announces the VIPs (vrrp.Quieter). It announces nothing itself. It
 // returns at once and is safe from any goroutine.
-func (s *VIPSet) ResumeAnnouncing() { s.ann.resume() }
+func (s *VIPSet) ResumeAnnouncing() {
+	s.ann.resume()
+	s.mu.Lock()
+	s.quiet = false
+	s.mu.Unlock()
+}

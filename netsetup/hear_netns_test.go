@@ -9,6 +9,7 @@ import (
 
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/packet"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/net/ipv6"
 )
 
@@ -36,7 +37,11 @@ func runHearing(t *testing.T, cfg VIPConfig) (*VIPSet, <-chan netip.Addr) {
 		t.Fatal(err)
 	}
 	heard := make(chan netip.Addr, 100)
-	s.ReportAnnouncements(func(a netip.Addr) { heard <- a })
+	s.ReportAnnouncements(func(a netip.Addr, own bool) {
+		if !own {
+			heard <- a
+		}
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { s.Run(ctx); close(ran) }()
@@ -198,5 +203,196 @@ func TestVIPSetHearsAdvertisementsNetns(t *testing.T) {
 	}
 	if err := s.Release(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVIPSetReportsOwnAnnouncementsNetns: a VIPSet reports its own
+// announcements beside other hosts', in order, one report per
+// announcement sent; after StopAnnouncing it sends and reports none (the
+// schedule's next one included) while it still reports other hosts';
+// ResumeAnnouncing announces nothing by itself; the next Acquire does.
+func TestVIPSetReportsOwnAnnouncementsNetns(t *testing.T) {
+	l := setupLab(t)
+	if l == nil {
+		return
+	}
+	macB := mustMAC(t, l.MACB)
+	vip := netip.MustParsePrefix("10.201.0.100/24")
+	const interval = 20 * time.Millisecond
+	s, err := NewVIPSet(VIPConfig{Interface: l.IfA, VIPs: []netip.Prefix{vip}, GARP: GARPConfig{Count: 50, Interval: interval, Refresh: -1}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := make(chan announcementReport, 1000)
+	s.ReportAnnouncements(func(a netip.Addr, own bool) { reports <- announcementReport{a, own} })
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { s.Run(ctx); close(ran) }()
+	t.Cleanup(func() {
+		cancel()
+		<-ran
+	})
+	next := func(what string) announcementReport {
+		t.Helper()
+		select {
+		case r := <-reports:
+			return r
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no report within 5 s, waiting for %s", what)
+			return announcementReport{}
+		}
+	}
+	// none reports the reports that came within d.
+	none := func(d time.Duration) []announcementReport {
+		var got []announcementReport
+		deadline := time.After(d)
+		for {
+			select {
+			case r := <-reports:
+				got = append(got, r)
+			case <-deadline:
+				return got
+			}
+		}
+	}
+
+	before := time.Now()
+	if err := s.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// It went out by the wall clock heard compares receive times with.
+	s.mu.Lock()
+	ownSent := s.vips[0].lastOwnSent
+	s.mu.Unlock()
+	if ownSent.Before(before) || ownSent.After(time.Now()) {
+		t.Fatalf("own announcement recorded as sent at %v, want during Acquire (from %v)", ownSent, before)
+	}
+	// Acquire's announcement is reported before Acquire returns.
+	select {
+	case r := <-reports:
+		if r != (announcementReport{vip.Addr(), true}) {
+			t.Fatalf("first report %+v, want our own announcement of %v", r, vip.Addr())
+		}
+	default:
+		t.Fatal("Acquire returned before its announcement was reported")
+	}
+	// The schedule's next ones are reported too, then B's.
+	if r := next("the schedule's second announcement"); r != (announcementReport{vip.Addr(), true}) {
+		t.Fatalf("report %+v, want our own", r)
+	}
+	sendARPFrom(t, l.NSB, l.IfB, macB, vip.Addr())
+	for {
+		r := next("B's announcement")
+		if !r.own {
+			break
+		}
+	}
+
+	s.StopAnnouncing()
+	sent := s.Snapshot().VIPs[0].GARPSent
+	// Reports made before StopAnnouncing returned are drained; nothing
+	// of ours after it.
+	var own int
+	for _, r := range none(5 * interval) {
+		if r.own {
+			own++
+		}
+	}
+	if own > 0 {
+		t.Fatalf("%d announcements of ours reported after StopAnnouncing returned", own)
+	}
+	if got := s.Snapshot().VIPs[0].GARPSent; got != sent {
+		t.Fatalf("%d announcements sent after StopAnnouncing returned", got-sent)
+	}
+	// Other hosts' are still reported.
+	sendARPFrom(t, l.NSB, l.IfB, macB, vip.Addr())
+	if r := next("B's announcement while quiet"); r != (announcementReport{vip.Addr(), false}) {
+		t.Fatalf("report %+v while quiet, want B's", r)
+	}
+	s.ResumeAnnouncing()
+	if got := none(5 * interval); len(got) > 0 {
+		t.Fatalf("reports after ResumeAnnouncing alone: %+v", got)
+	}
+	if err := s.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := next("Acquire's announcement after ResumeAnnouncing"); r != (announcementReport{vip.Addr(), true}) {
+		t.Fatalf("report %+v, want our own", r)
+	}
+	if err := s.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// announcementReport is one call of the function given to
+// ReportAnnouncements.
+type announcementReport struct {
+	addr netip.Addr
+	own  bool
+}
+
+// TestHearSocketsStampReceptionNetns: the sockets that hear other hosts'
+// announcements give the time the kernel received each one, not the time
+// it was read: an announcement that waited in the queue while this host
+// sent one of its own must be known as the earlier of the two (see
+// VIPSet.heard).
+func TestHearSocketsStampReceptionNetns(t *testing.T) {
+	l := setupLab(t)
+	if l == nil {
+		return
+	}
+	macB := mustMAC(t, l.MACB)
+	vip4 := netip.MustParsePrefix("10.201.0.100/24")
+	vip6 := netip.MustParsePrefix("fd00:201::100/64")
+	srcB := netip.MustParseAddr("fd00:201::2")
+	link, err := netlink.LinkByName(l.IfA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewVIPSet(VIPConfig{Interface: l.IfA, VIPs: []netip.Prefix{vip4}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	err = s.openHearARP(link.Attrs())
+	arp := s.hear4.conn
+	s.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer arp.Close()
+	na, err := openHearNA(link.Attrs().Index, l.IfA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer na.Close()
+
+	const wait = 100 * time.Millisecond
+	buf := make([]byte, 1514)
+	for _, c := range []struct {
+		name string
+		conn hearConn
+		send func()
+		want netip.Addr
+	}{
+		{"gratuitous ARP", arp, func() { sendARPFrom(t, l.NSB, l.IfB, macB, vip4.Addr()) }, vip4.Addr()},
+		{"neighbour advertisement", na, func() { sendNAFrom(t, l.NSB, l.IfB, srcB, macB, vip6.Addr(), 255) }, vip6.Addr()},
+	} {
+		before := time.Now()
+		c.send()
+		after := time.Now()
+		time.Sleep(wait) // it waits in the queue
+		read := time.Now()
+		hw, ip, rx, err := c.conn.next(buf)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if ip != c.want || hw.String() != macB.String() {
+			t.Fatalf("%s: heard %v at %v, want %v at %v", c.name, ip, hw, c.want, macB)
+		}
+		if rx.Before(before) || rx.After(after) {
+			t.Fatalf("%s: received at %v, want between %v and %v (sent), not near %v (read)", c.name,
+				rx.Format(time.StampMicro), before.Format(time.StampMicro), after.Format(time.StampMicro), read.Format(time.StampMicro))
+		}
 	}
 }

@@ -1,8 +1,10 @@
 package netsetup
 
 import (
+	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -54,5 +56,54 @@ func TestARPSenderFilter(t *testing.T) {
 		if want := n > maxFilteredVIPs; (got != 0) != want {
 			t.Errorf("%d VIPs: announcement of another address passes: %v, want %v", n, got != 0, want)
 		}
+	}
+}
+
+// TestHeardSupersededByOwn: another host's announcement is reported
+// unless the kernel received it before this host's own last announcement
+// went out (it waited in the queue while ours was sent: ours came last);
+// one with no receive time, or heard before any of ours, is reported.
+// Either way it is counted.
+func TestHeardSupersededByOwn(t *testing.T) {
+	vip := netip.MustParsePrefix("10.203.0.100/24")
+	peer := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x02}
+	own := time.Date(2026, 12, 2, 18, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name         string
+		ownSent, rx  time.Time
+		reported     bool
+		wantSupersed uint64
+	}{
+		{"none of ours yet", time.Time{}, own, true, 0},
+		{"received after ours", own, own.Add(time.Microsecond), true, 0},
+		{"received before ours, read after", own, own.Add(-time.Microsecond), false, 1},
+		{"received as ours went out", own, own, false, 1},
+		{"no receive time", own, time.Time{}, true, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := NewVIPSet(VIPConfig{Interface: "rmqlb-none0", VIPs: []netip.Prefix{vip}}, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var reports []bool
+			s.ReportAnnouncements(func(a netip.Addr, own bool) {
+				if a != vip.Addr() {
+					t.Errorf("report of %v", a)
+				}
+				reports = append(reports, own)
+			})
+			s.mu.Lock()
+			s.held = true
+			s.vips[0].lastOwnSent = c.ownSent // as announce records it
+			s.mu.Unlock()
+			s.heard(peer, vip.Addr(), c.rx)
+			if got := len(reports) == 1 && !reports[0]; got != c.reported || len(reports) > 1 {
+				t.Fatalf("reports %v, want reported %v", reports, c.reported)
+			}
+			v := s.Snapshot().VIPs[0]
+			if v.PeerAnnounced != 1 || v.PeerSuperseded != c.wantSupersed {
+				t.Fatalf("snapshot: %d announced, %d superseded; want 1, %d", v.PeerAnnounced, v.PeerSuperseded, c.wantSupersed)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
+	"time"
 
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
@@ -163,8 +164,14 @@ func (c *naConn) send(hw net.HardwareAddr, ip netip.Addr) error {
 func (c *naConn) Close() error { return c.p.Close() }
 
 // naHear is an ICMPv6 raw socket that hears the Neighbor Advertisements
-// received on one interface, for a VIPSet's hearSlot.
-type naHear struct{ p *ipv6.PacketConn }
+// received on one interface, for a VIPSet's hearSlot, with the time each
+// was received. Its reads go through rc (recvmsg, for the hop limit and
+// the timestamp); Close closes p, which ends a read under way.
+type naHear struct {
+	p   *ipv6.PacketConn
+	rc  syscall.RawConn
+	oob []byte
+}
 
 // openHearNA opens the socket that hears Neighbor Advertisements on the
 // interface with index ifindex. The kernel queues nothing else for it: it
@@ -203,24 +210,33 @@ func openHearNA(ifindex int, ifname string) (*naHear, error) {
 		p.Close()
 		return nil, fmt.Errorf("asking for the hop limit on %s: %w", ifname, err)
 	}
-	return &naHear{p: p}, nil
+	rc, err := c.(*net.IPConn).SyscallConn()
+	if err == nil {
+		err = enableRxStamps(rc)
+	}
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("opening the socket that hears neighbour advertisements on %s: %w", ifname, err)
+	}
+	return &naHear{p: p, rc: rc, oob: make([]byte, oobStampLen)}, nil
 }
 
 // next returns the target and the target link-layer address of the next
-// valid advertisement read.
-func (h *naHear) next(buf []byte) (net.HardwareAddr, netip.Addr, error) {
+// valid advertisement read, and when the kernel received it.
+func (h *naHear) next(buf []byte) (net.HardwareAddr, netip.Addr, time.Time, error) {
 	for {
-		n, cm, _, err := h.p.ReadFrom(buf)
+		n, oobn, err := recvStamped(h.rc, buf, h.oob)
 		if err != nil {
-			return nil, netip.Addr{}, err
+			return nil, netip.Addr{}, time.Time{}, err
 		}
+		cm, err := parseControl(h.oob[:oobn])
 		// RFC 4861 section 7.1.2: an advertisement that crossed a
 		// router is not from a neighbour.
-		if cm == nil || cm.HopLimit != 255 {
+		if err != nil || cm.hopLimit != 255 {
 			continue
 		}
 		if hw, ip, err := NATarget(buf[:n]); err == nil {
-			return hw, ip, nil
+			return hw, ip, cm.rx, nil
 		}
 	}
 }

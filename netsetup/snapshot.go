@@ -73,6 +73,11 @@ type VIPSnapshot struct {
 	PeerAnnounced    uint64    `json:"peer_announced"`
 	LastPeerAnnounce time.Time `json:"last_peer_announce,omitzero"`
 	LastPeerMAC      string    `json:"last_peer_mac,omitempty"`
+	// PeerSuperseded counts those of PeerAnnounced that the kernel had
+	// received before this host's own last announcement went out (read
+	// after it): ours came last, so they were not reported as the new
+	// master's (see ReportAnnouncements).
+	PeerSuperseded uint64 `json:"peer_superseded,omitempty"`
 }
 
 // Snapshot returns the state of the VIPSet. Presence is read from the
@@ -118,6 +123,7 @@ func (s *VIPSet) Snapshot() VIPSetSnapshot {
 			PeerAnnounced:    v.peerAnnounced,
 			LastPeerAnnounce: v.lastPeerAnnounce,
 			LastPeerMAC:      v.lastPeerMAC,
+			PeerSuperseded:   v.peerSuperseded,
 		}
 	}
 	return snap

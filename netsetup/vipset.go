@@ -67,10 +67,13 @@ type VIPSet struct {
 	clearedAt time.Time
 	report    func(error) // see ReportFaults; nil for none
 	// hear4 and hear6 hear other hosts announce the IPv4 and the IPv6
-	// VIPs while held (no socket otherwise); hearReport gets them (see
-	// ReportAnnouncements).
+	// VIPs while held (no socket otherwise); hearReport gets them, and
+	// the VIPSet's own announcements (see ReportAnnouncements).
 	hear4, hear6 hearSlot
-	hearReport   func(netip.Addr)
+	hearReport   func(addr netip.Addr, own bool)
+	// quiet: StopAnnouncing was called and neither ResumeAnnouncing nor
+	// Release since; announce sends nothing meanwhile.
+	quiet bool
 }
 
 // vipState is the bookkeeping of one VIP. owned is written with both
@@ -86,8 +89,13 @@ type vipState struct {
 	garpSent uint64
 	lastGARP time.Time
 	lastErr  string
-	// Announcements of the VIP by other hosts while held.
+	// lastOwnSent is when the last announcement of ours went out, by the
+	// system's wall clock (heard compares it with receive timestamps).
+	lastOwnSent time.Time
+	// Announcements of the VIP by other hosts while held; superseded:
+	// received before our own last one.
 	peerAnnounced    uint64
+	peerSuperseded   uint64
 	lastPeerAnnounce time.Time
 	lastPeerMAC      string
 }
@@ -358,6 +366,7 @@ func (s *VIPSet) Release(ctx context.Context) error {
 	s.ann.resume() // the next Acquire announces
 	s.mu.Lock()
 	s.held = false
+	s.quiet = false
 	s.closeSenders()
 	s.mu.Unlock()
 	s.m.setHeld(0)

@@ -15,16 +15,21 @@ import (
 // one, from another link-layer address). Run calls
 // ReportAnnouncements once, before it starts the machine, with a function
 // that is safe to call from any goroutine and returns at once; the owner
-// calls it with each address another host announced.
+// calls it with own false for each address another host announced, and
+// with own true for each address it announced itself. The calls for one
+// address must come in the order of the announcements (on the link, as
+// the owner sees it), and the call for an announcement of its own before
+// Quieter.StopAnnouncing returns.
 //
 // With such an Owner a MASTER that gives way to another router (a planned
 // release, or a router of higher priority) becomes BACKUP at once but
-// keeps the addresses until that router has announced every one of them,
-// at most one Master_Down_Interval: clients' ARP entries then point at the
-// new master before the addresses leave this host, and a client that
-// connects in between reaches one of the two. See PeerAnnounced.
+// keeps the addresses until that router has announced every one of them
+// after this host's own last announcement, at most one
+// Master_Down_Interval: clients' ARP entries then point at the new master
+// before the addresses leave this host, and a client that connects in
+// between reaches one of the two. See PeerAnnounced and OwnAnnounced.
 type AnnounceReporter interface {
-	ReportAnnouncements(report func(addr netip.Addr))
+	ReportAnnouncements(report func(addr netip.Addr, own bool))
 }
 
 // Quieter is implemented by an Owner that can stop announcing the
@@ -34,37 +39,57 @@ type AnnounceReporter interface {
 // them itself meanwhile: its announcement could take the clients back
 // just before it removes the addresses. StopAnnouncing lasts until
 // ResumeAnnouncing or Release: also an Acquire under way when it is called
-// must not announce as it ends. Run calls ResumeAnnouncing before it asks
-// for an Acquire after a StopAnnouncing (the router is MASTER again). Both
-// are called from Run's goroutine and must return at once.
+// must not announce as it ends, and an announcement being sent as it is
+// called must be reported (AnnounceReporter) before it returns: Run then
+// steps the announcements reported so far and AnnouncingStopped, which
+// tells whether the new master announced after this host's last one. Run
+// calls ResumeAnnouncing before it asks for an Acquire after a
+// StopAnnouncing (the router is MASTER again). Both are called from Run's
+// goroutine and must return at once (StopAnnouncing may wait for an
+// announcement being sent).
 type Quieter interface {
 	StopAnnouncing()
 	ResumeAnnouncing()
 }
 
-// peerAnnounced records an address another host announced; Run feeds it
-// to the machine. Safe from any goroutine; never blocks.
-func (i *Instance) peerAnnounced(addr netip.Addr) {
+// announcedBy records that addr was announced, by this host's Owner (own)
+// or another host; Run feeds it to the machine. Safe from any goroutine;
+// never blocks.
+func (i *Instance) announcedBy(addr netip.Addr, own bool) {
 	i.mu.Lock()
-	i.counters.PeerAnnouncements++
-	if i.announcedBy == nil {
-		i.announcedBy = make(map[netip.Addr]bool)
+	if !own {
+		i.counters.PeerAnnouncements++
 	}
-	i.announcedBy[addr.Unmap()] = true
+	if i.announced == nil {
+		i.announced = make(map[netip.Addr]bool)
+	}
+	// The last announcement of an address is the one that counts.
+	i.announced[addr.Unmap()] = own
 	i.mu.Unlock()
 	i.kick()
 }
 
-// takeAnnounced returns the addresses announced since the last call.
-func (i *Instance) takeAnnounced() []netip.Addr {
+// stepAnnounced steps the machine with the announcements reported since
+// the last call: for each address, who announced it last.
+func (i *Instance) stepAnnounced(tr Transport, ow *ownerWorker) {
 	i.mu.Lock()
-	defer i.mu.Unlock()
-	var out []netip.Addr
-	for a := range i.announcedBy {
-		out = append(out, a)
+	if len(i.announced) == 0 {
+		i.mu.Unlock()
+		return
 	}
-	clear(i.announcedBy)
-	return out
+	evs := make([]Event, 0, len(i.announced))
+	for a, own := range i.announced {
+		if own {
+			evs = append(evs, OwnAnnounced{Addr: a})
+		} else {
+			evs = append(evs, PeerAnnounced{Addr: a})
+		}
+	}
+	clear(i.announced)
+	i.mu.Unlock()
+	for _, ev := range evs {
+		i.step(tr, ow, ev)
+	}
 }
 
 // releaseReq is a StepDown or Ready asked for with Instance.StepDown or

@@ -68,10 +68,13 @@
 // the new master's advertisement. It then becomes BACKUP and, with an Owner that reports
 // the announcements it hears (AnnounceReporter, netsetup.VIPSet), keeps
 // the addresses, no longer announcing them itself (Quieter), until the
-// new master has announced them (gratuitous ARP): the order is new
-// master's advert heard, new master's gratuitous ARP sent, addresses
-// removed here, so no client is sent to a host that no longer has the
-// address. A released BACKUP accepts every advertisement
+// new master has announced them (gratuitous ARP) after this host's own
+// last announcement: the order is new master's advert heard, new
+// master's gratuitous ARP sent, addresses removed here, so no client is
+// sent to a host that no longer has the address. An announcement of this
+// host's own that went out just after the new master's (its schedule was
+// due in that moment) took the clients back: the new master's next one
+// is waited for. A released BACKUP accepts every advertisement
 // and never preempts; only when no router at all advertises for its
 // Master_Down_Interval (4 x Master_Adver_Interval with priority 0, longer
 // than any eligible backup's) does it take over, as the last resort, and

@@ -46,9 +46,27 @@ type Ready struct{}
 // before the addresses leave this host.
 type PeerAnnounced struct{ Addr netip.Addr }
 
-func (StepDown) isEvent()      {}
-func (Ready) isEvent()         {}
-func (PeerAnnounced) isEvent() {}
+// OwnAnnounced tells the machine that this host's Owner announced the
+// virtual address Addr itself (reported by an AnnounceReporter): clients
+// that heard it point at this host again, so an announcement of another
+// host heard before it no longer counts. A master's scheduled
+// announcement that went out just after the new master's is why.
+type OwnAnnounced struct{ Addr netip.Addr }
+
+// AnnouncingStopped tells the machine that the StopAnnouncing it asked
+// for is done (the Owner, if it is a Quieter, returned from
+// StopAnnouncing) and that every announcement the Owner reported until
+// then has been stepped: a router that gave way and keeps its addresses
+// ends the handover now if the new master has announced every address
+// after this host's own last announcement. Instance steps it right after
+// the StopAnnouncing action; nothing else may be stepped in between.
+type AnnouncingStopped struct{}
+
+func (StepDown) isEvent()          {}
+func (Ready) isEvent()             {}
+func (PeerAnnounced) isEvent()     {}
+func (OwnAnnounced) isEvent()      {}
+func (AnnouncingStopped) isEvent() {}
 
 // StopAnnouncing asks the Owner to stop announcing the addresses while it
 // still holds them (see Quieter): the machine gave way to a new master and
@@ -199,13 +217,24 @@ func (m *Machine) yield(now time.Time, out []Action, src netip.Addr, p *Packet, 
 		m.handover.Done, m.handover.Outcome = now, "released at once (the VIP owner reports no announcements)"
 		return append(out, Release{})
 	}
-	if m.allAnnounced() {
-		m.handover.Announced = true
-		return m.endHandover(now, out, fmt.Sprintf("%v had announced the VIPs", src))
-	}
+	// Quiet first, also when the new master has announced the addresses
+	// already: whether it did after our own last announcement is known
+	// once the Owner is quiet (AnnouncingStopped), as an announcement of
+	// ours may be going out right now.
 	m.lingerUntil = now.Add(m.MasterDownInterval())
 	m.handover.Outcome = fmt.Sprintf("keeping the VIPs until %v announces them (at most until %s)", src, m.lingerUntil.Format(time.RFC3339Nano))
 	return append(out, StopAnnouncing{})
+}
+
+// announcingStopped ends a handover in progress whose new master had
+// announced every address before the Owner went quiet, after our own last
+// announcement.
+func (m *Machine) announcingStopped(now time.Time, out []Action) []Action {
+	if m.lingering() && m.allAnnounced() {
+		m.handover.Announced = true
+		out = m.endHandover(now, out, fmt.Sprintf("%v had announced the VIPs", m.handover.Peer))
+	}
+	return out
 }
 
 // lingering reports whether the machine holds the addresses after
@@ -231,6 +260,12 @@ func (m *Machine) announcedSince(since time.Time) bool {
 		}
 	}
 	return true
+}
+
+// ownAnnounced forgets another host's announcement of the address: ours
+// came after it.
+func (m *Machine) ownAnnounced(ev OwnAnnounced) {
+	delete(m.announced, ev.Addr.Unmap())
 }
 
 func (m *Machine) peerAnnounced(now time.Time, out []Action, ev PeerAnnounced) []Action {

@@ -1,29 +1,47 @@
 package vrrp
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmqlb/rmqlb/internal/clock"
 )
 
 // announcingOwner is a fakeOwner that reports announcements: the test
 // announces through what Run registered.
 type announcingOwner struct {
 	*fakeOwner
-	announcements registered[netip.Addr]
+	announcements registered[announcement]
 }
 
-func (o *announcingOwner) ReportAnnouncements(report func(netip.Addr)) { o.announcements.set(report) }
+// announcement is one report of an AnnounceReporter.
+type announcement struct {
+	addr netip.Addr
+	own  bool
+}
+
+func (o *announcingOwner) ReportAnnouncements(report func(netip.Addr, bool)) {
+	o.announcements.set(func(a announcement) { report(a.addr, a.own) })
+}
 
 // StopAnnouncing and ResumeAnnouncing are recorded as the owner calls
 // "quiet" and "resume".
 func (o *announcingOwner) StopAnnouncing()   { o.calls <- "quiet" }
 func (o *announcingOwner) ResumeAnnouncing() { o.calls <- "resume" }
 
+// announce reports that another host announced a.
 func (o *announcingOwner) announce(t *testing.T, a netip.Addr) {
 	t.Helper()
-	o.announcements.call(t, a)
+	o.announcements.call(t, announcement{addr: a})
+}
+
+// announceOwn reports that the owner announced a itself.
+func (o *announcingOwner) announceOwn(t *testing.T, a netip.Addr) {
+	t.Helper()
+	o.announcements.call(t, announcement{addr: a, own: true})
 }
 
 // noCall fails if the owner was called.
@@ -161,6 +179,9 @@ func TestInstanceReleaseAfterRun(t *testing.T) {
 	waitApplied(t, h.inst.Ready())
 }
 
+// skew100 is the Skew_Time of testConfig's priority 100 at 1 s adverts.
+const skew100 = 609375 * time.Microsecond
+
 // A master that gave way (not released) stops announcing; when the new
 // master leaves before announcing and this one is MASTER again, it tells
 // the owner to announce again before it acquires.
@@ -178,7 +199,9 @@ func TestInstanceMasterAgainResumesAnnouncing(t *testing.T) {
 	// The new master stops (priority 0) before it announced: MASTER
 	// again after Skew_Time, keeping the VIPs.
 	tr.inject(t, advertBytes(t, higher, 0, time.Second), higher, MulticastIPv4, 255)
-	h.waitSnapshot(t, "priority 0 heard", func(s Snapshot) bool { return s.Counters.AdvertsReceived >= 2 })
+	// Priority 0 heard: the loop waits for Skew_Time (the time moves
+	// once it does, not while it reads the time to arm its timer).
+	h.clock.WaitArmed(t, t0.Add(mdi+skew100))
 	h.clock.Advance(time.Second)
 	for _, want := range []string{"resume", "acquire"} {
 		if c := owner.next(t); c != want {
@@ -207,11 +230,162 @@ func TestInstanceResumesAfterReleaseToo(t *testing.T) {
 		t.Fatalf("owner call %q, want release", c)
 	}
 	tr.inject(t, advertBytes(t, higher, 0, time.Second), higher, MulticastIPv4, 255)
-	h.waitSnapshot(t, "priority 0 heard", func(s Snapshot) bool { return s.Counters.AdvertsReceived >= 2 })
+	// Priority 0 heard: the loop waits for Skew_Time (the time moves
+	// once it does, not while it reads the time to arm its timer).
+	h.clock.WaitArmed(t, t0.Add(mdi+skew100))
 	h.clock.Advance(time.Second)
 	for _, want := range []string{"resume", "acquire"} {
 		if c := owner.next(t); c != want {
 			t.Fatalf("owner call %q, want %s", c, want)
 		}
+	}
+}
+
+// A master whose owner announced the VIPs after the new master did (a
+// scheduled gratuitous ARP of its own that went out just after the new
+// master's) keeps them after the new master's advert until the new
+// master announces again: the clients point at this host until then. Both
+// reports came before the advert, which sees them whether or not Run has
+// turned since.
+func TestInstanceOwnAnnouncementAfterPeers(t *testing.T) {
+	tr := newFakeTransport(local)
+	owner := &announcingOwner{fakeOwner: newFakeOwner()}
+	h := startInstanceWith(t, testConfig(), tr, owner)
+	const mdi = 3609375 * time.Microsecond
+	h.becomeMaster(t, mdi)
+	owner.announce(t, vip.Addr())
+	owner.announceOwn(t, vip.Addr())
+	tr.inject(t, advertBytes(t, higher, 150, time.Second), higher, MulticastIPv4, 255)
+	if c := owner.next(t); c != "quiet" {
+		t.Fatalf("owner call %q, want quiet", c)
+	}
+	h.waitSnapshot(t, "BACKUP keeping the VIPs", func(s Snapshot) bool {
+		return s.State == StateBackup && s.Handover != nil && strings.Contains(s.Handover.Outcome, "keeping the VIPs")
+	})
+	owner.noCall(t)
+	owner.announce(t, vip.Addr())
+	if c := owner.next(t); c != "release" {
+		t.Fatalf("owner call %q, want release", c)
+	}
+	s := h.inst.Snapshot()
+	if !s.Handover.Announced || s.Counters.PeerAnnouncements != 2 {
+		t.Fatalf("after the handover: handover %+v, counters %+v (want 2 announcements of the peer, ours not counted)", s.Handover, s.Counters)
+	}
+}
+
+// An announcement of the new master reported before its advert, with none
+// of ours after it, lets the VIPs go at the advert: quiet first, then the
+// release.
+func TestInstancePeerAnnouncedBeforeAdvert(t *testing.T) {
+	tr := newFakeTransport(local)
+	owner := &announcingOwner{fakeOwner: newFakeOwner()}
+	h := startInstanceWith(t, testConfig(), tr, owner)
+	const mdi = 3609375 * time.Microsecond
+	h.becomeMaster(t, mdi)
+	owner.announceOwn(t, vip.Addr())
+	owner.announce(t, vip.Addr())
+	tr.inject(t, advertBytes(t, higher, 150, time.Second), higher, MulticastIPv4, 255)
+	for _, want := range []string{"quiet", "release"} {
+		if c := owner.next(t); c != want {
+			t.Fatalf("owner call %q, want %s", c, want)
+		}
+	}
+}
+
+// An announcement of our own reported just before the new master's advert
+// counts at that advert, even when Run's loop finds both waiting and
+// steps the advert first: the machine decides once quiet, after the
+// reports made until then (AnnouncingStopped), so the new master's
+// earlier announcement, already stepped, no longer lets the VIPs go. The loop is held in OnTransition (on
+// becoming MASTER) while the report and the advert arrive; when it turns
+// again it picks either first, so the scenario runs several times.
+func TestInstanceOwnAnnouncementSteppedBeforeAdvert(t *testing.T) {
+	const mdi = 3609375 * time.Microsecond
+	for run := range 8 {
+		tr := newFakeTransport(local)
+		owner := &announcingOwner{fakeOwner: newFakeOwner()}
+		entered, release := make(chan struct{}, 1), make(chan struct{})
+		h := newInstanceHarness(t, testConfig(), tr, owner, func(o *Options) {
+			o.OnTransition = func(c StateChange) {
+				if c.To == StateMaster {
+					entered <- struct{}{}
+					<-release
+				}
+			}
+		})
+		h.run(t)
+		h.clock.WaitArmed(t, t0.Add(mdi))
+		// The new master's announcement, stepped half a second before
+		// this one becomes MASTER (recent enough to count).
+		h.clock.Advance(mdi - 500*time.Millisecond)
+		h.clock.DropArms()
+		owner.announce(t, vip.Addr())
+		// The loop turns once, for the report, and arms its timer
+		// again: the time moves once it has (it would move the
+		// deadline with it in between).
+		h.clock.NextArmWhere(t, func(a clock.Arm) bool { return a.At.Equal(t0.Add(mdi)) })
+		h.clock.Advance(500 * time.Millisecond)
+		select {
+		case <-entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no transition to MASTER")
+		}
+		// Held in OnTransition: our announcement, then the advert (the
+		// second, a stray one dropped for its TTL, makes sure the
+		// reader queued the first).
+		owner.announceOwn(t, vip.Addr())
+		tr.inject(t, advertBytes(t, higher, 150, time.Second), higher, MulticastIPv4, 255)
+		tr.inject(t, advertBytes(t, higher, 150, time.Second), higher, MulticastIPv4, 1)
+		close(release)
+		h.waitSnapshot(t, "BACKUP", func(s Snapshot) bool { return s.State == StateBackup && s.Handover != nil })
+		if s := h.inst.Snapshot(); !s.Handover.Done.IsZero() || !strings.Contains(s.Handover.Outcome, "keeping the VIPs") {
+			t.Fatalf("run %d: handover %+v, want the VIPs kept until the new master announces again", run, s.Handover)
+		}
+		h.shutdown(t)
+	}
+}
+
+// sendingAsQuietedOwner is an announcingOwner whose scheduled
+// announcement goes out as it is told to stop announcing: StopAnnouncing
+// reports it before returning, as netsetup.VIPSet does.
+type sendingAsQuietedOwner struct {
+	*announcingOwner
+	t *testing.T
+}
+
+func (o *sendingAsQuietedOwner) StopAnnouncing() {
+	o.announceOwn(o.t, vip.Addr())
+	o.announcingOwner.StopAnnouncing()
+}
+
+// A master that heard the new master's announcement before its advert,
+// and whose own scheduled announcement went out as it stopped announcing
+// (after the new master's), keeps the VIPs after the advert until the new
+// master announces again.
+func TestInstanceOwnAnnouncementAsItStops(t *testing.T) {
+	tr := newFakeTransport(local)
+	owner := &sendingAsQuietedOwner{announcingOwner: &announcingOwner{fakeOwner: newFakeOwner()}, t: t}
+	h := startInstanceWith(t, testConfig(), tr, owner)
+	const mdi = 3609375 * time.Microsecond
+	h.becomeMaster(t, mdi)
+	owner.announce(t, vip.Addr())
+	if err := h.inst.Alive(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tr.inject(t, advertBytes(t, higher, 150, time.Second), higher, MulticastIPv4, 255)
+	if c := owner.next(t); c != "quiet" {
+		t.Fatalf("owner call %q, want quiet", c)
+	}
+	h.waitSnapshot(t, "BACKUP", func(s Snapshot) bool { return s.State == StateBackup && s.Handover != nil })
+	if err := h.inst.Alive(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := h.inst.Snapshot(); !s.Handover.Done.IsZero() || !strings.Contains(s.Handover.Outcome, "keeping the VIPs") {
+		t.Fatalf("handover %+v, want the VIPs kept until the new master announces again", s.Handover)
+	}
+	owner.noCall(t)
+	owner.announce(t, vip.Addr())
+	if c := owner.next(t); c != "release" {
+		t.Fatalf("owner call %q, want release", c)
 	}
 }

@@ -67,8 +67,52 @@ func TestMachineRelease(t *testing.T) {
 			cfg:  testConfig(),
 			steps: with(released,
 				step{at: heard - sec/10, ev: PeerAnnounced{Addr: a}, state: StateMaster},
-				step{at: heard, ev: advertFrom(higher, 100, sec), want: []Action{change(StateMaster, StateBackup, "handed over"), handedOver(higher, true, true, "had announced"), Release{}},
+				// Quiet first; once quiet (and its own
+				// announcements until then stepped, none here) the
+				// announcement counts.
+				step{at: heard, ev: advertFrom(higher, 100, sec), want: []Action{change(StateMaster, StateBackup, "handed over"), StopAnnouncing{}},
 					state: StateBackup, deadline: heard + relMDI},
+				step{at: heard, ev: AnnouncingStopped{}, want: []Action{handedOver(higher, true, true, "had announced"), Release{}},
+					state: StateBackup, deadline: heard + relMDI},
+			),
+		},
+		{
+			name: "master: its own announcement after the new master's: keeps the VIPs until the new master announces again",
+			cfg:  testConfig(),
+			steps: with(released,
+				step{at: heard - sec/10, ev: PeerAnnounced{Addr: a}, state: StateMaster},
+				// Ours went out after it: clients point at us again.
+				step{at: heard - sec/20, ev: OwnAnnounced{Addr: a}, state: StateMaster},
+				step{at: heard, ev: advertFrom(higher, 100, sec), want: []Action{change(StateMaster, StateBackup, "handed over"), StopAnnouncing{}},
+					state: StateBackup, deadline: heard + relMDI},
+				step{at: heard, ev: AnnouncingStopped{}, state: StateBackup, deadline: heard + relMDI},
+				step{at: heard + sec/10, ev: PeerAnnounced{Addr: a}, want: []Action{handedOver(higher, true, true, "10.99.0.7 announced the VIPs"), Release{}},
+					state: StateBackup},
+			),
+		},
+		{
+			name: "master: its own announcement going out as it went quiet: keeps the VIPs",
+			cfg:  testConfig(),
+			steps: with(released,
+				step{at: heard - sec/10, ev: PeerAnnounced{Addr: a}, state: StateMaster},
+				step{at: heard, ev: advertFrom(higher, 100, sec), want: []Action{change(StateMaster, StateBackup, "handed over"), StopAnnouncing{}},
+					state: StateBackup, deadline: heard + relMDI},
+				// Reported before StopAnnouncing returned.
+				step{at: heard, ev: OwnAnnounced{Addr: a}, state: StateBackup},
+				step{at: heard, ev: AnnouncingStopped{}, state: StateBackup, deadline: heard + relMDI},
+				step{at: heard + sec/10, ev: PeerAnnounced{Addr: a}, want: []Action{handedOver(higher, true, true, "10.99.0.7 announced the VIPs"), Release{}},
+					state: StateBackup},
+			),
+		},
+		{
+			name: "master: another host's announcement after its own counts",
+			cfg:  testConfig(),
+			steps: with(released,
+				step{at: heard - sec/10, ev: OwnAnnounced{Addr: a}, state: StateMaster},
+				step{at: heard - sec/20, ev: PeerAnnounced{Addr: a}, state: StateMaster},
+				step{at: heard, ev: advertFrom(higher, 100, sec), want: []Action{change(StateMaster, StateBackup, "handed over"), StopAnnouncing{}},
+					state: StateBackup},
+				step{at: heard, ev: AnnouncingStopped{}, want: []Action{handedOver(higher, true, true, "had announced"), Release{}}, state: StateBackup},
 			),
 		},
 		{

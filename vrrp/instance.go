@@ -126,8 +126,9 @@ type Instance struct {
 	// rebindFailing: the last attempt to follow a re-created interface
 	// failed.
 	rebindFailing bool
-	// announcedBy: addresses another host announced, not yet stepped.
-	announcedBy map[netip.Addr]bool
+	// announced: addresses announced and not yet stepped, each with
+	// who announced it last (true: our Owner, false: another host).
+	announced map[netip.Addr]bool
 	// releaseWant is the pending StepDown or Ready (nil: none) and
 	// releaseWaiters the channels to close once it is applied.
 	releaseWant    *releaseReq
@@ -417,7 +418,7 @@ func (i *Instance) Run(ctx context.Context) error {
 		fr.ReportFaults(i.SetOwnerFault)
 	}
 	if ar, ok := i.opt.Owner.(AnnounceReporter); ok {
-		ar.ReportAnnouncements(i.peerAnnounced)
+		ar.ReportAnnouncements(i.announcedBy)
 		i.mu.Lock()
 		i.m.WatchAnnouncements()
 		i.mu.Unlock()
@@ -618,9 +619,7 @@ func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transpor
 		i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
 	}
 	i.applyRelease(tr, ow)
-	for _, a := range i.takeAnnounced() {
-		i.step(tr, ow, PeerAnnounced{Addr: a})
-	}
+	i.stepAnnounced(tr, ow)
 	switch {
 	case fault != nil && curFault != (OwnerFault{Err: fault}).reason():
 		i.step(tr, ow, OwnerFault{Err: fault})
@@ -711,6 +710,7 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 	i.metrics.set(state, prio)
 	// The advert sender learns of the step before its actions happen.
 	i.syncSender(tr, now)
+	var stopped bool // a StopAnnouncing was done: AnnouncingStopped follows
 	for _, a := range acts {
 		switch a := a.(type) {
 		case SendAdvert:
@@ -767,7 +767,14 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 				q.StopAnnouncing()
 				i.quieted = true
 			}
+			stopped = true
 		}
+	}
+	if stopped {
+		// The Owner's announcements up to its StopAnnouncing, then
+		// whether the new master announced after them.
+		i.stepAnnounced(tr, ow)
+		i.step(tr, ow, AnnouncingStopped{})
 	}
 }
 

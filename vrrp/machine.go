@@ -399,6 +399,10 @@ func (m *Machine) StepInto(now time.Time, ev Event, buf []Action) []Action {
 		out = m.ready(now, out, "operator")
 	case PeerAnnounced:
 		out = m.peerAnnounced(now, out, ev)
+	case OwnAnnounced:
+		m.ownAnnounced(ev)
+	case AnnouncingStopped:
+		out = m.announcingStopped(now, out)
 	case Reconfigure:
 		out = m.reconfigure(now, out, ev.Config)
 	}

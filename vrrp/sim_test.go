@@ -624,6 +624,13 @@ func (s *sim) handle(e *simEv) {
 		if e.gen != r.gen || !r.holds || r.quiet || !r.linkUp {
 			return
 		}
+		// Its owner reports the announcement to its instance, as
+		// netsetup.VIPSet does.
+		if r.watch {
+			for _, a := range r.cfg.vipAddrs() {
+				s.step(r, OwnAnnounced{Addr: a})
+			}
+		}
 		for _, o := range s.routers {
 			if o != r && s.connected(r, o) && !s.lost() {
 				s.push(&simEv{at: s.now.Add(s.delay()), kind: evAnnounceHeard, r: o.id, from: r.id})
@@ -713,6 +720,7 @@ func (s *sim) step(r *simRouter, ev Event) {
 	s.events++
 	before, prio, since := r.m.State(), r.m.EffectivePriority(), r.m.Since()
 	acts := r.m.Step(s.now, ev)
+	var stopped bool
 	if a, ok := ev.(Advert); ok && before == StateMaster {
 		s.checkMasterHeard(r, a, prio)
 	}
@@ -745,6 +753,7 @@ func (s *sim) step(r *simRouter, ev Event) {
 			if r.watch {
 				r.quiet = true
 			}
+			stopped = true
 		case StateChange:
 			// preempt_delay: a BACKUP preempts a lower priority no
 			// sooner than that after it began to hear it, a reload
@@ -768,6 +777,10 @@ func (s *sim) step(r *simRouter, ev Event) {
 		}
 	}
 	s.checkStep(r)
+	if stopped {
+		// As Instance: quiet, then whether the new master announced.
+		s.step(r, AnnouncingStopped{})
+	}
 }
 
 // checkTakeoverReason checks the reason of a BACKUP taking over from a
