@@ -91,7 +91,8 @@ func fullFixture() Status {
 			{Prefix: vip3, Marker: netsetup.MarkerBookkeeping, LastError: "adding VIP fd00:77::101/64: permission denied"},
 		}}
 	m.Tracks = []healthcheck.TrackStatus{{Rule: "listener mgmt", Weight: -10}}
-	m.Addresses.VIPs[0].PeerAnnounced, m.Addresses.VIPs[0].LastPeerAnnounce, m.Addresses.VIPs[0].LastPeerMAC = 1, now.Add(-2*time.Hour), "02:00:00:00:00:03"
+	m.Addresses.VIPs[0].PeerAnnounced, m.Addresses.VIPs[0].LastPeerAnnounce, m.Addresses.VIPs[0].LastPeerMAC = 2, now.Add(-2*time.Hour), "02:00:00:00:00:03"
+	m.Addresses.VIPs[0].PeerSuperseded = 1
 	m.Counters.PeerAnnouncements, m.Counters.Handovers = 1, 1
 	m.Released, m.ReleasedSince, m.ReleasedUntil, m.ReleaseReason = true, now.Add(-time.Minute), now.Add(29*time.Minute), "operator: planned maintenance"
 	m.Handover = &vrrp.Handover{Peer: netip.MustParseAddr("10.77.1.3"), PeerPriority: 100, Planned: true, Requested: now.Add(-61 * time.Second),

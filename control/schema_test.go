@@ -113,7 +113,7 @@ var optional = map[string]bool{
 	"master": true, "tracks": true, "last_garp": true, "last_error": true, "fault": true, "sticky": true,
 	"expires": true, "last_warning": true, "last_info": true, "history": true,
 	"released_since": true, "released_until": true, "release_reason": true, "handover": true, "requested": true,
-	"done": true, "notify": true, "last_error_at": true, "last": true, "last_peer_announce": true, "last_peer_mac": true,
+	"done": true, "notify": true, "last_error_at": true, "last": true, "last_peer_announce": true, "last_peer_mac": true, "peer_superseded": true,
 	"realtime": true, "sender": true, "last_inconclusive": true, "removed_backends": true,
 }
 
