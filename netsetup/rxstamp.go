@@ -46,8 +46,12 @@ func enableRxStamps(c syscall.RawConn) error {
 func recvStamped(c syscall.RawConn, b, oob []byte) (n, oobn int, err error) {
 	var rerr error
 	err = c.Read(func(fd uintptr) bool {
-		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), b, oob, 0)
-		return !errors.Is(rerr, unix.EAGAIN)
+		for {
+			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), b, oob, 0)
+			if !errors.Is(rerr, unix.EINTR) {
+				return !errors.Is(rerr, unix.EAGAIN)
+			}
+		}
 	})
 	if err != nil {
 		return 0, 0, err
@@ -64,8 +68,8 @@ type controlMessages struct {
 }
 
 // parseControl reads the receive timestamp and the IPv6 hop limit from
-// oob; messages it does not know are skipped. A malformed buffer gives an
-// error.
+// oob; messages it does not know, and a timestamp of another size than
+// timespecLen, are skipped. A malformed buffer gives an error.
 func parseControl(oob []byte) (controlMessages, error) {
 	cm := controlMessages{hopLimit: -1}
 	msgs, err := unix.ParseSocketControlMessage(oob)
@@ -76,7 +80,9 @@ func parseControl(oob []byte) (controlMessages, error) {
 		switch {
 		case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS:
 			if len(m.Data) != timespecLen {
-				return cm, fmt.Errorf("parsing receive timestamp: %d bytes, want %d", len(m.Data), timespecLen)
+				// Another platform's layout: no timestamp (the
+				// message counts as received when read).
+				continue
 			}
 			sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
 			nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))

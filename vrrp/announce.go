@@ -70,18 +70,26 @@ func (i *Instance) announcedBy(addr netip.Addr, own bool) {
 }
 
 // stepAnnounced steps the machine with the announcements reported since
-// the last call: for each address, who announced it last.
+// the last call: for each address, who announced it last; the addresses
+// our Owner announced last come first.
 func (i *Instance) stepAnnounced(tr Transport, ow *ownerWorker) {
 	i.mu.Lock()
 	if len(i.announced) == 0 {
 		i.mu.Unlock()
 		return
 	}
+	// Ours first: a peer's announcement of one address must not end a
+	// handover while our own announcement of another, reported in the
+	// same batch, is still to be stepped. The map keeps one event per
+	// address, so the order across addresses is free.
 	evs := make([]Event, 0, len(i.announced))
 	for a, own := range i.announced {
 		if own {
 			evs = append(evs, OwnAnnounced{Addr: a})
-		} else {
+		}
+	}
+	for a, own := range i.announced {
+		if !own {
 			evs = append(evs, PeerAnnounced{Addr: a})
 		}
 	}

@@ -345,16 +345,20 @@ func TestInstanceOwnAnnouncementSteppedBeforeAdvert(t *testing.T) {
 	}
 }
 
-// sendingAsQuietedOwner is an announcingOwner whose scheduled
-// announcement goes out as it is told to stop announcing: StopAnnouncing
-// reports it before returning, as netsetup.VIPSet does.
+// sendingAsQuietedOwner is an announcingOwner that hears and sends
+// announcements as it is told to stop announcing: StopAnnouncing reports
+// them before returning, as netsetup.VIPSet does with one of its own
+// going out.
 type sendingAsQuietedOwner struct {
 	*announcingOwner
-	t *testing.T
+	t       *testing.T
+	reports []announcement
 }
 
 func (o *sendingAsQuietedOwner) StopAnnouncing() {
-	o.announceOwn(o.t, vip.Addr())
+	for _, a := range o.reports {
+		o.announcements.call(o.t, a)
+	}
 	o.announcingOwner.StopAnnouncing()
 }
 
@@ -364,7 +368,8 @@ func (o *sendingAsQuietedOwner) StopAnnouncing() {
 // master announces again.
 func TestInstanceOwnAnnouncementAsItStops(t *testing.T) {
 	tr := newFakeTransport(local)
-	owner := &sendingAsQuietedOwner{announcingOwner: &announcingOwner{fakeOwner: newFakeOwner()}, t: t}
+	owner := &sendingAsQuietedOwner{announcingOwner: &announcingOwner{fakeOwner: newFakeOwner()}, t: t,
+		reports: []announcement{{addr: vip.Addr(), own: true}}}
 	h := startInstanceWith(t, testConfig(), tr, owner)
 	const mdi = 3609375 * time.Microsecond
 	h.becomeMaster(t, mdi)
@@ -387,5 +392,51 @@ func TestInstanceOwnAnnouncementAsItStops(t *testing.T) {
 	owner.announce(t, vip.Addr())
 	if c := owner.next(t); c != "release" {
 		t.Fatalf("owner call %q, want release", c)
+	}
+}
+
+// With two VIPs, a batch of reports in which the new master announced one
+// after ours and we announced the other after the new master's earlier
+// announcement of it does not end the handover, whatever order the batch
+// is stepped in: the VIP we announced last still waits for the new
+// master. (Reported inside StopAnnouncing, as the VIP set does when its
+// own announcement of the second VIP goes out then.) The scenario runs
+// several times, the batch being a map.
+func TestInstanceOwnAnnouncementOfOneVIPInBatch(t *testing.T) {
+	const mdi = 3609375 * time.Microsecond
+	vip2 := netip.MustParsePrefix("10.99.0.101/24")
+	cfg := testConfig(func(c *Config) { c.VIPs = append(c.VIPs, vip2) })
+	p := Packet{Version: 3, VRID: 7, Priority: 150, AdvertInterval: time.Second, Addrs: []netip.Addr{vip.Addr(), vip2.Addr()}}
+	advert, err := p.Marshal(higher, MulticastIPv4, ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for run := range 8 {
+		tr := newFakeTransport(local)
+		owner := &sendingAsQuietedOwner{announcingOwner: &announcingOwner{fakeOwner: newFakeOwner()}, t: t,
+			reports: []announcement{{addr: vip.Addr()}, {addr: vip2.Addr(), own: true}}}
+		h := startInstanceWith(t, cfg, tr, owner)
+		h.becomeMaster(t, mdi)
+		owner.announce(t, vip.Addr())
+		owner.announce(t, vip2.Addr())
+		if err := h.inst.Alive(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		tr.inject(t, advert, higher, MulticastIPv4, 255)
+		if c := owner.next(t); c != "quiet" {
+			t.Fatalf("run %d: owner call %q, want quiet", run, c)
+		}
+		h.waitSnapshot(t, "BACKUP", func(s Snapshot) bool { return s.State == StateBackup && s.Handover != nil })
+		if err := h.inst.Alive(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if s := h.inst.Snapshot(); !s.Handover.Done.IsZero() || !strings.Contains(s.Handover.Outcome, "keeping the VIPs") {
+			t.Fatalf("run %d: handover %+v, want the VIPs kept until the new master announces %v again", run, s.Handover, vip2.Addr())
+		}
+		owner.announce(t, vip2.Addr())
+		if c := owner.next(t); c != "release" {
+			t.Fatalf("run %d: owner call %q, want release", run, c)
+		}
+		h.shutdown(t)
 	}
 }
