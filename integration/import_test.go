@@ -91,8 +91,17 @@ func TestImportBesideKeepalived(t *testing.T) {
 		}
 		return in
 	}
-	// Two of keepalived's adverts, heard and none dropped, and the VIP
-	// where it was all along.
+	// rmqlb starts its VRRP instance once every backend has had its
+	// first health check (the imported checks' first runs are spread
+	// over their interval): from then on it hears keepalived.
+	if err := waitFor(2*advert+30*time.Second, func() (bool, error) {
+		in := inst()
+		return in.Counters.AdvertsReceived > 0, fmt.Errorf("rmqlb is %s and heard no advert", in.State)
+	}); err != nil {
+		t.Fatalf("rmqlb beside keepalived: %v\nrmqlb: %s", err, d.proc.Tail(20))
+	}
+	// Two more of keepalived's adverts, heard and none dropped, and the
+	// VIP where it was all along.
 	in0 := inst()
 	if err := stableHolder(l, h1, 2*advert+netlab.SchedulingSlack); err != nil {
 		t.Fatalf("rmqlb beside keepalived: %v\nrmqlb: %s", err, d.proc.Tail(20))
