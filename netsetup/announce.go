@@ -17,6 +17,13 @@ import (
 // etherTypeARP is the EtherType of ARP (RFC 826).
 const etherTypeARP = 0x0806
 
+// announceWriteTimeout bounds the sends of one announcement turn. A send
+// waits only when the socket's send buffer is full, which means frames
+// are not leaving the link (a stalled driver, a flood of pause frames):
+// an announcement that late is useless, and the turn holds the VIPSet's
+// lock, which StopAnnouncing and the VRRP instance calling it wait for.
+const announceWriteTimeout = 50 * time.Millisecond
+
 // openSenders opens the sockets for the announcements that are not open
 // yet: an AF_PACKET socket for gratuitous ARP when there is an IPv4 VIP and
 // the link has an Ethernet address and ARP (and one that hears other
@@ -95,8 +102,10 @@ func openARP(attrs *netlink.LinkAttrs) (net.PacketConn, error) {
 // each one sent (ReportAnnouncements). It sends nothing while the VIPSet
 // is quiet (StopAnnouncing): it holds the VIPSet's lock throughout, so an
 // announcement is either sent and reported before StopAnnouncing returns
-// or not sent. It is the announcer's callback and runs without the
-// announcer's lock.
+// or not sent. The sends of one turn give up after announceWriteTimeout
+// (counted as failed), so a link whose frames do not leave holds the lock
+// no longer than that. It is the announcer's callback and runs without
+// the announcer's lock.
 func (s *VIPSet) announce(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,6 +124,13 @@ func (s *VIPSet) announce(now time.Time) {
 	} else {
 		hw = link.Attrs().HardwareAddr
 		openErr = s.openSenders(link.Attrs())
+	}
+	deadline := time.Now().Add(announceWriteTimeout)
+	if s.conn != nil {
+		s.conn.SetWriteDeadline(deadline)
+	}
+	if s.na != nil {
+		s.na.p.SetWriteDeadline(deadline)
 	}
 	for _, v := range s.vips {
 		if !v.owned {
