@@ -369,6 +369,22 @@ func TestHearSocketsStampReceptionNetns(t *testing.T) {
 
 	const wait = 100 * time.Millisecond
 	buf := make([]byte, 1514)
+	// The kernel turns reception stamps on a moment after the first
+	// socket of the host asks for them (a deferred work item); until
+	// then frames are stamped as they are read. Wait for the switch.
+	for start := time.Now(); ; {
+		sendARPFrom(t, l.NSB, l.IfB, macB, vip4.Addr())
+		time.Sleep(10 * time.Millisecond)
+		read := time.Now()
+		if _, _, rx, err := arp.next(buf); err != nil {
+			t.Fatal(err)
+		} else if read.Sub(rx) > 5*time.Millisecond {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the kernel did not stamp frames at reception within 5 s")
+		}
+	}
 	for _, c := range []struct {
 		name string
 		conn hearConn

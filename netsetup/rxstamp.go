@@ -15,7 +15,11 @@ import (
 // receive timestamp, on CLOCK_REALTIME): a message may wait in the
 // socket's queue while the VIPSet sends an announcement of its own, and
 // only the time of reception tells which of the two came first on the
-// link (see VIPSet.heard).
+// link (see VIPSet.heard). When no socket of the host asked for them
+// before, the kernel starts stamping received frames a moment after the
+// first one asks (it defers the switch to a work queue); a frame that
+// arrives meanwhile is stamped when it is read. The hear sockets open as
+// the VIPs are acquired, well before a peer's announcement matters.
 
 // timespecLen is the size of a struct timespec on the 64-bit Linux
 // platforms the daemon is built for (two native 64-bit integers).
