@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
+	"github.com/rmqlb/rmqlb/internal/testpki"
 	"go.uber.org/goleak"
 )
 
@@ -24,6 +26,12 @@ var (
 	broker     *rabbittest.Node
 	brokerErr  error
 	mgmtURL    string // the node's management API
+	// The node's AMQPS listener, on 127.0.0.1, with a certificate of brokerCA for 127.0.0.1
+	// and "rmq1.test"; it verifies a client certificate when one is sent
+	// (fail_if_no_peer_cert false). pkiDir holds the files; TestMain removes it.
+	tlsAddr  netip.AddrPort
+	brokerCA *testpki.CA
+	pkiDir   string
 )
 
 func realBroker(t *testing.T) *rabbittest.Node {
@@ -41,9 +49,31 @@ func realBroker(t *testing.T) *rabbittest.Node {
 		port := ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
 		mgmtURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+		if ln, brokerErr = net.Listen("tcp", "127.0.0.1:0"); brokerErr != nil {
+			return
+		}
+		tlsAddr = ln.Addr().(*net.TCPAddr).AddrPort()
+		ln.Close()
+		if pkiDir, brokerErr = os.MkdirTemp("", "amqpcheck-pki-"); brokerErr != nil {
+			return
+		}
+		os.Chmod(pkiDir, 0o755) // the broker reads its files
+		if brokerCA, brokerErr = testpki.NewCA(pkiDir, "broker"); brokerErr != nil {
+			return
+		}
+		var srv testpki.Pair
+		if srv, brokerErr = brokerCA.Server("rmq1", []string{"rmq1.test"}, []netip.Addr{tlsAddr.Addr()}); brokerErr != nil {
+			return
+		}
 		broker, brokerErr = rabbittest.Start(ctx, rabbittest.Options{Name: "amqpcheck",
 			Plugins: []string{"rabbitmq_management"},
-			Config:  []string{"management.tcp.ip = 127.0.0.1", fmt.Sprintf("management.tcp.port = %d", port)}})
+			Config: []string{"management.tcp.ip = 127.0.0.1", fmt.Sprintf("management.tcp.port = %d", port),
+				"listeners.ssl.default = " + tlsAddr.String(),
+				"ssl_options.cacertfile = " + brokerCA.File,
+				"ssl_options.certfile = " + srv.CertFile,
+				"ssl_options.keyfile = " + srv.KeyFile,
+				"ssl_options.verify = verify_peer",
+				"ssl_options.fail_if_no_peer_cert = false"}})
 		if brokerErr != nil {
 			return
 		}
@@ -72,6 +102,9 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
+	}
+	if pkiDir != "" {
+		os.RemoveAll(pkiDir)
 	}
 	if l := rabbittest.Leftovers(); len(l) > 0 {
 		fmt.Fprintf(os.Stderr, "leftover RabbitMQ processes: %v\n", l)

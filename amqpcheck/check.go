@@ -3,6 +3,7 @@ package amqpcheck
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/fielderr"
+	"github.com/rmqlb/rmqlb/proxyproto"
 )
 
 // Mode selects how far a check goes.
@@ -98,6 +100,9 @@ type Config struct {
 	MaxFrameSize uint32
 	// ConnectionName is shown by the broker (management UI, logs). Zero: "rmqlb health check".
 	ConnectionName string
+	// TLS makes the check speak TLS to the broker (after the PROXY header, when there is
+	// one). Nil: plain TCP.
+	TLS *TLSConfig
 }
 
 // WithDefaults returns c with zero fields replaced by their defaults.
@@ -170,6 +175,9 @@ func (c Config) Validate() error {
 	if c.MaxFrameSize != 0 && c.MaxFrameSize < 4096 {
 		bad("max_frame_size", "must be at least 4096, not %d", c.MaxFrameSize)
 	}
+	if c.TLS != nil {
+		errs = append(errs, c.TLS.validate()...)
+	}
 	return errors.Join(errs...)
 }
 
@@ -239,6 +247,9 @@ type Report struct {
 	// ProbeError tells why the alarm probe could not run (e.g. no write permission on the
 	// default exchange), empty when it ran.
 	ProbeError string `json:"probe_error,omitempty"`
+	// TLSWarning tells that the TLS files changed on disk but could not be read again, so
+	// the check used those it read before; empty otherwise.
+	TLSWarning string `json:"tls_warning,omitempty"`
 }
 
 // Check is an AMQP 0-9-1 health check of one broker. It is safe for concurrent use. Each call
@@ -249,6 +260,7 @@ type Report struct {
 type Check struct {
 	cfg  Config
 	http *http.Client // for AlarmProbeManagement; no keep-alive, so nothing outlives a check
+	tls  *tlsFiles    // nil without Config.TLS
 
 	mu     sync.Mutex   // guards kept and closed
 	kept   *blockedConn // the connection kept on a blocked broker, nil when none
@@ -257,12 +269,22 @@ type Check struct {
 	Dialer net.Dialer
 }
 
-// New returns a check for cfg.
+// New returns a check for cfg. With cfg.TLS it reads the TLS files, and fails when one
+// cannot be read or parsed.
 func New(cfg Config) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuring AMQP check: %w", err)
 	}
-	return &Check{cfg: cfg.WithDefaults(), http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}, nil
+	c := &Check{cfg: cfg.WithDefaults(), http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
+	if cfg.TLS != nil {
+		t := *cfg.TLS
+		f, err := newTLSFiles(&t, cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("configuring AMQP check: tls: %w", err)
+		}
+		c.tls = f
+	}
+	return c, nil
 }
 
 // Check implements healthcheck.Checker: an error fails the check, except a connection this host
@@ -282,6 +304,9 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 		r.Alarm = "publishers blocked: " + rep.Alarm
 	case rep.ProbeError != "":
 		r.Warning = "alarm probe failed: " + rep.ProbeError
+	}
+	if rep.TLSWarning != "" {
+		r.Warning = strings.TrimPrefix(r.Warning+"; "+rep.TLSWarning, "; ")
 	}
 	return r
 }
@@ -311,9 +336,22 @@ func (c *Check) Run(ctx context.Context) (Report, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(aLongTimeAgo) })
-	s := &session{conn: conn, r: bufio.NewReader(conn), cfg: &c.cfg, ctx: ctx, t0: t0}
+	raw := conn
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
+	proxyHeader := c.cfg.ProxyProtocol
+	var tlsWarning string
+	if c.tls != nil {
+		conn, tlsWarning, err = c.startTLS(ctx, raw, t0)
+		proxyHeader = false // sent before the TLS handshake
+		if err != nil {
+			stop()
+			raw.Close()
+			return Report{}, fmt.Errorf("connecting to %s: %w", addr, err)
+		}
+	}
+	s := &session{conn: conn, r: bufio.NewReader(conn), cfg: &c.cfg, ctx: ctx, t0: t0, proxyHeader: proxyHeader}
 	rep, err := s.run()
+	rep.TLSWarning = tlsWarning
 	if !stop() {
 		// The deadline struck as the session ended: the connection may be unusable.
 		conn.Close()
@@ -328,11 +366,46 @@ func (c *Check) Run(ctx context.Context) (Report, error) {
 	return rep, err
 }
 
+// startTLS sends the PROXY header the broker expects (in clear, before TLS) and runs the TLS
+// handshake on raw, within the check's deadline. It returns the TLS connection and the warning
+// of TLS files that could not be read again (see TLSConfig).
+func (c *Check) startTLS(ctx context.Context, raw net.Conn, t0 time.Time) (net.Conn, string, error) {
+	cfg, warning := c.tls.get()
+	if c.cfg.ProxyProtocol {
+		if _, err := raw.Write(proxyproto.AppendV2Local(nil)); err != nil {
+			return nil, warning, fmt.Errorf("sending PROXY header: %w", classify(ctx, t0, err))
+		}
+	}
+	tc := tls.Client(raw, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, warning, fmt.Errorf("%w: %w", ErrTLS, classifyTLS(ctx, t0, err))
+	}
+	return tc, warning, nil
+}
+
+// classifyTLS is classify for a TLS handshake: I/O errors as classify has them; the others
+// (a certificate refused by either side, no common version) as they are.
+func classifyTLS(ctx context.Context, t0 time.Time, err error) error {
+	var ne net.Error
+	if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return classify(ctx, t0, err)
+	}
+	return err
+}
+
 // classify maps an I/O error onto the package's sentinel errors, keeping the original; a
 // timeout says how long after t0 (the start of the check) it struck.
+//
+// A TLS alert (net.OpError "remote error" or "local error", which only crypto/tls makes) is
+// ErrTLS: under TLS 1.3 a broker refuses the client's certificate after the client finished its
+// handshake, so the alert comes with the first read.
 func classify(ctx context.Context, t0 time.Time, err error) error {
 	var ne net.Error
+	var oe *net.OpError
 	switch {
+	case errors.As(err, &oe) && (oe.Op == "remote error" || oe.Op == "local error"):
+		return fmt.Errorf("%w: %w", ErrTLS, err)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("%w (%w)", ErrRefused, err)
 	case ctx.Err() != nil, errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():

@@ -7,7 +7,8 @@ import (
 
 // Errors a check can fail with; test with errors.Is. A check error wraps exactly one of them
 // (or a *ServerCloseError, which matches ErrAuth or ErrVHost where that is what its code
-// means), so the scheduler and `rmqlb status` can tell the reasons apart.
+// means; ErrTLS may wrap ErrClosed or ErrTimeout too), so the scheduler and `rmqlb status`
+// can tell the reasons apart.
 var (
 	// ErrRefused: the TCP connection was refused (nothing listens: broker stopped, stop_app).
 	ErrRefused = errors.New("connection refused")
@@ -26,6 +27,10 @@ var (
 	ErrVHost = errors.New("vhost not found or access refused")
 	// ErrClosed: the broker closed the TCP connection without an AMQP reason.
 	ErrClosed = errors.New("connection closed by server")
+	// ErrTLS: the TLS handshake failed (a certificate either side refused, no common
+	// version or cipher, a peer that closed or did not answer during the handshake: then it
+	// also wraps ErrClosed or ErrTimeout).
+	ErrTLS = errors.New("TLS handshake failed")
 )
 
 // timeoutError is ErrTimeout.

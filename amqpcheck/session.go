@@ -23,6 +23,9 @@ type session struct {
 	ctx  context.Context
 	t0   time.Time // start of the check
 	max  uint32    // frame size limit
+	// proxyHeader: send the PROXY header before the protocol header (false over TLS, where
+	// it went before the TLS handshake).
+	proxyHeader bool
 
 	gotFrame bool // a well-formed frame arrived: later garbage is a broken AMQP server
 }
@@ -30,7 +33,7 @@ type session struct {
 func (s *session) run() (Report, error) {
 	s.max = s.cfg.MaxFrameSize
 	var out []byte
-	if s.cfg.ProxyProtocol {
+	if s.proxyHeader {
 		out = proxyproto.AppendV2Local(out)
 	}
 	out = append(out, ProtocolHeader...)

@@ -1,0 +1,64 @@
+package amqpcheck
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rmqlb/rmqlb/internal/testpki"
+)
+
+// TestBrokerTLS: checks of RabbitMQ's AMQPS listener, in both modes, pass where an AMQPS
+// client connects (also with a client certificate the broker verifies), and fail with the
+// reason where the check refuses the broker's certificate. (A broker that requires a client
+// certificate is TestTLSCheck's: RabbitMQ's ssl_options are the node's, and this node serves
+// checks without one.)
+func TestBrokerTLS(t *testing.T) {
+	n := realBroker(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	client, err := brokerCA.Client("rmqlb-check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := testpki.NewCA(dir, "stranger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string // "" passes; else in the error, which must wrap ErrTLS
+	}{
+		{"handshake, by IP", Config{TLS: &TLSConfig{CAFile: brokerCA.File}}, ""},
+		{"handshake, by name", Config{TLS: &TLSConfig{CAFile: brokerCA.File, ServerName: "rmq1.test"}}, ""},
+		{"login", Config{Mode: ModeLogin, TLS: &TLSConfig{CAFile: brokerCA.File}}, ""},
+		{"login, client certificate", Config{Mode: ModeLogin, TLS: &TLSConfig{CAFile: brokerCA.File,
+			CertFile: client.CertFile, KeyFile: client.KeyFile}}, ""},
+		{"wrong name", Config{TLS: &TLSConfig{CAFile: brokerCA.File, ServerName: "rmq2.test"}}, "not rmq2.test"},
+		{"wrong name, verify chain", Config{TLS: &TLSConfig{CAFile: brokerCA.File, ServerName: "rmq2.test", Verify: VerifyChain}}, ""},
+		{"another CA", Config{TLS: &TLSConfig{CAFile: stranger.File}}, "unknown authority"},
+	} {
+		tc.cfg.Addr = tlsAddr
+		rep, err := run(t, tc.cfg, 5*time.Second)
+		t.Logf("%s: %v %v", tc.name, rep.Server, err)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want == "" && (rep.Server.Product != "RabbitMQ" || rep.Server.ClusterName != n.NodeName):
+			t.Errorf("%s: report %+v", tc.name, rep)
+		case tc.want != "" && (!errors.Is(err, ErrTLS) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: err %v, want ErrTLS with %q", tc.name, err, tc.want)
+		}
+	}
+	// A plain check of the AMQPS port, and a TLS check of the plain port.
+	if _, err := run(t, Config{Addr: tlsAddr}, 5*time.Second); err == nil {
+		t.Error("a plain check of the AMQPS listener passed")
+	}
+	if _, err := run(t, Config{Addr: n.Addr, TLS: &TLSConfig{CAFile: brokerCA.File}}, 5*time.Second); !errors.Is(err, ErrTLS) {
+		t.Errorf("a TLS check of the plain listener: %v, want ErrTLS", err)
+	}
+}

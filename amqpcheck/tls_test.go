@@ -1,0 +1,301 @@
+package amqpcheck
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/fielderr"
+	"github.com/rmqlb/rmqlb/internal/testpki"
+	"github.com/rmqlb/rmqlb/proxyproto"
+)
+
+// tlsLab is a CA, a broker certificate for 127.0.0.1 and "rmq1.test", and a client
+// certificate, in a test's directory.
+type tlsLab struct {
+	ca     *testpki.CA
+	server testpki.Pair
+	client testpki.Pair
+	other  *testpki.CA // a CA that signed nothing of the lab's
+}
+
+func newTLSLab(t *testing.T) *tlsLab {
+	t.Helper()
+	dir := t.TempDir()
+	ca, err := testpki.NewCA(dir, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := testpki.NewCA(dir, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ca.Server("rmq1", []string{"rmq1.test"}, []netip.Addr{netip.MustParseAddr("127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := ca.Client("rmqlb-check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tlsLab{ca: ca, server: srv, client: cl, other: other}
+}
+
+// serverConfig is the broker's side: the lab's certificate, and with requireClient a
+// client certificate signed by the lab's CA.
+func (l *tlsLab) serverConfig(t *testing.T, requireClient bool) *tls.Config {
+	t.Helper()
+	pair, err := tls.LoadX509KeyPair(l.server.CertFile, l.server.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{pair}}
+	if requireClient {
+		roots, err := (&TLSConfig{CAFile: l.ca.File}).Load(netip.MustParseAddrPort("127.0.0.1:1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.ClientCAs = roots.RootCAs
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg
+}
+
+// startTLSBroker is a broker on an AMQPS listener that answers the protocol header with the
+// golden Connection.Start. With pp it reads a PROXY header first, in clear, and sends it
+// on got.
+func startTLSBroker(t *testing.T, cfg *tls.Config, pp bool, got chan<- proxyproto.Header) *fakeServer {
+	start := goldenStart(t)
+	return startFake(t, func(c net.Conn) {
+		if pp {
+			h, err := proxyproto.ReadHeader(c)
+			if err != nil {
+				return
+			}
+			got <- h
+		}
+		tc := tls.Server(c, cfg)
+		defer tc.Close()
+		if tc.Handshake() != nil || !readHeader(tc) {
+			return
+		}
+		tc.Write(start)
+		io.Copy(io.Discard, tc)
+	})
+}
+
+func runCheck(t *testing.T, cfg Config) (Report, error) {
+	t.Helper()
+	chk, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chk.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return chk.Run(ctx)
+}
+
+// TestTLSCheck: a check over TLS passes where an AMQPS client would connect and fails, with
+// ErrTLS and the reason, where it would not.
+func TestTLSCheck(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	l := newTLSLab(t)
+	plain := startTLSBroker(t, l.serverConfig(t, false), false, nil)
+	mutual := startTLSBroker(t, l.serverConfig(t, true), false, nil)
+	defer plain.close()
+	defer mutual.close()
+	clientCert := func(c TLSConfig) TLSConfig { c.CertFile, c.KeyFile = l.client.CertFile, l.client.KeyFile; return c }
+	tests := []struct {
+		name string
+		srv  *fakeServer
+		tls  TLSConfig
+		want string // "" passes; else in the error, which must wrap ErrTLS
+	}{
+		{"the address's IP, lab CA", plain, TLSConfig{CAFile: l.ca.File}, ""},
+		{"server name, lab CA", plain, TLSConfig{CAFile: l.ca.File, ServerName: "rmq1.test"}, ""},
+		{"wrong server name", plain, TLSConfig{CAFile: l.ca.File, ServerName: "rmq2.test"}, "certificate is valid for rmq1.test, not rmq2.test"},
+		{"wrong name, verify chain", plain, TLSConfig{CAFile: l.ca.File, ServerName: "rmq2.test", Verify: VerifyChain}, ""},
+		{"system roots", plain, TLSConfig{}, "certificate signed by unknown authority"},
+		{"another CA", plain, TLSConfig{CAFile: l.other.File}, "certificate signed by unknown authority"},
+		{"another CA, verify chain", plain, TLSConfig{CAFile: l.other.File, Verify: VerifyChain}, "certificate signed by unknown authority"},
+		{"verify none", plain, TLSConfig{Verify: VerifyNone}, ""},
+		{"client certificate required, none", mutual, TLSConfig{CAFile: l.ca.File}, "certificate required"},
+		{"client certificate required, given", mutual, clientCert(TLSConfig{CAFile: l.ca.File}), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.tls
+			rep, err := runCheck(t, Config{Addr: tc.srv.addr(), TLS: &c})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("check failed: %v", err)
+			case tc.want == "" && rep.Server.Product != "RabbitMQ":
+				t.Fatalf("report %+v", rep)
+			case tc.want != "" && (err == nil || !errors.Is(err, ErrTLS) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("err %v, want ErrTLS with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestTLSCheckPeers: what a TLS check meets on a port that is not an AMQPS broker's.
+func TestTLSCheckPeers(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	l := newTLSLab(t)
+	cfg := TLSConfig{CAFile: l.ca.File}
+	start := goldenStart(t)
+	tests := []struct {
+		name  string
+		serve func(c net.Conn)
+		want  []error
+	}{
+		// A plain AMQP listener reads the ClientHello as a bad protocol header, answers
+		// with its own and closes.
+		{"plain AMQP", func(c net.Conn) {
+			c.Read(make([]byte, 8))
+			c.Write([]byte("AMQP\x00\x00\x09\x01"))
+			c.Close()
+		}, []error{ErrTLS}},
+		// A frozen broker: the kernel accepts, nobody answers the ClientHello.
+		{"silence", func(c net.Conn) { io.Copy(io.Discard, c) }, []error{ErrTLS, ErrTimeout}},
+		{"close", func(c net.Conn) { c.Close() }, []error{ErrTLS, ErrClosed}},
+		{"Connection.Start in clear", func(c net.Conn) {
+			c.Write(start)
+			io.Copy(io.Discard, c)
+		}, []error{ErrTLS}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startFake(t, tc.serve)
+			c := cfg
+			chk, err := New(Config{Addr: srv.addr(), TLS: &c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			_, err = chk.Run(ctx)
+			for _, w := range tc.want {
+				if !errors.Is(err, w) {
+					t.Fatalf("err %v, want it to wrap %v", err, w)
+				}
+			}
+			srv.close()
+		})
+	}
+}
+
+// TestTLSCheckProxyHeader: a broker that expects PROXY headers gets one in clear before the
+// TLS handshake, as RabbitMQ reads it.
+func TestTLSCheckProxyHeader(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	l := newTLSLab(t)
+	got := make(chan proxyproto.Header, 1)
+	srv := startTLSBroker(t, l.serverConfig(t, false), true, got)
+	defer srv.close()
+	if _, err := runCheck(t, Config{Addr: srv.addr(), ProxyProtocol: true, TLS: &TLSConfig{CAFile: l.ca.File}}); err != nil {
+		t.Fatal(err)
+	}
+	if h := <-got; h.Version != 2 || h.Command != proxyproto.CommandLocal {
+		t.Fatalf("PROXY header %+v", h)
+	}
+}
+
+// TestTLSFilesRenewed: files changed on disk are read by the next check; files that cannot be
+// read leave the check on those read before, with a warning, until they can.
+func TestTLSFilesRenewed(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	l := newTLSLab(t)
+	srv := startTLSBroker(t, l.serverConfig(t, false), false, nil)
+	defer srv.close()
+	ca := t.TempDir() + "/ca.pem"
+	copyFile := func(from string) {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A new file renamed in place, as renewals write them: a new inode.
+		if err := os.WriteFile(ca+".new", b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(ca+".new", ca); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(l.other.File)
+	chk, err := New(Config{Addr: srv.addr(), TLS: &TLSConfig{CAFile: ca}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chk.Close()
+	run := func() healthcheck.Result {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return chk.Check(ctx)
+	}
+	if r := run(); !errors.Is(r.Err, ErrTLS) {
+		t.Fatalf("with another CA: %+v, want ErrTLS", r)
+	}
+	copyFile(l.ca.File)
+	if r := run(); r.Err != nil || r.Warning != "" {
+		t.Fatalf("after the CA was renewed: %+v, want a pass", r)
+	}
+	if err := os.WriteFile(ca+".new", []byte("not PEM"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(ca+".new", ca); err != nil {
+		t.Fatal(err)
+	}
+	r := run()
+	if r.Err != nil || !strings.Contains(r.Warning, "TLS files changed but cannot be read") {
+		t.Fatalf("after the CA file was broken: %+v, want a pass with a warning", r)
+	}
+	copyFile(l.ca.File)
+	if r := run(); r.Err != nil || r.Warning != "" {
+		t.Fatalf("after the CA file was mended: %+v, want a pass", r)
+	}
+}
+
+// TestTLSConfigErrors: New names the field or file that is wrong.
+func TestTLSConfigErrors(t *testing.T) {
+	l := newTLSLab(t)
+	addr := netip.MustParseAddrPort("127.0.0.1:5671")
+	tests := []struct {
+		name  string
+		tls   TLSConfig
+		field string // a field error, or "" for a file error
+		want  string
+	}{
+		{"verify", TLSConfig{Verify: "partly"}, "tls.verify", `must be full, chain or none, not "partly"`},
+		{"cert without key", TLSConfig{CertFile: l.client.CertFile}, "tls.key_file", "is required with cert_file"},
+		{"key without cert", TLSConfig{KeyFile: l.client.KeyFile}, "tls.cert_file", "is required with key_file"},
+		{"ca with verify none", TLSConfig{CAFile: l.ca.File, Verify: VerifyNone}, "tls.ca_file", "has no use with verify none"},
+		{"missing ca", TLSConfig{CAFile: "/nonexistent/ca.pem"}, "", "reading ca_file: open /nonexistent/ca.pem: no such file or directory"},
+		{"ca not PEM", TLSConfig{CAFile: l.client.KeyFile}, "", "no PEM certificate in it"},
+		{"key of another certificate", TLSConfig{CertFile: l.client.CertFile, KeyFile: l.server.KeyFile}, "", "private key does not match public key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.tls
+			_, err := New(Config{Addr: addr, TLS: &c})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+			var fe *fielderr.Error
+			if gotField := errors.As(err, &fe); gotField != (tc.field != "") || gotField && fe.Field != tc.field {
+				t.Fatalf("err %v: field error %v, want field %q", err, fe, tc.field)
+			}
+		})
+	}
+}
