@@ -112,4 +112,13 @@ type fileCheck struct {
 	Password     string        `yaml:"password"`
 	VHost        string        `yaml:"vhost"`
 	OnAlarm      string        `yaml:"on_alarm"`
+	TLS          *fileTLS      `yaml:"tls"`
+}
+
+type fileTLS struct {
+	ServerName string `yaml:"server_name"`
+	CAFile     string `yaml:"ca_file"`
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	Verify     string `yaml:"verify"`
 }

@@ -22,7 +22,10 @@ import (
 // a check's password) and may be read by others or by an untrusted group
 // (see exposed), and for
 // every notify hook whose program cannot be run on this host (a hook is
-// often installed after its configuration, so this is no error).
+// often installed after its configuration, so this is no error). A
+// check's TLS files that this process cannot read or parse are errors
+// (an Errors value), as the file's own problems are: the daemon would
+// check every such backend DOWN.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -31,6 +34,9 @@ func Load(path string) (*Config, error) {
 	c, err := Parse(data)
 	if err != nil {
 		return nil, err
+	}
+	if es := c.tlsErrors(); len(es) > 0 {
+		return nil, es
 	}
 	c.Warnings = append(c.Warnings, c.hookWarnings()...)
 	if fi, err := os.Stat(path); err == nil && exposed(fi) {
@@ -86,6 +92,28 @@ func (c *Config) hookWarnings() []string {
 		}
 	}
 	return ws
+}
+
+// tlsErrors returns a problem, at the check section's tls key, for every
+// check section whose TLS files cannot be read or parsed by this process
+// (once for a listener's section that its backends share).
+func (c *Config) tlsErrors() Errors {
+	seen := map[string]bool{}
+	var es Errors
+	for _, l := range c.Listeners {
+		for _, b := range l.Backends {
+			ck := b.Check
+			if ck.TLS == nil || seen[ck.Field] {
+				continue
+			}
+			seen[ck.Field] = true
+			if _, err := ck.TLS.Load(ck.Address); err != nil {
+				f := ck.Field + ".tls"
+				es = append(es, FieldError{Field: f, Line: c.Line(f), Msg: err.Error()})
+			}
+		}
+	}
+	return es
 }
 
 // secretField returns the path of the first password of c, "" if none.

@@ -258,6 +258,9 @@ type Check struct {
 	// header first: set when the backend is sent PROXY headers, so that
 	// the check and the data path agree.
 	ProxyProtocol bool
+	// TLS makes an AMQP check speak TLS (the check section's tls); nil:
+	// plain TCP. Its files are read by Load, not by Parse.
+	TLS *amqpcheck.TLSConfig
 }
 
 // Listener returns the listener named name.

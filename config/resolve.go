@@ -603,6 +603,16 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		"fast_interval": p.k("fastinterval"), "down_interval": p.k("downinterval"), "slow_start": p.k("slowstart"),
 	})
 	c.Schedule = s.WithDefaults()
+	if f.TLS != nil {
+		c.TLS = &amqpcheck.TLSConfig{ServerName: f.TLS.ServerName, CAFile: f.TLS.CAFile,
+			CertFile: f.TLS.CertFile, KeyFile: f.TLS.KeyFile, Verify: amqpcheck.Verify(f.TLS.Verify)}
+		if c.TLS.Verify == "" {
+			c.TLS.Verify = amqpcheck.VerifyFull
+		}
+		if c.Type != CheckAMQP {
+			r.errf(p.k("tls"), "needs type amqp (a %s check does not speak TLS)", c.Type)
+		}
+	}
 	if c.Type == CheckAMQP {
 		r.fields(p, c.AMQPConfig().Validate(), map[string]path{"addr": addrPath})
 	}

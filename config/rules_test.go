@@ -4,12 +4,15 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rmqlb/rmqlb/amqpcheck"
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/internal/testpki"
 	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/proxyproto"
 )
@@ -110,6 +113,10 @@ func TestRules(t *testing.T) {
 		{"check address port 0", "check: {type: tcp}", "check: {type: tcp, address: 10.0.0.2:0}", `line 19: listeners[0].backends[1].check.address: must be ip:port, not "10.0.0.2:0"`},
 		{"amqp check address port 0", "check: {type: tcp}", "check: {address: 10.0.0.2:0}", `line 19: listeners[0].backends[1].check.address: must be ip:port, not "10.0.0.2:0"`},
 		{"check mode", "check: {type: tcp}", "check: {type: tcp, mode: ping}", `line 19: listeners[0].backends[1].check.mode: must be handshake or login, not "ping"`},
+		{"check tls on tcp", "check: {type: tcp}", "check: {type: tcp, tls: {}}", "line 19: listeners[0].backends[1].check.tls: needs type amqp (a tcp check does not speak TLS)"},
+		{"check tls verify", "check: {type: tcp}", "check: {tls: {verify: maybe}}", `line 19: listeners[0].backends[1].check.tls.verify: must be full, chain or none, not "maybe"`},
+		{"check tls cert without key", "check: {type: tcp}", "check: {tls: {cert_file: /etc/rmqlb/check.pem}}", "line 19: listeners[0].backends[1].check.tls.key_file: is required with cert_file"},
+		{"check tls ca with verify none", "check: {type: tcp}", "check: {tls: {ca_file: /etc/rmqlb/ca.pem, verify: none}}", "line 19: listeners[0].backends[1].check.tls.ca_file: has no use with verify none"},
 		{"check on_alarm", "check: {type: tcp}", "check: {type: tcp, on_alarm: maybe}", `line 19: listeners[0].backends[1].check.on_alarm: must be degraded or down, not "maybe"`},
 		{"v3 checksum", "advert_interval: 100ms", "advert_interval: 100ms\n    v3_checksum: fast", `line 7: vrrp_instances[0].v3_checksum: must be pseudo-header or rfc9568, not "fast"`},
 		{"v3 checksum alias", "advert_interval: 100ms", "advert_interval: 100ms\n    v3_checksum: no-pseudo-header", ""},
@@ -451,6 +458,60 @@ func TestHookWarnings(t *testing.T) {
 	}
 	if !slices.Equal(c.Warnings, want) {
 		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(c.Warnings, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestTLSFiles: Load refuses a check whose TLS files this process cannot
+// read, at the check's tls key, once for a section its backends share;
+// Parse reads no file.
+func TestTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testpki.NewCA(dir, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pem")
+	load := func(data string) (*Config, error) {
+		t.Helper()
+		if _, err := Parse([]byte(data)); err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		p := filepath.Join(dir, "rmqlb.yaml")
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return Load(p)
+	}
+	c, err := load(strings.Replace(base, "check: {type: tcp}", "check: {tls: {ca_file: "+ca.File+", server_name: rmq2.example}}", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &amqpcheck.TLSConfig{CAFile: ca.File, ServerName: "rmq2.example", Verify: amqpcheck.VerifyFull}
+	if got := c.Listeners[0].Backends[1].Check.AMQPConfig().TLS; !reflect.DeepEqual(got, want) {
+		t.Fatalf("TLS %+v, want %+v", got, want)
+	}
+	if c.Listeners[0].Backends[0].Check.TLS != nil {
+		t.Fatal("TLS on a check without tls")
+	}
+
+	c, err = load(strings.Replace(base, "check: {type: tcp}", "check: {tls: {}}", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Listeners[0].Backends[1].Check.TLS, (&amqpcheck.TLSConfig{Verify: amqpcheck.VerifyFull}); !reflect.DeepEqual(got, want) {
+		t.Fatalf("tls: {}: TLS %+v, want %+v", got, want)
+	}
+
+	_, err = load(strings.Replace(base, "check: {type: tcp}", "check: {tls: {ca_file: "+missing+"}}", 1))
+	if want := "line 19: listeners[0].backends[1].check.tls: reading ca_file: open " + missing + ": no such file or directory"; err == nil || err.Error() != want {
+		t.Fatalf("err %v, want %s", err, want)
+	}
+	shared := strings.Replace(base, "    proxy_protocol: v2\n", "    proxy_protocol: v2\n    check: {tls: {cert_file: "+ca.File+", key_file: "+missing+"}}\n", 1)
+	shared = strings.Replace(shared, ", check: {type: tcp}}", "}", 1)
+	_, err = load(shared)
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 1 || es[0].Field != "listeners[0].check.tls" || !strings.Contains(es[0].Msg, "reading cert_file") {
+		t.Fatalf("err %v, want one problem at listeners[0].check.tls reading cert_file", err)
 	}
 }
 
