@@ -19,6 +19,17 @@
 // Open-Ok, the alarm probe below, then Connection.Close / Close-Ok (or, under an alarm, keep
 // the connection: see Blocked connections).
 //
+// # TLS
+//
+// With Config.TLS a check speaks TLS (RFC 8446, TLS 1.2 at least) to the broker's AMQPS
+// listener before the protocol header, in either mode; a PROXY header, when the broker expects
+// one, goes first, in clear. The broker's certificate is verified as an AMQPS client does
+// (chain and name), by chain only, or not at all (Verify); a client certificate is sent to a
+// broker that asks for one. A TLS handshake that fails wraps ErrTLS. The files are read by New
+// and again when one changes on disk (see TLSConfig), so a renewed certificate needs no reload.
+// Under TLS 1.3 a broker refuses a client certificate after the client finished its side of
+// the handshake: that alert arrives with the first read and is ErrTLS too.
+//
 // # What the broker logs (RabbitMQ 3.10.8, measured)
 //
 //   - TCP connect and close without sending anything (healthcheck.TCPCheck): nothing at info
