@@ -66,8 +66,10 @@ func realBroker(t *testing.T) *rabbittest.Node {
 			return
 		}
 		broker, brokerErr = rabbittest.Start(ctx, rabbittest.Options{Name: "amqpcheck",
-			Plugins: []string{"rabbitmq_management"},
+			Plugins: []string{"rabbitmq_management", "rabbitmq_auth_mechanism_ssl"},
 			Config: []string{"management.tcp.ip = 127.0.0.1", fmt.Sprintf("management.tcp.port = %d", port),
+				"auth_mechanisms.1 = PLAIN", "auth_mechanisms.2 = AMQPLAIN", "auth_mechanisms.3 = EXTERNAL",
+				"ssl_cert_login_from = common_name",
 				"listeners.ssl.default = " + tlsAddr.String(),
 				"ssl_options.cacertfile = " + brokerCA.File,
 				"ssl_options.certfile = " + srv.CertFile,
@@ -82,6 +84,9 @@ func realBroker(t *testing.T) *rabbittest.Node {
 			{"add_user", "checker", "s3cret"},
 			{"set_permissions", "-p", "/", "checker", ".*", ".*", ".*"},
 			{"add_user", "readonly", "ro"},
+			// The user of the client certificate rmqlb-check (SASL EXTERNAL).
+			{"add_user", "rmqlb-check", "unused"},
+			{"set_permissions", "-p", "/", "rmqlb-check", "", "", ""},
 			{"set_permissions", "-p", "/", "readonly", "", "", ".*"},
 		} {
 			if _, brokerErr = broker.Ctl(ctx, args...); brokerErr != nil {

@@ -24,6 +24,10 @@ func TestBrokerTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	unknownUser, err := brokerCA.Client("nobody-check")
+	if err != nil {
+		t.Fatal(err)
+	}
 	stranger, err := testpki.NewCA(dir, "stranger")
 	if err != nil {
 		t.Fatal(err)
@@ -38,6 +42,8 @@ func TestBrokerTLS(t *testing.T) {
 		{"login", Config{Mode: ModeLogin, TLS: &TLSConfig{CAFile: brokerCA.File}}, ""},
 		{"login, client certificate", Config{Mode: ModeLogin, TLS: &TLSConfig{CAFile: brokerCA.File,
 			CertFile: client.CertFile, KeyFile: client.KeyFile}}, ""},
+		{"login, SASL EXTERNAL", Config{Mode: ModeLogin, Mechanism: MechanismExternal, AlarmProbe: AlarmProbeOff,
+			TLS: &TLSConfig{CAFile: brokerCA.File, CertFile: client.CertFile, KeyFile: client.KeyFile}}, ""},
 		{"wrong name", Config{TLS: &TLSConfig{CAFile: brokerCA.File, ServerName: "rmq2.test"}}, "not rmq2.test"},
 		{"wrong name, verify chain", Config{TLS: &TLSConfig{CAFile: brokerCA.File, ServerName: "rmq2.test", Verify: VerifyChain}}, ""},
 		{"another CA", Config{TLS: &TLSConfig{CAFile: stranger.File}}, "unknown authority"},
@@ -53,6 +59,13 @@ func TestBrokerTLS(t *testing.T) {
 		case tc.want != "" && (!errors.Is(err, ErrTLS) || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: err %v, want ErrTLS with %q", tc.name, err, tc.want)
 		}
+	}
+	// SASL EXTERNAL with the certificate of a user the broker does not know.
+	_, err = run(t, Config{Addr: tlsAddr, Mode: ModeLogin, Mechanism: MechanismExternal,
+		TLS: &TLSConfig{CAFile: brokerCA.File, CertFile: unknownUser.CertFile, KeyFile: unknownUser.KeyFile}}, 5*time.Second)
+	t.Logf("EXTERNAL, unknown user: %v", err)
+	if !errors.Is(err, ErrAuth) {
+		t.Errorf("EXTERNAL with the certificate of an unknown user: %v, want ErrAuth", err)
 	}
 	// A plain check of the AMQPS port, and a TLS check of the plain port.
 	if _, err := run(t, Config{Addr: tlsAddr}, 5*time.Second); err == nil {

@@ -35,6 +35,27 @@ const (
 	ModeLogin Mode = "login"
 )
 
+// Mechanism is the SASL mechanism a login check authenticates with.
+type Mechanism string
+
+// Mechanisms.
+const (
+	// MechanismPlain sends User and Password (RabbitMQ's default).
+	MechanismPlain Mechanism = "plain"
+	// MechanismExternal lets the broker take the user from the client certificate of the TLS
+	// session (RabbitMQ's rabbitmq_auth_mechanism_ssl plugin): it needs TLS with a certificate.
+	MechanismExternal Mechanism = "external"
+)
+
+// ParseMechanism parses "plain" or "external".
+func ParseMechanism(s string) (Mechanism, error) {
+	switch m := Mechanism(s); m {
+	case MechanismPlain, MechanismExternal:
+		return m, nil
+	}
+	return "", fmt.Errorf("must be plain or external, not %q", s)
+}
+
 // ParseMode parses "handshake" or "login".
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(s); m {
@@ -85,8 +106,10 @@ type Config struct {
 	// VHost is the vhost a login check opens, at most MaxVHostLen bytes. Zero:
 	// DefaultVHost.
 	VHost string
-	// User and Password authenticate a login check (SASL PLAIN). Zero: guest / guest.
+	// User and Password authenticate a login check with MechanismPlain. Zero: guest / guest.
 	User, Password string
+	// Mechanism is the SASL mechanism of a login check. Zero: MechanismPlain.
+	Mechanism Mechanism
 	// ProxyProtocol makes the check send a PROXY protocol v2 LOCAL header first, for brokers
 	// configured with proxy_protocol = true.
 	ProxyProtocol bool
@@ -109,6 +132,9 @@ type Config struct {
 func (c Config) WithDefaults() Config {
 	if c.Mode == "" {
 		c.Mode = ModeHandshake
+	}
+	if c.Mechanism == "" {
+		c.Mechanism = MechanismPlain
 	}
 	if c.VHost == "" {
 		c.VHost = DefaultVHost
@@ -174,6 +200,15 @@ func (c Config) Validate() error {
 	}
 	if c.MaxFrameSize != 0 && c.MaxFrameSize < 4096 {
 		bad("max_frame_size", "must be at least 4096, not %d", c.MaxFrameSize)
+	}
+	switch c.Mechanism {
+	case "", MechanismPlain:
+	case MechanismExternal:
+		if c.TLS == nil || c.TLS.CertFile == "" {
+			bad("mechanism", "external needs tls with a cert_file (the broker takes the user from it)")
+		}
+	default:
+		bad("mechanism", "must be plain or external, not %q", c.Mechanism)
 	}
 	if c.TLS != nil {
 		errs = append(errs, c.TLS.validate()...)

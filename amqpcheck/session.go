@@ -159,8 +159,14 @@ func (s *session) readChannelMethod(doing string) (uint16, MethodID, []byte, err
 
 // login runs Start-Ok, Tune, Tune-Ok, Open and Open-Ok.
 func (s *session) login(start Start) error {
-	if !containsWord(start.Mechanisms, "PLAIN") {
-		return fmt.Errorf("logging in to %s: %w: server offers SASL mechanisms %q, not PLAIN", s.conn.RemoteAddr(), ErrAuth, start.Mechanisms)
+	mech, resp := "PLAIN", "\x00"+s.cfg.User+"\x00"+s.cfg.Password
+	if s.cfg.Mechanism == MechanismExternal {
+		// The broker takes the user from the TLS session's client certificate; the
+		// response (an authorisation identity) stays empty, as RabbitMQ's clients send it.
+		mech, resp = "EXTERNAL", ""
+	}
+	if !containsWord(start.Mechanisms, mech) {
+		return fmt.Errorf("logging in to %s: %w: server offers SASL mechanisms %q, not %s", s.conn.RemoteAddr(), ErrAuth, start.Mechanisms, mech)
 	}
 	props := Table{
 		"product":         "rmqlb",
@@ -172,8 +178,7 @@ func (s *session) login(start Start) error {
 			"connection.blocked":           true,
 		},
 	}
-	resp := "\x00" + s.cfg.User + "\x00" + s.cfg.Password
-	args, err := StartOkArgs(props, "PLAIN", []byte(resp), "en_US")
+	args, err := StartOkArgs(props, mech, []byte(resp), "en_US")
 	if err != nil {
 		return fmt.Errorf("encoding Connection.Start-Ok: %w", err)
 	}
@@ -188,7 +193,7 @@ func (s *session) login(start Start) error {
 	case err != nil:
 		return err
 	case id == ConnectionSecure:
-		return fmt.Errorf("logging in to %s: %w: server sent Connection.Secure for PLAIN", s.conn.RemoteAddr(), ErrAuth)
+		return fmt.Errorf("logging in to %s: %w: server sent Connection.Secure for %s", s.conn.RemoteAddr(), ErrAuth, mech)
 	case id != ConnectionTune:
 		return fmt.Errorf("waiting for Connection.Tune from %s: %w: got %v", s.conn.RemoteAddr(), ErrMalformed, id)
 	}

@@ -299,3 +299,24 @@ func TestTLSConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestMechanismValidate: SASL EXTERNAL needs a TLS client certificate to take the user from.
+func TestMechanismValidate(t *testing.T) {
+	addr := netip.MustParseAddrPort("127.0.0.1:5671")
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Mechanism: MechanismExternal}, "mechanism: external needs tls with a cert_file (the broker takes the user from it)"},
+		{Config{Mechanism: MechanismExternal, TLS: &TLSConfig{}}, "mechanism: external needs tls with a cert_file (the broker takes the user from it)"},
+		{Config{Mechanism: "scram"}, `mechanism: must be plain or external, not "scram"`},
+		{Config{Mechanism: MechanismExternal, TLS: &TLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}}, ""},
+		{Config{Mechanism: MechanismPlain}, ""},
+	} {
+		tc.cfg.Addr = addr
+		err := tc.cfg.Validate()
+		if (tc.want == "") != (err == nil) || err != nil && err.Error() != tc.want {
+			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+}

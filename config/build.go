@@ -111,6 +111,7 @@ func (ck *Check) AMQPConfig() amqpcheck.Config {
 		User:          ck.User,
 		Password:      ck.Password,
 		ProxyProtocol: ck.ProxyProtocol,
+		Mechanism:     ck.Mechanism,
 		TLS:           ck.TLS,
 	}
 }

@@ -111,6 +111,7 @@ type fileCheck struct {
 	User         string        `yaml:"user"`
 	Password     string        `yaml:"password"`
 	VHost        string        `yaml:"vhost"`
+	Mechanism    string        `yaml:"mechanism"`
 	OnAlarm      string        `yaml:"on_alarm"`
 	TLS          *fileTLS      `yaml:"tls"`
 }

@@ -254,6 +254,9 @@ type Check struct {
 	// User, Password and VHost are a login check's credentials; VHost
 	// defaults to amqpcheck.DefaultVHost.
 	User, Password, VHost string
+	// Mechanism is a login check's SASL mechanism; default
+	// amqpcheck.MechanismPlain.
+	Mechanism amqpcheck.Mechanism
 	// ProxyProtocol makes the check send a PROXY protocol v2 LOCAL
 	// header first: set when the backend is sent PROXY headers, so that
 	// the check and the data path agree.

@@ -574,7 +574,13 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		r.check(p.k("mode"), err)
 		c.Mode = m
 	}
-	if c.Type == CheckAMQP && c.Mode == amqpcheck.ModeLogin && c.User == "" {
+	c.Mechanism = amqpcheck.MechanismPlain
+	if f.Mechanism != "" {
+		m, err := amqpcheck.ParseMechanism(f.Mechanism)
+		r.check(p.k("mechanism"), err)
+		c.Mechanism = m
+	}
+	if c.Type == CheckAMQP && c.Mode == amqpcheck.ModeLogin && c.User == "" && c.Mechanism == amqpcheck.MechanismPlain {
 		r.errf(p.k("user"), "is required with mode login")
 	}
 	if c.VHost == "" {

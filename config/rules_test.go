@@ -113,6 +113,8 @@ func TestRules(t *testing.T) {
 		{"check address port 0", "check: {type: tcp}", "check: {type: tcp, address: 10.0.0.2:0}", `line 19: listeners[0].backends[1].check.address: must be ip:port, not "10.0.0.2:0"`},
 		{"amqp check address port 0", "check: {type: tcp}", "check: {address: 10.0.0.2:0}", `line 19: listeners[0].backends[1].check.address: must be ip:port, not "10.0.0.2:0"`},
 		{"check mode", "check: {type: tcp}", "check: {type: tcp, mode: ping}", `line 19: listeners[0].backends[1].check.mode: must be handshake or login, not "ping"`},
+		{"check mechanism", "check: {type: tcp}", "check: {mode: login, user: u, mechanism: scram}", `line 19: listeners[0].backends[1].check.mechanism: must be plain or external, not "scram"`},
+		{"check mechanism external without certificate", "check: {type: tcp}", "check: {mode: login, mechanism: external, tls: {}}", "line 19: listeners[0].backends[1].check.mechanism: external needs tls with a cert_file (the broker takes the user from it)"},
 		{"check tls on tcp", "check: {type: tcp}", "check: {type: tcp, tls: {}}", "line 19: listeners[0].backends[1].check.tls: needs type amqp (a tcp check does not speak TLS)"},
 		{"check tls verify", "check: {type: tcp}", "check: {tls: {verify: maybe}}", `line 19: listeners[0].backends[1].check.tls.verify: must be full, chain or none, not "maybe"`},
 		{"check tls cert without key", "check: {type: tcp}", "check: {tls: {cert_file: /etc/rmqlb/check.pem}}", "line 19: listeners[0].backends[1].check.tls.key_file: is required with cert_file"},
