@@ -15,7 +15,8 @@
 // sees a frozen broker (SIGSTOP: the kernel still completes the TCP handshake, nobody sends
 // Connection.Start) and a node whose listener is up but whose reader does not answer.
 //
-// login: continue with Start-Ok (SASL PLAIN), Tune / Tune-Ok, Open on the configured vhost,
+// login: continue with Start-Ok (SASL PLAIN, or EXTERNAL over TLS with a client certificate,
+// RFC 4422 appendix A), Tune / Tune-Ok, Open on the configured vhost,
 // Open-Ok, the alarm probe below, then Connection.Close / Close-Ok (or, under an alarm, keep
 // the connection: see Blocked connections).
 //
