@@ -42,7 +42,8 @@ var (
 	// TestSupport is code for tests and tools only: the netns lab and the
 	// integration tests, real RabbitMQ nodes, the benchmark's lab and
 	// loads, the test tools of CI, the metrics checks of the tests, a
-	// fake service manager and the slack of wall-clock bounds.
+	// fake service manager, the slack of wall-clock bounds and the
+	// certificates of the tests.
 	TestSupport = []string{
 		"integration/...",
 		"bench/...",
@@ -52,6 +53,7 @@ var (
 		"internal/metricstest/...",
 		"internal/sdnotifytest/...",
 		"internal/wallclock/...",
+		"internal/testpki/...",
 	}
 )
 
