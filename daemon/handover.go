@@ -46,6 +46,8 @@ func (d *Daemon) handleVRRP(ctx context.Context, args []string) (any, error) {
 // over and announced them; the instance stays BACKUP and takes the VIPs
 // only as the last resort. It waits, bounded by ctx, for the daemon to be
 // ready and the instance to apply the release, and returns its snapshot.
+// It is refused once the daemon has begun to stop, and fails when the
+// instance stops before it has applied the release.
 // The release lasts across reloads that keep the instance, not across a
 // restart of the daemon.
 func (d *Daemon) ReleaseVRRP(ctx context.Context, name string, forDur time.Duration) (vrrp.Snapshot, error) {
@@ -74,13 +76,24 @@ func (d *Daemon) requestVRRP(ctx context.Context, name, what string, ask func(*v
 	case <-ctx.Done():
 		return vrrp.Snapshot{}, fmt.Errorf("%s VRRP instance %s: the daemon is still starting: %w", what, name, ctx.Err())
 	}
+	select {
+	case <-d.stopping:
+		// Its instance stops or has stopped: nothing would apply the
+		// request, and a stopped instance answers at once.
+		return vrrp.Snapshot{}, fmt.Errorf("%s VRRP instance %s: the daemon is stopping: nothing was applied", what, name)
+	default:
+	}
 	d.mu.Lock()
 	u := d.units[name]
 	var up *upgradeRun
+	var ended <-chan struct{}
 	if u != nil {
 		if up = d.upgrade; up == nil {
 			// Asked under d.mu: an upgrade starts before or after it.
 			applied = ask(u.inst)
+			if u.instPart != nil {
+				ended = u.instPart.done
+			}
 		}
 	}
 	d.mu.Unlock()
@@ -94,6 +107,13 @@ func (d *Daemon) requestVRRP(ctx context.Context, name, what string, ask func(*v
 	case <-applied:
 	case <-ctx.Done():
 		return vrrp.Snapshot{}, fmt.Errorf("%s VRRP instance %s: %w", what, name, ctx.Err())
+	}
+	select {
+	case <-ended:
+		// A stopped instance answers every request at once: the daemon
+		// began to stop, or a reload removed or restarted the instance.
+		return vrrp.Snapshot{}, fmt.Errorf("%s VRRP instance %s: the instance stopped (the daemon stops, or a reload removed or restarted it): nothing was applied", what, name)
+	default:
 	}
 	return u.inst.Snapshot(), nil
 }
