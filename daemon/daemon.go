@@ -264,7 +264,8 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 // the VIPs a killed daemon left, open the control socket and the metrics
 // endpoint, start the listeners (each bound, or its error reported) and
 // the health checks, wait for every backend's first check (bounded), then
-// start the VRRP instances. It stops in the reverse order, VRRP first: a
+// start the VRRP instances and wait until each has opened its sockets (or
+// failed, which fails the start). It stops in the reverse order, VRRP first: a
 // master hands its VIPs over (priority 0) before its listeners close, so a
 // client reconnecting during the hand-over is not refused here. Run
 // returns the errors of the parts that failed, or ErrLocked (wrapped) when
@@ -440,6 +441,10 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			d.mu.Unlock()
 		}
 	}
+	// READY=1 says the VRRP instances run: one that cannot open its
+	// sockets (no such interface) fails the start, as a listener that
+	// cannot bind does, instead of failing just after it.
+	d.awaitOpened(stop)
 	close(d.ready)
 	d.notifyStarted(stop)
 
@@ -489,6 +494,28 @@ func (d *Daemon) startUnitsFrom(cfg *config.Config, handed takeoverRelease) {
 			}
 		}
 		d.startUnit(u)
+	}
+}
+
+// awaitOpened returns once every VRRP instance started has opened its
+// sockets, or has ended (when it failed, its error has made the daemon
+// stop: stop is done), or when stop is done.
+func (d *Daemon) awaitOpened(stop context.Context) {
+	d.mu.Lock()
+	var units []*vrrpUnit
+	for _, u := range d.units {
+		if u.instPart != nil {
+			units = append(units, u)
+		}
+	}
+	d.mu.Unlock()
+	for _, u := range units {
+		select {
+		case <-u.inst.Opened():
+		case <-u.instPart.done:
+		case <-stop.Done():
+			return
+		}
 	}
 }
 

@@ -5,6 +5,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/vrrp"
 )
 
 // TestVRRPCommandWhileStoppingRefused: `rmqlb vrrp release` or `ready`
@@ -52,5 +59,40 @@ func TestVRRPCommandWhileStoppingRefused(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("Run has not returned 15 s after the stop")
+	}
+}
+
+// TestStartInstanceBadInterfaceNotReady: a VRRP instance whose sockets
+// cannot be opened at start (its interface does not exist) fails the
+// start, as a listener that cannot bind does: the daemon never says
+// READY=1 (systemctl start would report a start that succeeded) and Run
+// returns the instance's error.
+func TestStartInstanceBadInterfaceNotReady(t *testing.T) {
+	mgr := listenNotify(t)
+	l := newLab(t)
+	h := newHarness(t, l.file("interface: eth0", "interface: nosuch0"), func(o *Options) {
+		orig := o.NewVRRP
+		o.NewVRRP = func(in *config.VRRPInstance, log *zap.Logger, reg prometheus.Registerer) (vrrp.Transport, VIPOwner, error) {
+			_, ow, err := orig(in, log, reg)
+			return nil, ow, err // the real transport, opened by Run on in.Interface
+		}
+	})
+	h.start()
+	h.checks.get(idA).answer(t, healthcheck.Result{})
+	h.checks.get(idB).answer(t, healthcheck.Result{})
+	var err error
+	select {
+	case err = <-h.done:
+		h.cancel = nil
+	case <-time.After(10 * time.Second):
+		t.Fatal("the daemon runs 10 s after its VRRP instance failed to open")
+	}
+	if err == nil || !strings.Contains(err.Error(), "nosuch0") {
+		t.Fatalf("Run: %v, want the instance's error naming its interface", err)
+	}
+	for _, m := range mgr.Drain(t) {
+		if m.Has("READY=1") {
+			t.Fatalf("READY=1 sent by a daemon whose VRRP instance could not start: %q", m)
+		}
 	}
 }
