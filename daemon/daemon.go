@@ -462,7 +462,12 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			d.awaitSuccessor()
 			return err
 		case <-d.reloads:
-			d.Reload()
+			// A reload asked for (SIGHUP) before a stop that is
+			// waiting too is not run: it would delay the stop and,
+			// for a daemon stopped while it started, say READY=1.
+			if stop.Err() == nil {
+				d.Reload()
+			}
 		case <-d.alive: // the watchdog's probe (mainLoopAlive)
 		}
 	}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +95,35 @@ func TestStartInstanceBadInterfaceNotReady(t *testing.T) {
 		if m.Has("READY=1") {
 			t.Fatalf("READY=1 sent by a daemon whose VRRP instance could not start: %q", m)
 		}
+	}
+}
+
+// TestSystemdNotifySIGHUPThenStopBeforeReady: a reload asked for (SIGHUP)
+// while the daemon starts, which then stops before it is ready, is not
+// run: the daemon says neither RELOADING=1 nor READY=1, only STOPPING=1.
+// Run's main loop finds both the stop and the reload waiting; each round
+// of the test gives it that choice anew.
+func TestSystemdNotifySIGHUPThenStopBeforeReady(t *testing.T) {
+	for i := range 8 {
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			mgr := listenNotify(t)
+			l := newLab(t)
+			h := newHarness(t, l.file())
+			h.d.RequestReload()
+			h.start()
+			if msg := mgr.Next(t); msg.Lifecycle() {
+				t.Fatalf("first notification %q, want only a starting status", msg)
+			}
+			if err := h.stop(); err != nil {
+				t.Fatal(err)
+			}
+			got := mgr.Drain(t)
+			if len(got) != 1 || !got[0].Has("STOPPING=1") {
+				t.Fatalf("notifications of a daemon asked to reload, then stopped while starting: %q, want STOPPING=1 alone", got)
+			}
+			if s := h.d.Status(); s.Reload != nil {
+				t.Fatalf("a reload ran after the stop: %+v", s.Reload)
+			}
+		})
 	}
 }
