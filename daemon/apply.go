@@ -36,6 +36,11 @@ func (d *Daemon) Reload() control.Reload {
 		return d.refuseReload(r, "the daemon is stopping: nothing was applied")
 	default:
 	}
+	if d.stop.Err() != nil {
+		// Asked to stop (set before ready or stopping was closed):
+		// Run's main loop is about to refuse reloads.
+		return d.refuseReload(r, "the daemon is stopping: nothing was applied")
+	}
 	if pid := d.upgradePID(); pid != 0 {
 		// The new process reads the file itself; this one must not
 		// change what it is handing over.
