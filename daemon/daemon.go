@@ -302,6 +302,11 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		}()
 	} else if d.lock, err = takeLock(LockPath(cfg.ControlSocket)); err != nil {
 		return err
+	} else if err := daemonAnswers(cfg.ControlSocket); err != nil {
+		// The lock file was removed or replaced under a running daemon
+		// (which makes it again within a second): its VIPs are its own.
+		d.lock.release()
+		return err
 	}
 	defer func() {
 		d.mu.Lock()

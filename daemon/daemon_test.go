@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -429,6 +430,29 @@ func TestSingleInstance(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
 	startChecked(t, h)
+	h2 := newHarness(t, l.file("control_socket: SOCKET", "control_socket: "+h.socket()))
+	cleaned := false
+	h2.d.opt.RemoveStale = func(*config.Config, *zap.Logger) error { cleaned = true; return nil }
+	err := h2.d.Run(context.Background())
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second daemon: %v, want ErrLocked", err)
+	}
+	if cleaned {
+		t.Error("the second daemon removed stale VIPs")
+	}
+}
+
+// TestSingleInstanceLockFileRemoved: a second daemon whose lock file is
+// new, because someone removed the running daemon's (a clean-up of
+// /run), still exits before touching anything when the running daemon
+// answers on the control socket: it does not remove that daemon's VIPs.
+func TestSingleInstanceLockFileRemoved(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startChecked(t, h)
+	if err := os.Remove(LockPath(h.socket())); err != nil {
+		t.Fatal(err)
+	}
 	h2 := newHarness(t, l.file("control_socket: SOCKET", "control_socket: "+h.socket()))
 	cleaned := false
 	h2.d.opt.RemoveStale = func(*config.Config, *zap.Logger) error { cleaned = true; return nil }

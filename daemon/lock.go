@@ -3,10 +3,12 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -73,6 +75,18 @@ func (l *instanceLock) inPlace(path string) (bool, error) {
 		return false, fmt.Errorf("looking at the single-instance lock: %w", err)
 	}
 	return os.SameFile(fi, held), nil
+}
+
+// daemonAnswers returns an error matching ErrLocked when a daemon answers
+// on the control socket at socket: one that runs although this process
+// got the lock, its lock file having been removed or replaced.
+func daemonAnswers(socket string) error {
+	c, err := net.DialTimeout("unix", socket, time.Second)
+	if err != nil {
+		return nil
+	}
+	c.Close()
+	return fmt.Errorf("taking the single-instance lock: %w: one answers on %s (its lock file %s was removed or replaced)", ErrLocked, socket, LockPath(socket))
 }
 
 // release drops the lock (closing the file releases the flock).
