@@ -4,7 +4,8 @@
 //
 // A hook is an argument vector run without a shell: argv[0] is an absolute
 // path, the rest are its arguments. It gets the daemon's environment (PATH
-// and the rest) plus RMQLB_INSTANCE (the instance's name), RMQLB_STATE
+// and the rest, without the variables by which systemd addresses the
+// daemon's own process: NOTIFY_SOCKET, WATCHDOG_PID and the like) plus RMQLB_INSTANCE (the instance's name), RMQLB_STATE
 // (MASTER, BACKUP, FAULT, or STOP when the instance stops), RMQLB_PREV_STATE
 // (the state left: INIT, BACKUP, MASTER or FAULT), RMQLB_VIPS (the
 // instance's virtual addresses as prefixes, separated by spaces) and

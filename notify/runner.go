@@ -65,7 +65,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Env is the environment the hooks inherit, to which the RMQLB_
 	// variables are added. Nil means the daemon's (os.Environ when
-	// NewRunner is called).
+	// NewRunner is called) without the variables by which the service
+	// manager addresses the daemon's own process (ServiceManagerVars).
 	Env []string
 	// QueueLen is how many state changes may wait for their hooks. 0
 	// means DefaultQueueLen.
@@ -140,6 +141,13 @@ type Runner struct {
 	snap     Snapshot
 }
 
+// ServiceManagerVars are the variables by which systemd addresses the
+// daemon's own process: its notification socket, its watchdog and the
+// sockets it passed. A hook never inherits them from the daemon: with
+// them a hook could speak for the daemon (READY=1 or WATCHDOG=1 under
+// NotifyAccess=all) or take the daemon's sockets for its own.
+var ServiceManagerVars = []string{"NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"}
+
 // NewRunner validates cfg and returns a Runner for the instance named
 // name. Nothing runs before Run.
 func NewRunner(name string, cfg Config, opt Options) (*Runner, error) {
@@ -163,7 +171,10 @@ func NewRunner(name string, cfg Config, opt Options) (*Runner, error) {
 		r.clock = clock.Real{}
 	}
 	if opt.Env == nil {
-		r.env = os.Environ()
+		r.env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+			k, _, _ := strings.Cut(kv, "=")
+			return slices.Contains(ServiceManagerVars, k)
+		})
 	}
 	if r.max <= 0 {
 		r.max = DefaultQueueLen

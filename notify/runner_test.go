@@ -57,6 +57,39 @@ func runs(t *testing.T, reg *prometheus.Registry, state, result string) float64 
 	return series(t, reg)["v,"+state+","+result]
 }
 
+// TestEnvironmentNotServiceManagers: hooks inherit the daemon's
+// environment but not the variables by which systemd addresses the
+// daemon's own process.
+func TestEnvironmentNotServiceManagers(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "env")
+	rec := script(t, dir, "rec", `env > "$1"
+`)
+	for _, k := range ServiceManagerVars {
+		t.Setenv(k, "daemon's")
+	}
+	t.Setenv("RMQLB_TEST_INHERITED", "yes")
+	r, err := NewRunner("v", Config{Master: []string{rec, out}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Notify(event(Master, "BACKUP"))
+	runToEnd(t, r)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := string(b)
+	if !strings.Contains(env, "\nRMQLB_TEST_INHERITED=yes\n") && !strings.HasPrefix(env, "RMQLB_TEST_INHERITED=yes\n") {
+		t.Fatalf("the daemon's environment was not inherited:\n%s", env)
+	}
+	for _, k := range ServiceManagerVars {
+		if strings.Contains(env, k+"=") {
+			t.Errorf("the hook got %s", k)
+		}
+	}
+}
+
 // TestEnvironmentAndOrder: each hook gets the inherited environment and
 // the RMQLB_ variables of its own state change (which replace inherited
 // ones), and the hooks run in the order of the changes.
