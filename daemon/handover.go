@@ -106,7 +106,9 @@ func (d *Daemon) requestVRRP(ctx context.Context, name, what string, ask func(*v
 	select {
 	case <-applied:
 	case <-ctx.Done():
-		return vrrp.Snapshot{}, fmt.Errorf("%s VRRP instance %s: %w", what, name, ctx.Err())
+		// The request stays queued: the instance applies it when its
+		// loop comes to it.
+		return vrrp.Snapshot{}, fmt.Errorf("%s VRRP instance %s: not applied yet (the instance's loop has not come to it), but still queued: it applies when the loop does, see rmqlb status: %w", what, name, ctx.Err())
 	}
 	select {
 	case <-ended:

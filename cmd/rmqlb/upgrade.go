@@ -41,7 +41,7 @@ func defineUpgrade(fs *flag.FlagSet) runFunc {
 		}
 		var u control.Upgrade
 		if err := control.Call(socket, req, &u, upgradeWait); err != nil {
-			fmt.Fprintf(stderr, "rmqlb upgrade: %v\n", err)
+			fmt.Fprintf(stderr, "rmqlb upgrade: %v%s\n", err, outcomeUnknown(err))
 			return 1
 		}
 		if *asJSON {

@@ -49,7 +49,7 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 		}
 		var s vrrp.Snapshot
 		if err := control.Call(path, req, &s, 10*time.Second); err != nil {
-			fmt.Fprintf(stderr, "rmqlb vrrp %s: %v\n", what, err)
+			fmt.Fprintf(stderr, "rmqlb vrrp %s: %v%s\n", what, err, outcomeUnknown(err))
 			return 1
 		}
 		fmt.Fprintln(stdout, describeRelease(s))
