@@ -36,8 +36,9 @@
 //
 // The readers are small and this package's own: keepalived.conf has no Go
 // parser in use (keepalived's own lib/parser.c defines the syntax: '!' and
-// '#' comments, double quotes, '{' and '}' that split lines, '\'
-// continuations, include globs relative to the including file), and the
+// '#' comments, double quotes, '{' and '}' that split lines, a '\' ending
+// a line that continues none but a parameter definition, include globs
+// relative to the including file), and the
 // HAProxy parser of HAProxy Technologies (config-parser, now part of
 // client-native) is a typed editor for every HAProxy keyword that keeps no
 // line numbers and brings a large module tree, where import needs a few

@@ -31,8 +31,7 @@ const (
 
 // kaReader reads a keepalived.conf and the files it includes into one
 // tree, the way keepalived's own parser reads them (lib/parser.c): line by
-// line, with '!' and '#' comments, '\' continuations, "double quoted"
-// words, '{' and '}' splitting lines, and include lines replaced by the
+// line, with '!' and '#' comments, "double quoted" words, '{' and '}' splitting lines, and include lines replaced by the
 // files their glob matches (relative to the including file's directory).
 type kaReader struct {
 	files Files
@@ -90,14 +89,21 @@ func (r *kaReader) file(path string, from Pos) error {
 	lines := bytes.Split(data, []byte("\n"))
 	for i := 0; i < len(lines); i++ {
 		pos := Pos{File: path, Line: i + 1}
-		line, cont, err := kaDecomment(string(lines[i]))
+		line, cont, err := kaDecomment(strings.TrimRight(string(lines[i]), "\r"))
 		if err != nil {
 			return errAt(pos, "%v", err)
+		}
+		// keepalived continues only a parameter definition ($NAME=...)
+		// on the next line; any other line ending in '\' keeps the '\'
+		// on its last word and ends there.
+		if cont && !strings.HasPrefix(line, "$") {
+			line += "\\"
+			cont = false
 		}
 		for cont && i+1 < len(lines) {
 			i++
 			var next string
-			next, cont, err = kaDecomment(string(lines[i]))
+			next, cont, err = kaDecomment(strings.TrimRight(string(lines[i]), "\r"))
 			if err != nil {
 				return errAt(Pos{File: path, Line: i + 1}, "%v", err)
 			}
@@ -204,8 +210,9 @@ func (r *kaReader) include(pos Pos, toks []kaToken) error {
 
 // kaDecomment removes a line's comment and leading and trailing blanks as
 // keepalived does: '!' and '#' outside double quotes start a comment, "\!"
-// and "\#" outside quotes stand for the characters themselves, and a '\'
-// ending the line continues it on the next (cont).
+// and "\#" outside quotes stand for the characters themselves, and cont
+// tells whether the line ends in a '\' (in the comment too), which
+// keepalived takes as a continuation in a parameter definition only.
 func kaDecomment(s string) (line string, cont bool, err error) {
 	var b strings.Builder
 	quote := false
@@ -227,7 +234,9 @@ func kaDecomment(s string) (line string, cont bool, err error) {
 				c = s[i]
 			}
 		case !quote && (c == '!' || c == '#'):
-			return strings.TrimSpace(b.String()), false, nil
+			// keepalived still looks for a '\' ending the line in
+			// the comment.
+			return strings.TrimSpace(b.String()), kaEndsInBackslash(s[i:]), nil
 		}
 		b.WriteByte(c)
 	}
@@ -235,6 +244,20 @@ func kaDecomment(s string) (line string, cont bool, err error) {
 		return "", false, errUnterminatedQuote
 	}
 	return strings.TrimSpace(b.String()), cont, nil
+}
+
+// kaEndsInBackslash reports whether s ends in a '\' that no other
+// '\' escapes, as keepalived reads a comment for it.
+func kaEndsInBackslash(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' {
+			if i+1 == len(s) {
+				return true
+			}
+			i++
+		}
+	}
+	return false
 }
 
 type tokKind uint8

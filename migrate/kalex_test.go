@@ -29,7 +29,12 @@ func TestKeepalivedReader(t *testing.T) {
 		{"quotes keep comment characters and blanks", `script "killall -0 haproxy # not a comment"` + "\n",
 			"1: script|killall -0 haproxy # not a comment\n"},
 		{"escaped comment characters", `auth_pass pa\#ss\!` + "\n", "1: auth_pass|pa#ss!\n"},
-		{"continuation", "notify_master /bin/x \\\n  arg\n", "1: notify_master|/bin/x|arg\n"},
+		// keepalived joins no lines: a '\' ending one stays on its
+		// last word (blanks before it removed), in a comment too.
+		{"no continuation", "notify_master /bin/x \\\n  arg\n", "1: notify_master|/bin/x\\\n2: arg\n"},
+		{"no continuation after a comment", "advert_int 2 # two \\\npriority 50\n", "1: advert_int|2\\\n2: priority|50\n"},
+		{"escaped backslash ends a line", "auth_pass ab\\\\\npriority 50\n", "1: auth_pass|ab\\\\\n2: priority|50\n"},
+		{"definition continues", "$DEF=a \\\n b\npriority 50\n", "1: $DEF=a|b\n3: priority|50\n"},
 		{"nested blocks", "vrrp_instance V {\n  authentication {\n    auth_type PASS\n  }\n  priority 100\n}\n",
 			"1: vrrp_instance|V {\n  2: authentication {\n    3: auth_type|PASS\n  5: priority|100\n"},
 		{"brace on its own line", "virtual_server 1.2.3.4 80\n{\n  lb_algo rr\n}\n",

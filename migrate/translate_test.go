@@ -37,6 +37,16 @@ func TestTranslate(t *testing.T) {
 			notes: []string{"k:3: checker_rt_priority 40: not translated"},
 		},
 		{
+			// keepalived joins no lines: advert_int is a statement of
+			// its own, and "100\" no priority (keepalived uses 100).
+			name:  "a line ending in a backslash does not swallow the next",
+			files: memFiles{"k": "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n priority 100 \\\n advert_int 3\n virtual_ipaddress {\n  10.0.0.100\n }\n}\n"},
+			src:   Sources{Keepalived: "k"},
+			want:  []string{"advert_interval: 3s\n"},
+			not:   []string{"priority:"},
+			notes: []string{"k:4: priority 100\\: not translated: "},
+		},
+		{
 			name:  "real-time priority out of range",
 			files: memFiles{"k": "global_defs {\n vrrp_rt_priority 100\n}\n" + vrrpBlock + "}\n"},
 			src:   Sources{Keepalived: "k"},
