@@ -3,6 +3,7 @@ package migrate
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -16,6 +17,14 @@ type Files interface {
 	// Glob returns the names of the files matching pattern (the syntax
 	// of path/filepath.Match), sorted.
 	Glob(pattern string) ([]string, error)
+}
+
+// statFiles is a Files that can also tell what a name is (os.Stat's
+// answer: links followed). keepalived reads, of the files an include
+// matches, only the regular files that are not executable; with a Files
+// that is not a statFiles every match is read.
+type statFiles interface {
+	Stat(name string) (fs.FileInfo, error)
 }
 
 // MaxFileSize is the largest input file read: configuration files are
@@ -44,3 +53,6 @@ func (OSFiles) ReadFile(name string) ([]byte, error) {
 
 // Glob returns the files matching pattern, sorted.
 func (OSFiles) Glob(pattern string) ([]string, error) { return filepath.Glob(pattern) }
+
+// Stat returns what name is, links followed.
+func (OSFiles) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }

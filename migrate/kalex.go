@@ -201,11 +201,37 @@ func (r *kaReader) include(pos Pos, toks []kaToken) error {
 		return nil
 	}
 	for _, m := range matches {
+		if why := r.unreadable(m); why != "" {
+			r.notes.skip(pos, directive(n.key, toks[1].text), m+" "+why)
+			continue
+		}
 		if err := r.file(m, pos); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// unreadable tells why keepalived skips a file an include matches (a
+// directory, a device, a script: only regular files that are not
+// executable are configuration to it), or "" when it reads it.
+func (r *kaReader) unreadable(name string) string {
+	sf, ok := r.files.(statFiles)
+	if !ok {
+		return ""
+	}
+	fi, err := sf.Stat(name)
+	switch {
+	case err != nil:
+		return "cannot be read (" + err.Error() + "): keepalived skips it too"
+	case fi.IsDir():
+		return "is a directory: keepalived skips it"
+	case !fi.Mode().IsRegular():
+		return "is not a regular file: keepalived skips it"
+	case fi.Mode().Perm()&0o111 != 0:
+		return "is executable: keepalived skips it (it reads only regular files that are not executable)"
+	}
+	return ""
 }
 
 // kaDecomment removes a line's comment and leading and trailing blanks as

@@ -2,6 +2,8 @@ package migrate
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -82,6 +84,48 @@ func TestKeepalivedInclude(t *testing.T) {
 	}
 	if len(ns.list) != 1 || ns.list[0].Pos.Line != 5 || !strings.Contains(ns.list[0].Why, "matches no file") {
 		t.Errorf("notes = %v, want one for the include of line 5 that matches nothing", ns.list)
+	}
+}
+
+// TestKeepalivedIncludeSkips checks that of the files an include matches,
+// those keepalived does not read (a directory, an executable script) are
+// reported and left out, and the others read: keepalived -t says
+// "Configuration file 'conf.d/sub/' is a directory - skipping" and
+// "... is not a regular non-executable file - skipping" and goes on.
+func TestKeepalivedIncludeSkips(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string, mode os.FileMode) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("keepalived.conf", "include conf.d/*\n", 0o644)
+	write("conf.d/vrrp.conf", "router_id a\n", 0o644)
+	write("conf.d/check.sh", "#!/bin/sh\nf() {\n killall -0 haproxy\n}\nf || { exit 1\n", 0o755)
+	write("conf.d/sub/x.conf", "router_id b\n", 0o644)
+	ns := &notes{}
+	root, err := readKeepalived(filepath.Join(dir, "keepalived.conf"), OSFiles{}, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	dump(root, 0, &b)
+	if want := "1: router_id|a\n"; b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	var whys []string
+	for _, n := range ns.list {
+		whys = append(whys, n.Why)
+	}
+	got := strings.Join(whys, "\n")
+	for _, want := range []string{"conf.d/check.sh is executable: keepalived skips it", "conf.d/sub is a directory: keepalived skips it"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("notes\n%s\nlack %q", got, want)
+		}
 	}
 }
 
