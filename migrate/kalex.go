@@ -129,8 +129,11 @@ func (r *kaReader) line(pos Pos, line string) error {
 	if len(toks) == 0 {
 		return nil
 	}
-	if t := toks[0]; t.kind == tokWord && !t.quoted && kaIncludes[t.text] {
-		return r.include(pos, toks)
+	// keepalived takes a line for an include when the keyword is
+	// followed by a blank: "include{" is not one.
+	if t := toks[0]; t.kind == tokWord && !t.quoted && kaIncludes[t.text] &&
+		(len(line) == len(t.text) || line[len(t.text)] == ' ' || line[len(t.text)] == '\t') {
+		return r.include(pos, t.text, line)
 	}
 	var words []string
 	flush := func() error {
@@ -180,29 +183,33 @@ func (r *kaReader) line(pos Pos, line string) error {
 }
 
 // include reads the files an include line names, in place of the line.
-func (r *kaReader) include(pos Pos, toks []kaToken) error {
-	n := &kaNode{pos: pos, key: toks[0].text, done: true}
-	if len(toks) < 2 || toks[1].kind != tokWord {
+// As keepalived does, the pattern is the whole rest of the line (line is
+// decommented): quotes and blanks are part of it.
+func (r *kaReader) include(pos Pos, key, line string) error {
+	n := &kaNode{pos: pos, key: key, done: true}
+	rest := strings.TrimLeft(strings.TrimPrefix(line, key), " \t")
+	if rest == "" {
 		return errAt(pos, "%s: needs a file name or pattern", n.key)
 	}
-	for _, t := range toks[2:] {
-		r.notes.skip(pos, directive(n.key, toks[1].text, t.text), "extra word after the file name: ignored, as keepalived does")
-	}
-	pattern := toks[1].text
+	pattern := rest
 	if !filepath.IsAbs(pattern) {
 		pattern = filepath.Join(filepath.Dir(pos.File), pattern)
 	}
 	matches, err := r.files.Glob(pattern)
 	if err != nil {
-		return errAt(pos, "%s %s: %v", n.key, toks[1].text, err)
+		return errAt(pos, "%s %s: %v", n.key, rest, err)
 	}
 	if len(matches) == 0 {
-		r.notes.skip(pos, directive(n.key, toks[1].text), "matches no file ("+pattern+"): nothing to translate")
+		why := "matches no file (" + pattern + "): nothing to translate"
+		if strings.ContainsAny(rest, "\" \t") {
+			why += "; keepalived takes the quotes and blanks in it as part of the file name"
+		}
+		r.notes.skip(pos, directive(n.key, rest), why)
 		return nil
 	}
 	for _, m := range matches {
 		if why := r.unreadable(m); why != "" {
-			r.notes.skip(pos, directive(n.key, toks[1].text), m+" "+why)
+			r.notes.skip(pos, directive(n.key, rest), m+" "+why)
 			continue
 		}
 		if err := r.file(m, pos); err != nil {

@@ -87,6 +87,38 @@ func TestKeepalivedInclude(t *testing.T) {
 	}
 }
 
+// TestKeepalivedIncludePattern checks that an include's pattern is the
+// whole rest of its line, quotes and blanks included, as keepalived reads
+// it: keepalived -t says "Config files missing '"conf.d/*.conf"'" and
+// reads nothing of such a line.
+func TestKeepalivedIncludePattern(t *testing.T) {
+	files := memFiles{
+		"/k/keepalived.conf": "include \"conf.d/*.conf\"\ninclude conf.d/a.conf extra\ninclude   conf.d/a.conf\n",
+		"/k/conf.d/a.conf":   "router_id a\n",
+	}
+	ns := &notes{}
+	root, err := readKeepalived("/k/keepalived.conf", files, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	dump(root, 0, &b)
+	if want := "1: router_id|a\n"; b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+	var got []string
+	for _, n := range ns.list {
+		got = append(got, n.String())
+	}
+	want := []string{
+		`/k/keepalived.conf:1: include "conf.d/*.conf": not translated: matches no file (/k/"conf.d/*.conf"): nothing to translate; keepalived takes the quotes and blanks in it as part of the file name`,
+		`/k/keepalived.conf:2: include conf.d/a.conf extra: not translated: matches no file (/k/conf.d/a.conf extra): nothing to translate; keepalived takes the quotes and blanks in it as part of the file name`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("notes\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // TestKeepalivedIncludeSkips checks that of the files an include matches,
 // those keepalived does not read (a directory, an executable script) are
 // reported and left out, and the others read: keepalived -t says
