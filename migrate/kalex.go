@@ -31,8 +31,9 @@ const (
 
 // kaReader reads a keepalived.conf and the files it includes into one
 // tree, the way keepalived's own parser reads them (lib/parser.c): line by
-// line, with '!' and '#' comments, "double quoted" words, '{' and '}' splitting lines, and include lines replaced by the
-// files their glob matches (relative to the including file's directory).
+// line, with '!' and '#' comments, "double quoted" words, '{' and '}'
+// splitting lines, and include lines replaced by the files their glob
+// matches (relative to the including file's directory).
 type kaReader struct {
 	files Files
 	notes *notes
