@@ -100,6 +100,11 @@ type yCheck struct {
 	Rise         int    `yaml:"rise,omitempty"`
 	Fall         int    `yaml:"fall,omitempty"`
 	SlowStart    string `yaml:"slowstart,omitempty"`
+	TLS          *yTLS  `yaml:"tls,omitempty,flow"`
+}
+
+type yTLS struct {
+	Verify string `yaml:"verify,omitempty"`
 }
 
 // dur formats a duration for the file, "" for zero (left out).
@@ -290,6 +295,9 @@ func yamlCheck(c check) *yCheck {
 	}
 	if c.address != (netip.AddrPort{}) {
 		y.Address = c.address.String()
+	}
+	if c.tlsVerify != "" {
+		y.TLS = &yTLS{Verify: c.tlsVerify}
 	}
 	return y
 }

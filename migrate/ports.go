@@ -2,11 +2,16 @@ package migrate
 
 import "fmt"
 
+// amqpsPort is RabbitMQ's AMQP over TLS port: a check there is rmqlb's
+// AMQP handshake over TLS.
+const amqpsPort = 5671
+
 // amqpless names RabbitMQ's well-known ports that do not speak AMQP 0-9-1
 // in clear text. rmqlb's default check, an AMQP handshake, fails there
-// on a healthy node, so a check of one of them is a TCP connect instead.
+// on a healthy node, so a check of one of them is a TCP connect instead
+// (but for amqpsPort).
 var amqpless = map[uint16]string{
-	5671:  "AMQP over TLS port",
+	amqpsPort: "AMQP over TLS port",
 	15671: "management plugin's HTTPS port",
 	15672: "management plugin's HTTP port",
 	15692: "Prometheus plugin's HTTP port",
@@ -23,8 +28,10 @@ var amqpless = map[uint16]string{
 }
 
 // tcpCheck makes b's check a TCP connect when it goes to one of those
-// ports, and then returns why, for a note ("" when the check stays an
-// AMQP handshake).
+// ports, or an AMQP handshake over TLS when it goes to amqpsPort, and then
+// returns what it became and why, for a note ("" when the check stays an
+// AMQP handshake in clear). The TLS check verifies no certificate: the
+// inputs name no roots, and their own check verified nothing either.
 func tcpCheck(b *backend) string {
 	port := b.addr.Port()
 	if b.check.address.IsValid() {
@@ -33,6 +40,10 @@ func tcpCheck(b *backend) string {
 	what, ok := amqpless[port]
 	if !ok {
 		return ""
+	}
+	if port == amqpsPort {
+		b.check.tlsVerify = "none"
+		return fmt.Sprintf("an AMQP handshake over TLS (check tls: {verify: none}; add ca_file and verify: chain or full to check the broker's certificate): port %d is RabbitMQ's %s", port, what)
 	}
 	b.check.typ = "tcp"
 	return fmt.Sprintf("a TCP connect (check type: tcp): port %d is RabbitMQ's %s, where an AMQP handshake fails", port, what)

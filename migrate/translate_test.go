@@ -145,7 +145,7 @@ func TestTranslate(t *testing.T) {
 			notes: []string{"k:8: virtual_server 10.0.0.100 5672: note: rmqlb binds 10.0.0.100:5672, and its brokers listen on port 5672", "k:11: TCP_CHECK: note: becomes an AMQP handshake check", "i:1: -A -f 3 -s lc: note: firewall rules outside this file mark the packets it takes: rmqlb binds 10.0.0.100:5673", "i:3: -A -t 10.0.0.100:5672 -s wrr: not translated: describes 10.0.0.100:5672, as virtual_server 10.0.0.100 5672 (k:8) does, which is kept", "i:4: real server 10.0.0.2:5672: not translated: left out with its listener (line 3)"},
 		},
 		{
-			name: "ports that do not speak AMQP get a TCP connect check",
+			name: "ports that do not speak AMQP in clear get a TCP connect check, 5671 one over TLS",
 			files: memFiles{
 				"k": vrrpBlock + "}\nvirtual_server 10.0.0.100 15672 {\n real_server 10.0.0.1 15672 {\n  HTTP_GET {\n   url {\n    path /\n   }\n  }\n }\n}\n",
 				"h": "listen mgmt\n bind 10.0.0.100:15692\n option httpchk GET /metrics\n server m1 10.0.0.1:15692 check inter 5s\n" +
@@ -156,14 +156,14 @@ func TestTranslate(t *testing.T) {
 			want: []string{
 				"bind: 10.0.0.100:15672\n    check: {type: tcp}",
 				"bind: 10.0.0.100:15692\n    check: {type: tcp, interval: 5s}",
-				"bind: 10.0.0.100:5671\n    check: {type: tcp}",
+				"bind: 10.0.0.100:5671\n    check: {tls: {verify: none}}",
 				"{name: a1, address: '10.0.0.1:5672'}",
 				"{name: a2, address: '10.0.0.2:5672', check: {type: tcp, address: '10.0.0.2:15672'}}",
 			},
 			notes: []string{
 				"k:10: HTTP_GET: not translated: no equivalent: rmqlb checks with AMQP (the backend gets an AMQP handshake check, or a TCP connect",
 				"h:3: option httpchk GET /metrics: not translated:",
-				"h:7: server s1 10.0.0.1:5671: note: HAProxy does not check this server: rmqlb checks it with a TCP connect (check type: tcp): port 5671 is RabbitMQ's AMQP over TLS port",
+				"h:7: server s1 10.0.0.1:5671: note: HAProxy does not check this server: rmqlb checks it with an AMQP handshake over TLS (check tls: {verify: none}; add ca_file and verify: chain or full to check the broker's certificate): port 5671 is RabbitMQ's AMQP over TLS port",
 				"h:10: server a1 10.0.0.1:5672 check: note: becomes an AMQP handshake check",
 			},
 		},
