@@ -316,7 +316,7 @@ func absentVIPs(in VRRP) []string {
 func backendReason(s Status, id backend.ID, b balancer.BackendSnapshot) string {
 	for _, c := range s.Checks {
 		if c.Backend == id && c.Reason != "" {
-			return c.Reason
+			return checkReason(c)
 		}
 	}
 	return b.LastChangeReason

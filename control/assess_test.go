@@ -55,7 +55,13 @@ func TestAssessExitCodes(t *testing.T) {
 		{"backend DOWN", func(s *Status) {
 			s.Listeners[0].Backends[1].State = backend.Down
 			s.Checks[1].Reason = "3 consecutive failures: connection refused"
+			s.Checks[1].LastError = "connection refused"
 		}, ExitDegraded, "backend amqp/rmq2 DOWN (3 consecutive failures: connection refused)"},
+		{"backend DOWN, failing since for another reason", func(s *Status) {
+			s.Listeners[0].Backends[1].State = backend.Down
+			s.Checks[1].Reason = "3 consecutive failures: connection refused"
+			s.Checks[1].LastError = "403 ACCESS_REFUSED"
+		}, ExitDegraded, "backend amqp/rmq2 DOWN (3 consecutive failures: connection refused [last failure: 403 ACCESS_REFUSED])"},
 		{"unchecked backend DOWN", func(s *Status) {
 			s.Listeners[0].Backends[1].State, s.Listeners[0].Backends[1].LastChangeReason = backend.Down, "test"
 			s.Checks = nil

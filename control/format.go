@@ -10,6 +10,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
@@ -64,7 +65,7 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 			if !c.LastCheck.IsZero() {
 				last = age(now, c.LastCheck) + " ago"
 			}
-			reason := c.Reason
+			reason := checkReason(c)
 			if c.LastWarning != "" {
 				reason += " [" + c.LastWarning + "]"
 			}
@@ -80,6 +81,17 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 		}
 	}
 	return p.write(w)
+}
+
+// checkReason is why a check's backend is in its state: the reason of its
+// last change and, while it keeps failing for another reason than the one
+// that made it change (a frozen broker thawed that now refuses the
+// check's user), the error of its last failure.
+func checkReason(c healthcheck.BackendStatus) string {
+	if c.ConsecutiveFailures > 0 && c.LastError != "" && !strings.Contains(c.Reason, c.LastError) {
+		return c.Reason + " [last failure: " + c.LastError + "]"
+	}
+	return c.Reason
 }
 
 func formatReload(p *page, now time.Time, r *Reload) {

@@ -139,6 +139,8 @@ func fullFixture() Status {
 			LastCheck: now.Add(-time.Second), Checks: 300, NextCheck: now.Add(time.Second),
 			BusyChecks: 4, BusySince: now.Add(-2 * time.Second)},
 	}
+	// DOWN for a timeout, and failing since for another reason.
+	s.Checks[1].LastError = "connecting to 10.77.0.2:5672: TLS handshake failed: x509: certificate has expired"
 	s.Verdict = Assess(s)
 	return s
 }
