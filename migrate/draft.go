@@ -135,9 +135,6 @@ type backend struct {
 // check is a backend's check section.
 type check struct {
 	typ       string         // "": rmqlb's default, an AMQP handshake
-	// tlsVerify, when not "", makes the AMQP check speak TLS with this
-	// verify setting (tls: {verify: ...}).
-	tlsVerify string
 	address   netip.AddrPort // zero: the backend's
 	interval  time.Duration
 	fast      time.Duration
@@ -146,6 +143,9 @@ type check struct {
 	slowstart time.Duration
 	rise      int
 	fall      int
+	// tlsVerify, when not "", makes the AMQP check speak TLS with this
+	// verify setting (tls: {verify: ...}).
+	tlsVerify string
 }
 
 // isZero reports whether c writes nothing.

@@ -12,19 +12,19 @@ const amqpsPort = 5671
 // (but for amqpsPort).
 var amqpless = map[uint16]string{
 	amqpsPort: "AMQP over TLS port",
-	15671: "management plugin's HTTPS port",
-	15672: "management plugin's HTTP port",
-	15692: "Prometheus plugin's HTTP port",
-	15674: "Web STOMP port",
-	15675: "Web MQTT port",
-	1883:  "MQTT port",
-	8883:  "MQTT over TLS port",
-	61613: "STOMP port",
-	61614: "STOMP over TLS port",
-	5552:  "stream port",
-	5551:  "stream over TLS port",
-	4369:  "epmd port",
-	25672: "inter-node port",
+	15671:     "management plugin's HTTPS port",
+	15672:     "management plugin's HTTP port",
+	15692:     "Prometheus plugin's HTTP port",
+	15674:     "Web STOMP port",
+	15675:     "Web MQTT port",
+	1883:      "MQTT port",
+	8883:      "MQTT over TLS port",
+	61613:     "STOMP port",
+	61614:     "STOMP over TLS port",
+	5552:      "stream port",
+	5551:      "stream over TLS port",
+	4369:      "epmd port",
+	25672:     "inter-node port",
 }
 
 // tcpCheck makes b's check a TCP connect when it goes to one of those
