@@ -413,20 +413,14 @@ func (c *Check) startTLS(ctx context.Context, raw net.Conn, t0 time.Time) (net.C
 	}
 	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, warning, fmt.Errorf("%w: %w", ErrTLS, classifyTLS(ctx, t0, err))
+		// I/O errors as classify has them; a certificate refused by either side, no common
+		// version, as they are; all of them ErrTLS (classify makes an alert one).
+		if err = classify(ctx, t0, err); !errors.Is(err, ErrTLS) {
+			err = fmt.Errorf("%w: %w", ErrTLS, err)
+		}
+		return nil, warning, err
 	}
 	return tc, warning, nil
-}
-
-// classifyTLS is classify for a TLS handshake: I/O errors as classify has them; the others
-// (a certificate refused by either side, no common version) as they are.
-func classifyTLS(ctx context.Context, t0 time.Time, err error) error {
-	var ne net.Error
-	if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-		return classify(ctx, t0, err)
-	}
-	return err
 }
 
 // classify maps an I/O error onto the package's sentinel errors, keeping the original; a

@@ -302,11 +302,12 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		}()
 	} else if d.lock, err = takeLock(LockPath(cfg.ControlSocket)); err != nil {
 		return err
-	} else if err := daemonAnswers(cfg.ControlSocket); err != nil {
+	} else if daemonAnswers(cfg.ControlSocket) {
 		// The lock file was removed or replaced under a running daemon
 		// (which makes it again within a second): its VIPs are its own.
 		d.lock.release()
-		return err
+		return fmt.Errorf("taking the single-instance lock: %w: one answers on %s (its lock file %s was removed or replaced)",
+			ErrLocked, cfg.ControlSocket, LockPath(cfg.ControlSocket))
 	}
 	defer func() {
 		d.mu.Lock()

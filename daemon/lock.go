@@ -77,16 +77,16 @@ func (l *instanceLock) inPlace(path string) (bool, error) {
 	return os.SameFile(fi, held), nil
 }
 
-// daemonAnswers returns an error matching ErrLocked when a daemon answers
-// on the control socket at socket: one that runs although this process
-// got the lock, its lock file having been removed or replaced.
-func daemonAnswers(socket string) error {
+// daemonAnswers reports whether a daemon answers on the control socket at
+// socket: one runs, whatever its lock file says (it may have been removed
+// or replaced).
+func daemonAnswers(socket string) bool {
 	c, err := net.DialTimeout("unix", socket, time.Second)
 	if err != nil {
-		return nil
+		return false
 	}
 	c.Close()
-	return fmt.Errorf("taking the single-instance lock: %w: one answers on %s (its lock file %s was removed or replaced)", ErrLocked, socket, LockPath(socket))
+	return true
 }
 
 // release drops the lock (closing the file releases the flock).

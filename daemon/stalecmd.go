@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -93,8 +91,7 @@ var ErrDaemonRuns = errors.New("a daemon runs with this control socket: its VIPs
 // service manager to run after the daemon ended (ExecStopPost), and for an
 // operator.
 func RemoveStaleVIPs(socket string, scope []netsetup.StaleScope, log *zap.Logger) ([]string, error) {
-	if c, err := net.DialTimeout("unix", socket, time.Second); err == nil {
-		c.Close()
+	if daemonAnswers(socket) {
 		return nil, fmt.Errorf("removing stale VIPs: %w (one answers on %s)", ErrDaemonRuns, socket)
 	}
 	lock, err := takeLock(LockPath(socket))
