@@ -12,20 +12,22 @@ import (
 // serverParams are the parameters of a server or default-server line
 // that rmqlb has; nil and zero: not written.
 type serverParams struct {
-	check        *bool
-	inter        time.Duration
-	fastinter    time.Duration
-	downinter    time.Duration
-	slowstart    time.Duration
-	rise, fall   int
-	weight       *int
-	maxconn      int
-	port         int
-	addr         netip.Addr
-	proxy        string
-	backup       bool
-	disabled     bool
-	tls          bool
+	check      *bool
+	inter      time.Duration
+	fastinter  time.Duration
+	downinter  time.Duration
+	slowstart  time.Duration
+	rise, fall int
+	weight     *int
+	maxconn    int
+	port       int
+	addr       netip.Addr
+	proxy      string
+	backup     bool
+	disabled   bool
+	// ssl is HAProxy's ssl (true) or no-ssl (false), nil when neither is
+	// written.
+	ssl          *bool
 	onMarkedDown string
 	userTimeout  time.Duration // tcp-ut
 }
@@ -62,7 +64,9 @@ func (p serverParams) merge(o *serverParams) serverParams {
 	}
 	p.backup = p.backup || o.backup
 	p.disabled = p.disabled || o.disabled
-	p.tls = p.tls || o.tls
+	if o.ssl != nil {
+		p.ssl = o.ssl
+	}
 	return p
 }
 
@@ -186,7 +190,9 @@ func (t *haT) parseServerParams(l *haLine, from int) *serverParams {
 			case "disabled":
 				p.disabled = true
 			case "ssl":
-				p.tls = true
+				p.ssl = boolp(true)
+			case "no-ssl":
+				p.ssl = boolp(false)
 			case "send-proxy":
 				p.proxy = "v1"
 			case "send-proxy-v2":
@@ -288,7 +294,7 @@ func (t *haT) servers(l *listener, back haProxy) {
 			t.skip(ln, err.Error())
 			continue
 		}
-		if sp.tls {
+		if sp.ssl != nil && *sp.ssl {
 			t.skip(ln, "HAProxy speaks TLS to this server: "+whyTLS)
 			continue
 		}
