@@ -143,9 +143,18 @@ type check struct {
 	slowstart time.Duration
 	rise      int
 	fall      int
-	// tlsVerify, when not "", makes the AMQP check speak TLS with this
-	// verify setting (tls: {verify: ...}).
-	tlsVerify string
+	// tls, unless zero, makes the AMQP check speak TLS.
+	tls checkTLS
+}
+
+// checkTLS is a check section's tls. Its verify is set whenever the check
+// speaks TLS: the zero value is no TLS.
+type checkTLS struct {
+	verify     string // "full", "chain" or "none"
+	serverName string
+	caFile     string
+	certFile   string
+	keyFile    string
 }
 
 // isZero reports whether c writes nothing.

@@ -104,7 +104,11 @@ type yCheck struct {
 }
 
 type yTLS struct {
-	Verify string `yaml:"verify,omitempty"`
+	ServerName string `yaml:"server_name,omitempty"`
+	CAFile     string `yaml:"ca_file,omitempty"`
+	CertFile   string `yaml:"cert_file,omitempty"`
+	KeyFile    string `yaml:"key_file,omitempty"`
+	Verify     string `yaml:"verify,omitempty"`
 }
 
 // dur formats a duration for the file, "" for zero (left out).
@@ -296,8 +300,8 @@ func yamlCheck(c check) *yCheck {
 	if c.address != (netip.AddrPort{}) {
 		y.Address = c.address.String()
 	}
-	if c.tlsVerify != "" {
-		y.TLS = &yTLS{Verify: c.tlsVerify}
+	if t := c.tls; t != (checkTLS{}) {
+		y.TLS = &yTLS{ServerName: t.serverName, CAFile: t.caFile, CertFile: t.certFile, KeyFile: t.keyFile, Verify: t.verify}
 	}
 	return y
 }

@@ -17,8 +17,9 @@ var update = flag.Bool("update", false, "rewrite the golden files of TestGolden"
 // (testdata/blog: its keepalived.conf of each host and its haproxy.cfg)
 // and a corpus of realistic files: keepalived with includes, unicast
 // peers and check scripts in front of HAProxy (tier), active-active
-// VRRPv3 with HAProxy defaults, frontends and backends (active), and an
-// LVS table set by hand beside HAProxy (lvs).
+// VRRPv3 with HAProxy defaults, frontends and backends (active), an LVS
+// table set by hand beside HAProxy (lvs), and HAProxy passing AMQPS
+// through with checks over TLS (tls).
 var goldenCases = []struct {
 	name string
 	src  Sources
@@ -29,6 +30,7 @@ var goldenCases = []struct {
 	{"tier", Sources{Keepalived: "testdata/tier/keepalived.conf", HAProxy: "testdata/tier/haproxy.cfg"}},
 	{"active", Sources{Keepalived: "testdata/active/keepalived.conf", HAProxy: "testdata/active/haproxy.cfg"}},
 	{"lvs", Sources{Keepalived: "testdata/lvs/keepalived.conf", HAProxy: "testdata/lvs/haproxy.cfg", IPVSAdm: "testdata/lvs/ipvsadm.rules"}},
+	{"tls", Sources{HAProxy: "testdata/tls/haproxy.cfg"}},
 }
 
 // TestGolden translates each case and compares the file written and the

@@ -1,7 +1,9 @@
 package migrate
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -23,6 +25,11 @@ type haT struct {
 	// lines, so that a line shared by several sections is read (and
 	// noted) once.
 	params map[*haLine]*serverParams
+	// gtls are the global settings of the servers' TLS.
+	gtls haGlobalTLS
+	// stat tells what a file named by the configuration is (a ca-file
+	// may be a directory); it fails when Import's Files cannot tell.
+	stat func(name string) (fs.FileInfo, error)
 }
 
 // haProxy is a listen, frontend or backend section with the defaults
@@ -89,8 +96,8 @@ var haWhy = map[string]string{
 	"chroot": whyGlobal, "pidfile": whyGlobal, "user": whyGlobal, "group": whyGlobal, "uid": whyGlobal,
 	"gid": whyGlobal, "daemon": whyGlobal, "nbproc": whyGlobal, "nbthread": whyGlobal, "master-worker": whyGlobal,
 	"ulimit-n": whyGlobal, "node": whyGlobal, "ca-base": whyTLS, "crt-base": whyTLS,
-	"ssl-default-bind-ciphers": whyTLS, "ssl-default-bind-options": whyTLS, "ssl-default-server-ciphers": whyTLS,
-	"ssl-default-server-options": whyTLS, "ssl-default-bind-ciphersuites": whyTLS, "ssl-dh-param-file": whyTLS,
+	"ssl-default-bind-ciphers": whyTLS, "ssl-default-bind-options": whyTLS, "ssl-default-server-ciphers": whyTLSVersions,
+	"ssl-default-server-options": whyTLSVersions, "ssl-default-server-ciphersuites": whyTLSVersions, "ssl-default-bind-ciphersuites": whyTLS, "ssl-dh-param-file": whyTLS,
 	"tune.ssl.default-dh-param": whyTLS, "spread-checks": "no equivalent: rmqlb spreads first checks over one interval",
 	"lua-load": whyScripts, "insecure-fork-wanted": whyScripts, "external-check-command": whyCheckRules,
 }
@@ -209,8 +216,13 @@ func (t *haT) skipSection(s *haSection, why string) {
 }
 
 // translateHAProxy translates the TCP proxies of an haproxy.cfg.
-func translateHAProxy(cfg *haConfig, ns *notes) *haT {
+func translateHAProxy(cfg *haConfig, ns *notes, files Files) *haT {
 	t := &haT{ns: ns, cfg: cfg, names: map[netip.AddrPort]string{}, params: map[*haLine]*serverParams{}}
+	t.stat = func(string) (fs.FileInfo, error) { return nil, errors.ErrUnsupported }
+	if sf, ok := files.(statFiles); ok {
+		t.stat = sf.Stat
+	}
+	t.globalTLS()
 	for _, l := range cfg.orphans {
 		t.skip(l, "outside any section: HAProxy refuses it")
 	}

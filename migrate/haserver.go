@@ -27,7 +27,9 @@ type serverParams struct {
 	disabled   bool
 	// ssl is HAProxy's ssl (true) or no-ssl (false), nil when neither is
 	// written.
-	ssl          *bool
+	ssl *bool
+	// tls are the options of the check's TLS.
+	tls          serverTLS
 	onMarkedDown string
 	userTimeout  time.Duration // tcp-ut
 }
@@ -67,6 +69,7 @@ func (p serverParams) merge(o *serverParams) serverParams {
 	if o.ssl != nil {
 		p.ssl = o.ssl
 	}
+	p.tls = p.tls.merge(o.tls)
 	return p
 }
 
@@ -103,9 +106,9 @@ var haServerArgs = map[string]string{
 	"max-reuse":        "no equivalent: rmqlb reuses no backend connection",
 	"tcp-ut":           "",
 	"proto":            whyHTTP,
-	"alpn":             whyTLS, "check-alpn": whyTLS, "sni": whyTLS, "check-sni": whyTLS, "crt": whyTLS,
-	"ca-file": whyTLS, "crl-file": whyTLS, "verify": whyTLS, "verifyhost": whyTLS, "ciphers": whyTLS,
-	"ciphersuites": whyTLS, "ssl-min-ver": whyTLS, "ssl-max-ver": whyTLS, "npn": whyTLS, "check-proto": whyAMQP,
+	"alpn":             whyALPN, "check-alpn": whyALPN, "npn": whyALPN, "sni": whySNI, "crl-file": whyCRL,
+	"ciphers": whyTLSVersions, "ciphersuites": whyTLSVersions, "ssl-min-ver": whyTLSVersions, "ssl-max-ver": whyTLSVersions,
+	"check-sni": "", "crt": "", "ca-file": "", "verify": "", "verifyhost": "", "check-proto": whyAMQP,
 	"set-proxy-v2-tlv-fmt": "no equivalent: rmqlb's PROXY v2 headers carry addresses only",
 	"ws":                   whyHTTP, "guid": "no equivalent: rmqlb names backends", "log-bufsize": whyLog, "shard": whyGlobal,
 	"hash-key": "no equivalent: rmqlb hashes nothing", "strict-maxconn": "no equivalent: rmqlb's maxconn is always strict",
@@ -116,23 +119,23 @@ var haServerArgs = map[string]string{
 var haServerFlags = map[string]string{
 	"agent-check":           whyAMQP,
 	"no-agent-check":        whyAMQP,
-	"check-ssl":             whyAMQP,
-	"no-check-ssl":          whyAMQP,
-	"ssl-reuse":             whyTLS,
-	"no-ssl-reuse":          whyTLS,
-	"tls-tickets":           whyTLS,
-	"no-tls-tickets":        whyTLS,
-	"force-sslv3":           whyTLS,
-	"force-tlsv10":          whyTLS,
-	"force-tlsv11":          whyTLS,
-	"force-tlsv12":          whyTLS,
-	"force-tlsv13":          whyTLS,
-	"no-sslv3":              whyTLS,
-	"no-tlsv10":             whyTLS,
-	"no-tlsv11":             whyTLS,
-	"no-tlsv12":             whyTLS,
-	"no-tlsv13":             whyTLS,
-	"allow-0rtt":            whyTLS,
+	"check-ssl":             "",
+	"no-check-ssl":          "",
+	"ssl-reuse":             whyResumption,
+	"no-ssl-reuse":          "", // rmqlb's checks resume no TLS session
+	"tls-tickets":           whyResumption,
+	"no-tls-tickets":        "",
+	"force-sslv3":           whyTLSVersions,
+	"force-tlsv10":          whyTLSVersions,
+	"force-tlsv11":          whyTLSVersions,
+	"force-tlsv12":          whyTLSVersions,
+	"force-tlsv13":          whyTLSVersions,
+	"no-sslv3":              whyTLSVersions,
+	"no-tlsv10":             whyTLSVersions,
+	"no-tlsv11":             whyTLSVersions,
+	"no-tlsv12":             whyTLSVersions,
+	"no-tlsv13":             whyTLSVersions,
+	"allow-0rtt":            "no equivalent: rmqlb's checks over TLS send no early data",
 	"send-proxy-v2-ssl":     "no equivalent: rmqlb's PROXY v2 headers carry addresses only",
 	"send-proxy-v2-ssl-cn":  "no equivalent: rmqlb's PROXY v2 headers carry addresses only",
 	"non-stick":             "no equivalent: every backend takes persistent clients",
@@ -154,7 +157,7 @@ var haServerFlags = map[string]string{
 	"no-ssl":                "",
 	"send-proxy":            "",
 	"send-proxy-v2":         "",
-	"no-verifyhost":         whyTLS,
+	"no-verifyhost":         "HAProxy refuses it: no such keyword, though its manual lists it",
 	"ignore-ssl-errors":     whyTLS,
 	"check-reuse-pool":      "no equivalent: rmqlb reuses no backend connection",
 	"init-state":            "no equivalent: a checked backend starts DOWN in rmqlb until its checks pass",
@@ -193,6 +196,8 @@ func (t *haT) parseServerParams(l *haLine, from int) *serverParams {
 				p.ssl = boolp(true)
 			case "no-ssl":
 				p.ssl = boolp(false)
+			case "check-ssl", "no-check-ssl":
+				p.tls.checkSSL = tlsOpt{v: o, pos: l.pos, dir: directive(name, o)}
 			case "send-proxy":
 				p.proxy = "v1"
 			case "send-proxy-v2":
@@ -213,6 +218,9 @@ func (t *haT) parseServerParams(l *haLine, from int) *serverParams {
 		v := l.words[i]
 		if why != "" {
 			t.ns.skip(l.pos, directive(name, o, v), why)
+			continue
+		}
+		if t.setTLS(p, l, name, o, v) {
 			continue
 		}
 		if err := p.set(o, v); err != nil {
@@ -286,7 +294,7 @@ func (t *haT) servers(l *listener, back haProxy) {
 	}
 	otherCheck := back.get("option httpchk") != nil || back.get("option tcp-check") != nil ||
 		back.get("option ssl-hello-chk") != nil || back.get("option external-check") != nil
-	noted := false
+	noted := map[string]bool{} // the notes on checks, made once a listener
 	for _, ln := range t.linesOf(back.sec, "server", 3, "must be server NAME ADDRESS:PORT [options]") {
 		sp := defaults.merge(t.parseServerParams(ln, 3))
 		addr, err := haAddr(ln.words[2], false)
@@ -309,7 +317,9 @@ func (t *haT) servers(l *listener, back haProxy) {
 		switch {
 		case sp.check == nil || !*sp.check:
 			how := "an AMQP handshake"
-			if why := tcpCheck(b); why != "" {
+			if t.tlsCheck(l, b, sp) {
+				how = "an AMQP handshake over TLS, with its check-ssl settings (check tls)"
+			} else if why := tcpCheck(b); why != "" {
 				how = why
 			}
 			t.ns.change(ln.pos, ln.text(), "HAProxy does not check this server: rmqlb checks it with "+how+" (write check type: none to leave it unchecked)")
@@ -328,11 +338,24 @@ func (t *haT) servers(l *listener, back haProxy) {
 					b.check.address = ap
 				}
 			}
-			// HAProxy's check is a TCP connect: on a port that does
-			// not speak AMQP, rmqlb's is one too.
-			if tcpCheck(b) == "" && !noted && !otherCheck {
-				l.later = append(l.later, Note{Pos: ln.pos, Directive: ln.text(), Kind: Changed, Why: whyTCPCheck})
-				noted = true
+			// HAProxy's check is a TCP connect, over TLS with
+			// check-ssl: on a port that does not speak AMQP, rmqlb's
+			// is a TCP connect too, on RabbitMQ's AMQPS port an AMQP
+			// handshake over TLS.
+			why := whyTLSCheck
+			if !t.tlsCheck(l, b, sp) {
+				switch tcp := tcpCheck(b); {
+				case tcp == "":
+					why = whyTCPCheck
+				case b.check.tls != (checkTLS{}):
+					why = "becomes " + tcp
+				default:
+					why = ""
+				}
+			}
+			if why != "" && !noted[why] && !otherCheck {
+				l.later = append(l.later, Note{Pos: ln.pos, Directive: ln.text(), Kind: Changed, Why: why})
+				noted[why] = true
 			}
 		}
 		if sp.backup {

@@ -77,7 +77,7 @@ func Import(src Sources, files Files) (*Result, error) {
 		ka = translateKeepalived(kaRoot, ns)
 	}
 	if haCfg != nil {
-		ha = translateHAProxy(haCfg, ns)
+		ha = translateHAProxy(haCfg, ns, files)
 	}
 	ipvs = translateIPVSAdm(ipvsRules, ns)
 	d := merge(ka, ha, ipvs, ns)

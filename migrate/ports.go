@@ -33,18 +33,23 @@ var amqpless = map[uint16]string{
 // AMQP handshake in clear). The TLS check verifies no certificate: the
 // inputs name no roots, and their own check verified nothing either.
 func tcpCheck(b *backend) string {
-	port := b.addr.Port()
-	if b.check.address.IsValid() {
-		port = b.check.address.Port()
-	}
+	port := checkPort(b)
 	what, ok := amqpless[port]
 	if !ok {
 		return ""
 	}
 	if port == amqpsPort {
-		b.check.tlsVerify = "none"
+		b.check.tls = checkTLS{verify: "none"}
 		return fmt.Sprintf("an AMQP handshake over TLS (check tls: {verify: none}; add ca_file and verify: chain or full to check the broker's certificate): port %d is RabbitMQ's %s", port, what)
 	}
 	b.check.typ = "tcp"
 	return fmt.Sprintf("a TCP connect (check type: tcp): port %d is RabbitMQ's %s, where an AMQP handshake fails", port, what)
+}
+
+// checkPort is the port b's check connects to.
+func checkPort(b *backend) uint16 {
+	if b.check.address.IsValid() {
+		return b.check.address.Port()
+	}
+	return b.addr.Port()
 }
