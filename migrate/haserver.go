@@ -23,8 +23,11 @@ type serverParams struct {
 	port       int
 	addr       netip.Addr
 	proxy      string
-	backup     bool
-	disabled   bool
+	// backup and disabled are HAProxy's backup (true) or no-backup
+	// (false), and disabled (true) or enabled (false); nil when neither
+	// is written.
+	backup   *bool
+	disabled *bool
 	// ssl is HAProxy's ssl (true) or no-ssl (false), nil when neither is
 	// written.
 	ssl *bool
@@ -64,8 +67,12 @@ func (p serverParams) merge(o *serverParams) serverParams {
 	if o.userTimeout != 0 {
 		p.userTimeout = o.userTimeout
 	}
-	p.backup = p.backup || o.backup
-	p.disabled = p.disabled || o.disabled
+	if o.backup != nil {
+		p.backup = o.backup
+	}
+	if o.disabled != nil {
+		p.disabled = o.disabled
+	}
 	if o.ssl != nil {
 		p.ssl = o.ssl
 	}
@@ -189,9 +196,13 @@ func (t *haT) parseServerParams(l *haLine, from int) *serverParams {
 			case "no-check":
 				p.check = boolp(false)
 			case "backup":
-				p.backup = true
+				p.backup = boolp(true)
+			case "no-backup":
+				p.backup = boolp(false)
 			case "disabled":
-				p.disabled = true
+				p.disabled = boolp(true)
+			case "enabled":
+				p.disabled = boolp(false)
 			case "ssl":
 				p.ssl = boolp(true)
 			case "no-ssl":
@@ -358,10 +369,10 @@ func (t *haT) servers(l *listener, back haProxy) {
 				noted[why] = true
 			}
 		}
-		if sp.backup {
+		if sp.backup != nil && *sp.backup {
 			t.ns.change(ln.pos, ln.text(), "no equivalent of backup: rmqlb has no backup servers, so this one takes clients like the others")
 		}
-		if sp.disabled {
+		if sp.disabled != nil && *sp.disabled {
 			b.weight = intp(0)
 			t.ns.change(ln.pos, ln.text(), "disabled: weight 0 in rmqlb (no new clients); `rmqlb backend LISTENER/BACKEND maint` takes it out entirely")
 		}
