@@ -53,3 +53,31 @@ func checkPort(b *backend) uint16 {
 	}
 	return b.addr.Port()
 }
+
+// bindSettings are the rabbitmq.conf settings that bind RabbitMQ's
+// listener on each well-known port to one address (ADDRESS), from the
+// schemas of RabbitMQ 3.10 and its plugins.
+var bindSettings = map[uint16]string{
+	5672:      "listeners.tcp.1 = ADDRESS:5672",
+	amqpsPort: "listeners.ssl.1 = ADDRESS:5671",
+	15672:     "management.tcp.ip = ADDRESS",
+	15671:     "management.ssl.ip = ADDRESS",
+	15692:     "prometheus.tcp.ip = ADDRESS",
+	15674:     "web_stomp.tcp.ip = ADDRESS",
+	15675:     "web_mqtt.tcp.ip = ADDRESS",
+	1883:      "mqtt.listeners.tcp.1 = ADDRESS:1883",
+	8883:      "mqtt.listeners.ssl.1 = ADDRESS:8883",
+	61613:     "stomp.listeners.tcp.1 = ADDRESS:61613",
+	61614:     "stomp.listeners.ssl.1 = ADDRESS:61614",
+	5552:      "stream.listeners.tcp.1 = ADDRESS:5552",
+	5551:      "stream.listeners.ssl.1 = ADDRESS:5551",
+}
+
+// bindSetting says which RabbitMQ setting binds the listener on port to
+// one address: the one of bindSettings, or AMQP's for another port.
+func bindSetting(port uint16) string {
+	if s, ok := bindSettings[port]; ok {
+		return "RabbitMQ's " + s
+	}
+	return fmt.Sprintf("for AMQP, RabbitMQ's listeners.tcp.1 = ADDRESS:%d", port)
+}
