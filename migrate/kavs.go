@@ -284,9 +284,14 @@ func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool)
 		}
 		// On a port that does not speak AMQP, a TCP connect as
 		// keepalived's.
-		if tcpCheck(b) == "" && *first {
+		switch why := tcpCheck(b); {
+		case why == "" && *first:
 			l.later = append(l.later, Note{Pos: tcp.pos, Directive: tcp.text(), Kind: Changed, Why: whyTCPCheck})
 			*first = false
+		case b.check.tls.verify != "":
+			// A TCP connect to the AMQPS port: the check now speaks
+			// TLS and verifies nothing, which the operator should see.
+			t.ns.change(tcp.pos, tcp.text(), "becomes "+why)
 		}
 	} else if len(checkers) == 0 {
 		how := "an AMQP handshake"

@@ -138,6 +138,13 @@ func TestTranslate(t *testing.T) {
 			notes: []string{"h:2: timeout client 1m: note: rmqlb has one idle_timeout for both sides", "h:4: timeout queue 5s: not translated: no equivalent: rmqlb queues no client", "h:7: server a 10.0.0.1:5672 send-proxy: note: HAProxy does not check this server", "h:9: backend orphan (to line 10): not translated: no frontend in tcp mode uses it"},
 		},
 		{
+			name:  "keepalived: a TCP_CHECK of the AMQPS port becomes the AMQP handshake over TLS, noted",
+			files: memFiles{"k": vrrpBlock + "}\nvirtual_server 10.0.0.100 5671 {\n real_server 10.0.0.1 5671 {\n  TCP_CHECK {\n  }\n }\n}\n"},
+			src:   Sources{Keepalived: "k"},
+			want:  []string{"bind: 10.0.0.100:5671", "check: {tls: {verify: none}}"},
+			notes: []string{"k:10: TCP_CHECK: note: becomes an AMQP handshake over TLS (check tls: {verify: none}; add ca_file and verify: chain or full to check the broker's certificate): port 5671 is RabbitMQ's AMQP over TLS port", "k:8: virtual_server 10.0.0.100 5671: note: rmqlb binds 10.0.0.100:5671, and its brokers listen on port 5671 too: on a host that also runs a broker, the broker must listen on the host's own address only, not on every address (RabbitMQ's listeners.ssl.1 = ADDRESS:5671)"},
+		},
+		{
 			name:  "ipvsadm fwmark with one VIP and a keepalived twin",
 			files: memFiles{"k": vrrpBlock + "}\nvirtual_server 10.0.0.100 5672 {\n lb_algo rr\n real_server 10.0.0.1 5672 {\n  TCP_CHECK {\n  }\n }\n}\n", "i": "-A -f 3 -s lc\n-a -f 3 -r 10.0.0.1:5673 -g -w 1\n-A -t 10.0.0.100:5672 -s wrr\n-a -t 10.0.0.100:5672 -r 10.0.0.2:5672 -g -w 1\n"},
 			src:   Sources{Keepalived: "k", IPVSAdm: "i"},
