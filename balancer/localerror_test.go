@@ -108,3 +108,57 @@ func TestNoLocalPortTriesNextBackend(t *testing.T) {
 		return true
 	})
 }
+
+// A client whose own socket epoll refuses (ENOMEM: no kernel memory;
+// ENOSPC: fs.epoll.max_user_watches) is the host's shortage too: refused,
+// counted as refused_local, no backend dialled, and the next client served.
+func TestNoRoomInEpollRefusedAsLocal(t *testing.T) {
+	for _, errno := range []unix.Errno{unix.ENOMEM, unix.ENOSPC} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			srv := newServer(t, "127.0.0.1", echo)
+			dials := 0
+			r := startListener(t, baseConfig(backendsOf(srv)), 1, func(l *Listener) {
+				l.dial = func(addr netip.AddrPort) (int, error) {
+					dials++ // on the loop's goroutine only
+					return dialSocket(addr)
+				}
+			})
+			r.mu.Lock()
+			lp := r.loops[0]
+			r.mu.Unlock()
+			var refusals atomic.Int32
+			r.broadcast([]*loop{lp}, func(lp *loop) {
+				lnfd := lp.lnfd
+				lp.ctlFault = func(op, fd int) error {
+					if op == unix.EPOLL_CTL_ADD && fd != lnfd && refusals.Add(1) == 1 {
+						return errno // the next socket registered: the client's
+					}
+					return nil
+				}
+			})
+			c := r.dial(t)
+			defer c.Close()
+			if err := waitClosed(c, 5*time.Second); err != nil {
+				t.Fatalf("client epoll refused: %v", err)
+			}
+			var s Snapshot
+			eventually(t, 5*time.Second, "the refusal counted as local", func() bool {
+				s = r.Snapshot()
+				return s.RefusedLocal == 1
+			})
+			if s.Total != 0 || s.NoBackend != 0 || s.RefusedFdLimit != 0 || s.Active != 0 {
+				t.Errorf("total %d, no backend %d, fd limit %d, active %d: want 0", s.Total, s.NoBackend, s.RefusedFdLimit, s.Active)
+			}
+			c2 := r.dial(t)
+			defer c2.Close()
+			if _, err := roundTrip(c2, []byte("AMQP")); err != nil {
+				t.Fatalf("the next client: %v", err)
+			}
+			r.broadcast([]*loop{lp}, func(*loop) {
+				if dials != 1 {
+					t.Errorf("%d dials, want 1 (the next client's only)", dials)
+				}
+			})
+		})
+	}
+}

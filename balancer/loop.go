@@ -71,8 +71,9 @@ type loop struct {
 	// resumeFailed: the last attempt to watch the listening socket again
 	// after a pause failed (logged once, retried every acceptPause).
 	resumeFailed bool
-	// ctlFault, set by tests only, makes epoll_ctl on the loop's own fds
-	// (ctl) fail with the error it returns for op and fd, if not nil.
+	// ctlFault, set by tests only, makes epoll_ctl (ctl, and ctlSession
+	// for the sessions' sockets) fail with the error it returns for op and
+	// fd, if not nil.
 	ctlFault func(op, fd int) error
 	// fdLimitLog counts the clients refused for the file descriptor
 	// limit, logged at most every logcount.Every (loop time), so that a
@@ -564,6 +565,11 @@ func (lp *loop) register(fd int, s *session) (uint32, error) {
 
 // ctlSession is epoll_ctl for a socket of s registered with token tok.
 func (lp *loop) ctlSession(op, fd int, s *session, tok uint32) error {
+	if lp.ctlFault != nil {
+		if err := lp.ctlFault(op, fd); err != nil {
+			return err
+		}
+	}
 	lp.ev = unix.EpollEvent{Events: epollConnFlags, Fd: int32(s.idx), Pad: int32(tok)}
 	return unix.EpollCtl(lp.epfd, op, fd, &lp.ev)
 }

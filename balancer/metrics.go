@@ -40,7 +40,7 @@ func newCollector(l *Listener) *collector {
 		total:     d("listener_connections_total", "Client connections accepted."),
 		refused: d("listener_refused_connections_total",
 			"Client connections closed without a session, by reason: maxconn (the listener or every usable backend at its maxconn), "+
-				"fd_limit (the process out of file descriptors), local_resources (the host out of local ports or socket memory for the backend connection), "+
+				"fd_limit (the process out of file descriptors), local_resources (the host out of local ports, socket memory or room in epoll for the client's or the backend's connection), "+
 				"no_backend (no backend usable, or every connect attempt failed).", "reason"),
 		timeouts: d("listener_session_timeouts_total", "Sessions closed by a session timeout (handshake, fin, idle).", "timeout"),
 		sticky:   d("listener_persistence_entries", "Client-to-backend persistence entries held now (0 without persistence)."),

@@ -85,12 +85,24 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 	s.cli.fd, s.srv.fd = fd, -1
 	tok, err := lp.register(fd, s)
 	if err != nil {
-		l.log.Warn("registering client connection", zap.Error(err))
+		why := EndError
+		if localError(err) {
+			// The host's shortage (no kernel memory, no room in
+			// epoll), as for a backend connection: counted apart and
+			// logged at Debug, so that a flood of clients cannot
+			// flood the log.
+			why = EndLocalResources
+			l.refusedLocal.Add(1)
+			l.log.Debug("refusing client: no socket memory or room in epoll for its connection",
+				zap.Stringer("client", client), zap.Error(err))
+		} else {
+			l.log.Warn("registering client connection", zap.Error(err))
+		}
 		lp.sessions.put(s)
 		unix.Close(fd)
 		l.sessionClosed()
 		if p.logSessions {
-			l.logSession(sessionEnd{client: client, why: EndError})
+			l.logSession(sessionEnd{client: client, why: why})
 		}
 		return
 	}

@@ -33,6 +33,7 @@ type Snapshot struct {
 	// RefusedLocal counts clients closed because the host could not make
 	// their backend connection: no local port for any backend tried
 	// (EADDRNOTAVAIL), or no socket memory or room in epoll (ENOBUFS,
+	// ENOMEM, ENOSPC); or could not watch their own connection (epoll's
 	// ENOMEM, ENOSPC). Not the backends' failures.
 	RefusedLocal uint64 `json:"refused_local"`
 	// HandshakeTimeouts, FinTimeouts and IdleTimeouts count sessions closed

@@ -408,5 +408,5 @@ func refusedLocal(n uint64) string {
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf(", %d refused (no local port or socket memory)", n)
+	return fmt.Sprintf(", %d refused (no local port, socket memory or room in epoll)", n)
 }
