@@ -24,8 +24,10 @@ const closeTimeout = 5 * time.Second
 // (Connection.Blocked: a memory or disk alarm). A blocked RabbitMQ connection reads nothing
 // more, so closing its TCP connection goes unnoticed by the broker, which keeps the connection
 // until the alarm clears; a check per interval would pile them up. Instead the Check keeps this
-// one, reports the alarm from it without connecting again, and its watcher goroutine (the only
-// reader of conn) waits for Connection.Unblocked to close it cleanly. The Check owns it: the
+// one and reports the alarm from it, while later checks log in without publishing (a broker
+// under an alarm reads a connection until its first publish, so they close cleanly); its
+// watcher goroutine (the only reader of conn) waits for Connection.Unblocked to close it
+// cleanly. The Check owns it: the
 // watcher removes it from the Check when it ends, and Check.Close closes it.
 type blockedConn struct {
 	conn net.Conn

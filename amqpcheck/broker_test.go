@@ -132,12 +132,15 @@ func run(t *testing.T, cfg Config, timeout time.Duration) (Report, error) {
 
 // checkerConns counts the broker's connections of user "checker" (only the alarm test below
 // logs in as that user).
-func checkerConns(t *testing.T, n *rabbittest.Node) int {
+func checkerConns(t *testing.T, n *rabbittest.Node) int { return userConns(t, n, "checker") }
+
+// userConns counts the broker's connections of user.
+func userConns(t *testing.T, n *rabbittest.Node, user string) int {
 	t.Helper()
 	out := n.MustCtl(t, "list_connections", "-q", "user", "state")
 	c := 0
 	for _, l := range strings.Split(out, "\n") {
-		if f := strings.Fields(l); len(f) > 0 && f[0] == "checker" {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == user {
 			c++
 		}
 	}
@@ -204,6 +207,88 @@ func TestBrokerAlarmKeepsOneConnection(t *testing.T) {
 			t.Fatalf("%d connections of the checks left after the alarm", c)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestBrokerAlarmStillLogsIn: while the Check keeps the connection a memory alarm blocked, its
+// checks still log in (without publishing), so what the alarm would otherwise hide fails them:
+// a changed password, revoked permissions on the vhost, a broker that froze. The logins leave
+// no connection behind on the blocked broker.
+func TestBrokerAlarmStillLogsIn(t *testing.T) {
+	n := realBroker(t)
+	n.MustCtl(t, "add_user", "alarmcheck", "first")
+	defer n.MustCtl(t, "delete_user", "alarmcheck")
+	n.MustCtl(t, "set_permissions", "-p", "/", "alarmcheck", ".*", ".*", ".*")
+	chk, err := New(Config{Addr: n.Addr, Mode: ModeLogin, User: "alarmcheck", Password: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chk.Close()
+	check := func() healthcheck.Result {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return chk.Check(ctx)
+	}
+	n.MustCtl(t, "set_vm_memory_high_watermark", "0.0000001")
+	defer n.MustCtl(t, "set_vm_memory_high_watermark", "0.4")
+	deadline := time.Now().Add(30 * time.Second)
+	for r := check(); r.Alarm == ""; r = check() {
+		if r.Err != nil || time.Now().After(deadline) {
+			t.Fatalf("no alarm seen: %+v", r)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	underAlarm := func(when string) {
+		t.Helper()
+		if r := check(); r.Err != nil || !strings.Contains(r.Alarm, "memory") {
+			t.Fatalf("%s: check under alarm %+v, want a pass with the memory alarm", when, r)
+		}
+	}
+	for i := range 5 {
+		underAlarm(fmt.Sprintf("check %d", i))
+	}
+	// The logins closed cleanly: only the kept connection stays.
+	deadline = time.Now().Add(10 * time.Second)
+	for c := userConns(t, n, "alarmcheck"); c != 1; c = userConns(t, n, "alarmcheck") {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections of the checks on the blocked broker, want the kept one", c)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	n.MustCtl(t, "change_password", "alarmcheck", "second")
+	if r := check(); !errors.Is(r.Err, ErrAuth) {
+		t.Errorf("password changed under alarm: %+v, want %v", r, ErrAuth)
+	}
+	n.MustCtl(t, "change_password", "alarmcheck", "first")
+	underAlarm("password changed back")
+
+	n.MustCtl(t, "clear_permissions", "-p", "/", "alarmcheck")
+	if r := check(); !errors.Is(r.Err, ErrVHost) {
+		t.Errorf("permissions revoked under alarm: %+v, want %v", r, ErrVHost)
+	}
+	n.MustCtl(t, "set_permissions", "-p", "/", "alarmcheck", ".*", ".*", ".*")
+	underAlarm("permissions set again")
+
+	if err := n.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	r := check()
+	if err := n.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(r.Err, ErrTimeout) {
+		t.Errorf("broker frozen under alarm: %+v, want %v", r, ErrTimeout)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for r := check(); r.Err != nil || r.Alarm == ""; r = check() {
+		if time.Now().After(deadline) {
+			t.Fatalf("thawed broker under alarm: %+v", r)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if c := userConns(t, n, "alarmcheck"); c > 2 {
+		t.Errorf("%d connections of the checks on the blocked broker after the freeze, want at most 2 (one kept, one given up)", c)
 	}
 }
 

@@ -353,12 +353,13 @@ var aLongTimeAgo = time.Unix(1, 0)
 // cannot make (healthcheck.LocalShortage), to the broker or to its management API, is an error
 // that wraps the shortage's errno.
 //
-// While the Check keeps a connection the broker blocked, Run reports that connection's alarm
-// without connecting again.
+// While the Check keeps a connection the broker blocked, Run still connects and logs in, so
+// that a failure the alarm would otherwise hide (a changed password, a revoked permission, a
+// broker that froze) fails the check; it does not publish the alarm probe, which the broker
+// would block, and closes its connection, which the broker reads until a publish. When the
+// login passes, it reports the kept connection's alarm while that connection stays blocked.
 func (c *Check) Run(ctx context.Context) (Report, error) {
-	if rep, ok := c.blocked(); ok {
-		return rep, nil
-	}
+	_, keeping := c.blocked()
 	addr := c.cfg.Addr.String()
 	t0 := time.Now()
 	conn, err := c.Dialer.DialContext(ctx, "tcp", addr)
@@ -384,16 +385,20 @@ func (c *Check) Run(ctx context.Context) (Report, error) {
 			return Report{}, fmt.Errorf("connecting to %s: %w", addr, err)
 		}
 	}
-	s := &session{conn: conn, r: bufio.NewReader(conn), cfg: &c.cfg, ctx: ctx, t0: t0, proxyHeader: proxyHeader}
+	s := &session{conn: conn, r: bufio.NewReader(conn), cfg: &c.cfg, ctx: ctx, t0: t0, proxyHeader: proxyHeader, noProbe: keeping}
 	rep, err := s.run()
 	rep.TLSWarning = tlsWarning
 	if !stop() {
 		// The deadline struck as the session ended: the connection may be unusable.
 		conn.Close()
-	} else if err == nil && rep.Alarm != "" && c.cfg.AlarmProbe == AlarmProbePublish {
+	} else if err == nil && rep.Alarm != "" && c.cfg.AlarmProbe == AlarmProbePublish && !keeping {
 		c.keep(s, rep)
 	} else {
 		conn.Close()
+	}
+	if kept, ok := c.blocked(); ok && keeping && err == nil {
+		// The kept connection is still blocked as the login ends: the alarm is in effect.
+		rep.Alarm, rep.ProbeError = kept.Alarm, kept.ProbeError
 	}
 	if err == nil && c.cfg.AlarmProbe == AlarmProbeManagement {
 		rep.Alarm, rep.ProbeError, err = c.managementAlarms(ctx)

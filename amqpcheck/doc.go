@@ -90,13 +90,16 @@
 // closed its connection would leave one on the broker, in state blocked, until the alarm
 // clears (one every interval, on a broker already short of memory, until it refuses clients
 // for want of file descriptors or connection_max). A Check therefore keeps the connection the
-// broker blocked: while it does, a check reports that connection's alarm without connecting
-// again; its watcher goroutine waits for Connection.Unblocked, which RabbitMQ sends when the
-// alarm clears, then ends it with Connection.Close / Close-Ok, and the next check is a full one
-// again. The login check asks for heartbeats every few seconds, which RabbitMQ keeps sending on
-// a blocked connection: a kept connection that stays silent for three heartbeat intervals, or
-// that the broker closes or resets (a restart), is given up and the next check connects anew,
-// so a broker that freezes during an alarm is found out too, some seconds later than otherwise.
+// broker blocked: while it does, a check still connects and logs in, so that what the alarm
+// would hide (a changed password, a revoked permission, a frozen broker) fails it, but does not
+// publish the probe, and closes its connection with Connection.Close / Close-Ok, which the
+// broker reads until a publish; when that login passes, the check reports the kept
+// connection's alarm. The kept connection's watcher goroutine waits for Connection.Unblocked,
+// which RabbitMQ sends when the alarm clears, then ends it with Connection.Close / Close-Ok, and
+// the next check probes again. The login check asks for heartbeats every few seconds, which
+// RabbitMQ keeps sending on a blocked connection: a kept connection that stays silent for three
+// heartbeat intervals, or that the broker closes or resets (a restart), is given up, and the
+// next check probes on a new connection.
 // Close closes the kept connection; healthcheck.Scheduler calls it when the backend is removed,
 // its check replaced on reload, or the scheduler stops. So a Check leaves at most one
 // connection on a blocked broker.

@@ -26,6 +26,9 @@ type session struct {
 	// proxyHeader: send the PROXY header before the protocol header (false over TLS, where
 	// it went before the TLS handshake).
 	proxyHeader bool
+	// noProbe: log in and close without the alarm probe, while the Check keeps a connection
+	// the broker blocked (a publish now would be blocked too).
+	noProbe bool
 
 	gotFrame bool // a well-formed frame arrived: later garbage is a broken AMQP server
 }
@@ -53,7 +56,7 @@ func (s *session) run() (Report, error) {
 	if err := s.login(start); err != nil {
 		return Report{}, err
 	}
-	if s.cfg.AlarmProbe == AlarmProbePublish {
+	if s.cfg.AlarmProbe == AlarmProbePublish && !s.noProbe {
 		alarm, probeErr, err := s.probe()
 		if err != nil {
 			return Report{}, err
