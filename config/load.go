@@ -22,7 +22,9 @@ import (
 // a check's password) and may be read by others or by an untrusted group
 // (see exposed), and for
 // every notify hook whose program cannot be run on this host (a hook is
-// often installed after its configuration, so this is no error). A
+// often installed after its configuration, so this is no error), and for
+// every setting that lets a stop outlast the packaged unit's
+// TimeoutStopSec (see stopBudgetWarnings). A
 // check's TLS files that this process cannot read or parse are errors
 // (an Errors value), as the file's own problems are: the daemon would
 // check every such backend DOWN.
@@ -39,6 +41,7 @@ func Load(path string) (*Config, error) {
 		return nil, es
 	}
 	c.Warnings = append(c.Warnings, c.hookWarnings()...)
+	c.Warnings = append(c.Warnings, c.stopBudgetWarnings()...)
 	if fi, err := os.Stat(path); err == nil && exposed(fi) {
 		if secret := c.secretField(); secret != "" {
 			c.Warnings = append(c.Warnings, fmt.Sprintf(
