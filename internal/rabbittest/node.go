@@ -24,9 +24,10 @@ import (
 
 // Paths of the Debian package's scripts.
 const (
-	ServerBin = "/usr/lib/rabbitmq/bin/rabbitmq-server"
-	CtlBin    = "/usr/lib/rabbitmq/bin/rabbitmqctl"
-	EPMDBin   = "/usr/bin/epmd"
+	ServerBin  = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+	CtlBin     = "/usr/lib/rabbitmq/bin/rabbitmqctl"
+	UpgradeBin = "/usr/lib/rabbitmq/bin/rabbitmq-upgrade"
+	EPMDBin    = "/usr/bin/epmd"
 )
 
 // markerEnv is set in the environment of every process a Node or EPMD starts; Stop kills every
@@ -363,7 +364,19 @@ func (n *Node) command(name string, args ...string) *exec.Cmd {
 // Ctl runs rabbitmqctl against the node (right node name, cookie, epmd port and namespace) and
 // returns its combined output. ctx bounds the call: a frozen node makes rabbitmqctl hang.
 func (n *Node) Ctl(ctx context.Context, args ...string) (string, error) {
-	cmd := n.command(CtlBin, append([]string{"-n", n.NodeName}, args...)...)
+	return n.tool(ctx, CtlBin, args...)
+}
+
+// Upgrade runs rabbitmq-upgrade against the node as Ctl runs rabbitmqctl: "drain" puts it in
+// maintenance mode (its client listeners stop), "revive" takes it out.
+func (n *Node) Upgrade(ctx context.Context, args ...string) (string, error) {
+	return n.tool(ctx, UpgradeBin, args...)
+}
+
+// tool runs one of RabbitMQ's CLI tools (bin) against the node.
+func (n *Node) tool(ctx context.Context, bin string, args ...string) (string, error) {
+	name := filepath.Base(bin)
+	cmd := n.command(bin, append([]string{"-n", n.NodeName}, args...)...)
 	// Not the node's marker: Stop must not reap a rabbitmqctl that os/exec waits for.
 	cmd.Env = append(n.env[:len(n.env)-1:len(n.env)-1], ctlMarkerEnv+"="+n.marker)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -371,7 +384,7 @@ func (n *Node) Ctl(ctx context.Context, args ...string) (string, error) {
 	cmd.Stdout = &buf
 	cmd.Stderr = &buf
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("running rabbitmqctl %s: %w", strings.Join(args, " "), err)
+		return "", fmt.Errorf("running %s %s: %w", name, strings.Join(args, " "), err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -385,7 +398,7 @@ func (n *Node) Ctl(ctx context.Context, args ...string) (string, error) {
 	}
 	reapErlangOrphans()
 	if err != nil {
-		return buf.String(), fmt.Errorf("running rabbitmqctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(buf.String()))
+		return buf.String(), fmt.Errorf("running %s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(buf.String()))
 	}
 	return buf.String(), nil
 }
