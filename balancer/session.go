@@ -85,6 +85,9 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 	s.cli.fd, s.srv.fd = fd, -1
 	tok, err := lp.register(fd, s)
 	if err != nil {
+		lp.sessions.put(s)
+		unix.Close(fd)
+		l.sessionClosed()
 		why := EndError
 		if localError(err) {
 			// The host's shortage (no kernel memory, no room in
@@ -98,9 +101,6 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 		} else {
 			l.log.Warn("registering client connection", zap.Error(err))
 		}
-		lp.sessions.put(s)
-		unix.Close(fd)
-		l.sessionClosed()
 		if p.logSessions {
 			l.logSession(sessionEnd{client: client, why: why})
 		}
