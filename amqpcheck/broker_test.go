@@ -147,30 +147,48 @@ func userConns(t *testing.T, n *rabbittest.Node, user string) int {
 	return c
 }
 
-// TestBrokerAlarmKeepsOneConnection: a blocked broker does not notice a closed TCP connection
-// until its alarm clears, so login checks during an alarm must not leave one behind each. The
-// Check keeps one, reports the alarm from it, and closes it cleanly once the broker unblocks it.
-func TestBrokerAlarmKeepsOneConnection(t *testing.T) {
-	n := realBroker(t)
-	chk, err := New(Config{Addr: n.Addr, Mode: ModeLogin, User: "checker", Password: "s3cret"})
+// checker returns a Check of cfg, closed when t ends, and a function that runs it once within
+// timeout.
+func checker(t *testing.T, cfg Config, timeout time.Duration) (*Check, func() healthcheck.Result) {
+	t.Helper()
+	chk, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer chk.Close()
-	check := func() healthcheck.Result {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	t.Cleanup(func() { chk.Close() })
+	return chk, func() healthcheck.Result {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		return chk.Check(ctx)
 	}
-	n.MustCtl(t, "set_vm_memory_high_watermark", "0.0000001")
-	defer n.MustCtl(t, "set_vm_memory_high_watermark", "0.4")
+}
+
+// awaitAlarm runs check until it passes with an alarm (within 30 s), and fails t unless that
+// alarm mentions what ("memory", "disk") or a check fails meanwhile.
+func awaitAlarm(t *testing.T, check func() healthcheck.Result, what string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for r := check(); r.Alarm == ""; r = check() {
+	r := check()
+	for ; r.Alarm == ""; r = check() {
 		if r.Err != nil || time.Now().After(deadline) {
 			t.Fatalf("no alarm seen: %+v", r)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	if !strings.Contains(r.Alarm, what) {
+		t.Fatalf("alarm %q does not mention %s", r.Alarm, what)
+	}
+}
+
+// TestBrokerAlarmKeepsOneConnection: a blocked broker does not notice a closed TCP connection
+// until its alarm clears, so login checks during an alarm must not leave one behind each. The
+// Check keeps one, reports the alarm from it, and closes it cleanly once the broker unblocks it.
+func TestBrokerAlarmKeepsOneConnection(t *testing.T) {
+	n := realBroker(t)
+	chk, check := checker(t, Config{Addr: n.Addr, Mode: ModeLogin, User: "checker", Password: "s3cret"}, 3*time.Second)
+	n.MustCtl(t, "set_vm_memory_high_watermark", "0.0000001")
+	defer n.MustCtl(t, "set_vm_memory_high_watermark", "0.4")
+	awaitAlarm(t, check, "memory")
 	for i := 0; i < 10; i++ {
 		if r := check(); r.Err != nil || !strings.Contains(r.Alarm, "memory") {
 			t.Fatalf("check %d under alarm: %+v", i, r)
@@ -195,7 +213,7 @@ func TestBrokerAlarmKeepsOneConnection(t *testing.T) {
 	}
 
 	n.MustCtl(t, "set_vm_memory_high_watermark", "0.4")
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for r := check(); r.Alarm != "" || r.Err != nil; r = check() {
 		if time.Now().After(deadline) {
 			t.Fatalf("alarm did not clear: %+v", r)
@@ -219,25 +237,10 @@ func TestBrokerAlarmStillLogsIn(t *testing.T) {
 	n.MustCtl(t, "add_user", "alarmcheck", "first")
 	defer n.MustCtl(t, "delete_user", "alarmcheck")
 	n.MustCtl(t, "set_permissions", "-p", "/", "alarmcheck", ".*", ".*", ".*")
-	chk, err := New(Config{Addr: n.Addr, Mode: ModeLogin, User: "alarmcheck", Password: "first"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chk.Close()
-	check := func() healthcheck.Result {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return chk.Check(ctx)
-	}
+	_, check := checker(t, Config{Addr: n.Addr, Mode: ModeLogin, User: "alarmcheck", Password: "first"}, 2*time.Second)
 	n.MustCtl(t, "set_vm_memory_high_watermark", "0.0000001")
 	defer n.MustCtl(t, "set_vm_memory_high_watermark", "0.4")
-	deadline := time.Now().Add(30 * time.Second)
-	for r := check(); r.Alarm == ""; r = check() {
-		if r.Err != nil || time.Now().After(deadline) {
-			t.Fatalf("no alarm seen: %+v", r)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	awaitAlarm(t, check, "memory")
 	underAlarm := func(when string) {
 		t.Helper()
 		if r := check(); r.Err != nil || !strings.Contains(r.Alarm, "memory") {
@@ -248,7 +251,7 @@ func TestBrokerAlarmStillLogsIn(t *testing.T) {
 		underAlarm(fmt.Sprintf("check %d", i))
 	}
 	// The logins closed cleanly: only the kept connection stays.
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for c := userConns(t, n, "alarmcheck"); c != 1; c = userConns(t, n, "alarmcheck") {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d connections of the checks on the blocked broker, want the kept one", c)

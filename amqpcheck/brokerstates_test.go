@@ -15,36 +15,17 @@ import (
 // report is clean again once the alarm clears.
 func TestBrokerDiskAlarm(t *testing.T) {
 	n := realBroker(t)
-	chk, err := New(Config{Addr: n.Addr, Mode: ModeLogin, User: "checker", Password: "s3cret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chk.Close()
-	check := func() healthcheck.Result {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		return chk.Check(ctx)
-	}
+	_, check := checker(t, Config{Addr: n.Addr, Mode: ModeLogin, User: "checker", Password: "s3cret"}, 3*time.Second)
 	n.MustCtl(t, "set_disk_free_limit", "1000000GB")
 	defer n.MustCtl(t, "set_disk_free_limit", "50MB")
-	deadline := time.Now().Add(30 * time.Second)
-	r := check()
-	for ; r.Alarm == ""; r = check() {
-		if r.Err != nil || time.Now().After(deadline) {
-			t.Fatalf("no disk alarm seen: %+v", r)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if !strings.Contains(r.Alarm, "disk") {
-		t.Errorf("alarm %q does not mention the disk", r.Alarm)
-	}
+	awaitAlarm(t, check, "disk")
 	for i := range 3 {
 		if r := check(); r.Err != nil || !strings.Contains(r.Alarm, "disk") {
 			t.Fatalf("check %d under the disk alarm: %+v", i, r)
 		}
 	}
 	n.MustCtl(t, "set_disk_free_limit", "50MB")
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for r := check(); r.Alarm != "" || r.Err != nil; r = check() {
 		if time.Now().After(deadline) {
 			t.Fatalf("disk alarm did not clear: %+v", r)
@@ -110,14 +91,8 @@ func TestBrokerMinimalPermissions(t *testing.T) {
 	}
 	check := func(user string) healthcheck.Result {
 		t.Helper()
-		chk, err := New(Config{Addr: n.Addr, Mode: ModeLogin, User: user, Password: "pw"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer chk.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		return chk.Check(ctx)
+		_, check := checker(t, Config{Addr: n.Addr, Mode: ModeLogin, User: user, Password: "pw"}, 3*time.Second)
+		return check()
 	}
 	if r := check("rmqlb-min"); r.Err != nil || r.Warning != "" || r.Alarm != "" {
 		t.Errorf("minimal permissions: %+v, want a clean pass", r)
