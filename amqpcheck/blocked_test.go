@@ -5,7 +5,9 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -68,5 +70,71 @@ func waitGone(t *testing.T, c *Check) {
 	}
 	if _, ok := c.blocked(); ok {
 		t.Fatal("kept connection still reported")
+	}
+}
+
+// TestKeptConnectionStillLogsIn: while the Check keeps a blocked connection, a check still
+// logs in on a connection of its own, without the alarm probe (Start-Ok, Tune-Ok, Open, then
+// Close: no channel, no publish), and reports the kept connection's alarm when it passes.
+func TestKeptConnectionStillLogsIn(t *testing.T) {
+	start := goldenStart(t)
+	got := make(chan []MethodID, 1)
+	srv := startFake(t, func(c net.Conn) {
+		defer c.Close()
+		var ids []MethodID
+		defer func() { got <- ids }()
+		if !readHeader(c) {
+			return
+		}
+		c.Write(start)
+		r := bufio.NewReader(c)
+		for {
+			f, err := ReadFrame(r, DefaultMaxFrameSize)
+			if err != nil {
+				return
+			}
+			if f.Type != FrameMethod {
+				continue
+			}
+			id, _, err := ParseMethod(f.Payload)
+			if err != nil {
+				return
+			}
+			ids = append(ids, id)
+			switch id {
+			case ConnectionStartOk:
+				c.Write(AppendMethod(nil, 0, ConnectionTune, TuneOkArgs(Tune{ChannelMax: 2047, FrameMax: DefaultMaxFrameSize, Heartbeat: 60})))
+			case ConnectionTuneOk:
+			case ConnectionOpen:
+				c.Write(AppendMethod(nil, 0, ConnectionOpenOk, []byte{0}))
+			case ConnectionClose:
+				c.Write(AppendMethod(nil, 0, ConnectionCloseOk, nil))
+				return
+			default:
+				return // the probe (Channel.Open): no answer
+			}
+		}
+	})
+	c, err := New(Config{Addr: srv.addr(), Mode: ModeLogin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	broker, _ := keepPipe(t, c)
+	defer broker.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	rep, err := c.Run(ctx)
+	if err != nil || rep.Alarm != "low on memory" {
+		t.Errorf("check beside a kept blocked connection: %+v %v, want a pass with its alarm", rep, err)
+	}
+	want := []MethodID{ConnectionStartOk, ConnectionTuneOk, ConnectionOpen, ConnectionClose}
+	select {
+	case ids := <-got:
+		if !slices.Equal(ids, want) {
+			t.Errorf("the broker read %v, want %v", ids, want)
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("the check did not connect to the broker")
 	}
 }
