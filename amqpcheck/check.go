@@ -282,6 +282,11 @@ type Report struct {
 	// ProbeError tells why the alarm probe could not run (e.g. no write permission on the
 	// default exchange), empty when it ran.
 	ProbeError string `json:"probe_error,omitempty"`
+	// ConnectionLimit is the broker's refusal of the login for a connection limit of the
+	// vhost or of the user (e.g. "530 NOT_ALLOWED - access to vhost '/' refused for user
+	// 'rmqlb': connection limit (500) is reached"); empty when it let the check in. The
+	// check passes with it, as a warning: see connectionLimit. No alarm probe ran.
+	ConnectionLimit string `json:"connection_limit,omitempty"`
 	// TLSWarning tells that the TLS files changed on disk but could not be read again, so
 	// the check used those it read before; empty otherwise.
 	TLSWarning string `json:"tls_warning,omitempty"`
@@ -326,7 +331,8 @@ func New(cfg Config) (*Check, error) {
 // cannot make for want of a file descriptor or socket memory, which makes it inconclusive
 // (healthcheck.Failed). EADDRNOTAVAIL fails it: it also means that this host has no usable
 // source address for the broker (see healthcheck.LocalShortage); a resource alarm passes it with Result.Alarm set (the
-// backend's on_alarm decides: DEGRADED or DOWN); a probe that could not run passes it with a
+// backend's on_alarm decides: DEGRADED or DOWN); a probe that could not run, and a login the
+// broker refused because a connection limit of the vhost or the user is reached, pass it with a
 // warning, which makes the backend DEGRADED.
 func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	rep, err := c.Run(ctx)
@@ -340,8 +346,13 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	case rep.ProbeError != "":
 		r.Warning = "alarm probe failed: " + rep.ProbeError
 	}
-	if rep.TLSWarning != "" {
-		r.Warning = strings.TrimPrefix(r.Warning+"; "+rep.TLSWarning, "; ")
+	if rep.ConnectionLimit != "" {
+		rep.ConnectionLimit = "login refused: " + rep.ConnectionLimit
+	}
+	for _, w := range []string{rep.ConnectionLimit, rep.TLSWarning} {
+		if w != "" {
+			r.Warning = strings.TrimPrefix(r.Warning+"; "+w, "; ")
+		}
 	}
 	return r
 }

@@ -69,6 +69,16 @@
 // /api/health/checks/local-alarms is the other way; it needs the plugin and only reports the
 // local node's alarms, while Connection.Blocked reflects what a publisher on that node meets.
 //
+// # Connection limits
+//
+// A vhost's max-connections and a user's are counted by RabbitMQ across the cluster, and the
+// check's own connection counts against them. When clients fill the vhost, every node refuses
+// the check's Connection.Open with 530 NOT_ALLOWED ("... connection limit (N) is reached"), the
+// code a missing vhost gets too. The check passes with that refusal as a warning (DEGRADED,
+// still served): failing it would take every backend DOWN at once and close every client's
+// session for a limit the broker is enforcing as configured. A vhost that is down on the node
+// (541 INTERNAL_ERROR, "vhost ... is down") fails the check: that is the node's fault alone.
+//
 // # Why our own codec and not amqp091-go
 //
 // amqp091-go is the client we test against, but a check is not a client: (1) handshake mode
