@@ -273,7 +273,8 @@ func ServerInfoFrom(s Start) ServerInfo {
 	return info
 }
 
-// Report is the outcome of a passing check.
+// Report is the outcome of a passing check. Run fills in Server and TLSWarning for a login the
+// broker refused as well.
 type Report struct {
 	Server ServerInfo `json:"server"`
 	// Alarm is the reason of the Connection.Blocked the broker sent (e.g. "low on memory"),
@@ -282,11 +283,6 @@ type Report struct {
 	// ProbeError tells why the alarm probe could not run (e.g. no write permission on the
 	// default exchange), empty when it ran.
 	ProbeError string `json:"probe_error,omitempty"`
-	// ConnectionLimit is the broker's refusal of the login for a connection limit of the
-	// vhost or of the user (e.g. "530 NOT_ALLOWED - access to vhost '/' refused for user
-	// 'rmqlb': connection limit (500) is reached"); empty when it let the check in. The
-	// check passes with it, as a warning: see connectionLimit. No alarm probe ran.
-	ConnectionLimit string `json:"connection_limit,omitempty"`
 	// TLSWarning tells that the TLS files changed on disk but could not be read again, so
 	// the check used those it read before; empty otherwise.
 	TLSWarning string `json:"tls_warning,omitempty"`
@@ -330,12 +326,20 @@ func New(cfg Config) (*Check, error) {
 // Check implements healthcheck.Checker: an error fails the check, except a connection this host
 // cannot make for want of a file descriptor or socket memory, which makes it inconclusive
 // (healthcheck.Failed). EADDRNOTAVAIL fails it: it also means that this host has no usable
-// source address for the broker (see healthcheck.LocalShortage); a resource alarm passes it with Result.Alarm set (the
-// backend's on_alarm decides: DEGRADED or DOWN); a probe that could not run, and a login the
-// broker refused because a connection limit of the vhost or the user is reached, pass it with a
-// warning, which makes the backend DEGRADED.
+// source address for the broker (see healthcheck.LocalShortage); a resource alarm passes it
+// with Result.Alarm set (the backend's on_alarm decides: DEGRADED or DOWN); a probe that could
+// not run, and a login the broker refused for the check's own user or vhost (see loginRefused),
+// pass it with a warning, which makes the backend DEGRADED (still served).
 func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	rep, err := c.Run(ctx)
+	var refused string
+	if reply, ok := loginRefused(err); ok {
+		refused, err = "login refused: "+reply, nil
+		if kept, ok := c.blocked(); ok {
+			// The alarm that the kept connection still reports is in effect.
+			rep.Alarm, rep.ProbeError = kept.Alarm, kept.ProbeError
+		}
+	}
 	if err != nil {
 		return healthcheck.Failed(err)
 	}
@@ -346,10 +350,7 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	case rep.ProbeError != "":
 		r.Warning = "alarm probe failed: " + rep.ProbeError
 	}
-	if rep.ConnectionLimit != "" {
-		rep.ConnectionLimit = "login refused: " + rep.ConnectionLimit
-	}
-	for _, w := range []string{rep.ConnectionLimit, rep.TLSWarning} {
+	for _, w := range []string{refused, rep.TLSWarning} {
 		if w != "" {
 			r.Warning = strings.TrimPrefix(r.Warning+"; "+w, "; ")
 		}
@@ -362,11 +363,12 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // Run runs the check once; ctx (its deadline) bounds the whole of it. A connection this host
 // cannot make (healthcheck.LocalShortage), to the broker or to its management API, is an error
-// that wraps the shortage's errno.
+// that wraps the shortage's errno. A login the broker refused is a *ServerCloseError, returned
+// with the Report's Server (and TLSWarning) filled in.
 //
 // While the Check keeps a connection the broker blocked, Run still connects and logs in, so
-// that a failure the alarm would otherwise hide (a changed password, a revoked permission, a
-// broker that froze) fails the check; it does not publish the alarm probe, which the broker
+// that what the alarm would otherwise hide (a changed password, a revoked permission, a
+// broker that froze) is seen; it does not publish the alarm probe, which the broker
 // would block, and closes its connection, which the broker reads until a publish. When the
 // login passes, it reports the kept connection's alarm while that connection stays blocked.
 func (c *Check) Run(ctx context.Context) (Report, error) {

@@ -69,15 +69,17 @@
 // /api/health/checks/local-alarms is the other way; it needs the plugin and only reports the
 // local node's alarms, while Connection.Blocked reflects what a publisher on that node meets.
 //
-// # Connection limits
+// # Refused logins
 //
-// A vhost's max-connections and a user's are counted by RabbitMQ across the cluster, and the
-// check's own connection counts against them. When clients fill the vhost, every node refuses
-// the check's Connection.Open with 530 NOT_ALLOWED ("... connection limit (N) is reached"), the
-// code a missing vhost gets too. The check passes with that refusal as a warning (DEGRADED,
-// still served): failing it would take every backend DOWN at once and close every client's
-// session for a limit the broker is enforcing as configured. A vhost that is down on the node
-// (541 INTERNAL_ERROR, "vhost ... is down") fails the check: that is the node's fault alone.
+// RabbitMQ keeps users, passwords, permissions, vhosts and connection limits (a vhost's
+// max-connections, a user's) across the cluster, and counts the check's own connection against
+// the limits. So when the check's user or vhost is refused (403 ACCESS_REFUSED on the
+// connection; 530 NOT_ALLOWED in answer to Connection.Open: no such vhost, no access, or a limit
+// reached, e.g. clients filled the vhost), every node refuses alike. The check passes with the
+// refusal as a warning (DEGRADED, still served): failing it would take every backend DOWN at
+// once and close every client's session for a change to the check's user. Run still returns
+// the refusal as a *ServerCloseError (errors.Is ErrAuth or ErrVHost). A vhost that is down on the
+// node (541 INTERNAL_ERROR, "vhost ... is down") fails the check: that is the node's fault alone.
 //
 // # Why our own codec and not amqp091-go
 //

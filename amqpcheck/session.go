@@ -54,13 +54,7 @@ func (s *session) run() (Report, error) {
 		return rep, nil
 	}
 	if err := s.login(start); err != nil {
-		if limit, ok := connectionLimit(err); ok {
-			// The broker closed the connection (the session acknowledged it): nothing
-			// more to say on it.
-			rep.ConnectionLimit = limit
-			return rep, nil
-		}
-		return Report{}, err
+		return rep, err // Server, for a refused login (see Run)
 	}
 	if s.cfg.AlarmProbe == AlarmProbePublish && !s.noProbe {
 		alarm, probeErr, err := s.probe()

@@ -46,26 +46,14 @@ func TestE2EAMQPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	amqps := netip.AddrPortFrom(h1.Addr, 5671)
-	n, err := rabbittest.Start(context.Background(), rabbittest.Options{
-		Name: "tls", Host: h1.Name, IP: h1.Addr, NetNS: h1.NS,
-		Config: []string{
-			"loopback_users.guest = false", // the login check and the clients come from h1's address
-			"listeners.ssl.default = " + amqps.String(),
-			"ssl_options.cacertfile = " + ca.File,
-			"ssl_options.certfile = " + srv.CertFile,
-			"ssl_options.keyfile = " + srv.KeyFile,
-			"ssl_options.verify = verify_none",
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = n.Thaw()
-		if err := n.Stop(); err != nil {
-			t.Logf("stopping %s: %v", n.NodeName, err)
-		}
-	})
+	n := startRabbit(t, h1, "tls",
+		"loopback_users.guest = false", // the login check and the clients come from h1's address
+		"listeners.ssl.default = "+amqps.String(),
+		"ssl_options.cacertfile = "+ca.File,
+		"ssl_options.certfile = "+srv.CertFile,
+		"ssl_options.keyfile = "+srv.KeyFile,
+		"ssl_options.verify = verify_none",
+	)
 	bind := netip.AddrPortFrom(h1.Addr, 5681)
 	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: fmt.Sprintf(`  - name: amqps
     bind: %s

@@ -132,6 +132,25 @@ func newRabbitLab(t *testing.T) *rabbitLab {
 	return rl
 }
 
+// startRabbit starts a RabbitMQ node named name on host h, with config's lines added to its
+// rabbitmq.conf, and stops it (thawed first) when t ends.
+func startRabbit(t *testing.T, h *netlab.Host, name string, config ...string) *rabbittest.Node {
+	t.Helper()
+	n, err := rabbittest.Start(context.Background(), rabbittest.Options{
+		Name: name, Host: h.Name, IP: h.Addr, NetNS: h.NS, Config: config,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = n.Thaw()
+		if err := n.Stop(); err != nil {
+			t.Logf("stopping %s: %v", n.NodeName, err)
+		}
+	})
+	return n
+}
+
 // dial opens an AMQP connection to the VIP from the client host, giving up
 // after timeout (handshake included).
 func (rl *rabbitLab) dial(timeout time.Duration) (*amqp.Connection, error) {

@@ -1,0 +1,35 @@
+package amqpcheck
+
+import (
+	"errors"
+	"fmt"
+)
+
+// loginRefused reports whether err is the broker refusing the login check's own credentials
+// or vhost, and returns the broker's reply for the warning. Those are:
+//   - 403 ACCESS_REFUSED on the connection: the user is unknown, its password or client
+//     certificate is refused, or it may not connect from this address (loopback_users);
+//   - 530 NOT_ALLOWED in answer to Connection.Open: the vhost does not exist, the user has no
+//     permissions on it, or a connection limit is reached: the vhost's max-connections
+//     (rabbitmqctl set_vhost_limits, filled by the clients) or the user's (set_user_limits).
+//
+// Such a refusal is not the node's fault: it answered, ran its authentication and applied
+// settings that RabbitMQ keeps, and counts, across the cluster (users, permissions, vhosts,
+// limits), so every node refuses alike. Failing the check would take every backend DOWN at once
+// and close every client's session (on_marked_down: shutdown-sessions), clients that logged in
+// with credentials of their own, for a change to the check's user. A broker that answers
+// otherwise (a connection closed after Connection.Start-Ok, no common SASL mechanism, 541 for a
+// vhost that is down on the node) still fails it.
+func loginRefused(err error) (string, bool) {
+	var sc *ServerCloseError
+	if !errors.As(err, &sc) || sc.Channel != 0 {
+		return "", false
+	}
+	switch {
+	case sc.ReplyCode == ReplyAccessRefused:
+	case sc.ReplyCode == ReplyNotAllowed && (MethodID{sc.ClassID, sc.MethodID}) == ConnectionOpen:
+	default:
+		return "", false
+	}
+	return fmt.Sprintf("%d %s", sc.ReplyCode, sc.ReplyText), true
+}

@@ -1,0 +1,179 @@
+package amqpcheck
+
+import (
+	"context"
+	"errors"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLoginRefusedPasses: a login the broker refused for the check's own user or vhost (403 on
+// the connection; 530 in answer to Connection.Open: no such vhost, no access, a connection limit
+// reached) passes the check with the broker's reply as a warning (the backend is DEGRADED, still
+// served); Run still returns the refusal. Every other close fails the check.
+func TestLoginRefusedPasses(t *testing.T) {
+	start := goldenStart(t)
+	open, startOk := ConnectionOpen, ConnectionStartOk
+	tests := []struct {
+		name     string
+		close    Close
+		wantWarn string // a pass with this warning
+		wantErr  error  // Run's error matches this (the check fails unless wantWarn is set)
+	}{
+		{name: "password refused", close: Close{ReplyCode: 403, ReplyText: "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.", ClassID: startOk.Class, MethodID: startOk.Method},
+			wantWarn: "login refused: 403 ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.", wantErr: ErrAuth},
+		{name: "vhost limit", close: Close{ReplyCode: 530, ReplyText: "NOT_ALLOWED - access to vhost '/' refused for user 'rmqlb': connection limit (1) is reached", ClassID: open.Class, MethodID: open.Method},
+			wantWarn: "login refused: 530 NOT_ALLOWED - access to vhost '/' refused for user 'rmqlb': connection limit (1) is reached", wantErr: ErrVHost},
+		{name: "user limit", close: Close{ReplyCode: 530, ReplyText: "NOT_ALLOWED - connection refused for user 'rmqlb': user connection limit (2) is reached", ClassID: open.Class, MethodID: open.Method},
+			wantWarn: "login refused: 530 NOT_ALLOWED - connection refused for user 'rmqlb': user connection limit (2) is reached", wantErr: ErrVHost},
+		{name: "vhost not found", close: Close{ReplyCode: 530, ReplyText: "NOT_ALLOWED - vhost nope not found", ClassID: open.Class, MethodID: open.Method},
+			wantWarn: "login refused: 530 NOT_ALLOWED - vhost nope not found", wantErr: ErrVHost},
+		{name: "no access to vhost", close: Close{ReplyCode: 530, ReplyText: "NOT_ALLOWED - access to vhost 'other' refused for user 'checker'", ClassID: open.Class, MethodID: open.Method},
+			wantWarn: "login refused: 530 NOT_ALLOWED - access to vhost 'other' refused for user 'checker'", wantErr: ErrVHost},
+		// The node's own faults fail it.
+		{name: "vhost down", close: Close{ReplyCode: 541, ReplyText: "INTERNAL_ERROR - access to vhost '/' refused for user 'rmqlb': vhost '/' is down", ClassID: open.Class, MethodID: open.Method}},
+		{name: "shutting down", close: Close{ReplyCode: 320, ReplyText: "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"}},
+		{name: "530 not caused by Connection.Open", close: Close{ReplyCode: 530, ReplyText: "NOT_ALLOWED - connection limit (1) is reached"}, wantErr: ErrVHost},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args, err := CloseArgs(tc.close)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeOk := make(chan bool, 1)
+			srv := startFake(t, func(c net.Conn) {
+				defer c.Close()
+				if !readHeader(c) {
+					return
+				}
+				c.Write(start)
+				for {
+					f, err := ReadFrame(c, DefaultMaxFrameSize)
+					if err != nil {
+						closeOk <- false
+						return
+					}
+					id, _, _ := ParseMethod(f.Payload)
+					switch id {
+					case ConnectionStartOk:
+						c.Write(AppendMethod(nil, 0, ConnectionTune, TuneOkArgs(Tune{ChannelMax: 2047, FrameMax: DefaultMaxFrameSize, Heartbeat: 60})))
+					case ConnectionOpen:
+						c.Write(AppendMethod(nil, 0, ConnectionClose, args))
+					case ConnectionCloseOk:
+						closeOk <- true
+						return
+					}
+				}
+			})
+			chk, err := New(Config{Addr: srv.addr(), Mode: ModeLogin})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer chk.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			rep, err := chk.Run(ctx)
+			var sc *ServerCloseError
+			if !errors.As(err, &sc) || sc.ReplyCode != tc.close.ReplyCode || (tc.wantErr != nil) != errors.Is(err, tc.wantErr) {
+				t.Errorf("Run: %v, want the server's close %d matching %v", err, tc.close.ReplyCode, tc.wantErr)
+			}
+			if rep.Server.Product != "RabbitMQ" {
+				t.Errorf("Run's report of a refused login: %+v, want the server", rep)
+			}
+			<-closeOk // the first connection's end
+			r := chk.Check(ctx)
+			if tc.wantWarn != "" {
+				if r.Err != nil || r.Warning != tc.wantWarn || r.Alarm != "" || !strings.Contains(r.Info, "RabbitMQ") {
+					t.Errorf("Check: %+v, want a pass with warning %q", r, tc.wantWarn)
+				}
+			} else if r.Err == nil {
+				t.Errorf("Check: %+v, want a failure", r)
+			}
+			select {
+			case ok := <-closeOk:
+				if !ok {
+					t.Error("the check did not acknowledge the broker's Connection.Close")
+				}
+			case <-time.After(2 * time.Second):
+				t.Error("the fake broker saw no end of the connection")
+			}
+		})
+	}
+}
+
+// TestBrokerLoginRefused: against real RabbitMQ, the check user's password changed, its
+// permissions on the vhost cleared, the vhost deleted, the vhost's max-connections filled by a
+// client, and the check user at its own connection limit each pass the login check with the
+// broker's refusal as a warning (RabbitMQ keeps those across the cluster: every node refuses
+// alike); a vhost that is down on the node (its supervisor stopped, as after a failed recovery
+// of its message store) fails it; each is a clean pass again once mended.
+func TestBrokerLoginRefused(t *testing.T) {
+	n := realBroker(t)
+	const vhost, user = "limited", "limitcheck"
+	n.MustCtl(t, "add_vhost", vhost)
+	defer n.MustCtl(t, "delete_vhost", vhost)
+	n.MustCtl(t, "add_user", user, "pw")
+	defer n.MustCtl(t, "delete_user", user)
+	n.MustCtl(t, "set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+	cfg := Config{Addr: n.Addr, Mode: ModeLogin, User: user, Password: "pw", VHost: vhost}
+	_, check := checker(t, cfg, 3*time.Second)
+	clean := func(what string) {
+		t.Helper()
+		if r := check(); r.Err != nil || r.Warning != "" || r.Alarm != "" {
+			t.Errorf("%s: %+v, want a clean pass", what, r)
+		}
+	}
+	refused := func(what, reply string) {
+		t.Helper()
+		if r := check(); r.Err != nil || !strings.HasPrefix(r.Warning, "login refused: ") || !strings.Contains(r.Warning, reply) || r.Info == "" {
+			t.Errorf("%s: %+v, want a pass with the broker's refusal (%q) as warning", what, r, reply)
+		}
+	}
+	clean("before")
+
+	n.MustCtl(t, "change_password", user, "other")
+	refused("password changed", "403 ACCESS_REFUSED")
+	n.MustCtl(t, "change_password", user, "pw")
+	clean("password changed back")
+
+	n.MustCtl(t, "clear_permissions", "-p", vhost, user)
+	refused("permissions cleared", "530 NOT_ALLOWED - access to vhost '"+vhost+"' refused")
+	n.MustCtl(t, "set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+	clean("permissions set again")
+
+	// A client holds the vhost's only connection.
+	n.MustCtl(t, "set_vhost_limits", "-p", vhost, `{"max-connections": 1}`)
+	client, err := amqp.Dial("amqp://" + user + ":pw@" + n.Addr.String() + "/" + vhost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	refused("vhost at its connection limit", "connection limit (1) is reached")
+	client.Close()
+	n.MustCtl(t, "clear_vhost_limits", "-p", vhost)
+
+	// The check user at its own limit (0: no connection at all).
+	n.MustCtl(t, "set_user_limits", user, `{"max-connections": 0}`)
+	refused("check user at its connection limit", "user connection limit (0) is reached")
+	n.MustCtl(t, "clear_user_limits", user, "max-connections")
+	clean("limits cleared")
+
+	n.MustCtl(t, "eval", `rabbit_vhost_sup_sup:stop_and_delete_vhost(<<"`+vhost+`">>).`)
+	r := check()
+	n.MustCtl(t, "restart_vhost", "-p", vhost)
+	var sc *ServerCloseError
+	if !errors.As(r.Err, &sc) || sc.ReplyCode != 541 || !strings.Contains(sc.ReplyText, "is down") {
+		t.Errorf("vhost down on the node: %+v, want a failure with 541 ... is down", r)
+	}
+	clean("vhost restarted")
+
+	n.MustCtl(t, "delete_vhost", vhost)
+	refused("vhost deleted", "530 NOT_ALLOWED - vhost "+vhost+" not found")
+	n.MustCtl(t, "add_vhost", vhost)
+	n.MustCtl(t, "set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+	clean("vhost added again")
+}

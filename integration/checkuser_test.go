@@ -1,0 +1,130 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/rmqlb/rmqlb/internal/rabbittest"
+)
+
+// TestE2ECheckUserRefused runs a real RabbitMQ node behind rmqlb, whose login check uses a user
+// of its own, with an amqp091-go client connected through the proxy. Refusals of the check's
+// login that RabbitMQ would give on every node alike (the check user's password changed, the
+// vhost's connection limit filled by the clients) leave the backend DEGRADED with the refusal
+// as its reason: the client's session is not closed and keeps working, and new clients are
+// still served (with on_marked_down: shutdown-sessions, a DOWN backend would have closed it).
+// Mended, the backend is UP again.
+func TestE2ECheckUserRefused(t *testing.T) {
+	if err := rabbittest.Available(); err != nil {
+		t.Skip(err)
+	}
+	rmqlbBinary(t)
+	l := newLab(t)
+	h1 := l.Host("h1")
+	n := startRabbit(t, h1, "chkuser", "loopback_users.guest = false") // the clients come through the proxy
+	n.MustCtl(t, "add_user", "rmqlb-check", "first")
+	n.MustCtl(t, "set_permissions", "-p", "/", "rmqlb-check", "^$", `^amq\.default$`, "^$")
+	bind := netip.AddrPortFrom(h1.Addr, 5673)
+	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: fmt.Sprintf(`  - name: amqp
+    bind: %s
+    on_marked_down: shutdown-sessions
+    check: {mode: login, user: rmqlb-check, password: first, interval: 300ms, timeout: 500ms, rise: 1, fall: 2}
+    backends:
+      - {name: rmq1, address: %s}
+`, bind, n.Addr)})
+	waitState := func(want, reason string, timeout time.Duration) {
+		t.Helper()
+		if err := waitFor(timeout, func() (bool, error) {
+			s, err := d.status()
+			if err != nil {
+				return false, err
+			}
+			bs := s.backend("rmq1")
+			if bs == nil {
+				return false, fmt.Errorf("no backend rmq1 in status:\n%s", s.text)
+			}
+			raw, _ := json.Marshal(bs.raw)
+			return strings.EqualFold(bs.State, want) && strings.Contains(string(raw), reason),
+				fmt.Errorf("backend rmq1: %s, want %s with %q", raw, want, reason)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitState("up", "", 30*time.Second)
+
+	client := l.Host("client")
+	dial := func() *amqp.Connection {
+		t.Helper()
+		c, err := amqp.DialConfig("amqp://guest:guest@"+bind.String()+"/", amqp.Config{Dial: client.Dialer(5 * time.Second)})
+		if err != nil {
+			t.Fatalf("AMQP through the proxy: %v", err)
+		}
+		return c
+	}
+	conn := dial()
+	defer conn.Close()
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip := func(what string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := ch.PublishWithContext(ctx, "", q.Name, false, false, amqp.Publishing{Body: []byte(what)}); err != nil {
+			t.Fatalf("%s: publishing on the session opened before: %v", what, err)
+		}
+		if err := waitFor(5*time.Second, func() (bool, error) {
+			m, ok, err := ch.Get(q.Name, true)
+			if err != nil {
+				return false, err
+			}
+			return ok && string(m.Body) == what, fmt.Errorf("message %q not back", what)
+		}); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		select {
+		case e := <-closed:
+			t.Fatalf("%s: the session opened before was closed: %v", what, e)
+		default:
+		}
+		c := dial() // a new client is served
+		c.Close()
+	}
+	roundTrip("before")
+
+	n.MustCtl(t, "change_password", "rmqlb-check", "second")
+	waitState("degraded", "login refused: 403 ACCESS_REFUSED", 10*time.Second)
+	// Several checks later, still DEGRADED, not DOWN.
+	time.Sleep(time.Second)
+	waitState("degraded", "login refused: 403 ACCESS_REFUSED", time.Second)
+	roundTrip("check user's password changed")
+	n.MustCtl(t, "change_password", "rmqlb-check", "first")
+	waitState("up", "", 10*time.Second)
+
+	// The clients fill the vhost: the client's session and the check's would make two.
+	n.MustCtl(t, "set_vhost_limits", "-p", "/", `{"max-connections": 1}`)
+	waitState("degraded", "connection limit (1) is reached", 10*time.Second)
+	time.Sleep(time.Second)
+	waitState("degraded", "connection limit (1) is reached", time.Second)
+	select {
+	case e := <-closed:
+		t.Fatalf("vhost at its connection limit: the session opened before was closed: %v", e)
+	default:
+	}
+	n.MustCtl(t, "clear_vhost_limits", "-p", "/")
+	waitState("up", "", 10*time.Second)
+	roundTrip("after")
+}
