@@ -67,6 +67,20 @@ func TestBrokerTLS(t *testing.T) {
 	if !errors.Is(err, ErrAuth) {
 		t.Errorf("EXTERNAL with the certificate of an unknown user: %v, want ErrAuth", err)
 	}
+	// The check's client certificate expired: the broker (verify_peer) refuses it in the TLS
+	// handshake, as it would on every node of the cluster, so the check passes with the
+	// broker's alert as a warning (see certificateRefused).
+	expired, err := brokerCA.ExpiredClient("rmqlb-check-expired")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, check := checker(t, Config{Addr: tlsAddr, Mode: ModeLogin,
+		TLS: &TLSConfig{CAFile: brokerCA.File, CertFile: expired.CertFile, KeyFile: expired.KeyFile}}, 5*time.Second)
+	r := check()
+	t.Logf("expired client certificate: %+v", r)
+	if r.Err != nil || !strings.HasPrefix(r.Warning, "client certificate refused: remote error: tls: ") {
+		t.Errorf("expired client certificate: %+v, want a pass with the broker's alert as warning", r)
+	}
 	// A plain check of the AMQPS port, and a TLS check of the plain port.
 	if _, err := run(t, Config{Addr: tlsAddr}, 5*time.Second); err == nil {
 		t.Error("a plain check of the AMQPS listener passed")

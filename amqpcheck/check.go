@@ -328,13 +328,14 @@ func New(cfg Config) (*Check, error) {
 // (healthcheck.Failed). EADDRNOTAVAIL fails it: it also means that this host has no usable
 // source address for the broker (see healthcheck.LocalShortage); a resource alarm passes it
 // with Result.Alarm set (the backend's on_alarm decides: DEGRADED or DOWN); a probe that could
-// not run, and a login the broker refused for the check's own user or vhost (see loginRefused),
-// pass it with a warning, which makes the backend DEGRADED (still served).
+// not run, and a login or TLS client certificate the broker refused, the check's own credentials
+// (see loginRefused and certificateRefused), pass it with a warning, which makes the backend
+// DEGRADED (still served).
 func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	rep, err := c.Run(ctx)
 	var refused string
-	if reply, ok := loginRefused(err); ok {
-		refused, err = "login refused: "+reply, nil
+	if warning, ok := refusal(err); ok {
+		refused, err = warning, nil
 		if kept, ok := c.blocked(); ok {
 			// The alarm that the kept connection still reports is in effect.
 			rep.Alarm, rep.ProbeError = kept.Alarm, kept.ProbeError

@@ -2,12 +2,15 @@ package amqpcheck
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // TestLoginRefusedPasses: a login the broker refused for the check's own user or vhost (403 on
@@ -176,4 +179,66 @@ func TestBrokerLoginRefused(t *testing.T) {
 	n.MustCtl(t, "add_vhost", vhost)
 	n.MustCtl(t, "set_permissions", "-p", vhost, user, ".*", ".*", ".*")
 	clean("vhost added again")
+}
+
+// TestClientCertificateRefusedPasses: a broker that refuses the check's TLS client certificate
+// (signed by a CA it does not trust, expired, or none sent where one is required) passes the
+// check with the broker's alert as a warning; Run still fails with ErrTLS. A broker certificate
+// the check refuses, and an alert that is not about the client's certificate, fail it.
+func TestClientCertificateRefusedPasses(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	l := newTLSLab(t)
+	mutual := startTLSBroker(t, l.serverConfig(t, true), false, nil)
+	defer mutual.close()
+	old := l.serverConfig(t, false)
+	old.MaxVersion = tls.VersionTLS10 // the check's minimum is TLS 1.2
+	oldBroker := startTLSBroker(t, old, false, nil)
+	defer oldBroker.close()
+	stranger, err := l.other.Client("rmqlb-check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, err := l.ca.ExpiredClient("rmqlb-check-expired")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		srv      *fakeServer
+		tls      TLSConfig
+		wantWarn string // a pass with a warning that holds this; "" fails
+	}{
+		// crypto/tls sends no certificate of a CA that the server's request does not name.
+		{"certificate of another CA", mutual, TLSConfig{CAFile: l.ca.File, CertFile: stranger.CertFile, KeyFile: stranger.KeyFile},
+			"client certificate refused: remote error: tls: certificate required"},
+		{"expired certificate", mutual, TLSConfig{CAFile: l.ca.File, CertFile: expired.CertFile, KeyFile: expired.KeyFile},
+			"client certificate refused: remote error: tls: expired certificate"},
+		{"no certificate", mutual, TLSConfig{CAFile: l.ca.File}, "client certificate refused: remote error: tls: certificate required"},
+		{"broker certificate refused", mutual, TLSConfig{CAFile: l.other.File, CertFile: l.client.CertFile, KeyFile: l.client.KeyFile}, ""},
+		{"no common version", oldBroker, TLSConfig{CAFile: l.ca.File}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.tls
+			chk, err := New(Config{Addr: tc.srv.addr(), TLS: &c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer chk.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if _, err := chk.Run(ctx); !errors.Is(err, ErrTLS) {
+				t.Errorf("Run: %v, want ErrTLS", err)
+			}
+			r := chk.Check(ctx)
+			t.Logf("%+v", r)
+			if tc.wantWarn != "" {
+				if r.Err != nil || !strings.HasPrefix(r.Warning, tc.wantWarn) {
+					t.Errorf("Check: %+v, want a pass with warning %q", r, tc.wantWarn)
+				}
+			} else if r.Err == nil {
+				t.Errorf("Check: %+v, want a failure", r)
+			}
+		})
+	}
 }

@@ -67,15 +67,21 @@ func NewCA(dir, name string) (*CA, error) {
 // Server issues a server certificate named name for the given DNS names and addresses, written
 // to dir/name.pem and dir/name-key.pem.
 func (ca *CA) Server(name string, dns []string, ips []netip.Addr) (Pair, error) {
-	return ca.issue(name, dns, ips, x509.ExtKeyUsageServerAuth)
+	return ca.issue(name, dns, ips, x509.ExtKeyUsageServerAuth, time.Now().Add(24*time.Hour))
 }
 
 // Client issues a client certificate with common name name.
 func (ca *CA) Client(name string) (Pair, error) {
-	return ca.issue(name, nil, nil, x509.ExtKeyUsageClientAuth)
+	return ca.issue(name, nil, nil, x509.ExtKeyUsageClientAuth, time.Now().Add(24*time.Hour))
 }
 
-func (ca *CA) issue(name string, dns []string, ips []netip.Addr, usage x509.ExtKeyUsage) (Pair, error) {
+// ExpiredClient issues a client certificate with common name name that expired an hour ago.
+func (ca *CA) ExpiredClient(name string) (Pair, error) {
+	return ca.issue(name, nil, nil, x509.ExtKeyUsageClientAuth, time.Now().Add(-time.Hour))
+}
+
+// issue issues a certificate valid for the 25 hours up to notAfter.
+func (ca *CA) issue(name string, dns []string, ips []netip.Addr, usage x509.ExtKeyUsage, notAfter time.Time) (Pair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return Pair{}, fmt.Errorf("making key of %s: %w", name, err)
@@ -84,8 +90,8 @@ func (ca *CA) issue(name string, dns []string, ips []netip.Addr, usage x509.ExtK
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(ca.n),
 		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotBefore:    notAfter.Add(-25 * time.Hour),
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 		DNSNames:     dns,
