@@ -3,8 +3,11 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -104,8 +107,25 @@ func TestE2ECheckUserRefused(t *testing.T) {
 		c.Close()
 	}
 	roundTrip("before")
+	// rmqlb check-config --checks, run on h1 before a reload, says what the check meets.
+	checkConfig := func(wantExit int, want string) {
+		t.Helper()
+		out, err := h1.Run(d.bin, "check-config", "--checks", "--config", d.path)
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != wantExit || !regexp.MustCompile(want).Match(out) {
+			t.Errorf("check-config --checks: exit %d, want %d and %s:\n%s%v", code, wantExit, want, out, err)
+		}
+	}
+	checkConfig(0, `(?m)^amqp/rmq1 +amqp login +\S+ +\S+ +ok: RabbitMQ`)
 
 	n.MustCtl(t, "change_password", "rmqlb-check", "second")
+	checkConfig(1, `(?m)^amqp/rmq1 +amqp login +\S+ +\S+ +warning: login refused: 403 ACCESS_REFUSED`)
 	waitState("degraded", "login refused: 403 ACCESS_REFUSED", 10*time.Second)
 	// Several checks later, still DEGRADED, not DOWN.
 	time.Sleep(time.Second)

@@ -1,33 +1,42 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"text/tabwriter"
+	"time"
 
 	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/daemon"
 )
 
 // defineCheckConfig is rmqlb check-config.
 func defineCheckConfig(fs *flag.FlagSet) runFunc {
 	path := fs.String("config", defaultConfig, "the configuration `FILE` to check")
+	checks := fs.Bool("checks", false, "also run every backend's health check once, from this host, and print their results")
 	return func(args []string, stdout, stderr io.Writer) int {
 		if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
 			return code
 		}
-		return cmdCheckConfig(*path, stdout, stderr)
+		return cmdCheckConfig(*path, *checks, stdout, stderr)
 	}
 }
 
-// cmdCheckConfig validates a file: exit 0, or 1 with one line per problem.
-func cmdCheckConfig(path string, stdout, stderr io.Writer) int {
+// cmdCheckConfig validates a file: exit 0, or 1 with one line per problem. With checks it then
+// runs the backends' checks once: exit 1 unless every one passed without a warning.
+func cmdCheckConfig(path string, checks bool, stdout, stderr io.Writer) int {
 	c, err := config.Load(path)
 	if err == nil {
 		for _, w := range c.Warnings {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", path)
+		if checks {
+			return printChecks(daemon.RunChecksOnce(context.Background(), c, daemon.NewChecker), stdout, stderr)
+		}
 		return 0
 	}
 	var es config.Errors
@@ -49,4 +58,46 @@ func trimLine(e config.FieldError) string {
 		return fmt.Sprintf("%d: %s", e.Line, e2.Error())
 	}
 	return " " + e.Error()
+}
+
+// printChecks prints one line per check run by check-config --checks, and returns 0 when every
+// one passed without a warning (a resource alarm is the broker's state, not the check's: it
+// does not count), else 1 with the count on stderr.
+func printChecks(results []daemon.OnceResult, stdout, stderr io.Writer) int {
+	if len(results) == 0 {
+		fmt.Fprintln(stdout, "no backend has a check")
+		return 0
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tKIND\tADDRESS\tTOOK\tRESULT")
+	bad := 0
+	for _, r := range results {
+		var res string
+		switch {
+		case r.Result.Inconclusive:
+			res = "INCONCLUSIVE (this host): " + r.Result.Err.Error()
+			bad++
+		case r.Result.Err != nil:
+			res = "FAILED: " + r.Result.Err.Error()
+			bad++
+		case r.Result.Warning != "":
+			res = "warning: " + r.Result.Warning
+			bad++
+		default:
+			res = "ok"
+			if r.Result.Info != "" {
+				res += ": " + r.Result.Info
+			}
+		}
+		if r.Result.Alarm != "" && r.Result.Err == nil {
+			res += " [alarm: " + r.Result.Alarm + "]"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", r.Backend, r.Kind, r.Address, r.Took.Round(100*time.Microsecond), res)
+	}
+	tw.Flush()
+	if bad > 0 {
+		fmt.Fprintf(stderr, "%d of %d checks did not pass cleanly\n", bad, len(results))
+		return 1
+	}
+	return 0
 }

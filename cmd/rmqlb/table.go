@@ -36,14 +36,19 @@ with WatchdogSec= ($WATCHDOG_USEC) it pings the watchdog only while its loops an
 		}},
 		{define: defineCheckConfig, doc: clidoc.Command{
 			Name:    "check-config",
-			Forms:   []string{"[--config FILE]"},
+			Forms:   []string{"[--config FILE] [--checks]"},
 			Summary: "validate a configuration file",
 			Doc: `Validates a configuration file exactly as rmqlb run would, without running anything, and prints
 "FILE: ok", or one line per problem on stderr: FILE:LINE: field.path: what is wrong. Warnings (a
-password that others may read, a file that holds nothing to run) go to stderr and do not fail it.`,
+password that others may read, a file that holds nothing to run) go to stderr and do not fail it.
+With --checks it then runs every backend's health check once from this host, all at the same
+time, each within its timeout, and prints a line per check: ok (what answered), warning (it passes,
+and the backend would be DEGRADED: a login or client certificate the brokers refuse, an alarm probe
+that could not run) or FAILED with the reason. Run it before a reload that changes a check's
+credentials, as the daemon's user, which must be able to read the TLS files.`,
 			Exits: []clidoc.Exit{
-				{Code: 0, Meaning: "the file is valid"},
-				{Code: 1, Meaning: "the file does not validate, or cannot be read"},
+				{Code: 0, Meaning: "the file is valid (and with --checks, every check passed without a warning)"},
+				{Code: 1, Meaning: "the file does not validate or cannot be read, or with --checks a check failed or warned"},
 				{Code: 2, Meaning: "wrong command line"},
 			},
 		}},

@@ -18,7 +18,7 @@ _rmqlb() {
 		esac
 		;;
 	check-config)
-		flags='--config' argflags=' --config -config '
+		flags='--checks --config' argflags=' --config -config '
 		case $prev in
 			--config | -config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
 		esac

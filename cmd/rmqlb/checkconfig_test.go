@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestCheckConfigChecks: check-config --checks runs each backend's check once and prints a line
+// per check; it exits 1 when one failed, 0 when all passed, and 1 without running any check for
+// a file that does not validate.
+func TestCheckConfigChecks(t *testing.T) {
+	open, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	go func() {
+		for {
+			c, err := open.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	gone, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := gone.Addr().String()
+	gone.Close()
+	dir := t.TempDir()
+	write := func(name string, backends ...string) string {
+		p := filepath.Join(dir, name)
+		text := "listeners:\n  - name: amqp\n    bind: 127.0.0.1:1\n    check: {type: tcp, timeout: 300ms}\n    backends:\n"
+		for i, b := range backends {
+			text += fmt.Sprintf("      - {name: b%d, address: %s}\n", i+1, b)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var out, errb bytes.Buffer
+	mixed := write("mixed.yaml", open.Addr().String(), closed)
+	if code := run([]string{"check-config", "--checks", "--config", mixed}, &out, &errb); code != 1 {
+		t.Errorf("one check failing: exit %d, want 1\n%s%s", code, out.String(), errb.String())
+	}
+	t.Logf("\n%s%s", out.String(), errb.String())
+	for _, re := range []string{
+		`(?m)^` + regexp.QuoteMeta(mixed) + `: ok$`,
+		`(?m)^CHECK +KIND +ADDRESS +TOOK +RESULT$`,
+		`(?m)^amqp/b1 +tcp +` + regexp.QuoteMeta(open.Addr().String()) + ` +\S+ +ok: TCP connect$`,
+		`(?m)^amqp/b2 +tcp +` + regexp.QuoteMeta(closed) + ` +\S+ +FAILED: connecting to .*connection refused`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out.String()) {
+			t.Errorf("stdout does not match %s:\n%s", re, out.String())
+		}
+	}
+	if !strings.Contains(errb.String(), "1 of 2 checks did not pass cleanly") {
+		t.Errorf("stderr %q, want the count", errb.String())
+	}
+
+	out.Reset()
+	errb.Reset()
+	good := write("good.yaml", open.Addr().String())
+	if code := run([]string{"check-config", "--checks", "--config", good}, &out, &errb); code != 0 || errb.Len() != 0 {
+		t.Errorf("every check passing: exit %d, want 0\n%s%s", code, out.String(), errb.String())
+	}
+
+	out.Reset()
+	errb.Reset()
+	bad := write("bad.yaml", "nowhere")
+	if code := run([]string{"check-config", "--checks", "--config", bad}, &out, &errb); code != 1 || strings.Contains(out.String(), "CHECK") {
+		t.Errorf("invalid file: exit %d, want 1 and no check run\n%s%s", code, out.String(), errb.String())
+	}
+}
