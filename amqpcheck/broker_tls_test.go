@@ -74,12 +74,14 @@ func TestBrokerTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, check := checker(t, Config{Addr: tlsAddr, Mode: ModeLogin,
-		TLS: &TLSConfig{CAFile: brokerCA.File, CertFile: expired.CertFile, KeyFile: expired.KeyFile}}, 5*time.Second)
-	r := check()
-	t.Logf("expired client certificate: %+v", r)
-	if r.Err != nil || !strings.HasPrefix(r.Warning, "client certificate refused: remote error: tls: ") {
-		t.Errorf("expired client certificate: %+v, want a pass with the broker's alert as warning", r)
+	for _, m := range []Mode{ModeHandshake, ModeLogin} {
+		_, check := checker(t, Config{Addr: tlsAddr, Mode: m,
+			TLS: &TLSConfig{CAFile: brokerCA.File, CertFile: expired.CertFile, KeyFile: expired.KeyFile}}, 5*time.Second)
+		r := check()
+		t.Logf("%s, expired client certificate: %+v", m, r)
+		if r.Err != nil || r.Warning != "client certificate refused: remote error: tls: expired certificate" {
+			t.Errorf("%s, expired client certificate: %+v, want a pass with the broker's alert as warning", m, r)
+		}
 	}
 	// A plain check of the AMQPS port, and a TLS check of the plain port.
 	if _, err := run(t, Config{Addr: tlsAddr}, 5*time.Second); err == nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +241,55 @@ func TestClientCertificateRefusedPasses(t *testing.T) {
 				t.Errorf("Check: %+v, want a failure", r)
 			}
 		})
+	}
+}
+
+// TestCertificateAlertBeforeReset: a broker that refuses the client's certificate under TLS 1.3
+// sends its alert after the client's handshake ended and closes; when its reset reaches the
+// client before the client's first write, that write fails with the reset, and the alert, read
+// after it, is still the reason.
+func TestCertificateAlertBeforeReset(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	l := newTLSLab(t)
+	expired, err := l.ca.ExpiredClient("rmqlb-check-expired")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	reset := make(chan struct{})
+	go func() {
+		defer close(reset)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.(*net.TCPConn).SetLinger(0) // close with a reset
+		tls.Server(c, l.serverConfig(t, true)).Handshake()
+		c.Close()
+	}()
+	cfg := TLSConfig{CAFile: l.ca.File, CertFile: expired.CertFile, KeyFile: expired.KeyFile}
+	tc, err := cfg.Load(netip.MustParseAddrPort(ln.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := tls.Client(raw, tc)
+	defer conn.Close()
+	if err := conn.Handshake(); err != nil {
+		t.Fatalf("client handshake: %v (under TLS 1.3 it ends before the server checks the certificate)", err)
+	}
+	<-reset
+	s := &session{conn: conn, ctx: context.Background(), t0: time.Now()}
+	err = s.write(ProtocolHeader, "sending protocol header")
+	t.Logf("%v", err)
+	if w, ok := refusal(err); !ok || w != "client certificate refused: remote error: tls: expired certificate" {
+		t.Errorf("write after the broker's alert and reset: %v, want the alert as the refusal", err)
 	}
 }

@@ -3,6 +3,7 @@ package amqpcheck
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -74,6 +75,16 @@ func (s *session) run() (Report, error) {
 
 func (s *session) write(b []byte, doing string) error {
 	if _, err := s.conn.Write(b); err != nil {
+		if tc, ok := s.conn.(*tls.Conn); ok {
+			// Under TLS 1.3 a broker refuses the client's certificate after the client's
+			// handshake ended: it sends its alert and closes, and a write can meet the
+			// reset before a read meets the alert. The alert, read before the reset, is
+			// the reason.
+			var oe *net.OpError
+			if _, rerr := tc.Read(make([]byte, 1)); errors.As(rerr, &oe) && oe.Op == "remote error" {
+				err = rerr
+			}
+		}
 		return fmt.Errorf("%s to %s: %w", doing, s.conn.RemoteAddr(), classify(s.ctx, s.t0, err))
 	}
 	return nil
