@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -459,6 +460,11 @@ func TestSingleInstanceLockFileRemoved(t *testing.T) {
 	err := h2.d.Run(context.Background())
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second daemon: %v, want ErrLocked", err)
+	}
+	// The running daemon is this test's process: the error names its pid,
+	// the one an operator would look at.
+	if want := fmt.Sprintf("(pid %d)", os.Getpid()); !strings.Contains(err.Error(), want) {
+		t.Errorf("second daemon: %v, want it to name the running one %s", err, want)
 	}
 	if cleaned {
 		t.Error("the second daemon removed stale VIPs")

@@ -43,7 +43,7 @@ func takeLock(path string) (*instanceLock, error) {
 		holder := ""
 		if b, rerr := os.ReadFile(path); rerr == nil {
 			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil {
-				holder = fmt.Sprintf(" (pid %d)", pid)
+				holder = pidNote(pid)
 			}
 		}
 		f.Close()
@@ -77,16 +77,37 @@ func (l *instanceLock) inPlace(path string) (bool, error) {
 	return os.SameFile(fi, held), nil
 }
 
-// daemonAnswers reports whether a daemon answers on the control socket at
-// socket: one runs, whatever its lock file says (it may have been removed
-// or replaced).
-func daemonAnswers(socket string) bool {
+// answeringPid reports whether a process answers on the control socket at
+// socket and, when the kernel tells (SO_PEERCRED), its pid; 0 when it does
+// not. For error messages that name the daemon an operator would stop.
+func answeringPid(socket string) (pid int, ok bool) {
 	c, err := net.DialTimeout("unix", socket, time.Second)
 	if err != nil {
-		return false
+		return 0, false
 	}
-	c.Close()
-	return true
+	defer c.Close()
+	uc, isUnix := c.(*net.UnixConn)
+	if !isUnix {
+		return 0, true
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return 0, true
+	}
+	_ = raw.Control(func(fd uintptr) {
+		if cred, cerr := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); cerr == nil {
+			pid = int(cred.Pid)
+		}
+	})
+	return pid, true
+}
+
+// pidNote is " (pid N)" for a known pid, "" for 0.
+func pidNote(pid int) string {
+	if pid <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (pid %d)", pid)
 }
 
 // release drops the lock (closing the file releases the flock).

@@ -91,8 +91,8 @@ var ErrDaemonRuns = errors.New("a daemon runs with this control socket: its VIPs
 // service manager to run after the daemon ended (ExecStopPost), and for an
 // operator.
 func RemoveStaleVIPs(socket string, scope []netsetup.StaleScope, log *zap.Logger) ([]string, error) {
-	if daemonAnswers(socket) {
-		return nil, fmt.Errorf("removing stale VIPs: %w (one answers on %s)", ErrDaemonRuns, socket)
+	if pid, answers := answeringPid(socket); answers {
+		return nil, fmt.Errorf("removing stale VIPs: %w (one answers on %s%s)", ErrDaemonRuns, socket, pidNote(pid))
 	}
 	lock, err := takeLock(LockPath(socket))
 	if err != nil {
