@@ -197,6 +197,7 @@ func (r *resolver) config(f *file) *Config {
 		c.VRRP = append(c.VRRP, r.instance(path{"vrrp_instances"}.i(i), &f.VRRPInstances[i], c))
 	}
 	r.uniqueInstances(c.VRRP)
+	r.noSelfLoops(c)
 	return c
 }
 
@@ -432,6 +433,53 @@ func bindsOverlap(a, b netip.AddrPort) bool {
 	x, y := a.Addr(), b.Addr()
 	covers := func(u, v netip.Addr) bool { return u.IsUnspecified() && (u.Is6() || v.Is4()) }
 	return x == y || covers(x, y) || covers(y, x)
+}
+
+// noSelfLoops refuses a backend address, or a check's own address, that
+// is one of the file's listeners: the listener's exact bind, or an address
+// of this host that an unspecified bind (0.0.0.0 or [::]) covers at its
+// port: a loopback address, a VIP of the file or an instance's
+// unicast_src. The proxy would connect
+// to itself and hand each such connection on to itself again, and a check
+// there would pass through the proxy to another backend. A bind of
+// 0.0.0.0 and another address of the host as a backend is such a loop
+// too, seen only on the host: the proxy refuses those connections when it
+// makes them.
+func (r *resolver) noSelfLoops(c *Config) {
+	local := map[netip.Addr]bool{}
+	for _, in := range c.VRRP {
+		for _, v := range in.VIPs {
+			local[v.Addr()] = true
+		}
+		if in.UnicastSrc.IsValid() {
+			local[in.UnicastSrc] = true
+		}
+	}
+	reported := map[string]bool{}
+	refuse := func(p path, a netip.AddrPort) {
+		if !a.IsValid() || reported[p.String()] {
+			return
+		}
+		for j, l := range c.Listeners {
+			if !l.Bind.IsValid() || !bindsOverlap(l.Bind, a) {
+				continue
+			}
+			ip := a.Addr().Unmap()
+			if l.Bind.Addr().Unmap() == ip || ip.IsLoopback() || local[ip] {
+				reported[p.String()] = true
+				r.errf(p, "%s is where listeners[%d] (bind %s) listens: the proxy would connect to itself, not to a broker", a, j, l.Bind)
+				return
+			}
+		}
+	}
+	for i, l := range c.Listeners {
+		for k, b := range l.Backends {
+			refuse(path{"listeners"}.i(i).k("backends").i(k).k("address"), b.Address)
+			if b.Check.Type != CheckNone && b.Check.Address != b.Address {
+				refuse(parsePath(b.Check.Field).k("address"), b.Check.Address)
+			}
+		}
+	}
 }
 
 // metricsApart refuses a metrics_listen that a listener's bind overlaps:

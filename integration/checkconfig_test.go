@@ -117,6 +117,10 @@ vrrp_instances:
 listeners:
   - {name: l, bind: 10.77.0.124:5672, retries: 101, backends: [{name: a, address: 10.77.0.2:0, check: {rise: 101}}, {name: a, address: 10.77.0.3:5672}]}
 `},
+	{"a backend at the listener's own bind", false, `control_socket: SOCK
+listeners:
+  - {name: l, bind: 10.77.0.126:5672, backends: [{name: a, address: 10.77.0.126:5672}]}
+`},
 	{"unknown key", false, `control_socket: SOCK
 listeners:
   - {name: l, bind: 10.77.0.122:5672, timeout: 5s, backends: [{name: a, address: 10.77.0.2:5672}]}
