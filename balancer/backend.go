@@ -31,6 +31,10 @@ type backend struct {
 	removedAt time.Time // when Apply removed it; valid while removed
 	since     time.Time
 	reason    string
+	// loops is set once the backend's address turned out to be this
+	// listener's own (selfAddress): it takes no new connection until
+	// Apply (a reload) configures it again.
+	loops bool
 
 	total    atomic.Uint64
 	fails    atomic.Uint64
@@ -55,7 +59,7 @@ func newBackend(c BackendConfig, now time.Time) *backend {
 func (b *backend) configure(c BackendConfig, now time.Time) {
 	b.maxConn, b.proxy = c.MaxConn, c.ProxyProtocol
 	b.weight, b.cfgWeight, b.override = c.Weight, c.Weight, false
-	b.percent, b.cw, b.removed = 100, 0, false
+	b.percent, b.cw, b.removed, b.loops = 100, 0, false, false
 	b.state, b.since, b.reason = rbackend.Up, now, "configured"
 	if c.Checked {
 		b.state, b.reason = rbackend.Down, "not checked yet"
@@ -77,12 +81,12 @@ func (b *backend) scaledWeight() int64 {
 
 // usable reports whether b may take a new connection now.
 func (b *backend) usable() bool {
-	return !b.removed && b.state.Serving() && b.weight > 0 &&
+	return !b.removed && !b.loops && b.state.Serving() && b.weight > 0 &&
 		(b.maxConn == 0 || b.active < b.maxConn)
 }
 
 // full reports whether b would take connections if it were not at maxconn.
 func (b *backend) full() bool {
-	return !b.removed && b.state.Serving() && b.weight > 0 &&
+	return !b.removed && !b.loops && b.state.Serving() && b.weight > 0 &&
 		b.maxConn > 0 && b.active >= b.maxConn
 }

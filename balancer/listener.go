@@ -637,6 +637,7 @@ func (l *Listener) Apply(cfg Config) error {
 					zap.String("backend", bc.Name), zap.Int("weight", bc.Weight))
 			}
 			b.addr, b.maxConn, b.proxy, b.cfgWeight = bc.Address, bc.MaxConn, bc.ProxyProtocol, bc.Weight
+			b.loops = false // its address is tried again
 			if !b.override {
 				b.weight = bc.Weight
 			}
@@ -788,6 +789,16 @@ func (l *Listener) attemptFailed(b *backend, e *stickyEntry) {
 		e.be = nil
 	}
 	l.mu.Unlock()
+}
+
+// loopedBack records that a connection to b reached this listener itself
+// and reports whether that is news (the first since b was configured).
+func (l *Listener) loopedBack(b *backend) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	first := !b.loops
+	b.loops = true
+	return first
 }
 
 // sessionEnded gives back b's active count (b may be nil) and the

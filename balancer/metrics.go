@@ -52,7 +52,7 @@ func newCollector(l *Listener) *collector {
 		beSent:   d("backend_sent_bytes_total", "Bytes sent to the backend (client-to-backend traffic).", "backend"),
 		beReceived: d("backend_received_bytes_total",
 			"Bytes received from the backend (backend-to-client traffic).", "backend"),
-		beUp: d("backend_up", "1 if the backend takes new connections (UP or DEGRADED), 0 otherwise.", "backend"),
+		beUp: d("backend_up", "1 if the backend takes new connections (UP or DEGRADED, and its address is not the listener's own), 0 otherwise.", "backend"),
 		beState: d("backend_state",
 			"1 for the effective state of the backend (DOWN, UP, DEGRADED, DRAIN, MAINT: checks and operator), 0 for the others.",
 			"backend", "state"),
@@ -98,7 +98,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.beFails, b.ConnectFailures, b.Name)
 		counter(c.beSent, b.BytesIn, b.Name)
 		counter(c.beReceived, b.BytesOut, b.Name)
-		gauge(c.beUp, bool01(b.State.Serving()), b.Name)
+		gauge(c.beUp, bool01(b.State.Serving() && !b.LoopsBack), b.Name)
 		for _, st := range rbackend.States() {
 			gauge(c.beState, bool01(st == b.State), b.Name, st.String())
 		}

@@ -139,6 +139,11 @@ func (s *session) connectNext() {
 		}
 		s.be = t.be
 		s.proxy = t.proxy
+		loops, unsure := selfAddress(lp.local, t.addr)
+		if loops {
+			s.loopedBack(t.be)
+			continue
+		}
 		fd, err := l.dial(t.addr)
 		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
 			// No fd for the backend socket: the proxy's limit, not the
@@ -170,6 +175,11 @@ func (s *session) connectNext() {
 			s.tried = append(s.tried, t.be)
 			l.attemptFailed(t.be, s.sticky)
 			l.log.Debug("connecting to backend", zap.String("backend", t.be.name), zap.Error(err))
+			continue
+		}
+		if unsure && sourceIs(fd, t.addr.Addr()) {
+			resetClose(fd)
+			s.loopedBack(t.be)
 			continue
 		}
 		if p.userTimeout > 0 {
@@ -311,6 +321,54 @@ func (s *session) connectDone(events uint32) {
 	s.established, s.lastActive = lp.now, lp.now
 	s.schedule()
 	s.pump()
+}
+
+// selfAddress reports whether a connection to dst would reach the
+// listener bound at local: dst is the bind, or the bind is unspecified
+// (0.0.0.0, [::]) and dst a loopback address at its port. unsure is
+// set when the bind is unspecified and dst another address at its port:
+// the connection loops when dst is one of this host's (sourceIs tells,
+// once the connect has started). No other socket can listen there beside
+// the listener's.
+func selfAddress(local, dst netip.AddrPort) (loops, unsure bool) {
+	if dst.Port() != local.Port() {
+		return false, false
+	}
+	la, da := local.Addr(), dst.Addr().Unmap()
+	switch {
+	case la.Unmap() == da:
+		return true, false
+	case !la.IsUnspecified() || (la.Is4() && !da.Is4()):
+		return false, false
+	case da.IsLoopback():
+		return true, false
+	}
+	return false, true
+}
+
+// sourceIs reports whether the connection being made on fd goes out from
+// addr: the kernel takes the destination itself as the source of a
+// connection to an address of its own.
+func sourceIs(fd int, addr netip.Addr) bool {
+	sa, err := unix.Getsockname(fd)
+	return err == nil && fromSockaddr(sa).Addr().Unmap() == addr.Unmap()
+}
+
+// loopedBack gives up b, whose address is this listener's own
+// (selfAddress): the session tries the next backend, and b takes no new
+// connection until a reload configures it again. Each connection to it
+// would be accepted and handed on to a backend again, and once pinned by
+// persistence or picked again, to itself, until the file descriptors ran
+// out.
+func (s *session) loopedBack(b *backend) {
+	l := s.lp.l
+	if l.loopedBack(b) {
+		l.log.Error("backend's address is this listener's own: not connecting to it until a reload configures it again; give it a broker's address",
+			zap.String("backend", b.name), zap.Stringer("address", b.addr), zap.Stringer("bind", s.lp.local))
+	}
+	s.be = nil
+	s.tried = append(s.tried, b)
+	l.attemptFailed(b, s.sticky)
 }
 
 // sendProxyHeader writes the PROXY protocol header on the fresh server

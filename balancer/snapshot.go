@@ -119,6 +119,11 @@ type BackendSnapshot struct {
 	BytesOut         uint64    `json:"bytes_out"`
 	LastChange       time.Time `json:"last_change"`
 	LastChangeReason string    `json:"last_change_reason"`
+	// LoopsBack is set once a connection to Address reached this listener
+	// itself (the address is the listener's own, under a bind of 0.0.0.0
+	// or [::]): the backend takes no new connection until a reload
+	// configures it again, whatever its state.
+	LoopsBack bool `json:"loops_back,omitempty"`
 }
 
 // Snapshot returns the listener's current state, without the list of
@@ -178,6 +183,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 			BytesOut:         b.bytesOut.Load(),
 			LastChange:       b.since,
 			LastChangeReason: b.reason,
+			LoopsBack:        b.loops,
 		})
 	}
 	for _, b := range l.kept {

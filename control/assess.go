@@ -212,6 +212,10 @@ func Assess(s Status) Verdict {
 			bad("listener %s: every backend is DRAIN, MAINT or at weight 0, no client can be served", l.Name)
 		}
 		for _, b := range l.Backends {
+			if b.LoopsBack {
+				bad("backend %s: its address %s is this host's own, where listener %s listens (bind %s): not used, as the proxy would connect to itself; give it a broker's address and reload",
+					backend.ID{Listener: l.Name, Name: b.Name}, b.Address, l.Name, l.Bind)
+			}
 			if b.State != backend.Down && b.State != backend.Degraded {
 				continue
 			}
@@ -273,8 +277,11 @@ func listenerSummary(l balancer.Snapshot, named bool) string {
 			others = append(others, fmt.Sprintf("%d %s", n, st))
 		}
 	}
+	loops := 0
 	for _, b := range l.Backends {
 		switch {
+		case b.LoopsBack:
+			loops++
 		case b.State != backend.Up:
 		case b.Weight > 0:
 			up++
@@ -284,6 +291,9 @@ func listenerSummary(l balancer.Snapshot, named bool) string {
 	}
 	if zero > 0 {
 		others = append(others, fmt.Sprintf("%d at weight 0", zero))
+	}
+	if loops > 0 {
+		others = append(others, fmt.Sprintf("%d looping back", loops))
 	}
 	out := fmt.Sprintf("%d/%d backends up", up, len(l.Backends))
 	if len(others) > 0 {

@@ -1,7 +1,9 @@
 package control
 
 import (
+	"bytes"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -254,5 +256,29 @@ func TestAssessSummaryWeightZero(t *testing.T) {
 	}
 	if !v.Degraded || len(v.Reasons) != 1 || !strings.Contains(v.Reasons[0], "no client can be served") {
 		t.Errorf("every backend at weight 0 or DRAIN: reasons %q", v.Reasons)
+	}
+}
+
+// TestAssessBackendLoopsBack: a backend whose address turned out to be
+// the listener's own is named as a reason (exit 1), is not counted up
+// whatever its check says, and the table shows it as LOOP.
+func TestAssessBackendLoopsBack(t *testing.T) {
+	s := healthyFixture()
+	s.Listeners[0].Backends[1].LoopsBack = true
+	v := Assess(s)
+	if want := "MASTER of 10.77.0.100 (rabbitmq); 2/3 backends up (1 looping back)"; v.Summary != want {
+		t.Errorf("summary %q, want %q", v.Summary, want)
+	}
+	want := "backend amqp/rmq2: its address 10.77.0.2:5672 is this host's own, where listener amqp listens (bind 10.77.0.100:5672): not used, as the proxy would connect to itself; give it a broker's address and reload"
+	if !v.Degraded || len(v.Reasons) != 1 || v.Reasons[0] != want {
+		t.Errorf("reasons %q, want [%q]", v.Reasons, want)
+	}
+	s.Verdict = v
+	var b bytes.Buffer
+	if err := Format(&b, s, FormatOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`rmq2 +10\.77\.0\.2:5672 +LOOP .*its address is this listener's own: not used until a reload`).MatchString(b.String()) {
+		t.Errorf("status table lacks the LOOP row:\n%s", b.String())
 	}
 }

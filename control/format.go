@@ -220,7 +220,12 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 		if !b.LastChange.IsZero() {
 			change = fmt.Sprintf("%s ago: %s", age(now, b.LastChange), b.LastChangeReason)
 		}
-		tb.row(txt(b.Name), txt(b.Address.String()), backendState(b.State), check, weight(b),
+		state := backendState(b.State)
+		if b.LoopsBack {
+			state = paint("LOOP", red)
+			change = "its address is this listener's own: not used until a reload"
+		}
+		tb.row(txt(b.Name), txt(b.Address.String()), state, check, weight(b),
 			txt(fmt.Sprint(b.Active)), txt(fmt.Sprint(b.Total)), txt(fmt.Sprint(b.ConnectFailures)),
 			txt(size(b.BytesIn)), txt(size(b.BytesOut)), txt(oneLine(change)))
 	}

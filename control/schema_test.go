@@ -49,7 +49,10 @@ func schemaFixtures() map[string]Status {
 	refused := fullFixture()
 	refused.Reload = &Reload{At: fixtureNow, Error: "line 3: listeners[0].bind: must be an address:port"}
 	refused.Verdict = Assess(refused)
-	return map[string]Status{"full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused}
+	loops := healthyFixture()
+	loops.Listeners[0].Backends[1].LoopsBack = true
+	loops.Verdict = Assess(loops)
+	return map[string]Status{"full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops}
 }
 
 // TestSchemaValidatesStatus: the JSON of real Status values is valid.
@@ -115,6 +118,7 @@ var optional = map[string]bool{
 	"released_since": true, "released_until": true, "release_reason": true, "handover": true, "requested": true,
 	"done": true, "notify": true, "last_error_at": true, "last": true, "last_peer_announce": true, "last_peer_mac": true, "peer_superseded": true,
 	"realtime": true, "sender": true, "last_inconclusive": true, "removed_backends": true,
+	"loops_back": true,
 }
 
 // TestSchemaIsStrict: renaming any field of the status JSON, removing a
