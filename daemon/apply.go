@@ -59,6 +59,9 @@ func (d *Daemon) Reload() control.Reload {
 		for _, w := range nc.Warnings {
 			d.log.Warn(w)
 		}
+		if w := fdBudgetWarning(nc.Listeners, openFilesLimit()); w != "" {
+			d.log.Warn(w)
+		}
 		r = d.apply(nc, r)
 		d.mu.Lock()
 		running := d.cfg

@@ -320,6 +320,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	for _, w := range cfg.Warnings {
 		d.log.Warn(w)
 	}
+	if w := fdBudgetWarning(cfg.Listeners, openFilesLimit()); w != "" {
+		d.log.Warn(w)
+	}
 	if len(cfg.VRRP) > 0 && tk == nil {
 		if err := d.removeStale(cfg); err != nil {
 			d.log.Warn("removing stale VIPs of an earlier run", zap.Error(err))

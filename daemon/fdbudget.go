@@ -1,0 +1,50 @@
+package daemon
+
+import (
+	"fmt"
+
+	"github.com/rmqlb/rmqlb/config"
+	"golang.org/x/sys/unix"
+)
+
+// fdReserve is the open files the daemon keeps apart from its sessions
+// when it weighs the listeners' maxconn against its open-files limit:
+// listening and VRRP sockets, health checks, the control socket and its
+// clients, the metrics endpoint, logs.
+const fdReserve = 256
+
+// fdBudgetWarning returns a warning when the listeners' maxconn, at two
+// open files per session (the client's and the backend's), do not fit in
+// limit open files beside fdReserve; "" when they fit, when limit is
+// unknown (0) or when no listener has a maxconn. Past the limit new
+// clients are refused (fd_limit) well below maxconn, and the health checks
+// find no file to connect with.
+func fdBudgetWarning(ls []config.Listener, limit uint64) string {
+	if limit == 0 {
+		return ""
+	}
+	var sessions uint64
+	for _, l := range ls {
+		sessions += uint64(max(l.MaxConn, 0))
+	}
+	if sessions == 0 || 2*sessions+fdReserve <= limit {
+		return ""
+	}
+	fit := uint64(0)
+	if limit > fdReserve {
+		fit = (limit - fdReserve) / 2
+	}
+	return fmt.Sprintf("the listeners' maxconn allow %d sessions, 2 open files each, but the open-files limit is %d: "+
+		"past about %d sessions new clients are refused (fd_limit) and health checks cannot be made; "+
+		"raise LimitNOFILE (systemctl edit rmqlb) or lower maxconn", sessions, limit, fit)
+}
+
+// openFilesLimit is the process's open-files limit now (its soft limit,
+// which rmqlb run raises to the hard one); 0 when it cannot be read.
+func openFilesLimit() uint64 {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	return rl.Cur
+}
