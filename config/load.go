@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/user"
 	"regexp"
@@ -42,6 +44,9 @@ func Load(path string) (*Config, error) {
 	}
 	c.Warnings = append(c.Warnings, c.hookWarnings()...)
 	c.Warnings = append(c.Warnings, c.stopBudgetWarnings()...)
+	if local, err := hostAddrs(); err == nil {
+		c.Warnings = append(c.Warnings, c.bindWarnings(local)...)
+	}
 	if fi, err := os.Stat(path); err == nil && exposed(fi) {
 		if secret := c.secretField(); secret != "" {
 			c.Warnings = append(c.Warnings, fmt.Sprintf(
@@ -95,6 +100,43 @@ func (c *Config) hookWarnings() []string {
 		}
 	}
 	return ws
+}
+
+// bindWarnings returns a warning for every listener whose bind is a
+// specific address that is neither one of local (this host's addresses)
+// nor a VIP of the file: the listener binds it all the same (IP_FREEBIND,
+// as for a VIP not yet added) and receives nothing until another program
+// (keepalived) adds it, or for ever after a typo.
+func (c *Config) bindWarnings(local map[netip.Addr]bool) []string {
+	var ws []string
+	for _, l := range c.Listeners {
+		a := l.Bind.Addr().Unmap()
+		if !a.IsValid() || a.IsUnspecified() || local[a] || c.VIPOwned(a) {
+			continue
+		}
+		field := l.Field + ".bind"
+		ws = append(ws, fmt.Sprintf("%s (line %d): %s is neither an address of this host nor a VIP of this file: the listener binds it but receives nothing until another program (keepalived) adds it here",
+			field, c.Line(field), a))
+	}
+	return ws
+}
+
+// hostAddrs returns the addresses of this host's interfaces (of the
+// network namespace the process runs in).
+func hostAddrs() (map[netip.Addr]bool, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("listing the host's addresses: %w", err)
+	}
+	out := make(map[netip.Addr]bool, len(addrs))
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out[ip.Unmap()] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 // tlsErrors returns a problem, at the check section's tls key, for every

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -557,5 +558,40 @@ func TestInert(t *testing.T) {
 	}
 	if c, err := Parse([]byte(base)); err != nil || c.Inert || len(c.Warnings) != 0 {
 		t.Errorf("base file: Inert %v, warnings %q, %v", c.Inert, c.Warnings, err)
+	}
+}
+
+// TestBindWarnings: a listener bound to a specific address that is not
+// this host's nor a VIP of the file is warned about (it would receive
+// nothing); a VIP of the file, a local address and an unspecified bind
+// are not.
+func TestBindWarnings(t *testing.T) {
+	data := base + `  - name: local
+    bind: 10.0.0.1:15672
+    backends: [{name: x, address: 10.0.0.1:25672}]
+  - name: any
+    bind: 0.0.0.0:5673
+    backends: [{name: x, address: 10.0.0.1:25673}]
+  - name: typo
+    bind: 10.0.0.10:5672
+    backends: [{name: x, address: 10.0.0.1:25674}]
+`
+	c, err := Parse([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := map[netip.Addr]bool{netip.MustParseAddr("10.0.0.1"): true, netip.MustParseAddr("127.0.0.1"): true}
+	want := []string{"listeners[3].bind (line 27): 10.0.0.10 is neither an address of this host nor a VIP of this file: the listener binds it but receives nothing until another program (keepalived) adds it here"}
+	if got := c.bindWarnings(local); !slices.Equal(got, want) {
+		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Load looks at this host's own addresses: loopback is one.
+	p := filepath.Join(t.TempDir(), "rmqlb.yaml")
+	file := "listeners:\n  - {name: l, bind: 127.0.0.1:5672, backends: [{name: a, address: 127.0.0.2:5672}]}\n"
+	if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(p); err != nil || len(c.Warnings) != 0 {
+		t.Fatalf("Load of a listener on loopback: %v, warnings %q", err, c.Warnings)
 	}
 }
