@@ -126,6 +126,10 @@ type Config struct {
 	// TLS makes the check speak TLS to the broker (after the PROXY header, when there is
 	// one). Nil: plain TCP.
 	TLS *TLSConfig
+	// OnLoginRefused is what Check does when the broker refuses the check's own credentials (see
+	// refusal): RefusedDegraded passes it with a warning, RefusedDown fails it. Zero:
+	// RefusedDegraded.
+	OnLoginRefused OnRefused
 }
 
 // WithDefaults returns c with zero fields replaced by their defaults.
@@ -153,6 +157,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ConnectionName == "" {
 		c.ConnectionName = "rmqlb health check"
+	}
+	if c.OnLoginRefused == "" {
+		c.OnLoginRefused = RefusedDegraded
 	}
 	return c
 }
@@ -212,6 +219,11 @@ func (c Config) Validate() error {
 	}
 	if c.TLS != nil {
 		errs = append(errs, c.TLS.validate()...)
+	}
+	if c.OnLoginRefused != "" {
+		if _, err := ParseOnRefused(string(c.OnLoginRefused)); err != nil {
+			bad("on_login_refused", "%v", err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -330,11 +342,11 @@ func New(cfg Config) (*Check, error) {
 // with Result.Alarm set (the backend's on_alarm decides: DEGRADED or DOWN); a probe that could
 // not run, and a login or TLS client certificate the broker refused, the check's own credentials
 // (see loginRefused and certificateRefused), pass it with a warning, which makes the backend
-// DEGRADED (still served).
+// DEGRADED (still served); such a refusal fails it instead with Config.OnLoginRefused RefusedDown.
 func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	rep, err := c.Run(ctx)
 	var refused string
-	if warning, ok := refusal(err); ok {
+	if warning, ok := refusal(err); ok && c.cfg.OnLoginRefused != RefusedDown {
 		refused, err = warning, nil
 		if kept, ok := c.blocked(); ok {
 			// The alarm that the kept connection still reports is in effect.

@@ -82,7 +82,9 @@
 // node (541 INTERNAL_ERROR, "vhost ... is down") fails the check: that is the node's fault alone.
 // The same holds for the check's TLS client certificate: the nodes of a cluster trust the same
 // CAs, so when it expires (or is revoked, or not sent where required) every node sends the alert
-// that refuses it, and the check passes with that alert as a warning.
+// that refuses it, and the check passes with that alert as a warning. Config.OnLoginRefused
+// RefusedDown fails the check on such a refusal instead, for brokers whose authentication can
+// fail on one node alone (an LDAP server or a CA bundle per node).
 //
 // # Why our own codec and not amqp091-go
 //

@@ -8,6 +8,30 @@ import (
 	"reflect"
 )
 
+// OnRefused is what a check does when the broker refuses the check's own credentials: its
+// login (user, password, vhost, a connection limit) or its TLS client certificate.
+type OnRefused string
+
+// What a refusal of the check's own credentials does.
+const (
+	// RefusedDegraded passes the check with the refusal as a warning: the backend is
+	// DEGRADED and still served. Right when the brokers share their users, permissions,
+	// vhosts and CAs (a RabbitMQ cluster does), so that every node refuses alike.
+	RefusedDegraded OnRefused = "degraded"
+	// RefusedDown fails the check: for brokers whose authentication can fail on one node
+	// alone (an LDAP server or a CA bundle of its own per node).
+	RefusedDown OnRefused = "down"
+)
+
+// ParseOnRefused parses the file's value of on_login_refused.
+func ParseOnRefused(s string) (OnRefused, error) {
+	switch a := OnRefused(s); a {
+	case RefusedDegraded, RefusedDown:
+		return a, nil
+	}
+	return "", fmt.Errorf("must be degraded or down, not %q", s)
+}
+
 // refusal reports whether err is the broker refusing the check's own credentials, which the
 // check passes with a warning (see loginRefused and certificateRefused), and returns that
 // warning.

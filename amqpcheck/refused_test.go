@@ -109,6 +109,58 @@ func TestLoginRefusedPasses(t *testing.T) {
 	}
 }
 
+// TestOnRefusedDown: with OnLoginRefused RefusedDown a login the broker refuses fails the check with
+// the broker's reply; by default it passes with it as a warning. A bad value is refused.
+func TestOnRefusedDown(t *testing.T) {
+	start := goldenStart(t)
+	startOk := ConnectionStartOk
+	refuse, err := CloseArgs(Close{ReplyCode: 403, ReplyText: "ACCESS_REFUSED - Login was refused", ClassID: startOk.Class, MethodID: startOk.Method})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startFake(t, func(c net.Conn) {
+		defer c.Close()
+		if !readHeader(c) {
+			return
+		}
+		c.Write(start)
+		for {
+			f, err := ReadFrame(c, DefaultMaxFrameSize)
+			if err != nil {
+				return
+			}
+			switch id, _, _ := ParseMethod(f.Payload); id {
+			case ConnectionStartOk:
+				c.Write(AppendMethod(nil, 0, ConnectionClose, refuse))
+			case ConnectionCloseOk:
+				return
+			}
+		}
+	})
+	for _, tc := range []struct {
+		on       OnRefused
+		wantFail bool
+	}{{"", false}, {RefusedDegraded, false}, {RefusedDown, true}} {
+		chk, err := New(Config{Addr: srv.addr(), Mode: ModeLogin, OnLoginRefused: tc.on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		r := chk.Check(ctx)
+		cancel()
+		chk.Close()
+		switch {
+		case tc.wantFail && (!errors.Is(r.Err, ErrAuth) || !strings.Contains(r.Err.Error(), "403 ACCESS_REFUSED")):
+			t.Errorf("on_login_refused %q: %+v, want a failure with the broker's 403", tc.on, r)
+		case !tc.wantFail && (r.Err != nil || r.Warning != "login refused: 403 ACCESS_REFUSED - Login was refused"):
+			t.Errorf("on_login_refused %q: %+v, want a pass with the refusal as warning", tc.on, r)
+		}
+	}
+	if _, err := New(Config{Addr: srv.addr(), OnLoginRefused: "ignore"}); err == nil || !strings.Contains(err.Error(), `on_login_refused: must be degraded or down, not "ignore"`) {
+		t.Errorf("New with on_login_refused ignore: %v", err)
+	}
+}
+
 // TestBrokerLoginRefused: against real RabbitMQ, the check user's password changed, its
 // permissions on the vhost cleared, the vhost deleted, the vhost's max-connections filled by a
 // client, and the check user at its own connection limit each pass the login check with the
@@ -141,6 +193,12 @@ func TestBrokerLoginRefused(t *testing.T) {
 
 	n.MustCtl(t, "change_password", user, "other")
 	refused("password changed", "403 ACCESS_REFUSED")
+	down := cfg
+	down.OnLoginRefused = RefusedDown
+	_, checkDown := checker(t, down, 3*time.Second)
+	if r := checkDown(); !errors.Is(r.Err, ErrAuth) || r.Warning != "" {
+		t.Errorf("password changed, on_login_refused down: %+v, want a failure with the broker's 403", r)
+	}
 	n.MustCtl(t, "change_password", user, "pw")
 	clean("password changed back")
 

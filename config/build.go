@@ -105,14 +105,15 @@ func (c *Config) BalancerConfig(l *Listener) balancer.Config {
 // AMQPConfig returns the amqpcheck.Config of an AMQP check.
 func (ck *Check) AMQPConfig() amqpcheck.Config {
 	return amqpcheck.Config{
-		Addr:          ck.Address,
-		Mode:          ck.Mode,
-		VHost:         ck.VHost,
-		User:          ck.User,
-		Password:      ck.Password,
-		ProxyProtocol: ck.ProxyProtocol,
-		Mechanism:     ck.Mechanism,
-		TLS:           ck.TLS,
+		Addr:           ck.Address,
+		Mode:           ck.Mode,
+		VHost:          ck.VHost,
+		User:           ck.User,
+		Password:       ck.Password,
+		ProxyProtocol:  ck.ProxyProtocol,
+		Mechanism:      ck.Mechanism,
+		TLS:            ck.TLS,
+		OnLoginRefused: ck.OnLoginRefused,
 	}
 }
 

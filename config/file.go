@@ -113,7 +113,9 @@ type fileCheck struct {
 	VHost        string        `yaml:"vhost"`
 	Mechanism    string        `yaml:"mechanism"`
 	OnAlarm      string        `yaml:"on_alarm"`
-	TLS          *fileTLS      `yaml:"tls"`
+	// OnLoginRefused is on_login_refused: degraded (default) or down.
+	OnLoginRefused string   `yaml:"on_login_refused"`
+	TLS            *fileTLS `yaml:"tls"`
 }
 
 type fileTLS struct {

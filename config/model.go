@@ -264,6 +264,10 @@ type Check struct {
 	// TLS makes an AMQP check speak TLS (the check section's tls); nil:
 	// plain TCP. Its files are read by Load, not by Parse.
 	TLS *amqpcheck.TLSConfig
+	// OnLoginRefused is what an AMQP check does when the broker refuses
+	// its own login or client certificate; default
+	// amqpcheck.RefusedDegraded (a pass with a warning).
+	OnLoginRefused amqpcheck.OnRefused
 }
 
 // Listener returns the listener named name.

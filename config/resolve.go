@@ -657,6 +657,15 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		"fast_interval": p.k("fastinterval"), "down_interval": p.k("downinterval"), "slow_start": p.k("slowstart"),
 	})
 	c.Schedule = s.WithDefaults()
+	c.OnLoginRefused = amqpcheck.RefusedDegraded
+	if f.OnLoginRefused != "" {
+		a, err := amqpcheck.ParseOnRefused(f.OnLoginRefused)
+		r.check(p.k("on_login_refused"), err)
+		c.OnLoginRefused = a
+		if c.Type != CheckAMQP {
+			r.errf(p.k("on_login_refused"), "needs type amqp (a %s check does not log in)", c.Type)
+		}
+	}
 	if f.TLS != nil {
 		c.TLS = &amqpcheck.TLSConfig{ServerName: f.TLS.ServerName, CAFile: f.TLS.CAFile,
 			CertFile: f.TLS.CertFile, KeyFile: f.TLS.KeyFile, Verify: amqpcheck.Verify(f.TLS.Verify)}

@@ -128,6 +128,9 @@ func TestRules(t *testing.T) {
 		{"check tls verify", "check: {type: tcp}", "check: {tls: {verify: maybe}}", `line 19: listeners[0].backends[1].check.tls.verify: must be full, chain or none, not "maybe"`},
 		{"check tls cert without key", "check: {type: tcp}", "check: {tls: {cert_file: /etc/rmqlb/check.pem}}", "line 19: listeners[0].backends[1].check.tls.key_file: is required with cert_file"},
 		{"check tls ca with verify none", "check: {type: tcp}", "check: {tls: {ca_file: /etc/rmqlb/ca.pem, verify: none}}", "line 19: listeners[0].backends[1].check.tls.ca_file: has no use with verify none"},
+		{"check on_login_refused", "check: {type: tcp}", "check: {mode: login, user: u, on_login_refused: ignore}", `line 19: listeners[0].backends[1].check.on_login_refused: must be degraded or down, not "ignore"`},
+		{"check on_login_refused on tcp", "check: {type: tcp}", "check: {type: tcp, on_login_refused: down}", "line 19: listeners[0].backends[1].check.on_login_refused: needs type amqp (a tcp check does not log in)"},
+		{"check on_login_refused ok", "check: {type: tcp}", "check: {mode: login, user: u, on_login_refused: down}", ""},
 		{"check on_alarm", "check: {type: tcp}", "check: {type: tcp, on_alarm: maybe}", `line 19: listeners[0].backends[1].check.on_alarm: must be degraded or down, not "maybe"`},
 		{"v3 checksum", "advert_interval: 100ms", "advert_interval: 100ms\n    v3_checksum: fast", `line 7: vrrp_instances[0].v3_checksum: must be pseudo-header or rfc9568, not "fast"`},
 		{"v3 checksum alias", "advert_interval: 100ms", "advert_interval: 100ms\n    v3_checksum: no-pseudo-header", ""},
@@ -593,5 +596,21 @@ func TestBindWarnings(t *testing.T) {
 	}
 	if c, err := Load(p); err != nil || len(c.Warnings) != 0 {
 		t.Fatalf("Load of a listener on loopback: %v, warnings %q", err, c.Warnings)
+	}
+}
+
+// TestOnLoginRefusedBuilt: on_login_refused reaches the AMQP check's
+// configuration; without it the check degrades.
+func TestOnLoginRefusedBuilt(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(base, "check: {type: tcp}", "check: {mode: login, user: u, on_login_refused: down}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := c.Listeners[0].Backends
+	if got := bs[0].Check.AMQPConfig().OnLoginRefused; got != amqpcheck.RefusedDegraded {
+		t.Errorf("default: %q, want %q", got, amqpcheck.RefusedDegraded)
+	}
+	if got := bs[1].Check.AMQPConfig().OnLoginRefused; got != amqpcheck.RefusedDown {
+		t.Errorf("on_login_refused down: %q, want %q", got, amqpcheck.RefusedDown)
 	}
 }
