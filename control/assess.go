@@ -228,6 +228,9 @@ func Assess(s Status) Verdict {
 			bad("checks of %s cannot be made on this host for %s (%s): its state %s is kept, not known", c.Backend, age(s.Now, c.InconclusiveSince), oneLine(c.LastInconclusive), c.State)
 		}
 	}
+	if o := s.OpenFiles; o.nearlyOut() {
+		bad("%d open files of the limit %d: once they run out new clients are refused (fd_limit) and checks cannot be made; raise LimitNOFILE or lower maxconn", o.Open, o.Limit)
+	}
 	if len(listeners) > 0 {
 		parts = append(parts, strings.Join(listeners, ", "))
 	}

@@ -282,3 +282,27 @@ func TestAssessBackendLoopsBack(t *testing.T) {
 		t.Errorf("status table lacks the LOOP row:\n%s", b.String())
 	}
 }
+
+// TestAssessOpenFiles: nine tenths of the open-files limit in use is a
+// reason (exit 1); below it, or unknown, is not.
+func TestAssessOpenFiles(t *testing.T) {
+	for _, tc := range []struct {
+		files *OpenFiles
+		want  string
+	}{
+		{nil, ""},
+		{&OpenFiles{Open: 17999, Limit: 20000}, ""},
+		{&OpenFiles{Open: 18000, Limit: 20000}, "18000 open files of the limit 20000: once they run out new clients are refused (fd_limit) and checks cannot be made; raise LimitNOFILE or lower maxconn"},
+		{&OpenFiles{Open: 20000, Limit: 20000}, "20000 open files of the limit 20000"},
+	} {
+		s := healthyFixture()
+		s.OpenFiles = tc.files
+		v := Assess(s)
+		switch {
+		case tc.want == "" && v.Degraded:
+			t.Errorf("%+v: degraded %q, want healthy", tc.files, v.Reasons)
+		case tc.want != "" && (len(v.Reasons) != 1 || !strings.HasPrefix(v.Reasons[0], tc.want)):
+			t.Errorf("%+v: reasons %q, want one starting %q", tc.files, v.Reasons, tc.want)
+		}
+	}
+}

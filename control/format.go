@@ -47,7 +47,11 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 		p.println(paint(v.Line(), green))
 	}
 	p.printf("")
-	p.printf(fmt.Sprintf("rmqlb %s  pid %d  up %s  config %s", s.Version, s.PID, age(now, s.Started), s.Config))
+	head := fmt.Sprintf("rmqlb %s  pid %d  up %s  config %s", s.Version, s.PID, age(now, s.Started), s.Config)
+	if o := s.OpenFiles; o != nil {
+		head += fmt.Sprintf("  open files %d of %d", o.Open, o.Limit)
+	}
+	p.printf(head)
 	if r := s.Reload; r != nil {
 		formatReload(p, now, r)
 	}

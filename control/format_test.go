@@ -60,6 +60,7 @@ func fixture() Status {
 func fullFixture() Status {
 	now := fixtureNow
 	s := fixture()
+	s.OpenFiles = &OpenFiles{Open: 214, Limit: 65536}
 	s.Reload = &Reload{At: now.Add(-10 * time.Minute), Error: "",
 		Applied: []string{"listener amqp updated"},
 		Refused: []string{"listener mgmt: bind 10.77.0.100:15672: address already in use"},

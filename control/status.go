@@ -20,6 +20,9 @@ type Status struct {
 	Started time.Time `json:"started"`
 	Now     time.Time `json:"now"`
 	Config  string    `json:"config"`
+	// OpenFiles is the daemon's open files against its limit; nil when
+	// they could not be read.
+	OpenFiles *OpenFiles `json:"open_files,omitempty"`
 	// Reload is the outcome of the last SIGHUP; nil before any.
 	Reload    *Reload                     `json:"reload,omitempty"`
 	VRRP      []VRRP                      `json:"vrrp_instances"`
@@ -30,6 +33,19 @@ type Status struct {
 	// exits with (see VerdictOf), and what scripts that read the JSON
 	// should use.
 	Verdict Verdict `json:"verdict"`
+}
+
+// OpenFiles is how many files the daemon has open (each proxied session
+// holds two) and its open-files limit (RLIMIT_NOFILE).
+type OpenFiles struct {
+	Open  int    `json:"open"`
+	Limit uint64 `json:"limit"`
+}
+
+// nearlyOut reports whether the open files take at least nine tenths of
+// the limit.
+func (o *OpenFiles) nearlyOut() bool {
+	return o != nil && o.Limit > 0 && uint64(o.Open)*10 >= o.Limit*9
 }
 
 // Reload is the outcome of a configuration reload.

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,4 +49,24 @@ func openFilesLimit() uint64 {
 		return 0
 	}
 	return rl.Cur
+}
+
+// openFiles counts the process's open files (/proc/self/fd, the
+// directory's own descriptor left out) against its limit, for the status;
+// nil when either cannot be read.
+func openFiles() *control.OpenFiles {
+	limit := openFilesLimit()
+	if limit == 0 {
+		return nil
+	}
+	dir, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return nil
+	}
+	defer dir.Close()
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		return nil
+	}
+	return &control.OpenFiles{Open: max(len(names)-1, 0), Limit: limit}
 }

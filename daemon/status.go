@@ -15,9 +15,11 @@ const stickyListed = 100
 // Status returns a snapshot of every part, for `rmqlb status`, with the
 // verdict of control.Assess.
 func (d *Daemon) Status() control.Status {
+	files := openFiles()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := control.Status{
+		OpenFiles: files,
 		Version:   d.opt.Version,
 		PID:       os.Getpid(),
 		Started:   d.started,

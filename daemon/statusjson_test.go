@@ -55,6 +55,10 @@ func TestStatusJSONMatchesSchema(t *testing.T) {
 	if s.Reload == nil || len(s.VRRP) != 1 || len(s.Checks) != 2 || s.Listeners[0].StickyEntries != 1 || len(s.Listeners[0].Sticky) != 1 {
 		t.Fatalf("the status lacks parts the schema test needs: %s", status)
 	}
+	// Its own files: at least the listening socket and the session's two.
+	if o := s.OpenFiles; o == nil || o.Open < 3 || o.Limit != openFilesLimit() {
+		t.Errorf("open files %+v, want at least 3 of the limit %d", o, openFilesLimit())
+	}
 	if s.Verdict.Degraded || s.Verdict.Summary != "MASTER of 192.0.2.100 (v); 2/2 backends up" {
 		t.Errorf("verdict %+v", s.Verdict)
 	}
