@@ -88,7 +88,7 @@ func (d *Daemon) notifyReady() {
 	if !sdEnabled() {
 		return
 	}
-	line := statusLine(d.Status())
+	line := statusLine(d.status(false))
 	d.sd.mu.Lock()
 	defer d.sd.mu.Unlock()
 	d.sdSendLocked("READY=1\nSTATUS="+line, d.log.Warn)
@@ -106,7 +106,7 @@ func (d *Daemon) notifyReady() {
 // refreshStatus sends the status line every statusRefresh when it changed,
 // until ctx is done.
 func (d *Daemon) refreshStatus(ctx context.Context) error {
-	return d.every(ctx, statusRefresh, func() { d.notifyStatus(statusLine(d.Status())) })
+	return d.every(ctx, statusRefresh, func() { d.notifyStatus(statusLine(d.status(false))) })
 }
 
 // every runs f every period on the daemon's clock, the first time a

@@ -14,8 +14,22 @@ const stickyListed = 100
 
 // Status returns a snapshot of every part, for `rmqlb status`, with the
 // verdict of control.Assess.
-func (d *Daemon) Status() control.Status {
-	files := openFiles()
+func (d *Daemon) Status() control.Status { return d.status(true) }
+
+// status is Status; without full, as the service manager's status line
+// is refreshed every second, it leaves out what is costly to gather: the
+// persistence entries (listing them walks each table under the lock new
+// connections wait for) and the open files (a read of /proc/self/fd, two
+// entries a session).
+func (d *Daemon) status(full bool) control.Status {
+	var files *control.OpenFiles
+	if full {
+		files = openFiles()
+	}
+	sticky := 0
+	if full {
+		sticky = stickyListed
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := control.Status{
@@ -43,7 +57,7 @@ func (d *Daemon) Status() control.Status {
 	}
 	for _, l := range d.cfg.Listeners {
 		if u := d.listeners[l.Name]; u != nil {
-			s.Listeners = append(s.Listeners, u.l.SnapshotSticky(stickyListed))
+			s.Listeners = append(s.Listeners, u.l.SnapshotSticky(sticky))
 		}
 	}
 	s.Checks = d.sched.Snapshot().Backends

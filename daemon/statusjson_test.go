@@ -63,3 +63,32 @@ func TestStatusJSONMatchesSchema(t *testing.T) {
 		t.Errorf("verdict %+v", s.Verdict)
 	}
 }
+
+// TestStatusForServiceManager: the status the service manager's line is
+// made of every second leaves out the costly parts (the persistence
+// entries, walked under the lock new connections wait for, and the open
+// files); the verdict is the same as the full status's.
+func TestStatusForServiceManager(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file("policy: roundrobin", "policy: roundrobin\n    persistence_timeout: 1m"))
+	startChecked(t, h)
+	conn, err := net.Dial("tcp", l.bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := roundTrip(conn, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	full, line := h.d.Status(), h.d.status(false)
+	if len(full.Listeners[0].Sticky) != 1 || full.OpenFiles == nil {
+		t.Fatalf("full status: sticky %v, open files %v; want both", full.Listeners[0].Sticky, full.OpenFiles)
+	}
+	if line.Listeners[0].Sticky != nil || line.OpenFiles != nil || line.Listeners[0].StickyEntries != 1 {
+		t.Errorf("status for the service manager: sticky %v (%d entries), open files %v; want no list, the count, no files",
+			line.Listeners[0].Sticky, line.Listeners[0].StickyEntries, line.OpenFiles)
+	}
+	if statusLine(line) != statusLine(full) {
+		t.Errorf("status lines differ: %q, %q", statusLine(line), statusLine(full))
+	}
+}
