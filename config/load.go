@@ -47,6 +47,7 @@ func Load(path string) (*Config, error) {
 	if local, err := hostAddrs(); err == nil {
 		c.Warnings = append(c.Warnings, c.bindWarnings(local)...)
 	}
+	c.Warnings = append(c.Warnings, c.interfaceWarnings(net.InterfaceByName)...)
 	if fi, err := os.Stat(path); err == nil && exposed(fi) {
 		if secret := c.secretField(); secret != "" {
 			c.Warnings = append(c.Warnings, fmt.Sprintf(
@@ -117,6 +118,21 @@ func (c *Config) bindWarnings(local map[netip.Addr]bool) []string {
 		field := l.Field + ".bind"
 		ws = append(ws, fmt.Sprintf("%s (line %d): %s is neither an address of this host nor a VIP of this file: the listener binds it but receives nothing until another program (keepalived) adds it here",
 			field, c.Line(field), a))
+	}
+	return ws
+}
+
+// interfaceWarnings returns a warning for every VRRP instance whose
+// interface this host does not have (lookup fails): the daemon could not
+// open its sockets, so a start fails and a reload refuses the instance.
+func (c *Config) interfaceWarnings(lookup func(string) (*net.Interface, error)) []string {
+	var ws []string
+	for _, in := range c.VRRP {
+		if _, err := lookup(in.Interface); err != nil {
+			field := in.Field + ".interface"
+			ws = append(ws, fmt.Sprintf("%s (line %d): this host has no interface %q: rmqlb run would fail to start the instance, and a reload refuses it",
+				field, c.Line(field), in.Interface))
+		}
 	}
 	return ws
 }

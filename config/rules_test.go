@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -322,7 +323,8 @@ func TestLookups(t *testing.T) {
 // group.
 func TestSecretsWarning(t *testing.T) {
 	dir := t.TempDir()
-	data := strings.Replace(base, "      - {name: a, address: 10.0.0.1:5672}",
+	lobase := strings.Replace(base, "interface: eth0", "interface: lo", 1) // every host has lo
+	data := strings.Replace(lobase, "      - {name: a, address: 10.0.0.1:5672}",
 		"      - {name: a, address: 10.0.0.1:5672, check: {mode: login, user: rmqlb, password: s3cret}}", 1)
 	p := filepath.Join(dir, "rmqlb.yaml")
 	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
@@ -355,7 +357,7 @@ func TestSecretsWarning(t *testing.T) {
 		}
 	}
 	// No password, no warning, whatever the mode.
-	if err := os.WriteFile(p, []byte(base), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(lobase), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if c, err = Load(p); err != nil || len(c.Warnings) != 0 {
@@ -458,6 +460,7 @@ func TestHookWarnings(t *testing.T) {
 	}
 	missing := filepath.Join(dir, "missing")
 	data := strings.Replace(base, "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify:\n      master: ["+hook+"]\n      backup: ["+missing+", x]\n      fault: ["+plain+"]", 1)
+	data = strings.Replace(data, "interface: eth0", "interface: lo", 1) // every host has lo
 	p := filepath.Join(dir, "rmqlb.yaml")
 	if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
@@ -612,5 +615,33 @@ func TestOnLoginRefusedBuilt(t *testing.T) {
 	}
 	if got := bs[1].Check.AMQPConfig().OnLoginRefused; got != amqpcheck.RefusedDown {
 		t.Errorf("on_login_refused down: %q, want %q", got, amqpcheck.RefusedDown)
+	}
+}
+
+// TestInterfaceWarnings: a VRRP instance on an interface this host lacks
+// is warned about; Load looks the interfaces up on this host.
+func TestInterfaceWarnings(t *testing.T) {
+	c, err := Parse([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	none := func(name string) (*net.Interface, error) { return nil, errors.New("no such network interface") }
+	want := []string{`vrrp_instances[0].interface (line 3): this host has no interface "eth0": rmqlb run would fail to start the instance, and a reload refuses it`}
+	if got := c.interfaceWarnings(none); !slices.Equal(got, want) {
+		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	p := filepath.Join(t.TempDir(), "rmqlb.yaml")
+	for iface, warned := range map[string]bool{"lo": false, "rmqlbnope0": true} {
+		file := "vrrp_instances:\n  - {name: v, interface: " + iface + ", virtual_router_id: 1, virtual_ipaddress: [10.0.0.100]}\n"
+		if err := os.WriteFile(p, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.ContainsFunc(c.Warnings, func(w string) bool { return strings.Contains(w, "this host has no interface") }); got != warned {
+			t.Errorf("interface %s: warnings %q, want one about it: %v", iface, c.Warnings, warned)
+		}
 	}
 }

@@ -18,7 +18,7 @@ func TestReadableSecretsWarned(t *testing.T) {
 	dir := t.TempDir()
 	authPass := filepath.Join(dir, "auth_pass.yaml")
 	os.WriteFile(authPass, []byte(`vrrp_instances:
-  - {name: v, interface: eth0, virtual_router_id: 1, auth_pass: s3cret, virtual_ipaddress: [10.0.0.100]}
+  - {name: v, interface: lo, virtual_router_id: 1, auth_pass: s3cret, virtual_ipaddress: [10.0.0.100]}
 `), 0o644)
 	var out, errb bytes.Buffer
 	if code := run([]string{"check-config", "--config", authPass}, &out, &errb); code != 0 ||

@@ -40,7 +40,8 @@ with WatchdogSec= ($WATCHDOG_USEC) it pings the watchdog only while its loops an
 			Summary: "validate a configuration file",
 			Doc: `Validates a configuration file exactly as rmqlb run would, without running anything, and prints
 "FILE: ok", or one line per problem on stderr: FILE:LINE: field.path: what is wrong. Warnings (a
-password that others may read, a file that holds nothing to run) go to stderr and do not fail it.
+password that others may read, a file that holds nothing to run, an interface or a listener's
+address this host lacks, a notify hook it cannot run) go to stderr and do not fail it.
 With --checks it then runs every backend's health check once from this host, all at the same
 time, each within its timeout, and prints a line per check: ok (what answered), warning (it passes,
 and the backend would be DEGRADED: a login or client certificate the brokers refuse, an alarm probe
