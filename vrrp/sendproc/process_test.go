@@ -1,6 +1,7 @@
 package sendproc
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -343,6 +344,40 @@ func TestProcessExitsWithDaemon(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if after := got.Load(); after != before {
 		t.Fatalf("%d adverts after the process exited", after-before)
+	}
+}
+
+// TestProcessDaemonGoneBeforeReady: a daemon that closed its end before
+// the process said it was ready (a start that failed at once) ends the
+// process cleanly, without an error of its own on stderr.
+func TestProcessDaemonGoneBeforeReady(t *testing.T) {
+	fds, live, err := socketPairs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fds[0])
+	unix.Close(live[0])
+	theirs := []*os.File{os.NewFile(uintptr(fds[1]), "pair"), os.NewFile(uintptr(live[1]), "alive")}
+	cmd := helperCommand()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.ExtraFiles = theirs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range theirs {
+		f.Close()
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil || stderr.Len() != 0 {
+			t.Fatalf("process ended with %v, stderr %q; want a clean exit", err, stderr.String())
+		}
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the process did not exit")
 	}
 }
 

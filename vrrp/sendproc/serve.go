@@ -79,6 +79,9 @@ func Serve(ctrl, alive int, cfg ServeConfig) error {
 		}
 	}()
 	if err := s.write(&sendwire.Message{Type: sendwire.TypeReady, Text: sched}); err != nil {
+		if daemonGone(err) {
+			return nil // the daemon stopped before this process was ready
+		}
 		return err
 	}
 	// The timer's goroutine ends when this one closes its timer, or on
@@ -100,7 +103,17 @@ func Serve(ctrl, alive int, cfg ServeConfig) error {
 	if terr := <-timerDone; terr != nil {
 		return terr
 	}
+	if daemonGone(err) {
+		return nil // the daemon closed ctrl while this process answered it
+	}
 	return err // nil only when the daemon closed ctrl (serveCtrl)
+}
+
+// daemonGone reports whether err, from writing to the daemon, is its end
+// of the socket pair closed: the daemon ended (or gave this process up),
+// which ends Serve as its closing ctrl does.
+func daemonGone(err error) bool {
+	return errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET)
 }
 
 // server is Serve's state. Its two goroutines hold mu while they run.
