@@ -2,9 +2,12 @@ package balancer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,8 +141,31 @@ func TestListenAddressInUse(t *testing.T) {
 		if err := l.Listen(); err == nil {
 			l.CloseUnserved()
 			t.Errorf("Listen joined a port held by a socket (SO_REUSEPORT %v)", reuse)
+		} else if want := fmt.Sprintf("ss -ltnp 'sport = :%d' names it", cfg.Bind.Port()); !errors.Is(err, unix.EADDRINUSE) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Listen: %v, want EADDRINUSE and the hint %q", err, want)
 		}
 		unix.Close(fd)
+	}
+	// A broker on every address at the port (its default listener).
+	fd, err := boundSocket(netip.MustParseAddrPort("0.0.0.0:0"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Listen(fd, 1); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	cfg.Bind = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), fromSockaddr(sa).Port())
+	l, err := NewListener(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Listen(); err == nil {
+		l.CloseUnserved()
+		t.Error("Listen bound a port that a socket on every address holds")
+	} else if !strings.Contains(err.Error(), "or on every address at port") {
+		t.Errorf("Listen beside a wildcard listener: %v, want the hint", err)
 	}
 }
 

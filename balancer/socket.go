@@ -78,6 +78,10 @@ func listenSocket(bind netip.AddrPort, opts connOpts) (int, netip.AddrPort, erro
 		return fail("setting options on", err)
 	}
 	if err := unix.Bind(fd, sa); err != nil {
+		if errors.Is(err, unix.EADDRINUSE) {
+			err = fmt.Errorf("%w (another socket listens there, or on every address at port %d, as a broker does with its default listener; ss -ltnp 'sport = :%d' names it)",
+				err, bind.Port(), bind.Port())
+		}
 		return fail("binding", err)
 	}
 	if err := unix.Listen(fd, listenBacklog); err != nil {
