@@ -134,6 +134,7 @@ func TestErrors(t *testing.T) {
 		want       []string // each must appear, in file order (line, then column), as one line
 	}{
 		{"unknown key", "log_level: info\nbogus: 1\n", []string{"line 2: bogus: unknown key"}},
+		{"tab indentation", "listeners:\n\t- name: l\n", []string{"line 2: found character that cannot start any token (a tab in the indentation: YAML indents with spaces only)"}},
 		{"unknown nested key", "vrrp_instances:\n  - {name: a, interface: eth0, bogus: 1}\n", []string{"line 2: vrrp_instances[0].bogus: unknown key"}},
 		{"bad duration", "vrrp_instances:\n  - name: a\n    advert_interval: 1x\n",
 			[]string{`line 3: vrrp_instances[0].advert_interval: must be a duration with its unit, such as 300s or 100ms, not "1x"`}},

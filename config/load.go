@@ -202,7 +202,7 @@ func (c *Config) secretField() string {
 func Parse(data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlErrors(err, lineIndex{})
+		return nil, tabHints(yamlErrors(err, lineIndex{}), data)
 	}
 	lines := lineIndex{root: &root}
 	var f file
@@ -271,6 +271,28 @@ func yamlErrors(err error, lines lineIndex) error {
 			fe.Field, fe.Msg = yamlField(fe.Line, fe.Msg, lines)
 		}
 		es = append(es, fe)
+	}
+	return es
+}
+
+// tabHints adds to each problem whose line is indented with a tab that
+// YAML indents with spaces only: the library's own message ("found
+// character that cannot start any token") does not say so.
+func tabHints(err error, data []byte) error {
+	var es Errors
+	if !errors.As(err, &es) {
+		return err
+	}
+	lines := bytes.Split(data, []byte("\n"))
+	for i, e := range es {
+		if e.Line < 1 || e.Line > len(lines) {
+			continue
+		}
+		l := lines[e.Line-1]
+		indent := l[:len(l)-len(bytes.TrimLeft(l, " \t"))]
+		if bytes.IndexByte(indent, '\t') >= 0 {
+			es[i].Msg += " (a tab in the indentation: YAML indents with spaces only)"
+		}
 	}
 	return es
 }
