@@ -198,7 +198,33 @@ func (r *resolver) config(f *file) *Config {
 	}
 	r.uniqueInstances(c.VRRP)
 	r.noSelfLoops(c)
+	c.Warnings = append(c.Warnings, c.guestWarnings()...)
 	return c
+}
+
+// guestWarnings returns a warning for every login check that logs in as
+// guest to a broker that is not on a loopback address: by default
+// (loopback_users) RabbitMQ lets guest log in from localhost only, so the
+// broker refuses the check and the backend is DEGRADED (or DOWN with
+// on_login_refused: down) from the start. Once for a listener's check
+// section its backends share.
+func (c *Config) guestWarnings() []string {
+	seen := map[string]bool{}
+	var ws []string
+	for _, l := range c.Listeners {
+		for _, b := range l.Backends {
+			ck := b.Check
+			if ck.Type != CheckAMQP || ck.Mode != amqpcheck.ModeLogin || ck.Mechanism != amqpcheck.MechanismPlain ||
+				ck.User != "guest" || ck.Address.Addr().IsLoopback() || seen[ck.Field] {
+				continue
+			}
+			seen[ck.Field] = true
+			field := ck.Field + ".user"
+			ws = append(ws, fmt.Sprintf("%s (line %d): RabbitMQ refuses guest from anywhere but localhost unless the brokers set loopback_users.guest = false (by default they refuse this check, and its backends are DEGRADED from the start): give the check a user of its own",
+				field, c.Line(field)))
+		}
+	}
+	return ws
 }
 
 func (r *resolver) instance(p path, f *fileInstance, c *Config) VRRPInstance {

@@ -645,3 +645,32 @@ func TestInterfaceWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestGuestWarnings: a login check as guest to a broker off loopback is
+// warned about (once for a shared section); on loopback, or with another
+// user, or in handshake mode, it is not.
+func TestGuestWarnings(t *testing.T) {
+	shared := strings.Replace(base, "    proxy_protocol: v2\n", "    proxy_protocol: v2\n    check: {mode: login, user: guest, password: guest}\n", 1)
+	for _, tc := range []struct {
+		name, data string
+		want       []string
+	}{
+		{"own section", strings.Replace(base, "check: {type: tcp}", "check: {mode: login, user: guest, password: guest}", 1),
+			[]string{"listeners[0].backends[1].check.user (line 19): RabbitMQ refuses guest from anywhere but localhost unless the brokers set loopback_users.guest = false (by default they refuse this check, and its backends are DEGRADED from the start): give the check a user of its own"}},
+		{"shared section, once", strings.Replace(shared, ", check: {type: tcp}}", "}", 1),
+			[]string{"listeners[0].check.user (line 17): RabbitMQ refuses guest from anywhere but localhost unless the brokers set loopback_users.guest = false (by default they refuse this check, and its backends are DEGRADED from the start): give the check a user of its own"}},
+		{"on loopback", strings.Replace(base, "check: {type: tcp}", "check: {mode: login, user: guest, password: guest, address: 127.0.0.1:5672}", 1), nil},
+		{"another user", strings.Replace(base, "check: {type: tcp}", "check: {mode: login, user: rmqlb, password: x}", 1), nil},
+		{"handshake", strings.Replace(base, "check: {type: tcp}", "check: {user: guest}", 1), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.Warnings, tc.want) {
+				t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(c.Warnings, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
