@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 
@@ -59,6 +60,8 @@ func cmdRun(path, logFormat, takeover string, hup <-chan os.Signal, stderr io.Wr
 	defer log.Sync()
 	raiseNoFile(log)
 	tuneGC(log)
+	stopDumps := dumpOnQuit(stderr, log)
+	defer stopDumps()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -130,6 +133,37 @@ func newLogger(level zap.AtomicLevel, format string, w io.Writer) (*zap.Logger, 
 		return nil, fmt.Errorf("parsing log format: %q is not console or json", format)
 	}
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level)), nil
+}
+
+// dumpOnQuit writes every goroutine's stack to w at each SIGQUIT, and the
+// daemon runs on: Go's default would write them and exit, leaving the
+// VIPs on the interface without a priority-0 advert, which is not what an
+// operator asking a stuck-looking daemon what it does wants. The returned
+// function stops it and waits for its goroutine.
+func dumpOnQuit(w io.Writer, log *zap.Logger) (stop func()) {
+	quit := make(chan os.Signal, 1)
+	signal.Notify(quit, syscall.SIGQUIT)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-quit:
+				log.Warn("SIGQUIT: writing every goroutine's stack to stderr; the daemon runs on")
+				if err := pprof.Lookup("goroutine").WriteTo(w, 2); err != nil {
+					log.Warn("writing the goroutines' stacks", zap.Error(err))
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(quit)
+		close(done)
+		<-exited
+	}
 }
 
 // raiseNoFile lifts the soft open-files limit to the hard one: every

@@ -360,3 +360,37 @@ func (s *syncWriter) String() string {
 	defer s.mu.Unlock()
 	return s.w.String()
 }
+
+// TestRunSIGQUITDumpsAndRunsOn: SIGQUIT writes every goroutine's stack
+// to stderr and the daemon runs on (Go's default would exit, leaving its
+// VIPs behind); twice, and SIGTERM still ends it with exit 0.
+func TestRunSIGQUITDumpsAndRunsOn(t *testing.T) {
+	a := echo(t, "127.0.0.2")
+	cfg := strings.NewReplacer("BIND", freeAddr(t, "127.0.0.1"), "A", a, "metrics_listen: METRICS\n", "").Replace(procConfig)
+	p := startProc(t, cfg)
+	p.status()
+	for i := 1; i <= 2; i++ {
+		if err := p.cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+			t.Fatal(err)
+		}
+		// Each dump holds the stack of the goroutine that writes it.
+		for start := time.Now(); strings.Count(p.logText(), "SIGQUIT: writing every goroutine's stack") < i ||
+			strings.Count(p.logText(), "main.dumpOnQuit.func1") < i; time.Sleep(10 * time.Millisecond) {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("no stack dump %d within 10 s:\n%s", i, p.logText())
+			}
+		}
+		if !strings.Contains(p.logText(), "daemon.(*Daemon).Run") {
+			t.Fatalf("the dump lacks the daemon's goroutines:\n%s", p.logText())
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("the daemon exited on SIGQUIT: %v", p.err)
+		default:
+		}
+		if s := p.status(); s.PID != p.cmd.Process.Pid {
+			t.Fatalf("status from pid %d, want %d", s.PID, p.cmd.Process.Pid)
+		}
+	}
+	p.terminate()
+}

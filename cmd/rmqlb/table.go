@@ -25,7 +25,8 @@ once every backend had its first check (15 s at most), the VRRP instances.
 
 On SIGTERM or SIGINT a VRRP master sends priority 0 and removes its VIPs, so that a backup takes
 over at once; the listeners stop accepting and let their sessions finish for up to
-graceful_timeout. SIGHUP reloads the configuration file, as rmqlb reload does. Under systemd
+graceful_timeout. SIGHUP reloads the configuration file, as rmqlb reload does. SIGQUIT writes
+every goroutine's stack to stderr and the daemon runs on. Under systemd
 ($NOTIFY_SOCKET set) the daemon reports ready, reloading and stopping, and keeps a one-line status;
 with WatchdogSec= ($WATCHDOG_USEC) it pings the watchdog only while its loops answer (see ENVIRONMENT).`,
 			Exits: []clidoc.Exit{
