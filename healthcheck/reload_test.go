@@ -197,6 +197,48 @@ func TestSchedulerChecked(t *testing.T) {
 	}
 }
 
+// TestSchedulerCheckedAfterSubscribers: when Checked is closed, the subscribers have been given
+// every first result (the daemon's track rules know them before its VRRP instances start),
+// even a subscriber that takes its time.
+func TestSchedulerCheckedAfterSubscribers(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := NewScheduler(Options{Clock: clk, Jitter: func(max time.Duration) time.Duration { return max / 2 }})
+	a := &scripted{calls: make(chan int, 10), results: []Result{{Err: errFail}}}
+	b := &scripted{calls: make(chan int, 10)}
+	s.Add(bid("a"), CheckConfig{Interval: 2 * time.Second, Rise: 1, Fall: 1}, a)
+	s.Add(bid("b"), CheckConfig{Interval: 2 * time.Second, Rise: 1, Fall: 1}, b)
+	var mu sync.Mutex
+	seen := map[backend.ID]bool{} // backends whose first result a subscriber was given
+	s.Subscribe(func(e Event) {
+		if e.Reason == "not checked yet" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // a router that takes its time
+		mu.Lock()
+		seen[e.Backend] = true
+		mu.Unlock()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := runScheduler(t, s, ctx, cancel)
+	waitWake(t, clk, clk.Now().Add(time.Second))
+	clk.Advance(time.Second) // both at 1 s
+	select {
+	case <-s.Checked():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Checked not closed after both first results")
+	}
+	mu.Lock()
+	got := len(seen)
+	mu.Unlock()
+	if got != 2 {
+		t.Errorf("Checked closed when the subscriber had %d first results of 2", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSchedulerSubscribeReplays: a subscriber added while Run runs gets the current state of
 // every backend first, then the changes; its cancel function stops the deliveries.
 func TestSchedulerSubscribeReplays(t *testing.T) {

@@ -243,9 +243,12 @@ func (s *Scheduler) Remove(id backend.ID) error {
 			break
 		}
 	}
-	s.firstResultLocked(id)
+	last := s.firstResultLocked(id)
 	s.met.forget(id)
 	s.mu.Unlock()
+	if last {
+		close(s.checked)
+	}
 	s.kick()
 	return nil
 }
@@ -299,7 +302,8 @@ func (s *Scheduler) SetAdmin(id backend.ID, a backend.Admin) error {
 }
 
 // Checked returns a channel closed once every backend added before Run has completed its first
-// check (or was removed). The daemon starts VRRP only then.
+// check (or was removed), and the subscribers have been given its result. The daemon starts
+// VRRP only then.
 func (s *Scheduler) Checked() <-chan struct{} { return s.checked }
 
 // Published returns a channel closed once Run has given every subscriber
@@ -514,9 +518,7 @@ func (s *Scheduler) observe(res result) {
 	}
 	wasBusy, wasInconclusive := e.m.busySince, e.m.inconclusiveSince
 	ev := e.m.Observe(s.clock.Now(), res.r, res.latency)
-	if e.m.Checked() {
-		s.firstResultLocked(id)
-	}
+	last := e.m.Checked() && s.firstResultLocked(id)
 	// Counted as the machine took it: with on_alarm down an alarm fails the check. Under s.mu:
 	// never after Remove's forget.
 	s.met.observe(id, e.m.cfg.OnAlarm.applyAlarm(res.r), res.latency, e.m.lastExcused)
@@ -541,17 +543,21 @@ func (s *Scheduler) observe(res result) {
 		s.log.Info("backend no longer busy", zap.Stringer("backend", id), zap.Duration("busy_for", s.clock.Now().Sub(wasBusy)))
 	}
 	s.emitLocked(ev)
-}
-
-// firstResultLocked records that backend id no longer holds up Checked; s.mu is held.
-func (s *Scheduler) firstResultLocked(id backend.ID) {
-	if !s.pending[id] {
-		return
-	}
-	delete(s.pending, id)
-	if len(s.pending) == 0 && s.started {
+	if last {
 		close(s.checked)
 	}
+}
+
+// firstResultLocked records that backend id no longer holds up Checked, and reports whether
+// it was the last that did: the caller then closes s.checked, once the subscribers have been
+// given the events of that result (the daemon starts VRRP on Checked, and its track rules
+// must know every first result by then). s.mu is held.
+func (s *Scheduler) firstResultLocked(id backend.ID) bool {
+	if !s.pending[id] {
+		return false
+	}
+	delete(s.pending, id)
+	return len(s.pending) == 0 && s.started
 }
 
 // Alive reports whether Run's loop still turns: it asks the loop to
