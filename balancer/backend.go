@@ -32,7 +32,7 @@ type backend struct {
 	since     time.Time
 	reason    string
 	// loops is set once the backend's address turned out to be this
-	// listener's own (selfAddress): it takes no new connection until
+	// listener's own (SelfAddress): it takes no new connection until
 	// Apply (a reload) configures it again.
 	loops bool
 

@@ -139,7 +139,7 @@ func (s *session) connectNext() {
 		}
 		s.be = t.be
 		s.proxy = t.proxy
-		loops, unsure := selfAddress(lp.local, t.addr)
+		loops, unsure := SelfAddress(lp.local, t.addr)
 		if loops {
 			s.loopedBack(t.be)
 			continue
@@ -323,14 +323,14 @@ func (s *session) connectDone(events uint32) {
 	s.pump()
 }
 
-// selfAddress reports whether a connection to dst would reach the
-// listener bound at local: dst is the bind, or the bind is unspecified
-// (0.0.0.0, [::]) and dst a loopback address at its port. unsure is
-// set when the bind is unspecified and dst another address at its port:
-// the connection loops when dst is one of this host's (sourceIs tells,
-// once the connect has started). No other socket can listen there beside
-// the listener's.
-func selfAddress(local, dst netip.AddrPort) (loops, unsure bool) {
+// SelfAddress reports whether a connection to dst would reach a listener
+// bound at local: dst is the bind, or the bind is unspecified (0.0.0.0,
+// [::]) and dst a loopback address at its port. unsure is set when the
+// bind is unspecified and dst another address at its port: the connection
+// loops when dst is one of this host's (the listener tells, once its
+// connect has started; the configuration when the file names the address
+// as the host's). No other socket can listen there beside the listener's.
+func SelfAddress(local, dst netip.AddrPort) (loops, unsure bool) {
 	if dst.Port() != local.Port() {
 		return false, false
 	}
@@ -355,7 +355,7 @@ func sourceIs(fd int, addr netip.Addr) bool {
 }
 
 // loopedBack gives up b, whose address is this listener's own
-// (selfAddress): the session tries the next backend, and b takes no new
+// (SelfAddress): the session tries the next backend, and b takes no new
 // connection until a reload configures it again. Each connection to it
 // would be accepted and handed on to a backend again, and once pinned by
 // persistence or picked again, to itself, until the file descriptors ran

@@ -462,15 +462,14 @@ func bindsOverlap(a, b netip.AddrPort) bool {
 }
 
 // noSelfLoops refuses a backend address, or a check's own address, that
-// is one of the file's listeners: the listener's exact bind, or an address
-// of this host that an unspecified bind (0.0.0.0 or [::]) covers at its
-// port: a loopback address, a VIP of the file or an instance's
-// unicast_src. The proxy would connect
-// to itself and hand each such connection on to itself again, and a check
-// there would pass through the proxy to another backend. A bind of
-// 0.0.0.0 and another address of the host as a backend is such a loop
-// too, seen only on the host: the proxy refuses those connections when it
-// makes them.
+// is one of the file's listeners (balancer.SelfAddress): the listener's
+// exact bind, or an address of this host that an unspecified bind (0.0.0.0
+// or [::]) covers at its port: a loopback address, a VIP of the file or an
+// instance's unicast_src. The proxy would connect to itself and hand each
+// such connection on to itself again, and a check there would pass through
+// the proxy to another backend. A bind of 0.0.0.0 and another address of
+// the host as a backend is such a loop too, seen only on the host: the
+// proxy refuses those connections when it makes them.
 func (r *resolver) noSelfLoops(c *Config) {
 	local := map[netip.Addr]bool{}
 	for _, in := range c.VRRP {
@@ -487,11 +486,10 @@ func (r *resolver) noSelfLoops(c *Config) {
 			return
 		}
 		for j, l := range c.Listeners {
-			if !l.Bind.IsValid() || !bindsOverlap(l.Bind, a) {
+			if !l.Bind.IsValid() {
 				continue
 			}
-			ip := a.Addr().Unmap()
-			if l.Bind.Addr().Unmap() == ip || ip.IsLoopback() || local[ip] {
+			if loops, unsure := balancer.SelfAddress(l.Bind, a); loops || (unsure && local[a.Addr().Unmap()]) {
 				reported[p.String()] = true
 				r.errf(p, "%s is where listeners[%d] (bind %s) listens: the proxy would connect to itself, not to a broker", a, j, l.Bind)
 				return

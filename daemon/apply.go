@@ -56,12 +56,7 @@ func (d *Daemon) Reload() control.Reload {
 		r.Error = err.Error()
 		d.log.Error("reload refused: the daemon keeps its running configuration", zap.String("config", d.opt.Path), zap.Error(err))
 	} else {
-		for _, w := range nc.Warnings {
-			d.log.Warn(w)
-		}
-		if w := fdBudgetWarning(nc.Listeners, openFilesLimit()); w != "" {
-			d.log.Warn(w)
-		}
+		d.warnAbout(nc)
 		r = d.apply(nc, r)
 		d.mu.Lock()
 		running := d.cfg

@@ -317,12 +317,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}()
 	d.log.Info("starting rmqlb", zap.String("version", d.opt.Version), zap.String("config", d.opt.Path),
 		zap.Int("vrrp_instances", len(cfg.VRRP)), zap.Int("listeners", len(cfg.Listeners)), zap.Bool("takeover", tk != nil))
-	for _, w := range cfg.Warnings {
-		d.log.Warn(w)
-	}
-	if w := fdBudgetWarning(cfg.Listeners, openFilesLimit()); w != "" {
-		d.log.Warn(w)
-	}
+	d.warnAbout(cfg)
 	if len(cfg.VRRP) > 0 && tk == nil {
 		if err := d.removeStale(cfg); err != nil {
 			d.log.Warn("removing stale VIPs of an earlier run", zap.Error(err))

@@ -41,6 +41,19 @@ func fdBudgetWarning(ls []config.Listener, limit uint64) string {
 		"raise LimitNOFILE (systemctl edit rmqlb) or lower maxconn", sessions, limit, fit)
 }
 
+// warnAbout logs the warnings of cfg, which the daemon starts with or
+// reloads to: the file's own (config.Load) and whether its listeners'
+// maxconn fit in this process's open-files limit, which is the daemon's
+// (check-config, run from a shell, has another).
+func (d *Daemon) warnAbout(cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		d.log.Warn(w)
+	}
+	if w := fdBudgetWarning(cfg.Listeners, openFilesLimit()); w != "" {
+		d.log.Warn(w)
+	}
+}
+
 // openFilesLimit is the process's open-files limit now (its soft limit,
 // which rmqlb run raises to the hard one); 0 when it cannot be read.
 func openFilesLimit() uint64 {

@@ -23,12 +23,9 @@ func (d *Daemon) Status() control.Status { return d.status(true) }
 // entries a session).
 func (d *Daemon) status(full bool) control.Status {
 	var files *control.OpenFiles
-	if full {
-		files = openFiles()
-	}
 	sticky := 0
 	if full {
-		sticky = stickyListed
+		files, sticky = openFiles(), stickyListed
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
