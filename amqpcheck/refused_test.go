@@ -44,35 +44,8 @@ func TestLoginRefusedPasses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			args, err := CloseArgs(tc.close)
-			if err != nil {
-				t.Fatal(err)
-			}
 			closeOk := make(chan bool, 1)
-			srv := startFake(t, func(c net.Conn) {
-				defer c.Close()
-				if !readHeader(c) {
-					return
-				}
-				c.Write(start)
-				for {
-					f, err := ReadFrame(c, DefaultMaxFrameSize)
-					if err != nil {
-						closeOk <- false
-						return
-					}
-					id, _, _ := ParseMethod(f.Payload)
-					switch id {
-					case ConnectionStartOk:
-						c.Write(AppendMethod(nil, 0, ConnectionTune, TuneOkArgs(Tune{ChannelMax: 2047, FrameMax: DefaultMaxFrameSize, Heartbeat: 60})))
-					case ConnectionOpen:
-						c.Write(AppendMethod(nil, 0, ConnectionClose, args))
-					case ConnectionCloseOk:
-						closeOk <- true
-						return
-					}
-				}
-			})
+			srv := refusingBroker(t, start, tc.close, closeOk)
 			chk, err := New(Config{Addr: srv.addr(), Mode: ModeLogin})
 			if err != nil {
 				t.Fatal(err)
@@ -112,31 +85,9 @@ func TestLoginRefusedPasses(t *testing.T) {
 // TestOnRefusedDown: with OnLoginRefused RefusedDown a login the broker refuses fails the check with
 // the broker's reply; by default it passes with it as a warning. A bad value is refused.
 func TestOnRefusedDown(t *testing.T) {
-	start := goldenStart(t)
 	startOk := ConnectionStartOk
-	refuse, err := CloseArgs(Close{ReplyCode: 403, ReplyText: "ACCESS_REFUSED - Login was refused", ClassID: startOk.Class, MethodID: startOk.Method})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := startFake(t, func(c net.Conn) {
-		defer c.Close()
-		if !readHeader(c) {
-			return
-		}
-		c.Write(start)
-		for {
-			f, err := ReadFrame(c, DefaultMaxFrameSize)
-			if err != nil {
-				return
-			}
-			switch id, _, _ := ParseMethod(f.Payload); id {
-			case ConnectionStartOk:
-				c.Write(AppendMethod(nil, 0, ConnectionClose, refuse))
-			case ConnectionCloseOk:
-				return
-			}
-		}
-	})
+	srv := refusingBroker(t, goldenStart(t),
+		Close{ReplyCode: 403, ReplyText: "ACCESS_REFUSED - Login was refused", ClassID: startOk.Class, MethodID: startOk.Method}, nil)
 	for _, tc := range []struct {
 		on       OnRefused
 		wantFail bool
@@ -159,6 +110,51 @@ func TestOnRefusedDown(t *testing.T) {
 	if _, err := New(Config{Addr: srv.addr(), OnLoginRefused: "ignore"}); err == nil || !strings.Contains(err.Error(), `on_login_refused: must be degraded or down, not "ignore"`) {
 		t.Errorf("New with on_login_refused ignore: %v", err)
 	}
+}
+
+// refusingBroker is a fake broker that sends start, tunes the connection and answers
+// Connection.Open with the Connection.Close reply, on every connection; a reply in answer to
+// Connection.Start-Ok (its ClassID and MethodID) is sent at Start-Ok instead. When closeOk is not nil, each
+// connection's end is sent on it: true when the client acknowledged with Connection.Close-Ok.
+func refusingBroker(t *testing.T, start []byte, reply Close, closeOk chan<- bool) *fakeServer {
+	t.Helper()
+	args, err := CloseArgs(reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atStartOk := (MethodID{reply.ClassID, reply.MethodID}) == ConnectionStartOk
+	ended := func(ok bool) {
+		if closeOk != nil {
+			closeOk <- ok
+		}
+	}
+	return startFake(t, func(c net.Conn) {
+		defer c.Close()
+		if !readHeader(c) {
+			return
+		}
+		c.Write(start)
+		for {
+			f, err := ReadFrame(c, DefaultMaxFrameSize)
+			if err != nil {
+				ended(false)
+				return
+			}
+			switch id, _, _ := ParseMethod(f.Payload); id {
+			case ConnectionStartOk:
+				if atStartOk {
+					c.Write(AppendMethod(nil, 0, ConnectionClose, args))
+				} else {
+					c.Write(AppendMethod(nil, 0, ConnectionTune, TuneOkArgs(Tune{ChannelMax: 2047, FrameMax: DefaultMaxFrameSize, Heartbeat: 60})))
+				}
+			case ConnectionOpen:
+				c.Write(AppendMethod(nil, 0, ConnectionClose, args))
+			case ConnectionCloseOk:
+				ended(true)
+				return
+			}
+		}
+	})
 }
 
 // TestBrokerLoginRefused: against real RabbitMQ, the check user's password changed, its

@@ -21,18 +21,7 @@ func TestStatusJSONMatchesSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	l := newLab(t)
-	file := l.file("policy: roundrobin", "policy: roundrobin\n    persistence_timeout: 1m")
-	h := newHarness(t, file)
-	startChecked(t, h)
-	conn, err := net.Dial("tcp", l.bind)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := roundTrip(conn, []byte("x")); err != nil {
-		t.Fatal(err)
-	}
+	h := startWithSticky(t)
 	h.checks.get(idA).always(healthcheck.Result{})
 	h.checks.get(idB).always(healthcheck.Result{})
 	h.eventually("MASTER", func() bool {
@@ -69,17 +58,7 @@ func TestStatusJSONMatchesSchema(t *testing.T) {
 // entries, walked under the lock new connections wait for, and the open
 // files); the verdict is the same as the full status's.
 func TestStatusForServiceManager(t *testing.T) {
-	l := newLab(t)
-	h := newHarness(t, l.file("policy: roundrobin", "policy: roundrobin\n    persistence_timeout: 1m"))
-	startChecked(t, h)
-	conn, err := net.Dial("tcp", l.bind)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := roundTrip(conn, []byte("x")); err != nil {
-		t.Fatal(err)
-	}
+	h := startWithSticky(t)
 	full, line := h.d.Status(), h.d.status(false)
 	if len(full.Listeners[0].Sticky) != 1 || full.OpenFiles == nil {
 		t.Fatalf("full status: sticky %v, open files %v; want both", full.Listeners[0].Sticky, full.OpenFiles)
@@ -91,4 +70,23 @@ func TestStatusForServiceManager(t *testing.T) {
 	if statusLine(line) != statusLine(full) {
 		t.Errorf("status lines differ: %q, %q", statusLine(line), statusLine(full))
 	}
+}
+
+// startWithSticky starts a daemon whose listener has persistence on and
+// one client session through it (open until the test ends), so that its
+// status lists a persistence entry.
+func startWithSticky(t *testing.T) *harness {
+	t.Helper()
+	l := newLab(t)
+	h := newHarness(t, l.file("policy: roundrobin", "policy: roundrobin\n    persistence_timeout: 1m"))
+	startChecked(t, h)
+	conn, err := net.Dial("tcp", l.bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := roundTrip(conn, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

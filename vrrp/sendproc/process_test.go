@@ -309,17 +309,8 @@ func TestProcessExitsWithDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(live[0])
-	theirs := []*os.File{os.NewFile(uintptr(fds[1]), "pair"), os.NewFile(uintptr(live[1]), "alive")}
 	cmd := helperCommand()
-	cmd.ExtraFiles = theirs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range theirs {
-		f.Close()
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := startHelper(t, cmd, fds[1], live[1])
 	// Start an instance by hand, as Process would.
 	p := &Process{log: nopLogger(), cfg: ProcessConfig{AckTimeout: time.Second}}
 	c := &child{gen: 1, cmd: cmd, fd: fds[0], alive: live[0], exited: make(chan struct{})}
@@ -357,19 +348,10 @@ func TestProcessDaemonGoneBeforeReady(t *testing.T) {
 	}
 	unix.Close(fds[0])
 	unix.Close(live[0])
-	theirs := []*os.File{os.NewFile(uintptr(fds[1]), "pair"), os.NewFile(uintptr(live[1]), "alive")}
 	cmd := helperCommand()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	cmd.ExtraFiles = theirs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range theirs {
-		f.Close()
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := startHelper(t, cmd, fds[1], live[1])
 	select {
 	case err := <-exited:
 		if err != nil || stderr.Len() != 0 {
@@ -379,6 +361,24 @@ func TestProcessDaemonGoneBeforeReady(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatal("the process did not exit")
 	}
+}
+
+// startHelper starts cmd, a helperCommand, as the sender process with
+// the process's ends of the request and liveness socket pairs (closed
+// here once it has them), and returns its exit.
+func startHelper(t *testing.T, cmd *exec.Cmd, pair, alive int) <-chan error {
+	t.Helper()
+	theirs := []*os.File{os.NewFile(uintptr(pair), "pair"), os.NewFile(uintptr(alive), "alive")}
+	cmd.ExtraFiles = theirs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range theirs {
+		f.Close()
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	return exited
 }
 
 func nopLogger() *zap.Logger { return zap.NewNop() }
