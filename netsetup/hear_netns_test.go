@@ -290,8 +290,16 @@ func TestVIPSetReportsOwnAnnouncementsNetns(t *testing.T) {
 
 	s.StopAnnouncing()
 	sent := s.Snapshot().VIPs[0].GARPSent
-	// Reports made before StopAnnouncing returned are drained; nothing
-	// of ours after it.
+	// Reports made before StopAnnouncing returned are already queued (an
+	// announcement of the schedule may have gone out since B's): they are
+	// drained; nothing of ours may come after it.
+	for drained := false; !drained; {
+		select {
+		case <-reports:
+		default:
+			drained = true
+		}
+	}
 	var own int
 	for _, r := range none(5 * interval) {
 		if r.own {
