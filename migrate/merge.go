@@ -329,7 +329,7 @@ func (m *merger) sharedPorts() {
 // scripts turns the vrrp_scripts the instances track into track rules on
 // what they check: the proxy (a listener) or a broker (a backend).
 func (m *merger) scripts() {
-	tracked := map[string]bool{}
+	tracked, translated := map[string]bool{}, map[string]bool{}
 	for _, in := range m.d.instances {
 		for _, ref := range in.scripts {
 			s := m.ka.scripts[ref.name]
@@ -338,21 +338,35 @@ func (m *merger) scripts() {
 				continue
 			}
 			tracked[ref.name] = true
-			m.track(in, ref, s)
+			if m.track(in, ref, s) {
+				translated[ref.name] = true
+			}
 		}
 	}
 	for name, s := range m.ka.scripts {
 		if !tracked[name] {
 			m.ka.skip(s.node, "no vrrp_instance tracks it")
+			continue
+		}
+		// Its schedule is reported once, however many instances track
+		// it, and as part of the script when the script is not
+		// translated (not as a statement rmqlb import does not know).
+		why := "the check of what it tracks has its own interval, timeout, rise and fall"
+		if !translated[name] {
+			why = "goes with vrrp_script " + name + ", which is not translated"
+		}
+		for _, c := range s.rest {
+			m.ka.skip(c, why)
 		}
 	}
 }
 
-// track resolves one track_script entry of in.
-func (m *merger) track(in *instance, ref scriptRef, s *kaScript) {
+// track resolves one track_script entry of in, and reports whether it
+// became track rules.
+func (m *merger) track(in *instance, ref scriptRef, s *kaScript) bool {
 	if s.cmd == nil {
 		m.ns.skip(ref.pos, ref.name, "its vrrp_script has no command")
-		return
+		return false
 	}
 	if s.reverse && !ref.noreverse || ref.reverse {
 		// keepalived then changes the priority while the script
@@ -362,7 +376,7 @@ func (m *merger) track(in *instance, ref scriptRef, s *kaScript) {
 		if s.reverse && !ref.noreverse {
 			m.ka.skip(s.cmd, "its weight is reversed (reverse): not translated")
 		}
-		return
+		return false
 	}
 	w := s.weight
 	if ref.weight != nil {
@@ -377,7 +391,7 @@ func (m *merger) track(in *instance, ref scriptRef, s *kaScript) {
 	if len(rules) == 0 {
 		m.ka.skip(s.cmd, what)
 		m.ns.skip(ref.pos, ref.name, "its vrrp_script is not translated")
-		return
+		return false
 	}
 	for _, r := range rules {
 		r.weight = w
@@ -385,9 +399,7 @@ func (m *merger) track(in *instance, ref scriptRef, s *kaScript) {
 	}
 	m.ns.change(ref.pos, ref.name, "tracked as "+what+weightNote)
 	m.ka.change(s.cmd, "rmqlb tracks "+what+" instead, without running the command")
-	for _, c := range s.rest {
-		m.ka.skip(c, "the check of what it tracks has its own interval, timeout, rise and fall")
-	}
+	return true
 }
 
 // resolve returns the track rules that stand for a script's target in

@@ -87,7 +87,7 @@ func TestTranslate(t *testing.T) {
 			},
 			src:   Sources{Keepalived: "k"},
 			not:   []string{"track:"},
-			notes: []string{"k:2: script /etc/keepalived/check.sh: not translated: runs a command rmqlb import cannot read", "k:4: interval 2: not translated:", "k:13: custom: not translated: its vrrp_script is not translated", "k:14: missing: not translated: no vrrp_script has this name"},
+			notes: []string{"k:2: script /etc/keepalived/check.sh: not translated: runs a command rmqlb import cannot read", "k:4: interval 2: not translated: goes with vrrp_script custom, which is not translated", "k:13: custom: not translated: its vrrp_script is not translated", "k:14: missing: not translated: no vrrp_script has this name"},
 		},
 		{
 			name:  "VRRPv2 interval in fractions and AH",
