@@ -31,6 +31,9 @@ type backend struct {
 	removedAt time.Time // when Apply removed it; valid while removed
 	since     time.Time
 	reason    string
+	// backup is a standby server (BackendConfig.Backup): it takes new
+	// connections only while no other backend can.
+	backup bool
 	// loops is set once the backend's address turned out to be this
 	// listener's own (SelfAddress): it takes no new connection until
 	// Apply (a reload) configures it again.
@@ -57,7 +60,7 @@ func newBackend(c BackendConfig, now time.Time) *backend {
 // backend that Apply removed while it kept its sessions comes back with
 // them when it is configured again.
 func (b *backend) configure(c BackendConfig, now time.Time) {
-	b.maxConn, b.proxy = c.MaxConn, c.ProxyProtocol
+	b.maxConn, b.proxy, b.backup = c.MaxConn, c.ProxyProtocol, c.Backup
 	b.weight, b.cfgWeight, b.override = c.Weight, c.Weight, false
 	b.percent, b.cw, b.removed, b.loops = 100, 0, false, false
 	b.state, b.since, b.reason = rbackend.Up, now, "configured"

@@ -117,6 +117,14 @@ type BackendConfig struct {
 	// ProxyProtocol is the PROXY protocol header sent to this backend
 	// before any client byte. The zero value proxyproto.None sends none.
 	ProxyProtocol proxyproto.Version
+	// Backup marks a standby server (HAProxy's backup): it takes new
+	// connections only while none of the listener's other backends can
+	// (each is down, drained, in maintenance, at its maxconn or looping
+	// back), and then as Config.AllBackups says. A client pinned to it by
+	// persistence picks again once another backend can take it. Its
+	// sessions stay where they are when the others come back. The zero
+	// value false is an active backend.
+	Backup bool
 	// Checked marks a backend whose state a health checker sets: it
 	// starts Down ("not checked yet") until the checker says otherwise.
 	// The zero value false starts it Up: the balancer serves what it is
@@ -149,6 +157,12 @@ type Config struct {
 	Bind netip.AddrPort
 	// Policy chooses backends; "" means roundrobin.
 	Policy Policy
+	// AllBackups spreads new connections over every usable backup server
+	// by Policy while no active backend can take one (HAProxy's option
+	// allbackups). The zero value false gives them all to the first
+	// usable backup in order, as HAProxy does: the clients of an
+	// active/standby cluster then meet on one broker.
+	AllBackups bool
 	// PersistenceTimeout turns on source persistence when > 0 (LVS
 	// persistence_timeout): a client address (masked by
 	// PersistenceNetmask or PersistenceNetmask6) sticks to its backend while it has connections

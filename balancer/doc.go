@@ -6,7 +6,9 @@
 // policies roundrobin, smooth weighted round robin (as nginx,
 // ngx_http_upstream_round_robin.c) and weighted leastconn; source
 // persistence with LVS persistence_timeout semantics on top of any policy;
-// weight 0 as "no new connections"; connect timeout with retries on other
+// weight 0 as "no new connections"; backup servers that take clients
+// only while no other backend can (HAProxy's backup and option
+// allbackups); connect timeout with retries on other
 // backends (HAProxy retries + redispatch); maxconn per listener and per
 // backend; closing a backend's sessions when it is marked down (HAProxy
 // on-marked-down shutdown-sessions) or when an operator asks (HAProxy's

@@ -161,7 +161,7 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 	}
 	l.params.Store(paramsOf(cfg))
 	now := l.clock.Now()
-	l.pool.policy = cfg.Policy
+	l.pool.policy, l.pool.allBackups = cfg.Policy, cfg.AllBackups
 	for _, bc := range cfg.Backends {
 		l.pool.backends = append(l.pool.backends, newBackend(bc, now))
 	}
@@ -636,7 +636,7 @@ func (l *Listener) Apply(cfg Config) error {
 				l.log.Info("operator weight dropped: the configuration changed the backend",
 					zap.String("backend", bc.Name), zap.Int("weight", bc.Weight))
 			}
-			b.addr, b.maxConn, b.proxy, b.cfgWeight = bc.Address, bc.MaxConn, bc.ProxyProtocol, bc.Weight
+			b.addr, b.maxConn, b.proxy, b.cfgWeight, b.backup = bc.Address, bc.MaxConn, bc.ProxyProtocol, bc.Weight, bc.Backup
 			b.loops = false // its address is tried again
 			if !b.override {
 				b.weight = bc.Weight
@@ -665,6 +665,7 @@ func (l *Listener) Apply(cfg Config) error {
 		l.pool.policy = cfg.Policy
 		l.pool.restart()
 	}
+	l.pool.allBackups = cfg.AllBackups
 	switch {
 	case l.sticky != nil && cfg.PersistenceTimeout > 0 && l.sticky.bits == cfg.PersistenceNetmask &&
 		l.sticky.bits6 == cfg.PersistenceNetmask6:
@@ -743,7 +744,7 @@ func (l *Listener) choose(client netip.Addr, entry **stickyEntry, tried []*backe
 		switch {
 		case e == &noPin:
 			b, full = l.pool.pick(skip)
-		case e.be != nil && e.be.usable() && (skip == nil || !skip(e.be)):
+		case e.be != nil && l.pool.eligible(e.be, skip):
 			b = e.be
 		default:
 			if b, full = l.pool.pick(skip); b != nil {

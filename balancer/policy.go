@@ -3,24 +3,22 @@ package balancer
 // pool is the set of backends of a listener and the cursor state of its
 // policy. It is not safe for concurrent use: Listener.mu guards it.
 type pool struct {
-	policy   Policy
-	backends []*backend
-	next     int // round robin cursor (roundrobin, leastconn ties)
+	policy     Policy
+	allBackups bool // Config.AllBackups
+	backends   []*backend
+	next       int // round robin cursor (roundrobin, leastconn ties)
 }
 
 // pick chooses a backend for a new connection by the pool's policy among
-// the usable backends that skip does not reject (skip may be nil). It
-// returns nil if none is usable; full is then true if some backend was
-// rejected only because it is at its maxconn.
+// the usable backends that skip does not reject (skip may be nil): an
+// active one, else a backup (Config.AllBackups). It returns nil if none
+// is usable; full is then true if some backend was rejected only because
+// it is at its maxconn.
 func (p *pool) pick(skip func(*backend) bool) (b *backend, full bool) {
 	ok := func(b *backend) bool { return b.usable() && (skip == nil || !skip(b)) }
-	switch p.policy {
-	case PolicyWRR:
-		b = p.pickWRR(ok)
-	case PolicyLeastConn:
-		b = p.pickLeastConn(ok)
-	default:
-		b = p.pickRR(ok)
+	b = p.byPolicy(func(b *backend) bool { return !b.backup && ok(b) })
+	if b == nil {
+		b = p.pickBackup(ok)
 	}
 	if b == nil {
 		for _, c := range p.backends {
@@ -30,6 +28,54 @@ func (p *pool) pick(skip func(*backend) bool) (b *backend, full bool) {
 		}
 	}
 	return b, full
+}
+
+// byPolicy picks among the backends ok accepts by the pool's policy.
+func (p *pool) byPolicy(ok func(*backend) bool) *backend {
+	switch p.policy {
+	case PolicyWRR:
+		return p.pickWRR(ok)
+	case PolicyLeastConn:
+		return p.pickLeastConn(ok)
+	default:
+		return p.pickRR(ok)
+	}
+}
+
+// pickBackup picks among the backup backends ok accepts: by the policy
+// with allBackups, else the first in order.
+func (p *pool) pickBackup(ok func(*backend) bool) *backend {
+	if p.allBackups {
+		return p.byPolicy(func(b *backend) bool { return b.backup && ok(b) })
+	}
+	for _, b := range p.backends {
+		if b.backup && ok(b) {
+			return b
+		}
+	}
+	return nil
+}
+
+// eligible reports whether b, which a client is pinned to, may take its
+// new connection, skip rejecting none of it (skip may be nil): b is
+// usable and, if a backup, one that pick could choose now (no active
+// backend is usable, and without allBackups b is the first usable
+// backup). A client pinned to a backup while the active backends were
+// down thus goes back to them once they can take it.
+func (p *pool) eligible(b *backend, skip func(*backend) bool) bool {
+	ok := func(b *backend) bool { return b.usable() && (skip == nil || !skip(b)) }
+	if !ok(b) {
+		return false
+	}
+	if !b.backup {
+		return true
+	}
+	for _, c := range p.backends {
+		if !c.backup && ok(c) {
+			return false
+		}
+	}
+	return p.allBackups || p.pickBackup(ok) == b
 }
 
 // pickRR hands connections to the usable backends in turn. While one of
@@ -118,10 +164,11 @@ func (p *pool) restart() {
 	}
 }
 
-// member is a backend of a pool with its weight in effect.
+// member is a backend of a pool with its weight in effect and its role.
 type member struct {
 	b      *backend
 	weight int
+	backup bool
 }
 
 // members lists the pool's backends, in order, with their weights: two
@@ -130,7 +177,7 @@ type member struct {
 func (p *pool) members() []member {
 	ms := make([]member, len(p.backends))
 	for i, b := range p.backends {
-		ms[i] = member{b, b.weight}
+		ms[i] = member{b, b.weight, b.backup}
 	}
 	return ms
 }

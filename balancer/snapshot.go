@@ -124,6 +124,8 @@ type BackendSnapshot struct {
 	// or [::]): the backend takes no new connection until a reload
 	// configures it again, whatever its state.
 	LoopsBack bool `json:"loops_back,omitempty"`
+	// Backup is set for a standby server (BackendConfig.Backup).
+	Backup bool `json:"backup,omitempty"`
 }
 
 // Snapshot returns the listener's current state, without the list of
@@ -184,6 +186,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 			LastChange:       b.since,
 			LastChangeReason: b.reason,
 			LoopsBack:        b.loops,
+			Backup:           b.backup,
 		})
 	}
 	for _, b := range l.kept {

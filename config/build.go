@@ -70,6 +70,7 @@ func (c *Config) BalancerConfig(l *Listener) balancer.Config {
 		Name:                   l.Name,
 		Bind:                   l.Bind,
 		Policy:                 l.Policy,
+		AllBackups:             l.AllBackups,
 		PersistenceTimeout:     l.PersistenceTimeout,
 		PersistenceNetmask:     l.PersistenceNetmask,
 		PersistenceNetmask6:    l.PersistenceNetmask6,
@@ -95,6 +96,7 @@ func (c *Config) BalancerConfig(l *Listener) balancer.Config {
 			Address:       b.Address,
 			Weight:        b.Weight,
 			MaxConn:       b.MaxConn,
+			Backup:        b.Backup,
 			ProxyProtocol: b.ProxyProtocol,
 			Checked:       b.Check.Type != CheckNone,
 		})

@@ -67,6 +67,7 @@ type fileListener struct {
 	Name                  string        `yaml:"name"`
 	Bind                  string        `yaml:"bind"`
 	Policy                string        `yaml:"policy"`
+	AllBackups            bool          `yaml:"all_backups"`
 	PersistenceTimeout    time.Duration `yaml:"persistence_timeout"`
 	PersistenceNetmask    int           `yaml:"persistence_netmask"`
 	PersistenceNetmask6   int           `yaml:"persistence_netmask6"`
@@ -93,6 +94,7 @@ type fileBackend struct {
 	Weight        *int       `yaml:"weight"`
 	MaxConn       int        `yaml:"maxconn"`
 	ProxyProtocol string     `yaml:"proxy_protocol"`
+	Backup        bool       `yaml:"backup"`
 	Check         *fileCheck `yaml:"check"`
 }
 

@@ -170,6 +170,10 @@ type Listener struct {
 	Bind netip.AddrPort
 	// Policy chooses backends; default balancer.PolicyRoundRobin.
 	Policy balancer.Policy
+	// AllBackups spreads the clients over every usable backup server
+	// while no active backend can take them (balancer.Config.AllBackups);
+	// default false: the first usable backup takes them all.
+	AllBackups bool
 	// PersistenceTimeout turns on source persistence; 0 (default): off.
 	PersistenceTimeout time.Duration
 	// PersistenceNetmask groups client addresses (an IPv4 prefix length,
@@ -229,6 +233,9 @@ type Backend struct {
 	Weight int
 	// MaxConn caps the backend's sessions; 0 (default): no cap.
 	MaxConn int
+	// Backup makes it a standby server (balancer.BackendConfig.Backup);
+	// default false: an active backend.
+	Backup bool
 	// ProxyProtocol is the header sent to this backend: its own setting,
 	// else the listener's; default proxyproto.None.
 	ProxyProtocol proxyproto.Version

@@ -525,6 +525,7 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 	l := Listener{
 		Field:                 p.String(),
 		Name:                  f.Name,
+		AllBackups:            f.AllBackups,
 		PersistenceTimeout:    f.PersistenceTimeout,
 		PersistenceNetmask:    f.PersistenceNetmask,
 		PersistenceNetmask6:   f.PersistenceNetmask6,
@@ -599,7 +600,7 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 
 // backend resolves backend f at p of listener fl at lp.
 func (r *resolver) backend(p path, f *fileBackend, lp path, fl *fileListener, listenerPP proxyproto.Version) Backend {
-	b := Backend{Field: p.String(), ID: backend.ID{Listener: fl.Name, Name: f.Name}, MaxConn: f.MaxConn}
+	b := Backend{Field: p.String(), ID: backend.ID{Listener: fl.Name, Name: f.Name}, MaxConn: f.MaxConn, Backup: f.Backup}
 	if ba, err := netip.ParseAddrPort(f.Address); err != nil {
 		r.errf(p.k("address"), "must be ip:port, not %q", f.Address)
 	} else {

@@ -550,6 +550,31 @@ func TestLogSessionsBuilt(t *testing.T) {
 	}
 }
 
+// TestBackupBuilt: backup and all_backups reach the balancer; neither by
+// default.
+func TestBackupBuilt(t *testing.T) {
+	c, err := Parse([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := c.BalancerConfig(&c.Listeners[0])
+	if bc.AllBackups || bc.Backends[0].Backup || bc.Backends[1].Backup {
+		t.Fatalf("backup servers by default: %+v", bc)
+	}
+	f := strings.Replace(base, "keepalive: 30s", "keepalive: 30s\n    all_backups: true", 1)
+	f = strings.Replace(f, "address: 10.0.0.2:5672, check", "address: 10.0.0.2:5672, backup: true, check", 1)
+	if c, err = Parse([]byte(f)); err != nil {
+		t.Fatal(err)
+	}
+	bc = c.BalancerConfig(&c.Listeners[0])
+	if !bc.AllBackups || bc.Backends[0].Backup || !bc.Backends[1].Backup {
+		t.Fatalf("all_backups %v, backup of a %v and b %v; want true, false, true", bc.AllBackups, bc.Backends[0].Backup, bc.Backends[1].Backup)
+	}
+	if _, err := Parse([]byte(strings.Replace(f, "backup: true", "backup: maybe", 1))); err == nil || !strings.Contains(err.Error(), "backup") {
+		t.Fatalf("backup: maybe: err %v, want one naming the key", err)
+	}
+}
+
 // TestInert: a file that says inert: true and has no VRRP instance and no
 // listener is valid, with a warning; the same file without the key is
 // refused, and so is the key beside a VRRP instance (TestRules) or a

@@ -306,3 +306,24 @@ func TestAssessOpenFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatBackupBackend: a backup backend is named as one in the status
+// table, and counts as any backend in the verdict.
+func TestFormatBackupBackend(t *testing.T) {
+	s := healthyFixture()
+	s.Listeners[0].Backends[1].Backup = true
+	s.Verdict = Assess(s)
+	if s.Verdict.Degraded {
+		t.Errorf("a healthy backup degrades the verdict: %q", s.Verdict.Reasons)
+	}
+	var b bytes.Buffer
+	if err := Format(&b, s, FormatOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^ *rmq2 \(backup\) +10\.77\.0\.2:5672 +UP`).MatchString(b.String()) {
+		t.Errorf("status table lacks the backup row:\n%s", b.String())
+	}
+	if strings.Contains(b.String(), "rmq1 (backup)") {
+		t.Errorf("an active backend shown as a backup:\n%s", b.String())
+	}
+}

@@ -229,7 +229,11 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 			state = paint("LOOP", red)
 			change = "its address is this listener's own: not used until a reload"
 		}
-		tb.row(txt(b.Name), txt(b.Address.String()), state, check, weight(b),
+		name := b.Name
+		if b.Backup {
+			name += " (backup)"
+		}
+		tb.row(txt(name), txt(b.Address.String()), state, check, weight(b),
 			txt(fmt.Sprint(b.Active)), txt(fmt.Sprint(b.Total)), txt(fmt.Sprint(b.ConnectFailures)),
 			txt(size(b.BytesIn)), txt(size(b.BytesOut)), txt(oneLine(change)))
 	}

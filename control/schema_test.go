@@ -52,7 +52,10 @@ func schemaFixtures() map[string]Status {
 	loops := healthyFixture()
 	loops.Listeners[0].Backends[1].LoopsBack = true
 	loops.Verdict = Assess(loops)
-	return map[string]Status{"full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops}
+	standby := healthyFixture()
+	standby.Listeners[0].Backends[1].Backup = true
+	standby.Verdict = Assess(standby)
+	return map[string]Status{"full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops, "backup": standby}
 }
 
 // TestSchemaValidatesStatus: the JSON of real Status values is valid.
@@ -118,7 +121,7 @@ var optional = map[string]bool{
 	"released_since": true, "released_until": true, "release_reason": true, "handover": true, "requested": true,
 	"done": true, "notify": true, "last_error_at": true, "last": true, "last_peer_announce": true, "last_peer_mac": true, "peer_superseded": true,
 	"realtime": true, "sender": true, "last_inconclusive": true, "removed_backends": true,
-	"loops_back": true, "open_files": true,
+	"loops_back": true, "open_files": true, "backup": true,
 }
 
 // TestSchemaIsStrict: renaming any field of the status JSON, removing a

@@ -85,6 +85,16 @@ func TestDiff(t *testing.T) {
 				t.Errorf("plan %+v", p)
 			}
 		}, 0, ""},
+		{"backup", edit(t, "check: {type: tcp}}", "backup: true, check: {type: tcp}}"), func(t *testing.T, p Plan) {
+			if len(p.Listeners) != 1 || p.Listeners[0].Op != OpUpdate || !p.Listeners[0].New.Backends[1].Backup || len(p.Checks) != 0 {
+				t.Errorf("plan %+v", p)
+			}
+		}, 0, ""},
+		{"all_backups", edit(t, "    bind: 10.0.0.100:5672\n", "    bind: 10.0.0.100:5672\n    all_backups: true\n"), func(t *testing.T, p Plan) {
+			if len(p.Listeners) != 1 || p.Listeners[0].Op != OpUpdate || !p.Listeners[0].New.AllBackups {
+				t.Errorf("plan %+v", p)
+			}
+		}, 0, ""},
 		{"graceful_timeout of a VIP-bound listener", edit(t, "    bind: 10.0.0.100:5672\n", "    bind: 10.0.0.100:5672\n    graceful_timeout: 1m\n"), func(t *testing.T, p Plan) {
 			// Its balancer closes sessions at once on stop either way;
 			// an upgrade in place lets them finish for this long.

@@ -94,6 +94,7 @@ type listener struct {
 	later []Note
 
 	policy         string
+	allBackups     bool // HAProxy's option allbackups
 	persistence    time.Duration
 	netmask        int
 	netmask6       int // persistence_netmask6, of an IPv6 service
@@ -130,6 +131,8 @@ type backend struct {
 	// inhibit is LVS's inhibit_on_failure: the listener keeps the
 	// sessions of a backend that goes down (merge.go).
 	inhibit bool
+	// backup is HAProxy's backup: a standby server.
+	backup bool
 }
 
 // check is a backend's check section.

@@ -65,6 +65,7 @@ type yListener struct {
 	Name                  string      `yaml:"name"`
 	Bind                  string      `yaml:"bind"`
 	Policy                string      `yaml:"policy,omitempty"`
+	AllBackups            bool        `yaml:"all_backups,omitempty"`
 	PersistenceTimeout    string      `yaml:"persistence_timeout,omitempty"`
 	PersistenceNetmask    int         `yaml:"persistence_netmask,omitempty"`
 	PersistenceNetmask6   int         `yaml:"persistence_netmask6,omitempty"`
@@ -87,6 +88,7 @@ type yBackend struct {
 	Weight        *int    `yaml:"weight,omitempty"`
 	MaxConn       int     `yaml:"maxconn,omitempty"`
 	ProxyProtocol string  `yaml:"proxy_protocol,omitempty"`
+	Backup        bool    `yaml:"backup,omitempty"`
 	Check         *yCheck `yaml:"check,omitempty,flow"`
 }
 
@@ -245,6 +247,7 @@ func yamlListener(l *listener) *yListener {
 		Name:                  l.name,
 		Bind:                  l.bind.String(),
 		Policy:                l.policy,
+		AllBackups:            l.allBackups,
 		PersistenceTimeout:    dur(l.persistence),
 		PersistenceNetmask:    l.netmask,
 		PersistenceNetmask6:   l.netmask6,
@@ -271,7 +274,7 @@ func yamlListener(l *listener) *yListener {
 		y.ProxyProtocol = l.backends[0].proxy
 	}
 	for _, b := range l.backends {
-		yb := &yBackend{Name: b.name, Address: b.addr.String(), Weight: b.weight, MaxConn: b.maxconn}
+		yb := &yBackend{Name: b.name, Address: b.addr.String(), Weight: b.weight, MaxConn: b.maxconn, Backup: b.backup}
 		if !sameProxy {
 			yb.ProxyProtocol = b.proxy
 			if yb.ProxyProtocol == "" {

@@ -74,7 +74,6 @@ var haWhy = map[string]string{
 	"external-check": whyCheckRules, "option spop-check": whyCheckRules,
 	"hash-type":                  "no equivalent: rmqlb hashes nothing; it keeps clients on a backend by persistence_timeout",
 	"hash-balance-factor":        "no equivalent: rmqlb hashes nothing",
-	"option allbackups":          "no equivalent: rmqlb has no backup servers",
 	"option persist":             "no equivalent: rmqlb keeps a client on a backend by persistence_timeout only",
 	"option abortonclose":        "no equivalent: rmqlb queues no client",
 	"option nolinger":            "no equivalent: rmqlb closes sockets the usual way",
@@ -107,7 +106,7 @@ var haTranslated = map[string]bool{
 	"mode": true, "maxconn": true, "timeout connect": true, "contimeout": true, "timeout client": true,
 	"clitimeout": true, "timeout server": true, "srvtimeout": true, "timeout tunnel": true,
 	"timeout client-fin": true, "timeout server-fin": true, "timeout check": true, "retries": true,
-	"option redispatch": true, "balance": true, "default-server": true, "default_backend": true,
+	"option redispatch": true, "option allbackups": true, "balance": true, "default-server": true, "default_backend": true,
 }
 
 // haKey returns the key a line is looked up by: "option X", "timeout X"
@@ -617,6 +616,11 @@ func (t *haT) settings(l *listener, front, back haProxy) {
 				t.use(ln)
 			}
 		}
+	}
+	if ln := back.get("option allbackups"); ln != nil {
+		_, negated := haKey(ln.words)
+		l.allBackups = !negated
+		t.use(ln)
 	}
 	t.balance(l, back)
 	// What rmqlb always does: TCP keepalive on both sides, splice(2).

@@ -85,7 +85,7 @@ func (p serverParams) merge(o *serverParams) serverParams {
 var haServerArgs = map[string]string{
 	"inter": "", "fastinter": "", "downinter": "", "rise": "", "fall": "", "weight": "", "maxconn": "",
 	"port": "", "addr": "", "slowstart": "", "on-marked-down": "",
-	"on-marked-up":     "no equivalent: rmqlb has no backup servers",
+	"on-marked-up":     "no equivalent: rmqlb leaves a backup's sessions open when an active backend comes back (`rmqlb backend LISTENER/BACKEND shutdown-sessions` closes them)",
 	"on-error":         "no equivalent: rmqlb judges a backend by its checks only",
 	"error-limit":      "no equivalent: rmqlb judges a backend by its checks only",
 	"observe":          "no equivalent: rmqlb judges a backend by its checks only",
@@ -369,9 +369,7 @@ func (t *haT) servers(l *listener, back haProxy) {
 				noted[why] = true
 			}
 		}
-		if sp.backup != nil && *sp.backup {
-			t.ns.change(ln.pos, ln.text(), "no equivalent of backup: rmqlb has no backup servers, so this one takes clients like the others")
-		}
+		b.backup = sp.backup != nil && *sp.backup
 		if sp.disabled != nil && *sp.disabled {
 			b.weight = intp(0)
 			t.ns.change(ln.pos, ln.text(), "disabled: weight 0 in rmqlb (no new clients); `rmqlb backend LISTENER/BACKEND maint` takes it out entirely")

@@ -101,3 +101,39 @@ func TestImportTrackNoReverse(t *testing.T) {
 		t.Fatalf("noreverse: want the script tracked at -20\n%s", y)
 	}
 }
+
+// HAProxy's backup servers become backup backends, and option allbackups
+// (also from defaults, and undone by a proxy's "no option allbackups")
+// becomes all_backups, without notes (but the one of a defaults' option
+// that every proxy overrides): rmqlb does the same.
+func TestImportBackupServers(t *testing.T) {
+	for _, tc := range []struct {
+		name, defaults, proxy string
+		all                   bool
+	}{
+		{"first backup", "", "", false},
+		{"allbackups", "", " option allbackups\n", true},
+		{"allbackups from defaults", "defaults\n option allbackups\n", "", true},
+		{"undone by the proxy", "defaults\n option allbackups\n", " no option allbackups\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := tc.defaults + "listen amqp\n bind 10.0.0.100:5672\n" + tc.proxy +
+				" server r1 10.0.0.1:5672 check\n server r2 10.0.0.2:5672 check backup\n server r3 10.0.0.3:5672 check backup\n"
+			c, y, ns := importParsed(t, memFiles{"h": h}, Sources{HAProxy: "h"})
+			l := c.Listeners[0]
+			if l.AllBackups != tc.all {
+				t.Errorf("all_backups %v, want %v\n%s", l.AllBackups, tc.all, y)
+			}
+			for i, want := range []bool{false, true, true} {
+				if b := l.Backends[i]; b.Backup != want {
+					t.Errorf("backend %s: backup %v, want %v\n%s", b.ID.Name, b.Backup, want, y)
+				}
+			}
+			for _, n := range ns {
+				if strings.Contains(n.Directive, "backup") && !strings.Contains(n.Why, "overridden") {
+					t.Errorf("note on a translated backup: %s", n)
+				}
+			}
+		})
+	}
+}
