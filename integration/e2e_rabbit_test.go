@@ -279,21 +279,6 @@ func TestE2ERabbitMQ(t *testing.T) {
 	})
 }
 
-// waitBackend waits until the master's status shows backend name in state.
-func (rl *rabbitLab) waitBackend(d *daemon, name, state string, timeout time.Duration) error {
-	return waitFor(timeout, func() (bool, error) {
-		s, err := d.status()
-		if err != nil {
-			return false, err
-		}
-		bs := s.backend(name)
-		if bs == nil {
-			return false, fmt.Errorf("no backend %s in status", name)
-		}
-		return strings.EqualFold(bs.State, state), fmt.Errorf("%s is %s, want %s", name, bs.State, state)
-	})
-}
-
 // testTrackMovesVIP freezes h1's own broker: the track rule drops h1's
 // priority to 90, h2 (100) preempts and owns the VIP, and AMQP clients
 // through the VIP still connect. Thawed, the broker comes back UP and h1
@@ -302,7 +287,7 @@ func testTrackMovesVIP(t *testing.T, rl *rabbitLab) {
 	h1, h2 := rl.lab.Host("h1"), rl.lab.Host("h2")
 	// The previous subtest thawed rmq2; wait until both are UP again.
 	for _, b := range []string{"rmq1", "rmq2"} {
-		if err := rl.waitBackend(rl.daemons["h1"], b, "up", 15*time.Second); err != nil {
+		if err := rl.daemons["h1"].waitBackend(b, "up", 15*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -329,7 +314,7 @@ func testTrackMovesVIP(t *testing.T, rl *rabbitLab) {
 		t.Errorf("h1 effective priority %d, want 90", in.EffectivePriority)
 	}
 	within(t, "h1's broker frozen: VIP on h2 alone", moved, b)
-	if err := rl.waitBackend(rl.daemons["h2"], "rmq1", "down", 5*time.Second); err != nil {
+	if err := rl.daemons["h2"].waitBackend("rmq1", "down", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	conns, errs := rl.dialMany(20)
@@ -663,7 +648,7 @@ func testUpgradeUnderLoad(t *testing.T, rl *rabbitLab) {
 		t.Fatal(err)
 	}
 	for _, b := range []string{"rmq1", "rmq2"} {
-		if err := rl.waitBackend(d1, b, "up", 15*time.Second); err != nil {
+		if err := d1.waitBackend(b, "up", 15*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -82,6 +82,22 @@ func waitActive(d *daemon, want map[string]int, timeout time.Duration) error {
 	})
 }
 
+// waitBackend waits until the daemon's status shows backend name in
+// state (case aside).
+func (d *daemon) waitBackend(name, state string, timeout time.Duration) error {
+	return waitFor(timeout, func() (bool, error) {
+		s, err := d.status()
+		if err != nil {
+			return false, err
+		}
+		bs := s.backend(name)
+		if bs == nil {
+			return false, fmt.Errorf("no backend %s in status", name)
+		}
+		return strings.EqualFold(bs.State, state), fmt.Errorf("%s is %s, want %s", name, bs.State, state)
+	})
+}
+
 // waitBackendsUp waits until the daemon's status shows each named
 // backend UP.
 func (d *daemon) waitBackendsUp(timeout time.Duration, names ...string) error {
