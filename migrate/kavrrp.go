@@ -7,6 +7,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -152,7 +153,11 @@ func (t *kaT) notifyHook(in *instance, n *kaNode) {
 		return
 	}
 	if strings.ContainsAny(n.args[0], "$`|&;<>(){}*?~'\"\\") {
-		t.skip(n, "not translated: rmqlb runs hooks without a shell (no $VAR, quoting, globbing or redirection); write notify."+strings.TrimPrefix(n.key, "notify_")+" as a program and its arguments")
+		t.skip(n, "rmqlb runs hooks without a shell (no $VAR, quoting, globbing or redirection); write notify."+strings.TrimPrefix(n.key, "notify_")+" as a program and its arguments")
+		return
+	}
+	if err := notify.CheckArgv(words); err != nil {
+		t.skip(n, err.Error()+"; write notify."+strings.TrimPrefix(n.key, "notify_")+" with the program's full path")
 		return
 	}
 	if in.notify == nil {

@@ -56,6 +56,7 @@ func (t *kaT) virtualServer(n *kaNode) *listener {
 	}
 	var s kaCheckSettings
 	var servers []*kaNode
+	var sorry *kaNode
 	for _, c := range n.children {
 		switch c.key {
 		case "protocol":
@@ -99,6 +100,8 @@ func (t *kaT) virtualServer(n *kaNode) *listener {
 			}
 		case "real_server":
 			servers = append(servers, c)
+		case "sorry_server":
+			sorry = c
 		case "alpha", "warmup":
 			t.use(c) // rmqlb's checked backends start DOWN; first checks are spread over one interval
 		default:
@@ -113,9 +116,62 @@ func (t *kaT) virtualServer(n *kaNode) *listener {
 	}
 	if len(l.backends) == 0 {
 		t.ns.skip(n.pos, n.text(), "has no real server that rmqlb can use: the listener is left out")
+		if sorry != nil {
+			t.skip(sorry, "its virtual_server is left out")
+		}
 		return nil
 	}
+	if sorry != nil {
+		if b := t.sorryServer(l, sorry, s); b != nil {
+			l.backends = append(l.backends, b)
+		}
+	}
 	return l
+}
+
+// serverAddr reads the "IP [PORT]" of a real_server or sorry_server n
+// of l (the port defaults to the virtual_server's), or reports why not.
+func (t *kaT) serverAddr(l *listener, n *kaNode) (netip.AddrPort, bool) {
+	if len(n.args) == 0 || len(n.args) > 2 {
+		t.skip(n, "must be "+n.key+" IP [PORT]")
+		return netip.AddrPort{}, false
+	}
+	a, err := netip.ParseAddr(n.args[0])
+	if err != nil || a.Zone() != "" || a.IsUnspecified() {
+		t.skip(n, "must be "+n.key+" IP [PORT]")
+		return netip.AddrPort{}, false
+	}
+	port := int(l.bind.Port())
+	if len(n.args) == 2 {
+		if port, err = number(n.args[1], 1, 65535); err != nil {
+			t.skip(n, "port "+err.Error())
+			return netip.AddrPort{}, false
+		}
+	}
+	if port == 0 {
+		t.skip(n, "needs a port in rmqlb")
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a, uint16(port)), true
+}
+
+// sorryServer translates a sorry_server "IP [PORT]" of l, with the
+// virtual_server's check settings s, into a backup backend named
+// sorry_server: LVS sends clients to it while no real server is in the
+// pool, and so does rmqlb's backup while no other backend can take them.
+func (t *kaT) sorryServer(l *listener, n *kaNode, s kaCheckSettings) *backend {
+	addr, ok := t.serverAddr(l, n)
+	if !ok {
+		return nil
+	}
+	b := &backend{pos: n.pos, name: "sorry_server", addr: addr, backup: true}
+	how := "an AMQP handshake"
+	if why := tcpCheck(b); why != "" {
+		how = why
+	}
+	b.check.interval, b.check.fast, b.check.timeout, b.check.fall = s.interval, s.fast, s.timeout, s.fall
+	t.change(n, "becomes a backup backend: it takes the clients while no real server can; keepalived does not check it, rmqlb checks it with "+how+" (write check type: none to leave it unchecked)")
+	return b
 }
 
 // checkSetting reads a check setting that a virtual_server, real_server
@@ -199,27 +255,12 @@ const sourcePersistence = 24 * time.Hour
 // until a TCP check was noted in this listener.
 func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool) *backend {
 	t.use(n)
-	if len(n.args) == 0 || len(n.args) > 2 {
-		t.skip(n, "must be real_server IP [PORT]")
+	addr, ok := t.serverAddr(l, n)
+	if !ok {
 		return nil
 	}
-	a, err := netip.ParseAddr(n.args[0])
-	if err != nil || a.Zone() != "" || a.IsUnspecified() {
-		t.skip(n, "must be real_server IP [PORT]")
-		return nil
-	}
-	port := int(l.bind.Port())
-	if len(n.args) == 2 {
-		if port, err = number(n.args[1], 1, 65535); err != nil {
-			t.skip(n, "port "+err.Error())
-			return nil
-		}
-	}
-	if port == 0 {
-		t.skip(n, "needs a port in rmqlb")
-		return nil
-	}
-	b := &backend{pos: n.pos, addr: netip.AddrPortFrom(a, uint16(port))}
+	a, port := addr.Addr(), int(addr.Port())
+	b := &backend{pos: n.pos, addr: addr}
 	var checkers []*kaNode
 	for _, c := range n.children {
 		switch c.key {

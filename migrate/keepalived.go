@@ -194,9 +194,8 @@ var kaWhy = map[string]string{
 	"quorum_up":               whyScripts,
 	"quorum_down":             whyScripts,
 	"hysteresis":              "no equivalent: a track rule on the listener ({listener: NAME, weight: W}) moves the VIP when no backend serves",
-	"sorry_server":            "no equivalent: with no backend serving, rmqlb refuses new connections",
-	"sorry_server_inhibit":    "no equivalent: with no backend serving, rmqlb refuses new connections",
-	"sorry_server_lvs_method": "no equivalent: with no backend serving, rmqlb refuses new connections",
+	"sorry_server_inhibit":    "no equivalent: the sorry_server's backup backend closes its sessions as the listener's on_marked_down says",
+	"sorry_server_lvs_method": whyForward,
 	"ops":                     whyLVS, "hashed": whyLVS, "flag-1": whyLVS, "flag-2": whyLVS, "flag-3": whyLVS,
 	"sh-port": whyLVS, "sh-fallback": whyLVS, "mh-port": whyLVS, "mh-fallback": whyLVS, "persistence_engine": whyLVS,
 	"ip_family":        "no equivalent: the address family is the bind's",
@@ -238,7 +237,7 @@ func kaReason(key string) string {
 	case strings.HasPrefix(key, "$"):
 		return "not expanded: rmqlb import does not read keepalived's parameter definitions; expand them by hand"
 	case strings.HasPrefix(key, "@"):
-		return "not translated: a line for some hosts only (@NAME); write the value for this host by hand"
+		return "a line for some hosts only (@NAME); write the value for this host by hand"
 	case strings.HasPrefix(key, "~"):
 		return "not expanded: rmqlb import does not read keepalived's sequences; expand them by hand"
 	}

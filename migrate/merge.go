@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	rbackend "github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/healthcheck"
 )
 
@@ -49,7 +50,7 @@ func merge(ka *kaT, ha *haT, ipvs []*listener, ns *notes) *draft {
 	}
 	lvs, haps = m.chains(lvs, haps)
 	m.wildcards(haps)
-	m.d.listeners = m.dedupe(append(haps, lvs...))
+	m.d.listeners = m.selfLoops(m.dedupe(append(haps, lvs...)))
 	// In the file, listeners come in the order of the inputs.
 	sort.SliceStable(m.d.listeners, func(i, j int) bool { return m.d.listeners[i].src < m.d.listeners[j].src })
 	for _, l := range m.d.listeners {
@@ -63,6 +64,56 @@ func merge(ka *kaT, ha *haT, ipvs []*listener, ns *notes) *draft {
 		m.scripts()
 	}
 	return m.d
+}
+
+// selfLoops leaves out the backends whose address, or whose check's, is
+// where one of ls listens (balancer.SelfAddress, with the VIPs and
+// unicast_src of the instances as this host's addresses, as config does),
+// and a listener left without a backend: the proxy would connect to
+// itself, and rmqlb refuses such a file.
+func (m *merger) selfLoops(ls []*listener) []*listener {
+	local := map[netip.Addr]bool{}
+	for _, in := range m.d.instances {
+		for _, p := range in.vips {
+			local[p.Addr()] = true
+		}
+		if in.unicastSrc.IsValid() {
+			local[in.unicastSrc] = true
+		}
+	}
+	loopsAt := func(a netip.AddrPort) *listener {
+		for _, l := range ls {
+			if !a.IsValid() || !l.bind.IsValid() {
+				continue
+			}
+			if loops, unsure := balancer.SelfAddress(l.bind, a); loops || (unsure && local[a.Addr().Unmap()]) {
+				return l
+			}
+		}
+		return nil
+	}
+	var kept []*listener
+	for _, l := range ls {
+		var bs []*backend
+		for _, b := range l.backends {
+			at, what := loopsAt(b.addr), "its address"
+			if at == nil {
+				at, what = loopsAt(b.check.address), "its check's address "+b.check.address.String()
+			}
+			if at != nil {
+				m.ns.skip(b.pos, fmt.Sprintf("%s (backend of %s)", b.addr, l.what), fmt.Sprintf("%s is where %s listens (%s): the proxy would connect to itself, not to a broker; left out", what, at.what, at.bind))
+				continue
+			}
+			bs = append(bs, b)
+		}
+		if len(bs) == 0 {
+			m.ns.skip(l.pos, l.what, "has no backend left that is not where a listener listens: left out")
+			continue
+		}
+		l.backends = bs
+		kept = append(kept, l)
+	}
+	return kept
 }
 
 // vips returns every VIP of the instances.
@@ -140,18 +191,22 @@ func (m *merger) fwmarks(ls []*listener) []*listener {
 	return out
 }
 
-// inhibit turns LVS's inhibit_on_failure into the listener's
-// on_marked_down.
+// inhibit turns LVS's inhibit_on_failure of the real servers (the
+// sorry_server, a backup, aside) into the listener's on_marked_down.
 func (m *merger) inhibit(l *listener) {
-	n := 0
+	n, real := 0, 0
 	for _, b := range l.backends {
+		if b.backup {
+			continue
+		}
+		real++
 		if b.inhibit {
 			n++
 		}
 	}
 	switch {
 	case n == 0:
-	case n == len(l.backends):
+	case n == real:
 		l.onMarkedDown = "keep-sessions"
 		m.ns.change(l.pos, l.what, "inhibit_on_failure: on_marked_down keep-sessions, so a failed broker keeps its sessions and takes no new ones; rmqlb's default, shutdown-sessions, closes them so that AMQP clients reconnect at once")
 	default:

@@ -81,6 +81,25 @@ func TestImportNotifyMaster(t *testing.T) {
 	}
 }
 
+// A notify script without an absolute path, or one that needs a shell,
+// is not translated, with the reason: rmqlb runs hooks by their absolute
+// path without a shell, and the file written must pass config.Parse.
+func TestImportNotifyNotRunnable(t *testing.T) {
+	for script, why := range map[string]string{
+		"up.sh":                 "not translated: program \"up.sh\" is not an absolute path",
+		"\"/bin/up.sh $STATE\"": "not translated: rmqlb runs hooks without a shell",
+	} {
+		k := "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  10.0.0.100\n }\n notify_master " + script + "\n}\n"
+		c, _, ns := importParsed(t, memFiles{"k": k}, Sources{Keepalived: "k"})
+		if got := c.VRRP[0].NotifyConfig().Master; len(got) != 0 {
+			t.Errorf("%s: translated to notify.master %q", script, got)
+		}
+		if n := notesFor(ns, 7); !strings.Contains(n, why) {
+			t.Errorf("%s: note %q, want one with %q", script, n, why)
+		}
+	}
+}
+
 // HAProxy "defaults B from A": A's default-server applies to the proxies
 // that use B.
 func TestImportDefaultsFromDefaultServer(t *testing.T) {

@@ -81,6 +81,36 @@ func TestTranslate(t *testing.T) {
 			notes: []string{"k:2: script curl", "k:11: mgmt: note: tracked as backend amqp/r2's check (the same broker); without a weight keepalived goes to FAULT"},
 		},
 		{
+			name: "sorry_server becomes a checked backup",
+			files: memFiles{
+				"k": vrrpBlock + "}\nvirtual_server 10.0.0.100 5672 {\n delay_loop 3\n sorry_server 10.0.0.9 5672\n sorry_server_inhibit\n real_server 10.0.0.1 5672 {\n  inhibit_on_failure\n }\n}\n",
+			},
+			src:   Sources{Keepalived: "k"},
+			want:  []string{"on_marked_down: keep-sessions", "check: {interval: 3s}", "- {name: 10.0.0.1, address: '10.0.0.1:5672'}", "- {name: sorry_server, address: '10.0.0.9:5672', backup: true}"},
+			notes: []string{"k:10: sorry_server 10.0.0.9 5672: note: becomes a backup backend", "k:11: sorry_server_inhibit: not translated: no equivalent: the sorry_server's backup backend"},
+		},
+		{
+			name:  "sorry_server of a virtual_server left out",
+			files: memFiles{"k": vrrpBlock + "}\nvirtual_server 10.0.0.100 5672 {\n sorry_server 10.0.0.9 5672\n}\n"},
+			src:   Sources{Keepalived: "k"},
+			not:   []string{"listeners:"},
+			notes: []string{"k:9: sorry_server 10.0.0.9 5672: not translated: its virtual_server is left out"},
+		},
+		{
+			name: "backend where a listener listens is left out",
+			files: memFiles{
+				"k": vrrpBlock + "}\nvirtual_server 10.0.0.100 5672 {\n real_server 10.0.0.100 5672\n real_server 10.0.0.1 5672\n}\nvirtual_server 10.0.0.100 5673 {\n real_server 10.0.0.100 5672\n}\n",
+			},
+			src:  Sources{Keepalived: "k"},
+			want: []string{"- {name: 10.0.0.1, address: '10.0.0.1:5672'}"},
+			not:  []string{"address: '10.0.0.100:5672'", "bind: 10.0.0.100:5673"},
+			notes: []string{
+				"k:9: 10.0.0.100:5672 (backend of virtual_server 10.0.0.100 5672): not translated: its address is where virtual_server 10.0.0.100 5672 listens (10.0.0.100:5672): the proxy would connect to itself",
+				"k:13: 10.0.0.100:5672 (backend of virtual_server 10.0.0.100 5673): not translated: its address is where virtual_server 10.0.0.100 5672 listens",
+				"k:12: virtual_server 10.0.0.100 5673: not translated: has no backend left",
+			},
+		},
+		{
 			name: "script that cannot be read",
 			files: memFiles{
 				"k": "vrrp_script custom {\n script /etc/keepalived/check.sh\n weight -30\n interval 2\n}\n" + vrrpBlock + " track_script {\n  custom\n  missing\n }\n}\n",
@@ -102,7 +132,7 @@ func TestTranslate(t *testing.T) {
 			src:   Sources{Keepalived: "k"},
 			want:  []string{"name: V"},
 			not:   []string{"name: A", "name: C"},
-			notes: []string{"k:1: vrrp_instance A: not translated: has no virtual_ipaddress that rmqlb can use", "k:12: vrrp_instance C: not translated: VRID 7 on eth0 is also vrrp_instance V's (k:5): left out", "k:19: @host1 priority 200: not translated: not translated: a line for some hosts only", "k:20: $VIP=10.0.0.1: not translated: not expanded"},
+			notes: []string{"k:1: vrrp_instance A: not translated: has no virtual_ipaddress that rmqlb can use", "k:12: vrrp_instance C: not translated: VRID 7 on eth0 is also vrrp_instance V's (k:5): left out", "k:19: @host1 priority 200: not translated: a line for some hosts only", "k:20: $VIP=10.0.0.1: not translated: not expanded"},
 		},
 		{
 			name:  "HAProxy: rules, http mode, names, servers left out",
