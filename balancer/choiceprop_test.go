@@ -45,10 +45,15 @@ import (
 //   - leastconn picks the lowest active/(weight times share), ties going
 //     to the first at or after the one after its last pick (round robin
 //     order).
+//   - A backup backend is a candidate only while no other backend is
+//     usable (and not tried by this connection); then the policy picks
+//     among the usable backups with all_backups, and otherwise the first
+//     usable backup in configuration order takes the connection.
 //   - The sequence starts over (round robin place 0, current weights 0)
-//     when the backends or their weights in effect change (a reload, an
-//     operator's weight) or the policy does; not for a change of state or
-//     of slow-start share, nor for a reload that changes none of these.
+//     when the backends, their weights in effect or which of them are
+//     backups change (a reload, an operator's weight) or the policy does;
+//     not for a change of state or of slow-start share, nor for a reload
+//     that changes none of these.
 //
 // Persistence (persistence_timeout above 0):
 //   - The client key is the client address, an IPv4 one (or v4-mapped
@@ -59,7 +64,8 @@ import (
 //     has sessions, or whose last session ended less than the timeout ago
 //     (now before end+timeout: at exactly the timeout it has expired), is
 //     pinned to its backend: a new connection goes to that backend while
-//     it is usable (and not tried by this connection); otherwise the
+//     it is usable (and not tried by this connection) and, if a backup,
+//     one the policy could choose now (see above); otherwise the
 //     policy picks and the key is pinned to the pick. An expired entry
 //     taken again starts unpinned.
 //   - DOWN and MAINT forget the backend's pins; DRAIN, weight 0 and
@@ -201,6 +207,7 @@ type mBackend struct {
 	active    int
 	cw        int64
 	removed   bool
+	backup    bool
 }
 
 func (b *mBackend) usable() bool {
@@ -287,7 +294,7 @@ func newMBackend(bc BackendConfig) *mBackend {
 }
 
 func (b *mBackend) configure(bc BackendConfig) {
-	b.addr, b.maxConn = bc.Address, bc.MaxConn
+	b.addr, b.maxConn, b.backup = bc.Address, bc.MaxConn, bc.Backup
 	b.weight, b.cfgWeight, b.override = bc.Weight, bc.Weight, false
 	b.percent, b.cw, b.removed = 100, 0, false
 	b.state = rbackend.Up
@@ -333,9 +340,55 @@ func (m *choiceModel) smooth(ok func(*mBackend) bool, w func(*mBackend) int64) *
 	return best
 }
 
-// pick is the policy's choice among the usable backends not in tried.
+// pick is the choice among the usable backends not in tried: the
+// policy's among the active ones, else among the backups (allBackups) or
+// the first backup.
 func (m *choiceModel) pick(tried []*mBackend) (*mBackend, bool) {
-	ok := func(b *mBackend) bool { return b.usable() && !slices.Contains(tried, b) }
+	usable := func(b *mBackend) bool { return b.usable() && !slices.Contains(tried, b) }
+	active := func(b *mBackend) bool { return !b.backup && usable(b) }
+	backup := func(b *mBackend) bool { return b.backup && usable(b) }
+	var b *mBackend
+	switch {
+	case slices.ContainsFunc(m.pool, active):
+		b = m.byPolicy(tried, active)
+	case m.cfg.AllBackups:
+		b = m.byPolicy(tried, backup)
+	default:
+		// Not the policy's: the window of its picks ends.
+		m.window.valid = false
+		if i := slices.IndexFunc(m.pool, backup); i >= 0 {
+			b = m.pool[i]
+		}
+	}
+	if b != nil {
+		return b, false
+	}
+	full := slices.ContainsFunc(m.pool, func(c *mBackend) bool {
+		return !c.removed && c.state.Serving() && c.weight > 0 && c.maxConn > 0 && c.active >= c.maxConn && !slices.Contains(tried, c)
+	})
+	return nil, full
+}
+
+// eligible reports whether pinned backend b may take a connection that
+// tried the backends in tried: it is usable, not tried, and either not a
+// backup or one pick could choose now.
+func (m *choiceModel) eligible(b *mBackend, tried []*mBackend) bool {
+	usable := func(b *mBackend) bool { return b.usable() && !slices.Contains(tried, b) }
+	switch {
+	case !usable(b):
+		return false
+	case !b.backup:
+		return true
+	case slices.ContainsFunc(m.pool, func(c *mBackend) bool { return !c.backup && usable(c) }):
+		return false
+	case m.cfg.AllBackups:
+		return true
+	}
+	return m.pool[slices.IndexFunc(m.pool, func(c *mBackend) bool { return c.backup && usable(c) })] == b
+}
+
+// byPolicy is the policy's choice among the backends ok accepts.
+func (m *choiceModel) byPolicy(tried []*mBackend, ok func(*mBackend) bool) *mBackend {
 	m.noteWindow(tried, ok)
 	var b *mBackend
 	n := len(m.pool)
@@ -373,16 +426,10 @@ func (m *choiceModel) pick(tried []*mBackend) (*mBackend, bool) {
 			}
 		}
 	}
-	if b != nil {
-		if m.window.valid {
-			m.window.picks = append(m.window.picks, b.name)
-		}
-		return b, false
+	if b != nil && m.window.valid {
+		m.window.picks = append(m.window.picks, b.name)
 	}
-	full := slices.ContainsFunc(m.pool, func(c *mBackend) bool {
-		return !c.removed && c.state.Serving() && c.weight > 0 && c.maxConn > 0 && c.active >= c.maxConn && !slices.Contains(tried, c)
-	})
-	return nil, full
+	return b
 }
 
 // noteWindow ends the window of picks when what a pick depends on
@@ -485,7 +532,7 @@ func (m *choiceModel) choose(client netip.Addr, e **mEntry, tried []*mBackend, n
 			how = "unpinned (table full)"
 			st.unpinned++
 			b, full = m.pick(tried)
-		case en.be != nil && en.be.usable() && !slices.Contains(tried, en.be):
+		case en.be != nil && m.eligible(en.be, tried):
 			how = "pinned"
 			st.pinned++
 			b = en.be
@@ -573,13 +620,14 @@ func (m *choiceModel) setWeight(b *mBackend, set func(*mBackend)) {
 // how many removed backends came back with their sessions.
 func (m *choiceModel) apply(cfg Config, now time.Time) (back int) {
 	type member struct {
-		b *mBackend
-		w int
+		b      *mBackend
+		w      int
+		backup bool
 	}
 	members := func() []member {
 		var ms []member
 		for _, b := range m.pool {
-			ms = append(ms, member{b, b.weight})
+			ms = append(ms, member{b, b.weight, b.backup})
 		}
 		return ms
 	}
@@ -597,7 +645,7 @@ func (m *choiceModel) apply(cfg Config, now time.Time) (back int) {
 			if b.override && old[bc.Name] != bc {
 				b.override = false
 			}
-			b.addr, b.maxConn, b.cfgWeight = bc.Address, bc.MaxConn, bc.Weight
+			b.addr, b.maxConn, b.cfgWeight, b.backup = bc.Address, bc.MaxConn, bc.Weight, bc.Backup
 			if !b.override {
 				b.weight = bc.Weight
 			}
@@ -811,9 +859,9 @@ func (r *choiceRun) logf(format string, args ...any) {
 func describeConfig(c Config) string {
 	var bs []string
 	for _, b := range c.Backends {
-		bs = append(bs, fmt.Sprintf("%s@%s w=%d max=%d checked=%v", b.Name, b.Address, b.Weight, b.MaxConn, b.Checked))
+		bs = append(bs, fmt.Sprintf("%s@%s w=%d max=%d checked=%v backup=%v", b.Name, b.Address, b.Weight, b.MaxConn, b.Checked, b.Backup))
 	}
-	return fmt.Sprintf("policy=%s persistence=%v/%d/%d max=%d retries=%d [%s]", c.Policy, c.PersistenceTimeout, c.PersistenceNetmask, c.PersistenceNetmask6, c.PersistenceMaxClients, c.Retries, strings.Join(bs, ", "))
+	return fmt.Sprintf("policy=%s allbackups=%v persistence=%v/%d/%d max=%d retries=%d [%s]", c.Policy, c.AllBackups, c.PersistenceTimeout, c.PersistenceNetmask, c.PersistenceNetmask6, c.PersistenceMaxClients, c.Retries, strings.Join(bs, ", "))
 }
 
 func (r *choiceRun) randomBackend(name string) BackendConfig {
@@ -828,6 +876,7 @@ func (r *choiceRun) randomBackend(name string) BackendConfig {
 		bc.MaxConn = 1 + r.rng.IntN(4)
 	}
 	bc.Checked = r.rng.IntN(5) == 0
+	bc.Backup = r.rng.IntN(4) == 0
 	return bc
 }
 
@@ -855,8 +904,9 @@ func choiceMaxClients(rng *rand.Rand) int {
 func (r *choiceRun) randomConfig() Config {
 	c := Config{
 		Name: "choice", Bind: netip.MustParseAddrPort("127.0.0.1:0"),
-		Policy:  []Policy{"", PolicyRoundRobin, PolicyWRR, PolicyLeastConn}[r.rng.IntN(4)],
-		Retries: r.rng.IntN(4),
+		Policy:     []Policy{"", PolicyRoundRobin, PolicyWRR, PolicyLeastConn}[r.rng.IntN(4)],
+		Retries:    r.rng.IntN(4),
+		AllBackups: r.rng.IntN(2) == 0,
 	}
 	r.randomPersistence(&c)
 	names := slices.Clone(choiceNames)
@@ -1247,13 +1297,17 @@ func (r *choiceRun) reload() error {
 		case 4: // reweight
 			i := r.rng.IntN(len(c.Backends))
 			c.Backends[i].Weight = r.rng.IntN(5)
-		case 5: // maxconn, address, checked
+		case 5: // maxconn, address, checked, backup
 			i := r.rng.IntN(len(c.Backends))
-			switch r.rng.IntN(3) {
+			switch r.rng.IntN(5) {
 			case 0:
 				c.Backends[i].MaxConn = r.rng.IntN(4)
 			case 1:
 				c.Backends[i].Address = choiceAddrs[r.rng.IntN(len(choiceAddrs))]
+			case 2:
+				c.Backends[i].Backup = !c.Backends[i].Backup
+			case 3:
+				c.AllBackups = !c.AllBackups
 			default:
 				c.Backends[i].Checked = !c.Backends[i].Checked
 			}
@@ -1304,11 +1358,11 @@ func (r *choiceRun) check() error {
 		mb := m.pool[i]
 		want := BackendSnapshot{
 			Name: mb.name, Address: mb.addr, State: mb.state, Weight: mb.weight, ConfiguredWeight: mb.cfgWeight,
-			WeightOverride: mb.override, WeightPercent: mb.percent, MaxConn: mb.maxConn, Active: mb.active,
+			WeightOverride: mb.override, WeightPercent: mb.percent, MaxConn: mb.maxConn, Active: mb.active, Backup: mb.backup,
 		}
 		got := BackendSnapshot{
 			Name: b.Name, Address: b.Address, State: b.State, Weight: b.Weight, ConfiguredWeight: b.ConfiguredWeight,
-			WeightOverride: b.WeightOverride, WeightPercent: b.WeightPercent, MaxConn: b.MaxConn, Active: b.Active,
+			WeightOverride: b.WeightOverride, WeightPercent: b.WeightPercent, MaxConn: b.MaxConn, Active: b.Active, Backup: b.Backup,
 		}
 		if got != want {
 			return fmt.Errorf("backend %d: %+v, model %+v", i, got, want)
