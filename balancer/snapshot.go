@@ -15,6 +15,8 @@ type Snapshot struct {
 	Name   string         `json:"name"`
 	Bind   netip.AddrPort `json:"bind"`
 	Policy Policy         `json:"policy"`
+	// AllBackups is Config.AllBackups.
+	AllBackups bool `json:"all_backups,omitempty"`
 	// Listening is true while Run serves.
 	Listening bool `json:"listening"`
 	// Active is the number of client connections now; Total since start.
@@ -141,14 +143,15 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := Snapshot{
-		Name:      l.cfg.Name,
-		Bind:      l.cfg.Bind,
-		Policy:    l.cfg.Policy,
-		Listening: l.loops != nil,
-		Active:    l.active.Load(),
-		Total:     l.total.Load(),
-		Refused:   l.refused.Load(),
-		NoBackend: l.noBackend.Load(),
+		Name:       l.cfg.Name,
+		Bind:       l.cfg.Bind,
+		Policy:     l.cfg.Policy,
+		AllBackups: l.cfg.AllBackups,
+		Listening:  l.loops != nil,
+		Active:     l.active.Load(),
+		Total:      l.total.Load(),
+		Refused:    l.refused.Load(),
+		NoBackend:  l.noBackend.Load(),
 
 		RefusedFdLimit: l.refusedFdLimit.Load(),
 		RefusedLocal:   l.refusedLocal.Load(),

@@ -211,6 +211,9 @@ func Assess(s Status) Verdict {
 		}) {
 			bad("listener %s: every backend is DRAIN, MAINT or at weight 0, no client can be served", l.Name)
 		}
+		if b := servingBackups(l); len(b) > 0 {
+			bad("listener %s: no active backend serves: new clients go to backup %s", l.Name, strings.Join(b, ", "))
+		}
 		for _, b := range l.Backends {
 			if b.LoopsBack {
 				bad("backend %s: its address %s is this host's own, where listener %s listens (bind %s): not used, as the proxy would connect to itself; give it a broker's address and reload",
@@ -240,6 +243,28 @@ func Assess(s Status) Verdict {
 	v.Summary = strings.Join(parts, "; ")
 	v.Degraded = len(v.Reasons) > 0
 	return v
+}
+
+// servingBackups names the backup backends of l that take its new clients
+// because none of its active backends serves (UP or DEGRADED at a weight
+// above 0, not looping back): the first serving one, or every one with
+// all_backups. None while an active backend serves. One at its maxconn
+// is not told apart: the status does not show a backend as full.
+func servingBackups(l balancer.Snapshot) []string {
+	serves := func(b balancer.BackendSnapshot) bool { return b.State.Serving() && b.Weight > 0 && !b.LoopsBack }
+	if slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return !b.Backup && serves(b) }) {
+		return nil
+	}
+	var names []string
+	for _, b := range l.Backends {
+		if b.Backup && serves(b) {
+			names = append(names, b.Name)
+			if !l.AllBackups {
+				break
+			}
+		}
+	}
+	return names
 }
 
 // instanceSummary describes one VRRP instance in a few words.

@@ -327,3 +327,44 @@ func TestFormatBackupBackend(t *testing.T) {
 		t.Errorf("an active backend shown as a backup:\n%s", b.String())
 	}
 }
+
+// TestAssessServingFromBackup: while no active backend serves, the
+// verdict names the backups that take the new clients: the first serving
+// one, or each with all_backups; none while an active one serves.
+func TestAssessServingFromBackup(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		backups []int
+		down    []int
+		all     bool
+		want    string
+	}{
+		{name: "actives serve", backups: []int{2}, down: []int{0}},
+		{name: "actives down", backups: []int{2}, down: []int{0, 1}, want: "listener amqp: no active backend serves: new clients go to backup rmq3"},
+		{name: "first serving backup", backups: []int{1, 2}, down: []int{0}, want: "go to backup rmq2"},
+		{name: "first backup down too", backups: []int{1, 2}, down: []int{0, 1}, want: "go to backup rmq3"},
+		{name: "all_backups", backups: []int{1, 2}, down: []int{0}, all: true, want: "go to backup rmq2, rmq3"},
+		{name: "every backend down", backups: []int{2}, down: []int{0, 1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := healthyFixture()
+			l := &s.Listeners[0]
+			l.AllBackups = tc.all
+			for _, i := range tc.backups {
+				l.Backends[i].Backup = true
+			}
+			for _, i := range tc.down {
+				l.Backends[i].State = backend.Down
+			}
+			var got string
+			for _, r := range Assess(s).Reasons {
+				if strings.Contains(r, "no active backend serves") {
+					got = r
+				}
+			}
+			if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+				t.Errorf("reason %q, want one with %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -54,6 +54,7 @@ func schemaFixtures() map[string]Status {
 	loops.Verdict = Assess(loops)
 	standby := healthyFixture()
 	standby.Listeners[0].Backends[1].Backup = true
+	standby.Listeners[0].AllBackups = true
 	standby.Verdict = Assess(standby)
 	return map[string]Status{"full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops, "backup": standby}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 // (its check fails), its sessions are closed and every new client goes to
 // the first backup, none to the second; once it serves again, new clients
 // go back to it while the backup keeps the sessions it has. rmqlb status
-// names the backups.
+// names the backups, and says when the clients go to one.
 func TestBackupBackendNetns(t *testing.T) {
 	l := newLab(t)
 	h1, h2, h3, client := l.Host("h1"), l.Host("h2"), l.Host("h3"), l.Host("client")
@@ -85,6 +86,10 @@ func TestBackupBackendNetns(t *testing.T) {
 	}
 	if err := waitActive(d, map[string]int{"act": 0, "bak1": 4, "bak2": 0}, 3*time.Second); err != nil {
 		t.Fatalf("active backend down: %v", err)
+	}
+	reasons, _ := d.mustStatus().raw.(map[string]any)["verdict"].(map[string]any)["reasons"].([]any)
+	if !slices.ContainsFunc(reasons, func(r any) bool { return r == "listener amqp: no active backend serves: new clients go to backup bak1" }) {
+		t.Errorf("the verdict does not say the clients go to bak1: %q", reasons)
 	}
 
 	// It comes back: new clients go to it, bak1 keeps its sessions.
