@@ -119,6 +119,26 @@ func TestPickBackupFailsBack(t *testing.T) {
 	}
 }
 
+// namedEcho is a server's handler that writes name, then echoes.
+func namedEcho(name string) func(net.Conn) {
+	return func(c net.Conn) {
+		c.Write([]byte(name))
+		echo(c)
+	}
+}
+
+// activeAndBackup starts two servers that write their name ("A", "B")
+// and then echo, and returns them with a listener's configuration of
+// backend act on the first and backup bak on the second.
+func activeAndBackup(t *testing.T) (act, bak *testServer, cfg Config) {
+	act, bak = newServer(t, "127.0.0.1", namedEcho("A")), newServer(t, "127.0.0.1", namedEcho("B"))
+	cfg = baseConfig([]BackendConfig{
+		{Name: "act", Address: act.addr, Weight: 1},
+		{Name: "bak", Address: bak.addr, Weight: 1, Backup: true},
+	})
+	return act, bak, cfg
+}
+
 // TestListenerBackup: through real sockets, the backup server gets no
 // client while the active one serves, gets every client while it is down
 // (a connect that fails on the active one is redispatched to it), and a
@@ -126,17 +146,7 @@ func TestPickBackupFailsBack(t *testing.T) {
 // serves again. A reload that makes the backup active spreads the
 // clients; the snapshot says which backend is a backup.
 func TestListenerBackup(t *testing.T) {
-	named := func(name string) func(net.Conn) {
-		return func(c net.Conn) {
-			c.Write([]byte(name))
-			echo(c)
-		}
-	}
-	act, bak := newServer(t, "127.0.0.1", named("A")), newServer(t, "127.0.0.1", named("B"))
-	cfg := baseConfig([]BackendConfig{
-		{Name: "act", Address: act.addr, Weight: 1},
-		{Name: "bak", Address: bak.addr, Weight: 1, Backup: true},
-	})
+	act, bak, cfg := activeAndBackup(t)
 	cfg.PersistenceTimeout = time.Minute
 	r := startListener(t, cfg, 1)
 	served := func() string {
@@ -185,7 +195,7 @@ func TestListenerBackup(t *testing.T) {
 	}
 	// A reload that makes bak active: both take clients (persistence off
 	// so that one client address spreads).
-	act2 := newServer(t, "127.0.0.1", named("A"))
+	act2 := newServer(t, "127.0.0.1", namedEcho("A"))
 	cfg.PersistenceTimeout = 0
 	cfg.Backends = []BackendConfig{
 		{Name: "act", Address: act2.addr, Weight: 1},
@@ -199,5 +209,64 @@ func TestListenerBackup(t *testing.T) {
 	}
 	if backendSnap(r.Snapshot(), "bak").Backup {
 		t.Fatal("snapshot: still a backup after the reload")
+	}
+}
+
+// TestShutdownBackupsOnUp: with ShutdownBackupsOnUp, an active backend
+// that serves again closes the backups' sessions (their clients reconnect
+// to it), not when it comes back drained (weight 0) and not without the
+// setting; the backups' sessions are logged as backup_replaced.
+func TestShutdownBackupsOnUp(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		on      bool
+		drained bool
+		closes  bool
+	}{
+		{name: "on", on: true, closes: true},
+		{name: "off", on: false},
+		{name: "on, active drained", on: true, drained: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, cfg := activeAndBackup(t)
+			cfg.ShutdownBackupsOnUp = tc.on
+			r := startLogged(t, cfg)
+			if err := r.SetBackendState("act", rbackend.Down, "test"); err != nil {
+				t.Fatal(err)
+			}
+			var onBackup []*net.TCPConn
+			for range 2 {
+				c := r.dial(t)
+				defer c.Close()
+				b := make([]byte, 1)
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, err := io.ReadFull(c, b); err != nil || b[0] != 'B' {
+					t.Fatalf("active down: served by %q (%v), want B", b, err)
+				}
+				onBackup = append(onBackup, c)
+			}
+			if tc.drained {
+				if err := r.SetBackendWeight("act", 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := r.SetBackendState("act", rbackend.Up, "test"); err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range onBackup {
+				if tc.closes {
+					if err := waitClosed(c, 3*time.Second); err != nil {
+						t.Errorf("session %d on the backup: %v", i, err)
+					}
+					if m := r.next(t); m["reason"] != "backup_replaced" || m["backend"] != "bak" {
+						t.Errorf("session %d logged as ended for %v on %v, want backup_replaced on bak", i, m["reason"], m["backend"])
+					}
+					continue
+				}
+				if got, err := roundTrip(c, []byte("still there")); err != nil || string(got) != "still there" {
+					t.Errorf("session %d on the backup: %q, %v; want it kept", i, got, err)
+				}
+			}
+		})
 	}
 }

@@ -157,6 +157,13 @@ type Config struct {
 	Bind netip.AddrPort
 	// Policy chooses backends; "" means roundrobin.
 	Policy Policy
+	// ShutdownBackupsOnUp closes the sessions of the Backup backends when
+	// an active backend starts to serve again at a weight above 0 (its
+	// state set from DOWN, MAINT or DRAIN to UP or DEGRADED: HAProxy's
+	// on-marked-up shutdown-backup-sessions), so that their clients
+	// reconnect to it; those still connecting to a backup are sent to it.
+	// The zero value false leaves them until they end.
+	ShutdownBackupsOnUp bool
 	// AllBackups spreads new connections over every usable backup server
 	// by Policy while no active backend can take one (HAProxy's option
 	// allbackups). The zero value false gives them all to the first

@@ -58,6 +58,9 @@ const (
 	// EndLocalResources: the client was refused because the host had no
 	// local port or socket memory for its backend connection.
 	EndLocalResources
+	// EndBackupReplaced: the backend is a backup and an active backend
+	// started to serve again (Config.ShutdownBackupsOnUp).
+	EndBackupReplaced
 )
 
 var endReasons = [...]string{
@@ -80,13 +83,14 @@ var endReasons = [...]string{
 	EndShutdown:         "shutdown",
 	EndVIPLeft:          "vip_left",
 	EndLocalResources:   "local_resources",
+	EndBackupReplaced:   "backup_replaced",
 }
 
 // String returns the reason as logged: client_closed, broker_closed,
 // client_reset, broker_reset, backend_down, backend_removed,
 // handshake_timeout, fin_timeout, idle_timeout, stop, connect_failed,
 // no_backend, refused, fd_limit, local_resources, error, shutdown,
-// vip_left or unknown.
+// vip_left, backup_replaced or unknown.
 func (r EndReason) String() string {
 	if int(r) < len(endReasons) {
 		return endReasons[r]

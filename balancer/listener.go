@@ -39,7 +39,9 @@ type params struct {
 	userTimeout    time.Duration // 0: the kernel's default
 	retries        int
 	shutdownOnDown bool
-	logSessions    bool
+	// shutdownBackupsOnUp is Config.ShutdownBackupsOnUp.
+	shutdownBackupsOnUp bool
+	logSessions         bool
 }
 
 // connOpts are the options p gives a listening socket.
@@ -49,16 +51,17 @@ func (p *params) connOpts() connOpts {
 
 func paramsOf(c Config) *params {
 	return &params{
-		maxConn:        int64(c.MaxConn),
-		connectTimeout: c.ConnectTimeout,
-		idleTimeout:    c.IdleTimeout,
-		handshake:      c.HandshakeTimeout,
-		finTimeout:     c.FinTimeout,
-		keepAlive:      c.KeepAlive,
-		userTimeout:    c.TCPUserTimeout,
-		retries:        c.Retries,
-		shutdownOnDown: c.ShutdownSessionsOnDown,
-		logSessions:    c.LogSessions,
+		maxConn:             int64(c.MaxConn),
+		connectTimeout:      c.ConnectTimeout,
+		idleTimeout:         c.IdleTimeout,
+		handshake:           c.HandshakeTimeout,
+		finTimeout:          c.FinTimeout,
+		keepAlive:           c.KeepAlive,
+		userTimeout:         c.TCPUserTimeout,
+		retries:             c.Retries,
+		shutdownOnDown:      c.ShutdownSessionsOnDown,
+		shutdownBackupsOnUp: c.ShutdownBackupsOnUp,
+		logSessions:         c.LogSessions,
 	}
 }
 
@@ -499,7 +502,9 @@ func (l *Listener) Sending(name string, d time.Duration) bool {
 // connections to it, forget its sticky clients and, if
 // ShutdownSessionsOnDown, close its sessions now (connections still being
 // set up are redispatched). Drain stops new connections and keeps sessions.
-// Up and Degraded let it take connections again.
+// Up and Degraded let it take connections again; an active backend that
+// so starts to serve at a weight above 0 closes the sessions of the
+// backup backends if ShutdownBackupsOnUp.
 func (l *Listener) SetBackendState(name string, st rbackend.State, reason string) error {
 	if !st.Valid() {
 		return fmt.Errorf("setting state of backend %q: invalid state %d", name, uint8(st))
@@ -518,20 +523,40 @@ func (l *Listener) SetBackendState(name string, st rbackend.State, reason string
 	b.state = st
 	b.since = l.clock.Now()
 	b.reason = reason
-	var loops []*loop
+	var shut []*backend // whose sessions to close, for why
+	why := EndBackendDown
 	if st.Removed() {
 		if l.sticky != nil {
 			l.sticky.forget(b)
 		}
 		if l.params.Load().shutdownOnDown {
-			loops = l.loops
+			shut = append(shut, b)
 		}
 	}
+	if !b.backup && !old.Serving() && st.Serving() && b.weight > 0 && !b.loops && l.params.Load().shutdownBackupsOnUp {
+		for _, c := range l.pool.backends {
+			if c.backup {
+				shut = append(shut, c)
+			}
+		}
+		why = EndBackupReplaced
+	}
+	loops := l.loops
 	l.mu.Unlock()
 	l.log.Info("backend state changed", zap.String("backend", name),
 		zap.Stringer("from", old), zap.Stringer("to", st), zap.String("reason", reason))
+	if len(shut) == 0 {
+		return nil
+	}
+	if why == EndBackupReplaced {
+		l.log.Info("closing the sessions of the backup backends: an active backend serves again (on_marked_up)", zap.String("backend", name))
+	}
 	for _, lp := range loops {
-		lp.post(func(lp *loop) { lp.shutdownBackend(b, EndBackendDown) })
+		lp.post(func(lp *loop) {
+			for _, x := range shut {
+				lp.shutdownBackend(x, why)
+			}
+		})
 	}
 	return nil
 }

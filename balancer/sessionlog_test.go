@@ -305,14 +305,14 @@ func TestSessionLogOff(t *testing.T) {
 // TestEndReasonString: every reason has its name.
 func TestEndReasonString(t *testing.T) {
 	seen := map[string]bool{}
-	for r := EndUnknown; r <= EndLocalResources; r++ {
+	for r := EndUnknown; r <= EndBackupReplaced; r++ {
 		s := r.String()
 		if s == "" || seen[s] {
 			t.Errorf("EndReason(%d) = %q", r, s)
 		}
 		seen[s] = true
 	}
-	if s := (EndLocalResources + 1).String(); s != "EndReason(19)" {
+	if s := (EndBackupReplaced + 1).String(); s != "EndReason(20)" {
 		t.Errorf("out of range: %q", s)
 	}
 }

@@ -79,6 +79,7 @@ func (c *Config) BalancerConfig(l *Listener) balancer.Config {
 		ConnectTimeout:         l.ConnectTimeout,
 		Retries:                l.Retries,
 		ShutdownSessionsOnDown: l.OnMarkedDown == ShutdownSessions,
+		ShutdownBackupsOnUp:    l.OnMarkedUp == ShutdownBackupSessions,
 		IdleTimeout:            l.IdleTimeout,
 		HandshakeTimeout:       l.HandshakeTimeout,
 		FinTimeout:             l.FinTimeout,

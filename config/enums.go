@@ -79,6 +79,46 @@ func ParseOnMarkedDown(s string) (OnMarkedDown, error) {
 // MarshalText encodes o as its String form.
 func (o OnMarkedDown) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 
+// OnMarkedUp is what happens to the sessions of a listener's backup
+// backends when one of its active backends starts to serve again
+// (HAProxy's on-marked-up).
+type OnMarkedUp uint8
+
+// OnMarkedUp values. The zero value is KeepBackupSessions.
+const (
+	// KeepBackupSessions leaves them until they end.
+	KeepBackupSessions OnMarkedUp = iota
+	// ShutdownBackupSessions closes them at once, so that their AMQP
+	// clients reconnect to the active backend.
+	ShutdownBackupSessions
+)
+
+// String returns "keep-backup-sessions" or "shutdown-backup-sessions".
+func (o OnMarkedUp) String() string {
+	switch o {
+	case KeepBackupSessions:
+		return "keep-backup-sessions"
+	case ShutdownBackupSessions:
+		return "shutdown-backup-sessions"
+	}
+	return fmt.Sprintf("OnMarkedUp(%d)", uint8(o))
+}
+
+// ParseOnMarkedUp parses "keep-backup-sessions" or
+// "shutdown-backup-sessions".
+func ParseOnMarkedUp(s string) (OnMarkedUp, error) {
+	switch strings.ToLower(s) {
+	case "keep-backup-sessions":
+		return KeepBackupSessions, nil
+	case "shutdown-backup-sessions":
+		return ShutdownBackupSessions, nil
+	}
+	return 0, fmt.Errorf("must be keep-backup-sessions or shutdown-backup-sessions, not %q", s)
+}
+
+// MarshalText encodes o as its String form.
+func (o OnMarkedUp) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
 // VRRPSender selects who sends the periodic adverts of a VRRP master
 // (Config.VRRPSender).
 type VRRPSender uint8

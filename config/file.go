@@ -76,6 +76,7 @@ type fileListener struct {
 	ConnectTimeout        time.Duration `yaml:"connect_timeout"`
 	Retries               *int          `yaml:"retries"`
 	OnMarkedDown          string        `yaml:"on_marked_down"`
+	OnMarkedUp            string        `yaml:"on_marked_up"`
 	ProxyProtocol         string        `yaml:"proxy_protocol"`
 	IdleTimeout           time.Duration `yaml:"idle_timeout"`
 	HandshakeTimeout      time.Duration `yaml:"handshake_timeout"`

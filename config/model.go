@@ -195,6 +195,10 @@ type Listener struct {
 	// OnMarkedDown is what happens to the sessions of a backend that goes
 	// DOWN, MAINT or is removed; default ShutdownSessions.
 	OnMarkedDown OnMarkedDown
+	// OnMarkedUp is what happens to the sessions of the backup backends
+	// when an active backend starts to serve again; default
+	// KeepBackupSessions.
+	OnMarkedUp OnMarkedUp
 	// IdleTimeout closes idle sessions; 0 (default): never.
 	IdleTimeout time.Duration
 	// HandshakeTimeout closes a session whose client sent nothing this

@@ -572,6 +572,11 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		r.check(p.k("on_marked_down"), err)
 		l.OnMarkedDown = o
 	}
+	if f.OnMarkedUp != "" {
+		o, err := ParseOnMarkedUp(f.OnMarkedUp)
+		r.check(p.k("on_marked_up"), err)
+		l.OnMarkedUp = o
+	}
 	pp, err := proxyproto.ParseVersion(f.ProxyProtocol)
 	r.check(p.k("proxy_protocol"), err)
 	if l.HandshakeTimeout == 0 {

@@ -550,8 +550,8 @@ func TestLogSessionsBuilt(t *testing.T) {
 	}
 }
 
-// TestBackupBuilt: backup and all_backups reach the balancer; neither by
-// default.
+// TestBackupBuilt: backup, all_backups and on_marked_up reach the
+// balancer; none by default; a bad on_marked_up is refused at its key.
 func TestBackupBuilt(t *testing.T) {
 	c, err := Parse([]byte(base))
 	if err != nil {
@@ -572,6 +572,20 @@ func TestBackupBuilt(t *testing.T) {
 	}
 	if _, err := Parse([]byte(strings.Replace(f, "backup: true", "backup: maybe", 1))); err == nil || !strings.Contains(err.Error(), "backup") {
 		t.Fatalf("backup: maybe: err %v, want one naming the key", err)
+	}
+	if bc.ShutdownBackupsOnUp {
+		t.Fatal("backup sessions shut by default")
+	}
+	up := strings.Replace(f, "all_backups: true", "all_backups: true\n    on_marked_up: shutdown-backup-sessions", 1)
+	if c, err = Parse([]byte(up)); err != nil {
+		t.Fatal(err)
+	}
+	if !c.BalancerConfig(&c.Listeners[0]).ShutdownBackupsOnUp {
+		t.Fatal("on_marked_up: shutdown-backup-sessions did not reach the balancer")
+	}
+	_, err = Parse([]byte(strings.Replace(up, "shutdown-backup-sessions", "shutdown-sessions", 1)))
+	if err == nil || !strings.Contains(err.Error(), "on_marked_up: must be keep-backup-sessions or shutdown-backup-sessions") {
+		t.Fatalf("on_marked_up: shutdown-sessions: err %v", err)
 	}
 }
 

@@ -16,7 +16,9 @@ import (
 // active one serves, the backups get no session; once its server is gone
 // (its check fails), its sessions are closed and every new client goes to
 // the first backup, none to the second; once it serves again, new clients
-// go back to it while the backup keeps the sessions it has. rmqlb status
+// go back to it while the backup keeps the sessions it has. With
+// on_marked_up: shutdown-backup-sessions (set by a reload), the backup's
+// sessions are closed when the active backend serves again. rmqlb status
 // names the backups, and says when the clients go to one.
 func TestBackupBackendNetns(t *testing.T) {
 	l := newLab(t)
@@ -93,7 +95,8 @@ func TestBackupBackendNetns(t *testing.T) {
 	}
 
 	// It comes back: new clients go to it, bak1 keeps its sessions.
-	if _, err := h2.ServeEcho(activeAP); err != nil {
+	active, err = h2.ServeEcho(activeAP)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := d.waitBackendsUp(5*time.Second, "act"); err != nil {
@@ -104,5 +107,39 @@ func TestBackupBackendNetns(t *testing.T) {
 	}
 	if err := waitActive(d, map[string]int{"act": 3, "bak1": 4, "bak2": 0}, 3*time.Second); err != nil {
 		t.Fatalf("active backend back: %v", err)
+	}
+
+	// With on_marked_up: shutdown-backup-sessions (a reload), the next
+	// time the active backend serves again the sessions on bak1 are
+	// closed, and their clients' new connections go to it.
+	reloaded := d.reload(func(c *daemonConf) {
+		c.Listeners = strings.Replace(listeners, "    policy: roundrobin\n", "    policy: roundrobin\n    on_marked_up: shutdown-backup-sessions\n", 1)
+	})
+	t.Logf("rmqlb reload:\n%s", strings.TrimSpace(reloaded))
+	active.Close()
+	if err := d.waitBackend("act", "down", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var onBackup []*echoSession
+	for range 2 {
+		onBackup = append(onBackup, dialEcho(t, client, vipAP))
+	}
+	if err := waitActive(d, map[string]int{"act": 0, "bak1": 6, "bak2": 0}, 3*time.Second); err != nil {
+		t.Fatalf("active backend down again: %v", err)
+	}
+	if _, err := h2.ServeEcho(activeAP); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range onBackup {
+		if !s.closedWithin(5 * time.Second) {
+			t.Errorf("session %d on bak1 not closed once the active backend served again", i)
+		}
+	}
+	if err := waitActive(d, map[string]int{"bak1": 0, "bak2": 0}, 3*time.Second); err != nil {
+		t.Fatalf("sessions left on the backups: %v", err)
+	}
+	dialEcho(t, client, vipAP)
+	if err := waitActive(d, map[string]int{"act": 1, "bak1": 0}, 3*time.Second); err != nil {
+		t.Fatalf("a client reconnecting: %v", err)
 	}
 }

@@ -103,6 +103,7 @@ type listener struct {
 	connectTimeout time.Duration
 	retries        *int
 	onMarkedDown   string
+	onMarkedUp     string // on_marked_up, from HAProxy's on-marked-up
 	idleTimeout    time.Duration
 	finTimeout     time.Duration
 	// userTimeout is tcp_user_timeout, from HAProxy's tcp-ut.

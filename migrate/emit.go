@@ -74,6 +74,7 @@ type yListener struct {
 	ConnectTimeout        string      `yaml:"connect_timeout,omitempty"`
 	Retries               *int        `yaml:"retries,omitempty"`
 	OnMarkedDown          string      `yaml:"on_marked_down,omitempty"`
+	OnMarkedUp            string      `yaml:"on_marked_up,omitempty"`
 	ProxyProtocol         string      `yaml:"proxy_protocol,omitempty"`
 	IdleTimeout           string      `yaml:"idle_timeout,omitempty"`
 	FinTimeout            string      `yaml:"fin_timeout,omitempty"`
@@ -256,6 +257,7 @@ func yamlListener(l *listener) *yListener {
 		ConnectTimeout:        dur(l.connectTimeout),
 		Retries:               l.retries,
 		OnMarkedDown:          l.onMarkedDown,
+		OnMarkedUp:            l.onMarkedUp,
 		IdleTimeout:           dur(l.idleTimeout),
 		FinTimeout:            dur(l.finTimeout),
 		TCPUserTimeout:        dur(l.userTimeout),

@@ -34,6 +34,7 @@ type serverParams struct {
 	// tls are the options of the check's TLS.
 	tls          serverTLS
 	onMarkedDown string
+	onMarkedUp   string
 	userTimeout  time.Duration // tcp-ut
 }
 
@@ -64,6 +65,9 @@ func (p serverParams) merge(o *serverParams) serverParams {
 	if o.onMarkedDown != "" {
 		p.onMarkedDown = o.onMarkedDown
 	}
+	if o.onMarkedUp != "" {
+		p.onMarkedUp = o.onMarkedUp
+	}
 	if o.userTimeout != 0 {
 		p.userTimeout = o.userTimeout
 	}
@@ -85,7 +89,7 @@ func (p serverParams) merge(o *serverParams) serverParams {
 var haServerArgs = map[string]string{
 	"inter": "", "fastinter": "", "downinter": "", "rise": "", "fall": "", "weight": "", "maxconn": "",
 	"port": "", "addr": "", "slowstart": "", "on-marked-down": "",
-	"on-marked-up":     "no equivalent: rmqlb leaves a backup's sessions open when an active backend comes back (`rmqlb backend LISTENER/BACKEND shutdown-sessions` closes them)",
+	"on-marked-up":     "",
 	"on-error":         "no equivalent: rmqlb judges a backend by its checks only",
 	"error-limit":      "no equivalent: rmqlb judges a backend by its checks only",
 	"observe":          "no equivalent: rmqlb judges a backend by its checks only",
@@ -284,6 +288,13 @@ func (p *serverParams) set(o, v string) error {
 		default:
 			err = fmt.Errorf("no equivalent: rmqlb's on_marked_down is shutdown-sessions or keep-sessions")
 		}
+	case "on-marked-up":
+		switch v {
+		case "shutdown-backup-sessions":
+			p.onMarkedUp = v
+		default:
+			err = fmt.Errorf("no equivalent: rmqlb's on_marked_up is shutdown-backup-sessions or keep-backup-sessions")
+		}
 	}
 	return err
 }
@@ -306,6 +317,8 @@ func (t *haT) servers(l *listener, back haProxy) {
 	otherCheck := back.get("option httpchk") != nil || back.get("option tcp-check") != nil ||
 		back.get("option ssl-hello-chk") != nil || back.get("option external-check") != nil
 	noted := map[string]bool{} // the notes on checks, made once a listener
+	actives := 0               // servers that are not backups
+	var ups []*haLine          // those of them with on-marked-up
 	for _, ln := range t.linesOf(back.sec, "server", 3, "must be server NAME ADDRESS:PORT [options]") {
 		sp := defaults.merge(t.parseServerParams(ln, 3))
 		addr, err := haAddr(ln.words[2], false)
@@ -377,8 +390,18 @@ func (t *haT) servers(l *listener, back haProxy) {
 		if sp.onMarkedDown != "" {
 			l.onMarkedDown = sp.onMarkedDown
 		}
+		if !b.backup {
+			actives++
+			if sp.onMarkedUp != "" {
+				l.onMarkedUp = sp.onMarkedUp
+				ups = append(ups, ln)
+			}
+		}
 		l.serverUTs = append(l.serverUTs, utSource{pos: ln.pos, dir: ln.text(), d: sp.userTimeout})
 		l.backends = append(l.backends, b)
+	}
+	if len(ups) > 0 && len(ups) < actives {
+		t.ns.change(ups[0].pos, ups[0].text(), "on-marked-up shutdown-backup-sessions on some active servers only: rmqlb's on_marked_up is the listener's, so any active backend that serves again closes the backups' sessions")
 	}
 	// HAProxy's roundrobin weighs its servers.
 	if l.policy == "" || l.policy == "roundrobin" {

@@ -81,6 +81,33 @@ func TestImportNotifyMaster(t *testing.T) {
 	}
 }
 
+// HAProxy's on-marked-up shutdown-backup-sessions becomes the listener's
+// on_marked_up, with a note when only some active servers have it (rmqlb's
+// setting is the listener's); a value rmqlb lacks is reported.
+func TestImportOnMarkedUp(t *testing.T) {
+	for _, tc := range []struct {
+		name, r1, r2 string
+		want         config.OnMarkedUp
+		note         string
+	}{
+		{"every active server", " on-marked-up shutdown-backup-sessions", " on-marked-up shutdown-backup-sessions", config.ShutdownBackupSessions, ""},
+		{"one of two", " on-marked-up shutdown-backup-sessions", "", config.ShutdownBackupSessions, "some active servers only"},
+		{"none", "", "", config.KeepBackupSessions, ""},
+		{"a value rmqlb lacks", " on-marked-up shutdown-backend-sessions", "", config.KeepBackupSessions, "no equivalent: rmqlb's on_marked_up is"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := "listen amqp\n bind 10.0.0.100:5672\n server r1 10.0.0.1:5672 check" + tc.r1 + "\n server r2 10.0.0.2:5672 check" + tc.r2 + "\n server r3 10.0.0.3:5672 check backup\n"
+			c, y, ns := importParsed(t, memFiles{"h": h}, Sources{HAProxy: "h"})
+			if got := c.Listeners[0].OnMarkedUp; got != tc.want {
+				t.Errorf("on_marked_up %v, want %v\n%s", got, tc.want, y)
+			}
+			if n := notesFor(ns, 3); tc.note == "" && strings.Contains(n, "on_marked_up") || !strings.Contains(n, tc.note) {
+				t.Errorf("notes of line 3 %q, want one with %q", n, tc.note)
+			}
+		})
+	}
+}
+
 // A notify script without an absolute path, or one that needs a shell,
 // is not translated, with the reason: rmqlb runs hooks by their absolute
 // path without a shell, and the file written must pass config.Parse.
