@@ -1475,6 +1475,10 @@ func (r *choiceRun) checkMetrics(g prometheus.Gatherer) error {
 		want["rmqlb_backend_active_connections/"+b.name] = float64(b.active)
 		want["rmqlb_backend_weight/"+b.name] = float64(b.weight)
 		want["rmqlb_backend_weight_ratio/"+b.name] = float64(b.percent) / 100
+		want["rmqlb_backend_backup/"+b.name] = 0
+		if b.backup {
+			want["rmqlb_backend_backup/"+b.name] = 1
+		}
 		up := 0.0
 		if b.state.Serving() {
 			up = 1

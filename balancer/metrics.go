@@ -17,7 +17,7 @@ type collector struct {
 	listening, active, total, refused, timeouts, sticky, stickyFull *prometheus.Desc
 
 	beActive, beTotal, beFails, beSent, beReceived *prometheus.Desc
-	beUp, beState, beWeight, beRatio               *prometheus.Desc
+	beUp, beState, beWeight, beRatio, beBackup     *prometheus.Desc
 }
 
 // Values of the reason label of rmqlb_listener_refused_connections_total.
@@ -60,13 +60,15 @@ func newCollector(l *Listener) *collector {
 			"Weight of the backend in effect: the operator's while one is set (rmqlb backend weight), else the configured one.", "backend"),
 		beRatio: d("backend_weight_ratio",
 			"Share of its weight in effect the backend gets now: below 1 during slow start, else 1.", "backend"),
+		beBackup: d("backend_backup",
+			"1 for a backup backend (backup: true: it takes new connections only while no other backend of its listener can), 0 otherwise.", "backend"),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.listening, c.active, c.total, c.refused, c.timeouts, c.sticky, c.stickyFull,
-		c.beActive, c.beTotal, c.beFails, c.beSent, c.beReceived, c.beUp, c.beState, c.beWeight, c.beRatio} {
+		c.beActive, c.beTotal, c.beFails, c.beSent, c.beReceived, c.beUp, c.beState, c.beWeight, c.beRatio, c.beBackup} {
 		ch <- d
 	}
 }
@@ -104,6 +106,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(c.beWeight, float64(b.Weight), b.Name)
 		gauge(c.beRatio, float64(b.WeightPercent)/100, b.Name)
+		gauge(c.beBackup, bool01(b.Backup), b.Name)
 	}
 }
 

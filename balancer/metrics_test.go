@@ -47,7 +47,9 @@ func TestBackendWeightMetricInEffect(t *testing.T) {
 // listener on the same registry.
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	l, err := NewListener(validConfig(), nil, reg)
+	cfg := validConfig()
+	cfg.Backends[1].Backup = true
+	l, err := NewListener(cfg, nil, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +79,7 @@ func TestMetrics(t *testing.T) {
 		"rmqlb_backend_state":                      {"backend", "listener", "state"},
 		"rmqlb_backend_weight":                     backendLabels,
 		"rmqlb_backend_weight_ratio":               backendLabels,
+		"rmqlb_backend_backup":                     backendLabels,
 	}
 	metricstest.RequireFamilies(t, mfs, want)
 	metricstest.RequireClean(t, reg)
@@ -95,6 +98,8 @@ func TestMetrics(t *testing.T) {
 		{"rmqlb_backend_weight", map[string]string{"backend": "rmq1"}, 10},
 		{"rmqlb_backend_weight_ratio", map[string]string{"backend": "rmq1"}, 0.25},
 		{"rmqlb_backend_weight_ratio", map[string]string{"backend": "rmq2"}, 1},
+		{"rmqlb_backend_backup", map[string]string{"backend": "rmq1"}, 0},
+		{"rmqlb_backend_backup", map[string]string{"backend": "rmq2"}, 1},
 		{"rmqlb_listener_listening", nil, 0},
 		{"rmqlb_listener_active_connections", nil, 0},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "maxconn"}, 0},

@@ -148,6 +148,7 @@ func TestMetricsScrape(t *testing.T) {
 		"rmqlb_backend_state":                                {dto.MetricType_GAUGE, []string{"backend", "listener", "state"}},
 		"rmqlb_backend_up":                                   {dto.MetricType_GAUGE, []string{"backend", "listener"}},
 		"rmqlb_backend_weight_ratio":                         {dto.MetricType_GAUGE, []string{"backend", "listener"}},
+		"rmqlb_backend_backup":                               {dto.MetricType_GAUGE, []string{"backend", "listener"}},
 		"rmqlb_backend_connect_failures_total":               {dto.MetricType_COUNTER, []string{"backend", "listener"}},
 		"rmqlb_backend_sent_bytes_total":                     {dto.MetricType_COUNTER, []string{"backend", "listener"}},
 		"rmqlb_backend_received_bytes_total":                 {dto.MetricType_COUNTER, []string{"backend", "listener"}},
