@@ -216,6 +216,8 @@ func closeAll(conns []*amqp.Connection) {
 // TestE2ERabbitMQ runs real RabbitMQ 3.10 nodes on h1 and h2 behind rmqlb
 // on both hosts, with amqp091-go clients on the client host:
 //   - 100 AMQP connections through the VIP;
+//   - with rmq2 made a backup by a reload, AMQP clients all go to rmq1,
+//     and to rmq2 while rmq1 takes none (operator's weight 0);
 //   - a producer (publisher confirms) and a consumer through the VIP keep
 //     working over two failovers of the VIP (SIGTERM of the master rmqlb,
 //     then its restart and preemption), and every confirmed message arrives;
@@ -260,6 +262,10 @@ func TestE2ERabbitMQ(t *testing.T) {
 		if total != 100 {
 			t.Errorf("h1 reports %v active sessions, want the 100 open", total)
 		}
+	})
+
+	t.Run("backup-standby", func(t *testing.T) {
+		testBackupStandby(t, rl)
 	})
 
 	t.Run("producer-consumer-across-failover", func(t *testing.T) {
@@ -526,6 +532,48 @@ func (rl *rabbitLab) consume(ctx context.Context, queue string, st *pcStats) {
 			}
 		}
 	})
+}
+
+// testBackupStandby reloads the master with rmq2 as a backup broker (an
+// active/standby setup): 10 AMQP connections through the VIP all go to
+// rmq1; with rmq1 at the operator's weight 0 (it takes no new client,
+// keeps its sessions) the next 10 all go to rmq2; with its weight reset,
+// new ones go to rmq1 again. The file is put back at the end.
+func testBackupStandby(t *testing.T, rl *rabbitLab) {
+	d := rl.daemons["h1"]
+	d.reload(func(c *daemonConf) {
+		c.Listeners = strings.Replace(e2eListener(), "address: 10.77.0.2:5672}", "address: 10.77.0.2:5672, backup: true}", 1)
+	})
+	defer d.reload(func(c *daemonConf) { c.Listeners = e2eListener() })
+	backend := func(args ...string) {
+		t.Helper()
+		out, err := exec.Command(d.bin, append([]string{"backend", "--socket", d.sock, "amqp/rmq1"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("rmqlb backend amqp/rmq1 %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	dial := func(want map[string]int) {
+		t.Helper()
+		conns, errs := rl.dialMany(10)
+		t.Cleanup(func() { closeAll(conns) })
+		if len(errs) > 0 {
+			t.Fatalf("%d of 10 AMQP connections failed; first: %v", len(errs), errs[0])
+		}
+		if err := waitActive(d, want, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dial(map[string]int{"rmq1": 10, "rmq2": 0})
+	backend("weight", "0")
+	defer exec.Command(d.bin, "backend", "--socket", d.sock, "amqp/rmq1", "weight", "reset").Run() // if the test fails before
+	dial(map[string]int{"rmq1": 10, "rmq2": 10})
+	s := d.mustStatus()
+	reasons, _ := s.raw.(map[string]any)["verdict"].(map[string]any)["reasons"].([]any)
+	if !slices.Contains(reasons, any("listener amqp: no active backend serves: new clients go to backup rmq2")) {
+		t.Errorf("the verdict does not say the clients go to rmq2: %q", reasons)
+	}
+	backend("weight", "reset")
+	dial(map[string]int{"rmq1": 20, "rmq2": 10})
 }
 
 func testFrozenBroker(t *testing.T, rl *rabbitLab) {
