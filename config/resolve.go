@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -199,7 +200,31 @@ func (r *resolver) config(f *file) *Config {
 	r.uniqueInstances(c.VRRP)
 	r.noSelfLoops(c)
 	c.Warnings = append(c.Warnings, c.guestWarnings()...)
+	c.Warnings = append(c.Warnings, c.backupWarnings()...)
 	return c
+}
+
+// backupWarnings returns a warning for every listener that sets
+// all_backups or on_marked_up: shutdown-backup-sessions without a backup
+// backend: the setting does nothing (a backup: true left out, or put on
+// another listener).
+func (c *Config) backupWarnings() []string {
+	var ws []string
+	for _, l := range c.Listeners {
+		if slices.ContainsFunc(l.Backends, func(b Backend) bool { return b.Backup }) {
+			continue
+		}
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"all_backups", l.AllBackups}, {"on_marked_up", l.OnMarkedUp == ShutdownBackupSessions}} {
+			if k.set {
+				f := l.Field + "." + k.key
+				ws = append(ws, fmt.Sprintf("%s (line %d): no backend of listener %s is a backup (backup: true), so it does nothing", f, c.Line(f), l.Name))
+			}
+		}
+	}
+	return ws
 }
 
 // guestWarnings returns a warning for every login check that logs in as

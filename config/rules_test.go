@@ -589,6 +589,39 @@ func TestBackupBuilt(t *testing.T) {
 	}
 }
 
+// TestBackupWarnings: all_backups and on_marked_up:
+// shutdown-backup-sessions on a listener without a backup backend are
+// warned about (they do nothing), with their lines; not with one.
+func TestBackupWarnings(t *testing.T) {
+	f := strings.Replace(base, "keepalive: 30s", "keepalive: 30s\n    all_backups: true\n    on_marked_up: shutdown-backup-sessions", 1)
+	c, err := Parse([]byte(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range c.Warnings {
+		if strings.Contains(w, "is a backup") {
+			got = append(got, w)
+		}
+	}
+	want := []string{
+		"listeners[0].all_backups (line 16): no backend of listener l is a backup (backup: true), so it does nothing",
+		"listeners[0].on_marked_up (line 17): no backend of listener l is a backup (backup: true), so it does nothing",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings %q, want %q", got, want)
+	}
+	c, err = Parse([]byte(strings.Replace(f, "address: 10.0.0.2:5672, check", "address: 10.0.0.2:5672, backup: true, check", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range c.Warnings {
+		if strings.Contains(w, "is a backup") {
+			t.Errorf("warning with a backup backend: %s", w)
+		}
+	}
+}
+
 // TestInert: a file that says inert: true and has no VRRP instance and no
 // listener is valid, with a warning; the same file without the key is
 // refused, and so is the key beside a VRRP instance (TestRules) or a
