@@ -27,19 +27,22 @@ func TestBackendLoopsBack(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			real := newServer(t, "127.0.0.1", echo)
-			port := unusedAddr(t, "127.0.0.1").Port()
-			self := tc.self(port)
-			if !self.IsValid() {
+			if !tc.self(1).IsValid() {
 				t.Skip("this host has no non-loopback IPv4 address")
 			}
-			cfg := baseConfig([]BackendConfig{
-				{Name: "self", Address: self, Weight: 1},
-				{Name: "real", Address: real.addr, Weight: 1},
-			})
-			cfg.Bind = tc.bind(port)
+			real := newServer(t, "127.0.0.1", echo)
+			// The kernel chooses the port as the listener binds (a port
+			// found free beforehand may be taken by another test's
+			// connection by then); self is added at it by a reload.
+			cfg := baseConfig([]BackendConfig{{Name: "real", Address: real.addr, Weight: 1}})
+			cfg.Bind = tc.bind(0)
 			cfg.PersistenceTimeout = time.Minute
 			l := startListener(t, cfg, 2)
+			port := l.Addr().Port()
+			cfg.Backends = append([]BackendConfig{{Name: "self", Address: tc.self(port), Weight: 1}}, cfg.Backends...)
+			if err := l.Apply(cfg); err != nil {
+				t.Fatal(err)
+			}
 			client := func(i int) {
 				t.Helper()
 				c, err := net.Dial("tcp", loopbackAt(port).String())
