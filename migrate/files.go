@@ -1,11 +1,15 @@
 package migrate
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Files is where Import reads its inputs and the files they include. Paths
@@ -26,6 +30,17 @@ type Files interface {
 type statFiles interface {
 	Stat(name string) (fs.FileInfo, error)
 }
+
+// hostFiles is a Files that can also look a host name up, as HAProxy
+// does at its start for a server given by name (its default init-addr,
+// libc): the addresses the name has. With a Files that is not a
+// hostFiles, a server given by name is not translated.
+type hostFiles interface {
+	LookupHost(name string) ([]netip.Addr, error)
+}
+
+// LookupTimeout bounds OSFiles.LookupHost.
+const LookupTimeout = 5 * time.Second
 
 // MaxFileSize is the largest input file read: configuration files are
 // small, and a larger file is most likely the wrong one.
@@ -56,3 +71,11 @@ func (OSFiles) Glob(pattern string) ([]string, error) { return filepath.Glob(pat
 
 // Stat returns what name is, links followed.
 func (OSFiles) Stat(name string) (fs.FileInfo, error) { return os.Stat(name) }
+
+// LookupHost returns the addresses of host name by the system's resolver
+// (/etc/hosts, then DNS, as nsswitch.conf says), within LookupTimeout.
+func (OSFiles) LookupHost(name string) ([]netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), LookupTimeout)
+	defer cancel()
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", name)
+}

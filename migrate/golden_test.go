@@ -40,7 +40,7 @@ var goldenCases = []struct {
 func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := Import(tc.src, OSFiles{})
+			r, err := Import(tc.src, hermeticFiles{})
 			if err != nil {
 				t.Fatal(err)
 			}

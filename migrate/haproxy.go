@@ -30,6 +30,9 @@ type haT struct {
 	// stat tells what a file named by the configuration is (a ca-file
 	// may be a directory); it fails when Import's Files cannot tell.
 	stat func(name string) (fs.FileInfo, error)
+	// lookup finds a server's host name's addresses (hostFiles); nil
+	// when Import's Files cannot.
+	lookup func(name string) ([]netip.Addr, error)
 }
 
 // haProxy is a listen, frontend or backend section with the defaults
@@ -220,6 +223,9 @@ func translateHAProxy(cfg *haConfig, ns *notes, files Files) *haT {
 	t.stat = func(string) (fs.FileInfo, error) { return nil, errors.ErrUnsupported }
 	if sf, ok := files.(statFiles); ok {
 		t.stat = sf.Stat
+	}
+	if hf, ok := files.(hostFiles); ok {
+		t.lookup = hf.LookupHost
 	}
 	t.globalTLS()
 	for _, l := range cfg.orphans {
@@ -519,6 +525,25 @@ func (t *haT) bindAddrs(l *haLine, list string) []haBind {
 // haAddr reads an HAProxy address "[ipv4@|ipv6@]ADDR:PORT"; with bind, an
 // empty ADDR or "*" is the unspecified address.
 func haAddr(s string, bind bool) (netip.AddrPort, error) {
+	ap, err := haAddrOrName(s, bind)
+	var ne *hostNameError
+	if errors.As(err, &ne) {
+		return netip.AddrPort{}, fmt.Errorf("%s: %s", ne.host, whyResolve)
+	}
+	return ap, err
+}
+
+// hostNameError is haAddrOrName's answer for an address given as a host
+// name (or an address with a zone).
+type hostNameError struct {
+	host string
+	port uint16
+}
+
+func (e *hostNameError) Error() string { return e.host + ": " + whyResolve }
+
+// haAddrOrName is haAddr, with a *hostNameError for a host name.
+func haAddrOrName(s string, bind bool) (netip.AddrPort, error) {
 	for _, p := range []string{"ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"} {
 		s = strings.TrimPrefix(s, p)
 	}
@@ -550,7 +575,7 @@ func haAddr(s string, bind bool) (netip.AddrPort, error) {
 		a = netip.IPv4Unspecified()
 	default:
 		if a, err = netip.ParseAddr(host); err != nil || a.Zone() != "" {
-			return netip.AddrPort{}, fmt.Errorf("%s: %s", host, whyResolve)
+			return netip.AddrPort{}, &hostNameError{host: host, port: uint16(pn)}
 		}
 		if !bind && a.IsUnspecified() {
 			return netip.AddrPort{}, fmt.Errorf("must not be the unspecified address")

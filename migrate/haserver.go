@@ -1,8 +1,11 @@
 package migrate
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rmqlb/rmqlb/balancer"
@@ -321,7 +324,7 @@ func (t *haT) servers(l *listener, back haProxy) {
 	var ups []*haLine          // those of them with on-marked-up
 	for _, ln := range t.linesOf(back.sec, "server", 3, "must be server NAME ADDRESS:PORT [options]") {
 		sp := defaults.merge(t.parseServerParams(ln, 3))
-		addr, err := haAddr(ln.words[2], false)
+		addr, err := t.serverAddr(ln)
 		if err != nil {
 			t.skip(ln, err.Error())
 			continue
@@ -433,4 +436,33 @@ func weightOf(b *backend) int {
 		return 1
 	}
 	return *b.weight
+}
+
+// serverAddr reads the address of server line ln. A host name is looked
+// up, as HAProxy does at its start (init-addr libc), when Import's Files
+// can: its first IPv4 address, else its first, with a note, since rmqlb
+// connects to that address and does not follow the name.
+func (t *haT) serverAddr(ln *haLine) (netip.AddrPort, error) {
+	addr, err := haAddrOrName(ln.words[2], false)
+	var ne *hostNameError
+	if !errors.As(err, &ne) {
+		return addr, err
+	}
+	if t.lookup == nil || strings.Contains(ne.host, "%") {
+		return netip.AddrPort{}, err
+	}
+	addrs, lerr := t.lookup(ne.host)
+	if lerr != nil || len(addrs) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%s: looking it up (as HAProxy does at its start) found no address: %v; rmqlb uses IP addresses and resolves no names", ne.host, lerr)
+	}
+	a := addrs[0]
+	if i := slices.IndexFunc(addrs, func(x netip.Addr) bool { return x.Unmap().Is4() }); i >= 0 {
+		a = addrs[i]
+	}
+	a = a.Unmap().WithZone("")
+	if a.IsUnspecified() {
+		return netip.AddrPort{}, fmt.Errorf("%s: looked up as %s, the unspecified address", ne.host, a)
+	}
+	t.ns.change(ln.pos, ln.text(), fmt.Sprintf("%s looked up as %s, as HAProxy does at its start: rmqlb connects to that address and does not follow the name, so check it (and write the file again if the name moves)", ne.host, a))
+	return netip.AddrPortFrom(a, ne.port), nil
 }

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
@@ -105,6 +106,40 @@ func TestImportOnMarkedUp(t *testing.T) {
 				t.Errorf("notes of line 3 %q, want one with %q", n, tc.note)
 			}
 		})
+	}
+}
+
+// A server given by host name is looked up, as HAProxy does at its start:
+// its first IPv4 address, else its first, with a note; a name without an
+// address, or whose address is the unspecified one, is not translated.
+func TestImportServerByName(t *testing.T) {
+	files := memFiles{
+		"h": "listen amqp\n bind 10.0.0.100:5672\n server r1 rmq1.example.com:5672 check\n server r2 rmq2.example.com:5672 check\n" +
+			" server r3 rmq3.example.com:5672 check\n server r4 gone.example.com:5672 check\n server r5 zero.example.com:5672 check\n",
+		"hosts:rmq1.example.com": "10.0.0.1",
+		"hosts:rmq2.example.com": "2001:db8::2 10.0.0.2",
+		"hosts:rmq3.example.com": "2001:db8::3",
+		"hosts:zero.example.com": "0.0.0.0",
+	}
+	c, y, ns := importParsed(t, files, Sources{HAProxy: "h"})
+	want := map[string]string{"r1": "10.0.0.1:5672", "r2": "10.0.0.2:5672", "r3": "[2001:db8::3]:5672"}
+	got := map[string]string{}
+	for _, b := range c.Listeners[0].Backends {
+		got[b.ID.Name] = b.Address.String()
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("backends %v, want %v\n%s", got, want, y)
+	}
+	for line, note := range map[int]string{
+		3: "note: rmq1.example.com looked up as 10.0.0.1, as HAProxy does at its start: rmqlb connects to that address and does not follow the name",
+		4: "note: rmq2.example.com looked up as 10.0.0.2",
+		5: "note: rmq3.example.com looked up as 2001:db8::3",
+		6: "not translated: gone.example.com: looking it up (as HAProxy does at its start) found no address",
+		7: "not translated: zero.example.com: looked up as 0.0.0.0, the unspecified address",
+	} {
+		if n := notesFor(ns, line); !strings.Contains(n, note) {
+			t.Errorf("notes of line %d %q, want one with %q", line, n, note)
+		}
 	}
 }
 

@@ -140,7 +140,7 @@ func TestTranslate(t *testing.T) {
 			src:   Sources{HAProxy: "h"},
 			want:  []string{"name: in", "check: {interval: 1s, fastinterval: 500ms, downinterval: 5s}"},
 			not:   []string{"name: web", "name: empty"},
-			notes: []string{"h:3: acl vip dst 10.0.0.100: not translated: no equivalent: rmqlb has no content rules", "h:4: use_backend b if vip: not translated: no equivalent: rmqlb has no content rules", "h:7: server dns broker.example.com:5672 check: not translated: broker.example.com: no equivalent: rmqlb uses IP addresses", "h:9: server tls 10.0.0.2:5671 ssl verify none: not translated: HAProxy speaks TLS to this server", "h:10: listen web (to line 13): not translated: http mode: rmqlb proxies TCP", "h:14: listen empty: not translated: has no server that rmqlb can use"},
+			notes: []string{"h:3: acl vip dst 10.0.0.100: not translated: no equivalent: rmqlb has no content rules", "h:4: use_backend b if vip: not translated: no equivalent: rmqlb has no content rules", "h:7: server dns broker.example.com:5672 check: not translated: broker.example.com: looking it up (as HAProxy does at its start) found no address: lookup broker.example.com: no such host; rmqlb uses IP addresses", "h:9: server tls 10.0.0.2:5671 ssl verify none: not translated: HAProxy speaks TLS to this server", "h:10: listen web (to line 13): not translated: http mode: rmqlb proxies TCP", "h:14: listen empty: not translated: has no server that rmqlb can use"},
 		},
 		{
 			name:  "HAProxy: stick table size in entries, k m g are powers of 2",
