@@ -52,12 +52,12 @@ func startEPMD(netns string, port uint16, marker string) (*EPMD, error) {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(int(port)), markerEnv+"="+marker)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := startOwned(cmd); err != nil {
 		return nil, fmt.Errorf("starting epmd on port %d: %w", port, err)
 	}
 	e := &EPMD{Port: port, NetNS: netns, marker: marker, cmd: cmd, done: make(chan struct{})}
 	go func() {
-		cmd.Wait()
+		waitOwned(cmd)
 		close(e.done)
 	}()
 	// Wait until it listens (only checkable from the root namespace; in a namespace epmd binds

@@ -287,13 +287,13 @@ func (n *Node) start(ctx context.Context) error {
 	n.cmd.Stdout = out
 	n.cmd.Stderr = out
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := n.cmd.Start(); err != nil {
+	if err := startOwned(n.cmd); err != nil {
 		return err
 	}
 	done := make(chan struct{})
 	n.waitDone = done
 	go func(cmd *exec.Cmd) {
-		cmd.Wait()
+		waitOwned(cmd)
 		close(done)
 	}(n.cmd)
 	wctx, cancel := context.WithTimeout(ctx, n.opts.BootTimeout)
@@ -383,11 +383,11 @@ func (n *Node) tool(ctx context.Context, bin string, args ...string) (string, er
 	var buf bytes.Buffer
 	cmd.Stdout = &buf
 	cmd.Stderr = &buf
-	if err := cmd.Start(); err != nil {
+	if err := startOwned(cmd); err != nil {
 		return "", fmt.Errorf("running %s %s: %w", name, strings.Join(args, " "), err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- waitOwned(cmd) }()
 	var err error
 	select {
 	case err = <-done:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +20,42 @@ import (
 const ctlMarkerEnv = "RMQLB_RABBITTEST_CTL"
 
 var subreaperOnce sync.Once
+
+// owned holds the pids of the children that os/exec waits for: a node's
+// server, an epmd, a CLI tool's run, of every node of this process. A
+// reap (reapErlangOrphans, killMarked) never takes one of them, whichever
+// node it runs for: rabbitmqctl runs as beam.smp, and a reap of another
+// node's orphans could otherwise take a run that has just exited, whose
+// Wait then fails with ECHILD. The mutex is held by a start until the
+// child's pid is in pids and by a reap from its scan to its last wait4,
+// so that no reap falls between the two. A process-wide set, as the
+// subreaper setting is.
+var owned = struct {
+	sync.Mutex
+	pids map[int]bool
+}{pids: map[int]bool{}}
+
+// startOwned starts cmd and adds its pid to owned; wait waits for it
+// and then removes it.
+func startOwned(cmd *exec.Cmd) error {
+	owned.Lock()
+	defer owned.Unlock()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	owned.pids[cmd.Process.Pid] = true
+	return nil
+}
+
+// waitOwned waits for cmd, which startOwned started, and removes it from
+// owned.
+func waitOwned(cmd *exec.Cmd) error {
+	err := cmd.Wait()
+	owned.Lock()
+	delete(owned.pids, cmd.Process.Pid)
+	owned.Unlock()
+	return err
+}
 
 // becomeSubreaper makes this process the reaper of orphaned descendants. Killing beam.smp
 // orphans erl_child_setup and inet_gethost (they run in sessions of their own); without it they
@@ -47,9 +84,13 @@ func killMarked(marker string, timeout time.Duration, skip ...int) error {
 			}
 			if p.zombie {
 				if p.ppid == os.Getpid() && !contains(skip, p.pid) {
-					var ws syscall.WaitStatus
-					syscall.Wait4(p.pid, &ws, syscall.WNOHANG, nil)
-					left = append(left, p)
+					owned.Lock()
+					if !owned.pids[p.pid] {
+						var ws syscall.WaitStatus
+						syscall.Wait4(p.pid, &ws, syscall.WNOHANG, nil)
+						left = append(left, p)
+					}
+					owned.Unlock()
 				}
 				continue
 			}
@@ -82,8 +123,10 @@ var erlangComms = map[string]bool{"beam.smp": true, "erl_child_setup": true, "in
 // named like Erlang's helper processes: orphans of rabbitmqctl runs and of killed nodes. Such
 // zombies are never children that os/exec waits for, except the ones in skip.
 func reapErlangOrphans(skip ...int) {
+	owned.Lock()
+	defer owned.Unlock()
 	for _, p := range scanProcs("\x00") {
-		if p.zombie && p.ppid == os.Getpid() && erlangComms[p.comm] && !contains(skip, p.pid) {
+		if p.zombie && p.ppid == os.Getpid() && erlangComms[p.comm] && !contains(skip, p.pid) && !owned.pids[p.pid] {
 			var ws syscall.WaitStatus
 			syscall.Wait4(p.pid, &ws, syscall.WNOHANG, nil)
 		}
