@@ -15,7 +15,7 @@ type pool struct {
 // is usable; full is then true if some backend was rejected only because
 // it is at its maxconn.
 func (p *pool) pick(skip func(*backend) bool) (b *backend, full bool) {
-	ok := func(b *backend) bool { return b.usable() && (skip == nil || !skip(b)) }
+	ok := usableBy(skip)
 	b = p.byPolicy(func(b *backend) bool { return !b.backup && ok(b) })
 	if b == nil {
 		b = p.pickBackup(ok)
@@ -28,6 +28,12 @@ func (p *pool) pick(skip func(*backend) bool) (b *backend, full bool) {
 		}
 	}
 	return b, full
+}
+
+// usableBy returns whether a backend is usable and not rejected by skip
+// (nil rejects none): the candidates of pick and eligible.
+func usableBy(skip func(*backend) bool) func(*backend) bool {
+	return func(b *backend) bool { return b.usable() && (skip == nil || !skip(b)) }
 }
 
 // byPolicy picks among the backends ok accepts by the pool's policy.
@@ -63,7 +69,7 @@ func (p *pool) pickBackup(ok func(*backend) bool) *backend {
 // backup). A client pinned to a backup while the active backends were
 // down thus goes back to them once they can take it.
 func (p *pool) eligible(b *backend, skip func(*backend) bool) bool {
-	ok := func(b *backend) bool { return b.usable() && (skip == nil || !skip(b)) }
+	ok := usableBy(skip)
 	if !ok(b) {
 		return false
 	}
