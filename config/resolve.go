@@ -511,10 +511,7 @@ func (r *resolver) noSelfLoops(c *Config) {
 			return
 		}
 		for j, l := range c.Listeners {
-			if !l.Bind.IsValid() {
-				continue
-			}
-			if loops, unsure := balancer.SelfAddress(l.Bind, a); loops || (unsure && local[a.Addr().Unmap()]) {
+			if ReachesBind(l.Bind, a, local) {
 				reported[p.String()] = true
 				r.errf(p, "%s is where listeners[%d] (bind %s) listens: the proxy would connect to itself, not to a broker", a, j, l.Bind)
 				return
@@ -529,6 +526,20 @@ func (r *resolver) noSelfLoops(c *Config) {
 			}
 		}
 	}
+}
+
+// ReachesBind reports whether a connection to dst would reach a listener
+// bound at bind, as far as a configuration file can tell
+// (balancer.SelfAddress): dst is the bind, or a loopback address at its
+// port under an unspecified bind, or another address at its port under
+// such a bind that host holds (the addresses the file shows to be this
+// host's: its VIPs and unicast_src). False when either is invalid.
+func ReachesBind(bind, dst netip.AddrPort, host map[netip.Addr]bool) bool {
+	if !bind.IsValid() || !dst.IsValid() {
+		return false
+	}
+	loops, unsure := balancer.SelfAddress(bind, dst)
+	return loops || (unsure && host[dst.Addr().Unmap()])
 }
 
 // metricsApart refuses a metrics_listen that a listener's bind overlaps:

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	rbackend "github.com/rmqlb/rmqlb/backend"
-	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/healthcheck"
 )
 
@@ -67,7 +67,7 @@ func merge(ka *kaT, ha *haT, ipvs []*listener, ns *notes) *draft {
 }
 
 // selfLoops leaves out the backends whose address, or whose check's, is
-// where one of ls listens (balancer.SelfAddress, with the VIPs and
+// where one of ls listens (config.ReachesBind, with the VIPs and
 // unicast_src of the instances as this host's addresses, as config does),
 // and a listener left without a backend: the proxy would connect to
 // itself, and rmqlb refuses such a file.
@@ -83,10 +83,7 @@ func (m *merger) selfLoops(ls []*listener) []*listener {
 	}
 	loopsAt := func(a netip.AddrPort) *listener {
 		for _, l := range ls {
-			if !a.IsValid() || !l.bind.IsValid() {
-				continue
-			}
-			if loops, unsure := balancer.SelfAddress(l.bind, a); loops || (unsure && local[a.Addr().Unmap()]) {
+			if config.ReachesBind(l.bind, a, local) {
 				return l
 			}
 		}
