@@ -165,13 +165,25 @@ func (t *kaT) sorryServer(l *listener, n *kaNode, s kaCheckSettings) *backend {
 		return nil
 	}
 	b := &backend{pos: n.pos, name: "sorry_server", addr: addr, backup: true}
+	t.change(n, "becomes a backup backend: it takes the clients while no real server can; "+uncheckedNote(b))
+	b.check.schedule(s)
+	return b
+}
+
+// uncheckedNote sets up the check of b, a server keepalived does not
+// check (tcpCheck), and says how rmqlb checks it instead.
+func uncheckedNote(b *backend) string {
 	how := "an AMQP handshake"
 	if why := tcpCheck(b); why != "" {
 		how = why
 	}
-	b.check.interval, b.check.fast, b.check.timeout, b.check.fall = s.interval, s.fast, s.timeout, s.fall
-	t.change(n, "becomes a backup backend: it takes the clients while no real server can; keepalived does not check it, rmqlb checks it with "+how+" (write check type: none to leave it unchecked)")
-	return b
+	return "keepalived does not check it: rmqlb checks it with " + how + " (write check type: none to leave it unchecked)"
+}
+
+// schedule sets the intervals, timeout and fall of c from keepalived's
+// check settings s.
+func (c *check) schedule(s kaCheckSettings) {
+	c.interval, c.fast, c.timeout, c.fall = s.interval, s.fast, s.timeout, s.fall
 }
 
 // checkSetting reads a check setting that a virtual_server, real_server
@@ -335,19 +347,12 @@ func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool)
 			t.ns.change(tcp.pos, tcp.text(), "becomes "+why)
 		}
 	} else if len(checkers) == 0 {
-		how := "an AMQP handshake"
-		if why := tcpCheck(b); why != "" {
-			how = why
-		}
-		t.ns.change(n.pos, n.text(), "keepalived does not check it: rmqlb checks it with "+how+" (write check type: none to leave it unchecked)")
+		t.ns.change(n.pos, n.text(), uncheckedNote(b))
 	} else {
 		// Its checkers are reported: rmqlb's check, by its port.
 		tcpCheck(b)
 	}
-	b.check.interval = s.interval
-	b.check.fast = s.fast
-	b.check.timeout = s.timeout
-	b.check.fall = s.fall
+	b.check.schedule(s)
 	b.inhibit = s.inhibit
 	return b
 }
