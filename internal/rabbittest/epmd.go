@@ -100,7 +100,7 @@ func (e *EPMD) Stop() error {
 	case <-e.done:
 	case <-time.After(5 * time.Second):
 	}
-	if err := killMarked(e.marker, 5*time.Second, e.cmd.Process.Pid); err != nil {
+	if err := killMarked(e.marker, 5*time.Second); err != nil {
 		return fmt.Errorf("stopping epmd on port %d: %w", e.Port, err)
 	}
 	return nil

@@ -474,14 +474,7 @@ func (n *Node) Stop() error {
 		case <-time.After(10 * time.Second):
 		}
 	}
-	var skip []int
-	if n.cmd != nil && n.cmd.Process != nil {
-		skip = append(skip, n.cmd.Process.Pid)
-	}
-	if n.epmd != nil {
-		skip = append(skip, n.epmd.cmd.Process.Pid)
-	}
-	err := killMarked(n.marker, 10*time.Second, skip...)
+	err := killMarked(n.marker, 10*time.Second)
 	if n.epmd != nil {
 		if e := n.epmd.Stop(); err == nil {
 			err = e

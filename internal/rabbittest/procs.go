@@ -35,8 +35,8 @@ var owned = struct {
 	pids map[int]bool
 }{pids: map[int]bool{}}
 
-// startOwned starts cmd and adds its pid to owned; wait waits for it
-// and then removes it.
+// startOwned starts cmd and adds its pid to owned; waitOwned waits for
+// it and then removes it.
 func startOwned(cmd *exec.Cmd) error {
 	owned.Lock()
 	defer owned.Unlock()
@@ -67,12 +67,12 @@ func becomeSubreaper() {
 
 // killMarked SIGKILLs every process whose environment holds markerEnv=marker, reaps those that
 // were orphaned to this process and waits until none is left or timeout passes. Processes that
-// os/exec owns (skip) are left to their Wait; only zombies that were seen alive with the marker
-// are reaped, so exec.Cmd children of other code are never stolen.
-func killMarked(marker string, timeout time.Duration, skip ...int) error {
+// os/exec waits for (owned) are left to their Wait; only zombies that were seen alive with the
+// marker are reaped, so exec.Cmd children of other code are never stolen.
+func killMarked(marker string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	seen := map[int]bool{}
-	defer reapErlangOrphans(skip...)
+	defer reapErlangOrphans()
 	for {
 		var left []proc
 		for _, p := range scanProcs(markerEnv + "=" + marker) {
@@ -83,7 +83,7 @@ func killMarked(marker string, timeout time.Duration, skip ...int) error {
 				continue
 			}
 			if p.zombie {
-				if p.ppid == os.Getpid() && !contains(skip, p.pid) {
+				if p.ppid == os.Getpid() {
 					owned.Lock()
 					if !owned.pids[p.pid] {
 						var ws syscall.WaitStatus
@@ -107,26 +107,17 @@ func killMarked(marker string, timeout time.Duration, skip ...int) error {
 	}
 }
 
-func contains(l []int, v int) bool {
-	for _, x := range l {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 // erlangComms are the command names of the processes an Erlang VM leaves behind as orphans.
 var erlangComms = map[string]bool{"beam.smp": true, "erl_child_setup": true, "inet_gethost": true, "epmd": true}
 
 // reapErlangOrphans reaps zombie children of this process (a subreaper, see becomeSubreaper)
-// named like Erlang's helper processes: orphans of rabbitmqctl runs and of killed nodes. Such
-// zombies are never children that os/exec waits for, except the ones in skip.
-func reapErlangOrphans(skip ...int) {
+// named like Erlang's helper processes: orphans of rabbitmqctl runs and of killed nodes, and
+// never a child that os/exec waits for (owned).
+func reapErlangOrphans() {
 	owned.Lock()
 	defer owned.Unlock()
 	for _, p := range scanProcs("\x00") {
-		if p.zombie && p.ppid == os.Getpid() && erlangComms[p.comm] && !contains(skip, p.pid) && !owned.pids[p.pid] {
+		if p.zombie && p.ppid == os.Getpid() && erlangComms[p.comm] && !owned.pids[p.pid] {
 			var ws syscall.WaitStatus
 			syscall.Wait4(p.pid, &ws, syscall.WNOHANG, nil)
 		}

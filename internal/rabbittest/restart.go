@@ -51,7 +51,7 @@ func (n *Node) kill() error {
 				left++
 			}
 		}
-		reapErlangOrphans(n.cmd.Process.Pid)
+		reapErlangOrphans()
 		if left == 0 {
 			return nil
 		}
