@@ -179,8 +179,8 @@ func TestMaxConnListener(t *testing.T) {
 	if err := waitClosed(c, 5*time.Second); err != nil {
 		t.Fatalf("third connection: %v; want it refused", err)
 	}
-	if s := r.Snapshot(); s.Refused != 1 || s.Active != 2 {
-		t.Errorf("refused %d active %d, want 1 and 2", s.Refused, s.Active)
+	if s := r.Snapshot(); s.Refused != 1 || s.Active != 2 || s.MaxConn != 2 {
+		t.Errorf("refused %d active %d maxconn %d, want 1, 2 and 2", s.Refused, s.Active, s.MaxConn)
 	}
 	if n := srv.accepts.Load(); n != 2 {
 		t.Errorf("backend saw %d connections, want 2", n)
@@ -194,7 +194,10 @@ func TestMaxConnBackend(t *testing.T) {
 	bcs[0].MaxConn = 1
 	bcs[1].MaxConn = 1
 	r := startListener(t, baseConfig(bcs), 1)
-	for range 2 {
+	for i := range 2 {
+		if s := r.Snapshot(); backendSnap(s, "a").Full != (i > 0) || backendSnap(s, "b").Full {
+			t.Errorf("after %d sessions: full a %v b %v, want %v false", i, backendSnap(s, "a").Full, backendSnap(s, "b").Full, i > 0)
+		}
 		if _, err := roundTrip(r.dial(t), []byte("x")); err != nil {
 			t.Fatal(err)
 		}
@@ -205,6 +208,16 @@ func TestMaxConnBackend(t *testing.T) {
 	s := r.Snapshot()
 	if s.Refused != 1 || backendSnap(s, "a").Active != 1 || backendSnap(s, "b").Active != 1 {
 		t.Errorf("snapshot %+v", s)
+	}
+	if !backendSnap(s, "a").Full || !backendSnap(s, "b").Full || s.MaxConn != 0 {
+		t.Errorf("full a %v b %v, listener maxconn %d: want true, true, 0", backendSnap(s, "a").Full, backendSnap(s, "b").Full, s.MaxConn)
+	}
+	// A backend at its maxconn that cannot serve anyway is not full.
+	if err := r.SetBackendState("b", rbackend.Drain, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if backendSnap(r.Snapshot(), "b").Full {
+		t.Error("b drained at its maxconn: full, want not")
 	}
 }
 

@@ -1359,10 +1359,12 @@ func (r *choiceRun) check() error {
 		want := BackendSnapshot{
 			Name: mb.name, Address: mb.addr, State: mb.state, Weight: mb.weight, ConfiguredWeight: mb.cfgWeight,
 			WeightOverride: mb.override, WeightPercent: mb.percent, MaxConn: mb.maxConn, Active: mb.active, Backup: mb.backup,
+			Full: !mb.removed && mb.state.Serving() && mb.weight > 0 && mb.maxConn > 0 && mb.active >= mb.maxConn,
 		}
 		got := BackendSnapshot{
 			Name: b.Name, Address: b.Address, State: b.State, Weight: b.Weight, ConfiguredWeight: b.ConfiguredWeight,
 			WeightOverride: b.WeightOverride, WeightPercent: b.WeightPercent, MaxConn: b.MaxConn, Active: b.Active, Backup: b.Backup,
+			Full: b.Full,
 		}
 		if got != want {
 			return fmt.Errorf("backend %d: %+v, model %+v", i, got, want)
@@ -1475,6 +1477,7 @@ func (r *choiceRun) checkMetrics(g prometheus.Gatherer) error {
 		want["rmqlb_backend_active_connections/"+b.name] = float64(b.active)
 		want["rmqlb_backend_weight/"+b.name] = float64(b.weight)
 		want["rmqlb_backend_weight_ratio/"+b.name] = float64(b.percent) / 100
+		want["rmqlb_backend_max_connections/"+b.name] = float64(b.maxConn)
 		want["rmqlb_backend_backup/"+b.name] = 0
 		if b.backup {
 			want["rmqlb_backend_backup/"+b.name] = 1

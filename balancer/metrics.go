@@ -14,10 +14,10 @@ import (
 type collector struct {
 	l *Listener
 
-	listening, active, total, refused, timeouts, sticky, stickyFull *prometheus.Desc
+	listening, active, maxConn, total, refused, timeouts, sticky, stickyFull *prometheus.Desc
 
-	beActive, beTotal, beFails, beSent, beReceived *prometheus.Desc
-	beUp, beState, beWeight, beRatio, beBackup     *prometheus.Desc
+	beActive, beMaxConn, beTotal, beFails, beSent, beReceived *prometheus.Desc
+	beUp, beState, beWeight, beRatio, beBackup                *prometheus.Desc
 }
 
 // Values of the reason label of rmqlb_listener_refused_connections_total.
@@ -37,6 +37,7 @@ func newCollector(l *Listener) *collector {
 		l:         l,
 		listening: d("listener_listening", "1 while the listener is bound and accepting, 0 otherwise."),
 		active:    d("listener_active_connections", "Client connections open now."),
+		maxConn:   d("listener_max_connections", "The most client connections the listener holds at once (maxconn); 0: no limit."),
 		total:     d("listener_connections_total", "Client connections accepted."),
 		refused: d("listener_refused_connections_total",
 			"Client connections closed without a session, by reason: maxconn (the listener or every usable backend at its maxconn), "+
@@ -60,6 +61,8 @@ func newCollector(l *Listener) *collector {
 			"Weight of the backend in effect: the operator's while one is set (rmqlb backend weight), else the configured one.", "backend"),
 		beRatio: d("backend_weight_ratio",
 			"Share of its weight in effect the backend gets now: below 1 during slow start, else 1.", "backend"),
+		beMaxConn: d("backend_max_connections",
+			"The most sessions the backend takes at once (maxconn); 0: no limit. At it, new clients go to the listener's other backends.", "backend"),
 		beBackup: d("backend_backup",
 			"1 for a backup backend (backup: true: it takes new connections only while no other backend of its listener can), 0 otherwise.", "backend"),
 	}
@@ -67,8 +70,8 @@ func newCollector(l *Listener) *collector {
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.listening, c.active, c.total, c.refused, c.timeouts, c.sticky, c.stickyFull,
-		c.beActive, c.beTotal, c.beFails, c.beSent, c.beReceived, c.beUp, c.beState, c.beWeight, c.beRatio, c.beBackup} {
+	for _, d := range []*prometheus.Desc{c.listening, c.active, c.maxConn, c.total, c.refused, c.timeouts, c.sticky, c.stickyFull,
+		c.beActive, c.beMaxConn, c.beTotal, c.beFails, c.beSent, c.beReceived, c.beUp, c.beState, c.beWeight, c.beRatio, c.beBackup} {
 		ch <- d
 	}
 }
@@ -84,6 +87,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.listening, bool01(s.Listening))
 	gauge(c.active, float64(s.Active))
+	gauge(c.maxConn, float64(s.MaxConn))
 	counter(c.total, s.Total)
 	counter(c.refused, s.Refused, refusedMaxConn)
 	counter(c.refused, s.RefusedFdLimit, refusedFdLimit)
@@ -96,6 +100,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.stickyFull, s.StickyFull)
 	for _, b := range s.Backends {
 		gauge(c.beActive, float64(b.Active), b.Name)
+		gauge(c.beMaxConn, float64(b.MaxConn), b.Name)
 		counter(c.beTotal, b.Total, b.Name)
 		counter(c.beFails, b.ConnectFailures, b.Name)
 		counter(c.beSent, b.BytesIn, b.Name)

@@ -49,6 +49,8 @@ func TestMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	cfg := validConfig()
 	cfg.Backends[1].Backup = true
+	cfg.MaxConn = 4
+	cfg.Backends[1].MaxConn = 2
 	l, err := NewListener(cfg, nil, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -65,12 +67,14 @@ func TestMetrics(t *testing.T) {
 	want := map[string][]string{
 		"rmqlb_listener_listening":                 listenerLabels,
 		"rmqlb_listener_active_connections":        listenerLabels,
+		"rmqlb_listener_max_connections":           listenerLabels,
 		"rmqlb_listener_connections_total":         listenerLabels,
 		"rmqlb_listener_refused_connections_total": {"listener", "reason"},
 		"rmqlb_listener_session_timeouts_total":    {"listener", "timeout"},
 		"rmqlb_listener_persistence_entries":       listenerLabels,
 		"rmqlb_listener_persistence_full_total":    listenerLabels,
 		"rmqlb_backend_active_connections":         backendLabels,
+		"rmqlb_backend_max_connections":            backendLabels,
 		"rmqlb_backend_connections_total":          backendLabels,
 		"rmqlb_backend_connect_failures_total":     backendLabels,
 		"rmqlb_backend_sent_bytes_total":           backendLabels,
@@ -102,6 +106,9 @@ func TestMetrics(t *testing.T) {
 		{"rmqlb_backend_backup", map[string]string{"backend": "rmq2"}, 1},
 		{"rmqlb_listener_listening", nil, 0},
 		{"rmqlb_listener_active_connections", nil, 0},
+		{"rmqlb_listener_max_connections", nil, 4},
+		{"rmqlb_backend_max_connections", map[string]string{"backend": "rmq1"}, 0},
+		{"rmqlb_backend_max_connections", map[string]string{"backend": "rmq2"}, 2},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "maxconn"}, 0},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "fd_limit"}, 0},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "local_resources"}, 0},

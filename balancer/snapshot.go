@@ -22,6 +22,9 @@ type Snapshot struct {
 	// Active is the number of client connections now; Total since start.
 	Active int64  `json:"active_conns"`
 	Total  uint64 `json:"total_conns"`
+	// MaxConn is Config.MaxConn, the most client connections the listener
+	// holds at once (0: no limit); past it new clients are refused.
+	MaxConn int64 `json:"maxconn"`
 	// Refused counts clients closed at once because the listener or every
 	// usable backend was at its maxconn.
 	Refused uint64 `json:"refused_maxconn"`
@@ -128,6 +131,9 @@ type BackendSnapshot struct {
 	LoopsBack bool `json:"loops_back,omitempty"`
 	// Backup is set for a standby server (BackendConfig.Backup).
 	Backup bool `json:"backup,omitempty"`
+	// Full is set while the backend would take new connections but holds
+	// MaxConn sessions: the policy passes it over until one ends.
+	Full bool `json:"full,omitempty"`
 }
 
 // Snapshot returns the listener's current state, without the list of
@@ -150,6 +156,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 		Listening:  l.loops != nil,
 		Active:     l.active.Load(),
 		Total:      l.total.Load(),
+		MaxConn:    l.params.Load().maxConn,
 		Refused:    l.refused.Load(),
 		NoBackend:  l.noBackend.Load(),
 
@@ -190,6 +197,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 			LastChangeReason: b.reason,
 			LoopsBack:        b.loops,
 			Backup:           b.backup,
+			Full:             b.full(),
 		})
 	}
 	for _, b := range l.kept {

@@ -211,8 +211,17 @@ func Assess(s Status) Verdict {
 		}) {
 			bad("listener %s: every backend is DRAIN, MAINT or at weight 0, no client can be served", l.Name)
 		}
-		if b := servingBackups(l); len(b) > 0 {
+		if b, full := servingBackups(l); len(b) > 0 && full {
+			bad("listener %s: every active backend that serves is at its maxconn: new clients go to backup %s", l.Name, strings.Join(b, ", "))
+		} else if len(b) > 0 {
 			bad("listener %s: no active backend serves: new clients go to backup %s", l.Name, strings.Join(b, ", "))
+		}
+		switch full := fullBackends(l); {
+		case l.MaxConn > 0 && l.Active >= l.MaxConn:
+			bad("listener %s holds %d clients, its maxconn: new clients are refused until one leaves; raise maxconn (and LimitNOFILE)", l.Name, l.Active)
+		case len(full) > 0 && !slices.ContainsFunc(l.Backends, takesClients):
+			bad("listener %s: every backend that serves is at its maxconn (%s): new clients are refused until a session ends; raise the backends' maxconn or add a broker",
+				l.Name, strings.Join(full, ", "))
 		}
 		for _, b := range l.Backends {
 			if b.LoopsBack {
@@ -246,22 +255,43 @@ func Assess(s Status) Verdict {
 }
 
 // servingBackups names the backup backends of l that take its new clients
-// because none of its active backends serves (UP or DEGRADED at a weight
-// above 0, not looping back): the first serving one, or every one with
-// all_backups. None while an active backend serves. One at its maxconn
-// is not told apart: the status does not show a backend as full.
-func servingBackups(l balancer.Snapshot) []string {
-	serves := func(b balancer.BackendSnapshot) bool { return b.State.Serving() && b.Weight > 0 && !b.LoopsBack }
-	if slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return !b.Backup && serves(b) }) {
-		return nil
+// because none of its active backends can (none serves: UP or DEGRADED at
+// a weight above 0, not looping back; or each that serves is at its
+// maxconn, full is then true): the first one that takes clients, or every
+// one with all_backups. None while an active backend takes clients.
+func servingBackups(l balancer.Snapshot) (names []string, full bool) {
+	if slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return !b.Backup && takesClients(b) }) {
+		return nil, false
 	}
-	var names []string
+	full = slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return !b.Backup && b.Full })
 	for _, b := range l.Backends {
-		if b.Backup && serves(b) {
+		if b.Backup && takesClients(b) {
 			names = append(names, b.Name)
 			if !l.AllBackups {
 				break
 			}
+		}
+	}
+	return names, full
+}
+
+// serves reports whether b is in rotation: UP or DEGRADED at a weight
+// above 0, and not looping back.
+func serves(b balancer.BackendSnapshot) bool {
+	return b.State.Serving() && b.Weight > 0 && !b.LoopsBack
+}
+
+// takesClients reports whether b takes a new client now: it serves and is
+// not at its maxconn.
+func takesClients(b balancer.BackendSnapshot) bool { return serves(b) && !b.Full }
+
+// fullBackends names the backends of l that serve but are at their
+// maxconn, with their session counts: "rmq1 (100)".
+func fullBackends(l balancer.Snapshot) []string {
+	var names []string
+	for _, b := range l.Backends {
+		if b.Full {
+			names = append(names, fmt.Sprintf("%s (%d)", b.Name, b.Active))
 		}
 	}
 	return names
@@ -288,9 +318,9 @@ func instanceSummary(in VRRP) string {
 
 // listenerSummary counts a listener's backends that are UP at a weight
 // above 0 (those that take new connections without a warning), and names
-// the operator's states and the UP ones at weight 0, which take none:
-// "2/3 backends up (1 DRAIN)", "1/3 backends up (2 at weight 0)"; named
-// says whose.
+// the operator's states and the UP ones at weight 0, which take none, and
+// those at their maxconn: "2/3 backends up (1 DRAIN)", "1/3 backends up
+// (2 at weight 0)", "3/3 backends up (1 at maxconn)"; named says whose.
 func listenerSummary(l balancer.Snapshot, named bool) string {
 	up, zero := 0, 0
 	var others []string
@@ -305,8 +335,11 @@ func listenerSummary(l balancer.Snapshot, named bool) string {
 			others = append(others, fmt.Sprintf("%d %s", n, st))
 		}
 	}
-	loops := 0
+	loops, full := 0, 0
 	for _, b := range l.Backends {
+		if b.Full {
+			full++
+		}
 		switch {
 		case b.LoopsBack:
 			loops++
@@ -322,6 +355,9 @@ func listenerSummary(l balancer.Snapshot, named bool) string {
 	}
 	if loops > 0 {
 		others = append(others, fmt.Sprintf("%d looping back", loops))
+	}
+	if full > 0 {
+		others = append(others, fmt.Sprintf("%d at maxconn", full))
 	}
 	out := fmt.Sprintf("%d/%d backends up", up, len(l.Backends))
 	if len(others) > 0 {

@@ -2,6 +2,7 @@ package control
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -364,6 +365,85 @@ func TestAssessServingFromBackup(t *testing.T) {
 			}
 			if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
 				t.Errorf("reason %q, want one with %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestAssessMaxconn: a backend at its maxconn is counted in the summary
+// and shown FULL; the verdict is degraded only once no new client can be
+// placed (the listener at its own maxconn, or every backend that serves
+// at its), and names the backup that takes the clients the full active
+// backends leave.
+func TestAssessMaxconn(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		full         []int
+		down, drain  []int
+		backups      []int
+		listenerMax  int64
+		wantSummary  string
+		wantReasons  []string
+		wantDegraded bool
+	}{
+		{name: "one full", full: []int{0}, wantSummary: "3/3 backends up (1 at maxconn)"},
+		{name: "every one full", full: []int{0, 1, 2}, wantSummary: "3/3 backends up (3 at maxconn)", wantDegraded: true,
+			wantReasons: []string{"listener amqp: every backend that serves is at its maxconn (rmq1 (5), rmq2 (1), rmq3 (2)): new clients are refused until a session ends; raise the backends' maxconn or add a broker"}},
+		{name: "the others down or drained", full: []int{0}, down: []int{1}, drain: []int{2}, wantSummary: "1/3 backends up (1 DRAIN, 1 at maxconn)", wantDegraded: true,
+			wantReasons: []string{"listener amqp: every backend that serves is at its maxconn (rmq1 (5))", "backend amqp/rmq2 DOWN"}},
+		{name: "listener at its maxconn", listenerMax: 10, wantSummary: "3/3 backends up", wantDegraded: true,
+			wantReasons: []string{"listener amqp holds 10 clients, its maxconn: new clients are refused until one leaves; raise maxconn (and LimitNOFILE)"}},
+		{name: "listener below its maxconn", listenerMax: 11, wantSummary: "3/3 backends up"},
+		{name: "actives full, backup takes", full: []int{0, 1}, backups: []int{2}, wantSummary: "3/3 backends up (2 at maxconn)", wantDegraded: true,
+			wantReasons: []string{"listener amqp: every active backend that serves is at its maxconn: new clients go to backup rmq3"}},
+		{name: "actives full and down, backup takes", full: []int{0}, down: []int{1}, backups: []int{2}, wantSummary: "2/3 backends up (1 at maxconn)", wantDegraded: true,
+			wantReasons: []string{"listener amqp: every active backend that serves is at its maxconn: new clients go to backup rmq3", "backend amqp/rmq2 DOWN"}},
+		{name: "backup full too", full: []int{0, 1, 2}, backups: []int{2}, wantSummary: "3/3 backends up (3 at maxconn)", wantDegraded: true,
+			wantReasons: []string{"listener amqp: every backend that serves is at its maxconn (rmq1 (5), rmq2 (1), rmq3 (2))"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := healthyFixture()
+			l := &s.Listeners[0]
+			l.MaxConn = tc.listenerMax
+			bs := l.Backends
+			bs[1].Active = 1
+			for _, i := range tc.full {
+				bs[i].MaxConn, bs[i].Full = bs[i].Active, true
+			}
+			for _, i := range tc.down {
+				bs[i].State, bs[i].Full = backend.Down, false
+			}
+			for _, i := range tc.drain {
+				bs[i].State, bs[i].Full = backend.Drain, false
+			}
+			for _, i := range tc.backups {
+				bs[i].Backup = true
+			}
+			v := Assess(s)
+			if want := "MASTER of 10.77.0.100 (rabbitmq); " + tc.wantSummary; v.Summary != want {
+				t.Errorf("summary %q, want %q", v.Summary, want)
+			}
+			if v.Degraded != tc.wantDegraded || len(v.Reasons) != len(tc.wantReasons) {
+				t.Fatalf("degraded %v, reasons %q; want %v and %d reasons", v.Degraded, v.Reasons, tc.wantDegraded, len(tc.wantReasons))
+			}
+			for i, want := range tc.wantReasons {
+				if !strings.HasPrefix(v.Reasons[i], want) {
+					t.Errorf("reason %d %q, want it to start %q", i, v.Reasons[i], want)
+				}
+			}
+			s.Verdict = v
+			var b bytes.Buffer
+			if err := Format(&b, s, FormatOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			for _, i := range tc.full {
+				if !bs[i].Full {
+					continue
+				}
+				re := regexp.MustCompile(fmt.Sprintf(`(?m)^%s\b.* %d/%d FULL `, bs[i].Name, bs[i].Active, bs[i].Active))
+				if !re.MatchString(b.String()) {
+					t.Errorf("status table lacks %s at %d/%d FULL:\n%s", bs[i].Name, bs[i].Active, bs[i].Active, b.String())
+				}
 			}
 		})
 	}

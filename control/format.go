@@ -207,8 +207,8 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 	}
 	p.printf("")
 	p.println(txt(fmt.Sprintf("LISTENER %s on %s (%s), ", l.Name, l.Bind, l.Policy)), listening,
-		txt(fmt.Sprintf(": %d active, %d total, %d refused (maxconn), %d refused (fd limit), %d failed (no backend)%s",
-			l.Active, l.Total, l.Refused, l.RefusedFdLimit, l.NoBackend, refusedLocal(l.RefusedLocal))))
+		txt(fmt.Sprintf(": %s active, %d total, %d refused (maxconn), %d refused (fd limit), %d failed (no backend)%s",
+			ofMax(l.Active, l.MaxConn), l.Total, l.Refused, l.RefusedFdLimit, l.NoBackend, refusedLocal(l.RefusedLocal))))
 	p.printf(fmt.Sprintf("timeouts: %d handshake, %d FIN, %d idle; sticky entries: %d%s",
 		l.HandshakeTimeouts, l.FinTimeouts, l.IdleTimeouts, l.StickyEntries, stickyRoom(l)))
 	tb := p.table("BACKEND", "ADDRESS", "STATE", "CHECK", "WEIGHT", "ACTIVE", "TOTAL", "CONN FAIL", "IN", "OUT", "LAST CHANGE")
@@ -233,8 +233,12 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 		if b.Backup {
 			name += " (backup)"
 		}
+		active := txt(ofMax(int64(b.Active), int64(b.MaxConn)))
+		if b.Full {
+			active = paint(ofMax(int64(b.Active), int64(b.MaxConn))+" FULL", yellow)
+		}
 		tb.row(txt(name), txt(b.Address.String()), state, check, weight(b),
-			txt(fmt.Sprint(b.Active)), txt(fmt.Sprint(b.Total)), txt(fmt.Sprint(b.ConnectFailures)),
+			active, txt(fmt.Sprint(b.Total)), txt(fmt.Sprint(b.ConnectFailures)),
 			txt(size(b.BytesIn)), txt(size(b.BytesOut)), txt(oneLine(change)))
 	}
 	if len(l.Removed) > 0 {
@@ -422,4 +426,13 @@ func refusedLocal(n uint64) string {
 		return ""
 	}
 	return fmt.Sprintf(", %d refused (no local port, socket memory or room in epoll)", n)
+}
+
+// ofMax shows a count of sessions and the maxconn it is held to: "5/100",
+// or "5" without a limit (max 0).
+func ofMax(n, max int64) string {
+	if max <= 0 {
+		return fmt.Sprint(n)
+	}
+	return fmt.Sprintf("%d/%d", n, max)
 }

@@ -105,7 +105,7 @@ func fullFixture() Status {
 
 	l := &s.Listeners[0]
 	l.RefusedFdLimit, l.HandshakeTimeouts, l.FinTimeouts, l.IdleTimeouts = 1, 2, 3, 4
-	l.Refused, l.NoBackend = 5, 6
+	l.Refused, l.NoBackend, l.MaxConn = 5, 6, 2000
 	l.StickyEntries, l.StickyMax, l.StickyFull = 3, 100000, 7
 	l.Sticky = []balancer.StickySnapshot{
 		{Client: netip.MustParsePrefix("10.1.0.0/24"), Backend: "rmq1", Sessions: 2},

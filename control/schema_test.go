@@ -56,7 +56,12 @@ func schemaFixtures() map[string]Status {
 	standby.Listeners[0].Backends[1].Backup = true
 	standby.Listeners[0].AllBackups = true
 	standby.Verdict = Assess(standby)
-	return map[string]Status{"full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops, "backup": standby}
+	atMax := healthyFixture()
+	atMax.Listeners[0].Backends[0].MaxConn = atMax.Listeners[0].Backends[0].Active
+	atMax.Listeners[0].Backends[0].Full = true
+	atMax.Verdict = Assess(atMax)
+	return map[string]Status{"full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops, "backup": standby,
+		"backend-at-maxconn": atMax}
 }
 
 // TestSchemaValidatesStatus: the JSON of real Status values is valid.
@@ -122,7 +127,7 @@ var optional = map[string]bool{
 	"released_since": true, "released_until": true, "release_reason": true, "handover": true, "requested": true,
 	"done": true, "notify": true, "last_error_at": true, "last": true, "last_peer_announce": true, "last_peer_mac": true, "peer_superseded": true,
 	"realtime": true, "sender": true, "last_inconclusive": true, "removed_backends": true,
-	"loops_back": true, "open_files": true, "backup": true,
+	"loops_back": true, "open_files": true, "backup": true, "full": true,
 }
 
 // TestSchemaIsStrict: renaming any field of the status JSON, removing a
