@@ -3,6 +3,7 @@ package daemon
 import (
 	"encoding/json"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,4 +90,57 @@ func startWithSticky(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// TestStatusShowsBackendsAtMaxconn: with every backend at its maxconn, the
+// status a running daemon sends marks each full, is valid against the
+// schema and is degraded, naming them; once a session ends, its backend
+// takes clients again and the verdict is healthy.
+func TestStatusShowsBackendsAtMaxconn(t *testing.T) {
+	sch, err := statusschema.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLab(t)
+	h := newHarness(t, l.file("weight: 10}", "weight: 10, maxconn: 2}", "weight: 10}", "weight: 10, maxconn: 2}"))
+	conns := fourSessions(t, l, h)
+	call := func() (control.Status, json.RawMessage) {
+		t.Helper()
+		var raw json.RawMessage
+		if err := control.Call(h.socket(), control.Request{Command: "status"}, &raw, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		var s control.Status
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s, raw
+	}
+	s, raw := call()
+	if err := statusschema.Validate(sch, raw); err != nil {
+		t.Fatalf("status with full backends: %v\n%s", err, raw)
+	}
+	for _, b := range s.Listeners[0].Backends {
+		if !b.Full || b.Active != 2 || b.MaxConn != 2 {
+			t.Errorf("backend %s: full %v, %d of maxconn %d; want full, 2 of 2", b.Name, b.Full, b.Active, b.MaxConn)
+		}
+	}
+	want := "listener amqp: every backend that serves is at its maxconn (a (2), b (2)): new clients are refused until a session ends"
+	if v := s.Verdict; !v.Degraded || len(v.Reasons) != 1 || !strings.HasPrefix(v.Reasons[0], want) || !strings.HasSuffix(v.Summary, "2/2 backends up (2 at maxconn)") {
+		t.Fatalf("verdict %+v, want degraded with %q", v, want)
+	}
+	// A fifth client is refused, as the verdict says.
+	c, err := net.Dial("tcp", l.bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !closedByPeer(c) {
+		t.Error("a fifth client was not refused")
+	}
+	conns[0].Close() // a session of a ends
+	h.eventually("a below its maxconn", func() bool {
+		s, _ := call()
+		return !s.Verdict.Degraded && !s.Listeners[0].Backends[0].Full && s.Listeners[0].Backends[1].Full
+	})
 }
