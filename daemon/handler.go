@@ -17,6 +17,8 @@ import (
 //	backend LISTENER/BACKEND shutdown-sessions
 //	                                         close its sessions now (control.SessionsClosed)
 //	reload                                   reload the file (control.Reload)
+//	sessions [KEY=VALUE...]                  the sessions of the listeners
+//	                                         (control.SessionsRequest, control.Sessions)
 //	vrrp release NAME [DURATION] | vrrp ready NAME
 //	                                         planned handover (handleVRRP)
 //	upgrade [BINARY]                         start BINARY to take over (Upgrade)
@@ -42,6 +44,12 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 			return nil, fmt.Errorf("reloading: the daemon is still starting: %w", ctx.Err())
 		}
 		return d.Reload(), nil
+	case "sessions":
+		r, err := control.ParseSessionsRequest(req.Args)
+		if err != nil {
+			return nil, err
+		}
+		return d.Sessions(ctx, r)
 	case "vrrp":
 		return d.handleVRRP(ctx, req.Args)
 	case "upgrade":

@@ -2,7 +2,9 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -216,6 +218,8 @@ func closeAll(conns []*amqp.Connection) {
 // TestE2ERabbitMQ runs real RabbitMQ 3.10 nodes on h1 and h2 behind rmqlb
 // on both hosts, with amqp091-go clients on the client host:
 //   - 100 AMQP connections through the VIP;
+//   - rmqlb sessions names, for each AMQP client, the source address its
+//     broker lists the connection under (rabbitmqctl list_connections);
 //   - with rmq2 made a backup by a reload, AMQP clients all go to rmq1,
 //     and to rmq2 while rmq1 takes none (operator's weight 0);
 //   - a producer (publisher confirms) and a consumer through the VIP keep
@@ -264,6 +268,10 @@ func TestE2ERabbitMQ(t *testing.T) {
 		}
 	})
 
+	t.Run("sessions-lead-to-clients", func(t *testing.T) {
+		testSessionsLeadToClients(t, rl)
+	})
+
 	t.Run("backup-standby", func(t *testing.T) {
 		testBackupStandby(t, rl)
 	})
@@ -283,6 +291,72 @@ func TestE2ERabbitMQ(t *testing.T) {
 	t.Run("upgrade-under-load", func(t *testing.T) {
 		testUpgradeUnderLoad(t, rl)
 	})
+}
+
+// testSessionsLeadToClients opens 6 AMQP connections through the VIP and
+// lists the master's sessions with `rmqlb sessions --json`: each client is
+// listed once, and its session's source (the proxy's side of the backend
+// connection) is a connection its backend's broker lists in
+// `rabbitmqctl list_connections peer_host peer_port`.
+func testSessionsLeadToClients(t *testing.T, rl *rabbitLab) {
+	conns, errs := rl.dialMany(6)
+	defer closeAll(conns)
+	if len(errs) > 0 {
+		t.Fatalf("%d of 6 AMQP connections failed; first: %v", len(errs), errs[0])
+	}
+	d := rl.daemons["h1"]
+	out, err := exec.Command(d.bin, "sessions", "--socket", d.sock, "--json").Output()
+	if err != nil {
+		t.Fatalf("rmqlb sessions --json: %v\n%s", err, out)
+	}
+	var answer struct {
+		Total    int `json:"total"`
+		Sessions []struct {
+			Client         string `json:"client"`
+			Backend        string `json:"backend"`
+			BackendAddress string `json:"backend_address"`
+			Source         string `json:"source"`
+			State          string `json:"state"`
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal(out, &answer); err != nil {
+		t.Fatalf("rmqlb sessions --json: %v\n%s", err, out)
+	}
+	// What each broker lists as its clients' addresses.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	peers := map[string]map[string]bool{} // backend address -> "peer_host:peer_port"
+	for host, ip := range map[string]string{"h1": "10.77.0.1", "h2": "10.77.0.2"} {
+		list, err := rl.nodes[host].Ctl(ctx, "list_connections", "peer_host", "peer_port", "--silent", "--no-table-headers")
+		if err != nil {
+			t.Fatalf("rabbitmqctl list_connections on %s: %v", host, err)
+		}
+		peers[ip+":5672"] = map[string]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+			if f := strings.Fields(line); len(f) == 2 {
+				peers[ip+":5672"][net.JoinHostPort(f[0], f[1])] = true
+			}
+		}
+	}
+	bySource := map[string]int{}
+	for _, c := range conns {
+		client := c.LocalAddr().String()
+		n := 0
+		for _, s := range answer.Sessions {
+			if s.Client != client {
+				continue
+			}
+			n++
+			if s.State != "established" || !peers[s.BackendAddress][s.Source] {
+				t.Errorf("client %s: session to %s (%s) from %s, %s; the broker lists %v", client, s.Backend, s.BackendAddress, s.Source, s.State, peers[s.BackendAddress])
+			}
+			bySource[s.Source]++
+		}
+		if n != 1 {
+			t.Errorf("client %s: %d sessions listed, want 1:\n%s", client, n, out)
+		}
+	}
+	t.Logf("%d sessions listed; %d AMQP clients traced to their broker connections", answer.Total, len(bySource))
 }
 
 // testTrackMovesVIP freezes h1's own broker: the track rule drops h1's

@@ -89,6 +89,13 @@ func TestClientUsage(t *testing.T) {
 		{[]string{"backend", "--socket", sock, "amqp/a", "drain", "now"}, "usage: rmqlb backend"},
 		{[]string{"backend", "--socket", sock, "amqp/a", "shutdown-sessions", "all"}, "usage: rmqlb backend"},
 		{[]string{"backend", "--socket", sock, "amqp/a", "drian"}, `unknown operation "drian"`},
+		{[]string{"sessions", "--socket", sock, "a/b/c"}, `"a/b/c" is not LISTENER or LISTENER/BACKEND`},
+		{[]string{"sessions", "--socket", sock, "/b"}, `"/b" is not LISTENER or LISTENER/BACKEND`},
+		{[]string{"sessions", "--socket", sock, "amqp/"}, `"amqp/" is not LISTENER or LISTENER/BACKEND`},
+		{[]string{"sessions", "--socket", sock, "amqp", "mgmt"}, `unexpected argument "mgmt"`},
+		{[]string{"sessions", "--socket", sock, "--limit", "0"}, "--limit must be 1..1000000, not 0"},
+		{[]string{"sessions", "--socket", sock, "--client", "10.1.2.3/8"}, "bits set past /8 (10.0.0.0/8?)"},
+		{[]string{"sessions", "--socket", sock, "--client", "rabbit1"}, `client "rabbit1": not an address or a prefix`},
 	} {
 		var out, errb bytes.Buffer
 		code := run(c.args, &out, &errb)

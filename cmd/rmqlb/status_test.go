@@ -101,18 +101,7 @@ func TestBackendWeightAndShutdownSessions(t *testing.T) {
 		}
 	}
 
-	c, err := net.Dial("tcp", bind)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte("ping")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
-		t.Fatal(err)
-	}
+	c := pingSession(t, bind)
 	if code, out, errOut := cli(t, "backend", "--socket", p.socket, "amqp/a", "shutdown-sessions"); code != 0 || out != "amqp/a: 1 session closed\n" {
 		t.Fatalf("shutdown-sessions: exit %d, %q %s", code, out, errOut)
 	}
@@ -121,6 +110,26 @@ func TestBackendWeightAndShutdownSessions(t *testing.T) {
 	} else if errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatal("session still open after shutdown-sessions")
 	}
+}
+
+// pingSession opens a session through the listener at bind and sends
+// "ping", which the echo backend answers; the connection's deadline is
+// 5 s away, and it is closed when the test ends.
+func pingSession(t *testing.T, bind string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // watchOutput is the output of a `rmqlb status --watch` process.

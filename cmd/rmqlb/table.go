@@ -68,7 +68,7 @@ control/statusschema/status.schema.json in the source). With --watch it prints t
 every INTERVAL until SIGINT or SIGTERM, and exits with the code of the last status shown.`,
 			Exits: []clidoc.Exit{
 				{Code: control.ExitHealthy, Meaning: "healthy"},
-				{Code: control.ExitDegraded, Meaning: "degraded: the last reload was refused, a VRRP instance is in FAULT or cannot hold its VIPs, a master's VIP is not on its interface, another router's adverts of an instance's VRID are being dropped (split brain), a listener is not listening, or a backend is DOWN or DEGRADED"},
+				{Code: control.ExitDegraded, Meaning: "degraded: the last reload was refused, a VRRP instance is in FAULT or cannot hold its VIPs, a master's VIP is not on its interface, another router's adverts of an instance's VRID are being dropped (split brain), a listener is not listening or refuses new clients at its maxconn, or a backend is DOWN or DEGRADED"},
 				{Code: control.ExitUnreachable, Meaning: "the daemon did not answer (not running, wrong socket), or wrong command line"},
 			},
 		}},
@@ -97,6 +97,28 @@ every INTERVAL until SIGINT or SIGTERM, and exits with the code of the last stat
 				{Code: 0, Meaning: "done"},
 				{Code: 1, Meaning: "the daemon refused (an unknown backend, a weight out of range) or could not be asked"},
 				{Code: 2, Meaning: "wrong command line"},
+			},
+		}},
+		{define: defineSessions, doc: clidoc.Command{
+			Name:    "sessions",
+			Forms:   []string{"[--socket PATH | --config FILE] [--client ADDRESS|PREFIX] [--limit N] [--json] [LISTENER[/BACKEND]]"},
+			Summary: "list the client sessions of the listeners: who is connected to which broker",
+			Doc: `Asks the running daemon for its client sessions, the way ipvsadm -L -n -c lists LVS's
+connections and HAProxy's "show sess" its sessions: per session its listener, backend, client
+address, SOURCE (the proxy's address and port on the backend connection: what the broker sees as
+its client, as in RabbitMQ's connection name "SOURCE -> BACKEND ADDRESS" and in rabbitmqctl
+list_connections peer_host peer_port), the backend's address, its state (connecting,
+established, or closing once one side has ended), its age, how long since a byte last moved, and
+its bytes in each direction. A LISTENER, or LISTENER/BACKEND, and --client narrow the list. The
+sessions come by listener in the file's order, then by backend, the oldest first; at most --limit
+of them, under a line with their count and the total.`,
+			Operands: []clidoc.Operand{
+				{Name: "LISTENER[/BACKEND]"},
+			},
+			Exits: []clidoc.Exit{
+				{Code: 0, Meaning: "listed (none is a list too)"},
+				{Code: 1, Meaning: "the daemon refused: no such listener or backend"},
+				{Code: control.ExitUnreachable, Meaning: "the daemon did not answer (not running, wrong socket), or wrong command line"},
 			},
 		}},
 		{define: defineReload, doc: clidoc.Command{

@@ -1,0 +1,177 @@
+package balancer
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// SessionFilter selects the sessions Listener.Sessions lists. Its zero
+// value selects every session, with no limit.
+type SessionFilter struct {
+	// Backend keeps the sessions of the backend of that name (one a
+	// reload removed while keeping its sessions included); empty: every
+	// backend's, and the sessions not connected to one yet.
+	Backend string
+	// Client keeps the sessions whose client address it contains
+	// (IPv4-mapped IPv6 addresses, of the prefix and of the clients, are
+	// taken as IPv4); the zero Prefix keeps every client.
+	Client netip.Prefix
+	// Limit is the most sessions listed, the first in SessionInfo order;
+	// 0: no limit. The total that match is counted whatever the limit.
+	Limit int
+}
+
+// match reports whether f selects s.
+func (f SessionFilter) match(s *session) bool {
+	if f.Backend != "" && (s.be == nil || s.be.name != f.Backend) {
+		return false
+	}
+	return !f.Client.IsValid() || f.Client.Contains(s.client.Addr().Unmap())
+}
+
+// SessionInfo is one client session of a listener, as Listener.Sessions
+// lists it. It is a plain value owned by the caller.
+type SessionInfo struct {
+	// Client is the client's address and port.
+	Client netip.AddrPort `json:"client"`
+	// Backend names the backend the session is connected or connecting
+	// to; empty between two connect attempts.
+	Backend string `json:"backend,omitempty"`
+	// BackendAddress is the address the session is connected to, and
+	// Source the proxy's side of that connection: the address and port
+	// the broker sees as its client's (RabbitMQ's connection name is
+	// "SOURCE -> BACKENDADDRESS"). Both are read from the socket when
+	// listed: BackendAddress is absent while connecting, Source until the
+	// kernel has chosen one.
+	BackendAddress netip.AddrPort `json:"backend_address,omitzero"`
+	Source         netip.AddrPort `json:"source,omitzero"`
+	// State is "connecting" (to the backend), "established", or
+	// "closing" (one side has ended; the other's bytes still flow).
+	State string `json:"state"`
+	// Since is when the client was accepted; LastActive when a byte last
+	// moved (or the backend connection was established).
+	Since      time.Time `json:"since"`
+	LastActive time.Time `json:"last_active"`
+	// BytesIn is client-to-backend traffic, BytesOut backend-to-client,
+	// written to their destinations.
+	BytesIn  uint64 `json:"bytes_in"`
+	BytesOut uint64 `json:"bytes_out"`
+}
+
+// Session states of SessionInfo.
+const (
+	SessionConnecting  = "connecting"
+	SessionEstablished = "established"
+	SessionClosing     = "closing"
+)
+
+// compareSessions orders sessions by backend name (none first), then the
+// oldest first, then by client.
+func compareSessions(a, b SessionInfo) int {
+	return cmp.Or(cmp.Compare(a.Backend, b.Backend), a.Since.Compare(b.Since), a.Client.Compare(b.Client))
+}
+
+// Sessions lists the listener's sessions that f selects, in SessionInfo
+// order (by backend name, the oldest first), at most f.Limit of them, and
+// counts all that f selects. Each event loop lists its own sessions in its
+// turn, and reads the addresses of each one listed from its socket: a
+// call costs each loop a walk of its sessions, so it is meant for an
+// operator's request, not for every metrics scrape. A listener that does
+// not run lists none. It returns ctx's error if a loop has not answered
+// when ctx is done (that loop lists its sessions later, for no one). Safe
+// from any goroutine.
+func (l *Listener) Sessions(ctx context.Context, f SessionFilter) (list []SessionInfo, total int, err error) {
+	if p := f.Client; p.IsValid() && p.Addr().Is4In6() {
+		f.Client = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0)).Masked()
+	}
+	l.mu.Lock()
+	loops := l.loops
+	l.mu.Unlock()
+	type part struct {
+		list  []SessionInfo
+		total int
+	}
+	parts := make(chan part, len(loops)) // a loop that answers late does not block
+	posted := 0
+	for _, lp := range loops {
+		if lp.post(func(lp *loop) {
+			list, n := lp.listSessions(f)
+			parts <- part{list, n}
+		}) {
+			posted++
+		}
+	}
+	for range posted {
+		select {
+		case p := <-parts:
+			list, total = append(list, p.list...), total+p.total
+		case <-ctx.Done():
+			return nil, 0, fmt.Errorf("listing sessions of listener %s: an event loop did not answer: %w", l.cfg.Name, ctx.Err())
+		}
+	}
+	slices.SortFunc(list, compareSessions)
+	if f.Limit > 0 && len(list) > f.Limit {
+		list = slices.Clip(list[:f.Limit])
+	}
+	return list, total, nil
+}
+
+// listSessions lists the loop's sessions that f selects, the first
+// f.Limit in SessionInfo order (the first f.Limit of all loops are among
+// those of each loop), and counts all it selects. It runs on the loop.
+func (lp *loop) listSessions(f SessionFilter) ([]SessionInfo, int) {
+	var list []SessionInfo
+	var socks []int
+	for s := lp.head; s != nil; s = s.next {
+		if !f.match(s) {
+			continue
+		}
+		in := SessionInfo{
+			Client:     s.client,
+			State:      SessionEstablished,
+			Since:      lp.epoch.Add(s.accepted),
+			LastActive: lp.epoch.Add(s.lastActive),
+			BytesIn:    s.c2s.bytes,
+			BytesOut:   s.s2c.bytes,
+		}
+		if s.be != nil {
+			in.Backend = s.be.name // set once, when the backend is made
+		}
+		switch {
+		case s.state == stateConnecting:
+			in.State = SessionConnecting
+		case s.c2s.ended || s.s2c.ended:
+			in.State = SessionClosing
+		}
+		list = append(list, in)
+		socks = append(socks, s.srv.fd)
+	}
+	total := len(list)
+	idx := make([]int, total)
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return compareSessions(list[a], list[b]) })
+	if f.Limit > 0 && len(idx) > f.Limit {
+		idx = idx[:f.Limit]
+	}
+	out := make([]SessionInfo, len(idx))
+	for i, j := range idx {
+		out[i] = list[j]
+		if fd := socks[j]; fd >= 0 {
+			if sa, err := unix.Getsockname(fd); err == nil {
+				out[i].Source = fromSockaddr(sa)
+			}
+			if sa, err := unix.Getpeername(fd); err == nil {
+				out[i].BackendAddress = fromSockaddr(sa)
+			}
+		}
+	}
+	return out, total
+}

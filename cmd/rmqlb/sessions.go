@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/rmqlb/rmqlb/control"
+)
+
+// sessionsCallTimeout bounds a sessions request: the daemon's own bound
+// on its event loops, and time to send a long list.
+const sessionsCallTimeout = 30 * time.Second
+
+// defineSessions is rmqlb sessions.
+func defineSessions(fs *flag.FlagSet) runFunc {
+	socketOf := clientFlags(fs)
+	asJSON := fs.Bool("json", false, "print the daemon's answer as it came: one JSON object")
+	client := fs.String("client", "", "only the sessions of clients in `ADDRESS` or PREFIX (10.1.2.3, 10.1.0.0/16)")
+	limit := fs.Int("limit", control.DefaultSessionsLimit, fmt.Sprintf("list at most `N` sessions (1..%d); the total is counted whatever it is", control.MaxSessionsLimit))
+	return func(args []string, stdout, stderr io.Writer) int {
+		pos, err := parseInterspersed(fs, args)
+		if err != nil {
+			return flagExit(err)
+		}
+		var r control.SessionsRequest
+		bad := func(format string, a ...any) int {
+			fmt.Fprintf(stderr, "rmqlb sessions: "+format+"\n", a...)
+			fs.Usage()
+			return control.ExitUnreachable
+		}
+		switch {
+		case len(pos) > 1:
+			return bad("unexpected argument %q", pos[1])
+		case len(pos) == 1:
+			l, b, _ := strings.Cut(pos[0], "/")
+			if l == "" || strings.Contains(b, "/") || strings.HasSuffix(pos[0], "/") {
+				return bad("%q is not LISTENER or LISTENER/BACKEND", pos[0])
+			}
+			r.Listener, r.Backend = l, b
+		}
+		if *client != "" {
+			if r.Client, err = control.ParseClient(*client); err != nil {
+				return bad("--client: %v", err)
+			}
+		}
+		if *limit < 1 || *limit > control.MaxSessionsLimit {
+			return bad("--limit must be 1..%d, not %d", control.MaxSessionsLimit, *limit)
+		}
+		r.Limit = *limit
+		socket, err := socketOf()
+		if err != nil {
+			fmt.Fprintf(stderr, "rmqlb sessions: %v\n", err)
+			return control.ExitUnreachable
+		}
+		var raw json.RawMessage
+		if err := control.Call(socket, control.Request{Command: "sessions", Args: r.Args()}, &raw, sessionsCallTimeout); err != nil {
+			fmt.Fprintf(stderr, "rmqlb sessions: %v\n", err)
+			var refused *control.RefusedError
+			if errors.As(err, &refused) {
+				return 1
+			}
+			return control.ExitUnreachable
+		}
+		var s control.Sessions
+		if err := json.Unmarshal(raw, &s); err != nil {
+			fmt.Fprintf(stderr, "rmqlb sessions: decoding the answer: %v\n", err)
+			return control.ExitUnreachable
+		}
+		if *asJSON {
+			var buf bytes.Buffer
+			json.Indent(&buf, raw, "", "  ") // raw decoded above: valid JSON
+			buf.WriteByte('\n')
+			stdout.Write(buf.Bytes())
+			return 0
+		}
+		if err := control.FormatSessions(stdout, s, r.Limit); err != nil {
+			fmt.Fprintf(stderr, "rmqlb sessions: %v\n", err)
+			return control.ExitUnreachable
+		}
+		return 0
+	}
+}

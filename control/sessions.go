@@ -1,0 +1,172 @@
+package control
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rmqlb/rmqlb/balancer"
+)
+
+// DefaultSessionsLimit is the most sessions a sessions request lists when
+// it names no limit, and MaxSessionsLimit the most it may name.
+const (
+	DefaultSessionsLimit = 1000
+	MaxSessionsLimit     = 1_000_000
+)
+
+// SessionsRequest selects the sessions `rmqlb sessions` lists. It travels
+// as the arguments of the "sessions" command, one KEY=VALUE word each
+// (Args, ParseSessionsRequest). Its zero value selects every session of
+// every listener, at most DefaultSessionsLimit of them.
+type SessionsRequest struct {
+	// Listener keeps the sessions of the listener of that name; empty:
+	// every listener's.
+	Listener string
+	// Backend keeps the sessions of the backends of that name; empty:
+	// every backend's, and those not connected to one yet.
+	Backend string
+	// Client keeps the sessions whose client address it contains; the
+	// zero Prefix keeps every client.
+	Client netip.Prefix
+	// Limit is the most sessions listed, 1..MaxSessionsLimit; 0 means
+	// DefaultSessionsLimit.
+	Limit int
+}
+
+// Args returns r as the arguments of a "sessions" request.
+func (r SessionsRequest) Args() []string {
+	var args []string
+	add := func(k, v string) { args = append(args, k+"="+v) }
+	if r.Listener != "" {
+		add("listener", r.Listener)
+	}
+	if r.Backend != "" {
+		add("backend", r.Backend)
+	}
+	if r.Client.IsValid() {
+		add("client", r.Client.String())
+	}
+	if r.Limit != 0 {
+		add("limit", strconv.Itoa(r.Limit))
+	}
+	return args
+}
+
+// ParseSessionsRequest reads the arguments of a "sessions" request: each
+// KEY=VALUE with KEY one of listener, backend, client (an address or a
+// prefix) and limit, at most once each.
+func ParseSessionsRequest(args []string) (SessionsRequest, error) {
+	var r SessionsRequest
+	seen := map[string]bool{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || v == "" {
+			return SessionsRequest{}, fmt.Errorf("parsing sessions request: %q is not KEY=VALUE", a)
+		}
+		if seen[k] {
+			return SessionsRequest{}, fmt.Errorf("parsing sessions request: %s given twice", k)
+		}
+		seen[k] = true
+		switch k {
+		case "listener":
+			r.Listener = v
+		case "backend":
+			r.Backend = v
+		case "client":
+			p, err := ParseClient(v)
+			if err != nil {
+				return SessionsRequest{}, fmt.Errorf("parsing sessions request: %w", err)
+			}
+			r.Client = p
+		case "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxSessionsLimit {
+				return SessionsRequest{}, fmt.Errorf("parsing sessions request: limit must be 1..%d, not %q", MaxSessionsLimit, v)
+			}
+			r.Limit = n
+		default:
+			return SessionsRequest{}, fmt.Errorf("parsing sessions request: unknown key %q (listener, backend, client, limit)", k)
+		}
+	}
+	return r, nil
+}
+
+// ParseClient reads a client filter: an address (10.1.2.3, 2001:db8::1)
+// or a prefix (10.1.0.0/16). An address is the prefix of its own bits; a
+// prefix must have no bits set past its length.
+func ParseClient(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("client %q: not an address or a prefix", s)
+		}
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("client %q: an address with a zone", s)
+		}
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("client %q: not an address or a prefix", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("client %q: bits set past /%d (%s?)", s, p.Bits(), p.Masked())
+	}
+	return p, nil
+}
+
+// Sessions is the daemon's answer to a "sessions" request: the sessions
+// it selects, by listener in the configuration's order, then as
+// balancer.Listener.Sessions orders them, at most the request's limit.
+type Sessions struct {
+	// Now is the daemon's time of the answer, for the sessions' ages.
+	Now time.Time `json:"now"`
+	// Total counts every session the request selects; Sessions lists the
+	// first of them, up to the limit.
+	Total    int               `json:"total"`
+	Sessions []ListenerSession `json:"sessions"`
+}
+
+// ListenerSession is one session of a Sessions answer.
+type ListenerSession struct {
+	Listener string `json:"listener"`
+	balancer.SessionInfo
+}
+
+// FormatSessions writes s as a table, one session a row, and a line with
+// their count: "4 sessions", or "1000 of 5321 sessions (limit 1000)". A
+// row's SOURCE is the address and port the broker sees as its client's
+// (RabbitMQ's connection name is "SOURCE -> BACKEND ADDRESS").
+func FormatSessions(w io.Writer, s Sessions, limit int) error {
+	p := &page{}
+	if len(s.Sessions) > 0 {
+		tb := p.table("LISTENER", "BACKEND", "CLIENT", "SOURCE", "BACKEND ADDRESS", "STATE", "AGE", "IDLE", "IN", "OUT")
+		for _, x := range s.Sessions {
+			tb.row(txt(x.Listener), txt(orDash(x.Backend)), txt(x.Client.String()), txt(addrOrDash(x.Source)),
+				txt(addrOrDash(x.BackendAddress)), txt(x.State), txt(age(s.Now, x.Since)), txt(age(s.Now, x.LastActive)),
+				txt(size(x.BytesIn)), txt(size(x.BytesOut)))
+		}
+	}
+	noun := "sessions"
+	if s.Total == 1 {
+		noun = "session"
+	}
+	if len(s.Sessions) < s.Total {
+		p.printf(fmt.Sprintf("%d of %d %s (limit %d)", len(s.Sessions), s.Total, noun, limit))
+	} else {
+		p.printf(fmt.Sprintf("%d %s", s.Total, noun))
+	}
+	return p.write(w)
+}
+
+// addrOrDash is a.String(), or "-" for the zero AddrPort.
+func addrOrDash(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return "-"
+	}
+	return a.String()
+}

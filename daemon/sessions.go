@@ -1,0 +1,75 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/control"
+)
+
+// sessionsTimeout bounds how long a sessions request waits for the event
+// loops of its listeners.
+const sessionsTimeout = 10 * time.Second
+
+// Sessions answers a "sessions" request: the sessions of the running
+// listeners that r selects, by listener in the file's order, at most r's
+// limit (control.DefaultSessionsLimit when it names none), and their
+// total. A listener or backend that r names and the daemon does not have
+// is an error; so is an event loop that does not answer within
+// sessionsTimeout or before ctx is done. Now is the real time: the
+// sessions' times are the event loops' real time, whatever clock the
+// daemon runs on. Safe for concurrent use; the daemon's lock is not held
+// while the loops list.
+func (d *Daemon) Sessions(ctx context.Context, r control.SessionsRequest) (control.Sessions, error) {
+	limit := r.Limit
+	if limit == 0 {
+		limit = control.DefaultSessionsLimit
+	}
+	type running struct {
+		name string
+		l    *balancer.Listener
+	}
+	var ls []running
+	d.mu.Lock()
+	for _, lc := range d.cfg.Listeners {
+		if u := d.listeners[lc.Name]; u != nil && (r.Listener == "" || r.Listener == lc.Name) {
+			ls = append(ls, running{lc.Name, u.l})
+		}
+	}
+	d.mu.Unlock()
+	if r.Listener != "" && len(ls) == 0 {
+		return control.Sessions{}, fmt.Errorf("listing sessions: no listener %q", r.Listener)
+	}
+	if r.Backend != "" && !slices.ContainsFunc(ls, func(x running) bool { return hasBackend(x.l.Snapshot(), r.Backend) }) {
+		where := "any listener"
+		if r.Listener != "" {
+			where = "listener " + r.Listener
+		}
+		return control.Sessions{}, fmt.Errorf("listing sessions: no backend %q in %s", r.Backend, where)
+	}
+	ctx, cancel := context.WithTimeout(ctx, sessionsTimeout)
+	defer cancel()
+	out := control.Sessions{Now: time.Now(), Sessions: []control.ListenerSession{}}
+	for _, x := range ls {
+		room := limit - len(out.Sessions)
+		list, n, err := x.l.Sessions(ctx, balancer.SessionFilter{Backend: r.Backend, Client: r.Client, Limit: max(room, 1)})
+		if err != nil {
+			return control.Sessions{}, err
+		}
+		out.Total += n
+		for _, s := range list[:min(room, len(list))] {
+			out.Sessions = append(out.Sessions, control.ListenerSession{Listener: x.name, SessionInfo: s})
+		}
+	}
+	return out, nil
+}
+
+// hasBackend reports whether s has a backend named name, configured or
+// removed by a reload with sessions kept.
+func hasBackend(s balancer.Snapshot, name string) bool {
+	return slices.ContainsFunc(s.Backends, func(b balancer.BackendSnapshot) bool { return b.Name == name }) ||
+		slices.ContainsFunc(s.Removed, func(b balancer.RemovedBackendSnapshot) bool { return b.Name == name })
+}
