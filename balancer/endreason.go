@@ -49,8 +49,8 @@ const (
 	EndFdLimit
 	// EndError: a local error (such as registering a socket with epoll).
 	EndError
-	// EndShutdown: an operator shut the backend's sessions
-	// (ShutdownSessions).
+	// EndShutdown: an operator shut the session down with its backend's
+	// (ShutdownSessions) or by a filter (ShutdownSessionsMatching).
 	EndShutdown
 	// EndVIPLeft: the address the client connected to left this host
 	// (CloseSessionsTo).

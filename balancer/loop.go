@@ -536,10 +536,16 @@ func (lp *loop) shutdownBackend(b *backend, why EndReason) {
 // closeSessionsOf closes every session of b, connecting or established,
 // and returns how many it closed.
 func (lp *loop) closeSessionsOf(b *backend) int {
+	return lp.closeSessions(func(s *session) bool { return s.be == b })
+}
+
+// closeSessions closes every live session that match selects with
+// EndShutdown, and returns how many it closed.
+func (lp *loop) closeSessions(match func(*session) bool) int {
 	n := 0
 	for s := lp.head; s != nil; {
 		next := s.next
-		if s.be == b {
+		if match(s) {
 			s.close(EndShutdown)
 			n++
 		}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,6 +26,15 @@ type SessionFilter struct {
 	// Limit is the most sessions listed, the first in SessionInfo order;
 	// 0: no limit. The total that match is counted whatever the limit.
 	Limit int
+}
+
+// normalized is f with an IPv4-mapped Client prefix made IPv4, as the
+// clients' addresses are compared.
+func (f SessionFilter) normalized() SessionFilter {
+	if p := f.Client; p.IsValid() && p.Addr().Is4In6() {
+		f.Client = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0)).Masked()
+	}
+	return f
 }
 
 // match reports whether f selects s.
@@ -87,9 +97,7 @@ func compareSessions(a, b SessionInfo) int {
 // when ctx is done (that loop lists its sessions later, for no one). Safe
 // from any goroutine.
 func (l *Listener) Sessions(ctx context.Context, f SessionFilter) (list []SessionInfo, total int, err error) {
-	if p := f.Client; p.IsValid() && p.Addr().Is4In6() {
-		f.Client = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0)).Masked()
-	}
+	f = f.normalized()
 	l.mu.Lock()
 	loops := l.loops
 	l.mu.Unlock()
@@ -120,6 +128,37 @@ func (l *Listener) Sessions(ctx context.Context, f SessionFilter) (list []Sessio
 		list = slices.Clip(list[:f.Limit])
 	}
 	return list, total, nil
+}
+
+// ShutdownSessionsMatching closes the listener's sessions that f selects
+// now, whatever f.Limit, and returns how many it closed: an operator's
+// request, with a backend's sessions (ShutdownSessions) or a client's.
+// The zero filter selects every session. It returns ctx's error, and the
+// sessions closed so far, if a loop has not answered when ctx is done
+// (that loop closes its sessions later). Safe from any goroutine.
+func (l *Listener) ShutdownSessionsMatching(ctx context.Context, f SessionFilter) (int, error) {
+	f = f.normalized()
+	l.mu.Lock()
+	loops := l.loops
+	l.mu.Unlock()
+	counts := make(chan int, len(loops))
+	posted := 0
+	for _, lp := range loops {
+		if lp.post(func(lp *loop) { counts <- lp.closeSessions(f.match) }) {
+			posted++
+		}
+	}
+	closed := 0
+	for range posted {
+		select {
+		case n := <-counts:
+			closed += n
+		case <-ctx.Done():
+			return closed, fmt.Errorf("shutting down sessions of listener %s: an event loop did not answer: %w", l.cfg.Name, ctx.Err())
+		}
+	}
+	l.log.Info("sessions shut down", zap.String("backend", f.Backend), zap.Stringer("client", f.Client), zap.Int("sessions", closed))
+	return closed, nil
 }
 
 // listSessions lists the loop's sessions that f selects, the first

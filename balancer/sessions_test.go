@@ -207,3 +207,51 @@ func TestSessionsStuckLoop(t *testing.T) {
 		t.Errorf("once the loop runs again: %d sessions, want 1", total)
 	}
 }
+
+// TestShutdownSessionsMatching: the sessions of a client prefix, then of
+// a backend, are closed and counted; the others keep working.
+func TestShutdownSessionsMatching(t *testing.T) {
+	a := newServer(t, "127.0.0.2", echo)
+	b := newServer(t, "127.0.0.3", echo)
+	r := startListener(t, baseConfig(backendsOf(a, b)), 2)
+	var conns []*net.TCPConn
+	for _, ip := range []string{"127.0.0.5", "127.0.0.6", "127.0.0.5", "127.0.0.6"} {
+		c := dialFrom(t, r, ip)
+		if _, err := roundTrip(c, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	shut := func(f SessionFilter) int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n, err := r.ShutdownSessionsMatching(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	open := func(want ...int) {
+		t.Helper()
+		for i, c := range conns {
+			_, err := roundTrip(c, []byte("still"))
+			if slices.Contains(want, i) != (err == nil) {
+				t.Errorf("client %d: %v; want it open %v", i, err, slices.Contains(want, i))
+			}
+		}
+	}
+	if n := shut(SessionFilter{Client: netip.MustParsePrefix("::ffff:127.0.0.5/128")}); n != 2 {
+		t.Errorf("client 127.0.0.5: %d closed, want 2", n)
+	}
+	open(1, 3)
+	if n := shut(SessionFilter{Backend: "a"}); n != 0 {
+		t.Errorf("backend a, whose clients are gone: %d closed, want 0", n)
+	}
+	if n := shut(SessionFilter{Backend: "b", Limit: 1}); n != 2 {
+		t.Errorf("backend b: %d closed, want 2 (the limit does not apply)", n)
+	}
+	if _, total := sessionsOf(t, r, SessionFilter{}); total != 0 {
+		t.Errorf("%d sessions left, want 0", total)
+	}
+}

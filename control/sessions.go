@@ -131,6 +131,12 @@ type Sessions struct {
 	Sessions []ListenerSession `json:"sessions"`
 }
 
+// SessionsShutdown is the daemon's answer to a "shutdown-sessions"
+// request: how many sessions it closed.
+type SessionsShutdown struct {
+	Closed int `json:"closed"`
+}
+
 // ListenerSession is one session of a Sessions answer.
 type ListenerSession struct {
 	Listener string `json:"listener"`

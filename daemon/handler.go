@@ -19,6 +19,8 @@ import (
 //	reload                                   reload the file (control.Reload)
 //	sessions [KEY=VALUE...]                  the sessions of the listeners
 //	                                         (control.SessionsRequest, control.Sessions)
+//	shutdown-sessions KEY=VALUE...           close the sessions selected
+//	                                         (control.SessionsShutdown)
 //	vrrp release NAME [DURATION] | vrrp ready NAME
 //	                                         planned handover (handleVRRP)
 //	upgrade [BINARY]                         start BINARY to take over (Upgrade)
@@ -50,6 +52,12 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 			return nil, err
 		}
 		return d.Sessions(ctx, r)
+	case "shutdown-sessions":
+		r, err := control.ParseSessionsRequest(req.Args)
+		if err != nil {
+			return nil, err
+		}
+		return d.ShutdownSessionsMatching(ctx, r)
 	case "vrrp":
 		return d.handleVRRP(ctx, req.Args)
 	case "upgrade":

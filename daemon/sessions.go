@@ -28,27 +28,9 @@ func (d *Daemon) Sessions(ctx context.Context, r control.SessionsRequest) (contr
 	if limit == 0 {
 		limit = control.DefaultSessionsLimit
 	}
-	type running struct {
-		name string
-		l    *balancer.Listener
-	}
-	var ls []running
-	d.mu.Lock()
-	for _, lc := range d.cfg.Listeners {
-		if u := d.listeners[lc.Name]; u != nil && (r.Listener == "" || r.Listener == lc.Name) {
-			ls = append(ls, running{lc.Name, u.l})
-		}
-	}
-	d.mu.Unlock()
-	if r.Listener != "" && len(ls) == 0 {
-		return control.Sessions{}, fmt.Errorf("listing sessions: no listener %q", r.Listener)
-	}
-	if r.Backend != "" && !slices.ContainsFunc(ls, func(x running) bool { return hasBackend(x.l.Snapshot(), r.Backend) }) {
-		where := "any listener"
-		if r.Listener != "" {
-			where = "listener " + r.Listener
-		}
-		return control.Sessions{}, fmt.Errorf("listing sessions: no backend %q in %s", r.Backend, where)
+	ls, err := d.sessionListeners(r)
+	if err != nil {
+		return control.Sessions{}, fmt.Errorf("listing sessions: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, sessionsTimeout)
 	defer cancel()
@@ -65,6 +47,68 @@ func (d *Daemon) Sessions(ctx context.Context, r control.SessionsRequest) (contr
 		}
 	}
 	return out, nil
+}
+
+// ShutdownSessionsMatching answers a "shutdown-sessions" request: it closes the
+// sessions of the running listeners that r selects, whatever their
+// number, and counts them. r must name a listener, a backend or a client,
+// and no limit. A listener or backend that r names and the daemon does
+// not have is an error, as for Sessions; so is an event loop that does
+// not answer within sessionsTimeout or before ctx is done (the sessions
+// closed until then are counted). Safe for concurrent use.
+func (d *Daemon) ShutdownSessionsMatching(ctx context.Context, r control.SessionsRequest) (control.SessionsShutdown, error) {
+	switch {
+	case r.Listener == "" && r.Backend == "" && !r.Client.IsValid():
+		return control.SessionsShutdown{}, fmt.Errorf("shutting down sessions: name a listener, a backend or a client")
+	case r.Limit != 0:
+		return control.SessionsShutdown{}, fmt.Errorf("shutting down sessions: a limit does not apply")
+	}
+	ls, err := d.sessionListeners(r)
+	if err != nil {
+		return control.SessionsShutdown{}, fmt.Errorf("shutting down sessions: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, sessionsTimeout)
+	defer cancel()
+	var out control.SessionsShutdown
+	for _, x := range ls {
+		n, err := x.l.ShutdownSessionsMatching(ctx, balancer.SessionFilter{Backend: r.Backend, Client: r.Client})
+		out.Closed += n
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// namedListener is a running listener with its name.
+type namedListener struct {
+	name string
+	l    *balancer.Listener
+}
+
+// sessionListeners returns the running listeners that r selects, in the
+// file's order, or an error when r names a listener, or a backend, that
+// none of them has.
+func (d *Daemon) sessionListeners(r control.SessionsRequest) ([]namedListener, error) {
+	var ls []namedListener
+	d.mu.Lock()
+	for _, lc := range d.cfg.Listeners {
+		if u := d.listeners[lc.Name]; u != nil && (r.Listener == "" || r.Listener == lc.Name) {
+			ls = append(ls, namedListener{lc.Name, u.l})
+		}
+	}
+	d.mu.Unlock()
+	if r.Listener != "" && len(ls) == 0 {
+		return nil, fmt.Errorf("no listener %q", r.Listener)
+	}
+	if r.Backend != "" && !slices.ContainsFunc(ls, func(x namedListener) bool { return hasBackend(x.l.Snapshot(), r.Backend) }) {
+		where := "any listener"
+		if r.Listener != "" {
+			where = "listener " + r.Listener
+		}
+		return nil, fmt.Errorf("no backend %q in %s", r.Backend, where)
+	}
+	return ls, nil
 }
 
 // hasBackend reports whether s has a backend named name, configured or

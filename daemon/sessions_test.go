@@ -121,3 +121,64 @@ func TestSessionsAcrossListeners(t *testing.T) {
 		t.Errorf("mgmt, limit 1: %+v, %v", s, err)
 	}
 }
+
+// TestShutdownSessionsRequest: a shutdown-sessions request closes the
+// sessions of a client, then of a backend, and says how many; the others
+// keep working. Without a listener, backend or client, with a limit, or
+// naming what the daemon lacks, it is refused and closes nothing.
+func TestShutdownSessionsRequest(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	conns := fourSessions(t, l, h)
+	shut := func(args ...string) (control.SessionsShutdown, error) {
+		res, err := h.d.Handle(context.Background(), control.Request{Command: "shutdown-sessions", Args: args})
+		if err != nil {
+			return control.SessionsShutdown{}, err
+		}
+		return res.(control.SessionsShutdown), nil
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "name a listener, a backend or a client"},
+		{[]string{"listener=amqp", "limit=1"}, "a limit does not apply"},
+		{[]string{"listener=mgmt"}, `no listener "mgmt"`},
+		{[]string{"backend=c"}, `no backend "c" in any listener`},
+		{[]string{"client=10.0.0.0/33"}, "not an address or a prefix"},
+	} {
+		if res, err := shut(tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("shutdown-sessions %q: %+v, %v; want an error with %q", tc.args, res, err, tc.want)
+		}
+	}
+	if s, _ := h.sessionsCmd(); s.Total != 4 {
+		t.Fatalf("after refused requests: %d sessions, want 4", s.Total)
+	}
+	if res, err := shut("listener=amqp", "backend=b"); err != nil || res.Closed != 2 {
+		t.Fatalf("shutdown-sessions of b: %+v, %v; want 2 closed", res, err)
+	}
+	for i, c := range conns {
+		if i%2 == 1 && !closedByPeer(c) {
+			t.Errorf("session %d on b still open", i)
+		}
+		if i%2 == 0 {
+			if err := roundTrip(c, []byte("still")); err != nil {
+				t.Errorf("session %d on a: %v", i, err)
+			}
+		}
+	}
+	// Every test client dials from the same address: its sessions left
+	// are a's two.
+	client := conns[0].LocalAddr().(*net.TCPAddr).AddrPort().Addr().String()
+	if res, err := shut("client=" + client); err != nil || res.Closed != 2 {
+		t.Fatalf("shutdown-sessions of client %s: %+v, %v; want 2 closed", client, res, err)
+	}
+	for _, i := range []int{0, 2} {
+		if !closedByPeer(conns[i]) {
+			t.Errorf("session %d still open", i)
+		}
+	}
+	if res, err := shut("listener=amqp", "backend=a"); err != nil || res.Closed != 0 {
+		t.Errorf("shutdown-sessions of a, with none left: %+v, %v", res, err)
+	}
+}

@@ -23,6 +23,7 @@ func defineSessions(fs *flag.FlagSet) runFunc {
 	asJSON := fs.Bool("json", false, "print the daemon's answer as it came: one JSON object")
 	client := fs.String("client", "", "only the sessions of clients in `ADDRESS` or PREFIX (10.1.2.3, 10.1.0.0/16)")
 	limit := fs.Int("limit", control.DefaultSessionsLimit, fmt.Sprintf("list at most `N` sessions (1..%d); the total is counted whatever it is", control.MaxSessionsLimit))
+	shutdown := fs.Bool("shutdown", false, "close the sessions selected, whatever their number, instead of listing them: a LISTENER, LISTENER/BACKEND or --client must select them")
 	return func(args []string, stdout, stderr io.Writer) int {
 		pos, err := parseInterspersed(fs, args)
 		if err != nil {
@@ -52,20 +53,30 @@ func defineSessions(fs *flag.FlagSet) runFunc {
 		if *limit < 1 || *limit > control.MaxSessionsLimit {
 			return bad("--limit must be 1..%d, not %d", control.MaxSessionsLimit, *limit)
 		}
-		r.Limit = *limit
+		if *shutdown {
+			limitSet := false
+			fs.Visit(func(f *flag.Flag) { limitSet = limitSet || f.Name == "limit" })
+			switch {
+			case limitSet:
+				return bad("--shutdown closes every session selected: --limit does not apply")
+			case r.Listener == "" && !r.Client.IsValid():
+				return bad("--shutdown needs LISTENER, LISTENER/BACKEND or --client to select the sessions")
+			}
+		} else {
+			r.Limit = *limit
+		}
 		socket, err := socketOf()
 		if err != nil {
 			fmt.Fprintf(stderr, "rmqlb sessions: %v\n", err)
 			return control.ExitUnreachable
 		}
+		if *shutdown {
+			return shutdownSessions(socket, r, *asJSON, stdout, stderr)
+		}
 		var raw json.RawMessage
 		if err := control.Call(socket, control.Request{Command: "sessions", Args: r.Args()}, &raw, sessionsCallTimeout); err != nil {
 			fmt.Fprintf(stderr, "rmqlb sessions: %v\n", err)
-			var refused *control.RefusedError
-			if errors.As(err, &refused) {
-				return 1
-			}
-			return control.ExitUnreachable
+			return callExit(err)
 		}
 		var s control.Sessions
 		if err := json.Unmarshal(raw, &s); err != nil {
@@ -85,4 +96,36 @@ func defineSessions(fs *flag.FlagSet) runFunc {
 		}
 		return 0
 	}
+}
+
+// shutdownSessions asks the daemon at socket to close the sessions r
+// selects, and prints how many it closed (with asJSON, its answer).
+func shutdownSessions(socket string, r control.SessionsRequest, asJSON bool, stdout, stderr io.Writer) int {
+	var res control.SessionsShutdown
+	if err := control.Call(socket, control.Request{Command: "shutdown-sessions", Args: r.Args()}, &res, sessionsCallTimeout); err != nil {
+		fmt.Fprintf(stderr, "rmqlb sessions: %v%s\n", err, outcomeUnknown(err))
+		return callExit(err)
+	}
+	if asJSON {
+		b, _ := json.Marshal(res)
+		fmt.Fprintf(stdout, "%s\n", b)
+		return 0
+	}
+	noun := "sessions"
+	if res.Closed == 1 {
+		noun = "session"
+	}
+	fmt.Fprintf(stdout, "%d %s closed\n", res.Closed, noun)
+	return 0
+}
+
+// callExit is the exit code of a sessions request that failed with err: 1
+// when the daemon refused it, 2 when it could not be asked or did not
+// answer.
+func callExit(err error) int {
+	var refused *control.RefusedError
+	if errors.As(err, &refused) {
+		return 1
+	}
+	return control.ExitUnreachable
 }

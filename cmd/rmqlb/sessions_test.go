@@ -51,4 +51,20 @@ func TestSessionsCommand(t *testing.T) {
 			t.Errorf("sessions %s: exit %d, %q; want 1 and %q", tc.arg, code, errOut, tc.want)
 		}
 	}
+
+	if code, out, errOut := cli(t, "sessions", "--socket", p.socket, "--shutdown", "amqp/a"); code != 0 || out != "1 session closed\n" {
+		t.Fatalf("sessions --shutdown amqp/a: exit %d, %q %s", code, out, errOut)
+	}
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("session still open after --shutdown: read %d bytes", n)
+	}
+	if code, out, _ := cli(t, "sessions", "--socket", p.socket); code != 0 || out != "0 sessions\n" {
+		t.Errorf("sessions after --shutdown: exit %d, %q", code, out)
+	}
+	if code, out, errOut := cli(t, "sessions", "--socket", p.socket, "--shutdown", "--json", "--client", "127.0.0.0/8"); code != 0 || out != "{\"closed\":0}\n" {
+		t.Errorf("sessions --shutdown --json: exit %d, %q %s", code, out, errOut)
+	}
+	if code, _, errOut := cli(t, "sessions", "--socket", p.socket, "--shutdown", "amqp/nope"); code != 1 || !strings.Contains(errOut, `no backend "nope" in listener amqp`) {
+		t.Errorf("sessions --shutdown amqp/nope: exit %d, %q; want 1", code, errOut)
+	}
 }

@@ -100,9 +100,12 @@ every INTERVAL until SIGINT or SIGTERM, and exits with the code of the last stat
 			},
 		}},
 		{define: defineSessions, doc: clidoc.Command{
-			Name:    "sessions",
-			Forms:   []string{"[--socket PATH | --config FILE] [--client ADDRESS|PREFIX] [--limit N] [--json] [LISTENER[/BACKEND]]"},
-			Summary: "list the client sessions of the listeners: who is connected to which broker",
+			Name: "sessions",
+			Forms: []string{
+				"[--socket PATH | --config FILE] [--client ADDRESS|PREFIX] [--limit N] [--json] [LISTENER[/BACKEND]]",
+				"[--socket PATH | --config FILE] --shutdown [--client ADDRESS|PREFIX] [--json] [LISTENER[/BACKEND]]",
+			},
+			Summary: "list the client sessions of the listeners (who is connected to which broker), or close some",
 			Doc: `Asks the running daemon for its client sessions, the way ipvsadm -L -n -c lists LVS's
 connections and HAProxy's "show sess" its sessions: per session its listener, backend, client
 address, SOURCE (the proxy's address and port on the backend connection: what the broker sees as
@@ -111,12 +114,16 @@ list_connections peer_host peer_port), the backend's address, its state (connect
 established, or closing once one side has ended), its age, how long since a byte last moved, and
 its bytes in each direction. A LISTENER, or LISTENER/BACKEND, and --client narrow the list. The
 sessions come by listener in the file's order, then by backend, the oldest first; at most --limit
-of them, under a line with their count and the total.`,
+of them, under a line with their count and the total.
+
+With --shutdown it closes the sessions selected instead, every one of them, and prints how many:
+a client to move to another broker, or one that misbehaves (RabbitMQ's clients reconnect). A
+LISTENER, LISTENER/BACKEND or --client must select them.`,
 			Operands: []clidoc.Operand{
 				{Name: "LISTENER[/BACKEND]"},
 			},
 			Exits: []clidoc.Exit{
-				{Code: 0, Meaning: "listed (none is a list too)"},
+				{Code: 0, Meaning: "listed (none is a list too), or closed"},
 				{Code: 1, Meaning: "the daemon refused: no such listener or backend"},
 				{Code: control.ExitUnreachable, Meaning: "the daemon did not answer (not running, wrong socket), or wrong command line"},
 			},
