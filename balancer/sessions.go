@@ -21,8 +21,10 @@ type SessionFilter struct {
 	Backend string
 	// Client keeps the sessions whose client address it contains
 	// (IPv4-mapped IPv6 addresses, of the prefix and of the clients, are
-	// taken as IPv4); the zero Prefix keeps every client.
-	Client netip.Prefix
+	// taken as IPv4); the zero Prefix keeps every client. ClientPort, when
+	// not 0, keeps only the sessions from that client port.
+	Client     netip.Prefix
+	ClientPort uint16
 	// Limit is the most sessions listed, the first in SessionInfo order;
 	// 0: no limit. The total that match is counted whatever the limit.
 	Limit int
@@ -40,6 +42,9 @@ func (f SessionFilter) normalized() SessionFilter {
 // match reports whether f selects s.
 func (f SessionFilter) match(s *session) bool {
 	if f.Backend != "" && (s.be == nil || s.be.name != f.Backend) {
+		return false
+	}
+	if f.ClientPort != 0 && s.client.Port() != f.ClientPort {
 		return false
 	}
 	return !f.Client.IsValid() || f.Client.Contains(s.client.Addr().Unmap())

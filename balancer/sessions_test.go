@@ -118,6 +118,7 @@ func TestSessions(t *testing.T) {
 		{"an IPv4-mapped prefix", SessionFilter{Client: netip.MustParsePrefix("::ffff:127.0.0.6/128")}, []int{1, 3}, 2},
 		{"an IPv6 prefix", SessionFilter{Client: netip.MustParsePrefix("::/0")}, nil, 0},
 		{"unknown backend", SessionFilter{Backend: "c"}, nil, 0},
+		{"one client port", SessionFilter{Client: netip.MustParsePrefix("127.0.0.6/32"), ClientPort: conns[3].LocalAddr().(*net.TCPAddr).AddrPort().Port()}, []int{3}, 1},
 		{"limit", SessionFilter{Limit: 3}, []int{0, 2, 1}, 4},
 		{"limit and backend", SessionFilter{Backend: "b", Limit: 1}, []int{1}, 2},
 	} {

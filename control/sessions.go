@@ -30,8 +30,11 @@ type SessionsRequest struct {
 	// every backend's, and those not connected to one yet.
 	Backend string
 	// Client keeps the sessions whose client address it contains; the
-	// zero Prefix keeps every client.
-	Client netip.Prefix
+	// zero Prefix keeps every client. ClientPort, when not 0, keeps only
+	// the session from that port (Client is then one address): a single
+	// session, as a listing shows its client.
+	Client     netip.Prefix
+	ClientPort uint16
 	// Limit is the most sessions listed, 1..MaxSessionsLimit; 0 means
 	// DefaultSessionsLimit.
 	Limit int
@@ -47,7 +50,10 @@ func (r SessionsRequest) Args() []string {
 	if r.Backend != "" {
 		add("backend", r.Backend)
 	}
-	if r.Client.IsValid() {
+	switch {
+	case r.ClientPort != 0:
+		add("client", netip.AddrPortFrom(r.Client.Addr(), r.ClientPort).String())
+	case r.Client.IsValid():
 		add("client", r.Client.String())
 	}
 	if r.Limit != 0 {
@@ -77,11 +83,11 @@ func ParseSessionsRequest(args []string) (SessionsRequest, error) {
 		case "backend":
 			r.Backend = v
 		case "client":
-			p, err := ParseClient(v)
+			p, port, err := ParseClient(v)
 			if err != nil {
 				return SessionsRequest{}, fmt.Errorf("parsing sessions request: %w", err)
 			}
-			r.Client = p
+			r.Client, r.ClientPort = p, port
 		case "limit":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > MaxSessionsLimit {
@@ -95,28 +101,36 @@ func ParseSessionsRequest(args []string) (SessionsRequest, error) {
 	return r, nil
 }
 
-// ParseClient reads a client filter: an address (10.1.2.3, 2001:db8::1)
-// or a prefix (10.1.0.0/16). An address is the prefix of its own bits; a
-// prefix must have no bits set past its length.
-func ParseClient(s string) (netip.Prefix, error) {
+// ParseClient reads a client filter: an address (10.1.2.3, 2001:db8::1),
+// a prefix (10.1.0.0/16), or an address and port (10.1.2.3:53422,
+// [2001:db8::1]:53422: one session, as listed). An address is the prefix
+// of its own bits; a prefix must have no bits set past its length. port
+// is 0 unless one is given.
+func ParseClient(s string) (p netip.Prefix, port uint16, err error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		if ap.Port() == 0 || ap.Addr().Zone() != "" {
+			return netip.Prefix{}, 0, fmt.Errorf("client %q: a port of 1..65535 and an address without a zone", s)
+		}
+		return netip.PrefixFrom(ap.Addr(), ap.Addr().BitLen()), ap.Port(), nil
+	}
 	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("client %q: not an address or a prefix", s)
+			return netip.Prefix{}, 0, fmt.Errorf("client %q: not an address, a prefix or an address:port", s)
 		}
 		if a.Zone() != "" {
-			return netip.Prefix{}, fmt.Errorf("client %q: an address with a zone", s)
+			return netip.Prefix{}, 0, fmt.Errorf("client %q: an address with a zone", s)
 		}
-		return netip.PrefixFrom(a, a.BitLen()), nil
+		return netip.PrefixFrom(a, a.BitLen()), 0, nil
 	}
-	p, err := netip.ParsePrefix(s)
+	p, err = netip.ParsePrefix(s)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("client %q: not an address or a prefix", s)
+		return netip.Prefix{}, 0, fmt.Errorf("client %q: not an address, a prefix or an address:port", s)
 	}
 	if p.Masked() != p {
-		return netip.Prefix{}, fmt.Errorf("client %q: bits set past /%d (%s?)", s, p.Bits(), p.Masked())
+		return netip.Prefix{}, 0, fmt.Errorf("client %q: bits set past /%d (%s?)", s, p.Bits(), p.Masked())
 	}
-	return p, nil
+	return p, 0, nil
 }
 
 // Sessions is the daemon's answer to a "sessions" request: the sessions

@@ -24,6 +24,11 @@ func TestParseSessionsRequest(t *testing.T) {
 			want: SessionsRequest{Listener: "amqp", Backend: "rmq1", Client: netip.MustParsePrefix("10.1.0.0/16"), Limit: 5}},
 		{args: []string{"client=2001:db8::1"}, want: SessionsRequest{Client: netip.MustParsePrefix("2001:db8::1/128")}},
 		{args: []string{"client=10.1.2.3"}, want: SessionsRequest{Client: netip.MustParsePrefix("10.1.2.3/32")}},
+		{args: []string{"client=10.1.2.3:53422"}, want: SessionsRequest{Client: netip.MustParsePrefix("10.1.2.3/32"), ClientPort: 53422}},
+		{args: []string{"client=[2001:db8::1]:5"}, want: SessionsRequest{Client: netip.MustParsePrefix("2001:db8::1/128"), ClientPort: 5}},
+		{args: []string{"client=10.1.2.3:0"}, err: "a port of 1..65535"},
+		{args: []string{"client=[fe80::1%eth0]:5"}, err: "a port of 1..65535 and an address without a zone"},
+		{args: []string{"client=10.1.2.3:65536"}, err: "not an address, a prefix or an address:port"},
 		{args: []string{"backend=a=b"}, want: SessionsRequest{Backend: "a=b"}},
 		{args: []string{"listener"}, err: `"listener" is not KEY=VALUE`},
 		{args: []string{"listener="}, err: `"listener=" is not KEY=VALUE`},
@@ -33,8 +38,8 @@ func TestParseSessionsRequest(t *testing.T) {
 		{args: []string{"limit=ten"}, err: "limit must be 1..1000000"},
 		{args: []string{"client=10.1.2.3/16"}, err: "bits set past /16 (10.1.0.0/16?)"},
 		{args: []string{"client=fe80::1%eth0"}, err: "an address with a zone"},
-		{args: []string{"client=rabbit1"}, err: "not an address or a prefix"},
-		{args: []string{"client=10.0.0.0/33"}, err: "not an address or a prefix"},
+		{args: []string{"client=rabbit1"}, err: "not an address, a prefix or an address:port"},
+		{args: []string{"client=10.0.0.0/33"}, err: "not an address, a prefix or an address:port"},
 		{args: []string{"vip=10.0.0.1"}, err: `unknown key "vip"`},
 	} {
 		got, err := ParseSessionsRequest(tc.args)

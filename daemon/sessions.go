@@ -37,7 +37,7 @@ func (d *Daemon) Sessions(ctx context.Context, r control.SessionsRequest) (contr
 	out := control.Sessions{Now: time.Now(), Sessions: []control.ListenerSession{}}
 	for _, x := range ls {
 		room := limit - len(out.Sessions)
-		list, n, err := x.l.Sessions(ctx, balancer.SessionFilter{Backend: r.Backend, Client: r.Client, Limit: max(room, 1)})
+		list, n, err := x.l.Sessions(ctx, balancer.SessionFilter{Backend: r.Backend, Client: r.Client, ClientPort: r.ClientPort, Limit: max(room, 1)})
 		if err != nil {
 			return control.Sessions{}, err
 		}
@@ -71,7 +71,7 @@ func (d *Daemon) ShutdownSessionsMatching(ctx context.Context, r control.Session
 	defer cancel()
 	var out control.SessionsShutdown
 	for _, x := range ls {
-		n, err := x.l.ShutdownSessionsMatching(ctx, balancer.SessionFilter{Backend: r.Backend, Client: r.Client})
+		n, err := x.l.ShutdownSessionsMatching(ctx, balancer.SessionFilter{Backend: r.Backend, Client: r.Client, ClientPort: r.ClientPort})
 		out.Closed += n
 		if err != nil {
 			return out, err

@@ -145,7 +145,7 @@ func TestShutdownSessionsRequest(t *testing.T) {
 		{[]string{"listener=amqp", "limit=1"}, "a limit does not apply"},
 		{[]string{"listener=mgmt"}, `no listener "mgmt"`},
 		{[]string{"backend=c"}, `no backend "c" in any listener`},
-		{[]string{"client=10.0.0.0/33"}, "not an address or a prefix"},
+		{[]string{"client=10.0.0.0/33"}, "not an address, a prefix or an address:port"},
 	} {
 		if res, err := shut(tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("shutdown-sessions %q: %+v, %v; want an error with %q", tc.args, res, err, tc.want)

@@ -21,7 +21,7 @@ const sessionsCallTimeout = 30 * time.Second
 func defineSessions(fs *flag.FlagSet) runFunc {
 	socketOf := clientFlags(fs)
 	asJSON := fs.Bool("json", false, "print the daemon's answer as it came: one JSON object")
-	client := fs.String("client", "", "only the sessions of clients in `ADDRESS` or PREFIX (10.1.2.3, 10.1.0.0/16)")
+	client := fs.String("client", "", "only the sessions of clients in `ADDRESS`, PREFIX or the one session of ADDRESS:PORT (10.1.2.3, 10.1.0.0/16, 10.1.2.3:53422)")
 	limit := fs.Int("limit", control.DefaultSessionsLimit, fmt.Sprintf("list at most `N` sessions (1..%d); the total is counted whatever it is", control.MaxSessionsLimit))
 	shutdown := fs.Bool("shutdown", false, "close the sessions selected, whatever their number, instead of listing them: a LISTENER, LISTENER/BACKEND or --client must select them")
 	return func(args []string, stdout, stderr io.Writer) int {
@@ -46,7 +46,7 @@ func defineSessions(fs *flag.FlagSet) runFunc {
 			r.Listener, r.Backend = l, b
 		}
 		if *client != "" {
-			if r.Client, err = control.ParseClient(*client); err != nil {
+			if r.Client, r.ClientPort, err = control.ParseClient(*client); err != nil {
 				return bad("--client: %v", err)
 			}
 		}

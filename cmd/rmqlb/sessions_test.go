@@ -52,8 +52,11 @@ func TestSessionsCommand(t *testing.T) {
 		}
 	}
 
-	if code, out, errOut := cli(t, "sessions", "--socket", p.socket, "--shutdown", "amqp/a"); code != 0 || out != "1 session closed\n" {
-		t.Fatalf("sessions --shutdown amqp/a: exit %d, %q %s", code, out, errOut)
+	if code, out, errOut := cli(t, "sessions", "--socket", p.socket, "--shutdown", "amqp/a", "--client", "127.0.0.1:1"); code != 0 || out != "0 sessions closed\n" {
+		t.Fatalf("sessions --shutdown of another client port: exit %d, %q %s", code, out, errOut)
+	}
+	if code, out, errOut := cli(t, "sessions", "--socket", p.socket, "--shutdown", "--client", c.LocalAddr().String()); code != 0 || out != "1 session closed\n" {
+		t.Fatalf("sessions --shutdown --client %s: exit %d, %q %s", c.LocalAddr(), code, out, errOut)
 	}
 	if n, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatalf("session still open after --shutdown: read %d bytes", n)

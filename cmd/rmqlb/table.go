@@ -102,8 +102,8 @@ every INTERVAL until SIGINT or SIGTERM, and exits with the code of the last stat
 		{define: defineSessions, doc: clidoc.Command{
 			Name: "sessions",
 			Forms: []string{
-				"[--socket PATH | --config FILE] [--client ADDRESS|PREFIX] [--limit N] [--json] [LISTENER[/BACKEND]]",
-				"[--socket PATH | --config FILE] --shutdown [--client ADDRESS|PREFIX] [--json] [LISTENER[/BACKEND]]",
+				"[--socket PATH | --config FILE] [--client ADDRESS|PREFIX|ADDRESS:PORT] [--limit N] [--json] [LISTENER[/BACKEND]]",
+				"[--socket PATH | --config FILE] --shutdown [--client ADDRESS|PREFIX|ADDRESS:PORT] [--json] [LISTENER[/BACKEND]]",
 			},
 			Summary: "list the client sessions of the listeners (who is connected to which broker), or close some",
 			Doc: `Asks the running daemon for its client sessions, the way ipvsadm -L -n -c lists LVS's
