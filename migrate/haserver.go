@@ -403,8 +403,18 @@ func (t *haT) servers(l *listener, back haProxy) {
 		l.serverUTs = append(l.serverUTs, utSource{pos: ln.pos, dir: ln.text(), d: sp.userTimeout})
 		l.backends = append(l.backends, b)
 	}
-	if len(ups) > 0 && len(ups) < actives {
+	backups := len(l.backends) - actives
+	switch {
+	case len(ups) > 0 && backups == 0:
+		// What rmqlb would warn about: nothing to shut down.
+		l.onMarkedUp = ""
+		t.ns.skip(ups[0].pos, ups[0].text(), "no server of the backend is a backup: there are no backup sessions to shut down")
+	case len(ups) > 0 && len(ups) < actives:
 		t.ns.change(ups[0].pos, ups[0].text(), "on-marked-up shutdown-backup-sessions on some active servers only: rmqlb's on_marked_up is the listener's, so any active backend that serves again closes the backups' sessions")
+	}
+	if ln := back.get("option allbackups"); ln != nil && l.allBackups && backups == 0 {
+		l.allBackups = false
+		t.ns.skip(ln.pos, ln.text(), "no server of the backend is a backup: there are no backups to spread the clients over")
 	}
 	// HAProxy's roundrobin weighs its servers.
 	if l.policy == "" || l.policy == "roundrobin" {

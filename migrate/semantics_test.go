@@ -186,6 +186,34 @@ func TestImportTrackNoReverse(t *testing.T) {
 // HAProxy's backup servers become backup backends, and option allbackups
 // (also from defaults, and undone by a proxy's "no option allbackups")
 // becomes all_backups, without notes (but the one of a defaults' option
+
+// TestImportBackupSettingsWithoutBackups: option allbackups, and
+// on-marked-up shutdown-backup-sessions, in a backend without a backup
+// server do nothing in HAProxy: the import leaves them out with a note,
+// so that the file it writes draws no warning from rmqlb.
+func TestImportBackupSettingsWithoutBackups(t *testing.T) {
+	for _, tc := range []struct {
+		name, defaults, proxy, server string
+		line                          int
+	}{
+		{name: "allbackups", proxy: " option allbackups\n", line: 3},
+		{name: "allbackups from defaults", defaults: "defaults\n option allbackups\n", line: 2},
+		{name: "on-marked-up", server: " on-marked-up shutdown-backup-sessions", line: 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := tc.defaults + "listen amqp\n bind 10.0.0.100:5672\n" + tc.proxy +
+				" server r1 10.0.0.1:5672 check" + tc.server + "\n server r2 10.0.0.2:5672 check\n"
+			c, y, ns := importParsed(t, memFiles{"h": h}, Sources{HAProxy: "h"})
+			if l := c.Listeners[0]; l.AllBackups || l.OnMarkedUp != config.OnMarkedUp(0) || len(c.Warnings) > 0 {
+				t.Errorf("all_backups %v, on_marked_up %v, warnings %q; want neither, none\n%s", l.AllBackups, l.OnMarkedUp, c.Warnings, y)
+			}
+			if got := notesFor(ns, tc.line); !strings.Contains(got, "not translated") || !strings.Contains(got, "no server of the backend is a backup") {
+				t.Errorf("notes of line %d: %q, want it left out as no server is a backup", tc.line, got)
+			}
+		})
+	}
+}
+
 // that every proxy overrides): rmqlb does the same.
 func TestImportBackupServers(t *testing.T) {
 	for _, tc := range []struct {
