@@ -110,9 +110,9 @@ every INTERVAL until SIGINT or SIGTERM, and exits with the code of the last stat
 connections and HAProxy's "show sess" its sessions: per session its listener, backend, client
 address, SOURCE (the proxy's address and port on the backend connection: what the broker sees as
 its client, as in RabbitMQ's connection name "SOURCE -> BACKEND ADDRESS" and in rabbitmqctl
-list_connections peer_host peer_port), the backend's address, its state (connecting,
-established, or closing once one side has ended), its age, how long since a byte last moved, and
-its bytes in each direction. A LISTENER, or LISTENER/BACKEND, and --client narrow the list. The
+list_connections peer_host peer_port; with proxy_protocol the broker lists the client itself), the
+backend's address, its state (connecting, established, or closing once one side has ended), its
+age, how long since a byte last moved, and its bytes in each direction. A LISTENER, or LISTENER/BACKEND, and --client narrow the list. The
 sessions come by listener in the file's order, then by backend, the oldest first; at most --limit
 of them, under a line with their count and the total.
 
