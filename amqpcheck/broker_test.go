@@ -310,6 +310,12 @@ func TestBrokerHandshakeAndLogin(t *testing.T) {
 		t.Fatalf("handshake report %+v", rep)
 	}
 	t.Logf("handshake: %v", rep.Server)
+	// The scheduler's result names the broker's cluster (a node that was
+	// not given a cluster name names itself), for the status.
+	_, check := checker(t, Config{Addr: n.Addr}, 5*time.Second)
+	if r := check(); r.Err != nil || r.Cluster != n.NodeName || !strings.Contains(r.Info, n.NodeName) {
+		t.Errorf("Check: %+v, want a pass naming cluster %s", r, n.NodeName)
+	}
 
 	for _, cfg := range []Config{
 		{Addr: n.Addr, Mode: ModeLogin},
@@ -357,6 +363,28 @@ func TestBrokerLoginErrors(t *testing.T) {
 	t.Logf("readonly: %+v", r)
 	if r.Err != nil || !strings.Contains(r.Warning, "403") {
 		t.Errorf("readonly user: %+v", r)
+	}
+}
+
+// TestBrokerCluster: a check that names the broker's cluster passes, in
+// either mode; one that names another fails with ErrWrongCluster before
+// it logs in. rabbitmqctl set_cluster_name renames the cluster, and the
+// next check hears the new name.
+func TestBrokerCluster(t *testing.T) {
+	n := realBroker(t)
+	defer n.MustCtl(t, "set_cluster_name", n.NodeName) // as it was: the node's own name
+	n.MustCtl(t, "set_cluster_name", "rmqlb-test")
+	for _, mode := range []Mode{ModeHandshake, ModeLogin} {
+		for _, tc := range []struct {
+			cluster string
+			pass    bool
+		}{{"rmqlb-test", true}, {n.NodeName, false}, {"", true}} {
+			_, check := checker(t, Config{Addr: n.Addr, Mode: mode, User: "checker", Password: "s3cret", Cluster: tc.cluster}, 5*time.Second)
+			r := check()
+			if tc.pass && (r.Err != nil || r.Warning != "" || r.Cluster != "rmqlb-test") || !tc.pass && !errors.Is(r.Err, ErrWrongCluster) {
+				t.Errorf("%s, cluster %q: %+v; want pass %v naming rmqlb-test", mode, tc.cluster, r, tc.pass)
+			}
+		}
 	}
 }
 

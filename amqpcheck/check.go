@@ -92,6 +92,10 @@ const DefaultVHost = "/"
 // MaxVHostLen is the longest vhost name: Connection.Open carries it as a short string.
 const MaxVHostLen = 255
 
+// MaxClusterLen is the longest Config.Cluster: longer than any cluster name an operator
+// would set, short enough for a line of status.
+const MaxClusterLen = 255
+
 // ProbeRoutingKey is the routing key of the alarm probe message. Queue names starting with
 // "amq." are reserved, so no queue can be bound to it through the default exchange: the
 // message is dropped at once.
@@ -108,6 +112,12 @@ type Config struct {
 	VHost string
 	// User and Password authenticate a login check with MechanismPlain. Zero: guest / guest.
 	User, Password string
+	// Cluster is the RabbitMQ cluster the broker must be in: the cluster_name of its
+	// Connection.Start, which rabbitmqctl set_cluster_name sets for the whole cluster. A broker
+	// that names another fails the check with ErrWrongCluster: one that was reset, or never
+	// joined, passes a handshake as a cluster of its own, where clients would find none of the
+	// cluster's queues. At most MaxClusterLen bytes. Zero: any cluster.
+	Cluster string
 	// Mechanism is the SASL mechanism of a login check. Zero: MechanismPlain.
 	Mechanism Mechanism
 	// ProxyProtocol makes the check send a PROXY protocol v2 LOCAL header first, for brokers
@@ -204,6 +214,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.VHost) > MaxVHostLen {
 		bad("vhost", "must be at most %d bytes, not %d", MaxVHostLen, len(c.VHost))
+	}
+	if len(c.Cluster) > MaxClusterLen {
+		bad("cluster", "must be at most %d bytes, not %d", MaxClusterLen, len(c.Cluster))
 	}
 	if c.MaxFrameSize != 0 && c.MaxFrameSize < 4096 {
 		bad("max_frame_size", "must be at least 4096, not %d", c.MaxFrameSize)
@@ -356,7 +369,7 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	if err != nil {
 		return healthcheck.Failed(err)
 	}
-	r := healthcheck.Result{Info: rep.Server.String()}
+	r := healthcheck.Result{Info: rep.Server.String(), Cluster: rep.Server.ClusterName}
 	switch {
 	case rep.Alarm != "":
 		r.Alarm = "publishers blocked: " + rep.Alarm

@@ -31,6 +31,8 @@ var (
 	// version or cipher, a peer that closed or did not answer during the handshake: then it
 	// also wraps ErrClosed or ErrTimeout).
 	ErrTLS = errors.New("TLS handshake failed")
+	// ErrWrongCluster: the broker names another RabbitMQ cluster than Config.Cluster.
+	ErrWrongCluster = errors.New("broker in another cluster")
 )
 
 // timeoutError is ErrTimeout.

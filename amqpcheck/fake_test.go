@@ -306,3 +306,45 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("longest vhost: %v", err)
 	}
 }
+
+// TestCheckCluster: a check that names a cluster passes a broker whose
+// Connection.Start names it, and fails one that names another with
+// ErrWrongCluster, naming both; the scheduler's result carries the
+// cluster the broker named either way it passes.
+func TestCheckCluster(t *testing.T) {
+	start := goldenStart(t) // RabbitMQ 3.10.8 of cluster rxa@vm
+	srv := startFake(t, func(c net.Conn) {
+		if readHeader(c) {
+			c.Write(start)
+		}
+		io.Copy(io.Discard, c)
+	})
+	for _, tc := range []struct {
+		cluster string
+		err     string // "" for a pass
+	}{
+		{"", ""},
+		{"rxa@vm", ""},
+		{"rabbit-prod", `broker in another cluster: it names cluster "rxa@vm", not "rabbit-prod" (reset, or not joined to the cluster?)`},
+		{"rxa", `it names cluster "rxa@vm", not "rxa"`},
+	} {
+		chk, err := New(Config{Addr: srv.addr(), Cluster: tc.cluster})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		r := chk.Check(ctx)
+		cancel()
+		chk.Close()
+		switch {
+		case tc.err == "" && (r.Err != nil || r.Cluster != "rxa@vm"):
+			t.Errorf("cluster %q: %+v, want a pass naming rxa@vm", tc.cluster, r)
+		case tc.err != "" && (!errors.Is(r.Err, ErrWrongCluster) || !strings.Contains(r.Err.Error(), tc.err)):
+			t.Errorf("cluster %q: %v, want ErrWrongCluster with %q", tc.cluster, r.Err, tc.err)
+		}
+	}
+	fs, _ := fielderr.Split((Config{Addr: srv.addr(), Cluster: strings.Repeat("x", MaxClusterLen+1)}).Validate())
+	if len(fs) != 1 || fs[0].Field != "cluster" {
+		t.Errorf("a cluster of %d bytes: %v, want an error of field cluster", MaxClusterLen+1, fs)
+	}
+}

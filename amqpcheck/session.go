@@ -49,6 +49,9 @@ func (s *session) run() (Report, error) {
 		return Report{}, err
 	}
 	rep := Report{Server: ServerInfoFrom(start)}
+	if want := s.cfg.Cluster; want != "" && rep.Server.ClusterName != want {
+		return Report{}, fmt.Errorf("%w: it names cluster %q, not %q (reset, or not joined to the cluster?)", ErrWrongCluster, rep.Server.ClusterName, want)
+	}
 	if s.cfg.Mode == ModeHandshake {
 		// Nothing can end an AMQP connection cleanly before Connection.Open: closing the TCP
 		// connection here costs the broker one info and one warning line (see doc.go).

@@ -111,6 +111,7 @@ func (ck *Check) AMQPConfig() amqpcheck.Config {
 		Addr:           ck.Address,
 		Mode:           ck.Mode,
 		VHost:          ck.VHost,
+		Cluster:        ck.Cluster,
 		User:           ck.User,
 		Password:       ck.Password,
 		ProxyProtocol:  ck.ProxyProtocol,

@@ -114,6 +114,7 @@ type fileCheck struct {
 	User         string        `yaml:"user"`
 	Password     string        `yaml:"password"`
 	VHost        string        `yaml:"vhost"`
+	Cluster      string        `yaml:"cluster"`
 	Mechanism    string        `yaml:"mechanism"`
 	OnAlarm      string        `yaml:"on_alarm"`
 	// OnLoginRefused is on_login_refused: degraded (default) or down.

@@ -265,6 +265,10 @@ type Check struct {
 	// User, Password and VHost are a login check's credentials; VHost
 	// defaults to amqpcheck.DefaultVHost.
 	User, Password, VHost string
+	// Cluster is the RabbitMQ cluster an AMQP check wants the broker to
+	// be in (its cluster_name); a broker that names another fails the
+	// check. Default "": any.
+	Cluster string
 	// Mechanism is a login check's SASL mechanism; default
 	// amqpcheck.MechanismPlain.
 	Mechanism amqpcheck.Mechanism

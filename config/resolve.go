@@ -676,7 +676,7 @@ func (r *resolver) backend(p path, f *fileBackend, lp path, fl *fileListener, li
 // the file's values, where a zero value is the default, and placed at
 // the keys of p (the address at addrPath unless the section has its own).
 func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath path) Check {
-	c := Check{Field: p.String(), User: f.User, Password: f.Password, VHost: f.VHost, Address: addr}
+	c := Check{Field: p.String(), User: f.User, Password: f.Password, VHost: f.VHost, Cluster: f.Cluster, Address: addr}
 	if f.Type != "" {
 		t, err := ParseCheckType(f.Type)
 		r.check(p.k("type"), err)
@@ -731,6 +731,9 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		if c.Type != CheckAMQP {
 			r.errf(p.k("on_login_refused"), "needs type amqp (a %s check does not log in)", c.Type)
 		}
+	}
+	if c.Cluster != "" && c.Type != CheckAMQP {
+		r.errf(p.k("cluster"), "needs type amqp (a %s check does not hear the broker's cluster)", c.Type)
 	}
 	if f.TLS != nil {
 		c.TLS = &amqpcheck.TLSConfig{ServerName: f.TLS.ServerName, CAFile: f.TLS.CAFile,

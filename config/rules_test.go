@@ -132,6 +132,9 @@ func TestRules(t *testing.T) {
 		{"check on_login_refused", "check: {type: tcp}", "check: {mode: login, user: u, on_login_refused: ignore}", `line 19: listeners[0].backends[1].check.on_login_refused: must be degraded or down, not "ignore"`},
 		{"check on_login_refused on tcp", "check: {type: tcp}", "check: {type: tcp, on_login_refused: down}", "line 19: listeners[0].backends[1].check.on_login_refused: needs type amqp (a tcp check does not log in)"},
 		{"check on_login_refused ok", "check: {type: tcp}", "check: {mode: login, user: u, on_login_refused: down}", ""},
+		{"check cluster on tcp", "check: {type: tcp}", "check: {type: tcp, cluster: rabbit-prod}", "line 19: listeners[0].backends[1].check.cluster: needs type amqp (a tcp check does not hear the broker's cluster)"},
+		{"check cluster too long", "check: {type: tcp}", "check: {cluster: " + strings.Repeat("x", 256) + "}", "line 19: listeners[0].backends[1].check.cluster: must be at most 255 bytes, not 256"},
+		{"check cluster ok", "check: {type: tcp}", "check: {cluster: rabbit-prod}", ""},
 		{"check on_alarm", "check: {type: tcp}", "check: {type: tcp, on_alarm: maybe}", `line 19: listeners[0].backends[1].check.on_alarm: must be degraded or down, not "maybe"`},
 		{"v3 checksum", "advert_interval: 100ms", "advert_interval: 100ms\n    v3_checksum: fast", `line 7: vrrp_instances[0].v3_checksum: must be pseudo-header or rfc9568, not "fast"`},
 		{"v3 checksum alias", "advert_interval: 100ms", "advert_interval: 100ms\n    v3_checksum: no-pseudo-header", ""},
@@ -687,6 +690,22 @@ func TestOnLoginRefusedBuilt(t *testing.T) {
 	}
 	if got := bs[1].Check.AMQPConfig().OnLoginRefused; got != amqpcheck.RefusedDown {
 		t.Errorf("on_login_refused down: %q, want %q", got, amqpcheck.RefusedDown)
+	}
+}
+
+// TestClusterBuilt: a check's cluster reaches the AMQP check's
+// configuration; without it any cluster passes.
+func TestClusterBuilt(t *testing.T) {
+	c, err := Parse([]byte(strings.Replace(base, "check: {type: tcp}", "check: {cluster: rabbit-prod}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := c.Listeners[0].Backends
+	if got := bs[0].Check.AMQPConfig().Cluster; got != "" {
+		t.Errorf("default: %q, want none", got)
+	}
+	if got := bs[1].Check.AMQPConfig().Cluster; got != "rabbit-prod" {
+		t.Errorf("cluster rabbit-prod: %q", got)
 	}
 }
 

@@ -63,7 +63,7 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 	}
 	if len(s.Checks) > 0 {
 		p.printf("")
-		tb := p.table("CHECK", "STATE", "FOR", "LAST", "LATENCY", "OK/FAIL", "REASON")
+		tb := p.table("CHECK", "STATE", "FOR", "LAST", "LATENCY", "OK/FAIL", "CLUSTER", "REASON")
 		for _, c := range s.Checks {
 			last := "never"
 			if !c.LastCheck.IsZero() {
@@ -81,7 +81,7 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 			}
 			tb.row(txt(c.Backend.String()), backendState(c.State), txt(age(now, c.Since)), txt(last),
 				txt(c.LastLatency.Round(time.Microsecond).String()),
-				txt(fmt.Sprintf("%d/%d", c.ConsecutivePasses, c.ConsecutiveFailures)), txt(oneLine(reason)))
+				txt(fmt.Sprintf("%d/%d", c.ConsecutivePasses, c.ConsecutiveFailures)), txt(orDash(c.Cluster)), txt(oneLine(reason)))
 		}
 	}
 	return p.write(w)

@@ -131,7 +131,7 @@ func fullFixture() Status {
 		{Backend: backend.ID{Listener: "amqp", Name: "rmq1"}, State: backend.Up, Health: backend.Up, Admin: backend.AdminNone,
 			Reason: "1 consecutive pass", Since: now.Add(-time.Hour), WeightPercent: 100, ConsecutivePasses: 40,
 			LastCheck: now.Add(-time.Second), LastLatency: 1500 * time.Microsecond, LastError: "dial tcp 10.77.0.1:5672: connection refused",
-			LastWarning: "memory alarm", LastInfo: "RabbitMQ 3.13.7", Checks: 41, Failures: 1, NextCheck: now.Add(time.Second),
+			LastWarning: "memory alarm", LastInfo: "RabbitMQ 3.13.7", Cluster: "rabbit@rmq1", Checks: 41, Failures: 1, NextCheck: now.Add(time.Second),
 			InconclusiveChecks: 3, InconclusiveSince: now.Add(-4 * time.Second), LastInconclusive: "local shortage: connecting to 10.77.0.1:5672: dial tcp 10.77.0.1:5672: socket: too many open files",
 			History: []healthcheck.Change{{Time: now.Add(-time.Hour), From: backend.Down, To: backend.Up, Reason: "1 consecutive pass"}}},
 		s.Checks[0],

@@ -127,7 +127,7 @@ var optional = map[string]bool{
 	"released_since": true, "released_until": true, "release_reason": true, "handover": true, "requested": true,
 	"done": true, "notify": true, "last_error_at": true, "last": true, "last_peer_announce": true, "last_peer_mac": true, "peer_superseded": true,
 	"realtime": true, "sender": true, "last_inconclusive": true, "removed_backends": true,
-	"loops_back": true, "open_files": true, "backup": true, "full": true,
+	"loops_back": true, "open_files": true, "backup": true, "full": true, "cluster": true,
 }
 
 // TestSchemaIsStrict: renaming any field of the status JSON, removing a

@@ -61,9 +61,14 @@ func metricsHarness(t *testing.T, l *lab, metrics, bind string) *harness {
 		}
 	}
 	h.d.mu.Unlock()
-	startChecked(t, h)
-	h.checks.get(idA).always(healthcheck.Result{})
-	h.checks.get(idB).always(healthcheck.Result{})
+	// Checks as an AMQP check of a cluster's brokers passes them.
+	pass := healthcheck.Result{Cluster: "rabbit@a"}
+	h.start()
+	h.checks.get(idA).answer(t, pass)
+	h.checks.get(idB).answer(t, pass)
+	h.ready()
+	h.checks.get(idA).always(pass)
+	h.checks.get(idB).always(pass)
 	h.eventually("both instances MASTER", func() bool {
 		h.clk.Advance(20 * time.Millisecond)
 		n := 0

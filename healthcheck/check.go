@@ -38,6 +38,10 @@ type Result struct {
 	// Info is a free-form description of what answered (e.g. "RabbitMQ 3.10.8, cluster
 	// rabbit@rmq1"), kept for status.
 	Info string
+	// Cluster names the RabbitMQ cluster the broker that answered says it belongs to (the
+	// cluster_name of its Connection.Start: the name rabbitmqctl set_cluster_name gave the
+	// cluster, else the node's own); empty when the check does not tell.
+	Cluster string
 	// Busy marks a check that failed by timing out while the backend kept sending bytes to
 	// the clients proxied to it (Options.Traffic): a broker slow to start one more handshake,
 	// not a frozen one. The Scheduler sets it; checkers leave it false. CheckConfig.BusyGrace

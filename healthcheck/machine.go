@@ -64,6 +64,9 @@ type BackendStatus struct {
 	LastError   string `json:"last_error,omitempty"`
 	LastWarning string `json:"last_warning,omitempty"`
 	LastInfo    string `json:"last_info,omitempty"`
+	// Cluster is the RabbitMQ cluster the last check's broker named (Result.Cluster);
+	// empty after a failed check, or when the check does not tell.
+	Cluster string `json:"cluster,omitempty"`
 	// Checks and Failures count all checks and failed ones.
 	Checks   uint64 `json:"checks"`
 	Failures uint64 `json:"failures"`
@@ -113,6 +116,7 @@ type Machine struct {
 	lastErr     string
 	lastWarn    string
 	lastInfo    string
+	lastCluster string
 	nChecks     uint64
 	nFailures   uint64
 	history     []Change
@@ -204,7 +208,7 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 	first := !m.checked
 	m.checked = true
 	m.nChecks++
-	m.lastCheck, m.lastLatency, m.lastInfo = now, latency, r.Info
+	m.lastCheck, m.lastLatency, m.lastInfo, m.lastCluster = now, latency, r.Info, r.Cluster
 	m.lastWarn = ""
 	var reason string
 	switch {
@@ -424,6 +428,7 @@ func (m *Machine) Status() BackendStatus {
 		LastError:           m.lastErr,
 		LastWarning:         m.lastWarn,
 		LastInfo:            m.lastInfo,
+		Cluster:             m.lastCluster,
 		Checks:              m.nChecks,
 		Failures:            m.nFailures,
 		BusyChecks:          m.nBusy,

@@ -1,6 +1,7 @@
 package healthcheck
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,10 @@ import (
 type Metrics struct {
 	checks  *prometheus.CounterVec
 	latency *prometheus.HistogramVec
+	cluster *prometheus.GaugeVec
+
+	mu       sync.Mutex
+	clusters map[backend.ID]string // the cluster label of each backend's series
 }
 
 // Values of the result label of rmqlb_healthcheck_checks_total.
@@ -37,6 +42,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, nil
 	}
 	m := &Metrics{
+		clusters: map[backend.ID]string{},
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rmqlb_healthcheck_checks_total",
 			Help: "Health checks run, by backend and result: pass, warn (passed with a warning), alarm (passed, the broker has a resource alarm), fail, busy (timed out while the backend kept sending to its clients, not counted as a failure within busy_grace), inconclusive (could not be made for want of file descriptors or socket memory on this host; the backend kept its state).",
@@ -46,8 +52,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Duration of health checks, by backend, whatever their result.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"listener", "backend"}),
+		cluster: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rmqlb_healthcheck_cluster_info",
+			Help: "1, labelled with the RabbitMQ cluster the backend's broker named in its last passing check (its cluster_name: set by rabbitmqctl set_cluster_name, else each node names itself); no series while its checks fail or do not tell.",
+		}, []string{"listener", "backend", "cluster"}),
 	}
-	for _, c := range []prometheus.Collector{m.checks, m.latency} {
+	for _, c := range []prometheus.Collector{m.checks, m.latency, m.cluster} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -88,6 +98,33 @@ func (m *Metrics) observe(id backend.ID, r Result, lat time.Duration, excused bo
 	}
 	m.checks.WithLabelValues(id.Listener, id.Name, res).Inc()
 	m.latency.WithLabelValues(id.Listener, id.Name).Observe(lat.Seconds())
+	switch {
+	case r.Inconclusive || excused:
+		// The backend keeps its state, and its cluster as known.
+	case r.Err == nil && r.Cluster != "":
+		m.setCluster(id, r.Cluster)
+	default:
+		m.setCluster(id, "")
+	}
+}
+
+// setCluster makes cluster (none when empty) the one series of
+// rmqlb_healthcheck_cluster_info of backend id.
+func (m *Metrics) setCluster(id backend.ID, cluster string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.clusters[id]
+	if ok && old == cluster {
+		return
+	}
+	if ok {
+		m.cluster.DeleteLabelValues(id.Listener, id.Name, old)
+		delete(m.clusters, id)
+	}
+	if cluster != "" {
+		m.cluster.WithLabelValues(id.Listener, id.Name, cluster).Set(1)
+		m.clusters[id] = cluster
+	}
 }
 
 // forget deletes the series of a removed backend.
@@ -98,4 +135,5 @@ func (m *Metrics) forget(id backend.ID) {
 	l := prometheus.Labels{"listener": id.Listener, "backend": id.Name}
 	m.checks.DeletePartialMatch(l)
 	m.latency.DeletePartialMatch(l)
+	m.setCluster(id, "")
 }

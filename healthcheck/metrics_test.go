@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,4 +122,53 @@ func TestMetricsOnAlarm(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestClusterInfoMetric: rmqlb_healthcheck_cluster_info has one series
+// per backend whose last check passed and named its cluster, labelled
+// with it: a new cluster replaces the old series, a failed check or one
+// that does not tell removes it, a busy or inconclusive one keeps it, and
+// a removed backend's goes.
+func TestClusterInfoMetric(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := bid("a")
+	m.add(a)
+	for _, step := range []struct {
+		r       Result
+		excused bool
+		want    string // the cluster label of a's one series, "" for none
+	}{
+		{Result{Cluster: "rabbit@rmq1"}, false, "rabbit@rmq1"},
+		{Result{Cluster: "rabbit@rmq1", Warning: "alarm probe failed"}, false, "rabbit@rmq1"},
+		{Result{Cluster: "rabbit@rmq3"}, false, "rabbit@rmq3"},
+		{Result{Err: errFail}, true, "rabbit@rmq3"},
+		{Result{Err: errFail, Inconclusive: true}, false, "rabbit@rmq3"},
+		{Result{Err: errFail}, false, ""},
+		{Result{Cluster: "rabbit@rmq1"}, false, "rabbit@rmq1"},
+		{Result{}, false, ""},
+	} {
+		m.observe(a, step.r, time.Millisecond, step.excused)
+		ms := metricstest.Find(metricstest.Gather(t, reg)["rmqlb_healthcheck_cluster_info"], map[string]string{"backend": "a"})
+		var got []string
+		for _, x := range ms {
+			for _, lp := range x.GetLabel() {
+				if lp.GetName() == "cluster" && x.GetGauge().GetValue() == 1 {
+					got = append(got, lp.GetValue())
+				}
+			}
+		}
+		if len(got) != len(ms) || strings.Join(got, ",") != step.want {
+			t.Errorf("after %+v (excused %v): clusters %q of %d series, want %q", step.r, step.excused, got, len(ms), step.want)
+		}
+	}
+	m.observe(a, Result{Cluster: "rabbit@rmq1"}, time.Millisecond, false)
+	m.forget(a)
+	if ms := metricstest.Find(metricstest.Gather(t, reg)["rmqlb_healthcheck_cluster_info"], nil); len(ms) != 0 {
+		t.Errorf("%d series after the backend went", len(ms))
+	}
+	metricstest.RequireClean(t, reg)
 }

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -16,19 +18,30 @@ import (
 // TestDashboardMetricsOfTheBinary: every metric the alerting rules and
 // the Grafana dashboard use is in a scrape of the rmqlb program running
 // in a lab host (a VRRP instance it is master of, a listener with a
-// checked backend), with every label they select or group by and every
+// backend it checks with an AMQP handshake), with every label they select or group by and every
 // value they select. The daemon package's TestDashboardMetrics does the
 // same with a daemon on a fake clock.
 func TestDashboardMetricsOfTheBinary(t *testing.T) {
 	l := newLab(t)
 	h1, h3 := l.Host("h1"), l.Host("h3")
-	if _, err := h3.ServeBanner(netip.AddrPortFrom(h3.Addr, 7001)); err != nil {
+	// A broker as far as a handshake check goes: the Connection.Start
+	// RabbitMQ 3.10.8 sent (it names its cluster, rxa@vm), then silence.
+	start, err := os.ReadFile("../amqpcheck/testdata/connection-start-rabbitmq-3.10.8.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h3.ServeConns(netip.AddrPortFrom(h3.Addr, 7001), func(c net.Conn) {
+		if _, err := io.ReadFull(c, make([]byte, 8)); err == nil { // the protocol header
+			_, _ = c.Write(start)
+			_, _ = io.Copy(io.Discard, c)
+		}
+	}); err != nil {
 		t.Fatal(err)
 	}
 	metrics := netip.AddrPortFrom(h1.Addr, 9187)
 	d := newDaemon(t, l, h1, daemonConf{LogLevel: "info", VRRP: []vrrpConf{{Priority: 150}}, Listeners: fmt.Sprintf(`  - name: amqp
     bind: %s
-    check: {type: tcp, interval: 200ms, timeout: 200ms, rise: 1, fall: 2}
+    check: {type: amqp, mode: handshake, interval: 200ms, timeout: 200ms, rise: 1, fall: 2}
     backends:
       - {name: b1, address: %s:7001}
 `, vipAP, h3.Addr)})

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -231,7 +232,10 @@ func closeAll(conns []*amqp.Connection) {
 //   - h1's frozen broker moves the VIP to h2 (track), and back once thawed;
 //   - rmqlb upgrade of the master under the producer, the consumer and a
 //     connect probe every 10 ms: no failed connect, no reconnect, no VRRP
-//     transition on either host, every confirmed message received.
+//     transition on either host, every confirmed message received;
+//   - with the checks wanting the cluster's name, a broker reset into a
+//     cluster of its own is DOWN, and new clients go to the other, until
+//     it joined the cluster again.
 func TestE2ERabbitMQ(t *testing.T) {
 	netlab.Require(t, "bridge")
 	rl := newRabbitLab(t)
@@ -291,6 +295,84 @@ func TestE2ERabbitMQ(t *testing.T) {
 	t.Run("upgrade-under-load", func(t *testing.T) {
 		testUpgradeUnderLoad(t, rl)
 	})
+
+	// Last: it resets rmq2 and joins it to the cluster again.
+	t.Run("broker-reset-into-its-own-cluster", func(t *testing.T) {
+		testBrokerReset(t, rl)
+	})
+}
+
+// testBrokerReset names the cluster (rabbitmqctl set_cluster_name) and
+// reloads the master with its checks wanting it, then resets rmq2
+// (stop_app, reset, start_app): rmq2 then passes a handshake as a
+// cluster of its own, and its check fails, naming both clusters; rmq2 is
+// DOWN and 10 new AMQP clients through the VIP all go to rmq1. Once
+// rmq2 has joined rmq1 again it is UP, of the named cluster.
+func testBrokerReset(t *testing.T, rl *rabbitLab) {
+	d := rl.daemons["h1"]
+	rmq1, rmq2 := rl.nodes["h1"], rl.nodes["h2"]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := rmq1.Ctl(ctx, "set_cluster_name", "rmqlb-e2e"); err != nil {
+		t.Fatal(err)
+	}
+	d.reload(func(c *daemonConf) {
+		c.Listeners = strings.Replace(e2eListener(), "mode: handshake,", "mode: handshake, cluster: rmqlb-e2e,", 1)
+	})
+	defer d.reload(func(c *daemonConf) { c.Listeners = e2eListener() })
+	clusters := func() map[string]string {
+		out := map[string]string{}
+		checks, _ := d.mustStatus().raw.(map[string]any)["checks"].([]any)
+		for _, c := range checks {
+			c, _ := c.(map[string]any)
+			out[fmt.Sprint(c["backend"])] = fmt.Sprint(c["cluster"])
+		}
+		return out
+	}
+	// The checks of the reloaded file hear the new name from both.
+	if err := waitFor(30*time.Second, func() (bool, error) {
+		c := clusters()
+		return c["amqp/rmq1"] == "rmqlb-e2e" && c["amqp/rmq2"] == "rmqlb-e2e", fmt.Errorf("the checks hear %v", c)
+	}); err != nil {
+		t.Fatalf("named cluster: %v", err)
+	}
+	if err := d.waitBackendsUp(5*time.Second, "rmq1", "rmq2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"stop_app"}, {"reset"}, {"start_app"}} {
+		if _, err := rmq2.Ctl(ctx, args...); err != nil {
+			t.Fatalf("rabbitmqctl %s on rmq2: %v", strings.Join(args, " "), err)
+		}
+	}
+	if err := d.waitBackend("rmq2", "down", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	b := d.mustStatus().backend("rmq2")
+	// A node without a cluster name names itself (its node name, with the
+	// host's own name after the @).
+	name, _, _ := strings.Cut(rmq2.NodeName, "@")
+	want := regexp.MustCompile(`broker in another cluster: it names cluster "` + regexp.QuoteMeta(name) + `@[^"]+", not "rmqlb-e2e" \(reset, or not joined to the cluster\?\)`)
+	if reason, _ := b.raw["last_change_reason"].(string); !want.MatchString(reason) {
+		t.Errorf("rmq2 DOWN for %q, want it to match %s", reason, want)
+	}
+	t.Logf("rmq2 reset: %v", b.raw["last_change_reason"])
+	conns, errs := rl.dialMany(10)
+	defer closeAll(conns)
+	if len(errs) > 0 {
+		t.Fatalf("%d of 10 AMQP connections failed with rmq2 reset; first: %v", len(errs), errs[0])
+	}
+	if err := waitActive(d, map[string]int{"rmq1": 10, "rmq2": 0}, 5*time.Second); err != nil {
+		t.Error(err)
+	}
+	if err := rmq2.JoinCluster(ctx, rmq1); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.waitBackend("rmq2", "up", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if c := clusters(); c["amqp/rmq2"] != "rmqlb-e2e" {
+		t.Errorf("rmq2 joined again: its check hears %v", c)
+	}
 }
 
 // testSessionsLeadToClients opens 6 AMQP connections through the VIP and

@@ -78,10 +78,10 @@ func (h *Host) listenFreebind(addr netip.AddrPort) (net.Listener, error) {
 	return ln, nil
 }
 
-// EchoServer accepts TCP connections in a host namespace and echoes what
-// each sends until its client closes it: a long-lived session. The Lab
-// closes it.
-type EchoServer struct {
+// ConnServer accepts TCP connections in a host namespace and serves each
+// with its handler on a goroutine of its own; the connection is closed
+// when the handler returns. The Lab closes the server.
+type ConnServer struct {
 	ln   net.Listener
 	wg   sync.WaitGroup
 	mu   sync.Mutex
@@ -89,13 +89,21 @@ type EchoServer struct {
 }
 
 // ServeEcho listens on addr in the host's namespace (with IP_FREEBIND, as
-// ServeBanner) and echoes.
-func (h *Host) ServeEcho(addr netip.AddrPort) (*EchoServer, error) {
+// ServeBanner) and echoes what each connection sends until its client
+// closes it: a long-lived session.
+func (h *Host) ServeEcho(addr netip.AddrPort) (*ConnServer, error) {
+	return h.ServeConns(addr, func(c net.Conn) { _, _ = io.Copy(c, c) })
+}
+
+// ServeConns listens on addr in the host's namespace (with IP_FREEBIND, as
+// ServeBanner) and serves each connection with handle, which must return
+// once the connection is closed (Close closes them).
+func (h *Host) ServeConns(addr netip.AddrPort, handle func(net.Conn)) (*ConnServer, error) {
 	ln, err := h.listenFreebind(addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &EchoServer{ln: ln, open: map[net.Conn]bool{}}
+	s := &ConnServer{ln: ln, open: map[net.Conn]bool{}}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -113,7 +121,7 @@ func (h *Host) ServeEcho(addr netip.AddrPort) (*EchoServer, error) {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				_, _ = io.Copy(c, c)
+				handle(c)
 				_ = c.Close()
 				s.mu.Lock()
 				delete(s.open, c)
@@ -126,7 +134,7 @@ func (h *Host) ServeEcho(addr netip.AddrPort) (*EchoServer, error) {
 }
 
 // Close stops the server, closes its connections and waits for them.
-func (s *EchoServer) Close() {
+func (s *ConnServer) Close() {
 	_ = s.ln.Close()
 	s.mu.Lock()
 	for c := range s.open {
