@@ -104,7 +104,7 @@ func compareSessions(a, b SessionInfo) int {
 func (l *Listener) Sessions(ctx context.Context, f SessionFilter) (list []SessionInfo, total int, err error) {
 	f = f.normalized()
 	l.mu.Lock()
-	loops := l.loops
+	loops, name := l.loops, l.cfg.Name
 	l.mu.Unlock()
 	type part struct {
 		list  []SessionInfo
@@ -125,7 +125,7 @@ func (l *Listener) Sessions(ctx context.Context, f SessionFilter) (list []Sessio
 		case p := <-parts:
 			list, total = append(list, p.list...), total+p.total
 		case <-ctx.Done():
-			return nil, 0, fmt.Errorf("listing sessions of listener %s: an event loop did not answer: %w", l.cfg.Name, ctx.Err())
+			return nil, 0, fmt.Errorf("listing sessions of listener %s: an event loop did not answer: %w", name, ctx.Err())
 		}
 	}
 	slices.SortFunc(list, compareSessions)
@@ -144,7 +144,7 @@ func (l *Listener) Sessions(ctx context.Context, f SessionFilter) (list []Sessio
 func (l *Listener) ShutdownSessionsMatching(ctx context.Context, f SessionFilter) (int, error) {
 	f = f.normalized()
 	l.mu.Lock()
-	loops := l.loops
+	loops, name := l.loops, l.cfg.Name
 	l.mu.Unlock()
 	counts := make(chan int, len(loops))
 	posted := 0
@@ -159,7 +159,7 @@ func (l *Listener) ShutdownSessionsMatching(ctx context.Context, f SessionFilter
 		case n := <-counts:
 			closed += n
 		case <-ctx.Done():
-			return closed, fmt.Errorf("shutting down sessions of listener %s: an event loop did not answer: %w", l.cfg.Name, ctx.Err())
+			return closed, fmt.Errorf("shutting down sessions of listener %s: an event loop did not answer: %w", name, ctx.Err())
 		}
 	}
 	l.log.Info("sessions shut down", zap.String("backend", f.Backend), zap.Stringer("client", f.Client), zap.Int("sessions", closed))
