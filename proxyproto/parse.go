@@ -170,6 +170,11 @@ func parseV1(b []byte) (Header, int, error) {
 		}
 		return Header{}, 0, invalid("v1 no CRLF within %d bytes", MaxV1Len)
 	}
+	if bytes.IndexByte(window[:end], '\n') >= 0 {
+		// Rejected as a prefix of the line would be (above), so that a
+		// header read in pieces gets the verdict it gets whole.
+		return Header{}, 0, invalid("v1 line feed without carriage return")
+	}
 	n := end + 2
 	fields := strings.Split(string(b[len(prefixV1):end]), " ")
 	h := Header{Version: 1, Command: CommandProxy}

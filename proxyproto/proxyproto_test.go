@@ -218,6 +218,8 @@ func TestParseV1(t *testing.T) {
 		{"port sign", "PROXY TCP4 1.2.3.4 1.2.3.4 +1 2\r\n", 0, ErrInvalid, netip.AddrPort{}},
 		{"empty port", "PROXY TCP4 1.2.3.4 1.2.3.4  2\r\n", 0, ErrInvalid, netip.AddrPort{}},
 		{"bare LF", "PROXY TCP4 1.2.3.4 1.2.3.4 1 2\n", 0, ErrInvalid, netip.AddrPort{}},
+		{"bare LF before CRLF", "PROXY UNKNOWN \n\r\n", 0, ErrInvalid, netip.AddrPort{}},
+		{"bare LF in a TCP4 line", "PROXY TCP4 1.2.3.4\n 1.2.3.4 1 2\r\n", 0, ErrInvalid, netip.AddrPort{}},
 		{"no CRLF within 107", "PROXY UNKNOWN " + strings.Repeat("x", 93), 0, ErrInvalid, netip.AddrPort{}},
 		{"CRLF at 107 accepted", "PROXY UNKNOWN " + strings.Repeat("x", 91) + "\r\n", 107, nil, netip.AddrPort{}},
 		{"CRLF at 108 rejected", "PROXY UNKNOWN " + strings.Repeat("x", 92) + "\r\n", 0, ErrInvalid, netip.AddrPort{}},
