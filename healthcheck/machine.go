@@ -208,11 +208,16 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 	first := !m.checked
 	m.checked = true
 	m.nChecks++
-	m.lastCheck, m.lastLatency, m.lastInfo, m.lastCluster = now, latency, r.Info, r.Cluster
+	m.lastCheck, m.lastLatency, m.lastInfo = now, latency, r.Info
 	m.lastWarn = ""
 	var reason string
+	excused := m.excuse(now, &r)
+	if !excused {
+		// A busy broker is the same broker: its cluster stays as known.
+		m.lastCluster = r.Cluster
+	}
 	switch {
-	case m.excuse(now, &r):
+	case excused:
 		if first {
 			// A backend added in service keeps its state, but its first result is an
 			// event all the same (Event.FirstResult), as a first pass or failure is.

@@ -551,21 +551,24 @@ func TestMachineSetConfigAfterInconclusive(t *testing.T) {
 
 // TestMachineCluster: the status names the cluster of the last check, as
 // it names what answered; a failed check, or one that does not tell,
-// clears it.
+// clears it; a timeout excused as busy keeps it.
 func TestMachineCluster(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	m := NewMachine(bid("rmq1"), CheckConfig{Interval: time.Second, Rise: 1, Fall: 1}, now, 0)
+	m := NewMachine(bid("rmq1"), CheckConfig{Interval: time.Second, Rise: 1, Fall: 1, BusyGrace: time.Minute}, now, 0)
 	for i, step := range []struct {
 		r    Result
 		want string
 	}{
 		{Result{Info: "RabbitMQ 3.10.8 (cluster rabbit@rmq1)", Cluster: "rabbit@rmq1"}, "rabbit@rmq1"},
+		{Result{Err: errFail, Busy: true}, "rabbit@rmq1"},
 		{Result{Err: errFail}, ""},
 		{Result{Cluster: "rabbit@rmq3"}, "rabbit@rmq3"},
 		{Result{}, ""},
 	} {
-		now = now.Add(time.Second)
-		m.Observe(now, step.r, time.Millisecond)
+		now = m.Due()
+		m.Begin(now)
+		now = now.Add(10 * time.Millisecond)
+		m.Observe(now, step.r, 10*time.Millisecond)
 		if got := m.Status().Cluster; got != step.want {
 			t.Errorf("step %d (%+v): cluster %q, want %q", i, step.r, got, step.want)
 		}
