@@ -70,6 +70,19 @@ func (s *fakeServer) close() {
 	s.wg.Wait()
 }
 
+// startHandshakeBroker runs a fake broker that answers the protocol header with the
+// Connection.Start RabbitMQ 3.10.8 sent (goldenStart: cluster rxa@vm) and then reads until the
+// client closes: all that a handshake check needs.
+func startHandshakeBroker(t *testing.T) *fakeServer {
+	start := goldenStart(t)
+	return startFake(t, func(c net.Conn) {
+		if readHeader(c) {
+			c.Write(start)
+		}
+		io.Copy(io.Discard, c)
+	})
+}
+
 func readHeader(c net.Conn) bool {
 	b := make([]byte, 8)
 	_, err := io.ReadFull(c, b)
@@ -312,13 +325,7 @@ func TestConfigValidate(t *testing.T) {
 // ErrWrongCluster, naming both; the scheduler's result carries the
 // cluster the broker named either way it passes.
 func TestCheckCluster(t *testing.T) {
-	start := goldenStart(t) // RabbitMQ 3.10.8 of cluster rxa@vm
-	srv := startFake(t, func(c net.Conn) {
-		if readHeader(c) {
-			c.Write(start)
-		}
-		io.Copy(io.Discard, c)
-	})
+	srv := startHandshakeBroker(t) // of cluster rxa@vm
 	for _, tc := range []struct {
 		cluster string
 		err     string // "" for a pass
@@ -328,14 +335,8 @@ func TestCheckCluster(t *testing.T) {
 		{"rabbit-prod", `broker in another cluster: it names cluster "rxa@vm", not "rabbit-prod" (reset, or not joined to the cluster?)`},
 		{"rxa", `it names cluster "rxa@vm", not "rxa"`},
 	} {
-		chk, err := New(Config{Addr: srv.addr(), Cluster: tc.cluster})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		r := chk.Check(ctx)
-		cancel()
-		chk.Close()
+		_, check := checker(t, Config{Addr: srv.addr(), Cluster: tc.cluster}, 2*time.Second)
+		r := check()
 		switch {
 		case tc.err == "" && (r.Err != nil || r.Cluster != "rxa@vm"):
 			t.Errorf("cluster %q: %+v, want a pass naming rxa@vm", tc.cluster, r)

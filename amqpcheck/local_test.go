@@ -3,7 +3,6 @@ package amqpcheck
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -60,13 +59,7 @@ func TestCheckLocalShortage(t *testing.T) {
 // that cannot connect for another reason passes the check with a warning.
 func TestManagementProbeLocalShortage(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	start := goldenStart(t)
-	amqpSrv := startFake(t, func(c net.Conn) {
-		if readHeader(c) {
-			c.Write(start)
-		}
-		io.Copy(io.Discard, c)
-	})
+	amqpSrv := startHandshakeBroker(t)
 	defer amqpSrv.close()
 	for _, tc := range []struct {
 		name         string

@@ -2,8 +2,6 @@ package amqpcheck
 
 import (
 	"context"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,13 +16,7 @@ import (
 // Connection.Start.
 func TestManagementProbeFake(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	start := goldenStart(t)
-	amqpSrv := startFake(t, func(c net.Conn) {
-		if readHeader(c) {
-			c.Write(start)
-		}
-		io.Copy(io.Discard, c)
-	})
+	amqpSrv := startHandshakeBroker(t)
 	for _, tc := range []struct {
 		name        string
 		status      int

@@ -92,14 +92,8 @@ func TestOnRefusedDown(t *testing.T) {
 		on       OnRefused
 		wantFail bool
 	}{{"", false}, {RefusedDegraded, false}, {RefusedDown, true}} {
-		chk, err := New(Config{Addr: srv.addr(), Mode: ModeLogin, OnLoginRefused: tc.on})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		r := chk.Check(ctx)
-		cancel()
-		chk.Close()
+		_, check := checker(t, Config{Addr: srv.addr(), Mode: ModeLogin, OnLoginRefused: tc.on}, 2*time.Second)
+		r := check()
 		switch {
 		case tc.wantFail && (!errors.Is(r.Err, ErrAuth) || !strings.Contains(r.Err.Error(), "403 ACCESS_REFUSED")):
 			t.Errorf("on_login_refused %q: %+v, want a failure with the broker's 403", tc.on, r)
