@@ -457,29 +457,15 @@ func (l *Listener) backendConfigLocked(name string) BackendConfig {
 // backend listed by it.
 func (l *Listener) ShutdownSessions(name string) (int, error) {
 	l.mu.Lock()
-	var bs []*backend
-	if b := l.backendLocked(name); b != nil {
-		bs = append(bs, b)
-	}
-	for _, b := range l.kept {
-		if b.name == name && b.active > 0 {
-			bs = append(bs, b)
-		}
-	}
-	loops := l.loops
+	known := l.backendLocked(name) != nil ||
+		slices.ContainsFunc(l.kept, func(b *backend) bool { return b.name == name && b.active > 0 })
 	l.mu.Unlock()
-	if len(bs) == 0 {
+	if !known {
 		return 0, fmt.Errorf("shutting down sessions of backend %q: %w", name, ErrUnknownBackend)
 	}
-	var closed atomic.Int64
-	l.broadcast(loops, func(lp *loop) {
-		for _, b := range bs {
-			closed.Add(int64(lp.closeSessionsOf(b)))
-		}
-	})
-	n := int(closed.Load())
-	l.log.Info("sessions shut down", zap.String("backend", name), zap.Int("sessions", n))
-	return n, nil
+	// The sessions of that name are those of the backend and of the
+	// removed ones listed by it. No deadline: every loop answers.
+	return l.ShutdownSessionsMatching(context.Background(), SessionFilter{Backend: name})
 }
 
 // Sending reports whether backend name wrote bytes to one of its clients

@@ -533,20 +533,14 @@ func (lp *loop) shutdownBackend(b *backend, why EndReason) {
 	}
 }
 
-// closeSessionsOf closes every session of b, connecting or established,
-// and returns how many it closed.
-func (lp *loop) closeSessionsOf(b *backend) int {
-	return lp.closeSessions(func(s *session) bool { return s.be == b })
-}
-
-// closeSessions closes every live session that match selects with
-// EndShutdown, and returns how many it closed.
-func (lp *loop) closeSessions(match func(*session) bool) int {
+// closeSessions closes every live session that match selects, connecting
+// or established, as why says, and returns how many it closed.
+func (lp *loop) closeSessions(match func(*session) bool, why EndReason) int {
 	n := 0
 	for s := lp.head; s != nil; {
 		next := s.next
 		if match(s) {
-			s.close(EndShutdown)
+			s.close(why)
 			n++
 		}
 		s = next

@@ -110,23 +110,15 @@ func (l *Listener) Sessions(ctx context.Context, f SessionFilter) (list []Sessio
 		list  []SessionInfo
 		total int
 	}
-	parts := make(chan part, len(loops)) // a loop that answers late does not block
-	posted := 0
-	for _, lp := range loops {
-		if lp.post(func(lp *loop) {
-			list, n := lp.listSessions(f)
-			parts <- part{list, n}
-		}) {
-			posted++
-		}
+	parts, err := askLoops(ctx, loops, func(lp *loop) part {
+		list, n := lp.listSessions(f)
+		return part{list, n}
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing sessions of listener %s: an event loop did not answer: %w", name, err)
 	}
-	for range posted {
-		select {
-		case p := <-parts:
-			list, total = append(list, p.list...), total+p.total
-		case <-ctx.Done():
-			return nil, 0, fmt.Errorf("listing sessions of listener %s: an event loop did not answer: %w", name, ctx.Err())
-		}
+	for _, p := range parts {
+		list, total = append(list, p.list...), total+p.total
 	}
 	slices.SortFunc(list, compareSessions)
 	if f.Limit > 0 && len(list) > f.Limit {
@@ -146,24 +138,47 @@ func (l *Listener) ShutdownSessionsMatching(ctx context.Context, f SessionFilter
 	l.mu.Lock()
 	loops, name := l.loops, l.cfg.Name
 	l.mu.Unlock()
-	counts := make(chan int, len(loops))
+	counts, err := askLoops(ctx, loops, func(lp *loop) int { return lp.closeSessions(f.match, EndShutdown) })
+	closed := 0
+	for _, n := range counts {
+		closed += n
+	}
+	if err != nil {
+		return closed, fmt.Errorf("shutting down sessions of listener %s: an event loop did not answer: %w", name, err)
+	}
+	fields := []zap.Field{zap.Int("sessions", closed)}
+	if f.Backend != "" {
+		fields = append(fields, zap.String("backend", f.Backend))
+	}
+	if f.Client.IsValid() {
+		fields = append(fields, zap.Stringer("client", f.Client))
+	}
+	l.log.Info("sessions shut down", fields...)
+	return closed, nil
+}
+
+// askLoops runs fn on each of loops in its turn and returns what they
+// answered, or, with those answers so far, ctx's error once ctx is done
+// before every loop has answered (such a loop runs fn later, for no one).
+// A loop that has exited (Run is stopping) is not asked.
+func askLoops[T any](ctx context.Context, loops []*loop, fn func(*loop) T) ([]T, error) {
+	answers := make(chan T, len(loops)) // a loop that answers late does not block
 	posted := 0
 	for _, lp := range loops {
-		if lp.post(func(lp *loop) { counts <- lp.closeSessions(f.match) }) {
+		if lp.post(func(lp *loop) { answers <- fn(lp) }) {
 			posted++
 		}
 	}
-	closed := 0
+	out := make([]T, 0, posted)
 	for range posted {
 		select {
-		case n := <-counts:
-			closed += n
+		case a := <-answers:
+			out = append(out, a)
 		case <-ctx.Done():
-			return closed, fmt.Errorf("shutting down sessions of listener %s: an event loop did not answer: %w", name, ctx.Err())
+			return out, ctx.Err()
 		}
 	}
-	l.log.Info("sessions shut down", zap.String("backend", f.Backend), zap.Stringer("client", f.Client), zap.Int("sessions", closed))
-	return closed, nil
+	return out, nil
 }
 
 // listSessions lists the loop's sessions that f selects, the first

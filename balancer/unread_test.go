@@ -141,7 +141,7 @@ func TestShutdownSessionsWithClientFrameUnread(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, "the client's frame to reach the proxy", func() bool { return queuedIn(s.cli.fd) == len(heartbeat) })
 	h.let(func(lp *loop) {
-		if n := lp.closeSessionsOf(s.be); n != 1 {
+		if n := lp.closeSessions(func(x *session) bool { return x.be == s.be }, EndShutdown); n != 1 {
 			t.Errorf("shut %d sessions, want 1", n)
 		}
 	})

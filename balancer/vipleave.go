@@ -56,16 +56,7 @@ func (lp *loop) closeSessionsTo(addrs []netip.Addr) int {
 	if !all && lp.local.IsValid() && !lp.local.Addr().IsUnspecified() {
 		return 0 // bound to another address: none of its sessions
 	}
-	n := 0
-	for s := lp.head; s != nil; {
-		next := s.next
-		if all || in(sessionLocalAddr(s)) {
-			s.close(EndVIPLeft)
-			n++
-		}
-		s = next
-	}
-	return n
+	return lp.closeSessions(func(s *session) bool { return all || in(sessionLocalAddr(s)) }, EndVIPLeft)
 }
 
 // sessionLocalAddr is the address the client connected to.
