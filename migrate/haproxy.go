@@ -642,11 +642,6 @@ func (t *haT) settings(l *listener, front, back haProxy) {
 			}
 		}
 	}
-	if ln := back.get("option allbackups"); ln != nil {
-		_, negated := haKey(ln.words)
-		l.allBackups = !negated
-		t.use(ln)
-	}
 	t.balance(l, back)
 	// What rmqlb always does: TCP keepalive on both sides, splice(2).
 	for _, k := range []string{"option tcpka", "option clitcpka", "option srvtcpka", "option splice-auto", "option splice-request", "option splice-response"} {

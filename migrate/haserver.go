@@ -412,9 +412,15 @@ func (t *haT) servers(l *listener, back haProxy) {
 	case len(ups) > 0 && len(ups) < actives:
 		t.ns.change(ups[0].pos, ups[0].text(), "on-marked-up shutdown-backup-sessions on some active servers only: rmqlb's on_marked_up is the listener's, so any active backend that serves again closes the backups' sessions")
 	}
-	if ln := back.get("option allbackups"); ln != nil && l.allBackups && backups == 0 {
-		l.allBackups = false
-		t.ns.skip(ln.pos, ln.text(), "no server of the backend is a backup: there are no backups to spread the clients over")
+	// option allbackups, read here where the servers are known.
+	if ln := back.get("option allbackups"); ln != nil {
+		switch _, negated := haKey(ln.words); {
+		case !negated && backups == 0:
+			t.skip(ln, "no server of the backend is a backup: there are no backups to spread the clients over")
+		default:
+			l.allBackups = !negated
+			t.use(ln)
+		}
 	}
 	// HAProxy's roundrobin weighs its servers.
 	if l.policy == "" || l.policy == "roundrobin" {
