@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -84,10 +83,7 @@ func defineSessions(fs *flag.FlagSet) runFunc {
 			return control.ExitUnreachable
 		}
 		if *asJSON {
-			var buf bytes.Buffer
-			json.Indent(&buf, raw, "", "  ") // raw decoded above: valid JSON
-			buf.WriteByte('\n')
-			stdout.Write(buf.Bytes())
+			writeIndentedJSON(stdout, raw) // raw decoded above: valid JSON
 			return 0
 		}
 		if err := control.FormatSessions(stdout, s, r.Limit); err != nil {

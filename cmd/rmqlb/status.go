@@ -161,18 +161,27 @@ func showStatus(ctx context.Context, socket string, o statusOutput, stdout, stde
 		return control.ExitUnreachable
 	}
 	if o.json {
-		var buf bytes.Buffer
-		if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		if err := writeIndentedJSON(stdout, raw); err != nil {
 			fmt.Fprintf(stderr, "rmqlb status: %v\n", err)
 			return control.ExitUnreachable
 		}
-		buf.WriteByte('\n')
-		stdout.Write(buf.Bytes())
 	} else if err := control.Format(stdout, s, o.format); err != nil {
 		fmt.Fprintf(stderr, "rmqlb status: %v\n", err)
 		return control.ExitUnreachable
 	}
 	return control.VerdictOf(s).ExitCode()
+}
+
+// writeIndentedJSON writes the JSON document raw to w indented, with a
+// newline; an error only if raw is not JSON.
+func writeIndentedJSON(w io.Writer, raw json.RawMessage) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return err
+	}
+	buf.WriteByte('\n')
+	w.Write(buf.Bytes())
+	return nil
 }
 
 // watchFlag is --watch with its optional interval: a boolean flag
