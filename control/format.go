@@ -235,7 +235,7 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 		}
 		active := txt(ofMax(int64(b.Active), int64(b.MaxConn)))
 		if b.Full {
-			active = paint(ofMax(int64(b.Active), int64(b.MaxConn))+" FULL", yellow)
+			active = paint(active.s+" FULL", yellow)
 		}
 		tb.row(txt(name), txt(b.Address.String()), state, check, weight(b),
 			active, txt(fmt.Sprint(b.Total)), txt(fmt.Sprint(b.ConnectFailures)),

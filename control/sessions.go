@@ -171,16 +171,20 @@ func FormatSessions(w io.Writer, s Sessions, limit int) error {
 				txt(size(x.BytesIn)), txt(size(x.BytesOut)))
 		}
 	}
-	noun := "sessions"
-	if s.Total == 1 {
-		noun = "session"
-	}
 	if len(s.Sessions) < s.Total {
-		p.printf(fmt.Sprintf("%d of %d %s (limit %d)", len(s.Sessions), s.Total, noun, limit))
+		p.printf(fmt.Sprintf("%d of %s (limit %d)", len(s.Sessions), SessionCount(s.Total), limit))
 	} else {
-		p.printf(fmt.Sprintf("%d %s", s.Total, noun))
+		p.printf(SessionCount(s.Total))
 	}
 	return p.write(w)
+}
+
+// SessionCount is n with its noun: "1 session", "3 sessions".
+func SessionCount(n int) string {
+	if n == 1 {
+		return "1 session"
+	}
+	return fmt.Sprintf("%d sessions", n)
 }
 
 // addrOrDash is a.String(), or "-" for the zero AddrPort.

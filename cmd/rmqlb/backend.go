@@ -65,11 +65,7 @@ func cmdBackend(socketOf func() (string, error), args []string, stdout, stderr i
 		if !call(&r) {
 			return 1
 		}
-		noun := "sessions"
-		if r.Sessions == 1 {
-			noun = "session"
-		}
-		fmt.Fprintf(stdout, "%s: %d %s closed\n", r.Backend, r.Sessions, noun)
+		fmt.Fprintf(stdout, "%s: %s closed\n", r.Backend, control.SessionCount(r.Sessions))
 	default:
 		if !call(nil) {
 			return 1

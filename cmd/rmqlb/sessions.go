@@ -107,11 +107,7 @@ func shutdownSessions(socket string, r control.SessionsRequest, asJSON bool, std
 		fmt.Fprintf(stdout, "%s\n", b)
 		return 0
 	}
-	noun := "sessions"
-	if res.Closed == 1 {
-		noun = "session"
-	}
-	fmt.Fprintf(stdout, "%d %s closed\n", res.Closed, noun)
+	fmt.Fprintf(stdout, "%s closed\n", control.SessionCount(res.Closed))
 	return 0
 }
 
