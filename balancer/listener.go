@@ -456,16 +456,22 @@ func (l *Listener) backendConfigLocked(name string) BackendConfig {
 // the backend configured by that name, if any, and of every removed
 // backend listed by it.
 func (l *Listener) ShutdownSessions(name string) (int, error) {
-	l.mu.Lock()
-	known := l.backendLocked(name) != nil ||
-		slices.ContainsFunc(l.kept, func(b *backend) bool { return b.name == name && b.active > 0 })
-	l.mu.Unlock()
-	if !known {
+	if !l.HasBackend(name) {
 		return 0, fmt.Errorf("shutting down sessions of backend %q: %w", name, ErrUnknownBackend)
 	}
 	// The sessions of that name are those of the backend and of the
 	// removed ones listed by it. No deadline: every loop answers.
 	return l.ShutdownSessionsMatching(context.Background(), SessionFilter{Backend: name})
+}
+
+// HasBackend reports whether the listener has a backend of that name:
+// one configured by it, or one Apply removed whose sessions it still
+// keeps (Snapshot's Removed). Safe from any goroutine.
+func (l *Listener) HasBackend(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.backendLocked(name) != nil ||
+		slices.ContainsFunc(l.kept, func(b *backend) bool { return b.name == name && b.active > 0 })
 }
 
 // Sending reports whether backend name wrote bytes to one of its clients

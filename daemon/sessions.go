@@ -101,7 +101,7 @@ func (d *Daemon) sessionListeners(r control.SessionsRequest) ([]namedListener, e
 	if r.Listener != "" && len(ls) == 0 {
 		return nil, fmt.Errorf("no listener %q", r.Listener)
 	}
-	if r.Backend != "" && !slices.ContainsFunc(ls, func(x namedListener) bool { return hasBackend(x.l.Snapshot(), r.Backend) }) {
+	if r.Backend != "" && !slices.ContainsFunc(ls, func(x namedListener) bool { return x.l.HasBackend(r.Backend) }) {
 		where := "any listener"
 		if r.Listener != "" {
 			where = "listener " + r.Listener
@@ -109,11 +109,4 @@ func (d *Daemon) sessionListeners(r control.SessionsRequest) ([]namedListener, e
 		return nil, fmt.Errorf("no backend %q in %s", r.Backend, where)
 	}
 	return ls, nil
-}
-
-// hasBackend reports whether s has a backend named name, configured or
-// removed by a reload with sessions kept.
-func hasBackend(s balancer.Snapshot, name string) bool {
-	return slices.ContainsFunc(s.Backends, func(b balancer.BackendSnapshot) bool { return b.Name == name }) ||
-		slices.ContainsFunc(s.Removed, func(b balancer.RemovedBackendSnapshot) bool { return b.Name == name })
 }
