@@ -15,6 +15,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/freeport"
 )
 
 // TestRunChecksOnce: every backend with a check is checked once, at the same time, within its
@@ -41,7 +42,7 @@ func TestRunChecksOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Close()
-	closed := freePort(t, "127.0.0.1")
+	closed := freeport.Addr(t, "127.0.0.1")
 	text := fmt.Sprintf(`listeners:
   - name: amqp
     bind: %s
@@ -51,7 +52,7 @@ func TestRunChecksOnce(t *testing.T) {
       - {name: refused, address: %s}
       - {name: frozen, address: %s, check: {type: amqp, mode: login, user: u, password: p, interval: 1s, timeout: 300ms}}
       - {name: unchecked, address: %s, check: {type: none}}
-`, freePort(t, "127.0.0.1"), open.Addr(), closed, silent.Addr(), open.Addr())
+`, freeport.Addr(t, "127.0.0.1"), open.Addr(), closed, silent.Addr(), open.Addr())
 	c, err := config.Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)

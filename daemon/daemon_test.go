@@ -18,6 +18,7 @@ import (
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/freeport"
 	"github.com/rmqlb/rmqlb/vrrp"
 	"go.uber.org/zap"
 )
@@ -35,7 +36,7 @@ type lab struct {
 }
 
 func newLab(t *testing.T) *lab {
-	return &lab{a: newEcho(t, "127.0.0.2"), b: newEcho(t, "127.0.0.3"), c: newEcho(t, "127.0.0.4"), bind: freePort(t, "127.0.0.1")}
+	return &lab{a: newEcho(t, "127.0.0.2"), b: newEcho(t, "127.0.0.3"), c: newEcho(t, "127.0.0.4"), bind: freeport.Addr(t, "127.0.0.1")}
 }
 
 // file is the test daemon's configuration: one VRRP instance tracking a,
@@ -346,7 +347,7 @@ func TestReload(t *testing.T) {
 	}
 
 	// A second listener comes and goes.
-	port2 := freePort(t, "127.0.0.1")
+	port2 := freeport.Addr(t, "127.0.0.1")
 	two := withC + "  - name: mgmt\n    bind: " + port2 + "\n    backends: [{name: a, address: " + l.a.addr() + ", check: {type: none}}]\n"
 	if r = reload(two); !r.OK() || !slices.Contains(r.Applied, "listener mgmt added on "+port2) {
 		t.Fatalf("listener added: %+v", r)
@@ -490,7 +491,7 @@ func TestBindErrorReported(t *testing.T) {
 // TestMetricsEndpoint: the scrape works and a reload moves it.
 func TestMetricsEndpoint(t *testing.T) {
 	l := newLab(t)
-	m1, m2 := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	m1, m2 := freeport.Addr(t, "127.0.0.1"), freeport.Addr(t, "127.0.0.1")
 	h := newHarness(t, l.file("control_socket: SOCKET", "control_socket: SOCKET\nmetrics_listen: "+m1))
 	startChecked(t, h)
 	scrape := func(addr string) (string, error) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/freeport"
 	"github.com/rmqlb/rmqlb/internal/metricstest"
 	"github.com/rmqlb/rmqlb/vrrp"
 	"github.com/rmqlb/rmqlb/vrrp/sendproc"
@@ -107,7 +108,7 @@ func scrapeText(t *testing.T, addr string) map[string]*dto.MetricFamily {
 // values, count reloads, and lose the series of what a reload removes.
 func TestMetricsScrape(t *testing.T) {
 	l := newLab(t)
-	maddr, mgmt := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	maddr, mgmt := freeport.Addr(t, "127.0.0.1"), freeport.Addr(t, "127.0.0.1")
 	h := metricsHarness(t, l, maddr, mgmt)
 	c, err := net.Dial("tcp", l.bind)
 	if err != nil {
@@ -298,7 +299,7 @@ const (
 // With -update-readme it rewrites the table.
 func TestREADMEMetricsTable(t *testing.T) {
 	l := newLab(t)
-	h := metricsHarness(t, l, freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1"))
+	h := metricsHarness(t, l, freeport.Addr(t, "127.0.0.1"), freeport.Addr(t, "127.0.0.1"))
 	// The harness's instances send their adverts themselves; the advert
 	// sender process (vrrp_sender: process) adds its family to the same
 	// registry.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rmqlb/rmqlb/internal/freeport"
 	"github.com/rmqlb/rmqlb/internal/metricstest"
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -65,8 +66,8 @@ func TestAlertRules(t *testing.T) {
 // program itself.
 func TestDashboardMetrics(t *testing.T) {
 	l := newLab(t)
-	maddr := freePort(t, "127.0.0.1")
-	metricsHarness(t, l, maddr, freePort(t, "127.0.0.1"))
+	maddr := freeport.Addr(t, "127.0.0.1")
+	metricsHarness(t, l, maddr, freeport.Addr(t, "127.0.0.1"))
 	mfs := scrapeText(t, maddr)
 	qs := metricstest.DashboardQueries(t, alertRules, dashboardJSON)
 	if len(qs) < 20 {

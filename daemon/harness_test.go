@@ -489,17 +489,6 @@ func newEcho(t *testing.T, ip string) *echoServer {
 
 func (e *echoServer) addr() string { return e.ln.Addr().String() }
 
-// freePort returns a port free on ip now.
-func freePort(t *testing.T, ip string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // roundTrip writes b on c and reads it back.
 func roundTrip(c net.Conn, b []byte) error {
 	c.SetDeadline(time.Now().Add(5 * time.Second))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/freeport"
 )
 
 // TestReloadKeptInstanceDropsTracksOfRemoved: a reload changes v's
@@ -17,7 +18,7 @@ import (
 // model has, and they work (a's check failing lowers v's priority).
 func TestReloadKeptInstanceDropsTracksOfRemoved(t *testing.T) {
 	l := newLab(t)
-	mgmt := "  - name: mgmt\n    bind: " + freePort(t, "127.0.0.1") + "\n    backends: [{name: x, address: " + l.c.addr() + ", check: {type: tcp, interval: 1s, timeout: 500ms, rise: 1, fall: 1}}]\n"
+	mgmt := "  - name: mgmt\n    bind: " + freeport.Addr(t, "127.0.0.1") + "\n    backends: [{name: x, address: " + l.c.addr() + ", check: {type: tcp, interval: 1s, timeout: 500ms, rise: 1, fall: 1}}]\n"
 	h := newHarness(t, l.file("track: [{check: amqp/a, weight: -60}]", "track: [{check: amqp/a, weight: -60}, {listener: mgmt, weight: -20}]")+mgmt)
 	h.start()
 	h.checks.get(idA).answer(t, healthcheck.Result{})

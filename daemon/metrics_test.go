@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rmqlb/rmqlb/internal/freeport"
 )
 
 // TestMetricsLimits: a client that connects and sends nothing is closed
@@ -57,7 +59,7 @@ func TestMetricsLimits(t *testing.T) {
 // loopback until the test ends, and returns its address.
 func serveMetrics(t *testing.T, lim metricsLimits) netip.AddrPort {
 	t.Helper()
-	addr := netip.MustParseAddrPort(freePort(t, "127.0.0.1"))
+	addr := netip.MustParseAddrPort(freeport.Addr(t, "127.0.0.1"))
 	ms, err := listenMetrics(addr, prometheus.NewRegistry(), lim)
 	if err != nil {
 		t.Fatal(err)

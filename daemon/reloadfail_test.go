@@ -15,6 +15,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/internal/freeport"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -96,7 +97,7 @@ func TestReloadMoveListenerBindFails(t *testing.T) {
 // moves it.
 func TestReloadMoveMetricsFails(t *testing.T) {
 	l := newLab(t)
-	m1 := freePort(t, "127.0.0.1")
+	m1 := freeport.Addr(t, "127.0.0.1")
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +149,7 @@ func TestReloadRemoveListenerAnswersBeforeDrain(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
 	startChecked(t, h)
-	port2 := freePort(t, "127.0.0.1")
+	port2 := freeport.Addr(t, "127.0.0.1")
 	two := l.file() + "  - name: mgmt\n    bind: " + port2 + "\n    graceful_timeout: 1m\n    backends: [{name: a, address: " + l.a.addr() + ", check: {type: none}}]\n"
 	if r := h.reload(two); !r.OK() {
 		t.Fatal(r)

@@ -9,6 +9,7 @@ import (
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/freeport"
 )
 
 // sessionsCmd runs a "sessions" request through Handle.
@@ -87,7 +88,7 @@ func TestSessionsRequest(t *testing.T) {
 // all.
 func TestSessionsAcrossListeners(t *testing.T) {
 	l := newLab(t)
-	mgmt := freePort(t, "127.0.0.1")
+	mgmt := freeport.Addr(t, "127.0.0.1")
 	file := l.file() + "  - name: mgmt\n    bind: " + mgmt + "\n    backends:\n      - {name: c, address: " + l.c.addr() + "}\n"
 	h := newHarness(t, file)
 	h.start()

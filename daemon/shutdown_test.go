@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/internal/freeport"
 )
 
 // A reload asked for while the daemon stops (its listeners draining) is
@@ -25,7 +26,7 @@ func TestReloadWhileStoppingRefused(t *testing.T) {
 	if err := roundTrip(c, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	port2 := freePort(t, "127.0.0.1")
+	port2 := freeport.Addr(t, "127.0.0.1")
 	h.write(slow + "  - name: mgmt\n    bind: " + port2 + "\n    backends: [{name: a, address: " + l.a.addr() + ", check: {type: none}}]\n")
 	h.cancel()
 	h.cancel = nil

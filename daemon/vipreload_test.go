@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/internal/freeport"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -57,7 +58,7 @@ func TestReloadedVIPListenerChild(t *testing.T) {
 		}
 	}
 	l := newLab(t)
-	l.bind = freePort(t, vipReloadVIP)
+	l.bind = freeport.Addr(t, vipReloadVIP)
 	file := func(weight string) string {
 		return l.file("virtual_ipaddress: [192.0.2.100/32]", "virtual_ipaddress: ["+vipReloadVIP+"/32]",
 			"policy: roundrobin", "policy: roundrobin\n    graceful_timeout: 1h",
@@ -128,7 +129,7 @@ func TestRefusedInstanceVIPListenerChild(t *testing.T) {
 // started, and checks how the listener stops.
 func refusedInstanceVIPListener(t *testing.T, added bool) {
 	l := newLab(t)
-	l.bind = freePort(t, vipReloadVIP)
+	l.bind = freeport.Addr(t, vipReloadVIP)
 	base := l.file("policy: roundrobin", "policy: roundrobin\n    graceful_timeout: 1h")
 	h := newHarness(t, base)
 	orig := h.d.opt.NewVRRP

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/internal/freeport"
 )
 
 // binary is the rmqlb command built by TestMain for the tests that run the
@@ -180,16 +181,6 @@ func serve(t *testing.T, ip string, handle func(net.Conn)) string {
 	return ln.Addr().String()
 }
 
-func freeAddr(t *testing.T, ip string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 const procConfig = `control_socket: SOCKET
 metrics_listen: METRICS
 listeners:
@@ -214,7 +205,7 @@ func TestRunSIGHUPAndCommands(t *testing.T) {
 	// A backend that holds every connection unanswered until release: an
 	// AMQP check of it cannot end before (or its timeout).
 	held := serve(t, "127.0.0.3", func(net.Conn) { <-release })
-	bind, metrics := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	bind, metrics := freeport.Addr(t, "127.0.0.1"), freeport.Addr(t, "127.0.0.1")
 	cfg := strings.NewReplacer("BIND", bind, "A", a, "METRICS", metrics).Replace(procConfig)
 	// The first checks wait for the held backend for up to 15 s (the
 	// daemon's limit): the daemon cannot be ready before release.
@@ -308,7 +299,7 @@ func TestRunSIGHUPAndCommands(t *testing.T) {
 // configuration exits 1 and the first keeps running.
 func TestRunSecondInstanceLeavesFirstAlone(t *testing.T) {
 	a := echo(t, "127.0.0.2")
-	bind, metrics := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
+	bind, metrics := freeport.Addr(t, "127.0.0.1"), freeport.Addr(t, "127.0.0.1")
 	cfg := strings.NewReplacer("BIND", bind, "A", a, "METRICS", metrics).Replace(procConfig)
 	p := startProc(t, cfg)
 	p.status()
@@ -366,7 +357,7 @@ func (s *syncWriter) String() string {
 // VIPs behind); twice, and SIGTERM still ends it with exit 0.
 func TestRunSIGQUITDumpsAndRunsOn(t *testing.T) {
 	a := echo(t, "127.0.0.2")
-	cfg := strings.NewReplacer("BIND", freeAddr(t, "127.0.0.1"), "A", a, "metrics_listen: METRICS\n", "").Replace(procConfig)
+	cfg := strings.NewReplacer("BIND", freeport.Addr(t, "127.0.0.1"), "A", a, "metrics_listen: METRICS\n", "").Replace(procConfig)
 	p := startProc(t, cfg)
 	p.status()
 	for i := 1; i <= 2; i++ {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmqlb/rmqlb/internal/freeport"
 )
 
 // TestReadableSecretsWarned: a configuration file that holds a password
@@ -37,7 +39,7 @@ func TestReadableSecretsWarned(t *testing.T) {
 
 	// run, with a login check's password in a file anybody may read.
 	a := echo(t, "127.0.0.2")
-	cfg := strings.NewReplacer("BIND", freeAddr(t, "127.0.0.1"), "A", a, "metrics_listen: METRICS\n", "").Replace(procConfig)
+	cfg := strings.NewReplacer("BIND", freeport.Addr(t, "127.0.0.1"), "A", a, "metrics_listen: METRICS\n", "").Replace(procConfig)
 	cfg = strings.Replace(cfg, "weight: 10}", "weight: 10, check: {type: amqp, mode: login, user: rmqlb, password: s3cret}}", 1)
 	p := startProcAs(t, cfg, nil, func(path, _ string) []string {
 		if err := os.Chmod(path, 0o644); err != nil { // startProcAs writes it 0600

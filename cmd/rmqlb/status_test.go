@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/internal/freeport"
 )
 
 // statusConfig is procConfig with a second backend, b, where nothing
@@ -27,8 +29,8 @@ const statusConfig = procConfig + `      - {name: b, address: B, weight: 10}
 func startDegraded(t *testing.T) (p *proc, cfg, bind string) {
 	t.Helper()
 	a := echo(t, "127.0.0.2")
-	bind, metrics := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1")
-	cfg = strings.NewReplacer("BIND", bind, "A", a, "B", freeAddr(t, "127.0.0.3"), "METRICS", metrics).Replace(statusConfig)
+	bind, metrics := freeport.Addr(t, "127.0.0.1"), freeport.Addr(t, "127.0.0.1")
+	cfg = strings.NewReplacer("BIND", bind, "A", a, "B", freeport.Addr(t, "127.0.0.3"), "METRICS", metrics).Replace(statusConfig)
 	p = startProc(t, cfg)
 	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
 		s := p.status()

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/internal/freeport"
 	"github.com/rmqlb/rmqlb/internal/sdnotifytest"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
@@ -221,7 +222,7 @@ func TestUnitCommands(t *testing.T) {
 	u := readUnit(t, unitPath)
 	mgr := sdnotifytest.Listen(t, "")
 	a := echo(t, "127.0.0.2")
-	bind := freeAddr(t, "127.0.0.1")
+	bind := freeport.Addr(t, "127.0.0.1")
 	cfg := strings.NewReplacer("BIND", bind, "A", a, "metrics_listen: METRICS\n", "").Replace(procConfig)
 	var paths *strings.Replacer
 	p := startProcAs(t, cfg, []string{mgr.Env()}, func(path, socket string) []string {
