@@ -206,10 +206,16 @@ func Assess(s Status) Verdict {
 		}
 		// Every backend drained (also by weight 0) or in maintenance
 		// (those DOWN or DEGRADED are reported below each).
-		if len(l.Backends) > 0 && !slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool {
+		switch {
+		case len(l.Backends) == 0:
+		case !slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool {
 			return (b.State == backend.Up || b.State == backend.Down || b.State == backend.Degraded) && b.Weight > 0
-		}) {
+		}):
 			bad("listener %s: every backend is DRAIN, MAINT or at weight 0, no client can be served", l.Name)
+		case !slices.ContainsFunc(l.Backends, serves):
+			// Some are DOWN or loop back, the others the operator's: the
+			// backends' own reasons follow, this says what clients see.
+			bad("listener %s: no backend serves (%s): new clients are closed at once", l.Name, strings.Join(notServing(l), ", "))
 		}
 		if b, full := servingBackups(l); len(b) > 0 && full {
 			bad("listener %s: every active backend that serves is at its maxconn: new clients go to backup %s", l.Name, strings.Join(b, ", "))
@@ -284,6 +290,23 @@ func serves(b balancer.BackendSnapshot) bool {
 // takesClients reports whether b takes a new client now: it serves and is
 // not at its maxconn.
 func takesClients(b balancer.BackendSnapshot) bool { return serves(b) && !b.Full }
+
+// notServing names each backend of l with why it is out of rotation:
+// "rmq1 DOWN", "rmq2 DRAIN", "rmq3 at weight 0", "rmq4 LOOP".
+func notServing(l balancer.Snapshot) []string {
+	var out []string
+	for _, b := range l.Backends {
+		switch {
+		case b.LoopsBack:
+			out = append(out, b.Name+" LOOP")
+		case !b.State.Serving():
+			out = append(out, fmt.Sprintf("%s %s", b.Name, b.State))
+		case b.Weight == 0:
+			out = append(out, b.Name+" at weight 0")
+		}
+	}
+	return out
+}
 
 // fullBackends names the backends of l that serve but are at their
 // maxconn, with their session counts: "rmq1 (100)".

@@ -67,7 +67,7 @@ func TestAssessSequences(t *testing.T) {
 	// Every reason must have been generated, or a rule went untested.
 	if *assessRuns >= 1000 {
 		for _, k := range []string{"reload", "fault", "owner", "vipset-fault", "refused", "vipset-read", "vip-absent", "vip-leftover",
-			"not-listening", "no-backend", "backend-state", "inconclusive", "healthy"} {
+			"not-listening", "no-backend", "no-serving", "backend-state", "inconclusive", "healthy"} {
 			if seen[k] == 0 {
 				t.Errorf("no status with a reason %q in %d runs (seed %d)", k, *assessRuns, seed)
 			}
@@ -265,8 +265,23 @@ func assessModel(s Status) modelVerdict {
 				unusable++
 			}
 		}
-		if len(l.Backends) > 0 && unusable == len(l.Backends) {
+		serving := slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool {
+			return (b.State == backend.Up || b.State == backend.Degraded) && b.Weight > 0 && !b.LoopsBack
+		})
+		switch {
+		case len(l.Backends) > 0 && unusable == len(l.Backends):
 			add("no-backend", l.Name)
+		case len(l.Backends) > 0 && !serving:
+			// Some DOWN: each backend named with its state.
+			toks := []string{l.Name, "no backend serves", "new clients are closed at once"}
+			for _, b := range l.Backends {
+				if b.Weight == 0 && (b.State == backend.Up || b.State == backend.Degraded) {
+					toks = append(toks, b.Name+" at weight 0")
+				} else {
+					toks = append(toks, b.Name+" "+b.State.String())
+				}
+			}
+			add("no-serving", toks...)
 		}
 		up, zero, ops := 0, 0, map[backend.State]int{}
 		for _, b := range l.Backends {

@@ -228,10 +228,10 @@ func TestAssessLineBound(t *testing.T) {
 	}
 	s.Listeners[0].Listening = false
 	v := Assess(s)
-	if len(v.Reasons) != 4 {
-		t.Fatalf("reasons %q, want 4", v.Reasons)
+	if len(v.Reasons) != 5 {
+		t.Fatalf("reasons %q, want 5", v.Reasons)
 	}
-	if l := v.Line(); !strings.HasSuffix(l, "; and 1 more") || strings.Contains(l, "rmq3") {
+	if l := v.Line(); !strings.HasSuffix(l, "; and 2 more") || strings.Contains(l, "backend amqp/rmq2") {
 		t.Errorf("line %q", l)
 	}
 }
@@ -281,6 +281,71 @@ func TestAssessBackendLoopsBack(t *testing.T) {
 	}
 	if !regexp.MustCompile(`rmq2 +10\.77\.0\.2:5672 +LOOP .*its address is this listener's own: not used until a reload`).MatchString(b.String()) {
 		t.Errorf("status table lacks the LOOP row:\n%s", b.String())
+	}
+}
+
+// TestAssessNoBackendServes: when no backend of a listener serves and at
+// least one of them is out by a fault (DOWN, looping back) rather than by
+// the operator, the listener's reason comes first and names each backend
+// with its state: the reasons of the backends that follow do not say that
+// new clients are closed at once. Where one backend still serves, or a
+// backup takes the clients, there is no such reason.
+func TestAssessNoBackendServes(t *testing.T) {
+	down := func(s *Status, i int) {
+		s.Listeners[0].Backends[i].State = backend.Down
+		s.Checks[i].Reason = "3 consecutive failures: connection refused"
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*Status)
+		want   []string // the reasons' prefixes, in order
+	}{
+		{"every backend DOWN", func(s *Status) {
+			for i := range s.Listeners[0].Backends {
+				down(s, i)
+			}
+		}, []string{"listener amqp: no backend serves (rmq1 DOWN, rmq2 DOWN, rmq3 DOWN): new clients are closed at once",
+			"backend amqp/rmq1 DOWN", "backend amqp/rmq2 DOWN", "backend amqp/rmq3 DOWN"}},
+		{"one DRAIN, one MAINT, one DOWN", func(s *Status) {
+			s.Listeners[0].Backends[0].State = backend.Drain
+			s.Listeners[0].Backends[1].State = backend.Maint
+			down(s, 2)
+		}, []string{"listener amqp: no backend serves (rmq1 DRAIN, rmq2 MAINT, rmq3 DOWN): new clients are closed at once",
+			"backend amqp/rmq3 DOWN"}},
+		{"one at weight 0, one looping back, one DOWN", func(s *Status) {
+			s.Listeners[0].Backends[0].Weight = 0
+			s.Listeners[0].Backends[1].LoopsBack = true
+			down(s, 2)
+		}, []string{"listener amqp: no backend serves (rmq1 at weight 0, rmq2 LOOP, rmq3 DOWN): new clients are closed at once",
+			"backend amqp/rmq2: its address", "backend amqp/rmq3 DOWN"}},
+		{"two DOWN, one DRAIN at weight 0", func(s *Status) {
+			down(s, 0)
+			down(s, 1)
+			s.Listeners[0].Backends[2].State, s.Listeners[0].Backends[2].Weight = backend.Drain, 0
+		}, []string{"listener amqp: no backend serves (rmq1 DOWN, rmq2 DOWN, rmq3 DRAIN): new clients are closed at once",
+			"backend amqp/rmq1 DOWN", "backend amqp/rmq2 DOWN"}},
+		{"two DOWN, one DEGRADED serves", func(s *Status) {
+			down(s, 0)
+			down(s, 1)
+			s.Listeners[0].Backends[2].State = backend.Degraded
+			s.Checks[2].Reason = "memory alarm"
+		}, []string{"backend amqp/rmq1 DOWN", "backend amqp/rmq2 DOWN", "backend amqp/rmq3 DEGRADED"}},
+		{"active backends DOWN, a backup serves", func(s *Status) {
+			down(s, 0)
+			down(s, 1)
+			s.Listeners[0].Backends[2].Backup = true
+		}, []string{"listener amqp: no active backend serves: new clients go to backup rmq3", "backend amqp/rmq1 DOWN", "backend amqp/rmq2 DOWN"}},
+	} {
+		s := healthyFixture()
+		tc.change(&s)
+		v := Assess(s)
+		ok := v.Degraded && len(v.Reasons) == len(tc.want)
+		for i := 0; ok && i < len(tc.want); i++ {
+			ok = strings.HasPrefix(v.Reasons[i], tc.want[i])
+		}
+		if !ok {
+			t.Errorf("%s: reasons\n%q\nwant them to start with\n%q", tc.name, v.Reasons, tc.want)
+		}
 	}
 }
 

@@ -175,7 +175,7 @@ func TestFormat(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"DEGRADED: backend amqp/rmq2 DOWN (3 consecutive failures: waiting for Connection.Start: timeout)\n" +
+		"DEGRADED: listener amqp: no backend serves (rmq2 DOWN): new clients are closed at once; backend amqp/rmq2 DOWN (3 consecutive failures: waiting for Connection.Start: timeout)\n" +
 			"BACKUP (rabbitmq), master 10.77.0.1 priority 150; 0/1 backends up\n",
 		"rmqlb test  pid 42  up 1h0m0s",
 		"BACKUP", "1m30s", "100/40", "10.77.0.1 prio 150, 50ms ago", "10.77.0.100/24 (absent)", "higher priority master",
