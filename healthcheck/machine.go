@@ -250,7 +250,7 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 			reason = "first check passed"
 		case m.passes >= m.cfg.Rise:
 			m.health = passing
-			reason = fmt.Sprintf("%d consecutive passes", m.passes)
+			reason = inARow(m.passes, "pass", "passes")
 			if m.everUp && m.cfg.SlowStart > 0 {
 				m.slowStart, m.ticks, m.weight = now, 0, 1
 			}
@@ -269,7 +269,7 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 		switch {
 		case m.health != backend.Down && m.failures >= m.cfg.Fall:
 			m.health = backend.Down
-			reason = fmt.Sprintf("%d consecutive failures: %s", m.failures, m.lastErr)
+			reason = inARow(m.failures, "failure", "failures") + ": " + m.lastErr
 			m.slowStart, m.ticks, m.weight = time.Time{}, 0, 100
 			m.busySince = time.Time{}
 		case first:
@@ -444,4 +444,13 @@ func (m *Machine) Status() BackendStatus {
 		NextCheck:           m.due,
 		History:             append([]Change(nil), m.history...),
 	}
+}
+
+// inARow says how many results in a row changed a backend's state: "3
+// consecutive failures", and "1 failure" where rise or fall is 1.
+func inARow(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d consecutive %s", n, many)
 }

@@ -62,6 +62,11 @@ func TestMachineSteps(t *testing.T) {
 			{r: "ok", state: backend.Down, next: fast},
 			{r: "ok", state: backend.Up, next: iv, event: true, reasonHas: "2 consecutive passes"},
 		}},
+		{"rise and fall of 1 say one result", CheckConfig{Interval: 2 * time.Second, FastInterval: 500 * time.Millisecond, DownInterval: 5 * time.Second, Rise: 1, Fall: 1}, []step{
+			{r: "ok", state: backend.Up, next: iv, event: true},
+			{r: "fail", state: backend.Down, next: down, event: true, reasonHas: "1 failure: waiting for Connection.Start: timeout"},
+			{r: "ok", state: backend.Up, next: iv, event: true, reasonHas: "1 pass"},
+		}},
 		{"fall after 3 failures at fastinterval", cfg, []step{
 			{r: "ok", state: backend.Up, next: iv, event: true},
 			{r: "fail", state: backend.Up, next: fast},
