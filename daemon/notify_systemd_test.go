@@ -32,7 +32,7 @@ func listenNotify(t *testing.T) *sdnotifytest.Manager {
 	return m
 }
 
-var readyStatus = regexp.MustCompile(`^(DEGRADED: backend amqp/[ab] DOWN .* \| )?(INIT \(v\)|BACKUP \(v\), no master heard); [0-2]/2 backends up$`)
+var readyStatus = regexp.MustCompile(`^(DEGRADED: (listener amqp: no backend serves .*; )?backend amqp/[ab] DOWN .* \| )?(INIT \(v\)|BACKUP \(v\), no master heard); [0-2]/2 backends up$`)
 
 func monotonicUsec(t *testing.T) uint64 {
 	t.Helper()
