@@ -232,7 +232,9 @@ type Config struct {
 	// FinTimeout bounds a session that is ending (HAProxy's timeout
 	// client-fin and server-fin): once one side has sent its FIN (passed
 	// on with shutdown(SHUT_WR) after its bytes) or was reset, the session
-	// is closed when no byte has moved for FinTimeout. It also bounds how
+	// is closed when no byte has moved for FinTimeout since then (the
+	// end starts the timeout afresh, however long the session idled
+	// before). It also bounds how
 	// long the bytes of a reset or closed side wait for a peer that does
 	// not take them.
 	// 0 means DefaultFinTimeout; negative turns it off (a half-closed

@@ -27,6 +27,9 @@ type session struct {
 	cli, srv sock // client side, server (backend) side
 	state    uint8
 	queued   bool // in lp.ready
+	// endSeen: schedule saw the session ending and moved lastActive to
+	// that moment, from which its FIN timeout counts.
+	endSeen bool
 	// srvKeepAlive: TCP keepalive was set on the server side (see
 	// armKeepAlive); the client side inherits it from the listening socket.
 	srvKeepAlive bool
@@ -56,7 +59,7 @@ type session struct {
 	// Times of the loop (loop.now).
 	deadline    time.Duration // in lp.timers: see timeout.go
 	established time.Duration // when the backend connection was established
-	lastActive  time.Duration // when a byte last moved (or established)
+	lastActive  time.Duration // when a byte last moved (or established, or it began to end)
 	accepted    time.Duration // when the client was accepted
 }
 

@@ -237,6 +237,33 @@ func TestSessionLogTimeouts(t *testing.T) {
 	r.wantEnd(t, EndFinTimeout, 3, 0, c, hold)
 }
 
+// TestFinTimeoutFromTheEnd: the FIN timeout counts from when the session
+// began to end, not from the last byte: a session idle for longer than it
+// whose client half-closes still gets the broker's answer to the FIN, and
+// ends as the client's close, not as a FIN timeout.
+func TestFinTimeoutFromTheEnd(t *testing.T) {
+	// The broker answers the client's FIN, then closes.
+	srv := newServer(t, "127.0.0.2", func(c net.Conn) {
+		io.Copy(io.Discard, c)
+		c.Write([]byte("bye"))
+	})
+	cfg := baseConfig(backendsOf(srv))
+	cfg.FinTimeout = 200 * time.Millisecond
+	r := startLogged(t, cfg)
+	c := r.dial(t)
+	c.Write([]byte("hi"))
+	time.Sleep(2 * cfg.FinTimeout) // the session idles past the FIN timeout
+	c.CloseWrite()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := io.ReadAll(c); string(got) != "bye" || err != nil {
+		t.Errorf("the broker's answer to the client's FIN: %q, %v; want \"bye\"", got, err)
+	}
+	r.wantEnd(t, EndClientClosed, 2, 3, c, srv)
+	if n := r.Snapshot().FinTimeouts; n != 0 {
+		t.Errorf("%d FIN timeouts counted, want 0", n)
+	}
+}
+
 // TestSessionLogStop: the listener's stop closes its sessions with reason
 // stop.
 func TestSessionLogStop(t *testing.T) {

@@ -70,7 +70,8 @@ type SessionInfo struct {
 	// "closing" (one side has ended; the other's bytes still flow).
 	State string `json:"state"`
 	// Since is when the client was accepted; LastActive when a byte last
-	// moved (or the backend connection was established).
+	// moved (or the backend connection was established, or the session
+	// began to end).
 	Since      time.Time `json:"since"`
 	LastActive time.Time `json:"last_active"`
 	// BytesIn is client-to-backend traffic, BytesOut backend-to-client,

@@ -16,7 +16,7 @@ import (
 //     backend connection was established (bytes that wait unread when it
 //     falls due count as sent: see readFirstBytes);
 //   - FIN: the session is ending (a side announced its FIN or failed)
-//     and no byte has moved for FinTimeout;
+//     and no byte has moved for FinTimeout since it began to end;
 //   - idle: no byte has moved for IdleTimeout;
 //   - keepalive: the session has been established for keepAliveDelay (at
 //     most the keepalive time itself), and TCP keepalive is still to be set
@@ -92,6 +92,11 @@ func (s *session) timedOut(why EndReason) {
 // (a direction ended, a side failed); timerFired calls it for deadlines
 // that moved.
 func (s *session) schedule() {
+	if !s.endSeen && s.ending() {
+		// The end is the session's last activity: its FIN timeout counts
+		// from it, however long the session idled before.
+		s.endSeen, s.lastActive = true, s.lp.now
+	}
 	if next := s.deadlines().earliest(); next == 0 {
 		s.lp.timers.stop(s)
 	} else {

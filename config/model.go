@@ -206,7 +206,8 @@ type Listener struct {
 	// balancer.DefaultHandshakeTimeout, negative: off.
 	HandshakeTimeout time.Duration
 	// FinTimeout closes a half-closed (or reset) session after this long
-	// without traffic; default balancer.DefaultFinTimeout, negative: off.
+	// without traffic since it began to end; default
+	// balancer.DefaultFinTimeout, negative: off.
 	FinTimeout time.Duration
 	// KeepAlive is the TCP keepalive time; default
 	// balancer.DefaultKeepAlive, negative: off.
