@@ -125,6 +125,11 @@ func (r *router) listener(name string) *balancer.Listener {
 func (r *router) SetBackendState(id backend.ID, st backend.State, reason string) {
 	l := r.listener(id.Listener)
 	if l == nil {
+		// A listener is routed from its creation to its removal: this is
+		// the moment of a reload that removes it or makes it, whose
+		// syncListener gives a new one the states of its backends.
+		r.log.Debug("backend state not routed: no such listener", zap.Stringer("backend", id),
+			zap.Stringer("to", st), zap.String("reason", reason))
 		return
 	}
 	if err := l.SetBackendState(id.Name, st, reason); err != nil {

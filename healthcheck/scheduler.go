@@ -624,8 +624,11 @@ func (s *Scheduler) emitLocked(events []Event) {
 	subs := append([]*subscriber(nil), s.subs...)
 	s.mu.Unlock()
 	for _, e := range events {
+		// A change is logged at info by whoever applies it (the daemon's
+		// listener), once, with the rest of the changes that do not come
+		// from the checks.
 		if e.State != e.Prev {
-			s.log.Info("backend state changed", zap.Stringer("backend", e.Backend),
+			s.log.Debug("backend state changed", zap.Stringer("backend", e.Backend),
 				zap.Stringer("from", e.Prev), zap.Stringer("to", e.State), zap.String("reason", e.Reason),
 				zap.Time("at", e.Time))
 		} else {
