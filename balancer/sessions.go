@@ -62,8 +62,8 @@ type SessionInfo struct {
 	// Source the proxy's side of that connection: the address and port
 	// the broker sees as its client's (RabbitMQ's connection name is
 	// "SOURCE -> BACKENDADDRESS"). Both are read from the socket when
-	// listed: BackendAddress is absent while connecting, Source until the
-	// kernel has chosen one.
+	// listed; while connecting BackendAddress is the address being
+	// connected to, and Source is absent until the kernel has chosen one.
 	BackendAddress netip.AddrPort `json:"backend_address,omitzero"`
 	Source         netip.AddrPort `json:"source,omitzero"`
 	// State is "connecting" (to the backend), "established", or
@@ -206,6 +206,9 @@ func (lp *loop) listSessions(f SessionFilter) ([]SessionInfo, int) {
 		switch {
 		case s.state == stateConnecting:
 			in.State = SessionConnecting
+			if s.be != nil {
+				in.BackendAddress = s.be.addr // where it connects; getpeername has none yet
+			}
 		case s.c2s.ended || s.s2c.ended:
 			in.State = SessionClosing
 		}

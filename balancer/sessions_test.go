@@ -184,6 +184,32 @@ func sessionsOf(t *testing.T, r *runningListener, f SessionFilter) ([]SessionInf
 	return list, total
 }
 
+// TestSessionsConnecting: a session whose backend connection is still
+// being made is listed as connecting, with the address it is being
+// connected to; the proxy's source is shown once the kernel chose one.
+func TestSessionsConnecting(t *testing.T) {
+	hang := blackhole(t)
+	cfg := baseConfig([]BackendConfig{{Name: "hang", Address: hang, Weight: 1}})
+	cfg.ConnectTimeout = time.Minute
+	r := startListener(t, cfg, 1)
+	r.dial(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		list, _ := sessionsOf(t, r, SessionFilter{})
+		if len(list) == 1 {
+			s := list[0]
+			if s.State != SessionConnecting || s.Backend != "hang" || s.BackendAddress != hang {
+				t.Errorf("session %+v, want connecting to hang at %v", s, hang)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no session listed: %+v", list)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestSessionsStuckLoop: a loop that does not get to its commands makes
 // Sessions return the context's error, not wait for ever; once it runs
 // again, the next call lists.
