@@ -42,8 +42,8 @@ var (
 	// TestSupport is code for tests and tools only: the netns lab and the
 	// integration tests, real RabbitMQ nodes, the benchmark's lab and
 	// loads, the test tools of CI, the metrics checks of the tests, a
-	// fake service manager, the slack of wall-clock bounds and the
-	// certificates of the tests.
+	// fake service manager, the slack of wall-clock bounds, the
+	// certificates of the tests and the free ports they name.
 	TestSupport = []string{
 		"integration/...",
 		"bench/...",
@@ -54,6 +54,7 @@ var (
 		"internal/sdnotifytest/...",
 		"internal/wallclock/...",
 		"internal/testpki/...",
+		"internal/freeport/...",
 	}
 )
 
