@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -231,6 +232,7 @@ func Parse(data []byte) (*Config, error) {
 	if len(r.errs) > 0 {
 		return nil, r.sorted()
 	}
+	c.Digest = sha256.Sum256(data)
 	return c, nil
 }
 

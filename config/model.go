@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"net/netip"
 	"time"
 
@@ -77,6 +78,10 @@ type Config struct {
 	// SenderInline. A reload applies a change by restarting the VRRP
 	// instances and the sender process in place, their states carried on.
 	VRRPSender VRRPSender
+	// Digest is the SHA-256 of the bytes the configuration was parsed
+	// from (Parse): the daemon compares it with its file on disk to tell
+	// an edit that was not reloaded.
+	Digest [sha256.Size]byte
 	// Warnings are problems that do not stop the daemon but that its
 	// operator should hear of (a file holding passwords that others may
 	// read); check-config prints them and run logs them.

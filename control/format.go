@@ -52,6 +52,9 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 		head += fmt.Sprintf("  open files %d of %d", o.Open, o.Limit)
 	}
 	p.printf(head)
+	if c := s.ConfigChange; c != nil {
+		formatConfigChange(p, now, s.Config, c)
+	}
 	if r := s.Reload; r != nil {
 		formatReload(p, now, r)
 	}
@@ -96,6 +99,17 @@ func checkReason(c healthcheck.BackendStatus) string {
 		return c.Reason + " [last failure: " + c.LastError + "]"
 	}
 	return c.Reason
+}
+
+// formatConfigChange says that the file at path is not the configuration
+// the daemon runs on.
+func formatConfigChange(p *page, now time.Time, path string, c *ConfigChange) {
+	if c.Error != "" {
+		p.println(paint("config file unreadable", yellow), txt(": "+oneLine(c.Error)+" (the daemon runs on the configuration it loaded)"))
+		return
+	}
+	p.println(paint("config file changed", yellow), txt(fmt.Sprintf(" %s ago and not loaded: check it (rmqlb check-config --config %s) and apply it (rmqlb reload)",
+		age(now, c.Modified), path)))
 }
 
 func formatReload(p *page, now time.Time, r *Reload) {

@@ -61,6 +61,7 @@ func fullFixture() Status {
 	now := fixtureNow
 	s := fixture()
 	s.OpenFiles = &OpenFiles{Open: 214, Limit: 65536}
+	s.ConfigChange = &ConfigChange{Modified: now.Add(-12 * time.Minute)}
 	s.Reload = &Reload{At: now.Add(-10 * time.Minute), Error: "",
 		Applied: []string{"listener amqp updated"},
 		Refused: []string{"listener mgmt: bind 10.77.0.100:15672: address already in use"},
@@ -150,6 +151,7 @@ func fullFixture() Status {
 // backend UP.
 func healthyFixture() Status {
 	s := fullFixture()
+	s.ConfigChange = nil
 	s.Reload = &Reload{At: fixtureNow.Add(-time.Minute)}
 	s.VRRP = s.VRRP[:1]
 	in := &s.VRRP[0]

@@ -60,8 +60,10 @@ func schemaFixtures() map[string]Status {
 	atMax.Listeners[0].Backends[0].MaxConn = atMax.Listeners[0].Backends[0].Active
 	atMax.Listeners[0].Backends[0].Full = true
 	atMax.Verdict = Assess(atMax)
+	unreadable := healthyFixture()
+	unreadable.ConfigChange = &ConfigChange{Error: "open /etc/rmqlb/rmqlb.yaml: permission denied"}
 	return map[string]Status{"full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops, "backup": standby,
-		"backend-at-maxconn": atMax}
+		"backend-at-maxconn": atMax, "config-unreadable": unreadable}
 }
 
 // TestSchemaValidatesStatus: the JSON of real Status values is valid.
@@ -127,7 +129,7 @@ var optional = map[string]bool{
 	"released_since": true, "released_until": true, "release_reason": true, "handover": true, "requested": true,
 	"done": true, "notify": true, "last_error_at": true, "last": true, "last_peer_announce": true, "last_peer_mac": true, "peer_superseded": true,
 	"realtime": true, "sender": true, "last_inconclusive": true, "removed_backends": true,
-	"loops_back": true, "open_files": true, "backup": true, "full": true, "cluster": true,
+	"loops_back": true, "open_files": true, "backup": true, "full": true, "cluster": true, "config_change": true,
 }
 
 // TestSchemaIsStrict: renaming any field of the status JSON, removing a

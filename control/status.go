@@ -20,6 +20,12 @@ type Status struct {
 	Started time.Time `json:"started"`
 	Now     time.Time `json:"now"`
 	Config  string    `json:"config"`
+	// ConfigChange is set when the configuration file is not the one the
+	// daemon last read and runs on (at start, or by the last reload that
+	// parsed it): changed and not reloaded since, refused as a whole by
+	// the last reload, or unreadable; nil when it is, or when it was not
+	// looked at (the service manager's status line).
+	ConfigChange *ConfigChange `json:"config_change,omitempty"`
 	// OpenFiles is the daemon's open files against its limit; nil when
 	// they could not be read.
 	OpenFiles *OpenFiles `json:"open_files,omitempty"`
@@ -33,6 +39,17 @@ type Status struct {
 	// exits with (see VerdictOf), and what scripts that read the JSON
 	// should use.
 	Verdict Verdict `json:"verdict"`
+}
+
+// ConfigChange is how the configuration file differs from the
+// configuration the daemon runs on.
+type ConfigChange struct {
+	// Modified is the file's modification time; zero when it could not
+	// be read.
+	Modified time.Time `json:"modified,omitzero"`
+	// Error is why the file could not be read (removed, not readable by
+	// the daemon's user).
+	Error string `json:"error,omitempty"`
 }
 
 // OpenFiles is how many files the daemon has open (each proxied session

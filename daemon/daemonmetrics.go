@@ -14,14 +14,16 @@ const (
 )
 
 // daemonCollector exports the daemon's own metrics: what runs
-// (rmqlb_build_info) and how its reloads went (rmqlb_config_*), read from
-// the Daemon under its mu at each scrape. The parts' metrics are their
+// (rmqlb_build_info), how its reloads went and whether its file is the
+// running configuration (rmqlb_config_*), read from the Daemon under its
+// mu, and from the file, at each scrape. The parts' metrics are their
 // packages' (vrrp, netsetup, balancer, healthcheck) and unitCollector's.
 type daemonCollector struct {
 	d *Daemon
 
 	build                                 prometheus.Metric
 	reloads, lastSuccess, lastSuccessTime *prometheus.Desc
+	fileChanged                           *prometheus.Desc
 }
 
 // newDaemonCollector returns the collector of d, whose version is
@@ -48,6 +50,9 @@ func newDaemonCollector(d *Daemon) *daemonCollector {
 			nil, nil),
 		lastSuccessTime: prometheus.NewDesc("rmqlb_config_last_reload_success_timestamp_seconds",
 			"Time of the last successful reload, or of the start when none succeeded since, in seconds since the Unix epoch.",
+			nil, nil),
+		fileChanged: prometheus.NewDesc("rmqlb_config_file_changed",
+			"1 if the configuration file is not the one the daemon runs on (changed and not reloaded since, refused as a whole by the last reload, or unreadable), else 0: a restart would run another configuration.",
 			nil, nil),
 	}
 }
@@ -80,6 +85,7 @@ func (c *daemonCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.reloads
 	ch <- c.lastSuccess
 	ch <- c.lastSuccessTime
+	ch <- c.fileChanged
 }
 
 // Collect implements prometheus.Collector.
@@ -97,6 +103,11 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(bad), reloadFailure)
 	ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, success)
 	ch <- prometheus.MustNewConstMetric(c.lastSuccessTime, prometheus.GaugeValue, float64(at.UnixNano())/1e9)
+	changed := 0.0
+	if configChange(c.d.opt.Path, c.d.runningDigest()) != nil {
+		changed = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.fileChanged, prometheus.GaugeValue, changed)
 }
 
 // unitCollector exports what a VRRP unit's VIP owner sees on its

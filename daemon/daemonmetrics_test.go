@@ -145,6 +145,7 @@ func TestMetricsScrape(t *testing.T) {
 		"rmqlb_config_reloads_total":                         {dto.MetricType_COUNTER, []string{"result"}},
 		"rmqlb_config_last_reload_successful":                {dto.MetricType_GAUGE, nil},
 		"rmqlb_config_last_reload_success_timestamp_seconds": {dto.MetricType_GAUGE, nil},
+		"rmqlb_config_file_changed":                          {dto.MetricType_GAUGE, nil},
 		"rmqlb_vrrp_state":                                   {dto.MetricType_GAUGE, []string{"state", "vrrp_instance"}},
 		"rmqlb_vrrp_vip_present":                             {dto.MetricType_GAUGE, []string{"vip", "vrrp_instance"}},
 		"rmqlb_vrrp_transitions_total":                       {dto.MetricType_COUNTER, []string{"vrrp_instance"}},
@@ -185,6 +186,7 @@ func TestMetricsScrape(t *testing.T) {
 		{"rmqlb_config_reloads_total", map[string]string{"result": "failure"}, 0},
 		{"rmqlb_config_last_reload_successful", nil, 1},
 		{"rmqlb_config_last_reload_success_timestamp_seconds", nil, start},
+		{"rmqlb_config_file_changed", nil, 0},
 		{"rmqlb_vrrp_state", map[string]string{"vrrp_instance": "v", "state": "MASTER"}, 1},
 		{"rmqlb_vrrp_state", map[string]string{"vrrp_instance": "v", "state": "BACKUP"}, 0},
 		{"rmqlb_vrrp_state", map[string]string{"vrrp_instance": "w", "state": "MASTER"}, 1},
@@ -218,7 +220,8 @@ func TestMetricsScrape(t *testing.T) {
 		return h.d.Reload()
 	}
 	// wantReloads checks the reload metrics: failures, successes, the
-	// last one successful (0/1) and the time of the last success.
+	// last one successful (0/1), the time of the last success and whether
+	// the file is not the running configuration (0/1).
 	wantReloads := func(when string, want ...float64) {
 		t.Helper()
 		mfs := metricstest.Gather(t, h.reg)
@@ -227,16 +230,17 @@ func TestMetricsScrape(t *testing.T) {
 			metricstest.Value(t, mfs, "rmqlb_config_reloads_total", map[string]string{"result": "success"}),
 			metricstest.Value(t, mfs, "rmqlb_config_last_reload_successful", nil),
 			metricstest.Value(t, mfs, "rmqlb_config_last_reload_success_timestamp_seconds", nil),
+			metricstest.Value(t, mfs, "rmqlb_config_file_changed", nil),
 		}
 		if !slices.Equal(got, want) {
-			t.Errorf("%s: failures, successes, last successful, its time = %v, want %v", when, got, want)
+			t.Errorf("%s: failures, successes, last successful, its time, file changed = %v, want %v", when, got, want)
 		}
 	}
 	// A file refused: a failure; the last success is still the start.
 	if r := reload("listeners: [{name: amqp, bind: nowhere}]\n"); r.OK() {
 		t.Fatalf("bad file accepted: %+v", r)
 	}
-	wantReloads("after a refused file", 1, 0, 0, start)
+	wantReloads("after a refused file", 1, 0, 0, start, 1)
 	// A reload that removes instance w, listener mgmt and backend b.
 	h.clk.Advance(10 * time.Second)
 	now := float64(h.clk.Now().UnixNano()) / 1e9
@@ -245,7 +249,7 @@ func TestMetricsScrape(t *testing.T) {
 	if r := reload(smaller); !r.OK() {
 		t.Fatalf("reload: %+v", r)
 	}
-	wantReloads("after a good reload", 1, 1, 1, now)
+	wantReloads("after a good reload", 1, 1, 1, now, 0)
 	mfs := metricstest.Gather(t, h.reg)
 	for name, mf := range mfs {
 		for _, gone := range []map[string]string{{"vrrp_instance": "w"}, {"listener": "mgmt"}, {"listener": "amqp", "backend": "b"}} {

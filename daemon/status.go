@@ -19,26 +19,32 @@ func (d *Daemon) Status() control.Status { return d.status(true) }
 // status is Status; without full, as the service manager's status line
 // is refreshed every second, it leaves out what is costly to gather: the
 // persistence entries (listing them walks each table under the lock new
-// connections wait for) and the open files (a read of /proc/self/fd, two
-// entries a session).
+// connections wait for), the open files (a read of /proc/self/fd, two
+// entries a session) and the comparison of the configuration file with
+// the running configuration (a read of the file).
 func (d *Daemon) status(full bool) control.Status {
 	var files *control.OpenFiles
+	var change *control.ConfigChange
 	sticky := 0
 	if full {
 		files, sticky = openFiles(), stickyListed
+		// Before d.mu is taken: reading the file must not hold up the
+		// daemon's other callers.
+		change = configChange(d.opt.Path, d.runningDigest())
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := control.Status{
-		OpenFiles: files,
-		Version:   d.opt.Version,
-		PID:       os.Getpid(),
-		Started:   d.started,
-		Now:       d.clock.Now(),
-		Config:    d.opt.Path,
-		Reload:    d.lastReload,
-		VRRP:      []control.VRRP{},
-		Listeners: []balancer.Snapshot{},
+		ConfigChange: change,
+		OpenFiles:    files,
+		Version:      d.opt.Version,
+		PID:          os.Getpid(),
+		Started:      d.started,
+		Now:          d.clock.Now(),
+		Config:       d.opt.Path,
+		Reload:       d.lastReload,
+		VRRP:         []control.VRRP{},
+		Listeners:    []balancer.Snapshot{},
 	}
 	for _, in := range d.cfg.VRRP {
 		u := d.units[in.Name]
