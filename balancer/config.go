@@ -234,9 +234,8 @@ type Config struct {
 	// on with shutdown(SHUT_WR) after its bytes) or was reset, the session
 	// is closed when no byte has moved for FinTimeout since then (the
 	// end starts the timeout afresh, however long the session idled
-	// before). It also bounds how
-	// long the bytes of a reset or closed side wait for a peer that does
-	// not take them.
+	// before). It also bounds how long the bytes of a reset or closed
+	// side wait for a peer that does not take them.
 	// 0 means DefaultFinTimeout; negative turns it off (a half-closed
 	// session then lasts until the other direction ends too).
 	FinTimeout time.Duration

@@ -186,7 +186,7 @@ func sessionsOf(t *testing.T, r *runningListener, f SessionFilter) ([]SessionInf
 
 // TestSessionsConnecting: a session whose backend connection is still
 // being made is listed as connecting, with the address it is being
-// connected to; the proxy's source is shown once the kernel chose one.
+// connected to, and the source the kernel chose for the connect.
 func TestSessionsConnecting(t *testing.T) {
 	hang := blackhole(t)
 	cfg := baseConfig([]BackendConfig{{Name: "hang", Address: hang, Weight: 1}})
@@ -198,8 +198,8 @@ func TestSessionsConnecting(t *testing.T) {
 		list, _ := sessionsOf(t, r, SessionFilter{})
 		if len(list) == 1 {
 			s := list[0]
-			if s.State != SessionConnecting || s.Backend != "hang" || s.BackendAddress != hang {
-				t.Errorf("session %+v, want connecting to hang at %v", s, hang)
+			if s.State != SessionConnecting || s.Backend != "hang" || s.BackendAddress != hang || !s.Source.IsValid() {
+				t.Errorf("session %+v, want connecting to hang at %v from a source", s, hang)
 			}
 			break
 		}
