@@ -204,8 +204,9 @@ func Assess(s Status) Verdict {
 		if !l.Listening {
 			bad("listener %s not listening on %s", l.Name, l.Bind)
 		}
-		// Every backend drained (also by weight 0) or in maintenance
-		// (those DOWN or DEGRADED are reported below each).
+		// No backend takes new clients: each drained (also by weight 0)
+		// or in maintenance; or none serves while some are DOWN or loop
+		// back (their own reasons follow, below).
 		switch {
 		case len(l.Backends) == 0:
 		case !slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool {

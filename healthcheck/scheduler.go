@@ -20,7 +20,8 @@ type Options struct {
 	// Clock is the time source of the schedule and of the checks' timeouts (a check's
 	// context is done when Clock reaches its deadline). Nil: the system clock.
 	Clock Clock
-	// Logger receives one line per state change. Nil: no logging.
+	// Logger receives a debug line per state change and per update (the
+	// subscriber that applies a change logs it at info). Nil: no logging.
 	Logger *zap.Logger
 	// Jitter returns a random duration in [0, max) for the first check of a backend. Nil:
 	// math/rand/v2. Tests make it deterministic.
