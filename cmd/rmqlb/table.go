@@ -61,14 +61,16 @@ credentials, as the daemon's user, which must be able to read the TLS files.`,
 			Doc: `Asks the running daemon for its state and prints it under a one-line verdict: per VRRP
 instance its state and why, its priorities, the master it hears and its VIPs (on the interface or
 not); per listener its sessions and refusals, and per backend its state, check result, weight,
-sessions and bytes. On a terminal the states are coloured, unless NO_COLOR is set.
+sessions and bytes. Under its header it says when the configuration file is not the one the
+daemon runs on (changed and not loaded, or unreadable), which its next start would run. On a
+terminal the states are coloured, unless NO_COLOR is set.
 
 With --json it prints the daemon's answer, one JSON object (its JSON Schema is
 control/statusschema/status.schema.json in the source). With --watch it prints the status again
 every INTERVAL until SIGINT or SIGTERM, and exits with the code of the last status shown.`,
 			Exits: []clidoc.Exit{
 				{Code: control.ExitHealthy, Meaning: "healthy"},
-				{Code: control.ExitDegraded, Meaning: "degraded: the last reload was refused, a VRRP instance is in FAULT or cannot hold its VIPs, a master's VIP is not on its interface, another router's adverts of an instance's VRID are being dropped (split brain), a listener is not listening or refuses new clients at its maxconn, or a backend is DOWN or DEGRADED"},
+				{Code: control.ExitDegraded, Meaning: "degraded: the last reload was refused, a VRRP instance is in FAULT or cannot hold its VIPs, a master's VIP is not on its interface, another router's adverts of an instance's VRID are being dropped (split brain), a listener is not listening, has no backend that serves or refuses new clients at its maxconn, or a backend is DOWN or DEGRADED"},
 				{Code: control.ExitUnreachable, Meaning: "the daemon did not answer (not running, wrong socket), or wrong command line"},
 			},
 		}},
