@@ -144,3 +144,27 @@ func TestStatusShowsBackendsAtMaxconn(t *testing.T) {
 		return !s.Verdict.Degraded && !s.Listeners[0].Backends[0].Full && s.Listeners[0].Backends[1].Full
 	})
 }
+
+// TestSessionsJSONMatchesSchema: the answer of a running daemon's control
+// socket to a sessions request is valid against
+// control/statusschema/sessions.schema.json.
+func TestSessionsJSONMatchesSchema(t *testing.T) {
+	sch, err := statusschema.CompileSessions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	fourSessions(t, l, h)
+	var raw json.RawMessage
+	if err := control.Call(h.socket(), control.Request{Command: "sessions"}, &raw, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := statusschema.Validate(sch, raw); err != nil {
+		t.Fatalf("sessions JSON does not match the schema: %v\n%s", err, raw)
+	}
+	var s control.Sessions
+	if err := json.Unmarshal(raw, &s); err != nil || s.Total != 4 || len(s.Sessions) != 4 {
+		t.Errorf("sessions answer: %d of %d, %v; want 4 of 4", len(s.Sessions), s.Total, err)
+	}
+}

@@ -1,8 +1,9 @@
-// Package statusschema is the JSON Schema (draft 2020-12) of the status
-// the daemon's control socket sends, as `rmqlb status --json` prints it
-// (control.Status): status.schema.json in this directory. It compiles the
-// schema for tests that check real status JSON against it; the daemon and
-// the command do not import it.
+// Package statusschema holds the JSON Schemas (draft 2020-12) of what the
+// daemon's control socket sends: the status, as `rmqlb status --json`
+// prints it (control.Status), in status.schema.json, and the sessions, as
+// `rmqlb sessions --json` prints them (control.Sessions), in
+// sessions.schema.json. It compiles them for tests that check real JSON
+// against them; the daemon and the command do not import it.
 package statusschema
 
 import (
@@ -13,27 +14,42 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-//go:embed status.schema.json
-var schema []byte
+var (
+	//go:embed status.schema.json
+	schema []byte
+	//go:embed sessions.schema.json
+	sessionsSchema []byte
+)
 
 // Schema returns the text of status.schema.json.
 func Schema() []byte { return bytes.Clone(schema) }
 
-// Compile compiles the schema, with the "format" keyword asserted
+// SessionsSchema returns the text of sessions.schema.json.
+func SessionsSchema() []byte { return bytes.Clone(sessionsSchema) }
+
+// Compile compiles the status schema, with the "format" keyword asserted
 // (date-time), so that a status that does not match it fails Validate.
-func Compile() (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
+func Compile() (*jsonschema.Schema, error) { return compile("status.schema.json", schema) }
+
+// CompileSessions compiles the sessions schema, as Compile does.
+func CompileSessions() (*jsonschema.Schema, error) {
+	return compile("sessions.schema.json", sessionsSchema)
+}
+
+// compile compiles the schema text of the file name.
+func compile(name string, text []byte) (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(text))
 	if err != nil {
-		return nil, fmt.Errorf("parsing status.schema.json: %w", err)
+		return nil, fmt.Errorf("parsing %s: %w", name, err)
 	}
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	if err := c.AddResource("status.schema.json", doc); err != nil {
-		return nil, fmt.Errorf("adding status.schema.json: %w", err)
+	if err := c.AddResource(name, doc); err != nil {
+		return nil, fmt.Errorf("adding %s: %w", name, err)
 	}
-	sch, err := c.Compile("status.schema.json")
+	sch, err := c.Compile(name)
 	if err != nil {
-		return nil, fmt.Errorf("compiling status.schema.json: %w", err)
+		return nil, fmt.Errorf("compiling %s: %w", name, err)
 	}
 	return sch, nil
 }
@@ -42,7 +58,7 @@ func Compile() (*jsonschema.Schema, error) {
 func Validate(sch *jsonschema.Schema, b []byte) error {
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 	if err != nil {
-		return fmt.Errorf("parsing status JSON: %w", err)
+		return fmt.Errorf("parsing JSON: %w", err)
 	}
 	return sch.Validate(v)
 }
