@@ -230,10 +230,15 @@ func Assess(s Status) Verdict {
 			bad("listener %s: every backend that serves is at its maxconn (%s): new clients are refused until a session ends; raise the backends' maxconn or add a broker",
 				l.Name, strings.Join(full, ", "))
 		}
+		cluster, agree := listenerCluster(s, l)
 		for _, b := range l.Backends {
 			if b.LoopsBack {
 				bad("backend %s: its address %s is this host's own, where listener %s listens (bind %s): not used, as the proxy would connect to itself; give it a broker's address and reload",
 					backend.ID{Listener: l.Name, Name: b.Name}, b.Address, l.Name, l.Bind)
+			}
+			if c := clusterOf(s, l.Name, b.Name); agree > 0 && c != "" && c != cluster && b.State.Serving() {
+				bad("backend %s in another cluster: its broker names cluster %q where %d other backends of listener %s name %q (reset, or never joined?): its clients find none of the cluster's queues and messages; set check: {cluster: %s} to take it out",
+					backend.ID{Listener: l.Name, Name: b.Name}, c, agree, l.Name, cluster, cluster)
 			}
 			if b.State != backend.Down && b.State != backend.Degraded {
 				continue
@@ -307,6 +312,45 @@ func notServing(l balancer.Snapshot) []string {
 		}
 	}
 	return out
+}
+
+// listenerCluster returns the RabbitMQ cluster that most backends of l
+// name in their last checks, and how many do, when at least two do and
+// no other cluster is named as often; else "" and 0. Left unnamed by
+// `rabbitmqctl set_cluster_name`, each node names a cluster of its own,
+// and none is returned.
+func listenerCluster(s Status, l balancer.Snapshot) (string, int) {
+	n := map[string]int{}
+	for _, b := range l.Backends {
+		if c := clusterOf(s, l.Name, b.Name); c != "" {
+			n[c]++
+		}
+	}
+	best, count, tie := "", 0, false
+	for c, k := range n {
+		switch {
+		case k > count:
+			best, count, tie = c, k, false
+		case k == count:
+			tie = true
+		}
+	}
+	if count < 2 || tie {
+		return "", 0
+	}
+	return best, count
+}
+
+// clusterOf returns the cluster the last check of backend listener/name
+// heard its broker name; "" when unknown.
+func clusterOf(s Status, listener, name string) string {
+	id := backend.ID{Listener: listener, Name: name}
+	for _, c := range s.Checks {
+		if c.Backend == id {
+			return c.Cluster
+		}
+	}
+	return ""
 }
 
 // fullBackends names the backends of l that serve but are at their

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -67,7 +68,7 @@ func TestAssessSequences(t *testing.T) {
 	// Every reason must have been generated, or a rule went untested.
 	if *assessRuns >= 1000 {
 		for _, k := range []string{"reload", "fault", "owner", "vipset-fault", "refused", "vipset-read", "vip-absent", "vip-leftover",
-			"not-listening", "no-backend", "no-serving", "backend-state", "inconclusive", "healthy"} {
+			"not-listening", "no-backend", "no-serving", "odd-cluster", "backend-state", "inconclusive", "healthy"} {
 			if seen[k] == 0 {
 				t.Errorf("no status with a reason %q in %d runs (seed %d)", k, *assessRuns, seed)
 			}
@@ -283,9 +284,28 @@ func assessModel(s Status) modelVerdict {
 			}
 			add("no-serving", toks...)
 		}
+		// The cluster named by at least two backends, more often than any
+		// other: a backend in service naming another is in another cluster.
+		clusterOf := map[string]string{}
+		count := map[string]int{}
+		for _, c := range s.Checks {
+			if c.Backend.Listener == l.Name && c.Cluster != "" {
+				clusterOf[c.Backend.Name] = c.Cluster
+				count[c.Cluster]++
+			}
+		}
+		names := slices.Collect(maps.Keys(count))
+		slices.SortFunc(names, func(a, b string) int { return count[b] - count[a] })
+		major := ""
+		if len(names) > 0 && count[names[0]] >= 2 && (len(names) == 1 || count[names[1]] < count[names[0]]) {
+			major = names[0]
+		}
 		up, zero, ops := 0, 0, map[backend.State]int{}
 		for _, b := range l.Backends {
 			id := backend.ID{Listener: l.Name, Name: b.Name}.String()
+			if c := clusterOf[b.Name]; major != "" && c != "" && c != major && (b.State == backend.Up || b.State == backend.Degraded) {
+				add("odd-cluster", id, "in another cluster", fmt.Sprintf("%q", c), fmt.Sprintf("%d other backends", count[major]), fmt.Sprintf("%q", major))
+			}
 			switch b.State {
 			case backend.Down, backend.Degraded:
 				add("backend-state", id, b.State.String())
@@ -496,6 +516,9 @@ func genStatus(rng *rand.Rand) Status {
 					c.Admin, c.Health = backend.AdminDrain, []backend.State{backend.Up, backend.Degraded}[rng.IntN(2)]
 				case backend.Maint:
 					c.Admin, c.Health = backend.AdminMaint, []backend.State{backend.Up, backend.Down, backend.Degraded}[rng.IntN(3)]
+				}
+				if chance(0.5) {
+					c.Cluster = []string{"prod", "prod", "prod", "rabbit@h" + b.Name}[rng.IntN(4)]
 				}
 				if rare(0.15) {
 					c.InconclusiveChecks, c.InconclusiveSince, c.LastInconclusive = 4, now.Add(-40*time.Second), uniq("local shortage: too many open files")

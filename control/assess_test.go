@@ -513,3 +513,45 @@ func TestAssessMaxconn(t *testing.T) {
 		})
 	}
 }
+
+// TestAssessOddCluster: a backend in service whose broker names another
+// cluster than at least two other backends of its listener agree on is a
+// reason (a node reset, or never joined); not when the names do not
+// agree (each node names a cluster of its own until the cluster is
+// named), not for a backend already DOWN (its own reason says why), and
+// not for one whose check does not tell.
+func TestAssessOddCluster(t *testing.T) {
+	const odd = `backend amqp/rmq3 in another cluster: its broker names cluster "rabbit@h3" where 2 other backends of listener amqp name "prod" (reset, or never joined?): its clients find none of the cluster's queues and messages; set check: {cluster: prod} to take it out`
+	for _, tc := range []struct {
+		name     string
+		clusters [3]string
+		change   func(*Status)
+		want     []string
+	}{
+		{"one cluster", [3]string{"prod", "prod", "prod"}, nil, nil},
+		{"one broker reset", [3]string{"prod", "prod", "rabbit@h3"}, nil, []string{odd}},
+		{"one broker reset, DEGRADED by its refused login", [3]string{"prod", "prod", "rabbit@h3"}, func(s *Status) {
+			s.Listeners[0].Backends[2].State = backend.Degraded
+			s.Checks[2].Reason = "login refused"
+		}, []string{odd, "backend amqp/rmq3 DEGRADED (login refused)"}},
+		{"the reset broker DOWN already", [3]string{"prod", "prod", "rabbit@h3"}, func(s *Status) {
+			s.Listeners[0].Backends[2].State = backend.Down
+			s.Checks[2].Reason = "broker in another cluster"
+		}, []string{"backend amqp/rmq3 DOWN (broker in another cluster)"}},
+		{"each node its own name", [3]string{"rabbit@h1", "rabbit@h2", "rabbit@h3"}, nil, nil},
+		{"one name each, one unknown", [3]string{"prod", "", "rabbit@h3"}, nil, nil},
+		{"two agree, the third unknown", [3]string{"prod", "prod", ""}, nil, nil},
+	} {
+		s := healthyFixture()
+		for i, c := range tc.clusters {
+			s.Checks[i].Cluster = c
+		}
+		if tc.change != nil {
+			tc.change(&s)
+		}
+		v := Assess(s)
+		if !slices.Equal(v.Reasons, tc.want) && !(len(tc.want) == 0 && len(v.Reasons) == 0) {
+			t.Errorf("%s: reasons\n%q\nwant\n%q", tc.name, v.Reasons, tc.want)
+		}
+	}
+}
