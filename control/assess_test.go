@@ -553,5 +553,16 @@ func TestAssessOddCluster(t *testing.T) {
 		if !slices.Equal(v.Reasons, tc.want) && !(len(tc.want) == 0 && len(v.Reasons) == 0) {
 			t.Errorf("%s: reasons\n%q\nwant\n%q", tc.name, v.Reasons, tc.want)
 		}
+		// The CHECK table marks the broker in another cluster, whatever
+		// its state.
+		s.Verdict = v
+		var b bytes.Buffer
+		if err := Format(&b, s, FormatOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		marked := strings.Contains(b.String(), "rabbit@h3 (others: prod)")
+		if want := tc.clusters[0] == "prod" && tc.clusters[1] == "prod" && tc.clusters[2] == "rabbit@h3"; marked != want {
+			t.Errorf("%s: the CHECK table marks rmq3's cluster: %v, want %v:\n%s", tc.name, marked, want, b.String())
+		}
 	}
 }
