@@ -28,6 +28,10 @@ type Upgrade struct {
 	// of its listeners').
 	Sessions        int           `json:"sessions"`
 	GracefulTimeout time.Duration `json:"graceful_timeout_ns"`
+	// ConfigChange is set when the configuration file was not the one the
+	// old process ran on when the upgrade began (changed and not loaded):
+	// the new process read it as it was, and runs that.
+	ConfigChange *ConfigChange `json:"config_change,omitempty"`
 }
 
 // UpgradeVRRP is one VRRP instance's state at the hand-over.
@@ -42,6 +46,10 @@ func (u Upgrade) Print(w io.Writer) {
 	fmt.Fprintf(w, "upgraded: pid %d (%s) took over from pid %d in %s\n", u.NewPID, u.Binary, u.OldPID, u.Took.Round(time.Millisecond))
 	if u.NewVersion != "" {
 		fmt.Fprintf(w, "version: %s\n", u.NewVersion)
+	}
+	if c := u.ConfigChange; c != nil && c.Error == "" {
+		fmt.Fprintf(w, "config: the file changed %s and was not loaded by pid %d: pid %d runs it as it is now\n",
+			c.Modified.Format(time.RFC3339), u.OldPID, u.NewPID)
 	}
 	if len(u.Listeners) > 0 {
 		fmt.Fprintf(w, "listeners handed over: %s\n", strings.Join(u.Listeners, ", "))

@@ -22,6 +22,12 @@ vrrp vip: MASTER, carried on without a transition
 vrrp vip2: BACKUP, released, carried on without a transition
 pid 100 finishes its 12 sessions (at most 10s), then exits
 `},
+		{Upgrade{Binary: "/opt/rmqlb", OldPID: 1, NewPID: 2, Took: time.Millisecond,
+			ConfigChange: &ConfigChange{Modified: time.Date(2026, 12, 4, 11, 0, 0, 0, time.UTC)}},
+			`upgraded: pid 2 (/opt/rmqlb) took over from pid 1 in 1ms
+config: the file changed 2026-12-04T11:00:00Z and was not loaded by pid 1: pid 2 runs it as it is now
+pid 1 had no sessions left and exits
+`},
 		{Upgrade{Binary: "/opt/rmqlb", OldPID: 1, NewPID: 2, Took: time.Millisecond},
 			`upgraded: pid 2 (/opt/rmqlb) took over from pid 1 in 1ms
 pid 1 had no sessions left and exits

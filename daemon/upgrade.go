@@ -295,12 +295,19 @@ func (d *Daemon) Upgrade(ctx context.Context, binary string) (control.Upgrade, e
 	if !tryLockFor(&d.reloadMu, 500*time.Millisecond) {
 		return control.Upgrade{}, errors.New("upgrading: a reload is running; upgrade once it is done")
 	}
+	// The new process reads the file: an edit nobody loaded goes live
+	// with it, which the answer and the log say.
+	change := configChange(d.opt.Path, d.runningDigest())
 	u, err := d.startUpgrade(binary, args, start)
 	d.reloadMu.Unlock()
 	if err != nil {
 		return control.Upgrade{}, fmt.Errorf("upgrading: %w", err)
 	}
 	d.log.Info("upgrading: started the new process", zap.String("binary", binary), zap.Int("pid", u.pid), zap.Strings("args", args))
+	if change != nil && change.Error == "" {
+		d.log.Warn("upgrading: the configuration file changed and was not loaded: the new process runs it as it is now",
+			zap.String("config", d.opt.Path), zap.Time("modified", change.Modified))
+	}
 	// Owned by the upgrade: it ends when the new process does, which
 	// after a successful upgrade may be long after this one has exited.
 	go func() {
@@ -313,6 +320,9 @@ func (d *Daemon) Upgrade(ctx context.Context, binary string) (control.Upgrade, e
 	var why string
 	select {
 	case res := <-u.done:
+		if change != nil && change.Error == "" {
+			res.ConfigChange = change
+		}
 		return u.served(res)
 	case <-u.exited:
 		why = "the new process exited before it took over"

@@ -139,9 +139,13 @@ func TestUpgrade(t *testing.T) {
 	sess := openSession(t, l)
 	// A reloaded graceful_timeout is what the old daemon gives its
 	// sessions after the hand-over.
-	if r := h.reload(l.file("policy: roundrobin", "policy: roundrobin\n    persistence_timeout: 10m\n    graceful_timeout: 45s")); !r.OK() || len(r.Applied) != 1 {
+	running := l.file("policy: roundrobin", "policy: roundrobin\n    persistence_timeout: 10m\n    graceful_timeout: 45s")
+	if r := h.reload(running); !r.OK() || len(r.Applied) != 1 {
 		t.Fatalf("reload: %+v", r)
 	}
+	// An edit nobody loaded (a comment): the new process runs it, and the
+	// answer says so.
+	h.write(running + "# edited, not loaded\n")
 	started := startSuccessors(t, h, takeOver)
 
 	// A client connecting all along is never refused.
@@ -183,7 +187,8 @@ func TestUpgrade(t *testing.T) {
 	}
 	succ := <-started
 	if res.NewPID != os.Getpid() || res.Binary != os.Args[0] || res.NewVersion != "test-new" || !slices.Equal(res.Listeners, []string{"amqp"}) ||
-		len(res.VRRP) != 1 || res.VRRP[0].State != "MASTER" || res.Sessions < 1 || res.GracefulTimeout != 45*time.Second {
+		len(res.VRRP) != 1 || res.VRRP[0].State != "MASTER" || res.Sessions < 1 || res.GracefulTimeout != 45*time.Second ||
+		res.ConfigChange == nil || res.ConfigChange.Modified.IsZero() {
 		t.Errorf("answer %+v", res)
 	}
 
