@@ -11,6 +11,7 @@ import "time"
 type file struct {
 	ControlSocket string         `yaml:"control_socket"`
 	ControlGroup  string         `yaml:"control_group"`
+	StateFile     string         `yaml:"state_file"`
 	LogLevel      string         `yaml:"log_level"`
 	MetricsListen string         `yaml:"metrics_listen"`
 	Inert         bool           `yaml:"inert"`

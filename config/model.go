@@ -38,6 +38,12 @@ type Config struct {
 	// socket besides root and the daemon's user. File key control_group;
 	// empty (the default): none.
 	ControlGroup string
+	// StateFile is where the daemon keeps the operator's changes to the
+	// backends (drain, maint, an operator's weight) across a restart:
+	// written after each change, read at start. File key state_file, an
+	// absolute path; empty (the default): they last until the daemon
+	// stops. A reload applies a change at the next operator's change.
+	StateFile string
 	// LogLevel is the least level logged. File key log_level (debug,
 	// info, warn, error); default info.
 	LogLevel zapcore.Level

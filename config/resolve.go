@@ -150,6 +150,12 @@ func (r *resolver) config(f *file) *Config {
 		}
 		c.ControlGroup = f.ControlGroup
 	}
+	if f.StateFile != "" {
+		if !filepath.IsAbs(f.StateFile) || strings.HasSuffix(f.StateFile, "/") {
+			r.errf(path{"state_file"}, "must be an absolute path of a file, not %q", f.StateFile)
+		}
+		c.StateFile = filepath.Clean(f.StateFile)
+	}
 	c.LogLevel = zapcore.InfoLevel
 	switch f.LogLevel {
 	case "", "info":

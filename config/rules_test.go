@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"errors"
 	"net"
 	"net/netip"
@@ -85,6 +86,9 @@ func TestRules(t *testing.T) {
 		{"long socket", "vrrp_instances:", "control_socket: /" + strings.Repeat("s", 120) + "\nvrrp_instances:", "control_socket: is 121 bytes"},
 		{"control group", "vrrp_instances:", "control_group: no-such-group-rmqlb\nvrrp_instances:", "line 1: control_group: group: unknown group no-such-group-rmqlb"},
 		{"control group ok", "vrrp_instances:", "control_group: root\nvrrp_instances:", ""},
+		{"state file", "vrrp_instances:", "state_file: /var/lib/rmqlb/state.json\nvrrp_instances:", ""},
+		{"state file relative", "vrrp_instances:", "state_file: state.json\nvrrp_instances:", `line 1: state_file: must be an absolute path of a file, not "state.json"`},
+		{"state file a directory", "vrrp_instances:", "state_file: /var/lib/rmqlb/\nvrrp_instances:", `line 1: state_file: must be an absolute path of a file, not "/var/lib/rmqlb/"`},
 		{"rt priority", "vrrp_instances:", "vrrp_rt_priority: 100\nvrrp_instances:", "line 1: vrrp_rt_priority: must be 0 (off) or 1..99, not 100"},
 		{"negative rt priority", "vrrp_instances:", "vrrp_rt_priority: -1\nvrrp_instances:", "line 1: vrrp_rt_priority: must be 0 (off) or 1..99, not -1"},
 		{"rt priority ok", "vrrp_instances:", "vrrp_rt_priority: 10\nvrrp_instances:", ""},
@@ -550,6 +554,28 @@ func TestLogSessionsBuilt(t *testing.T) {
 	}
 	if !c.BalancerConfig(&c.Listeners[0]).LogSessions {
 		t.Fatal("log_sessions: true did not reach the balancer")
+	}
+}
+
+// TestStateFileParsed: state_file reaches the model, cleaned; none by
+// default; and the digest is of the file's bytes.
+func TestStateFileParsed(t *testing.T) {
+	c, err := Parse([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.StateFile != "" {
+		t.Fatalf("a state file by default: %q", c.StateFile)
+	}
+	if c.Digest != sha256.Sum256([]byte(base)) {
+		t.Error("the digest is not the SHA-256 of the file")
+	}
+	c, err = Parse([]byte("state_file: /var/lib//rmqlb/./state.json\n" + base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.StateFile != "/var/lib/rmqlb/state.json" {
+		t.Errorf("state_file %q, want /var/lib/rmqlb/state.json", c.StateFile)
 	}
 }
 

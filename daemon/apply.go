@@ -429,6 +429,17 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	}
 	cfg := d.cfg
 	d.mu.Unlock()
+	// The state file follows what the reload changed: a backend removed,
+	// an operator's weight dropped with a change of its backend, or
+	// another file.
+	d.saveOpState()
+	if p.StateFile {
+		if cfg.StateFile == "" {
+			applied("state_file: none")
+		} else {
+			applied("state_file %s", cfg.StateFile)
+		}
+	}
 	for i := range cfg.VRRP {
 		if absent := absentTracks(&cfg.VRRP[i], failed); len(absent) > 0 {
 			refuse("tracks of vrrp instance "+cfg.VRRP[i].Name, fmt.Errorf("%s: counted as failing until a reload starts it", strings.Join(absent, "; ")))

@@ -63,6 +63,7 @@ func (d *Daemon) weightCommand(key string, set func(*balancer.Listener, string) 
 	if err := set(l, id.Name); err != nil {
 		return control.BackendWeight{}, err
 	}
+	d.saveOpState()
 	for _, b := range l.Snapshot().Backends {
 		if b.Name == id.Name {
 			d.log.Info("operator set backend weight", zap.Stringer("backend", id), zap.Int("weight", b.Weight),

@@ -129,6 +129,8 @@ type Daemon struct {
 	senderReg  *partRegistry
 
 	reloadMu sync.Mutex // serialises reloads (held across a whole one)
+	// opStateMu serialises the writes of the state file (saveOpState).
+	opStateMu sync.Mutex
 	// stopping is closed when Run starts to stop its parts; from then
 	// on reloads are refused (Reload looks at it under reloadMu): a part
 	// a reload started after shutdown had stopped the others would run
@@ -431,6 +433,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		serveControl()
 		d.log.Info("took over from the running daemon", zap.Int("pid", tk.PID()), zap.String("its_version", tk.offer.Version))
 	} else {
+		// The operator's states of the last run, before a client is
+		// accepted or a check runs.
+		d.restoreOpState(cfg.StateFile)
 		if err := d.startListeners(cfg); err != nil {
 			return shutdown(err)
 		}

@@ -84,6 +84,15 @@ type AdminResult struct {
 // back under its checks ("ready"). A backend without a check is set on
 // its listener directly.
 func (d *Daemon) SetAdmin(key, what string) (AdminResult, error) {
+	r, err := d.setAdmin(key, what)
+	if err == nil {
+		d.saveOpState()
+	}
+	return r, err
+}
+
+// setAdmin is SetAdmin but for the state file.
+func (d *Daemon) setAdmin(key, what string) (AdminResult, error) {
 	id, err := backend.ParseID(key)
 	if err != nil {
 		return AdminResult{}, err

@@ -57,6 +57,9 @@ type Plan struct {
 	// ControlSocket is set when control_socket changes (the socket and
 	// its single-instance lock are moved live).
 	ControlSocket bool
+	// StateFile is set when state_file changes (the operator's states
+	// are written there from then on).
+	StateFile bool
 	// RealTimePriority is set when vrrp_rt_priority changes, Sender when
 	// vrrp_sender does (the VRRP instances and the advert sender process
 	// are restarted in place, the instances carrying on their states).
@@ -135,7 +138,7 @@ func (r Restart) String() string {
 
 // Empty reports whether p changes nothing.
 func (p *Plan) Empty() bool {
-	return !p.LogLevel && !p.Metrics && !p.ControlGroup && !p.ControlSocket && !p.RealTimePriority && !p.Sender && len(p.Listeners) == 0 && len(p.Checks) == 0 && len(p.VRRP) == 0 && len(p.Restart) == 0
+	return !p.LogLevel && !p.Metrics && !p.ControlGroup && !p.ControlSocket && !p.StateFile && !p.RealTimePriority && !p.Sender && len(p.Listeners) == 0 && len(p.Checks) == 0 && len(p.VRRP) == 0 && len(p.Restart) == 0
 }
 
 // Diff returns the plan that turns the running configuration old into new.
@@ -146,6 +149,7 @@ func Diff(old, new *config.Config) Plan {
 	p.Metrics = old.MetricsListen != new.MetricsListen
 	p.ControlGroup = old.ControlGroup != new.ControlGroup
 	p.ControlSocket = old.ControlSocket != new.ControlSocket
+	p.StateFile = old.StateFile != new.StateFile
 	p.RealTimePriority = old.VRRPRealTimePriority != new.VRRPRealTimePriority
 	p.Sender = old.VRRPSender != new.VRRPSender
 	p.diffVRRP(old, new)

@@ -187,6 +187,11 @@ func TestDiff(t *testing.T) {
 				t.Errorf("plan %+v", p)
 			}
 		}, 0, ""},
+		{"state file", edit(t, "control_socket: /run/rmqlb/test.sock", "control_socket: /run/rmqlb/test.sock\nstate_file: /var/lib/rmqlb/state.json"), func(t *testing.T, p Plan) {
+			if !p.StateFile || p.Empty() || len(p.Listeners)+len(p.Checks)+len(p.VRRP) != 0 || p.LogLevel || p.Metrics || p.ControlSocket {
+				t.Errorf("plan %+v", p)
+			}
+		}, 0, ""},
 		{"log level and metrics", edit(t, "control_socket: /run/rmqlb/test.sock", "control_socket: /run/rmqlb/test.sock\nlog_level: debug\nmetrics_listen: 127.0.0.1:9150"), func(t *testing.T, p Plan) {
 			if !p.LogLevel || !p.Metrics {
 				t.Errorf("plan %+v", p)

@@ -90,7 +90,10 @@ every INTERVAL until SIGINT or SIGTERM, and exits with the code of the last stat
   weight N           use weight N (0..` + strconv.Itoa(balancer.MaxWeight) + `) instead of the file's, until weight
                      reset, a reload that changes the backend, or a restart
   weight reset       use the file's weight again
-  shutdown-sessions  close the backend's sessions now; it stays in service`,
+  shutdown-sessions  close the backend's sessions now; it stays in service
+
+With state_file in the configuration, drain, maint and an operator's weight
+outlive a restart of the daemon too.`,
 			Operands: []clidoc.Operand{
 				{Name: "LISTENER/BACKEND"},
 				{Name: "OPERATION", Words: []string{"drain", "maint", "ready", "weight", "shutdown-sessions"}},

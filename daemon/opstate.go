@@ -1,0 +1,224 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
+)
+
+// opState is the operator's changes to the backends (drain, maint, an
+// operator's weight) as the daemon keeps them across a restart in its
+// state file (config.Config.StateFile): written after each change, read
+// at a start that is not an upgrade (an upgrade hands them over itself).
+type opState struct {
+	Version  int         `json:"version"`
+	Saved    time.Time   `json:"saved"`
+	Backends []opBackend `json:"backends"`
+}
+
+// opBackend is one backend's operator changes. Admin is drain or maint
+// (empty: ready); Weight is the operator's weight (nil: the file's), kept
+// with the backend's address and configured weight when it was set: a
+// restart that finds either changed in the file drops it, as a reload
+// that changes the backend does.
+type opBackend struct {
+	Listener   string         `json:"listener"`
+	Backend    string         `json:"backend"`
+	Admin      string         `json:"admin,omitempty"`
+	Weight     *int           `json:"weight,omitempty"`
+	Address    netip.AddrPort `json:"address,omitzero"`
+	Configured int            `json:"configured_weight,omitempty"`
+}
+
+const (
+	// opStateVersion is the version of the state file's format.
+	opStateVersion = 1
+	// maxOpState bounds the state file read at start.
+	maxOpState = 4 << 20
+)
+
+// decodeOpState parses a state file and checks every entry: a file that
+// does not parse, or holds an entry the daemon could not have written, is
+// refused as a whole.
+func decodeOpState(b []byte) (opState, error) {
+	if len(b) > maxOpState {
+		return opState{}, fmt.Errorf("reading state: %d bytes, more than %d", len(b), maxOpState)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var s opState
+	if err := dec.Decode(&s); err != nil {
+		return opState{}, fmt.Errorf("reading state: %w", err)
+	}
+	if dec.More() {
+		return opState{}, errors.New("reading state: data after the JSON object")
+	}
+	if s.Version != opStateVersion {
+		return opState{}, fmt.Errorf("reading state: version %d, want %d", s.Version, opStateVersion)
+	}
+	seen := map[backend.ID]bool{}
+	for i, e := range s.Backends {
+		id, err := backend.ParseID(e.Listener + "/" + e.Backend)
+		if err != nil || id.Listener != e.Listener || id.Name != e.Backend {
+			return opState{}, fmt.Errorf("reading state: backends[%d]: bad name %q/%q", i, e.Listener, e.Backend)
+		}
+		if seen[id] {
+			return opState{}, fmt.Errorf("reading state: backends[%d]: %s twice", i, id)
+		}
+		seen[id] = true
+		if e.Admin != "" && e.Admin != "drain" && e.Admin != "maint" {
+			return opState{}, fmt.Errorf("reading state: backends[%d]: admin %q, want drain or maint", i, e.Admin)
+		}
+		if e.Weight != nil && (*e.Weight < 0 || *e.Weight > balancer.MaxWeight) {
+			return opState{}, fmt.Errorf("reading state: backends[%d]: weight %d out of 0..%d", i, *e.Weight, balancer.MaxWeight)
+		}
+		if e.Admin == "" && e.Weight == nil {
+			return opState{}, fmt.Errorf("reading state: backends[%d]: %s has no change", i, id)
+		}
+	}
+	return s, nil
+}
+
+// saveOpState writes the operator's changes of every backend to the state
+// file, when there is one: atomically (a new file renamed over the old),
+// so that a crash leaves the old one or the new one. A failure is logged:
+// the change itself stands. Saves are serialized.
+func (d *Daemon) saveOpState() {
+	d.opStateMu.Lock()
+	defer d.opStateMu.Unlock()
+	d.mu.Lock()
+	path := d.cfg.StateFile
+	s := opState{Version: opStateVersion, Saved: d.clock.Now(), Backends: []opBackend{}}
+	admins := map[backend.ID]backend.Admin{} // of the checked backends
+	for _, c := range d.sched.Snapshot().Backends {
+		admins[c.Backend] = c.Admin
+	}
+	for _, lc := range d.cfg.Listeners {
+		u := d.listeners[lc.Name]
+		if u == nil {
+			continue
+		}
+		for _, b := range u.l.Snapshot().Backends {
+			id := backend.ID{Listener: lc.Name, Name: b.Name}
+			e := opBackend{Listener: id.Listener, Backend: id.Name}
+			if a, checked := admins[id]; checked {
+				e.Admin = adminName(a)
+			} else {
+				// Unchecked: its state is the operator's, or UP.
+				e.Admin = map[backend.State]string{backend.Drain: "drain", backend.Maint: "maint"}[b.State]
+			}
+			if b.WeightOverride {
+				w := b.Weight
+				e.Weight, e.Address, e.Configured = &w, b.Address, b.ConfiguredWeight
+			}
+			if e.Admin != "" || e.Weight != nil {
+				s.Backends = append(s.Backends, e)
+			}
+		}
+	}
+	d.mu.Unlock()
+	if path == "" {
+		return
+	}
+	if err := writeOpState(path, s); err != nil {
+		d.log.Warn("saving the operator's states: they last until the daemon stops", zap.String("state_file", path), zap.Error(err))
+	}
+}
+
+// adminName is the state file's name of a: "", drain or maint.
+func adminName(a backend.Admin) string {
+	switch a {
+	case backend.AdminDrain:
+		return "drain"
+	case backend.AdminMaint:
+		return "maint"
+	}
+	return ""
+}
+
+// writeOpState writes s to path by way of a temporary file beside it.
+func writeOpState(path string, s opState) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a rename, there is none
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// restoreOpState applies the operator's changes kept in the state file of
+// cfg, for the backends it still has: drain and maint, and an operator's
+// weight when the backend's address and configured weight are what they
+// were. A file that is missing is no change; one that cannot be read or
+// is refused is logged and left alone (the daemon starts without it).
+func (d *Daemon) restoreOpState(path string) {
+	if path == "" {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var s opState
+	if err == nil {
+		s, err = decodeOpState(b)
+	}
+	if err != nil {
+		d.log.Warn("the operator's states of the last run are not restored", zap.String("state_file", path), zap.Error(err))
+		return
+	}
+	for _, e := range s.Backends {
+		id := backend.ID{Listener: e.Listener, Name: e.Backend}
+		d.mu.Lock()
+		bc, ok := d.cfg.Backend(id)
+		d.mu.Unlock()
+		if !ok {
+			d.log.Info("not restoring the operator's state of a backend no longer configured", zap.Stringer("backend", id))
+			continue
+		}
+		if e.Admin != "" {
+			if _, err := d.SetAdmin(id.String(), e.Admin); err != nil {
+				d.log.Warn("restoring the operator's state", zap.Stringer("backend", id), zap.Error(err))
+			} else {
+				d.log.Info("restored the operator's state of the last run", zap.Stringer("backend", id), zap.String("admin", e.Admin))
+			}
+		}
+		if e.Weight != nil {
+			if bc.Address != e.Address || bc.Weight != e.Configured {
+				d.log.Info("not restoring the operator's weight: the backend changed in the file", zap.Stringer("backend", id), zap.Int("weight", *e.Weight))
+				continue
+			}
+			if _, err := d.SetWeight(id.String(), *e.Weight); err != nil {
+				d.log.Warn("restoring the operator's weight", zap.Stringer("backend", id), zap.Error(err))
+			} else {
+				d.log.Info("restored the operator's weight of the last run", zap.Stringer("backend", id), zap.Int("weight", *e.Weight))
+			}
+		}
+	}
+}

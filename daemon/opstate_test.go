@@ -1,0 +1,188 @@
+package daemon
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/healthcheck"
+)
+
+// weightOf returns backend name's weight in effect in listener amqp, and
+// whether it is an operator's.
+func (h *harness) weightOf(name string) (int, bool) {
+	h.t.Helper()
+	for _, l := range h.d.Status().Listeners {
+		for _, b := range l.Backends {
+			if l.Name == "amqp" && b.Name == name {
+				return b.Weight, b.WeightOverride
+			}
+		}
+	}
+	h.t.Fatalf("no backend amqp/%s", name)
+	return 0, false
+}
+
+// TestOperatorStateAcrossRestart: with a state file, the operator's maint
+// and weight outlive a restart of the daemon, and a ready and a weight
+// reset are kept too; an operator's weight is not restored once the
+// backend's weight changed in the file; without a state file nothing is
+// written.
+func TestOperatorStateAcrossRestart(t *testing.T) {
+	l := newLab(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	withState := "control_socket: SOCKET\nstate_file: " + state
+	restart := func(file string) *harness {
+		t.Helper()
+		h := newHarness(t, file)
+		h.start()
+		h.checks.get(idA).always(healthcheck.Result{})
+		h.checks.get(idB).always(healthcheck.Result{})
+		h.ready()
+		return h
+	}
+
+	h := restart(l.file("control_socket: SOCKET", withState))
+	if _, err := h.d.SetAdmin("amqp/a", "maint"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.d.SetWeight("amqp/b", 7); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := decodeOpState(saved); err != nil || len(s.Backends) != 2 {
+		t.Fatalf("state file: %+v, %v:\n%s", s, err, saved)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	h = restart(l.file("control_socket: SOCKET", withState))
+	h.eventually("a MAINT after the restart", func() bool { return h.backendState(idA) == backend.Maint })
+	if w, op := h.weightOf("b"); w != 7 || !op {
+		t.Errorf("b's weight after the restart: %d (operator's: %v), want the operator's 7", w, op)
+	}
+	if _, err := h.d.SetAdmin("amqp/a", "ready"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// b's weight changed in the file: the operator's is dropped; a is ready.
+	h = restart(l.file("control_socket: SOCKET", withState, l.b.addr()+", weight: 10}", l.b.addr()+", weight: 20}"))
+	h.eventually("a UP", func() bool { return h.backendState(idA) == backend.Up })
+	if w, op := h.weightOf("b"); op {
+		t.Errorf("b's weight after its weight changed in the file: the operator's %d", w)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A state file that is not one: the daemon starts without it.
+	if err := os.WriteFile(state, []byte(`{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "broken"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h = restart(l.file("control_socket: SOCKET", withState))
+	h.eventually("a UP", func() bool { return h.backendState(idA) == backend.Up })
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Without a state file, the one of before is neither read nor written.
+	h = restart(l.file())
+	if _, err := h.d.SetAdmin("amqp/a", "drain"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(state); err != nil || !strings.Contains(string(b), "broken") {
+		t.Errorf("the state file after a change without state_file: %q, %v", b, err)
+	}
+	// A reload that names a state file writes the states there at once.
+	other := filepath.Join(t.TempDir(), "other.json")
+	if r := h.reload(l.file("control_socket: SOCKET", "control_socket: SOCKET\nstate_file: "+other)); !r.OK() || !slices.Contains(r.Applied, "state_file "+other) {
+		t.Fatalf("reload: %+v", r)
+	}
+	b, err := os.ReadFile(other)
+	if s, derr := decodeOpState(b); err != nil || derr != nil || len(s.Backends) != 1 || s.Backends[0].Admin != "drain" {
+		t.Errorf("the state file named by a reload: %+v, %v, %v:\n%s", s, err, derr, b)
+	}
+	if !strings.Contains(l.file(), l.b.addr()+", weight: 10}") {
+		t.Fatal("the lab's file has changed: the weight edit above edits nothing")
+	}
+}
+
+// TestDecodeOpState: a state file the daemon wrote reads back; one it
+// could not have written is refused with why.
+func TestDecodeOpState(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, err string
+	}{
+		{"written", `{"version": 1, "saved": "2026-12-04T12:00:00Z", "backends": [
+			{"listener": "amqp", "backend": "rmq1", "admin": "maint"},
+			{"listener": "amqp", "backend": "rmq2", "weight": 0, "address": "10.0.0.2:5672", "configured_weight": 10}]}`, ""},
+		{"no backend", `{"version": 1, "backends": []}`, ""},
+		{"not JSON", `version 1`, "reading state: invalid character"},
+		{"unknown field", `{"version": 1, "backends": [], "extra": 1}`, `unknown field "extra"`},
+		{"two objects", `{"version": 1, "backends": []} {}`, "data after the JSON object"},
+		{"another version", `{"version": 2, "backends": []}`, "version 2, want 1"},
+		{"bad name", `{"version": 1, "backends": [{"listener": "a/b", "backend": "c", "admin": "drain"}]}`, "bad name"},
+		{"empty name", `{"version": 1, "backends": [{"listener": "amqp", "backend": "", "admin": "drain"}]}`, "bad name"},
+		{"twice", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "drain"}, {"listener": "amqp", "backend": "a", "admin": "maint"}]}`, "amqp/a twice"},
+		{"bad admin", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "ready"}]}`, `admin "ready", want drain or maint`},
+		{"weight out of range", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": 65536}]}`, "weight 65536 out of 0..65535"},
+		{"negative weight", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": -1}]}`, "weight -1 out of"},
+		{"no change", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a"}]}`, "amqp/a has no change"},
+		{"bad address", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": 1, "address": "nowhere"}]}`, "reading state"},
+	} {
+		_, err := decodeOpState([]byte(tc.in))
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s: error %v, want one with %q", tc.name, err, tc.err)
+		}
+	}
+	if _, err := decodeOpState(make([]byte, maxOpState+1)); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Errorf("a file past the bound: %v", err)
+	}
+}
+
+// FuzzDecodeOpState: a state file read at start never panics, and one
+// that is accepted is written back as it reads (the daemon writes what
+// it accepts).
+func FuzzDecodeOpState(f *testing.F) {
+	f.Add([]byte(`{"version": 1, "saved": "2026-12-04T12:00:00Z", "backends": [{"listener": "amqp", "backend": "rmq1", "admin": "maint"}, {"listener": "amqp", "backend": "rmq2", "weight": 7, "address": "10.0.0.2:5672", "configured_weight": 10}]}`))
+	f.Add([]byte(`{"version": 1, "backends": []}`))
+	f.Add([]byte(`{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": -1}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeOpState(b)
+		if err != nil {
+			return
+		}
+		again, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s2, err := decodeOpState(again)
+		if err != nil {
+			t.Fatalf("written back, refused: %v\n%s", err, again)
+		}
+		if !reflect.DeepEqual(normalOpState(s), normalOpState(s2)) {
+			t.Fatalf("written back, read as another:\n%+v\n%+v", s, s2)
+		}
+	})
+}
+
+// normalOpState makes s comparable: times by their instant.
+func normalOpState(s opState) opState {
+	s.Saved = s.Saved.UTC()
+	return s
+}
