@@ -2,11 +2,12 @@ package daemon
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/config"
 )
 
 // opState is the operator's changes to the backends (drain, maint, an
@@ -29,16 +31,35 @@ type opState struct {
 
 // opBackend is one backend's operator changes. Admin is drain or maint
 // (empty: ready); Weight is the operator's weight (nil: the file's), kept
-// with the backend's address and configured weight when it was set: a
-// restart that finds either changed in the file drops it, as a reload
-// that changes the backend does.
+// with Config, the fingerprint of the backend's settings when it was
+// saved (backendFingerprint): a restart that finds them changed in the
+// file drops the weight, as a reload that changes the backend does.
 type opBackend struct {
-	Listener   string         `json:"listener"`
-	Backend    string         `json:"backend"`
-	Admin      string         `json:"admin,omitempty"`
-	Weight     *int           `json:"weight,omitempty"`
-	Address    netip.AddrPort `json:"address,omitzero"`
-	Configured int            `json:"configured_weight,omitempty"`
+	Listener string `json:"listener"`
+	Backend  string `json:"backend"`
+	Admin    string `json:"admin,omitempty"`
+	Weight   *int   `json:"weight,omitempty"`
+	Config   string `json:"config,omitempty"`
+}
+
+// backendFingerprint returns the SHA-256, in hex, of the settings of
+// backend id in cfg that a reload compares to keep an operator's weight:
+// the balancer's view of it (address, weight, maxconn, backup,
+// proxy_protocol) and whether it is checked; "" when cfg has no such
+// backend.
+func backendFingerprint(cfg *config.Config, id backend.ID) string {
+	l, ok := cfg.Listener(id.Listener)
+	if !ok {
+		return ""
+	}
+	for _, b := range cfg.BalancerConfig(l).Backends {
+		if b.Name == id.Name {
+			bc, _ := cfg.Backend(id)
+			sum := sha256.Sum256(fmt.Appendf(nil, "%#v checked=%v", b, bc.Check.Type != config.CheckNone))
+			return hex.EncodeToString(sum[:])
+		}
+	}
+	return ""
 }
 
 const (
@@ -83,6 +104,13 @@ func decodeOpState(b []byte) (opState, error) {
 		if e.Weight != nil && (*e.Weight < 0 || *e.Weight > balancer.MaxWeight) {
 			return opState{}, fmt.Errorf("reading state: backends[%d]: weight %d out of 0..%d", i, *e.Weight, balancer.MaxWeight)
 		}
+		if e.Weight != nil {
+			if b, err := hex.DecodeString(e.Config); err != nil || len(b) != sha256.Size {
+				return opState{}, fmt.Errorf("reading state: backends[%d]: config %q, want the SHA-256 of the backend's settings in hex", i, e.Config)
+			}
+		} else if e.Config != "" {
+			return opState{}, fmt.Errorf("reading state: backends[%d]: config without a weight", i)
+		}
 		if e.Admin == "" && e.Weight == nil {
 			return opState{}, fmt.Errorf("reading state: backends[%d]: %s has no change", i, id)
 		}
@@ -120,7 +148,7 @@ func (d *Daemon) saveOpState() {
 			}
 			if b.WeightOverride {
 				w := b.Weight
-				e.Weight, e.Address, e.Configured = &w, b.Address, b.ConfiguredWeight
+				e.Weight, e.Config = &w, backendFingerprint(d.cfg, id)
 			}
 			if e.Admin != "" || e.Weight != nil {
 				s.Backends = append(s.Backends, e)
@@ -172,11 +200,12 @@ func writeOpState(path string, s opState) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// restoreOpState applies the operator's changes kept in the state file of
-// cfg, for the backends it still has: drain and maint, and an operator's
-// weight when the backend's address and configured weight are what they
-// were. A file that is missing is no change; one that cannot be read or
-// is refused is logged and left alone (the daemon starts without it).
+// restoreOpState applies the operator's changes kept in the state file at
+// path, for the backends the running configuration still has: drain and
+// maint, and an operator's weight when the backend's settings are what
+// they were (its fingerprint). A file that is missing is no change; one
+// that cannot be read or is refused is logged and left alone (the daemon
+// starts without it).
 func (d *Daemon) restoreOpState(path string) {
 	if path == "" {
 		return
@@ -196,7 +225,8 @@ func (d *Daemon) restoreOpState(path string) {
 	for _, e := range s.Backends {
 		id := backend.ID{Listener: e.Listener, Name: e.Backend}
 		d.mu.Lock()
-		bc, ok := d.cfg.Backend(id)
+		_, ok := d.cfg.Backend(id)
+		fingerprint := backendFingerprint(d.cfg, id)
 		d.mu.Unlock()
 		if !ok {
 			d.log.Info("not restoring the operator's state of a backend no longer configured", zap.Stringer("backend", id))
@@ -210,7 +240,7 @@ func (d *Daemon) restoreOpState(path string) {
 			}
 		}
 		if e.Weight != nil {
-			if bc.Address != e.Address || bc.Weight != e.Configured {
+			if fingerprint != e.Config {
 				d.log.Info("not restoring the operator's weight: the backend changed in the file", zap.Stringer("backend", id), zap.Int("weight", *e.Weight))
 				continue
 			}
@@ -221,4 +251,7 @@ func (d *Daemon) restoreOpState(path string) {
 			}
 		}
 	}
+	// What was left out is left out of the file too: a later start does
+	// not bring it back.
+	d.saveOpState()
 }

@@ -77,6 +77,35 @@ func TestOperatorStateAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// b's maxconn set in the file: the operator's weight is dropped too,
+	// as a reload that changes the backend drops it.
+	if _, err := h.d.SetWeight("amqp/b", 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	h = restart(l.file("control_socket: SOCKET", withState, l.b.addr()+", weight: 10}", l.b.addr()+", weight: 10, maxconn: 50}"))
+	h.eventually("a UP", func() bool { return h.backendState(idA) == backend.Up })
+	if w, op := h.weightOf("b"); op {
+		t.Errorf("b's weight after its maxconn changed in the file: the operator's %d", w)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The weight left out is left out of the file: the file of before
+	// does not bring it back.
+	h = restart(l.file("control_socket: SOCKET", withState))
+	if w, op := h.weightOf("b"); op {
+		t.Errorf("b's weight dropped at the last start came back: %d", w)
+	}
+	if _, err := h.d.SetWeight("amqp/b", 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+
 	// b's weight changed in the file: the operator's is dropped; a is ready.
 	h = restart(l.file("control_socket: SOCKET", withState, l.b.addr()+", weight: 10}", l.b.addr()+", weight: 20}"))
 	h.eventually("a UP", func() bool { return h.backendState(idA) == backend.Up })
@@ -127,7 +156,7 @@ func TestDecodeOpState(t *testing.T) {
 	}{
 		{"written", `{"version": 1, "saved": "2026-12-04T12:00:00Z", "backends": [
 			{"listener": "amqp", "backend": "rmq1", "admin": "maint"},
-			{"listener": "amqp", "backend": "rmq2", "weight": 0, "address": "10.0.0.2:5672", "configured_weight": 10}]}`, ""},
+			{"listener": "amqp", "backend": "rmq2", "weight": 0, "config": "abababababababababababababababababababababababababababababababab"}]}`, ""},
 		{"no backend", `{"version": 1, "backends": []}`, ""},
 		{"not JSON", `version 1`, "reading state: invalid character"},
 		{"unknown field", `{"version": 1, "backends": [], "extra": 1}`, `unknown field "extra"`},
@@ -137,10 +166,12 @@ func TestDecodeOpState(t *testing.T) {
 		{"empty name", `{"version": 1, "backends": [{"listener": "amqp", "backend": "", "admin": "drain"}]}`, "bad name"},
 		{"twice", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "drain"}, {"listener": "amqp", "backend": "a", "admin": "maint"}]}`, "amqp/a twice"},
 		{"bad admin", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "ready"}]}`, `admin "ready", want drain or maint`},
-		{"weight out of range", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": 65536}]}`, "weight 65536 out of 0..65535"},
+		{"weight out of range", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": 65536, "config": "abababababababababababababababababababababababababababababababab"}]}`, "weight 65536 out of 0..65535"},
+		{"weight without its backend's settings", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": 5}]}`, `config "", want the SHA-256`},
+		{"settings not a digest", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": 5, "config": "abc"}]}`, `config "abc", want the SHA-256`},
+		{"settings without a weight", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "drain", "config": "abababababababababababababababababababababababababababababababab"}]}`, "config without a weight"},
 		{"negative weight", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": -1}]}`, "weight -1 out of"},
 		{"no change", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a"}]}`, "amqp/a has no change"},
-		{"bad address", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": 1, "address": "nowhere"}]}`, "reading state"},
 	} {
 		_, err := decodeOpState([]byte(tc.in))
 		switch {
@@ -159,7 +190,7 @@ func TestDecodeOpState(t *testing.T) {
 // that is accepted is written back as it reads (the daemon writes what
 // it accepts).
 func FuzzDecodeOpState(f *testing.F) {
-	f.Add([]byte(`{"version": 1, "saved": "2026-12-04T12:00:00Z", "backends": [{"listener": "amqp", "backend": "rmq1", "admin": "maint"}, {"listener": "amqp", "backend": "rmq2", "weight": 7, "address": "10.0.0.2:5672", "configured_weight": 10}]}`))
+	f.Add([]byte(`{"version": 1, "saved": "2026-12-04T12:00:00Z", "backends": [{"listener": "amqp", "backend": "rmq1", "admin": "maint"}, {"listener": "amqp", "backend": "rmq2", "weight": 7, "config": "abababababababababababababababababababababababababababababababab"}]}`))
 	f.Add([]byte(`{"version": 1, "backends": []}`))
 	f.Add([]byte(`{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": -1}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
