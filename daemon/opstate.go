@@ -43,10 +43,11 @@ type opBackend struct {
 }
 
 // backendFingerprint returns the SHA-256, in hex, of the settings of
-// backend id in cfg that a reload compares to keep an operator's weight:
-// the balancer's view of it (address, weight, maxconn, backup,
-// proxy_protocol) and whether it is checked; "" when cfg has no such
-// backend.
+// backend id in cfg that a reload compares to keep an operator's weight
+// (balancer.BackendConfig: address, weight, maxconn, backup,
+// proxy_protocol, whether it is checked), written out one by one so that
+// another process, or another version, computes the same; "" when cfg has
+// no such backend.
 func backendFingerprint(cfg *config.Config, id backend.ID) string {
 	l, ok := cfg.Listener(id.Listener)
 	if !ok {
@@ -54,8 +55,8 @@ func backendFingerprint(cfg *config.Config, id backend.ID) string {
 	}
 	for _, b := range cfg.BalancerConfig(l).Backends {
 		if b.Name == id.Name {
-			bc, _ := cfg.Backend(id)
-			sum := sha256.Sum256(fmt.Appendf(nil, "%#v checked=%v", b, bc.Check.Type != config.CheckNone))
+			sum := sha256.Sum256(fmt.Appendf(nil, "address=%s weight=%d maxconn=%d backup=%t proxy_protocol=%d checked=%t",
+				b.Address, b.Weight, b.MaxConn, b.Backup, b.ProxyProtocol, b.Checked))
 			return hex.EncodeToString(sum[:])
 		}
 	}

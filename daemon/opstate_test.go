@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -216,4 +218,50 @@ func FuzzDecodeOpState(f *testing.F) {
 func normalOpState(s opState) opState {
 	s.Saved = s.Saved.UTC()
 	return s
+}
+
+// TestBackendFingerprint: the fingerprint of a backend's settings is the
+// same in every process (golden: nothing in it may be a pointer or a
+// handle), and changes with each setting a reload compares.
+func TestBackendFingerprint(t *testing.T) {
+	const base = `control_socket: /run/rmqlb/test.sock
+listeners:
+  - name: amqp
+    bind: 10.0.0.100:5672
+    check: {type: tcp}
+    backends:
+      - {name: a, address: 10.0.0.1:5672, weight: 10}
+`
+	id := backend.ID{Listener: "amqp", Name: "a"}
+	fp := func(file string) string {
+		t.Helper()
+		return backendFingerprint(mustParse(t, file), id)
+	}
+	got := fp(base)
+	if want := sha256Hex("address=10.0.0.1:5672 weight=10 maxconn=0 backup=false proxy_protocol=0 checked=true"); got != want {
+		t.Errorf("fingerprint %s, want %s", got, want)
+	}
+	for _, edit := range [][2]string{
+		{"address: 10.0.0.1:5672", "address: 10.0.0.2:5672"},
+		{"weight: 10}", "weight: 11}"},
+		{"weight: 10}", "weight: 10, maxconn: 5}"},
+		{"weight: 10}", "weight: 10, backup: true}"},
+		{"weight: 10}", "weight: 10, check: {type: none}}"},
+		{"    check: {type: tcp}\n", "    check: {type: tcp}\n    proxy_protocol: v1\n"},
+	} {
+		if fp(strings.Replace(base, edit[0], edit[1], 1)) == got {
+			t.Errorf("%q -> %q leaves the fingerprint", edit[0], edit[1])
+		}
+	}
+	if fp(strings.Replace(base, "bind: 10.0.0.100:5672", "bind: 10.0.0.100:5673", 1)) != got {
+		t.Error("the listener's bind changes the backend's fingerprint")
+	}
+	if backendFingerprint(mustParse(t, base), backend.ID{Listener: "amqp", Name: "z"}) != "" {
+		t.Error("a fingerprint for a backend that is not configured")
+	}
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
