@@ -119,6 +119,51 @@ func decodeOpState(b []byte) (opState, error) {
 	return s, nil
 }
 
+// operatorState is a backend's operator changes: its admin state (of
+// its checks when it is checked, else its state in the listener: DRAIN or
+// MAINT) and the operator's weight (nil: the file's).
+type operatorState struct {
+	ID     backend.ID
+	Admin  backend.Admin
+	Weight *int
+}
+
+// operatorStatesLocked returns the operator's changes of every backend
+// of the running listeners, in file order: what an upgrade hands over and
+// the state file keeps. The caller holds d.mu.
+func (d *Daemon) operatorStatesLocked() []operatorState {
+	admins := map[backend.ID]backend.Admin{} // of the checked backends
+	for _, c := range d.sched.Snapshot().Backends {
+		admins[c.Backend] = c.Admin
+	}
+	var out []operatorState
+	for _, name := range listenerOrder(d.cfg) {
+		u := d.listeners[name]
+		if u == nil {
+			continue
+		}
+		for _, b := range u.l.Snapshot().Backends {
+			o := operatorState{ID: backend.ID{Listener: name, Name: b.Name}}
+			if a, checked := admins[o.ID]; checked {
+				o.Admin = a
+			} else {
+				switch b.State { // unchecked: the operator's state, or UP
+				case backend.Drain:
+					o.Admin = backend.AdminDrain
+				case backend.Maint:
+					o.Admin = backend.AdminMaint
+				}
+			}
+			if b.WeightOverride {
+				w := b.Weight
+				o.Weight = &w
+			}
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // saveOpState writes the operator's changes of every backend to the state
 // file, when there is one: atomically (a new file renamed over the old),
 // so that a crash leaves the old one or the new one. A failure is logged:
@@ -129,31 +174,16 @@ func (d *Daemon) saveOpState() {
 	d.mu.Lock()
 	path := d.cfg.StateFile
 	s := opState{Version: opStateVersion, Saved: d.clock.Now(), Backends: []opBackend{}}
-	admins := map[backend.ID]backend.Admin{} // of the checked backends
-	for _, c := range d.sched.Snapshot().Backends {
-		admins[c.Backend] = c.Admin
-	}
-	for _, lc := range d.cfg.Listeners {
-		u := d.listeners[lc.Name]
-		if u == nil {
-			continue
+	for _, o := range d.operatorStatesLocked() {
+		e := opBackend{Listener: o.ID.Listener, Backend: o.ID.Name, Weight: o.Weight}
+		if o.Admin != backend.AdminNone {
+			e.Admin = o.Admin.String()
 		}
-		for _, b := range u.l.Snapshot().Backends {
-			id := backend.ID{Listener: lc.Name, Name: b.Name}
-			e := opBackend{Listener: id.Listener, Backend: id.Name}
-			if a, checked := admins[id]; checked {
-				e.Admin = adminName(a)
-			} else {
-				// Unchecked: its state is the operator's, or UP.
-				e.Admin = map[backend.State]string{backend.Drain: "drain", backend.Maint: "maint"}[b.State]
-			}
-			if b.WeightOverride {
-				w := b.Weight
-				e.Weight, e.Config = &w, backendFingerprint(d.cfg, id)
-			}
-			if e.Admin != "" || e.Weight != nil {
-				s.Backends = append(s.Backends, e)
-			}
+		if o.Weight != nil {
+			e.Config = backendFingerprint(d.cfg, o.ID)
+		}
+		if e.Admin != "" || e.Weight != nil {
+			s.Backends = append(s.Backends, e)
 		}
 	}
 	d.mu.Unlock()
@@ -163,17 +193,6 @@ func (d *Daemon) saveOpState() {
 	if err := writeOpState(path, s); err != nil {
 		d.log.Warn("saving the operator's states: they last until the daemon stops", zap.String("state_file", path), zap.Error(err))
 	}
-}
-
-// adminName is the state file's name of a: "", drain or maint.
-func adminName(a backend.Admin) string {
-	switch a {
-	case backend.AdminDrain:
-		return "drain"
-	case backend.AdminMaint:
-		return "maint"
-	}
-	return ""
 }
 
 // writeOpState writes s to path by way of a temporary file beside it.

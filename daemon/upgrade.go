@@ -521,6 +521,7 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 		}
 		offer.Metrics = &handedSocket{Bind: d.metrics.srv.addr.String(), File: add(f)}
 	}
+	ops := d.operatorStatesLocked()
 	for _, name := range listenerOrder(d.cfg) {
 		lu := d.listeners[name]
 		if lu == nil {
@@ -534,20 +535,10 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 			continue
 		}
 		offer.Listeners = append(offer.Listeners, handedSocket{Name: name, Bind: lu.cfg.Bind.String(), File: add(f)})
-		snap := lu.l.Snapshot()
-		for _, b := range snap.Backends {
-			hb := handedBackend{ID: backend.ID{Listener: name, Name: b.Name}}
-			if b.WeightOverride {
-				w := b.Weight
-				hb.Weight = &w
+		for _, o := range ops {
+			if o.ID.Listener == name {
+				offer.Backends = append(offer.Backends, handedBackend{ID: o.ID, Admin: o.Admin, Weight: o.Weight})
 			}
-			switch b.State { // an unchecked backend's operator state; checks below
-			case backend.Drain:
-				hb.Admin = backend.AdminDrain
-			case backend.Maint:
-				hb.Admin = backend.AdminMaint
-			}
-			offer.Backends = append(offer.Backends, hb)
 		}
 		if pins := lu.l.Pins(); len(pins) > 0 {
 			offer.Pins = append(offer.Pins, handedPins{Listener: name, Pins: pins})
@@ -560,7 +551,7 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 	for i := range offer.Backends {
 		hb := &offer.Backends[i]
 		if st, ok := checks[hb.ID]; ok {
-			hb.Checked, hb.Health, hb.Reason, hb.Admin = true, st.Health, st.Reason, st.Admin
+			hb.Checked, hb.Health, hb.Reason = true, st.Health, st.Reason
 			if st.LastCheck.IsZero() {
 				hb.Reason = "" // not checked yet: the new process checks it first
 			}
