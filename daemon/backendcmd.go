@@ -46,13 +46,27 @@ func (d *Daemon) backendCommand(args []string) (any, error) {
 // weight stays until ResetWeight, or until a reload changes that backend
 // (any of its settings) or its listener's address; status shows it.
 func (d *Daemon) SetWeight(key string, weight int) (control.BackendWeight, error) {
+	return d.savedWeightCommand(d.setWeight(key, weight))
+}
+
+// setWeight is SetWeight without writing the state file.
+func (d *Daemon) setWeight(key string, weight int) (control.BackendWeight, error) {
 	return d.weightCommand(key, func(l *balancer.Listener, name string) error { return l.SetBackendWeight(name, weight) })
 }
 
 // ResetWeight drops the operator's weight of backend key: its configured
 // weight applies again.
 func (d *Daemon) ResetWeight(key string) (control.BackendWeight, error) {
-	return d.weightCommand(key, func(l *balancer.Listener, name string) error { return l.ResetBackendWeight(name) })
+	return d.savedWeightCommand(d.weightCommand(key, func(l *balancer.Listener, name string) error { return l.ResetBackendWeight(name) }))
+}
+
+// savedWeightCommand writes the state file after a weight command that
+// succeeded, and passes its outcome on.
+func (d *Daemon) savedWeightCommand(w control.BackendWeight, err error) (control.BackendWeight, error) {
+	if err == nil {
+		d.saveOpState()
+	}
+	return w, err
 }
 
 func (d *Daemon) weightCommand(key string, set func(*balancer.Listener, string) error) (control.BackendWeight, error) {
@@ -63,7 +77,6 @@ func (d *Daemon) weightCommand(key string, set func(*balancer.Listener, string) 
 	if err := set(l, id.Name); err != nil {
 		return control.BackendWeight{}, err
 	}
-	d.saveOpState()
 	for _, b := range l.Snapshot().Backends {
 		if b.Name == id.Name {
 			d.log.Info("operator set backend weight", zap.Stringer("backend", id), zap.Int("weight", b.Weight),

@@ -91,7 +91,7 @@ func (d *Daemon) SetAdmin(key, what string) (AdminResult, error) {
 	return r, err
 }
 
-// setAdmin is SetAdmin but for the state file.
+// setAdmin is SetAdmin without writing the state file.
 func (d *Daemon) setAdmin(key, what string) (AdminResult, error) {
 	id, err := backend.ParseID(key)
 	if err != nil {

@@ -253,7 +253,7 @@ func (d *Daemon) restoreOpState(path string) {
 			continue
 		}
 		if e.Admin != "" {
-			if _, err := d.SetAdmin(id.String(), e.Admin); err != nil {
+			if _, err := d.setAdmin(id.String(), e.Admin); err != nil {
 				d.log.Warn("restoring the operator's state", zap.Stringer("backend", id), zap.Error(err))
 			} else {
 				d.log.Info("restored the operator's state of the last run", zap.Stringer("backend", id), zap.String("admin", e.Admin))
@@ -264,14 +264,14 @@ func (d *Daemon) restoreOpState(path string) {
 				d.log.Info("not restoring the operator's weight: the backend changed in the file", zap.Stringer("backend", id), zap.Int("weight", *e.Weight))
 				continue
 			}
-			if _, err := d.SetWeight(id.String(), *e.Weight); err != nil {
+			if _, err := d.setWeight(id.String(), *e.Weight); err != nil {
 				d.log.Warn("restoring the operator's weight", zap.Stringer("backend", id), zap.Error(err))
 			} else {
 				d.log.Info("restored the operator's weight of the last run", zap.Stringer("backend", id), zap.Int("weight", *e.Weight))
 			}
 		}
 	}
-	// What was left out is left out of the file too: a later start does
-	// not bring it back.
+	// Written once, after all: what was left out is left out of the file
+	// too, and a later start does not bring it back.
 	d.saveOpState()
 }
