@@ -230,7 +230,7 @@ func Assess(s Status) Verdict {
 			bad("listener %s: every backend that serves is at its maxconn (%s): new clients are refused until a session ends; raise the backends' maxconn or add a broker",
 				l.Name, strings.Join(full, ", "))
 		}
-		cluster, agree := listenerCluster(s, l)
+		cluster, agree := listenerCluster(s, l.Name)
 		for _, b := range l.Backends {
 			if b.LoopsBack {
 				bad("backend %s: its address %s is this host's own, where listener %s listens (bind %s): not used, as the proxy would connect to itself; give it a broker's address and reload",
@@ -314,16 +314,16 @@ func notServing(l balancer.Snapshot) []string {
 	return out
 }
 
-// listenerCluster returns the RabbitMQ cluster that most backends of l
-// name in their last checks, and how many do, when at least two do and
-// no other cluster is named as often; else "" and 0. Left unnamed by
-// `rabbitmqctl set_cluster_name`, each node names a cluster of its own,
-// and none is returned.
-func listenerCluster(s Status, l balancer.Snapshot) (string, int) {
+// listenerCluster returns the RabbitMQ cluster that most backends of
+// listener name name in their last checks, and how many do, when at least
+// two do and no other cluster is named as often; else "" and 0. Left
+// unnamed by `rabbitmqctl set_cluster_name`, each node names a cluster of
+// its own, and none is returned.
+func listenerCluster(s Status, name string) (string, int) {
 	n := map[string]int{}
-	for _, b := range l.Backends {
-		if c := clusterOf(s, l.Name, b.Name); c != "" {
-			n[c]++
+	for _, c := range s.Checks {
+		if c.Backend.Listener == name && c.Cluster != "" {
+			n[c.Cluster]++
 		}
 	}
 	best, count, tie := "", 0, false

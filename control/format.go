@@ -83,7 +83,7 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 				reason += " [checks inconclusive for " + age(now, c.InconclusiveSince) + ": " + c.LastInconclusive + "; state kept]"
 			}
 			cluster := txt(orDash(c.Cluster))
-			if agreed := agreedCluster(s, c.Backend.Listener); agreed != "" && c.Cluster != "" && c.Cluster != agreed {
+			if agreed, _ := listenerCluster(s, c.Backend.Listener); agreed != "" && c.Cluster != "" && c.Cluster != agreed {
 				cluster = paint(c.Cluster+" (others: "+agreed+")", red)
 			}
 			tb.row(txt(c.Backend.String()), backendState(c.State), txt(age(now, c.Since)), txt(last),
@@ -92,18 +92,6 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 		}
 	}
 	return p.write(w)
-}
-
-// agreedCluster returns the cluster the backends of listener name agree
-// on (see listenerCluster), "" when they agree on none.
-func agreedCluster(s Status, name string) string {
-	for _, l := range s.Listeners {
-		if l.Name == name {
-			c, _ := listenerCluster(s, l)
-			return c
-		}
-	}
-	return ""
 }
 
 // checkReason is why a check's backend is in its state: the reason of its
