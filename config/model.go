@@ -42,7 +42,8 @@ type Config struct {
 	// backends (drain, maint, an operator's weight) across a restart:
 	// written after each change, read at start. File key state_file, an
 	// absolute path; empty (the default): they last until the daemon
-	// stops. A reload applies a change at the next operator's change.
+	// stops. A reload applies a change at once: the states are written to
+	// the new file.
 	StateFile string
 	// LogLevel is the least level logged. File key log_level (debug,
 	// info, warn, error); default info.

@@ -13,16 +13,16 @@ import (
 // differs (its modification time, or why it cannot be read). It reads the
 // whole file: for `rmqlb status` and a scrape, not for a loop.
 func configChange(path string, running [sha256.Size]byte) *control.ConfigChange {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return &control.ConfigChange{Error: err.Error()}
-	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return &control.ConfigChange{Error: err.Error()}
 	}
 	if sha256.Sum256(data) == running {
 		return nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return &control.ConfigChange{Error: err.Error()}
 	}
 	return &control.ConfigChange{Modified: fi.ModTime()}
 }

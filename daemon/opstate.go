@@ -173,6 +173,10 @@ func (d *Daemon) saveOpState() {
 	defer d.opStateMu.Unlock()
 	d.mu.Lock()
 	path := d.cfg.StateFile
+	if path == "" {
+		d.mu.Unlock()
+		return
+	}
 	s := opState{Version: opStateVersion, Saved: d.clock.Now(), Backends: []opBackend{}}
 	for _, o := range d.operatorStatesLocked() {
 		e := opBackend{Listener: o.ID.Listener, Backend: o.ID.Name, Weight: o.Weight}
@@ -187,9 +191,6 @@ func (d *Daemon) saveOpState() {
 		}
 	}
 	d.mu.Unlock()
-	if path == "" {
-		return
-	}
 	if err := writeOpState(path, s); err != nil {
 		d.log.Warn("saving the operator's states: they last until the daemon stops", zap.String("state_file", path), zap.Error(err))
 	}
