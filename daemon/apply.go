@@ -265,10 +265,9 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	restartVRRP := p.RealTimePriority || p.Sender
 	if restartVRRP {
 		d.mu.Lock()
-		if name, ok := d.handingOverLocked(); ok {
+		if err := d.handingOverLocked("reload"); err != nil {
 			restartVRRP = false
 			failed.rtPriority, failed.sender = p.RealTimePriority, p.Sender
-			err := fmt.Errorf("VRRP instance %s is handing its VIPs over to a peer; reload once that is done", name)
 			if p.RealTimePriority {
 				refuse("vrrp_rt_priority", err)
 			}

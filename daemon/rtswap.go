@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -85,18 +87,22 @@ func (d *Daemon) restartInstances(running []string, cfg *config.Config, sender b
 	return failed, senderErr
 }
 
-// handingOverLocked returns a VRRP instance that is handing its VIPs over
-// to a peer (released while MASTER, or a handover not done yet): neither an
-// upgrade in place nor a restart in place can carry that on. The caller
-// holds d.mu.
-func (d *Daemon) handingOverLocked() (string, bool) {
-	for name, unit := range d.units {
-		s := unit.inst.Snapshot()
-		if s.Released && s.State == vrrp.StateMaster || s.Handover != nil && s.Handover.Done.IsZero() {
-			return name, true
+// handingOverLocked returns why change (an upgrade or a reload that
+// restarts the VRRP instances in place) must wait, when a VRRP instance is
+// handing its VIPs over to a peer (a handover not done yet) or is released
+// while MASTER (it keeps the VIPs until a backup takes them over): neither
+// can be carried on. Nil when none is. The caller holds d.mu.
+func (d *Daemon) handingOverLocked(change string) error {
+	for _, name := range slices.Sorted(maps.Keys(d.units)) {
+		s := d.units[name].inst.Snapshot()
+		switch {
+		case s.Handover != nil && s.Handover.Done.IsZero():
+			return fmt.Errorf("VRRP instance %s is handing its VIPs over to a peer; %s once that is done", name, change)
+		case s.Released && s.State == vrrp.StateMaster:
+			return fmt.Errorf("VRRP instance %s is released but still MASTER: no backup has taken its VIPs over yet; %s once one has, or end the release first (rmqlb vrrp ready %s)", name, change, name)
 		}
 	}
-	return "", false
+	return nil
 }
 
 // restartApplied formats the reload's line for a changed setting that

@@ -272,11 +272,16 @@ func (rel takeoverRelease) vrrpState(in *config.VRRPInstance) (handedVRRP, bool)
 
 // carryOn prepares instance inst for Run from its state at the hand-over:
 // a MASTER adopts (advertises on at once, the VIPs on the interface), a
-// BACKUP carries on as BACKUP, released for what is left of a release.
-// An instance the running daemon shut down (INIT) starts afresh. The VIP
-// owner of a MASTER learns that the VIPs are its own (heldAdopter): the
-// ones that carry no marker could not be told from someone else's.
+// BACKUP carries on as BACKUP. An instance the running daemon shut down
+// (INIT: one in FAULT, or a released MASTER, which hands its VIPs over as
+// it stops) starts afresh. A release goes on in every state, for what is
+// left of it, with its start and reason. The VIP owner of a MASTER learns
+// that the VIPs are its own (heldAdopter): the ones that carry no marker
+// could not be told from someone else's.
 func (v handedVRRP) carryOn(inst *vrrp.Instance, vips VIPOwner) error {
+	if v.Released {
+		inst.ResumeRelease(v.ReleasedSince, v.ReleasedFor, v.ReleaseReason)
+	}
 	if v.State != vrrp.StateMaster && v.State != vrrp.StateBackup {
 		return nil
 	}
@@ -286,9 +291,6 @@ func (v handedVRRP) carryOn(inst *vrrp.Instance, vips VIPOwner) error {
 			owned = v.VIPs
 		}
 		a.AdoptHeld(owned)
-	}
-	if v.Released {
-		inst.StepDown(v.ReleasedFor, "")
 	}
 	return inst.Adopt(v.State)
 }

@@ -233,8 +233,12 @@ type handedVRRP struct {
 	Owned []netip.Prefix `json:"owned"`
 	// ReleasedFor is what is left of an operator's release with a
 	// duration; Released without it lasts until `rmqlb vrrp ready`.
-	Released    bool          `json:"released"`
-	ReleasedFor time.Duration `json:"released_for_ns,omitempty"`
+	// ReleasedSince and ReleaseReason are when it began and why (zero
+	// and empty from a process that did not hand them over).
+	Released      bool          `json:"released"`
+	ReleasedFor   time.Duration `json:"released_for_ns,omitempty"`
+	ReleasedSince time.Time     `json:"released_since,omitzero"`
+	ReleaseReason string        `json:"release_reason,omitempty"`
 }
 
 // handedState is instance in's state, from its snapshot s taken after it
@@ -248,8 +252,11 @@ func handedState(in *config.VRRPInstance, s vrrp.Snapshot, vips netsetup.VIPSetS
 			hv.Owned = append(hv.Owned, v.Prefix)
 		}
 	}
-	if s.Released && !s.ReleasedUntil.IsZero() {
-		hv.ReleasedFor = max(s.ReleasedUntil.Sub(now), time.Millisecond)
+	if s.Released {
+		hv.ReleasedSince, hv.ReleaseReason = s.ReleasedSince, s.ReleaseReason
+		if !s.ReleasedUntil.IsZero() {
+			hv.ReleasedFor = max(s.ReleasedUntil.Sub(now), time.Millisecond)
+		}
 	}
 	return hv
 }
@@ -385,7 +392,8 @@ func (u *upgradeRun) served(res control.Upgrade) (control.Upgrade, error) {
 
 // startUpgrade starts the new process and records the upgrade, unless one
 // is under way, the daemon stops, or a VRRP instance is handing its VIPs
-// over to a peer (the new process could not carry that on).
+// over to a peer or keeps them released (the new process could not carry
+// that on).
 func (d *Daemon) startUpgrade(binary string, args []string, start func(string, []string) (Successor, error)) (*upgradeRun, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -395,8 +403,8 @@ func (d *Daemon) startUpgrade(binary string, args []string, start func(string, [
 	if d.stop.Err() != nil {
 		return nil, errors.New("the daemon is stopping")
 	}
-	if name, ok := d.handingOverLocked(); ok {
-		return nil, fmt.Errorf("VRRP instance %s is handing its VIPs over to a peer; upgrade once that is done", name)
+	if err := d.handingOverLocked("upgrade"); err != nil {
+		return nil, err
 	}
 	succ, err := start(binary, args)
 	if err != nil {

@@ -176,6 +176,61 @@ func TestUpgradeBackup(t *testing.T) {
 	}
 }
 
+// An operator's release of a BACKUP goes on in the new process with its
+// start, its end and its reason.
+func TestUpgradeKeepsRelease(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startChecked(t, h)
+	h.vrrp.get("v").inject(t, 200, 100*time.Millisecond) // a higher-priority master
+	h.eventually("BACKUP hearing the master", func() bool {
+		s := h.vrrpSnapshot()
+		return s.State == vrrp.StateBackup && s.Master != nil
+	})
+	before, err := h.vrrpCommand("release", "v", "1h")
+	if err != nil || !before.Released {
+		t.Fatalf("release: %+v, %v", before, err)
+	}
+	// The release began before the upgrade: by less than its master down
+	// interval, which, passed with no advert, would make it MASTER.
+	h.clk.Advance(200 * time.Millisecond)
+	started := startSuccessors(t, h, takeOver)
+	if _, err := upgradeNow(t, h); err != nil {
+		t.Fatal(err)
+	}
+	succ := <-started
+	<-succ.daemon().Ready()
+	h.eventually("the new instance applied the release", func() bool { return succ.daemon().Status().VRRP[0].Released })
+	s := succ.daemon().Status().VRRP[0]
+	if !s.ReleasedSince.Equal(before.ReleasedSince) || !s.ReleasedUntil.Equal(before.ReleasedUntil) || s.ReleaseReason != before.ReleaseReason {
+		t.Errorf("the new instance's release: since %v until %v (%q), want since %v until %v (%q)",
+			s.ReleasedSince, s.ReleasedUntil, s.ReleaseReason, before.ReleasedSince, before.ReleasedUntil, before.ReleaseReason)
+	}
+}
+
+// A MASTER released while no backup takes its VIPs over (none runs, as
+// here) keeps them: an upgrade, which would hand them to nobody, is
+// refused with what to do; the release stays.
+func TestUpgradeRefusedReleasedMaster(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startMaster(t, h)
+	if _, err := h.vrrpCommand("release", "v"); err != nil {
+		t.Fatal(err)
+	}
+	startSuccessors(t, h, func(*inProcSuccessor) error {
+		t.Error("a successor started")
+		return nil
+	})
+	_, err := upgradeNow(t, h)
+	if err == nil || !strings.Contains(err.Error(), "VRRP instance v is released but still MASTER: no backup has taken its VIPs over yet; upgrade once one has, or end the release first (rmqlb vrrp ready v)") {
+		t.Fatalf("upgrade of a released MASTER: %v", err)
+	}
+	if s := h.vrrpSnapshot(); s.State != vrrp.StateMaster || !s.Released {
+		t.Errorf("after the refusal: %v, released %v", s.State, s.Released)
+	}
+}
+
 // An upgrade is refused while a reload runs, and to a program that others
 // may change.
 func TestUpgradeRefused(t *testing.T) {

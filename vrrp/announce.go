@@ -104,6 +104,7 @@ func (i *Instance) stepAnnounced(tr Transport, ow *ownerWorker) {
 // Instance.Ready, applied by Run.
 type releaseReq struct {
 	release bool // StepDown; false: Ready
+	since   time.Time
 	until   time.Time
 	reason  string
 }
@@ -119,7 +120,16 @@ type releaseReq struct {
 // (or a later one), or once Run has returned. A request made before Run
 // is applied before the machine starts. Safe from any goroutine.
 func (i *Instance) StepDown(d time.Duration, reason string) <-chan struct{} {
-	r := releaseReq{release: true, reason: reason}
+	return i.ResumeRelease(time.Time{}, d, reason)
+}
+
+// ResumeRelease carries on a release made before this instance existed,
+// by the process an upgrade replaces or by the run before a restart: a
+// StepDown for d (d <= 0: until Ready) whose release began at since
+// (zero, or a time to come: now), as status and logs show it. Safe from
+// any goroutine.
+func (i *Instance) ResumeRelease(since time.Time, d time.Duration, reason string) <-chan struct{} {
+	r := releaseReq{release: true, since: since, reason: reason}
 	if d > 0 {
 		r.until = i.clock.Now().Add(d)
 	}
@@ -155,7 +165,7 @@ func (i *Instance) applyRelease(tr Transport, ow *ownerWorker) {
 	if r != nil {
 		if r.release {
 			i.log.Info("VRRP instance released", zap.String("reason", r.reason), zap.Time("until", r.until))
-			i.step(tr, ow, StepDown{Until: r.until, Reason: r.reason})
+			i.step(tr, ow, StepDown{Until: r.until, Reason: r.reason, Since: r.since})
 		} else {
 			i.log.Info("VRRP instance ready")
 			i.step(tr, ow, Ready{})

@@ -23,12 +23,17 @@ import (
 //     advertises priority 0, so that an eligible router that comes back
 //     takes over from it).
 //
-// A StepDown while released replaces Until and Reason.
+// A StepDown while released replaces Until and Reason, and keeps the
+// release's start.
 type StepDown struct {
 	// Until is when the release ends by itself; zero means at Ready.
 	Until time.Time
 	// Reason says why, for status and logs.
 	Reason string
+	// Since is when the release began, for one that carries on a release
+	// made before this machine existed (an upgrade's predecessor, the run
+	// before a restart); zero, or a time after the step's, means now.
+	Since time.Time
 }
 
 // Ready ends a release (`rmqlb vrrp ready`): the router is eligible again
@@ -139,6 +144,9 @@ func (m *Machine) WatchAnnouncements() { m.hearsAnnounce = true }
 func (m *Machine) stepDown(now time.Time, out []Action, ev StepDown) []Action {
 	if !m.released {
 		m.releasedSince = now
+		if !ev.Since.IsZero() && ev.Since.Before(now) {
+			m.releasedSince = ev.Since
+		}
 	}
 	m.released, m.releasedUntil, m.releaseReason = true, ev.Until, ev.Reason
 	if m.releaseReason == "" {

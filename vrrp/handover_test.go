@@ -373,3 +373,33 @@ func TestHandoverSimulated(t *testing.T) {
 		t.Fatalf("%d transitions (%v), want 7: three at start, two per move", n, net.transitions)
 	}
 }
+
+// TestMachineReleaseSince: a release that carries on one made before
+// keeps its start; a start to come, or none, is the step's time; a
+// StepDown while released keeps the start of the release.
+func TestMachineReleaseSince(t *testing.T) {
+	const mdi = 3609375 * time.Microsecond
+	at := t0.Add(mdi + time.Second)
+	for _, c := range []struct {
+		name  string
+		since time.Time
+		want  time.Time
+	}{
+		{"none", time.Time{}, at},
+		{"before", t0.Add(-time.Hour), t0.Add(-time.Hour)},
+		{"to come", at.Add(time.Minute), at},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := NewMachine(testConfig(), local)
+			m.Step(t0, Startup{})
+			m.Step(at, StepDown{Reason: "maintenance", Since: c.since})
+			if since, why := m.ReleasedSince(); !since.Equal(c.want) || why != "maintenance" {
+				t.Fatalf("ReleasedSince() = %v, %q, want %v", since, why, c.want)
+			}
+			m.Step(at.Add(time.Second), StepDown{Reason: "longer", Until: at.Add(time.Hour)})
+			if since, why := m.ReleasedSince(); !since.Equal(c.want) || why != "longer" {
+				t.Fatalf("after a second StepDown: ReleasedSince() = %v, %q, want %v", since, why, c.want)
+			}
+		})
+	}
+}
