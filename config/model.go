@@ -39,7 +39,8 @@ type Config struct {
 	// empty (the default): none.
 	ControlGroup string
 	// StateFile is where the daemon keeps the operator's changes to the
-	// backends (drain, maint, an operator's weight) across a restart:
+	// backends (drain, maint, an operator's weight) and its releases of
+	// VRRP instances (rmqlb vrrp release) across a restart:
 	// written after each change, read at start. File key state_file, an
 	// absolute path; empty (the default): they last until the daemon
 	// stops. A reload applies a change at once: the states are written to

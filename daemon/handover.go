@@ -48,23 +48,33 @@ func (d *Daemon) handleVRRP(ctx context.Context, args []string) (any, error) {
 // ready and the instance to apply the release, and returns its snapshot.
 // It is refused once the daemon has begun to stop, and fails when the
 // instance stops before it has applied the release.
-// The release lasts across reloads that keep the instance, not across a
-// restart of the daemon.
+// The release lasts across reloads that keep the instance and across an
+// upgrade in place; with a state file (config.Config.StateFile), where it
+// is written once applied, across a restart of the daemon too.
 func (d *Daemon) ReleaseVRRP(ctx context.Context, name string, forDur time.Duration) (vrrp.Snapshot, error) {
-	return d.requestVRRP(ctx, name, "releasing", func(in *vrrp.Instance) <-chan struct{} {
+	s, err := d.requestVRRP(ctx, name, "releasing", func(in *vrrp.Instance) <-chan struct{} {
 		reason := "released by the operator (rmqlb vrrp release)"
 		if forDur > 0 {
 			reason = fmt.Sprintf("released by the operator for %v (rmqlb vrrp release --for)", forDur)
 		}
 		return in.StepDown(forDur, reason)
 	})
+	if err == nil {
+		d.saveOpState()
+	}
+	return s, err
 }
 
 // ReadyVRRP ends the release of the VRRP instance name: it is eligible as
 // master again with its priority (and preempts, if it may, a master of
-// lower priority). It waits as ReleaseVRRP does.
+// lower priority). It waits as ReleaseVRRP does, and writes the state
+// file as it does.
 func (d *Daemon) ReadyVRRP(ctx context.Context, name string) (vrrp.Snapshot, error) {
-	return d.requestVRRP(ctx, name, "readying", (*vrrp.Instance).Ready)
+	s, err := d.requestVRRP(ctx, name, "readying", (*vrrp.Instance).Ready)
+	if err == nil {
+		d.saveOpState()
+	}
+	return s, err
 }
 
 // requestVRRP makes the request of ask to instance name once the daemon is

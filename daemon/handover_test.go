@@ -19,6 +19,12 @@ func startMaster(t *testing.T, h *harness) {
 	startChecked(t, h)
 	h.checks.get(idA).always(healthcheck.Result{})
 	h.checks.get(idB).always(healthcheck.Result{})
+	untilMaster(h)
+}
+
+// untilMaster lets the fake clock run until the instance is MASTER.
+func untilMaster(h *harness) {
+	h.t.Helper()
 	h.eventually("MASTER", func() bool {
 		h.clk.Advance(20 * time.Millisecond)
 		return h.vrrpSnapshot().State == vrrp.StateMaster

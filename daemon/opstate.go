@@ -10,23 +10,46 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/vrrp"
 )
 
 // opState is the operator's changes to the backends (drain, maint, an
-// operator's weight) as the daemon keeps them across a restart in its
-// state file (config.Config.StateFile): written after each change, read
-// at a start that is not an upgrade (an upgrade hands them over itself).
+// operator's weight) and to the VRRP instances (a release) as the daemon
+// keeps them across a restart in its state file (config.Config.StateFile):
+// written after each change, read at a start that is not an upgrade (an
+// upgrade hands them over itself).
 type opState struct {
 	Version  int         `json:"version"`
 	Saved    time.Time   `json:"saved"`
 	Backends []opBackend `json:"backends"`
+	VRRP     []opRelease `json:"vrrp,omitempty"`
+}
+
+// opRelease is a VRRP instance the operator released (`rmqlb vrrp
+// release`), with its virtual router (name, interface, VRID, version),
+// when the release began, when it ends by itself (zero: at `rmqlb vrrp
+// ready`) and why. A start restores it when its instance is the same
+// virtual router and it has not ended.
+type opRelease struct {
+	handedVRRPInfo
+	Since  time.Time `json:"since"`
+	Until  time.Time `json:"until,omitzero"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// sameRouter reports whether in is the virtual router of h: the same name,
+// interface, VRID and version.
+func (h handedVRRPInfo) sameRouter(in *config.VRRPInstance) bool {
+	return h.Name == in.Name && h.Interface == in.Interface && h.VRID == in.VRID && h.Version == in.Version
 }
 
 // opBackend is one backend's operator changes. Admin is drain or maint
@@ -68,6 +91,9 @@ const (
 	opStateVersion = 1
 	// maxOpState bounds the state file read at start.
 	maxOpState = 4 << 20
+	// maxReleaseReason bounds a release's reason in the state file: the
+	// daemon writes a sentence.
+	maxReleaseReason = 1024
 )
 
 // decodeOpState parses a state file and checks every entry: a file that
@@ -116,7 +142,38 @@ func decodeOpState(b []byte) (opState, error) {
 			return opState{}, fmt.Errorf("reading state: backends[%d]: %s has no change", i, id)
 		}
 	}
+	released := map[string]bool{}
+	for i, r := range s.VRRP {
+		if err := checkOpRelease(r); err != nil {
+			return opState{}, fmt.Errorf("reading state: vrrp[%d]: %w", i, err)
+		}
+		if released[r.Name] {
+			return opState{}, fmt.Errorf("reading state: vrrp[%d]: %s twice", i, r.Name)
+		}
+		released[r.Name] = true
+	}
 	return s, nil
+}
+
+// checkOpRelease reports what in r the daemon could not have written.
+func checkOpRelease(r opRelease) error {
+	switch {
+	case backend.CheckName(r.Name) != nil:
+		return fmt.Errorf("bad name %q", r.Name)
+	case r.Interface == "" || len(r.Interface) >= unix.IFNAMSIZ || strings.ContainsAny(r.Interface, "/ \t\n"):
+		return fmt.Errorf("%s: bad interface %q", r.Name, r.Interface)
+	case vrrp.CheckVRID(int(r.VRID)) != nil:
+		return fmt.Errorf("%s: virtual router id %d out of 1..255", r.Name, r.VRID)
+	case r.Version != 2 && r.Version != 3:
+		return fmt.Errorf("%s: version %d, want 2 or 3", r.Name, r.Version)
+	case r.Since.IsZero():
+		return fmt.Errorf("%s: no start (since)", r.Name)
+	case !r.Until.IsZero() && !r.Until.After(r.Since):
+		return fmt.Errorf("%s: ends (until %s) before it began (since %s)", r.Name, r.Until.Format(time.RFC3339), r.Since.Format(time.RFC3339))
+	case len(r.Reason) > maxReleaseReason:
+		return fmt.Errorf("%s: reason of %d bytes, more than %d", r.Name, len(r.Reason), maxReleaseReason)
+	}
+	return nil
 }
 
 // operatorState is a backend's operator changes: its admin state (of
@@ -190,10 +247,45 @@ func (d *Daemon) saveOpState() {
 			s.Backends = append(s.Backends, e)
 		}
 	}
+	s.VRRP = d.releasesLocked()
 	d.mu.Unlock()
 	if err := writeOpState(path, s); err != nil {
 		d.log.Warn("saving the operator's states: they last until the daemon stops", zap.String("state_file", path), zap.Error(err))
 	}
+}
+
+// releasesLocked returns the operator's releases of the VRRP instances of
+// the running configuration, in file order: what each instance's snapshot
+// shows, or the release restored from the state file that it has not
+// applied yet. The caller holds d.mu.
+func (d *Daemon) releasesLocked() []opRelease {
+	var out []opRelease
+	for i := range d.cfg.VRRP {
+		in := &d.cfg.VRRP[i]
+		u := d.units[in.Name]
+		if u == nil {
+			continue
+		}
+		if r, ok := u.pendingRelease(); ok {
+			out = append(out, r)
+			continue
+		}
+		if s := u.inst.Snapshot(); s.Released {
+			out = append(out, opRelease{
+				handedVRRPInfo: handedVRRPInfo{Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version},
+				Since:          s.ReleasedSince.UTC(), Until: utcOrZero(s.ReleasedUntil), Reason: s.ReleaseReason,
+			})
+		}
+	}
+	return out
+}
+
+// utcOrZero is t in UTC, and the zero time for the zero time.
+func utcOrZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
 }
 
 // writeOpState writes s to path by way of a temporary file beside it.
@@ -272,7 +364,39 @@ func (d *Daemon) restoreOpState(path string) {
 			}
 		}
 	}
+	d.restoreReleases(s.VRRP)
 	// Written once, after all: what was left out is left out of the file
 	// too, and a later start does not bring it back.
 	d.saveOpState()
+}
+
+// restoreReleases has the VRRP instances that the state file says the
+// operator released carry their releases on, before they start: those
+// whose virtual router is what it was (name, interface, VRID, version)
+// and whose release has not ended while the daemon was stopped.
+func (d *Daemon) restoreReleases(rs []opRelease) {
+	now := d.clock.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range rs {
+		in, ok := d.cfg.VRRPInstance(r.Name)
+		u := d.units[r.Name]
+		if !ok || u == nil || !r.sameRouter(in) {
+			d.log.Info("not restoring the operator's release of a VRRP instance that is no longer configured, or is another virtual router now",
+				zap.String("vrrp_instance", r.Name))
+			continue
+		}
+		var left time.Duration
+		if !r.Until.IsZero() {
+			if left = r.Until.Sub(now); left <= 0 {
+				d.log.Info("not restoring the operator's release: it ended while the daemon was stopped",
+					zap.String("vrrp_instance", r.Name), zap.Time("until", r.Until))
+				continue
+			}
+		}
+		u.restored = &r
+		u.restoredApplied = u.inst.ResumeRelease(r.Since, left, r.Reason)
+		d.log.Info("restored the operator's release of the last run: the instance takes the VIPs only as the last resort until rmqlb vrrp ready",
+			zap.String("vrrp_instance", r.Name), zap.Time("since", r.Since), zap.Time("until", r.Until), zap.String("reason", r.Reason))
+	}
 }

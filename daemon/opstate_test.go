@@ -10,9 +10,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/vrrp"
 )
 
 // weightOf returns backend name's weight in effect in listener amqp, and
@@ -150,6 +152,119 @@ func TestOperatorStateAcrossRestart(t *testing.T) {
 	}
 }
 
+// TestReleaseAcrossRestart: with a state file, an operator's release of a
+// VRRP instance outlives a restart of the daemon with its start, its end
+// and its reason, and a ready is kept too; a release that ended while the
+// daemon was stopped, or of an instance that is another virtual router
+// now, is not restored, and is left out of the file.
+func TestReleaseAcrossRestart(t *testing.T) {
+	l := newLab(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	withState := "control_socket: SOCKET\nstate_file: " + state
+	// restart starts a daemon on file whose clock reads at.
+	restart := func(file string, at time.Time) *harness {
+		t.Helper()
+		h := newHarness(t, file)
+		h.clk.Set(at)
+		h.lastRound = at
+		h.start()
+		h.checks.get(idA).always(healthcheck.Result{})
+		h.checks.get(idB).always(healthcheck.Result{})
+		h.ready()
+		return h
+	}
+	saved := func() opState {
+		t.Helper()
+		b, err := os.ReadFile(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := decodeOpState(b)
+		if err != nil {
+			t.Fatalf("%v:\n%s", err, b)
+		}
+		return s
+	}
+	released := func(h *harness) vrrp.Snapshot {
+		t.Helper()
+		h.eventually("released", func() bool { return h.vrrpSnapshot().Released })
+		return h.vrrpSnapshot()
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+	h := restart(l.file("control_socket: SOCKET", withState), t0)
+	before, err := h.vrrpCommand("release", "v", "1h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := saved(); len(s.VRRP) != 1 || s.VRRP[0].Name != "v" || !s.VRRP[0].Since.Equal(before.ReleasedSince) ||
+		!s.VRRP[0].Until.Equal(before.ReleasedUntil) || s.VRRP[0].Reason != before.ReleaseReason {
+		t.Fatalf("the state file after the release: %+v, want the release of %+v", s.VRRP, before)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Ten minutes later: released as before. The file the start wrote,
+	// before the instance ran, kept the release.
+	h = restart(l.file("control_socket: SOCKET", withState), t0.Add(10*time.Minute))
+	if s := saved(); len(s.VRRP) != 1 || !s.VRRP[0].Until.Equal(before.ReleasedUntil) {
+		t.Errorf("the state file after the start: %+v, want the release kept", s.VRRP)
+	}
+	after := released(h)
+	if !after.ReleasedSince.Equal(before.ReleasedSince) || !after.ReleasedUntil.Equal(before.ReleasedUntil) || after.ReleaseReason != before.ReleaseReason {
+		t.Errorf("after the restart: since %v until %v (%q), want since %v until %v (%q)",
+			after.ReleasedSince, after.ReleasedUntil, after.ReleaseReason, before.ReleasedSince, before.ReleasedUntil, before.ReleaseReason)
+	}
+	if _, err := h.vrrpCommand("ready", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if s := saved(); len(s.VRRP) != 0 {
+		t.Errorf("the state file after ready: %+v", s.VRRP)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	h = restart(l.file("control_socket: SOCKET", withState), t0.Add(20*time.Minute))
+	untilMaster(h)
+	if s := h.vrrpSnapshot(); s.Released {
+		t.Errorf("ready before the restart, released after it: %+v", s)
+	}
+
+	// A release for 1h, the daemon stopped for 2h: over.
+	if _, err := h.vrrpCommand("release", "v", "1h"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	h = restart(l.file("control_socket: SOCKET", withState), t0.Add(140*time.Minute))
+	if s := saved(); len(s.VRRP) != 0 {
+		t.Errorf("a release that ended while the daemon was stopped is in the file: %+v", s.VRRP)
+	}
+	untilMaster(h)
+	if s := h.vrrpSnapshot(); s.Released {
+		t.Errorf("a release that ended while the daemon was stopped was restored: %+v", s)
+	}
+
+	// Released until ready; the instance's VRID changed in the file: it
+	// is another virtual router, not released.
+	if _, err := h.vrrpCommand("release", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	h = restart(l.file("control_socket: SOCKET", withState, "virtual_router_id: 1", "virtual_router_id: 2"), t0.Add(150*time.Minute))
+	if s := saved(); len(s.VRRP) != 0 {
+		t.Errorf("the release of another virtual router is in the file: %+v", s.VRRP)
+	}
+	untilMaster(h)
+	if s := h.vrrpSnapshot(); s.Released {
+		t.Errorf("the release of VRID 1 was restored to VRID 2: %+v", s)
+	}
+}
+
 // TestDecodeOpState: a state file the daemon wrote reads back; one it
 // could not have written is refused with why.
 func TestDecodeOpState(t *testing.T) {
@@ -174,6 +289,20 @@ func TestDecodeOpState(t *testing.T) {
 		{"settings without a weight", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "drain", "config": "abababababababababababababababababababababababababababababababab"}]}`, "config without a weight"},
 		{"negative weight", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": -1}]}`, "weight -1 out of"},
 		{"no change", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a"}]}`, "amqp/a has no change"},
+		{"released until ready", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, ""},
+		{"released for an hour", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 2, "since": "2026-12-04T12:00:00Z", "until": "2026-12-04T13:00:00Z", "reason": "released by the operator for 1h0m0s (rmqlb vrrp release --for)"}]}`, ""},
+		{"release: bad name", `{"version": 1, "backends": [], "vrrp": [{"name": "vi 1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, "vrrp[0]: bad name \"vi 1\""},
+		{"release: no interface", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, "bad interface \"\""},
+		{"release: interface too long", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "abcdefghijklmnop", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, "bad interface"},
+		{"release: interface with a slash", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "../eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, "bad interface"},
+		{"release: VRID 0", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 0, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, "virtual router id 0 out of 1..255"},
+		{"release: VRID 256", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 256, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, "cannot unmarshal number 256"},
+		{"release: version 4", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 4, "since": "2026-12-04T12:00:00Z"}]}`, "version 4, want 2 or 3"},
+		{"release: no start", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3}]}`, "vi_1: no start"},
+		{"release: ends before it began", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z", "until": "2026-12-04T12:00:00Z"}]}`, "ends (until 2026-12-04T12:00:00Z) before it began"},
+		{"release: reason too long", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z", "reason": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}]}`, "reason of 1025 bytes, more than 1024"},
+		{"release: unknown field", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z", "priority": 0}]}`, "unknown field \"priority\""},
+		{"release: twice", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}, {"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, "vrrp[1]: vi_1 twice"},
 	} {
 		_, err := decodeOpState([]byte(tc.in))
 		switch {
@@ -195,6 +324,7 @@ func FuzzDecodeOpState(f *testing.F) {
 	f.Add([]byte(`{"version": 1, "saved": "2026-12-04T12:00:00Z", "backends": [{"listener": "amqp", "backend": "rmq1", "admin": "maint"}, {"listener": "amqp", "backend": "rmq2", "weight": 7, "config": "abababababababababababababababababababababababababababababababab"}]}`))
 	f.Add([]byte(`{"version": 1, "backends": []}`))
 	f.Add([]byte(`{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": -1}]}`))
+	f.Add([]byte(`{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z", "until": "2026-12-04T13:00:00+01:00", "reason": "released"}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeOpState(b)
 		if err != nil {
@@ -217,6 +347,10 @@ func FuzzDecodeOpState(f *testing.F) {
 // normalOpState makes s comparable: times by their instant.
 func normalOpState(s opState) opState {
 	s.Saved = s.Saved.UTC()
+	s.VRRP = slices.Clone(s.VRRP)
+	for i := range s.VRRP {
+		s.VRRP[i].Since, s.VRRP[i].Until = s.VRRP[i].Since.UTC(), s.VRRP[i].Until.UTC()
+	}
 	return s
 }
 

@@ -263,7 +263,7 @@ func processGone(pid int) func() bool {
 // version).
 func (rel takeoverRelease) vrrpState(in *config.VRRPInstance) (handedVRRP, bool) {
 	for _, v := range rel.VRRP {
-		if v.Name == in.Name && v.Interface == in.Interface && v.VRID == in.VRID && v.Version == in.Version {
+		if v.sameRouter(in) {
 			return v, true
 		}
 	}

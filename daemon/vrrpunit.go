@@ -35,6 +35,27 @@ type vrrpUnit struct {
 	instPart    *part
 	hooks       *notify.Runner // the instance's notify hooks (hooks.go)
 	hooksPart   *part          // nil until started
+
+	// restored is the release restored from the state file, and
+	// restoredApplied is closed once the instance has applied it (or a
+	// later request, or has stopped): until then its snapshot does not
+	// show it, and the state file keeps it from here. Nil when none.
+	restored        *opRelease
+	restoredApplied <-chan struct{}
+}
+
+// pendingRelease returns the release restored from the state file while
+// the instance has not applied it yet.
+func (u *vrrpUnit) pendingRelease() (opRelease, bool) {
+	if u.restored == nil {
+		return opRelease{}, false
+	}
+	select {
+	case <-u.restoredApplied:
+		return opRelease{}, false
+	default:
+		return *u.restored, true
+	}
 }
 
 // newUnit creates (without starting) the unit of instance in, whose track

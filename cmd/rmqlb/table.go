@@ -158,7 +158,8 @@ ExecReload runs this command, so that systemctl reload rmqlb fails when the relo
 (priority 0) but keeps its VIPs and sessions until another router's advert as master is heard,
 then removes them: clients never find the VIPs unanswered. The host stays BACKUP, shown in
 rmqlb status, for PERIOD, or without --for until rmqlb vrrp ready NAME; it takes the VIPs only
-if no other router is left.
+if no other router is left. The release lasts across reloads and upgrades in place; with
+state_file in the configuration, across a restart of the daemon too.
 
 ready: NAME is eligible as master again, with its configured priority.`,
 			Operands: []clidoc.Operand{
