@@ -55,6 +55,10 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 	if c := s.ConfigChange; c != nil {
 		formatConfigChange(p, now, s.Config, c)
 	}
+	if f := s.StateFile; f != nil {
+		p.println(paint("state file not written", yellow), txt(fmt.Sprintf(" for %s (%s: %s): a restart would bring back the operator's states of before then; once it can be written, the next operator command or reload writes it",
+			age(now, f.Since), f.Path, oneLine(f.Error))))
+	}
 	if r := s.Reload; r != nil {
 		formatReload(p, now, r)
 	}

@@ -62,6 +62,8 @@ func fullFixture() Status {
 	s := fixture()
 	s.OpenFiles = &OpenFiles{Open: 214, Limit: 65536}
 	s.ConfigChange = &ConfigChange{Modified: now.Add(-12 * time.Minute)}
+	s.StateFile = &StateFileError{Path: "/var/lib/rmqlb/state.json", Since: now.Add(-5 * time.Minute),
+		Error: "open /var/lib/rmqlb/.state.json.2266: read-only file system"}
 	s.Reload = &Reload{At: now.Add(-10 * time.Minute), Error: "",
 		Applied: []string{"listener amqp updated"},
 		Refused: []string{"listener mgmt: bind 10.77.0.100:15672: address already in use"},
@@ -151,7 +153,7 @@ func fullFixture() Status {
 // backend UP.
 func healthyFixture() Status {
 	s := fullFixture()
-	s.ConfigChange = nil
+	s.ConfigChange, s.StateFile = nil, nil
 	s.Reload = &Reload{At: fixtureNow.Add(-time.Minute)}
 	s.VRRP = s.VRRP[:1]
 	in := &s.VRRP[0]

@@ -26,6 +26,10 @@ type Status struct {
 	// the last reload, or unreadable; nil when it is, or when it was not
 	// looked at (the service manager's status line).
 	ConfigChange *ConfigChange `json:"config_change,omitempty"`
+	// StateFile is set while the daemon cannot write its state file
+	// (state_file): the last write failed; nil when it succeeded, or
+	// there is no state file.
+	StateFile *StateFileError `json:"state_file_error,omitempty"`
 	// OpenFiles is the daemon's open files against its limit; nil when
 	// they could not be read.
 	OpenFiles *OpenFiles `json:"open_files,omitempty"`
@@ -50,6 +54,17 @@ type ConfigChange struct {
 	// Error is why the file could not be read (removed, not readable by
 	// the daemon's user).
 	Error string `json:"error,omitempty"`
+}
+
+// StateFileError is a state file the daemon could not write: what it
+// holds is the operator's states (backends' drain, maint and weights,
+// VRRP releases) as they were at Since, which a restart would bring back.
+type StateFileError struct {
+	Path string `json:"path"`
+	// Error is why the last write failed.
+	Error string `json:"error"`
+	// Since is the first failure after the last write that succeeded.
+	Since time.Time `json:"since"`
 }
 
 // OpenFiles is how many files the daemon has open (each proxied session

@@ -131,6 +131,9 @@ type Daemon struct {
 	reloadMu sync.Mutex // serialises reloads (held across a whole one)
 	// opStateMu serialises the writes of the state file (saveOpState).
 	opStateMu sync.Mutex
+	// stateFileErr is the last failure to write the state file since the
+	// last write that succeeded; nil when none. Guarded by mu.
+	stateFileErr *control.StateFileError
 	// stopping is closed when Run starts to stop its parts; from then
 	// on reloads are refused (Reload looks at it under reloadMu): a part
 	// a reload started after shutdown had stopped the others would run

@@ -15,15 +15,16 @@ const (
 
 // daemonCollector exports the daemon's own metrics: what runs
 // (rmqlb_build_info), how its reloads went and whether its file is the
-// running configuration (rmqlb_config_*), read from the Daemon under its
-// mu, and from the file, at each scrape. The parts' metrics are their
+// running configuration (rmqlb_config_*) and its state file
+// (rmqlb_state_file_failing), read from the Daemon under its mu, and from
+// the configuration file, at each scrape. The parts' metrics are their
 // packages' (vrrp, netsetup, balancer, healthcheck) and unitCollector's.
 type daemonCollector struct {
 	d *Daemon
 
 	build                                 prometheus.Metric
 	reloads, lastSuccess, lastSuccessTime *prometheus.Desc
-	fileChanged                           *prometheus.Desc
+	fileChanged, stateFileFailing         *prometheus.Desc
 }
 
 // newDaemonCollector returns the collector of d, whose version is
@@ -53,6 +54,9 @@ func newDaemonCollector(d *Daemon) *daemonCollector {
 			nil, nil),
 		fileChanged: prometheus.NewDesc("rmqlb_config_file_changed",
 			"1 if the configuration file is not the one the daemon runs on (changed and not reloaded since, refused as a whole by the last reload, or unreadable), else 0: a restart would run another configuration.",
+			nil, nil),
+		stateFileFailing: prometheus.NewDesc("rmqlb_state_file_failing",
+			"1 while the daemon cannot write its state file (state_file: the last write failed), else 0: a restart would bring back older operator states.",
 			nil, nil),
 	}
 }
@@ -86,6 +90,7 @@ func (c *daemonCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.lastSuccess
 	ch <- c.lastSuccessTime
 	ch <- c.fileChanged
+	ch <- c.stateFileFailing
 }
 
 // Collect implements prometheus.Collector.
@@ -108,6 +113,11 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 		changed = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.fileChanged, prometheus.GaugeValue, changed)
+	failing := 0.0
+	if c.d.stateFileFailing() != nil {
+		failing = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.stateFileFailing, prometheus.GaugeValue, failing)
 }
 
 // unitCollector exports what a VRRP unit's VIP owner sees on its

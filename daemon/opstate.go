@@ -19,6 +19,7 @@ import (
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -231,6 +232,7 @@ func (d *Daemon) saveOpState() {
 	d.mu.Lock()
 	path := d.cfg.StateFile
 	if path == "" {
+		d.stateFileErr = nil
 		d.mu.Unlock()
 		return
 	}
@@ -249,9 +251,32 @@ func (d *Daemon) saveOpState() {
 	}
 	s.VRRP = d.releasesLocked()
 	d.mu.Unlock()
-	if err := writeOpState(path, s); err != nil {
+	err := writeOpState(path, s)
+	if err != nil {
 		d.log.Warn("saving the operator's states: they last until the daemon stops", zap.String("state_file", path), zap.Error(err))
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case err == nil:
+		d.stateFileErr = nil
+	case d.stateFileErr == nil || d.stateFileErr.Path != path:
+		d.stateFileErr = &control.StateFileError{Path: path, Error: err.Error(), Since: s.Saved}
+	default:
+		d.stateFileErr.Error = err.Error()
+	}
+}
+
+// stateFileFailing returns the last failure to write the state file
+// since the last write that succeeded, a copy; nil when none.
+func (d *Daemon) stateFileFailing() *control.StateFileError {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stateFileErr == nil {
+		return nil
+	}
+	e := *d.stateFileErr
+	return &e
 }
 
 // releasesLocked returns the operator's releases of the VRRP instances of
@@ -325,6 +350,9 @@ func (d *Daemon) restoreOpState(path string) {
 	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		// Written now: a directory where it cannot be is found at start,
+		// not at the operator's first command.
+		d.saveOpState()
 		return
 	}
 	var s opState

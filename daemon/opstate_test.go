@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/metricstest"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -175,15 +177,7 @@ func TestReleaseAcrossRestart(t *testing.T) {
 	}
 	saved := func() opState {
 		t.Helper()
-		b, err := os.ReadFile(state)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := decodeOpState(b)
-		if err != nil {
-			t.Fatalf("%v:\n%s", err, b)
-		}
-		return s
+		return mustReadOpState(t, state)
 	}
 	released := func(h *harness) vrrp.Snapshot {
 		t.Helper()
@@ -263,6 +257,62 @@ func TestReleaseAcrossRestart(t *testing.T) {
 	if s := h.vrrpSnapshot(); s.Released {
 		t.Errorf("the release of VRID 1 was restored to VRID 2: %+v", s)
 	}
+}
+
+// TestStateFileFailing: a state file that cannot be written is found at
+// start, before an operator's command: status shows it from its first
+// failure, with the last error, and so does rmqlb_state_file_failing;
+// a reload to a file that can be written ends it.
+func TestStateFileFailing(t *testing.T) {
+	l := newLab(t)
+	bad := filepath.Join(t.TempDir(), "missing", "state.json") // its directory does not exist
+	h := newHarness(t, l.file("control_socket: SOCKET", "control_socket: SOCKET\nstate_file: "+bad))
+	start := h.clk.Now()
+	startChecked(t, h)
+	failing := func() float64 {
+		t.Helper()
+		return metricstest.Value(t, metricstest.Gather(t, h.reg), "rmqlb_state_file_failing", nil)
+	}
+	f := h.d.Status().StateFile
+	if f == nil || f.Path != bad || !f.Since.Equal(start) || !strings.Contains(f.Error, "no such file or directory") || failing() != 1 {
+		t.Fatalf("status at start: %+v, rmqlb_state_file_failing %v; want the state file failing since the start", f, failing())
+	}
+	var out strings.Builder
+	control.Format(&out, h.d.Status(), control.FormatOptions{})
+	if !strings.Contains(out.String(), "state file not written for 0s ("+bad+": ") {
+		t.Errorf("rmqlb status does not say it:\n%s", out.String())
+	}
+	h.clk.Advance(time.Minute)
+	if _, err := h.d.SetAdmin("amqp/a", "drain"); err != nil {
+		t.Fatal(err)
+	}
+	if f := h.d.Status().StateFile; f == nil || !f.Since.Equal(start) {
+		t.Errorf("after a command that failed to write it too: %+v, want it failing since the start", f)
+	}
+	good := filepath.Join(t.TempDir(), "state.json")
+	if r := h.reload(l.file("control_socket: SOCKET", "control_socket: SOCKET\nstate_file: "+good)); !r.OK() {
+		t.Fatalf("reload: %+v", r)
+	}
+	if f := h.d.Status().StateFile; f != nil || failing() != 0 {
+		t.Errorf("after a reload to a file that can be written: %+v, rmqlb_state_file_failing %v", f, failing())
+	}
+	if s := mustReadOpState(t, good); len(s.Backends) != 1 || s.Backends[0].Admin != "drain" {
+		t.Errorf("the new state file: %+v", s)
+	}
+}
+
+// mustReadOpState reads and decodes the state file at path.
+func mustReadOpState(t *testing.T, path string) opState {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := decodeOpState(b)
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, b)
+	}
+	return s
 }
 
 // TestDecodeOpState: a state file the daemon wrote reads back; one it

@@ -46,6 +46,10 @@ func (d *Daemon) status(full bool) control.Status {
 		VRRP:         []control.VRRP{},
 		Listeners:    []balancer.Snapshot{},
 	}
+	if e := d.stateFileErr; e != nil {
+		c := *e
+		s.StateFile = &c
+	}
 	for _, in := range d.cfg.VRRP {
 		u := d.units[in.Name]
 		if u == nil {
