@@ -84,15 +84,17 @@ type AdminResult struct {
 // back under its checks ("ready"). A backend without a check is set on
 // its listener directly.
 func (d *Daemon) SetAdmin(key, what string) (AdminResult, error) {
-	r, err := d.setAdmin(key, what)
+	r, err := d.setAdmin(key, what, "")
 	if err == nil {
 		d.saveOpState()
 	}
 	return r, err
 }
 
-// setAdmin is SetAdmin without writing the state file.
-func (d *Daemon) setAdmin(key, what string) (AdminResult, error) {
+// setAdmin is SetAdmin without writing the state file, with a note on
+// how the operator's state came for the reason of the state change
+// (healthcheck.Machine.SetAdminNoted); "" for an operator's command.
+func (d *Daemon) setAdmin(key, what, note string) (AdminResult, error) {
 	id, err := backend.ParseID(key)
 	if err != nil {
 		return AdminResult{}, err
@@ -107,7 +109,7 @@ func (d *Daemon) setAdmin(key, what string) (AdminResult, error) {
 		return AdminResult{}, fmt.Errorf("no backend %s", id)
 	}
 	if _, checked := d.sched.State(id); checked {
-		if err := d.sched.SetAdmin(id, a); err != nil {
+		if err := d.sched.SetAdminNoted(id, a, note); err != nil {
 			return AdminResult{}, err
 		}
 		st, _ := d.sched.State(id)
@@ -119,7 +121,11 @@ func (d *Daemon) setAdmin(key, what string) (AdminResult, error) {
 	if u == nil {
 		return AdminResult{}, fmt.Errorf("no backend %s", id)
 	}
-	if err := u.l.SetBackendState(id.Name, st, "operator set "+what); err != nil {
+	reason := "operator set " + what
+	if note != "" {
+		reason += " (" + note + ")"
+	}
+	if err := u.l.SetBackendState(id.Name, st, reason); err != nil {
 		return AdminResult{}, err
 	}
 	return AdminResult{Backend: id, Admin: a, State: st}, nil

@@ -338,6 +338,10 @@ func writeOpState(path string, s opState) error {
 	return os.Rename(tmp.Name(), path)
 }
 
+// restoredNote ends the reason of a backend state or a release restored
+// from the state file, for status and logs.
+const restoredNote = "restored from the state file at start"
+
 // restoreOpState applies the operator's changes kept in the state file at
 // path, for the backends the running configuration still has: drain and
 // maint, and an operator's weight when the backend's settings are what
@@ -374,7 +378,7 @@ func (d *Daemon) restoreOpState(path string) {
 			continue
 		}
 		if e.Admin != "" {
-			if _, err := d.setAdmin(id.String(), e.Admin); err != nil {
+			if _, err := d.setAdmin(id.String(), e.Admin, restoredNote); err != nil {
 				d.log.Warn("restoring the operator's state", zap.Stringer("backend", id), zap.Error(err))
 			} else {
 				d.log.Info("restored the operator's state of the last run", zap.Stringer("backend", id), zap.String("admin", e.Admin))
@@ -423,7 +427,9 @@ func (d *Daemon) restoreReleases(rs []opRelease) {
 			}
 		}
 		u.restored = &r
-		u.restoredApplied = u.inst.ResumeRelease(r.Since, left, r.Reason)
+		// Noted once, however many restarts it has been through.
+		reason := strings.TrimSuffix(r.Reason, " ("+restoredNote+")") + " (" + restoredNote + ")"
+		u.restoredApplied = u.inst.ResumeRelease(r.Since, left, reason)
 		d.log.Info("restored the operator's release of the last run: the instance takes the VIPs only as the last resort until rmqlb vrrp ready",
 			zap.String("vrrp_instance", r.Name), zap.Time("since", r.Since), zap.Time("until", r.Until), zap.String("reason", r.Reason))
 	}

@@ -73,6 +73,7 @@ func TestOperatorStateAcrossRestart(t *testing.T) {
 
 	h = restart(l.file("control_socket: SOCKET", withState))
 	h.eventually("a MAINT after the restart", func() bool { return h.backendState(idA) == backend.Maint })
+	wantReason(t, h, "a", "operator set MAINT (restored from the state file at start)")
 	if w, op := h.weightOf("b"); w != 7 || !op {
 		t.Errorf("b's weight after the restart: %d (operator's: %v), want the operator's 7", w, op)
 	}
@@ -154,6 +155,50 @@ func TestOperatorStateAcrossRestart(t *testing.T) {
 	}
 }
 
+// wantReason checks the reason of the last state change of backend name
+// of listener amqp.
+func wantReason(t *testing.T, h *harness, name, want string) {
+	t.Helper()
+	for _, b := range h.d.Status().Listeners[0].Backends {
+		if b.Name == name && b.LastChangeReason != want {
+			t.Errorf("%s's reason: %q, want %q", name, b.LastChangeReason, want)
+		}
+	}
+}
+
+// TestOperatorStateAcrossRestartUnchecked: the operator's state of a
+// backend without checks, set on its listener, outlives a restart too.
+func TestOperatorStateAcrossRestartUnchecked(t *testing.T) {
+	l := newLab(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	file := l.file("control_socket: SOCKET", "control_socket: SOCKET\nstate_file: "+state,
+		"      - {name: b, address: "+l.b.addr()+", weight: 10}", "      - {name: b, address: "+l.b.addr()+", weight: 10, check: {type: none}}")
+	h := newHarness(t, file)
+	startCheckedA(t, h)
+	if _, err := h.d.SetAdmin("amqp/b", "drain"); err != nil {
+		t.Fatal(err)
+	}
+	wantReason(t, h, "b", "operator set drain")
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	h = newHarness(t, file)
+	startCheckedA(t, h)
+	if st := h.backendState(idB); st != backend.Drain {
+		t.Errorf("b after the restart: %v, want DRAIN", st)
+	}
+	wantReason(t, h, "b", "operator set drain (restored from the state file at start)")
+}
+
+// startCheckedA starts the daemon and passes every check of a (b has
+// none).
+func startCheckedA(t *testing.T, h *harness) {
+	t.Helper()
+	h.start()
+	h.checks.get(idA).always(healthcheck.Result{})
+	h.ready()
+}
+
 // TestReleaseAcrossRestart: with a state file, an operator's release of a
 // VRRP instance outlives a restart of the daemon with its start, its end
 // and its reason, and a ready is kept too; a release that ended while the
@@ -206,9 +251,18 @@ func TestReleaseAcrossRestart(t *testing.T) {
 		t.Errorf("the state file after the start: %+v, want the release kept", s.VRRP)
 	}
 	after := released(h)
-	if !after.ReleasedSince.Equal(before.ReleasedSince) || !after.ReleasedUntil.Equal(before.ReleasedUntil) || after.ReleaseReason != before.ReleaseReason {
+	reason := before.ReleaseReason + " (restored from the state file at start)"
+	if !after.ReleasedSince.Equal(before.ReleasedSince) || !after.ReleasedUntil.Equal(before.ReleasedUntil) || after.ReleaseReason != reason {
 		t.Errorf("after the restart: since %v until %v (%q), want since %v until %v (%q)",
-			after.ReleasedSince, after.ReleasedUntil, after.ReleaseReason, before.ReleasedSince, before.ReleasedUntil, before.ReleaseReason)
+			after.ReleasedSince, after.ReleasedUntil, after.ReleaseReason, before.ReleasedSince, before.ReleasedUntil, reason)
+	}
+	// Another restart: the reason notes it once.
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	h = restart(l.file("control_socket: SOCKET", withState), t0.Add(15*time.Minute))
+	if again := released(h); again.ReleaseReason != reason || !again.ReleasedSince.Equal(before.ReleasedSince) {
+		t.Errorf("after a second restart: since %v (%q), want since %v (%q)", again.ReleasedSince, again.ReleaseReason, before.ReleasedSince, reason)
 	}
 	if _, err := h.vrrpCommand("ready", "v"); err != nil {
 		t.Fatal(err)

@@ -361,6 +361,13 @@ func (m *Machine) change(now time.Time, prevState, prevHealth backend.State, rea
 
 // SetAdmin sets the operator state and returns the resulting events.
 func (m *Machine) SetAdmin(now time.Time, a backend.Admin) []Event {
+	return m.SetAdminNoted(now, a, "")
+}
+
+// SetAdminNoted is SetAdmin with a note on how the operator's state came
+// (such as "restored from the state file"), added to the reason of its
+// event in parentheses; "" adds none.
+func (m *Machine) SetAdminNoted(now time.Time, a backend.Admin, note string) []Event {
 	if a == m.admin {
 		return nil
 	}
@@ -370,6 +377,9 @@ func (m *Machine) SetAdmin(now time.Time, a backend.Admin) []Event {
 	reason := "operator cleared " + strings.ToUpper(prevAdmin.String())
 	if a != backend.AdminNone {
 		reason = "operator set " + strings.ToUpper(a.String())
+	}
+	if note != "" {
+		reason += " (" + note + ")"
 	}
 	return m.change(now, prevState, m.health, reason)
 }

@@ -44,6 +44,29 @@ func res(s string) Result {
 	return Result{}
 }
 
+// TestMachineSetAdminNoted: a note on how the operator's state came ends
+// the reason of its change.
+func TestMachineSetAdminNoted(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMachine(bid("rmq1"), CheckConfig{Interval: time.Second}, now, 0)
+	for _, c := range []struct {
+		a          backend.Admin
+		note, want string
+	}{
+		{backend.AdminMaint, "restored from the state file at start", "operator set MAINT (restored from the state file at start)"},
+		{backend.AdminDrain, "", "operator set DRAIN"},
+		{backend.AdminNone, "handed over", "operator cleared DRAIN (handed over)"},
+	} {
+		ev := m.SetAdminNoted(now, c.a, c.note)
+		if len(ev) != 1 || ev[0].Reason != c.want {
+			t.Errorf("SetAdminNoted(%v, %q): %+v, want the reason %q", c.a, c.note, ev, c.want)
+		}
+	}
+	if ev := m.SetAdminNoted(now, backend.AdminNone, "again"); ev != nil {
+		t.Errorf("the same state again: %+v", ev)
+	}
+}
+
 func TestMachineSteps(t *testing.T) {
 	cfg := CheckConfig{Interval: 2 * time.Second, FastInterval: 500 * time.Millisecond, DownInterval: 5 * time.Second, Rise: 2, Fall: 3}
 	const iv, fast, down = 2 * time.Second, 500 * time.Millisecond, 5 * time.Second

@@ -288,6 +288,12 @@ func (s *Scheduler) Subscribe(fn func(Event)) (cancel func()) {
 
 // SetAdmin sets the operator state of backend id (AdminNone clears it).
 func (s *Scheduler) SetAdmin(id backend.ID, a backend.Admin) error {
+	return s.SetAdminNoted(id, a, "")
+}
+
+// SetAdminNoted is SetAdmin with a note on how the operator's state came,
+// added to the reason of the state change (Machine.SetAdminNoted).
+func (s *Scheduler) SetAdminNoted(id backend.ID, a backend.Admin, note string) error {
 	s.emitMu.Lock()
 	defer s.emitMu.Unlock()
 	s.mu.Lock()
@@ -296,7 +302,7 @@ func (s *Scheduler) SetAdmin(id backend.ID, a backend.Admin) error {
 		s.mu.Unlock()
 		return fmt.Errorf("setting admin state of %s: %w", id, ErrUnknownBackend)
 	}
-	ev := e.m.SetAdmin(s.clock.Now(), a)
+	ev := e.m.SetAdminNoted(s.clock.Now(), a, note)
 	s.mu.Unlock()
 	s.emitLocked(ev)
 	return nil
