@@ -3,7 +3,6 @@ package integration
 import (
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -59,9 +58,9 @@ func TestBackupBackendNetns(t *testing.T) {
 	if err := waitActive(d, map[string]int{"act": 4, "bak1": 0, "bak2": 0}, 3*time.Second); err != nil {
 		t.Fatalf("active backend serving: %v", err)
 	}
-	out, _ := exec.Command(d.bin, "status", "--socket", d.sock).CombinedOutput()
+	out := d.mustStatusText()
 	for _, want := range []string{"bak1 (backup)", "bak2 (backup)"} {
-		if !strings.Contains(string(out), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("rmqlb status lacks %q:\n%s", want, out)
 		}
 	}

@@ -198,12 +198,9 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("h1 lost the VIP")
 	}
 	// The human form shows the reasons too.
-	out, err := exec.Command(d.bin, "status", "--socket", d.sock).CombinedOutput()
-	if !statusAnswered(err) {
-		t.Fatalf("rmqlb status: %v\n%s", err, out)
-	}
+	out := d.mustStatusText()
 	for _, c := range cases {
-		if !strings.Contains(string(out), c.reason) {
+		if !strings.Contains(out, c.reason) {
 			t.Errorf("`rmqlb status` does not show drop reason %q:\n%s", c.reason, out)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -256,6 +257,70 @@ func TestVRRPReleaseForAndLastResort(t *testing.T) {
 		t.Errorf("h1: %s (%q), released %v, effective priority %d; want MASTER as the last resort, still released, priority 0",
 			in.State, in.Reason, r1.Released, in.EffectivePriority)
 	}
+}
+
+// TestVRRPReleaseAcrossRestart: a host released for maintenance whose
+// rmqlb restarts (a reboot in the middle of the maintenance) stays
+// released with a state file: the other host keeps the VIP, where the
+// restarted one, of higher priority, would preempt it; a client
+// connecting all along finds the VIP answered; ready hands it back.
+func TestVRRPReleaseAcrossRestart(t *testing.T) {
+	l := newLab(t)
+	serveBanners(t, l)
+	h1, h2 := l.Host("h1"), l.Host("h2")
+	state := "state_file: " + filepath.Join(l.Dir, "h1-state.json")
+	d1 := startDaemon(t, l, h1, daemonConf{VRRP: []vrrpConf{{Priority: hostPrios["h1"]}}, LogLevel: "info", Global: state})
+	d2 := startDaemon(t, l, h2, daemonConf{VRRP: []vrrpConf{{Priority: hostPrios["h2"]}}, LogLevel: "info"})
+	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
+		t.Fatalf("after start: %v", err)
+	}
+	if err := d2.waitState("BACKUP", 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	probe, err := l.Host("client").StartProbe(vipAP, netlab.ProbeConfig{ReadBanner: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1.mustVRRP("release", "vip")
+	if err := waitSoleHolder(l, h2, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := d1.proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := d1.proc.Wait(10 * time.Second); err != nil {
+		t.Fatalf("rmqlb on h1 after SIGTERM: %v", err)
+	}
+	d1.start()
+	// Ten of its master down intervals: long enough to have preempted.
+	time.Sleep(3500 * time.Millisecond)
+	if err := waitSoleHolder(l, h2, time.Second); err != nil {
+		t.Errorf("after h1's restart: %v", err)
+	}
+	in, err := d1.instance("vip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := d1.release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.State != "BACKUP" || !r1.Released || in.EffectivePriority != 0 {
+		t.Errorf("h1 after its restart: %s, released %v, effective priority %d; want BACKUP, released, priority 0", in.State, r1.Released, in.EffectivePriority)
+	}
+	if out := d1.mustStatusText(); !strings.Contains(out, "restored from the state file at start") {
+		t.Errorf("rmqlb status on h1 does not say the release was restored:\n%s", out)
+	}
+
+	d1.mustVRRP("ready", "vip")
+	if err := waitSoleHolder(l, h1, 3*time.Second); err != nil {
+		t.Fatalf("after ready: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	res := probe.Stop()
+	t.Logf("probe: %s", res)
+	checkNoLostConnects(t, res, "over the release, the restart and ready")
 }
 
 // lostConnects logs every failed connect of r and returns how many there

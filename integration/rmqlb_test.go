@@ -212,6 +212,17 @@ func statusAnswered(err error) bool {
 	return err == nil || errors.As(err, &ee) && ee.ExitCode() == control.ExitDegraded
 }
 
+// mustStatusText runs `rmqlb status --socket S` and returns its tables;
+// the test fails unless it answered (healthy or degraded).
+func (d *daemon) mustStatusText() string {
+	d.t.Helper()
+	out, err := exec.Command(d.bin, "status", "--socket", d.sock).CombinedOutput()
+	if !statusAnswered(err) {
+		d.t.Fatalf("rmqlb status on %s: %v\n%s", d.host.Name, err, out)
+	}
+	return string(out)
+}
+
 // mustStatus is status that fails the test on error.
 func (d *daemon) mustStatus() *status {
 	d.t.Helper()
