@@ -170,6 +170,8 @@ type draft struct {
 	listeners []*listener
 	// rtPriority is the daemon's vrrp_rt_priority (0: not written).
 	rtPriority int
+	// stateFile is the daemon's state_file ("": not written).
+	stateFile string
 }
 
 // intp returns a pointer to v.

@@ -19,6 +19,7 @@ import (
 // config.Parse, which refuses unknown keys.
 
 type yFile struct {
+	StateFile      string       `yaml:"state_file,omitempty"`
 	VRRPRTPriority int          `yaml:"vrrp_rt_priority,omitempty"`
 	VRRPInstances  []*yInstance `yaml:"vrrp_instances,omitempty"`
 	Listeners      []*yListener `yaml:"listeners,omitempty"`
@@ -125,7 +126,7 @@ func dur(d time.Duration) string {
 // emit writes the draft as an rmqlb configuration file. sources are the
 // input files, named in its header.
 func emit(d *draft, sources []string) ([]byte, error) {
-	f := yFile{VRRPRTPriority: d.rtPriority}
+	f := yFile{StateFile: d.stateFile, VRRPRTPriority: d.rtPriority}
 	secret := false
 	for _, in := range d.instances {
 		f.VRRPInstances = append(f.VRRPInstances, yamlInstance(in))

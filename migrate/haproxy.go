@@ -33,6 +33,10 @@ type haT struct {
 	// lookup finds a server's host name's addresses (hostFiles); nil
 	// when Import's Files cannot.
 	lookup func(name string) ([]netip.Addr, error)
+	// stateFile is set when a translated proxy loads its servers' states
+	// at start (load-server-state-from-file global or local): the file
+	// written then has a state_file.
+	stateFile bool
 }
 
 // haProxy is a listen, frontend or backend section with the defaults
@@ -87,13 +91,14 @@ var haWhy = map[string]string{
 	"id":                         "no equivalent: rmqlb's listeners have a name only",
 	"bind-process":               whyGlobal, "unique-id-format": whyHTTP, "unique-id-header": whyHTTP,
 	"email-alert": whyMail, "rate-limit": "no equivalent: rmqlb limits concurrent clients (maxconn), not their rate",
-	"stick-table":                 "no equivalent: rmqlb keeps clients on a backend by persistence_timeout",
-	"stick":                       "no equivalent: rmqlb's only stickiness is by client address (persistence_timeout)",
-	"dispatch":                    "no equivalent: write the address as a backend",
-	"server-template":             whyResolve,
-	"load-server-state-from-file": "no equivalent: rmqlb keeps operator states until it stops",
-	"option transparent":          "no equivalent: rmqlb connects to its backends' addresses",
-	"option checkcache":           whyHTTP,
+	"stick-table":        "no equivalent: rmqlb keeps clients on a backend by persistence_timeout",
+	"stick":              "no equivalent: rmqlb's only stickiness is by client address (persistence_timeout)",
+	"dispatch":           "no equivalent: write the address as a backend",
+	"server-template":    whyResolve,
+	"server-state-file":  "no translated section loads it (load-server-state-from-file)",
+	"server-state-base":  "no translated section loads it (load-server-state-from-file)",
+	"option transparent": "no equivalent: rmqlb connects to its backends' addresses",
+	"option checkcache":  whyHTTP,
 	// global
 	"chroot": whyGlobal, "pidfile": whyGlobal, "user": whyGlobal, "group": whyGlobal, "uid": whyGlobal,
 	"gid": whyGlobal, "daemon": whyGlobal, "nbproc": whyGlobal, "nbthread": whyGlobal, "master-worker": whyGlobal,
@@ -110,6 +115,7 @@ var haTranslated = map[string]bool{
 	"clitimeout": true, "timeout server": true, "srvtimeout": true, "timeout tunnel": true,
 	"timeout client-fin": true, "timeout server-fin": true, "timeout check": true, "retries": true,
 	"option redispatch": true, "option allbackups": true, "balance": true, "default-server": true, "default_backend": true,
+	"load-server-state-from-file": true,
 }
 
 // haKey returns the key a line is looked up by: "option X", "timeout X"
@@ -283,8 +289,54 @@ func translateHAProxy(cfg *haConfig, ns *notes, files Files) *haT {
 			t.skipSection(p.sec, "no frontend in tcp mode uses it")
 		}
 	}
+	t.serverStateFiles()
 	t.sweep()
 	return t
+}
+
+// serverState reads load-server-state-from-file of back, the section of
+// the servers: global or local keeps the servers' operator states across
+// a restart of HAProxy, as rmqlb's state_file does (stateFile); none is
+// HAProxy's default, as no state_file is rmqlb's.
+func (t *haT) serverState(back haProxy) {
+	ln := back.get("load-server-state-from-file")
+	if ln == nil {
+		return
+	}
+	switch v := ln.words[len(ln.words)-1]; {
+	case len(ln.words) != 2:
+		t.skip(ln, "takes one word, global, local or none: HAProxy refuses it")
+	case v == "global" || v == "local":
+		t.stateFile = true
+		t.change(ln, "becomes state_file: "+defaultStateFile+": rmqlb writes the operator's states there itself after each change (drain, maint, weight, and its VRRP releases) and reads them at start: nothing to save with show servers state before a restart")
+	case v == "none":
+		t.use(ln)
+	default:
+		t.skip(ln, "unknown value "+v+": HAProxy refuses it")
+	}
+}
+
+// defaultStateFile is the state_file of a translated file, where the
+// package's unit keeps the daemon's state (StateDirectory).
+const defaultStateFile = "/var/lib/rmqlb/state.json"
+
+// serverStateFiles notes the global server-state-file and
+// server-state-base, where HAProxy loads the servers' states from, as
+// replaced by the state_file, once a translated proxy loads them.
+func (t *haT) serverStateFiles() {
+	if !t.stateFile {
+		return
+	}
+	for _, s := range t.cfg.sections {
+		if s.kind != "global" {
+			continue
+		}
+		for _, l := range s.lines {
+			if k, _ := haKey(l.words); k == "server-state-file" || k == "server-state-base" {
+				t.change(l, "state_file replaces it: rmqlb writes and reads its own")
+			}
+		}
+	}
 }
 
 // fromName returns the defaults section a header names with "from NAME".
@@ -587,6 +639,7 @@ func haAddrOrName(s string, bind bool) (netip.AddrPort, error) {
 // settings translates a proxy's listener settings: limits, timeouts,
 // retries, balance and persistence.
 func (t *haT) settings(l *listener, front, back haProxy) {
+	t.serverState(back)
 	if ln := front.get("maxconn"); ln != nil {
 		if v, ok := t.intOf(ln, 0, 1<<31-1); ok {
 			l.maxconn = v

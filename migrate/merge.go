@@ -43,6 +43,9 @@ func merge(ka *kaT, ha *haT, ipvs []*listener, ns *notes) *draft {
 	lvs = append(lvs, ipvs...)
 	if ha != nil {
 		haps = ha.listeners
+		if ha.stateFile {
+			m.d.stateFile = defaultStateFile
+		}
 	}
 	lvs = m.fwmarks(lvs)
 	for _, l := range lvs {
