@@ -428,7 +428,7 @@ func (d *Daemon) restoreReleases(rs []opRelease) {
 		}
 		u.restored = &r
 		// Noted once, however many restarts it has been through.
-		reason := strings.TrimSuffix(r.Reason, " ("+restoredNote+")") + " (" + restoredNote + ")"
+		reason := strings.TrimSuffix(r.Reason, ", "+restoredNote) + ", " + restoredNote
 		u.restoredApplied = u.inst.ResumeRelease(r.Since, left, reason)
 		d.log.Info("restored the operator's release of the last run: the instance takes the VIPs only as the last resort until rmqlb vrrp ready",
 			zap.String("vrrp_instance", r.Name), zap.Time("since", r.Since), zap.Time("until", r.Until), zap.String("reason", r.Reason))

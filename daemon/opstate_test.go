@@ -251,7 +251,7 @@ func TestReleaseAcrossRestart(t *testing.T) {
 		t.Errorf("the state file after the start: %+v, want the release kept", s.VRRP)
 	}
 	after := released(h)
-	reason := before.ReleaseReason + " (restored from the state file at start)"
+	reason := before.ReleaseReason + ", restored from the state file at start"
 	if !after.ReleasedSince.Equal(before.ReleasedSince) || !after.ReleasedUntil.Equal(before.ReleasedUntil) || after.ReleaseReason != reason {
 		t.Errorf("after the restart: since %v until %v (%q), want since %v until %v (%q)",
 			after.ReleasedSince, after.ReleasedUntil, after.ReleaseReason, before.ReleasedSince, before.ReleasedUntil, reason)
