@@ -4,40 +4,62 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
 // vrrpUsage is the usage of the vrrp control command.
-const vrrpUsage = "usage: vrrp release NAME [DURATION] | vrrp ready NAME"
+const vrrpUsage = "usage: vrrp release NAME [DURATION] | vrrp ready NAME | vrrp release-all [DURATION] | vrrp ready-all"
 
 // handleVRRP answers the vrrp control command:
 //
 //	vrrp release NAME [DURATION]   release the instance (vrrp.Instance.StepDown)
 //	vrrp ready NAME                end its release (vrrp.Instance.Ready)
+//	vrrp release-all [DURATION]    release every instance
+//	vrrp ready-all                 end the release of every instance
 //
 // DURATION is a Go duration (5m, 1h30m); without it the release lasts
 // until ready. The answer is the instance's vrrp.Snapshot once the
-// instance has applied the request.
+// instance has applied the request, or, for every instance, their
+// snapshots in file order.
 func (d *Daemon) handleVRRP(ctx context.Context, args []string) (any, error) {
-	if len(args) < 2 {
+	if len(args) == 0 {
 		return nil, errors.New(vrrpUsage)
 	}
-	var forDur time.Duration
 	switch {
-	case args[0] == "release" && len(args) <= 3:
-		if len(args) == 3 {
-			var err error
-			if forDur, err = time.ParseDuration(args[2]); err != nil || forDur <= 0 {
-				return nil, fmt.Errorf("vrrp release %s: duration %q: want a positive Go duration such as 5m or 1h30m", args[1], args[2])
-			}
+	case args[0] == "release" && (len(args) == 2 || len(args) == 3):
+		forDur, err := releasePeriod("vrrp release "+args[1], args[2:])
+		if err != nil {
+			return nil, err
 		}
 		return d.ReleaseVRRP(ctx, args[1], forDur)
 	case args[0] == "ready" && len(args) == 2:
 		return d.ReadyVRRP(ctx, args[1])
+	case args[0] == "release-all" && len(args) <= 2:
+		forDur, err := releasePeriod("vrrp release-all", args[1:])
+		if err != nil {
+			return nil, err
+		}
+		return d.ReleaseAllVRRP(ctx, forDur)
+	case args[0] == "ready-all" && len(args) == 1:
+		return d.ReadyAllVRRP(ctx)
 	}
 	return nil, errors.New(vrrpUsage)
+}
+
+// releasePeriod parses the optional DURATION of a release (none: 0,
+// until ready).
+func releasePeriod(what string, args []string) (time.Duration, error) {
+	if len(args) == 0 {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: duration %q: want a positive Go duration such as 5m or 1h30m", what, args[0])
+	}
+	return d, nil
 }
 
 // ReleaseVRRP releases the VRRP instance name for planned maintenance of
@@ -52,17 +74,76 @@ func (d *Daemon) handleVRRP(ctx context.Context, args []string) (any, error) {
 // upgrade in place; with a state file (config.Config.StateFile), where it
 // is written once applied, across a restart of the daemon too.
 func (d *Daemon) ReleaseVRRP(ctx context.Context, name string, forDur time.Duration) (vrrp.Snapshot, error) {
-	s, err := d.requestVRRP(ctx, name, "releasing", func(in *vrrp.Instance) <-chan struct{} {
+	s, err := d.releaseVRRP(ctx, name, forDur)
+	if err == nil {
+		d.saveOpState()
+	}
+	return s, err
+}
+
+// releaseVRRP is ReleaseVRRP without writing the state file.
+func (d *Daemon) releaseVRRP(ctx context.Context, name string, forDur time.Duration) (vrrp.Snapshot, error) {
+	return d.requestVRRP(ctx, name, "releasing", func(in *vrrp.Instance) <-chan struct{} {
 		reason := "released by the operator (rmqlb vrrp release)"
 		if forDur > 0 {
 			reason = fmt.Sprintf("released by the operator for %v (rmqlb vrrp release --for)", forDur)
 		}
 		return in.StepDown(forDur, reason)
 	})
-	if err == nil {
+}
+
+// ReleaseAllVRRP releases every VRRP instance of the running
+// configuration, as ReleaseVRRP does each (planned maintenance of the
+// whole host), and returns their snapshots in file order. It asks every
+// instance even when one fails, writes the state file once, and fails
+// when one failed, naming it and those applied.
+func (d *Daemon) ReleaseAllVRRP(ctx context.Context, forDur time.Duration) ([]vrrp.Snapshot, error) {
+	return d.requestAllVRRP("releasing", func(name string) (vrrp.Snapshot, error) { return d.releaseVRRP(ctx, name, forDur) })
+}
+
+// ReadyAllVRRP ends the release of every VRRP instance, as ReleaseAllVRRP
+// releases them.
+func (d *Daemon) ReadyAllVRRP(ctx context.Context) ([]vrrp.Snapshot, error) {
+	return d.requestAllVRRP("readying", func(name string) (vrrp.Snapshot, error) {
+		return d.requestVRRP(ctx, name, "readying", (*vrrp.Instance).Ready)
+	})
+}
+
+// requestAllVRRP makes request of every VRRP instance of the running
+// configuration in file order, then writes the state file once if one
+// applied it.
+func (d *Daemon) requestAllVRRP(what string, request func(name string) (vrrp.Snapshot, error)) ([]vrrp.Snapshot, error) {
+	d.mu.Lock()
+	var names []string
+	for _, in := range d.cfg.VRRP {
+		names = append(names, in.Name)
+	}
+	d.mu.Unlock()
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s every VRRP instance: the configuration has none", what)
+	}
+	var out []vrrp.Snapshot
+	var applied, failed []string
+	for _, name := range names {
+		s, err := request(name)
+		if err != nil {
+			failed = append(failed, err.Error())
+			continue
+		}
+		out = append(out, s)
+		applied = append(applied, name)
+	}
+	if len(applied) > 0 {
 		d.saveOpState()
 	}
-	return s, err
+	if len(failed) > 0 {
+		done := "applied to none"
+		if len(applied) > 0 {
+			done = "applied to " + strings.Join(applied, ", ")
+		}
+		return nil, fmt.Errorf("%s (%s)", strings.Join(failed, "; "), done)
+	}
+	return out, nil
 }
 
 // ReadyVRRP ends the release of the VRRP instance name: it is eligible as

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -117,6 +119,98 @@ func TestVRRPReleaseFor(t *testing.T) {
 	}
 }
 
+// vrrpAllCommand runs a vrrp control command for every instance as the
+// socket would.
+func (h *harness) vrrpAllCommand(args ...string) ([]vrrp.Snapshot, error) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := h.d.Handle(ctx, control.Request{Command: "vrrp", Args: args})
+	if err != nil {
+		return nil, err
+	}
+	return res.([]vrrp.Snapshot), nil
+}
+
+// startTwoMasters starts the daemon of a file with two VRRP instances with
+// every check passing and lets the fake clock run until both are MASTER.
+func startTwoMasters(t *testing.T, h *harness) {
+	t.Helper()
+	startChecked(t, h)
+	h.checks.get(idA).always(healthcheck.Result{})
+	h.checks.get(idB).always(healthcheck.Result{})
+	h.eventually("two MASTERs", func() bool {
+		h.clk.Advance(20 * time.Millisecond)
+		s := h.d.Status()
+		return len(s.VRRP) == 2 && s.VRRP[0].State == vrrp.StateMaster && s.VRRP[1].State == vrrp.StateMaster
+	})
+}
+
+// TestVRRPReleaseAll: `vrrp release-all` releases every instance, for a
+// period or until ready, and writes the state file; `vrrp ready-all` ends
+// every release.
+func TestVRRPReleaseAll(t *testing.T) {
+	l := newLab(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	extra := "  - name: w\n    interface: eth1\n    virtual_router_id: 2\n    version: 3\n    advert_interval: 100ms\n    priority: 100\n    virtual_ipaddress: [192.0.2.200/32]\nlisteners:\n"
+	h := newHarness(t, l.file("control_socket: SOCKET", "control_socket: SOCKET\nstate_file: "+state, "listeners:\n", extra))
+	startTwoMasters(t, h)
+	now := h.clk.Now()
+	ss, err := h.vrrpAllCommand("release-all", "30m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ss) != 2 || ss[0].Name != "v" || ss[1].Name != "w" {
+		t.Fatalf("answer to release-all: %+v, want v and w", ss)
+	}
+	for _, s := range ss {
+		if !s.Released || !s.ReleasedUntil.Equal(now.Add(30*time.Minute)) || s.EffectivePriority != 0 {
+			t.Errorf("%s after release-all: released %v until %v, priority %d", s.Name, s.Released, s.ReleasedUntil, s.EffectivePriority)
+		}
+	}
+	if s := mustReadOpState(t, state); len(s.VRRP) != 2 {
+		t.Errorf("the state file after release-all: %+v, want both releases", s.VRRP)
+	}
+	ss, err = h.vrrpAllCommand("ready-all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ss {
+		if s.Released {
+			t.Errorf("%s after ready-all: released", s.Name)
+		}
+	}
+	if s := mustReadOpState(t, state); len(s.VRRP) != 0 {
+		t.Errorf("the state file after ready-all: %+v", s.VRRP)
+	}
+}
+
+// TestRequestAllVRRP: a request of every instance asks each even when one
+// fails, and its error names the failure and the instances it applied to.
+func TestRequestAllVRRP(t *testing.T) {
+	l := newLab(t)
+	extra := "  - name: w\n    interface: eth1\n    virtual_router_id: 2\n    version: 3\n    priority: 100\n    virtual_ipaddress: [192.0.2.200/32]\n  - name: x\n    interface: eth2\n    virtual_router_id: 3\n    version: 3\n    priority: 100\n    virtual_ipaddress: [192.0.2.201/32]\nlisteners:\n"
+	h := newHarness(t, l.file("listeners:\n", extra))
+	var asked []string
+	_, err := h.d.requestAllVRRP("releasing", func(name string) (vrrp.Snapshot, error) {
+		asked = append(asked, name)
+		if name == "w" {
+			return vrrp.Snapshot{}, errors.New("releasing VRRP instance w: the instance stopped")
+		}
+		return vrrp.Snapshot{Name: name}, nil
+	})
+	if !slices.Equal(asked, []string{"v", "w", "x"}) {
+		t.Errorf("asked %v, want every instance in file order", asked)
+	}
+	if err == nil || err.Error() != "releasing VRRP instance w: the instance stopped (applied to v, x)" {
+		t.Errorf("error %v", err)
+	}
+	none := newHarness(t, "control_socket: SOCKET\ninert: true\n")
+	if _, err := none.d.requestAllVRRP("releasing", nil); err == nil || !strings.Contains(err.Error(), "the configuration has none") {
+		t.Errorf("without instances: %v", err)
+	}
+}
+
 // TestVRRPCommandErrors: bad requests get clear errors and change nothing.
 func TestVRRPCommandErrors(t *testing.T) {
 	l := newLab(t)
@@ -136,6 +230,9 @@ func TestVRRPCommandErrors(t *testing.T) {
 		{[]string{"release", "v", "soon"}, `duration "soon"`},
 		{[]string{"release", "v", "-5m"}, `duration "-5m"`},
 		{[]string{"release", "v", "0s"}, `duration "0s"`},
+		{[]string{"release-all", "soon"}, `vrrp release-all: duration "soon"`},
+		{[]string{"release-all", "5m", "x"}, "usage"},
+		{[]string{"ready-all", "v"}, "usage"},
 	} {
 		_, err := h.vrrpCommand(c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

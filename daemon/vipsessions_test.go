@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
@@ -148,14 +147,7 @@ func TestReloadMovesVIPBetweenInstances(t *testing.T) {
 			"listeners:\n", strings.Replace(w, "WVIPS", wVIPs, 1), 1)
 	}
 	h := newHarness(t, file("192.0.2.100/32, 192.0.2.101/32, 192.0.2.103/32", "192.0.2.102/32"))
-	startChecked(t, h)
-	h.checks.get(idA).always(healthcheck.Result{})
-	h.checks.get(idB).always(healthcheck.Result{})
-	h.eventually("v and w MASTER", func() bool {
-		h.clk.Advance(20 * time.Millisecond)
-		s := h.d.Status()
-		return len(s.VRRP) == 2 && s.VRRP[0].State == vrrp.StateMaster && s.VRRP[1].State == vrrp.StateMaster
-	})
+	startTwoMasters(t, h)
 	recs := map[string]*closerRec{}
 	h.d.mu.Lock()
 	for name, u := range h.d.units {

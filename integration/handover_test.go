@@ -259,9 +259,9 @@ func TestVRRPReleaseForAndLastResort(t *testing.T) {
 	}
 }
 
-// TestVRRPReleaseAcrossRestart: a host released for maintenance whose
-// rmqlb restarts (a reboot in the middle of the maintenance) stays
-// released with a state file: the other host keeps the VIP, where the
+// TestVRRPReleaseAcrossRestart: a host released for maintenance (every
+// instance: release --all) whose rmqlb restarts (a reboot in the middle of
+// the maintenance) stays released with a state file: the other host keeps the VIP, where the
 // restarted one, of higher priority, would preempt it; a client
 // connecting all along finds the VIP answered; ready hands it back.
 func TestVRRPReleaseAcrossRestart(t *testing.T) {
@@ -281,7 +281,10 @@ func TestVRRPReleaseAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d1.mustVRRP("release", "vip")
+	// The whole host's maintenance: every instance (here one).
+	if out := d1.mustVRRP("release", "--all"); !strings.HasPrefix(out, "vip: released until `rmqlb vrrp ready vip`") {
+		t.Errorf("release --all said %q", out)
+	}
 	if err := waitSoleHolder(l, h2, 3*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +316,7 @@ func TestVRRPReleaseAcrossRestart(t *testing.T) {
 		t.Errorf("rmqlb status on h1 does not say the release was restored:\n%s", out)
 	}
 
-	d1.mustVRRP("ready", "vip")
+	d1.mustVRRP("ready", "--all")
 	if err := waitSoleHolder(l, h1, 3*time.Second); err != nil {
 		t.Fatalf("after ready: %v", err)
 	}

@@ -150,8 +150,8 @@ ExecReload runs this command, so that systemctl reload rmqlb fails when the relo
 		{define: defineVRRP, doc: clidoc.Command{
 			Name: "vrrp",
 			Forms: []string{
-				"release [--socket PATH | --config FILE] NAME [--for PERIOD]",
-				"ready [--socket PATH | --config FILE] NAME",
+				"release [--socket PATH | --config FILE] NAME|--all [--for PERIOD]",
+				"ready [--socket PATH | --config FILE] NAME|--all",
 			},
 			Summary: "hand a VRRP instance's VIPs over for planned maintenance, or end that",
 			Doc: `release: the planned handover of VRRP instance NAME. A master tells the group it is leaving
@@ -161,7 +161,10 @@ rmqlb status, for PERIOD, or without --for until rmqlb vrrp ready NAME; it takes
 if no other router is left. The release lasts across reloads and upgrades in place; with
 state_file in the configuration, across a restart of the daemon too.
 
-ready: NAME is eligible as master again, with its configured priority.`,
+ready: NAME is eligible as master again, with its configured priority.
+
+With --all in place of NAME, every VRRP instance of the daemon: the maintenance of the whole
+host. Each is asked even when one fails; the error names those it was applied to.`,
 			Operands: []clidoc.Operand{
 				{Name: "SUBCOMMAND", Words: []string{"release", "ready"}},
 				{Name: "NAME"},

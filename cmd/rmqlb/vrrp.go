@@ -15,16 +15,21 @@ import (
 func defineVRRP(fs *flag.FlagSet) runFunc {
 	socketOf := clientFlags(fs)
 	forDur := fs.Duration("for", 0, "with release: how long the host stays released, a Go duration `PERIOD` such as 30m (default: until rmqlb vrrp ready)")
+	all := fs.Bool("all", false, "every VRRP instance of the daemon, in place of NAME (the whole host's maintenance)")
 	return func(args []string, stdout, stderr io.Writer) int {
 		pos, err := parseInterspersed(fs, args)
 		if err != nil {
 			return flagExit(err)
 		}
-		if len(pos) != 2 || (pos[0] != "release" && pos[0] != "ready") || *forDur < 0 {
+		named := 2
+		if *all {
+			named = 1
+		}
+		if len(pos) != named || (pos[0] != "release" && pos[0] != "ready") || *forDur < 0 {
 			fs.Usage()
 			return 2
 		}
-		what, name := pos[0], pos[1]
+		what := pos[0]
 		set := false
 		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "for" })
 		if set && what != "release" {
@@ -38,7 +43,10 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 			fs.Usage()
 			return 2
 		}
-		req := control.Request{Command: "vrrp", Args: []string{what, name}}
+		req := control.Request{Command: "vrrp", Args: []string{what, pos[len(pos)-1]}}
+		if *all {
+			req.Args = []string{what + "-all"}
+		}
 		if *forDur > 0 {
 			req.Args = append(req.Args, forDur.String())
 		}
@@ -47,12 +55,20 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 			fmt.Fprintf(stderr, "rmqlb vrrp %s: %v\n", what, err)
 			return 2
 		}
-		var s vrrp.Snapshot
-		if err := control.Call(path, req, &s, 10*time.Second); err != nil {
+		var ss []vrrp.Snapshot
+		if *all {
+			err = control.Call(path, req, &ss, 10*time.Second)
+		} else {
+			ss = make([]vrrp.Snapshot, 1)
+			err = control.Call(path, req, &ss[0], 10*time.Second)
+		}
+		if err != nil {
 			fmt.Fprintf(stderr, "rmqlb vrrp %s: %v%s\n", what, err, outcomeUnknown(err))
 			return 1
 		}
-		fmt.Fprintln(stdout, describeRelease(s))
+		for _, s := range ss {
+			fmt.Fprintln(stdout, describeRelease(s))
+		}
 		return 0
 	}
 }

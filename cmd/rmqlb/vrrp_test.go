@@ -26,6 +26,15 @@ func TestVRRPCommands(t *testing.T) {
 		mu.Lock()
 		got = append(got, append([]string{req.Command}, req.Args...))
 		mu.Unlock()
+		if all, ok := strings.CutSuffix(req.Args[0], "-all"); ok {
+			out := []vrrp.Snapshot{{Name: "vip", State: vrrp.StateMaster, EffectivePriority: 150}, {Name: "mgmt", State: vrrp.StateBackup, EffectivePriority: 100}}
+			if all == "release" {
+				for i := range out {
+					out[i].Released, out[i].EffectivePriority = true, 0
+				}
+			}
+			return out, nil
+		}
 		if req.Args[1] != "vip" {
 			return nil, errors.New("no such instance")
 		}
@@ -66,6 +75,12 @@ func TestVRRPCommands(t *testing.T) {
 		{[]string{"vrrp", "release", "--socket", sock, "vip", "--for", "-1m"}, 2, nil, "", "usage:"},
 		{[]string{"vrrp", "release", "--socket", sock, "vip", "--for", "0s"}, 2, nil, "", "--for must be a positive duration"},
 		{[]string{"vrrp", "flap", "vip"}, 2, nil, "", "usage:"},
+		{[]string{"vrrp", "release", "--all", "--socket", sock}, 0, []string{"vrrp", "release-all"},
+			"vip: released until `rmqlb vrrp ready vip`; MASTER, advertising priority 0: the best backup takes over and this host keeps the VIPs until it has announced them (watch `rmqlb status`)\nmgmt: released until `rmqlb vrrp ready mgmt`; BACKUP", ""},
+		{[]string{"vrrp", "release", "--socket", sock, "--all", "--for", "1h"}, 0, []string{"vrrp", "release-all", "1h0m0s"}, "mgmt: released", ""},
+		{[]string{"vrrp", "ready", "--all", "--socket", sock}, 0, []string{"vrrp", "ready-all"}, "vip: ready, MASTER with priority 150\nmgmt: ready, BACKUP with priority 100\n", ""},
+		{[]string{"vrrp", "release", "--all", "--socket", sock, "vip"}, 2, nil, "", "usage:"},
+		{[]string{"vrrp", "ready", "--all", "--socket", sock, "--for", "5m"}, 2, nil, "", "--for belongs to release"},
 		{[]string{"vrrp"}, 2, nil, "", "usage:"},
 	} {
 		mu.Lock()

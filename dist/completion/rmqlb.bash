@@ -54,7 +54,7 @@ _rmqlb() {
 		esac
 		;;
 	vrrp)
-		flags='--config --for --socket' argflags=' --config -config --for -for --socket -socket '
+		flags='--all --config --for --socket' argflags=' --config -config --for -for --socket -socket '
 		case $prev in
 			--config | -config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
 			--for | -for) return ;;
