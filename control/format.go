@@ -56,8 +56,7 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 		formatConfigChange(p, now, s.Config, c)
 	}
 	if f := s.StateFile; f != nil {
-		p.println(paint("state file not written", yellow), txt(fmt.Sprintf(" for %s (%s: %s): a restart would bring back the operator's states of before then; once it can be written, the next operator command or reload writes it",
-			age(now, f.Since), f.Path, oneLine(f.Error))))
+		formatStateFile(p, now, f)
 	}
 	if r := s.Reload; r != nil {
 		formatReload(p, now, r)
@@ -118,6 +117,18 @@ func formatConfigChange(p *page, now time.Time, path string, c *ConfigChange) {
 	}
 	p.println(paint("config file changed", yellow), txt(fmt.Sprintf(" %s ago and not loaded: check it (rmqlb check-config --config %s) and apply it (rmqlb reload)",
 		age(now, c.Modified), path)))
+}
+
+// formatStateFile says that the daemon cannot write its state file, or
+// could not read it at start.
+func formatStateFile(p *page, now time.Time, f *StateFileError) {
+	if f.Op == StateFileRead {
+		p.println(paint("state file not restored", yellow), txt(fmt.Sprintf(" at start, %s ago (%s: %s): the operator's states of the last run (drain, maint, weights, VRRP releases) were not applied; set them again, and the next operator command or reload writes the file anew",
+			age(now, f.Since), f.Path, oneLine(f.Error))))
+		return
+	}
+	p.println(paint("state file not written", yellow), txt(fmt.Sprintf(" for %s (%s: %s): a restart would bring back the operator's states of before then; once it can be written, the next operator command or reload writes it",
+		age(now, f.Since), f.Path, oneLine(f.Error))))
 }
 
 func formatReload(p *page, now time.Time, r *Reload) {

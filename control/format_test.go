@@ -62,7 +62,7 @@ func fullFixture() Status {
 	s := fixture()
 	s.OpenFiles = &OpenFiles{Open: 214, Limit: 65536}
 	s.ConfigChange = &ConfigChange{Modified: now.Add(-12 * time.Minute)}
-	s.StateFile = &StateFileError{Path: "/var/lib/rmqlb/state.json", Since: now.Add(-5 * time.Minute),
+	s.StateFile = &StateFileError{Path: "/var/lib/rmqlb/state.json", Op: StateFileWrite, Since: now.Add(-5 * time.Minute),
 		Error: "open /var/lib/rmqlb/.state.json.2266: read-only file system"}
 	s.Reload = &Reload{At: now.Add(-10 * time.Minute), Error: "",
 		Applied: []string{"listener amqp updated"},
@@ -195,6 +195,20 @@ func TestFormat(t *testing.T) {
 	}
 	if strings.Contains(out, "\x1b[") {
 		t.Errorf("colour codes without FormatOptions.Color:\n%q", out)
+	}
+}
+
+// TestFormatStateFileUnread: a state file the daemon could not read at
+// start is told apart from one it cannot write.
+func TestFormatStateFileUnread(t *testing.T) {
+	s := schemaFixtures()["state-file-unread"]
+	var b bytes.Buffer
+	if err := Format(&b, s, FormatOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "state file not restored at start, 1h0m0s ago (/var/lib/rmqlb/state.json: reading state: backends[0]: admin \"broken\", want drain or maint): the operator's states of the last run (drain, maint, weights, VRRP releases) were not applied"
+	if out := b.String(); !strings.Contains(out, want) || strings.Contains(out, "not written") {
+		t.Errorf("output lacks %q:\n%s", want, out)
 	}
 }
 

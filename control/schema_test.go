@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -62,8 +63,11 @@ func schemaFixtures() map[string]Status {
 	atMax.Verdict = Assess(atMax)
 	unreadable := healthyFixture()
 	unreadable.ConfigChange = &ConfigChange{Error: "open /etc/rmqlb/rmqlb.yaml: permission denied"}
+	unrestored := healthyFixture()
+	unrestored.StateFile = &StateFileError{Path: "/var/lib/rmqlb/state.json", Op: StateFileRead, Since: fixtureNow.Add(-time.Hour),
+		Error: "reading state: backends[0]: admin \"broken\", want drain or maint"}
 	return map[string]Status{"full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops, "backup": standby,
-		"backend-at-maxconn": atMax, "config-unreadable": unreadable}
+		"backend-at-maxconn": atMax, "config-unreadable": unreadable, "state-file-unread": unrestored}
 }
 
 // TestSchemaValidatesStatus: the JSON of real Status values is valid.

@@ -27,8 +27,9 @@ type Status struct {
 	// looked at (the service manager's status line).
 	ConfigChange *ConfigChange `json:"config_change,omitempty"`
 	// StateFile is set while the daemon cannot write its state file
-	// (state_file): the last write failed; nil when it succeeded, or
-	// there is no state file.
+	// (state_file: the last write failed), or when it could not read it
+	// at start and has not written it since; nil when the last write
+	// succeeded, or there is no state file.
 	StateFile *StateFileError `json:"state_file_error,omitempty"`
 	// OpenFiles is the daemon's open files against its limit; nil when
 	// they could not be read.
@@ -56,16 +57,26 @@ type ConfigChange struct {
 	Error string `json:"error,omitempty"`
 }
 
-// StateFileError is a state file the daemon could not write: what it
-// holds is the operator's states (backends' drain, maint and weights,
-// VRRP releases) as they were at Since, which a restart would bring back.
+// StateFileError is a state file the daemon could not write, or could not
+// read at start. One not written holds the operator's states (backends'
+// drain, maint and weights, VRRP releases) as they were at Since, which a
+// restart would bring back; one not read was not applied: the operator's
+// states of the run before are lost.
 type StateFileError struct {
 	Path string `json:"path"`
-	// Error is why the last write failed.
+	// Op is what failed: StateFileRead (at start) or StateFileWrite.
+	Op string `json:"op"`
+	// Error is why.
 	Error string `json:"error"`
 	// Since is the first failure after the last write that succeeded.
 	Since time.Time `json:"since"`
 }
+
+// The operations of a StateFileError.
+const (
+	StateFileRead  = "read"
+	StateFileWrite = "write"
+)
 
 // OpenFiles is how many files the daemon has open (each proxied session
 // holds two) and its open-files limit (RLIMIT_NOFILE).

@@ -56,7 +56,7 @@ func newDaemonCollector(d *Daemon) *daemonCollector {
 			"1 if the configuration file is not the one the daemon runs on (changed and not reloaded since, refused as a whole by the last reload, or unreadable), else 0: a restart would run another configuration.",
 			nil, nil),
 		stateFileFailing: prometheus.NewDesc("rmqlb_state_file_failing",
-			"1 while the daemon cannot write its state file (state_file: the last write failed), else 0: a restart would bring back older operator states.",
+			"1 while the daemon cannot write its state file (state_file: the last write failed: a restart would bring back older operator states), or could not read it at start and has not written it since (the operator's states of the last run were not applied), else 0.",
 			nil, nil),
 	}
 }

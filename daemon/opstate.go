@@ -260,8 +260,8 @@ func (d *Daemon) saveOpState() {
 	switch {
 	case err == nil:
 		d.stateFileErr = nil
-	case d.stateFileErr == nil || d.stateFileErr.Path != path:
-		d.stateFileErr = &control.StateFileError{Path: path, Error: err.Error(), Since: s.Saved}
+	case d.stateFileErr == nil || d.stateFileErr.Path != path || d.stateFileErr.Op != control.StateFileWrite:
+		d.stateFileErr = &control.StateFileError{Path: path, Op: control.StateFileWrite, Error: err.Error(), Since: s.Saved}
 	default:
 		d.stateFileErr.Error = err.Error()
 	}
@@ -345,9 +345,10 @@ const restoredNote = "restored from the state file at start"
 // restoreOpState applies the operator's changes kept in the state file at
 // path, for the backends the running configuration still has: drain and
 // maint, and an operator's weight when the backend's settings are what
-// they were (its fingerprint). A file that is missing is no change; one
-// that cannot be read or is refused is logged and left alone (the daemon
-// starts without it).
+// they were (its fingerprint). A file that is missing is no change (and
+// is written at once); one that cannot be read or is refused is logged,
+// shown by status (control.StateFileError, read) until the file is
+// written, and left alone until then (the daemon starts without it).
 func (d *Daemon) restoreOpState(path string) {
 	if path == "" {
 		return
@@ -365,6 +366,9 @@ func (d *Daemon) restoreOpState(path string) {
 	}
 	if err != nil {
 		d.log.Warn("the operator's states of the last run are not restored", zap.String("state_file", path), zap.Error(err))
+		d.mu.Lock()
+		d.stateFileErr = &control.StateFileError{Path: path, Op: control.StateFileRead, Error: err.Error(), Since: d.clock.Now()}
+		d.mu.Unlock()
 		return
 	}
 	for _, e := range s.Backends {

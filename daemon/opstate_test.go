@@ -129,6 +129,24 @@ func TestOperatorStateAcrossRestart(t *testing.T) {
 	}
 	h = restart(l.file("control_socket: SOCKET", withState))
 	h.eventually("a UP", func() bool { return h.backendState(idA) == backend.Up })
+	if f := h.d.Status().StateFile; f == nil || f.Op != control.StateFileRead || f.Path != state || !strings.Contains(f.Error, `admin "broken"`) {
+		t.Errorf("status after a start with a broken state file: %+v, want it not restored", f)
+	}
+	if b, _ := os.ReadFile(state); !strings.Contains(string(b), "broken") {
+		t.Errorf("the broken state file was rewritten at start:\n%s", b)
+	}
+	if _, err := h.d.SetAdmin("amqp/b", "drain"); err != nil {
+		t.Fatal(err)
+	}
+	if f := h.d.Status().StateFile; f != nil {
+		t.Errorf("status once the file is written: %+v", f)
+	}
+	if _, err := h.d.SetAdmin("amqp/b", "ready"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(state, []byte("broken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
