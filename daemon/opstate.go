@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -342,28 +341,17 @@ func writeOpState(path string, s opState) error {
 // from the state file, for status and logs.
 const restoredNote = "restored from the state file at start"
 
-// restoreOpState applies the operator's changes kept in the state file at
-// path, for the backends the running configuration still has: drain and
-// maint, and an operator's weight when the backend's settings are what
-// they were (its fingerprint). A file that is missing is no change (and
-// is written at once); one that cannot be read or is refused is logged,
+// restoreOpState applies the operator's states kept in the state file at
+// path that the running configuration can take (planRestore), and logs
+// those it leaves out. A file that is missing is no change (and is
+// written at once); one that cannot be read or is refused is logged,
 // shown by status (control.StateFileError, read) until the file is
 // written, and left alone until then (the daemon starts without it).
 func (d *Daemon) restoreOpState(path string) {
 	if path == "" {
 		return
 	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		// Written now: a directory where it cannot be is found at start,
-		// not at the operator's first command.
-		d.saveOpState()
-		return
-	}
-	var s opState
-	if err == nil {
-		s, err = decodeOpState(b)
-	}
+	s, exists, err := readOpState(path)
 	if err != nil {
 		d.log.Warn("the operator's states of the last run are not restored", zap.String("state_file", path), zap.Error(err))
 		d.mu.Lock()
@@ -371,70 +359,56 @@ func (d *Daemon) restoreOpState(path string) {
 		d.mu.Unlock()
 		return
 	}
-	for _, e := range s.Backends {
-		id := backend.ID{Listener: e.Listener, Name: e.Backend}
+	if exists {
 		d.mu.Lock()
-		_, ok := d.cfg.Backend(id)
-		fingerprint := backendFingerprint(d.cfg, id)
+		plan := planRestore(d.cfg, s, d.clock.Now())
 		d.mu.Unlock()
-		if !ok {
-			d.log.Info("not restoring the operator's state of a backend no longer configured", zap.Stringer("backend", id))
-			continue
-		}
-		if e.Admin != "" {
-			if _, err := d.setAdmin(id.String(), e.Admin, restoredNote); err != nil {
-				d.log.Warn("restoring the operator's state", zap.Stringer("backend", id), zap.Error(err))
-			} else {
-				d.log.Info("restored the operator's state of the last run", zap.Stringer("backend", id), zap.String("admin", e.Admin))
-			}
-		}
-		if e.Weight != nil {
-			if fingerprint != e.Config {
-				d.log.Info("not restoring the operator's weight: the backend changed in the file", zap.Stringer("backend", id), zap.Int("weight", *e.Weight))
-				continue
-			}
-			if _, err := d.setWeight(id.String(), *e.Weight); err != nil {
-				d.log.Warn("restoring the operator's weight", zap.Stringer("backend", id), zap.Error(err))
-			} else {
-				d.log.Info("restored the operator's weight of the last run", zap.Stringer("backend", id), zap.Int("weight", *e.Weight))
-			}
+		for _, a := range plan {
+			d.restore(a)
 		}
 	}
-	d.restoreReleases(s.VRRP)
 	// Written once, after all: what was left out is left out of the file
-	// too, and a later start does not bring it back.
+	// too, and a later start does not bring it back. Written when there
+	// was none, too: a directory where it cannot be is found at start,
+	// not at the operator's first command.
 	d.saveOpState()
 }
 
-// restoreReleases has the VRRP instances that the state file says the
-// operator released carry their releases on, before they start: those
-// whose virtual router is what it was (name, interface, VRID, version)
-// and whose release has not ended while the daemon was stopped.
-func (d *Daemon) restoreReleases(rs []opRelease) {
-	now := d.clock.Now()
+// restore applies one operator state of the state file, or logs why it is
+// left out.
+func (d *Daemon) restore(a restoreAction) {
+	if a.skip != "" {
+		d.log.Info("not restoring an operator's state of the last run", zap.Stringer("state", a), zap.String("why", a.skip))
+		return
+	}
+	var err error
+	switch a.kind {
+	case restoreAdmin:
+		_, err = d.setAdmin(a.backend.String(), a.admin, restoredNote)
+	case restoreWeight:
+		_, err = d.setWeight(a.backend.String(), a.weight)
+	case restoreRelease:
+		err = d.restoreRelease(a.release, a.left)
+	}
+	if err != nil {
+		d.log.Warn("restoring an operator's state of the last run", zap.Stringer("state", a), zap.Error(err))
+		return
+	}
+	d.log.Info("restored an operator's state of the last run", zap.Stringer("state", a))
+}
+
+// restoreRelease has the VRRP instance that the operator released carry
+// its release on, for left (zero: until ready), before it starts.
+func (d *Daemon) restoreRelease(r opRelease, left time.Duration) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, r := range rs {
-		in, ok := d.cfg.VRRPInstance(r.Name)
-		u := d.units[r.Name]
-		if !ok || u == nil || !r.sameRouter(in) {
-			d.log.Info("not restoring the operator's release of a VRRP instance that is no longer configured, or is another virtual router now",
-				zap.String("vrrp_instance", r.Name))
-			continue
-		}
-		var left time.Duration
-		if !r.Until.IsZero() {
-			if left = r.Until.Sub(now); left <= 0 {
-				d.log.Info("not restoring the operator's release: it ended while the daemon was stopped",
-					zap.String("vrrp_instance", r.Name), zap.Time("until", r.Until))
-				continue
-			}
-		}
-		u.restored = &r
-		// Noted once, however many restarts it has been through.
-		reason := strings.TrimSuffix(r.Reason, ", "+restoredNote) + ", " + restoredNote
-		u.restoredApplied = u.inst.ResumeRelease(r.Since, left, reason)
-		d.log.Info("restored the operator's release of the last run: the instance takes the VIPs only as the last resort until rmqlb vrrp ready",
-			zap.String("vrrp_instance", r.Name), zap.Time("since", r.Since), zap.Time("until", r.Until), zap.String("reason", r.Reason))
+	u := d.units[r.Name]
+	if u == nil {
+		return fmt.Errorf("VRRP instance %s does not run", r.Name)
 	}
+	u.restored = &r
+	// Noted once, however many restarts it has been through.
+	reason := strings.TrimSuffix(r.Reason, ", "+restoredNote) + ", " + restoredNote
+	u.restoredApplied = u.inst.ResumeRelease(r.Since, left, reason)
+	return nil
 }

@@ -34,6 +34,7 @@ func cmdCheckConfig(path string, checks bool, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", path)
+		printStatePreview(c, time.Now(), stdout, stderr)
 		if checks {
 			return printChecks(daemon.RunChecksOnce(context.Background(), c, daemon.NewChecker), stdout, stderr)
 		}
@@ -48,6 +49,31 @@ func cmdCheckConfig(path string, checks bool, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "%s: %v\n", path, err)
 	return 1
+}
+
+// printStatePreview says what a start of c at now would make of its state
+// file: the operator's states it restores and those it leaves out, with
+// why; a file it could not read is a warning (a start goes on without it).
+func printStatePreview(c *config.Config, now time.Time, stdout, stderr io.Writer) {
+	p, err := daemon.PreviewStateFile(c, now)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "warning: state file %s: %v: a start would not restore the operator's states in it\n", p.Path, err)
+		return
+	case p.Path == "":
+		return
+	case !p.Exists:
+		fmt.Fprintf(stdout, "state file %s: none yet: a start begins without operator states and writes it\n", p.Path)
+		return
+	}
+	fmt.Fprintf(stdout, "state file %s, written %s: a start restores %d of the operator's states in it and leaves out %d\n",
+		p.Path, p.Saved.Local().Format(time.DateTime), len(p.Restored), len(p.LeftOut))
+	for _, r := range p.Restored {
+		fmt.Fprintf(stdout, "  restores   %s\n", r)
+	}
+	for _, l := range p.LeftOut {
+		fmt.Fprintf(stdout, "  leaves out %s\n", l)
+	}
 }
 
 // trimLine formats a FieldError as "LINE: field: msg" (compiler style).

@@ -81,3 +81,47 @@ func TestCheckConfigChecks(t *testing.T) {
 		t.Errorf("invalid file: exit %d, want 1 and no check run\n%s%s", code, out.String(), errb.String())
 	}
 }
+
+// TestCheckConfigStateFile: check-config says what a start would make of
+// the file's state file: none yet, the operator's states it restores and
+// leaves out, or a warning for a file it could not read; the exit status
+// stays the file's.
+func TestCheckConfigStateFile(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	path := filepath.Join(dir, "rmqlb.yaml")
+	text := "state_file: " + state + "\nlisteners:\n  - name: amqp\n    bind: 127.0.0.1:1\n    check: {type: tcp}\n    backends:\n      - {name: b1, address: 127.0.0.2:5672}\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, state string
+		out, err    []string
+	}{
+		{"none yet", "", []string{"state file " + state + ": none yet: a start begins without operator states and writes it\n"}, nil},
+		{"states", `{"version": 1, "saved": "2026-12-04T14:00:00Z", "backends": [
+			{"listener": "amqp", "backend": "b1", "admin": "maint"}, {"listener": "amqp", "backend": "b2", "admin": "drain"}]}`,
+			[]string{"a start restores 1 of the operator's states in it and leaves out 1\n", "  restores   amqp/b1 maint\n", "  leaves out amqp/b2 drain: no such backend in the configuration\n"}, nil},
+		{"broken", "{", nil, []string{"warning: state file " + state + ": reading state: unexpected EOF: a start would not restore the operator's states in it\n"}},
+	} {
+		if c.state != "" {
+			if err := os.WriteFile(state, []byte(c.state), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var out, errb bytes.Buffer
+		if code := run([]string{"check-config", "--config", path}, &out, &errb); code != 0 {
+			t.Errorf("%s: exit %d, want 0\n%s%s", c.name, code, out.String(), errb.String())
+		}
+		for _, w := range c.out {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s: stdout lacks %q:\n%s", c.name, w, out.String())
+			}
+		}
+		for _, w := range c.err {
+			if !strings.Contains(errb.String(), w) {
+				t.Errorf("%s: stderr lacks %q:\n%s", c.name, w, errb.String())
+			}
+		}
+	}
+}

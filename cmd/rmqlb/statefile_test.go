@@ -54,7 +54,7 @@ func TestStateFileAcrossRestart(t *testing.T) {
 	if got := backends(second); got["a"] != "MAINT" || got["b"] != "UP" || got["b weight"] != "7" {
 		t.Errorf("second process: %v, want a MAINT and b UP at the operator's weight 7", got)
 	}
-	if !strings.Contains(second.logText(), "restored the operator's weight of the last run") {
+	if !strings.Contains(second.logText(), `restored an operator's state of the last run	{"state": "amqp/b weight 7"}`) {
 		t.Errorf("the second process did not log the weight restored:\n%s", second.logText())
 	}
 }

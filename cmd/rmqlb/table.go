@@ -43,7 +43,10 @@ with WatchdogSec= ($WATCHDOG_USEC) it pings the watchdog only while its loops an
 "FILE: ok", or one line per problem on stderr: FILE:LINE: field.path: what is wrong. Warnings (a
 password that others may read, a file that holds nothing to run, an interface or a listener's
 address this host lacks, a notify hook it cannot run) go to stderr and do not fail it.
-With --checks it then runs every backend's health check once from this host, all at the same
+With a state_file it says what a start with this file would make of it: the operator's states it
+restores, and those it leaves out with why (a backend removed, or changed since the operator set
+its weight; a release that ended, or of another virtual router); a state file it cannot read is a
+warning. With --checks it then runs every backend's health check once from this host, all at the same
 time, each within its timeout, and prints a line per check: ok (what answered), warning (it passes,
 and the backend would be DEGRADED: a login or client certificate the brokers refuse, an alarm probe
 that could not run) or FAILED with the reason. Run it before a reload that changes a check's

@@ -1,0 +1,149 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/config"
+)
+
+// restoreKind is what a restoreAction restores.
+type restoreKind uint8
+
+const (
+	restoreAdmin   restoreKind = iota // a backend's drain or maint
+	restoreWeight                     // a backend's operator weight
+	restoreRelease                    // a VRRP instance's release
+)
+
+// restoreAction is one operator state of a state file as a start of a
+// configuration makes it: applied, or left out (skip says why).
+type restoreAction struct {
+	kind    restoreKind
+	backend backend.ID // of restoreAdmin and restoreWeight
+	admin   string     // of restoreAdmin: drain or maint
+	weight  int        // of restoreWeight
+	release opRelease  // of restoreRelease
+	// left is what is left of a release with an end (zero: until ready).
+	left time.Duration
+	skip string
+}
+
+// String names the state: "amqp/rmq2 maint", "amqp/rmq1 weight 5",
+// "VRRP instance vip released since ... until ...".
+func (a restoreAction) String() string {
+	switch a.kind {
+	case restoreAdmin:
+		return a.backend.String() + " " + a.admin
+	case restoreWeight:
+		return fmt.Sprintf("%s weight %d", a.backend, a.weight)
+	}
+	until := "until rmqlb vrrp ready"
+	if !a.release.Until.IsZero() {
+		until = "until " + a.release.Until.Format(time.RFC3339)
+	}
+	return fmt.Sprintf("VRRP instance %s released since %s %s", a.release.Name, a.release.Since.Format(time.RFC3339), until)
+}
+
+// planRestore returns what a start of cfg at now makes of the state s, in
+// the file's order, backends first: a backend's drain or maint when cfg
+// still has the backend, its operator weight when the backend's settings
+// are also what they were (its fingerprint), a release when cfg has the
+// same virtual router (name, interface, VRID, version) and the release
+// has not ended.
+func planRestore(cfg *config.Config, s opState, now time.Time) []restoreAction {
+	var out []restoreAction
+	for _, e := range s.Backends {
+		id := backend.ID{Listener: e.Listener, Name: e.Backend}
+		_, configured := cfg.Backend(id)
+		if e.Admin != "" {
+			a := restoreAction{kind: restoreAdmin, backend: id, admin: e.Admin}
+			if !configured {
+				a.skip = "no such backend in the configuration"
+			}
+			out = append(out, a)
+		}
+		if e.Weight != nil {
+			a := restoreAction{kind: restoreWeight, backend: id, weight: *e.Weight}
+			switch {
+			case !configured:
+				a.skip = "no such backend in the configuration"
+			case backendFingerprint(cfg, id) != e.Config:
+				a.skip = "the backend's settings changed in the configuration since (as a reload that changes them, a start drops the operator's weight)"
+			}
+			out = append(out, a)
+		}
+	}
+	for _, r := range s.VRRP {
+		a := restoreAction{kind: restoreRelease, release: r}
+		in, ok := cfg.VRRPInstance(r.Name)
+		switch {
+		case !ok:
+			a.skip = "no such VRRP instance in the configuration"
+		case !r.sameRouter(in):
+			a.skip = fmt.Sprintf("the instance is another virtual router now (was %s VRID %d version %d)", r.Interface, r.VRID, r.Version)
+		case !r.Until.IsZero() && !r.Until.After(now):
+			a.skip = "it ended while the daemon was stopped"
+		case !r.Until.IsZero():
+			a.left = r.Until.Sub(now)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// readOpState reads and decodes the state file at path; exists is false
+// (and err nil) when there is none.
+func readOpState(path string) (s opState, exists bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return opState{}, false, nil
+	}
+	if err == nil {
+		s, err = decodeOpState(b)
+	}
+	return s, true, err
+}
+
+// StatePreview is what a start of a configuration would make of its
+// state file: for `rmqlb check-config`.
+type StatePreview struct {
+	// Path is the state file; Exists is false when there is none (a
+	// start begins without the operator's states, and writes it).
+	Path   string
+	Exists bool
+	// Saved is when the daemon last wrote it.
+	Saved time.Time
+	// Restored are the operator's states a start applies; LeftOut those
+	// it leaves out, each with why ("amqp/rmq3 maint: no such backend in
+	// the configuration").
+	Restored, LeftOut []string
+}
+
+// PreviewStateFile reads the state file of cfg (none: a zero preview with
+// an empty Path) and returns what a start of cfg at now would restore
+// from it and leave out, as the daemon does at start; an error when it
+// cannot be read or is not one (a start would log it and go on without).
+func PreviewStateFile(cfg *config.Config, now time.Time) (StatePreview, error) {
+	p := StatePreview{Path: cfg.StateFile}
+	if p.Path == "" {
+		return p, nil
+	}
+	s, exists, err := readOpState(p.Path)
+	if err != nil || !exists {
+		return p, err
+	}
+	p.Exists, p.Saved = true, s.Saved
+	for _, a := range planRestore(cfg, s, now) {
+		if a.skip != "" {
+			p.LeftOut = append(p.LeftOut, a.String()+": "+a.skip)
+		} else {
+			p.Restored = append(p.Restored, a.String())
+		}
+	}
+	return p, nil
+}
