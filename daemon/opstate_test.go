@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/metricstest"
@@ -439,13 +440,31 @@ func TestDecodeOpState(t *testing.T) {
 	}
 }
 
-// FuzzDecodeOpState: a state file read at start never panics, and one
-// that is accepted is written back as it reads (the daemon writes what
-// it accepts).
+// FuzzDecodeOpState: a state file read at start never panics, one that
+// is accepted is written back as it reads (the daemon writes what it
+// accepts), and a start's plan of it restores a state only where the
+// configuration can take it: a backend it has, a release of the same
+// virtual router that has not ended.
 func FuzzDecodeOpState(f *testing.F) {
+	cfg, err := config.Parse([]byte(`control_socket: /run/rmqlb/test.sock
+vrrp_instances:
+  - {name: vi_1, interface: eth0, virtual_router_id: 51, version: 3, virtual_ipaddress: [10.0.0.100/24]}
+listeners:
+  - name: amqp
+    bind: 10.0.0.100:5672
+    check: {type: tcp}
+    backends:
+      - {name: rmq1, address: 10.0.0.1:5672}
+      - {name: rmq2, address: 10.0.0.2:5672}
+`))
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Date(2026, 12, 4, 12, 30, 0, 0, time.UTC)
 	f.Add([]byte(`{"version": 1, "saved": "2026-12-04T12:00:00Z", "backends": [{"listener": "amqp", "backend": "rmq1", "admin": "maint"}, {"listener": "amqp", "backend": "rmq2", "weight": 7, "config": "abababababababababababababababababababababababababababababababab"}]}`))
 	f.Add([]byte(`{"version": 1, "backends": []}`))
 	f.Add([]byte(`{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": -1}]}`))
+	f.Add([]byte(`{"version": 1, "backends": [{"listener": "amqp", "backend": "rmq1", "admin": "maint"}, {"listener": "amqp", "backend": "rmq3", "admin": "drain"}], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z", "until": "2026-12-04T13:00:00Z"}]}`))
 	f.Add([]byte(`{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z", "until": "2026-12-04T13:00:00+01:00", "reason": "released"}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeOpState(b)
@@ -462,6 +481,22 @@ func FuzzDecodeOpState(f *testing.F) {
 		}
 		if !reflect.DeepEqual(normalOpState(s), normalOpState(s2)) {
 			t.Fatalf("written back, read as another:\n%+v\n%+v", s, s2)
+		}
+		for _, a := range planRestore(cfg, s, now) {
+			if a.skip != "" {
+				continue
+			}
+			switch a.kind {
+			case restoreAdmin, restoreWeight:
+				if _, ok := cfg.Backend(a.backend); !ok {
+					t.Fatalf("restores %v of a backend the configuration lacks", a)
+				}
+			case restoreRelease:
+				in, ok := cfg.VRRPInstance(a.release.Name)
+				if !ok || !a.release.sameRouter(in) || a.left < 0 || (a.left == 0) != a.release.Until.IsZero() {
+					t.Fatalf("restores %v, left %v", a, a.left)
+				}
+			}
 		}
 	})
 }
