@@ -114,7 +114,7 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.fileChanged, prometheus.GaugeValue, changed)
 	failing := 0.0
-	if c.d.stateFileFailing() != nil {
+	if c.d.stateFileFailing() {
 		failing = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.stateFileFailing, prometheus.GaugeValue, failing)

@@ -266,16 +266,12 @@ func (d *Daemon) saveOpState() {
 	}
 }
 
-// stateFileFailing returns the last failure to write the state file
-// since the last write that succeeded, a copy; nil when none.
-func (d *Daemon) stateFileFailing() *control.StateFileError {
+// stateFileFailing reports whether the state file could not be written
+// (or read at start) since the last write that succeeded.
+func (d *Daemon) stateFileFailing() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.stateFileErr == nil {
-		return nil
-	}
-	e := *d.stateFileErr
-	return &e
+	return d.stateFileErr != nil
 }
 
 // releasesLocked returns the operator's releases of the VRRP instances of
