@@ -506,7 +506,7 @@ func (d *Daemon) startUnitsFrom(cfg *config.Config, handed takeoverRelease) {
 		in := &cfg.VRRP[i]
 		u := d.units[in.Name]
 		if v, ok := handed.vrrpState(in); ok {
-			if err := v.carryOn(u.inst, u.vips); err != nil {
+			if err := v.carryOn(u, d.clock.Now()); err != nil {
 				d.log.Warn("carrying on the VRRP state handed over", zap.String("vrrp_instance", in.Name), zap.Error(err))
 			}
 		}

@@ -402,9 +402,8 @@ func (d *Daemon) restoreRelease(r opRelease, left time.Duration) error {
 	if u == nil {
 		return fmt.Errorf("VRRP instance %s does not run", r.Name)
 	}
-	u.restored = &r
 	// Noted once, however many restarts it has been through.
-	reason := strings.TrimSuffix(r.Reason, ", "+restoredNote) + ", " + restoredNote
-	u.restoredApplied = u.inst.ResumeRelease(r.Since, left, reason)
+	r.Reason = strings.TrimSuffix(r.Reason, ", "+restoredNote) + ", " + restoredNote
+	u.resumeRelease(r, left)
 	return nil
 }

@@ -63,7 +63,7 @@ func (d *Daemon) restartInstances(running []string, cfg *config.Config, sender b
 		d.mu.Lock()
 		nu, err := d.newUnit(st.in, cfg)
 		if err == nil {
-			if err = st.hv.carryOn(nu.inst, nu.vips); err != nil {
+			if err = st.hv.carryOn(nu, d.clock.Now()); err != nil {
 				delete(d.units, name)
 				nu.forget()
 			}

@@ -278,10 +278,19 @@ func (rel takeoverRelease) vrrpState(in *config.VRRPInstance) (handedVRRP, bool)
 // left of it, with its start and reason. The VIP owner of a MASTER learns
 // that the VIPs are its own (heldAdopter): the ones that carry no marker
 // could not be told from someone else's.
-func (v handedVRRP) carryOn(inst *vrrp.Instance, vips VIPOwner) error {
+// It is called before u starts, at now, with the daemon's mu held.
+func (v handedVRRP) carryOn(u *vrrpUnit, now time.Time) error {
 	if v.Released {
-		inst.ResumeRelease(v.ReleasedSince, v.ReleasedFor, v.ReleaseReason)
+		r := opRelease{handedVRRPInfo: v.handedVRRPInfo, Since: v.ReleasedSince, Reason: v.ReleaseReason}
+		if r.Since.IsZero() { // from a process that did not hand it over
+			r.Since = now
+		}
+		if v.ReleasedFor > 0 {
+			r.Until = now.Add(v.ReleasedFor)
+		}
+		u.resumeRelease(r, v.ReleasedFor)
 	}
+	inst, vips := u.inst, u.vips
 	if v.State != vrrp.StateMaster && v.State != vrrp.StateBackup {
 		return nil
 	}

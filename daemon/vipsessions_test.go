@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -125,11 +126,44 @@ func TestCarryOnAdoptsHeldVIPs(t *testing.T) {
 			t.Fatal(err)
 		}
 		owned := []netip.Prefix{netip.MustParsePrefix("192.0.2.100/32")}
-		if err := (handedVRRP{State: st, Owned: owned}).carryOn(inst, o); err != nil {
+		if err := (handedVRRP{State: st, Owned: owned}).carryOn(&vrrpUnit{inst: inst, vips: o}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if inner.adopted != (st == vrrp.StateMaster) || inner.adopted && !slices.Equal(inner.owned, owned) {
 			t.Errorf("carried on as %v: VIPs adopted %v (%v)", st, inner.adopted, inner.owned)
+		}
+	}
+}
+
+// A release carried on from the process this one succeeds is kept by the
+// state file until the instance has applied it (its snapshot shows it only
+// then): with its start, or the hand-over's from a process that did not
+// send one, and its end.
+func TestCarryOnRelease(t *testing.T) {
+	now := time.Date(2026, 12, 4, 15, 0, 0, 0, time.UTC)
+	info := handedVRRPInfo{Name: "v", Interface: "eth0", VRID: 1, Version: 3}
+	for _, c := range []struct {
+		name   string
+		handed handedVRRP
+		want   opRelease
+	}{
+		{"for an hour", handedVRRP{handedVRRPInfo: info, State: vrrp.StateBackup, Released: true, ReleasedFor: time.Hour,
+			ReleasedSince: now.Add(-time.Minute), ReleaseReason: "released by the operator for 2h0m0s (rmqlb vrrp release --for)"},
+			opRelease{handedVRRPInfo: info, Since: now.Add(-time.Minute), Until: now.Add(time.Hour), Reason: "released by the operator for 2h0m0s (rmqlb vrrp release --for)"}},
+		{"until ready, from an older process", handedVRRP{handedVRRPInfo: info, State: vrrp.StateInit, Released: true},
+			opRelease{handedVRRPInfo: info, Since: now}},
+	} {
+		inst, err := vrrp.NewInstance(vrrp.Config{Name: "v", Interface: "eth0", VRID: 1, Version: 3, Priority: 100,
+			AdvertInterval: time.Second, VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.100/32")}}, vrrp.Options{Owner: &fakeOwner{f: &fakeVRRP{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &vrrpUnit{inst: inst, vips: &fakeOwner{f: &fakeVRRP{}}}
+		if err := c.handed.carryOn(u, now); err != nil {
+			t.Fatal(err)
+		}
+		if r, ok := u.pendingRelease(); !ok || !reflect.DeepEqual(r, c.want) {
+			t.Errorf("%s: pending release %+v (%v), want %+v", c.name, r, ok, c.want)
 		}
 	}
 }

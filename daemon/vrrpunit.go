@@ -36,25 +36,35 @@ type vrrpUnit struct {
 	hooks       *notify.Runner // the instance's notify hooks (hooks.go)
 	hooksPart   *part          // nil until started
 
-	// restored is the release restored from the state file, and
-	// restoredApplied is closed once the instance has applied it (or a
-	// later request, or has stopped): until then its snapshot does not
-	// show it, and the state file keeps it from here. Nil when none.
-	restored        *opRelease
-	restoredApplied <-chan struct{}
+	// resumed is the release carried on from before the instance existed
+	// (resumeRelease), and resumedApplied is closed once the instance has
+	// applied it (or a later request, or has stopped): until then its
+	// snapshot does not show it, and the state file keeps it from here.
+	// Nil when none.
+	resumed        *opRelease
+	resumedApplied <-chan struct{}
 }
 
-// pendingRelease returns the release restored from the state file while
-// the instance has not applied it yet.
+// resumeRelease has the instance, before it starts, carry on release r,
+// made before it existed (by the process an upgrade replaces, or the run
+// before a restart), for left (zero: until ready), with r's start and
+// reason.
+func (u *vrrpUnit) resumeRelease(r opRelease, left time.Duration) {
+	u.resumed = &r
+	u.resumedApplied = u.inst.ResumeRelease(r.Since, left, r.Reason)
+}
+
+// pendingRelease returns the release carried on (resumeRelease) while the
+// instance has not applied it yet.
 func (u *vrrpUnit) pendingRelease() (opRelease, bool) {
-	if u.restored == nil {
+	if u.resumed == nil {
 		return opRelease{}, false
 	}
 	select {
-	case <-u.restoredApplied:
+	case <-u.resumedApplied:
 		return opRelease{}, false
 	default:
-		return *u.restored, true
+		return *u.resumed, true
 	}
 }
 
