@@ -2,6 +2,18 @@ package control
 
 import "github.com/rmqlb/rmqlb/backend"
 
+// BackendAdmin is the daemon's answer to `backend L/B drain|maint|ready`:
+// the backend's operator state and state after the command.
+type BackendAdmin struct {
+	Backend backend.ID    `json:"backend"`
+	Admin   backend.Admin `json:"admin"`
+	State   backend.State `json:"state"`
+	// StateFileNote says that the change could not be written to the
+	// state file, and so lasts until the daemon stops; empty when it was,
+	// or there is no state file.
+	StateFileNote string `json:"state_file_note,omitempty"`
+}
+
 // BackendWeight is the daemon's answer to `backend L/B weight N|reset`:
 // the backend's weight after the command.
 type BackendWeight struct {
@@ -11,6 +23,8 @@ type BackendWeight struct {
 	Weight     int  `json:"weight"`
 	Configured int  `json:"configured_weight"`
 	Override   bool `json:"weight_override"`
+	// StateFileNote is BackendAdmin's.
+	StateFileNote string `json:"state_file_note,omitempty"`
 }
 
 // SessionsClosed is the daemon's answer to `backend L/B

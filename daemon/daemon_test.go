@@ -187,12 +187,12 @@ func TestAdmin(t *testing.T) {
 	// session opened before a is UP there finds no backend.
 	h.eventually("a UP in the listener", func() bool { return h.backendState(idA) == backend.Up })
 	ctx := context.Background()
-	call := func(args ...string) (AdminResult, error) {
+	call := func(args ...string) (control.BackendAdmin, error) {
 		res, err := h.d.Handle(ctx, control.Request{Command: "backend", Args: args})
 		if err != nil {
-			return AdminResult{}, err
+			return control.BackendAdmin{}, err
 		}
-		return res.(AdminResult), nil
+		return res.(control.BackendAdmin), nil
 	}
 	// A session on a (b is out of rotation meanwhile), kept by the drain.
 	if r, err := call("amqp/b", "maint"); err != nil || r.State != backend.Maint {

@@ -73,20 +73,13 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 	}
 }
 
-// AdminResult is the answer to a backend command.
-type AdminResult struct {
-	Backend backend.ID    `json:"backend"`
-	Admin   backend.Admin `json:"admin"`
-	State   backend.State `json:"state"`
-}
-
 // SetAdmin puts backend key ("LISTENER/BACKEND") in DRAIN or MAINT, or
 // back under its checks ("ready"). A backend without a check is set on
 // its listener directly.
-func (d *Daemon) SetAdmin(key, what string) (AdminResult, error) {
+func (d *Daemon) SetAdmin(key, what string) (control.BackendAdmin, error) {
 	r, err := d.setAdmin(key, what, "")
 	if err == nil {
-		d.saveOpState()
+		r.StateFileNote = d.saveOpState()
 	}
 	return r, err
 }
@@ -94,39 +87,39 @@ func (d *Daemon) SetAdmin(key, what string) (AdminResult, error) {
 // setAdmin is SetAdmin without writing the state file, with a note on
 // how the operator's state came for the reason of the state change
 // (healthcheck.Machine.SetAdminNoted); "" for an operator's command.
-func (d *Daemon) setAdmin(key, what, note string) (AdminResult, error) {
+func (d *Daemon) setAdmin(key, what, note string) (control.BackendAdmin, error) {
 	id, err := backend.ParseID(key)
 	if err != nil {
-		return AdminResult{}, err
+		return control.BackendAdmin{}, err
 	}
 	a, err := backend.ParseAdmin(what)
 	if err != nil {
-		return AdminResult{}, err
+		return control.BackendAdmin{}, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.cfg.Backend(id); !ok {
-		return AdminResult{}, fmt.Errorf("no backend %s", id)
+		return control.BackendAdmin{}, fmt.Errorf("no backend %s", id)
 	}
 	if _, checked := d.sched.State(id); checked {
 		if err := d.sched.SetAdminNoted(id, a, note); err != nil {
-			return AdminResult{}, err
+			return control.BackendAdmin{}, err
 		}
 		st, _ := d.sched.State(id)
-		return AdminResult{Backend: id, Admin: a, State: st}, nil
+		return control.BackendAdmin{Backend: id, Admin: a, State: st}, nil
 	}
 	// Unchecked: its health is UP by definition.
 	st := a.Apply(backend.Up)
 	u := d.listeners[id.Listener]
 	if u == nil {
-		return AdminResult{}, fmt.Errorf("no backend %s", id)
+		return control.BackendAdmin{}, fmt.Errorf("no backend %s", id)
 	}
 	reason := "operator set " + what
 	if note != "" {
 		reason += " (" + note + ")"
 	}
 	if err := u.l.SetBackendState(id.Name, st, reason); err != nil {
-		return AdminResult{}, err
+		return control.BackendAdmin{}, err
 	}
-	return AdminResult{Backend: id, Admin: a, State: st}, nil
+	return control.BackendAdmin{Backend: id, Admin: a, State: st}, nil
 }

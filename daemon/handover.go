@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -73,12 +74,17 @@ func releasePeriod(what string, args []string) (time.Duration, error) {
 // The release lasts across reloads that keep the instance and across an
 // upgrade in place; with a state file (config.Config.StateFile), where it
 // is written once applied, across a restart of the daemon too.
-func (d *Daemon) ReleaseVRRP(ctx context.Context, name string, forDur time.Duration) (vrrp.Snapshot, error) {
-	s, err := d.releaseVRRP(ctx, name, forDur)
-	if err == nil {
-		d.saveOpState()
+func (d *Daemon) ReleaseVRRP(ctx context.Context, name string, forDur time.Duration) (control.VRRPAnswer, error) {
+	return d.savedVRRP(d.releaseVRRP(ctx, name, forDur))
+}
+
+// savedVRRP writes the state file after a request of one instance that
+// was applied, and answers with its outcome.
+func (d *Daemon) savedVRRP(s vrrp.Snapshot, err error) (control.VRRPAnswer, error) {
+	if err != nil {
+		return control.VRRPAnswer{}, err
 	}
-	return s, err
+	return control.VRRPAnswer{Snapshot: s, StateFileNote: d.saveOpState()}, nil
 }
 
 // releaseVRRP is ReleaseVRRP without writing the state file.
@@ -97,13 +103,13 @@ func (d *Daemon) releaseVRRP(ctx context.Context, name string, forDur time.Durat
 // whole host), and returns their snapshots in file order. It asks every
 // instance even when one fails, writes the state file once, and fails
 // when one failed, naming it and those applied.
-func (d *Daemon) ReleaseAllVRRP(ctx context.Context, forDur time.Duration) ([]vrrp.Snapshot, error) {
+func (d *Daemon) ReleaseAllVRRP(ctx context.Context, forDur time.Duration) (control.VRRPAllAnswer, error) {
 	return d.requestAllVRRP("releasing", func(name string) (vrrp.Snapshot, error) { return d.releaseVRRP(ctx, name, forDur) })
 }
 
 // ReadyAllVRRP ends the release of every VRRP instance, as ReleaseAllVRRP
 // releases them.
-func (d *Daemon) ReadyAllVRRP(ctx context.Context) ([]vrrp.Snapshot, error) {
+func (d *Daemon) ReadyAllVRRP(ctx context.Context) (control.VRRPAllAnswer, error) {
 	return d.requestAllVRRP("readying", func(name string) (vrrp.Snapshot, error) {
 		return d.requestVRRP(ctx, name, "readying", (*vrrp.Instance).Ready)
 	})
@@ -112,7 +118,7 @@ func (d *Daemon) ReadyAllVRRP(ctx context.Context) ([]vrrp.Snapshot, error) {
 // requestAllVRRP makes request of every VRRP instance of the running
 // configuration in file order, then writes the state file once if one
 // applied it.
-func (d *Daemon) requestAllVRRP(what string, request func(name string) (vrrp.Snapshot, error)) ([]vrrp.Snapshot, error) {
+func (d *Daemon) requestAllVRRP(what string, request func(name string) (vrrp.Snapshot, error)) (control.VRRPAllAnswer, error) {
 	d.mu.Lock()
 	var names []string
 	for _, in := range d.cfg.VRRP {
@@ -120,9 +126,9 @@ func (d *Daemon) requestAllVRRP(what string, request func(name string) (vrrp.Sna
 	}
 	d.mu.Unlock()
 	if len(names) == 0 {
-		return nil, fmt.Errorf("%s every VRRP instance: the configuration has none", what)
+		return control.VRRPAllAnswer{}, fmt.Errorf("%s every VRRP instance: the configuration has none", what)
 	}
-	var out []vrrp.Snapshot
+	var out control.VRRPAllAnswer
 	var applied, failed []string
 	for _, name := range names {
 		s, err := request(name)
@@ -130,18 +136,21 @@ func (d *Daemon) requestAllVRRP(what string, request func(name string) (vrrp.Sna
 			failed = append(failed, err.Error())
 			continue
 		}
-		out = append(out, s)
+		out.Instances = append(out.Instances, s)
 		applied = append(applied, name)
 	}
 	if len(applied) > 0 {
-		d.saveOpState()
+		out.StateFileNote = d.saveOpState()
 	}
 	if len(failed) > 0 {
 		done := "applied to none"
 		if len(applied) > 0 {
 			done = "applied to " + strings.Join(applied, ", ")
 		}
-		return nil, fmt.Errorf("%s (%s)", strings.Join(failed, "; "), done)
+		if out.StateFileNote != "" {
+			done += "; " + out.StateFileNote
+		}
+		return control.VRRPAllAnswer{}, fmt.Errorf("%s (%s)", strings.Join(failed, "; "), done)
 	}
 	return out, nil
 }
@@ -150,12 +159,8 @@ func (d *Daemon) requestAllVRRP(what string, request func(name string) (vrrp.Sna
 // master again with its priority (and preempts, if it may, a master of
 // lower priority). It waits as ReleaseVRRP does, and writes the state
 // file as it does.
-func (d *Daemon) ReadyVRRP(ctx context.Context, name string) (vrrp.Snapshot, error) {
-	s, err := d.requestVRRP(ctx, name, "readying", (*vrrp.Instance).Ready)
-	if err == nil {
-		d.saveOpState()
-	}
-	return s, err
+func (d *Daemon) ReadyVRRP(ctx context.Context, name string) (control.VRRPAnswer, error) {
+	return d.savedVRRP(d.requestVRRP(ctx, name, "readying", (*vrrp.Instance).Ready))
 }
 
 // requestVRRP makes the request of ask to instance name once the daemon is

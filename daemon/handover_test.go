@@ -42,7 +42,7 @@ func (h *harness) vrrpCommand(args ...string) (vrrp.Snapshot, error) {
 	if err != nil {
 		return vrrp.Snapshot{}, err
 	}
-	return res.(vrrp.Snapshot), nil
+	return res.(control.VRRPAnswer).Snapshot, nil
 }
 
 // TestVRRPReleaseReady: `vrrp release` makes the master advertise
@@ -129,7 +129,7 @@ func (h *harness) vrrpAllCommand(args ...string) ([]vrrp.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return res.([]vrrp.Snapshot), nil
+	return res.(control.VRRPAllAnswer).Instances, nil
 }
 
 // startTwoMasters starts the daemon of a file with two VRRP instances with

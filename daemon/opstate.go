@@ -223,9 +223,11 @@ func (d *Daemon) operatorStatesLocked() []operatorState {
 
 // saveOpState writes the operator's changes of every backend to the state
 // file, when there is one: atomically (a new file renamed over the old),
-// so that a crash leaves the old one or the new one. A failure is logged:
-// the change itself stands. Saves are serialized.
-func (d *Daemon) saveOpState() {
+// so that a crash leaves the old one or the new one. A failure is logged,
+// shown by status, and returned, for the answer to the operator's command
+// (the change itself stands, until the daemon stops); "" when written or
+// when there is no state file. Saves are serialized.
+func (d *Daemon) saveOpState() string {
 	d.opStateMu.Lock()
 	defer d.opStateMu.Unlock()
 	d.mu.Lock()
@@ -233,7 +235,7 @@ func (d *Daemon) saveOpState() {
 	if path == "" {
 		d.stateFileErr = nil
 		d.mu.Unlock()
-		return
+		return ""
 	}
 	s := opState{Version: opStateVersion, Saved: d.clock.Now(), Backends: []opBackend{}}
 	for _, o := range d.operatorStatesLocked() {
@@ -264,6 +266,10 @@ func (d *Daemon) saveOpState() {
 	default:
 		d.stateFileErr.Error = err.Error()
 	}
+	if err != nil {
+		return fmt.Sprintf("not written to the state file %s (%v): this change lasts until the daemon stops", path, err)
+	}
+	return ""
 }
 
 // stateFileFailing reports whether the state file could not be written

@@ -356,8 +356,12 @@ func TestStateFileFailing(t *testing.T) {
 		t.Errorf("rmqlb status does not say it:\n%s", out.String())
 	}
 	h.clk.Advance(time.Minute)
-	if _, err := h.d.SetAdmin("amqp/a", "drain"); err != nil {
+	r, err := h.d.SetAdmin("amqp/a", "drain")
+	if err != nil {
 		t.Fatal(err)
+	}
+	if want := "not written to the state file " + bad + " ("; !strings.HasPrefix(r.StateFileNote, want) {
+		t.Errorf("the answer to drain: %+v, want a note that begins %q", r, want)
 	}
 	if f := h.d.Status().StateFile; f == nil || !f.Since.Equal(start) {
 		t.Errorf("after a command that failed to write it too: %+v, want it failing since the start", f)

@@ -60,6 +60,7 @@ func cmdBackend(socketOf func() (string, error), args []string, stdout, stderr i
 		} else {
 			fmt.Fprintf(stdout, "%s: weight %d (configured)\n", r.Backend, r.Weight)
 		}
+		warnStateFile(stderr, "rmqlb backend", r.StateFileNote)
 	case "shutdown-sessions":
 		var r control.SessionsClosed
 		if !call(&r) {
@@ -67,10 +68,22 @@ func cmdBackend(socketOf func() (string, error), args []string, stdout, stderr i
 		}
 		fmt.Fprintf(stdout, "%s: %s closed\n", r.Backend, control.SessionCount(r.Sessions))
 	default:
-		if !call(nil) {
+		var r control.BackendAdmin
+		if !call(&r) {
 			return 1
 		}
 		fmt.Fprintf(stdout, "%s: %s\n", args[0], op)
+		warnStateFile(stderr, "rmqlb backend", r.StateFileNote)
 	}
 	return 0
+}
+
+// warnStateFile tells the operator, on stderr, that the change the daemon
+// applied could not be written to its state file (note, from the answer;
+// "" when it was): it lasts until the daemon stops. The exit status stays
+// 0: the change is made.
+func warnStateFile(stderr io.Writer, cmd, note string) {
+	if note != "" {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", cmd, note)
+	}
 }

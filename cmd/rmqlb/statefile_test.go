@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/internal/freeport"
 )
 
@@ -56,5 +57,25 @@ func TestStateFileAcrossRestart(t *testing.T) {
 	}
 	if !strings.Contains(second.logText(), `restored an operator's state of the last run	{"state": "amqp/b weight 7"}`) {
 		t.Errorf("the second process did not log the weight restored:\n%s", second.logText())
+	}
+}
+
+// TestStateFileNotWritten runs the real binary with a state file it
+// cannot write: status says so from the start, and an operator's command
+// is applied (exit 0) and warns that it lasts until the daemon stops.
+func TestStateFileNotWritten(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "missing", "state.json") // its directory does not exist
+	bind, metrics := freeport.Addr(t, "127.0.0.1"), freeport.Addr(t, "127.0.0.1")
+	cfg := "state_file: " + state + "\n" + strings.NewReplacer("BIND", bind, "A", echo(t, "127.0.0.2"), "B", echo(t, "127.0.0.3"), "METRICS", metrics).Replace(statusConfig)
+	p := startProc(t, cfg)
+	if f := p.status().StateFile; f == nil || f.Op != control.StateFileWrite || f.Path != state {
+		t.Errorf("status at start: %+v, want the state file not written", f)
+	}
+	for _, args := range [][]string{{"amqp/a", "drain"}, {"amqp/b", "weight", "7"}} {
+		code, out, errOut := cli(t, append([]string{"backend", "--socket", p.socket}, args...)...)
+		want := "rmqlb backend: warning: not written to the state file " + state + " ("
+		if code != 0 || out == "" || !strings.HasPrefix(errOut, want) || !strings.HasSuffix(errOut, "): this change lasts until the daemon stops\n") {
+			t.Errorf("backend %q: exit %d, stdout %q, stderr %q; want 0 and a warning", args, code, out, errOut)
+		}
 	}
 }

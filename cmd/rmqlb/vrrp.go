@@ -55,20 +55,22 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 			fmt.Fprintf(stderr, "rmqlb vrrp %s: %v\n", what, err)
 			return 2
 		}
-		var ss []vrrp.Snapshot
+		var ans control.VRRPAllAnswer
 		if *all {
-			err = control.Call(path, req, &ss, 10*time.Second)
+			err = control.Call(path, req, &ans, 10*time.Second)
 		} else {
-			ss = make([]vrrp.Snapshot, 1)
-			err = control.Call(path, req, &ss[0], 10*time.Second)
+			var one control.VRRPAnswer
+			err = control.Call(path, req, &one, 10*time.Second)
+			ans = control.VRRPAllAnswer{Instances: []vrrp.Snapshot{one.Snapshot}, StateFileNote: one.StateFileNote}
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "rmqlb vrrp %s: %v%s\n", what, err, outcomeUnknown(err))
 			return 1
 		}
-		for _, s := range ss {
+		for _, s := range ans.Instances {
 			fmt.Fprintln(stdout, describeRelease(s))
 		}
+		warnStateFile(stderr, "rmqlb vrrp "+what, ans.StateFileNote)
 		return 0
 	}
 }

@@ -33,19 +33,23 @@ func TestVRRPCommands(t *testing.T) {
 					out[i].Released, out[i].EffectivePriority = true, 0
 				}
 			}
-			return out, nil
+			return control.VRRPAllAnswer{Instances: out}, nil
 		}
-		if req.Args[1] != "vip" {
+		if req.Args[1] != "vip" && req.Args[1] != "unsaved" {
 			return nil, errors.New("no such instance")
 		}
-		s := vrrp.Snapshot{Name: "vip", State: vrrp.StateMaster, EffectivePriority: 150}
+		s := vrrp.Snapshot{Name: req.Args[1], State: vrrp.StateMaster, EffectivePriority: 150}
 		if req.Args[0] == "release" {
 			s.Released, s.EffectivePriority = true, 0
 			if len(req.Args) == 3 {
 				s.ReleasedUntil = time.Date(2030, 1, 2, 3, 4, 5, 0, time.Local)
 			}
 		}
-		return s, nil
+		a := control.VRRPAnswer{Snapshot: s}
+		if s.Name == "unsaved" {
+			a.StateFileNote = "not written to the state file /var/lib/rmqlb/state.json (read-only file system): this change lasts until the daemon stops"
+		}
+		return a, nil
 	}}
 	ln, err := srv.Listen()
 	if err != nil {
@@ -68,6 +72,8 @@ func TestVRRPCommands(t *testing.T) {
 			"vip: released until 2030-01-02 03:04:05; MASTER", ""},
 		{[]string{"vrrp", "release", "--for", "5m", "--socket", sock, "vip"}, 0, []string{"vrrp", "release", "vip", "5m0s"}, "released until 2030", ""},
 		{[]string{"vrrp", "ready", "--socket", sock, "vip"}, 0, []string{"vrrp", "ready", "vip"}, "vip: ready, MASTER with priority 150", ""},
+		{[]string{"vrrp", "release", "--socket", sock, "unsaved"}, 0, []string{"vrrp", "release", "unsaved"}, "unsaved: released until",
+			"rmqlb vrrp release: warning: not written to the state file /var/lib/rmqlb/state.json (read-only file system): this change lasts until the daemon stops\n"},
 		{[]string{"vrrp", "ready", "--socket", sock, "other"}, 1, []string{"vrrp", "ready", "other"}, "", "rmqlb vrrp ready: no such instance"},
 		{[]string{"vrrp", "ready", "--socket", sock, "vip", "--for", "5m"}, 2, nil, "", "--for belongs to release"},
 		{[]string{"vrrp", "release", "--socket", sock}, 2, nil, "", "usage:"},
