@@ -431,11 +431,14 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	// The state file follows what the reload changed: a backend removed,
 	// an operator's weight dropped with a change of its backend, or
 	// another file.
-	d.saveOpState()
+	saveErr := d.saveOpState()
 	if p.StateFile {
-		if cfg.StateFile == "" {
+		switch {
+		case cfg.StateFile == "":
 			applied("state_file: none")
-		} else {
+		case saveErr != nil:
+			applied("state_file %s (not written: %v)", cfg.StateFile, errors.Unwrap(saveErr))
+		default:
 			applied("state_file %s", cfg.StateFile)
 		}
 	}

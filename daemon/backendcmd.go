@@ -64,7 +64,7 @@ func (d *Daemon) ResetWeight(key string) (control.BackendWeight, error) {
 // succeeded, and passes its outcome on.
 func (d *Daemon) savedWeightCommand(w control.BackendWeight, err error) (control.BackendWeight, error) {
 	if err == nil {
-		w.StateFileNote = d.saveOpState()
+		w.StateFileNote = stateFileNote(d.saveOpState())
 	}
 	return w, err
 }

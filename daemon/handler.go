@@ -79,7 +79,7 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 func (d *Daemon) SetAdmin(key, what string) (control.BackendAdmin, error) {
 	r, err := d.setAdmin(key, what, "")
 	if err == nil {
-		r.StateFileNote = d.saveOpState()
+		r.StateFileNote = stateFileNote(d.saveOpState())
 	}
 	return r, err
 }

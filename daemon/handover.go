@@ -84,7 +84,7 @@ func (d *Daemon) savedVRRP(s vrrp.Snapshot, err error) (control.VRRPAnswer, erro
 	if err != nil {
 		return control.VRRPAnswer{}, err
 	}
-	return control.VRRPAnswer{Snapshot: s, StateFileNote: d.saveOpState()}, nil
+	return control.VRRPAnswer{Snapshot: s, StateFileNote: stateFileNote(d.saveOpState())}, nil
 }
 
 // releaseVRRP is ReleaseVRRP without writing the state file.
@@ -140,7 +140,7 @@ func (d *Daemon) requestAllVRRP(what string, request func(name string) (vrrp.Sna
 		applied = append(applied, name)
 	}
 	if len(applied) > 0 {
-		out.StateFileNote = d.saveOpState()
+		out.StateFileNote = stateFileNote(d.saveOpState())
 	}
 	if len(failed) > 0 {
 		done := "applied to none"

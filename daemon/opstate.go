@@ -225,9 +225,9 @@ func (d *Daemon) operatorStatesLocked() []operatorState {
 // file, when there is one: atomically (a new file renamed over the old),
 // so that a crash leaves the old one or the new one. A failure is logged,
 // shown by status, and returned, for the answer to the operator's command
-// (the change itself stands, until the daemon stops); "" when written or
-// when there is no state file. Saves are serialized.
-func (d *Daemon) saveOpState() string {
+// (stateFileNote: the change itself stands, until the daemon stops); nil
+// when written or when there is no state file. Saves are serialized.
+func (d *Daemon) saveOpState() error {
 	d.opStateMu.Lock()
 	defer d.opStateMu.Unlock()
 	d.mu.Lock()
@@ -235,7 +235,7 @@ func (d *Daemon) saveOpState() string {
 	if path == "" {
 		d.stateFileErr = nil
 		d.mu.Unlock()
-		return ""
+		return nil
 	}
 	s := opState{Version: opStateVersion, Saved: d.clock.Now(), Backends: []opBackend{}}
 	for _, o := range d.operatorStatesLocked() {
@@ -267,9 +267,18 @@ func (d *Daemon) saveOpState() string {
 		d.stateFileErr.Error = err.Error()
 	}
 	if err != nil {
-		return fmt.Sprintf("not written to the state file %s (%v): this change lasts until the daemon stops", path, err)
+		return fmt.Errorf("writing the state file %s: %w", path, err)
 	}
-	return ""
+	return nil
+}
+
+// stateFileNote is the note of an operator's command whose change could
+// not be written to the state file (err from saveOpState); "" when it was.
+func stateFileNote(err error) string {
+	if err == nil {
+		return ""
+	}
+	return "not kept across a restart: " + err.Error() + ": this change lasts until the daemon stops"
 }
 
 // stateFileFailing reports whether the state file could not be written

@@ -360,11 +360,18 @@ func TestStateFileFailing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "not written to the state file " + bad + " ("; !strings.HasPrefix(r.StateFileNote, want) {
+	if want := "not kept across a restart: writing the state file " + bad + ": "; !strings.HasPrefix(r.StateFileNote, want) ||
+		!strings.HasSuffix(r.StateFileNote, ": this change lasts until the daemon stops") {
 		t.Errorf("the answer to drain: %+v, want a note that begins %q", r, want)
 	}
 	if f := h.d.Status().StateFile; f == nil || !f.Since.Equal(start) {
 		t.Errorf("after a command that failed to write it too: %+v, want it failing since the start", f)
+	}
+	// A reload to another file it cannot write says so.
+	bad2 := filepath.Join(t.TempDir(), "missing", "other.json")
+	if r := h.reload(l.file("control_socket: SOCKET", "control_socket: SOCKET\nstate_file: "+bad2)); !r.OK() ||
+		!slices.ContainsFunc(r.Applied, func(s string) bool { return strings.HasPrefix(s, "state_file "+bad2+" (not written: open ") }) {
+		t.Errorf("reload to a state file it cannot write: %+v", r)
 	}
 	good := filepath.Join(t.TempDir(), "state.json")
 	if r := h.reload(l.file("control_socket: SOCKET", "control_socket: SOCKET\nstate_file: "+good)); !r.OK() {

@@ -73,8 +73,8 @@ func TestStateFileNotWritten(t *testing.T) {
 	}
 	for _, args := range [][]string{{"amqp/a", "drain"}, {"amqp/b", "weight", "7"}} {
 		code, out, errOut := cli(t, append([]string{"backend", "--socket", p.socket}, args...)...)
-		want := "rmqlb backend: warning: not written to the state file " + state + " ("
-		if code != 0 || out == "" || !strings.HasPrefix(errOut, want) || !strings.HasSuffix(errOut, "): this change lasts until the daemon stops\n") {
+		want := "rmqlb backend: warning: not kept across a restart: writing the state file " + state + ": open "
+		if code != 0 || out == "" || !strings.HasPrefix(errOut, want) || !strings.HasSuffix(errOut, ": no such file or directory: this change lasts until the daemon stops\n") {
 			t.Errorf("backend %q: exit %d, stdout %q, stderr %q; want 0 and a warning", args, code, out, errOut)
 		}
 	}

@@ -47,7 +47,7 @@ func TestVRRPCommands(t *testing.T) {
 		}
 		a := control.VRRPAnswer{Snapshot: s}
 		if s.Name == "unsaved" {
-			a.StateFileNote = "not written to the state file /var/lib/rmqlb/state.json (read-only file system): this change lasts until the daemon stops"
+			a.StateFileNote = "not kept across a restart: writing the state file /var/lib/rmqlb/state.json: read-only file system: this change lasts until the daemon stops"
 		}
 		return a, nil
 	}}
@@ -73,7 +73,7 @@ func TestVRRPCommands(t *testing.T) {
 		{[]string{"vrrp", "release", "--for", "5m", "--socket", sock, "vip"}, 0, []string{"vrrp", "release", "vip", "5m0s"}, "released until 2030", ""},
 		{[]string{"vrrp", "ready", "--socket", sock, "vip"}, 0, []string{"vrrp", "ready", "vip"}, "vip: ready, MASTER with priority 150", ""},
 		{[]string{"vrrp", "release", "--socket", sock, "unsaved"}, 0, []string{"vrrp", "release", "unsaved"}, "unsaved: released until",
-			"rmqlb vrrp release: warning: not written to the state file /var/lib/rmqlb/state.json (read-only file system): this change lasts until the daemon stops\n"},
+			"rmqlb vrrp release: warning: not kept across a restart: writing the state file /var/lib/rmqlb/state.json: read-only file system: this change lasts until the daemon stops\n"},
 		{[]string{"vrrp", "ready", "--socket", sock, "other"}, 1, []string{"vrrp", "ready", "other"}, "", "rmqlb vrrp ready: no such instance"},
 		{[]string{"vrrp", "ready", "--socket", sock, "vip", "--for", "5m"}, 2, nil, "", "--for belongs to release"},
 		{[]string{"vrrp", "release", "--socket", sock}, 2, nil, "", "usage:"},
