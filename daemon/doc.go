@@ -60,9 +60,24 @@
 //
 // # Planned handover
 //
-// The vrrp control command (`rmqlb vrrp release NAME [--for DURATION]`,
-// `rmqlb vrrp ready NAME`) releases an instance for the maintenance of
-// this host: see ReleaseVRRP and vrrp.Instance.StepDown.
+// The vrrp control command (`rmqlb vrrp release NAME|--all [--for
+// DURATION]`, `rmqlb vrrp ready NAME|--all`) releases an instance, or every
+// one, for the maintenance of this host: see ReleaseVRRP and
+// vrrp.Instance.StepDown. A release goes on across reloads that keep the
+// instance and across an upgrade in place (with its start and reason).
+//
+// # Operator states across a restart
+//
+// With a state file (config.Config.StateFile) the operator's states (a
+// backend's drain, maint and weight, an instance's release) outlive a
+// restart: the daemon writes them after each change and reload
+// (opstate.go: atomically, each with what identifies it: a backend's
+// settings by a fingerprint, an instance's virtual router), and a start
+// that is not an upgrade plans from the file what the running
+// configuration can take (oprestore.go: the same plan rmqlb check-config
+// shows) and applies it before the first client is accepted and before a
+// VRRP instance starts. A file that cannot be written, or could not be
+// read at start, is shown by status until a write succeeds.
 //
 // # Health events
 //

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
 )
 
 // restoreKind is what a restoreAction restores.
@@ -146,4 +150,79 @@ func PreviewStateFile(cfg *config.Config, now time.Time) (StatePreview, error) {
 		}
 	}
 	return p, nil
+}
+
+// restoredNote ends the reason of a backend state or a release restored
+// from the state file, for status and logs.
+const restoredNote = "restored from the state file at start"
+
+// restoreOpState applies the operator's states kept in the state file at
+// path that the running configuration can take (planRestore), and logs
+// those it leaves out. A file that is missing is no change (and is
+// written at once); one that cannot be read or is refused is logged,
+// shown by status (control.StateFileError, read) until the file is
+// written, and left alone until then (the daemon starts without it).
+func (d *Daemon) restoreOpState(path string) {
+	if path == "" {
+		return
+	}
+	s, exists, err := readOpState(path)
+	if err != nil {
+		d.log.Warn("the operator's states of the last run are not restored", zap.String("state_file", path), zap.Error(err))
+		d.mu.Lock()
+		d.stateFileErr = &control.StateFileError{Path: path, Op: control.StateFileRead, Error: err.Error(), Since: d.clock.Now()}
+		d.mu.Unlock()
+		return
+	}
+	if exists {
+		d.mu.Lock()
+		plan := planRestore(d.cfg, s, d.clock.Now())
+		d.mu.Unlock()
+		for _, a := range plan {
+			d.restore(a)
+		}
+	}
+	// Written once, after all: what was left out is left out of the file
+	// too, and a later start does not bring it back. Written when there
+	// was none, too: a directory where it cannot be is found at start,
+	// not at the operator's first command.
+	d.saveOpState()
+}
+
+// restore applies one operator state of the state file, or logs why it is
+// left out.
+func (d *Daemon) restore(a restoreAction) {
+	if a.skip != "" {
+		d.log.Info("not restoring an operator's state of the last run", zap.Stringer("state", a), zap.String("why", a.skip))
+		return
+	}
+	var err error
+	switch a.kind {
+	case restoreAdmin:
+		_, err = d.setAdmin(a.backend.String(), a.admin, restoredNote)
+	case restoreWeight:
+		_, err = d.setWeight(a.backend.String(), a.weight)
+	case restoreRelease:
+		err = d.restoreRelease(a.release, a.left)
+	}
+	if err != nil {
+		d.log.Warn("restoring an operator's state of the last run", zap.Stringer("state", a), zap.Error(err))
+		return
+	}
+	d.log.Info("restored an operator's state of the last run", zap.Stringer("state", a))
+}
+
+// restoreRelease has the VRRP instance that the operator released carry
+// its release on, for left (zero: until ready), before it starts.
+func (d *Daemon) restoreRelease(r opRelease, left time.Duration) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	u := d.units[r.Name]
+	if u == nil {
+		return fmt.Errorf("VRRP instance %s does not run", r.Name)
+	}
+	// Noted once, however many restarts it has been through.
+	r.Reason = strings.TrimSuffix(r.Reason, ", "+restoredNote) + ", " + restoredNote
+	u.resumeRelease(r, left)
+	return nil
 }
