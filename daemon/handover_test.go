@@ -11,6 +11,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/metricstest"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -68,6 +69,12 @@ func TestVRRPReleaseReady(t *testing.T) {
 	if st := h.d.Status().VRRP[0]; !st.Released || st.ReleasedSince.IsZero() {
 		t.Fatalf("status after release: %+v", st.Snapshot)
 	}
+	priority := func() float64 {
+		return metricstest.Value(t, metricstest.Gather(t, h.reg), "rmqlb_vrrp_effective_priority", map[string]string{"vrrp_instance": "v"})
+	}
+	if p := priority(); p != 0 {
+		t.Errorf("rmqlb_vrrp_effective_priority while released: %v, want 0 (what the alert on a long release reads)", p)
+	}
 	// Nobody takes over here: it keeps the VIP, advertising 0.
 	before := len(f.sentPriorities())
 	h.eventually("adverts of priority 0", func() bool {
@@ -93,6 +100,9 @@ func TestVRRPReleaseReady(t *testing.T) {
 	}
 	if p := f.sentPriorities(); p[len(p)-1] != 150 {
 		t.Fatalf("adverts %v: ready was not advertised at once", p)
+	}
+	if p := priority(); p != 150 {
+		t.Errorf("rmqlb_vrrp_effective_priority after ready: %v, want 150", p)
 	}
 }
 

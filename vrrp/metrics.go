@@ -62,7 +62,7 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 			Help: "1 for the current VRRP state of the instance (INIT, BACKUP, MASTER, FAULT), 0 for the others.", ConstLabels: cl},
 			[]string{"state"}),
 		priority: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: "effective_priority",
-			Help: "Effective VRRP priority: the configured one plus the track rules' adjustment, clamped to 1..254 (255 for an address owner).", ConstLabels: cl}),
+			Help: "Effective VRRP priority: the configured one plus the track rules' adjustment, clamped to 1..254 (255 for an address owner); 0 while the instance is released (rmqlb vrrp release).", ConstLabels: cl}),
 	}
 	m.sendDelays = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "rmqlb", Subsystem: "vrrp", Name: "advert_send_delay_seconds",
 		Help: "How long after its timer expired a MASTER stepped its periodic advertisement: the time its event loop waited to run (a backup takes over after three late ones); with an advert sender process (vrrp_sender: process), how late the process sent it.", ConstLabels: cl,
