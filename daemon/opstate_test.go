@@ -61,12 +61,8 @@ func TestOperatorStateAcrossRestart(t *testing.T) {
 	if _, err := h.d.SetWeight("amqp/b", 7); err != nil {
 		t.Fatal(err)
 	}
-	saved, err := os.ReadFile(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s, err := decodeOpState(saved); err != nil || len(s.Backends) != 2 {
-		t.Fatalf("state file: %+v, %v:\n%s", s, err, saved)
+	if s := mustReadOpState(t, state); len(s.Backends) != 2 {
+		t.Fatalf("state file: %+v", s)
 	}
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
