@@ -47,10 +47,7 @@ func TestOperatorStateAcrossRestart(t *testing.T) {
 	restart := func(file string) *harness {
 		t.Helper()
 		h := newHarness(t, file)
-		h.start()
-		h.checks.get(idA).always(healthcheck.Result{})
-		h.checks.get(idB).always(healthcheck.Result{})
-		h.ready()
+		startPassing(t, h, idA, idB)
 		return h
 	}
 
@@ -209,8 +206,23 @@ func TestOperatorStateAcrossRestartUnchecked(t *testing.T) {
 // none).
 func startCheckedA(t *testing.T, h *harness) {
 	t.Helper()
+	startPassing(t, h, idA)
+}
+
+// startPassing starts the daemon with every check of the backends ids
+// passing from the first: set before the start, since a first check that
+// ran before would wait for an answer until its deadline, on a fake clock
+// that does not move.
+func startPassing(t *testing.T, h *harness, ids ...backend.ID) {
+	t.Helper()
+	for _, id := range ids {
+		c := h.checks.get(id)
+		if c == nil {
+			t.Fatalf("no check of %s before the start", id)
+		}
+		c.always(healthcheck.Result{})
+	}
 	h.start()
-	h.checks.get(idA).always(healthcheck.Result{})
 	h.ready()
 }
 
@@ -229,10 +241,7 @@ func TestReleaseAcrossRestart(t *testing.T) {
 		h := newHarness(t, file)
 		h.clk.Set(at)
 		h.lastRound = at
-		h.start()
-		h.checks.get(idA).always(healthcheck.Result{})
-		h.checks.get(idB).always(healthcheck.Result{})
-		h.ready()
+		startPassing(t, h, idA, idB)
 		return h
 	}
 	saved := func() opState {

@@ -102,7 +102,12 @@ func TestReloadRealTimePriority(t *testing.T) {
 	})
 	h.reloadFile(withRealTime(l, "20"))
 	cur = h.vrrp.get("v")
-	h.eventually("the restarted instance running", func() bool { return h.vrrpSnapshot().State != vrrp.StateInit })
+	// Its start counted: the machine's state shows a step before the
+	// instance has counted the step's transition.
+	h.eventually("the restarted instance running", func() bool {
+		s := h.vrrpSnapshot()
+		return s.State != vrrp.StateInit && s.Counters.Transitions > 0
+	})
 	h.clk.Advance(50 * time.Millisecond) // less than Master_Down_Interval
 	s := h.vrrpSnapshot()
 	cur.mu.Lock()

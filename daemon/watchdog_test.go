@@ -120,9 +120,11 @@ func TestWatchdog(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	l := newLab(t)
 	h := newHarness(t, l.file(), func(o *Options) { o.Logger = zap.New(zapcore.NewTee(o.Logger.Core(), core)) })
-	h.start()
+	// Before the start: a first check that ran before would wait for an
+	// answer until its deadline, on a fake clock that does not move.
 	h.checks.get(idA).always(healthcheck.Result{})
 	h.checks.get(idB).always(healthcheck.Result{})
+	h.start()
 	if msg := mgr.NextLifecycle(t, nil); !msg.Has("READY=1") {
 		t.Fatalf("first notification %q, want READY=1", msg)
 	}
