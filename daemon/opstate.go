@@ -46,12 +46,6 @@ type opRelease struct {
 	Reason string    `json:"reason,omitempty"`
 }
 
-// sameRouter reports whether in is the virtual router of h: the same name,
-// interface, VRID and version.
-func (h handedVRRPInfo) sameRouter(in *config.VRRPInstance) bool {
-	return h.Name == in.Name && h.Interface == in.Interface && h.VRID == in.VRID && h.Version == in.Version
-}
-
 // opBackend is one backend's operator changes. Admin is drain or maint
 // (empty: ready); Weight is the operator's weight (nil: the file's), kept
 // with Config, the fingerprint of the backend's settings when it was
@@ -307,7 +301,7 @@ func (d *Daemon) releasesLocked() []opRelease {
 		}
 		if s := u.inst.Snapshot(); s.Released {
 			out = append(out, opRelease{
-				handedVRRPInfo: handedVRRPInfo{Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version},
+				handedVRRPInfo: routerOf(in),
 				Since:          s.ReleasedSince.UTC(), Until: utcOrZero(s.ReleasedUntil), Reason: s.ReleaseReason,
 			})
 		}

@@ -213,6 +213,15 @@ type handedVRRPInfo struct {
 	Version   int    `json:"version"`
 }
 
+// routerOf is the virtual router of instance in.
+func routerOf(in *config.VRRPInstance) handedVRRPInfo {
+	return handedVRRPInfo{Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version}
+}
+
+// sameRouter reports whether in is the virtual router of h: the same name,
+// interface, VRID and version.
+func (h handedVRRPInfo) sameRouter(in *config.VRRPInstance) bool { return h == routerOf(in) }
+
 // takeoverRelease is the answer to "takeover-ready": the VRRP instances as
 // this daemon stopped them.
 type takeoverRelease struct {
@@ -245,7 +254,7 @@ type handedVRRP struct {
 // stopped quietly, as a successor carries it on (carryOn): what is left at
 // now of a release with a duration goes on for at least a millisecond.
 func handedState(in *config.VRRPInstance, s vrrp.Snapshot, vips netsetup.VIPSetSnapshot, now time.Time) handedVRRP {
-	hv := handedVRRP{handedVRRPInfo: handedVRRPInfo{Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version},
+	hv := handedVRRP{handedVRRPInfo: routerOf(in),
 		State: s.State, VIPs: slices.Clone(in.VIPs), Released: s.Released, Owned: []netip.Prefix{}}
 	for _, v := range vips.VIPs {
 		if v.Owned {
@@ -565,8 +574,8 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 			}
 		}
 	}
-	for _, in := range d.cfg.VRRP {
-		offer.VRRP = append(offer.VRRP, handedVRRPInfo{Name: in.Name, Interface: in.Interface, VRID: in.VRID, Version: in.Version})
+	for i := range d.cfg.VRRP {
+		offer.VRRP = append(offer.VRRP, routerOf(&d.cfg.VRRP[i]))
 	}
 	d.log.Info("upgrading: handed the sockets to the new process", zap.Int("pid", u.pid),
 		zap.Int("listeners", len(offer.Listeners)), zap.Int("files", len(files)))
