@@ -49,11 +49,7 @@ func (d *Daemon) writeScope(cfg *config.Config) {
 	}
 	b, err := json.Marshal(f)
 	if err == nil {
-		path := ScopePath(cfg.ControlSocket)
-		tmp := path + ".tmp"
-		if err = os.WriteFile(tmp, append(b, '\n'), 0o644); err == nil {
-			err = os.Rename(tmp, path)
-		}
+		err = replaceFile(ScopePath(cfg.ControlSocket), append(b, '\n'), 0o644)
 	}
 	if err != nil {
 		d.log.Warn("writing the scope of the VIPs for a clean-up after the daemon", zap.Error(err))
