@@ -8,6 +8,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
@@ -344,13 +345,19 @@ func listenerCluster(s Status, name string) (string, int) {
 // clusterOf returns the cluster the last check of backend listener/name
 // heard its broker name; "" when unknown.
 func clusterOf(s Status, listener, name string) string {
-	id := backend.ID{Listener: listener, Name: name}
+	c, _ := checkOf(s, backend.ID{Listener: listener, Name: name})
+	return c.Cluster
+}
+
+// checkOf returns the status of the checks of backend id; false when it
+// has none.
+func checkOf(s Status, id backend.ID) (healthcheck.BackendStatus, bool) {
 	for _, c := range s.Checks {
 		if c.Backend == id {
-			return c.Cluster
+			return c, true
 		}
 	}
-	return ""
+	return healthcheck.BackendStatus{}, false
 }
 
 // fullBackends names the backends of l that serve but are at their
@@ -456,10 +463,8 @@ func absentVIPs(in VRRP) []string {
 // backendReason is why backend id is in its state: its check's reason
 // when it has a check, else the listener's last change.
 func backendReason(s Status, id backend.ID, b balancer.BackendSnapshot) string {
-	for _, c := range s.Checks {
-		if c.Backend == id && c.Reason != "" {
-			return checkReason(c)
-		}
+	if c, ok := checkOf(s, id); ok && c.Reason != "" {
+		return checkReason(c)
 	}
 	return b.LastChangeReason
 }

@@ -247,11 +247,8 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 	tb := p.table("BACKEND", "ADDRESS", "STATE", "CHECK", "WEIGHT", "ACTIVE", "TOTAL", "CONN FAIL", "IN", "OUT", "LAST CHANGE")
 	for _, b := range l.Backends {
 		check := txt("-")
-		id := backend.ID{Listener: l.Name, Name: b.Name}
-		for _, c := range s.Checks {
-			if c.Backend == id {
-				check = backendState(c.Health)
-			}
+		if c, ok := checkOf(s, backend.ID{Listener: l.Name, Name: b.Name}); ok {
+			check = backendState(c.Health)
 		}
 		change := "-"
 		if !b.LastChange.IsZero() {
