@@ -43,9 +43,9 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 			fs.Usage()
 			return 2
 		}
-		req := control.Request{Command: "vrrp", Args: []string{what, pos[len(pos)-1]}}
-		if *all {
-			req.Args = []string{what + "-all"}
+		req := control.Request{Command: "vrrp", Args: []string{what + "-all"}}
+		if !*all {
+			req.Args = []string{what, pos[1]}
 		}
 		if *forDur > 0 {
 			req.Args = append(req.Args, forDur.String())
