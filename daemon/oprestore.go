@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,8 +125,14 @@ type StatePreview struct {
 	Saved time.Time
 	// Restored are the operator's states a start applies; LeftOut those
 	// it leaves out, each with why ("amqp/rmq3 maint: no such backend in
-	// the configuration").
+	// the configuration"), the entries this version could not have
+	// written among them ("backends[2]: amqp/a: admin \"soft\", want drain
+	// or maint").
 	Restored, LeftOut []string
+	// Ignored are the fields of the file this version does not know
+	// ("backends[0].note"): a newer version's, which a start ignores and
+	// does not write back.
+	Ignored []string
 }
 
 // PreviewStateFile reads the state file of cfg (none: a zero preview with
@@ -141,13 +148,16 @@ func PreviewStateFile(cfg *config.Config, now time.Time) (StatePreview, error) {
 	if err != nil || !exists {
 		return p, err
 	}
-	p.Exists, p.Saved = true, s.Saved
+	p.Exists, p.Saved, p.Ignored = true, s.Saved, s.ignored
 	for _, a := range planRestore(cfg, s, now) {
 		if a.skip != "" {
 			p.LeftOut = append(p.LeftOut, a.String()+": "+a.skip)
 		} else {
 			p.Restored = append(p.Restored, a.String())
 		}
+	}
+	for _, r := range s.refused {
+		p.LeftOut = append(p.LeftOut, r+": not one this version could have written")
 	}
 	return p, nil
 }
@@ -181,12 +191,32 @@ func (d *Daemon) restoreOpState(path string) {
 		for _, a := range plan {
 			d.restore(a)
 		}
+		for _, r := range firstOf(s.refused, maxLoggedRefusals) {
+			d.log.Warn("not restoring an entry of the state file: not one this version could have written", zap.String("state_file", path), zap.String("entry", r))
+		}
+		if len(s.ignored) > 0 {
+			d.log.Warn("ignoring fields of the state file this version does not know (written by a newer version?); the rest of their entries is restored",
+				zap.String("state_file", path), zap.Strings("fields", firstOf(s.ignored, maxLoggedRefusals)))
+		}
 	}
 	// Written once, after all: what was left out is left out of the file
 	// too, and a later start does not bring it back. Written when there
 	// was none, too: a directory where it cannot be is found at start,
 	// not at the operator's first command.
 	d.saveOpState()
+}
+
+// maxLoggedRefusals bounds the refused entries, and the fields ignored,
+// that a start logs of a state file: the rest are counted.
+const maxLoggedRefusals = 20
+
+// firstOf returns the first n of list, the last of them replaced by how
+// many more there are when list is longer than n.
+func firstOf(list []string, n int) []string {
+	if len(list) <= n {
+		return list
+	}
+	return append(slices.Clone(list[:n-1]), fmt.Sprintf("and %d more", len(list)-n+1))
 }
 
 // restore applies one operator state of the state file, or logs why it is

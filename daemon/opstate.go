@@ -1,23 +1,17 @@
 package daemon
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/rmqlb/rmqlb/backend"
-	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
-	"github.com/rmqlb/rmqlb/vrrp"
 )
 
 // opState is the operator's changes to the backends (drain, maint, an
@@ -30,6 +24,16 @@ type opState struct {
 	Saved    time.Time   `json:"saved"`
 	Backends []opBackend `json:"backends"`
 	VRRP     []opRelease `json:"vrrp,omitempty"`
+
+	// refused are the entries of the file read (decodeOpState) that this
+	// daemon could not have written, each with where and why
+	// ("backends[2]: admin \"soft\", want drain or maint"): left out of
+	// Backends and VRRP, and so of a start and of the file it writes.
+	refused []string
+	// ignored are the fields of the file read that this daemon does not
+	// know ("backends[0].note"), of a newer version's format: the rest of
+	// their entry is read as usual.
+	ignored []string
 }
 
 // opRelease is a VRRP instance the operator released (`rmqlb vrrp
@@ -87,86 +91,6 @@ const (
 	// daemon writes a sentence.
 	maxReleaseReason = 1024
 )
-
-// decodeOpState parses a state file and checks every entry: a file that
-// does not parse, or holds an entry the daemon could not have written, is
-// refused as a whole.
-func decodeOpState(b []byte) (opState, error) {
-	if len(b) > maxOpState {
-		return opState{}, fmt.Errorf("reading state: %d bytes, more than %d", len(b), maxOpState)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var s opState
-	if err := dec.Decode(&s); err != nil {
-		return opState{}, fmt.Errorf("reading state: %w", err)
-	}
-	if dec.More() {
-		return opState{}, errors.New("reading state: data after the JSON object")
-	}
-	if s.Version != opStateVersion {
-		return opState{}, fmt.Errorf("reading state: version %d, want %d", s.Version, opStateVersion)
-	}
-	seen := map[backend.ID]bool{}
-	for i, e := range s.Backends {
-		id, err := backend.ParseID(e.Listener + "/" + e.Backend)
-		if err != nil || id.Listener != e.Listener || id.Name != e.Backend {
-			return opState{}, fmt.Errorf("reading state: backends[%d]: bad name %q/%q", i, e.Listener, e.Backend)
-		}
-		if seen[id] {
-			return opState{}, fmt.Errorf("reading state: backends[%d]: %s twice", i, id)
-		}
-		seen[id] = true
-		if e.Admin != "" && e.Admin != "drain" && e.Admin != "maint" {
-			return opState{}, fmt.Errorf("reading state: backends[%d]: admin %q, want drain or maint", i, e.Admin)
-		}
-		if e.Weight != nil && (*e.Weight < 0 || *e.Weight > balancer.MaxWeight) {
-			return opState{}, fmt.Errorf("reading state: backends[%d]: weight %d out of 0..%d", i, *e.Weight, balancer.MaxWeight)
-		}
-		if e.Weight != nil {
-			if b, err := hex.DecodeString(e.Config); err != nil || len(b) != sha256.Size {
-				return opState{}, fmt.Errorf("reading state: backends[%d]: config %q, want the SHA-256 of the backend's settings in hex", i, e.Config)
-			}
-		} else if e.Config != "" {
-			return opState{}, fmt.Errorf("reading state: backends[%d]: config without a weight", i)
-		}
-		if e.Admin == "" && e.Weight == nil {
-			return opState{}, fmt.Errorf("reading state: backends[%d]: %s has no change", i, id)
-		}
-	}
-	released := map[string]bool{}
-	for i, r := range s.VRRP {
-		if err := checkOpRelease(r); err != nil {
-			return opState{}, fmt.Errorf("reading state: vrrp[%d]: %w", i, err)
-		}
-		if released[r.Name] {
-			return opState{}, fmt.Errorf("reading state: vrrp[%d]: %s twice", i, r.Name)
-		}
-		released[r.Name] = true
-	}
-	return s, nil
-}
-
-// checkOpRelease reports what in r the daemon could not have written.
-func checkOpRelease(r opRelease) error {
-	switch {
-	case backend.CheckName(r.Name) != nil:
-		return fmt.Errorf("bad name %q", r.Name)
-	case r.Interface == "" || len(r.Interface) >= unix.IFNAMSIZ || strings.ContainsAny(r.Interface, "/ \t\n"):
-		return fmt.Errorf("%s: bad interface %q", r.Name, r.Interface)
-	case vrrp.CheckVRID(int(r.VRID)) != nil:
-		return fmt.Errorf("%s: virtual router id %d out of 1..255", r.Name, r.VRID)
-	case r.Version != 2 && r.Version != 3:
-		return fmt.Errorf("%s: version %d, want 2 or 3", r.Name, r.Version)
-	case r.Since.IsZero():
-		return fmt.Errorf("%s: no start (since)", r.Name)
-	case !r.Until.IsZero() && !r.Until.After(r.Since):
-		return fmt.Errorf("%s: ends (until %s) before it began (since %s)", r.Name, r.Until.Format(time.RFC3339), r.Since.Format(time.RFC3339))
-	case len(r.Reason) > maxReleaseReason:
-		return fmt.Errorf("%s: reason of %d bytes, more than %d", r.Name, len(r.Reason), maxReleaseReason)
-	}
-	return nil
-}
 
 // operatorState is a backend's operator changes: its admin state (of
 // its checks when it is checked, else its state in the listener: DRAIN or

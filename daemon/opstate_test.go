@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
@@ -117,13 +121,14 @@ func TestOperatorStateAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A state file that is not one: the daemon starts without it.
-	if err := os.WriteFile(state, []byte(`{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "broken"}]}`), 0o600); err != nil {
+	// A state file that is not one (cut short): the daemon starts without
+	// it.
+	if err := os.WriteFile(state, []byte(`{"version": 1, "broken": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "maint"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	h = restart(l.file("control_socket: SOCKET", withState))
 	h.eventually("a UP", func() bool { return h.backendState(idA) == backend.Up })
-	if f := h.d.Status().StateFile; f == nil || f.Op != control.StateFileRead || f.Path != state || !strings.Contains(f.Error, `admin "broken"`) {
+	if f := h.d.Status().StateFile; f == nil || f.Op != control.StateFileRead || f.Path != state || !strings.Contains(f.Error, "unexpected EOF") {
 		t.Errorf("status after a start with a broken state file: %+v, want it not restored", f)
 	}
 	if b, _ := os.ReadFile(state); !strings.Contains(string(b), "broken") {
@@ -390,6 +395,55 @@ func TestStateFileFailing(t *testing.T) {
 	}
 }
 
+// TestStateFileInPart: a start restores the entries of a state file that
+// it can read and leaves out, with a warning, one it could not have
+// written (edited by hand), instead of every operator state of the host;
+// it ignores, with a warning, a field it does not know (a newer version's,
+// after a downgrade) and restores the rest of that entry; the file it
+// writes holds only what it restored. Neither is a state file error.
+func TestStateFileInPart(t *testing.T) {
+	l := newLab(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(state, []byte(`{"version": 1, "saved": "2026-01-01T00:00:00Z", "hosts": [], "backends": [
+		{"listener": "amqp", "backend": "a", "admin": "maint", "maint_until": "2026-01-02T00:00:00Z"},
+		{"listener": "amqp", "backend": "b", "admin": "soft-drain"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	h := newHarness(t, l.file("control_socket: SOCKET", "control_socket: SOCKET\nstate_file: "+state),
+		func(o *Options) { o.Logger = zap.New(zapcore.NewTee(o.Logger.Core(), core)) })
+	startPassing(t, h, idA, idB)
+	h.eventually("a MAINT after the start", func() bool { return h.backendState(idA) == backend.Maint })
+	wantReason(t, h, "a", "operator set MAINT (restored from the state file at start)")
+	if got := h.backendState(idB); got != backend.Up {
+		t.Errorf("b: %v, want UP (its entry left out)", got)
+	}
+	if f := h.d.Status().StateFile; f != nil {
+		t.Errorf("status: state file error %+v, want none", f)
+	}
+	for _, w := range []string{"not restoring an entry of the state file", "ignoring fields of the state file"} {
+		if logs.FilterMessageSnippet(w).Len() != 1 {
+			t.Errorf("no warning %q; logs: %v", w, logs.All())
+		}
+	}
+	if e := logs.FilterMessageSnippet("not restoring an entry").All(); len(e) == 1 && !strings.Contains(e[0].ContextMap()["entry"].(string), `backends[1]: amqp/b: admin "soft-drain", want drain or maint`) {
+		t.Errorf("the refused entry logged as %v", e[0].ContextMap())
+	}
+	if e := logs.FilterMessageSnippet("ignoring fields").All(); len(e) == 1 && !reflect.DeepEqual(e[0].ContextMap()["fields"], []any{"hosts", "backends[0].maint_until"}) {
+		t.Errorf("the ignored fields logged as %v", e[0].ContextMap()["fields"])
+	}
+	b, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := mustReadOpState(t, state); len(s.Backends) != 1 || s.Backends[0].Backend != "a" || strings.Contains(string(b), "until") || strings.Contains(string(b), "hosts") {
+		t.Errorf("the state file written at start:\n%s", b)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // mustReadOpState reads and decodes the state file at path.
 func mustReadOpState(t *testing.T, path string) opState {
 	t.Helper()
@@ -404,51 +458,91 @@ func mustReadOpState(t *testing.T, path string) opState {
 	return s
 }
 
-// TestDecodeOpState: a state file the daemon wrote reads back; one it
-// could not have written is refused with why.
+// TestDecodeOpState: a state file the daemon wrote reads back; one that
+// is not a state file of this format is refused as a whole with why; an
+// entry the daemon could not have written is left out with where and why,
+// and the others read; a field it does not know is ignored and named, the
+// rest of its entry read.
 func TestDecodeOpState(t *testing.T) {
+	const (
+		release = `"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"`
+		digest  = `"config": "abababababababababababababababababababababababababababababababab"`
+	)
 	for _, tc := range []struct {
-		name, in, err string
+		name, in string
+		err      string   // the file refused with this
+		refused  string   // its one refused entry, with this
+		ignored  []string // the fields it ignores
+		backends int      // the backends read
+		releases int      // the releases read
 	}{
-		{"written", `{"version": 1, "saved": "2026-12-04T12:00:00Z", "backends": [
+		{name: "written", in: `{"version": 1, "saved": "2026-12-04T12:00:00Z", "backends": [
 			{"listener": "amqp", "backend": "rmq1", "admin": "maint"},
-			{"listener": "amqp", "backend": "rmq2", "weight": 0, "config": "abababababababababababababababababababababababababababababababab"}]}`, ""},
-		{"no backend", `{"version": 1, "backends": []}`, ""},
-		{"not JSON", `version 1`, "reading state: invalid character"},
-		{"unknown field", `{"version": 1, "backends": [], "extra": 1}`, `unknown field "extra"`},
-		{"two objects", `{"version": 1, "backends": []} {}`, "data after the JSON object"},
-		{"another version", `{"version": 2, "backends": []}`, "version 2, want 1"},
-		{"bad name", `{"version": 1, "backends": [{"listener": "a/b", "backend": "c", "admin": "drain"}]}`, "bad name"},
-		{"empty name", `{"version": 1, "backends": [{"listener": "amqp", "backend": "", "admin": "drain"}]}`, "bad name"},
-		{"twice", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "drain"}, {"listener": "amqp", "backend": "a", "admin": "maint"}]}`, "amqp/a twice"},
-		{"bad admin", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "ready"}]}`, `admin "ready", want drain or maint`},
-		{"weight out of range", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": 65536, "config": "abababababababababababababababababababababababababababababababab"}]}`, "weight 65536 out of 0..65535"},
-		{"weight without its backend's settings", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": 5}]}`, `config "", want the SHA-256`},
-		{"settings not a digest", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": 5, "config": "abc"}]}`, `config "abc", want the SHA-256`},
-		{"settings without a weight", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "drain", "config": "abababababababababababababababababababababababababababababababab"}]}`, "config without a weight"},
-		{"negative weight", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": -1}]}`, "weight -1 out of"},
-		{"no change", `{"version": 1, "backends": [{"listener": "amqp", "backend": "a"}]}`, "amqp/a has no change"},
-		{"released until ready", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, ""},
-		{"released for an hour", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 2, "since": "2026-12-04T12:00:00Z", "until": "2026-12-04T13:00:00Z", "reason": "released by the operator for 1h0m0s (rmqlb vrrp release --for)"}]}`, ""},
-		{"release: bad name", `{"version": 1, "backends": [], "vrrp": [{"name": "vi 1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, "vrrp[0]: bad name \"vi 1\""},
-		{"release: no interface", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, "bad interface \"\""},
-		{"release: interface too long", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "abcdefghijklmnop", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, "bad interface"},
-		{"release: interface with a slash", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "../eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, "bad interface"},
-		{"release: VRID 0", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 0, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, "virtual router id 0 out of 1..255"},
-		{"release: VRID 256", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 256, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, "cannot unmarshal number 256"},
-		{"release: version 4", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 4, "since": "2026-12-04T12:00:00Z"}]}`, "version 4, want 2 or 3"},
-		{"release: no start", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3}]}`, "vi_1: no start"},
-		{"release: ends before it began", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z", "until": "2026-12-04T12:00:00Z"}]}`, "ends (until 2026-12-04T12:00:00Z) before it began"},
-		{"release: reason too long", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z", "reason": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}]}`, "reason of 1025 bytes, more than 1024"},
-		{"release: unknown field", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z", "priority": 0}]}`, "unknown field \"priority\""},
-		{"release: twice", `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}, {"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, "vrrp[1]: vi_1 twice"},
+			{"listener": "amqp", "backend": "rmq2", "weight": 0, ` + digest + `}]}`, backends: 2},
+		{name: "no backend", in: `{"version": 1, "backends": []}`},
+		{name: "not JSON", in: `version 1`, err: "reading state: invalid character"},
+		{name: "not an object", in: `[1]`, err: "reading state: JSON array, want an object"},
+		{name: "null", in: `null`, err: "version 0, want 1"},
+		{name: "backends not a list", in: `{"version": 1, "backends": {}}`, err: "reading state: backends: JSON object, want []json.RawMessage"},
+		{name: "version not a number", in: `{"version": "1", "backends": []}`, err: "reading state: version: JSON string, want int"},
+		{name: "two objects", in: `{"version": 1, "backends": []} {}`, err: "data after the JSON object"},
+		{name: "a brace after it", in: "{\"version\": 1, \"backends\": []} }\n", err: "data after the JSON object"},
+		{name: "a bracket after it", in: `{"version": 1, "backends": []}]`, err: "data after the JSON object"},
+		{name: "white space after it", in: "{\"version\": 1, \"backends\": []}\n\t \n", backends: 0},
+		{name: "another version", in: `{"version": 2, "backends": []}`, err: "version 2, want 1"},
+		{name: "unknown field", in: `{"version": 1, "backends": [], "extra": 1, "a b": 2}`, ignored: []string{`"a b"`, "extra"}},
+		{name: "known field in another case", in: `{"Version": 1, "Backends": [{"Listener": "amqp", "backend": "a", "ADMIN": "drain"}]}`, backends: 1},
+		{name: "unknown field of a backend", in: `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "drain", "note": "disk swap"}, {"listener": "amqp", "backend": "b", "admin": "drain"}]}`,
+			ignored: []string{"backends[0].note"}, backends: 2},
+		{name: "bad name", in: `{"version": 1, "backends": [{"listener": "a/b", "backend": "c", "admin": "drain"}, {"listener": "amqp", "backend": "c", "admin": "drain"}]}`,
+			refused: `backends[0]: bad name "a/b"/"c"`, backends: 1},
+		{name: "empty name", in: `{"version": 1, "backends": [{"listener": "amqp", "backend": "", "admin": "drain"}]}`, refused: "backends[0]: bad name"},
+		{name: "entry not an object", in: `{"version": 1, "backends": [3]}`, refused: "backends[0]: JSON number, want an object"},
+		{name: "entry null", in: `{"version": 1, "backends": [null]}`, refused: `backends[0]: bad name ""/""`},
+		{name: "twice", in: `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "drain"}, {"listener": "amqp", "backend": "a", "admin": "maint"}]}`,
+			refused: "backends[1]: amqp/a twice: the first is read", backends: 1},
+		{name: "bad admin", in: `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "ready"}]}`, refused: `backends[0]: amqp/a: admin "ready", want drain or maint`},
+		{name: "admin not a string", in: `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": 1}]}`, refused: "backends[0]: admin: JSON number, want string"},
+		{name: "weight out of range", in: `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": 65536, ` + digest + `}]}`, refused: "weight 65536 out of 0..65535"},
+		{name: "weight without its backend's settings", in: `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": 5}]}`, refused: `config "", want the SHA-256`},
+		{name: "settings not a digest", in: `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": 5, "config": "abc"}]}`, refused: `config "abc", want the SHA-256`},
+		{name: "settings without a weight", in: `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "admin": "drain", ` + digest + `}]}`, refused: "config without a weight"},
+		{name: "negative weight", in: `{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": -1}]}`, refused: "weight -1 out of"},
+		{name: "no change", in: `{"version": 1, "backends": [{"listener": "amqp", "backend": "a"}]}`, refused: "amqp/a has no change"},
+		{name: "released until ready", in: `{"version": 1, "backends": [], "vrrp": [{` + release + `}]}`, releases: 1},
+		{name: "released for an hour", in: `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 2, "since": "2026-12-04T12:00:00Z", "until": "2026-12-04T13:00:00Z", "reason": "released by the operator for 1h0m0s (rmqlb vrrp release --for)"}]}`, releases: 1},
+		{name: "release: bad name", in: `{"version": 1, "backends": [], "vrrp": [{"name": "vi 1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, refused: "vrrp[0]: bad name \"vi 1\""},
+		{name: "release: no interface", in: `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, refused: "bad interface \"\""},
+		{name: "release: interface too long", in: `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "abcdefghijklmnop", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, refused: "bad interface"},
+		{name: "release: interface with a slash", in: `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "../eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, refused: "bad interface"},
+		{name: "release: VRID 0", in: `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 0, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, refused: "virtual router id 0 out of 1..255"},
+		{name: "release: VRID 256", in: `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 256, "version": 3, "since": "2026-12-04T12:00:00Z"}]}`, refused: "vrrp[0]: vrid: JSON number 256, want uint8"},
+		{name: "release: version 4", in: `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 4, "since": "2026-12-04T12:00:00Z"}]}`, refused: "version 4, want 2 or 3"},
+		{name: "release: no start", in: `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3}]}`, refused: "vi_1: no start"},
+		{name: "release: start not a time", in: `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "noon"}]}`, refused: "vrrp[0]: parsing time"},
+		{name: "release: ends before it began", in: `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z", "until": "2026-12-04T12:00:00Z"}]}`, refused: "ends (until 2026-12-04T12:00:00Z) before it began"},
+		{name: "release: reason too long", in: `{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z", "reason": "LONG"}]}`, refused: "reason of 1025 bytes, more than 1024"},
+		{name: "release: unknown field", in: `{"version": 1, "backends": [], "vrrp": [{` + release + `, "priority": 0}]}`, ignored: []string{"vrrp[0].priority"}, releases: 1},
+		{name: "release: twice", in: `{"version": 1, "backends": [], "vrrp": [{` + release + `}, {` + release + `}]}`, refused: "vrrp[1]: vi_1 twice", releases: 1},
 	} {
-		_, err := decodeOpState([]byte(tc.in))
+		s, err := decodeOpState([]byte(strings.Replace(tc.in, "LONG", strings.Repeat("x", 1025), 1)))
+		if tc.err != "" || err != nil {
+			if tc.err == "" || err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want one with %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if len(s.Backends) != tc.backends || len(s.VRRP) != tc.releases {
+			t.Errorf("%s: read %d backends and %d releases, want %d and %d", tc.name, len(s.Backends), len(s.VRRP), tc.backends, tc.releases)
+		}
 		switch {
-		case tc.err == "" && err != nil:
-			t.Errorf("%s: %v", tc.name, err)
-		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-			t.Errorf("%s: error %v, want one with %q", tc.name, err, tc.err)
+		case tc.refused == "" && len(s.refused) != 0:
+			t.Errorf("%s: refused %q", tc.name, s.refused)
+		case tc.refused != "" && (len(s.refused) != 1 || !strings.Contains(s.refused[0], tc.refused)):
+			t.Errorf("%s: refused %q, want one entry with %q", tc.name, s.refused, tc.refused)
+		}
+		if !slices.Equal(s.ignored, tc.ignored) {
+			t.Errorf("%s: ignored %q, want %q", tc.name, s.ignored, tc.ignored)
 		}
 	}
 	if _, err := decodeOpState(make([]byte, maxOpState+1)); err == nil || !strings.Contains(err.Error(), "more than") {
@@ -456,9 +550,10 @@ func TestDecodeOpState(t *testing.T) {
 	}
 }
 
-// FuzzDecodeOpState: a state file read at start never panics, one that
-// is accepted is written back as it reads (the daemon writes what it
-// accepts), and a start's plan of it restores a state only where the
+// FuzzDecodeOpState: a state file read at start never panics; of one that
+// is accepted, each entry is read or refused, and what is read is written
+// back as it reads, with nothing refused or ignored (the daemon writes
+// what it read), and a start's plan of it restores a state only where the
 // configuration can take it: a backend it has, a release of the same
 // virtual router that has not ended.
 func FuzzDecodeOpState(f *testing.F) {
@@ -482,6 +577,7 @@ listeners:
 	f.Add([]byte(`{"version": 1, "backends": [{"listener": "amqp", "backend": "a", "weight": -1}]}`))
 	f.Add([]byte(`{"version": 1, "backends": [{"listener": "amqp", "backend": "rmq1", "admin": "maint"}, {"listener": "amqp", "backend": "rmq3", "admin": "drain"}], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z", "until": "2026-12-04T13:00:00Z"}]}`))
 	f.Add([]byte(`{"version": 1, "backends": [], "vrrp": [{"name": "vi_1", "interface": "eth0", "vrid": 51, "version": 3, "since": "2026-12-04T12:00:00Z", "until": "2026-12-04T13:00:00+01:00", "reason": "released"}]}`))
+	f.Add([]byte(`{"version": 1, "backends": [{"listener": "amqp", "backend": "rmq1", "admin": "soft", "x": 1}, 7, {"listener": "amqp", "backend": "rmq2", "admin": "drain", "note": ""}], "vrrp": [{"name": "vi_1"}], "hosts": {}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeOpState(b)
 		if err != nil {
@@ -492,8 +588,15 @@ listeners:
 			t.Fatal(err)
 		}
 		s2, err := decodeOpState(again)
-		if err != nil {
-			t.Fatalf("written back, refused: %v\n%s", err, again)
+		if err != nil || len(s2.refused) != 0 || len(s2.ignored) != 0 {
+			t.Fatalf("written back, refused: %v, %q, %q\n%s", err, s2.refused, s2.ignored, again)
+		}
+		var raw struct{ Backends, VRRP []json.RawMessage }
+		if err := json.Unmarshal(b, &raw); err != nil {
+			t.Fatalf("accepted, not JSON: %v", err)
+		}
+		if len(s.Backends)+len(s.VRRP)+len(s.refused) != len(raw.Backends)+len(raw.VRRP) {
+			t.Fatalf("%d entries, %d read and %d refused", len(raw.Backends)+len(raw.VRRP), len(s.Backends)+len(s.VRRP), len(s.refused))
 		}
 		if !reflect.DeepEqual(normalOpState(s), normalOpState(s2)) {
 			t.Fatalf("written back, read as another:\n%+v\n%+v", s, s2)
@@ -519,6 +622,7 @@ listeners:
 
 // normalOpState makes s comparable: times by their instant.
 func normalOpState(s opState) opState {
+	s.refused, s.ignored = nil, nil
 	s.Saved = s.Saved.UTC()
 	s.VRRP = slices.Clone(s.VRRP)
 	for i := range s.VRRP {

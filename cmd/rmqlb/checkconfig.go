@@ -53,7 +53,7 @@ func cmdCheckConfig(path string, checks bool, stdout, stderr io.Writer) int {
 
 // printStatePreview says what a start of c at now would make of its state
 // file: the operator's states it restores and those it leaves out, with
-// why; a file it could not read is a warning (a start goes on without it).
+// why, and the fields it ignores; a file it could not read is a warning (a start goes on without it).
 func printStatePreview(c *config.Config, now time.Time, stdout, stderr io.Writer) {
 	p, err := daemon.PreviewStateFile(c, now)
 	switch {
@@ -73,6 +73,9 @@ func printStatePreview(c *config.Config, now time.Time, stdout, stderr io.Writer
 	}
 	for _, l := range p.LeftOut {
 		fmt.Fprintf(stdout, "  leaves out %s\n", l)
+	}
+	for _, f := range p.Ignored {
+		fmt.Fprintf(stdout, "  ignores    %s: a field this version does not know (written by a newer one?)\n", f)
 	}
 }
 

@@ -102,6 +102,12 @@ func TestCheckConfigStateFile(t *testing.T) {
 		{"states", `{"version": 1, "saved": "2026-12-04T14:00:00Z", "backends": [
 			{"listener": "amqp", "backend": "b1", "admin": "maint"}, {"listener": "amqp", "backend": "b2", "admin": "drain"}]}`,
 			[]string{"a start restores 1 of the operator's states in it and leaves out 1\n", "  restores   amqp/b1 maint\n", "  leaves out amqp/b2 drain: no such backend in the configuration\n"}, nil},
+		{"a newer version's", `{"version": 1, "saved": "2026-12-04T14:00:00Z", "backends": [
+			{"listener": "amqp", "backend": "b1", "admin": "maint", "note": "disk swap"}, {"listener": "amqp", "backend": "b1", "admin": "soft-drain"}], "hosts": []}`,
+			[]string{"a start restores 1 of the operator's states in it and leaves out 1\n", "  restores   amqp/b1 maint\n",
+				"  leaves out backends[1]: amqp/b1: admin \"soft-drain\", want drain or maint: not one this version could have written\n",
+				"  ignores    backends[0].note: a field this version does not know (written by a newer one?)\n",
+				"  ignores    hosts: a field"}, nil},
 		{"broken", "{", nil, []string{"warning: state file " + state + ": reading state: unexpected EOF: a start would not restore the operator's states in it\n"}},
 	} {
 		if c.state != "" {
