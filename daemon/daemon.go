@@ -433,6 +433,10 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		if err := d.startListeners(cfg); err != nil {
 			return shutdown(err)
 		}
+		// The states taken over, written as a start writes those it
+		// restored: a state file that cannot be written is shown from
+		// the upgrade on. A failure is logged and shown by status.
+		_ = d.saveOpState()
 		serveControl()
 		d.log.Info("took over from the running daemon", zap.Int("pid", tk.PID()), zap.String("its_version", tk.offer.Version))
 	} else {

@@ -208,6 +208,60 @@ func TestUpgradeKeepsRelease(t *testing.T) {
 	}
 }
 
+// The new process of an upgrade writes the state file at its start, with
+// the states it took over (a release of a BACKUP among them, before its
+// instance applied it), as a start that is not an upgrade does: a state
+// file that cannot be written is shown from the upgrade on, not from the
+// operator's next command.
+func TestUpgradeWritesStateFile(t *testing.T) {
+	for _, broken := range []bool{false, true} {
+		l := newLab(t)
+		state := filepath.Join(t.TempDir(), "state.json")
+		h := newHarness(t, l.file("control_socket: SOCKET", "control_socket: SOCKET\nstate_file: "+state))
+		startChecked(t, h)
+		h.vrrp.get("v").inject(t, 200, 100*time.Millisecond) // a higher-priority master
+		h.eventually("BACKUP hearing the master", func() bool {
+			s := h.vrrpSnapshot()
+			return s.State == vrrp.StateBackup && s.Master != nil
+		})
+		if _, err := h.d.SetAdmin("amqp/a", "maint"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.vrrpCommand("release", "v"); err != nil {
+			t.Fatal(err)
+		}
+		// Gone before the upgrade, or a directory in its place, which
+		// the new process cannot write over.
+		if err := os.Remove(state); err != nil {
+			t.Fatal(err)
+		}
+		if broken {
+			if err := os.Mkdir(state, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		started := startSuccessors(t, h, takeOver)
+		if _, err := upgradeNow(t, h); err != nil {
+			t.Fatal(err)
+		}
+		succ := <-started
+		<-succ.daemon().Ready()
+		f := succ.daemon().Status().StateFile
+		if broken {
+			if f == nil || f.Op != control.StateFileWrite || f.Path != state {
+				t.Errorf("status after an upgrade that could not write the state file: %+v, want a write error", f)
+			}
+			continue
+		}
+		if f != nil {
+			t.Errorf("status after the upgrade: state file error %+v", f)
+		}
+		if s := mustReadOpState(t, state); len(s.Backends) != 1 || s.Backends[0].Admin != "maint" || len(s.VRRP) != 1 || s.VRRP[0].Name != "v" {
+			t.Errorf("the state file after the upgrade: %+v", s)
+		}
+	}
+}
+
 // A MASTER released while no backup takes its VIPs over (none runs, as
 // here) keeps them: an upgrade, which would hand them to nobody, is
 // refused with what to do; the release stays.
