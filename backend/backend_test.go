@@ -160,3 +160,22 @@ func FuzzParseState(f *testing.F) {
 		}
 	})
 }
+
+// TestChangeReason: one wording of an operator's change, with its note.
+func TestChangeReason(t *testing.T) {
+	for _, c := range []struct {
+		prev, a Admin
+		note    string
+		want    string
+	}{
+		{AdminNone, AdminDrain, "", "operator set DRAIN"},
+		{AdminDrain, AdminMaint, "", "operator set MAINT"},
+		{AdminMaint, AdminNone, "", "operator cleared MAINT"},
+		{AdminNone, AdminMaint, "handed over", "operator set MAINT (handed over)"},
+		{AdminNone, AdminNone, "", "operator set READY"},
+	} {
+		if got := ChangeReason(c.prev, c.a, c.note); got != c.want {
+			t.Errorf("ChangeReason(%v, %v, %q) = %q, want %q", c.prev, c.a, c.note, got, c.want)
+		}
+	}
+}

@@ -114,11 +114,13 @@ func (d *Daemon) setAdmin(key, what, note string) (control.BackendAdmin, error) 
 	if u == nil {
 		return control.BackendAdmin{}, fmt.Errorf("no backend %s", id)
 	}
-	reason := "operator set " + what
-	if note != "" {
-		reason += " (" + note + ")"
+	prev := backend.AdminNone
+	for _, b := range u.l.Snapshot().Backends {
+		if b.Name == id.Name {
+			prev = uncheckedAdmin(b.State)
+		}
 	}
-	if err := u.l.SetBackendState(id.Name, st, reason); err != nil {
+	if err := u.l.SetBackendState(id.Name, st, backend.ChangeReason(prev, a, note)); err != nil {
 		return control.BackendAdmin{}, err
 	}
 	return control.BackendAdmin{Backend: id, Admin: a, State: st}, nil

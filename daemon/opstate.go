@@ -120,12 +120,7 @@ func (d *Daemon) operatorStatesLocked() []operatorState {
 			if a, checked := admins[o.ID]; checked {
 				o.Admin = a
 			} else {
-				switch b.State { // unchecked: the operator's state, or UP
-				case backend.Drain:
-					o.Admin = backend.AdminDrain
-				case backend.Maint:
-					o.Admin = backend.AdminMaint
-				}
+				o.Admin = uncheckedAdmin(b.State)
 			}
 			if b.WeightOverride {
 				w := b.Weight
@@ -135,6 +130,19 @@ func (d *Daemon) operatorStatesLocked() []operatorState {
 		}
 	}
 	return out
+}
+
+// uncheckedAdmin is the operator's state of a backend without checks
+// whose state in its listener is st: DRAIN and MAINT are the operator's,
+// and it is UP otherwise.
+func uncheckedAdmin(st backend.State) backend.Admin {
+	switch st {
+	case backend.Drain:
+		return backend.AdminDrain
+	case backend.Maint:
+		return backend.AdminMaint
+	}
+	return backend.AdminNone
 }
 
 // saveOpState writes the operator's changes of every backend to the state

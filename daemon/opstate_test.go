@@ -195,7 +195,7 @@ func TestOperatorStateAcrossRestartUnchecked(t *testing.T) {
 	if _, err := h.d.SetAdmin("amqp/b", "drain"); err != nil {
 		t.Fatal(err)
 	}
-	wantReason(t, h, "b", "operator set drain")
+	wantReason(t, h, "b", "operator set DRAIN")
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,34 @@ func TestOperatorStateAcrossRestartUnchecked(t *testing.T) {
 	if st := h.backendState(idB); st != backend.Drain {
 		t.Errorf("b after the restart: %v, want DRAIN", st)
 	}
-	wantReason(t, h, "b", "operator set drain (restored from the state file at start)")
+	wantReason(t, h, "b", "operator set DRAIN (restored from the state file at start)")
+}
+
+// TestAdminReasonCheckedOrNot: an operator's command reads the same in
+// the reason of a backend's state whether the backend is checked (a) or
+// not (b).
+func TestAdminReasonCheckedOrNot(t *testing.T) {
+	l := newLab(t)
+	file := l.file("      - {name: b, address: "+l.b.addr()+", weight: 10}", "      - {name: b, address: "+l.b.addr()+", weight: 10, check: {type: none}}")
+	h := newHarness(t, file)
+	startCheckedA(t, h)
+	for _, c := range []struct {
+		cmd, want string
+		st        backend.State
+	}{
+		{"drain", "operator set DRAIN", backend.Drain},
+		{"maint", "operator set MAINT", backend.Maint},
+		{"ready", "operator cleared MAINT", backend.Up},
+	} {
+		for _, key := range []string{"amqp/a", "amqp/b"} {
+			if _, err := h.d.SetAdmin(key, c.cmd); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.eventually("a and b "+c.st.String(), func() bool { return h.backendState(idA) == c.st && h.backendState(idB) == c.st })
+		wantReason(t, h, "a", c.want)
+		wantReason(t, h, "b", c.want)
+	}
 }
 
 // startCheckedA starts the daemon and passes every check of a (b has

@@ -336,7 +336,7 @@ func (d *Daemon) carryOnListener(u *listenerUnit, t *Takeover) error {
 		case b.Check.Type == config.CheckNone:
 			if hb.Admin != backend.AdminNone {
 				st := hb.Admin.Apply(backend.Up)
-				if err := u.l.SetBackendState(b.ID.Name, st, "operator set "+hb.Admin.String()+" (handed over)"); err != nil {
+				if err := u.l.SetBackendState(b.ID.Name, st, backend.ChangeReason(backend.AdminNone, hb.Admin, "handed over")); err != nil {
 					return err
 				}
 			}

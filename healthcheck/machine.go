@@ -2,7 +2,6 @@ package healthcheck
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
@@ -374,14 +373,7 @@ func (m *Machine) SetAdminNoted(now time.Time, a backend.Admin, note string) []E
 	prevState := m.State()
 	prevAdmin := m.admin
 	m.admin = a
-	reason := "operator cleared " + strings.ToUpper(prevAdmin.String())
-	if a != backend.AdminNone {
-		reason = "operator set " + strings.ToUpper(a.String())
-	}
-	if note != "" {
-		reason += " (" + note + ")"
-	}
-	return m.change(now, prevState, m.health, reason)
+	return m.change(now, prevState, m.health, backend.ChangeReason(prevAdmin, a, note))
 }
 
 // NextTick returns when Tick should next be called for slow start (zero: no need). Ticks come
