@@ -82,6 +82,25 @@ func refusedRecent(in VRRP, r *vrrp.RefusedAdvert) time.Duration {
 	return max(10*time.Second, 3*max(in.AdvertInterval, r.AdvertInterval))
 }
 
+// conflictRecent is how long after another host last announced a VIP
+// of a MASTER that stayed MASTER (vrrp.VIPConflict) the instance still
+// counts as degraded: a host that holds the address answers the clients'
+// ARP requests without announcing it again, so the conflict is heard
+// seldom and lasts until someone removes the address there.
+const conflictRecent = 10 * time.Minute
+
+// conflictHost names the host of a conflict by its link-layer address,
+// as the VIP set last heard it announce the address ("another host" when
+// it did not say).
+func conflictHost(in VRRP, c *vrrp.VIPConflict) string {
+	for _, a := range in.Addresses.VIPs {
+		if a.Prefix.Addr() == c.Addr && a.LastPeerMAC != "" {
+			return "the host with MAC " + a.LastPeerMAC
+		}
+	}
+	return "another host"
+}
+
 // refusedWhy tells which setting differs for a refused advertisement's
 // drop reason.
 func refusedWhy(reason string) string {
@@ -131,6 +150,9 @@ func VerdictOf(s Status) Verdict {
 //     another router (a difference of configuration, see
 //     vrrp.RefusedAdvert) within refusedRecent: that router is MASTER and
 //     this one does not count it, a split brain if both hold the VIPs;
+//   - another host announced a VIP of a MASTER that stayed MASTER
+//     (vrrp.VIPConflict) within conflictRecent: it holds the address
+//     too;
 //   - a listener is not listening;
 //   - every backend of a listener is DRAIN or MAINT or has weight 0
 //     (which drains it too): no client can be served (each is an
@@ -169,6 +191,10 @@ func Assess(s Status) Verdict {
 		if r := in.Refused; r != nil && s.Now.Sub(r.At) < refusedRecent(in, r) {
 			bad("VRRP %s: adverts of VRID %d from %s (priority %d) dropped, %s, the last %s ago: that router is MASTER unheard by this one (split brain if both hold the VIPs)",
 				in.Name, in.VRID, r.From, r.Priority, refusedWhy(r.Reason), age(s.Now, r.At))
+		}
+		if c := in.Conflict; c != nil && s.Now.Sub(c.At) < conflictRecent {
+			bad("VIP %s of %s announced by %s while this host is MASTER, the last %s ago (%d since start): it holds the address too, and the clients that hear it send their packets there; remove the address there",
+				c.Addr, in.Name, conflictHost(in, c), age(s.Now, c.At), c.Count)
 		}
 		switch {
 		case in.Addresses.Error != "":

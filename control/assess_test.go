@@ -127,6 +127,13 @@ func TestAssessExitCodes(t *testing.T) {
 			s.VRRP[0].Refused = &vrrp.RefusedAdvert{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
 				Reason: vrrp.DropAuth, At: s.Now.Add(-1500 * time.Millisecond), Count: 40}
 		}, ExitDegraded, "VRRP rabbitmq: adverts of VRID 1 from 10.77.0.2 (priority 100) dropped, its authentication (auth_type, auth_pass) differs, the last 2s ago: that router is MASTER unheard by this one (split brain if both hold the VIPs)"},
+		{"a VIP announced by another host", func(s *Status) {
+			s.VRRP[0].Conflict = &vrrp.VIPConflict{Addr: s.VRRP[0].Addresses.VIPs[0].Prefix.Addr(), At: s.Now.Add(-9 * time.Minute), Count: 2}
+			s.VRRP[0].Addresses.VIPs[0].LastPeerMAC = "02:00:00:00:00:09"
+		}, ExitDegraded, "VIP 10.77.0.100 of rabbitmq announced by the host with MAC 02:00:00:00:00:09 while this host is MASTER, the last 9m0s ago (2 since start): it holds the address too, and the clients that hear it send their packets there; remove the address there"},
+		{"a VIP announced by another host, long ago", func(s *Status) {
+			s.VRRP[0].Conflict = &vrrp.VIPConflict{Addr: s.VRRP[0].Addresses.VIPs[0].Prefix.Addr(), At: s.Now.Add(-10 * time.Minute), Count: 2}
+		}, ExitHealthy, ""},
 		{"adverts of our VRID refused, long ago", func(s *Status) {
 			s.VRRP[0].Refused = &vrrp.RefusedAdvert{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
 				Reason: vrrp.DropAuth, At: s.Now.Add(-10 * time.Second), Count: 40}

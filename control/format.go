@@ -213,6 +213,14 @@ func formatVRRP(p *page, now time.Time, ins []VRRP) {
 			p.println(what, txt(fmt.Sprintf(" %s: VRID %d from %s priority %d (%s), last %s ago, %d since start",
 				v.Name, v.VRID, r.From, r.Priority, r.Reason, age(now, r.At), r.Count)))
 		}
+		if c := v.Conflict; c != nil {
+			what := txt("VIP conflict")
+			if now.Sub(c.At) < conflictRecent {
+				what = paint("VIP conflict", red)
+			}
+			p.println(what, txt(fmt.Sprintf(" %s: %s announced by %s while MASTER, last %s ago, %d since start",
+				v.Name, c.Addr, conflictHost(v, c), age(now, c.At), c.Count)))
+		}
 		if f := v.Addresses.Fault; f != "" {
 			p.println(paint("VIP fault", red), txt(fmt.Sprintf(" %s: %s (%d since start)", v.Name, oneLine(f), v.Addresses.Faults)))
 		}

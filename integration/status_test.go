@@ -37,6 +37,12 @@ type instanceStatus struct {
 		Addr     string `json:"addr"`
 		Priority int    `json:"priority"`
 	} `json:"master"`
+	// Conflict is the last time another host announced a VIP of this
+	// MASTER that stayed MASTER (vrrp.VIPConflict); nil if never.
+	Conflict *struct {
+		Addr  string `json:"addr"`
+		Count int    `json:"count"`
+	} `json:"conflict"`
 	Counters struct {
 		AdvertsSent     uint64            `json:"adverts_sent"`
 		AdvertsReceived uint64            `json:"adverts_received"`

@@ -66,10 +66,7 @@ func TestInstanceAdoptAfterRun(t *testing.T) {
 // them, since the process that takes over does not hold them.
 func TestInstanceStopQuietlyWhileLingering(t *testing.T) {
 	tr := newFakeTransport(local)
-	owner := &announcingOwner{fakeOwner: newFakeOwner()}
-	h := startInstanceWith(t, testConfig(), tr, owner)
-	const mdi = 3609375 * time.Microsecond
-	h.becomeMaster(t, mdi)
+	h, owner := startAnnouncingMaster(t, tr)
 	waitApplied(t, h.inst.StepDown(0, "maintenance"))
 	tr.nextSent(t)
 	tr.inject(t, advertBytes(t, higher, 100, time.Second), higher, MulticastIPv4, 255)

@@ -282,6 +282,7 @@ func (m *Machine) peerAnnounced(now time.Time, out []Action, ev PeerAnnounced) [
 		m.announced = make(map[netip.Addr]time.Time)
 	}
 	m.announced[a] = now
+	m.suspectConflict(now, a)
 	if m.lingering() && m.allAnnounced() {
 		m.handover.Announced = true
 		out = m.endHandover(now, out, fmt.Sprintf("%v announced the VIPs", m.handover.Peer))

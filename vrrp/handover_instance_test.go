@@ -17,6 +17,17 @@ type announcingOwner struct {
 	announcements registered[announcement]
 }
 
+// startAnnouncingMaster runs an instance of testConfig on tr with an
+// owner that reports announcements, and makes it MASTER (becomeMaster,
+// its master down interval 3609375 us from t0).
+func startAnnouncingMaster(t *testing.T, tr *fakeTransport) (*instanceHarness, *announcingOwner) {
+	t.Helper()
+	owner := &announcingOwner{fakeOwner: newFakeOwner()}
+	h := startInstanceWith(t, testConfig(), tr, owner)
+	h.becomeMaster(t, 3609375*time.Microsecond)
+	return h, owner
+}
+
 // announcement is one report of an AnnounceReporter.
 type announcement struct {
 	addr netip.Addr
@@ -70,10 +81,8 @@ func waitApplied(t *testing.T, done <-chan struct{}) {
 // BACKUP; the snapshot tells all of it.
 func TestInstanceRelease(t *testing.T) {
 	tr := newFakeTransport(local)
-	owner := &announcingOwner{fakeOwner: newFakeOwner()}
-	h := startInstanceWith(t, testConfig(), tr, owner)
+	h, owner := startAnnouncingMaster(t, tr)
 	const mdi = 3609375 * time.Microsecond
-	h.becomeMaster(t, mdi)
 	now := t0.Add(mdi)
 
 	waitApplied(t, h.inst.StepDown(0, "maintenance of broker 1"))
@@ -191,10 +200,8 @@ const skew100 = 609375 * time.Microsecond
 // the owner to announce again before it acquires.
 func TestInstanceMasterAgainResumesAnnouncing(t *testing.T) {
 	tr := newFakeTransport(local)
-	owner := &announcingOwner{fakeOwner: newFakeOwner()}
-	h := startInstanceWith(t, testConfig(), tr, owner)
+	h, owner := startAnnouncingMaster(t, tr)
 	const mdi = 3609375 * time.Microsecond
-	h.becomeMaster(t, mdi)
 	tr.inject(t, advertBytes(t, higher, 150, time.Second), higher, MulticastIPv4, 255)
 	if c := owner.next(t); c != "quiet" {
 		t.Fatalf("owner call %q, want quiet", c)
@@ -221,10 +228,8 @@ func TestInstanceMasterAgainResumesAnnouncing(t *testing.T) {
 // quiet.
 func TestInstanceResumesAfterReleaseToo(t *testing.T) {
 	tr := newFakeTransport(local)
-	owner := &announcingOwner{fakeOwner: newFakeOwner()}
-	h := startInstanceWith(t, testConfig(), tr, owner)
+	h, owner := startAnnouncingMaster(t, tr)
 	const mdi = 3609375 * time.Microsecond
-	h.becomeMaster(t, mdi)
 	tr.inject(t, advertBytes(t, higher, 150, time.Second), higher, MulticastIPv4, 255)
 	if c := owner.next(t); c != "quiet" {
 		t.Fatalf("owner call %q, want quiet", c)
@@ -253,10 +258,7 @@ func TestInstanceResumesAfterReleaseToo(t *testing.T) {
 // turned since.
 func TestInstanceOwnAnnouncementAfterPeers(t *testing.T) {
 	tr := newFakeTransport(local)
-	owner := &announcingOwner{fakeOwner: newFakeOwner()}
-	h := startInstanceWith(t, testConfig(), tr, owner)
-	const mdi = 3609375 * time.Microsecond
-	h.becomeMaster(t, mdi)
+	h, owner := startAnnouncingMaster(t, tr)
 	owner.announce(t, vip.Addr())
 	owner.announceOwn(t, vip.Addr())
 	tr.inject(t, advertBytes(t, higher, 150, time.Second), higher, MulticastIPv4, 255)
@@ -282,10 +284,7 @@ func TestInstanceOwnAnnouncementAfterPeers(t *testing.T) {
 // release.
 func TestInstancePeerAnnouncedBeforeAdvert(t *testing.T) {
 	tr := newFakeTransport(local)
-	owner := &announcingOwner{fakeOwner: newFakeOwner()}
-	h := startInstanceWith(t, testConfig(), tr, owner)
-	const mdi = 3609375 * time.Microsecond
-	h.becomeMaster(t, mdi)
+	_, owner := startAnnouncingMaster(t, tr)
 	owner.announceOwn(t, vip.Addr())
 	owner.announce(t, vip.Addr())
 	tr.inject(t, advertBytes(t, higher, 150, time.Second), higher, MulticastIPv4, 255)

@@ -330,6 +330,7 @@ func (i *Instance) Snapshot() Snapshot {
 		Since:               m.Since(),
 		Reason:              m.Reason(),
 		Refused:             i.refusedSnapshot(),
+		Conflict:            m.LastConflict(),
 		Counters:            i.counters.clone(),
 		RealTime:            i.realTime,
 		Sender:              i.senderDescription(),
@@ -762,6 +763,10 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			i.clamped(a)
 		case HandoverDone:
 			i.handedOver(a.Info)
+		case ConflictHeard:
+			i.log.Warn("another host announced a VIP of this MASTER and did not take over: it holds the address too, and clients that heard it send their packets there",
+				zap.Stringer("vip", a.Info.Addr), zap.Time("heard", a.Info.At), zap.Uint64("conflicts", a.Info.Count))
+			i.metrics.inc(func(m *metrics) prometheus.Counter { return m.conflicts })
 		case StopAnnouncing:
 			if q, ok := i.opt.Owner.(Quieter); ok {
 				q.StopAnnouncing()

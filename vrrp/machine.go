@@ -204,6 +204,11 @@ type Machine struct {
 	lingerUntil   time.Time // zero: not lingering
 	handover      *Handover
 	announced     map[netip.Addr]time.Time // last announcement by another host
+	// Conflicts (see VIPConflict): the addresses another host announced
+	// while MASTER, with when, until they count; the last counted.
+	suspects      map[netip.Addr]time.Time
+	conflict      VIPConflict
+	otherAdvertAt time.Time // another router's last advert heard as MASTER
 	// After Reconfigure: the previous addresses and VRRPv2 interval,
 	// accepted until an advert with the configured ones is heard.
 	prevVIPs     []netip.Addr
@@ -321,11 +326,15 @@ func (m *Machine) NextDeadline() (time.Time, bool) {
 
 // nextOtherDeadline is NextDeadline but for the timers of the state,
 // MASTER's advert timer and BACKUP's master down timer: the end of a
-// handover's lingering and of a release period.
+// handover's lingering and of a release period, and when an announcement
+// of another host becomes a conflict (see VIPConflict).
 func (m *Machine) nextOtherDeadline() (time.Time, bool) {
 	at := m.lingerUntil
 	if m.released && !m.releasedUntil.IsZero() && (at.IsZero() || m.releasedUntil.Before(at)) {
 		at = m.releasedUntil
+	}
+	if c, ok := m.nextConflictDeadline(); ok && (at.IsZero() || c.Before(at)) {
+		at = c
 	}
 	return at, !at.IsZero()
 }
@@ -506,6 +515,7 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 			out = m.becomeMaster(now, out, m.masterDownReason.String(now))
 		}
 	case StateMaster:
+		out = m.confirmConflicts(now, out)
 		if !m.adverAt.IsZero() && !now.Before(m.adverAt) {
 			out = append(out, PeriodicAdvert{Priority: m.EffectivePriority()})
 			next := m.adverAt.Add(m.cfg.AdvertInterval)
@@ -542,6 +552,10 @@ func (m *Machine) becomeMaster(now time.Time, out []Action, why string) []Action
 func (m *Machine) transition(now time.Time, out []Action, to State, why string) []Action {
 	from := m.state
 	m.state, m.since, m.reason = to, now, why
+	if to != StateMaster {
+		// It gave way, or stopped: what was heard was not a conflict.
+		clear(m.suspects)
+	}
 	return append(out, StateChange{From: from, To: to, Reason: why})
 }
 
@@ -670,6 +684,10 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 			m.masterDownReason = m.preemptReason(downPreempt, now)
 		}
 	case StateMaster:
+		// Another router advertises as MASTER: the announcements heard
+		// about now are its, and VRRP settles which of the two stays.
+		clear(m.suspects)
+		m.otherAdvertAt = now
 		switch {
 		case p.Priority > local || (p.Priority == local && src.Compare(m.primary) > 0):
 			// A released master (local 0) gives way to any router

@@ -13,6 +13,7 @@ import (
 type metrics struct {
 	sent, received, sendErrors, ownerErrors, transitions   prometheus.Counter
 	intervalClamped, rebinds, linkWatchErrors, ownerFaults prometheus.Counter
+	conflicts                                              prometheus.Counter
 	dropped                                                *prometheus.CounterVec
 	state                                                  *prometheus.GaugeVec
 	priority                                               prometheus.Gauge
@@ -53,7 +54,9 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		intervalClamped: counter("interval_clamped_total",
 			"VRRPv3 adverts whose interval was longer than the largest a backup adopts (max_adopted_advert_interval)."),
 		ownerFaults: counter("owner_faults_total", "Times the VIP owner reported it could not hold the VIPs (the instance then goes to FAULT)."),
-		rebinds:     counter("rebinds_total", "Times the VRRP socket followed its interface after it was deleted and created again."),
+		conflicts: counter("vip_conflicts_total",
+			"Times another host announced a VIP of this MASTER (gratuitous ARP, ARP with the VIP as sender, IPv6 neighbour advertisement) and this one stayed MASTER a master down interval later: a host that holds the address too."),
+		rebinds: counter("rebinds_total", "Times the VRRP socket followed its interface after it was deleted and created again."),
 		linkWatchErrors: counter("link_watch_errors_total",
 			"Errors of the netlink link subscription, each followed by a new subscription and a fresh read of the link."),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "rmqlb", Subsystem: "vrrp",
@@ -73,7 +76,7 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 	for k, s := range states {
 		m.stateGauges[k] = m.state.WithLabelValues(s.String())
 	}
-	for _, c := range []prometheus.Collector{m.sent, m.received, m.sendErrors, m.ownerErrors, m.transitions, m.intervalClamped, m.rebinds, m.linkWatchErrors, m.ownerFaults, m.dropped, m.state, m.priority, m.sendDelays} {
+	for _, c := range []prometheus.Collector{m.sent, m.received, m.sendErrors, m.ownerErrors, m.transitions, m.intervalClamped, m.rebinds, m.linkWatchErrors, m.ownerFaults, m.conflicts, m.dropped, m.state, m.priority, m.sendDelays} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

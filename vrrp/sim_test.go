@@ -489,7 +489,10 @@ type sim struct {
 	seq     int
 	groups  []int
 	lossP   float64
-	lossEnd time.Time
+	// splitSeen is set once a partition or a loss of packets could
+	// have made two masters: a conflict (ConflictHeard) may follow.
+	splitSeen bool
+	lossEnd   time.Time
 	// lastArrival keeps each sender-receiver pair in order.
 	lastArrival map[[2]int]time.Time
 	// lastHeard is when each receiver last stepped its machine with an
@@ -772,6 +775,13 @@ func (s *sim) step(r *simRouter, ev Event) {
 		case IntervalClamped:
 			s.failf("r%d clamped an interval: %+v", r.id, a)
 		case HandoverDone:
+		case ConflictHeard:
+			// Another router announcing the VIPs of a MASTER that
+			// stays MASTER is a split brain, which only a partition or
+			// lost packets make, and never in a quiet window.
+			if s.watching || !s.splitSeen {
+				s.failf("r%d heard a conflict without a split brain: %+v", r.id, a.Info)
+			}
 		default:
 			s.failf("r%d: action %T not handled by the simulation", r.id, a)
 		}
@@ -966,10 +976,12 @@ func (s *sim) fault(f simFault) {
 		}
 	case fPartition:
 		copy(s.groups, f.groups)
+		s.splitSeen = true
 	case fHeal:
 		clear(s.groups)
 	case fLoss:
 		s.lossP, s.lossEnd = f.loss, s.now.Add(f.dur)
+		s.splitSeen = true
 	case fStop:
 		s.step(r, Shutdown{})
 		r.m = nil

@@ -59,6 +59,10 @@ type Snapshot struct {
 	// Refused is the last advertisement of this VRID from another router
 	// that was dropped; nil if none since the instance was created.
 	Refused *RefusedAdvert `json:"refused,omitempty"`
+	// Conflict is the last time another host announced a VIP while this
+	// router was MASTER and stayed MASTER (see VIPConflict), with the
+	// count; nil if never since the instance was created.
+	Conflict *VIPConflict `json:"conflict,omitempty"`
 	// Since is when State was entered; Reason why.
 	Since    time.Time `json:"since"`
 	Reason   string    `json:"reason"`
