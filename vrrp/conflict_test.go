@@ -136,3 +136,32 @@ func TestInstanceConflict(t *testing.T) {
 	h.wantState(t, StateMaster)
 	owner.noCall(t)
 }
+
+// A router that preempts the master announces the VIPs while the old
+// master, which advertised until it heard the new one, may still hold and
+// announce them (it lingers until the new master announced them): no
+// conflict, though the old master's adverts reached the new one while it
+// was BACKUP.
+func TestMachineConflictAfterPreempting(t *testing.T) {
+	const mdi = 3609375 * time.Microsecond // prio 100, 1s
+	sec := time.Second
+	runWatchingCases(t, []machineCase{{
+		name: "the old master's announcement after the preemption",
+		cfg:  testConfig(),
+		steps: []step{
+			{ev: Startup{}, want: []Action{change(StateInit, StateBackup, "startup")}, state: StateBackup},
+			// The old master, of lower priority, advertises every second.
+			{at: sec / 2, ev: advertFrom(lower, 50, sec), state: StateBackup},
+			{at: sec/2 + sec, ev: advertFrom(lower, 50, sec), state: StateBackup},
+			{at: sec/2 + 2*sec, ev: advertFrom(lower, 50, sec), state: StateBackup},
+			{at: sec/2 + 3*sec, ev: advertFrom(lower, 50, sec), state: StateBackup},
+			// Preempts at the Master_Down_Timer of its start.
+			{at: mdi, ev: Tick{}, want: []Action{change(StateBackup, StateMaster, ""), SendAdvert{100}, Acquire{}}, state: StateMaster},
+			{at: mdi + 1, ev: PeerAnnounced{Addr: vip.Addr()}, state: StateMaster},
+			{at: mdi + sec, ev: Tick{}, want: []Action{PeriodicAdvert{100}}, state: StateMaster},
+			{at: mdi + 2*sec, ev: Tick{}, want: []Action{PeriodicAdvert{100}}, state: StateMaster},
+			{at: mdi + 3*sec, ev: Tick{}, want: []Action{PeriodicAdvert{100}}, state: StateMaster},
+			{at: mdi + 4*sec, ev: Tick{}, want: []Action{PeriodicAdvert{100}}, state: StateMaster},
+		},
+	}})
+}

@@ -208,7 +208,7 @@ type Machine struct {
 	// while MASTER, with when, until they count; the last counted.
 	suspects      map[netip.Addr]time.Time
 	conflict      VIPConflict
-	otherAdvertAt time.Time // another router's last advert heard as MASTER
+	otherAdvertAt time.Time // another router's last advert heard
 	// After Reconfigure: the previous addresses and VRRPv2 interval,
 	// accepted until an advert with the configured ones is heard.
 	prevVIPs     []netip.Addr
@@ -617,6 +617,10 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 		return out // INIT and FAULT listen to nobody
 	}
 	heard := MasterInfo{Addr: src, Priority: p.Priority, AdvertInterval: p.AdvertInterval, Heard: now}
+	// Another router advertises as MASTER: the announcements heard
+	// about now are its (see VIPConflict), also those that reach a
+	// router that became MASTER since.
+	m.otherAdvertAt = now
 	local := m.EffectivePriority()
 	// In VRRPv2 the interval was checked to be ours; VRRPv3 adopts the
 	// master's (RFC 5798 section 6.4.2), but no more than maxAdopted, so
@@ -684,10 +688,8 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 			m.masterDownReason = m.preemptReason(downPreempt, now)
 		}
 	case StateMaster:
-		// Another router advertises as MASTER: the announcements heard
-		// about now are its, and VRRP settles which of the two stays.
+		// VRRP settles which of the two stays MASTER.
 		clear(m.suspects)
-		m.otherAdvertAt = now
 		switch {
 		case p.Priority > local || (p.Priority == local && src.Compare(m.primary) > 0):
 			// A released master (local 0) gives way to any router
