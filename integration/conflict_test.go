@@ -16,7 +16,8 @@ import (
 // conflict on the master once it sends an ARP with the VIP as its sender
 // (here the client host, the address added by hand, connecting from it to
 // a third host): rmqlb status exits 1 and names the address and that
-// host's MAC, the metric counts it. VRRP's own moves are none: h2 taking
+// host's MAC. A host that sends nothing is found by the master's ARP
+// probe, sent with each refresh of its announcements, which it answers. VRRP's own moves are none: h2 taking
 // the VIP over when h1 stops, and h1 preempting it back, count no
 // conflict on either host.
 func TestVIPConflict(t *testing.T) {
@@ -98,5 +99,16 @@ func TestVIPConflict(t *testing.T) {
 	}
 	if in, err := d2.instance("vip"); err != nil || in.Conflict != nil {
 		t.Errorf("h2, BACKUP, counts a conflict: %+v, %v", in, err)
+	}
+
+	// The client sends nothing more with the VIP as its sender; h1's ARP
+	// probe, sent with each refresh of its announcements, makes it answer.
+	d1.reload(func(c *daemonConf) { c.VRRP[0].GARPRefresh = 500 * time.Millisecond })
+	if err := waitFor(5*time.Second, func() (bool, error) {
+		in, err := d1.instance("vip")
+		return err == nil && in.Conflict != nil && in.Conflict.Count >= 2, err
+	}); err != nil {
+		in, _ := d1.instance("vip")
+		t.Errorf("the client, probed, counts no second conflict on h1: %v (%+v)", err, in.Conflict)
 	}
 }

@@ -1,6 +1,7 @@
 package netsetup
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"net/netip"
@@ -19,6 +20,7 @@ type stuckConn struct {
 	mu       sync.Mutex
 	deadline time.Time
 	writes   int
+	frames   [][]byte // of the writes that were not stuck
 	closed   chan struct{}
 }
 
@@ -30,6 +32,9 @@ func (c *stuckConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	c.mu.Lock()
 	d := c.deadline
 	c.writes++
+	if !c.stuck {
+		c.frames = append(c.frames, bytes.Clone(b))
+	}
 	c.mu.Unlock()
 	if !c.stuck {
 		return len(b), nil
@@ -97,7 +102,7 @@ func TestAnnounceStuckLinkBounded(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.announce(time.Now())
+		s.announce(time.Now(), false)
 	}()
 	for conn.count() == 0 {
 		time.Sleep(time.Millisecond)
@@ -136,13 +141,41 @@ func TestAnnounceQuiet(t *testing.T) {
 	})
 
 	s.StopAnnouncing()
-	s.announce(time.Now())
+	s.announce(time.Now(), false)
 	if n := conn.count(); n != 0 || len(own) != 0 {
 		t.Fatalf("quiet: %d sent, %v reported; want none", n, own)
 	}
 	s.ResumeAnnouncing()
-	s.announce(time.Now())
+	s.announce(time.Now(), false)
 	if n := conn.count(); n != 1 || len(own) != 1 || own[0] != vip.Addr() {
 		t.Fatalf("resumed: %d sent, %v reported; want one for %s", n, own, vip.Addr())
+	}
+}
+
+// TestAnnounceRefreshProbes: a refresh sends an ARP probe for each IPv4
+// VIP after its gratuitous ARP; the burst's announcements do not.
+func TestAnnounceRefreshProbes(t *testing.T) {
+	vip := netip.MustParsePrefix("192.0.2.10/32")
+	conn := newStuckConn(false)
+	s := heldWithConn(t, vip, conn)
+	s.announce(time.Now(), false)
+	s.announce(time.Now(), true)
+	conn.mu.Lock()
+	frames := conn.frames
+	conn.mu.Unlock()
+	if len(frames) != 3 {
+		t.Fatalf("%d frames, want a gratuitous ARP, then one with its probe", len(frames))
+	}
+	for i, want := range []func(net.HardwareAddr, netip.Addr) ([]byte, error){GARPFrame, GARPFrame, ProbeFrame} {
+		w, err := want(s.hw, vip.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(frames[i], w) {
+			t.Errorf("frame %d:\n% x\nwant\n% x", i, frames[i], w)
+		}
+	}
+	if g := s.Snapshot().VIPs[0].GARPSent; g != 2 {
+		t.Errorf("%d announcements counted, want 2 (a probe is none)", g)
 	}
 }

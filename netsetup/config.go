@@ -49,8 +49,10 @@ type GARPConfig struct {
 	// Refresh is the period of one further announcement while the VIPs are
 	// held, counted from the last announcement of the burst, so that
 	// switches with long ARP caches and the loser of a healed split brain
-	// learn the owner again. Zero means DefaultGARPRefresh (60 s); negative
-	// turns the refresh off.
+	// learn the owner again. Each IPv4 VIP's refresh is followed by an ARP
+	// probe (ProbeFrame), which a host that holds the VIP too answers.
+	// Zero means DefaultGARPRefresh (60 s); negative turns the refresh,
+	// and the probes, off.
 	Refresh time.Duration `json:"refresh" yaml:"refresh"`
 }
 

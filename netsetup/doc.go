@@ -48,7 +48,10 @@
 // VIPs an ICMPv6 raw socket bound to the interface whose ICMPv6 filter
 // passes only Neighbor Advertisements (type 136; NATarget reads them),
 // taking those with hop limit 255 whose target is a VIP. An
-// announcement carrying this interface's own MAC is not counted. It
+// announcement carrying this interface's own MAC is not counted. With each
+// refresh it sends an ARP probe for every IPv4 VIP (RFC 5227 section
+// 2.1.1, ProbeFrame): a host that holds the VIP too answers it, with the
+// VIP as its sender, and is heard as announcing it. It
 // counts them per VIP (VIPSnapshot.PeerAnnounced) and reports them, and
 // its own announcements, in order (ReportAnnouncements): a VRRP master
 // that gives way to a new one keeps its VIPs until the new master's

@@ -23,19 +23,39 @@ import (
 // The frame is padded to the Ethernet minimum of 60 bytes (without FCS).
 // GARPFrame does no I/O.
 func GARPFrame(hw net.HardwareAddr, ip netip.Addr) ([]byte, error) {
-	if !ip.Is4() {
-		return nil, fmt.Errorf("building gratuitous ARP for %s: not an IPv4 address", ip)
+	return arpRequestFrame("gratuitous ARP", hw, ip, ethernet.Broadcast, ip)
+}
+
+// ProbeFrame returns the Ethernet frame of an ARP Probe for ip from the
+// interface with hardware address hw (RFC 5227 section 2.1.1): an ARP
+// request broadcast with sender hardware address hw, sender protocol
+// address 0.0.0.0, target hardware address zero and target protocol
+// address ip. A host that has ip answers it, with an ARP reply to hw
+// whose sender protocol address is ip (Linux does, unless its arp_ignore
+// keeps it from answering on that interface), and no host updates its
+// neighbour entries from it. The frame is padded as GARPFrame's.
+// ProbeFrame does no I/O.
+func ProbeFrame(hw net.HardwareAddr, ip netip.Addr) ([]byte, error) {
+	return arpRequestFrame("ARP probe", hw, netip.IPv4Unspecified(), make(net.HardwareAddr, 6), ip)
+}
+
+// arpRequestFrame returns an ARP request (what, for errors) from hw,
+// broadcast on Ethernet, with the sender protocol address sender, target
+// hardware address targetHW and target protocol address target (IPv4).
+func arpRequestFrame(what string, hw net.HardwareAddr, sender netip.Addr, targetHW net.HardwareAddr, target netip.Addr) ([]byte, error) {
+	if !target.Is4() {
+		return nil, fmt.Errorf("building %s for %s: not an IPv4 address", what, target)
 	}
 	if len(hw) != 6 {
-		return nil, fmt.Errorf("building gratuitous ARP for %s: hardware address %q is not a 6-byte Ethernet address", ip, hw)
+		return nil, fmt.Errorf("building %s for %s: hardware address %q is not a 6-byte Ethernet address", what, target, hw)
 	}
-	p, err := arp.NewPacket(arp.OperationRequest, hw, ip, ethernet.Broadcast, ip)
+	p, err := arp.NewPacket(arp.OperationRequest, hw, sender, targetHW, target)
 	if err != nil {
-		return nil, fmt.Errorf("building gratuitous ARP for %s: %w", ip, err)
+		return nil, fmt.Errorf("building %s for %s: %w", what, target, err)
 	}
 	pb, err := p.MarshalBinary()
 	if err != nil {
-		return nil, fmt.Errorf("marshaling ARP packet for %s: %w", ip, err)
+		return nil, fmt.Errorf("marshaling ARP packet for %s: %w", target, err)
 	}
 	f := ethernet.Frame{
 		Destination: ethernet.Broadcast,
@@ -45,7 +65,7 @@ func GARPFrame(hw net.HardwareAddr, ip netip.Addr) ([]byte, error) {
 	}
 	fb, err := f.MarshalBinary()
 	if err != nil {
-		return nil, fmt.Errorf("marshaling Ethernet frame for %s: %w", ip, err)
+		return nil, fmt.Errorf("marshaling Ethernet frame for %s: %w", target, err)
 	}
 	return fb, nil
 }

@@ -32,6 +32,55 @@ var garpGolden = []byte{
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // padding to 60 bytes
 }
 
+// probeGolden is the ARP probe (RFC 5227 section 2.1.1) for 10.201.0.100
+// from 02:00:00:00:0a:01, written out by hand: Ethernet broadcast, ARP
+// request, sender protocol address and target hardware address zero,
+// target protocol address the VIP, padded to 60 bytes.
+var probeGolden = []byte{
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // Ethernet destination: broadcast
+	0x02, 0x00, 0x00, 0x00, 0x0a, 0x01, // Ethernet source: interface MAC
+	0x08, 0x06, // EtherType ARP
+	0x00, 0x01, // hardware type Ethernet
+	0x08, 0x00, // protocol type IPv4
+	0x06,       // hardware address length
+	0x04,       // protocol address length
+	0x00, 0x01, // operation: request
+	0x02, 0x00, 0x00, 0x00, 0x0a, 0x01, // sender hardware address
+	0x00, 0x00, 0x00, 0x00, // sender protocol address 0.0.0.0
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // target hardware address: zero
+	0x0a, 0xc9, 0x00, 0x64, // target protocol address 10.201.0.100
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // padding to 60 bytes
+}
+
+// TestProbeFrameGolden: the probe's bytes, and an IPv6 address or a
+// MAC that is not Ethernet's refused.
+func TestProbeFrameGolden(t *testing.T) {
+	got, err := ProbeFrame(testMAC, testVIP)
+	if err != nil {
+		t.Fatalf("ProbeFrame: %v", err)
+	}
+	if !bytes.Equal(got, probeGolden) {
+		t.Fatalf("ProbeFrame =\n% x\nwant\n% x", got, probeGolden)
+	}
+	if b, err := ProbeFrame(testMAC, netip.MustParseAddr("fd00::1")); err == nil {
+		t.Errorf("ProbeFrame of an IPv6 address = % x", b)
+	}
+	if b, err := ProbeFrame(nil, testVIP); err == nil {
+		t.Errorf("ProbeFrame without a MAC = % x", b)
+	}
+	// A host's answer to it names the VIP as its sender: what the
+	// listening socket's filter and ARPSender take.
+	reply, err := arp.NewPacket(arp.OperationReply, net.HardwareAddr{2, 0, 0, 0, 0x0a, 9}, testVIP, testMAC, netip.IPv4Unspecified())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, _ := reply.MarshalBinary()
+	fb, _ := (&ethernet.Frame{Destination: testMAC, Source: reply.SenderHardwareAddr, EtherType: ethernet.EtherTypeARP, Payload: pb}).MarshalBinary()
+	if hw, ip, err := ARPSender(fb); err != nil || ip != testVIP || !bytes.Equal(hw, reply.SenderHardwareAddr) {
+		t.Errorf("ARPSender of the answer: %v %v %v", hw, ip, err)
+	}
+}
+
 var (
 	testMAC = net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x0a, 0x01}
 	testVIP = netip.MustParseAddr("10.201.0.100")

@@ -34,6 +34,10 @@ func (s *garpSchedule) next() (at time.Time, ok bool) {
 	}
 }
 
+// refreshing reports whether the next announcement is a refresh: the
+// burst is over.
+func (s *garpSchedule) refreshing() bool { return s.count >= s.cfg.Count }
+
 // sent records an announcement made at now.
 func (s *garpSchedule) sent(now time.Time) {
 	s.count++
@@ -42,12 +46,13 @@ func (s *garpSchedule) sent(now time.Time) {
 
 // announcer runs a garpSchedule: start sends the first announcement in the
 // caller's goroutine and hands the rest to run, which owns the timer. The
-// announce function is called with no announcer lock held, from start's
+// announce function, told whether the announcement is a refresh (the
+// burst is over), is called with no announcer lock held, from start's
 // caller and from run's goroutine, so it must be safe for concurrent use.
 type announcer struct {
 	clock    clock.Clock
 	cfg      GARPConfig // defaults applied
-	announce func(now time.Time)
+	announce func(now time.Time, refresh bool)
 	kick     chan struct{} // buffered 1: wakes run after start/stop
 
 	mu     sync.Mutex
@@ -59,7 +64,7 @@ type announcer struct {
 	quiet bool
 }
 
-func newAnnouncer(c clock.Clock, cfg GARPConfig, announce func(time.Time)) *announcer {
+func newAnnouncer(c clock.Clock, cfg GARPConfig, announce func(now time.Time, refresh bool)) *announcer {
 	return &announcer{clock: c, cfg: cfg, announce: announce, kick: make(chan struct{}, 1)}
 }
 
@@ -77,7 +82,7 @@ func (a *announcer) start() {
 	a.sched = garpSchedule{cfg: a.cfg}
 	a.sched.sent(now)
 	a.mu.Unlock()
-	a.announce(now)
+	a.announce(now, false)
 	a.wake()
 }
 
@@ -145,12 +150,13 @@ func (a *announcer) run(ctx context.Context) error {
 			now := a.clock.Now()
 			a.mu.Lock()
 			fire := a.active && a.gen == gen
+			refresh := a.sched.refreshing()
 			if fire {
 				a.sched.sent(now)
 			}
 			a.mu.Unlock()
 			if fire {
-				a.announce(now)
+				a.announce(now, refresh)
 			}
 		}
 	}

@@ -75,7 +75,8 @@ func TestAnnouncerSchedule(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clk := clock.NewFake(t0)
 		sent := make(chan time.Time, 100)
-		a := newAnnouncer(clk, GARPConfig{Count: 3, Interval: time.Second, Refresh: 10 * time.Second}, func(now time.Time) { sent <- now })
+		refreshes := make(chan bool, 100)
+		a := newAnnouncer(clk, GARPConfig{Count: 3, Interval: time.Second, Refresh: 10 * time.Second}, func(now time.Time, refresh bool) { sent <- now; refreshes <- refresh })
 
 		ctx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel) // run ends also when the test fails
@@ -93,6 +94,10 @@ func TestAnnouncerSchedule(t *testing.T) {
 			case got := <-sent:
 				if !got.Equal(want) {
 					t.Fatalf("announcement at %v, want %v", got.Sub(t0), want.Sub(t0))
+				}
+				// The burst's first three, then refreshes, at each start.
+				if r, w := <-refreshes, got.Sub(t0) >= 12*time.Second && got.Sub(t0) < time.Minute; r != w {
+					t.Fatalf("announcement at %v: refresh %v, want %v", got.Sub(t0), r, w)
 				}
 			case <-time.After(5 * time.Second):
 				t.Fatalf("no announcement, want one at %v", want.Sub(t0))
@@ -161,7 +166,7 @@ func TestAnnouncerSchedule(t *testing.T) {
 func TestAnnouncerSilence(t *testing.T) {
 	clk := clock.NewFake(t0)
 	sent := make(chan time.Time, 100)
-	a := newAnnouncer(clk, GARPConfig{Count: 3, Interval: time.Second, Refresh: 10 * time.Second}, func(now time.Time) { sent <- now })
+	a := newAnnouncer(clk, GARPConfig{Count: 3, Interval: time.Second, Refresh: 10 * time.Second}, func(now time.Time, _ bool) { sent <- now })
 	a.silence()
 	a.start()
 	if len(sent) != 0 || a.active {
