@@ -104,7 +104,7 @@ listeners:
 	if in.Priority != 100 || in.Version != 2 || in.AdvertInterval != time.Second || in.Checksum != vrrp.ChecksumPseudoHeader || !in.Preempt {
 		t.Errorf("vrrp defaults: %+v", in)
 	}
-	if in.GARP.Count != netsetup.DefaultGARPCount || in.GARP.Interval != netsetup.DefaultGARPInterval || in.GARP.Refresh != netsetup.DefaultGARPRefresh {
+	if in.GARP.Count != netsetup.DefaultGARPCount || in.GARP.Interval != netsetup.DefaultGARPInterval || in.GARP.Refresh != netsetup.DefaultGARPRefresh || in.GARP.NoProbe {
 		t.Errorf("garp defaults = %+v", in.GARP)
 	}
 	l := c.Listeners[0]
@@ -370,5 +370,26 @@ listeners:
 	}
 	if g := c.Listeners[0].Backends[1].Check.Schedule.BusyGrace; g != -time.Second {
 		t.Errorf("b's busy_grace %v, want -1s", g)
+	}
+}
+
+// TestGARPProbe: garp.probe is on unless set to false.
+func TestGARPProbe(t *testing.T) {
+	for _, c := range []struct {
+		garp    string
+		noProbe bool
+	}{
+		{"{}", false},
+		{"{probe: true}", false},
+		{"{probe: false}", true},
+		{"{probe: false, refresh: 5s}", true},
+	} {
+		cfg, err := Parse([]byte("vrrp_instances:\n  - {name: v, interface: eth0, virtual_router_id: 1, virtual_ipaddress: [10.0.0.100/24], garp: " + c.garp + "}\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.garp, err)
+		}
+		if got := cfg.VRRP[0].GARP.NoProbe; got != c.noProbe {
+			t.Errorf("garp: %s: NoProbe %v, want %v", c.garp, got, c.noProbe)
+		}
 	}
 }

@@ -47,6 +47,7 @@ type fileGARP struct {
 	Count    int           `yaml:"count"`
 	Interval time.Duration `yaml:"interval"`
 	Refresh  time.Duration `yaml:"refresh"`
+	Probe    *bool         `yaml:"probe"`
 }
 
 // fileNotify is an instance's notify hooks: each an argument vector.

@@ -300,7 +300,8 @@ func (r *resolver) instance(p path, f *fileInstance, c *Config) VRRPInstance {
 		}
 		in.VIPs = append(in.VIPs, pfx)
 	}
-	in.GARP = netsetup.GARPConfig{Count: f.GARP.Count, Interval: f.GARP.Interval, Refresh: f.GARP.Refresh}
+	in.GARP = netsetup.GARPConfig{Count: f.GARP.Count, Interval: f.GARP.Interval, Refresh: f.GARP.Refresh,
+		NoProbe: f.GARP.Probe != nil && !*f.GARP.Probe}
 	if in.GARP.Count == 0 {
 		in.GARP.Count = netsetup.DefaultGARPCount
 	}

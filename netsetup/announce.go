@@ -101,10 +101,10 @@ func openARP(attrs *netlink.LinkAttrs) (net.PacketConn, error) {
 // probe sends an ARP probe for the IPv4 VIP a (ProbeFrame) from hw: a
 // host that holds a too answers it with a as its sender, which the
 // VIPSet hears and reports as another host's announcement, also when
-// that host never announces a itself. Probes go with the refreshes only:
-// during a handover, which ends within the burst, the old master still
-// holds the VIPs. A probe that cannot be sent is logged (debug) and
-// changes nothing. Called with s.mu held.
+// that host never announces a itself. Probes go with the refreshes only
+// (during a handover, which ends within the burst, the old master still
+// holds the VIPs), and not with GARPConfig.NoProbe. A probe that cannot
+// be sent is logged (debug) and changes nothing. Called with s.mu held.
 func (s *VIPSet) probe(hw net.HardwareAddr, a netip.Addr) {
 	frame, err := ProbeFrame(hw, a)
 	if err == nil {
@@ -117,15 +117,15 @@ func (s *VIPSet) probe(hw net.HardwareAddr, a netip.Addr) {
 
 // announce sends one gratuitous ARP for every IPv4 VIP and one unsolicited
 // neighbour advertisement for every IPv6 VIP that was added, and reports
-// each one sent (ReportAnnouncements); with a refresh, an ARP probe after
-// each gratuitous ARP (probe). It sends nothing while the VIPSet
+// each one sent (ReportAnnouncements); with probe (a refresh), an ARP
+// probe after each gratuitous ARP. It sends nothing while the VIPSet
 // is quiet (StopAnnouncing): it holds the VIPSet's lock throughout, so an
 // announcement is either sent and reported before StopAnnouncing returns
 // or not sent. The sends of one turn give up after announceWriteTimeout
 // (counted as failed), so a link whose frames do not leave holds the lock
 // no longer than that. It is the announcer's callback and runs without
 // the announcer's lock.
-func (s *VIPSet) announce(now time.Time, refresh bool) {
+func (s *VIPSet) announce(now time.Time, probe bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.held || s.quiet {
@@ -194,7 +194,7 @@ func (s *VIPSet) announce(now time.Time, refresh bool) {
 		}
 		// After the bookkeeping of our own: the answer of a host that
 		// holds the VIP too comes after it.
-		if refresh && a.Is4() {
+		if probe && a.Is4() {
 			s.probe(hw, a)
 		}
 	}

@@ -50,10 +50,15 @@ type GARPConfig struct {
 	// held, counted from the last announcement of the burst, so that
 	// switches with long ARP caches and the loser of a healed split brain
 	// learn the owner again. Each IPv4 VIP's refresh is followed by an ARP
-	// probe (ProbeFrame), which a host that holds the VIP too answers.
-	// Zero means DefaultGARPRefresh (60 s); negative turns the refresh,
-	// and the probes, off.
+	// probe (ProbeFrame), which a host that holds the VIP too answers,
+	// unless NoProbe. Zero means DefaultGARPRefresh (60 s); negative turns
+	// the refresh, and the probes, off.
 	Refresh time.Duration `json:"refresh" yaml:"refresh"`
+	// NoProbe turns the ARP probes of the refreshes off: for a network
+	// where something else answers every ARP request (an ARP responder
+	// of a virtual switch), which would be taken for a host that holds
+	// the VIP too. The zero value probes.
+	NoProbe bool `json:"no_probe,omitempty" yaml:"no_probe"`
 }
 
 // withDefaults returns c with zero fields replaced by their defaults.

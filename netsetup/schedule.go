@@ -46,13 +46,13 @@ func (s *garpSchedule) sent(now time.Time) {
 
 // announcer runs a garpSchedule: start sends the first announcement in the
 // caller's goroutine and hands the rest to run, which owns the timer. The
-// announce function, told whether the announcement is a refresh (the
-// burst is over), is called with no announcer lock held, from start's
+// announce function, told whether to probe too (a refresh, the burst
+// over, unless GARPConfig.NoProbe), is called with no announcer lock held, from start's
 // caller and from run's goroutine, so it must be safe for concurrent use.
 type announcer struct {
 	clock    clock.Clock
 	cfg      GARPConfig // defaults applied
-	announce func(now time.Time, refresh bool)
+	announce func(now time.Time, probe bool)
 	kick     chan struct{} // buffered 1: wakes run after start/stop
 
 	mu     sync.Mutex
@@ -64,7 +64,7 @@ type announcer struct {
 	quiet bool
 }
 
-func newAnnouncer(c clock.Clock, cfg GARPConfig, announce func(now time.Time, refresh bool)) *announcer {
+func newAnnouncer(c clock.Clock, cfg GARPConfig, announce func(now time.Time, probe bool)) *announcer {
 	return &announcer{clock: c, cfg: cfg, announce: announce, kick: make(chan struct{}, 1)}
 }
 
@@ -150,13 +150,13 @@ func (a *announcer) run(ctx context.Context) error {
 			now := a.clock.Now()
 			a.mu.Lock()
 			fire := a.active && a.gen == gen
-			refresh := a.sched.refreshing()
+			probe := a.sched.refreshing() && !a.sched.cfg.NoProbe
 			if fire {
 				a.sched.sent(now)
 			}
 			a.mu.Unlock()
 			if fire {
-				a.announce(now, refresh)
+				a.announce(now, probe)
 			}
 		}
 	}

@@ -76,7 +76,7 @@ func TestAnnouncerSchedule(t *testing.T) {
 		clk := clock.NewFake(t0)
 		sent := make(chan time.Time, 100)
 		refreshes := make(chan bool, 100)
-		a := newAnnouncer(clk, GARPConfig{Count: 3, Interval: time.Second, Refresh: 10 * time.Second}, func(now time.Time, refresh bool) { sent <- now; refreshes <- refresh })
+		a := newAnnouncer(clk, GARPConfig{Count: 3, Interval: time.Second, Refresh: 10 * time.Second}, func(now time.Time, probe bool) { sent <- now; refreshes <- probe })
 
 		ctx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel) // run ends also when the test fails
@@ -180,4 +180,35 @@ func TestAnnouncerSilence(t *testing.T) {
 	if len(sent) != 1 || !a.active {
 		t.Fatalf("started after resume: %d sent, active %v; want 1, true", len(sent), a.active)
 	}
+}
+
+// An announcer with NoProbe asks for no probe with its refreshes.
+func TestAnnouncerNoProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clk := clock.NewFake(t0)
+		probes := make(chan bool, 100)
+		a := newAnnouncer(clk, GARPConfig{Count: 1, Interval: time.Second, Refresh: time.Second, NoProbe: true},
+			func(_ time.Time, probe bool) { probes <- probe })
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- a.run(ctx) }()
+		synctest.Wait()
+		a.start()
+		for range 3 {
+			synctest.Wait()
+			clk.Advance(time.Second)
+		}
+		synctest.Wait()
+		cancel()
+		<-done
+		if n := len(probes); n != 4 {
+			t.Fatalf("%d announcements, want 4", n)
+		}
+		for range 4 {
+			if <-probes {
+				t.Fatal("a probe with NoProbe")
+			}
+		}
+	})
 }
