@@ -22,6 +22,7 @@ import (
 // conflict on either host.
 func TestVIPConflict(t *testing.T) {
 	l, d1, d2 := startPair(t)
+	d1.conf.Conflicts = true // the client's, below
 	h1, h2, h3, client := l.Host("h1"), l.Host("h2"), l.Host("h3"), l.Host("client")
 
 	// VRRP moves the VIP: h1 stops, h2 takes over, h1 starts again and

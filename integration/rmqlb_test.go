@@ -56,6 +56,11 @@ type daemonConf struct {
 	// Global is YAML text of daemon keys put at the top as is (may be
 	// empty), such as "vrrp_sender: process\n".
 	Global string
+	// Conflicts lets the daemon count VIP conflicts (another host
+	// announcing a VIP of its MASTER without taking it over: a split
+	// brain, a host given the VIP by hand). Without it, a daemon still
+	// running when its test ends must have counted none (newDaemon).
+	Conflicts bool
 }
 
 func (c daemonConf) yaml(h *netlab.Host, sock string) string {
@@ -155,7 +160,34 @@ func newDaemon(t *testing.T, l *netlab.Lab, h *netlab.Host, conf daemonConf) *da
 	if err := os.WriteFile(d.path, []byte(conf.yaml(h, d.sock)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Before the lab's clean-up stops the daemon (clean-ups run last
+	// registered first).
+	t.Cleanup(d.checkNoConflict)
 	return d
+}
+
+// checkNoConflict fails the test if the daemon, still running, counted a
+// VIP conflict and its configuration does not allow for one: VRRP's own
+// moves (takeovers, preemptions, handovers, keepalived beside rmqlb) are
+// none.
+func (d *daemon) checkNoConflict() {
+	if d.conf.Conflicts || d.proc == nil || d.proc.Exited() {
+		return
+	}
+	s, err := d.status()
+	if err != nil {
+		return // stopped by the test meanwhile
+	}
+	for _, v := range d.conf.VRRP {
+		name := v.Name
+		if name == "" {
+			name = "vip"
+		}
+		if in := s.instance(name); in != nil && in.Conflict != nil {
+			d.t.Errorf("rmqlb on %s counted a VIP conflict of %s (%s, %d): another host announced its VIP while it was MASTER, with no router advertising",
+				d.host.Name, name, in.Conflict.Addr, in.Conflict.Count)
+		}
+	}
 }
 
 // startDaemon writes the config and starts rmqlb on h, waiting until its
