@@ -27,7 +27,7 @@ type opState struct {
 
 	// refused are the entries of the file read (decodeOpState) that this
 	// daemon could not have written, each with where and why
-	// ("backends[2]: admin \"soft\", want drain or maint"): left out of
+	// ("backends[2]: amqp/a: admin \"soft\", want drain or maint"): left out of
 	// Backends and VRRP, and so of a start and of the file it writes.
 	refused []string
 	// ignored are the fields of the file read that this daemon does not

@@ -56,47 +56,43 @@ func decodeOpState(b []byte) (opState, error) {
 	if raw.Version != opStateVersion {
 		return opState{}, fmt.Errorf("reading state: version %d, want %d", raw.Version, opStateVersion)
 	}
-	s := opState{Version: raw.Version, Saved: raw.Saved, Backends: []opBackend{}}
+	s := opState{Version: raw.Version, Saved: raw.Saved}
 	s.ignored = unknownFields(b, "", reflect.TypeFor[opState]())
-	seen := map[backend.ID]bool{}
-	for i, m := range raw.Backends {
-		at := fmt.Sprintf("backends[%d]", i)
-		var e opBackend
-		id, err := backend.ID{}, json.Unmarshal(m, &e)
-		if err == nil {
-			id, err = checkOpBackend(e)
-		}
-		if err == nil && seen[id] {
-			err = fmt.Errorf("%s twice: the first is read", id)
-		}
-		if err != nil {
-			s.refused = append(s.refused, at+": "+jsonProblem(err).Error())
-			continue
-		}
-		seen[id] = true
-		s.Backends = append(s.Backends, e)
-		s.ignored = append(s.ignored, unknownFields(m, at, reflect.TypeFor[opBackend]())...)
-	}
-	released := map[string]bool{}
-	for i, m := range raw.VRRP {
-		at := fmt.Sprintf("vrrp[%d]", i)
-		var r opRelease
-		err := json.Unmarshal(m, &r)
-		if err == nil {
-			err = checkOpRelease(r)
-		}
-		if err == nil && released[r.Name] {
-			err = fmt.Errorf("%s twice: the first is read", r.Name)
-		}
-		if err != nil {
-			s.refused = append(s.refused, at+": "+jsonProblem(err).Error())
-			continue
-		}
-		released[r.Name] = true
-		s.VRRP = append(s.VRRP, r)
-		s.ignored = append(s.ignored, unknownFields(m, at, reflect.TypeFor[opRelease]())...)
-	}
+	s.Backends = append([]opBackend{}, decodeEntries(&s, "backends", raw.Backends, checkOpBackend)...)
+	s.VRRP = decodeEntries(&s, "vrrp", raw.VRRP, func(r opRelease) (string, error) { return r.Name, checkOpRelease(r) })
 	return s, nil
+}
+
+// decodeEntries decodes the entries raw of the file's list named list
+// (backends, vrrp) and returns those check accepts, in order. check
+// returns an entry's key (its backend, its instance) or what in it the
+// daemon could not have written. An entry that does not decode, that
+// check refuses or whose key came before is listed in s.refused with
+// where and why; the fields of an entry read that T does not have are
+// listed in s.ignored.
+func decodeEntries[T any, K comparable](s *opState, list string, raw []json.RawMessage, check func(T) (K, error)) []T {
+	var out []T
+	seen := map[K]bool{}
+	for i, m := range raw {
+		at := fmt.Sprintf("%s[%d]", list, i)
+		var e T
+		var key K
+		err := json.Unmarshal(m, &e)
+		if err == nil {
+			key, err = check(e)
+		}
+		if err == nil && seen[key] {
+			err = fmt.Errorf("%v twice: the first is read", key)
+		}
+		if err != nil {
+			s.refused = append(s.refused, at+": "+jsonProblem(err).Error())
+			continue
+		}
+		seen[key] = true
+		out = append(out, e)
+		s.ignored = append(s.ignored, unknownFields(m, at, reflect.TypeFor[T]())...)
+	}
+	return out
 }
 
 // checkOpBackend returns the backend of e, or what in e the daemon could
