@@ -79,8 +79,9 @@ func (a *Admin) UnmarshalText(b []byte) error {
 // ChangeReason is the reason of an operator's change of a backend's admin
 // state from prev to a, for status and logs, the same whether the backend
 // is checked or not: "operator set MAINT", "operator cleared DRAIN" (a is
-// AdminNone; "operator set READY" when it was none either), followed by note in parentheses when there is one
-// ("operator set MAINT (handed over)").
+// AdminNone; "operator set READY" when it was none either), followed by
+// note in parentheses when there is one ("operator set MAINT (handed
+// over)").
 func ChangeReason(prev, a Admin, note string) string {
 	var reason string
 	switch {

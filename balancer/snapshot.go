@@ -136,6 +136,17 @@ type BackendSnapshot struct {
 	Full bool `json:"full,omitempty"`
 }
 
+// Backend returns the backend called name of the snapshot, and false if
+// it has none.
+func (s Snapshot) Backend(name string) (BackendSnapshot, bool) {
+	for _, b := range s.Backends {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return BackendSnapshot{}, false
+}
+
 // Snapshot returns the listener's current state, without the list of
 // persistence entries.
 func (l *Listener) Snapshot() Snapshot { return l.SnapshotSticky(0) }

@@ -77,14 +77,13 @@ func (d *Daemon) weightCommand(key string, set func(*balancer.Listener, string) 
 	if err := set(l, id.Name); err != nil {
 		return control.BackendWeight{}, err
 	}
-	for _, b := range l.Snapshot().Backends {
-		if b.Name == id.Name {
-			d.log.Info("operator set backend weight", zap.Stringer("backend", id), zap.Int("weight", b.Weight),
-				zap.Int("configured_weight", b.ConfiguredWeight), zap.Bool("override", b.WeightOverride))
-			return control.BackendWeight{Backend: id, Weight: b.Weight, Configured: b.ConfiguredWeight, Override: b.WeightOverride}, nil
-		}
+	b, ok := l.Snapshot().Backend(id.Name)
+	if !ok {
+		return control.BackendWeight{}, fmt.Errorf("no backend %s", id)
 	}
-	return control.BackendWeight{}, fmt.Errorf("no backend %s", id)
+	d.log.Info("operator set backend weight", zap.Stringer("backend", id), zap.Int("weight", b.Weight),
+		zap.Int("configured_weight", b.ConfiguredWeight), zap.Bool("override", b.WeightOverride))
+	return control.BackendWeight{Backend: id, Weight: b.Weight, Configured: b.ConfiguredWeight, Override: b.WeightOverride}, nil
 }
 
 // ShutdownSessions closes the current sessions of backend key now (see

@@ -115,10 +115,8 @@ func (d *Daemon) setAdmin(key, what, note string) (control.BackendAdmin, error) 
 		return control.BackendAdmin{}, fmt.Errorf("no backend %s", id)
 	}
 	prev := backend.AdminNone
-	for _, b := range u.l.Snapshot().Backends {
-		if b.Name == id.Name {
-			prev = uncheckedAdmin(b.State)
-		}
+	if b, ok := u.l.Snapshot().Backend(id.Name); ok {
+		prev = uncheckedAdmin(b.State)
 	}
 	if err := u.l.SetBackendState(id.Name, st, backend.ChangeReason(prev, a, note)); err != nil {
 		return control.BackendAdmin{}, err
