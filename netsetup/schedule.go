@@ -47,8 +47,9 @@ func (s *garpSchedule) sent(now time.Time) {
 // announcer runs a garpSchedule: start sends the first announcement in the
 // caller's goroutine and hands the rest to run, which owns the timer. The
 // announce function, told whether to probe too (a refresh, the burst
-// over, unless GARPConfig.NoProbe), is called with no announcer lock held, from start's
-// caller and from run's goroutine, so it must be safe for concurrent use.
+// over, unless GARPConfig.NoProbe), is called with no announcer lock
+// held, from start's caller and from run's goroutine, so it must be safe
+// for concurrent use.
 type announcer struct {
 	clock    clock.Clock
 	cfg      GARPConfig // defaults applied
