@@ -40,6 +40,39 @@ func senderOfInstance(t *testing.T, d *daemon) string {
 	return s
 }
 
+// waitProcessSends waits until d's status says that its sender process
+// sends the adverts, and fails the test, saying when (what), if it does
+// not.
+func waitProcessSends(t *testing.T, d *daemon, what string) {
+	t.Helper()
+	if err := waitFor(3*time.Second, func() (bool, error) {
+		return strings.HasPrefix(senderOfInstance(t, d), "process ("), nil
+	}); err != nil {
+		t.Fatalf("%s: %s's adverts not sent by its sender process: sender %q", what, d.host.Name, senderOfInstance(t, d))
+	}
+}
+
+// senderMasterBesideKeepalived starts rmqlb with its sender process on
+// h1 (priority 150) and keepalived 2.2.7 on h2 (priority 100), VRRPv3 at
+// advert, and waits until h1 is MASTER, the VIP's only holder.
+func senderMasterBesideKeepalived(t *testing.T, l *netlab.Lab) (*daemon, *netlab.Proc) {
+	t.Helper()
+	h1, h2 := l.Host("h1"), l.Host("h2")
+	d1 := startDaemon(t, l, h1, daemonConf{Global: senderGlobal, VRRP: []vrrpConf{{Priority: 150}}})
+	if err := d1.waitState("MASTER", 5*time.Second); err != nil {
+		t.Fatalf("h1 alone: %v", err)
+	}
+	kp, err := h2.StartKeepalived(netlab.KeepalivedInstance{VRID: 1, Priority: 100, Version: 3, Advert: advert,
+		VIPs: []netip.Prefix{vipPfx}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
+		t.Fatalf("after start: %v", err)
+	}
+	return d1, kp
+}
+
 // TestVRRPSenderProcess: rmqlb with vrrp_sender: process as master (h1)
 // and lowest backup (h3), keepalived 2.2.7 as the middle backup (h2), at
 // VRRPv3 100 ms. The master's adverts go out from its sender process
@@ -55,24 +88,12 @@ func TestVRRPSenderProcess(t *testing.T) {
 	l := newLab(t, "keepalived")
 	serveBanners(t, l)
 	h1, h2, h3 := l.Host("h1"), l.Host("h2"), l.Host("h3")
-	d1 := startDaemon(t, l, h1, daemonConf{Global: senderGlobal, VRRP: []vrrpConf{{Priority: 150}}})
-	if err := d1.waitState("MASTER", 5*time.Second); err != nil {
-		t.Fatalf("h1 alone: %v", err)
-	}
-	kp, err := h2.StartKeepalived(netlab.KeepalivedInstance{VRID: 1, Priority: 100, Version: 3, Advert: advert,
-		VIPs: []netip.Prefix{vipPfx}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d1, kp := senderMasterBesideKeepalived(t, l)
 	d3 := startDaemon(t, l, h3, daemonConf{Global: senderGlobal, VRRP: []vrrpConf{{Priority: 50}}})
 	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
-		t.Fatalf("after start: %v", err)
+		t.Fatalf("h3 started: %v", err)
 	}
-	if err := waitFor(3*time.Second, func() (bool, error) {
-		return strings.HasPrefix(senderOfInstance(t, d1), "process ("), nil
-	}); err != nil {
-		t.Fatalf("h1's adverts not sent by the sender process: sender %q", senderOfInstance(t, d1))
-	}
+	waitProcessSends(t, d1, "after start")
 	if err := waitFor(3*time.Second, func() (bool, error) {
 		return strings.HasPrefix(senderOfInstance(t, d3), "process, idle"), nil
 	}); err != nil {
@@ -110,11 +131,7 @@ func TestVRRPSenderProcess(t *testing.T) {
 	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
 		t.Fatalf("h1 did not preempt back: %v", err)
 	}
-	if err := waitFor(3*time.Second, func() (bool, error) {
-		return strings.HasPrefix(senderOfInstance(t, d1), "process ("), nil
-	}); err != nil {
-		t.Fatalf("h1 MASTER again, sender %q", senderOfInstance(t, d1))
-	}
+	waitProcessSends(t, d1, "h1 MASTER again")
 
 	// A hung daemon (SIGSTOP): its sender process stops advertising for
 	// it after the liveness timeout, and keepalived takes over; resumed,
@@ -143,11 +160,7 @@ func TestVRRPSenderProcess(t *testing.T) {
 	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
 		t.Fatalf("h1 resumed: %v", err)
 	}
-	if err := waitFor(3*time.Second, func() (bool, error) {
-		return strings.HasPrefix(senderOfInstance(t, d1), "process ("), nil
-	}); err != nil {
-		t.Fatalf("h1 resumed, sender %q", senderOfInstance(t, d1))
-	}
+	waitProcessSends(t, d1, "h1 resumed")
 
 	// SIGKILL of the master's daemon: its sender process exits, and the
 	// VIP moves as it would without one.
@@ -233,5 +246,57 @@ func TestSenderProcessFollowsInstances(t *testing.T) {
 		return strings.HasPrefix(senderOfInstance(t, d), "process ("), nil
 	}); err != nil {
 		t.Fatalf("the added instance's adverts are not sent by the sender process: sender %q", senderOfInstance(t, d))
+	}
+}
+
+// TestStuckSenderProcess: the master's advert sender process stops
+// running without dying (SIGSTOP), and with it the master's adverts.
+// keepalived (h2, lower priority) takes over after its
+// Master_Down_Interval. rmqlb on h1, whose own loop runs on, hears
+// keepalived advertise as MASTER with a lower priority, asks its sender
+// process for a report, gets none within sendproc.CheckWithin, kills it
+// and sends its adverts itself: keepalived gives the VIP back within the
+// check bound, before a process silent for 2.5 s would have been taken
+// for stuck. The next sender process takes the adverts again.
+func TestStuckSenderProcess(t *testing.T) {
+	l := newLab(t, "keepalived")
+	h1, h2 := l.Host("h1"), l.Host("h2")
+	d1, kp := senderMasterBesideKeepalived(t, l)
+	waitProcessSends(t, d1, "after start")
+	pid := senderOf(t, d1)
+	if err := stableHolder(l, h1, time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	stop := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT) // killed by then, unless the test failed
+	if err := waitFor(5*time.Second, func() (bool, error) { return h2.HasAddr(vip) }); err != nil {
+		t.Fatalf("keepalived did not take over from a master whose adverts stopped: %v\n%s", err, kp.Tail(20))
+	}
+	took := time.Since(stop)
+	if err := waitSoleHolder(l, h1, 5*time.Second); err != nil {
+		t.Fatalf("h1 did not take its VIP back from keepalived: %v\n%s", err, d1.proc.Tail(20))
+	}
+	back := time.Since(stop)
+	t.Logf("sender process stopped: keepalived held the VIP %v after, h1 alone again %v after (both held it %v)",
+		took.Round(time.Millisecond), back.Round(time.Millisecond), (back - took).Round(time.Millisecond))
+	s, sw := slack()
+	md := masterDown(advert, 100)
+	within(t, "stuck sender process: h1 sole holder again", back, bound{md + advert + sendproc.CheckWithin(advert) + s,
+		fmt.Sprintf("Master_Down_Interval %v + advert %v + sender check %v + %s", md, advert, sendproc.CheckWithin(advert), sw)})
+	if out := d1.proc.Output(); !strings.Contains(out, "no report within") {
+		t.Errorf("h1 did not find its sender process stuck by asking it for a report:\n%s", d1.proc.Tail(30))
+	}
+	if err := waitFor(5*time.Second, func() (bool, error) {
+		np := netlab.ChildWith(d1.proc.Pid(), "vrrp-sender")
+		return np != 0 && np != pid && strings.HasPrefix(senderOfInstance(t, d1), "process ("), nil
+	}); err != nil {
+		t.Fatalf("no new sender process took h1's adverts: sender %q", senderOfInstance(t, d1))
+	}
+	if err := stableHolder(l, h1, 2*time.Second); err != nil {
+		t.Errorf("after the new sender process took the adverts: %v", err)
 	}
 }

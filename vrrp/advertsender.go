@@ -53,6 +53,15 @@ type AdvertSender interface {
 	// calling Alive while Sending: the loop then wakes that often, not at
 	// every periodic advert. Zero: at every periodic advert.
 	AliveWithin() time.Duration
+	// Check asks the sender to show soon that it still sends: the
+	// instance, MASTER, heard a router of lower priority advertise as
+	// MASTER, which its adverts would have kept BACKUP (see
+	// LowerMaster). A sender that does not show it in time (its
+	// process stuck) is taken for stopped, in a later Alive: Sending
+	// turns false and Wake is called, so that the instance sends its
+	// adverts itself, and the other router gives way, well before a
+	// sender silent for longer would be noticed. It returns at once.
+	Check()
 	// Describe says how the adverts are sent, for Snapshot.Sender.
 	Describe() string
 }

@@ -103,6 +103,7 @@ func (f *fakeSender) Sending() bool              { return f.sending.Load() }
 func (f *fakeSender) Alive()                     { f.alive.Add(1) }
 func (f *fakeSender) AliveWithin() time.Duration { return time.Duration(f.within.Load()) }
 func (f *fakeSender) Describe() string           { return "fake" }
+func (f *fakeSender) Check()                     { f.log.add("check") }
 
 func dsts(s AdvertSchedule) string {
 	var d []string
@@ -218,6 +219,31 @@ func waitEvent(t *testing.T, log *eventLog, want ...string) {
 			t.Fatalf("events %q, want %q", got, want)
 		}
 	}
+}
+
+// TestSenderCheckedOnLowerMaster: a MASTER that hears a router of lower
+// priority advertise as MASTER (it did not hear this one's adverts) asks
+// its sender to show that it sends, once per master down interval, with
+// the VIPs announced again; the next lower advert within that interval
+// asks nothing, and a higher one makes the instance BACKUP as before.
+func TestSenderCheckedOnLowerMaster(t *testing.T) {
+	const mdi = 3609375 * time.Microsecond
+	h, _, log := startWithSender(t, testConfig())
+	h.becomeMaster(t, mdi)
+	log.take()
+	// A master down interval after becoming MASTER (its announcement).
+	for range 4 {
+		h.clock.Advance(time.Second)
+	}
+	h.tr.inject(t, advertBytes(t, higher, 50, time.Second), higher, MulticastIPv4, 255)
+	waitEvent(t, log, "check")
+	if c := h.owner.next(t); c != "acquire" {
+		t.Fatalf("owner call %q, want the VIPs announced again", c)
+	}
+	h.tr.inject(t, advertBytes(t, higher, 50, time.Second), higher, MulticastIPv4, 255)
+	h.tr.inject(t, advertBytes(t, higher, 200, time.Second), higher, MulticastIPv4, 255)
+	waitEvent(t, log, "stop")
+	h.wantState(t, StateBackup)
 }
 
 // TestSenderFallsBack: while the sender does not send (its process died,

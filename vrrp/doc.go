@@ -151,7 +151,9 @@
 // hears a lower-priority advertisement discards it as RFC 5798 section
 // 6.4.3 says (keepalived answers with an advertisement of its own), but
 // asks its Owner to announce the addresses again (gratuitous ARP), at most
-// once per master down interval; keepalived's old_unicast_checksum
+// once per master down interval, and its AdvertSender to show that it
+// still sends (a sender process that stopped is replaced at once, and the
+// other router gives way); keepalived's old_unicast_checksum
 // (pre-1.3.6 VRRPv3 unicast) is not accepted. VRRPv2 uses RFC 3768's
 // Skew_Time of (256 - Priority) / 256 seconds, VRRPv3 RFC 5798's
 // ((256 - Priority) * Master_Adver_Interval) / 256.

@@ -141,7 +141,10 @@ type Instance struct {
 	// quieted: the Owner was told StopAnnouncing, and not
 	// ResumeAnnouncing since. Owned by Run's goroutine.
 	quieted bool
-	cfgWant *Config // settings given to Update, not applied yet
+	// lowerLogged is when a LowerMaster was last logged at info level.
+	// Owned by Run's goroutine.
+	lowerLogged time.Time
+	cfgWant     *Config // settings given to Update, not applied yet
 
 	// Owned by Run's goroutine: reused on every advert sent or received,
 	// so that neither allocates.
@@ -737,6 +740,18 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 				i.quieted = false
 			}
 			ow.request(true)
+		case LowerMaster:
+			lvl := zap.DebugLevel // while it goes on: once a minute at info
+			if now.Sub(i.lowerLogged) >= time.Minute {
+				lvl, i.lowerLogged = zap.InfoLevel, now
+			}
+			i.log.Log(lvl, "a router of lower priority advertises as MASTER: it did not hear this MASTER's adverts; announcing the VIPs again",
+				zap.Stringer("from", a.From), zap.Uint8("priority", a.Priority))
+			if i.opt.Sender != nil && i.snd.on {
+				// Adverts lost on the way, or never sent: the
+				// sender shows soon that it sends, or is replaced.
+				i.opt.Sender.Check()
+			}
 		case Release:
 			// quieted stays: the worker may merge this Release away
 			// (nothing held yet) and the owner stay quiet, so the next

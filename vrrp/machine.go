@@ -108,6 +108,19 @@ type PeriodicAdvert struct{ Priority uint8 }
 // interval.
 type Acquire struct{}
 
+// LowerMaster reports that the machine, MASTER, heard a router of lower
+// priority advertise as MASTER (at most once per master down interval,
+// with the Acquire that announces the addresses again): that router did
+// not hear this one's adverts for a master down interval. A partition
+// that healed, adverts lost on the way, or this router's adverts not
+// sent at all: the instance asks its AdvertSender to show that it sends
+// (AdvertSender.Check). The machine stays MASTER; the other router gives
+// way at this one's next advert.
+type LowerMaster struct {
+	From     netip.Addr
+	Priority uint8
+}
+
 // Release asks for the virtual addresses to be removed: the machine left
 // MASTER, at once or, after giving way to another router, once that router
 // announced them (see PeerAnnounced).
@@ -148,6 +161,7 @@ type IntervalClamped struct {
 func (SendAdvert) isAction()      {}
 func (PeriodicAdvert) isAction()  {}
 func (Acquire) isAction()         {}
+func (LowerMaster) isAction()     {}
 func (Release) isAction()         {}
 func (StateChange) isAction()     {}
 func (Drop) isAction()            {}
@@ -723,7 +737,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 			m.master, m.hasMaster = heard, true
 			if now.Sub(m.lastAnnounce) >= m.MasterDownInterval() {
 				m.lastAnnounce = now
-				out = append(out, Acquire{})
+				out = append(out, LowerMaster{From: src, Priority: p.Priority}, Acquire{})
 			}
 		}
 	}

@@ -343,15 +343,15 @@ func TestMachine(t *testing.T) {
 			},
 		},
 		{
-			name: "master: a lower priority master (healed split brain) makes it announce the VIPs again, rate limited",
+			name: "master: a lower priority master (healed split brain) is reported and makes it announce the VIPs again, rate limited",
 			cfg:  testConfig(),
 			steps: []step{
 				{ev: Startup{}, want: []Action{change(StateInit, StateBackup, "")}},
 				{at: mdi, ev: Tick{}, want: []Action{change(StateBackup, StateMaster, ""), SendAdvert{100}, Acquire{}}},
 				{at: mdi + sec, ev: advertFrom(higher, 50, sec), state: StateMaster}, // within MDI of becoming master
-				{at: 2 * mdi, ev: advertFrom(higher, 50, sec), want: []Action{Acquire{}}, state: StateMaster},
+				{at: 2 * mdi, ev: advertFrom(higher, 50, sec), want: []Action{LowerMaster{From: higher, Priority: 50}, Acquire{}}, state: StateMaster},
 				{at: 2*mdi + sec, ev: advertFrom(higher, 50, sec), state: StateMaster},
-				{at: 3 * mdi, ev: advertFrom(higher, 50, sec), want: []Action{Acquire{}}, state: StateMaster, deadline: mdi + sec}, // timers untouched
+				{at: 3 * mdi, ev: advertFrom(higher, 50, sec), want: []Action{LowerMaster{From: higher, Priority: 50}, Acquire{}}, state: StateMaster, deadline: mdi + sec}, // timers untouched
 			},
 		},
 		{

@@ -775,6 +775,13 @@ func (s *sim) step(r *simRouter, ev Event) {
 		case IntervalClamped:
 			s.failf("r%d clamped an interval: %+v", r.id, a)
 		case HandoverDone:
+		case LowerMaster:
+			// Two masters at once: never in the second half of a
+			// quiet period, where the one master's adverts keep the
+			// others BACKUP.
+			if s.watching {
+				s.failf("r%d heard a lower-priority master in a quiet period: %+v", r.id, a)
+			}
 		case ConflictHeard:
 			// Another router announcing the VIPs of a MASTER that
 			// stays MASTER is a split brain, which only a partition or

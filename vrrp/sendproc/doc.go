@@ -21,8 +21,11 @@
 // died: the VIPs must move, as without it).
 //
 // The daemon side is Process: it starts the process, restarts it when it
-// dies (counted, logged), and hands each VRRP instance a vrrp.AdvertSender
-// (Process.Sender); while the process is not running, or has not taken an
+// dies (counted, logged), kills one that stops reporting the adverts it
+// sends while it lives on (after a silence of 2.5 s and more, or sooner
+// when it does not answer a Check: the instance heard a router of lower
+// priority advertise as MASTER), and hands each VRRP instance a
+// vrrp.AdvertSender (Process.Sender); while the process is not running, or has not taken an
 // instance's schedule yet, the instance sends its adverts itself.
 //
 // The messages are package vrrp/sendwire's.

@@ -28,6 +28,7 @@ type entry struct {
 	next     int64 // when the next advert is due
 	heard    int64 // when the daemon last said the instance is alive
 	expired  bool  // stopped because not heard from; reported once
+	asked    bool  // the daemon asked for a report (Check): sent at this run
 	// What was sent since the last report.
 	sent, failed uint32
 	delays       []time.Duration
@@ -49,7 +50,7 @@ func (s *schedule) start(now int64, m *sendwire.Message, fd int) (old int) {
 	} else {
 		old = e.fd
 	}
-	e.fd, e.expired = fd, false
+	e.fd, e.expired, e.asked = fd, false, false
 	e.set(m)
 	e.next, e.heard, e.lastReport = now+int64(m.First), now, now
 	return old
@@ -92,6 +93,15 @@ func (s *schedule) stop(id uint16) int {
 func (s *schedule) alive(now int64, id uint16) {
 	if e := s.find(id); e != nil {
 		e.heard = now
+	}
+}
+
+// check records that the daemon said instance id is alive and asked for
+// a report of it (Sender.Check): run sends one, also when nothing was sent
+// since the last, to show that the adverts' timer runs.
+func (s *schedule) check(now int64, id uint16) {
+	if e := s.find(id); e != nil {
+		e.heard, e.asked = now, true
 	}
 }
 
@@ -145,7 +155,8 @@ func (s *schedule) period(at int64) int64 {
 }
 
 // run sends every advert due at now with send, and hands every report
-// owed to report (whose message is reused: it must encode it at once).
+// owed, or asked for, to report (whose message is reused: it must encode
+// it at once).
 // An instance whose daemon side was not heard from within its timeout
 // stops sending and is reported expired, once.
 //
@@ -178,7 +189,7 @@ func (s *schedule) run(now int64, send func(fd int, pkt []byte, sa *unix.RawSock
 				e.next += (now - e.next + e.interval) / e.interval * e.interval
 			}
 		}
-		if e.sent+e.failed > 0 && (len(e.delays) == cap(e.delays) || now-e.lastReport >= reportEvery) {
+		if e.asked || e.sent+e.failed > 0 && (len(e.delays) == cap(e.delays) || now-e.lastReport >= reportEvery) {
 			s.report(now, e, report, msg)
 		}
 	}
@@ -188,7 +199,7 @@ func (s *schedule) report(now int64, e *entry, report func(*sendwire.Message), m
 	*msg = sendwire.Message{Type: sendwire.TypeReport, Instance: e.id, Sent: e.sent, Failed: e.failed,
 		Expired: e.expired, Delays: e.delays, Packets: msg.Packets}
 	report(msg)
-	e.sent, e.failed, e.delays, e.lastReport = 0, 0, e.delays[:0], now
+	e.sent, e.failed, e.delays, e.lastReport, e.asked = 0, 0, e.delays[:0], now, false
 }
 
 // closeAll removes every instance and returns their sockets.

@@ -193,6 +193,49 @@ func TestScheduleReports(t *testing.T) {
 	}
 }
 
+// TestScheduleCheck: a check (the daemon asking for a report) makes the
+// next run report the instance at once, also with nothing sent since the
+// last report, and counts as a liveness message; one report per check,
+// and none for an instance that is not there.
+func TestScheduleCheck(t *testing.T) {
+	var sc schedule
+	var s sends
+	sc.start(0, startMsg(1, 100*time.Millisecond, 0, time.Second, "a"), 5)
+	sc.start(0, startMsg(2, 100*time.Millisecond, 50*time.Millisecond, time.Second, "b"), 6)
+	s.runAt(&sc, 0)
+	if len(s.reports) != 0 {
+		t.Fatalf("reports before a second passed or a check: %+v", s.reports)
+	}
+	sc.check(10*ms, 2)
+	sc.check(10*ms, 9) // no such instance: nothing
+	if e := sc.find(2); e.heard != 10*ms {
+		t.Fatalf("a check did not count as alive: heard %v", time.Duration(e.heard))
+	}
+	want(t, s.runAt(&sc, 20*ms)) // nothing due; the check is answered all the same
+	if len(s.reports) != 1 || s.reports[0].Instance != 2 || s.reports[0].Sent != 0 || s.reports[0].Expired {
+		t.Fatalf("reports after a check of instance 2: %+v, want one of 2 with nothing sent", s.reports)
+	}
+	want(t, s.runAt(&sc, 50*ms), "10.0.0.1:b@50ms")
+	if len(s.reports) != 1 {
+		t.Fatalf("a report without a check, within a second: %+v", s.reports[1:])
+	}
+	// A check of an instance that expired: it was reported expired, once.
+	sc.start(60*ms, startMsg(3, 100*time.Millisecond, 0, 200*time.Millisecond, "c"), 7)
+	s.runAt(&sc, 60*ms)
+	s.runAt(&sc, 360*ms)
+	n := len(s.reports)
+	if !s.reports[n-1].Expired {
+		t.Fatalf("instance 3 not reported expired: %+v", s.reports[n-1])
+	}
+	sc.check(370*ms, 3)
+	s.runAt(&sc, 380*ms)
+	for _, r := range s.reports[n:] {
+		if r.Instance == 3 {
+			t.Fatalf("an expired instance reported again on a check: %+v", r)
+		}
+	}
+}
+
 // TestScheduleAllocatesNothing: sending an advert and reporting allocate
 // nothing: the process runs with its garbage collector off.
 func TestScheduleAllocatesNothing(t *testing.T) {

@@ -36,6 +36,14 @@ func silenceLimit(interval time.Duration) time.Duration {
 	return 2*max(time.Duration(reportEvery), interval) + 500*time.Millisecond
 }
 
+// CheckWithin is how long the process that sends an instance's adverts at
+// interval has to answer a Check (Sender.Check) with a report: it reads the Check when
+// it wakes for the next advert, at most an interval later, and reports at
+// once; twice that and a fifth of a second of slack.
+func CheckWithin(interval time.Duration) time.Duration {
+	return 2*interval + 200*time.Millisecond
+}
+
 // Sender is the vrrp.AdvertSender of one VRRP instance, through its
 // Process. Its methods follow vrrp.AdvertSender's rules.
 type Sender struct {
@@ -66,9 +74,12 @@ type Sender struct {
 	heard         time.Time
 	heardInterval time.Duration
 
-	// Owned by the instance's event loop (Alive).
-	lastAlive time.Time
-	alive     []byte // the encoded Alive message
+	// Owned by the instance's event loop (Alive, Check, AliveWithin).
+	lastAlive time.Time // the last liveness message sent
+	aliveCall time.Time // the last call of Alive
+	checkAt   time.Time // the pending Check was sent; zero: none pending
+	alive     []byte    // the encoded Alive message
+	check     []byte    // the encoded Check message
 }
 
 var _ vrrp.AdvertSender = (*Sender)(nil)
@@ -86,6 +97,7 @@ func (p *Process) Sender(name string) *Sender {
 	id := uint16(len(p.senders) + 1)
 	s := &Sender{p: p, id: id, name: name, log: p.log.With(zap.String("vrrp_instance", name)), acks: make(chan uint32, 4)}
 	s.alive, _ = (&sendwire.Message{Type: sendwire.TypeAlive, Instance: id}).Append(nil)
+	s.check, _ = (&sendwire.Message{Type: sendwire.TypeCheck, Instance: id}).Append(nil)
 	p.senders = append(p.senders, s)
 	return s
 }
@@ -274,14 +286,40 @@ func (s *Sender) waitAck(c *child, seq uint32) error {
 func (s *Sender) Sending() bool { return s.sending.Load() }
 
 // AliveWithin implements vrrp.AdvertSender: a third of the liveness
-// timeout of the started schedule's interval (zero: none started).
+// timeout of the started schedule's interval (zero: none started), or,
+// while a Check is pending, the time from the last Alive to when its
+// answer is due, if that is sooner (zero once due: at the next advert).
 func (s *Sender) AliveWithin() time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.want == nil {
 		return 0
 	}
-	return LivenessTimeout(s.want.Interval) / 3
+	d := LivenessTimeout(s.want.Interval) / 3
+	if !s.checkAt.IsZero() {
+		due := s.checkAt.Add(CheckWithin(max(s.want.Interval, s.heardInterval)))
+		d = min(d, max(due.Sub(s.aliveCall), 0))
+	}
+	return d
+}
+
+// Check implements vrrp.AdvertSender: while the process sends the
+// adverts, and no Check is pending, it sends a Check (which says the
+// instance is alive too) on the socket pair of liveness messages. The
+// process reads it when it wakes for the next advert and reports at once;
+// Alive, called by the loop within AliveWithin, kills a process whose
+// report did not come within CheckWithin, as one silent for silenceLimit.
+func (s *Sender) Check() {
+	if !s.checkAt.IsZero() || !s.sending.Load() {
+		return
+	}
+	c := s.p.current()
+	if c == nil {
+		return
+	}
+	now := time.Now()
+	s.checkAt, s.lastAlive = now, now
+	c.writeAlive(s.check)
 }
 
 // Alive implements vrrp.AdvertSender: it tells the process at most
@@ -293,22 +331,38 @@ func (s *Sender) AliveWithin() time.Duration {
 // one that stopped running without dying (frozen by SIGSTOP or a cgroup,
 // stuck) would otherwise leave a MASTER silent while it keeps its VIPs,
 // and the peers taking over beside it. Past silenceLimit without a report
-// it is killed: the instance sends its adverts itself at once, and the
-// next process takes them back.
+// it is killed, or sooner, past CheckWithin of a Check without one: the
+// instance sends its adverts itself at once, and the next process takes
+// them back.
 func (s *Sender) Alive() {
 	now := time.Now()
+	s.aliveCall = now
 	// Sending first: the acknowledgement sets heard before Sending, so
 	// a Sending seen true comes with its heard.
 	sending := s.sending.Load()
 	s.mu.Lock()
 	sc, expired, heard, heardInterval := s.want, s.expired, s.heard, s.heardInterval
 	s.mu.Unlock()
-	if sc != nil && sending && now.Sub(heard) > silenceLimit(max(sc.Interval, heardInterval)) {
+	var stuck error
+	switch {
+	case sc == nil || !sending:
+		s.checkAt = time.Time{}
+	case now.Sub(heard) > silenceLimit(max(sc.Interval, heardInterval)):
+		stuck = fmt.Errorf("nothing heard from it for %v", now.Sub(heard).Round(time.Millisecond))
+	case !s.checkAt.IsZero() && now.Sub(s.checkAt) >= CheckWithin(max(sc.Interval, heardInterval)):
+		if heard.Before(s.checkAt) {
+			stuck = fmt.Errorf("no report within %v of being asked for one, after another router advertised as MASTER (nothing heard from it for %v)",
+				now.Sub(s.checkAt).Round(time.Millisecond), now.Sub(heard).Round(time.Millisecond))
+		}
+		s.checkAt = time.Time{}
+	}
+	if stuck != nil {
+		s.checkAt = time.Time{}
 		// Messages waiting unread mean the process is alive and the
 		// daemon's reader is late (a starved daemon whose loop runs at
 		// a real-time priority): not the process's fault.
 		if c := s.p.current(); c != nil && !c.unread() {
-			s.abandonProcess(c, fmt.Errorf("nothing heard from it for %v", now.Sub(heard).Round(time.Millisecond)))
+			s.abandonProcess(c, stuck)
 		}
 		return
 	}

@@ -2,14 +2,35 @@ package sendproc
 
 import (
 	"net"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 
 	"github.com/rmqlb/rmqlb/vrrp"
 )
+
+// loopbackConn is the "raw" socket of these tests, which need no root: a
+// UDP socket on loopback, closed at the test's end.
+func loopbackConn(t *testing.T) syscall.RawConn {
+	t.Helper()
+	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { uc.Close() })
+	conn, err := uc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
 
 // A sender process that stops running without dying (SIGSTOP here; a
 // frozen cgroup, a stuck process) sends no adverts and no reports. The
@@ -19,15 +40,7 @@ import (
 // adverts back. No root: the "raw" socket is a UDP socket.
 func TestSilentProcessKilled(t *testing.T) {
 	p, _ := startProcess(t)
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer uc.Close()
-	conn, err := uc.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := loopbackConn(t)
 	s := p.Sender("vi")
 	var woken atomic.Int32
 	s.Start(vrrp.AdvertSchedule{Conn: conn, Packets: loopbackAdvert(0xe1), Interval: 10 * time.Millisecond,
@@ -47,6 +60,70 @@ func TestSilentProcessKilled(t *testing.T) {
 	}
 	if woken.Load() == 0 {
 		t.Fatalf("the process is frozen, yet after %v the instance was not woken to send its adverts: Sending %v (%s)", wait, s.Sending(), s.Describe())
+	}
+	waitFor(t, "a new process sending", func() bool {
+		s.Alive()
+		np, ok := p.Running()
+		return ok && np != pid && s.Sending()
+	})
+}
+
+// A Check (the instance, MASTER, heard a router of lower priority
+// advertise as MASTER) is answered by a running process with a report,
+// and the process is kept; a frozen one is found stuck within CheckWithin
+// of the Check, long before silenceLimit (2.5 s), killed, and the next
+// process takes the adverts back. While a Check is pending the loop is
+// asked to call Alive sooner than every third of the liveness timeout.
+func TestCheckFindsStuckProcess(t *testing.T) {
+	core, logs := observer.New(zap.ErrorLevel)
+	p := runProcess(t, ProcessConfig{Command: helperCommand, Registerer: prometheus.NewRegistry(),
+		RestartDelay: 50 * time.Millisecond, Logger: zap.New(core)})
+	waitFor(t, "the process to run", func() bool { _, ok := p.Running(); return ok })
+	conn := loopbackConn(t)
+	const interval = 10 * time.Millisecond
+	s := p.Sender("vi")
+	var woken atomic.Int32
+	s.Start(vrrp.AdvertSchedule{Conn: conn, Packets: loopbackAdvert(0xe1), Interval: interval,
+		Wake: func() { woken.Add(1) }})
+	waitFor(t, "Sending", s.Sending)
+	pid, _ := p.Running()
+	loop := func(until func() bool, limit time.Duration) {
+		end := time.Now().Add(limit)
+		for !until() && time.Now().Before(end) {
+			s.Alive() // the instance's loop, every AliveWithin
+			time.Sleep(max(s.AliveWithin(), time.Millisecond))
+		}
+	}
+
+	// Running: the Check is answered and nothing happens.
+	s.Alive()
+	normal := s.AliveWithin()
+	s.Check()
+	if w := s.AliveWithin(); w > CheckWithin(interval)+10*time.Millisecond || w >= normal {
+		t.Fatalf("AliveWithin %v with a Check pending, want about %v from the last Alive (%v without)", w, CheckWithin(interval), normal)
+	}
+	loop(func() bool { return s.checkAt.IsZero() }, 5*time.Second)
+	if !s.checkAt.IsZero() {
+		t.Fatal("a Check of a running process still pending after 5 s")
+	}
+	if np, _ := p.Running(); np != pid || woken.Load() != 0 || !s.Sending() {
+		t.Fatalf("a running process answering a Check: pid %d, now %d, instance woken %d times, Sending %v; logged %v",
+			pid, np, woken.Load(), s.Sending(), logs.All())
+	}
+
+	// Frozen: found by the Check, not by the silence.
+	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Kill(pid, unix.SIGCONT)
+	s.Check()
+	loop(func() bool { return woken.Load() > 0 }, 30*time.Second)
+	if woken.Load() == 0 {
+		t.Fatalf("the process is frozen, yet 30 s after a Check the instance was not woken: Sending %v (%s)", s.Sending(), s.Describe())
+	}
+	killed := logs.FilterMessageSnippet("stopped reporting").All()
+	if len(killed) != 1 || !strings.Contains(killed[0].ContextMap()["error"].(string), "no report within") {
+		t.Fatalf("the frozen process was not found by the Check: logged %v", logs.All())
 	}
 	waitFor(t, "a new process sending", func() bool {
 		s.Alive()
@@ -87,15 +164,7 @@ func TestChildUnread(t *testing.T) {
 // interval, and the healthy process is not killed.
 func TestUpdateShorterIntervalNotSilent(t *testing.T) {
 	p, _ := startProcess(t)
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer uc.Close()
-	conn, err := uc.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := loopbackConn(t)
 	s := p.Sender("vi")
 	var woken atomic.Int32
 	const long = 4 * time.Second

@@ -1,11 +1,11 @@
 // Package sendwire is the codec of the messages between the rmqlb daemon
 // and its VRRP advert sender process (package vrrp/sendproc): one message
-// per datagram of a SOCK_SEQPACKET socket pair (Alive goes on a second
-// pair, which the sender reads when it wakes to send), big-endian, with an 8-byte
-// header:
+// per datagram of a SOCK_SEQPACKET socket pair (Alive and Check go on a
+// second pair, which the sender reads when it wakes to send), big-endian,
+// with an 8-byte header:
 //
 //	offset size field
-//	0      1    type (TypeStart ... TypeReady)
+//	0      1    type (TypeStart ... TypeCheck)
 //	1      1    zero
 //	2      2    instance: the daemon's number for a VRRP instance
 //	4      4    sequence number: an Ack repeats the one it acknowledges
@@ -22,6 +22,9 @@
 //	33          per packet: 4 bytes IPv4 destination, 2 bytes length
 //	            (1..MaxPacket), the IPv4 packet
 //	Stop, Alive (daemon to sender): no body
+//	Check (daemon to sender): no body; an Alive that also asks for a
+//	            Report of the instance at the sender's next wake-up, sent
+//	            even when it sent nothing since the last
 //	Ack (sender to daemon): no body
 //	Report (sender to daemon):
 //	8      4    packets sent since the last report

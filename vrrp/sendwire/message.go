@@ -22,6 +22,7 @@ const (
 	TypeAck    Type = 5
 	TypeReport Type = 6
 	TypeReady  Type = 7
+	TypeCheck  Type = 8
 )
 
 func (t Type) String() string {
@@ -40,6 +41,8 @@ func (t Type) String() string {
 		return "report"
 	case TypeReady:
 		return "ready"
+	case TypeCheck:
+		return "check"
 	}
 	return fmt.Sprintf("type %d", uint8(t))
 }
@@ -119,7 +122,7 @@ func (m *Message) Append(b []byte) ([]byte, error) {
 			b = binary.BigEndian.AppendUint16(b, uint16(len(p.Data)))
 			b = append(b, p.Data...)
 		}
-	case TypeStop, TypeAlive, TypeAck:
+	case TypeStop, TypeAlive, TypeAck, TypeCheck:
 	case TypeReport:
 		if len(m.Delays) > MaxDelays {
 			return b, fmt.Errorf("encoding report: %d delays, want at most %d: %w", len(m.Delays), MaxDelays, ErrMalformed)
@@ -190,7 +193,7 @@ func Decode(b []byte, m *Message) error {
 			m.Packets = append(m.Packets, Packet{Dst: netip.AddrFrom4([4]byte(rest[0:4])), Data: rest[6 : 6+l]})
 			rest = rest[6+l:]
 		}
-	case TypeStop, TypeAlive, TypeAck:
+	case TypeStop, TypeAlive, TypeAck, TypeCheck:
 	case TypeReport:
 		if len(body) < 10 {
 			return fmt.Errorf("decoding report: body of %d bytes: %w", len(body), io.ErrUnexpectedEOF)

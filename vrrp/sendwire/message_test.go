@@ -33,6 +33,7 @@ var goldens = []struct {
 		Delays: []time.Duration{250 * time.Microsecond, 42 * time.Millisecond}},
 		"0600000200000000" + "00000064" + "00000001" + "01" + "02" + "000000fa" + "0000a410"},
 	{"ready", Message{Type: TypeReady, Text: "SCHED_FIFO 50"}, "0700000000000000" + "0d" + hex.EncodeToString([]byte("SCHED_FIFO 50"))},
+	{"check", Message{Type: TypeCheck, Instance: 0x0102}, "0800010200000000"},
 }
 
 func TestGolden(t *testing.T) {
