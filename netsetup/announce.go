@@ -15,8 +15,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// etherTypeARP is the EtherType of ARP (RFC 826).
-const etherTypeARP = 0x0806
+// The EtherTypes of the frames sent on packet sockets: ARP (RFC 826) and
+// IPv6 (DAD probes).
+const (
+	etherTypeARP  = 0x0806
+	etherTypeIPv6 = 0x86dd
+)
 
 // announceWriteTimeout bounds the sends of one announcement turn. A send
 // waits only when the socket's send buffer is full, which means frames
@@ -30,7 +34,8 @@ const announceWriteTimeout = 50 * time.Millisecond
 // the link has an Ethernet address and ARP (and one that hears other
 // hosts announce the IPv4 VIPs, see ReportAnnouncements), an ICMPv6
 // socket when there is an IPv6 VIP (and one that hears other hosts
-// advertise the IPv6 VIPs). Called with s.mu held.
+// advertise the IPv6 VIPs, and, on an Ethernet link, an AF_PACKET socket
+// for DAD probes). Called with s.mu held.
 func (s *VIPSet) openSenders(attrs *netlink.LinkAttrs) error {
 	hasV4, hasV6 := false, false
 	for _, p := range s.cfg.VIPs {
@@ -49,6 +54,11 @@ func (s *VIPSet) openSenders(attrs *netlink.LinkAttrs) error {
 	if hasV6 && s.na == nil {
 		c, err := openNA(attrs.Index, attrs.Name)
 		s.na = c
+		errs = append(errs, err)
+	}
+	if hasV6 && s.dad == nil && canProbeDAD(attrs) {
+		c, err := openSendOnly(attrs, etherTypeIPv6, "DAD probe")
+		s.dad = c
 		errs = append(errs, err)
 	}
 	if hasV6 && s.na != nil && s.hear6.conn == nil {
@@ -74,9 +84,14 @@ func (s *VIPSet) closeSenders() {
 		s.na.Close()
 		s.na = nil
 	}
+	if s.dad != nil {
+		s.dad.Close()
+		s.dad = nil
+	}
 }
 
-// openARP opens the send-only packet socket for gratuitous ARP.
+// openARP opens the send-only packet socket for gratuitous ARP and ARP
+// probes.
 func openARP(attrs *netlink.LinkAttrs) (net.PacketConn, error) {
 	if len(attrs.HardwareAddr) != 6 {
 		return nil, fmt.Errorf("opening ARP socket on %s: no Ethernet address (%q)", attrs.Name, attrs.HardwareAddr)
@@ -84,34 +99,61 @@ func openARP(attrs *netlink.LinkAttrs) (net.PacketConn, error) {
 	if attrs.RawFlags&unix.IFF_NOARP != 0 {
 		return nil, fmt.Errorf("opening ARP socket on %s: interface has NOARP", attrs.Name)
 	}
+	return openSendOnly(attrs, etherTypeARP, "ARP")
+}
+
+// canProbeDAD reports whether the link can carry DADProbeFrame: an
+// Ethernet address, and neighbour discovery (not NOARP, which turns it
+// off for IPv6 too).
+func canProbeDAD(attrs *netlink.LinkAttrs) bool {
+	return len(attrs.HardwareAddr) == 6 && attrs.RawFlags&unix.IFF_NOARP == 0
+}
+
+// openSendOnly opens a send-only packet socket (what, for errors) whose
+// frames carry etherType.
+func openSendOnly(attrs *netlink.LinkAttrs, etherType uint16, what string) (net.PacketConn, error) {
 	// The socket only sends: a filter that accepts nothing keeps the
-	// kernel from queueing every ARP frame of the link for us.
+	// kernel from queueing every frame of its EtherType for us.
 	drop, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
 	if err != nil {
 		return nil, fmt.Errorf("assembling BPF filter: %w", err)
 	}
 	ifi := &net.Interface{Index: attrs.Index, Name: attrs.Name, HardwareAddr: attrs.HardwareAddr, MTU: attrs.MTU}
-	c, err := packet.Listen(ifi, packet.Raw, etherTypeARP, &packet.Config{Filter: drop})
+	c, err := packet.Listen(ifi, packet.Raw, int(etherType), &packet.Config{Filter: drop})
 	if err != nil {
-		return nil, fmt.Errorf("opening ARP socket on %s: %w", attrs.Name, err)
+		return nil, fmt.Errorf("opening %s socket on %s: %w", what, attrs.Name, err)
 	}
 	return c, nil
 }
 
-// probe sends an ARP probe for the IPv4 VIP a (ProbeFrame) from hw: a
-// host that holds a too answers it with a as its sender, which the
-// VIPSet hears and reports as another host's announcement, also when
-// that host never announces a itself. Probes go with the refreshes only
-// (during a handover, which ends within the burst, the old master still
-// holds the VIPs), and not with GARPConfig.NoProbe. A probe that cannot
-// be sent is logged (debug) and changes nothing. Called with s.mu held.
+// probe sends a probe for the VIP a from hw: an ARP probe for an IPv4
+// VIP (ProbeFrame), a DAD probe for an IPv6 one (DADProbeFrame). A host
+// that holds a too answers it, an ARP reply with a as its sender or a
+// neighbour advertisement for a, which the VIPSet hears and reports as
+// another host's announcement, also when that host never announces a
+// itself. Probes go with the refreshes only (during a handover, which
+// ends within the burst, the old master still holds the VIPs), and not
+// with GARPConfig.NoProbe. A probe that cannot be sent is logged (debug)
+// and changes nothing. Called with s.mu held.
 func (s *VIPSet) probe(hw net.HardwareAddr, a netip.Addr) {
-	frame, err := ProbeFrame(hw, a)
-	if err == nil {
-		_, err = s.conn.WriteTo(frame, &packet.Addr{HardwareAddr: ethernet.Broadcast})
+	var frame []byte
+	var err error
+	switch {
+	case a.Is4() && s.conn != nil:
+		frame, err = ProbeFrame(hw, a)
+		if err == nil {
+			_, err = s.conn.WriteTo(frame, &packet.Addr{HardwareAddr: ethernet.Broadcast})
+		}
+	case a.Is6() && s.dad != nil:
+		frame, err = DADProbeFrame(hw, a)
+		if err == nil {
+			_, err = s.dad.WriteTo(frame, &packet.Addr{HardwareAddr: net.HardwareAddr(frame[0:6])})
+		}
+	default:
+		return
 	}
 	if err != nil {
-		s.log.Debug("ARP probe failed", zap.Stringer("vip", a), zap.Error(err))
+		s.log.Debug("probe failed", zap.Stringer("vip", a), zap.Error(err))
 	}
 }
 
@@ -150,6 +192,9 @@ func (s *VIPSet) announce(now time.Time, probe bool) {
 	}
 	if s.na != nil {
 		s.na.p.SetWriteDeadline(deadline)
+	}
+	if s.dad != nil {
+		s.dad.SetWriteDeadline(deadline)
 	}
 	for _, v := range s.vips {
 		if !v.owned {
@@ -194,7 +239,7 @@ func (s *VIPSet) announce(now time.Time, probe bool) {
 		}
 		// After the bookkeeping of our own: the answer of a host that
 		// holds the VIP too comes after it.
-		if probe && a.Is4() {
+		if probe {
 			s.probe(hw, a)
 		}
 	}

@@ -49,15 +49,17 @@ type GARPConfig struct {
 	// Refresh is the period of one further announcement while the VIPs are
 	// held, counted from the last announcement of the burst, so that
 	// switches with long ARP caches and the loser of a healed split brain
-	// learn the owner again. Each IPv4 VIP's refresh is followed by an ARP
-	// probe (ProbeFrame), which a host that holds the VIP too answers,
-	// unless NoProbe. Zero means DefaultGARPRefresh (60 s); negative turns
+	// learn the owner again. Each VIP's refresh is followed by a probe,
+	// an ARP probe for an IPv4 VIP (ProbeFrame), a DAD probe for an IPv6
+	// one on an Ethernet link (DADProbeFrame), which a host that holds
+	// the VIP too answers, unless NoProbe. Zero means DefaultGARPRefresh (60 s); negative turns
 	// the refresh, and the probes, off.
 	Refresh time.Duration `json:"refresh" yaml:"refresh"`
-	// NoProbe turns the ARP probes of the refreshes off: for a network
-	// where something else answers every ARP request (an ARP responder
-	// of a virtual switch), which would be taken for a host that holds
-	// the VIP too. The zero value probes.
+	// NoProbe turns the probes of the refreshes off: for a network
+	// where something else answers every ARP request or neighbour
+	// solicitation (an ARP and ND responder of a virtual switch), which
+	// would be taken for a host that holds the VIP too. The zero value
+	// probes.
 	NoProbe bool `json:"no_probe,omitempty" yaml:"no_probe"`
 }
 

@@ -50,8 +50,12 @@
 // taking those with hop limit 255 whose target is a VIP. An
 // announcement carrying this interface's own MAC is not counted. With each
 // refresh it sends an ARP probe for every IPv4 VIP (RFC 5227 section
-// 2.1.1, ProbeFrame): a host that holds the VIP too answers it, with the
-// VIP as its sender, and is heard as announcing it. It
+// 2.1.1, ProbeFrame) and a Duplicate Address Detection probe for every
+// IPv6 VIP on an Ethernet link (RFC 4862 section 5.4.2, DADProbeFrame,
+// on an AF_PACKET socket: an IP socket cannot send from ::): a host that
+// holds the VIP too answers it, with an ARP reply with the VIP as its
+// sender or a neighbour advertisement for it, and is heard as announcing
+// it. It
 // counts them per VIP (VIPSnapshot.PeerAnnounced) and reports them, and
 // its own announcements, in order (ReportAnnouncements): a VRRP master
 // that gives way to a new one keeps its VIPs until the new master's

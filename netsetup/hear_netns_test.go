@@ -420,3 +420,46 @@ func TestHearSocketsStampReceptionNetns(t *testing.T) {
 		}
 	}
 }
+
+// TestVIPSetProbeFindsSilentHolderNetns: a host that holds the VIPs
+// beside this one and never announces them (added by hand: Linux sends
+// nothing for an IPv4 address, nor for an IPv6 one added without DAD) is
+// found by the probes that go with a refresh: its answers, an ARP reply
+// to the ARP probe and a neighbour advertisement to the DAD probe, are
+// reported as its announcements, with its MAC.
+func TestVIPSetProbeFindsSilentHolderNetns(t *testing.T) {
+	l := setupLab(t)
+	if l == nil {
+		return
+	}
+	macB := mustMAC(t, l.MACB)
+	vip4 := netip.MustParsePrefix("10.201.0.100/24")
+	vip6 := netip.MustParsePrefix("fd00:201::100/64")
+	run(t, "ip", "-n", l.NSB, "addr", "add", vip4.String(), "dev", l.IfB)
+	run(t, "ip", "-n", l.NSB, "addr", "add", vip6.String(), "dev", l.IfB, "nodad")
+	t.Cleanup(func() {
+		run(t, "ip", "-n", l.NSB, "addr", "del", vip4.String(), "dev", l.IfB)
+		run(t, "ip", "-n", l.NSB, "addr", "del", vip6.String(), "dev", l.IfB)
+	})
+	s, heard := runHearing(t, VIPConfig{Interface: l.IfA, VIPs: []netip.Prefix{vip4, vip6},
+		GARP: GARPConfig{Count: 1, Interval: 100 * time.Millisecond, Refresh: 300 * time.Millisecond}})
+	ctx := context.Background()
+	if err := s.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	found := map[netip.Addr]bool{}
+	for deadline := time.Now().Add(5 * time.Second); len(found) < 2 && time.Now().Before(deadline); {
+		found[nextHeard(t, heard)] = true
+	}
+	if !found[vip4.Addr()] || !found[vip6.Addr()] {
+		t.Fatalf("reported %v, want %v and %v", found, vip4.Addr(), vip6.Addr())
+	}
+	for _, v := range s.Snapshot().VIPs {
+		if v.PeerAnnounced == 0 || v.LastPeerMAC != macB.String() {
+			t.Errorf("%s: %d announcements of another host, the last from %q; want B's (%s)", v.Prefix, v.PeerAnnounced, v.LastPeerMAC, macB)
+		}
+	}
+	if err := s.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -52,6 +52,7 @@ type VIPSet struct {
 	label   string         // IPv4 address label, "" when the name leaves no room
 	conn    net.PacketConn // send-only ARP packet socket while held; nil otherwise
 	na      *naConn        // send-only ICMPv6 socket while held; nil otherwise
+	dad     net.PacketConn // send-only packet socket for DAD probes while held (IPv6 VIPs, Ethernet); nil otherwise
 	vips    []*vipState    // in cfg.VIPs order
 	recheck time.Duration  // see VIPSetOptions.Recheck and SetRecheck
 	// backstop: see VIPSetOptions.Backstop.
