@@ -71,10 +71,11 @@
 //     the Go runtime keeps), VIPs, listening sockets, metrics series,
 //     status and advert sender process are those it had before.
 //   - TestStuckSenderProcess: the master's advert sender process frozen
-//     (SIGSTOP): keepalived takes over, the master asks its process for a
-//     report on hearing keepalived's lower-priority adverts, kills it
-//     when none comes and advertises itself, and is the sole holder again
-//     within the stuck-sender bound; a new process takes the adverts.
+//     (SIGSTOP): keepalived takes over, the master answers its
+//     lower-priority adverts with one of its own (keepalived gives way),
+//     asks its process for a report, kills it when none comes within the
+//     stuck-sender bound and advertises itself; a new process takes the
+//     adverts, and the master stays the VIP's only holder.
 //   - TestVRRPSecondDaemonLeavesMasterAlone: a second `rmqlb run` with the
 //     master's configuration exits 1 and the master keeps its VIP, never
 //     having to put it back.
@@ -187,14 +188,14 @@
 //     backup ignores the lower adverts (it may preempt) and takes over when
 //     its Master_Down_Timer fires, and the old master yields on its first
 //     advert.
-//   - stuck sender: the master is the VIP's sole holder again <= the
-//     backup's Master_Down_Interval (it takes over) plus one advert
-//     interval plus sendproc.CheckWithin (400 ms at 100 ms: the master,
+//   - stuck sender: the master finds its frozen sender process stuck <=
+//     the backup's Master_Down_Interval (it takes over) plus one advert
+//     interval plus sendproc.CheckWithin (300 ms at 100 ms: the master,
 //     hearing the backup's lower-priority adverts, asks its sender
-//     process for a report) plus slack after the process froze. Without the check it
-//     takes 1.5 to 2.5 s (a process is taken for stuck 2.5 s after its
-//     last report, sent once a second), which the test also tells apart
-//     by the reason the daemon logs.
+//     process for a report) plus slack after the process froze. Without
+//     the check it takes 1.5 to 2.5 s (a process is taken for stuck 2.5 s
+//     after its last report, sent once a second), which the test also
+//     tells apart by the reason the daemon logs.
 //
 // Waits for an expected state (a VIP on a host, a daemon's status) allow
 // seconds, several times the protocol's figure: they bound how long a test

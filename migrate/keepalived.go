@@ -72,18 +72,22 @@ func translateKeepalived(root *kaNode, ns *notes) *kaT {
 
 // Reasons shared by several directives.
 const (
-	whyScripts  = "no equivalent: rmqlb runs no scripts; its state changes are in its log, `rmqlb status` and /metrics"
-	whyMail     = "no equivalent: rmqlb sends no mail; alert on its log or /metrics"
-	whyProcess  = "no equivalent: tune the process in rmqlb's service unit"
-	whySNMP     = "no equivalent: rmqlb exports Prometheus metrics (metrics_listen)"
-	whyLVS      = "no equivalent: rmqlb proxies connections itself; there is no LVS table"
-	whyForward  = "no equivalent: rmqlb proxies connections, so brokers see rmqlb's address as the client's (set proxy_protocol and RabbitMQ's proxy_protocol if they must see the client's)"
-	whyNetwork  = "no equivalent: rmqlb manages only its VIPs; put this in the system's network configuration"
-	whyRFC      = "no equivalent: rmqlb behaves as RFC 3768 / RFC 5798 say"
-	whyIPv6     = "no equivalent: rmqlb runs VRRP over IPv4 only"
-	whyAMQP     = "no equivalent: rmqlb checks with AMQP (the backend gets an AMQP handshake check, or a TCP connect on RabbitMQ's ports that do not speak AMQP)"
-	whyUnknown  = "not known to rmqlb import: check whether it matters"
-	whyRouterID = "no equivalent: rmqlb names its instances, not the host"
+	whyScripts = "no equivalent: rmqlb runs no scripts; its state changes are in its log, `rmqlb status` and /metrics"
+	whyMail    = "no equivalent: rmqlb sends no mail; alert on its log or /metrics"
+	whyProcess = "no equivalent: tune the process in rmqlb's service unit"
+	whySNMP    = "no equivalent: rmqlb exports Prometheus metrics (metrics_listen)"
+	whyLVS     = "no equivalent: rmqlb proxies connections itself; there is no LVS table"
+	whyForward = "no equivalent: rmqlb proxies connections, so brokers see rmqlb's address as the client's (set proxy_protocol and RabbitMQ's proxy_protocol if they must see the client's)"
+	whyNetwork = "no equivalent: rmqlb manages only its VIPs; put this in the system's network configuration"
+	whyRFC     = "no equivalent: rmqlb behaves as RFC 3768 / RFC 5798 say"
+	// whyLowerAdvert and whyLowerGARP: what a master does on hearing a
+	// lower-priority master.
+	whyLowerAdvert = "no equivalent: rmqlb answers a lower-priority master with an advert (keepalived's default)"
+	whyLowerGARP   = "no equivalent: rmqlb announces its VIPs when it becomes master, on hearing a lower-priority master (at most once per master down interval) and every garp.refresh"
+	whyIPv6        = "no equivalent: rmqlb runs VRRP over IPv4 only"
+	whyAMQP        = "no equivalent: rmqlb checks with AMQP (the backend gets an AMQP handshake check, or a TCP connect on RabbitMQ's ports that do not speak AMQP)"
+	whyUnknown     = "not known to rmqlb import: check whether it matters"
+	whyRouterID    = "no equivalent: rmqlb names its instances, not the host"
 )
 
 // kaWhy gives the reason of the keepalived statements that are never
@@ -125,9 +129,9 @@ var kaWhy = map[string]string{
 	"vrrp_iptables":                   "no equivalent: rmqlb installs no firewall rules",
 	"vrrp_ipsets":                     "no equivalent: rmqlb installs no firewall rules",
 	"nftables":                        "no equivalent: rmqlb installs no firewall rules",
-	"vrrp_lower_prio_no_advert":       whyRFC,
+	"vrrp_lower_prio_no_advert":       whyLowerAdvert,
 	"vrrp_higher_prio_send_advert":    whyRFC,
-	"lower_prio_no_advert":            whyRFC,
+	"lower_prio_no_advert":            whyLowerAdvert,
 	"higher_prio_send_advert":         whyRFC,
 	"vrrp_owner_ignore_adverts":       whyRFC,
 	"owner_ignore_adverts":            whyRFC,
@@ -142,10 +146,10 @@ var kaWhy = map[string]string{
 	"garp_master_delay":               "no equivalent: rmqlb sends one burst of garp.count ARPs garp.interval apart, then one every garp.refresh",
 	"vrrp_garp_master_refresh_repeat": "no equivalent: rmqlb's refresh is one ARP every garp.refresh",
 	"garp_master_refresh_repeat":      "no equivalent: rmqlb's refresh is one ARP every garp.refresh",
-	"vrrp_garp_lower_prio_delay":      "no equivalent: rmqlb announces its VIPs when it becomes master and every garp.refresh",
-	"vrrp_garp_lower_prio_repeat":     "no equivalent: rmqlb announces its VIPs when it becomes master and every garp.refresh",
-	"garp_lower_prio_delay":           "no equivalent: rmqlb announces its VIPs when it becomes master and every garp.refresh",
-	"garp_lower_prio_repeat":          "no equivalent: rmqlb announces its VIPs when it becomes master and every garp.refresh",
+	"vrrp_garp_lower_prio_delay":      whyLowerGARP,
+	"vrrp_garp_lower_prio_repeat":     whyLowerGARP,
+	"garp_lower_prio_delay":           whyLowerGARP,
+	"garp_lower_prio_repeat":          whyLowerGARP,
 	"vrrp_min_garp":                   "no equivalent: set garp.count and garp.refresh",
 	"vrrp_garp_extra_if":              "no equivalent: rmqlb announces its VIPs on their own interface",
 	"garp_extra_if":                   "no equivalent: rmqlb announces its VIPs on their own interface",

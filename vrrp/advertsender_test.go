@@ -223,9 +223,11 @@ func waitEvent(t *testing.T, log *eventLog, want ...string) {
 
 // TestSenderCheckedOnLowerMaster: a MASTER that hears a router of lower
 // priority advertise as MASTER (it did not hear this one's adverts) asks
-// its sender to show that it sends, once per master down interval, with
-// the VIPs announced again; the next lower advert within that interval
-// asks nothing, and a higher one makes the instance BACKUP as before.
+// its sender to show that it sends, answers with an advert of its own
+// (not the sender's, which may be what stopped) and announces the VIPs
+// again, once per master down interval; the next lower advert within that
+// interval does none of it, and a higher one makes the instance BACKUP as
+// before.
 func TestSenderCheckedOnLowerMaster(t *testing.T) {
 	const mdi = 3609375 * time.Microsecond
 	h, _, log := startWithSender(t, testConfig())
@@ -236,7 +238,7 @@ func TestSenderCheckedOnLowerMaster(t *testing.T) {
 		h.clock.Advance(time.Second)
 	}
 	h.tr.inject(t, advertBytes(t, higher, 50, time.Second), higher, MulticastIPv4, 255)
-	waitEvent(t, log, "check")
+	waitEvent(t, log, "check", "send 100")
 	if c := h.owner.next(t); c != "acquire" {
 		t.Fatalf("owner call %q, want the VIPs announced again", c)
 	}

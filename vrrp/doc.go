@@ -148,12 +148,13 @@
 // that changes it keeps that start (keepalived builds its instances
 // afresh on a reload, and the delay starts again at the next
 // lower-priority advertisement, at its new length); a MASTER that
-// hears a lower-priority advertisement discards it as RFC 5798 section
-// 6.4.3 says (keepalived answers with an advertisement of its own), but
-// asks its Owner to announce the addresses again (gratuitous ARP), at most
-// once per master down interval, and its AdvertSender to show that it
-// still sends (a sender process that stopped is replaced at once, and the
-// other router gives way); keepalived's old_unicast_checksum
+// hears a lower-priority advertisement does not only discard it, as RFC
+// 5798 section 6.4.3 says: as keepalived (unless lower_prio_no_advert),
+// it answers with an advertisement of its own, at which the other router
+// gives way, and it asks its Owner to announce the addresses again
+// (gratuitous ARP) and its AdvertSender to show that it still sends (a
+// sender process that stopped is replaced at once), all at most once per
+// master down interval; keepalived's old_unicast_checksum
 // (pre-1.3.6 VRRPv3 unicast) is not accepted. VRRPv2 uses RFC 3768's
 // Skew_Time of (256 - Priority) / 256 seconds, VRRPv3 RFC 5798's
 // ((256 - Priority) * Master_Adver_Interval) / 256.

@@ -745,7 +745,7 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			if now.Sub(i.lowerLogged) >= time.Minute {
 				lvl, i.lowerLogged = zap.InfoLevel, now
 			}
-			i.log.Log(lvl, "a router of lower priority advertises as MASTER: it did not hear this MASTER's adverts; announcing the VIPs again",
+			i.log.Log(lvl, "a router of lower priority advertises as MASTER: it did not hear this MASTER's adverts; answering with an advert and announcing the VIPs again",
 				zap.Stringer("from", a.From), zap.Uint8("priority", a.Priority))
 			if i.opt.Sender != nil && i.snd.on {
 				// Adverts lost on the way, or never sent: the

@@ -114,8 +114,9 @@ type Acquire struct{}
 // not hear this one's adverts for a master down interval. A partition
 // that healed, adverts lost on the way, or this router's adverts not
 // sent at all: the instance asks its AdvertSender to show that it sends
-// (AdvertSender.Check). The machine stays MASTER; the other router gives
-// way at this one's next advert.
+// (AdvertSender.Check). The machine stays MASTER and answers with an
+// advert (SendAdvert, which the instance sends itself), at which the
+// other router gives way.
 type LowerMaster struct {
 	From     netip.Addr
 	Priority uint8
@@ -732,12 +733,15 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 		default:
 			// RFC 5798 6.4.3: discard a lower priority advertisement.
 			// Its sender thinks it is master and may have announced
-			// our addresses: announce them again (keepalived does
-			// too), without changing state or timers.
+			// our addresses: answer with an advert at once, which
+			// makes it BACKUP without waiting for our next periodic
+			// one (keepalived does too, unless
+			// lower_prio_no_advert), and announce them again, without
+			// changing state or timers.
 			m.master, m.hasMaster = heard, true
 			if now.Sub(m.lastAnnounce) >= m.MasterDownInterval() {
 				m.lastAnnounce = now
-				out = append(out, LowerMaster{From: src, Priority: p.Priority}, Acquire{})
+				out = append(out, LowerMaster{From: src, Priority: p.Priority}, SendAdvert{Priority: local}, Acquire{})
 			}
 		}
 	}

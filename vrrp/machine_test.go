@@ -349,9 +349,9 @@ func TestMachine(t *testing.T) {
 				{ev: Startup{}, want: []Action{change(StateInit, StateBackup, "")}},
 				{at: mdi, ev: Tick{}, want: []Action{change(StateBackup, StateMaster, ""), SendAdvert{100}, Acquire{}}},
 				{at: mdi + sec, ev: advertFrom(higher, 50, sec), state: StateMaster}, // within MDI of becoming master
-				{at: 2 * mdi, ev: advertFrom(higher, 50, sec), want: []Action{LowerMaster{From: higher, Priority: 50}, Acquire{}}, state: StateMaster},
+				{at: 2 * mdi, ev: advertFrom(higher, 50, sec), want: []Action{LowerMaster{From: higher, Priority: 50}, SendAdvert{100}, Acquire{}}, state: StateMaster},
 				{at: 2*mdi + sec, ev: advertFrom(higher, 50, sec), state: StateMaster},
-				{at: 3 * mdi, ev: advertFrom(higher, 50, sec), want: []Action{LowerMaster{From: higher, Priority: 50}, Acquire{}}, state: StateMaster, deadline: mdi + sec}, // timers untouched
+				{at: 3 * mdi, ev: advertFrom(higher, 50, sec), want: []Action{LowerMaster{From: higher, Priority: 50}, SendAdvert{100}, Acquire{}}, state: StateMaster, deadline: mdi + sec}, // timers untouched
 			},
 		},
 		{

@@ -84,7 +84,7 @@ func TestPreemptDelaySplitBrain(t *testing.T) {
 			steps: []step{
 				{ev: Startup{}, want: []Action{change(StateInit, StateBackup, "startup")}},
 				{at: 5 * sec, ev: Tick{}, want: []Action{change(StateBackup, StateMaster, "no advertisement"), SendAdvert{100}, Acquire{}}},
-				{at: 30 * sec, ev: advertFrom(higher, 50, sec), want: []Action{LowerMaster{From: higher, Priority: 50}, Acquire{}}, state: StateMaster},
+				{at: 30 * sec, ev: advertFrom(higher, 50, sec), want: []Action{LowerMaster{From: higher, Priority: 50}, SendAdvert{100}, Acquire{}}, state: StateMaster},
 				{at: 31 * sec, ev: advertFrom(higher, 50, sec), state: StateMaster},
 			},
 		},

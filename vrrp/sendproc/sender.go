@@ -37,11 +37,16 @@ func silenceLimit(interval time.Duration) time.Duration {
 }
 
 // CheckWithin is how long the process that sends an instance's adverts at
-// interval has to answer a Check (Sender.Check) with a report: it reads the Check when
-// it wakes for the next advert, at most an interval later, and reports at
-// once; twice that and a fifth of a second of slack.
+// interval has to answer a Check (Sender.Check) with a report: it reads
+// the Check when it wakes for the next advert, at most an interval later,
+// and reports at once; twice that and a tenth of a second of slack. At
+// 100 ms adverts and more that is less than a backup's
+// Master_Down_Interval (3 intervals and its Skew_Time), so that a backup
+// that gave way to the master's answer (the advert it sends itself on
+// hearing the backup) does not take over again before the master sends
+// its adverts itself.
 func CheckWithin(interval time.Duration) time.Duration {
-	return 2*interval + 200*time.Millisecond
+	return 2*interval + 100*time.Millisecond
 }
 
 // Sender is the vrrp.AdvertSender of one VRRP instance, through its
