@@ -226,8 +226,8 @@ func waitEvent(t *testing.T, log *eventLog, want ...string) {
 // its sender to show that it sends, answers with an advert of its own
 // (not the sender's, which may be what stopped) and announces the VIPs
 // again, once per master down interval; the next lower advert within that
-// interval does none of it, and a higher one makes the instance BACKUP as
-// before.
+// interval does none of it (the counter counts one), and a higher one
+// makes the instance BACKUP as before.
 func TestSenderCheckedOnLowerMaster(t *testing.T) {
 	const mdi = 3609375 * time.Microsecond
 	h, _, log := startWithSender(t, testConfig())
@@ -246,6 +246,9 @@ func TestSenderCheckedOnLowerMaster(t *testing.T) {
 	h.tr.inject(t, advertBytes(t, higher, 200, time.Second), higher, MulticastIPv4, 255)
 	waitEvent(t, log, "stop")
 	h.wantState(t, StateBackup)
+	if n := metricValue(t, h.reg, "rmqlb_vrrp_lower_masters_total", ""); n != 1 {
+		t.Errorf("rmqlb_vrrp_lower_masters_total %v, want 1", n)
+	}
 }
 
 // TestSenderFallsBack: while the sender does not send (its process died,

@@ -741,6 +741,7 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			}
 			ow.request(true)
 		case LowerMaster:
+			i.metrics.inc(func(m *metrics) prometheus.Counter { return m.lowerMasters })
 			lvl := zap.DebugLevel // while it goes on: once a minute at info
 			if now.Sub(i.lowerLogged) >= time.Minute {
 				lvl, i.lowerLogged = zap.InfoLevel, now

@@ -30,6 +30,7 @@ func TestMetricsNamesAndLabels(t *testing.T) {
 		"rmqlb_vrrp_interval_clamped_total":    {"vrrp_instance"},
 		"rmqlb_vrrp_rebinds_total":             {"vrrp_instance"},
 		"rmqlb_vrrp_vip_conflicts_total":       {"vrrp_instance"},
+		"rmqlb_vrrp_lower_masters_total":       {"vrrp_instance"},
 		"rmqlb_vrrp_link_watch_errors_total":   {"vrrp_instance"},
 		"rmqlb_vrrp_state":                     {"state", "vrrp_instance"},
 		"rmqlb_vrrp_effective_priority":        {"vrrp_instance"},
