@@ -394,6 +394,12 @@ func TestUpgradeFaultAtEveryStep(t *testing.T) {
 					t.Errorf("the old daemon's session after the hand-over: %v", err)
 				}
 				sess.Close()
+				// The old daemon may have accepted newSess too: both
+				// accept on the listening socket until it has stopped
+				// accepting, just after the new one serves. Its last
+				// session is then newSess, which it would otherwise
+				// keep for its graceful_timeout (10 s).
+				newSess.Close()
 				select {
 				case err := <-h.done:
 					h.cancel = nil
@@ -403,7 +409,6 @@ func TestUpgradeFaultAtEveryStep(t *testing.T) {
 				case <-time.After(10 * time.Second):
 					t.Fatal("the old daemon did not return after its last session")
 				}
-				newSess.Close()
 				s.cancel()
 				waitDone(t, s)
 			case oldReleases:
