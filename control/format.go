@@ -221,6 +221,14 @@ func formatVRRP(p *page, now time.Time, ins []VRRP) {
 			p.println(what, txt(fmt.Sprintf(" %s: %s announced by %s while MASTER, last %s ago, %d since start",
 				v.Name, c.Addr, conflictHost(v, c), age(now, c.At), c.Count)))
 		}
+		if lm := v.LowerMaster; lm != nil {
+			what := txt("lower-priority master")
+			if now.Sub(lm.At) < lowerMasterRecent {
+				what = paint("lower-priority master", yellow)
+			}
+			p.println(what, txt(fmt.Sprintf(" %s: %s priority %d advertised as MASTER while this host was MASTER, last %s ago, %d since start: it did not hear this host's adverts; this host answered and kept the VIPs",
+				v.Name, lm.From, lm.Priority, age(now, lm.At), lm.Count)))
+		}
 		if f := v.Addresses.Fault; f != "" {
 			p.println(paint("VIP fault", red), txt(fmt.Sprintf(" %s: %s (%d since start)", v.Name, oneLine(f), v.Addresses.Faults)))
 		}
@@ -240,6 +248,11 @@ func formatVRRP(p *page, now time.Time, ins []VRRP) {
 		formatRelease(p, now, v)
 	}
 }
+
+// lowerMasterRecent is how long after the last lower-priority master
+// heard its line is marked: a split brain that ended, shown for on-call
+// who look after the alert of the backup's transitions.
+const lowerMasterRecent = 10 * time.Minute
 
 func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbose bool) {
 	listening := txt("listening")

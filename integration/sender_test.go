@@ -317,6 +317,11 @@ func TestStuckSenderProcess(t *testing.T) {
 		strings.Count(kp.Output(), "Entering MASTER STATE")-masters, seen, found.Round(time.Millisecond))
 	s, sw := slack()
 	md := masterDown(advert, 100)
+	if in, err := d1.instance("vip"); err != nil {
+		t.Error(err)
+	} else if lm, _ := in.raw["lower_master"].(map[string]any); lm == nil || lm["from"] != h2.Addr.String() {
+		t.Errorf("h1's status: lower_master %v, want keepalived's takeover from %s", in.raw["lower_master"], h2.Addr)
+	}
 	within(t, "stuck sender process: found by h1", found, bound{md + advert + sendproc.CheckWithin(advert) + s,
 		fmt.Sprintf("Master_Down_Interval %v + advert %v + sender check %v + %s", md, advert, sendproc.CheckWithin(advert), sw)})
 	if err := waitFor(5*time.Second, func() (bool, error) {

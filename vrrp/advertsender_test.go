@@ -226,8 +226,8 @@ func waitEvent(t *testing.T, log *eventLog, want ...string) {
 // its sender to show that it sends, answers with an advert of its own
 // (not the sender's, which may be what stopped) and announces the VIPs
 // again, once per master down interval; the next lower advert within that
-// interval does none of it (the counter counts one), and a higher one
-// makes the instance BACKUP as before.
+// interval does none of it (the counter and the snapshot count one), and
+// a higher one makes the instance BACKUP as before.
 func TestSenderCheckedOnLowerMaster(t *testing.T) {
 	const mdi = 3609375 * time.Microsecond
 	h, _, log := startWithSender(t, testConfig())
@@ -248,6 +248,10 @@ func TestSenderCheckedOnLowerMaster(t *testing.T) {
 	h.wantState(t, StateBackup)
 	if n := metricValue(t, h.reg, "rmqlb_vrrp_lower_masters_total", ""); n != 1 {
 		t.Errorf("rmqlb_vrrp_lower_masters_total %v, want 1", n)
+	}
+	want := LowerMasterHeard{From: higher, Priority: 50, At: t0.Add(mdi + 4*time.Second), Count: 1}
+	if lm := h.inst.Snapshot().LowerMaster; lm == nil || *lm != want {
+		t.Errorf("Snapshot.LowerMaster %+v, want %+v", lm, want)
 	}
 }
 

@@ -120,9 +120,10 @@ type Instance struct {
 	quiet       bool  // StopQuietly was called: Run ends without Shutdown
 	adopt       State // Adopt's state: Run carries on from it; StateInit: none
 	started     bool
-	warnedFor   map[string]bool // drop reasons already logged at warn level
-	refused     RefusedAdvert   // the last refused advert of our VRID; Count 0: none
-	sendFailing bool            // the last send failed
+	warnedFor   map[string]bool  // drop reasons already logged at warn level
+	refused     RefusedAdvert    // the last refused advert of our VRID; Count 0: none
+	lowerMaster LowerMasterHeard // the last lower-priority master heard; Count 0: none
+	sendFailing bool             // the last send failed
 	// rebindFailing: the last attempt to follow a re-created interface
 	// failed.
 	rebindFailing bool
@@ -333,6 +334,7 @@ func (i *Instance) Snapshot() Snapshot {
 		Since:               m.Since(),
 		Reason:              m.Reason(),
 		Refused:             i.refusedSnapshot(),
+		LowerMaster:         i.lowerMasterSnapshot(),
 		Conflict:            m.LastConflict(),
 		Counters:            i.counters.clone(),
 		RealTime:            i.realTime,
@@ -741,6 +743,9 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			}
 			ow.request(true)
 		case LowerMaster:
+			i.mu.Lock()
+			i.lowerMaster = LowerMasterHeard{From: a.From, Priority: a.Priority, At: now, Count: i.lowerMaster.Count + 1}
+			i.mu.Unlock()
 			i.metrics.inc(func(m *metrics) prometheus.Counter { return m.lowerMasters })
 			lvl := zap.DebugLevel // while it goes on: once a minute at info
 			if now.Sub(i.lowerLogged) >= time.Minute {
@@ -951,6 +956,16 @@ func (i *Instance) refusedSnapshot() *RefusedAdvert {
 	}
 	r := i.refused
 	return &r
+}
+
+// lowerMasterSnapshot returns the last lower-priority master heard, nil
+// if none. The caller holds i.mu.
+func (i *Instance) lowerMasterSnapshot() *LowerMasterHeard {
+	if i.lowerMaster.Count == 0 {
+		return nil
+	}
+	l := i.lowerMaster
+	return &l
 }
 
 // drop counts and logs a dropped packet, with fields added to the log

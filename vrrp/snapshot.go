@@ -63,6 +63,10 @@ type Snapshot struct {
 	// router was MASTER and stayed MASTER (see VIPConflict), with the
 	// count; nil if never since the instance was created.
 	Conflict *VIPConflict `json:"conflict,omitempty"`
+	// LowerMaster is the last router of lower priority heard advertising
+	// as MASTER while this one was MASTER (see LowerMaster), with the
+	// count; nil if never since the instance was created.
+	LowerMaster *LowerMasterHeard `json:"lower_master,omitempty"`
 	// Since is when State was entered; Reason why.
 	Since    time.Time `json:"since"`
 	Reason   string    `json:"reason"`
@@ -76,6 +80,19 @@ type Snapshot struct {
 	// AdvertSender is set (Options.Sender): its AdvertSender.Describe.
 	// Empty: the instance itself, as always without one.
 	Sender string `json:"sender,omitempty"`
+}
+
+// LowerMasterHeard is a router of lower priority that advertised as
+// MASTER while this one was MASTER (a LowerMaster action): it had not
+// heard this router's adverts for a master down interval, and both held
+// the VIPs until it heard this one's answer. At is when it was last
+// heard so (at most once per master down interval); Count counts them
+// since the instance was created (also those of other routers).
+type LowerMasterHeard struct {
+	From     netip.Addr `json:"from"`
+	Priority uint8      `json:"priority"`
+	At       time.Time  `json:"at"`
+	Count    uint64     `json:"count"`
 }
 
 // RefusedAdvert is an advertisement of the instance's own VRID from
