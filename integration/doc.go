@@ -33,7 +33,10 @@
 //   - TestVRRPGARPUpdatesClient: a silent client's ARP entry moves to the
 //     new master within the GARP bound.
 //   - TestVRRPSplitBrainHeals: after a partition without carrier loss the
-//     client's ARP entry returns to the winner within the refresh bound.
+//     client's ARP entry returns to the winner within the refresh bound
+//     (at once: the winner answers the loser's lower-priority advert and
+//     announces the VIP again), and the winner's status names the loser
+//     as the last lower-priority master.
 //   - TestVRRPUnicastFailover: the same with unicast_peers.
 //   - TestVRRPActiveActive: two instances, one VIP preferring each host.
 //   - TestVRRPPlannedHandover: 20 handovers back and forth between two

@@ -320,11 +320,13 @@ func TestVRRPGARPUpdatesClient(t *testing.T) {
 // holders). When the partition heals, h2 yields to the higher priority and
 // the client's ARP entry, which points at h2 since h2's takeover, must move
 // back to h1: only a gratuitous ARP of h1 can do that before the entry times
-// out (30 s and more). rmqlb leaves it to the periodic refresh (garp.refresh
-// re-announces the VIP so that the winner of a healed split brain is
-// re-learnt); this test sets the refresh to 2 s and wants the client back on
-// h1 within refreshBound. keepalived 2.2.7 re-announces as soon as its
-// master hears the lower priority advert, so its clients come back at once.
+// out (30 s and more). h1, hearing h2's lower-priority advert, answers
+// with an advert of its own and announces the VIP again at once, as
+// keepalived 2.2.7 does, so the client comes back within milliseconds;
+// the periodic refresh (garp.refresh re-announces the VIP) is the
+// backstop, should that announcement be lost: this test sets it to 2 s
+// and wants the client back on h1 within refreshBound, and h1 to count
+// the lower-priority master in its status.
 func TestVRRPSplitBrainHeals(t *testing.T) {
 	const refresh = 2 * time.Second
 	b := refreshBound(refresh)
@@ -366,6 +368,11 @@ func TestVRRPSplitBrainHeals(t *testing.T) {
 	if err != nil {
 		n, _, _ := c.Neighbour(vip)
 		t.Fatalf("client ARP entry for the VIP still %s (h1 is %s) %v after the partition healed", n.MAC, h1.MAC, b.d+time.Second)
+	}
+	if in, err := ds["h1"].instance("vip"); err != nil {
+		t.Error(err)
+	} else if lm, _ := in.raw["lower_master"].(map[string]any); lm == nil || lm["from"] != h2.Addr.String() {
+		t.Errorf("h1's status after the split brain: lower_master %v, want h2 (%s)", in.raw["lower_master"], h2.Addr)
 	}
 	back, ok := firstAnswerFrom(r, healed, "h1")
 	if !ok {
