@@ -354,12 +354,12 @@ func (s *Sender) Alive() {
 		s.checkAt = time.Time{}
 	case now.Sub(heard) > silenceLimit(max(sc.Interval, heardInterval)):
 		stuck = fmt.Errorf("nothing heard from it for %v", now.Sub(heard).Round(time.Millisecond))
-	case !s.checkAt.IsZero() && now.Sub(s.checkAt) >= CheckWithin(max(sc.Interval, heardInterval)):
-		if heard.Before(s.checkAt) {
-			stuck = fmt.Errorf("no report within %v of being asked for one, after another router advertised as MASTER (nothing heard from it for %v)",
-				now.Sub(s.checkAt).Round(time.Millisecond), now.Sub(heard).Round(time.Millisecond))
-		}
-		s.checkAt = time.Time{}
+	case s.checkAt.IsZero():
+	case !heard.Before(s.checkAt):
+		s.checkAt = time.Time{} // answered
+	case now.Sub(s.checkAt) >= CheckWithin(max(sc.Interval, heardInterval)):
+		stuck = fmt.Errorf("no report within %v of being asked for one, after another router advertised as MASTER (nothing heard from it for %v)",
+			now.Sub(s.checkAt).Round(time.Millisecond), now.Sub(heard).Round(time.Millisecond))
 	}
 	if stuck != nil {
 		s.checkAt = time.Time{}
