@@ -55,15 +55,5 @@ func DADProbeFrame(hw net.HardwareAddr, ip netip.Addr) ([]byte, error) {
 	g := group.As16()
 	copy(pkt[24:40], g[:])
 	pkt = append(pkt, ns...)
-	f := ethernet.Frame{
-		Destination: net.HardwareAddr{0x33, 0x33, g[12], g[13], g[14], g[15]},
-		Source:      hw,
-		EtherType:   ethernet.EtherTypeIPv6,
-		Payload:     pkt,
-	}
-	fb, err := f.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("marshaling Ethernet frame for %s: %w", ip, err)
-	}
-	return fb, nil
+	return ethernetFrame(net.HardwareAddr{0x33, 0x33, g[12], g[13], g[14], g[15]}, hw, ethernet.EtherTypeIPv6, pkt, ip)
 }

@@ -57,15 +57,17 @@ func arpRequestFrame(what string, hw net.HardwareAddr, sender netip.Addr, target
 	if err != nil {
 		return nil, fmt.Errorf("marshaling ARP packet for %s: %w", target, err)
 	}
-	f := ethernet.Frame{
-		Destination: ethernet.Broadcast,
-		Source:      hw,
-		EtherType:   ethernet.EtherTypeARP,
-		Payload:     pb,
-	}
+	return ethernetFrame(ethernet.Broadcast, hw, ethernet.EtherTypeARP, pb, target)
+}
+
+// ethernetFrame returns the Ethernet frame of payload, of type et, from hw
+// to dst, padded to the Ethernet minimum of 60 bytes (without FCS); ip,
+// the address the frame is about, names it in an error.
+func ethernetFrame(dst, hw net.HardwareAddr, et ethernet.EtherType, payload []byte, ip netip.Addr) ([]byte, error) {
+	f := ethernet.Frame{Destination: dst, Source: hw, EtherType: et, Payload: payload}
 	fb, err := f.MarshalBinary()
 	if err != nil {
-		return nil, fmt.Errorf("marshaling Ethernet frame for %s: %w", target, err)
+		return nil, fmt.Errorf("marshaling Ethernet frame for %s: %w", ip, err)
 	}
 	return fb, nil
 }
