@@ -11,16 +11,16 @@ import (
 // request or reply with the address as its sender (an answer to the
 // Owner's ARP probe among them), from another link-layer address (for
 // IPv6 a neighbour advertisement, an answer to the Owner's DAD probe
-// among them), reported by an Owner that implements
-// AnnounceReporter. A VRRP router that becomes MASTER announces the
-// addresses too, and advertises: this router hears its advertisement, and
-// the two settle which stays MASTER. An announcement heard while MASTER
-// and followed, for Master_Down_Interval, by no advertisement of another
-// router is a host that holds the address beside this one: one configured with it by hand or by another program,
-// a VRRP router of another VRID or configuration whose advertisements are
-// not counted (see RefusedAdvert), or the other side of a split brain
-// that does not hear this one. Clients that hear it send their packets
-// there.
+// among them), reported by an Owner that implements AnnounceReporter. A
+// VRRP router that becomes MASTER announces the addresses too, and
+// advertises: this router hears its advertisement, and the two settle
+// which stays MASTER. An announcement heard while MASTER and followed,
+// for Master_Down_Interval, by no advertisement of another router is a
+// host that holds the address beside this one: one configured with it
+// by hand or by another program, a VRRP router of another VRID or
+// configuration whose advertisements are not counted (see
+// RefusedAdvert), or the other side of a split brain that does not hear
+// this one. Clients that hear it send their packets there.
 type VIPConflict struct {
 	// Addr is the address announced and At when it was first heard
 	// (of the announcements heard while MASTER and not yet counted).
