@@ -15,7 +15,7 @@ import (
 // it is read, at most one advert interval after it was sent: the
 // granularity at which run looks at the liveness timeout anyway (at the
 // adverts). A Check counts as an Alive and makes the run that follows
-// report the instance (Sender.Check). A message that is neither is
+// report the instance, with the Check's number (Sender.Check). A message that is neither is
 // dropped: the daemon sends nothing else there.
 func (s *server) readAlive(now int64) {
 	for {
@@ -30,7 +30,7 @@ func (s *server) readAlive(now int64) {
 		case sendwire.TypeAlive:
 			s.sched.alive(now, s.aliveMsg.Instance)
 		case sendwire.TypeCheck:
-			s.sched.check(now, s.aliveMsg.Instance)
+			s.sched.check(now, s.aliveMsg.Instance, s.aliveMsg.Seq)
 		}
 	}
 }

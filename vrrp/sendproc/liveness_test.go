@@ -71,10 +71,11 @@ func TestReadAlive(t *testing.T) {
 }
 
 // TestReadCheck: a Check on the liveness socket pair counts its instance
-// heard from, like an Alive, and asks for its report; an Alive does not.
+// heard from, like an Alive, and asks for its report with the Check's
+// number; an Alive does not.
 func TestReadCheck(t *testing.T) {
 	s, fds := aliveServer(t)
-	for _, m := range []sendwire.Message{{Type: sendwire.TypeAlive, Instance: 1}, {Type: sendwire.TypeCheck, Instance: 2}} {
+	for _, m := range []sendwire.Message{{Type: sendwire.TypeAlive, Instance: 1}, {Type: sendwire.TypeCheck, Instance: 2, Seq: 41}} {
 		b, err := m.Append(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -88,7 +89,7 @@ func TestReadCheck(t *testing.T) {
 	if e1.heard != 300*ms || e2.heard != 300*ms {
 		t.Fatalf("heard from at %v and %v, want 300ms", time.Duration(e1.heard), time.Duration(e2.heard))
 	}
-	if e1.asked || !e2.asked {
-		t.Fatalf("asked for a report: instance 1 %v, 2 %v; want only 2 (its Check)", e1.asked, e2.asked)
+	if e1.asked != 0 || e2.asked != 41 {
+		t.Fatalf("asked for a report: instance 1 by Check %d, 2 by Check %d; want only 2, by Check 41", e1.asked, e2.asked)
 	}
 }

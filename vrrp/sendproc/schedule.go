@@ -24,11 +24,11 @@ type entry struct {
 	pkts     [][]byte
 	sas      []unix.RawSockaddrInet4
 	interval int64
-	timeout  int64 // stop when not heard from for this long
-	next     int64 // when the next advert is due
-	heard    int64 // when the daemon last said the instance is alive
-	expired  bool  // stopped because not heard from; reported once
-	asked    bool  // the daemon asked for a report (Check): sent at this run
+	timeout  int64  // stop when not heard from for this long
+	next     int64  // when the next advert is due
+	heard    int64  // when the daemon last said the instance is alive
+	expired  bool   // stopped because not heard from; reported once
+	asked    uint32 // the Check the daemon asked for a report with; 0: none
 	// What was sent since the last report.
 	sent, failed uint32
 	delays       []time.Duration
@@ -50,7 +50,7 @@ func (s *schedule) start(now int64, m *sendwire.Message, fd int) (old int) {
 	} else {
 		old = e.fd
 	}
-	e.fd, e.expired, e.asked = fd, false, false
+	e.fd, e.expired, e.asked = fd, false, 0
 	e.set(m)
 	e.next, e.heard, e.lastReport = now+int64(m.First), now, now
 	return old
@@ -97,11 +97,12 @@ func (s *schedule) alive(now int64, id uint16) {
 }
 
 // check records that the daemon said instance id is alive and asked for
-// a report of it (Sender.Check): run sends one, also when nothing was sent
-// since the last, to show that the adverts' timer runs.
-func (s *schedule) check(now int64, id uint16) {
+// a report of it with Check seq (Sender.Check): run sends one, also when
+// nothing was sent since the last, to show that the adverts' timer runs,
+// and it carries seq.
+func (s *schedule) check(now int64, id uint16, seq uint32) {
 	if e := s.find(id); e != nil {
-		e.heard, e.asked = now, true
+		e.heard, e.asked = now, seq
 	}
 }
 
@@ -189,17 +190,17 @@ func (s *schedule) run(now int64, send func(fd int, pkt []byte, sa *unix.RawSock
 				e.next += (now - e.next + e.interval) / e.interval * e.interval
 			}
 		}
-		if e.asked || e.sent+e.failed > 0 && (len(e.delays) == cap(e.delays) || now-e.lastReport >= reportEvery) {
+		if e.asked != 0 || e.sent+e.failed > 0 && (len(e.delays) == cap(e.delays) || now-e.lastReport >= reportEvery) {
 			s.report(now, e, report, msg)
 		}
 	}
 }
 
 func (s *schedule) report(now int64, e *entry, report func(*sendwire.Message), msg *sendwire.Message) {
-	*msg = sendwire.Message{Type: sendwire.TypeReport, Instance: e.id, Sent: e.sent, Failed: e.failed,
+	*msg = sendwire.Message{Type: sendwire.TypeReport, Instance: e.id, Seq: e.asked, Sent: e.sent, Failed: e.failed,
 		Expired: e.expired, Delays: e.delays, Packets: msg.Packets}
 	report(msg)
-	e.sent, e.failed, e.delays, e.lastReport, e.asked = 0, 0, e.delays[:0], now, false
+	e.sent, e.failed, e.delays, e.lastReport, e.asked = 0, 0, e.delays[:0], now, 0
 }
 
 // closeAll removes every instance and returns their sockets.

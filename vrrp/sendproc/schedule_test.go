@@ -195,8 +195,9 @@ func TestScheduleReports(t *testing.T) {
 
 // TestScheduleCheck: a check (the daemon asking for a report) makes the
 // next run report the instance at once, also with nothing sent since the
-// last report, and counts as a liveness message; one report per check,
-// and none for an instance that is not there.
+// last report, with the check's number, and counts as a liveness message;
+// one report per check, and none for an instance that is not there. The
+// reports of the sender's own carry no number.
 func TestScheduleCheck(t *testing.T) {
 	var sc schedule
 	var s sends
@@ -206,14 +207,14 @@ func TestScheduleCheck(t *testing.T) {
 	if len(s.reports) != 0 {
 		t.Fatalf("reports before a second passed or a check: %+v", s.reports)
 	}
-	sc.check(10*ms, 2)
-	sc.check(10*ms, 9) // no such instance: nothing
+	sc.check(10*ms, 2, 17)
+	sc.check(10*ms, 9, 18) // no such instance: nothing
 	if e := sc.find(2); e.heard != 10*ms {
 		t.Fatalf("a check did not count as alive: heard %v", time.Duration(e.heard))
 	}
 	want(t, s.runAt(&sc, 20*ms)) // nothing due; the check is answered all the same
-	if len(s.reports) != 1 || s.reports[0].Instance != 2 || s.reports[0].Sent != 0 || s.reports[0].Expired {
-		t.Fatalf("reports after a check of instance 2: %+v, want one of 2 with nothing sent", s.reports)
+	if len(s.reports) != 1 || s.reports[0].Instance != 2 || s.reports[0].Seq != 17 || s.reports[0].Sent != 0 || s.reports[0].Expired {
+		t.Fatalf("reports after check 17 of instance 2: %+v, want one of 2, answering 17, with nothing sent", s.reports)
 	}
 	want(t, s.runAt(&sc, 50*ms), "10.0.0.1:b@50ms")
 	if len(s.reports) != 1 {
@@ -227,11 +228,22 @@ func TestScheduleCheck(t *testing.T) {
 	if !s.reports[n-1].Expired {
 		t.Fatalf("instance 3 not reported expired: %+v", s.reports[n-1])
 	}
-	sc.check(370*ms, 3)
+	sc.check(370*ms, 3, 19)
 	s.runAt(&sc, 380*ms)
 	for _, r := range s.reports[n:] {
 		if r.Instance == 3 {
 			t.Fatalf("an expired instance reported again on a check: %+v", r)
+		}
+	}
+	// The reports owed after a second, of the sender's own.
+	n = len(s.reports)
+	s.runAt(&sc, 1100*ms)
+	if len(s.reports) != n+2 {
+		t.Fatalf("reports at 1.1s: %+v, want those of instances 1 and 2", s.reports[n:])
+	}
+	for _, r := range s.reports[n:] {
+		if r.Seq != 0 {
+			t.Fatalf("a report of the sender's own answers Check %d: %+v", r.Seq, r)
 		}
 	}
 }

@@ -78,13 +78,16 @@ type Sender struct {
 	// since then (an Update keeps the timing of the next advert).
 	heard         time.Time
 	heardInterval time.Duration
+	// answered is the number of the last Check a report answered.
+	answered uint32
 
 	// Owned by the instance's event loop (Alive, Check, AliveWithin).
 	lastAlive time.Time // the last liveness message sent
 	aliveCall time.Time // the last call of Alive
 	checkAt   time.Time // the pending Check was sent; zero: none pending
+	checkSeq  uint32    // the number of the last Check sent (never 0)
 	alive     []byte    // the encoded Alive message
-	check     []byte    // the encoded Check message
+	check     []byte    // the encoded Check message, of checkSeq
 }
 
 var _ vrrp.AdvertSender = (*Sender)(nil)
@@ -311,9 +314,11 @@ func (s *Sender) AliveWithin() time.Duration {
 // Check implements vrrp.AdvertSender: while the process sends the
 // adverts, and no Check is pending, it sends a Check (which says the
 // instance is alive too) on the socket pair of liveness messages. The
-// process reads it when it wakes for the next advert and reports at once;
-// Alive, called by the loop within AliveWithin, kills a process whose
-// report did not come within CheckWithin, as one silent for silenceLimit.
+// process reads it when it wakes for the next advert and reports at once,
+// with the Check's number: a report already on its way when the Check was
+// sent (the process's own, once a second) is not the answer. Alive,
+// called by the loop within AliveWithin, kills a process whose answer did
+// not come within CheckWithin, as one silent for silenceLimit.
 func (s *Sender) Check() {
 	if !s.checkAt.IsZero() || !s.sending.Load() {
 		return
@@ -322,6 +327,11 @@ func (s *Sender) Check() {
 	if c == nil {
 		return
 	}
+	s.checkSeq++
+	if s.checkSeq == 0 {
+		s.checkSeq = 1 // 0 is a report of the process's own
+	}
+	s.check, _ = (&sendwire.Message{Type: sendwire.TypeCheck, Instance: s.id, Seq: s.checkSeq}).Append(s.check[:0])
 	now := time.Now()
 	s.checkAt, s.lastAlive = now, now
 	c.writeAlive(s.check)
@@ -346,7 +356,7 @@ func (s *Sender) Alive() {
 	// a Sending seen true comes with its heard.
 	sending := s.sending.Load()
 	s.mu.Lock()
-	sc, expired, heard, heardInterval := s.want, s.expired, s.heard, s.heardInterval
+	sc, expired, heard, heardInterval, answered := s.want, s.expired, s.heard, s.heardInterval, s.answered
 	s.mu.Unlock()
 	var stuck error
 	switch {
@@ -355,8 +365,8 @@ func (s *Sender) Alive() {
 	case now.Sub(heard) > silenceLimit(max(sc.Interval, heardInterval)):
 		stuck = fmt.Errorf("nothing heard from it for %v", now.Sub(heard).Round(time.Millisecond))
 	case s.checkAt.IsZero():
-	case !heard.Before(s.checkAt):
-		s.checkAt = time.Time{} // answered
+	case answered == s.checkSeq:
+		s.checkAt = time.Time{}
 	case now.Sub(s.checkAt) >= CheckWithin(max(sc.Interval, heardInterval)):
 		stuck = fmt.Errorf("no report within %v of being asked for one, after another router advertised as MASTER (nothing heard from it for %v)",
 			now.Sub(s.checkAt).Round(time.Millisecond), now.Sub(heard).Round(time.Millisecond))
@@ -412,6 +422,9 @@ func (s *Sender) handle(c *child, m *sendwire.Message) {
 	case sendwire.TypeReport:
 		s.mu.Lock()
 		s.heard = time.Now()
+		if m.Seq != 0 {
+			s.answered = m.Seq
+		}
 		if s.want != nil {
 			s.heardInterval = s.want.Interval
 		}

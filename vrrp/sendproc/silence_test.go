@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rmqlb/rmqlb/vrrp"
+	"github.com/rmqlb/rmqlb/vrrp/sendwire"
 )
 
 // loopbackConn is the "raw" socket of these tests, which need no root: a
@@ -72,8 +73,10 @@ func TestSilentProcessKilled(t *testing.T) {
 // advertise as MASTER) is answered by a running process with a report,
 // and the process is kept; a frozen one is found stuck within CheckWithin
 // of the Check, long before silenceLimit (2.5 s), killed, and the next
-// process takes the adverts back. While a Check is pending the loop is
-// asked to call Alive sooner than every third of the liveness timeout.
+// process takes the adverts back, also when a report of the process's own
+// (sent before it froze, read after the Check was sent) came in between:
+// that is not the answer. While a Check is pending the loop is asked to
+// call Alive sooner than every third of the liveness timeout.
 func TestCheckFindsStuckProcess(t *testing.T) {
 	core, logs := observer.New(zap.ErrorLevel)
 	p := runProcess(t, ProcessConfig{Command: helperCommand, Registerer: prometheus.NewRegistry(),
@@ -111,12 +114,14 @@ func TestCheckFindsStuckProcess(t *testing.T) {
 			pid, np, woken.Load(), s.Sending(), logs.All())
 	}
 
-	// Frozen: found by the Check, not by the silence.
+	// Frozen: found by the Check, not by the silence, though a report
+	// of the process's own was on its way when the Check was sent.
 	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Kill(pid, unix.SIGCONT)
 	s.Check()
+	s.handle(p.current(), &sendwire.Message{Type: sendwire.TypeReport, Instance: s.id, Sent: 100})
 	loop(func() bool { return woken.Load() > 0 }, 30*time.Second)
 	if woken.Load() == 0 {
 		t.Fatalf("the process is frozen, yet 30 s after a Check the instance was not woken: Sending %v (%s)", s.Sending(), s.Describe())

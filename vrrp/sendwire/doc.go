@@ -8,7 +8,8 @@
 //	0      1    type (TypeStart ... TypeCheck)
 //	1      1    zero
 //	2      2    instance: the daemon's number for a VRRP instance
-//	4      4    sequence number: an Ack repeats the one it acknowledges
+//	4      4    sequence number: an Ack repeats the one it acknowledges,
+//	            a Report the one of the Check it answers (0: none)
 //
 // and a body by type:
 //
@@ -24,7 +25,9 @@
 //	Stop, Alive (daemon to sender): no body
 //	Check (daemon to sender): no body; an Alive that also asks for a
 //	            Report of the instance at the sender's next wake-up, sent
-//	            even when it sent nothing since the last
+//	            even when it sent nothing since the last, and carrying
+//	            the Check's sequence number: a report already on its way
+//	            when the Check was sent is told from the answer
 //	Ack (sender to daemon): no body
 //	Report (sender to daemon):
 //	8      4    packets sent since the last report

@@ -81,7 +81,10 @@ type Packet struct {
 type Message struct {
 	Type     Type
 	Instance uint16
-	Seq      uint32
+	// Seq numbers a Start, Update, Stop or Check; an Ack repeats the
+	// one it acknowledges, a Report the one of the Check it answers (0:
+	// a report of the sender's own).
+	Seq uint32
 	// Start, Update.
 	Interval, First, Timeout time.Duration
 	Packets                  []Packet

@@ -32,8 +32,10 @@ var goldens = []struct {
 	{"report", Message{Type: TypeReport, Instance: 2, Sent: 100, Failed: 1, Expired: true,
 		Delays: []time.Duration{250 * time.Microsecond, 42 * time.Millisecond}},
 		"0600000200000000" + "00000064" + "00000001" + "01" + "02" + "000000fa" + "0000a410"},
+	{"report answering a check", Message{Type: TypeReport, Instance: 2, Seq: 7},
+		"0600000200000007" + "00000000" + "00000000" + "00" + "00"},
 	{"ready", Message{Type: TypeReady, Text: "SCHED_FIFO 50"}, "0700000000000000" + "0d" + hex.EncodeToString([]byte("SCHED_FIFO 50"))},
-	{"check", Message{Type: TypeCheck, Instance: 0x0102}, "0800010200000000"},
+	{"check", Message{Type: TypeCheck, Instance: 0x0102, Seq: 0x0a0b0c0d}, "080001020a0b0c0d"},
 }
 
 func TestGolden(t *testing.T) {
