@@ -76,9 +76,11 @@
 //   - TestStuckSenderProcess: the master's advert sender process frozen
 //     (SIGSTOP): keepalived takes over, the master answers its
 //     lower-priority adverts with one of its own (keepalived gives way),
-//     asks its process for a report, kills it when none comes within the
-//     stuck-sender bound and advertises itself; a new process takes the
-//     adverts, and the master stays the VIP's only holder.
+//     asks its process for a report, advertising itself too until it
+//     comes (keepalived takes over once, also at 10 ms adverts), kills it
+//     when none comes within the stuck-sender bound and advertises alone;
+//     a new process takes the adverts, and the master stays the VIP's
+//     only holder.
 //   - TestVRRPSecondDaemonLeavesMasterAlone: a second `rmqlb run` with the
 //     master's configuration exits 1 and the master keeps its VIP, never
 //     having to put it back.

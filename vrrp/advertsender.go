@@ -60,7 +60,9 @@ type AdvertSender interface {
 	// process stuck) is taken for stopped, in a later Alive: Sending
 	// turns false and Wake is called, so that the instance sends its
 	// adverts itself, and the other router gives way, well before a
-	// sender silent for longer would be noticed. It returns at once.
+	// sender silent for longer would be noticed. Until the sender has
+	// shown it, Sending may report false: the instance then sends the
+	// periodic adverts itself too. It returns at once.
 	Check()
 	// Describe says how the adverts are sent, for Snapshot.Sender.
 	Describe() string

@@ -290,8 +290,13 @@ func (s *Sender) waitAck(c *child, seq uint32) error {
 	}
 }
 
-// Sending implements vrrp.AdvertSender.
-func (s *Sender) Sending() bool { return s.sending.Load() }
+// Sending implements vrrp.AdvertSender: the process sends the adverts,
+// and no Check is pending. While one is, the instance sends its adverts
+// itself too, so that the other router hears them at every interval even
+// if the process is stuck, rather than taking over again and again until
+// the Check ends (Master_Down_Interval is shorter than CheckWithin at the
+// shortest intervals); the same advert twice is nothing to a backup.
+func (s *Sender) Sending() bool { return s.sending.Load() && s.checkAt.IsZero() }
 
 // AliveWithin implements vrrp.AdvertSender: a third of the liveness
 // timeout of the started schedule's interval (zero: none started), or,

@@ -75,8 +75,9 @@ func TestSilentProcessKilled(t *testing.T) {
 // of the Check, long before silenceLimit (2.5 s), killed, and the next
 // process takes the adverts back, also when a report of the process's own
 // (sent before it froze, read after the Check was sent) came in between:
-// that is not the answer. While a Check is pending the loop is asked to
-// call Alive sooner than every third of the liveness timeout.
+// that is not the answer. While a Check is pending Sending is false (the
+// instance sends its adverts too) and the loop is asked to call Alive
+// sooner than every third of the liveness timeout.
 func TestCheckFindsStuckProcess(t *testing.T) {
 	core, logs := observer.New(zap.ErrorLevel)
 	p := runProcess(t, ProcessConfig{Command: helperCommand, Registerer: prometheus.NewRegistry(),
@@ -102,6 +103,9 @@ func TestCheckFindsStuckProcess(t *testing.T) {
 	s.Alive()
 	normal := s.AliveWithin()
 	s.Check()
+	if s.Sending() {
+		t.Fatal("Sending with a Check pending: the instance would not send its adverts itself too")
+	}
 	if w := s.AliveWithin(); w > CheckWithin(interval)+10*time.Millisecond || w >= normal {
 		t.Fatalf("AliveWithin %v with a Check pending, want about %v from the last Alive (%v without)", w, CheckWithin(interval), normal)
 	}
@@ -122,6 +126,10 @@ func TestCheckFindsStuckProcess(t *testing.T) {
 	defer unix.Kill(pid, unix.SIGCONT)
 	s.Check()
 	s.handle(p.current(), &sendwire.Message{Type: sendwire.TypeReport, Instance: s.id, Sent: 100})
+	s.Alive()
+	if s.Sending() {
+		t.Fatal("Sending after a report that does not answer the Check")
+	}
 	loop(func() bool { return woken.Load() > 0 }, 30*time.Second)
 	if woken.Load() == 0 {
 		t.Fatalf("the process is frozen, yet 30 s after a Check the instance was not woken: Sending %v (%s)", s.Sending(), s.Describe())
