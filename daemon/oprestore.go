@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -102,12 +103,18 @@ func planRestore(cfg *config.Config, s opState, now time.Time) []restoreAction {
 }
 
 // readOpState reads and decodes the state file at path; exists is false
-// (and err nil) when there is none.
+// (and err nil) when there is none. It reads no more of the file than
+// decodeOpState accepts and one byte, whatever is there.
 func readOpState(path string) (s opState, exists bool, err error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return opState{}, false, nil
 	}
+	if err != nil {
+		return opState{}, true, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxOpState+1))
 	if err == nil {
 		s, err = decodeOpState(b)
 	}
@@ -131,7 +138,7 @@ type StatePreview struct {
 	Restored, LeftOut []string
 	// Ignored are the fields of the file this version does not know
 	// ("backends[0].note"): a newer version's, which a start ignores and
-	// does not write back.
+	// keeps in the file while their entry stays as it is.
 	Ignored []string
 }
 
@@ -195,7 +202,7 @@ func (d *Daemon) restoreOpState(path string) {
 			d.log.Warn("not restoring an entry of the state file: not one this version could have written", zap.String("state_file", path), zap.String("entry", r))
 		}
 		if len(s.ignored) > 0 {
-			d.log.Warn("ignoring fields of the state file this version does not know (written by a newer version?); the rest of their entries is restored",
+			d.log.Warn("ignoring fields of the state file this version does not know (written by a newer version?); the rest of their entries is restored, and they stay in the file while their entries do not change",
 				zap.String("state_file", path), zap.Strings("fields", firstOf(s.ignored, maxLoggedRefusals)))
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -34,6 +35,10 @@ type opState struct {
 	// know ("backends[0].note"), of a newer version's format: the rest of
 	// their entry is read as usual.
 	ignored []string
+	// extra are the fields of the file's top level that this daemon does
+	// not know, kept when it writes the file (carryFrom); each entry has
+	// its own.
+	extra []jsonField
 }
 
 // opRelease is a VRRP instance the operator released (`rmqlb vrrp
@@ -46,6 +51,9 @@ type opRelease struct {
 	Since  time.Time `json:"since"`
 	Until  time.Time `json:"until,omitzero"`
 	Reason string    `json:"reason,omitempty"`
+	// extra are the fields of the entry read that this daemon does not
+	// know, written back while the release is the same (carryFrom).
+	extra []jsonField
 }
 
 // opBackend is one backend's operator changes. Admin is drain or maint
@@ -59,6 +67,9 @@ type opBackend struct {
 	Admin    string `json:"admin,omitempty"`
 	Weight   *int   `json:"weight,omitempty"`
 	Config   string `json:"config,omitempty"`
+	// extra are the fields of the entry read that this daemon does not
+	// know, written back while the entry is the same (carryFrom).
+	extra []jsonField
 }
 
 // backendFingerprint returns the SHA-256, in hex, of the settings of
@@ -247,8 +258,14 @@ func utcOrZero(t time.Time) time.Time {
 	return t.UTC()
 }
 
-// writeOpState writes s to path whole, readable by the daemon's user only.
+// writeOpState writes s to path whole, readable by the daemon's user only,
+// with the fields of the file there that this daemon does not know, of
+// the entries it writes unchanged (carryFrom).
 func writeOpState(path string, s opState) error {
+	if prev, exists, err := readOpState(path); err == nil && exists {
+		s.Backends, s.VRRP = slices.Clone(s.Backends), slices.Clone(s.VRRP) // the caller's
+		s.carryFrom(prev)
+	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err

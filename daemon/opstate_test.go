@@ -427,7 +427,9 @@ func TestStateFileFailing(t *testing.T) {
 // written (edited by hand), instead of every operator state of the host;
 // it ignores, with a warning, a field it does not know (a newer version's,
 // after a downgrade) and restores the rest of that entry; the file it
-// writes holds only what it restored. Neither is a state file error.
+// writes holds only what it restored, and the fields it does not know of
+// what it restored and of the top level: the entry's until the operator
+// changes it. Neither is a state file error.
 func TestStateFileInPart(t *testing.T) {
 	l := newLab(t)
 	state := filepath.Join(t.TempDir(), "state.json")
@@ -463,8 +465,22 @@ func TestStateFileInPart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := mustReadOpState(t, state); len(s.Backends) != 1 || s.Backends[0].Backend != "a" || strings.Contains(string(b), "until") || strings.Contains(string(b), "hosts") {
-		t.Errorf("the state file written at start:\n%s", b)
+	if s := mustReadOpState(t, state); len(s.Backends) != 1 || s.Backends[0].Backend != "a" || strings.Contains(string(b), "soft-drain") ||
+		!slices.Equal(s.ignored, []string{"hosts", "backends[0].maint_until"}) || !strings.Contains(string(b), `"maint_until": "2026-01-02T00:00:00Z"`) {
+		t.Errorf("the state file written at start, ignoring %q:\n%s", s.ignored, b)
+	}
+	// A change of another backend keeps a's field; a's own change drops it.
+	if _, err := h.backendCmd("amqp/b", "drain"); err != nil {
+		t.Fatal(err)
+	}
+	if s := mustReadOpState(t, state); len(s.Backends) != 2 || !slices.Equal(s.ignored, []string{"hosts", "backends[0].maint_until"}) {
+		t.Errorf("after b's drain: %+v, ignoring %q", s.Backends, s.ignored)
+	}
+	if _, err := h.backendCmd("amqp/a", "drain"); err != nil {
+		t.Fatal(err)
+	}
+	if s := mustReadOpState(t, state); len(s.Backends) != 2 || s.Backends[0].Admin != "drain" || !slices.Equal(s.ignored, []string{"hosts"}) {
+		t.Errorf("after a's drain: %+v, ignoring %q", s.Backends, s.ignored)
 	}
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
@@ -579,10 +595,10 @@ func TestDecodeOpState(t *testing.T) {
 
 // FuzzDecodeOpState: a state file read at start never panics; of one that
 // is accepted, each entry is read or refused, and what is read is written
-// back as it reads, with nothing refused or ignored (the daemon writes
-// what it read), and a start's plan of it restores a state only where the
-// configuration can take it: a backend it has, a release of the same
-// virtual router that has not ended.
+// back as it reads, with nothing refused (the daemon writes what it read)
+// and the fields it does not know kept, and a start's plan of it restores
+// a state only where the configuration can take it: a backend it has, a
+// release of the same virtual router that has not ended.
 func FuzzDecodeOpState(f *testing.F) {
 	cfg, err := config.Parse([]byte(`control_socket: /run/rmqlb/test.sock
 vrrp_instances:
@@ -615,8 +631,8 @@ listeners:
 			t.Fatal(err)
 		}
 		s2, err := decodeOpState(again)
-		if err != nil || len(s2.refused) != 0 || len(s2.ignored) != 0 {
-			t.Fatalf("written back, refused: %v, %q, %q\n%s", err, s2.refused, s2.ignored, again)
+		if err != nil || len(s2.refused) != 0 || len(s2.ignored) != len(s.ignored) {
+			t.Fatalf("written back, refused: %v, %q; ignoring %q, read ignoring %q\n%s", err, s2.refused, s2.ignored, s.ignored, again)
 		}
 		var raw struct{ Backends, VRRP []json.RawMessage }
 		if err := json.Unmarshal(b, &raw); err != nil {
@@ -702,4 +718,129 @@ listeners:
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// TestWriteOpStateCarries: writing the state file keeps the fields of the
+// file it replaces that this daemon does not know: those of the top level,
+// and those of each entry it writes unchanged (a backend with the same
+// admin state, weight and fingerprint; a release of the same virtual
+// router with the same start and end, whatever its reason), after the
+// entry's own fields (golden bytes). An entry changed, or new, has none;
+// a file it cannot read gives none.
+func TestWriteOpStateCarries(t *testing.T) {
+	const digest = "abababababababababababababababababababababababababababababababab"
+	prev := `{"version": 1, "saved": "2026-12-04T12:00:00Z", "hosts": {"h1": [1, 2]}, "Z": "<&>", "backends": [
+	  {"listener": "amqp", "backend": "a", "admin": "maint", "until": "2026-12-05T00:00:00Z", "by": "ops"},
+	  {"listener": "amqp", "backend": "b", "weight": 5, "config": "` + digest + `", "note": 1},
+	  {"listener": "amqp", "backend": "c", "admin": "drain", "note": 2}],
+	 "vrrp": [
+	  {"name": "v1", "interface": "eth0", "vrid": 1, "version": 3, "since": "2026-12-04T12:00:00Z", "reason": "r", "ticket": "T-1"},
+	  {"name": "v2", "interface": "eth0", "vrid": 2, "version": 3, "since": "2026-12-04T12:00:00Z", "ticket": "T-2"}]}`
+	five, six := 5, 6
+	since := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	s := opState{Version: opStateVersion, Saved: time.Date(2026, 12, 4, 13, 0, 0, 0, time.UTC), Backends: []opBackend{
+		{Listener: "amqp", Backend: "a", Admin: "maint"},                                // unchanged: carried
+		{Listener: "amqp", Backend: "b", Weight: &six, Config: digest},                  // another weight: not
+		{Listener: "amqp", Backend: "c", Admin: "maint"},                                // another admin: not
+		{Listener: "amqp", Backend: "d", Admin: "drain", Weight: &five, Config: digest}, // new
+	}, VRRP: []opRelease{
+		{handedVRRPInfo: handedVRRPInfo{Name: "v1", Interface: "eth0", VRID: 1, Version: 3}, Since: since, Reason: "r, restored from the state file at start"},
+		{handedVRRPInfo: handedVRRPInfo{Name: "v2", Interface: "eth0", VRID: 2, Version: 3}, Since: since, Until: since.Add(time.Hour)},
+	}}
+	want := `{
+  "version": 1,
+  "saved": "2026-12-04T13:00:00Z",
+  "backends": [
+    {
+      "listener": "amqp",
+      "backend": "a",
+      "admin": "maint",
+      "by": "ops",
+      "until": "2026-12-05T00:00:00Z"
+    },
+    {
+      "listener": "amqp",
+      "backend": "b",
+      "weight": 6,
+      "config": "` + digest + `"
+    },
+    {
+      "listener": "amqp",
+      "backend": "c",
+      "admin": "maint"
+    },
+    {
+      "listener": "amqp",
+      "backend": "d",
+      "admin": "drain",
+      "weight": 5,
+      "config": "` + digest + `"
+    }
+  ],
+  "vrrp": [
+    {
+      "name": "v1",
+      "interface": "eth0",
+      "vrid": 1,
+      "version": 3,
+      "since": "2026-12-04T12:00:00Z",
+      "reason": "r, restored from the state file at start",
+      "ticket": "T-1"
+    },
+    {
+      "name": "v2",
+      "interface": "eth0",
+      "vrid": 2,
+      "version": 3,
+      "since": "2026-12-04T12:00:00Z",
+      "until": "2026-12-04T13:00:00Z"
+    }
+  ],
+  "Z": "\u003c\u0026\u003e",
+  "hosts": {
+    "h1": [
+      1,
+      2
+    ]
+  }
+}
+`
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, prev, want string
+	}{
+		{"carried", prev, want},
+		{"no file before", "", ""},
+		{"a file not read", `{"version": 2, "hosts": 1}`, ""},
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
+		if tc.prev != "" {
+			if err := os.WriteFile(path, []byte(tc.prev), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := writeOpState(path, s); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.want == "" {
+			if s2 := mustReadOpState(t, path); len(s2.ignored) != 0 {
+				t.Errorf("%s: written with fields it does not know %q:\n%s", tc.name, s2.ignored, b)
+			}
+			continue
+		}
+		if string(b) != tc.want {
+			t.Errorf("%s: written\n%s\nwant\n%s", tc.name, b, tc.want)
+		}
+		// Written again over itself: the same.
+		if err := writeOpState(path, s); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := os.ReadFile(path); string(again) != string(b) {
+			t.Errorf("%s: written over itself\n%s", tc.name, again)
+		}
+	}
 }

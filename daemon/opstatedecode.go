@@ -35,7 +35,9 @@ import (
 // state of the host. A field this daemon does not know is ignored, listed
 // in s.ignored, and the rest of its entry read: a newer version adds
 // fields without a new version of the format, so that the daemon it is
-// downgraded to keeps what it knows.
+// downgraded to keeps what it knows. Such fields are kept with their
+// entry (and those of the top level in s), for the file written next
+// (carryFrom).
 func decodeOpState(b []byte) (opState, error) {
 	if len(b) > maxOpState {
 		return opState{}, fmt.Errorf("reading state: %d bytes, more than %d", len(b), maxOpState)
@@ -57,9 +59,18 @@ func decodeOpState(b []byte) (opState, error) {
 		return opState{}, fmt.Errorf("reading state: version %d, want %d", raw.Version, opStateVersion)
 	}
 	s := opState{Version: raw.Version, Saved: raw.Saved}
-	s.ignored = unknownFields(b, "", reflect.TypeFor[opState]())
-	s.Backends = append([]opBackend{}, decodeEntries(&s, "backends", raw.Backends, checkOpBackend)...)
-	s.VRRP = decodeEntries(&s, "vrrp", raw.VRRP, func(r opRelease) (string, error) { return r.Name, checkOpRelease(r) })
+	s.extra = unknownFields(b, reflect.TypeFor[opState]())
+	s.ignored = fieldPaths("", s.extra)
+	backends, extras := decodeEntries(&s, "backends", raw.Backends, checkOpBackend)
+	for k := range backends {
+		backends[k].extra = extras[k]
+	}
+	s.Backends = append([]opBackend{}, backends...)
+	releases, extras := decodeEntries(&s, "vrrp", raw.VRRP, func(r opRelease) (string, error) { return r.Name, checkOpRelease(r) })
+	for k := range releases {
+		releases[k].extra = extras[k]
+	}
+	s.VRRP = releases
 	return s, nil
 }
 
@@ -69,9 +80,8 @@ func decodeOpState(b []byte) (opState, error) {
 // daemon could not have written. An entry that does not decode, that
 // check refuses or whose key came before is listed in s.refused with
 // where and why; the fields of an entry read that T does not have are
-// listed in s.ignored.
-func decodeEntries[T any, K comparable](s *opState, list string, raw []json.RawMessage, check func(T) (K, error)) []T {
-	var out []T
+// listed in s.ignored, and returned, the entry's at its index in extras.
+func decodeEntries[T any, K comparable](s *opState, list string, raw []json.RawMessage, check func(T) (K, error)) (out []T, extras [][]jsonField) {
 	seen := map[K]bool{}
 	for i, m := range raw {
 		at := fmt.Sprintf("%s[%d]", list, i)
@@ -90,9 +100,11 @@ func decodeEntries[T any, K comparable](s *opState, list string, raw []json.RawM
 		}
 		seen[key] = true
 		out = append(out, e)
-		s.ignored = append(s.ignored, unknownFields(m, at, reflect.TypeFor[T]())...)
+		extra := unknownFields(m, reflect.TypeFor[T]())
+		extras = append(extras, extra)
+		s.ignored = append(s.ignored, fieldPaths(at, extra)...)
 	}
-	return out
+	return out, extras
 }
 
 // checkOpBackend returns the backend of e, or what in e the daemon could
@@ -156,21 +168,35 @@ func jsonProblem(err error) error {
 	return fmt.Errorf("%s: JSON %s, want %s", field, te.Value, te.Type)
 }
 
-// unknownFields returns the keys of the JSON object m that no field of
+// unknownFields returns the fields of the JSON object m that no field of
 // struct type t reads (encoding/json matches keys to fields without
-// regard to case), sorted, each as a path under at ("backends[0].note");
-// nil when m is not an object.
-func unknownFields(m []byte, at string, t reflect.Type) []string {
+// regard to case), sorted by key, each value as encoding/json writes it
+// (compact); nil when m is not an object or has none.
+func unknownFields(m []byte, t reflect.Type) []jsonField {
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(m, &obj) != nil {
 		return nil
 	}
 	known := jsonNames(t)
-	var out []string
-	for k := range obj {
+	var out []jsonField
+	for k, v := range obj {
 		if slices.ContainsFunc(known, func(n string) bool { return strings.EqualFold(n, k) }) {
 			continue
 		}
+		if c, err := json.Marshal(v); err == nil {
+			out = append(out, jsonField{Key: k, Value: c})
+		}
+	}
+	slices.SortFunc(out, func(a, b jsonField) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// fieldPaths names the fields fs as paths under at ("backends[0].note"),
+// sorted, a key that is not plain quoted.
+func fieldPaths(at string, fs []jsonField) []string {
+	var out []string
+	for _, f := range fs {
+		k := f.Key
 		if !isPlainKey(k) {
 			k = strconv.QuoteToASCII(k)
 		}

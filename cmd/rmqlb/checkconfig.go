@@ -75,7 +75,7 @@ func printStatePreview(c *config.Config, now time.Time, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "  leaves out %s\n", l)
 	}
 	for _, f := range p.Ignored {
-		fmt.Fprintf(stdout, "  ignores    %s: a field this version does not know (written by a newer one?)\n", f)
+		fmt.Fprintf(stdout, "  ignores    %s: a field this version does not know (written by a newer one?), kept in the file while its entry is unchanged\n", f)
 	}
 }
 

@@ -106,7 +106,7 @@ func TestCheckConfigStateFile(t *testing.T) {
 			{"listener": "amqp", "backend": "b1", "admin": "maint", "note": "disk swap"}, {"listener": "amqp", "backend": "b1", "admin": "soft-drain"}], "hosts": []}`,
 			[]string{"a start restores 1 of the operator's states in it and leaves out 1\n", "  restores   amqp/b1 maint\n",
 				"  leaves out backends[1]: amqp/b1: admin \"soft-drain\", want drain or maint: not one this version could have written\n",
-				"  ignores    backends[0].note: a field this version does not know (written by a newer one?)\n",
+				"  ignores    backends[0].note: a field this version does not know (written by a newer one?), kept in the file while its entry is unchanged\n",
 				"  ignores    hosts: a field"}, nil},
 		{"broken", "{", nil, []string{"warning: state file " + state + ": reading state: unexpected EOF: a start would not restore the operator's states in it\n"}},
 	} {

@@ -46,8 +46,8 @@ address this host lacks, a notify hook it cannot run) go to stderr and do not fa
 With a state_file it says what a start with this file would make of it: the operator's states it
 restores, and those it leaves out with why (a backend removed, or changed since the operator set
 its weight; a release that ended, or of another virtual router; an entry it could not have
-written), and the fields it ignores (a newer version's); a state file it cannot read is a
-warning. With --checks it then runs every backend's health check once from this host, all at the same
+written), and the fields it ignores (a newer version's, kept in the file while their entry is
+unchanged); a state file it cannot read is a warning. With --checks it then runs every backend's health check once from this host, all at the same
 time, each within its timeout, and prints a line per check: ok (what answered), warning (it passes,
 and the backend would be DEGRADED: a login or client certificate the brokers refuse, an alarm probe
 that could not run) or FAILED with the reason. Run it before a reload that changes a check's
