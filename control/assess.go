@@ -82,6 +82,14 @@ func refusedRecent(in VRRP, r *vrrp.RefusedAdvert) time.Duration {
 	return max(10*time.Second, 3*max(in.AdvertInterval, r.AdvertInterval))
 }
 
+// sendFailRecent is how long after its last advert that could not be
+// sent an instance that sent none since (a BACKUP now) still counts as
+// degraded: the adverts of a MASTER, and the advert sender's reports of
+// them, come at least every three intervals or every second.
+func sendFailRecent(in VRRP) time.Duration {
+	return max(10*time.Second, 3*in.AdvertInterval)
+}
+
 // conflictRecent is how long after another host last announced a VIP
 // of a MASTER that stayed MASTER (vrrp.VIPConflict) the instance still
 // counts as degraded: a host that holds the address answers the clients'
@@ -153,6 +161,10 @@ func VerdictOf(s Status) Verdict {
 //   - another host announced a VIP of a MASTER that stayed MASTER
 //     (vrrp.VIPConflict) within conflictRecent: it holds the address
 //     too;
+//   - a VRRP instance's adverts could not be sent (vrrp.SendFailure),
+//     none went to every destination since, and the last failure was
+//     within sendFailRecent: the routers they were for do not hear it,
+//     and a BACKUP among them takes over beside a MASTER;
 //   - a listener is not listening;
 //   - every backend of a listener is DRAIN or MAINT or has weight 0
 //     (which drains it too): no client can be served (each is an
@@ -191,6 +203,10 @@ func Assess(s Status) Verdict {
 		if r := in.Refused; r != nil && s.Now.Sub(r.At) < refusedRecent(in, r) {
 			bad("VRRP %s: adverts of VRID %d from %s (priority %d) dropped, %s, the last %s ago: that router is MASTER unheard by this one (split brain if both hold the VIPs)",
 				in.Name, in.VRID, r.From, r.Priority, refusedWhy(r.Reason), age(s.Now, r.At))
+		}
+		if f := in.SendFailing; f != nil && s.Now.Sub(f.At) < sendFailRecent(in) {
+			bad("VRRP %s: adverts to %s cannot be sent (%s), %d failed since %s ago, the last %s ago: the routers there do not hear this one, and a BACKUP among them takes over beside a MASTER here (split brain); check the route and the firewall (IP protocol 112) to them",
+				in.Name, f.Dst, oneLine(f.Error), f.Failed, age(s.Now, f.Since), age(s.Now, f.At))
 		}
 		if c := in.Conflict; c != nil && s.Now.Sub(c.At) < conflictRecent {
 			bad("VIP %s of %s announced by %s while this host is MASTER, the last %s ago (%d since start): it holds the address too, and the clients that hear it send their packets there; remove the address there",

@@ -134,6 +134,16 @@ func TestAssessExitCodes(t *testing.T) {
 		{"a VIP announced by another host, long ago", func(s *Status) {
 			s.VRRP[0].Conflict = &vrrp.VIPConflict{Addr: s.VRRP[0].Addresses.VIPs[0].Prefix.Addr(), At: s.Now.Add(-10 * time.Minute), Count: 2}
 		}, ExitHealthy, ""},
+		{"adverts that cannot be sent", func(s *Status) {
+			s.VRRP[0].SendFailing = &vrrp.SendFailure{Dst: netip.MustParseAddr("10.77.0.2"), Error: "sending VRRP advert to 10.77.0.2: no route to host",
+				Since: s.Now.Add(-30 * time.Second), At: s.Now.Add(-time.Second), Failed: 300}
+		}, ExitDegraded, "VRRP rabbitmq: adverts to 10.77.0.2 cannot be sent (sending VRRP advert to 10.77.0.2: no route to host), 300 failed since 30s ago, the last 1s ago: the routers there do not hear this one, and a BACKUP among them takes over beside a MASTER here (split brain); check the route and the firewall (IP protocol 112) to them"},
+		{"adverts that could not be sent, long ago", func(s *Status) {
+			s.VRRP[0].State = vrrp.StateBackup
+			s.VRRP[0].Addresses.VIPs[0].Present, s.VRRP[0].Addresses.VIPs[0].Owned = false, false
+			s.VRRP[0].SendFailing = &vrrp.SendFailure{Dst: netip.MustParseAddr("10.77.0.2"), Error: "sending VRRP advert to 10.77.0.2: no route to host",
+				Since: s.Now.Add(-time.Minute), At: s.Now.Add(-10 * time.Second), Failed: 50}
+		}, ExitHealthy, ""},
 		{"adverts of our VRID refused, long ago", func(s *Status) {
 			s.VRRP[0].Refused = &vrrp.RefusedAdvert{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
 				Reason: vrrp.DropAuth, At: s.Now.Add(-10 * time.Second), Count: 40}

@@ -229,6 +229,14 @@ func formatVRRP(p *page, now time.Time, ins []VRRP) {
 			p.println(what, txt(fmt.Sprintf(" %s: %s priority %d advertised as MASTER while this host was MASTER, last %s ago, %d since start: it did not hear this host's adverts; this host answered and kept the VIPs",
 				v.Name, lm.From, lm.Priority, age(now, lm.At), lm.Count)))
 		}
+		if f := v.SendFailing; f != nil {
+			what := txt("adverts failing")
+			if now.Sub(f.At) < sendFailRecent(v) {
+				what = paint("adverts failing", red)
+			}
+			p.println(what, txt(fmt.Sprintf(" %s: to %s: %s, %d since %s ago, the last %s ago: the routers there do not hear this host",
+				v.Name, f.Dst, oneLine(f.Error), f.Failed, age(now, f.Since), age(now, f.At))))
+		}
 		if f := v.Addresses.Fault; f != "" {
 			p.println(paint("VIP fault", red), txt(fmt.Sprintf(" %s: %s (%d since start)", v.Name, oneLine(f), v.Addresses.Faults)))
 		}

@@ -100,6 +100,8 @@ func fullFixture() Status {
 	m.Counters.PeerAnnouncements, m.Counters.Handovers = 1, 1
 	m.Conflict = &vrrp.VIPConflict{Addr: vip2.Addr(), At: now.Add(-4 * time.Second), Count: 3}
 	m.LowerMaster = &vrrp.LowerMasterHeard{From: netip.MustParseAddr("10.77.1.3"), Priority: 100, At: now.Add(-7 * time.Second), Count: 2}
+	m.SendFailing = &vrrp.SendFailure{Dst: netip.MustParseAddr("10.77.1.3"), Error: "sending VRRP advert to 10.77.1.3: no route to host",
+		Since: now.Add(-12 * time.Second), At: now.Add(-time.Second), Failed: 12}
 	m.Released, m.ReleasedSince, m.ReleasedUntil, m.ReleaseReason = true, now.Add(-time.Minute), now.Add(29*time.Minute), "operator: planned maintenance"
 	m.Handover = &vrrp.Handover{Peer: netip.MustParseAddr("10.77.1.3"), PeerPriority: 100, Planned: true, Requested: now.Add(-61 * time.Second),
 		PeerHeard: now.Add(-time.Minute), Done: now.Add(-59 * time.Second), Outcome: "peer announced the VIPs", Announced: true}

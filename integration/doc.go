@@ -81,6 +81,11 @@
 //     when none comes within the stuck-sender bound and advertises alone;
 //     a new process takes the adverts, and the master stays the VIP's
 //     only holder.
+//   - TestVRRPAdvertsCannotBeSent: a firewall rule on the master's host
+//     drops VRRP on output: the backup takes over beside it, and the
+//     master's status is degraded, naming the destination and the error,
+//     until the rule is gone and the backup gives way; with the advert
+//     sender process and inline.
 //   - TestVRRPSecondDaemonLeavesMasterAlone: a second `rmqlb run` with the
 //     master's configuration exits 1 and the master keeps its VIP, never
 //     having to put it back.

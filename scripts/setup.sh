@@ -30,10 +30,10 @@ rmqlb_setup() {
 	command -v go >/dev/null || { echo "$who: Go 1.26 is required (go.mod), none on PATH" >&2; exit 2; }
 
 	export DEBIAN_FRONTEND=noninteractive
-	echo "== installing RabbitMQ, keepalived, HAProxy, iproute2, tcpdump, iperf3, gcc (apt-get)"
+	echo "== installing RabbitMQ, keepalived, HAProxy, iproute2, nftables, tcpdump, iperf3, gcc (apt-get)"
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends \
-		rabbitmq-server keepalived haproxy iproute2 tcpdump iperf3 procps psmisc ca-certificates \
+		rabbitmq-server keepalived haproxy iproute2 nftables tcpdump iperf3 procps psmisc ca-certificates \
 		systemd util-linux groff-base man-db zsh prometheus gcc libc6-dev >/dev/null
 	# Stopped and, under systemd, disabled, so that a reboot does not start
 	# them again; both are no-ops for a service already so.

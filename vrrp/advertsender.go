@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 	"syscall"
 	"time"
@@ -107,6 +108,10 @@ type SendReport struct {
 	// Delays are how late some of those adverts were sent after they
 	// were due (the sender may report a sample).
 	Delays []time.Duration
+	// FailedDst and FailedErr are the destination of the last send that
+	// failed since the previous report, and why; zero when none failed.
+	FailedDst netip.Addr
+	FailedErr error
 }
 
 // rawSocket is implemented by a Transport whose socket another process
@@ -232,12 +237,29 @@ func (i *Instance) nextWake() (wake time.Time, wakeOK bool, deadline time.Time, 
 }
 
 // senderReport counts what the AdvertSender sent, as send does for the
-// adverts the instance sends itself.
+// adverts the instance sends itself: a report of failed sends continues
+// (or begins) a run of them, one of sends alone ends it.
 func (i *Instance) senderReport(r SendReport) {
+	err := r.FailedErr
+	if r.Failed > 0 && err == nil {
+		err = errors.New("the advert sender did not say why")
+	}
+	var first bool
+	var ended SendFailure
 	i.mu.Lock()
 	i.counters.AdvertsSent += uint64(r.Sent)
 	i.counters.SendErrors += uint64(r.Failed)
+	switch {
+	case r.Failed > 0:
+		first = i.sendFailed(i.clock.Now(), r.FailedDst, err, uint64(r.Failed))
+	case r.Sent > 0:
+		ended = i.sendSucceeded()
+	}
 	i.mu.Unlock()
+	if first {
+		i.logSendFailed(r.FailedDst, err, "sender process")
+	}
+	i.logSendsAgain(ended)
 	if i.metrics != nil {
 		i.metrics.add(r.Sent, r.Failed)
 		for _, d := range r.Delays {

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -24,6 +25,18 @@ type fakeTransport struct {
 	in        chan received
 	closeOnce sync.Once
 	closed    chan struct{}
+	failMu    sync.Mutex
+	failTo    map[netip.Addr]error // sends to these fail so (failSends)
+}
+
+// failSends makes the sends to dst fail with err (nil: succeed again).
+func (f *fakeTransport) failSends(dst netip.Addr, err error) {
+	f.failMu.Lock()
+	defer f.failMu.Unlock()
+	if f.failTo == nil {
+		f.failTo = map[netip.Addr]error{}
+	}
+	f.failTo[dst] = err
 }
 
 func newFakeTransport(src netip.Addr, dests ...netip.Addr) *fakeTransport {
@@ -42,6 +55,12 @@ func (f *fakeTransport) WriteTo(b []byte, dst netip.Addr) error {
 	case <-f.closed:
 		return net.ErrClosed
 	default:
+	}
+	f.failMu.Lock()
+	err := f.failTo[dst]
+	f.failMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("sending VRRP advert to %v: %w", dst, err)
 	}
 	f.sent <- sentAdvert{dst: dst, b: append([]byte(nil), b...)}
 	return nil

@@ -123,7 +123,7 @@ type Instance struct {
 	warnedFor   map[string]bool  // drop reasons already logged at warn level
 	refused     RefusedAdvert    // the last refused advert of our VRID; Count 0: none
 	lowerMaster LowerMasterHeard // the last lower-priority master heard; Count 0: none
-	sendFailing bool             // the last send failed
+	sendFail    SendFailure      // the run of failed sends; Failed 0: none
 	// rebindFailing: the last attempt to follow a re-created interface
 	// failed.
 	rebindFailing bool
@@ -335,6 +335,7 @@ func (i *Instance) Snapshot() Snapshot {
 		Reason:              m.Reason(),
 		Refused:             i.refusedSnapshot(),
 		LowerMaster:         i.lowerMasterSnapshot(),
+		SendFailing:         i.sendFailureSnapshot(),
 		Conflict:            m.LastConflict(),
 		Counters:            i.counters.clone(),
 		RealTime:            i.realTime,
@@ -828,6 +829,7 @@ func (i *Instance) send(tr Transport, prio uint8) {
 	src := tr.Source().Unmap()
 	ww, _ := tr.(waitingWriter)
 	// i.dests is written by this goroutine only.
+	allSent := true
 	for _, dst := range i.dests {
 		b, err := i.tx.AppendMarshal(i.txBuf[:0], src, dst, i.cfg.Checksum)
 		i.txBuf = b[:0]
@@ -839,24 +841,29 @@ func (i *Instance) send(tr Transport, prio uint8) {
 			}
 		}
 		i.mu.Lock()
-		failedBefore := i.sendFailing
-		i.sendFailing = err != nil
+		first := false
 		if err != nil {
 			i.counters.SendErrors++
+			first = i.sendFailed(i.clock.Now(), dst, err, 1)
 		} else {
 			i.counters.AdvertsSent++
 		}
 		i.mu.Unlock()
 		if err != nil {
+			allSent = false
 			i.metrics.inc(func(m *metrics) prometheus.Counter { return m.sendErrors })
-			// Log the first of a run of failures (a link that is down
-			// fails every advert).
-			if !failedBefore {
-				i.log.Warn("sending VRRP advert failed", zap.Stringer("dst", dst), zap.Error(err))
+			if first {
+				i.logSendFailed(dst, err, "instance")
 			}
 			continue
 		}
 		i.metrics.inc(func(m *metrics) prometheus.Counter { return m.sent })
+	}
+	if allSent {
+		i.mu.Lock()
+		ended := i.sendSucceeded()
+		i.mu.Unlock()
+		i.logSendsAgain(ended)
 	}
 }
 

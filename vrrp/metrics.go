@@ -49,7 +49,7 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 	m := &metrics{
 		sent:        counter("adverts_sent_total", "VRRP advertisements sent."),
 		received:    counter("adverts_received_total", "VRRP packets received, dropped ones included."),
-		sendErrors:  counter("send_errors_total", "VRRP advertisements that could not be sent."),
+		sendErrors:  counter("send_errors_total", "VRRP advertisements that could not be sent (one per destination): while they fail the routers there do not hear this one (send_failing in rmqlb status)."),
 		ownerErrors: counter("owner_errors_total", "Failed or timed-out VIP acquire/release calls."),
 		transitions: counter("transitions_total", "VRRP state changes."),
 		intervalClamped: counter("interval_clamped_total",

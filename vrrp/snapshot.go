@@ -67,6 +67,10 @@ type Snapshot struct {
 	// as MASTER while this one was MASTER (see LowerMaster), with the
 	// count; nil if never since the instance was created.
 	LowerMaster *LowerMasterHeard `json:"lower_master,omitempty"`
+	// SendFailing is the run of adverts that could not be sent that the
+	// instance is in; nil when its last advert went to every
+	// destination (or it sent none).
+	SendFailing *SendFailure `json:"send_failing,omitempty"`
 	// Since is when State was entered; Reason why.
 	Since    time.Time `json:"since"`
 	Reason   string    `json:"reason"`

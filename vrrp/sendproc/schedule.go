@@ -1,6 +1,8 @@
 package sendproc
 
 import (
+	"errors"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -29,10 +31,13 @@ type entry struct {
 	heard    int64  // when the daemon last said the instance is alive
 	expired  bool   // stopped because not heard from; reported once
 	asked    uint32 // the Check the daemon asked for a report with; 0: none
-	// What was sent since the last report.
+	// What was sent since the last report, and the last send that
+	// failed: its destination and errno (0: none).
 	sent, failed uint32
 	delays       []time.Duration
 	lastReport   int64
+	failedTo     [4]byte
+	errno        uint32
 }
 
 // reportEvery bounds how long sends go unreported.
@@ -176,8 +181,9 @@ func (s *schedule) run(now int64, send func(fd int, pkt []byte, sa *unix.RawSock
 		}
 		if now >= e.next {
 			for k, pkt := range e.pkts {
-				if send(e.fd, pkt, &e.sas[k]) != nil {
+				if err := send(e.fd, pkt, &e.sas[k]); err != nil {
 					e.failed++
+					e.failedTo, e.errno = e.sas[k].Addr, errnoOf(err)
 				} else {
 					e.sent++
 				}
@@ -199,8 +205,23 @@ func (s *schedule) run(now int64, send func(fd int, pkt []byte, sa *unix.RawSock
 func (s *schedule) report(now int64, e *entry, report func(*sendwire.Message), msg *sendwire.Message) {
 	*msg = sendwire.Message{Type: sendwire.TypeReport, Instance: e.id, Seq: e.asked, Sent: e.sent, Failed: e.failed,
 		Expired: e.expired, Delays: e.delays, Packets: msg.Packets}
+	if e.errno != 0 {
+		msg.FailedTo, msg.Errno = netip.AddrFrom4(e.failedTo), e.errno
+	}
 	report(msg)
-	e.sent, e.failed, e.delays, e.lastReport, e.asked = 0, 0, e.delays[:0], now, 0
+	e.sent, e.failed, e.delays, e.lastReport, e.asked, e.errno = 0, 0, e.delays[:0], now, 0, 0
+}
+
+// errnoOf is the errno of a failed send (EIO when err is not one).
+func errnoOf(err error) uint32 {
+	no, ok := err.(unix.Errno) // what the send returns: no allocation
+	if !ok {
+		errors.As(err, &no)
+	}
+	if no != 0 {
+		return uint32(no)
+	}
+	return uint32(unix.EIO)
 }
 
 // closeAll removes every instance and returns their sockets.

@@ -152,7 +152,8 @@ func TestScheduleExpires(t *testing.T) {
 }
 
 // TestScheduleReports: a report goes out once MaxDelays adverts were
-// sent, or a second after the last one, with what was sent and failed.
+// sent, or a second after the last one, with what was sent and failed,
+// and where and why the last failed send went wrong.
 // At 10 ms adverts that is one report a second.
 func TestScheduleReports(t *testing.T) {
 	var sc schedule
@@ -188,8 +189,15 @@ func TestScheduleReports(t *testing.T) {
 		t.Fatalf("next due %v, want the report a second later", at)
 	}
 	s.runAt(&sc, now+reportEvery)
-	if r := s.reports[len(s.reports)-1]; r.Failed != 1 || r.Sent != 0 {
-		t.Fatalf("last report %+v", r)
+	if r := s.reports[len(s.reports)-1]; r.Failed != 1 || r.Sent != 0 || r.FailedTo != netip.MustParseAddr("10.0.0.1") || r.Errno != uint32(unix.ENETUNREACH) {
+		t.Fatalf("last report %+v, want one failed send to 10.0.0.1 with ENETUNREACH", r)
+	}
+	// Sent again: the next report names no failure.
+	s.fail = false
+	s.runAt(&sc, now+10*time.Second.Nanoseconds())
+	s.runAt(&sc, now+11*time.Second.Nanoseconds())
+	if r := s.reports[len(s.reports)-1]; r.Failed != 0 || r.Sent != 1 || r.FailedTo.IsValid() || r.Errno != 0 {
+		t.Fatalf("last report %+v, want one advert sent and no failure", r)
 	}
 }
 

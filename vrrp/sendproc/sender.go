@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/rmqlb/rmqlb/vrrp"
 	"github.com/rmqlb/rmqlb/vrrp/sendwire"
@@ -448,7 +449,11 @@ func (s *Sender) handle(c *child, m *sendwire.Message) {
 			s.log.Warn("VRRP advert sender stopped on its own: the daemon did not say the instance is alive in time")
 		}
 		if report != nil {
-			report(vrrp.SendReport{Sent: int(m.Sent), Failed: int(m.Failed), Delays: m.Delays})
+			r := vrrp.SendReport{Sent: int(m.Sent), Failed: int(m.Failed), Delays: m.Delays, FailedDst: m.FailedTo}
+			if m.Errno != 0 {
+				r.FailedErr = fmt.Errorf("sending VRRP advert to %v: %w", m.FailedTo, unix.Errno(m.Errno))
+			}
+			report(r)
 		}
 	}
 }

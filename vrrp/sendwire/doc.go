@@ -36,6 +36,9 @@
 //	            daemon was not heard from within the liveness timeout)
 //	17     1    number of delays (0..MaxDelays)
 //	18          per delay: 4 bytes, microseconds an advert was late
+//	then   4    IPv4 destination of the last send that failed since
+//	            the last report (zero: none failed)
+//	       4    why: the send's Linux errno (0: none failed)
 //	Ready (sender to daemon, once at start):
 //	8      1    length of the text (0..255)
 //	9           how the sender is scheduled (UTF-8 text)

@@ -94,6 +94,11 @@ type Message struct {
 	// Delays are rounded down to microseconds; longer than about 71
 	// minutes they are sent as the most a uint32 holds.
 	Delays []time.Duration
+	// FailedTo is the IPv4 destination of the last send that failed
+	// since the last report, Errno why (a Linux errno); the zero Addr
+	// and 0 when none failed.
+	FailedTo netip.Addr
+	Errno    uint32
 	// Ready.
 	Text string
 }
@@ -141,6 +146,15 @@ func (m *Message) Append(b []byte) ([]byte, error) {
 			us := min(max(d.Microseconds(), 0), math.MaxUint32)
 			b = binary.BigEndian.AppendUint32(b, uint32(us))
 		}
+		var to [4]byte
+		switch {
+		case m.FailedTo.Is4() && m.Errno != 0:
+			to = m.FailedTo.As4()
+		case m.FailedTo.IsValid() || m.Errno != 0:
+			return b, fmt.Errorf("encoding report: failed to %v with errno %d: %w", m.FailedTo, m.Errno, ErrMalformed)
+		}
+		b = append(b, to[:]...)
+		b = binary.BigEndian.AppendUint32(b, m.Errno)
 	case TypeReady:
 		if len(m.Text) > 255 {
 			return b, fmt.Errorf("encoding ready: text of %d bytes, want at most 255: %w", len(m.Text), ErrMalformed)
@@ -221,6 +235,15 @@ func Decode(b []byte, m *Message) error {
 			m.Delays = append(m.Delays, time.Duration(binary.BigEndian.Uint32(rest[4*k:]))*time.Microsecond)
 		}
 		rest = rest[4*n:]
+		if len(rest) < 8 {
+			return fmt.Errorf("decoding report: last failure: %w", io.ErrUnexpectedEOF)
+		}
+		if m.Errno = binary.BigEndian.Uint32(rest[4:8]); m.Errno != 0 {
+			m.FailedTo = netip.AddrFrom4([4]byte(rest[0:4]))
+		} else if [4]byte(rest[0:4]) != [4]byte{} {
+			return fmt.Errorf("decoding report: failed to %v without an errno: %w", netip.AddrFrom4([4]byte(rest[0:4])), ErrMalformed)
+		}
+		rest = rest[8:]
 	case TypeReady:
 		if len(body) < 1 {
 			return fmt.Errorf("decoding ready: %w", io.ErrUnexpectedEOF)

@@ -31,9 +31,11 @@ var goldens = []struct {
 	{"ack", Message{Type: TypeAck, Instance: 5, Seq: 2}, "0500000500000002"},
 	{"report", Message{Type: TypeReport, Instance: 2, Sent: 100, Failed: 1, Expired: true,
 		Delays: []time.Duration{250 * time.Microsecond, 42 * time.Millisecond}},
-		"0600000200000000" + "00000064" + "00000001" + "01" + "02" + "000000fa" + "0000a410"},
+		"0600000200000000" + "00000064" + "00000001" + "01" + "02" + "000000fa" + "0000a410" + "00000000" + "00000000"},
 	{"report answering a check", Message{Type: TypeReport, Instance: 2, Seq: 7},
-		"0600000200000007" + "00000000" + "00000000" + "00" + "00"},
+		"0600000200000007" + "00000000" + "00000000" + "00" + "00" + "00000000" + "00000000"},
+	{"report of a failed send", Message{Type: TypeReport, Instance: 3, Sent: 1, Failed: 2, FailedTo: netip.MustParseAddr("10.0.0.2"), Errno: 113},
+		"0600000300000000" + "00000001" + "00000002" + "00" + "00" + "0a000002" + "00000071"},
 	{"ready", Message{Type: TypeReady, Text: "SCHED_FIFO 50"}, "0700000000000000" + "0d" + hex.EncodeToString([]byte("SCHED_FIFO 50"))},
 	{"check", Message{Type: TypeCheck, Instance: 0x0102, Seq: 0x0a0b0c0d}, "080001020a0b0c0d"},
 }
@@ -100,6 +102,7 @@ func TestMalformed(t *testing.T) {
 		"huge packet":      set(start, 37, 0x05, 0xdd),
 		"expired flag 2":   set(report, 16, 2),
 		"too many delays":  set(report, 17, MaxDelays+1),
+		"failed, no errno": set(report, 26, 10),
 	} {
 		var m Message
 		if err := Decode(b, &m); !errors.Is(err, ErrMalformed) {
@@ -107,12 +110,15 @@ func TestMalformed(t *testing.T) {
 		}
 	}
 	for name, m := range map[string]Message{
-		"no packets":   {Type: TypeStart, Interval: 1, Timeout: 1},
-		"no interval":  {Type: TypeUpdate, Timeout: 1, Packets: goldens[1].msg.Packets},
-		"IPv6 dst":     {Type: TypeStart, Interval: 1, Timeout: 1, Packets: []Packet{{Dst: netip.MustParseAddr("::1"), Data: []byte{1}}}},
-		"long text":    {Type: TypeReady, Text: strings.Repeat("x", 256)},
-		"many delays":  {Type: TypeReport, Delays: make([]time.Duration, MaxDelays+1)},
-		"unknown type": {Type: 0},
+		"no packets":    {Type: TypeStart, Interval: 1, Timeout: 1},
+		"no interval":   {Type: TypeUpdate, Timeout: 1, Packets: goldens[1].msg.Packets},
+		"IPv6 dst":      {Type: TypeStart, Interval: 1, Timeout: 1, Packets: []Packet{{Dst: netip.MustParseAddr("::1"), Data: []byte{1}}}},
+		"long text":     {Type: TypeReady, Text: strings.Repeat("x", 256)},
+		"many delays":   {Type: TypeReport, Delays: make([]time.Duration, MaxDelays+1)},
+		"unknown type":  {Type: 0},
+		"failed to v6":  {Type: TypeReport, FailedTo: netip.MustParseAddr("::1"), Errno: 113},
+		"errno, no dst": {Type: TypeReport, Errno: 113},
+		"dst, no errno": {Type: TypeReport, FailedTo: netip.MustParseAddr("10.0.0.2")},
 	} {
 		if _, err := m.Append(nil); !errors.Is(err, ErrMalformed) {
 			t.Errorf("encoding %s: %v, want ErrMalformed", name, err)
