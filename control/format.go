@@ -226,8 +226,12 @@ func formatVRRP(p *page, now time.Time, ins []VRRP) {
 			if now.Sub(lm.At) < lowerMasterRecent {
 				what = paint("lower-priority master", yellow)
 			}
-			p.println(what, txt(fmt.Sprintf(" %s: %s priority %d advertised as MASTER while this host was MASTER, last %s ago, %d since start: it did not hear this host's adverts; this host answered and kept the VIPs",
-				v.Name, lm.From, lm.Priority, age(now, lm.At), lm.Count)))
+			settled := "this host answered and kept the VIPs"
+			if f := v.SendFailing; f != nil && !f.At.Before(lm.At) {
+				settled = "this host kept the VIPs, and its answers could not be sent (adverts failing, below): both hold them"
+			}
+			p.println(what, txt(fmt.Sprintf(" %s: %s priority %d advertised as MASTER while this host was MASTER, last %s ago, %d since start: it did not hear this host's adverts; %s",
+				v.Name, lm.From, lm.Priority, age(now, lm.At), lm.Count, settled)))
 		}
 		if f := v.SendFailing; f != nil {
 			what := txt("adverts failing")

@@ -216,6 +216,32 @@ func TestFormatStateFileUnread(t *testing.T) {
 	}
 }
 
+// TestFormatLowerMasterSettled: the line of a lower-priority master says
+// the master's answer settled it, unless the master's adverts failed at
+// or after it (its answer could not be sent).
+func TestFormatLowerMasterSettled(t *testing.T) {
+	s := fullFixture()
+	m := &s.VRRP[1]
+	for _, tc := range []struct {
+		name string
+		fail *vrrp.SendFailure
+		want string
+	}{
+		{"sent", nil, "this host answered and kept the VIPs"},
+		{"failing before", &vrrp.SendFailure{At: m.LowerMaster.At.Add(-time.Second), Failed: 1}, "this host answered and kept the VIPs"},
+		{"failing", &vrrp.SendFailure{At: m.LowerMaster.At, Failed: 1}, "its answers could not be sent"},
+	} {
+		m.SendFailing = tc.fail
+		var b bytes.Buffer
+		if err := Format(&b, s, FormatOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if out := b.String(); !strings.Contains(out, tc.want) {
+			t.Errorf("%s: the lower-priority master's line lacks %q:\n%s", tc.name, tc.want, out)
+		}
+	}
+}
+
 // TestFormatGolden compares the human status with the files of
 // testdata/ (go test -run TestFormatGolden -update rewrites them): a
 // degraded status for a terminal (colour, persistence entries listed) and
