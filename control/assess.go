@@ -82,6 +82,26 @@ func refusedRecent(in VRRP, r *vrrp.RefusedAdvert) time.Duration {
 	return max(10*time.Second, 3*max(in.AdvertInterval, r.AdvertInterval))
 }
 
+// lowerMasterKept reports whether a router of lower priority keeps
+// advertising as MASTER beside in at now: its run of them
+// (vrrp.LowerMasterHeard) has lasted lowerMasterWindow and goes on (the
+// last within lowerMasterWindow). A partition that heals, or an advert
+// sender process that stops, makes one or two, which this router's answer
+// settles; a router that keeps on does not hear the answers (a firewall
+// that drops VRRP on input there, a link that carries one way).
+func lowerMasterKept(in VRRP, now time.Time) bool {
+	lm := in.LowerMaster
+	w := lowerMasterWindow(in)
+	return lm != nil && lm.At.Sub(lm.Since) >= w && now.Sub(lm.At) < w
+}
+
+// lowerMasterWindow is ten seconds, or eight advert intervals if longer
+// (at least two master down intervals: the machine reports a lower
+// master once per master down interval).
+func lowerMasterWindow(in VRRP) time.Duration {
+	return max(10*time.Second, 8*in.AdvertInterval)
+}
+
 // sendFailRecent is how long after its last advert that could not be
 // sent an instance that sent none since (a BACKUP now) still counts as
 // degraded: the adverts of a MASTER, and the advert sender's reports of
@@ -161,6 +181,9 @@ func VerdictOf(s Status) Verdict {
 //   - another host announced a VIP of a MASTER that stayed MASTER
 //     (vrrp.VIPConflict) within conflictRecent: it holds the address
 //     too;
+//   - a router of lower priority keeps advertising as MASTER beside a
+//     MASTER (lowerMasterKept): it does not hear this one's answers, and
+//     both hold the VIPs;
 //   - a VRRP instance's adverts could not be sent (vrrp.SendFailure),
 //     none went to every destination since, and the last failure was
 //     within sendFailRecent: the routers they were for do not hear it,
@@ -203,6 +226,10 @@ func Assess(s Status) Verdict {
 		if r := in.Refused; r != nil && s.Now.Sub(r.At) < refusedRecent(in, r) {
 			bad("VRRP %s: adverts of VRID %d from %s (priority %d) dropped, %s, the last %s ago: that router is MASTER unheard by this one (split brain if both hold the VIPs)",
 				in.Name, in.VRID, r.From, r.Priority, refusedWhy(r.Reason), age(s.Now, r.At))
+		}
+		if lm := in.LowerMaster; lowerMasterKept(in, s.Now) {
+			bad("VRRP %s: %s (priority %d) has advertised as MASTER beside this MASTER for %s, the last %s ago, despite its answers: it does not hear this host (a firewall that drops VRRP on input there, a link that carries one way), and both hold the VIPs (split brain)",
+				in.Name, lm.From, lm.Priority, age(lm.At, lm.Since), age(s.Now, lm.At))
 		}
 		if f := in.SendFailing; f != nil && s.Now.Sub(f.At) < sendFailRecent(in) {
 			bad("VRRP %s: adverts to %s cannot be sent (%s), %d failed since %s ago, the last %s ago: the routers there do not hear this one, and a BACKUP among them takes over beside a MASTER here (split brain); check the route and the firewall (IP protocol 112) to them",

@@ -134,6 +134,18 @@ func TestAssessExitCodes(t *testing.T) {
 		{"a VIP announced by another host, long ago", func(s *Status) {
 			s.VRRP[0].Conflict = &vrrp.VIPConflict{Addr: s.VRRP[0].Addresses.VIPs[0].Prefix.Addr(), At: s.Now.Add(-10 * time.Minute), Count: 2}
 		}, ExitHealthy, ""},
+		{"a lower-priority master that gave way", func(s *Status) {
+			s.VRRP[0].LowerMaster = &vrrp.LowerMasterHeard{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
+				At: s.Now.Add(-2 * time.Second), Since: s.Now.Add(-5 * time.Second), Count: 2}
+		}, ExitHealthy, ""},
+		{"a lower-priority master that keeps on", func(s *Status) {
+			s.VRRP[0].LowerMaster = &vrrp.LowerMasterHeard{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
+				At: s.Now.Add(-2 * time.Second), Since: s.Now.Add(-32 * time.Second), Count: 9}
+		}, ExitDegraded, "VRRP rabbitmq: 10.77.0.2 (priority 100) has advertised as MASTER beside this MASTER for 30s, the last 2s ago, despite its answers: it does not hear this host (a firewall that drops VRRP on input there, a link that carries one way), and both hold the VIPs (split brain)"},
+		{"a lower-priority master that kept on, and stopped", func(s *Status) {
+			s.VRRP[0].LowerMaster = &vrrp.LowerMasterHeard{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
+				At: s.Now.Add(-12 * time.Second), Since: s.Now.Add(-42 * time.Second), Count: 9}
+		}, ExitHealthy, ""},
 		{"adverts that cannot be sent", func(s *Status) {
 			s.VRRP[0].SendFailing = &vrrp.SendFailure{Dst: netip.MustParseAddr("10.77.0.2"), Error: "sending VRRP advert to 10.77.0.2: no route to host",
 				Since: s.Now.Add(-30 * time.Second), At: s.Now.Add(-time.Second), Failed: 300}

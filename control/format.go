@@ -227,8 +227,12 @@ func formatVRRP(p *page, now time.Time, ins []VRRP) {
 				what = paint("lower-priority master", yellow)
 			}
 			settled := "this host answered and kept the VIPs"
-			if f := v.SendFailing; f != nil && !f.At.Before(lm.At) {
+			switch f := v.SendFailing; {
+			case f != nil && !f.At.Before(lm.At):
 				settled = "this host kept the VIPs, and its answers could not be sent (adverts failing, below): both hold them"
+			case lowerMasterKept(v, now):
+				what = paint("lower-priority master", red)
+				settled = fmt.Sprintf("it has kept on for %s, not hearing this host's answers either: both hold the VIPs", age(lm.At, lm.Since))
 			}
 			p.println(what, txt(fmt.Sprintf(" %s: %s priority %d advertised as MASTER while this host was MASTER, last %s ago, %d since start: it did not hear this host's adverts; %s",
 				v.Name, lm.From, lm.Priority, age(now, lm.At), lm.Count, settled)))

@@ -99,7 +99,7 @@ func fullFixture() Status {
 	m.Addresses.VIPs[0].PeerSuperseded = 1
 	m.Counters.PeerAnnouncements, m.Counters.Handovers = 1, 1
 	m.Conflict = &vrrp.VIPConflict{Addr: vip2.Addr(), At: now.Add(-4 * time.Second), Count: 3}
-	m.LowerMaster = &vrrp.LowerMasterHeard{From: netip.MustParseAddr("10.77.1.3"), Priority: 100, At: now.Add(-7 * time.Second), Count: 2}
+	m.LowerMaster = &vrrp.LowerMasterHeard{From: netip.MustParseAddr("10.77.1.3"), Priority: 100, At: now.Add(-7 * time.Second), Since: now.Add(-11 * time.Second), Count: 2}
 	m.SendFailing = &vrrp.SendFailure{Dst: netip.MustParseAddr("10.77.1.3"), Error: "sending VRRP advert to 10.77.1.3: no route to host",
 		Since: now.Add(-12 * time.Second), At: now.Add(-time.Second), Failed: 12}
 	m.Released, m.ReleasedSince, m.ReleasedUntil, m.ReleaseReason = true, now.Add(-time.Minute), now.Add(29*time.Minute), "operator: planned maintenance"
@@ -218,7 +218,7 @@ func TestFormatStateFileUnread(t *testing.T) {
 
 // TestFormatLowerMasterSettled: the line of a lower-priority master says
 // the master's answer settled it, unless the master's adverts failed at
-// or after it (its answer could not be sent).
+// or after it (its answer could not be sent) or that router has kept on.
 func TestFormatLowerMasterSettled(t *testing.T) {
 	s := fullFixture()
 	m := &s.VRRP[1]
@@ -230,8 +230,13 @@ func TestFormatLowerMasterSettled(t *testing.T) {
 		{"sent", nil, "this host answered and kept the VIPs"},
 		{"failing before", &vrrp.SendFailure{At: m.LowerMaster.At.Add(-time.Second), Failed: 1}, "this host answered and kept the VIPs"},
 		{"failing", &vrrp.SendFailure{At: m.LowerMaster.At, Failed: 1}, "its answers could not be sent"},
+		{"kept on", nil, "it has kept on for 30s, not hearing this host's answers either"},
 	} {
 		m.SendFailing = tc.fail
+		m.LowerMaster.Since = m.LowerMaster.At.Add(-4 * time.Second)
+		if tc.name == "kept on" {
+			m.LowerMaster.Since = m.LowerMaster.At.Add(-30 * time.Second)
+		}
 		var b bytes.Buffer
 		if err := Format(&b, s, FormatOptions{}); err != nil {
 			t.Fatal(err)

@@ -86,6 +86,10 @@
 //     master's status is degraded, naming the destination and the error,
 //     until the rule is gone and the backup gives way; with the advert
 //     sender process and inline.
+//   - TestVRRPOneWaySplitBrain: the backup's host drops VRRP on input: it
+//     takes over and stays MASTER beside the master, whose status is
+//     degraded once that has gone on for 10 s, naming it, and healthy
+//     again once it gives way.
 //   - TestVRRPSecondDaemonLeavesMasterAlone: a second `rmqlb run` with the
 //     master's configuration exits 1 and the master keeps its VIP, never
 //     having to put it back.

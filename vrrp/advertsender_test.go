@@ -249,7 +249,7 @@ func TestSenderCheckedOnLowerMaster(t *testing.T) {
 	if n := metricValue(t, h.reg, "rmqlb_vrrp_lower_masters_total", ""); n != 1 {
 		t.Errorf("rmqlb_vrrp_lower_masters_total %v, want 1", n)
 	}
-	want := LowerMasterHeard{From: higher, Priority: 50, At: t0.Add(mdi + 4*time.Second), Count: 1}
+	want := LowerMasterHeard{From: higher, Priority: 50, At: t0.Add(mdi + 4*time.Second), Since: t0.Add(mdi + 4*time.Second), Count: 1}
 	if lm := h.inst.Snapshot().LowerMaster; lm == nil || *lm != want {
 		t.Errorf("Snapshot.LowerMaster %+v, want %+v", lm, want)
 	}

@@ -745,7 +745,14 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			ow.request(true)
 		case LowerMaster:
 			i.mu.Lock()
-			i.lowerMaster = LowerMasterHeard{From: a.From, Priority: a.Priority, At: now, Count: i.lowerMaster.Count + 1}
+			// A run goes on while each comes within two master down
+			// intervals of the last (the machine reports one per
+			// interval at most).
+			since := i.lowerMaster.Since
+			if i.lowerMaster.Count == 0 || now.Sub(i.lowerMaster.At) > 2*i.m.MasterDownInterval() {
+				since = now
+			}
+			i.lowerMaster = LowerMasterHeard{From: a.From, Priority: a.Priority, At: now, Since: since, Count: i.lowerMaster.Count + 1}
 			i.mu.Unlock()
 			i.metrics.inc(func(m *metrics) prometheus.Counter { return m.lowerMasters })
 			lvl := zap.DebugLevel // while it goes on: once a minute at info

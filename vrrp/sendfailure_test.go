@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -84,4 +85,40 @@ func TestSendFailureRun(t *testing.T) {
 	if f := h.inst.Snapshot().SendFailing; f != nil {
 		t.Fatalf("SendFailing %+v after a report of sends alone", f)
 	}
+}
+
+// TestLowerMasterRun: the lower-priority masters a MASTER hears form a run
+// while each comes within two master down intervals of the last: Since
+// stays at the first, At follows the last; after a longer quiet the next
+// one begins a new run.
+func TestLowerMasterRun(t *testing.T) {
+	const mdi = 3609375 * time.Microsecond
+	tr := newFakeTransport(local)
+	h := startInstance(t, testConfig(), tr)
+	h.becomeMaster(t, mdi)
+	now := t0.Add(mdi)
+	lower := func(want LowerMasterHeard) {
+		t.Helper()
+		tr.inject(t, advertBytes(t, higher, 50, time.Second), higher, MulticastIPv4, 255)
+		h.waitSnapshot(t, fmt.Sprintf("lower master %d", want.Count), func(s Snapshot) bool {
+			return s.LowerMaster != nil && s.LowerMaster.Count == want.Count
+		})
+		if got := *h.inst.Snapshot().LowerMaster; got != want {
+			t.Fatalf("LowerMaster %+v, want %+v", got, want)
+		}
+	}
+	advance := func(d time.Duration) {
+		for end := now.Add(d); now.Before(end); {
+			step := min(time.Second, end.Sub(now))
+			now = now.Add(step)
+			h.clock.Advance(step)
+		}
+	}
+	advance(4 * time.Second) // a master down interval after becoming MASTER (its announcement)
+	first := now
+	lower(LowerMasterHeard{From: higher, Priority: 50, At: first, Since: first, Count: 1})
+	advance(4 * time.Second) // past a master down interval: the machine reports it again
+	lower(LowerMasterHeard{From: higher, Priority: 50, At: now, Since: first, Count: 2})
+	advance(8 * time.Second) // more than two master down intervals of quiet
+	lower(LowerMasterHeard{From: higher, Priority: 50, At: now, Since: now, Count: 3})
 }

@@ -90,12 +90,16 @@ type Snapshot struct {
 // MASTER while this one was MASTER (a LowerMaster action): it had not
 // heard this router's adverts for a master down interval, and both held
 // the VIPs until it heard this one's answer. At is when it was last
-// heard so (at most once per master down interval); Count counts them
-// since the instance was created (also those of other routers).
+// heard so (at most once per master down interval), Since when the run
+// of them that At ends began (each within two master down intervals of
+// the one before): a router that keeps advertising as MASTER does not
+// hear this one's answers either. Count counts them since the instance
+// was created (also those of other routers).
 type LowerMasterHeard struct {
 	From     netip.Addr `json:"from"`
 	Priority uint8      `json:"priority"`
 	At       time.Time  `json:"at"`
+	Since    time.Time  `json:"since"`
 	Count    uint64     `json:"count"`
 }
 
