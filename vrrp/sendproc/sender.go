@@ -84,7 +84,6 @@ type Sender struct {
 
 	// Owned by the instance's event loop (Alive, Check, AliveWithin).
 	lastAlive time.Time // the last liveness message sent
-	aliveCall time.Time // the last call of Alive
 	checkAt   time.Time // the pending Check was sent; zero: none pending
 	checkSeq  uint32    // the number of the last Check sent (never 0)
 	alive     []byte    // the encoded Alive message
@@ -300,21 +299,16 @@ func (s *Sender) waitAck(c *child, seq uint32) error {
 func (s *Sender) Sending() bool { return s.sending.Load() && s.checkAt.IsZero() }
 
 // AliveWithin implements vrrp.AdvertSender: a third of the liveness
-// timeout of the started schedule's interval (zero: none started), or,
-// while a Check is pending, the time from the last Alive to when its
-// answer is due, if that is sooner (zero once due: at the next advert).
+// timeout of the started schedule's interval (zero: none started). While
+// a Check is pending Sending is false, and the loop wakes at every advert
+// (which it sends too) and calls Alive then.
 func (s *Sender) AliveWithin() time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.want == nil {
 		return 0
 	}
-	d := LivenessTimeout(s.want.Interval) / 3
-	if !s.checkAt.IsZero() {
-		due := s.checkAt.Add(CheckWithin(max(s.want.Interval, s.heardInterval)))
-		d = min(d, max(due.Sub(s.aliveCall), 0))
-	}
-	return d
+	return LivenessTimeout(s.want.Interval) / 3
 }
 
 // Check implements vrrp.AdvertSender: while the process sends the
@@ -357,7 +351,6 @@ func (s *Sender) Check() {
 // them back.
 func (s *Sender) Alive() {
 	now := time.Now()
-	s.aliveCall = now
 	// Sending first: the acknowledgement sets heard before Sending, so
 	// a Sending seen true comes with its heard.
 	sending := s.sending.Load()
