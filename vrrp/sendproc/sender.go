@@ -317,8 +317,9 @@ func (s *Sender) AliveWithin() time.Duration {
 // process reads it when it wakes for the next advert and reports at once,
 // with the Check's number: a report already on its way when the Check was
 // sent (the process's own, once a second) is not the answer. Alive,
-// called by the loop within AliveWithin, kills a process whose answer did
-// not come within CheckWithin, as one silent for silenceLimit.
+// which the loop calls at every advert while the Check is pending (Sending
+// is false), kills a process whose answer did not come within
+// CheckWithin, as one silent for silenceLimit.
 func (s *Sender) Check() {
 	if !s.checkAt.IsZero() || !s.sending.Load() {
 		return
