@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/vrrp"
@@ -259,6 +260,49 @@ func TestUpgradeWritesStateFile(t *testing.T) {
 		if s := mustReadOpState(t, state); len(s.Backends) != 1 || s.Backends[0].Admin != "maint" || len(s.VRRP) != 1 || s.VRRP[0].Name != "v" {
 			t.Errorf("the state file after the upgrade: %+v", s)
 		}
+	}
+}
+
+// The fields of the state file that this version does not know (a newer
+// version's, after a downgrade) outlive an upgrade in place: the new
+// process, which takes the operator's states over from the old one, keeps
+// them when it writes the file at its start.
+func TestUpgradeKeepsUnknownStateFields(t *testing.T) {
+	l := newLab(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(state, []byte(`{"version": 1, "saved": "2026-01-01T00:00:00Z", "hosts": ["h1"], "backends": [
+		{"listener": "amqp", "backend": "a", "admin": "maint", "maint_until": "2026-01-02T00:00:00Z"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, l.file("control_socket: SOCKET", "control_socket: SOCKET\nstate_file: "+state))
+	startChecked(t, h)
+	h.eventually("a MAINT after the start", func() bool { return h.backendState(idA) == backend.Maint })
+	want := []string{"hosts", "backends[0].maint_until"}
+	if s := mustReadOpState(t, state); !slices.Equal(s.ignored, want) {
+		t.Fatalf("the state file written at start keeps %q, want %q", s.ignored, want)
+	}
+	// As a newer version would have it, until the new process writes it.
+	if err := os.WriteFile(state, []byte(`{"version": 1, "saved": "2025-06-01T00:00:00Z", "hosts": ["h1", "h2"], "backends": [
+		{"listener": "amqp", "backend": "a", "admin": "maint", "maint_until": "2026-01-03T00:00:00Z"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	started := startSuccessors(t, h, takeOver)
+	if _, err := upgradeNow(t, h); err != nil {
+		t.Fatal(err)
+	}
+	succ := <-started
+	<-succ.daemon().Ready()
+	h.eventually("the new process wrote the state file", func() bool {
+		b, err := os.ReadFile(state)
+		return err == nil && !strings.Contains(string(b), "2025-06-01")
+	})
+	b, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := mustReadOpState(t, state); !slices.Equal(s.ignored, want) || len(s.Backends) != 1 || s.Backends[0].Admin != "maint" ||
+		!strings.Contains(string(b), `"2026-01-03T00:00:00Z"`) || !strings.Contains(string(b), `"h2"`) {
+		t.Errorf("the state file written by the new process, keeping %q:\n%s", s.ignored, b)
 	}
 }
 
