@@ -127,10 +127,19 @@ func TestInstanceConflict(t *testing.T) {
 	if c := h.inst.Snapshot().Conflict; c.Addr != vip.Addr() || !c.At.Equal(t0.Add(mdi)) || c.Count != 1 {
 		t.Errorf("conflict %+v", c)
 	}
-	if n := h.logs.FilterMessageSnippet("another host announced a VIP of this MASTER").Len(); n != 1 {
+	// The snapshot has the conflict once the machine stepped; the loop
+	// logs and counts it as it performs the step's actions, just after.
+	logged := func() int { return h.logs.FilterMessageSnippet("another host announced a VIP of this MASTER").Len() }
+	counted := func() float64 {
+		return metricstest.Value(t, metricstest.Gather(t, h.reg), "rmqlb_vrrp_vip_conflicts_total", nil)
+	}
+	for end := time.Now().Add(5 * time.Second); (logged() == 0 || counted() == 0) && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
+	if n := logged(); n != 1 {
 		t.Errorf("%d log lines of the conflict", n)
 	}
-	if v := metricstest.Value(t, metricstest.Gather(t, h.reg), "rmqlb_vrrp_vip_conflicts_total", nil); v != 1 {
+	if v := counted(); v != 1 {
 		t.Errorf("rmqlb_vrrp_vip_conflicts_total %v", v)
 	}
 	h.wantState(t, StateMaster)
