@@ -117,6 +117,24 @@ func sendFailRecent(in VRRP) time.Duration {
 // seldom and lasts until someone removes the address there.
 const conflictRecent = 10 * time.Minute
 
+// A backend flaps when its checks took it DOWN (from UP or DEGRADED) at
+// least flapDowns times within the last flapWindow: each DOWN closes its
+// sessions (on_marked_down: shutdown-sessions, the default), so its
+// clients reconnect again and again, while a status taken between the
+// DOWNs shows it UP. A broker restarted once (a rolling upgrade) makes
+// one.
+const (
+	flapDowns  = 3
+	flapWindow = 10 * time.Minute
+)
+
+// flapping reports whether backend c flaps at now, with how many DOWNs the
+// checks took it within flapWindow and when the last was.
+func flapping(c healthcheck.BackendStatus, now time.Time) (n int, last time.Time, ok bool) {
+	n, last = c.DownsSince(now.Add(-flapWindow))
+	return n, last, n >= flapDowns
+}
+
 // conflictHost names the host of a conflict by its link-layer address,
 // as the VIP set last heard it announce the address ("another host" when
 // it did not say).
@@ -192,6 +210,7 @@ func VerdictOf(s Status) Verdict {
 //   - every backend of a listener is DRAIN or MAINT or has weight 0
 //     (which drains it too): no client can be served (each is an
 //     operator's choice, all of them together is an outage);
+//   - a backend flaps (see flapping), unless the operator put it in MAINT;
 //   - a backend is DOWN or DEGRADED (DRAIN and MAINT are an operator's
 //     choice, not a fault);
 //   - a backend's checks cannot be made on this host (out of file
@@ -310,11 +329,21 @@ func Assess(s Status) Verdict {
 				bad("backend %s in another cluster: its broker names cluster %q where %d other backends of listener %s name %q (reset, or never joined?): its clients find none of the cluster's queues and messages; set check: {cluster: %s} to take it out",
 					backend.ID{Listener: l.Name, Name: b.Name}, c, agree, l.Name, cluster, cluster)
 			}
-			if b.State != backend.Down && b.State != backend.Degraded {
-				continue
-			}
 			id := backend.ID{Listener: l.Name, Name: b.Name}
-			bad("backend %s %s (%s)", id, b.State, oneLine(backendReason(s, id, b)))
+			c, checked := checkOf(s, id)
+			n, last, flaps := flapping(c, s.Now)
+			flaps = checked && flaps
+			switch {
+			case b.State == backend.Down || b.State == backend.Degraded:
+				why := oneLine(backendReason(s, id, b))
+				if flaps {
+					why += fmt.Sprintf("; its checks took it DOWN %d times in the last %s: it flaps", n, flapWindow)
+				}
+				bad("backend %s %s (%s)", id, b.State, why)
+			case flaps && b.State != backend.Maint:
+				bad("backend %s flaps: its checks took it DOWN %d times in the last %s, the last %s ago (last failure: %s): each DOWN closes its sessions (unless on_marked_down keeps them) and its clients reconnect; find why its checks fail",
+					id, n, flapWindow, age(s.Now, last), oneLine(c.LastError))
+			}
 		}
 	}
 	for _, c := range s.Checks {

@@ -68,7 +68,7 @@ func TestAssessSequences(t *testing.T) {
 	// Every reason must have been generated, or a rule went untested.
 	if *assessRuns >= 1000 {
 		for _, k := range []string{"reload", "fault", "owner", "vipset-fault", "refused", "vipset-read", "vip-absent", "vip-leftover",
-			"not-listening", "no-backend", "no-serving", "odd-cluster", "backend-state", "inconclusive", "healthy"} {
+			"not-listening", "no-backend", "no-serving", "odd-cluster", "backend-state", "flaps", "inconclusive", "healthy"} {
 			if seen[k] == 0 {
 				t.Errorf("no status with a reason %q in %d runs (seed %d)", k, *assessRuns, seed)
 			}
@@ -286,6 +286,10 @@ func assessModel(s Status) modelVerdict {
 		}
 		// The cluster named by at least two backends, more often than any
 		// other: a backend in service naming another is in another cluster.
+		checkByID := map[string]healthcheck.BackendStatus{}
+		for _, c := range s.Checks {
+			checkByID[c.Backend.String()] = c
+		}
 		clusterOf := map[string]string{}
 		count := map[string]int{}
 		for _, c := range s.Checks {
@@ -306,9 +310,24 @@ func assessModel(s Status) modelVerdict {
 			if c := clusterOf[b.Name]; major != "" && c != "" && c != major && (b.State == backend.Up || b.State == backend.Degraded) {
 				add("odd-cluster", id, "in another cluster", fmt.Sprintf("%q", c), fmt.Sprintf("%d other backends", count[major]), fmt.Sprintf("%q", major))
 			}
-			switch b.State {
-			case backend.Down, backend.Degraded:
-				add("backend-state", id, b.State.String())
+			// A backend flaps at three DOWNs within ten minutes; but in MAINT.
+			recent := 0
+			c, checked := checkByID[id]
+			for _, d := range c.RecentDowns {
+				if s.Now.Sub(d) < 10*time.Minute {
+					recent++
+				}
+			}
+			flaps := checked && recent >= 3
+			switch {
+			case b.State == backend.Down || b.State == backend.Degraded:
+				if flaps {
+					add("backend-state", id, b.State.String(), fmt.Sprintf("DOWN %d times", recent), "flaps")
+				} else {
+					add("backend-state", id, b.State.String())
+				}
+			case flaps && b.State != backend.Maint:
+				add("flaps", id, "flaps", fmt.Sprintf("DOWN %d times", recent), c.LastError)
 			}
 			// An UP backend at weight 0 takes no new connections: not
 			// up, and named (Weight: "0 takes no new connections").
@@ -524,6 +543,15 @@ func genStatus(rng *rand.Rand) Status {
 					c.InconclusiveChecks, c.InconclusiveSince, c.LastInconclusive = 4, now.Add(-40*time.Second), uniq("local shortage: too many open files")
 				} else if chance(0.1) {
 					c.InconclusiveChecks, c.LastInconclusive = 2, "local shortage: no buffer space" // a streak that ended
+				}
+				if rare(0.4) {
+					// DOWNs the checks took it, around the ten minutes that make it flap.
+					for range 1 + rng.IntN(5) {
+						c.RecentDowns = append(c.RecentDowns, now.Add(-pick(11*time.Minute, 10*time.Minute, 10*time.Minute-time.Millisecond, 5*time.Minute, time.Minute, time.Second)))
+					}
+					slices.SortFunc(c.RecentDowns, time.Time.Compare)
+					c.Downs = uint64(len(c.RecentDowns) + rng.IntN(3))
+					c.LastError = uniq("connection refused")
 				}
 				s.Checks = append(s.Checks, c)
 			}

@@ -65,6 +65,31 @@ func TestAssessExitCodes(t *testing.T) {
 			s.Checks[1].Reason = "3 consecutive failures: connection refused"
 			s.Checks[1].LastError = "403 ACCESS_REFUSED"
 		}, ExitDegraded, "backend amqp/rmq2 DOWN (3 consecutive failures: connection refused [last failure: 403 ACCESS_REFUSED])"},
+		{"backend that flaps", func(s *Status) {
+			s.Checks[1].RecentDowns = []time.Time{s.Now.Add(-20 * time.Minute), s.Now.Add(-9 * time.Minute), s.Now.Add(-4 * time.Minute), s.Now.Add(-2 * time.Minute)}
+			s.Checks[1].LastError = "waiting for Connection.Start: timeout"
+		}, ExitDegraded, "backend amqp/rmq2 flaps: its checks took it DOWN 3 times in the last 10m0s, the last 2m0s ago (last failure: waiting for Connection.Start: timeout): each DOWN closes its sessions (unless on_marked_down keeps them) and its clients reconnect; find why its checks fail"},
+		{"backend that flapped more than ten minutes ago", func(s *Status) {
+			s.Checks[1].RecentDowns = []time.Time{s.Now.Add(-11 * time.Minute), s.Now.Add(-10 * time.Minute), s.Now.Add(-4 * time.Minute), s.Now.Add(-2 * time.Minute)}
+		}, ExitHealthy, ""},
+		{"backend that flaps, in DRAIN", func(s *Status) {
+			s.Listeners[0].Backends[1].State = backend.Drain
+			s.Checks[1].RecentDowns = []time.Time{s.Now.Add(-3 * time.Minute), s.Now.Add(-2 * time.Minute), s.Now.Add(-time.Minute)}
+			s.Checks[1].LastError = "EOF"
+		}, ExitDegraded, "backend amqp/rmq2 flaps: its checks took it DOWN 3 times in the last 10m0s, the last 1m0s ago (last failure: EOF): each DOWN closes its sessions (unless on_marked_down keeps them) and its clients reconnect; find why its checks fail"},
+		{"backend that flaps, in MAINT", func(s *Status) {
+			s.Listeners[0].Backends[1].State = backend.Maint
+			s.Checks[1].RecentDowns = []time.Time{s.Now.Add(-3 * time.Minute), s.Now.Add(-2 * time.Minute), s.Now.Add(-time.Minute)}
+		}, ExitHealthy, ""},
+		{"backend that flaps, DOWN now", func(s *Status) {
+			s.Listeners[0].Backends[1].State = backend.Down
+			s.Checks[1].Reason = "3 consecutive failures: connection refused"
+			s.Checks[1].LastError = "connection refused"
+			s.Checks[1].RecentDowns = []time.Time{s.Now.Add(-3 * time.Minute), s.Now.Add(-2 * time.Minute), s.Now.Add(-time.Second)}
+		}, ExitDegraded, "backend amqp/rmq2 DOWN (3 consecutive failures: connection refused; its checks took it DOWN 3 times in the last 10m0s: it flaps)"},
+		{"backend DOWN twice", func(s *Status) {
+			s.Checks[1].RecentDowns = []time.Time{s.Now.Add(-3 * time.Minute), s.Now.Add(-time.Second)}
+		}, ExitHealthy, ""},
 		{"unchecked backend DOWN", func(s *Status) {
 			s.Listeners[0].Backends[1].State, s.Listeners[0].Backends[1].LastChangeReason = backend.Down, "test"
 			s.Checks = nil

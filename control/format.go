@@ -69,7 +69,7 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 	}
 	if len(s.Checks) > 0 {
 		p.printf("")
-		tb := p.table("CHECK", "STATE", "FOR", "LAST", "LATENCY", "OK/FAIL", "CLUSTER", "REASON")
+		tb := p.table("CHECK", "STATE", "FOR", "LAST", "LATENCY", "OK/FAIL", "DOWNS", "CLUSTER", "REASON")
 		for _, c := range s.Checks {
 			last := "never"
 			if !c.LastCheck.IsZero() {
@@ -91,10 +91,25 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 			}
 			tb.row(txt(c.Backend.String()), backendState(c.State), txt(age(now, c.Since)), txt(last),
 				txt(c.LastLatency.Round(time.Microsecond).String()),
-				txt(fmt.Sprintf("%d/%d", c.ConsecutivePasses, c.ConsecutiveFailures)), cluster, txt(oneLine(reason)))
+				txt(fmt.Sprintf("%d/%d", c.ConsecutivePasses, c.ConsecutiveFailures)), checkDowns(c, now), cluster, txt(oneLine(reason)))
 		}
 	}
 	return p.write(w)
+}
+
+// checkDowns is the DOWNS cell of a check: how many times its checks took
+// the backend DOWN, with those of the last flapWindow beside ("4 (3 in
+// 10m)"), red when it flaps.
+func checkDowns(c healthcheck.BackendStatus, now time.Time) text {
+	n, _, flaps := flapping(c, now)
+	v := fmt.Sprint(c.Downs)
+	if n > 0 {
+		v += fmt.Sprintf(" (%d in %s)", n, strings.TrimSuffix(flapWindow.String(), "0s"))
+	}
+	if flaps {
+		return paint(v, red)
+	}
+	return txt(v)
 }
 
 // checkReason is why a check's backend is in its state: the reason of its

@@ -149,6 +149,11 @@ func fullFixture() Status {
 	}
 	// DOWN for a timeout, and failing since for another reason.
 	s.Checks[1].LastError = "connecting to 10.77.0.2:5672: TLS handshake failed: x509: certificate has expired"
+	// rmq2 flaps (three DOWNs within ten minutes), rmq1 went DOWN once of late, rmq3 long ago.
+	s.Checks[1].Downs = 4
+	s.Checks[1].RecentDowns = []time.Time{now.Add(-40 * time.Minute), now.Add(-9 * time.Minute), now.Add(-4 * time.Minute), now.Add(-30 * time.Second)}
+	s.Checks[0].Downs, s.Checks[0].RecentDowns = 2, []time.Time{now.Add(-3 * time.Hour), now.Add(-5 * time.Minute)}
+	s.Checks[2].Downs, s.Checks[2].RecentDowns = 1, []time.Time{now.Add(-2 * time.Hour)}
 	s.Verdict = Assess(s)
 	return s
 }
@@ -171,6 +176,7 @@ func healthyFixture() Status {
 	for i := range s.Checks {
 		s.Checks[i].State, s.Checks[i].Health = backend.Up, backend.Up
 		s.Checks[i].InconclusiveSince, s.Checks[i].LastInconclusive = time.Time{}, ""
+		s.Checks[i].RecentDowns = nil
 	}
 	s.Verdict = Assess(s)
 	return s

@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
@@ -82,6 +83,13 @@ type BackendStatus struct {
 	InconclusiveChecks uint64    `json:"inconclusive_checks"`
 	InconclusiveSince  time.Time `json:"inconclusive_since"`
 	LastInconclusive   string    `json:"last_inconclusive,omitempty"`
+	// Downs counts the times the checks took the backend DOWN from UP or DEGRADED since it was
+	// added to this process (a restart or an upgrade starts again at 0; HAProxy's chkdown): each closed its sessions, unless its listener keeps them
+	// (on_marked_down). A backend that is DOWN from its first check has none. RecentDowns
+	// holds when the latest of them happened (at most RecentDownsKept), oldest first: a few
+	// within minutes is a backend that flaps.
+	Downs       uint64      `json:"downs"`
+	RecentDowns []time.Time `json:"recent_downs,omitempty"`
 	// NextCheck is when the next check is due.
 	NextCheck time.Time `json:"next_check"`
 	// History holds the latest state changes, oldest first.
@@ -133,6 +141,11 @@ type Machine struct {
 	inconclusiveSince time.Time
 	nInconclusive     uint64
 	lastInconclusive  string
+
+	// downs counts the times the checks took the backend DOWN from UP or DEGRADED,
+	// recentDowns holds when the latest of them happened (see wentDown).
+	downs       uint64
+	recentDowns []time.Time
 }
 
 // NewMachine returns the machine of backend id, DOWN ("not checked yet") with its first check
@@ -271,6 +284,7 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 			reason = inARow(m.failures, "failure", "failures") + ": " + m.lastErr
 			m.slowStart, m.ticks, m.weight = time.Time{}, 0, 100
 			m.busySince = time.Time{}
+			m.wentDown(now)
 		case first:
 			reason = m.lastErr // the initial "not checked yet" becomes the error
 		}
@@ -443,6 +457,8 @@ func (m *Machine) Status() BackendStatus {
 		InconclusiveChecks:  m.nInconclusive,
 		InconclusiveSince:   m.inconclusiveSince,
 		LastInconclusive:    m.lastInconclusive,
+		Downs:               m.downs,
+		RecentDowns:         slices.Clone(m.recentDowns),
 		NextCheck:           m.due,
 		History:             append([]Change(nil), m.history...),
 	}

@@ -20,6 +20,7 @@ type Metrics struct {
 	checks  *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 	cluster *prometheus.GaugeVec
+	downs   *prometheus.CounterVec
 
 	mu       sync.Mutex
 	clusters map[backend.ID]string // the cluster label of each backend's series
@@ -56,8 +57,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "rmqlb_healthcheck_cluster_info",
 			Help: "1, labelled with the RabbitMQ cluster the backend's broker named in its last passing check (its cluster_name: set by rabbitmqctl set_cluster_name, else each node names itself); no series while its checks fail or do not tell.",
 		}, []string{"listener", "backend", "cluster"}),
+		downs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rmqlb_healthcheck_up_down_total",
+			Help: "Times the backend's checks took it DOWN from UP or DEGRADED (HAProxy's chkdown): each closed its sessions unless its listener keeps them (on_marked_down). A few within minutes is a backend that flaps.",
+		}, []string{"listener", "backend"}),
 	}
-	for _, c := range []prometheus.Collector{m.checks, m.latency, m.cluster} {
+	for _, c := range []prometheus.Collector{m.checks, m.latency, m.cluster, m.downs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -75,6 +80,15 @@ func (m *Metrics) add(id backend.ID) {
 		m.checks.WithLabelValues(id.Listener, id.Name, r)
 	}
 	m.latency.WithLabelValues(id.Listener, id.Name)
+	m.downs.WithLabelValues(id.Listener, id.Name)
+}
+
+// wentDown counts that the checks took backend id DOWN from UP or DEGRADED.
+func (m *Metrics) wentDown(id backend.ID) {
+	if m == nil {
+		return
+	}
+	m.downs.WithLabelValues(id.Listener, id.Name).Inc()
 }
 
 // observe counts one check of backend id; excused is a busy timeout that did not count as a
@@ -135,5 +149,6 @@ func (m *Metrics) forget(id backend.ID) {
 	l := prometheus.Labels{"listener": id.Listener, "backend": id.Name}
 	m.checks.DeletePartialMatch(l)
 	m.latency.DeletePartialMatch(l)
+	m.downs.DeletePartialMatch(l)
 	m.setCluster(id, "")
 }

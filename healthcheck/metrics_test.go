@@ -14,7 +14,8 @@ import (
 
 // TestMetrics: the check metrics are labelled listener and backend (the
 // balancer's scheme), a backend's series exist at 0 from Add, each result
-// is counted under its name and timed, the lint is clean, and Remove
+// is counted under its name and timed, the checks taking it DOWN are
+// counted, the lint is clean, and Remove
 // takes the backend's series away.
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
@@ -36,6 +37,7 @@ func TestMetrics(t *testing.T) {
 	metricstest.RequireFamilies(t, mfs, map[string][]string{
 		"rmqlb_healthcheck_checks_total":     {"backend", "listener", "result"},
 		"rmqlb_healthcheck_duration_seconds": {"backend", "listener"},
+		"rmqlb_healthcheck_up_down_total":    {"backend", "listener"},
 	})
 	results := []string{"pass", "warn", "alarm", "fail"}
 	zero := func(b string) {
@@ -48,6 +50,9 @@ func TestMetrics(t *testing.T) {
 		}
 		if v := metricstest.Value(t, mfs, "rmqlb_healthcheck_duration_seconds", map[string]string{"listener": "l", "backend": b}); v != 0 {
 			t.Errorf("timed checks of %s before the first check: %v", b, v)
+		}
+		if v := metricstest.Value(t, mfs, "rmqlb_healthcheck_up_down_total", map[string]string{"listener": "l", "backend": b}); v != 0 {
+			t.Errorf("DOWNs of %s before the first check: %v", b, v)
 		}
 	}
 	zero("a")
@@ -78,6 +83,10 @@ func TestMetrics(t *testing.T) {
 	}
 	if v := metricstest.Value(t, mfs, "rmqlb_healthcheck_duration_seconds", map[string]string{"backend": "a"}); v != 4 {
 		t.Errorf("timed checks of a: %v, want 4", v)
+	}
+	// UP, DOWN at the failure (fall 1), UP at the alarm, DEGRADED at the warning.
+	if v := metricstest.Value(t, mfs, "rmqlb_healthcheck_up_down_total", map[string]string{"backend": "a"}); v != 1 {
+		t.Errorf("DOWNs of a: %v, want 1", v)
 	}
 	metricstest.RequireClean(t, reg)
 

@@ -523,8 +523,11 @@ func (s *Scheduler) observe(res result) {
 		s.mu.Unlock() // removed while its check ran
 		return
 	}
-	wasBusy, wasInconclusive := e.m.busySince, e.m.inconclusiveSince
+	wasBusy, wasInconclusive, downs := e.m.busySince, e.m.inconclusiveSince, e.m.downs
 	ev := e.m.Observe(s.clock.Now(), res.r, res.latency)
+	if e.m.downs != downs {
+		s.met.wentDown(id)
+	}
 	last := e.m.Checked() && s.firstResultLocked(id)
 	// Counted as the machine took it: with on_alarm down an alarm fails the check. Under s.mu:
 	// never after Remove's forget.

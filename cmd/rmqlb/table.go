@@ -64,8 +64,8 @@ credentials, as the daemon's user, which must be able to read the TLS files.`,
 			Summary: "show the running daemon's state; exit 0 healthy, 1 degraded, 2 daemon unreachable",
 			Doc: `Asks the running daemon for its state and prints it under a one-line verdict: per VRRP
 instance its state and why, its priorities, the master it hears and its VIPs (on the interface or
-not); per listener its sessions and refusals, and per backend its state, check result, weight,
-sessions and bytes. Under its header it says when the configuration file is not the one the
+not); per listener its sessions and refusals, and per backend its state, check result (and how
+often its checks took it DOWN: a backend that flaps is a fault), weight, sessions and bytes. Under its header it says when the configuration file is not the one the
 daemon runs on (changed and not loaded, or unreadable), which its next start would run. On a
 terminal the states are coloured, unless NO_COLOR is set.
 

@@ -1,0 +1,84 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/metricstest"
+)
+
+// TestFlappingBackend: a backend whose checks take it DOWN a third time
+// within ten minutes makes the status degraded although it is UP again,
+// each DOWN closes its sessions and is counted, the table shows them, and
+// ten minutes after the first of them the status is healthy again.
+func TestFlappingBackend(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startChecked(t, h)
+	flapReason := func() string {
+		for _, r := range h.d.Status().Verdict.Reasons {
+			if strings.HasPrefix(r, "backend amqp/a flaps") {
+				return r
+			}
+		}
+		return ""
+	}
+	var downs []time.Time
+	for i := range 3 {
+		h.eventually("a UP", func() bool { return h.backendState(idA) == backend.Up })
+		c := openSession(t, l) // round robin: the first to a, the others alternate
+		h.nextChecks()
+		h.checks.get(idA).answer(t, healthcheck.Result{Err: errors.New("waiting for Connection.Start: timeout")})
+		h.checks.get(idB).answer(t, healthcheck.Result{})
+		h.eventually("a DOWN", func() bool { return h.backendState(idA) == backend.Down })
+		downs = append(downs, h.clk.Now())
+		if i == 0 && !closedByPeer(c) {
+			t.Error("a's session was not closed at its DOWN")
+		}
+		c.Close()
+		h.nextChecks()
+		h.checks.get(idA).answer(t, healthcheck.Result{})
+		h.checks.get(idB).answer(t, healthcheck.Result{})
+		h.eventually("a UP", func() bool { return h.backendState(idA) == backend.Up })
+		if r := flapReason(); (r != "") != (i == 2) {
+			t.Fatalf("after %d DOWNs of a, UP again: flapping reason %q", i+1, r)
+		}
+	}
+	s := h.d.Status()
+	const want = "backend amqp/a flaps: its checks took it DOWN 3 times in the last 10m0s, the last 1s ago (last failure: waiting for Connection.Start: timeout)"
+	if r := flapReason(); !s.Verdict.Degraded || !strings.HasPrefix(r, want) {
+		t.Errorf("verdict %+v, want the reason %q", s.Verdict, want)
+	}
+	mfs := metricstest.Gather(t, h.reg)
+	if v := metricstest.Value(t, mfs, "rmqlb_healthcheck_up_down_total", map[string]string{"listener": "amqp", "backend": "a"}); v != 3 {
+		t.Errorf("rmqlb_healthcheck_up_down_total of a: %v, want 3", v)
+	}
+	if v := metricstest.Value(t, mfs, "rmqlb_healthcheck_up_down_total", map[string]string{"listener": "amqp", "backend": "b"}); v != 0 {
+		t.Errorf("rmqlb_healthcheck_up_down_total of b: %v, want 0", v)
+	}
+	var out bytes.Buffer
+	if err := control.Format(&out, s, control.FormatOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "3 (3 in 10m)") {
+		t.Errorf("the status's check table does not show a's DOWNs:\n%s", out.String())
+	}
+
+	// Ten minutes after the first DOWN only two are left within them.
+	h.checks.get(idA).always(healthcheck.Result{})
+	h.checks.get(idB).always(healthcheck.Result{})
+	h.clk.Set(downs[0].Add(10*time.Minute - time.Millisecond))
+	if flapReason() == "" {
+		t.Error("not flapping any more just before ten minutes had passed since its first DOWN")
+	}
+	h.clk.Set(downs[0].Add(10 * time.Minute))
+	if s := h.d.Status(); s.Verdict.Degraded {
+		t.Errorf("ten minutes after the first of three DOWNs: %+v", s.Verdict)
+	}
+}
