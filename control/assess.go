@@ -128,6 +128,19 @@ const (
 	flapWindow = 10 * time.Minute
 )
 
+// A VRRP instance flaps when it changed state (between BACKUP, MASTER and
+// FAULT) at least vrrpFlapChanges times within the last flapWindow, the
+// alert RmqlbVRRPFlapping's count: each change moves the VIPs, and their
+// clients reconnect. A planned handover and its end make two.
+const vrrpFlapChanges = 5
+
+// vrrpFlapping reports whether instance in flaps at now, with how many
+// changes it made within flapWindow.
+func vrrpFlapping(in VRRP, now time.Time) (n int, ok bool) {
+	n = in.TransitionsSince(now.Add(-flapWindow))
+	return n, n >= vrrpFlapChanges
+}
+
 // flapping reports whether backend c flaps at now, with how many DOWNs the
 // checks took it within flapWindow and when the last was.
 func flapping(c healthcheck.BackendStatus, now time.Time) (n int, last time.Time, ok bool) {
@@ -206,6 +219,7 @@ func VerdictOf(s Status) Verdict {
 //     none went to every destination since, and the last failure was
 //     within sendFailRecent: the routers they were for do not hear it,
 //     and a BACKUP among them takes over beside a MASTER;
+//   - a VRRP instance flaps (see vrrpFlapping);
 //   - a listener is not listening;
 //   - every backend of a listener is DRAIN or MAINT or has weight 0
 //     (which drains it too): no client can be served (each is an
@@ -257,6 +271,10 @@ func Assess(s Status) Verdict {
 		if c := in.Conflict; c != nil && s.Now.Sub(c.At) < conflictRecent {
 			bad("VIP %s of %s announced by %s while this host is MASTER, the last %s ago (%d since start): it holds the address too, and the clients that hear it send their packets there; remove the address there",
 				c.Addr, in.Name, conflictHost(in, c), age(s.Now, c.At), c.Count)
+		}
+		if n, ok := vrrpFlapping(in, s.Now); ok {
+			bad("VRRP %s flaps: it changed state %d times in the last %s, the last %s ago (to %s: %s): each change moves the VIPs, and their clients reconnect; see why on each host of the group (rmqlb status, the VRRP state changes in the log)",
+				in.Name, n, flapWindow, age(s.Now, in.Since), in.State, oneLine(in.Reason))
 		}
 		switch {
 		case in.Addresses.Error != "":

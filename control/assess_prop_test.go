@@ -68,7 +68,7 @@ func TestAssessSequences(t *testing.T) {
 	// Every reason must have been generated, or a rule went untested.
 	if *assessRuns >= 1000 {
 		for _, k := range []string{"reload", "fault", "owner", "vipset-fault", "refused", "vipset-read", "vip-absent", "vip-leftover",
-			"not-listening", "no-backend", "no-serving", "odd-cluster", "backend-state", "flaps", "inconclusive", "healthy"} {
+			"not-listening", "no-backend", "no-serving", "odd-cluster", "backend-state", "flaps", "vrrp-flaps", "inconclusive", "healthy"} {
 			if seen[k] == 0 {
 				t.Errorf("no status with a reason %q in %d runs (seed %d)", k, *assessRuns, seed)
 			}
@@ -217,6 +217,16 @@ func assessModel(s Status) modelVerdict {
 		if r := in.Refused; r != nil && s.Now.Sub(r.At) < max(modelRefused, 3*max(r.AdvertInterval, in.AdvertInterval)) {
 			add("refused", in.Name, r.From.String(), map[string]string{vrrp.DropAuth: "authentication", vrrp.DropVersion: "version",
 				vrrp.DropIntervalMismatch: "advert_interval", vrrp.DropAddressMismatch: "virtual_ipaddress", vrrp.DropNotPeer: "peers"}[r.Reason])
+		}
+		// Five state changes within ten minutes: it flaps.
+		changes := 0
+		for _, c := range in.RecentTransitions {
+			if s.Now.Sub(c) < 10*time.Minute {
+				changes++
+			}
+		}
+		if changes >= 5 {
+			add("vrrp-flaps", in.Name, "flaps", fmt.Sprintf("%d times", changes), in.State.String())
 		}
 		if in.Addresses.Error != "" {
 			// In FAULT the FAULT says it (the interface is usually gone).
@@ -484,6 +494,14 @@ func genStatus(rng *rand.Rand) Status {
 				At: now.Add(-pick(time.Second, 9900*time.Millisecond, 10*time.Second, 10100*time.Millisecond, 11*time.Second, 12*time.Second,
 					15*time.Second, 29*time.Second, 30*time.Second, 31*time.Second)),
 				Count: uint64(1 + rng.IntN(5))}
+		}
+		if rare(0.4) {
+			// State changes around the ten minutes that make it flap.
+			for range 1 + rng.IntN(8) {
+				in.RecentTransitions = append(in.RecentTransitions, now.Add(-pick(11*time.Minute, 10*time.Minute, 10*time.Minute-time.Millisecond, 5*time.Minute, time.Minute, time.Second)))
+			}
+			slices.SortFunc(in.RecentTransitions, time.Time.Compare)
+			in.Counters.Transitions = uint64(len(in.RecentTransitions) + 1)
 		}
 		if chance(0.2) {
 			in.Released, in.ReleasedSince, in.ReleaseReason = true, now.Add(-time.Minute), "maintenance"

@@ -97,6 +97,24 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 	return p.write(w)
 }
 
+// vrrpTransitions is the TRANSITIONS cell of an instance: its state
+// changes, with those of the last flapWindow beside ("7 (5 in 10m)"), red
+// when it flaps.
+func vrrpTransitions(in VRRP, now time.Time) text {
+	n, flaps := vrrpFlapping(in, now)
+	v := fmt.Sprint(in.Counters.Transitions)
+	if n > 0 {
+		v += fmt.Sprintf(" (%d in %s)", n, shortWindow())
+	}
+	if flaps {
+		return paint(v, red)
+	}
+	return txt(v)
+}
+
+// shortWindow is flapWindow as the tables show it: "10m".
+func shortWindow() string { return strings.TrimSuffix(flapWindow.String(), "0s") }
+
 // checkDowns is the DOWNS cell of a check: how many times its checks took
 // the backend DOWN, with those of the last flapWindow beside ("4 (3 in
 // 10m)"), red when it flaps.
@@ -104,7 +122,7 @@ func checkDowns(c healthcheck.BackendStatus, now time.Time) text {
 	n, _, flaps := flapping(c, now)
 	v := fmt.Sprint(c.Downs)
 	if n > 0 {
-		v += fmt.Sprintf(" (%d in %s)", n, strings.TrimSuffix(flapWindow.String(), "0s"))
+		v += fmt.Sprintf(" (%d in %s)", n, shortWindow())
 	}
 	if flaps {
 		return paint(v, red)
@@ -189,7 +207,7 @@ func formatVRRP(p *page, now time.Time, ins []VRRP) {
 		c := v.Counters
 		tb.row(txt(v.Name), txt(fmt.Sprint(c.AdvertsSent)), txt(fmt.Sprint(c.AdvertsReceived)), txt(drops(c.Dropped)),
 			txt(fmt.Sprint(c.SendErrors)), txt(fmt.Sprint(c.OwnerErrors)), txt(fmt.Sprint(c.OwnerFaults)),
-			txt(fmt.Sprint(c.Transitions)), sentBy(v))
+			vrrpTransitions(v, now), sentBy(v))
 	}
 	p.printf("")
 	tb = p.table("VIP", "INSTANCE", "IF", "PRESENT", "MARKER", "READDED", "GARP SENT", "LAST GARP", "LAST ERROR")

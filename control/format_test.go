@@ -98,6 +98,10 @@ func fullFixture() Status {
 	m.Addresses.VIPs[0].PeerAnnounced, m.Addresses.VIPs[0].LastPeerAnnounce, m.Addresses.VIPs[0].LastPeerMAC = 2, now.Add(-2*time.Hour), "02:00:00:00:00:03"
 	m.Addresses.VIPs[0].PeerSuperseded = 1
 	m.Counters.PeerAnnouncements, m.Counters.Handovers = 1, 1
+	m.RecentTransitions = []time.Time{now.Add(-3 * time.Hour), now.Add(-2 * time.Hour)}
+	// rabbitmq flaps: five changes within ten minutes.
+	s.VRRP[0].Counters.Transitions = 7
+	s.VRRP[0].RecentTransitions = []time.Time{now.Add(-9 * time.Minute), now.Add(-7 * time.Minute), now.Add(-5 * time.Minute), now.Add(-3 * time.Minute), now.Add(-90 * time.Second)}
 	m.Conflict = &vrrp.VIPConflict{Addr: vip2.Addr(), At: now.Add(-4 * time.Second), Count: 3}
 	m.LowerMaster = &vrrp.LowerMasterHeard{From: netip.MustParseAddr("10.77.1.3"), Priority: 100, At: now.Add(-7 * time.Second), Since: now.Add(-11 * time.Second), Count: 2}
 	m.SendFailing = &vrrp.SendFailure{Dst: netip.MustParseAddr("10.77.1.3"), Error: "sending VRRP advert to 10.77.1.3: no route to host",
@@ -168,7 +172,7 @@ func healthyFixture() Status {
 	in := &s.VRRP[0]
 	in.State, in.Reason, in.Master, in.EffectivePriority = vrrp.StateMaster, "no master heard", nil, 100
 	in.Addresses.VIPs[0].Present, in.Addresses.VIPs[0].Marked, in.Addresses.VIPs[0].Owned = true, true, true
-	in.Tracks, in.Refused = nil, nil
+	in.Tracks, in.Refused, in.RecentTransitions = nil, nil, nil
 	s.Listeners = s.Listeners[:1]
 	for i := range s.Listeners[0].Backends {
 		s.Listeners[0].Backends[i].State = backend.Up

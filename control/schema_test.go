@@ -134,7 +134,7 @@ var optional = map[string]bool{
 	"expires": true, "last_warning": true, "last_info": true, "history": true,
 	"released_since": true, "released_until": true, "release_reason": true, "handover": true, "requested": true,
 	"done": true, "notify": true, "last_error_at": true, "last": true, "last_peer_announce": true, "last_peer_mac": true, "peer_superseded": true,
-	"realtime": true, "sender": true, "last_inconclusive": true, "recent_downs": true, "removed_backends": true,
+	"realtime": true, "sender": true, "last_inconclusive": true, "recent_downs": true, "recent_transitions": true, "removed_backends": true,
 	"loops_back": true, "open_files": true, "backup": true, "full": true, "cluster": true, "config_change": true,
 	"state_file_error": true,
 	// Required where it says what failed.

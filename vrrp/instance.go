@@ -124,6 +124,9 @@ type Instance struct {
 	refused     RefusedAdvert    // the last refused advert of our VRID; Count 0: none
 	lowerMaster LowerMasterHeard // the last lower-priority master heard; Count 0: none
 	sendFail    SendFailure      // the run of failed sends; Failed 0: none
+	// recentTransitions holds when the latest state changes between
+	// BACKUP, MASTER and FAULT happened (see transitioned).
+	recentTransitions []time.Time
 	// rebindFailing: the last attempt to follow a re-created interface
 	// failed.
 	rebindFailing bool
@@ -338,6 +341,7 @@ func (i *Instance) Snapshot() Snapshot {
 		SendFailing:         i.sendFailureSnapshot(),
 		Conflict:            m.LastConflict(),
 		Counters:            i.counters.clone(),
+		RecentTransitions:   slices.Clone(i.recentTransitions),
 		RealTime:            i.realTime,
 		Sender:              i.senderDescription(),
 	}
@@ -774,6 +778,7 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 		case StateChange:
 			i.mu.Lock()
 			i.counters.Transitions++
+			i.transitioned(a, now)
 			i.mu.Unlock()
 			i.metrics.inc(func(m *metrics) prometheus.Counter { return m.transitions })
 			i.log.Info("VRRP state change",

@@ -1,0 +1,34 @@
+package vrrp
+
+import "time"
+
+// RecentTransitionsKept is how many of an instance's latest state changes
+// Snapshot.RecentTransitions holds: enough to tell an instance that flaps
+// (several changes within minutes, each moving the VIPs) from one that
+// changed now and then.
+const RecentTransitionsKept = 8
+
+// transitioned records a state change at now in the instance's recent
+// ones, unless it is the start or the stop of the instance (from or to
+// INIT). The caller holds i.mu.
+func (i *Instance) transitioned(c StateChange, now time.Time) {
+	if c.From == StateInit || c.To == StateInit {
+		return
+	}
+	i.recentTransitions = append(i.recentTransitions, now)
+	if len(i.recentTransitions) > RecentTransitionsKept {
+		i.recentTransitions = i.recentTransitions[len(i.recentTransitions)-RecentTransitionsKept:]
+	}
+}
+
+// TransitionsSince returns how many of the state changes in
+// s.RecentTransitions came after t (at most RecentTransitionsKept).
+func (s Snapshot) TransitionsSince(t time.Time) int {
+	n := 0
+	for _, c := range s.RecentTransitions {
+		if c.After(t) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,49 @@
+package vrrp
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestRecentTransitions: the instance keeps when its latest state changes
+// between BACKUP, MASTER and FAULT happened, at most RecentTransitionsKept
+// of them; its start and its stop (from and to INIT) are not among them.
+func TestRecentTransitions(t *testing.T) {
+	const mdi = 3609375 * time.Microsecond // priority 100, 1 s adverts
+	tr := newFakeTransport(local)
+	h := startInstance(t, testConfig(), tr)
+	h.clock.WaitArmed(t, t0.Add(mdi))
+	if s := h.inst.Snapshot(); s.RecentTransitions != nil {
+		t.Fatalf("BACKUP from the start: recent transitions %v", s.RecentTransitions)
+	}
+	var want []time.Time
+	for i := range RecentTransitionsKept {
+		// MASTER when nobody speaks, BACKUP at a higher priority's advert.
+		h.clock.WaitArmed(t, h.clock.Now().Add(mdi))
+		h.clock.Advance(mdi)
+		h.waitSnapshot(t, "MASTER", func(s Snapshot) bool { return s.State == StateMaster })
+		want = append(want, h.clock.Now())
+		h.clock.Advance(100 * time.Millisecond)
+		tr.inject(t, advertBytes(t, higher, 200, time.Second), higher, MulticastIPv4, 255)
+		h.waitSnapshot(t, "BACKUP", func(s Snapshot) bool { return s.State == StateBackup })
+		want = append(want, h.clock.Now())
+		if s := h.inst.Snapshot(); i == 0 && !slices.Equal(s.RecentTransitions, want) {
+			t.Fatalf("recent transitions %v, want %v", s.RecentTransitions, want)
+		}
+	}
+	s := h.inst.Snapshot()
+	if w := want[len(want)-RecentTransitionsKept:]; !slices.Equal(s.RecentTransitions, w) {
+		t.Errorf("recent transitions %v, want the last %d: %v", s.RecentTransitions, RecentTransitionsKept, w)
+	}
+	if s.Counters.Transitions != uint64(1+len(want)) {
+		t.Errorf("%d transitions counted, want %d", s.Counters.Transitions, 1+len(want))
+	}
+	if n := s.TransitionsSince(want[len(want)-3]); n != 2 {
+		t.Errorf("TransitionsSince the third last: %d, want 2", n)
+	}
+	h.shutdown(t)
+	if s := h.inst.Snapshot(); !slices.Equal(s.RecentTransitions, want[len(want)-RecentTransitionsKept:]) {
+		t.Errorf("after the stop: recent transitions %v", s.RecentTransitions)
+	}
+}
