@@ -359,7 +359,7 @@ func Assess(s Status) Verdict {
 				}
 				bad("backend %s %s (%s)", id, b.State, why)
 			case flaps && b.State != backend.Maint:
-				bad("backend %s flaps: its checks took it DOWN %d times in the last %s, the last %s ago (last failure: %s): each DOWN closes its sessions (unless on_marked_down keeps them) and its clients reconnect; find why its checks fail",
+				bad("backend %s flaps: its checks took it DOWN %d times in the last %s, the last %s ago (last failure: %s): each DOWN closes its sessions (unless on_marked_down keeps them) and its clients reconnect; find why its checks fail (rmqlb status --verbose lists its latest changes)",
 					id, n, flapWindow, age(s.Now, last), oneLine(c.LastError))
 			}
 		}

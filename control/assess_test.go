@@ -76,7 +76,7 @@ func TestAssessExitCodes(t *testing.T) {
 		{"backend that flaps", func(s *Status) {
 			s.Checks[1].RecentDowns = []time.Time{s.Now.Add(-20 * time.Minute), s.Now.Add(-9 * time.Minute), s.Now.Add(-4 * time.Minute), s.Now.Add(-2 * time.Minute)}
 			s.Checks[1].LastError = "waiting for Connection.Start: timeout"
-		}, ExitDegraded, "backend amqp/rmq2 flaps: its checks took it DOWN 3 times in the last 10m0s, the last 2m0s ago (last failure: waiting for Connection.Start: timeout): each DOWN closes its sessions (unless on_marked_down keeps them) and its clients reconnect; find why its checks fail"},
+		}, ExitDegraded, "backend amqp/rmq2 flaps: its checks took it DOWN 3 times in the last 10m0s, the last 2m0s ago (last failure: waiting for Connection.Start: timeout): each DOWN closes its sessions (unless on_marked_down keeps them) and its clients reconnect; find why its checks fail (rmqlb status --verbose lists its latest changes)"},
 		{"backend that flapped more than ten minutes ago", func(s *Status) {
 			s.Checks[1].RecentDowns = []time.Time{s.Now.Add(-11 * time.Minute), s.Now.Add(-10 * time.Minute), s.Now.Add(-4 * time.Minute), s.Now.Add(-2 * time.Minute)}
 		}, ExitHealthy, ""},
@@ -84,7 +84,7 @@ func TestAssessExitCodes(t *testing.T) {
 			s.Listeners[0].Backends[1].State = backend.Drain
 			s.Checks[1].RecentDowns = []time.Time{s.Now.Add(-3 * time.Minute), s.Now.Add(-2 * time.Minute), s.Now.Add(-time.Minute)}
 			s.Checks[1].LastError = "EOF"
-		}, ExitDegraded, "backend amqp/rmq2 flaps: its checks took it DOWN 3 times in the last 10m0s, the last 1m0s ago (last failure: EOF): each DOWN closes its sessions (unless on_marked_down keeps them) and its clients reconnect; find why its checks fail"},
+		}, ExitDegraded, "backend amqp/rmq2 flaps: its checks took it DOWN 3 times in the last 10m0s, the last 1m0s ago (last failure: EOF): each DOWN closes its sessions (unless on_marked_down keeps them) and its clients reconnect; find why its checks fail (rmqlb status --verbose lists its latest changes)"},
 		{"backend that flaps, in MAINT", func(s *Status) {
 			s.Listeners[0].Backends[1].State = backend.Maint
 			s.Checks[1].RecentDowns = []time.Time{s.Now.Add(-3 * time.Minute), s.Now.Add(-2 * time.Minute), s.Now.Add(-time.Minute)}

@@ -24,7 +24,9 @@ type FormatOptions struct {
 	// decides (a terminal, and NO_COLOR not set).
 	Color bool
 	// Verbose lists each listener's persistence entries (those in
-	// balancer.Snapshot.Sticky) under its backends.
+	// balancer.Snapshot.Sticky) under its backends, and each checked
+	// backend's latest state changes (healthcheck.BackendStatus.History)
+	// under the checks.
 	Verbose bool
 }
 
@@ -94,6 +96,9 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 				txt(fmt.Sprintf("%d/%d", c.ConsecutivePasses, c.ConsecutiveFailures)), checkDowns(c, now), cluster, txt(oneLine(reason)))
 		}
 	}
+	if o.Verbose {
+		formatCheckHistory(p, now, s.Checks)
+	}
 	return p.write(w)
 }
 
@@ -114,6 +119,22 @@ func vrrpTransitions(in VRRP, now time.Time) text {
 
 // shortWindow is flapWindow as the tables show it: "10m".
 func shortWindow() string { return strings.TrimSuffix(flapWindow.String(), "0s") }
+
+// formatCheckHistory lists the latest state changes of each checked
+// backend (healthcheck.BackendStatus.History), oldest first, with why each
+// happened: a backend that flaps shows the failures that took it DOWN.
+func formatCheckHistory(p *page, now time.Time, checks []healthcheck.BackendStatus) {
+	if !slices.ContainsFunc(checks, func(c healthcheck.BackendStatus) bool { return len(c.History) > 0 }) {
+		return
+	}
+	p.printf("")
+	tb := p.table("CHECK HISTORY", "AT", "FROM", "TO", "REASON")
+	for _, c := range checks {
+		for _, h := range c.History {
+			tb.row(txt(c.Backend.String()), txt(age(now, h.Time)+" ago"), txt(h.From.String()), backendState(h.To), txt(oneLine(h.Reason)))
+		}
+	}
+}
 
 // checkDowns is the DOWNS cell of a check: how many times its checks took
 // the backend DOWN, with those of the last flapWindow beside ("4 (3 in

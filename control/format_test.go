@@ -157,6 +157,14 @@ func fullFixture() Status {
 	s.Checks[1].Downs = 4
 	s.Checks[1].RecentDowns = []time.Time{now.Add(-40 * time.Minute), now.Add(-9 * time.Minute), now.Add(-4 * time.Minute), now.Add(-30 * time.Second)}
 	s.Checks[0].Downs, s.Checks[0].RecentDowns = 2, []time.Time{now.Add(-3 * time.Hour), now.Add(-5 * time.Minute)}
+	fail, pass := "3 consecutive failures: waiting for Connection.Start: timeout", "2 consecutive passes"
+	s.Checks[1].History = []healthcheck.Change{
+		{Time: now.Add(-9 * time.Minute), From: backend.Up, To: backend.Down, Reason: fail},
+		{Time: now.Add(-8 * time.Minute), From: backend.Down, To: backend.Up, Reason: pass},
+		{Time: now.Add(-4 * time.Minute), From: backend.Up, To: backend.Down, Reason: "3 consecutive failures: EOF"},
+		{Time: now.Add(-3 * time.Minute), From: backend.Down, To: backend.Up, Reason: pass},
+		{Time: now.Add(-30 * time.Second), From: backend.Up, To: backend.Down, Reason: fail},
+	}
 	s.Checks[2].Downs, s.Checks[2].RecentDowns = 1, []time.Time{now.Add(-2 * time.Hour)}
 	s.Verdict = Assess(s)
 	return s

@@ -69,6 +69,19 @@ func TestFlappingBackend(t *testing.T) {
 	if !strings.Contains(out.String(), "3 (3 in 10m)") {
 		t.Errorf("the status's check table does not show a's DOWNs:\n%s", out.String())
 	}
+	out.Reset()
+	if err := control.Format(&out, s, control.FormatOptions{Verbose: true}); err != nil {
+		t.Fatal(err)
+	}
+	hist := 0
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, "amqp/a ") && strings.Contains(l, "DOWN") && strings.HasSuffix(l, "1 failure: waiting for Connection.Start: timeout") {
+			hist++
+		}
+	}
+	if hist != 3 {
+		t.Errorf("the verbose status lists %d changes of a to DOWN with their reason, want 3:\n%s", hist, out.String())
+	}
 
 	// Ten minutes after the first DOWN only two are left within them.
 	h.checks.get(idA).always(healthcheck.Result{})
