@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,38 +23,11 @@ func TestFlappingBackend(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
 	startChecked(t, h)
-	flapReason := func() string {
-		for _, r := range h.d.Status().Verdict.Reasons {
-			if strings.HasPrefix(r, "backend amqp/a flaps") {
-				return r
-			}
-		}
-		return ""
-	}
-	var downs []time.Time
-	for i := range 3 {
-		h.eventually("a UP", func() bool { return h.backendState(idA) == backend.Up })
-		c := openSession(t, l) // round robin: the first to a, the others alternate
-		h.nextChecks()
-		h.checks.get(idA).answer(t, healthcheck.Result{Err: errors.New("waiting for Connection.Start: timeout")})
-		h.checks.get(idB).answer(t, healthcheck.Result{})
-		h.eventually("a DOWN", func() bool { return h.backendState(idA) == backend.Down })
-		downs = append(downs, h.clk.Now())
-		if i == 0 && !closedByPeer(c) {
-			t.Error("a's session was not closed at its DOWN")
-		}
-		c.Close()
-		h.nextChecks()
-		h.checks.get(idA).answer(t, healthcheck.Result{})
-		h.checks.get(idB).answer(t, healthcheck.Result{})
-		h.eventually("a UP", func() bool { return h.backendState(idA) == backend.Up })
-		if r := flapReason(); (r != "") != (i == 2) {
-			t.Fatalf("after %d DOWNs of a, UP again: flapping reason %q", i+1, r)
-		}
-	}
+	downs := flap(t, h, l)
+	flapReason := func() string { return flapsReason(h.d.Status()) }
 	s := h.d.Status()
 	const want = "backend amqp/a flaps: its checks took it DOWN 3 times in the last 10m0s, the last 1s ago (last failure: waiting for Connection.Start: timeout)"
-	if r := flapReason(); !s.Verdict.Degraded || !strings.HasPrefix(r, want) {
+	if r := flapsReason(s); !s.Verdict.Degraded || !strings.HasPrefix(r, want) {
 		t.Errorf("verdict %+v, want the reason %q", s.Verdict, want)
 	}
 	mfs := metricstest.Gather(t, h.reg)
@@ -93,5 +68,88 @@ func TestFlappingBackend(t *testing.T) {
 	h.clk.Set(downs[0].Add(10 * time.Minute))
 	if s := h.d.Status(); s.Verdict.Degraded {
 		t.Errorf("ten minutes after the first of three DOWNs: %+v", s.Verdict)
+	}
+}
+
+// flap takes backend a of the lab's daemon DOWN and UP again three times,
+// checking that only the third DOWN makes it flap, and returns when each
+// DOWN was.
+func flap(t *testing.T, h *harness, l *lab) []time.Time {
+	t.Helper()
+	var downs []time.Time
+	for i := range 3 {
+		h.eventually("a UP", func() bool { return h.backendState(idA) == backend.Up })
+		c := openSession(t, l) // round robin: the first to a, the others alternate
+		h.nextChecks()
+		h.checks.get(idA).answer(t, healthcheck.Result{Err: errors.New("waiting for Connection.Start: timeout")})
+		h.checks.get(idB).answer(t, healthcheck.Result{})
+		h.eventually("a DOWN", func() bool { return h.backendState(idA) == backend.Down })
+		downs = append(downs, h.clk.Now())
+		if i == 0 && !closedByPeer(c) {
+			t.Error("a's session was not closed at its DOWN")
+		}
+		c.Close()
+		h.nextChecks()
+		h.checks.get(idA).answer(t, healthcheck.Result{})
+		h.checks.get(idB).answer(t, healthcheck.Result{})
+		h.eventually("a UP", func() bool { return h.backendState(idA) == backend.Up })
+		if r := flapsReason(h.d.Status()); (r != "") != (i == 2) {
+			t.Fatalf("after %d DOWNs of a, UP again: flapping reason %q", i+1, r)
+		}
+	}
+	return downs
+}
+
+// flapsReason returns the reason of s's verdict that says backend a flaps,
+// or "".
+func flapsReason(s control.Status) string {
+	for _, r := range s.Verdict.Reasons {
+		if strings.HasPrefix(r, "backend amqp/a flaps") {
+			return r
+		}
+	}
+	return ""
+}
+
+// TestUpgradeKeepsFlapping: the new process of an upgrade in place knows
+// the DOWNs its predecessor's checks took, and when: a backend that flaps
+// still does.
+func TestUpgradeKeepsFlapping(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startChecked(t, h)
+	downs := flap(t, h, l)
+	h.checks.get(idA).always(healthcheck.Result{})
+	h.checks.get(idB).always(healthcheck.Result{})
+	started := startSuccessors(t, h, takeOver)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := h.d.Upgrade(ctx, os.Args[0]); err != nil {
+		t.Fatal(err)
+	}
+	nd := (<-started).daemon()
+	select {
+	case <-nd.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the new daemon is not ready")
+	}
+	s := nd.Status()
+	const want = "backend amqp/a flaps: its checks took it DOWN 3 times in the last 10m0s"
+	if r := flapsReason(s); !strings.HasPrefix(r, want) {
+		t.Errorf("the new daemon's verdict %+v, want the reason %q", s.Verdict, want)
+	}
+	for _, c := range s.Checks {
+		if c.Backend != idA {
+			continue
+		}
+		if c.Downs != 3 || len(c.RecentDowns) != 3 {
+			t.Fatalf("the new daemon's a: %d DOWNs at %v, want 3", c.Downs, c.RecentDowns)
+		}
+		// The ages are kept, to the time the hand-over took.
+		for i, at := range c.RecentDowns {
+			if d := s.Now.Sub(at) - h.clk.Now().Sub(downs[i]); d < 0 || d > 10*time.Second {
+				t.Errorf("DOWN %d: %v ago in the new daemon, %v ago in the old one", i, s.Now.Sub(at), h.clk.Now().Sub(downs[i]))
+			}
+		}
 	}
 }

@@ -206,6 +206,20 @@ func (t *Takeover) pins(name string) []balancer.Pin {
 	return nil
 }
 
+// sinceHanded returns the ages ago, as the running daemon handed them over,
+// lengthened by the time since they were.
+func (t *Takeover) sinceHanded(ago []time.Duration) []time.Duration {
+	if len(ago) == 0 {
+		return nil
+	}
+	gone := time.Since(t.fetched)
+	out := make([]time.Duration, len(ago))
+	for i, a := range ago {
+		out[i] = a + gone
+	}
+	return out
+}
+
 // ready tells the running daemon that this process serves: it stops and
 // answers with its VRRP instances' states. A refusal is an error; so is a
 // lost answer (the running daemon went away, or is stopping), and the
@@ -345,7 +359,7 @@ func (d *Daemon) carryOnListener(u *listenerUnit, t *Takeover) error {
 			if err != nil {
 				return err
 			}
-			in := healthcheck.Inherited{Health: hb.Health, Reason: hb.Reason, Admin: hb.Admin}
+			in := healthcheck.Inherited{Health: hb.Health, Reason: hb.Reason, Admin: hb.Admin, Downs: hb.Downs, DownsAgo: t.sinceHanded(hb.DownsAgo)}
 			if err := d.sched.AddInherited(b.ID, b.Check.Schedule, c, in); err != nil {
 				return fmt.Errorf("setting up the check of %s: %w", b.ID, err)
 			}

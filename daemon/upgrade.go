@@ -195,6 +195,12 @@ type handedBackend struct {
 	Reason  string        `json:"reason,omitempty"`
 	Admin   backend.Admin `json:"admin"`
 	Weight  *int          `json:"weight,omitempty"` // the operator's weight, nil without
+	// Downs and DownsAgo are the times its checks took it DOWN
+	// (healthcheck.BackendStatus.Downs) and how long before Now the latest
+	// of them were, oldest first: a backend that flaps still does in the
+	// new process. Zero and nil from a process that did not hand them over.
+	Downs    uint64          `json:"downs,omitempty"`
+	DownsAgo []time.Duration `json:"downs_ago_ns,omitempty"`
 }
 
 // handedPins are a listener's persistence entries.
@@ -569,6 +575,10 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 		hb := &offer.Backends[i]
 		if st, ok := checks[hb.ID]; ok {
 			hb.Checked, hb.Health, hb.Reason = true, st.Health, st.Reason
+			hb.Downs = st.Downs
+			for _, at := range st.RecentDowns {
+				hb.DownsAgo = append(hb.DownsAgo, offer.Now.Sub(at))
+			}
 			if st.LastCheck.IsZero() {
 				hb.Reason = "" // not checked yet: the new process checks it first
 			}

@@ -404,7 +404,8 @@ func TestSchedulerAddInherited(t *testing.T) {
 	}{
 		{"up", up, Inherited{Health: backend.Up, Reason: "check passed"}},
 		{"drained", drained, Inherited{Health: backend.Degraded, Reason: "memory alarm", Admin: backend.AdminDrain}},
-		{"down", down, Inherited{Health: backend.Down, Reason: "connection refused"}},
+		{"down", down, Inherited{Health: backend.Down, Reason: "connection refused", Downs: 12,
+			DownsAgo: []time.Duration{time.Hour, 50 * time.Minute, 40 * time.Minute, 30 * time.Minute, 20 * time.Minute, 9 * time.Minute, 8 * time.Minute, 7 * time.Minute, 3 * time.Minute, time.Second}}},
 	} {
 		if err := s.AddInherited(bid(a.name), cfg, a.c, a.in); err != nil {
 			t.Fatal(err)
@@ -423,6 +424,18 @@ func TestSchedulerAddInherited(t *testing.T) {
 		w := want[b.Backend.Name]
 		if b.State != w.state || b.Health != w.health || b.Admin != w.admin || b.Reason != w.reason {
 			t.Errorf("%s: state %v health %v admin %v reason %q, want %+v", b.Backend.Name, b.State, b.Health, b.Admin, b.Reason, w)
+		}
+		// The DOWNs its checks took, the latest RecentDownsKept of them at their times.
+		var downs uint64
+		var recent []time.Time
+		if b.Backend.Name == "down" {
+			downs = 12
+			for _, ago := range []time.Duration{40 * time.Minute, 30 * time.Minute, 20 * time.Minute, 9 * time.Minute, 8 * time.Minute, 7 * time.Minute, 3 * time.Minute, time.Second} {
+				recent = append(recent, clk.Now().Add(-ago))
+			}
+		}
+		if b.Downs != downs || !slices.Equal(b.RecentDowns, recent) {
+			t.Errorf("%s: %d DOWNs at %v, want %d at %v", b.Backend.Name, b.Downs, b.RecentDowns, downs, recent)
 		}
 	}
 	var log eventLog

@@ -134,6 +134,10 @@ type Inherited struct {
 	Reason string
 	// Admin is the operator's state (AdminNone: none).
 	Admin backend.Admin
+	// Downs is how many times its checks took it DOWN (BackendStatus.Downs), and DownsAgo
+	// how long ago the latest of them were, oldest first (BackendStatus.RecentDowns).
+	Downs    uint64
+	DownsAgo []time.Duration
 }
 
 // AddInherited is Add for a backend whose state the process this one
@@ -174,6 +178,10 @@ func (s *Scheduler) add(id backend.ID, cfg CheckConfig, c Checker, from *Inherit
 			e.m.reason = from.Reason
 		}
 		e.m.admin = from.Admin
+		e.m.downs = from.Downs
+		for _, ago := range from.DownsAgo[max(0, len(from.DownsAgo)-RecentDownsKept):] {
+			e.m.recentDowns = append(e.m.recentDowns, now.Add(-ago))
+		}
 	}
 	s.backends[id] = e
 	s.order = append(s.order, id)
