@@ -4,15 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/metricstest"
+	"github.com/rmqlb/rmqlb/netsetup"
+	"github.com/rmqlb/rmqlb/vrrp"
 )
 
 // TestFlappingBackend: a backend whose checks take it DOWN a third time
@@ -150,6 +155,39 @@ func TestUpgradeKeepsFlapping(t *testing.T) {
 			if d := s.Now.Sub(at) - h.clk.Now().Sub(downs[i]); d < 0 || d > 10*time.Second {
 				t.Errorf("DOWN %d: %v ago in the new daemon, %v ago in the old one", i, s.Now.Sub(at), h.clk.Now().Sub(downs[i]))
 			}
+		}
+	}
+}
+
+// TestCarryOnTransitions: the recent state changes of an instance, handed
+// over as ages (an upgrade in place, a restart of the VRRP instances in
+// place), are the new instance's at the same ages: an instance that flaps
+// still does, also one that starts afresh (INIT).
+func TestCarryOnTransitions(t *testing.T) {
+	oldNow := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC)
+	newNow := oldNow.Add(3 * time.Millisecond)
+	var changes []time.Time
+	for _, ago := range []time.Duration{20 * time.Minute, 11 * time.Minute, 9 * time.Minute, 7 * time.Minute, 5 * time.Minute, 3 * time.Minute, time.Minute, 2 * time.Second, time.Second} {
+		changes = append(changes, oldNow.Add(-ago))
+	}
+	cfg := vrrp.Config{Name: "v", Interface: "eth0", VRID: 1, Version: 3, Priority: 100,
+		AdvertInterval: time.Second, VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.100/32")}}
+	in := &config.VRRPInstance{Name: "v", Interface: "eth0", VRID: 1, Version: 3}
+	for _, st := range []vrrp.State{vrrp.StateMaster, vrrp.StateBackup, vrrp.StateInit} {
+		hv := handedState(in, vrrp.Snapshot{State: st, RecentTransitions: changes}, netsetup.VIPSetSnapshot{}, oldNow)
+		inst, err := vrrp.NewInstance(cfg, vrrp.Options{Owner: &fakeOwner{f: &fakeVRRP{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := hv.carryOn(&vrrpUnit{inst: inst, vips: &fakeOwner{f: &fakeVRRP{}}}, newNow); err != nil {
+			t.Fatal(err)
+		}
+		var want []time.Time
+		for _, c := range changes[len(changes)-vrrp.RecentTransitionsKept:] {
+			want = append(want, c.Add(newNow.Sub(oldNow)))
+		}
+		if got := inst.Snapshot().RecentTransitions; !slices.Equal(got, want) {
+			t.Errorf("carried on as %v: recent transitions %v, want %v", st, got, want)
 		}
 	}
 }

@@ -291,7 +291,8 @@ func (rel takeoverRelease) vrrpState(in *config.VRRPInstance) (handedVRRP, bool)
 // it stops) starts afresh. A release goes on in every state, for what is
 // left of it, with its start and reason. The VIP owner of a MASTER learns
 // that the VIPs are its own (heldAdopter): the ones that carry no marker
-// could not be told from someone else's.
+// could not be told from someone else's. The instance's recent state
+// changes go on counting (vrrp.Instance.CarryTransitions).
 // It is called before u starts, at now, with the daemon's mu held.
 func (v handedVRRP) carryOn(u *vrrpUnit, now time.Time) error {
 	if v.Released {
@@ -305,6 +306,15 @@ func (v handedVRRP) carryOn(u *vrrpUnit, now time.Time) error {
 		u.resumeRelease(r, v.ReleasedFor)
 	}
 	inst, vips := u.inst, u.vips
+	if len(v.TransitionsAgo) > 0 {
+		at := make([]time.Time, len(v.TransitionsAgo))
+		for i, ago := range v.TransitionsAgo {
+			at[i] = now.Add(-ago)
+		}
+		if err := inst.CarryTransitions(at); err != nil {
+			return err
+		}
+	}
 	if v.State != vrrp.StateMaster && v.State != vrrp.StateBackup {
 		return nil
 	}

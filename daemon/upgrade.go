@@ -254,6 +254,11 @@ type handedVRRP struct {
 	ReleasedFor   time.Duration `json:"released_for_ns,omitempty"`
 	ReleasedSince time.Time     `json:"released_since,omitzero"`
 	ReleaseReason string        `json:"release_reason,omitempty"`
+	// TransitionsAgo is how long before the hand-over the instance's
+	// latest state changes were (vrrp.Snapshot.RecentTransitions), oldest
+	// first: an instance that flaps still does in the new process. Nil
+	// from a process that did not hand them over.
+	TransitionsAgo []time.Duration `json:"transitions_ago_ns,omitempty"`
 }
 
 // handedState is instance in's state, from its snapshot s taken after it
@@ -266,6 +271,9 @@ func handedState(in *config.VRRPInstance, s vrrp.Snapshot, vips netsetup.VIPSetS
 		if v.Owned {
 			hv.Owned = append(hv.Owned, v.Prefix)
 		}
+	}
+	for _, at := range s.RecentTransitions {
+		hv.TransitionsAgo = append(hv.TransitionsAgo, now.Sub(at))
 	}
 	if s.Released {
 		hv.ReleasedSince, hv.ReleaseReason = s.ReleasedSince, s.ReleaseReason

@@ -1,6 +1,9 @@
 package vrrp
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // RecentTransitionsKept is how many of an instance's latest state changes
 // Snapshot.RecentTransitions holds: enough to tell an instance that flaps
@@ -31,4 +34,19 @@ func (s Snapshot) TransitionsSince(t time.Time) int {
 		}
 	}
 	return n
+}
+
+// CarryTransitions gives the instance the recent state changes of the
+// process it succeeds on the same host (Snapshot.RecentTransitions of that
+// process's instance, an upgrade in place), oldest first, so that an
+// instance that flaps still does after the hand-over. Call it before Run;
+// it fails once Run has started.
+func (i *Instance) CarryTransitions(at []time.Time) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.started {
+		return errors.New("carrying transitions: the instance runs already")
+	}
+	i.recentTransitions = append([]time.Time(nil), at[max(0, len(at)-RecentTransitionsKept):]...)
+	return nil
 }

@@ -47,3 +47,36 @@ func TestRecentTransitions(t *testing.T) {
 		t.Errorf("after the stop: recent transitions %v", s.RecentTransitions)
 	}
 }
+
+// TestCarryTransitions: the state changes handed over by the process this
+// one succeeds are the instance's own, the latest RecentTransitionsKept of
+// them, and its next change follows them; once Run has started they can no
+// longer be given.
+func TestCarryTransitions(t *testing.T) {
+	const mdi = 3609375 * time.Microsecond
+	var carried []time.Time
+	for i := range RecentTransitionsKept + 2 {
+		carried = append(carried, t0.Add(time.Duration(i-20)*time.Second))
+	}
+	tr := newFakeTransport(local)
+	h := newInstanceHarness(t, testConfig(), tr, newFakeOwner())
+	if err := h.inst.CarryTransitions(carried); err != nil {
+		t.Fatal(err)
+	}
+	want := carried[2:]
+	if s := h.inst.Snapshot(); !slices.Equal(s.RecentTransitions, want) {
+		t.Fatalf("recent transitions %v, want %v", s.RecentTransitions, want)
+	}
+	// Its next change follows them.
+	h.run(t)
+	h.clock.WaitArmed(t, t0.Add(mdi))
+	if err := h.inst.CarryTransitions(carried); err == nil {
+		t.Error("CarryTransitions after Run: no error")
+	}
+	h.clock.Advance(mdi)
+	h.waitSnapshot(t, "MASTER", func(s Snapshot) bool { return s.State == StateMaster })
+	want = append(carried[3:], t0.Add(mdi))
+	if s := h.inst.Snapshot(); !slices.Equal(s.RecentTransitions, want) {
+		t.Errorf("recent transitions %v, want %v", s.RecentTransitions, want)
+	}
+}
