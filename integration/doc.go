@@ -127,7 +127,9 @@
 //     connections spread over both brokers, producer/consumer across two
 //     failovers without loss of a confirmed message, a frozen broker DOWN
 //     within the check bound with its sessions closed, the track rule moving
-//     the VIP within the track bound.
+//     the VIP within the track bound, and a broker frozen and thawed until
+//     its checks took it DOWN three times within ten minutes named as one
+//     that flaps.
 //   - TestLabSoak: the demo lab's fault soak (cmd/rmqlb-lab -soak) with
 //     one cycle of every fault on three nodes with a quorum queue and the
 //     README's RabbitMQ settings: every cycle injected, repaired and

@@ -235,7 +235,9 @@ func closeAll(conns []*amqp.Connection) {
 //     transition on either host, every confirmed message received;
 //   - with the checks wanting the cluster's name, a broker reset into a
 //     cluster of its own is DOWN, and new clients go to the other, until
-//     it joined the cluster again.
+//     it joined the cluster again;
+//   - a broker frozen and thawed until the checks took it DOWN three times
+//     within ten minutes makes the master's status say that it flaps.
 func TestE2ERabbitMQ(t *testing.T) {
 	netlab.Require(t, "bridge")
 	rl := newRabbitLab(t)
@@ -300,6 +302,82 @@ func TestE2ERabbitMQ(t *testing.T) {
 	t.Run("broker-reset-into-its-own-cluster", func(t *testing.T) {
 		testBrokerReset(t, rl)
 	})
+
+	t.Run("broker-that-flaps", func(t *testing.T) {
+		testBrokerFlaps(t, rl)
+	})
+}
+
+// testBrokerFlaps freezes rmq2 until it is DOWN and thaws it until it is UP
+// again, until h1's checks took it DOWN three times within ten minutes
+// (the earlier subtests' DOWNs of rmq2 count): each DOWN is counted in
+// h1's status (downs, recent_downs), its verdict says that rmq2 flaps from
+// the third on, while rmq2 is UP, and not before.
+func testBrokerFlaps(t *testing.T, rl *rabbitLab) {
+	d := rl.daemons["h1"]
+	rmq2 := rl.nodes["h2"]
+	// recent counts the DOWNs within nine minutes, maybe those within
+	// eleven: a minute's margin either side of the daemon's ten.
+	var recent, maybe int
+	downs := func() (total float64, reasons []any) {
+		s := d.mustStatus()
+		c := checkOf(s, "amqp/rmq2")
+		total, _ = c["downs"].(float64)
+		ds, _ := c["recent_downs"].([]any)
+		recent, maybe = 0, 0
+		for _, at := range ds {
+			t, err := time.Parse(time.RFC3339Nano, fmt.Sprint(at))
+			if err != nil {
+				continue
+			}
+			if time.Since(t) < 9*time.Minute {
+				recent++
+			}
+			if time.Since(t) < 11*time.Minute {
+				maybe++
+			}
+		}
+		reasons, _ = s.raw.(map[string]any)["verdict"].(map[string]any)["reasons"].([]any)
+		return total, reasons
+	}
+	flaps := func(reasons []any) bool { return strings.Contains(fmt.Sprint(reasons), "backend amqp/rmq2 flaps") }
+	if err := d.waitBackend("rmq2", "up", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	total, reasons := downs()
+	for cycle := 1; cycle == 1 || recent < 3; cycle++ {
+		if cycle > 3 {
+			t.Fatalf("%d DOWNs within ten minutes after three cycles", recent)
+		}
+		if err := rmq2.Freeze(); err != nil {
+			t.Fatal(err)
+		}
+		err := d.waitBackend("rmq2", "down", checkDownBound(chkInterval, chkInterval, chkTimeout, chkFall).d+5*time.Second)
+		if terr := rmq2.Thaw(); terr != nil {
+			t.Fatal(terr)
+		}
+		if err != nil {
+			t.Fatalf("cycle %d: rmq2 frozen and not DOWN: %v", cycle, err)
+		}
+		if err := d.waitBackend("rmq2", "up", 30*time.Second); err != nil {
+			t.Fatalf("cycle %d: rmq2 thawed and not UP: %v", cycle, err)
+		}
+		was := total
+		total, reasons = downs()
+		t.Logf("cycle %d: rmq2 went DOWN %v times, %d of them within the last nine minutes", cycle, total, recent)
+		if total != was+1 {
+			t.Errorf("cycle %d: h1 counts %v DOWNs of rmq2, want %v", cycle, total, was+1)
+		}
+		if maybe < 3 && flaps(reasons) {
+			t.Errorf("cycle %d: %d DOWNs within ten minutes, and the verdict says rmq2 flaps: %q", cycle, maybe, reasons)
+		}
+	}
+	if !flaps(reasons) {
+		t.Errorf("rmq2 UP after %d DOWNs within ten minutes: the verdict does not say it flaps: %q", recent, reasons)
+	}
+	if out := d.mustStatusText(); !strings.Contains(out, "flaps") {
+		t.Errorf("rmqlb status does not say that rmq2 flaps:\n%s", out)
+	}
 }
 
 // checkOf returns the check of backend id ("amqp/rmq1") in status s, an
