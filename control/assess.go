@@ -141,6 +141,16 @@ func vrrpFlapping(in VRRP, now time.Time) (n int, ok bool) {
 	return n, n >= vrrpFlapChanges
 }
 
+// times says how often something happened within flapWindow, of which n
+// of the latest kept are known to be: "3 times", or "8 or more times" when
+// all kept are, since older ones were not kept.
+func times(n, kept int) string {
+	if n >= kept {
+		return fmt.Sprintf("%d or more times", n)
+	}
+	return fmt.Sprintf("%d times", n)
+}
+
 // flapping reports whether backend c flaps at now, with how many DOWNs the
 // checks took it within flapWindow and when the last was.
 func flapping(c healthcheck.BackendStatus, now time.Time) (n int, last time.Time, ok bool) {
@@ -273,8 +283,8 @@ func Assess(s Status) Verdict {
 				c.Addr, in.Name, conflictHost(in, c), age(s.Now, c.At), c.Count)
 		}
 		if n, ok := vrrpFlapping(in, s.Now); ok {
-			bad("VRRP %s flaps: it changed state %d times in the last %s, the last %s ago (to %s: %s): each change moves the VIPs, and their clients reconnect; see why on each host of the group (rmqlb status, the VRRP state changes in the log)",
-				in.Name, n, flapWindow, age(s.Now, in.Since), in.State, oneLine(in.Reason))
+			bad("VRRP %s flaps: it changed state %s in the last %s, the last %s ago (to %s: %s): each change moves the VIPs, and their clients reconnect; see why on each host of the group (rmqlb status, the VRRP state changes in the log)",
+				in.Name, times(n, vrrp.RecentTransitionsKept), flapWindow, age(s.Now, in.Since), in.State, oneLine(in.Reason))
 		}
 		switch {
 		case in.Addresses.Error != "":
@@ -355,12 +365,12 @@ func Assess(s Status) Verdict {
 			case b.State == backend.Down || b.State == backend.Degraded:
 				why := oneLine(backendReason(s, id, b))
 				if flaps {
-					why += fmt.Sprintf("; its checks took it DOWN %d times in the last %s: it flaps", n, flapWindow)
+					why += fmt.Sprintf("; its checks took it DOWN %s in the last %s: it flaps", times(n, healthcheck.RecentDownsKept), flapWindow)
 				}
 				bad("backend %s %s (%s)", id, b.State, why)
 			case flaps && b.State != backend.Maint:
-				bad("backend %s flaps: its checks took it DOWN %d times in the last %s, the last %s ago (last failure: %s): each DOWN closes its sessions (unless on_marked_down keeps them) and its clients reconnect; find why its checks fail (rmqlb status --verbose lists its latest changes)",
-					id, n, flapWindow, age(s.Now, last), oneLine(c.LastError))
+				bad("backend %s flaps: its checks took it DOWN %s in the last %s, the last %s ago (last failure: %s): each DOWN closes its sessions (unless on_marked_down keeps them) and its clients reconnect; find why its checks fail (rmqlb status --verbose lists its latest changes)",
+					id, times(n, healthcheck.RecentDownsKept), flapWindow, age(s.Now, last), oneLine(c.LastError))
 			}
 		}
 	}

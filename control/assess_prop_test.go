@@ -226,7 +226,12 @@ func assessModel(s Status) modelVerdict {
 			}
 		}
 		if changes >= 5 {
-			add("vrrp-flaps", in.Name, "flaps", fmt.Sprintf("%d times", changes), in.State.String())
+			// Only the latest 8 are kept: all 8 recent, there may have been more.
+			n := fmt.Sprintf("%d times", changes)
+			if changes >= 8 {
+				n = "8 or more times"
+			}
+			add("vrrp-flaps", in.Name, "flaps", n, in.State.String())
 		}
 		if in.Addresses.Error != "" {
 			// In FAULT the FAULT says it (the interface is usually gone).
@@ -329,15 +334,20 @@ func assessModel(s Status) modelVerdict {
 				}
 			}
 			flaps := checked && recent >= 3
+			// Only the latest 8 are kept: all 8 recent, there may have been more.
+			times := fmt.Sprintf("DOWN %d times", recent)
+			if recent >= 8 {
+				times = "DOWN 8 or more times"
+			}
 			switch {
 			case b.State == backend.Down || b.State == backend.Degraded:
 				if flaps {
-					add("backend-state", id, b.State.String(), fmt.Sprintf("DOWN %d times", recent), "flaps")
+					add("backend-state", id, b.State.String(), times, "flaps")
 				} else {
 					add("backend-state", id, b.State.String())
 				}
 			case flaps && b.State != backend.Maint:
-				add("flaps", id, "flaps", fmt.Sprintf("DOWN %d times", recent), c.LastError)
+				add("flaps", id, "flaps", times, c.LastError)
 			}
 			// An UP backend at weight 0 takes no new connections: not
 			// up, and named (Weight: "0 takes no new connections").
@@ -497,7 +507,7 @@ func genStatus(rng *rand.Rand) Status {
 		}
 		if rare(0.4) {
 			// State changes around the ten minutes that make it flap.
-			for range 1 + rng.IntN(8) {
+			for range 1 + rng.IntN(vrrp.RecentTransitionsKept) {
 				in.RecentTransitions = append(in.RecentTransitions, now.Add(-pick(11*time.Minute, 10*time.Minute, 10*time.Minute-time.Millisecond, 5*time.Minute, time.Minute, time.Second)))
 			}
 			slices.SortFunc(in.RecentTransitions, time.Time.Compare)
@@ -564,7 +574,7 @@ func genStatus(rng *rand.Rand) Status {
 				}
 				if rare(0.4) {
 					// DOWNs the checks took it, around the ten minutes that make it flap.
-					for range 1 + rng.IntN(5) {
+					for range 1 + rng.IntN(healthcheck.RecentDownsKept) {
 						c.RecentDowns = append(c.RecentDowns, now.Add(-pick(11*time.Minute, 10*time.Minute, 10*time.Minute-time.Millisecond, 5*time.Minute, time.Minute, time.Second)))
 					}
 					slices.SortFunc(c.RecentDowns, time.Time.Compare)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
@@ -77,6 +78,12 @@ func TestAssessExitCodes(t *testing.T) {
 			s.Checks[1].RecentDowns = []time.Time{s.Now.Add(-20 * time.Minute), s.Now.Add(-9 * time.Minute), s.Now.Add(-4 * time.Minute), s.Now.Add(-2 * time.Minute)}
 			s.Checks[1].LastError = "waiting for Connection.Start: timeout"
 		}, ExitDegraded, "backend amqp/rmq2 flaps: its checks took it DOWN 3 times in the last 10m0s, the last 2m0s ago (last failure: waiting for Connection.Start: timeout): each DOWN closes its sessions (unless on_marked_down keeps them) and its clients reconnect; find why its checks fail (rmqlb status --verbose lists its latest changes)"},
+		{"backend that flaps more often than the status keeps", func(s *Status) {
+			for i := range healthcheck.RecentDownsKept {
+				s.Checks[1].RecentDowns = append(s.Checks[1].RecentDowns, s.Now.Add(time.Duration(i-healthcheck.RecentDownsKept)*time.Minute))
+			}
+			s.Checks[1].LastError = "EOF"
+		}, ExitDegraded, "backend amqp/rmq2 flaps: its checks took it DOWN 8 or more times in the last 10m0s, the last 1m0s ago (last failure: EOF): each DOWN closes its sessions (unless on_marked_down keeps them) and its clients reconnect; find why its checks fail (rmqlb status --verbose lists its latest changes)"},
 		{"backend that flapped more than ten minutes ago", func(s *Status) {
 			s.Checks[1].RecentDowns = []time.Time{s.Now.Add(-11 * time.Minute), s.Now.Add(-10 * time.Minute), s.Now.Add(-4 * time.Minute), s.Now.Add(-2 * time.Minute)}
 		}, ExitHealthy, ""},

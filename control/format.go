@@ -109,12 +109,22 @@ func vrrpTransitions(in VRRP, now time.Time) text {
 	n, flaps := vrrpFlapping(in, now)
 	v := fmt.Sprint(in.Counters.Transitions)
 	if n > 0 {
-		v += fmt.Sprintf(" (%d in %s)", n, shortWindow())
+		v += fmt.Sprintf(" (%s in %s)", atLeast(n, vrrp.RecentTransitionsKept), shortWindow())
 	}
 	if flaps {
 		return paint(v, red)
 	}
 	return txt(v)
+}
+
+// atLeast is n as a table shows how often something happened within
+// flapWindow: "3", or "8+" when all the kept are, since older ones were not
+// kept.
+func atLeast(n, kept int) string {
+	if n >= kept {
+		return fmt.Sprintf("%d+", n)
+	}
+	return fmt.Sprint(n)
 }
 
 // shortWindow is flapWindow as the tables show it: "10m".
@@ -143,7 +153,7 @@ func checkDowns(c healthcheck.BackendStatus, now time.Time) text {
 	n, _, flaps := flapping(c, now)
 	v := fmt.Sprint(c.Downs)
 	if n > 0 {
-		v += fmt.Sprintf(" (%d in %s)", n, shortWindow())
+		v += fmt.Sprintf(" (%s in %s)", atLeast(n, healthcheck.RecentDownsKept), shortWindow())
 	}
 	if flaps {
 		return paint(v, red)

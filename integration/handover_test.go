@@ -101,7 +101,8 @@ type handoverRound struct {
 // the VIP every 10 ms: not one connect fails. Each time the old master
 // becomes BACKUP on the new master's advert, removes the VIP only after
 // the new master announced it (gratuitous ARP), stays BACKUP (released),
-// and the two hosts make two transitions, no more.
+// and the two hosts make two transitions, no more; so many within minutes
+// make each host's status say that the instance flaps.
 func TestVRRPPlannedHandover(t *testing.T) {
 	const rounds = 20
 	l, d1, d2 := startPair(t)
@@ -183,6 +184,13 @@ func TestVRRPPlannedHandover(t *testing.T) {
 	}
 	if n := transitions() - before; n != 2*rounds {
 		t.Errorf("%d state changes over %d handovers, want %d", n, rounds, 2*rounds)
+	}
+	// Twenty changes within a minute on each host: both say the instance
+	// flaps, and that there were more than the eight they keep.
+	for _, d := range ds {
+		if _, err := waitReasons(d, 5*time.Second, "VRRP vip flaps: it changed state 8 or more times in the last 10m0s"); err != nil {
+			t.Errorf("%s after %d handovers: %v", d.host.Name, rounds, err)
+		}
 	}
 }
 
