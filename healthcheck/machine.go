@@ -84,7 +84,8 @@ type BackendStatus struct {
 	InconclusiveSince  time.Time `json:"inconclusive_since"`
 	LastInconclusive   string    `json:"last_inconclusive,omitempty"`
 	// Downs counts the times the checks took the backend DOWN from UP or DEGRADED since it was
-	// added to this process (a restart or an upgrade starts again at 0; HAProxy's chkdown): each closed its sessions, unless its listener keeps them
+	// added (HAProxy's chkdown; an upgrade in place hands them over, see Inherited, a restart
+	// starts again at 0): each closed its sessions, unless its listener keeps them
 	// (on_marked_down). A backend that is DOWN from its first check has none. RecentDowns
 	// holds when the latest of them happened (at most RecentDownsKept), oldest first: a few
 	// within minutes is a backend that flaps.
