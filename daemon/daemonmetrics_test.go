@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -23,7 +22,6 @@ import (
 	"github.com/rmqlb/rmqlb/internal/freeport"
 	"github.com/rmqlb/rmqlb/internal/metricstest"
 	"github.com/rmqlb/rmqlb/vrrp"
-	"github.com/rmqlb/rmqlb/vrrp/sendproc"
 )
 
 var updateREADME = flag.Bool("update-readme", false, "rewrite the metrics table of ../README.md from the registry")
@@ -306,13 +304,7 @@ const (
 func TestREADMEMetricsTable(t *testing.T) {
 	l := newLab(t)
 	h := metricsHarness(t, l, freeport.Addr(t, "127.0.0.1"), freeport.Addr(t, "127.0.0.1"))
-	// The harness's instances send their adverts themselves; the advert
-	// sender process (vrrp_sender: process) adds its family to the same
-	// registry.
-	if _, err := sendproc.NewProcess(sendproc.ProcessConfig{Command: func() *exec.Cmd { return exec.Command("/bin/false") },
-		Registerer: h.reg}); err != nil {
-		t.Fatal(err)
-	}
+	registerSenderMetrics(t, h)
 	table := metricsTable(metricstest.Gather(t, h.reg))
 	const path = "../README.md"
 	readme, err := os.ReadFile(path)
