@@ -221,7 +221,7 @@ func assessModel(s Status) modelVerdict {
 		// Five state changes within ten minutes: it flaps.
 		changes := 0
 		for _, c := range in.RecentTransitions {
-			if s.Now.Sub(c) < 10*time.Minute {
+			if s.Now.Sub(c.At) < 10*time.Minute {
 				changes++
 			}
 		}
@@ -507,10 +507,12 @@ func genStatus(rng *rand.Rand) Status {
 		}
 		if rare(0.4) {
 			// State changes around the ten minutes that make it flap.
+			var at []time.Time
 			for range 1 + rng.IntN(vrrp.RecentTransitionsKept) {
-				in.RecentTransitions = append(in.RecentTransitions, now.Add(-pick(11*time.Minute, 10*time.Minute, 10*time.Minute-time.Millisecond, 5*time.Minute, time.Minute, time.Second)))
+				at = append(at, now.Add(-pick(11*time.Minute, 10*time.Minute, 10*time.Minute-time.Millisecond, 5*time.Minute, time.Minute, time.Second)))
 			}
-			slices.SortFunc(in.RecentTransitions, time.Time.Compare)
+			slices.SortFunc(at, time.Time.Compare)
+			in.RecentTransitions = changesTo(in.State, at...)
 			in.Counters.Transitions = uint64(len(in.RecentTransitions) + 1)
 		}
 		if chance(0.2) {

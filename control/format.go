@@ -23,10 +23,11 @@ type FormatOptions struct {
 	// tracks, green for UP, MASTER and a healthy verdict. The caller
 	// decides (a terminal, and NO_COLOR not set).
 	Color bool
-	// Verbose lists each listener's persistence entries (those in
-	// balancer.Snapshot.Sticky) under its backends, and each checked
-	// backend's latest state changes (healthcheck.BackendStatus.History)
-	// under the checks.
+	// Verbose lists each VRRP instance's latest state changes
+	// (vrrp.Snapshot.RecentTransitions) under the VRRP tables, each
+	// listener's persistence entries (those in balancer.Snapshot.Sticky)
+	// under its backends, and each checked backend's latest state changes
+	// (healthcheck.BackendStatus.History) under the checks.
 	Verbose bool
 }
 
@@ -65,6 +66,9 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 	}
 	if len(s.VRRP) > 0 {
 		formatVRRP(p, now, s.VRRP)
+		if o.Verbose {
+			formatVRRPHistory(p, now, s.VRRP)
+		}
 	}
 	for _, l := range s.Listeners {
 		formatListener(p, now, s, l, o.Verbose)
@@ -129,6 +133,22 @@ func atLeast(n, kept int) string {
 
 // shortWindow is flapWindow as the tables show it: "10m".
 func shortWindow() string { return strings.TrimSuffix(flapWindow.String(), "0s") }
+
+// formatVRRPHistory lists the latest state changes of each VRRP instance
+// (vrrp.Snapshot.RecentTransitions), oldest first, with why each happened:
+// an instance that flaps shows what moved its VIPs each time.
+func formatVRRPHistory(p *page, now time.Time, ins []VRRP) {
+	if !slices.ContainsFunc(ins, func(in VRRP) bool { return len(in.RecentTransitions) > 0 }) {
+		return
+	}
+	p.printf("")
+	tb := p.table("VRRP HISTORY", "AT", "FROM", "TO", "REASON")
+	for _, in := range ins {
+		for _, c := range in.RecentTransitions {
+			tb.row(txt(in.Name), txt(age(now, c.At)+" ago"), txt(c.From.String()), vrrpState(c.To), txt(oneLine(c.Reason)))
+		}
+	}
+}
 
 // formatCheckHistory lists the latest state changes of each checked
 // backend (healthcheck.BackendStatus.History), oldest first, with why each

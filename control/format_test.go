@@ -98,10 +98,10 @@ func fullFixture() Status {
 	m.Addresses.VIPs[0].PeerAnnounced, m.Addresses.VIPs[0].LastPeerAnnounce, m.Addresses.VIPs[0].LastPeerMAC = 2, now.Add(-2*time.Hour), "02:00:00:00:00:03"
 	m.Addresses.VIPs[0].PeerSuperseded = 1
 	m.Counters.PeerAnnouncements, m.Counters.Handovers = 1, 1
-	m.RecentTransitions = []time.Time{now.Add(-3 * time.Hour), now.Add(-2 * time.Hour)}
+	m.RecentTransitions = changesTo(vrrp.StateMaster, now.Add(-3*time.Hour), now.Add(-2*time.Hour))
 	// rabbitmq flaps: five changes within ten minutes.
 	s.VRRP[0].Counters.Transitions = 7
-	s.VRRP[0].RecentTransitions = []time.Time{now.Add(-9 * time.Minute), now.Add(-7 * time.Minute), now.Add(-5 * time.Minute), now.Add(-3 * time.Minute), now.Add(-90 * time.Second)}
+	s.VRRP[0].RecentTransitions = changesTo(vrrp.StateBackup, now.Add(-9*time.Minute), now.Add(-7*time.Minute), now.Add(-5*time.Minute), now.Add(-3*time.Minute), now.Add(-90*time.Second))
 	m.Conflict = &vrrp.VIPConflict{Addr: vip2.Addr(), At: now.Add(-4 * time.Second), Count: 3}
 	m.LowerMaster = &vrrp.LowerMasterHeard{From: netip.MustParseAddr("10.77.1.3"), Priority: 100, At: now.Add(-7 * time.Second), Since: now.Add(-11 * time.Second), Count: 2}
 	m.SendFailing = &vrrp.SendFailure{Dst: netip.MustParseAddr("10.77.1.3"), Error: "sending VRRP advert to 10.77.1.3: no route to host",
@@ -350,4 +350,18 @@ func TestSentBy(t *testing.T) {
 			t.Errorf("%v %q: %+v, want %q yellow %v", c.state, c.sender, got, c.want, c.yellow)
 		}
 	}
+}
+
+// changesTo returns state changes at the times given, alternately between
+// BACKUP and MASTER, the last to final (BACKUP unless MASTER).
+func changesTo(final vrrp.State, at ...time.Time) []vrrp.Transition {
+	var ts []vrrp.Transition
+	for i := range at {
+		c := vrrp.Transition{At: at[i], From: vrrp.StateBackup, To: vrrp.StateMaster, Reason: "master 10.77.0.1 silent for master down interval"}
+		if (len(at)-1-i)%2 == 0 != (final == vrrp.StateMaster) {
+			c.From, c.To, c.Reason = vrrp.StateMaster, vrrp.StateBackup, "higher priority master"
+		}
+		ts = append(ts, c)
+	}
+	return ts
 }

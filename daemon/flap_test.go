@@ -160,15 +160,20 @@ func TestUpgradeKeepsFlapping(t *testing.T) {
 }
 
 // TestCarryOnTransitions: the recent state changes of an instance, handed
-// over as ages (an upgrade in place, a restart of the VRRP instances in
-// place), are the new instance's at the same ages: an instance that flaps
-// still does, also one that starts afresh (INIT).
+// over with their ages (an upgrade in place, a restart of the VRRP
+// instances in place), are the new instance's at the same ages, with their
+// states and reasons: an instance that flaps still does, also one that
+// starts afresh (INIT).
 func TestCarryOnTransitions(t *testing.T) {
 	oldNow := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC)
 	newNow := oldNow.Add(3 * time.Millisecond)
-	var changes []time.Time
-	for _, ago := range []time.Duration{20 * time.Minute, 11 * time.Minute, 9 * time.Minute, 7 * time.Minute, 5 * time.Minute, 3 * time.Minute, time.Minute, 2 * time.Second, time.Second} {
-		changes = append(changes, oldNow.Add(-ago))
+	var changes []vrrp.Transition
+	for i, ago := range []time.Duration{20 * time.Minute, 11 * time.Minute, 9 * time.Minute, 7 * time.Minute, 5 * time.Minute, 3 * time.Minute, time.Minute, 2 * time.Second, time.Second} {
+		c := vrrp.Transition{At: oldNow.Add(-ago), From: vrrp.StateBackup, To: vrrp.StateMaster, Reason: "master 10.77.0.1 silent for master down interval"}
+		if i%2 == 1 {
+			c.From, c.To, c.Reason = vrrp.StateMaster, vrrp.StateBackup, "higher priority master"
+		}
+		changes = append(changes, c)
 	}
 	cfg := vrrp.Config{Name: "v", Interface: "eth0", VRID: 1, Version: 3, Priority: 100,
 		AdvertInterval: time.Second, VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.100/32")}}
@@ -182,9 +187,10 @@ func TestCarryOnTransitions(t *testing.T) {
 		if err := hv.carryOn(&vrrpUnit{inst: inst, vips: &fakeOwner{f: &fakeVRRP{}}}, newNow); err != nil {
 			t.Fatal(err)
 		}
-		var want []time.Time
+		var want []vrrp.Transition
 		for _, c := range changes[len(changes)-vrrp.RecentTransitionsKept:] {
-			want = append(want, c.Add(newNow.Sub(oldNow)))
+			c.At = c.At.Add(newNow.Sub(oldNow))
+			want = append(want, c)
 		}
 		if got := inst.Snapshot().RecentTransitions; !slices.Equal(got, want) {
 			t.Errorf("carried on as %v: recent transitions %v, want %v", st, got, want)

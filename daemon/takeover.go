@@ -306,12 +306,12 @@ func (v handedVRRP) carryOn(u *vrrpUnit, now time.Time) error {
 		u.resumeRelease(r, v.ReleasedFor)
 	}
 	inst, vips := u.inst, u.vips
-	if len(v.TransitionsAgo) > 0 {
-		at := make([]time.Time, len(v.TransitionsAgo))
-		for i, ago := range v.TransitionsAgo {
-			at[i] = now.Add(-ago)
+	if len(v.Transitions) > 0 {
+		ts := make([]vrrp.Transition, len(v.Transitions))
+		for i, c := range v.Transitions {
+			ts[i] = vrrp.Transition{At: now.Add(-c.Ago), From: c.From, To: c.To, Reason: c.Reason}
 		}
-		if err := inst.CarryTransitions(at); err != nil {
+		if err := inst.CarryTransitions(ts); err != nil {
 			return err
 		}
 	}

@@ -254,11 +254,20 @@ type handedVRRP struct {
 	ReleasedFor   time.Duration `json:"released_for_ns,omitempty"`
 	ReleasedSince time.Time     `json:"released_since,omitzero"`
 	ReleaseReason string        `json:"release_reason,omitempty"`
-	// TransitionsAgo is how long before the hand-over the instance's
-	// latest state changes were (vrrp.Snapshot.RecentTransitions), oldest
-	// first: an instance that flaps still does in the new process. Nil
-	// from a process that did not hand them over.
-	TransitionsAgo []time.Duration `json:"transitions_ago_ns,omitempty"`
+	// Transitions are the instance's latest state changes
+	// (vrrp.Snapshot.RecentTransitions), oldest first: an instance that
+	// flaps still does in the new process. Nil from a process that did not
+	// hand them over.
+	Transitions []handedTransition `json:"transitions,omitempty"`
+}
+
+// handedTransition is a state change of an instance, Ago before the
+// hand-over (the processes' clocks are not compared).
+type handedTransition struct {
+	Ago    time.Duration `json:"ago_ns"`
+	From   vrrp.State    `json:"from"`
+	To     vrrp.State    `json:"to"`
+	Reason string        `json:"reason"`
 }
 
 // handedState is instance in's state, from its snapshot s taken after it
@@ -272,8 +281,8 @@ func handedState(in *config.VRRPInstance, s vrrp.Snapshot, vips netsetup.VIPSetS
 			hv.Owned = append(hv.Owned, v.Prefix)
 		}
 	}
-	for _, at := range s.RecentTransitions {
-		hv.TransitionsAgo = append(hv.TransitionsAgo, now.Sub(at))
+	for _, c := range s.RecentTransitions {
+		hv.Transitions = append(hv.Transitions, handedTransition{Ago: now.Sub(c.At), From: c.From, To: c.To, Reason: c.Reason})
 	}
 	if s.Released {
 		hv.ReleasedSince, hv.ReleaseReason = s.ReleasedSince, s.ReleaseReason

@@ -11,14 +11,23 @@ import (
 // changed now and then.
 const RecentTransitionsKept = 8
 
-// transitioned records a state change at now in the instance's recent
+// Transition is one state change of an instance as Snapshot keeps it:
+// when, from and to which state, and why (StateChange.Reason).
+type Transition struct {
+	At     time.Time `json:"at"`
+	From   State     `json:"from"`
+	To     State     `json:"to"`
+	Reason string    `json:"reason"`
+}
+
+// transitioned records state change c at now in the instance's recent
 // ones, unless it is the start or the stop of the instance (from or to
 // INIT). The caller holds i.mu.
 func (i *Instance) transitioned(c StateChange, now time.Time) {
 	if c.From == StateInit || c.To == StateInit {
 		return
 	}
-	i.recentTransitions = append(i.recentTransitions, now)
+	i.recentTransitions = append(i.recentTransitions, Transition{At: now, From: c.From, To: c.To, Reason: c.Reason})
 	if len(i.recentTransitions) > RecentTransitionsKept {
 		i.recentTransitions = i.recentTransitions[len(i.recentTransitions)-RecentTransitionsKept:]
 	}
@@ -29,7 +38,7 @@ func (i *Instance) transitioned(c StateChange, now time.Time) {
 func (s Snapshot) TransitionsSince(t time.Time) int {
 	n := 0
 	for _, c := range s.RecentTransitions {
-		if c.After(t) {
+		if c.At.After(t) {
 			n++
 		}
 	}
@@ -41,12 +50,12 @@ func (s Snapshot) TransitionsSince(t time.Time) int {
 // process's instance, an upgrade in place), oldest first, so that an
 // instance that flaps still does after the hand-over. Call it before Run;
 // it fails once Run has started.
-func (i *Instance) CarryTransitions(at []time.Time) error {
+func (i *Instance) CarryTransitions(ts []Transition) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.started {
 		return errors.New("carrying transitions: the instance runs already")
 	}
-	i.recentTransitions = append([]time.Time(nil), at[max(0, len(at)-RecentTransitionsKept):]...)
+	i.recentTransitions = append([]Transition(nil), ts[max(0, len(ts)-RecentTransitionsKept):]...)
 	return nil
 }

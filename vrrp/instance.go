@@ -124,9 +124,9 @@ type Instance struct {
 	refused     RefusedAdvert    // the last refused advert of our VRID; Count 0: none
 	lowerMaster LowerMasterHeard // the last lower-priority master heard; Count 0: none
 	sendFail    SendFailure      // the run of failed sends; Failed 0: none
-	// recentTransitions holds when the latest state changes between
-	// BACKUP, MASTER and FAULT happened (see transitioned).
-	recentTransitions []time.Time
+	// recentTransitions holds the latest state changes between BACKUP,
+	// MASTER and FAULT (see transitioned).
+	recentTransitions []Transition
 	// rebindFailing: the last attempt to follow a re-created interface
 	// failed.
 	rebindFailing bool

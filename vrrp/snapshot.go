@@ -75,12 +75,12 @@ type Snapshot struct {
 	Since    time.Time `json:"since"`
 	Reason   string    `json:"reason"`
 	Counters Counters  `json:"counters"`
-	// RecentTransitions holds when the latest state changes between
-	// BACKUP, MASTER and FAULT happened (at most RecentTransitionsKept),
-	// oldest first; the start and the stop (from and to INIT) are not
-	// among them. Each change moves the VIPs, and a few within minutes is
-	// an instance that flaps.
-	RecentTransitions []time.Time `json:"recent_transitions,omitempty"`
+	// RecentTransitions holds the latest state changes between BACKUP,
+	// MASTER and FAULT (at most RecentTransitionsKept), oldest first, with
+	// when and why each happened; the start and the stop (from and to
+	// INIT) are not among them. Each change moves the VIPs, and a few
+	// within minutes is an instance that flaps.
+	RecentTransitions []Transition `json:"recent_transitions,omitempty"`
 	// RealTime says how the event loop is scheduled when it runs on a
 	// thread of its own (Options.RealTimePriority): "SCHED_FIFO
 	// priority N", or "normal priority: " and why not. Empty: the loop is

@@ -47,7 +47,7 @@ type statusFlags struct {
 func defineStatusFlags(fs *flag.FlagSet) *statusFlags {
 	f := &statusFlags{socketOf: clientFlags(fs)}
 	f.json = fs.Bool("json", false, "print the status as the daemon sent it: one JSON object (control/statusschema/status.schema.json)")
-	f.verbose = fs.Bool("verbose", false, "list each listener's persistence entries (at most 100) and each checked backend's latest state changes (16) with their reasons")
+	f.verbose = fs.Bool("verbose", false, "list each VRRP instance's latest state changes (8) and each checked backend's (16) with their reasons, and each listener's persistence entries (at most 100)")
 	fs.Var(&f.watch, "watch", "print the status again every `INTERVAL` (default 1s, at least 100ms: 2s, 500ms, or a number of seconds) until SIGINT or SIGTERM")
 	return f
 }
