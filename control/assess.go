@@ -283,8 +283,9 @@ func Assess(s Status) Verdict {
 				c.Addr, in.Name, conflictHost(in, c), age(s.Now, c.At), c.Count)
 		}
 		if n, ok := vrrpFlapping(in, s.Now); ok {
+			last := in.RecentTransitions[len(in.RecentTransitions)-1]
 			bad("VRRP %s flaps: it changed state %s in the last %s, the last %s ago (to %s: %s): each change moves the VIPs, and their clients reconnect; see why on each host of the group (rmqlb status --verbose lists each change with its reason)",
-				in.Name, times(n, vrrp.RecentTransitionsKept), flapWindow, age(s.Now, in.Since), in.State, oneLine(in.Reason))
+				in.Name, times(n, vrrp.RecentTransitionsKept), flapWindow, age(s.Now, last.At), last.To, oneLine(last.Reason))
 		}
 		switch {
 		case in.Addresses.Error != "":

@@ -231,7 +231,8 @@ func assessModel(s Status) modelVerdict {
 			if changes >= 8 {
 				n = "8 or more times"
 			}
-			add("vrrp-flaps", in.Name, "flaps", n, in.State.String())
+			last := in.RecentTransitions[len(in.RecentTransitions)-1]
+			add("vrrp-flaps", in.Name, "flaps", n, "to "+last.To.String()+": "+last.Reason)
 		}
 		if in.Addresses.Error != "" {
 			// In FAULT the FAULT says it (the interface is usually gone).
