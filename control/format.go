@@ -111,28 +111,27 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 // when it flaps.
 func vrrpTransitions(in VRRP, now time.Time) text {
 	n, flaps := vrrpFlapping(in, now)
-	v := fmt.Sprint(in.Counters.Transitions)
+	return flapCell(in.Counters.Transitions, n, vrrp.RecentTransitionsKept, flaps)
+}
+
+// flapCell is a table's cell of events that make something flap: all of
+// them since the start, with the n of the last flapWindow beside ("4 (3 in
+// 10m)"; "8+" when all kept are, since older ones were not kept), red when
+// it flaps.
+func flapCell(total uint64, n, kept int, flaps bool) text {
+	v := fmt.Sprint(total)
 	if n > 0 {
-		v += fmt.Sprintf(" (%s in %s)", atLeast(n, vrrp.RecentTransitionsKept), shortWindow())
+		recent := fmt.Sprint(n)
+		if n >= kept {
+			recent += "+"
+		}
+		v += fmt.Sprintf(" (%s in %s)", recent, strings.TrimSuffix(flapWindow.String(), "0s"))
 	}
 	if flaps {
 		return paint(v, red)
 	}
 	return txt(v)
 }
-
-// atLeast is n as a table shows how often something happened within
-// flapWindow: "3", or "8+" when all the kept are, since older ones were not
-// kept.
-func atLeast(n, kept int) string {
-	if n >= kept {
-		return fmt.Sprintf("%d+", n)
-	}
-	return fmt.Sprint(n)
-}
-
-// shortWindow is flapWindow as the tables show it: "10m".
-func shortWindow() string { return strings.TrimSuffix(flapWindow.String(), "0s") }
 
 // formatVRRPHistory lists the latest state changes of each VRRP instance
 // (vrrp.Snapshot.RecentTransitions), oldest first, with why each happened:
@@ -171,14 +170,7 @@ func formatCheckHistory(p *page, now time.Time, checks []healthcheck.BackendStat
 // 10m)"), red when it flaps.
 func checkDowns(c healthcheck.BackendStatus, now time.Time) text {
 	n, _, flaps := flapping(c, now)
-	v := fmt.Sprint(c.Downs)
-	if n > 0 {
-		v += fmt.Sprintf(" (%s in %s)", atLeast(n, healthcheck.RecentDownsKept), shortWindow())
-	}
-	if flaps {
-		return paint(v, red)
-	}
-	return txt(v)
+	return flapCell(c.Downs, n, healthcheck.RecentDownsKept, flaps)
 }
 
 // checkReason is why a check's backend is in its state: the reason of its

@@ -2,10 +2,8 @@ package daemon
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -126,19 +124,7 @@ func TestUpgradeKeepsFlapping(t *testing.T) {
 	downs := flap(t, h, l)
 	h.checks.get(idA).always(healthcheck.Result{})
 	h.checks.get(idB).always(healthcheck.Result{})
-	started := startSuccessors(t, h, takeOver)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := h.d.Upgrade(ctx, os.Args[0]); err != nil {
-		t.Fatal(err)
-	}
-	nd := (<-started).daemon()
-	select {
-	case <-nd.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the new daemon is not ready")
-	}
-	s := nd.Status()
+	s := upgradedInProc(t, h).daemon().Status()
 	const want = "backend amqp/a flaps: its checks took it DOWN 3 times in the last 10m0s"
 	if r := flapsReason(s); !strings.HasPrefix(r, want) {
 		t.Errorf("the new daemon's verdict %+v, want the reason %q", s.Verdict, want)

@@ -26,6 +26,23 @@ func upgradeNow(t *testing.T, h *harness) (control.Upgrade, error) {
 	return h.d.Upgrade(ctx, os.Args[0])
 }
 
+// upgradedInProc upgrades h's daemon to an in-process successor that
+// takes over (takeOver), and returns it once it is ready.
+func upgradedInProc(t *testing.T, h *harness) *inProcSuccessor {
+	t.Helper()
+	started := startSuccessors(t, h, takeOver)
+	if _, err := upgradeNow(t, h); err != nil {
+		t.Fatal(err)
+	}
+	succ := <-started
+	select {
+	case <-succ.daemon().Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the new daemon is not ready")
+	}
+	return succ
+}
+
 // servesOn checks that h's daemon serves as before a failed upgrade: its
 // control socket (the file in place), its VRRP master (no priority 0, no
 // release), its listener (a session the test's cleanup closes).
@@ -112,12 +129,7 @@ func TestUpgradeRemovesVIPsNotCarriedOn(t *testing.T) {
 	h := newHarness(t, l.file())
 	startMaster(t, h)
 	h.write(l.file("192.0.2.100/32", "192.0.2.101/32"))
-	started := startSuccessors(t, h, takeOver)
-	if _, err := upgradeNow(t, h); err != nil {
-		t.Fatal(err)
-	}
-	succ := <-started
-	<-succ.daemon().Ready()
+	succ := upgradedInProc(t, h)
 	want := netip.MustParsePrefix("192.0.2.100/32")
 	var removed []netip.Prefix
 	for _, c := range succ.h.staleRemovals() {
@@ -195,12 +207,7 @@ func TestUpgradeKeepsRelease(t *testing.T) {
 	// The release began before the upgrade: by less than its master down
 	// interval, which, passed with no advert, would make it MASTER.
 	h.clk.Advance(200 * time.Millisecond)
-	started := startSuccessors(t, h, takeOver)
-	if _, err := upgradeNow(t, h); err != nil {
-		t.Fatal(err)
-	}
-	succ := <-started
-	<-succ.daemon().Ready()
+	succ := upgradedInProc(t, h)
 	h.eventually("the new instance applied the release", func() bool { return succ.daemon().Status().VRRP[0].Released })
 	s := succ.daemon().Status().VRRP[0]
 	if !s.ReleasedSince.Equal(before.ReleasedSince) || !s.ReleasedUntil.Equal(before.ReleasedUntil) || s.ReleaseReason != before.ReleaseReason {
@@ -241,12 +248,7 @@ func TestUpgradeWritesStateFile(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		started := startSuccessors(t, h, takeOver)
-		if _, err := upgradeNow(t, h); err != nil {
-			t.Fatal(err)
-		}
-		succ := <-started
-		<-succ.daemon().Ready()
+		succ := upgradedInProc(t, h)
 		f := succ.daemon().Status().StateFile
 		if broken {
 			if f == nil || f.Op != control.StateFileWrite || f.Path != state {
@@ -286,12 +288,7 @@ func TestUpgradeKeepsUnknownStateFields(t *testing.T) {
 		{"listener": "amqp", "backend": "a", "admin": "maint", "maint_until": "2026-01-03T00:00:00Z"}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	started := startSuccessors(t, h, takeOver)
-	if _, err := upgradeNow(t, h); err != nil {
-		t.Fatal(err)
-	}
-	succ := <-started
-	<-succ.daemon().Ready()
+	upgradedInProc(t, h)
 	h.eventually("the new process wrote the state file", func() bool {
 		b, err := os.ReadFile(state)
 		return err == nil && !strings.Contains(string(b), "2025-06-01")
