@@ -313,9 +313,13 @@ func runChaos(t *testing.T, seed uint64, n int) int {
 			cfg.PersistenceMaxClients = 1 + rng.IntN(4)
 		}
 	}
-	t.Logf("backends %+v; policy %s, retries %d, shutdown on down %v, persistence %v (max %d), handshake %v, idle %v, server misbehaviour %d%%",
+	if rng.IntN(3) == 0 {
+		// the clients come from 8 addresses, up to 50 at once
+		cfg.MaxConnPerClient = 3 + rng.IntN(4)
+	}
+	t.Logf("backends %+v; policy %s, retries %d, shutdown on down %v, persistence %v (max %d), maxconn per client %d, handshake %v, idle %v, server misbehaviour %d%%",
 		all, cfg.Policy, cfg.Retries, cfg.ShutdownSessionsOnDown, cfg.PersistenceTimeout, cfg.PersistenceMaxClients,
-		cfg.HandshakeTimeout, cfg.IdleTimeout, servers.misbehave)
+		cfg.MaxConnPerClient, cfg.HandshakeTimeout, cfg.IdleTimeout, servers.misbehave)
 
 	lines := &endLines{byClient: map[string][]string{}, byReason: map[string]int{}}
 	reg := prometheus.NewPedanticRegistry()
@@ -346,7 +350,9 @@ func runChaos(t *testing.T, seed uint64, n int) int {
 	close(stop)
 	opWG.Wait()
 
-	// The operator leaves every backend configured, Up, at its weight.
+	// The operator leaves every backend configured, Up, at its weight;
+	// chaosServes connects from one address.
+	cfg.MaxConnPerClient = 0
 	if err := r.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -388,8 +394,9 @@ func runChaos(t *testing.T, seed uint64, n int) int {
 	lines.mu.Unlock()
 
 	s := r.Snapshot()
-	if s.Total != uint64(dials.Load()) {
-		t.Errorf("Total %d, want %d clients", s.Total, dials.Load())
+	// Total counts the sessions: not the clients refused before one.
+	if s.Total != uint64(dials.Load())-s.RefusedPerClient {
+		t.Errorf("Total %d, want %d clients less %d refused for maxconn_per_client", s.Total, dials.Load(), s.RefusedPerClient)
 	}
 	mfs := metricstest.Gather(t, reg)
 	ll := map[string]string{"listener": cfg.Name}
@@ -398,6 +405,12 @@ func runChaos(t *testing.T, seed uint64, n int) int {
 	}
 	if v := metricstest.Value(t, mfs, "rmqlb_listener_connections_total", ll); v != float64(s.Total) {
 		t.Errorf("rmqlb_listener_connections_total = %v, want %d", v, s.Total)
+	}
+	lines.mu.Lock()
+	refusedClient := lines.byReason[EndRefusedClient.String()]
+	lines.mu.Unlock()
+	if v, rl := metricstest.Value(t, mfs, "rmqlb_listener_refused_connections_total", withListener(map[string]string{"reason": "maxconn_per_client"}, cfg.Name)), s.RefusedPerClient; v != float64(refusedClient) || rl != uint64(refusedClient) {
+		t.Errorf("refused for maxconn_per_client: metric %v, snapshot %d; want the %d session end lines", v, rl, refusedClient)
 	}
 	for _, b := range all {
 		bl := map[string]string{"listener": cfg.Name, "backend": b.Name}
@@ -420,7 +433,7 @@ func runChaos(t *testing.T, seed uint64, n int) int {
 func operatorEnd(reason string) bool {
 	switch reason {
 	case EndBackendDown.String(), EndBackendRemoved.String(), EndShutdown.String(), EndVIPLeft.String(),
-		EndConnectFailed.String(), EndNoBackend.String(), EndRefused.String():
+		EndConnectFailed.String(), EndNoBackend.String(), EndRefused.String(), EndRefusedClient.String():
 		return true
 	}
 	return false
@@ -741,6 +754,9 @@ func checkChaosIdle(t *testing.T, r *runningListener, fdsRunning, nBackends int,
 		return true
 	})
 	s := r.Snapshot()
+	if s.Clients != 0 || len(s.BusiestClients) != 0 {
+		t.Errorf("no session left, yet %d client addresses counted: %v", s.Clients, s.BusiestClients)
+	}
 	if len(s.Backends) != nBackends {
 		t.Errorf("%d backends, want %d", len(s.Backends), nBackends)
 	}

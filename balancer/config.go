@@ -201,6 +201,16 @@ type Config struct {
 	// new connections are closed at once and counted as refused. 0 means
 	// unlimited.
 	MaxConn int
+	// MaxConnPerClient caps the concurrent connections of one client
+	// address (an IPv4-mapped IPv6 address counts as its IPv4 one): past
+	// it the address's new connections are closed at once and counted
+	// (Snapshot.RefusedPerClient), while other clients are served, so that
+	// one application that leaks connections cannot take the listener's
+	// MaxConn, the brokers' file descriptors and their memory from the
+	// rest. Clients behind one NAT address count as one. A change by
+	// Apply applies to new connections: sessions above a lowered limit
+	// are kept. 0 means unlimited.
+	MaxConnPerClient int
 	// ConnectTimeout bounds each connection attempt to a backend. 0 means
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
@@ -309,6 +319,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConn < 0 {
 		bad("maxconn", "must not be negative (0: no limit), not %d", c.MaxConn)
+	}
+	if c.MaxConnPerClient < 0 {
+		bad("maxconn_per_client", "must not be negative (0: no limit), not %d", c.MaxConnPerClient)
 	}
 	if c.Loops < 0 {
 		bad("loops", "must not be negative, not %d", c.Loops)

@@ -61,6 +61,9 @@ const (
 	// EndBackupReplaced: the backend is a backup and an active backend
 	// started to serve again (Config.ShutdownBackupsOnUp).
 	EndBackupReplaced
+	// EndRefusedClient: the client was refused because its address held
+	// Config.MaxConnPerClient sessions.
+	EndRefusedClient
 )
 
 var endReasons = [...]string{
@@ -84,13 +87,14 @@ var endReasons = [...]string{
 	EndVIPLeft:          "vip_left",
 	EndLocalResources:   "local_resources",
 	EndBackupReplaced:   "backup_replaced",
+	EndRefusedClient:    "refused_client",
 }
 
 // String returns the reason as logged: client_closed, broker_closed,
 // client_reset, broker_reset, backend_down, backend_removed,
 // handshake_timeout, fin_timeout, idle_timeout, stop, connect_failed,
-// no_backend, refused, fd_limit, local_resources, error, shutdown,
-// vip_left, backup_replaced or unknown.
+// no_backend, refused, refused_client, fd_limit, local_resources, error,
+// shutdown, vip_left, backup_replaced or unknown.
 func (r EndReason) String() string {
 	if int(r) < len(endReasons) {
 		return endReasons[r]

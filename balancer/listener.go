@@ -31,6 +31,7 @@ var ErrUnknownBackend = errors.New("unknown backend")
 // Apply.
 type params struct {
 	maxConn        int64
+	maxConnClient  int64 // Config.MaxConnPerClient
 	connectTimeout time.Duration
 	idleTimeout    time.Duration // 0: off
 	handshake      time.Duration // <= 0: off
@@ -52,6 +53,7 @@ func (p *params) connOpts() connOpts {
 func paramsOf(c Config) *params {
 	return &params{
 		maxConn:             int64(c.MaxConn),
+		maxConnClient:       int64(c.MaxConnPerClient),
 		connectTimeout:      c.ConnectTimeout,
 		idleTimeout:         c.IdleTimeout,
 		handshake:           c.HandshakeTimeout,
@@ -118,6 +120,11 @@ type Listener struct {
 	total     atomic.Uint64
 	refused   atomic.Uint64
 	noBackend atomic.Uint64
+	// clients refused because their address held MaxConnPerClient
+	// sessions
+	refusedClient atomic.Uint64
+	// clients counts each client address's sessions. Immutable pointer.
+	clients *clientTable
 	// clients refused for lack of file descriptors
 	refusedFdLimit atomic.Uint64
 	// clients refused because the host ran out of local ports or socket
@@ -161,6 +168,7 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 		lnfd:      -1,
 		dial:      dialSocket,
 		epoch:     time.Now().Add(-time.Second),
+		clients:   newClientTable(),
 	}
 	l.params.Store(paramsOf(cfg))
 	now := l.clock.Now()

@@ -15,6 +15,7 @@ type collector struct {
 	l *Listener
 
 	listening, active, maxConn, total, refused, timeouts, sticky, stickyFull *prometheus.Desc
+	clients, busiest, maxConnClient                                          *prometheus.Desc
 
 	beActive, beMaxConn, beTotal, beFails, beSent, beReceived *prometheus.Desc
 	beUp, beState, beWeight, beRatio, beBackup                *prometheus.Desc
@@ -23,6 +24,7 @@ type collector struct {
 // Values of the reason label of rmqlb_listener_refused_connections_total.
 const (
 	refusedMaxConn   = "maxconn"
+	refusedClient    = "maxconn_per_client"
 	refusedFdLimit   = "fd_limit"
 	refusedLocal     = "local_resources"
 	refusedNoBackend = "no_backend"
@@ -41,8 +43,13 @@ func newCollector(l *Listener) *collector {
 		total:     d("listener_connections_total", "Client connections accepted."),
 		refused: d("listener_refused_connections_total",
 			"Client connections closed without a session, by reason: maxconn (the listener or every usable backend at its maxconn), "+
-				"fd_limit (the process out of file descriptors), local_resources (the host out of local ports, socket memory or room in epoll for the client's or the backend's connection), "+
+				"maxconn_per_client (the client's address at its maxconn_per_client), fd_limit (the process out of file descriptors), local_resources (the host out of local ports, socket memory or room in epoll for the client's or the backend's connection), "+
 				"no_backend (no backend usable, or every connect attempt failed).", "reason"),
+		clients: d("listener_clients", "Client addresses with a connection open now."),
+		busiest: d("listener_busiest_client_connections",
+			"The most connections one client address holds open now (rmqlb status --verbose names the busiest addresses)."),
+		maxConnClient: d("listener_max_connections_per_client",
+			"The most connections one client address may hold at once (maxconn_per_client); 0: no limit."),
 		timeouts: d("listener_session_timeouts_total", "Sessions closed by a session timeout (handshake, fin, idle).", "timeout"),
 		sticky:   d("listener_persistence_entries", "Client-to-backend persistence entries held now (0 without persistence)."),
 		stickyFull: d("listener_persistence_full_total",
@@ -71,6 +78,7 @@ func newCollector(l *Listener) *collector {
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.listening, c.active, c.maxConn, c.total, c.refused, c.timeouts, c.sticky, c.stickyFull,
+		c.clients, c.busiest, c.maxConnClient,
 		c.beActive, c.beMaxConn, c.beTotal, c.beFails, c.beSent, c.beReceived, c.beUp, c.beState, c.beWeight, c.beRatio, c.beBackup} {
 		ch <- d
 	}
@@ -90,6 +98,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.maxConn, float64(s.MaxConn))
 	counter(c.total, s.Total)
 	counter(c.refused, s.Refused, refusedMaxConn)
+	counter(c.refused, s.RefusedPerClient, refusedClient)
 	counter(c.refused, s.RefusedFdLimit, refusedFdLimit)
 	counter(c.refused, s.RefusedLocal, refusedLocal)
 	counter(c.refused, s.NoBackend, refusedNoBackend)
@@ -97,6 +106,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.timeouts, s.FinTimeouts, "fin")
 	counter(c.timeouts, s.IdleTimeouts, "idle")
 	gauge(c.sticky, float64(s.StickyEntries))
+	gauge(c.clients, float64(s.Clients))
+	var busiest int64
+	if len(s.BusiestClients) > 0 {
+		busiest = s.BusiestClients[0].Sessions
+	}
+	gauge(c.busiest, float64(busiest))
+	gauge(c.maxConnClient, float64(s.MaxConnPerClient))
 	counter(c.stickyFull, s.StickyFull)
 	for _, b := range s.Backends {
 		gauge(c.beActive, float64(b.Active), b.Name)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -51,10 +52,16 @@ func TestMetrics(t *testing.T) {
 	cfg.Backends[1].Backup = true
 	cfg.MaxConn = 4
 	cfg.Backends[1].MaxConn = 2
+	cfg.MaxConnPerClient = 7
 	l, err := NewListener(cfg, nil, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Two client addresses hold 3 and 1 sessions, and one was refused.
+	for _, a := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.1"} {
+		l.clients.add(netip.MustParseAddr(a), 7)
+	}
+	l.refusedClient.Add(1)
 	if err := l.SetBackendState("rmq2", rbackend.Down, "check failed"); err != nil {
 		t.Fatal(err)
 	}
@@ -65,25 +72,28 @@ func TestMetrics(t *testing.T) {
 	listenerLabels := []string{"listener"}
 	backendLabels := []string{"backend", "listener"}
 	want := map[string][]string{
-		"rmqlb_listener_listening":                 listenerLabels,
-		"rmqlb_listener_active_connections":        listenerLabels,
-		"rmqlb_listener_max_connections":           listenerLabels,
-		"rmqlb_listener_connections_total":         listenerLabels,
-		"rmqlb_listener_refused_connections_total": {"listener", "reason"},
-		"rmqlb_listener_session_timeouts_total":    {"listener", "timeout"},
-		"rmqlb_listener_persistence_entries":       listenerLabels,
-		"rmqlb_listener_persistence_full_total":    listenerLabels,
-		"rmqlb_backend_active_connections":         backendLabels,
-		"rmqlb_backend_max_connections":            backendLabels,
-		"rmqlb_backend_connections_total":          backendLabels,
-		"rmqlb_backend_connect_failures_total":     backendLabels,
-		"rmqlb_backend_sent_bytes_total":           backendLabels,
-		"rmqlb_backend_received_bytes_total":       backendLabels,
-		"rmqlb_backend_up":                         backendLabels,
-		"rmqlb_backend_state":                      {"backend", "listener", "state"},
-		"rmqlb_backend_weight":                     backendLabels,
-		"rmqlb_backend_weight_ratio":               backendLabels,
-		"rmqlb_backend_backup":                     backendLabels,
+		"rmqlb_listener_listening":                  listenerLabels,
+		"rmqlb_listener_active_connections":         listenerLabels,
+		"rmqlb_listener_max_connections":            listenerLabels,
+		"rmqlb_listener_connections_total":          listenerLabels,
+		"rmqlb_listener_refused_connections_total":  {"listener", "reason"},
+		"rmqlb_listener_session_timeouts_total":     {"listener", "timeout"},
+		"rmqlb_listener_persistence_entries":        listenerLabels,
+		"rmqlb_listener_persistence_full_total":     listenerLabels,
+		"rmqlb_listener_clients":                    listenerLabels,
+		"rmqlb_listener_busiest_client_connections": listenerLabels,
+		"rmqlb_listener_max_connections_per_client": listenerLabels,
+		"rmqlb_backend_active_connections":          backendLabels,
+		"rmqlb_backend_max_connections":             backendLabels,
+		"rmqlb_backend_connections_total":           backendLabels,
+		"rmqlb_backend_connect_failures_total":      backendLabels,
+		"rmqlb_backend_sent_bytes_total":            backendLabels,
+		"rmqlb_backend_received_bytes_total":        backendLabels,
+		"rmqlb_backend_up":                          backendLabels,
+		"rmqlb_backend_state":                       {"backend", "listener", "state"},
+		"rmqlb_backend_weight":                      backendLabels,
+		"rmqlb_backend_weight_ratio":                backendLabels,
+		"rmqlb_backend_backup":                      backendLabels,
 	}
 	metricstest.RequireFamilies(t, mfs, want)
 	metricstest.RequireClean(t, reg)
@@ -111,6 +121,10 @@ func TestMetrics(t *testing.T) {
 		{"rmqlb_backend_max_connections", map[string]string{"backend": "rmq2"}, 2},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "maxconn"}, 0},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "fd_limit"}, 0},
+		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "maxconn_per_client"}, 1},
+		{"rmqlb_listener_clients", nil, 2},
+		{"rmqlb_listener_busiest_client_connections", nil, 3},
+		{"rmqlb_listener_max_connections_per_client", nil, 7},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "local_resources"}, 0},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "no_backend"}, 0},
 	} {

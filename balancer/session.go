@@ -78,6 +78,19 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 		}
 		return
 	}
+	if held, ok := l.clients.add(client.Addr(), p.maxConnClient); !ok {
+		l.sessionClosed()
+		l.refusedClient.Add(1)
+		unix.Close(fd)
+		if n, log := l.clients.refused(l.epoch.Add(lp.now)); log {
+			l.log.Warn("refused connections: the client address holds maxconn_per_client sessions (logged at most every 10s)",
+				zap.Stringer("client", client.Addr()), zap.Int64("sessions", held), zap.Int("refused", n))
+		}
+		if p.logSessions {
+			l.logSession(sessionEnd{client: client, why: EndRefusedClient})
+		}
+		return
+	}
 	if opts := p.connOpts(); opts != lp.lnOpts { // changed by Apply since listen
 		if err := resetConnOptions(fd, opts); err != nil {
 			l.log.Debug("setting client socket options", zap.Error(err))
@@ -90,6 +103,7 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 	if err != nil {
 		lp.sessions.put(s)
 		unix.Close(fd)
+		l.clients.done(client.Addr())
 		l.sessionClosed()
 		why := EndError
 		if localError(err) {
@@ -492,6 +506,7 @@ func (s *session) close(why EndReason) {
 	lp.unlink(s)
 	lp.l.sessionEnded(s.be, s.sticky)
 	s.be, s.sticky = nil, nil
+	lp.l.clients.done(s.client.Addr())
 	lp.l.sessionClosed()
 	// Reused once the loop's turn is over (see loop.recycle): until then
 	// the session stays closed for whatever still refers to it this turn.

@@ -332,14 +332,14 @@ func TestSessionLogOff(t *testing.T) {
 // TestEndReasonString: every reason has its name.
 func TestEndReasonString(t *testing.T) {
 	seen := map[string]bool{}
-	for r := EndUnknown; r <= EndBackupReplaced; r++ {
+	for r := EndUnknown; r <= EndRefusedClient; r++ {
 		s := r.String()
 		if s == "" || seen[s] {
 			t.Errorf("EndReason(%d) = %q", r, s)
 		}
 		seen[s] = true
 	}
-	if s := (EndBackupReplaced + 1).String(); s != "EndReason(20)" {
+	if s := (EndRefusedClient + 1).String(); s != "EndReason(21)" {
 		t.Errorf("out of range: %q", s)
 	}
 }

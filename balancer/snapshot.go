@@ -28,6 +28,20 @@ type Snapshot struct {
 	// Refused counts clients closed at once because the listener or every
 	// usable backend was at its maxconn.
 	Refused uint64 `json:"refused_maxconn"`
+	// MaxConnPerClient is Config.MaxConnPerClient, the most connections
+	// one client address holds at once (0: no limit); RefusedPerClient
+	// counts the connections refused for it.
+	MaxConnPerClient int64  `json:"maxconn_per_client"`
+	RefusedPerClient uint64 `json:"refused_per_client"`
+	// Clients is the number of client addresses with a session now;
+	// ClientsAtLimit how many of them hold MaxConnPerClient sessions
+	// (their new connections are refused until one ends).
+	Clients        int `json:"clients"`
+	ClientsAtLimit int `json:"clients_at_limit"`
+	// BusiestClients lists the BusiestClientsListed client addresses
+	// with the most sessions now, most first (ties by address): where a
+	// connection leak comes from.
+	BusiestClients []ClientSnapshot `json:"busiest_clients,omitempty"`
 	// NoBackend counts clients closed because no backend was usable or
 	// every connect attempt failed.
 	NoBackend uint64 `json:"failed_no_backend"`
@@ -157,6 +171,10 @@ func (l *Listener) Snapshot() Snapshot { return l.SnapshotSticky(0) }
 // connections wait for: it is meant for a status request, not for every
 // metrics scrape.
 func (l *Listener) SnapshotSticky(limit int) Snapshot {
+	// The clients are counted apart from the listener's lock, which
+	// choosing a backend takes.
+	p := l.params.Load()
+	clients, atLimit, busiest := l.clients.summary(BusiestClientsListed, p.maxConnClient)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := Snapshot{
@@ -178,6 +196,12 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 		FinTimeouts:       l.finTimeouts.Load(),
 		IdleTimeouts:      l.idleTimeouts.Load(),
 		StickyFull:        l.stickyFull.Load(),
+
+		MaxConnPerClient: p.maxConnClient,
+		RefusedPerClient: l.refusedClient.Load(),
+		Clients:          clients,
+		ClientsAtLimit:   atLimit,
+		BusiestClients:   busiest,
 
 		Backends: make([]BackendSnapshot, 0, len(l.pool.backends)),
 	}

@@ -76,6 +76,7 @@ func (c *Config) BalancerConfig(l *Listener) balancer.Config {
 		PersistenceNetmask6:    l.PersistenceNetmask6,
 		PersistenceMaxClients:  l.PersistenceMaxClients,
 		MaxConn:                l.MaxConn,
+		MaxConnPerClient:       l.MaxConnPerClient,
 		ConnectTimeout:         l.ConnectTimeout,
 		Retries:                l.Retries,
 		ShutdownSessionsOnDown: l.OnMarkedDown == ShutdownSessions,

@@ -75,6 +75,7 @@ type fileListener struct {
 	PersistenceNetmask6   int           `yaml:"persistence_netmask6"`
 	PersistenceMaxClients int           `yaml:"persistence_max_clients"`
 	MaxConn               int           `yaml:"maxconn"`
+	MaxConnPerClient      int           `yaml:"maxconn_per_client"`
 	ConnectTimeout        time.Duration `yaml:"connect_timeout"`
 	Retries               *int          `yaml:"retries"`
 	OnMarkedDown          string        `yaml:"on_marked_down"`

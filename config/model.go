@@ -201,6 +201,9 @@ type Listener struct {
 	PersistenceMaxClients int
 	// MaxConn caps concurrent clients; 0 (default): no cap.
 	MaxConn int
+	// MaxConnPerClient caps the concurrent connections of one client
+	// address; 0 (default): no cap.
+	MaxConnPerClient int
 	// ConnectTimeout bounds a connect; default balancer.DefaultConnectTimeout.
 	ConnectTimeout time.Duration
 	// Retries is how many further backends are tried; default 3.

@@ -574,6 +574,7 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		PersistenceNetmask6:   f.PersistenceNetmask6,
 		PersistenceMaxClients: f.PersistenceMaxClients,
 		MaxConn:               f.MaxConn,
+		MaxConnPerClient:      f.MaxConnPerClient,
 		ConnectTimeout:        f.ConnectTimeout,
 		IdleTimeout:           f.IdleTimeout,
 		HandshakeTimeout:      f.HandshakeTimeout,

@@ -157,6 +157,8 @@ func TestRules(t *testing.T) {
 		{"tcp user timeout longest", "keepalive: 30s", "keepalive: 30s\n    tcp_user_timeout: 596h31m23.647s", ""},
 		{"tcp user timeout off", "keepalive: 30s", "keepalive: 30s\n    tcp_user_timeout: 0s", ""},
 		{"listener maxconn", "keepalive: 30s", "keepalive: 30s\n    maxconn: -1", "line 16: listeners[0].maxconn: must not be negative (0: no limit), not -1"},
+		{"maxconn per client", "keepalive: 30s", "keepalive: 30s\n    maxconn_per_client: -1", "line 16: listeners[0].maxconn_per_client: must not be negative (0: no limit), not -1"},
+		{"maxconn per client ok", "keepalive: 30s", "keepalive: 30s\n    maxconn_per_client: 200", ""},
 		{"graceful timeout", "keepalive: 30s", "keepalive: 30s\n    graceful_timeout: -1s", "line 16: listeners[0].graceful_timeout: must be positive, not -1s"},
 		{"no backends", "    backends:\n      - {name: a, address: 10.0.0.1:5672}\n      - {name: b, address: 10.0.0.2:5672, check: {type: tcp}}\n", "    backends: []\n", "line 17: listeners[0].backends: needs at least one backend"},
 		{"backend port 0", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:0}", "line 18: listeners[0].backends[0].address: must have a port other than 0, not 10.0.0.1:0"},

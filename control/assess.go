@@ -235,6 +235,8 @@ func VerdictOf(s Status) Verdict {
 //   - every backend of a listener is DRAIN or MAINT or has weight 0
 //     (which drains it too): no client can be served (each is an
 //     operator's choice, all of them together is an outage);
+//   - a client address of a listener holds its maxconn_per_client
+//     (clientsAtLimit): its new connections are refused;
 //   - a backend flaps (see flapping), unless the operator put it in MAINT;
 //   - a backend is DOWN or DEGRADED (DRAIN and MAINT are an operator's
 //     choice, not a fault);
@@ -348,6 +350,9 @@ func Assess(s Status) Verdict {
 		case len(full) > 0 && !slices.ContainsFunc(l.Backends, takesClients):
 			bad("listener %s: every backend that serves is at its maxconn (%s): new clients are refused until a session ends; raise the backends' maxconn or add a broker",
 				l.Name, strings.Join(full, ", "))
+		}
+		if why := clientsAtLimit(l); why != "" {
+			bad("%s", why)
 		}
 		cluster, agree := listenerCluster(s, l.Name)
 		for _, b := range l.Backends {
@@ -595,4 +600,39 @@ func backendReason(s Status, id backend.ID, b balancer.BackendSnapshot) string {
 		return checkReason(c)
 	}
 	return b.LastChangeReason
+}
+
+// clientsAtLimit says which client addresses of l hold its
+// maxconn_per_client now, so that their new connections are refused: ""
+// when none does.
+func clientsAtLimit(l balancer.Snapshot) string {
+	if l.MaxConnPerClient <= 0 || l.ClientsAtLimit == 0 {
+		return ""
+	}
+	var named []balancer.ClientSnapshot
+	for _, c := range l.BusiestClients {
+		if c.Sessions >= l.MaxConnPerClient {
+			named = append(named, c)
+		}
+	}
+	var who string
+	switch {
+	case len(named) == 1 && l.ClientsAtLimit == 1:
+		who = fmt.Sprintf("client %s holds %d connections (maxconn_per_client: %d)", named[0].Address, named[0].Sessions, l.MaxConnPerClient)
+	case len(named) == 0: // a status that lists none
+		who = fmt.Sprintf("%d clients are at maxconn_per_client (%d)", l.ClientsAtLimit, l.MaxConnPerClient)
+	default:
+		var each []string
+		for _, c := range named {
+			each = append(each, fmt.Sprintf("%s (%d)", c.Address, c.Sessions))
+		}
+		who = "clients " + strings.Join(each, ", ")
+		if more := l.ClientsAtLimit - len(named); more > 0 {
+			who += fmt.Sprintf(" and %d more", more)
+		}
+		who += fmt.Sprintf(" are at maxconn_per_client (%d)", l.MaxConnPerClient)
+	}
+	return fmt.Sprintf("listener %s: %s: new connections from there are refused until one ends (%d refused so far); "+
+		"find the application that opens them (a connection leak?) with rmqlb sessions --client ADDRESS %s, or raise maxconn_per_client",
+		l.Name, who, l.RefusedPerClient, l.Name)
 }

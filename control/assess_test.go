@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/vrrp"
@@ -577,6 +578,51 @@ func TestAssessMaxconn(t *testing.T) {
 				if !re.MatchString(b.String()) {
 					t.Errorf("status table lacks %s at %d/%d FULL:\n%s", bs[i].Name, bs[i].Active, bs[i].Active, b.String())
 				}
+			}
+		})
+	}
+}
+
+// TestAssessClientsAtLimit: a client address that holds its listener's
+// maxconn_per_client makes the status degraded, naming it (those listed
+// among the busiest, and how many more); a client below the limit, or no
+// limit, does not.
+func TestAssessClientsAtLimit(t *testing.T) {
+	cs := func(a string, n int64) balancer.ClientSnapshot {
+		return balancer.ClientSnapshot{Address: netip.MustParseAddr(a), Sessions: n}
+	}
+	const tail = "new connections from there are refused until one ends (4 refused so far); " +
+		"find the application that opens them (a connection leak?) with rmqlb sessions --client ADDRESS amqp, or raise maxconn_per_client"
+	for _, tc := range []struct {
+		name    string
+		limit   int64
+		atLimit int
+		busiest []balancer.ClientSnapshot
+		want    string // the one reason; "" for none
+	}{
+		{"below the limit", 50, 0, []balancer.ClientSnapshot{cs("10.1.0.7", 49)}, ""},
+		{"no limit", 0, 0, []balancer.ClientSnapshot{cs("10.1.0.7", 5000)}, ""},
+		{"one at it", 50, 1, []balancer.ClientSnapshot{cs("10.1.0.7", 50), cs("10.1.0.8", 3)},
+			"listener amqp: client 10.1.0.7 holds 50 connections (maxconn_per_client: 50): " + tail},
+		{"above it after a reload lowered it", 50, 1, []balancer.ClientSnapshot{cs("10.1.0.7", 80)},
+			"listener amqp: client 10.1.0.7 holds 80 connections (maxconn_per_client: 50): " + tail},
+		{"two at it", 50, 2, []balancer.ClientSnapshot{cs("10.1.0.7", 50), cs("fd00::8", 50), cs("10.1.0.9", 1)},
+			"listener amqp: clients 10.1.0.7 (50), fd00::8 (50) are at maxconn_per_client (50): " + tail},
+		{"more at it than listed", 2, 7, []balancer.ClientSnapshot{cs("10.1.0.1", 2), cs("10.1.0.2", 2), cs("10.1.0.3", 2), cs("10.1.0.4", 2), cs("10.1.0.5", 2)},
+			"listener amqp: clients 10.1.0.1 (2), 10.1.0.2 (2), 10.1.0.3 (2), 10.1.0.4 (2), 10.1.0.5 (2) and 2 more are at maxconn_per_client (2): " + tail},
+		{"none listed", 2, 3, nil, "listener amqp: 3 clients are at maxconn_per_client (2): " + tail},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := healthyFixture()
+			l := &s.Listeners[0]
+			l.MaxConnPerClient, l.ClientsAtLimit, l.BusiestClients, l.RefusedPerClient = tc.limit, tc.atLimit, tc.busiest, 4
+			v := Assess(s)
+			var want []string
+			if tc.want != "" {
+				want = []string{tc.want}
+			}
+			if v.Degraded != (tc.want != "") || !slices.Equal(v.Reasons, want) {
+				t.Errorf("degraded %v, reasons %q; want %q", v.Degraded, v.Reasons, want)
 			}
 		})
 	}

@@ -353,10 +353,11 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 	}
 	p.printf("")
 	p.println(txt(fmt.Sprintf("LISTENER %s on %s (%s), ", l.Name, l.Bind, l.Policy)), listening,
-		txt(fmt.Sprintf(": %s active, %d total, %d refused (maxconn), %d refused (fd limit), %d failed (no backend)%s",
-			ofMax(l.Active, l.MaxConn), l.Total, l.Refused, l.RefusedFdLimit, l.NoBackend, refusedLocal(l.RefusedLocal))))
+		txt(fmt.Sprintf(": %s active, %d total, %d refused (maxconn)%s, %d refused (fd limit), %d failed (no backend)%s",
+			ofMax(l.Active, l.MaxConn), l.Total, l.Refused, refusedPerClient(l), l.RefusedFdLimit, l.NoBackend, refusedLocal(l.RefusedLocal))))
 	p.printf(fmt.Sprintf("timeouts: %d handshake, %d FIN, %d idle; sticky entries: %d%s",
 		l.HandshakeTimeouts, l.FinTimeouts, l.IdleTimeouts, l.StickyEntries, stickyRoom(l)))
+	formatClients(p, l, verbose)
 	tb := p.table("BACKEND", "ADDRESS", "STATE", "CHECK", "WEIGHT", "ACTIVE", "TOTAL", "CONN FAIL", "IN", "OUT", "LAST CHANGE")
 	for _, b := range l.Backends {
 		check := txt("-")
@@ -562,6 +563,45 @@ func stickyRoom(l balancer.Snapshot) string {
 		s += fmt.Sprintf(" (%d clients not pinned: table full)", l.StickyFull)
 	}
 	return s
+}
+
+// refusedPerClient shows the clients refused for maxconn_per_client
+// where a limit is set or some were refused: ", 3 refused (per client)".
+func refusedPerClient(l balancer.Snapshot) string {
+	if l.MaxConnPerClient <= 0 && l.RefusedPerClient == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d refused (per client)", l.RefusedPerClient)
+}
+
+// formatClients shows how many client addresses hold sessions, and the
+// busiest of them against maxconn_per_client: the one on the listener's
+// line, every one listed in a table when verbose.
+func formatClients(p *page, l balancer.Snapshot, verbose bool) {
+	if len(l.BusiestClients) == 0 {
+		return
+	}
+	top, addrs := l.BusiestClients[0], "addresses"
+	if l.Clients == 1 {
+		addrs = "address"
+	}
+	line := []text{txt(fmt.Sprintf("clients: %d %s, the busiest %s with %s", l.Clients, addrs,
+		top.Address, ofMax(top.Sessions, l.MaxConnPerClient)))}
+	if l.ClientsAtLimit > 0 {
+		line = append(line, txt(" "), paint(fmt.Sprintf("(%d AT maxconn_per_client)", l.ClientsAtLimit), red))
+	}
+	p.println(line...)
+	if !verbose {
+		return
+	}
+	tb := p.table("BUSIEST CLIENT", "SESSIONS")
+	for _, c := range l.BusiestClients {
+		n := txt(ofMax(c.Sessions, l.MaxConnPerClient))
+		if l.MaxConnPerClient > 0 && c.Sessions >= l.MaxConnPerClient {
+			n = paint(n.s+" AT LIMIT", red)
+		}
+		tb.row(txt(c.Address.String()), n)
+	}
 }
 
 func refusedLocal(n uint64) string {

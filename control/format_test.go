@@ -118,6 +118,9 @@ func fullFixture() Status {
 	l.RefusedFdLimit, l.HandshakeTimeouts, l.FinTimeouts, l.IdleTimeouts = 1, 2, 3, 4
 	l.Refused, l.NoBackend, l.MaxConn = 5, 6, 2000
 	l.StickyEntries, l.StickyMax, l.StickyFull = 3, 100000, 7
+	l.MaxConnPerClient, l.RefusedPerClient, l.Clients, l.ClientsAtLimit = 8, 12, 4, 1
+	l.BusiestClients = []balancer.ClientSnapshot{{Address: netip.MustParseAddr("10.1.0.7"), Sessions: 8},
+		{Address: netip.MustParseAddr("10.1.0.9"), Sessions: 2}, {Address: netip.MustParseAddr("10.1.1.4"), Sessions: 1}}
 	l.Sticky = []balancer.StickySnapshot{
 		{Client: netip.MustParsePrefix("10.1.0.0/24"), Backend: "rmq1", Sessions: 2},
 		{Client: netip.MustParsePrefix("10.1.1.0/24"), Backend: "rmq3", Expires: now.Add(45 * time.Second)},
@@ -185,6 +188,7 @@ func healthyFixture() Status {
 	for i := range s.Listeners[0].Backends {
 		s.Listeners[0].Backends[i].State = backend.Up
 	}
+	s.Listeners[0].ClientsAtLimit, s.Listeners[0].BusiestClients[0].Sessions = 0, 7
 	for i := range s.Checks {
 		s.Checks[i].State, s.Checks[i].Health = backend.Up, backend.Up
 		s.Checks[i].InconclusiveSince, s.Checks[i].LastInconclusive = time.Time{}, ""

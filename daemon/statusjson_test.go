@@ -10,6 +10,7 @@ import (
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/control/statusschema"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/metricstest"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -142,6 +143,80 @@ func TestStatusShowsBackendsAtMaxconn(t *testing.T) {
 	h.eventually("a below its maxconn", func() bool {
 		s, _ := call()
 		return !s.Verdict.Degraded && !s.Listeners[0].Backends[0].Full && s.Listeners[0].Backends[1].Full
+	})
+}
+
+// TestStatusShowsClientAtLimit: a client address that holds its
+// listener's maxconn_per_client makes the status of a running daemon
+// degraded, naming it, valid against the schema, its next connection is
+// refused and counted in the status and the metrics, and another address
+// is still served; once one of its sessions ends, the verdict is healthy.
+func TestStatusShowsClientAtLimit(t *testing.T) {
+	sch, err := statusschema.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLab(t)
+	h := newHarness(t, l.file("policy: roundrobin", "policy: roundrobin\n    maxconn_per_client: 4"))
+	conns := fourSessions(t, l, h) // each from 127.0.0.1
+	c, err := net.Dial("tcp", l.bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !closedByPeer(c) {
+		t.Fatal("a fifth connection from 127.0.0.1 was not refused")
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9)}}
+	other, err := d.Dial("tcp", l.bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := roundTrip(other, []byte("hello")); err != nil {
+		t.Fatalf("another client address: %v", err)
+	}
+	var raw json.RawMessage
+	if err := control.Call(h.socket(), control.Request{Command: "status"}, &raw, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := statusschema.Validate(sch, raw); err != nil {
+		t.Fatalf("status with a client at its limit: %v\n%s", err, raw)
+	}
+	var s control.Status
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	ls := s.Listeners[0]
+	if ls.MaxConnPerClient != 4 || ls.RefusedPerClient != 1 || ls.Clients != 2 || ls.ClientsAtLimit != 1 {
+		t.Errorf("listener: limit %d, %d refused, %d clients, %d at limit; want 4, 1, 2, 1", ls.MaxConnPerClient, ls.RefusedPerClient, ls.Clients, ls.ClientsAtLimit)
+	}
+	want := "listener amqp: client 127.0.0.1 holds 4 connections (maxconn_per_client: 4): new connections from there are refused until one ends (1 refused so far)"
+	if v := s.Verdict; !v.Degraded || len(v.Reasons) != 1 || !strings.HasPrefix(v.Reasons[0], want) {
+		t.Fatalf("verdict %+v, want degraded with %q", v, want)
+	}
+	mfs := metricstest.Gather(t, h.reg)
+	for name, want := range map[string]float64{
+		"rmqlb_listener_refused_connections_total":  1,
+		"rmqlb_listener_busiest_client_connections": 4,
+		"rmqlb_listener_clients":                    2,
+		"rmqlb_listener_max_connections_per_client": 4,
+	} {
+		labels := map[string]string{"listener": "amqp"}
+		if name == "rmqlb_listener_refused_connections_total" {
+			labels["reason"] = "maxconn_per_client"
+		}
+		if v := metricstest.Value(t, mfs, name, labels); v != want {
+			t.Errorf("%s%v = %v, want %v", name, labels, v, want)
+		}
+	}
+	conns[0].Close()
+	h.eventually("127.0.0.1 below its limit", func() bool {
+		var s control.Status
+		if err := control.Call(h.socket(), control.Request{Command: "status"}, &s, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		return !s.Verdict.Degraded && s.Listeners[0].ClientsAtLimit == 0
 	})
 }
 

@@ -1,0 +1,115 @@
+package balancer
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rmqlb/rmqlb/internal/logcount"
+)
+
+// BusiestClientsListed is how many client addresses a Snapshot lists in
+// BusiestClients.
+const BusiestClientsListed = 5
+
+// clientTable counts the sessions of each client address, for
+// Config.MaxConnPerClient and for the busiest clients of a Snapshot. The
+// listener's loops share it; its mutex is held for one map update per
+// accepted and per ended session, and for a pass over the map per
+// Snapshot. The zero value is not usable: see newClientTable.
+type clientTable struct {
+	mu sync.Mutex
+	// n holds the sessions of each client address with at least one
+	// (the key unmapped and unzoned: see clientKey).
+	n map[netip.Addr]int32
+	// refusedLog counts the clients refused for the limit, logged at
+	// most every logcount.Every, so that a client that reconnects in a
+	// loop cannot flood the log.
+	refusedLog logcount.Counter
+}
+
+func newClientTable() *clientTable {
+	return &clientTable{n: make(map[netip.Addr]int32)}
+}
+
+// clientKey is the key of a client address: an IPv4-mapped IPv6 address
+// counts as its IPv4 address (a dual-stack listener sees IPv4 clients that
+// way), and a zone does not make another client.
+func clientKey(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
+
+// add counts a session of client a, unless limit > 0 and a already holds
+// limit sessions: then it counts nothing and returns false. held is the
+// number of a's sessions, this one included when it was counted.
+func (t *clientTable) add(a netip.Addr, limit int64) (held int64, ok bool) {
+	k := clientKey(a)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := int64(t.n[k])
+	if limit > 0 && n >= limit {
+		return n, false
+	}
+	t.n[k] = int32(n + 1)
+	return n + 1, true
+}
+
+// done gives back a session of client a that add counted.
+func (t *clientTable) done(a netip.Addr) {
+	k := clientKey(a)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch n := t.n[k]; {
+	case n > 1:
+		t.n[k] = n - 1
+	case n == 1:
+		delete(t.n, k)
+	}
+}
+
+// refused counts a client refused for the limit at now, and returns how
+// many to log (those since the last log, this one included) when it is
+// time to log them.
+func (t *clientTable) refused(now time.Time) (n int, log bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.refusedLog.Count(now)
+}
+
+// ClientSnapshot is one client address and the sessions it holds.
+type ClientSnapshot struct {
+	Address  netip.Addr `json:"address"`
+	Sessions int64      `json:"sessions"`
+}
+
+// summary is what a Snapshot tells of the clients: how many
+// addresses hold sessions, how many of them hold limit or more (0 when
+// limit is 0), and the k that hold the most, most first (ties by address).
+func (t *clientTable) summary(k int, limit int64) (clients, atLimit int, busiest []ClientSnapshot) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clients = len(t.n)
+	for a, n := range t.n {
+		if limit > 0 && int64(n) >= limit {
+			atLimit++
+		}
+		c := ClientSnapshot{Address: a, Sessions: int64(n)}
+		i, _ := slices.BinarySearchFunc(busiest, c, busier)
+		if i >= k {
+			continue
+		}
+		if len(busiest) == k {
+			busiest = busiest[:k-1]
+		}
+		busiest = slices.Insert(busiest, i, c)
+	}
+	return clients, atLimit, busiest
+}
+
+// busier orders clients by sessions, most first, then by address.
+func busier(a, b ClientSnapshot) int {
+	if c := cmp.Compare(b.Sessions, a.Sessions); c != 0 {
+		return c
+	}
+	return a.Address.Compare(b.Address)
+}
