@@ -100,6 +100,7 @@ type listener struct {
 	netmask6       int // persistence_netmask6, of an IPv6 service
 	maxClients     int // persistence_max_clients; 0: rmqlb's default
 	maxconn        int
+	maxPerClient   int // maxconn_per_client
 	connectTimeout time.Duration
 	retries        *int
 	onMarkedDown   string

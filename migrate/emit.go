@@ -72,6 +72,7 @@ type yListener struct {
 	PersistenceNetmask6   int         `yaml:"persistence_netmask6,omitempty"`
 	PersistenceMaxClients int         `yaml:"persistence_max_clients,omitempty"`
 	MaxConn               int         `yaml:"maxconn,omitempty"`
+	MaxConnPerClient      int         `yaml:"maxconn_per_client,omitempty"`
 	ConnectTimeout        string      `yaml:"connect_timeout,omitempty"`
 	Retries               *int        `yaml:"retries,omitempty"`
 	OnMarkedDown          string      `yaml:"on_marked_down,omitempty"`
@@ -255,6 +256,7 @@ func yamlListener(l *listener) *yListener {
 		PersistenceNetmask6:   l.netmask6,
 		PersistenceMaxClients: l.maxClients,
 		MaxConn:               l.maxconn,
+		MaxConnPerClient:      l.maxPerClient,
 		ConnectTimeout:        dur(l.connectTimeout),
 		Retries:               l.retries,
 		OnMarkedDown:          l.onMarkedDown,

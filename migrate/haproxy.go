@@ -52,7 +52,7 @@ const (
 	whyLog        = "no equivalent: rmqlb logs to stderr (the journal) and counts sessions in `rmqlb status` and /metrics"
 	whyGlobal     = "no equivalent: a setting of the HAProxy process"
 	whyStats      = "no equivalent: use `rmqlb status` (control_socket) and /metrics (metrics_listen)"
-	whyRules      = "no equivalent: rmqlb has no content rules or ACLs; a listener sends every client to its backends"
+	whyRules      = "no equivalent: rmqlb has no content rules or ACLs; a listener sends every client to its backends (a cap on each source's connections, track-sc src and a reject on its conn_cur, becomes maxconn_per_client)"
 	whyTLS        = "no equivalent: rmqlb proxies TCP without TLS; let RabbitMQ terminate TLS (listeners.ssl) and point the listener at it"
 	whyNoQueue    = "no equivalent: rmqlb queues no client; past maxconn a client is refused"
 	whyResolve    = "no equivalent: rmqlb uses IP addresses and resolves no names"
@@ -91,7 +91,7 @@ var haWhy = map[string]string{
 	"id":                         "no equivalent: rmqlb's listeners have a name only",
 	"bind-process":               whyGlobal, "unique-id-format": whyHTTP, "unique-id-header": whyHTTP,
 	"email-alert": whyMail, "rate-limit": "no equivalent: rmqlb limits concurrent clients (maxconn), not their rate",
-	"stick-table":        "no equivalent: rmqlb keeps clients on a backend by persistence_timeout",
+	"stick-table":        "no equivalent: rmqlb keeps clients on a backend by persistence_timeout (stick on src), and caps each client address's connections by maxconn_per_client (store conn_cur)",
 	"stick":              "no equivalent: rmqlb's only stickiness is by client address (persistence_timeout)",
 	"dispatch":           "no equivalent: write the address as a backend",
 	"server-template":    whyResolve,
@@ -696,6 +696,7 @@ func (t *haT) settings(l *listener, front, back haProxy) {
 		}
 	}
 	t.balance(l, back)
+	t.clientLimit(l, front)
 	// What rmqlb always does: TCP keepalive on both sides, splice(2).
 	for _, k := range []string{"option tcpka", "option clitcpka", "option srvtcpka", "option splice-auto", "option splice-request", "option splice-response"} {
 		for _, p := range []haProxy{front, back} {

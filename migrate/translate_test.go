@@ -181,6 +181,35 @@ func TestTranslate(t *testing.T) {
 				"h:13: stick-table type ip size 5000 expire 1h: note: rmqlb keeps each client address on its backend with persistence_timeout 1h (the table's expire) and pins at most persistence_max_clients 5000 addresses"},
 		},
 		{
+			name: "HAProxy: a cap on each source's connections becomes maxconn_per_client",
+			files: memFiles{"h": "listen a\n bind 10.0.0.100:5672\n stick-table type ip size 100k expire 30s store conn_cur\n tcp-request connection track-sc0 src\n tcp-request connection reject if { sc0_conn_cur gt 100 }\n server a 10.0.0.1:5672\n" +
+				"frontend b\n bind 10.0.0.100:5673\n stick-table type ipv6 size 1k store conn_cur\n tcp-request connection track-sc1 src\n acl too_many sc_conn_cur(1) ge 50\n tcp-request connection reject if too_many\n default_backend bb\nbackend bb\n server b 10.0.0.1:5673\n" +
+				"listen c\n bind 10.0.0.100:5674\n tcp-request connection track-sc0 src\n tcp-request connection reject if { src_conn_cur gt 10 }\n stick-table type ip size 1m expire 10m store conn_cur\n stick on src\n server c 10.0.0.1:5674\n"},
+			src: Sources{HAProxy: "h"},
+			want: []string{"bind: 10.0.0.100:5672\n    maxconn_per_client: 100\n", "bind: 10.0.0.100:5673\n    maxconn_per_client: 49\n",
+				"bind: 10.0.0.100:5674\n    persistence_timeout: 10m\n    persistence_max_clients: 1048576\n    maxconn_per_client: 10\n"},
+			notes: []string{"h:5: tcp-request connection reject if { sc0_conn_cur gt 100 }: note: rmqlb refuses a client address's connections past maxconn_per_client 100 at once, as this rule does",
+				"h:3: stick-table type ip size 100k expire 30s store conn_cur: note: rmqlb counts each client address's connections for maxconn_per_client without a table",
+				"h:12: tcp-request connection reject if too_many: note: rmqlb refuses a client address's connections past maxconn_per_client 49 at once",
+				"h:9: stick-table type ipv6 size 1k store conn_cur: note: rmqlb counts each client address's connections",
+				"h:19: tcp-request connection reject if { src_conn_cur gt 10 }: note: rmqlb refuses a client address's connections past maxconn_per_client 10",
+				"h:20: stick-table type ip size 1m expire 10m store conn_cur: note: rmqlb keeps each client address on its backend with persistence_timeout 10m"},
+		},
+		{
+			name: "HAProxy: source rules that are not a cap on connections are left out",
+			files: memFiles{"h": "listen a\n bind 10.0.0.100:5672\n stick-table type ip size 100k expire 30s store conn_rate(10s)\n tcp-request connection track-sc0 src\n tcp-request connection reject if { sc0_conn_rate gt 100 }\n server a 10.0.0.1:5672\n" +
+				"listen b\n bind 10.0.0.100:5673\n tcp-request connection reject if { src_conn_cur gt 10 }\n tcp-request connection track-sc0 src\n server b 10.0.0.1:5673\n" +
+				"listen c\n bind 10.0.0.100:5674\n tcp-request connection track-sc0 src\n tcp-request connection reject if { sc1_conn_cur gt 10 }\n tcp-request connection reject if { sc0_conn_cur ge 1 }\n server c 10.0.0.1:5674\n"},
+			src: Sources{HAProxy: "h"},
+			not: []string{"maxconn_per_client"},
+			notes: []string{"h:5: tcp-request connection reject if { sc0_conn_rate gt 100 }: not translated: no equivalent: rmqlb has no content rules",
+				"h:3: stick-table type ip size 100k expire 30s store conn_rate(...: not translated",
+				"h:9: tcp-request connection reject if { src_conn_cur gt 10 }: not translated: no equivalent",
+				"h:10: tcp-request connection track-sc0 src: not translated: no equivalent",
+				"h:15: tcp-request connection reject if { sc1_conn_cur gt 10 }: not translated",
+				"h:16: tcp-request connection reject if { sc0_conn_cur ge 1 }: not translated"},
+		},
+		{
 			name:  "HAProxy: stick table without size keeps rmqlb's bound",
 			files: memFiles{"h": "listen a\n bind 10.0.0.100:5672\n stick-table type ip expire 10m\n stick on src\n server a 10.0.0.1:5672\n"},
 			src:   Sources{HAProxy: "h"},
