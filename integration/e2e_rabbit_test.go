@@ -221,6 +221,9 @@ func closeAll(conns []*amqp.Connection) {
 //   - 100 AMQP connections through the VIP;
 //   - rmqlb sessions names, for each AMQP client, the source address its
 //     broker lists the connection under (rabbitmqctl list_connections);
+//   - with maxconn_per_client set by a reload, a client host that opens
+//     AMQP connections and keeps them is refused past it, while another
+//     address is served, and the master's status names it;
 //   - with rmq2 made a backup by a reload, AMQP clients all go to rmq1,
 //     and to rmq2 while rmq1 takes none (operator's weight 0);
 //   - a producer (publisher confirms) and a consumer through the VIP keep
@@ -276,6 +279,10 @@ func TestE2ERabbitMQ(t *testing.T) {
 
 	t.Run("sessions-lead-to-clients", func(t *testing.T) {
 		testSessionsLeadToClients(t, rl)
+	})
+
+	t.Run("client-that-leaks-connections", func(t *testing.T) {
+		testLeakingClient(t, rl)
 	})
 
 	t.Run("backup-standby", func(t *testing.T) {
