@@ -82,10 +82,19 @@ type ClientSnapshot struct {
 	Sessions int64      `json:"sessions"`
 }
 
+// summaryInPlace is how many clients summary picks the busiest of while
+// it holds the table's lock; for more it copies the table and sorts it
+// without the lock, so that accepting clients does not wait for a long
+// listing.
+const summaryInPlace = 16
+
 // summary is what a Snapshot tells of the clients: how many
 // addresses hold sessions, how many of them hold limit or more (0 when
 // limit is 0), and the k that hold the most, most first (ties by address).
 func (t *clientTable) summary(k int, limit int64) (clients, atLimit int, busiest []ClientSnapshot) {
+	if k > summaryInPlace {
+		return t.sorted(k, limit)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	clients = len(t.n)
@@ -106,10 +115,39 @@ func (t *clientTable) summary(k int, limit int64) (clients, atLimit int, busiest
 	return clients, atLimit, busiest
 }
 
+// sorted is summary for a large k: the table copied under its lock,
+// sorted without it.
+func (t *clientTable) sorted(k int, limit int64) (clients, atLimit int, busiest []ClientSnapshot) {
+	t.mu.Lock()
+	all := make([]ClientSnapshot, 0, len(t.n))
+	for a, n := range t.n {
+		all = append(all, ClientSnapshot{Address: a, Sessions: int64(n)})
+	}
+	t.mu.Unlock()
+	for _, c := range all {
+		if limit > 0 && c.Sessions >= limit {
+			atLimit++
+		}
+	}
+	slices.SortFunc(all, busier)
+	return len(all), atLimit, all[:min(k, len(all)):min(k, len(all))]
+}
+
 // busier orders clients by sessions, most first, then by address.
 func busier(a, b ClientSnapshot) int {
 	if c := cmp.Compare(b.Sessions, a.Sessions); c != 0 {
 		return c
 	}
 	return a.Address.Compare(b.Address)
+}
+
+// Clients returns the client addresses with a session now, most sessions
+// first (ties by address), at most k of them (k <= 0: none), with how
+// many there are and how many hold Config.MaxConnPerClient sessions, and
+// that limit (0: none). Safe for concurrent use; it waits for no event
+// loop.
+func (l *Listener) Clients(k int) (list []ClientSnapshot, clients, atLimit int, limit int64) {
+	limit = l.params.Load().maxConnClient
+	clients, atLimit, list = l.clients.summary(max(k, 0), limit)
+	return list, clients, atLimit, limit
 }

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -152,5 +153,28 @@ func TestMaxConnPerClient(t *testing.T) {
 	}
 	if s := r.Snapshot(); s.ClientsAtLimit != 0 || s.BusiestClients[0].Sessions != 3 {
 		t.Errorf("without a limit: %d at limit, busiest %v; want 0 and 127.0.0.1 with 3", s.ClientsAtLimit, s.BusiestClients)
+	}
+}
+
+// TestClientSummaryPaths: the busiest clients picked under the table's
+// lock and those sorted from a copy agree, for any table and k.
+func TestClientSummaryPaths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		tb := newClientTable()
+		for range rng.IntN(300) {
+			tb.add(netip.AddrFrom4([4]byte{10, 0, byte(rng.IntN(2)), byte(rng.IntN(40))}), 0)
+		}
+		limit := int64(rng.IntN(6))
+		for _, k := range []int{0, 1, 5, summaryInPlace} {
+			n1, at1, l1 := tb.summary(k, limit)
+			n2, at2, l2 := tb.sorted(k, limit)
+			if n1 != n2 || at1 != at2 || !slices.Equal(l1, l2) || len(l1) != min(k, n1) {
+				t.Fatalf("round %d, k %d, limit %d: in place %d, %d, %v; sorted %d, %d, %v", round, k, limit, n1, at1, l1, n2, at2, l2)
+			}
+		}
+		if _, _, all := tb.summary(1000, 0); !slices.IsSortedFunc(all, busier) || len(all) != len(tb.n) {
+			t.Fatalf("round %d: listing every client: %v", round, all)
+		}
 	}
 }

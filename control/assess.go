@@ -633,6 +633,6 @@ func clientsAtLimit(l balancer.Snapshot) string {
 		who += fmt.Sprintf(" are at maxconn_per_client (%d)", l.MaxConnPerClient)
 	}
 	return fmt.Sprintf("listener %s: %s: new connections from there are refused until one ends (%d refused so far); "+
-		"find the application that opens them (a connection leak?) with rmqlb sessions --client ADDRESS %s, or raise maxconn_per_client",
+		"find the application that opens them (a connection leak?) with rmqlb sessions --client ADDRESS %s (rmqlb clients lists every address), or raise maxconn_per_client",
 		l.Name, who, l.RefusedPerClient, l.Name)
 }

@@ -592,7 +592,7 @@ func TestAssessClientsAtLimit(t *testing.T) {
 		return balancer.ClientSnapshot{Address: netip.MustParseAddr(a), Sessions: n}
 	}
 	const tail = "new connections from there are refused until one ends (4 refused so far); " +
-		"find the application that opens them (a connection leak?) with rmqlb sessions --client ADDRESS amqp, or raise maxconn_per_client"
+		"find the application that opens them (a connection leak?) with rmqlb sessions --client ADDRESS amqp (rmqlb clients lists every address), or raise maxconn_per_client"
 	for _, tc := range []struct {
 		name    string
 		limit   int64

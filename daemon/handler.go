@@ -21,6 +21,8 @@ import (
 //	                                         (control.SessionsRequest, control.Sessions)
 //	shutdown-sessions KEY=VALUE...           close the sessions selected
 //	                                         (control.SessionsShutdown)
+//	clients [KEY=VALUE...]                   the client addresses of the listeners
+//	                                         (control.ClientsRequest, control.Clients)
 //	vrrp release NAME [DURATION] | vrrp ready NAME
 //	                                         planned handover (handleVRRP)
 //	upgrade [BINARY]                         start BINARY to take over (Upgrade)
@@ -52,6 +54,12 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 			return nil, err
 		}
 		return d.Sessions(ctx, r)
+	case "clients":
+		r, err := control.ParseClientsRequest(req.Args)
+		if err != nil {
+			return nil, err
+		}
+		return d.Clients(r)
 	case "shutdown-sessions":
 		r, err := control.ParseSessionsRequest(req.Args)
 		if err != nil {

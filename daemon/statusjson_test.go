@@ -3,15 +3,19 @@ package daemon
 import (
 	"encoding/json"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/control/statusschema"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/metricstest"
 	"github.com/rmqlb/rmqlb/vrrp"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // TestStatusJSONMatchesSchema: the status a running daemon sends on its
@@ -167,26 +171,9 @@ func TestStatusShowsClientAtLimit(t *testing.T) {
 	if !closedByPeer(c) {
 		t.Fatal("a fifth connection from 127.0.0.1 was not refused")
 	}
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9)}}
-	other, err := d.Dial("tcp", l.bind)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	if err := roundTrip(other, []byte("hello")); err != nil {
-		t.Fatalf("another client address: %v", err)
-	}
-	var raw json.RawMessage
-	if err := control.Call(h.socket(), control.Request{Command: "status"}, &raw, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := statusschema.Validate(sch, raw); err != nil {
-		t.Fatalf("status with a client at its limit: %v\n%s", err, raw)
-	}
+	servedFrom(t, l.bind, net.IPv4(127, 0, 0, 9))
 	var s control.Status
-	if err := json.Unmarshal(raw, &s); err != nil {
-		t.Fatal(err)
-	}
+	callSchema(t, h, sch, control.Request{Command: "status"}, &s)
 	ls := s.Listeners[0]
 	if ls.MaxConnPerClient != 4 || ls.RefusedPerClient != 1 || ls.Clients != 2 || ls.ClientsAtLimit != 1 {
 		t.Errorf("listener: limit %d, %d refused, %d clients, %d at limit; want 4, 1, 2, 1", ls.MaxConnPerClient, ls.RefusedPerClient, ls.Clients, ls.ClientsAtLimit)
@@ -220,6 +207,40 @@ func TestStatusShowsClientAtLimit(t *testing.T) {
 	})
 }
 
+// TestClientsJSONMatchesSchema: the answer of a running daemon's control
+// socket to a clients request is valid against
+// control/statusschema/clients.schema.json, lists each client address
+// with its sessions, the busiest first, within the limit, and refuses a
+// listener it does not have.
+func TestClientsJSONMatchesSchema(t *testing.T) {
+	sch, err := statusschema.CompileClients()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLab(t)
+	h := newHarness(t, l.file("policy: roundrobin", "policy: roundrobin\n    maxconn_per_client: 4"))
+	fourSessions(t, l, h) // each from 127.0.0.1
+	servedFrom(t, l.bind, net.IPv4(127, 0, 0, 9))
+	for _, limit := range []int{0, 1} {
+		var c control.Clients
+		callSchema(t, h, sch, control.Request{Command: "clients", Args: control.ClientsRequest{Limit: limit}.Args()}, &c)
+		want := []balancer.ClientSnapshot{{Address: netip.MustParseAddr("127.0.0.1"), Sessions: 4}, {Address: netip.MustParseAddr("127.0.0.9"), Sessions: 1}}
+		if limit == 1 {
+			want = want[:1]
+		}
+		if len(c.Listeners) != 1 {
+			t.Fatalf("limit %d: %+v", limit, c)
+		}
+		if x := c.Listeners[0]; x.Listener != "amqp" || x.Clients != 2 || x.AtLimit != 1 || x.MaxConnPerClient != 4 || !slices.Equal(x.List, want) {
+			t.Errorf("limit %d: %+v; want 2 clients, 1 at the limit of 4, listed %v", limit, x, want)
+		}
+	}
+	err = control.Call(h.socket(), control.Request{Command: "clients", Args: control.ClientsRequest{Listener: "nope"}.Args()}, nil, 5*time.Second)
+	if err == nil || !strings.Contains(err.Error(), `no listener "nope"`) {
+		t.Errorf("clients of an unknown listener: %v", err)
+	}
+}
+
 // TestSessionsJSONMatchesSchema: the answer of a running daemon's control
 // socket to a sessions request is valid against
 // control/statusschema/sessions.schema.json.
@@ -231,15 +252,40 @@ func TestSessionsJSONMatchesSchema(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
 	fourSessions(t, l, h)
+	var s control.Sessions
+	callSchema(t, h, sch, control.Request{Command: "sessions"}, &s)
+	if s.Total != 4 || len(s.Sessions) != 4 {
+		t.Errorf("sessions answer: %d of %d; want 4 of 4", len(s.Sessions), s.Total)
+	}
+}
+
+// callSchema sends req to the daemon's control socket and decodes its
+// answer into out, failing t unless the answer is valid against sch.
+func callSchema(t *testing.T, h *harness, sch *jsonschema.Schema, req control.Request, out any) {
+	t.Helper()
 	var raw json.RawMessage
-	if err := control.Call(h.socket(), control.Request{Command: "sessions"}, &raw, 5*time.Second); err != nil {
+	if err := control.Call(h.socket(), req, &raw, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if err := statusschema.Validate(sch, raw); err != nil {
-		t.Fatalf("sessions JSON does not match the schema: %v\n%s", err, raw)
+		t.Fatalf("the answer to %s does not match its schema: %v\n%s", req.Command, err, raw)
 	}
-	var s control.Sessions
-	if err := json.Unmarshal(raw, &s); err != nil || s.Total != 4 || len(s.Sessions) != 4 {
-		t.Errorf("sessions answer: %d of %d, %v; want 4 of 4", len(s.Sessions), s.Total, err)
+	if err := json.Unmarshal(raw, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// servedFrom connects to bind from the local address ip and checks that
+// the session carries a round trip; the connection closes with t.
+func servedFrom(t *testing.T, bind string, ip net.IP) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+	c, err := d.Dial("tcp", bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := roundTrip(c, []byte("hello")); err != nil {
+		t.Fatalf("a client from %s: %v", ip, err)
 	}
 }

@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +18,8 @@ import (
 // ones are refused before their handshake, while an application on
 // another address (h2's) still connects, publishes with confirms and gets
 // its message back through the VIP. The master's status names the client
-// host's address and exits 1; once the leaked connections close, the
+// host's address and exits 1, and rmqlb clients lists it first, at its
+// limit; once the leaked connections close, the
 // client host connects again and the reason is gone.
 func testLeakingClient(t *testing.T, rl *rabbitLab) {
 	const limit = 10
@@ -68,6 +71,14 @@ func testLeakingClient(t *testing.T, rl *rabbitLab) {
 	}
 	if text := d.mustStatusText(); !strings.Contains(text, fmt.Sprintf("the busiest %s with %d/%d (1 AT maxconn_per_client)", rl.client.Addr, limit, limit)) {
 		t.Errorf("status of h1 does not show the client host as the busiest, at its limit:\n%s", text)
+	}
+
+	// rmqlb clients puts the client host first, at its limit, and h2 after.
+	out, err := exec.Command(d.bin, "clients", "--socket", d.sock).CombinedOutput()
+	rows := regexp.MustCompile(`(?m)^amqp +` + regexp.QuoteMeta(rl.client.Addr.String()) + ` +10/10 AT LIMIT\namqp +` +
+		regexp.QuoteMeta(rl.lab.Host("h2").Addr.String()) + ` +1/10\n`)
+	if err != nil || !rows.Match(out) || !strings.Contains(string(out), "amqp: 2 client addresses, 1 at maxconn_per_client (10)") {
+		t.Errorf("rmqlb clients on h1: %v\n%s", err, out)
 	}
 
 	closeAll(leaked)

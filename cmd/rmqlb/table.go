@@ -74,7 +74,7 @@ control/statusschema/status.schema.json in the source). With --watch it prints t
 every INTERVAL until SIGINT or SIGTERM, and exits with the code of the last status shown.`,
 			Exits: []clidoc.Exit{
 				{Code: control.ExitHealthy, Meaning: "healthy"},
-				{Code: control.ExitDegraded, Meaning: "degraded: the last reload was refused, a VRRP instance is in FAULT or cannot hold its VIPs, a master's VIP is not on its interface, another router's adverts of an instance's VRID are being dropped (split brain), a listener is not listening, has no backend that serves or refuses new clients at its maxconn, or a backend is DOWN or DEGRADED or in another RabbitMQ cluster than the others"},
+				{Code: control.ExitDegraded, Meaning: "degraded: the last reload was refused, a VRRP instance is in FAULT or cannot hold its VIPs, a master's VIP is not on its interface, another router's adverts of an instance's VRID are being dropped (split brain), a listener is not listening, has no backend that serves or refuses new clients at its maxconn, a client address holds its maxconn_per_client, or a backend is DOWN or DEGRADED or in another RabbitMQ cluster than the others"},
 				{Code: control.ExitUnreachable, Meaning: "the daemon did not answer (not running, wrong socket), or wrong command line"},
 			},
 		}},
@@ -134,6 +134,29 @@ LISTENER, LISTENER/BACKEND or --client must select them.`,
 			Exits: []clidoc.Exit{
 				{Code: 0, Meaning: "listed (none is a list too), or closed"},
 				{Code: 1, Meaning: "the daemon refused: no such listener or backend"},
+				{Code: control.ExitUnreachable, Meaning: "the daemon did not answer (not running, wrong socket), or wrong command line"},
+			},
+		}},
+		{define: defineClients, doc: clidoc.Command{
+			Name:    "clients",
+			Forms:   []string{"[--socket PATH | --config FILE] [--limit N] [--json] [LISTENER]"},
+			Summary: "list the client addresses of the listeners with their sessions, the busiest first (who holds the connections)",
+			Doc: `Asks the running daemon for the client addresses that hold sessions, per listener in the
+file's order (a LISTENER narrows it to one): each address with its number of sessions, against the
+listener's maxconn_per_client when it has one (AT LIMIT: its new connections are refused), the
+most first, at most --limit of them per listener, under a line per listener with their count. The
+listeners count their clients as they accept them, so the answer waits for no event loop; rmqlb
+sessions --client ADDRESS lists the sessions of one of them, and closes them with --shutdown.
+
+An application that leaks connections, or one host that holds more of them than its share, shows
+at the top. With --json it prints the daemon's answer, one JSON object (its JSON Schema is
+control/statusschema/clients.schema.json in the source).`,
+			Operands: []clidoc.Operand{
+				{Name: "LISTENER"},
+			},
+			Exits: []clidoc.Exit{
+				{Code: 0, Meaning: "listed (none is a list too)"},
+				{Code: 1, Meaning: "the daemon refused: no such listener"},
 				{Code: control.ExitUnreachable, Meaning: "the daemon did not answer (not running, wrong socket), or wrong command line"},
 			},
 		}},

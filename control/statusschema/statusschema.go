@@ -2,7 +2,8 @@
 // daemon's control socket sends: the status, as `rmqlb status --json`
 // prints it (control.Status), in status.schema.json, and the sessions, as
 // `rmqlb sessions --json` prints them (control.Sessions), in
-// sessions.schema.json. It compiles them for tests that check real JSON
+// sessions.schema.json, and the client addresses, as `rmqlb clients --json`
+// prints them (control.Clients), in clients.schema.json. It compiles them for tests that check real JSON
 // against them; the daemon and the command do not import it.
 package statusschema
 
@@ -19,6 +20,8 @@ var (
 	schema []byte
 	//go:embed sessions.schema.json
 	sessionsSchema []byte
+	//go:embed clients.schema.json
+	clientsSchema []byte
 )
 
 // Schema returns the text of status.schema.json.
@@ -30,6 +33,11 @@ func SessionsSchema() []byte { return bytes.Clone(sessionsSchema) }
 // Compile compiles the status schema, with the "format" keyword asserted
 // (date-time), so that a status that does not match it fails Validate.
 func Compile() (*jsonschema.Schema, error) { return compile("status.schema.json", schema) }
+
+// CompileClients compiles the clients schema, as Compile does.
+func CompileClients() (*jsonschema.Schema, error) {
+	return compile("clients.schema.json", clientsSchema)
+}
 
 // CompileSessions compiles the sessions schema, as Compile does.
 func CompileSessions() (*jsonschema.Schema, error) {

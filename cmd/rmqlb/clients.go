@@ -1,0 +1,65 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/rmqlb/rmqlb/control"
+)
+
+// defineClients is rmqlb clients.
+func defineClients(fs *flag.FlagSet) runFunc {
+	socketOf := clientFlags(fs)
+	asJSON := fs.Bool("json", false, "print the daemon's answer as it came: one JSON object")
+	limit := fs.Int("limit", control.DefaultClientsLimit, fmt.Sprintf("list at most `N` client addresses per listener (1..%d); they are counted whatever their number", control.MaxClientsLimit))
+	return func(args []string, stdout, stderr io.Writer) int {
+		pos, err := parseInterspersed(fs, args)
+		if err != nil {
+			return flagExit(err)
+		}
+		bad := func(format string, a ...any) int {
+			fmt.Fprintf(stderr, "rmqlb clients: "+format+"\n", a...)
+			fs.Usage()
+			return control.ExitUnreachable
+		}
+		r := control.ClientsRequest{Limit: *limit}
+		switch {
+		case len(pos) > 1:
+			return bad("unexpected argument %q", pos[1])
+		case len(pos) == 1 && (pos[0] == "" || strings.Contains(pos[0], "/")):
+			return bad("%q is not a LISTENER", pos[0])
+		case len(pos) == 1:
+			r.Listener = pos[0]
+		}
+		if *limit < 1 || *limit > control.MaxClientsLimit {
+			return bad("--limit must be 1..%d, not %d", control.MaxClientsLimit, *limit)
+		}
+		socket, err := socketOf()
+		if err != nil {
+			fmt.Fprintf(stderr, "rmqlb clients: %v\n", err)
+			return control.ExitUnreachable
+		}
+		var raw json.RawMessage
+		if err := control.Call(socket, control.Request{Command: "clients", Args: r.Args()}, &raw, sessionsCallTimeout); err != nil {
+			fmt.Fprintf(stderr, "rmqlb clients: %v\n", err)
+			return callExit(err)
+		}
+		var c control.Clients
+		if err := json.Unmarshal(raw, &c); err != nil {
+			fmt.Fprintf(stderr, "rmqlb clients: decoding the answer: %v\n", err)
+			return control.ExitUnreachable
+		}
+		if *asJSON {
+			writeIndentedJSON(stdout, raw) // raw decoded above: valid JSON
+			return 0
+		}
+		if err := control.FormatClients(stdout, c, r.Limit); err != nil {
+			fmt.Fprintf(stderr, "rmqlb clients: %v\n", err)
+			return control.ExitUnreachable
+		}
+		return 0
+	}
+}
