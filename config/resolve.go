@@ -207,7 +207,23 @@ func (r *resolver) config(f *file) *Config {
 	r.noSelfLoops(c)
 	c.Warnings = append(c.Warnings, c.guestWarnings()...)
 	c.Warnings = append(c.Warnings, c.backupWarnings()...)
+	c.Warnings = append(c.Warnings, c.clientLimitWarnings()...)
 	return c
+}
+
+// clientLimitWarnings returns a warning for every listener whose
+// maxconn_per_client is not below its maxconn: one client address may
+// still take every connection, so the limit does nothing.
+func (c *Config) clientLimitWarnings() []string {
+	var ws []string
+	for _, l := range c.Listeners {
+		if l.MaxConn > 0 && l.MaxConnPerClient >= l.MaxConn {
+			f := l.Field + ".maxconn_per_client"
+			ws = append(ws, fmt.Sprintf("%s (line %d): %d is not below the listener's maxconn %d, so one client address may still take every connection: it does nothing",
+				f, c.Line(f), l.MaxConnPerClient, l.MaxConn))
+		}
+	}
+	return ws
 }
 
 // backupWarnings returns a warning for every listener that sets

@@ -653,6 +653,41 @@ func TestBackupWarnings(t *testing.T) {
 	}
 }
 
+// TestClientLimitWarnings: a maxconn_per_client that is not below the
+// listener's maxconn is warned about (it does nothing), with its line;
+// not one below it, nor one without a maxconn.
+func TestClientLimitWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		keys string
+		want []string
+	}{
+		{"maxconn: 100\n    maxconn_per_client: 100", []string{"listeners[0].maxconn_per_client (line 17): 100 is not below the listener's maxconn 100, so one client address may still take every connection: it does nothing"}},
+		{"maxconn: 100\n    maxconn_per_client: 250", []string{"listeners[0].maxconn_per_client (line 17): 250 is not below the listener's maxconn 100"}},
+		{"maxconn: 100\n    maxconn_per_client: 99", nil},
+		{"maxconn_per_client: 5000", nil},
+	} {
+		c, err := Parse([]byte(strings.Replace(base, "keepalive: 30s", "keepalive: 30s\n    "+tc.keys, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			if strings.Contains(w, "maxconn_per_client") {
+				got = append(got, w)
+			}
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("%q: warnings %q, want %q", tc.keys, got, tc.want)
+			continue
+		}
+		for i := range got {
+			if !strings.HasPrefix(got[i], tc.want[i]) {
+				t.Errorf("%q: warning %q, want it to start %q", tc.keys, got[i], tc.want[i])
+			}
+		}
+	}
+}
+
 // TestInert: a file that says inert: true and has no VRRP instance and no
 // listener is valid, with a warning; the same file without the key is
 // refused, and so is the key beside a VRRP instance (TestRules) or a
