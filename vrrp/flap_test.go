@@ -92,3 +92,44 @@ func TestCarryTransitions(t *testing.T) {
 		t.Errorf("recent transitions %v, want %v", s.RecentTransitions, want)
 	}
 }
+
+// TestSnapshotStateHasItsTransition: a Snapshot taken while the instance
+// changes state never shows the new state without the change that led to
+// it: the state and its transition are taken under one lock.
+func TestSnapshotStateHasItsTransition(t *testing.T) {
+	const mdi = 3609375 * time.Microsecond
+	tr := newFakeTransport(local)
+	h := startInstance(t, testConfig(), tr)
+	h.clock.WaitArmed(t, t0.Add(mdi))
+	stop := make(chan struct{})
+	bad := make(chan Snapshot, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				close(bad)
+				return
+			default:
+			}
+			s := h.inst.Snapshot()
+			if n := len(s.RecentTransitions); n > 0 && s.RecentTransitions[n-1].To != s.State {
+				select {
+				case bad <- s:
+				default:
+				}
+			}
+		}
+	}()
+	for range 50 { // the fake transport takes 100 packets
+		h.clock.WaitArmed(t, h.clock.Now().Add(mdi))
+		h.clock.Advance(mdi)
+		h.waitSnapshot(t, "MASTER", func(s Snapshot) bool { return s.State == StateMaster })
+		h.clock.Advance(100 * time.Millisecond)
+		tr.inject(t, advertBytes(t, higher, 200, time.Second), higher, MulticastIPv4, 255)
+		h.waitSnapshot(t, "BACKUP", func(s Snapshot) bool { return s.State == StateBackup })
+	}
+	close(stop)
+	if s, ok := <-bad; ok {
+		t.Errorf("a snapshot in %s whose last transition is %+v", s.State, s.RecentTransitions[len(s.RecentTransitions)-1])
+	}
+}

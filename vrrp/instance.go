@@ -716,6 +716,14 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 	}
 	acts := i.m.StepInto(now, ev, i.acts)
 	i.acts = acts[:0]
+	// A state change is counted and kept under the same lock as the
+	// step, so that no Snapshot shows the new state without it.
+	for _, a := range acts {
+		if c, ok := a.(StateChange); ok {
+			i.counters.Transitions++
+			i.transitioned(c, now)
+		}
+	}
 	state, prio := i.m.State(), i.m.EffectivePriority()
 	i.mu.Unlock()
 	i.metrics.set(state, prio)
@@ -776,10 +784,6 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			// Acquire resumes all the same.
 			ow.request(false)
 		case StateChange:
-			i.mu.Lock()
-			i.counters.Transitions++
-			i.transitioned(a, now)
-			i.mu.Unlock()
 			i.metrics.inc(func(m *metrics) prometheus.Counter { return m.transitions })
 			i.log.Info("VRRP state change",
 				zap.Stringer("from", a.From), zap.Stringer("to", a.To), zap.String("reason", a.Reason),
