@@ -113,3 +113,19 @@ func TestFormatClients(t *testing.T) {
 		t.Errorf("without a limit: got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+// FuzzParseClientsRequest: any arguments give a request or an error, and
+// a request read back from its Args is the same request.
+func FuzzParseClientsRequest(f *testing.F) {
+	f.Add("listener=amqp", "limit=3")
+	f.Add("limit=100000", "listener==")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		r, err := ParseClientsRequest([]string{a, b})
+		if err != nil {
+			return
+		}
+		if again, err := ParseClientsRequest(r.Args()); err != nil || again != r {
+			t.Fatalf("%+v read back from %q: %+v, %v", r, r.Args(), again, err)
+		}
+	})
+}
