@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rmqlb/rmqlb/balancer"
@@ -47,28 +46,19 @@ func (r ClientsRequest) Args() []string {
 // KEY=VALUE with KEY listener or limit, at most once each.
 func ParseClientsRequest(args []string) (ClientsRequest, error) {
 	var r ClientsRequest
-	seen := map[string]bool{}
-	for _, a := range args {
-		k, v, ok := strings.Cut(a, "=")
-		if !ok || v == "" {
-			return ClientsRequest{}, fmt.Errorf("parsing clients request: %q is not KEY=VALUE", a)
-		}
-		if seen[k] {
-			return ClientsRequest{}, fmt.Errorf("parsing clients request: %s given twice", k)
-		}
-		seen[k] = true
+	err := eachKeyValue("clients", args, func(k, v string) (err error) {
 		switch k {
 		case "listener":
 			r.Listener = v
 		case "limit":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > MaxClientsLimit {
-				return ClientsRequest{}, fmt.Errorf("parsing clients request: limit must be 1..%d, not %q", MaxClientsLimit, v)
-			}
-			r.Limit = n
+			r.Limit, err = parseLimit(v, MaxClientsLimit)
 		default:
-			return ClientsRequest{}, fmt.Errorf("parsing clients request: unknown key %q (listener, limit)", k)
+			err = fmt.Errorf("unknown key %q (listener, limit)", k)
 		}
+		return err
+	})
+	if err != nil {
+		return ClientsRequest{}, err
 	}
 	return r, nil
 }

@@ -67,38 +67,56 @@ func (r SessionsRequest) Args() []string {
 // prefix) and limit, at most once each.
 func ParseSessionsRequest(args []string) (SessionsRequest, error) {
 	var r SessionsRequest
-	seen := map[string]bool{}
-	for _, a := range args {
-		k, v, ok := strings.Cut(a, "=")
-		if !ok || v == "" {
-			return SessionsRequest{}, fmt.Errorf("parsing sessions request: %q is not KEY=VALUE", a)
-		}
-		if seen[k] {
-			return SessionsRequest{}, fmt.Errorf("parsing sessions request: %s given twice", k)
-		}
-		seen[k] = true
+	err := eachKeyValue("sessions", args, func(k, v string) (err error) {
 		switch k {
 		case "listener":
 			r.Listener = v
 		case "backend":
 			r.Backend = v
 		case "client":
-			p, port, err := ParseClient(v)
-			if err != nil {
-				return SessionsRequest{}, fmt.Errorf("parsing sessions request: %w", err)
-			}
-			r.Client, r.ClientPort = p, port
+			r.Client, r.ClientPort, err = ParseClient(v)
 		case "limit":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > MaxSessionsLimit {
-				return SessionsRequest{}, fmt.Errorf("parsing sessions request: limit must be 1..%d, not %q", MaxSessionsLimit, v)
-			}
-			r.Limit = n
+			r.Limit, err = parseLimit(v, MaxSessionsLimit)
 		default:
-			return SessionsRequest{}, fmt.Errorf("parsing sessions request: unknown key %q (listener, backend, client, limit)", k)
+			err = fmt.Errorf("unknown key %q (listener, backend, client, limit)", k)
 		}
+		return err
+	})
+	if err != nil {
+		return SessionsRequest{}, err
 	}
 	return r, nil
+}
+
+// eachKeyValue reads the arguments of a request of the command what: each
+// a KEY=VALUE word, each KEY at most once, handed to set in order. The
+// first error, set's or of a word, is returned as "parsing WHAT request:
+// ...".
+func eachKeyValue(what string, args []string, set func(k, v string) error) error {
+	seen := map[string]bool{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || v == "" {
+			return fmt.Errorf("parsing %s request: %q is not KEY=VALUE", what, a)
+		}
+		if seen[k] {
+			return fmt.Errorf("parsing %s request: %s given twice", what, k)
+		}
+		seen[k] = true
+		if err := set(k, v); err != nil {
+			return fmt.Errorf("parsing %s request: %w", what, err)
+		}
+	}
+	return nil
+}
+
+// parseLimit reads the limit of a listing: 1..max.
+func parseLimit(v string, max int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, fmt.Errorf("limit must be 1..%d, not %q", max, v)
+	}
+	return n, nil
 }
 
 // ParseClient reads a client filter: an address (10.1.2.3, 2001:db8::1),
