@@ -99,11 +99,7 @@ func FormatClients(w io.Writer, c Clients, limit int) error {
 		tb := p.table("LISTENER", "CLIENT", "SESSIONS")
 		for _, l := range c.Listeners {
 			for _, x := range l.List {
-				n := txt(ofMax(x.Sessions, l.MaxConnPerClient))
-				if l.MaxConnPerClient > 0 && x.Sessions >= l.MaxConnPerClient {
-					n = paint(n.s+" AT LIMIT", red)
-				}
-				tb.row(txt(l.Listener), txt(x.Address.String()), n)
+				tb.row(txt(l.Listener), txt(x.Address.String()), clientSessions(x.Sessions, l.MaxConnPerClient))
 			}
 		}
 	}

@@ -596,12 +596,19 @@ func formatClients(p *page, l balancer.Snapshot, verbose bool) {
 	}
 	tb := p.table("BUSIEST CLIENT", "SESSIONS")
 	for _, c := range l.BusiestClients {
-		n := txt(ofMax(c.Sessions, l.MaxConnPerClient))
-		if l.MaxConnPerClient > 0 && c.Sessions >= l.MaxConnPerClient {
-			n = paint(n.s+" AT LIMIT", red)
-		}
-		tb.row(txt(c.Address.String()), n)
+		tb.row(txt(c.Address.String()), clientSessions(c.Sessions, l.MaxConnPerClient))
 	}
+}
+
+// clientSessions shows a client address's sessions against
+// maxconn_per_client (limit, 0: none): "12/200", "200/200 AT LIMIT" in
+// red, or "12" without a limit.
+func clientSessions(n, limit int64) text {
+	s := ofMax(n, limit)
+	if limit > 0 && n >= limit {
+		return paint(s+" AT LIMIT", red)
+	}
+	return txt(s)
 }
 
 func refusedLocal(n uint64) string {
