@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -42,24 +41,7 @@ func defineClients(fs *flag.FlagSet) runFunc {
 			fmt.Fprintf(stderr, "rmqlb clients: %v\n", err)
 			return control.ExitUnreachable
 		}
-		var raw json.RawMessage
-		if err := control.Call(socket, control.Request{Command: "clients", Args: r.Args()}, &raw, sessionsCallTimeout); err != nil {
-			fmt.Fprintf(stderr, "rmqlb clients: %v\n", err)
-			return callExit(err)
-		}
-		var c control.Clients
-		if err := json.Unmarshal(raw, &c); err != nil {
-			fmt.Fprintf(stderr, "rmqlb clients: decoding the answer: %v\n", err)
-			return control.ExitUnreachable
-		}
-		if *asJSON {
-			writeIndentedJSON(stdout, raw) // raw decoded above: valid JSON
-			return 0
-		}
-		if err := control.FormatClients(stdout, c, r.Limit); err != nil {
-			fmt.Fprintf(stderr, "rmqlb clients: %v\n", err)
-			return control.ExitUnreachable
-		}
-		return 0
+		return listAndPrint(socket, control.Request{Command: "clients", Args: r.Args()}, *asJSON, stdout, stderr,
+			func(w io.Writer, c control.Clients) error { return control.FormatClients(w, c, r.Limit) })
 	}
 }

@@ -72,26 +72,35 @@ func defineSessions(fs *flag.FlagSet) runFunc {
 		if *shutdown {
 			return shutdownSessions(socket, r, *asJSON, stdout, stderr)
 		}
-		var raw json.RawMessage
-		if err := control.Call(socket, control.Request{Command: "sessions", Args: r.Args()}, &raw, sessionsCallTimeout); err != nil {
-			fmt.Fprintf(stderr, "rmqlb sessions: %v\n", err)
-			return callExit(err)
-		}
-		var s control.Sessions
-		if err := json.Unmarshal(raw, &s); err != nil {
-			fmt.Fprintf(stderr, "rmqlb sessions: decoding the answer: %v\n", err)
-			return control.ExitUnreachable
-		}
-		if *asJSON {
-			writeIndentedJSON(stdout, raw) // raw decoded above: valid JSON
-			return 0
-		}
-		if err := control.FormatSessions(stdout, s, r.Limit); err != nil {
-			fmt.Fprintf(stderr, "rmqlb sessions: %v\n", err)
-			return control.ExitUnreachable
-		}
+		return listAndPrint(socket, control.Request{Command: "sessions", Args: r.Args()}, *asJSON, stdout, stderr,
+			func(w io.Writer, s control.Sessions) error { return control.FormatSessions(w, s, r.Limit) })
+	}
+}
+
+// listAndPrint asks the daemon at socket for req, a listing that decodes
+// as a T, and prints the answer: as it came with asJSON, else by format.
+// It returns the command's exit code; its errors are the command's
+// (req.Command names it).
+func listAndPrint[T any](socket string, req control.Request, asJSON bool, stdout, stderr io.Writer, format func(io.Writer, T) error) int {
+	var raw json.RawMessage
+	if err := control.Call(socket, req, &raw, sessionsCallTimeout); err != nil {
+		fmt.Fprintf(stderr, "rmqlb %s: %v\n", req.Command, err)
+		return callExit(err)
+	}
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		fmt.Fprintf(stderr, "rmqlb %s: decoding the answer: %v\n", req.Command, err)
+		return control.ExitUnreachable
+	}
+	if asJSON {
+		writeIndentedJSON(stdout, raw) // raw decoded above: valid JSON
 		return 0
 	}
+	if err := format(stdout, v); err != nil {
+		fmt.Fprintf(stderr, "rmqlb %s: %v\n", req.Command, err)
+		return control.ExitUnreachable
+	}
+	return 0
 }
 
 // shutdownSessions asks the daemon at socket to close the sessions r
