@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/rmqlb/rmqlb/proxyproto"
@@ -70,24 +71,14 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 	// The session's place is taken before the limit is looked at, so that
 	// loops accepting at the same moment cannot pass maxconn together.
 	if n := l.active.Add(1); p.maxConn > 0 && n > p.maxConn {
-		l.sessionClosed()
-		l.refused.Add(1)
-		unix.Close(fd)
-		if p.logSessions {
-			l.logSession(sessionEnd{client: client, why: EndRefused})
-		}
+		l.refuseAccepted(p, fd, client, &l.refused, EndRefused)
 		return
 	}
 	if held, ok := l.clients.add(client.Addr(), p.maxConnClient); !ok {
-		l.sessionClosed()
-		l.refusedClient.Add(1)
-		unix.Close(fd)
+		l.refuseAccepted(p, fd, client, &l.refusedClient, EndRefusedClient)
 		if n, log := l.clients.refused(l.epoch.Add(lp.now)); log {
 			l.log.Warn("refused connections: the client address holds maxconn_per_client sessions (logged at most every 10s)",
 				zap.Stringer("client", client.Addr()), zap.Int64("sessions", held), zap.Int("refused", n))
-		}
-		if p.logSessions {
-			l.logSession(sessionEnd{client: client, why: EndRefusedClient})
 		}
 		return
 	}
@@ -128,6 +119,18 @@ func (lp *loop) newSession(fd int, client netip.AddrPort) {
 	lp.link(s)
 	s.state = stateConnecting
 	s.connectNext()
+}
+
+// refuseAccepted closes the accepted client socket fd at a limit, before
+// it has a session: it gives back the place newSession took, counts the
+// client in refused and logs it as ending for why.
+func (l *Listener) refuseAccepted(p *params, fd int, client netip.AddrPort, refused *atomic.Uint64, why EndReason) {
+	l.sessionClosed()
+	refused.Add(1)
+	unix.Close(fd)
+	if p.logSessions {
+		l.logSession(sessionEnd{client: client, why: why})
+	}
 }
 
 // connectNext starts a connect to the next backend, or closes the session
