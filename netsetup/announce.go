@@ -222,7 +222,7 @@ func (s *VIPSet) announce(now time.Time, probe bool) {
 			}
 		}
 		if err != nil {
-			v.lastErr = err.Error()
+			v.announceErr = err.Error()
 			s.m.inc(vipGarpErrors)
 			s.log.Debug("announcement failed", zap.Error(err))
 			continue
@@ -232,7 +232,7 @@ func (s *VIPSet) announce(now time.Time, probe bool) {
 		// The system's wall clock, not s.clock: heard compares it
 		// with the kernel's receive timestamps.
 		v.lastOwnSent = time.Now()
-		v.lastErr = ""
+		v.announceErr = ""
 		s.m.inc(vipGarpSent)
 		if s.hearReport != nil {
 			s.hearReport(a, true)

@@ -161,11 +161,17 @@ func (s *VIPSet) check() error {
 	readded := false
 	for _, v := range s.vips {
 		if s.isPresent(present, v) {
+			// Held: an error of an earlier check (the address looked
+			// like somebody else's while the interface was renamed and
+			// back) is over.
+			s.mu.Lock()
+			v.holdErr = ""
+			s.mu.Unlock()
 			continue
 		}
 		err := s.add(ifindex, present, v)
 		s.mu.Lock()
-		v.lastErr = errText(err)
+		v.holdErr = errText(err)
 		if err == nil {
 			v.readded++
 		}

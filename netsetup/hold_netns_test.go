@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/rmqlb/rmqlb/internal/clock"
@@ -303,5 +304,67 @@ func TestVIPSetFollowsMACChangeNetns(t *testing.T) {
 	}
 	if err := s.Release(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVIPBackAsOursClearsErrorNetns: a VIP held while its address looked
+// like somebody else's (a check that listed the addresses in the moment
+// of a rename of the interface saw them under the other name) has an
+// error and a fault; once the address is there as ours again, without
+// being added (the rename back relabelled it), the check ends the fault
+// and clears the VIP's error too: the snapshot does not blame somebody
+// else for a VIP that is held.
+func TestVIPBackAsOursClearsErrorNetns(t *testing.T) {
+	l := setupLab(t)
+	if l == nil {
+		return
+	}
+	clk := clock.NewFake(t0)
+	vip := netip.MustParsePrefix("10.201.0.191/24")
+	const recheck = 100 * time.Millisecond
+	s, err := newVIPSet(VIPConfig{Interface: l.IfA, VIPs: []netip.Prefix{vip}, GARP: GARPConfig{Count: 1, Refresh: -1}},
+		VIPSetOptions{Logger: zap.NewNop(), Clock: clk, Recheck: recheck}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Release(ctx) })
+	// The address under a label that is not ours.
+	run(t, "ip", "addr", "del", vip.String(), "dev", l.IfA)
+	run(t, "ip", "addr", "add", vip.String(), "dev", l.IfA, "label", l.IfA+":x")
+	if err := s.check(); err != nil {
+		t.Fatal(err)
+	}
+	snap := s.Snapshot()
+	if snap.Fault == "" || snap.VIPs[0].LastError == "" {
+		t.Fatalf("snapshot %+v, want a fault and the VIP's error; the test proves nothing", snap)
+	}
+	// Back under the interface's bare name, as a rename and back leaves
+	// the first IPv4 address.
+	run(t, "ip", "addr", "del", vip.String(), "dev", l.IfA)
+	run(t, "ip", "addr", "add", vip.String(), "dev", l.IfA)
+	clk.Advance(recheck)
+	if err := s.check(); err != nil {
+		t.Fatal(err)
+	}
+	snap = s.Snapshot()
+	if snap.Fault != "" {
+		t.Fatalf("fault %q after the VIP came back as ours", snap.Fault)
+	}
+	if v := snap.VIPs[0]; !v.Present || !v.Owned || v.Readded != 0 || v.LastError != "" {
+		t.Errorf("snapshot %+v, want it held, not added again, no error", v)
+	}
+	// An error of announcing it is not the check's to clear.
+	s.mu.Lock()
+	s.vips[0].announceErr = "sending gratuitous ARP: test"
+	s.mu.Unlock()
+	if err := s.check(); err != nil {
+		t.Fatal(err)
+	}
+	if v := s.Snapshot().VIPs[0]; v.LastError != "sending gratuitous ARP: test" {
+		t.Errorf("last error %q after a check, want the announcement's", v.LastError)
 	}
 }

@@ -1,6 +1,7 @@
 package netsetup
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"time"
@@ -62,8 +63,9 @@ type VIPSnapshot struct {
 	GARPSent uint64 `json:"garp_sent"`
 	// LastGARP is the time of the last announcement sent; zero if none.
 	LastGARP time.Time `json:"last_garp,omitzero"`
-	// LastError is the last error adding, announcing or removing this VIP,
-	// cleared by the next success.
+	// LastError is the error of the last attempt to add or remove this
+	// VIP (cleared once it is held or removed), else that of the last
+	// announcement of it (cleared by the next one sent).
 	LastError string `json:"last_error,omitempty"`
 	// PeerAnnounced counts the announcements of this VIP by other hosts
 	// heard while it was held (a new master's gratuitous ARPs or
@@ -118,7 +120,7 @@ func (s *VIPSet) Snapshot() VIPSetSnapshot {
 			Marker:    v.marker,
 			GARPSent:  v.garpSent,
 			LastGARP:  v.lastGARP,
-			LastError: v.lastErr,
+			LastError: cmp.Or(v.holdErr, v.announceErr),
 
 			PeerAnnounced:    v.peerAnnounced,
 			LastPeerAnnounce: v.lastPeerAnnounce,

@@ -89,7 +89,11 @@ type vipState struct {
 	readded  uint64 // times added again after it disappeared
 	garpSent uint64
 	lastGARP time.Time
-	lastErr  string
+	// holdErr is the error of the last attempt to add or remove the
+	// VIP, or of finding its interface, "" once it is held or removed;
+	// announceErr that of the last announcement, "" once one is sent.
+	holdErr     string
+	announceErr string
 	// lastOwnSent is when the last announcement of ours went out, by the
 	// system's wall clock (heard compares it with receive timestamps).
 	lastOwnSent time.Time
@@ -268,7 +272,7 @@ func (s *VIPSet) addAll(ifindex int) error {
 	for _, v := range s.vips {
 		err := s.add(ifindex, present, v)
 		s.mu.Lock()
-		v.lastErr = errText(err)
+		v.holdErr = errText(err)
 		s.mu.Unlock()
 		if err != nil {
 			s.log.Warn("VIP not acquired", zap.Stringer("vip", v.prefix), zap.Error(err))
@@ -498,7 +502,7 @@ func (s *VIPSet) removeIf(present []addrInfo, v *vipState, match func(addrInfo) 
 		s.log.Info("removed VIP", zap.Stringer("vip", p))
 	}
 	s.mu.Lock()
-	v.lastErr = errText(err)
+	v.holdErr = errText(err)
 	if err == nil {
 		v.owned = false
 	}
@@ -537,7 +541,7 @@ func (s *VIPSet) setAllErr(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, v := range s.vips {
-		v.lastErr = err.Error()
+		v.holdErr = err.Error()
 	}
 }
 
