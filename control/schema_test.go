@@ -163,6 +163,8 @@ func TestSchemaIsStrict(t *testing.T) {
 		{[]string{"listeners", "0"}, "bind", "somewhere"},
 		{[]string{"vrrp_instances", "0"}, "since", "yesterday"},
 		{[]string{"vrrp_instances", "0"}, "vips", []any{"10.77.0.100"}},
+		{[]string{"vrrp_instances", "0"}, "vips", []any{"10.77.0.100:1/24"}}, // not IPv6 for one colon
+		{[]string{"vrrp_instances", "0"}, "source", "10.77.0.1:5672"},
 		{[]string{"checks", "0"}, "backend", "rmq1"},
 		{[]string{"verdict"}, "reasons", nil},
 	} {
