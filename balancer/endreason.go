@@ -64,6 +64,9 @@ const (
 	// EndRefusedClient: the client was refused because its address held
 	// Config.MaxConnPerClient sessions.
 	EndRefusedClient
+	// EndMoved: an operator's paced move of its backend's clients closed
+	// it (MoveSessions), for its client to reconnect to another backend.
+	EndMoved
 )
 
 var endReasons = [...]string{
@@ -88,13 +91,14 @@ var endReasons = [...]string{
 	EndLocalResources:   "local_resources",
 	EndBackupReplaced:   "backup_replaced",
 	EndRefusedClient:    "refused_client",
+	EndMoved:            "moved",
 }
 
 // String returns the reason as logged: client_closed, broker_closed,
 // client_reset, broker_reset, backend_down, backend_removed,
 // handshake_timeout, fin_timeout, idle_timeout, stop, connect_failed,
 // no_backend, refused, refused_client, fd_limit, local_resources, error,
-// shutdown, vip_left, backup_replaced or unknown.
+// shutdown, moved, vip_left, backup_replaced or unknown.
 func (r EndReason) String() string {
 	if int(r) < len(endReasons) {
 		return endReasons[r]

@@ -332,14 +332,14 @@ func TestSessionLogOff(t *testing.T) {
 // TestEndReasonString: every reason has its name.
 func TestEndReasonString(t *testing.T) {
 	seen := map[string]bool{}
-	for r := EndUnknown; r <= EndRefusedClient; r++ {
+	for r := EndUnknown; r <= EndMoved; r++ {
 		s := r.String()
 		if s == "" || seen[s] {
 			t.Errorf("EndReason(%d) = %q", r, s)
 		}
 		seen[s] = true
 	}
-	if s := (EndRefusedClient + 1).String(); s != "EndReason(21)" {
+	if s := (EndMoved + 1).String(); s != "EndReason(22)" {
 		t.Errorf("out of range: %q", s)
 	}
 }

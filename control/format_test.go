@@ -169,6 +169,14 @@ func fullFixture() Status {
 		{Time: now.Add(-30 * time.Second), From: backend.Up, To: backend.Down, Reason: fail},
 	}
 	s.Checks[2].Downs, s.Checks[2].RecentDowns = 1, []time.Time{now.Add(-2 * time.Hour)}
+	s.Moves = []SessionMove{
+		{Backend: backend.ID{Listener: "amqp", Name: "rmq1"}, Rate: 20, Since: now.Add(-9 * time.Minute), Sessions: 150, Moved: 150,
+			Ended: now.Add(-8*time.Minute - 30*time.Second), Outcome: OutcomeMoved},
+		{Backend: backend.ID{Listener: "amqp", Name: "rmq2"}, Rate: 10, Since: now.Add(-6 * time.Minute), Sessions: 90, Moved: 40, Left: 50,
+			Ended: now.Add(-5 * time.Minute), Outcome: "the backend left DRAIN (now UP)"},
+		{Backend: backend.ID{Listener: "amqp", Name: "rmq3"}, Rate: 10, Since: now.Add(-30 * time.Second), Sessions: 200, Moved: 80, Left: 120,
+			Paused: "no other backend of listener amqp serves"},
+	}
 	s.Verdict = Assess(s)
 	return s
 }

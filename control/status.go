@@ -39,6 +39,10 @@ type Status struct {
 	VRRP      []VRRP                      `json:"vrrp_instances"`
 	Listeners []balancer.Snapshot         `json:"listeners"`
 	Checks    []healthcheck.BackendStatus `json:"checks"`
+	// Moves are the operator's moves of a backend's clients
+	// (SessionMove) under way, and those that ended within the last 10
+	// minutes, in the order they began.
+	Moves []SessionMove `json:"moves,omitempty"`
 	// Verdict is Assess of the rest, as the daemon saw it when it
 	// answered, on its monotonic clock: what `rmqlb status` reports and
 	// exits with (see VerdictOf), and what scripts that read the JSON

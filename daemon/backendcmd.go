@@ -13,7 +13,7 @@ import (
 )
 
 // backendUsage is the syntax of the "backend" command.
-const backendUsage = "usage: backend LISTENER/BACKEND drain|maint|ready|weight N|weight reset|shutdown-sessions"
+const backendUsage = "usage: backend LISTENER/BACKEND drain|maint|ready|weight N|weight reset|shutdown-sessions|move-sessions [RATE]"
 
 // backendCommand runs a "backend" command: args are LISTENER/BACKEND and
 // the operation with its argument.
@@ -32,6 +32,16 @@ func (d *Daemon) backendCommand(args []string) (any, error) {
 		return d.SetWeight(args[0], w)
 	case op == "shutdown-sessions" && len(args) == 2:
 		return d.ShutdownSessions(args[0])
+	case op == "move-sessions":
+		rate := DefaultMoveRate
+		if len(args) == 3 {
+			r, err := strconv.Atoi(args[2])
+			if err != nil {
+				return nil, fmt.Errorf("parsing rate %q: want 1..%d sessions a second", args[2], MaxMoveRate)
+			}
+			rate = r
+		}
+		return d.MoveSessions(args[0], rate)
 	case len(args) == 2 && op != "weight":
 		if _, err := backend.ParseAdmin(op); err != nil {
 			return nil, fmt.Errorf("%w; %s", err, backendUsage)

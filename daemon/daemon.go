@@ -162,6 +162,10 @@ type Daemon struct {
 
 	// upgrade is the upgrade under way; nil without. Guarded by mu.
 	upgrade *upgradeRun
+	// moves are the operator's moves of a backend's sessions, under way
+	// or ended (MoveSessions), in the order they began; an ended one is
+	// dropped by the next move after moveKept. Guarded by mu.
+	moves []*sessionMove
 
 	// Set by Run.
 	runCtx context.Context // the parts' parent; done when the daemon stops

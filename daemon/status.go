@@ -67,6 +67,7 @@ func (d *Daemon) status(full bool) control.Status {
 			s.Listeners = append(s.Listeners, u.l.SnapshotSticky(sticky))
 		}
 	}
+	s.Moves = d.statusMovesLocked()
 	s.Checks = d.sched.Snapshot().Backends
 	if s.Checks == nil {
 		s.Checks = []healthcheck.BackendStatus{}

@@ -4,30 +4,60 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/daemon"
 )
 
 // defineBackend is rmqlb backend.
 func defineBackend(fs *flag.FlagSet) runFunc {
 	socketOf := clientFlags(fs)
+	rate := fs.Int("rate", daemon.DefaultMoveRate, "with move-sessions: the most sessions closed a second, `N` (1.."+strconv.Itoa(daemon.MaxMoveRate)+")")
+	wait := fs.Bool("wait", false, "with move-sessions: wait until the move has ended, printing its progress")
 	return func(args []string, stdout, stderr io.Writer) int {
 		if err := fs.Parse(args); err != nil {
 			return flagExit(err)
 		}
-		n, op := fs.NArg(), fs.Arg(1)
+		pos := fs.Args()
+		if len(pos) >= 2 && pos[1] == "move-sessions" {
+			// Its flags may follow it: LISTENER/BACKEND move-sessions --rate 20.
+			rest, err := parseInterspersed(fs, pos[2:])
+			if err != nil {
+				return flagExit(err)
+			}
+			pos = append(pos[:2:2], rest...)
+		}
+		n, op := len(pos), ""
+		if n >= 2 {
+			op = pos[1]
+		}
 		_, adminErr := backend.ParseAdmin(op) // as the daemon reads it
-		known := op != "" && adminErr == nil || op == "weight" || op == "shutdown-sessions"
+		known := op != "" && adminErr == nil || op == "weight" || op == "shutdown-sessions" || op == "move-sessions"
 		if n < 2 || n > 3 || (n == 3) != (op == "weight") || !known {
 			if n >= 2 && !known {
-				fmt.Fprintf(stderr, "rmqlb backend: unknown operation %q (drain, maint, ready, weight N|reset, shutdown-sessions)\n", op)
+				fmt.Fprintf(stderr, "rmqlb backend: unknown operation %q (drain, maint, ready, weight N|reset, shutdown-sessions, move-sessions)\n", op)
 			}
 			fs.Usage()
 			return 2
 		}
-		return cmdBackend(socketOf, fs.Args(), stdout, stderr)
+		moveFlags := false
+		fs.Visit(func(f *flag.Flag) { moveFlags = moveFlags || f.Name == "rate" || f.Name == "wait" })
+		if moveFlags && op != "move-sessions" {
+			fmt.Fprintln(stderr, "rmqlb backend: --rate and --wait belong to move-sessions")
+			fs.Usage()
+			return 2
+		}
+		if op == "move-sessions" {
+			if *rate < 1 || *rate > daemon.MaxMoveRate {
+				fmt.Fprintf(stderr, "rmqlb backend: --rate %d: want 1..%d sessions a second\n", *rate, daemon.MaxMoveRate)
+				return 2
+			}
+			return cmdMoveSessions(socketOf, pos[0], *rate, *wait, stdout, stderr)
+		}
+		return cmdBackend(socketOf, pos, stdout, stderr)
 	}
 }
 

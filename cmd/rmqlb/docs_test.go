@@ -222,7 +222,7 @@ func TestBashCompletion(t *testing.T) {
 		{[]string{"rmqlb", "status", "--j"}, []string{"--json"}},
 		{[]string{"rmqlb", "run", "--log-format", ""}, []string{"console", "json"}},
 		{[]string{"rmqlb", "check-config", "--config", "rmq"}, []string{"rmqlb.yaml"}},
-		{[]string{"rmqlb", "backend", "amqp/rmq1", ""}, []string{"drain", "maint", "ready", "shutdown-sessions", "weight"}},
+		{[]string{"rmqlb", "backend", "amqp/rmq1", ""}, []string{"drain", "maint", "move-sessions", "ready", "shutdown-sessions", "weight"}},
 		{[]string{"rmqlb", "backend", "--socket", "/run/x.sock", "amqp/rmq1", "d"}, []string{"drain"}},
 		{[]string{"rmqlb", "backend", ""}, nil},
 		{[]string{"rmqlb", "help", "ch"}, []string{"check-config"}},
@@ -262,7 +262,7 @@ _rmqlb
 		{[]string{"rmqlb", "st"}, []string{"describe rmqlb command: run:run the daemon in the foreground"}},
 		{[]string{"rmqlb", "status", "--j"}, []string{"arguments", "--json[print the status as the daemon sent it]", "--watch[print the status again every INTERVAL]::INTERVAL: ", "--socket[ask the daemon at its control socket, a unix socket PATH]:PATH:_files"}},
 		{[]string{"rmqlb", "run", ""}, []string{"arguments", "--log-format[the log's format]:log-format:(console json)"}},
-		{[]string{"rmqlb", "backend", "a/b", ""}, []string{"1:LISTENER/BACKEND: ", "2:OPERATION:(drain maint ready weight shutdown-sessions)"}},
+		{[]string{"rmqlb", "backend", "a/b", ""}, []string{"1:LISTENER/BACKEND: ", "2:OPERATION:(drain maint ready weight shutdown-sessions move-sessions)"}},
 		{[]string{"rmqlb", "version", ""}, []string{"message no arguments"}},
 	} {
 		out, err := exec.Command("zsh", append([]string{"-f", "-c", prog, "zsh", zshScript.path}, c.words...)...).CombinedOutput()

@@ -84,8 +84,9 @@ every INTERVAL until SIGINT or SIGTERM, and exits with the code of the last stat
 				"[--socket PATH | --config FILE] LISTENER/BACKEND drain|maint|ready",
 				"[--socket PATH | --config FILE] LISTENER/BACKEND weight N|reset",
 				"[--socket PATH | --config FILE] LISTENER/BACKEND shutdown-sessions",
+				"[--socket PATH | --config FILE] LISTENER/BACKEND move-sessions [--rate N] [--wait]",
 			},
-			Summary: "set a backend's operator state or weight, or close its sessions",
+			Summary: "set a backend's operator state or weight, or close or move its sessions",
 			Doc: `Runs an operator's command on one backend of the running daemon:
 
   drain              take no new connections, keep the sessions
@@ -95,16 +96,27 @@ every INTERVAL until SIGINT or SIGTERM, and exits with the code of the last stat
                      reset, a reload that changes the backend, or a restart
   weight reset       use the file's weight again
   shutdown-sessions  close the backend's sessions now; it stays in service
+  move-sessions      drain the backend and close its sessions N a second
+                     (--rate, default ` + strconv.Itoa(daemon.DefaultMoveRate) + `), so that its clients reconnect to
+                     the other backends without a storm; refused while no
+                     other backend serves, paused while none does
+
+The move runs in the daemon: move-sessions returns once it has begun, and
+rmqlb status shows it. With --wait it prints the progress every 5 s and
+returns when the backend has no session left (exit 0), or when the move
+ended with sessions left (exit 1: the backend left DRAIN or the
+configuration, or the daemon stopped or was upgraded); interrupting the
+wait leaves the move running.
 
 With state_file in the configuration, drain, maint and an operator's weight
 outlive a restart of the daemon too.`,
 			Operands: []clidoc.Operand{
 				{Name: "LISTENER/BACKEND"},
-				{Name: "OPERATION", Words: []string{"drain", "maint", "ready", "weight", "shutdown-sessions"}},
+				{Name: "OPERATION", Words: []string{"drain", "maint", "ready", "weight", "shutdown-sessions", "move-sessions"}},
 			},
 			Exits: []clidoc.Exit{
 				{Code: 0, Meaning: "done"},
-				{Code: 1, Meaning: "the daemon refused (an unknown backend, a weight out of range) or could not be asked"},
+				{Code: 1, Meaning: "the daemon refused (an unknown backend, a weight out of range, no other backend to move the sessions to) or could not be asked; with move-sessions --wait, the move ended with sessions left"},
 				{Code: 2, Meaning: "wrong command line"},
 			},
 		}},

@@ -31,9 +31,10 @@ _rmqlb() {
 		esac
 		;;
 	backend)
-		flags='--config --socket' argflags=' --config -config --socket -socket '
+		flags='--config --rate --socket --wait' argflags=' --config -config --rate -rate --socket -socket '
 		case $prev in
 			--config | -config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+			--rate | -rate) return ;;
 			--socket | -socket) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
 		esac
 		;;
@@ -114,7 +115,7 @@ _rmqlb() {
 		((operand++))
 	done
 	case ${COMP_WORDS[1]}:$operand in
-	backend:1) COMPREPLY=($(compgen -W 'drain maint ready weight shutdown-sessions' -- "$cur")) ;;
+	backend:1) COMPREPLY=($(compgen -W 'drain maint ready weight shutdown-sessions move-sessions' -- "$cur")) ;;
 	vrrp:0) COMPREPLY=($(compgen -W 'release ready' -- "$cur")) ;;
 	help:0) COMPREPLY=($(compgen -W 'run check-config status backend sessions clients reload vrrp upgrade remove-stale import version help' -- "$cur")) ;;
 	esac

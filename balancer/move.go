@@ -1,0 +1,84 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// ErrNowhereToMove is returned by MoveSessions while no other backend of
+// the listener could take a new client: the clients of the sessions it
+// would close would be refused, or come back to the same backend.
+var ErrNowhereToMove = errors.New("no other backend serves")
+
+// MoveSessions closes at most n sessions of backend name, those still
+// connecting to it included, so that their clients reconnect and are
+// balanced to the other backends: one step of an operator's paced move
+// of a backend's clients, which the caller repeats at its pace while the
+// backend takes no new client (DRAIN). Sessions already closing are left
+// to end by themselves. It returns how many it closed and how many
+// sessions of the backend are left, closing ones included. Each closed
+// session ends in order (the client gets what the broker sent, then a
+// FIN) and is logged with the reason EndMoved.
+//
+// It closes none and returns ErrNowhereToMove while no other backend of
+// the listener could take a new client (none other usable: each DOWN,
+// DRAIN, MAINT, at weight 0 or at its maxconn), and ErrUnknownBackend
+// for a name that is not a configured backend of the listener. The
+// event loops are asked one after another, each to close what the ones
+// before left of n; it returns ctx's error, with the counts so far, if
+// a loop has not answered when ctx is done. Safe from any goroutine.
+func (l *Listener) MoveSessions(ctx context.Context, name string, n int) (moved, left int, err error) {
+	l.mu.Lock()
+	b := l.backendLocked(name)
+	elsewhere := slices.ContainsFunc(l.pool.backends, func(o *backend) bool { return o != b && o.usable() })
+	loops, lname := l.loops, l.cfg.Name
+	l.mu.Unlock()
+	if b == nil {
+		return 0, 0, fmt.Errorf("moving sessions of backend %q: %w", name, ErrUnknownBackend)
+	}
+	if !elsewhere {
+		n = 0 // count them only
+	}
+	type answer struct{ moved, left int }
+	for _, lp := range loops {
+		budget := n - moved
+		ch := make(chan answer, 1) // a loop that answers late does not block
+		if !lp.post(func(lp *loop) {
+			m, k := lp.moveSessions(b, budget)
+			ch <- answer{m, k}
+		}) {
+			continue // stopping: its sessions are being closed
+		}
+		select {
+		case a := <-ch:
+			moved, left = moved+a.moved, left+a.left
+		case <-ctx.Done():
+			return moved, left, fmt.Errorf("moving sessions of backend %s/%s: an event loop did not answer: %w", lname, name, ctx.Err())
+		}
+	}
+	if !elsewhere {
+		return 0, left, fmt.Errorf("moving sessions of backend %s/%s: %w", lname, name, ErrNowhereToMove)
+	}
+	return moved, left, nil
+}
+
+// moveSessions closes at most n of the loop's sessions of b that are
+// not closing already, and returns how many it closed and how many of
+// b's sessions it has left. It runs on the loop.
+func (lp *loop) moveSessions(b *backend, n int) (moved, left int) {
+	for s := lp.head; s != nil; {
+		next := s.next
+		if s.be == b {
+			if moved < n && !s.c2s.ended && !s.s2c.ended {
+				s.close(EndMoved)
+				moved++
+			} else {
+				left++
+			}
+		}
+		s = next
+	}
+	return moved, left
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/internal/freeport"
+)
+
+// TestMoveSessionsCommand runs the real binary: move-sessions --wait
+// drains a, moves its two sessions to b's side and exits 0 once none is
+// left, and status shows how the move went; a move of b, with a drained,
+// is refused (exit 1); the move's flags belong to it alone (exit 2).
+func TestMoveSessionsCommand(t *testing.T) {
+	a, b := echo(t, "127.0.0.2"), echo(t, "127.0.0.3")
+	bind, metrics := freeport.Addr(t, "127.0.0.1"), freeport.Addr(t, "127.0.0.1")
+	p := startProc(t, strings.NewReplacer("BIND", bind, "A", a, "B", b, "METRICS", metrics).Replace(statusConfig))
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		s := p.status()
+		if len(s.Listeners) == 1 && len(s.Listeners[0].Backends) == 2 &&
+			s.Listeners[0].Backends[0].State.String() == "UP" && s.Listeners[0].Backends[1].State.String() == "UP" {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("a and b not UP within 10 s")
+		}
+	}
+	for range 4 {
+		pingSession(t, bind)
+	}
+	if n := p.status().Listeners[0].Backends[0].Active; n != 2 {
+		t.Fatalf("a has %d sessions, want 2", n)
+	}
+	code, out, errOut := cli(t, "backend", "--socket", p.socket, "amqp/a", "move-sessions", "--rate", "20", "--wait")
+	if code != 0 || !strings.HasPrefix(out, "amqp/a: DRAIN; moving 2 sessions at 20 a second (about 100ms)\namqp/a: 2 sessions moved in ") ||
+		!strings.HasSuffix(out, "; none left\n") {
+		t.Fatalf("move-sessions --wait: exit %d\n%s%s", code, out, errOut)
+	}
+	if s := p.status().Listeners[0].Backends; s[0].Active != 0 || s[0].State.String() != "DRAIN" || s[1].Active != 2 {
+		t.Fatalf("after the move: a %s with %d sessions, b %d; want a DRAIN with none, b 2", s[0].State, s[0].Active, s[1].Active)
+	}
+	if _, out, _ := cli(t, "status", "--socket", p.socket); !strings.Contains(out, "moved the sessions of a: 2 of 2 in ") {
+		t.Errorf("status does not show the move:\n%s", out)
+	}
+	if code, _, errOut := cli(t, "backend", "--socket", p.socket, "amqp/b", "move-sessions"); code != 1 ||
+		!strings.Contains(errOut, "no other backend of listener amqp serves") {
+		t.Errorf("move of b with a drained: exit %d, %s; want 1 and the reason", code, errOut)
+	}
+	for _, bad := range [][]string{{"amqp/a", "ready", "--rate", "5"}, {"--wait", "amqp/a", "drain"}, {"amqp/a", "move-sessions", "--rate", "0"},
+		{"amqp/a", "move-sessions", "extra"}} {
+		if code, _, _ := cli(t, append([]string{"backend", "--socket", p.socket}, bad...)...); code != 2 {
+			t.Errorf("backend %q: exit %d, want 2", bad, code)
+		}
+	}
+}
