@@ -178,3 +178,61 @@ func (e *echoServer) accepted() int {
 	defer e.mu.Unlock()
 	return e.accepts
 }
+
+// TestMoveSessionsPaused: while no other backend could take a client (b
+// drained too) the move closes nothing and says why; once b serves again
+// it goes on.
+func TestMoveSessionsPaused(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	fourSessions(t, l, h)
+	t0 := h.clk.Now()
+	if _, err := h.backendCmd("amqp/a", "move-sessions", "10"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.backendCmd("amqp/b", "drain"); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("b DRAIN", func() bool { return h.backendState(idB) == backend.Drain })
+	h.moveTickAt(t0.Add(moveTick))
+	h.eventually("the move paused", func() bool {
+		m, _ := statusMove(t, h, idA)
+		return m.Paused != ""
+	})
+	if m, _ := statusMove(t, h, idA); m.Paused != "no other backend of listener amqp serves" || m.Moved != 0 || m.Left != 2 || !m.Running() {
+		t.Fatalf("move %+v, want it paused with a's 2 sessions left", m)
+	}
+	if _, err := h.backendCmd("amqp/b", "ready"); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("b UP", func() bool { return h.backendState(idB) == backend.Up })
+	h.moveTickAt(t0.Add(2 * moveTick))
+	h.eventually("one session moved", func() bool {
+		m, _ := statusMove(t, h, idA)
+		return m.Moved == 1 && m.Paused == ""
+	})
+}
+
+// TestMoveSessionsBackendRemoved: a reload that removes the backend ends
+// its move, saying so.
+func TestMoveSessionsBackendRemoved(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	fourSessions(t, l, h)
+	t0 := h.clk.Now()
+	if _, err := h.backendCmd("amqp/a", "move-sessions", "1"); err != nil {
+		t.Fatal(err)
+	}
+	file := l.file("    track: [{check: amqp/a, weight: -60}]\n", "", "      - {name: a, address: "+l.a.addr()+", weight: 10}\n", "")
+	if r := h.reload(file); r.Error != "" || len(r.Refused) > 0 {
+		t.Fatalf("reload: %+v", r)
+	}
+	h.moveTickAt(t0.Add(moveTick))
+	h.eventually("the move ended", func() bool {
+		m, _ := statusMove(t, h, idA)
+		return !m.Running()
+	})
+	if m, _ := statusMove(t, h, idA); m.Outcome != "the backend was removed from the configuration" {
+		t.Fatalf("move %+v, want it ended by the removal", m)
+	}
+}

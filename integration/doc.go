@@ -126,7 +126,9 @@
 //   - TestE2ERabbitMQ: a two-node RabbitMQ cluster behind rmqlb: 100 AMQP
 //     connections spread over both brokers, producer/consumer across two
 //     failovers without loss of a confirmed message, a frozen broker DOWN
-//     within the check bound with its sessions closed, the track rule moving
+//     within the check bound with its sessions closed, a broker's clients
+//     moved to the other at the pace asked (move-sessions) without loss of
+//     a confirmed message, the track rule moving
 //     the VIP within the track bound, and a broker frozen and thawed until
 //     its checks took it DOWN three times within ten minutes named as one
 //     that flaps.

@@ -224,6 +224,9 @@ func closeAll(conns []*amqp.Connection) {
 //   - with maxconn_per_client set by a reload, a client host that opens
 //     AMQP connections and keeps them is refused past it, while another
 //     address is served, and the master's status names it;
+//   - rmqlb backend amqp/rmq1 move-sessions moves rmq1's clients to rmq2
+//     at the pace asked, under a producer and a consumer that lose
+//     nothing;
 //   - with rmq2 made a backup by a reload, AMQP clients all go to rmq1,
 //     and to rmq2 while rmq1 takes none (operator's weight 0);
 //   - a producer (publisher confirms) and a consumer through the VIP keep
@@ -283,6 +286,10 @@ func TestE2ERabbitMQ(t *testing.T) {
 
 	t.Run("client-that-leaks-connections", func(t *testing.T) {
 		testLeakingClient(t, rl)
+	})
+
+	t.Run("move-sessions-before-maintenance", func(t *testing.T) {
+		testMoveSessions(t, rl)
 	})
 
 	t.Run("backup-standby", func(t *testing.T) {
