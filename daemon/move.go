@@ -73,6 +73,16 @@ func (d *Daemon) MoveSessions(key string, rate int) (control.SessionMove, error)
 	if rate < 1 || rate > MaxMoveRate {
 		return control.SessionMove{}, fmt.Errorf("moving sessions: rate %d: want 1..%d sessions a second", rate, MaxMoveRate)
 	}
+	select {
+	case <-d.ready:
+	default:
+		return control.SessionMove{}, fmt.Errorf("moving the sessions of %s: the daemon is still starting; ask again once it is ready", key)
+	}
+	select {
+	case <-d.stopping:
+		return control.SessionMove{}, fmt.Errorf("moving the sessions of %s: the daemon is stopping", key)
+	default:
+	}
 	id, l, err := d.backendListener(key, false)
 	if err != nil {
 		return control.SessionMove{}, err

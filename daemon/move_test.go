@@ -236,3 +236,13 @@ func TestMoveSessionsBackendRemoved(t *testing.T) {
 		t.Fatalf("move %+v, want it ended by the removal", m)
 	}
 }
+
+// TestMoveSessionsBeforeStart: a move asked for before the daemon is
+// ready is refused, not started without an owner.
+func TestMoveSessionsBeforeStart(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	if _, err := h.backendCmd("amqp/a", "move-sessions"); err == nil || !strings.Contains(err.Error(), "still starting") {
+		t.Fatalf("move before the start: %v, want it refused", err)
+	}
+}
