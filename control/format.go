@@ -359,6 +359,7 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 		l.HandshakeTimeouts, l.FinTimeouts, l.IdleTimeouts, l.StickyEntries, stickyRoom(l)))
 	formatClients(p, l, verbose)
 	formatMoves(p, now, s, l.Name)
+	formatRebalances(p, now, s, l.Name)
 	tb := p.table("BACKEND", "ADDRESS", "STATE", "CHECK", "WEIGHT", "ACTIVE", "TOTAL", "CONN FAIL", "IN", "OUT", "LAST CHANGE")
 	for _, b := range l.Backends {
 		check := txt("-")

@@ -2,6 +2,8 @@ package control
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,5 +31,32 @@ func formatMoves(p *page, now time.Time, s Status, listener string) {
 		}
 		p.println(paint(fmt.Sprintf("move of the sessions of %s ended %s ago: %s; %d moved, %d left",
 			m.Backend.Name, age(now, m.Ended), oneLine(m.Outcome), m.Moved, m.Left), yellow))
+	}
+}
+
+// formatRebalances shows the rebalances of the listener's sessions
+// (Status.Rebalances): under way, with each serving backend's sessions
+// against its share, and those that ended of late, with how.
+func formatRebalances(p *page, now time.Time, s Status, listener string) {
+	for _, r := range s.Rebalances {
+		if r.Listener != listener {
+			continue
+		}
+		var shares []string
+		for _, b := range r.Shares {
+			shares = append(shares, fmt.Sprintf("%s %d (share %s)", b.Backend, b.Sessions, strconv.FormatFloat(b.Share, 'f', -1, 64)))
+		}
+		switch {
+		case r.Running():
+			line := []text{txt(fmt.Sprintf("rebalancing at %d/s for %s: %d moved; %s", r.Rate, age(now, r.Since), r.Moved, strings.Join(shares, ", ")))}
+			if r.Paused != "" {
+				line = append(line, txt(" "), paint("(paused: "+r.Paused+")", yellow))
+			}
+			p.println(line...)
+		case r.Outcome == OutcomeBalanced:
+			p.printf(fmt.Sprintf("rebalanced: %d moved in %s, %s ago; %s", r.Moved, age(r.Ended, r.Since), age(now, r.Ended), strings.Join(shares, ", ")))
+		default:
+			p.println(paint(fmt.Sprintf("rebalance ended %s ago: %s; %d moved", age(now, r.Ended), oneLine(r.Outcome), r.Moved), yellow))
+		}
 	}
 }

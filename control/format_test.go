@@ -177,6 +177,14 @@ func fullFixture() Status {
 		{Backend: backend.ID{Listener: "amqp", Name: "rmq3"}, Rate: 10, Since: now.Add(-30 * time.Second), Sessions: 200, Moved: 80, Left: 120,
 			Paused: "no other backend of listener amqp serves"},
 	}
+	s.Rebalances = []Rebalance{
+		{Listener: "amqp", Rate: 20, Since: now.Add(-4 * time.Minute), Moved: 33, Ended: now.Add(-3 * time.Minute), Outcome: OutcomeBalanced,
+			Shares: []BackendShare{BackendShare{Backend: "rmq1", Sessions: 67, Share: 66.7}, BackendShare{Backend: "rmq2", Sessions: 66, Share: 66.7}, BackendShare{Backend: "rmq3", Sessions: 67, Share: 66.7}}},
+		{Listener: "mgmt", Rate: 10, Since: now.Add(-2 * time.Minute), Moved: 12, Ended: now.Add(-time.Minute),
+			Outcome: "the listener was removed from the configuration", Shares: []BackendShare{}},
+		{Listener: "amqp", Rate: 10, Since: now.Add(-10 * time.Second), Moved: 4, Paused: "fewer than two of the listener's backends serve",
+			Shares: []BackendShare{BackendShare{Backend: "rmq1", Sessions: 120, Share: 100}, BackendShare{Backend: "rmq3", Sessions: 80, Share: 100}}},
+	}
 	s.Verdict = Assess(s)
 	return s
 }

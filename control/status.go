@@ -43,6 +43,10 @@ type Status struct {
 	// (SessionMove) under way, and those that ended within the last 10
 	// minutes, in the order they began.
 	Moves []SessionMove `json:"moves,omitempty"`
+	// Rebalances are the operator's rebalances of a listener's sessions
+	// (Rebalance) under way, and those that ended within the last 10
+	// minutes, in the order they began.
+	Rebalances []Rebalance `json:"rebalances,omitempty"`
 	// Verdict is Assess of the rest, as the daemon saw it when it
 	// answered, on its monotonic clock: what `rmqlb status` reports and
 	// exits with (see VerdictOf), and what scripts that read the JSON

@@ -33,13 +33,9 @@ func (d *Daemon) backendCommand(args []string) (any, error) {
 	case op == "shutdown-sessions" && len(args) == 2:
 		return d.ShutdownSessions(args[0])
 	case op == "move-sessions":
-		rate := DefaultMoveRate
-		if len(args) == 3 {
-			r, err := strconv.Atoi(args[2])
-			if err != nil {
-				return nil, fmt.Errorf("parsing rate %q: want 1..%d sessions a second", args[2], MaxMoveRate)
-			}
-			rate = r
+		rate, err := parseRate(args[2:])
+		if err != nil {
+			return nil, err
 		}
 		return d.MoveSessions(args[0], rate)
 	case len(args) == 2 && op != "weight":

@@ -166,6 +166,9 @@ type Daemon struct {
 	// or ended (MoveSessions), in the order they began; an ended one is
 	// dropped by the next move after moveKept. Guarded by mu.
 	moves []*sessionMove
+	// rebalances are the operator's rebalances of a listener's sessions
+	// (Rebalance), kept as moves are. Guarded by mu.
+	rebalances []*rebalance
 
 	// Set by Run.
 	runCtx context.Context // the parts' parent; done when the daemon stops

@@ -16,6 +16,9 @@ import (
 //	backend LISTENER/BACKEND weight N|reset  an operator's weight (control.BackendWeight)
 //	backend LISTENER/BACKEND shutdown-sessions
 //	                                         close its sessions now (control.SessionsClosed)
+//	backend LISTENER/BACKEND move-sessions [RATE]
+//	                                         drain it and move its clients (control.SessionMove)
+//	rebalance LISTENER [RATE]                spread its sessions by weight again (control.Rebalance)
 //	reload                                   reload the file (control.Reload)
 //	sessions [KEY=VALUE...]                  the sessions of the listeners
 //	                                         (control.SessionsRequest, control.Sessions)
@@ -66,6 +69,8 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 			return nil, err
 		}
 		return d.ShutdownSessionsMatching(ctx, r)
+	case "rebalance":
+		return d.rebalanceCommand(req.Args)
 	case "vrrp":
 		return d.handleVRRP(ctx, req.Args)
 	case "upgrade":

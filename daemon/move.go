@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -70,18 +71,8 @@ func (p *movePace) take(now time.Time, rate int) int {
 // while one runs for the backend changes its rate. The answer is the
 // move as it began (or as it runs).
 func (d *Daemon) MoveSessions(key string, rate int) (control.SessionMove, error) {
-	if rate < 1 || rate > MaxMoveRate {
-		return control.SessionMove{}, fmt.Errorf("moving sessions: rate %d: want 1..%d sessions a second", rate, MaxMoveRate)
-	}
-	select {
-	case <-d.ready:
-	default:
-		return control.SessionMove{}, fmt.Errorf("moving the sessions of %s: the daemon is still starting; ask again once it is ready", key)
-	}
-	select {
-	case <-d.stopping:
-		return control.SessionMove{}, fmt.Errorf("moving the sessions of %s: the daemon is stopping", key)
-	default:
+	if err := d.mayBeginPaced("moving the sessions of "+key, rate); err != nil {
+		return control.SessionMove{}, err
 	}
 	id, l, err := d.backendListener(key, false)
 	if err != nil {
@@ -106,9 +97,7 @@ func (d *Daemon) MoveSessions(key string, rate int) (control.SessionMove, error)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.clock.Now()
-	d.moves = slices.DeleteFunc(d.moves, func(m *sessionMove) bool {
-		return !m.Running() && (m.Backend == id || now.Sub(m.Ended) > moveKept)
-	})
+	d.moves = pruneEnded(d.moves, now, func(m *sessionMove) (time.Time, bool) { return m.Ended, m.Backend == id })
 	for _, m := range d.moves {
 		if m.Backend == id {
 			m.Rate = rate
@@ -125,7 +114,7 @@ func (d *Daemon) MoveSessions(key string, rate int) (control.SessionMove, error)
 	} else {
 		d.log.Info("operator moves the sessions of a backend", zap.Stringer("backend", id), zap.Int("sessions", left), zap.Int("rate", rate))
 		d.parts.start(d.stop, "moving the sessions of "+id.String(), false, func(ctx context.Context) error {
-			d.runMove(ctx, m)
+			d.runPaced(ctx, func(pace *movePace) (string, bool) { return d.moveStep(ctx, m, pace) }, func(outcome string) { d.endMove(m, outcome) })
 			return nil
 		})
 	}
@@ -134,21 +123,22 @@ func (d *Daemon) MoveSessions(key string, rate int) (control.SessionMove, error)
 	return ans, nil
 }
 
-// runMove closes m's backend's sessions at m's rate until the move ends
-// (see MoveSessions) or ctx is done (the daemon stops).
-func (d *Daemon) runMove(ctx context.Context, m *sessionMove) {
+// runPaced runs step every moveTick with the pace of a move (or of a
+// rebalance) until step says it is over or ctx is done (the daemon
+// stops), then calls end with the outcome.
+func (d *Daemon) runPaced(ctx context.Context, step func(*movePace) (outcome string, done bool), end func(outcome string)) {
 	pace := movePace{last: d.clock.Now()}
 	t := d.clock.NewTimer(moveTick)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			d.endMove(m, "the daemon began to stop")
+			end("the daemon began to stop")
 			return
 		case <-t.C():
 		}
-		if outcome, done := d.moveStep(ctx, m, &pace); done {
-			d.endMove(m, outcome)
+		if outcome, done := step(&pace); done {
+			end(outcome)
 			return
 		}
 		t.Reset(moveTick)
@@ -210,12 +200,62 @@ func (d *Daemon) endMove(m *sessionMove, outcome string) {
 // statusMovesLocked returns the moves under way and those that ended within
 // moveKept, for the status. Called with d.mu held.
 func (d *Daemon) statusMovesLocked() []control.SessionMove {
-	now := d.clock.Now()
-	var out []control.SessionMove
-	for _, m := range d.moves {
-		if m.Running() || now.Sub(m.Ended) <= moveKept {
-			out = append(out, m.SessionMove)
+	return recentOf(d.moves, d.clock.Now(), func(m *sessionMove) (time.Time, control.SessionMove) { return m.Ended, m.SessionMove })
+}
+
+// pruneEnded drops from list what ended more than moveKept before now,
+// and what ended and is of the same backend or listener as one about to
+// begin; of is when an entry ended (zero: it runs) and whether it is of
+// that one.
+func pruneEnded[T any](list []*T, now time.Time, of func(*T) (ended time.Time, same bool)) []*T {
+	return slices.DeleteFunc(list, func(e *T) bool {
+		ended, same := of(e)
+		return !ended.IsZero() && (same || now.Sub(ended) > moveKept)
+	})
+}
+
+// recentOf returns, for the status, the entries of list under way and
+// those that ended within moveKept; of is when an entry ended (zero: it
+// runs) and its value.
+func recentOf[T, V any](list []*T, now time.Time, of func(*T) (time.Time, V)) []V {
+	var out []V
+	for _, e := range list {
+		if ended, v := of(e); ended.IsZero() || now.Sub(ended) <= moveKept {
+			out = append(out, v)
 		}
 	}
 	return out
+}
+
+// mayBeginPaced returns why a move or a rebalance (what) at rate cannot
+// begin now: a rate out of bounds, the daemon still starting (its parts
+// would have no owner yet), or stopping.
+func (d *Daemon) mayBeginPaced(what string, rate int) error {
+	if rate < 1 || rate > MaxMoveRate {
+		return fmt.Errorf("%s: rate %d: want 1..%d sessions a second", what, rate, MaxMoveRate)
+	}
+	select {
+	case <-d.ready:
+	default:
+		return fmt.Errorf("%s: the daemon is still starting; ask again once it is ready", what)
+	}
+	select {
+	case <-d.stopping:
+		return fmt.Errorf("%s: the daemon is stopping", what)
+	default:
+	}
+	return nil
+}
+
+// parseRate reads the optional RATE argument of a move or a rebalance
+// (none: DefaultMoveRate); bounds are mayBeginPaced's.
+func parseRate(args []string) (int, error) {
+	if len(args) == 0 {
+		return DefaultMoveRate, nil
+	}
+	r, err := strconv.Atoi(args[0])
+	if err != nil {
+		return 0, fmt.Errorf("parsing rate %q: want 1..%d sessions a second", args[0], MaxMoveRate)
+	}
+	return r, nil
 }

@@ -50,13 +50,7 @@ func (h *harness) moveTickAt(at time.Time) {
 // control socket and valid against the schema.
 func statusMove(t *testing.T, h *harness, id backend.ID) (control.SessionMove, bool) {
 	t.Helper()
-	sch, err := statusschema.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s control.Status
-	callSchema(t, h, sch, control.Request{Command: "status"}, &s)
-	for _, m := range s.Moves {
+	for _, m := range schemaStatus(t, h).Moves {
 		if m.Backend == id {
 			return m, true
 		}
@@ -245,4 +239,17 @@ func TestMoveSessionsBeforeStart(t *testing.T) {
 	if _, err := h.backendCmd("amqp/a", "move-sessions"); err == nil || !strings.Contains(err.Error(), "still starting") {
 		t.Fatalf("move before the start: %v, want it refused", err)
 	}
+}
+
+// schemaStatus returns the daemon's status through the control socket,
+// checked against the schema.
+func schemaStatus(t *testing.T, h *harness) control.Status {
+	t.Helper()
+	sch, err := statusschema.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s control.Status
+	callSchema(t, h, sch, control.Request{Command: "status"}, &s)
+	return s
 }

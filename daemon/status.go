@@ -68,6 +68,7 @@ func (d *Daemon) status(full bool) control.Status {
 		}
 	}
 	s.Moves = d.statusMovesLocked()
+	s.Rebalances = d.statusRebalancesLocked()
 	s.Checks = d.sched.Snapshot().Backends
 	if s.Checks == nil {
 		s.Checks = []healthcheck.BackendStatus{}

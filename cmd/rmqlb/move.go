@@ -51,44 +51,79 @@ func cmdMoveSessions(socketOf func() (string, error), key string, rate int, wait
 // waitMove follows move m (as the daemon answered it) in the status of
 // the daemon at socket until it ends, and reports how.
 func waitMove(socket string, m control.SessionMove, stdout, stderr io.Writer) int {
+	return follow(socket, "the move of "+m.Backend.String(), func(s control.Status) followed {
+		cur, ok := findMove(s, m)
+		switch {
+		case !ok:
+			return followed{}
+		case cur.Running():
+			return followed{found: true, running: true, progress: fmt.Sprintf("%s: %d of %d moved, %d left%s", cur.Backend, cur.Moved, cur.Sessions, cur.Left, pausedNote(cur.Paused))}
+		case cur.Outcome == control.OutcomeMoved:
+			return followed{found: true, ok: true, result: fmt.Sprintf("%s: %s moved in %s; none left", cur.Backend, control.SessionCount(cur.Moved),
+				cur.Ended.Sub(cur.Since).Round(100*time.Millisecond))}
+		}
+		return followed{found: true, result: fmt.Sprintf("the move of %s ended: %s; %d moved, %d left", cur.Backend, cur.Outcome, cur.Moved, cur.Left)}
+	}, stdout, stderr)
+}
+
+// followed is one look at an operator's work under way in the daemon's
+// status: whether it is there and still running, the line that tells its
+// progress while it runs, and, once it ended, the line that tells how and
+// whether it did what it was asked.
+type followed struct {
+	found, running bool
+	progress       string
+	result         string
+	ok             bool
+}
+
+// follow asks the daemon at socket for its status every movePoll, looks
+// at what (a move, a rebalance) with look, prints its progress every
+// moveProgressEvery, and once it ended prints how: exit 0 when it did
+// what was asked (on stdout), 1 otherwise (on stderr), also when the
+// daemon cannot be asked, or was upgraded meanwhile (a new pid: the old
+// process's work ended with it).
+func follow(socket, what string, look func(control.Status) followed, stdout, stderr io.Writer) int {
 	pid := 0
 	lastShown := time.Now()
 	for {
 		time.Sleep(movePoll)
 		var s control.Status
 		if err := control.Call(socket, control.Request{Command: "status"}, &s, 10*time.Second); err != nil {
-			fmt.Fprintf(stderr, "rmqlb backend: following the move: %v\n", err)
+			fmt.Fprintf(stderr, "rmqlb: following %s: %v\n", what, err)
 			return 1
 		}
 		if pid == 0 {
 			pid = s.PID
 		} else if s.PID != pid {
-			fmt.Fprintf(stderr, "rmqlb backend: the daemon was upgraded (pid %d, now %d): the move ended; the sessions left are the old process's until it exits\n", pid, s.PID)
+			fmt.Fprintf(stderr, "rmqlb: the daemon was upgraded (pid %d, now %d): %s ended; the sessions it left are the old process's until it exits\n", pid, s.PID, what)
 			return 1
 		}
-		cur, ok := findMove(s, m)
-		if !ok {
-			fmt.Fprintf(stderr, "rmqlb backend: the move of %s is no longer in the daemon's status\n", m.Backend)
+		f := look(s)
+		switch {
+		case !f.found:
+			fmt.Fprintf(stderr, "rmqlb: %s is no longer in the daemon's status\n", what)
 			return 1
-		}
-		if !cur.Running() {
-			if cur.Outcome == control.OutcomeMoved {
-				fmt.Fprintf(stdout, "%s: %s moved in %s; none left\n", cur.Backend, control.SessionCount(cur.Moved),
-					cur.Ended.Sub(cur.Since).Round(100*time.Millisecond))
-				return 0
-			}
-			fmt.Fprintf(stderr, "rmqlb backend: the move of %s ended: %s; %d moved, %d left\n", cur.Backend, cur.Outcome, cur.Moved, cur.Left)
+		case !f.running && f.ok:
+			fmt.Fprintln(stdout, f.result)
+			return 0
+		case !f.running:
+			fmt.Fprintf(stderr, "rmqlb: %s\n", f.result)
 			return 1
 		}
 		if time.Since(lastShown) >= moveProgressEvery {
 			lastShown = time.Now()
-			paused := ""
-			if cur.Paused != "" {
-				paused = " (paused: " + cur.Paused + ")"
-			}
-			fmt.Fprintf(stdout, "%s: %d of %d moved, %d left%s\n", cur.Backend, cur.Moved, cur.Sessions, cur.Left, paused)
+			fmt.Fprintln(stdout, f.progress)
 		}
 	}
+}
+
+// pausedNote is " (paused: WHY)", or "" when not paused.
+func pausedNote(why string) string {
+	if why == "" {
+		return ""
+	}
+	return " (paused: " + why + ")"
 }
 
 // findMove returns the status's entry of move m: of its backend, begun

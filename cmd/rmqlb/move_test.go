@@ -54,3 +54,59 @@ func TestMoveSessionsCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestRebalanceCommand runs the real binary: with every session on a
+// (b drained while they connected), rebalance --wait closes a's sessions
+// above its share and exits 0 once balanced; status shows it; an unknown
+// listener is refused (exit 1), a bad command line is exit 2.
+func TestRebalanceCommand(t *testing.T) {
+	a, b := echo(t, "127.0.0.2"), echo(t, "127.0.0.3")
+	bind, metrics := freeport.Addr(t, "127.0.0.1"), freeport.Addr(t, "127.0.0.1")
+	p := startProc(t, strings.NewReplacer("BIND", bind, "A", a, "B", b, "METRICS", metrics).Replace(statusConfig))
+	backendCmd := func(args ...string) {
+		t.Helper()
+		if code, out, errOut := cli(t, append([]string{"backend", "--socket", p.socket}, args...)...); code != 0 {
+			t.Fatalf("backend %q: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	waitStates := func(sa, sb string) {
+		t.Helper()
+		for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+			s := p.status()
+			if len(s.Listeners) == 1 && len(s.Listeners[0].Backends) == 2 &&
+				s.Listeners[0].Backends[0].State.String() == sa && s.Listeners[0].Backends[1].State.String() == sb {
+				return
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("a %s and b %s not reached within 10 s", sa, sb)
+			}
+		}
+	}
+	waitStates("UP", "UP")
+	backendCmd("amqp/b", "drain")
+	waitStates("UP", "DRAIN")
+	for range 4 {
+		pingSession(t, bind)
+	}
+	backendCmd("amqp/b", "ready")
+	waitStates("UP", "UP")
+	code, out, errOut := cli(t, "rebalance", "--socket", p.socket, "--rate", "20", "--wait", "amqp")
+	if code != 0 || !strings.HasPrefix(out, "amqp: rebalancing at 20 a second: a 4 (share 2), b 0 (share 2)\namqp: balanced, 2 moved in ") ||
+		!strings.HasSuffix(out, ": a 2 (share 1), b 0 (share 1)\n") {
+		t.Fatalf("rebalance --wait: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, out, _ := cli(t, "status", "--socket", p.socket); !strings.Contains(out, "rebalanced: 2 moved in ") {
+		t.Errorf("status does not show the rebalance:\n%s", out)
+	}
+	if code, out, _ := cli(t, "rebalance", "--socket", p.socket, "amqp"); code != 0 || out != "amqp: balanced already: a 2 (share 1), b 0 (share 1)\n" {
+		t.Errorf("rebalance when balanced: exit %d, %q", code, out)
+	}
+	if code, _, errOut := cli(t, "rebalance", "--socket", p.socket, "nope"); code != 1 || !strings.Contains(errOut, "no listener nope") {
+		t.Errorf("rebalance of an unknown listener: exit %d, %s", code, errOut)
+	}
+	for _, bad := range [][]string{{}, {"amqp", "extra"}, {"amqp/a"}, {"--rate", "0", "amqp"}} {
+		if code, _, _ := cli(t, append([]string{"rebalance", "--socket", p.socket}, bad...)...); code != 2 {
+			t.Errorf("rebalance %q: exit %d, want 2", bad, code)
+		}
+	}
+}

@@ -172,6 +172,34 @@ control/statusschema/clients.schema.json in the source).`,
 				{Code: control.ExitUnreachable, Meaning: "the daemon did not answer (not running, wrong socket), or wrong command line"},
 			},
 		}},
+		{define: defineRebalance, doc: clidoc.Command{
+			Name:    "rebalance",
+			Forms:   []string{"[--socket PATH | --config FILE] [--rate N] [--wait] LISTENER"},
+			Summary: "spread a listener's sessions over its serving backends by weight again",
+			Doc: `AMQP connections last for days, so after a broker's restart (or a rolling upgrade of the
+cluster) its share of them stays with the others: the last broker restarted holds none. rebalance
+asks the running daemon to close sessions of the backends above their share of the listener's
+sessions (by weight, among the backends that serve: UP or DEGRADED, at a weight above 0, not a
+backup), the furthest above first, --rate a second (default ` + strconv.Itoa(daemon.DefaultMoveRate) + `), so that their clients
+reconnect through the VIP and are balanced again, until every serving backend holds its share and
+a tenth (and one session) at most. The listener's policy places the reconnections: leastconn sends
+them to the least loaded; with roundrobin some come back to where they were and more sessions are
+closed (at most three times those above the shares at the start, and ten more). Refused for a
+listener with persistence_timeout (its clients would come back to the same backend) and while fewer
+than two backends serve; paused, closing none, while fewer do meanwhile.
+
+The rebalance runs in the daemon: the command returns once it has begun, and rmqlb status shows it
+under its listener. With --wait it prints the progress every 5 s and returns when it has ended
+(exit 0 when balanced, 1 otherwise); interrupting the wait leaves it running.`,
+			Operands: []clidoc.Operand{
+				{Name: "LISTENER"},
+			},
+			Exits: []clidoc.Exit{
+				{Code: 0, Meaning: "begun, or balanced already; with --wait, balanced"},
+				{Code: 1, Meaning: "the daemon refused (no such listener, persistence, fewer than two backends serve) or could not be asked; with --wait, the rebalance ended without balance"},
+				{Code: 2, Meaning: "wrong command line"},
+			},
+		}},
 		{define: defineReload, doc: clidoc.Command{
 			Name:    "reload",
 			Forms:   []string{"[--socket PATH | --config FILE]"},

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/daemon"
+)
+
+// defineRebalance is rmqlb rebalance: spread a listener's sessions over
+// its serving backends by weight again (see daemon.Daemon.Rebalance).
+func defineRebalance(fs *flag.FlagSet) runFunc {
+	socketOf := clientFlags(fs)
+	rate := fs.Int("rate", daemon.DefaultMoveRate, "the most sessions closed a second, `N` (1.."+strconv.Itoa(daemon.MaxMoveRate)+")")
+	wait := fs.Bool("wait", false, "wait until the rebalance has ended, printing its progress")
+	return func(args []string, stdout, stderr io.Writer) int {
+		pos, err := parseInterspersed(fs, args)
+		if err != nil {
+			return flagExit(err)
+		}
+		if len(pos) != 1 || pos[0] == "" || strings.Contains(pos[0], "/") {
+			fs.Usage()
+			return 2
+		}
+		if *rate < 1 || *rate > daemon.MaxMoveRate {
+			fmt.Fprintf(stderr, "rmqlb rebalance: --rate %d: want 1..%d sessions a second\n", *rate, daemon.MaxMoveRate)
+			return 2
+		}
+		socket, err := socketOf()
+		if err != nil {
+			fmt.Fprintf(stderr, "rmqlb rebalance: %v\n", err)
+			return 2
+		}
+		var r control.Rebalance
+		req := control.Request{Command: "rebalance", Args: []string{pos[0], strconv.Itoa(*rate)}}
+		if err := control.Call(socket, req, &r, 10*time.Second); err != nil {
+			fmt.Fprintf(stderr, "rmqlb rebalance: %v%s\n", err, outcomeUnknown(err))
+			return 1
+		}
+		if !r.Running() {
+			fmt.Fprintf(stdout, "%s: balanced already: %s\n", r.Listener, shareList(r.Shares))
+			return 0
+		}
+		fmt.Fprintf(stdout, "%s: rebalancing at %d a second: %s\n", r.Listener, r.Rate, shareList(r.Shares))
+		if !*wait {
+			return 0
+		}
+		return follow(socket, "the rebalance of "+r.Listener, func(s control.Status) followed {
+			for _, c := range s.Rebalances {
+				if c.Listener != r.Listener || !c.Since.Equal(r.Since) {
+					continue
+				}
+				switch {
+				case c.Running():
+					return followed{found: true, running: true, progress: fmt.Sprintf("%s: %d moved; %s%s", c.Listener, c.Moved, shareList(c.Shares), pausedNote(c.Paused))}
+				case c.Outcome == control.OutcomeBalanced:
+					return followed{found: true, ok: true, result: fmt.Sprintf("%s: balanced, %d moved in %s: %s", c.Listener, c.Moved,
+						c.Ended.Sub(c.Since).Round(100*time.Millisecond), shareList(c.Shares))}
+				}
+				return followed{found: true, result: fmt.Sprintf("the rebalance of %s ended: %s; %d moved", c.Listener, c.Outcome, c.Moved)}
+			}
+			return followed{}
+		}, stdout, stderr)
+	}
+}
+
+// shareList describes the backends' sessions against their shares.
+func shareList(shares []control.BackendShare) string {
+	var parts []string
+	for _, b := range shares {
+		parts = append(parts, fmt.Sprintf("%s %d (share %s)", b.Backend, b.Sessions, strconv.FormatFloat(b.Share, 'f', -1, 64)))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,198 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/control"
+)
+
+// rebalance is one rebalance of a listener's sessions (control.Rebalance).
+// Its fields are guarded by Daemon.mu; its goroutine is a part of the
+// daemon, parented to the daemon's stop. limit bounds the sessions it
+// closes: three times those above the shares at its start, and ten more.
+type rebalance struct {
+	control.Rebalance
+	limit int
+}
+
+// rebalancePlan looks at a listener's backends: the serving ones (UP or
+// DEGRADED, at a weight above 0, not a backup, not looping back) and
+// their shares of the sessions they hold by weight, the one to close
+// sessions of now (the furthest above its share; "" when every one is
+// within its tolerance: its share and a tenth of it, at least one
+// session) and how many it holds above its share. A DRAIN or MAINT
+// backend's sessions are not counted: they are on their way out.
+func rebalancePlan(bs []balancer.BackendSnapshot) (shares []control.BackendShare, from string, excess int) {
+	total, weights := 0, 0
+	for _, b := range bs {
+		if servesShare(b) {
+			total += b.Active
+			weights += b.Weight
+		}
+	}
+	best := 0.0
+	for _, b := range bs {
+		if !servesShare(b) {
+			continue
+		}
+		share := float64(total) * float64(b.Weight) / float64(weights)
+		shares = append(shares, control.BackendShare{Backend: b.Name, Sessions: b.Active, Share: math.Round(share*10) / 10})
+		over := float64(b.Active) - share
+		if over > max(1, share/10) && over > best {
+			best, from, excess = over, b.Name, int(over)
+		}
+	}
+	return shares, from, excess
+}
+
+// servesShare reports whether b is one of the backends a rebalance
+// spreads the sessions over.
+func servesShare(b balancer.BackendSnapshot) bool {
+	return b.State.Serving() && b.Weight > 0 && !b.LoopsBack && !b.Backup
+}
+
+// excessOf returns how many sessions the backends hold above their
+// shares, each counted as rebalancePlan counts its own.
+func excessOf(shares []control.BackendShare) int {
+	n := 0
+	for _, s := range shares {
+		if over := float64(s.Sessions) - s.Share; over > max(1, s.Share/10) {
+			n += int(over)
+		}
+	}
+	return n
+}
+
+// Rebalance spreads the sessions of listener name over its serving
+// backends by weight again, at rate sessions a second: while a backend
+// holds more than its share (and a tenth), it closes sessions of the one
+// furthest above, so that their clients reconnect through the VIP and
+// are balanced by the listener's policy (leastconn sends them to the
+// least loaded; round robin to each in turn, so that some come back and
+// more are closed). It ends once every serving backend is within its
+// share, after it closed three times the sessions above the shares at
+// its start (and ten more), when the listener is removed, or when the
+// daemon begins to stop; it pauses while fewer than two backends serve.
+// It is refused for a listener that pins its clients to a backend
+// (persistence_timeout), whose clients would come back to the same one,
+// and for one with fewer than two serving backends. A rebalance asked
+// for while one runs for the listener changes its rate.
+func (d *Daemon) Rebalance(name string, rate int) (control.Rebalance, error) {
+	if err := d.mayBeginPaced("rebalancing listener "+name, rate); err != nil {
+		return control.Rebalance{}, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	lc, ok := d.cfg.Listener(name)
+	u := d.listeners[name]
+	if !ok || u == nil {
+		return control.Rebalance{}, fmt.Errorf("rebalancing: no listener %s", name)
+	}
+	if lc.PersistenceTimeout > 0 {
+		return control.Rebalance{}, fmt.Errorf("rebalancing listener %s: it pins each client to a backend (persistence_timeout %v): the clients would reconnect to the same one", name, lc.PersistenceTimeout)
+	}
+	shares, from, _ := rebalancePlan(u.l.Snapshot().Backends)
+	if len(shares) < 2 {
+		return control.Rebalance{}, fmt.Errorf("rebalancing listener %s: %d of its backends serve, want two at least", name, len(shares))
+	}
+	now := d.clock.Now()
+	d.rebalances = pruneEnded(d.rebalances, now, func(r *rebalance) (time.Time, bool) { return r.Ended, r.Listener == name })
+	for _, r := range d.rebalances {
+		if r.Listener == name {
+			r.Rate = rate
+			d.log.Info("operator changed the rate of a rebalance", zap.String("listener", name), zap.Int("rate", rate))
+			return r.Rebalance, nil
+		}
+	}
+	r := &rebalance{Rebalance: control.Rebalance{Listener: name, Rate: rate, Since: now, Shares: shares}, limit: 3*excessOf(shares) + 10}
+	d.rebalances = append(d.rebalances, r)
+	if from == "" {
+		r.Ended, r.Outcome = now, control.OutcomeBalanced
+		return r.Rebalance, nil
+	}
+	d.log.Info("operator rebalances the sessions of a listener", zap.String("listener", name), zap.Int("above_shares", excessOf(shares)), zap.Int("rate", rate))
+	d.parts.start(d.stop, "rebalancing listener "+name, false, func(ctx context.Context) error {
+		d.runPaced(ctx, func(pace *movePace) (string, bool) { return d.rebalanceStep(ctx, r, pace) }, func(outcome string) { d.endRebalance(r, outcome) })
+		return nil
+	})
+	return r.Rebalance, nil
+}
+
+// rebalanceStep closes r's share of sessions now and records where the
+// backends stand; it returns the outcome once the rebalance is over.
+func (d *Daemon) rebalanceStep(ctx context.Context, r *rebalance, pace *movePace) (string, bool) {
+	d.mu.Lock()
+	name, rate, moved, limit := r.Listener, r.Rate, r.Moved, r.limit
+	u := d.listeners[name]
+	_, configured := d.cfg.Listener(name)
+	d.mu.Unlock()
+	if u == nil || !configured {
+		return "the listener was removed from the configuration", true
+	}
+	shares, from, excess := rebalancePlan(u.l.Snapshot().Backends)
+	n := pace.take(d.clock.Now(), rate)
+	paused, outcome := "", ""
+	closed := 0
+	switch {
+	case len(shares) < 2:
+		paused = "fewer than two of the listener's backends serve"
+		pace.credit = 0
+	case from == "":
+		outcome = control.OutcomeBalanced
+	case moved >= limit:
+		outcome = fmt.Sprintf("stopped after moving %d sessions: the reconnecting clients keep coming back to the busiest backends (policy leastconn sends them to the least loaded)", moved)
+	default:
+		sctx, cancel := context.WithTimeout(ctx, moveStepTimeout)
+		var err error
+		closed, _, err = u.l.MoveSessions(sctx, from, min(n, excess, limit-moved))
+		cancel()
+		switch {
+		case errors.Is(err, balancer.ErrNowhereToMove):
+			paused = "no other backend serves"
+			pace.credit = 0
+		case err != nil:
+			d.log.Warn("rebalancing sessions", zap.String("listener", name), zap.String("backend", from), zap.Error(err))
+		}
+	}
+	d.mu.Lock()
+	r.Moved += closed
+	r.Shares = shares
+	r.Paused = paused
+	d.mu.Unlock()
+	return outcome, outcome != ""
+}
+
+// endRebalance records how r ended and logs it.
+func (d *Daemon) endRebalance(r *rebalance, outcome string) {
+	d.mu.Lock()
+	r.Ended, r.Outcome = d.clock.Now(), outcome
+	s := r.Rebalance
+	d.mu.Unlock()
+	d.log.Info("rebalance ended", zap.String("listener", s.Listener), zap.String("outcome", outcome),
+		zap.Int("moved", s.Moved), zap.Duration("took", s.Ended.Sub(s.Since)))
+}
+
+// statusRebalancesLocked returns the rebalances under way and those that
+// ended within moveKept, for the status. Called with d.mu held.
+func (d *Daemon) statusRebalancesLocked() []control.Rebalance {
+	return recentOf(d.rebalances, d.clock.Now(), func(r *rebalance) (time.Time, control.Rebalance) { return r.Ended, r.Rebalance })
+}
+
+// rebalanceCommand runs a "rebalance LISTENER [RATE]" command.
+func (d *Daemon) rebalanceCommand(args []string) (any, error) {
+	if len(args) < 1 || len(args) > 2 {
+		return nil, errors.New("usage: rebalance LISTENER [RATE]")
+	}
+	rate, err := parseRate(args[1:])
+	if err != nil {
+		return nil, err
+	}
+	return d.Rebalance(args[0], rate)
+}
