@@ -128,7 +128,8 @@
 //     failovers without loss of a confirmed message, a frozen broker DOWN
 //     within the check bound with its sessions closed, a broker's clients
 //     moved to the other at the pace asked (move-sessions) without loss of
-//     a confirmed message, the track rule moving
+//     a confirmed message, reconnecting clients spread over both brokers
+//     again (rebalance), the track rule moving
 //     the VIP within the track bound, and a broker frozen and thawed until
 //     its checks took it DOWN three times within ten minutes named as one
 //     that flaps.

@@ -226,7 +226,8 @@ func closeAll(conns []*amqp.Connection) {
 //     address is served, and the master's status names it;
 //   - rmqlb backend amqp/rmq1 move-sessions moves rmq1's clients to rmq2
 //     at the pace asked, under a producer and a consumer that lose
-//     nothing;
+//     nothing; rmqlb rebalance spreads 30 reconnecting clients, all on
+//     rmq2, over both brokers again;
 //   - with rmq2 made a backup by a reload, AMQP clients all go to rmq1,
 //     and to rmq2 while rmq1 takes none (operator's weight 0);
 //   - a producer (publisher confirms) and a consumer through the VIP keep
@@ -290,6 +291,10 @@ func TestE2ERabbitMQ(t *testing.T) {
 
 	t.Run("move-sessions-before-maintenance", func(t *testing.T) {
 		testMoveSessions(t, rl)
+	})
+
+	t.Run("rebalance-after-restart", func(t *testing.T) {
+		testRebalance(t, rl)
 	})
 
 	t.Run("backup-standby", func(t *testing.T) {

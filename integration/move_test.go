@@ -127,3 +127,102 @@ func activeOf(t *testing.T, d *daemon, name string) int {
 	}
 	return int(n)
 }
+
+// testRebalance is the cluster after a broker's restart: 30 AMQP clients
+// that reconnect when their connection closes, as applications do, all
+// connected to rmq2 while rmq1 was drained. Once rmq1 serves again,
+// `rmqlb rebalance amqp --wait` on the master closes rmq2's sessions
+// above its share until both hold about half, and exits 0; every client
+// is connected again at the end, and the sessions closed are bounded by
+// what round robin needs (three times those above the share, and ten).
+func testRebalance(t *testing.T, rl *rabbitLab) {
+	d := rl.daemons["h1"]
+	backendCmd := func(args ...string) {
+		t.Helper()
+		out, err := exec.Command(d.bin, append([]string{"backend", "--socket", d.sock, "amqp/rmq1"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("rmqlb backend amqp/rmq1 %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	backendCmd("drain")
+	defer exec.Command(d.bin, "backend", "--socket", d.sock, "amqp/rmq1", "ready").Run() // if the test fails before
+	if err := d.waitBackend("rmq1", "DRAIN", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	const clients = 30
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	reconnects, connected := 0, 0
+	defer func() { cancel(); wg.Wait() }()
+	for range clients {
+		wg.Go(func() {
+			first := true
+			for ctx.Err() == nil {
+				c, err := rl.dial(5 * time.Second)
+				if err != nil {
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				closed := c.NotifyClose(make(chan *amqp.Error, 1))
+				mu.Lock()
+				connected++
+				if !first {
+					reconnects++
+				}
+				mu.Unlock()
+				first = false
+				select {
+				case <-ctx.Done():
+					c.Close()
+				case <-closed:
+				}
+				mu.Lock()
+				connected--
+				mu.Unlock()
+			}
+		})
+	}
+	count := func() (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return connected, reconnects
+	}
+	if err := waitFor(20*time.Second, func() (bool, error) {
+		n, _ := count()
+		return n == clients && activeOf(t, d, "rmq2") >= clients, fmt.Errorf("%d of %d clients connected, rmq2 has %d sessions", n, clients, activeOf(t, d, "rmq2"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := activeOf(t, d, "rmq1"); n != 0 {
+		t.Fatalf("rmq1 (DRAIN) has %d sessions, want none", n)
+	}
+	backendCmd("ready")
+	if err := d.waitBackend("rmq1", "UP", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	began := time.Now()
+	out, err := exec.Command(d.bin, "rebalance", "--socket", d.sock, "--rate", "20", "--wait", "amqp").CombinedOutput()
+	t.Logf("rebalance of %d clients, all on rmq2 (policy roundrobin, 20 a second): %v\n%s", clients, time.Since(began).Round(time.Millisecond), out)
+	if err != nil || !strings.Contains(string(out), "amqp: balanced, ") {
+		t.Fatalf("rmqlb rebalance amqp --wait: %v\n%s", err, out)
+	}
+	var on1, on2 int
+	if err := waitFor(20*time.Second, func() (bool, error) {
+		n, _ := count()
+		on1, on2 = activeOf(t, d, "rmq1"), activeOf(t, d, "rmq2")
+		return n == clients && on1+on2 >= clients, fmt.Errorf("%d of %d clients connected; rmq1 %d, rmq2 %d sessions", n, clients, on1, on2)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, re := count()
+	t.Logf("rebalance: rmq1 %d, rmq2 %d sessions; %d reconnects of the %d clients", on1, on2, re, clients)
+	if on1 < 12 || on2 > 18 {
+		t.Errorf("after the rebalance rmq1 has %d and rmq2 %d sessions; want about %d each", on1, on2, clients/2)
+	}
+	if limit := 3*(clients/2) + 10; re > limit {
+		t.Errorf("%d sessions closed, more than the rebalance's bound %d", re, limit)
+	}
+}
