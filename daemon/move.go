@@ -159,12 +159,22 @@ func (d *Daemon) moveStep(ctx context.Context, m *sessionMove, pace *movePace) (
 	if !ok {
 		return "the backend was removed from the configuration", true
 	}
-	if b.State != backend.Drain && b.State != backend.Down {
-		return fmt.Sprintf("the backend left DRAIN (now %s)", b.State), true
+	// A checked backend's state as its checks and the operator set it:
+	// the listener learns it a moment later.
+	st, checked := d.sched.State(id)
+	if !checked {
+		st = b.State
+	}
+	if st != backend.Drain && st != backend.Down {
+		return fmt.Sprintf("the backend left DRAIN (now %s)", st), true
+	}
+	n := pace.take(d.clock.Now(), rate)
+	if b.State.Serving() {
+		n = 0 // the listener has not applied the drain yet: a client closed now could come back
 	}
 	sctx, cancel := context.WithTimeout(ctx, moveStepTimeout)
 	defer cancel()
-	moved, left, err := l.MoveSessions(sctx, id.Name, pace.take(d.clock.Now(), rate))
+	moved, left, err := l.MoveSessions(sctx, id.Name, n)
 	paused := ""
 	switch {
 	case errors.Is(err, balancer.ErrNowhereToMove):

@@ -3,6 +3,7 @@ package daemon
 import (
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -245,7 +246,7 @@ func TestMoveSessionsBeforeStart(t *testing.T) {
 // checked against the schema.
 func schemaStatus(t *testing.T, h *harness) control.Status {
 	t.Helper()
-	sch, err := statusschema.Compile()
+	sch, err := compiledStatusSchema()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,3 +254,7 @@ func schemaStatus(t *testing.T, h *harness) control.Status {
 	callSchema(t, h, sch, control.Request{Command: "status"}, &s)
 	return s
 }
+
+// compiledStatusSchema compiles the status schema once for the tests
+// that read many statuses.
+var compiledStatusSchema = sync.OnceValues(statusschema.Compile)

@@ -14,13 +14,24 @@ import (
 )
 
 // rebalance is one rebalance of a listener's sessions (control.Rebalance).
-// Its fields are guarded by Daemon.mu; its goroutine is a part of the
-// daemon, parented to the daemon's stop. limit bounds the sessions it
+// Its fields are guarded by Daemon.mu, but peak and lastClose, which only
+// its goroutine uses once it runs (a part of the daemon, parented to the
+// daemon's stop). limit bounds the sessions it
 // closes: three times those above the shares at its start, and ten more.
+// window is how many closed clients may be on their way back at once:
+// half the sessions above the shares at the start, at most the rate, at
+// least one. peak is the most sessions the serving backends held since
+// it began (those on their way back are peak less the sessions now),
+// and lastClose when it last closed one.
 type rebalance struct {
 	control.Rebalance
-	limit int
+	limit, window, peak int
+	lastClose           time.Time
 }
+
+// rebalanceSettle is how long a rebalance waits for the clients it
+// closed to come back before it takes them for gone.
+const rebalanceSettle = 10 * time.Second
 
 // rebalancePlan looks at a listener's backends: the serving ones (UP or
 // DEGRADED, at a weight above 0, not a backup, not looping back) and
@@ -76,8 +87,9 @@ func excessOf(shares []control.BackendShare) int {
 // furthest above, so that their clients reconnect through the VIP and
 // are balanced by the listener's policy (leastconn sends them to the
 // least loaded; round robin to each in turn, so that some come back and
-// more are closed). It ends once every serving backend is within its
-// share, after it closed three times the sessions above the shares at
+// more are closed). It waits for the clients it closed to come back
+// before it closes more or judges the balance (see rebalanceStep). It
+// ends once every serving backend is within its share, after it closed three times the sessions above the shares at
 // its start (and ten more), when the listener is removed, or when the
 // daemon begins to stop; it pauses while fewer than two backends serve.
 // It is refused for a listener that pins its clients to a backend
@@ -111,13 +123,15 @@ func (d *Daemon) Rebalance(name string, rate int) (control.Rebalance, error) {
 			return r.Rebalance, nil
 		}
 	}
-	r := &rebalance{Rebalance: control.Rebalance{Listener: name, Rate: rate, Since: now, Shares: shares}, limit: 3*excessOf(shares) + 10}
+	above := excessOf(shares)
+	r := &rebalance{Rebalance: control.Rebalance{Listener: name, Rate: rate, Since: now, Shares: shares},
+		limit: 3*above + 10, window: max(1, min(rate, above/2)), peak: sharedSessions(shares)}
 	d.rebalances = append(d.rebalances, r)
 	if from == "" {
 		r.Ended, r.Outcome = now, control.OutcomeBalanced
 		return r.Rebalance, nil
 	}
-	d.log.Info("operator rebalances the sessions of a listener", zap.String("listener", name), zap.Int("above_shares", excessOf(shares)), zap.Int("rate", rate))
+	d.log.Info("operator rebalances the sessions of a listener", zap.String("listener", name), zap.Int("above_shares", above), zap.Int("rate", rate))
 	d.parts.start(d.stop, "rebalancing listener "+name, false, func(ctx context.Context) error {
 		d.runPaced(ctx, func(pace *movePace) (string, bool) { return d.rebalanceStep(ctx, r, pace) }, func(outcome string) { d.endRebalance(r, outcome) })
 		return nil
@@ -126,32 +140,47 @@ func (d *Daemon) Rebalance(name string, rate int) (control.Rebalance, error) {
 }
 
 // rebalanceStep closes r's share of sessions now and records where the
-// backends stand; it returns the outcome once the rebalance is over.
+// backends stand; it returns the outcome once the rebalance is over. It
+// closes no more while window closed clients are on their way back, and
+// judges the balance only once they are back (all but a twentieth), or
+// rebalanceSettle after the last close (those missing then are taken for
+// gone).
 func (d *Daemon) rebalanceStep(ctx context.Context, r *rebalance, pace *movePace) (string, bool) {
 	d.mu.Lock()
-	name, rate, moved, limit := r.Listener, r.Rate, r.Moved, r.limit
+	name, rate, moved := r.Listener, r.Rate, r.Moved
 	u := d.listeners[name]
 	_, configured := d.cfg.Listener(name)
 	d.mu.Unlock()
 	if u == nil || !configured {
 		return "the listener was removed from the configuration", true
 	}
+	now := d.clock.Now()
 	shares, from, excess := rebalancePlan(u.l.Snapshot().Backends)
-	n := pace.take(d.clock.Now(), rate)
+	n := pace.take(now, rate)
+	total := sharedSessions(shares)
+	r.peak = max(r.peak, total)
+	if now.Sub(r.lastClose) >= rebalanceSettle {
+		r.peak = total // those not back by now are gone
+	}
+	away := r.peak - total
+	settled := away <= r.peak/20
 	paused, outcome := "", ""
 	closed := 0
 	switch {
 	case len(shares) < 2:
 		paused = "fewer than two of the listener's backends serve"
 		pace.credit = 0
-	case from == "":
+	case from == "" && settled:
 		outcome = control.OutcomeBalanced
-	case moved >= limit:
+	case moved >= r.limit && settled:
 		outcome = fmt.Sprintf("stopped after moving %d sessions: the reconnecting clients keep coming back to the busiest backends (policy leastconn sends them to the least loaded)", moved)
+	case from == "" || moved >= r.limit || away >= r.window:
+		paused = fmt.Sprintf("waiting for %s to reconnect", clientsCount(away))
+		pace.credit = 0
 	default:
 		sctx, cancel := context.WithTimeout(ctx, moveStepTimeout)
 		var err error
-		closed, _, err = u.l.MoveSessions(sctx, from, min(n, excess, limit-moved))
+		closed, _, err = u.l.MoveSessions(sctx, from, min(n, excess, r.window-away, r.limit-moved))
 		cancel()
 		switch {
 		case errors.Is(err, balancer.ErrNowhereToMove):
@@ -160,6 +189,9 @@ func (d *Daemon) rebalanceStep(ctx context.Context, r *rebalance, pace *movePace
 		case err != nil:
 			d.log.Warn("rebalancing sessions", zap.String("listener", name), zap.String("backend", from), zap.Error(err))
 		}
+		if closed > 0 {
+			r.lastClose = now
+		}
 	}
 	d.mu.Lock()
 	r.Moved += closed
@@ -167,6 +199,23 @@ func (d *Daemon) rebalanceStep(ctx context.Context, r *rebalance, pace *movePace
 	r.Paused = paused
 	d.mu.Unlock()
 	return outcome, outcome != ""
+}
+
+// sharedSessions counts the sessions of shares.
+func sharedSessions(shares []control.BackendShare) int {
+	n := 0
+	for _, s := range shares {
+		n += s.Sessions
+	}
+	return n
+}
+
+// clientsCount is "1 closed client" or "N closed clients".
+func clientsCount(n int) string {
+	if n == 1 {
+		return "1 closed client"
+	}
+	return fmt.Sprintf("%d closed clients", n)
 }
 
 // endRebalance records how r ended and logs it.

@@ -153,3 +153,78 @@ func TestRebalance(t *testing.T) {
 		t.Errorf("rebalance with persistence: %v, want it refused", err)
 	}
 }
+
+// TestRebalanceWaitsForClients: the rebalance closes no more while the
+// clients it closed are on their way back (its window, here one), goes
+// on once they are back, and takes those still away after
+// rebalanceSettle for gone rather than closing on and on.
+func TestRebalanceWaitsForClients(t *testing.T) {
+	l := newLab(t)
+	// Checks every hour: the fake clock runs through minutes of ticks.
+	h := newHarness(t, l.file("policy: roundrobin", "policy: leastconn", "interval: 1s", "interval: 1h"))
+	startChecked(t, h)
+	if _, err := h.backendCmd("amqp/b", "drain"); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("b DRAIN", func() bool { return h.backendState(idB) == backend.Drain })
+	dial := func() {
+		c, err := net.Dial("tcp", l.bind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := roundTrip(c, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 6 {
+		dial()
+	}
+	if _, err := h.backendCmd("amqp/b", "ready"); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("b UP", func() bool { return h.backendState(idB) == backend.Up })
+	if _, err := h.d.Handle(t.Context(), control.Request{Command: "rebalance", Args: []string{"amqp", "10"}}); err != nil {
+		t.Fatal(err)
+	}
+	at := h.clk.Now()
+	tick := func() control.Rebalance {
+		t.Helper()
+		at = at.Add(moveTick)
+		h.moveTickAt(at)
+		// The step is done once its timer is armed for the next tick (no
+		// other timer of this daemon is on moveTick's grid), or it ended.
+		var r control.Rebalance
+		h.eventually("the step done", func() bool {
+			done := slices.Contains(h.clk.Armed(), at.Add(moveTick))
+			r = statusRebalance(t, h, "amqp")
+			return done || !r.Running()
+		})
+		return r
+	}
+	if r := tick(); r.Moved != 1 {
+		t.Fatalf("after the first tick: %+v, want one moved", r)
+	}
+	if r := tick(); r.Moved != 1 || r.Paused != "waiting for 1 closed client to reconnect" {
+		t.Fatalf("second tick: %+v, want it waiting for the client", r)
+	}
+	dial() // back, to b
+	if r := tick(); r.Moved != 2 || r.Paused != "" {
+		t.Fatalf("after the client came back: %+v, want a second one moved", r)
+	}
+	// The next ones do not come back: each is given rebalanceSettle.
+	var r control.Rebalance
+	for i := 0; r.Running() || i == 0; i++ {
+		if i > 3*int(rebalanceSettle/moveTick) {
+			t.Fatalf("still running after %d ticks: %+v", i, r)
+		}
+		r = tick()
+	}
+	want := []control.BackendShare{sh("a", 3, 2), sh("b", 1, 2)}
+	if r.Outcome != control.OutcomeBalanced || r.Moved != 3 || !slices.Equal(r.Shares, want) {
+		t.Fatalf("rebalance %+v, want balanced after 3 moved, shares %v", r, want)
+	}
+	if took := r.Ended.Sub(r.Since); took < 2*rebalanceSettle {
+		t.Errorf("ended after %v: did not wait for the clients that did not come back", took)
+	}
+}

@@ -182,7 +182,10 @@ asks the running daemon to close sessions of the backends above their share of t
 sessions (by weight, among the backends that serve: UP or DEGRADED, at a weight above 0, not a
 backup), the furthest above first, --rate a second (default ` + strconv.Itoa(daemon.DefaultMoveRate) + `), so that their clients
 reconnect through the VIP and are balanced again, until every serving backend holds its share and
-a tenth (and one session) at most. The listener's policy places the reconnections: leastconn sends
+a tenth (and one session) at most. It closes no more while the clients it closed are on their way
+back (half the sessions above the shares at its start, at most --rate, at once), and judges the
+balance once they are back, or 10 s after its last close. The listener's policy places the
+reconnections: leastconn sends
 them to the least loaded; with roundrobin some come back to where they were and more sessions are
 closed (at most three times those above the shares at the start, and ten more). Refused for a
 listener with persistence_timeout (its clients would come back to the same backend) and while fewer
