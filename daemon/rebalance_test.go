@@ -96,17 +96,7 @@ func TestRebalance(t *testing.T) {
 		!strings.Contains(err.Error(), "1 of its backends serve, want two at least") {
 		t.Errorf("rebalance with b drained: %v, want it refused", err)
 	}
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", l.bind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if err := roundTrip(c, []byte("hello")); err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	dial := func() net.Conn { return echoSession(t, l.bind) }
 	var conns []net.Conn
 	for range 4 {
 		conns = append(conns, dial())
@@ -167,16 +157,7 @@ func TestRebalanceWaitsForClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.eventually("b DRAIN", func() bool { return h.backendState(idB) == backend.Drain })
-	dial := func() {
-		c, err := net.Dial("tcp", l.bind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if err := roundTrip(c, []byte("hello")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dial := func() { echoSession(t, l.bind) }
 	for range 6 {
 		dial()
 	}
@@ -227,4 +208,19 @@ func TestRebalanceWaitsForClients(t *testing.T) {
 	if took := r.Ended.Sub(r.Since); took < 2*rebalanceSettle {
 		t.Errorf("ended after %v: did not wait for the clients that did not come back", took)
 	}
+}
+
+// echoSession opens a session through the listener at bind, checks that
+// the echo backend answers, and closes it when the test ends.
+func echoSession(t *testing.T, bind string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := roundTrip(c, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
