@@ -64,8 +64,9 @@ const (
 	// EndRefusedClient: the client was refused because its address held
 	// Config.MaxConnPerClient sessions.
 	EndRefusedClient
-	// EndMoved: an operator's paced move of its backend's clients closed
-	// it (MoveSessions), for its client to reconnect to another backend.
+	// EndMoved: an operator's paced move of its backend's clients, or a
+	// rebalance of the listener's, closed it (MoveSessions), for its
+	// client to reconnect to another backend.
 	EndMoved
 )
 
