@@ -42,21 +42,28 @@ func formatRebalances(p *page, now time.Time, s Status, listener string) {
 		if r.Listener != listener {
 			continue
 		}
-		var shares []string
-		for _, b := range r.Shares {
-			shares = append(shares, fmt.Sprintf("%s %d (share %s)", b.Backend, b.Sessions, strconv.FormatFloat(b.Share, 'f', -1, 64)))
-		}
+		shares := ShareList(r.Shares)
 		switch {
 		case r.Running():
-			line := []text{txt(fmt.Sprintf("rebalancing at %d/s for %s: %d moved; %s", r.Rate, age(now, r.Since), r.Moved, strings.Join(shares, ", ")))}
+			line := []text{txt(fmt.Sprintf("rebalancing at %d/s for %s: %d moved; %s", r.Rate, age(now, r.Since), r.Moved, shares))}
 			if r.Paused != "" {
 				line = append(line, txt(" "), paint("(paused: "+r.Paused+")", yellow))
 			}
 			p.println(line...)
 		case r.Outcome == OutcomeBalanced:
-			p.printf(fmt.Sprintf("rebalanced: %d moved in %s, %s ago; %s", r.Moved, age(r.Ended, r.Since), age(now, r.Ended), strings.Join(shares, ", ")))
+			p.printf(fmt.Sprintf("rebalanced: %d moved in %s, %s ago; %s", r.Moved, age(r.Ended, r.Since), age(now, r.Ended), shares))
 		default:
 			p.println(paint(fmt.Sprintf("rebalance ended %s ago: %s; %d moved", age(now, r.Ended), oneLine(r.Outcome), r.Moved), yellow))
 		}
 	}
+}
+
+// ShareList describes the backends' sessions against their shares:
+// "rmq1 80 (share 66.7), rmq2 40 (share 66.7)".
+func ShareList(shares []BackendShare) string {
+	parts := make([]string, len(shares))
+	for i, b := range shares {
+		parts[i] = fmt.Sprintf("%s %d (share %s)", b.Backend, b.Sessions, strconv.FormatFloat(b.Share, 'f', -1, 64))
+	}
+	return strings.Join(parts, ", ")
 }

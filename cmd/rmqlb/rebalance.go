@@ -43,10 +43,10 @@ func defineRebalance(fs *flag.FlagSet) runFunc {
 			return 1
 		}
 		if !r.Running() {
-			fmt.Fprintf(stdout, "%s: balanced already: %s\n", r.Listener, shareList(r.Shares))
+			fmt.Fprintf(stdout, "%s: balanced already: %s\n", r.Listener, control.ShareList(r.Shares))
 			return 0
 		}
-		fmt.Fprintf(stdout, "%s: rebalancing at %d a second: %s\n", r.Listener, r.Rate, shareList(r.Shares))
+		fmt.Fprintf(stdout, "%s: rebalancing at %d a second: %s\n", r.Listener, r.Rate, control.ShareList(r.Shares))
 		if !*wait {
 			return 0
 		}
@@ -57,23 +57,14 @@ func defineRebalance(fs *flag.FlagSet) runFunc {
 				}
 				switch {
 				case c.Running():
-					return followed{found: true, running: true, progress: fmt.Sprintf("%s: %d moved; %s%s", c.Listener, c.Moved, shareList(c.Shares), pausedNote(c.Paused))}
+					return followed{found: true, running: true, progress: fmt.Sprintf("%s: %d moved; %s%s", c.Listener, c.Moved, control.ShareList(c.Shares), pausedNote(c.Paused))}
 				case c.Outcome == control.OutcomeBalanced:
 					return followed{found: true, ok: true, result: fmt.Sprintf("%s: balanced, %d moved in %s: %s", c.Listener, c.Moved,
-						c.Ended.Sub(c.Since).Round(100*time.Millisecond), shareList(c.Shares))}
+						c.Ended.Sub(c.Since).Round(100*time.Millisecond), control.ShareList(c.Shares))}
 				}
 				return followed{found: true, result: fmt.Sprintf("the rebalance of %s ended: %s; %d moved", c.Listener, c.Outcome, c.Moved)}
 			}
 			return followed{}
 		}, stdout, stderr)
 	}
-}
-
-// shareList describes the backends' sessions against their shares.
-func shareList(shares []control.BackendShare) string {
-	var parts []string
-	for _, b := range shares {
-		parts = append(parts, fmt.Sprintf("%s %d (share %s)", b.Backend, b.Sessions, strconv.FormatFloat(b.Share, 'f', -1, 64)))
-	}
-	return strings.Join(parts, ", ")
 }
