@@ -82,3 +82,15 @@ func (lp *loop) moveSessions(b *backend, n int) (moved, left int) {
 	}
 	return moved, left
 }
+
+// Steer makes the listener send its new clients to the backend with the
+// fewest sessions for its weight (as PolicyLeastConn does) whatever its
+// policy, while on: an operator's rebalance turns it on while it runs,
+// so that the clients it closes reconnect where sessions are missing
+// rather than in turn to every backend, the busiest included. A reload
+// keeps it. Safe from any goroutine.
+func (l *Listener) Steer(on bool) {
+	l.mu.Lock()
+	l.pool.steer = on
+	l.mu.Unlock()
+}

@@ -94,3 +94,40 @@ func TestMoveSessions(t *testing.T) {
 		return s.Active == 0
 	})
 }
+
+// TestSteer: while steered, a round robin listener sends each new client
+// to the backend with the fewest sessions; once it is not, in turn again.
+func TestSteer(t *testing.T) {
+	a := newServer(t, "127.0.0.2", echo)
+	b := newServer(t, "127.0.0.3", echo)
+	r := startListener(t, baseConfig(backendsOf(a, b)), 1)
+	dialed := func() {
+		c := dialFrom(t, r, "127.0.0.1")
+		if _, err := roundTrip(c, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.SetBackendState("b", rbackend.Drain, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		dialed()
+	}
+	if err := r.SetBackendState("b", rbackend.Up, "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.Steer(true)
+	for range 4 {
+		dialed()
+	}
+	if a.accepts.Load() != 4 || b.accepts.Load() != 4 {
+		t.Fatalf("steered: accepts a=%d b=%d, want b to get the 4 new clients", a.accepts.Load(), b.accepts.Load())
+	}
+	r.Steer(false)
+	for range 4 {
+		dialed()
+	}
+	if a.accepts.Load() != 6 || b.accepts.Load() != 6 {
+		t.Fatalf("not steered: accepts a=%d b=%d, want them in turn", a.accepts.Load(), b.accepts.Load())
+	}
+}

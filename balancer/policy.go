@@ -5,8 +5,11 @@ package balancer
 type pool struct {
 	policy     Policy
 	allBackups bool // Config.AllBackups
-	backends   []*backend
-	next       int // round robin cursor (roundrobin, leastconn ties)
+	// steer picks by least connections whatever the policy
+	// (Listener.Steer).
+	steer    bool
+	backends []*backend
+	next     int // round robin cursor (roundrobin, leastconn ties)
 }
 
 // pick chooses a backend for a new connection by the pool's policy among
@@ -38,6 +41,9 @@ func usableBy(skip func(*backend) bool) func(*backend) bool {
 
 // byPolicy picks among the backends ok accepts by the pool's policy.
 func (p *pool) byPolicy(ok func(*backend) bool) *backend {
+	if p.steer {
+		return p.pickLeastConn(ok)
+	}
 	switch p.policy {
 	case PolicyWRR:
 		return p.pickWRR(ok)

@@ -27,6 +27,9 @@ type rebalance struct {
 	control.Rebalance
 	limit, window, peak int
 	lastClose           time.Time
+	// steered is the listener the last step steered (balancer.
+	// Listener.Steer), which the end lets go; only the goroutine uses it.
+	steered *balancer.Listener
 }
 
 // rebalanceSettle is how long a rebalance waits for the clients it
@@ -85,9 +88,9 @@ func excessOf(shares []control.BackendShare) int {
 // backends by weight again, at rate sessions a second: while a backend
 // holds more than its share (and a tenth), it closes sessions of the one
 // furthest above, so that their clients reconnect through the VIP and
-// are balanced by the listener's policy (leastconn sends them to the
-// least loaded; round robin to each in turn, so that some come back and
-// more are closed). It waits for the clients it closed to come back
+// are balanced again: while it runs the listener sends its new clients
+// to the backend with the fewest sessions for its weight, whatever its
+// policy (balancer.Listener.Steer). It waits for the clients it closed to come back
 // before it closes more or judges the balance (see rebalanceStep). It
 // ends once every serving backend is within its share, after it closed three times the sessions above the shares at
 // its start (and ten more), when the listener is removed, or when the
@@ -154,6 +157,15 @@ func (d *Daemon) rebalanceStep(ctx context.Context, r *rebalance, pace *movePace
 	if u == nil || !configured {
 		return "the listener was removed from the configuration", true
 	}
+	if r.steered != u.l {
+		// The clients closed reconnect where sessions are missing,
+		// whatever the policy (a reload may have replaced the listener).
+		if r.steered != nil {
+			r.steered.Steer(false)
+		}
+		u.l.Steer(true)
+		r.steered = u.l
+	}
 	now := d.clock.Now()
 	shares, from, excess := rebalancePlan(u.l.Snapshot().Backends)
 	n := pace.take(now, rate)
@@ -173,7 +185,7 @@ func (d *Daemon) rebalanceStep(ctx context.Context, r *rebalance, pace *movePace
 	case from == "" && settled:
 		outcome = control.OutcomeBalanced
 	case moved >= r.limit && settled:
-		outcome = fmt.Sprintf("stopped after moving %d sessions: the reconnecting clients keep coming back to the busiest backends (policy leastconn sends them to the least loaded)", moved)
+		outcome = fmt.Sprintf("stopped after moving %d sessions, three times those above the shares at its start and ten more: the sessions do not even out", moved)
 	case from == "" || moved >= r.limit || away >= r.window:
 		paused = fmt.Sprintf("waiting for %s to reconnect", clientsCount(away))
 		pace.credit = 0
@@ -218,8 +230,12 @@ func clientsCount(n int) string {
 	return fmt.Sprintf("%d closed clients", n)
 }
 
-// endRebalance records how r ended and logs it.
+// endRebalance records how r ended, lets its listener pick by its
+// policy again, and logs it.
 func (d *Daemon) endRebalance(r *rebalance, outcome string) {
+	if r.steered != nil {
+		r.steered.Steer(false)
+	}
 	d.mu.Lock()
 	r.Ended, r.Outcome = d.clock.Now(), outcome
 	s := r.Rebalance

@@ -80,13 +80,14 @@ func statusRebalance(t *testing.T, h *harness, listener string) control.Rebalanc
 
 // TestRebalance: after b was drained, a holds every session; once b
 // serves again a rebalance closes a's sessions above its share at the
-// rate asked, a reconnecting client goes to b (leastconn), and the
-// rebalance ends once both are within their share. It is refused for an
-// unknown listener, with one backend serving, and on a listener that
-// pins its clients.
+// rate asked, the reconnecting client goes to b (steered there although
+// the policy is round robin), and the rebalance ends once both are
+// within their share; new clients then go in turn again. It is refused
+// for an unknown listener, with one backend serving, and on a listener
+// that pins its clients.
 func TestRebalance(t *testing.T) {
 	l := newLab(t)
-	h := newHarness(t, l.file("policy: roundrobin", "policy: leastconn"))
+	h := newHarness(t, l.file())
 	startChecked(t, h)
 	if _, err := h.backendCmd("amqp/b", "drain"); err != nil {
 		t.Fatal(err)
@@ -126,12 +127,23 @@ func TestRebalance(t *testing.T) {
 	if closed != 1 {
 		t.Fatalf("%d sessions closed, want 1", closed)
 	}
+	beforeB := l.b.accepted()
 	dial() // its client reconnects: to b, the least loaded
+	if l.b.accepted() != beforeB+1 {
+		t.Fatal("the reconnecting client did not go to b")
+	}
 	h.moveTickAt(t0.Add(2 * moveTick))
 	h.eventually("the rebalance ended", func() bool { return !statusRebalance(t, h, "amqp").Running() })
 	want = []control.BackendShare{sh("a", 3, 2), sh("b", 1, 2)}
 	if r := statusRebalance(t, h, "amqp"); r.Outcome != control.OutcomeBalanced || r.Moved != 1 || !slices.Equal(r.Shares, want) {
 		t.Fatalf("rebalance %+v, want balanced with 1 moved and shares %v", r, want)
+	}
+	beforeA, beforeB := l.a.accepted(), l.b.accepted()
+	dial()
+	dial()
+	if l.a.accepted() != beforeA+1 || l.b.accepted() != beforeB+1 {
+		t.Errorf("after the rebalance two new clients went to a %d and b %d times, want once each (round robin, not steered)",
+			l.a.accepted()-beforeA, l.b.accepted()-beforeB)
 	}
 
 	if _, err := h.d.Handle(t.Context(), control.Request{Command: "rebalance", Args: []string{"nope"}}); err == nil {

@@ -133,8 +133,9 @@ func activeOf(t *testing.T, d *daemon, name string) int {
 // connected to rmq2 while rmq1 was drained. Once rmq1 serves again,
 // `rmqlb rebalance amqp --wait` on the master closes rmq2's sessions
 // above its share until both hold about half, and exits 0; every client
-// is connected again at the end, and the sessions closed are bounded by
-// what round robin needs (three times those above the share, and ten).
+// is connected again at the end; the listener's round robin is steered
+// while it runs, so it closes about the 15 above rmq2's share, not the
+// twice as many that round robin would send back.
 func testRebalance(t *testing.T, rl *rabbitLab) {
 	d := rl.daemons["h1"]
 	backendCmd := func(args ...string) {
@@ -222,7 +223,7 @@ func testRebalance(t *testing.T, rl *rabbitLab) {
 	if on1 < 12 || on2 > 18 {
 		t.Errorf("after the rebalance rmq1 has %d and rmq2 %d sessions; want about %d each", on1, on2, clients/2)
 	}
-	if limit := 3*(clients/2) + 10; re > limit {
-		t.Errorf("%d sessions closed, more than the rebalance's bound %d", re, limit)
+	if re > clients/2+3 {
+		t.Errorf("%d sessions closed to move %d: the reconnections were not steered to rmq1", re, clients/2)
 	}
 }

@@ -184,10 +184,10 @@ backup), the furthest above first, --rate a second (default ` + strconv.Itoa(dae
 reconnect through the VIP and are balanced again, until every serving backend holds its share and
 a tenth (and one session) at most. It closes no more while the clients it closed are on their way
 back (half the sessions above the shares at its start, at most --rate, at once), and judges the
-balance once they are back, or 10 s after its last close. The listener's policy places the
-reconnections: leastconn sends
-them to the least loaded; with roundrobin some come back to where they were and more sessions are
-closed (at most three times those above the shares at the start, and ten more). Refused for a
+balance once they are back, or 10 s after its last close. While it runs the listener sends its new
+clients to the backend with the fewest sessions for its weight (as leastconn does), whatever its
+policy, so that the clients closed reconnect where sessions are missing; it closes at most three
+times the sessions above the shares at its start, and ten more. Refused for a
 listener with persistence_timeout (its clients would come back to the same backend) and while fewer
 than two backends serve; paused, closing none, while fewer do meanwhile.
 
