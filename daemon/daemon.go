@@ -164,8 +164,9 @@ type Daemon struct {
 	upgrade *upgradeRun
 	// moves are the operator's moves of a backend's sessions, under way
 	// or ended (MoveSessions), in the order they began; an ended one is
-	// dropped by the next move after moveKept. Guarded by mu.
-	moves []*sessionMove
+	// dropped by the next move after moveKept. Guarded by mu, and so
+	// are their fields, which a move's goroutine updates.
+	moves []*control.SessionMove
 	// rebalances are the operator's rebalances of a listener's sessions
 	// (Rebalance), kept as moves are. Guarded by mu.
 	rebalances []*rebalance

@@ -31,13 +31,6 @@ const (
 // moveStepTimeout bounds one step's wait for the event loops.
 const moveStepTimeout = 5 * time.Second
 
-// sessionMove is one move of a backend's clients (control.SessionMove).
-// Its fields are guarded by Daemon.mu; its goroutine is a part of the
-// daemon, parented to the daemon's stop.
-type sessionMove struct {
-	control.SessionMove
-}
-
 // movePace meters a move: a rate a second, with the fraction carried
 // from one tick to the next and no burst above one second's worth (a
 // move that could not close for a while does not make up for it).
@@ -97,17 +90,16 @@ func (d *Daemon) MoveSessions(key string, rate int) (control.SessionMove, error)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.clock.Now()
-	d.moves = pruneEnded(d.moves, now, func(m *sessionMove) (time.Time, bool) { return m.Ended, m.Backend == id })
-	for _, m := range d.moves {
-		if m.Backend == id {
-			m.Rate = rate
-			d.log.Info("operator changed the rate of a move of sessions", zap.Stringer("backend", id), zap.Int("rate", rate))
-			ans := m.SessionMove
-			ans.StateFileNote = note
-			return ans, nil
-		}
+	var running *control.SessionMove
+	d.moves, running = pruneEnded(d.moves, now, func(m *control.SessionMove) (time.Time, bool) { return m.Ended, m.Backend == id })
+	if running != nil {
+		running.Rate = rate
+		d.log.Info("operator changed the rate of a move of sessions", zap.Stringer("backend", id), zap.Int("rate", rate))
+		ans := *running
+		ans.StateFileNote = note
+		return ans, nil
 	}
-	m := &sessionMove{control.SessionMove{Backend: id, Rate: rate, Since: now, Sessions: left, Left: left}}
+	m := &control.SessionMove{Backend: id, Rate: rate, Since: now, Sessions: left, Left: left}
 	d.moves = append(d.moves, m)
 	if left == 0 {
 		m.Ended, m.Outcome = now, control.OutcomeMoved
@@ -118,7 +110,7 @@ func (d *Daemon) MoveSessions(key string, rate int) (control.SessionMove, error)
 			return nil
 		})
 	}
-	ans := m.SessionMove
+	ans := *m
 	ans.StateFileNote = note
 	return ans, nil
 }
@@ -147,7 +139,7 @@ func (d *Daemon) runPaced(ctx context.Context, step func(*movePace) (outcome str
 
 // moveStep closes m's share of sessions now and records the outcome; it
 // returns the move's outcome once it is over.
-func (d *Daemon) moveStep(ctx context.Context, m *sessionMove, pace *movePace) (string, bool) {
+func (d *Daemon) moveStep(ctx context.Context, m *control.SessionMove, pace *movePace) (string, bool) {
 	d.mu.Lock()
 	id, rate := m.Backend, m.Rate
 	d.mu.Unlock()
@@ -198,10 +190,10 @@ func (d *Daemon) moveStep(ctx context.Context, m *sessionMove, pace *movePace) (
 }
 
 // endMove records how m ended and logs it.
-func (d *Daemon) endMove(m *sessionMove, outcome string) {
+func (d *Daemon) endMove(m *control.SessionMove, outcome string) {
 	d.mu.Lock()
 	m.Ended, m.Outcome = d.clock.Now(), outcome
-	s := m.SessionMove
+	s := *m
 	d.mu.Unlock()
 	d.log.Info("move of sessions ended", zap.Stringer("backend", s.Backend), zap.String("outcome", outcome),
 		zap.Int("moved", s.Moved), zap.Int("left", s.Left), zap.Duration("took", s.Ended.Sub(s.Since)))
@@ -210,18 +202,22 @@ func (d *Daemon) endMove(m *sessionMove, outcome string) {
 // statusMovesLocked returns the moves under way and those that ended within
 // moveKept, for the status. Called with d.mu held.
 func (d *Daemon) statusMovesLocked() []control.SessionMove {
-	return recentOf(d.moves, d.clock.Now(), func(m *sessionMove) (time.Time, control.SessionMove) { return m.Ended, m.SessionMove })
+	return recentOf(d.moves, d.clock.Now(), func(m *control.SessionMove) (time.Time, control.SessionMove) { return m.Ended, *m })
 }
 
 // pruneEnded drops from list what ended more than moveKept before now,
 // and what ended and is of the same backend or listener as one about to
-// begin; of is when an entry ended (zero: it runs) and whether it is of
-// that one.
-func pruneEnded[T any](list []*T, now time.Time, of func(*T) (ended time.Time, same bool)) []*T {
-	return slices.DeleteFunc(list, func(e *T) bool {
+// begin, and returns the entry of that one still running, if any; of is
+// when an entry ended (zero: it runs) and whether it is of that one.
+func pruneEnded[T any](list []*T, now time.Time, of func(*T) (ended time.Time, same bool)) (kept []*T, running *T) {
+	kept = slices.DeleteFunc(list, func(e *T) bool {
 		ended, same := of(e)
+		if same && ended.IsZero() {
+			running = e
+		}
 		return !ended.IsZero() && (same || now.Sub(ended) > moveKept)
 	})
+	return kept, running
 }
 
 // recentOf returns, for the status, the entries of list under way and

@@ -36,18 +36,29 @@ type rebalance struct {
 // closed to come back before it takes them for gone.
 const rebalanceSettle = 10 * time.Second
 
-// rebalancePlan looks at a listener's backends: the serving ones (UP or
-// DEGRADED, at a weight above 0, not a backup, not looping back) and
-// their shares of the sessions they hold by weight, the one to close
-// sessions of now (the furthest above its share; "" when every one is
-// within its tolerance: its share and a tenth of it, at least one
-// session) and how many it holds above its share. A DRAIN or MAINT
-// backend's sessions are not counted: they are on their way out.
-func rebalancePlan(bs []balancer.BackendSnapshot) (shares []control.BackendShare, from string, excess int) {
-	total, weights := 0, 0
+// balanceView is where a listener's serving backends (UP or DEGRADED,
+// at a weight above 0, not a backup, not looping back) stand against
+// their shares by weight of the sessions they hold: shares lists them,
+// total counts their sessions and above those above the shares; from
+// is the one to close sessions of now (the furthest above its share;
+// "" when every one is within its tolerance: its share and a tenth of
+// it, at least one session) and excess how many it holds above its
+// share. A DRAIN or MAINT backend's sessions are not counted: they are
+// on their way out.
+type balanceView struct {
+	shares       []control.BackendShare
+	total, above int
+	from         string
+	excess       int
+}
+
+// rebalancePlan looks at a listener's backends (see balanceView).
+func rebalancePlan(bs []balancer.BackendSnapshot) balanceView {
+	var v balanceView
+	weights := 0
 	for _, b := range bs {
 		if servesShare(b) {
-			total += b.Active
+			v.total += b.Active
 			weights += b.Weight
 		}
 	}
@@ -56,14 +67,18 @@ func rebalancePlan(bs []balancer.BackendSnapshot) (shares []control.BackendShare
 		if !servesShare(b) {
 			continue
 		}
-		share := float64(total) * float64(b.Weight) / float64(weights)
-		shares = append(shares, control.BackendShare{Backend: b.Name, Sessions: b.Active, Share: math.Round(share*10) / 10})
+		share := float64(v.total) * float64(b.Weight) / float64(weights)
+		v.shares = append(v.shares, control.BackendShare{Backend: b.Name, Sessions: b.Active, Share: math.Round(share*10) / 10})
 		over := float64(b.Active) - share
-		if over > max(1, share/10) && over > best {
-			best, from, excess = over, b.Name, int(over)
+		if over <= max(1, share/10) {
+			continue
+		}
+		v.above += int(over)
+		if over > best {
+			best, v.from, v.excess = over, b.Name, int(over)
 		}
 	}
-	return shares, from, excess
+	return v
 }
 
 // servesShare reports whether b is one of the backends a rebalance
@@ -72,27 +87,16 @@ func servesShare(b balancer.BackendSnapshot) bool {
 	return b.State.Serving() && b.Weight > 0 && !b.LoopsBack && !b.Backup
 }
 
-// excessOf returns how many sessions the backends hold above their
-// shares, each counted as rebalancePlan counts its own.
-func excessOf(shares []control.BackendShare) int {
-	n := 0
-	for _, s := range shares {
-		if over := float64(s.Sessions) - s.Share; over > max(1, s.Share/10) {
-			n += int(over)
-		}
-	}
-	return n
-}
-
 // Rebalance spreads the sessions of listener name over its serving
 // backends by weight again, at rate sessions a second: while a backend
 // holds more than its share (and a tenth), it closes sessions of the one
 // furthest above, so that their clients reconnect through the VIP and
 // are balanced again: while it runs the listener sends its new clients
 // to the backend with the fewest sessions for its weight, whatever its
-// policy (balancer.Listener.Steer). It waits for the clients it closed to come back
-// before it closes more or judges the balance (see rebalanceStep). It
-// ends once every serving backend is within its share, after it closed three times the sessions above the shares at
+// policy (balancer.Listener.Steer). It waits for the clients it closed
+// to come back before it closes more or judges the balance (see
+// rebalanceStep). It ends once every serving backend is within its
+// share, after it closed three times the sessions above the shares at
 // its start (and ten more), when the listener is removed, or when the
 // daemon begins to stop; it pauses while fewer than two backends serve.
 // It is refused for a listener that pins its clients to a backend
@@ -113,28 +117,26 @@ func (d *Daemon) Rebalance(name string, rate int) (control.Rebalance, error) {
 	if lc.PersistenceTimeout > 0 {
 		return control.Rebalance{}, fmt.Errorf("rebalancing listener %s: it pins each client to a backend (persistence_timeout %v): the clients would reconnect to the same one", name, lc.PersistenceTimeout)
 	}
-	shares, from, _ := rebalancePlan(u.l.Snapshot().Backends)
-	if len(shares) < 2 {
-		return control.Rebalance{}, fmt.Errorf("rebalancing listener %s: %d of its backends serve, want two at least", name, len(shares))
+	v := rebalancePlan(u.l.Snapshot().Backends)
+	if len(v.shares) < 2 {
+		return control.Rebalance{}, fmt.Errorf("rebalancing listener %s: %d of its backends serve, want two at least", name, len(v.shares))
 	}
 	now := d.clock.Now()
-	d.rebalances = pruneEnded(d.rebalances, now, func(r *rebalance) (time.Time, bool) { return r.Ended, r.Listener == name })
-	for _, r := range d.rebalances {
-		if r.Listener == name {
-			r.Rate = rate
-			d.log.Info("operator changed the rate of a rebalance", zap.String("listener", name), zap.Int("rate", rate))
-			return r.Rebalance, nil
-		}
+	var running *rebalance
+	d.rebalances, running = pruneEnded(d.rebalances, now, func(r *rebalance) (time.Time, bool) { return r.Ended, r.Listener == name })
+	if running != nil {
+		running.Rate = rate
+		d.log.Info("operator changed the rate of a rebalance", zap.String("listener", name), zap.Int("rate", rate))
+		return running.Rebalance, nil
 	}
-	above := excessOf(shares)
-	r := &rebalance{Rebalance: control.Rebalance{Listener: name, Rate: rate, Since: now, Shares: shares},
-		limit: 3*above + 10, window: max(1, min(rate, above/2)), peak: sharedSessions(shares)}
+	r := &rebalance{Rebalance: control.Rebalance{Listener: name, Rate: rate, Since: now, Shares: v.shares},
+		limit: 3*v.above + 10, window: max(1, min(rate, v.above/2)), peak: v.total}
 	d.rebalances = append(d.rebalances, r)
-	if from == "" {
+	if v.from == "" {
 		r.Ended, r.Outcome = now, control.OutcomeBalanced
 		return r.Rebalance, nil
 	}
-	d.log.Info("operator rebalances the sessions of a listener", zap.String("listener", name), zap.Int("above_shares", above), zap.Int("rate", rate))
+	d.log.Info("operator rebalances the sessions of a listener", zap.String("listener", name), zap.Int("above_shares", v.above), zap.Int("rate", rate))
 	d.parts.start(d.stop, "rebalancing listener "+name, false, func(ctx context.Context) error {
 		d.runPaced(ctx, func(pace *movePace) (string, bool) { return d.rebalanceStep(ctx, r, pace) }, func(outcome string) { d.endRebalance(r, outcome) })
 		return nil
@@ -167,39 +169,38 @@ func (d *Daemon) rebalanceStep(ctx context.Context, r *rebalance, pace *movePace
 		r.steered = u.l
 	}
 	now := d.clock.Now()
-	shares, from, excess := rebalancePlan(u.l.Snapshot().Backends)
+	v := rebalancePlan(u.l.Snapshot().Backends)
 	n := pace.take(now, rate)
-	total := sharedSessions(shares)
-	r.peak = max(r.peak, total)
+	r.peak = max(r.peak, v.total)
 	if now.Sub(r.lastClose) >= rebalanceSettle {
-		r.peak = total // those not back by now are gone
+		r.peak = v.total // those not back by now are gone
 	}
-	away := r.peak - total
+	away := r.peak - v.total
 	settled := away <= r.peak/20
 	paused, outcome := "", ""
 	closed := 0
 	switch {
-	case len(shares) < 2:
+	case len(v.shares) < 2:
 		paused = "fewer than two of the listener's backends serve"
 		pace.credit = 0
-	case from == "" && settled:
+	case v.from == "" && settled:
 		outcome = control.OutcomeBalanced
 	case moved >= r.limit && settled:
 		outcome = fmt.Sprintf("stopped after moving %d sessions, three times those above the shares at its start and ten more: the sessions do not even out", moved)
-	case from == "" || moved >= r.limit || away >= r.window:
+	case v.from == "" || moved >= r.limit || away >= r.window:
 		paused = fmt.Sprintf("waiting for %s to reconnect", clientsCount(away))
 		pace.credit = 0
 	default:
 		sctx, cancel := context.WithTimeout(ctx, moveStepTimeout)
 		var err error
-		closed, _, err = u.l.MoveSessions(sctx, from, min(n, excess, r.window-away, r.limit-moved))
+		closed, _, err = u.l.MoveSessions(sctx, v.from, min(n, v.excess, r.window-away, r.limit-moved))
 		cancel()
 		switch {
 		case errors.Is(err, balancer.ErrNowhereToMove):
 			paused = "no other backend serves"
 			pace.credit = 0
 		case err != nil:
-			d.log.Warn("rebalancing sessions", zap.String("listener", name), zap.String("backend", from), zap.Error(err))
+			d.log.Warn("rebalancing sessions", zap.String("listener", name), zap.String("backend", v.from), zap.Error(err))
 		}
 		if closed > 0 {
 			r.lastClose = now
@@ -207,19 +208,10 @@ func (d *Daemon) rebalanceStep(ctx context.Context, r *rebalance, pace *movePace
 	}
 	d.mu.Lock()
 	r.Moved += closed
-	r.Shares = shares
+	r.Shares = v.shares
 	r.Paused = paused
 	d.mu.Unlock()
 	return outcome, outcome != ""
-}
-
-// sharedSessions counts the sessions of shares.
-func sharedSessions(shares []control.BackendShare) int {
-	n := 0
-	for _, s := range shares {
-		n += s.Sessions
-	}
-	return n
 }
 
 // clientsCount is "1 closed client" or "N closed clients".

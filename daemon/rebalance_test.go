@@ -52,9 +52,16 @@ func TestRebalancePlan(t *testing.T) {
 		{"none serves", []balancer.BackendSnapshot{up("a", 0, 3)}, nil, "", 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			shares, from, excess := rebalancePlan(c.backends)
-			if !slices.Equal(shares, c.wantShares) || from != c.wantFrom || excess != c.wantExcess {
-				t.Fatalf("rebalancePlan = %v, %q, %d; want %v, %q, %d", shares, from, excess, c.wantShares, c.wantFrom, c.wantExcess)
+			v := rebalancePlan(c.backends)
+			if !slices.Equal(v.shares, c.wantShares) || v.from != c.wantFrom || v.excess != c.wantExcess {
+				t.Fatalf("rebalancePlan = %v, %q, %d; want %v, %q, %d", v.shares, v.from, v.excess, c.wantShares, c.wantFrom, c.wantExcess)
+			}
+			total := 0
+			for _, b := range c.wantShares {
+				total += b.Sessions
+			}
+			if v.total != total {
+				t.Errorf("total %d, want %d", v.total, total)
 			}
 		})
 	}
