@@ -43,19 +43,17 @@ func (l *Listener) MoveSessions(ctx context.Context, name string, n int) (moved,
 	}
 	type answer struct{ moved, left int }
 	for _, lp := range loops {
+		// One loop at a time: each closes what those before left of n.
 		budget := n - moved
-		ch := make(chan answer, 1) // a loop that answers late does not block
-		if !lp.post(func(lp *loop) {
+		answers, err := askLoops(ctx, []*loop{lp}, func(lp *loop) answer {
 			m, k := lp.moveSessions(b, budget)
-			ch <- answer{m, k}
-		}) {
-			continue // stopping: its sessions are being closed
-		}
-		select {
-		case a := <-ch:
+			return answer{m, k}
+		})
+		for _, a := range answers {
 			moved, left = moved+a.moved, left+a.left
-		case <-ctx.Done():
-			return moved, left, fmt.Errorf("moving sessions of backend %s/%s: an event loop did not answer: %w", lname, name, ctx.Err())
+		}
+		if err != nil {
+			return moved, left, fmt.Errorf("moving sessions of backend %s/%s: an event loop did not answer: %w", lname, name, err)
 		}
 	}
 	if !elsewhere {
