@@ -4,19 +4,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/control"
-	"github.com/rmqlb/rmqlb/daemon"
 )
 
 // defineBackend is rmqlb backend.
 func defineBackend(fs *flag.FlagSet) runFunc {
 	socketOf := clientFlags(fs)
-	rate := fs.Int("rate", daemon.DefaultMoveRate, "with move-sessions: the most sessions closed a second, `N` (1.."+strconv.Itoa(daemon.MaxMoveRate)+")")
-	wait := fs.Bool("wait", false, "with move-sessions: wait until the move has ended, printing its progress")
+	paced := definePacedFlags(fs, "with move-sessions: ", "the move")
 	return func(args []string, stdout, stderr io.Writer) int {
 		if err := fs.Parse(args); err != nil {
 			return flagExit(err)
@@ -51,11 +48,10 @@ func defineBackend(fs *flag.FlagSet) runFunc {
 			return 2
 		}
 		if op == "move-sessions" {
-			if *rate < 1 || *rate > daemon.MaxMoveRate {
-				fmt.Fprintf(stderr, "rmqlb backend: --rate %d: want 1..%d sessions a second\n", *rate, daemon.MaxMoveRate)
+			if !paced.rateOK("rmqlb backend", stderr) {
 				return 2
 			}
-			return cmdMoveSessions(socketOf, pos[0], *rate, *wait, stdout, stderr)
+			return cmdMoveSessions(socketOf, pos[0], *paced.rate, *paced.wait, stdout, stderr)
 		}
 		return cmdBackend(socketOf, pos, stdout, stderr)
 	}

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/daemon"
 )
 
 // moveProgressEvery is how often `move-sessions --wait` prints the
@@ -14,6 +17,34 @@ const (
 	moveProgressEvery = 5 * time.Second
 	movePoll          = 500 * time.Millisecond
 )
+
+// pacedFlags are the flags of an operator's paced work in the daemon (a
+// move of a backend's sessions, a rebalance of a listener's): its rate
+// and whether to wait for its end.
+type pacedFlags struct {
+	rate *int
+	wait *bool
+}
+
+// definePacedFlags defines --rate and --wait on fs; prefix starts their
+// usage (which operation they belong to, or ""), and what names the
+// work ("the move").
+func definePacedFlags(fs *flag.FlagSet, prefix, what string) pacedFlags {
+	return pacedFlags{
+		rate: fs.Int("rate", daemon.DefaultMoveRate, prefix+"the most sessions closed a second, `N` (1.."+strconv.Itoa(daemon.MaxMoveRate)+")"),
+		wait: fs.Bool("wait", false, prefix+"wait until "+what+" has ended, printing its progress"),
+	}
+}
+
+// rateOK reports whether --rate is within its bounds, and says on stderr
+// (cmd first) when it is not.
+func (p pacedFlags) rateOK(cmd string, stderr io.Writer) bool {
+	if *p.rate < 1 || *p.rate > daemon.MaxMoveRate {
+		fmt.Fprintf(stderr, "%s: --rate %d: want 1..%d sessions a second\n", cmd, *p.rate, daemon.MaxMoveRate)
+		return false
+	}
+	return true
+}
 
 // cmdMoveSessions asks the daemon to move the clients of backend key at
 // rate sessions a second and, with wait, follows the move in the

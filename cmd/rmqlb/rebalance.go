@@ -9,15 +9,13 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/control"
-	"github.com/rmqlb/rmqlb/daemon"
 )
 
 // defineRebalance is rmqlb rebalance: spread a listener's sessions over
 // its serving backends by weight again (see daemon.Daemon.Rebalance).
 func defineRebalance(fs *flag.FlagSet) runFunc {
 	socketOf := clientFlags(fs)
-	rate := fs.Int("rate", daemon.DefaultMoveRate, "the most sessions closed a second, `N` (1.."+strconv.Itoa(daemon.MaxMoveRate)+")")
-	wait := fs.Bool("wait", false, "wait until the rebalance has ended, printing its progress")
+	paced := definePacedFlags(fs, "", "the rebalance")
 	return func(args []string, stdout, stderr io.Writer) int {
 		pos, err := parseInterspersed(fs, args)
 		if err != nil {
@@ -27,8 +25,7 @@ func defineRebalance(fs *flag.FlagSet) runFunc {
 			fs.Usage()
 			return 2
 		}
-		if *rate < 1 || *rate > daemon.MaxMoveRate {
-			fmt.Fprintf(stderr, "rmqlb rebalance: --rate %d: want 1..%d sessions a second\n", *rate, daemon.MaxMoveRate)
+		if !paced.rateOK("rmqlb rebalance", stderr) {
 			return 2
 		}
 		socket, err := socketOf()
@@ -37,7 +34,7 @@ func defineRebalance(fs *flag.FlagSet) runFunc {
 			return 2
 		}
 		var r control.Rebalance
-		req := control.Request{Command: "rebalance", Args: []string{pos[0], strconv.Itoa(*rate)}}
+		req := control.Request{Command: "rebalance", Args: []string{pos[0], strconv.Itoa(*paced.rate)}}
 		if err := control.Call(socket, req, &r, 10*time.Second); err != nil {
 			fmt.Fprintf(stderr, "rmqlb rebalance: %v%s\n", err, outcomeUnknown(err))
 			return 1
@@ -47,7 +44,7 @@ func defineRebalance(fs *flag.FlagSet) runFunc {
 			return 0
 		}
 		fmt.Fprintf(stdout, "%s: rebalancing at %d a second: %s\n", r.Listener, r.Rate, control.ShareList(r.Shares))
-		if !*wait {
+		if !*paced.wait {
 			return 0
 		}
 		return follow(socket, "the rebalance of "+r.Listener, func(s control.Status) followed {
