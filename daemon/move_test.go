@@ -100,14 +100,7 @@ func TestMoveSessions(t *testing.T) {
 			t.Errorf("session %d (b): %v", i, err)
 		}
 	}
-	c, err := net.Dial("tcp", l.bind)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := roundTrip(c, []byte("again")); err != nil {
-		t.Fatal(err)
-	}
+	echoSession(t, l.bind)
 	if n := l.b.accepted(); n != 3 {
 		t.Errorf("b accepted %d connections, want 3 (the new client too)", n)
 	}
@@ -132,14 +125,7 @@ func TestMoveSessions(t *testing.T) {
 	var onA []net.Conn
 	for len(onA) < 2 {
 		before := l.a.accepted()
-		c, err := net.Dial("tcp", l.bind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if err := roundTrip(c, []byte("hello")); err != nil {
-			t.Fatal(err)
-		}
+		c := echoSession(t, l.bind)
 		if l.a.accepted() > before {
 			onA = append(onA, c)
 		}

@@ -630,15 +630,9 @@ func (st *pcStats) allReceived() (bool, error) {
 }
 
 func testProducerConsumerFailover(t *testing.T, rl *rabbitLab) {
-	st := &pcStats{confirmed: map[int]time.Time{}, received: map[int]bool{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	const queue = "rmqlb-e2e"
-	stopProducer := make(chan struct{})
-	wg.Add(2)
-	go func() { defer wg.Done(); rl.produce(ctx, stopProducer, queue, st) }()
-	go func() { defer wg.Done(); rl.consume(ctx, queue, st) }()
-	defer func() { cancel(); wg.Wait() }()
+	flow := rl.startFlow("rmqlb-e2e")
+	defer flow.stop()
+	st := flow.st
 
 	time.Sleep(2 * time.Second)
 	h1, h2 := rl.lab.Host("h1"), rl.lab.Host("h2")
@@ -660,7 +654,7 @@ func testProducerConsumerFailover(t *testing.T, rl *rabbitLab) {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second)
-	close(stopProducer)
+	flow.stopProducing()
 
 	// Every confirmed message must reach the consumer.
 	err := waitFor(20*time.Second, st.allReceived)
@@ -730,6 +724,37 @@ func (rl *rabbitLab) session(ctx context.Context, stop <-chan struct{}, queue st
 		*reconn++
 		st.mu.Unlock()
 	}
+}
+
+// pcFlow is a producer with publisher confirms and a consumer of one
+// queue, both through the VIP (produce, consume), and what they count.
+type pcFlow struct {
+	st           *pcStats
+	stopProducer chan struct{}
+	stopOnce     sync.Once
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+}
+
+// startFlow starts a producer and a consumer of queue; stop ends them.
+func (rl *rabbitLab) startFlow(queue string) *pcFlow {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &pcFlow{st: &pcStats{confirmed: map[int]time.Time{}, received: map[int]bool{}}, stopProducer: make(chan struct{}), cancel: cancel}
+	f.wg.Go(func() { rl.produce(ctx, f.stopProducer, queue, f.st) })
+	f.wg.Go(func() { rl.consume(ctx, queue, f.st) })
+	return f
+}
+
+// stopProducing makes the producer stop publishing; the consumer goes
+// on. It may be called more than once.
+func (f *pcFlow) stopProducing() { f.stopOnce.Do(func() { close(f.stopProducer) }) }
+
+// stop ends the producer and the consumer and waits for them. It may be
+// called more than once.
+func (f *pcFlow) stop() {
+	f.stopProducing()
+	f.cancel()
+	f.wg.Wait()
 }
 
 // produce publishes numbered persistent messages with confirms, one at a
@@ -994,17 +1019,9 @@ func testUpgradeUnderLoad(t *testing.T, rl *rabbitLab) {
 	tr2 := transitions(d2)
 	oldPID := int(d1.mustStatus().raw.(map[string]any)["pid"].(float64))
 
-	st := &pcStats{confirmed: map[int]time.Time{}, received: map[int]bool{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	const queue = "rmqlb-upgrade"
-	stopProducer := make(chan struct{})
-	wg.Add(2)
-	go func() { defer wg.Done(); rl.produce(ctx, stopProducer, queue, st) }()
-	go func() { defer wg.Done(); rl.consume(ctx, queue, st) }()
-	var stopOnce sync.Once
-	stopProducing := func() { stopOnce.Do(func() { close(stopProducer) }) }
-	defer func() { stopProducing(); cancel(); wg.Wait() }()
+	flow := rl.startFlow("rmqlb-upgrade")
+	defer flow.stop()
+	st := flow.st
 	if err := waitFor(10*time.Second, func() (bool, error) {
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -1071,13 +1088,12 @@ func testUpgradeUnderLoad(t *testing.T, rl *rabbitLab) {
 	if !pidAlive(oldPID) {
 		t.Error("the old process exited with its clients' sessions open")
 	}
-	stopProducing()
+	flow.stopProducing()
 	err = waitFor(20*time.Second, st.allReceived)
 	if err != nil {
 		t.Error(err)
 	}
-	cancel()
-	wg.Wait()
+	flow.stop()
 	if err := waitFor(5*time.Second, func() (bool, error) { return !pidAlive(oldPID), fmt.Errorf("pid %d still runs", oldPID) }); err != nil {
 		t.Errorf("the old process after its clients left: %v", err)
 	}

@@ -24,15 +24,9 @@ import (
 // back (ready) at the end.
 func testMoveSessions(t *testing.T, rl *rabbitLab) {
 	d := rl.daemons["h1"]
-	st := &pcStats{confirmed: map[int]time.Time{}, received: map[int]bool{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	const queue = "rmqlb-move"
-	stopProducer := make(chan struct{})
-	wg.Add(2)
-	go func() { defer wg.Done(); rl.produce(ctx, stopProducer, queue, st) }()
-	go func() { defer wg.Done(); rl.consume(ctx, queue, st) }()
-	defer func() { cancel(); wg.Wait() }()
+	flow := rl.startFlow("rmqlb-move")
+	defer flow.stop()
+	st := flow.st
 	defer exec.Command(d.bin, "backend", "--socket", d.sock, "amqp/rmq1", "ready").Run()
 
 	conns, errs := rl.dialMany(40)
@@ -103,7 +97,7 @@ func testMoveSessions(t *testing.T, rl *rabbitLab) {
 	}
 
 	time.Sleep(time.Second)
-	close(stopProducer)
+	flow.stopProducing()
 	err = waitFor(20*time.Second, st.allReceived)
 	st.mu.Lock()
 	defer st.mu.Unlock()
