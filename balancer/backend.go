@@ -43,6 +43,10 @@ type backend struct {
 	fails    atomic.Uint64
 	bytesIn  atomic.Uint64 // client -> backend
 	bytesOut atomic.Uint64 // backend -> client
+	// ended counts the backend's established sessions that ended, by
+	// why they ended (EndReason): written by the event loops, read by
+	// Snapshot.
+	ended [numEndReasons]atomic.Uint64
 	// sentAt is the loop time (Listener.epoch) of the latest write of
 	// the backend's bytes to a client; 0: none yet.
 	sentAt atomic.Int64

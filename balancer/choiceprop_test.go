@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -1366,7 +1367,7 @@ func (r *choiceRun) check() error {
 			WeightOverride: b.WeightOverride, WeightPercent: b.WeightPercent, MaxConn: b.MaxConn, Active: b.Active, Backup: b.Backup,
 			Full: b.Full,
 		}
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			return fmt.Errorf("backend %d: %+v, model %+v", i, got, want)
 		}
 	}

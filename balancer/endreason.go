@@ -68,6 +68,8 @@ const (
 	// rebalance of the listener's, closed it (MoveSessions), for its
 	// client to reconnect to another backend.
 	EndMoved
+
+	numEndReasons = iota
 )
 
 var endReasons = [...]string{
@@ -105,6 +107,15 @@ func (r EndReason) String() string {
 		return endReasons[r]
 	}
 	return fmt.Sprintf("EndReason(%d)", uint8(r))
+}
+
+// establishedEnds are the reasons a session established to its backend
+// may end for, in the order rmqlb_backend_sessions_ended_total lists
+// them: each is exported for every backend, at 0 until it counts one.
+var establishedEnds = [...]EndReason{
+	EndClientClosed, EndBrokerClosed, EndClientReset, EndBrokerReset,
+	EndHandshakeTimeout, EndIdleTimeout, EndFinTimeout,
+	EndBackendDown, EndBackendRemoved, EndBackupReplaced, EndShutdown, EndMoved, EndVIPLeft, EndStop,
 }
 
 // reset reports whether r is a reset of one side.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
@@ -132,11 +133,18 @@ type runningListener struct {
 // each of opts may change it before Run (set its clock, for instance).
 func startListener(t testing.TB, cfg Config, loops int, opts ...func(*Listener)) *runningListener {
 	t.Helper()
+	return startRegistered(t, cfg, nil, loops, opts...)
+}
+
+// startRegistered is startListener with the listener's metrics on reg
+// (none when nil).
+func startRegistered(t testing.TB, cfg Config, reg prometheus.Registerer, loops int, opts ...func(*Listener)) *runningListener {
+	t.Helper()
 	var log *zap.Logger
 	if tt, ok := t.(*testing.T); ok && os.Getenv("BALANCER_TEST_LOG") != "" {
 		log = zaptest.NewLogger(tt)
 	}
-	l, err := NewListener(cfg, log, nil)
+	l, err := NewListener(cfg, log, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

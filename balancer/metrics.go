@@ -1,6 +1,8 @@
 package balancer
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	rbackend "github.com/rmqlb/rmqlb/backend"
@@ -19,6 +21,7 @@ type collector struct {
 
 	beActive, beMaxConn, beTotal, beFails, beSent, beReceived *prometheus.Desc
 	beUp, beState, beWeight, beRatio, beBackup                *prometheus.Desc
+	beEnded                                                   *prometheus.Desc
 }
 
 // Values of the reason label of rmqlb_listener_refused_connections_total.
@@ -70,6 +73,11 @@ func newCollector(l *Listener) *collector {
 			"Share of its weight in effect the backend gets now: below 1 during slow start, else 1.", "backend"),
 		beMaxConn: d("backend_max_connections",
 			"The most sessions the backend takes at once (maxconn); 0: no limit. At it, new clients go to the listener's other backends.", "backend"),
+		beEnded: d("backend_sessions_ended_total",
+			"Established sessions to the backend that ended, by reason: client_closed, broker_closed, client_reset, broker_reset (the side that closed or failed first), "+
+				"handshake_timeout, idle_timeout, fin_timeout, backend_down (shut as the backend went DOWN or MAINT), backend_removed (by a reload), "+
+				"backup_replaced, shutdown (rmqlb backend L/B shutdown-sessions, rmqlb sessions --shutdown), moved (move-sessions, rebalance), vip_left (its VIP left the host), stop (the listener stopped).",
+			"backend", "reason"),
 		beBackup: d("backend_backup",
 			"1 for a backup backend (backup: true: it takes new connections only while no other backend of its listener can), 0 otherwise.", "backend"),
 	}
@@ -79,7 +87,7 @@ func newCollector(l *Listener) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.listening, c.active, c.maxConn, c.total, c.refused, c.timeouts, c.sticky, c.stickyFull,
 		c.clients, c.busiest, c.maxConnClient,
-		c.beActive, c.beMaxConn, c.beTotal, c.beFails, c.beSent, c.beReceived, c.beUp, c.beState, c.beWeight, c.beRatio, c.beBackup} {
+		c.beActive, c.beMaxConn, c.beTotal, c.beFails, c.beSent, c.beReceived, c.beUp, c.beState, c.beWeight, c.beRatio, c.beBackup, c.beEnded} {
 		ch <- d
 	}
 }
@@ -128,6 +136,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.beWeight, float64(b.Weight), b.Name)
 		gauge(c.beRatio, float64(b.WeightPercent)/100, b.Name)
 		gauge(c.beBackup, bool01(b.Backup), b.Name)
+		for _, r := range establishedEnds {
+			counter(c.beEnded, b.Ended[r.String()], b.Name, r.String())
+		}
+		for r, n := range b.Ended {
+			if !slices.ContainsFunc(establishedEnds[:], func(e EndReason) bool { return e.String() == r }) {
+				counter(c.beEnded, n, b.Name, r)
+			}
+		}
 	}
 }
 

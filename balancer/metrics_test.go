@@ -2,7 +2,6 @@ package balancer
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -94,6 +93,7 @@ func TestMetrics(t *testing.T) {
 		"rmqlb_backend_weight":                      backendLabels,
 		"rmqlb_backend_weight_ratio":                backendLabels,
 		"rmqlb_backend_backup":                      backendLabels,
+		"rmqlb_backend_sessions_ended_total":        {"backend", "listener", "reason"},
 	}
 	metricstest.RequireFamilies(t, mfs, want)
 	metricstest.RequireClean(t, reg)
@@ -179,20 +179,7 @@ func TestMetricsTraffic(t *testing.T) {
 	dead := unusedAddr(t, "127.0.0.1")
 	cfg := baseConfig([]BackendConfig{{Name: "a", Address: srv.addr, Weight: 1}})
 	reg := prometheus.NewPedanticRegistry()
-	l, err := NewListener(cfg, nil, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	<-l.Ready()
+	l := startRegistered(t, cfg, reg, 1)
 	c, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)

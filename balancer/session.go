@@ -507,6 +507,9 @@ func (s *session) close(why EndReason) {
 		}
 	}
 	lp.unlink(s)
+	if connected && s.be != nil && why < numEndReasons {
+		s.be.ended[why].Add(1)
+	}
 	lp.l.sessionEnded(s.be, s.sticky)
 	s.be, s.sticky = nil, nil
 	lp.l.clients.done(s.client.Addr())

@@ -148,6 +148,11 @@ type BackendSnapshot struct {
 	// Full is set while the backend would take new connections but holds
 	// MaxConn sessions: the policy passes it over until one ends.
 	Full bool `json:"full,omitempty"`
+	// Ended counts the established sessions that ended since the backend
+	// was first configured, by why they ended (EndReason.String); a reason
+	// none ended for is absent. Sessions that never reached the backend
+	// (refused, connect failed) are not in it.
+	Ended map[string]uint64 `json:"sessions_ended,omitempty"`
 }
 
 // Backend returns the backend called name of the snapshot, and false if
@@ -233,6 +238,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 			LoopsBack:        b.loops,
 			Backup:           b.backup,
 			Full:             b.full(),
+			Ended:            b.endedCounts(),
 		})
 	}
 	for _, b := range l.kept {
@@ -251,6 +257,21 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 		return a.RemovedAt.Compare(b.RemovedAt)
 	})
 	return s
+}
+
+// endedCounts returns b's counts of ended sessions by reason, without the
+// reasons at 0; nil while none ended.
+func (b *backend) endedCounts() map[string]uint64 {
+	var m map[string]uint64
+	for r := range b.ended {
+		if n := b.ended[r].Load(); n > 0 {
+			if m == nil {
+				m = make(map[string]uint64)
+			}
+			m[EndReason(r).String()] = n
+		}
+	}
+	return m
 }
 
 // first returns the first n entries of t by client key, in that order.

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
@@ -25,8 +26,10 @@ type FormatOptions struct {
 	Color bool
 	// Verbose lists each VRRP instance's latest state changes
 	// (vrrp.Snapshot.RecentTransitions) under the VRRP tables, each
-	// listener's persistence entries (those in balancer.Snapshot.Sticky)
-	// under its backends, and each checked backend's latest state changes
+	// listener's busiest client addresses, its backends' ended sessions
+	// by reason (balancer.BackendSnapshot.Ended) and its persistence
+	// entries (those in balancer.Snapshot.Sticky) under its backends, and
+	// each checked backend's latest state changes
 	// (healthcheck.BackendStatus.History) under the checks.
 	Verbose bool
 }
@@ -394,6 +397,9 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 				txt(age(now, b.RemovedAt)+" ago by a reload, sessions kept"))
 		}
 	}
+	if verbose {
+		formatEnded(p, l)
+	}
 	if !verbose || l.StickyEntries == 0 {
 		return
 	}
@@ -411,6 +417,29 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 	}
 	if len(l.Sticky) < l.StickyEntries {
 		p.printf(fmt.Sprintf("(%d of %d sticky entries listed)", len(l.Sticky), l.StickyEntries))
+	}
+}
+
+// formatEnded lists, for each backend with some, the established sessions
+// that ended by why they ended, most first: broker resets stand out from
+// the clients' own closes.
+func formatEnded(p *page, l balancer.Snapshot) {
+	var tb *table
+	for _, b := range l.Backends {
+		if len(b.Ended) == 0 {
+			continue
+		}
+		reasons := slices.SortedFunc(maps.Keys(b.Ended), func(x, y string) int {
+			return cmp.Or(cmp.Compare(b.Ended[y], b.Ended[x]), strings.Compare(x, y))
+		})
+		counts := make([]string, len(reasons))
+		for i, r := range reasons {
+			counts[i] = fmt.Sprintf("%d %s", b.Ended[r], r)
+		}
+		if tb == nil {
+			tb = p.table("BACKEND", "SESSIONS ENDED, BY REASON")
+		}
+		tb.row(txt(b.Name), txt(strings.Join(counts, ", ")))
 	}
 }
 

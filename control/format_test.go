@@ -128,7 +128,8 @@ func fullFixture() Status {
 	l.Backends = append([]balancer.BackendSnapshot{
 		{Name: "rmq1", Address: netip.MustParseAddrPort("10.77.0.1:5672"), State: backend.Up, Weight: 30, ConfiguredWeight: 10,
 			WeightOverride: true, WeightPercent: 100, MaxConn: 1000, Active: 5, Total: 9, BytesIn: 5 << 20, BytesOut: 3 << 30,
-			LastChange: now.Add(-time.Hour), LastChangeReason: "1 consecutive pass"},
+			LastChange: now.Add(-time.Hour), LastChangeReason: "1 consecutive pass",
+			Ended: map[string]uint64{"client_closed": 812, "broker_reset": 3, "moved": 21, "broker_closed": 3}},
 	}, l.Backends...)
 	l.Backends = append(l.Backends,
 		balancer.BackendSnapshot{Name: "rmq3", Address: netip.MustParseAddrPort("10.77.0.3:5672"), State: backend.Drain, Weight: 10,

@@ -349,11 +349,17 @@ type churnSample struct {
 }
 
 // jsonPaths returns the paths of every value of v, array indices
-// included: two statuses of the same shape have the same paths.
+// included: two statuses of the same shape have the same paths. A
+// backend's sessions_ended is left out: it appears with the first session
+// that ends, and its keys, the reasons some session ended for, as
+// sessions end for them; they are a fixed set, not a growth.
 func jsonPaths(v any, prefix string, out *[]string) {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
+			if k == "sessions_ended" {
+				continue
+			}
 			jsonPaths(e, prefix+"."+k, out)
 		}
 	case []any:

@@ -66,8 +66,11 @@ credentials, as the daemon's user, which must be able to read the TLS files.`,
 instance its state and why, its priorities, the master it hears and its VIPs (on the interface or
 not); per listener its sessions and refusals, and per backend its state, check result (and how
 often its checks took it DOWN: a backend that flaps is a fault), weight, sessions and bytes. Under its header it says when the configuration file is not the one the
-daemon runs on (changed and not loaded, or unreadable), which its next start would run. On a
-terminal the states are coloured, unless NO_COLOR is set.
+daemon runs on (changed and not loaded, or unreadable), which its next start would run. With
+--verbose it also lists the busiest client addresses, the persistence entries, the recent state
+changes and, per backend, how many of its sessions ended for each reason (the client's or the
+broker's close or reset, a timeout, a move, a shutdown). On a terminal the states are coloured,
+unless NO_COLOR is set.
 
 With --json it prints the daemon's answer, one JSON object (its JSON Schema is
 control/statusschema/status.schema.json in the source). With --watch it prints the status again
