@@ -137,8 +137,8 @@ func (l *lab) runScenario(ctx context.Context) error {
 			if err := l.net.RestoreLink(l.net.Host(m)); err != nil {
 				return nil, err
 			}
-			l.tl.Logf("%s: bridge port up; expecting it to preempt%s", m, l.afterPreemptDelay())
-			return []string{m}, l.waitFailover(ctx, r, m, t0, l.layout.preemptWait(10*time.Second), "back on", "the repair")
+			l.tl.Logf("%s: bridge port up; expecting its broker to rejoin the cluster and serve, then %s to preempt%s", m, m, l.afterPreemptDelay())
+			return []string{m}, l.rejoinStep(ctx, r, m, t0)
 		}, false, flowHard},
 		{"freeze the master's broker (SIGSTOP)", func(ctx context.Context, r *stepResult) ([]string, error) {
 			m, err := l.master()
@@ -220,6 +220,39 @@ func (l *lab) runScenario(ctx context.Context) error {
 		l.printStatus(show...)
 	}
 	return nil
+}
+
+// rejoinWait bounds how long a broker cut off from its cluster may take,
+// once its link is back, to serve again: RabbitMQ's own partition handling
+// (pause_minority restarts the node's app once it sees the majority,
+// autoheal restarts the losing side's), not rmqlb's. One demo run here
+// waited 20 s for it.
+const rejoinWait = 60 * time.Second
+
+// rejoinStep follows host m back from a cut link: the check of its own
+// broker on m's daemon is UP again (the broker paused itself while cut
+// off, or was stopped by autoheal, and the track rule keeps m's priority
+// lowered until it serves), then m takes the VIP back. The VIP is due
+// within the preemption bound of the broker's return, not of the repair:
+// how long RabbitMQ takes to rejoin is its own, noted and named apart.
+func (l *lab) rejoinStep(ctx context.Context, r *stepResult, m string, t0 time.Time) error {
+	d := l.daemons[m]
+	err := l.waitFor(ctx, rejoinWait, func() (bool, string) {
+		s, err := d.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		up, got := s.checkIs(m, backend.Up)
+		return up, fmt.Sprintf("RabbitMQ on %s not serving again %v after the repair (its own partition handling: the check of %s on %s is %s)",
+			m, rejoinWait, m, m, got)
+	})
+	if err != nil {
+		return err
+	}
+	t1 := time.Now()
+	r.Notes = append(r.Notes, fmt.Sprintf("RabbitMQ on %s served again %v after the repair (check UP on %s)", m, t1.Sub(t0).Round(time.Millisecond), m))
+	l.tl.Logf("%s: its broker serves again, %v after the repair; expecting it to preempt%s", m, t1.Sub(t0).Round(time.Millisecond), l.afterPreemptDelay())
+	return l.waitFailover(ctx, r, m, t1, l.layout.preemptWait(10*time.Second), "back on", "its broker's return")
 }
 
 // waitFailover waits up to timeout for host alone to hold the VIP. When it
