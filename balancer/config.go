@@ -273,6 +273,20 @@ type Config struct {
 	// context is cancelled before closing them. 0 means
 	// DefaultGracefulTimeout; negative closes them at once.
 	GracefulTimeout time.Duration
+	// CloseSpread is the last part of GracefulTimeout over which a stop
+	// closes the sessions still open, a few at a time and evenly, rather
+	// than all of them when GracefulTimeout ends: their clients (AMQP
+	// connections last for days, and seldom end by themselves within a
+	// grace period) reconnect in a stream that the brokers and the
+	// listener that takes them (the new process after an upgrade in
+	// place, another host's after a stop) absorb, rather than in one
+	// burst. Each ends in order (EndStop). A session that ends by itself
+	// meanwhile counts towards the pace. 0 (the default) closes them all
+	// at once when GracefulTimeout ends; a value above GracefulTimeout
+	// spreads them over the whole of it. Nothing is spread while
+	// GracefulTimeout is negative (closed at once). It must not be
+	// negative. Apply changes it for the next stop.
+	CloseSpread time.Duration
 	// LogSessions logs one line (Info) at the end of every session, and
 	// for every client refused before it had one (HAProxy's tcplog):
 	// client, backend, duration, bytes each way and why it ended (an
@@ -337,6 +351,9 @@ func (c Config) Validate() error {
 	}
 	if c.KeepAlive > MaxKeepAlive {
 		bad("keepalive", "must be at most %v (the kernel's limit), not %v", MaxKeepAlive, c.KeepAlive)
+	}
+	if c.CloseSpread < 0 {
+		bad("close_spread", "must not be negative (0: close the sessions left at once when graceful_timeout ends), not %v", c.CloseSpread)
 	}
 	if c.TCPUserTimeout < 0 {
 		bad("tcp_user_timeout", "must not be negative (0: the kernel's default), not %v", c.TCPUserTimeout)

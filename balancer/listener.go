@@ -319,25 +319,29 @@ func (l *Listener) serve(ctx context.Context, errc <-chan error) error {
 }
 
 // drain waits, once accepting has stopped, until the last session ends or
-// GracefulTimeout passes; it returns the error of a loop that fails
-// meanwhile.
+// GracefulTimeout passes, closing the sessions left over its last
+// CloseSpread (see spreadCloses); it returns the error of a loop that
+// fails meanwhile.
 func (l *Listener) drain(errc <-chan error) error {
 	l.mu.Lock()
-	grace := l.cfg.GracefulTimeout
+	grace, spread := l.cfg.GracefulTimeout, min(l.cfg.CloseSpread, l.cfg.GracefulTimeout)
 	l.mu.Unlock()
 	if grace <= 0 || l.active.Load() == 0 {
 		return nil
 	}
-	t := l.clock.NewTimer(grace)
+	t := l.clock.NewTimer(grace - spread)
 	defer t.Stop()
 	select {
 	case <-l.drained:
 		return nil
 	case <-t.C():
-		return nil
 	case err := <-errc:
 		return err
 	}
+	if spread <= 0 {
+		return nil
+	}
+	return l.spreadCloses(spread, errc)
 }
 
 // sessionClosed gives back a session's active count; once Run drains, the

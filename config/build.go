@@ -87,6 +87,7 @@ func (c *Config) BalancerConfig(l *Listener) balancer.Config {
 		KeepAlive:              l.KeepAlive,
 		TCPUserTimeout:         l.TCPUserTimeout,
 		GracefulTimeout:        l.GracefulTimeout,
+		CloseSpread:            l.CloseSpread,
 		LogSessions:            l.LogSessions,
 	}
 	if c.VIPOwned(l.Bind.Addr()) {

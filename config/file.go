@@ -87,6 +87,7 @@ type fileListener struct {
 	KeepAlive             time.Duration `yaml:"keepalive"`
 	TCPUserTimeout        time.Duration `yaml:"tcp_user_timeout"`
 	GracefulTimeout       time.Duration `yaml:"graceful_timeout"`
+	CloseSpread           time.Duration `yaml:"close_spread"`
 	LogSessions           bool          `yaml:"log_sessions"`
 	Check                 *fileCheck    `yaml:"check"`
 	Backends              []fileBackend `yaml:"backends"`

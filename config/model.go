@@ -234,6 +234,11 @@ type Listener struct {
 	// GracefulTimeout bounds a stop's wait for sessions; default
 	// balancer.DefaultGracefulTimeout.
 	GracefulTimeout time.Duration
+	// CloseSpread is the last part of GracefulTimeout over which a stop
+	// or an upgrade closes the sessions left evenly
+	// (balancer.Config.CloseSpread); default 0: all at once when
+	// GracefulTimeout ends. At most GracefulTimeout.
+	CloseSpread time.Duration
 	// LogSessions logs a line per session when it ends (client, backend,
 	// duration, bytes, why); default false: none.
 	LogSessions bool

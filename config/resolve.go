@@ -598,6 +598,7 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		KeepAlive:             f.KeepAlive,
 		TCPUserTimeout:        f.TCPUserTimeout,
 		GracefulTimeout:       f.GracefulTimeout,
+		CloseSpread:           f.CloseSpread,
 		LogSessions:           f.LogSessions,
 	}
 	// The file names the port a listener binds; the balancer also takes
@@ -656,6 +657,9 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 	// not.
 	if l.GracefulTimeout < 0 {
 		r.errf(p.k("graceful_timeout"), "must be positive, not %v", l.GracefulTimeout)
+	} else if l.CloseSpread > l.GracefulTimeout {
+		r.errf(p.k("close_spread"), "must be at most graceful_timeout (%v), the time the sessions left are closed within, not %v",
+			l.GracefulTimeout, l.CloseSpread)
 	}
 	for j := range f.Backends {
 		l.Backends = append(l.Backends, r.backend(p.k("backends").i(j), &f.Backends[j], p, f, pp))

@@ -161,7 +161,9 @@
 //     and lock handed to each new process; a session opened before the
 //     first upgrade served by its process until its client closes it, one
 //     of a listener with a 2 s graceful_timeout closed 2 s after its
-//     upgrade. TestE2ERabbitMQ/upgrade-under-load does an upgrade under a
+//     upgrade, and ten of a listener with a 3 s graceful_timeout and a 2 s
+//     close_spread closed one after another over its last 2 s, their
+//     clients served again by the new process. TestE2ERabbitMQ/upgrade-under-load does an upgrade under a
 //     RabbitMQ producer with confirms and a consumer.
 //
 // A failed connect counts unless the probe itself was kept off the CPU

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,8 +23,9 @@ import (
 
 // upgradeListeners are the listeners of the upgrade test: "probe" on the
 // VIP over two banner servers of h3 (the probe learns a backend answered),
-// and two echo listeners over an echo server of h3 for long sessions, one
-// that lets them finish for 30 s and one for 2 s.
+// and three echo listeners over an echo server of h3 for long sessions:
+// one that lets them finish for 30 s, one for 2 s, and one for 3 s that
+// closes those left over its last 2 s (close_spread).
 func upgradeListeners(h3 *netlab.Host) string {
 	return fmt.Sprintf(`  - name: probe
     bind: %s
@@ -45,7 +47,14 @@ func upgradeListeners(h3 *netlab.Host) string {
     check: {type: none}
     backends:
       - {name: e, address: %s:7003}
-`, vipAP, h3.Addr, h3.Addr, vip, h3.Addr, vip, h3.Addr)
+  - name: echo-spread
+    bind: %s:5675
+    graceful_timeout: 3s
+    close_spread: 2s
+    check: {type: none}
+    backends:
+      - {name: e, address: %s:7003}
+`, vipAP, h3.Addr, h3.Addr, vip, h3.Addr, vip, h3.Addr, vip, h3.Addr)
 }
 
 // echoSession is a long-lived client session through a listener.
@@ -111,7 +120,10 @@ func pidAlive(pid int) bool {
 // from the old, then READY=1. A session established before the first
 // upgrade is served by its process until its client ends it, and that
 // process exits then; a session of a listener with a 2 s graceful_timeout
-// is closed 2 s after its upgrade.
+// is closed 2 s after its upgrade; the ten sessions of a listener with a
+// 3 s graceful_timeout and a 2 s close_spread are closed one after another
+// from 1 s after it on, not at once, and their clients reconnect to the
+// new process.
 func TestUpgradeInPlace(t *testing.T) {
 	l := newLab(t, "keepalived")
 	h1, h2, h3, client := l.Host("h1"), l.Host("h2"), l.Host("h3"), l.Host("client")
@@ -181,10 +193,16 @@ func TestUpgradeInPlace(t *testing.T) {
 	pids := []int{first.Pid()}
 	var short *echoSession
 	var shortAt time.Time
+	var spread []*echoSession
+	spreadEnds := make([]time.Time, 10)
+	var spreadWait sync.WaitGroup
 	const rounds = 3
 	for i := range rounds {
 		if i == rounds-1 {
 			short = dialEcho(t, client, netip.AddrPortFrom(vip, 5674))
+			for range len(spreadEnds) {
+				spread = append(spread, dialEcho(t, client, netip.AddrPortFrom(vip, 5675)))
+			}
 		}
 		bin := bins[(i+1)%2]
 		start := time.Now()
@@ -195,6 +213,13 @@ func TestUpgradeInPlace(t *testing.T) {
 		}
 		if i == rounds-1 {
 			shortAt = time.Now()
+			for k, s := range spread {
+				spreadWait.Go(func() {
+					if s.closedWithin(8 * time.Second) {
+						spreadEnds[k] = time.Now()
+					}
+				})
+			}
 		}
 		t.Logf("upgrade %d (%v): %s", i, took.Round(time.Millisecond), strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
 		s := d.mustStatus()
@@ -279,6 +304,33 @@ func TestUpgradeInPlace(t *testing.T) {
 		t.Error("the 2 s session was not closed by its graceful_timeout")
 	} else if after := time.Since(shortAt); after < 1500*time.Millisecond {
 		t.Errorf("the 2 s session was closed %v after its upgrade", after.Round(time.Millisecond))
+	}
+	// The spread sessions: none closed in the first second of the grace
+	// period, then one after another over the last two (not in one
+	// burst), and their clients are served again, by the new process.
+	spreadWait.Wait()
+	var earliest, latest time.Duration
+	for k, end := range spreadEnds {
+		if end.IsZero() {
+			t.Errorf("spread session %d was not closed within 8 s of its upgrade", k)
+			continue
+		}
+		after := end.Sub(shortAt)
+		if earliest == 0 || after < earliest {
+			earliest = after
+		}
+		latest = max(latest, after)
+	}
+	t.Logf("close_spread 2s of graceful_timeout 3s: the %d sessions closed %v to %v after their upgrade",
+		len(spreadEnds), earliest.Round(time.Millisecond), latest.Round(time.Millisecond))
+	if earliest < 700*time.Millisecond {
+		t.Errorf("the earliest spread session was closed %v after its upgrade, before the last 2 s of the 3 s grace period", earliest.Round(time.Millisecond))
+	}
+	if latest-earliest < time.Second {
+		t.Errorf("the spread sessions were closed within %v of each other, want them spread over about 2 s", (latest - earliest).Round(time.Millisecond))
+	}
+	for range spread {
+		dialEcho(t, client, netip.AddrPortFrom(vip, 5675)) // reconnects: served
 	}
 	if prev := pids[len(pids)-2]; waitFor(3*time.Second, func() (bool, error) { return !pidAlive(prev), nil }) != nil {
 		t.Errorf("pid %d, replaced with its 2 s session, still runs after the session's end", prev)

@@ -106,7 +106,9 @@ var haWhy = map[string]string{
 	"ssl-default-bind-ciphers": whyTLS, "ssl-default-bind-options": whyTLS, "ssl-default-server-ciphers": whyTLSVersions,
 	"ssl-default-server-options": whyTLSVersions, "ssl-default-server-ciphersuites": whyTLSVersions, "ssl-default-bind-ciphersuites": whyTLS, "ssl-dh-param-file": whyTLS,
 	"tune.ssl.default-dh-param": whyTLS, "spread-checks": "no equivalent: rmqlb spreads first checks over one interval",
-	"lua-load": whyScripts, "insecure-fork-wanted": whyScripts, "external-check-command": whyCheckRules,
+	"hard-stop-after":   "a setting of each listener in rmqlb: graceful_timeout (how long a stop or an upgrade lets sessions finish)",
+	"close-spread-time": "a setting of each listener in rmqlb: close_spread (the closes of the sessions left, AMQP connections included, spread over the end of graceful_timeout)",
+	"lua-load":          whyScripts, "insecure-fork-wanted": whyScripts, "external-check-command": whyCheckRules,
 }
 
 // haTranslated are the keys of the lines a proxy's translation reads.

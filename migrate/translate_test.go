@@ -54,6 +54,14 @@ func TestTranslate(t *testing.T) {
 			notes: []string{"h:2: server-state-base /var/lib/haproxy: note: state_file replaces it", "h:5: load-server-state-from-file local: note: becomes state_file: /var/lib/rmqlb/state.json: rmqlb writes the operator's states there itself"},
 		},
 		{
+			name:  "a stop's grace and spread point to the listener's settings",
+			files: memFiles{"h": "global\n hard-stop-after 60s\n close-spread-time 50s\nlisten amqp\n bind 10.0.0.100:5672\n server a 10.0.0.1:5672 check\n"},
+			src:   Sources{HAProxy: "h"},
+			not:   []string{"close_spread", "graceful_timeout"},
+			notes: []string{"h:2: hard-stop-after 60s: not translated: a setting of each listener in rmqlb: graceful_timeout",
+				"h:3: close-spread-time 50s: not translated: a setting of each listener in rmqlb: close_spread"},
+		},
+		{
 			name:  "servers' states not loaded: no state file",
 			files: memFiles{"h": "global\n server-state-file /var/lib/haproxy/state\nlisten amqp\n bind 10.0.0.100:5672\n load-server-state-from-file none\n server a 10.0.0.1:5672 check\n"},
 			src:   Sources{HAProxy: "h"},
