@@ -260,7 +260,8 @@ entries; once its listeners serve, the old process stops accepting and stops its
 without a priority-0 advert, and the new one advertises on in the same states: the VIPs stay, the
 peers see no transition, and no client is refused. Under systemd the unit follows the new main
 process. The old process finishes its established sessions, up to each listener's
-graceful_timeout, and exits.
+graceful_timeout (closing those still open evenly over its last close_spread, so that their
+clients reconnect to the new process a few at a time), and exits.
 
 If the new program fails before it has taken over (a configuration it refuses, a port it cannot
 bind, a crash), it is stopped and the running daemon serves on as before; the reason is printed.
