@@ -164,7 +164,10 @@
 //     upgrade, and ten of a listener with a 3 s graceful_timeout and a 2 s
 //     close_spread closed one after another over its last 2 s, their
 //     clients served again by the new process. TestE2ERabbitMQ/upgrade-under-load does an upgrade under a
-//     RabbitMQ producer with confirms and a consumer.
+//     RabbitMQ producer with confirms and a consumer, and
+//     TestE2ERabbitMQ/upgrade-spreads-reconnects one with close_spread and
+//     40 more AMQP clients: closed over the spread, not at once, and
+//     every confirmed message received.
 //
 // A failed connect counts unless the probe itself was kept off the CPU
 // for longer than its timeout right after starting it (it then timed out

@@ -317,6 +317,10 @@ func TestE2ERabbitMQ(t *testing.T) {
 		testUpgradeUnderLoad(t, rl)
 	})
 
+	t.Run("upgrade-spreads-reconnects", func(t *testing.T) {
+		testUpgradeSpreadsReconnects(t, rl)
+	})
+
 	// Last: it resets rmq2 and joins it to the cluster again.
 	t.Run("broker-reset-into-its-own-cluster", func(t *testing.T) {
 		testBrokerReset(t, rl)
@@ -1000,13 +1004,7 @@ func testUpgradeUnderLoad(t *testing.T, rl *rabbitLab) {
 	}
 	setGraceful := func(g string) {
 		t.Helper()
-		c := strings.Replace(string(conf), "graceful_timeout: 2s", "graceful_timeout: "+g, 1)
-		if err := os.WriteFile(d1.path, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command(d1.bin, "reload", "--socket", d1.sock).CombinedOutput(); err != nil {
-			t.Fatalf("reload: %v\n%s", err, out)
-		}
+		reloadWith(t, d1, conf, "graceful_timeout: 2s", "graceful_timeout: "+g)
 	}
 	setGraceful("60s")
 	transitions := func(d *daemon) uint64 {

@@ -1,0 +1,134 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// reloadWith writes conf, with from replaced by to, as d's configuration
+// file and reloads d.
+func reloadWith(t *testing.T, d *daemon, conf []byte, from, to string) {
+	t.Helper()
+	c := strings.Replace(string(conf), from, to, 1)
+	if err := os.WriteFile(d.path, []byte(c), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(d.bin, "reload", "--socket", d.sock).CombinedOutput(); err != nil {
+		t.Fatalf("reload: %v\n%s", err, out)
+	}
+}
+
+// testUpgradeSpreadsReconnects: an upgrade in place of h1's daemon, whose
+// listener has graceful_timeout 4s and close_spread 3s, with a producer
+// (publisher confirms) and a consumer and 40 more AMQP clients connected
+// through the VIP. The old process leaves the sessions alone for a
+// second, then closes them one after another over the last 3 s, not at
+// once; the producer and the consumer reconnect through the VIP to the
+// new process, and every confirmed message reaches the consumer.
+func testUpgradeSpreadsReconnects(t *testing.T, rl *rabbitLab) {
+	h1 := rl.lab.Host("h1")
+	d := rl.daemons["h1"]
+	if err := waitSoleHolder(rl.lab, h1, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"rmq1", "rmq2"} {
+		if err := d.waitBackend(b, "up", 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf, err := os.ReadFile(d.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloadWith(t, d, conf, "graceful_timeout: 2s", "graceful_timeout: 4s\n    close_spread: 3s")
+	defer reloadWith(t, d, conf, "", "")
+	oldPID := int(d.mustStatus().raw.(map[string]any)["pid"].(float64))
+
+	flow := rl.startFlow("rmqlb-spread")
+	defer flow.stop()
+	st := flow.st
+	conns, errs := rl.dialMany(40)
+	defer closeAll(conns)
+	if len(errs) > 0 {
+		t.Fatalf("%d of 40 AMQP connections failed; first: %v", len(errs), errs[0])
+	}
+	var mu sync.Mutex
+	var closedAt []time.Time
+	for _, c := range conns {
+		ch := c.NotifyClose(make(chan *amqp.Error, 1))
+		go func() {
+			if e, ok := <-ch; ok && e != nil {
+				mu.Lock()
+				closedAt = append(closedAt, time.Now())
+				mu.Unlock()
+			}
+		}()
+	}
+	if err := waitFor(10*time.Second, func() (bool, error) {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.confirmed) >= 20, fmt.Errorf("%d confirmed", len(st.confirmed))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	reconnP, reconnC := st.reconnP, st.reconnC
+	st.mu.Unlock()
+
+	out, err := h1.Run(d.bin, "upgrade", "--socket", d.sock)
+	if err != nil {
+		t.Fatalf("upgrade: %v\n%s", err, out)
+	}
+	upgraded := time.Now()
+	t.Logf("upgrade: %s", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
+	if err := waitFor(10*time.Second, func() (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(closedAt) == len(conns), fmt.Errorf("%d of the %d clients closed", len(closedAt), len(conns))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	slices.SortFunc(closedAt, func(a, b time.Time) int { return a.Compare(b) })
+	earliest, latest := closedAt[0].Sub(upgraded), closedAt[len(closedAt)-1].Sub(upgraded)
+	mu.Unlock()
+	t.Logf("close_spread 3s of graceful_timeout 4s: the %d clients closed %v to %v after the upgrade",
+		len(conns), earliest.Round(time.Millisecond), latest.Round(time.Millisecond))
+	if earliest < 700*time.Millisecond {
+		t.Errorf("the first client was closed %v after the upgrade, before the last 3 s of the 4 s grace period", earliest.Round(time.Millisecond))
+	}
+	if latest-earliest < 1500*time.Millisecond {
+		t.Errorf("the clients were closed within %v of each other, want them spread over about 3 s", (latest - earliest).Round(time.Millisecond))
+	}
+
+	// The producer and the consumer were closed too, and reconnected to
+	// the new process; the old one exits once its grace period is over.
+	if err := waitFor(15*time.Second, func() (bool, error) {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.reconnP > reconnP && st.reconnC > reconnC, fmt.Errorf("reconnects producer +%d consumer +%d", st.reconnP-reconnP, st.reconnC-reconnC)
+	}); err != nil {
+		t.Error(err)
+	}
+	if err := waitFor(5*time.Second, func() (bool, error) { return !pidAlive(oldPID), fmt.Errorf("pid %d still runs", oldPID) }); err != nil {
+		t.Errorf("the old process after its grace period: %v", err)
+	}
+	time.Sleep(time.Second)
+	flow.stopProducing()
+	err = waitFor(20*time.Second, st.allReceived)
+	st.mu.Lock()
+	t.Logf("upgrade with close_spread: producer %d confirmed, consumer %d distinct received (%d duplicates); reconnects producer +%d consumer +%d",
+		len(st.confirmed), len(st.received), st.dups, st.reconnP-reconnP, st.reconnC-reconnC)
+	st.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
