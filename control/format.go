@@ -58,6 +58,9 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 		head += fmt.Sprintf("  open files %d of %d", o.Open, o.Limit)
 	}
 	p.printf(head)
+	if pp := s.Previous; pp != nil {
+		formatPrevious(p, now, pp)
+	}
 	if c := s.ConfigChange; c != nil {
 		formatConfigChange(p, now, s.Config, c)
 	}

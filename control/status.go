@@ -34,6 +34,9 @@ type Status struct {
 	// OpenFiles is the daemon's open files against its limit; nil when
 	// they could not be read.
 	OpenFiles *OpenFiles `json:"open_files,omitempty"`
+	// Previous is the process this one took over from by an upgrade in
+	// place, while it still runs and finishes its sessions; nil otherwise.
+	Previous *PreviousProcess `json:"previous_process,omitempty"`
 	// Reload is the outcome of the last SIGHUP; nil before any.
 	Reload    *Reload                     `json:"reload,omitempty"`
 	VRRP      []VRRP                      `json:"vrrp_instances"`

@@ -157,6 +157,9 @@ type Daemon struct {
 	// lastReloadOK is when the configuration was last loaded whole: at
 	// New, then at each successful reload.
 	lastReloadOK time.Time
+	// previous is the process this one took over from, while it finishes
+	// its sessions; nil without a take-over, or once it has exited.
+	previous *previousProcess
 
 	router *router // routes health events to the listeners
 
@@ -433,6 +436,12 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		}
 		tookOver = true
 		d.lock.writePID()
+		if f := handed.Finishing; f != nil {
+			d.mu.Lock()
+			d.previous = &previousProcess{shown: control.PreviousProcess{PID: tk.PID(), Sessions: f.Sessions, Until: f.Until,
+				CloseSpread: f.CloseSpread}, gone: processGone(tk.PID())}
+			d.mu.Unlock()
+		}
 		// Committed: whatever happens next, the VRRP instances run (a
 		// stop asked for meanwhile then hands their VIPs over as usual).
 		d.mu.Lock()

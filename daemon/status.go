@@ -50,6 +50,7 @@ func (d *Daemon) status(full bool) control.Status {
 		c := *e
 		s.StateFile = &c
 	}
+	s.Previous = d.previousLocked()
 	for _, in := range d.cfg.VRRP {
 		u := d.units[in.Name]
 		if u == nil {

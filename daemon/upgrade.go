@@ -232,6 +232,16 @@ func (h handedVRRPInfo) sameRouter(in *config.VRRPInstance) bool { return h == r
 // this daemon stopped them.
 type takeoverRelease struct {
 	VRRP []handedVRRP `json:"vrrp"`
+	// Finishing is what this daemon goes on with once it has handed over:
+	// the sessions it finishes (nil: none), for the new process's status.
+	Finishing *handedFinishing `json:"finishing,omitempty"`
+}
+
+// handedFinishing is the sessions the daemon handing over finishes.
+type handedFinishing struct {
+	Sessions    int           `json:"sessions"`
+	Until       time.Time     `json:"until"`
+	CloseSpread time.Duration `json:"close_spread_ns"`
 }
 
 // handedVRRP is one instance's state at the hand-over.
@@ -657,7 +667,19 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 		l.l.SetGracefulTimeout(l.cfg.GracefulTimeout)
 		res.GracefulTimeout = max(res.GracefulTimeout, l.cfg.GracefulTimeout)
 		res.Listeners = append(res.Listeners, name)
-		res.Sessions += sessionsOf(l.l.Snapshot())
+		n := sessionsOf(l.l.Snapshot())
+		res.Sessions += n
+		if n > 0 {
+			if rel.Finishing == nil {
+				rel.Finishing = &handedFinishing{}
+			}
+			f := rel.Finishing
+			f.Sessions += n
+			if until := now.Add(l.cfg.GracefulTimeout); until.After(f.Until) {
+				f.Until = until
+			}
+			f.CloseSpread = max(f.CloseSpread, l.cfg.CloseSpread)
+		}
 	}
 	d.mu.Unlock()
 

@@ -240,6 +240,12 @@ func TestUpgrade(t *testing.T) {
 	if st.Listeners[0].StickyEntries < 1 {
 		t.Errorf("the persistence entries were not carried on: %d", st.Listeners[0].StickyEntries)
 	}
+	// Its status names the old process and what it finishes.
+	if p := st.Previous; p == nil || p.PID != os.Getpid() || p.Sessions != res.Sessions ||
+		!p.Until.Equal(h.clk.Now().Add(45*time.Second)) || p.CloseSpread != 0 {
+		t.Errorf("the new daemon's status shows the old process as %+v, want pid %d finishing %d sessions until %v",
+			p, os.Getpid(), res.Sessions, h.clk.Now().Add(45*time.Second))
+	}
 
 	// The control socket answers from the new daemon; the lock is held.
 	var cs control.Status

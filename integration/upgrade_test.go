@@ -258,6 +258,14 @@ func TestUpgradeInPlace(t *testing.T) {
 			t.Errorf("upgrade %d: lock file says %q, want %d (%v)", i, lock, pid, err)
 		}
 		if i == rounds-1 {
+			// The new process's status names the old one, which finishes
+			// the short and the spread sessions.
+			prev, _ := s.raw.(map[string]any)["previous_process"].(map[string]any)
+			if p, _ := prev["pid"].(float64); int(p) != pids[len(pids)-2] {
+				t.Errorf("upgrade %d: previous_process in the status %v, want pid %d", i, prev, pids[len(pids)-2])
+			} else if n, _ := prev["sessions"].(float64); n < float64(1+len(spread)) {
+				t.Errorf("upgrade %d: previous_process has %v sessions, want at least the %d opened before", i, n, 1+len(spread))
+			}
 			if err := short.roundTrip("after its upgrade"); err != nil {
 				t.Errorf("the 2 s session right after its upgrade: %v", err)
 			}
@@ -334,6 +342,8 @@ func TestUpgradeInPlace(t *testing.T) {
 	}
 	if prev := pids[len(pids)-2]; waitFor(3*time.Second, func() (bool, error) { return !pidAlive(prev), nil }) != nil {
 		t.Errorf("pid %d, replaced with its 2 s session, still runs after the session's end", prev)
+	} else if p, ok := d.mustStatus().raw.(map[string]any)["previous_process"]; ok {
+		t.Errorf("status still shows the previous process %v once it has exited", p)
 	}
 
 	// The first process still serves the long session; it exits once its

@@ -66,7 +66,9 @@ credentials, as the daemon's user, which must be able to read the TLS files.`,
 instance its state and why, its priorities, the master it hears and its VIPs (on the interface or
 not); per listener its sessions and refusals, and per backend its state, check result (and how
 often its checks took it DOWN: a backend that flaps is a fault), weight, sessions and bytes. Under its header it says when the configuration file is not the one the
-daemon runs on (changed and not loaded, or unreadable), which its next start would run. With
+daemon runs on (changed and not loaded, or unreadable), which its next start would run, and,
+after an upgrade in place, that the process replaced still finishes its sessions (which the
+listeners do not count) and until when. With
 --verbose it also lists the busiest client addresses, the persistence entries, the recent state
 changes and, per backend, how many of its sessions ended for each reason (the client's or the
 broker's close or reset, a timeout, a move, a shutdown). On a terminal the states are coloured,
