@@ -28,6 +28,10 @@ type Upgrade struct {
 	// of its listeners').
 	Sessions        int           `json:"sessions"`
 	GracefulTimeout time.Duration `json:"graceful_timeout_ns"`
+	// CloseSpread is the longest close_spread of its listeners with
+	// sessions: over that last part of the grace period it closes the
+	// sessions left evenly; 0: all when it ends.
+	CloseSpread time.Duration `json:"close_spread_ns,omitempty"`
 	// ConfigChange is set when the configuration file was not the one the
 	// old process ran on when the upgrade began (changed and not loaded):
 	// the new process read it as it was, and runs that.
@@ -61,9 +65,13 @@ func (u Upgrade) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "vrrp %s: %s, carried on without a transition\n", v.Name, s)
 	}
-	if u.Sessions > 0 {
+	switch {
+	case u.Sessions > 0 && u.CloseSpread > 0:
+		fmt.Fprintf(w, "pid %d finishes its %d sessions (at most %s, closing those left evenly over the last %s), then exits\n",
+			u.OldPID, u.Sessions, u.GracefulTimeout, u.CloseSpread)
+	case u.Sessions > 0:
 		fmt.Fprintf(w, "pid %d finishes its %d sessions (at most %s), then exits\n", u.OldPID, u.Sessions, u.GracefulTimeout)
-	} else {
+	default:
 		fmt.Fprintf(w, "pid %d had no sessions left and exits\n", u.OldPID)
 	}
 }

@@ -679,6 +679,7 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 				f.Until = until
 			}
 			f.CloseSpread = max(f.CloseSpread, l.cfg.CloseSpread)
+			res.CloseSpread = f.CloseSpread
 		}
 	}
 	d.mu.Unlock()
