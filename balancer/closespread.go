@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"time"
 
 	"go.uber.org/zap"
@@ -46,40 +47,10 @@ func (l *Listener) spreadCloses(spread time.Duration, errc <-chan error) error {
 		// Left at most total x (spread - elapsed) / spread, rounded up.
 		keep := (total*int64(spread-elapsed) + int64(spread) - 1) / int64(spread)
 		if n := l.active.Load() - keep; n > 0 {
-			l.closeSome(loops, int(n))
+			// Every loop answers: a loop's queued commands run even as
+			// it exits (see loop.run).
+			closeAcross(context.Background(), loops, int(n), func(*session) bool { return true }, EndStop)
 		}
 		t.Reset(min(tick, spread-elapsed))
 	}
-}
-
-// closeSome closes at most n sessions of the listener, not those already
-// ending, asking the event loops one after another, each to close what
-// the ones before left of n. A loop that has exited is passed over.
-func (l *Listener) closeSome(loops []*loop, n int) {
-	for _, lp := range loops {
-		if n <= 0 {
-			return
-		}
-		done := make(chan int, 1)
-		if !lp.post(func(lp *loop) { done <- lp.closeSome(n) }) {
-			continue
-		}
-		n -= <-done
-	}
-}
-
-// closeSome closes at most n of the loop's sessions that are not ending
-// already, each in order (EndStop), and returns how
-// many it closed. It runs on the loop.
-func (lp *loop) closeSome(n int) int {
-	closed := 0
-	for s := lp.head; s != nil && closed < n; {
-		next := s.next
-		if !s.c2s.ended && !s.s2c.ended {
-			s.close(EndStop)
-			closed++
-		}
-		s = next
-	}
-	return closed
 }

@@ -41,20 +41,9 @@ func (l *Listener) MoveSessions(ctx context.Context, name string, n int) (moved,
 	if !elsewhere {
 		n = 0 // count them only
 	}
-	type answer struct{ moved, left int }
-	for _, lp := range loops {
-		// One loop at a time: each closes what those before left of n.
-		budget := n - moved
-		answers, err := askLoops(ctx, []*loop{lp}, func(lp *loop) answer {
-			m, k := lp.moveSessions(b, budget)
-			return answer{m, k}
-		})
-		for _, a := range answers {
-			moved, left = moved+a.moved, left+a.left
-		}
-		if err != nil {
-			return moved, left, fmt.Errorf("moving sessions of backend %s/%s: an event loop did not answer: %w", lname, name, err)
-		}
+	moved, left, err = closeAcross(ctx, loops, n, func(s *session) bool { return s.be == b }, EndMoved)
+	if err != nil {
+		return moved, left, fmt.Errorf("moving sessions of backend %s/%s: an event loop did not answer: %w", lname, name, err)
 	}
 	if !elsewhere {
 		return 0, left, fmt.Errorf("moving sessions of backend %s/%s: %w", lname, name, ErrNowhereToMove)
@@ -62,23 +51,49 @@ func (l *Listener) MoveSessions(ctx context.Context, name string, n int) (moved,
 	return moved, left, nil
 }
 
-// moveSessions closes at most n of the loop's sessions of b that are
-// not closing already, and returns how many it closed and how many of
-// b's sessions it has left. It runs on the loop.
-func (lp *loop) moveSessions(b *backend, n int) (moved, left int) {
+// closeAcross closes at most n of the sessions that match selects, those
+// already closing left alone, asking the event loops one after another,
+// each to close what the ones before left of n; each closed session ends
+// in order, for why. It returns how many it closed and how many matching
+// sessions are left, closing ones included, with ctx's error (and the
+// counts so far) if a loop has not answered when ctx is done. A loop that
+// has exited is passed over.
+func closeAcross(ctx context.Context, loops []*loop, n int, match func(*session) bool, why EndReason) (closed, left int, err error) {
+	type answer struct{ closed, left int }
+	for _, lp := range loops {
+		budget := n - closed
+		answers, err := askLoops(ctx, []*loop{lp}, func(lp *loop) answer {
+			c, k := lp.closeUpTo(budget, match, why)
+			return answer{c, k}
+		})
+		for _, a := range answers {
+			closed, left = closed+a.closed, left+a.left
+		}
+		if err != nil {
+			return closed, left, err
+		}
+	}
+	return closed, left, nil
+}
+
+// closeUpTo closes at most n of the loop's sessions that match selects
+// and that are not closing already, each in order for why, and returns
+// how many it closed and how many matching sessions it has left. It runs
+// on the loop.
+func (lp *loop) closeUpTo(n int, match func(*session) bool, why EndReason) (closed, left int) {
 	for s := lp.head; s != nil; {
 		next := s.next
-		if s.be == b {
-			if moved < n && !s.c2s.ended && !s.s2c.ended {
-				s.close(EndMoved)
-				moved++
+		if match(s) {
+			if closed < n && !s.c2s.ended && !s.s2c.ended {
+				s.close(why)
+				closed++
 			} else {
 				left++
 			}
 		}
 		s = next
 	}
-	return moved, left
+	return closed, left
 }
 
 // Steer makes the listener send its new clients to the backend with the
