@@ -438,8 +438,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		d.lock.writePID()
 		if f := handed.Finishing; f != nil {
 			d.mu.Lock()
-			d.previous = &previousProcess{shown: control.PreviousProcess{PID: tk.PID(), Sessions: f.Sessions, Until: f.Until,
-				CloseSpread: f.CloseSpread}, gone: processGone(tk.PID())}
+			d.previous = &previousProcess{shown: *f, gone: processGone(f.PID)}
 			d.mu.Unlock()
 		}
 		// Committed: whatever happens next, the VRRP instances run (a

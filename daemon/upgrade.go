@@ -233,15 +233,9 @@ func (h handedVRRPInfo) sameRouter(in *config.VRRPInstance) bool { return h == r
 type takeoverRelease struct {
 	VRRP []handedVRRP `json:"vrrp"`
 	// Finishing is what this daemon goes on with once it has handed over:
-	// the sessions it finishes (nil: none), for the new process's status.
-	Finishing *handedFinishing `json:"finishing,omitempty"`
-}
-
-// handedFinishing is the sessions the daemon handing over finishes.
-type handedFinishing struct {
-	Sessions    int           `json:"sessions"`
-	Until       time.Time     `json:"until"`
-	CloseSpread time.Duration `json:"close_spread_ns"`
+	// the sessions it finishes (nil: none), as the new process's status
+	// shows it.
+	Finishing *control.PreviousProcess `json:"finishing,omitempty"`
 }
 
 // handedVRRP is one instance's state at the hand-over.
@@ -659,6 +653,7 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 		rel.VRRP = append(rel.VRRP, hv)
 		res.VRRP = append(res.VRRP, control.UpgradeVRRP{Name: in.Name, State: s.State.String(), Released: s.Released})
 	}
+	var busyGrace time.Duration // the longest graceful_timeout of the listeners with sessions
 	for _, name := range listenerOrder(d.cfg) {
 		l := d.listeners[name]
 		if l == nil {
@@ -667,20 +662,14 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 		l.l.SetGracefulTimeout(l.cfg.GracefulTimeout)
 		res.GracefulTimeout = max(res.GracefulTimeout, l.cfg.GracefulTimeout)
 		res.Listeners = append(res.Listeners, name)
-		n := sessionsOf(l.l.Snapshot())
-		res.Sessions += n
-		if n > 0 {
-			if rel.Finishing == nil {
-				rel.Finishing = &handedFinishing{}
-			}
-			f := rel.Finishing
-			f.Sessions += n
-			if until := now.Add(l.cfg.GracefulTimeout); until.After(f.Until) {
-				f.Until = until
-			}
-			f.CloseSpread = max(f.CloseSpread, l.cfg.CloseSpread)
-			res.CloseSpread = f.CloseSpread
+		if n := sessionsOf(l.l.Snapshot()); n > 0 {
+			res.Sessions += n
+			busyGrace = max(busyGrace, l.cfg.GracefulTimeout)
+			res.CloseSpread = max(res.CloseSpread, l.cfg.CloseSpread)
 		}
+	}
+	if res.Sessions > 0 {
+		rel.Finishing = &control.PreviousProcess{PID: os.Getpid(), Sessions: res.Sessions, Until: now.Add(busyGrace), CloseSpread: res.CloseSpread}
 	}
 	d.mu.Unlock()
 
