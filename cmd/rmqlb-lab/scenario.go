@@ -236,23 +236,29 @@ const rejoinWait = 60 * time.Second
 // within the preemption bound of the broker's return, not of the repair:
 // how long RabbitMQ takes to rejoin is its own, noted and named apart.
 func (l *lab) rejoinStep(ctx context.Context, r *stepResult, m string, t0 time.Time) error {
-	d := l.daemons[m]
-	err := l.waitFor(ctx, rejoinWait, func() (bool, string) {
-		s, err := d.status()
-		if err != nil {
-			return false, err.Error()
-		}
-		up, got := s.checkIs(m, backend.Up)
-		return up, fmt.Sprintf("RabbitMQ on %s not serving again %v after the repair (its own partition handling: the check of %s on %s is %s)",
-			m, rejoinWait, m, m, got)
-	})
-	if err != nil {
+	why := fmt.Sprintf("RabbitMQ on %s not serving again %v after the repair (its own partition handling): the ", m, rejoinWait)
+	if err := l.waitOwnCheck(ctx, m, backend.Up, rejoinWait, why); err != nil {
 		return err
 	}
 	t1 := time.Now()
 	r.Notes = append(r.Notes, fmt.Sprintf("RabbitMQ on %s served again %v after the repair (check UP on %s)", m, t1.Sub(t0).Round(time.Millisecond), m))
 	l.tl.Logf("%s: its broker serves again, %v after the repair; expecting it to preempt%s", m, t1.Sub(t0).Round(time.Millisecond), l.afterPreemptDelay())
 	return l.waitFailover(ctx, r, m, t1, l.layout.preemptWait(10*time.Second), "back on", "its broker's return")
+}
+
+// waitOwnCheck waits up to timeout for the check of host m's own broker,
+// on m's daemon, to be want. Its error is what waitFor says, the last
+// state seen after why.
+func (l *lab) waitOwnCheck(ctx context.Context, m string, want backend.State, timeout time.Duration, why string) error {
+	d := l.daemons[m]
+	return l.waitFor(ctx, timeout, func() (bool, string) {
+		s, err := d.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		ok, got := s.checkIs(m, want)
+		return ok, fmt.Sprintf("%scheck of %s on %s is %s", why, m, m, got)
+	})
 }
 
 // waitFailover waits up to timeout for host alone to hold the VIP. When it
@@ -292,17 +298,8 @@ func (l *lab) freezeStep(ctx context.Context, r *stepResult, m string) ([]string
 	if err := node.Freeze(); err != nil {
 		return nil, err
 	}
-	d := l.daemons[m]
 	var errs []string
-	err := l.waitFor(ctx, bound+5*time.Second, func() (bool, string) {
-		s, err := d.status()
-		if err != nil {
-			return false, err.Error()
-		}
-		down, got := s.checkIs(m, backend.Down)
-		return down, fmt.Sprintf("check of %s on %s is %s", m, m, got)
-	})
-	if err != nil {
+	if err := l.waitOwnCheck(ctx, m, backend.Down, bound+5*time.Second, ""); err != nil {
 		errs = append(errs, err.Error())
 	} else {
 		r.Notes = append(r.Notes, fmt.Sprintf("check of %s DOWN on %s %v after SIGSTOP (fall x interval + timeout = %v)",
@@ -312,7 +309,7 @@ func (l *lab) freezeStep(ctx context.Context, r *stepResult, m string) ([]string
 		errs = append(errs, err.Error())
 	}
 	// Sessions to the frozen broker: every daemon's proxy must have closed them.
-	err = l.waitFor(ctx, 3*time.Second, func() (bool, string) {
+	err := l.waitFor(ctx, 3*time.Second, func() (bool, string) {
 		var left []string
 		why, err := l.eachRunningStatus(func(name string, s *statusView) string {
 			n, ok := s.backendActive(m)
