@@ -26,6 +26,50 @@ func reloadWith(t *testing.T, d *daemon, conf []byte, from, to string) {
 	}
 }
 
+// waitMasterServing waits until h1 alone holds the VIP and its daemon has
+// both brokers UP: where the upgrade tests start.
+func (rl *rabbitLab) waitMasterServing(t *testing.T) {
+	t.Helper()
+	if err := waitSoleHolder(rl.lab, rl.lab.Host("h1"), 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"rmq1", "rmq2"} {
+		if err := rl.daemons["h1"].waitBackend(b, "up", 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// closeLog records when the broker side closed each of a set of AMQP
+// connections (connection.close from the broker, or the connection lost).
+type closeLog struct {
+	mu sync.Mutex
+	at []time.Time
+}
+
+// watchCloses starts recording the closes of conns.
+func watchCloses(conns []*amqp.Connection) *closeLog {
+	l := &closeLog{}
+	for _, c := range conns {
+		ch := c.NotifyClose(make(chan *amqp.Error, 1))
+		go func() {
+			if e, ok := <-ch; ok && e != nil {
+				l.mu.Lock()
+				l.at = append(l.at, time.Now())
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+// times returns the closes recorded so far, earliest first.
+func (l *closeLog) times() []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.SortedFunc(slices.Values(l.at), time.Time.Compare)
+}
+
 // testUpgradeSpreadsReconnects: an upgrade in place of h1's daemon, whose
 // listener has graceful_timeout 4s and close_spread 3s, with a producer
 // (publisher confirms) and a consumer and 40 more AMQP clients connected
@@ -36,14 +80,7 @@ func reloadWith(t *testing.T, d *daemon, conf []byte, from, to string) {
 func testUpgradeSpreadsReconnects(t *testing.T, rl *rabbitLab) {
 	h1 := rl.lab.Host("h1")
 	d := rl.daemons["h1"]
-	if err := waitSoleHolder(rl.lab, h1, 15*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []string{"rmq1", "rmq2"} {
-		if err := d.waitBackend(b, "up", 15*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rl.waitMasterServing(t)
 	conf, err := os.ReadFile(d.path)
 	if err != nil {
 		t.Fatal(err)
@@ -60,18 +97,7 @@ func testUpgradeSpreadsReconnects(t *testing.T, rl *rabbitLab) {
 	if len(errs) > 0 {
 		t.Fatalf("%d of 40 AMQP connections failed; first: %v", len(errs), errs[0])
 	}
-	var mu sync.Mutex
-	var closedAt []time.Time
-	for _, c := range conns {
-		ch := c.NotifyClose(make(chan *amqp.Error, 1))
-		go func() {
-			if e, ok := <-ch; ok && e != nil {
-				mu.Lock()
-				closedAt = append(closedAt, time.Now())
-				mu.Unlock()
-			}
-		}()
-	}
+	closes := watchCloses(conns)
 	if err := waitFor(10*time.Second, func() (bool, error) {
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -89,17 +115,14 @@ func testUpgradeSpreadsReconnects(t *testing.T, rl *rabbitLab) {
 	}
 	upgraded := time.Now()
 	t.Logf("upgrade: %s", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
+	var closedAt []time.Time
 	if err := waitFor(10*time.Second, func() (bool, error) {
-		mu.Lock()
-		defer mu.Unlock()
+		closedAt = closes.times()
 		return len(closedAt) == len(conns), fmt.Errorf("%d of the %d clients closed", len(closedAt), len(conns))
 	}); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	slices.SortFunc(closedAt, func(a, b time.Time) int { return a.Compare(b) })
 	earliest, latest := closedAt[0].Sub(upgraded), closedAt[len(closedAt)-1].Sub(upgraded)
-	mu.Unlock()
 	t.Logf("close_spread 3s of graceful_timeout 4s: the %d clients closed %v to %v after the upgrade",
 		len(conns), earliest.Round(time.Millisecond), latest.Round(time.Millisecond))
 	if earliest < 700*time.Millisecond {

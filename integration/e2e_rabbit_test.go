@@ -990,14 +990,7 @@ func testFrozenBroker(t *testing.T, rl *rabbitLab) {
 func testUpgradeUnderLoad(t *testing.T, rl *rabbitLab) {
 	h1 := rl.lab.Host("h1")
 	d1, d2 := rl.daemons["h1"], rl.daemons["h2"]
-	if err := waitSoleHolder(rl.lab, h1, 15*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	for _, b := range []string{"rmq1", "rmq2"} {
-		if err := d1.waitBackend(b, "up", 15*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rl.waitMasterServing(t)
 	conf, err := os.ReadFile(d1.path)
 	if err != nil {
 		t.Fatal(err)

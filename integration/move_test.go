@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,18 +33,7 @@ func testMoveSessions(t *testing.T, rl *rabbitLab) {
 	if len(errs) > 0 {
 		t.Fatalf("%d of 40 AMQP connections failed; first: %v", len(errs), errs[0])
 	}
-	var mu sync.Mutex
-	var closedAt []time.Time
-	for _, c := range conns {
-		ch := c.NotifyClose(make(chan *amqp.Error, 1))
-		go func() {
-			if e, ok := <-ch; ok && e != nil {
-				mu.Lock()
-				closedAt = append(closedAt, time.Now())
-				mu.Unlock()
-			}
-		}()
-	}
+	closes := watchCloses(conns)
 	time.Sleep(time.Second) // the producer publishes meanwhile
 	onRMQ1 := activeOf(t, d, "rmq1")
 	if onRMQ1 < 15 {
@@ -62,17 +50,14 @@ func testMoveSessions(t *testing.T, rl *rabbitLab) {
 	if n := activeOf(t, d, "rmq1"); n != 0 {
 		t.Errorf("rmq1 has %d sessions after the move, want none", n)
 	}
+	var closedAt []time.Time
 	if err := waitFor(5*time.Second, func() (bool, error) {
-		mu.Lock()
-		defer mu.Unlock()
+		closedAt = closes.times()
 		return len(closedAt) > 0, nil
 	}); err != nil {
 		t.Fatal("none of the 40 clients saw its connection closed")
 	}
-	mu.Lock()
-	slices.SortFunc(closedAt, func(a, b time.Time) int { return a.Compare(b) })
 	closed, spread := len(closedAt), closedAt[len(closedAt)-1].Sub(closedAt[0])
-	mu.Unlock()
 	t.Logf("move-sessions: %d of the 40 clients closed over %v", closed, spread.Round(time.Millisecond))
 	// Those of rmq1 only (the producer and the consumer may have been
 	// among its sessions), and at the pace asked: 10 a second cannot close
