@@ -110,8 +110,8 @@ func (r EndReason) String() string {
 }
 
 // establishedEnds are the reasons a session established to its backend
-// may end for, in the order rmqlb_backend_sessions_ended_total lists
-// them: each is exported for every backend, at 0 until it counts one.
+// may end for: rmqlb_backend_sessions_ended_total exports each for every
+// backend, at 0 until it counts one (another reason only once it does).
 var establishedEnds = [...]EndReason{
 	EndClientClosed, EndBrokerClosed, EndClientReset, EndBrokerReset,
 	EndHandshakeTimeout, EndIdleTimeout, EndFinTimeout,

@@ -136,12 +136,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.beWeight, float64(b.Weight), b.Name)
 		gauge(c.beRatio, float64(b.WeightPercent)/100, b.Name)
 		gauge(c.beBackup, bool01(b.Backup), b.Name)
-		for _, r := range establishedEnds {
-			counter(c.beEnded, b.Ended[r.String()], b.Name, r.String())
-		}
-		for r, n := range b.Ended {
-			if !slices.ContainsFunc(establishedEnds[:], func(e EndReason) bool { return e.String() == r }) {
-				counter(c.beEnded, n, b.Name, r)
+		for r := range EndReason(numEndReasons) {
+			if n := b.Ended[r.String()]; n > 0 || slices.Contains(establishedEnds[:], r) {
+				counter(c.beEnded, n, b.Name, r.String())
 			}
 		}
 	}
