@@ -98,11 +98,7 @@ func testUpgradeSpreadsReconnects(t *testing.T, rl *rabbitLab) {
 		t.Fatalf("%d of 40 AMQP connections failed; first: %v", len(errs), errs[0])
 	}
 	closes := watchCloses(conns)
-	if err := waitFor(10*time.Second, func() (bool, error) {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		return len(st.confirmed) >= 20, fmt.Errorf("%d confirmed", len(st.confirmed))
-	}); err != nil {
+	if err := waitFor(10*time.Second, st.confirmedAtLeast(20)); err != nil {
 		t.Fatal(err)
 	}
 	st.mu.Lock()

@@ -619,6 +619,16 @@ type pcStats struct {
 	dups      int
 }
 
+// confirmedAtLeast returns a condition for waitFor: the producer has had
+// n messages confirmed.
+func (st *pcStats) confirmedAtLeast(n int) func() (bool, error) {
+	return func() (bool, error) {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.confirmed) >= n, fmt.Errorf("%d confirmed", len(st.confirmed))
+	}
+}
+
 // allReceived reports whether every confirmed message reached the
 // consumer, with how many did not as the error (a waitFor condition).
 func (st *pcStats) allReceived() (bool, error) {
@@ -1013,11 +1023,7 @@ func testUpgradeUnderLoad(t *testing.T, rl *rabbitLab) {
 	flow := rl.startFlow("rmqlb-upgrade")
 	defer flow.stop()
 	st := flow.st
-	if err := waitFor(10*time.Second, func() (bool, error) {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		return len(st.confirmed) >= 20, fmt.Errorf("%d confirmed", len(st.confirmed))
-	}); err != nil {
+	if err := waitFor(10*time.Second, st.confirmedAtLeast(20)); err != nil {
 		t.Fatal(err)
 	}
 	probe, err := rl.client.StartProbe(vipAP, netlab.ProbeConfig{})
