@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -74,4 +75,18 @@ func redact(u string) string {
 		return uri.String()
 	}
 	return "(bad URL)"
+}
+
+// closeAll closes conns in parallel, each within 10 s, and returns once
+// every close has ended.
+func closeAll(conns []*amqp.Connection) {
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.CloseDeadline(time.Now().Add(10 * time.Second))
+		}()
+	}
+	wg.Wait()
 }

@@ -67,14 +67,6 @@ func Storm(ctx context.Context, t Target, clients int) StormResult {
 	if n := len(res.Times); n > 0 {
 		res.AllIn = res.Times[n-1]
 	}
-	var cw sync.WaitGroup
-	for _, c := range conns {
-		cw.Add(1)
-		go func() {
-			defer cw.Done()
-			_ = c.CloseDeadline(time.Now().Add(10 * time.Second))
-		}()
-	}
-	cw.Wait()
+	closeAll(conns)
 	return res
 }

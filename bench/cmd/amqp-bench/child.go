@@ -16,7 +16,7 @@ import (
 // the lab's client namespace (-run-load), so that its connections come from
 // the client host as an application's would.
 type loadSpec struct {
-	// Kind is "write", "read", "mixed", "fill" or "storm".
+	// Kind is "write", "read", "mixed", "fill", "storm" or "reconnect".
 	Kind     string        `json:"kind"`
 	URL      string        `json:"url"`
 	Queue    string        `json:"queue"`
@@ -28,6 +28,8 @@ type loadSpec struct {
 	Duration time.Duration `json:"duration"`
 	Clients  int           `json:"clients"`
 	Timeout  time.Duration `json:"timeout"`
+	// Retry is a reconnecting client's pause after a failed attempt.
+	Retry time.Duration `json:"retry,omitempty"`
 	// Procs, for a write, read or mixed load, names the processes (pids)
 	// whose CPU time and context switches the load reads at the start and
 	// at the end of its measured time, with the machine's CPU time and
@@ -57,6 +59,9 @@ type loadResult struct {
 	StormP50       time.Duration  `json:"storm_p50"`
 	StormP99       time.Duration  `json:"storm_p99"`
 	StormErrors    map[string]int `json:"storm_errors,omitempty"`
+
+	// Reconnect is what a reconnect load's clients measured.
+	Reconnect *reconnectFigures `json:"reconnect,omitempty"`
 
 	Err string `json:"error,omitempty"`
 }
@@ -108,6 +113,8 @@ func runLoad(ctx context.Context, spec loadSpec, w io.Writer) error {
 		res.StormConnected, res.StormFailed, res.StormAllIn = r.Connected, r.Failed(), r.AllIn
 		res.StormP50, res.StormP99 = amqpload.Percentile(r.Times, 50), amqpload.Percentile(r.Times, 99)
 		res.StormErrors = r.Errors
+	case "reconnect":
+		res.Reconnect, err = runReconnect(ctx, spec, w)
 	default:
 		err = fmt.Errorf("unknown load %q", spec.Kind)
 	}

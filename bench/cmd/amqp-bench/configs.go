@@ -8,28 +8,48 @@ import (
 	"time"
 )
 
+// rmqlbSpec is what varies in rmqlb's configuration between the phases
+// of a run.
+type rmqlbSpec struct {
+	// Addrs are the brokers, Weights theirs (0 takes no new connections).
+	Addrs   []netip.AddrPort
+	Weights []int
+	Policy  string
+	// ConnectTimeout is the listener's connect_timeout.
+	ConnectTimeout time.Duration
+	// Global is YAML added at the top level (daemon keys); "" for none.
+	Global string
+	// Socket is the control socket's path.
+	Socket string
+	// GracefulTimeout and CloseSpread are the listener's. A zero
+	// GracefulTimeout leaves both out (rmqlb's defaults); with one set,
+	// CloseSpread is written too, 0 included (all at once).
+	GracefulTimeout, CloseSpread time.Duration
+}
+
 // rmqlbConfig is rmqlb on broker 1's host: VRRP for the VIP and a listener
-// on VIP:5672 over the brokers at addrs with the given weights (0 takes no
-// new connections), the README's recommended checks. global is YAML added
-// at the top level (daemon keys; "" for none).
-func rmqlbConfig(addrs []netip.AddrPort, weights []int, policy string, connectTimeout time.Duration, global, sock string) string {
+// on VIP:5672 over the brokers of s, the README's recommended checks.
+func rmqlbConfig(s rmqlbSpec) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	if global != "" {
-		p("%s\n", strings.TrimRight(global, "\n"))
+	if s.Global != "" {
+		p("%s\n", strings.TrimRight(s.Global, "\n"))
 	}
-	p("control_socket: %s\n", sock)
+	p("control_socket: %s\n", s.Socket)
 	p("log_level: info\n")
 	p("vrrp_instances:\n")
 	p("  - name: rabbitmq\n    interface: eth0\n    virtual_router_id: 1\n    priority: 150\n    version: 3\n")
 	p("    advert_interval: 100ms\n    virtual_ipaddress: [%s]\n", rmqlbVIP)
 	p("listeners:\n")
-	p("  - name: rabbitmq_cluster\n    bind: %s\n    policy: %s\n", netip.AddrPortFrom(rmqlbVIP.Addr(), amqpPort), policy)
-	p("    connect_timeout: %s\n    retries: %d\n", connectTimeout, len(addrs)-1)
+	p("  - name: rabbitmq_cluster\n    bind: %s\n    policy: %s\n", netip.AddrPortFrom(rmqlbVIP.Addr(), amqpPort), s.Policy)
+	p("    connect_timeout: %s\n    retries: %d\n", s.ConnectTimeout, len(s.Addrs)-1)
+	if s.GracefulTimeout > 0 {
+		p("    graceful_timeout: %s\n    close_spread: %s\n", s.GracefulTimeout, s.CloseSpread)
+	}
 	p("    check: {type: amqp, mode: handshake, interval: 300ms, timeout: 500ms, rise: 2, fall: 2}\n")
 	p("    backends:\n")
-	for i, a := range addrs {
-		p("      - {name: rmq%d, address: %s, weight: %d}\n", i+1, a, weights[i])
+	for i, a := range s.Addrs {
+		p("      - {name: rmq%d, address: %s, weight: %d}\n", i+1, a, s.Weights[i])
 	}
 	return b.String()
 }

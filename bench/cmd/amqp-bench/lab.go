@@ -215,27 +215,16 @@ func (b *bench) amqpDo(ctx context.Context, fn func(*amqp.Channel) error) error 
 // holding a second VIP for HAProxy. It waits until both accept AMQP.
 func (b *bench) startProxies(ctx context.Context, weights []int, policy string, keepalived bool) error {
 	b.stopProxies()
+	spec := b.rmqlbSpec(weights, policy)
+	if err := b.startRmqlb(ctx, spec); err != nil {
+		return err
+	}
 	h := b.hosts[0]
-	dir := filepath.Join(b.env.Dir, "proxies")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	var addrs []netip.AddrPort
-	for i := range b.nodes {
-		addrs = append(addrs, netip.AddrPortFrom(brokerAddrs[i].Addr(), amqpPort))
-	}
-	rconf := filepath.Join(dir, "rmqlb.yaml")
-	if err := os.WriteFile(rconf, []byte(rmqlbConfig(addrs, weights, policy, b.o.connectTimeout, b.o.rmqlbGlobal, filepath.Join(dir, "rmqlb.sock"))), 0o644); err != nil {
-		return err
-	}
-	hconf := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(hconf, []byte(haproxyConfig(addrs, weights, dir)), 0o644); err != nil {
+	hconf := filepath.Join(b.proxyDir(), "haproxy.cfg")
+	if err := os.WriteFile(hconf, []byte(haproxyConfig(spec.Addrs, weights, b.proxyDir())), 0o644); err != nil {
 		return err
 	}
 	var err error
-	if b.rmqlbP, err = h.Start("rmqlb", nil, b.rmqlb, "run", "--config", rconf); err != nil {
-		return err
-	}
 	if b.haproxy, err = h.Start("haproxy", nil, "haproxy", "-db", "-f", hconf); err != nil {
 		return err
 	}
@@ -245,7 +234,7 @@ func (b *bench) startProxies(ctx context.Context, weights []int, policy string, 
 			return err
 		}
 	}
-	paths := []string{"rmqlb", "haproxy"}
+	paths := []string{"haproxy"}
 	if keepalived {
 		paths = append(paths, "haproxy+keepalived")
 	}
@@ -255,6 +244,37 @@ func (b *bench) startProxies(ctx context.Context, weights []int, policy string, 
 		}
 	}
 	return nil
+}
+
+// proxyDir holds the proxies' configurations and sockets.
+func (b *bench) proxyDir() string { return filepath.Join(b.env.Dir, "proxies") }
+
+// rmqlbSpec is rmqlb's configuration over the phase's nodes with the
+// given weights and policy, and the run's options.
+func (b *bench) rmqlbSpec(weights []int, policy string) rmqlbSpec {
+	var addrs []netip.AddrPort
+	for i := range b.nodes {
+		addrs = append(addrs, netip.AddrPortFrom(brokerAddrs[i].Addr(), amqpPort))
+	}
+	return rmqlbSpec{Addrs: addrs, Weights: weights, Policy: policy, ConnectTimeout: b.o.connectTimeout,
+		Global: b.o.rmqlbGlobal, Socket: filepath.Join(b.proxyDir(), "rmqlb.sock")}
+}
+
+// startRmqlb starts rmqlb on broker 1's host with spec and waits until it
+// accepts AMQP on its VIP.
+func (b *bench) startRmqlb(ctx context.Context, spec rmqlbSpec) error {
+	if err := os.MkdirAll(b.proxyDir(), 0o755); err != nil {
+		return err
+	}
+	rconf := filepath.Join(b.proxyDir(), "rmqlb.yaml")
+	if err := os.WriteFile(rconf, []byte(rmqlbConfig(spec)), 0o644); err != nil {
+		return err
+	}
+	var err error
+	if b.rmqlbP, err = b.hosts[0].Start("rmqlb", nil, b.rmqlb, "run", "--config", rconf); err != nil {
+		return err
+	}
+	return b.waitAMQP(ctx, "rmqlb")
 }
 
 // waitAMQP waits until a connection through path opens (30 s at most).
@@ -487,7 +507,7 @@ func (b *bench) run(ctx context.Context) error {
 		b.stopProxies()
 		b.stopCluster()
 	}
-	if len(qqQueues) == 0 && b.o.storm == 0 {
+	if len(qqQueues) == 0 && b.o.storm == 0 && b.o.upgrade == 0 {
 		return nil
 	}
 	b.logf("three disc nodes")
@@ -514,6 +534,14 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 		if err := b.storm(ctx); err != nil {
+			return err
+		}
+	}
+	if b.o.upgrade > 0 {
+		b.logf("upgrade in place: %d clients through rmqlb, graceful_timeout %v, their closes at once and over close_spread %v",
+			b.o.upgrade, b.o.upgradeGrace, b.o.upgradeSpread)
+		b.stopProxies()
+		if err := b.upgradeStorms(ctx); err != nil {
 			return err
 		}
 	}

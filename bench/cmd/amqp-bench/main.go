@@ -40,6 +40,17 @@
 // queue overflows, SYNs sent again) and the CPU time of rmqlb, HAProxy and
 // each broker.
 //
+// With -upgrade N it then measures what an upgrade in place of rmqlb
+// (rmqlb upgrade) puts the clients and the brokers through: N clients
+// connected through rmqlb, each reconnecting when its connection is
+// closed, as applications do; the old process closes those left when the
+// listener's graceful_timeout (-upgrade-grace) ends, in one round all at
+// once (close_spread off, rmqlb's default) and in the other evenly over
+// its last -upgrade-spread (close_spread). Per round: how long the
+// clients took to get back in from their close (p50, p99, max), failed
+// attempts, the most that got in within one second, and the brokers' CPU
+// in their busiest second and in all. -queues "" skips the loads.
+//
 // Every node runs with RabbitMQ's Erlang VM flags (its scripts' defaults,
 // which turn scheduler busy waiting off) plus -broker-erl-args; the
 // busy-wait thresholds the nodes' VMs got are logged and printed above the
@@ -47,7 +58,7 @@
 //
 // Usage, as root from the repository root:
 //
-//	go run ./bench/cmd/amqp-bench -rounds 5 [-storm 2000]
+//	go run ./bench/cmd/amqp-bench -rounds 5 [-storm 2000] [-upgrade 2000]
 //
 // Everything it makes (namespaces, processes, files) is removed at the end,
 // on error and on SIGINT/SIGTERM.
@@ -83,6 +94,11 @@ type options struct {
 	storm          int
 	stormRounds    int
 	stormTimeout   time.Duration
+	upgrade        int
+	upgradeRounds  int
+	upgradeGrace   time.Duration
+	upgradeSpread  time.Duration
+	upgradeRetry   time.Duration
 	connectTimeout time.Duration
 	rmqlbGlobal    string
 	brokerFiles    int
@@ -166,6 +182,11 @@ func main() {
 	fs.IntVar(&o.storm, "storm", 0, "after the loads, clients of a reconnect storm (0: none)")
 	fs.IntVar(&o.stormRounds, "storm-rounds", 3, "rounds of the storm")
 	fs.DurationVar(&o.stormTimeout, "storm-timeout", 30*time.Second, "a storm client that has not got in after this fails")
+	fs.IntVar(&o.upgrade, "upgrade", 0, "after the storm, clients connected through rmqlb during an upgrade in place (0: none)")
+	fs.IntVar(&o.upgradeRounds, "upgrade-rounds", 3, "rounds of the upgrade; each upgrades once with the closes at once and once spread")
+	fs.DurationVar(&o.upgradeGrace, "upgrade-grace", 10*time.Second, "the listener's graceful_timeout in the upgrade")
+	fs.DurationVar(&o.upgradeSpread, "upgrade-spread", 8*time.Second, "the listener's close_spread in the upgrade's spread round")
+	fs.DurationVar(&o.upgradeRetry, "upgrade-retry", time.Second, "a client's pause after a failed reconnect attempt")
 	fs.DurationVar(&o.connectTimeout, "connect-timeout", 2*time.Second, "rmqlb's connect_timeout to a broker")
 	fs.StringVar(&o.rmqlbGlobal, "rmqlb-global", "", "YAML added at the top level of rmqlb's configuration (daemon keys, such as 'vrrp_rt_priority: 50')")
 	fs.IntVar(&o.brokerFiles, "broker-files", 16384, "open-files limit of each RabbitMQ node (0: inherited)")
@@ -209,8 +230,14 @@ func run(ctx context.Context, o options) error {
 	if err := benchstat.NeedTools("ip", "haproxy", "keepalived", "go"); err != nil {
 		return err
 	}
-	if o.rounds < 1 || len(o.queues) == 0 || len(o.loads) == 0 || len(o.paths) == 0 {
-		return errors.New("-rounds, -queues, -loads and -paths must not be empty")
+	if o.rounds < 1 || len(o.loads) == 0 || len(o.paths) == 0 {
+		return errors.New("-rounds, -loads and -paths must not be empty")
+	}
+	if len(o.queues) == 0 && o.storm == 0 && o.upgrade == 0 {
+		return errors.New("nothing to measure: -queues is empty and neither -storm nor -upgrade is set")
+	}
+	if o.upgrade > 0 && (o.upgradeRounds < 1 || o.upgradeSpread <= 0 || o.upgradeSpread > o.upgradeGrace) {
+		return fmt.Errorf("-upgrade-rounds must be at least 1 and -upgrade-spread (%v) above 0 and at most -upgrade-grace (%v)", o.upgradeSpread, o.upgradeGrace)
 	}
 	self, err := os.Executable()
 	if err != nil {

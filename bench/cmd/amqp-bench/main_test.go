@@ -18,17 +18,29 @@ import (
 var testAddrs = []netip.AddrPort{netip.MustParseAddrPort("10.77.0.1:5672"), netip.MustParseAddrPort("10.77.0.2:5672")}
 
 func TestRmqlbConfigIsValid(t *testing.T) {
-	c, err := config.Parse([]byte(rmqlbConfig(testAddrs, []int{10, 0}, "wrr", 2*time.Second, "", "/run/x.sock")))
+	c, err := config.Parse([]byte(rmqlbConfig(rmqlbSpec{Addrs: testAddrs, Weights: []int{10, 0}, Policy: "wrr", ConnectTimeout: 2 * time.Second, Socket: "/run/x.sock"})))
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := c.Listeners[0]
-	rt, err := config.Parse([]byte(rmqlbConfig(testAddrs, []int{1, 1}, "roundrobin", 2*time.Second, "vrrp_rt_priority: 50", "/run/x.sock")))
+	rt, err := config.Parse([]byte(rmqlbConfig(rmqlbSpec{Addrs: testAddrs, Weights: []int{1, 1}, Policy: "roundrobin", ConnectTimeout: 2 * time.Second,
+		Global: "vrrp_rt_priority: 50", Socket: "/run/x.sock", GracefulTimeout: 10 * time.Second, CloseSpread: 8 * time.Second})))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := rt.VRRPRealTimePriority; got != 50 {
 		t.Fatalf("vrrp_rt_priority %d, want the global line's 50", got)
+	}
+	if got := rt.Listeners[0]; got.GracefulTimeout != 10*time.Second || got.CloseSpread != 8*time.Second {
+		t.Fatalf("graceful_timeout %v, close_spread %v, want 10s and 8s", got.GracefulTimeout, got.CloseSpread)
+	}
+	atOnce, err := config.Parse([]byte(rmqlbConfig(rmqlbSpec{Addrs: testAddrs, Weights: []int{1, 1}, Policy: "roundrobin",
+		Socket: "/run/x.sock", GracefulTimeout: 10 * time.Second})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := atOnce.Listeners[0]; got.GracefulTimeout != 10*time.Second || got.CloseSpread != 0 {
+		t.Fatalf("graceful_timeout %v, close_spread %v, want 10s and 0 (all at once)", got.GracefulTimeout, got.CloseSpread)
 	}
 	if len(l.Backends) != 2 || l.Backends[0].Weight != 10 || l.Backends[1].Weight != 0 {
 		t.Fatalf("backends %+v", l.Backends)
@@ -192,5 +204,26 @@ func TestFailedRoundPairsNothing(t *testing.T) {
 	js, err := json.Marshal(jsonFigures(b.figures))
 	if err != nil || !strings.Contains(string(js), `"classic/write/rmqlb/rate":[95,null,48]`) {
 		t.Errorf("JSON figures %s, %v; want rmqlb's rounds as [95,null,48]", js, err)
+	}
+}
+
+func TestBusiestStretch(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	s := func(ms int, cpuMs int) cpuSample {
+		return cpuSample{at: t0.Add(time.Duration(ms) * time.Millisecond), cpu: time.Duration(cpuMs) * time.Millisecond}
+	}
+	if _, ok := busiestStretch([]cpuSample{s(0, 0), s(500, 100)}, time.Second); ok {
+		t.Error("samples 0.5 s apart gave a busiest second")
+	}
+	// Idle at 0.1 CPUs, then a burst of 1.8 CPUs for a second, then idle.
+	samples := []cpuSample{s(0, 0), s(500, 50), s(1000, 100), s(1500, 1000), s(2000, 1900), s(2500, 1950), s(3000, 2000)}
+	got, ok := busiestStretch(samples, time.Second)
+	if !ok || got < 1.79 || got > 1.81 {
+		t.Errorf("busiest second %v (%v), want 1.8 CPUs", got, ok)
+	}
+	// A late sample stretches the interval rather than shortening it.
+	got, ok = busiestStretch([]cpuSample{s(0, 0), s(900, 900), s(2000, 1000)}, time.Second)
+	if !ok || got != 0.5 {
+		t.Errorf("busiest stretch over a late sample %v (%v), want 0.5", got, ok)
 	}
 }

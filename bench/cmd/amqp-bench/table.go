@@ -34,18 +34,24 @@ func spread(v []float64) string {
 // path; the blog post's ratios beside ours; the storm.
 func (b *bench) print(w io.Writer, took time.Duration) {
 	host, _ := os.Hostname()
-	fmt.Fprintf(w, "\namqp-bench: %s, %d rounds, %d CPUs, host %s, took %s\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), b.o.rounds, runtime.NumCPU(), host, took.Round(time.Second))
+	rounds := fmt.Sprintf("%d rounds", b.o.rounds)
+	if len(b.o.queues) == 0 {
+		rounds = "no loads"
+	}
+	fmt.Fprintf(w, "\namqp-bench: %s, %s, %d CPUs, host %s, took %s\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), rounds, runtime.NumCPU(), host, took.Round(time.Second))
 	fmt.Fprintf(w, "load average at the start of each round: %s\n", strings.Join(b.loads, "; "))
 	b.mu.Lock()
 	if b.busyWait != "" {
 		fmt.Fprintf(w, "RabbitMQ nodes' scheduler busy waiting: %s\n", b.busyWait)
 	}
 	b.mu.Unlock()
-	fmt.Fprintf(w, "persistent %d-byte messages, publisher confirms with %d in flight, consumer prefetch %d with an ack per message;\n"+
-		"write and mixed: %v measured after %v; read: %d messages drained; figures: median (min-max) over rounds;\n"+
-		"ratios: medians of the per-round ratios (each round runs every path back to back, in rotating order)\n\n",
-		b.o.size, b.o.window, b.o.prefetch, b.o.duration, b.o.warmup, b.o.fill)
+	if len(b.o.queues) > 0 {
+		fmt.Fprintf(w, "persistent %d-byte messages, publisher confirms with %d in flight, consumer prefetch %d with an ack per message;\n"+
+			"write and mixed: %v measured after %v; read: %d messages drained; figures: median (min-max) over rounds;\n"+
+			"ratios: medians of the per-round ratios (each round runs every path back to back, in rotating order)\n\n",
+			b.o.size, b.o.window, b.o.prefetch, b.o.duration, b.o.warmup, b.o.fill)
+	}
 	f := func(key string) []float64 {
 		b.mu.Lock()
 		defer b.mu.Unlock()
@@ -118,6 +124,7 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 		}
 		benchstat.WriteMarkdown(w, rows)
 	}
+	b.printUpgrade(w, f)
 	if len(b.errs) > 0 {
 		fmt.Fprintf(w, "\nerrors (their figures are missing above):\n")
 		for _, e := range b.errs {
@@ -161,4 +168,44 @@ func (b *bench) printCost(w io.Writer, f func(string) []float64) {
 		"the time the proxy's, the brokers' and the client's threads were runnable but waited for a CPU (medians) and the\n"+
 		"proxy's context switches; median (min-max) over rounds:\n\n", runtime.NumCPU())
 	benchstat.WriteMarkdown(w, rows)
+}
+
+// printUpgrade writes the upgrade table: per way of closing, what the
+// clients and the brokers went through, median (min-max) over rounds, and
+// the per-round ratios of the spread closes to those at once.
+func (b *bench) printUpgrade(w io.Writer, f func(string) []float64) {
+	if b.o.upgrade == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nupgrade in place: %d AMQP clients connected through rmqlb (three brokers, round robin), then rmqlb upgrade;\n"+
+		"the old process closes the clients left when its graceful_timeout of %v ends, all at once or evenly over its last %v\n"+
+		"(close_spread); each client reconnects when closed (TCP, handshake, channel.open; %v after a failed attempt);\n"+
+		"reconnect: from a client's close to its new channel; brokers: the three Erlang VMs' CPU from the upgrade until every\n"+
+		"client was back (their idle work included); %d rounds, median (min-max):\n\n", b.o.upgrade, b.o.upgradeGrace, b.o.upgradeSpread, b.o.upgradeRetry, b.o.upgradeRounds)
+	sum := func(key string) string {
+		t := 0.0
+		for _, v := range benchstat.Present(f(key)) {
+			t += v
+		}
+		return fmt.Sprint(int(t))
+	}
+	rows := [][]string{{"closes", "closed over s", "all back after s", "reconnect p50 ms", "reconnect p99 ms", "reconnect max ms",
+		"most back in 1 s", "failed attempts (all rounds)", "not back (all rounds)", "brokers' busiest second, CPUs", "brokers' CPU s", "upgrade took ms"}}
+	label := map[string]string{closeAtOnce: "at once (close_spread 0)", closeSpread: fmt.Sprintf("close_spread %v", b.o.upgradeSpread)}
+	for _, m := range []string{closeAtOnce, closeSpread} {
+		k := "upgrade/" + m + "/"
+		if len(f(k+"all_back")) == 0 {
+			continue
+		}
+		rows = append(rows, []string{label[m], spread(f(k + "close_span")), spread(f(k + "all_back")), spread(f(k + "p50")),
+			spread(f(k + "p99")), spread(f(k + "max")), spread(f(k + "peak_second")), sum(k + "failed_attempts"), sum(k + "not_back"),
+			spread(f(k + "brokers_peak")), spread(f(k + "brokers_cpu")), spread(f(k + "took"))})
+	}
+	benchstat.WriteMarkdown(w, rows)
+	ratio := func(m string) string {
+		return benchstat.FormatRatio(benchstat.PairedRatio(f("upgrade/"+closeSpread+"/"+m), f("upgrade/"+closeAtOnce+"/"+m)))
+	}
+	fmt.Fprintf(w, "\nspread / at once, medians of the per-round ratios: reconnect p50 %s, p99 %s, max %s; most back in 1 s %s; "+
+		"brokers' busiest second %s, brokers' CPU %s\n", ratio("p50"), ratio("p99"), ratio("max"), ratio("peak_second"),
+		ratio("brokers_peak"), ratio("brokers_cpu"))
 }
