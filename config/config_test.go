@@ -113,7 +113,7 @@ listeners:
 		l.HandshakeTimeout != balancer.DefaultHandshakeTimeout || l.FinTimeout != balancer.DefaultFinTimeout ||
 		l.PersistenceNetmask != balancer.DefaultPersistenceNetmask || l.PersistenceNetmask6 != balancer.DefaultPersistenceNetmask6 ||
 		l.PersistenceMaxClients != balancer.DefaultPersistenceMaxClients ||
-		l.TCPUserTimeout != 0 {
+		l.TCPUserTimeout != 0 || l.CloseSpread != 8*time.Second {
 		t.Errorf("listener defaults: %+v", l)
 	}
 	ck := l.Backends[0].Check

@@ -66,31 +66,31 @@ type fileTrack struct {
 }
 
 type fileListener struct {
-	Name                  string        `yaml:"name"`
-	Bind                  string        `yaml:"bind"`
-	Policy                string        `yaml:"policy"`
-	AllBackups            bool          `yaml:"all_backups"`
-	PersistenceTimeout    time.Duration `yaml:"persistence_timeout"`
-	PersistenceNetmask    int           `yaml:"persistence_netmask"`
-	PersistenceNetmask6   int           `yaml:"persistence_netmask6"`
-	PersistenceMaxClients int           `yaml:"persistence_max_clients"`
-	MaxConn               int           `yaml:"maxconn"`
-	MaxConnPerClient      int           `yaml:"maxconn_per_client"`
-	ConnectTimeout        time.Duration `yaml:"connect_timeout"`
-	Retries               *int          `yaml:"retries"`
-	OnMarkedDown          string        `yaml:"on_marked_down"`
-	OnMarkedUp            string        `yaml:"on_marked_up"`
-	ProxyProtocol         string        `yaml:"proxy_protocol"`
-	IdleTimeout           time.Duration `yaml:"idle_timeout"`
-	HandshakeTimeout      time.Duration `yaml:"handshake_timeout"`
-	FinTimeout            time.Duration `yaml:"fin_timeout"`
-	KeepAlive             time.Duration `yaml:"keepalive"`
-	TCPUserTimeout        time.Duration `yaml:"tcp_user_timeout"`
-	GracefulTimeout       time.Duration `yaml:"graceful_timeout"`
-	CloseSpread           time.Duration `yaml:"close_spread"`
-	LogSessions           bool          `yaml:"log_sessions"`
-	Check                 *fileCheck    `yaml:"check"`
-	Backends              []fileBackend `yaml:"backends"`
+	Name                  string         `yaml:"name"`
+	Bind                  string         `yaml:"bind"`
+	Policy                string         `yaml:"policy"`
+	AllBackups            bool           `yaml:"all_backups"`
+	PersistenceTimeout    time.Duration  `yaml:"persistence_timeout"`
+	PersistenceNetmask    int            `yaml:"persistence_netmask"`
+	PersistenceNetmask6   int            `yaml:"persistence_netmask6"`
+	PersistenceMaxClients int            `yaml:"persistence_max_clients"`
+	MaxConn               int            `yaml:"maxconn"`
+	MaxConnPerClient      int            `yaml:"maxconn_per_client"`
+	ConnectTimeout        time.Duration  `yaml:"connect_timeout"`
+	Retries               *int           `yaml:"retries"`
+	OnMarkedDown          string         `yaml:"on_marked_down"`
+	OnMarkedUp            string         `yaml:"on_marked_up"`
+	ProxyProtocol         string         `yaml:"proxy_protocol"`
+	IdleTimeout           time.Duration  `yaml:"idle_timeout"`
+	HandshakeTimeout      time.Duration  `yaml:"handshake_timeout"`
+	FinTimeout            time.Duration  `yaml:"fin_timeout"`
+	KeepAlive             time.Duration  `yaml:"keepalive"`
+	TCPUserTimeout        time.Duration  `yaml:"tcp_user_timeout"`
+	GracefulTimeout       time.Duration  `yaml:"graceful_timeout"`
+	CloseSpread           *time.Duration `yaml:"close_spread"`
+	LogSessions           bool           `yaml:"log_sessions"`
+	Check                 *fileCheck     `yaml:"check"`
+	Backends              []fileBackend  `yaml:"backends"`
 }
 
 type fileBackend struct {

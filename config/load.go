@@ -315,7 +315,7 @@ func yamlField(line int, msg string, lines lineIndex) (string, string) {
 	tag, value, into := sm[1], sm[2], sm[3]
 	var want string
 	switch {
-	case into == "time.Duration":
+	case into == "time.Duration" || into == "*time.Duration":
 		want = "a duration with its unit, such as 300s or 100ms"
 	case into == "bool":
 		want = "true or false"

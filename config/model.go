@@ -236,7 +236,8 @@ type Listener struct {
 	GracefulTimeout time.Duration
 	// CloseSpread is the last part of GracefulTimeout over which a stop
 	// or an upgrade closes the sessions left evenly
-	// (balancer.Config.CloseSpread); default 0: all at once when
+	// (balancer.Config.CloseSpread); default four fifths of
+	// GracefulTimeout (DefaultCloseSpread), 0: all at once when
 	// GracefulTimeout ends. At most GracefulTimeout.
 	CloseSpread time.Duration
 	// LogSessions logs a line per session when it ends (client, backend,

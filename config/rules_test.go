@@ -164,6 +164,8 @@ func TestRules(t *testing.T) {
 		{"close spread over the default grace", "keepalive: 30s", "keepalive: 30s\n    close_spread: 11s", "line 16: listeners[0].close_spread: must be at most graceful_timeout (10s), the time the sessions left are closed within, not 11s"},
 		{"close spread over the grace", "keepalive: 30s", "keepalive: 30s\n    graceful_timeout: 30s\n    close_spread: 31s", "line 17: listeners[0].close_spread: must be at most graceful_timeout (30s), the time the sessions left are closed within, not 31s"},
 		{"close spread all of the grace", "keepalive: 30s", "keepalive: 30s\n    graceful_timeout: 30s\n    close_spread: 30s", ""},
+		{"close spread no unit", "keepalive: 30s", "keepalive: 30s\n    close_spread: 5", "line 16: listeners[0].close_spread: must be a duration with its unit, such as 300s or 100ms, not 5"},
+		{"close spread off", "keepalive: 30s", "keepalive: 30s\n    graceful_timeout: 1h\n    close_spread: 0s", ""},
 		{"no backends", "    backends:\n      - {name: a, address: 10.0.0.1:5672}\n      - {name: b, address: 10.0.0.2:5672, check: {type: tcp}}\n", "    backends: []\n", "line 17: listeners[0].backends: needs at least one backend"},
 		{"backend port 0", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:0}", "line 18: listeners[0].backends[0].address: must have a port other than 0, not 10.0.0.1:0"},
 		{"backend maxconn", "      - {name: a, address: 10.0.0.1:5672}", "      - {name: a, address: 10.0.0.1:5672, maxconn: -1}", "line 18: listeners[0].backends[0].maxconn: must not be negative (0: no limit), not -1"},
@@ -216,6 +218,33 @@ func TestOneProblemPerField(t *testing.T) {
 	}
 	if err == nil || err.Error() != strings.Join(want, "\n") {
 		t.Fatalf("errors:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+// TestCloseSpreadDefault: a listener without close_spread spreads the
+// closes over four fifths of its graceful_timeout, whatever that is; one
+// that sets it, 0s included, gets what it set.
+func TestCloseSpreadDefault(t *testing.T) {
+	for _, tc := range []struct {
+		set  string
+		want time.Duration
+	}{
+		{"", 8 * time.Second},
+		{"\n    graceful_timeout: 1h", 48 * time.Minute},
+		{"\n    graceful_timeout: 3s", 2400 * time.Millisecond},
+		{"\n    graceful_timeout: 1ns", 0},
+		{"\n    close_spread: 0s", 0},
+		{"\n    graceful_timeout: 1h\n    close_spread: 0s", 0},
+		{"\n    graceful_timeout: 3s\n    close_spread: 3s", 3 * time.Second},
+		{"\n    close_spread: 1s", time.Second},
+	} {
+		c, err := Parse([]byte(strings.Replace(base, "keepalive: 30s", "keepalive: 30s"+tc.set, 1)))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.set, err)
+		}
+		if got := c.Listeners[0].CloseSpread; got != tc.want {
+			t.Errorf("%q: close_spread %v, want %v", tc.set, got, tc.want)
+		}
 	}
 }
 

@@ -242,9 +242,10 @@ func TestUpgrade(t *testing.T) {
 	}
 	// Its status names the old process and what it finishes.
 	if p := st.Previous; p == nil || p.PID != os.Getpid() || p.Sessions != res.Sessions ||
-		!p.Until.Equal(h.clk.Now().Add(45*time.Second)) || p.CloseSpread != 0 {
-		t.Errorf("the new daemon's status shows the old process as %+v, want pid %d finishing %d sessions until %v",
-			p, os.Getpid(), res.Sessions, h.clk.Now().Add(45*time.Second))
+		!p.Until.Equal(h.clk.Now().Add(45*time.Second)) || p.CloseSpread != 36*time.Second || res.CloseSpread != 36*time.Second {
+		t.Errorf("the new daemon's status shows the old process as %+v, want pid %d finishing %d sessions until %v, "+
+			"closing them over the default close_spread of that graceful_timeout, 36s (the answer said %v)",
+			p, os.Getpid(), res.Sessions, h.clk.Now().Add(45*time.Second), res.CloseSpread)
 	}
 
 	// The control socket answers from the new daemon; the lock is held.

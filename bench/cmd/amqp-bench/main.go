@@ -45,8 +45,9 @@
 // connected through rmqlb, each reconnecting when its connection is
 // closed, as applications do; the old process closes those left when the
 // listener's graceful_timeout (-upgrade-grace) ends, in one round all at
-// once (close_spread off, rmqlb's default) and in the other evenly over
-// its last -upgrade-spread (close_spread). Per round: how long the
+// once (close_spread: 0s) and in the other evenly over its last
+// -upgrade-spread (close_spread; by default 8 s of 10 s, rmqlb's default
+// share). Per round: how long the
 // clients took to get back in from their close (p50, p99, max), failed
 // attempts, the most that got in within one second, and the brokers' CPU
 // in their busiest second and in all. -queues "" skips the loads.

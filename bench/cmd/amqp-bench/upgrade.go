@@ -21,8 +21,9 @@ import (
 )
 
 // The two ways the old process of an upgrade closes the sessions left
-// when its grace period ends: all at once (close_spread off, rmqlb's
-// default) and spread evenly over the last -upgrade-spread of it.
+// when its grace period ends: all at once (close_spread: 0s) and spread
+// evenly over the last -upgrade-spread of it (by default 8 s of 10 s,
+// rmqlb's default share).
 const (
 	closeAtOnce = "at-once"
 	closeSpread = "spread"
