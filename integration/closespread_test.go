@@ -26,12 +26,23 @@ func reloadWith(t *testing.T, d *daemon, conf []byte, from, to string) {
 	}
 }
 
-// waitMasterServing waits until h1 alone holds the VIP and its daemon has
-// both brokers UP: where the upgrade tests start.
+// waitMasterServing waits until h1 alone holds the VIP, the other hosts'
+// instances are BACKUP and h1's daemon has both brokers UP: where the
+// upgrade tests start.
 func (rl *rabbitLab) waitMasterServing(t *testing.T) {
 	t.Helper()
 	if err := waitSoleHolder(rl.lab, rl.lab.Host("h1"), 15*time.Second); err != nil {
 		t.Fatal(err)
+	}
+	// The other hosts have started their instances too: a test that
+	// counts their state changes from here counts none of their start.
+	for name, d := range rl.daemons {
+		if name == "h1" {
+			continue
+		}
+		if err := d.waitState("BACKUP", 15*time.Second); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
 	}
 	for _, b := range []string{"rmq1", "rmq2"} {
 		if err := rl.daemons["h1"].waitBackend(b, "up", 15*time.Second); err != nil {
