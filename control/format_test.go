@@ -61,7 +61,8 @@ func fullFixture() Status {
 	now := fixtureNow
 	s := fixture()
 	s.OpenFiles = &OpenFiles{Open: 214, Limit: 65536}
-	s.Previous = &PreviousProcess{PID: 2211, Sessions: 1840, Until: now.Add(38 * time.Second), CloseSpread: 50 * time.Second}
+	left := 312
+	s.Previous = &PreviousProcess{PID: 2211, Sessions: 1840, SessionsLeft: &left, Until: now.Add(38 * time.Second), CloseSpread: 50 * time.Second}
 	s.ConfigChange = &ConfigChange{Modified: now.Add(-12 * time.Minute)}
 	s.StateFile = &StateFileError{Path: "/var/lib/rmqlb/state.json", Op: StateFileWrite, Since: now.Add(-5 * time.Minute),
 		Error: "open /var/lib/rmqlb/.state.json.2266: read-only file system"}

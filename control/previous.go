@@ -13,6 +13,10 @@ type PreviousProcess struct {
 	PID int `json:"pid"`
 	// Sessions is how many sessions it held at the hand-over.
 	Sessions int `json:"sessions"`
+	// SessionsLeft is how many it still holds, as it last reported (it
+	// reports every second); nil from a process that does not report
+	// them.
+	SessionsLeft *int `json:"sessions_left,omitempty"`
 	// Until is when the longest graceful_timeout of its listeners ends:
 	// it closes the sessions left then, and exits.
 	Until time.Time `json:"until"`
@@ -24,7 +28,11 @@ type PreviousProcess struct {
 
 // formatPrevious says what the process taken over from still does.
 func formatPrevious(p *page, now time.Time, pp *PreviousProcess) {
-	line := fmt.Sprintf("previous process: pid %d, replaced by an upgrade, finishes the %d sessions it held then (not counted below)", pp.PID, pp.Sessions)
+	left := ""
+	if pp.SessionsLeft != nil {
+		left = fmt.Sprintf("%d left, ", *pp.SessionsLeft)
+	}
+	line := fmt.Sprintf("previous process: pid %d, replaced by an upgrade, finishes the %d sessions it held then (%snot counted below)", pp.PID, pp.Sessions, left)
 	switch {
 	case !pp.Until.After(now):
 		line += fmt.Sprintf("; its grace period ended %s ago", age(now, pp.Until))

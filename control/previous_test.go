@@ -22,6 +22,10 @@ func TestFormatPrevious(t *testing.T) {
 		{pp(38*time.Second, 50*time.Second), head + " for at most 38s more, closing those left evenly meanwhile"},
 		{pp(9*time.Second, 0), head + " for at most 9s more, then closes those left"},
 		{pp(-2*time.Second, 0), head + "; its grace period ended 2s ago"},
+		{withLeft(pp(38*time.Second, 50*time.Second), 31), "previous process: pid 7, replaced by an upgrade, finishes the 120 sessions it held then " +
+			"(31 left, not counted below) for at most 38s more, closing those left evenly meanwhile"},
+		{withLeft(pp(9*time.Second, 0), 0), "previous process: pid 7, replaced by an upgrade, finishes the 120 sessions it held then " +
+			"(0 left, not counted below) for at most 9s more, then closes those left"},
 	} {
 		p := &page{}
 		formatPrevious(p, now, c.p)
@@ -33,4 +37,10 @@ func TestFormatPrevious(t *testing.T) {
 			t.Errorf("until %v, spread %v:\n got %s\nwant %s", c.p.Until.Sub(now), c.p.CloseSpread, got, c.want)
 		}
 	}
+}
+
+// withLeft is p reporting n sessions left.
+func withLeft(p *PreviousProcess, n int) *PreviousProcess {
+	p.SessionsLeft = &n
+	return p
 }

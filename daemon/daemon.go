@@ -440,6 +440,11 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			d.mu.Lock()
 			d.previous = &previousProcess{shown: *f, gone: processGone(f.PID)}
 			d.mu.Unlock()
+			if handed.report != nil {
+				go d.followPrevious(handed.report, f.PID)
+			}
+		} else if handed.report != nil {
+			handed.report.Close()
 		}
 		// Committed: whatever happens next, the VRRP instances run (a
 		// stop asked for meanwhile then hands their VIPs over as usual).

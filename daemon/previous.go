@@ -8,6 +8,9 @@ import "github.com/rmqlb/rmqlb/control"
 // status` says so.
 type previousProcess struct {
 	shown control.PreviousProcess
+	// left is the sessions it still holds, as it last reported
+	// (followPrevious); nil before its first report.
+	left *int
 	// gone reports whether the process has exited (processGone).
 	gone func() bool
 }
@@ -25,5 +28,9 @@ func (d *Daemon) previousLocked() *control.PreviousProcess {
 		return nil
 	}
 	s := p.shown
+	if p.left != nil {
+		n := *p.left
+		s.SessionsLeft = &n
+	}
 	return &s
 }

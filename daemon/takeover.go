@@ -80,6 +80,9 @@ func TakeOver(cfg *config.Config, socket string) (*Takeover, error) {
 	for _, l := range t.offer.Listeners {
 		ok = ok && valid(l.File)
 	}
+	if t.offer.Report != nil {
+		ok = ok && valid(*t.offer.Report)
+	}
 	switch {
 	case t.offer.Protocol != takeoverProtocol:
 		err = fmt.Errorf("the running daemon hands over in protocol %d, this program speaks %d: restart instead", t.offer.Protocol, takeoverProtocol)
@@ -458,8 +461,15 @@ func (d *Daemon) handOverFrom(t *Takeover, stop context.Context) (takeoverReleas
 	if stop.Err() != nil {
 		return takeoverRelease{}, errors.New("taking over: stopped before the hand-over")
 	}
+	var report *os.File
+	if i := t.offer.Report; i != nil {
+		report = t.take(*i)
+	}
 	t.close() // what this configuration has no use for
 	rel, err := t.ready(d.opt.Version)
+	if err != nil && report != nil {
+		report.Close()
+	}
 	var refused *control.RefusedError
 	switch {
 	case errors.As(err, &refused):
@@ -483,6 +493,7 @@ func (d *Daemon) handOverFrom(t *Takeover, stop context.Context) (takeoverReleas
 			d.log.Warn("removing VIPs not carried on", zap.Error(err))
 		}
 	}
+	rel.report = report
 	return rel, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -136,6 +137,10 @@ type upgradeRun struct {
 	phase     upgradePhase
 	reason    string // why the new process gave up, when it said so
 	abortOnce sync.Once
+	// report is this daemon's end of the channel over which it reports
+	// the sessions it finishes (reportFinishing), from the offer on; nil
+	// once handed to reportFinishing or closed.
+	report net.Conn
 }
 
 // advance moves the upgrade from phase from to phase to, and reports
@@ -148,6 +153,16 @@ func (u *upgradeRun) advance(from, to upgradePhase) bool {
 	}
 	u.phase = to
 	return true
+}
+
+// takeReport returns the report channel's end and forgets it: the caller
+// owns it.
+func (u *upgradeRun) takeReport() net.Conn {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	c := u.report
+	u.report = nil
+	return c
 }
 
 // fail marks the upgrade failed unless it is committing or committed; it
@@ -176,6 +191,10 @@ type takeoverOffer struct {
 	Pins      []handedPins     `json:"pins,omitempty"`
 	Now       time.Time        `json:"now"`
 	VRRP      []handedVRRPInfo `json:"vrrp"`
+	// Report is the file over which this daemon reports, after the
+	// hand-over, the sessions it still finishes (reportFinishing); nil
+	// from a process that does not.
+	Report *int `json:"report,omitempty"`
 }
 
 // handedSocket is a listening socket: the listener's name (empty for
@@ -236,6 +255,10 @@ type takeoverRelease struct {
 	// the sessions it finishes (nil: none), as the new process's status
 	// shows it.
 	Finishing *control.PreviousProcess `json:"finishing,omitempty"`
+	// report is the new process's end of the channel over which the
+	// running daemon reports the sessions it finishes; nil without one.
+	// It is not part of the answer: the offer carried it.
+	report *os.File
 }
 
 // handedVRRP is one instance's state at the hand-over.
@@ -404,6 +427,9 @@ func (d *Daemon) Upgrade(ctx context.Context, binary string) (control.Upgrade, e
 		}
 		kt.Stop()
 	}
+	if c := u.takeReport(); c != nil {
+		c.Close()
+	}
 	d.mu.Lock()
 	d.upgrade = nil
 	d.mu.Unlock()
@@ -545,7 +571,7 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	offer := takeoverOffer{Protocol: takeoverProtocol, PID: os.Getpid(), Version: d.opt.Version, Now: d.clock.Now()}
-	if n := len(d.listeners) + 3; n > maxHandedFiles {
+	if n := len(d.listeners) + 4; n > maxHandedFiles {
 		return fail(fmt.Errorf("%d sockets, more than the %d one hand-over carries", n, maxHandedFiles))
 	}
 	lock, err := d.lock.dup()
@@ -607,6 +633,17 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 	}
 	for i := range d.cfg.VRRP {
 		offer.VRRP = append(offer.VRRP, routerOf(&d.cfg.VRRP[i]))
+	}
+	// Without the channel the upgrade goes on: the new process's status
+	// then shows the sessions at the hand-over only.
+	if c, f, err := finishingPair(); err != nil {
+		d.log.Warn("upgrading", zap.Error(err))
+	} else {
+		i := add(f)
+		offer.Report = &i
+		u.mu.Lock()
+		u.report = c
+		u.mu.Unlock()
 	}
 	d.log.Info("upgrading: handed the sockets to the new process", zap.Int("pid", u.pid),
 		zap.Int("listeners", len(offer.Listeners)), zap.Int("files", len(files)))
@@ -679,6 +716,9 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 	d.lock.release()
 	u.advance(phaseCommitting, phaseCommitted)
 	go d.watchSuccessor(u, units, socket)
+	if c := u.takeReport(); c != nil {
+		go d.reportFinishing(c)
+	}
 	d.log.Info("upgrading: handed over; finishing the sessions",
 		zap.Int("pid", u.pid), zap.Int("sessions", res.Sessions), zap.Duration("graceful_timeout", res.GracefulTimeout))
 	u.done <- res

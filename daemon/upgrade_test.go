@@ -266,6 +266,13 @@ func TestUpgrade(t *testing.T) {
 		t.Errorf("%d of %d probes failed: %v", len(probeErrs), probes, probeErrs)
 	}
 
+	// The old daemon reports what it still finishes, once the probes it
+	// held have ended: the one session, which the new daemon's status
+	// shows beside the count at the hand-over.
+	h.eventually("the new daemon shows the old one's session left", func() bool {
+		p := nd.Status().Previous
+		return p != nil && p.SessionsLeft != nil && *p.SessionsLeft == 1
+	})
 	// The old daemon waits for its session, and returns once it ends.
 	select {
 	case err := <-h.done:
@@ -282,6 +289,9 @@ func TestUpgrade(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the old daemon did not return after its last session")
 	}
+	// Its end of the report closed: the new daemon forgets it, although
+	// its pid (this test's) lives on.
+	h.eventually("the new daemon forgets the old one once it returned", func() bool { return nd.Status().Previous == nil })
 	if _, err := os.Lstat(h.socket()); err != nil {
 		t.Errorf("the control socket file went with the old daemon: %v", err)
 	}

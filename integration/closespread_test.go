@@ -122,12 +122,20 @@ func testUpgradeSpreadsReconnects(t *testing.T, rl *rabbitLab) {
 	}
 	upgraded := time.Now()
 	t.Logf("upgrade: %s", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
+	lefts := sampleSessionsLeft(d, 250*time.Millisecond)
 	var closedAt []time.Time
 	if err := waitFor(10*time.Second, func() (bool, error) {
 		closedAt = closes.times()
 		return len(closedAt) == len(conns), fmt.Errorf("%d of the %d clients closed", len(closedAt), len(conns))
 	}); err != nil {
 		t.Fatal(err)
+	}
+	// The new process's status followed the old one's count down, from
+	// every client at first (the 40, the producer and the consumer).
+	left := lefts()
+	t.Logf("sessions left in the old process, as the new one's status showed them every 250 ms: %v", left)
+	if len(left) < 3 || left[0] < len(conns) || !slices.IsSortedFunc(left, func(a, b int) int { return b - a }) || !slices.ContainsFunc(left, func(n int) bool { return n > 0 && n < left[0] }) {
+		t.Errorf("sessions left shown %v, want them counting down from at least %d", left, len(conns))
 	}
 	earliest, latest := closedAt[0].Sub(upgraded), closedAt[len(closedAt)-1].Sub(upgraded)
 	t.Logf("close_spread 3s of graceful_timeout 4s: the %d clients closed %v to %v after the upgrade",
@@ -150,6 +158,8 @@ func testUpgradeSpreadsReconnects(t *testing.T, rl *rabbitLab) {
 	}
 	if err := waitFor(5*time.Second, func() (bool, error) { return !pidAlive(oldPID), fmt.Errorf("pid %d still runs", oldPID) }); err != nil {
 		t.Errorf("the old process after its grace period: %v", err)
+	} else if p, ok := d.mustStatus().raw.(map[string]any)["previous_process"]; ok {
+		t.Errorf("the status shows the previous process %v after it exited", p)
 	}
 	time.Sleep(time.Second)
 	flow.stopProducing()
@@ -160,5 +170,47 @@ func testUpgradeSpreadsReconnects(t *testing.T, rl *rabbitLab) {
 	st.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// sampleSessionsLeft reads, every interval, the sessions that d's status
+// says the process it took over from still holds (previous_process's
+// sessions_left), until that process is no longer shown; the function it
+// returns stops the sampling and returns what was read.
+func sampleSessionsLeft(d *daemon, interval time.Duration) func() []int {
+	var (
+		mu    sync.Mutex
+		lefts []int
+	)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			if s, err := d.status(); err == nil {
+				p, shown := s.raw.(map[string]any)["previous_process"].(map[string]any)
+				if !shown {
+					return
+				}
+				if n, ok := p["sessions_left"].(float64); ok {
+					mu.Lock()
+					lefts = append(lefts, int(n))
+					mu.Unlock()
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() []int {
+		close(stop)
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return lefts
 	}
 }
