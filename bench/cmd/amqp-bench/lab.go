@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -311,24 +308,7 @@ func (b *bench) stopProxies() {
 // child runs spec in the client namespace (this binary with -run-load) and
 // returns its result.
 func (b *bench) child(ctx context.Context, spec loadSpec) (loadResult, error) {
-	js, err := json.Marshal(spec)
-	if err != nil {
-		return loadResult{}, err
-	}
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", b.cli.NS, b.self, "-run-load", string(js))
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return loadResult{}, fmt.Errorf("%s load: %w: %s", spec.Kind, err, strings.TrimSpace(errb.String()))
-	}
-	var res loadResult
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		return loadResult{}, fmt.Errorf("%s load: reading its result %q: %w", spec.Kind, out.String(), err)
-	}
-	if res.Err != "" {
-		return res, fmt.Errorf("%s load: %s", spec.Kind, res.Err)
-	}
-	return res, nil
+	return b.childLines(ctx, spec, func(string) error { return nil })
 }
 
 // measure runs load on queue through path once and records its figures

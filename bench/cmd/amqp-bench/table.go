@@ -191,7 +191,7 @@ func (b *bench) printUpgrade(w io.Writer, f func(string) []float64) {
 	}
 	rows := [][]string{{"closes", "closed over s", "all back after s", "reconnect p50 ms", "reconnect p99 ms", "reconnect max ms",
 		"most back in 1 s", "failed attempts (all rounds)", "not back (all rounds)", "brokers' busiest second, CPUs", "brokers' CPU s", "upgrade took ms"}}
-	label := map[string]string{closeAtOnce: "at once (close_spread 0)", closeSpread: fmt.Sprintf("close_spread %v", b.o.upgradeSpread)}
+	label := map[string]string{closeAtOnce: "at once (close_spread 0s)", closeSpread: fmt.Sprintf("close_spread %v", b.o.upgradeSpread)}
 	for _, m := range []string{closeAtOnce, closeSpread} {
 		k := "upgrade/" + m + "/"
 		if len(f(k+"all_back")) == 0 {

@@ -106,9 +106,10 @@ func (b *bench) brokersCPU(stop <-chan struct{}) []cpuSample {
 	}
 }
 
-// childLines runs spec in the client namespace, as child does, calling
-// onLine with each progress line it prints before its result; an error of
-// onLine stops the child and is returned.
+// childLines runs spec in the client namespace (this binary with
+// -run-load), calling onLine with each progress line it prints before its
+// result, and returns its result; an error of onLine stops the child and
+// is returned.
 func (b *bench) childLines(ctx context.Context, spec loadSpec, onLine func(string) error) (loadResult, error) {
 	js, err := json.Marshal(spec)
 	if err != nil {
@@ -216,6 +217,7 @@ func (b *bench) upgradeOnce(ctx context.Context, round int, mode, la string) err
 	}()
 
 	stopCPU := make(chan struct{})
+	stopSampling := sync.OnceFunc(func() { close(stopCPU) })
 	var samples []cpuSample
 	var sampling sync.WaitGroup
 	var up control.Upgrade
@@ -238,15 +240,11 @@ func (b *bench) upgradeOnce(ctx context.Context, round int, mode, la string) err
 			newPid = up.NewPID
 			b.env.Cleanup(func() { stopPid(up.NewPID, 5*time.Second) })
 		case lineDone:
-			close(stopCPU)
+			stopSampling()
 		}
 		return nil
 	})
-	select {
-	case <-stopCPU:
-	default:
-		close(stopCPU)
-	}
+	stopSampling()
 	sampling.Wait()
 	if err != nil {
 		return err
@@ -281,7 +279,7 @@ func (b *bench) upgradeOnce(ctx context.Context, round int, mode, la string) err
 		rf.P50.Round(time.Millisecond), rf.P99.Round(time.Millisecond), rf.Max.Round(time.Millisecond), rf.PeakSecond,
 		rf.FailedAttempts, rf.Errors, cpus, total.Seconds(), la)
 	if rf.Back < b.o.upgrade {
-		return fmt.Errorf("%d of %d clients not back within %v of their close", b.o.upgrade-rf.Back, b.o.upgrade, b.o.upgradeGrace+time.Minute)
+		return fmt.Errorf("%d of %d clients not back within %v of the upgrade", b.o.upgrade-rf.Back, b.o.upgrade, b.o.upgradeGrace+time.Minute)
 	}
 	return nil
 }
