@@ -71,6 +71,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/signal"
@@ -163,6 +164,31 @@ func (f fieldsFlag) String() string {
 func (f fieldsFlag) Set(s string) error { *f.v = strings.Fields(s); return nil }
 
 func main() {
+	o, runLoadSpec := parseFlags(os.Args[1:])
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if runLoadSpec != "" {
+		var spec loadSpec
+		if err := json.Unmarshal([]byte(runLoadSpec), &spec); err != nil {
+			fmt.Fprintln(os.Stderr, "amqp-bench: -run-load:", err)
+			os.Exit(2)
+		}
+		if err := runLoad(ctx, spec, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "amqp-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if _, err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "amqp-bench:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// parseFlags returns the options that args set, and the load that
+// -run-load asks for ("" for the benchmark itself).
+func parseFlags(args []string) (options, string) {
 	fs := flag.NewFlagSet("amqp-bench", flag.ExitOnError)
 	runLoadSpec := fs.String("run-load", "", "internal: run one load (JSON) and print its result; the benchmark runs itself so in the client's namespace")
 	o := options{
@@ -198,51 +224,35 @@ func main() {
 	fs.Float64Var(&o.waitLoad, "wait-load", 0, "before each round, wait until the 1-minute load average is at most this (0: don't wait)")
 	fs.DurationVar(&o.waitMax, "wait-max", 3*time.Minute, "longest wait for -wait-load")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's directory (configurations, logs)")
-	_ = fs.Parse(os.Args[1:])
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if *runLoadSpec != "" {
-		var spec loadSpec
-		if err := json.Unmarshal([]byte(*runLoadSpec), &spec); err != nil {
-			fmt.Fprintln(os.Stderr, "amqp-bench: -run-load:", err)
-			os.Exit(2)
-		}
-		if err := runLoad(ctx, spec, os.Stdout); err != nil {
-			fmt.Fprintln(os.Stderr, "amqp-bench:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if err := run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "amqp-bench:", err)
-		stop()
-		os.Exit(1)
-	}
+	_ = fs.Parse(args)
+	return o, *runLoadSpec
 }
 
-func run(ctx context.Context, o options) error {
+// run builds the lab, runs the benchmark o describes, writes its tables to
+// w and removes the lab; it returns the run's figures (nil when the lab
+// could not be built) and an error that ended it early.
+func run(ctx context.Context, o options, w io.Writer) (*bench, error) {
 	if os.Geteuid() != 0 {
-		return errors.New("needs root (network namespaces, RabbitMQ)")
+		return nil, errors.New("needs root (network namespaces, RabbitMQ)")
 	}
 	if err := rabbittest.Available(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := benchstat.NeedTools("ip", "haproxy", "keepalived", "go"); err != nil {
-		return err
+		return nil, err
 	}
 	if o.rounds < 1 || len(o.loads) == 0 || len(o.paths) == 0 {
-		return errors.New("-rounds, -loads and -paths must not be empty")
+		return nil, errors.New("-rounds, -loads and -paths must not be empty")
 	}
 	if len(o.queues) == 0 && o.storm == 0 && o.upgrade == 0 {
-		return errors.New("nothing to measure: -queues is empty and neither -storm nor -upgrade is set")
+		return nil, errors.New("nothing to measure: -queues is empty and neither -storm nor -upgrade is set")
 	}
 	if o.upgrade > 0 && (o.upgradeRounds < 1 || o.upgradeSpread <= 0 || o.upgradeSpread > o.upgradeGrace) {
-		return fmt.Errorf("-upgrade-rounds must be at least 1 and -upgrade-spread (%v) above 0 and at most -upgrade-grace (%v)", o.upgradeSpread, o.upgradeGrace)
+		return nil, fmt.Errorf("-upgrade-rounds must be at least 1 and -upgrade-spread (%v) above 0 and at most -upgrade-grace (%v)", o.upgradeSpread, o.upgradeGrace)
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if gone, err := netlab.Sweep(); len(gone) > 0 || err != nil {
 		fmt.Fprintf(os.Stderr, "removed %d namespaces left by runs that died (%v)\n", len(gone), err)
@@ -250,18 +260,18 @@ func run(ctx context.Context, o options) error {
 	b := &bench{o: o, self: self, figures: map[string][]float64{}}
 	b.env, err = netlab.NewEnv("amqp-bench-", o.keep, b.logf)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer b.env.Close()
 	if err := b.buildRmqlb(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	t0 := time.Now()
 	runErr := b.run(ctx)
 	if runErr != nil {
 		b.env.Fail()
 	}
-	b.print(os.Stdout, time.Since(t0))
+	b.print(w, time.Since(t0))
 	if o.jsonOut != "" {
 		js, err := json.MarshalIndent(map[string]any{"figures": jsonFigures(b.figures), "load_average": b.loads, "errors": b.errs}, "", "  ")
 		if err == nil {
@@ -271,7 +281,7 @@ func run(ctx context.Context, o options) error {
 			fmt.Fprintln(os.Stderr, "amqp-bench: writing", o.jsonOut+":", err)
 		}
 	}
-	return runErr
+	return b, runErr
 }
 
 // jsonFigures is figures as JSON can hold them: a missing figure (NaN,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/netip"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/bench/benchstat"
 	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/internal/rabbittest"
 )
 
 var testAddrs = []netip.AddrPort{netip.MustParseAddrPort("10.77.0.1:5672"), netip.MustParseAddrPort("10.77.0.2:5672")}
@@ -225,5 +227,72 @@ func TestBusiestStretch(t *testing.T) {
 	got, ok = busiestStretch([]cpuSample{s(0, 0), s(900, 900), s(2000, 1000)}, time.Second)
 	if !ok || got != 0.5 {
 		t.Errorf("busiest stretch over a late sample %v (%v), want 0.5", got, ok)
+	}
+}
+
+// TestMain lets this test binary stand for the benchmark's own: the
+// benchmark runs each load as a child, itself with -run-load.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "-run-load" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestShortUpgradeRun is the benchmark's upgrade measurement in brief, as
+// CI runs it: three real RabbitMQ nodes, 40 clients through rmqlb, one
+// upgrade with the closes at once and one spread over 2 s of a 3 s grace
+// period. Every client gets back in both times; at once they are closed
+// together, spread over most of the 2 s.
+func TestShortUpgradeRun(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, RabbitMQ)")
+	}
+	if err := rabbittest.Available(); err != nil {
+		t.Skip(err)
+	}
+	if err := benchstat.NeedTools("ip", "haproxy", "keepalived", "go"); err != nil {
+		t.Skip(err)
+	}
+	o, _ := parseFlags([]string{"-queues", "", "-upgrade", "40", "-upgrade-rounds", "1", "-upgrade-grace", "3s",
+		"-upgrade-spread", "2s", "-upgrade-retry", "200ms"})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var out strings.Builder
+	b, err := run(ctx, o, &out)
+	t.Logf("the benchmark's output:\n%s", out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.errs) > 0 {
+		t.Fatalf("errors: %v", b.errs)
+	}
+	fig := func(mode, m string) float64 {
+		v := benchstat.Present(b.figures["upgrade/"+mode+"/"+m])
+		if len(v) != 1 {
+			t.Fatalf("upgrade/%s/%s: %v, want one figure", mode, m, b.figures["upgrade/"+mode+"/"+m])
+		}
+		return v[0]
+	}
+	for _, mode := range []string{closeAtOnce, closeSpread} {
+		if n := fig(mode, "not_back"); n != 0 {
+			t.Errorf("%s: %v clients not back", mode, n)
+		}
+		if p99 := fig(mode, "p99"); p99 <= 0 {
+			t.Errorf("%s: reconnect p99 %v ms", mode, p99)
+		}
+		if cpus := fig(mode, "brokers_peak"); cpus <= 0 {
+			t.Errorf("%s: brokers' busiest second %v CPUs", mode, cpus)
+		}
+	}
+	if span := fig(closeAtOnce, "close_span"); span > 1 {
+		t.Errorf("closed at once over %v s", span)
+	}
+	if span := fig(closeSpread, "close_span"); span < 1.2 || span > 2.5 {
+		t.Errorf("spread over 2 s: closed over %v s", span)
+	}
+	if !strings.Contains(out.String(), "| close_spread 2s ") {
+		t.Errorf("no table row of the spread upgrade in the output")
 	}
 }
