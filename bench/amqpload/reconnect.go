@@ -40,9 +40,11 @@ type ReconnectResult struct {
 	// their connection closed by the far end within the wait, Back how
 	// many of those got in again.
 	Clients, Closed, Back int
-	// CloseSpan is from the first close to the last; AllBack from the
-	// first close until the last client that got in again had its
-	// channel open.
+	// FirstClose is when the first client's connection was closed (zero
+	// when none was). CloseSpan is from the first close to the last;
+	// AllBack from the first close until the last client that got in
+	// again had its channel open.
+	FirstClose         time.Time
 	CloseSpan, AllBack time.Duration
 	// Times holds, per client that got in again, the time from the
 	// close of its connection to its new channel being open (TCP
@@ -189,7 +191,7 @@ func (r *ReconnectResult) summarize(closes, backs []time.Time) {
 			last = t
 		}
 	}
-	r.CloseSpan = last.Sub(first)
+	r.FirstClose, r.CloseSpan = first, last.Sub(first)
 	r.BackAt = r.BackAt[:0]
 	for _, t := range backs {
 		r.BackAt = append(r.BackAt, t.Sub(first))

@@ -50,7 +50,7 @@ func TestSummarize(t *testing.T) {
 	if r.Closed != 4 || r.Back != 3 {
 		t.Fatalf("closed %d, back %d, want 4 and 3", r.Closed, r.Back)
 	}
-	if r.CloseSpan != 800*time.Millisecond || r.AllBack != 830*time.Millisecond {
+	if !r.FirstClose.Equal(at(100)) || r.CloseSpan != 800*time.Millisecond || r.AllBack != 830*time.Millisecond {
 		t.Fatalf("close span %v, all back %v, want 800ms and 830ms", r.CloseSpan, r.AllBack)
 	}
 	want := []time.Duration{10 * time.Millisecond, 220 * time.Millisecond, 830 * time.Millisecond}
@@ -64,7 +64,7 @@ func TestSummarize(t *testing.T) {
 	}
 	var none ReconnectResult
 	none.summarize(nil, nil)
-	if none.Closed != 0 || none.CloseSpan != 0 || none.AllBack != 0 {
+	if none.Closed != 0 || !none.FirstClose.IsZero() || none.CloseSpan != 0 || none.AllBack != 0 {
 		t.Fatalf("nothing closed: %+v", none)
 	}
 }

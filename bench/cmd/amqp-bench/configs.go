@@ -60,8 +60,9 @@ func rmqlbConfig(s rmqlbSpec) string {
 // one of weight 0 takes no new connections; it runs in the foreground (-db)
 // instead of as a daemon; its pid file and stats socket are in dir (the
 // blog post's are in /var/lib/haproxy, shared by every HAProxy of the
-// machine); chroot only where /var/lib/haproxy exists.
-func haproxyConfig(addrs []netip.AddrPort, weights []int, dir string) string {
+// machine); chroot only where /var/lib/haproxy exists; global adds lines
+// to its global section.
+func haproxyConfig(addrs []netip.AddrPort, weights []int, dir string, global ...string) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	p("global\n")
@@ -73,7 +74,11 @@ func haproxyConfig(addrs []netip.AddrPort, weights []int, dir string) string {
 	p("    maxconn     4000\n")
 	p("    user        haproxy\n")
 	p("    group       haproxy\n")
-	p("    stats socket %s/haproxy.stats\n\n", dir)
+	p("    stats socket %s/haproxy.stats\n", dir)
+	for _, g := range global {
+		p("    %s\n", g)
+	}
+	p("\n")
 	p(`defaults
     log                 global
     mode                tcp

@@ -47,10 +47,12 @@
 // listener's graceful_timeout (-upgrade-grace) ends, in one round all at
 // once (close_spread: 0s) and in the other evenly over its last
 // -upgrade-spread (close_spread; by default 8 s of 10 s, rmqlb's default
-// share). Per round: how long the
-// clients took to get back in from their close (p50, p99, max), failed
-// attempts, the most that got in within one second, and the brokers' CPU
-// in their busiest second and in all. -queues "" skips the loads.
+// share), and beside them HAProxy in master-worker mode reloaded (SIGUSR2)
+// with hard-stop-after and close-spread-time set to the same. Per round:
+// how long the clients took to get back in from their close (p50, p99,
+// max), failed attempts, the most that got in within one second, and the
+// brokers' CPU in their busiest second and in all. -queues "" skips the
+// loads.
 //
 // Every node runs with RabbitMQ's Erlang VM flags (its scripts' defaults,
 // which turn scheduler busy waiting off) plus -broker-erl-args; the

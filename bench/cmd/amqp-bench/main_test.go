@@ -59,8 +59,9 @@ func TestRmqlbConfigIsValid(t *testing.T) {
 // TestHAProxyConfig checks the blog post's configuration with haproxy -c
 // where HAProxy is installed.
 func TestHAProxyConfig(t *testing.T) {
-	cfg := haproxyConfig(testAddrs, []int{10, 0}, t.TempDir())
+	cfg := haproxyConfig(testAddrs, []int{10, 0}, t.TempDir(), "hard-stop-after 10s", "close-spread-time 8s")
 	for _, want := range []string{"listen rabbitmq_cluster\n    bind 0.0.0.0:5670", "balance roundrobin", "retries             3",
+		"    stats socket ", "/haproxy.stats\n    hard-stop-after 10s\n    close-spread-time 8s\n\ndefaults\n",
 		"option              redispatch", "timeout connect     5s",
 		"server rabbitmq01 10.77.0.1:5672 check inter 2000 rise 2 fall 3 weight 10",
 		"server rabbitmq02 10.77.0.2:5672 check inter 2000 rise 2 fall 3 weight 0"} {
@@ -243,8 +244,10 @@ func TestMain(m *testing.M) {
 // TestShortUpgradeRun is the benchmark's upgrade measurement in brief, as
 // CI runs it: three real RabbitMQ nodes, 40 clients through rmqlb, one
 // upgrade with the closes at once and one spread over 2 s of a 3 s grace
-// period. Every client gets back in both times; at once they are closed
-// together, spread over most of the 2 s.
+// period, and HAProxy reloaded with the same hard-stop-after and
+// close-spread-time. Every client gets back in each time; at once (and
+// through HAProxy, whose close-spread-time leaves TCP sessions alone) they
+// are closed together, spread over most of the 2 s.
 func TestShortUpgradeRun(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces, RabbitMQ)")
@@ -275,7 +278,7 @@ func TestShortUpgradeRun(t *testing.T) {
 		}
 		return v[0]
 	}
-	for _, mode := range []string{closeAtOnce, closeSpread} {
+	for _, mode := range upgradeModes {
 		if n := fig(mode, "not_back"); n != 0 {
 			t.Errorf("%s: %v clients not back", mode, n)
 		}
@@ -286,13 +289,23 @@ func TestShortUpgradeRun(t *testing.T) {
 			t.Errorf("%s: brokers' busiest second %v CPUs", mode, cpus)
 		}
 	}
-	if span := fig(closeAtOnce, "close_span"); span > 1 {
-		t.Errorf("closed at once over %v s", span)
+	// At once: when the 3 s grace period (hard-stop-after) ends; spread:
+	// from a second on.
+	for _, mode := range []string{closeAtOnce, closeHAProxy} {
+		if first := fig(mode, "first_close"); first < 2.5 || first > 4 {
+			t.Errorf("%s: first closed %v s after the upgrade, want about 3", mode, first)
+		}
+		if span := fig(mode, "close_span"); span > 1 {
+			t.Errorf("%s: closed over %v s, want at once", mode, span)
+		}
+	}
+	if first := fig(closeSpread, "first_close"); first < 0.8 || first > 2 {
+		t.Errorf("spread: first closed %v s after the upgrade, want about 1", first)
 	}
 	if span := fig(closeSpread, "close_span"); span < 1.2 || span > 2.5 {
 		t.Errorf("spread over 2 s: closed over %v s", span)
 	}
-	if !strings.Contains(out.String(), "| close_spread 2s ") {
+	if !strings.Contains(out.String(), "| rmqlb, close_spread 2s ") || !strings.Contains(out.String(), "| HAProxy reload, close-spread-time 2s ") {
 		t.Errorf("no table row of the spread upgrade in the output")
 	}
 }

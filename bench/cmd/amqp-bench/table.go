@@ -179,9 +179,11 @@ func (b *bench) printUpgrade(w io.Writer, f func(string) []float64) {
 	}
 	fmt.Fprintf(w, "\nupgrade in place: %d AMQP clients connected through rmqlb (three brokers, round robin), then rmqlb upgrade;\n"+
 		"the old process closes the clients left when its graceful_timeout of %v ends, all at once or evenly over its last %v\n"+
-		"(close_spread); each client reconnects when closed (TCP, handshake, channel.open; %v after a failed attempt);\n"+
-		"reconnect: from a client's close to its new channel; brokers: the three Erlang VMs' CPU from the upgrade until every\n"+
-		"client was back (their idle work included); %d rounds, median (min-max):\n\n", b.o.upgrade, b.o.upgradeGrace, b.o.upgradeSpread, b.o.upgradeRetry, b.o.upgradeRounds)
+		"(close_spread); beside it HAProxy (master-worker) reloaded with hard-stop-after %[2]v and close-spread-time %[3]v;\n"+
+		"each client reconnects when closed (TCP, handshake, channel.open; %[4]v after a failed attempt);\n"+
+		"first closed: from the upgrade (or reload) to the first client's close; reconnect: from a client's close to its new\n"+
+		"channel; brokers: the three Erlang VMs' CPU from the upgrade until every client was back (their idle work and the\n"+
+		"proxy's health checks included: rmqlb's AMQP handshakes every 300 ms, HAProxy's TCP connects every 2 s); %d rounds, median (min-max):\n\n", b.o.upgrade, b.o.upgradeGrace, b.o.upgradeSpread, b.o.upgradeRetry, b.o.upgradeRounds)
 	sum := func(key string) string {
 		t := 0.0
 		for _, v := range benchstat.Present(f(key)) {
@@ -189,23 +191,26 @@ func (b *bench) printUpgrade(w io.Writer, f func(string) []float64) {
 		}
 		return fmt.Sprint(int(t))
 	}
-	rows := [][]string{{"closes", "closed over s", "all back after s", "reconnect p50 ms", "reconnect p99 ms", "reconnect max ms",
+	rows := [][]string{{"closes", "first closed after s", "closed over s", "all back after s", "reconnect p50 ms", "reconnect p99 ms", "reconnect max ms",
 		"most back in 1 s", "failed attempts (all rounds)", "not back (all rounds)", "brokers' busiest second, CPUs", "brokers' CPU s", "upgrade took ms"}}
-	label := map[string]string{closeAtOnce: "at once (close_spread 0s)", closeSpread: fmt.Sprintf("close_spread %v", b.o.upgradeSpread)}
-	for _, m := range []string{closeAtOnce, closeSpread} {
+	label := map[string]string{closeAtOnce: "rmqlb, at once (close_spread 0s)", closeSpread: fmt.Sprintf("rmqlb, close_spread %v", b.o.upgradeSpread),
+		closeHAProxy: fmt.Sprintf("HAProxy reload, close-spread-time %v", b.o.upgradeSpread)}
+	for _, m := range upgradeModes {
 		k := "upgrade/" + m + "/"
 		if len(f(k+"all_back")) == 0 {
 			continue
 		}
-		rows = append(rows, []string{label[m], spread(f(k + "close_span")), spread(f(k + "all_back")), spread(f(k + "p50")),
+		rows = append(rows, []string{label[m], spread(f(k + "first_close")), spread(f(k + "close_span")), spread(f(k + "all_back")), spread(f(k + "p50")),
 			spread(f(k + "p99")), spread(f(k + "max")), spread(f(k + "peak_second")), sum(k + "failed_attempts"), sum(k + "not_back"),
 			spread(f(k + "brokers_peak")), spread(f(k + "brokers_cpu")), spread(f(k + "took"))})
 	}
 	benchstat.WriteMarkdown(w, rows)
-	ratio := func(m string) string {
-		return benchstat.FormatRatio(benchstat.PairedRatio(f("upgrade/"+closeSpread+"/"+m), f("upgrade/"+closeAtOnce+"/"+m)))
+	for _, than := range []string{closeAtOnce, closeHAProxy} {
+		ratio := func(m string) string {
+			return benchstat.FormatRatio(benchstat.PairedRatio(f("upgrade/"+closeSpread+"/"+m), f("upgrade/"+than+"/"+m)))
+		}
+		fmt.Fprintf(w, "\nrmqlb spread / %s, medians of the per-round ratios: reconnect p50 %s, p99 %s, max %s; most back in 1 s %s; "+
+			"brokers' busiest second %s, brokers' CPU %s\n", label[than], ratio("p50"), ratio("p99"), ratio("max"), ratio("peak_second"),
+			ratio("brokers_peak"), ratio("brokers_cpu"))
 	}
-	fmt.Fprintf(w, "\nspread / at once, medians of the per-round ratios: reconnect p50 %s, p99 %s, max %s; most back in 1 s %s; "+
-		"brokers' busiest second %s, brokers' CPU %s\n", ratio("p50"), ratio("p99"), ratio("max"), ratio("peak_second"),
-		ratio("brokers_peak"), ratio("brokers_cpu"))
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,12 +28,23 @@ import (
 const (
 	closeAtOnce = "at-once"
 	closeSpread = "spread"
+	// closeHAProxy is HAProxy's reload (master-worker, SIGUSR2) with
+	// hard-stop-after set to the grace period and close-spread-time to
+	// the spread: its old worker keeps the sessions until
+	// hard-stop-after, then closes them all (close-spread-time spreads
+	// the closes of idle and HTTP connections only).
+	closeHAProxy = "haproxy"
 )
+
+// upgradeModes are the ways measured, in the order of the first round.
+var upgradeModes = []string{closeAtOnce, closeSpread, closeHAProxy}
 
 // reconnectFigures is what the clients of an upgrade measured (the child's
 // part of loadResult).
 type reconnectFigures struct {
 	Closed, Back int
+	// FirstClose is when the first client was closed (zero: none was).
+	FirstClose time.Time
 	// CloseSpan is from the first client closed to the last, AllBack
 	// from the first closed to the last back in.
 	CloseSpan, AllBack time.Duration
@@ -165,7 +177,7 @@ func (b *bench) childLines(ctx context.Context, spec loadSpec, onLine func(strin
 // process closing them all at once when its grace period ends and once
 // spreading the closes, in an order that rotates from round to round.
 func (b *bench) upgradeStorms(ctx context.Context) error {
-	modes := []string{closeAtOnce, closeSpread}
+	modes := upgradeModes
 	for r := 0; r < b.o.upgradeRounds; r++ {
 		if err := benchstat.WaitQuiet(ctx, b.o.waitLoad, b.o.waitMax, os.Stderr); err != nil {
 			return err
@@ -189,47 +201,51 @@ func (b *bench) upgradeStorms(ctx context.Context) error {
 	return nil
 }
 
-// upgradeOnce starts rmqlb over the three brokers with the listener's
-// grace period and, for closeSpread, its close_spread; connects the
-// clients; upgrades rmqlb in place; and records what the clients and the
-// brokers went through until every client was back. Both processes are
+// upgradeOnce starts the proxy of mode over the three brokers (rmqlb with
+// the listener's grace period and, for closeSpread, its close_spread, or
+// HAProxy in master-worker mode); connects the clients; upgrades rmqlb in
+// place, or reloads HAProxy; and records what the clients and the brokers
+// went through until every client was back. The proxy's processes are
 // stopped before it returns.
 func (b *bench) upgradeOnce(ctx context.Context, round int, mode, la string) error {
-	spec := b.rmqlbSpec([]int{1, 1, 1}, "roundrobin")
-	spec.GracefulTimeout = b.o.upgradeGrace
-	if mode == closeSpread {
-		spec.CloseSpread = b.o.upgradeSpread
-	}
-	if err := b.startRmqlb(ctx, spec); err != nil {
-		return err
-	}
-	old := b.rmqlbP
-	newPid := 0
-	defer func() {
-		if err := old.Wait(b.o.upgradeGrace + 10*time.Second); err != nil && !old.Exited() {
-			b.logf("  the old rmqlb process: %v", err)
-			_ = old.Stop(5 * time.Second)
+	var (
+		url     string
+		replace func() error // the upgrade, or the reload
+		up      control.Upgrade
+	)
+	if mode == closeHAProxy {
+		if err := b.startReloadableHAProxy(ctx); err != nil {
+			return err
 		}
-		if newPid != 0 {
-			stopPid(newPid, 10*time.Second)
+		defer func() {
+			_ = b.haproxy.Stop(10 * time.Second)
+			b.haproxy = nil
+		}()
+		url = pathURL("haproxy")
+		replace = func() error { return b.haproxy.Signal(syscall.SIGUSR2) }
+	} else {
+		spec := b.rmqlbSpec([]int{1, 1, 1}, "roundrobin")
+		spec.GracefulTimeout = b.o.upgradeGrace
+		if mode == closeSpread {
+			spec.CloseSpread = b.o.upgradeSpread
 		}
-		b.rmqlbP = nil
-	}()
-
-	stopCPU := make(chan struct{})
-	stopSampling := sync.OnceFunc(func() { close(stopCPU) })
-	var samples []cpuSample
-	var sampling sync.WaitGroup
-	var up control.Upgrade
-	res, err := b.childLines(ctx, loadSpec{Kind: "reconnect", URL: pathURL("rmqlb"), Clients: b.o.upgrade,
-		Timeout: b.o.stormTimeout, Duration: b.o.upgradeGrace + time.Minute, Retry: b.o.upgradeRetry}, func(line string) error {
-		switch line {
-		case lineReady:
-			sampling.Add(1)
-			go func() {
-				defer sampling.Done()
-				samples = b.brokersCPU(stopCPU)
-			}()
+		if err := b.startRmqlb(ctx, spec); err != nil {
+			return err
+		}
+		old := b.rmqlbP
+		newPid := 0
+		defer func() {
+			if err := old.Wait(b.o.upgradeGrace + 10*time.Second); err != nil && !old.Exited() {
+				b.logf("  the old rmqlb process: %v", err)
+				_ = old.Stop(5 * time.Second)
+			}
+			if newPid != 0 {
+				stopPid(newPid, 10*time.Second)
+			}
+			b.rmqlbP = nil
+		}()
+		url = pathURL("rmqlb")
+		replace = func() error {
 			out, err := b.hosts[0].Run(b.rmqlb, "upgrade", "--socket", spec.Socket, "--json")
 			if err != nil {
 				return fmt.Errorf("rmqlb upgrade: %w: %s", err, bytes.TrimSpace(out))
@@ -239,6 +255,28 @@ func (b *bench) upgradeOnce(ctx context.Context, round int, mode, la string) err
 			}
 			newPid = up.NewPID
 			b.env.Cleanup(func() { stopPid(up.NewPID, 5*time.Second) })
+			return nil
+		}
+	}
+
+	stopCPU := make(chan struct{})
+	stopSampling := sync.OnceFunc(func() { close(stopCPU) })
+	var samples []cpuSample
+	var sampling sync.WaitGroup
+	var replacedAt time.Time
+	res, err := b.childLines(ctx, loadSpec{Kind: "reconnect", URL: url, Clients: b.o.upgrade,
+		Timeout: b.o.stormTimeout, Duration: b.o.upgradeGrace + time.Minute, Retry: b.o.upgradeRetry}, func(line string) error {
+		switch line {
+		case lineReady:
+			replacedAt = time.Now()
+			sampling.Add(1)
+			go func() {
+				defer sampling.Done()
+				samples = b.brokersCPU(stopCPU)
+			}()
+			if err := replace(); err != nil {
+				return err
+			}
 		case lineDone:
 			stopSampling()
 		}
@@ -255,7 +293,13 @@ func (b *bench) upgradeOnce(ctx context.Context, round int, mode, la string) err
 	}
 	key := "upgrade/" + mode + "/"
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	b.record(key+"took", round, ms(up.Took))
+	if mode != closeHAProxy {
+		b.record(key+"took", round, ms(up.Took))
+	}
+	firstAfter := rf.FirstClose.Sub(replacedAt)
+	if !rf.FirstClose.IsZero() {
+		b.record(key+"first_close", round, firstAfter.Seconds())
+	}
 	b.record(key+"close_span", round, rf.CloseSpan.Seconds())
 	b.record(key+"all_back", round, rf.AllBack.Seconds())
 	b.record(key+"p50", round, ms(rf.P50))
@@ -273,15 +317,43 @@ func (b *bench) upgradeOnce(ctx context.Context, round int, mode, la string) err
 		total = samples[n-1].cpu - samples[0].cpu
 		b.record(key+"brokers_cpu", round, total.Seconds())
 	}
-	b.logf("  upgrade, %-7s: took %v; %d of %d closed over %v, all back %v after the first close; reconnect p50 %v p99 %v max %v; "+
+	took := "-"
+	if mode != closeHAProxy {
+		took = up.Took.Round(time.Millisecond).String()
+	}
+	b.logf("  upgrade, %-7s: took %s; %d of %d closed from %v after it over %v, all back %v after the first close; reconnect p50 %v p99 %v max %v; "+
 		"%d back in the busiest second; %d attempts failed %v; brokers' busiest second %.2f CPUs, %.2f CPU s in all (load average %s)",
-		mode, up.Took.Round(time.Millisecond), rf.Closed, b.o.upgrade, rf.CloseSpan.Round(time.Millisecond), rf.AllBack.Round(time.Millisecond),
+		mode, took, rf.Closed, b.o.upgrade, firstAfter.Round(time.Millisecond), rf.CloseSpan.Round(time.Millisecond), rf.AllBack.Round(time.Millisecond),
 		rf.P50.Round(time.Millisecond), rf.P99.Round(time.Millisecond), rf.Max.Round(time.Millisecond), rf.PeakSecond,
 		rf.FailedAttempts, rf.Errors, cpus, total.Seconds(), la)
 	if rf.Back < b.o.upgrade {
 		return fmt.Errorf("%d of %d clients not back within %v of the upgrade", b.o.upgrade-rf.Back, b.o.upgrade, b.o.upgradeGrace+time.Minute)
 	}
 	return nil
+}
+
+// startReloadableHAProxy starts HAProxy on broker 1's host over the three
+// brokers in master-worker mode, whose reload (SIGUSR2 to the master)
+// starts a new worker and soft-stops the old one, with hard-stop-after set
+// to -upgrade-grace and close-spread-time to -upgrade-spread, and waits
+// until it accepts AMQP.
+func (b *bench) startReloadableHAProxy(ctx context.Context) error {
+	if err := os.MkdirAll(b.proxyDir(), 0o755); err != nil {
+		return err
+	}
+	spec := b.rmqlbSpec([]int{1, 1, 1}, "roundrobin")
+	conf := filepath.Join(b.proxyDir(), "haproxy-reload.cfg")
+	cfg := haproxyConfig(spec.Addrs, spec.Weights, b.proxyDir(),
+		fmt.Sprintf("hard-stop-after %dms", b.o.upgradeGrace.Milliseconds()),
+		fmt.Sprintf("close-spread-time %dms", b.o.upgradeSpread.Milliseconds()))
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	var err error
+	if b.haproxy, err = b.hosts[0].Start("haproxy", nil, "haproxy", "-W", "-db", "-f", conf); err != nil {
+		return err
+	}
+	return b.waitAMQP(ctx, "haproxy")
 }
 
 // runReconnect is the child's part: it connects the clients, says so on
@@ -296,7 +368,7 @@ func runReconnect(ctx context.Context, spec loadSpec, w io.Writer) (*reconnectFi
 	if err != nil {
 		return nil, err
 	}
-	f := &reconnectFigures{Closed: r.Closed, Back: r.Back, CloseSpan: r.CloseSpan, AllBack: r.AllBack,
+	f := &reconnectFigures{Closed: r.Closed, Back: r.Back, FirstClose: r.FirstClose, CloseSpan: r.CloseSpan, AllBack: r.AllBack,
 		P50: amqpload.Percentile(r.Times, 50), P99: amqpload.Percentile(r.Times, 99), Max: amqpload.Percentile(r.Times, 100),
 		PeakSecond: amqpload.PeakPerWindow(r.BackAt, time.Second), FailedAttempts: r.FailedAttempts}
 	if len(r.Errors) > 0 {
