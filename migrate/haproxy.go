@@ -107,7 +107,7 @@ var haWhy = map[string]string{
 	"ssl-default-server-options": whyTLSVersions, "ssl-default-server-ciphersuites": whyTLSVersions, "ssl-default-bind-ciphersuites": whyTLS, "ssl-dh-param-file": whyTLS,
 	"tune.ssl.default-dh-param": whyTLS, "spread-checks": "no equivalent: rmqlb spreads first checks over one interval",
 	"hard-stop-after":   "a setting of each listener in rmqlb: graceful_timeout (how long a stop or an upgrade lets sessions finish)",
-	"close-spread-time": "a setting of each listener in rmqlb: close_spread (the closes of the sessions left, AMQP connections included, spread over the end of graceful_timeout)",
+	"close-spread-time": "a setting of each listener in rmqlb: close_spread, by default four fifths of graceful_timeout, spreads the closes of every session left, AMQP connections included (HAProxy's spreads those of idle and HTTP connections only)",
 	"lua-load":          whyScripts, "insecure-fork-wanted": whyScripts, "external-check-command": whyCheckRules,
 }
 

@@ -59,7 +59,7 @@ func TestTranslate(t *testing.T) {
 			src:   Sources{HAProxy: "h"},
 			not:   []string{"close_spread", "graceful_timeout"},
 			notes: []string{"h:2: hard-stop-after 60s: not translated: a setting of each listener in rmqlb: graceful_timeout",
-				"h:3: close-spread-time 50s: not translated: a setting of each listener in rmqlb: close_spread"},
+				"h:3: close-spread-time 50s: not translated: a setting of each listener in rmqlb: close_spread, by default four fifths of graceful_timeout"},
 		},
 		{
 			name:  "servers' states not loaded: no state file",
