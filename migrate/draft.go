@@ -107,6 +107,8 @@ type listener struct {
 	onMarkedUp     string // on_marked_up, from HAProxy's on-marked-up
 	idleTimeout    time.Duration
 	finTimeout     time.Duration
+	// graceful is graceful_timeout, from HAProxy's hard-stop-after.
+	graceful time.Duration
 	// userTimeout is tcp_user_timeout, from HAProxy's tcp-ut.
 	userTimeout time.Duration
 	// serverUTs are the tcp-ut of each server (0: none), read with the

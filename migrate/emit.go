@@ -81,6 +81,7 @@ type yListener struct {
 	IdleTimeout           string      `yaml:"idle_timeout,omitempty"`
 	FinTimeout            string      `yaml:"fin_timeout,omitempty"`
 	TCPUserTimeout        string      `yaml:"tcp_user_timeout,omitempty"`
+	GracefulTimeout       string      `yaml:"graceful_timeout,omitempty"`
 	Check                 *yCheck     `yaml:"check,omitempty,flow"`
 	Backends              []*yBackend `yaml:"backends"`
 }
@@ -264,6 +265,7 @@ func yamlListener(l *listener) *yListener {
 		IdleTimeout:           dur(l.idleTimeout),
 		FinTimeout:            dur(l.finTimeout),
 		TCPUserTimeout:        dur(l.userTimeout),
+		GracefulTimeout:       dur(l.graceful),
 	}
 	// A check or PROXY protocol version that every backend shares is
 	// written once, as the listener's.

@@ -72,6 +72,7 @@ func FuzzHAProxy(f *testing.F) {
 	f.Add([]byte("listen a\n bind :1\n server s 1.2.3.4:5 check\n"))
 	f.Add([]byte("listen a\n bind :1 tcp-ut 30s\n default-server tcp-ut 20000\n server s 1.2.3.4:5 check tcp-ut 1m\n server t 1.2.3.4:6 tcp-ut 40d\n"))
 	f.Add([]byte("listen a\n bind :1 tcp-ut\n server s 1.2.3.4:5 check tcp-ut\n"))
+	f.Add([]byte("global\n hard-stop-after 30s\nlisten a\n bind :1\n server s 1.2.3.4:5 check\n"))
 	f.Add([]byte("listen a\n bind :1\n stick-table type ip size 1k store conn_cur\n tcp-request connection track-sc0 src\n acl n sc_conn_cur(0) ge 5\n tcp-request connection reject if n\n tcp-request connection reject if { src_conn_cur gt 2 }\n server s 1.2.3.4:5\n"))
 	keepalived, err := os.ReadFile("testdata/blog/rabbitmq01-keepalived.conf")
 	if err != nil {

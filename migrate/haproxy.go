@@ -292,6 +292,7 @@ func translateHAProxy(cfg *haConfig, ns *notes, files Files) *haT {
 		}
 	}
 	t.serverStateFiles()
+	t.hardStop()
 	t.sweep()
 	return t
 }
