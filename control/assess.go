@@ -130,9 +130,9 @@ const (
 
 // A VRRP instance flaps when it changed state (between BACKUP, MASTER and
 // FAULT) at least vrrpFlapChanges times within the last flapWindow (the
-// threshold of the alert RmqlbVRRPFlapping, which counts the starts and
-// stops too): each change moves the VIPs, and their clients reconnect. A
-// planned handover and its end make two.
+// threshold of the alert RmqlbVRRPFlapping, which counts the same changes
+// in rmqlb_vrrp_role_changes_total): each change moves the VIPs, and
+// their clients reconnect. A planned handover and its end make two.
 const vrrpFlapChanges = 5
 
 // vrrpFlapping reports whether instance in flaps at now, with how many

@@ -148,6 +148,7 @@ func TestMetricsScrape(t *testing.T) {
 		"rmqlb_vrrp_state":                                   {dto.MetricType_GAUGE, []string{"state", "vrrp_instance"}},
 		"rmqlb_vrrp_vip_present":                             {dto.MetricType_GAUGE, []string{"vip", "vrrp_instance"}},
 		"rmqlb_vrrp_transitions_total":                       {dto.MetricType_COUNTER, []string{"vrrp_instance"}},
+		"rmqlb_vrrp_role_changes_total":                      {dto.MetricType_COUNTER, []string{"vrrp_instance"}},
 		"rmqlb_vrrp_owner_faults_total":                      {dto.MetricType_COUNTER, []string{"vrrp_instance"}},
 		"rmqlb_vip_held":                                     {dto.MetricType_GAUGE, []string{"interface", "vips", "vrrp_instance"}},
 		"rmqlb_vip_faults_total":                             {dto.MetricType_COUNTER, []string{"interface", "vips", "vrrp_instance"}},

@@ -20,11 +20,16 @@ type Transition struct {
 	Reason string    `json:"reason"`
 }
 
+// isRoleChange reports whether c is a change between BACKUP, MASTER and
+// FAULT, one that may count as a flap: not the start or the stop of the
+// instance (from or to INIT), which a restart or an upgrade of rmqlb
+// makes.
+func (c StateChange) isRoleChange() bool { return c.From != StateInit && c.To != StateInit }
+
 // transitioned records state change c at now in the instance's recent
-// ones, unless it is the start or the stop of the instance (from or to
-// INIT). The caller holds i.mu.
+// ones, if it is a role change (isRoleChange). The caller holds i.mu.
 func (i *Instance) transitioned(c StateChange, now time.Time) {
-	if c.From == StateInit || c.To == StateInit {
+	if !c.isRoleChange() {
 		return
 	}
 	i.recentTransitions = append(i.recentTransitions, Transition{At: now, From: c.From, To: c.To, Reason: c.Reason})

@@ -785,6 +785,9 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			ow.request(false)
 		case StateChange:
 			i.metrics.inc(func(m *metrics) prometheus.Counter { return m.transitions })
+			if a.isRoleChange() {
+				i.metrics.inc(func(m *metrics) prometheus.Counter { return m.roleChanges })
+			}
 			i.log.Info("VRRP state change",
 				zap.Stringer("from", a.From), zap.Stringer("to", a.To), zap.String("reason", a.Reason),
 				zap.Uint8("effective_priority", prio))

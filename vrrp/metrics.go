@@ -12,6 +12,7 @@ import (
 // Registerer. A nil *metrics does nothing.
 type metrics struct {
 	sent, received, sendErrors, ownerErrors, transitions   prometheus.Counter
+	roleChanges                                            prometheus.Counter
 	intervalClamped, rebinds, linkWatchErrors, ownerFaults prometheus.Counter
 	conflicts                                              prometheus.Counter
 	lowerMasters                                           prometheus.Counter
@@ -51,7 +52,9 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		received:    counter("adverts_received_total", "VRRP packets received, dropped ones included."),
 		sendErrors:  counter("send_errors_total", "VRRP advertisements that could not be sent (one per destination): while they fail the routers there do not hear this one (send_failing in rmqlb status)."),
 		ownerErrors: counter("owner_errors_total", "Failed or timed-out VIP acquire/release calls."),
-		transitions: counter("transitions_total", "VRRP state changes."),
+		transitions: counter("transitions_total", "VRRP state changes, the instance's start (from INIT) and stop (to INIT) included."),
+		roleChanges: counter("role_changes_total",
+			"VRRP state changes between BACKUP, MASTER and FAULT: those of transitions_total but the instance's start (from INIT) and stop (to INIT), which a restart or an upgrade of rmqlb makes. Each moves the VIPs or takes this router out of the election; five within 10 minutes is what rmqlb status calls flapping."),
 		intervalClamped: counter("interval_clamped_total",
 			"VRRPv3 adverts whose interval was longer than the largest a backup adopts (max_adopted_advert_interval)."),
 		ownerFaults: counter("owner_faults_total", "Times the VIP owner reported it could not hold the VIPs (the instance then goes to FAULT)."),
@@ -79,7 +82,7 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 	for k, s := range states {
 		m.stateGauges[k] = m.state.WithLabelValues(s.String())
 	}
-	for _, c := range []prometheus.Collector{m.sent, m.received, m.sendErrors, m.ownerErrors, m.transitions, m.intervalClamped, m.rebinds, m.linkWatchErrors, m.ownerFaults, m.conflicts, m.lowerMasters, m.dropped, m.state, m.priority, m.sendDelays} {
+	for _, c := range []prometheus.Collector{m.sent, m.received, m.sendErrors, m.ownerErrors, m.transitions, m.roleChanges, m.intervalClamped, m.rebinds, m.linkWatchErrors, m.ownerFaults, m.conflicts, m.lowerMasters, m.dropped, m.state, m.priority, m.sendDelays} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

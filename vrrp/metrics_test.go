@@ -27,6 +27,7 @@ func TestMetricsNamesAndLabels(t *testing.T) {
 		"rmqlb_vrrp_owner_errors_total":        {"vrrp_instance"},
 		"rmqlb_vrrp_owner_faults_total":        {"vrrp_instance"},
 		"rmqlb_vrrp_transitions_total":         {"vrrp_instance"},
+		"rmqlb_vrrp_role_changes_total":        {"vrrp_instance"},
 		"rmqlb_vrrp_interval_clamped_total":    {"vrrp_instance"},
 		"rmqlb_vrrp_rebinds_total":             {"vrrp_instance"},
 		"rmqlb_vrrp_vip_conflicts_total":       {"vrrp_instance"},
@@ -77,9 +78,21 @@ func TestMetricsNamesAndLabels(t *testing.T) {
 	wantState(StateBackup)
 	h.becomeMaster(t, mdi)
 	wantState(StateMaster)
-	if v := metricstest.Value(t, metricstest.Gather(t, h.reg), "rmqlb_vrrp_transitions_total", nil); v != 2 {
-		t.Errorf("transitions %v, want 2 (INIT -> BACKUP -> MASTER)", v)
+	wantChanges := func(transitions, roleChanges float64, what string) {
+		t.Helper()
+		mfs := metricstest.Gather(t, h.reg)
+		if v := metricstest.Value(t, mfs, "rmqlb_vrrp_transitions_total", nil); v != transitions {
+			t.Errorf("transitions %v, want %v (%s)", v, transitions, what)
+		}
+		if v := metricstest.Value(t, mfs, "rmqlb_vrrp_role_changes_total", nil); v != roleChanges {
+			t.Errorf("role changes %v, want %v (%s)", v, roleChanges, what)
+		}
 	}
+	wantChanges(2, 1, "INIT -> BACKUP -> MASTER: the start is no role change")
+	defer func() {
+		h.shutdown(t)
+		wantChanges(3, 1, "MASTER -> INIT: the stop is no role change")
+	}()
 
 	// The first advert went out on the transition, not on its timer: no
 	// delay recorded. The next one is stepped 3 ms after its timer
