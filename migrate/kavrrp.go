@@ -3,6 +3,8 @@ package migrate
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/rmqlb/rmqlb/config"
@@ -51,7 +53,7 @@ func (t *kaT) instance(n *kaNode) *instance {
 		t.defaultIfaceUsed = true
 	}
 	var authNodes []*kaNode
-	var stateMaster, nopreempt, preemptDelay *kaNode
+	var stateMaster, nopreempt, preemptDelay, generic *kaNode
 	for _, c := range n.children {
 		switch c.key {
 		case "interface", "unicast_src_ip", "mcast_src_ip", "version":
@@ -100,6 +102,8 @@ func (t *kaT) instance(n *kaNode) *instance {
 			}
 		case "notify_master", "notify_backup", "notify_fault", "notify_stop":
 			t.notifyHook(in, c)
+		case "notify":
+			generic = c
 		case "accept", "check_unicast_src":
 			t.use(c) // what rmqlb always does
 		default:
@@ -111,6 +115,9 @@ func (t *kaT) instance(n *kaNode) *instance {
 	}
 	if in.version == 0 {
 		in.version = config.DefaultVersion
+	}
+	if generic != nil {
+		t.genericNotify(in, generic)
 	}
 	for _, a := range authNodes {
 		t.authentication(in, a)
@@ -144,31 +151,94 @@ func (t *kaT) instance(n *kaNode) *instance {
 // the user and group to run it as. rmqlb runs its hooks without a shell,
 // as the daemon's user.
 func (t *kaT) notifyHook(in *instance, n *kaNode) {
+	state := strings.TrimPrefix(n.key, "notify_")
+	words, ok := t.hookArgv(n, "notify."+state)
+	if !ok {
+		return
+	}
+	if in.notify == nil {
+		in.notify = map[string][]string{}
+	}
+	in.notify[state] = words
+	t.change(n, hookWhy+runAs(n))
+}
+
+// hookWhy is what a translated notify script is told of the change.
+const hookWhy = "run with RMQLB_INSTANCE, RMQLB_STATE, RMQLB_PREV_STATE, RMQLB_VIPS and RMQLB_REASON in its environment"
+
+// hookArgv returns the program and arguments of notify line n, reported
+// as not translated (with what to write instead, hook) when rmqlb cannot
+// run it as written.
+func (t *kaT) hookArgv(n *kaNode, hook string) ([]string, bool) {
 	var words []string
 	if len(n.args) > 0 {
 		words = strings.Fields(n.args[0])
 	}
 	if len(words) == 0 {
 		t.skip(n, "needs a script")
-		return
+		return nil, false
 	}
 	if strings.ContainsAny(n.args[0], "$`|&;<>(){}*?~'\"\\") {
-		t.skip(n, "rmqlb runs hooks without a shell (no $VAR, quoting, globbing or redirection); write notify."+strings.TrimPrefix(n.key, "notify_")+" as a program and its arguments")
-		return
+		t.skip(n, "rmqlb runs hooks without a shell (no $VAR, quoting, globbing or redirection); write "+hook+" as a program and its arguments")
+		return nil, false
 	}
 	if err := notify.CheckArgv(words); err != nil {
-		t.skip(n, err.Error()+"; write notify."+strings.TrimPrefix(n.key, "notify_")+" with the program's full path")
+		t.skip(n, err.Error()+"; write "+hook+" with the program's full path")
+		return nil, false
+	}
+	return words, true
+}
+
+// runAs notes the user and group a notify line names, which rmqlb does
+// not take.
+func runAs(n *kaNode) string {
+	if len(n.args) > 1 {
+		return "; as the daemon's user, not as " + strings.Join(n.args[1:], ":")
+	}
+	return ""
+}
+
+// genericNotify translates the notify line of an instance, the script
+// keepalived runs on every change after the notify_STATE one, with four
+// more arguments: INSTANCE, the instance's name, the new state (MASTER,
+// BACKUP, FAULT or STOP) and its priority. It becomes the hook of each
+// state that has no notify_STATE of its own, with those arguments written
+// out; rmqlb runs one hook per state, so a state with both keeps its
+// notify_STATE (reported). Call it once the instance's priority is known,
+// before instanceName renames it.
+func (t *kaT) genericNotify(in *instance, n *kaNode) {
+	words, ok := t.hookArgv(n, "notify.master, backup, fault and stop")
+	if !ok {
 		return
+	}
+	name := in.name // keepalived's, before instanceName
+	prio := in.priority
+	if prio == 0 {
+		prio = config.DefaultPriority
 	}
 	if in.notify == nil {
 		in.notify = map[string][]string{}
 	}
-	in.notify[strings.TrimPrefix(n.key, "notify_")] = words
-	why := "run with RMQLB_INSTANCE, RMQLB_STATE, RMQLB_PREV_STATE, RMQLB_VIPS and RMQLB_REASON in its environment"
-	if len(n.args) > 1 {
-		why += "; as the daemon's user, not as " + strings.Join(n.args[1:], ":")
+	var made, kept []string
+	for _, state := range []string{"master", "backup", "fault", "stop"} {
+		if _, ok := in.notify[state]; ok {
+			kept = append(kept, "notify_"+state)
+			continue
+		}
+		argv := append(slices.Clone(words), "INSTANCE", name, strings.ToUpper(state), strconv.Itoa(prio))
+		in.notify[state] = argv
+		made = append(made, state)
 	}
-	t.change(n, why)
+	if len(made) == 0 {
+		t.skip(n, "every state has its notify_STATE, and rmqlb runs one hook per state: add what this script does to them")
+		return
+	}
+	why := "becomes notify." + strings.Join(made, ", notify.") + ", each with the arguments keepalived adds (INSTANCE " + name + " STATE " + strconv.Itoa(prio) +
+		"), the last one the configured priority, not the effective one (a track rule's change is not in it); also " + hookWhy
+	if len(kept) > 0 {
+		why += "; not run where " + strings.Join(kept, ", ") + " is, as rmqlb runs one hook per state: add what it does there"
+	}
+	t.change(n, why+runAs(n))
 }
 
 // stateMaster applies what keepalived derives from "state MASTER": an

@@ -158,7 +158,6 @@ var kaWhy = map[string]string{
 	"v3_checksum_as_v2":               "no equivalent: rmqlb's VRRPv3 checksum is RFC 5798's (v3_checksum: pseudo-header, keepalived's default) or RFC 9568's",
 	"old_unicast_checksum":            "no equivalent: rmqlb's VRRPv3 checksum is RFC 5798's (v3_checksum: pseudo-header, keepalived's default) or RFC 9568's",
 	// vrrp_instance
-	"notify":                     "no equivalent: rmqlb's hooks are per state (notify.master, backup, fault, stop) and take the instance, state and VIPs from RMQLB_* variables, not from arguments",
 	"notify_deleted":             whyScripts,
 	"notify_master_rx_lower_pri": whyScripts, "notify_priority_changes": whyScripts, "vrrp_notify_priority_changes": whyScripts,
 	"lvs_sync_daemon_interface": "no equivalent: rmqlb proxies connections; there is no LVS connection table to synchronise (AMQP clients reconnect after a failover)",

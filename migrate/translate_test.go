@@ -47,6 +47,44 @@ func TestTranslate(t *testing.T) {
 			notes: []string{"k:4: priority 100\\: not translated: "},
 		},
 		{
+			name: "keepalived's generic notify becomes a hook per state, with its arguments written out",
+			files: memFiles{"k": "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n priority 150\n virtual_ipaddress {\n  10.0.0.100\n }\n" +
+				" notify \"/etc/keepalived/notify.sh --log\" root\n}\n"},
+			src: Sources{Keepalived: "k"},
+			want: []string{"master: [/etc/keepalived/notify.sh, --log, INSTANCE, VI_1, MASTER, \"150\"]",
+				"backup: [/etc/keepalived/notify.sh, --log, INSTANCE, VI_1, BACKUP, \"150\"]",
+				"fault: [/etc/keepalived/notify.sh, --log, INSTANCE, VI_1, FAULT, \"150\"]",
+				"stop: [/etc/keepalived/notify.sh, --log, INSTANCE, VI_1, STOP, \"150\"]"},
+			notes: []string{"k:8: notify /etc/keepalived/notify.sh --log root: note: becomes notify.master, notify.backup, notify.fault, notify.stop, each with the arguments keepalived adds (INSTANCE VI_1 STATE 150), the last one the configured priority, not the effective one"},
+		},
+		{
+			name: "a state with its own notify_STATE keeps it; the generic notify takes the others",
+			files: memFiles{"k": "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n state MASTER\n virtual_ipaddress {\n  10.0.0.100\n }\n" +
+				" notify /usr/local/bin/vip-state\n notify_master \"/usr/local/bin/on-master now\"\n}\n"},
+			src: Sources{Keepalived: "k"},
+			want: []string{"master: [/usr/local/bin/on-master, now]", "backup: [/usr/local/bin/vip-state, INSTANCE, VI_1, BACKUP, \"255\"]",
+				"stop: [/usr/local/bin/vip-state, INSTANCE, VI_1, STOP, \"255\"]"},
+			not: []string{"MASTER, \"255\""},
+			notes: []string{"k:8: notify /usr/local/bin/vip-state: note: becomes notify.backup, notify.fault, notify.stop, each with the arguments keepalived adds (INSTANCE VI_1 STATE 255), " +
+				"the last one the configured priority, not the effective one (a track rule's change is not in it); also run with RMQLB_INSTANCE, RMQLB_STATE, RMQLB_PREV_STATE, RMQLB_VIPS and RMQLB_REASON in its environment; " +
+				"not run where notify_master is, as rmqlb runs one hook per state: add what it does there"},
+		},
+		{
+			name: "a generic notify where every state has its own is left out",
+			files: memFiles{"k": "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  10.0.0.100\n }\n notify /usr/local/bin/vip-state\n" +
+				" notify_master /bin/m\n notify_backup /bin/b\n notify_fault /bin/f\n notify_stop /bin/s\n}\n"},
+			src:   Sources{Keepalived: "k"},
+			not:   []string{"vip-state"},
+			notes: []string{"k:7: notify /usr/local/bin/vip-state: not translated: every state has its notify_STATE"},
+		},
+		{
+			name:  "a generic notify that needs a shell is left out",
+			files: memFiles{"k": vrrpBlock + " notify \"/usr/local/bin/vip-state > /tmp/state\"\n}\n"},
+			src:   Sources{Keepalived: "k"},
+			not:   []string{"notify:"},
+			notes: []string{"k:7: notify /usr/local/bin/vip-state > /tmp/state: not translated: rmqlb runs hooks without a shell (no $VAR, quoting, globbing or redirection); write notify.master, backup, fault and stop as a program and its arguments"},
+		},
+		{
 			name:  "servers' states loaded at start become the state file",
 			files: memFiles{"h": "global\n server-state-base /var/lib/haproxy\ndefaults\n mode tcp\n load-server-state-from-file local\nlisten amqp\n bind 10.0.0.100:5672\n server a 10.0.0.1:5672 check\n"},
 			src:   Sources{HAProxy: "h"},
