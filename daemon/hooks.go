@@ -28,7 +28,7 @@ func (d *Daemon) newHooks(u *vrrpUnit, in *config.VRRPInstance, vips func() []ne
 		if c.Adopted {
 			return // carried on from the process this one succeeds: no change
 		}
-		r.Notify(notify.Event{Kind: hookKind(c.To), Prev: c.From.String(), Reason: c.Reason, VIPs: vips()})
+		r.Notify(notify.Event{Kind: hookKind(c.To), Prev: c.From.String(), Reason: c.Reason, VIPs: vips(), Priority: int(c.Priority)})
 	}, nil
 }
 

@@ -22,7 +22,7 @@ func envHook(t *testing.T, dir string) string {
 	t.Helper()
 	p := filepath.Join(dir, "hook")
 	body := `#!/bin/sh
-printf '%s\n' "$RMQLB_INSTANCE" "$RMQLB_STATE" "$RMQLB_PREV_STATE" "$RMQLB_VIPS" "$RMQLB_REASON" "$PATH" > "$1.tmp"
+printf '%s\n' "$RMQLB_INSTANCE" "$RMQLB_STATE" "$RMQLB_PREV_STATE" "$RMQLB_VIPS" "$RMQLB_REASON" "$RMQLB_PRIORITY" "$PATH" > "$1.tmp"
 mv "$1.tmp" "$1"
 `
 	if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
@@ -57,15 +57,15 @@ func TestNotifyHooks(t *testing.T) {
 			"      stop: ["+hook+", "+out("stop")+"]\n"))
 	startChecked(t, h)
 	h.eventually("the backup hook", func() bool { return h.notifyStatus().Runs == 1 })
-	// What envHook writes: instance, state, previous state, VIPs, reason
-	// and PATH.
+	// What envHook writes: instance, state, previous state, VIPs, reason,
+	// effective priority and PATH.
 	check := func(kind string, state, prev, reason string) {
 		t.Helper()
 		b, err := os.ReadFile(out(kind))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := strings.Join([]string{"v", state, prev, "192.0.2.100/32", reason, os.Getenv("PATH")}, "\n") + "\n"
+		want := strings.Join([]string{"v", state, prev, "192.0.2.100/32", reason, "150", os.Getenv("PATH")}, "\n") + "\n"
 		if string(b) != want {
 			t.Errorf("%s hook saw:\n%s\nwant:\n%s", kind, b, want)
 		}

@@ -164,7 +164,7 @@ func (t *kaT) notifyHook(in *instance, n *kaNode) {
 }
 
 // hookWhy is what a translated notify script is told of the change.
-const hookWhy = "run with RMQLB_INSTANCE, RMQLB_STATE, RMQLB_PREV_STATE, RMQLB_VIPS and RMQLB_REASON in its environment"
+const hookWhy = "run with RMQLB_INSTANCE, RMQLB_STATE, RMQLB_PREV_STATE, RMQLB_VIPS, RMQLB_REASON and RMQLB_PRIORITY in its environment"
 
 // hookArgv returns the program and arguments of notify line n, reported
 // as not translated (with what to write instead, hook) when rmqlb cannot
@@ -234,7 +234,7 @@ func (t *kaT) genericNotify(in *instance, n *kaNode) {
 		return
 	}
 	why := "becomes notify." + strings.Join(made, ", notify.") + ", each with the arguments keepalived adds (INSTANCE " + name + " STATE " + strconv.Itoa(prio) +
-		"), the last one the configured priority, not the effective one (a track rule's change is not in it); also " + hookWhy
+		"), the last one the configured priority, not the effective one keepalived passes (a track rule's change is not in it: read RMQLB_PRIORITY); also " + hookWhy
 	if len(kept) > 0 {
 		why += "; not run where " + strings.Join(kept, ", ") + " is, as rmqlb runs one hook per state: add what it does there"
 	}

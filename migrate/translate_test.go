@@ -66,7 +66,7 @@ func TestTranslate(t *testing.T) {
 				"stop: [/usr/local/bin/vip-state, INSTANCE, VI_1, STOP, \"255\"]"},
 			not: []string{"MASTER, \"255\""},
 			notes: []string{"k:8: notify /usr/local/bin/vip-state: note: becomes notify.backup, notify.fault, notify.stop, each with the arguments keepalived adds (INSTANCE VI_1 STATE 255), " +
-				"the last one the configured priority, not the effective one (a track rule's change is not in it); also run with RMQLB_INSTANCE, RMQLB_STATE, RMQLB_PREV_STATE, RMQLB_VIPS and RMQLB_REASON in its environment; " +
+				"the last one the configured priority, not the effective one keepalived passes (a track rule's change is not in it: read RMQLB_PRIORITY); also run with RMQLB_INSTANCE, RMQLB_STATE, RMQLB_PREV_STATE, RMQLB_VIPS, RMQLB_REASON and RMQLB_PRIORITY in its environment; " +
 				"not run where notify_master is, as rmqlb runs one hook per state: add what it does there"},
 		},
 		{

@@ -8,8 +8,10 @@
 // daemon's own process: NOTIFY_SOCKET, WATCHDOG_PID and the like) plus RMQLB_INSTANCE (the instance's name), RMQLB_STATE
 // (MASTER, BACKUP, FAULT, or STOP when the instance stops), RMQLB_PREV_STATE
 // (the state left: INIT, BACKUP, MASTER or FAULT), RMQLB_VIPS (the
-// instance's virtual addresses as prefixes, separated by spaces) and
-// RMQLB_REASON (why the state changed). Its standard input is /dev/null,
+// instance's virtual addresses as prefixes, separated by spaces),
+// RMQLB_REASON (why the state changed) and RMQLB_PRIORITY (the instance's
+// effective priority at the change, which keepalived passes to its generic
+// notify script as the last argument). Its standard input is /dev/null,
 // its working directory /, and its standard output and error are logged
 // line by line (a bounded number of lines per run).
 //

@@ -166,5 +166,5 @@ func hookProcs(t *testing.T, p string) (pids, pidfds []int) {
 // event is a state change of the test instance.
 func event(k Kind, prev string) Event {
 	return Event{Kind: k, Prev: prev, Reason: "test " + k.String(),
-		VIPs: []netip.Prefix{netip.MustParsePrefix("10.9.0.100/24"), netip.MustParsePrefix("10.9.0.101/32")}}
+		VIPs: []netip.Prefix{netip.MustParsePrefix("10.9.0.100/24"), netip.MustParsePrefix("10.9.0.101/32")}, Priority: 120}
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,10 @@ type Event struct {
 	Reason string
 	// VIPs are the instance's virtual addresses, RMQLB_VIPS.
 	VIPs []netip.Prefix
+	// Priority is the instance's effective priority at the change,
+	// RMQLB_PRIORITY (keepalived passes it to its notify script as the
+	// last argument).
+	Priority int
 }
 
 // Result is the outcome of a hook's run, the label result of
@@ -357,5 +362,6 @@ func (r *Runner) environ(ev Event) []string {
 		"RMQLB_PREV_STATE="+ev.Prev,
 		"RMQLB_VIPS="+strings.Join(vips, " "),
 		"RMQLB_REASON="+ev.Reason,
+		"RMQLB_PRIORITY="+strconv.Itoa(ev.Priority),
 	)
 }

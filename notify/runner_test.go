@@ -138,6 +138,7 @@ env > "$1.$RMQLB_STATE"
 		"RMQLB_PREV_STATE": "BACKUP",
 		"RMQLB_VIPS":       "10.9.0.100/24 10.9.0.101/32",
 		"RMQLB_REASON":     "test MASTER",
+		"RMQLB_PRIORITY":   "120",
 		"PATH":             "/usr/bin:/bin",
 		"INHERITED":        "yes",
 	} {

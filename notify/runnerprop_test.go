@@ -537,7 +537,7 @@ func (s *nsSeq) randVIPs() []netip.Prefix {
 
 func (s *nsSeq) randEvent() Event {
 	prev := []string{"INIT", "BACKUP", "MASTER", "FAULT"}
-	return Event{Kind: Kinds[s.r.IntN(len(Kinds))], Prev: prev[s.r.IntN(len(prev))], Reason: nsReasons[s.r.IntN(len(nsReasons))], VIPs: s.randVIPs()}
+	return Event{Kind: Kinds[s.r.IntN(len(Kinds))], Prev: prev[s.r.IntN(len(prev))], Reason: nsReasons[s.r.IntN(len(nsReasons))], VIPs: s.randVIPs(), Priority: s.r.IntN(256)}
 }
 
 // notify notifies ev to the runner and the model.
@@ -893,7 +893,7 @@ func (s *nsSeq) readHello() error {
 	want := map[string]string{}
 	for _, e := range append(slices.Clone(s.env),
 		"RMQLB_INSTANCE=v", "RMQLB_STATE="+run.job.ev.Kind.String(), "RMQLB_PREV_STATE="+run.job.ev.Prev,
-		"RMQLB_VIPS="+strings.Join(vips, " "), "RMQLB_REASON="+run.job.ev.Reason) {
+		"RMQLB_VIPS="+strings.Join(vips, " "), "RMQLB_REASON="+run.job.ev.Reason, "RMQLB_PRIORITY="+strconv.Itoa(run.job.ev.Priority)) {
 		k, v, _ := strings.Cut(e, "=")
 		want[k] = v
 	}

@@ -131,6 +131,9 @@ type Release struct{}
 type StateChange struct {
 	From, To State
 	Reason   string
+	// Priority is the router's effective priority when it changed state
+	// (EffectivePriority: 0 while released).
+	Priority uint8
 	// Adopted marks the change of an adopted startup (Startup.Adopt) to
 	// the state adopted: it continues the predecessor process's state,
 	// nothing changed for the network.
@@ -571,7 +574,7 @@ func (m *Machine) transition(now time.Time, out []Action, to State, why string) 
 		// It gave way, or stopped: what was heard was not a conflict.
 		clear(m.suspects)
 	}
-	return append(out, StateChange{From: from, To: to, Reason: why})
+	return append(out, StateChange{From: from, To: to, Reason: why, Priority: m.EffectivePriority()})
 }
 
 // validate is the receive check of RFC 5798 section 7.1 (RFC 3768 section

@@ -9,9 +9,9 @@ import (
 )
 
 // TestOnTransition: Options.OnTransition sees every state change of a run,
-// in order, with its reason: INIT to BACKUP at start, BACKUP to MASTER
-// when the master down timer fires, and MASTER to INIT when Run stops,
-// reported before Run returns.
+// in order, with its reason and the effective priority: INIT to BACKUP at
+// start, BACKUP to MASTER when the master down timer fires, and MASTER to
+// INIT when Run stops, reported before Run returns.
 func TestOnTransition(t *testing.T) {
 	const mdi = 3609375 * time.Microsecond
 	changes := make(chan StateChange, 10)
@@ -39,9 +39,9 @@ func TestOnTransition(t *testing.T) {
 	}
 	close(changes)
 	want := []StateChange{
-		{From: StateInit, To: StateBackup, Reason: "startup"},
-		{From: StateBackup, To: StateMaster, Reason: "no advertisement heard within master down interval"},
-		{From: StateMaster, To: StateInit, Reason: "shutdown"},
+		{From: StateInit, To: StateBackup, Reason: "startup", Priority: 100},
+		{From: StateBackup, To: StateMaster, Reason: "no advertisement heard within master down interval", Priority: 100},
+		{From: StateMaster, To: StateInit, Reason: "shutdown", Priority: 100},
 	}
 	var got []StateChange
 	for c := range changes {
