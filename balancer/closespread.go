@@ -49,7 +49,7 @@ func (l *Listener) spreadCloses(spread time.Duration, errc <-chan error) error {
 		if n := l.active.Load() - keep; n > 0 {
 			// Every loop answers: a loop's queued commands run even as
 			// it exits (see loop.run).
-			closeAcross(context.Background(), loops, int(n), func(*session) bool { return true }, EndStop)
+			closeAcross(context.Background(), loops, int(n), func(*session) bool { return true }, l.stopEnd())
 		}
 		t.Reset(min(tick, spread-elapsed))
 	}

@@ -280,8 +280,8 @@ type Config struct {
 	// grace period) reconnect in a stream that the brokers and the
 	// listener that takes them (the new process after an upgrade in
 	// place, another host's after a stop) absorb, rather than in one
-	// burst. Each ends in order (EndStop). A session that ends by itself
-	// meanwhile counts towards the pace. 0 (the default) closes them all
+	// burst. Each ends in order (EndStop, EndUpgrade after HandOver). A
+	// session that ends by itself meanwhile counts towards the pace. 0 (the default) closes them all
 	// at once when GracefulTimeout ends; a value above GracefulTimeout
 	// spreads them over the whole of it. Nothing is spread while
 	// GracefulTimeout is negative (closed at once). It must not be

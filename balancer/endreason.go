@@ -68,6 +68,11 @@ const (
 	// rebalance of the listener's, closed it (MoveSessions), for its
 	// client to reconnect to another backend.
 	EndMoved
+	// EndUpgrade: the listener was handed over to a new process (an
+	// upgrade in place, HandOver) and closed the session when its
+	// GracefulTimeout ended, or over its CloseSpread, for its client to
+	// reconnect to the new process.
+	EndUpgrade
 
 	numEndReasons = iota
 )
@@ -95,13 +100,15 @@ var endReasons = [...]string{
 	EndBackupReplaced:   "backup_replaced",
 	EndRefusedClient:    "refused_client",
 	EndMoved:            "moved",
+	EndUpgrade:          "upgrade",
 }
 
 // String returns the reason as logged: client_closed, broker_closed,
 // client_reset, broker_reset, backend_down, backend_removed,
-// handshake_timeout, fin_timeout, idle_timeout, stop, connect_failed,
-// no_backend, refused, refused_client, fd_limit, local_resources, error,
-// shutdown, moved, vip_left, backup_replaced or unknown.
+// handshake_timeout, fin_timeout, idle_timeout, stop, upgrade,
+// connect_failed, no_backend, refused, refused_client, fd_limit,
+// local_resources, error, shutdown, moved, vip_left, backup_replaced or
+// unknown.
 func (r EndReason) String() string {
 	if int(r) < len(endReasons) {
 		return endReasons[r]
@@ -112,6 +119,8 @@ func (r EndReason) String() string {
 // establishedEnds are the reasons a session established to its backend
 // may end for: rmqlb_backend_sessions_ended_total exports each for every
 // backend, at 0 until it counts one (another reason only once it does).
+// EndUpgrade is not among them: a process that ends sessions for it has
+// handed its metrics over to its successor, and nobody scrapes it.
 var establishedEnds = [...]EndReason{
 	EndClientClosed, EndBrokerClosed, EndClientReset, EndBrokerReset,
 	EndHandshakeTimeout, EndIdleTimeout, EndFinTimeout,

@@ -65,17 +65,30 @@ func (l *Listener) ListeningFile() (*os.File, error) {
 	return os.NewFile(uintptr(fd), "listener "+l.cfg.Name), nil
 }
 
-// SetGracefulTimeout changes how long a stop lets the sessions finish
-// (Config.GracefulTimeout; negative closes them at once). The daemon sets
-// it before a hand-over to its successor: the VIPs stay on this host, so
-// even the sessions of a VIP-bound listener may finish.
-func (l *Listener) SetGracefulTimeout(d time.Duration) {
+// HandOver prepares the stop that follows a hand-over of the listener to
+// a successor process (an upgrade in place): the stop lets the sessions
+// finish for d (Config.GracefulTimeout; 0 is DefaultGracefulTimeout),
+// since the VIPs stay on this host, so that even the sessions of a
+// VIP-bound listener may finish; and the sessions it closes end as
+// EndUpgrade rather than EndStop. The daemon calls it once the successor
+// has taken over, before it cancels Run.
+func (l *Listener) HandOver(d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if d == 0 {
 		d = DefaultGracefulTimeout
 	}
 	l.cfg.GracefulTimeout = d
+	l.stopReason.Store(uint32(EndUpgrade))
+}
+
+// stopEnd is the reason of the sessions a stop closes: EndStop, or
+// EndUpgrade after HandOver. Safe from the loops.
+func (l *Listener) stopEnd() EndReason {
+	if r := EndReason(l.stopReason.Load()); r != EndUnknown {
+		return r
+	}
+	return EndStop
 }
 
 // Listen binds the listener's socket now, before Run, so that a bind

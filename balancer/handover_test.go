@@ -80,7 +80,7 @@ func TestHandover(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond)
 
-	old.SetGracefulTimeout(5 * time.Second)
+	old.HandOver(5 * time.Second)
 	stopped := make(chan struct{})
 	go func() { old.stop(t); close(stopped) }()
 	time.Sleep(100 * time.Millisecond)

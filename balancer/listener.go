@@ -115,6 +115,9 @@ type Listener struct {
 	draining    atomic.Bool
 	drained     chan struct{}
 	drainedOnce sync.Once
+	// stopReason is the EndReason of the sessions a stop closes, set by
+	// HandOver; EndUnknown (0) is EndStop (see stopEnd).
+	stopReason atomic.Uint32
 
 	active    atomic.Int64
 	total     atomic.Uint64

@@ -509,9 +509,10 @@ func (lp *loop) shutdown() {
 
 // closeAll closes every session of the loop (the listener stops).
 func (lp *loop) closeAll() {
+	why := lp.l.stopEnd()
 	for s := lp.head; s != nil; {
 		next := s.next
-		s.close(EndStop)
+		s.close(why)
 		s = next
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,6 +275,33 @@ func TestSessionLogStop(t *testing.T) {
 	r.wantEnd(t, EndStop, 4, 4, c, srv)
 }
 
+// TestSessionLogUpgrade: after HandOver, the sessions the stop closes end
+// with reason upgrade: those left when the grace period ends, and those
+// closed over the close spread (eight sessions over 400 ms, closed a few
+// at each of its ticks).
+func TestSessionLogUpgrade(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", echo)
+	cfg := baseConfig(backendsOf(srv))
+	cfg.CloseSpread = 400 * time.Millisecond
+	r := startLogged(t, cfg)
+	c := established(t, r, "up")
+	r.HandOver(time.Nanosecond) // closed at once, not spread
+	r.stop(t)
+	r.wantEnd(t, EndUpgrade, 2, 2, c, srv)
+
+	r = startLogged(t, cfg)
+	for range 8 {
+		established(t, r, "up")
+	}
+	r.HandOver(500 * time.Millisecond)
+	r.stop(t)
+	for range 8 {
+		if m := r.next(t); m["reason"] != EndUpgrade.String() {
+			t.Errorf("reason %v, want %v (line %v)", m["reason"], EndUpgrade, m)
+		}
+	}
+}
+
 // TestSessionLogRefusals: clients that never had a backend connection are
 // logged too, without a backend: refused for maxconn, no usable backend,
 // every connect attempt failed.
@@ -332,14 +360,14 @@ func TestSessionLogOff(t *testing.T) {
 // TestEndReasonString: every reason has its name.
 func TestEndReasonString(t *testing.T) {
 	seen := map[string]bool{}
-	for r := EndUnknown; r <= EndMoved; r++ {
+	for r := EndUnknown; r < numEndReasons; r++ {
 		s := r.String()
-		if s == "" || seen[s] {
+		if s == "" || seen[s] || strings.HasPrefix(s, "EndReason(") {
 			t.Errorf("EndReason(%d) = %q", r, s)
 		}
 		seen[s] = true
 	}
-	if s := (EndMoved + 1).String(); s != "EndReason(22)" {
+	if s := EndReason(numEndReasons).String(); s != "EndReason(23)" {
 		t.Errorf("out of range: %q", s)
 	}
 }

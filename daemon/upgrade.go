@@ -696,7 +696,7 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 		if l == nil {
 			continue
 		}
-		l.l.SetGracefulTimeout(l.cfg.GracefulTimeout)
+		l.l.HandOver(l.cfg.GracefulTimeout)
 		res.GracefulTimeout = max(res.GracefulTimeout, l.cfg.GracefulTimeout)
 		res.Listeners = append(res.Listeners, name)
 		if n := sessionsOf(l.l.Snapshot()); n > 0 {
