@@ -12,7 +12,8 @@ import (
 
 // TestNotifyHookNetns: a real rmqlb in a host namespace runs its notify
 // hooks: BACKUP at start, MASTER when it takes the VIP, STOP when it is
-// stopped (before it exits). Each hook writes its environment and the
+// stopped (before it exits), each with the instance's priority. Each hook
+// writes its environment and the
 // addresses it sees (it runs in the daemon's namespace, and finds ip(8)
 // through the daemon's PATH); status counts the runs.
 func TestNotifyHookNetns(t *testing.T) {
@@ -66,6 +67,7 @@ env > "$out.tmp" && mv "$out.tmp" "$out"
 			"RMQLB_PREV_STATE": prev,
 			"RMQLB_VIPS":       vipPfx.String(),
 			"RMQLB_REASON":     reason,
+			"RMQLB_PRIORITY":   "150",
 		} {
 			if m[k] != want {
 				t.Errorf("%s hook: %s=%q, want %q", state, k, m[k], want)
