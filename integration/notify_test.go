@@ -13,9 +13,9 @@ import (
 // TestNotifyHookNetns: a real rmqlb in a host namespace runs its notify
 // hooks: BACKUP at start, MASTER when it takes the VIP, STOP when it is
 // stopped (before it exits), each with the instance's priority. Each hook
-// writes its environment and the
-// addresses it sees (it runs in the daemon's namespace, and finds ip(8)
-// through the daemon's PATH); status counts the runs.
+// writes its environment and the addresses it sees (it runs in the
+// daemon's namespace, and finds ip(8) through the daemon's PATH); status
+// counts the runs.
 func TestNotifyHookNetns(t *testing.T) {
 	l := newLab(t)
 	h1 := l.Host("h1")
