@@ -28,7 +28,10 @@ type instance struct {
 	pos  Pos
 	what string // "vrrp_instance NAME", for comments and notes
 
-	name         string
+	name string
+	// kaName is the vrrp_instance's name in keepalived.conf, which name
+	// may differ from (instanceName).
+	kaName       string
 	iface        string
 	vrid         int
 	priority     int           // 0: not written

@@ -20,7 +20,7 @@ func (t *kaT) instance(n *kaNode) *instance {
 	in := &instance{pos: n.pos, what: n.text(), version: t.version, garp: t.garp}
 	t.use(n)
 	if len(n.args) > 0 {
-		in.name = n.args[0]
+		in.name, in.kaName = n.args[0], n.args[0]
 	}
 	// The settings others depend on come first, wherever they are.
 	for _, c := range n.children {
@@ -117,7 +117,11 @@ func (t *kaT) instance(n *kaNode) *instance {
 		in.version = config.DefaultVersion
 	}
 	if generic != nil {
-		t.genericNotify(in, generic)
+		prio := in.priority
+		if prio == 0 {
+			prio = config.DefaultPriority
+		}
+		t.genericNotify(in, generic, "INSTANCE "+in.kaName, prio)
 	}
 	for _, a := range authNodes {
 		t.authentication(in, a)
@@ -198,23 +202,18 @@ func runAs(n *kaNode) string {
 	return ""
 }
 
-// genericNotify translates the notify line of an instance, the script
-// keepalived runs on every change after the notify_STATE one, with four
-// more arguments: INSTANCE, the instance's name, the new state (MASTER,
-// BACKUP, FAULT or STOP) and its priority. It becomes the hook of each
-// state that has no notify_STATE of its own, with those arguments written
-// out; rmqlb runs one hook per state, so a state with both keeps its
-// notify_STATE (reported). Call it once the instance's priority is known,
-// before instanceName renames it.
-func (t *kaT) genericNotify(in *instance, n *kaNode) {
+// genericNotify translates the notify line of an instance or of its sync
+// group, the script keepalived runs on every change after the
+// notify_STATE one, with four more arguments: INSTANCE or GROUP, its name
+// (who, "INSTANCE VI_1"), the new state (MASTER, BACKUP, FAULT or STOP)
+// and the priority (the instance's; 0 for a group). It becomes the hook of
+// each state of in that has none yet, with those arguments written out;
+// rmqlb runs one hook per state, so a state with a hook keeps it
+// (reported).
+func (t *kaT) genericNotify(in *instance, n *kaNode, who string, prio int) {
 	words, ok := t.hookArgv(n, "notify.master, backup, fault and stop")
 	if !ok {
 		return
-	}
-	name := in.name // keepalived's, before instanceName
-	prio := in.priority
-	if prio == 0 {
-		prio = config.DefaultPriority
 	}
 	if in.notify == nil {
 		in.notify = map[string][]string{}
@@ -222,23 +221,96 @@ func (t *kaT) genericNotify(in *instance, n *kaNode) {
 	var made, kept []string
 	for _, state := range []string{"master", "backup", "fault", "stop"} {
 		if _, ok := in.notify[state]; ok {
-			kept = append(kept, "notify_"+state)
+			kept = append(kept, state)
 			continue
 		}
-		argv := append(slices.Clone(words), "INSTANCE", name, strings.ToUpper(state), strconv.Itoa(prio))
+		argv := append(append(slices.Clone(words), strings.Fields(who)...), strings.ToUpper(state), strconv.Itoa(prio))
 		in.notify[state] = argv
 		made = append(made, state)
 	}
 	if len(made) == 0 {
-		t.skip(n, "every state has its notify_STATE, and rmqlb runs one hook per state: add what this script does to them")
+		t.skip(n, "every state has its hook already (notify_STATE), and rmqlb runs one hook per state: add what this script does to them")
 		return
 	}
-	why := "becomes notify." + strings.Join(made, ", notify.") + ", each with the arguments keepalived adds (INSTANCE " + name + " STATE " + strconv.Itoa(prio) +
-		"), the last one the configured priority, not the effective one keepalived passes (a track rule's change is not in it: read RMQLB_PRIORITY); also " + hookWhy
-	if len(kept) > 0 {
-		why += "; not run where " + strings.Join(kept, ", ") + " is, as rmqlb runs one hook per state: add what it does there"
+	why := "becomes notify." + strings.Join(made, ", notify.") + ", each with the arguments keepalived adds (" + who + " STATE " + strconv.Itoa(prio) + ")"
+	if strings.HasPrefix(who, "INSTANCE ") {
+		why += ", the last one the configured priority, not the effective one keepalived passes (a track rule's change is not in it: read RMQLB_PRIORITY)"
+	}
+	why += "; also " + hookWhy
+	switch len(kept) {
+	case 0:
+	case 1:
+		why += "; not run on " + kept[0] + ", which has its hook already, as rmqlb runs one hook per state: add what it does there"
+	default:
+		why += "; not run on " + strings.Join(kept[:len(kept)-1], ", ") + " and " + kept[len(kept)-1] +
+			", which have their hooks already, as rmqlb runs one hook per state: add what it does there"
 	}
 	t.change(n, why+runAs(n))
+}
+
+// syncGroup translates a vrrp_sync_group. rmqlb has none: its instances
+// fail over one by one. A group of one instance is that instance, and its
+// hooks (notify_STATE, notify) become the instance's, for the states
+// without one of their own; a group of several is reported.
+func (t *kaT) syncGroup(n *kaNode) {
+	var members []string
+	var hooks []*kaNode
+	var generic *kaNode
+	for _, c := range n.children {
+		switch c.key {
+		case "group":
+			for _, m := range c.children {
+				members = append(members, m.key)
+				members = append(members, m.args...)
+			}
+		case "notify_master", "notify_backup", "notify_fault", "notify_stop":
+			hooks = append(hooks, c)
+		case "notify":
+			generic = c
+		}
+	}
+	var in *instance
+	if len(members) == 1 {
+		for _, i := range t.instances {
+			if i.kaName == members[0] {
+				in = i
+			}
+		}
+	}
+	if in == nil {
+		why := "no equivalent: rmqlb's instances fail over one by one; give the instances of the group the same track rules so that they move together"
+		if len(hooks) > 0 || generic != nil {
+			why += ", and what its notify scripts do to their notify hooks (rmqlb runs them per instance)"
+		}
+		t.skip(n, why)
+		return
+	}
+	t.use(n)
+	for _, c := range n.children {
+		if c.key == "group" {
+			c.markAll()
+		}
+	}
+	t.ns.change(n.pos, n.text(), "holds one instance, "+members[0]+": its hooks are that instance's, for the states without one of their own")
+	if in.notify == nil {
+		in.notify = map[string][]string{}
+	}
+	for _, c := range hooks {
+		state := strings.TrimPrefix(c.key, "notify_")
+		if _, ok := in.notify[state]; ok {
+			t.skip(c, "vrrp_instance "+members[0]+" has its own hook for "+state+", and rmqlb runs one hook per state: add what this one does to it")
+			continue
+		}
+		words, ok := t.hookArgv(c, "notify."+state)
+		if !ok {
+			continue
+		}
+		in.notify[state] = words
+		t.change(c, "the hook of vrrp_instance "+members[0]+"; "+hookWhy+runAs(c))
+	}
+	if generic != nil {
+		t.genericNotify(in, generic, "GROUP "+n.args[0], 0)
+	}
 }
 
 // stateMaster applies what keepalived derives from "state MASTER": an

@@ -42,6 +42,7 @@ func translateKeepalived(root *kaNode, ns *notes) *kaT {
 			t.script(n)
 		}
 	}
+	var groups []*kaNode // translated once every instance is
 	for _, n := range root.children {
 		switch n.key {
 		case "vrrp_instance":
@@ -53,12 +54,15 @@ func translateKeepalived(root *kaNode, ns *notes) *kaT {
 				t.servers = append(t.servers, l)
 			}
 		case "vrrp_sync_group":
-			t.skip(n, "no equivalent: rmqlb's instances fail over one by one; give the instances of the group the same track rules so that they move together")
+			groups = append(groups, n)
 		case "virtual_server_group":
 			t.skip(n, "no equivalent: write one listener per address and port")
 		case "static_ipaddress", "static_routes", "static_rules":
 			t.skip(n, whyNetwork)
 		}
+	}
+	for _, n := range groups {
+		t.syncGroup(n)
 	}
 	if d := t.defaultIface; d != nil && !d.done {
 		if t.defaultIfaceUsed {

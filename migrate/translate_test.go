@@ -67,7 +67,7 @@ func TestTranslate(t *testing.T) {
 			not: []string{"MASTER, \"255\""},
 			notes: []string{"k:8: notify /usr/local/bin/vip-state: note: becomes notify.backup, notify.fault, notify.stop, each with the arguments keepalived adds (INSTANCE VI_1 STATE 255), " +
 				"the last one the configured priority, not the effective one keepalived passes (a track rule's change is not in it: read RMQLB_PRIORITY); also run with RMQLB_INSTANCE, RMQLB_STATE, RMQLB_PREV_STATE, RMQLB_VIPS, RMQLB_REASON and RMQLB_PRIORITY in its environment; " +
-				"not run where notify_master is, as rmqlb runs one hook per state: add what it does there"},
+				"not run on master, which has its hook already, as rmqlb runs one hook per state: add what it does there"},
 		},
 		{
 			name: "a generic notify where every state has its own is left out",
@@ -75,7 +75,30 @@ func TestTranslate(t *testing.T) {
 				" notify_master /bin/m\n notify_backup /bin/b\n notify_fault /bin/f\n notify_stop /bin/s\n}\n"},
 			src:   Sources{Keepalived: "k"},
 			not:   []string{"vip-state"},
-			notes: []string{"k:7: notify /usr/local/bin/vip-state: not translated: every state has its notify_STATE"},
+			notes: []string{"k:7: notify /usr/local/bin/vip-state: not translated: every state has its hook already"},
+		},
+		{
+			name: "a sync group of one instance gives it the group's hooks, for the states without one of its own",
+			files: memFiles{"k": "vrrp_sync_group VG {\n group {\n  VI_1\n }\n notify_master /usr/local/bin/group-master\n notify_backup /usr/local/bin/group-backup\n notify /usr/local/bin/group-state\n}\n" +
+				"vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n priority 150\n virtual_ipaddress {\n  10.0.0.100\n }\n notify_backup /usr/local/bin/own-backup\n}\n"},
+			src: Sources{Keepalived: "k"},
+			want: []string{"master: [/usr/local/bin/group-master]", "backup: [/usr/local/bin/own-backup]",
+				"fault: [/usr/local/bin/group-state, GROUP, VG, FAULT, \"0\"]", "stop: [/usr/local/bin/group-state, GROUP, VG, STOP, \"0\"]"},
+			not: []string{"group-backup"},
+			notes: []string{"k:1: vrrp_sync_group VG: note: holds one instance, VI_1: its hooks are that instance's",
+				"k:5: notify_master /usr/local/bin/group-master: note: the hook of vrrp_instance VI_1; run with RMQLB_INSTANCE",
+				"k:6: notify_backup /usr/local/bin/group-backup: not translated: vrrp_instance VI_1 has its own hook for backup",
+				"k:7: notify /usr/local/bin/group-state: note: becomes notify.fault, notify.stop, each with the arguments keepalived adds (GROUP VG STATE 0); also run with RMQLB_INSTANCE, " +
+					"RMQLB_STATE, RMQLB_PREV_STATE, RMQLB_VIPS, RMQLB_REASON and RMQLB_PRIORITY in its environment; not run on master and backup, which have their hooks already",
+				"k:16: notify_backup /usr/local/bin/own-backup: note: run with"},
+		},
+		{
+			name:  "a sync group of several instances is left out, hooks and all",
+			files: memFiles{"k": "vrrp_sync_group VG {\n group {\n  VI_1 VI_2\n }\n notify_master /usr/local/bin/group-master\n}\n" + vrrpBlock + "}\n"},
+			src:   Sources{Keepalived: "k"},
+			not:   []string{"group-master", "notify:"},
+			notes: []string{"k:1: vrrp_sync_group VG: not translated: no equivalent: rmqlb's instances fail over one by one; give the instances of the group the same track rules " +
+				"so that they move together, and what its notify scripts do to their notify hooks (rmqlb runs them per instance)"},
 		},
 		{
 			name:  "a generic notify that needs a shell is left out",
