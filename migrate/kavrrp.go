@@ -103,7 +103,7 @@ func (t *kaT) instance(n *kaNode) *instance {
 		case "notify_master", "notify_backup", "notify_fault", "notify_stop":
 			t.notifyHook(in, c)
 		case "notify":
-			generic = c
+			generic = t.lastNotify(generic, c)
 		case "accept", "check_unicast_src":
 			t.use(c) // what rmqlb always does
 		default:
@@ -121,7 +121,7 @@ func (t *kaT) instance(n *kaNode) *instance {
 		if prio == 0 {
 			prio = config.DefaultPriority
 		}
-		t.genericNotify(in, generic, "INSTANCE "+in.kaName, prio)
+		t.genericNotify(in, generic, "INSTANCE", in.kaName, prio)
 	}
 	for _, a := range authNodes {
 		t.authentication(in, a)
@@ -202,15 +202,24 @@ func runAs(n *kaNode) string {
 	return ""
 }
 
+// lastNotify returns the notify line that counts of an instance or sync
+// group, which has had last so far and now has n: n, the last, as in
+// keepalived. last is reported.
+func (t *kaT) lastNotify(last, n *kaNode) *kaNode {
+	if last != nil {
+		t.skip(last, "overridden by line "+itoa(n.pos.Line))
+	}
+	return n
+}
+
 // genericNotify translates the notify line of an instance or of its sync
 // group, the script keepalived runs on every change after the
-// notify_STATE one, with four more arguments: INSTANCE or GROUP, its name
-// (who, "INSTANCE VI_1"), the new state (MASTER, BACKUP, FAULT or STOP)
-// and the priority (the instance's; 0 for a group). It becomes the hook of
-// each state of in that has none yet, with those arguments written out;
-// rmqlb runs one hook per state, so a state with a hook keeps it
-// (reported).
-func (t *kaT) genericNotify(in *instance, n *kaNode, who string, prio int) {
+// notify_STATE one, with four more arguments: kind (INSTANCE or GROUP),
+// name, the new state (MASTER, BACKUP, FAULT or STOP) and the priority
+// (the instance's; 0 for a group). It becomes the hook of each state of in
+// that has none yet, with those arguments written out; rmqlb runs one hook
+// per state, so a state with a hook keeps it (reported).
+func (t *kaT) genericNotify(in *instance, n *kaNode, kind, name string, prio int) {
 	words, ok := t.hookArgv(n, "notify.master, backup, fault and stop")
 	if !ok {
 		return
@@ -224,7 +233,7 @@ func (t *kaT) genericNotify(in *instance, n *kaNode, who string, prio int) {
 			kept = append(kept, state)
 			continue
 		}
-		argv := append(append(slices.Clone(words), strings.Fields(who)...), strings.ToUpper(state), strconv.Itoa(prio))
+		argv := append(slices.Clone(words), kind, name, strings.ToUpper(state), strconv.Itoa(prio))
 		in.notify[state] = argv
 		made = append(made, state)
 	}
@@ -232,8 +241,8 @@ func (t *kaT) genericNotify(in *instance, n *kaNode, who string, prio int) {
 		t.skip(n, "every state has its hook already (notify_STATE), and rmqlb runs one hook per state: add what this script does to them")
 		return
 	}
-	why := "becomes notify." + strings.Join(made, ", notify.") + ", each with the arguments keepalived adds (" + who + " STATE " + strconv.Itoa(prio) + ")"
-	if strings.HasPrefix(who, "INSTANCE ") {
+	why := "becomes notify." + strings.Join(made, ", notify.") + ", each with the arguments keepalived adds (" + kind + " " + name + " STATE " + strconv.Itoa(prio) + ")"
+	if kind == "INSTANCE" {
 		why += ", the last one the configured priority, not the effective one keepalived passes (a track rule's change is not in it: read RMQLB_PRIORITY)"
 	}
 	why += "; also " + hookWhy
@@ -266,7 +275,7 @@ func (t *kaT) syncGroup(n *kaNode) {
 		case "notify_master", "notify_backup", "notify_fault", "notify_stop":
 			hooks = append(hooks, c)
 		case "notify":
-			generic = c
+			generic = t.lastNotify(generic, c)
 		}
 	}
 	var in *instance
@@ -292,9 +301,6 @@ func (t *kaT) syncGroup(n *kaNode) {
 		}
 	}
 	t.ns.change(n.pos, n.text(), "holds one instance, "+members[0]+": its hooks are that instance's, for the states without one of their own")
-	if in.notify == nil {
-		in.notify = map[string][]string{}
-	}
 	for _, c := range hooks {
 		state := strings.TrimPrefix(c.key, "notify_")
 		if _, ok := in.notify[state]; ok {
@@ -305,11 +311,18 @@ func (t *kaT) syncGroup(n *kaNode) {
 		if !ok {
 			continue
 		}
+		if in.notify == nil {
+			in.notify = map[string][]string{}
+		}
 		in.notify[state] = words
 		t.change(c, "the hook of vrrp_instance "+members[0]+"; "+hookWhy+runAs(c))
 	}
 	if generic != nil {
-		t.genericNotify(in, generic, "GROUP "+n.args[0], 0)
+		name := ""
+		if len(n.args) > 0 {
+			name = n.args[0]
+		}
+		t.genericNotify(in, generic, "GROUP", name, 0)
 	}
 }
 

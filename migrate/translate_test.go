@@ -101,6 +101,15 @@ func TestTranslate(t *testing.T) {
 				"so that they move together, and what its notify scripts do to their notify hooks (rmqlb runs them per instance)"},
 		},
 		{
+			name:  "the last generic notify counts, of an instance and of a nameless sync group",
+			files: memFiles{"k": "vrrp_sync_group {\n group {\n  V\n }\n notify /bin/g1\n notify /bin/g2\n}\n" + strings.Replace(vrrpBlock, "vrrp_instance V {", "vrrp_instance V {\n notify /bin/i1\n notify_master /bin/m", 1) + " notify /bin/i2\n}\n"},
+			src:   Sources{Keepalived: "k"},
+			want:  []string{"master: [/bin/m]", "backup: [/bin/i2, INSTANCE, V, BACKUP, \"100\"]"},
+			not:   []string{"/bin/i1", "/bin/g"},
+			notes: []string{"k:5: notify /bin/g1: not translated: overridden by line 6", "k:6: notify /bin/g2: not translated: every state has its hook already",
+				"k:9: notify /bin/i1: not translated: overridden by line 16"},
+		},
+		{
 			name:  "a generic notify that needs a shell is left out",
 			files: memFiles{"k": vrrpBlock + " notify \"/usr/local/bin/vip-state > /tmp/state\"\n}\n"},
 			src:   Sources{Keepalived: "k"},
