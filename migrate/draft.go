@@ -39,12 +39,15 @@ type instance struct {
 	advert       time.Duration // 0: not written
 	preempt      *bool
 	preemptDelay time.Duration
-	authPass     string
-	unicastSrc   netip.Addr
-	peers        []netip.Addr
-	vips         []netip.Prefix
-	garp         garp
-	track        []track
+	// lateAdverts is late_adverts_tolerated, from keepalived's
+	// down_timer_adverts (0: not written).
+	lateAdverts int
+	authPass    string
+	unicastSrc  netip.Addr
+	peers       []netip.Addr
+	vips        []netip.Prefix
+	garp        garp
+	track       []track
 	// notify are the hooks by state (master, backup, fault, stop): the
 	// program and its arguments.
 	notify map[string][]string

@@ -34,6 +34,7 @@ type yInstance struct {
 	AdvertInterval   string   `yaml:"advert_interval,omitempty"`
 	Preempt          *bool    `yaml:"preempt,omitempty"`
 	PreemptDelay     string   `yaml:"preempt_delay,omitempty"`
+	LateAdverts      int      `yaml:"late_adverts_tolerated,omitempty"`
 	AuthPass         string   `yaml:"auth_pass,omitempty"`
 	UnicastSrc       string   `yaml:"unicast_src,omitempty"`
 	UnicastPeers     []string `yaml:"unicast_peers,omitempty,flow"`
@@ -215,6 +216,7 @@ func yamlInstance(in *instance) *yInstance {
 		AdvertInterval:  dur(in.advert),
 		Preempt:         in.preempt,
 		PreemptDelay:    dur(in.preemptDelay),
+		LateAdverts:     in.lateAdverts,
 		AuthPass:        in.authPass,
 	}
 	if in.unicastSrc.IsValid() {

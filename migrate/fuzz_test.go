@@ -55,6 +55,7 @@ func fuzzImport(t *testing.T, src Sources, files memFiles) {
 func FuzzKeepalived(f *testing.F) {
 	seeds(f, "testdata/*/*keepalived.conf", "testdata/*/conf.d/*.conf")
 	f.Add([]byte("include inc.conf\n"))
+	f.Add([]byte("global_defs {\n vrrp_down_timer_adverts 5\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n down_timer_adverts 7\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n"))
 	f.Add([]byte("vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n notify /bin/n\n notify_stop /bin/s\n}\n"))
 	f.Add([]byte("vrrp_sync_group G {\n group {\n V\n }\n notify /bin/g\n notify_master /bin/m\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n"))
 	f.Add([]byte("vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_script {\n s weight -3\n }\n}\nvrrp_script s {\n script \"nc -z 127.0.0.1 5672\"\n}\n"))

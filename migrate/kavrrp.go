@@ -17,7 +17,7 @@ import (
 // reported, when the instance lacks what rmqlb requires (an interface, a
 // VRID, a VIP).
 func (t *kaT) instance(n *kaNode) *instance {
-	in := &instance{pos: n.pos, what: n.text(), version: t.version, garp: t.garp}
+	in := &instance{pos: n.pos, what: n.text(), version: t.version, garp: t.garp, lateAdverts: t.lateAdverts}
 	t.use(n)
 	if len(n.args) > 0 {
 		in.name, in.kaName = n.args[0], n.args[0]
@@ -91,6 +91,8 @@ func (t *kaT) instance(n *kaNode) *instance {
 				preemptDelay = c
 				t.use(c)
 			}
+		case "down_timer_adverts":
+			t.downTimer(c, &in.lateAdverts, "")
 		case "authentication":
 			authNodes = append(authNodes, c)
 		case "unicast_peer", "virtual_ipaddress", "track_script", "track_interface":
@@ -323,6 +325,35 @@ func (t *kaT) syncGroup(n *kaNode) {
 			name = n.args[0]
 		}
 		t.genericNotify(in, generic, "GROUP", name, 0)
+	}
+}
+
+// downTimer translates keepalived's down_timer_adverts N (global_defs'
+// vrrp_down_timer_adverts, for where, "of each instance"): a backup takes
+// over after N advert intervals plus Skew_Time without an advert, where
+// the RFC and rmqlb wait three; rmqlb's late_adverts_tolerated is N - 3.
+// keepalived takes 1..100; rmqlb waits three intervals at least and
+// thirteen at most.
+func (t *kaT) downTimer(n *kaNode, late *int, where string) {
+	v, ok := t.numberOf(n, 1, 100)
+	if !ok {
+		return
+	}
+	const rfc = 3
+	switch {
+	case v < rfc:
+		t.skip(n, fmt.Sprintf("no equivalent: rmqlb's backups wait the RFC's %d advert intervals at least (plus Skew_Time), where keepalived's take over after %d", rfc, v))
+	case v > rfc+vrrp.MaxLateAdvertsTolerated:
+		t.skip(n, fmt.Sprintf("must be at most %d in rmqlb (late_adverts_tolerated: %d)", rfc+vrrp.MaxLateAdvertsTolerated, vrrp.MaxLateAdvertsTolerated))
+	case v == rfc:
+		*late = 0
+		t.use(n) // the RFC's, rmqlb's default
+	default:
+		*late = v - rfc
+		if where != "" {
+			where = " " + where
+		}
+		t.change(n, fmt.Sprintf("becomes late_adverts_tolerated: %d%s: a backup takes over after %d advert intervals plus Skew_Time without an advert, as keepalived's does; the RFC waits %d (write the same on every peer)", v-rfc, where, v, rfc))
 	}
 }
 

@@ -28,6 +28,9 @@ type kaT struct {
 	garp    garp
 	// rtPriority is global_defs' vrrp_rt_priority (0: none).
 	rtPriority int
+	// lateAdverts is global_defs' vrrp_down_timer_adverts as rmqlb's
+	// late_adverts_tolerated, every instance's default.
+	lateAdverts int
 }
 
 // translateKeepalived translates the tree read from a keepalived.conf.
@@ -139,8 +142,6 @@ var kaWhy = map[string]string{
 	"higher_prio_send_advert":         whyRFC,
 	"vrrp_owner_ignore_adverts":       whyRFC,
 	"owner_ignore_adverts":            whyRFC,
-	"vrrp_down_timer_adverts":         "no equivalent: a backup waits Master_Down_Interval (RFC 5798)",
-	"down_timer_adverts":              "no equivalent: a backup waits Master_Down_Interval (RFC 5798)",
 	"dynamic_interfaces":              "no equivalent: rmqlb follows its interface's link and finds it again when it is created anew",
 	"vrrp_startup_delay":              "no equivalent: rmqlb starts VRRP after its listeners and their first checks",
 	"vrrp_delay_after_boot":           "no equivalent: rmqlb starts VRRP after its listeners and their first checks",
@@ -346,6 +347,8 @@ func (t *kaT) globalDefs(g *kaNode) {
 			t.setNumber(n, 2, 3, &t.version)
 		case "vrrp_rt_priority":
 			t.setNumber(n, 1, vrrp.MaxRealTimePriority, &t.rtPriority)
+		case "vrrp_down_timer_adverts":
+			t.downTimer(n, &t.lateAdverts, "of each instance")
 		case "vrrp_check_unicast_src":
 			t.use(n) // rmqlb hears unicast adverts from its peers only
 		case "default_interface":
