@@ -118,6 +118,10 @@
 //     gives it back by priority when keepalived starts again (the
 //     rollback). The clean-stop bound, RFC 5798's, is loose for VRRPv2,
 //     whose Skew_Time is (256 - priority) / 256 s whatever the interval.
+//   - TestImportedNotifyScript: a keepalived.conf's generic notify script,
+//     run by keepalived on h1 and, translated by `rmqlb import`, by rmqlb
+//     on h2, which preempts and then stops: both scripts get INSTANCE, the
+//     instance's name, BACKUP, MASTER and STOP, and their priority.
 //   - TestDashboardMetricsOfTheBinary: every metric, label and selected
 //     label value of the alerting rules and the Grafana dashboard is in a
 //     scrape of the rmqlb program, master of a VRRP instance with a

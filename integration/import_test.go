@@ -7,6 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +35,26 @@ func blogFile(t *testing.T, dir, name string) string {
 	return p
 }
 
+// importedConf runs `rmqlb import` with args and writes what it prints,
+// after a control_socket in dir and the daemon keys keys, as
+// dir/rmqlb.yaml: the file and the control socket's paths.
+func importedConf(t *testing.T, bin, dir, keys string, args ...string) (conf, sock string) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"import"}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("rmqlb import: %v\n%s", err, stderr.String())
+	}
+	sock = filepath.Join(dir, "rmqlb.sock")
+	conf = filepath.Join(dir, "rmqlb.yaml")
+	if err := os.WriteFile(conf, append([]byte(fmt.Sprintf("control_socket: %s\n%s", sock, keys)), out...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return conf, sock
+}
+
 // TestImportBesideKeepalived is the README's migration of one host: h1
 // runs keepalived with the blog post's keepalived.conf of rabbitmq01
 // (VRRPv2, auth PASS, advert_int 5, priority 150), h2 runs rmqlb with the
@@ -50,18 +73,8 @@ func TestImportBesideKeepalived(t *testing.T) {
 	}
 
 	// h2: rmqlb import, then the daemon keys of the lab.
-	cmd := exec.Command(bin, "import", "--keepalived", blogFile(t, dir, "rabbitmq02-keepalived.conf"), "--haproxy", blogFile(t, dir, "haproxy.cfg"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("rmqlb import: %v\n%s", err, stderr.String())
-	}
-	sock := filepath.Join(dir, "rmqlb.sock")
-	conf := filepath.Join(dir, "rmqlb.yaml")
-	if err := os.WriteFile(conf, append([]byte(fmt.Sprintf("control_socket: %s\nlog_level: debug\n", sock)), out...), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	conf, sock := importedConf(t, bin, dir, "log_level: debug\n",
+		"--keepalived", blogFile(t, dir, "rabbitmq02-keepalived.conf"), "--haproxy", blogFile(t, dir, "haproxy.cfg"))
 
 	// h1: keepalived with rabbitmq01's file as the blog post has it (VRRP
 	// only: the virtual_server needs LVS, which rmqlb replaces).
@@ -142,5 +155,116 @@ func TestImportBesideKeepalived(t *testing.T) {
 		return in.State == "BACKUP", fmt.Errorf("rmqlb is %s", in.State)
 	}); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestImportedNotifyScript: a keepalived notify script, translated by
+// rmqlb import, gets under rmqlb the arguments keepalived gives it. h1 runs
+// keepalived, h2 rmqlb with the file rmqlb import writes from the same
+// keepalived.conf at a higher priority; each host's instance runs the
+// same generic `notify` script, which appends its arguments to a file of
+// its own. keepalived on h1 takes the VIP, rmqlb on h2 preempts it and
+// stops, and keepalived stops: both scripts saw INSTANCE, the instance's
+// name, BACKUP, MASTER and STOP, and their own priority.
+func TestImportedNotifyScript(t *testing.T) {
+	l := newLab(t, "keepalived")
+	bin := rmqlbBinary(t)
+	h1, h2 := l.Host("h1"), l.Host("h2")
+	dir := filepath.Join(l.Dir, "notify-import")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "notify.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nout=$1\nshift\necho \"$*\" >> \"$out\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keepalivedConf := func(prio int, out string) string {
+		p := filepath.Join(dir, fmt.Sprintf("keepalived-%d.conf", prio))
+		c := fmt.Sprintf(`vrrp_instance VI_RMQ {
+    state BACKUP
+    interface %s
+    virtual_router_id 51
+    priority %d
+    advert_int 1
+    virtual_ipaddress {
+        %s
+    }
+    notify "%s %s"
+}
+`, netlab.Iface, prio, vipPfx, script, out)
+		if err := os.WriteFile(p, []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	outK, outR := filepath.Join(dir, "keepalived.out"), filepath.Join(dir, "rmqlb.out")
+
+	conf, sock := importedConf(t, bin, dir, "", "--keepalived", keepalivedConf(150, outR))
+
+	const advert = time.Second
+	kConf := keepalivedConf(100, outK)
+	kp, err := h1.Start("keepalived", nil, "keepalived", "-n", "-l", "-D", "-P", "-f", kConf,
+		"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kp.Stop(10 * time.Second)
+	if err := waitSoleHolder(l, h1, masterDown(advert, 100)+netlab.SchedulingSlack); err != nil {
+		t.Fatalf("keepalived on h1 never held the VIP: %v\n%s", err, kp.Tail(20))
+	}
+
+	d := &daemon{t: t, bin: bin, host: h2, path: conf, sock: sock}
+	d.start()
+	if err := waitSoleHolder(l, h2, masterDown(advert, 150)+netlab.SchedulingSlack); err != nil {
+		t.Fatalf("rmqlb on h2 never took the VIP: %v\n%s", err, d.proc.Tail(20))
+	}
+	if err := d.proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.proc.Wait(10 * time.Second); err != nil {
+		t.Fatalf("rmqlb exit after SIGTERM: %v\n%s", err, d.proc.Tail(30))
+	}
+	if err := waitSoleHolder(l, h1, masterDown(advert, 100)+netlab.SchedulingSlack); err != nil {
+		t.Fatalf("keepalived on h1 never took the VIP back: %v\n%s", err, kp.Tail(20))
+	}
+	if err := kp.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	// keepalived runs its notify scripts without waiting for them: wait
+	// for its STOP line.
+	lines := func(p, last string) []string {
+		t.Helper()
+		var ls []string
+		if err := waitFor(5*time.Second, func() (bool, error) {
+			b, err := os.ReadFile(p)
+			ls = strings.Split(strings.TrimSpace(string(b)), "\n")
+			return err == nil && ls[len(ls)-1] == last, fmt.Errorf("%s: %q, %v", p, ls, err)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ls
+	}
+	k := lines(outK, "INSTANCE VI_RMQ STOP 100")
+	r := lines(outR, "INSTANCE VI_RMQ STOP 150")
+	t.Logf("keepalived's script saw %q; rmqlb's %q", k, r)
+	for _, c := range []struct {
+		who  string
+		got  []string
+		prio string
+	}{{"keepalived", k, "100"}, {"rmqlb", r, "150"}} {
+		for _, st := range []string{"BACKUP", "MASTER", "STOP"} {
+			if want := "INSTANCE VI_RMQ " + st + " " + c.prio; !slices.Contains(c.got, want) {
+				t.Errorf("%s's script never saw %q: %q", c.who, want, c.got)
+			}
+		}
+		for _, l := range c.got {
+			if f := strings.Fields(l); len(f) != 4 || f[0] != "INSTANCE" || f[1] != "VI_RMQ" || f[3] != c.prio {
+				t.Errorf("%s's script saw %q, not INSTANCE VI_RMQ STATE %s", c.who, l, c.prio)
+			}
+		}
+	}
+	if want := []string{"INSTANCE VI_RMQ BACKUP 150", "INSTANCE VI_RMQ MASTER 150", "INSTANCE VI_RMQ STOP 150"}; !slices.Equal(r, want) {
+		t.Errorf("rmqlb's script saw %q, want %q", r, want)
 	}
 }
