@@ -20,14 +20,14 @@ import (
 	"github.com/rmqlb/rmqlb/notify"
 )
 
-// Load reads, parses and resolves the file at path (see Parse), and adds
-// a warning to Config.Warnings when the file holds a password (auth_pass,
-// a check's password) and may be read by others or by an untrusted group
-// (see exposed), and for
-// every notify hook whose program cannot be run on this host (a hook is
-// often installed after its configuration, so this is no error), and for
-// every setting that lets a stop outlast the packaged unit's
-// TimeoutStopSec (see stopBudgetWarnings). A
+// Load reads, parses and resolves the file at path (see Parse, whose
+// warnings hold for any host), and adds the warnings of this host: a
+// file that holds a password (auth_pass, a check's password) and may be
+// read by others or by an untrusted group (see exposed), every notify
+// hook whose program cannot be run here (a hook is often installed after
+// its configuration, so this is no error), a listener bound to no address
+// of this host (bindWarnings) and an instance whose interface is not here
+// (interfaceWarnings). A
 // check's TLS files that this process cannot read or parse are errors
 // (an Errors value), as the file's own problems are: the daemon would
 // check every such backend DOWN.
@@ -44,7 +44,6 @@ func Load(path string) (*Config, error) {
 		return nil, es
 	}
 	c.Warnings = append(c.Warnings, c.hookWarnings()...)
-	c.Warnings = append(c.Warnings, c.stopBudgetWarnings()...)
 	if local, err := hostAddrs(); err == nil {
 		c.Warnings = append(c.Warnings, c.bindWarnings(local)...)
 	}
@@ -199,7 +198,10 @@ func (c *Config) secretField() string {
 // failure the error is an Errors value listing every problem with its
 // line. Parse accepts exactly what the daemon can run: besides its own
 // rules it builds every package's configuration from the result and
-// validates it (Build), so that check-config and run never disagree.
+// validates it (Build), so that check-config and run never disagree. Its
+// Warnings hold whatever the host: among them every setting that lets a
+// stop outlast the packaged unit's TimeoutStopSec (see
+// stopBudgetWarnings).
 func Parse(data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {

@@ -218,6 +218,7 @@ func (r *resolver) config(f *file) *Config {
 	c.Warnings = append(c.Warnings, c.guestWarnings()...)
 	c.Warnings = append(c.Warnings, c.backupWarnings()...)
 	c.Warnings = append(c.Warnings, c.clientLimitWarnings()...)
+	c.Warnings = append(c.Warnings, c.stopBudgetWarnings()...)
 	return c
 }
 

@@ -31,9 +31,10 @@ func defineImport(fs *flag.FlagSet) runFunc {
 
 // cmdImport translates keepalived, HAProxy and ipvsadm files into an rmqlb
 // configuration file: the file on stdout, what was not translated (file,
-// line and why) on stderr. Exit 0 with a valid file (even when directives
-// were not translated), 1 when an input cannot be read or the file
-// written would not validate.
+// line and why) on stderr, then the warnings of the file written that
+// hold on any host (config.Parse's). Exit 0 with a valid file (even when
+// directives were not translated or it has warnings), 1 when an input
+// cannot be read or the file written would not validate.
 func cmdImport(src migrate.Sources, stdout, stderr io.Writer) int {
 	r, err := migrate.Import(src, migrate.OSFiles{})
 	if err != nil {
@@ -50,7 +51,8 @@ func cmdImport(src migrate.Sources, stdout, stderr io.Writer) int {
 	if len(r.Notes) > 0 {
 		fmt.Fprintf(stderr, "rmqlb import: %d directives not translated, %d translated with a note (above)\n", skipped, len(r.Notes)-skipped)
 	}
-	if _, err := config.Parse(r.YAML); err != nil {
+	c, err := config.Parse(r.YAML)
+	if err != nil {
 		fmt.Fprintln(stderr, "rmqlb import: the file written does not validate, so it is not printed:")
 		var es config.Errors
 		if !errors.As(err, &es) {
@@ -61,6 +63,11 @@ func cmdImport(src migrate.Sources, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "  %s\n", trimLine(e))
 		}
 		return 1
+	}
+	// What check-config would say of the file on any host (the lines are
+	// the file's).
+	for _, w := range c.Warnings {
+		fmt.Fprintf(stderr, "rmqlb import: warning: %s\n", w)
 	}
 	if _, err := stdout.Write(r.YAML); err != nil {
 		fmt.Fprintf(stderr, "rmqlb import: writing the file: %v\n", err)

@@ -75,3 +75,27 @@ func TestImportExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestImportWarnings: the file written is valid, and what check-config
+// would warn of on any host is on stderr after the notes: HAProxy's
+// hard-stop-after of 5 minutes, as the graceful_timeout of a listener
+// bound to no VIP, outlasts the packaged unit's TimeoutStopSec.
+func TestImportWarnings(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "haproxy.cfg")
+	cfg := "global\n hard-stop-after 5m\nlisten amqp\n bind 10.0.0.100:5672\n server a 10.0.0.1:5672 check\n"
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"import", "--haproxy", p}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "graceful_timeout: 5m\n") {
+		t.Errorf("stdout lacks graceful_timeout: 5m:\n%s", out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	want := "rmqlb import: warning: listeners[0].graceful_timeout (line 10): 5m0s is not below the packaged unit's TimeoutStopSec=90s"
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, want) {
+		t.Errorf("last stderr line %q, want it to start with %q", last, want)
+	}
+}
