@@ -260,8 +260,9 @@ func (t *kaT) genericNotify(in *instance, n *kaNode, kind, name string, prio int
 }
 
 // syncGroup translates a vrrp_sync_group. rmqlb has none: its instances
-// fail over one by one. A group of one instance is that instance, and its
-// hooks (notify_STATE, notify) become the instance's, for the states
+// fail over one by one. A group of one instance is that instance: its
+// track_script and track_interface entries are the instance's too, and
+// its hooks (notify_STATE, notify) become the instance's, for the states
 // without one of their own; a group of several is reported.
 func (t *kaT) syncGroup(n *kaNode) {
 	var members []string
@@ -298,8 +299,15 @@ func (t *kaT) syncGroup(n *kaNode) {
 	}
 	t.use(n)
 	for _, c := range n.children {
-		if c.key == "group" {
+		switch c.key {
+		case "group":
 			c.markAll()
+		case "track_script", "track_interface":
+			t.use(c)
+			each := map[string]func(*instance, *kaNode){"track_script": t.trackScript, "track_interface": t.trackInterface}[c.key]
+			for _, e := range c.children {
+				each(in, e)
+			}
 		}
 	}
 	t.ns.change(n.pos, n.text(), "holds one instance, "+members[0]+": its hooks are that instance's, for the states without one of their own")

@@ -93,6 +93,14 @@ func TestTranslate(t *testing.T) {
 				"k:16: notify_backup /usr/local/bin/own-backup: note: run with"},
 		},
 		{
+			name: "a sync group of one instance gives it its track scripts",
+			files: memFiles{"k": "vrrp_script chk {\n script \"/usr/bin/killall -0 haproxy\"\n weight -30\n}\nvrrp_sync_group VG {\n group {\n  V\n }\n track_script {\n  chk\n }\n track_interface {\n  eth0\n }\n}\n" + vrrpBlock + "}\n",
+				"h": "listen amqp\n bind 10.0.0.100:5672\n server a 10.0.0.1:5672 check\n"},
+			src:   Sources{Keepalived: "k", HAProxy: "h"},
+			want:  []string{"{listener: amqp, weight: -30}"},
+			notes: []string{"k:5: vrrp_sync_group VG: note: holds one instance, V", "k:10: chk: note: tracked as listener amqp"},
+		},
+		{
 			name:  "a sync group of several instances is left out, hooks and all",
 			files: memFiles{"k": "vrrp_sync_group VG {\n group {\n  VI_1 VI_2\n }\n notify_master /usr/local/bin/group-master\n}\n" + vrrpBlock + "}\n"},
 			src:   Sources{Keepalived: "k"},
