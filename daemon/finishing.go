@@ -119,7 +119,7 @@ func (d *Daemon) followPrevious(f *os.File, pid int) {
 		left := int(min(binary.LittleEndian.Uint64(msg[:8]), math.MaxInt32))
 		d.mu.Lock()
 		if p := d.previous; p != nil && p.shown.PID == pid {
-			p.left = &left
+			p.shown.SessionsLeft = &left
 		}
 		d.mu.Unlock()
 	}

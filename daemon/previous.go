@@ -7,10 +7,10 @@ import "github.com/rmqlb/rmqlb/control"
 // hand-over, which this process's listeners do not count, and `rmqlb
 // status` says so.
 type previousProcess struct {
+	// shown is what status shows of it. Its SessionsLeft, set by
+	// followPrevious at each report, points to a new int each time and
+	// is never written through, so copies of shown may share it.
 	shown control.PreviousProcess
-	// left is the sessions it still holds, as it last reported
-	// (followPrevious); nil before its first report.
-	left *int
 	// gone reports whether the process has exited (processGone).
 	gone func() bool
 }
@@ -28,9 +28,5 @@ func (d *Daemon) previousLocked() *control.PreviousProcess {
 		return nil
 	}
 	s := p.shown
-	if p.left != nil {
-		n := *p.left
-		s.SessionsLeft = &n
-	}
 	return &s
 }
