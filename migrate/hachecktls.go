@@ -79,30 +79,25 @@ type haGlobalTLS struct {
 // kept.
 func (t *haT) globalTLS() {
 	t.gtls.verify = "required"
-	for _, s := range t.cfg.sections {
-		if s.kind != "global" {
-			continue
-		}
-		for _, l := range s.lines {
-			switch l.words[0] {
-			case "ssl-server-verify":
-				switch {
-				case len(l.words) != 2:
-					t.skip(l, "must be ssl-server-verify none or required")
-				case l.words[1] == "none" || l.words[1] == "required":
-					t.gtls.verify = l.words[1]
-					t.use(l)
-				default:
-					t.skip(l, "must be none or required: HAProxy refuses "+l.words[1])
-				}
-			case "ca-base":
-				if len(l.words) == 2 && t.gtls.caBase == nil {
-					t.gtls.caBase, t.gtls.caBaseV = l, l.words[1]
-				}
-			case "crt-base":
-				if len(l.words) == 2 && t.gtls.crtBase == nil {
-					t.gtls.crtBase, t.gtls.crtBaseV = l, l.words[1]
-				}
+	for _, l := range t.globalLines() {
+		switch l.words[0] {
+		case "ssl-server-verify":
+			switch {
+			case len(l.words) != 2:
+				t.skip(l, "must be ssl-server-verify none or required")
+			case l.words[1] == "none" || l.words[1] == "required":
+				t.gtls.verify = l.words[1]
+				t.use(l)
+			default:
+				t.skip(l, "must be none or required: HAProxy refuses "+l.words[1])
+			}
+		case "ca-base":
+			if len(l.words) == 2 && t.gtls.caBase == nil {
+				t.gtls.caBase, t.gtls.caBaseV = l, l.words[1]
+			}
+		case "crt-base":
+			if len(l.words) == 2 && t.gtls.crtBase == nil {
+				t.gtls.crtBase, t.gtls.crtBaseV = l, l.words[1]
 			}
 		}
 	}

@@ -11,17 +11,7 @@ import (
 // last line of the global sections counts, as in HAProxy; a file without
 // listeners leaves it to sweep.
 func (t *haT) hardStop() {
-	var lines []*haLine
-	for _, s := range t.cfg.sections {
-		if s.kind != "global" {
-			continue
-		}
-		for _, l := range s.lines {
-			if k, _ := haKey(l.words); k == "hard-stop-after" {
-				lines = append(lines, l)
-			}
-		}
-	}
+	lines := t.globalLines("hard-stop-after")
 	if len(lines) == 0 || len(t.listeners) == 0 {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -194,6 +195,23 @@ func lastLine(lines []*haLine, key string) *haLine {
 	return nil
 }
 
+// globalLines returns the lines of the global sections, in order: those
+// whose key (haKey) is one of keys, or all of them without keys.
+func (t *haT) globalLines(keys ...string) []*haLine {
+	var out []*haLine
+	for _, s := range t.cfg.sections {
+		if s.kind != "global" {
+			continue
+		}
+		for _, l := range s.lines {
+			if k, _ := haKey(l.words); len(keys) == 0 || slices.Contains(keys, k) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
 // text is a line as a Note shows it.
 func (l *haLine) text() string { return directive(l.words...) }
 
@@ -330,15 +348,8 @@ func (t *haT) serverStateFiles() {
 	if !t.stateFile {
 		return
 	}
-	for _, s := range t.cfg.sections {
-		if s.kind != "global" {
-			continue
-		}
-		for _, l := range s.lines {
-			if k, _ := haKey(l.words); k == "server-state-file" || k == "server-state-base" {
-				t.change(l, "state_file replaces it: rmqlb writes and reads its own")
-			}
-		}
+	for _, l := range t.globalLines("server-state-file", "server-state-base") {
+		t.change(l, "state_file replaces it: rmqlb writes and reads its own")
 	}
 }
 
