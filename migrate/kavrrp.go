@@ -162,11 +162,17 @@ func (t *kaT) notifyHook(in *instance, n *kaNode) {
 	if !ok {
 		return
 	}
+	in.setHook(state, words)
+	t.change(n, hookWhy+runAs(n))
+}
+
+// setHook makes argv the instance's hook of state (master, backup, fault
+// or stop).
+func (in *instance) setHook(state string, argv []string) {
 	if in.notify == nil {
 		in.notify = map[string][]string{}
 	}
-	in.notify[state] = words
-	t.change(n, hookWhy+runAs(n))
+	in.notify[state] = argv
 }
 
 // hookWhy is what a translated notify script is told of the change.
@@ -226,17 +232,13 @@ func (t *kaT) genericNotify(in *instance, n *kaNode, kind, name string, prio int
 	if !ok {
 		return
 	}
-	if in.notify == nil {
-		in.notify = map[string][]string{}
-	}
 	var made, kept []string
 	for _, state := range []string{"master", "backup", "fault", "stop"} {
 		if _, ok := in.notify[state]; ok {
 			kept = append(kept, state)
 			continue
 		}
-		argv := append(slices.Clone(words), kind, name, strings.ToUpper(state), strconv.Itoa(prio))
-		in.notify[state] = argv
+		in.setHook(state, append(slices.Clone(words), kind, name, strings.ToUpper(state), strconv.Itoa(prio)))
 		made = append(made, state)
 	}
 	if len(made) == 0 {
@@ -321,10 +323,7 @@ func (t *kaT) syncGroup(n *kaNode) {
 		if !ok {
 			continue
 		}
-		if in.notify == nil {
-			in.notify = map[string][]string{}
-		}
-		in.notify[state] = words
+		in.setHook(state, words)
 		t.change(c, "the hook of vrrp_instance "+members[0]+"; "+hookWhy+runAs(c))
 	}
 	if generic != nil {
