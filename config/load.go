@@ -21,16 +21,16 @@ import (
 )
 
 // Load reads, parses and resolves the file at path (see Parse, whose
-// warnings hold for any host), and adds the warnings of this host: a
-// file that holds a password (auth_pass, a check's password) and may be
-// read by others or by an untrusted group (see exposed), every notify
-// hook whose program cannot be run here (a hook is often installed after
-// its configuration, so this is no error), a listener bound to no address
-// of this host (bindWarnings) and an instance whose interface is not here
-// (interfaceWarnings). A
-// check's TLS files that this process cannot read or parse are errors
-// (an Errors value), as the file's own problems are: the daemon would
-// check every such backend DOWN.
+// warnings hold for any host), and adds the warnings of this host: a file
+// that holds a password (auth_pass, a check's password) and may be read
+// by others or by an untrusted group (see exposed), every notify hook
+// whose program cannot be run here or is unsafe to run (a hook is often
+// installed after its configuration, so this is no error), a listener
+// bound to no address of this host (bindWarnings) and an instance whose
+// interface is not here (interfaceWarnings). A check's TLS files that
+// this process cannot read or parse are errors (an Errors value), as the
+// file's own problems are: the daemon would check every such backend
+// DOWN.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -85,18 +85,22 @@ func exposed(fi os.FileInfo) bool {
 }
 
 // hookWarnings returns a warning for every notify hook whose program
-// cannot be run on this host (notify.CheckProgram).
+// cannot be run on this host (notify.CheckProgram), or that the daemon
+// refuses to run (notify.CheckSafe: others may change it).
 func (c *Config) hookWarnings() []string {
 	var ws []string
+	owners := notify.TrustedOwners()
 	for _, in := range c.VRRP {
 		for _, k := range notify.Kinds {
 			argv := in.Notify.Argv(k)
 			if len(argv) == 0 {
 				continue
 			}
+			field := in.Field + ".notify." + k.Key()
 			if err := notify.CheckProgram(argv[0]); err != nil {
-				field := in.Field + ".notify." + k.Key()
 				ws = append(ws, fmt.Sprintf("%s (line %d): the hook cannot run on this host: %v", field, c.Line(field), err))
+			} else if err := notify.CheckSafe(argv[0], owners...); err != nil {
+				ws = append(ws, fmt.Sprintf("%s (line %d): the daemon will not run the hook: %v", field, c.Line(field), err))
 			}
 		}
 	}

@@ -488,8 +488,9 @@ func TestNotifyBuilt(t *testing.T) {
 }
 
 // TestHookWarnings: a hook whose program is missing or not executable on
-// this host is a warning naming the field and its line, not an error (the
-// hook may be installed after the file); a runnable one gets none.
+// this host, or that others may change, is a warning naming the field and
+// its line, not an error (the hook may be installed after the file); a
+// runnable one gets none.
 func TestHookWarnings(t *testing.T) {
 	dir := t.TempDir()
 	hook := filepath.Join(dir, "hook")
@@ -500,8 +501,15 @@ func TestHookWarnings(t *testing.T) {
 	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	open := filepath.Join(dir, "open")
+	if err := os.WriteFile(open, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil { // past the umask
+		t.Fatal(err)
+	}
 	missing := filepath.Join(dir, "missing")
-	data := strings.Replace(base, "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify:\n      master: ["+hook+"]\n      backup: ["+missing+", x]\n      fault: ["+plain+"]", 1)
+	data := strings.Replace(base, "garp: {refresh: 60s}", "garp: {refresh: 60s}\n    notify:\n      master: ["+hook+"]\n      backup: ["+missing+", x]\n      fault: ["+plain+"]\n      stop: ["+open+"]", 1)
 	data = strings.Replace(data, "interface: eth0", "interface: lo", 1) // every host has lo
 	p := filepath.Join(dir, "rmqlb.yaml")
 	if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
@@ -514,6 +522,7 @@ func TestHookWarnings(t *testing.T) {
 	want := []string{
 		"vrrp_instances[0].notify.backup (line 13): the hook cannot run on this host: stat " + missing + ": no such file or directory",
 		"vrrp_instances[0].notify.fault (line 14): the hook cannot run on this host: " + plain + " is not executable (mode 0644)",
+		"vrrp_instances[0].notify.stop (line 15): the daemon will not run the hook: " + open + " is writable by every user, mode 0777: whoever can change it could run commands as the daemon (a hook, and every directory above it, must be owned by root or the daemon's user, and writable by no one else)",
 	}
 	if !slices.Equal(c.Warnings, want) {
 		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(c.Warnings, "\n"), strings.Join(want, "\n"))

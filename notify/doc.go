@@ -28,7 +28,14 @@
 // its output is closed; one whose background children keep the output
 // open until the timeout is killed with them and counts as timed out.
 //
+// A hook is not run when CheckSafe finds it unsafe: the program, or a
+// directory above it, may be changed by a user other than root and the
+// daemon's own, who could then run commands with the daemon's privileges
+// (keepalived makes the same check with enable_script_security). Such a
+// run counts as an error.
+//
 // Every run is counted by outcome (ok, failed for a non-zero exit status or
-// a signal, timeout, error when it could not be started, dropped) in
+// a signal, timeout, error when it could not be started or was refused as
+// unsafe, dropped) in
 // Snapshot and in the metric rmqlb_notify_runs_total.
 package notify

@@ -50,7 +50,8 @@ const (
 	// ResultTimeout: it had not finished at its timeout; its process
 	// group was killed.
 	ResultTimeout Result = "timeout"
-	// ResultError: it could not be started.
+	// ResultError: it could not be started, or was not, being unsafe to
+	// run (CheckSafe).
 	ResultError Result = "error"
 	// ResultDropped: it was not run, the queue being full (or the runner
 	// stopped).
@@ -134,6 +135,7 @@ type Runner struct {
 	clock   clock.Clock
 	env     []string
 	max     int
+	owners  []int // TrustedOwners, at NewRunner
 	metrics *metrics
 	wake    chan struct{} // cap 1: a job was queued
 
@@ -160,13 +162,14 @@ func NewRunner(name string, cfg Config, opt Options) (*Runner, error) {
 		return nil, fmt.Errorf("checking notify hooks of %q: %w", name, err)
 	}
 	r := &Runner{
-		name:  name,
-		log:   opt.Logger,
-		clock: opt.Clock,
-		env:   slices.Clone(opt.Env),
-		max:   opt.QueueLen,
-		wake:  make(chan struct{}, 1),
-		cfg:   cfg.clone(),
+		name:   name,
+		log:    opt.Logger,
+		clock:  opt.Clock,
+		env:    slices.Clone(opt.Env),
+		max:    opt.QueueLen,
+		wake:   make(chan struct{}, 1),
+		cfg:    cfg.clone(),
+		owners: TrustedOwners(),
 	}
 	if r.log == nil {
 		r.log = zap.NewNop()

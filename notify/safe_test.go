@@ -1,0 +1,147 @@
+package notify
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCheckSafe: who may change a hook, or the directories above it,
+// decides whether the daemon runs it.
+func TestCheckSafe(t *testing.T) {
+	root := os.Geteuid() == 0
+	dir := t.TempDir()
+	mkdir := func(name string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.Mkdir(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		return p
+	}
+	chmod := func(p string, mode os.FileMode) string {
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	chown := func(p string, uid, gid int) string {
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	symlink := func(target, p string) string {
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	safeDir := mkdir("safe", 0o755)
+	open := mkdir("open", 0o777)
+	sticky := mkdir("sticky", 0o777|os.ModeSticky)
+	hook := script(t, safeDir, "hook", "exit 0\n")
+	inOpen := script(t, open, "hook", "exit 0\n")
+
+	type tc struct {
+		name, path  string
+		uid         int
+		wantPath    string // "": safe
+		wantProblem string
+	}
+	me := os.Geteuid()
+	cases := []tc{
+		{name: "safe", path: hook, uid: me},
+		{name: "in a sticky directory", path: script(t, sticky, "hook", "exit 0\n"), uid: me},
+		{name: "writable by every user", path: chmod(script(t, safeDir, "open", "exit 0\n"), 0o777), uid: me,
+			wantPath: filepath.Join(safeDir, "open"), wantProblem: "is writable by every user, mode 0777"},
+		{name: "sticky does not exempt the program", path: chmod(script(t, safeDir, "stickyfile", "exit 0\n"), 0o777|os.ModeSticky), uid: me,
+			wantPath: filepath.Join(safeDir, "stickyfile"), wantProblem: "is writable by every user, mode 0777"},
+		{name: "in a directory every user writes", path: inOpen, uid: me,
+			wantPath: open, wantProblem: "is writable by every user, mode 0777"},
+		{name: "link to a program in a directory every user writes", path: symlink(inOpen, filepath.Join(safeDir, "link")), uid: me,
+			wantPath: open, wantProblem: "is writable by every user, mode 0777"},
+		{name: "link in a directory every user writes", path: symlink(hook, filepath.Join(open, "link")), uid: me,
+			wantPath: open, wantProblem: "is writable by every user, mode 0777"},
+	}
+	if root {
+		other := mkdir("other", 0o755)
+		cases = append(cases,
+			tc{name: "owned by another user", path: chown(script(t, safeDir, "alice", "exit 0\n"), 4242, 0), uid: 0,
+				wantPath: filepath.Join(safeDir, "alice"), wantProblem: "is owned by uid 4242"},
+			tc{name: "owned by the daemon's user", path: filepath.Join(safeDir, "alice"), uid: 4242},
+			tc{name: "in a directory of another user", path: script(t, chown(other, 4242, 0), "hook", "exit 0\n"), uid: 0,
+				wantPath: other, wantProblem: "is owned by uid 4242"},
+			tc{name: "writable by another group", path: chmod(chown(script(t, safeDir, "grp", "exit 0\n"), 0, 4242), 0o775), uid: 0,
+				wantPath: filepath.Join(safeDir, "grp"), wantProblem: "is writable by group gid 4242, mode 0775"},
+			tc{name: "writable by root's group", path: chmod(chown(script(t, safeDir, "grp0", "exit 0\n"), 0, 0), 0o775), uid: 0},
+		)
+	} else {
+		t.Log("not root: the cases of other owners and groups are left out (they need chown)")
+	}
+	for _, c := range cases {
+		err := CheckSafe(c.path, c.uid)
+		var u *UnsafeError
+		switch {
+		case c.wantPath == "" && err != nil:
+			t.Errorf("%s: CheckSafe(%s) = %v, want nil", c.name, c.path, err)
+		case c.wantPath == "":
+		case !errors.As(err, &u):
+			t.Errorf("%s: CheckSafe(%s) = %v, want an *UnsafeError", c.name, c.path, err)
+		case u.Path != c.wantPath || u.Problem != c.wantProblem:
+			t.Errorf("%s: CheckSafe(%s) = %q %q, want %q %q", c.name, c.path, u.Path, u.Problem, c.wantPath, c.wantProblem)
+		case !strings.Contains(err.Error(), "could run commands as the daemon"):
+			t.Errorf("%s: %v does not say why it matters", c.name, err)
+		}
+	}
+	var u *UnsafeError
+	if err := CheckSafe(filepath.Join(safeDir, "missing"), me); err == nil || errors.As(err, &u) || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing program: %v, want the error of reading it", err)
+	}
+}
+
+// TestUnsafeHookNotRun: the runner checks a hook before each run; an
+// unsafe one is not run and counts as an error, and runs again once it
+// is made safe.
+func TestUnsafeHookNotRun(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	hook := script(t, dir, "hook", "echo x >> "+marker+"\n")
+	if err := os.Chmod(hook, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRunner("v", Config{Master: []string{hook}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Notify(event(Master, "BACKUP"))
+	runToEnd(t, r)
+	s := r.Snapshot()
+	if s.Failures != 1 || s.Last.Result != ResultError ||
+		!strings.Contains(s.LastError, "running notify master hook "+hook+": not run: "+hook+" is writable by every user, mode 0777") {
+		t.Fatalf("unsafe hook: %+v (last %+v)", s, s.Last)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the unsafe hook ran")
+	}
+
+	if err := os.Chmod(hook, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := NewRunner("v", Config{Master: []string{hook}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Notify(event(Master, "BACKUP"))
+	runToEnd(t, r2)
+	if s := r2.Snapshot(); s.Failures != 0 || s.Last.Result != ResultOK {
+		t.Fatalf("made safe: %+v (last %+v)", s, s.Last)
+	}
+	if b, err := os.ReadFile(marker); err != nil || string(b) != "x\n" {
+		t.Fatalf("made safe: marker %q, %v", b, err)
+	}
+}
