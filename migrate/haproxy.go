@@ -109,7 +109,7 @@ var haWhy = map[string]string{
 	"tune.ssl.default-dh-param": whyTLS, "spread-checks": "no equivalent: rmqlb spreads first checks over one interval",
 	"hard-stop-after":   "a setting of each listener in rmqlb: graceful_timeout (how long a stop or an upgrade lets sessions finish)",
 	"close-spread-time": "a setting of each listener in rmqlb: close_spread, by default four fifths of graceful_timeout, spreads the closes of every session left, AMQP connections included (HAProxy's spreads those of idle and HTTP connections only)",
-	"lua-load":          whyScripts, "insecure-fork-wanted": whyScripts, "external-check-command": whyCheckRules,
+	"lua-load":          "no equivalent: rmqlb runs no Lua", "insecure-fork-wanted": "no equivalent: rmqlb's proxy runs no programs", "external-check-command": whyCheckRules,
 }
 
 // haTranslated are the keys of the lines a proxy's translation reads.

@@ -79,14 +79,21 @@ func translateKeepalived(root *kaNode, ns *notes) *kaT {
 
 // Reasons shared by several directives.
 const (
-	whyScripts = "no equivalent: rmqlb runs no scripts; its state changes are in its log, `rmqlb status` and /metrics"
-	whyMail    = "no equivalent: rmqlb sends no mail; alert on its log or /metrics"
-	whyProcess = "no equivalent: tune the process in rmqlb's service unit"
-	whySNMP    = "no equivalent: rmqlb exports Prometheus metrics (metrics_listen)"
-	whyLVS     = "no equivalent: rmqlb proxies connections itself; there is no LVS table"
-	whyForward = "no equivalent: rmqlb proxies connections, so brokers see rmqlb's address as the client's (set proxy_protocol and RabbitMQ's proxy_protocol if they must see the client's)"
-	whyNetwork = "no equivalent: rmqlb manages only its VIPs; put this in the system's network configuration"
-	whyRFC     = "no equivalent: rmqlb behaves as RFC 3768 / RFC 5798 say"
+	// whyScriptUser: keepalived's user of its scripts.
+	whyScriptUser = "no equivalent: rmqlb runs its notify hooks as its own user (the packaged unit's rmqlb, with its network capabilities)"
+	// whyLifeScript: keepalived's scripts of its own start and stop.
+	whyLifeScript = "no equivalent: rmqlb runs hooks on VRRP state changes only; run it from rmqlb's service unit (ExecStartPre= or ExecStopPost= in a drop-in: systemctl edit rmqlb)"
+	whyFIFO       = "no equivalent: rmqlb writes no FIFO; its notify hooks (notify.master, backup, fault and stop) get every state change"
+	// whyLVSNotify: keepalived's scripts of a real server's or a virtual
+	// server's changes.
+	whyLVSNotify = "no equivalent: rmqlb runs hooks on VRRP state changes only; a backend's and a listener's changes are in its log, `rmqlb status` and /metrics (alert on them)"
+	whyMail      = "no equivalent: rmqlb sends no mail; alert on its log or /metrics"
+	whyProcess   = "no equivalent: tune the process in rmqlb's service unit"
+	whySNMP      = "no equivalent: rmqlb exports Prometheus metrics (metrics_listen)"
+	whyLVS       = "no equivalent: rmqlb proxies connections itself; there is no LVS table"
+	whyForward   = "no equivalent: rmqlb proxies connections, so brokers see rmqlb's address as the client's (set proxy_protocol and RabbitMQ's proxy_protocol if they must see the client's)"
+	whyNetwork   = "no equivalent: rmqlb manages only its VIPs; put this in the system's network configuration"
+	whyRFC       = "no equivalent: rmqlb behaves as RFC 3768 / RFC 5798 say"
 	// whyLowerAdvert and whyLowerGARP: what a master does on hearing a
 	// lower-priority master.
 	whyLowerAdvert = "no equivalent: rmqlb answers a lower-priority master with an advert (keepalived's default)"
@@ -105,10 +112,10 @@ var kaWhy = map[string]string{
 	"notification_email": whyMail, "notification_email_from": whyMail, "smtp_server": whyMail,
 	"smtp_connect_timeout": whyMail, "smtp_helo_name": whyMail, "smtp_alert": whyMail,
 	"smtp_alert_vrrp": whyMail, "smtp_alert_checker": whyMail, "no_email_faults": whyMail, "no_checker_emails": whyMail,
-	"enable_script_security": whyScripts, "script_user": whyScripts, "startup_script": whyScripts,
-	"startup_script_timeout": whyScripts, "shutdown_script": whyScripts, "shutdown_script_timeout": whyScripts,
-	"notify_fifo": whyScripts, "notify_fifo_script": whyScripts, "vrrp_notify_fifo": whyScripts,
-	"vrrp_notify_fifo_script": whyScripts, "lvs_notify_fifo": whyScripts, "lvs_notify_fifo_script": whyScripts,
+	"script_user": whyScriptUser, "startup_script": whyLifeScript,
+	"startup_script_timeout": whyLifeScript, "shutdown_script": whyLifeScript, "shutdown_script_timeout": whyLifeScript,
+	"notify_fifo": whyFIFO, "notify_fifo_script": whyFIFO, "vrrp_notify_fifo": whyFIFO,
+	"vrrp_notify_fifo_script": whyFIFO, "lvs_notify_fifo": whyLVSNotify, "lvs_notify_fifo_script": whyLVSNotify,
 	"vrrp_priority": whyProcess, "checker_priority": whyProcess, "bfd_priority": whyProcess,
 	"vrrp_no_swap": whyProcess, "checker_no_swap": whyProcess, "bfd_no_swap": whyProcess,
 	"checker_rt_priority": whyProcess, "bfd_rt_priority": whyProcess,
@@ -163,9 +170,11 @@ var kaWhy = map[string]string{
 	"v3_checksum_as_v2":               "no equivalent: rmqlb's VRRPv3 checksum is RFC 5798's (v3_checksum: pseudo-header, keepalived's default) or RFC 9568's",
 	"old_unicast_checksum":            "no equivalent: rmqlb's VRRPv3 checksum is RFC 5798's (v3_checksum: pseudo-header, keepalived's default) or RFC 9568's",
 	// vrrp_instance
-	"notify_deleted":             whyScripts,
-	"notify_master_rx_lower_pri": whyScripts, "notify_priority_changes": whyScripts, "vrrp_notify_priority_changes": whyScripts,
-	"lvs_sync_daemon_interface": "no equivalent: rmqlb proxies connections; there is no LVS connection table to synchronise (AMQP clients reconnect after a failover)",
+	"notify_deleted":               "no equivalent: an instance that a reload removes runs its stop hook (RMQLB_STATE=STOP)",
+	"notify_master_rx_lower_pri":   "no equivalent: rmqlb runs hooks on its own state changes only; it answers a lower-priority master with an advert, and `rmqlb status` shows the lower-priority master (rmqlb_vrrp_lower_masters_total counts them)",
+	"notify_priority_changes":      "no equivalent: rmqlb runs hooks on state changes only, each with the priority at the change in RMQLB_PRIORITY; rmqlb_vrrp_effective_priority follows every change",
+	"vrrp_notify_priority_changes": "no equivalent: rmqlb runs hooks on state changes only, each with the priority at the change in RMQLB_PRIORITY; rmqlb_vrrp_effective_priority follows every change",
+	"lvs_sync_daemon_interface":    "no equivalent: rmqlb proxies connections; there is no LVS connection table to synchronise (AMQP clients reconnect after a failover)",
 	// keepalived 1.x spelt it so.
 	"lvs_sync_daemon_inteface":   "no equivalent: rmqlb proxies connections; there is no LVS connection table to synchronise (AMQP clients reconnect after a failover)",
 	"dont_track_primary":         "no equivalent: rmqlb goes to FAULT while its interface's link is down",
@@ -190,25 +199,25 @@ var kaWhy = map[string]string{
 	"sync_group_tracking_weight": "no equivalent: rmqlb has no sync groups",
 	"virtual_ipaddress_excluded": "no equivalent: rmqlb lists every VIP in its adverts, and a peer that lists other addresses has its adverts dropped (address_mismatch); add these addresses to virtual_ipaddress once no keepalived peer is left",
 	// vrrp_script
-	"user":      whyScripts,
+	"user":      "no equivalent: rmqlb runs no command for a vrrp_script: it tracks a check of its own (or nothing)",
 	"init_fail": "no equivalent: rmqlb's checks count as failing until they first pass",
 	// virtual_server, real_server, checkers
 	"lb_kind":                 whyForward,
 	"lvs_method":              whyForward,
 	"ha_suspend":              "no equivalent: rmqlb's listener is bound on every host (IP_FREEBIND) and takes traffic where the VIP is",
 	"virtualhost":             whyAMQP,
-	"omega":                   whyScripts,
+	"omega":                   whyLVSNotify,
 	"quorum":                  "no equivalent: a track rule on the listener ({listener: NAME, weight: W}) moves the VIP when no backend serves",
-	"quorum_up":               whyScripts,
-	"quorum_down":             whyScripts,
+	"quorum_up":               whyLVSNotify,
+	"quorum_down":             whyLVSNotify,
 	"hysteresis":              "no equivalent: a track rule on the listener ({listener: NAME, weight: W}) moves the VIP when no backend serves",
 	"sorry_server_inhibit":    "no equivalent: the sorry_server's backup backend closes its sessions as the listener's on_marked_down says",
 	"sorry_server_lvs_method": whyForward,
 	"ops":                     whyLVS, "hashed": whyLVS, "flag-1": whyLVS, "flag-2": whyLVS, "flag-3": whyLVS,
 	"sh-port": whyLVS, "sh-fallback": whyLVS, "mh-port": whyLVS, "mh-fallback": whyLVS, "persistence_engine": whyLVS,
 	"ip_family":        "no equivalent: the address family is the bind's",
-	"notify_up":        whyScripts,
-	"notify_down":      whyScripts,
+	"notify_up":        whyLVSNotify,
+	"notify_down":      whyLVSNotify,
 	"lthreshold":       "no equivalent: a full backend takes connections again as soon as it is below maxconn",
 	"bindto":           "no equivalent: checks leave by the routing table",
 	"bind_port":        "no equivalent: checks leave by the routing table",
@@ -351,6 +360,8 @@ func (t *kaT) globalDefs(g *kaNode) {
 			t.downTimer(n, &t.lateAdverts, "of each instance")
 		case "vrrp_check_unicast_src":
 			t.use(n) // rmqlb hears unicast adverts from its peers only
+		case "enable_script_security":
+			t.change(n, "what rmqlb always does: it does not run a notify hook that a user other than root or its own could change (`rmqlb check-config` warns of one)")
 		case "default_interface":
 			if _, ok := t.value(n); ok {
 				t.defaultIface = n
