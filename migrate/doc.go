@@ -8,8 +8,9 @@
 //     peers, VIPs, gratuitous ARP settings), its virtual_servers become
 //     listeners (scheduler, persistence, real servers, TCP_CHECK), and the
 //     vrrp_scripts that clearly check the proxy or a broker (killall -0
-//     haproxy, pidof, nc -z HOST PORT, curl, rabbitmqctl) become track
-//     rules on a listener or a backend;
+//     haproxy, pidof, nc -z HOST PORT, curl, rabbitmqctl) and the
+//     vrrp_track_processes of either become track rules on a listener or
+//     a backend;
 //   - an haproxy.cfg: its TCP listen sections and frontend/backend pairs
 //     become listeners, with their defaults (timeouts, retries, option
 //     redispatch, maxconn, balance, default-server), binds, servers and

@@ -52,8 +52,8 @@ type instance struct {
 	// program and its arguments.
 	notify map[string][]string
 
-	// scripts are the vrrp_scripts it tracks, resolved into track rules
-	// once the listeners are known.
+	// scripts are the vrrp_scripts and vrrp_track_processes it tracks,
+	// resolved into track rules once the listeners are known.
 	scripts []scriptRef
 	// advertPos is the line of advert_int, for a note when it cannot be
 	// kept.
@@ -80,6 +80,7 @@ type track struct {
 type scriptRef struct {
 	pos       Pos
 	name      string
+	process   bool // a track_process entry: name is a vrrp_track_process
 	weight    *int
 	reverse   bool // "reverse": the weight applies the other way round
 	noreverse bool // "noreverse": not, whatever the vrrp_script says

@@ -59,6 +59,7 @@ func FuzzKeepalived(f *testing.F) {
 	f.Add([]byte("vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n notify /bin/n\n notify_stop /bin/s\n}\n"))
 	f.Add([]byte("vrrp_sync_group G {\n group {\n V\n }\n notify /bin/g\n notify_master /bin/m\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n"))
 	f.Add([]byte("vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_script {\n s weight -3\n }\n}\nvrrp_script s {\n script \"nc -z 127.0.0.1 5672\"\n}\n"))
+	f.Add([]byte("vrrp_track_process p {\n process haproxy\n quorum 2\n weight -5 reverse\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n track_process {\n p weight -3 noreverse\n q\n }\n}\n"))
 	haproxy, err := os.ReadFile("testdata/tier/haproxy.cfg")
 	if err != nil {
 		f.Fatal(err)

@@ -3,40 +3,61 @@ package migrate
 import (
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 )
 
-// kaScript is a vrrp_script: its command and weight, and the statements
-// whose fate depends on whether the command can be told apart.
+// kaScript is a vrrp_script, or a vrrp_track_process: its command (the
+// process line), its weight, and the statements whose fate depends on
+// whether what it checks can be told apart.
 type kaScript struct {
 	node    *kaNode
-	cmd     *kaNode
+	process bool    // a vrrp_track_process
+	cmd     *kaNode // script, or process
 	weight  int
 	reverse bool // "weight W reverse": applied the other way round
-	// rest are interval, timeout, rise and fall: the check the script
+	// rest are a script's interval, timeout, rise and fall, or a
+	// process's quorum, delays and matching: the check the script
 	// becomes has its own schedule.
 	rest []*kaNode
 }
 
+// processRest are the statements of a vrrp_track_process that go with the
+// process, not with what rmqlb tracks instead.
+var processRest = []string{"quorum", "quorum_max", "delay", "fork_delay", "terminate_delay", "param_match", "full_command"}
+
 // script records a vrrp_script block; translating it waits until the
 // instances that track it and the listeners are known.
-func (t *kaT) script(n *kaNode) {
+func (t *kaT) script(n *kaNode) { t.readScript(n, false) }
+
+// trackProcess records a vrrp_track_process block (keepalived 2's
+// tracking of a running process), which is translated as a vrrp_script
+// whose command checks that process.
+func (t *kaT) trackProcess(n *kaNode) { t.readScript(n, true) }
+
+// readScript records a vrrp_script or, with process, a
+// vrrp_track_process.
+func (t *kaT) readScript(n *kaNode, process bool) {
 	if len(n.args) == 0 {
 		t.skip(n, "needs a name")
 		return
 	}
-	s := &kaScript{node: n}
+	s := &kaScript{node: n, process: process}
 	t.use(n)
+	cmdKey, rest := "script", []string{"interval", "timeout", "rise", "fall"}
+	if process {
+		cmdKey, rest = "process", processRest
+	}
 	for _, c := range n.children {
-		switch c.key {
-		case "script":
+		switch {
+		case c.key == cmdKey:
 			if len(c.args) == 0 {
-				t.skip(c, "needs a command")
+				t.skip(c, "needs a "+map[bool]string{false: "command", true: "process name"}[process])
 				continue
 			}
 			s.cmd = c
-		case "weight":
+		case c.key == "weight":
 			if len(c.args) > 0 {
 				w, err := number(c.args[0], -254, 254)
 				if err != nil {
@@ -46,16 +67,46 @@ func (t *kaT) script(n *kaNode) {
 				s.weight = w
 				s.reverse = len(c.args) > 1 && c.args[1] == "reverse"
 				if s.reverse {
-					t.skip(c, "no equivalent: reverse changes the priority the other way round, which rmqlb's track rules cannot do (they lower it while what they track fails); the script is not tracked")
+					t.skip(c, "no equivalent: reverse changes the priority the other way round, which rmqlb's track rules cannot do (they lower it while what they track fails); the "+s.noun()+" is not tracked")
 					continue
 				}
 				c.done = true
 			}
-		case "interval", "timeout", "rise", "fall":
+		case slices.Contains(rest, c.key):
 			s.rest = append(s.rest, c)
 		}
 	}
+	if process {
+		t.processes[n.args[0]] = s
+		return
+	}
 	t.scripts[n.args[0]] = s
+}
+
+// noun is what s checks: "script" or "process".
+func (s *kaScript) noun() string {
+	if s.process {
+		return "process"
+	}
+	return "script"
+}
+
+// block is the keepalived block s comes from.
+func (s *kaScript) block() string {
+	if s.process {
+		return "vrrp_track_process"
+	}
+	return "vrrp_script"
+}
+
+// target is what s checks: the process of a vrrp_track_process (its name,
+// or with full_command the program of its command line), or what the
+// command of a vrrp_script checks (classify).
+func (s *kaScript) target() scriptTarget {
+	if s.process {
+		return processTarget(path.Base(s.cmd.args[0]))
+	}
+	return classify(s.cmd.args[0])
 }
 
 // targetKind is what a vrrp_script checks.
@@ -125,16 +176,7 @@ func classify(cmd string) scriptTarget {
 	}
 	base := path.Base(w[0])
 	args := w[1:]
-	process := func(name string) scriptTarget {
-		name = strings.TrimSuffix(name, ".service")
-		switch {
-		case proxyProcesses[name]:
-			return scriptTarget{kind: targetProxyProcess}
-		case brokerProcesses[name]:
-			return scriptTarget{kind: targetLocalBroker}
-		}
-		return scriptTarget{}
-	}
+	process := processTarget
 	lastWord := func(a []string) string {
 		for i := len(a) - 1; i >= 0; i-- {
 			if !strings.HasPrefix(a[i], "-") {
@@ -193,6 +235,20 @@ func classify(cmd string) scriptTarget {
 		return process(base)
 	}
 	return scriptTarget{kind: targetUnknown}
+}
+
+// processTarget is what checking that the process (or the service) name
+// runs checks: the proxy, this host's broker, or something rmqlb import
+// does not know.
+func processTarget(name string) scriptTarget {
+	name = strings.TrimSuffix(name, ".service")
+	switch {
+	case proxyProcesses[name]:
+		return scriptTarget{kind: targetProxyProcess}
+	case brokerProcesses[name]:
+		return scriptTarget{kind: targetLocalBroker}
+	}
+	return scriptTarget{}
 }
 
 // shellWords splits a command line into words as a shell does for the

@@ -95,10 +95,10 @@ func (t *kaT) instance(n *kaNode) *instance {
 			t.downTimer(c, &in.lateAdverts, "")
 		case "authentication":
 			authNodes = append(authNodes, c)
-		case "unicast_peer", "virtual_ipaddress", "track_script", "track_interface":
+		case "unicast_peer", "virtual_ipaddress", "track_script", "track_process", "track_interface":
 			t.use(c)
 			each := map[string]func(*instance, *kaNode){"unicast_peer": t.peer, "virtual_ipaddress": t.vip,
-				"track_script": t.trackScript, "track_interface": t.trackInterface}[c.key]
+				"track_script": t.trackScript, "track_process": t.trackProcessRef, "track_interface": t.trackInterface}[c.key]
 			for _, e := range c.children {
 				each(in, e)
 			}
@@ -304,9 +304,10 @@ func (t *kaT) syncGroup(n *kaNode) {
 		switch c.key {
 		case "group":
 			c.markAll()
-		case "track_script", "track_interface":
+		case "track_script", "track_process", "track_interface":
 			t.use(c)
-			each := map[string]func(*instance, *kaNode){"track_script": t.trackScript, "track_interface": t.trackInterface}[c.key]
+			each := map[string]func(*instance, *kaNode){"track_script": t.trackScript, "track_process": t.trackProcessRef,
+				"track_interface": t.trackInterface}[c.key]
 			for _, e := range c.children {
 				each(in, e)
 			}
@@ -563,8 +564,16 @@ func parseVIPText(s string) (netip.Prefix, error) {
 
 // trackScript records a track_script entry, "NAME [weight W]", to be
 // resolved once the listeners are known.
-func (t *kaT) trackScript(in *instance, n *kaNode) {
-	ref := scriptRef{pos: n.pos, name: n.key}
+func (t *kaT) trackScript(in *instance, n *kaNode) { t.trackRef(in, n, false) }
+
+// trackProcessRef records a track_process entry, as trackScript does a
+// track_script entry.
+func (t *kaT) trackProcessRef(in *instance, n *kaNode) { t.trackRef(in, n, true) }
+
+// trackRef records an entry of track_script or, with process, of
+// track_process.
+func (t *kaT) trackRef(in *instance, n *kaNode, process bool) {
+	ref := scriptRef{pos: n.pos, name: n.key, process: process}
 	for i := 0; i < len(n.args); i++ {
 		if n.args[i] == "weight" && i+1 < len(n.args) {
 			w, err := number(n.args[i+1], -254, 254)

@@ -17,6 +17,7 @@ type kaT struct {
 	instances []*instance
 	servers   []*listener
 	scripts   map[string]*kaScript
+	processes map[string]*kaScript // vrrp_track_process blocks
 	// routerID is global_defs' router_id: often the host name, which is
 	// also often the name of this host's broker in haproxy.cfg.
 	routerID string
@@ -35,14 +36,17 @@ type kaT struct {
 
 // translateKeepalived translates the tree read from a keepalived.conf.
 func translateKeepalived(root *kaNode, ns *notes) *kaT {
-	t := &kaT{ns: ns, scripts: map[string]*kaScript{}}
-	// global_defs and vrrp_script first: they apply whatever their place.
+	t := &kaT{ns: ns, scripts: map[string]*kaScript{}, processes: map[string]*kaScript{}}
+	// global_defs, vrrp_script and vrrp_track_process first: they apply
+	// whatever their place.
 	for _, n := range root.children {
 		switch n.key {
 		case "global_defs":
 			t.globalDefs(n)
 		case "vrrp_script":
 			t.script(n)
+		case "vrrp_track_process":
+			t.trackProcess(n)
 		}
 	}
 	var groups []*kaNode // translated once every instance is
@@ -179,7 +183,6 @@ var kaWhy = map[string]string{
 	"lvs_sync_daemon_inteface":   "no equivalent: rmqlb proxies connections; there is no LVS connection table to synchronise (AMQP clients reconnect after a failover)",
 	"dont_track_primary":         "no equivalent: rmqlb goes to FAULT while its interface's link is down",
 	"track_file":                 "no equivalent: rmqlb tracks its backends and listeners (track rules)",
-	"track_process":              "no equivalent: rmqlb tracks its backends and listeners (track rules)",
 	"track_bfd":                  "no equivalent: rmqlb tracks its backends and listeners (track rules)",
 	"track_group":                "no equivalent: rmqlb tracks its backends and listeners (track rules)",
 	"use_vmac":                   "no equivalent: rmqlb adds its VIPs to the interface and announces them with gratuitous ARP",
@@ -228,7 +231,6 @@ var kaWhy = map[string]string{
 	// other top-level sections
 	"bfd_instance":        "no equivalent: rmqlb tracks its backends and listeners (track rules)",
 	"vrrp_track_file":     "no equivalent: rmqlb tracks its backends and listeners (track rules)",
-	"vrrp_track_process":  "no equivalent: rmqlb tracks its backends and listeners (track rules)",
 	"garp_group":          "no equivalent: set garp in each instance",
 	"linkbeat_interfaces": "no equivalent: rmqlb follows the link with netlink",
 }

@@ -381,46 +381,61 @@ func (m *merger) sharedPorts() {
 	}
 }
 
-// scripts turns the vrrp_scripts the instances track into track rules on
-// what they check: the proxy (a listener) or a broker (a backend).
+// scripts turns the vrrp_scripts and vrrp_track_processes the instances
+// track into track rules on what they check: the proxy (a listener) or a
+// broker (a backend).
 func (m *merger) scripts() {
-	tracked, translated := map[string]bool{}, map[string]bool{}
+	type key struct {
+		process bool
+		name    string
+	}
+	tracked, translated := map[key]bool{}, map[key]bool{}
+	blocks := map[bool]map[string]*kaScript{false: m.ka.scripts, true: m.ka.processes}
 	for _, in := range m.d.instances {
 		for _, ref := range in.scripts {
-			s := m.ka.scripts[ref.name]
+			s := blocks[ref.process][ref.name]
 			if s == nil {
-				m.ns.skip(ref.pos, ref.name, "no vrrp_script has this name")
+				what := map[bool]string{false: "vrrp_script", true: "vrrp_track_process"}[ref.process]
+				m.ns.skip(ref.pos, ref.name, "no "+what+" has this name")
 				continue
 			}
-			tracked[ref.name] = true
+			k := key{ref.process, ref.name}
+			tracked[k] = true
 			if m.track(in, ref, s) {
-				translated[ref.name] = true
+				translated[k] = true
 			}
 		}
 	}
-	for name, s := range m.ka.scripts {
-		if !tracked[name] {
-			m.ka.skip(s.node, "no vrrp_instance tracks it")
-			continue
-		}
-		// Its schedule is reported once, however many instances track
-		// it, and as part of the script when the script is not
-		// translated (not as a statement rmqlb import does not know).
-		why := "the check of what it tracks has its own interval, timeout, rise and fall"
-		if !translated[name] {
-			why = "goes with vrrp_script " + name + ", which is not translated"
-		}
-		for _, c := range s.rest {
-			m.ka.skip(c, why)
+	for process, b := range blocks {
+		for name, s := range b {
+			k := key{process, name}
+			if !tracked[k] {
+				m.ka.skip(s.node, "no vrrp_instance tracks it")
+				continue
+			}
+			// Its schedule is reported once, however many instances
+			// track it, and as part of the script when the script is
+			// not translated (not as a statement rmqlb import does not
+			// know).
+			why := "the check of what it tracks has its own interval, timeout, rise and fall"
+			if process {
+				why = "rmqlb tracks a check of what the process serves, with its own interval, timeout, rise and fall, not the process"
+			}
+			if !translated[k] {
+				why = "goes with " + s.block() + " " + name + ", which is not translated"
+			}
+			for _, c := range s.rest {
+				m.ka.skip(c, why)
+			}
 		}
 	}
 }
 
-// track resolves one track_script entry of in, and reports whether it
-// became track rules.
+// track resolves one track_script (or track_process) entry of in, and
+// reports whether it became track rules.
 func (m *merger) track(in *instance, ref scriptRef, s *kaScript) bool {
 	if s.cmd == nil {
-		m.ns.skip(ref.pos, ref.name, "its vrrp_script has no command")
+		m.ns.skip(ref.pos, ref.name, "its "+s.block()+" has no "+map[bool]string{false: "command", true: "process"}[s.process])
 		return false
 	}
 	if s.reverse && !ref.noreverse || ref.reverse {
@@ -440,12 +455,15 @@ func (m *merger) track(in *instance, ref scriptRef, s *kaScript) bool {
 	weightNote := ""
 	if w == 0 {
 		w = -healthcheck.MaxTrackWeight
-		weightNote = fmt.Sprintf("; without a weight keepalived goes to FAULT when the script fails: rmqlb lowers the priority by %d instead, so that any peer takes over", healthcheck.MaxTrackWeight)
+		weightNote = fmt.Sprintf("; without a weight keepalived goes to FAULT when the %s: rmqlb lowers the priority by %d instead, so that any peer takes over", map[bool]string{false: "script fails", true: "process is not running"}[s.process], healthcheck.MaxTrackWeight)
 	}
-	rules, what := m.resolve(classify(s.cmd.args[0]), in)
+	rules, what := m.resolve(s.target(), in)
 	if len(rules) == 0 {
+		if s.process && s.target().kind == targetUnknown {
+			what = "tracks a process rmqlb import does not know: add a track rule for what it serves ({check: LISTENER/BACKEND} for a broker, {listener: NAME} for the proxy)"
+		}
 		m.ka.skip(s.cmd, what)
-		m.ns.skip(ref.pos, ref.name, "its vrrp_script is not translated")
+		m.ns.skip(ref.pos, ref.name, "its "+s.block()+" is not translated")
 		return false
 	}
 	for _, r := range rules {
@@ -453,7 +471,11 @@ func (m *merger) track(in *instance, ref scriptRef, s *kaScript) bool {
 		in.track = append(in.track, r)
 	}
 	m.ns.change(ref.pos, ref.name, "tracked as "+what+weightNote)
-	m.ka.change(s.cmd, "rmqlb tracks "+what+" instead, without running the command")
+	instead := "instead, without running the command"
+	if s.process {
+		instead = "instead of the process"
+	}
+	m.ka.change(s.cmd, "rmqlb tracks "+what+" "+instead)
 	return true
 }
 

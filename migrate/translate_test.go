@@ -93,12 +93,13 @@ func TestTranslate(t *testing.T) {
 				"k:16: notify_backup /usr/local/bin/own-backup: note: run with"},
 		},
 		{
-			name: "a sync group of one instance gives it its track scripts",
-			files: memFiles{"k": "vrrp_script chk {\n script \"/usr/bin/killall -0 haproxy\"\n weight -30\n}\nvrrp_sync_group VG {\n group {\n  V\n }\n track_script {\n  chk\n }\n track_interface {\n  eth0\n }\n}\n" + vrrpBlock + "}\n",
+			name: "a sync group of one instance gives it its track scripts and processes",
+			files: memFiles{"k": "vrrp_script chk {\n script \"/usr/bin/killall -0 haproxy\"\n weight -30\n}\nvrrp_sync_group VG {\n group {\n  V\n }\n track_script {\n  chk\n }\n track_interface {\n  eth0\n }\n track_process {\n  px weight -20\n }\n}\n" +
+				"vrrp_track_process px {\n process haproxy\n}\n" + vrrpBlock + "}\n",
 				"h": "listen amqp\n bind 10.0.0.100:5672\n server a 10.0.0.1:5672 check\n"},
 			src:   Sources{Keepalived: "k", HAProxy: "h"},
-			want:  []string{"{listener: amqp, weight: -30}"},
-			notes: []string{"k:5: vrrp_sync_group VG: note: holds one instance, V", "k:10: chk: note: tracked as listener amqp"},
+			want:  []string{"{listener: amqp, weight: -30}", "{listener: amqp, weight: -20}"},
+			notes: []string{"k:5: vrrp_sync_group VG: note: holds one instance, V", "k:10: chk: note: tracked as listener amqp", "k:16: px: note: tracked as listener amqp"},
 		},
 		{
 			name:  "a sync group of several instances is left out, hooks and all",
@@ -280,6 +281,50 @@ func TestTranslate(t *testing.T) {
 				"k:9: 10.0.0.100:5672 (backend of virtual_server 10.0.0.100 5672): not translated: its address is where virtual_server 10.0.0.100 5672 listens (10.0.0.100:5672): the proxy would connect to itself",
 				"k:13: 10.0.0.100:5672 (backend of virtual_server 10.0.0.100 5673): not translated: its address is where virtual_server 10.0.0.100 5672 listens",
 				"k:12: virtual_server 10.0.0.100 5673: not translated: has no backend left",
+			},
+		},
+		{
+			// keepalived 2's vrrp_track_process: the broker's and the
+			// proxy's processes are tracked as their checks, as the
+			// scripts that look for them are.
+			name: "track_process of the broker and of the proxy",
+			files: memFiles{
+				"k": "global_defs {\n router_id r1\n}\nvrrp_track_process rabbit {\n process beam.smp\n quorum 1\n delay 2\n}\n" +
+					"vrrp_track_process proxy {\n process /usr/sbin/haproxy -Ws -f /etc/haproxy/haproxy.cfg\n full_command\n}\n" +
+					vrrpBlock + " track_process {\n  rabbit\n  proxy weight -10\n }\n}\n",
+				"h": "listen amqp\n bind 10.0.0.100:5672\n server r1 10.0.0.1:5672 check\n server r2 10.0.0.2:5672 check\n",
+			},
+			src:  Sources{Keepalived: "k", HAProxy: "h"},
+			want: []string{"- {check: amqp/r1, weight: -254}", "- {listener: amqp, weight: -10}"},
+			notes: []string{
+				"k:5: process beam.smp: note: rmqlb tracks backend amqp/r1's check (this host's broker) instead of the process",
+				"k:6: quorum 1: not translated: rmqlb tracks a check of what the process serves, with its own interval, timeout, rise and fall, not the process",
+				"k:7: delay 2: not translated: rmqlb tracks a check",
+				"k:10: process /usr/sbin/haproxy -Ws -f /etc/haproxy/haproxy.cfg: note: rmqlb tracks listener amqp (no backend serving",
+				"k:11: full_command: not translated: rmqlb tracks a check",
+				"k:20: rabbit: note: tracked as backend amqp/r1's check (this host's broker); without a weight keepalived goes to FAULT when the process is not running: rmqlb lowers the priority by 254 instead",
+				"k:21: proxy: note: tracked as listener amqp",
+			},
+		},
+		{
+			name: "track_process without a weight, of an unknown process, of none",
+			files: memFiles{
+				"k": "vrrp_track_process rabbit {\n process rabbitmq-server\n}\nvrrp_track_process app {\n process myapp\n quorum 2\n}\n" +
+					"vrrp_track_process unused {\n process beam.smp\n}\n" +
+					vrrpBlock + " track_process {\n  rabbit\n  app\n  chk\n }\n track_script {\n  rabbit\n }\n}\n",
+				"h": "listen amqp\n bind 10.0.0.100:5672\n server r1 10.0.0.1:5672 check\n",
+			},
+			src: Sources{Keepalived: "k", HAProxy: "h"},
+			not: []string{"track:"},
+			notes: []string{
+				"k:2: process rabbitmq-server: not translated: checks this host's broker, and rmqlb import cannot tell which backend that is",
+				"k:5: process myapp: not translated: tracks a process rmqlb import does not know: add a track rule for what it serves",
+				"k:6: quorum 2: not translated: goes with vrrp_track_process app, which is not translated",
+				"k:8: vrrp_track_process unused: not translated: no vrrp_instance tracks it",
+				"k:18: rabbit: not translated: its vrrp_track_process is not translated",
+				"k:19: app: not translated: its vrrp_track_process is not translated",
+				"k:20: chk: not translated: no vrrp_track_process has this name",
+				"k:23: rabbit: not translated: no vrrp_script has this name",
 			},
 		},
 		{
