@@ -105,7 +105,10 @@ const (
 	whyIPv6        = "no equivalent: rmqlb runs VRRP over IPv4 only"
 	whyAMQP        = "no equivalent: rmqlb checks with AMQP (the backend gets an AMQP handshake check, or a TCP connect on RabbitMQ's ports that do not speak AMQP)"
 	whyUnknown     = "not known to rmqlb import: check whether it matters"
-	whyRouterID    = "no equivalent: rmqlb names its instances, not the host"
+	// whyTrackFile: a file whose number changes the priority, most
+	// often written by hand or by a tool to move the VIPs away.
+	whyTrackFile = "no equivalent: rmqlb tracks its backends and listeners (track rules); to move the VIPs away for maintenance, run `rmqlb vrrp release NAME` (or --all), and `rmqlb vrrp ready` after"
+	whyRouterID  = "no equivalent: rmqlb names its instances, not the host"
 )
 
 // kaWhy gives the reason of the keepalived statements that are never
@@ -182,7 +185,7 @@ var kaWhy = map[string]string{
 	// keepalived 1.x spelt it so.
 	"lvs_sync_daemon_inteface":   "no equivalent: rmqlb proxies connections; there is no LVS connection table to synchronise (AMQP clients reconnect after a failover)",
 	"dont_track_primary":         "no equivalent: rmqlb goes to FAULT while its interface's link is down",
-	"track_file":                 "no equivalent: rmqlb tracks its backends and listeners (track rules)",
+	"track_file":                 whyTrackFile,
 	"track_bfd":                  "no equivalent: rmqlb tracks its backends and listeners (track rules)",
 	"track_group":                "no equivalent: rmqlb tracks its backends and listeners (track rules)",
 	"use_vmac":                   "no equivalent: rmqlb adds its VIPs to the interface and announces them with gratuitous ARP",
@@ -230,7 +233,7 @@ var kaWhy = map[string]string{
 	"DNS_CHECK": whyAMQP, "UDP_CHECK": whyAMQP, "PING_CHECK": whyAMQP, "FILE_CHECK": whyAMQP, "BFD_CHECK": whyAMQP,
 	// other top-level sections
 	"bfd_instance":        "no equivalent: rmqlb tracks its backends and listeners (track rules)",
-	"vrrp_track_file":     "no equivalent: rmqlb tracks its backends and listeners (track rules)",
+	"vrrp_track_file":     whyTrackFile,
 	"garp_group":          "no equivalent: set garp in each instance",
 	"linkbeat_interfaces": "no equivalent: rmqlb follows the link with netlink",
 }

@@ -328,6 +328,14 @@ func TestTranslate(t *testing.T) {
 			},
 		},
 		{
+			name:  "a track file points to the planned handover",
+			files: memFiles{"k": "vrrp_track_file maint {\n file /etc/keepalived/maint\n weight -100\n}\n" + vrrpBlock + " track_file {\n  maint\n }\n}\n"},
+			src:   Sources{Keepalived: "k"},
+			not:   []string{"track:"},
+			notes: []string{"k:1: vrrp_track_file maint: not translated: no equivalent: rmqlb tracks its backends and listeners (track rules); to move the VIPs away for maintenance, run `rmqlb vrrp release NAME`",
+				"k:11: track_file: not translated: no equivalent: rmqlb tracks its backends and listeners (track rules); to move the VIPs away"},
+		},
+		{
 			name: "script that cannot be read",
 			files: memFiles{
 				"k": "vrrp_script custom {\n script /etc/keepalived/check.sh\n weight -30\n interval 2\n}\n" + vrrpBlock + " track_script {\n  custom\n  missing\n }\n}\n",
