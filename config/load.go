@@ -23,7 +23,8 @@ import (
 // Load reads, parses and resolves the file at path (see Parse, whose
 // warnings hold for any host), and adds the warnings of this host: a file
 // that holds a password (auth_pass, a check's password) and may be read
-// by others or by an untrusted group (see exposed), every notify hook
+// by others or by an untrusted group (see exposed), a file that others may
+// change (notify.CheckSafe: its hooks run as the daemon), every notify hook
 // whose program cannot be run here or is unsafe to run (a hook is often
 // installed after its configuration, so this is no error), a listener
 // bound to no address of this host (bindWarnings) and an instance whose
@@ -48,6 +49,12 @@ func Load(path string) (*Config, error) {
 		c.Warnings = append(c.Warnings, c.bindWarnings(local)...)
 	}
 	c.Warnings = append(c.Warnings, c.interfaceWarnings(net.InterfaceByName)...)
+	var unsafe *notify.UnsafeError
+	if err := notify.CheckSafe(path, notify.TrustedOwners()...); errors.As(err, &unsafe) {
+		c.Warnings = append(c.Warnings, fmt.Sprintf(
+			"%s: %s %s: whoever can change the file could make the daemon run commands (a notify hook) and move its VIPs; it, and every directory above it, should be owned by root and writable by no one else",
+			path, unsafe.Path, unsafe.Problem))
+	}
 	if fi, err := os.Stat(path); err == nil && exposed(fi) {
 		if secret := c.secretField(); secret != "" {
 			c.Warnings = append(c.Warnings, fmt.Sprintf(

@@ -407,6 +407,56 @@ func TestSecretsWarning(t *testing.T) {
 	}
 }
 
+// TestWritableConfigWarning: a file that others may change, or in a
+// directory they may write, gets a warning naming what they may change:
+// its notify hooks run as the daemon.
+func TestWritableConfigWarning(t *testing.T) {
+	dir := t.TempDir()
+	data := strings.Replace(base, "interface: eth0", "interface: lo", 1) // every host has lo
+	p := filepath.Join(dir, "rmqlb.yaml")
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	load := func() []string {
+		t.Helper()
+		c, err := Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Warnings
+	}
+	if ws := load(); len(ws) != 0 {
+		t.Fatalf("warnings at 0644: %q", ws)
+	}
+	const why = ": whoever can change the file could make the daemon run commands (a notify hook) and move its VIPs"
+	if err := os.Chmod(p, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if ws, want := load(), p+": "+p+" is writable by every user, mode 0666"+why; len(ws) != 1 || !strings.HasPrefix(ws[0], want) {
+		t.Errorf("warnings at 0666: %q, want %q...", ws, want)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if ws, want := load(), p+": "+dir+" is writable by every user, mode 0777"+why; len(ws) != 1 || !strings.HasPrefix(ws[0], want) {
+		t.Errorf("warnings in a directory at 0777: %q, want %q...", ws, want)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chown(p, 4242, 0); err != nil {
+			t.Fatal(err)
+		}
+		if ws, want := load(), p+": "+p+" is owned by uid 4242"+why; len(ws) != 1 || !strings.HasPrefix(ws[0], want) {
+			t.Errorf("warnings owned by another user: %q, want %q...", ws, want)
+		}
+	}
+}
+
 func TestPathRoundTrip(t *testing.T) {
 	for _, s := range []string{"", "log_level", "listeners[0].backends[12].check.rise", "vrrp_instances[3]"} {
 		if got := parsePath(s).String(); got != s {

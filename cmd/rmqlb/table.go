@@ -41,7 +41,7 @@ with WatchdogSec= ($WATCHDOG_USEC) it pings the watchdog only while its loops an
 			Summary: "validate a configuration file",
 			Doc: `Validates a configuration file exactly as rmqlb run would, without running anything, and prints
 "FILE: ok", or one line per problem on stderr: FILE:LINE: field.path: what is wrong. Warnings (a
-password that others may read, a file that holds nothing to run, an interface or a listener's
+password that others may read, a file that others could change or that holds nothing to run, an interface or a listener's
 address this host lacks, a notify hook it cannot run, or that others could change) go to stderr and do not fail it.
 With a state_file it says what a start with this file would make of it: the operator's states it
 restores, and those it leaves out with why (a backend removed, or changed since the operator set
