@@ -368,9 +368,17 @@ func (t *haT) servers(l *listener, back haProxy) {
 			// HAProxy's check is a TCP connect, over TLS with
 			// check-ssl: on a port that does not speak AMQP, rmqlb's
 			// is a TCP connect too, on RabbitMQ's AMQPS port an AMQP
-			// handshake over TLS.
+			// handshake over TLS. One of a plugin's HTTP port goes to
+			// the broker's own port instead.
 			why := whyTLSCheck
-			if !t.tlsCheck(l, b, sp) {
+			moved := brokerCheck(b)
+			if moved != "" {
+				why = moved
+				if o := sp.tls.checkSSL; o.v == "check-ssl" && !noted[o.dir] {
+					l.later = append(l.later, Note{Pos: o.pos, Directive: o.dir, Kind: Changed, Why: "went with the check of the plugin's port, which rmqlb checks no more (see the server's note)"})
+					noted[o.dir] = true
+				}
+			} else if !t.tlsCheck(l, b, sp) {
 				switch tcp := tcpCheck(b); {
 				case tcp == "":
 					why = whyTCPCheck
@@ -380,7 +388,7 @@ func (t *haT) servers(l *listener, back haProxy) {
 					why = ""
 				}
 			}
-			if why != "" && !noted[why] && !otherCheck {
+			if why != "" && !noted[why] && (!otherCheck || moved != "") {
 				l.later = append(l.later, Note{Pos: ln.pos, Directive: ln.text(), Kind: Changed, Why: why})
 				noted[why] = true
 			}

@@ -336,15 +336,20 @@ func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool)
 			b.check.address = netip.AddrPortFrom(ca, uint16(cp))
 		}
 		// On a port that does not speak AMQP, a TCP connect as
-		// keepalived's.
-		switch why := tcpCheck(b); {
-		case why == "" && *first:
-			l.later = append(l.later, Note{Pos: tcp.pos, Directive: tcp.text(), Kind: Changed, Why: whyTCPCheck})
-			*first = false
-		case b.check.tls.verify != "":
-			// A TCP connect to the AMQPS port: the check now speaks
-			// TLS and verifies nothing, which the operator should see.
-			t.ns.change(tcp.pos, tcp.text(), "becomes "+why)
+		// keepalived's; one of a plugin's HTTP port goes to the
+		// broker's own port instead.
+		if moved := brokerCheck(b); moved != "" {
+			t.ns.change(tcp.pos, tcp.text(), moved)
+		} else {
+			switch why := tcpCheck(b); {
+			case why == "" && *first:
+				l.later = append(l.later, Note{Pos: tcp.pos, Directive: tcp.text(), Kind: Changed, Why: whyTCPCheck})
+				*first = false
+			case b.check.tls.verify != "":
+				// A TCP connect to the AMQPS port: the check now speaks
+				// TLS and verifies nothing, which the operator should see.
+				t.ns.change(tcp.pos, tcp.text(), "becomes "+why)
+			}
 		}
 	} else if len(checkers) == 0 {
 		t.ns.change(n.pos, n.text(), uncheckedNote(b))

@@ -1,6 +1,9 @@
 package migrate
 
-import "fmt"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // amqpsPort is RabbitMQ's AMQP over TLS port: a check there is rmqlb's
 // AMQP handshake over TLS.
@@ -44,6 +47,34 @@ func tcpCheck(b *backend) string {
 	}
 	b.check.typ = "tcp"
 	return fmt.Sprintf("a TCP connect (check type: tcp): port %d is RabbitMQ's %s, where an AMQP handshake fails", port, what)
+}
+
+// pluginHTTP are the ports of RabbitMQ's plugins that serve HTTP: a check
+// there asks a plugin (the management API's health checks, the Prometheus
+// endpoint) about the broker, not the broker's AMQP listener.
+var pluginHTTP = map[uint16]bool{15671: true, 15672: true, 15692: true}
+
+// brokerCheck moves b's check from a port of pluginHTTP to b's own
+// address when b is a broker's AMQP port (or its AMQPS port), and returns
+// a note saying so ("" when it leaves the check alone). A TCP connect
+// there, all rmqlb could make of it, passes for a frozen broker, whose
+// kernel still accepts connections; an AMQP handshake on the port the
+// clients use fails for one, as the proxy's HTTP check did.
+func brokerCheck(b *backend) string {
+	from := b.check.address
+	if !from.IsValid() || !pluginHTTP[from.Port()] {
+		return ""
+	}
+	if _, ok := amqpless[b.addr.Port()]; ok && b.addr.Port() != amqpsPort {
+		return ""
+	}
+	b.check.address = netip.AddrPort{}
+	how := "an AMQP handshake"
+	if tcp := tcpCheck(b); tcp != "" {
+		how = tcp
+	}
+	return fmt.Sprintf("the check went to port %d, RabbitMQ's %s: rmqlb checks the broker's own port, %d, with %s, which fails for a frozen broker where a TCP connect to port %d (all rmqlb could make there) passes; "+
+		"a resource alarm that an HTTP health check read there is seen by check mode: login (with a user) and on_alarm: down", from.Port(), amqpless[from.Port()], b.addr.Port(), how, from.Port())
 }
 
 // checkPort is the port b's check connects to.

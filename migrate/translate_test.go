@@ -449,13 +449,40 @@ func TestTranslate(t *testing.T) {
 				"bind: 10.0.0.100:15692\n    check: {type: tcp, interval: 5s}",
 				"bind: 10.0.0.100:5671\n    check: {tls: {verify: none}}",
 				"{name: a1, address: '10.0.0.1:5672'}",
-				"{name: a2, address: '10.0.0.2:5672', check: {type: tcp, address: '10.0.0.2:15672'}}",
+				"{name: a2, address: '10.0.0.2:5672'}",
 			},
+			not: []string{"'10.0.0.2:15672'"},
 			notes: []string{
 				"k:10: HTTP_GET: not translated: no equivalent: rmqlb checks with AMQP (the backend gets an AMQP handshake check, or a TCP connect",
 				"h:3: option httpchk GET /metrics: not translated:",
 				"h:7: server s1 10.0.0.1:5671: note: HAProxy does not check this server: rmqlb checks it with an AMQP handshake over TLS (check tls: {verify: none}; add ca_file and verify: chain or full to check the broker's certificate): port 5671 is RabbitMQ's AMQP over TLS port",
 				"h:10: server a1 10.0.0.1:5672 check: note: becomes an AMQP handshake check",
+				"h:11: server a2 10.0.0.2:5672 check port 15672: note: the check went to port 15672, RabbitMQ's management plugin's HTTP port: rmqlb checks the broker's own port, 5672, with an AMQP handshake, which fails for a frozen broker",
+			},
+		},
+		{
+			// A check of the management API (or a TCP connect to its
+			// port) stood for the broker's health: rmqlb checks the
+			// broker's own port, where a frozen broker fails.
+			name: "a check of the management port becomes the broker's",
+			files: memFiles{
+				"k": vrrpBlock + "}\nvirtual_server 10.0.0.100 5672 {\n real_server 10.0.0.1 5672 {\n  TCP_CHECK {\n   connect_port 15672\n  }\n }\n real_server 10.0.0.2 5672 {\n  TCP_CHECK {\n   connect_port 5672\n  }\n }\n}\n",
+				"h": "listen amqps\n bind 10.0.0.101:5671\n option httpchk GET /api/health/checks/alarms\n server s1 10.0.0.1:5671 check port 15671 check-ssl verify none\n" +
+					"listen metrics\n bind 10.0.0.101:5672\n server p1 10.0.0.1:5672 check port 15692\n",
+			},
+			src: Sources{Keepalived: "k", HAProxy: "h"},
+			want: []string{
+				"- {name: p1, address: '10.0.0.1:5672'}\n      - {name: 10.0.0.2, address: '10.0.0.2:5672'}\n",
+				"bind: 10.0.0.101:5671\n    check: {tls: {verify: none}}\n    backends:\n      - {name: s1, address: '10.0.0.1:5671'}\n",
+				"bind: 10.0.0.101:5672\n    backends:\n      - {name: p1, address: '10.0.0.1:5672'}\n",
+			},
+			not: []string{"1567", "15692", "type: tcp"},
+			notes: []string{
+				"k:10: TCP_CHECK: note: the check went to port 15672, RabbitMQ's management plugin's HTTP port: rmqlb checks the broker's own port, 5672, with an AMQP handshake, which fails",
+				"h:3: option httpchk GET /api/health/checks/alarms: not translated:",
+				"h:4: server s1 10.0.0.1:5671 check-ssl: note: went with the check of the plugin's port",
+				"h:4: server s1 10.0.0.1:5671 check port 15671 check-ssl verify...: note: the check went to port 15671, RabbitMQ's management plugin's HTTPS port: rmqlb checks the broker's own port, 5671, with an AMQP handshake over TLS (check tls: {verify: none}",
+				"h:7: server p1 10.0.0.1:5672 check port 15692: note: the check went to port 15692, RabbitMQ's Prometheus plugin's HTTP port",
 			},
 		},
 		{
