@@ -67,6 +67,9 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 	if f := s.StateFile; f != nil {
 		formatStateFile(p, now, f)
 	}
+	for _, w := range s.ConfigWarnings {
+		p.println(paint("config warning", yellow), txt(": "+oneLine(w)))
+	}
 	if r := s.Reload; r != nil {
 		formatReload(p, now, r)
 	}

@@ -64,6 +64,7 @@ func fullFixture() Status {
 	left := 312
 	s.Previous = &PreviousProcess{PID: 2211, Sessions: 1840, SessionsLeft: &left, Until: now.Add(38 * time.Second), CloseSpread: 50 * time.Second}
 	s.ConfigChange = &ConfigChange{Modified: now.Add(-12 * time.Minute)}
+	s.ConfigWarnings = []string{"vrrp_instances[0].notify.master (line 12): the daemon will not run the hook: /etc/rmqlb/hooks/vip.sh is writable by group ops (gid 1001), mode 0775: whoever can change it could run commands as the daemon"}
 	s.StateFile = &StateFileError{Path: "/var/lib/rmqlb/state.json", Op: StateFileWrite, Since: now.Add(-5 * time.Minute),
 		Error: "open /var/lib/rmqlb/.state.json.2266: read-only file system"}
 	s.Reload = &Reload{At: now.Add(-10 * time.Minute), Error: "",

@@ -31,6 +31,14 @@ type Status struct {
 	// at start and has not written it since; nil when the last write
 	// succeeded, or there is no state file.
 	StateFile *StateFileError `json:"state_file_error,omitempty"`
+	// ConfigWarnings are the warnings of the configuration file as the
+	// daemon last read it (at start, or the last reload that parsed it):
+	// what `rmqlb check-config` would have printed then, as this host and
+	// the daemon's process saw it (a notify hook it will not run, a file
+	// others could change, a listener's address this host lacks, maxconn
+	// beyond the open-files limit). None makes the daemon degraded; each
+	// is worth a look.
+	ConfigWarnings []string `json:"config_warnings,omitempty"`
 	// OpenFiles is the daemon's open files against its limit; nil when
 	// they could not be read.
 	OpenFiles *OpenFiles `json:"open_files,omitempty"`

@@ -152,8 +152,11 @@ type Daemon struct {
 	units      map[string]*vrrpUnit
 	listeners  map[string]*listenerUnit
 	lastReload *control.Reload
-	reloadsOK  uint64
-	reloadsBad uint64
+	// cfgWarnings are the warnings of the file as last read (warnAbout),
+	// for the status.
+	cfgWarnings []string
+	reloadsOK   uint64
+	reloadsBad  uint64
 	// lastReloadOK is when the configuration was last loaded whole: at
 	// New, then at each successful reload.
 	lastReloadOK time.Time

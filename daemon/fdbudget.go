@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
@@ -42,16 +43,21 @@ func fdBudgetWarning(ls []config.Listener, limit uint64) string {
 }
 
 // warnAbout logs the warnings of cfg, which the daemon starts with or
-// reloads to: the file's own (config.Load) and whether its listeners'
-// maxconn fit in this process's open-files limit, which is the daemon's
-// (check-config, run from a shell, has another).
+// reloads to, and keeps them for the status: the file's own (config.Load)
+// and whether its listeners' maxconn fit in this process's open-files
+// limit, which is the daemon's (check-config, run from a shell, has
+// another).
 func (d *Daemon) warnAbout(cfg *config.Config) {
-	for _, w := range cfg.Warnings {
-		d.log.Warn(w)
-	}
+	ws := slices.Clone(cfg.Warnings)
 	if w := fdBudgetWarning(cfg.Listeners, openFilesLimit()); w != "" {
+		ws = append(ws, w)
+	}
+	for _, w := range ws {
 		d.log.Warn(w)
 	}
+	d.mu.Lock()
+	d.cfgWarnings = ws
+	d.mu.Unlock()
 }
 
 // openFilesLimit is the process's open-files limit now (its soft limit,

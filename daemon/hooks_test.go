@@ -155,3 +155,43 @@ func TestDiffNotify(t *testing.T) {
 		t.Fatalf("an instance whose interface changes applies nothing: %+v", p.VRRP)
 	}
 }
+
+// TestUnsafeHookInStatus: a hook that others could change is not run
+// (counted as a failure), and the status shows the warning the daemon
+// logged when it read the file, until a reload finds it safe.
+func TestUnsafeHookInStatus(t *testing.T) {
+	l := newLab(t)
+	dir := t.TempDir()
+	hook := envHook(t, dir)
+	if err := os.Chmod(hook, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "backup.env")
+	h := newHarness(t, l.file("track: [{check: amqp/a, weight: -60}]",
+		"track: [{check: amqp/a, weight: -60}]\n    notify:\n      backup: ["+hook+", "+out+"]\n"))
+	startChecked(t, h)
+	h.eventually("the backup hook's run", func() bool { return h.notifyStatus().Runs == 1 })
+	if s := h.notifyStatus(); s.Failures != 1 || !strings.Contains(s.LastError, "not run: "+hook+" is writable by every user, mode 0777") {
+		t.Fatalf("notify status %+v", s)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("the unsafe hook ran")
+	}
+	warning := "the daemon will not run the hook: " + hook + " is writable by every user, mode 0777"
+	ws := h.d.Status().ConfigWarnings
+	if !slices.ContainsFunc(ws, func(w string) bool {
+		return strings.HasPrefix(w, "vrrp_instances[0].notify.backup (line ") && strings.Contains(w, warning)
+	}) {
+		t.Fatalf("config warnings %q lack %q", ws, warning)
+	}
+
+	if err := os.Chmod(hook, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.d.Reload(); !r.OK() {
+		t.Fatalf("reload: %+v", r)
+	}
+	if ws := h.d.Status().ConfigWarnings; slices.ContainsFunc(ws, func(w string) bool { return strings.Contains(w, warning) }) {
+		t.Fatalf("config warnings after the reload %q still hold %q", ws, warning)
+	}
+}

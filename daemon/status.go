@@ -43,8 +43,10 @@ func (d *Daemon) status(full bool) control.Status {
 		Now:          d.clock.Now(),
 		Config:       d.opt.Path,
 		Reload:       d.lastReload,
-		VRRP:         []control.VRRP{},
-		Listeners:    []balancer.Snapshot{},
+		// warnAbout replaces the slice, never its elements.
+		ConfigWarnings: d.cfgWarnings,
+		VRRP:           []control.VRRP{},
+		Listeners:      []balancer.Snapshot{},
 	}
 	if e := d.stateFileErr; e != nil {
 		c := *e
