@@ -212,8 +212,8 @@ func (t *haT) globalLines(keys ...string) []*haLine {
 	return out
 }
 
-// text is a line as a Note shows it.
-func (l *haLine) text() string { return directive(l.words...) }
+// text returns l as a note shows it, its credentials hidden (maskSecrets).
+func (l *haLine) text() string { return directive(maskSecrets(l.words)...) }
 
 func (t *haT) use(l *haLine) { l.done = true }
 
