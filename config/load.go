@@ -97,6 +97,7 @@ func exposed(fi os.FileInfo) bool {
 func (c *Config) hookWarnings() []string {
 	var ws []string
 	owners := notify.TrustedOwners()
+	var unsafe *notify.UnsafeError
 	for _, in := range c.VRRP {
 		for _, k := range notify.Kinds {
 			argv := in.Notify.Argv(k)
@@ -106,7 +107,7 @@ func (c *Config) hookWarnings() []string {
 			field := in.Field + ".notify." + k.Key()
 			if err := notify.CheckProgram(argv[0]); err != nil {
 				ws = append(ws, fmt.Sprintf("%s (line %d): the hook cannot run on this host: %v", field, c.Line(field), err))
-			} else if err := notify.CheckSafe(argv[0], owners...); err != nil {
+			} else if err := notify.CheckSafe(argv[0], owners...); errors.As(err, &unsafe) {
 				ws = append(ws, fmt.Sprintf("%s (line %d): the daemon will not run the hook: %v", field, c.Line(field), err))
 			}
 		}

@@ -18,8 +18,7 @@ import (
 // CheckSafe finds it unsafe (a missing program is left to fail at the
 // start, with exec's error), logs its output and waits until it has
 // exited and its output is closed, or until j's timeout, when it kills
-// the group. It returns the result and, unless it
-// is ResultOK, why.
+// the group. It returns the result and, unless it is ResultOK, why.
 func (r *Runner) execute(j job, log *zap.Logger) (Result, error) {
 	fail := func(res Result, err error) (Result, error) {
 		return res, fmt.Errorf("running notify %s hook %s: %w", j.ev.Kind.Key(), j.argv[0], err)
