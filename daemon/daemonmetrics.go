@@ -16,7 +16,8 @@ const (
 // daemonCollector exports the daemon's own metrics: what runs
 // (rmqlb_build_info), how its reloads went and whether its file is the
 // running configuration (rmqlb_config_*) and its state file
-// (rmqlb_state_file_failing), read from the Daemon under its mu, and from
+// (rmqlb_state_file_failing) and the warnings of its file
+// (rmqlb_config_warnings), read from the Daemon under its mu, and from
 // the configuration file, at each scrape. The parts' metrics are their
 // packages' (vrrp, netsetup, balancer, healthcheck) and unitCollector's.
 type daemonCollector struct {
@@ -25,6 +26,7 @@ type daemonCollector struct {
 	build                                 prometheus.Metric
 	reloads, lastSuccess, lastSuccessTime *prometheus.Desc
 	fileChanged, stateFileFailing         *prometheus.Desc
+	warnings                              *prometheus.Desc
 }
 
 // newDaemonCollector returns the collector of d, whose version is
@@ -54,6 +56,9 @@ func newDaemonCollector(d *Daemon) *daemonCollector {
 			nil, nil),
 		fileChanged: prometheus.NewDesc("rmqlb_config_file_changed",
 			"1 if the configuration file is not the one the daemon runs on (changed and not reloaded since, refused as a whole by the last reload, or unreadable), else 0: a restart would run another configuration.",
+			nil, nil),
+		warnings: prometheus.NewDesc("rmqlb_config_warnings",
+			"The warnings of the configuration file as the daemon last read it (at start, or the last reload that parsed it), which `rmqlb status` lists: a notify hook it will not run, a file others could change, an address this host lacks.",
 			nil, nil),
 		stateFileFailing: prometheus.NewDesc("rmqlb_state_file_failing",
 			"1 while the daemon cannot write its state file (state_file: the last write failed: a restart would bring back older operator states), or could not read it at start and has not written it since (the operator's states of the last run were not applied), else 0.",
@@ -91,6 +96,7 @@ func (c *daemonCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.lastSuccessTime
 	ch <- c.fileChanged
 	ch <- c.stateFileFailing
+	ch <- c.warnings
 }
 
 // Collect implements prometheus.Collector.
@@ -98,6 +104,7 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 	c.d.mu.Lock()
 	ok, bad, at := c.d.reloadsOK, c.d.reloadsBad, c.d.lastReloadOK
 	last := c.d.lastReload
+	warnings := len(c.d.cfgWarnings)
 	c.d.mu.Unlock()
 	success := 1.0
 	if last != nil && !last.OK() {
@@ -118,6 +125,7 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 		failing = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.stateFileFailing, prometheus.GaugeValue, failing)
+	ch <- prometheus.MustNewConstMetric(c.warnings, prometheus.GaugeValue, float64(warnings))
 }
 
 // unitCollector exports what a VRRP unit's VIP owner sees on its

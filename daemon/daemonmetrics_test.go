@@ -145,6 +145,7 @@ func TestMetricsScrape(t *testing.T) {
 		"rmqlb_config_last_reload_success_timestamp_seconds": {dto.MetricType_GAUGE, nil},
 		"rmqlb_config_file_changed":                          {dto.MetricType_GAUGE, nil},
 		"rmqlb_state_file_failing":                           {dto.MetricType_GAUGE, nil},
+		"rmqlb_config_warnings":                              {dto.MetricType_GAUGE, nil},
 		"rmqlb_vrrp_state":                                   {dto.MetricType_GAUGE, []string{"state", "vrrp_instance"}},
 		"rmqlb_vrrp_vip_present":                             {dto.MetricType_GAUGE, []string{"vip", "vrrp_instance"}},
 		"rmqlb_vrrp_transitions_total":                       {dto.MetricType_COUNTER, []string{"vrrp_instance"}},

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/metricstest"
 	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
@@ -184,6 +185,12 @@ func TestUnsafeHookInStatus(t *testing.T) {
 	}) {
 		t.Fatalf("config warnings %q lack %q", ws, warning)
 	}
+	warnings := func() float64 {
+		return metricstest.Value(t, metricstest.Gather(t, h.reg), "rmqlb_config_warnings", nil)
+	}
+	if n := warnings(); n != float64(len(ws)) {
+		t.Fatalf("rmqlb_config_warnings %v, want %d", n, len(ws))
+	}
 
 	if err := os.Chmod(hook, 0o755); err != nil {
 		t.Fatal(err)
@@ -193,5 +200,8 @@ func TestUnsafeHookInStatus(t *testing.T) {
 	}
 	if ws := h.d.Status().ConfigWarnings; slices.ContainsFunc(ws, func(w string) bool { return strings.Contains(w, warning) }) {
 		t.Fatalf("config warnings after the reload %q still hold %q", ws, warning)
+	}
+	if n, want := warnings(), float64(len(ws)-1); n != want {
+		t.Fatalf("rmqlb_config_warnings after the reload %v, want %v", n, want)
 	}
 }
