@@ -1,6 +1,9 @@
 package control
 
-import "github.com/rmqlb/rmqlb/vrrp"
+import (
+	"github.com/rmqlb/rmqlb/notify"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
 
 // VRRPAnswer is the daemon's answer to `vrrp release|ready NAME`: the
 // instance's snapshot once it has applied the request.
@@ -17,4 +20,11 @@ type VRRPAllAnswer struct {
 	Instances []vrrp.Snapshot `json:"instances"`
 	// StateFileNote is BackendAdmin's.
 	StateFileNote string `json:"state_file_note,omitempty"`
+}
+
+// HookTest is the daemon's answer to `notify NAME STATE`: the outcome
+// and output of the test run of instance Instance's hook.
+type HookTest struct {
+	Instance string `json:"instance"`
+	notify.TestRun
 }

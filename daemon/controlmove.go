@@ -15,7 +15,7 @@ import (
 func (d *Daemon) newControlServer(cfg *config.Config) *control.Server {
 	return &control.Server{Path: cfg.ControlSocket, Group: cfg.ControlGroup, Handler: d.Handle, Logger: d.log,
 		CommandTimeouts: map[string]time.Duration{"upgrade": upgradeCommandTimeout, "takeover-ready": takeoverCommitTimeout,
-			"reload": ReloadCommandTimeout}}
+			"reload": ReloadCommandTimeout, "notify": NotifyCommandTimeout}}
 }
 
 // ReloadCommandTimeout bounds the "reload" command on the control socket:

@@ -28,6 +28,7 @@ import (
 //	                                         (control.ClientsRequest, control.Clients)
 //	vrrp release NAME [DURATION] | vrrp ready NAME
 //	                                         planned handover (handleVRRP)
+//	notify NAME master|backup|fault|stop     run a hook once for a test (TestHook)
 //	upgrade [BINARY]                         start BINARY to take over (Upgrade)
 //	takeover, takeover-ready, takeover-abort [REASON]
 //	                                         the new process's side of an
@@ -73,6 +74,11 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 		return d.rebalanceCommand(req.Args)
 	case "vrrp":
 		return d.handleVRRP(ctx, req.Args)
+	case "notify":
+		if len(req.Args) != 2 {
+			return nil, fmt.Errorf("usage: notify NAME master|backup|fault|stop")
+		}
+		return d.TestHook(ctx, req.Args[0], req.Args[1])
 	case "upgrade":
 		return d.handleUpgrade(ctx, req.Args)
 	case "takeover":

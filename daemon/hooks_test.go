@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/metricstest"
 	"github.com/rmqlb/rmqlb/notify"
@@ -203,5 +205,59 @@ func TestUnsafeHookInStatus(t *testing.T) {
 	}
 	if n, want := warnings(), float64(len(ws)-1); n != want {
 		t.Fatalf("rmqlb_config_warnings after the reload %v, want %v", n, want)
+	}
+}
+
+// TestHookTestCommand: "notify NAME STATE" runs the instance's hook once
+// with the variables of that change, leaves the instance as it is and
+// counts nothing; a state without a hook, an unknown state or instance is
+// an error.
+func TestHookTestCommand(t *testing.T) {
+	l := newLab(t)
+	dir := t.TempDir()
+	hook := envHook(t, dir)
+	out := func(k string) string { return filepath.Join(dir, k+".env") }
+	h := newHarness(t, l.file("track: [{check: amqp/a, weight: -60}]",
+		"track: [{check: amqp/a, weight: -60}]\n    notify:\n"+
+			"      backup: ["+hook+", "+out("backup")+"]\n"+
+			"      master: ["+hook+", "+out("master")+"]\n"))
+	startChecked(t, h)
+	h.eventually("the backup hook", func() bool { return h.notifyStatus().Runs == 1 })
+	before := h.vrrpSnapshot()
+
+	res, err := h.d.Handle(context.Background(), control.Request{Command: "notify", Args: []string{"v", "master"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ht, ok := res.(control.HookTest)
+	if !ok || ht.Instance != "v" || !ht.OK() || ht.State != "MASTER" || !slices.Equal(ht.Argv, []string{hook, out("master")}) {
+		t.Fatalf("answer %#v", res)
+	}
+	b, err := os.ReadFile(out("master"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{"v", "MASTER", before.State.String(), "192.0.2.100/32", hookTestReason, "150", os.Getenv("PATH")}, "\n") + "\n"
+	if string(b) != want {
+		t.Errorf("the test run saw:\n%s\nwant:\n%s", b, want)
+	}
+	if s := h.vrrpSnapshot(); s.State != before.State || !s.Since.Equal(before.Since) {
+		t.Errorf("the instance changed: %v since %v, was %v since %v", s.State, s.Since, before.State, before.Since)
+	}
+	if s := h.notifyStatus(); s.Runs != 1 || s.Last.State != "BACKUP" {
+		t.Errorf("the test run counted: %+v", s)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"v", "fault"}, "no hook configured for this state"},
+		{[]string{"v", "up"}, `"up" is no hook`},
+		{[]string{"w", "master"}, `no vrrp instance "w"`},
+		{[]string{"v"}, "usage: notify NAME"},
+	} {
+		if _, err := h.d.Handle(context.Background(), control.Request{Command: "notify", Args: c.args}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("notify %q: %v, want %q", c.args, err, c.want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -89,6 +90,25 @@ env > "$out.tmp" && mv "$out.tmp" "$out"
 		return n != nil && n["runs"] == 2.0 && n["failures"] == 0.0, fmt.Errorf("notify status %v", n)
 	}); err != nil {
 		t.Error(err)
+	}
+
+	// The operator's test of the backup hook: the daemon runs it, in its
+	// namespace, with the test's reason, and nothing else changes.
+	if err := os.Remove(filepath.Join(dir, "BACKUP")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(d.bin, "notify", "vip", "backup", "--socket", d.sock).CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "vip: backup hook "+hook+" "+dir+": ok in ") {
+		t.Fatalf("rmqlb notify vip backup: %v\n%s", err, out)
+	}
+	check("BACKUP", "MASTER", "a test run by the operator (rmqlb notify)")
+	if st := d.state(); st != "MASTER" {
+		t.Errorf("after the test run: %s, want MASTER", st)
+	}
+	if in, err := d.instance("vip"); err != nil {
+		t.Error(err)
+	} else if n, _ := in.raw["notify"].(map[string]any); n == nil || n["runs"] != 2.0 {
+		t.Errorf("the test run counted: notify status %v", n)
 	}
 
 	if err := d.proc.Signal(syscall.SIGTERM); err != nil {

@@ -66,6 +66,17 @@ func (k Kind) String() string {
 // backup, fault or stop.
 func (k Kind) Key() string { return strings.ToLower(k.String()) }
 
+// ParseKind returns the Kind whose Key is s: master, backup, fault or
+// stop.
+func ParseKind(s string) (Kind, error) {
+	for _, k := range Kinds {
+		if s == k.Key() {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("%q is no hook: want master, backup, fault or stop", s)
+}
+
 // Config is the hooks of one instance. The zero value runs none.
 type Config struct {
 	// Master, Backup, Fault and Stop are the argument vectors of the hooks

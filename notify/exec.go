@@ -57,6 +57,9 @@ func (r *Runner) execute(j job, log *zap.Logger) (Result, error) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	out := &output{log: log}
+	if j.test != nil {
+		out.keep = j.test.keep
+	}
 	out.left.Store(MaxOutputLines)
 	var readers sync.WaitGroup
 	readers.Go(func() { out.read(outR, "stdout", zapcore.InfoLevel) })
@@ -131,6 +134,8 @@ type output struct {
 	log     *zap.Logger
 	left    atomic.Int64 // lines that may still be logged
 	skipped atomic.Int64 // lines not logged
+	// keep, when set, is given each line logged too (a test run's).
+	keep func(stream, line string)
 }
 
 // read logs f's lines at lvl until EOF or an error (f closed).
@@ -149,6 +154,9 @@ func (o *output) read(f *os.File, stream string, lvl zapcore.Level) {
 				fields = append(fields, zap.Bool("cut", true))
 			}
 			o.log.Log(lvl, "notify hook output", fields...)
+			if o.keep != nil {
+				o.keep(stream, string(line))
+			}
 		}
 		for cut { // the rest of a long line
 			if _, cut, err = br.ReadLine(); err != nil {

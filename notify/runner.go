@@ -120,15 +120,16 @@ type job struct {
 	ev      Event
 	argv    []string
 	timeout time.Duration
+	test    *testJob // set for an operator's test run (Test)
 }
 
 // Runner runs the notify hooks of one VRRP instance, in order, one at a
 // time. Create it with NewRunner and run it with Run.
 //
 // Run owns the runner's goroutine and the hooks' processes and must be
-// called at most once. Notify, SetConfig and Snapshot are safe from any
-// goroutine at any time, before, during and after Run; Notify never
-// blocks.
+// called at most once. Notify, SetConfig, Test and Snapshot are safe from
+// any goroutine at any time, before, during and after Run; Notify never
+// blocks, Test waits for its run (which needs Run).
 type Runner struct {
 	name    string
 	log     *zap.Logger
@@ -227,6 +228,15 @@ func (r *Runner) Notify(ev Event) {
 	}
 	ev.VIPs = slices.Clone(ev.VIPs)
 	j := job{ev: ev, argv: argv, timeout: r.cfg.timeout()}
+	if !r.closed && len(r.queue) >= r.max && r.queue[len(r.queue)-1].test != nil {
+		// An operator's test run waits last: it gives way, uncounted.
+		last := &r.queue[len(r.queue)-1]
+		last.test.done <- TestRun{Argv: last.argv, RunInfo: RunInfo{State: last.ev.Kind.String(), Result: ResultDropped,
+			Error: "not run: a state change took its place in the full queue"}}
+		*last = j
+		r.mu.Unlock()
+		return
+	}
 	if r.closed || len(r.queue) >= r.max {
 		dropped := ev.Kind
 		if !r.closed {
@@ -329,6 +339,10 @@ func (r *Runner) next(closing bool) (j job, ok bool) {
 
 // run runs one job and records its outcome.
 func (r *Runner) run(j job) {
+	if j.test != nil {
+		r.runTest(j)
+		return
+	}
 	log := r.log.With(zap.Stringer("state", j.ev.Kind))
 	log.Info("running notify hook", zap.Strings("argv", j.argv), zap.String("prev_state", j.ev.Prev))
 	start := r.clock.Now()

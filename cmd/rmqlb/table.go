@@ -250,6 +250,28 @@ host. Each is asked even when one fails; the error names those it was applied to
 				{Code: 2, Meaning: "wrong command line"},
 			},
 		}},
+		{define: defineNotify, doc: clidoc.Command{
+			Name:    "notify",
+			Forms:   []string{"[--socket PATH | --config FILE] NAME master|backup|fault|stop"},
+			Summary: "run a VRRP instance's notify hook once, to test it",
+			Doc: `Asks the daemon to run the notify hook of VRRP instance NAME for that state once, as it would
+on that state change: as the daemon's user, in its service unit's sandbox, with its environment and
+timeout, and refused when others could change the hook. RMQLB_PREV_STATE is the instance's state
+now, RMQLB_REASON "a test run by the operator (rmqlb notify)". Nothing else happens: the instance
+keeps its state and VIPs. The run waits behind the hooks of the instance's own state changes, and
+is not counted in rmqlb status or the metrics. Prints the outcome and the hook's output (as
+logged: at most 100 lines). Run it after installing or migrating a hook: a script written for
+keepalived, run as root, may fail as the daemon's user.`,
+			Operands: []clidoc.Operand{
+				{Name: "NAME"},
+				{Name: "STATE", Words: []string{"master", "backup", "fault", "stop"}},
+			},
+			Exits: []clidoc.Exit{
+				{Code: 0, Meaning: "the hook exited with status 0"},
+				{Code: 1, Meaning: "the hook failed, timed out or was not run (unsafe, none for that state), or the daemon refused or could not be asked"},
+				{Code: 2, Meaning: "wrong command line"},
+			},
+		}},
 		{define: defineUpgrade, doc: clidoc.Command{
 			Name:    "upgrade",
 			Forms:   []string{"[--socket PATH | --config FILE] [--binary PATH] [--json]"},

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
-	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,13 +14,7 @@ import (
 // socket whose handler records the requests: the flags and arguments reach
 // the daemon as the vrrp command, and the answer is told in one line.
 func TestVRRPCommands(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "ctl.sock")
-	var mu sync.Mutex
-	var got [][]string
-	srv := &control.Server{Path: sock, Handler: func(_ context.Context, req control.Request) (any, error) {
-		mu.Lock()
-		got = append(got, append([]string{req.Command}, req.Args...))
-		mu.Unlock()
+	f := newFakeDaemon(t, func(req control.Request) (any, error) {
 		if all, ok := strings.CutSuffix(req.Args[0], "-all"); ok {
 			out := []vrrp.Snapshot{{Name: "vip", State: vrrp.StateMaster, EffectivePriority: 150}, {Name: "mgmt", State: vrrp.StateBackup, EffectivePriority: 100}}
 			if all == "release" {
@@ -50,22 +39,9 @@ func TestVRRPCommands(t *testing.T) {
 			a.StateFileNote = "not kept across a restart: writing the state file /var/lib/rmqlb/state.json: read-only file system: this change lasts until the daemon stops"
 		}
 		return a, nil
-	}}
-	ln, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(served) }()
-	defer func() { cancel(); <-served }()
-
-	for _, c := range []struct {
-		args     []string
-		code     int
-		req      []string // nil: no request
-		out, err string
-	}{
+	})
+	sock := f.sock
+	runCLICases(t, f, []cliCase{
 		{[]string{"vrrp", "release", "--socket", sock, "vip"}, 0, []string{"vrrp", "release", "vip"},
 			"vip: released until `rmqlb vrrp ready vip`; MASTER, advertising priority 0", ""},
 		{[]string{"vrrp", "release", "--socket", sock, "vip", "--for", "90m"}, 0, []string{"vrrp", "release", "vip", "1h30m0s"},
@@ -88,20 +64,5 @@ func TestVRRPCommands(t *testing.T) {
 		{[]string{"vrrp", "release", "--all", "--socket", sock, "vip"}, 2, nil, "", "usage:"},
 		{[]string{"vrrp", "ready", "--all", "--socket", sock, "--for", "5m"}, 2, nil, "", "--for belongs to release"},
 		{[]string{"vrrp"}, 2, nil, "", "usage:"},
-	} {
-		mu.Lock()
-		got = nil
-		mu.Unlock()
-		var out, errb bytes.Buffer
-		code := run(c.args, &out, &errb)
-		mu.Lock()
-		reqs := got
-		mu.Unlock()
-		if code != c.code || !strings.Contains(out.String(), c.out) || !strings.Contains(errb.String(), c.err) {
-			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %d, %q, %q", c.args, code, out.String(), errb.String(), c.code, c.out, c.err)
-		}
-		if (c.req == nil) != (len(reqs) == 0) || c.req != nil && (len(reqs) != 1 || !slices.Equal(reqs[0], c.req)) {
-			t.Errorf("%q: requests %q, want %q", c.args, reqs, c.req)
-		}
-	}
+	})
 }

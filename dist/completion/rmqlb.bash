@@ -4,7 +4,7 @@ _rmqlb() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
 	COMPREPLY=()
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W 'run check-config status backend sessions clients rebalance reload vrrp upgrade remove-stale import version help' -- "$cur"))
+		COMPREPLY=($(compgen -W 'run check-config status backend sessions clients rebalance reload vrrp notify upgrade remove-stale import version help' -- "$cur"))
 		return
 	fi
 	local flags="" argflags="" operand=0 i w
@@ -78,6 +78,13 @@ _rmqlb() {
 			--socket | -socket) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
 		esac
 		;;
+	notify)
+		flags='--config --socket' argflags=' --config -config --socket -socket '
+		case $prev in
+			--config | -config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+			--socket | -socket) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+		esac
+		;;
 	upgrade)
 		flags='--binary --config --json --socket' argflags=' --binary -binary --config -config --socket -socket '
 		case $prev in
@@ -125,7 +132,8 @@ _rmqlb() {
 	case ${COMP_WORDS[1]}:$operand in
 	backend:1) COMPREPLY=($(compgen -W 'drain maint ready weight shutdown-sessions move-sessions' -- "$cur")) ;;
 	vrrp:0) COMPREPLY=($(compgen -W 'release ready' -- "$cur")) ;;
-	help:0) COMPREPLY=($(compgen -W 'run check-config status backend sessions clients rebalance reload vrrp upgrade remove-stale import version help' -- "$cur")) ;;
+	notify:1) COMPREPLY=($(compgen -W 'master backup fault stop' -- "$cur")) ;;
+	help:0) COMPREPLY=($(compgen -W 'run check-config status backend sessions clients rebalance reload vrrp notify upgrade remove-stale import version help' -- "$cur")) ;;
 	esac
 }
 complete -F _rmqlb rmqlb
