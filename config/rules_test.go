@@ -3,12 +3,15 @@ package config
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"os/user"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -448,10 +451,16 @@ func TestWritableConfigWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 	if os.Geteuid() == 0 {
-		if err := os.Chown(p, 4242, 0); err != nil {
+		uid := 4242
+		for ; ; uid++ { // one without a name, so that the message says "uid N"
+			if _, err := user.LookupId(strconv.Itoa(uid)); err != nil {
+				break
+			}
+		}
+		if err := os.Chown(p, uid, 0); err != nil {
 			t.Fatal(err)
 		}
-		if ws, want := load(), p+": "+p+" is owned by uid 4242"+why; len(ws) != 1 || !strings.HasPrefix(ws[0], want) {
+		if ws, want := load(), fmt.Sprintf("%s: %s is owned by uid %d%s", p, p, uid, why); len(ws) != 1 || !strings.HasPrefix(ws[0], want) {
 			t.Errorf("warnings owned by another user: %q, want %q...", ws, want)
 		}
 	}

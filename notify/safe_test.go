@@ -2,8 +2,11 @@ package notify
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -70,14 +73,16 @@ func TestCheckSafe(t *testing.T) {
 	}
 	if root {
 		other := mkdir("other", 0o755)
+		uid, gid := unnamedID(t, func(id string) error { _, err := user.LookupId(id); return err }),
+			unnamedID(t, func(id string) error { _, err := user.LookupGroupId(id); return err })
 		cases = append(cases,
-			tc{name: "owned by another user", path: chown(script(t, safeDir, "alice", "exit 0\n"), 4242, 0), uid: 0,
-				wantPath: filepath.Join(safeDir, "alice"), wantProblem: "is owned by uid 4242"},
-			tc{name: "owned by the daemon's user", path: filepath.Join(safeDir, "alice"), uid: 4242},
-			tc{name: "in a directory of another user", path: script(t, chown(other, 4242, 0), "hook", "exit 0\n"), uid: 0,
-				wantPath: other, wantProblem: "is owned by uid 4242"},
-			tc{name: "writable by another group", path: chmod(chown(script(t, safeDir, "grp", "exit 0\n"), 0, 4242), 0o775), uid: 0,
-				wantPath: filepath.Join(safeDir, "grp"), wantProblem: "is writable by group gid 4242, mode 0775"},
+			tc{name: "owned by another user", path: chown(script(t, safeDir, "alice", "exit 0\n"), uid, 0), uid: 0,
+				wantPath: filepath.Join(safeDir, "alice"), wantProblem: fmt.Sprintf("is owned by uid %d", uid)},
+			tc{name: "owned by the daemon's user", path: filepath.Join(safeDir, "alice"), uid: uid},
+			tc{name: "in a directory of another user", path: script(t, chown(other, uid, 0), "hook", "exit 0\n"), uid: 0,
+				wantPath: other, wantProblem: fmt.Sprintf("is owned by uid %d", uid)},
+			tc{name: "writable by another group", path: chmod(chown(script(t, safeDir, "grp", "exit 0\n"), 0, gid), 0o775), uid: 0,
+				wantPath: filepath.Join(safeDir, "grp"), wantProblem: fmt.Sprintf("is writable by group gid %d, mode 0775", gid)},
 			tc{name: "writable by root's group", path: chmod(chown(script(t, safeDir, "grp0", "exit 0\n"), 0, 0), 0o775), uid: 0},
 		)
 	} else {
@@ -144,4 +149,17 @@ func TestUnsafeHookNotRun(t *testing.T) {
 	if b, err := os.ReadFile(marker); err != nil || string(b) != "x\n" {
 		t.Fatalf("made safe: marker %q, %v", b, err)
 	}
+}
+
+// unnamedID returns an id from 4242 up that lookup finds no name for, so
+// that the messages say "uid N" on any host.
+func unnamedID(t *testing.T, lookup func(id string) error) int {
+	t.Helper()
+	for id := 4242; id < 1<<20; id++ {
+		if lookup(strconv.Itoa(id)) != nil {
+			return id
+		}
+	}
+	t.Fatal("no id without a name")
+	return 0
 }
