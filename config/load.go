@@ -44,7 +44,7 @@ func Load(path string) (*Config, error) {
 	if es := c.tlsErrors(); len(es) > 0 {
 		return nil, es
 	}
-	c.Warnings = append(c.Warnings, c.hookWarnings()...)
+	c.Warnings = append(c.Warnings, c.HookWarnings()...)
 	if local, err := hostAddrs(); err == nil {
 		c.Warnings = append(c.Warnings, c.bindWarnings(local)...)
 	}
@@ -91,10 +91,12 @@ func exposed(fi os.FileInfo) bool {
 	return err != nil || g.Gid != strconv.FormatUint(uint64(st.Gid), 10)
 }
 
-// hookWarnings returns a warning for every notify hook whose program
+// HookWarnings returns a warning for every notify hook whose program
 // cannot be run on this host (notify.CheckProgram), or that the daemon
-// refuses to run (notify.CheckSafe: others may change it).
-func (c *Config) hookWarnings() []string {
+// refuses to run (notify.CheckSafe: others may change it). Load adds
+// them to Warnings; rmqlb import, which has no file to load, asks for
+// them.
+func (c *Config) HookWarnings() []string {
 	var ws []string
 	owners := notify.TrustedOwners()
 	var unsafe *notify.UnsafeError

@@ -32,7 +32,8 @@ func defineImport(fs *flag.FlagSet) runFunc {
 // cmdImport translates keepalived, HAProxy and ipvsadm files into an rmqlb
 // configuration file: the file on stdout, what was not translated (file,
 // line and why) on stderr, then the warnings of the file written that
-// hold on any host (config.Parse's). Exit 0 with a valid file (even when
+// hold on any host (config.Parse's) and those of its notify hooks on this
+// host (config.Config.HookWarnings). Exit 0 with a valid file (even when
 // directives were not translated or it has warnings), 1 when an input
 // cannot be read or the file written would not validate.
 func cmdImport(src migrate.Sources, stdout, stderr io.Writer) int {
@@ -68,6 +69,12 @@ func cmdImport(src migrate.Sources, stdout, stderr io.Writer) int {
 	// the file's).
 	for _, w := range c.Warnings {
 		fmt.Fprintf(stderr, "rmqlb import: warning: %s\n", w)
+	}
+	// The notify hooks as this host has them: an import is often made on
+	// the host the file is for, whose keepalived ran the scripts without
+	// the checks rmqlb makes.
+	for _, w := range c.HookWarnings() {
+		fmt.Fprintf(stderr, "rmqlb import: warning on this host: %s\n", w)
 	}
 	if _, err := stdout.Write(r.YAML); err != nil {
 		fmt.Fprintf(stderr, "rmqlb import: writing the file: %v\n", err)

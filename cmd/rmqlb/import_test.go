@@ -37,6 +37,33 @@ func TestImport(t *testing.T) {
 	}
 }
 
+// TestImportHookWarnings: the notify scripts of a keepalived.conf that
+// rmqlb would not run on this host are warned of, with their field and
+// line in the file written.
+func TestImportHookWarnings(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "notify.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(script, 0o777); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "keepalived.conf")
+	ka := "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  10.0.0.100\n }\n notify_master " + script + "\n}\n"
+	if err := os.WriteFile(conf, []byte(ka), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"import", "--keepalived", conf}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, errb.String())
+	}
+	want := "rmqlb import: warning on this host: vrrp_instances[0].notify.master (line "
+	if !strings.Contains(errb.String(), want) || !strings.Contains(errb.String(), "the daemon will not run the hook: "+script+" is writable by every user, mode 0777") {
+		t.Errorf("stderr lacks the hook's warning:\n%s", errb.String())
+	}
+}
+
 func TestImportExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) string {

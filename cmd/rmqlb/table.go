@@ -324,8 +324,9 @@ VIP before Linux 6.3) cannot be told from someone else's and is left alone.`,
 			Summary: "translate keepalived, LVS and HAProxy files into an rmqlb configuration file (stdout)",
 			Doc: `Translates a keepalived.conf (and the files it includes), an haproxy.cfg and the output of
 ipvsadm -Sn (any one will do) into an rmqlb configuration file on stdout, and lists on stderr every
-directive not translated as written, with its file, line and why. The file is printed only when it
-validates.`,
+directive not translated as written, with its file, line and why, then the file's warnings: those
+of any host, and those of its notify hooks on this one (a script rmqlb would not run, being one that
+others could change). The file is printed only when it validates.`,
 			Exits: []clidoc.Exit{
 				{Code: 0, Meaning: "a valid file was printed, even with directives not translated"},
 				{Code: 1, Meaning: "an input cannot be read, or the file would not validate"},
