@@ -34,6 +34,11 @@
 // (keepalived makes the same check with enable_script_security). Such a
 // run counts as an error.
 //
+// Test runs a hook once for the operator (rmqlb notify), through the same
+// queue and the same code, and waits for its outcome and output; such a
+// run is not counted, and gives its place in a full queue to a state
+// change.
+//
 // Every run is counted by outcome (ok, failed for a non-zero exit status or
 // a signal, timeout, error when it could not be started or was refused as
 // unsafe, dropped) in
