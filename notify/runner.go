@@ -66,8 +66,9 @@ type Options struct {
 	// Clock times the runs (timeout and duration). Nil means the real
 	// clock.
 	Clock clock.Clock
-	// Registerer receives rmqlb_notify_runs_total, labelled
-	// vrrp_instance=the instance's name. Nil means no metrics.
+	// Registerer receives rmqlb_notify_runs_total and
+	// rmqlb_notify_hook_unsafe, labelled vrrp_instance=the instance's
+	// name. Nil means no metrics.
 	Registerer prometheus.Registerer
 	// Env is the environment the hooks inherit, to which the RMQLB_
 	// variables are added. Nil means the daemon's (os.Environ when
@@ -191,6 +192,11 @@ func NewRunner(name string, cfg Config, opt Options) (*Runner, error) {
 	var err error
 	if r.metrics, err = newMetrics(opt.Registerer, name); err != nil {
 		return nil, fmt.Errorf("registering notify metrics of %q: %w", name, err)
+	}
+	if opt.Registerer != nil {
+		if err := opt.Registerer.Register(newUnsafeCollector(r)); err != nil {
+			return nil, fmt.Errorf("registering notify metrics of %q: %w", name, err)
+		}
 	}
 	return r, nil
 }

@@ -3,12 +3,15 @@ package notify
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestCheckSafe: who may change a hook, or the directories above it,
@@ -162,4 +165,48 @@ func unnamedID(t *testing.T, lookup func(id string) error) int {
 	}
 	t.Fatal("no id without a name")
 	return 0
+}
+
+// TestUnsafeGauge: rmqlb_notify_hook_unsafe follows each configured hook's
+// safety at each scrape, without a run.
+func TestUnsafeGauge(t *testing.T) {
+	dir := t.TempDir()
+	hook := script(t, dir, "hook", "exit 0\n")
+	reg := prometheus.NewRegistry()
+	if _, err := NewRunner("v", Config{Master: []string{hook}, Stop: []string{"/bin/true"}}, Options{Registerer: reg}); err != nil {
+		t.Fatal(err)
+	}
+	gauge := func() map[string]float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "rmqlb_notify_hook_unsafe" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["vrrp_instance"] != "v" {
+					t.Errorf("labels %v", labels)
+				}
+				out[labels["state"]] = m.GetGauge().GetValue()
+			}
+		}
+		return out
+	}
+	if got := gauge(); !maps.Equal(got, map[string]float64{"master": 0, "stop": 0}) {
+		t.Fatalf("safe hooks: %v", got)
+	}
+	if err := os.Chmod(hook, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if got := gauge(); !maps.Equal(got, map[string]float64{"master": 1, "stop": 0}) {
+		t.Fatalf("the master hook writable by every user: %v", got)
+	}
 }
