@@ -200,13 +200,13 @@ func TestUnsafeGauge(t *testing.T) {
 		}
 		return out
 	}
-	if got := gauge(); !maps.Equal(got, map[string]float64{"master": 0, "stop": 0}) {
+	if got := gauge(); !maps.Equal(got, map[string]float64{"master": 0, "backup": 0, "fault": 0, "stop": 0}) {
 		t.Fatalf("safe hooks: %v", got)
 	}
 	if err := os.Chmod(hook, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	if got := gauge(); !maps.Equal(got, map[string]float64{"master": 1, "stop": 0}) {
+	if got := gauge(); !maps.Equal(got, map[string]float64{"master": 1, "backup": 0, "fault": 0, "stop": 0}) {
 		t.Fatalf("the master hook writable by every user: %v", got)
 	}
 }

@@ -6,9 +6,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// unsafeCollector exports rmqlb_notify_hook_unsafe: for each hook of a
-// Runner's configuration, whether CheckSafe finds it unsafe now, checked
-// at each scrape (a few stat calls per hook), so that a hook made
+// unsafeCollector exports rmqlb_notify_hook_unsafe: for each state,
+// whether the Runner's hook for it is one CheckSafe finds unsafe now (0
+// without a hook, so that every series exists from the start), checked at
+// each scrape (a few stat calls per hook), so that a hook made
 // writable by others after the daemon read its file is seen before the
 // state change it will not run for.
 type unsafeCollector struct {
@@ -18,7 +19,7 @@ type unsafeCollector struct {
 
 func newUnsafeCollector(r *Runner) *unsafeCollector {
 	return &unsafeCollector{r: r, desc: prometheus.NewDesc("rmqlb_notify_hook_unsafe",
-		"1 if the notify hook of a VRRP instance for that state is one the daemon will not run, others being able to change it (the program or a directory above it), else 0; checked at each scrape.",
+		"1 if the notify hook of a VRRP instance for that state is one the daemon will not run, others being able to change it (the program or a directory above it), else 0 (also without a hook); checked at each scrape.",
 		[]string{"state"}, prometheus.Labels{"vrrp_instance": r.name})}
 }
 
@@ -31,13 +32,9 @@ func (c *unsafeCollector) Collect(ch chan<- prometheus.Metric) {
 	cfg := c.r.cfg.clone()
 	c.r.mu.Unlock()
 	for _, k := range Kinds {
-		argv := cfg.Argv(k)
-		if argv == nil {
-			continue
-		}
 		v := 0.0
 		var unsafe *UnsafeError
-		if errors.As(CheckSafe(argv[0], c.r.owners...), &unsafe) {
+		if argv := cfg.Argv(k); argv != nil && errors.As(CheckSafe(argv[0], c.r.owners...), &unsafe) {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, k.Key())
