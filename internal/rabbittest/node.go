@@ -429,8 +429,67 @@ func (n *Node) Pid() (int, error) {
 }
 
 // Freeze stops the broker's Erlang VM with SIGSTOP: the kernel still completes TCP handshakes on
-// its listener but nothing answers.
-func (n *Node) Freeze() error { return n.signal(syscall.SIGSTOP) }
+// its listener but nothing answers. It returns once every thread of the VM is stopped: kill(2)
+// only queues the signal, and a scheduler thread running on another CPU may answer a client
+// before it takes it.
+func (n *Node) Freeze() error {
+	if err := n.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	pid, err := n.Pid()
+	if err != nil {
+		return err
+	}
+	return waitStopped(pid, 10*time.Second)
+}
+
+// waitStopped waits until every thread of process pid is stopped (state T in
+// /proc/PID/task/TID/stat), or timeout.
+func waitStopped(pid int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		running, err := runningThreads(pid)
+		if err != nil {
+			return fmt.Errorf("waiting for beam %d to stop: %w", pid, err)
+		}
+		if running == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("waiting for beam %d to stop: %d threads still not stopped after %v", pid, running, timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// runningThreads counts the threads of process pid that are not stopped.
+func runningThreads(pid int) (int, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	running := 0
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue // the thread exited
+			}
+			return 0, err
+		}
+		// The state is the field after the command, which is in
+		// parentheses and may hold spaces.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			return 0, fmt.Errorf("reading %s: no state in %q", task.Name(), b)
+		}
+		if b[i+2] != 'T' && b[i+2] != 't' {
+			running++
+		}
+	}
+	return running, nil
+}
 
 // Thaw resumes a frozen broker with SIGCONT.
 func (n *Node) Thaw() error { return n.signal(syscall.SIGCONT) }
