@@ -237,8 +237,8 @@ func (r *Runner) Notify(ev Event) {
 	if !r.closed && len(r.queue) >= r.max && r.queue[len(r.queue)-1].test != nil {
 		// An operator's test run waits last: it gives way, uncounted.
 		last := &r.queue[len(r.queue)-1]
-		last.test.done <- TestRun{Argv: last.argv, RunInfo: RunInfo{State: last.ev.Kind.String(), Result: ResultDropped,
-			Error: "not run: a state change took its place in the full queue"}}
+		last.test.finish(last.argv, RunInfo{State: last.ev.Kind.String(), Result: ResultDropped,
+			Error: "not run: a state change took its place in the full queue"})
 		*last = j
 		r.mu.Unlock()
 		return
@@ -343,33 +343,43 @@ func (r *Runner) next(closing bool) (j job, ok bool) {
 	return j, true
 }
 
-// run runs one job and records its outcome.
+// run runs one job and records its outcome; an operator's test run's is
+// sent to its caller instead, and counted nowhere.
 func (r *Runner) run(j job) {
-	if j.test != nil {
-		r.runTest(j)
-		return
-	}
 	log := r.log.With(zap.Stringer("state", j.ev.Kind))
-	log.Info("running notify hook", zap.Strings("argv", j.argv), zap.String("prev_state", j.ev.Prev))
+	what := "notify hook"
+	if j.test != nil {
+		log, what = log.With(zap.Bool("test", true)), "notify hook test"
+	}
+	log.Info("running "+what, zap.Strings("argv", j.argv), zap.String("prev_state", j.ev.Prev))
 	start := r.clock.Now()
 	res, err := r.execute(j, log)
 	info := RunInfo{State: j.ev.Kind.String(), Result: res, Started: start, Duration: r.clock.Now().Sub(start)}
-	r.mu.Lock()
-	r.snap.Running = false
-	r.snap.Runs++
 	if err != nil {
 		info.Error = err.Error()
-		r.snap.Failures++
-		r.snap.LastError, r.snap.LastErrorAt = info.Error, start
 	}
-	r.snap.Last = &info
+	r.mu.Lock()
+	r.snap.Running = false
+	if j.test == nil {
+		r.snap.Runs++
+		if err != nil {
+			r.snap.Failures++
+			r.snap.LastError, r.snap.LastErrorAt = info.Error, start
+		}
+		r.snap.Last = &info
+	}
 	r.mu.Unlock()
-	r.metrics.count(j.ev.Kind, res)
-	if err != nil {
-		log.Warn("notify hook failed", zap.String("result", string(res)), zap.Duration("took", info.Duration), zap.Error(err))
-		return
+	if j.test == nil {
+		r.metrics.count(j.ev.Kind, res)
 	}
-	log.Info("notify hook done", zap.Duration("took", info.Duration))
+	if err != nil {
+		log.Warn(what+" failed", zap.String("result", string(res)), zap.Duration("took", info.Duration), zap.Error(err))
+	} else {
+		log.Info(what+" done", zap.Duration("took", info.Duration))
+	}
+	if j.test != nil {
+		j.test.finish(j.argv, info)
+	}
 }
 
 // environ returns the environment of ev's hook: the inherited one and the

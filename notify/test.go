@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-
-	"go.uber.org/zap"
 )
 
 // TestRun is the outcome of an operator's test run of a hook (Test).
@@ -83,25 +81,10 @@ func (r *Runner) Test(ctx context.Context, ev Event) (TestRun, error) {
 	}
 }
 
-// runTest runs an operator's test job and sends its outcome, counting
-// nothing.
-func (r *Runner) runTest(j job) {
-	log := r.log.With(zap.Stringer("state", j.ev.Kind), zap.Bool("test", true))
-	log.Info("running notify hook for an operator's test", zap.Strings("argv", j.argv), zap.String("prev_state", j.ev.Prev))
-	start := r.clock.Now()
-	res, err := r.execute(j, log)
-	info := RunInfo{State: j.ev.Kind.String(), Result: res, Started: start, Duration: r.clock.Now().Sub(start)}
-	if err != nil {
-		info.Error = err.Error()
-		log.Warn("notify hook test failed", zap.String("result", string(res)), zap.Duration("took", info.Duration), zap.Error(err))
-	} else {
-		log.Info("notify hook test done", zap.Duration("took", info.Duration))
-	}
-	r.mu.Lock()
-	r.snap.Running = false
-	r.mu.Unlock()
-	j.test.mu.Lock()
-	lines := slices.Clone(j.test.lines)
-	j.test.mu.Unlock()
-	j.test.done <- TestRun{Argv: slices.Clone(j.argv), RunInfo: info, Output: lines}
+// finish sends the outcome of the run of argv, with the output kept.
+func (t *testJob) finish(argv []string, info RunInfo) {
+	t.mu.Lock()
+	lines := slices.Clone(t.lines)
+	t.mu.Unlock()
+	t.done <- TestRun{Argv: slices.Clone(argv), RunInfo: info, Output: lines}
 }
