@@ -92,8 +92,12 @@ func (s *kaScript) noun() string {
 }
 
 // block is the keepalived block s comes from.
-func (s *kaScript) block() string {
-	if s.process {
+func (s *kaScript) block() string { return blockName(s.process) }
+
+// blockName is the keepalived block of a script (vrrp_script) or, with
+// process, of a tracked process (vrrp_track_process).
+func blockName(process bool) string {
+	if process {
 		return "vrrp_track_process"
 	}
 	return "vrrp_script"
@@ -176,7 +180,6 @@ func classify(cmd string) scriptTarget {
 	}
 	base := path.Base(w[0])
 	args := w[1:]
-	process := processTarget
 	lastWord := func(a []string) string {
 		for i := len(a) - 1; i >= 0; i-- {
 			if !strings.HasPrefix(a[i], "-") {
@@ -187,14 +190,14 @@ func classify(cmd string) scriptTarget {
 	}
 	switch base {
 	case "killall", "pkill", "pidof", "pgrep":
-		return process(lastWord(args))
+		return processTarget(lastWord(args))
 	case "systemctl":
 		if len(args) > 0 && (args[0] == "is-active" || args[0] == "status") {
-			return process(lastWord(args[1:]))
+			return processTarget(lastWord(args[1:]))
 		}
 	case "service":
 		if len(args) == 2 && args[1] == "status" {
-			return process(args[0])
+			return processTarget(args[0])
 		}
 	case "rabbitmqctl", "rabbitmq-diagnostics":
 		return scriptTarget{kind: targetLocalBroker}
@@ -232,7 +235,7 @@ func classify(cmd string) scriptTarget {
 		}
 	}
 	if path.Dir(w[0]) == "/etc/init.d" && len(args) == 1 && args[0] == "status" {
-		return process(base)
+		return processTarget(base)
 	}
 	return scriptTarget{kind: targetUnknown}
 }

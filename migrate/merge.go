@@ -395,8 +395,7 @@ func (m *merger) scripts() {
 		for _, ref := range in.scripts {
 			s := blocks[ref.process][ref.name]
 			if s == nil {
-				what := map[bool]string{false: "vrrp_script", true: "vrrp_track_process"}[ref.process]
-				m.ns.skip(ref.pos, ref.name, "no "+what+" has this name")
+				m.ns.skip(ref.pos, ref.name, "no "+blockName(ref.process)+" has this name")
 				continue
 			}
 			k := key{ref.process, ref.name}
