@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/rmqlb/rmqlb/internal/ctxclose"
 	"github.com/rmqlb/rmqlb/internal/logcount"
 )
 
@@ -345,7 +346,9 @@ func (l *placedListener) Close() error {
 }
 
 // Serve answers connections on ln until ctx is done, then closes ln
-// (removing the socket file) and waits for the connections in flight.
+// (removing the socket file) and waits for the connections in flight. When
+// it returns, ln is closed and its connections are: none of their file
+// descriptors is left.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	log := s.Logger
 	if log == nil {
@@ -353,8 +356,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
+	// Accept fails as soon as Close has begun: Serve waits for the close
+	// to end, so that nothing of ln is left once it has returned.
+	defer ctxclose.OnDone(ctx, ln)()
 	slots := s.connSlots()
 	var busy, acceptErrs logcount.Counter // refused connections, failed accepts
 	for {

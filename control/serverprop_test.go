@@ -289,7 +289,7 @@ func runCSSequence(seed uint64, steps int) (res csResult) {
 	// should the heap grow too large.
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(1 << 30))
-	fdsBefore := countFDs()
+	fdsBefore := fdTable()
 	dir, err := os.MkdirTemp("", "ctlseq-")
 	if err != nil {
 		return csResult{err: err.Error()}
@@ -422,10 +422,20 @@ func runCSSequence(seed uint64, steps int) (res csResult) {
 	if _, err := os.Lstat(q.path); !errors.Is(err, os.ErrNotExist) {
 		return csResult{err: fmt.Sprintf("socket file left after Serve returned: %v", err)}
 	}
-	// Every connection was closed when Serve returned, and the test's
-	// own ones are: no descriptor is left, without waiting.
-	if n := countFDs(); n != fdsBefore {
-		return csResult{err: fmt.Sprintf("%d file descriptors before the sequence, %d after", fdsBefore, n)}
+	// Every connection and listener was closed when Serve returned, and
+	// the test's own ones are: no descriptor is left, without waiting.
+	// Should one be, the failure names it, and says whether it closed
+	// later (a close that Serve did not wait for) or not (a leak).
+	if after := fdTable(); len(after) != len(fdsBefore) {
+		var extra []string
+		for fd, what := range after {
+			if fdsBefore[fd] != what {
+				extra = append(extra, fd+" "+what+" "+unixLine(what))
+			}
+		}
+		start := time.Now()
+		werr := waitFor(func() bool { return len(fdTable()) == len(fdsBefore) })
+		return csResult{err: fmt.Sprintf("%d file descriptors before the sequence, %d after; new %q; gone after %v: %v", len(fdsBefore), len(after), extra, time.Since(start), werr)}
 	}
 	return csResult{}
 }
@@ -532,12 +542,37 @@ func countStacks(s string) int {
 	return count
 }
 
-func countFDs() int {
+// unixLine returns the line of /proc/net/unix of the socket what (a link
+// target of /proc/self/fd, "socket:[inode]"): its flags, state and path
+// tell a listener from a connection, and whose it is.
+func unixLine(what string) string {
+	ino, ok := strings.CutPrefix(what, "socket:[")
+	if !ok {
+		return ""
+	}
+	ino = strings.TrimSuffix(ino, "]")
+	b, _ := os.ReadFile("/proc/net/unix")
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 7 && f[6] == ino {
+			return l
+		}
+	}
+	return "(not in /proc/net/unix)"
+}
+
+// fdTable returns the process's open file descriptors and what each
+// refers to.
+func fdTable() map[string]string {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		return -1
+		return nil
 	}
-	return len(ents)
+	fds := make(map[string]string, len(ents))
+	for _, e := range ents {
+		fds[e.Name()], _ = os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+	}
+	return fds
 }
 
 // dial connects to the socket as the test's user, or as nobody.

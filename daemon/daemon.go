@@ -24,6 +24,7 @@ import (
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/clock"
+	"github.com/rmqlb/rmqlb/internal/ctxclose"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/vrrp"
 	"github.com/rmqlb/rmqlb/vrrp/sendproc"
@@ -664,8 +665,8 @@ func (d *Daemon) startMetrics(addr netip.AddrPort, critical bool) (*metricsPart,
 // serveMetrics runs ms as a part.
 func (d *Daemon) serveMetrics(ms *metricsServer, critical bool) *metricsPart {
 	return &metricsPart{srv: ms, part: d.parts.start(d.runCtx, "metrics", critical, func(ctx context.Context) error {
-		stop := context.AfterFunc(ctx, func() { ms.Close() })
-		defer stop()
+		// Closed when stopped, and the part ends once it is.
+		defer ctxclose.OnDone(ctx, ms)()
 		if err := ms.Serve(); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}

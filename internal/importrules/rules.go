@@ -8,7 +8,8 @@ var (
 	// the codec of that process's messages, vrrp/sendwire), addresses on
 	// interfaces, the proxy, health checks, the notify hooks, the clock,
 	// the error of a refused configuration field, the counter of
-	// rate-limited warnings, and the raw system calls of the idle loops.
+	// rate-limited warnings, the raw system calls of the idle loops, and
+	// the close of a served listener when its context is done.
 	Domain = []string{
 		"proxyproto/...",
 		"vrrp/...",
@@ -22,6 +23,7 @@ var (
 		"internal/fielderr/...",
 		"internal/logcount/...",
 		"internal/rawio/...",
+		"internal/ctxclose/...",
 	}
 	// Config is the configuration file's model.
 	Config = []string{"config/..."}
