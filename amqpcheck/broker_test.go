@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/freeport"
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
 	"github.com/rmqlb/rmqlb/internal/testpki"
 	"go.uber.org/goleak"
@@ -42,18 +42,16 @@ func realBroker(t *testing.T) *rabbittest.Node {
 	brokerOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		var ln net.Listener
-		if ln, brokerErr = net.Listen("tcp", "127.0.0.1:0"); brokerErr != nil {
-			return
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		mgmtURL = fmt.Sprintf("http://127.0.0.1:%d", port)
-		if ln, brokerErr = net.Listen("tcp", "127.0.0.1:0"); brokerErr != nil {
-			return
-		}
-		tlsAddr = ln.Addr().(*net.TCPAddr).AddrPort()
-		ln.Close()
+		// Should t fail here, the node was not started.
+		brokerErr = errors.New("starting the broker: picking its ports failed")
+		// The ports come from below the ephemeral range: the broker
+		// binds them again after stop_app (TestBrokerStopApp), and a
+		// port from that range can be the local port of another test's
+		// connection by then.
+		mgmt := netip.MustParseAddrPort(freeport.Addr(t, "127.0.0.1"))
+		mgmtURL = fmt.Sprintf("http://%s", mgmt)
+		tlsAddr = netip.MustParseAddrPort(freeport.Addr(t, "127.0.0.1"))
+		port := mgmt.Port()
 		if pkiDir, brokerErr = os.MkdirTemp("", "amqpcheck-pki-"); brokerErr != nil {
 			return
 		}
