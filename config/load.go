@@ -49,8 +49,7 @@ func Load(path string) (*Config, error) {
 		c.Warnings = append(c.Warnings, c.bindWarnings(local)...)
 	}
 	c.Warnings = append(c.Warnings, c.interfaceWarnings(net.InterfaceByName)...)
-	var unsafe *notify.UnsafeError
-	if err := notify.CheckSafe(path, notify.TrustedOwners()...); errors.As(err, &unsafe) {
+	if unsafe := notify.FindUnsafe(path, notify.TrustedOwners()...); unsafe != nil {
 		c.Warnings = append(c.Warnings, fmt.Sprintf(
 			"%s: %s %s: whoever can change the file could make the daemon run commands (a notify hook) and move its VIPs; it, and every directory above it, should be owned by root and writable by no one else",
 			path, unsafe.Path, unsafe.Problem))
@@ -99,7 +98,6 @@ func exposed(fi os.FileInfo) bool {
 func (c *Config) HookWarnings() []string {
 	var ws []string
 	owners := notify.TrustedOwners()
-	var unsafe *notify.UnsafeError
 	for _, in := range c.VRRP {
 		for _, k := range notify.Kinds {
 			argv := in.Notify.Argv(k)
@@ -109,8 +107,8 @@ func (c *Config) HookWarnings() []string {
 			field := in.Field + ".notify." + k.Key()
 			if err := notify.CheckProgram(argv[0]); err != nil {
 				ws = append(ws, fmt.Sprintf("%s (line %d): the hook cannot run on this host: %v", field, c.Line(field), err))
-			} else if err := notify.CheckSafe(argv[0], owners...); errors.As(err, &unsafe) {
-				ws = append(ws, fmt.Sprintf("%s (line %d): the daemon will not run the hook: %v", field, c.Line(field), err))
+			} else if unsafe := notify.FindUnsafe(argv[0], owners...); unsafe != nil {
+				ws = append(ws, fmt.Sprintf("%s (line %d): the daemon will not run the hook: %v", field, c.Line(field), unsafe))
 			}
 		}
 	}

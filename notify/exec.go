@@ -23,9 +23,8 @@ func (r *Runner) execute(j job, log *zap.Logger) (Result, error) {
 	fail := func(res Result, err error) (Result, error) {
 		return res, fmt.Errorf("running notify %s hook %s: %w", j.ev.Kind.Key(), j.argv[0], err)
 	}
-	var unsafe *UnsafeError
-	if err := CheckSafe(j.argv[0], r.owners...); errors.As(err, &unsafe) {
-		return fail(ResultError, fmt.Errorf("not run: %w", err))
+	if unsafe := FindUnsafe(j.argv[0], r.owners...); unsafe != nil {
+		return fail(ResultError, fmt.Errorf("not run: %w", unsafe))
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {

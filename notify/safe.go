@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -42,6 +43,18 @@ func CheckSafe(path string, owners ...int) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// FindUnsafe returns CheckSafe's finding for the program at path: the
+// *UnsafeError, or nil when the program is safe or could not be looked at
+// (a missing program, which fails at its start instead). It is what the
+// runner, the metrics and the configuration's warnings ask.
+func FindUnsafe(path string, owners ...int) *UnsafeError {
+	var unsafe *UnsafeError
+	if errors.As(CheckSafe(path, owners...), &unsafe) {
+		return unsafe
 	}
 	return nil
 }

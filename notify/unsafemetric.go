@@ -1,10 +1,6 @@
 package notify
 
-import (
-	"errors"
-
-	"github.com/prometheus/client_golang/prometheus"
-)
+import "github.com/prometheus/client_golang/prometheus"
 
 // unsafeCollector exports rmqlb_notify_hook_unsafe: for each state,
 // whether the Runner's hook for it is one CheckSafe finds unsafe now (0
@@ -33,8 +29,7 @@ func (c *unsafeCollector) Collect(ch chan<- prometheus.Metric) {
 	c.r.mu.Unlock()
 	for _, k := range Kinds {
 		v := 0.0
-		var unsafe *UnsafeError
-		if argv := cfg.Argv(k); argv != nil && errors.As(CheckSafe(argv[0], c.r.owners...), &unsafe) {
+		if argv := cfg.Argv(k); argv != nil && FindUnsafe(argv[0], c.r.owners...) != nil {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, k.Key())
