@@ -1,6 +1,9 @@
 package migrate
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // hidden stands in a note for a secret of the input.
 const hidden = "<hidden>"
@@ -55,13 +58,7 @@ func maskSecrets(words []string) []string {
 
 // isSecretHeader reports whether w names a header of secretHeaders.
 func isSecretHeader(w string) bool {
-	w = strings.TrimSuffix(strings.ToLower(w), ":")
-	for _, h := range secretHeaders {
-		if w == h {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(secretHeaders, strings.TrimSuffix(strings.ToLower(w), ":"))
 }
 
 // maskEmbeddedHeaders hides the rest of a word from the first secret

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rmqlb/rmqlb/internal/metricstest"
 )
 
 // TestCheckSafe: who may change a hook, or the directories above it,
@@ -178,25 +180,13 @@ func TestUnsafeGauge(t *testing.T) {
 	}
 	gauge := func() map[string]float64 {
 		t.Helper()
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
 		out := map[string]float64{}
-		for _, mf := range mfs {
-			if mf.GetName() != "rmqlb_notify_hook_unsafe" {
-				continue
+		for _, m := range metricstest.Gather(t, reg)["rmqlb_notify_hook_unsafe"].GetMetric() {
+			labels := metricstest.Labels(m)
+			if labels["vrrp_instance"] != "v" {
+				t.Errorf("labels %v", labels)
 			}
-			for _, m := range mf.GetMetric() {
-				labels := map[string]string{}
-				for _, l := range m.GetLabel() {
-					labels[l.GetName()] = l.GetValue()
-				}
-				if labels["vrrp_instance"] != "v" {
-					t.Errorf("labels %v", labels)
-				}
-				out[labels["state"]] = m.GetGauge().GetValue()
-			}
+			out[labels["state"]] = m.GetGauge().GetValue()
 		}
 		return out
 	}
