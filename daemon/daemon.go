@@ -281,8 +281,9 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 
 // Run runs the daemon until ctx is done or a part fails, in this order:
 // take the single-instance lock (before any address is touched), remove
-// the VIPs a killed daemon left, open the control socket and the metrics
-// endpoint, start the listeners (each bound, or its error reported) and
+// the VIPs a killed daemon left, open the control socket, restore the
+// operator's states of the last run (the state file) before it answers,
+// open the metrics endpoint, start the listeners (each bound, or its error reported) and
 // the health checks, wait for every backend's first check (bounded), then
 // start the VRRP instances and wait until each has opened its sockets (or
 // failed, which fails the start). It stops in the reverse order, VRRP first: a
@@ -395,6 +396,11 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		watch = d.parts.start(d.runCtx, "control socket watch", false, d.watchControl)
 	}
 	if tk == nil {
+		// The operator's states of the last run, before the control
+		// socket answers (a status shows them, and an operator's
+		// command is not overwritten by them), a client is accepted or
+		// a check runs.
+		d.restoreOpState(cfg.StateFile)
 		serveControl()
 	} else {
 		// Served once the running daemon has stopped serving it; until
@@ -465,9 +471,6 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		serveControl()
 		d.log.Info("took over from the running daemon", zap.Int("pid", tk.PID()), zap.String("its_version", tk.offer.Version))
 	} else {
-		// The operator's states of the last run, before a client is
-		// accepted or a check runs.
-		d.restoreOpState(cfg.StateFile)
 		if err := d.startListeners(cfg); err != nil {
 			return shutdown(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -842,5 +843,101 @@ func TestWriteOpStateCarries(t *testing.T) {
 		if again, _ := os.ReadFile(path); string(again) != string(b) {
 			t.Errorf("%s: written over itself\n%s", tc.name, again)
 		}
+	}
+}
+
+// TestControlAnswersAfterRestore: the control socket answers only once
+// the operator's states of the last run are restored and written back,
+// so that neither a status shows the backends without them nor an
+// operator's command is overwritten by them. The state file is a FIFO,
+// so that the daemon waits in the middle of each read of it (one to
+// restore, one to keep what it does not know when it writes the file)
+// for as long as the test wants.
+func TestControlAnswersAfterRestore(t *testing.T) {
+	l := newLab(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	if err := syscall.Mkfifo(state, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const saved = `{"version": 1, "saved": "2026-01-01T00:00:00Z", "backends": [{"listener": "amqp", "backend": "a", "admin": "maint"}]}`
+	// serve waits until the daemon opens the FIFO to read it, which
+	// opening it to write does, and gives it the file's content.
+	serve := func() {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() {
+			w, err := os.OpenFile(state, os.O_WRONLY, 0)
+			if err == nil {
+				_, err = w.WriteString(saved)
+				w.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the daemon did not read the state file within 20 s")
+		}
+	}
+	h := newHarness(t, l.file("control_socket: SOCKET", "control_socket: SOCKET\nstate_file: "+state))
+	for _, id := range []backend.ID{idA, idB} {
+		h.checks.get(id).always(healthcheck.Result{})
+	}
+	h.start()
+	// When the test fails, the daemon may wait on the FIFO: the stop
+	// (the cleanup before this one) needs it to read an empty file
+	// until it has written the state file over it.
+	t.Cleanup(func() {
+		for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(10 * time.Millisecond) {
+			if fi, err := os.Lstat(state); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+				return
+			}
+			if f, err := os.OpenFile(state, os.O_RDWR, 0); err == nil {
+				f.Close()
+			}
+		}
+	})
+	answers := make(chan control.Status, 1)
+	errs := make(chan error, 1)
+	notYet := func(when string) {
+		t.Helper()
+		select {
+		case s := <-answers:
+			t.Fatalf("status answered %s: %+v", when, s.Listeners)
+		case err := <-errs:
+			t.Fatalf("status %s: %v", when, err)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	serve()
+	// The daemon has read the file once: its control socket listens.
+	go func() {
+		var s control.Status
+		if err := control.Call(h.socket(), control.Request{Command: "status"}, &s, 30*time.Second); err != nil {
+			errs <- err
+			return
+		}
+		answers <- s
+	}()
+	notYet("before the state file was written back")
+	serve()
+	select {
+	case s := <-answers:
+		if len(s.Listeners) != 1 || len(s.Listeners[0].Backends) != 2 || s.Listeners[0].Backends[0].State != backend.Maint {
+			t.Errorf("the first status answered: %+v, want a MAINT as restored", s.Listeners)
+		}
+		if s.StateFile != nil {
+			t.Errorf("the first status answered: state file %+v, want it written", s.StateFile)
+		}
+	case err := <-errs:
+		t.Fatalf("status: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no answer to status within 20 s of the state file written")
+	}
+	if s := mustReadOpState(t, state); len(s.Backends) != 1 || s.Backends[0].Admin != "maint" {
+		t.Errorf("the state file written back: %+v", s)
 	}
 }
