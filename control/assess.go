@@ -29,15 +29,17 @@ const (
 type Verdict struct {
 	// Degraded is set when Reasons is not empty.
 	Degraded bool `json:"degraded"`
-	// Summary tells the state in one line, degraded or not: each VRRP
-	// instance ("MASTER of 10.77.0.100 (rabbitmq)", "BACKUP (rabbitmq),
-	// master 10.77.0.1 priority 150"), separated by "; ", then the
-	// listeners ("3/3 backends up"; "amqp 3/3 backends up, mgmt 1/1
-	// backends up" when there are several).
+	// Summary tells the state in one line, degraded or not: "starting"
+	// while the daemon starts, each VRRP instance ("MASTER of
+	// 10.77.0.100 (rabbitmq)", "BACKUP (rabbitmq), master 10.77.0.1
+	// priority 150"), then the listeners ("3/3 backends up"; "amqp 3/3
+	// backends up, mgmt 1/1 backends up" when there are several), all
+	// separated by "; ".
 	Summary string `json:"summary"`
 	// Reasons lists what makes the daemon degraded, one line each, in the
-	// order of Status: the last reload, the VRRP instances and their
-	// VIPs, the listeners, their backends, the checks. Never nil.
+	// order of Status: the start, while the daemon starts; the last
+	// reload, the VRRP instances and their VIPs, the listeners, their
+	// backends, the checks. Never nil.
 	Reasons []string `json:"reasons"`
 }
 
@@ -248,6 +250,15 @@ func VerdictOf(s Status) Verdict {
 func Assess(s Status) Verdict {
 	v := Verdict{Reasons: []string{}}
 	bad := func(format string, a ...any) { v.Reasons = append(v.Reasons, fmt.Sprintf(format, a...)) }
+	var parts []string
+	if st := s.Starting; st != nil {
+		parts = append(parts, "starting")
+		if st.Until.IsZero() {
+			bad("starting for %s: %s", age(s.Now, s.Started), st.Step)
+		} else {
+			bad("starting for %s: %s, for at most %s more", age(s.Now, s.Started), st.Step, age(st.Until, s.Now))
+		}
+	}
 	if r := s.Reload; r != nil && !r.OK() {
 		if r.Error != "" {
 			bad("last reload refused as a whole: %s", oneLine(r.Error))
@@ -255,7 +266,6 @@ func Assess(s Status) Verdict {
 			bad("last reload refused: %s", oneLine(strings.Join(r.Refused, ", ")))
 		}
 	}
-	var parts []string
 	for _, in := range s.VRRP {
 		parts = append(parts, instanceSummary(in))
 		if in.State == vrrp.StateFault {

@@ -57,6 +57,14 @@ func TestAssessExitCodes(t *testing.T) {
 			s.VRRP[0].Addresses.VIPs[0].Present = false
 		}, ExitHealthy, ""},
 		{"VRRP INIT", func(s *Status) { s.VRRP[0].State = vrrp.StateInit }, ExitHealthy, ""},
+		{"starting, in a bounded step", func(s *Status) {
+			s.Started = s.Now.Add(-2 * time.Second)
+			s.Starting = &Starting{Step: "waiting for the first health checks before VRRP", Until: s.Now.Add(3 * time.Second)}
+		}, ExitDegraded, "starting for 2s: waiting for the first health checks before VRRP, for at most 3s more"},
+		{"starting, in a step without a bound", func(s *Status) {
+			s.Started = s.Now.Add(-2 * time.Second)
+			s.Starting = &Starting{Step: "waiting for the VRRP instances to open their sockets"}
+		}, ExitDegraded, "starting for 2s: waiting for the VRRP instances to open their sockets"},
 		{"backend DOWN", func(s *Status) {
 			s.Listeners[0].Backends[1].State = backend.Down
 			s.Checks[1].Reason = "3 consecutive failures: connection refused"
@@ -281,6 +289,10 @@ func TestAssessSummary(t *testing.T) {
 	s.VRRP[0].State, s.VRRP[0].Master = vrrp.StateBackup, nil
 	s.Listeners[0].Backends[0].State = backend.Maint
 	if got, want := Assess(s).Summary, "BACKUP (rabbitmq), no master heard; 2/3 backends up (1 MAINT)"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	s.Starting = &Starting{Step: "starting the listeners"}
+	if got, want := Assess(s).Summary, "starting; BACKUP (rabbitmq), no master heard; 2/3 backends up (1 MAINT)"; got != want {
 		t.Errorf("summary %q, want %q", got, want)
 	}
 	if got, want := Assess(Status{}).Summary, "no VRRP instance, no listener"; got != want {

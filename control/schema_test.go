@@ -66,7 +66,10 @@ func schemaFixtures() map[string]Status {
 	unrestored := healthyFixture()
 	unrestored.StateFile = &StateFileError{Path: "/var/lib/rmqlb/state.json", Op: StateFileRead, Since: fixtureNow.Add(-time.Hour),
 		Error: "reading state: backends[0]: admin \"broken\", want drain or maint"}
-	return map[string]Status{"full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops, "backup": standby,
+	starting := healthyFixture()
+	starting.Starting = &Starting{Step: "waiting for the first health checks before VRRP", Until: fixtureNow.Add(3 * time.Second)}
+	starting.Verdict = Assess(starting)
+	return map[string]Status{"starting": starting, "full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops, "backup": standby,
 		"backend-at-maxconn": atMax, "config-unreadable": unreadable, "state-file-unread": unrestored}
 }
 

@@ -20,6 +20,13 @@ type Status struct {
 	Started time.Time `json:"started"`
 	Now     time.Time `json:"now"`
 	Config  string    `json:"config"`
+	// Starting is set while the daemon starts: from the first answer of
+	// its control socket (once the operator's states of the last run are
+	// restored) until every part runs, when it tells the service manager
+	// READY=1; nil once it has started. The new process of an upgrade in
+	// place answers once it has taken over, and starts until its VRRP
+	// instances run.
+	Starting *Starting `json:"starting,omitempty"`
 	// ConfigChange is set when the configuration file is not the one the
 	// daemon last read and runs on (at start, or by the last reload that
 	// parsed it): changed and not reloaded since, refused as a whole by
@@ -63,6 +70,17 @@ type Status struct {
 	// exits with (see VerdictOf), and what scripts that read the JSON
 	// should use.
 	Verdict Verdict `json:"verdict"`
+}
+
+// Starting is the step of a daemon's start that it is in.
+type Starting struct {
+	// Step is what the daemon does or waits for, as the service
+	// manager's status line says it ("waiting for the first health
+	// checks before VRRP").
+	Step string `json:"step"`
+	// Until is when the step ends at the latest, when it is bounded (the
+	// wait for the first health checks); zero when it is not.
+	Until time.Time `json:"until,omitzero"`
 }
 
 // ConfigChange is how the configuration file differs from the

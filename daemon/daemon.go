@@ -135,6 +135,9 @@ type Daemon struct {
 	// stateFileErr is the last failure to write the state file since the
 	// last write that succeeded; nil when none. Guarded by mu.
 	stateFileErr *control.StateFileError
+	// starting is the step of the start that Run is in (startStep); nil
+	// before Run and once every part has started. Guarded by mu.
+	starting *control.Starting
 	// stopping is closed when Run starts to stop its parts; from then
 	// on reloads are refused (Reload looks at it under reloadMu): a part
 	// a reload started after shutdown had stopped the others would run
@@ -401,6 +404,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		// command is not overwritten by them), a client is accepted or
 		// a check runs.
 		d.restoreOpState(cfg.StateFile)
+		d.startStep("starting the listeners", time.Time{})
 		serveControl()
 	} else {
 		// Served once the running daemon has stopped serving it; until
@@ -468,6 +472,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		// restored: a state file that cannot be written is shown from
 		// the upgrade on. A failure is logged and shown by status.
 		_ = d.saveOpState()
+		d.startStep("starting the VRRP instances", time.Time{})
 		serveControl()
 		d.log.Info("took over from the running daemon", zap.Int("pid", tk.PID()), zap.String("its_version", tk.offer.Version))
 	} else {
@@ -476,10 +481,15 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		}
 		checks = d.parts.startProbed(d.runCtx, "health checks", true, d.sched.Run, d.sched)
 		if len(cfg.VRRP) > 0 {
-			d.notifyStatus("starting: waiting for the first health checks before VRRP")
-			d.waitFirstChecks(stop, firstCheckLimit(cfg))
+			limit := firstCheckLimit(cfg)
+			d.startStep(firstChecksStep, d.clock.Now().Add(limit))
+			d.notifyStatus("starting: " + firstChecksStep)
+			d.waitFirstChecks(stop, limit)
 		}
 		if stop.Err() == nil {
+			if len(cfg.VRRP) > 0 {
+				d.startStep("starting the VRRP instances", time.Time{})
+			}
 			d.mu.Lock()
 			d.startUnitsFrom(cfg, takeoverRelease{})
 			d.mu.Unlock()
@@ -489,6 +499,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	// sockets (no such interface) fails the start, as a listener that
 	// cannot bind does, instead of failing just after it.
 	d.awaitOpened(stop)
+	d.mu.Lock()
+	d.starting = nil
+	d.mu.Unlock()
 	close(d.ready)
 	d.notifyStarted(stop)
 
@@ -544,6 +557,16 @@ func (d *Daemon) startUnitsFrom(cfg *config.Config, handed takeoverRelease) {
 		}
 		d.startUnit(u)
 	}
+}
+
+// startStep records the step of the start that Run is in, for status
+// (control.Starting); until is when it ends at the latest (zero: it is
+// not bounded). The service manager's status line says only the step
+// that can last (the first health checks).
+func (d *Daemon) startStep(step string, until time.Time) {
+	d.mu.Lock()
+	d.starting = &control.Starting{Step: step, Until: until}
+	d.mu.Unlock()
 }
 
 // awaitOpened returns once every VRRP instance started has opened its
@@ -634,6 +657,10 @@ func (d *Daemon) waitFirstChecks(ctx context.Context, limit time.Duration) {
 		d.log.Warn("starting VRRP before every backend was checked", zap.Int("checked", checked), zap.Int("backends", len(snap.Backends)))
 	}
 }
+
+// firstChecksStep is the step of the start that waits for the first
+// health checks (waitFirstChecks).
+const firstChecksStep = "waiting for the first health checks before VRRP"
 
 // firstCheckLimit bounds waitFirstChecks: the longest start-up jitter (an
 // interval) plus timeout of any check, and a margin; 15 s at most.

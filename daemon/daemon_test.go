@@ -547,3 +547,30 @@ func TestSlowStartWeights(t *testing.T) {
 	}
 	h.eventually("a at 100 %", func() bool { return share() == 100 })
 }
+
+// TestStatusWhileStarting: while the daemon waits for the first checks
+// before VRRP, status says it starts, which step it is in and how long
+// that lasts at most, and the verdict is degraded for it; once it has
+// started, status says nothing of a start.
+func TestStatusWhileStarting(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	start := h.clk.Now()
+	h.start()
+	const waiting = "waiting for the first health checks before VRRP"
+	h.eventually("the wait for the first checks", func() bool { st := h.d.Status().Starting; return st != nil && st.Step == waiting })
+	s := schemaStatus(t, h)
+	if st := s.Starting; st == nil || st.Step != waiting || !st.Until.Equal(start.Add(time.Second+500*time.Millisecond+250*time.Millisecond)) {
+		t.Errorf("status while waiting for the first checks: %+v, want %q until the bound (interval + timeout + margin)", st, waiting)
+	}
+	if v := s.Verdict; !v.Degraded || len(v.Reasons) == 0 || v.Reasons[0] != "starting for 0s: "+waiting+", for at most 2s more" || !strings.HasPrefix(v.Summary, "starting; ") {
+		t.Errorf("verdict while starting: %+v", v)
+	}
+	h.checks.get(idA).answer(t, healthcheck.Result{})
+	h.checks.get(idB).answer(t, healthcheck.Result{})
+	h.ready()
+	s = schemaStatus(t, h)
+	if s.Starting != nil || strings.HasPrefix(s.Verdict.Summary, "starting") || slices.ContainsFunc(s.Verdict.Reasons, func(r string) bool { return strings.HasPrefix(r, "starting") }) {
+		t.Errorf("status once started: starting %+v, verdict %+v", s.Starting, s.Verdict)
+	}
+}

@@ -52,6 +52,10 @@ func (d *Daemon) status(full bool) control.Status {
 		c := *e
 		s.StateFile = &c
 	}
+	if st := d.starting; st != nil {
+		c := *st
+		s.Starting = &c
+	}
 	s.Previous = d.previousLocked()
 	for _, in := range d.cfg.VRRP {
 		u := d.units[in.Name]
