@@ -146,6 +146,21 @@ func (p *proc) status() control.Status {
 	}
 }
 
+// started waits up to 10 s until the daemon has started every part (its
+// status says nothing of a start) and returns that status.
+func (p *proc) started() control.Status {
+	p.t.Helper()
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		s := p.status()
+		if s.Starting == nil {
+			return s
+		}
+		if time.Since(start) > 10*time.Second {
+			p.t.Fatalf("still starting after 10 s: %+v", s.Starting)
+		}
+	}
+}
+
 // cli runs an rmqlb client command and returns its exit code and output.
 func cli(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
@@ -302,7 +317,9 @@ func TestRunSecondInstanceLeavesFirstAlone(t *testing.T) {
 	bind, metrics := freeport.Addr(t, "127.0.0.1"), freeport.Addr(t, "127.0.0.1")
 	cfg := strings.NewReplacer("BIND", bind, "A", a, "METRICS", metrics).Replace(procConfig)
 	p := startProc(t, cfg)
-	p.status()
+	if s := p.started(); len(s.Listeners) != 1 || !s.Listeners[0].Listening {
+		t.Fatalf("the first daemon once started: %+v", s.Listeners)
+	}
 	second := exec.Command(binary, "run", "--config", p.path)
 	out, err := second.CombinedOutput()
 	var ee *exec.ExitError
