@@ -8,7 +8,8 @@ import (
 
 // Closed is closed once a stopping listener has closed its listening
 // socket, while a session still drains: the address can be bound again
-// then, and the session carries on.
+// then, the snapshot says it no longer listens (with the session still
+// counted), and the session carries on.
 func TestListenerClosedBeforeDrained(t *testing.T) {
 	srv := newServer(t, "127.0.0.1", echo)
 	cfg := baseConfig(backendsOf(srv))
@@ -24,6 +25,9 @@ func TestListenerClosedBeforeDrained(t *testing.T) {
 	if _, err := roundTrip(c, []byte("a")); err != nil {
 		t.Fatal(err)
 	}
+	if s := r.Snapshot(); !s.Listening || s.Active != 1 {
+		t.Fatalf("running with a session: listening %v, active %d", s.Listening, s.Active)
+	}
 	addr := r.Addr().String()
 	r.cancel()
 	select {
@@ -36,6 +40,9 @@ func TestListenerClosedBeforeDrained(t *testing.T) {
 		t.Fatalf("binding the address again while the session drains: %v", err)
 	}
 	ln.Close()
+	if s := r.Snapshot(); s.Listening || s.Active != 1 {
+		t.Errorf("stopped accepting, with a session draining: listening %v, active %d; want not listening, 1 active", s.Listening, s.Active)
+	}
 	if _, err := roundTrip(c, []byte("b")); err != nil {
 		t.Fatalf("the draining session: %v", err)
 	}

@@ -17,7 +17,8 @@ type Snapshot struct {
 	Policy Policy         `json:"policy"`
 	// AllBackups is Config.AllBackups.
 	AllBackups bool `json:"all_backups,omitempty"`
-	// Listening is true while Run serves.
+	// Listening is true while Run accepts clients: from the bind until a
+	// stop closes the listening socket (its sessions may drain after).
 	Listening bool `json:"listening"`
 	// Active is the number of client connections now; Total since start.
 	Active int64  `json:"active_conns"`
@@ -187,7 +188,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 		Bind:       l.cfg.Bind,
 		Policy:     l.cfg.Policy,
 		AllBackups: l.cfg.AllBackups,
-		Listening:  l.loops != nil,
+		Listening:  l.lnfd >= 0,
 		Active:     l.active.Load(),
 		Total:      l.total.Load(),
 		MaxConn:    l.params.Load().maxConn,

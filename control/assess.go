@@ -30,14 +30,15 @@ type Verdict struct {
 	// Degraded is set when Reasons is not empty.
 	Degraded bool `json:"degraded"`
 	// Summary tells the state in one line, degraded or not: "starting"
-	// while the daemon starts, each VRRP instance ("MASTER of
-	// 10.77.0.100 (rabbitmq)", "BACKUP (rabbitmq), master 10.77.0.1
-	// priority 150"), then the listeners ("3/3 backends up"; "amqp 3/3
-	// backends up, mgmt 1/1 backends up" when there are several), all
-	// separated by "; ".
+	// while the daemon starts or "stopping" once it stops, each VRRP
+	// instance ("MASTER of 10.77.0.100 (rabbitmq)", "BACKUP (rabbitmq),
+	// master 10.77.0.1 priority 150"), then the listeners ("3/3 backends
+	// up"; "amqp 3/3 backends up, mgmt 1/1 backends up" when there are
+	// several), all separated by "; ".
 	Summary string `json:"summary"`
 	// Reasons lists what makes the daemon degraded, one line each, in the
-	// order of Status: the start, while the daemon starts; the last
+	// order of Status: the start or the stop, while the daemon starts or
+	// stops (a listener not listening is no reason then); the last
 	// reload, the VRRP instances and their VIPs, the listeners, their
 	// backends, the checks. Never nil.
 	Reasons []string `json:"reasons"`
@@ -251,13 +252,20 @@ func Assess(s Status) Verdict {
 	v := Verdict{Reasons: []string{}}
 	bad := func(format string, a ...any) { v.Reasons = append(v.Reasons, fmt.Sprintf(format, a...)) }
 	var parts []string
-	if st := s.Starting; st != nil {
-		parts = append(parts, "starting")
-		if st.Until.IsZero() {
-			bad("starting for %s: %s", age(s.Now, s.Started), st.Step)
+	// step names the step of a start or a stop that began at since.
+	step := func(what string, since time.Time, step string, until time.Time) {
+		parts = append(parts, what)
+		if until.IsZero() {
+			bad("%s for %s: %s", what, age(s.Now, since), step)
 		} else {
-			bad("starting for %s: %s, for at most %s more", age(s.Now, s.Started), st.Step, age(st.Until, s.Now))
+			bad("%s for %s: %s, for at most %s more", what, age(s.Now, since), step, age(s.Now.Add(max(until.Sub(s.Now), 0)), s.Now))
 		}
+	}
+	if st := s.Starting; st != nil {
+		step("starting", s.Started, st.Step, st.Until)
+	}
+	if st := s.Stopping; st != nil {
+		step("stopping", st.Since, st.Step, st.Until)
 	}
 	if r := s.Reload; r != nil && !r.OK() {
 		if r.Error != "" {
@@ -332,7 +340,7 @@ func Assess(s Status) Verdict {
 	var listeners []string
 	for _, l := range s.Listeners {
 		listeners = append(listeners, listenerSummary(l, len(s.Listeners) > 1))
-		if !l.Listening {
+		if !l.Listening && s.Stopping == nil {
 			bad("listener %s not listening on %s", l.Name, l.Bind)
 		}
 		// No backend takes new clients: each drained (also by weight 0)

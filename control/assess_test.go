@@ -61,6 +61,16 @@ func TestAssessExitCodes(t *testing.T) {
 			s.Started = s.Now.Add(-2 * time.Second)
 			s.Starting = &Starting{Step: "waiting for the first health checks before VRRP", Until: s.Now.Add(3 * time.Second)}
 		}, ExitDegraded, "starting for 2s: waiting for the first health checks before VRRP, for at most 3s more"},
+		{"stopping, in a bounded step, not listening", func(s *Status) {
+			s.Stopping = &Stopping{Since: s.Now.Add(-time.Second), Step: "finishing the listeners' sessions", Until: s.Now.Add(9 * time.Second)}
+			s.Listeners[0].Listening = false
+		}, ExitDegraded, "stopping for 1s: finishing the listeners' sessions, for at most 9s more"},
+		{"stopping, past the bound", func(s *Status) {
+			s.Stopping = &Stopping{Since: s.Now.Add(-11 * time.Second), Step: "finishing the listeners' sessions", Until: s.Now.Add(-time.Second)}
+		}, ExitDegraded, "stopping for 11s: finishing the listeners' sessions, for at most 0s more"},
+		{"stopping, in a step without a bound", func(s *Status) {
+			s.Stopping = &Stopping{Since: s.Now, Step: "stopping the VRRP instances"}
+		}, ExitDegraded, "stopping for 0s: stopping the VRRP instances"},
 		{"starting, in a step without a bound", func(s *Status) {
 			s.Started = s.Now.Add(-2 * time.Second)
 			s.Starting = &Starting{Step: "waiting for the VRRP instances to open their sockets"}
@@ -293,6 +303,10 @@ func TestAssessSummary(t *testing.T) {
 	}
 	s.Starting = &Starting{Step: "starting the listeners"}
 	if got, want := Assess(s).Summary, "starting; BACKUP (rabbitmq), no master heard; 2/3 backends up (1 MAINT)"; got != want {
+		t.Errorf("summary %q, want %q", got, want)
+	}
+	s.Starting, s.Stopping = nil, &Stopping{Since: s.Now, Step: "stopping the VRRP instances"}
+	if got, want := Assess(s).Summary, "stopping; BACKUP (rabbitmq), no master heard; 2/3 backends up (1 MAINT)"; got != want {
 		t.Errorf("summary %q, want %q", got, want)
 	}
 	if got, want := Assess(Status{}).Summary, "no VRRP instance, no listener"; got != want {

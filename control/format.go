@@ -357,7 +357,10 @@ const lowerMasterRecent = 10 * time.Minute
 
 func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbose bool) {
 	listening := txt("listening")
-	if !l.Listening {
+	switch {
+	case !l.Listening && s.Stopping != nil:
+		listening = paint("stopped accepting", yellow)
+	case !l.Listening:
 		listening = paint("NOT LISTENING", red)
 	}
 	p.printf("")

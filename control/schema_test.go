@@ -69,7 +69,11 @@ func schemaFixtures() map[string]Status {
 	starting := healthyFixture()
 	starting.Starting = &Starting{Step: "waiting for the first health checks before VRRP", Until: fixtureNow.Add(3 * time.Second)}
 	starting.Verdict = Assess(starting)
-	return map[string]Status{"starting": starting, "full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops, "backup": standby,
+	stopping := healthyFixture()
+	stopping.Stopping = &Stopping{Since: fixtureNow.Add(-time.Second), Step: "finishing the listeners' sessions", Until: fixtureNow.Add(9 * time.Second)}
+	stopping.Listeners[0].Listening = false
+	stopping.Verdict = Assess(stopping)
+	return map[string]Status{"starting": starting, "stopping": stopping, "full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops, "backup": standby,
 		"backend-at-maxconn": atMax, "config-unreadable": unreadable, "state-file-unread": unrestored}
 }
 

@@ -27,6 +27,11 @@ type Status struct {
 	// place answers once it has taken over, and starts until its VRRP
 	// instances run.
 	Starting *Starting `json:"starting,omitempty"`
+	// Stopping is set once the daemon has begun to stop (SIGTERM, a
+	// start that failed): its VRRP instances first (a MASTER hands its
+	// VIPs over), then its listeners, whose sessions finish within their
+	// graceful_timeout; nil while it runs.
+	Stopping *Stopping `json:"stopping,omitempty"`
 	// ConfigChange is set when the configuration file is not the one the
 	// daemon last read and runs on (at start, or by the last reload that
 	// parsed it): changed and not reloaded since, refused as a whole by
@@ -80,6 +85,18 @@ type Starting struct {
 	Step string `json:"step"`
 	// Until is when the step ends at the latest, when it is bounded (the
 	// wait for the first health checks); zero when it is not.
+	Until time.Time `json:"until,omitzero"`
+}
+
+// Stopping is the step of a daemon's stop that it is in.
+type Stopping struct {
+	// Since is when the stop began.
+	Since time.Time `json:"since"`
+	// Step is what the daemon does or waits for ("finishing the
+	// listeners' sessions").
+	Step string `json:"step"`
+	// Until is when the step ends at the latest, when it is bounded (the
+	// listeners' graceful_timeout); zero when it is not.
 	Until time.Time `json:"until,omitzero"`
 }
 

@@ -138,6 +138,9 @@ type Daemon struct {
 	// starting is the step of the start that Run is in (startStep); nil
 	// before Run and once every part has started. Guarded by mu.
 	starting *control.Starting
+	// stopState is the step of the stop that Run is in (stopStep); nil
+	// until Run begins to stop. Guarded by mu.
+	stopState *control.Stopping
 	// stopping is closed when Run starts to stop its parts; from then
 	// on reloads are refused (Reload looks at it under reloadMu): a part
 	// a reload started after shutdown had stopped the others would run
@@ -358,6 +361,13 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.runCtx = context.WithoutCancel(ctx)
 	var checks, watch *part
 	shutdown := func(startErr error) error {
+		d.mu.Lock()
+		step := "stopping the listeners"
+		if len(d.units) > 0 {
+			step = "stopping the VRRP instances (a MASTER hands its VIPs over)"
+		}
+		d.mu.Unlock()
+		d.stopStep(step, time.Time{})
 		d.refuseReloads()
 		d.stopAll()
 		d.stopSender()
@@ -606,18 +616,43 @@ func (d *Daemon) refuseReloads() {
 // It does not hold mu while they stop (a listener drains its sessions for
 // up to its graceful timeout), so that status answers meanwhile; the
 // caller has made reloads refused (refuseReloads), so the model does not
-// change under it.
+// change under it. Status says which group it stops (stopStep), and how
+// long the listeners' sessions may take.
 func (d *Daemon) stopAll() {
 	d.mu.Lock()
 	units := maps.Clone(d.units)
 	listeners := slices.Collect(maps.Values(d.listeners))
+	var bound time.Duration
+	for _, l := range listeners {
+		bound = max(bound, l.drainBound())
+	}
 	d.mu.Unlock()
 	stopUnits(units)
+	if bound > 0 {
+		d.stopStep("finishing the listeners' sessions (graceful_timeout)", d.clock.Now().Add(bound))
+	} else {
+		d.stopStep("closing the listeners' sessions", time.Time{})
+	}
 	var wg sync.WaitGroup
 	for _, l := range listeners {
 		wg.Go(l.stop)
 	}
 	wg.Wait()
+}
+
+// stopStep records the step of the stop that Run is in, for status
+// (control.Stopping): the first call is when the stop began, and ends
+// the start if it was under way. until is when the step ends at the
+// latest (zero: it is not bounded).
+func (d *Daemon) stopStep(step string, until time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	since := d.clock.Now()
+	if d.stopState != nil {
+		since = d.stopState.Since
+	}
+	d.stopState = &control.Stopping{Since: since, Step: step, Until: until}
+	d.starting = nil
 }
 
 // Ready returns a channel closed once Run has started every part (after

@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/freeport"
+	"github.com/rmqlb/rmqlb/internal/metricstest"
 	"github.com/rmqlb/rmqlb/vrrp"
 	"go.uber.org/zap"
 )
@@ -572,5 +574,55 @@ func TestStatusWhileStarting(t *testing.T) {
 	s = schemaStatus(t, h)
 	if s.Starting != nil || strings.HasPrefix(s.Verdict.Summary, "starting") || slices.ContainsFunc(s.Verdict.Reasons, func(r string) bool { return strings.HasPrefix(r, "starting") }) {
 		t.Errorf("status once started: starting %+v, verdict %+v", s.Starting, s.Verdict)
+	}
+}
+
+// TestStatusWhileStopping: once the daemon stops, and while a session
+// drains, status says it stops, which step it is in and how long that
+// lasts at most (the listener's graceful timeout), and so does
+// rmqlb_daemon_stopping; the listener has stopped accepting, which is no
+// reason of its own then.
+func TestStatusWhileStopping(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startChecked(t, h)
+	c, err := net.Dial("tcp", l.bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h.eventually("the session", func() bool { return h.d.Status().Listeners[0].Active == 1 })
+	stopping := func() float64 {
+		t.Helper()
+		return metricstest.Value(t, metricstest.Gather(t, h.reg), "rmqlb_daemon_stopping", nil)
+	}
+	if s := h.d.Status(); s.Stopping != nil || stopping() != 0 {
+		t.Fatalf("a running daemon: stopping %+v, rmqlb_daemon_stopping %v", s.Stopping, stopping())
+	}
+	stopAt := h.clk.Now()
+	h.cancel()
+	const finishing = "finishing the listeners' sessions (graceful_timeout)"
+	h.eventually("the drain", func() bool { st := h.d.Status().Stopping; return st != nil && st.Step == finishing })
+	s := schemaStatus(t, h)
+	if st := s.Stopping; st == nil || !st.Since.Equal(stopAt) || !st.Until.Equal(stopAt.Add(balancer.DefaultGracefulTimeout)) {
+		t.Errorf("status while the session drains: %+v, want since the stop, until its graceful timeout", st)
+	}
+	if v := stopping(); v != 1 {
+		t.Errorf("rmqlb_daemon_stopping while the session drains: %v, want 1", v)
+	}
+	if ls := s.Listeners; len(ls) != 1 || ls[0].Listening || ls[0].Active != 1 {
+		t.Errorf("the listener while its session drains: %+v, want not listening, 1 active", ls)
+	}
+	if v := s.Verdict; !v.Degraded || !slices.Equal(v.Reasons, []string{"stopping for 0s: " + finishing + ", for at most 10s more"}) || !strings.HasPrefix(v.Summary, "stopping; ") {
+		t.Errorf("verdict while stopping: %+v", v)
+	}
+	var out strings.Builder
+	control.Format(&out, s, control.FormatOptions{})
+	if !strings.Contains(out.String(), "stopped accepting: 1 active") {
+		t.Errorf("rmqlb status while the session drains does not say the listener stopped accepting:\n%s", out.String())
+	}
+	c.Close()
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -16,8 +16,9 @@ const (
 // daemonCollector exports the daemon's own metrics: what runs
 // (rmqlb_build_info), how its reloads went and whether its file is the
 // running configuration (rmqlb_config_*) and its state file
-// (rmqlb_state_file_failing) and the warnings of its file
-// (rmqlb_config_warnings), read from the Daemon under its mu, and from
+// (rmqlb_state_file_failing), the warnings of its file
+// (rmqlb_config_warnings) and whether it stops (rmqlb_daemon_stopping),
+// read from the Daemon under its mu, and from
 // the configuration file, at each scrape. The parts' metrics are their
 // packages' (vrrp, netsetup, balancer, healthcheck) and unitCollector's.
 type daemonCollector struct {
@@ -26,7 +27,7 @@ type daemonCollector struct {
 	build                                 prometheus.Metric
 	reloads, lastSuccess, lastSuccessTime *prometheus.Desc
 	fileChanged, stateFileFailing         *prometheus.Desc
-	warnings                              *prometheus.Desc
+	warnings, stopping                    *prometheus.Desc
 }
 
 // newDaemonCollector returns the collector of d, whose version is
@@ -63,6 +64,9 @@ func newDaemonCollector(d *Daemon) *daemonCollector {
 		stateFileFailing: prometheus.NewDesc("rmqlb_state_file_failing",
 			"1 while the daemon cannot write its state file (state_file: the last write failed: a restart would bring back older operator states), or could not read it at start and has not written it since (the operator's states of the last run were not applied), else 0.",
 			nil, nil),
+		stopping: prometheus.NewDesc("rmqlb_daemon_stopping",
+			"1 once the daemon has begun to stop (SIGTERM): its VRRP instances first, then its listeners, which stop accepting and let their sessions finish within their graceful_timeout; else 0.",
+			nil, nil),
 	}
 }
 
@@ -97,6 +101,7 @@ func (c *daemonCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.fileChanged
 	ch <- c.stateFileFailing
 	ch <- c.warnings
+	ch <- c.stopping
 }
 
 // Collect implements prometheus.Collector.
@@ -105,6 +110,10 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 	ok, bad, at := c.d.reloadsOK, c.d.reloadsBad, c.d.lastReloadOK
 	last := c.d.lastReload
 	warnings := len(c.d.cfgWarnings)
+	stopping := 0.0
+	if c.d.stopState != nil {
+		stopping = 1
+	}
 	c.d.mu.Unlock()
 	success := 1.0
 	if last != nil && !last.OK() {
@@ -126,6 +135,7 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.stateFileFailing, prometheus.GaugeValue, failing)
 	ch <- prometheus.MustNewConstMetric(c.warnings, prometheus.GaugeValue, float64(warnings))
+	ch <- prometheus.MustNewConstMetric(c.stopping, prometheus.GaugeValue, stopping)
 }
 
 // unitCollector exports what a VRRP unit's VIP owner sees on its

@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -65,6 +66,16 @@ func (u *listenerUnit) stop() {
 	if u.part != nil {
 		u.part.stop()
 	}
+}
+
+// drainBound is how long a stop of the listener lets its sessions finish
+// at most: its graceful_timeout, or 0 when it closes them at once (bound
+// to a VIP of this daemon, or not running). The caller holds Daemon.mu.
+func (u *listenerUnit) drainBound() time.Duration {
+	if u.part == nil || u.vipBound {
+		return 0
+	}
+	return u.cfg.GracefulTimeout
 }
 
 // stopAccepting stops the listener and returns once it has closed its

@@ -56,6 +56,10 @@ func (d *Daemon) status(full bool) control.Status {
 		c := *st
 		s.Starting = &c
 	}
+	if st := d.stopState; st != nil {
+		c := *st
+		s.Stopping = &c
+	}
 	s.Previous = d.previousLocked()
 	for _, in := range d.cfg.VRRP {
 		u := d.units[in.Name]
