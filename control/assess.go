@@ -252,13 +252,14 @@ func Assess(s Status) Verdict {
 	v := Verdict{Reasons: []string{}}
 	bad := func(format string, a ...any) { v.Reasons = append(v.Reasons, fmt.Sprintf(format, a...)) }
 	var parts []string
-	// step names the step of a start or a stop that began at since.
-	step := func(what string, since time.Time, step string, until time.Time) {
+	// step names the step (doing) of a start or a stop that began at
+	// since, and how long it lasts at most (until; zero: not bounded).
+	step := func(what string, since time.Time, doing string, until time.Time) {
 		parts = append(parts, what)
 		if until.IsZero() {
-			bad("%s for %s: %s", what, age(s.Now, since), step)
+			bad("%s for %s: %s", what, age(s.Now, since), doing)
 		} else {
-			bad("%s for %s: %s, for at most %s more", what, age(s.Now, since), step, age(s.Now.Add(max(until.Sub(s.Now), 0)), s.Now))
+			bad("%s for %s: %s, for at most %s more", what, age(s.Now, since), doing, age(s.Now.Add(max(until.Sub(s.Now), 0)), s.Now))
 		}
 	}
 	if st := s.Starting; st != nil {

@@ -289,14 +289,16 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 // take the single-instance lock (before any address is touched), remove
 // the VIPs a killed daemon left, open the control socket, restore the
 // operator's states of the last run (the state file) before it answers,
-// open the metrics endpoint, start the listeners (each bound, or its error reported) and
-// the health checks, wait for every backend's first check (bounded), then
-// start the VRRP instances and wait until each has opened its sockets (or
-// failed, which fails the start). It stops in the reverse order, VRRP first: a
-// master hands its VIPs over (priority 0) before its listeners close, so a
-// client reconnecting during the hand-over is not refused here. Run
-// returns the errors of the parts that failed, or ErrLocked (wrapped) when
-// another daemon holds the lock. Run may be called once.
+// open the metrics endpoint, start the listeners (each bound, or its
+// error reported) and the health checks, wait for every backend's first
+// check (bounded), then start the VRRP instances and wait until each has
+// opened its sockets (or failed, which fails the start); status says
+// which step it is in (control.Starting). It stops in the reverse order,
+// VRRP first (control.Stopping): a master hands its VIPs over (priority
+// 0) before its listeners close, so a client reconnecting during the
+// hand-over is not refused here. Run returns the errors of the parts
+// that failed, or ErrLocked (wrapped) when another daemon holds the lock.
+// Run may be called once.
 //
 // With Options.Takeover it takes over from the running daemon instead (an
 // upgrade in place): the lock, the control socket, the metrics socket and
