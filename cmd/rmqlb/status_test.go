@@ -268,3 +268,64 @@ func openPTY(t *testing.T) (master, tty *os.File) {
 	}
 	return m, s
 }
+
+// TestStatusWhileStopping runs the real binary: after SIGTERM, while a
+// client's session drains, rmqlb status answers degraded (exit 1), says
+// the daemon stops and for how long its sessions may take at most, and
+// that the listener stopped accepting; the daemon exits 0 once the
+// session has ended.
+func TestStatusWhileStopping(t *testing.T) {
+	a := echo(t, "127.0.0.2")
+	bind, metrics := freeport.Addr(t, "127.0.0.1"), freeport.Addr(t, "127.0.0.1")
+	p := startProc(t, strings.NewReplacer("BIND", bind, "A", a, "METRICS", metrics).Replace(procConfig))
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		if code, _, _ := cli(t, "status", "--socket", p.socket); code == 0 {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("not healthy within 10 s of the start")
+		}
+	}
+	c, err := net.Dial("tcp", bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatalf("the session through the listener: %v", err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	const want = "DEGRADED: stopping for "
+	var code int
+	var out string
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		code, out, _ = cli(t, "status", "--socket", p.socket)
+		if strings.Contains(out, "finishing the listeners' sessions") {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("status does not say the sessions finish within 10 s of SIGTERM: exit %d\n%s", code, out)
+		}
+	}
+	first, _, _ := strings.Cut(out, "\n")
+	if code != 1 || !strings.HasPrefix(first, want) || !strings.Contains(first, ": finishing the listeners' sessions (graceful_timeout), for at most ") {
+		t.Errorf("status while the session drains: exit %d, first line %q; want 1 and %q", code, first, want+"...")
+	}
+	if !strings.Contains(out, "stopped accepting: 1 active") {
+		t.Errorf("status does not say the listener stopped accepting with its session:\n%s", out)
+	}
+	c.Close()
+	select {
+	case <-p.exited:
+		if p.err != nil {
+			t.Fatalf("exit after SIGTERM: %v", p.err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit within 15 s of the session's end")
+	}
+}
