@@ -79,9 +79,9 @@ type Status struct {
 
 // Starting is the step of a daemon's start that it is in.
 type Starting struct {
-	// Step is what the daemon does or waits for, as the service
-	// manager's status line says it ("waiting for the first health
-	// checks before VRRP").
+	// Step is what the daemon does or waits for ("starting the
+	// listeners", "waiting for the first health checks before VRRP",
+	// "starting the VRRP instances").
 	Step string `json:"step"`
 	// Until is when the step ends at the latest, when it is bounded (the
 	// wait for the first health checks); zero when it is not.

@@ -18,9 +18,9 @@ const (
 // running configuration (rmqlb_config_*) and its state file
 // (rmqlb_state_file_failing), the warnings of its file
 // (rmqlb_config_warnings) and whether it stops (rmqlb_daemon_stopping),
-// read from the Daemon under its mu, and from
-// the configuration file, at each scrape. The parts' metrics are their
-// packages' (vrrp, netsetup, balancer, healthcheck) and unitCollector's.
+// read from the Daemon under its mu, and from the configuration file, at
+// each scrape. The parts' metrics are their packages' (vrrp, netsetup,
+// balancer, healthcheck) and unitCollector's.
 type daemonCollector struct {
 	d *Daemon
 
