@@ -630,12 +630,18 @@ func (d *Daemon) stopAll() {
 	}
 	d.mu.Unlock()
 	stopUnits(units)
+	// Every listener stops accepting first, so that a status that says
+	// the sessions finish shows no listener still listening.
+	var wg sync.WaitGroup
+	for _, l := range listeners {
+		wg.Go(l.stopAccepting)
+	}
+	wg.Wait()
 	if bound > 0 {
 		d.stopStep("finishing the listeners' sessions (graceful_timeout)", d.clock.Now().Add(bound))
 	} else {
 		d.stopStep("closing the listeners' sessions", time.Time{})
 	}
-	var wg sync.WaitGroup
 	for _, l := range listeners {
 		wg.Go(l.stop)
 	}
