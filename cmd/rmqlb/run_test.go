@@ -102,13 +102,20 @@ func (p *proc) terminate() {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		p.t.Fatal(err)
 	}
+	p.awaitExit("SIGTERM")
+}
+
+// awaitExit fails the test unless the daemon, sent SIGTERM, exits 0
+// within 15 s of since (what the wait counts from).
+func (p *proc) awaitExit(since string) {
+	p.t.Helper()
 	select {
 	case <-p.exited:
 		if p.err != nil {
 			p.t.Fatalf("exit after SIGTERM: %v", p.err)
 		}
 	case <-time.After(15 * time.Second):
-		p.t.Fatal("no exit within 15 s of SIGTERM")
+		p.t.Fatalf("no exit within 15 s of %s", since)
 	}
 }
 

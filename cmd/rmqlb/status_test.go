@@ -320,12 +320,5 @@ func TestStatusWhileStopping(t *testing.T) {
 		t.Errorf("status does not say the listener stopped accepting with its session:\n%s", out)
 	}
 	c.Close()
-	select {
-	case <-p.exited:
-		if p.err != nil {
-			t.Fatalf("exit after SIGTERM: %v", p.err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("no exit within 15 s of the session's end")
-	}
+	p.awaitExit("the session's end")
 }
