@@ -414,23 +414,76 @@ func (t *haT) mode(p haProxy) string {
 	return mode
 }
 
+// disabled returns the line that disables p in HAProxy (the instance is
+// created stopped: it takes no traffic and sends no checks), or nil when
+// p runs: its own last "disabled" or "enabled", else its defaults'. An
+// "enabled" that applies is marked translated: rmqlb runs the listener.
+func (t *haT) disabled(p haProxy) *haLine {
+	chain := [][]*haLine{p.sec.lines}
+	for _, d := range p.defaults() {
+		chain = append(chain, d.lines)
+	}
+	for _, lines := range chain {
+		for i := len(lines) - 1; i >= 0; i-- {
+			switch k, _ := haKey(lines[i].words); k {
+			case "disabled":
+				return lines[i]
+			case "enabled":
+				t.use(lines[i])
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// whyMode says why a proxy in mode m (not tcp) is not translated.
+func whyMode(m string) string {
+	if m == "http" {
+		return whyHTTP
+	}
+	return "mode " + m + ": rmqlb proxies TCP"
+}
+
 // proxy translates a listen section (front == back) or a frontend and its
 // backend into one listener per bound address.
 func (t *haT) proxy(front, back haProxy) {
 	if m := t.mode(front); m != "tcp" {
-		why := whyHTTP
-		if m != "http" {
-			why = "mode " + m + ": rmqlb proxies TCP"
-		}
+		why := whyMode(m)
 		t.skipSection(front.sec, why)
 		if back.sec != front.sec && !back.sec.header.done {
 			t.skipSection(back.sec, "the backend of "+front.sec.header.text()+": "+why)
 		}
 		return
 	}
-	if lastLine(front.sec.lines, "disabled") != nil {
+	if back.sec != front.sec {
+		// A frontend in tcp mode may use a backend in http mode:
+		// HAProxy then upgrades its connections to HTTP.
+		if m := t.mode(back); m != "tcp" {
+			t.skipSection(front.sec, fmt.Sprintf("its backend %s (line %d) is in %s mode: rmqlb proxies TCP", back.sec.name, back.sec.header.pos.Line, m))
+			if !back.sec.header.done {
+				t.skipSection(back.sec, "the backend of "+front.sec.header.text()+": "+whyMode(m))
+			}
+			return
+		}
+	}
+	if ln := t.disabled(front); ln != nil {
+		t.use(ln)
 		t.skipSection(front.sec, "disabled in HAProxy")
+		if back.sec != front.sec && !back.sec.header.done {
+			t.skipSection(back.sec, "the backend of "+front.sec.header.text()+", which is disabled in HAProxy")
+		}
 		return
+	}
+	if back.sec != front.sec {
+		if ln := t.disabled(back); ln != nil {
+			t.use(ln)
+			t.skipSection(front.sec, fmt.Sprintf("its backend %s (line %d) is disabled in HAProxy: it takes no traffic", back.sec.name, back.sec.header.pos.Line))
+			if !back.sec.header.done {
+				t.skipSection(back.sec, "disabled in HAProxy")
+			}
+			return
+		}
 	}
 	binds := t.binds(front)
 	if len(binds) == 0 {

@@ -246,3 +246,58 @@ func TestImportBackupServers(t *testing.T) {
 		})
 	}
 }
+
+// A backend's own "mode tcp" is what rmqlb does, as a listen section's
+// is: translated without a note. A backend in http mode behind a
+// frontend in tcp mode (HAProxy upgrades such connections to HTTP) is
+// left out with its frontend, saying why.
+func TestImportBackendMode(t *testing.T) {
+	h := "frontend f\n mode tcp\n bind 10.0.0.100:5672\n default_backend b\nbackend b\n mode tcp\n server a 10.0.0.1:5672 check\n" +
+		"frontend web\n bind 10.0.0.100:8080\n default_backend w\nbackend w\n mode http\n server x 10.0.0.9:80\n"
+	c, y, ns := importParsed(t, memFiles{"h": h}, Sources{HAProxy: "h"})
+	if got := notesFor(ns, 6); got != "" {
+		t.Errorf("the backend's mode tcp got a note:\n%s", got)
+	}
+	if len(c.Listeners) != 1 || c.Listeners[0].Name != "f" {
+		t.Errorf("want the one listener f, got:\n%s", y)
+	}
+	if got, want := notesFor(ns, 8), "h:8: frontend web (to line 10): not translated: its backend w (line 11) is in http mode: rmqlb proxies TCP\n"; got != want {
+		t.Errorf("frontend web's note:\n%s\nwant:\n%s", got, want)
+	}
+	if got := notesFor(ns, 11); !strings.HasPrefix(got, "h:11: backend w (to line 13): not translated: the backend of frontend web: ") {
+		t.Errorf("backend w's note:\n%s", got)
+	}
+}
+
+// HAProxy creates a disabled proxy stopped: a frontend whose backend is
+// disabled takes no traffic, and is left out with it; "enabled" undoes
+// a defaults section's "disabled".
+func TestImportDisabledBackend(t *testing.T) {
+	h := "defaults\n disabled\nfrontend f\n bind 10.0.0.100:5672\n default_backend b\nbackend b\n enabled\n disabled\n server a 10.0.0.1:5672\n" +
+		"listen on\n enabled\n bind 10.0.0.100:5673\n server c 10.0.0.3:5672\n" +
+		"listen off\n bind 10.0.0.100:5674\n server d 10.0.0.4:5672\n"
+	c, y, ns := importParsed(t, memFiles{"h": h}, Sources{HAProxy: "h"})
+	if len(c.Listeners) != 1 || c.Listeners[0].Name != "on" {
+		t.Errorf("want the one listener on, got:\n%s", y)
+	}
+	for line, want := range map[int]string{
+		2:  "",
+		3:  "h:3: frontend f (to line 5): not translated: disabled in HAProxy\n",
+		6:  "h:6: backend b (to line 9): not translated: the backend of frontend f, which is disabled in HAProxy\n",
+		10: "",
+		11: "",
+		14: "h:14: listen off (to line 16): not translated: disabled in HAProxy\n",
+	} {
+		if got := notesFor(ns, line); got != want {
+			t.Errorf("line %d: notes\n%s\nwant\n%s", line, got, want)
+		}
+	}
+	h = "frontend f\n bind 10.0.0.100:5672\n default_backend b\nbackend b\n disabled\n server a 10.0.0.1:5672\n"
+	_, _, ns = importParsed(t, memFiles{"h": h + "listen x\n bind 10.0.0.100:5673\n server c 10.0.0.3:5672\n"}, Sources{HAProxy: "h"})
+	if got, want := notesFor(ns, 1), "h:1: frontend f (to line 3): not translated: its backend b (line 4) is disabled in HAProxy: it takes no traffic\n"; got != want {
+		t.Errorf("frontend f:\n%s\nwant\n%s", got, want)
+	}
+	if got, want := notesFor(ns, 4), "h:4: backend b (to line 6): not translated: disabled in HAProxy\n"; got != want {
+		t.Errorf("backend b:\n%s\nwant\n%s", got, want)
+	}
+}
