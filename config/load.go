@@ -44,12 +44,13 @@ func Load(path string) (*Config, error) {
 	if es := c.tlsErrors(); len(es) > 0 {
 		return nil, es
 	}
-	c.Warnings = append(c.Warnings, c.HookWarnings()...)
+	owners := notify.TrustedOwners()
+	c.Warnings = append(c.Warnings, c.hookWarnings(owners)...)
 	if local, err := hostAddrs(); err == nil {
 		c.Warnings = append(c.Warnings, c.bindWarnings(local)...)
 	}
 	c.Warnings = append(c.Warnings, c.interfaceWarnings(net.InterfaceByName)...)
-	if unsafe := notify.FindUnsafe(path, notify.TrustedOwners()...); unsafe != nil {
+	if unsafe := notify.FindUnsafe(path, owners...); unsafe != nil {
 		c.Warnings = append(c.Warnings, fmt.Sprintf(
 			"%s: %s %s: whoever can change the file could make the daemon run commands (a notify hook) and move its VIPs; it, and every directory above it, should be owned by root and writable by no one else",
 			path, unsafe.Path, unsafe.Problem))
@@ -96,8 +97,13 @@ func exposed(fi os.FileInfo) bool {
 // them to Warnings; rmqlb import, which has no file to load, asks for
 // them.
 func (c *Config) HookWarnings() []string {
+	return c.hookWarnings(notify.TrustedOwners())
+}
+
+// hookWarnings is HookWarnings with the users trusted to own a hook
+// (notify.TrustedOwners) given.
+func (c *Config) hookWarnings(owners []int) []string {
 	var ws []string
-	owners := notify.TrustedOwners()
 	for _, in := range c.VRRP {
 		for _, k := range notify.Kinds {
 			argv := in.Notify.Argv(k)
