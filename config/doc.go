@@ -19,7 +19,8 @@
 // rules of its part and names each field it refuses (a fielderr.Error);
 // Parse runs them on what it built and places each field at its key and
 // line in the file. The rules this package keeps are those of the file
-// itself: YAML types and unknown keys, text that does not parse,
+// itself: YAML types and unknown keys (each named with the key most likely
+// meant, suggest.go), text that does not parse,
 // references between sections (tracks) and names and addresses unique
 // across them, and the few limits and defaults of the file alone (its
 // constants). Every problem is reported as a FieldError that names the

@@ -269,7 +269,7 @@ func emptyDocument(n *yaml.Node) bool {
 
 var (
 	yamlLine     = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-	yamlUnknown  = regexp.MustCompile("^field (.+) not found in type ")
+	yamlUnknown  = regexp.MustCompile("^field (.+) not found in type (.+)$")
 	yamlBadValue = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
 )
 
@@ -323,10 +323,14 @@ func tabHints(err error, data []byte) error {
 // line, and the message reworded, when lines finds it; else "" and msg.
 func yamlField(line int, msg string, lines lineIndex) (string, string) {
 	if sm := yamlUnknown.FindStringSubmatch(msg); sm != nil {
-		if p, _, ok := lines.find(line, sm[1], ""); ok {
-			return p.String(), "unknown key"
+		hint := keyHint(sm[2], sm[1])
+		if hint != "" {
+			hint = " (" + hint + ")"
 		}
-		return "", fmt.Sprintf("unknown key %q", sm[1])
+		if p, _, ok := lines.find(line, sm[1], ""); ok {
+			return p.String(), "unknown key" + hint
+		}
+		return "", fmt.Sprintf("unknown key %q%s", sm[1], hint)
 	}
 	sm := yamlBadValue.FindStringSubmatch(msg)
 	if sm == nil {

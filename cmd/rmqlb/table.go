@@ -40,7 +40,9 @@ with WatchdogSec= ($WATCHDOG_USEC) it pings the watchdog only while its loops an
 			Forms:   []string{"[--config FILE] [--checks]"},
 			Summary: "validate a configuration file",
 			Doc: `Validates a configuration file exactly as rmqlb run would, without running anything, and prints
-"FILE: ok", or one line per problem on stderr: FILE:LINE: field.path: what is wrong. Warnings (a
+"FILE: ok", or one line per problem on stderr: FILE:LINE: field.path: what is wrong (an unknown key
+names the key most likely meant: "unknown key (did you mean policy?)", keepalived's and HAProxy's
+names too, or the section that has it: "unknown key (rise is a key of check)"). Warnings (a
 password that others may read, a file that others could change or that holds nothing to run, an interface or a listener's
 address this host lacks, a notify hook it cannot run, or that others could change) go to stderr and do not fail it.
 With a state_file it says what a start with this file would make of it: the operator's states it
