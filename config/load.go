@@ -229,8 +229,16 @@ func Parse(data []byte) (*Config, error) {
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	// Unknown keys leave the rest of the file decoded: the problems of
+	// the keys around them are reported with them, so that a typo does
+	// not hide them until the next try. Values of the wrong type are
+	// decoded as zero, so the rules are not run on them.
+	var unknown error
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlErrors(err, lines)
+		if !onlyUnknownKeys(err) {
+			return nil, yamlErrors(err, lines)
+		}
+		unknown = yamlErrors(err, lines)
 	}
 	// A second document would be ignored: refuse one that is not empty.
 	for {
@@ -247,6 +255,10 @@ func Parse(data []byte) (*Config, error) {
 		}
 	}
 	r := resolver{lines: lines}
+	if es, ok := unknown.(Errors); ok {
+		r.errs = append(r.errs, es...)
+		r.cols = append(r.cols, make([]int, len(es))...)
+	}
 	c := r.config(&f)
 	r.validateBuilt(c)
 	if len(r.errs) > 0 {
@@ -272,6 +284,22 @@ var (
 	yamlUnknown  = regexp.MustCompile("^field (.+) not found in type (.+)$")
 	yamlBadValue = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
 )
+
+// onlyUnknownKeys reports whether err, the YAML library's, is about
+// unknown keys alone.
+func onlyUnknownKeys(err error) bool {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || len(te.Errors) == 0 {
+		return false
+	}
+	for _, m := range te.Errors {
+		sm := yamlLine.FindStringSubmatch(m)
+		if sm == nil || !yamlUnknown.MatchString(sm[2]) {
+			return false
+		}
+	}
+	return true
+}
 
 // yamlErrors turns the YAML library's errors into Errors with lines, and,
 // where lines finds the entry, its field and a message in the file's own

@@ -74,3 +74,22 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+// An unknown key does not hide the file's other problems: they are
+// reported together, in file order. A value of the wrong type still
+// stops the rules, which would see its zero value.
+func TestUnknownKeyHidesNothing(t *testing.T) {
+	_, err := Parse([]byte("listeners:\n  - name: l\n    bind: 127.0.0.1:5672\n    policy: lc\n    backends:\n      - {name: a, adress: 127.0.0.1:5673}\n"))
+	want := "line 4: listeners[0].policy: must be roundrobin, wrr or leastconn, not \"lc\"\n" +
+		"line 6: listeners[0].backends[0].adress: unknown key (did you mean address?)\n" +
+		"line 6: listeners[0].backends[0].address: must be ip:port, not \"\""
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+	_, err = Parse([]byte("vrrp_instances:\n  - name: v\n    priority: high\n    bogus: 1\n"))
+	want = "line 3: vrrp_instances[0].priority: must be a whole number, not \"high\"\n" +
+		"line 4: vrrp_instances[0].bogus: unknown key"
+	if err == nil || err.Error() != want {
+		t.Errorf("got\n%v\nwant\n%s", err, want)
+	}
+}
