@@ -311,6 +311,9 @@ type Report struct {
 	// TLSWarning tells that the TLS files changed on disk but could not be read again, so
 	// the check used those it read before; empty otherwise.
 	TLSWarning string `json:"tls_warning,omitempty"`
+	// Certificates are the certificates of a check over TLS: the first to expire of the
+	// broker's, and the check's own client certificate (see healthcheck.Certificate).
+	Certificates []healthcheck.Certificate `json:"certificates,omitempty"`
 }
 
 // Check is an AMQP 0-9-1 health check of one broker. It is safe for concurrent use. Each call
@@ -369,7 +372,7 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	if err != nil {
 		return healthcheck.Failed(err)
 	}
-	r := healthcheck.Result{Info: rep.Server.String(), Cluster: rep.Server.ClusterName}
+	r := healthcheck.Result{Info: rep.Server.String(), Cluster: rep.Server.ClusterName, Certificates: rep.Certificates}
 	switch {
 	case rep.Alarm != "":
 		r.Alarm = "publishers blocked: " + rep.Alarm
@@ -415,8 +418,9 @@ func (c *Check) Run(ctx context.Context) (Report, error) {
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
 	proxyHeader := c.cfg.ProxyProtocol
 	var tlsWarning string
+	var certs []healthcheck.Certificate
 	if c.tls != nil {
-		conn, tlsWarning, err = c.startTLS(ctx, raw, t0)
+		conn, certs, tlsWarning, err = c.startTLS(ctx, raw, t0)
 		proxyHeader = false // sent before the TLS handshake
 		if err != nil {
 			stop()
@@ -426,7 +430,7 @@ func (c *Check) Run(ctx context.Context) (Report, error) {
 	}
 	s := &session{conn: conn, r: bufio.NewReader(conn), cfg: &c.cfg, ctx: ctx, t0: t0, proxyHeader: proxyHeader, noProbe: keeping}
 	rep, err := s.run()
-	rep.TLSWarning = tlsWarning
+	rep.TLSWarning, rep.Certificates = tlsWarning, certs
 	if !stop() {
 		// The deadline struck as the session ended: the connection may be unusable.
 		conn.Close()
@@ -446,13 +450,14 @@ func (c *Check) Run(ctx context.Context) (Report, error) {
 }
 
 // startTLS sends the PROXY header the broker expects (in clear, before TLS) and runs the TLS
-// handshake on raw, within the check's deadline. It returns the TLS connection and the warning
-// of TLS files that could not be read again (see TLSConfig).
-func (c *Check) startTLS(ctx context.Context, raw net.Conn, t0 time.Time) (net.Conn, string, error) {
+// handshake on raw, within the check's deadline. It returns the TLS connection, the
+// certificates of the session (tlsCertificates), and the warning of TLS files that could not
+// be read again (see TLSConfig).
+func (c *Check) startTLS(ctx context.Context, raw net.Conn, t0 time.Time) (net.Conn, []healthcheck.Certificate, string, error) {
 	cfg, warning := c.tls.get()
 	if c.cfg.ProxyProtocol {
 		if _, err := raw.Write(proxyproto.AppendV2Local(nil)); err != nil {
-			return nil, warning, fmt.Errorf("sending PROXY header: %w", classify(ctx, t0, err))
+			return nil, nil, warning, fmt.Errorf("sending PROXY header: %w", classify(ctx, t0, err))
 		}
 	}
 	tc := tls.Client(raw, cfg)
@@ -462,9 +467,9 @@ func (c *Check) startTLS(ctx context.Context, raw net.Conn, t0 time.Time) (net.C
 		if err = classify(ctx, t0, err); !errors.Is(err, ErrTLS) {
 			err = fmt.Errorf("%w: %w", ErrTLS, err)
 		}
-		return nil, warning, err
+		return nil, nil, warning, err
 	}
-	return tc, warning, nil
+	return tc, tlsCertificates(tc.ConnectionState(), cfg, c.tls.t.Verify), warning, nil
 }
 
 // classify maps an I/O error onto the package's sentinel errors, keeping the original; a

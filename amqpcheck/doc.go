@@ -29,7 +29,10 @@
 // broker that asks for one. A TLS handshake that fails wraps ErrTLS. The files are read by New
 // and again when one changes on disk (see TLSConfig), so a renewed certificate needs no reload.
 // Under TLS 1.3 a broker refuses a client certificate after the client finished its side of
-// the handshake: that alert arrives with the first read and is ErrTLS too.
+// the handshake: that alert arrives with the first read and is ErrTLS too. A check over TLS
+// reports when its certificates expire (Report.Certificates, healthcheck.Certificate): the
+// first to expire of the broker's chain, the one it sent and, where the check verified it, up
+// to the root; and its own client certificate.
 //
 // # What the broker logs (RabbitMQ 3.10.8, measured)
 //

@@ -268,14 +268,7 @@ func TestClientCertificateRefusedPasses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := tc.tls
-			chk, err := New(Config{Addr: tc.srv.addr(), TLS: &c})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer chk.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
+			chk, ctx := newTLSCheck(t, tc.srv.addr(), tc.tls)
 			if _, err := chk.Run(ctx); !errors.Is(err, ErrTLS) {
 				t.Errorf("Run: %v, want ErrTLS", err)
 			}

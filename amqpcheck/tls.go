@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/fielderr"
 )
 
@@ -117,17 +119,25 @@ func (t *TLSConfig) Load(addr netip.AddrPort) (*tls.Config, error) {
 
 // verifyChain verifies the broker's chain against roots (nil: the system's), for any name.
 func verifyChain(cs tls.ConnectionState, roots *x509.CertPool) error {
+	_, err := chainsOf(cs, roots)
+	return err
+}
+
+// chainsOf returns the chains from the broker's certificate up to one of roots (nil: the
+// system's), for any name, as VerifyChain verifies them.
+func chainsOf(cs tls.ConnectionState, roots *x509.CertPool) ([][]*x509.Certificate, error) {
 	if len(cs.PeerCertificates) == 0 {
-		return errors.New("verifying broker certificate: none sent")
+		return nil, errors.New("verifying broker certificate: none sent")
 	}
 	opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	for _, c := range cs.PeerCertificates[1:] {
 		opts.Intermediates.AddCert(c)
 	}
-	if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
-		return fmt.Errorf("verifying broker certificate: %w", err)
+	chains, err := cs.PeerCertificates[0].Verify(opts)
+	if err != nil {
+		return nil, fmt.Errorf("verifying broker certificate: %w", err)
 	}
-	return nil
+	return chains, nil
 }
 
 // fileStamp tells whether a file changed: its inode, size and modification time.
@@ -198,4 +208,47 @@ func (f *tlsFiles) get() (*tls.Config, string) {
 	}
 	f.cfg, f.stamps, f.readAt = cfg, now, time.Now()
 	return cfg, ""
+}
+
+// tlsCertificates returns the certificates of a session made with cfg, which verified the
+// broker as verify says: the broker's that expires first, of the chain it sent and of the
+// chain verified up to a root (but with VerifyNone), and the client certificate of cfg, if
+// any.
+func tlsCertificates(cs tls.ConnectionState, cfg *tls.Config, verify Verify) []healthcheck.Certificate {
+	var certs []healthcheck.Certificate
+	chains := cs.VerifiedChains
+	if verify == VerifyChain {
+		// Verified by VerifyConnection, which the session does not keep.
+		chains, _ = chainsOf(cs, cfg.RootCAs)
+	}
+	chain := cs.PeerCertificates
+	if len(chains) > 0 {
+		chain = append(slices.Clip(chain), chains[0]...)
+	}
+	if len(chain) > 0 {
+		first := slices.MinFunc(chain, func(a, b *x509.Certificate) int { return a.NotAfter.Compare(b.NotAfter) })
+		certs = append(certs, healthcheck.Certificate{Role: healthcheck.CertBroker, Subject: first.Subject.String(), NotAfter: first.NotAfter})
+	}
+	if len(cfg.Certificates) > 0 {
+		if leaf := leafOf(cfg.Certificates[0]); leaf != nil {
+			certs = append(certs, healthcheck.Certificate{Role: healthcheck.CertClient, Subject: leaf.Subject.String(), NotAfter: leaf.NotAfter})
+		}
+	}
+	return certs
+}
+
+// leafOf returns the parsed leaf of pair: its Leaf, which tls.LoadX509KeyPair fills in, else
+// its first certificate parsed; nil when there is none.
+func leafOf(pair tls.Certificate) *x509.Certificate {
+	if pair.Leaf != nil {
+		return pair.Leaf
+	}
+	if len(pair.Certificate) == 0 {
+		return nil
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	return leaf
 }

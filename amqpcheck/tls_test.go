@@ -94,6 +94,20 @@ func startTLSBroker(t *testing.T, cfg *tls.Config, pp bool, got chan<- proxyprot
 	})
 }
 
+// newTLSCheck returns a check of addr over TLS with c, closed when t ends, and a context of
+// 2 s for it.
+func newTLSCheck(t *testing.T, addr netip.AddrPort, c TLSConfig) (*Check, context.Context) {
+	t.Helper()
+	chk, err := New(Config{Addr: addr, TLS: &c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { chk.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	t.Cleanup(cancel)
+	return chk, ctx
+}
+
 func runCheck(t *testing.T, cfg Config) (Report, error) {
 	t.Helper()
 	chk, err := New(cfg)
@@ -318,5 +332,101 @@ func TestMechanismValidate(t *testing.T) {
 		if (tc.want == "") != (err == nil) || err != nil && err.Error() != tc.want {
 			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
 		}
+	}
+}
+
+// TestTLSCheckCertificates: a check over TLS reports the broker's certificate that expires
+// first, of the chain the broker sent and, verified, of the chain up to the root, and the
+// check's own client certificate; Check passes them on in its Result.
+func TestTLSCheckCertificates(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	l := newTLSLab(t)
+	lo := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	// A server certificate that expires in 2 hours, of the lab's CA (24 hours), and one of
+	// 24 hours of a CA that expires in 1 hour.
+	soon := time.Now().Add(2 * time.Hour).Truncate(time.Second)
+	expiring, err := l.ca.ServerUntil("rmq1-soon", nil, lo, soon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootSoon := time.Now().Add(time.Hour).Truncate(time.Second)
+	shortCA, err := testpki.NewCAUntil(t.TempDir(), "short", rootSoon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	underShort, err := shortCA.Server("rmq1", nil, lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker := func(p testpki.Pair) *fakeServer {
+		pair, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return startTLSBroker(t, &tls.Config{Certificates: []tls.Certificate{pair}}, false, nil)
+	}
+	leaf := func(p testpki.Pair) healthcheck.Certificate {
+		pair, err := tls.LoadX509KeyPair(p.CertFile, p.KeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return healthcheck.Certificate{Subject: pair.Leaf.Subject.String(), NotAfter: pair.Leaf.NotAfter}
+	}
+	soonSrv, shortSrv, plain := broker(expiring), broker(underShort), broker(l.server)
+	defer soonSrv.close()
+	defer shortSrv.close()
+	defer plain.close()
+	server, client := leaf(l.server), leaf(l.client)
+	tests := []struct {
+		name   string
+		srv    *fakeServer
+		tls    TLSConfig
+		broker healthcheck.Certificate
+		client bool
+	}{
+		{"verified: the server certificate expires first", soonSrv, TLSConfig{CAFile: l.ca.File},
+			healthcheck.Certificate{Subject: "CN=rmq1-soon", NotAfter: soon}, false},
+		{"verified: the root expires first", shortSrv, TLSConfig{CAFile: shortCA.File},
+			healthcheck.Certificate{Subject: "CN=short test CA", NotAfter: rootSoon}, false},
+		{"verify chain: the root expires first", shortSrv, TLSConfig{CAFile: shortCA.File, Verify: VerifyChain},
+			healthcheck.Certificate{Subject: "CN=short test CA", NotAfter: rootSoon}, false},
+		{"not verified: the chain the broker sent", shortSrv, TLSConfig{Verify: VerifyNone},
+			healthcheck.Certificate{Subject: "CN=rmq1", NotAfter: leaf(underShort).NotAfter}, false},
+		{"with a client certificate", plain, TLSConfig{Verify: VerifyNone, CertFile: l.client.CertFile, KeyFile: l.client.KeyFile},
+			server, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			chk, ctx := newTLSCheck(t, tc.srv.addr(), tc.tls)
+			r := chk.Check(ctx)
+			if r.Err != nil {
+				t.Fatalf("check failed: %v", r.Err)
+			}
+			want := []healthcheck.Certificate{{Role: healthcheck.CertBroker, Subject: tc.broker.Subject, NotAfter: tc.broker.NotAfter}}
+			if tc.client {
+				want = append(want, healthcheck.Certificate{Role: healthcheck.CertClient, Subject: client.Subject, NotAfter: client.NotAfter})
+			}
+			if len(r.Certificates) != len(want) {
+				t.Fatalf("certificates %+v, want %+v", r.Certificates, want)
+			}
+			for i, w := range want {
+				if g := r.Certificates[i]; g.Role != w.Role || g.Subject != w.Subject || !g.NotAfter.Equal(w.NotAfter) {
+					t.Errorf("certificate %d: %+v, want %+v", i, g, w)
+				}
+			}
+		})
+	}
+	// Without TLS, none.
+	start := goldenStart(t)
+	plainBroker := startFake(t, func(c net.Conn) {
+		defer c.Close()
+		if readHeader(c) {
+			c.Write(start)
+			io.Copy(io.Discard, c)
+		}
+	})
+	defer plainBroker.close()
+	if rep, err := runCheck(t, Config{Addr: plainBroker.addr()}); err != nil || rep.Certificates != nil {
+		t.Errorf("check without TLS: %+v, %v; want no certificates", rep, err)
 	}
 }

@@ -109,6 +109,7 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 				txt(fmt.Sprintf("%d/%d", c.ConsecutivePasses, c.ConsecutiveFailures)), checkDowns(c, now), cluster, txt(oneLine(reason)))
 		}
 	}
+	formatCertificates(p, now, s.Checks, o.Verbose)
 	if o.Verbose {
 		formatCheckHistory(p, now, s.Checks)
 	}

@@ -173,6 +173,11 @@ func fullFixture() Status {
 		{Time: now.Add(-30 * time.Second), From: backend.Up, To: backend.Down, Reason: fail},
 	}
 	s.Checks[2].Downs, s.Checks[2].RecentDowns = 1, []time.Time{now.Add(-2 * time.Hour)}
+	// The broker certificates of rmq1 and rmq3, rmq1's within 30 days, and the
+	// checks' client certificate within 7.
+	client := healthcheck.Certificate{Role: healthcheck.CertClient, Subject: "CN=rmqlb-check", NotAfter: now.Add(5*24*time.Hour + 3*time.Hour)}
+	s.Checks[0].Certificates = []healthcheck.Certificate{{Role: healthcheck.CertBroker, Subject: "CN=rmq1.example.com,O=Example", NotAfter: now.Add(12 * 24 * time.Hour)}, client}
+	s.Checks[2].Certificates = []healthcheck.Certificate{{Role: healthcheck.CertBroker, Subject: "CN=rmq3.example.com,O=Example", NotAfter: now.Add(200 * 24 * time.Hour)}, client}
 	s.Moves = []SessionMove{
 		{Backend: backend.ID{Listener: "amqp", Name: "rmq1"}, Rate: 20, Since: now.Add(-9 * time.Minute), Sessions: 150, Moved: 150,
 			Ended: now.Add(-8*time.Minute - 30*time.Second), Outcome: OutcomeMoved},

@@ -60,8 +60,12 @@ func metricsHarness(t *testing.T, l *lab, metrics, bind string) *harness {
 		}
 	}
 	h.d.mu.Unlock()
-	// Checks as an AMQP check of a cluster's brokers passes them.
-	pass := healthcheck.Result{Cluster: "rabbit@a"}
+	// Checks as an AMQP check over TLS, with a client certificate, of a
+	// cluster's brokers passes them.
+	pass := healthcheck.Result{Cluster: "rabbit@a", Certificates: []healthcheck.Certificate{
+		{Role: healthcheck.CertBroker, Subject: "CN=rmq1", NotAfter: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{Role: healthcheck.CertClient, Subject: "CN=rmqlb-check", NotAfter: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+	}}
 	h.start()
 	h.checks.get(idA).answer(t, pass)
 	h.checks.get(idB).answer(t, pass)

@@ -42,6 +42,9 @@ type Result struct {
 	// cluster_name of its Connection.Start: the name rabbitmqctl set_cluster_name gave the
 	// cluster, else the node's own); empty when the check does not tell.
 	Cluster string
+	// Certificates are the TLS certificates of the check's connection
+	// (see Certificate), for a check that speaks TLS; nil otherwise.
+	Certificates []Certificate
 	// Busy marks a check that failed by timing out while the backend kept sending bytes to
 	// the clients proxied to it (Options.Traffic): a broker slow to start one more handshake,
 	// not a frozen one. The Scheduler sets it; checkers leave it false. CheckConfig.BusyGrace

@@ -67,6 +67,10 @@ type BackendStatus struct {
 	// Cluster is the RabbitMQ cluster the last check's broker named (Result.Cluster);
 	// empty after a failed check, or when the check does not tell.
 	Cluster string `json:"cluster,omitempty"`
+	// Certificates are the TLS certificates of the last passing check
+	// (Result.Certificates), kept while its checks fail: a broker that is
+	// down keeps the certificate it had. Nil for a check without TLS.
+	Certificates []Certificate `json:"certificates,omitempty"`
 	// Checks and Failures count all checks and failed ones.
 	Checks   uint64 `json:"checks"`
 	Failures uint64 `json:"failures"`
@@ -125,6 +129,7 @@ type Machine struct {
 	lastWarn    string
 	lastInfo    string
 	lastCluster string
+	lastCerts   []Certificate // of the last passing check
 	nChecks     uint64
 	nFailures   uint64
 	history     []Change
@@ -238,6 +243,7 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 		}
 	case r.Err == nil:
 		m.lastWarn = r.Warning
+		m.lastCerts = r.Certificates
 		m.passes++
 		m.failures = 0
 		passing := backend.Up
@@ -451,6 +457,7 @@ func (m *Machine) Status() BackendStatus {
 		LastWarning:         m.lastWarn,
 		LastInfo:            m.lastInfo,
 		Cluster:             m.lastCluster,
+		Certificates:        slices.Clone(m.lastCerts),
 		Checks:              m.nChecks,
 		Failures:            m.nFailures,
 		BusyChecks:          m.nBusy,

@@ -1,6 +1,7 @@
 package healthcheck
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ type Metrics struct {
 	latency *prometheus.HistogramVec
 	cluster *prometheus.GaugeVec
 	downs   *prometheus.CounterVec
+	certs   *prometheus.GaugeVec
 
 	mu       sync.Mutex
 	clusters map[backend.ID]string // the cluster label of each backend's series
@@ -61,8 +63,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "rmqlb_healthcheck_up_down_total",
 			Help: "Times the backend's checks took it DOWN from UP or DEGRADED (HAProxy's chkdown): each closed its sessions unless its listener keeps them (on_marked_down). A few within minutes is a backend that flaps.",
 		}, []string{"listener", "backend"}),
+		certs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rmqlb_healthcheck_tls_certificate_expiry_timestamp_seconds",
+			Help: "When a TLS certificate of the backend's check expires (Unix time), by whose it is: certificate=\"broker\" the first to expire of the chain the broker sent (and of its verified chain up to the root), certificate=\"client\" the check's own client certificate (cert_file). From the last passing check over TLS, kept while the checks fail; no series for a check without TLS.",
+		}, []string{"listener", "backend", "certificate"}),
 	}
-	for _, c := range []prometheus.Collector{m.checks, m.latency, m.cluster, m.downs} {
+	for _, c := range []prometheus.Collector{m.checks, m.latency, m.cluster, m.downs, m.certs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -120,6 +126,24 @@ func (m *Metrics) observe(id backend.ID, r Result, lat time.Duration, excused bo
 	default:
 		m.setCluster(id, "")
 	}
+	if r.Err == nil && !r.Inconclusive && !excused {
+		m.setCertificates(id, r.Certificates)
+	}
+}
+
+// setCertificates makes certs the series of
+// rmqlb_healthcheck_tls_certificate_expiry_timestamp_seconds of backend
+// id: each role's is set in place, never deleted and added again, so that
+// no scrape misses one that stays.
+func (m *Metrics) setCertificates(id backend.ID, certs []Certificate) {
+	for _, role := range []CertRole{CertBroker, CertClient} {
+		i := slices.IndexFunc(certs, func(c Certificate) bool { return c.Role == role })
+		if i < 0 {
+			m.certs.DeleteLabelValues(id.Listener, id.Name, string(role))
+			continue
+		}
+		m.certs.WithLabelValues(id.Listener, id.Name, string(role)).Set(float64(certs[i].NotAfter.Unix()))
+	}
 }
 
 // setCluster makes cluster (none when empty) the one series of
@@ -150,5 +174,6 @@ func (m *Metrics) forget(id backend.ID) {
 	m.checks.DeletePartialMatch(l)
 	m.latency.DeletePartialMatch(l)
 	m.downs.DeletePartialMatch(l)
+	m.certs.DeletePartialMatch(l)
 	m.setCluster(id, "")
 }

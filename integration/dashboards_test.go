@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -13,12 +14,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/rmqlb/rmqlb/internal/metricstest"
+	"github.com/rmqlb/rmqlb/internal/testpki"
 )
 
 // TestDashboardMetricsOfTheBinary: every metric the alerting rules and
 // the Grafana dashboard use is in a scrape of the rmqlb program running
 // in a lab host (a VRRP instance it is master of, a listener with a
-// backend it checks with an AMQP handshake), with every label they select or group by and every
+// backend it checks with an AMQP handshake and one it checks over TLS),
+// with every label they select or group by and every
 // value they select. The daemon package's TestDashboardMetrics does the
 // same with a daemon on a fake clock.
 func TestDashboardMetricsOfTheBinary(t *testing.T) {
@@ -30,10 +33,39 @@ func TestDashboardMetricsOfTheBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h3.ServeConns(netip.AddrPortFrom(h3.Addr, 7001), func(c net.Conn) {
+	serve := func(c net.Conn) {
 		if _, err := io.ReadFull(c, make([]byte, 8)); err == nil { // the protocol header
 			_, _ = c.Write(start)
 			_, _ = io.Copy(io.Discard, c)
+		}
+	}
+	if _, err := h3.ServeConns(netip.AddrPortFrom(h3.Addr, 7001), serve); err != nil {
+		t.Fatal(err)
+	}
+	// The same over TLS, checked with a client certificate: the
+	// certificates' series.
+	ca, err := testpki.NewCA(t.TempDir(), "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ca.Server("b2", nil, []netip.Addr{h3.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := ca.Client("rmqlb-check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(srv.CertFile, srv.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvTLS := &tls.Config{Certificates: []tls.Certificate{pair}}
+	if _, err := h3.ServeConns(netip.AddrPortFrom(h3.Addr, 7002), func(c net.Conn) {
+		tc := tls.Server(c, srvTLS)
+		defer tc.Close()
+		if tc.Handshake() == nil {
+			serve(tc)
 		}
 	}); err != nil {
 		t.Fatal(err)
@@ -44,7 +76,8 @@ func TestDashboardMetricsOfTheBinary(t *testing.T) {
     check: {type: amqp, mode: handshake, interval: 200ms, timeout: 200ms, rise: 1, fall: 2}
     backends:
       - {name: b1, address: %s:7001}
-`, vipAP, h3.Addr)})
+      - {name: b2, address: %s:7002, check: {tls: {verify: chain, ca_file: %s, cert_file: %s, key_file: %s}}}
+`, vipAP, h3.Addr, h3.Addr, ca.File, client.CertFile, client.KeyFile)})
 	conf, err := os.ReadFile(d.path)
 	if err != nil {
 		t.Fatal(err)
@@ -66,12 +99,16 @@ func TestDashboardMetricsOfTheBinary(t *testing.T) {
 		if mfs, err = metricstest.ParseText(strings.NewReader(text)); err != nil {
 			return false, err
 		}
+		up := 0
 		for _, m := range mfs["rmqlb_backend_up"].GetMetric() {
 			if m.GetGauge().GetValue() == 1 {
-				return true, nil
+				up++
 			}
 		}
-		return false, fmt.Errorf("rmqlb_backend_up is not 1")
+		if up < 2 {
+			return false, fmt.Errorf("rmqlb_backend_up is 1 for %d backends of 2", up)
+		}
+		return true, nil
 	}); err != nil {
 		t.Fatalf("scraping %s: %v\nrmqlb: %s", metrics, err, d.proc.Tail(20))
 	}

@@ -36,6 +36,11 @@ type Pair struct {
 
 // NewCA makes a CA named name and writes its certificate to dir/name-ca.pem.
 func NewCA(dir, name string) (*CA, error) {
+	return NewCAUntil(dir, name, time.Now().Add(24*time.Hour))
+}
+
+// NewCAUntil makes a CA as NewCA does, whose certificate expires at notAfter.
+func NewCAUntil(dir, name string, notAfter time.Time) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("making CA key: %w", err)
@@ -44,7 +49,7 @@ func NewCA(dir, name string) (*CA, error) {
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: name + " test CA"},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
+		NotAfter:              notAfter,
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
@@ -68,6 +73,11 @@ func NewCA(dir, name string) (*CA, error) {
 // to dir/name.pem and dir/name-key.pem.
 func (ca *CA) Server(name string, dns []string, ips []netip.Addr) (Pair, error) {
 	return ca.issue(name, dns, ips, x509.ExtKeyUsageServerAuth, time.Now().Add(24*time.Hour))
+}
+
+// ServerUntil issues a server certificate as Server does, that expires at notAfter.
+func (ca *CA) ServerUntil(name string, dns []string, ips []netip.Addr, notAfter time.Time) (Pair, error) {
+	return ca.issue(name, dns, ips, x509.ExtKeyUsageServerAuth, notAfter)
 }
 
 // Client issues a client certificate with common name name.
