@@ -52,8 +52,8 @@ func formatCertificates(p *page, now time.Time, checks []healthcheck.BackendStat
 	uses := certificateUses(checks)
 	blank := true
 	for _, u := range uses {
-		left := u.cert.NotAfter.Sub(now)
-		if left >= certificateNotice {
+		head, rest, ok := certificateNote(now, u.cert)
+		if !ok {
 			continue
 		}
 		if blank {
@@ -61,11 +61,10 @@ func formatCertificates(p *page, now time.Time, checks []healthcheck.BackendStat
 			blank = false
 		}
 		colour := yellow
-		if left < certificateUrgent {
+		if u.cert.NotAfter.Sub(now) < certificateUrgent {
 			colour = red
 		}
-		p.println(paint("certificate "+expiry(now, u.cert.NotAfter), colour),
-			txt(fmt.Sprintf(" (%s): %s %s of %s", u.cert.NotAfter.UTC().Format("2006-01-02 15:04 MST"), u.cert.Role, u.cert.Subject, strings.Join(u.backends, ", "))))
+		p.println(paint(head, colour), txt(rest+" of "+strings.Join(u.backends, ", ")))
 	}
 	if !verbose || len(uses) == 0 {
 		return
@@ -76,6 +75,23 @@ func formatCertificates(p *page, now time.Time, checks []healthcheck.BackendStat
 		tb.row(txt(string(u.cert.Role)), txt(u.cert.Subject), txt(u.cert.NotAfter.UTC().Format("2006-01-02 15:04 MST")+", "+expiry(now, u.cert.NotAfter)),
 			txt(strings.Join(u.backends, ", ")))
 	}
+}
+
+// CertificateNote says that c expires within 30 days of now, or has
+// expired: "certificate expires in 12d (2026-12-18 10:00 UTC): broker
+// CN=rmq1"; "" when it expires later.
+func CertificateNote(now time.Time, c healthcheck.Certificate) string {
+	head, rest, _ := certificateNote(now, c)
+	return head + rest
+}
+
+// certificateNote is CertificateNote in two pieces, the first to be
+// painted, and whether c expires within certificateNotice.
+func certificateNote(now time.Time, c healthcheck.Certificate) (head, rest string, ok bool) {
+	if c.NotAfter.Sub(now) >= certificateNotice {
+		return "", "", false
+	}
+	return "certificate " + expiry(now, c.NotAfter), fmt.Sprintf(" (%s): %s %s", c.NotAfter.UTC().Format("2006-01-02 15:04 MST"), c.Role, c.Subject), true
 }
 
 // expiry says when at is from now: "expires in 12d", "expires in 5h0m",

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/daemon"
 )
 
@@ -36,7 +37,7 @@ func cmdCheckConfig(path string, checks bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: ok\n", path)
 		printStatePreview(c, time.Now(), stdout, stderr)
 		if checks {
-			return printChecks(daemon.RunChecksOnce(context.Background(), c, daemon.NewChecker), stdout, stderr)
+			return printChecks(daemon.RunChecksOnce(context.Background(), c, daemon.NewChecker), time.Now(), stdout, stderr)
 		}
 		return 0
 	}
@@ -89,10 +90,11 @@ func trimLine(e config.FieldError) string {
 	return " " + e.Error()
 }
 
-// printChecks prints one line per check run by check-config --checks, and returns 0 when every
-// one passed without a warning (a resource alarm is the broker's state, not the check's: it
-// does not count), else 1 with the count on stderr.
-func printChecks(results []daemon.OnceResult, stdout, stderr io.Writer) int {
+// printChecks prints one line per check run by check-config --checks, with a note of each TLS
+// certificate that expires within 30 days of now, and returns 0 when every one passed without a
+// warning (a resource alarm is the broker's state, not the check's, and an expiry to come is
+// not the check's failure: they do not count), else 1 with the count on stderr.
+func printChecks(results []daemon.OnceResult, now time.Time, stdout, stderr io.Writer) int {
 	if len(results) == 0 {
 		fmt.Fprintln(stdout, "no backend has a check")
 		return 0
@@ -120,6 +122,11 @@ func printChecks(results []daemon.OnceResult, stdout, stderr io.Writer) int {
 		}
 		if r.Result.Alarm != "" && r.Result.Err == nil {
 			res += " [alarm: " + r.Result.Alarm + "]"
+		}
+		for _, c := range r.Result.Certificates {
+			if note := control.CertificateNote(now, c); note != "" {
+				res += " [" + note + "]"
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", r.Backend, r.Kind, r.Address, r.Took.Round(100*time.Microsecond), res)
 	}

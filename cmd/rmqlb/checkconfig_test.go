@@ -4,11 +4,17 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/daemon"
+	"github.com/rmqlb/rmqlb/healthcheck"
 )
 
 // TestCheckConfigChecks: check-config --checks runs each backend's check once and prints a line
@@ -129,5 +135,34 @@ func TestCheckConfigStateFile(t *testing.T) {
 				t.Errorf("%s: stderr lacks %q:\n%s", c.name, w, errb.String())
 			}
 		}
+	}
+}
+
+// TestPrintChecksCertificates: a check's TLS certificate that expires within 30 days gets a
+// note on its line, and does not fail check-config; one expiring later gets none.
+func TestPrintChecksCertificates(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	results := []daemon.OnceResult{
+		{Backend: backend.ID{Listener: "amqp", Name: "rmq1"}, Kind: "amqp handshake, tls", Address: netip.MustParseAddrPort("10.0.0.1:5671"), Result: healthcheck.Result{Info: "RabbitMQ 4.0.5",
+			Certificates: []healthcheck.Certificate{
+				{Role: healthcheck.CertBroker, Subject: "CN=rmq1", NotAfter: now.Add(12 * 24 * time.Hour)},
+				{Role: healthcheck.CertClient, Subject: "CN=rmqlb-check", NotAfter: now.Add(400 * 24 * time.Hour)},
+			}}},
+		{Backend: backend.ID{Listener: "amqp", Name: "rmq2"}, Kind: "amqp handshake, tls", Address: netip.MustParseAddrPort("10.0.0.2:5671"), Result: healthcheck.Result{Info: "RabbitMQ 4.0.5",
+			Certificates: []healthcheck.Certificate{{Role: healthcheck.CertBroker, Subject: "CN=rmq2", NotAfter: now.Add(90 * 24 * time.Hour)}}}},
+	}
+	var out, errb bytes.Buffer
+	if code := printChecks(results, now, &out, &errb); code != 0 || errb.Len() != 0 {
+		t.Errorf("exit %d, want 0\n%s%s", code, out.String(), errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	if want := "ok: RabbitMQ 4.0.5 [certificate expires in 12d (2026-12-18 12:00 UTC): broker CN=rmq1]"; !strings.HasSuffix(lines[1], want) {
+		t.Errorf("rmq1's line %q, want it to end in %q", lines[1], want)
+	}
+	if !strings.HasSuffix(lines[2], "ok: RabbitMQ 4.0.5") {
+		t.Errorf("rmq2's line %q, want no note", lines[2])
 	}
 }

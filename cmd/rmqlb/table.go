@@ -52,8 +52,10 @@ written), and the fields it ignores (a newer version's, kept in the file while t
 unchanged); a state file it cannot read is a warning. With --checks it then runs every backend's health check once from this host, all at the same
 time, each within its timeout, and prints a line per check: ok (what answered), warning (it passes,
 and the backend would be DEGRADED: a login or client certificate the brokers refuse, an alarm probe
-that could not run) or FAILED with the reason. Run it before a reload that changes a check's
-credentials, as the daemon's user, which must be able to read the TLS files.`,
+that could not run) or FAILED with the reason; a TLS certificate of a check that expires within
+30 days (the broker's or the check's own) is noted on its line, and does not fail it. Run it
+before a reload that changes a check's credentials, as the daemon's user, which must be able to
+read the TLS files.`,
 			Exits: []clidoc.Exit{
 				{Code: 0, Meaning: "the file is valid (and with --checks, every check passed without a warning)"},
 				{Code: 1, Meaning: "the file does not validate or cannot be read, or with --checks a check failed or warned"},
