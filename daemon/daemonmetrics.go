@@ -70,6 +70,13 @@ func newDaemonCollector(d *Daemon) *daemonCollector {
 	}
 }
 
+// Revision is the VCS revision this program was built from, as
+// rmqlb_build_info has it (see revision).
+func Revision() string {
+	info, ok := debug.ReadBuildInfo()
+	return revision(info, ok)
+}
+
 // revision is the VCS revision the binary was built from, with
 // "-modified" when the work tree had changes, or "unknown" (the
 // convention of prometheus/common's version package).

@@ -50,8 +50,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return c.run(args[1:], stdout, stderr)
 }
 
-// cmdVersion prints the version.
+// cmdVersion prints the version (programVersion) and what built it.
 func cmdVersion(stdout, _ io.Writer) int {
-	fmt.Fprintf(stdout, "rmqlb %s\n", version)
+	if g := goVersion(); g != "" {
+		fmt.Fprintf(stdout, "rmqlb %s (%s)\n", programVersion(), g)
+	} else {
+		fmt.Fprintf(stdout, "rmqlb %s\n", programVersion())
+	}
 	return 0
 }

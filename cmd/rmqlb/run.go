@@ -65,7 +65,7 @@ func cmdRun(path, logFormat, takeover string, hup <-chan os.Signal, stderr io.Wr
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	opt := daemon.Options{Path: path, Version: version, Logger: log, Level: &level,
+	opt := daemon.Options{Path: path, Version: programVersion(), Logger: log, Level: &level,
 		SuccessorArgs: []string{"run", "--config", path, "--log-format", logFormat}}
 	// The runtime takes GOMAXPROCS from the environment only when it is a
 	// positive number; anything else leaves its own choice.

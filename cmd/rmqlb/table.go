@@ -341,7 +341,10 @@ others could change). The file is printed only when it validates.`,
 			Name:    "version",
 			Forms:   []string{""},
 			Summary: "print the version",
-			Doc:     `Prints rmqlb's version, set when it was built.`,
+			Doc: `Prints rmqlb's version, set when it was built (a build from a git checkout without one is
+"dev" with the revision Go recorded, "dev+7047b502956a", and "-modified" for a tree with changes: the
+daemon reports the same in rmqlb status and rmqlb_build_info), and the Go release and platform that
+built it.`,
 		}},
 		{define: defineVRRPSender, internal: true, doc: clidoc.Command{
 			Name:    daemon.SenderSubcommand,
