@@ -69,9 +69,13 @@ func (b *backend) configure(c BackendConfig, now time.Time) {
 	b.percent, b.cw, b.removed, b.loops = 100, 0, false, false
 	b.state, b.since, b.reason = rbackend.Up, now, "configured"
 	if c.Checked {
-		b.state, b.reason = rbackend.Down, "not checked yet"
+		b.state, b.reason = rbackend.Down, notChecked
 	}
 }
+
+// notChecked is the reason of a checked backend's state until its first
+// check's result comes (SetBackendState).
+const notChecked = "not checked yet"
 
 // scaledWeight is the weight the wrr and leastconn policies use: the
 // weight in effect times the slow-start percentage, so that a backend at

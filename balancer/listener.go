@@ -505,7 +505,9 @@ func (l *Listener) Sending(name string, d time.Duration) bool {
 	return at != 0 && time.Since(l.epoch)-at <= d
 }
 
-// SetBackendState sets a backend's state. Down and Maint stop new
+// SetBackendState sets a backend's state, and reason why: a call that
+// leaves the state as it is changes nothing, but for the reason of a
+// backend not checked yet (its first check failed). Down and Maint stop new
 // connections to it, forget its sticky clients and, if
 // ShutdownSessionsOnDown, close its sessions now (connections still being
 // set up are redispatched). Drain stops new connections and keeps sessions.
@@ -524,6 +526,12 @@ func (l *Listener) SetBackendState(name string, st rbackend.State, reason string
 	}
 	old := b.state
 	if old == st {
+		if b.reason == notChecked && reason != "" {
+			// The first check's result in the state the backend
+			// started in (a first failure): the state, and when it
+			// began, stay, but it has been checked.
+			b.reason = reason
+		}
 		l.mu.Unlock()
 		return nil
 	}

@@ -298,3 +298,32 @@ func TestSequenceKeptAcrossChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstFailureReason: a checked backend's first failure leaves it
+// DOWN since its start, with the failure as the reason in place of "not
+// checked yet"; later calls in the same state change neither.
+func TestFirstFailureReason(t *testing.T) {
+	l, err := NewListener(baseConfig([]BackendConfig{
+		{Name: "checked", Address: netip.MustParseAddrPort("127.0.0.2:1"), Weight: 1, Checked: true},
+	}), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := l.Snapshot().Backends[0].LastChange
+	for _, step := range []struct {
+		st     rbackend.State
+		reason string
+		want   string
+	}{
+		{rbackend.Down, "connecting to 127.0.0.2:1: connection refused", "connecting to 127.0.0.2:1: connection refused"},
+		{rbackend.Down, "3 consecutive failures: timeout", "connecting to 127.0.0.2:1: connection refused"},
+	} {
+		if err := l.SetBackendState("checked", step.st, step.reason); err != nil {
+			t.Fatal(err)
+		}
+		b := l.Snapshot().Backends[0]
+		if b.State != rbackend.Down || b.LastChangeReason != step.want || !b.LastChange.Equal(since) {
+			t.Errorf("after %q: %v since %v, %q; want DOWN since %v, %q", step.reason, b.State, b.LastChange, b.LastChangeReason, since, step.want)
+		}
+	}
+}
