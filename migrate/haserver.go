@@ -343,6 +343,10 @@ func (t *haT) servers(l *listener, back haProxy) {
 		}
 		switch {
 		case sp.check == nil || !*sp.check:
+			// At the pace the section sets for its checks (default-server's
+			// inter, rise, fall; timeout check), as the servers beside it.
+			b.check = check{interval: sp.inter, fast: sp.fastinter, down: sp.downinter, rise: sp.rise, fall: sp.fall,
+				slowstart: sp.slowstart, timeout: checkTimeout}
 			how := "an AMQP handshake"
 			if t.tlsCheck(l, b, sp) {
 				how = "an AMQP handshake over TLS, with its check-ssl settings (check tls)"

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rmqlb/rmqlb/config"
 )
@@ -299,5 +300,21 @@ func TestImportDisabledBackend(t *testing.T) {
 	}
 	if got, want := notesFor(ns, 4), "h:4: backend b (to line 6): not translated: disabled in HAProxy\n"; got != want {
 		t.Errorf("backend b:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A server HAProxy does not check is checked by rmqlb at the pace the
+// section sets for its checks: default-server's inter, rise and fall, and
+// timeout check, as the checked servers beside it.
+func TestImportUncheckedServerPace(t *testing.T) {
+	h := "listen amqp\n bind 10.0.0.100:5672\n timeout check 1s\n default-server inter 3s rise 2 fall 4\n server a 10.0.0.1:5672 check\n server b 10.0.0.2:5672 track amqp/a\n"
+	c, y, _ := importParsed(t, memFiles{"h": h}, Sources{HAProxy: "h"})
+	for _, b := range c.Listeners[0].Backends {
+		if s := b.Check.Schedule; s.Interval != 3*time.Second || s.Rise != 2 || s.Fall != 4 || s.Timeout != time.Second {
+			t.Errorf("%s checked every %v, timeout %v, rise %d, fall %d; want 3s, 1s, 2, 4\n%s", b.ID, s.Interval, s.Timeout, s.Rise, s.Fall, y)
+		}
+	}
+	if !strings.Contains(y, "check: {interval: 3s, timeout: 1s, rise: 2, fall: 4}\n    backends:") {
+		t.Errorf("want one check section for the listener:\n%s", y)
 	}
 }
