@@ -8,12 +8,14 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/testpki"
 )
 
 // TestBrokerTLS: checks of RabbitMQ's AMQPS listener, in both modes, pass where an AMQPS
-// client connects (also with a client certificate the broker verifies), and fail with the
-// reason where the check refuses the broker's certificate. (A broker that requires a client
+// client connects (also with a client certificate the broker verifies), reporting the
+// certificates' expiries, and fail with the reason where the check refuses the broker's
+// certificate. (A broker that requires a client
 // certificate is TestTLSCheck's: RabbitMQ's ssl_options are the node's, and this node serves
 // checks without one.)
 func TestBrokerTLS(t *testing.T) {
@@ -58,6 +60,22 @@ func TestBrokerTLS(t *testing.T) {
 			t.Errorf("%s: report %+v", tc.name, rep)
 		case tc.want != "" && (!errors.Is(err, ErrTLS) || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: err %v, want ErrTLS with %q", tc.name, err, tc.want)
+		case tc.want == "":
+			// The broker's certificate (or the lab CA's, which expires
+			// first), and the check's own where it has one.
+			roles := []healthcheck.CertRole{healthcheck.CertBroker}
+			if tc.cfg.TLS.CertFile != "" {
+				roles = append(roles, healthcheck.CertClient)
+			}
+			if len(rep.Certificates) != len(roles) {
+				t.Errorf("%s: certificates %+v, want %v", tc.name, rep.Certificates, roles)
+				break
+			}
+			for i, c := range rep.Certificates {
+				if c.Role != roles[i] || c.Subject == "" || c.NotAfter.Before(time.Now()) || c.NotAfter.After(time.Now().Add(25*time.Hour)) {
+					t.Errorf("%s: certificate %d: %+v, want %s, expiring within the lab's 24 hours", tc.name, i, c, roles[i])
+				}
+			}
 		}
 	}
 	// SASL EXTERNAL with the certificate of a user the broker does not know.
