@@ -12,6 +12,9 @@ type keyAlias struct{ section, key string }
 
 var keyAliases = map[string]keyAlias{
 	"advert_int":     {"vrrp_instances", "advert_interval"},
+	"vrid":           {"vrrp_instances", "virtual_router_id"},
+	"vip":            {"vrrp_instances", "virtual_ipaddress"},
+	"vips":           {"vrrp_instances", "virtual_ipaddress"},
 	"unicast_src_ip": {"vrrp_instances", "unicast_src"},
 	"unicast_peer":   {"vrrp_instances", "unicast_peers"},
 	"lb_algo":        {"listeners", "policy"},

@@ -23,6 +23,8 @@ func TestUnknownKeyHints(t *testing.T) {
 		{"listeners:\n  - name: l\n    check: {inter: 2s}\n", "line 3: listeners[0].check.inter: unknown key (did you mean interval?)"},
 		{"vrrp_instances:\n  - {name: v, advert_int: 1s}\n", "line 2: vrrp_instances[0].advert_int: unknown key (did you mean advert_interval?)"},
 		{"vrrp_instances:\n  - {name: v, unicast_peer: [10.0.0.2]}\n", "line 2: vrrp_instances[0].unicast_peer: unknown key (did you mean unicast_peers?)"},
+		{"vrrp_instances:\n  - {name: v, vrid: 7}\n", "line 2: vrrp_instances[0].vrid: unknown key (did you mean virtual_router_id?)"},
+		{"listeners:\n  - {name: l, vips: [10.0.0.1]}\n", "line 2: listeners[0].vips: unknown key (did you mean virtual_ipaddress, a key of vrrp_instances?)"},
 		{"vrrp_instances:\n  - {name: v, bogus: 1}\n", "line 2: vrrp_instances[0].bogus: unknown key"},
 		{"vrrp_instances:\n  - {name: v, id: 1}\n", "line 2: vrrp_instances[0].id: unknown key"},
 	} {
