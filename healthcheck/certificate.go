@@ -31,3 +31,30 @@ const (
 	// (cert_file).
 	CertClient CertRole = "client"
 )
+
+// CertificateWarning is how long before a check's certificate expires
+// the Scheduler starts to log a warning of it, once a day per backend
+// (the alert RmqlbTLSCertificateExpiresSoon fires as early).
+const CertificateWarning = 14 * 24 * time.Hour
+
+// certificateLogEvery is how often the warning of a backend's expiring
+// certificates is logged again.
+const certificateLogEvery = 24 * time.Hour
+
+// certificatesToLog returns the certificates of the last passing check
+// that expire within CertificateWarning of now, when their warning is due:
+// the first time, and then a day after the last one. It notes that they
+// are logged at now.
+func (m *Machine) certificatesToLog(now time.Time) []Certificate {
+	var soon []Certificate
+	for _, c := range m.lastCerts {
+		if c.NotAfter.Sub(now) < CertificateWarning {
+			soon = append(soon, c)
+		}
+	}
+	if len(soon) == 0 || (!m.certsLogged.IsZero() && now.Sub(m.certsLogged) < certificateLogEvery) {
+		return nil
+	}
+	m.certsLogged = now
+	return soon
+}

@@ -1,12 +1,17 @@
 package healthcheck
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/rmqlb/rmqlb/internal/clock"
 	"github.com/rmqlb/rmqlb/internal/metricstest"
 )
 
@@ -88,4 +93,77 @@ func TestCertificateMetric(t *testing.T) {
 		t.Errorf("%d series after the backend went", len(ms))
 	}
 	metricstest.RequireClean(t, reg)
+}
+
+// TestCertificatesToLog: a certificate of the last passing check that
+// expires within CertificateWarning is to be logged at once, then once a
+// day; one expiring later, or none, is not.
+func TestCertificatesToLog(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMachine(bid("rmq1"), CheckConfig{Interval: time.Second, Rise: 1, Fall: 1}, t0, 0)
+	far := Certificate{Role: CertBroker, Subject: "CN=rmq1", NotAfter: t0.Add(60 * 24 * time.Hour)}
+	near := Certificate{Role: CertClient, Subject: "CN=rmqlb-check", NotAfter: t0.Add(10 * 24 * time.Hour)}
+	now := t0
+	observe := func(certs ...Certificate) {
+		now = m.Due()
+		m.Begin(now)
+		m.Observe(now, Result{Certificates: certs}, time.Millisecond)
+	}
+	observe(far)
+	if got := m.certificatesToLog(now); got != nil {
+		t.Errorf("a certificate of 60 days: %+v, want none", got)
+	}
+	observe(far, near)
+	if got := m.certificatesToLog(now); !slices.Equal(got, []Certificate{near}) {
+		t.Errorf("a certificate of 10 days: %+v, want it", got)
+	}
+	logged := now
+	observe(far, near)
+	if got := m.certificatesToLog(now); got != nil {
+		t.Errorf("a second later: %+v, want none", got)
+	}
+	if got := m.certificatesToLog(logged.Add(23 * time.Hour)); got != nil {
+		t.Errorf("23 hours later: %+v, want none", got)
+	}
+	if got := m.certificatesToLog(logged.Add(24 * time.Hour)); !slices.Equal(got, []Certificate{near}) {
+		t.Errorf("a day later: %+v, want it again", got)
+	}
+	observe(far)
+	if got := m.certificatesToLog(logged.Add(72 * time.Hour)); got != nil {
+		t.Errorf("renewed: %+v, want none", got)
+	}
+}
+
+// TestSchedulerLogsExpiringCertificate: the scheduler logs a warning of a
+// check's certificate that expires within CertificateWarning, with the
+// backend, whose certificate it is, its subject and expiry, and not
+// again at the next check.
+func TestSchedulerLogsExpiringCertificate(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	clk := clock.NewFake(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	core, logs := observer.New(zap.InfoLevel)
+	s := NewScheduler(Options{Clock: clk, Logger: zap.New(core), Jitter: func(time.Duration) time.Duration { return 0 }})
+	near := Certificate{Role: CertBroker, Subject: "CN=rmq1", NotAfter: clk.Now().Add(5 * 24 * time.Hour)}
+	chk := &scripted{calls: make(chan int, 10), results: []Result{{Certificates: []Certificate{near}}, {Certificates: []Certificate{near}}}}
+	if err := s.Add(bid("rmq1"), CheckConfig{Interval: time.Second, Rise: 1, Fall: 1}, chk); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := runScheduler(t, s, ctx, cancel)
+	<-chk.calls
+	next := nextWake(t, clk)
+	clk.Advance(next.Sub(clk.Now()))
+	<-chk.calls
+	nextWake(t, clk)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	warned := logs.FilterMessage("TLS certificate of the check expires soon").All()
+	if len(warned) != 1 || warned[0].Level != zap.WarnLevel {
+		t.Fatalf("logged %d warnings, want 1: %v", len(warned), logs.AllUntimed())
+	}
+	f := warned[0].ContextMap()
+	if f["backend"] != "l/rmq1" || f["certificate"] != "broker" || f["subject"] != "CN=rmq1" || f["expires_in"] != 5*24*time.Hour {
+		t.Errorf("log fields %v", f)
+	}
 }

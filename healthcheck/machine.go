@@ -130,6 +130,7 @@ type Machine struct {
 	lastInfo    string
 	lastCluster string
 	lastCerts   []Certificate // of the last passing check
+	certsLogged time.Time     // when certificatesToLog last returned some
 	nChecks     uint64
 	nFailures   uint64
 	history     []Change

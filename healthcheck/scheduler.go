@@ -542,7 +542,16 @@ func (s *Scheduler) observe(res result) {
 	s.met.observe(id, e.m.cfg.OnAlarm.applyAlarm(res.r), res.latency, e.m.lastExcused)
 	busy, inconclusive, cfg := e.m.busySince, e.m.inconclusiveSince, e.m.cfg
 	state := e.m.State()
+	expiring := e.m.certificatesToLog(s.clock.Now())
 	s.mu.Unlock()
+	for _, c := range expiring {
+		msg, left := "TLS certificate of the check expires soon", c.NotAfter.Sub(s.clock.Now())
+		if left <= 0 {
+			msg = "TLS certificate of the check has expired"
+		}
+		s.log.Warn(msg, zap.Stringer("backend", id), zap.String("certificate", string(c.Role)),
+			zap.String("subject", c.Subject), zap.Time("not_after", c.NotAfter), zap.Duration("expires_in", left.Round(time.Minute)))
+	}
 	// One line when a streak of inconclusive checks begins and one when it ends, however long
 	// the shortage lasts.
 	switch {
