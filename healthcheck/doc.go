@@ -72,6 +72,14 @@
 // as a failure, and the backend keeps its state until a check can be made again. The scheduler
 // logs one line when a backend's streak of such checks begins and one when it ends.
 //
+// # Certificates
+//
+// A check over TLS reports its certificates' expiries (Result.Certificates: the first to expire
+// of the broker's chain, and its own client certificate). The backend's status keeps those of
+// its last passing check while its checks fail, Metrics exports them, and the scheduler logs a
+// warning of each that expires within CertificateWarning, once a day per backend, so that an
+// expiry is met weeks ahead and not by every backend going DOWN at once.
+//
 // # Slow start
 //
 // A backend that comes back UP from DOWN (not at start-up) with SlowStart > 0 gets a weight that
