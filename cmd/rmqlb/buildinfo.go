@@ -1,7 +1,6 @@
 package main
 
 import (
-	"runtime/debug"
 	"strings"
 
 	"github.com/rmqlb/rmqlb/daemon"
@@ -29,23 +28,4 @@ func withRevision(v, rev string) string {
 		v += "-modified"
 	}
 	return v
-}
-
-// goVersion is the Go release and platform rmqlb was built with:
-// "go1.26.8 linux/amd64".
-func goVersion() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	var goos, goarch string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "GOOS":
-			goos = s.Value
-		case "GOARCH":
-			goarch = s.Value
-		}
-	}
-	return strings.TrimSpace(info.GoVersion + " " + strings.Trim(goos+"/"+goarch, "/"))
 }

@@ -50,12 +50,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return c.run(args[1:], stdout, stderr)
 }
 
-// cmdVersion prints the version (programVersion) and what built it.
+// cmdVersion prints the version (programVersion), alone on its line after
+// "rmqlb ", which scripts read.
 func cmdVersion(stdout, _ io.Writer) int {
-	if g := goVersion(); g != "" {
-		fmt.Fprintf(stdout, "rmqlb %s (%s)\n", programVersion(), g)
-	} else {
-		fmt.Fprintf(stdout, "rmqlb %s\n", programVersion())
-	}
+	fmt.Fprintf(stdout, "rmqlb %s\n", programVersion())
 	return 0
 }

@@ -343,8 +343,8 @@ others could change). The file is printed only when it validates.`,
 			Summary: "print the version",
 			Doc: `Prints rmqlb's version, set when it was built (a build from a git checkout without one is
 "dev" with the revision Go recorded, "dev+7047b502956a", and "-modified" for a tree with changes: the
-daemon reports the same in rmqlb status and rmqlb_build_info), and the Go release and platform that
-built it.`,
+daemon reports the same in rmqlb status and rmqlb_build_info; rmqlb_build_info has the Go release
+too).`,
 		}},
 		{define: defineVRRPSender, internal: true, doc: clidoc.Command{
 			Name:    daemon.SenderSubcommand,
