@@ -6,10 +6,12 @@ import (
 	"strings"
 )
 
-// keyAliases maps keys that keepalived and HAProxy users write out of
-// habit to rmqlb's key of the same meaning and the section that has it.
+// keyAlias is rmqlb's key of the same meaning as another name, and the
+// section that has it.
 type keyAlias struct{ section, key string }
 
+// keyAliases maps keys that keepalived and HAProxy users write out of
+// habit to rmqlb's (TestKeyAliases: each is a key of its section).
 var keyAliases = map[string]keyAlias{
 	"advert_int":     {"vrrp_instances", "advert_interval"},
 	"vrid":           {"vrrp_instances", "virtual_router_id"},
@@ -42,12 +44,9 @@ func keyHint(typ, key string) string {
 	if k := closestKey(key, types[i].keys); k != "" {
 		return "did you mean " + k + "?"
 	}
-	// The key an alias stands for, in its section; a key of other
-	// sections as written.
+	// The key an alias stands for, in another section (closestKey found
+	// one of this section); a key of other sections as written.
 	if a, ok := keyAliases[normalKey(key)]; ok {
-		if a.section == types[i].section {
-			return ""
-		}
 		return "did you mean " + a.key + ", a key of " + a.section + "?"
 	}
 	var in []string

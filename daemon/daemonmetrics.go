@@ -37,11 +37,10 @@ func newDaemonCollector(d *Daemon) *daemonCollector {
 	if version == "" {
 		version = "unknown"
 	}
-	info, ok := debug.ReadBuildInfo()
 	build := prometheus.MustNewConstMetric(
 		prometheus.NewDesc("rmqlb_build_info",
 			"Always 1; the labels say which rmqlb runs: its version, the Go version it was built with and the VCS revision of its source.",
-			nil, prometheus.Labels{"version": version, "goversion": runtime.Version(), "revision": revision(info, ok)}),
+			nil, prometheus.Labels{"version": version, "goversion": runtime.Version(), "revision": Revision()}),
 		prometheus.GaugeValue, 1)
 	return &daemonCollector{
 		d:     d,

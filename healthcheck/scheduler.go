@@ -542,10 +542,11 @@ func (s *Scheduler) observe(res result) {
 	s.met.observe(id, e.m.cfg.OnAlarm.applyAlarm(res.r), res.latency, e.m.lastExcused)
 	busy, inconclusive, cfg := e.m.busySince, e.m.inconclusiveSince, e.m.cfg
 	state := e.m.State()
-	expiring := e.m.certificatesToLog(s.clock.Now())
+	now := s.clock.Now()
+	expiring := e.m.certificatesToLog(now)
 	s.mu.Unlock()
 	for _, c := range expiring {
-		msg, left := "TLS certificate of the check expires soon", c.NotAfter.Sub(s.clock.Now())
+		msg, left := "TLS certificate of the check expires soon", c.NotAfter.Sub(now)
 		if left <= 0 {
 			msg = "TLS certificate of the check has expired"
 		}
