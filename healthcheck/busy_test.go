@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/rmqlb/rmqlb/backend"
@@ -26,11 +25,7 @@ var errTimedOut = fmt.Errorf("waiting for Connection.Start: %w", context.Deadlin
 func TestSchedulerBusy(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	reg := prometheus.NewPedanticRegistry()
-	met, err := NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, met := newTestMetrics(t)
 	var (
 		mu      sync.Mutex
 		sending = true

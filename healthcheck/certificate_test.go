@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -53,11 +52,7 @@ func TestMachineCertificates(t *testing.T) {
 // inconclusive check keeps them, a pass without one removes that role's,
 // and a removed backend's go.
 func TestCertificateMetric(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
-	m, err := NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, m := newTestMetrics(t)
 	a := bid("a")
 	m.add(a)
 	const name = "rmqlb_healthcheck_tls_certificate_expiry_timestamp_seconds"

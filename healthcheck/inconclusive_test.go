@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -29,11 +28,7 @@ import (
 func TestSchedulerInconclusive(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	reg := prometheus.NewPedanticRegistry()
-	met, err := NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, met := newTestMetrics(t)
 	core, logs := observer.New(zap.InfoLevel)
 	s := NewScheduler(Options{Clock: clk, Metrics: met, Logger: zap.New(core), Jitter: func(time.Duration) time.Duration { return 0 }})
 	local := Failed(errNoFD)

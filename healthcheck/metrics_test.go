@@ -12,17 +12,25 @@ import (
 	"github.com/rmqlb/rmqlb/internal/metricstest"
 )
 
+// newTestMetrics returns Metrics registered with a new pedantic registry,
+// and the registry.
+func newTestMetrics(t *testing.T) (*prometheus.Registry, *Metrics) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg, m
+}
+
 // TestMetrics: the check metrics are labelled listener and backend (the
 // balancer's scheme), a backend's series exist at 0 from Add, each result
 // is counted under its name and timed, the checks taking it DOWN are
 // counted, the lint is clean, and Remove
 // takes the backend's series away.
 func TestMetrics(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
-	met, err := NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, met := newTestMetrics(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	s := NewScheduler(Options{Clock: clk, Metrics: met, Jitter: func(time.Duration) time.Duration { return 0 }})
 	chk := &scripted{calls: make(chan int, 10), results: []Result{
@@ -108,11 +116,7 @@ func TestMetrics(t *testing.T) {
 // under on_alarm degraded, and as "fail" under on_alarm down, where the alarm fails it.
 func TestMetricsOnAlarm(t *testing.T) {
 	for action, want := range map[AlarmAction]string{AlarmDegraded: "alarm", AlarmDown: "fail"} {
-		reg := prometheus.NewPedanticRegistry()
-		met, err := NewMetrics(reg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		reg, met := newTestMetrics(t)
 		clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 		s := NewScheduler(Options{Clock: clk, Metrics: met})
 		if err := s.Add(bid("a"), CheckConfig{Interval: time.Second, OnAlarm: action}, CheckerFunc(nil)); err != nil {
@@ -139,11 +143,7 @@ func TestMetricsOnAlarm(t *testing.T) {
 // that does not tell removes it, a busy or inconclusive one keeps it, and
 // a removed backend's goes.
 func TestClusterInfoMetric(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
-	m, err := NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, m := newTestMetrics(t)
 	a := bid("a")
 	m.add(a)
 	for _, step := range []struct {
