@@ -12,11 +12,12 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/goleak"
+
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/freeport"
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
 	"github.com/rmqlb/rmqlb/internal/testpki"
-	"go.uber.org/goleak"
 )
 
 // One real RabbitMQ node for the package's tests (a boot costs 5-10 s); started by the first

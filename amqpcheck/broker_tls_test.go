@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/rmqlb/rmqlb/checktls"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/testpki"
 )
@@ -39,16 +40,16 @@ func TestBrokerTLS(t *testing.T) {
 		cfg  Config
 		want string // "" passes; else in the error, which must wrap ErrTLS
 	}{
-		{"handshake, by IP", Config{TLS: &TLSConfig{CAFile: brokerCA.File}}, ""},
-		{"handshake, by name", Config{TLS: &TLSConfig{CAFile: brokerCA.File, ServerName: "rmq1.test"}}, ""},
-		{"login", Config{Mode: ModeLogin, TLS: &TLSConfig{CAFile: brokerCA.File}}, ""},
-		{"login, client certificate", Config{Mode: ModeLogin, TLS: &TLSConfig{CAFile: brokerCA.File,
+		{"handshake, by IP", Config{TLS: &checktls.Config{CAFile: brokerCA.File}}, ""},
+		{"handshake, by name", Config{TLS: &checktls.Config{CAFile: brokerCA.File, ServerName: "rmq1.test"}}, ""},
+		{"login", Config{Mode: ModeLogin, TLS: &checktls.Config{CAFile: brokerCA.File}}, ""},
+		{"login, client certificate", Config{Mode: ModeLogin, TLS: &checktls.Config{CAFile: brokerCA.File,
 			CertFile: client.CertFile, KeyFile: client.KeyFile}}, ""},
 		{"login, SASL EXTERNAL", Config{Mode: ModeLogin, Mechanism: MechanismExternal, AlarmProbe: AlarmProbeOff,
-			TLS: &TLSConfig{CAFile: brokerCA.File, CertFile: client.CertFile, KeyFile: client.KeyFile}}, ""},
-		{"wrong name", Config{TLS: &TLSConfig{CAFile: brokerCA.File, ServerName: "rmq2.test"}}, "not rmq2.test"},
-		{"wrong name, verify chain", Config{TLS: &TLSConfig{CAFile: brokerCA.File, ServerName: "rmq2.test", Verify: VerifyChain}}, ""},
-		{"another CA", Config{TLS: &TLSConfig{CAFile: stranger.File}}, "unknown authority"},
+			TLS: &checktls.Config{CAFile: brokerCA.File, CertFile: client.CertFile, KeyFile: client.KeyFile}}, ""},
+		{"wrong name", Config{TLS: &checktls.Config{CAFile: brokerCA.File, ServerName: "rmq2.test"}}, "not rmq2.test"},
+		{"wrong name, verify chain", Config{TLS: &checktls.Config{CAFile: brokerCA.File, ServerName: "rmq2.test", Verify: checktls.VerifyChain}}, ""},
+		{"another CA", Config{TLS: &checktls.Config{CAFile: stranger.File}}, "unknown authority"},
 	} {
 		tc.cfg.Addr = tlsAddr
 		rep, err := run(t, tc.cfg, 5*time.Second)
@@ -80,7 +81,7 @@ func TestBrokerTLS(t *testing.T) {
 	}
 	// SASL EXTERNAL with the certificate of a user the broker does not know.
 	_, err = run(t, Config{Addr: tlsAddr, Mode: ModeLogin, Mechanism: MechanismExternal,
-		TLS: &TLSConfig{CAFile: brokerCA.File, CertFile: unknownUser.CertFile, KeyFile: unknownUser.KeyFile}}, 5*time.Second)
+		TLS: &checktls.Config{CAFile: brokerCA.File, CertFile: unknownUser.CertFile, KeyFile: unknownUser.KeyFile}}, 5*time.Second)
 	t.Logf("EXTERNAL, unknown user: %v", err)
 	if !errors.Is(err, ErrAuth) {
 		t.Errorf("EXTERNAL with the certificate of an unknown user: %v, want ErrAuth", err)
@@ -94,7 +95,7 @@ func TestBrokerTLS(t *testing.T) {
 	}
 	for _, m := range []Mode{ModeHandshake, ModeLogin} {
 		_, check := checker(t, Config{Addr: tlsAddr, Mode: m,
-			TLS: &TLSConfig{CAFile: brokerCA.File, CertFile: expired.CertFile, KeyFile: expired.KeyFile}}, 5*time.Second)
+			TLS: &checktls.Config{CAFile: brokerCA.File, CertFile: expired.CertFile, KeyFile: expired.KeyFile}}, 5*time.Second)
 		r := check()
 		t.Logf("%s, expired client certificate: %+v", m, r)
 		if r.Err != nil || r.Warning != "client certificate refused: remote error: tls: expired certificate" {
@@ -105,7 +106,7 @@ func TestBrokerTLS(t *testing.T) {
 	if _, err := run(t, Config{Addr: tlsAddr}, 5*time.Second); err == nil {
 		t.Error("a plain check of the AMQPS listener passed")
 	}
-	if _, err := run(t, Config{Addr: n.Addr, TLS: &TLSConfig{CAFile: brokerCA.File}}, 5*time.Second); !errors.Is(err, ErrTLS) {
+	if _, err := run(t, Config{Addr: n.Addr, TLS: &checktls.Config{CAFile: brokerCA.File}}, 5*time.Second); !errors.Is(err, ErrTLS) {
 		t.Errorf("a TLS check of the plain listener: %v, want ErrTLS", err)
 	}
 }

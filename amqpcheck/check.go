@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rmqlb/rmqlb/checktls"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/fielderr"
 	"github.com/rmqlb/rmqlb/proxyproto"
@@ -135,7 +136,7 @@ type Config struct {
 	ConnectionName string
 	// TLS makes the check speak TLS to the broker (after the PROXY header, when there is
 	// one). Nil: plain TCP.
-	TLS *TLSConfig
+	TLS *checktls.Config
 	// OnLoginRefused is what Check does when the broker refuses the check's own credentials (see
 	// refusal): RefusedDegraded passes it with a warning, RefusedDown fails it. Zero:
 	// RefusedDegraded.
@@ -231,7 +232,7 @@ func (c Config) Validate() error {
 		bad("mechanism", "must be plain or external, not %q", c.Mechanism)
 	}
 	if c.TLS != nil {
-		errs = append(errs, c.TLS.validate()...)
+		errs = append(errs, c.TLS.Validate()...)
 	}
 	if c.OnLoginRefused != "" {
 		if _, err := ParseOnRefused(string(c.OnLoginRefused)); err != nil {
@@ -323,8 +324,8 @@ type Report struct {
 // done with it, which closes that connection.
 type Check struct {
 	cfg  Config
-	http *http.Client // for AlarmProbeManagement; no keep-alive, so nothing outlives a check
-	tls  *tlsFiles    // nil without Config.TLS
+	http *http.Client    // for AlarmProbeManagement; no keep-alive, so nothing outlives a check
+	tls  *checktls.Files // nil without Config.TLS
 
 	mu     sync.Mutex   // guards kept and closed
 	kept   *blockedConn // the connection kept on a blocked broker, nil when none
@@ -342,7 +343,7 @@ func New(cfg Config) (*Check, error) {
 	c := &Check{cfg: cfg.WithDefaults(), http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
 	if cfg.TLS != nil {
 		t := *cfg.TLS
-		f, err := newTLSFiles(&t, cfg.Addr)
+		f, err := checktls.NewFiles(&t, cfg.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("configuring AMQP check: tls: %w", err)
 		}
@@ -451,10 +452,10 @@ func (c *Check) Run(ctx context.Context) (Report, error) {
 
 // startTLS sends the PROXY header the broker expects (in clear, before TLS) and runs the TLS
 // handshake on raw, within the check's deadline. It returns the TLS connection, the
-// certificates of the session (tlsCertificates), and the warning of TLS files that could not
-// be read again (see TLSConfig).
+// certificates of the session (checktls.Files.Certificates), and the warning of TLS files that could not
+// be read again (see checktls.Config).
 func (c *Check) startTLS(ctx context.Context, raw net.Conn, t0 time.Time) (net.Conn, []healthcheck.Certificate, string, error) {
-	cfg, warning := c.tls.get()
+	cfg, warning := c.tls.Get()
 	if c.cfg.ProxyProtocol {
 		if _, err := raw.Write(proxyproto.AppendV2Local(nil)); err != nil {
 			return nil, nil, warning, fmt.Errorf("sending PROXY header: %w", classify(ctx, t0, err))
@@ -469,7 +470,7 @@ func (c *Check) startTLS(ctx context.Context, raw net.Conn, t0 time.Time) (net.C
 		}
 		return nil, nil, warning, err
 	}
-	return tc, tlsCertificates(tc.ConnectionState(), cfg, c.tls.t.Verify), warning, nil
+	return tc, c.tls.Certificates(tc.ConnectionState(), cfg), warning, nil
 }
 
 // classify maps an I/O error onto the package's sentinel errors, keeping the original; a

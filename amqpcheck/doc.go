@@ -27,7 +27,7 @@
 // one, goes first, in clear. The broker's certificate is verified as an AMQPS client does
 // (chain and name), by chain only, or not at all (Verify); a client certificate is sent to a
 // broker that asks for one. A TLS handshake that fails wraps ErrTLS. The files are read by New
-// and again when one changes on disk (see TLSConfig), so a renewed certificate needs no reload.
+// and again when one changes on disk (see checktls.Config), so a renewed certificate needs no reload.
 // Under TLS 1.3 a broker refuses a client certificate after the client finished its side of
 // the handshake: that alert arrives with the first read and is ErrTLS too. A check over TLS
 // reports when its certificates expire (Report.Certificates, healthcheck.Certificate): the

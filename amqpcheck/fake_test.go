@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/rmqlb/rmqlb/internal/fielderr"
 	"github.com/rmqlb/rmqlb/proxyproto"
-	"go.uber.org/goleak"
 )
 
 // fakeServer accepts connections on 127.0.0.1 and hands each to serve. close stops it and

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	amqp "github.com/rabbitmq/amqp091-go"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/rmqlb/rmqlb/checktls"
 
 	"go.uber.org/goleak"
 )
@@ -254,17 +257,17 @@ func TestClientCertificateRefusedPasses(t *testing.T) {
 	tests := []struct {
 		name     string
 		srv      *fakeServer
-		tls      TLSConfig
+		tls      checktls.Config
 		wantWarn string // a pass with a warning that holds this; "" fails
 	}{
 		// crypto/tls sends no certificate of a CA that the server's request does not name.
-		{"certificate of another CA", mutual, TLSConfig{CAFile: l.ca.File, CertFile: stranger.CertFile, KeyFile: stranger.KeyFile},
+		{"certificate of another CA", mutual, checktls.Config{CAFile: l.ca.File, CertFile: stranger.CertFile, KeyFile: stranger.KeyFile},
 			"client certificate refused: remote error: tls: certificate required"},
-		{"expired certificate", mutual, TLSConfig{CAFile: l.ca.File, CertFile: expired.CertFile, KeyFile: expired.KeyFile},
+		{"expired certificate", mutual, checktls.Config{CAFile: l.ca.File, CertFile: expired.CertFile, KeyFile: expired.KeyFile},
 			"client certificate refused: remote error: tls: expired certificate"},
-		{"no certificate", mutual, TLSConfig{CAFile: l.ca.File}, "client certificate refused: remote error: tls: certificate required"},
-		{"broker certificate refused", mutual, TLSConfig{CAFile: l.other.File, CertFile: l.client.CertFile, KeyFile: l.client.KeyFile}, ""},
-		{"no common version", oldBroker, TLSConfig{CAFile: l.ca.File}, ""},
+		{"no certificate", mutual, checktls.Config{CAFile: l.ca.File}, "client certificate refused: remote error: tls: certificate required"},
+		{"broker certificate refused", mutual, checktls.Config{CAFile: l.other.File, CertFile: l.client.CertFile, KeyFile: l.client.KeyFile}, ""},
+		{"no common version", oldBroker, checktls.Config{CAFile: l.ca.File}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -312,7 +315,7 @@ func TestCertificateAlertBeforeReset(t *testing.T) {
 		tls.Server(c, l.serverConfig(t, true)).Handshake()
 		c.Close()
 	}()
-	cfg := TLSConfig{CAFile: l.ca.File, CertFile: expired.CertFile, KeyFile: expired.KeyFile}
+	cfg := checktls.Config{CAFile: l.ca.File, CertFile: expired.CertFile, KeyFile: expired.KeyFile}
 	tc, err := cfg.Load(netip.MustParseAddrPort(ln.Addr().String()))
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/rmqlb/rmqlb/checktls"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/fielderr"
 	"github.com/rmqlb/rmqlb/internal/testpki"
@@ -61,7 +62,7 @@ func (l *tlsLab) serverConfig(t *testing.T, requireClient bool) *tls.Config {
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{pair}}
 	if requireClient {
-		roots, err := (&TLSConfig{CAFile: l.ca.File}).Load(netip.MustParseAddrPort("127.0.0.1:1"))
+		roots, err := (&checktls.Config{CAFile: l.ca.File}).Load(netip.MustParseAddrPort("127.0.0.1:1"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +97,7 @@ func startTLSBroker(t *testing.T, cfg *tls.Config, pp bool, got chan<- proxyprot
 
 // newTLSCheck returns a check of addr over TLS with c, closed when t ends, and a context of
 // 2 s for it.
-func newTLSCheck(t *testing.T, addr netip.AddrPort, c TLSConfig) (*Check, context.Context) {
+func newTLSCheck(t *testing.T, addr netip.AddrPort, c checktls.Config) (*Check, context.Context) {
 	t.Helper()
 	chk, err := New(Config{Addr: addr, TLS: &c})
 	if err != nil {
@@ -129,23 +130,26 @@ func TestTLSCheck(t *testing.T) {
 	mutual := startTLSBroker(t, l.serverConfig(t, true), false, nil)
 	defer plain.close()
 	defer mutual.close()
-	clientCert := func(c TLSConfig) TLSConfig { c.CertFile, c.KeyFile = l.client.CertFile, l.client.KeyFile; return c }
+	clientCert := func(c checktls.Config) checktls.Config {
+		c.CertFile, c.KeyFile = l.client.CertFile, l.client.KeyFile
+		return c
+	}
 	tests := []struct {
 		name string
 		srv  *fakeServer
-		tls  TLSConfig
+		tls  checktls.Config
 		want string // "" passes; else in the error, which must wrap ErrTLS
 	}{
-		{"the address's IP, lab CA", plain, TLSConfig{CAFile: l.ca.File}, ""},
-		{"server name, lab CA", plain, TLSConfig{CAFile: l.ca.File, ServerName: "rmq1.test"}, ""},
-		{"wrong server name", plain, TLSConfig{CAFile: l.ca.File, ServerName: "rmq2.test"}, "certificate is valid for rmq1.test, not rmq2.test"},
-		{"wrong name, verify chain", plain, TLSConfig{CAFile: l.ca.File, ServerName: "rmq2.test", Verify: VerifyChain}, ""},
-		{"system roots", plain, TLSConfig{}, "certificate signed by unknown authority"},
-		{"another CA", plain, TLSConfig{CAFile: l.other.File}, "certificate signed by unknown authority"},
-		{"another CA, verify chain", plain, TLSConfig{CAFile: l.other.File, Verify: VerifyChain}, "certificate signed by unknown authority"},
-		{"verify none", plain, TLSConfig{Verify: VerifyNone}, ""},
-		{"client certificate required, none", mutual, TLSConfig{CAFile: l.ca.File}, "certificate required"},
-		{"client certificate required, given", mutual, clientCert(TLSConfig{CAFile: l.ca.File}), ""},
+		{"the address's IP, lab CA", plain, checktls.Config{CAFile: l.ca.File}, ""},
+		{"server name, lab CA", plain, checktls.Config{CAFile: l.ca.File, ServerName: "rmq1.test"}, ""},
+		{"wrong server name", plain, checktls.Config{CAFile: l.ca.File, ServerName: "rmq2.test"}, "certificate is valid for rmq1.test, not rmq2.test"},
+		{"wrong name, verify chain", plain, checktls.Config{CAFile: l.ca.File, ServerName: "rmq2.test", Verify: checktls.VerifyChain}, ""},
+		{"system roots", plain, checktls.Config{}, "certificate signed by unknown authority"},
+		{"another CA", plain, checktls.Config{CAFile: l.other.File}, "certificate signed by unknown authority"},
+		{"another CA, verify chain", plain, checktls.Config{CAFile: l.other.File, Verify: checktls.VerifyChain}, "certificate signed by unknown authority"},
+		{"verify none", plain, checktls.Config{Verify: checktls.VerifyNone}, ""},
+		{"client certificate required, none", mutual, checktls.Config{CAFile: l.ca.File}, "certificate required"},
+		{"client certificate required, given", mutual, clientCert(checktls.Config{CAFile: l.ca.File}), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,7 +171,7 @@ func TestTLSCheck(t *testing.T) {
 func TestTLSCheckPeers(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	l := newTLSLab(t)
-	cfg := TLSConfig{CAFile: l.ca.File}
+	cfg := checktls.Config{CAFile: l.ca.File}
 	start := goldenStart(t)
 	tests := []struct {
 		name  string
@@ -218,7 +222,7 @@ func TestTLSCheckProxyHeader(t *testing.T) {
 	got := make(chan proxyproto.Header, 1)
 	srv := startTLSBroker(t, l.serverConfig(t, false), true, got)
 	defer srv.close()
-	if _, err := runCheck(t, Config{Addr: srv.addr(), ProxyProtocol: true, TLS: &TLSConfig{CAFile: l.ca.File}}); err != nil {
+	if _, err := runCheck(t, Config{Addr: srv.addr(), ProxyProtocol: true, TLS: &checktls.Config{CAFile: l.ca.File}}); err != nil {
 		t.Fatal(err)
 	}
 	if h := <-got; h.Version != 2 || h.Command != proxyproto.CommandLocal {
@@ -248,7 +252,7 @@ func TestTLSFilesRenewed(t *testing.T) {
 		}
 	}
 	copyFile(l.other.File)
-	chk, err := New(Config{Addr: srv.addr(), TLS: &TLSConfig{CAFile: ca}})
+	chk, err := New(Config{Addr: srv.addr(), TLS: &checktls.Config{CAFile: ca}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,17 +291,17 @@ func TestTLSConfigErrors(t *testing.T) {
 	addr := netip.MustParseAddrPort("127.0.0.1:5671")
 	tests := []struct {
 		name  string
-		tls   TLSConfig
+		tls   checktls.Config
 		field string // a field error, or "" for a file error
 		want  string
 	}{
-		{"verify", TLSConfig{Verify: "partly"}, "tls.verify", `must be full, chain or none, not "partly"`},
-		{"cert without key", TLSConfig{CertFile: l.client.CertFile}, "tls.key_file", "is required with cert_file"},
-		{"key without cert", TLSConfig{KeyFile: l.client.KeyFile}, "tls.cert_file", "is required with key_file"},
-		{"ca with verify none", TLSConfig{CAFile: l.ca.File, Verify: VerifyNone}, "tls.ca_file", "has no use with verify none"},
-		{"missing ca", TLSConfig{CAFile: "/nonexistent/ca.pem"}, "", "reading ca_file: open /nonexistent/ca.pem: no such file or directory"},
-		{"ca not PEM", TLSConfig{CAFile: l.client.KeyFile}, "", "no PEM certificate in it"},
-		{"key of another certificate", TLSConfig{CertFile: l.client.CertFile, KeyFile: l.server.KeyFile}, "", "private key does not match public key"},
+		{"verify", checktls.Config{Verify: "partly"}, "tls.verify", `must be full, chain or none, not "partly"`},
+		{"cert without key", checktls.Config{CertFile: l.client.CertFile}, "tls.key_file", "is required with cert_file"},
+		{"key without cert", checktls.Config{KeyFile: l.client.KeyFile}, "tls.cert_file", "is required with key_file"},
+		{"ca with verify none", checktls.Config{CAFile: l.ca.File, Verify: checktls.VerifyNone}, "tls.ca_file", "has no use with verify none"},
+		{"missing ca", checktls.Config{CAFile: "/nonexistent/ca.pem"}, "", "reading ca_file: open /nonexistent/ca.pem: no such file or directory"},
+		{"ca not PEM", checktls.Config{CAFile: l.client.KeyFile}, "", "no PEM certificate in it"},
+		{"key of another certificate", checktls.Config{CertFile: l.client.CertFile, KeyFile: l.server.KeyFile}, "", "private key does not match public key"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -322,9 +326,9 @@ func TestMechanismValidate(t *testing.T) {
 		want string
 	}{
 		{Config{Mechanism: MechanismExternal}, "mechanism: external needs tls with a cert_file (the broker takes the user from it)"},
-		{Config{Mechanism: MechanismExternal, TLS: &TLSConfig{}}, "mechanism: external needs tls with a cert_file (the broker takes the user from it)"},
+		{Config{Mechanism: MechanismExternal, TLS: &checktls.Config{}}, "mechanism: external needs tls with a cert_file (the broker takes the user from it)"},
 		{Config{Mechanism: "scram"}, `mechanism: must be plain or external, not "scram"`},
-		{Config{Mechanism: MechanismExternal, TLS: &TLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}}, ""},
+		{Config{Mechanism: MechanismExternal, TLS: &checktls.Config{CertFile: "c.pem", KeyFile: "k.pem"}}, ""},
 		{Config{Mechanism: MechanismPlain}, ""},
 	} {
 		tc.cfg.Addr = addr
@@ -380,19 +384,19 @@ func TestTLSCheckCertificates(t *testing.T) {
 	tests := []struct {
 		name   string
 		srv    *fakeServer
-		tls    TLSConfig
+		tls    checktls.Config
 		broker healthcheck.Certificate
 		client bool
 	}{
-		{"verified: the server certificate expires first", soonSrv, TLSConfig{CAFile: l.ca.File},
+		{"verified: the server certificate expires first", soonSrv, checktls.Config{CAFile: l.ca.File},
 			healthcheck.Certificate{Subject: "CN=rmq1-soon", NotAfter: soon}, false},
-		{"verified: the root expires first", shortSrv, TLSConfig{CAFile: shortCA.File},
+		{"verified: the root expires first", shortSrv, checktls.Config{CAFile: shortCA.File},
 			healthcheck.Certificate{Subject: "CN=short test CA", NotAfter: rootSoon}, false},
-		{"verify chain: the root expires first", shortSrv, TLSConfig{CAFile: shortCA.File, Verify: VerifyChain},
+		{"verify chain: the root expires first", shortSrv, checktls.Config{CAFile: shortCA.File, Verify: checktls.VerifyChain},
 			healthcheck.Certificate{Subject: "CN=short test CA", NotAfter: rootSoon}, false},
-		{"not verified: the chain the broker sent", shortSrv, TLSConfig{Verify: VerifyNone},
+		{"not verified: the chain the broker sent", shortSrv, checktls.Config{Verify: checktls.VerifyNone},
 			healthcheck.Certificate{Subject: "CN=rmq1", NotAfter: leaf(underShort).NotAfter}, false},
-		{"with a client certificate", plain, TLSConfig{Verify: VerifyNone, CertFile: l.client.CertFile, KeyFile: l.client.KeyFile},
+		{"with a client certificate", plain, checktls.Config{Verify: checktls.VerifyNone, CertFile: l.client.CertFile, KeyFile: l.client.KeyFile},
 			server, true},
 	}
 	for _, tc := range tests {

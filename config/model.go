@@ -10,6 +10,7 @@ import (
 	"github.com/rmqlb/rmqlb/amqpcheck"
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/checktls"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/notify"
@@ -301,7 +302,7 @@ type Check struct {
 	ProxyProtocol bool
 	// TLS makes an AMQP check speak TLS (the check section's tls); nil:
 	// plain TCP. Its files are read by Load, not by Parse.
-	TLS *amqpcheck.TLSConfig
+	TLS *checktls.Config
 	// OnLoginRefused is what an AMQP check does when the broker refuses
 	// its own login or client certificate; default
 	// amqpcheck.RefusedDegraded (a pass with a warning).

@@ -16,6 +16,7 @@ import (
 	"github.com/rmqlb/rmqlb/amqpcheck"
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/checktls"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/fielderr"
 	"github.com/rmqlb/rmqlb/netsetup"
@@ -778,10 +779,10 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		r.errf(p.k("cluster"), "needs type amqp (a %s check does not hear the broker's cluster)", c.Type)
 	}
 	if f.TLS != nil {
-		c.TLS = &amqpcheck.TLSConfig{ServerName: f.TLS.ServerName, CAFile: f.TLS.CAFile,
-			CertFile: f.TLS.CertFile, KeyFile: f.TLS.KeyFile, Verify: amqpcheck.Verify(f.TLS.Verify)}
+		c.TLS = &checktls.Config{ServerName: f.TLS.ServerName, CAFile: f.TLS.CAFile,
+			CertFile: f.TLS.CertFile, KeyFile: f.TLS.KeyFile, Verify: checktls.Verify(f.TLS.Verify)}
 		if c.TLS.Verify == "" {
-			c.TLS.Verify = amqpcheck.VerifyFull
+			c.TLS.Verify = checktls.VerifyFull
 		}
 		if c.Type != CheckAMQP {
 			r.errf(p.k("tls"), "needs type amqp (a %s check does not speak TLS)", c.Type)

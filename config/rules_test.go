@@ -18,6 +18,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/amqpcheck"
 	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/checktls"
 	"github.com/rmqlb/rmqlb/internal/testpki"
 	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/proxyproto"
@@ -613,7 +614,7 @@ func TestTLSFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &amqpcheck.TLSConfig{CAFile: ca.File, ServerName: "rmq2.example", Verify: amqpcheck.VerifyFull}
+	want := &checktls.Config{CAFile: ca.File, ServerName: "rmq2.example", Verify: checktls.VerifyFull}
 	if got := c.Listeners[0].Backends[1].Check.AMQPConfig().TLS; !reflect.DeepEqual(got, want) {
 		t.Fatalf("TLS %+v, want %+v", got, want)
 	}
@@ -625,7 +626,7 @@ func TestTLSFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := c.Listeners[0].Backends[1].Check.TLS, (&amqpcheck.TLSConfig{Verify: amqpcheck.VerifyFull}); !reflect.DeepEqual(got, want) {
+	if got, want := c.Listeners[0].Backends[1].Check.TLS, (&checktls.Config{Verify: checktls.VerifyFull}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("tls: {}: TLS %+v, want %+v", got, want)
 	}
 

@@ -18,6 +18,7 @@ var (
 		"balancer/...",
 		"healthcheck/...",
 		"amqpcheck/...",
+		"checktls/...",
 		"backend/...",
 		"internal/clock/...",
 		"internal/fielderr/...",
