@@ -3,6 +3,7 @@ package config
 import (
 	"github.com/rmqlb/rmqlb/amqpcheck"
 	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/httpcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/vrrp"
@@ -120,6 +121,19 @@ func (ck *Check) AMQPConfig() amqpcheck.Config {
 		Mechanism:      ck.Mechanism,
 		TLS:            ck.TLS,
 		OnLoginRefused: ck.OnLoginRefused,
+	}
+}
+
+// HTTPConfig returns the httpcheck.Config of an HTTP check.
+func (ck *Check) HTTPConfig() httpcheck.Config {
+	return httpcheck.Config{
+		Addr:          ck.Address,
+		Path:          ck.Path,
+		Expect:        ck.Expect,
+		User:          ck.User,
+		Password:      ck.Password,
+		ProxyProtocol: ck.ProxyProtocol,
+		TLS:           ck.TLS,
 	}
 }
 

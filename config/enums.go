@@ -16,11 +16,15 @@ const (
 	CheckTCP
 	// CheckNone does not check: the backend is always UP.
 	CheckNone
+	// CheckHTTP sends a GET request and passes on an expected status
+	// (package httpcheck): RabbitMQ's management and Prometheus plugins,
+	// and its health checks of a node's other listeners.
+	CheckHTTP
 )
 
-var checkTypeNames = [...]string{CheckAMQP: "amqp", CheckTCP: "tcp", CheckNone: "none"}
+var checkTypeNames = [...]string{CheckAMQP: "amqp", CheckTCP: "tcp", CheckNone: "none", CheckHTTP: "http"}
 
-// String returns "amqp", "tcp" or "none".
+// String returns "amqp", "tcp", "none" or "http".
 func (t CheckType) String() string {
 	if int(t) < len(checkTypeNames) {
 		return checkTypeNames[t]
@@ -28,14 +32,23 @@ func (t CheckType) String() string {
 	return fmt.Sprintf("CheckType(%d)", uint8(t))
 }
 
-// ParseCheckType parses "amqp", "tcp" or "none".
+// aCheck names a check of type t with its article: "an amqp check", "a
+// tcp check".
+func (t CheckType) aCheck() string {
+	if t == CheckAMQP || t == CheckHTTP {
+		return "an " + t.String() + " check"
+	}
+	return "a " + t.String() + " check"
+}
+
+// ParseCheckType parses "amqp", "tcp", "none" or "http".
 func ParseCheckType(s string) (CheckType, error) {
 	for i, n := range checkTypeNames {
 		if n == s {
 			return CheckType(i), nil
 		}
 	}
-	return 0, fmt.Errorf("must be amqp, tcp or none, not %q", s)
+	return 0, fmt.Errorf("must be amqp, http, tcp or none, not %q", s)
 }
 
 // MarshalText encodes t as its String form.

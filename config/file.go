@@ -124,6 +124,10 @@ type fileCheck struct {
 	// OnLoginRefused is on_login_refused: degraded (default) or down.
 	OnLoginRefused string   `yaml:"on_login_refused"`
 	TLS            *fileTLS `yaml:"tls"`
+	// Path and ExpectStatus are an http check's request path and the
+	// status codes that pass it.
+	Path         string `yaml:"path"`
+	ExpectStatus string `yaml:"expect_status"`
 }
 
 type fileTLS struct {

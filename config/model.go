@@ -12,6 +12,7 @@ import (
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/checktls"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/httpcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/proxyproto"
@@ -277,7 +278,7 @@ type Check struct {
 	// Field is the path of the check section this check comes from: the
 	// backend's own or the listener's ("" when neither has one).
 	Field string
-	// Type is CheckAMQP (the default), CheckTCP or CheckNone.
+	// Type is CheckAMQP (the default), CheckHTTP, CheckTCP or CheckNone.
 	Type CheckType
 	// Mode of an AMQP check; default amqpcheck.ModeHandshake.
 	Mode amqpcheck.Mode
@@ -300,13 +301,18 @@ type Check struct {
 	// header first: set when the backend is sent PROXY headers, so that
 	// the check and the data path agree.
 	ProxyProtocol bool
-	// TLS makes an AMQP check speak TLS (the check section's tls); nil:
-	// plain TCP. Its files are read by Load, not by Parse.
+	// TLS makes an AMQP check speak TLS, and an HTTP check HTTPS (the
+	// check section's tls); nil: plain TCP. Its files are read by Load, not by Parse.
 	TLS *checktls.Config
 	// OnLoginRefused is what an AMQP check does when the broker refuses
 	// its own login or client certificate; default
 	// amqpcheck.RefusedDegraded (a pass with a warning).
 	OnLoginRefused amqpcheck.OnRefused
+	// Path is an HTTP check's request path; default "/".
+	Path string
+	// Expect is the set of status codes that pass an HTTP check; default
+	// httpcheck.DefaultStatuses (200-399).
+	Expect httpcheck.Statuses
 }
 
 // Listener returns the listener named name.

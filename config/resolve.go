@@ -18,6 +18,7 @@ import (
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/checktls"
 	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/httpcheck"
 	"github.com/rmqlb/rmqlb/internal/fielderr"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/notify"
@@ -772,11 +773,11 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		r.check(p.k("on_login_refused"), err)
 		c.OnLoginRefused = a
 		if c.Type != CheckAMQP {
-			r.errf(p.k("on_login_refused"), "needs type amqp (a %s check does not log in)", c.Type)
+			r.errf(p.k("on_login_refused"), "needs type amqp (%s does not log in)", c.Type.aCheck())
 		}
 	}
 	if c.Cluster != "" && c.Type != CheckAMQP {
-		r.errf(p.k("cluster"), "needs type amqp (a %s check does not hear the broker's cluster)", c.Type)
+		r.errf(p.k("cluster"), "needs type amqp (%s does not hear the broker's cluster)", c.Type.aCheck())
 	}
 	if f.TLS != nil {
 		c.TLS = &checktls.Config{ServerName: f.TLS.ServerName, CAFile: f.TLS.CAFile,
@@ -784,14 +785,47 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		if c.TLS.Verify == "" {
 			c.TLS.Verify = checktls.VerifyFull
 		}
-		if c.Type != CheckAMQP {
-			r.errf(p.k("tls"), "needs type amqp (a %s check does not speak TLS)", c.Type)
+		if c.Type != CheckAMQP && c.Type != CheckHTTP {
+			r.errf(p.k("tls"), "needs type amqp or http (%s does not speak TLS)", c.Type.aCheck())
 		}
 	}
-	if c.Type == CheckAMQP {
+	r.httpOf(p, f, &c)
+	switch c.Type {
+	case CheckAMQP:
 		r.fields(p, c.AMQPConfig().Validate(), map[string]path{"addr": addrPath})
+	case CheckHTTP:
+		r.fields(p, c.HTTPConfig().Validate(), map[string]path{"addr": addrPath})
 	}
 	return c
+}
+
+// httpOf resolves the keys of an http check in f into c: its path (its
+// rules are httpcheck's, see checkOf) and the status codes that pass it.
+// Both are refused for a check of another type.
+func (r *resolver) httpOf(p path, f fileCheck, c *Check) {
+	c.Path = f.Path
+	if f.ExpectStatus != "" {
+		s, err := httpcheck.ParseStatuses(f.ExpectStatus)
+		r.check(p.k("expect_status"), err)
+		c.Expect = s
+	}
+	if c.Type == CheckHTTP {
+		if c.Path == "" {
+			c.Path = "/"
+		}
+		if len(c.Expect) == 0 {
+			c.Expect = httpcheck.DefaultStatuses
+		}
+		return
+	}
+	for _, k := range []struct {
+		key string
+		set bool
+	}{{"path", f.Path != ""}, {"expect_status", f.ExpectStatus != ""}} {
+		if k.set {
+			r.errf(p.k(k.key), "needs type http (%s sends no HTTP request)", c.Type.aCheck())
+		}
+	}
 }
 
 // notify resolves an instance's notify hooks (nil: none); notify.Config's

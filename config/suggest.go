@@ -29,6 +29,9 @@ var keyAliases = map[string]keyAlias{
 	"downinter":      {"check", "downinterval"},
 	"delay_loop":     {"check", "interval"},
 	"slow_start":     {"check", "slowstart"},
+	"uri":            {"check", "path"},
+	"url":            {"check", "path"},
+	"status_code":    {"check", "expect_status"},
 }
 
 // keyHint returns what to add to "unknown key" for key in the schema type

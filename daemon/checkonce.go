@@ -80,13 +80,16 @@ func runOnce(ctx context.Context, b *config.Backend, newChecker func(*config.Bac
 
 // checkKind names a check for RunChecksOnce's results.
 func checkKind(c *config.Check) string {
-	k := "tcp"
-	if c.Type == config.CheckAMQP {
+	k := c.Type.String()
+	switch c.Type {
+	case config.CheckAMQP:
 		mode := c.Mode
 		if mode == "" {
 			mode = amqpcheck.ModeHandshake
 		}
 		k = "amqp " + string(mode)
+	case config.CheckHTTP:
+		k = "http GET " + c.Path
 	}
 	if c.TLS != nil {
 		k += "+tls"

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -43,6 +45,12 @@ func TestRunChecksOnce(t *testing.T) {
 	}
 	defer silent.Close()
 	closed := freeport.Addr(t, "127.0.0.1")
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health" || r.Header.Get("User-Agent") != "rmqlb health check" {
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer web.Close()
 	text := fmt.Sprintf(`listeners:
   - name: amqp
     bind: %s
@@ -52,7 +60,8 @@ func TestRunChecksOnce(t *testing.T) {
       - {name: refused, address: %s}
       - {name: frozen, address: %s, check: {type: amqp, mode: login, user: u, password: p, interval: 1s, timeout: 300ms}}
       - {name: unchecked, address: %s, check: {type: none}}
-`, freeport.Addr(t, "127.0.0.1"), open.Addr(), closed, silent.Addr(), open.Addr())
+      - {name: web, address: %s, check: {type: http, path: /health, interval: 1s, timeout: 300ms}}
+`, freeport.Addr(t, "127.0.0.1"), open.Addr(), closed, silent.Addr(), open.Addr(), web.Listener.Addr())
 	c, err := config.Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +73,7 @@ func TestRunChecksOnce(t *testing.T) {
 	for _, r := range got {
 		names = append(names, fmt.Sprintf("%s %s", r.Backend, r.Kind))
 	}
-	if want := "amqp/up tcp,amqp/refused tcp,amqp/frozen amqp login"; strings.Join(names, ",") != want {
+	if want := "amqp/up tcp,amqp/refused tcp,amqp/frozen amqp login,amqp/web http GET /health"; strings.Join(names, ",") != want {
 		t.Fatalf("results %q, want %q", strings.Join(names, ","), want)
 	}
 	if r := got[0]; !r.Result.Passed() || r.Address.String() != open.Addr().String() {
@@ -76,6 +85,9 @@ func TestRunChecksOnce(t *testing.T) {
 	var to interface{ Timeout() bool }
 	if r := got[2]; r.Result.Passed() || !errors.As(r.Result.Err, &to) || !to.Timeout() || r.Took < 250*time.Millisecond {
 		t.Errorf("frozen: %+v, want a timeout after the check's 300ms", r)
+	}
+	if r := got[3]; !r.Result.Passed() || r.Result.Info != "HTTP 200 OK" {
+		t.Errorf("web: %+v, want a pass", r)
 	}
 	t.Logf("took %v", took)
 
@@ -91,8 +103,8 @@ func TestRunChecksOnce(t *testing.T) {
 	// Checkers that keep something are closed.
 	cc := &closeCounter{}
 	RunChecksOnce(context.Background(), c, func(*config.Backend) (healthcheck.Checker, error) { return cc, nil })
-	if n := cc.closes.Load(); n != 3 {
-		t.Errorf("%d checkers closed, want 3", n)
+	if n := cc.closes.Load(); n != 4 {
+		t.Errorf("%d checkers closed, want 4", n)
 	}
 }
 

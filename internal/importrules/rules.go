@@ -19,6 +19,7 @@ var (
 		"healthcheck/...",
 		"amqpcheck/...",
 		"checktls/...",
+		"httpcheck/...",
 		"backend/...",
 		"internal/clock/...",
 		"internal/fielderr/...",

@@ -1,0 +1,103 @@
+package httpcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/freeport"
+	"github.com/rmqlb/rmqlb/internal/rabbittest"
+)
+
+// TestRabbitMQManagement: against a real RabbitMQ node's management
+// plugin, the check passes on its UI and on its health checks with a
+// monitoring user, fails with the node's own reason where a health check
+// fails or the credentials are refused, and fails by timeout while the
+// node is frozen, where a TCP connect to the same port still passes.
+func TestRabbitMQManagement(t *testing.T) {
+	mgmt := netip.MustParseAddrPort(freeport.Addr(t, "127.0.0.1"))
+	n := rabbittest.StartT(t, rabbittest.Options{Name: "httpcheck",
+		Plugins: []string{"rabbitmq_management"},
+		Config:  []string{"management.tcp.ip = 127.0.0.1", fmt.Sprintf("management.tcp.port = %d", mgmt.Port())}})
+	n.MustCtl(t, "add_user", "monitor", "s3cret")
+	n.MustCtl(t, "set_user_tags", "monitor", "monitoring")
+	n.MustCtl(t, "add_user", "plain", "s3cret") // no tag: not a management user
+	check := func(cfg Config, timeout time.Duration) healthcheck.Result {
+		t.Helper()
+		cfg.Addr = mgmt
+		return runCheck(t, cfg, timeout)
+	}
+	// The management plugin listens a moment after the node booted.
+	deadline := time.Now().Add(30 * time.Second)
+	for r := check(Config{}, time.Second); !r.Passed(); r = check(Config{}, time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("management UI never answered: %v", r.Err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	amqpPort := fmt.Sprint(n.Addr.Port())
+	tests := []struct {
+		name string
+		cfg  Config
+		want string // "" for a pass
+	}{
+		{"UI", Config{Path: "/"}, ""},
+		{"alarms", Config{Path: "/api/health/checks/alarms", User: "monitor", Password: "s3cret"}, ""},
+		{"AMQP listener", Config{Path: "/api/health/checks/port-listener/" + amqpPort, User: "monitor", Password: "s3cret"}, ""},
+		{"AMQP protocol", Config{Path: "/api/health/checks/protocol-listener/amqp", User: "monitor", Password: "s3cret"}, ""},
+		{"no MQTT listener", Config{Path: "/api/health/checks/port-listener/1883", User: "monitor", Password: "s3cret"},
+			"GET /api/health/checks/port-listener/1883: 503 Service Unavailable (want 200-399): No active listener"},
+		{"no credentials", Config{Path: "/api/health/checks/alarms"}, "GET /api/health/checks/alarms: 401 Unauthorized (want 200-399)"},
+		{"wrong password", Config{Path: "/api/health/checks/alarms", User: "monitor", Password: "wrong"}, "401 Unauthorized"},
+		{"not a management user", Config{Path: "/api/health/checks/alarms", User: "plain", Password: "s3cret"}, "401 Unauthorized"},
+		{"401 expected", Config{Path: "/api/overview", Expect: Statuses{{200, 200}, {401, 401}}}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := check(tc.cfg, 5*time.Second)
+			t.Logf("%+v", r)
+			if tc.want == "" {
+				if !r.Passed() || !strings.HasPrefix(r.Info, "HTTP ") {
+					t.Fatalf("result %+v, want a pass", r)
+				}
+				return
+			}
+			if r.Passed() || r.Inconclusive || !strings.Contains(r.Err.Error(), tc.want) {
+				t.Fatalf("result %+v, want a failure with %q", r, tc.want)
+			}
+		})
+	}
+
+	if err := n.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	defer func() {
+		if !thawed {
+			n.Thaw()
+		}
+	}()
+	tcp := &healthcheck.TCPCheck{Addr: mgmt}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if r := tcp.Check(ctx); !r.Passed() {
+		t.Fatalf("TCP connect to the frozen node's management port: %v (the kernel should complete it)", r.Err)
+	}
+	r := check(Config{Path: "/api/health/checks/alarms", User: "monitor", Password: "s3cret"}, time.Second)
+	if r.Passed() || !errors.Is(r.Err, ErrTimeout) {
+		t.Fatalf("frozen node: %+v, want a timeout", r)
+	}
+	t.Logf("frozen node: %v", r.Err)
+	thawed = true
+	if err := n.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if r := check(Config{Path: "/api/health/checks/alarms", User: "monitor", Password: "s3cret"}, 10*time.Second); !r.Passed() {
+		t.Fatalf("thawed node: %v", r.Err)
+	}
+}

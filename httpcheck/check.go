@@ -1,0 +1,314 @@
+package httpcheck
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/rmqlb/rmqlb/checktls"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/fielderr"
+	"github.com/rmqlb/rmqlb/proxyproto"
+)
+
+// MaxPathLen bounds Config.Path.
+const MaxPathLen = 1024
+
+// userAgent names the check in the server's access log.
+const userAgent = "rmqlb health check"
+
+// maxReason is how much of a failing answer's body is read for its reason.
+const maxReason = 4 << 10
+
+// Config configures a Check. Only Addr is required.
+type Config struct {
+	// Addr is where the check connects.
+	Addr netip.AddrPort
+	// Path is the request's target: an absolute path, with a query if
+	// need be, at most MaxPathLen bytes. Zero: "/".
+	Path string
+	// Expect is the set of status codes that pass. Zero: DefaultStatuses.
+	Expect Statuses
+	// User and Password are sent with HTTP basic authentication (RFC
+	// 7617) when User is set, as RabbitMQ's management API asks of its
+	// health checks. Zero: no Authorization header.
+	User, Password string
+	// ProxyProtocol makes the check send a PROXY protocol v2 LOCAL
+	// header first (before the TLS handshake), for a server that reads
+	// one on every connection.
+	ProxyProtocol bool
+	// TLS makes the check speak HTTPS. Nil: HTTP in clear.
+	TLS *checktls.Config
+}
+
+// WithDefaults returns c with zero fields replaced by their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Path == "" {
+		c.Path = "/"
+	}
+	if len(c.Expect) == 0 {
+		c.Expect = DefaultStatuses
+	}
+	return c
+}
+
+// Validate reports every field of c that is wrong, each a
+// *fielderr.Error named after the field's key in the configuration file
+// ("addr", "path", "expect_status", "tls.verify", ...), joined.
+func (c Config) Validate() error {
+	var errs []error
+	if !c.Addr.IsValid() || c.Addr.Port() == 0 {
+		errs = append(errs, fielderr.New("addr", "must be ip:port"))
+	}
+	if c.Path != "" {
+		if err := checkPath(c.Path); err != nil {
+			errs = append(errs, fielderr.New("path", "%v", err))
+		}
+	}
+	for _, r := range c.Expect {
+		if r.From < 100 || r.To > 599 || r.To < r.From {
+			errs = append(errs, fielderr.New("expect_status", "%d-%d is not a range of status codes (100..599)", r.From, r.To))
+			break
+		}
+	}
+	if c.Password != "" && c.User == "" {
+		errs = append(errs, fielderr.New("user", "is required with password"))
+	}
+	if c.TLS != nil {
+		errs = append(errs, c.TLS.Validate()...)
+	}
+	return errors.Join(errs...)
+}
+
+// checkPath reports what is wrong with p as a request's target.
+func checkPath(p string) error {
+	switch {
+	case len(p) > MaxPathLen:
+		return fmt.Errorf("is %d bytes long, at most %d", len(p), MaxPathLen)
+	case !strings.HasPrefix(p, "/"):
+		return fmt.Errorf("must start with /, not %q", p)
+	case strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '#' || r >= utf8.RuneSelf }):
+		return fmt.Errorf("%q holds a space, a control character, a fragment (#) or a character to percent-encode", p)
+	}
+	if _, err := url.ParseRequestURI(p); err != nil {
+		return fmt.Errorf("%q is not a request target: %v", p, err)
+	}
+	return nil
+}
+
+// Check is an HTTP check of one server, made by New. A Check's methods
+// may be called from several goroutines, but each check uses its own
+// connection and closes it before it returns.
+type Check struct {
+	cfg    Config
+	target *url.URL
+	host   string          // the Host header
+	tls    *checktls.Files // nil without Config.TLS
+	// Dialer connects to the server; the zero value is fine. Set before
+	// first use.
+	Dialer net.Dialer
+}
+
+// New returns a check for cfg. With cfg.TLS it reads the TLS files, and
+// fails when one cannot be read or parsed.
+func New(cfg Config) (*Check, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configuring HTTP check: %w", err)
+	}
+	cfg = cfg.WithDefaults()
+	target, err := url.ParseRequestURI(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("configuring HTTP check: path: %w", err)
+	}
+	c := &Check{cfg: cfg, target: target, host: cfg.Addr.String()}
+	target.Scheme = "http"
+	if cfg.TLS != nil {
+		t := *cfg.TLS
+		f, err := checktls.NewFiles(&t, cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("configuring HTTP check: tls: %w", err)
+		}
+		c.tls, target.Scheme = f, "https"
+		if t.ServerName != "" {
+			c.host = net.JoinHostPort(t.ServerName, fmt.Sprint(cfg.Addr.Port()))
+		}
+	}
+	target.Host = c.host
+	return c, nil
+}
+
+// URL returns the URL the check asks for.
+func (c *Check) URL() string { return c.target.String() }
+
+// aLongTimeAgo is a deadline in the past that makes blocked I/O return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// Check implements healthcheck.Checker. It passes when the server answers
+// with a status of Config.Expect; TLS files that changed on disk and could
+// not be read again pass it with a warning (the backend is DEGRADED). A
+// connection this host cannot make for want of a file descriptor or socket
+// memory makes it inconclusive (healthcheck.Failed).
+func (c *Check) Check(ctx context.Context) healthcheck.Result {
+	t0 := time.Now()
+	addr := c.cfg.Addr.String()
+	conn, err := c.Dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		if !healthcheck.LocalShortage(err) {
+			err = classify(ctx, t0, err)
+		}
+		return healthcheck.Failed(fmt.Errorf("connecting to %s: %w", addr, err))
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	raw := conn
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	if c.cfg.ProxyProtocol {
+		if _, err := conn.Write(proxyproto.AppendV2Local(nil)); err != nil {
+			return healthcheck.Failed(fmt.Errorf("sending PROXY header to %s: %w", addr, classify(ctx, t0, err)))
+		}
+	}
+	var r healthcheck.Result
+	if c.tls != nil {
+		cfg, warning := c.tls.Get()
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return healthcheck.Failed(fmt.Errorf("connecting to %s: TLS handshake failed: %w", addr, classify(ctx, t0, err)))
+		}
+		conn, r.Warning, r.Certificates = tc, warning, c.tls.Certificates(tc.ConnectionState(), cfg)
+	}
+	status, reason, err := c.ask(conn)
+	if err != nil {
+		return healthcheck.Failed(fmt.Errorf("GET %s: %w", c.cfg.Path, classify(ctx, t0, err)))
+	}
+	if !c.cfg.Expect.Contains(status.code) {
+		err := fmt.Errorf("GET %s: %s (want %s)", c.cfg.Path, status, c.cfg.Expect)
+		if reason != "" {
+			err = fmt.Errorf("%w: %s", err, reason)
+		}
+		return healthcheck.Failed(err)
+	}
+	r.Info = "HTTP " + status.String()
+	return r
+}
+
+// status is an answer's status line: its code and text.
+type status struct {
+	code int
+	text string // "200 OK"
+}
+
+func (s status) String() string { return s.text }
+
+// ask sends the request on conn and reads the answer's status, and the
+// reason the server gave when the status fails the check.
+func (c *Check) ask(conn net.Conn) (status, string, error) {
+	req := &http.Request{
+		Method:     http.MethodGet,
+		URL:        c.target,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     http.Header{"User-Agent": {userAgent}, "Accept": {"*/*"}},
+		Host:       c.host,
+		Close:      true,
+	}
+	if c.cfg.User != "" {
+		req.SetBasicAuth(c.cfg.User, c.cfg.Password)
+	}
+	if err := req.Write(conn); err != nil {
+		return status{}, "", fmt.Errorf("sending request: %w", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		return status{}, "", fmt.Errorf("reading answer: %w", err)
+	}
+	defer resp.Body.Close()
+	st := status{code: resp.StatusCode, text: resp.Status}
+	if c.cfg.Expect.Contains(st.code) {
+		return st, "", nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxReason))
+	return st, reasonOf(body), nil
+}
+
+// reasonOf returns the reason a failing answer's body gives: the "reason"
+// of a JSON object (RabbitMQ's health checks answer {"status":"failed",
+// "reason":"..."}), else its first line; at most 200 bytes, "" when none.
+func reasonOf(body []byte) string {
+	var j struct {
+		Reason string `json:"reason"`
+	}
+	s := ""
+	if json.Unmarshal(body, &j) == nil && j.Reason != "" {
+		s = j.Reason
+	} else if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("<")) {
+		// Not an HTML page, whose first line says nothing.
+		s, _, _ = strings.Cut(string(body), "\n")
+	}
+	s = strings.TrimSpace(strings.ToValidUTF8(s, "?"))
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 200 {
+		s = strings.ToValidUTF8(s[:200], "") + "..."
+	}
+	return s
+}
+
+// Errors a check fails with, wrapped with what was happening.
+var (
+	// ErrRefused: the server's host refused the connection (nothing
+	// listens there).
+	ErrRefused = errors.New("connection refused")
+	// ErrTimeout: no answer within the check's timeout (a frozen or
+	// overloaded server, or a host cut off). It has a Timeout method
+	// that returns true, as net's timeouts do.
+	ErrTimeout error = timeoutError{}
+	// ErrClosed: the server closed or reset the connection before it
+	// answered.
+	ErrClosed = errors.New("connection closed by server")
+)
+
+// timeoutError is ErrTimeout.
+type timeoutError struct{}
+
+func (timeoutError) Error() string { return "timeout" }
+
+// Timeout reports that the error is a timeout.
+func (timeoutError) Timeout() bool { return true }
+
+// classify maps an I/O error onto the package's errors, keeping the
+// original; a timeout says how long after t0 (the start of the check) it
+// struck.
+func classify(ctx context.Context, t0 time.Time, err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%w (%w)", ErrRefused, err)
+	case ctx.Err() != nil, errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("%w after %v", ErrTimeout, time.Since(t0).Round(time.Millisecond))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return fmt.Errorf("%w (%w)", ErrClosed, err)
+	}
+	return err
+}

@@ -1,0 +1,372 @@
+package httpcheck
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rmqlb/rmqlb/checktls"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/fielderr"
+	"github.com/rmqlb/rmqlb/internal/testpki"
+	"github.com/rmqlb/rmqlb/proxyproto"
+)
+
+// server is a loopback TCP server that serves each connection with a
+// handler of the test, and waits for them when the test ends.
+type server struct {
+	ln   net.Listener
+	addr netip.AddrPort
+	done chan struct{}
+}
+
+func startServer(t *testing.T, handle func(net.Conn)) *server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{ln: ln, addr: netip.MustParseAddrPort(ln.Addr().String()), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			handle(c)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-s.done })
+	return s
+}
+
+// answer is a handler that reads the request's head, hands it to got
+// (when not nil) and sends resp.
+func answer(resp string, got chan<- string) func(net.Conn) {
+	return func(c net.Conn) {
+		head, err := readHead(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		if got != nil {
+			got <- head
+		}
+		io.WriteString(c, resp)
+	}
+}
+
+// readHead reads a request's head, up to its empty line.
+func readHead(r *bufio.Reader) (string, error) {
+	var b strings.Builder
+	for {
+		line, err := r.ReadString('\n')
+		b.WriteString(line)
+		if err != nil {
+			return b.String(), err
+		}
+		if line == "\r\n" {
+			return b.String(), nil
+		}
+	}
+}
+
+// noLeaks fails t when goroutines it started outlive it, its servers'
+// included (checked after every cleanup of t).
+func noLeaks(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+func runCheck(t *testing.T, cfg Config, timeout time.Duration) healthcheck.Result {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return c.Check(ctx)
+}
+
+// TestRequestGolden: the request is a GET of the path with the address as
+// its Host, the check's user agent, basic authentication and
+// "Connection: close", byte for byte.
+func TestRequestGolden(t *testing.T) {
+	noLeaks(t)
+	got := make(chan string, 1)
+	s := startServer(t, answer("HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}", got))
+	r := runCheck(t, Config{Addr: s.addr, Path: "/api/health/checks/port-listener/1883?x=1", User: "rmqlb-check", Password: "s3cret"}, 2*time.Second)
+	if !r.Passed() || r.Info != "HTTP 200 OK" || r.Warning != "" {
+		t.Fatalf("result %+v, want a pass with info HTTP 200 OK", r)
+	}
+	want, err := os.ReadFile("testdata/request.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.ReplaceAll(string(want), "\n", "\r\n")
+	w = strings.ReplaceAll(w, "ADDR", s.addr.String())
+	if head := <-got; head != w {
+		t.Fatalf("request\n%q\nwant\n%q", head, w)
+	}
+}
+
+// TestStatuses: the answer's status passes or fails the check as Expect
+// says, and a failing one's reason is the server's.
+func TestStatuses(t *testing.T) {
+	noLeaks(t)
+	tests := []struct {
+		name   string
+		resp   string
+		expect Statuses
+		want   string // "" for a pass
+	}{
+		{"200", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", nil, ""},
+		{"redirect not followed", "HTTP/1.1 301 Moved Permanently\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n", nil, ""},
+		{"no body, no length, closed", "HTTP/1.1 204 No Content\r\n\r\n", nil, ""},
+		{"RabbitMQ health check failing", "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 68\r\n\r\n" +
+			`{"status":"failed","reason":"resource alarm(s) in effect: memory"}  `, nil,
+			"GET /p: 503 Service Unavailable (want 200-399): resource alarm(s) in effect: memory"},
+		{"401 without credentials", "HTTP/1.1 401 Unauthorized\r\nContent-Length: 23\r\n\r\nNot_Authorized\nmore\r\n", nil,
+			"GET /p: 401 Unauthorized (want 200-399): Not_Authorized"},
+		{"401 expected", "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n", Statuses{{200, 200}, {401, 401}}, ""},
+		{"200 not expected", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Statuses{{204, 204}}, "GET /p: 200 OK (want 204)"},
+		{"HTML page says nothing", "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 27\r\n\r\n<html>\nbroken\n</html>\n\n\n\n\n", nil,
+			"GET /p: 500 Internal Server Error (want 200-399)"},
+		{"not HTTP", "AMQP\x00\x00\x09\x01", nil, "GET /p: reading answer: malformed HTTP response"},
+		{"closed without answer", "", nil, "GET /p: connection closed by server"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, answer(tc.resp, nil))
+			r := runCheck(t, Config{Addr: s.addr, Path: "/p", Expect: tc.expect}, 2*time.Second)
+			if tc.want == "" {
+				if !r.Passed() {
+					t.Fatalf("failed: %v", r.Err)
+				}
+				return
+			}
+			if r.Passed() || r.Inconclusive || !strings.Contains(r.Err.Error(), tc.want) {
+				t.Fatalf("result %+v, want a failure with %q", r, tc.want)
+			}
+		})
+	}
+}
+
+// TestFrozenServer: a server whose kernel accepts the connection but that
+// never answers (a frozen node) fails the check at its timeout, with an
+// error the scheduler takes for a timeout.
+func TestFrozenServer(t *testing.T) {
+	noLeaks(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close() // never accepted: the kernel completes the handshake alone
+	r := runCheck(t, Config{Addr: netip.MustParseAddrPort(ln.Addr().String())}, 200*time.Millisecond)
+	var to interface{ Timeout() bool }
+	if r.Passed() || r.Inconclusive || !errors.Is(r.Err, ErrTimeout) || !errors.As(r.Err, &to) || !to.Timeout() {
+		t.Fatalf("result %+v, want a timeout", r)
+	}
+	if !strings.HasPrefix(r.Err.Error(), "GET /: timeout after ") {
+		t.Fatalf("reason %q", r.Err)
+	}
+}
+
+// TestRefused: nothing listening fails the check as refused.
+func TestRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddrPort(ln.Addr().String())
+	ln.Close()
+	r := runCheck(t, Config{Addr: addr}, 2*time.Second)
+	if r.Passed() || !errors.Is(r.Err, ErrRefused) || !strings.HasPrefix(r.Err.Error(), "connecting to "+addr.String()+": connection refused") {
+		t.Fatalf("result %+v, want refused", r)
+	}
+}
+
+// TestProxyHeader: with ProxyProtocol the check sends a PROXY v2 LOCAL
+// header before its request.
+func TestProxyHeader(t *testing.T) {
+	noLeaks(t)
+	got := make(chan proxyproto.Header, 1)
+	s := startServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		h, err := proxyproto.ReadHeader(br)
+		if err != nil {
+			return
+		}
+		got <- h
+		if _, err := readHead(br); err == nil {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		}
+	})
+	if r := runCheck(t, Config{Addr: s.addr, ProxyProtocol: true}, 2*time.Second); !r.Passed() {
+		t.Fatalf("failed: %v", r.Err)
+	}
+	if h := <-got; h.Version != 2 || h.Command != proxyproto.CommandLocal {
+		t.Fatalf("header %+v, want LOCAL", h)
+	}
+}
+
+// TestHTTPS: over TLS the check verifies the server's certificate as its
+// checktls.Config says, and reports the certificates of the session.
+func TestHTTPS(t *testing.T) {
+	noLeaks(t)
+	dir := t.TempDir()
+	ca, err := testpki.NewCA(dir, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := testpki.NewCA(dir, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ca.Server("rmq1", []string{"rmq1.test"}, []netip.Addr{netip.MustParseAddr("127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(srv.CertFile, srv.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := make(chan string, 8)
+	s := startServer(t, func(c net.Conn) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{pair}})
+		defer tc.Close()
+		if tc.Handshake() != nil {
+			return
+		}
+		head, err := readHead(bufio.NewReader(tc))
+		if err != nil {
+			return
+		}
+		hosts <- head
+		io.WriteString(tc, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+	})
+	tests := []struct {
+		name string
+		tls  checktls.Config
+		host string // the Host header, "" for a failure
+		want string
+	}{
+		{"full, by IP", checktls.Config{CAFile: ca.File, Verify: checktls.VerifyFull}, s.addr.String(), ""},
+		{"full, by name", checktls.Config{CAFile: ca.File, ServerName: "rmq1.test", Verify: checktls.VerifyFull}, "rmq1.test:" + itoa(s.addr.Port()), ""},
+		{"chain, any name", checktls.Config{CAFile: ca.File, ServerName: "other.test", Verify: checktls.VerifyChain}, "other.test:" + itoa(s.addr.Port()), ""},
+		{"another CA", checktls.Config{CAFile: other.File, Verify: checktls.VerifyFull}, "", "TLS handshake failed: tls: failed to verify certificate"},
+		{"wrong name", checktls.Config{CAFile: ca.File, ServerName: "rmq2.test", Verify: checktls.VerifyFull}, "", "TLS handshake failed: tls: failed to verify certificate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.tls
+			r := runCheck(t, Config{Addr: s.addr, TLS: &c}, 2*time.Second)
+			if tc.host == "" {
+				if r.Passed() || !strings.Contains(r.Err.Error(), tc.want) {
+					t.Fatalf("result %+v, want a failure with %q", r, tc.want)
+				}
+				return
+			}
+			if !r.Passed() {
+				t.Fatalf("failed: %v", r.Err)
+			}
+			if len(r.Certificates) != 1 || r.Certificates[0].Role != healthcheck.CertBroker || !strings.Contains(r.Certificates[0].Subject, "rmq1") {
+				t.Fatalf("certificates %+v, want the broker's of rmq1", r.Certificates)
+			}
+			if head := <-hosts; !strings.Contains(head, "\r\nHost: "+tc.host+"\r\n") {
+				t.Fatalf("request %q, want Host %s", head, tc.host)
+			}
+		})
+	}
+}
+
+func itoa(p uint16) string {
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
+}
+
+// TestValidate: each wrong field is named, all of them at once.
+func TestValidate(t *testing.T) {
+	addr := netip.MustParseAddrPort("10.0.0.1:15672")
+	tests := []struct {
+		name  string
+		cfg   Config
+		field string
+		want  string
+	}{
+		{"no address", Config{}, "addr", "must be ip:port"},
+		{"relative path", Config{Addr: addr, Path: "api/overview"}, "path", `must start with /, not "api/overview"`},
+		{"space in path", Config{Addr: addr, Path: "/api/health checks"}, "path", "holds a space"},
+		{"fragment", Config{Addr: addr, Path: "/#x"}, "path", "a fragment"},
+		{"CRLF in path", Config{Addr: addr, Path: "/\r\nX-Injected: 1"}, "path", "a control character"},
+		{"long path", Config{Addr: addr, Path: "/" + strings.Repeat("a", MaxPathLen)}, "path", "at most 1024"},
+		{"bad range", Config{Addr: addr, Expect: Statuses{{300, 200}}}, "expect_status", "300-200 is not a range"},
+		{"password alone", Config{Addr: addr, Password: "x"}, "user", "is required with password"},
+		{"tls", Config{Addr: addr, TLS: &checktls.Config{Verify: "some"}}, "tls.verify", "must be full, chain or none"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			var fe *fielderr.Error
+			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want field %s: %q", err, tc.field, tc.want)
+			}
+			if _, err := New(tc.cfg); err == nil {
+				t.Fatal("New accepted it")
+			}
+		})
+	}
+	if err := (Config{Addr: addr, Path: "/api/health/checks/alarms?a=b%20c", Expect: Statuses{{200, 299}}}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestURL: the URL the check asks for, as status shows it.
+func TestURL(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Addr: netip.MustParseAddrPort("10.0.0.1:15672")}, "http://10.0.0.1:15672/"},
+		{Config{Addr: netip.MustParseAddrPort("[fd00::1]:15672"), Path: "/api/health/checks/alarms"}, "http://[fd00::1]:15672/api/health/checks/alarms"},
+		{Config{Addr: netip.MustParseAddrPort("10.0.0.1:15671"), TLS: &checktls.Config{Verify: checktls.VerifyNone}}, "https://10.0.0.1:15671/"},
+	} {
+		c, err := New(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.URL(); got != tc.want {
+			t.Errorf("URL %q, want %q", got, tc.want)
+		}
+	}
+}
+
+// TestReasonOf: a failing answer's reason, from RabbitMQ's JSON or the
+// body's first line, bounded and in one printable line.
+func TestReasonOf(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"status":"failed","reason":"No active listener on port 1883"}`, "No active listener on port 1883"},
+		{`{"error":"not_authorised","reason":"Not management user"}`, "Not management user"},
+		{"plain text\nsecond line", "plain text"},
+		{"<html><body>503</body></html>", ""},
+		{"", ""},
+		{"tab\there\x00\x1b[31m", "tab here  [31m"},
+		{"\xff\xfe bad utf8", "? bad utf8"},
+		{strings.Repeat("x", 300), strings.Repeat("x", 200) + "..."},
+	} {
+		if got := reasonOf([]byte(tc.body)); got != tc.want {
+			t.Errorf("reasonOf(%q) = %q, want %q", tc.body, got, tc.want)
+		}
+	}
+}
