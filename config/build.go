@@ -128,6 +128,7 @@ func (ck *Check) AMQPConfig() amqpcheck.Config {
 func (ck *Check) HTTPConfig() httpcheck.Config {
 	return httpcheck.Config{
 		Addr:          ck.Address,
+		Method:        ck.Method,
 		Path:          ck.Path,
 		Expect:        ck.Expect,
 		User:          ck.User,

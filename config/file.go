@@ -124,8 +124,9 @@ type fileCheck struct {
 	// OnLoginRefused is on_login_refused: degraded (default) or down.
 	OnLoginRefused string   `yaml:"on_login_refused"`
 	TLS            *fileTLS `yaml:"tls"`
-	// Path and ExpectStatus are an http check's request path and the
-	// status codes that pass it.
+	// Method, Path and ExpectStatus are an http check's request method
+	// and path and the status codes that pass it.
+	Method       string `yaml:"method"`
 	Path         string `yaml:"path"`
 	ExpectStatus string `yaml:"expect_status"`
 }

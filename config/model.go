@@ -308,6 +308,8 @@ type Check struct {
 	// its own login or client certificate; default
 	// amqpcheck.RefusedDegraded (a pass with a warning).
 	OnLoginRefused amqpcheck.OnRefused
+	// Method is an HTTP check's request method; default GET.
+	Method string
 	// Path is an HTTP check's request path; default "/".
 	Path string
 	// Expect is the set of status codes that pass an HTTP check; default

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os/user"
 	"path/filepath"
@@ -799,17 +800,20 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 	return c
 }
 
-// httpOf resolves the keys of an http check in f into c: its path (its
-// rules are httpcheck's, see checkOf) and the status codes that pass it.
-// Both are refused for a check of another type.
+// httpOf resolves the keys of an http check in f into c: its method and
+// path (their rules are httpcheck's, see checkOf) and the status codes
+// that pass it. Each is refused for a check of another type.
 func (r *resolver) httpOf(p path, f fileCheck, c *Check) {
-	c.Path = f.Path
+	c.Method, c.Path = f.Method, f.Path
 	if f.ExpectStatus != "" {
 		s, err := httpcheck.ParseStatuses(f.ExpectStatus)
 		r.check(p.k("expect_status"), err)
 		c.Expect = s
 	}
 	if c.Type == CheckHTTP {
+		if c.Method == "" {
+			c.Method = http.MethodGet
+		}
 		if c.Path == "" {
 			c.Path = "/"
 		}
@@ -821,7 +825,7 @@ func (r *resolver) httpOf(p path, f fileCheck, c *Check) {
 	for _, k := range []struct {
 		key string
 		set bool
-	}{{"path", f.Path != ""}, {"expect_status", f.ExpectStatus != ""}} {
+	}{{"method", f.Method != ""}, {"path", f.Path != ""}, {"expect_status", f.ExpectStatus != ""}} {
 		if k.set {
 			r.errf(p.k(k.key), "needs type http (%s sends no HTTP request)", c.Type.aCheck())
 		}

@@ -89,7 +89,7 @@ func checkKind(c *config.Check) string {
 		}
 		k = "amqp " + string(mode)
 	case config.CheckHTTP:
-		k = "http GET " + c.Path
+		k = "http " + c.Method + " " + c.Path
 	}
 	if c.TLS != nil {
 		k += "+tls"

@@ -18,7 +18,8 @@ import (
 // plugin, the check passes on its UI and on its health checks with a
 // monitoring user, fails with the node's own reason where a health check
 // fails or the credentials are refused, and fails by timeout while the
-// node is frozen, where a TCP connect to the same port still passes.
+// node is frozen, where a TCP connect to the same port still passes. An
+// OPTIONS request (HAProxy's httpchk default) passes without credentials.
 func TestRabbitMQManagement(t *testing.T) {
 	mgmt := netip.MustParseAddrPort(freeport.Addr(t, "127.0.0.1"))
 	n := rabbittest.StartT(t, rabbittest.Options{Name: "httpcheck",
@@ -55,6 +56,11 @@ func TestRabbitMQManagement(t *testing.T) {
 		{"no credentials", Config{Path: "/api/health/checks/alarms"}, "GET /api/health/checks/alarms: 401 Unauthorized (want 200-399)"},
 		{"wrong password", Config{Path: "/api/health/checks/alarms", User: "monitor", Password: "wrong"}, "401 Unauthorized"},
 		{"not a management user", Config{Path: "/api/health/checks/alarms", User: "plain", Password: "s3cret"}, "401 Unauthorized"},
+		// HAProxy's default method: the API answers it without
+		// credentials, and without running the health check.
+		{"OPTIONS without credentials", Config{Method: "OPTIONS", Path: "/api/health/checks/alarms"}, ""},
+		{"HEAD without credentials", Config{Method: "HEAD", Path: "/api/health/checks/alarms"}, "HEAD /api/health/checks/alarms: 401 Unauthorized (want 200-399)"},
+		{"HEAD of the UI", Config{Method: "HEAD", Path: "/"}, ""},
 		{"401 expected", Config{Path: "/api/overview", Expect: Statuses{{200, 200}, {401, 401}}}, ""},
 	}
 	for _, tc := range tests {

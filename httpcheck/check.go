@@ -38,6 +38,9 @@ const maxReason = 4 << 10
 type Config struct {
 	// Addr is where the check connects.
 	Addr netip.AddrPort
+	// Method is the request's method: GET, HEAD or OPTIONS, none of
+	// which has a body or changes anything on the server. Zero: GET.
+	Method string
 	// Path is the request's target: an absolute path, with a query if
 	// need be, at most MaxPathLen bytes. Zero: "/".
 	Path string
@@ -57,6 +60,9 @@ type Config struct {
 
 // WithDefaults returns c with zero fields replaced by their defaults.
 func (c Config) WithDefaults() Config {
+	if c.Method == "" {
+		c.Method = http.MethodGet
+	}
 	if c.Path == "" {
 		c.Path = "/"
 	}
@@ -73,6 +79,11 @@ func (c Config) Validate() error {
 	var errs []error
 	if !c.Addr.IsValid() || c.Addr.Port() == 0 {
 		errs = append(errs, fielderr.New("addr", "must be ip:port"))
+	}
+	switch c.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		errs = append(errs, fielderr.New("method", "must be GET, HEAD or OPTIONS, not %q", c.Method))
 	}
 	if c.Path != "" {
 		if err := checkPath(c.Path); err != nil {
@@ -195,10 +206,10 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	}
 	status, reason, err := c.ask(conn)
 	if err != nil {
-		return healthcheck.Failed(fmt.Errorf("GET %s: %w", c.cfg.Path, classify(ctx, t0, err)))
+		return healthcheck.Failed(fmt.Errorf("%s %s: %w", c.cfg.Method, c.cfg.Path, classify(ctx, t0, err)))
 	}
 	if !c.cfg.Expect.Contains(status.code) {
-		err := fmt.Errorf("GET %s: %s (want %s)", c.cfg.Path, status, c.cfg.Expect)
+		err := fmt.Errorf("%s %s: %s (want %s)", c.cfg.Method, c.cfg.Path, status, c.cfg.Expect)
 		if reason != "" {
 			err = fmt.Errorf("%w: %s", err, reason)
 		}
@@ -220,7 +231,7 @@ func (s status) String() string { return s.text }
 // reason the server gave when the status fails the check.
 func (c *Check) ask(conn net.Conn) (status, string, error) {
 	req := &http.Request{
-		Method:     http.MethodGet,
+		Method:     c.cfg.Method,
 		URL:        c.target,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,

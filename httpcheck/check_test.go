@@ -2,6 +2,7 @@ package httpcheck
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -144,13 +145,24 @@ func TestStatuses(t *testing.T) {
 		{"200 not expected", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Statuses{{204, 204}}, "GET /p: 200 OK (want 204)"},
 		{"HTML page says nothing", "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 27\r\n\r\n<html>\nbroken\n</html>\n\n\n\n\n", nil,
 			"GET /p: 500 Internal Server Error (want 200-399)"},
+		{"HEAD: a length and no body", "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", nil, ""},
 		{"not HTTP", "AMQP\x00\x00\x09\x01", nil, "GET /p: reading answer: malformed HTTP response"},
 		{"closed without answer", "", nil, "GET /p: connection closed by server"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startServer(t, answer(tc.resp, nil))
-			r := runCheck(t, Config{Addr: s.addr, Path: "/p", Expect: tc.expect}, 2*time.Second)
+			got := make(chan string, 1)
+			s := startServer(t, answer(tc.resp, got))
+			method := ""
+			if strings.HasPrefix(tc.name, "HEAD") {
+				method = "HEAD"
+			}
+			r := runCheck(t, Config{Addr: s.addr, Method: method, Path: "/p", Expect: tc.expect}, 2*time.Second)
+			if tc.resp != "" || r.Passed() {
+				if head := <-got; !strings.HasPrefix(head, cmp.Or(method, "GET")+" /p HTTP/1.1\r\n") {
+					t.Fatalf("request %q", head)
+				}
+			}
 			if tc.want == "" {
 				if !r.Passed() {
 					t.Fatalf("failed: %v", r.Err)
@@ -313,6 +325,7 @@ func TestValidate(t *testing.T) {
 		{"long path", Config{Addr: addr, Path: "/" + strings.Repeat("a", MaxPathLen)}, "path", "at most 1024"},
 		{"bad range", Config{Addr: addr, Expect: Statuses{{300, 200}}}, "expect_status", "300-200 is not a range"},
 		{"password alone", Config{Addr: addr, Password: "x"}, "user", "is required with password"},
+		{"method", Config{Addr: addr, Method: "POST"}, "method", `must be GET, HEAD or OPTIONS, not "POST"`},
 		{"tls", Config{Addr: addr, TLS: &checktls.Config{Verify: "some"}}, "tls.verify", "must be full, chain or none"},
 	}
 	for _, tc := range tests {

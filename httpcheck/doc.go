@@ -1,7 +1,8 @@
-// Package httpcheck is an HTTP health check: one GET request (RFC 9110,
-// over HTTP/1.1 as RFC 9112 frames it) on a connection of its own, in
-// clear or over TLS (package checktls), that passes when the server
-// answers with a status of the expected set within the check's timeout.
+// Package httpcheck is an HTTP health check: one GET (or HEAD, or OPTIONS)
+// request (RFC 9110, over HTTP/1.1 as RFC 9112 frames it) on a connection
+// of its own, in clear or over TLS (package checktls), that passes when
+// the server answers with a status of the expected set within the check's
+// timeout.
 //
 // It is the check of what RabbitMQ serves over HTTP: the management
 // plugin's UI and API (15672, HTTPS on 15671) and its health checks
