@@ -86,7 +86,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fielderr.New("method", "must be GET, HEAD or OPTIONS, not %q", c.Method))
 	}
 	if c.Path != "" {
-		if err := checkPath(c.Path); err != nil {
+		if err := CheckPath(c.Path); err != nil {
 			errs = append(errs, fielderr.New("path", "%v", err))
 		}
 	}
@@ -105,8 +105,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkPath reports what is wrong with p as a request's target.
-func checkPath(p string) error {
+// CheckPath reports what is wrong with p as Config.Path, nil when
+// nothing is.
+func CheckPath(p string) error {
 	switch {
 	case len(p) > MaxPathLen:
 		return fmt.Errorf("is %d bytes long, at most %d", len(p), MaxPathLen)

@@ -157,8 +157,14 @@ type check struct {
 	slowstart time.Duration
 	rise      int
 	fall      int
-	// tls, unless zero, makes the AMQP check speak TLS.
+	// tls, unless zero, makes the AMQP check speak TLS (the http check
+	// HTTPS).
 	tls checkTLS
+	// method, path and expect are an http check's ("": rmqlb's
+	// defaults, GET, / and 200-399); user and password its basic
+	// authentication (and an AMQP login check's credentials).
+	method, path, expect string
+	user, password       string
 }
 
 // checkTLS is a check section's tls. Its verify is set whenever the check

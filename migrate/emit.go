@@ -107,6 +107,11 @@ type yCheck struct {
 	Rise         int    `yaml:"rise,omitempty"`
 	Fall         int    `yaml:"fall,omitempty"`
 	SlowStart    string `yaml:"slowstart,omitempty"`
+	Method       string `yaml:"method,omitempty"`
+	Path         string `yaml:"path,omitempty"`
+	ExpectStatus string `yaml:"expect_status,omitempty"`
+	User         string `yaml:"user,omitempty"`
+	Password     string `yaml:"password,omitempty"`
 	TLS          *yTLS  `yaml:"tls,omitempty,flow"`
 }
 
@@ -308,6 +313,11 @@ func yamlCheck(c check) *yCheck {
 		Rise:         c.rise,
 		Fall:         c.fall,
 		SlowStart:    dur(c.slowstart),
+		Method:       c.method,
+		Path:         c.path,
+		ExpectStatus: c.expect,
+		User:         c.user,
+		Password:     c.password,
 	}
 	if c.address != (netip.AddrPort{}) {
 		y.Address = c.address.String()

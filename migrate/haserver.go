@@ -317,6 +317,7 @@ func (t *haT) servers(l *listener, back haProxy) {
 			checkTimeout = ct.d
 		}
 	}
+	hc := t.httpCheckOf(back)
 	otherCheck := back.get("option httpchk") != nil || back.get("option tcp-check") != nil ||
 		back.get("option ssl-hello-chk") != nil || back.get("option external-check") != nil
 	noted := map[string]bool{} // the notes on checks, made once a listener
@@ -368,6 +369,11 @@ func (t *haT) servers(l *listener, back haProxy) {
 				if ap := netip.AddrPortFrom(ca, cp); ap != addr {
 					b.check.address = ap
 				}
+			}
+			// HAProxy's HTTP check of a port that does not speak AMQP is
+			// rmqlb's http check.
+			if hc != nil && t.applyHTTPCheck(l, b, hc, sp) {
+				break
 			}
 			// HAProxy's check is a TCP connect, over TLS with
 			// check-ssl: on a port that does not speak AMQP, rmqlb's

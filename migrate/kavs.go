@@ -294,41 +294,35 @@ func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool)
 			t.checkSetting(c, &s)
 		}
 	}
-	var tcp *kaNode
+	// On a port of RabbitMQ that does not speak AMQP, an HTTP_GET or
+	// SSL_GET is rmqlb's http check, which a TCP_CHECK beside it adds
+	// nothing to; elsewhere rmqlb's check goes by its port.
+	var tcp, web *kaNode
+	_, notAMQP := amqpless[uint16(port)]
+	notAMQP = notAMQP && port != amqpsPort
 	for _, c := range checkers {
-		if c.key == "TCP_CHECK" && tcp == nil {
-			tcp = c
-			continue
+		if (c.key == "HTTP_GET" || c.key == "SSL_GET") && notAMQP && web == nil {
+			web = c
 		}
-		if c.key == "TCP_CHECK" {
-			t.skip(c, "no equivalent: rmqlb runs one check per backend")
-			continue
-		}
-		t.skip(c, kaWhy[c.key])
 	}
-	if tcp != nil {
+	for _, c := range checkers {
+		switch {
+		case c == web:
+		case c.key == "TCP_CHECK" && tcp == nil && web == nil:
+			tcp = c
+		case c.key == "TCP_CHECK" || web != nil && (c.key == "HTTP_GET" || c.key == "SSL_GET"):
+			t.skip(c, "no equivalent: rmqlb runs one check per backend")
+		default:
+			t.skip(c, kaWhy[c.key])
+		}
+	}
+	if web != nil {
+		t.httpGet(b, web, &s)
+	} else if tcp != nil {
 		t.use(tcp)
 		ca, cp := a, port
 		for _, c := range tcp.children {
-			switch c.key {
-			case "connect_port":
-				if v, ok := t.numberOf(c, 1, 65535); ok {
-					cp = v
-					t.use(c)
-				}
-			case "connect_ip":
-				if v, ok := t.value(c); ok {
-					ip, err := netip.ParseAddr(v)
-					if err != nil || ip.Zone() != "" || ip.IsUnspecified() {
-						t.skip(c, "must be an IP address")
-						continue
-					}
-					ca = ip
-					t.use(c)
-				}
-			case "alpha", "warmup":
-				t.use(c)
-			default:
+			if !t.connectTarget(c, &ca, &cp) {
 				t.checkSetting(c, &s)
 			}
 		}

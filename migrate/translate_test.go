@@ -18,7 +18,7 @@ const vrrpBlock = `vrrp_instance V {
 
 // TestTranslate runs Import on small inputs and checks what the file
 // holds (want), what it must not hold (not) and the notes (each a
-// "file:line: ..." prefix of one note). Every file written must pass
+// "file:line: ..." prefix of one note, and prefixes of none: noNotes). Every file written must pass
 // config.Parse.
 func TestTranslate(t *testing.T) {
 	for _, tc := range []struct {
@@ -28,6 +28,8 @@ func TestTranslate(t *testing.T) {
 		want  []string
 		not   []string
 		notes []string
+		// noNotes are prefixes no note may start with.
+		noNotes []string
 	}{
 		{
 			name:  "real-time priority",
@@ -436,28 +438,73 @@ func TestTranslate(t *testing.T) {
 			notes: []string{"k:8: virtual_server 10.0.0.100 5672: note: rmqlb binds 10.0.0.100:5672, and its brokers listen on port 5672", "k:11: TCP_CHECK: note: becomes an AMQP handshake check", "i:1: -A -f 3 -s lc: note: firewall rules outside this file mark the packets it takes: rmqlb binds 10.0.0.100:5673", "i:3: -A -t 10.0.0.100:5672 -s wrr: not translated: describes 10.0.0.100:5672, as virtual_server 10.0.0.100 5672 (k:8) does, which is kept", "i:4: real server 10.0.0.2:5672: not translated: left out with its listener (line 3)"},
 		},
 		{
-			name: "ports that do not speak AMQP in clear get a TCP connect check, 5671 one over TLS",
+			name: "ports that do not speak AMQP in clear get the input's HTTP check, else a TCP connect check, 5671 one over TLS",
 			files: memFiles{
 				"k": vrrpBlock + "}\nvirtual_server 10.0.0.100 15672 {\n real_server 10.0.0.1 15672 {\n  HTTP_GET {\n   url {\n    path /\n   }\n  }\n }\n}\n",
 				"h": "listen mgmt\n bind 10.0.0.100:15692\n option httpchk GET /metrics\n server m1 10.0.0.1:15692 check inter 5s\n" +
 					"listen amqps\n bind 10.0.0.100:5671\n server s1 10.0.0.1:5671\n" +
-					"listen amqp\n bind 10.0.0.100:5672\n server a1 10.0.0.1:5672 check\n server a2 10.0.0.2:5672 check port 15672\n",
+					"listen amqp\n bind 10.0.0.100:5672\n server a1 10.0.0.1:5672 check\n server a2 10.0.0.2:5672 check port 15672\n" +
+					"listen mqtt\n bind 10.0.0.100:1883\n server q1 10.0.0.1:1883 check\n",
 			},
 			src: Sources{Keepalived: "k", HAProxy: "h"},
 			want: []string{
-				"bind: 10.0.0.100:15672\n    check: {type: tcp}",
-				"bind: 10.0.0.100:15692\n    check: {type: tcp, interval: 5s}",
+				"bind: 10.0.0.100:15672\n    check: {type: http, expect_status: 200-299}",
+				"bind: 10.0.0.100:15692\n    check: {type: http, interval: 5s, path: /metrics}",
+				"bind: 10.0.0.100:1883\n    check: {type: tcp}",
 				"bind: 10.0.0.100:5671\n    check: {tls: {verify: none}}",
 				"{name: a1, address: '10.0.0.1:5672'}",
 				"{name: a2, address: '10.0.0.2:5672'}",
 			},
 			not: []string{"'10.0.0.2:15672'"},
 			notes: []string{
-				"k:10: HTTP_GET: not translated: no equivalent: rmqlb checks with AMQP (the backend gets an AMQP handshake check, or a TCP connect",
-				"h:3: option httpchk GET /metrics: not translated:",
 				"h:7: server s1 10.0.0.1:5671: note: HAProxy does not check this server: rmqlb checks it with an AMQP handshake over TLS (check tls: {verify: none}; add ca_file and verify: chain or full to check the broker's certificate): port 5671 is RabbitMQ's AMQP over TLS port",
 				"h:10: server a1 10.0.0.1:5672 check: note: becomes an AMQP handshake check",
 				"h:11: server a2 10.0.0.2:5672 check port 15672: note: the check went to port 15672, RabbitMQ's management plugin's HTTP port: rmqlb checks the broker's own port, 5672, with an AMQP handshake, which fails for a frozen broker",
+			},
+			noNotes: []string{"k:10: HTTP_GET", "h:3: option httpchk"},
+		},
+		{
+			name: "HAProxy's HTTP check of the management port, with basic authentication and a status",
+			files: memFiles{"h": "defaults\n mode tcp\n option httpchk\n" +
+				"listen mgmt\n bind 10.0.0.100:15672\n http-check send meth GET uri /api/health/checks/alarms hdr Authorization \"Basic bW9uaXRvcjpzM2NyZXQ=\" hdr X-Trace 1\n http-check expect status 200\n server m1 10.0.0.1:15672 check\n" +
+				"listen mqtt\n bind 10.0.0.100:1883\n http-check expect rstatus ^2\n http-check disable-on-404\n server q1 10.0.0.1:1883 check port 15672\n" +
+				"listen mgmts\n bind 10.0.0.100:15671\n option httpchk HEAD /api/health/checks/local-alarms HTTP/1.0\\r\\nHost:\\ rmq\\r\\nAuthorization:\\ Basic\\ bW9uaXRvcjpzM2NyZXQ=\n server s1 10.0.0.1:15671 check check-ssl verify none\n" +
+				"listen web\n bind 10.0.0.100:15673\n option httpchk POST /x\n server w1 10.0.0.1:15672 check\n"},
+			src: Sources{HAProxy: "h"},
+			want: []string{
+				"bind: 10.0.0.100:15672\n    check: {type: http, path: /api/health/checks/alarms, expect_status: \"200\", user: monitor, password: s3cret}",
+				"bind: 10.0.0.100:1883\n    check: {type: http, address: '10.0.0.1:15672', method: OPTIONS}",
+				"bind: 10.0.0.100:15671\n    check: {type: http, method: HEAD, path: /api/health/checks/local-alarms, user: monitor, password: s3cret, tls: {verify: none}}",
+				"bind: 10.0.0.100:15673\n    check: {type: http, path: /x}",
+			},
+			notes: []string{
+				"h:3: option httpchk: note: an http check with method: OPTIONS, as HAProxy sends it; RabbitMQ's management API answers OPTIONS 200 without credentials",
+				"h:6: http-check send meth GET uri /api/health/checks/alarms hd...: not translated: header X-Trace: rmqlb's http check sends no header",
+				"h:11: http-check expect rstatus ^2: not translated: no equivalent: rmqlb's http check passes on the answer's status alone",
+				"h:12: http-check disable-on-404: not translated: no equivalent: a 404 fails rmqlb's http check",
+				"h:20: option httpchk POST /x: not translated: rmqlb's http check sends GET, HEAD or OPTIONS, not POST: it sends GET",
+			},
+			noNotes: []string{"h:7:", "h:16:", "h:17:"},
+		},
+		{
+			name: "keepalived's HTTP_GET and SSL_GET of the management port",
+			files: memFiles{"k": vrrpBlock + "}\nvirtual_server 10.0.0.100 15672 {\n delay_loop 2\n" +
+				" real_server 10.0.0.1 15672 {\n  HTTP_GET {\n   url {\n    path /api/health/checks/alarms\n    status_code 200 401-403\n    digest 9b3a\n   }\n   url {\n    path /\n   }\n   connect_timeout 3\n   retry 2\n  }\n  TCP_CHECK {\n  }\n }\n" +
+				" real_server 10.0.0.2 15672 {\n  SSL_GET {\n   url {\n    path /\n   }\n   connect_port 15671\n  }\n }\n}\n" +
+				"virtual_server 10.0.0.100 5672 {\n real_server 10.0.0.1 5672 {\n  HTTP_GET {\n   url {\n    path /\n   }\n   connect_port 15672\n  }\n }\n}\n"},
+			src: Sources{Keepalived: "k"},
+			want: []string{
+				"{name: 10.0.0.1, address: '10.0.0.1:15672', check: {type: http, interval: 2s, timeout: 3s, fall: 3, path: /api/health/checks/alarms, expect_status: '200,401-403'}}",
+				"{name: 10.0.0.2, address: '10.0.0.2:15672', check: {type: http, address: '10.0.0.2:15671', interval: 2s, expect_status: 200-299, tls: {verify: none}}}",
+				"bind: 10.0.0.100:5672\n",
+			},
+			not: []string{"type: tcp", "'10.0.0.1:15672'}}\n      - {name: 10.0.0.1, address: '10.0.0.1:5672', check"},
+			notes: []string{
+				"k:15: digest 9b3a: not translated: no equivalent: rmqlb's http check passes on the answer's status alone",
+				"k:17: url: not translated: no equivalent: rmqlb's http check asks for one path, that of the first url",
+				"k:23: TCP_CHECK: not translated: no equivalent: rmqlb runs one check per backend",
+				"k:27: SSL_GET: note: an http check over TLS that verifies no certificate",
+				"k:37: HTTP_GET: not translated:",
 			},
 		},
 		{
@@ -532,6 +579,13 @@ func TestTranslate(t *testing.T) {
 					}
 				}
 				t.Errorf("no note starts with %q; notes:\n%s", w, strings.Join(all, "\n"))
+			}
+			for _, w := range tc.noNotes {
+				for _, n := range all {
+					if strings.HasPrefix(n, w) {
+						t.Errorf("note %q", n)
+					}
+				}
 			}
 		})
 	}
