@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -135,13 +136,20 @@ func dur(d time.Duration) string {
 // input files, named in its header.
 func emit(d *draft, sources []string) ([]byte, error) {
 	f := yFile{StateFile: d.stateFile, VRRPRTPriority: d.rtPriority}
-	secret := false
+	var secrets []string // the keys that hold one
 	for _, in := range d.instances {
 		f.VRRPInstances = append(f.VRRPInstances, yamlInstance(in))
-		secret = secret || in.authPass != ""
+		if in.authPass != "" && !slices.Contains(secrets, "auth_pass") {
+			secrets = append(secrets, "auth_pass")
+		}
 	}
 	for _, l := range d.listeners {
 		f.Listeners = append(f.Listeners, yamlListener(l))
+		for _, b := range l.backends {
+			if b.check.password != "" && !slices.Contains(secrets, "a check's password") {
+				secrets = append(secrets, "a check's password")
+			}
+		}
 	}
 	var root yaml.Node
 	if err := root.Encode(&f); err != nil {
@@ -173,8 +181,8 @@ func emit(d *draft, sources []string) ([]byte, error) {
 	head.WriteString("What it did not translate as written is listed on its standard error,\n" +
 		"each with its file and line. Keys left out take rmqlb's defaults\n" +
 		"(README, Configuration). Check the file with `rmqlb check-config`.")
-	if secret {
-		head.WriteString("\nThis file holds auth_pass: make it readable by root and the daemon's group only,\n" +
+	if len(secrets) > 0 {
+		head.WriteString("\nThis file holds " + strings.Join(secrets, " and ") + ": make it readable by root and the daemon's group only,\n" +
 			"chown root:rmqlb FILE && chmod 640 FILE (chmod 600 if the daemon runs as root).")
 	}
 	root.HeadComment = head.String()

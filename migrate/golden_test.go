@@ -18,8 +18,10 @@ var update = flag.Bool("update", false, "rewrite the golden files of TestGolden"
 // and a corpus of realistic files: keepalived with includes, unicast
 // peers and check scripts in front of HAProxy (tier), active-active
 // VRRPv3 with HAProxy defaults, frontends and backends (active), an LVS
-// table set by hand beside HAProxy (lvs), and HAProxy passing AMQPS
-// through with checks over TLS (tls).
+// table set by hand beside HAProxy (lvs), HAProxy passing AMQPS
+// through with checks over TLS (tls), and the management and MQTT ports
+// of the brokers checked over HTTP, by HAProxy and by keepalived
+// (plugins).
 var goldenCases = []struct {
 	name string
 	src  Sources
@@ -31,6 +33,8 @@ var goldenCases = []struct {
 	{"active", Sources{Keepalived: "testdata/active/keepalived.conf", HAProxy: "testdata/active/haproxy.cfg"}},
 	{"lvs", Sources{Keepalived: "testdata/lvs/keepalived.conf", HAProxy: "testdata/lvs/haproxy.cfg", IPVSAdm: "testdata/lvs/ipvsadm.rules"}},
 	{"tls", Sources{HAProxy: "testdata/tls/haproxy.cfg"}},
+	{"plugins-haproxy", Sources{HAProxy: "testdata/plugins/haproxy.cfg"}},
+	{"plugins-keepalived", Sources{Keepalived: "testdata/plugins/keepalived.conf"}},
 }
 
 // TestGolden translates each case and compares the file written and the
