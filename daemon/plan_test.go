@@ -471,3 +471,25 @@ func TestDiffListenerOnVIPOfInstanceAwaitingRestart(t *testing.T) {
 		t.Errorf("running listener's graceful timeout %v without v: its bind is no VIP of this daemon", bc.GracefulTimeout)
 	}
 }
+
+// TestDiffHTTPCheck: a reload that changes what an http check asks for
+// (its method, path or statuses) updates the check; the same check
+// written again changes nothing.
+func TestDiffHTTPCheck(t *testing.T) {
+	b := backend.ID{Listener: "amqp", Name: "b"}
+	old := mustParse(t, edit(t, "check: {type: tcp}", "check: {type: http, path: /api/health/checks/alarms, expect_status: 200}"))
+	if p := Diff(old, old); !p.Empty() {
+		t.Fatalf("same file: plan %+v", p)
+	}
+	for _, change := range []string{
+		"check: {type: http, path: /api/health/checks/local-alarms, expect_status: 200}",
+		"check: {type: http, path: /api/health/checks/alarms, expect_status: 200-299}",
+		"check: {type: http, method: HEAD, path: /api/health/checks/alarms, expect_status: 200}",
+		"check: {type: http, path: /api/health/checks/alarms, expect_status: 200, user: monitor, password: p}",
+	} {
+		p := Diff(old, mustParse(t, edit(t, "check: {type: tcp}", change)))
+		if len(p.Checks) != 1 || p.Checks[0].Op != OpUpdate || p.Checks[0].Backend != b || len(p.Listeners) != 0 {
+			t.Errorf("%s: plan %+v", change, p)
+		}
+	}
+}

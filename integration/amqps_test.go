@@ -67,34 +67,7 @@ func TestE2EAMQPS(t *testing.T) {
       - {name: rmq1w, address: %s}
 `, bind, ca.File, amqps, netip.AddrPortFrom(h1.Addr, 5682), ca.File, amqps)})
 
-	backendState := func(name string) (state, detail string, err error) {
-		s, err := d.status()
-		if err != nil {
-			return "", "", err
-		}
-		bs := s.backend(name)
-		if bs == nil {
-			return "", "", fmt.Errorf("no backend %s in status", name)
-		}
-		raw, _ := json.Marshal(bs.raw)
-		return strings.ToLower(bs.State), string(raw), nil
-	}
-	waitState := func(name, want string, timeout time.Duration) string {
-		t.Helper()
-		var detail string
-		if err := waitFor(timeout, func() (bool, error) {
-			state, det, err := backendState(name)
-			detail = det
-			if err != nil {
-				return false, err
-			}
-			return state == want, fmt.Errorf("backend %s is %s: %s", name, state, det)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return detail
-	}
-	waitState("rmq1", "up", 30*time.Second)
+	d.waitBackendState(t, "rmq1", "up", 30*time.Second)
 
 	roots := x509.NewCertPool()
 	pem, err := os.ReadFile(ca.File)
@@ -141,7 +114,7 @@ func TestE2EAMQPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	frozenAt := time.Now()
-	detail := waitState("rmq1", "down", 10*time.Second)
+	detail := d.waitBackendState(t, "rmq1", "down", 10*time.Second)
 	t.Logf("frozen broker DOWN after %v: %s", time.Since(frozenAt).Round(time.Millisecond), detail)
 	if !strings.Contains(detail, "TLS handshake failed") || !strings.Contains(detail, "timeout") {
 		t.Errorf("frozen broker's reason: %s, want a TLS handshake timeout", detail)
@@ -149,7 +122,7 @@ func TestE2EAMQPS(t *testing.T) {
 	if err := n.Thaw(); err != nil {
 		t.Fatal(err)
 	}
-	waitState("rmq1", "up", 15*time.Second)
+	d.waitBackendState(t, "rmq1", "up", 15*time.Second)
 
 	// The check's own status (rmqlb status: checks) says why the backend is DOWN: its last
 	// error (its reason is that of its first failure, which may have been a timeout of a

@@ -139,9 +139,15 @@ func newRabbitLab(t *testing.T) *rabbitLab {
 // rabbitmq.conf, and stops it (thawed first) when t ends.
 func startRabbit(t *testing.T, h *netlab.Host, name string, config ...string) *rabbittest.Node {
 	t.Helper()
-	n, err := rabbittest.Start(context.Background(), rabbittest.Options{
-		Name: name, Host: h.Name, IP: h.Addr, NetNS: h.NS, Config: config,
-	})
+	return startRabbitWith(t, h, rabbittest.Options{Name: name, Config: config})
+}
+
+// startRabbitWith is startRabbit with more of the node's options (its
+// plugins): o's host, address and namespace are h's.
+func startRabbitWith(t *testing.T, h *netlab.Host, o rabbittest.Options) *rabbittest.Node {
+	t.Helper()
+	o.Host, o.IP, o.NetNS = h.Name, h.Addr, h.NS
+	n, err := rabbittest.Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

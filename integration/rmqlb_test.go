@@ -237,6 +237,39 @@ func (d *daemon) status() (*status, error) {
 	return &s, nil
 }
 
+// backendState returns the state of backend name in d's status, lower
+// case, and the backend's status as JSON.
+func (d *daemon) backendState(name string) (state, detail string, err error) {
+	s, err := d.status()
+	if err != nil {
+		return "", "", err
+	}
+	bs := s.backend(name)
+	if bs == nil {
+		return "", "", fmt.Errorf("no backend %s in status", name)
+	}
+	raw, _ := json.Marshal(bs.raw)
+	return strings.ToLower(bs.State), string(raw), nil
+}
+
+// waitBackendState waits until backend name is in state want (lower
+// case), failing t after timeout, and returns its status as JSON.
+func (d *daemon) waitBackendState(t *testing.T, name, want string, timeout time.Duration) string {
+	t.Helper()
+	var detail string
+	if err := waitFor(timeout, func() (bool, error) {
+		state, det, err := d.backendState(name)
+		detail = det
+		if err != nil {
+			return false, err
+		}
+		return state == want, fmt.Errorf("backend %s is %s: %s", name, state, det)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return detail
+}
+
 // statusAnswered reports whether err, of an `rmqlb status` command, still
 // means that the daemon answered: exit 1 is a degraded daemon.
 func statusAnswered(err error) bool {

@@ -1,0 +1,97 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/internal/rabbittest"
+)
+
+// TestE2EManagement runs a real RabbitMQ node with its management plugin
+// on h1 behind two listeners of rmqlb, one checking the node with an http
+// check of the plugin's alarms health check (as a monitoring user), the
+// other with a TCP connect:
+//   - an HTTP client reads the management API through the proxy;
+//   - the node frozen with SIGSTOP goes DOWN under the http check, with
+//     the timeout as its reason, while the TCP connect, which the frozen
+//     node's kernel still completes, keeps the other listener's backend UP;
+//   - thawed, the node is UP again.
+func TestE2EManagement(t *testing.T) {
+	if err := rabbittest.Available(); err != nil {
+		t.Skip(err)
+	}
+	rmqlbBinary(t)
+	l := newLab(t)
+	h1 := l.Host("h1")
+	mgmt := netip.AddrPortFrom(h1.Addr, 15672)
+	n := startRabbitWith(t, h1, rabbittest.Options{Name: "mgmt",
+		Plugins: []string{"rabbitmq_management"},
+		Config: []string{"loopback_users.guest = false",
+			"management.tcp.ip = " + h1.Addr.String(), "management.tcp.port = 15672"},
+	})
+	n.MustCtl(t, "add_user", "rmqlb-monitor", "s3cret")
+	n.MustCtl(t, "set_user_tags", "rmqlb-monitor", "monitoring")
+
+	bind := netip.AddrPortFrom(h1.Addr, 15682)
+	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: fmt.Sprintf(`  - name: mgmt
+    bind: %s
+    check: {type: http, path: /api/health/checks/alarms, user: rmqlb-monitor, password: s3cret, interval: 500ms, timeout: 400ms, rise: 1, fall: 2}
+    backends:
+      - {name: rmq1, address: %s}
+  - name: mgmt_tcp
+    bind: %s
+    check: {type: tcp, interval: 500ms, timeout: 400ms, rise: 1, fall: 2}
+    backends:
+      - {name: rmq1t, address: %s}
+`, bind, mgmt, netip.AddrPortFrom(h1.Addr, 15683), mgmt)})
+
+	// The management plugin listens a moment after the node booted.
+	d.waitBackendState(t, "rmq1", "up", 60*time.Second)
+	d.waitBackendState(t, "rmq1t", "up", 10*time.Second)
+
+	client := l.Host("client")
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return client.DialContext(ctx, network, addr)
+		},
+		DisableKeepAlives: true,
+	}}
+	req, err := http.NewRequest(http.MethodGet, "http://"+bind.String()+"/api/overview", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("guest", "guest")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("management API through the proxy: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"rabbitmq_version"`) {
+		t.Fatalf("management API through the proxy: %s %.200s", resp.Status, body)
+	}
+
+	if err := n.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	frozenAt := time.Now()
+	detail := d.waitBackendState(t, "rmq1", "down", 10*time.Second)
+	t.Logf("frozen node DOWN under the http check after %v: %s", time.Since(frozenAt).Round(time.Millisecond), detail)
+	if !strings.Contains(detail, "GET /api/health/checks/alarms: timeout after") {
+		t.Errorf("frozen node's reason: %s, want the request's timeout", detail)
+	}
+	if state, det, err := d.backendState("rmq1t"); err != nil || state != "up" {
+		t.Errorf("the TCP connect check of the frozen node: %s %s %v, want UP (its kernel accepts)", state, det, err)
+	}
+	if err := n.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	d.waitBackendState(t, "rmq1", "up", 15*time.Second)
+}
