@@ -219,6 +219,7 @@ func (r *resolver) config(f *file) *Config {
 	r.uniqueInstances(c.VRRP)
 	r.noSelfLoops(c)
 	c.Warnings = append(c.Warnings, c.guestWarnings()...)
+	c.Warnings = append(c.Warnings, c.managementWarnings()...)
 	c.Warnings = append(c.Warnings, c.backupWarnings()...)
 	c.Warnings = append(c.Warnings, c.clientLimitWarnings()...)
 	c.Warnings = append(c.Warnings, c.stopBudgetWarnings()...)
@@ -258,6 +259,41 @@ func (c *Config) backupWarnings() []string {
 				f := l.Field + "." + k.key
 				ws = append(ws, fmt.Sprintf("%s (line %d): no backend of listener %s is a backup (backup: true), so it does nothing", f, c.Line(f), l.Name))
 			}
+		}
+	}
+	return ws
+}
+
+// managementWarnings returns a warning for every http check of RabbitMQ's
+// management API (a path under /api/) that every node would fail: one
+// without credentials, which the API answers 401 (but to OPTIONS, or
+// where 401 is expected), and one as guest to an address off loopback,
+// which RabbitMQ refuses likewise unless the brokers set
+// loopback_users.guest = false. Once for a check section its backends
+// share.
+func (c *Config) managementWarnings() []string {
+	seen := map[string]bool{}
+	var ws []string
+	for _, l := range c.Listeners {
+		for _, b := range l.Backends {
+			ck := b.Check
+			if ck.Type != CheckHTTP || !strings.HasPrefix(ck.Path, "/api/") || ck.Method == http.MethodOptions ||
+				ck.Expect.Contains(http.StatusUnauthorized) || seen[ck.Field] {
+				continue
+			}
+			var w string
+			field := ck.Field + ".user"
+			switch {
+			case ck.User == "":
+				field = ck.Field + ".path"
+				w = "RabbitMQ's management API answers 401 without credentials, so every node fails this check and its backends are DOWN from the start: give it the user and password of a user tagged monitoring"
+			case ck.User == "guest" && !ck.Address.Addr().IsLoopback():
+				w = "RabbitMQ refuses guest from anywhere but localhost unless the brokers set loopback_users.guest = false (by default every node answers this check 401, and its backends are DOWN from the start): give the check a user of its own, tagged monitoring"
+			default:
+				continue
+			}
+			seen[ck.Field] = true
+			ws = append(ws, fmt.Sprintf("%s (line %d): %s", field, c.Line(field), w))
 		}
 	}
 	return ws

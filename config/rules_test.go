@@ -915,6 +915,42 @@ func TestInterfaceWarnings(t *testing.T) {
 	}
 }
 
+// TestManagementWarnings: an http check of the management API that every
+// node answers 401 (no credentials, or guest off loopback) is warned
+// about, once for a shared section; with a user, with OPTIONS, where 401
+// is expected, or off the API, it is not.
+func TestManagementWarnings(t *testing.T) {
+	shared := strings.Replace(base, "    proxy_protocol: v2\n", "    proxy_protocol: v2\n    check: {type: http, path: /api/health/checks/alarms}\n", 1)
+	check := func(c string) string { return strings.Replace(base, "check: {type: tcp}", c, 1) }
+	for _, tc := range []struct {
+		name, data string
+		want       []string
+	}{
+		{"no credentials", check("check: {type: http, path: /api/health/checks/alarms}"),
+			[]string{"listeners[0].backends[1].check.path (line 19): RabbitMQ's management API answers 401 without credentials, so every node fails this check and its backends are DOWN from the start: give it the user and password of a user tagged monitoring"}},
+		{"shared section, once", strings.Replace(shared, ", check: {type: tcp}}", "}", 1),
+			[]string{"listeners[0].check.path (line 17): RabbitMQ's management API answers 401 without credentials, so every node fails this check and its backends are DOWN from the start: give it the user and password of a user tagged monitoring"}},
+		{"guest", check("check: {type: http, path: /api/overview, user: guest, password: guest}"),
+			[]string{"listeners[0].backends[1].check.user (line 19): RabbitMQ refuses guest from anywhere but localhost unless the brokers set loopback_users.guest = false (by default every node answers this check 401, and its backends are DOWN from the start): give the check a user of its own, tagged monitoring"}},
+		{"guest on loopback", check("check: {type: http, address: 127.0.0.1:15672, path: /api/overview, user: guest, password: guest}"), nil},
+		{"a user", check("check: {type: http, path: /api/health/checks/alarms, user: monitor, password: p}"), nil},
+		{"OPTIONS", check("check: {type: http, method: OPTIONS, path: /api/health/checks/alarms}"), nil},
+		{"401 expected", check("check: {type: http, path: /api/overview, expect_status: \"200,401\"}"), nil},
+		{"the UI", check("check: {type: http}"), nil},
+		{"Prometheus", check("check: {type: http, path: /metrics}"), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.Warnings, tc.want) {
+				t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(c.Warnings, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
 // TestGuestWarnings: a login check as guest to a broker off loopback is
 // warned about (once for a shared section); on loopback, or with another
 // user, or in handshake mode, it is not.
