@@ -915,30 +915,15 @@ func TestInterfaceWarnings(t *testing.T) {
 	}
 }
 
-// TestManagementWarnings: an http check of the management API that every
-// node answers 401 (no credentials, or guest off loopback) is warned
-// about, once for a shared section; with a user, with OPTIONS, where 401
-// is expected, or off the API, it is not.
-func TestManagementWarnings(t *testing.T) {
-	shared := strings.Replace(base, "    proxy_protocol: v2\n", "    proxy_protocol: v2\n    check: {type: http, path: /api/health/checks/alarms}\n", 1)
-	check := func(c string) string { return strings.Replace(base, "check: {type: tcp}", c, 1) }
-	for _, tc := range []struct {
-		name, data string
-		want       []string
-	}{
-		{"no credentials", check("check: {type: http, path: /api/health/checks/alarms}"),
-			[]string{"listeners[0].backends[1].check.path (line 19): RabbitMQ's management API answers 401 without credentials, so every node fails this check and its backends are DOWN from the start: give it the user and password of a user tagged monitoring"}},
-		{"shared section, once", strings.Replace(shared, ", check: {type: tcp}}", "}", 1),
-			[]string{"listeners[0].check.path (line 17): RabbitMQ's management API answers 401 without credentials, so every node fails this check and its backends are DOWN from the start: give it the user and password of a user tagged monitoring"}},
-		{"guest", check("check: {type: http, path: /api/overview, user: guest, password: guest}"),
-			[]string{"listeners[0].backends[1].check.user (line 19): RabbitMQ refuses guest from anywhere but localhost unless the brokers set loopback_users.guest = false (by default every node answers this check 401, and its backends are DOWN from the start): give the check a user of its own, tagged monitoring"}},
-		{"guest on loopback", check("check: {type: http, address: 127.0.0.1:15672, path: /api/overview, user: guest, password: guest}"), nil},
-		{"a user", check("check: {type: http, path: /api/health/checks/alarms, user: monitor, password: p}"), nil},
-		{"OPTIONS", check("check: {type: http, method: OPTIONS, path: /api/health/checks/alarms}"), nil},
-		{"401 expected", check("check: {type: http, path: /api/overview, expect_status: \"200,401\"}"), nil},
-		{"the UI", check("check: {type: http}"), nil},
-		{"Prometheus", check("check: {type: http, path: /metrics}"), nil},
-	} {
+// warningCase is a file and the warnings Parse must give it, in order.
+type warningCase struct {
+	name, data string
+	want       []string
+}
+
+// testWarnings parses each case's file and compares its warnings.
+func testWarnings(t *testing.T, cases []warningCase) {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.data))
 			if err != nil {
@@ -951,15 +936,35 @@ func TestManagementWarnings(t *testing.T) {
 	}
 }
 
+// TestManagementWarnings: an http check of the management API that every
+// node answers 401 (no credentials, or guest off loopback) is warned
+// about, once for a shared section; with a user, with OPTIONS, where 401
+// is expected, or off the API, it is not.
+func TestManagementWarnings(t *testing.T) {
+	shared := strings.Replace(base, "    proxy_protocol: v2\n", "    proxy_protocol: v2\n    check: {type: http, path: /api/health/checks/alarms}\n", 1)
+	check := func(c string) string { return strings.Replace(base, "check: {type: tcp}", c, 1) }
+	testWarnings(t, []warningCase{
+		{"no credentials", check("check: {type: http, path: /api/health/checks/alarms}"),
+			[]string{"listeners[0].backends[1].check.path (line 19): RabbitMQ's management API answers 401 without credentials, so every node fails this check and its backends are DOWN from the start: give it the user and password of a user tagged monitoring"}},
+		{"shared section, once", strings.Replace(shared, ", check: {type: tcp}}", "}", 1),
+			[]string{"listeners[0].check.path (line 17): RabbitMQ's management API answers 401 without credentials, so every node fails this check and its backends are DOWN from the start: give it the user and password of a user tagged monitoring"}},
+		{"guest", check("check: {type: http, path: /api/overview, user: guest, password: guest}"),
+			[]string{"listeners[0].backends[1].check.user (line 19): RabbitMQ refuses guest from anywhere but localhost unless the brokers set loopback_users.guest = false (by default every node answers this check 401, and its backends are DOWN from the start): give the check a user of its own, tagged monitoring"}},
+		{"guest on loopback", check("check: {type: http, address: 127.0.0.1:15672, path: /api/overview, user: guest, password: guest}"), nil},
+		{"a user", check("check: {type: http, path: /api/health/checks/alarms, user: monitor, password: p}"), nil},
+		{"OPTIONS", check("check: {type: http, method: OPTIONS, path: /api/health/checks/alarms}"), nil},
+		{"401 expected", check("check: {type: http, path: /api/overview, expect_status: \"200,401\"}"), nil},
+		{"the UI", check("check: {type: http}"), nil},
+		{"Prometheus", check("check: {type: http, path: /metrics}"), nil},
+	})
+}
+
 // TestGuestWarnings: a login check as guest to a broker off loopback is
 // warned about (once for a shared section); on loopback, or with another
 // user, or in handshake mode, it is not.
 func TestGuestWarnings(t *testing.T) {
 	shared := strings.Replace(base, "    proxy_protocol: v2\n", "    proxy_protocol: v2\n    check: {mode: login, user: guest, password: guest}\n", 1)
-	for _, tc := range []struct {
-		name, data string
-		want       []string
-	}{
+	testWarnings(t, []warningCase{
 		{"own section", strings.Replace(base, "check: {type: tcp}", "check: {mode: login, user: guest, password: guest}", 1),
 			[]string{"listeners[0].backends[1].check.user (line 19): RabbitMQ refuses guest from anywhere but localhost unless the brokers set loopback_users.guest = false (by default they refuse this check, and its backends are DEGRADED from the start): give the check a user of its own"}},
 		{"shared section, once", strings.Replace(shared, ", check: {type: tcp}}", "}", 1),
@@ -967,15 +972,5 @@ func TestGuestWarnings(t *testing.T) {
 		{"on loopback", strings.Replace(base, "check: {type: tcp}", "check: {mode: login, user: guest, password: guest, address: 127.0.0.1:5672}", 1), nil},
 		{"another user", strings.Replace(base, "check: {type: tcp}", "check: {mode: login, user: rmqlb, password: x}", 1), nil},
 		{"handshake", strings.Replace(base, "check: {type: tcp}", "check: {user: guest}", 1), nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse([]byte(tc.data))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(c.Warnings, tc.want) {
-				t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(c.Warnings, "\n"), strings.Join(tc.want, "\n"))
-			}
-		})
-	}
+	})
 }
