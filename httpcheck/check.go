@@ -127,7 +127,7 @@ func CheckPath(p string) error {
 // connection and closes it before it returns.
 type Check struct {
 	cfg    Config
-	target *url.URL
+	target *url.URL        // the request's target: Config.Path
 	host   string          // the Host header
 	tls    *checktls.Files // nil without Config.TLS
 	// Dialer connects to the server; the zero value is fine. Set before
@@ -147,24 +147,19 @@ func New(cfg Config) (*Check, error) {
 		return nil, fmt.Errorf("configuring HTTP check: path: %w", err)
 	}
 	c := &Check{cfg: cfg, target: target, host: cfg.Addr.String()}
-	target.Scheme = "http"
 	if cfg.TLS != nil {
 		t := *cfg.TLS
 		f, err := checktls.NewFiles(&t, cfg.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("configuring HTTP check: tls: %w", err)
 		}
-		c.tls, target.Scheme = f, "https"
+		c.tls = f
 		if t.ServerName != "" {
 			c.host = net.JoinHostPort(t.ServerName, fmt.Sprint(cfg.Addr.Port()))
 		}
 	}
-	target.Host = c.host
 	return c, nil
 }
-
-// URL returns the URL the check asks for.
-func (c *Check) URL() string { return c.target.String() }
 
 // aLongTimeAgo is a deadline in the past that makes blocked I/O return at once.
 var aLongTimeAgo = time.Unix(1, 0)

@@ -345,22 +345,23 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// TestURL: the URL the check asks for, as status shows it.
-func TestURL(t *testing.T) {
+// TestHost: the Host header is the check's address, an IPv6 one in
+// brackets, or the TLS server name with its port.
+func TestHost(t *testing.T) {
 	for _, tc := range []struct {
 		cfg  Config
 		want string
 	}{
-		{Config{Addr: netip.MustParseAddrPort("10.0.0.1:15672")}, "http://10.0.0.1:15672/"},
-		{Config{Addr: netip.MustParseAddrPort("[fd00::1]:15672"), Path: "/api/health/checks/alarms"}, "http://[fd00::1]:15672/api/health/checks/alarms"},
-		{Config{Addr: netip.MustParseAddrPort("10.0.0.1:15671"), TLS: &checktls.Config{Verify: checktls.VerifyNone}}, "https://10.0.0.1:15671/"},
+		{Config{Addr: netip.MustParseAddrPort("10.0.0.1:15672")}, "10.0.0.1:15672"},
+		{Config{Addr: netip.MustParseAddrPort("[fd00::1]:15672")}, "[fd00::1]:15672"},
+		{Config{Addr: netip.MustParseAddrPort("10.0.0.1:15671"), TLS: &checktls.Config{ServerName: "rmq1.example.com", Verify: checktls.VerifyNone}}, "rmq1.example.com:15671"},
 	} {
 		c, err := New(tc.cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := c.URL(); got != tc.want {
-			t.Errorf("URL %q, want %q", got, tc.want)
+		if c.host != tc.want {
+			t.Errorf("Host %q, want %q", c.host, tc.want)
 		}
 	}
 }

@@ -349,7 +349,9 @@ func (t *haT) servers(l *listener, back haProxy) {
 			b.check = check{interval: sp.inter, fast: sp.fastinter, down: sp.downinter, rise: sp.rise, fall: sp.fall,
 				slowstart: sp.slowstart, timeout: checkTimeout}
 			how := "an AMQP handshake"
-			if t.tlsCheck(l, b, sp) {
+			if hc != nil && t.applyHTTPCheck(l, b, hc, sp) {
+				how = "the HTTP check of its section (check type: http)"
+			} else if t.tlsCheck(l, b, sp) {
 				how = "an AMQP handshake over TLS, with its check-ssl settings (check tls)"
 			} else if why := tcpCheck(b); why != "" {
 				how = why

@@ -487,6 +487,13 @@ func TestTranslate(t *testing.T) {
 			noNotes: []string{"h:7:", "h:16:", "h:17:"},
 		},
 		{
+			name:  "an unchecked HAProxy server of the management port gets its section's HTTP check",
+			files: memFiles{"h": "listen admin\n bind 10.0.0.100:15672\n option httpchk GET /\n server a 10.0.0.1:15672\n server b 10.0.0.2:15672 check\n"},
+			src:   Sources{HAProxy: "h"},
+			want:  []string{"bind: 10.0.0.100:15672\n    check: {type: http}\n"},
+			notes: []string{"h:4: server a 10.0.0.1:15672: note: HAProxy does not check this server: rmqlb checks it with the HTTP check of its section (check type: http)"},
+		},
+		{
 			name: "keepalived's HTTP_GET and SSL_GET of the management port",
 			files: memFiles{"k": vrrpBlock + "}\nvirtual_server 10.0.0.100 15672 {\n delay_loop 2\n" +
 				" real_server 10.0.0.1 15672 {\n  HTTP_GET {\n   url {\n    path /api/health/checks/alarms\n    status_code 200 401-403\n    digest 9b3a\n   }\n   url {\n    path /\n   }\n   connect_timeout 3\n   retry 2\n  }\n  TCP_CHECK {\n  }\n }\n" +
