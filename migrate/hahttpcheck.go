@@ -11,12 +11,13 @@ import (
 )
 
 // HAProxy's HTTP checks (option httpchk and its http-check rules) of a
-// server on a port of RabbitMQ that does not speak AMQP (the management
-// plugin's, MQTT's, ...) become rmqlb's check type http: the same method,
-// path, expected statuses and basic authentication. Where the server is a
-// broker's AMQP port, checked on a plugin's HTTP port, brokerCheck
-// replaces the check by an AMQP handshake on the broker's own port
-// instead.
+// server that speaks HTTP (the management plugin's port, another web
+// server), or of a port of RabbitMQ's that does not speak AMQP (MQTT,
+// STOMP, ...) checked on a plugin's, become rmqlb's check type http: the
+// same method, path, expected statuses and basic authentication. Where
+// the server is a broker's AMQP port, checked on a plugin's HTTP port,
+// brokerCheck replaces the check by an AMQP handshake on the broker's own
+// port instead (httpCheckFits).
 
 // haHTTPCheck is the HTTP check of an HAProxy section, as rmqlb's check
 // type http has it, with the lines it comes from and what it cannot carry.
@@ -220,16 +221,12 @@ func basicAuth(v string) (user, pass string, ok bool) {
 	return user, pass, ok && user != ""
 }
 
-// applyHTTPCheck makes b's check h's HTTP check, when both b and its
-// check are on ports of RabbitMQ that do not speak AMQP, and reports
-// whether it did (a broker's AMQP port checked on a plugin's is
-// brokerCheck's). It marks h's lines translated and notes what rmqlb's
-// check cannot carry, once.
+// applyHTTPCheck makes b's check h's HTTP check where it fits
+// (httpCheckFits), and reports whether it did. It marks h's lines
+// translated and notes what rmqlb's check cannot carry, once.
 func (t *haT) applyHTTPCheck(l *listener, b *backend, h *haHTTPCheck, sp serverParams) bool {
-	for _, port := range []uint16{b.addr.Port(), checkPort(b)} {
-		if _, ok := amqpless[port]; !ok || port == amqpsPort {
-			return false
-		}
+	if !httpCheckFits(b.addr.Port(), checkPort(b)) {
+		return false
 	}
 	b.check.typ = "http"
 	b.check.method, b.check.path, b.check.expect = h.method, h.path, h.expect

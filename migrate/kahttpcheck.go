@@ -3,14 +3,15 @@ package migrate
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/rmqlb/rmqlb/httpcheck"
 )
 
-// keepalived's HTTP_GET and SSL_GET of a real server on a port of
-// RabbitMQ that does not speak AMQP (the management plugin's, MQTT's,
-// ...) become rmqlb's check type http: a GET of the first url's path,
+// keepalived's HTTP_GET and SSL_GET of a real server that speaks HTTP, or
+// of a port of RabbitMQ's that does not speak AMQP checked on a plugin's
+// (httpCheckFits), become rmqlb's check type http: a GET of the first url's path,
 // passing on its status codes (keepalived's default, 200-299, too), over
 // TLS without verifying the certificate for SSL_GET, as keepalived does.
 
@@ -44,6 +45,19 @@ func (t *kaT) connectTarget(c *kaNode, ca *netip.Addr, cp *int) bool {
 		return false
 	}
 	return true
+}
+
+// connectPort returns the connect_port of checker n, port when it has
+// none that reads as one (connectTarget reports it).
+func connectPort(n *kaNode, port int) int {
+	for _, c := range n.children {
+		if c.key == "connect_port" && len(c.args) == 1 {
+			if v, err := strconv.Atoi(c.args[0]); err == nil && v > 0 && v <= 65535 {
+				port = v
+			}
+		}
+	}
+	return port
 }
 
 // httpGet makes b's check the HTTP_GET or SSL_GET n, its schedule's

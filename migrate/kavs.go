@@ -294,14 +294,12 @@ func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool)
 			t.checkSetting(c, &s)
 		}
 	}
-	// On a port of RabbitMQ that does not speak AMQP, an HTTP_GET or
-	// SSL_GET is rmqlb's http check, which a TCP_CHECK beside it adds
-	// nothing to; elsewhere rmqlb's check goes by its port.
+	// An HTTP_GET or SSL_GET where it fits (httpCheckFits) is rmqlb's
+	// http check, which a TCP_CHECK beside it adds nothing to; elsewhere
+	// rmqlb's check goes by its port.
 	var tcp, web *kaNode
-	_, notAMQP := amqpless[uint16(port)]
-	notAMQP = notAMQP && port != amqpsPort
 	for _, c := range checkers {
-		if (c.key == "HTTP_GET" || c.key == "SSL_GET") && notAMQP && web == nil {
+		if (c.key == "HTTP_GET" || c.key == "SSL_GET") && web == nil && httpCheckFits(uint16(port), uint16(connectPort(c, port))) {
 			web = c
 		}
 	}

@@ -77,6 +77,28 @@ func brokerCheck(b *backend) string {
 		"a resource alarm that an HTTP health check read there is seen by check mode: login (with a user) and on_alarm: down", from.Port(), amqpless[from.Port()], b.addr.Port(), how, from.Port())
 }
 
+// amqpPort is RabbitMQ's AMQP port.
+const amqpPort = 5672
+
+// httpCheckFits reports whether the source's HTTP check of a server on
+// port server, sent to port check, becomes rmqlb's http check: the server
+// speaks HTTP itself (the check goes to its own port, which is not one of
+// RabbitMQ's AMQP ports), or it is a port of RabbitMQ's that does not
+// speak AMQP (MQTT, STOMP, ...) checked on another, a plugin's. A broker's
+// AMQP port (5672, 5671, or another port rmqlb does not know, which it
+// takes for AMQP) checked on a plugin's port is the broker's health:
+// rmqlb checks it with an AMQP handshake there (brokerCheck).
+func httpCheckFits(server, check uint16) bool {
+	if check == amqpPort || check == amqpsPort {
+		return false
+	}
+	if check == server {
+		return server != amqpPort && server != amqpsPort
+	}
+	_, known := amqpless[server]
+	return known && server != amqpsPort
+}
+
 // checkPort is the port b's check connects to.
 func checkPort(b *backend) uint16 {
 	if b.check.address.IsValid() {

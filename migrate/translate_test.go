@@ -494,6 +494,27 @@ func TestTranslate(t *testing.T) {
 			notes: []string{"h:4: server a 10.0.0.1:15672: note: HAProxy does not check this server: rmqlb checks it with the HTTP check of its section (check type: http)"},
 		},
 		{
+			// The server speaks HTTP on a port rmqlb does not know; a
+			// broker's AMQP port that rmqlb does not know, checked on the
+			// management port, is the broker's health.
+			name: "an HTTP check of a server's own port, any port, is an http check",
+			files: memFiles{
+				"h": "listen web\n bind 10.0.0.100:8080\n option httpchk GET /health\n server w1 10.0.0.1:8080 check\n" +
+					"listen amqp2\n bind 10.0.0.100:5673\n option httpchk GET /api/health/checks/alarms\n server a1 10.0.0.1:5673 check port 15672\n",
+				"k": vrrpBlock + "}\nvirtual_server 10.0.0.101 8080 {\n real_server 10.0.0.2 8080 {\n  HTTP_GET {\n   url {\n    path /health\n   }\n  }\n }\n}\n" +
+					"virtual_server 10.0.0.101 5673 {\n real_server 10.0.0.2 5673 {\n  HTTP_GET {\n   url {\n    path /\n   }\n   connect_port 15672\n  }\n }\n}\n",
+			},
+			src: Sources{HAProxy: "h", Keepalived: "k"},
+			want: []string{
+				"bind: 10.0.0.100:8080\n    check: {type: http, path: /health}",
+				"bind: 10.0.0.101:8080\n    check: {type: http, path: /health, expect_status: 200-299}",
+				"{name: a1, address: '10.0.0.1:5673'}",
+				"bind: 10.0.0.101:5673\n",
+			},
+			not:   []string{"'10.0.0.1:15672'", "'10.0.0.2:15672'"},
+			notes: []string{"h:8: server a1 10.0.0.1:5673 check port 15672: note: the check went to port 15672"},
+		},
+		{
 			name: "keepalived's HTTP_GET and SSL_GET of the management port",
 			files: memFiles{"k": vrrpBlock + "}\nvirtual_server 10.0.0.100 15672 {\n delay_loop 2\n" +
 				" real_server 10.0.0.1 15672 {\n  HTTP_GET {\n   url {\n    path /api/health/checks/alarms\n    status_code 200 401-403\n    digest 9b3a\n   }\n   url {\n    path /\n   }\n   connect_timeout 3\n   retry 2\n  }\n  TCP_CHECK {\n  }\n }\n" +
