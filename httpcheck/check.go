@@ -34,6 +34,11 @@ const userAgent = "rmqlb health check"
 // maxReason is how much of a failing answer's body is read for its reason.
 const maxReason = 4 << 10
 
+// MaxHead bounds an answer's status line and headers: a server that sends
+// more fails the check with ErrTooLong at once, rather than filling
+// memory until the timeout.
+const MaxHead = 64 << 10
+
 // Config configures a Check. Only Addr is required.
 type Config struct {
 	// Addr is where the check connects.
@@ -242,10 +247,15 @@ func (c *Check) ask(conn net.Conn) (status, string, error) {
 	if err := req.Write(conn); err != nil {
 		return status{}, "", fmt.Errorf("sending request: %w", err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	head := &capped{r: conn, left: MaxHead}
+	resp, err := http.ReadResponse(bufio.NewReader(head), req)
 	if err != nil {
+		if head.left <= 0 {
+			err = ErrTooLong
+		}
 		return status{}, "", fmt.Errorf("reading answer: %w", err)
 	}
+	head.left += maxReason // the body's reason, read past the head
 	defer resp.Body.Close()
 	st := status{code: resp.StatusCode, text: resp.Status}
 	if c.cfg.Expect.Contains(st.code) {
@@ -294,7 +304,28 @@ var (
 	// ErrClosed: the server closed or reset the connection before it
 	// answered.
 	ErrClosed = errors.New("connection closed by server")
+	// ErrTooLong: the answer's status line and headers are longer than
+	// MaxHead.
+	ErrTooLong = fmt.Errorf("answer's head longer than %d KiB", MaxHead>>10)
 )
+
+// capped reads from r until left bytes are read, then returns io.EOF.
+type capped struct {
+	r    io.Reader
+	left int
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, io.EOF
+	}
+	if len(p) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= n
+	return n, err
+}
 
 // timeoutError is ErrTimeout.
 type timeoutError struct{}

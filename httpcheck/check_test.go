@@ -196,6 +196,31 @@ func TestFrozenServer(t *testing.T) {
 	}
 }
 
+// TestEndlessHead: a server that sends headers without end fails the
+// check as soon as they pass MaxHead, not at its timeout.
+func TestEndlessHead(t *testing.T) {
+	noLeaks(t)
+	s := startServer(t, func(c net.Conn) {
+		if _, err := readHead(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := []byte("X-Filler: " + strings.Repeat("x", 1000) + "\r\n")
+		for {
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+		}
+	})
+	r := runCheck(t, Config{Addr: s.addr}, time.Minute)
+	if r.Passed() || !errors.Is(r.Err, ErrTooLong) || errors.Is(r.Err, ErrTimeout) {
+		t.Fatalf("result %+v, want ErrTooLong", r)
+	}
+	if got := r.Err.Error(); got != "GET /: reading answer: answer's head longer than 64 KiB" {
+		t.Fatalf("reason %q", got)
+	}
+}
+
 // TestRefused: nothing listening fails the check as refused.
 func TestRefused(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -12,7 +12,9 @@
 // node, whose kernel still accepts connections that nobody answers.
 //
 // A Check sends "Connection: close" and closes its connection before it
-// returns, so nothing outlives a check; it reads at most 4 KiB of an
-// answer's body, and only of an answer that fails, for the reason the
-// server gave (the "reason" of RabbitMQ's JSON, else its first line).
+// returns, so nothing outlives a check. It reads at most MaxHead bytes of
+// an answer's status line and headers (a server that sends more fails the
+// check at once) and 4 KiB of its body, only of an answer that fails, for
+// the reason the server gave (the "reason" of RabbitMQ's JSON, else its
+// first line).
 package httpcheck
