@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/rmqlb/rmqlb/checktls"
@@ -281,7 +282,7 @@ func reasonOf(body []byte) string {
 	}
 	s = strings.TrimSpace(strings.ToValidUTF8(s, "?"))
 	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
+		if unicode.IsControl(r) {
 			return ' '
 		}
 		return r

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 
@@ -401,6 +403,7 @@ func TestReasonOf(t *testing.T) {
 		{"<html><body>503</body></html>", ""},
 		{"", ""},
 		{"tab\there\x00\x1b[31m", "tab here  [31m"},
+		{"C1 \u009b31m", "C1  31m"},
 		{"\xff\xfe bad utf8", "? bad utf8"},
 		{strings.Repeat("x", 300), strings.Repeat("x", 200) + "..."},
 	} {
@@ -408,4 +411,18 @@ func TestReasonOf(t *testing.T) {
 			t.Errorf("reasonOf(%q) = %q, want %q", tc.body, got, tc.want)
 		}
 	}
+}
+
+// FuzzReasonOf: any body gives a reason of one printable line of valid
+// UTF-8, at most 200 bytes and the ellipsis.
+func FuzzReasonOf(f *testing.F) {
+	for _, s := range []string{`{"status":"failed","reason":"No active listener"}`, "plain\nline", "<html>", "\xff\xfe", ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r := reasonOf(body)
+		if !utf8.ValidString(r) || len(r) > 203 || strings.ContainsFunc(r, unicode.IsControl) {
+			t.Fatalf("reasonOf(%q) = %q", body, r)
+		}
+	})
 }
