@@ -133,6 +133,7 @@ func (ck *Check) HTTPConfig() httpcheck.Config {
 		Expect:        ck.Expect,
 		User:          ck.User,
 		Password:      ck.Password,
+		RefusedFails:  ck.OnLoginRefused == amqpcheck.RefusedDown,
 		ProxyProtocol: ck.ProxyProtocol,
 		TLS:           ck.TLS,
 	}

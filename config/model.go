@@ -305,7 +305,8 @@ type Check struct {
 	// check section's tls); nil: plain TCP. Its files are read by Load, not by Parse.
 	TLS *checktls.Config
 	// OnLoginRefused is what an AMQP check does when the broker refuses
-	// its own login or client certificate; default
+	// its own login or client certificate, and an HTTP check when the
+	// server answers its user 401 or 403; default
 	// amqpcheck.RefusedDegraded (a pass with a warning).
 	OnLoginRefused amqpcheck.OnRefused
 	// Method is an HTTP check's request method; default GET.

@@ -265,10 +265,10 @@ func (c *Config) backupWarnings() []string {
 }
 
 // managementWarnings returns a warning for every http check of RabbitMQ's
-// management API (a path under /api/) that every node would fail: one
-// without credentials, which the API answers 401 (but to OPTIONS, or
-// where 401 is expected), and one as guest to an address off loopback,
-// which RabbitMQ refuses likewise unless the brokers set
+// management API (a path under /api/) that every node would answer 401:
+// one without credentials, which fails (but with OPTIONS, or where 401 is
+// expected), and one as guest to an address off loopback, a refused
+// login (on_login_refused), unless the brokers set
 // loopback_users.guest = false. Once for a check section its backends
 // share.
 func (c *Config) managementWarnings() []string {
@@ -288,7 +288,7 @@ func (c *Config) managementWarnings() []string {
 				field = ck.Field + ".path"
 				w = "RabbitMQ's management API answers 401 without credentials, so every node fails this check and its backends are DOWN from the start: give it the user and password of a user tagged monitoring"
 			case ck.User == "guest" && !ck.Address.Addr().IsLoopback():
-				w = "RabbitMQ refuses guest from anywhere but localhost unless the brokers set loopback_users.guest = false (by default every node answers this check 401, and its backends are DOWN from the start): give the check a user of its own, tagged monitoring"
+				w = "RabbitMQ refuses guest from anywhere but localhost unless the brokers set loopback_users.guest = false (by default every node answers this check 401, and its backends are DEGRADED from the start, DOWN with on_login_refused: down): give the check a user of its own, tagged monitoring"
 			default:
 				continue
 			}
@@ -809,8 +809,8 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		a, err := amqpcheck.ParseOnRefused(f.OnLoginRefused)
 		r.check(p.k("on_login_refused"), err)
 		c.OnLoginRefused = a
-		if c.Type != CheckAMQP {
-			r.errf(p.k("on_login_refused"), "needs type amqp (%s does not log in)", c.Type.aCheck())
+		if c.Type != CheckAMQP && c.Type != CheckHTTP {
+			r.errf(p.k("on_login_refused"), "needs type amqp or http (%s does not log in)", c.Type.aCheck())
 		}
 	}
 	if c.Cluster != "" && c.Type != CheckAMQP {

@@ -45,7 +45,7 @@ func TestRabbitMQManagement(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  Config
-		want string // "" for a pass
+		want string // "" for a pass, "warning: W" for a pass with warning W
 	}{
 		{"UI", Config{Path: "/"}, ""},
 		{"alarms", Config{Path: "/api/health/checks/alarms", User: "monitor", Password: "s3cret"}, ""},
@@ -54,8 +54,11 @@ func TestRabbitMQManagement(t *testing.T) {
 		{"no MQTT listener", Config{Path: "/api/health/checks/port-listener/1883", User: "monitor", Password: "s3cret"},
 			"GET /api/health/checks/port-listener/1883: 503 Service Unavailable (want 200-399): No active listener"},
 		{"no credentials", Config{Path: "/api/health/checks/alarms"}, "GET /api/health/checks/alarms: 401 Unauthorized (want 200-399)"},
-		{"wrong password", Config{Path: "/api/health/checks/alarms", User: "monitor", Password: "wrong"}, "401 Unauthorized"},
-		{"not a management user", Config{Path: "/api/health/checks/alarms", User: "plain", Password: "s3cret"}, "401 Unauthorized"},
+		// A refused login fails the check where it should (RefusedFails)...
+		{"wrong password", Config{Path: "/api/health/checks/alarms", User: "monitor", Password: "wrong", RefusedFails: true}, "401 Unauthorized (want 200-399): Login failed"},
+		{"not a management user", Config{Path: "/api/health/checks/alarms", User: "plain", Password: "s3cret", RefusedFails: true}, "401 Unauthorized (want 200-399): Not management user"},
+		// ... and by default passes it with the refusal as a warning.
+		{"wrong password, a warning", Config{Path: "/api/health/checks/alarms", User: "monitor", Password: "wrong"}, "warning: login refused: GET /api/health/checks/alarms: 401 Unauthorized (want 200-399): Login failed"},
 		// HAProxy's default method: the API answers it without
 		// credentials, and without running the health check.
 		{"OPTIONS without credentials", Config{Method: "OPTIONS", Path: "/api/health/checks/alarms"}, ""},
@@ -67,6 +70,12 @@ func TestRabbitMQManagement(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := check(tc.cfg, 5*time.Second)
 			t.Logf("%+v", r)
+			if warn, ok := strings.CutPrefix(tc.want, "warning: "); ok {
+				if !r.Passed() || r.Warning != warn {
+					t.Fatalf("result %+v, want a pass with the warning %q", r, warn)
+				}
+				return
+			}
 			if tc.want == "" {
 				if !r.Passed() || !strings.HasPrefix(r.Info, "HTTP ") {
 					t.Fatalf("result %+v, want a pass", r)

@@ -56,6 +56,14 @@ type Config struct {
 	// 7617) when User is set, as RabbitMQ's management API asks of its
 	// health checks. Zero: no Authorization header.
 	User, Password string
+	// RefusedFails makes a login the server refuses (401 Unauthorized or
+	// 403 Forbidden, to a check with a User, where Expect does not hold
+	// them) fail the check. False: it passes with the refusal as a
+	// warning (the backend is DEGRADED, still served), since RabbitMQ
+	// keeps its users and their tags across the cluster and every node
+	// refuses alike: a changed password of the check's user would
+	// otherwise take every backend out at once.
+	RefusedFails bool
 	// ProxyProtocol makes the check send a PROXY protocol v2 LOCAL
 	// header first (before the TLS handshake), for a server that reads
 	// one on every connection.
@@ -171,8 +179,9 @@ func New(cfg Config) (*Check, error) {
 var aLongTimeAgo = time.Unix(1, 0)
 
 // Check implements healthcheck.Checker. It passes when the server answers
-// with a status of Config.Expect; TLS files that changed on disk and could
-// not be read again pass it with a warning (the backend is DEGRADED). A
+// with a status of Config.Expect; a login it refuses (Config.RefusedFails)
+// and TLS files that changed on disk and could not be read again pass it
+// with a warning (the backend is DEGRADED). A
 // connection this host cannot make for want of a file descriptor or socket
 // memory makes it inconclusive (healthcheck.Failed).
 func (c *Check) Check(ctx context.Context) healthcheck.Result {
@@ -210,15 +219,24 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	if err != nil {
 		return healthcheck.Failed(fmt.Errorf("%s %s: %w", c.cfg.Method, c.cfg.Path, classify(ctx, t0, err)))
 	}
+	r.Info = "HTTP " + status.String()
 	if !c.cfg.Expect.Contains(status.code) {
 		err := fmt.Errorf("%s %s: %s (want %s)", c.cfg.Method, c.cfg.Path, status, c.cfg.Expect)
 		if reason != "" {
 			err = fmt.Errorf("%w: %s", err, reason)
 		}
-		return healthcheck.Failed(err)
+		if !c.refused(status.code) {
+			return healthcheck.Failed(err)
+		}
+		r.Warning = strings.TrimPrefix(r.Warning+"; login refused: "+err.Error(), "; ")
 	}
-	r.Info = "HTTP " + status.String()
 	return r
+}
+
+// refused reports whether code is the server refusing the check's login,
+// which passes the check with a warning (Config.RefusedFails).
+func (c *Check) refused(code int) bool {
+	return c.cfg.User != "" && !c.cfg.RefusedFails && (code == http.StatusUnauthorized || code == http.StatusForbidden)
 }
 
 // status is an answer's status line: its code and text.

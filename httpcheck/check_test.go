@@ -178,6 +178,47 @@ func TestStatuses(t *testing.T) {
 	}
 }
 
+// TestLoginRefused: a 401 or 403 to a check with a user passes it with
+// the refusal as a warning, or fails it with RefusedFails; without a
+// user, and for other statuses, it fails.
+func TestLoginRefused(t *testing.T) {
+	noLeaks(t)
+	for _, tc := range []struct {
+		name   string
+		resp   string
+		cfg    Config
+		warn   string // the warning of a pass
+		failed string // the error of a failure
+	}{
+		{"401 to a user", "HTTP/1.1 401 Unauthorized\r\nContent-Length: 12\r\n\r\nLogin failed", Config{User: "monitor", Password: "old"},
+			"login refused: GET /p: 401 Unauthorized (want 200-399): Login failed", ""},
+		{"403 to a user", "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", Config{User: "monitor", Password: "p"},
+			"login refused: GET /p: 403 Forbidden (want 200-399)", ""},
+		{"401 failing", "HTTP/1.1 401 Unauthorized\r\nContent-Length: 12\r\n\r\nLogin failed", Config{User: "monitor", Password: "old", RefusedFails: true},
+			"", "GET /p: 401 Unauthorized (want 200-399): Login failed"},
+		{"401 without a user", "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n", Config{},
+			"", "GET /p: 401 Unauthorized (want 200-399)"},
+		{"503 to a user", "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", Config{User: "monitor", Password: "p"},
+			"", "GET /p: 503 Service Unavailable (want 200-399)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, answer(tc.resp, nil))
+			cfg := tc.cfg
+			cfg.Addr, cfg.Path = s.addr, "/p"
+			r := runCheck(t, cfg, 2*time.Second)
+			if tc.failed != "" {
+				if r.Passed() || r.Err.Error() != tc.failed {
+					t.Fatalf("result %+v, want the failure %q", r, tc.failed)
+				}
+				return
+			}
+			if !r.Passed() || r.Warning != tc.warn || !strings.HasPrefix(r.Info, "HTTP 40") {
+				t.Fatalf("result %+v, want a pass with the warning %q", r, tc.warn)
+			}
+		})
+	}
+}
+
 // TestFrozenServer: a server whose kernel accepts the connection but that
 // never answers (a frozen node) fails the check at its timeout, with an
 // error the scheduler takes for a timeout.

@@ -29,6 +29,7 @@ type haHTTPCheck struct {
 	expect string // "": HAProxy's default, 2xx and 3xx, rmqlb's too
 	user   string
 	pass   string
+	auth   *haLine // the line of user and pass
 	// skips are the lines, or parts of lines, rmqlb's check cannot carry,
 	// with why; changes what it does differently. Both are noted once
 	// the check is used.
@@ -88,6 +89,9 @@ func (t *haT) httpCheckOf(p haProxy) *haHTTPCheck {
 	if err := httpcheck.CheckPath(h.path); err != nil {
 		h.skips = append(h.skips, haNote{opt, fmt.Sprintf("the check's path %q is not one rmqlb's http check sends (%v): it asks for /", h.path, err)})
 		h.path = "/"
+	}
+	if h.auth != nil {
+		h.changes = append(h.changes, haNote{h.auth, "becomes the http check's user and password; a 401 or 403 to that user makes a backend DEGRADED where HAProxy took its server down (RabbitMQ's nodes refuse a login alike, so all would go at once): on_login_refused: down does as HAProxy did"})
 	}
 	if h.method == http.MethodOptions {
 		h.changes = append(h.changes, haNote{opt, "an http check with method: OPTIONS, as HAProxy sends it; RabbitMQ's management API answers OPTIONS 200 without credentials and without running the health check of its path: for the health check itself, write method: GET with the user and password of a user tagged monitoring"})
@@ -172,7 +176,7 @@ func (h *haHTTPCheck) rule(l *haLine) {
 func (h *haHTTPCheck) header(l *haLine, name, value string) {
 	if strings.EqualFold(name, "Authorization") {
 		if user, pass, ok := basicAuth(value); ok {
-			h.user, h.pass = user, pass
+			h.user, h.pass, h.auth = user, pass, l
 			return
 		}
 		h.skips = append(h.skips, haNote{l, "an Authorization other than Basic: rmqlb's http check sends basic authentication only (check user and password)"})

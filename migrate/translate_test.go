@@ -482,9 +482,10 @@ func TestTranslate(t *testing.T) {
 				"h:6: http-check send meth GET uri /api/health/checks/alarms hd...: not translated: header X-Trace: rmqlb's http check sends no header",
 				"h:11: http-check expect rstatus ^2: not translated: no equivalent: rmqlb's http check passes on the answer's status alone",
 				"h:12: http-check disable-on-404: not translated: no equivalent: a 404 fails rmqlb's http check",
+				"h:16: option httpchk HEAD /api/health/checks/local-alarms HTTP/...: note: becomes the http check's user and password; a 401 or 403 to that user makes a backend DEGRADED where HAProxy took its server down",
 				"h:20: option httpchk POST /x: not translated: rmqlb's http check sends GET, HEAD or OPTIONS, not POST: it sends GET",
 			},
-			noNotes: []string{"h:7:", "h:16:", "h:17:"},
+			noNotes: []string{"h:7:", "h:17:"},
 		},
 		{
 			name:  "an unchecked HAProxy server of the management port gets its section's HTTP check",
