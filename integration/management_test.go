@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -22,7 +23,9 @@ import (
 //   - the node frozen with SIGSTOP goes DOWN under the http check, with
 //     the timeout as its reason, while the TCP connect, which the frozen
 //     node's kernel still completes, keeps the other listener's backend UP;
-//   - thawed, the node is UP again.
+//   - thawed, the node is UP again;
+//   - the check user's password changed on the cluster, the node answers
+//     401, and the backend stays in service, DEGRADED with the refusal.
 func TestE2EManagement(t *testing.T) {
 	if err := rabbittest.Available(); err != nil {
 		t.Skip(err)
@@ -94,4 +97,23 @@ func TestE2EManagement(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitBackendState(t, "rmq1", "up", 15*time.Second)
+
+	// The check user's password changed on the cluster: every node answers
+	// 401, and the backend stays in service, DEGRADED with the refusal.
+	n.MustCtl(t, "change_password", "rmqlb-monitor", "changed")
+	if err := waitFor(10*time.Second, func() (bool, error) {
+		s, err := d.status()
+		if err != nil {
+			return false, err
+		}
+		chk := findObject(s.raw, func(m map[string]any) bool { return m["backend"] == "mgmt/rmq1" })
+		raw, _ := json.Marshal(chk)
+		return chk != nil && strings.EqualFold(fmt.Sprint(chk["state"]), "degraded") &&
+				strings.Contains(fmt.Sprint(chk["last_warning"]), "login refused: GET /api/health/checks/alarms: 401 Unauthorized"),
+			fmt.Errorf("check of the backend whose user's password changed: %s, want DEGRADED with the refusal", raw)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n.MustCtl(t, "change_password", "rmqlb-monitor", "s3cret")
+	d.waitBackendState(t, "rmq1", "up", 10*time.Second)
 }
