@@ -265,12 +265,12 @@ func (c *Config) backupWarnings() []string {
 }
 
 // managementWarnings returns a warning for every http check of RabbitMQ's
-// management API (a path under /api/) that every node would answer 401:
-// one without credentials, which fails (but with OPTIONS, or where 401 is
-// expected), and one as guest to an address off loopback, a refused
-// login (on_login_refused), unless the brokers set
-// loopback_users.guest = false. Once for a check section its backends
-// share.
+// management API (a path under /api/) that every node would answer 401,
+// but with method OPTIONS or where 401 passes: one without credentials
+// (its backends DOWN from the start), and one as guest to an address off
+// loopback, which RabbitMQ refuses unless the brokers set
+// loopback_users.guest = false (a refused login: DEGRADED, or DOWN with
+// on_login_refused: down). Once for a check section its backends share.
 func (c *Config) managementWarnings() []string {
 	seen := map[string]bool{}
 	var ws []string

@@ -17,7 +17,8 @@ import (
 
 // NewChecker builds the checker of b: an AMQP handshake or login
 // (amqpcheck), an HTTP request (httpcheck), each with a PROXY protocol
-// LOCAL header when the backend is sent PROXY headers, or a TCP connect. It fails for a backend without a check.
+// LOCAL header when the backend is sent PROXY headers, or a TCP connect.
+// It fails for a backend without a check.
 func NewChecker(b *config.Backend) (healthcheck.Checker, error) {
 	switch b.Check.Type {
 	case config.CheckTCP:

@@ -372,7 +372,7 @@ func (t *haT) servers(l *listener, back haProxy) {
 					b.check.address = ap
 				}
 			}
-			// HAProxy's HTTP check of a port that does not speak AMQP is
+			// HAProxy's HTTP check, where it fits (httpCheckFits), is
 			// rmqlb's http check.
 			if hc != nil && t.applyHTTPCheck(l, b, hc, sp) {
 				break
