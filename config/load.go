@@ -282,7 +282,7 @@ func emptyDocument(n *yaml.Node) bool {
 var (
 	yamlLine     = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 	yamlUnknown  = regexp.MustCompile("^field (.+) not found in type (.+)$")
-	yamlBadValue = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
+	yamlBadValue = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
 )
 
 // onlyUnknownKeys reports whether err, the YAML library's, is about
@@ -382,13 +382,27 @@ func yamlField(line int, msg string, lines lineIndex) (string, string) {
 	default:
 		return "", msg
 	}
-	p, full, ok := lines.find(line, "", value)
-	if ok {
-		value = full
-	}
+	var p path
+	var ok bool
 	got := value
-	if tag == "str" {
-		got = strconv.Quote(value)
+	switch tag {
+	case "seq", "map":
+		// The library names no value of a list or a mapping.
+		kind, what := yaml.SequenceNode, "a list"
+		if tag == "map" {
+			kind, what = yaml.MappingNode, "a mapping"
+		}
+		p, ok = lines.findKind(line, kind)
+		got = what
+	default:
+		var full string
+		if p, full, ok = lines.find(line, "", value); ok {
+			value = full
+		}
+		got = value
+		if tag == "str" {
+			got = strconv.Quote(value)
+		}
 	}
 	if !ok {
 		return "", fmt.Sprintf("must be %s, not %s", want, got)

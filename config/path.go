@@ -119,6 +119,29 @@ func (x lineIndex) find(line int, key, value string) (p path, full string, ok bo
 	matches := func(v string) bool {
 		return v == value || (cut && strings.HasPrefix(v, short))
 	}
+	x.each(func(k, v *yaml.Node, at path) {
+		if k != nil && k.Line == line && ((key != "" && k.Value == key) || (key == "" && v.Line == line && matches(v.Value))) {
+			p, full, ok = at, v.Value, true
+		}
+	})
+	return p, full, ok
+}
+
+// findKind returns the path of the value of kind (a sequence or a
+// mapping) that starts on line: the innermost one when several do.
+func (x lineIndex) findKind(line int, kind yaml.Kind) (p path, ok bool) {
+	x.each(func(_, v *yaml.Node, at path) {
+		if v.Line == line && v.Kind == kind {
+			p, ok = at, true
+		}
+	})
+	return p, ok
+}
+
+// each calls visit with every value of the file and its path, outer
+// values before those they hold: a mapping's values with their keys, a
+// sequence's elements with a nil key.
+func (x lineIndex) each(visit func(key, value *yaml.Node, at path)) {
 	var walk func(n *yaml.Node, at path)
 	walk = func(n *yaml.Node, at path) {
 		switch n.Kind {
@@ -130,13 +153,12 @@ func (x lineIndex) find(line int, key, value string) (p path, full string, ok bo
 			for j := 0; j+1 < len(n.Content); j += 2 {
 				k, v := n.Content[j], n.Content[j+1]
 				here := at.k(k.Value)
-				if k.Line == line && ((key != "" && k.Value == key) || (key == "" && v.Line == line && matches(v.Value))) {
-					p, full, ok = here, v.Value, true
-				}
+				visit(k, v, here)
 				walk(v, here)
 			}
 		case yaml.SequenceNode:
 			for i, c := range n.Content {
+				visit(nil, c, at.i(i))
 				walk(c, at.i(i))
 			}
 		}
@@ -144,5 +166,4 @@ func (x lineIndex) find(line int, key, value string) (p path, full string, ok bo
 	if x.root != nil {
 		walk(x.root, nil)
 	}
-	return p, full, ok
 }
