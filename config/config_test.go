@@ -146,6 +146,8 @@ func TestErrors(t *testing.T) {
 		{"list for a string", "listeners:\n  - name: l\n    policy: [roundrobin, leastconn]\n", []string{"line 3: listeners[0].policy: must be a string, not a list"}},
 		{"block list for a string", "listeners:\n  - name: l\n    check:\n      expect_status:\n        - 200\n", []string{"line 5: listeners[0].check.expect_status: must be a string, not a list"}},
 		{"mapping for a string", "listeners:\n  - {name: {first: l}}\n", []string{"line 2: listeners[0].name: must be a string, not a mapping"}},
+		{"mapping for a list", "listeners: {a: 1}\n", []string{"line 1: listeners: must be a list, not a mapping"}},
+		{"list for a mapping", "listeners:\n  - name: l\n    check: [amqp]\n", []string{"line 3: listeners[0].check: must be a mapping of keys, not a list"}},
 		{"mapping in a list of strings", "vrrp_instances:\n  - name: a\n    unicast_peers: [10.0.0.2, {ip: 10.0.0.3}]\n", []string{"line 3: vrrp_instances[0].unicast_peers[1]: must be a string, not a mapping"}},
 		{"second document", "log_level: info\n---\nlisteners: []\n", []string{"line 2: a second YAML document (after ---): the configuration is one document"}},
 		{"priority 0", "vrrp_instances:\n  - {name: a, interface: eth0, virtual_router_id: 1, priority: 0, virtual_ipaddress: [10.0.0.1]}\n",
