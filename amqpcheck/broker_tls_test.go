@@ -88,7 +88,7 @@ func TestBrokerTLS(t *testing.T) {
 	}
 	// The check's client certificate expired: the broker (verify_peer) refuses it in the TLS
 	// handshake, as it would on every node of the cluster, so the check passes with the
-	// broker's alert as a warning (see certificateRefused).
+	// broker's alert as a warning (see checktls.CertificateRefused).
 	expired, err := brokerCA.ExpiredClient("rmqlb-check-expired")
 	if err != nil {
 		t.Fatal(err)

@@ -358,7 +358,7 @@ func New(cfg Config) (*Check, error) {
 // source address for the broker (see healthcheck.LocalShortage); a resource alarm passes it
 // with Result.Alarm set (the backend's on_alarm decides: DEGRADED or DOWN); a probe that could
 // not run, and a login or TLS client certificate the broker refused, the check's own credentials
-// (see loginRefused and certificateRefused), pass it with a warning, which makes the backend
+// (see loginRefused and checktls.CertificateRefused), pass it with a warning, which makes the backend
 // DEGRADED (still served); such a refusal fails it instead with Config.OnLoginRefused RefusedDown.
 func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	rep, err := c.Run(ctx)

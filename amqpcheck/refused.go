@@ -1,11 +1,10 @@
 package amqpcheck
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"reflect"
+
+	"github.com/rmqlb/rmqlb/checktls"
 )
 
 // OnRefused is what a check does when the broker refuses the check's own credentials: its
@@ -33,13 +32,13 @@ func ParseOnRefused(s string) (OnRefused, error) {
 }
 
 // refusal reports whether err is the broker refusing the check's own credentials, which the
-// check passes with a warning (see loginRefused and certificateRefused), and returns that
+// check passes with a warning (see loginRefused and checktls.CertificateRefused), and returns that
 // warning.
 func refusal(err error) (string, bool) {
 	if reply, ok := loginRefused(err); ok {
 		return "login refused: " + reply, true
 	}
-	if alert, ok := certificateRefused(err); ok {
+	if alert, ok := checktls.CertificateRefused(err); ok {
 		return "client certificate refused: " + alert, true
 	}
 	return "", false
@@ -72,49 +71,4 @@ func loginRefused(err error) (string, bool) {
 		return "", false
 	}
 	return fmt.Sprintf("%d %s", sc.ReplyCode, sc.ReplyText), true
-}
-
-// TLS alerts (RFC 8446 section 6.2) by which a server refuses the client's certificate.
-const (
-	alertBadCertificate         = 42
-	alertUnsupportedCertificate = 43
-	alertCertificateRevoked     = 44
-	alertCertificateExpired     = 45
-	alertCertificateUnknown     = 46
-	alertUnknownCA              = 48
-	alertAccessDenied           = 49
-	alertCertificateRequired    = 116
-)
-
-// certificateRefused reports whether err is the broker refusing the check's TLS client
-// certificate: a TLS alert it sent that says the certificate is bad, unsupported, revoked,
-// expired or unknown, signed by a CA it does not trust, denied, or required and not sent. It
-// returns the alert in crypto/tls's words ("remote error: tls: expired certificate").
-//
-// As a refused login, this is the check's own credential, not the node's fault: the brokers of
-// a cluster trust the same CAs, so when the check's certificate expires every node refuses it
-// at once, while the clients' own certificates still work. The broker's certificate refused by
-// the check (wrong name, unknown CA, expired), no common TLS version or cipher, and a handshake
-// the broker never answers still fail the check: those are the node's.
-func certificateRefused(err error) (string, bool) {
-	var oe *net.OpError
-	if !errors.As(err, &oe) || oe.Op != "remote error" {
-		return "", false
-	}
-	// crypto/tls reports a received alert as a net.OpError "remote error" around its
-	// unexported alert type, a uint8; AlertError is its exported form.
-	var code uint64
-	if ae, ok := errors.AsType[tls.AlertError](oe.Err); ok {
-		code = uint64(ae)
-	} else if v := reflect.ValueOf(oe.Err); v.Kind() == reflect.Uint8 {
-		code = v.Uint()
-	} else {
-		return "", false
-	}
-	switch code {
-	case alertBadCertificate, alertUnsupportedCertificate, alertCertificateRevoked, alertCertificateExpired,
-		alertCertificateUnknown, alertUnknownCA, alertAccessDenied, alertCertificateRequired:
-		return oe.Error(), true
-	}
-	return "", false
 }

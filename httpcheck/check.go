@@ -58,8 +58,8 @@ type Config struct {
 	User, Password string
 	// RefusedFails makes a login the server refuses (401 Unauthorized or
 	// 403 Forbidden, to a check with a User, where Expect does not hold
-	// them) fail the check. False: it passes with the refusal as a
-	// warning (the backend is DEGRADED, still served), since RabbitMQ
+	// them), and a TLS client certificate it refuses, fail the check.
+	// False: it passes with the refusal as a warning (the backend is DEGRADED, still served), since RabbitMQ
 	// keeps its users and their tags across the cluster and every node
 	// refuses alike: a changed password of the check's user would
 	// otherwise take every backend out at once.
@@ -211,11 +211,20 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 		cfg, warning := c.tls.Get()
 		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
+			if alert, ok := c.certificateRefused(err); ok {
+				return healthcheck.Result{Warning: strings.TrimPrefix(warning+"; client certificate refused: "+alert, "; ")}
+			}
 			return healthcheck.Failed(fmt.Errorf("connecting to %s: TLS handshake failed: %w", addr, classify(ctx, t0, err)))
 		}
 		conn, r.Warning, r.Certificates = tc, warning, c.tls.Certificates(tc.ConnectionState(), cfg)
 	}
 	status, reason, err := c.ask(conn)
+	if alert, ok := c.certificateRefused(err); ok {
+		// Under TLS 1.3 the server refuses the certificate after the
+		// handshake: its alert comes with the answer.
+		r.Warning = strings.TrimPrefix(r.Warning+"; client certificate refused: "+alert, "; ")
+		return r
+	}
 	if err != nil {
 		return healthcheck.Failed(fmt.Errorf("%s %s: %w", c.cfg.Method, c.cfg.Path, classify(ctx, t0, err)))
 	}
@@ -231,6 +240,17 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 		r.Warning = strings.TrimPrefix(r.Warning+"; login refused: "+err.Error(), "; ")
 	}
 	return r
+}
+
+// certificateRefused reports whether err is the server refusing the
+// check's TLS client certificate (checktls.CertificateRefused), which
+// passes the check with a warning as a refused login does
+// (Config.RefusedFails), and returns the server's alert.
+func (c *Check) certificateRefused(err error) (string, bool) {
+	if err == nil || c.cfg.RefusedFails {
+		return "", false
+	}
+	return checktls.CertificateRefused(err)
 }
 
 // refused reports whether code is the server refusing the check's login,

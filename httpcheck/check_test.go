@@ -372,6 +372,81 @@ func TestHTTPS(t *testing.T) {
 	}
 }
 
+// TestClientCertificateRefused: a server that refuses the check's client
+// certificate (expired, or none sent where one is required) passes it
+// with its alert as a warning, as a refused login does, or fails it with
+// RefusedFails; a good certificate passes it clean.
+func TestClientCertificateRefused(t *testing.T) {
+	noLeaks(t)
+	dir := t.TempDir()
+	ca, err := testpki.NewCA(dir, "lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ca.Server("rmq1", nil, []netip.Addr{netip.MustParseAddr("127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := ca.Client("rmqlb-check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, err := ca.ExpiredClient("rmqlb-check-old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(srv.CertFile, srv.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := (&checktls.Config{CAFile: ca.File}).Load(netip.MustParseAddrPort("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, func(c net.Conn) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: roots.RootCAs, ClientAuth: tls.RequireAndVerifyClientCert})
+		defer tc.Close()
+		if tc.Handshake() != nil {
+			return
+		}
+		if _, err := readHead(bufio.NewReader(tc)); err == nil {
+			io.WriteString(tc, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		}
+	})
+	for _, tc := range []struct {
+		name   string
+		cert   testpki.Pair
+		fails  bool
+		warn   string // "" for a clean pass
+		failed string // with fails
+	}{
+		{"good", good, false, "", ""},
+		{"expired", expired, false, "client certificate refused: remote error: tls: ", ""},
+		{"expired, failing", expired, true, "", "TLS handshake failed"},
+		{"none", testpki.Pair{}, false, "client certificate refused: remote error: tls: ", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := checktls.Config{CAFile: ca.File, CertFile: tc.cert.CertFile, KeyFile: tc.cert.KeyFile, Verify: checktls.VerifyFull}
+			r := runCheck(t, Config{Addr: s.addr, TLS: &cfg, RefusedFails: tc.fails}, 2*time.Second)
+			switch {
+			case tc.failed != "":
+				if r.Passed() || !strings.Contains(r.Err.Error(), "remote error: tls") {
+					t.Fatalf("result %+v, want a failure with the alert", r)
+				}
+			case tc.warn == "":
+				if !r.Passed() || r.Warning != "" || r.Info != "HTTP 200 OK" {
+					t.Fatalf("result %+v, want a clean pass", r)
+				}
+			default:
+				if !r.Passed() || !strings.HasPrefix(r.Warning, tc.warn) {
+					t.Fatalf("result %+v, want a pass with the warning %q...", r, tc.warn)
+				}
+				t.Logf("warning: %s", r.Warning)
+			}
+		})
+	}
+}
+
 func itoa(p uint16) string {
 	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
 }
