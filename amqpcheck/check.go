@@ -6,17 +6,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/rmqlb/rmqlb/checkconn"
 	"github.com/rmqlb/rmqlb/checktls"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/fielderr"
@@ -473,24 +471,17 @@ func (c *Check) startTLS(ctx context.Context, raw net.Conn, t0 time.Time) (net.C
 	return tc, c.tls.Certificates(tc.ConnectionState(), cfg), warning, nil
 }
 
-// classify maps an I/O error onto the package's sentinel errors, keeping the original; a
-// timeout says how long after t0 (the start of the check) it struck.
+// classify maps an I/O error onto the package's sentinel errors, keeping the original, as
+// checkconn.Classify does (a timeout says how long after t0, the start of the check, it
+// struck).
 //
 // A TLS alert (net.OpError "remote error" or "local error", which only crypto/tls makes) is
 // ErrTLS: under TLS 1.3 a broker refuses the client's certificate after the client finished its
 // handshake, so the alert comes with the first read.
 func classify(ctx context.Context, t0 time.Time, err error) error {
-	var ne net.Error
 	var oe *net.OpError
-	switch {
-	case errors.As(err, &oe) && (oe.Op == "remote error" || oe.Op == "local error"):
+	if errors.As(err, &oe) && (oe.Op == "remote error" || oe.Op == "local error") {
 		return fmt.Errorf("%w: %w", ErrTLS, err)
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("%w (%w)", ErrRefused, err)
-	case ctx.Err() != nil, errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return fmt.Errorf("%w after %v", ErrTimeout, time.Since(t0).Round(time.Millisecond))
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return fmt.Errorf("%w (%w)", ErrClosed, err)
 	}
-	return err
+	return checkconn.Classify(ctx, t0, err)
 }

@@ -3,6 +3,8 @@ package amqpcheck
 import (
 	"errors"
 	"fmt"
+
+	"github.com/rmqlb/rmqlb/checkconn"
 )
 
 // Errors a check can fail with; test with errors.Is. A check error wraps exactly one of them
@@ -11,12 +13,13 @@ import (
 // can tell the reasons apart.
 var (
 	// ErrRefused: the TCP connection was refused (nothing listens: broker stopped, stop_app).
-	ErrRefused = errors.New("connection refused")
+	// It is checkconn's, as are ErrTimeout and ErrClosed.
+	ErrRefused = checkconn.ErrRefused
 	// ErrTimeout: the check's deadline passed: no TCP connection, or the broker accepted TCP
 	// but never answered (a frozen broker: the kernel completes handshakes for it). It has a
 	// Timeout method that returns true, as the net and context packages' timeouts do, so
 	// that the health-check scheduler can tell a timed-out check from a refused one.
-	ErrTimeout error = timeoutError{}
+	ErrTimeout = checkconn.ErrTimeout
 	// ErrNotAMQP: the peer answered with something that is not AMQP 0-9-1 (garbage, HTTP, a
 	// protocol header of another version).
 	ErrNotAMQP = errors.New("not an AMQP 0-9-1 server")
@@ -26,7 +29,7 @@ var (
 	// ErrVHost: the vhost does not exist or the user may not access it (530 NOT_ALLOWED).
 	ErrVHost = errors.New("vhost not found or access refused")
 	// ErrClosed: the broker closed the TCP connection without an AMQP reason.
-	ErrClosed = errors.New("connection closed by server")
+	ErrClosed = checkconn.ErrClosed
 	// ErrTLS: the TLS handshake failed (a certificate either side refused, no common
 	// version or cipher, a peer that closed or did not answer during the handshake: then it
 	// also wraps ErrClosed or ErrTimeout).
@@ -34,14 +37,6 @@ var (
 	// ErrWrongCluster: the broker names another RabbitMQ cluster than Config.Cluster.
 	ErrWrongCluster = errors.New("broker in another cluster")
 )
-
-// timeoutError is ErrTimeout.
-type timeoutError struct{}
-
-func (timeoutError) Error() string { return "timeout" }
-
-// Timeout reports that the error is a timeout.
-func (timeoutError) Timeout() bool { return true }
 
 // Reply codes of the AMQP 0-9-1 spec used here.
 const (

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,17 +12,14 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
-	"syscall"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/rmqlb/rmqlb/checkconn"
 	"github.com/rmqlb/rmqlb/checktls"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/fielderr"
-	"github.com/rmqlb/rmqlb/proxyproto"
 )
 
 // MaxPathLen bounds Config.Path.
@@ -175,9 +171,6 @@ func New(cfg Config) (*Check, error) {
 	return c, nil
 }
 
-// aLongTimeAgo is a deadline in the past that makes blocked I/O return at once.
-var aLongTimeAgo = time.Unix(1, 0)
-
 // Check implements healthcheck.Checker. It passes when the server answers
 // with a status of Config.Expect; a login it refuses (Config.RefusedFails)
 // and TLS files that changed on disk and could not be read again pass it
@@ -185,39 +178,15 @@ var aLongTimeAgo = time.Unix(1, 0)
 // connection this host cannot make for want of a file descriptor or socket
 // memory makes it inconclusive (healthcheck.Failed).
 func (c *Check) Check(ctx context.Context) healthcheck.Result {
-	t0 := time.Now()
-	addr := c.cfg.Addr.String()
-	conn, err := c.Dialer.DialContext(ctx, "tcp", addr)
+	conn, err := checkconn.Open(ctx, c.cfg.Addr, checkconn.Options{Dialer: &c.Dialer, ProxyHeader: c.cfg.ProxyProtocol, TLS: c.tls})
 	if err != nil {
-		if !healthcheck.LocalShortage(err) {
-			err = classify(ctx, t0, err)
+		if alert, ok := c.certificateRefused(err); ok {
+			return healthcheck.Result{Warning: "client certificate refused: " + alert}
 		}
-		return healthcheck.Failed(fmt.Errorf("connecting to %s: %w", addr, err))
+		return healthcheck.Failed(err)
 	}
 	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
-	raw := conn
-	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
-	defer stop()
-	if c.cfg.ProxyProtocol {
-		if _, err := conn.Write(proxyproto.AppendV2Local(nil)); err != nil {
-			return healthcheck.Failed(fmt.Errorf("sending PROXY header to %s: %w", addr, classify(ctx, t0, err)))
-		}
-	}
-	var r healthcheck.Result
-	if c.tls != nil {
-		cfg, warning := c.tls.Get()
-		tc := tls.Client(conn, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			if alert, ok := c.certificateRefused(err); ok {
-				return healthcheck.Result{Warning: strings.TrimPrefix(warning+"; client certificate refused: "+alert, "; ")}
-			}
-			return healthcheck.Failed(fmt.Errorf("connecting to %s: TLS handshake failed: %w", addr, classify(ctx, t0, err)))
-		}
-		conn, r.Warning, r.Certificates = tc, warning, c.tls.Certificates(tc.ConnectionState(), cfg)
-	}
+	r := healthcheck.Result{Warning: conn.TLSWarning, Certificates: conn.Certificates}
 	status, reason, err := c.ask(conn)
 	if alert, ok := c.certificateRefused(err); ok {
 		// Under TLS 1.3 the server refuses the certificate after the
@@ -226,7 +195,7 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 		return r
 	}
 	if err != nil {
-		return healthcheck.Failed(fmt.Errorf("%s %s: %w", c.cfg.Method, c.cfg.Path, classify(ctx, t0, err)))
+		return healthcheck.Failed(fmt.Errorf("%s %s: %w", c.cfg.Method, c.cfg.Path, conn.Classify(err)))
 	}
 	r.Info = "HTTP " + status.String()
 	if !c.cfg.Expect.Contains(status.code) {
@@ -335,14 +304,14 @@ func reasonOf(body []byte) string {
 var (
 	// ErrRefused: the server's host refused the connection (nothing
 	// listens there).
-	ErrRefused = errors.New("connection refused")
+	ErrRefused = checkconn.ErrRefused
 	// ErrTimeout: no answer within the check's timeout (a frozen or
 	// overloaded server, or a host cut off). It has a Timeout method
 	// that returns true, as net's timeouts do.
-	ErrTimeout error = timeoutError{}
+	ErrTimeout = checkconn.ErrTimeout
 	// ErrClosed: the server closed or reset the connection before it
 	// answered.
-	ErrClosed = errors.New("connection closed by server")
+	ErrClosed = checkconn.ErrClosed
 	// ErrTooLong: the answer's status line and headers are longer than
 	// MaxHead.
 	ErrTooLong = fmt.Errorf("answer's head longer than %d KiB", MaxHead>>10)
@@ -364,28 +333,4 @@ func (c *capped) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.left -= n
 	return n, err
-}
-
-// timeoutError is ErrTimeout.
-type timeoutError struct{}
-
-func (timeoutError) Error() string { return "timeout" }
-
-// Timeout reports that the error is a timeout.
-func (timeoutError) Timeout() bool { return true }
-
-// classify maps an I/O error onto the package's errors, keeping the
-// original; a timeout says how long after t0 (the start of the check) it
-// struck.
-func classify(ctx context.Context, t0 time.Time, err error) error {
-	var ne net.Error
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("%w (%w)", ErrRefused, err)
-	case ctx.Err() != nil, errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return fmt.Errorf("%w after %v", ErrTimeout, time.Since(t0).Round(time.Millisecond))
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return fmt.Errorf("%w (%w)", ErrClosed, err)
-	}
-	return err
 }

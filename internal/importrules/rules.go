@@ -19,6 +19,7 @@ var (
 		"healthcheck/...",
 		"amqpcheck/...",
 		"checktls/...",
+		"checkconn/...",
 		"httpcheck/...",
 		"backend/...",
 		"internal/clock/...",
