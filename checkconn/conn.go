@@ -27,6 +27,9 @@ type Options struct {
 	// TLS runs a TLS handshake with the configuration it gives. Nil:
 	// the connection stays in clear.
 	TLS *checktls.Files
+	// RefusedFails makes a TLS client certificate the server refuses
+	// fail the check (see Begin). False: the refusal is a warning.
+	RefusedFails bool
 }
 
 // Conn is a check's connection, made by Open: I/O on it returns once the
@@ -40,9 +43,10 @@ type Conn struct {
 	// be read again (checktls.Files.Get); "" when not.
 	TLSWarning string
 
-	ctx  context.Context
-	t0   time.Time
-	stop func() bool
+	ctx          context.Context
+	t0           time.Time
+	stop         func() bool
+	refusedFails bool
 }
 
 // aLongTimeAgo is a deadline in the past that makes blocked I/O return at once.
@@ -71,7 +75,7 @@ func Open(ctx context.Context, addr netip.AddrPort, o Options) (*Conn, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		raw.SetDeadline(dl)
 	}
-	c := &Conn{Conn: raw, ctx: ctx, t0: t0}
+	c := &Conn{Conn: raw, ctx: ctx, t0: t0, refusedFails: o.RefusedFails}
 	c.stop = context.AfterFunc(ctx, func() { raw.SetDeadline(aLongTimeAgo) })
 	if o.ProxyHeader {
 		if _, err := raw.Write(proxyproto.AppendV2Local(nil)); err != nil {
@@ -89,6 +93,50 @@ func Open(ctx context.Context, addr netip.AddrPort, o Options) (*Conn, error) {
 		c.Conn, c.TLSWarning, c.Certificates = tc, warning, o.TLS.Certificates(tc.ConnectionState(), cfg)
 	}
 	return c, nil
+}
+
+// Begin opens the connection of a check as Open does, and returns it
+// with the Result the check starts from: the TLS certificates of the
+// session and the warning of TLS files that could not be read again.
+// When it cannot connect it returns a nil Conn and the check's outcome: a
+// failure (healthcheck.Failed), or, for a TLS client certificate the
+// server refused (checktls.CertificateRefused) unless o.RefusedFails, a
+// pass with the refusal as a warning: the check's own credential, which
+// every node of a cluster refuses alike.
+func Begin(ctx context.Context, addr netip.AddrPort, o Options) (*Conn, healthcheck.Result) {
+	c, err := Open(ctx, addr, o)
+	if err != nil {
+		if !o.RefusedFails {
+			if alert, ok := checktls.CertificateRefused(err); ok {
+				return nil, healthcheck.Result{Warning: "client certificate refused: " + alert}
+			}
+		}
+		return nil, healthcheck.Failed(err)
+	}
+	return c, healthcheck.Result{Warning: c.TLSWarning, Certificates: c.Certificates}
+}
+
+// CertificateRefused reports whether err, of the exchange on c, is the
+// server refusing the check's TLS client certificate, as Begin does:
+// under TLS 1.3 the server refuses it after the handshake, so its alert
+// comes with the first answer. It adds the refusal to r's warning.
+func (c *Conn) CertificateRefused(err error, r *healthcheck.Result) bool {
+	if err == nil || c.refusedFails {
+		return false
+	}
+	alert, ok := checktls.CertificateRefused(err)
+	if ok {
+		AddWarning(r, "client certificate refused: "+alert)
+	}
+	return ok
+}
+
+// AddWarning adds w to r's warning, after a "; ".
+func AddWarning(r *healthcheck.Result, w string) {
+	if r.Warning != "" {
+		w = r.Warning + "; " + w
+	}
+	r.Warning = w
 }
 
 // Close closes the connection (its TCP socket, without a TLS

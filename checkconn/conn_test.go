@@ -1,15 +1,20 @@
 package checkconn
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rmqlb/rmqlb/proxyproto"
 )
 
 // TestClassify: each I/O error maps onto the package's error that says
@@ -43,5 +48,45 @@ func TestClassify(t *testing.T) {
 	var to interface{ Timeout() bool }
 	if !errors.As(ErrTimeout, &to) || !to.Timeout() {
 		t.Error("ErrTimeout has no Timeout method that returns true")
+	}
+}
+
+// TestOpenProxyHeader: with ProxyHeader, Open sends a PROXY v2 LOCAL
+// header first, and the check's bytes follow it.
+func TestOpenProxyHeader(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type got struct {
+		h    proxyproto.Header
+		rest string
+		err  error
+	}
+	ch := make(chan got, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			ch <- got{err: err}
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		h, err := proxyproto.ReadHeader(br)
+		rest, _ := io.ReadAll(br)
+		ch <- got{h, string(rest), err}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := Open(ctx, netip.MustParseAddrPort(ln.Addr().String()), Options{ProxyHeader: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "hello")
+	c.Close()
+	g := <-ch
+	if g.err != nil || g.h.Version != 2 || g.h.Command != proxyproto.CommandLocal || g.rest != "hello" {
+		t.Fatalf("server read %+v", g)
 	}
 }

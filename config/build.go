@@ -4,6 +4,7 @@ import (
 	"github.com/rmqlb/rmqlb/amqpcheck"
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/httpcheck"
+	"github.com/rmqlb/rmqlb/mqttcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/vrrp"
@@ -131,6 +132,18 @@ func (ck *Check) HTTPConfig() httpcheck.Config {
 		Method:        ck.Method,
 		Path:          ck.Path,
 		Expect:        ck.Expect,
+		User:          ck.User,
+		Password:      ck.Password,
+		RefusedFails:  ck.OnLoginRefused == amqpcheck.RefusedDown,
+		ProxyProtocol: ck.ProxyProtocol,
+		TLS:           ck.TLS,
+	}
+}
+
+// MQTTConfig returns the mqttcheck.Config of an MQTT check.
+func (ck *Check) MQTTConfig() mqttcheck.Config {
+	return mqttcheck.Config{
+		Addr:          ck.Address,
 		User:          ck.User,
 		Password:      ck.Password,
 		RefusedFails:  ck.OnLoginRefused == amqpcheck.RefusedDown,

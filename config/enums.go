@@ -20,11 +20,14 @@ const (
 	// (package httpcheck): RabbitMQ's management and Prometheus plugins,
 	// and its health checks of a node's other listeners.
 	CheckHTTP
+	// CheckMQTT sends an MQTT CONNECT and reads the CONNACK (package
+	// mqttcheck): RabbitMQ's MQTT plugin.
+	CheckMQTT
 )
 
-var checkTypeNames = [...]string{CheckAMQP: "amqp", CheckTCP: "tcp", CheckNone: "none", CheckHTTP: "http"}
+var checkTypeNames = [...]string{CheckAMQP: "amqp", CheckTCP: "tcp", CheckNone: "none", CheckHTTP: "http", CheckMQTT: "mqtt"}
 
-// String returns "amqp", "tcp", "none" or "http".
+// String returns "amqp", "tcp", "none", "http" or "mqtt".
 func (t CheckType) String() string {
 	if int(t) < len(checkTypeNames) {
 		return checkTypeNames[t]
@@ -35,20 +38,20 @@ func (t CheckType) String() string {
 // aCheck names a check of type t with its article: "an amqp check", "a
 // tcp check".
 func (t CheckType) aCheck() string {
-	if t == CheckAMQP || t == CheckHTTP {
+	if t == CheckAMQP || t == CheckHTTP || t == CheckMQTT {
 		return "an " + t.String() + " check"
 	}
 	return "a " + t.String() + " check"
 }
 
-// ParseCheckType parses "amqp", "tcp", "none" or "http".
+// ParseCheckType parses "amqp", "tcp", "none", "http" or "mqtt".
 func ParseCheckType(s string) (CheckType, error) {
 	for i, n := range checkTypeNames {
 		if n == s {
 			return CheckType(i), nil
 		}
 	}
-	return 0, fmt.Errorf("must be amqp, http, tcp or none, not %q", s)
+	return 0, fmt.Errorf("must be amqp, http, mqtt, tcp or none, not %q", s)
 }
 
 // MarshalText encodes t as its String form.

@@ -809,8 +809,8 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		a, err := amqpcheck.ParseOnRefused(f.OnLoginRefused)
 		r.check(p.k("on_login_refused"), err)
 		c.OnLoginRefused = a
-		if c.Type != CheckAMQP && c.Type != CheckHTTP {
-			r.errf(p.k("on_login_refused"), "needs type amqp or http (%s does not log in)", c.Type.aCheck())
+		if c.Type == CheckTCP || c.Type == CheckNone {
+			r.errf(p.k("on_login_refused"), "needs type amqp, http or mqtt (%s does not log in)", c.Type.aCheck())
 		}
 	}
 	if c.Cluster != "" && c.Type != CheckAMQP {
@@ -822,8 +822,8 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		if c.TLS.Verify == "" {
 			c.TLS.Verify = checktls.VerifyFull
 		}
-		if c.Type != CheckAMQP && c.Type != CheckHTTP {
-			r.errf(p.k("tls"), "needs type amqp or http (%s does not speak TLS)", c.Type.aCheck())
+		if c.Type == CheckTCP || c.Type == CheckNone {
+			r.errf(p.k("tls"), "needs type amqp, http or mqtt (%s does not speak TLS)", c.Type.aCheck())
 		}
 	}
 	r.httpOf(p, f, &c)
@@ -832,6 +832,8 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		r.fields(p, c.AMQPConfig().Validate(), map[string]path{"addr": addrPath})
 	case CheckHTTP:
 		r.fields(p, c.HTTPConfig().Validate(), map[string]path{"addr": addrPath})
+	case CheckMQTT:
+		r.fields(p, c.MQTTConfig().Validate(), map[string]path{"addr": addrPath})
 	}
 	return c
 }

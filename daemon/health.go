@@ -13,18 +13,26 @@ import (
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/httpcheck"
+	"github.com/rmqlb/rmqlb/mqttcheck"
 )
 
 // NewChecker builds the checker of b: an AMQP handshake or login
-// (amqpcheck), an HTTP request (httpcheck), each with a PROXY protocol
-// LOCAL header when the backend is sent PROXY headers, or a TCP connect.
-// It fails for a backend without a check.
+// (amqpcheck), an HTTP request (httpcheck) or an MQTT CONNECT
+// (mqttcheck), each with a PROXY protocol LOCAL header when the backend
+// is sent PROXY headers, or a TCP connect. It fails for a backend without
+// a check.
 func NewChecker(b *config.Backend) (healthcheck.Checker, error) {
 	switch b.Check.Type {
 	case config.CheckTCP:
 		return &healthcheck.TCPCheck{Addr: b.Check.Address}, nil
 	case config.CheckHTTP:
 		c, err := httpcheck.New(b.Check.HTTPConfig())
+		if err != nil {
+			return nil, fmt.Errorf("setting up the check of %s: %w", b.ID, err)
+		}
+		return c, nil
+	case config.CheckMQTT:
+		c, err := mqttcheck.New(b.Check.MQTTConfig())
 		if err != nil {
 			return nil, fmt.Errorf("setting up the check of %s: %w", b.ID, err)
 		}

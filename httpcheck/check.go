@@ -178,20 +178,13 @@ func New(cfg Config) (*Check, error) {
 // connection this host cannot make for want of a file descriptor or socket
 // memory makes it inconclusive (healthcheck.Failed).
 func (c *Check) Check(ctx context.Context) healthcheck.Result {
-	conn, err := checkconn.Open(ctx, c.cfg.Addr, checkconn.Options{Dialer: &c.Dialer, ProxyHeader: c.cfg.ProxyProtocol, TLS: c.tls})
-	if err != nil {
-		if alert, ok := c.certificateRefused(err); ok {
-			return healthcheck.Result{Warning: "client certificate refused: " + alert}
-		}
-		return healthcheck.Failed(err)
+	conn, r := checkconn.Begin(ctx, c.cfg.Addr, checkconn.Options{Dialer: &c.Dialer, ProxyHeader: c.cfg.ProxyProtocol, TLS: c.tls, RefusedFails: c.cfg.RefusedFails})
+	if conn == nil {
+		return r
 	}
 	defer conn.Close()
-	r := healthcheck.Result{Warning: conn.TLSWarning, Certificates: conn.Certificates}
 	status, reason, err := c.ask(conn)
-	if alert, ok := c.certificateRefused(err); ok {
-		// Under TLS 1.3 the server refuses the certificate after the
-		// handshake: its alert comes with the answer.
-		r.Warning = strings.TrimPrefix(r.Warning+"; client certificate refused: "+alert, "; ")
+	if conn.CertificateRefused(err, &r) {
 		return r
 	}
 	if err != nil {
@@ -206,20 +199,9 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 		if !c.refused(status.code) {
 			return healthcheck.Failed(err)
 		}
-		r.Warning = strings.TrimPrefix(r.Warning+"; login refused: "+err.Error(), "; ")
+		checkconn.AddWarning(&r, "login refused: "+err.Error())
 	}
 	return r
-}
-
-// certificateRefused reports whether err is the server refusing the
-// check's TLS client certificate (checktls.CertificateRefused), which
-// passes the check with a warning as a refused login does
-// (Config.RefusedFails), and returns the server's alert.
-func (c *Check) certificateRefused(err error) (string, bool) {
-	if err == nil || c.cfg.RefusedFails {
-		return "", false
-	}
-	return checktls.CertificateRefused(err)
 }
 
 // refused reports whether code is the server refusing the check's login,

@@ -22,38 +22,8 @@ import (
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/fielderr"
 	"github.com/rmqlb/rmqlb/internal/testpki"
-	"github.com/rmqlb/rmqlb/proxyproto"
+	"github.com/rmqlb/rmqlb/internal/testserver"
 )
-
-// server is a loopback TCP server that serves each connection with a
-// handler of the test, and waits for them when the test ends.
-type server struct {
-	ln   net.Listener
-	addr netip.AddrPort
-	done chan struct{}
-}
-
-func startServer(t *testing.T, handle func(net.Conn)) *server {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{ln: ln, addr: netip.MustParseAddrPort(ln.Addr().String()), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			handle(c)
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-s.done })
-	return s
-}
 
 // answer is a handler that reads the request's head, hands it to got
 // (when not nil) and sends resp.
@@ -109,8 +79,8 @@ func runCheck(t *testing.T, cfg Config, timeout time.Duration) healthcheck.Resul
 func TestRequestGolden(t *testing.T) {
 	noLeaks(t)
 	got := make(chan string, 1)
-	s := startServer(t, answer("HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}", got))
-	r := runCheck(t, Config{Addr: s.addr, Path: "/api/health/checks/port-listener/1883?x=1", User: "rmqlb-check", Password: "s3cret"}, 2*time.Second)
+	addr := testserver.Start(t, answer("HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}", got))
+	r := runCheck(t, Config{Addr: addr, Path: "/api/health/checks/port-listener/1883?x=1", User: "rmqlb-check", Password: "s3cret"}, 2*time.Second)
 	if !r.Passed() || r.Info != "HTTP 200 OK" || r.Warning != "" {
 		t.Fatalf("result %+v, want a pass with info HTTP 200 OK", r)
 	}
@@ -119,7 +89,7 @@ func TestRequestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := strings.ReplaceAll(string(want), "\n", "\r\n")
-	w = strings.ReplaceAll(w, "ADDR", s.addr.String())
+	w = strings.ReplaceAll(w, "ADDR", addr.String())
 	if head := <-got; head != w {
 		t.Fatalf("request\n%q\nwant\n%q", head, w)
 	}
@@ -154,12 +124,12 @@ func TestStatuses(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := make(chan string, 1)
-			s := startServer(t, answer(tc.resp, got))
+			addr := testserver.Start(t, answer(tc.resp, got))
 			method := ""
 			if strings.HasPrefix(tc.name, "HEAD") {
 				method = "HEAD"
 			}
-			r := runCheck(t, Config{Addr: s.addr, Method: method, Path: "/p", Expect: tc.expect}, 2*time.Second)
+			r := runCheck(t, Config{Addr: addr, Method: method, Path: "/p", Expect: tc.expect}, 2*time.Second)
 			if tc.resp != "" || r.Passed() {
 				if head := <-got; !strings.HasPrefix(head, cmp.Or(method, "GET")+" /p HTTP/1.1\r\n") {
 					t.Fatalf("request %q", head)
@@ -202,9 +172,9 @@ func TestLoginRefused(t *testing.T) {
 			"", "GET /p: 503 Service Unavailable (want 200-399)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startServer(t, answer(tc.resp, nil))
+			addr := testserver.Start(t, answer(tc.resp, nil))
 			cfg := tc.cfg
-			cfg.Addr, cfg.Path = s.addr, "/p"
+			cfg.Addr, cfg.Path = addr, "/p"
 			r := runCheck(t, cfg, 2*time.Second)
 			if tc.failed != "" {
 				if r.Passed() || r.Err.Error() != tc.failed {
@@ -243,7 +213,7 @@ func TestFrozenServer(t *testing.T) {
 // check as soon as they pass MaxHead, not at its timeout.
 func TestEndlessHead(t *testing.T) {
 	noLeaks(t)
-	s := startServer(t, func(c net.Conn) {
+	addr := testserver.Start(t, func(c net.Conn) {
 		if _, err := readHead(bufio.NewReader(c)); err != nil {
 			return
 		}
@@ -255,7 +225,7 @@ func TestEndlessHead(t *testing.T) {
 			}
 		}
 	})
-	r := runCheck(t, Config{Addr: s.addr}, time.Minute)
+	r := runCheck(t, Config{Addr: addr}, time.Minute)
 	if r.Passed() || !errors.Is(r.Err, ErrTooLong) || errors.Is(r.Err, ErrTimeout) {
 		t.Fatalf("result %+v, want ErrTooLong", r)
 	}
@@ -275,30 +245,6 @@ func TestRefused(t *testing.T) {
 	r := runCheck(t, Config{Addr: addr}, 2*time.Second)
 	if r.Passed() || !errors.Is(r.Err, ErrRefused) || !strings.HasPrefix(r.Err.Error(), "connecting to "+addr.String()+": connection refused") {
 		t.Fatalf("result %+v, want refused", r)
-	}
-}
-
-// TestProxyHeader: with ProxyProtocol the check sends a PROXY v2 LOCAL
-// header before its request.
-func TestProxyHeader(t *testing.T) {
-	noLeaks(t)
-	got := make(chan proxyproto.Header, 1)
-	s := startServer(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		h, err := proxyproto.ReadHeader(br)
-		if err != nil {
-			return
-		}
-		got <- h
-		if _, err := readHead(br); err == nil {
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-		}
-	})
-	if r := runCheck(t, Config{Addr: s.addr, ProxyProtocol: true}, 2*time.Second); !r.Passed() {
-		t.Fatalf("failed: %v", r.Err)
-	}
-	if h := <-got; h.Version != 2 || h.Command != proxyproto.CommandLocal {
-		t.Fatalf("header %+v, want LOCAL", h)
 	}
 }
 
@@ -324,7 +270,7 @@ func TestHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	hosts := make(chan string, 8)
-	s := startServer(t, func(c net.Conn) {
+	addr := testserver.Start(t, func(c net.Conn) {
 		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{pair}})
 		defer tc.Close()
 		if tc.Handshake() != nil {
@@ -343,16 +289,16 @@ func TestHTTPS(t *testing.T) {
 		host string // the Host header, "" for a failure
 		want string
 	}{
-		{"full, by IP", checktls.Config{CAFile: ca.File, Verify: checktls.VerifyFull}, s.addr.String(), ""},
-		{"full, by name", checktls.Config{CAFile: ca.File, ServerName: "rmq1.test", Verify: checktls.VerifyFull}, "rmq1.test:" + itoa(s.addr.Port()), ""},
-		{"chain, any name", checktls.Config{CAFile: ca.File, ServerName: "other.test", Verify: checktls.VerifyChain}, "other.test:" + itoa(s.addr.Port()), ""},
+		{"full, by IP", checktls.Config{CAFile: ca.File, Verify: checktls.VerifyFull}, addr.String(), ""},
+		{"full, by name", checktls.Config{CAFile: ca.File, ServerName: "rmq1.test", Verify: checktls.VerifyFull}, "rmq1.test:" + itoa(addr.Port()), ""},
+		{"chain, any name", checktls.Config{CAFile: ca.File, ServerName: "other.test", Verify: checktls.VerifyChain}, "other.test:" + itoa(addr.Port()), ""},
 		{"another CA", checktls.Config{CAFile: other.File, Verify: checktls.VerifyFull}, "", "TLS handshake failed: tls: failed to verify certificate"},
 		{"wrong name", checktls.Config{CAFile: ca.File, ServerName: "rmq2.test", Verify: checktls.VerifyFull}, "", "TLS handshake failed: tls: failed to verify certificate"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.tls
-			r := runCheck(t, Config{Addr: s.addr, TLS: &c}, 2*time.Second)
+			r := runCheck(t, Config{Addr: addr, TLS: &c}, 2*time.Second)
 			if tc.host == "" {
 				if r.Passed() || !strings.Contains(r.Err.Error(), tc.want) {
 					t.Fatalf("result %+v, want a failure with %q", r, tc.want)
@@ -403,7 +349,7 @@ func TestClientCertificateRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, func(c net.Conn) {
+	addr := testserver.Start(t, func(c net.Conn) {
 		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: roots.RootCAs, ClientAuth: tls.RequireAndVerifyClientCert})
 		defer tc.Close()
 		if tc.Handshake() != nil {
@@ -427,7 +373,7 @@ func TestClientCertificateRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := checktls.Config{CAFile: ca.File, CertFile: tc.cert.CertFile, KeyFile: tc.cert.KeyFile, Verify: checktls.VerifyFull}
-			r := runCheck(t, Config{Addr: s.addr, TLS: &cfg, RefusedFails: tc.fails}, 2*time.Second)
+			r := runCheck(t, Config{Addr: addr, TLS: &cfg, RefusedFails: tc.fails}, 2*time.Second)
 			switch {
 			case tc.failed != "":
 				if r.Passed() || !strings.Contains(r.Err.Error(), "remote error: tls") {

@@ -15,14 +15,16 @@ import (
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
 )
 
-// TestE2EManagement runs a real RabbitMQ node with its management plugin
-// on h1 behind two listeners of rmqlb, one checking the node with an http
-// check of the plugin's alarms health check (as a monitoring user), the
-// other with a TCP connect:
+// TestE2EManagement runs a real RabbitMQ node with its management and
+// MQTT plugins on h1 behind three listeners of rmqlb: one checking the
+// node with an http check of the management plugin's alarms health check
+// (as a monitoring user), one with a TCP connect of the same port, and
+// one of the MQTT listener with an mqtt check:
 //   - an HTTP client reads the management API through the proxy;
-//   - the node frozen with SIGSTOP goes DOWN under the http check, with
-//     the timeout as its reason, while the TCP connect, which the frozen
-//     node's kernel still completes, keeps the other listener's backend UP;
+//   - the node frozen with SIGSTOP goes DOWN under the http and the mqtt
+//     checks, with the timeout as its reason, while the TCP connect,
+//     which the frozen node's kernel still completes, keeps the other
+//     listener's backend UP;
 //   - thawed, the node is UP again;
 //   - the check user's password changed on the cluster, the node answers
 //     401, and the backend stays in service, DEGRADED with the refusal.
@@ -35,12 +37,14 @@ func TestE2EManagement(t *testing.T) {
 	h1 := l.Host("h1")
 	mgmt := netip.AddrPortFrom(h1.Addr, 15672)
 	n := startRabbitWith(t, h1, rabbittest.Options{Name: "mgmt",
-		Plugins: []string{"rabbitmq_management"},
+		Plugins: []string{"rabbitmq_management", "rabbitmq_mqtt"},
 		Config: []string{"loopback_users.guest = false",
-			"management.tcp.ip = " + h1.Addr.String(), "management.tcp.port = 15672"},
+			"management.tcp.ip = " + h1.Addr.String(), "management.tcp.port = 15672",
+			"mqtt.listeners.tcp.default = " + netip.AddrPortFrom(h1.Addr, 1883).String()},
 	})
 	n.MustCtl(t, "add_user", "rmqlb-monitor", "s3cret")
 	n.MustCtl(t, "set_user_tags", "rmqlb-monitor", "monitoring")
+	n.MustCtl(t, "set_permissions", "-p", "/", "rmqlb-monitor", "^$", "^$", "^$") // the MQTT check's login
 
 	bind := netip.AddrPortFrom(h1.Addr, 15682)
 	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: fmt.Sprintf(`  - name: mgmt
@@ -53,11 +57,17 @@ func TestE2EManagement(t *testing.T) {
     check: {type: tcp, interval: 500ms, timeout: 400ms, rise: 1, fall: 2}
     backends:
       - {name: rmq1t, address: %s}
-`, bind, mgmt, netip.AddrPortFrom(h1.Addr, 15683), mgmt)})
+  - name: mqtt
+    bind: %s
+    check: {type: mqtt, user: rmqlb-monitor, password: s3cret, interval: 500ms, timeout: 400ms, rise: 1, fall: 2}
+    backends:
+      - {name: rmq1m, address: %s}
+`, bind, mgmt, netip.AddrPortFrom(h1.Addr, 15683), mgmt, netip.AddrPortFrom(h1.Addr, 11883), netip.AddrPortFrom(h1.Addr, 1883))})
 
 	// The management plugin listens a moment after the node booted.
 	d.waitBackendState(t, "rmq1", "up", 60*time.Second)
 	d.waitBackendState(t, "rmq1t", "up", 10*time.Second)
+	d.waitBackendState(t, "rmq1m", "up", 10*time.Second)
 
 	client := l.Host("client")
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
@@ -90,6 +100,10 @@ func TestE2EManagement(t *testing.T) {
 	if !strings.Contains(detail, "GET /api/health/checks/alarms: timeout after") {
 		t.Errorf("frozen node's reason: %s, want the request's timeout", detail)
 	}
+	detail = d.waitBackendState(t, "rmq1m", "down", 10*time.Second)
+	if !strings.Contains(detail, "MQTT CONNECT: timeout after") {
+		t.Errorf("frozen node's reason under the mqtt check: %s, want the CONNECT's timeout", detail)
+	}
 	if state, det, err := d.backendState("rmq1t"); err != nil || state != "up" {
 		t.Errorf("the TCP connect check of the frozen node: %s %s %v, want UP (its kernel accepts)", state, det, err)
 	}
@@ -97,6 +111,7 @@ func TestE2EManagement(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitBackendState(t, "rmq1", "up", 15*time.Second)
+	d.waitBackendState(t, "rmq1m", "up", 15*time.Second)
 
 	// The check user's password changed on the cluster: every node answers
 	// 401, and the backend stays in service, DEGRADED with the refusal.
@@ -113,6 +128,9 @@ func TestE2EManagement(t *testing.T) {
 			fmt.Errorf("check of the backend whose user's password changed: %s, want DEGRADED with the refusal", raw)
 	}); err != nil {
 		t.Fatal(err)
+	}
+	if state, det, err := d.backendState("rmq1m"); err != nil || state == "down" {
+		t.Errorf("the mqtt check whose user's password changed: %s %s %v, want in service", state, det, err)
 	}
 	n.MustCtl(t, "change_password", "rmqlb-monitor", "s3cret")
 	d.waitBackendState(t, "rmq1", "up", 10*time.Second)

@@ -21,6 +21,7 @@ var (
 		"checktls/...",
 		"checkconn/...",
 		"httpcheck/...",
+		"mqttcheck/...",
 		"backend/...",
 		"internal/clock/...",
 		"internal/fielderr/...",
@@ -48,7 +49,8 @@ var (
 	// integration tests, real RabbitMQ nodes, the benchmark's lab and
 	// loads, the test tools of CI, the metrics checks of the tests, a
 	// fake service manager, the slack of wall-clock bounds, the
-	// certificates of the tests and the free ports they name.
+	// certificates of the tests, the free ports they name and the
+	// loopback servers the checks' tests talk to.
 	TestSupport = []string{
 		"integration/...",
 		"bench/...",
@@ -60,6 +62,7 @@ var (
 		"internal/wallclock/...",
 		"internal/testpki/...",
 		"internal/freeport/...",
+		"internal/testserver/...",
 	}
 )
 

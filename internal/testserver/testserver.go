@@ -1,0 +1,39 @@
+// Package testserver runs loopback TCP servers for the tests of the
+// health checks: a listener whose connections a test's function serves,
+// one after another.
+package testserver
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+)
+
+// Start listens on a free port of 127.0.0.1 and serves each connection
+// with serve, one after another, closing it when serve returns, until t
+// ends: then it closes the listener and waits for the connection being
+// served, so that no goroutine of it outlives t. It returns the address.
+func Start(t testing.TB, serve func(net.Conn)) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			serve(c)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
