@@ -353,7 +353,7 @@ func (t *haT) servers(l *listener, back haProxy) {
 				how = "the HTTP check of its section (check type: http)"
 			} else if t.tlsCheck(l, b, sp) {
 				how = "an AMQP handshake over TLS, with its check-ssl settings (check tls)"
-			} else if why := tcpCheck(b); why != "" {
+			} else if why := portCheck(b); why != "" {
 				how = why
 			}
 			t.ns.change(ln.pos, ln.text(), "HAProxy does not check this server: rmqlb checks it with "+how+" (write check type: none to leave it unchecked)")
@@ -391,10 +391,10 @@ func (t *haT) servers(l *listener, back haProxy) {
 					noted[o.dir] = true
 				}
 			} else if !t.tlsCheck(l, b, sp) {
-				switch tcp := tcpCheck(b); {
+				switch tcp := portCheck(b); {
 				case tcp == "":
 					why = whyTCPCheck
-				case b.check.tls != (checkTLS{}):
+				case b.check.tls != (checkTLS{}) || b.check.typ == "mqtt":
 					why = "becomes " + tcp
 				default:
 					why = ""

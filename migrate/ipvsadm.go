@@ -61,7 +61,7 @@ func translateIPVSAdm(rules []*ipvsRule, ns *notes) []*listener {
 		}
 		amqp, tcp := false, ""
 		for _, b := range l.backends {
-			if why := tcpCheck(b); why == "" {
+			if why := portCheck(b); why == "" {
 				amqp = true
 			} else if tcp == "" {
 				tcp = why

@@ -171,10 +171,10 @@ func (t *kaT) sorryServer(l *listener, n *kaNode, s kaCheckSettings) *backend {
 }
 
 // uncheckedNote sets up the check of b, a server keepalived does not
-// check (tcpCheck), and says how rmqlb checks it instead.
+// check (portCheck), and says how rmqlb checks it instead.
 func uncheckedNote(b *backend) string {
 	how := "an AMQP handshake"
-	if why := tcpCheck(b); why != "" {
+	if why := portCheck(b); why != "" {
 		how = why
 	}
 	return "keepalived does not check it: rmqlb checks it with " + how + " (write check type: none to leave it unchecked)"
@@ -333,13 +333,14 @@ func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool)
 		if moved := brokerCheck(b); moved != "" {
 			t.ns.change(tcp.pos, tcp.text(), moved)
 		} else {
-			switch why := tcpCheck(b); {
+			switch why := portCheck(b); {
 			case why == "" && *first:
 				l.later = append(l.later, Note{Pos: tcp.pos, Directive: tcp.text(), Kind: Changed, Why: whyTCPCheck})
 				*first = false
-			case b.check.tls.verify != "":
+			case b.check.tls.verify != "" || b.check.typ == "mqtt":
 				// A TCP connect to the AMQPS port: the check now speaks
-				// TLS and verifies nothing, which the operator should see.
+				// TLS and verifies nothing; to the MQTT port, it speaks
+				// MQTT: which the operator should see.
 				t.ns.change(tcp.pos, tcp.text(), "becomes "+why)
 			}
 		}
@@ -347,7 +348,7 @@ func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool)
 		t.ns.change(n.pos, n.text(), uncheckedNote(b))
 	} else {
 		// Its checkers are reported: rmqlb's check, by its port.
-		tcpCheck(b)
+		portCheck(b)
 	}
 	b.check.schedule(s)
 	b.inhibit = s.inhibit

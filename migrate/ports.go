@@ -9,6 +9,13 @@ import (
 // AMQP handshake over TLS.
 const amqpsPort = 5671
 
+// mqttPort and mqttsPort are RabbitMQ's MQTT ports, in clear and over
+// TLS: a check there is rmqlb's MQTT CONNECT.
+const (
+	mqttPort  = 1883
+	mqttsPort = 8883
+)
+
 // amqpless names RabbitMQ's well-known ports that do not speak AMQP 0-9-1
 // in clear text. rmqlb's default check, an AMQP handshake, fails there
 // on a healthy node, so a check of one of them is a TCP connect instead
@@ -30,12 +37,14 @@ var amqpless = map[uint16]string{
 	25672:     "inter-node port",
 }
 
-// tcpCheck makes b's check a TCP connect when it goes to one of those
-// ports, or an AMQP handshake over TLS when it goes to amqpsPort, and then
-// returns what it became and why, for a note ("" when the check stays an
-// AMQP handshake in clear). The TLS check verifies no certificate: the
-// inputs name no roots, and their own check verified nothing either.
-func tcpCheck(b *backend) string {
+// portCheck makes b's check a TCP connect when it goes to one of those
+// ports, an MQTT CONNECT when it goes to RabbitMQ's MQTT port (over TLS
+// to its MQTT over TLS port), or an AMQP handshake over TLS when it goes
+// to amqpsPort, and then returns what it became and why, for a note (""
+// when the check stays an AMQP handshake in clear). A check over TLS
+// verifies no certificate: the inputs name no roots, and their own check
+// verified nothing either.
+func portCheck(b *backend) string {
 	port := checkPort(b)
 	what, ok := amqpless[port]
 	if !ok {
@@ -44,6 +53,14 @@ func tcpCheck(b *backend) string {
 	if port == amqpsPort {
 		b.check.tls = checkTLS{verify: "none"}
 		return fmt.Sprintf("an AMQP handshake over TLS (check tls: {verify: none}; add ca_file and verify: chain or full to check the broker's certificate): port %d is RabbitMQ's %s", port, what)
+	}
+	switch port {
+	case mqttPort:
+		b.check.typ = "mqtt"
+		return fmt.Sprintf("an MQTT CONNECT (check type: mqtt), which fails for a frozen node: port %d is RabbitMQ's %s, where an AMQP handshake fails", port, what)
+	case mqttsPort:
+		b.check.typ, b.check.tls = "mqtt", checkTLS{verify: "none"}
+		return fmt.Sprintf("an MQTT CONNECT over TLS (check type: mqtt, tls: {verify: none}; add ca_file and verify: chain or full to check the broker's certificate), which fails for a frozen node: port %d is RabbitMQ's %s, where an AMQP handshake fails", port, what)
 	}
 	b.check.typ = "tcp"
 	return fmt.Sprintf("a TCP connect (check type: tcp): port %d is RabbitMQ's %s, where an AMQP handshake fails", port, what)
@@ -70,7 +87,7 @@ func brokerCheck(b *backend) string {
 	}
 	b.check.address = netip.AddrPort{}
 	how := "an AMQP handshake"
-	if tcp := tcpCheck(b); tcp != "" {
+	if tcp := portCheck(b); tcp != "" {
 		how = tcp
 	}
 	return fmt.Sprintf("the check went to port %d, RabbitMQ's %s: rmqlb checks the broker's own port, %d, with %s, which fails for a frozen broker where a TCP connect to port %d (all rmqlb could make there) passes; "+
