@@ -340,8 +340,7 @@ func New(cfg Config) (*Check, error) {
 	}
 	c := &Check{cfg: cfg.WithDefaults(), http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
 	if cfg.TLS != nil {
-		t := *cfg.TLS
-		f, err := checktls.NewFiles(&t, cfg.Addr)
+		f, err := checktls.NewFiles(*cfg.TLS, cfg.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("configuring AMQP check: tls: %w", err)
 		}

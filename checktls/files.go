@@ -44,9 +44,9 @@ type Files struct {
 }
 
 // NewFiles reads the files of t for a check of addr (see Config.Load) and fails when one
-// cannot be read or parsed. It keeps t, which the caller must not change afterwards.
-func NewFiles(t *Config, addr netip.AddrPort) (*Files, error) {
-	f := &Files{t: t, addr: addr}
+// cannot be read or parsed. It keeps a copy of t.
+func NewFiles(t Config, addr netip.AddrPort) (*Files, error) {
+	f := &Files{t: &t, addr: addr}
 	f.stamps = f.stampNow()
 	cfg, err := t.Load(addr)
 	if err != nil {

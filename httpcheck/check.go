@@ -158,14 +158,13 @@ func New(cfg Config) (*Check, error) {
 	}
 	c := &Check{cfg: cfg, target: target, host: cfg.Addr.String()}
 	if cfg.TLS != nil {
-		t := *cfg.TLS
-		f, err := checktls.NewFiles(&t, cfg.Addr)
+		f, err := checktls.NewFiles(*cfg.TLS, cfg.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("configuring HTTP check: tls: %w", err)
 		}
 		c.tls = f
-		if t.ServerName != "" {
-			c.host = net.JoinHostPort(t.ServerName, fmt.Sprint(cfg.Addr.Port()))
+		if name := cfg.TLS.ServerName; name != "" {
+			c.host = net.JoinHostPort(name, fmt.Sprint(cfg.Addr.Port()))
 		}
 	}
 	return c, nil

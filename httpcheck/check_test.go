@@ -16,8 +16,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"go.uber.org/goleak"
-
 	"github.com/rmqlb/rmqlb/checktls"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/fielderr"
@@ -55,13 +53,6 @@ func readHead(r *bufio.Reader) (string, error) {
 	}
 }
 
-// noLeaks fails t when goroutines it started outlive it, its servers'
-// included (checked after every cleanup of t).
-func noLeaks(t *testing.T) {
-	opt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
-}
-
 func runCheck(t *testing.T, cfg Config, timeout time.Duration) healthcheck.Result {
 	t.Helper()
 	c, err := New(cfg)
@@ -77,7 +68,7 @@ func runCheck(t *testing.T, cfg Config, timeout time.Duration) healthcheck.Resul
 // its Host, the check's user agent, basic authentication and
 // "Connection: close", byte for byte.
 func TestRequestGolden(t *testing.T) {
-	noLeaks(t)
+	testserver.NoLeaks(t)
 	got := make(chan string, 1)
 	addr := testserver.Start(t, answer("HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}", got))
 	r := runCheck(t, Config{Addr: addr, Path: "/api/health/checks/port-listener/1883?x=1", User: "rmqlb-check", Password: "s3cret"}, 2*time.Second)
@@ -98,7 +89,7 @@ func TestRequestGolden(t *testing.T) {
 // TestStatuses: the answer's status passes or fails the check as Expect
 // says, and a failing one's reason is the server's.
 func TestStatuses(t *testing.T) {
-	noLeaks(t)
+	testserver.NoLeaks(t)
 	tests := []struct {
 		name   string
 		resp   string
@@ -152,7 +143,7 @@ func TestStatuses(t *testing.T) {
 // the refusal as a warning, or fails it with RefusedFails; without a
 // user, and for other statuses, it fails.
 func TestLoginRefused(t *testing.T) {
-	noLeaks(t)
+	testserver.NoLeaks(t)
 	for _, tc := range []struct {
 		name   string
 		resp   string
@@ -193,7 +184,7 @@ func TestLoginRefused(t *testing.T) {
 // never answers (a frozen node) fails the check at its timeout, with an
 // error the scheduler takes for a timeout.
 func TestFrozenServer(t *testing.T) {
-	noLeaks(t)
+	testserver.NoLeaks(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +203,7 @@ func TestFrozenServer(t *testing.T) {
 // TestEndlessHead: a server that sends headers without end fails the
 // check as soon as they pass MaxHead, not at its timeout.
 func TestEndlessHead(t *testing.T) {
-	noLeaks(t)
+	testserver.NoLeaks(t)
 	addr := testserver.Start(t, func(c net.Conn) {
 		if _, err := readHead(bufio.NewReader(c)); err != nil {
 			return
@@ -248,16 +239,11 @@ func TestRefused(t *testing.T) {
 	}
 }
 
-// TestHTTPS: over TLS the check verifies the server's certificate as its
-// checktls.Config says, and reports the certificates of the session.
-func TestHTTPS(t *testing.T) {
-	noLeaks(t)
-	dir := t.TempDir()
-	ca, err := testpki.NewCA(dir, "lab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := testpki.NewCA(dir, "other")
+// newPKI returns a CA of the test and a server certificate it signed for
+// 127.0.0.1 and rmq1.test, with its key.
+func newPKI(t *testing.T) (*testpki.CA, tls.Certificate) {
+	t.Helper()
+	ca, err := testpki.NewCA(t.TempDir(), "lab")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,6 +252,18 @@ func TestHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	pair, err := tls.LoadX509KeyPair(srv.CertFile, srv.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, pair
+}
+
+// TestHTTPS: over TLS the check verifies the server's certificate as its
+// checktls.Config says, and reports the certificates of the session.
+func TestHTTPS(t *testing.T) {
+	testserver.NoLeaks(t)
+	ca, pair := newPKI(t)
+	other, err := testpki.NewCA(t.TempDir(), "other")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,25 +321,13 @@ func TestHTTPS(t *testing.T) {
 // with its alert as a warning, as a refused login does, or fails it with
 // RefusedFails; a good certificate passes it clean.
 func TestClientCertificateRefused(t *testing.T) {
-	noLeaks(t)
-	dir := t.TempDir()
-	ca, err := testpki.NewCA(dir, "lab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ca.Server("rmq1", nil, []netip.Addr{netip.MustParseAddr("127.0.0.1")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	testserver.NoLeaks(t)
+	ca, pair := newPKI(t)
 	good, err := ca.Client("rmqlb-check")
 	if err != nil {
 		t.Fatal(err)
 	}
 	expired, err := ca.ExpiredClient("rmqlb-check-old")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.LoadX509KeyPair(srv.CertFile, srv.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}

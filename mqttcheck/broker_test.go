@@ -25,9 +25,9 @@ func TestRabbitMQ(t *testing.T) {
 	n.MustCtl(t, "set_permissions", "-p", "/", "monitor", ".*", ".*", ".*")
 	// The plugin listens a moment after the node booted.
 	deadline := time.Now().Add(30 * time.Second)
-	for r := check(t, Config{Addr: addr}, time.Second); !r.ok; r = check(t, Config{Addr: addr}, time.Second) {
+	for r := check(t, Config{Addr: addr}, time.Second); !r.Passed(); r = check(t, Config{Addr: addr}, time.Second) {
 		if time.Now().After(deadline) {
-			t.Fatalf("MQTT listener never answered: %v", r.err)
+			t.Fatalf("MQTT listener never answered: %v", r.Err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -47,7 +47,7 @@ func TestRabbitMQ(t *testing.T) {
 			cfg.Addr = addr
 			r := check(t, cfg, 5*time.Second)
 			t.Logf("%+v", r)
-			if !r.ok || !strings.HasPrefix(r.info, tc.info) || !strings.HasPrefix(r.warning, tc.warning) || (tc.warning == "") != (r.warning == "") {
+			if !r.Passed() || !strings.HasPrefix(r.Info, tc.info) || !strings.HasPrefix(r.Warning, tc.warning) || (tc.warning == "") != (r.Warning == "") {
 				t.Fatalf("result %+v, want a pass with info %q..., warning %q...", r, tc.info, tc.warning)
 			}
 		})
@@ -63,15 +63,15 @@ func TestRabbitMQ(t *testing.T) {
 		}
 	}()
 	r := check(t, Config{Addr: addr}, time.Second)
-	if r.ok || !errors.Is(r.err, checkconn.ErrTimeout) {
+	if r.Passed() || !errors.Is(r.Err, checkconn.ErrTimeout) {
 		t.Fatalf("frozen node: %+v, want a timeout", r)
 	}
-	t.Logf("frozen node: %v", r.err)
+	t.Logf("frozen node: %v", r.Err)
 	thawed = true
 	if err := n.Thaw(); err != nil {
 		t.Fatal(err)
 	}
-	if r := check(t, Config{Addr: addr}, 10*time.Second); !r.ok {
-		t.Fatalf("thawed node: %v", r.err)
+	if r := check(t, Config{Addr: addr}, 10*time.Second); !r.Passed() {
+		t.Fatalf("thawed node: %v", r.Err)
 	}
 }

@@ -83,8 +83,7 @@ func New(cfg Config) (*Check, error) {
 	}
 	c := &Check{cfg: cfg}
 	if cfg.TLS != nil {
-		t := *cfg.TLS
-		f, err := checktls.NewFiles(&t, cfg.Addr)
+		f, err := checktls.NewFiles(*cfg.TLS, cfg.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("configuring MQTT check: tls: %w", err)
 		}

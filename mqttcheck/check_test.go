@@ -11,18 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/rmqlb/rmqlb/checkconn"
+	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/testserver"
 )
-
-// noLeaks fails t when goroutines it started outlive it, its fake
-// brokers included (checked after every cleanup of t).
-func noLeaks(t *testing.T) {
-	opt := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
-}
 
 // readConnect reads a CONNECT packet from r and returns it whole.
 func readConnect(r *bufio.Reader) ([]byte, error) {
@@ -67,12 +59,8 @@ func acking(code ReturnCode, got chan<- [2][]byte) func(net.Conn) {
 	}
 }
 
-func check(t *testing.T, cfg Config, timeout time.Duration) (r struct {
-	ok            bool
-	err           error
-	warning, info string
-	inconclusive  bool
-}) {
+// check runs one check of cfg within timeout.
+func check(t *testing.T, cfg Config, timeout time.Duration) healthcheck.Result {
 	t.Helper()
 	c, err := New(cfg)
 	if err != nil {
@@ -80,15 +68,13 @@ func check(t *testing.T, cfg Config, timeout time.Duration) (r struct {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	res := c.Check(ctx)
-	r.ok, r.err, r.warning, r.info, r.inconclusive = res.Passed(), res.Err, res.Warning, res.Info, res.Inconclusive
-	return r
+	return c.Check(ctx)
 }
 
 // TestCheck: what each CONNACK, and each server that sends none, makes of
 // the check.
 func TestCheck(t *testing.T) {
-	noLeaks(t)
+	testserver.NoLeaks(t)
 	tests := []struct {
 		name    string
 		serve   func(net.Conn)
@@ -114,12 +100,12 @@ func TestCheck(t *testing.T) {
 			cfg.Addr = testserver.Start(t, tc.serve)
 			r := check(t, cfg, 2*time.Second)
 			if tc.err != "" {
-				if r.ok || r.inconclusive || !strings.HasPrefix(r.err.Error(), tc.err) {
+				if r.Passed() || r.Inconclusive || !strings.HasPrefix(r.Err.Error(), tc.err) {
 					t.Fatalf("result %+v, want a failure %q", r, tc.err)
 				}
 				return
 			}
-			if !r.ok || r.info != tc.info || r.warning != tc.warning {
+			if !r.Passed() || r.Info != tc.info || r.Warning != tc.warning {
 				t.Fatalf("result %+v, want a pass with info %q, warning %q", r, tc.info, tc.warning)
 			}
 		})
@@ -130,13 +116,13 @@ func TestCheck(t *testing.T) {
 // credentials and a client identifier of its own each time, and a
 // DISCONNECT once accepted.
 func TestConnectSent(t *testing.T) {
-	noLeaks(t)
+	testserver.NoLeaks(t)
 	got := make(chan [2][]byte, 2)
 	addr := testserver.Start(t, acking(Accepted, got))
 	var ids []string
 	for range 2 {
-		if r := check(t, Config{Addr: addr, User: "vhost:monitor", Password: "s3cret"}, 2*time.Second); !r.ok {
-			t.Fatalf("failed: %v", r.err)
+		if r := check(t, Config{Addr: addr, User: "vhost:monitor", Password: "s3cret"}, 2*time.Second); !r.Passed() {
+			t.Fatalf("failed: %v", r.Err)
 		}
 		pkt := <-got
 		connect, after := pkt[0], pkt[1]
@@ -162,7 +148,7 @@ func TestConnectSent(t *testing.T) {
 // frozen node) fails the check at its timeout, with an error the
 // scheduler takes for a timeout.
 func TestFrozen(t *testing.T) {
-	noLeaks(t)
+	testserver.NoLeaks(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +156,7 @@ func TestFrozen(t *testing.T) {
 	defer ln.Close()
 	r := check(t, Config{Addr: netip.MustParseAddrPort(ln.Addr().String())}, 200*time.Millisecond)
 	var to interface{ Timeout() bool }
-	if r.ok || !errors.Is(r.err, checkconn.ErrTimeout) || !errors.As(r.err, &to) || !strings.HasPrefix(r.err.Error(), "MQTT CONNECT: timeout after ") {
+	if r.Passed() || !errors.Is(r.Err, checkconn.ErrTimeout) || !errors.As(r.Err, &to) || !strings.HasPrefix(r.Err.Error(), "MQTT CONNECT: timeout after ") {
 		t.Fatalf("result %+v, want a timeout", r)
 	}
 }

@@ -1,12 +1,15 @@
 // Package testserver runs loopback TCP servers for the tests of the
 // health checks: a listener whose connections a test's function serves,
-// one after another.
+// one after another; and checks that none of a test's goroutines, its
+// servers' included, outlive it.
 package testserver
 
 import (
 	"net"
 	"net/netip"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // Start listens on a free port of 127.0.0.1 and serves each connection
@@ -36,4 +39,12 @@ func Start(t testing.TB, serve func(net.Conn)) netip.AddrPort {
 		<-done
 	})
 	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// NoLeaks fails t when goroutines started since the call outlive t,
+// those of its servers included: it checks after every cleanup of t,
+// Start's among them, so call it first.
+func NoLeaks(t testing.TB) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 }
