@@ -1,8 +1,6 @@
 package httpcheck
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/freeport"
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
+	"github.com/rmqlb/rmqlb/internal/testserver"
 )
 
 // TestRabbitMQManagement: against a real RabbitMQ node's management
@@ -33,14 +32,7 @@ func TestRabbitMQManagement(t *testing.T) {
 		cfg.Addr = mgmt
 		return runCheck(t, cfg, timeout)
 	}
-	// The management plugin listens a moment after the node booted.
-	deadline := time.Now().Add(30 * time.Second)
-	for r := check(Config{}, time.Second); !r.Passed(); r = check(Config{}, time.Second) {
-		if time.Now().After(deadline) {
-			t.Fatalf("management UI never answered: %v", r.Err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testserver.WaitPass(t, "management UI", func(timeout time.Duration) healthcheck.Result { return check(Config{}, timeout) })
 	amqpPort := fmt.Sprint(n.Addr.Port())
 	tests := []struct {
 		name string
@@ -88,31 +80,7 @@ func TestRabbitMQManagement(t *testing.T) {
 		})
 	}
 
-	if err := n.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	thawed := false
-	defer func() {
-		if !thawed {
-			n.Thaw()
-		}
-	}()
-	tcp := &healthcheck.TCPCheck{Addr: mgmt}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	if r := tcp.Check(ctx); !r.Passed() {
-		t.Fatalf("TCP connect to the frozen node's management port: %v (the kernel should complete it)", r.Err)
-	}
-	r := check(Config{Path: "/api/health/checks/alarms", User: "monitor", Password: "s3cret"}, time.Second)
-	if r.Passed() || !errors.Is(r.Err, ErrTimeout) {
-		t.Fatalf("frozen node: %+v, want a timeout", r)
-	}
-	t.Logf("frozen node: %v", r.Err)
-	thawed = true
-	if err := n.Thaw(); err != nil {
-		t.Fatal(err)
-	}
-	if r := check(Config{Path: "/api/health/checks/alarms", User: "monitor", Password: "s3cret"}, 10*time.Second); !r.Passed() {
-		t.Fatalf("thawed node: %v", r.Err)
-	}
+	testserver.Frozen(t, n, mgmt, func(timeout time.Duration) healthcheck.Result {
+		return check(Config{Path: "/api/health/checks/alarms", User: "monitor", Password: "s3cret"}, timeout)
+	})
 }

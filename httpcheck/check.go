@@ -13,7 +13,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/rmqlb/rmqlb/checkconn"
@@ -86,10 +85,7 @@ func (c Config) WithDefaults() Config {
 // *fielderr.Error named after the field's key in the configuration file
 // ("addr", "path", "expect_status", "tls.verify", ...), joined.
 func (c Config) Validate() error {
-	var errs []error
-	if !c.Addr.IsValid() || c.Addr.Port() == 0 {
-		errs = append(errs, fielderr.New("addr", "must be ip:port"))
-	}
+	errs := checkconn.Validate(c.Addr, c.User, c.Password, c.TLS)
 	switch c.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodOptions:
 	default:
@@ -105,12 +101,6 @@ func (c Config) Validate() error {
 			errs = append(errs, fielderr.New("expect_status", "%d-%d is not a range of status codes (100..599)", r.From, r.To))
 			break
 		}
-	}
-	if c.Password != "" && c.User == "" {
-		errs = append(errs, fielderr.New("user", "is required with password"))
-	}
-	if c.TLS != nil {
-		errs = append(errs, c.TLS.Validate()...)
 	}
 	return errors.Join(errs...)
 }
@@ -156,16 +146,13 @@ func New(cfg Config) (*Check, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuring HTTP check: path: %w", err)
 	}
-	c := &Check{cfg: cfg, target: target, host: cfg.Addr.String()}
-	if cfg.TLS != nil {
-		f, err := checktls.NewFiles(*cfg.TLS, cfg.Addr)
-		if err != nil {
-			return nil, fmt.Errorf("configuring HTTP check: tls: %w", err)
-		}
-		c.tls = f
-		if name := cfg.TLS.ServerName; name != "" {
-			c.host = net.JoinHostPort(name, fmt.Sprint(cfg.Addr.Port()))
-		}
+	f, err := checkconn.TLSFiles(cfg.TLS, cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("configuring HTTP check: tls: %w", err)
+	}
+	c := &Check{cfg: cfg, target: target, host: cfg.Addr.String(), tls: f}
+	if cfg.TLS != nil && cfg.TLS.ServerName != "" {
+		c.host = net.JoinHostPort(cfg.TLS.ServerName, fmt.Sprint(cfg.Addr.Port()))
 	}
 	return c, nil
 }
@@ -268,17 +255,7 @@ func reasonOf(body []byte) string {
 		// Not an HTML page, whose first line says nothing.
 		s, _, _ = strings.Cut(string(body), "\n")
 	}
-	s = strings.TrimSpace(strings.ToValidUTF8(s, "?"))
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > 200 {
-		s = strings.ToValidUTF8(s[:200], "") + "..."
-	}
-	return s
+	return checkconn.Reason(s)
 }
 
 // Errors a check fails with, wrapped with what was happening.

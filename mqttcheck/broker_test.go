@@ -1,15 +1,15 @@
 package mqttcheck
 
 import (
-	"errors"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rmqlb/rmqlb/checkconn"
+	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/freeport"
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
+	"github.com/rmqlb/rmqlb/internal/testserver"
 )
 
 // TestRabbitMQ: against a real RabbitMQ node's MQTT plugin the check
@@ -23,14 +23,11 @@ func TestRabbitMQ(t *testing.T) {
 		Config:  []string{"mqtt.listeners.tcp.default = " + addr.String()}})
 	n.MustCtl(t, "add_user", "monitor", "s3cret")
 	n.MustCtl(t, "set_permissions", "-p", "/", "monitor", ".*", ".*", ".*")
-	// The plugin listens a moment after the node booted.
-	deadline := time.Now().Add(30 * time.Second)
-	for r := check(t, Config{Addr: addr}, time.Second); !r.Passed(); r = check(t, Config{Addr: addr}, time.Second) {
-		if time.Now().After(deadline) {
-			t.Fatalf("MQTT listener never answered: %v", r.Err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	check := func(cfg Config) testserver.Check {
+		cfg.Addr = addr
+		return func(timeout time.Duration) healthcheck.Result { return run(t, cfg, timeout) }
 	}
+	testserver.WaitPass(t, "MQTT listener", check(Config{}))
 	for _, tc := range []struct {
 		name          string
 		cfg           Config
@@ -43,9 +40,7 @@ func TestRabbitMQ(t *testing.T) {
 		{"wrong password", Config{User: "monitor", Password: "wrong"}, "MQTT CONNACK ", "login refused: MQTT CONNACK "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := tc.cfg
-			cfg.Addr = addr
-			r := check(t, cfg, 5*time.Second)
+			r := check(tc.cfg)(5 * time.Second)
 			t.Logf("%+v", r)
 			if !r.Passed() || !strings.HasPrefix(r.Info, tc.info) || !strings.HasPrefix(r.Warning, tc.warning) || (tc.warning == "") != (r.Warning == "") {
 				t.Fatalf("result %+v, want a pass with info %q..., warning %q...", r, tc.info, tc.warning)
@@ -53,25 +48,5 @@ func TestRabbitMQ(t *testing.T) {
 		})
 	}
 
-	if err := n.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	thawed := false
-	defer func() {
-		if !thawed {
-			n.Thaw()
-		}
-	}()
-	r := check(t, Config{Addr: addr}, time.Second)
-	if r.Passed() || !errors.Is(r.Err, checkconn.ErrTimeout) {
-		t.Fatalf("frozen node: %+v, want a timeout", r)
-	}
-	t.Logf("frozen node: %v", r.Err)
-	thawed = true
-	if err := n.Thaw(); err != nil {
-		t.Fatal(err)
-	}
-	if r := check(t, Config{Addr: addr}, 10*time.Second); !r.Passed() {
-		t.Fatalf("thawed node: %v", r.Err)
-	}
+	testserver.Frozen(t, n, addr, check(Config{}))
 }

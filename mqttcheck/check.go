@@ -45,20 +45,11 @@ type Config struct {
 // *fielderr.Error named after the field's key in the configuration file,
 // joined.
 func (c Config) Validate() error {
-	var errs []error
-	if !c.Addr.IsValid() || c.Addr.Port() == 0 {
-		errs = append(errs, fielderr.New("addr", "must be ip:port"))
-	}
-	if c.Password != "" && c.User == "" {
-		errs = append(errs, fielderr.New("user", "is required with password"))
-	}
+	errs := checkconn.Validate(c.Addr, c.User, c.Password, c.TLS)
 	for _, f := range []struct{ name, v string }{{"user", c.User}, {"password", c.Password}} {
 		if len(f.v) > 0xFFFF {
 			errs = append(errs, fielderr.New(f.name, "is %d bytes long, at most 65535", len(f.v)))
 		}
-	}
-	if c.TLS != nil {
-		errs = append(errs, c.TLS.Validate()...)
 	}
 	return errors.Join(errs...)
 }
@@ -81,15 +72,11 @@ func New(cfg Config) (*Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuring MQTT check: %w", err)
 	}
-	c := &Check{cfg: cfg}
-	if cfg.TLS != nil {
-		f, err := checktls.NewFiles(*cfg.TLS, cfg.Addr)
-		if err != nil {
-			return nil, fmt.Errorf("configuring MQTT check: tls: %w", err)
-		}
-		c.tls = f
+	f, err := checkconn.TLSFiles(cfg.TLS, cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("configuring MQTT check: tls: %w", err)
 	}
-	return c, nil
+	return &Check{cfg: cfg, tls: f}, nil
 }
 
 // clientID returns a client identifier of 22 characters, the most every

@@ -3,7 +3,6 @@ package mqttcheck
 import (
 	"bufio"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rmqlb/rmqlb/checkconn"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/internal/testserver"
 )
@@ -59,8 +57,8 @@ func acking(code ReturnCode, got chan<- [2][]byte) func(net.Conn) {
 	}
 }
 
-// check runs one check of cfg within timeout.
-func check(t *testing.T, cfg Config, timeout time.Duration) healthcheck.Result {
+// run runs one check of cfg within timeout.
+func run(t *testing.T, cfg Config, timeout time.Duration) healthcheck.Result {
 	t.Helper()
 	c, err := New(cfg)
 	if err != nil {
@@ -98,16 +96,7 @@ func TestCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
 			cfg.Addr = testserver.Start(t, tc.serve)
-			r := check(t, cfg, 2*time.Second)
-			if tc.err != "" {
-				if r.Passed() || r.Inconclusive || !strings.HasPrefix(r.Err.Error(), tc.err) {
-					t.Fatalf("result %+v, want a failure %q", r, tc.err)
-				}
-				return
-			}
-			if !r.Passed() || r.Info != tc.info || r.Warning != tc.warning {
-				t.Fatalf("result %+v, want a pass with info %q, warning %q", r, tc.info, tc.warning)
-			}
+			testserver.WantResult(t, run(t, cfg, 2*time.Second), tc.info, tc.warning, tc.err)
 		})
 	}
 }
@@ -121,7 +110,7 @@ func TestConnectSent(t *testing.T) {
 	addr := testserver.Start(t, acking(Accepted, got))
 	var ids []string
 	for range 2 {
-		if r := check(t, Config{Addr: addr, User: "vhost:monitor", Password: "s3cret"}, 2*time.Second); !r.Passed() {
+		if r := run(t, Config{Addr: addr, User: "vhost:monitor", Password: "s3cret"}, 2*time.Second); !r.Passed() {
 			t.Fatalf("failed: %v", r.Err)
 		}
 		pkt := <-got
@@ -149,16 +138,8 @@ func TestConnectSent(t *testing.T) {
 // scheduler takes for a timeout.
 func TestFrozen(t *testing.T) {
 	testserver.NoLeaks(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	r := check(t, Config{Addr: netip.MustParseAddrPort(ln.Addr().String())}, 200*time.Millisecond)
-	var to interface{ Timeout() bool }
-	if r.Passed() || !errors.Is(r.Err, checkconn.ErrTimeout) || !errors.As(r.Err, &to) || !strings.HasPrefix(r.Err.Error(), "MQTT CONNECT: timeout after ") {
-		t.Fatalf("result %+v, want a timeout", r)
-	}
+	r := run(t, Config{Addr: testserver.Silent(t)}, 200*time.Millisecond)
+	testserver.WantTimeout(t, r, "MQTT CONNECT: timeout after ")
 }
 
 // TestValidate: the fields that are wrong are named.

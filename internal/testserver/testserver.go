@@ -1,7 +1,9 @@
-// Package testserver runs loopback TCP servers for the tests of the
-// health checks: a listener whose connections a test's function serves,
-// one after another; and checks that none of a test's goroutines, its
-// servers' included, outlive it.
+// Package testserver holds what the tests of the health checks share:
+// loopback TCP servers (a listener whose connections a test's function
+// serves, one after another, and one that never answers), a check that
+// none of a test's goroutines, its servers' included, outlive it, and the
+// steps of a check against a real RabbitMQ node (waiting for its plugin's
+// listener, freezing and thawing the node).
 package testserver
 
 import (

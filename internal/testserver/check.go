@@ -1,0 +1,108 @@
+package testserver
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmqlb/rmqlb/checkconn"
+	"github.com/rmqlb/rmqlb/healthcheck"
+	"github.com/rmqlb/rmqlb/internal/rabbittest"
+)
+
+// Check runs one check of a test within timeout.
+type Check func(timeout time.Duration) healthcheck.Result
+
+// Silent listens on a free port of 127.0.0.1 and never accepts: the
+// kernel completes the handshakes alone, as a frozen node's does. The
+// listener closes when t ends.
+func Silent(t testing.TB) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// WantTimeout fails t unless r is a failure by timeout, one the scheduler
+// takes for a timeout (checkconn.ErrTimeout, with a Timeout method), whose
+// reason begins with prefix.
+func WantTimeout(t testing.TB, r healthcheck.Result, prefix string) {
+	t.Helper()
+	var to interface{ Timeout() bool }
+	if r.Passed() || r.Inconclusive || !errors.Is(r.Err, checkconn.ErrTimeout) || !errors.As(r.Err, &to) || !to.Timeout() ||
+		!strings.HasPrefix(r.Err.Error(), prefix) {
+		t.Fatalf("result %+v, want a timeout %q...", r, prefix)
+	}
+}
+
+// WaitPass waits up to 30 s for check to pass, failing t after that: a
+// plugin of a node listens a moment after the node booted.
+func WaitPass(t testing.TB, what string, check Check) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for r := check(time.Second); !r.Passed(); r = check(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never answered: %v", what, r.Err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Frozen freezes n (SIGSTOP) and fails t unless check, of n's listener
+// at addr, then fails by timeout within 1 s while a TCP connect to addr
+// still passes (n's kernel completes it); then it thaws n and fails t
+// unless check passes again within 10 s. n is thawed also when t fails.
+// It returns the frozen node's result.
+func Frozen(t testing.TB, n *rabbittest.Node, addr netip.AddrPort, check Check) healthcheck.Result {
+	t.Helper()
+	if err := n.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	defer func() {
+		if !thawed {
+			n.Thaw()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if r := (&healthcheck.TCPCheck{Addr: addr}).Check(ctx); !r.Passed() {
+		t.Fatalf("TCP connect to the frozen node's %s: %v (its kernel should complete it)", addr, r.Err)
+	}
+	frozen := check(time.Second)
+	if frozen.Passed() || !errors.Is(frozen.Err, checkconn.ErrTimeout) {
+		t.Fatalf("frozen node: %+v, want a timeout", frozen)
+	}
+	t.Logf("frozen node: %v", frozen.Err)
+	thawed = true
+	if err := n.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if r := check(10 * time.Second); !r.Passed() {
+		t.Fatalf("thawed node: %v", r.Err)
+	}
+	return frozen
+}
+
+// WantResult fails t unless r is what a test of a check wants: with err
+// set, a failure (not inconclusive) whose reason begins with err; else a
+// pass whose Info and Warning are info and warning.
+func WantResult(t testing.TB, r healthcheck.Result, info, warning, err string) {
+	t.Helper()
+	if err != "" {
+		if r.Passed() || r.Inconclusive || !strings.HasPrefix(r.Err.Error(), err) {
+			t.Fatalf("result %+v, want a failure %q", r, err)
+		}
+		return
+	}
+	if !r.Passed() || r.Info != info || r.Warning != warning {
+		t.Fatalf("result %+v, want a pass with info %q, warning %q", r, info, warning)
+	}
+}
