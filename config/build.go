@@ -7,6 +7,7 @@ import (
 	"github.com/rmqlb/rmqlb/mqttcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/notify"
+	"github.com/rmqlb/rmqlb/stompcheck"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -144,6 +145,19 @@ func (ck *Check) HTTPConfig() httpcheck.Config {
 func (ck *Check) MQTTConfig() mqttcheck.Config {
 	return mqttcheck.Config{
 		Addr:          ck.Address,
+		User:          ck.User,
+		Password:      ck.Password,
+		RefusedFails:  ck.OnLoginRefused == amqpcheck.RefusedDown,
+		ProxyProtocol: ck.ProxyProtocol,
+		TLS:           ck.TLS,
+	}
+}
+
+// STOMPConfig returns the stompcheck.Config of a STOMP check.
+func (ck *Check) STOMPConfig() stompcheck.Config {
+	return stompcheck.Config{
+		Addr:          ck.Address,
+		VHost:         ck.VHost,
 		User:          ck.User,
 		Password:      ck.Password,
 		RefusedFails:  ck.OnLoginRefused == amqpcheck.RefusedDown,

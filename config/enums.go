@@ -23,11 +23,14 @@ const (
 	// CheckMQTT sends an MQTT CONNECT and reads the CONNACK (package
 	// mqttcheck): RabbitMQ's MQTT plugin.
 	CheckMQTT
+	// CheckSTOMP sends a STOMP CONNECT frame and reads the CONNECTED or
+	// ERROR frame (package stompcheck): RabbitMQ's STOMP plugin.
+	CheckSTOMP
 )
 
-var checkTypeNames = [...]string{CheckAMQP: "amqp", CheckTCP: "tcp", CheckNone: "none", CheckHTTP: "http", CheckMQTT: "mqtt"}
+var checkTypeNames = [...]string{CheckAMQP: "amqp", CheckTCP: "tcp", CheckNone: "none", CheckHTTP: "http", CheckMQTT: "mqtt", CheckSTOMP: "stomp"}
 
-// String returns "amqp", "tcp", "none", "http" or "mqtt".
+// String returns "amqp", "tcp", "none", "http", "mqtt" or "stomp".
 func (t CheckType) String() string {
 	if int(t) < len(checkTypeNames) {
 		return checkTypeNames[t]
@@ -44,14 +47,15 @@ func (t CheckType) aCheck() string {
 	return "a " + t.String() + " check"
 }
 
-// ParseCheckType parses "amqp", "tcp", "none", "http" or "mqtt".
+// ParseCheckType parses "amqp", "tcp", "none", "http", "mqtt" or
+// "stomp".
 func ParseCheckType(s string) (CheckType, error) {
 	for i, n := range checkTypeNames {
 		if n == s {
 			return CheckType(i), nil
 		}
 	}
-	return 0, fmt.Errorf("must be amqp, http, mqtt, tcp or none, not %q", s)
+	return 0, fmt.Errorf("must be amqp, http, mqtt, stomp, tcp or none, not %q", s)
 }
 
 // MarshalText encodes t as its String form.

@@ -278,8 +278,8 @@ type Check struct {
 	// Field is the path of the check section this check comes from: the
 	// backend's own or the listener's ("" when neither has one).
 	Field string
-	// Type is CheckAMQP (the default), CheckHTTP, CheckMQTT, CheckTCP or
-	// CheckNone.
+	// Type is CheckAMQP (the default), CheckHTTP, CheckMQTT, CheckSTOMP,
+	// CheckTCP or CheckNone.
 	Type CheckType
 	// Mode of an AMQP check; default amqpcheck.ModeHandshake.
 	Mode amqpcheck.Mode
@@ -302,13 +302,14 @@ type Check struct {
 	// header first: set when the backend is sent PROXY headers, so that
 	// the check and the data path agree.
 	ProxyProtocol bool
-	// TLS makes an AMQP or MQTT check speak TLS, and an HTTP check HTTPS
+	// TLS makes an AMQP, MQTT or STOMP check speak TLS, and an HTTP check HTTPS
 	// (the check section's tls); nil: plain TCP. Its files are read by Load, not by Parse.
 	TLS *checktls.Config
 	// OnLoginRefused is what an AMQP check does when the broker refuses
 	// its own login or client certificate, an HTTP check when the server
-	// answers its user 401 or 403, and an MQTT check when the server
-	// refuses its user (CONNACK 4 or 5); default
+	// answers its user 401 or 403, an MQTT check when the server
+	// refuses its user (CONNACK 4 or 5), and a STOMP check when the
+	// server answers its user with an ERROR frame; default
 	// amqpcheck.RefusedDegraded (a pass with a warning).
 	OnLoginRefused amqpcheck.OnRefused
 	// Method is an HTTP check's request method; default GET.

@@ -299,19 +299,21 @@ func (c *Config) managementWarnings() []string {
 	return ws
 }
 
-// guestWarnings returns a warning for every login check that logs in as
-// guest to a broker that is not on a loopback address: by default
-// (loopback_users) RabbitMQ lets guest log in from localhost only, so the
-// broker refuses the check and the backend is DEGRADED (or DOWN with
-// on_login_refused: down) from the start. Once for a listener's check
-// section its backends share.
+// guestWarnings returns a warning for every check that logs in as guest
+// (an AMQP login check, an MQTT or STOMP check) to a broker that is not
+// on a loopback address: by default (loopback_users) RabbitMQ lets guest
+// log in from localhost only, over every protocol, so the broker refuses
+// the check and the backend is DEGRADED (or DOWN with on_login_refused:
+// down) from the start. Once for a listener's check section its backends
+// share.
 func (c *Config) guestWarnings() []string {
 	seen := map[string]bool{}
 	var ws []string
 	for _, l := range c.Listeners {
 		for _, b := range l.Backends {
 			ck := b.Check
-			if ck.Type != CheckAMQP || ck.Mode != amqpcheck.ModeLogin || ck.Mechanism != amqpcheck.MechanismPlain ||
+			amqpLogin := ck.Type == CheckAMQP && ck.Mode == amqpcheck.ModeLogin && ck.Mechanism == amqpcheck.MechanismPlain
+			if !amqpLogin && ck.Type != CheckMQTT && ck.Type != CheckSTOMP ||
 				ck.User != "guest" || ck.Address.Addr().IsLoopback() || seen[ck.Field] {
 				continue
 			}
@@ -810,7 +812,7 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		r.check(p.k("on_login_refused"), err)
 		c.OnLoginRefused = a
 		if c.Type == CheckTCP || c.Type == CheckNone {
-			r.errf(p.k("on_login_refused"), "needs type amqp, http or mqtt (%s does not log in)", c.Type.aCheck())
+			r.errf(p.k("on_login_refused"), "needs type amqp, http, mqtt or stomp (%s does not log in)", c.Type.aCheck())
 		}
 	}
 	if c.Cluster != "" && c.Type != CheckAMQP {
@@ -823,7 +825,7 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 			c.TLS.Verify = checktls.VerifyFull
 		}
 		if c.Type == CheckTCP || c.Type == CheckNone {
-			r.errf(p.k("tls"), "needs type amqp, http or mqtt (%s does not speak TLS)", c.Type.aCheck())
+			r.errf(p.k("tls"), "needs type amqp, http, mqtt or stomp (%s does not speak TLS)", c.Type.aCheck())
 		}
 	}
 	r.httpOf(p, f, &c)
@@ -834,6 +836,8 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		r.fields(p, c.HTTPConfig().Validate(), map[string]path{"addr": addrPath})
 	case CheckMQTT:
 		r.fields(p, c.MQTTConfig().Validate(), map[string]path{"addr": addrPath})
+	case CheckSTOMP:
+		r.fields(p, c.STOMPConfig().Validate(), map[string]path{"addr": addrPath})
 	}
 	return c
 }

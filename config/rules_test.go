@@ -133,7 +133,7 @@ func TestRules(t *testing.T) {
 		{"check mode", "check: {type: tcp}", "check: {type: tcp, mode: ping}", `line 19: listeners[0].backends[1].check.mode: must be handshake or login, not "ping"`},
 		{"check mechanism", "check: {type: tcp}", "check: {mode: login, user: u, mechanism: scram}", `line 19: listeners[0].backends[1].check.mechanism: must be plain or external, not "scram"`},
 		{"check mechanism external without certificate", "check: {type: tcp}", "check: {mode: login, mechanism: external, tls: {}}", "line 19: listeners[0].backends[1].check.mechanism: external needs tls with a cert_file (the broker takes the user from it)"},
-		{"check tls on tcp", "check: {type: tcp}", "check: {type: tcp, tls: {}}", "line 19: listeners[0].backends[1].check.tls: needs type amqp, http or mqtt (a tcp check does not speak TLS)"},
+		{"check tls on tcp", "check: {type: tcp}", "check: {type: tcp, tls: {}}", "line 19: listeners[0].backends[1].check.tls: needs type amqp, http, mqtt or stomp (a tcp check does not speak TLS)"},
 		{"check http", "check: {type: tcp}", "check: {type: http, address: 10.0.0.2:15672, path: /api/health/checks/port-listener/5672, expect_status: 200, user: monitor, password: p}", ""},
 		{"check https", "check: {type: tcp}", "check: {type: http, address: 10.0.0.2:15671, tls: {verify: none}, expect_status: \"200-299,401\"}", ""},
 		{"check mqtt", "check: {type: tcp}", "check: {type: mqtt, address: 10.0.0.2:1883, user: monitor, password: p, on_login_refused: down}", ""},
@@ -141,6 +141,12 @@ func TestRules(t *testing.T) {
 		{"check mqtt password alone", "check: {type: tcp}", "check: {type: mqtt, password: p}", "line 19: listeners[0].backends[1].check.user: is required with password"},
 		{"check path on mqtt", "check: {type: tcp}", "check: {type: mqtt, path: /}", "line 19: listeners[0].backends[1].check.path: needs type http (an mqtt check sends no HTTP request)"},
 		{"check cluster on mqtt", "check: {type: tcp}", "check: {type: mqtt, cluster: c}", "line 19: listeners[0].backends[1].check.cluster: needs type amqp (an mqtt check does not hear the broker's cluster)"},
+		{"check stomp", "check: {type: tcp}", "check: {type: stomp, address: 10.0.0.2:61613, vhost: prod, user: monitor, password: p, on_login_refused: down}", ""},
+		{"check stomp over TLS", "check: {type: tcp}", "check: {type: stomp, address: 10.0.0.2:61614, tls: {verify: none}}", ""},
+		{"check stomp password alone", "check: {type: tcp}", "check: {type: stomp, password: p}", "line 19: listeners[0].backends[1].check.user: is required with password"},
+		{"check stomp user with a line break", "check: {type: tcp}", `check: {type: stomp, user: "a\nlogin:admin"}`, "line 19: listeners[0].backends[1].check.user: must not hold a line break or a NUL (a STOMP header cannot carry one)"},
+		{"check path on stomp", "check: {type: tcp}", "check: {type: stomp, path: /}", "line 19: listeners[0].backends[1].check.path: needs type http (a stomp check sends no HTTP request)"},
+		{"check cluster on stomp", "check: {type: tcp}", "check: {type: stomp, cluster: c}", "line 19: listeners[0].backends[1].check.cluster: needs type amqp (a stomp check does not hear the broker's cluster)"},
 		{"check http method", "check: {type: tcp}", "check: {type: http, method: OPTIONS}", ""},
 		{"check http method POST", "check: {type: tcp}", "check: {type: http, method: POST}", `line 19: listeners[0].backends[1].check.method: must be GET, HEAD or OPTIONS, not "POST"`},
 		{"check method on tcp", "check: {type: tcp}", "check: {type: tcp, method: GET}", "line 19: listeners[0].backends[1].check.method: needs type http (a tcp check sends no HTTP request)"},
@@ -151,12 +157,12 @@ func TestRules(t *testing.T) {
 		{"check path on amqp", "check: {type: tcp}", "check: {path: /}", "line 19: listeners[0].backends[1].check.path: needs type http (an amqp check sends no HTTP request)"},
 		{"check expect_status on tcp", "check: {type: tcp}", "check: {type: tcp, expect_status: 200}", "line 19: listeners[0].backends[1].check.expect_status: needs type http (a tcp check sends no HTTP request)"},
 		{"check http on_login_refused", "check: {type: tcp}", "check: {type: http, on_login_refused: down}", ""},
-		{"check type", "check: {type: tcp}", "check: {type: https}", `line 19: listeners[0].backends[1].check.type: must be amqp, http, mqtt, tcp or none, not "https"`},
+		{"check type", "check: {type: tcp}", "check: {type: https}", `line 19: listeners[0].backends[1].check.type: must be amqp, http, mqtt, stomp, tcp or none, not "https"`},
 		{"check tls verify", "check: {type: tcp}", "check: {tls: {verify: maybe}}", `line 19: listeners[0].backends[1].check.tls.verify: must be full, chain or none, not "maybe"`},
 		{"check tls cert without key", "check: {type: tcp}", "check: {tls: {cert_file: /etc/rmqlb/check.pem}}", "line 19: listeners[0].backends[1].check.tls.key_file: is required with cert_file"},
 		{"check tls ca with verify none", "check: {type: tcp}", "check: {tls: {ca_file: /etc/rmqlb/ca.pem, verify: none}}", "line 19: listeners[0].backends[1].check.tls.ca_file: has no use with verify none"},
 		{"check on_login_refused", "check: {type: tcp}", "check: {mode: login, user: u, on_login_refused: ignore}", `line 19: listeners[0].backends[1].check.on_login_refused: must be degraded or down, not "ignore"`},
-		{"check on_login_refused on tcp", "check: {type: tcp}", "check: {type: tcp, on_login_refused: down}", "line 19: listeners[0].backends[1].check.on_login_refused: needs type amqp, http or mqtt (a tcp check does not log in)"},
+		{"check on_login_refused on tcp", "check: {type: tcp}", "check: {type: tcp, on_login_refused: down}", "line 19: listeners[0].backends[1].check.on_login_refused: needs type amqp, http, mqtt or stomp (a tcp check does not log in)"},
 		{"check on_login_refused ok", "check: {type: tcp}", "check: {mode: login, user: u, on_login_refused: down}", ""},
 		{"check cluster on tcp", "check: {type: tcp}", "check: {type: tcp, cluster: rabbit-prod}", "line 19: listeners[0].backends[1].check.cluster: needs type amqp (a tcp check does not hear the broker's cluster)"},
 		{"check cluster too long", "check: {type: tcp}", "check: {cluster: " + strings.Repeat("x", 256) + "}", "line 19: listeners[0].backends[1].check.cluster: must be at most 255 bytes, not 256"},
@@ -964,9 +970,10 @@ func TestManagementWarnings(t *testing.T) {
 	})
 }
 
-// TestGuestWarnings: a login check as guest to a broker off loopback is
-// warned about (once for a shared section); on loopback, or with another
-// user, or in handshake mode, it is not.
+// TestGuestWarnings: a login check (AMQP login, MQTT, STOMP) as guest to
+// a broker off loopback is warned about (once for a shared section); on
+// loopback, or with another user, or in handshake mode, or without a
+// user, it is not.
 func TestGuestWarnings(t *testing.T) {
 	shared := strings.Replace(base, "    proxy_protocol: v2\n", "    proxy_protocol: v2\n    check: {mode: login, user: guest, password: guest}\n", 1)
 	testWarnings(t, []warningCase{
@@ -977,5 +984,10 @@ func TestGuestWarnings(t *testing.T) {
 		{"on loopback", strings.Replace(base, "check: {type: tcp}", "check: {mode: login, user: guest, password: guest, address: 127.0.0.1:5672}", 1), nil},
 		{"another user", strings.Replace(base, "check: {type: tcp}", "check: {mode: login, user: rmqlb, password: x}", 1), nil},
 		{"handshake", strings.Replace(base, "check: {type: tcp}", "check: {user: guest}", 1), nil},
+		{"mqtt", strings.Replace(base, "check: {type: tcp}", "check: {type: mqtt, user: guest, password: guest}", 1),
+			[]string{"listeners[0].backends[1].check.user (line 19): RabbitMQ refuses guest from anywhere but localhost unless the brokers set loopback_users.guest = false (by default they refuse this check, and its backends are DEGRADED from the start): give the check a user of its own"}},
+		{"stomp", strings.Replace(base, "check: {type: tcp}", "check: {type: stomp, user: guest, password: guest}", 1),
+			[]string{"listeners[0].backends[1].check.user (line 19): RabbitMQ refuses guest from anywhere but localhost unless the brokers set loopback_users.guest = false (by default they refuse this check, and its backends are DEGRADED from the start): give the check a user of its own"}},
+		{"stomp without a user", strings.Replace(base, "check: {type: tcp}", "check: {type: stomp}", 1), nil},
 	})
 }

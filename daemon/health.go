@@ -14,37 +14,37 @@ import (
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/httpcheck"
 	"github.com/rmqlb/rmqlb/mqttcheck"
+	"github.com/rmqlb/rmqlb/stompcheck"
 )
 
 // NewChecker builds the checker of b: an AMQP handshake or login
-// (amqpcheck), an HTTP request (httpcheck) or an MQTT CONNECT
-// (mqttcheck), each with a PROXY protocol LOCAL header when the backend
-// is sent PROXY headers, or a TCP connect. It fails for a backend without
-// a check.
+// (amqpcheck), an HTTP request (httpcheck), an MQTT CONNECT (mqttcheck)
+// or a STOMP CONNECT (stompcheck), each with a PROXY protocol LOCAL
+// header when the backend is sent PROXY headers, or a TCP connect. It
+// fails for a backend without a check.
 func NewChecker(b *config.Backend) (healthcheck.Checker, error) {
+	var (
+		c   healthcheck.Checker
+		err error
+	)
 	switch b.Check.Type {
 	case config.CheckTCP:
 		return &healthcheck.TCPCheck{Addr: b.Check.Address}, nil
-	case config.CheckHTTP:
-		c, err := httpcheck.New(b.Check.HTTPConfig())
-		if err != nil {
-			return nil, fmt.Errorf("setting up the check of %s: %w", b.ID, err)
-		}
-		return c, nil
-	case config.CheckMQTT:
-		c, err := mqttcheck.New(b.Check.MQTTConfig())
-		if err != nil {
-			return nil, fmt.Errorf("setting up the check of %s: %w", b.ID, err)
-		}
-		return c, nil
 	case config.CheckAMQP:
-		c, err := amqpcheck.New(b.Check.AMQPConfig())
-		if err != nil {
-			return nil, fmt.Errorf("setting up the check of %s: %w", b.ID, err)
-		}
-		return c, nil
+		c, err = amqpcheck.New(b.Check.AMQPConfig())
+	case config.CheckHTTP:
+		c, err = httpcheck.New(b.Check.HTTPConfig())
+	case config.CheckMQTT:
+		c, err = mqttcheck.New(b.Check.MQTTConfig())
+	case config.CheckSTOMP:
+		c, err = stompcheck.New(b.Check.STOMPConfig())
+	default:
+		err = fmt.Errorf("check type %v has no checker", b.Check.Type)
 	}
-	return nil, fmt.Errorf("setting up the check of %s: check type %v has no checker", b.ID, b.Check.Type)
+	if err != nil {
+		return nil, fmt.Errorf("setting up the check of %s: %w", b.ID, err)
+	}
+	return c, nil
 }
 
 // addCheck schedules the check of b, if it has one. serving adds it UP

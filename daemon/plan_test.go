@@ -472,24 +472,36 @@ func TestDiffListenerOnVIPOfInstanceAwaitingRestart(t *testing.T) {
 	}
 }
 
-// TestDiffHTTPCheck: a reload that changes what an http check asks for
-// (its method, path or statuses) updates the check; the same check
-// written again changes nothing.
-func TestDiffHTTPCheck(t *testing.T) {
+// TestDiffProtocolCheck: a reload that changes what an http check asks
+// for (its method, path or statuses), or a stomp check's vhost,
+// credentials, refusal or TLS, or its type, updates the check; the same
+// check written again changes nothing.
+func TestDiffProtocolCheck(t *testing.T) {
 	b := backend.ID{Listener: "amqp", Name: "b"}
-	old := mustParse(t, edit(t, "check: {type: tcp}", "check: {type: http, path: /api/health/checks/alarms, expect_status: 200}"))
-	if p := Diff(old, old); !p.Empty() {
-		t.Fatalf("same file: plan %+v", p)
-	}
-	for _, change := range []string{
-		"check: {type: http, path: /api/health/checks/local-alarms, expect_status: 200}",
-		"check: {type: http, path: /api/health/checks/alarms, expect_status: 200-299}",
-		"check: {type: http, method: HEAD, path: /api/health/checks/alarms, expect_status: 200}",
-		"check: {type: http, path: /api/health/checks/alarms, expect_status: 200, user: monitor, password: p}",
+	for from, changes := range map[string][]string{
+		"check: {type: http, path: /api/health/checks/alarms, expect_status: 200}": {
+			"check: {type: http, path: /api/health/checks/local-alarms, expect_status: 200}",
+			"check: {type: http, path: /api/health/checks/alarms, expect_status: 200-299}",
+			"check: {type: http, method: HEAD, path: /api/health/checks/alarms, expect_status: 200}",
+			"check: {type: http, path: /api/health/checks/alarms, expect_status: 200, user: monitor, password: p}",
+		},
+		"check: {type: stomp, user: monitor, password: p}": {
+			"check: {type: stomp, user: monitor, password: p, vhost: prod}",
+			"check: {type: stomp, user: monitor, password: q}",
+			"check: {type: stomp, user: monitor, password: p, on_login_refused: down}",
+			"check: {type: stomp, user: monitor, password: p, tls: {verify: none}}",
+			"check: {type: mqtt, user: monitor, password: p}",
+		},
 	} {
-		p := Diff(old, mustParse(t, edit(t, "check: {type: tcp}", change)))
-		if len(p.Checks) != 1 || p.Checks[0].Op != OpUpdate || p.Checks[0].Backend != b || len(p.Listeners) != 0 {
-			t.Errorf("%s: plan %+v", change, p)
+		old := mustParse(t, edit(t, "check: {type: tcp}", from))
+		if p := Diff(old, old); !p.Empty() {
+			t.Fatalf("same file: plan %+v", p)
+		}
+		for _, change := range changes {
+			p := Diff(old, mustParse(t, edit(t, "check: {type: tcp}", change)))
+			if len(p.Checks) != 1 || p.Checks[0].Op != OpUpdate || p.Checks[0].Backend != b || len(p.Listeners) != 0 {
+				t.Errorf("%s: plan %+v", change, p)
+			}
 		}
 	}
 }

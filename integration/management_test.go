@@ -15,19 +15,21 @@ import (
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
 )
 
-// TestE2EManagement runs a real RabbitMQ node with its management and
-// MQTT plugins on h1 behind three listeners of rmqlb: one checking the
-// node with an http check of the management plugin's alarms health check
-// (as a monitoring user), one with a TCP connect of the same port, and
-// one of the MQTT listener with an mqtt check:
+// TestE2EManagement runs a real RabbitMQ node with its management, MQTT
+// and STOMP plugins on h1 behind four listeners of rmqlb: one checking
+// the node with an http check of the management plugin's alarms health
+// check (as a monitoring user), one with a TCP connect of the same port,
+// one of the MQTT listener with an mqtt check and one of the STOMP
+// listener with a stomp check:
 //   - an HTTP client reads the management API through the proxy;
-//   - the node frozen with SIGSTOP goes DOWN under the http and the mqtt
-//     checks, with the timeout as its reason, while the TCP connect,
-//     which the frozen node's kernel still completes, keeps the other
-//     listener's backend UP;
+//   - the node frozen with SIGSTOP goes DOWN under the http, mqtt and
+//     stomp checks, with the timeout as its reason, while the TCP
+//     connect, which the frozen node's kernel still completes, keeps the
+//     other listener's backend UP;
 //   - thawed, the node is UP again;
 //   - the check user's password changed on the cluster, the node answers
-//     401, and the backend stays in service, DEGRADED with the refusal.
+//     401 and an ERROR frame, and the backends stay in service, DEGRADED
+//     with the refusal.
 func TestE2EManagement(t *testing.T) {
 	if err := rabbittest.Available(); err != nil {
 		t.Skip(err)
@@ -37,14 +39,15 @@ func TestE2EManagement(t *testing.T) {
 	h1 := l.Host("h1")
 	mgmt := netip.AddrPortFrom(h1.Addr, 15672)
 	n := startRabbitWith(t, h1, rabbittest.Options{Name: "mgmt",
-		Plugins: []string{"rabbitmq_management", "rabbitmq_mqtt"},
+		Plugins: []string{"rabbitmq_management", "rabbitmq_mqtt", "rabbitmq_stomp"},
 		Config: []string{"loopback_users.guest = false",
 			"management.tcp.ip = " + h1.Addr.String(), "management.tcp.port = 15672",
-			"mqtt.listeners.tcp.default = " + netip.AddrPortFrom(h1.Addr, 1883).String()},
+			"mqtt.listeners.tcp.default = " + netip.AddrPortFrom(h1.Addr, 1883).String(),
+			"stomp.listeners.tcp.1 = " + netip.AddrPortFrom(h1.Addr, 61613).String()},
 	})
 	n.MustCtl(t, "add_user", "rmqlb-monitor", "s3cret")
 	n.MustCtl(t, "set_user_tags", "rmqlb-monitor", "monitoring")
-	n.MustCtl(t, "set_permissions", "-p", "/", "rmqlb-monitor", "^$", "^$", "^$") // the MQTT check's login
+	n.MustCtl(t, "set_permissions", "-p", "/", "rmqlb-monitor", "^$", "^$", "^$") // the MQTT and STOMP checks' login
 
 	bind := netip.AddrPortFrom(h1.Addr, 15682)
 	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: fmt.Sprintf(`  - name: mgmt
@@ -62,12 +65,19 @@ func TestE2EManagement(t *testing.T) {
     check: {type: mqtt, user: rmqlb-monitor, password: s3cret, interval: 500ms, timeout: 400ms, rise: 1, fall: 2}
     backends:
       - {name: rmq1m, address: %s}
-`, bind, mgmt, netip.AddrPortFrom(h1.Addr, 15683), mgmt, netip.AddrPortFrom(h1.Addr, 11883), netip.AddrPortFrom(h1.Addr, 1883))})
+  - name: stomp
+    bind: %s
+    check: {type: stomp, user: rmqlb-monitor, password: s3cret, interval: 500ms, timeout: 400ms, rise: 1, fall: 2}
+    backends:
+      - {name: rmq1s, address: %s}
+`, bind, mgmt, netip.AddrPortFrom(h1.Addr, 15683), mgmt, netip.AddrPortFrom(h1.Addr, 11883), netip.AddrPortFrom(h1.Addr, 1883),
+		netip.AddrPortFrom(h1.Addr, 11613), netip.AddrPortFrom(h1.Addr, 61613))})
 
 	// The management plugin listens a moment after the node booted.
 	d.waitBackendState(t, "rmq1", "up", 60*time.Second)
 	d.waitBackendState(t, "rmq1t", "up", 10*time.Second)
 	d.waitBackendState(t, "rmq1m", "up", 10*time.Second)
+	d.waitBackendState(t, "rmq1s", "up", 10*time.Second)
 
 	client := l.Host("client")
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
@@ -104,6 +114,10 @@ func TestE2EManagement(t *testing.T) {
 	if !strings.Contains(detail, "MQTT CONNECT: timeout after") {
 		t.Errorf("frozen node's reason under the mqtt check: %s, want the CONNECT's timeout", detail)
 	}
+	detail = d.waitBackendState(t, "rmq1s", "down", 10*time.Second)
+	if !strings.Contains(detail, "STOMP CONNECT: timeout after") {
+		t.Errorf("frozen node's reason under the stomp check: %s, want the CONNECT's timeout", detail)
+	}
 	if state, det, err := d.backendState("rmq1t"); err != nil || state != "up" {
 		t.Errorf("the TCP connect check of the frozen node: %s %s %v, want UP (its kernel accepts)", state, det, err)
 	}
@@ -112,22 +126,29 @@ func TestE2EManagement(t *testing.T) {
 	}
 	d.waitBackendState(t, "rmq1", "up", 15*time.Second)
 	d.waitBackendState(t, "rmq1m", "up", 15*time.Second)
+	d.waitBackendState(t, "rmq1s", "up", 15*time.Second)
 
 	// The check user's password changed on the cluster: every node answers
-	// 401, and the backend stays in service, DEGRADED with the refusal.
+	// 401 (an ERROR frame to the STOMP check), and the backends stay in
+	// service, DEGRADED with the refusal.
 	n.MustCtl(t, "change_password", "rmqlb-monitor", "changed")
-	if err := waitFor(10*time.Second, func() (bool, error) {
-		s, err := d.status()
-		if err != nil {
-			return false, err
+	for backend, refusal := range map[string]string{
+		"mgmt/rmq1":   "login refused: GET /api/health/checks/alarms: 401 Unauthorized",
+		"stomp/rmq1s": "login refused: STOMP ERROR Bad CONNECT: Access refused for user 'rmqlb-monitor'",
+	} {
+		if err := waitFor(10*time.Second, func() (bool, error) {
+			s, err := d.status()
+			if err != nil {
+				return false, err
+			}
+			chk := findObject(s.raw, func(m map[string]any) bool { return m["backend"] == backend })
+			raw, _ := json.Marshal(chk)
+			return chk != nil && strings.EqualFold(fmt.Sprint(chk["state"]), "degraded") &&
+					strings.Contains(fmt.Sprint(chk["last_warning"]), refusal),
+				fmt.Errorf("check of the backend whose user's password changed: %s, want DEGRADED with the refusal", raw)
+		}); err != nil {
+			t.Fatal(err)
 		}
-		chk := findObject(s.raw, func(m map[string]any) bool { return m["backend"] == "mgmt/rmq1" })
-		raw, _ := json.Marshal(chk)
-		return chk != nil && strings.EqualFold(fmt.Sprint(chk["state"]), "degraded") &&
-				strings.Contains(fmt.Sprint(chk["last_warning"]), "login refused: GET /api/health/checks/alarms: 401 Unauthorized"),
-			fmt.Errorf("check of the backend whose user's password changed: %s, want DEGRADED with the refusal", raw)
-	}); err != nil {
-		t.Fatal(err)
 	}
 	if state, det, err := d.backendState("rmq1m"); err != nil || state == "down" {
 		t.Errorf("the mqtt check whose user's password changed: %s %s %v, want in service", state, det, err)

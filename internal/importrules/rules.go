@@ -22,6 +22,7 @@ var (
 		"checkconn/...",
 		"httpcheck/...",
 		"mqttcheck/...",
+		"stompcheck/...",
 		"backend/...",
 		"internal/clock/...",
 		"internal/fielderr/...",
