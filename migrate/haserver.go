@@ -394,7 +394,7 @@ func (t *haT) servers(l *listener, back haProxy) {
 				switch tcp := portCheck(b); {
 				case tcp == "":
 					why = whyTCPCheck
-				case b.check.tls != (checkTLS{}) || b.check.typ == "mqtt":
+				case b.check.tls != (checkTLS{}) || speaksProtocol(b.check.typ):
 					why = "becomes " + tcp
 				default:
 					why = ""

@@ -337,10 +337,10 @@ func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool)
 			case why == "" && *first:
 				l.later = append(l.later, Note{Pos: tcp.pos, Directive: tcp.text(), Kind: Changed, Why: whyTCPCheck})
 				*first = false
-			case b.check.tls.verify != "" || b.check.typ == "mqtt":
+			case b.check.tls.verify != "" || speaksProtocol(b.check.typ):
 				// A TCP connect to the AMQPS port: the check now speaks
-				// TLS and verifies nothing; to the MQTT port, it speaks
-				// MQTT: which the operator should see.
+				// TLS and verifies nothing; to the MQTT or STOMP port, it
+				// speaks the port's protocol: which the operator should see.
 				t.ns.change(tcp.pos, tcp.text(), "becomes "+why)
 			}
 		}

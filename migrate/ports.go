@@ -9,12 +9,21 @@ import (
 // AMQP handshake over TLS.
 const amqpsPort = 5671
 
-// mqttPort and mqttsPort are RabbitMQ's MQTT ports, in clear and over
-// TLS: a check there is rmqlb's MQTT CONNECT.
-const (
-	mqttPort  = 1883
-	mqttsPort = 8883
-)
+// protocolChecks are RabbitMQ's ports whose protocol rmqlb has a check
+// of its own for: a check there speaks it, over TLS where the port does.
+var protocolChecks = map[uint16]struct {
+	typ, what string
+	tls       bool
+}{
+	1883:  {"mqtt", "an MQTT CONNECT", false},
+	8883:  {"mqtt", "an MQTT CONNECT", true},
+	61613: {"stomp", "a STOMP CONNECT", false},
+	61614: {"stomp", "a STOMP CONNECT", true},
+}
+
+// speaksProtocol reports whether a check of type typ speaks a protocol of
+// protocolChecks.
+func speaksProtocol(typ string) bool { return typ == "mqtt" || typ == "stomp" }
 
 // amqpless names RabbitMQ's well-known ports that do not speak AMQP 0-9-1
 // in clear text. rmqlb's default check, an AMQP handshake, fails there
@@ -38,9 +47,9 @@ var amqpless = map[uint16]string{
 }
 
 // portCheck makes b's check a TCP connect when it goes to one of those
-// ports, an MQTT CONNECT when it goes to RabbitMQ's MQTT port (over TLS
-// to its MQTT over TLS port), or an AMQP handshake over TLS when it goes
-// to amqpsPort, and then returns what it became and why, for a note (""
+// ports, a check of the port's protocol when it goes to one of
+// protocolChecks (an MQTT or STOMP CONNECT, over TLS where the port
+// speaks it), or an AMQP handshake over TLS when it goes to amqpsPort, and then returns what it became and why, for a note (""
 // when the check stays an AMQP handshake in clear). A check over TLS
 // verifies no certificate: the inputs name no roots, and their own check
 // verified nothing either.
@@ -54,13 +63,14 @@ func portCheck(b *backend) string {
 		b.check.tls = checkTLS{verify: "none"}
 		return fmt.Sprintf("an AMQP handshake over TLS (check tls: {verify: none}; add ca_file and verify: chain or full to check the broker's certificate): port %d is RabbitMQ's %s", port, what)
 	}
-	switch port {
-	case mqttPort:
-		b.check.typ = "mqtt"
-		return fmt.Sprintf("an MQTT CONNECT (check type: mqtt), which fails for a frozen node: port %d is RabbitMQ's %s, where an AMQP handshake fails", port, what)
-	case mqttsPort:
-		b.check.typ, b.check.tls = "mqtt", checkTLS{verify: "none"}
-		return fmt.Sprintf("an MQTT CONNECT over TLS (check type: mqtt, tls: {verify: none}; add ca_file and verify: chain or full to check the broker's certificate), which fails for a frozen node: port %d is RabbitMQ's %s, where an AMQP handshake fails", port, what)
+	if p, ok := protocolChecks[port]; ok {
+		b.check.typ = p.typ
+		how := fmt.Sprintf("%s (check type: %s)", p.what, p.typ)
+		if p.tls {
+			b.check.tls = checkTLS{verify: "none"}
+			how = fmt.Sprintf("%s over TLS (check type: %s, tls: {verify: none}; add ca_file and verify: chain or full to check the broker's certificate)", p.what, p.typ)
+		}
+		return fmt.Sprintf("%s, which fails for a frozen node: port %d is RabbitMQ's %s, where an AMQP handshake fails", how, port, what)
 	}
 	b.check.typ = "tcp"
 	return fmt.Sprintf("a TCP connect (check type: tcp): port %d is RabbitMQ's %s, where an AMQP handshake fails", port, what)
