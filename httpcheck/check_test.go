@@ -3,7 +3,6 @@ package httpcheck
 import (
 	"bufio"
 	"cmp"
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -53,15 +52,10 @@ func readHead(r *bufio.Reader) (string, error) {
 	}
 }
 
+// runCheck runs one check of cfg within timeout.
 func runCheck(t *testing.T, cfg Config, timeout time.Duration) healthcheck.Result {
 	t.Helper()
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return c.Check(ctx)
+	return testserver.Run(t, New, cfg, timeout)
 }
 
 // TestRequestGolden: the request is a GET of the path with the address as

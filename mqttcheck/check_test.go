@@ -2,7 +2,6 @@ package mqttcheck
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -60,13 +59,7 @@ func acking(code ReturnCode, got chan<- [2][]byte) func(net.Conn) {
 // run runs one check of cfg within timeout.
 func run(t *testing.T, cfg Config, timeout time.Duration) healthcheck.Result {
 	t.Helper()
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return c.Check(ctx)
+	return testserver.Run(t, New, cfg, timeout)
 }
 
 // TestCheck: what each CONNACK, and each server that sends none, makes of

@@ -2,7 +2,6 @@ package stompcheck
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -17,13 +16,7 @@ import (
 // run runs one check of cfg within timeout.
 func run(t *testing.T, cfg Config, timeout time.Duration) healthcheck.Result {
 	t.Helper()
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return c.Check(ctx)
+	return testserver.Run(t, New, cfg, timeout)
 }
 
 // answering reads a CONNECT frame, answers it with answer, and hands the

@@ -106,3 +106,26 @@ func WantResult(t testing.TB, r healthcheck.Result, info, warning, err string) {
 		t.Fatalf("result %+v, want a pass with info %q, warning %q", r, info, warning)
 	}
 }
+
+// Run makes a check of cfg with newCheck (a check package's New) and
+// runs it once within timeout; t fails when newCheck does.
+func Run[C any, K healthcheck.Checker](t testing.TB, newCheck func(C) (K, error), cfg C, timeout time.Duration) healthcheck.Result {
+	t.Helper()
+	c, err := newCheck(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return c.Check(ctx)
+}
+
+// WantPass fails t unless r is a pass whose Info begins with info and
+// whose Warning begins with warning, and is empty when warning is: what a
+// test against a real node, whose versions and names vary, can want.
+func WantPass(t testing.TB, r healthcheck.Result, info, warning string) {
+	t.Helper()
+	if !r.Passed() || !strings.HasPrefix(r.Info, info) || !strings.HasPrefix(r.Warning, warning) || (warning == "") != (r.Warning == "") {
+		t.Fatalf("result %+v, want a pass with info %q..., warning %q...", r, info, warning)
+	}
+}
