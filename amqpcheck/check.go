@@ -93,7 +93,7 @@ const MaxVHostLen = 255
 
 // MaxClusterLen is the longest Config.Cluster: longer than any cluster name an operator
 // would set, short enough for a line of status.
-const MaxClusterLen = 255
+const MaxClusterLen = checkconn.MaxClusterLen
 
 // ProbeRoutingKey is the routing key of the alarm probe message. Queue names starting with
 // "amq." are reserved, so no queue can be bound to it through the default exchange: the

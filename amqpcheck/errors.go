@@ -35,7 +35,7 @@ var (
 	// also wraps ErrClosed or ErrTimeout).
 	ErrTLS = errors.New("TLS handshake failed")
 	// ErrWrongCluster: the broker names another RabbitMQ cluster than Config.Cluster.
-	ErrWrongCluster = errors.New("broker in another cluster")
+	ErrWrongCluster = checkconn.ErrWrongCluster
 )
 
 // Reply codes of the AMQP 0-9-1 spec used here.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rmqlb/rmqlb/checkconn"
 	"github.com/rmqlb/rmqlb/proxyproto"
 )
 
@@ -49,8 +50,8 @@ func (s *session) run() (Report, error) {
 		return Report{}, err
 	}
 	rep := Report{Server: ServerInfoFrom(start)}
-	if want := s.cfg.Cluster; want != "" && rep.Server.ClusterName != want {
-		return Report{}, fmt.Errorf("%w: it names cluster %q, not %q (reset, or not joined to the cluster?)", ErrWrongCluster, rep.Server.ClusterName, want)
+	if err := checkconn.CheckCluster(rep.Server.ClusterName, s.cfg.Cluster); err != nil {
+		return Report{}, err
 	}
 	if s.cfg.Mode == ModeHandshake {
 		// Nothing can end an AMQP connection cleanly before Connection.Open: closing the TCP

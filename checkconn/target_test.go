@@ -54,3 +54,17 @@ func TestTLSFiles(t *testing.T) {
 		t.Fatal("a CA file that does not exist: no error")
 	}
 }
+
+// TestCheckCluster: a broker in the cluster wanted, or any for none, is
+// fine; one in another is ErrWrongCluster, with both names.
+func TestCheckCluster(t *testing.T) {
+	for _, ok := range [][2]string{{"prod", "prod"}, {"prod", ""}, {"", ""}} {
+		if err := CheckCluster(ok[0], ok[1]); err != nil {
+			t.Errorf("%q wanting %q: %v", ok[0], ok[1], err)
+		}
+	}
+	err := CheckCluster("rabbit@h3", "prod")
+	if !errors.Is(err, ErrWrongCluster) || err.Error() != `broker in another cluster: it names cluster "rabbit@h3", not "prod" (reset, or not joined to the cluster?)` {
+		t.Errorf("%v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/rmqlb/rmqlb/netsetup"
 	"github.com/rmqlb/rmqlb/notify"
 	"github.com/rmqlb/rmqlb/stompcheck"
+	"github.com/rmqlb/rmqlb/streamcheck"
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
@@ -160,6 +161,20 @@ func (ck *Check) STOMPConfig() stompcheck.Config {
 		VHost:         ck.VHost,
 		User:          ck.User,
 		Password:      ck.Password,
+		RefusedFails:  ck.OnLoginRefused == amqpcheck.RefusedDown,
+		ProxyProtocol: ck.ProxyProtocol,
+		TLS:           ck.TLS,
+	}
+}
+
+// StreamConfig returns the streamcheck.Config of a stream check.
+func (ck *Check) StreamConfig() streamcheck.Config {
+	return streamcheck.Config{
+		Addr:          ck.Address,
+		User:          ck.User,
+		Password:      ck.Password,
+		VHost:         ck.VHost,
+		Cluster:       ck.Cluster,
 		RefusedFails:  ck.OnLoginRefused == amqpcheck.RefusedDown,
 		ProxyProtocol: ck.ProxyProtocol,
 		TLS:           ck.TLS,

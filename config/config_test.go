@@ -219,7 +219,7 @@ func TestErrors(t *testing.T) {
 			"line 4: listeners[0].policy: must be roundrobin, wrr or leastconn, not \"random\"",
 			"line 5: listeners[0].persistence_netmask: must be 1..32, not 33",
 			"line 6: listeners[0].on_marked_down: must be shutdown-sessions or keep-sessions",
-			"line 7: listeners[0].check.type: must be amqp, http, mqtt, stomp, tcp or none, not \"smtp\"",
+			"line 7: listeners[0].check.type: must be amqp, http, mqtt, stomp, stream, tcp or none, not \"smtp\"",
 			"line 7: listeners[0].check.fall: must be 1..100, not 101",
 			"line 7: listeners[0].check.interval: must be at least 10ms",
 			"line 9: listeners[0].backends[0].address: must be ip:port, not \"nowhere\"",

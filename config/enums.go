@@ -26,11 +26,16 @@ const (
 	// CheckSTOMP sends a STOMP CONNECT frame and reads the CONNECTED or
 	// ERROR frame (package stompcheck): RabbitMQ's STOMP plugin.
 	CheckSTOMP
+	// CheckStream exchanges peer properties in the RabbitMQ Streams
+	// protocol and, with a user, logs in (package streamcheck):
+	// RabbitMQ's stream plugin.
+	CheckStream
 )
 
-var checkTypeNames = [...]string{CheckAMQP: "amqp", CheckTCP: "tcp", CheckNone: "none", CheckHTTP: "http", CheckMQTT: "mqtt", CheckSTOMP: "stomp"}
+var checkTypeNames = [...]string{CheckAMQP: "amqp", CheckTCP: "tcp", CheckNone: "none", CheckHTTP: "http", CheckMQTT: "mqtt", CheckSTOMP: "stomp", CheckStream: "stream"}
 
-// String returns "amqp", "tcp", "none", "http", "mqtt" or "stomp".
+// String returns "amqp", "tcp", "none", "http", "mqtt", "stomp" or
+// "stream".
 func (t CheckType) String() string {
 	if int(t) < len(checkTypeNames) {
 		return checkTypeNames[t]
@@ -47,15 +52,15 @@ func (t CheckType) aCheck() string {
 	return "a " + t.String() + " check"
 }
 
-// ParseCheckType parses "amqp", "tcp", "none", "http", "mqtt" or
-// "stomp".
+// ParseCheckType parses "amqp", "tcp", "none", "http", "mqtt", "stomp"
+// or "stream".
 func ParseCheckType(s string) (CheckType, error) {
 	for i, n := range checkTypeNames {
 		if n == s {
 			return CheckType(i), nil
 		}
 	}
-	return 0, fmt.Errorf("must be amqp, http, mqtt, stomp, tcp or none, not %q", s)
+	return 0, fmt.Errorf("must be amqp, http, mqtt, stomp, stream, tcp or none, not %q", s)
 }
 
 // MarshalText encodes t as its String form.

@@ -279,7 +279,7 @@ type Check struct {
 	// backend's own or the listener's ("" when neither has one).
 	Field string
 	// Type is CheckAMQP (the default), CheckHTTP, CheckMQTT, CheckSTOMP,
-	// CheckTCP or CheckNone.
+	// CheckStream, CheckTCP or CheckNone.
 	Type CheckType
 	// Mode of an AMQP check; default amqpcheck.ModeHandshake.
 	Mode amqpcheck.Mode
@@ -302,14 +302,15 @@ type Check struct {
 	// header first: set when the backend is sent PROXY headers, so that
 	// the check and the data path agree.
 	ProxyProtocol bool
-	// TLS makes an AMQP, MQTT or STOMP check speak TLS, and an HTTP check HTTPS
+	// TLS makes an AMQP, MQTT, STOMP or stream check speak TLS, and an HTTP check HTTPS
 	// (the check section's tls); nil: plain TCP. Its files are read by Load, not by Parse.
 	TLS *checktls.Config
 	// OnLoginRefused is what an AMQP check does when the broker refuses
 	// its own login or client certificate, an HTTP check when the server
 	// answers its user 401 or 403, an MQTT check when the server
-	// refuses its user (CONNACK 4 or 5), and a STOMP check when the
-	// server answers its user with an ERROR frame; default
+	// refuses its user (CONNACK 4 or 5), a STOMP check when the server
+	// answers its user with an ERROR frame, and a stream check when the
+	// broker refuses its login or vhost; default
 	// amqpcheck.RefusedDegraded (a pass with a warning).
 	OnLoginRefused amqpcheck.OnRefused
 	// Method is an HTTP check's request method; default GET.

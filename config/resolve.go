@@ -300,7 +300,7 @@ func (c *Config) managementWarnings() []string {
 }
 
 // guestWarnings returns a warning for every check that logs in as guest
-// (an AMQP login check, an MQTT or STOMP check) to a broker that is not
+// (an AMQP login check, an MQTT, STOMP or stream check) to a broker that is not
 // on a loopback address: by default (loopback_users) RabbitMQ lets guest
 // log in from localhost only, over every protocol, so the broker refuses
 // the check and the backend is DEGRADED (or DOWN with on_login_refused:
@@ -312,9 +312,9 @@ func (c *Config) guestWarnings() []string {
 	for _, l := range c.Listeners {
 		for _, b := range l.Backends {
 			ck := b.Check
-			amqpLogin := ck.Type == CheckAMQP && ck.Mode == amqpcheck.ModeLogin && ck.Mechanism == amqpcheck.MechanismPlain
-			if !amqpLogin && ck.Type != CheckMQTT && ck.Type != CheckSTOMP ||
-				ck.User != "guest" || ck.Address.Addr().IsLoopback() || seen[ck.Field] {
+			logsIn := ck.Type == CheckMQTT || ck.Type == CheckSTOMP || ck.Type == CheckStream ||
+				ck.Type == CheckAMQP && ck.Mode == amqpcheck.ModeLogin && ck.Mechanism == amqpcheck.MechanismPlain
+			if !logsIn || ck.User != "guest" || ck.Address.Addr().IsLoopback() || seen[ck.Field] {
 				continue
 			}
 			seen[ck.Field] = true
@@ -812,11 +812,11 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		r.check(p.k("on_login_refused"), err)
 		c.OnLoginRefused = a
 		if c.Type == CheckTCP || c.Type == CheckNone {
-			r.errf(p.k("on_login_refused"), "needs type amqp, http, mqtt or stomp (%s does not log in)", c.Type.aCheck())
+			r.errf(p.k("on_login_refused"), "needs type amqp, http, mqtt, stomp or stream (%s does not log in)", c.Type.aCheck())
 		}
 	}
-	if c.Cluster != "" && c.Type != CheckAMQP {
-		r.errf(p.k("cluster"), "needs type amqp (%s does not hear the broker's cluster)", c.Type.aCheck())
+	if c.Cluster != "" && c.Type != CheckAMQP && c.Type != CheckStream {
+		r.errf(p.k("cluster"), "needs type amqp or stream (%s does not hear the broker's cluster)", c.Type.aCheck())
 	}
 	if f.TLS != nil {
 		c.TLS = &checktls.Config{ServerName: f.TLS.ServerName, CAFile: f.TLS.CAFile,
@@ -825,7 +825,7 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 			c.TLS.Verify = checktls.VerifyFull
 		}
 		if c.Type == CheckTCP || c.Type == CheckNone {
-			r.errf(p.k("tls"), "needs type amqp, http, mqtt or stomp (%s does not speak TLS)", c.Type.aCheck())
+			r.errf(p.k("tls"), "needs type amqp, http, mqtt, stomp or stream (%s does not speak TLS)", c.Type.aCheck())
 		}
 	}
 	r.httpOf(p, f, &c)
@@ -838,6 +838,8 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		r.fields(p, c.MQTTConfig().Validate(), map[string]path{"addr": addrPath})
 	case CheckSTOMP:
 		r.fields(p, c.STOMPConfig().Validate(), map[string]path{"addr": addrPath})
+	case CheckStream:
+		r.fields(p, c.StreamConfig().Validate(), map[string]path{"addr": addrPath})
 	}
 	return c
 }

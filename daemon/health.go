@@ -15,13 +15,15 @@ import (
 	"github.com/rmqlb/rmqlb/httpcheck"
 	"github.com/rmqlb/rmqlb/mqttcheck"
 	"github.com/rmqlb/rmqlb/stompcheck"
+	"github.com/rmqlb/rmqlb/streamcheck"
 )
 
 // NewChecker builds the checker of b: an AMQP handshake or login
-// (amqpcheck), an HTTP request (httpcheck), an MQTT CONNECT (mqttcheck)
-// or a STOMP CONNECT (stompcheck), each with a PROXY protocol LOCAL
-// header when the backend is sent PROXY headers, or a TCP connect. It
-// fails for a backend without a check.
+// (amqpcheck), an HTTP request (httpcheck), an MQTT CONNECT (mqttcheck),
+// a STOMP CONNECT (stompcheck) or a stream client's opening
+// (streamcheck), each with a PROXY protocol LOCAL header when the backend
+// is sent PROXY headers, or a TCP connect. It fails for a backend without
+// a check.
 func NewChecker(b *config.Backend) (healthcheck.Checker, error) {
 	var (
 		c   healthcheck.Checker
@@ -38,6 +40,8 @@ func NewChecker(b *config.Backend) (healthcheck.Checker, error) {
 		c, err = mqttcheck.New(b.Check.MQTTConfig())
 	case config.CheckSTOMP:
 		c, err = stompcheck.New(b.Check.STOMPConfig())
+	case config.CheckStream:
+		c, err = streamcheck.New(b.Check.StreamConfig())
 	default:
 		err = fmt.Errorf("check type %v has no checker", b.Check.Type)
 	}

@@ -491,6 +491,7 @@ func TestDiffProtocolCheck(t *testing.T) {
 			"check: {type: stomp, user: monitor, password: p, on_login_refused: down}",
 			"check: {type: stomp, user: monitor, password: p, tls: {verify: none}}",
 			"check: {type: mqtt, user: monitor, password: p}",
+			"check: {type: stream, user: monitor, password: p}",
 		},
 	} {
 		old := mustParse(t, edit(t, "check: {type: tcp}", from))

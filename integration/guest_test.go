@@ -12,12 +12,12 @@ import (
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
 )
 
-// TestE2EGuestOffLoopback runs a real RabbitMQ node on h1 with its MQTT
-// and STOMP plugins and RabbitMQ's default loopback_users (guest may log
+// TestE2EGuestOffLoopback runs a real RabbitMQ node on h1 with its MQTT,
+// STOMP and stream plugins and RabbitMQ's default loopback_users (guest may log
 // in from localhost only), checked by the rmqlb binary from h1's own
 // address, off loopback:
 //   - `rmqlb check-config` warns about each check that logs in as guest:
-//     an AMQP login check, an mqtt check and a stomp check;
+//     an AMQP login check, an mqtt, a stomp and a stream check;
 //   - the node refuses each of them, over each protocol, and their
 //     backends are DEGRADED with the node's refusal, still served;
 //   - a stomp check without a user, which RabbitMQ logs in as guest and
@@ -31,10 +31,11 @@ func TestE2EGuestOffLoopback(t *testing.T) {
 	h1 := l.Host("h1")
 	at := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(h1.Addr, port) }
 	startRabbitWith(t, h1, rabbittest.Options{Name: "guest",
-		Plugins: []string{"rabbitmq_mqtt", "rabbitmq_stomp"},
+		Plugins: []string{"rabbitmq_mqtt", "rabbitmq_stomp", "rabbitmq_stream"},
 		// RabbitMQ's default, which the test nodes turn off.
 		AdvancedConfig: `[{rabbit, [{loopback_users, [<<"guest">>]}]}].`,
-		Config:         []string{"mqtt.listeners.tcp.default = " + at(1883).String(), "stomp.listeners.tcp.1 = " + at(61613).String()},
+		Config: []string{"mqtt.listeners.tcp.default = " + at(1883).String(), "stomp.listeners.tcp.1 = " + at(61613).String(),
+			"stream.listeners.tcp.1 = " + at(5552).String()},
 	})
 	listener := func(name string, bind uint16, check, backend string, port uint16) string {
 		return fmt.Sprintf("  - name: %s\n    bind: %s\n    check: {%s, interval: 500ms, timeout: 400ms, rise: 1, fall: 2}\n    backends:\n      - {name: %s, address: %s}\n",
@@ -43,14 +44,15 @@ func TestE2EGuestOffLoopback(t *testing.T) {
 	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: listener("amqp", 15673, "mode: login, user: guest, password: guest", "a", 5672) +
 		listener("mqtt", 11883, "type: mqtt, user: guest, password: guest", "m", 1883) +
 		listener("stomp", 11613, "type: stomp, user: guest, password: guest", "s", 61613) +
-		listener("stomp_anonymous", 11614, "type: stomp", "s0", 61613)})
+		listener("stomp_anonymous", 11614, "type: stomp", "s0", 61613) +
+		listener("stream", 15552, "type: stream, user: guest, password: guest", "r", 5552)})
 
 	out, err := exec.Command("ip", "netns", "exec", h1.NS, d.bin, "check-config", "--config", d.path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("check-config: %v\n%s", err, out)
 	}
 	t.Logf("check-config:\n%s", out)
-	for _, field := range []string{"listeners[0].check.user", "listeners[1].check.user", "listeners[2].check.user"} {
+	for _, field := range []string{"listeners[0].check.user", "listeners[1].check.user", "listeners[2].check.user", "listeners[4].check.user"} {
 		if !strings.Contains(string(out), field+" (line ") || !strings.Contains(string(out), "RabbitMQ refuses guest from anywhere but localhost") {
 			t.Errorf("check-config warns nothing of %s:\n%s", field, out)
 		}
@@ -64,6 +66,7 @@ func TestE2EGuestOffLoopback(t *testing.T) {
 		"mqtt/m":             {"degraded", "MQTT CONNACK 5 not authorized", "login refused: MQTT CONNACK 5 not authorized"},
 		"stomp/s":            {"degraded", "STOMP ERROR Bad CONNECT: non-loopback access denied", "login refused: STOMP ERROR Bad CONNECT: non-loopback access denied"},
 		"stomp_anonymous/s0": {"up", "STOMP ERROR Bad CONNECT: non-loopback access denied (no user: the listener answers)", ""},
+		"stream/r":           {"degraded", "RabbitMQ 3.", "login refused: stream SaslAuthenticate: answered 0x0b authentication failure loopback"},
 	} {
 		// The plugins listen a moment after the node booted.
 		if err := waitFor(60*time.Second, func() (bool, error) {

@@ -15,21 +15,21 @@ import (
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
 )
 
-// TestE2EManagement runs a real RabbitMQ node with its management, MQTT
-// and STOMP plugins on h1 behind four listeners of rmqlb: one checking
-// the node with an http check of the management plugin's alarms health
-// check (as a monitoring user), one with a TCP connect of the same port,
-// one of the MQTT listener with an mqtt check and one of the STOMP
-// listener with a stomp check:
+// TestE2EManagement runs a real RabbitMQ node with its management, MQTT,
+// STOMP and stream plugins on h1 behind five listeners of rmqlb: one
+// checking the node with an http check of the management plugin's alarms
+// health check (as a monitoring user), one with a TCP connect of the same
+// port, and one each of the MQTT, STOMP and stream listeners with a check
+// of their protocol:
 //   - an HTTP client reads the management API through the proxy;
-//   - the node frozen with SIGSTOP goes DOWN under the http, mqtt and
-//     stomp checks, with the timeout as its reason, while the TCP
+//   - the node frozen with SIGSTOP goes DOWN under the http, mqtt, stomp
+//     and stream checks, with the timeout as its reason, while the TCP
 //     connect, which the frozen node's kernel still completes, keeps the
 //     other listener's backend UP;
 //   - thawed, the node is UP again;
-//   - the check user's password changed on the cluster, the node answers
-//     401 and an ERROR frame, and the backends stay in service, DEGRADED
-//     with the refusal.
+//   - the check user's password changed on the cluster, the node refuses
+//     it over HTTP, STOMP and streams, and the backends stay in service,
+//     DEGRADED with the refusal.
 func TestE2EManagement(t *testing.T) {
 	if err := rabbittest.Available(); err != nil {
 		t.Skip(err)
@@ -39,15 +39,16 @@ func TestE2EManagement(t *testing.T) {
 	h1 := l.Host("h1")
 	mgmt := netip.AddrPortFrom(h1.Addr, 15672)
 	n := startRabbitWith(t, h1, rabbittest.Options{Name: "mgmt",
-		Plugins: []string{"rabbitmq_management", "rabbitmq_mqtt", "rabbitmq_stomp"},
+		Plugins: []string{"rabbitmq_management", "rabbitmq_mqtt", "rabbitmq_stomp", "rabbitmq_stream"},
 		Config: []string{"loopback_users.guest = false",
 			"management.tcp.ip = " + h1.Addr.String(), "management.tcp.port = 15672",
 			"mqtt.listeners.tcp.default = " + netip.AddrPortFrom(h1.Addr, 1883).String(),
-			"stomp.listeners.tcp.1 = " + netip.AddrPortFrom(h1.Addr, 61613).String()},
+			"stomp.listeners.tcp.1 = " + netip.AddrPortFrom(h1.Addr, 61613).String(),
+			"stream.listeners.tcp.1 = " + netip.AddrPortFrom(h1.Addr, 5552).String()},
 	})
 	n.MustCtl(t, "add_user", "rmqlb-monitor", "s3cret")
 	n.MustCtl(t, "set_user_tags", "rmqlb-monitor", "monitoring")
-	n.MustCtl(t, "set_permissions", "-p", "/", "rmqlb-monitor", "^$", "^$", "^$") // the MQTT and STOMP checks' login
+	n.MustCtl(t, "set_permissions", "-p", "/", "rmqlb-monitor", "^$", "^$", "^$") // the MQTT, STOMP and stream checks' login
 
 	bind := netip.AddrPortFrom(h1.Addr, 15682)
 	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: fmt.Sprintf(`  - name: mgmt
@@ -70,14 +71,20 @@ func TestE2EManagement(t *testing.T) {
     check: {type: stomp, user: rmqlb-monitor, password: s3cret, interval: 500ms, timeout: 400ms, rise: 1, fall: 2}
     backends:
       - {name: rmq1s, address: %s}
+  - name: stream
+    bind: %s
+    check: {type: stream, user: rmqlb-monitor, password: s3cret, interval: 500ms, timeout: 400ms, rise: 1, fall: 2}
+    backends:
+      - {name: rmq1r, address: %s}
 `, bind, mgmt, netip.AddrPortFrom(h1.Addr, 15683), mgmt, netip.AddrPortFrom(h1.Addr, 11883), netip.AddrPortFrom(h1.Addr, 1883),
-		netip.AddrPortFrom(h1.Addr, 11613), netip.AddrPortFrom(h1.Addr, 61613))})
+		netip.AddrPortFrom(h1.Addr, 11613), netip.AddrPortFrom(h1.Addr, 61613), netip.AddrPortFrom(h1.Addr, 15552), netip.AddrPortFrom(h1.Addr, 5552))})
 
 	// The management plugin listens a moment after the node booted.
 	d.waitBackendState(t, "rmq1", "up", 60*time.Second)
 	d.waitBackendState(t, "rmq1t", "up", 10*time.Second)
 	d.waitBackendState(t, "rmq1m", "up", 10*time.Second)
 	d.waitBackendState(t, "rmq1s", "up", 10*time.Second)
+	d.waitBackendState(t, "rmq1r", "up", 10*time.Second)
 
 	client := l.Host("client")
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
@@ -118,6 +125,10 @@ func TestE2EManagement(t *testing.T) {
 	if !strings.Contains(detail, "STOMP CONNECT: timeout after") {
 		t.Errorf("frozen node's reason under the stomp check: %s, want the CONNECT's timeout", detail)
 	}
+	detail = d.waitBackendState(t, "rmq1r", "down", 10*time.Second)
+	if !strings.Contains(detail, "stream PeerProperties: timeout after") {
+		t.Errorf("frozen node's reason under the stream check: %s, want the PeerProperties request's timeout", detail)
+	}
 	if state, det, err := d.backendState("rmq1t"); err != nil || state != "up" {
 		t.Errorf("the TCP connect check of the frozen node: %s %s %v, want UP (its kernel accepts)", state, det, err)
 	}
@@ -127,14 +138,16 @@ func TestE2EManagement(t *testing.T) {
 	d.waitBackendState(t, "rmq1", "up", 15*time.Second)
 	d.waitBackendState(t, "rmq1m", "up", 15*time.Second)
 	d.waitBackendState(t, "rmq1s", "up", 15*time.Second)
+	d.waitBackendState(t, "rmq1r", "up", 15*time.Second)
 
 	// The check user's password changed on the cluster: every node answers
 	// 401 (an ERROR frame to the STOMP check), and the backends stay in
 	// service, DEGRADED with the refusal.
 	n.MustCtl(t, "change_password", "rmqlb-monitor", "changed")
 	for backend, refusal := range map[string]string{
-		"mgmt/rmq1":   "login refused: GET /api/health/checks/alarms: 401 Unauthorized",
-		"stomp/rmq1s": "login refused: STOMP ERROR Bad CONNECT: Access refused for user 'rmqlb-monitor'",
+		"mgmt/rmq1":    "login refused: GET /api/health/checks/alarms: 401 Unauthorized",
+		"stomp/rmq1s":  "login refused: STOMP ERROR Bad CONNECT: Access refused for user 'rmqlb-monitor'",
+		"stream/rmq1r": "login refused: stream SaslAuthenticate: answered 0x08 authentication failure",
 	} {
 		if err := waitFor(10*time.Second, func() (bool, error) {
 			s, err := d.status()

@@ -23,6 +23,7 @@ var (
 		"httpcheck/...",
 		"mqttcheck/...",
 		"stompcheck/...",
+		"streamcheck/...",
 		"backend/...",
 		"internal/clock/...",
 		"internal/fielderr/...",
