@@ -19,11 +19,13 @@ var protocolChecks = map[uint16]struct {
 	8883:  {"mqtt", "an MQTT CONNECT", true},
 	61613: {"stomp", "a STOMP CONNECT", false},
 	61614: {"stomp", "a STOMP CONNECT", true},
+	5552:  {"stream", "a stream client's opening", false},
+	5551:  {"stream", "a stream client's opening", true},
 }
 
 // speaksProtocol reports whether a check of type typ speaks a protocol of
 // protocolChecks.
-func speaksProtocol(typ string) bool { return typ == "mqtt" || typ == "stomp" }
+func speaksProtocol(typ string) bool { return typ == "mqtt" || typ == "stomp" || typ == "stream" }
 
 // amqpless names RabbitMQ's well-known ports that do not speak AMQP 0-9-1
 // in clear text. rmqlb's default check, an AMQP handshake, fails there
@@ -48,8 +50,8 @@ var amqpless = map[uint16]string{
 
 // portCheck makes b's check a TCP connect when it goes to one of those
 // ports, a check of the port's protocol when it goes to one of
-// protocolChecks (an MQTT or STOMP CONNECT, over TLS where the port
-// speaks it), or an AMQP handshake over TLS when it goes to amqpsPort, and then returns what it became and why, for a note (""
+// protocolChecks (an MQTT or STOMP CONNECT, a stream client's opening,
+// over TLS where the port speaks it), or an AMQP handshake over TLS when it goes to amqpsPort, and then returns what it became and why, for a note (""
 // when the check stays an AMQP handshake in clear). A check over TLS
 // verifies no certificate: the inputs name no roots, and their own check
 // verified nothing either.

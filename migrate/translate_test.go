@@ -438,7 +438,7 @@ func TestTranslate(t *testing.T) {
 			notes: []string{"k:8: virtual_server 10.0.0.100 5672: note: rmqlb binds 10.0.0.100:5672, and its brokers listen on port 5672", "k:11: TCP_CHECK: note: becomes an AMQP handshake check", "i:1: -A -f 3 -s lc: note: firewall rules outside this file mark the packets it takes: rmqlb binds 10.0.0.100:5673", "i:3: -A -t 10.0.0.100:5672 -s wrr: not translated: describes 10.0.0.100:5672, as virtual_server 10.0.0.100 5672 (k:8) does, which is kept", "i:4: real server 10.0.0.2:5672: not translated: left out with its listener (line 3)"},
 		},
 		{
-			name: "ports that do not speak AMQP in clear get the input's HTTP check, else a TCP connect check, MQTT's and STOMP's a CONNECT of their protocol, 5671, 8883 and 61614 theirs over TLS",
+			name: "ports that do not speak AMQP in clear get the input's HTTP check, else a TCP connect check, MQTT's, STOMP's and streams' a check of their protocol, 5671, 8883, 61614 and 5551 theirs over TLS",
 			files: memFiles{
 				"k": vrrpBlock + "}\nvirtual_server 10.0.0.100 15672 {\n real_server 10.0.0.1 15672 {\n  HTTP_GET {\n   url {\n    path /\n   }\n  }\n }\n}\n",
 				"h": "listen mgmt\n bind 10.0.0.100:15692\n option httpchk GET /metrics\n server m1 10.0.0.1:15692 check inter 5s\n" +
@@ -448,7 +448,9 @@ func TestTranslate(t *testing.T) {
 					"listen mqtts\n bind 10.0.0.100:8883\n server q2 10.0.0.1:8883 check\n" +
 					"listen stomp\n bind 10.0.0.100:61613\n server t1 10.0.0.1:61613 check\n" +
 					"listen stomps\n bind 10.0.0.100:61614\n server t2 10.0.0.1:61614 check\n" +
-					"listen stream\n bind 10.0.0.100:5552\n server r1 10.0.0.1:5552 check\n",
+					"listen stream\n bind 10.0.0.100:5552\n server r1 10.0.0.1:5552 check\n" +
+					"listen streams\n bind 10.0.0.100:5551\n server r2 10.0.0.1:5551 check\n" +
+					"listen epmd\n bind 10.0.0.100:4369\n server e1 10.0.0.1:4369 check\n",
 			},
 			src: Sources{Keepalived: "k", HAProxy: "h"},
 			want: []string{
@@ -458,7 +460,9 @@ func TestTranslate(t *testing.T) {
 				"bind: 10.0.0.100:8883\n    check: {type: mqtt, tls: {verify: none}}",
 				"bind: 10.0.0.100:61613\n    check: {type: stomp}",
 				"bind: 10.0.0.100:61614\n    check: {type: stomp, tls: {verify: none}}",
-				"bind: 10.0.0.100:5552\n    check: {type: tcp}",
+				"bind: 10.0.0.100:5552\n    check: {type: stream}",
+				"bind: 10.0.0.100:5551\n    check: {type: stream, tls: {verify: none}}",
+				"bind: 10.0.0.100:4369\n    check: {type: tcp}",
 				"bind: 10.0.0.100:5671\n    check: {tls: {verify: none}}",
 				"{name: a1, address: '10.0.0.1:5672'}",
 				"{name: a2, address: '10.0.0.2:5672'}",
@@ -472,8 +476,10 @@ func TestTranslate(t *testing.T) {
 				"h:17: server q2 10.0.0.1:8883 check: note: becomes an MQTT CONNECT over TLS (check type: mqtt, tls: {verify: none};",
 				"h:20: server t1 10.0.0.1:61613 check: note: becomes a STOMP CONNECT (check type: stomp), which fails for a frozen node: port 61613 is RabbitMQ's STOMP port",
 				"h:23: server t2 10.0.0.1:61614 check: note: becomes a STOMP CONNECT over TLS (check type: stomp, tls: {verify: none};",
+				"h:26: server r1 10.0.0.1:5552 check: note: becomes a stream client's opening (check type: stream), which fails for a frozen node: port 5552 is RabbitMQ's stream port",
+				"h:29: server r2 10.0.0.1:5551 check: note: becomes a stream client's opening over TLS (check type: stream, tls: {verify: none};",
 			},
-			noNotes: []string{"k:10: HTTP_GET", "h:3: option httpchk", "h:26:"},
+			noNotes: []string{"k:10: HTTP_GET", "h:3: option httpchk", "h:32:"},
 		},
 		{
 			name: "HAProxy's HTTP check of the management port, with basic authentication and a status",
