@@ -148,21 +148,7 @@ var (
 // HTTP check (curl, wget) or a RabbitMQ tool (rabbitmqctl,
 // rabbitmq-diagnostics).
 func classify(cmd string) scriptTarget {
-	w := shellWords(cmd)
-
-	// Unwrap "sh -c '...'" and "timeout N ...".
-	for len(w) > 0 {
-		base := path.Base(w[0])
-		switch {
-		case (base == "sh" || base == "bash") && len(w) > 2 && w[1] == "-c":
-			w = shellWords(strings.Join(w[2:], " "))
-			continue
-		case base == "timeout" && len(w) > 2:
-			w = w[2:]
-			continue
-		}
-		break
-	}
+	w := unwrapCommand(shellWords(cmd))
 	if len(w) == 0 {
 		return scriptTarget{}
 	}

@@ -294,13 +294,25 @@ func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool)
 			t.checkSetting(c, &s)
 		}
 	}
-	// An HTTP_GET or SSL_GET where it fits (httpCheckFits) is rmqlb's
-	// http check, which a TCP_CHECK beside it adds nothing to; elsewhere
-	// rmqlb's check goes by its port.
+	// An HTTP_GET or SSL_GET where it fits (httpCheckFits), or a
+	// MISC_CHECK that runs curl there, is rmqlb's http check, which a
+	// TCP_CHECK beside it adds nothing to; elsewhere rmqlb's check goes by
+	// its port.
 	var tcp, web *kaNode
+	var curl curlRequest
 	for _, c := range checkers {
-		if (c.key == "HTTP_GET" || c.key == "SSL_GET") && web == nil && httpCheckFits(uint16(port), uint16(connectPort(c, port))) {
-			web = c
+		if web != nil {
+			break
+		}
+		switch c.key {
+		case "HTTP_GET", "SSL_GET":
+			if httpCheckFits(uint16(port), uint16(connectPort(c, port))) {
+				web = c
+			}
+		case "MISC_CHECK":
+			if r, ok := miscCurl(c); ok && httpCheckFits(uint16(port), r.addr.Port()) {
+				web, curl = c, r
+			}
 		}
 	}
 	for _, c := range checkers {
@@ -308,13 +320,17 @@ func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool)
 		case c == web:
 		case c.key == "TCP_CHECK" && tcp == nil && web == nil:
 			tcp = c
-		case c.key == "TCP_CHECK" || web != nil && (c.key == "HTTP_GET" || c.key == "SSL_GET"):
+		case c.key == "TCP_CHECK" || web != nil && (c.key == "HTTP_GET" || c.key == "SSL_GET" || c.key == "MISC_CHECK"):
 			t.skip(c, "no equivalent: rmqlb runs one check per backend")
+		case c.key == "MISC_CHECK":
+			t.skip(c, miscWhy(c))
 		default:
 			t.skip(c, kaWhy[c.key])
 		}
 	}
-	if web != nil {
+	if web != nil && web.key == "MISC_CHECK" {
+		t.miscCheck(b, web, curl, &s)
+	} else if web != nil {
 		t.httpGet(b, web, &s)
 	} else if tcp != nil {
 		t.use(tcp)

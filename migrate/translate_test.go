@@ -555,6 +555,32 @@ func TestTranslate(t *testing.T) {
 			},
 		},
 		{
+			name: "keepalived's MISC_CHECK that runs curl of the real server becomes an http check of the same URL",
+			files: memFiles{"k": vrrpBlock + "}\nvirtual_server 10.0.0.100 15672 {\n" +
+				" real_server 10.0.0.1 15672 {\n  MISC_CHECK {\n   misc_path \"/usr/bin/curl -fsS -m 3 -u monitor:s3cret http://10.0.0.1:15672/api/health/checks/alarms\"\n   misc_timeout 5\n   misc_dynamic\n  }\n }\n" +
+				" real_server 10.0.0.2 15672 {\n  MISC_CHECK {\n   misc_path \"curl -k -H 'X-A: b' https://10.0.0.2:15671/\"\n  }\n }\n" +
+				" real_server 10.0.0.3 15672 {\n  MISC_CHECK {\n   misc_path \"curl -f http://127.0.0.1:15672/\"\n  }\n }\n" +
+				" real_server 10.0.0.4 15672 {\n  MISC_CHECK {\n   misc_path /etc/keepalived/check.sh\n  }\n }\n}\n" +
+				"virtual_server 10.0.0.100 5672 {\n real_server 10.0.0.1 5672 {\n  MISC_CHECK {\n   misc_path \"curl -f http://10.0.0.1:15672/api/aliveness-test/%2F\"\n  }\n }\n}\n"},
+			src: Sources{Keepalived: "k"},
+			want: []string{
+				"{name: 10.0.0.1, address: '10.0.0.1:15672', check: {type: http, timeout: 3s, path: /api/health/checks/alarms, user: monitor, password: s3cret}}",
+				"{name: 10.0.0.2, address: '10.0.0.2:15672', check: {type: http, address: '10.0.0.2:15671', expect_status: 100-599, tls: {verify: none}}}",
+				"{name: 10.0.0.3, address: '10.0.0.3:15672', check: {type: tcp}}",
+				"{name: 10.0.0.4, address: '10.0.0.4:15672', check: {type: tcp}}",
+				"bind: 10.0.0.100:5672\n    backends:\n      - {name: 10.0.0.1, address: '10.0.0.1:5672'}\n",
+			},
+			notes: []string{
+				"k:11: misc_path /usr/bin/curl -fsS -m 3 -u monitor:s3cret http:...: note: becomes an http check of the same URL (check type: http), which fails for a frozen node as the script did",
+				"k:12: misc_timeout 5: note: the check's timeout is curl's -m",
+				"k:13: misc_dynamic: not translated: no equivalent: the script's exit code set the weight",
+				"k:18: misc_path curl -k -H 'X-A: b' https://10.0.0.2:15671/: note: becomes an http check of the same URL (check type: http), which fails for a frozen node as the script did; curl without -f passes on any answer, and so does the check (expect_status 100-599); over TLS that verifies no certificate, as curl -k (tls: {verify: none}); its headers (X-A: b) are not sent",
+				"k:22: MISC_CHECK: not translated: curl of 127.0.0.1, this host, not the real server; no equivalent: rmqlb checks with AMQP",
+				"k:27: MISC_CHECK: not translated: no equivalent: rmqlb checks with AMQP",
+				"k:34: MISC_CHECK: not translated: no equivalent: rmqlb checks with AMQP",
+			},
+		},
+		{
 			// A check of the management API (or a TCP connect to its
 			// port) stood for the broker's health: rmqlb checks the
 			// broker's own port, where a frozen broker fails.
