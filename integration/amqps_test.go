@@ -15,7 +15,6 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/rmqlb/rmqlb/internal/rabbittest"
-	"github.com/rmqlb/rmqlb/internal/testpki"
 )
 
 // TestE2EAMQPS runs a real RabbitMQ node with an AMQPS listener (5671) on h1 behind rmqlb,
@@ -33,18 +32,7 @@ func TestE2EAMQPS(t *testing.T) {
 	rmqlbBinary(t)
 	l := newLab(t)
 	h1 := l.Host("h1")
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil { // the broker reads its files
-		t.Fatal(err)
-	}
-	ca, err := testpki.NewCA(dir, "e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ca.Server("rmq1", []string{"rmq1.e2e"}, []netip.Addr{h1.Addr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, srv := brokerPKI(t, h1)
 	amqps := netip.AddrPortFrom(h1.Addr, 5671)
 	n := startRabbit(t, h1, "tls",
 		"loopback_users.guest = false", // the login check and the clients come from h1's address

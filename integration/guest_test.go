@@ -37,15 +37,11 @@ func TestE2EGuestOffLoopback(t *testing.T) {
 		Config: []string{"mqtt.listeners.tcp.default = " + at(1883).String(), "stomp.listeners.tcp.1 = " + at(61613).String(),
 			"stream.listeners.tcp.1 = " + at(5552).String()},
 	})
-	listener := func(name string, bind uint16, check, backend string, port uint16) string {
-		return fmt.Sprintf("  - name: %s\n    bind: %s\n    check: {%s, interval: 500ms, timeout: 400ms, rise: 1, fall: 2}\n    backends:\n      - {name: %s, address: %s}\n",
-			name, at(bind), check, backend, at(port))
-	}
-	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: listener("amqp", 15673, "mode: login, user: guest, password: guest", "a", 5672) +
-		listener("mqtt", 11883, "type: mqtt, user: guest, password: guest", "m", 1883) +
-		listener("stomp", 11613, "type: stomp, user: guest, password: guest", "s", 61613) +
-		listener("stomp_anonymous", 11614, "type: stomp", "s0", 61613) +
-		listener("stream", 15552, "type: stream, user: guest, password: guest", "r", 5552)})
+	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: checkedListener(h1, "amqp", 15673, "mode: login, user: guest, password: guest", "a", 5672) +
+		checkedListener(h1, "mqtt", 11883, "type: mqtt, user: guest, password: guest", "m", 1883) +
+		checkedListener(h1, "stomp", 11613, "type: stomp, user: guest, password: guest", "s", 61613) +
+		checkedListener(h1, "stomp_anonymous", 11614, "type: stomp", "s0", 61613) +
+		checkedListener(h1, "stream", 15552, "type: stream, user: guest, password: guest", "r", 5552)})
 
 	out, err := exec.Command("ip", "netns", "exec", h1.NS, d.bin, "check-config", "--config", d.path).CombinedOutput()
 	if err != nil {
