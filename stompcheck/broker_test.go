@@ -27,6 +27,11 @@ func TestRabbitMQ(t *testing.T) {
 		return func(timeout time.Duration) healthcheck.Result { return run(t, cfg, timeout) }
 	}
 	testserver.WaitPass(t, "STOMP listener", check(Config{}))
+	// A passing check costs the broker no warning.
+	testserver.NoBrokerWarnings(t, n, func() {
+		testserver.WantPass(t, check(Config{})(5*time.Second), "STOMP CONNECTED", "")
+		testserver.WantPass(t, check(Config{User: "monitor", Password: "s3cret"})(5*time.Second), "STOMP CONNECTED", "")
+	})
 	for _, tc := range []struct {
 		name          string
 		cfg           Config

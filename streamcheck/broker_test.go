@@ -31,6 +31,11 @@ func TestRabbitMQ(t *testing.T) {
 		return func(timeout time.Duration) healthcheck.Result { return run(t, cfg, timeout) }
 	}
 	testserver.WaitPass(t, "stream listener", check(Config{}))
+	// A passing check costs the broker no warning.
+	testserver.NoBrokerWarnings(t, n, func() {
+		testserver.WantPass(t, check(Config{})(5*time.Second), "RabbitMQ 3.", "")
+		testserver.WantPass(t, check(Config{User: "monitor", Password: "s3cret"})(5*time.Second), "RabbitMQ 3.", "")
+	})
 	for _, tc := range []struct {
 		name          string
 		cfg           Config

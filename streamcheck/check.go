@@ -157,7 +157,10 @@ func (s *session) run(cfg Config, r *healthcheck.Result) (refused string, err er
 		return "", err
 	}
 	if cfg.User == "" {
-		s.close()
+		// RabbitMQ expects a Close only on an open connection (one
+		// before the login it was seen to log as an unknown command,
+		// with two warnings); a connection closed here it lets go
+		// without a line.
 		return "", nil
 	}
 

@@ -3,8 +3,9 @@
 // protocol (the plugin's "RabbitMQ Streams Protocol Reference"): it
 // exchanges peer properties, which tell the broker's product, version
 // and cluster name, and with a user logs in as a stream client does
-// (SASL PLAIN, Tune, Open of the vhost), then closes the connection with
-// Close.
+// (SASL PLAIN, Tune, Open of the vhost) and closes with Close; without
+// one it closes the connection after the peer properties, which RabbitMQ
+// logs nothing of (it expects a Close only on an open connection).
 //
 // An answer passes the check: a login the broker refuses (authentication
 // failure, guest off loopback, the vhost refused) passes with a warning

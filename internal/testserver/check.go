@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -127,5 +128,30 @@ func WantPass(t testing.TB, r healthcheck.Result, info, warning string) {
 	t.Helper()
 	if !r.Passed() || !strings.HasPrefix(r.Info, info) || !strings.HasPrefix(r.Warning, warning) || (warning == "") != (r.Warning == "") {
 		t.Fatalf("result %+v, want a pass with info %q..., warning %q...", r, info, warning)
+	}
+}
+
+// NoBrokerWarnings runs checks and fails t when n's log gains a warning
+// or an error line meanwhile: a health check that costs the broker a
+// warning per check fills its log for nothing.
+func NoBrokerWarnings(t testing.TB, n *rabbittest.Node, checks func()) {
+	t.Helper()
+	// The broker writes its log a moment after what it logs: lines of
+	// what came before must be in before.
+	time.Sleep(time.Second)
+	before, err := os.ReadFile(n.LogFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks()
+	time.Sleep(time.Second)
+	after, err := os.ReadFile(n.LogFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(after[min(len(before), len(after)):]), "\n") {
+		if strings.Contains(line, "[warning]") || strings.Contains(line, "[error]") {
+			t.Errorf("the broker logged: %s", line)
+		}
 	}
 }
