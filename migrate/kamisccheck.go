@@ -165,6 +165,9 @@ func (r *curlRequest) parseURL(raw string) error {
 		r.user = u.User.Username()
 		r.password, _ = u.User.Password()
 	}
+	if r.user == "" && r.password != "" {
+		return errors.New("curl of a password without a user")
+	}
 	r.target = u.RequestURI()
 	if err := httpcheck.CheckPath(r.target); err != nil {
 		return fmt.Errorf("curl of a path rmqlb's http check does not send: %v", err)

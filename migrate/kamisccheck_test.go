@@ -33,6 +33,8 @@ func TestParseCurl(t *testing.T) {
 		{cmd: "curl -f ftp://10.0.0.1/", err: "curl of a ftp URL, not http or https"},
 		{cmd: "curl -X POST http://10.0.0.1/", err: "curl -X POST: rmqlb's http check sends GET, HEAD or OPTIONS"},
 		{cmd: "curl -u monitor http://10.0.0.1/", err: "curl -u without a password"},
+		{cmd: "curl -u :pw http://10.0.0.1/", err: "curl of a password without a user"},
+		{cmd: "curl http://:pw@10.0.0.1/", err: "curl of a password without a user"},
 		{cmd: "curl --data x http://10.0.0.1/", err: "curl --data, which rmqlb import does not know"},
 		{cmd: "curl http://10.0.0.1/ http://10.0.0.2/", err: "curl of more than one URL"},
 		{cmd: "curl -f", err: "curl without a URL it can read"},
@@ -61,7 +63,7 @@ func FuzzParseCurl(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !r.addr.IsValid() || r.addr.Port() == 0 || r.addr.Addr().IsLoopback() || httpcheck.CheckPath(r.target) != nil {
+		if !r.addr.IsValid() || r.addr.Port() == 0 || r.addr.Addr().IsLoopback() || httpcheck.CheckPath(r.target) != nil || r.user == "" && r.password != "" {
 			t.Fatalf("%q: %+v", cmd, r)
 		}
 	})

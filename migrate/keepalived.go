@@ -103,7 +103,7 @@ const (
 	whyLowerAdvert = "no equivalent: rmqlb answers a lower-priority master with an advert (keepalived's default)"
 	whyLowerGARP   = "no equivalent: rmqlb announces its VIPs when it becomes master, on hearing a lower-priority master (at most once per master down interval) and every garp.refresh"
 	whyIPv6        = "no equivalent: rmqlb runs VRRP over IPv4 only"
-	whyAMQP        = "no equivalent: rmqlb checks with AMQP (the backend gets an AMQP handshake check; on RabbitMQ's ports that do not speak AMQP, an http check where keepalived or HAProxy had one, else a TCP connect)"
+	whyAMQP        = "no equivalent: rmqlb checks with AMQP (the backend gets an AMQP handshake check; on RabbitMQ's ports that do not speak AMQP, a check of their own protocol on MQTT's, STOMP's and streams', an http check where keepalived or HAProxy had one, else a TCP connect)"
 	whyUnknown     = "not known to rmqlb import: check whether it matters"
 	// whyTrackFile: a file whose number changes the priority, most
 	// often written by hand or by a tool to move the VIPs away.
