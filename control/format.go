@@ -29,8 +29,9 @@ type FormatOptions struct {
 	// listener's busiest client addresses, its backends' ended sessions
 	// by reason (balancer.BackendSnapshot.Ended) and its persistence
 	// entries (those in balancer.Snapshot.Sticky) under its backends, and
-	// each checked backend's latest state changes
-	// (healthcheck.BackendStatus.History) under the checks.
+	// under the checks what each check's server answered of itself
+	// (healthcheck.BackendStatus.LastInfo) and each checked backend's
+	// latest state changes (healthcheck.BackendStatus.History).
 	Verbose bool
 }
 
@@ -111,6 +112,7 @@ func Format(w io.Writer, s Status, o FormatOptions) error {
 	}
 	formatCertificates(p, now, s.Checks, o.Verbose)
 	if o.Verbose {
+		formatCheckAnswers(p, s.Checks)
 		formatCheckHistory(p, now, s.Checks)
 	}
 	return p.write(w)
@@ -155,6 +157,24 @@ func formatVRRPHistory(p *page, now time.Time, ins []VRRP) {
 	for _, in := range ins {
 		for _, c := range in.RecentTransitions {
 			tb.row(txt(in.Name), txt(age(now, c.At)+" ago"), txt(c.From.String()), vrrpState(c.To), txt(oneLine(c.Reason)))
+		}
+	}
+}
+
+// formatCheckAnswers lists what the server of each check answered of
+// itself at its last check (healthcheck.BackendStatus.LastInfo): the
+// broker's version and cluster, the protocol's answer ("STOMP CONNECTED
+// 1.2 (RabbitMQ/3.10.8)"), which tells which check each backend gets and
+// what it reached.
+func formatCheckAnswers(p *page, checks []healthcheck.BackendStatus) {
+	if !slices.ContainsFunc(checks, func(c healthcheck.BackendStatus) bool { return c.LastInfo != "" }) {
+		return
+	}
+	p.printf("")
+	tb := p.table("CHECK ANSWER", "SERVER")
+	for _, c := range checks {
+		if c.LastInfo != "" {
+			tb.row(txt(c.Backend.String()), txt(oneLine(c.LastInfo)))
 		}
 	}
 }
