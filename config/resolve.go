@@ -64,6 +64,18 @@ type resolver struct {
 	lines lineIndex
 	errs  Errors
 	cols  []int // the column of each of errs, to put them in file order
+	// warns are the warnings of keys the daemon runs without, each once.
+	warns []string
+}
+
+// warnf records a warning of the key at p once, as "FIELD (line N): MSG",
+// as Config.Warnings has them.
+func (r *resolver) warnf(p path, format string, args ...any) {
+	line, _ := r.lines.pos(p)
+	w := fmt.Sprintf("%s (line %d): %s", p, line, fmt.Sprintf(format, args...))
+	if !slices.Contains(r.warns, w) {
+		r.warns = append(r.warns, w)
+	}
 }
 
 // errf records a problem once: a listener's shared check is resolved for
@@ -218,6 +230,7 @@ func (r *resolver) config(f *file) *Config {
 	}
 	r.uniqueInstances(c.VRRP)
 	r.noSelfLoops(c)
+	c.Warnings = append(c.Warnings, r.warns...)
 	c.Warnings = append(c.Warnings, c.guestWarnings()...)
 	c.Warnings = append(c.Warnings, c.managementWarnings()...)
 	c.Warnings = append(c.Warnings, c.backupWarnings()...)
@@ -829,6 +842,7 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		}
 	}
 	r.httpOf(p, f, &c)
+	r.keysOf(p, f, c.Type)
 	switch c.Type {
 	case CheckAMQP:
 		r.fields(p, c.AMQPConfig().Validate(), map[string]path{"addr": addrPath})
@@ -842,6 +856,31 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		r.fields(p, c.StreamConfig().Validate(), map[string]path{"addr": addrPath})
 	}
 	return c
+}
+
+// keysOf warns of each key of f that a check of type t has no use for,
+// and runs without: AMQP's mode, mechanism and on_alarm on another type,
+// a vhost where the check opens none, credentials where it does not log
+// in. A warning, not an error: files that set them ran before, and must
+// still start.
+func (r *resolver) keysOf(p path, f fileCheck, t CheckType) {
+	amqp := t == CheckAMQP
+	logsIn := t != CheckTCP && t != CheckNone
+	for _, k := range []struct {
+		key, why string
+		set, ok  bool
+	}{
+		{"mode", "has no AMQP mode", f.Mode != "", amqp},
+		{"mechanism", "logs in with its own protocol", f.Mechanism != "", amqp},
+		{"on_alarm", "does not hear the broker's alarms", f.OnAlarm != "", amqp},
+		{"vhost", map[bool]string{true: "names its vhost in user, VHOST:USER", false: "opens no vhost"}[t == CheckMQTT], f.VHost != "", amqp || t == CheckSTOMP || t == CheckStream},
+		{"user", "does not log in", f.User != "", logsIn},
+		{"password", "does not log in", f.Password != "", logsIn},
+	} {
+		if k.set && !k.ok {
+			r.warnf(p.k(k.key), "has no use in %s (it %s), which runs without it", t.aCheck(), k.why)
+		}
+	}
 }
 
 // httpOf resolves the keys of an http check in f into c: its method and

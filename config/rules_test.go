@@ -151,6 +151,7 @@ func TestRules(t *testing.T) {
 		{"check stream cluster too long", "check: {type: tcp}", "check: {type: stream, cluster: " + strings.Repeat("x", 256) + "}", "line 19: listeners[0].backends[1].check.cluster: must be at most 255 bytes, not 256"},
 		{"check stream password alone", "check: {type: tcp}", "check: {type: stream, password: p}", "line 19: listeners[0].backends[1].check.user: is required with password"},
 		{"check expect_status on stream", "check: {type: tcp}", "check: {type: stream, expect_status: 200}", "line 19: listeners[0].backends[1].check.expect_status: needs type http (a stream check sends no HTTP request)"},
+		{"check vhost on amqp", "check: {type: tcp}", "check: {mode: login, user: u, vhost: prod}", ""},
 		{"check path on stomp", "check: {type: tcp}", "check: {type: stomp, path: /}", "line 19: listeners[0].backends[1].check.path: needs type http (a stomp check sends no HTTP request)"},
 		{"check cluster on stomp", "check: {type: tcp}", "check: {type: stomp, cluster: c}", "line 19: listeners[0].backends[1].check.cluster: needs type amqp or stream (a stomp check does not hear the broker's cluster)"},
 		{"check http method", "check: {type: tcp}", "check: {type: http, method: OPTIONS}", ""},
@@ -996,5 +997,27 @@ func TestGuestWarnings(t *testing.T) {
 			[]string{"listeners[0].backends[1].check.user (line 19): RabbitMQ refuses guest from anywhere but localhost unless the brokers set loopback_users.guest = false (by default they refuse this check, and its backends are DEGRADED from the start): give the check a user of its own"}},
 		{"stream", strings.Replace(base, "check: {type: tcp}", "check: {type: stream, user: guest, password: guest}", 1), []string{"listeners[0].backends[1].check.user (line 19): RabbitMQ refuses guest from anywhere but localhost unless the brokers set loopback_users.guest = false (by default they refuse this check, and its backends are DEGRADED from the start): give the check a user of its own"}},
 		{"stomp without a user", strings.Replace(base, "check: {type: tcp}", "check: {type: stomp}", 1), nil},
+	})
+}
+
+// TestUnusedCheckKeyWarnings: a check key its type has no use for is
+// warned about, once for a shared section, and the file still loads: a
+// file that ran before must still start.
+func TestUnusedCheckKeyWarnings(t *testing.T) {
+	check := func(c string) string { return strings.Replace(base, "check: {type: tcp}", c, 1) }
+	const at = "listeners[0].backends[1].check."
+	testWarnings(t, []warningCase{
+		{"mode on stomp", check("check: {type: stomp, mode: login}"), []string{at + "mode (line 19): has no use in a stomp check (it has no AMQP mode), which runs without it"}},
+		{"mechanism on http", check("check: {type: http, mechanism: plain}"), []string{at + "mechanism (line 19): has no use in an http check (it logs in with its own protocol), which runs without it"}},
+		{"on_alarm on stream", check("check: {type: stream, on_alarm: down}"), []string{at + "on_alarm (line 19): has no use in a stream check (it does not hear the broker's alarms), which runs without it"}},
+		{"vhost on mqtt", check("check: {type: mqtt, vhost: prod}"), []string{at + "vhost (line 19): has no use in an mqtt check (it names its vhost in user, VHOST:USER), which runs without it"}},
+		{"vhost on http", check("check: {type: http, vhost: prod}"), []string{at + "vhost (line 19): has no use in an http check (it opens no vhost), which runs without it"}},
+		{"credentials on tcp", check("check: {type: tcp, user: u, password: p}"), []string{
+			at + "user (line 19): has no use in a tcp check (it does not log in), which runs without it",
+			at + "password (line 19): has no use in a tcp check (it does not log in), which runs without it"}},
+		{"shared section, once", strings.Replace(strings.Replace(base, "    proxy_protocol: v2\n", "    proxy_protocol: v2\n    check: {type: tcp, vhost: prod}\n", 1), ", check: {type: tcp}}", "}", 1),
+			[]string{"listeners[0].check.vhost (line 17): has no use in a tcp check (it opens no vhost), which runs without it"}},
+		{"vhost on amqp", check("check: {mode: login, user: u, vhost: prod}"), nil},
+		{"vhost and user on stomp", check("check: {type: stomp, user: u, vhost: prod}"), nil},
 	})
 }
