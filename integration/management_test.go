@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,13 @@ func TestE2EManagement(t *testing.T) {
 	d.waitBackendState(t, "rmq1m", "up", 10*time.Second)
 	d.waitBackendState(t, "rmq1s", "up", 10*time.Second)
 	d.waitBackendState(t, "rmq1r", "up", 10*time.Second)
+	// rmqlb status --verbose says what each check reached.
+	verbose := d.mustStatusText("--verbose")
+	for _, want := range []string{`(?m)^mqtt/rmq1m +MQTT CONNACK 0 connection accepted$`, `(?m)^stomp/rmq1s +STOMP CONNECTED 1\.2 \(RabbitMQ/3\.`, `(?m)^stream/rmq1r +RabbitMQ 3\.\S+ stream \(cluster `} {
+		if !regexp.MustCompile(want).MatchString(verbose) {
+			t.Errorf("rmqlb status --verbose has no line %s:\n%s", want, verbose)
+		}
+	}
 
 	client := l.Host("client")
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{

@@ -277,11 +277,11 @@ func statusAnswered(err error) bool {
 	return err == nil || errors.As(err, &ee) && ee.ExitCode() == control.ExitDegraded
 }
 
-// mustStatusText runs `rmqlb status --socket S` and returns its tables;
-// the test fails unless it answered (healthy or degraded).
-func (d *daemon) mustStatusText() string {
+// mustStatusText runs `rmqlb status --socket S` with flags and returns
+// its tables; the test fails unless it answered (healthy or degraded).
+func (d *daemon) mustStatusText(flags ...string) string {
 	d.t.Helper()
-	out, err := exec.Command(d.bin, "status", "--socket", d.sock).CombinedOutput()
+	out, err := exec.Command(d.bin, append([]string{"status", "--socket", d.sock}, flags...)...).CombinedOutput()
 	if !statusAnswered(err) {
 		d.t.Fatalf("rmqlb status on %s: %v\n%s", d.host.Name, err, out)
 	}
