@@ -870,15 +870,15 @@ func (r *resolver) keysOf(p path, f fileCheck, t CheckType) {
 		key, why string
 		set, ok  bool
 	}{
-		{"mode", "has no AMQP mode", f.Mode != "", amqp},
-		{"mechanism", "logs in with its own protocol", f.Mechanism != "", amqp},
-		{"on_alarm", "does not hear the broker's alarms", f.OnAlarm != "", amqp},
-		{"vhost", map[bool]string{true: "names its vhost in user, VHOST:USER", false: "opens no vhost"}[t == CheckMQTT], f.VHost != "", amqp || t == CheckSTOMP || t == CheckStream},
-		{"user", "does not log in", f.User != "", logsIn},
-		{"password", "does not log in", f.Password != "", logsIn},
+		{"mode", "mode is an AMQP check's", f.Mode != "", amqp},
+		{"mechanism", "mechanism is an AMQP login's", f.Mechanism != "", amqp},
+		{"on_alarm", "on_alarm is an AMQP login check's", f.OnAlarm != "", amqp},
+		{"vhost", map[bool]string{true: "it names its vhost in user, VHOST:USER", false: "it opens no vhost"}[t == CheckMQTT], f.VHost != "", amqp || t == CheckSTOMP || t == CheckStream},
+		{"user", "it does not log in", f.User != "", logsIn},
+		{"password", "it does not log in", f.Password != "", logsIn},
 	} {
 		if k.set && !k.ok {
-			r.warnf(p.k(k.key), "has no use in %s (it %s), which runs without it", t.aCheck(), k.why)
+			r.warnf(p.k(k.key), "has no use in %s (%s), which runs without it", t.aCheck(), k.why)
 		}
 	}
 }

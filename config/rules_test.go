@@ -1007,9 +1007,9 @@ func TestUnusedCheckKeyWarnings(t *testing.T) {
 	check := func(c string) string { return strings.Replace(base, "check: {type: tcp}", c, 1) }
 	const at = "listeners[0].backends[1].check."
 	testWarnings(t, []warningCase{
-		{"mode on stomp", check("check: {type: stomp, mode: login}"), []string{at + "mode (line 19): has no use in a stomp check (it has no AMQP mode), which runs without it"}},
-		{"mechanism on http", check("check: {type: http, mechanism: plain}"), []string{at + "mechanism (line 19): has no use in an http check (it logs in with its own protocol), which runs without it"}},
-		{"on_alarm on stream", check("check: {type: stream, on_alarm: down}"), []string{at + "on_alarm (line 19): has no use in a stream check (it does not hear the broker's alarms), which runs without it"}},
+		{"mode on stomp", check("check: {type: stomp, mode: login}"), []string{at + "mode (line 19): has no use in a stomp check (mode is an AMQP check's), which runs without it"}},
+		{"mechanism on http", check("check: {type: http, mechanism: plain}"), []string{at + "mechanism (line 19): has no use in an http check (mechanism is an AMQP login's), which runs without it"}},
+		{"on_alarm on stream", check("check: {type: stream, on_alarm: down}"), []string{at + "on_alarm (line 19): has no use in a stream check (on_alarm is an AMQP login check's), which runs without it"}},
 		{"vhost on mqtt", check("check: {type: mqtt, vhost: prod}"), []string{at + "vhost (line 19): has no use in an mqtt check (it names its vhost in user, VHOST:USER), which runs without it"}},
 		{"vhost on http", check("check: {type: http, vhost: prod}"), []string{at + "vhost (line 19): has no use in an http check (it opens no vhost), which runs without it"}},
 		{"credentials on tcp", check("check: {type: tcp, user: u, password: p}"), []string{
