@@ -43,6 +43,11 @@ func (t CheckType) String() string {
 	return fmt.Sprintf("CheckType(%d)", uint8(t))
 }
 
+// speaksProtocol reports whether a check of type t speaks its broker's
+// protocol: it may log in and run over TLS. TCP connects and no check do
+// neither.
+func (t CheckType) speaksProtocol() bool { return t != CheckTCP && t != CheckNone }
+
 // aCheck names a check of type t with its article: "an amqp check", "a
 // tcp check".
 func (t CheckType) aCheck() string {

@@ -824,7 +824,7 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		a, err := amqpcheck.ParseOnRefused(f.OnLoginRefused)
 		r.check(p.k("on_login_refused"), err)
 		c.OnLoginRefused = a
-		if c.Type == CheckTCP || c.Type == CheckNone {
+		if !c.Type.speaksProtocol() {
 			r.errf(p.k("on_login_refused"), "needs type amqp, http, mqtt, stomp or stream (%s does not log in)", c.Type.aCheck())
 		}
 	}
@@ -837,7 +837,7 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 		if c.TLS.Verify == "" {
 			c.TLS.Verify = checktls.VerifyFull
 		}
-		if c.Type == CheckTCP || c.Type == CheckNone {
+		if !c.Type.speaksProtocol() {
 			r.errf(p.k("tls"), "needs type amqp, http, mqtt, stomp or stream (%s does not speak TLS)", c.Type.aCheck())
 		}
 	}
@@ -865,7 +865,7 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 // still start.
 func (r *resolver) keysOf(p path, f fileCheck, t CheckType) {
 	amqp := t == CheckAMQP
-	logsIn := t != CheckTCP && t != CheckNone
+	logsIn := t.speaksProtocol()
 	for _, k := range []struct {
 		key, why string
 		set, ok  bool

@@ -142,16 +142,9 @@ func (r *curlRequest) parseURL(raw string) error {
 	if err != nil || raw == "" {
 		return fmt.Errorf("curl without a URL it can read (%q)", raw)
 	}
-	port := map[string]uint16{"http": 80, "https": 443}[u.Scheme]
-	if port == 0 {
-		return fmt.Errorf("curl of a %s URL, not http or https", u.Scheme)
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.ParseUint(p, 10, 16)
-		if err != nil || n == 0 {
-			return fmt.Errorf("curl of port %q", p)
-		}
-		port = uint16(n)
+	port, err := urlPort(u)
+	if err != nil {
+		return err
 	}
 	ip, err := netip.ParseAddr(u.Hostname())
 	if err != nil || ip.Zone() != "" {
@@ -175,6 +168,23 @@ func (r *curlRequest) parseURL(raw string) error {
 	return nil
 }
 
+// urlPort returns the port an http or https URL u goes to: its own, or
+// its scheme's.
+func urlPort(u *url.URL) (uint16, error) {
+	port := map[string]uint16{"http": 80, "https": 443}[u.Scheme]
+	if port == 0 {
+		return 0, fmt.Errorf("curl of a %s URL, not http or https", u.Scheme)
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil || n == 0 {
+			return 0, fmt.Errorf("curl of port %q", p)
+		}
+		port = uint16(n)
+	}
+	return port, nil
+}
+
 // unwrapCommand returns the command w runs through "sh -c '...'" and
 // "timeout N ...".
 func unwrapCommand(w []string) []string {
@@ -193,30 +203,29 @@ func unwrapCommand(w []string) []string {
 	return w
 }
 
-// miscCurl returns the curl request of the MISC_CHECK n, and whether it
-// has one: a misc_path that parseCurl reads.
-func miscCurl(n *kaNode) (curlRequest, bool) {
+// errNoMiscPath: a MISC_CHECK without a misc_path.
+var errNoMiscPath = errors.New("no misc_path")
+
+// miscCurl returns the curl request of the MISC_CHECK n: its misc_path
+// read by parseCurl, or why it is none (errNoMiscPath, errNotCurl, or
+// what keeps a curl from becoming rmqlb's http check).
+func miscCurl(n *kaNode) (curlRequest, error) {
 	for _, c := range n.children {
 		if c.key == "misc_path" && len(c.args) > 0 {
-			r, err := parseCurl(strings.Join(c.args, " "))
-			return r, err == nil
+			return parseCurl(strings.Join(c.args, " "))
 		}
 	}
-	return curlRequest{}, false
+	return curlRequest{}, errNoMiscPath
 }
 
-// miscWhy says why the MISC_CHECK n is not translated: what rmqlb's check
-// is instead, after what keeps a curl of its misc_path from becoming
-// rmqlb's http check.
-func miscWhy(n *kaNode) string {
-	for _, c := range n.children {
-		if c.key == "misc_path" && len(c.args) > 0 {
-			if _, err := parseCurl(strings.Join(c.args, " ")); err != nil && !errors.Is(err, errNotCurl) {
-				return err.Error() + "; " + whyAMQP
-			}
-		}
+// miscWhy says why a MISC_CHECK whose curl request failed with err is
+// not translated: what rmqlb's check is instead, after what keeps a curl
+// of its misc_path from becoming rmqlb's http check.
+func miscWhy(err error) string {
+	if err == nil || errors.Is(err, errNotCurl) || errors.Is(err, errNoMiscPath) {
+		return whyAMQP
 	}
-	return whyAMQP
+	return err.Error() + "; " + whyAMQP
 }
 
 // miscCheck makes b's check the MISC_CHECK n, whose misc_path is the curl

@@ -211,12 +211,8 @@ func classify(cmd string) scriptTarget {
 			if err != nil || u.Hostname() == "" {
 				break
 			}
-			port := map[string]int{"http": 80, "https": 443}[u.Scheme]
-			if p := u.Port(); p != "" {
-				port, _ = strconv.Atoi(p)
-			}
-			if port > 0 {
-				return scriptTarget{kind: targetAddress, host: u.Hostname(), port: port}
+			if port, err := urlPort(u); err == nil {
+				return scriptTarget{kind: targetAddress, host: u.Hostname(), port: int(port)}
 			}
 		}
 	}

@@ -25,6 +25,8 @@ func TestClassify(t *testing.T) {
 		{"curl -sf -u guest:guest http://localhost:15672/api/health/checks/alarms", scriptTarget{kind: targetAddress, host: "localhost", port: 15672}},
 		{"curl -sf https://10.0.0.1/api", scriptTarget{kind: targetAddress, host: "10.0.0.1", port: 443}},
 		{`sh -c 'wget -q -O- http://10.0.0.1:8404/stats'`, scriptTarget{kind: targetAddress, host: "10.0.0.1", port: 8404}},
+		{"curl -sf http://10.0.0.1:99999/ http://10.0.0.2/", scriptTarget{kind: targetAddress, host: "10.0.0.2", port: 80}},
+		{"curl -sf ftp://10.0.0.1/x", scriptTarget{}},
 		{"/etc/keepalived/check.sh", scriptTarget{}},
 		{"killall -0 nginx", scriptTarget{}},
 		{"nc -z 10.0.0.1", scriptTarget{}},

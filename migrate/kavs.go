@@ -300,6 +300,7 @@ func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool)
 	// its port.
 	var tcp, web *kaNode
 	var curl curlRequest
+	curlErr := map[*kaNode]error{} // each MISC_CHECK's, read before web is found
 	for _, c := range checkers {
 		if web != nil {
 			break
@@ -310,9 +311,11 @@ func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool)
 				web = c
 			}
 		case "MISC_CHECK":
-			if r, ok := miscCurl(c); ok && httpCheckFits(uint16(port), r.addr.Port()) {
+			r, err := miscCurl(c)
+			if err == nil && httpCheckFits(uint16(port), r.addr.Port()) {
 				web, curl = c, r
 			}
+			curlErr[c] = err
 		}
 	}
 	for _, c := range checkers {
@@ -323,7 +326,7 @@ func (t *kaT) realServer(l *listener, n *kaNode, s kaCheckSettings, first *bool)
 		case c.key == "TCP_CHECK" || web != nil && (c.key == "HTTP_GET" || c.key == "SSL_GET" || c.key == "MISC_CHECK"):
 			t.skip(c, "no equivalent: rmqlb runs one check per backend")
 		case c.key == "MISC_CHECK":
-			t.skip(c, miscWhy(c))
+			t.skip(c, miscWhy(curlErr[c]))
 		default:
 			t.skip(c, kaWhy[c.key])
 		}
