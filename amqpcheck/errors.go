@@ -3,6 +3,7 @@ package amqpcheck
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/rmqlb/rmqlb/checkconn"
 )
@@ -64,7 +65,8 @@ func (e *ServerCloseError) Error() string {
 	return s
 }
 
-// Is makes a connection close with 403 match ErrAuth and one with 530 match ErrVHost.
+// Is makes a connection close with 403 match ErrAuth and one with 530 match ErrVHost, but for
+// the 530 of a node at its connection limit (NodeFull), which is neither.
 func (e *ServerCloseError) Is(target error) bool {
 	if e.Channel != 0 {
 		return false
@@ -73,7 +75,20 @@ func (e *ServerCloseError) Is(target error) bool {
 	case ErrAuth:
 		return e.ReplyCode == ReplyAccessRefused
 	case ErrVHost:
-		return e.ReplyCode == ReplyNotAllowed
+		return e.ReplyCode == ReplyNotAllowed && !e.NodeFull()
 	}
 	return false
+}
+
+// nodeLimitText is what RabbitMQ (3.13 and later) says in the 530 NOT_ALLOWED it closes a
+// connection with at Connection.Open when the node's listener holds its connection_max
+// connections: "connection refused: node connection limit (N) is reached". AMQP has no reply
+// code of its own for it; a vhost's or a user's limit says "connection limit" without "node".
+const nodeLimitText = "node connection limit"
+
+// NodeFull reports whether e is a node refusing the connection because it holds as many as its
+// connection_max allows: a limit of that node alone, unlike a vhost's or a user's, which the
+// cluster counts.
+func (e *ServerCloseError) NodeFull() bool {
+	return e.Channel == 0 && e.ReplyCode == ReplyNotAllowed && strings.Contains(e.ReplyText, nodeLimitText)
 }

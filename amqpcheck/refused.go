@@ -52,6 +52,11 @@ func refusal(err error) (string, bool) {
 //     permissions on it, or a connection limit is reached: the vhost's max-connections
 //     (rabbitmqctl set_vhost_limits, filled by the clients) or the user's (set_user_limits).
 //
+// A 530 that says the node's connection limit is reached (RabbitMQ 3.13 and later,
+// connection_max: "connection refused: node connection limit (N) is reached") is not one: it is
+// this node's own count, which it refuses every new client for while the others still take
+// them, so it fails the check (see NodeFull).
+//
 // Such a refusal is not the node's fault: it answered, ran its authentication and applied
 // settings that RabbitMQ keeps, and counts, across the cluster (users, permissions, vhosts,
 // limits), so every node refuses alike. Failing the check would take every backend DOWN at once
@@ -66,7 +71,7 @@ func loginRefused(err error) (string, bool) {
 	}
 	switch {
 	case sc.ReplyCode == ReplyAccessRefused:
-	case sc.ReplyCode == ReplyNotAllowed && (MethodID{sc.ClassID, sc.MethodID}) == ConnectionOpen:
+	case sc.ReplyCode == ReplyNotAllowed && (MethodID{sc.ClassID, sc.MethodID}) == ConnectionOpen && !sc.NodeFull():
 	default:
 		return "", false
 	}

@@ -43,6 +43,7 @@ func TestLoginRefusedPasses(t *testing.T) {
 		// The node's own faults fail it.
 		{name: "vhost down", close: Close{ReplyCode: 541, ReplyText: "INTERNAL_ERROR - access to vhost '/' refused for user 'rmqlb': vhost '/' is down", ClassID: open.Class, MethodID: open.Method}},
 		{name: "shutting down", close: Close{ReplyCode: 320, ReplyText: "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"}},
+		{name: "node limit", close: Close{ReplyCode: 530, ReplyText: "NOT_ALLOWED - connection refused: node connection limit (100) is reached", ClassID: open.Class, MethodID: open.Method}},
 		{name: "530 not caused by Connection.Open", close: Close{ReplyCode: 530, ReplyText: "NOT_ALLOWED - connection limit (1) is reached"}, wantErr: ErrVHost},
 	}
 	for _, tc := range tests {

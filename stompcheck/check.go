@@ -117,6 +117,8 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 		reason := errorReason(f)
 		r.Info = "STOMP ERROR " + reason
 		switch {
+		case nodeRefuses(f):
+			return healthcheck.Failed(fmt.Errorf("STOMP CONNECT: ERROR %s", reason))
 		case c.cfg.User == "":
 			r.Info += " (no user: the listener answers)"
 		case !c.cfg.RefusedFails:
@@ -172,6 +174,17 @@ func connected(f Frame) string {
 		s += " (" + checkconn.Reason(srv) + ")"
 	}
 	return s
+}
+
+// nodeRefuses reports whether the ERROR frame f is this node refusing
+// every client, not the check's login or vhost: RabbitMQ's "Connection
+// refused: node connection limit reached" (stomp.max_connections, a
+// count of the node's own connections) or "Version mismatch" (it speaks
+// none of the versions the CONNECT offers). STOMP has no codes; these
+// are RabbitMQ's words.
+func nodeRefuses(f Frame) bool {
+	msg, _ := f.Get("message")
+	return msg == "Version mismatch" || strings.Contains(string(f.Body), "node connection limit")
 }
 
 // errorReason returns what an ERROR frame says: its message header and

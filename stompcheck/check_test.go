@@ -38,6 +38,7 @@ func answering(answer string, got chan<- [2]string) func(net.Conn) {
 
 const (
 	rabbitConnected = "CONNECTED\nserver:RabbitMQ/3.10.8\nsession:session-x\nheart-beat:0,0\nversion:1.2\n\n\x00\n"
+	rabbitNodeFull  = "ERROR\nmessage:Bad CONNECT\ncontent-type:text/plain\nversion:1.0,1.1,1.2\ncontent-length:49\n\nConnection refused: node connection limit reached\x00"
 	rabbitRefused   = "ERROR\nmessage:Bad CONNECT\ncontent-type:text/plain\nversion:1.0,1.1,1.2\ncontent-length:33\n\nAccess refused for user 'monitor'\x00"
 )
 
@@ -68,6 +69,12 @@ func TestCheck(t *testing.T) {
 			"STOMP ERROR Bad CONNECT: Access refused for user 'monitor'", "login refused: STOMP ERROR Bad CONNECT: Access refused for user 'monitor'", ""},
 		{"login refused, failing", answering(rabbitRefused, nil), Config{User: "monitor", Password: "old", RefusedFails: true},
 			"", "", "STOMP CONNECT: refused: ERROR Bad CONNECT: Access refused for user 'monitor'"},
+		{"node connection limit", answering(rabbitNodeFull, nil), Config{User: "monitor", Password: "s3cret"},
+			"", "", "STOMP CONNECT: ERROR Bad CONNECT: Connection refused: node connection limit reached"},
+		{"node connection limit, no user", answering(rabbitNodeFull, nil), Config{},
+			"", "", "STOMP CONNECT: ERROR Bad CONNECT: Connection refused: node connection limit reached"},
+		{"version mismatch", answering("ERROR\nmessage:Version mismatch\ncontent-type:text/plain\nversion:1.0,1.1,1.2\ncontent-length:35\n\nSupported versions are 1.0,1.1,1.2\n\x00", nil), Config{},
+			"", "", "STOMP CONNECT: ERROR Version mismatch: Supported versions are 1.0,1.1,1.2"},
 		{"an ERROR without a message", answering("ERROR\n\n\x00", nil), Config{User: "u"}, "STOMP ERROR (no message)", "login refused: STOMP ERROR (no message)", ""},
 		{"an ERROR with control characters", answering("ERROR\nmessage:a\\nb\n\nc\td\x00", nil), Config{}, "STOMP ERROR a b: c d (no user: the listener answers)", "", ""},
 		{"another frame", answering("RECEIPT\nreceipt-id:1\n\n\x00", nil), Config{}, "", "", "STOMP CONNECT: not a STOMP server: it answered RECEIPT"},

@@ -11,7 +11,10 @@
 // (STOMP has no codes; RabbitMQ answers "Bad CONNECT" with "Access
 // refused for user ..." or "Virtual host ... access denied"): it passes
 // with a warning when the check has a user (RefusedFails fails it
-// instead), and clean without one. Unlike a TCP connect the check fails
+// instead), and clean without one. An ERROR that is the node refusing
+// every client fails it: RabbitMQ's node connection limit
+// (stomp.max_connections, reached on that node alone) and a version
+// mismatch. Unlike a TCP connect the check fails
 // for a frozen node, whose kernel still accepts the connections that
 // nobody answers.
 //
