@@ -98,7 +98,7 @@ func TestBrokerTLS(t *testing.T) {
 			TLS: &checktls.Config{CAFile: brokerCA.File, CertFile: expired.CertFile, KeyFile: expired.KeyFile}}, 5*time.Second)
 		r := check()
 		t.Logf("%s, expired client certificate: %+v", m, r)
-		if r.Err != nil || r.Warning != "client certificate refused: remote error: tls: expired certificate" {
+		if r.Err != nil || r.Warning != "client certificate refused: remote error: tls: expired certificate" || !r.Refused {
 			t.Errorf("%s, expired client certificate: %+v, want a pass with the broker's alert as warning", m, r)
 		}
 	}

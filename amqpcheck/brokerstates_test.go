@@ -98,10 +98,10 @@ func TestBrokerMinimalPermissions(t *testing.T) {
 	if r := check("rmqlb-min"); r.Err != nil || r.Warning != "" || r.Alarm != "" {
 		t.Errorf("minimal permissions: %+v, want a clean pass", r)
 	}
-	if r := check("rmqlb-nowrite"); r.Err != nil || !strings.Contains(r.Warning, "alarm probe failed") || !strings.Contains(r.Warning, "403") {
+	if r := check("rmqlb-nowrite"); r.Err != nil || !strings.Contains(r.Warning, "alarm probe failed") || !strings.Contains(r.Warning, "403") || r.Refused {
 		t.Errorf("no write on the default exchange: %+v, want a pass with the probe's 403 as warning", r)
 	}
-	if r := check("rmqlb-novhost"); r.Err != nil || !strings.Contains(r.Warning, "login refused: 530 NOT_ALLOWED") {
+	if r := check("rmqlb-novhost"); r.Err != nil || !strings.Contains(r.Warning, "login refused: 530 NOT_ALLOWED") || !r.Refused {
 		t.Errorf("no permissions on the vhost: %+v, want a pass with the refusal as warning", r)
 	}
 }

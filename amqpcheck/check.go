@@ -370,7 +370,7 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	if err != nil {
 		return healthcheck.Failed(err)
 	}
-	r := healthcheck.Result{Info: rep.Server.String(), Cluster: rep.Server.ClusterName, Certificates: rep.Certificates}
+	r := healthcheck.Result{Info: rep.Server.String(), Cluster: rep.Server.ClusterName, Certificates: rep.Certificates, Refused: refused != ""}
 	switch {
 	case rep.Alarm != "":
 		r.Alarm = "publishers blocked: " + rep.Alarm

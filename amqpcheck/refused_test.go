@@ -68,7 +68,7 @@ func TestLoginRefusedPasses(t *testing.T) {
 			<-closeOk // the first connection's end
 			r := chk.Check(ctx)
 			if tc.wantWarn != "" {
-				if r.Err != nil || r.Warning != tc.wantWarn || r.Alarm != "" || !strings.Contains(r.Info, "RabbitMQ") {
+				if r.Err != nil || r.Warning != tc.wantWarn || !r.Refused || r.Alarm != "" || !strings.Contains(r.Info, "RabbitMQ") {
 					t.Errorf("Check: %+v, want a pass with warning %q", r, tc.wantWarn)
 				}
 			} else if r.Err == nil {

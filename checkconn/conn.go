@@ -108,7 +108,7 @@ func Begin(ctx context.Context, addr netip.AddrPort, o Options) (*Conn, healthch
 	if err != nil {
 		if !o.RefusedFails {
 			if alert, ok := checktls.CertificateRefused(err); ok {
-				return nil, healthcheck.Result{Warning: "client certificate refused: " + alert}
+				return nil, healthcheck.Result{Warning: "client certificate refused: " + alert, Refused: true}
 			}
 		}
 		return nil, healthcheck.Failed(err)
@@ -126,17 +126,18 @@ func (c *Conn) CertificateRefused(err error, r *healthcheck.Result) bool {
 	}
 	alert, ok := checktls.CertificateRefused(err)
 	if ok {
-		AddWarning(r, "client certificate refused: "+alert)
+		AddRefusal(r, "client certificate refused: "+alert)
 	}
 	return ok
 }
 
-// AddWarning adds w to r's warning, after a "; ".
-func AddWarning(r *healthcheck.Result, w string) {
+// AddRefusal adds w, the server's refusal of the check's own login or
+// client certificate, to r's warning, after a "; ", and marks r Refused.
+func AddRefusal(r *healthcheck.Result, w string) {
 	if r.Warning != "" {
 		w = r.Warning + "; " + w
 	}
-	r.Warning = w
+	r.Warning, r.Refused = w, true
 }
 
 // Close closes the connection (its TCP socket, without a TLS

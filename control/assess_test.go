@@ -706,3 +706,64 @@ func TestAssessOddCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestAssessRefusedAlone: a backend DEGRADED by a refused login says so
+// when the same login passed on other backends since: the node's own
+// fault. Not when the others are refused too, log in otherwise, were not
+// checked since, or the warning is no refusal.
+func TestAssessRefusedAlone(t *testing.T) {
+	const refused = "login refused: 403 ACCESS_REFUSED - user 'rmqlb-check' can only connect via localhost"
+	alone := func(peers string) string {
+		return "backend amqp/rmq2 DEGRADED (" + refused + "; refused by this node alone: the same login passed on " + peers +
+			" since, so the fault is the node's own (an authentication backend or loopback_users of its own, a vhost down on it, its connection limit), and clients it takes may be refused too; on_login_refused: down takes such a node out)"
+	}
+	plain := "backend amqp/rmq2 DEGRADED (" + refused + ")"
+	for _, tc := range []struct {
+		name   string
+		change func(*Status)
+		want   string
+	}{
+		{"refused alone", nil, alone("rmq1, rmq3")},
+		{"a drained peer counts", func(s *Status) { s.Checks[2].State, s.Checks[2].Admin = backend.Drain, backend.AdminDrain }, alone("rmq1, rmq3")},
+		{"refused by every node", func(s *Status) {
+			for _, i := range []int{0, 2} {
+				s.Checks[i].State, s.Checks[i].Health, s.Checks[i].LastRefused = backend.Degraded, backend.Degraded, true
+				s.Checks[i].LastWarning = refused
+			}
+		}, plain},
+		{"one peer refused too", func(s *Status) {
+			s.Checks[2].State, s.Checks[2].Health, s.Checks[2].LastRefused = backend.Degraded, backend.Degraded, true
+		}, alone("rmq1")},
+		{"peers of another login", func(s *Status) { s.Logins[backend.ID{Listener: "amqp", Name: "rmq2"}] = "other" }, plain},
+		{"peers not checked since", func(s *Status) {
+			s.Checks[0].LastCheck = s.Checks[1].Since.Add(-time.Second)
+			s.Checks[2].LastCheck = s.Checks[1].Since
+		}, plain},
+		{"a warning that is no refusal", func(s *Status) { s.Checks[1].LastRefused = false }, plain},
+		{"logins unknown", func(s *Status) { s.Logins = nil }, plain},
+	} {
+		s := healthyFixture()
+		s.Logins = map[backend.ID]string{}
+		for i := range s.Checks {
+			s.Logins[s.Checks[i].Backend] = "rmqlb-check"
+			s.Checks[i].LastCheck = fixtureNow.Add(-time.Second)
+		}
+		s.Listeners[0].Backends[1].State = backend.Degraded
+		c := &s.Checks[1]
+		c.State, c.Health, c.Reason, c.LastWarning, c.LastRefused = backend.Degraded, backend.Degraded, refused, refused, true
+		c.Since, c.LastError, c.RecentDowns = fixtureNow.Add(-10*time.Second), "", nil
+		if tc.change != nil {
+			tc.change(&s)
+		}
+		v := Assess(s)
+		var got []string
+		for _, r := range v.Reasons {
+			if strings.HasPrefix(r, "backend amqp/rmq2 ") {
+				got = append(got, r)
+			}
+		}
+		if want := []string{tc.want}; !slices.Equal(got, want) {
+			t.Errorf("%s: reasons of rmq2\n%q\nwant\n%q", tc.name, got, want)
+		}
+	}
+}

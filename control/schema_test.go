@@ -12,6 +12,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/control/statusschema"
 )
 
@@ -73,7 +74,13 @@ func schemaFixtures() map[string]Status {
 	stopping.Stopping = &Stopping{Since: fixtureNow.Add(-time.Second), Step: "finishing the listeners' sessions", Until: fixtureNow.Add(9 * time.Second)}
 	stopping.Listeners[0].Listening = false
 	stopping.Verdict = Assess(stopping)
-	return map[string]Status{"starting": starting, "stopping": stopping, "full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops, "backup": standby,
+	refusedLogin := healthyFixture()
+	refusedLogin.Listeners[0].Backends[1].State = backend.Degraded
+	c := &refusedLogin.Checks[1]
+	c.State, c.Health, c.LastRefused = backend.Degraded, backend.Degraded, true
+	c.Reason, c.LastWarning = "login refused: 403 ACCESS_REFUSED", "login refused: 403 ACCESS_REFUSED"
+	refusedLogin.Verdict = Assess(refusedLogin)
+	return map[string]Status{"refused-login": refusedLogin, "starting": starting, "stopping": stopping, "full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops, "backup": standby,
 		"backend-at-maxconn": atMax, "config-unreadable": unreadable, "state-file-unread": unrestored}
 }
 

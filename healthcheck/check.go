@@ -31,6 +31,10 @@ type Result struct {
 	// Warning, on a passing check, makes the backend DEGRADED (still served), e.g. "alarm
 	// probe failed: access refused". Ignored when Err is set.
 	Warning string
+	// Refused, on a passing check, says that Warning includes the server refusing the check's
+	// own login or TLS client certificate (a refused login its on_login_refused lets pass):
+	// something every node of a cluster refuses alike, unless the fault is that node's own.
+	Refused bool
 	// Alarm, on a passing check, says that the broker has a resource alarm in effect (memory or
 	// disk: publishers are blocked), e.g. "publishers blocked: memory". What it does is the
 	// backend's CheckConfig.OnAlarm: DEGRADED (the default) or DOWN. Ignored when Err is set.

@@ -64,6 +64,9 @@ type BackendStatus struct {
 	LastError   string `json:"last_error,omitempty"`
 	LastWarning string `json:"last_warning,omitempty"`
 	LastInfo    string `json:"last_info,omitempty"`
+	// LastRefused says that the last check passed with the server refusing the check's own
+	// login or client certificate (Result.Refused), which LastWarning names.
+	LastRefused bool `json:"last_refused,omitempty"`
 	// Cluster is the RabbitMQ cluster the last check's broker named (Result.Cluster);
 	// empty after a failed check, or when the check does not tell.
 	Cluster string `json:"cluster,omitempty"`
@@ -127,6 +130,7 @@ type Machine struct {
 	lastLatency time.Duration
 	lastErr     string
 	lastWarn    string
+	lastRefused bool // the last check's Result.Refused
 	lastInfo    string
 	lastCluster string
 	lastCerts   []Certificate // of the last passing check
@@ -228,7 +232,7 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 	m.checked = true
 	m.nChecks++
 	m.lastCheck, m.lastLatency, m.lastInfo = now, latency, r.Info
-	m.lastWarn = ""
+	m.lastWarn, m.lastRefused = "", false
 	var reason string
 	excused := m.excuse(now, &r)
 	if !excused {
@@ -243,7 +247,7 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 			reason = m.lastErr
 		}
 	case r.Err == nil:
-		m.lastWarn = r.Warning
+		m.lastWarn, m.lastRefused = r.Warning, r.Refused
 		m.lastCerts = r.Certificates
 		m.passes++
 		m.failures = 0
@@ -456,6 +460,7 @@ func (m *Machine) Status() BackendStatus {
 		LastLatency:         m.lastLatency,
 		LastError:           m.lastErr,
 		LastWarning:         m.lastWarn,
+		LastRefused:         m.lastRefused,
 		LastInfo:            m.lastInfo,
 		Cluster:             m.lastCluster,
 		Certificates:        slices.Clone(m.lastCerts),

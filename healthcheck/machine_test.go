@@ -602,3 +602,32 @@ func TestMachineCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestMachineLastRefused: the status says whether the last check passed
+// with the server refusing the check's own login; a failure, another
+// warning or a clean pass clear it, an inconclusive check keeps it.
+func TestMachineLastRefused(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMachine(bid("rmq1"), CheckConfig{Interval: time.Second, Rise: 1, Fall: 1}, now, 0)
+	refused := Result{Warning: "login refused: 403 ACCESS_REFUSED", Refused: true}
+	for i, step := range []struct {
+		r    Result
+		want bool
+	}{
+		{refused, true},
+		{Result{Err: errFail, Inconclusive: true}, true},
+		{Result{Err: errFail}, false},
+		{refused, true},
+		{Result{Warning: "alarm probe failed"}, false},
+		{refused, true},
+		{Result{}, false},
+	} {
+		now = m.Due()
+		m.Begin(now)
+		now = now.Add(10 * time.Millisecond)
+		m.Observe(now, step.r, 10*time.Millisecond)
+		if got := m.Status(); got.LastRefused != step.want {
+			t.Errorf("step %d (%+v): LastRefused %v, want %v (status %+v)", i, step.r, got.LastRefused, step.want, got)
+		}
+	}
+}

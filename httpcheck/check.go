@@ -185,7 +185,7 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 		if !c.refused(status.code) {
 			return healthcheck.Failed(err)
 		}
-		checkconn.AddWarning(&r, "login refused: "+err.Error())
+		checkconn.AddRefusal(&r, "login refused: "+err.Error())
 	}
 	return r
 }

@@ -167,7 +167,7 @@ func TestLoginRefused(t *testing.T) {
 				}
 				return
 			}
-			if !r.Passed() || r.Warning != tc.warn || !strings.HasPrefix(r.Info, "HTTP 40") {
+			if !r.Passed() || r.Warning != tc.warn || !r.Refused || !strings.HasPrefix(r.Info, "HTTP 40") {
 				t.Fatalf("result %+v, want a pass with the warning %q", r, tc.warn)
 			}
 		})

@@ -148,3 +148,72 @@ func TestE2ECheckUserRefused(t *testing.T) {
 	waitState("up", "", 10*time.Second)
 	roundTrip("after")
 }
+
+// TestE2ELoginRefusedByOneNode: a login that one node alone refuses (its
+// own loopback_users here, as an authentication backend of its own would)
+// leaves its backend DEGRADED, and rmqlb status says that the same login
+// passed on the other node since: the node's own fault. Refused by every
+// node (the check user's password changed), it says no such thing.
+func TestE2ELoginRefusedByOneNode(t *testing.T) {
+	if err := rabbittest.Available(); err != nil {
+		t.Skip(err)
+	}
+	rmqlbBinary(t)
+	l := newLab(t)
+	h1, h2 := l.Host("h1"), l.Host("h2")
+	n1 := startRabbit(t, h1, "alone1")
+	n2 := startRabbit(t, h2, "alone2")
+	for _, n := range []*rabbittest.Node{n1, n2} {
+		n.MustCtl(t, "add_user", "rmqlb-check", "first")
+		n.MustCtl(t, "set_permissions", "-p", "/", "rmqlb-check", "^$", `^amq\.default$`, "^$")
+	}
+	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: fmt.Sprintf(`  - name: amqp
+    bind: %s
+    check: {mode: login, user: rmqlb-check, password: first, interval: 300ms, timeout: 500ms, rise: 1, fall: 2}
+    backends:
+      - {name: rmq1, address: %s}
+      - {name: rmq2, address: %s}
+`, netip.AddrPortFrom(h1.Addr, 5673), n1.Addr, n2.Addr)})
+	const alone = "refused by this node alone: the same login passed on rmq1 since"
+	waitStatus := func(what string, cond func(s *status) bool) *status {
+		t.Helper()
+		var last *status
+		if err := waitFor(15*time.Second, func() (bool, error) {
+			s, err := d.status()
+			if err != nil {
+				return false, err
+			}
+			last = s
+			return cond(s), fmt.Errorf("%s: status:\n%s", what, s.text)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return last
+	}
+	states := func(s *status, want1, want2 string) bool {
+		b1, b2 := s.backend("rmq1"), s.backend("rmq2")
+		return b1 != nil && b2 != nil && strings.EqualFold(b1.State, want1) && strings.EqualFold(b2.State, want2)
+	}
+	waitStatus("both UP", func(s *status) bool { return states(s, "up", "up") })
+
+	n2.MustCtl(t, "eval", `application:set_env(rabbit, loopback_users, [<<"rmqlb-check">>]).`)
+	s := waitStatus("rmq2 refused alone", func(s *status) bool {
+		return states(s, "up", "degraded") && strings.Contains(s.text, alone)
+	})
+	if !strings.Contains(s.text, "login refused: 403 ACCESS_REFUSED") {
+		t.Errorf("rmq2's reason is not the broker's refusal:\n%s", s.text)
+	}
+	n2.MustCtl(t, "eval", `application:set_env(rabbit, loopback_users, []).`)
+	waitStatus("both UP again", func(s *status) bool { return states(s, "up", "up") && !strings.Contains(s.text, alone) })
+
+	for _, n := range []*rabbittest.Node{n1, n2} {
+		n.MustCtl(t, "change_password", "rmqlb-check", "second")
+	}
+	waitStatus("both refused", func(s *status) bool { return states(s, "degraded", "degraded") })
+	for range 5 { // several checks of each: none says it is alone
+		time.Sleep(300 * time.Millisecond)
+		if s, err := d.status(); err != nil || strings.Contains(s.text, "refused by this node alone") || !states(s, "degraded", "degraded") {
+			t.Fatalf("refused by every node: %v, want both DEGRADED, neither alone:\n%v", err, s)
+		}
+	}
+}

@@ -116,7 +116,7 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	case ack.Code.Refused() && c.cfg.User == "":
 		r.Info += " (no user: the listener answers)"
 	case ack.Code.Refused() && !c.cfg.RefusedFails:
-		checkconn.AddWarning(&r, "login refused: MQTT CONNACK "+ack.Code.String())
+		checkconn.AddRefusal(&r, "login refused: MQTT CONNACK "+ack.Code.String())
 	default:
 		return healthcheck.Failed(fmt.Errorf("MQTT CONNECT: refused: CONNACK %s", ack.Code))
 	}

@@ -122,7 +122,7 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 		case c.cfg.User == "":
 			r.Info += " (no user: the listener answers)"
 		case !c.cfg.RefusedFails:
-			checkconn.AddWarning(&r, "login refused: STOMP ERROR "+reason)
+			checkconn.AddRefusal(&r, "login refused: STOMP ERROR "+reason)
 		default:
 			return healthcheck.Failed(fmt.Errorf("STOMP CONNECT: refused: ERROR %s", reason))
 		}

@@ -120,7 +120,7 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 		if c.cfg.RefusedFails {
 			return healthcheck.Failed(fmt.Errorf("stream %s: refused: %s", s.step, refused))
 		}
-		checkconn.AddWarning(&r, "login refused: stream "+s.step+": "+refused)
+		checkconn.AddRefusal(&r, "login refused: stream "+s.step+": "+refused)
 	}
 	return r
 }

@@ -94,7 +94,9 @@ func Frozen(t testing.TB, n *rabbittest.Node, addr netip.AddrPort, check Check) 
 
 // WantResult fails t unless r is what a test of a check wants: with err
 // set, a failure (not inconclusive) whose reason begins with err; else a
-// pass whose Info and Warning are info and warning.
+// pass whose Info and Warning are info and warning, marked Refused when
+// the warning names a refused login or client certificate (a part of it
+// that begins "login refused: " or "client certificate refused: ").
 func WantResult(t testing.TB, r healthcheck.Result, info, warning, err string) {
 	t.Helper()
 	if err != "" {
@@ -106,6 +108,20 @@ func WantResult(t testing.TB, r healthcheck.Result, info, warning, err string) {
 	if !r.Passed() || r.Info != info || r.Warning != warning {
 		t.Fatalf("result %+v, want a pass with info %q, warning %q", r, info, warning)
 	}
+	if want := namesRefusal(warning); r.Refused != want {
+		t.Fatalf("result %+v: Refused %v, want %v for warning %q", r, r.Refused, want, warning)
+	}
+}
+
+// namesRefusal reports whether a check's warning names a refused login or
+// client certificate.
+func namesRefusal(warning string) bool {
+	for _, part := range strings.Split(warning, "; ") {
+		if strings.HasPrefix(part, "login refused: ") || strings.HasPrefix(part, "client certificate refused: ") {
+			return true
+		}
+	}
+	return false
 }
 
 // Run makes a check of cfg with newCheck (a check package's New) and
@@ -122,12 +138,16 @@ func Run[C any, K healthcheck.Checker](t testing.TB, newCheck func(C) (K, error)
 }
 
 // WantPass fails t unless r is a pass whose Info begins with info and
-// whose Warning begins with warning, and is empty when warning is: what a
-// test against a real node, whose versions and names vary, can want.
+// whose Warning begins with warning, and is empty when warning is, marked
+// Refused as WantResult wants it: what a test against a real node, whose
+// versions and names vary, can want.
 func WantPass(t testing.TB, r healthcheck.Result, info, warning string) {
 	t.Helper()
 	if !r.Passed() || !strings.HasPrefix(r.Info, info) || !strings.HasPrefix(r.Warning, warning) || (warning == "") != (r.Warning == "") {
 		t.Fatalf("result %+v, want a pass with info %q..., warning %q...", r, info, warning)
+	}
+	if want := namesRefusal(warning); r.Refused != want {
+		t.Fatalf("result %+v: Refused %v, want %v for warning %q...", r, r.Refused, want, warning)
 	}
 }
 
