@@ -26,6 +26,10 @@ type OnceResult struct {
 	Result healthcheck.Result
 	// Took is how long the check ran.
 	Took time.Duration
+	// PassedElsewhere, for a check that passed with the broker refusing its login
+	// (healthcheck.Result.Refused), names the backends of its listener where the same login
+	// (config.Check.Login) passed cleanly in the same run: the refusal is this node's own.
+	PassedElsewhere []backend.ID
 }
 
 // onceParallel bounds the checks RunChecksOnce runs at the same time.
@@ -59,6 +63,18 @@ func RunChecksOnce(ctx context.Context, c *config.Config, newChecker func(*confi
 		}()
 	}
 	wg.Wait()
+	for i, r := range out {
+		if !r.Result.Passed() || !r.Result.Refused {
+			continue
+		}
+		login := backends[i].Check.Login()
+		for j, o := range out {
+			if j != i && o.Backend.Listener == r.Backend.Listener && backends[j].Check.Login() == login &&
+				o.Result.Passed() && o.Result.Warning == "" {
+				out[i].PassedElsewhere = append(out[i].PassedElsewhere, o.Backend)
+			}
+		}
+	}
 	return out
 }
 

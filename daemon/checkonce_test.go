@@ -119,3 +119,53 @@ func (c *closeCounter) Close() error {
 }
 
 var _ io.Closer = (*closeCounter)(nil)
+
+// scripted is a checker that returns its result.
+type scripted healthcheck.Result
+
+func (s scripted) Check(context.Context) healthcheck.Result { return healthcheck.Result(s) }
+
+// TestRunChecksOnceRefusedAlone: a check refused on one backend names the
+// backends of its listener where the same login passed cleanly; not those
+// of another login, of another listener, or that were refused or failed
+// too.
+func TestRunChecksOnceRefusedAlone(t *testing.T) {
+	text := fmt.Sprintf(`listeners:
+  - name: amqp
+    bind: %s
+    check: {mode: login, user: u, password: p}
+    backends:
+      - {name: rmq1, address: 127.0.0.1:1}
+      - {name: rmq2, address: 127.0.0.1:2}
+      - {name: rmq3, address: 127.0.0.1:3}
+      - {name: other, address: 127.0.0.1:4, check: {mode: login, user: v, password: p}}
+      - {name: failed, address: 127.0.0.1:5}
+      - {name: refusedtoo, address: 127.0.0.1:6}
+  - name: amqp2
+    bind: %s
+    check: {mode: login, user: u, password: p}
+    backends:
+      - {name: rmq1, address: 127.0.0.1:7}
+`, freeport.Addr(t, "127.0.0.1"), freeport.Addr(t, "127.0.0.1"))
+	c, err := config.Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := healthcheck.Result{Warning: "login refused: 403 ACCESS_REFUSED", Refused: true}
+	results := map[string]healthcheck.Result{
+		"amqp/rmq1": {Info: "RabbitMQ"}, "amqp/rmq2": refused, "amqp/rmq3": {Info: "RabbitMQ"}, "amqp/other": {Info: "RabbitMQ"},
+		"amqp/failed": {Err: errors.New("timeout")}, "amqp/refusedtoo": refused, "amqp2/rmq1": {Info: "RabbitMQ"},
+	}
+	got := RunChecksOnce(context.Background(), c, func(b *config.Backend) (healthcheck.Checker, error) {
+		return scripted(results[b.ID.String()]), nil
+	})
+	for _, r := range got {
+		var want string
+		if r.Result.Refused {
+			want = "amqp/rmq1 amqp/rmq3"
+		}
+		if gotIDs := strings.Trim(fmt.Sprint(r.PassedElsewhere), "[]"); gotIDs != want {
+			t.Errorf("%s: passed elsewhere %q, want %q", r.Backend, gotIDs, want)
+		}
+	}
+}

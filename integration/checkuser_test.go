@@ -203,6 +203,11 @@ func TestE2ELoginRefusedByOneNode(t *testing.T) {
 	if !strings.Contains(s.text, "login refused: 403 ACCESS_REFUSED") {
 		t.Errorf("rmq2's reason is not the broker's refusal:\n%s", s.text)
 	}
+	// check-config --checks, all checks at once, says the same.
+	out, err := h1.Run(d.bin, "check-config", "--checks", "--config", d.path)
+	if want := regexp.MustCompile(`(?m)^amqp/rmq2 .*warning: login refused: 403 ACCESS_REFUSED.* \[refused by this node alone: the same login passed on amqp/rmq1\]$`); err == nil || !want.Match(out) {
+		t.Errorf("check-config --checks: %v, want exit 1 and %s:\n%s", err, want, out)
+	}
 	n2.MustCtl(t, "eval", `application:set_env(rabbit, loopback_users, []).`)
 	waitStatus("both UP again", func(s *status) bool { return states(s, "up", "up") && !strings.Contains(s.text, alone) })
 

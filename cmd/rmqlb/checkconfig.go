@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/daemon"
@@ -113,6 +115,9 @@ func printChecks(results []daemon.OnceResult, now time.Time, stdout, stderr io.W
 			bad++
 		case r.Result.Warning != "":
 			res = "warning: " + r.Result.Warning
+			if len(r.PassedElsewhere) > 0 {
+				res += fmt.Sprintf(" [refused by this node alone: the same login passed on %s]", joinIDs(r.PassedElsewhere))
+			}
 			bad++
 		default:
 			res = "ok"
@@ -136,4 +141,13 @@ func printChecks(results []daemon.OnceResult, now time.Time, stdout, stderr io.W
 		return 1
 	}
 	return 0
+}
+
+// joinIDs joins backends as "amqp/rmq1, amqp/rmq3".
+func joinIDs(ids []backend.ID) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = id.String()
+	}
+	return strings.Join(s, ", ")
 }

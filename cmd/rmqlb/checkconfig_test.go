@@ -166,3 +166,24 @@ func TestPrintChecksCertificates(t *testing.T) {
 		t.Errorf("rmq2's line %q, want no note", lines[2])
 	}
 }
+
+// TestPrintChecksRefusedAlone: a login refused on one backend while it
+// passed on others says so on its line, and fails check-config as any
+// warning does.
+func TestPrintChecksRefusedAlone(t *testing.T) {
+	rmq1, rmq2, rmq3 := backend.ID{Listener: "amqp", Name: "rmq1"}, backend.ID{Listener: "amqp", Name: "rmq2"}, backend.ID{Listener: "amqp", Name: "rmq3"}
+	results := []daemon.OnceResult{
+		{Backend: rmq1, Kind: "amqp login", Address: netip.MustParseAddrPort("10.0.0.1:5672"), Result: healthcheck.Result{Info: "RabbitMQ 4.0.5"}},
+		{Backend: rmq2, Kind: "amqp login", Address: netip.MustParseAddrPort("10.0.0.2:5672"), Result: healthcheck.Result{Info: "RabbitMQ 4.0.5",
+			Warning: "login refused: 403 ACCESS_REFUSED", Refused: true}, PassedElsewhere: []backend.ID{rmq1, rmq3}},
+		{Backend: rmq3, Kind: "amqp login", Address: netip.MustParseAddrPort("10.0.0.3:5672"), Result: healthcheck.Result{Info: "RabbitMQ 4.0.5"}},
+	}
+	var out, errb bytes.Buffer
+	if code := printChecks(results, time.Now(), &out, &errb); code != 1 {
+		t.Errorf("exit %d, want 1\n%s%s", code, out.String(), errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if want := "warning: login refused: 403 ACCESS_REFUSED [refused by this node alone: the same login passed on amqp/rmq1, amqp/rmq3]"; len(lines) != 4 || !strings.HasSuffix(lines[2], want) {
+		t.Errorf("output:\n%s\nwant rmq2's line to end in %q", out.String(), want)
+	}
+}

@@ -52,7 +52,8 @@ written), and the fields it ignores (a newer version's, kept in the file while t
 unchanged); a state file it cannot read is a warning. With --checks it then runs every backend's health check once from this host, all at the same
 time, each within its timeout, and prints a line per check: ok (what answered), warning (it passes,
 and the backend would be DEGRADED: a login or client certificate the brokers refuse, an alarm probe
-that could not run) or FAILED with the reason; a TLS certificate of a check that expires within
+that could not run) or FAILED with the reason; a login one backend's broker refuses while the same
+login passed on others of its listener is noted as refused by that node alone (its own fault); a TLS certificate of a check that expires within
 30 days (the broker's or the check's own) is noted on its line, and does not fail it. Run it
 before a reload that changes a check's credentials, as the daemon's user, which must be able to
 read the TLS files.`,
