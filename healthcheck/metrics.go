@@ -23,6 +23,7 @@ type Metrics struct {
 	cluster *prometheus.GaugeVec
 	downs   *prometheus.CounterVec
 	certs   *prometheus.GaugeVec
+	refused *prometheus.GaugeVec
 
 	mu       sync.Mutex
 	clusters map[backend.ID]string // the cluster label of each backend's series
@@ -67,8 +68,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "rmqlb_healthcheck_tls_certificate_expiry_timestamp_seconds",
 			Help: "When a TLS certificate of the backend's check expires (Unix time), by whose it is: certificate=\"broker\" the first to expire of the chain the broker sent (and of its verified chain up to the root), certificate=\"client\" the check's own client certificate (cert_file). From the last passing check over TLS, kept while the checks fail; no series for a check without TLS.",
 		}, []string{"listener", "backend", "certificate"}),
+		refused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rmqlb_healthcheck_login_refused",
+			Help: "1 while the backend's last check passed with the broker refusing the check's own login or TLS client certificate (a warning: the backend is DEGRADED, still served), else 0; an inconclusive or busy check keeps it. Refused on one backend while others of its listener are UP is that node's own fault, not the check user's.",
+		}, []string{"listener", "backend"}),
 	}
-	for _, c := range []prometheus.Collector{m.checks, m.latency, m.cluster, m.downs, m.certs} {
+	for _, c := range []prometheus.Collector{m.checks, m.latency, m.cluster, m.downs, m.certs, m.refused} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -87,6 +92,7 @@ func (m *Metrics) add(id backend.ID) {
 	}
 	m.latency.WithLabelValues(id.Listener, id.Name)
 	m.downs.WithLabelValues(id.Listener, id.Name)
+	m.refused.WithLabelValues(id.Listener, id.Name)
 }
 
 // wentDown counts that the checks took backend id DOWN from UP or DEGRADED.
@@ -128,6 +134,13 @@ func (m *Metrics) observe(id backend.ID, r Result, lat time.Duration, excused bo
 	}
 	if r.Err == nil && !r.Inconclusive && !excused {
 		m.setCertificates(id, r.Certificates)
+	}
+	if !r.Inconclusive && !excused {
+		refused := 0.0
+		if r.Err == nil && r.Refused {
+			refused = 1
+		}
+		m.refused.WithLabelValues(id.Listener, id.Name).Set(refused)
 	}
 }
 
@@ -175,5 +188,6 @@ func (m *Metrics) forget(id backend.ID) {
 	m.latency.DeletePartialMatch(l)
 	m.downs.DeletePartialMatch(l)
 	m.certs.DeletePartialMatch(l)
+	m.refused.DeletePartialMatch(l)
 	m.setCluster(id, "")
 }

@@ -46,6 +46,7 @@ func TestMetrics(t *testing.T) {
 		"rmqlb_healthcheck_checks_total":     {"backend", "listener", "result"},
 		"rmqlb_healthcheck_duration_seconds": {"backend", "listener"},
 		"rmqlb_healthcheck_up_down_total":    {"backend", "listener"},
+		"rmqlb_healthcheck_login_refused":    {"backend", "listener"},
 	})
 	results := []string{"pass", "warn", "alarm", "fail"}
 	zero := func(b string) {
@@ -177,6 +178,46 @@ func TestClusterInfoMetric(t *testing.T) {
 	m.observe(a, Result{Cluster: "rabbit@rmq1"}, time.Millisecond, false)
 	m.forget(a)
 	if ms := metricstest.Find(metricstest.Gather(t, reg)["rmqlb_healthcheck_cluster_info"], nil); len(ms) != 0 {
+		t.Errorf("%d series after the backend went", len(ms))
+	}
+	metricstest.RequireClean(t, reg)
+}
+
+// TestLoginRefusedMetric: rmqlb_healthcheck_login_refused is 1 after a
+// pass with a refused login, 0 after a clean pass, a warning of another
+// kind or a failure, kept by an inconclusive or busy check, and goes with
+// the backend.
+func TestLoginRefusedMetric(t *testing.T) {
+	reg, m := newTestMetrics(t)
+	a := bid("a")
+	m.add(a)
+	const name = "rmqlb_healthcheck_login_refused"
+	labels := map[string]string{"listener": "l", "backend": "a"}
+	if v := metricstest.Value(t, metricstest.Gather(t, reg), name, labels); v != 0 {
+		t.Errorf("after add: %v, want 0", v)
+	}
+	refused := Result{Warning: "login refused: 403 ACCESS_REFUSED", Refused: true}
+	for i, step := range []struct {
+		r       Result
+		excused bool
+		want    float64
+	}{
+		{refused, false, 1},
+		{Result{Err: errFail, Inconclusive: true}, false, 1},
+		{Result{Err: errFail}, true, 1},
+		{Result{}, false, 0},
+		{refused, false, 1},
+		{Result{Warning: "alarm probe failed"}, false, 0},
+		{refused, false, 1},
+		{Result{Err: errFail}, false, 0},
+	} {
+		m.observe(a, step.r, time.Millisecond, step.excused)
+		if v := metricstest.Value(t, metricstest.Gather(t, reg), name, labels); v != step.want {
+			t.Errorf("step %d (%+v, excused %v): %v, want %v", i, step.r, step.excused, v, step.want)
+		}
+	}
+	m.forget(a)
+	if ms := metricstest.Find(metricstest.Gather(t, reg)[name], nil); len(ms) != 0 {
 		t.Errorf("%d series after the backend went", len(ms))
 	}
 	metricstest.RequireClean(t, reg)
