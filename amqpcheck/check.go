@@ -136,8 +136,8 @@ type Config struct {
 	// one). Nil: plain TCP.
 	TLS *checktls.Config
 	// OnLoginRefused is what Check does when the broker refuses the check's own credentials (see
-	// refusal): RefusedDegraded passes it with a warning, RefusedDown fails it. Zero:
-	// RefusedDegraded.
+	// refusal): RefusedDegraded and RefusedDownIfAlone pass it with a warning (the scheduler
+	// compares the backends of the latter), RefusedDown fails it. Zero: RefusedDegraded.
 	OnLoginRefused OnRefused
 }
 

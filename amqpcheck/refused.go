@@ -20,15 +20,20 @@ const (
 	// RefusedDown fails the check: for brokers whose authentication can fail on one node
 	// alone (an LDAP server or a CA bundle of its own per node).
 	RefusedDown OnRefused = "down"
+	// RefusedDownIfAlone passes the check with the refusal as a warning, as RefusedDegraded
+	// does, and leaves the rest to the health-check scheduler: a refusal that one node gives
+	// while the same login passes on others of the listener fails there (see
+	// healthcheck.CheckConfig.RefusedAloneFails).
+	RefusedDownIfAlone OnRefused = "down-if-alone"
 )
 
 // ParseOnRefused parses the file's value of on_login_refused.
 func ParseOnRefused(s string) (OnRefused, error) {
 	switch a := OnRefused(s); a {
-	case RefusedDegraded, RefusedDown:
+	case RefusedDegraded, RefusedDown, RefusedDownIfAlone:
 		return a, nil
 	}
-	return "", fmt.Errorf("must be degraded or down, not %q", s)
+	return "", fmt.Errorf("must be degraded, down or down-if-alone, not %q", s)
 }
 
 // refusal reports whether err is the broker refusing the check's own credentials, which the

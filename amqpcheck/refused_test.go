@@ -105,7 +105,7 @@ func TestOnRefusedDown(t *testing.T) {
 			t.Errorf("on_login_refused %q: %+v, want a pass with the refusal as warning", tc.on, r)
 		}
 	}
-	if _, err := New(Config{Addr: srv.addr(), OnLoginRefused: "ignore"}); err == nil || !strings.Contains(err.Error(), `on_login_refused: must be degraded or down, not "ignore"`) {
+	if _, err := New(Config{Addr: srv.addr(), OnLoginRefused: "ignore"}); err == nil || !strings.Contains(err.Error(), `on_login_refused: must be degraded, down or down-if-alone, not "ignore"`) {
 		t.Errorf("New with on_login_refused ignore: %v", err)
 	}
 }

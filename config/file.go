@@ -121,7 +121,7 @@ type fileCheck struct {
 	Cluster      string        `yaml:"cluster"`
 	Mechanism    string        `yaml:"mechanism"`
 	OnAlarm      string        `yaml:"on_alarm"`
-	// OnLoginRefused is on_login_refused: degraded (default) or down.
+	// OnLoginRefused is on_login_refused: degraded (default), down or down-if-alone.
 	OnLoginRefused string   `yaml:"on_login_refused"`
 	TLS            *fileTLS `yaml:"tls"`
 	// Method, Path and ExpectStatus are an http check's request method

@@ -311,7 +311,9 @@ type Check struct {
 	// refuses its user (CONNACK 4 or 5), a STOMP check when the server
 	// answers its user with an ERROR frame, and a stream check when the
 	// broker refuses its login or vhost; default
-	// amqpcheck.RefusedDegraded (a pass with a warning).
+	// amqpcheck.RefusedDegraded (a pass with a warning). With
+	// amqpcheck.RefusedDownIfAlone, Schedule.RefusedAloneFails is set, and
+	// Schedule.Login is Login whatever the setting.
 	OnLoginRefused amqpcheck.OnRefused
 	// Method is an HTTP check's request method; default GET.
 	Method string

@@ -855,6 +855,9 @@ func (r *resolver) checkOf(p path, f fileCheck, addr netip.AddrPort, addrPath pa
 	case CheckStream:
 		r.fields(p, c.StreamConfig().Validate(), map[string]path{"addr": addrPath})
 	}
+	// The scheduler compares the refusals of the checks that log in alike.
+	c.Schedule.Login = c.Login()
+	c.Schedule.RefusedAloneFails = c.OnLoginRefused == amqpcheck.RefusedDownIfAlone
 	return c
 }
 

@@ -168,7 +168,7 @@ func TestRules(t *testing.T) {
 		{"check tls verify", "check: {type: tcp}", "check: {tls: {verify: maybe}}", `line 19: listeners[0].backends[1].check.tls.verify: must be full, chain or none, not "maybe"`},
 		{"check tls cert without key", "check: {type: tcp}", "check: {tls: {cert_file: /etc/rmqlb/check.pem}}", "line 19: listeners[0].backends[1].check.tls.key_file: is required with cert_file"},
 		{"check tls ca with verify none", "check: {type: tcp}", "check: {tls: {ca_file: /etc/rmqlb/ca.pem, verify: none}}", "line 19: listeners[0].backends[1].check.tls.ca_file: has no use with verify none"},
-		{"check on_login_refused", "check: {type: tcp}", "check: {mode: login, user: u, on_login_refused: ignore}", `line 19: listeners[0].backends[1].check.on_login_refused: must be degraded or down, not "ignore"`},
+		{"check on_login_refused", "check: {type: tcp}", "check: {mode: login, user: u, on_login_refused: ignore}", `line 19: listeners[0].backends[1].check.on_login_refused: must be degraded, down or down-if-alone, not "ignore"`},
 		{"check on_login_refused on tcp", "check: {type: tcp}", "check: {type: tcp, on_login_refused: down}", "line 19: listeners[0].backends[1].check.on_login_refused: needs type amqp, http, mqtt, stomp or stream (a tcp check does not log in)"},
 		{"check on_login_refused ok", "check: {type: tcp}", "check: {mode: login, user: u, on_login_refused: down}", ""},
 		{"check cluster on tcp", "check: {type: tcp}", "check: {type: tcp, cluster: rabbit-prod}", "line 19: listeners[0].backends[1].check.cluster: needs type amqp or stream (a tcp check does not hear the broker's cluster)"},

@@ -60,6 +60,17 @@ type CheckConfig struct {
 	// is BusyGrace old; after that they are failures. Zero: DefaultBusyGrace (5 s); negative:
 	// none (every timeout is a failure, as without traffic to look at).
 	BusyGrace time.Duration `json:"busy_grace"`
+	// Login identifies whom the check logs in as (a digest of its credentials), for
+	// RefusedAloneFails: the checks of two backends of a listener with the same Login are
+	// refused alike by the nodes of one cluster. Zero: none (a check that does not log in).
+	Login string `json:"login,omitempty"`
+	// RefusedAloneFails makes a check that passed with the broker refusing its own login
+	// (Result.Refused) a failure when another backend of the listener whose check has the same
+	// Login passed cleanly (UP) since this backend's refusals began: a refusal that other nodes
+	// do not give is this node's own (an authentication backend or a limit of its own, a vhost
+	// down on it). Refused by every node alike, the check still passes with its warning. False
+	// (the zero value): a refusal passes with its warning whatever the other backends meet.
+	RefusedAloneFails bool `json:"refused_alone_fails,omitempty"`
 }
 
 // WithDefaults returns c with zero fields replaced by their defaults.

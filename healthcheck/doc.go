@@ -72,6 +72,17 @@
 // as a failure, and the backend keeps its state until a check can be made again. The scheduler
 // logs one line when a backend's streak of such checks begins and one when it ends.
 //
+// # Refused logins
+//
+// A check that passes with the server refusing its own login or client certificate
+// (Result.Refused) makes the backend DEGRADED: the nodes of a RabbitMQ cluster keep users,
+// permissions, vhosts and their limits together and refuse alike, and failing every backend for a
+// change to the check's user would close every client's session. A refusal one node gives while
+// others let the same login in is that node's own. With CheckConfig.RefusedAloneFails the
+// scheduler compares: a refusal fails the check once another backend of the listener whose check
+// has the same CheckConfig.Login passed cleanly (UP) after this backend's run of refusals began.
+// Refused everywhere, every backend stays DEGRADED. The status reports LastRefused either way.
+//
 // # Certificates
 //
 // A check over TLS reports its certificates' expiries (Result.Certificates: the first to expire

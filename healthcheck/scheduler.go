@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,6 +81,10 @@ type entry struct {
 	checker Checker
 	delay   time.Duration // start-up jitter of the first check, counted from Run
 	running bool
+	// refusedSince is when the backend's current run of refused logins began (the
+	// first of its passes with Result.Refused since a result of another kind); zero
+	// outside such a run. See refusedAloneLocked.
+	refusedSince time.Time
 }
 
 type subscriber struct{ fn func(Event) }
@@ -532,7 +537,9 @@ func (s *Scheduler) observe(res result) {
 		return
 	}
 	wasBusy, wasInconclusive, downs := e.m.busySince, e.m.inconclusiveSince, e.m.downs
-	ev := e.m.Observe(s.clock.Now(), res.r, res.latency)
+	at := s.clock.Now()
+	res.r = s.refusedAloneLocked(e, res.r, at)
+	ev := e.m.Observe(at, res.r, res.latency)
 	if e.m.downs != downs {
 		s.met.wentDown(id)
 	}
@@ -574,6 +581,41 @@ func (s *Scheduler) observe(res result) {
 	if last {
 		close(s.checked)
 	}
+}
+
+// refusedAloneLocked applies CheckConfig.RefusedAloneFails to r, the result of e's check
+// at now: it keeps when e's run of refused logins began, and makes a refusal a failure when
+// another backend of the listener whose check logs in alike (CheckConfig.Login) passed
+// cleanly since that run began. An inconclusive or busy result leaves the run as it is.
+// s.mu is held.
+func (s *Scheduler) refusedAloneLocked(e *entry, r Result, now time.Time) Result {
+	switch {
+	case r.Inconclusive || r.Busy:
+		return r
+	case !r.Passed() || !r.Refused:
+		e.refusedSince = time.Time{}
+		return r
+	case e.refusedSince.IsZero():
+		e.refusedSince = now
+	}
+	cfg := e.m.cfg
+	if !cfg.RefusedAloneFails || cfg.Login == "" {
+		return r
+	}
+	var peers []string
+	for _, id := range s.order {
+		o := s.backends[id]
+		if o == e || id.Listener != e.m.id.Listener || o.m.cfg.Login != cfg.Login {
+			continue
+		}
+		if o.m.health == backend.Up && o.m.lastCheck.After(e.refusedSince) {
+			peers = append(peers, id.Name)
+		}
+	}
+	if len(peers) == 0 {
+		return r
+	}
+	return Result{Err: fmt.Errorf("refused by this node alone (the same login passes on %s): %s", strings.Join(peers, ", "), r.Warning)}
 }
 
 // firstResultLocked records that backend id no longer holds up Checked, and reports whether

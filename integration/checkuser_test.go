@@ -149,11 +149,13 @@ func TestE2ECheckUserRefused(t *testing.T) {
 	roundTrip("after")
 }
 
-// TestE2ELoginRefusedByOneNode: a login that one node alone refuses (its
-// own loopback_users here, as an authentication backend of its own would)
-// leaves its backend DEGRADED, and rmqlb status says that the same login
-// passed on the other node since: the node's own fault. Refused by every
-// node (the check user's password changed), it says no such thing.
+// TestE2ELoginRefusedByOneNode: a login that one node of a cluster alone
+// refuses (its own loopback_users here, as an authentication backend of
+// its own would) leaves its backend DEGRADED, and rmqlb status and
+// check-config --checks say that the same login passed on the other node:
+// the node's own fault. With on_login_refused: down-if-alone that backend
+// goes DOWN. Refused by every node (the check user's password changed),
+// each backend is DEGRADED, none DOWN, and neither is said to be alone.
 func TestE2ELoginRefusedByOneNode(t *testing.T) {
 	if err := rabbittest.Available(); err != nil {
 		t.Skip(err)
@@ -163,18 +165,24 @@ func TestE2ELoginRefusedByOneNode(t *testing.T) {
 	h1, h2 := l.Host("h1"), l.Host("h2")
 	n1 := startRabbit(t, h1, "alone1")
 	n2 := startRabbit(t, h2, "alone2")
-	for _, n := range []*rabbittest.Node{n1, n2} {
-		n.MustCtl(t, "add_user", "rmqlb-check", "first")
-		n.MustCtl(t, "set_permissions", "-p", "/", "rmqlb-check", "^$", `^amq\.default$`, "^$")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := n2.JoinCluster(ctx, n1); err != nil {
+		t.Fatal(err)
 	}
-	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: fmt.Sprintf(`  - name: amqp
+	n1.MustCtl(t, "add_user", "rmqlb-check", "first")
+	n1.MustCtl(t, "set_permissions", "-p", "/", "rmqlb-check", "^$", `^amq\.default$`, "^$")
+	listeners := func(onRefused string) string {
+		return fmt.Sprintf(`  - name: amqp
     bind: %s
-    check: {mode: login, user: rmqlb-check, password: first, interval: 300ms, timeout: 500ms, rise: 1, fall: 2}
+    check: {mode: login, user: rmqlb-check, password: first, interval: 300ms, timeout: 500ms, rise: 1, fall: 2, on_login_refused: %s}
     backends:
       - {name: rmq1, address: %s}
       - {name: rmq2, address: %s}
-`, netip.AddrPortFrom(h1.Addr, 5673), n1.Addr, n2.Addr)})
-	const alone = "refused by this node alone: the same login passed on rmq1 since"
+`, netip.AddrPortFrom(h1.Addr, 5673), onRefused, n1.Addr, n2.Addr)
+	}
+	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: listeners("degraded")})
+	const alone = "refused by this node alone"
 	waitStatus := func(what string, cond func(s *status) bool) *status {
 		t.Helper()
 		var last *status
@@ -190,6 +198,14 @@ func TestE2ELoginRefusedByOneNode(t *testing.T) {
 		}
 		return last
 	}
+	// reasons are the verdict's: the history of the checks keeps
+	// what was said before.
+	reasons := func(s *status) string {
+		raw, _ := s.raw.(map[string]any)
+		v, _ := raw["verdict"].(map[string]any)
+		b, _ := json.Marshal(v["reasons"])
+		return string(b)
+	}
 	states := func(s *status, want1, want2 string) bool {
 		b1, b2 := s.backend("rmq1"), s.backend("rmq2")
 		return b1 != nil && b2 != nil && strings.EqualFold(b1.State, want1) && strings.EqualFold(b2.State, want2)
@@ -198,7 +214,7 @@ func TestE2ELoginRefusedByOneNode(t *testing.T) {
 
 	n2.MustCtl(t, "eval", `application:set_env(rabbit, loopback_users, [<<"rmqlb-check">>]).`)
 	s := waitStatus("rmq2 refused alone", func(s *status) bool {
-		return states(s, "up", "degraded") && strings.Contains(s.text, alone)
+		return states(s, "up", "degraded") && strings.Contains(reasons(s), alone+": the same login passed on rmq1 since")
 	})
 	if !strings.Contains(s.text, "login refused: 403 ACCESS_REFUSED") {
 		t.Errorf("rmq2's reason is not the broker's refusal:\n%s", s.text)
@@ -208,16 +224,20 @@ func TestE2ELoginRefusedByOneNode(t *testing.T) {
 	if want := regexp.MustCompile(`(?m)^amqp/rmq2 .*warning: login refused: 403 ACCESS_REFUSED.* \[refused by this node alone: the same login passed on amqp/rmq1\]$`); err == nil || !want.Match(out) {
 		t.Errorf("check-config --checks: %v, want exit 1 and %s:\n%s", err, want, out)
 	}
+	// down-if-alone: rmq2 leaves rotation.
+	d.reload(func(c *daemonConf) { c.Listeners = listeners("down-if-alone") })
+	waitStatus("rmq2 DOWN, refused alone", func(s *status) bool {
+		return states(s, "up", "down") && strings.Contains(reasons(s), "refused by this node alone (the same login passes on rmq1): login refused: 403 ACCESS_REFUSED")
+	})
 	n2.MustCtl(t, "eval", `application:set_env(rabbit, loopback_users, []).`)
-	waitStatus("both UP again", func(s *status) bool { return states(s, "up", "up") && !strings.Contains(s.text, alone) })
+	waitStatus("both UP again", func(s *status) bool { return states(s, "up", "up") && !strings.Contains(reasons(s), alone) })
 
-	for _, n := range []*rabbittest.Node{n1, n2} {
-		n.MustCtl(t, "change_password", "rmqlb-check", "second")
-	}
+	// Refused by every node: DEGRADED, not DOWN, under down-if-alone too.
+	n1.MustCtl(t, "change_password", "rmqlb-check", "second")
 	waitStatus("both refused", func(s *status) bool { return states(s, "degraded", "degraded") })
-	for range 5 { // several checks of each: none says it is alone
+	for range 5 { // several checks of each: none goes DOWN or is said to be alone
 		time.Sleep(300 * time.Millisecond)
-		if s, err := d.status(); err != nil || strings.Contains(s.text, "refused by this node alone") || !states(s, "degraded", "degraded") {
+		if s, err := d.status(); err != nil || strings.Contains(reasons(s), alone) || !states(s, "degraded", "degraded") {
 			t.Fatalf("refused by every node: %v, want both DEGRADED, neither alone:\n%v", err, s)
 		}
 	}
