@@ -391,7 +391,7 @@ func Assess(s Status) Verdict {
 			case b.State == backend.Down || b.State == backend.Degraded:
 				why := oneLine(backendReason(s, id, b))
 				if peers := refusedAlone(s, l, id, c); b.State == backend.Degraded && len(peers) > 0 {
-					why += fmt.Sprintf("; refused by this node alone: the same login passed on %s since, so the fault is the node's own (an authentication backend or loopback_users of its own, a vhost down on it, its connection limit), and clients it takes may be refused too; on_login_refused: down takes such a node out", strings.Join(peers, ", "))
+					why += fmt.Sprintf("; refused by this node alone: the same login passed on %s since, so the fault is the node's own (an authentication backend or loopback_users of its own, a vhost down on it, its connection limit), and clients it takes may be refused too; on_login_refused: down-if-alone takes such a node out", strings.Join(peers, ", "))
 				}
 				if flaps {
 					why += fmt.Sprintf("; its checks took it DOWN %s in the last %s: it flaps", times(n, healthcheck.RecentDownsKept), flapWindow)

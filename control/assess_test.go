@@ -715,7 +715,7 @@ func TestAssessRefusedAlone(t *testing.T) {
 	const refused = "login refused: 403 ACCESS_REFUSED - user 'rmqlb-check' can only connect via localhost"
 	alone := func(peers string) string {
 		return "backend amqp/rmq2 DEGRADED (" + refused + "; refused by this node alone: the same login passed on " + peers +
-			" since, so the fault is the node's own (an authentication backend or loopback_users of its own, a vhost down on it, its connection limit), and clients it takes may be refused too; on_login_refused: down takes such a node out)"
+			" since, so the fault is the node's own (an authentication backend or loopback_users of its own, a vhost down on it, its connection limit), and clients it takes may be refused too; on_login_refused: down-if-alone takes such a node out)"
 	}
 	plain := "backend amqp/rmq2 DEGRADED (" + refused + ")"
 	for _, tc := range []struct {
