@@ -390,7 +390,7 @@ func Assess(s Status) Verdict {
 			switch {
 			case b.State == backend.Down || b.State == backend.Degraded:
 				why := oneLine(backendReason(s, id, b))
-				if peers := refusedAlone(s, l, id, c); b.State == backend.Degraded && len(peers) > 0 {
+				if peers := c.RefusedAlone; b.State == backend.Degraded && c.LastRefused && len(peers) > 0 {
 					why += fmt.Sprintf("; refused by this node alone: the same login passed on %s since, so the fault is the node's own (an authentication backend or loopback_users of its own, a vhost down on it, its connection limit), and clients it takes may be refused too; on_login_refused: down-if-alone takes such a node out", strings.Join(peers, ", "))
 				}
 				if flaps {
@@ -513,28 +513,6 @@ func checkOf(s Status, id backend.ID) (healthcheck.BackendStatus, bool) {
 		}
 	}
 	return healthcheck.BackendStatus{}, false
-}
-
-// refusedAlone names the backends of l whose checks log in as c's does
-// (Status.Logins) and passed clean since c's backend, id, became what it
-// is, when c's last check passed with the broker refusing that login
-// (BackendStatus.LastRefused): RabbitMQ keeps users, permissions, vhosts
-// and their limits across a cluster, so a refusal that other nodes do not
-// give is the node's own. Nil otherwise.
-func refusedAlone(s Status, l balancer.Snapshot, id backend.ID, c healthcheck.BackendStatus) []string {
-	login := s.Logins[id]
-	if !c.LastRefused || login == "" {
-		return nil
-	}
-	var names []string
-	for _, b := range l.Backends {
-		other := backend.ID{Listener: l.Name, Name: b.Name}
-		oc, ok := checkOf(s, other)
-		if other != id && ok && s.Logins[other] == login && oc.Health == backend.Up && oc.LastCheck.After(c.Since) {
-			names = append(names, b.Name)
-		}
-	}
-	return names
 }
 
 // fullBackends names the backends of l that serve but are at their

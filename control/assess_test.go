@@ -708,9 +708,10 @@ func TestAssessOddCluster(t *testing.T) {
 }
 
 // TestAssessRefusedAlone: a backend DEGRADED by a refused login says so
-// when the same login passed on other backends since: the node's own
-// fault. Not when the others are refused too, log in otherwise, were not
-// checked since, or the warning is no refusal.
+// when the scheduler found the same login passing on other backends since
+// (BackendStatus.RefusedAlone): the node's own fault. Not when it found
+// none, or the warning is no refusal; a backend taken DOWN for it says so
+// in its own reason.
 func TestAssessRefusedAlone(t *testing.T) {
 	const refused = "login refused: 403 ACCESS_REFUSED - user 'rmqlb-check' can only connect via localhost"
 	alone := func(peers string) string {
@@ -724,34 +725,22 @@ func TestAssessRefusedAlone(t *testing.T) {
 		want   string
 	}{
 		{"refused alone", nil, alone("rmq1, rmq3")},
-		{"a drained peer counts", func(s *Status) { s.Checks[2].State, s.Checks[2].Admin = backend.Drain, backend.AdminDrain }, alone("rmq1, rmq3")},
-		{"refused by every node", func(s *Status) {
-			for _, i := range []int{0, 2} {
-				s.Checks[i].State, s.Checks[i].Health, s.Checks[i].LastRefused = backend.Degraded, backend.Degraded, true
-				s.Checks[i].LastWarning = refused
-			}
-		}, plain},
-		{"one peer refused too", func(s *Status) {
-			s.Checks[2].State, s.Checks[2].Health, s.Checks[2].LastRefused = backend.Degraded, backend.Degraded, true
-		}, alone("rmq1")},
-		{"peers of another login", func(s *Status) { s.Logins[backend.ID{Listener: "amqp", Name: "rmq2"}] = "other" }, plain},
-		{"peers not checked since", func(s *Status) {
-			s.Checks[0].LastCheck = s.Checks[1].Since.Add(-time.Second)
-			s.Checks[2].LastCheck = s.Checks[1].Since
-		}, plain},
+		{"one peer passed since", func(s *Status) { s.Checks[1].RefusedAlone = []string{"rmq1"} }, alone("rmq1")},
+		{"none passed since", func(s *Status) { s.Checks[1].RefusedAlone = nil }, plain},
 		{"a warning that is no refusal", func(s *Status) { s.Checks[1].LastRefused = false }, plain},
-		{"logins unknown", func(s *Status) { s.Logins = nil }, plain},
+		{"taken DOWN for it", func(s *Status) {
+			const why = "refused by this node alone (the same login passes on rmq1, rmq3): " + refused
+			s.Listeners[0].Backends[1].State = backend.Down
+			c := &s.Checks[1]
+			c.State, c.Health, c.LastRefused, c.LastError, c.Reason = backend.Down, backend.Down, false, why, "2 consecutive failures: "+why
+		}, "backend amqp/rmq2 DOWN (2 consecutive failures: refused by this node alone (the same login passes on rmq1, rmq3): " + refused + ")"},
 	} {
 		s := healthyFixture()
-		s.Logins = map[backend.ID]string{}
-		for i := range s.Checks {
-			s.Logins[s.Checks[i].Backend] = "rmqlb-check"
-			s.Checks[i].LastCheck = fixtureNow.Add(-time.Second)
-		}
 		s.Listeners[0].Backends[1].State = backend.Degraded
 		c := &s.Checks[1]
 		c.State, c.Health, c.Reason, c.LastWarning, c.LastRefused = backend.Degraded, backend.Degraded, refused, refused, true
 		c.Since, c.LastError, c.RecentDowns = fixtureNow.Add(-10*time.Second), "", nil
+		c.RefusedAlone = []string{"rmq1", "rmq3"}
 		if tc.change != nil {
 			tc.change(&s)
 		}

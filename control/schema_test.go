@@ -79,6 +79,7 @@ func schemaFixtures() map[string]Status {
 	c := &refusedLogin.Checks[1]
 	c.State, c.Health, c.LastRefused = backend.Degraded, backend.Degraded, true
 	c.Reason, c.LastWarning = "login refused: 403 ACCESS_REFUSED", "login refused: 403 ACCESS_REFUSED"
+	c.RefusedAlone = []string{"rmq1", "rmq3"}
 	refusedLogin.Verdict = Assess(refusedLogin)
 	return map[string]Status{"refused-login": refusedLogin, "starting": starting, "stopping": stopping, "full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops, "backup": standby,
 		"backend-at-maxconn": atMax, "config-unreadable": unreadable, "state-file-unread": unrestored}

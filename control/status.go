@@ -3,7 +3,6 @@ package control
 import (
 	"time"
 
-	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/healthcheck"
 	"github.com/rmqlb/rmqlb/netsetup"
@@ -63,11 +62,6 @@ type Status struct {
 	VRRP      []VRRP                      `json:"vrrp_instances"`
 	Listeners []balancer.Snapshot         `json:"listeners"`
 	Checks    []healthcheck.BackendStatus `json:"checks"`
-	// Logins identifies, per checked backend, whom its check logs in as
-	// (a digest: config.Check.Login), so that Assess can tell a login
-	// refused by one node alone from one the cluster refuses. The daemon
-	// fills it for its own verdict; it is not sent. Nil: not known.
-	Logins map[backend.ID]string `json:"-"`
 	// Moves are the operator's moves of a backend's clients
 	// (SessionMove) under way, and those that ended within the last 10
 	// minutes, in the order they began.

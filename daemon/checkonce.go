@@ -28,7 +28,8 @@ type OnceResult struct {
 	Took time.Duration
 	// PassedElsewhere, for a check that passed with the broker refusing its login
 	// (healthcheck.Result.Refused), names the backends of its listener where the same login
-	// (config.Check.Login) passed cleanly in the same run: the refusal is this node's own.
+	// (config.Check.Login) passed cleanly in the same run (healthcheck.PassedAlike): the
+	// refusal is this node's own.
 	PassedElsewhere []backend.ID
 }
 
@@ -63,16 +64,16 @@ func RunChecksOnce(ctx context.Context, c *config.Config, newChecker func(*confi
 		}()
 	}
 	wg.Wait()
+	// One run: every clean pass in it counts, as if the refusals began before it.
+	ended := time.Now()
+	logins := make([]healthcheck.LoginCheck, len(out))
 	for i, r := range out {
-		if !r.Result.Passed() || !r.Result.Refused {
-			continue
-		}
-		login := backends[i].Check.Login()
-		for j, o := range out {
-			if j != i && o.Backend.Listener == r.Backend.Listener && backends[j].Check.Login() == login &&
-				o.Result.Passed() && o.Result.Warning == "" {
-				out[i].PassedElsewhere = append(out[i].PassedElsewhere, o.Backend)
-			}
+		logins[i] = healthcheck.LoginCheck{Backend: r.Backend, Login: backends[i].Check.Schedule.Login,
+			Clean: r.Result.Passed() && r.Result.Warning == "", At: ended}
+	}
+	for i, r := range out {
+		if r.Result.Passed() && r.Result.Refused {
+			out[i].PassedElsewhere = healthcheck.PassedAlike(r.Backend, logins[i].Login, time.Time{}, logins)
 		}
 	}
 	return out

@@ -3,7 +3,6 @@ package daemon
 import (
 	"os"
 
-	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
@@ -84,14 +83,6 @@ func (d *Daemon) status(full bool) control.Status {
 	s.Checks = d.sched.Snapshot().Backends
 	if s.Checks == nil {
 		s.Checks = []healthcheck.BackendStatus{}
-	}
-	s.Logins = map[backend.ID]string{}
-	for _, l := range d.cfg.Listeners {
-		for _, b := range l.Backends {
-			if k := b.Check.Login(); k != "" {
-				s.Logins[b.ID] = k
-			}
-		}
 	}
 	s.Verdict = control.Assess(s)
 	return s

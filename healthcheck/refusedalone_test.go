@@ -1,6 +1,7 @@
 package healthcheck
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,14 @@ func TestRefusedAloneFails(t *testing.T) {
 	type step struct {
 		backend string // "l/name"
 		r       Result
+	}
+	// alone is BackendStatus.RefusedAlone by test and backend: the same
+	// rule, whether or not the setting acts on it; absent means empty.
+	alone := map[string]map[string][]string{
+		"refused alone": {"l/a": {"b"}},
+		"a peer that passes again after its own refusal": {"l/a": {"b"}},
+		"not set":                             {"l/a": {"b"}},
+		"an inconclusive check keeps the run": {"l/a": {"b"}},
 	}
 	for _, tc := range []struct {
 		name  string
@@ -82,6 +91,11 @@ func TestRefusedAloneFails(t *testing.T) {
 				s.observe(result{e: e, r: st.r, latency: time.Millisecond})
 			}
 			snap := s.Snapshot()
+			for _, b := range snap.Backends {
+				if want := alone[tc.name][b.Backend.String()]; !slices.Equal(b.RefusedAlone, want) {
+					t.Errorf("%s: RefusedAlone %q, want %q", b.Backend, b.RefusedAlone, want)
+				}
+			}
 			for name, want := range tc.want {
 				for _, b := range snap.Backends {
 					if b.Backend != ids[name] {
@@ -97,5 +111,34 @@ func TestRefusedAloneFails(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPassedAlike covers the rule on its own: same listener, same login,
+// a clean pass after the run of refusals began, never the backend itself.
+func TestPassedAlike(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a, b, c := backend.ID{Listener: "l", Name: "a"}, backend.ID{Listener: "l", Name: "b"}, backend.ID{Listener: "l", Name: "c"}
+	peer := func(id backend.ID, login string, clean bool, at time.Duration) LoginCheck {
+		return LoginCheck{Backend: id, Login: login, Clean: clean, At: t0.Add(at)}
+	}
+	for _, tc := range []struct {
+		name   string
+		login  string
+		checks []LoginCheck
+		want   []backend.ID
+	}{
+		{"passed since", "k", []LoginCheck{peer(a, "k", true, time.Second), peer(b, "k", true, time.Second), peer(c, "k", true, time.Second)}, []backend.ID{b, c}},
+		{"passed at the start, not after", "k", []LoginCheck{peer(b, "k", true, 0)}, nil},
+		{"passed before", "k", []LoginCheck{peer(b, "k", true, -time.Second)}, nil},
+		{"not checked yet", "k", []LoginCheck{{Backend: b, Login: "k", Clean: true}}, nil},
+		{"passed with a warning", "k", []LoginCheck{peer(b, "k", false, time.Second)}, nil},
+		{"another login", "k", []LoginCheck{peer(b, "j", true, time.Second)}, nil},
+		{"another listener", "k", []LoginCheck{peer(backend.ID{Listener: "m", Name: "b"}, "k", true, time.Second)}, nil},
+		{"no login", "", []LoginCheck{peer(b, "", true, time.Second)}, nil},
+	} {
+		if got := PassedAlike(a, tc.login, t0, tc.checks); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

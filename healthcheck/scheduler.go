@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -342,7 +341,10 @@ func (s *Scheduler) Snapshot() Snapshot {
 	defer s.mu.Unlock()
 	out := Snapshot{Backends: make([]BackendStatus, 0, len(s.order))}
 	for _, id := range s.order {
-		out.Backends = append(out.Backends, s.backends[id].m.Status())
+		e := s.backends[id]
+		b := e.m.Status()
+		b.RefusedAlone = s.passedAlikeLocked(e)
+		out.Backends = append(out.Backends, b)
 	}
 	return out
 }
@@ -581,41 +583,6 @@ func (s *Scheduler) observe(res result) {
 	if last {
 		close(s.checked)
 	}
-}
-
-// refusedAloneLocked applies CheckConfig.RefusedAloneFails to r, the result of e's check
-// at now: it keeps when e's run of refused logins began, and makes a refusal a failure when
-// another backend of the listener whose check logs in alike (CheckConfig.Login) passed
-// cleanly since that run began. An inconclusive or busy result leaves the run as it is.
-// s.mu is held.
-func (s *Scheduler) refusedAloneLocked(e *entry, r Result, now time.Time) Result {
-	switch {
-	case r.Inconclusive || r.Busy:
-		return r
-	case !r.Passed() || !r.Refused:
-		e.refusedSince = time.Time{}
-		return r
-	case e.refusedSince.IsZero():
-		e.refusedSince = now
-	}
-	cfg := e.m.cfg
-	if !cfg.RefusedAloneFails || cfg.Login == "" {
-		return r
-	}
-	var peers []string
-	for _, id := range s.order {
-		o := s.backends[id]
-		if o == e || id.Listener != e.m.id.Listener || o.m.cfg.Login != cfg.Login {
-			continue
-		}
-		if o.m.health == backend.Up && o.m.lastCheck.After(e.refusedSince) {
-			peers = append(peers, id.Name)
-		}
-	}
-	if len(peers) == 0 {
-		return r
-	}
-	return Result{Err: fmt.Errorf("refused by this node alone (the same login passes on %s): %s", strings.Join(peers, ", "), r.Warning)}
 }
 
 // firstResultLocked records that backend id no longer holds up Checked, and reports whether

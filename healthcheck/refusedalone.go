@@ -1,0 +1,88 @@
+package healthcheck
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rmqlb/rmqlb/backend"
+)
+
+// LoginCheck is one backend's latest check as PassedAlike compares it.
+type LoginCheck struct {
+	// Backend is the backend checked.
+	Backend backend.ID
+	// Login identifies whom the check logs in as (CheckConfig.Login). Empty for a check
+	// that does not log in; it is compared with no other.
+	Login string
+	// Clean says the check passed without a warning of any kind.
+	Clean bool
+	// At is when the check ended; zero for a backend not checked yet.
+	At time.Time
+}
+
+// PassedAlike is the rule that tells a node's own refusal of a login from the
+// cluster's: RabbitMQ keeps users, permissions, vhosts and their limits across a
+// cluster, so a login that one node refuses while the other nodes let it in is
+// refused for a cause of that node alone (an authentication backend or
+// loopback_users of its own, a vhost down on it, its connection limit). It
+// returns the backends among checks, other than id and on id's listener, whose
+// checks log in as login does and passed cleanly after since, the start of id's
+// run of refusals, in the order of checks. Nil for an empty login. It is a pure
+// function: the scheduler (RefusedAloneFails, BackendStatus.RefusedAlone) and a
+// one-off run of every check apply it to what they hold.
+func PassedAlike(id backend.ID, login string, since time.Time, checks []LoginCheck) []backend.ID {
+	if login == "" {
+		return nil
+	}
+	var out []backend.ID
+	for _, c := range checks {
+		if c.Backend != id && c.Backend.Listener == id.Listener && c.Login == login && c.Clean && c.At.After(since) {
+			out = append(out, c.Backend)
+		}
+	}
+	return out
+}
+
+// refusedAloneLocked applies CheckConfig.RefusedAloneFails to r, the result of e's check
+// at now: it keeps when e's run of refused logins began, and makes a refusal a failure when
+// another backend of the listener whose check logs in alike (CheckConfig.Login) passed
+// cleanly since that run began (PassedAlike). An inconclusive or busy result leaves the run
+// as it is. s.mu is held.
+func (s *Scheduler) refusedAloneLocked(e *entry, r Result, now time.Time) Result {
+	switch {
+	case r.Inconclusive || r.Busy:
+		return r
+	case !r.Passed() || !r.Refused:
+		e.refusedSince = time.Time{}
+		return r
+	case e.refusedSince.IsZero():
+		e.refusedSince = now
+	}
+	if !e.m.cfg.RefusedAloneFails {
+		return r
+	}
+	peers := s.passedAlikeLocked(e)
+	if len(peers) == 0 {
+		return r
+	}
+	return Result{Err: fmt.Errorf("refused by this node alone (the same login passes on %s): %s", strings.Join(peers, ", "), r.Warning)}
+}
+
+// passedAlikeLocked names the backends that show e's run of refused logins to be its
+// node's own (PassedAlike); nil outside such a run. s.mu is held.
+func (s *Scheduler) passedAlikeLocked(e *entry) []string {
+	if e.refusedSince.IsZero() || e.m.cfg.Login == "" {
+		return nil
+	}
+	checks := make([]LoginCheck, 0, len(s.order))
+	for _, id := range s.order {
+		o := s.backends[id]
+		checks = append(checks, LoginCheck{Backend: id, Login: o.m.cfg.Login, Clean: o.m.health == backend.Up, At: o.m.lastCheck})
+	}
+	var names []string
+	for _, id := range PassedAlike(e.m.id, e.m.cfg.Login, e.refusedSince, checks) {
+		names = append(names, id.Name)
+	}
+	return names
+}
