@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -33,7 +32,7 @@ func TestE2EAMQPS(t *testing.T) {
 	l := newLab(t)
 	h1 := l.Host("h1")
 	ca, srv := brokerPKI(t, h1)
-	amqps := netip.AddrPortFrom(h1.Addr, 5671)
+	amqps := h1.AddrPort(5671)
 	n := startRabbit(t, h1, "tls",
 		"loopback_users.guest = false", // the login check and the clients come from h1's address
 		"listeners.ssl.default = "+amqps.String(),
@@ -42,7 +41,7 @@ func TestE2EAMQPS(t *testing.T) {
 		"ssl_options.keyfile = "+srv.KeyFile,
 		"ssl_options.verify = verify_none",
 	)
-	bind := netip.AddrPortFrom(h1.Addr, 5681)
+	bind := h1.AddrPort(5681)
 	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: fmt.Sprintf(`  - name: amqps
     bind: %s
     check: {mode: login, user: guest, password: guest, interval: 500ms, timeout: 400ms, rise: 1, fall: 2, tls: {ca_file: %s, server_name: rmq1.e2e}}
@@ -53,7 +52,7 @@ func TestE2EAMQPS(t *testing.T) {
     check: {interval: 500ms, timeout: 400ms, rise: 1, fall: 1, tls: {ca_file: %s, server_name: rmq9.e2e}}
     backends:
       - {name: rmq1w, address: %s}
-`, bind, ca.File, amqps, netip.AddrPortFrom(h1.Addr, 5682), ca.File, amqps)})
+`, bind, ca.File, amqps, h1.AddrPort(5682), ca.File, amqps)})
 
 	d.waitBackendState(t, "rmq1", "up", 30*time.Second)
 

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -22,13 +21,13 @@ import (
 func TestBackupBackendNetns(t *testing.T) {
 	l := newLab(t)
 	h1, h2, h3, client := l.Host("h1"), l.Host("h2"), l.Host("h3"), l.Host("client")
-	activeAP := netip.AddrPortFrom(h2.Addr, 7003)
+	activeAP := h2.AddrPort(7003)
 	active, err := h2.ServeEcho(activeAP)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, port := range []uint16{7003, 7004} {
-		if _, err := h3.ServeEcho(netip.AddrPortFrom(h3.Addr, port)); err != nil {
+		if _, err := h3.ServeEcho(h3.AddrPort(port)); err != nil {
 			t.Fatal(err)
 		}
 	}

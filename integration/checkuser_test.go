@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -34,7 +33,7 @@ func TestE2ECheckUserRefused(t *testing.T) {
 	n := startRabbit(t, h1, "chkuser", "loopback_users.guest = false") // the clients come through the proxy
 	n.MustCtl(t, "add_user", "rmqlb-check", "first")
 	n.MustCtl(t, "set_permissions", "-p", "/", "rmqlb-check", "^$", `^amq\.default$`, "^$")
-	bind := netip.AddrPortFrom(h1.Addr, 5673)
+	bind := h1.AddrPort(5673)
 	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: fmt.Sprintf(`  - name: amqp
     bind: %s
     on_marked_down: shutdown-sessions
@@ -179,7 +178,7 @@ func TestE2ELoginRefusedByOneNode(t *testing.T) {
     backends:
       - {name: rmq1, address: %s}
       - {name: rmq2, address: %s}
-`, netip.AddrPortFrom(h1.Addr, 5673), onRefused, n1.Addr, n2.Addr)
+`, h1.AddrPort(5673), onRefused, n1.Addr, n2.Addr)
 	}
 	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: listeners("degraded")})
 	const alone = "refused by this node alone"

@@ -91,9 +91,9 @@ type churnConf struct {
 // metricsAt is where c serves its metrics: port 9187 of h1, or 9188.
 func (c churnConf) metricsAt(h1 *netlab.Host) netip.AddrPort {
 	if c.altMetrics {
-		return netip.AddrPortFrom(h1.Addr, 9188)
+		return h1.AddrPort(9188)
 	}
-	return netip.AddrPortFrom(h1.Addr, 9187)
+	return h1.AddrPort(9187)
 }
 
 func (c churnConf) daemonConf(h1 *netlab.Host) daemonConf {
@@ -140,7 +140,7 @@ func (c churnConf) runs() (instances, backends []string) {
 // not exist, a listener whose port is taken).
 func churnVariants(h1, h2, h3 *netlab.Host) (base churnConf, variants []churnConf) {
 	tcp := "{type: tcp, interval: 200ms, timeout: 200ms, rise: 1, fall: 2}"
-	at := func(h *netlab.Host, port uint16) string { return netip.AddrPortFrom(h.Addr, port).String() }
+	at := func(h *netlab.Host, port uint16) string { return h.AddrPort(port).String() }
 	a := churnBackend{name: "a", addr: at(h2, 7003)}
 	b := churnBackend{name: "b", addr: at(h3, 7003)}
 	bc := churnBackend{name: "c", addr: at(h2, 7004)}
@@ -404,11 +404,11 @@ func TestReloadChurnGivesBackResources(t *testing.T) {
 		port uint16
 	}{{h2, 7003}, {h3, 7003}, {h2, 7004}, {h3, 7005}, {h2, 7005}, {h1, 7999}} {
 		// h1:7999 is the port the refused listener finds taken.
-		if _, err := s.h.ServeEcho(netip.AddrPortFrom(s.h.Addr, s.port)); err != nil {
+		if _, err := s.h.ServeEcho(s.h.AddrPort(s.port)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	metricsAP := netip.AddrPortFrom(h1.Addr, 9187)
+	metricsAP := h1.AddrPort(9187)
 	base, variants := churnVariants(h1, h2, h3)
 	d := startDaemon(t, l, h1, base.daemonConf(h1))
 	baseSock, altSock := d.sock, filepath.Join(filepath.Dir(d.sock), "moved.sock")

@@ -39,7 +39,7 @@ func TestDashboardMetricsOfTheBinary(t *testing.T) {
 			_, _ = io.Copy(io.Discard, c)
 		}
 	}
-	if _, err := h3.ServeConns(netip.AddrPortFrom(h3.Addr, 7001), serve); err != nil {
+	if _, err := h3.ServeConns(h3.AddrPort(7001), serve); err != nil {
 		t.Fatal(err)
 	}
 	// The same over TLS, checked with a client certificate: the
@@ -61,7 +61,7 @@ func TestDashboardMetricsOfTheBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	srvTLS := &tls.Config{Certificates: []tls.Certificate{pair}}
-	if _, err := h3.ServeConns(netip.AddrPortFrom(h3.Addr, 7002), func(c net.Conn) {
+	if _, err := h3.ServeConns(h3.AddrPort(7002), func(c net.Conn) {
 		tc := tls.Server(c, srvTLS)
 		defer tc.Close()
 		if tc.Handshake() == nil {
@@ -70,7 +70,7 @@ func TestDashboardMetricsOfTheBinary(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	metrics := netip.AddrPortFrom(h1.Addr, 9187)
+	metrics := h1.AddrPort(9187)
 	d := newDaemon(t, l, h1, daemonConf{LogLevel: "info", VRRP: []vrrpConf{{Priority: 150}}, Listeners: fmt.Sprintf(`  - name: amqp
     bind: %s
     check: {type: amqp, mode: handshake, interval: 200ms, timeout: 200ms, rise: 1, fall: 2}

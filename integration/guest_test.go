@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os/exec"
 	"strings"
 	"testing"
@@ -29,13 +28,12 @@ func TestE2EGuestOffLoopback(t *testing.T) {
 	rmqlbBinary(t)
 	l := newLab(t)
 	h1 := l.Host("h1")
-	at := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(h1.Addr, port) }
 	startRabbitWith(t, h1, rabbittest.Options{Name: "guest",
 		Plugins: []string{"rabbitmq_mqtt", "rabbitmq_stomp", "rabbitmq_stream"},
 		// RabbitMQ's default, which the test nodes turn off.
 		AdvancedConfig: `[{rabbit, [{loopback_users, [<<"guest">>]}]}].`,
-		Config: []string{"mqtt.listeners.tcp.default = " + at(1883).String(), "stomp.listeners.tcp.1 = " + at(61613).String(),
-			"stream.listeners.tcp.1 = " + at(5552).String()},
+		Config: []string{"mqtt.listeners.tcp.default = " + h1.AddrPort(1883).String(), "stomp.listeners.tcp.1 = " + h1.AddrPort(61613).String(),
+			"stream.listeners.tcp.1 = " + h1.AddrPort(5552).String()},
 	})
 	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: checkedListener(h1, "amqp", 15673, "mode: login, user: guest, password: guest", "a", 5672) +
 		checkedListener(h1, "mqtt", 11883, "type: mqtt, user: guest, password: guest", "m", 1883) +

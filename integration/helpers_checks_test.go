@@ -17,7 +17,7 @@ import (
 // 400 ms timeout, rise 1 and fall 1.
 func checkedListener(h *netlab.Host, name string, bind uint16, check, backend string, port uint16) string {
 	return fmt.Sprintf("  - name: %s\n    bind: %s\n    check: {%s, interval: 500ms, timeout: 400ms, rise: 1, fall: 1}\n    backends:\n      - {name: %s, address: %s}\n",
-		name, netip.AddrPortFrom(h.Addr, bind), check, backend, netip.AddrPortFrom(h.Addr, port))
+		name, h.AddrPort(bind), check, backend, h.AddrPort(port))
 }
 
 // brokerPKI makes a test CA in a directory a broker can read, and a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +20,7 @@ import (
 func TestBackendAtOwnAddress(t *testing.T) {
 	l := newLab(t)
 	h1, h2, client := l.Host("h1"), l.Host("h2"), l.Host("client")
-	if _, err := h2.ServeEcho(netip.AddrPortFrom(h2.Addr, 7010)); err != nil {
+	if _, err := h2.ServeEcho(h2.AddrPort(7010)); err != nil {
 		t.Fatal(err)
 	}
 	listeners := fmt.Sprintf(`  - name: amqp
@@ -36,7 +35,7 @@ func TestBackendAtOwnAddress(t *testing.T) {
 	if err := d.waitBackendsUp(5*time.Second, "self", "real"); err != nil {
 		t.Fatal(err)
 	}
-	target := netip.AddrPortFrom(h1.Addr, 7010).String()
+	target := h1.AddrPort(7010).String()
 	for i := range 20 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		c, err := client.DialContext(ctx, "tcp", target)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -38,20 +37,20 @@ func TestE2EManagement(t *testing.T) {
 	rmqlbBinary(t)
 	l := newLab(t)
 	h1 := l.Host("h1")
-	mgmt := netip.AddrPortFrom(h1.Addr, 15672)
+	mgmt := h1.AddrPort(15672)
 	n := startRabbitWith(t, h1, rabbittest.Options{Name: "mgmt",
 		Plugins: []string{"rabbitmq_management", "rabbitmq_mqtt", "rabbitmq_stomp", "rabbitmq_stream"},
 		Config: []string{"loopback_users.guest = false",
 			"management.tcp.ip = " + h1.Addr.String(), "management.tcp.port = 15672",
-			"mqtt.listeners.tcp.default = " + netip.AddrPortFrom(h1.Addr, 1883).String(),
-			"stomp.listeners.tcp.1 = " + netip.AddrPortFrom(h1.Addr, 61613).String(),
-			"stream.listeners.tcp.1 = " + netip.AddrPortFrom(h1.Addr, 5552).String()},
+			"mqtt.listeners.tcp.default = " + h1.AddrPort(1883).String(),
+			"stomp.listeners.tcp.1 = " + h1.AddrPort(61613).String(),
+			"stream.listeners.tcp.1 = " + h1.AddrPort(5552).String()},
 	})
 	n.MustCtl(t, "add_user", "rmqlb-monitor", "s3cret")
 	n.MustCtl(t, "set_user_tags", "rmqlb-monitor", "monitoring")
 	n.MustCtl(t, "set_permissions", "-p", "/", "rmqlb-monitor", "^$", "^$", "^$") // the MQTT, STOMP and stream checks' login
 
-	bind := netip.AddrPortFrom(h1.Addr, 15682)
+	bind := h1.AddrPort(15682)
 	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: fmt.Sprintf(`  - name: mgmt
     bind: %s
     check: {type: http, path: /api/health/checks/alarms, user: rmqlb-monitor, password: s3cret, interval: 500ms, timeout: 400ms, rise: 1, fall: 2}
@@ -77,8 +76,8 @@ func TestE2EManagement(t *testing.T) {
     check: {type: stream, user: rmqlb-monitor, password: s3cret, interval: 500ms, timeout: 400ms, rise: 1, fall: 2}
     backends:
       - {name: rmq1r, address: %s}
-`, bind, mgmt, netip.AddrPortFrom(h1.Addr, 15683), mgmt, netip.AddrPortFrom(h1.Addr, 11883), netip.AddrPortFrom(h1.Addr, 1883),
-		netip.AddrPortFrom(h1.Addr, 11613), netip.AddrPortFrom(h1.Addr, 61613), netip.AddrPortFrom(h1.Addr, 15552), netip.AddrPortFrom(h1.Addr, 5552))})
+`, bind, mgmt, h1.AddrPort(15683), mgmt, h1.AddrPort(11883), h1.AddrPort(1883),
+		h1.AddrPort(11613), h1.AddrPort(61613), h1.AddrPort(15552), h1.AddrPort(5552))})
 
 	// The management plugin listens a moment after the node booted.
 	d.waitBackendState(t, "rmq1", "up", 60*time.Second)

@@ -114,7 +114,7 @@ func TestNonRootDaemon(t *testing.T) {
 	if err := os.Chown(cfg, 0, gid); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h2.ServeBanner(netip.AddrPortFrom(h2.Addr, vipPort)); err != nil {
+	if _, err := h2.ServeBanner(h2.AddrPort(vipPort)); err != nil {
 		t.Fatal(err)
 	}
 	mgr := sdnotifytest.Listen(t, dir)

@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +25,6 @@ func TestE2EProtocolsOverTLS(t *testing.T) {
 	rmqlbBinary(t)
 	l := newLab(t)
 	h1 := l.Host("h1")
-	at := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(h1.Addr, port) }
 	ca, srv := brokerPKI(t, h1)
 	startRabbitWith(t, h1, rabbittest.Options{Name: "tlsplugins",
 		Plugins: []string{"rabbitmq_management", "rabbitmq_mqtt", "rabbitmq_stomp", "rabbitmq_stream"},
@@ -35,9 +33,9 @@ func TestE2EProtocolsOverTLS(t *testing.T) {
 			"ssl_options.verify = verify_none",
 			"management.ssl.ip = " + h1.Addr.String(), "management.ssl.port = 15671",
 			"management.ssl.cacertfile = " + ca.File, "management.ssl.certfile = " + srv.CertFile, "management.ssl.keyfile = " + srv.KeyFile,
-			"mqtt.listeners.ssl.default = " + at(8883).String(),
-			"stomp.listeners.ssl.1 = " + at(61614).String(),
-			"stream.listeners.ssl.1 = " + at(5551).String(),
+			"mqtt.listeners.ssl.default = " + h1.AddrPort(8883).String(),
+			"stomp.listeners.ssl.1 = " + h1.AddrPort(61614).String(),
+			"stream.listeners.ssl.1 = " + h1.AddrPort(5551).String(),
 		},
 	})
 	tls := fmt.Sprintf("tls: {ca_file: %s, server_name: rmq1.e2e}", ca.File)

@@ -131,7 +131,7 @@ func TestReloadBackendsNetns(t *testing.T) {
 		port uint16
 	}{{"h2", 7003}, {"h3", 7003}, {"h3", 7004}, {"h2", 7005}, {"h3", 7005}} {
 		h := l.Host(s.h)
-		if _, err := h.ServeEcho(netip.AddrPortFrom(h.Addr, s.port)); err != nil {
+		if _, err := h.ServeEcho(h.AddrPort(s.port)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -128,11 +128,11 @@ func TestUpgradeInPlace(t *testing.T) {
 	l := newLab(t, "keepalived")
 	h1, h2, h3, client := l.Host("h1"), l.Host("h2"), l.Host("h3"), l.Host("client")
 	for _, port := range []uint16{7001, 7002} {
-		if _, err := h3.ServeBanner(netip.AddrPortFrom(h3.Addr, port)); err != nil {
+		if _, err := h3.ServeBanner(h3.AddrPort(port)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := h3.ServeEcho(netip.AddrPortFrom(h3.Addr, 7003)); err != nil {
+	if _, err := h3.ServeEcho(h3.AddrPort(7003)); err != nil {
 		t.Fatal(err)
 	}
 	kp, err := h2.StartKeepalived(netlab.KeepalivedInstance{VRID: 1, Priority: 100, Version: 3, Advert: 100 * time.Millisecond, VIPs: []netip.Prefix{vipPfx}})
@@ -152,7 +152,7 @@ func TestUpgradeInPlace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	metrics := netip.AddrPortFrom(h1.Addr, 9187)
+	metrics := h1.AddrPort(9187)
 	d := newDaemon(t, l, h1, daemonConf{LogLevel: "info", VRRP: []vrrpConf{{Priority: 150}}, Listeners: upgradeListeners(h3)})
 	conf, err := os.ReadFile(d.path)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -41,7 +40,7 @@ func TestVIPLeaveClosesSessions(t *testing.T) {
 
 	// A sentinel on h1 that h1's rmqlb tracks: closing it lowers h1's
 	// priority below h2's without touching the broker.
-	sentinel := netip.AddrPortFrom(h1.Addr, 7777)
+	sentinel := h1.AddrPort(7777)
 	banner, err := h1.ServeBanner(sentinel)
 	if err != nil {
 		t.Fatal(err)

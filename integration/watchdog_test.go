@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -16,7 +15,7 @@ import (
 func TestWatchdogPings(t *testing.T) {
 	l := newLab(t)
 	h1, h3 := l.Host("h1"), l.Host("h3")
-	if _, err := h3.ServeBanner(netip.AddrPortFrom(h3.Addr, 7001)); err != nil {
+	if _, err := h3.ServeBanner(h3.AddrPort(7001)); err != nil {
 		t.Fatal(err)
 	}
 	d := newDaemon(t, l, h1, daemonConf{LogLevel: "info", VRRP: []vrrpConf{{Priority: 150}}, Listeners: fmt.Sprintf(`  - name: probe

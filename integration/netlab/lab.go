@@ -99,6 +99,10 @@ type Host struct {
 	nlh  *netlink.Handle // netlink in the host's namespace, made on first use
 }
 
+// AddrPort returns the host's address on eth0 with port: where a server of
+// the host listens.
+func (h *Host) AddrPort(port uint16) netip.AddrPort { return netip.AddrPortFrom(h.Addr, port) }
+
 // Iface is the name of every host's interface to the lab's bridge.
 const Iface = "eth0"
 

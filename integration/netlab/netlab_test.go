@@ -40,7 +40,7 @@ func TestLabBasics(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(out), "10.77.0.1 ") {
 		t.Fatalf("getent hosts h1 in client = %q, %v", out, err)
 	}
-	if _, err := h1.ServeBanner(netip.AddrPortFrom(h1.Addr, 7000)); err != nil {
+	if _, err := h1.ServeBanner(h1.AddrPort(7000)); err != nil {
 		t.Fatal(err)
 	}
 	var banner string
@@ -88,7 +88,7 @@ func TestLabBasics(t *testing.T) {
 func TestProbeMeasuresCut(t *testing.T) {
 	l := testLab(t)
 	h1, c := l.Host("h1"), l.Host("client")
-	target := netip.AddrPortFrom(h1.Addr, 7000)
+	target := h1.AddrPort(7000)
 	if _, err := h1.ServeBanner(target); err != nil {
 		t.Fatal(err)
 	}
