@@ -28,7 +28,7 @@ type OnceResult struct {
 	Took time.Duration
 	// PassedElsewhere, for a check that passed with the broker refusing its login
 	// (healthcheck.Result.Refused), names the backends of its listener where the same login
-	// (config.Check.Login) passed cleanly in the same run (healthcheck.PassedAlike): the
+	// (config.Check.Login) was let in, in the same run (healthcheck.PassedAlike): the
 	// refusal is this node's own.
 	PassedElsewhere []backend.ID
 }
@@ -64,12 +64,12 @@ func RunChecksOnce(ctx context.Context, c *config.Config, newChecker func(*confi
 		}()
 	}
 	wg.Wait()
-	// One run: every clean pass in it counts, as if the refusals began before it.
+	// One run: every login let in counts, as if the refusals began before it.
 	ended := time.Now()
 	logins := make([]healthcheck.LoginCheck, len(out))
 	for i, r := range out {
 		logins[i] = healthcheck.LoginCheck{Backend: r.Backend, Login: backends[i].Check.Schedule.Login,
-			Clean: r.Result.Passed() && r.Result.Warning == "", At: ended}
+			LoggedIn: r.Result.Passed() && !r.Result.Refused, At: ended}
 	}
 	for i, r := range out {
 		if r.Result.Passed() && r.Result.Refused {

@@ -126,7 +126,7 @@ type scripted healthcheck.Result
 func (s scripted) Check(context.Context) healthcheck.Result { return healthcheck.Result(s) }
 
 // TestRunChecksOnceRefusedAlone: a check refused on one backend names the
-// backends of its listener where the same login passed cleanly; not those
+// backends of its listener where the same login was let in; not those
 // of another login, of another listener, or that were refused or failed
 // too.
 func TestRunChecksOnceRefusedAlone(t *testing.T) {

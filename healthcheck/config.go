@@ -66,7 +66,8 @@ type CheckConfig struct {
 	Login string `json:"login,omitempty"`
 	// RefusedAloneFails makes a check that passed with the broker refusing its own login
 	// (Result.Refused) a failure when another backend of the listener whose check has the same
-	// Login passed cleanly (UP) since this backend's refusals began: a refusal that other nodes
+	// Login was let in (its check passed, its login not refused) since this backend's refusals
+	// began (PassedAlike): a refusal that other nodes
 	// do not give is this node's own (an authentication backend or a limit of its own, a vhost
 	// down on it). Refused by every node alike, the check still passes with its warning. False
 	// (the zero value): a refusal passes with its warning whatever the other backends meet.

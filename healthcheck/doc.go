@@ -80,8 +80,9 @@
 // change to the check's user would close every client's session. A refusal one node gives while
 // others let the same login in is that node's own. With CheckConfig.RefusedAloneFails the
 // scheduler compares: a refusal fails the check once another backend of the listener whose check
-// has the same CheckConfig.Login passed cleanly (UP) after this backend's run of refusals began.
-// Refused everywhere, every backend stays DEGRADED. The status reports LastRefused either way.
+// logged in with the same CheckConfig.Login was let in (a pass, its login not refused) after this
+// backend's run of refusals began (PassedAlike). Refused everywhere, every backend stays DEGRADED.
+// The status reports LastRefused and, from the same rule, RefusedAlone either way.
 //
 // # Certificates
 //

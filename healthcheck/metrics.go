@@ -24,6 +24,7 @@ type Metrics struct {
 	downs   *prometheus.CounterVec
 	certs   *prometheus.GaugeVec
 	refused *prometheus.GaugeVec
+	alone   *prometheus.GaugeVec
 
 	mu       sync.Mutex
 	clusters map[backend.ID]string // the cluster label of each backend's series
@@ -70,10 +71,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"listener", "backend", "certificate"}),
 		refused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rmqlb_healthcheck_login_refused",
-			Help: "1 while the backend's last check passed with the broker refusing the check's own login or TLS client certificate (a warning: the backend is DEGRADED, still served), else 0; an inconclusive or busy check keeps it. Refused on one backend while others of its listener are UP is that node's own fault, not the check user's.",
+			Help: "1 while the backend's last check passed with the broker refusing the check's own login or TLS client certificate (a warning: the backend is DEGRADED, still served), else 0; an inconclusive or busy check keeps it. Refused on one backend while another of its listener lets the same login in is that node's own fault, not the check user's: rmqlb_healthcheck_login_refused_alone.",
+		}, []string{"listener", "backend"}),
+		alone: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rmqlb_healthcheck_login_refused_alone",
+			Help: "1 while the backend's last check passed with the broker refusing the check's own login (rmqlb_healthcheck_login_refused) and another backend of its listener, whose check logs in alike, was let in since this backend's refusals began: RabbitMQ keeps users, permissions, vhosts and their limits across the cluster, so the refusal is this node's own (an authentication backend or loopback_users of its own, a vhost down on it, its connection limit); else 0. rmqlb status names those backends.",
 		}, []string{"listener", "backend"}),
 	}
-	for _, c := range []prometheus.Collector{m.checks, m.latency, m.cluster, m.downs, m.certs, m.refused} {
+	for _, c := range []prometheus.Collector{m.checks, m.latency, m.cluster, m.downs, m.certs, m.refused, m.alone} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -93,6 +98,16 @@ func (m *Metrics) add(id backend.ID) {
 	m.latency.WithLabelValues(id.Listener, id.Name)
 	m.downs.WithLabelValues(id.Listener, id.Name)
 	m.refused.WithLabelValues(id.Listener, id.Name)
+	m.alone.WithLabelValues(id.Listener, id.Name)
+}
+
+// setRefusedAlone sets rmqlb_healthcheck_login_refused_alone of backend id.
+func (m *Metrics) setRefusedAlone(id backend.ID, alone bool) {
+	v := 0.0
+	if alone {
+		v = 1
+	}
+	m.alone.WithLabelValues(id.Listener, id.Name).Set(v)
 }
 
 // wentDown counts that the checks took backend id DOWN from UP or DEGRADED.
@@ -189,5 +204,6 @@ func (m *Metrics) forget(id backend.ID) {
 	m.downs.DeletePartialMatch(l)
 	m.certs.DeletePartialMatch(l)
 	m.refused.DeletePartialMatch(l)
+	m.alone.DeletePartialMatch(l)
 	m.setCluster(id, "")
 }

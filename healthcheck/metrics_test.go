@@ -43,10 +43,11 @@ func TestMetrics(t *testing.T) {
 
 	mfs := metricstest.Gather(t, reg)
 	metricstest.RequireFamilies(t, mfs, map[string][]string{
-		"rmqlb_healthcheck_checks_total":     {"backend", "listener", "result"},
-		"rmqlb_healthcheck_duration_seconds": {"backend", "listener"},
-		"rmqlb_healthcheck_up_down_total":    {"backend", "listener"},
-		"rmqlb_healthcheck_login_refused":    {"backend", "listener"},
+		"rmqlb_healthcheck_checks_total":        {"backend", "listener", "result"},
+		"rmqlb_healthcheck_duration_seconds":    {"backend", "listener"},
+		"rmqlb_healthcheck_up_down_total":       {"backend", "listener"},
+		"rmqlb_healthcheck_login_refused":       {"backend", "listener"},
+		"rmqlb_healthcheck_login_refused_alone": {"backend", "listener"},
 	})
 	results := []string{"pass", "warn", "alarm", "fail"}
 	zero := func(b string) {

@@ -15,8 +15,10 @@ type LoginCheck struct {
 	// Login identifies whom the check logs in as (CheckConfig.Login). Empty for a check
 	// that does not log in; it is compared with no other.
 	Login string
-	// Clean says the check passed without a warning of any kind.
-	Clean bool
+	// LoggedIn says that the broker let the login in: the check passed, and not with the
+	// broker refusing its login (Result.Refused). A pass with another warning or a
+	// resource alarm is a login let in.
+	LoggedIn bool
 	// At is when the check ended; zero for a backend not checked yet.
 	At time.Time
 }
@@ -27,7 +29,7 @@ type LoginCheck struct {
 // refused for a cause of that node alone (an authentication backend or
 // loopback_users of its own, a vhost down on it, its connection limit). It
 // returns the backends among checks, other than id and on id's listener, whose
-// checks log in as login does and passed cleanly after since, the start of id's
+// checks log in as login does and were let in after since, the start of id's
 // run of refusals, in the order of checks. Nil for an empty login. It is a pure
 // function: the scheduler (RefusedAloneFails, BackendStatus.RefusedAlone) and a
 // one-off run of every check apply it to what they hold.
@@ -37,22 +39,36 @@ func PassedAlike(id backend.ID, login string, since time.Time, checks []LoginChe
 	}
 	var out []backend.ID
 	for _, c := range checks {
-		if c.Backend != id && c.Backend.Listener == id.Listener && c.Login == login && c.Clean && c.At.After(since) {
+		if c.Backend != id && c.Backend.Listener == id.Listener && c.Login == login && c.LoggedIn && c.At.After(since) {
 			out = append(out, c.Backend)
 		}
 	}
 	return out
 }
 
-// refusedAloneLocked applies CheckConfig.RefusedAloneFails to r, the result of e's check
-// at now: it keeps when e's run of refused logins began, and makes a refusal a failure when
-// another backend of the listener whose check logs in alike (CheckConfig.Login) passed
-// cleanly since that run began (PassedAlike). An inconclusive or busy result leaves the run
-// as it is. s.mu is held.
-func (s *Scheduler) refusedAloneLocked(e *entry, r Result, now time.Time) Result {
-	switch {
-	case r.Inconclusive || r.Busy:
+// loginSeen is what a backend's latest conclusive check showed of its login.
+type loginSeen struct {
+	login    string    // the CheckConfig.Login the check ran with
+	at       time.Time // when it ended
+	loggedIn bool      // the broker let the login in (LoginCheck.LoggedIn)
+}
+
+// refusedAloneLocked records what r, the result at now of e's check that ran with login,
+// shows of its login, and applies CheckConfig.RefusedAloneFails to it: it keeps when e's
+// run of refused logins began, and makes a refusal a failure when another backend of the
+// listener whose latest check logged in alike was let in since that run began
+// (PassedAlike). An inconclusive or busy result leaves the record and the run as they
+// are; a login other than the run's (a reload changed the check) starts a new run. s.mu
+// is held.
+func (s *Scheduler) refusedAloneLocked(e *entry, r Result, login string, now time.Time) Result {
+	if r.Inconclusive || r.Busy {
 		return r
+	}
+	if login != e.login.login {
+		e.refusedSince = time.Time{}
+	}
+	e.login = loginSeen{login: login, at: now, loggedIn: r.Passed() && !r.Refused}
+	switch {
 	case !r.Passed() || !r.Refused:
 		e.refusedSince = time.Time{}
 		return r
@@ -72,17 +88,31 @@ func (s *Scheduler) refusedAloneLocked(e *entry, r Result, now time.Time) Result
 // passedAlikeLocked names the backends that show e's run of refused logins to be its
 // node's own (PassedAlike); nil outside such a run. s.mu is held.
 func (s *Scheduler) passedAlikeLocked(e *entry) []string {
-	if e.refusedSince.IsZero() || e.m.cfg.Login == "" {
+	if e.refusedSince.IsZero() || e.login.login == "" {
 		return nil
 	}
 	checks := make([]LoginCheck, 0, len(s.order))
 	for _, id := range s.order {
-		o := s.backends[id]
-		checks = append(checks, LoginCheck{Backend: id, Login: o.m.cfg.Login, Clean: o.m.health == backend.Up, At: o.m.lastCheck})
+		o := s.backends[id].login
+		checks = append(checks, LoginCheck{Backend: id, Login: o.login, LoggedIn: o.loggedIn, At: o.at})
 	}
 	var names []string
-	for _, id := range PassedAlike(e.m.id, e.m.cfg.Login, e.refusedSince, checks) {
+	for _, id := range PassedAlike(e.m.id, e.login.login, e.refusedSince, checks) {
 		names = append(names, id.Name)
 	}
 	return names
+}
+
+// refusedAloneMetricsLocked sets rmqlb_healthcheck_login_refused_alone of every backend of
+// listener: a check of one backend, or its removal, changes what the refusals of the others
+// show. s.mu is held.
+func (s *Scheduler) refusedAloneMetricsLocked(listener string) {
+	if s.met == nil {
+		return
+	}
+	for _, id := range s.order {
+		if e := s.backends[id]; id.Listener == listener {
+			s.met.setRefusedAlone(id, e.m.lastRefused && len(s.passedAlikeLocked(e)) > 0)
+		}
+	}
 }

@@ -80,9 +80,11 @@ type entry struct {
 	checker Checker
 	delay   time.Duration // start-up jitter of the first check, counted from Run
 	running bool
-	// refusedSince is when the backend's current run of refused logins began (the
-	// first of its passes with Result.Refused since a result of another kind); zero
-	// outside such a run. See refusedAloneLocked.
+	// login is what the backend's latest conclusive check showed of its login, and
+	// refusedSince when its current run of refused logins began (the first of its passes
+	// with Result.Refused since a result of another kind, or since its login changed);
+	// zero outside such a run. See refusedAloneLocked.
+	login        loginSeen
 	refusedSince time.Time
 }
 
@@ -258,6 +260,7 @@ func (s *Scheduler) Remove(id backend.ID) error {
 	}
 	last := s.firstResultLocked(id)
 	s.met.forget(id)
+	s.refusedAloneMetricsLocked(id.Listener)
 	s.mu.Unlock()
 	if last {
 		close(s.checked)
@@ -371,6 +374,7 @@ type result struct {
 	e       *entry
 	r       Result
 	latency time.Duration
+	login   string // the CheckConfig.Login the check ran with
 }
 
 // Run runs the checks until ctx is done, then waits for running checks to return, closes the
@@ -508,7 +512,7 @@ func (s *Scheduler) startDue(ctx context.Context, wg *sync.WaitGroup, now time.T
 func (s *Scheduler) check(ctx context.Context, wg *sync.WaitGroup, e *entry, timeout time.Duration, out chan<- result) {
 	defer wg.Done()
 	s.mu.Lock()
-	c := e.checker
+	c, login := e.checker, e.m.cfg.Login
 	s.mu.Unlock()
 	start := s.clock.Now()
 	cctx, cancel := clock.WithTimeout(ctx, s.clock, timeout)
@@ -522,7 +526,7 @@ func (s *Scheduler) check(ctx context.Context, wg *sync.WaitGroup, e *entry, tim
 		r.Busy = s.traffic(e.m.id, timeout/2)
 	}
 	select {
-	case out <- result{e: e, r: r, latency: lat}:
+	case out <- result{e: e, r: r, latency: lat, login: login}:
 	case <-ctx.Done():
 	}
 }
@@ -540,7 +544,7 @@ func (s *Scheduler) observe(res result) {
 	}
 	wasBusy, wasInconclusive, downs := e.m.busySince, e.m.inconclusiveSince, e.m.downs
 	at := s.clock.Now()
-	res.r = s.refusedAloneLocked(e, res.r, at)
+	res.r = s.refusedAloneLocked(e, res.r, res.login, at)
 	ev := e.m.Observe(at, res.r, res.latency)
 	if e.m.downs != downs {
 		s.met.wentDown(id)
@@ -549,6 +553,7 @@ func (s *Scheduler) observe(res result) {
 	// Counted as the machine took it: with on_alarm down an alarm fails the check. Under s.mu:
 	// never after Remove's forget.
 	s.met.observe(id, e.m.cfg.OnAlarm.applyAlarm(res.r), res.latency, e.m.lastExcused)
+	s.refusedAloneMetricsLocked(id.Listener)
 	busy, inconclusive, cfg := e.m.busySince, e.m.inconclusiveSince, e.m.cfg
 	state := e.m.State()
 	now := s.clock.Now()

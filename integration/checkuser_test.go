@@ -180,8 +180,35 @@ func TestE2ELoginRefusedByOneNode(t *testing.T) {
       - {name: rmq2, address: %s}
 `, h1.AddrPort(5673), onRefused, n1.Addr, n2.Addr)
 	}
-	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Listeners: listeners("degraded")})
+	metrics := h1.AddrPort(9187)
+	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info", Global: "metrics_listen: " + metrics.String(), Listeners: listeners("degraded")})
 	const alone = "refused by this node alone"
+	// aloneGauge is rmqlb_healthcheck_login_refused_alone of backend name, as scraped.
+	aloneGauge := func(name string) string {
+		t.Helper()
+		body, err := scrape(h1, metrics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^rmqlb_healthcheck_login_refused_alone\{backend="` + name + `",listener="amqp"\} (\S+)$`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no rmqlb_healthcheck_login_refused_alone of %s in the scrape", name)
+		}
+		return m[1]
+	}
+	// refusedAloneJSON is refused_alone of backend name in the status's checks.
+	refusedAloneJSON := func(s *status, name string) string {
+		raw, _ := s.raw.(map[string]any)
+		checks, _ := raw["checks"].([]any)
+		for _, c := range checks {
+			c, _ := c.(map[string]any)
+			if c["backend"] == "amqp/"+name {
+				v, _ := json.Marshal(c["refused_alone"])
+				return string(v)
+			}
+		}
+		return "no check of " + name
+	}
 	waitStatus := func(what string, cond func(s *status) bool) *status {
 		t.Helper()
 		var last *status
@@ -218,6 +245,12 @@ func TestE2ELoginRefusedByOneNode(t *testing.T) {
 	if !strings.Contains(s.text, "login refused: 403 ACCESS_REFUSED") {
 		t.Errorf("rmq2's reason is not the broker's refusal:\n%s", s.text)
 	}
+	if got := refusedAloneJSON(s, "rmq2"); got != `["rmq1"]` {
+		t.Errorf("refused_alone of rmq2 in the JSON: %s, want [\"rmq1\"]", got)
+	}
+	if g1, g2 := aloneGauge("rmq1"), aloneGauge("rmq2"); g1 != "0" || g2 != "1" {
+		t.Errorf("rmqlb_healthcheck_login_refused_alone: rmq1 %s, rmq2 %s, want 0 and 1", g1, g2)
+	}
 	// check-config --checks, all checks at once, says the same.
 	out, err := h1.Run(d.bin, "check-config", "--checks", "--config", d.path)
 	if want := regexp.MustCompile(`(?m)^amqp/rmq2 .*warning: login refused: 403 ACCESS_REFUSED.* \[refused by this node alone: the same login passed on amqp/rmq1\]$`); err == nil || !want.Match(out) {
@@ -236,8 +269,12 @@ func TestE2ELoginRefusedByOneNode(t *testing.T) {
 	waitStatus("both refused", func(s *status) bool { return states(s, "degraded", "degraded") })
 	for range 5 { // several checks of each: none goes DOWN or is said to be alone
 		time.Sleep(300 * time.Millisecond)
-		if s, err := d.status(); err != nil || strings.Contains(reasons(s), alone) || !states(s, "degraded", "degraded") {
+		if s, err := d.status(); err != nil || strings.Contains(reasons(s), alone) || !states(s, "degraded", "degraded") ||
+			refusedAloneJSON(s, "rmq1") != "null" || refusedAloneJSON(s, "rmq2") != "null" {
 			t.Fatalf("refused by every node: %v, want both DEGRADED, neither alone:\n%v", err, s)
+		}
+		if g1, g2 := aloneGauge("rmq1"), aloneGauge("rmq2"); g1 != "0" || g2 != "0" {
+			t.Fatalf("refused by every node: rmqlb_healthcheck_login_refused_alone rmq1 %s, rmq2 %s, want 0", g1, g2)
 		}
 	}
 }
