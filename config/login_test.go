@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rmqlb/rmqlb/amqpcheck"
 	"github.com/rmqlb/rmqlb/checktls"
 )
 
@@ -12,7 +13,7 @@ import (
 // as changes it; checks that do not log in have none; the password is not
 // in it.
 func TestCheckLogin(t *testing.T) {
-	base := Check{Type: CheckAMQP, User: "rmqlb-check", Password: "s3cret-password", VHost: "/", Mechanism: "PLAIN"}
+	base := Check{Type: CheckAMQP, Mode: amqpcheck.ModeLogin, User: "rmqlb-check", Password: "s3cret-password", VHost: "/", Mechanism: "PLAIN"}
 	login := base.Login()
 	if login == "" || strings.Contains(login, "s3cret") {
 		t.Fatalf("Login %q: want a digest without the password", login)
@@ -47,5 +48,11 @@ func TestCheckLogin(t *testing.T) {
 		if got := c.Login(); got != "" {
 			t.Errorf("a %s check: Login %q, want none", typ, got)
 		}
+	}
+	// An amqp handshake stops before the login: its pass lets no login in.
+	hs := base
+	hs.Mode = amqpcheck.ModeHandshake
+	if got := hs.Login(); got != "" {
+		t.Errorf("an amqp check in mode handshake: Login %q, want none", got)
 	}
 }

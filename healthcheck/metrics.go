@@ -75,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"listener", "backend"}),
 		alone: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rmqlb_healthcheck_login_refused_alone",
-			Help: "1 while the backend's last check passed with the broker refusing the check's own login (rmqlb_healthcheck_login_refused) and another backend of its listener, whose check logs in alike, was let in since this backend's refusals began: RabbitMQ keeps users, permissions, vhosts and their limits across the cluster, so the refusal is this node's own (an authentication backend or loopback_users of its own, a vhost down on it, its connection limit); else 0. rmqlb status names those backends.",
+			Help: "1 while the backend's checks are refused the login (rmqlb_healthcheck_login_refused) that another backend of its listener, whose check logs in alike, let in since this backend's refusals began: RabbitMQ keeps users, permissions, vhosts and their limits across the cluster, so the refusal is this node's own (an authentication backend or loopback_users of its own, a vhost down on it, its connection limit); else 0. The backend is DEGRADED and still served, or DOWN for it under on_login_refused: down-if-alone. rmqlb status names the backends that let the login in (refused_alone).",
 		}, []string{"listener", "backend"}),
 	}
 	for _, c := range []prometheus.Collector{m.checks, m.latency, m.cluster, m.downs, m.certs, m.refused, m.alone} {

@@ -78,23 +78,32 @@ func (s *Scheduler) refusedAloneLocked(e *entry, r Result, login string, now tim
 	if !e.m.cfg.RefusedAloneFails {
 		return r
 	}
-	peers := s.passedAlikeLocked(e)
+	peers := s.passedAlikeLocked(e, s.loginChecksLocked(e.m.id.Listener))
 	if len(peers) == 0 {
 		return r
 	}
 	return Result{Err: fmt.Errorf("refused by this node alone (the same login passes on %s): %s", strings.Join(peers, ", "), r.Warning)}
 }
 
+// loginChecksLocked returns what the latest conclusive checks of the backends of listener
+// showed of their logins, for passedAlikeLocked. s.mu is held.
+func (s *Scheduler) loginChecksLocked(listener string) []LoginCheck {
+	var checks []LoginCheck
+	for _, id := range s.order {
+		if id.Listener == listener {
+			o := s.backends[id].login
+			checks = append(checks, LoginCheck{Backend: id, Login: o.login, LoggedIn: o.loggedIn, At: o.at})
+		}
+	}
+	return checks
+}
+
 // passedAlikeLocked names the backends that show e's run of refused logins to be its
-// node's own (PassedAlike); nil outside such a run. s.mu is held.
-func (s *Scheduler) passedAlikeLocked(e *entry) []string {
+// node's own (PassedAlike over checks, those of e's listener: loginChecksLocked); nil
+// outside such a run. s.mu is held.
+func (s *Scheduler) passedAlikeLocked(e *entry, checks []LoginCheck) []string {
 	if e.refusedSince.IsZero() || e.login.login == "" {
 		return nil
-	}
-	checks := make([]LoginCheck, 0, len(s.order))
-	for _, id := range s.order {
-		o := s.backends[id].login
-		checks = append(checks, LoginCheck{Backend: id, Login: o.login, LoggedIn: o.loggedIn, At: o.at})
 	}
 	var names []string
 	for _, id := range PassedAlike(e.m.id, e.login.login, e.refusedSince, checks) {
@@ -103,16 +112,29 @@ func (s *Scheduler) passedAlikeLocked(e *entry) []string {
 	return names
 }
 
-// refusedAloneMetricsLocked sets rmqlb_healthcheck_login_refused_alone of every backend of
-// listener: a check of one backend, or its removal, changes what the refusals of the others
-// show. s.mu is held.
+// refusedAloneMetricsLocked sets rmqlb_healthcheck_login_refused_alone of the backends of
+// listener whose value changed: a check of one backend, or its removal, changes what the
+// refusals of the others show. s.mu is held.
 func (s *Scheduler) refusedAloneMetricsLocked(listener string) {
 	if s.met == nil {
 		return
 	}
+	var checks []LoginCheck // built once, for the first backend in a run of refusals
 	for _, id := range s.order {
-		if e := s.backends[id]; id.Listener == listener {
-			s.met.setRefusedAlone(id, e.m.lastRefused && len(s.passedAlikeLocked(e)) > 0)
+		e := s.backends[id]
+		if id.Listener != listener {
+			continue
+		}
+		alone := false
+		if !e.refusedSince.IsZero() {
+			if checks == nil {
+				checks = s.loginChecksLocked(listener)
+			}
+			alone = len(s.passedAlikeLocked(e, checks)) > 0
+		}
+		if alone != e.aloneMetric {
+			e.aloneMetric = alone
+			s.met.setRefusedAlone(id, alone)
 		}
 	}
 }

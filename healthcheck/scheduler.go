@@ -86,6 +86,7 @@ type entry struct {
 	// zero outside such a run. See refusedAloneLocked.
 	login        loginSeen
 	refusedSince time.Time
+	aloneMetric  bool // the value of rmqlb_healthcheck_login_refused_alone set for it
 }
 
 type subscriber struct{ fn func(Event) }
@@ -343,10 +344,18 @@ func (s *Scheduler) Snapshot() Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := Snapshot{Backends: make([]BackendStatus, 0, len(s.order))}
+	logins := map[string][]LoginCheck{} // by listener, built for the first that needs it
 	for _, id := range s.order {
 		e := s.backends[id]
 		b := e.m.Status()
-		b.RefusedAlone = s.passedAlikeLocked(e)
+		if !e.refusedSince.IsZero() {
+			checks, ok := logins[id.Listener]
+			if !ok {
+				checks = s.loginChecksLocked(id.Listener)
+				logins[id.Listener] = checks
+			}
+			b.RefusedAlone = s.passedAlikeLocked(e, checks)
+		}
 		out.Backends = append(out.Backends, b)
 	}
 	return out

@@ -261,6 +261,9 @@ func TestE2ELoginRefusedByOneNode(t *testing.T) {
 	waitStatus("rmq2 DOWN, refused alone", func(s *status) bool {
 		return states(s, "up", "down") && strings.Contains(reasons(s), "refused by this node alone (the same login passes on rmq1): login refused: 403 ACCESS_REFUSED")
 	})
+	if g := aloneGauge("rmq2"); g != "1" {
+		t.Errorf("rmqlb_healthcheck_login_refused_alone of rmq2, DOWN for it: %s, want 1", g)
+	}
 	n2.MustCtl(t, "eval", `application:set_env(rabbit, loopback_users, []).`)
 	waitStatus("both UP again", func(s *status) bool { return states(s, "up", "up") && !strings.Contains(reasons(s), alone) })
 
