@@ -21,7 +21,8 @@ var update = flag.Bool("update", false, "rewrite the golden files of TestGolden"
 // table set by hand beside HAProxy (lvs), HAProxy passing AMQPS
 // through with checks over TLS (tls), and the management and MQTT ports
 // of the brokers checked over HTTP, by HAProxy and by keepalived
-// (plugins).
+// (plugins), and an LVS virtual_server of a virtual_server_group: two VIPs
+// and two ports (group).
 var goldenCases = []struct {
 	name string
 	src  Sources
@@ -35,6 +36,7 @@ var goldenCases = []struct {
 	{"tls", Sources{HAProxy: "testdata/tls/haproxy.cfg"}},
 	{"plugins-haproxy", Sources{HAProxy: "testdata/plugins/haproxy.cfg"}},
 	{"plugins-keepalived", Sources{Keepalived: "testdata/plugins/keepalived.conf"}},
+	{"group", Sources{Keepalived: "testdata/group/keepalived.conf"}},
 }
 
 // TestGolden translates each case and compares the file written and the

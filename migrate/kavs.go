@@ -1,8 +1,10 @@
 package migrate
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rmqlb/rmqlb/balancer"
@@ -27,10 +29,16 @@ const defaultLVSPersistence = 6 * time.Minute
 // AMQP handshake.
 const whyTCPCheck = "becomes an AMQP handshake check, rmqlb's default: a frozen broker still accepts TCP connections (write check type: tcp to keep a bare connect)"
 
-// virtualServer translates a virtual_server: "IP PORT" or "fwmark N".
-func (t *kaT) virtualServer(n *kaNode) *listener {
-	l := &listener{pos: n.pos, src: fromKeepalived, what: n.text()}
+// virtualServer translates a virtual_server: "IP PORT", "fwmark N" or
+// "group NAME", whose virtual_server_group gives one listener per address
+// and port (and per fwmark), each with the real servers, checks and
+// settings of the virtual_server.
+func (t *kaT) virtualServer(n *kaNode) []*listener {
 	t.use(n)
+	if len(n.args) == 2 && n.args[0] == "group" {
+		return t.virtualServerGroup(n)
+	}
+	l := &listener{pos: n.pos, src: fromKeepalived, what: n.text()}
 	switch {
 	case len(n.args) == 2 && n.args[0] == "fwmark":
 		m, err := number(n.args[1], 1, 1<<31-1)
@@ -43,17 +51,126 @@ func (t *kaT) virtualServer(n *kaNode) *listener {
 		a, err := netip.ParseAddr(n.args[0])
 		p, perr := number(n.args[1], 1, 65535)
 		if err != nil || perr != nil || a.Zone() != "" {
-			t.skip(n, "must be virtual_server IP PORT or virtual_server fwmark N")
+			t.skip(n, "must be virtual_server IP PORT, virtual_server fwmark N or virtual_server group NAME")
 			return nil
 		}
 		l.bind = netip.AddrPortFrom(a, uint16(p))
-	case len(n.args) > 0 && n.args[0] == "group":
-		t.skip(n, "no equivalent: write one listener per address and port of the group")
-		return nil
 	default:
-		t.skip(n, "must be virtual_server IP PORT or virtual_server fwmark N")
+		t.skip(n, "must be virtual_server IP PORT, virtual_server fwmark N or virtual_server group NAME")
 		return nil
 	}
+	if l = t.virtualServerBody(n, l); l == nil {
+		return nil
+	}
+	return []*listener{l}
+}
+
+// maxGroupRange bounds the addresses of one range of a
+// virtual_server_group (192.168.1.1-10): a listener each. maxGroupListeners
+// bounds the listeners of one virtual_server group, so that a file cannot
+// make the import write without end.
+const (
+	maxGroupRange     = 32
+	maxGroupListeners = 128
+)
+
+// virtualServerGroup translates a virtual_server "group NAME": a listener
+// for each address and port, address range and fwmark of the
+// virtual_server_group NAME, each with what n holds.
+func (t *kaT) virtualServerGroup(n *kaNode) []*listener {
+	g := t.vsGroups[n.args[1]]
+	if g == nil {
+		t.skip(n, "no virtual_server_group "+n.args[1]+" in the file")
+		return nil
+	}
+	t.use(g)
+	var out []*listener
+	for _, m := range g.children {
+		var members []*listener
+		member := func() *listener {
+			return &listener{pos: n.pos, src: fromKeepalived, what: n.text() + " (" + m.text() + ")"}
+		}
+		switch {
+		case m.key == "fwmark" && len(m.args) == 1:
+			v, err := number(m.args[0], 1, 1<<31-1)
+			if err != nil {
+				t.skip(m, "fwmark "+err.Error())
+				continue
+			}
+			l := member()
+			l.fwmark = v
+			members = append(members, l)
+		case len(m.args) == 1:
+			addrs, err := groupAddrs(m.key)
+			p, perr := number(m.args[0], 1, 65535)
+			if err != nil || perr != nil {
+				if err == nil {
+					err = perr
+				}
+				t.skip(m, err.Error())
+				continue
+			}
+			for _, a := range addrs {
+				l := member()
+				l.bind = netip.AddrPortFrom(a, uint16(p))
+				members = append(members, l)
+			}
+		default:
+			t.skip(m, "must be IP PORT, IP-LAST PORT (a range) or fwmark N")
+			continue
+		}
+		if len(out)+len(members) > maxGroupListeners {
+			t.skip(m, fmt.Sprintf("more than %d listeners for one virtual_server group: write the rest by hand", maxGroupListeners))
+			continue
+		}
+		t.use(m)
+		for _, l := range members {
+			if l = t.virtualServerBody(n, l); l != nil {
+				out = append(out, l)
+			}
+		}
+	}
+	if len(out) == 0 && len(g.children) == 0 {
+		t.skip(n, "its virtual_server_group "+n.args[1]+" is empty")
+	}
+	return out
+}
+
+// groupAddrs reads the address of a virtual_server_group member: an IP, or
+// an IPv4 range whose last byte ends at LAST ("192.168.1.1-10": .1 to .10).
+func groupAddrs(s string) ([]netip.Addr, error) {
+	first, last, isRange := strings.Cut(s, "-")
+	a, err := netip.ParseAddr(first)
+	if err != nil || a.Zone() != "" || a.IsUnspecified() {
+		return nil, fmt.Errorf("%q is no IP address", first)
+	}
+	if !isRange {
+		return []netip.Addr{a}, nil
+	}
+	if !a.Is4() {
+		return nil, fmt.Errorf("%s: rmqlb import reads IPv4 ranges only: write the addresses one per line", s)
+	}
+	b := a.As4()
+	end, err := number(last, int(b[3]), 255)
+	if err != nil {
+		return nil, fmt.Errorf("range %s: its last byte %w", s, err)
+	}
+	if n := end - int(b[3]) + 1; n > maxGroupRange {
+		return nil, fmt.Errorf("range %s: %d addresses, a listener each: more than %d", s, n, maxGroupRange)
+	}
+	var out []netip.Addr
+	for i := int(b[3]); i <= end; i++ {
+		b[3] = byte(i)
+		out = append(out, netip.AddrFrom4(b))
+	}
+	return out, nil
+}
+
+// virtualServerBody translates what the virtual_server n holds into l,
+// whose bind (or fwmark) is set, or returns nil when it has no real server
+// rmqlb can use. A virtual_server_group's members each take it in turn:
+// its notes are made once.
+func (t *kaT) virtualServerBody(n *kaNode, l *listener) *listener {
 	var s kaCheckSettings
 	var servers []*kaNode
 	var sorry *kaNode
@@ -115,7 +232,7 @@ func (t *kaT) virtualServer(n *kaNode) *listener {
 		}
 	}
 	if len(l.backends) == 0 {
-		t.ns.skip(n.pos, n.text(), "has no real server that rmqlb can use: the listener is left out")
+		t.ns.skip(l.pos, l.what, "has no real server that rmqlb can use: the listener is left out")
 		if sorry != nil {
 			t.skip(sorry, "its virtual_server is left out")
 		}
@@ -149,7 +266,11 @@ func (t *kaT) serverAddr(l *listener, n *kaNode) (netip.AddrPort, bool) {
 		}
 	}
 	if port == 0 {
-		t.skip(n, "needs a port in rmqlb")
+		why := "needs a port in rmqlb"
+		if l.fwmark != 0 {
+			why += fmt.Sprintf(" (fwmark %d gives none)", l.fwmark)
+		}
+		t.skip(n, why)
 		return netip.AddrPort{}, false
 	}
 	return netip.AddrPortFrom(a, uint16(port)), true

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -32,11 +33,14 @@ type kaT struct {
 	// lateAdverts is global_defs' vrrp_down_timer_adverts as rmqlb's
 	// late_adverts_tolerated, every instance's default.
 	lateAdverts int
+	// vsGroups are the virtual_server_group blocks by name, which a
+	// virtual_server "group NAME" takes its addresses from.
+	vsGroups map[string]*kaNode
 }
 
 // translateKeepalived translates the tree read from a keepalived.conf.
 func translateKeepalived(root *kaNode, ns *notes) *kaT {
-	t := &kaT{ns: ns, scripts: map[string]*kaScript{}, processes: map[string]*kaScript{}}
+	t := &kaT{ns: ns, scripts: map[string]*kaScript{}, processes: map[string]*kaScript{}, vsGroups: map[string]*kaNode{}}
 	// global_defs, vrrp_script and vrrp_track_process first: they apply
 	// whatever their place.
 	for _, n := range root.children {
@@ -47,6 +51,15 @@ func translateKeepalived(root *kaNode, ns *notes) *kaT {
 			t.script(n)
 		case "vrrp_track_process":
 			t.trackProcess(n)
+		case "virtual_server_group":
+			if len(n.args) != 1 {
+				break
+			}
+			if g := t.vsGroups[n.args[0]]; g != nil {
+				t.skip(n, fmt.Sprintf("a second virtual_server_group %s: the first, at %s, is the one translated", n.args[0], g.pos))
+				break
+			}
+			t.vsGroups[n.args[0]] = n
 		}
 	}
 	var groups []*kaNode // translated once every instance is
@@ -57,19 +70,24 @@ func translateKeepalived(root *kaNode, ns *notes) *kaT {
 				t.instances = append(t.instances, in)
 			}
 		case "virtual_server":
-			if l := t.virtualServer(n); l != nil {
-				t.servers = append(t.servers, l)
-			}
+			t.servers = append(t.servers, t.virtualServer(n)...)
 		case "vrrp_sync_group":
 			groups = append(groups, n)
-		case "virtual_server_group":
-			t.skip(n, "no equivalent: write one listener per address and port")
 		case "static_ipaddress", "static_routes", "static_rules":
 			t.skip(n, whyNetwork)
 		}
 	}
 	for _, n := range groups {
 		t.syncGroup(n)
+	}
+	for _, n := range root.children {
+		if n.key == "virtual_server_group" && !n.done {
+			if len(n.args) != 1 {
+				t.skip(n, "must be virtual_server_group NAME")
+			} else {
+				t.skip(n, "no virtual_server group "+n.args[0]+" uses it")
+			}
+		}
 	}
 	if d := t.defaultIface; d != nil && !d.done {
 		if t.defaultIfaceUsed {
