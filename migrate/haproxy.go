@@ -445,26 +445,74 @@ func whyMode(m string) string {
 	return "mode " + m + ": rmqlb proxies TCP"
 }
 
+// whyHTTPAsTCP is the note of the mode line of a proxy in http mode that
+// rmqlb translates (see httpOnly).
+const whyHTTPAsTCP = "HAProxy proxied HTTP here; rmqlb proxies the TCP connections, which carry the same requests (the management UI and API work alike), but it balances connections, not requests, and adds no X-Forwarded-For"
+
+// httpOnly returns the first line that applies to p (its own or its
+// defaults') that only HAProxy's http mode can do: a rule, header or
+// rewrite of the requests or answers, content rules, a cookie, stats or
+// a monitor URI. Nil when none: its clients get what they got through a
+// TCP proxy, and rmqlb translates it. What http mode does to connections
+// alone (option httplog, forwardfor, http-server-close, keep-alive, its
+// timeouts) is reported as not translated.
+func httpOnly(p haProxy) *haLine {
+	benign := map[string]bool{
+		"option httplog": true, "option forwardfor": true, "option httpclose": true, "option http-server-close": true,
+		"option http-keep-alive": true, "option http-buffer-request": true, "timeout http-request": true,
+		"timeout http-keep-alive": true, "http-reuse": true, "compression": true, "option checkcache": true,
+	}
+	secs := append([]*haSection{p.sec}, p.defaults()...)
+	for _, sec := range secs {
+		for _, l := range sec.lines {
+			key, _ := haKey(l.words)
+			switch why := haWhy[key]; {
+			case why == whyHTTP && !benign[key], why == whyRules, why == whyStats:
+				return l
+			}
+		}
+	}
+	return nil
+}
+
+// httpAsTCP reports whether p, in mode m, is a proxy in http mode that
+// rmqlb translates (httpOnly finds nothing), and then notes its mode line;
+// otherwise it returns why not.
+func (t *haT) httpAsTCP(p haProxy, m string) (string, bool) {
+	if m != "http" {
+		return whyMode(m), false
+	}
+	if l := httpOnly(p); l != nil {
+		return fmt.Sprintf("%s (line %d: %s)", whyHTTP, l.pos.Line, l.text()), false
+	}
+	t.change(p.get("mode"), whyHTTPAsTCP)
+	return "", true
+}
+
 // proxy translates a listen section (front == back) or a frontend and its
 // backend into one listener per bound address.
 func (t *haT) proxy(front, back haProxy) {
 	if m := t.mode(front); m != "tcp" {
-		why := whyMode(m)
-		t.skipSection(front.sec, why)
-		if back.sec != front.sec && !back.sec.header.done {
-			t.skipSection(back.sec, "the backend of "+front.sec.header.text()+": "+why)
+		why, ok := t.httpAsTCP(front, m)
+		if !ok {
+			t.skipSection(front.sec, why)
+			if back.sec != front.sec && !back.sec.header.done {
+				t.skipSection(back.sec, "the backend of "+front.sec.header.text()+": "+why)
+			}
+			return
 		}
-		return
 	}
 	if back.sec != front.sec {
 		// A frontend in tcp mode may use a backend in http mode:
 		// HAProxy then upgrades its connections to HTTP.
 		if m := t.mode(back); m != "tcp" {
-			t.skipSection(front.sec, fmt.Sprintf("its backend %s (line %d) is in %s mode: rmqlb proxies TCP", back.sec.name, back.sec.header.pos.Line, m))
-			if !back.sec.header.done {
-				t.skipSection(back.sec, "the backend of "+front.sec.header.text()+": "+whyMode(m))
+			if why, ok := t.httpAsTCP(back, m); !ok {
+				t.skipSection(front.sec, fmt.Sprintf("its backend %s (line %d): %s", back.sec.name, back.sec.header.pos.Line, why))
+				if !back.sec.header.done {
+					t.skipSection(back.sec, "the backend of "+front.sec.header.text()+": "+why)
+				}
+				return
 			}
-			return
 		}
 	}
 	if ln := t.disabled(front); ln != nil {

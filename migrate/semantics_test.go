@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -251,22 +252,35 @@ func TestImportBackupServers(t *testing.T) {
 // A backend's own "mode tcp" is what rmqlb does, as a listen section's
 // is: translated without a note. A backend in http mode behind a
 // frontend in tcp mode (HAProxy upgrades such connections to HTTP) is
-// left out with its frontend, saying why.
+// translated when it does nothing only http mode can (its mode line says
+// what changes), and is left out with its frontend, saying why, when it
+// rewrites requests.
 func TestImportBackendMode(t *testing.T) {
 	h := "frontend f\n mode tcp\n bind 10.0.0.100:5672\n default_backend b\nbackend b\n mode tcp\n server a 10.0.0.1:5672 check\n" +
-		"frontend web\n bind 10.0.0.100:8080\n default_backend w\nbackend w\n mode http\n server x 10.0.0.9:80\n"
+		"frontend web\n bind 10.0.0.100:8080\n default_backend w\nbackend w\n mode http\n http-request set-header X-Proto http\n server x 10.0.0.9:80\n" +
+		"frontend mgmt\n bind 10.0.0.100:15672\n default_backend m\nbackend m\n mode http\n option forwardfor\n server y 10.0.0.9:15672\n"
 	c, y, ns := importParsed(t, memFiles{"h": h}, Sources{HAProxy: "h"})
 	if got := notesFor(ns, 6); got != "" {
 		t.Errorf("the backend's mode tcp got a note:\n%s", got)
 	}
-	if len(c.Listeners) != 1 || c.Listeners[0].Name != "f" {
-		t.Errorf("want the one listener f, got:\n%s", y)
+	var names []string
+	for _, l := range c.Listeners {
+		names = append(names, l.Name)
 	}
-	if got, want := notesFor(ns, 8), "h:8: frontend web (to line 10): not translated: its backend w (line 11) is in http mode: rmqlb proxies TCP\n"; got != want {
+	if !slices.Equal(names, []string{"f", "mgmt"}) {
+		t.Errorf("want the listeners f and mgmt, got:\n%s", y)
+	}
+	if got, want := notesFor(ns, 8), "h:8: frontend web (to line 10): not translated: its backend w (line 11): http mode: rmqlb proxies TCP (line 13: http-request set-header X-Proto http)\n"; got != want {
 		t.Errorf("frontend web's note:\n%s\nwant:\n%s", got, want)
 	}
-	if got := notesFor(ns, 11); !strings.HasPrefix(got, "h:11: backend w (to line 13): not translated: the backend of frontend web: ") {
+	if got := notesFor(ns, 11); !strings.HasPrefix(got, "h:11: backend w (to line 14): not translated: the backend of frontend web: ") {
 		t.Errorf("backend w's note:\n%s", got)
+	}
+	if got := notesFor(ns, 19); !strings.HasPrefix(got, "h:19: mode http: note: HAProxy proxied HTTP here; rmqlb proxies the TCP connections") {
+		t.Errorf("backend m's mode line's note:\n%s", got)
+	}
+	if got := notesFor(ns, 20); !strings.HasPrefix(got, "h:20: option forwardfor: not translated: http mode") {
+		t.Errorf("backend m's option forwardfor's note:\n%s", got)
 	}
 }
 

@@ -195,7 +195,7 @@ func TestTranslate(t *testing.T) {
 		},
 		{
 			name:  "a hard-stop-after without a translated listener",
-			files: memFiles{"h": "global\n hard-stop-after 30s\nlisten web\n mode http\n bind 10.0.0.100:80\n server a 10.0.0.1:80\n"},
+			files: memFiles{"h": "global\n hard-stop-after 30s\nlisten web\n mode http\n stats enable\n bind 10.0.0.100:80\n server a 10.0.0.1:80\n"},
 			src:   Sources{HAProxy: "h"},
 			not:   []string{"graceful_timeout"},
 			notes: []string{"h:2: hard-stop-after 30s: not translated: a setting of each listener in rmqlb: graceful_timeout"},
@@ -209,10 +209,10 @@ func TestTranslate(t *testing.T) {
 		},
 		{
 			name:  "servers' states loaded by a section left out: no state file",
-			files: memFiles{"h": "listen web\n mode http\n bind 10.0.0.100:80\n load-server-state-from-file global\n server a 10.0.0.1:80\nlisten amqp\n bind 10.0.0.100:5672\n server a 10.0.0.1:5672 check\n"},
+			files: memFiles{"h": "listen web\n mode http\n stats enable\n bind 10.0.0.100:80\n load-server-state-from-file global\n server a 10.0.0.1:80\nlisten amqp\n bind 10.0.0.100:5672\n server a 10.0.0.1:5672 check\n"},
 			src:   Sources{HAProxy: "h"},
 			not:   []string{"state_file"},
-			notes: []string{"h:1: listen web (to line 5): not translated: http mode"},
+			notes: []string{"h:1: listen web (to line 6): not translated: http mode: rmqlb proxies TCP (line 3: stats enable)"},
 		},
 		{
 			name:  "servers' states loaded from where HAProxy does not know",
@@ -363,11 +363,11 @@ func TestTranslate(t *testing.T) {
 		},
 		{
 			name:  "HAProxy: rules, http mode, names, servers left out",
-			files: memFiles{"h": "frontend in\n bind 10.0.0.100:5672\n acl vip dst 10.0.0.100\n use_backend b if vip\n default_backend b\nbackend b\n server dns broker.example.com:5672 check\n server ok 10.0.0.1:5672 check inter 1s fastinter 500ms downinter 5s\n server tls 10.0.0.2:5671 ssl verify none\nlisten web\n bind :80\n mode http\n server w 10.0.0.9:80\nlisten empty\n bind 10.0.0.100:5673\n server x host:1\n"},
+			files: memFiles{"h": "frontend in\n bind 10.0.0.100:5672\n acl vip dst 10.0.0.100\n use_backend b if vip\n default_backend b\nbackend b\n server dns broker.example.com:5672 check\n server ok 10.0.0.1:5672 check inter 1s fastinter 500ms downinter 5s\n server tls 10.0.0.2:5671 ssl verify none\nlisten web\n bind :80\n mode http\n http-request redirect scheme https\n server w 10.0.0.9:80\nlisten empty\n bind 10.0.0.100:5673\n server x host:1\n"},
 			src:   Sources{HAProxy: "h"},
 			want:  []string{"name: in", "check: {interval: 1s, fastinterval: 500ms, downinterval: 5s}"},
 			not:   []string{"name: web", "name: empty"},
-			notes: []string{"h:3: acl vip dst 10.0.0.100: not translated: no equivalent: rmqlb has no content rules", "h:4: use_backend b if vip: not translated: no equivalent: rmqlb has no content rules", "h:7: server dns broker.example.com:5672 check: not translated: broker.example.com: looking it up (as HAProxy does at its start) found no address: lookup broker.example.com: no such host; rmqlb uses IP addresses", "h:9: server tls 10.0.0.2:5671 ssl verify none: not translated: HAProxy speaks TLS to this server", "h:10: listen web (to line 13): not translated: http mode: rmqlb proxies TCP", "h:14: listen empty: not translated: has no server that rmqlb can use"},
+			notes: []string{"h:3: acl vip dst 10.0.0.100: not translated: no equivalent: rmqlb has no content rules", "h:4: use_backend b if vip: not translated: no equivalent: rmqlb has no content rules", "h:7: server dns broker.example.com:5672 check: not translated: broker.example.com: looking it up (as HAProxy does at its start) found no address: lookup broker.example.com: no such host; rmqlb uses IP addresses", "h:9: server tls 10.0.0.2:5671 ssl verify none: not translated: HAProxy speaks TLS to this server", "h:10: listen web (to line 14): not translated: http mode: rmqlb proxies TCP (line 13: http-request redirect scheme https)", "h:15: listen empty: not translated: has no server that rmqlb can use"},
 		},
 		{
 			name:  "HAProxy: stick table size in entries, k m g are powers of 2",
