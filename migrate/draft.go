@@ -97,6 +97,9 @@ type listener struct {
 	// to tell what a check script that connects to it checks.
 	origBind netip.AddrPort
 	fwmark   int // an LVS fwmark service: bind unknown until merge
+	// http says that HAProxy proxied HTTP here (mode http): the servers
+	// speak HTTP, where an AMQP handshake fails (httpServerCheck).
+	http bool
 	// later are notes that hold only if the listener is kept.
 	later []Note
 

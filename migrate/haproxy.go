@@ -492,8 +492,10 @@ func (t *haT) httpAsTCP(p haProxy, m string) (string, bool) {
 // proxy translates a listen section (front == back) or a frontend and its
 // backend into one listener per bound address.
 func (t *haT) proxy(front, back haProxy) {
+	http := false // HAProxy proxied HTTP: the servers speak it
 	if m := t.mode(front); m != "tcp" {
 		why, ok := t.httpAsTCP(front, m)
+		http = ok
 		if !ok {
 			t.skipSection(front.sec, why)
 			if back.sec != front.sec && !back.sec.header.done {
@@ -506,7 +508,9 @@ func (t *haT) proxy(front, back haProxy) {
 		// A frontend in tcp mode may use a backend in http mode:
 		// HAProxy then upgrades its connections to HTTP.
 		if m := t.mode(back); m != "tcp" {
-			if why, ok := t.httpAsTCP(back, m); !ok {
+			why, ok := t.httpAsTCP(back, m)
+			http = http || ok
+			if !ok {
 				t.skipSection(front.sec, fmt.Sprintf("its backend %s (line %d): %s", back.sec.name, back.sec.header.pos.Line, why))
 				if !back.sec.header.done {
 					t.skipSection(back.sec, "the backend of "+front.sec.header.text()+": "+why)
@@ -540,7 +544,7 @@ func (t *haT) proxy(front, back haProxy) {
 	}
 	t.use(front.sec.header)
 	t.use(back.sec.header)
-	base := &listener{pos: front.sec.header.pos, src: fromHAProxy, what: front.sec.header.text(), name: front.sec.name}
+	base := &listener{pos: front.sec.header.pos, src: fromHAProxy, what: front.sec.header.text(), name: front.sec.name, http: http}
 	t.settings(base, front, back)
 	t.servers(base, back)
 	if len(base.backends) == 0 {

@@ -355,6 +355,8 @@ func (t *haT) servers(l *listener, back haProxy) {
 				how = "an AMQP handshake over TLS, with its check-ssl settings (check tls)"
 			} else if why := portCheck(b); why != "" {
 				how = why
+			} else if why := httpServerCheck(l, b); why != "" {
+				how = why
 			}
 			t.ns.change(ln.pos, ln.text(), "HAProxy does not check this server: rmqlb checks it with "+how+" (write check type: none to leave it unchecked)")
 		default:
@@ -392,6 +394,8 @@ func (t *haT) servers(l *listener, back haProxy) {
 				}
 			} else if !t.tlsCheck(l, b, sp) {
 				switch tcp := portCheck(b); {
+				case tcp == "" && httpServerCheck(l, b) != "":
+					why = "" // HAProxy's TCP connect, kept
 				case tcp == "":
 					why = whyTCPCheck
 				case b.check.tls != (checkTLS{}) || speaksProtocol(b.check.typ):
@@ -501,4 +505,16 @@ func (t *haT) serverAddr(ln *haLine) (netip.AddrPort, error) {
 	}
 	t.ns.change(ln.pos, ln.text(), fmt.Sprintf("%s looked up as %s, as HAProxy does at its start: rmqlb connects to that address and does not follow the name, so check it (and write the file again if the name moves)", ne.host, a))
 	return netip.AddrPortFrom(a, ne.port), nil
+}
+
+// httpServerCheck makes b's check a TCP connect when l's servers speak
+// HTTP (HAProxy proxied HTTP to them, listener.http) and nothing else
+// chose its type, and says so; "" otherwise. An AMQP handshake, rmqlb's
+// default, fails on an HTTP server.
+func httpServerCheck(l *listener, b *backend) string {
+	if !l.http || b.check.typ != "" {
+		return ""
+	}
+	b.check.typ = "tcp"
+	return "a TCP connect (check type: tcp): HAProxy proxied HTTP to it, where an AMQP handshake fails"
 }

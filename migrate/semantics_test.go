@@ -253,12 +253,12 @@ func TestImportBackupServers(t *testing.T) {
 // is: translated without a note. A backend in http mode behind a
 // frontend in tcp mode (HAProxy upgrades such connections to HTTP) is
 // translated when it does nothing only http mode can (its mode line says
-// what changes), and is left out with its frontend, saying why, when it
+// what changes, and its servers get a TCP connect), and is left out with its frontend, saying why, when it
 // rewrites requests.
 func TestImportBackendMode(t *testing.T) {
 	h := "frontend f\n mode tcp\n bind 10.0.0.100:5672\n default_backend b\nbackend b\n mode tcp\n server a 10.0.0.1:5672 check\n" +
 		"frontend web\n bind 10.0.0.100:8080\n default_backend w\nbackend w\n mode http\n http-request set-header X-Proto http\n server x 10.0.0.9:80\n" +
-		"frontend mgmt\n bind 10.0.0.100:15672\n default_backend m\nbackend m\n mode http\n option forwardfor\n server y 10.0.0.9:15672\n"
+		"frontend mgmt\n bind 10.0.0.100:15672\n default_backend m\nbackend m\n mode http\n option forwardfor\n server y 10.0.0.9:15672\n server z 10.0.0.8:8080 check\n"
 	c, y, ns := importParsed(t, memFiles{"h": h}, Sources{HAProxy: "h"})
 	if got := notesFor(ns, 6); got != "" {
 		t.Errorf("the backend's mode tcp got a note:\n%s", got)
@@ -281,6 +281,15 @@ func TestImportBackendMode(t *testing.T) {
 	}
 	if got := notesFor(ns, 20); !strings.HasPrefix(got, "h:20: option forwardfor: not translated: http mode") {
 		t.Errorf("backend m's option forwardfor's note:\n%s", got)
+	}
+	// Its servers speak HTTP: a TCP connect, as HAProxy's check was, not
+	// an AMQP handshake, on a port of RabbitMQ's (15672) or not (8080).
+	for _, l := range c.Listeners {
+		for _, b := range l.Backends {
+			if l.Name == "mgmt" && b.Check.Type != config.CheckTCP {
+				t.Errorf("backend %s of mgmt: check type %v, want tcp\n%s", b.ID, b.Check.Type, y)
+			}
+		}
 	}
 }
 

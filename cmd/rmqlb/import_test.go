@@ -73,7 +73,7 @@ func TestImportExitCodes(t *testing.T) {
 		}
 		return p
 	}
-	httpOnly := write("http.cfg", "listen web\n  bind :80\n  mode http\n  server w 10.0.0.1:80\n")
+	httpOnly := write("http.cfg", "listen web\n  bind :80\n  mode http\n  http-request redirect scheme https\n  server w 10.0.0.1:80\n")
 	broken := write("broken.conf", "vrrp_instance V {\n  interface eth0\n")
 	for _, tc := range []struct {
 		name   string
