@@ -67,8 +67,8 @@ type BackendStatus struct {
 	// LastRefused says that the last check passed with the server refusing the check's own
 	// login or client certificate (Result.Refused), which LastWarning names.
 	LastRefused bool `json:"last_refused,omitempty"`
-	// RefusedAlone names the backends of the listener whose checks log in alike and passed
-	// cleanly since the backend's current run of refused logins began (PassedAlike): the
+	// RefusedAlone names the backends of the listener whose checks log in alike and were let
+	// in since the backend's current run of refused logins began (PassedAlike): the
 	// refusal is its node's own. Empty outside such a run, for a check that does not log in,
 	// and from Machine.Status, which the Scheduler's Snapshot completes.
 	RefusedAlone []string `json:"refused_alone,omitempty"`

@@ -78,7 +78,7 @@ func (s *Scheduler) refusedAloneLocked(e *entry, r Result, login string, now tim
 	if !e.m.cfg.RefusedAloneFails {
 		return r
 	}
-	peers := s.passedAlikeLocked(e, s.loginChecksLocked(e.m.id.Listener))
+	peers := s.passedAlikeLocked(e, nil)
 	if len(peers) == 0 {
 		return r
 	}
@@ -99,11 +99,20 @@ func (s *Scheduler) loginChecksLocked(listener string) []LoginCheck {
 }
 
 // passedAlikeLocked names the backends that show e's run of refused logins to be its
-// node's own (PassedAlike over checks, those of e's listener: loginChecksLocked); nil
-// outside such a run. s.mu is held.
-func (s *Scheduler) passedAlikeLocked(e *entry, checks []LoginCheck) []string {
+// node's own (PassedAlike over the checks of e's listener: loginChecksLocked); nil outside
+// such a run. logins, when not nil, keeps those checks by listener for the caller's next
+// calls under the same hold of s.mu. s.mu is held.
+func (s *Scheduler) passedAlikeLocked(e *entry, logins map[string][]LoginCheck) []string {
 	if e.refusedSince.IsZero() || e.login.login == "" {
 		return nil
+	}
+	l := e.m.id.Listener
+	checks, ok := logins[l]
+	if !ok {
+		checks = s.loginChecksLocked(l)
+		if logins != nil {
+			logins[l] = checks
+		}
 	}
 	var names []string
 	for _, id := range PassedAlike(e.m.id, e.login.login, e.refusedSince, checks) {
@@ -119,19 +128,13 @@ func (s *Scheduler) refusedAloneMetricsLocked(listener string) {
 	if s.met == nil {
 		return
 	}
-	var checks []LoginCheck // built once, for the first backend in a run of refusals
+	logins := map[string][]LoginCheck{}
 	for _, id := range s.order {
 		e := s.backends[id]
 		if id.Listener != listener {
 			continue
 		}
-		alone := false
-		if !e.refusedSince.IsZero() {
-			if checks == nil {
-				checks = s.loginChecksLocked(listener)
-			}
-			alone = len(s.passedAlikeLocked(e, checks)) > 0
-		}
+		alone := len(s.passedAlikeLocked(e, logins)) > 0
 		if alone != e.aloneMetric {
 			e.aloneMetric = alone
 			s.met.setRefusedAlone(id, alone)

@@ -344,18 +344,11 @@ func (s *Scheduler) Snapshot() Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := Snapshot{Backends: make([]BackendStatus, 0, len(s.order))}
-	logins := map[string][]LoginCheck{} // by listener, built for the first that needs it
+	logins := map[string][]LoginCheck{} // by listener, for passedAlikeLocked
 	for _, id := range s.order {
 		e := s.backends[id]
 		b := e.m.Status()
-		if !e.refusedSince.IsZero() {
-			checks, ok := logins[id.Listener]
-			if !ok {
-				checks = s.loginChecksLocked(id.Listener)
-				logins[id.Listener] = checks
-			}
-			b.RefusedAlone = s.passedAlikeLocked(e, checks)
-		}
+		b.RefusedAlone = s.passedAlikeLocked(e, logins)
 		out.Backends = append(out.Backends, b)
 	}
 	return out
