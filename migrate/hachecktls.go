@@ -144,23 +144,58 @@ func (t *haT) setTLS(p *serverParams, l *haLine, name, o, v string) bool {
 // check over TLS.
 const whyTLSCheck = "becomes an AMQP handshake check over TLS, rmqlb's default: HAProxy's check ends with the TLS handshake, rmqlb's goes on to the broker's AMQP greeting (write check type: tcp for a bare TCP connect, without TLS)"
 
+// mgmtsPort is the HTTPS port of RabbitMQ's management plugin.
+const mgmtsPort = 15671
+
 // tlsCheck gives b's check the tls of HAProxy's check over TLS (check-ssl
-// in sp), reporting whether it did. On a port of RabbitMQ that does not
-// speak AMQP, where rmqlb's check is a TCP connect, it notes check-ssl
-// instead: rmqlb's checks speak TLS in AMQP only.
-func (t *haT) tlsCheck(l *listener, b *backend, sp serverParams) bool {
+// in sp) and returns what the check became: how, for the note of a
+// server HAProxy did not check, and why, for the note of one it did; both
+// "" when b's check stays without TLS. HAProxy's check ended with the TLS
+// handshake; rmqlb's goes on to what the port speaks, which a frozen node
+// fails as it failed the handshake:
+//
+//   - RabbitMQ's AMQPS port, or another port rmqlb takes for AMQP: an
+//     AMQP handshake over TLS;
+//   - RabbitMQ's MQTT, STOMP and stream ports over TLS: that protocol's
+//     opening over TLS (protocolChecks);
+//   - the management plugin's HTTPS port: an HTTPS request of /, which
+//     the management UI answers 200;
+//   - a server of a proxy in http mode on another port: an HTTPS request
+//     of / that any answer passes, since which path it serves is not
+//     known.
+//
+// On RabbitMQ's other ports, which speak no TLS, check-ssl is noted and
+// the check stays in clear (portCheck).
+func (t *haT) tlsCheck(l *listener, b *backend, sp serverParams) (how, why string) {
 	o := sp.tls.checkSSL
 	if o.v != "check-ssl" {
-		return false
+		return "", ""
 	}
 	port := checkPort(b)
-	if what, ok := amqpless[port]; ok && port != amqpsPort {
+	what, known := amqpless[port]
+	p := protocolChecks[port]
+	switch {
+	case port == amqpsPort || !known && !l.http:
+		how, why = "an AMQP handshake over TLS, with its check-ssl settings (check tls)", whyTLSCheck
+	case p.tls:
+		b.check.typ = p.typ
+		how = fmt.Sprintf("%s over TLS, with its check-ssl settings (check type: %s, tls)", p.what, p.typ)
+		why = fmt.Sprintf("becomes %s, which fails for a frozen node: port %d is RabbitMQ's %s, and HAProxy's check ended with the TLS handshake", how, port, what)
+	case port == mgmtsPort:
+		b.check.typ = "http"
+		how = "an HTTPS request of /, which the management UI answers 200, with its check-ssl settings (check type: http, tls)"
+		why = fmt.Sprintf("becomes %s, and fails for a frozen node: port %d is RabbitMQ's %s, and HAProxy's check ended with the TLS handshake", how, port, what)
+	case !known:
+		b.check.typ, b.check.expect = "http", "100-599"
+		how = "an HTTPS request of / that any answer passes, with its check-ssl settings (check type: http, tls, expect_status: 100-599)"
+		why = "becomes " + how + ", and fails for a frozen server: HAProxy proxied HTTP to it and its check ended with the TLS handshake (write the path and the statuses a healthy server answers)"
+	default:
 		l.later = append(l.later, Note{Pos: o.pos, Directive: o.dir, Kind: Changed, Why: fmt.Sprintf(
-			"the check is a TCP connect without TLS (check type: tcp): port %d is RabbitMQ's %s, where an AMQP handshake fails, and rmqlb's checks speak TLS in AMQP only", port, what)})
-		return false
+			"the check speaks no TLS: port %d is RabbitMQ's %s, which speaks none", port, what)})
+		return "", ""
 	}
 	b.check.tls = t.tlsOf(l, sp.tls)
-	return true
+	return how, why
 }
 
 // tlsOf returns the tls of a check over TLS with the options s, and

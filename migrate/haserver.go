@@ -351,8 +351,8 @@ func (t *haT) servers(l *listener, back haProxy) {
 			how := "an AMQP handshake"
 			if hc != nil && t.applyHTTPCheck(l, b, hc, sp) {
 				how = "the HTTP check of its section (check type: http)"
-			} else if t.tlsCheck(l, b, sp) {
-				how = "an AMQP handshake over TLS, with its check-ssl settings (check tls)"
+			} else if tls, _ := t.tlsCheck(l, b, sp); tls != "" {
+				how = tls
 			} else if why := portCheck(b); why != "" {
 				how = why
 			} else if why := httpServerCheck(l, b); why != "" {
@@ -380,19 +380,20 @@ func (t *haT) servers(l *listener, back haProxy) {
 				break
 			}
 			// HAProxy's check is a TCP connect, over TLS with
-			// check-ssl: on a port that does not speak AMQP, rmqlb's
-			// is a TCP connect too, on RabbitMQ's AMQPS port an AMQP
-			// handshake over TLS. One of a plugin's HTTP port goes to
-			// the broker's own port instead.
-			why := whyTLSCheck
+			// check-ssl (tlsCheck). On a port that does not speak AMQP,
+			// rmqlb's is a TCP connect too, or the port's protocol
+			// (portCheck). One of a plugin's HTTP port goes to the
+			// broker's own port instead.
 			moved := brokerCheck(b)
+			why := moved
 			if moved != "" {
-				why = moved
 				if o := sp.tls.checkSSL; o.v == "check-ssl" && !noted[o.dir] {
 					l.later = append(l.later, Note{Pos: o.pos, Directive: o.dir, Kind: Changed, Why: "went with the check of the plugin's port, which rmqlb checks no more (see the server's note)"})
 					noted[o.dir] = true
 				}
-			} else if !t.tlsCheck(l, b, sp) {
+			} else if _, tls := t.tlsCheck(l, b, sp); tls != "" {
+				why = tls
+			} else {
 				switch tcp := portCheck(b); {
 				case tcp == "" && httpServerCheck(l, b) != "":
 					why = "" // HAProxy's TCP connect, kept
