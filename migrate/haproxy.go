@@ -449,6 +449,14 @@ func whyMode(m string) string {
 // rmqlb translates (see httpOnly).
 const whyHTTPAsTCP = "HAProxy proxied HTTP here; rmqlb proxies the TCP connections, which carry the same requests (the management UI and API work alike), but it balances connections, not requests, and adds no X-Forwarded-For"
 
+// httpBenign are the lines of whyHTTP that only change what http mode
+// does to connections, which a proxy rmqlb translates may hold (httpOnly).
+var httpBenign = map[string]bool{
+	"option httplog": true, "option forwardfor": true, "option httpclose": true, "option http-server-close": true,
+	"option http-keep-alive": true, "option http-buffer-request": true, "timeout http-request": true,
+	"timeout http-keep-alive": true, "http-reuse": true, "compression": true, "option checkcache": true,
+}
+
 // httpOnly returns the first line that applies to p (its own or its
 // defaults') that only HAProxy's http mode can do: a rule, header or
 // rewrite of the requests or answers, content rules, a cookie, stats or
@@ -457,17 +465,12 @@ const whyHTTPAsTCP = "HAProxy proxied HTTP here; rmqlb proxies the TCP connectio
 // alone (option httplog, forwardfor, http-server-close, keep-alive, its
 // timeouts) is reported as not translated.
 func httpOnly(p haProxy) *haLine {
-	benign := map[string]bool{
-		"option httplog": true, "option forwardfor": true, "option httpclose": true, "option http-server-close": true,
-		"option http-keep-alive": true, "option http-buffer-request": true, "timeout http-request": true,
-		"timeout http-keep-alive": true, "http-reuse": true, "compression": true, "option checkcache": true,
-	}
 	secs := append([]*haSection{p.sec}, p.defaults()...)
 	for _, sec := range secs {
 		for _, l := range sec.lines {
 			key, _ := haKey(l.words)
 			switch why := haWhy[key]; {
-			case why == whyHTTP && !benign[key], why == whyRules, why == whyStats:
+			case why == whyHTTP && !httpBenign[key], why == whyRules, why == whyStats:
 				return l
 			}
 		}
