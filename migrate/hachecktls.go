@@ -52,6 +52,10 @@ type serverTLS struct {
 	crt        tlsOpt
 	verifyHost tlsOpt
 	checkSNI   tlsOpt
+	// hello: checkSSL is HAProxy's SSL hello check of the section
+	// (option ssl-hello-chk), which verifies no certificate, not a
+	// check-ssl of the server.
+	hello bool
 }
 
 // merge returns s with the options o writes put over it.
@@ -148,7 +152,7 @@ const whyTLSCheck = "becomes an AMQP handshake check over TLS, rmqlb's default: 
 const mgmtsPort = 15671
 
 // tlsCheck gives b's check the tls of HAProxy's check over TLS (check-ssl
-// in sp) and returns what the check became: how, for the note of a
+// in sp, or the section's SSL hello check) and returns what the check became: how, for the note of a
 // server HAProxy did not check, and why, for the note of one it did; both
 // "" when b's check stays without TLS. HAProxy's check ended with the TLS
 // handshake; rmqlb's goes on to what the port speaks, which a frozen node
@@ -174,20 +178,24 @@ func (t *haT) tlsCheck(l *listener, b *backend, sp serverParams) (how, why strin
 	port := checkPort(b)
 	what, known := amqpless[port]
 	p := protocolChecks[port]
+	with, tls := "with its check-ssl settings", "tls"
+	if sp.tls.hello {
+		with, tls = "verifying no certificate, like HAProxy's SSL hello check", "tls: {verify: none}"
+	}
 	switch {
 	case port == amqpsPort || !known && !l.http:
-		how, why = "an AMQP handshake over TLS, with its check-ssl settings (check tls)", whyTLSCheck
+		how, why = fmt.Sprintf("an AMQP handshake over TLS, %s (check %s)", with, tls), whyTLSCheck
 	case p.tls:
 		b.check.typ = p.typ
-		how = fmt.Sprintf("%s over TLS, with its check-ssl settings (check type: %s, tls)", p.what, p.typ)
+		how = fmt.Sprintf("%s over TLS, %s (check type: %s, %s)", p.what, with, p.typ, tls)
 		why = fmt.Sprintf("becomes %s, which fails for a frozen node: port %d is RabbitMQ's %s, and HAProxy's check ended with the TLS handshake", how, port, what)
 	case port == mgmtsPort:
 		b.check.typ = "http"
-		how = "an HTTPS request of /, which the management UI answers 200, with its check-ssl settings (check type: http, tls)"
+		how = fmt.Sprintf("an HTTPS request of /, which the management UI answers 200, %s (check type: http, %s)", with, tls)
 		why = fmt.Sprintf("becomes %s, and fails for a frozen node: port %d is RabbitMQ's %s, and HAProxy's check ended with the TLS handshake", how, port, what)
 	case !known:
 		b.check.typ, b.check.expect = "http", "100-599"
-		how = "an HTTPS request of / that any answer passes, with its check-ssl settings (check type: http, tls, expect_status: 100-599)"
+		how = fmt.Sprintf("an HTTPS request of / that any answer passes, %s (check type: http, %s, expect_status: 100-599)", with, tls)
 		why = "becomes " + how + ", and fails for a frozen server: HAProxy proxied HTTP to it and its check ended with the TLS handshake (write the path and the statuses a healthy server answers)"
 	default:
 		l.later = append(l.later, Note{Pos: o.pos, Directive: o.dir, Kind: Changed, Why: fmt.Sprintf(

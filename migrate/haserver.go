@@ -302,6 +302,10 @@ func (p *serverParams) set(o, v string) error {
 	return err
 }
 
+// whySSLHello is the note of HAProxy's SSL hello check (option
+// ssl-hello-chk): the servers speak TLS on the port checked.
+const whySSLHello = "HAProxy's check sent a TLS hello and read the server's: rmqlb's checks of these servers speak TLS, verifying no certificate (tls: {verify: none}), as the hello check verified none, and go on to what the port speaks, which a frozen node fails (see the servers' notes); add ca_file and verify: chain or full to check the brokers' certificates"
+
 // servers translates the server lines of back into l's backends.
 func (t *haT) servers(l *listener, back haProxy) {
 	var defaults serverParams
@@ -319,12 +323,27 @@ func (t *haT) servers(l *listener, back haProxy) {
 	}
 	hc := t.httpCheckOf(back)
 	otherCheck := back.get("option httpchk") != nil || back.get("option tcp-check") != nil ||
-		back.get("option ssl-hello-chk") != nil || back.get("option external-check") != nil
+		back.get("option external-check") != nil
+	hello := back.get("option ssl-hello-chk")
+	if hello != nil {
+		if _, neg := haKey(hello.words); neg || otherCheck {
+			hello = nil
+		} else {
+			t.change(hello, whySSLHello)
+		}
+	}
 	noted := map[string]bool{} // the notes on checks, made once a listener
 	actives := 0               // servers that are not backups
 	var ups []*haLine          // those of them with on-marked-up
 	for _, ln := range t.linesOf(back.sec, "server", 3, "must be server NAME ADDRESS:PORT [options]") {
 		sp := defaults.merge(t.parseServerParams(ln, 3))
+		if hello != nil && sp.tls.checkSSL.v != "check-ssl" {
+			// HAProxy's hello check is a TLS ClientHello in clear TCP,
+			// whatever the server's TLS options of check-ssl say.
+			o := tlsOpt{pos: hello.pos, dir: hello.text()}
+			sp.tls = serverTLS{checkSSL: o, verify: o, hello: true}
+			sp.tls.checkSSL.v, sp.tls.verify.v = "check-ssl", "none"
+		}
 		addr, err := t.serverAddr(ln)
 		if err != nil {
 			t.skip(ln, err.Error())

@@ -210,6 +210,26 @@ func TestHAProxyCheckTLS(t *testing.T) {
 			quiet: []string{"h:8: server u1 10.0.0.1:80 check-ssl"},
 		},
 		{
+			name:  "option ssl-hello-chk of AMQP over TLS on another port: an AMQP handshake over TLS",
+			cfg:   "listen amqps\n bind 10.0.0.100:5673\n option ssl-hello-chk\n server r1 10.0.0.1:5673 check\n server r2 10.0.0.2:5673\n",
+			want:  []string{"check: {tls: {verify: none}}"},
+			notes: []string{"h:3: option ssl-hello-chk: note: HAProxy's check sent a TLS hello", "h:4: server r1 10.0.0.1:5673 check: note: becomes an AMQP handshake check over TLS", "h:5: server r2 10.0.0.2:5673: note: HAProxy does not check this server: rmqlb checks it with an AMQP handshake over TLS, verifying no certificate, like HAProxy's SSL hello check (check tls: {verify: none})"},
+			quiet: []string{"h:3: option ssl-hello-chk: not translated"},
+		},
+		{
+			name:  "option ssl-hello-chk of the management port: an HTTPS request, whatever the server's verify",
+			cfg:   "listen mgmt\n bind 10.0.0.100:15671\n option ssl-hello-chk\n default-server verify required ca-file @DIR@/lab-ca.pem\n server m1 10.0.0.1:15671 check\n",
+			want:  []string{"check: {type: http, tls: {verify: none}}"},
+			notes: []string{"h:5: server m1 10.0.0.1:15671 check: note: becomes an HTTPS request of /, which the management UI answers 200, verifying no certificate"},
+		},
+		{
+			name:  "option ssl-hello-chk of a port that speaks no TLS",
+			cfg:   "listen stomp\n bind 10.0.0.100:61613\n option ssl-hello-chk\n server s1 10.0.0.1:61613 check\n",
+			want:  []string{"check: {type: stomp}"},
+			not:   []string{"tls:"},
+			notes: []string{"h:3: option ssl-hello-chk: note: the check speaks no TLS: port 61613 is RabbitMQ's STOMP port, which speaks none"},
+		},
+		{
 			name:  "option tcp-check with check-ssl",
 			cfg:   "listen amqps\n bind 10.0.0.100:5671\n option tcp-check\n server r1 10.0.0.1:5671 check check-ssl ca-file @DIR@/lab-ca.pem\n",
 			want:  []string{"check: {tls: {ca_file: @DIR@/lab-ca.pem, verify: chain}}"},
