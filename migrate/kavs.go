@@ -174,9 +174,12 @@ func (t *kaT) virtualServerBody(n *kaNode, l *listener) *listener {
 	var s kaCheckSettings
 	var servers []*kaNode
 	var sorry *kaNode
+	l.policy = lvsDefault
+	protocol := false
 	for _, c := range n.children {
 		switch c.key {
 		case "protocol":
+			protocol = true
 			if v, ok := t.value(c); ok && v != "TCP" {
 				t.skip(n, "protocol "+v+": rmqlb proxies TCP only")
 				return nil
@@ -243,8 +246,16 @@ func (t *kaT) virtualServerBody(n *kaNode, l *listener) *listener {
 			l.backends = append(l.backends, b)
 		}
 	}
+	if !protocol && l.fwmark == 0 {
+		t.ns.change(n.pos, n.text(), whyNoProtocol)
+	}
 	return l
 }
+
+// whyNoProtocol is the note of a virtual_server of an address without
+// protocol, which keepalived makes a UDP service (an fwmark's takes the
+// protocols the firewall marks).
+const whyNoProtocol = "no protocol: keepalived makes it a UDP service, its default, which no AMQP client reaches; rmqlb proxies TCP here (write protocol TCP in keepalived.conf for as long as it runs)"
 
 // serverAddr reads the "IP [PORT]" of a real_server or sorry_server n
 // of l (the port defaults to the virtual_server's), or reports why not.
@@ -375,9 +386,15 @@ func lvsPolicy(sched string) (policy string, persistence time.Duration, kind Kin
 		return "leastconn", 0, Changed, "rmqlb's closest policy is leastconn (fewest connections per weight)"
 	case "sh":
 		return "", sourcePersistence, Changed, "a source hash: rmqlb keeps each client address on its backend with persistence_timeout " + formatDuration(sourcePersistence)
+	case "lblc", "lblcr", "dh", "fo", "ovf", "mh", "twos":
+		return "", 0, NotTranslated, "no equivalent: rmqlb has roundrobin, wrr and leastconn; the listener uses roundrobin"
 	}
-	return "", 0, NotTranslated, "no equivalent: rmqlb has roundrobin, wrr and leastconn; the listener uses roundrobin"
+	return lvsDefault, 0, Changed, "not a scheduler of LVS: keepalived ignores it and uses wlc, its default, which is rmqlb's leastconn (fewest connections per weight)"
 }
+
+// lvsDefault is the policy of a virtual_server without lb_algo: keepalived
+// then has LVS schedule with wlc, which is rmqlb's leastconn.
+const lvsDefault = "leastconn"
 
 // sourcePersistence is the persistence that stands for a source hash
 // (LVS sh, HAProxy balance source): a client stays on its backend as long

@@ -454,7 +454,7 @@ func TestTranslate(t *testing.T) {
 			},
 			src: Sources{Keepalived: "k", HAProxy: "h"},
 			want: []string{
-				"bind: 10.0.0.100:15672\n    check: {type: http, expect_status: 200-299}",
+				"bind: 10.0.0.100:15672\n    policy: leastconn\n    check: {type: http, expect_status: 200-299}",
 				"bind: 10.0.0.100:15692\n    check: {type: http, interval: 5s, path: /metrics}",
 				"bind: 10.0.0.100:1883\n    check: {type: mqtt}",
 				"bind: 10.0.0.100:8883\n    check: {type: mqtt, tls: {verify: none}}",
@@ -526,7 +526,7 @@ func TestTranslate(t *testing.T) {
 			src: Sources{HAProxy: "h", Keepalived: "k"},
 			want: []string{
 				"bind: 10.0.0.100:8080\n    check: {type: http, path: /health}",
-				"bind: 10.0.0.101:8080\n    check: {type: http, path: /health, expect_status: 200-299}",
+				"bind: 10.0.0.101:8080\n    policy: leastconn\n    check: {type: http, path: /health, expect_status: 200-299}",
 				"{name: a1, address: '10.0.0.1:5673'}",
 				"bind: 10.0.0.101:5673\n",
 			},
@@ -568,7 +568,7 @@ func TestTranslate(t *testing.T) {
 				"{name: 10.0.0.2, address: '10.0.0.2:15672', check: {type: http, address: '10.0.0.2:15671', expect_status: 100-599, tls: {verify: none}}}",
 				"{name: 10.0.0.3, address: '10.0.0.3:15672', check: {type: tcp}}",
 				"{name: 10.0.0.4, address: '10.0.0.4:15672', check: {type: tcp}}",
-				"bind: 10.0.0.100:5672\n    backends:\n      - {name: 10.0.0.1, address: '10.0.0.1:5672'}\n",
+				"bind: 10.0.0.100:5672\n    policy: leastconn\n    backends:\n      - {name: 10.0.0.1, address: '10.0.0.1:5672'}\n",
 			},
 			notes: []string{
 				"k:11: misc_path /usr/bin/curl -fsS -m 3 -u monitor:s3cret http:...: note: becomes an http check of the same URL (check type: http), which fails for a frozen node as the script did",
@@ -604,6 +604,19 @@ func TestTranslate(t *testing.T) {
 				"h:4: server s1 10.0.0.1:5671 check port 15671 check-ssl verify...: note: the check went to port 15671, RabbitMQ's management plugin's HTTPS port: rmqlb checks the broker's own port, 5671, with an AMQP handshake over TLS (check tls: {verify: none}",
 				"h:7: server p1 10.0.0.1:5672 check port 15692: note: the check went to port 15692, RabbitMQ's Prometheus plugin's HTTP port",
 			},
+		},
+		{
+			name: "keepalived's scheduler: wlc without lb_algo, and for a name LVS does not know; LVS's others have no equivalent",
+			files: memFiles{"k": vrrpBlock + "}\n" +
+				"virtual_server 10.0.0.100 5672 {\n real_server 10.0.0.1 5672 {\n  weight 1\n }\n real_server 10.0.0.2 5672 {\n  weight 3\n }\n}\n" +
+				"virtual_server 10.0.0.100 5673 {\n lb_algo loadbalance\n real_server 10.0.0.1 5673 {\n }\n}\n" +
+				"virtual_server 10.0.0.100 5674 {\n lb_algo dh\n protocol TCP\n real_server 10.0.0.1 5674 {\n }\n}\n" +
+				"virtual_server fwmark 5 {\n lb_algo rr\n real_server 10.0.0.1 5675 {\n }\n}\n"},
+			src:  Sources{Keepalived: "k"},
+			want: []string{"bind: 10.0.0.100:5672\n    policy: leastconn\n", "bind: 10.0.0.100:5673\n    policy: leastconn\n", "bind: 10.0.0.100:5674\n    backends:"},
+			notes: []string{"k:17: lb_algo loadbalance: note: not a scheduler of LVS: keepalived ignores it and uses wlc", "k:22: lb_algo dh: not translated: no equivalent: rmqlb has roundrobin, wrr and leastconn; the listener uses roundrobin",
+				"k:8: virtual_server 10.0.0.100 5672: note: no protocol: keepalived makes it a UDP service", "k:16: virtual_server 10.0.0.100 5673: note: no protocol"},
+			noNotes: []string{"k:21: virtual_server 10.0.0.100 5674: note: no protocol", "k:27: virtual_server fwmark 5: note: no protocol"},
 		},
 		{
 			name: "unknown directives at every level are reported",
