@@ -1,7 +1,9 @@
 package migrate
 
 import (
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,6 +87,9 @@ func ipvsService(r *ipvsRule) (key string, l *listener, why string) {
 	case r.opts["-t"] != "":
 		ap, err := netip.ParseAddrPort(r.opts["-t"])
 		if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+			if ipvsNames(r.opts["-t"]) {
+				return "", nil, "the service must be ADDRESS:PORT, not names: give rmqlb import the output of ipvsadm -Sn (-n prints addresses and ports as numbers)"
+			}
 			return "", nil, "the service must be ADDRESS:PORT ([ADDRESS]:PORT for IPv6)"
 		}
 		return "t" + ap.String(), &listener{src: fromIPVSAdm, bind: ap}, ""
@@ -100,8 +105,21 @@ func ipvsService(r *ipvsRule) (key string, l *listener, why string) {
 	return "", nil, "names no service (-t, -f)"
 }
 
+// ipvsNames reports whether s, a service or real server of ipvsadm -S,
+// is a host or service name (ipvsadm -S without -n: rabbit-vip:amqp).
+func ipvsNames(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	_, herr := netip.ParseAddr(host)
+	_, perr := strconv.ParseUint(port, 10, 16)
+	return herr != nil || perr != nil
+}
+
 // ipvsServiceOptions translates the options of an -A rule.
 func ipvsServiceOptions(l *listener, r *ipvsRule) {
+	l.policy = lvsDefault
 	if s, ok := r.opts["-s"]; ok {
 		pol, persist, kind, why := lvsPolicy(s)
 		l.policy = pol
@@ -163,7 +181,11 @@ func ipvsServer(l *listener, r *ipvsRule) *backend {
 	if err != nil {
 		a, aerr := netip.ParseAddr(strings.Trim(rs, "[]"))
 		if aerr != nil || l.bind.Port() == 0 {
-			l.skipLater(r.pos, directive(r.words...), "the real server must be ADDRESS:PORT")
+			why := "the real server must be ADDRESS:PORT"
+			if ipvsNames(rs) {
+				why += ", not names: give rmqlb import the output of ipvsadm -Sn (-n prints addresses and ports as numbers)"
+			}
+			l.skipLater(r.pos, directive(r.words...), why)
 			return nil
 		}
 		ap = netip.AddrPortFrom(a, l.bind.Port())

@@ -389,11 +389,12 @@ func lvsPolicy(sched string) (policy string, persistence time.Duration, kind Kin
 	case "lblc", "lblcr", "dh", "fo", "ovf", "mh", "twos":
 		return "", 0, NotTranslated, "no equivalent: rmqlb has roundrobin, wrr and leastconn; the listener uses roundrobin"
 	}
-	return lvsDefault, 0, Changed, "not a scheduler of LVS: keepalived ignores it and uses wlc, its default, which is rmqlb's leastconn (fewest connections per weight)"
+	return lvsDefault, 0, Changed, "not a scheduler of LVS (keepalived ignores it, ipvsadm refuses it): the listener uses leastconn (fewest connections per weight), as LVS's default, wlc"
 }
 
-// lvsDefault is the policy of a virtual_server without lb_algo: keepalived
-// then has LVS schedule with wlc, which is rmqlb's leastconn.
+// lvsDefault is the policy of a virtual_server without lb_algo, and of an
+// ipvsadm service without -s: LVS then schedules with wlc, which is
+// rmqlb's leastconn.
 const lvsDefault = "leastconn"
 
 // sourcePersistence is the persistence that stands for a source hash

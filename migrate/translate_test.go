@@ -614,9 +614,19 @@ func TestTranslate(t *testing.T) {
 				"virtual_server fwmark 5 {\n lb_algo rr\n real_server 10.0.0.1 5675 {\n }\n}\n"},
 			src:  Sources{Keepalived: "k"},
 			want: []string{"bind: 10.0.0.100:5672\n    policy: leastconn\n", "bind: 10.0.0.100:5673\n    policy: leastconn\n", "bind: 10.0.0.100:5674\n    backends:"},
-			notes: []string{"k:17: lb_algo loadbalance: note: not a scheduler of LVS: keepalived ignores it and uses wlc", "k:22: lb_algo dh: not translated: no equivalent: rmqlb has roundrobin, wrr and leastconn; the listener uses roundrobin",
+			notes: []string{"k:17: lb_algo loadbalance: note: not a scheduler of LVS (keepalived ignores it, ipvsadm refuses it): the listener uses leastconn", "k:22: lb_algo dh: not translated: no equivalent: rmqlb has roundrobin, wrr and leastconn; the listener uses roundrobin",
 				"k:8: virtual_server 10.0.0.100 5672: note: no protocol: keepalived makes it a UDP service", "k:16: virtual_server 10.0.0.100 5673: note: no protocol"},
 			noNotes: []string{"k:21: virtual_server 10.0.0.100 5674: note: no protocol", "k:27: virtual_server fwmark 5: note: no protocol"},
+		},
+		{
+			name: "an ipvsadm service without -s is LVS's wlc: leastconn",
+			files: memFiles{"i": "-A -t 10.0.0.100:5672\n-a -t 10.0.0.100:5672 -r 10.0.0.1:5672 -m -w 1\n-A -t 10.0.0.100:5673 -s foo\n-a -t 10.0.0.100:5673 -r 10.0.0.1:5673 -m -w 1\n" +
+				"-a -t 10.0.0.100:5673 -r rmq2:amqp -m -w 1\n-A -t rabbit-vip:amqp -s rr\n-a -t rabbit-vip:amqp -r rmq1:amqp -m -w 1\n"},
+			src:  Sources{IPVSAdm: "i"},
+			want: []string{"bind: 10.0.0.100:5672\n    policy: leastconn\n", "bind: 10.0.0.100:5673\n    policy: leastconn\n"},
+			notes: []string{"i:3: -s foo: note: not a scheduler of LVS",
+				"i:5: -a -t 10.0.0.100:5673 -r rmq2:amqp -m -w 1: not translated: the real server must be ADDRESS:PORT, not names: give rmqlb import the output of ipvsadm -Sn",
+				"i:6: -A -t rabbit-vip:amqp -s rr: not translated: the service must be ADDRESS:PORT, not names: give rmqlb import the output of ipvsadm -Sn"},
 		},
 		{
 			name: "unknown directives at every level are reported",
