@@ -213,7 +213,7 @@ func TestHAProxyCheckTLS(t *testing.T) {
 			name:  "option ssl-hello-chk of AMQP over TLS on another port: an AMQP handshake over TLS",
 			cfg:   "listen amqps\n bind 10.0.0.100:5673\n option ssl-hello-chk\n server r1 10.0.0.1:5673 check\n server r2 10.0.0.2:5673\n",
 			want:  []string{"check: {tls: {verify: none}}"},
-			notes: []string{"h:3: option ssl-hello-chk: note: HAProxy's check sent a TLS hello", "h:4: server r1 10.0.0.1:5673 check: note: becomes an AMQP handshake check over TLS", "h:5: server r2 10.0.0.2:5673: note: HAProxy does not check this server: rmqlb checks it with an AMQP handshake over TLS, verifying no certificate, like HAProxy's SSL hello check (check tls: {verify: none})"},
+			notes: []string{"h:1: listen amqps: note: rmqlb binds 10.0.0.100:5673, and its brokers listen on port 5673 too: on a host that also runs a broker, the broker must listen on the host's own address only, not on every address (for AMQP over TLS, RabbitMQ's listeners.ssl.1 = ADDRESS:5673)", "h:3: option ssl-hello-chk: note: HAProxy's check sent a TLS hello", "h:4: server r1 10.0.0.1:5673 check: note: becomes an AMQP handshake check over TLS", "h:5: server r2 10.0.0.2:5673: note: HAProxy does not check this server: rmqlb checks it with an AMQP handshake over TLS, verifying no certificate, like HAProxy's SSL hello check (check tls: {verify: none})"},
 			quiet: []string{"h:3: option ssl-hello-chk: not translated"},
 		},
 		{

@@ -374,7 +374,8 @@ func (m *merger) sharedPorts() {
 		for _, b := range l.backends {
 			if b.addr.Port() == l.bind.Port() && !noted[b.addr.Port()] {
 				noted[b.addr.Port()] = true
-				m.ns.change(l.pos, l.what, fmt.Sprintf("rmqlb binds %s, and its brokers listen on port %d too: on a host that also runs a broker, the broker must listen on the host's own address only, not on every address (%s), or rmqlb cannot bind", l.bind, l.bind.Port(), bindSetting(l.bind.Port())))
+				tls := b.check.tls != (checkTLS{}) && b.check.typ == "" && checkPort(b) == b.addr.Port()
+				m.ns.change(l.pos, l.what, fmt.Sprintf("rmqlb binds %s, and its brokers listen on port %d too: on a host that also runs a broker, the broker must listen on the host's own address only, not on every address (%s), or rmqlb cannot bind", l.bind, l.bind.Port(), bindSetting(l.bind.Port(), tls)))
 				break
 			}
 		}

@@ -156,10 +156,14 @@ var bindSettings = map[uint16]string{
 }
 
 // bindSetting says which RabbitMQ setting binds the listener on port to
-// one address: the one of bindSettings, or AMQP's for another port.
-func bindSetting(port uint16) string {
+// one address: the one of bindSettings, or AMQP's for another port (over
+// TLS when tls: the brokers' check is an AMQP handshake over TLS there).
+func bindSetting(port uint16, tls bool) string {
 	if s, ok := bindSettings[port]; ok {
 		return "RabbitMQ's " + s
+	}
+	if tls {
+		return fmt.Sprintf("for AMQP over TLS, RabbitMQ's listeners.ssl.1 = ADDRESS:%d", port)
 	}
 	return fmt.Sprintf("for AMQP, RabbitMQ's listeners.tcp.1 = ADDRESS:%d", port)
 }
