@@ -876,6 +876,19 @@ func (t *haT) intOf(l *haLine, min, max int) (int, bool) {
 	return v, true
 }
 
+// randomBalance translates balance random with its draws (2 when not
+// written): HAProxy picks that many servers at random, by weight, and
+// sends the client to the least loaded of them, which rmqlb's leastconn
+// comes closest to; with one draw, a random pick, roundrobin.
+func (t *haT) randomBalance(l *listener, ln *haLine, draws int) {
+	if draws == 1 {
+		t.change(ln, "a random pick by weight: rmqlb's closest policy is roundrobin (wrr when the weights differ)")
+		return
+	}
+	l.policy = "leastconn"
+	t.change(ln, fmt.Sprintf("HAProxy draws %d servers at random by weight and takes the least loaded: rmqlb's closest policy is leastconn (fewest connections per weight)", draws))
+}
+
 // balance translates balance and source persistence (balance source, or
 // a stick table on the source address).
 func (t *haT) balance(l *listener, back haProxy) {
@@ -891,10 +904,18 @@ func (t *haT) balance(l *listener, back haProxy) {
 			l.persistence = sourcePersistence
 			t.change(ln, "a source hash: rmqlb keeps each client address on its backend with persistence_timeout "+formatDuration(sourcePersistence))
 		case "random":
-			t.change(ln, "rmqlb's closest policy is roundrobin")
+			t.randomBalance(l, ln, 2)
 		case "first":
 			t.skip(ln, "no equivalent: rmqlb spreads clients over every backend; the listener uses roundrobin")
 		default:
+			if arg, ok := strings.CutPrefix(alg, "random("); ok && strings.HasSuffix(arg, ")") {
+				if draws, err := number(strings.TrimSuffix(arg, ")"), 1, 100); err != nil {
+					t.skip(ln, "the draws of random "+err.Error())
+				} else {
+					t.randomBalance(l, ln, draws)
+				}
+				break
+			}
 			t.skip(ln, "no equivalent: balance "+alg+" needs HTTP or other content; the listener uses roundrobin")
 		}
 	}
