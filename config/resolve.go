@@ -235,6 +235,7 @@ func (r *resolver) config(f *file) *Config {
 	c.Warnings = append(c.Warnings, c.managementWarnings()...)
 	c.Warnings = append(c.Warnings, c.backupWarnings()...)
 	c.Warnings = append(c.Warnings, c.clientLimitWarnings()...)
+	c.Warnings = append(c.Warnings, c.heartbeatWarnings()...)
 	c.Warnings = append(c.Warnings, c.stopBudgetWarnings()...)
 	return c
 }

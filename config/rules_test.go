@@ -1000,6 +1000,25 @@ func TestGuestWarnings(t *testing.T) {
 	})
 }
 
+// TestHeartbeatWarnings: an AMQP listener's idle_timeout below RabbitMQ's
+// default heartbeat timeout is warned about; at or above it, off, or on a
+// listener that is not AMQP, it is not.
+func TestHeartbeatWarnings(t *testing.T) {
+	idle := func(d string) string {
+		return strings.Replace(base, "    keepalive: 30s\n", "    keepalive: 30s\n    idle_timeout: "+d+"\n", 1)
+	}
+	notAMQP := strings.ReplaceAll(idle("30s"), "5672", "15672")
+	notAMQP = strings.Replace(notAMQP, "{name: a, address: 10.0.0.1:15672}", "{name: a, address: 10.0.0.1:15672, check: {type: http}}", 1)
+	testWarnings(t, []warningCase{
+		{"30s", idle("30s"), []string{"listeners[0].idle_timeout (line 16): 30s is shorter than RabbitMQ's default heartbeat timeout (60s): an idle AMQP connection carries only heartbeat frames, each side sending one every 30s, so rmqlb closes healthy idle connections whose frames come late or whose clients negotiate a longer heartbeat (they reconnect, and their consumers' unacknowledged messages are delivered again): set it above the heartbeat timeout, or 0 (the heartbeats find dead peers)"}},
+		{"59s", idle("59s"), []string{"listeners[0].idle_timeout (line 16): 59s is shorter than RabbitMQ's default heartbeat timeout (60s): an idle AMQP connection carries only heartbeat frames, each side sending one every 30s, so rmqlb closes healthy idle connections whose frames come late or whose clients negotiate a longer heartbeat (they reconnect, and their consumers' unacknowledged messages are delivered again): set it above the heartbeat timeout, or 0 (the heartbeats find dead peers)"}},
+		{"60s", idle("60s"), nil},
+		{"3h", idle("3h"), nil},
+		{"off", base, nil},
+		{"the management UI", notAMQP, nil},
+	})
+}
+
 // TestUnusedCheckKeyWarnings: a check key its type has no use for is
 // warned about, once for a shared section, and the file still loads: a
 // file that ran before must still start.
