@@ -147,6 +147,9 @@ type backend struct {
 	inhibit bool
 	// backup is HAProxy's backup: a standby server.
 	backup bool
+	// track is HAProxy's track of another server's check, resolved once
+	// every proxy is translated (haT.tracks); nil when none.
+	track *haTrack
 }
 
 // check is a backend's check section.

@@ -38,6 +38,11 @@ type haT struct {
 	// at start (load-server-state-from-file global or local): the file
 	// written then has a state_file.
 	stateFile bool
+	// tracks are the servers' tracks of other servers' checks, and
+	// bySection the listener translated first from each backend or
+	// listen section, by name, where their targets are (resolveTracks).
+	tracks    []*haTrack
+	bySection map[string]*listener
 }
 
 // haProxy is a listen, frontend or backend section with the defaults
@@ -245,7 +250,7 @@ func (t *haT) skipSection(s *haSection, why string) {
 
 // translateHAProxy translates the TCP proxies of an haproxy.cfg.
 func translateHAProxy(cfg *haConfig, ns *notes, files Files) *haT {
-	t := &haT{ns: ns, cfg: cfg, names: map[netip.AddrPort]string{}, params: map[*haLine]*serverParams{}}
+	t := &haT{ns: ns, cfg: cfg, names: map[netip.AddrPort]string{}, params: map[*haLine]*serverParams{}, bySection: map[string]*listener{}}
 	t.stat = func(string) (fs.FileInfo, error) { return nil, errors.ErrUnsupported }
 	if sf, ok := files.(statFiles); ok {
 		t.stat = sf.Stat
@@ -309,6 +314,7 @@ func translateHAProxy(cfg *haConfig, ns *notes, files Files) *haT {
 			t.skipSection(p.sec, "no frontend in tcp mode uses it")
 		}
 	}
+	t.resolveTracks()
 	t.serverStateFiles()
 	t.hardStop()
 	t.sweep()
@@ -553,6 +559,9 @@ func (t *haT) proxy(front, back haProxy) {
 	if len(base.backends) == 0 {
 		t.ns.skip(front.sec.header.pos, front.sec.header.text(), "has no server that rmqlb can use: the listener is left out")
 		return
+	}
+	if _, ok := t.bySection[back.sec.name]; !ok {
+		t.bySection[back.sec.name] = base
 	}
 	for i, b := range binds {
 		l := base

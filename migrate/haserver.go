@@ -39,12 +39,26 @@ type serverParams struct {
 	onMarkedDown string
 	onMarkedUp   string
 	userTimeout  time.Duration // tcp-ut
+	// track is the server whose check this one follows ([BACKEND/]SERVER),
+	// a server line's own.
+	track serverOpt
+}
+
+// serverOpt is an option of a server line with its value, and where it
+// was written, for its note. Zero: not written.
+type serverOpt struct {
+	v   string
+	pos Pos
+	dir string
 }
 
 // merge returns p with the parameters o writes put over it.
 func (p serverParams) merge(o *serverParams) serverParams {
 	if o.check != nil {
 		p.check = o.check
+	}
+	if o.track.v != "" {
+		p.track = o.track
 	}
 	for _, f := range []struct{ dst, src *time.Duration }{{&p.inter, &o.inter}, {&p.fastinter, &o.fastinter}, {&p.downinter, &o.downinter}, {&p.slowstart, &o.slowstart}} {
 		if *f.src != 0 {
@@ -111,7 +125,7 @@ var haServerArgs = map[string]string{
 	"agent-inter":      whyAMQP,
 	"agent-addr":       whyAMQP,
 	"agent-send":       whyAMQP,
-	"track":            "no equivalent: rmqlb checks each backend itself",
+	"track":            "",
 	"redir":            whyHTTP,
 	"namespace":        "no equivalent: rmqlb connects in its own network namespace",
 	"pool-max-conn":    "no equivalent: rmqlb reuses no backend connection",
@@ -239,6 +253,10 @@ func (t *haT) parseServerParams(l *haLine, from int) *serverParams {
 			continue
 		}
 		if t.setTLS(p, l, name, o, v) {
+			continue
+		}
+		if o == "track" {
+			p.track = serverOpt{v: v, pos: l.pos, dir: directive(name, o, v)}
 			continue
 		}
 		if err := p.set(o, v); err != nil {
@@ -376,6 +394,13 @@ func (t *haT) servers(l *listener, back haProxy) {
 				how = why
 			} else if why := httpServerCheck(l, b); why != "" {
 				how = why
+			}
+			if sp.track.v != "" {
+				// HAProxy checks it as the server it tracks: resolved
+				// once every proxy is translated, this check if not.
+				b.track = &haTrack{opt: sp.track, back: back.sec.name, how: how}
+				t.tracks = append(t.tracks, b.track)
+				break
 			}
 			t.ns.change(ln.pos, ln.text(), "HAProxy does not check this server: rmqlb checks it with "+how+" (write check type: none to leave it unchecked)")
 		default:

@@ -330,7 +330,7 @@ func TestImportDisabledBackend(t *testing.T) {
 // section sets for its checks: default-server's inter, rise and fall, and
 // timeout check, as the checked servers beside it.
 func TestImportUncheckedServerPace(t *testing.T) {
-	h := "listen amqp\n bind 10.0.0.100:5672\n timeout check 1s\n default-server inter 3s rise 2 fall 4\n server a 10.0.0.1:5672 check\n server b 10.0.0.2:5672 track amqp/a\n"
+	h := "listen amqp\n bind 10.0.0.100:5672\n timeout check 1s\n default-server inter 3s rise 2 fall 4\n server a 10.0.0.1:5672 check\n server b 10.0.0.2:5672\n"
 	c, y, _ := importParsed(t, memFiles{"h": h}, Sources{HAProxy: "h"})
 	for _, b := range c.Listeners[0].Backends {
 		if s := b.Check.Schedule; s.Interval != 3*time.Second || s.Rise != 2 || s.Fall != 4 || s.Timeout != time.Second {
