@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -62,21 +63,35 @@ func (t *haT) resolveTracks() {
 }
 
 // trackedBackend returns the backend translated from server SERVER of
-// the backend or listen section named section; nil when there is none, or
-// when that server tracks another in turn (HAProxy follows such chains:
-// rmqlb import resolves one step).
+// the backend or listen section named section, following a server that
+// tracks another in turn as HAProxy does (at most maxTrackChain steps: a
+// loop, which HAProxy refuses, ends there); nil when there is none.
 func (t *haT) trackedBackend(section, server string) *backend {
-	l := t.bySection[section]
-	if l == nil {
-		return nil
-	}
-	for _, b := range l.backends {
-		if b.name == server && b.track == nil {
+	for range maxTrackChain {
+		l := t.bySection[section]
+		if l == nil {
+			return nil
+		}
+		i := slices.IndexFunc(l.backends, func(b *backend) bool { return b.name == server })
+		if i < 0 {
+			return nil
+		}
+		b := l.backends[i]
+		if b.track == nil {
 			return b
 		}
+		next, name, ok := strings.Cut(b.track.opt.v, "/")
+		if !ok {
+			next, name = b.track.back, b.track.opt.v
+		}
+		section, server = next, name
 	}
 	return nil
 }
+
+// maxTrackChain bounds the servers followed from a track to the one
+// checked.
+const maxTrackChain = 8
 
 // checkAddr is where b's check connects.
 func checkAddr(b *backend) string {

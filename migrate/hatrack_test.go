@@ -51,6 +51,14 @@ func TestHAProxyTrack(t *testing.T) {
 			},
 		},
 		{
+			name: "a chain of tracks ends at the server checked",
+			cfg: head + "listen amqp\n bind 10.0.0.100:5672\n server r1 10.0.0.1:5672 check inter 4s\n" +
+				"listen mgmt\n bind 10.0.0.100:15672\n server r1 10.0.0.1:15672 track amqp/r1\n" +
+				"listen prom\n bind 10.0.0.100:15692\n server r1 10.0.0.1:15692 track mgmt/r1\n",
+			want:  []string{"bind: 10.0.0.100:15692\n    connect_timeout: 5s\n    idle_timeout: 3h\n    check: {address: '10.0.0.1:5672', interval: 4s}\n"},
+			notes: []string{"h:14: server r1 10.0.0.1:15692 track mgmt/r1: note: rmqlb gives this backend the check of mgmt/r1 (of 10.0.0.1:5672)"},
+		},
+		{
 			name: "the tracked server is not translated",
 			cfg: head + "listen amqps\n bind 10.0.0.100:5671\n server r1 10.0.0.1:5671 ssl verify none check\n" +
 				"listen mgmt\n bind 10.0.0.100:15672\n server r1 10.0.0.1:15672 track amqps/r1\n",
