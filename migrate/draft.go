@@ -148,7 +148,7 @@ type backend struct {
 	// backup is HAProxy's backup: a standby server.
 	backup bool
 	// track is HAProxy's track of another server's check, resolved once
-	// every proxy is translated (haT.tracks); nil when none.
+	// every proxy is translated (haT.resolveTracks); nil when none.
 	track *haTrack
 }
 

@@ -152,9 +152,9 @@ const whyTLSCheck = "becomes an AMQP handshake check over TLS, rmqlb's default: 
 const mgmtsPort = 15671
 
 // tlsCheck gives b's check the tls of HAProxy's check over TLS (check-ssl
-// in sp, or the section's SSL hello check) and returns what the check became: how, for the note of a
-// server HAProxy did not check, and why, for the note of one it did; both
-// "" when b's check stays without TLS. HAProxy's check ended with the TLS
+// in sp, or the section's SSL hello check) and returns what the check
+// became: how, for the note of a server HAProxy did not check, and why,
+// for the note of one it did; both "" when b's check stays without TLS. HAProxy's check ended with the TLS
 // handshake; rmqlb's goes on to what the port speaks, which a frozen node
 // fails as it failed the handshake:
 //

@@ -38,10 +38,9 @@ type haT struct {
 	// at start (load-server-state-from-file global or local): the file
 	// written then has a state_file.
 	stateFile bool
-	// tracks are the servers' tracks of other servers' checks, and
-	// bySection the listener translated first from each backend or
-	// listen section, by name, where their targets are (resolveTracks).
-	tracks    []*haTrack
+	// bySection is the listener translated first from each backend or
+	// listen section, by name: where the servers that others track are
+	// (resolveTracks).
 	bySection map[string]*listener
 }
 

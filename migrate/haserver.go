@@ -399,7 +399,6 @@ func (t *haT) servers(l *listener, back haProxy) {
 				// HAProxy checks it as the server it tracks: resolved
 				// once every proxy is translated, this check if not.
 				b.track = &haTrack{opt: sp.track, back: back.sec.name, how: how}
-				t.tracks = append(t.tracks, b.track)
 				break
 			}
 			t.ns.change(ln.pos, ln.text(), "HAProxy does not check this server: rmqlb checks it with "+how+" (write check type: none to leave it unchecked)")

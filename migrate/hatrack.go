@@ -38,10 +38,7 @@ func (t *haT) resolveTracks() {
 			if tr == nil {
 				continue
 			}
-			section, server, ok := strings.Cut(tr.opt.v, "/")
-			if !ok {
-				section, server = tr.back, tr.opt.v
-			}
+			section, server := tr.target()
 			target := t.trackedBackend(section, server)
 			if target == nil {
 				if !tr.resolved {
@@ -80,13 +77,18 @@ func (t *haT) trackedBackend(section, server string) *backend {
 		if b.track == nil {
 			return b
 		}
-		next, name, ok := strings.Cut(b.track.opt.v, "/")
-		if !ok {
-			next, name = b.track.back, b.track.opt.v
-		}
-		section, server = next, name
+		section, server = b.track.target()
 	}
 	return nil
+}
+
+// target returns the section and the name of the server tracked.
+func (tr *haTrack) target() (section, server string) {
+	section, server, ok := strings.Cut(tr.opt.v, "/")
+	if !ok {
+		return tr.back, tr.opt.v
+	}
+	return section, server
 }
 
 // maxTrackChain bounds the servers followed from a track to the one
