@@ -38,6 +38,9 @@ type haT struct {
 	// at start (load-server-state-from-file global or local): the file
 	// written then has a state_file.
 	stateFile bool
+	// proxies are the listen, frontend and backend sections with their
+	// defaults.
+	proxies map[*haSection]haProxy
 	// bySection is the listener translated first from each backend or
 	// listen section, by name: where the servers that others track are
 	// (resolveTracks).
@@ -53,7 +56,10 @@ type haProxy struct {
 
 // Reasons of HAProxy lines that are not translated.
 const (
-	whyHTTP       = "http mode: rmqlb proxies TCP"
+	whyHTTP = "http mode: rmqlb proxies TCP"
+	// whyHTTPInTCP is whyHTTP's reason in a section in mode tcp, where
+	// HAProxy ignores the line too (and says so at its start).
+	whyHTTPInTCP  = "no effect in mode tcp: HAProxy ignores it there too (it needs mode http)"
 	whyLog        = "no equivalent: rmqlb logs to stderr (the journal) and counts sessions in `rmqlb status` and /metrics"
 	whyGlobal     = "no equivalent: a setting of the HAProxy process"
 	whyStats      = "no equivalent: use `rmqlb status` (control_socket) and /metrics (metrics_listen)"
@@ -249,7 +255,7 @@ func (t *haT) skipSection(s *haSection, why string) {
 
 // translateHAProxy translates the TCP proxies of an haproxy.cfg.
 func translateHAProxy(cfg *haConfig, ns *notes, files Files) *haT {
-	t := &haT{ns: ns, cfg: cfg, names: map[netip.AddrPort]string{}, params: map[*haLine]*serverParams{}, bySection: map[string]*listener{}}
+	t := &haT{ns: ns, cfg: cfg, names: map[netip.AddrPort]string{}, params: map[*haLine]*serverParams{}, bySection: map[string]*listener{}, proxies: map[*haSection]haProxy{}}
 	t.stat = func(string) (fs.FileInfo, error) { return nil, errors.ErrUnsupported }
 	if sf, ok := files.(statFiles); ok {
 		t.stat = sf.Stat
@@ -285,6 +291,7 @@ func translateHAProxy(cfg *haConfig, ns *notes, files Files) *haT {
 				backends[s.name] = &p
 			}
 			proxies = append(proxies, p)
+			t.proxies[s] = p
 		case "global":
 			t.use(s.header)
 		default:
@@ -839,6 +846,25 @@ func (t *haT) settings(l *listener, front, back haProxy) {
 	}
 }
 
+// tcpMode reports whether section s is in mode tcp: a defaults section
+// by its own mode line, a proxy by its own, else its defaults'; tcp when
+// none says (HAProxy's default).
+func (t *haT) tcpMode(s *haSection) bool {
+	mode := lastLine(s.lines, "mode")
+	if mode == nil && s.kind != "defaults" && s.kind != "global" {
+		if p, ok := t.proxies[s]; ok {
+			mode = p.get("mode")
+		}
+	}
+	switch {
+	case s.kind == "global":
+		return false
+	case mode == nil:
+		return true
+	}
+	return len(mode.words) == 2 && mode.words[1] == "tcp"
+}
+
 // haTimeout is a timeout line and its value.
 type haTimeout struct {
 	line *haLine
@@ -969,6 +995,7 @@ func (t *haT) sweep() {
 			t.skip(s.header, whyUnknown)
 		}
 		httpDefaults := s.kind == "defaults" && lastLine(s.lines, "mode") != nil && len(lastLine(s.lines, "mode").words) > 1 && lastLine(s.lines, "mode").words[1] == "http"
+		tcp := t.tcpMode(s)
 		for _, l := range s.lines {
 			if l.done {
 				continue
@@ -987,6 +1014,9 @@ func (t *haT) sweep() {
 				why = "overridden in every translated section that uses these defaults, or used by none"
 			default:
 				why = whyUnknown
+			}
+			if why == whyHTTP && tcp {
+				why = whyHTTPInTCP
 			}
 			t.skip(l, why)
 		}

@@ -629,6 +629,15 @@ func TestTranslate(t *testing.T) {
 				"i:6: -A -t rabbit-vip:amqp -s rr: not translated: the service must be ADDRESS:PORT, not names: give rmqlb import the output of ipvsadm -Sn"},
 		},
 		{
+			name: "HAProxy's http-mode lines in mode tcp have no effect, in HAProxy either",
+			files: memFiles{"h": "defaults web\n mode http\n option forwardfor\ndefaults\n mode tcp\n option httpclose\n" +
+				"listen amqp\n bind 10.0.0.100:5672\n option forwardfor\n server r1 10.0.0.1:5672\n" +
+				"listen amqp2\n bind 10.0.0.100:5673\n mode tcp\n option forwardfor\n server r1 10.0.0.1:5672\n"},
+			src:   Sources{HAProxy: "h"},
+			want:  []string{"name: amqp\n", "name: amqp2\n"},
+			notes: []string{"h:6: option httpclose: not translated: no effect in mode tcp", "h:9: option forwardfor: not translated: no effect in mode tcp", "h:14: option forwardfor: not translated: no effect in mode tcp", "h:3: option forwardfor: not translated: http mode: rmqlb proxies TCP"},
+		},
+		{
 			name: "unknown directives at every level are reported",
 			files: memFiles{
 				"k": "global_defs {\n frob 1\n}\nmystery {\n inner 2\n}\n" + vrrpBlock + " frob 3\n}\nvirtual_server 10.0.0.100 5672 {\n frob 4\n real_server 10.0.0.1 5672 {\n  frob 5\n  TCP_CHECK {\n   frob 6\n  }\n }\n}\n",
