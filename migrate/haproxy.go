@@ -321,6 +321,7 @@ func translateHAProxy(cfg *haConfig, ns *notes, files Files) *haT {
 		}
 	}
 	t.resolveTracks()
+	t.sourceRules()
 	t.serverStateFiles()
 	t.hardStop()
 	t.sweep()

@@ -3,7 +3,6 @@ package migrate
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -86,22 +85,7 @@ func TestHAProxyTrack(t *testing.T) {
 					t.Errorf("the file lacks %q:\n%s", w, y)
 				}
 			}
-			var all []string
-			for _, n := range r.Notes {
-				all = append(all, n.String())
-			}
-			for _, w := range tc.notes {
-				if !slices.ContainsFunc(all, func(n string) bool { return strings.HasPrefix(n, w) }) {
-					t.Errorf("no note starts with %q; notes:\n%s", w, strings.Join(all, "\n"))
-				}
-			}
-			for _, w := range tc.quiet {
-				for _, n := range all {
-					if strings.HasPrefix(n, w) {
-						t.Errorf("note %q; want none there", n)
-					}
-				}
-			}
+			wantNotes(t, r, tc.notes, tc.quiet)
 		})
 	}
 }
