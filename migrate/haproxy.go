@@ -847,6 +847,15 @@ func (t *haT) settings(l *listener, front, back haProxy) {
 	}
 }
 
+// haSide names the side of a proxy that reads a timeout: the others are
+// ignored in a frontend (no backend capability) or a backend (no frontend
+// capability).
+var haSide = map[string]string{
+	"timeout client": "frontend", "timeout client-fin": "frontend", "timeout http-request": "frontend",
+	"timeout connect": "backend", "timeout server": "backend", "timeout server-fin": "backend",
+	"timeout queue": "backend", "timeout check": "backend", "timeout tunnel": "backend",
+}
+
 // tcpMode reports whether section s is in mode tcp: a defaults section
 // by its own mode line, a proxy by its own, else its defaults'; tcp when
 // none says (HAProxy's default).
@@ -1018,6 +1027,9 @@ func (t *haT) sweep() {
 			}
 			if why == whyHTTP && tcp {
 				why = whyHTTPInTCP
+			}
+			if side := haSide[key]; side != "" && (s.kind == "frontend" || s.kind == "backend") && side != s.kind {
+				why = "no effect in a " + s.kind + ": HAProxy reads it in a " + side + " only (and warns so at its start)"
 			}
 			t.skip(l, why)
 		}

@@ -638,6 +638,13 @@ func TestTranslate(t *testing.T) {
 			notes: []string{"h:6: option httpclose: not translated: no effect in mode tcp", "h:9: option forwardfor: not translated: no effect in mode tcp", "h:14: option forwardfor: not translated: no effect in mode tcp", "h:3: option forwardfor: not translated: http mode: rmqlb proxies TCP"},
 		},
 		{
+			name:  "a timeout of the other side of a proxy has no effect, in HAProxy either",
+			files: memFiles{"h": "frontend f\n bind 10.0.0.100:5672\n timeout client 3h\n timeout connect 5s\n timeout server 3h\n default_backend b\nbackend b\n timeout client 1h\n timeout server 3h\n timeout connect 4s\n server r1 10.0.0.1:5672\n"},
+			src:   Sources{HAProxy: "h"},
+			want:  []string{"connect_timeout: 4s\n    idle_timeout: 3h\n"},
+			notes: []string{"h:4: timeout connect 5s: not translated: no effect in a frontend: HAProxy reads it in a backend only", "h:5: timeout server 3h: not translated: no effect in a frontend", "h:8: timeout client 1h: not translated: no effect in a backend: HAProxy reads it in a frontend only"},
+		},
+		{
 			name: "unknown directives at every level are reported",
 			files: memFiles{
 				"k": "global_defs {\n frob 1\n}\nmystery {\n inner 2\n}\n" + vrrpBlock + " frob 3\n}\nvirtual_server 10.0.0.100 5672 {\n frob 4\n real_server 10.0.0.1 5672 {\n  frob 5\n  TCP_CHECK {\n   frob 6\n  }\n }\n}\n",
