@@ -998,7 +998,10 @@ func (t *haT) balance(l *listener, back haProxy) {
 	t.change(table, why)
 }
 
-// sweep reports every line that was neither translated nor reported.
+// sweep reports every line that was neither translated nor reported,
+// with its reason (haWhy), or with none but that HAProxy ignores it too:
+// an http-mode line in mode tcp, a timeout of the other side of a
+// frontend or backend.
 func (t *haT) sweep() {
 	for _, s := range t.cfg.sections {
 		if !s.header.done {
