@@ -3,7 +3,6 @@ package migrate
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -27,10 +26,12 @@ func (t *haT) sourceRules() {
 		if s.kind != "listen" && s.kind != "frontend" && s.kind != "backend" {
 			continue
 		}
-		acls := map[string]*haLine{}
+		// HAProxy ORs the lines of one acl name: a name is a source
+		// ACL when each of its lines is a src one.
+		acls := map[string][]*haLine{}
 		for _, ln := range s.lines {
-			if w := ln.words; len(w) >= 4 && w[0] == "acl" && w[2] == "src" {
-				acls[w[1]] = ln
+			if w := ln.words; len(w) >= 3 && w[0] == "acl" {
+				acls[w[1]] = append(acls[w[1]], ln)
 			}
 		}
 		for _, ln := range s.lines {
@@ -38,19 +39,19 @@ func (t *haT) sourceRules() {
 			if ln.done || len(w) < 5 || w[0] != "tcp-request" || (w[1] != "connection" && w[1] != "content") || w[2] != "reject" {
 				continue
 			}
-			allow, acl, ok := sourceCondition(w[3:], acls)
+			allow, name, srcs, ok := sourceCondition(w[3:], acls)
 			if !ok {
 				continue
 			}
-			prefixes := strings.Join(acl, ", ")
-			why := fmt.Sprintf("no equivalent: rmqlb has no source ACL and takes clients from every address, where HAProxy refused those outside %s: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT %s saddr != { %s } drop", prefixes, ipFamily(acl), prefixes)
+			rel, op := "outside", "!= "
 			if !allow {
-				why = fmt.Sprintf("no equivalent: rmqlb has no source ACL and takes clients from every address, where HAProxy refused those from %s: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT %s saddr { %s } drop", prefixes, ipFamily(acl), prefixes)
+				rel, op = "from", ""
 			}
-			t.skip(ln, why)
-			for _, a := range acls {
-				named := func(x string) bool { return x == a.words[1] || x == "!"+a.words[1] }
-				if !a.done && slices.ContainsFunc(w[3:], named) {
+			prefixes := strings.Join(srcs, ", ")
+			t.skip(ln, fmt.Sprintf("no equivalent: rmqlb has no source ACL and takes clients from every address, where HAProxy refused those %s %s: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT %s saddr %s{ %s } drop",
+				rel, prefixes, ipFamily(srcs), op, prefixes))
+			for _, a := range acls[name] {
+				if !a.done {
 					t.skip(a, "goes with the source rule of line "+strconv.Itoa(ln.pos.Line)+", not translated (see there)")
 				}
 			}
@@ -60,11 +61,12 @@ func (t *haT) sourceRules() {
 
 // sourceCondition reads the condition of a reject rule ("if" or "unless"
 // and what follows) on the source address: the addresses of its src
-// criterion, and whether they are the ones let through (allow) or the
-// ones refused; false for any other condition.
-func sourceCondition(cond []string, acls map[string]*haLine) (allow bool, srcs []string, ok bool) {
+// criterion, inline or of the acl name (every line of it), and whether
+// they are the ones let through (allow) or the ones refused; false for
+// any other condition.
+func sourceCondition(cond []string, acls map[string][]*haLine) (allow bool, name string, srcs []string, ok bool) {
 	if len(cond) < 2 || (cond[0] != "if" && cond[0] != "unless") {
-		return false, nil, false
+		return false, "", nil, false
 	}
 	negated := cond[0] == "unless"
 	rest := cond[1:]
@@ -75,25 +77,31 @@ func sourceCondition(cond []string, acls map[string]*haLine) (allow bool, srcs [
 		rest = append([]string{strings.TrimPrefix(rest[0], "!")}, rest[1:]...)
 	}
 	switch {
-	case len(rest) == 1 && acls[rest[0]] != nil:
-		srcs = acls[rest[0]].words[3:]
+	case len(rest) == 1 && len(acls[rest[0]]) > 0:
+		name = rest[0]
+		for _, a := range acls[name] {
+			if len(a.words) < 4 || a.words[2] != "src" {
+				return false, "", nil, false
+			}
+			srcs = append(srcs, a.words[3:]...)
+		}
 	case len(rest) >= 4 && rest[0] == "{" && rest[1] == "src" && rest[len(rest)-1] == "}":
 		srcs = rest[2 : len(rest)-1]
 	default:
-		return false, nil, false
+		return false, "", nil, false
 	}
 	for _, s := range srcs {
 		if _, err := netip.ParsePrefix(s); err != nil {
 			if _, err := netip.ParseAddr(s); err != nil {
-				return false, nil, false // a file of addresses (-f), or another flag
+				return false, "", nil, false // a file of addresses (-f), or another flag
 			}
 		}
 	}
-	return negated, srcs, true
+	return negated, name, srcs, true
 }
 
-// ipFamily is nftables' family of the addresses: ip, ip6 for IPv6 ones,
-// "ip (ip6 for IPv6)" for both.
+// ipFamily is nftables' family of the addresses: ip for IPv4 ones, ip6
+// for IPv6 ones, and for both a text that says so.
 func ipFamily(srcs []string) string {
 	v4, v6 := false, false
 	for _, s := range srcs {

@@ -27,6 +27,14 @@ func TestHAProxySourceRules(t *testing.T) {
 		{"inline, refused", " tcp-request connection reject if { src 203.0.113.7 }\n", []string{
 			"h:4: tcp-request connection reject if { src 203.0.113.7 }: not translated: no equivalent: rmqlb has no source ACL and takes clients from every address, where HAProxy refused those from 203.0.113.7: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT ip saddr { 203.0.113.7 } drop",
 		}},
+		{"an acl of two lines, which HAProxy ORs", " acl internal src 10.0.0.0/8\n acl internal src 192.168.0.0/16\n tcp-request connection reject if !internal\n", []string{
+			"h:4: acl internal src 10.0.0.0/8: not translated: goes with the source rule of line 6",
+			"h:5: acl internal src 192.168.0.0/16: not translated: goes with the source rule of line 6",
+			"h:6: tcp-request connection reject if !internal: not translated: no equivalent: rmqlb has no source ACL and takes clients from every address, where HAProxy refused those outside 10.0.0.0/8, 192.168.0.0/16: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT ip saddr != { 10.0.0.0/8, 192.168.0.0/16 } drop",
+		}},
+		{"an acl name on more than the source", " acl internal src 10.0.0.0/8\n acl internal dst_port 5672\n tcp-request connection reject if !internal\n", []string{
+			"h:6: tcp-request connection reject if !internal: not translated: no equivalent: rmqlb has no content rules or ACLs",
+		}},
 		{"another condition", " tcp-request content reject if { req_len 0 }\n", []string{
 			"h:4: tcp-request content reject if { req_len 0 }: not translated: no equivalent: rmqlb has no content rules or ACLs",
 		}},
