@@ -39,7 +39,7 @@ type haT struct {
 	// written then has a state_file.
 	stateFile bool
 	// proxies are the listen, frontend and backend sections with their
-	// defaults.
+	// defaults (for sweep).
 	proxies map[*haSection]haProxy
 	// bySection is the listener translated first from each backend or
 	// listen section, by name: where the servers that others track are
@@ -161,6 +161,15 @@ func (p haProxy) get(key string) *haLine {
 		}
 	}
 	return nil
+}
+
+// mode returns p's mode: its own mode line's, else its defaults', else
+// tcp, HAProxy's default.
+func (p haProxy) mode() string {
+	if l := p.get("mode"); l != nil && len(l.words) > 1 {
+		return l.words[1]
+	}
+	return "tcp"
 }
 
 // defaults returns p's defaults section and those it is "from", nearest
@@ -411,10 +420,7 @@ func (t *haT) frontendBackend(p haProxy, backends map[string]*haProxy) *haProxy 
 
 // mode returns the mode of p ("tcp", HAProxy's default, unless written).
 func (t *haT) mode(p haProxy) string {
-	mode := "tcp"
-	if l := p.get("mode"); l != nil && len(l.words) > 1 {
-		mode = l.words[1]
-	}
+	mode := p.mode()
 	if mode == "tcp" {
 		// Every mode line that says tcp is what rmqlb does, the
 		// defaults' too.
@@ -856,25 +862,6 @@ var haSide = map[string]string{
 	"timeout queue": "backend", "timeout check": "backend", "timeout tunnel": "backend",
 }
 
-// tcpMode reports whether section s is in mode tcp: a defaults section
-// by its own mode line, a proxy by its own, else its defaults'; tcp when
-// none says (HAProxy's default).
-func (t *haT) tcpMode(s *haSection) bool {
-	mode := lastLine(s.lines, "mode")
-	if mode == nil && s.kind != "defaults" && s.kind != "global" {
-		if p, ok := t.proxies[s]; ok {
-			mode = p.get("mode")
-		}
-	}
-	switch {
-	case s.kind == "global":
-		return false
-	case mode == nil:
-		return true
-	}
-	return len(mode.words) == 2 && mode.words[1] == "tcp"
-}
-
 // haTimeout is a timeout line and its value.
 type haTimeout struct {
 	line *haLine
@@ -1007,8 +994,14 @@ func (t *haT) sweep() {
 		if !s.header.done {
 			t.skip(s.header, whyUnknown)
 		}
-		httpDefaults := s.kind == "defaults" && lastLine(s.lines, "mode") != nil && len(lastLine(s.lines, "mode").words) > 1 && lastLine(s.lines, "mode").words[1] == "http"
-		tcp := t.tcpMode(s)
+		// A proxy's mode is its own or its defaults'; a defaults
+		// section's (or another's) its own line's.
+		p, ok := t.proxies[s]
+		if !ok {
+			p = haProxy{sec: s}
+		}
+		httpDefaults := s.kind == "defaults" && p.mode() == "http"
+		tcp := s.kind != "global" && p.mode() == "tcp"
 		for _, l := range s.lines {
 			if l.done {
 				continue
