@@ -88,7 +88,7 @@ func ipvsService(r *ipvsRule) (key string, l *listener, why string) {
 		ap, err := netip.ParseAddrPort(r.opts["-t"])
 		if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
 			if ipvsNames(r.opts["-t"]) {
-				return "", nil, "the service must be ADDRESS:PORT, not names: give rmqlb import the output of ipvsadm -Sn (-n prints addresses and ports as numbers)"
+				return "", nil, "the service must be ADDRESS:PORT, " + whyIPVSNames
 			}
 			return "", nil, "the service must be ADDRESS:PORT ([ADDRESS]:PORT for IPv6)"
 		}
@@ -104,6 +104,9 @@ func ipvsService(r *ipvsRule) (key string, l *listener, why string) {
 	}
 	return "", nil, "names no service (-t, -f)"
 }
+
+// whyIPVSNames ends the reason of a service or real server given by names.
+const whyIPVSNames = "not names: give rmqlb import the output of ipvsadm -Sn (-n prints addresses and ports as numbers)"
 
 // ipvsNames reports whether s, a service or real server of ipvsadm -S,
 // is a host or service name (ipvsadm -S without -n: rabbit-vip:amqp).
@@ -183,7 +186,7 @@ func ipvsServer(l *listener, r *ipvsRule) *backend {
 		if aerr != nil || l.bind.Port() == 0 {
 			why := "the real server must be ADDRESS:PORT"
 			if ipvsNames(rs) {
-				why += ", not names: give rmqlb import the output of ipvsadm -Sn (-n prints addresses and ports as numbers)"
+				why += ", " + whyIPVSNames
 			}
 			l.skipLater(r.pos, directive(r.words...), why)
 			return nil
