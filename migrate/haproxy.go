@@ -418,7 +418,8 @@ func (t *haT) frontendBackend(p haProxy, backends map[string]*haProxy) *haProxy 
 	return b
 }
 
-// mode returns the mode of p ("tcp", HAProxy's default, unless written).
+// mode returns p's mode (haProxy.mode) and marks the mode lines that say
+// tcp, its own and its defaults', translated.
 func (t *haT) mode(p haProxy) string {
 	mode := p.mode()
 	if mode == "tcp" {
