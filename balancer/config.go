@@ -211,6 +211,18 @@ type Config struct {
 	// Apply applies to new connections: sessions above a lowered limit
 	// are kept. 0 means unlimited.
 	MaxConnPerClient int
+	// AllowedClients, when not empty, are the only client addresses the
+	// listener serves (HAProxy's `tcp-request connection reject unless`
+	// a src ACL): a client whose address (an IPv4-mapped IPv6 address
+	// taken as its IPv4 one) is in none of the prefixes is closed as soon
+	// as it is accepted, before it takes a place under MaxConn or a
+	// backend connection, and counted (Snapshot.RefusedNotAllowed). A
+	// change by Apply applies to new connections: the sessions of clients
+	// a narrower list leaves out are kept. Each prefix must be valid,
+	// without bits past its length, and not an IPv4-mapped IPv6 one
+	// (write the IPv4 prefix). The zero value nil (or an empty list)
+	// serves every client. The listener keeps its own copy.
+	AllowedClients []netip.Prefix
 	// ConnectTimeout bounds each connection attempt to a backend. 0 means
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
@@ -336,6 +348,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConnPerClient < 0 {
 		bad("maxconn_per_client", "must not be negative (0: no limit), not %d", c.MaxConnPerClient)
+	}
+	for i, p := range c.AllowedClients {
+		if err := checkAllowed(p); err != nil {
+			bad(fmt.Sprintf("allowed_clients[%d]", i), "%v", err)
+		}
 	}
 	if c.Loops < 0 {
 		bad("loops", "must not be negative, not %d", c.Loops)

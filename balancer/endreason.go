@@ -73,6 +73,9 @@ const (
 	// GracefulTimeout ended, or over its CloseSpread, for its client to
 	// reconnect to the new process.
 	EndUpgrade
+	// EndNotAllowed: the client was refused because its address is in
+	// none of Config.AllowedClients.
+	EndNotAllowed
 
 	numEndReasons = iota
 )
@@ -101,12 +104,13 @@ var endReasons = [...]string{
 	EndRefusedClient:    "refused_client",
 	EndMoved:            "moved",
 	EndUpgrade:          "upgrade",
+	EndNotAllowed:       "not_allowed",
 }
 
 // String returns the reason as logged: client_closed, broker_closed,
 // client_reset, broker_reset, backend_down, backend_removed,
 // handshake_timeout, fin_timeout, idle_timeout, stop, upgrade,
-// connect_failed, no_backend, refused, refused_client, fd_limit,
+// connect_failed, no_backend, refused, refused_client, not_allowed, fd_limit,
 // local_resources, error, shutdown, moved, vip_left, backup_replaced or
 // unknown.
 func (r EndReason) String() string {

@@ -32,6 +32,7 @@ var ErrUnknownBackend = errors.New("unknown backend")
 type params struct {
 	maxConn        int64
 	maxConnClient  int64 // Config.MaxConnPerClient
+	allowed        allowedClients
 	connectTimeout time.Duration
 	idleTimeout    time.Duration // 0: off
 	handshake      time.Duration // <= 0: off
@@ -54,6 +55,7 @@ func paramsOf(c Config) *params {
 	return &params{
 		maxConn:             int64(c.MaxConn),
 		maxConnClient:       int64(c.MaxConnPerClient),
+		allowed:             newAllowedClients(c.AllowedClients),
 		connectTimeout:      c.ConnectTimeout,
 		idleTimeout:         c.IdleTimeout,
 		handshake:           c.HandshakeTimeout,
@@ -126,6 +128,15 @@ type Listener struct {
 	// clients refused because their address held MaxConnPerClient
 	// sessions
 	refusedClient atomic.Uint64
+	// clients refused because their address is in none of
+	// Config.AllowedClients
+	refusedNotAllowed atomic.Uint64
+	// notAllowedLog counts the clients refused for AllowedClients,
+	// logged at most every logcount.Every (loop time), so that a scan
+	// of the port cannot flood the log; guarded by notAllowedMu, which
+	// the loops take only to refuse such a client.
+	notAllowedMu  sync.Mutex
+	notAllowedLog logcount.Counter
 	// clients counts each client address's sessions. Immutable pointer.
 	clients *clientTable
 	// clients refused for lack of file descriptors

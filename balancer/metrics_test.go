@@ -61,6 +61,7 @@ func TestMetrics(t *testing.T) {
 		l.clients.add(netip.MustParseAddr(a), 7)
 	}
 	l.refusedClient.Add(1)
+	l.refusedNotAllowed.Add(5)
 	if err := l.SetBackendState("rmq2", rbackend.Down, "check failed"); err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +123,7 @@ func TestMetrics(t *testing.T) {
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "maxconn"}, 0},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "fd_limit"}, 0},
 		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "maxconn_per_client"}, 1},
+		{"rmqlb_listener_refused_connections_total", map[string]string{"reason": "not_allowed"}, 5},
 		{"rmqlb_listener_clients", nil, 2},
 		{"rmqlb_listener_busiest_client_connections", nil, 3},
 		{"rmqlb_listener_max_connections_per_client", nil, 7},

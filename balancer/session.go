@@ -68,6 +68,10 @@ type session struct {
 func (lp *loop) newSession(fd int, client netip.AddrPort) {
 	l := lp.l
 	p := l.params.Load()
+	if !p.allowed.allows(client.Addr()) {
+		lp.refuseNotAllowed(p, fd, client)
+		return
+	}
 	// The session's place is taken before the limit is looked at, so that
 	// loops accepting at the same moment cannot pass maxconn together.
 	if n := l.active.Add(1); p.maxConn > 0 && n > p.maxConn {
@@ -130,6 +134,25 @@ func (l *Listener) refuseAccepted(p *params, fd int, client netip.AddrPort, refu
 	unix.Close(fd)
 	if p.logSessions {
 		l.logSession(sessionEnd{client: client, why: why})
+	}
+}
+
+// refuseNotAllowed closes the accepted client socket fd of a client that
+// Config.AllowedClients leaves out, before it has a session or a place
+// under maxconn, and counts and logs it (see Listener.notAllowedLog).
+func (lp *loop) refuseNotAllowed(p *params, fd int, client netip.AddrPort) {
+	l := lp.l
+	l.refusedNotAllowed.Add(1)
+	defer unix.Close(fd) // once counted and logged, for the client to see
+	if p.logSessions {
+		l.logSession(sessionEnd{client: client, why: EndNotAllowed})
+	}
+	l.notAllowedMu.Lock()
+	n, log := l.notAllowedLog.Count(l.epoch.Add(lp.now))
+	l.notAllowedMu.Unlock()
+	if log {
+		l.log.Warn("refused connections: the client address is not in allowed_clients (logged at most every 10s)",
+			zap.Stringer("client", client.Addr()), zap.Int("refused", n))
 	}
 }
 

@@ -34,6 +34,11 @@ type Snapshot struct {
 	// counts the connections refused for it.
 	MaxConnPerClient int64  `json:"maxconn_per_client"`
 	RefusedPerClient uint64 `json:"refused_per_client"`
+	// AllowedClients is Config.AllowedClients (empty: every client);
+	// RefusedNotAllowed counts the connections refused because their
+	// address is in none of them.
+	AllowedClients    []netip.Prefix `json:"allowed_clients,omitempty"`
+	RefusedNotAllowed uint64         `json:"refused_not_allowed"`
 	// Clients is the number of client addresses with a session now;
 	// ClientsAtLimit how many of them hold MaxConnPerClient sessions
 	// (their new connections are refused until one ends).
@@ -205,9 +210,12 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 
 		MaxConnPerClient: p.maxConnClient,
 		RefusedPerClient: l.refusedClient.Load(),
-		Clients:          clients,
-		ClientsAtLimit:   atLimit,
-		BusiestClients:   busiest,
+
+		AllowedClients:    slices.Clone([]netip.Prefix(p.allowed)),
+		RefusedNotAllowed: l.refusedNotAllowed.Load(),
+		Clients:           clients,
+		ClientsAtLimit:    atLimit,
+		BusiestClients:    busiest,
 
 		Backends: make([]BackendSnapshot, 0, len(l.pool.backends)),
 	}

@@ -81,6 +81,7 @@ func (c *Config) BalancerConfig(l *Listener) balancer.Config {
 		PersistenceMaxClients:  l.PersistenceMaxClients,
 		MaxConn:                l.MaxConn,
 		MaxConnPerClient:       l.MaxConnPerClient,
+		AllowedClients:         l.AllowedClients,
 		ConnectTimeout:         l.ConnectTimeout,
 		Retries:                l.Retries,
 		ShutdownSessionsOnDown: l.OnMarkedDown == ShutdownSessions,

@@ -76,6 +76,7 @@ type fileListener struct {
 	PersistenceMaxClients int            `yaml:"persistence_max_clients"`
 	MaxConn               int            `yaml:"maxconn"`
 	MaxConnPerClient      int            `yaml:"maxconn_per_client"`
+	AllowedClients        []string       `yaml:"allowed_clients"`
 	ConnectTimeout        time.Duration  `yaml:"connect_timeout"`
 	Retries               *int           `yaml:"retries"`
 	OnMarkedDown          string         `yaml:"on_marked_down"`

@@ -206,6 +206,10 @@ type Listener struct {
 	// MaxConnPerClient caps the concurrent connections of one client
 	// address; 0 (default): no cap.
 	MaxConnPerClient int
+	// AllowedClients are the only client addresses the listener serves
+	// (balancer.Config.AllowedClients), each written as a prefix or an
+	// address (a prefix of its full length); nil (default): every client.
+	AllowedClients []netip.Prefix
 	// ConnectTimeout bounds a connect; default balancer.DefaultConnectTimeout.
 	ConnectTimeout time.Duration
 	// Retries is how many further backends are tried; default 3.

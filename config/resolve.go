@@ -689,6 +689,7 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 	if l.ConnectTimeout == 0 {
 		l.ConnectTimeout = balancer.DefaultConnectTimeout
 	}
+	l.AllowedClients = r.allowedClients(p.k("allowed_clients"), f.AllowedClients)
 	l.Retries = DefaultRetries
 	if f.Retries != nil {
 		l.Retries = *f.Retries
@@ -931,4 +932,38 @@ func (r *resolver) notify(f *fileNotify) notify.Config {
 		c.Timeout = notify.DefaultTimeout
 	}
 	return c
+}
+
+// allowedClients parses a listener's allowed_clients at p: each entry a
+// prefix (10.0.0.0/8) or an address, which stands for itself alone. The
+// balancer's Validate judges the prefixes (bits past the length,
+// IPv4-mapped ones); an empty list, which would refuse every client, is
+// refused here, as are entries that are neither.
+func (r *resolver) allowedClients(p path, list []string) []netip.Prefix {
+	if list == nil {
+		return nil
+	}
+	if len(list) == 0 {
+		r.errf(p, "is empty, which would refuse every client: list the addresses or prefixes to serve, or leave it out to serve every client")
+		return nil
+	}
+	out := make([]netip.Prefix, 0, len(list))
+	for i, s := range list {
+		s = strings.TrimSpace(s)
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			switch {
+			case aerr != nil:
+				r.errf(p.i(i), "must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not %q", s)
+				continue
+			case a.Zone() != "":
+				r.errf(p.i(i), "%s: zoned addresses are not supported", s)
+				continue
+			}
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, pfx)
+	}
+	return out
 }

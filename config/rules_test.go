@@ -194,6 +194,13 @@ func TestRules(t *testing.T) {
 		{"listener maxconn", "keepalive: 30s", "keepalive: 30s\n    maxconn: -1", "line 16: listeners[0].maxconn: must not be negative (0: no limit), not -1"},
 		{"maxconn per client", "keepalive: 30s", "keepalive: 30s\n    maxconn_per_client: -1", "line 16: listeners[0].maxconn_per_client: must not be negative (0: no limit), not -1"},
 		{"maxconn per client ok", "keepalive: 30s", "keepalive: 30s\n    maxconn_per_client: 200", ""},
+		{"allowed clients ok", "keepalive: 30s", "keepalive: 30s\n    allowed_clients: [10.0.0.0/8, 192.0.2.7, \"2001:db8::/32\", 0.0.0.0/0]", ""},
+		{"allowed clients empty", "keepalive: 30s", "keepalive: 30s\n    allowed_clients: []", "line 16: listeners[0].allowed_clients: is empty, which would refuse every client: list the addresses or prefixes to serve, or leave it out to serve every client"},
+		{"allowed clients not a prefix", "keepalive: 30s", "keepalive: 30s\n    allowed_clients: [10.0.0.0/8, 10.0.0.0/33]", `line 16: listeners[0].allowed_clients[1]: must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not "10.0.0.0/33"`},
+		{"allowed clients name", "keepalive: 30s", "keepalive: 30s\n    allowed_clients:\n      - 10.0.0.0/8\n      - app.example.com", `line 18: listeners[0].allowed_clients[1]: must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not "app.example.com"`},
+		{"allowed clients host bits", "keepalive: 30s", "keepalive: 30s\n    allowed_clients:\n      - 10.1.2.3/8", "line 17: listeners[0].allowed_clients[0]: 10.1.2.3/8 has bits set past its length 8: did you mean 10.0.0.0/8?"},
+		{"allowed clients mapped", "keepalive: 30s", "keepalive: 30s\n    allowed_clients: [\"::ffff:10.1.2.3\"]", "line 16: listeners[0].allowed_clients[0]: ::ffff:10.1.2.3/128 is IPv4-mapped, which never matches (IPv4 clients are matched as IPv4): write 10.1.2.3/32"},
+		{"allowed clients zone", "keepalive: 30s", "keepalive: 30s\n    allowed_clients: [\"fe80::1%eth0\"]", "line 16: listeners[0].allowed_clients[0]: fe80::1%eth0: zoned addresses are not supported"},
 		{"graceful timeout", "keepalive: 30s", "keepalive: 30s\n    graceful_timeout: -1s", "line 16: listeners[0].graceful_timeout: must be positive, not -1s"},
 		{"close spread negative", "keepalive: 30s", "keepalive: 30s\n    close_spread: -1s", "line 16: listeners[0].close_spread: must not be negative (0: close the sessions left at once when graceful_timeout ends), not -1s"},
 		{"close spread over the default grace", "keepalive: 30s", "keepalive: 30s\n    close_spread: 11s", "line 16: listeners[0].close_spread: must be at most graceful_timeout (10s), the time the sessions left are closed within, not 11s"},
@@ -689,6 +696,28 @@ func TestLogSessionsBuilt(t *testing.T) {
 	}
 	if !c.BalancerConfig(&c.Listeners[0]).LogSessions {
 		t.Fatal("log_sessions: true did not reach the balancer")
+	}
+}
+
+// TestAllowedClientsBuilt: allowed_clients reaches the balancer as
+// prefixes in file order, an address as a prefix of its full length; the
+// listener serves every client without it.
+func TestAllowedClientsBuilt(t *testing.T) {
+	c, err := Parse([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.BalancerConfig(&c.Listeners[0]).AllowedClients; got != nil {
+		t.Fatalf("allowed clients by default: %v, want none", got)
+	}
+	c, err = Parse([]byte(strings.Replace(base, "keepalive: 30s", "keepalive: 30s\n    allowed_clients: [10.0.0.0/8, 192.0.2.7, \" 2001:db8::1 \", \"2001:db8::/32\"]", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
+		netip.MustParsePrefix("2001:db8::1/128"), netip.MustParsePrefix("2001:db8::/32")}
+	if got := c.BalancerConfig(&c.Listeners[0]).AllowedClients; !slices.Equal(got, want) {
+		t.Fatalf("allowed clients: %v, want %v", got, want)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -386,10 +387,13 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 	}
 	p.printf("")
 	p.println(txt(fmt.Sprintf("LISTENER %s on %s (%s), ", l.Name, l.Bind, l.Policy)), listening,
-		txt(fmt.Sprintf(": %s active, %d total, %d refused (maxconn)%s, %d refused (fd limit), %d failed (no backend)%s",
-			ofMax(l.Active, l.MaxConn), l.Total, l.Refused, refusedPerClient(l), l.RefusedFdLimit, l.NoBackend, refusedLocal(l.RefusedLocal))))
+		txt(fmt.Sprintf(": %s active, %d total, %d refused (maxconn)%s%s, %d refused (fd limit), %d failed (no backend)%s",
+			ofMax(l.Active, l.MaxConn), l.Total, l.Refused, refusedPerClient(l), refusedNotAllowed(l), l.RefusedFdLimit, l.NoBackend, refusedLocal(l.RefusedLocal))))
 	p.printf(fmt.Sprintf("timeouts: %d handshake, %d FIN, %d idle; sticky entries: %d%s",
 		l.HandshakeTimeouts, l.FinTimeouts, l.IdleTimeouts, l.StickyEntries, stickyRoom(l)))
+	if verbose && len(l.AllowedClients) > 0 {
+		p.printf("allowed clients: " + joinPrefixes(l.AllowedClients))
+	}
 	formatClients(p, l, verbose)
 	formatMoves(p, now, s, l.Name)
 	formatRebalances(p, now, s, l.Name)
@@ -633,6 +637,26 @@ func refusedPerClient(l balancer.Snapshot) string {
 		return ""
 	}
 	return fmt.Sprintf(", %d refused (per client)", l.RefusedPerClient)
+}
+
+// refusedNotAllowed shows the clients refused for allowed_clients where
+// the listener has a list or some were refused: ", 3 refused (not in
+// allowed_clients)".
+func refusedNotAllowed(l balancer.Snapshot) string {
+	if len(l.AllowedClients) == 0 && l.RefusedNotAllowed == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d refused (not in allowed_clients)", l.RefusedNotAllowed)
+}
+
+// joinPrefixes lists prefixes as the file writes them: "10.0.0.0/8,
+// 192.0.2.7/32".
+func joinPrefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ", ")
 }
 
 // formatClients shows how many client addresses hold sessions, and the

@@ -95,6 +95,13 @@ func TestDiff(t *testing.T) {
 				t.Errorf("plan %+v", p)
 			}
 		}, 0, ""},
+		{"allowed_clients", edit(t, "    bind: 10.0.0.100:5672\n", "    bind: 10.0.0.100:5672\n    allowed_clients: [10.1.0.0/16]\n"), func(t *testing.T, p Plan) {
+			// Applied in place, to new connections: no restart, the
+			// listening socket kept.
+			if len(p.Listeners) != 1 || p.Listeners[0].Op != OpUpdate || len(p.Listeners[0].New.AllowedClients) != 1 || len(p.Checks) != 0 {
+				t.Errorf("plan %+v", p)
+			}
+		}, 0, ""},
 		{"graceful_timeout of a VIP-bound listener", edit(t, "    bind: 10.0.0.100:5672\n", "    bind: 10.0.0.100:5672\n    graceful_timeout: 1m\n"), func(t *testing.T, p Plan) {
 			// Its balancer closes sessions at once on stop either way;
 			// an upgrade in place lets them finish for this long.

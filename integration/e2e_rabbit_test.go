@@ -295,6 +295,10 @@ func TestE2ERabbitMQ(t *testing.T) {
 		testLeakingClient(t, rl)
 	})
 
+	t.Run("clients-outside-allowed-clients", func(t *testing.T) {
+		testAllowedClients(t, rl)
+	})
+
 	t.Run("move-sessions-before-maintenance", func(t *testing.T) {
 		testMoveSessions(t, rl)
 	})

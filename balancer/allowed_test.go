@@ -1,0 +1,173 @@
+package balancer
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/rmqlb/rmqlb/internal/metricstest"
+)
+
+// TestAllowedClientsAllows: an empty list serves everyone; otherwise an
+// address is served when a prefix holds it, an IPv4-mapped address as its
+// IPv4 one and a zoned one without its zone, and a prefix never holds an
+// address of the other family.
+func TestAllowedClientsAllows(t *testing.T) {
+	list := func(ps ...string) allowedClients {
+		var out []netip.Prefix
+		for _, p := range ps {
+			out = append(out, netip.MustParsePrefix(p))
+		}
+		return newAllowedClients(out)
+	}
+	for _, c := range []struct {
+		list allowedClients
+		addr string
+		want bool
+	}{
+		{nil, "192.0.2.1", true},
+		{list(), "2001:db8::1", true},
+		{list("10.0.0.0/8"), "10.200.0.1", true},
+		{list("10.0.0.0/8"), "11.0.0.1", false},
+		{list("10.0.0.0/8"), "::ffff:10.1.2.3", true},
+		{list("10.0.0.0/8"), "::ffff:11.1.2.3", false},
+		{list("192.0.2.7/32", "10.0.0.0/8"), "192.0.2.7", true},
+		{list("192.0.2.7/32", "10.0.0.0/8"), "192.0.2.8", false},
+		{list("0.0.0.0/0"), "203.0.113.9", true},
+		{list("0.0.0.0/0"), "2001:db8::1", false},
+		{list("::/0"), "2001:db8::1", true},
+		{list("::/0"), "203.0.113.9", false},
+		{list("::/0"), "::ffff:203.0.113.9", false},
+		{list("fe80::/64"), "fe80::1%eth0", true},
+		{list("2001:db8::/32"), "2001:db9::1", false},
+	} {
+		if got := c.list.allows(netip.MustParseAddr(c.addr)); got != c.want {
+			t.Errorf("%v allows %s = %v, want %v", c.list, c.addr, got, c.want)
+		}
+	}
+}
+
+// TestAllowedClientsValidate: each entry of allowed_clients is checked
+// and named by its index; a prefix with bits past its length is refused
+// with the prefix meant, an IPv4-mapped one with the IPv4 prefix to write.
+func TestAllowedClientsValidate(t *testing.T) {
+	for _, c := range []struct {
+		prefix string // "" for the zero Prefix
+		want   string // "" for valid
+	}{
+		{"10.0.0.0/8", ""},
+		{"192.0.2.7/32", ""},
+		{"::/0", ""},
+		{"2001:db8::/32", ""},
+		{"", `allowed_clients[1]: must be an address or a prefix (10.0.0.0/8), not invalid Prefix`},
+		{"10.1.2.3/8", "allowed_clients[1]: 10.1.2.3/8 has bits set past its length 8: did you mean 10.0.0.0/8?"},
+		{"::ffff:10.0.0.0/104", "allowed_clients[1]: ::ffff:10.0.0.0/104 is IPv4-mapped, which never matches (IPv4 clients are matched as IPv4): write 10.0.0.0/8"},
+		{"::ffff:10.1.0.0/96", "allowed_clients[1]: ::ffff:10.1.0.0/96 is IPv4-mapped, which never matches (IPv4 clients are matched as IPv4): write 0.0.0.0/0"},
+	} {
+		cfg := validConfig()
+		var p netip.Prefix
+		if c.prefix != "" {
+			p = netip.MustParsePrefix(c.prefix)
+		}
+		cfg.AllowedClients = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), p}
+		err := cfg.Validate()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v, want valid", c.prefix, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: %v, want %q", c.prefix, err, c.want)
+		}
+	}
+}
+
+// TestAllowedClients: a client whose address is in none of
+// allowed_clients is closed at once, without a backend connection or a
+// place under maxconn, counted, logged (rate-limited) and given a session
+// line; an allowed one is served. A reload that narrows the list keeps
+// the sessions it leaves out and refuses their next connections; one that
+// widens it serves them; an empty list serves every client.
+func TestAllowedClients(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", echo)
+	cfg := baseConfig(backendsOf(srv))
+	cfg.MaxConn = 1
+	cfg.LogSessions = true
+	cfg.AllowedClients = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	core, logs := observer.New(zapcore.InfoLevel)
+	reg := prometheus.NewPedanticRegistry()
+	r := startRegistered(t, cfg, reg, 2, func(l *Listener) { l.log = zap.New(core) })
+
+	allowed := dialFrom(t, r, "127.0.0.1")
+	if _, err := roundTrip(allowed, []byte("x")); err != nil {
+		t.Fatalf("allowed client: %v", err)
+	}
+	for range 3 {
+		if err := waitClosed(dialFrom(t, r, "127.0.0.3"), 5*time.Second); err != nil {
+			t.Fatalf("client not allowed: %v; want it closed", err)
+		}
+	}
+	s := r.Snapshot()
+	if s.RefusedNotAllowed != 3 || s.Refused != 0 || s.Active != 1 || s.Total != 1 ||
+		!slices.Equal(s.AllowedClients, cfg.AllowedClients) {
+		t.Fatalf("snapshot: %d refused not allowed, %d maxconn, %d active, %d total, allowed %v; want 3, 0, 1, 1, %v",
+			s.RefusedNotAllowed, s.Refused, s.Active, s.Total, s.AllowedClients, cfg.AllowedClients)
+	}
+	if n := srv.accepts.Load(); n != 1 {
+		t.Errorf("backend saw %d connections, want 1 (the allowed client's)", n)
+	}
+	mfs := metricstest.Gather(t, reg)
+	if v := metricstest.Value(t, mfs, "rmqlb_listener_refused_connections_total", map[string]string{"listener": cfg.Name, "reason": "not_allowed"}); v != 3 {
+		t.Errorf("refused not_allowed metric = %v, want 3", v)
+	}
+	warns := logs.FilterMessageSnippet("allowed_clients").All()
+	if len(warns) != 1 || warns[0].Level != zapcore.WarnLevel || warns[0].ContextMap()["client"] != "127.0.0.3" ||
+		warns[0].ContextMap()["refused"] != int64(1) {
+		t.Errorf("log lines about allowed_clients: %v; want one warning (the others within 10s) naming 127.0.0.3 and 1 refused", warns)
+	}
+	ends := logs.FilterMessage("session ended").Filter(func(e observer.LoggedEntry) bool {
+		return e.ContextMap()["reason"] == "not_allowed"
+	}).All()
+	if len(ends) != 3 {
+		t.Errorf("session log: %d lines with reason not_allowed, want 3", len(ends))
+	}
+
+	// Narrowed to 127.0.0.3: the session of 127.0.0.1 is kept, its next
+	// connection refused, 127.0.0.3 served (maxconn raised for it).
+	cfg.MaxConn = 0
+	cfg.AllowedClients = []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}
+	if err := r.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roundTrip(allowed, []byte("y")); err != nil {
+		t.Fatalf("the session the narrowed list leaves out: %v; want it kept", err)
+	}
+	if err := waitClosed(dialFrom(t, r, "127.0.0.1"), 5*time.Second); err != nil {
+		t.Fatalf("127.0.0.1 after the list was narrowed: %v; want it closed", err)
+	}
+	if _, err := roundTrip(dialFrom(t, r, "127.0.0.3"), []byte("z")); err != nil {
+		t.Fatalf("127.0.0.3 once allowed: %v", err)
+	}
+	if s := r.Snapshot(); s.RefusedNotAllowed != 4 || s.Active != 2 {
+		t.Errorf("after narrowing: %d refused, %d active; want 4, 2", s.RefusedNotAllowed, s.Active)
+	}
+
+	// An empty list serves everyone.
+	cfg.AllowedClients = nil
+	if err := r.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, ip := range []string{"127.0.0.1", "127.0.0.4"} {
+		if _, err := roundTrip(dialFrom(t, r, ip), []byte("w")); err != nil {
+			t.Fatalf("%s without a list: %v", ip, err)
+		}
+	}
+	if s := r.Snapshot(); s.RefusedNotAllowed != 4 || s.AllowedClients != nil {
+		t.Errorf("without a list: %d refused, allowed %v; want 4, none", s.RefusedNotAllowed, s.AllowedClients)
+	}
+}

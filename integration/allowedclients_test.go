@@ -1,0 +1,84 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// testAllowedClients reloads the master with allowed_clients naming h2's
+// address alone while an AMQP connection of the client host is open: that
+// connection is kept and still publishes and gets its message back, the
+// client host's new connections are refused before their handshake, and
+// an application on h2 connects and is served. The master's status counts
+// the refused clients and shows the list, its log names the client host,
+// and a reload that widens the list to the lab's network serves the
+// client host again.
+func testAllowedClients(t *testing.T, rl *rabbitLab) {
+	d := rl.daemons["h1"]
+	kept, err := rl.dial(5 * time.Second)
+	if err != nil {
+		t.Fatalf("the client host before the reload: %v", err)
+	}
+	defer kept.Close()
+
+	h2 := rl.lab.Host("h2").Addr
+	only := fmt.Sprintf("    retries: 3\n    allowed_clients: [%s]\n", h2)
+	d.reload(func(c *daemonConf) { c.Listeners = strings.Replace(e2eListener(), "    retries: 3\n", only, 1) })
+	defer d.reload(func(c *daemonConf) { c.Listeners = e2eListener() })
+
+	if err := publishAndGet(kept, "kept by a narrower allowed_clients"); err != nil {
+		t.Fatalf("the client host's connection open before the reload: %v; want it kept", err)
+	}
+	const refused = 3
+	for i := range refused {
+		c, err := rl.dial(5 * time.Second)
+		switch {
+		case err == nil:
+			c.Close()
+			t.Fatalf("connection %d of the client host went through; allowed_clients is [%s]", i+1, h2)
+		case strings.Contains(err.Error(), "no handshake after"):
+			t.Fatalf("connection %d of the client host: %v; want it refused at once", i+1, err)
+		}
+		t.Logf("connection %d of the client host refused: %v", i+1, err)
+	}
+	other, err := amqp.DialConfig("amqp://guest:guest@"+vipAP.String()+"/", amqp.Config{Dial: rl.lab.Host("h2").Dialer(5 * time.Second)})
+	if err != nil {
+		t.Fatalf("h2, the allowed client: %v", err)
+	}
+	defer other.Close()
+	if err := publishAndGet(other, "from the allowed client"); err != nil {
+		t.Fatalf("h2, the allowed client: %v", err)
+	}
+
+	l := d.mustStatus().list("listeners")[0]
+	if l["refused_not_allowed"] != float64(refused) || fmt.Sprint(l["allowed_clients"]) != fmt.Sprintf("[%s/32]", h2) {
+		t.Errorf("listener: refused_not_allowed %v, allowed_clients %v; want %d and [%s/32]", l["refused_not_allowed"], l["allowed_clients"], refused, h2)
+	}
+	if text := d.mustStatusText("--verbose"); !strings.Contains(text, fmt.Sprintf("%d refused (not in allowed_clients)", refused)) ||
+		!strings.Contains(text, fmt.Sprintf("allowed clients: %s/32", h2)) {
+		t.Errorf("status of h1 does not count the refused clients or show the list:\n%s", text)
+	}
+	log, err := os.ReadFile(d.proc.LogPath)
+	named := false
+	for line := range strings.Lines(string(log)) {
+		named = named || strings.Contains(line, "the client address is not in allowed_clients") && strings.Contains(line, rl.client.Addr.String())
+	}
+	if !named {
+		t.Errorf("log of h1 has no warning naming the refused client %s (%v)", rl.client.Addr, err)
+	}
+
+	// Widened to the lab's network: the client host is served again.
+	d.reload(func(c *daemonConf) {
+		c.Listeners = strings.Replace(e2eListener(), "    retries: 3\n", "    retries: 3\n    allowed_clients: [10.77.0.0/16]\n", 1)
+	})
+	c, err := rl.dial(5 * time.Second)
+	if err != nil {
+		t.Fatalf("the client host once allowed_clients holds its network: %v", err)
+	}
+	c.Close()
+}
