@@ -110,7 +110,8 @@ type listener struct {
 	netmask6       int // persistence_netmask6, of an IPv6 service
 	maxClients     int // persistence_max_clients; 0: rmqlb's default
 	maxconn        int
-	maxPerClient   int // maxconn_per_client
+	maxPerClient   int            // maxconn_per_client
+	allowed        []netip.Prefix // allowed_clients; nil: every client
 	connectTimeout time.Duration
 	retries        *int
 	onMarkedDown   string

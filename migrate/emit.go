@@ -75,6 +75,7 @@ type yListener struct {
 	PersistenceMaxClients int         `yaml:"persistence_max_clients,omitempty"`
 	MaxConn               int         `yaml:"maxconn,omitempty"`
 	MaxConnPerClient      int         `yaml:"maxconn_per_client,omitempty"`
+	AllowedClients        []string    `yaml:"allowed_clients,omitempty,flow"`
 	ConnectTimeout        string      `yaml:"connect_timeout,omitempty"`
 	Retries               *int        `yaml:"retries,omitempty"`
 	OnMarkedDown          string      `yaml:"on_marked_down,omitempty"`
@@ -273,6 +274,7 @@ func yamlListener(l *listener) *yListener {
 		PersistenceMaxClients: l.maxClients,
 		MaxConn:               l.maxconn,
 		MaxConnPerClient:      l.maxPerClient,
+		AllowedClients:        prefixStrings(l.allowed),
 		ConnectTimeout:        dur(l.connectTimeout),
 		Retries:               l.retries,
 		OnMarkedDown:          l.onMarkedDown,
@@ -334,4 +336,13 @@ func yamlCheck(c check) *yCheck {
 		y.TLS = &yTLS{ServerName: t.serverName, CAFile: t.caFile, CertFile: t.certFile, KeyFile: t.keyFile, Verify: t.verify}
 	}
 	return y
+}
+
+// prefixStrings writes prefixes as the file has them; nil for none.
+func prefixStrings(ps []netip.Prefix) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
 }

@@ -63,7 +63,7 @@ const (
 	whyLog        = "no equivalent: rmqlb logs to stderr (the journal) and counts sessions in `rmqlb status` and /metrics"
 	whyGlobal     = "no equivalent: a setting of the HAProxy process"
 	whyStats      = "no equivalent: use `rmqlb status` (control_socket) and /metrics (metrics_listen)"
-	whyRules      = "no equivalent: rmqlb has no content rules or ACLs; a listener sends every client to its backends (a cap on each source's connections, track-sc src and a reject on its conn_cur, becomes maxconn_per_client)"
+	whyRules      = "no equivalent: rmqlb has no content rules or ACLs; a listener sends every client to its backends (a cap on each source's connections, track-sc src and a reject on its conn_cur, becomes maxconn_per_client; a reject of the sources outside a src ACL becomes allowed_clients)"
 	whyTLS        = "no equivalent: rmqlb proxies TCP without TLS; let RabbitMQ terminate TLS (listeners.ssl) and point the listener at it"
 	whyNoQueue    = "no equivalent: rmqlb queues no client; past maxconn a client is refused"
 	whyResolve    = "no equivalent: rmqlb uses IP addresses and resolves no names"
@@ -842,6 +842,7 @@ func (t *haT) settings(l *listener, front, back haProxy) {
 	}
 	t.balance(l, back)
 	t.clientLimit(l, front)
+	t.allowedClients(l, front, back)
 	// What rmqlb always does: TCP keepalive on both sides, splice(2).
 	for _, k := range []string{"option tcpka", "option clitcpka", "option srvtcpka", "option splice-auto", "option splice-request", "option splice-response"} {
 		for _, p := range []haProxy{front, back} {

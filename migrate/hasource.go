@@ -3,6 +3,7 @@ package migrate
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -13,43 +14,107 @@ import (
 //	tcp-request connection reject if !internal
 //
 // (also "unless internal", an inline "{ src ... }", tcp-request content).
-// rmqlb has no such ACL: it takes clients from every address. A file that
-// restricted them must not open up unnoticed, so sourceRules says, on the
-// reject line, which addresses HAProxy let through and how to keep the
-// restriction with a firewall rule.
+// A rule that lets only some addresses through becomes the listener's
+// allowed_clients (allowedClients); several such rules of a proxy each
+// have to be passed, so the list is what they let through together. A
+// rule that refuses some addresses, or one the list cannot say, is noted
+// by sourceRules with a firewall rule that keeps the restriction: a file
+// that restricted the clients must not open up unnoticed.
+
+// allowedClients sets l's allowed_clients from the reject rules on the
+// source address of front's and back's own lines that let only the
+// addresses of their ACL through. HAProxy evaluates the rules of a phase
+// (connection, then content) in order, and an accept rule that matches
+// ends them: rules after an accept rule of their section, or of the
+// frontend's content phase for the backend's content rules, are left to
+// sourceRules, as are rules that together let no address through.
+func (t *haT) allowedClients(l *listener, front, back haProxy) {
+	secs := []*haSection{front.sec}
+	if back.sec != front.sec {
+		secs = append(secs, back.sec)
+	}
+	type rule struct {
+		ln   *haLine
+		acls []*haLine
+		ps   []netip.Prefix
+	}
+	var rules []rule
+	contentAccept := false // an accept rule of the content phase, read so far
+	for _, s := range secs {
+		acls := aclLines(s)
+		connAccept := false
+		for _, ln := range s.lines {
+			w := ln.words
+			if len(w) < 3 || w[0] != "tcp-request" {
+				continue
+			}
+			if w[2] == "accept" {
+				connAccept = connAccept || w[1] == "connection"
+				contentAccept = contentAccept || w[1] == "content"
+				continue
+			}
+			if len(w) < 5 || w[2] != "reject" || w[1] == "connection" && connAccept || w[1] == "content" && contentAccept {
+				continue
+			}
+			if w[1] != "connection" && w[1] != "content" {
+				continue
+			}
+			allow, name, ps, ok := sourceCondition(w[3:], acls)
+			if ok && allow {
+				rules = append(rules, rule{ln, acls[name], ps})
+			}
+		}
+	}
+	if len(rules) == 0 {
+		return
+	}
+	allowed := rules[0].ps
+	for _, r := range rules[1:] {
+		allowed = intersectPrefixes(allowed, r.ps)
+	}
+	if len(allowed) == 0 {
+		return // sourceRules says so
+	}
+	l.allowed = allowed
+	for _, r := range rules {
+		why := fmt.Sprintf("becomes the listener's allowed_clients: rmqlb closes a client outside %s as soon as it is accepted, as this rule does", joinPrefixes(r.ps))
+		if len(rules) > 1 {
+			why += fmt.Sprintf(" (a client must pass the proxy's other source rules too: together they let through %s)", joinPrefixes(allowed))
+		}
+		t.change(r.ln, why)
+		for _, a := range r.acls {
+			t.use(a)
+		}
+	}
+}
 
 // sourceRules notes every tcp-request reject rule of a translated proxy
-// whose condition is on the source address, and the acl lines it names.
-// It runs before the sweep, which reports the other rules.
+// whose condition is on the source address and that allowedClients did
+// not translate, and the acl lines it names. It runs before the sweep,
+// which reports the other rules.
 func (t *haT) sourceRules() {
 	for _, s := range t.cfg.sections {
 		if s.kind != "listen" && s.kind != "frontend" && s.kind != "backend" {
 			continue
 		}
-		// HAProxy ORs the lines of one acl name: a name is a source
-		// ACL when each of its lines is a src one.
-		acls := map[string][]*haLine{}
-		for _, ln := range s.lines {
-			if w := ln.words; len(w) >= 3 && w[0] == "acl" {
-				acls[w[1]] = append(acls[w[1]], ln)
-			}
-		}
+		acls := aclLines(s)
 		for _, ln := range s.lines {
 			w := ln.words
 			if ln.done || len(w) < 5 || w[0] != "tcp-request" || (w[1] != "connection" && w[1] != "content") || w[2] != "reject" {
 				continue
 			}
-			allow, name, srcs, ok := sourceCondition(w[3:], acls)
+			allow, name, ps, ok := sourceCondition(w[3:], acls)
 			if !ok {
 				continue
 			}
-			rel, op := "outside", "!= "
-			if !allow {
-				rel, op = "from", ""
+			prefixes := joinPrefixes(ps)
+			why := fmt.Sprintf("no equivalent: rmqlb's allowed_clients lists the addresses a listener serves, where HAProxy refused those from %s: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT %s saddr { %s } drop",
+				prefixes, ipFamily(ps), prefixes)
+			if allow {
+				why = fmt.Sprintf("not made allowed_clients, as an accept rule before it lets clients through or the proxy's source rules together let none through: HAProxy refused those outside %s: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT %s saddr != { %s } drop",
+					prefixes, ipFamily(ps), prefixes)
 			}
-			prefixes := strings.Join(srcs, ", ")
-			t.skip(ln, fmt.Sprintf("no equivalent: rmqlb has no source ACL and takes clients from every address, where HAProxy refused those %s %s: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT %s saddr %s{ %s } drop",
-				rel, prefixes, ipFamily(srcs), op, prefixes))
+			t.skip(ln, why)
 			for _, a := range acls[name] {
 				if !a.done {
 					t.skip(a, "goes with the source rule of line "+strconv.Itoa(ln.pos.Line)+", not translated (see there)")
@@ -59,12 +124,24 @@ func (t *haT) sourceRules() {
 	}
 }
 
+// aclLines returns the acl lines of s by name: HAProxy ORs the lines of
+// one name.
+func aclLines(s *haSection) map[string][]*haLine {
+	acls := map[string][]*haLine{}
+	for _, ln := range s.lines {
+		if w := ln.words; len(w) >= 3 && w[0] == "acl" {
+			acls[w[1]] = append(acls[w[1]], ln)
+		}
+	}
+	return acls
+}
+
 // sourceCondition reads the condition of a reject rule ("if" or "unless"
-// and what follows) on the source address: the addresses of its src
-// criterion, inline or of the acl name (every line of it), and whether
-// they are the ones let through (allow) or the ones refused; false for
-// any other condition.
-func sourceCondition(cond []string, acls map[string][]*haLine) (allow bool, name string, srcs []string, ok bool) {
+// and what follows) on the source address: the prefixes of its src
+// criterion, inline or of the acl name (every line of it, each a src
+// one), and whether they are the ones let through (allow) or the ones
+// refused; false for any other condition.
+func sourceCondition(cond []string, acls map[string][]*haLine) (allow bool, name string, ps []netip.Prefix, ok bool) {
 	if len(cond) < 2 || (cond[0] != "if" && cond[0] != "unless") {
 		return false, "", nil, false
 	}
@@ -76,6 +153,7 @@ func sourceCondition(cond []string, acls map[string][]*haLine) (allow bool, name
 		negated = !negated
 		rest = append([]string{strings.TrimPrefix(rest[0], "!")}, rest[1:]...)
 	}
+	var srcs []string
 	switch {
 	case len(rest) == 1 && len(acls[rest[0]]) > 0:
 		name = rest[0]
@@ -91,24 +169,92 @@ func sourceCondition(cond []string, acls map[string][]*haLine) (allow bool, name
 		return false, "", nil, false
 	}
 	for _, s := range srcs {
-		if _, err := netip.ParsePrefix(s); err != nil {
-			if _, err := netip.ParseAddr(s); err != nil {
-				return false, "", nil, false // a file of addresses (-f), or another flag
+		p, ok := haPrefix(s)
+		if !ok {
+			return false, "", nil, false // a file of addresses (-f), or another flag
+		}
+		if !slices.Contains(ps, p) {
+			ps = append(ps, p)
+		}
+	}
+	return negated, name, ps, true
+}
+
+// haPrefix reads an address of an HAProxy src criterion as the prefix it
+// matches: an address alone, a prefix (its bits past the length ignored,
+// as HAProxy masks them) or an IPv4 address with a dotted mask
+// (10.0.0.0/255.0.0.0). An IPv4-mapped one is its IPv4 prefix, since
+// HAProxy, like rmqlb, matches an IPv4 client as IPv4.
+func haPrefix(s string) (netip.Prefix, bool) {
+	var p netip.Prefix
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		p = netip.PrefixFrom(a, a.BitLen())
+	} else if pp, err := netip.ParsePrefix(s); err == nil {
+		p = pp
+	} else if addr, mask, found := strings.Cut(s, "/"); found {
+		a, aerr := netip.ParseAddr(addr)
+		bits, merr := maskBits(mask)
+		if aerr != nil || merr != nil || !a.Is4() {
+			return netip.Prefix{}, false
+		}
+		p = netip.PrefixFrom(a, bits)
+	} else {
+		return netip.Prefix{}, false
+	}
+	if p.Addr().Is4In6() {
+		if p.Bits() < 96 {
+			return netip.Prefix{}, false
+		}
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), true
+}
+
+// intersectPrefixes returns the addresses both a and b hold, as prefixes
+// in a's order: two prefixes either nest or are apart, so each
+// overlapping pair gives the longer of the two.
+func intersectPrefixes(a, b []netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for _, x := range a {
+		for _, y := range b {
+			if !x.Overlaps(y) {
+				continue
+			}
+			p := x
+			if y.Bits() > x.Bits() {
+				p = y
+			}
+			if !slices.Contains(out, p) {
+				out = append(out, p)
 			}
 		}
 	}
-	return negated, name, srcs, true
+	return out
 }
 
-// ipFamily is nftables' family of the addresses: ip for IPv4 ones, ip6
-// for IPv6 ones, and for both a text that says so.
-func ipFamily(srcs []string) string {
-	v4, v6 := false, false
-	for _, s := range srcs {
-		if strings.Contains(s, ":") {
-			v6 = true
+// joinPrefixes lists prefixes as a note writes them: an address alone
+// without its length.
+func joinPrefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		if p.IsSingleIP() {
+			s[i] = p.Addr().String()
 		} else {
+			s[i] = p.String()
+		}
+	}
+	return strings.Join(s, ", ")
+}
+
+// ipFamily is nftables' family of the prefixes: ip for IPv4 ones, ip6
+// for IPv6 ones, and for both a text that says so.
+func ipFamily(ps []netip.Prefix) string {
+	v4, v6 := false, false
+	for _, p := range ps {
+		if p.Addr().Is4() {
 			v4 = true
+		} else {
+			v6 = true
 		}
 	}
 	switch {
