@@ -13,7 +13,8 @@ import (
 //	acl internal src 10.0.0.0/8 192.168.0.0/16
 //	tcp-request connection reject if !internal
 //
-// (also "unless internal", an inline "{ src ... }", tcp-request content).
+// (also "unless internal", an inline "{ src ... }", tcp-request content;
+// or "accept if internal" rules and then a "reject" of every client).
 // A rule that lets only some addresses through becomes the listener's
 // allowed_clients (allowedClients); several such rules of a proxy each
 // have to be passed, so the list is what they let through together. A
@@ -21,49 +22,39 @@ import (
 // by sourceRules with a firewall rule that keeps the restriction: a file
 // that restricted the clients must not open up unnoticed.
 
-// allowedClients sets l's allowed_clients from the reject rules on the
-// source address of front's and back's own lines that let only the
-// addresses of their ACL through. HAProxy evaluates the rules of a phase
-// (connection, then content) in order, and an accept rule that matches
-// ends them: rules after an accept rule of their section, or of the
-// frontend's content phase for the backend's content rules, are left to
-// sourceRules, as are rules that together let no address through.
+// allowedClients sets l's allowed_clients from the tcp-request rules on
+// the source address of front's and back's own lines that let only the
+// addresses of their ACL through: a reject of those outside it, or accept
+// rules of sources followed by a reject of every other client. HAProxy
+// evaluates the rules of a phase (connection, then content) in order, and
+// an accept rule that matches ends them: a reject of those outside an ACL
+// after an accept rule of its section, or of the frontend's content
+// phase for the backend's content rules, is left to sourceRules, as are
+// rules that together let no address through.
 func (t *haT) allowedClients(l *listener, front, back haProxy) {
 	secs := []*haSection{front.sec}
 	if back.sec != front.sec {
 		secs = append(secs, back.sec)
 	}
-	type rule struct {
-		ln   *haLine
-		acls []*haLine
-		ps   []netip.Prefix
-	}
-	var rules []rule
-	contentAccept := false // an accept rule of the content phase, read so far
+	var rules []sourceRule
+	contentAccepted := false // an accept rule of the content phase, read so far
 	for _, s := range secs {
 		acls := aclLines(s)
-		connAccept := false
+		conn, content := &rulePhase{}, &rulePhase{accepted: contentAccepted}
 		for _, ln := range s.lines {
 			w := ln.words
-			if len(w) < 3 || w[0] != "tcp-request" {
+			if len(w) < 3 || w[0] != "tcp-request" || (w[1] != "connection" && w[1] != "content") {
 				continue
 			}
-			if w[2] == "accept" {
-				connAccept = connAccept || w[1] == "connection"
-				contentAccept = contentAccept || w[1] == "content"
-				continue
+			ph := conn
+			if w[1] == "content" {
+				ph = content
 			}
-			if len(w) < 5 || w[2] != "reject" || w[1] == "connection" && connAccept || w[1] == "content" && contentAccept {
-				continue
-			}
-			if w[1] != "connection" && w[1] != "content" {
-				continue
-			}
-			allow, name, ps, ok := sourceCondition(w[3:], acls)
-			if ok && allow {
-				rules = append(rules, rule{ln, acls[name], ps})
+			if r, ok := ph.read(ln, acls); ok {
+				rules = append(rules, r)
 			}
 		}
+		contentAccepted = content.accepted
 	}
 	if len(rules) == 0 {
 		return
@@ -78,14 +69,86 @@ func (t *haT) allowedClients(l *listener, front, back haProxy) {
 	l.allowed = allowed
 	for _, r := range rules {
 		why := fmt.Sprintf("becomes the listener's allowed_clients: rmqlb closes a client outside %s as soon as it is accepted, as this rule does", joinPrefixes(r.ps))
+		if len(r.lines) > 1 {
+			why = fmt.Sprintf("the rules of %s together become the listener's allowed_clients: rmqlb closes a client outside %s as soon as it is accepted, as they do", linesText(r.lines), joinPrefixes(r.ps))
+		}
 		if len(rules) > 1 {
 			why += fmt.Sprintf(" (a client must pass the proxy's other source rules too: together they let through %s)", joinPrefixes(allowed))
 		}
-		t.change(r.ln, why)
+		for _, ln := range r.lines {
+			t.change(ln, why)
+		}
 		for _, a := range r.acls {
 			t.use(a)
 		}
 	}
+}
+
+// sourceRule is what allowedClients reads of one restriction of the
+// clients' sources: its tcp-request lines, the acl lines they name, and
+// the prefixes it lets through.
+type sourceRule struct {
+	lines, acls []*haLine
+	ps          []netip.Prefix
+}
+
+// rulePhase reads the tcp-request rules of one phase of a section, in
+// order.
+type rulePhase struct {
+	// accepted: an accept rule was read, so a later rule does not run
+	// for every client; other: one of them is not on the source.
+	accepted, other bool
+	// closed: a reject of every client was read, after which no rule runs.
+	closed bool
+	// accepts are the accept rules on the source read so far, with their
+	// acl lines and the prefixes they let through.
+	accepts sourceRule
+}
+
+// read reads rule ln, and returns the restriction it completes: a reject
+// of the clients outside an ACL, or a reject of every client after accept
+// rules of sources only.
+func (ph *rulePhase) read(ln *haLine, acls map[string][]*haLine) (sourceRule, bool) {
+	w := ln.words
+	if ph.closed {
+		return sourceRule{}, false
+	}
+	switch {
+	case w[2] == "accept":
+		ph.accepted = true
+		matched, name, ps, ok := sourceCondition(w[3:], acls)
+		if !ok || matched { // sourceCondition's allow: the condition holds outside ps
+			ph.other = true
+			return sourceRule{}, false
+		}
+		ph.accepts.lines = append(ph.accepts.lines, ln)
+		ph.accepts.acls = append(ph.accepts.acls, acls[name]...)
+		ph.accepts.ps = unionPrefixes(ph.accepts.ps, ps)
+	case w[2] == "reject" && len(w) == 3:
+		ph.closed = true
+		if len(ph.accepts.lines) > 0 && !ph.other {
+			r := ph.accepts
+			r.lines = append(r.lines, ln)
+			return r, true
+		}
+	case w[2] == "reject" && !ph.accepted:
+		if allow, name, ps, ok := sourceCondition(w[3:], acls); ok && allow {
+			return sourceRule{lines: []*haLine{ln}, acls: acls[name], ps: ps}, true
+		}
+	}
+	return sourceRule{}, false
+}
+
+// linesText names the lines of a rule: "lines 4, 5 and 6".
+func linesText(lines []*haLine) string {
+	n := make([]string, len(lines))
+	for i, ln := range lines {
+		n[i] = strconv.Itoa(ln.pos.Line)
+	}
+	if len(n) == 1 {
+		return "line " + n[0]
+	}
+	return "lines " + strings.Join(n[:len(n)-1], ", ") + " and " + n[len(n)-1]
 }
 
 // sourceRules notes every tcp-request reject rule of a translated proxy
@@ -230,6 +293,16 @@ func intersectPrefixes(a, b []netip.Prefix) []netip.Prefix {
 		}
 	}
 	return out
+}
+
+// unionPrefixes returns a with the prefixes of b it does not hold yet.
+func unionPrefixes(a, b []netip.Prefix) []netip.Prefix {
+	for _, p := range b {
+		if !slices.Contains(a, p) {
+			a = append(a, p)
+		}
+	}
+	return a
 }
 
 // joinPrefixes lists prefixes as a note writes them: an address alone

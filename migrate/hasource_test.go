@@ -12,8 +12,9 @@ import (
 
 // TestHAProxySourceRules: a tcp-request reject rule on the source address
 // (a named acl, negated or with unless, or an inline src) that lets only
-// some addresses through becomes the listener's allowed_clients, with a
-// note on its line and none on its acl lines; the rules of a frontend and
+// some addresses through, or accept rules of sources and a reject of
+// every client after them, becomes the listener's allowed_clients, with a
+// note on its lines and none on its acl lines; the rules of a frontend and
 // its backend each have to be passed, so the list is what they let
 // through together. A rule that refuses some addresses, one after an
 // accept rule, and rules that together let no address through are
@@ -63,6 +64,16 @@ func TestHAProxySourceRules(t *testing.T) {
 			"h:4: tcp-request connection accept if { src 203.0.113.0/24 }: not translated: no equivalent: rmqlb has no content rules or ACLs",
 			"h:5: acl internal src 10.0.0.0/8: not translated: goes with the source rule of line 6",
 			"h:6: tcp-request connection reject unless internal: not translated: not made allowed_clients, as an accept rule before it lets clients through",
+		}, nil},
+		{"accept rules, then a reject of every client", head + " tcp-request connection accept if { src 10.0.0.0/8 }\n acl office src 192.0.2.0/24\n tcp-request connection accept if office\n tcp-request connection reject\n",
+			[]string{"10.0.0.0/8", "192.0.2.0/24"}, []string{
+				"h:4: tcp-request connection accept if { src 10.0.0.0/8 }: note: the rules of lines 4, 6 and 7 together become the listener's allowed_clients: rmqlb closes a client outside 10.0.0.0/8, 192.0.2.0/24 as soon as it is accepted, as they do",
+				"h:6: tcp-request connection accept if office: note: the rules of lines 4, 6 and 7 together become the listener's allowed_clients",
+				"h:7: tcp-request connection reject: note: the rules of lines 4, 6 and 7 together become the listener's allowed_clients",
+			}, []string{"h:5:"}},
+		{"accept rules on more than the source, then a reject of every client", head + " tcp-request connection accept if { src 10.0.0.0/8 }\n tcp-request connection accept if { dst_port 5672 }\n tcp-request connection reject\n", nil, []string{
+			"h:4: tcp-request connection accept if { src 10.0.0.0/8 }: not translated: no equivalent: rmqlb has no content rules or ACLs",
+			"h:6: tcp-request connection reject: not translated: no equivalent: rmqlb has no content rules or ACLs",
 		}, nil},
 		{"an accept rule of the other phase", head + " tcp-request content accept if { req_len gt 0 }\n tcp-request connection reject unless { src 10.0.0.0/8 }\n",
 			[]string{"10.0.0.0/8"}, []string{
