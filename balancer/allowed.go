@@ -38,6 +38,28 @@ func (a allowedClients) allows(addr netip.Addr) bool {
 	return false
 }
 
+// CheckAllowedFamily says when a listener bound to bind could serve no client
+// of allowed: it takes IPv4 clients only when bound to an IPv4 address,
+// IPv6 ones only when bound to an IPv6 address other than :: (which
+// takes both), and none of the list is of that family. Config.Validate
+// applies it; a translation that writes a list applies it too.
+func CheckAllowedFamily(bind netip.AddrPort, allowed []netip.Prefix) error {
+	if len(allowed) == 0 || !bind.IsValid() || bind.Addr().IsUnspecified() && bind.Addr().Is6() {
+		return nil
+	}
+	want4 := bind.Addr().Unmap().Is4()
+	for _, p := range allowed {
+		if p.Addr().Is4() == want4 {
+			return nil
+		}
+	}
+	family := "IPv4"
+	if !want4 {
+		family = "IPv6"
+	}
+	return fmt.Errorf("holds no %s prefix, and bind %s takes %s clients only: every client would be refused", family, bind, family)
+}
+
 // checkAllowed says what is wrong with p as an entry of
 // Config.AllowedClients: nil when it is a valid prefix without bits past
 // its length and not an IPv4-mapped IPv6 one.

@@ -87,6 +87,39 @@ func TestAllowedClientsValidate(t *testing.T) {
 	}
 }
 
+// TestAllowedClientsFamily: a list with no prefix of the family the
+// bind takes clients of is refused, since it would refuse every client;
+// :: takes both families.
+func TestAllowedClientsFamily(t *testing.T) {
+	for _, c := range []struct {
+		bind    string
+		allowed []string
+		want    string // "" for valid
+	}{
+		{"10.0.0.100:5672", []string{"10.0.0.0/8"}, ""},
+		{"10.0.0.100:5672", []string{"2001:db8::/32", "192.0.2.0/24"}, ""},
+		{"10.0.0.100:5672", []string{"2001:db8::/32"}, "allowed_clients: holds no IPv4 prefix, and bind 10.0.0.100:5672 takes IPv4 clients only: every client would be refused"},
+		{"0.0.0.0:5672", []string{"::/0"}, "allowed_clients: holds no IPv4 prefix, and bind 0.0.0.0:5672 takes IPv4 clients only"},
+		{"[2001:db8::100]:5672", []string{"10.0.0.0/8"}, "allowed_clients: holds no IPv6 prefix, and bind [2001:db8::100]:5672 takes IPv6 clients only"},
+		{"[2001:db8::100]:5672", []string{"2001:db8::/32"}, ""},
+		{"[::]:5672", []string{"10.0.0.0/8"}, ""},
+		{"[::]:5672", []string{"2001:db8::/32"}, ""},
+	} {
+		cfg := validConfig()
+		cfg.Bind = netip.MustParseAddrPort(c.bind)
+		for _, p := range c.allowed {
+			cfg.AllowedClients = append(cfg.AllowedClients, netip.MustParsePrefix(p))
+		}
+		err := cfg.Validate()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s %v: %v, want valid", c.bind, c.allowed, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s %v: %v, want %q", c.bind, c.allowed, err, c.want)
+		}
+	}
+}
+
 // TestAllowedClients: a client whose address is in none of
 // allowed_clients is closed at once, without a backend connection or a
 // place under maxconn, counted, logged (rate-limited) and given a session

@@ -220,7 +220,8 @@ type Config struct {
 	// change by Apply applies to new connections: the sessions of clients
 	// a narrower list leaves out are kept. Each prefix must be valid,
 	// without bits past its length, and not an IPv4-mapped IPv6 one
-	// (write the IPv4 prefix). The zero value nil (or an empty list)
+	// (write the IPv4 prefix); a list must hold a prefix of the family
+	// Bind takes clients of (both for ::). The zero value nil (or an empty list)
 	// serves every client. The listener keeps its own copy.
 	AllowedClients []netip.Prefix
 	// ConnectTimeout bounds each connection attempt to a backend. 0 means
@@ -353,6 +354,9 @@ func (c Config) Validate() error {
 		if err := checkAllowed(p); err != nil {
 			bad(fmt.Sprintf("allowed_clients[%d]", i), "%v", err)
 		}
+	}
+	if err := CheckAllowedFamily(c.Bind, c.AllowedClients); err != nil {
+		bad("allowed_clients", "%v", err)
 	}
 	if c.Loops < 0 {
 		bad("loops", "must not be negative, not %d", c.Loops)

@@ -584,6 +584,10 @@ func (t *haT) proxy(front, back haProxy) {
 			l.pos, l.what = b.pos, directive(b.words...)
 		}
 		l.bind, l.origBind = b.addr, b.addr
+		if err := balancer.CheckAllowedFamily(l.bind, l.allowed); err != nil {
+			t.ns.skip(b.pos, directive(b.words...), "left out: the proxy's source rules let no client of its address family through (allowed_clients "+err.Error()+")")
+			continue
+		}
 		t.userTimeout(l, b.ut)
 		t.listeners = append(t.listeners, l)
 	}

@@ -64,7 +64,7 @@ func (t *haT) allowedClients(l *listener, front, back haProxy) {
 		allowed = intersectPrefixes(allowed, r.ps)
 	}
 	if len(allowed) == 0 {
-		return // sourceRules says so
+		return // they let no client through: sourceRules says so
 	}
 	l.allowed = allowed
 	for _, r := range rules {

@@ -60,6 +60,11 @@ func TestHAProxySourceRules(t *testing.T) {
 			"h:4: tcp-request connection reject unless { src 10.0.0.0/8 }: not translated: not made allowed_clients, as an accept rule before it lets clients through or the proxy's source rules together let none through: HAProxy refused those outside 10.0.0.0/8: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT ip saddr != { 10.0.0.0/8 } drop",
 			"h:5: tcp-request connection reject unless { src 192.168.0.0/16 }: not translated: not made allowed_clients",
 		}, nil},
+		{"none of a bind's family", "listen amqp\n bind 10.0.0.100:5672\n bind [fd00::100]:5672\n server r1 10.0.0.1:5672\n tcp-request connection reject unless { src fd00::/8 }\n",
+			[]string{"fd00::/8"}, []string{
+				"h:2: bind 10.0.0.100:5672: not translated: left out: the proxy's source rules let no client of its address family through (allowed_clients holds no IPv4 prefix, and bind 10.0.0.100:5672 takes IPv4 clients only: every client would be refused)",
+				"h:5: tcp-request connection reject unless { src fd00::/8 }: note: becomes the listener's allowed_clients",
+			}, nil},
 		{"after an accept rule", head + " tcp-request connection accept if { src 203.0.113.0/24 }\n acl internal src 10.0.0.0/8\n tcp-request connection reject unless internal\n", nil, []string{
 			"h:4: tcp-request connection accept if { src 203.0.113.0/24 }: not translated: no equivalent: rmqlb has no content rules or ACLs",
 			"h:5: acl internal src 10.0.0.0/8: not translated: goes with the source rule of line 6",
