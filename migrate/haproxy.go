@@ -31,6 +31,8 @@ type haT struct {
 	// stat tells what a file named by the configuration is (a ca-file
 	// may be a directory); it fails when Import's Files cannot tell.
 	stat func(name string) (fs.FileInfo, error)
+	// files are Import's Files, for the list files of ACLs.
+	files Files
 	// lookup finds a server's host name's addresses (hostFiles); nil
 	// when Import's Files cannot.
 	lookup func(name string) ([]netip.Addr, error)
@@ -264,7 +266,7 @@ func (t *haT) skipSection(s *haSection, why string) {
 
 // translateHAProxy translates the TCP proxies of an haproxy.cfg.
 func translateHAProxy(cfg *haConfig, ns *notes, files Files) *haT {
-	t := &haT{ns: ns, cfg: cfg, names: map[netip.AddrPort]string{}, params: map[*haLine]*serverParams{}, bySection: map[string]*listener{}, proxies: map[*haSection]haProxy{}}
+	t := &haT{ns: ns, cfg: cfg, names: map[netip.AddrPort]string{}, params: map[*haLine]*serverParams{}, bySection: map[string]*listener{}, proxies: map[*haSection]haProxy{}, files: files}
 	t.stat = func(string) (fs.FileInfo, error) { return nil, errors.ErrUnsupported }
 	if sf, ok := files.(statFiles); ok {
 		t.stat = sf.Stat

@@ -50,7 +50,7 @@ func (t *haT) allowedClients(l *listener, front, back haProxy) {
 			if w[1] == "content" {
 				ph = content
 			}
-			if r, ok := ph.read(ln, acls); ok {
+			if r, ok := ph.read(t, ln, acls); ok {
 				rules = append(rules, r)
 			}
 		}
@@ -75,6 +75,9 @@ func (t *haT) allowedClients(l *listener, front, back haProxy) {
 		if len(rules) > 1 {
 			why += fmt.Sprintf(" (a client must pass the proxy's other source rules too: together they let through %s)", joinPrefixes(allowed))
 		}
+		if len(r.files) > 0 {
+			why += fmt.Sprintf("; the addresses of %s are copied into the file written, as rmqlb reads no list of addresses: change allowed_clients where you changed that list", strings.Join(r.files, ", "))
+		}
 		for _, ln := range r.lines {
 			t.change(ln, why)
 		}
@@ -90,6 +93,7 @@ func (t *haT) allowedClients(l *listener, front, back haProxy) {
 type sourceRule struct {
 	lines, acls []*haLine
 	ps          []netip.Prefix
+	files       []string // the list files (-f) of the addresses
 }
 
 // rulePhase reads the tcp-request rules of one phase of a section, in
@@ -108,7 +112,7 @@ type rulePhase struct {
 // read reads rule ln, and returns the restriction it completes: a reject
 // of the clients outside an ACL, or a reject of every client after accept
 // rules of sources only.
-func (ph *rulePhase) read(ln *haLine, acls map[string][]*haLine) (sourceRule, bool) {
+func (ph *rulePhase) read(t *haT, ln *haLine, acls map[string][]*haLine) (sourceRule, bool) {
 	w := ln.words
 	if ph.closed {
 		return sourceRule{}, false
@@ -116,14 +120,15 @@ func (ph *rulePhase) read(ln *haLine, acls map[string][]*haLine) (sourceRule, bo
 	switch {
 	case w[2] == "accept":
 		ph.accepted = true
-		matched, name, ps, ok := sourceCondition(w[3:], acls)
-		if !ok || matched { // sourceCondition's allow: the condition holds outside ps
+		c, ok := t.sourceCondition(w[3:], acls)
+		if !ok || c.err != nil || c.allow { // allow: the condition holds outside ps
 			ph.other = true
 			return sourceRule{}, false
 		}
 		ph.accepts.lines = append(ph.accepts.lines, ln)
-		ph.accepts.acls = append(ph.accepts.acls, acls[name]...)
-		ph.accepts.ps = unionPrefixes(ph.accepts.ps, ps)
+		ph.accepts.acls = append(ph.accepts.acls, acls[c.name]...)
+		ph.accepts.ps = unionPrefixes(ph.accepts.ps, c.ps)
+		ph.accepts.files = append(ph.accepts.files, c.files...)
 	case w[2] == "reject" && len(w) == 3:
 		ph.closed = true
 		if len(ph.accepts.lines) > 0 && !ph.other {
@@ -132,8 +137,8 @@ func (ph *rulePhase) read(ln *haLine, acls map[string][]*haLine) (sourceRule, bo
 			return r, true
 		}
 	case w[2] == "reject" && !ph.accepted:
-		if allow, name, ps, ok := sourceCondition(w[3:], acls); ok && allow {
-			return sourceRule{lines: []*haLine{ln}, acls: acls[name], ps: ps}, true
+		if c, ok := t.sourceCondition(w[3:], acls); ok && c.err == nil && c.allow {
+			return sourceRule{lines: []*haLine{ln}, acls: acls[c.name], ps: c.ps, files: c.files}, true
 		}
 	}
 	return sourceRule{}, false
@@ -166,19 +171,22 @@ func (t *haT) sourceRules() {
 			if ln.done || len(w) < 5 || w[0] != "tcp-request" || (w[1] != "connection" && w[1] != "content") || w[2] != "reject" {
 				continue
 			}
-			allow, name, ps, ok := sourceCondition(w[3:], acls)
+			c, ok := t.sourceCondition(w[3:], acls)
 			if !ok {
 				continue
 			}
-			prefixes := joinPrefixes(ps)
+			prefixes := joinPrefixes(c.ps)
 			why := fmt.Sprintf("no equivalent: rmqlb's allowed_clients lists the addresses a listener serves, where HAProxy refused those from %s: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT %s saddr { %s } drop",
-				prefixes, ipFamily(ps), prefixes)
-			if allow {
+				prefixes, ipFamily(c.ps), prefixes)
+			switch {
+			case c.err != nil:
+				why = fmt.Sprintf("not translated, as the addresses of its ACL could not be read (%v): keep the restriction, in allowed_clients for a rule that refuses the clients outside them, else with a firewall rule on the listener's port", c.err)
+			case c.allow:
 				why = fmt.Sprintf("not made allowed_clients, as an accept rule before it lets clients through or the proxy's source rules together let none through: HAProxy refused those outside %s: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT %s saddr != { %s } drop",
-					prefixes, ipFamily(ps), prefixes)
+					prefixes, ipFamily(c.ps), prefixes)
 			}
 			t.skip(ln, why)
-			for _, a := range acls[name] {
+			for _, a := range acls[c.name] {
 				if !a.done {
 					t.skip(a, "goes with the source rule of line "+strconv.Itoa(ln.pos.Line)+", not translated (see there)")
 				}
@@ -199,14 +207,29 @@ func aclLines(s *haSection) map[string][]*haLine {
 	return acls
 }
 
-// sourceCondition reads the condition of a reject rule ("if" or "unless"
-// and what follows) on the source address: the prefixes of its src
-// criterion, inline or of the acl name (every line of it, each a src
-// one), and whether they are the ones let through (allow) or the ones
-// refused; false for any other condition.
-func sourceCondition(cond []string, acls map[string][]*haLine) (allow bool, name string, ps []netip.Prefix, ok bool) {
+// srcCond is a condition on the source address, as sourceCondition reads
+// it.
+type srcCond struct {
+	// allow: the prefixes are the ones let through by a reject rule ("if
+	// !NAME", "unless NAME"); else the ones the condition holds for.
+	allow bool
+	name  string // the acl's name; "" for an inline { src ... }
+	ps    []netip.Prefix
+	// files are the list files (-f) the prefixes were read from; err
+	// says why one could not be read (ps is then incomplete).
+	files []string
+	err   error
+}
+
+// sourceCondition reads the condition of a tcp-request rule ("if" or
+// "unless" and what follows) on the source address: the prefixes of its
+// src criterion, inline or of the acl name (every line of it, each a src
+// one), with their list files read (a line's own patterns first, then
+// those of its files); false for any other condition.
+func (t *haT) sourceCondition(cond []string, acls map[string][]*haLine) (srcCond, bool) {
+	var c srcCond
 	if len(cond) < 2 || (cond[0] != "if" && cond[0] != "unless") {
-		return false, "", nil, false
+		return c, false
 	}
 	negated := cond[0] == "unless"
 	rest := cond[1:]
@@ -216,31 +239,44 @@ func sourceCondition(cond []string, acls map[string][]*haLine) (allow bool, name
 		negated = !negated
 		rest = append([]string{strings.TrimPrefix(rest[0], "!")}, rest[1:]...)
 	}
-	var srcs []string
+	c.allow = negated
+	var args [][]string // the words after each src
 	switch {
 	case len(rest) == 1 && len(acls[rest[0]]) > 0:
-		name = rest[0]
-		for _, a := range acls[name] {
+		c.name = rest[0]
+		for _, a := range acls[c.name] {
 			if len(a.words) < 4 || a.words[2] != "src" {
-				return false, "", nil, false
+				return srcCond{}, false
 			}
-			srcs = append(srcs, a.words[3:]...)
+			args = append(args, a.words[3:])
 		}
 	case len(rest) >= 4 && rest[0] == "{" && rest[1] == "src" && rest[len(rest)-1] == "}":
-		srcs = rest[2 : len(rest)-1]
+		args = append(args, rest[2:len(rest)-1])
 	default:
-		return false, "", nil, false
+		return srcCond{}, false
 	}
-	for _, s := range srcs {
-		p, ok := haPrefix(s)
+	for _, words := range args {
+		srcs, files, ok := srcArgs(words)
 		if !ok {
-			return false, "", nil, false // a file of addresses (-f), or another flag
+			return srcCond{}, false
 		}
-		if !slices.Contains(ps, p) {
-			ps = append(ps, p)
+		for _, f := range files {
+			fs, err := t.readSrcList(f)
+			if err != nil && c.err == nil {
+				c.err = err
+			}
+			srcs = append(srcs, fs...)
+			c.files = append(c.files, f)
+		}
+		for _, s := range srcs {
+			p, ok := haPrefix(s)
+			if !ok {
+				return srcCond{}, false
+			}
+			c.ps = unionPrefixes(c.ps, []netip.Prefix{p})
 		}
 	}
-	return negated, name, ps, true
+	return c, true
 }
 
 // haPrefix reads an address of an HAProxy src criterion as the prefix it

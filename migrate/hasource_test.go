@@ -92,30 +92,109 @@ func TestHAProxySourceRules(t *testing.T) {
 		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "haproxy.cfg")
-			if err := os.WriteFile(path, []byte(tc.cfg), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			haproxyAccepts(t, path)
-			r, err := Import(Sources{HAProxy: "h"}, memFiles{"h": tc.cfg})
-			if err != nil {
-				t.Fatal(err)
-			}
+			r, _ := importSource(t, tc.cfg, nil, true)
 			wantNotes(t, r, tc.notes, tc.quiet)
-			c, err := config.Parse(r.YAML)
-			if err != nil {
-				t.Fatalf("config.Parse refuses the file written: %v\n%s", err, r.YAML)
-			}
-			for _, l := range c.Listeners {
-				var got []string
-				for _, p := range l.AllowedClients {
-					got = append(got, p.String())
-				}
-				if !slices.Equal(got, tc.allowed) {
-					t.Errorf("listener %s: allowed_clients %v, want %v\n%s", l.Name, got, tc.allowed, r.YAML)
-				}
-			}
+			wantAllowed(t, r, tc.allowed)
 		})
+	}
+}
+
+// TestHAProxySourceLists: the addresses of an ACL's list files (-f FILE)
+// are read as HAProxy reads them and copied into allowed_clients, with a
+// note that says so; a list file that is missing, relative or holds what
+// is not an address leaves the rule untranslated, with a note that says
+// why. @DIR@ is the test's directory, where the list files are.
+func TestHAProxySourceLists(t *testing.T) {
+	const head = "listen amqp\n bind 10.0.0.100:5672\n server r1 10.0.0.1:5672\n"
+	const rule = " tcp-request connection reject unless allowed\n"
+	for _, tc := range []struct {
+		name, acl string
+		lists     map[string]string
+		allowed   []string
+		notes     []string
+	}{
+		{"addresses of a list file and of the line", " acl allowed src -f @DIR@/allowed.lst 10.9.9.9\n",
+			map[string]string{"allowed.lst": "# the applications\n10.1.0.0/16\n  192.0.2.7\n\n"},
+			[]string{"10.9.9.9/32", "10.1.0.0/16", "192.0.2.7/32"}, []string{
+				"h:5: tcp-request connection reject unless allowed: note: becomes the listener's allowed_clients: rmqlb closes a client outside 10.9.9.9, 10.1.0.0/16, 192.0.2.7 as soon as it is accepted, as this rule does; the addresses of @DIR@/allowed.lst are copied into the file written, as rmqlb reads no list of addresses: change allowed_clients where you changed that list",
+			}},
+		{"flags HAProxy takes", " acl allowed src -n -m ip -f @DIR@/allowed.lst -- 10.9.9.9\n",
+			map[string]string{"allowed.lst": "10.1.0.0/16\n"},
+			[]string{"10.9.9.9/32", "10.1.0.0/16"}, []string{
+				"h:5: tcp-request connection reject unless allowed: note: becomes the listener's allowed_clients",
+			}},
+		{"a name in the list", " acl allowed src -f @DIR@/allowed.lst\n",
+			map[string]string{"allowed.lst": "10.1.0.0/16\napp.example.com\n"}, nil, []string{
+				"h:5: tcp-request connection reject unless allowed: not translated: not translated, as the addresses of its ACL could not be read (line 2 of @DIR@/allowed.lst: \"app.example.com\" is not an address or a prefix): keep the restriction",
+			}},
+		{"a missing list file", " acl allowed src -f @DIR@/missing.lst\n", nil, nil, []string{
+			"h:5: tcp-request connection reject unless allowed: not translated: not translated, as the addresses of its ACL could not be read (reading @DIR@/missing.lst: ",
+		}},
+		{"a relative list file", " acl allowed src -f allowed.lst\n", map[string]string{"allowed.lst": "10.1.0.0/16\n"}, nil, []string{
+			"h:5: tcp-request connection reject unless allowed: not translated: not translated, as the addresses of its ACL could not be read (allowed.lst is a relative path, read by HAProxy from its working directory)",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// HAProxy refuses a missing list file, and a name in one it
+			// resolves.
+			check := tc.lists != nil && !strings.Contains(tc.name, "name")
+			r, at := importSource(t, head+tc.acl+rule, tc.lists, check)
+			var notes []string
+			for _, n := range tc.notes {
+				notes = append(notes, at(n))
+			}
+			wantNotes(t, r, notes, nil)
+			wantAllowed(t, r, tc.allowed)
+		})
+	}
+}
+
+// importSource imports the HAProxy file cfg as file "h", with the files
+// of lists written in a directory of the test (@DIR@ in cfg), after
+// haproxy -c has accepted it when check; it returns the result and a
+// function that puts the directory in place of @DIR@.
+func importSource(t *testing.T, cfg string, lists map[string]string, check bool) (*Result, func(string) string) {
+	t.Helper()
+	dir := t.TempDir()
+	at := func(s string) string { return strings.ReplaceAll(s, "@DIR@", dir) }
+	cfg = at(cfg)
+	files := memFiles{"h": cfg}
+	for name, data := range lists {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files[filepath.Join(dir, name)] = data
+	}
+	path := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if check {
+		haproxyAccepts(t, path)
+	}
+	r, err := Import(Sources{HAProxy: "h"}, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, at
+}
+
+// wantAllowed fails t unless every listener of the file r wrote, which
+// config.Parse must take, has allowed_clients want (nil: none).
+func wantAllowed(t *testing.T, r *Result, want []string) {
+	t.Helper()
+	c, err := config.Parse(r.YAML)
+	if err != nil {
+		t.Fatalf("config.Parse refuses the file written: %v\n%s", err, r.YAML)
+	}
+	for _, l := range c.Listeners {
+		var got []string
+		for _, p := range l.AllowedClients {
+			got = append(got, p.String())
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("listener %s: allowed_clients %v, want %v\n%s", l.Name, got, want, r.YAML)
+		}
 	}
 }
 
