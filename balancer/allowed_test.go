@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -120,11 +121,31 @@ func TestAllowedClientsFamily(t *testing.T) {
 	}
 }
 
+// TestClientTableOutside: the client addresses a list leaves out are
+// counted, the busiest listed first; an empty list leaves none out.
+func TestClientTableOutside(t *testing.T) {
+	a := netip.MustParseAddr
+	tb := newClientTable()
+	for _, c := range []string{"10.0.0.1", "192.0.2.1", "192.0.2.1", "192.0.2.2", "::ffff:198.51.100.1", "2001:db8::1"} {
+		tb.add(a(c), 0)
+	}
+	list := newAllowedClients([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")})
+	n, busiest := tb.outside(list, 2)
+	want := []ClientSnapshot{{a("192.0.2.1"), 2}, {a("192.0.2.2"), 1}}
+	if n != 3 || !slices.Equal(busiest, want) {
+		t.Errorf("outside = %d, %v; want 3, %v", n, busiest, want)
+	}
+	if n, busiest := tb.outside(nil, 5); n != 0 || busiest != nil {
+		t.Errorf("outside no list = %d, %v; want 0, none", n, busiest)
+	}
+}
+
 // TestAllowedClients: a client whose address is in none of
 // allowed_clients is closed at once, without a backend connection or a
 // place under maxconn, counted, logged (rate-limited) and given a session
 // line; an allowed one is served. A reload that narrows the list keeps
-// the sessions it leaves out and refuses their next connections; one that
+// the sessions it leaves out, counts and names their clients in the
+// snapshot and the log, and refuses their next connections; one that
 // widens it serves them; an empty list serves every client.
 func TestAllowedClients(t *testing.T) {
 	srv := newServer(t, "127.0.0.2", echo)
@@ -186,8 +207,14 @@ func TestAllowedClients(t *testing.T) {
 	if _, err := roundTrip(dialFrom(t, r, "127.0.0.3"), []byte("z")); err != nil {
 		t.Fatalf("127.0.0.3 once allowed: %v", err)
 	}
-	if s := r.Snapshot(); s.RefusedNotAllowed != 4 || s.Active != 2 {
-		t.Errorf("after narrowing: %d refused, %d active; want 4, 2", s.RefusedNotAllowed, s.Active)
+	wantOutside := []ClientSnapshot{{netip.MustParseAddr("127.0.0.1"), 1}}
+	if s := r.Snapshot(); s.RefusedNotAllowed != 4 || s.Active != 2 || s.ClientsNotAllowed != 1 || !slices.Equal(s.NotAllowedClients, wantOutside) {
+		t.Errorf("after narrowing: %d refused, %d active, %d clients outside the list %v; want 4, 2, 1 %v",
+			s.RefusedNotAllowed, s.Active, s.ClientsNotAllowed, s.NotAllowedClients, wantOutside)
+	}
+	kept := logs.FilterMessageSnippet("allowed_clients changed").All()
+	if len(kept) != 1 || kept[0].ContextMap()["clients"] != int64(1) || fmt.Sprint(kept[0].ContextMap()["busiest"]) != "[127.0.0.1]" {
+		t.Errorf("log of the reload: %v; want one warning of the 1 client address outside the list, 127.0.0.1", kept)
 	}
 
 	// An empty list serves everyone.
@@ -200,7 +227,8 @@ func TestAllowedClients(t *testing.T) {
 			t.Fatalf("%s without a list: %v", ip, err)
 		}
 	}
-	if s := r.Snapshot(); s.RefusedNotAllowed != 4 || s.AllowedClients != nil {
-		t.Errorf("without a list: %d refused, allowed %v; want 4, none", s.RefusedNotAllowed, s.AllowedClients)
+	if s := r.Snapshot(); s.RefusedNotAllowed != 4 || s.AllowedClients != nil || s.ClientsNotAllowed != 0 || s.NotAllowedClients != nil {
+		t.Errorf("without a list: %d refused, allowed %v, %d clients outside it %v; want 4, none, 0, none",
+			s.RefusedNotAllowed, s.AllowedClients, s.ClientsNotAllowed, s.NotAllowedClients)
 	}
 }

@@ -133,6 +133,28 @@ func (t *clientTable) sorted(k int, limit int64) (clients, atLimit int, busiest 
 	return len(all), atLimit, all[:min(k, len(all)):min(k, len(all))]
 }
 
+// outside returns how many client addresses with sessions now are not
+// allowed by allowed (none when it is empty: every client is), and the k
+// of them with the most sessions, most first (ties by address): clients
+// that a list changed by a reload leaves out, whose sessions were kept.
+// It holds the table's lock for one pass over it, matching each address
+// against the list.
+func (t *clientTable) outside(allowed allowedClients, k int) (clients int, busiest []ClientSnapshot) {
+	if len(allowed) == 0 {
+		return 0, nil
+	}
+	t.mu.Lock()
+	var all []ClientSnapshot
+	for a, n := range t.n {
+		if !allowed.allows(a) {
+			all = append(all, ClientSnapshot{Address: a, Sessions: int64(n)})
+		}
+	}
+	t.mu.Unlock()
+	slices.SortFunc(all, busier)
+	return len(all), all[:min(k, len(all)):min(k, len(all))]
+}
+
 // busier orders clients by sessions, most first, then by address.
 func busier(a, b ClientSnapshot) int {
 	if c := cmp.Compare(b.Sessions, a.Sessions); c != 0 {

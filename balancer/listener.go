@@ -366,6 +366,22 @@ func (l *Listener) sessionClosed() {
 	}
 }
 
+// logOutside logs, after Apply changed Config.AllowedClients, the
+// sessions kept of the client addresses the new list leaves out: a
+// narrower list applies to new connections only.
+func (l *Listener) logOutside(cfg Config) {
+	n, busiest := l.clients.outside(newAllowedClients(cfg.AllowedClients), BusiestClientsListed)
+	if n == 0 {
+		return
+	}
+	addrs := make([]string, len(busiest))
+	for i, c := range busiest {
+		addrs[i] = c.Address.String()
+	}
+	l.log.Warn("allowed_clients changed: the sessions of client addresses it leaves out are kept (rmqlb sessions --shutdown closes them)",
+		zap.Int("clients", n), zap.Strings("busiest", addrs))
+}
+
 // sweepInterval is how often expired persistence entries are deleted:
 // half the persistence timeout, within 1 s..1 min.
 func (l *Listener) sweepInterval() time.Duration {
@@ -731,6 +747,7 @@ func (l *Listener) Apply(cfg Config) error {
 			l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask, cfg.PersistenceNetmask6, cfg.PersistenceMaxClients)
 		}
 	}
+	listChanged := !slices.Equal(l.cfg.AllowedClients, cfg.AllowedClients)
 	l.cfg = cfg
 	l.params.Store(paramsOf(cfg))
 	// Backends removed earlier with their sessions kept are removed under
@@ -745,6 +762,9 @@ func (l *Listener) Apply(cfg Config) error {
 		loops = l.loops
 	}
 	l.mu.Unlock()
+	if listChanged {
+		l.logOutside(cfg)
+	}
 	for _, b := range gone {
 		l.log.Info("backend removed", zap.String("backend", b.name), zap.Bool("sessions_closed", loops != nil))
 	}

@@ -39,6 +39,12 @@ type Snapshot struct {
 	// address is in none of them.
 	AllowedClients    []netip.Prefix `json:"allowed_clients,omitempty"`
 	RefusedNotAllowed uint64         `json:"refused_not_allowed"`
+	// ClientsNotAllowed is the number of client addresses with sessions
+	// now that AllowedClients leaves out (sessions a reload that changed
+	// the list kept), and NotAllowedClients the BusiestClientsListed of
+	// them with the most sessions, most first (ties by address).
+	ClientsNotAllowed int              `json:"clients_not_allowed"`
+	NotAllowedClients []ClientSnapshot `json:"not_allowed_clients,omitempty"`
 	// Clients is the number of client addresses with a session now;
 	// ClientsAtLimit how many of them hold MaxConnPerClient sessions
 	// (their new connections are refused until one ends).
@@ -186,6 +192,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 	// choosing a backend takes.
 	p := l.params.Load()
 	clients, atLimit, busiest := l.clients.summary(BusiestClientsListed, p.maxConnClient)
+	outside, outsideBusiest := l.clients.outside(p.allowed, BusiestClientsListed)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := Snapshot{
@@ -213,6 +220,8 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 
 		AllowedClients:    slices.Clone([]netip.Prefix(p.allowed)),
 		RefusedNotAllowed: l.refusedNotAllowed.Load(),
+		ClientsNotAllowed: outside,
+		NotAllowedClients: outsideBusiest,
 		Clients:           clients,
 		ClientsAtLimit:    atLimit,
 		BusiestClients:    busiest,

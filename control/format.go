@@ -394,6 +394,7 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 	if verbose && len(l.AllowedClients) > 0 {
 		p.printf("allowed clients: " + joinPrefixes(l.AllowedClients))
 	}
+	formatNotAllowed(p, l)
 	formatClients(p, l, verbose)
 	formatMoves(p, now, s, l.Name)
 	formatRebalances(p, now, s, l.Name)
@@ -647,6 +648,23 @@ func refusedNotAllowed(l balancer.Snapshot) string {
 		return ""
 	}
 	return fmt.Sprintf(", %d refused (not in allowed_clients)", l.RefusedNotAllowed)
+}
+
+// formatNotAllowed shows the client addresses with sessions that
+// allowed_clients leaves out (kept by a reload that changed the list),
+// and how to close them.
+func formatNotAllowed(p *page, l balancer.Snapshot) {
+	if l.ClientsNotAllowed == 0 || len(l.NotAllowedClients) == 0 {
+		return
+	}
+	addrs, hold := "addresses", "hold"
+	if l.ClientsNotAllowed == 1 {
+		addrs, hold = "address", "holds"
+	}
+	top := l.NotAllowedClients[0]
+	p.println(paint(fmt.Sprintf("%d client %s outside allowed_clients", l.ClientsNotAllowed, addrs), yellow),
+		txt(fmt.Sprintf(" %s sessions kept from before the list changed, the busiest %s with %d: rmqlb sessions --shutdown %s --client ADDRESS closes them",
+			hold, top.Address, top.Sessions, l.Name)))
 }
 
 // joinPrefixes lists prefixes as the file writes them: "10.0.0.0/8,

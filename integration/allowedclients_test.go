@@ -15,7 +15,8 @@ import (
 // connection is kept and still publishes and gets its message back, the
 // client host's new connections are refused before their handshake, and
 // an application on h2 connects and is served. The master's status counts
-// the refused clients and shows the list, its log names the client host,
+// the refused clients, shows the list and the client host as holding a
+// session outside it, its log names the client host,
 // and a reload that widens the list to the lab's network serves the
 // client host again.
 func testAllowedClients(t *testing.T, rl *rabbitLab) {
@@ -59,9 +60,13 @@ func testAllowedClients(t *testing.T, rl *rabbitLab) {
 	if l["refused_not_allowed"] != float64(refused) || fmt.Sprint(l["allowed_clients"]) != fmt.Sprintf("[%s/32]", h2) {
 		t.Errorf("listener: refused_not_allowed %v, allowed_clients %v; want %d and [%s/32]", l["refused_not_allowed"], l["allowed_clients"], refused, h2)
 	}
+	if l["clients_not_allowed"] != float64(1) {
+		t.Errorf("listener: clients_not_allowed %v; want 1 (the client host's kept connection)", l["clients_not_allowed"])
+	}
 	if text := d.mustStatusText("--verbose"); !strings.Contains(text, fmt.Sprintf("%d refused (not in allowed_clients)", refused)) ||
-		!strings.Contains(text, fmt.Sprintf("allowed clients: %s/32", h2)) {
-		t.Errorf("status of h1 does not count the refused clients or show the list:\n%s", text)
+		!strings.Contains(text, fmt.Sprintf("allowed clients: %s/32", h2)) ||
+		!strings.Contains(text, fmt.Sprintf("1 client address outside allowed_clients holds sessions kept from before the list changed, the busiest %s with 1", rl.client.Addr)) {
+		t.Errorf("status of h1 does not count the refused clients, show the list or the client host's kept session:\n%s", text)
 	}
 	log, err := os.ReadFile(d.proc.LogPath)
 	named := false
