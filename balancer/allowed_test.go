@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -145,7 +146,8 @@ func TestClientTableOutside(t *testing.T) {
 // place under maxconn, counted, logged (rate-limited) and given a session
 // line; an allowed one is served. A reload that narrows the list keeps
 // the sessions it leaves out, counts and names their clients in the
-// snapshot and the log, and refuses their next connections; one that
+// snapshot and the log, lists and shuts them down by a NotAllowed filter,
+// and refuses their next connections; one that
 // widens it serves them; an empty list serves every client.
 func TestAllowedClients(t *testing.T) {
 	srv := newServer(t, "127.0.0.2", echo)
@@ -217,7 +219,24 @@ func TestAllowedClients(t *testing.T) {
 		t.Errorf("log of the reload: %v; want one warning of the 1 client address outside the list, 127.0.0.1", kept)
 	}
 
-	// An empty list serves everyone.
+	// The sessions outside the list are listed and shut down by
+	// NotAllowed: 127.0.0.1's, not 127.0.0.3's.
+	list, n, err := r.Sessions(context.Background(), SessionFilter{NotAllowed: true})
+	if err != nil || n != 1 || len(list) != 1 || list[0].Client.Addr() != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("sessions not allowed: %v, %d, %v; want the one of 127.0.0.1", list, n, err)
+	}
+	if n, err := r.ShutdownSessionsMatching(context.Background(), SessionFilter{NotAllowed: true}); n != 1 || err != nil {
+		t.Fatalf("shutting down the sessions not allowed: %d, %v; want 1", n, err)
+	}
+	if err := waitClosed(allowed, 5*time.Second); err != nil {
+		t.Fatalf("127.0.0.1's session after the shutdown of those not allowed: %v", err)
+	}
+	eventually(t, 5*time.Second, "no client outside the list", func() bool { return r.Snapshot().ClientsNotAllowed == 0 })
+	if s := r.Snapshot(); s.Active != 1 {
+		t.Errorf("after the shutdown of the sessions not allowed: %d active, want 1 (127.0.0.3's)", s.Active)
+	}
+
+	// An empty list serves everyone, and leaves no session out.
 	cfg.AllowedClients = nil
 	if err := r.Apply(cfg); err != nil {
 		t.Fatal(err)
@@ -226,6 +245,9 @@ func TestAllowedClients(t *testing.T) {
 		if _, err := roundTrip(dialFrom(t, r, ip), []byte("w")); err != nil {
 			t.Fatalf("%s without a list: %v", ip, err)
 		}
+	}
+	if _, n, err := r.Sessions(context.Background(), SessionFilter{NotAllowed: true}); n != 0 || err != nil {
+		t.Errorf("sessions not allowed without a list: %d, %v; want none", n, err)
 	}
 	if s := r.Snapshot(); s.RefusedNotAllowed != 4 || s.AllowedClients != nil || s.ClientsNotAllowed != 0 || s.NotAllowedClients != nil {
 		t.Errorf("without a list: %d refused, allowed %v, %d clients outside it %v; want 4, none, 0, none",

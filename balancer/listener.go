@@ -378,7 +378,7 @@ func (l *Listener) logOutside(cfg Config) {
 	for i, c := range busiest {
 		addrs[i] = c.Address.String()
 	}
-	l.log.Warn("allowed_clients changed: the sessions of client addresses it leaves out are kept (rmqlb sessions --shutdown closes them)",
+	l.log.Warn("allowed_clients changed: the sessions of client addresses it leaves out are kept (rmqlb sessions LISTENER --not-allowed lists them, with --shutdown closes them)",
 		zap.Int("clients", n), zap.Strings("busiest", addrs))
 }
 

@@ -25,16 +25,28 @@ type SessionFilter struct {
 	// not 0, keeps only the sessions from that client port.
 	Client     netip.Prefix
 	ClientPort uint16
+	// NotAllowed keeps the sessions whose client the listener's
+	// Config.AllowedClients leaves out now: those a change of the list
+	// kept. With no list, it keeps none.
+	NotAllowed bool
 	// Limit is the most sessions listed, the first in SessionInfo order;
 	// 0: no limit. The total that match is counted whatever the limit.
 	Limit int
+
+	// allowed is the listener's list when NotAllowed was asked for, set
+	// by normalized.
+	allowed allowedClients
 }
 
 // normalized is f with an IPv4-mapped Client prefix made IPv4, as the
-// clients' addresses are compared.
-func (f SessionFilter) normalized() SessionFilter {
+// clients' addresses are compared, and with l's allowed_clients for
+// NotAllowed.
+func (f SessionFilter) normalized(l *Listener) SessionFilter {
 	if p := f.Client; p.IsValid() && p.Addr().Is4In6() {
 		f.Client = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0)).Masked()
+	}
+	if f.NotAllowed {
+		f.allowed = l.params.Load().allowed
 	}
 	return f
 }
@@ -45,6 +57,9 @@ func (f SessionFilter) match(s *session) bool {
 		return false
 	}
 	if f.ClientPort != 0 && s.client.Port() != f.ClientPort {
+		return false
+	}
+	if f.NotAllowed && f.allowed.allows(s.client.Addr()) {
 		return false
 	}
 	return !f.Client.IsValid() || f.Client.Contains(s.client.Addr().Unmap())
@@ -103,7 +118,7 @@ func compareSessions(a, b SessionInfo) int {
 // when ctx is done (that loop lists its sessions later, for no one). Safe
 // from any goroutine.
 func (l *Listener) Sessions(ctx context.Context, f SessionFilter) (list []SessionInfo, total int, err error) {
-	f = f.normalized()
+	f = f.normalized(l)
 	l.mu.Lock()
 	loops, name := l.loops, l.cfg.Name
 	l.mu.Unlock()
@@ -135,7 +150,7 @@ func (l *Listener) Sessions(ctx context.Context, f SessionFilter) (list []Sessio
 // sessions closed so far, if a loop has not answered when ctx is done
 // (that loop closes its sessions later). Safe from any goroutine.
 func (l *Listener) ShutdownSessionsMatching(ctx context.Context, f SessionFilter) (int, error) {
-	f = f.normalized()
+	f = f.normalized(l)
 	l.mu.Lock()
 	loops, name := l.loops, l.cfg.Name
 	l.mu.Unlock()
@@ -153,6 +168,9 @@ func (l *Listener) ShutdownSessionsMatching(ctx context.Context, f SessionFilter
 	}
 	if f.Client.IsValid() {
 		fields = append(fields, zap.Stringer("client", f.Client))
+	}
+	if f.NotAllowed {
+		fields = append(fields, zap.Bool("not_allowed", true))
 	}
 	l.log.Info("sessions shut down", fields...)
 	return closed, nil

@@ -663,7 +663,7 @@ func formatNotAllowed(p *page, l balancer.Snapshot) {
 	}
 	top := l.NotAllowedClients[0]
 	p.println(paint(fmt.Sprintf("%d client %s outside allowed_clients", l.ClientsNotAllowed, addrs), yellow),
-		txt(fmt.Sprintf(" %s sessions kept from before the list changed, the busiest %s with %d: rmqlb sessions --shutdown %s --client ADDRESS closes them",
+		txt(fmt.Sprintf(" %s sessions kept from before the list changed, the busiest %s with %d: rmqlb sessions %s --not-allowed lists them, with --shutdown closes them",
 			hold, top.Address, top.Sessions, l.Name)))
 }
 

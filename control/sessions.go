@@ -35,6 +35,9 @@ type SessionsRequest struct {
 	// session, as a listing shows its client.
 	Client     netip.Prefix
 	ClientPort uint16
+	// NotAllowed keeps the sessions whose client their listener's
+	// allowed_clients leaves out (kept by a reload that changed it).
+	NotAllowed bool
 	// Limit is the most sessions listed, 1..MaxSessionsLimit; 0 means
 	// DefaultSessionsLimit.
 	Limit int
@@ -56,6 +59,9 @@ func (r SessionsRequest) Args() []string {
 	case r.Client.IsValid():
 		add("client", r.Client.String())
 	}
+	if r.NotAllowed {
+		add("not_allowed", "true")
+	}
 	if r.Limit != 0 {
 		add("limit", strconv.Itoa(r.Limit))
 	}
@@ -64,7 +70,7 @@ func (r SessionsRequest) Args() []string {
 
 // ParseSessionsRequest reads the arguments of a "sessions" request: each
 // KEY=VALUE with KEY one of listener, backend, client (an address or a
-// prefix) and limit, at most once each.
+// prefix), not_allowed (true or false) and limit, at most once each.
 func ParseSessionsRequest(args []string) (SessionsRequest, error) {
 	var r SessionsRequest
 	err := eachKeyValue("sessions", args, func(k, v string) (err error) {
@@ -75,10 +81,14 @@ func ParseSessionsRequest(args []string) (SessionsRequest, error) {
 			r.Backend = v
 		case "client":
 			r.Client, r.ClientPort, err = ParseClient(v)
+		case "not_allowed":
+			if r.NotAllowed, err = strconv.ParseBool(v); err != nil {
+				err = fmt.Errorf("not_allowed must be true or false, not %q", v)
+			}
 		case "limit":
 			r.Limit, err = parseLimit(v, MaxSessionsLimit)
 		default:
-			err = fmt.Errorf("unknown key %q (listener, backend, client, limit)", k)
+			err = fmt.Errorf("unknown key %q (listener, backend, client, not_allowed, limit)", k)
 		}
 		return err
 	})

@@ -37,7 +37,7 @@ func (d *Daemon) Sessions(ctx context.Context, r control.SessionsRequest) (contr
 	out := control.Sessions{Now: time.Now(), Sessions: []control.ListenerSession{}}
 	for _, x := range ls {
 		room := limit - len(out.Sessions)
-		list, n, err := x.l.Sessions(ctx, balancer.SessionFilter{Backend: r.Backend, Client: r.Client, ClientPort: r.ClientPort, Limit: max(room, 1)})
+		list, n, err := x.l.Sessions(ctx, balancer.SessionFilter{Backend: r.Backend, Client: r.Client, ClientPort: r.ClientPort, NotAllowed: r.NotAllowed, Limit: max(room, 1)})
 		if err != nil {
 			return control.Sessions{}, err
 		}
@@ -49,17 +49,18 @@ func (d *Daemon) Sessions(ctx context.Context, r control.SessionsRequest) (contr
 	return out, nil
 }
 
-// ShutdownSessionsMatching answers a "shutdown-sessions" request: it closes the
-// sessions of the running listeners that r selects, whatever their
-// number, and counts them. r must name a listener, a backend or a client,
-// and no limit. A listener or backend that r names and the daemon does
-// not have is an error, as for Sessions; so is an event loop that does
-// not answer within sessionsTimeout or before ctx is done (the sessions
-// closed until then are counted). Safe for concurrent use.
+// ShutdownSessionsMatching answers a "shutdown-sessions" request: it
+// closes the sessions of the running listeners that r selects, whatever
+// their number, and counts them. r must name a listener, a backend, a
+// client or the clients not allowed, and no limit. A listener or backend
+// that r names and the daemon does not have is an error, as for
+// Sessions; so is an event loop that does not answer within
+// sessionsTimeout or before ctx is done (the sessions closed until then
+// are counted). Safe for concurrent use.
 func (d *Daemon) ShutdownSessionsMatching(ctx context.Context, r control.SessionsRequest) (control.SessionsShutdown, error) {
 	switch {
-	case r.Listener == "" && r.Backend == "" && !r.Client.IsValid():
-		return control.SessionsShutdown{}, fmt.Errorf("shutting down sessions: name a listener, a backend or a client")
+	case r.Listener == "" && r.Backend == "" && !r.Client.IsValid() && !r.NotAllowed:
+		return control.SessionsShutdown{}, fmt.Errorf("shutting down sessions: name a listener, a backend, a client or the clients not allowed")
 	case r.Limit != 0:
 		return control.SessionsShutdown{}, fmt.Errorf("shutting down sessions: a limit does not apply")
 	}
@@ -71,7 +72,7 @@ func (d *Daemon) ShutdownSessionsMatching(ctx context.Context, r control.Session
 	defer cancel()
 	var out control.SessionsShutdown
 	for _, x := range ls {
-		n, err := x.l.ShutdownSessionsMatching(ctx, balancer.SessionFilter{Backend: r.Backend, Client: r.Client, ClientPort: r.ClientPort})
+		n, err := x.l.ShutdownSessionsMatching(ctx, balancer.SessionFilter{Backend: r.Backend, Client: r.Client, ClientPort: r.ClientPort, NotAllowed: r.NotAllowed})
 		out.Closed += n
 		if err != nil {
 			return out, err

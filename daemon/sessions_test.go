@@ -142,7 +142,7 @@ func TestShutdownSessionsRequest(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "name a listener, a backend or a client"},
+		{nil, "name a listener, a backend, a client or the clients not allowed"},
 		{[]string{"listener=amqp", "limit=1"}, "a limit does not apply"},
 		{[]string{"listener=mgmt"}, `no listener "mgmt"`},
 		{[]string{"backend=c"}, `no backend "c" in any listener`},
@@ -154,6 +154,10 @@ func TestShutdownSessionsRequest(t *testing.T) {
 	}
 	if s, _ := h.sessionsCmd(); s.Total != 4 {
 		t.Fatalf("after refused requests: %d sessions, want 4", s.Total)
+	}
+	// The listener has no allowed_clients: no client is outside it.
+	if res, err := shut("not_allowed=true"); err != nil || res.Closed != 0 {
+		t.Fatalf("shutdown-sessions of the clients not allowed, without a list: %+v, %v; want 0 closed", res, err)
 	}
 	if res, err := shut("listener=amqp", "backend=b"); err != nil || res.Closed != 2 {
 		t.Fatalf("shutdown-sessions of b: %+v, %v; want 2 closed", res, err)

@@ -3,6 +3,7 @@ package integration
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,8 @@ import (
 // client host's new connections are refused before their handshake, and
 // an application on h2 connects and is served. The master's status counts
 // the refused clients, shows the list and the client host as holding a
-// session outside it, its log names the client host,
+// session outside it, its log names the client host, rmqlb sessions
+// --shutdown --not-allowed closes that session alone,
 // and a reload that widens the list to the lab's network serves the
 // client host again.
 func testAllowedClients(t *testing.T, rl *rabbitLab) {
@@ -65,7 +67,7 @@ func testAllowedClients(t *testing.T, rl *rabbitLab) {
 	}
 	if text := d.mustStatusText("--verbose"); !strings.Contains(text, fmt.Sprintf("%d refused (not in allowed_clients)", refused)) ||
 		!strings.Contains(text, fmt.Sprintf("allowed clients: %s/32", h2)) ||
-		!strings.Contains(text, fmt.Sprintf("1 client address outside allowed_clients holds sessions kept from before the list changed, the busiest %s with 1", rl.client.Addr)) {
+		!strings.Contains(text, fmt.Sprintf("1 client address outside allowed_clients holds sessions kept from before the list changed, the busiest %s with 1: rmqlb sessions amqp --not-allowed lists them", rl.client.Addr)) {
 		t.Errorf("status of h1 does not count the refused clients, show the list or the client host's kept session:\n%s", text)
 	}
 	log, err := os.ReadFile(d.proc.LogPath)
@@ -75,6 +77,18 @@ func testAllowedClients(t *testing.T, rl *rabbitLab) {
 	}
 	if !named {
 		t.Errorf("log of h1 has no warning naming the refused client %s (%v)", rl.client.Addr, err)
+	}
+
+	// The operator closes the session the narrower list kept; h2's stays.
+	out, err := exec.Command(d.bin, "sessions", "--socket", d.sock, "--shutdown", "amqp", "--not-allowed").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "1 session closed") {
+		t.Fatalf("rmqlb sessions --shutdown amqp --not-allowed: %v\n%s", err, out)
+	}
+	if err := waitFor(10*time.Second, func() (bool, error) { return kept.IsClosed(), fmt.Errorf("the kept connection is open") }); err != nil {
+		t.Errorf("after the shutdown of the sessions not allowed: %v", err)
+	}
+	if err := publishAndGet(other, "h2 after the shutdown of the others"); err != nil {
+		t.Errorf("h2, the allowed client, after the shutdown of the sessions not allowed: %v", err)
 	}
 
 	// Widened to the lab's network: the client host is served again.

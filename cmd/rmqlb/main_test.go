@@ -96,7 +96,7 @@ func TestClientUsage(t *testing.T) {
 		{[]string{"sessions", "--socket", sock, "--limit", "0"}, "--limit must be 1..1000000, not 0"},
 		{[]string{"sessions", "--socket", sock, "--client", "10.1.2.3/8"}, "bits set past /8 (10.0.0.0/8?)"},
 		{[]string{"sessions", "--socket", sock, "--client", "rabbit1"}, `client "rabbit1": not an address, a prefix or an address:port`},
-		{[]string{"sessions", "--socket", sock, "--shutdown"}, "--shutdown needs LISTENER, LISTENER/BACKEND or --client"},
+		{[]string{"sessions", "--socket", sock, "--shutdown"}, "--shutdown needs LISTENER, LISTENER/BACKEND, --client or --not-allowed"},
 		{[]string{"sessions", "--socket", sock, "--shutdown", "amqp", "--limit", "5"}, "--limit does not apply"},
 	} {
 		var out, errb bytes.Buffer

@@ -21,8 +21,9 @@ func defineSessions(fs *flag.FlagSet) runFunc {
 	socketOf := clientFlags(fs)
 	asJSON := fs.Bool("json", false, "print the daemon's answer as it came: one JSON object")
 	client := fs.String("client", "", "only the sessions of clients in `ADDRESS`, PREFIX or the one session of ADDRESS:PORT (10.1.2.3, 10.1.0.0/16, 10.1.2.3:53422)")
+	notAllowed := fs.Bool("not-allowed", false, "only the sessions of clients their listener's allowed_clients leaves out: those a reload that changed the list kept")
 	limit := fs.Int("limit", control.DefaultSessionsLimit, fmt.Sprintf("list at most `N` sessions (1..%d); the total is counted whatever it is", control.MaxSessionsLimit))
-	shutdown := fs.Bool("shutdown", false, "close the sessions selected, whatever their number, instead of listing them: a LISTENER, LISTENER/BACKEND or --client must select them")
+	shutdown := fs.Bool("shutdown", false, "close the sessions selected, whatever their number, instead of listing them: a LISTENER, LISTENER/BACKEND, --client or --not-allowed must select them")
 	return func(args []string, stdout, stderr io.Writer) int {
 		pos, err := parseInterspersed(fs, args)
 		if err != nil {
@@ -49,6 +50,7 @@ func defineSessions(fs *flag.FlagSet) runFunc {
 				return bad("--client: %v", err)
 			}
 		}
+		r.NotAllowed = *notAllowed
 		if *limit < 1 || *limit > control.MaxSessionsLimit {
 			return bad("--limit must be 1..%d, not %d", control.MaxSessionsLimit, *limit)
 		}
@@ -58,8 +60,8 @@ func defineSessions(fs *flag.FlagSet) runFunc {
 			switch {
 			case limitSet:
 				return bad("--shutdown closes every session selected: --limit does not apply")
-			case r.Listener == "" && !r.Client.IsValid():
-				return bad("--shutdown needs LISTENER, LISTENER/BACKEND or --client to select the sessions")
+			case r.Listener == "" && !r.Client.IsValid() && !r.NotAllowed:
+				return bad("--shutdown needs LISTENER, LISTENER/BACKEND, --client or --not-allowed to select the sessions")
 			}
 		} else {
 			r.Limit = *limit

@@ -133,8 +133,8 @@ outlive a restart of the daemon too.`,
 		{define: defineSessions, doc: clidoc.Command{
 			Name: "sessions",
 			Forms: []string{
-				"[--socket PATH | --config FILE] [--client ADDRESS|PREFIX|ADDRESS:PORT] [--limit N] [--json] [LISTENER[/BACKEND]]",
-				"[--socket PATH | --config FILE] --shutdown [--client ADDRESS|PREFIX|ADDRESS:PORT] [--json] [LISTENER[/BACKEND]]",
+				"[--socket PATH | --config FILE] [--client ADDRESS|PREFIX|ADDRESS:PORT] [--not-allowed] [--limit N] [--json] [LISTENER[/BACKEND]]",
+				"[--socket PATH | --config FILE] --shutdown [--client ADDRESS|PREFIX|ADDRESS:PORT] [--not-allowed] [--json] [LISTENER[/BACKEND]]",
 			},
 			Summary: "list the client sessions of the listeners (who is connected to which broker), or close some",
 			Doc: `Asks the running daemon for its client sessions, the way ipvsadm -L -n -c lists LVS's
@@ -143,13 +143,14 @@ address, SOURCE (the proxy's address and port on the backend connection: what th
 its client, as in RabbitMQ's connection name "SOURCE -> BACKEND ADDRESS" and in rabbitmqctl
 list_connections peer_host peer_port; with proxy_protocol the broker lists the client itself), the
 backend's address, its state (connecting, established, or closing once one side has ended), its
-age, how long since a byte last moved, and its bytes in each direction. A LISTENER, or LISTENER/BACKEND, and --client narrow the list. The
+age, how long since a byte last moved, and its bytes in each direction. A LISTENER, or LISTENER/BACKEND, and --client narrow the list;
+--not-allowed keeps the sessions of the clients their listener's allowed_clients leaves out (those a reload that narrowed it kept). The
 sessions come by listener in the file's order, then by backend, the oldest first; at most --limit
 of them, under a line with their count and the total.
 
 With --shutdown it closes the sessions selected instead, every one of them, and prints how many:
 a client to move to another broker, or one that misbehaves (RabbitMQ's clients reconnect). A
-LISTENER, LISTENER/BACKEND or --client must select them.`,
+LISTENER, LISTENER/BACKEND, --client or --not-allowed must select them.`,
 			Operands: []clidoc.Operand{
 				{Name: "LISTENER[/BACKEND]"},
 			},

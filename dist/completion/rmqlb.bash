@@ -39,7 +39,7 @@ _rmqlb() {
 		esac
 		;;
 	sessions)
-		flags='--client --config --json --limit --shutdown --socket' argflags=' --client -client --config -config --limit -limit --socket -socket '
+		flags='--client --config --json --limit --not-allowed --shutdown --socket' argflags=' --client -client --config -config --limit -limit --socket -socket '
 		case $prev in
 			--client | -client) return ;;
 			--config | -config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
