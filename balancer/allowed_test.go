@@ -3,8 +3,10 @@ package balancer
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +24,7 @@ import (
 // IPv4 one and a zoned one without its zone, and a prefix never holds an
 // address of the other family.
 func TestAllowedClientsAllows(t *testing.T) {
-	list := func(ps ...string) allowedClients {
+	list := func(ps ...string) *allowedClients {
 		var out []netip.Prefix
 		for _, p := range ps {
 			out = append(out, netip.MustParsePrefix(p))
@@ -30,7 +32,7 @@ func TestAllowedClientsAllows(t *testing.T) {
 		return newAllowedClients(out)
 	}
 	for _, c := range []struct {
-		list allowedClients
+		list *allowedClients
 		addr string
 		want bool
 	}{
@@ -49,10 +51,96 @@ func TestAllowedClientsAllows(t *testing.T) {
 		{list("::/0"), "::ffff:203.0.113.9", false},
 		{list("fe80::/64"), "fe80::1%eth0", true},
 		{list("2001:db8::/32"), "2001:db9::1", false},
+		// Ranges that overlap, nest, touch or sit at a family's end.
+		{list("10.0.0.0/8", "10.1.0.0/16", "11.0.0.0/8"), "11.255.255.255", true},
+		{list("10.1.0.0/16", "10.0.0.0/8"), "10.200.0.1", true},
+		{list("10.1.0.0/16", "10.0.0.0/8"), "12.0.0.0", false},
+		{list("10.0.0.0/31", "10.0.0.2/31"), "10.0.0.3", true},
+		{list("10.0.0.0/31", "10.0.0.4/31"), "10.0.0.2", false},
+		{list("255.255.255.255/32", "::/128"), "255.255.255.255", true},
+		{list("255.255.255.255/32"), "::", false},
+		{list("::/128"), "0.0.0.0", false},
+		{list("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", "0.0.0.0/32"), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", true},
+		{list("192.0.2.7/32", "192.0.2.9/32"), "192.0.2.8", false},
 	} {
 		if got := c.list.allows(netip.MustParseAddr(c.addr)); got != c.want {
 			t.Errorf("%v allows %s = %v, want %v", c.list, c.addr, got, c.want)
 		}
+	}
+}
+
+// TestAllowedClientsSearch: the ranges looked up by binary search allow
+// exactly the addresses a prefix of the list contains, for random lists
+// of both families and addresses near their edges.
+func TestAllowedClientsSearch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	randAddr := func(v6 bool) netip.Addr {
+		if v6 {
+			var b [16]byte
+			b[0], b[1] = 0x20, 0x01 // a few /16s, so that prefixes meet
+			b[2] = byte(rng.IntN(4))
+			for i := 3; i < 16; i++ {
+				b[i] = byte(rng.IntN(256))
+			}
+			return netip.AddrFrom16(b)
+		}
+		return netip.AddrFrom4([4]byte{10, byte(rng.IntN(4)), byte(rng.IntN(256)), byte(rng.IntN(256))})
+	}
+	for range 2000 {
+		var ps []netip.Prefix
+		for range 1 + rng.IntN(8) {
+			v6 := rng.IntN(3) == 0
+			a := randAddr(v6)
+			bits := 8 + rng.IntN(a.BitLen()-7)
+			ps = append(ps, netip.PrefixFrom(a, bits).Masked())
+		}
+		list := newAllowedClients(ps)
+		var probes []netip.Addr
+		for _, p := range ps {
+			last := lastAddr(p)
+			probes = append(probes, p.Addr(), p.Addr().Prev(), last, last.Next(), randAddr(p.Addr().Is6()))
+		}
+		for _, a := range probes {
+			if !a.IsValid() {
+				continue
+			}
+			want := slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Contains(a) })
+			if got := list.allows(a); got != want {
+				t.Fatalf("%v allows %s = %v, want %v (ranges %v)", ps, a, got, want, list.ranges)
+			}
+		}
+	}
+}
+
+// BenchmarkAllowedClients is the cost of an accepted client's look-up in
+// a list of 10 and of 10000 addresses apart (one copied from a list
+// file), beside a scan of the prefixes in order (linear).
+func BenchmarkAllowedClients(b *testing.B) {
+	addrs := []netip.Addr{netip.MustParseAddr("10.0.0.20"), netip.MustParseAddr("10.0.78.33"), netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("::ffff:10.0.0.8")}
+	for _, n := range []int{10, 10000} {
+		var ps []netip.Prefix
+		for i := range n {
+			ps = append(ps, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 7), byte(i << 1)}), 32))
+		}
+		list := newAllowedClients(ps)
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				list.allows(addrs[i%len(addrs)])
+			}
+		})
+		b.Run(strconv.Itoa(n)+"-linear", func(b *testing.B) {
+			found := 0
+			for i := 0; b.Loop(); i++ {
+				a := addrs[i%len(addrs)].Unmap()
+				if slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Contains(a) }) {
+					found++
+				}
+			}
+			if found == 0 {
+				b.Fatal("no address found")
+			}
+		})
 	}
 }
 

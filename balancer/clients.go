@@ -134,13 +134,13 @@ func (t *clientTable) sorted(k int, limit int64) (clients, atLimit int, busiest 
 }
 
 // outside returns how many client addresses with sessions now are not
-// allowed by allowed (none when it is empty: every client is), and the k
+// allowed by allowed (none when it is nil: every client is), and the k
 // of them with the most sessions, most first (ties by address): clients
 // that a list changed by a reload leaves out, whose sessions were kept.
 // It holds the table's lock for one pass over it, matching each address
 // against the list.
-func (t *clientTable) outside(allowed allowedClients, k int) (clients int, busiest []ClientSnapshot) {
-	if len(allowed) == 0 {
+func (t *clientTable) outside(allowed *allowedClients, k int) (clients int, busiest []ClientSnapshot) {
+	if allowed == nil {
 		return 0, nil
 	}
 	t.mu.Lock()

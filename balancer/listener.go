@@ -31,8 +31,8 @@ var ErrUnknownBackend = errors.New("unknown backend")
 // Apply.
 type params struct {
 	maxConn        int64
-	maxConnClient  int64 // Config.MaxConnPerClient
-	allowed        allowedClients
+	maxConnClient  int64           // Config.MaxConnPerClient
+	allowed        *allowedClients // nil: every client
 	connectTimeout time.Duration
 	idleTimeout    time.Duration // 0: off
 	handshake      time.Duration // <= 0: off

@@ -35,7 +35,7 @@ type SessionFilter struct {
 
 	// allowed is the listener's list when NotAllowed was asked for, set
 	// by normalized.
-	allowed allowedClients
+	allowed *allowedClients
 }
 
 // normalized is f with an IPv4-mapped Client prefix made IPv4, as the

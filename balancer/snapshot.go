@@ -218,7 +218,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 		MaxConnPerClient: p.maxConnClient,
 		RefusedPerClient: l.refusedClient.Load(),
 
-		AllowedClients:    slices.Clone([]netip.Prefix(p.allowed)),
+		AllowedClients:    p.allowed.list(),
 		RefusedNotAllowed: l.refusedNotAllowed.Load(),
 		ClientsNotAllowed: outside,
 		NotAllowedClients: outsideBusiest,
