@@ -85,6 +85,7 @@ type yListener struct {
 	FinTimeout            string      `yaml:"fin_timeout,omitempty"`
 	TCPUserTimeout        string      `yaml:"tcp_user_timeout,omitempty"`
 	GracefulTimeout       string      `yaml:"graceful_timeout,omitempty"`
+	LogSessions           bool        `yaml:"log_sessions,omitempty"`
 	Check                 *yCheck     `yaml:"check,omitempty,flow"`
 	Backends              []*yBackend `yaml:"backends"`
 }
@@ -283,6 +284,7 @@ func yamlListener(l *listener) *yListener {
 		FinTimeout:            dur(l.finTimeout),
 		TCPUserTimeout:        dur(l.userTimeout),
 		GracefulTimeout:       dur(l.graceful),
+		LogSessions:           l.logSessions,
 	}
 	// A check or PROXY protocol version that every backend shares is
 	// written once, as the listener's.
