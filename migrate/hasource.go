@@ -175,15 +175,14 @@ func (t *haT) sourceRules() {
 			if !ok {
 				continue
 			}
-			prefixes := joinPrefixes(c.ps)
-			why := fmt.Sprintf("no equivalent: rmqlb's allowed_clients lists the addresses a listener serves, where HAProxy refused those from %s: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT %s saddr { %s } drop",
-				prefixes, ipFamily(c.ps), prefixes)
+			why := fmt.Sprintf("no equivalent: rmqlb's allowed_clients lists the addresses a listener serves, where HAProxy refused those from %s: keep the restriction with a firewall rule on the listener's port, such as %s",
+				joinPrefixes(c.ps), nftDrop(c.ps, false))
 			switch {
 			case c.err != nil:
 				why = fmt.Sprintf("not translated, as the addresses of its ACL could not be read (%v): keep the restriction, in allowed_clients for a rule that refuses the clients outside them, else with a firewall rule on the listener's port", c.err)
 			case c.allow:
-				why = fmt.Sprintf("not made allowed_clients, as an accept rule before it lets clients through or the proxy's source rules together let none through: HAProxy refused those outside %s: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT %s saddr != { %s } drop",
-					prefixes, ipFamily(c.ps), prefixes)
+				why = fmt.Sprintf("not made allowed_clients, as an accept rule before it lets clients through or the proxy's source rules together let none through: HAProxy refused those outside %s: keep the restriction with a firewall rule on the listener's port, such as %s",
+					joinPrefixes(c.ps), nftDrop(c.ps, true))
 			}
 			t.skip(ln, why)
 			for _, a := range acls[c.name] {
@@ -341,18 +340,53 @@ func unionPrefixes(a, b []netip.Prefix) []netip.Prefix {
 	return a
 }
 
-// joinPrefixes lists prefixes as a note writes them: an address alone
-// without its length.
+// notedPrefixes is the most prefixes a note lists; a longer list (one
+// from a list file) is cut, with how many more there are.
+const notedPrefixes = 8
+
+// joinPrefixes lists prefixes as a note writes them, an address alone
+// without its length, the first notedPrefixes of a longer list with how
+// many more it has.
 func joinPrefixes(ps []netip.Prefix) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
+	s := make([]string, 0, min(len(ps), notedPrefixes))
+	for _, p := range ps[:min(len(ps), notedPrefixes)] {
 		if p.IsSingleIP() {
-			s[i] = p.Addr().String()
+			s = append(s, p.Addr().String())
 		} else {
-			s[i] = p.String()
+			s = append(s, p.String())
 		}
 	}
+	if more := len(ps) - len(s); more > 0 {
+		return strings.Join(s, ", ") + fmt.Sprintf(" (and %d more)", more)
+	}
 	return strings.Join(s, ", ")
+}
+
+// nftDrop is an nftables rule that drops, on the listener's port, the
+// clients from ps, or those outside ps (outside): with the prefixes
+// inline, or, past notedPrefixes of them, with a named set to fill.
+func nftDrop(ps []netip.Prefix, outside bool) string {
+	op := ""
+	if outside {
+		op = "!= "
+	}
+	if len(ps) <= notedPrefixes {
+		return fmt.Sprintf("nft add rule inet filter input tcp dport PORT %s saddr %s{ %s } drop", ipFamily(ps), op, joinPrefixes(ps))
+	}
+	return fmt.Sprintf("nft add rule inet filter input tcp dport PORT %s saddr %s@rmqlb_clients drop, with the %d addresses in a set (nft add set inet filter rmqlb_clients '{ type %s; flags interval; }', then nft add element inet filter rmqlb_clients '{ ADDRESSES }')",
+		ipFamily(ps), op, len(ps), setType(ps))
+}
+
+// setType is the nftables type of a set of ps: ipv4_addr or ipv6_addr,
+// and for both a text that says so.
+func setType(ps []netip.Prefix) string {
+	switch ipFamily(ps) {
+	case "ip":
+		return "ipv4_addr"
+	case "ip6":
+		return "ipv6_addr"
+	}
+	return "ipv4_addr (a second set of ipv6_addr for the IPv6 ones)"
 }
 
 // ipFamily is nftables' family of the prefixes: ip for IPv4 ones, ip6

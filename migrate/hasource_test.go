@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -107,6 +108,12 @@ func TestHAProxySourceRules(t *testing.T) {
 func TestHAProxySourceLists(t *testing.T) {
 	const head = "listen amqp\n bind 10.0.0.100:5672\n server r1 10.0.0.1:5672\n"
 	const rule = " tcp-request connection reject unless allowed\n"
+	var longList string
+	var longAllowed []string
+	for i := range 20 {
+		longList += fmt.Sprintf("10.1.0.%d\n", i)
+		longAllowed = append(longAllowed, fmt.Sprintf("10.1.0.%d/32", i))
+	}
 	for _, tc := range []struct {
 		name, acl string
 		lists     map[string]string
@@ -123,6 +130,14 @@ func TestHAProxySourceLists(t *testing.T) {
 			[]string{"10.9.9.9/32", "10.1.0.0/16"}, []string{
 				"h:5: tcp-request connection reject unless allowed: note: becomes the listener's allowed_clients",
 			}},
+		{"a long list, named in part", " acl allowed src -f @DIR@/allowed.lst\n",
+			map[string]string{"allowed.lst": longList}, longAllowed, []string{
+				"h:5: tcp-request connection reject unless allowed: note: becomes the listener's allowed_clients: rmqlb closes a client outside 10.1.0.0, 10.1.0.1, 10.1.0.2, 10.1.0.3, 10.1.0.4, 10.1.0.5, 10.1.0.6, 10.1.0.7 (and 12 more) as soon as it is accepted",
+			}},
+		{"a long list refused", " acl allowed src -f @DIR@/allowed.lst\n",
+			map[string]string{"allowed.lst": longList}, nil, []string{
+				"h:5: tcp-request connection reject if allowed: not translated: no equivalent: rmqlb's allowed_clients lists the addresses a listener serves, where HAProxy refused those from 10.1.0.0, 10.1.0.1, 10.1.0.2, 10.1.0.3, 10.1.0.4, 10.1.0.5, 10.1.0.6, 10.1.0.7 (and 12 more): keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT ip saddr @rmqlb_clients drop, with the 20 addresses in a set (nft add set inet filter rmqlb_clients '{ type ipv4_addr; flags interval; }', then nft add element inet filter rmqlb_clients '{ ADDRESSES }')",
+			}},
 		{"a name in the list", " acl allowed src -f @DIR@/allowed.lst\n",
 			map[string]string{"allowed.lst": "10.1.0.0/16\napp.example.com\n"}, nil, []string{
 				"h:5: tcp-request connection reject unless allowed: not translated: not translated, as the addresses of its ACL could not be read (line 2 of @DIR@/allowed.lst: \"app.example.com\" is not an address or a prefix): keep the restriction",
@@ -138,7 +153,11 @@ func TestHAProxySourceLists(t *testing.T) {
 			// HAProxy refuses a missing list file, and a name in one it
 			// resolves.
 			check := tc.lists != nil && !strings.Contains(tc.name, "name")
-			r, at := importSource(t, head+tc.acl+rule, tc.lists, check)
+			cfg := head + tc.acl + rule
+			if strings.HasSuffix(tc.name, "refused") {
+				cfg = strings.Replace(cfg, "unless", "if", 1)
+			}
+			r, at := importSource(t, cfg, tc.lists, check)
 			var notes []string
 			for _, n := range tc.notes {
 				notes = append(notes, at(n))
