@@ -21,7 +21,7 @@ func (t *haT) sessionLog(l *listener, front haProxy) {
 		return
 	}
 	if !t.logs(front) {
-		t.skip(opt, "not translated: HAProxy logged no session here, as the proxy has no log target (log global with a log line in the global section, or log ADDRESS): log_sessions stays off")
+		t.skip(opt, "HAProxy logged no session here, as the proxy has no log target (log global with a log line in the global section, or log ADDRESS): log_sessions stays off")
 		return
 	}
 	l.logSessions = true

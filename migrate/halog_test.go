@@ -28,13 +28,13 @@ func TestHAProxySessionLog(t *testing.T) {
 			"h:5: option tcplog: note: becomes log_sessions",
 		}},
 		{"no target", "defaults\n mode tcp\n option tcplog\n" + proxy, false, []string{
-			"h:3: option tcplog: not translated: not translated: HAProxy logged no session here, as the proxy has no log target",
+			"h:3: option tcplog: not translated: HAProxy logged no session here, as the proxy has no log target",
 		}},
 		{"log global without a global log line", "defaults\n mode tcp\n log global\n option tcplog\n" + proxy, false, []string{
-			"h:4: option tcplog: not translated: not translated: HAProxy logged no session here",
+			"h:4: option tcplog: not translated: HAProxy logged no session here",
 		}},
 		{"no log in the proxy", "global\n log 127.0.0.1 local2\ndefaults\n log global\n option tcplog\n" + proxy + " no log\n", false, []string{
-			"h:5: option tcplog: not translated: not translated: HAProxy logged no session here",
+			"h:5: option tcplog: not translated: HAProxy logged no session here",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -179,7 +179,7 @@ func (t *haT) sourceRules() {
 				joinPrefixes(c.ps), nftDrop(c.ps, false))
 			switch {
 			case c.err != nil:
-				why = fmt.Sprintf("not translated, as the addresses of its ACL could not be read (%v): keep the restriction, in allowed_clients for a rule that refuses the clients outside them, else with a firewall rule on the listener's port", c.err)
+				why = fmt.Sprintf("the addresses of its ACL could not be read (%v): keep the restriction, in allowed_clients for a rule that refuses the clients outside them, else with a firewall rule on the listener's port", c.err)
 			case c.allow:
 				why = fmt.Sprintf("not made allowed_clients, as an accept rule before it lets clients through or the proxy's source rules together let none through: HAProxy refused those outside %s: keep the restriction with a firewall rule on the listener's port, such as %s",
 					joinPrefixes(c.ps), nftDrop(c.ps, true))

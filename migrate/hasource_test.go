@@ -140,13 +140,13 @@ func TestHAProxySourceLists(t *testing.T) {
 			}},
 		{"a name in the list", " acl allowed src -f @DIR@/allowed.lst\n",
 			map[string]string{"allowed.lst": "10.1.0.0/16\napp.example.com\n"}, nil, []string{
-				"h:5: tcp-request connection reject unless allowed: not translated: not translated, as the addresses of its ACL could not be read (line 2 of @DIR@/allowed.lst: \"app.example.com\" is not an address or a prefix): keep the restriction",
+				"h:5: tcp-request connection reject unless allowed: not translated: the addresses of its ACL could not be read (line 2 of @DIR@/allowed.lst: \"app.example.com\" is not an address or a prefix): keep the restriction",
 			}},
 		{"a missing list file", " acl allowed src -f @DIR@/missing.lst\n", nil, nil, []string{
-			"h:5: tcp-request connection reject unless allowed: not translated: not translated, as the addresses of its ACL could not be read (reading @DIR@/missing.lst: ",
+			"h:5: tcp-request connection reject unless allowed: not translated: the addresses of its ACL could not be read (reading @DIR@/missing.lst: ",
 		}},
 		{"a relative list file", " acl allowed src -f allowed.lst\n", map[string]string{"allowed.lst": "10.1.0.0/16\n"}, nil, []string{
-			"h:5: tcp-request connection reject unless allowed: not translated: not translated, as the addresses of its ACL could not be read (allowed.lst is a relative path, read by HAProxy from its working directory)",
+			"h:5: tcp-request connection reject unless allowed: not translated: the addresses of its ACL could not be read (allowed.lst is a relative path, read by HAProxy from its working directory)",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
