@@ -220,7 +220,7 @@ func TestClientTableOutside(t *testing.T) {
 	}
 	list := newAllowedClients([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")})
 	n, busiest := tb.outside(list, 2)
-	want := []ClientSnapshot{{a("192.0.2.1"), 2}, {a("192.0.2.2"), 1}}
+	want := []ClientSnapshot{{Address: a("192.0.2.1"), Sessions: 2, NotAllowed: true}, {Address: a("192.0.2.2"), Sessions: 1, NotAllowed: true}}
 	if n != 3 || !slices.Equal(busiest, want) {
 		t.Errorf("outside = %d, %v; want 3, %v", n, busiest, want)
 	}
@@ -297,10 +297,17 @@ func TestAllowedClients(t *testing.T) {
 	if _, err := roundTrip(dialFrom(t, r, "127.0.0.3"), []byte("z")); err != nil {
 		t.Fatalf("127.0.0.3 once allowed: %v", err)
 	}
-	wantOutside := []ClientSnapshot{{netip.MustParseAddr("127.0.0.1"), 1}}
+	wantOutside := []ClientSnapshot{{Address: netip.MustParseAddr("127.0.0.1"), Sessions: 1, NotAllowed: true}}
 	if s := r.Snapshot(); s.RefusedNotAllowed != 4 || s.Active != 2 || s.ClientsNotAllowed != 1 || !slices.Equal(s.NotAllowedClients, wantOutside) {
 		t.Errorf("after narrowing: %d refused, %d active, %d clients outside the list %v; want 4, 2, 1 %v",
 			s.RefusedNotAllowed, s.Active, s.ClientsNotAllowed, s.NotAllowedClients, wantOutside)
+	}
+	wantClients := []ClientSnapshot{{Address: netip.MustParseAddr("127.0.0.1"), Sessions: 1, NotAllowed: true}, {Address: netip.MustParseAddr("127.0.0.3"), Sessions: 1}}
+	if list, _, _, _ := r.Clients(5); !slices.Equal(list, wantClients) {
+		t.Errorf("clients after narrowing: %v, want %v", list, wantClients)
+	}
+	if s := r.Snapshot(); !slices.Equal(s.BusiestClients, wantClients) {
+		t.Errorf("busiest clients after narrowing: %v, want %v", s.BusiestClients, wantClients)
 	}
 	kept := logs.FilterMessageSnippet("allowed_clients changed").All()
 	if len(kept) != 1 || kept[0].ContextMap()["clients"] != int64(1) || fmt.Sprint(kept[0].ContextMap()["busiest"]) != "[127.0.0.1]" {

@@ -80,6 +80,16 @@ func (t *clientTable) refused(now time.Time) (n int, log bool) {
 type ClientSnapshot struct {
 	Address  netip.Addr `json:"address"`
 	Sessions int64      `json:"sessions"`
+	// NotAllowed: the listener's Config.AllowedClients leaves the
+	// address out now; its sessions are those a change of the list kept.
+	NotAllowed bool `json:"not_allowed,omitempty"`
+}
+
+// markNotAllowed sets NotAllowed of each of list that allowed leaves out.
+func markNotAllowed(list []ClientSnapshot, allowed *allowedClients) {
+	for i := range list {
+		list[i].NotAllowed = !allowed.allows(list[i].Address)
+	}
 }
 
 // summaryInPlace is how many clients summary picks the busiest of while
@@ -147,7 +157,7 @@ func (t *clientTable) outside(allowed *allowedClients, k int) (clients int, busi
 	var all []ClientSnapshot
 	for a, n := range t.n {
 		if !allowed.allows(a) {
-			all = append(all, ClientSnapshot{Address: a, Sessions: int64(n)})
+			all = append(all, ClientSnapshot{Address: a, Sessions: int64(n), NotAllowed: true})
 		}
 	}
 	t.mu.Unlock()
@@ -164,12 +174,14 @@ func busier(a, b ClientSnapshot) int {
 }
 
 // Clients returns the client addresses with a session now, most sessions
-// first (ties by address), at most k of them (k <= 0: none), with how
+// first (ties by address, each marked when AllowedClients leaves it
+// out), at most k of them (k <= 0: none), with how
 // many there are and how many hold Config.MaxConnPerClient sessions, and
 // that limit (0: none). Safe for concurrent use; it waits for no event
 // loop.
 func (l *Listener) Clients(k int) (list []ClientSnapshot, clients, atLimit int, limit int64) {
-	limit = l.params.Load().maxConnClient
-	clients, atLimit, list = l.clients.summary(max(k, 0), limit)
-	return list, clients, atLimit, limit
+	p := l.params.Load()
+	clients, atLimit, list = l.clients.summary(max(k, 0), p.maxConnClient)
+	markNotAllowed(list, p.allowed)
+	return list, clients, atLimit, p.maxConnClient
 }

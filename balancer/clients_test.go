@@ -52,7 +52,7 @@ func TestClientTable(t *testing.T) {
 	}
 	// 10.0.0.1 holds 3, 10.0.0.2 holds 1, fe80::1 none.
 	n, atLimit, busiest := tb.summary(5, 3)
-	want := []ClientSnapshot{{a("10.0.0.1"), 3}, {a("10.0.0.2"), 1}}
+	want := []ClientSnapshot{{Address: a("10.0.0.1"), Sessions: 3}, {Address: a("10.0.0.2"), Sessions: 1}}
 	if n != 2 || atLimit != 1 || !slices.Equal(busiest, want) {
 		t.Fatalf("summary = %d clients, %d at limit, %v; want 2, 1, %v", n, atLimit, busiest, want)
 	}
@@ -61,7 +61,7 @@ func TestClientTable(t *testing.T) {
 	}
 	// 10.0.0.1: 3, 10.0.0.2: 2, 10.0.0.3: 2, 10.0.0.4: 1, 10.0.0.9: 1.
 	n, atLimit, busiest = tb.summary(3, 2)
-	want = []ClientSnapshot{{a("10.0.0.1"), 3}, {a("10.0.0.2"), 2}, {a("10.0.0.3"), 2}}
+	want = []ClientSnapshot{{Address: a("10.0.0.1"), Sessions: 3}, {Address: a("10.0.0.2"), Sessions: 2}, {Address: a("10.0.0.3"), Sessions: 2}}
 	if n != 5 || atLimit != 3 || !slices.Equal(busiest, want) {
 		t.Fatalf("summary = %d clients, %d at limit, %v; want 5, 3, %v", n, atLimit, busiest, want)
 	}
@@ -98,7 +98,7 @@ func TestMaxConnPerClient(t *testing.T) {
 		t.Fatalf("another client: %v", err)
 	}
 	s := r.Snapshot()
-	wantBusiest := []ClientSnapshot{{netip.MustParseAddr("127.0.0.1"), 2}, {netip.MustParseAddr("127.0.0.3"), 1}}
+	wantBusiest := []ClientSnapshot{{Address: netip.MustParseAddr("127.0.0.1"), Sessions: 2}, {Address: netip.MustParseAddr("127.0.0.3"), Sessions: 1}}
 	if s.RefusedPerClient != 1 || s.Refused != 0 || s.Active != 3 || s.MaxConnPerClient != 2 ||
 		s.Clients != 2 || s.ClientsAtLimit != 1 || !slices.Equal(s.BusiestClients, wantBusiest) {
 		t.Fatalf("snapshot: refused %d per client, %d maxconn, %d active, limit %d, %d clients, %d at limit, busiest %v; "+

@@ -192,6 +192,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 	// choosing a backend takes.
 	p := l.params.Load()
 	clients, atLimit, busiest := l.clients.summary(BusiestClientsListed, p.maxConnClient)
+	markNotAllowed(busiest, p.allowed)
 	outside, outsideBusiest := l.clients.outside(p.allowed, BusiestClientsListed)
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -99,7 +99,7 @@ func FormatClients(w io.Writer, c Clients, limit int) error {
 		tb := p.table("LISTENER", "CLIENT", "SESSIONS")
 		for _, l := range c.Listeners {
 			for _, x := range l.List {
-				tb.row(txt(l.Listener), txt(x.Address.String()), clientSessions(x.Sessions, l.MaxConnPerClient))
+				tb.row(txt(l.Listener), txt(x.Address.String()), clientSessions(x, l.MaxConnPerClient))
 			}
 		}
 	}

@@ -13,12 +13,13 @@ import (
 )
 
 // clientsFixture is a clients answer: a listener with a limit, one address
-// at it and more addresses than listed, and one without a limit or client.
+// at it, one its allowed_clients leaves out and more addresses than
+// listed, and one without a limit or client.
 func clientsFixture() Clients {
 	a := netip.MustParseAddr
 	return Clients{Now: fixtureNow, Listeners: []ListenerClients{
 		{Listener: "amqp", Clients: 7, MaxConnPerClient: 200, AtLimit: 1, List: []balancer.ClientSnapshot{
-			{Address: a("10.1.0.7"), Sessions: 200}, {Address: a("fd00::9"), Sessions: 12}, {Address: a("10.1.0.3"), Sessions: 1}}},
+			{Address: a("10.1.0.7"), Sessions: 200}, {Address: a("fd00::9"), Sessions: 12, NotAllowed: true}, {Address: a("10.1.0.3"), Sessions: 1}}},
 		{Listener: "mgmt", List: []balancer.ClientSnapshot{}},
 	}}
 }
@@ -38,7 +39,7 @@ func TestClientsSchema(t *testing.T) {
 	if err := sch.Validate(decode(t, raw)); err != nil {
 		t.Fatalf("the fixture does not match the schema: %v\n%s", err, raw)
 	}
-	if n := checkFieldsStrict(t, sch, raw, nil, nil); n < 15 {
+	if n := checkFieldsStrict(t, sch, raw, map[string]bool{"not_allowed": true}, nil); n < 15 {
 		t.Fatalf("only %d fields found in the fixture", n)
 	}
 	for _, c := range []struct {
@@ -96,7 +97,7 @@ func TestFormatClients(t *testing.T) {
 	want := []string{
 		"LISTENER  CLIENT    SESSIONS",
 		"amqp      10.1.0.7  200/200 AT LIMIT",
-		"amqp      fd00::9   12/200",
+		"amqp      fd00::9   12/200 NOT ALLOWED",
 		"amqp      10.1.0.3  1/200",
 		"amqp: 3 of 7 client addresses (limit 3), 1 at maxconn_per_client (200)",
 		"mgmt: 0 client addresses",

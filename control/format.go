@@ -699,17 +699,23 @@ func formatClients(p *page, l balancer.Snapshot, verbose bool) {
 	}
 	tb := p.table("BUSIEST CLIENT", "SESSIONS")
 	for _, c := range l.BusiestClients {
-		tb.row(txt(c.Address.String()), clientSessions(c.Sessions, l.MaxConnPerClient))
+		tb.row(txt(c.Address.String()), clientSessions(c, l.MaxConnPerClient))
 	}
 }
 
 // clientSessions shows a client address's sessions against
 // maxconn_per_client (limit, 0: none): "12/200", "200/200 AT LIMIT" in
-// red, or "12" without a limit.
-func clientSessions(n, limit int64) text {
-	s := ofMax(n, limit)
-	if limit > 0 && n >= limit {
+// red, or "12" without a limit; "NOT ALLOWED" (yellow) after them when
+// allowed_clients leaves the address out.
+func clientSessions(c balancer.ClientSnapshot, limit int64) text {
+	s := ofMax(c.Sessions, limit)
+	switch {
+	case limit > 0 && c.Sessions >= limit && c.NotAllowed:
+		return paint(s+" AT LIMIT, NOT ALLOWED", red)
+	case limit > 0 && c.Sessions >= limit:
 		return paint(s+" AT LIMIT", red)
+	case c.NotAllowed:
+		return paint(s+" NOT ALLOWED", yellow)
 	}
 	return txt(s)
 }

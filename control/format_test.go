@@ -123,10 +123,11 @@ func fullFixture() Status {
 	l.StickyEntries, l.StickyMax, l.StickyFull = 3, 100000, 7
 	l.MaxConnPerClient, l.RefusedPerClient, l.Clients, l.ClientsAtLimit = 8, 12, 4, 1
 	l.AllowedClients, l.RefusedNotAllowed = []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("192.0.2.7/32")}, 9
-	l.ClientsNotAllowed, l.NotAllowedClients = 2, []balancer.ClientSnapshot{{Address: netip.MustParseAddr("198.51.100.9"), Sessions: 2},
-		{Address: netip.MustParseAddr("198.51.100.4"), Sessions: 1}}
+	l.ClientsNotAllowed, l.NotAllowedClients = 2, []balancer.ClientSnapshot{{Address: netip.MustParseAddr("198.51.100.9"), Sessions: 2, NotAllowed: true},
+		{Address: netip.MustParseAddr("198.51.100.4"), Sessions: 1, NotAllowed: true}}
 	l.BusiestClients = []balancer.ClientSnapshot{{Address: netip.MustParseAddr("10.1.0.7"), Sessions: 8},
-		{Address: netip.MustParseAddr("10.1.0.9"), Sessions: 2}, {Address: netip.MustParseAddr("10.1.1.4"), Sessions: 1}}
+		{Address: netip.MustParseAddr("10.1.0.9"), Sessions: 2}, {Address: netip.MustParseAddr("198.51.100.9"), Sessions: 2, NotAllowed: true},
+		{Address: netip.MustParseAddr("10.1.1.4"), Sessions: 1}}
 	l.Sticky = []balancer.StickySnapshot{
 		{Client: netip.MustParsePrefix("10.1.0.0/24"), Backend: "rmq1", Sessions: 2},
 		{Client: netip.MustParsePrefix("10.1.1.0/24"), Backend: "rmq3", Expires: now.Add(45 * time.Second)},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +18,10 @@ import (
 // client host's new connections are refused before their handshake, and
 // an application on h2 connects and is served. The master's status counts
 // the refused clients, shows the list and the client host as holding a
-// session outside it, its log names the client host, rmqlb sessions
-// --shutdown --not-allowed closes that session alone,
-// and a reload that widens the list to the lab's network serves the
-// client host again.
+// session outside it (rmqlb clients marks it NOT ALLOWED), its log names
+// the client host, rmqlb sessions --shutdown --not-allowed closes that
+// session alone, and a reload that widens the list to the lab's network
+// serves the client host again.
 func testAllowedClients(t *testing.T, rl *rabbitLab) {
 	d := rl.daemons["h1"]
 	kept, err := rl.dial(5 * time.Second)
@@ -79,8 +80,15 @@ func testAllowedClients(t *testing.T, rl *rabbitLab) {
 		t.Errorf("log of h1 has no warning naming the refused client %s (%v)", rl.client.Addr, err)
 	}
 
+	// rmqlb clients marks the client host's address.
+	out, err := exec.Command(d.bin, "clients", "--socket", d.sock).CombinedOutput()
+	row := regexp.MustCompile(`(?m)^amqp +` + regexp.QuoteMeta(rl.client.Addr.String()) + ` +1 NOT ALLOWED$`)
+	if err != nil || !row.Match(out) {
+		t.Errorf("rmqlb clients on h1 does not mark the client host NOT ALLOWED: %v\n%s", err, out)
+	}
+
 	// The operator closes the session the narrower list kept; h2's stays.
-	out, err := exec.Command(d.bin, "sessions", "--socket", d.sock, "--shutdown", "amqp", "--not-allowed").CombinedOutput()
+	out, err = exec.Command(d.bin, "sessions", "--socket", d.sock, "--shutdown", "amqp", "--not-allowed").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "1 session closed") {
 		t.Fatalf("rmqlb sessions --shutdown amqp --not-allowed: %v\n%s", err, out)
 	}
