@@ -366,11 +366,11 @@ func (l *Listener) sessionClosed() {
 	}
 }
 
-// logOutside logs, after Apply changed Config.AllowedClients, the
-// sessions kept of the client addresses the new list leaves out: a
+// logOutside logs, after Apply changed Config.AllowedClients to allowed,
+// the sessions kept of the client addresses the new list leaves out: a
 // narrower list applies to new connections only.
-func (l *Listener) logOutside(cfg Config) {
-	n, busiest := l.clients.outside(newAllowedClients(cfg.AllowedClients), BusiestClientsListed)
+func (l *Listener) logOutside(allowed *allowedClients) {
+	n, busiest := l.clients.outside(allowed, BusiestClientsListed)
 	if n == 0 {
 		return
 	}
@@ -749,7 +749,8 @@ func (l *Listener) Apply(cfg Config) error {
 	}
 	listChanged := !slices.Equal(l.cfg.AllowedClients, cfg.AllowedClients)
 	l.cfg = cfg
-	l.params.Store(paramsOf(cfg))
+	p := paramsOf(cfg)
+	l.params.Store(p)
 	// Backends removed earlier with their sessions kept are removed under
 	// this configuration too: when it shuts the sessions of removed
 	// backends, theirs are shut as well.
@@ -763,7 +764,7 @@ func (l *Listener) Apply(cfg Config) error {
 	}
 	l.mu.Unlock()
 	if listChanged {
-		l.logOutside(cfg)
+		l.logOutside(p.allowed)
 	}
 	for _, b := range gone {
 		l.log.Info("backend removed", zap.String("backend", b.name), zap.Bool("sessions_closed", loops != nil))

@@ -376,7 +376,7 @@ func (r *resolver) instance(p path, f *fileInstance, c *Config) VRRPInstance {
 	in.MaxAdoptedInterval = f.MaxAdopted
 	in.LateAdvertsTolerated = f.LateAdverts
 	for j, s := range f.VirtualIPAddress {
-		pfx, err := parseVIP(s)
+		pfx, err := parseAddrOrPrefix(s)
 		if err != nil {
 			r.errf(p.k("virtual_ipaddress").i(j), "%v", err)
 		}
@@ -425,8 +425,10 @@ func (r *resolver) addrs(p path, list []string) []netip.Addr {
 	return out
 }
 
-// parseVIP accepts "a.b.c.d" (a /32) or "a.b.c.d/len" (IPv6 likewise).
-func parseVIP(s string) (netip.Prefix, error) {
+// parseAddrOrPrefix accepts "a.b.c.d" (a /32) or "a.b.c.d/len" (IPv6
+// likewise): a VIP, an entry of allowed_clients. An address's zone is
+// dropped; a prefix with one is refused.
+func parseAddrOrPrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -950,20 +952,15 @@ func (r *resolver) allowedClients(p path, list []string) []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(list))
 	for i, s := range list {
 		s = strings.TrimSpace(s)
-		pfx, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			switch {
-			case aerr != nil:
-				r.errf(p.i(i), "must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not %q", s)
-				continue
-			case a.Zone() != "":
-				r.errf(p.i(i), "%s: zoned addresses are not supported", s)
-				continue
-			}
-			pfx = netip.PrefixFrom(a, a.BitLen())
+		pfx, err := parseAddrOrPrefix(s)
+		switch {
+		case err != nil:
+			r.errf(p.i(i), "must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not %q", s)
+		case strings.Contains(s, "%"):
+			r.errf(p.i(i), "%s: zoned addresses are not supported", s)
+		default:
+			out = append(out, pfx)
 		}
-		out = append(out, pfx)
 	}
 	return out
 }
