@@ -51,14 +51,14 @@ func Serve(ctrl, alive int, cfg ServeConfig) error {
 			return fmt.Errorf("serving the daemon: %w", err)
 		}
 	}
-	// CLOCK_MONOTONIC (the runtime's monotonic clock) before the origin
-	// of now: the timer then never expires before the time it is set for.
-	var mono unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono); err != nil {
+	// CLOCK_MONOTONIC (the runtime's monotonic clock) at or after the
+	// origin of now: the timer then never expires before the time it is
+	// set for.
+	epoch, mono, err := clockOrigin(time.Now, readMonotonic)
+	if err != nil {
 		return fmt.Errorf("serving the daemon: %w", err)
 	}
-	epoch := time.Now()
-	t, err := newAdvertTimer(mono.Nano())
+	t, err := newAdvertTimer(mono)
 	if err != nil {
 		return fmt.Errorf("serving the daemon: %w", err)
 	}

@@ -33,7 +33,7 @@ type advertTimer struct {
 	fd        int
 	rc        syscall.RawConn
 	spec      unix.ItimerSpec
-	monoEpoch int64 // CLOCK_MONOTONIC at the origin of the server's now, or just before
+	monoEpoch int64 // CLOCK_MONOTONIC at the origin of the server's now, or just after
 
 	// What the timer is armed for, in the server's time.
 	armed  bool
@@ -43,8 +43,10 @@ type advertTimer struct {
 }
 
 // newAdvertTimer returns a disarmed timer; monoEpoch is CLOCK_MONOTONIC
-// at (or just before) the origin of the times given to arm, so that the
-// timer never expires before the time asked.
+// at (or just after) the origin of the times given to arm, so that the
+// timer never expires before the time asked (clockOrigin): arm leaves a
+// pending one-shot deadline alone, which holds only if the server's time
+// has reached the deadline whenever the kernel's timer has expired.
 func newAdvertTimer(monoEpoch int64) (*advertTimer, error) {
 	// Non-blocking, so that os.NewFile registers it with the poller.
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
