@@ -81,14 +81,15 @@ type ClientSnapshot struct {
 	Address  netip.Addr `json:"address"`
 	Sessions int64      `json:"sessions"`
 	// NotAllowed: the listener's Config.AllowedClients leaves the
-	// address out now; its sessions are those a change of the list kept.
+	// address out now, or its Config.DeniedClients holds it; its sessions
+	// are those a change of the lists kept.
 	NotAllowed bool `json:"not_allowed,omitempty"`
 }
 
-// markNotAllowed sets NotAllowed of each of list that allowed leaves out.
-func markNotAllowed(list []ClientSnapshot, allowed *allowedClients) {
+// markNotAllowed sets NotAllowed of each of list that lists refuse.
+func markNotAllowed(list []ClientSnapshot, lists *clientLists) {
 	for i := range list {
-		list[i].NotAllowed = !allowed.allows(list[i].Address)
+		list[i].NotAllowed = !lists.allows(list[i].Address)
 	}
 }
 
@@ -143,20 +144,20 @@ func (t *clientTable) sorted(k int, limit int64) (clients, atLimit int, busiest 
 	return len(all), atLimit, all[:min(k, len(all)):min(k, len(all))]
 }
 
-// outside returns how many client addresses with sessions now are not
-// allowed by allowed (none when it is nil: every client is), and the k
-// of them with the most sessions, most first (ties by address): clients
-// that a list changed by a reload leaves out, whose sessions were kept.
-// It holds the table's lock for one pass over it, matching each address
-// against the list.
-func (t *clientTable) outside(allowed *allowedClients, k int) (clients int, busiest []ClientSnapshot) {
-	if allowed == nil {
+// outside returns how many client addresses with sessions now lists
+// refuse (none when it is nil: every client is served), and the k of
+// them with the most sessions, most first (ties by address): clients that
+// lists changed by a reload refuse, whose sessions were kept. It holds
+// the table's lock for one pass over it, matching each address against
+// the lists.
+func (t *clientTable) outside(lists *clientLists, k int) (clients int, busiest []ClientSnapshot) {
+	if lists == nil {
 		return 0, nil
 	}
 	t.mu.Lock()
 	var all []ClientSnapshot
 	for a, n := range t.n {
-		if !allowed.allows(a) {
+		if !lists.allows(a) {
 			all = append(all, ClientSnapshot{Address: a, Sessions: int64(n), NotAllowed: true})
 		}
 	}
@@ -175,13 +176,13 @@ func busier(a, b ClientSnapshot) int {
 
 // Clients returns the client addresses with a session now, most sessions
 // first (ties by address, each marked when AllowedClients leaves it
-// out), at most k of them (k <= 0: none), with how
+// out or DeniedClients holds it), at most k of them (k <= 0: none), with how
 // many there are and how many hold Config.MaxConnPerClient sessions, and
 // that limit (0: none). Safe for concurrent use; it waits for no event
 // loop.
 func (l *Listener) Clients(k int) (list []ClientSnapshot, clients, atLimit int, limit int64) {
 	p := l.params.Load()
 	clients, atLimit, list = l.clients.summary(max(k, 0), p.maxConnClient)
-	markNotAllowed(list, p.allowed)
+	markNotAllowed(list, p.lists)
 	return list, clients, atLimit, p.maxConnClient
 }

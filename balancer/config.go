@@ -224,6 +224,15 @@ type Config struct {
 	// Bind takes clients of (both for ::). The zero value nil (or an empty list)
 	// serves every client. The listener keeps its own copy.
 	AllowedClients []netip.Prefix
+	// DeniedClients are client addresses the listener refuses, the same
+	// way and as early as those AllowedClients leaves out (HAProxy's
+	// `tcp-request connection reject if` a src ACL), counted apart
+	// (Snapshot.RefusedDenied). It wins over AllowedClients: an address
+	// in both is refused. A change by Apply applies to new connections:
+	// the sessions of clients a longer list holds are kept. Each prefix
+	// must be valid as for AllowedClients. The zero value nil (or an
+	// empty list) refuses no client. The listener keeps its own copy.
+	DeniedClients []netip.Prefix
 	// ConnectTimeout bounds each connection attempt to a backend. 0 means
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
@@ -351,8 +360,13 @@ func (c Config) Validate() error {
 		bad("maxconn_per_client", "must not be negative (0: no limit), not %d", c.MaxConnPerClient)
 	}
 	for i, p := range c.AllowedClients {
-		if err := checkAllowed(p); err != nil {
+		if err := checkClientPrefix(p); err != nil {
 			bad(fmt.Sprintf("allowed_clients[%d]", i), "%v", err)
+		}
+	}
+	for i, p := range c.DeniedClients {
+		if err := checkClientPrefix(p); err != nil {
+			bad(fmt.Sprintf("denied_clients[%d]", i), "%v", err)
 		}
 	}
 	if err := CheckAllowedFamily(c.Bind, c.AllowedClients); err != nil {

@@ -76,6 +76,9 @@ const (
 	// EndNotAllowed: the client was refused because its address is in
 	// none of Config.AllowedClients.
 	EndNotAllowed
+	// EndDenied: the client was refused because its address is in
+	// Config.DeniedClients.
+	EndDenied
 
 	numEndReasons = iota
 )
@@ -105,12 +108,13 @@ var endReasons = [...]string{
 	EndMoved:            "moved",
 	EndUpgrade:          "upgrade",
 	EndNotAllowed:       "not_allowed",
+	EndDenied:           "denied",
 }
 
 // String returns the reason as logged: client_closed, broker_closed,
 // client_reset, broker_reset, backend_down, backend_removed,
 // handshake_timeout, fin_timeout, idle_timeout, stop, upgrade,
-// connect_failed, no_backend, refused, refused_client, not_allowed, fd_limit,
+// connect_failed, no_backend, refused, refused_client, not_allowed, denied, fd_limit,
 // local_resources, error, shutdown, moved, vip_left, backup_replaced or
 // unknown.
 func (r EndReason) String() string {

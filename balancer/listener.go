@@ -31,8 +31,8 @@ var ErrUnknownBackend = errors.New("unknown backend")
 // Apply.
 type params struct {
 	maxConn        int64
-	maxConnClient  int64           // Config.MaxConnPerClient
-	allowed        *allowedClients // nil: every client
+	maxConnClient  int64        // Config.MaxConnPerClient
+	lists          *clientLists // Config.AllowedClients and DeniedClients; nil: every client
 	connectTimeout time.Duration
 	idleTimeout    time.Duration // 0: off
 	handshake      time.Duration // <= 0: off
@@ -55,7 +55,7 @@ func paramsOf(c Config) *params {
 	return &params{
 		maxConn:             int64(c.MaxConn),
 		maxConnClient:       int64(c.MaxConnPerClient),
-		allowed:             newAllowedClients(c.AllowedClients),
+		lists:               newClientLists(c.AllowedClients, c.DeniedClients),
 		connectTimeout:      c.ConnectTimeout,
 		idleTimeout:         c.IdleTimeout,
 		handshake:           c.HandshakeTimeout,
@@ -129,12 +129,13 @@ type Listener struct {
 	// sessions
 	refusedClient atomic.Uint64
 	// clients refused because their address is in none of
-	// Config.AllowedClients
+	// Config.AllowedClients, and in Config.DeniedClients
 	refusedNotAllowed atomic.Uint64
-	// notAllowedLog counts the clients refused for AllowedClients,
-	// logged at most every logcount.Every (loop time), so that a scan
-	// of the port cannot flood the log; guarded by notAllowedMu, which
-	// the loops take only to refuse such a client.
+	refusedDenied     atomic.Uint64
+	// notAllowedLog counts the clients refused for AllowedClients or
+	// DeniedClients, logged at most every logcount.Every (loop time), so
+	// that a scan of the port cannot flood the log; guarded by
+	// notAllowedMu, which the loops take only to refuse such a client.
 	notAllowedMu  sync.Mutex
 	notAllowedLog logcount.Counter
 	// clients counts each client address's sessions. Immutable pointer.
@@ -366,11 +367,11 @@ func (l *Listener) sessionClosed() {
 	}
 }
 
-// logOutside logs, after Apply changed Config.AllowedClients to allowed,
-// the sessions kept of the client addresses the new list leaves out: a
-// narrower list applies to new connections only.
-func (l *Listener) logOutside(allowed *allowedClients) {
-	n, busiest := l.clients.outside(allowed, BusiestClientsListed)
+// logOutside logs, after Apply changed Config.AllowedClients or
+// DeniedClients to lists, the sessions kept of the client addresses the
+// new lists refuse: a change applies to new connections only.
+func (l *Listener) logOutside(lists *clientLists) {
+	n, busiest := l.clients.outside(lists, BusiestClientsListed)
 	if n == 0 {
 		return
 	}
@@ -378,7 +379,7 @@ func (l *Listener) logOutside(allowed *allowedClients) {
 	for i, c := range busiest {
 		addrs[i] = c.Address.String()
 	}
-	l.log.Warn("allowed_clients changed: the sessions of client addresses it leaves out are kept (rmqlb sessions LISTENER --not-allowed lists them, with --shutdown closes them)",
+	l.log.Warn("allowed_clients or denied_clients changed: the sessions of client addresses they refuse now are kept (rmqlb sessions LISTENER --not-allowed lists them, with --shutdown closes them)",
 		zap.Int("clients", n), zap.Strings("busiest", addrs))
 }
 
@@ -747,7 +748,7 @@ func (l *Listener) Apply(cfg Config) error {
 			l.sticky = newStickyTable(cfg.PersistenceTimeout, cfg.PersistenceNetmask, cfg.PersistenceNetmask6, cfg.PersistenceMaxClients)
 		}
 	}
-	listChanged := !slices.Equal(l.cfg.AllowedClients, cfg.AllowedClients)
+	listChanged := !slices.Equal(l.cfg.AllowedClients, cfg.AllowedClients) || !slices.Equal(l.cfg.DeniedClients, cfg.DeniedClients)
 	l.cfg = cfg
 	p := paramsOf(cfg)
 	l.params.Store(p)
@@ -764,7 +765,7 @@ func (l *Listener) Apply(cfg Config) error {
 	}
 	l.mu.Unlock()
 	if listChanged {
-		l.logOutside(p.allowed)
+		l.logOutside(p.lists)
 	}
 	for _, b := range gone {
 		l.log.Info("backend removed", zap.String("backend", b.name), zap.Bool("sessions_closed", loops != nil))

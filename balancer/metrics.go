@@ -29,6 +29,7 @@ const (
 	refusedMaxConn    = "maxconn"
 	refusedClient     = "maxconn_per_client"
 	refusedNotAllowed = "not_allowed"
+	refusedDenied     = "denied"
 	refusedFdLimit    = "fd_limit"
 	refusedLocal      = "local_resources"
 	refusedNoBackend  = "no_backend"
@@ -47,7 +48,7 @@ func newCollector(l *Listener) *collector {
 		total:     d("listener_connections_total", "Client connections accepted."),
 		refused: d("listener_refused_connections_total",
 			"Client connections closed without a session, by reason: maxconn (the listener or every usable backend at its maxconn), "+
-				"maxconn_per_client (the client's address at its maxconn_per_client), not_allowed (the client's address in none of allowed_clients), fd_limit (the process out of file descriptors), local_resources (the host out of local ports, socket memory or room in epoll for the client's or the backend's connection), "+
+				"maxconn_per_client (the client's address at its maxconn_per_client), not_allowed (the client's address in none of allowed_clients), denied (the client's address in denied_clients), fd_limit (the process out of file descriptors), local_resources (the host out of local ports, socket memory or room in epoll for the client's or the backend's connection), "+
 				"no_backend (no backend usable, or every connect attempt failed).", "reason"),
 		clients: d("listener_clients", "Client addresses with a connection open now."),
 		busiest: d("listener_busiest_client_connections",
@@ -109,6 +110,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.refused, s.Refused, refusedMaxConn)
 	counter(c.refused, s.RefusedPerClient, refusedClient)
 	counter(c.refused, s.RefusedNotAllowed, refusedNotAllowed)
+	counter(c.refused, s.RefusedDenied, refusedDenied)
 	counter(c.refused, s.RefusedFdLimit, refusedFdLimit)
 	counter(c.refused, s.RefusedLocal, refusedLocal)
 	counter(c.refused, s.NoBackend, refusedNoBackend)

@@ -68,8 +68,8 @@ type session struct {
 func (lp *loop) newSession(fd int, client netip.AddrPort) {
 	l := lp.l
 	p := l.params.Load()
-	if !p.allowed.allows(client.Addr()) {
-		lp.refuseNotAllowed(p, fd, client)
+	if why := p.lists.refuses(client.Addr()); why != EndUnknown {
+		lp.refuseByList(p, fd, client, why)
 		return
 	}
 	// The session's place is taken before the limit is looked at, so that
@@ -137,21 +137,28 @@ func (l *Listener) refuseAccepted(p *params, fd int, client netip.AddrPort, refu
 	}
 }
 
-// refuseNotAllowed closes the accepted client socket fd of a client that
-// Config.AllowedClients leaves out, before it has a session or a place
-// under maxconn, and counts and logs it (see Listener.notAllowedLog).
-func (lp *loop) refuseNotAllowed(p *params, fd int, client netip.AddrPort) {
+// refuseByList closes the accepted client socket fd of a client that
+// Config.AllowedClients leaves out or Config.DeniedClients holds (why
+// says which), before it has a session or a place under maxconn, and
+// counts and logs it (see Listener.notAllowedLog).
+func (lp *loop) refuseByList(p *params, fd int, client netip.AddrPort, why EndReason) {
 	l := lp.l
-	l.refusedNotAllowed.Add(1)
+	list := "not in allowed_clients"
+	if why == EndDenied {
+		l.refusedDenied.Add(1)
+		list = "in denied_clients"
+	} else {
+		l.refusedNotAllowed.Add(1)
+	}
 	defer unix.Close(fd) // once counted and logged, for the client to see
 	if p.logSessions {
-		l.logSession(sessionEnd{client: client, why: EndNotAllowed})
+		l.logSession(sessionEnd{client: client, why: why})
 	}
 	l.notAllowedMu.Lock()
 	n, log := l.notAllowedLog.Count(l.epoch.Add(lp.now))
 	l.notAllowedMu.Unlock()
 	if log {
-		l.log.Warn("refused connections: the client address is not in allowed_clients (logged at most every 10s)",
+		l.log.Warn("refused connections: the client address is "+list+" (logged at most every 10s)",
 			zap.Stringer("client", client.Addr()), zap.Int("refused", n))
 	}
 }

@@ -367,7 +367,7 @@ func TestEndReasonString(t *testing.T) {
 		}
 		seen[s] = true
 	}
-	if s := EndReason(numEndReasons).String(); s != "EndReason(24)" {
+	if s := EndReason(numEndReasons).String(); s != "EndReason(25)" {
 		t.Errorf("out of range: %q", s)
 	}
 }

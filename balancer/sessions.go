@@ -26,27 +26,28 @@ type SessionFilter struct {
 	Client     netip.Prefix
 	ClientPort uint16
 	// NotAllowed keeps the sessions whose client the listener's
-	// Config.AllowedClients leaves out now: those a change of the list
-	// kept. With no list, it keeps none.
+	// Config.AllowedClients leaves out now, or its Config.DeniedClients
+	// holds: those a change of the lists kept. With no list, it keeps
+	// none.
 	NotAllowed bool
 	// Limit is the most sessions listed, the first in SessionInfo order;
 	// 0: no limit. The total that match is counted whatever the limit.
 	Limit int
 
-	// allowed is the listener's list when NotAllowed was asked for, set
-	// by normalized.
-	allowed *allowedClients
+	// lists are the listener's when NotAllowed was asked for, set by
+	// normalized.
+	lists *clientLists
 }
 
 // normalized is f with an IPv4-mapped Client prefix made IPv4, as the
-// clients' addresses are compared, and with l's allowed_clients for
-// NotAllowed.
+// clients' addresses are compared, and with l's allowed_clients and
+// denied_clients for NotAllowed.
 func (f SessionFilter) normalized(l *Listener) SessionFilter {
 	if p := f.Client; p.IsValid() && p.Addr().Is4In6() {
 		f.Client = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0)).Masked()
 	}
 	if f.NotAllowed {
-		f.allowed = l.params.Load().allowed
+		f.lists = l.params.Load().lists
 	}
 	return f
 }
@@ -59,7 +60,7 @@ func (f SessionFilter) match(s *session) bool {
 	if f.ClientPort != 0 && s.client.Port() != f.ClientPort {
 		return false
 	}
-	if f.NotAllowed && f.allowed.allows(s.client.Addr()) {
+	if f.NotAllowed && f.lists.allows(s.client.Addr()) {
 		return false
 	}
 	return !f.Client.IsValid() || f.Client.Contains(s.client.Addr().Unmap())

@@ -39,10 +39,16 @@ type Snapshot struct {
 	// address is in none of them.
 	AllowedClients    []netip.Prefix `json:"allowed_clients,omitempty"`
 	RefusedNotAllowed uint64         `json:"refused_not_allowed"`
+	// DeniedClients is Config.DeniedClients (empty: none); RefusedDenied
+	// counts the connections refused because their address is in one of
+	// them.
+	DeniedClients []netip.Prefix `json:"denied_clients,omitempty"`
+	RefusedDenied uint64         `json:"refused_denied"`
 	// ClientsNotAllowed is the number of client addresses with sessions
-	// now that AllowedClients leaves out (sessions a reload that changed
-	// the list kept), and NotAllowedClients the BusiestClientsListed of
-	// them with the most sessions, most first (ties by address).
+	// now that AllowedClients leaves out or DeniedClients holds (sessions
+	// a reload that changed the lists kept), and NotAllowedClients the
+	// BusiestClientsListed of them with the most sessions, most first
+	// (ties by address).
 	ClientsNotAllowed int              `json:"clients_not_allowed"`
 	NotAllowedClients []ClientSnapshot `json:"not_allowed_clients,omitempty"`
 	// Clients is the number of client addresses with a session now;
@@ -192,8 +198,8 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 	// choosing a backend takes.
 	p := l.params.Load()
 	clients, atLimit, busiest := l.clients.summary(BusiestClientsListed, p.maxConnClient)
-	markNotAllowed(busiest, p.allowed)
-	outside, outsideBusiest := l.clients.outside(p.allowed, BusiestClientsListed)
+	markNotAllowed(busiest, p.lists)
+	outside, outsideBusiest := l.clients.outside(p.lists, BusiestClientsListed)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := Snapshot{
@@ -219,8 +225,10 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 		MaxConnPerClient: p.maxConnClient,
 		RefusedPerClient: l.refusedClient.Load(),
 
-		AllowedClients:    p.allowed.list(),
+		AllowedClients:    p.lists.allowedList(),
 		RefusedNotAllowed: l.refusedNotAllowed.Load(),
+		DeniedClients:     p.lists.deniedList(),
+		RefusedDenied:     l.refusedDenied.Load(),
 		ClientsNotAllowed: outside,
 		NotAllowedClients: outsideBusiest,
 		Clients:           clients,

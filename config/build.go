@@ -82,6 +82,7 @@ func (c *Config) BalancerConfig(l *Listener) balancer.Config {
 		MaxConn:                l.MaxConn,
 		MaxConnPerClient:       l.MaxConnPerClient,
 		AllowedClients:         l.AllowedClients,
+		DeniedClients:          l.DeniedClients,
 		ConnectTimeout:         l.ConnectTimeout,
 		Retries:                l.Retries,
 		ShutdownSessionsOnDown: l.OnMarkedDown == ShutdownSessions,

@@ -77,6 +77,7 @@ type fileListener struct {
 	MaxConn               int            `yaml:"maxconn"`
 	MaxConnPerClient      int            `yaml:"maxconn_per_client"`
 	AllowedClients        []string       `yaml:"allowed_clients"`
+	DeniedClients         []string       `yaml:"denied_clients"`
 	ConnectTimeout        time.Duration  `yaml:"connect_timeout"`
 	Retries               *int           `yaml:"retries"`
 	OnMarkedDown          string         `yaml:"on_marked_down"`

@@ -210,6 +210,10 @@ type Listener struct {
 	// (balancer.Config.AllowedClients), each written as a prefix or an
 	// address (a prefix of its full length); nil (default): every client.
 	AllowedClients []netip.Prefix
+	// DeniedClients are client addresses the listener refuses
+	// (balancer.Config.DeniedClients), written as AllowedClients; they win
+	// over AllowedClients. nil (default, or an empty list): none.
+	DeniedClients []netip.Prefix
 	// ConnectTimeout bounds a connect; default balancer.DefaultConnectTimeout.
 	ConnectTimeout time.Duration
 	// Retries is how many further backends are tried; default 3.

@@ -692,6 +692,7 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 		l.ConnectTimeout = balancer.DefaultConnectTimeout
 	}
 	l.AllowedClients = r.allowedClients(p.k("allowed_clients"), f.AllowedClients)
+	l.DeniedClients = r.clientPrefixes(p.k("denied_clients"), f.DeniedClients)
 	l.Retries = DefaultRetries
 	if f.Retries != nil {
 		l.Retries = *f.Retries
@@ -947,6 +948,17 @@ func (r *resolver) allowedClients(p path, list []string) []netip.Prefix {
 	}
 	if len(list) == 0 {
 		r.errf(p, "is empty, which would refuse every client: list the addresses or prefixes to serve, or leave it out to serve every client")
+		return nil
+	}
+	return r.clientPrefixes(p, list)
+}
+
+// clientPrefixes parses the entries of a listener's allowed_clients or
+// denied_clients at p: each a prefix or an address. An empty
+// denied_clients refuses no client, so that a file can keep the key ready
+// for the address an operator has to block.
+func (r *resolver) clientPrefixes(p path, list []string) []netip.Prefix {
+	if len(list) == 0 {
 		return nil
 	}
 	out := make([]netip.Prefix, 0, len(list))

@@ -202,6 +202,12 @@ func TestRules(t *testing.T) {
 		{"allowed clients mapped", "keepalive: 30s", "keepalive: 30s\n    allowed_clients: [\"::ffff:10.1.2.3\"]", "line 16: listeners[0].allowed_clients[0]: ::ffff:10.1.2.3/128 is IPv4-mapped, which never matches (IPv4 clients are matched as IPv4): write 10.1.2.3/32"},
 		{"allowed clients of the other family", "keepalive: 30s", "keepalive: 30s\n    allowed_clients: [\"2001:db8::/32\"]", "line 16: listeners[0].allowed_clients: holds no IPv4 prefix, and bind 10.0.0.100:5672 takes IPv4 clients only: every client would be refused"},
 		{"allowed clients zone", "keepalive: 30s", "keepalive: 30s\n    allowed_clients: [\"fe80::1%eth0\"]", "line 16: listeners[0].allowed_clients[0]: fe80::1%eth0: zoned addresses are not supported"},
+		{"denied clients ok", "keepalive: 30s", "keepalive: 30s\n    denied_clients: [10.9.0.0/16, 192.0.2.7, \"2001:db8::/32\"]", ""},
+		{"denied clients empty", "keepalive: 30s", "keepalive: 30s\n    denied_clients: []", ""},
+		{"denied clients with allowed clients", "keepalive: 30s", "keepalive: 30s\n    allowed_clients: [10.0.0.0/8]\n    denied_clients: [10.9.0.0/16]", ""},
+		{"denied clients not a prefix", "keepalive: 30s", "keepalive: 30s\n    denied_clients: [10.0.0.0/8, 10.0.0.0/33]", `line 16: listeners[0].denied_clients[1]: must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not "10.0.0.0/33"`},
+		{"denied clients host bits", "keepalive: 30s", "keepalive: 30s\n    denied_clients:\n      - 10.1.2.3/8", "line 17: listeners[0].denied_clients[0]: 10.1.2.3/8 has bits set past its length 8: did you mean 10.0.0.0/8?"},
+		{"denied clients zone", "keepalive: 30s", "keepalive: 30s\n    denied_clients: [\"fe80::1%eth0\"]", "line 16: listeners[0].denied_clients[0]: fe80::1%eth0: zoned addresses are not supported"},
 		{"graceful timeout", "keepalive: 30s", "keepalive: 30s\n    graceful_timeout: -1s", "line 16: listeners[0].graceful_timeout: must be positive, not -1s"},
 		{"close spread negative", "keepalive: 30s", "keepalive: 30s\n    close_spread: -1s", "line 16: listeners[0].close_spread: must not be negative (0: close the sessions left at once when graceful_timeout ends), not -1s"},
 		{"close spread over the default grace", "keepalive: 30s", "keepalive: 30s\n    close_spread: 11s", "line 16: listeners[0].close_spread: must be at most graceful_timeout (10s), the time the sessions left are closed within, not 11s"},
@@ -700,9 +706,9 @@ func TestLogSessionsBuilt(t *testing.T) {
 	}
 }
 
-// TestAllowedClientsBuilt: allowed_clients reaches the balancer as
-// prefixes in file order, an address as a prefix of its full length; the
-// listener serves every client without it.
+// TestAllowedClientsBuilt: allowed_clients and denied_clients reach the
+// balancer as prefixes in file order, an address as a prefix of its full
+// length; the listener serves every client without them.
 func TestAllowedClientsBuilt(t *testing.T) {
 	c, err := Parse([]byte(base))
 	if err != nil {
@@ -719,6 +725,17 @@ func TestAllowedClientsBuilt(t *testing.T) {
 		netip.MustParsePrefix("2001:db8::1/128"), netip.MustParsePrefix("2001:db8::/32")}
 	if got := c.BalancerConfig(&c.Listeners[0]).AllowedClients; !slices.Equal(got, want) {
 		t.Fatalf("allowed clients: %v, want %v", got, want)
+	}
+	if got := c.BalancerConfig(&c.Listeners[0]).DeniedClients; got != nil {
+		t.Fatalf("denied clients by default: %v, want none", got)
+	}
+	c, err = Parse([]byte(strings.Replace(base, "keepalive: 30s", "keepalive: 30s\n    denied_clients: [192.0.2.7, 10.9.0.0/16]", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []netip.Prefix{netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("10.9.0.0/16")}
+	if got := c.BalancerConfig(&c.Listeners[0]).DeniedClients; !slices.Equal(got, want) {
+		t.Fatalf("denied clients: %v, want %v", got, want)
 	}
 }
 

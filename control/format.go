@@ -388,11 +388,14 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 	p.printf("")
 	p.println(txt(fmt.Sprintf("LISTENER %s on %s (%s), ", l.Name, l.Bind, l.Policy)), listening,
 		txt(fmt.Sprintf(": %s active, %d total, %d refused (maxconn)%s%s, %d refused (fd limit), %d failed (no backend)%s",
-			ofMax(l.Active, l.MaxConn), l.Total, l.Refused, refusedPerClient(l), refusedNotAllowed(l), l.RefusedFdLimit, l.NoBackend, refusedLocal(l.RefusedLocal))))
+			ofMax(l.Active, l.MaxConn), l.Total, l.Refused, refusedPerClient(l), refusedByLists(l), l.RefusedFdLimit, l.NoBackend, refusedLocal(l.RefusedLocal))))
 	p.printf(fmt.Sprintf("timeouts: %d handshake, %d FIN, %d idle; sticky entries: %d%s",
 		l.HandshakeTimeouts, l.FinTimeouts, l.IdleTimeouts, l.StickyEntries, stickyRoom(l)))
 	if verbose && len(l.AllowedClients) > 0 {
 		p.printf("allowed clients: " + joinPrefixes(l.AllowedClients))
+	}
+	if verbose && len(l.DeniedClients) > 0 {
+		p.printf("denied clients: " + joinPrefixes(l.DeniedClients))
 	}
 	formatNotAllowed(p, l)
 	formatClients(p, l, verbose)
@@ -640,19 +643,24 @@ func refusedPerClient(l balancer.Snapshot) string {
 	return fmt.Sprintf(", %d refused (per client)", l.RefusedPerClient)
 }
 
-// refusedNotAllowed shows the clients refused for allowed_clients where
-// the listener has a list or some were refused: ", 3 refused (not in
-// allowed_clients)".
-func refusedNotAllowed(l balancer.Snapshot) string {
-	if len(l.AllowedClients) == 0 && l.RefusedNotAllowed == 0 {
-		return ""
+// refusedByLists shows the clients refused for allowed_clients and for
+// denied_clients, each where the listener has the list or some were
+// refused: ", 3 refused (not in allowed_clients), 1 refused (in
+// denied_clients)".
+func refusedByLists(l balancer.Snapshot) string {
+	s := ""
+	if len(l.AllowedClients) > 0 || l.RefusedNotAllowed > 0 {
+		s += fmt.Sprintf(", %d refused (not in allowed_clients)", l.RefusedNotAllowed)
 	}
-	return fmt.Sprintf(", %d refused (not in allowed_clients)", l.RefusedNotAllowed)
+	if len(l.DeniedClients) > 0 || l.RefusedDenied > 0 {
+		s += fmt.Sprintf(", %d refused (in denied_clients)", l.RefusedDenied)
+	}
+	return s
 }
 
 // formatNotAllowed shows the client addresses with sessions that
-// allowed_clients leaves out (kept by a reload that changed the list),
-// and how to close them.
+// allowed_clients leaves out or denied_clients holds (kept by a reload
+// that changed the lists), and how to close them.
 func formatNotAllowed(p *page, l balancer.Snapshot) {
 	if l.ClientsNotAllowed == 0 || len(l.NotAllowedClients) == 0 {
 		return
@@ -662,9 +670,16 @@ func formatNotAllowed(p *page, l balancer.Snapshot) {
 		addrs, hold = "address", "holds"
 	}
 	top := l.NotAllowedClients[0]
-	p.println(paint(fmt.Sprintf("%d client %s outside allowed_clients", l.ClientsNotAllowed, addrs), yellow),
-		txt(fmt.Sprintf(" %s sessions kept from before the list changed, the busiest %s with %d: rmqlb sessions %s --not-allowed lists them, with --shutdown closes them",
-			hold, top.Address, top.Sessions, l.Name)))
+	lists, what := "list", "outside allowed_clients"
+	switch {
+	case len(l.DeniedClients) > 0 && len(l.AllowedClients) > 0:
+		lists, what = "lists", "refused by allowed_clients or denied_clients"
+	case len(l.DeniedClients) > 0:
+		what = "in denied_clients"
+	}
+	p.println(paint(fmt.Sprintf("%d client %s %s", l.ClientsNotAllowed, addrs, what), yellow),
+		txt(fmt.Sprintf(" %s sessions kept from before the %s changed, the busiest %s with %d: rmqlb sessions %s --not-allowed lists them, with --shutdown closes them",
+			hold, lists, top.Address, top.Sessions, l.Name)))
 }
 
 // joinPrefixes lists prefixes as the file writes them: "10.0.0.0/8,
@@ -706,7 +721,7 @@ func formatClients(p *page, l balancer.Snapshot, verbose bool) {
 // clientSessions shows a client address's sessions against
 // maxconn_per_client (limit, 0: none): "12/200", "200/200 AT LIMIT" in
 // red, or "12" without a limit; "NOT ALLOWED" (yellow) after them when
-// allowed_clients leaves the address out.
+// allowed_clients leaves the address out or denied_clients holds it.
 func clientSessions(c balancer.ClientSnapshot, limit int64) text {
 	s := ofMax(c.Sessions, limit)
 	switch {

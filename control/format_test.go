@@ -298,6 +298,57 @@ func TestFormatLowerMasterSettled(t *testing.T) {
 	}
 }
 
+// TestFormatClientLists: the listener's line counts the clients each of
+// its lists refused, the verbose status shows the lists, and the line of
+// the client addresses with sessions kept names the lists that refuse
+// them now.
+func TestFormatClientLists(t *testing.T) {
+	denied := []netip.Prefix{netip.MustParsePrefix("198.51.100.4/32")}
+	for _, tc := range []struct {
+		name            string
+		allowed, denied bool
+		want, not       []string
+	}{
+		{"allowed only", true, false,
+			[]string{", 9 refused (not in allowed_clients), 1 refused (fd limit)", "allowed clients: 10.1.0.0/16, 192.0.2.7/32",
+				"2 client addresses outside allowed_clients hold sessions kept from before the list changed"},
+			[]string{"denied_clients", "denied clients"}},
+		{"denied only", false, true,
+			[]string{", 12 refused (per client), 3 refused (in denied_clients), 1 refused (fd limit)", "denied clients: 198.51.100.4/32",
+				"2 client addresses in denied_clients hold sessions kept from before the list changed"},
+			[]string{"allowed_clients", "allowed clients"}},
+		{"both", true, true,
+			[]string{", 9 refused (not in allowed_clients), 3 refused (in denied_clients), 1 refused (fd limit)",
+				"allowed clients: 10.1.0.0/16, 192.0.2.7/32", "denied clients: 198.51.100.4/32",
+				"2 client addresses refused by allowed_clients or denied_clients hold sessions kept from before the lists changed"},
+			nil},
+	} {
+		s := fullFixture()
+		l := &s.Listeners[0]
+		if !tc.allowed {
+			l.AllowedClients, l.RefusedNotAllowed = nil, 0
+		}
+		if tc.denied {
+			l.DeniedClients, l.RefusedDenied = denied, 3
+		}
+		var b bytes.Buffer
+		if err := Format(&b, s, FormatOptions{Verbose: true}); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: the status lacks %q:\n%s", tc.name, w, out)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(out, n) {
+				t.Errorf("%s: the status has %q:\n%s", tc.name, n, out)
+			}
+		}
+	}
+}
+
 // TestFormatGolden compares the human status with the files of
 // testdata/ (go test -run TestFormatGolden -update rewrites them): a
 // degraded status for a terminal (colour, persistence entries listed) and

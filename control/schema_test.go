@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -51,6 +52,7 @@ func schemaFixtures() map[string]Status {
 	refused := fullFixture()
 	refused.Reload = &Reload{At: fixtureNow, Error: "line 3: listeners[0].bind: must be an address:port"}
 	refused.Verdict = Assess(refused)
+	refused.Listeners[0].DeniedClients, refused.Listeners[0].RefusedDenied = []netip.Prefix{netip.MustParsePrefix("198.51.100.4/32")}, 3
 	loops := healthyFixture()
 	loops.Listeners[0].Backends[1].LoopsBack = true
 	loops.Verdict = Assess(loops)
@@ -151,7 +153,7 @@ var optional = map[string]bool{
 	"done": true, "notify": true, "last_error_at": true, "last": true, "last_peer_announce": true, "last_peer_mac": true, "peer_superseded": true,
 	"realtime": true, "sender": true, "last_inconclusive": true, "recent_downs": true, "recent_transitions": true, "removed_backends": true,
 	"loops_back": true, "open_files": true, "backup": true, "full": true, "cluster": true, "certificates": true, "config_change": true,
-	"state_file_error": true, "config_warnings": true, "busiest_clients": true, "allowed_clients": true, "not_allowed_clients": true, "not_allowed": true, "moves": true, "rebalances": true, "paused": true, "ended": true, "outcome": true, "sessions_ended": true, "previous_process": true, "sessions_left": true,
+	"state_file_error": true, "config_warnings": true, "busiest_clients": true, "allowed_clients": true, "denied_clients": true, "not_allowed_clients": true, "not_allowed": true, "moves": true, "rebalances": true, "paused": true, "ended": true, "outcome": true, "sessions_ended": true, "previous_process": true, "sessions_left": true,
 	// Required where it says what failed.
 	"state_file_error.error":              false,
 	"vrrp_instances.1.send_failing.error": false,

@@ -36,7 +36,8 @@ type SessionsRequest struct {
 	Client     netip.Prefix
 	ClientPort uint16
 	// NotAllowed keeps the sessions whose client their listener's
-	// allowed_clients leaves out (kept by a reload that changed it).
+	// allowed_clients leaves out or denied_clients holds (kept by a
+	// reload that changed them).
 	NotAllowed bool
 	// Limit is the most sessions listed, 1..MaxSessionsLimit; 0 means
 	// DefaultSessionsLimit.

@@ -102,6 +102,11 @@ func TestDiff(t *testing.T) {
 				t.Errorf("plan %+v", p)
 			}
 		}, 0, ""},
+		{"denied_clients", edit(t, "    bind: 10.0.0.100:5672\n", "    bind: 10.0.0.100:5672\n    denied_clients: [10.1.2.3]\n"), func(t *testing.T, p Plan) {
+			if len(p.Listeners) != 1 || p.Listeners[0].Op != OpUpdate || len(p.Listeners[0].New.DeniedClients) != 1 || len(p.Checks) != 0 {
+				t.Errorf("plan %+v", p)
+			}
+		}, 0, ""},
 		{"graceful_timeout of a VIP-bound listener", edit(t, "    bind: 10.0.0.100:5672\n", "    bind: 10.0.0.100:5672\n    graceful_timeout: 1m\n"), func(t *testing.T, p Plan) {
 			// Its balancer closes sessions at once on stop either way;
 			// an upgrade in place lets them finish for this long.

@@ -21,7 +21,9 @@ import (
 // session outside it (rmqlb clients marks it NOT ALLOWED), its log names
 // the client host, rmqlb sessions --shutdown --not-allowed closes that
 // session alone, and a reload that widens the list to the lab's network
-// serves the client host again.
+// serves the client host again. Denied by the next reload (denied_clients
+// wins over the list), the client host keeps its open connection, has its
+// new ones refused and counted apart, and h2 is served.
 func testAllowedClients(t *testing.T, rl *rabbitLab) {
 	d := rl.daemons["h1"]
 	kept, err := rl.dial(5 * time.Second)
@@ -107,5 +109,35 @@ func testAllowedClients(t *testing.T, rl *rabbitLab) {
 	if err != nil {
 		t.Fatalf("the client host once allowed_clients holds its network: %v", err)
 	}
-	c.Close()
+	defer c.Close()
+
+	// The client host denied by a reload, though in the allowed network:
+	// its open connection is kept, its new ones are refused before their
+	// handshake and counted apart, h2 is served.
+	d.reload(func(c *daemonConf) {
+		c.Listeners = strings.Replace(e2eListener(), "    retries: 3\n",
+			fmt.Sprintf("    retries: 3\n    allowed_clients: [10.77.0.0/16]\n    denied_clients: [%s]\n", rl.client.Addr), 1)
+	})
+	if err := publishAndGet(c, "kept by a longer denied_clients"); err != nil {
+		t.Fatalf("the client host's connection open before it was denied: %v; want it kept", err)
+	}
+	switch dc, err := rl.dial(5 * time.Second); {
+	case err == nil:
+		dc.Close()
+		t.Fatalf("a connection of the denied client host went through")
+	case strings.Contains(err.Error(), "no handshake after"):
+		t.Fatalf("a connection of the denied client host: %v; want it refused at once", err)
+	}
+	if err := publishAndGet(other, "h2 beside a denied client"); err != nil {
+		t.Errorf("h2 beside the denied client host: %v", err)
+	}
+	l = d.mustStatus().list("listeners")[0]
+	if l["refused_denied"] != float64(1) || fmt.Sprint(l["denied_clients"]) != fmt.Sprintf("[%s/32]", rl.client.Addr) || l["clients_not_allowed"] != float64(1) {
+		t.Errorf("listener: refused_denied %v, denied_clients %v, clients_not_allowed %v; want 1, [%s/32], 1",
+			l["refused_denied"], l["denied_clients"], l["clients_not_allowed"], rl.client.Addr)
+	}
+	if text := d.mustStatusText(); !strings.Contains(text, "1 refused (in denied_clients)") ||
+		!strings.Contains(text, "1 client address refused by allowed_clients or denied_clients holds sessions kept from before the lists changed") {
+		t.Errorf("status of h1 does not count the denied client or show its kept session:\n%s", text)
+	}
 }

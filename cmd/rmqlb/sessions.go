@@ -21,7 +21,7 @@ func defineSessions(fs *flag.FlagSet) runFunc {
 	socketOf := clientFlags(fs)
 	asJSON := fs.Bool("json", false, "print the daemon's answer as it came: one JSON object")
 	client := fs.String("client", "", "only the sessions of clients in `ADDRESS`, PREFIX or the one session of ADDRESS:PORT (10.1.2.3, 10.1.0.0/16, 10.1.2.3:53422)")
-	notAllowed := fs.Bool("not-allowed", false, "only the sessions of clients their listener's allowed_clients leaves out: those a reload that changed the list kept")
+	notAllowed := fs.Bool("not-allowed", false, "only the sessions of clients their listener's allowed_clients leaves out or denied_clients holds: those a reload that changed the lists kept")
 	limit := fs.Int("limit", control.DefaultSessionsLimit, fmt.Sprintf("list at most `N` sessions (1..%d); the total is counted whatever it is", control.MaxSessionsLimit))
 	shutdown := fs.Bool("shutdown", false, "close the sessions selected, whatever their number, instead of listing them: a LISTENER, LISTENER/BACKEND, --client or --not-allowed must select them")
 	return func(args []string, stdout, stderr io.Writer) int {

@@ -143,10 +143,11 @@ address, SOURCE (the proxy's address and port on the backend connection: what th
 its client, as in RabbitMQ's connection name "SOURCE -> BACKEND ADDRESS" and in rabbitmqctl
 list_connections peer_host peer_port; with proxy_protocol the broker lists the client itself), the
 backend's address, its state (connecting, established, or closing once one side has ended), its
-age, how long since a byte last moved, and its bytes in each direction. A LISTENER, or LISTENER/BACKEND, and --client narrow the list;
---not-allowed keeps the sessions of the clients their listener's allowed_clients leaves out (those a reload that narrowed it kept). The
-sessions come by listener in the file's order, then by backend, the oldest first; at most --limit
-of them, under a line with their count and the total.
+age, how long since a byte last moved, and its bytes in each direction. A LISTENER, or
+LISTENER/BACKEND, and --client narrow the list; --not-allowed keeps the sessions of the clients
+their listener's allowed_clients leaves out or denied_clients holds (those a reload that changed
+the lists kept). The sessions come by listener in the file's order, then by backend, the oldest
+first; at most --limit of them, under a line with their count and the total.
 
 With --shutdown it closes the sessions selected instead, every one of them, and prints how many:
 a client to move to another broker, or one that misbehaves (RabbitMQ's clients reconnect). A

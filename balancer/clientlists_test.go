@@ -24,15 +24,15 @@ import (
 // IPv4 one and a zoned one without its zone, and a prefix never holds an
 // address of the other family.
 func TestAllowedClientsAllows(t *testing.T) {
-	list := func(ps ...string) *allowedClients {
+	list := func(ps ...string) *clientLists {
 		var out []netip.Prefix
 		for _, p := range ps {
 			out = append(out, netip.MustParsePrefix(p))
 		}
-		return newAllowedClients(out)
+		return newClientLists(out, nil)
 	}
 	for _, c := range []struct {
-		list *allowedClients
+		list *clientLists
 		addr string
 		want bool
 	}{
@@ -69,6 +69,43 @@ func TestAllowedClientsAllows(t *testing.T) {
 	}
 }
 
+// TestClientListsRefuse: an address in denied_clients is refused as
+// denied, also when allowed_clients holds it; one allowed_clients leaves
+// out as not allowed; every other one is served. An IPv4-mapped address
+// is matched as its IPv4 one in both lists.
+func TestClientListsRefuse(t *testing.T) {
+	ps := func(ss ...string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, s := range ss {
+			out = append(out, netip.MustParsePrefix(s))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		allowed, denied []netip.Prefix
+		addr            string
+		want            EndReason
+	}{
+		{nil, nil, "192.0.2.1", EndUnknown},
+		{nil, ps("192.0.2.7/32"), "192.0.2.7", EndDenied},
+		{nil, ps("192.0.2.7/32"), "::ffff:192.0.2.7", EndDenied},
+		{nil, ps("192.0.2.7/32"), "192.0.2.8", EndUnknown},
+		{nil, ps("2001:db8::/32"), "2001:db8::1", EndDenied},
+		{ps("10.0.0.0/8"), ps("10.1.0.0/16"), "10.1.2.3", EndDenied},
+		{ps("10.0.0.0/8"), ps("10.1.0.0/16"), "10.2.0.1", EndUnknown},
+		{ps("10.0.0.0/8"), ps("10.1.0.0/16"), "11.0.0.1", EndNotAllowed},
+		{ps("10.0.0.0/8"), ps("11.0.0.0/8"), "11.0.0.1", EndDenied},
+	} {
+		lists := newClientLists(c.allowed, c.denied)
+		if got := lists.refuses(netip.MustParseAddr(c.addr)); got != c.want {
+			t.Errorf("allowed %v, denied %v: %s refused as %v, want %v", c.allowed, c.denied, c.addr, got, c.want)
+		}
+		if got := lists.allows(netip.MustParseAddr(c.addr)); got != (c.want == EndUnknown) {
+			t.Errorf("allowed %v, denied %v: allows %s = %v", c.allowed, c.denied, c.addr, got)
+		}
+	}
+}
+
 // TestAllowedClientsSearch: the ranges looked up by binary search allow
 // exactly the addresses a prefix of the list contains, for random lists
 // of both families and addresses near their edges.
@@ -94,7 +131,7 @@ func TestAllowedClientsSearch(t *testing.T) {
 			bits := 8 + rng.IntN(a.BitLen()-7)
 			ps = append(ps, netip.PrefixFrom(a, bits).Masked())
 		}
-		list := newAllowedClients(ps)
+		list := newAddrSet(ps)
 		var probes []netip.Addr
 		for _, p := range ps {
 			last := lastAddr(p)
@@ -105,8 +142,8 @@ func TestAllowedClientsSearch(t *testing.T) {
 				continue
 			}
 			want := slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Contains(a) })
-			if got := list.allows(a); got != want {
-				t.Fatalf("%v allows %s = %v, want %v (ranges %v)", ps, a, got, want, list.ranges)
+			if got := list.contains(a); got != want {
+				t.Fatalf("%v contains %s = %v, want %v (ranges %v)", ps, a, got, want, list.ranges)
 			}
 		}
 	}
@@ -122,7 +159,7 @@ func BenchmarkAllowedClients(b *testing.B) {
 		for i := range n {
 			ps = append(ps, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 7), byte(i << 1)}), 32))
 		}
-		list := newAllowedClients(ps)
+		list := newClientLists(ps, nil)
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
@@ -144,9 +181,10 @@ func BenchmarkAllowedClients(b *testing.B) {
 	}
 }
 
-// TestAllowedClientsValidate: each entry of allowed_clients is checked
-// and named by its index; a prefix with bits past its length is refused
-// with the prefix meant, an IPv4-mapped one with the IPv4 prefix to write.
+// TestAllowedClientsValidate: each entry of allowed_clients and of
+// denied_clients is checked and named by its index; a prefix with bits
+// past its length is refused with the prefix meant, an IPv4-mapped one
+// with the IPv4 prefix to write.
 func TestAllowedClientsValidate(t *testing.T) {
 	for _, c := range []struct {
 		prefix string // "" for the zero Prefix
@@ -161,19 +199,34 @@ func TestAllowedClientsValidate(t *testing.T) {
 		{"::ffff:10.0.0.0/104", "allowed_clients[1]: ::ffff:10.0.0.0/104 is IPv4-mapped, which never matches (IPv4 clients are matched as IPv4): write 10.0.0.0/8"},
 		{"::ffff:10.1.0.0/96", "allowed_clients[1]: ::ffff:10.1.0.0/96 is IPv4-mapped, which never matches (IPv4 clients are matched as IPv4): write 0.0.0.0/0"},
 	} {
-		cfg := validConfig()
 		var p netip.Prefix
 		if c.prefix != "" {
 			p = netip.MustParsePrefix(c.prefix)
 		}
-		cfg.AllowedClients = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), p}
-		err := cfg.Validate()
-		switch {
-		case c.want == "" && err != nil:
-			t.Errorf("%s: %v, want valid", c.prefix, err)
-		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
-			t.Errorf("%s: %v, want %q", c.prefix, err, c.want)
+		for _, key := range []string{"allowed_clients", "denied_clients"} {
+			cfg := validConfig()
+			list := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), p}
+			if key == "allowed_clients" {
+				cfg.AllowedClients = list
+			} else {
+				cfg.DeniedClients = list
+			}
+			want := strings.Replace(c.want, "allowed_clients", key, 1)
+			err := cfg.Validate()
+			switch {
+			case want == "" && err != nil:
+				t.Errorf("%s %s: %v, want valid", key, c.prefix, err)
+			case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+				t.Errorf("%s %s: %v, want %q", key, c.prefix, err, want)
+			}
 		}
+	}
+	// A denied list of the other family than the bind's clients refuses
+	// nobody, and is no mistake worth refusing a file for.
+	cfg := validConfig()
+	cfg.DeniedClients = []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("an IPv6 denied list on %s: %v, want valid", cfg.Bind, err)
 	}
 }
 
@@ -218,7 +271,7 @@ func TestClientTableOutside(t *testing.T) {
 	for _, c := range []string{"10.0.0.1", "192.0.2.1", "192.0.2.1", "192.0.2.2", "::ffff:198.51.100.1", "2001:db8::1"} {
 		tb.add(a(c), 0)
 	}
-	list := newAllowedClients([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")})
+	list := newClientLists([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}, nil)
 	n, busiest := tb.outside(list, 2)
 	want := []ClientSnapshot{{Address: a("192.0.2.1"), Sessions: 2, NotAllowed: true}, {Address: a("192.0.2.2"), Sessions: 1, NotAllowed: true}}
 	if n != 3 || !slices.Equal(busiest, want) {
@@ -226,6 +279,16 @@ func TestClientTableOutside(t *testing.T) {
 	}
 	if n, busiest := tb.outside(nil, 5); n != 0 || busiest != nil {
 		t.Errorf("outside no list = %d, %v; want 0, none", n, busiest)
+	}
+	// A denied address is left out too, also one the allowed list holds.
+	list = newClientLists([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
+		[]netip.Prefix{netip.MustParsePrefix("2001:db8::1/128")})
+	want = append(want, ClientSnapshot{Address: a("198.51.100.1"), Sessions: 1, NotAllowed: true}, ClientSnapshot{Address: a("2001:db8::1"), Sessions: 1, NotAllowed: true})
+	if n, busiest := tb.outside(list, 5); n != 4 || !slices.Equal(busiest, want) {
+		t.Errorf("outside with a denied list = %d, %v; want 4, %v", n, busiest, want)
+	}
+	if n, _ := tb.outside(newClientLists(nil, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}), 5); n != 2 {
+		t.Errorf("outside a denied list alone = %d, want 2", n)
 	}
 }
 
@@ -309,7 +372,7 @@ func TestAllowedClients(t *testing.T) {
 	if s := r.Snapshot(); !slices.Equal(s.BusiestClients, wantClients) {
 		t.Errorf("busiest clients after narrowing: %v, want %v", s.BusiestClients, wantClients)
 	}
-	kept := logs.FilterMessageSnippet("allowed_clients changed").All()
+	kept := logs.FilterMessageSnippet("allowed_clients or denied_clients changed").All()
 	if len(kept) != 1 || kept[0].ContextMap()["clients"] != int64(1) || fmt.Sprint(kept[0].ContextMap()["busiest"]) != "[127.0.0.1]" {
 		t.Errorf("log of the reload: %v; want one warning of the 1 client address outside the list, 127.0.0.1", kept)
 	}
@@ -347,5 +410,107 @@ func TestAllowedClients(t *testing.T) {
 	if s := r.Snapshot(); s.RefusedNotAllowed != 4 || s.AllowedClients != nil || s.ClientsNotAllowed != 0 || s.NotAllowedClients != nil {
 		t.Errorf("without a list: %d refused, allowed %v, %d clients outside it %v; want 4, none, 0, none",
 			s.RefusedNotAllowed, s.AllowedClients, s.ClientsNotAllowed, s.NotAllowedClients)
+	}
+}
+
+// TestDeniedClients: a client whose address is in denied_clients is
+// closed at once, without a backend connection or a place under maxconn,
+// counted apart from those allowed_clients leaves out, logged
+// (rate-limited) and given a session line; denied_clients wins over
+// allowed_clients. A reload that denies a client with a session keeps
+// the session, counts and names its client, and lists and shuts it down
+// by a NotAllowed filter; one that empties the list serves it again.
+func TestDeniedClients(t *testing.T) {
+	srv := newServer(t, "127.0.0.2", echo)
+	cfg := baseConfig(backendsOf(srv))
+	cfg.MaxConn = 2
+	cfg.LogSessions = true
+	cfg.AllowedClients = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/29")}
+	cfg.DeniedClients = []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32"), netip.MustParsePrefix("127.0.0.8/32")}
+	core, logs := observer.New(zapcore.InfoLevel)
+	reg := prometheus.NewPedanticRegistry()
+	r := startRegistered(t, cfg, reg, 2, func(l *Listener) { l.log = zap.New(core) })
+
+	served := dialFrom(t, r, "127.0.0.1")
+	if _, err := roundTrip(served, []byte("x")); err != nil {
+		t.Fatalf("a client neither list refuses: %v", err)
+	}
+	for range 3 {
+		if err := waitClosed(dialFrom(t, r, "127.0.0.3"), 5*time.Second); err != nil {
+			t.Fatalf("denied client: %v; want it closed", err)
+		}
+	}
+	if err := waitClosed(dialFrom(t, r, "127.0.0.9"), 5*time.Second); err != nil {
+		t.Fatalf("client outside allowed_clients: %v; want it closed", err)
+	}
+	s := r.Snapshot()
+	if s.RefusedDenied != 3 || s.RefusedNotAllowed != 1 || s.Refused != 0 || s.Active != 1 || s.Total != 1 ||
+		!slices.Equal(s.DeniedClients, cfg.DeniedClients) {
+		t.Fatalf("snapshot: %d refused denied, %d not allowed, %d maxconn, %d active, %d total, denied %v; want 3, 1, 0, 1, 1, %v",
+			s.RefusedDenied, s.RefusedNotAllowed, s.Refused, s.Active, s.Total, s.DeniedClients, cfg.DeniedClients)
+	}
+	if n := srv.accepts.Load(); n != 1 {
+		t.Errorf("backend saw %d connections, want 1 (the served client's)", n)
+	}
+	mfs := metricstest.Gather(t, reg)
+	if v := metricstest.Value(t, mfs, "rmqlb_listener_refused_connections_total", map[string]string{"listener": cfg.Name, "reason": "denied"}); v != 3 {
+		t.Errorf("refused denied metric = %v, want 3", v)
+	}
+	warns := logs.FilterMessageSnippet("in denied_clients").All()
+	if len(warns) != 1 || warns[0].Level != zapcore.WarnLevel || warns[0].ContextMap()["client"] != "127.0.0.3" {
+		t.Errorf("log lines about denied_clients: %v; want one warning (the others within 10s) naming 127.0.0.3", warns)
+	}
+	ends := logs.FilterMessage("session ended").Filter(func(e observer.LoggedEntry) bool {
+		return e.ContextMap()["reason"] == "denied"
+	}).All()
+	if len(ends) != 3 {
+		t.Errorf("session log: %d lines with reason denied, want 3", len(ends))
+	}
+
+	// 127.0.0.1 denied by a reload: its session is kept, its next
+	// connection refused, and it is named as a client the lists refuse.
+	cfg.DeniedClients = append(cfg.DeniedClients, netip.MustParsePrefix("127.0.0.1/32"))
+	if err := r.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roundTrip(served, []byte("y")); err != nil {
+		t.Fatalf("the session of a client denied by a reload: %v; want it kept", err)
+	}
+	if err := waitClosed(dialFrom(t, r, "127.0.0.1"), 5*time.Second); err != nil {
+		t.Fatalf("127.0.0.1 once denied: %v; want it closed", err)
+	}
+	wantOutside := []ClientSnapshot{{Address: netip.MustParseAddr("127.0.0.1"), Sessions: 1, NotAllowed: true}}
+	if s := r.Snapshot(); s.RefusedDenied != 4 || s.ClientsNotAllowed != 1 || !slices.Equal(s.NotAllowedClients, wantOutside) {
+		t.Errorf("after the reload: %d refused denied, %d clients refused %v; want 4, 1 %v",
+			s.RefusedDenied, s.ClientsNotAllowed, s.NotAllowedClients, wantOutside)
+	}
+	if list, _, _, _ := r.Clients(5); !slices.Equal(list, wantOutside) {
+		t.Errorf("clients after the reload: %v, want %v", list, wantOutside)
+	}
+	kept := logs.FilterMessageSnippet("allowed_clients or denied_clients changed").All()
+	if len(kept) != 1 || kept[0].ContextMap()["clients"] != int64(1) {
+		t.Errorf("log of the reload: %v; want one warning of the 1 client address refused now", kept)
+	}
+	list, n, err := r.Sessions(context.Background(), SessionFilter{NotAllowed: true})
+	if err != nil || n != 1 || len(list) != 1 || list[0].Client.Addr() != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("sessions refused now: %v, %d, %v; want the one of 127.0.0.1", list, n, err)
+	}
+	if n, err := r.ShutdownSessionsMatching(context.Background(), SessionFilter{NotAllowed: true}); n != 1 || err != nil {
+		t.Fatalf("shutting down the sessions refused now: %d, %v; want 1", n, err)
+	}
+	if err := waitClosed(served, 5*time.Second); err != nil {
+		t.Fatalf("127.0.0.1's session after its shutdown: %v", err)
+	}
+
+	// No denied list: 127.0.0.3 is served again.
+	cfg.DeniedClients = nil
+	if err := r.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roundTrip(dialFrom(t, r, "127.0.0.3"), []byte("z")); err != nil {
+		t.Fatalf("127.0.0.3 without a denied list: %v", err)
+	}
+	if s := r.Snapshot(); s.RefusedDenied != 4 || s.DeniedClients != nil {
+		t.Errorf("without a denied list: %d refused denied, denied %v; want 4, none", s.RefusedDenied, s.DeniedClients)
 	}
 }

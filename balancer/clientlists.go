@@ -6,14 +6,66 @@ import (
 	"slices"
 )
 
-// allowedClients is a listener's Config.AllowedClients as the loops read
-// it: the prefixes as configured, and the addresses they hold as sorted
-// ranges, apart and not adjacent, which a client's address is looked up
-// in by binary search, so that a list of thousands (one imported from a
-// list file) costs an accept a few comparisons. A nil *allowedClients
-// allows every client. Immutable once made: the params that hold it share
-// it between the loops.
-type allowedClients struct {
+// clientLists are a listener's Config.AllowedClients and
+// Config.DeniedClients as the loops read them. A nil *clientLists (both
+// lists empty) serves every client. Immutable once made: the params that
+// hold it share it between the loops.
+type clientLists struct {
+	allowed *addrSet // nil: every client not denied
+	denied  *addrSet // nil: none
+}
+
+// newClientLists makes the lists of allowed and denied, which
+// Config.Validate has checked; nil when both are empty.
+func newClientLists(allowed, denied []netip.Prefix) *clientLists {
+	if len(allowed) == 0 && len(denied) == 0 {
+		return nil
+	}
+	return &clientLists{allowed: newAddrSet(allowed), denied: newAddrSet(denied)}
+}
+
+// refuses says why the lists refuse the client address addr: EndDenied
+// when it is in DeniedClients (which wins over AllowedClients),
+// EndNotAllowed when AllowedClients is not empty and holds it in none of
+// its prefixes, EndUnknown (zero) when the client may be served. It does
+// not allocate.
+func (c *clientLists) refuses(addr netip.Addr) EndReason {
+	switch {
+	case c == nil:
+		return EndUnknown
+	case c.denied.contains(addr):
+		return EndDenied
+	case c.allowed != nil && !c.allowed.contains(addr):
+		return EndNotAllowed
+	}
+	return EndUnknown
+}
+
+// allows reports whether the lists let the client address addr be
+// served.
+func (c *clientLists) allows(addr netip.Addr) bool { return c.refuses(addr) == EndUnknown }
+
+// allowedList and deniedList return copies of the prefixes as configured.
+func (c *clientLists) allowedList() []netip.Prefix {
+	if c == nil {
+		return nil
+	}
+	return c.allowed.list()
+}
+
+func (c *clientLists) deniedList() []netip.Prefix {
+	if c == nil {
+		return nil
+	}
+	return c.denied.list()
+}
+
+// addrSet is a list of prefixes as configured, and the addresses they
+// hold as sorted ranges, apart and not adjacent, which an address is
+// looked up in by binary search, so that a list of thousands (one
+// imported from a list file) costs an accept a few comparisons. A nil
+// *addrSet holds no address. Immutable once made.
+type addrSet struct {
 	prefixes []netip.Prefix
 	ranges   []addrRange
 }
@@ -22,13 +74,13 @@ type allowedClients struct {
 // family.
 type addrRange struct{ first, last netip.Addr }
 
-// newAllowedClients makes the list of ps, which Config.Validate has
-// checked; nil for an empty list (every client).
-func newAllowedClients(ps []netip.Prefix) *allowedClients {
+// newAddrSet makes the set of ps, which Config.Validate has checked; nil
+// for an empty list.
+func newAddrSet(ps []netip.Prefix) *addrSet {
 	if len(ps) == 0 {
 		return nil
 	}
-	a := &allowedClients{prefixes: slices.Clone(ps)}
+	a := &addrSet{prefixes: slices.Clone(ps)}
 	rs := make([]addrRange, 0, len(ps))
 	for _, p := range ps {
 		p = p.Masked()
@@ -65,24 +117,22 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return last
 }
 
-// list returns a copy of the prefixes as configured; nil for every
-// client.
-func (a *allowedClients) list() []netip.Prefix {
+// list returns a copy of the prefixes as configured; nil for none.
+func (a *addrSet) list() []netip.Prefix {
 	if a == nil {
 		return nil
 	}
 	return slices.Clone(a.prefixes)
 }
 
-// allows reports whether the client address addr may be served: every
-// address when a is nil, else one in any of its prefixes. An IPv4-mapped
-// IPv6 address is matched as its IPv4 one, as a dual-stack listener
-// receives IPv4 clients; an IPv4 prefix never matches an IPv6 address nor
-// the reverse (0.0.0.0/0 is every IPv4 client, ::/0 every IPv6 one). It
-// does not allocate.
-func (a *allowedClients) allows(addr netip.Addr) bool {
+// contains reports whether the address addr is in any of a's prefixes
+// (none when a is nil). An IPv4-mapped IPv6 address is matched as its
+// IPv4 one, as a dual-stack listener receives IPv4 clients; an IPv4
+// prefix never matches an IPv6 address nor the reverse (0.0.0.0/0 is
+// every IPv4 client, ::/0 every IPv6 one). It does not allocate.
+func (a *addrSet) contains(addr netip.Addr) bool {
 	if a == nil {
-		return true
+		return false
 	}
 	addr = addr.Unmap().WithZone("")
 	// The last range that starts at or before addr is the only one
@@ -116,10 +166,10 @@ func CheckAllowedFamily(bind netip.AddrPort, allowed []netip.Prefix) error {
 	return fmt.Errorf("holds no %s prefix, and bind %s takes %s clients only: every client would be refused", family, bind, family)
 }
 
-// checkAllowed says what is wrong with p as an entry of
-// Config.AllowedClients: nil when it is a valid prefix without bits past
+// checkClientPrefix says what is wrong with p as an entry of
+// Config.AllowedClients or Config.DeniedClients: nil when it is a valid prefix without bits past
 // its length and not an IPv4-mapped IPv6 one.
-func checkAllowed(p netip.Prefix) error {
+func checkClientPrefix(p netip.Prefix) error {
 	switch {
 	case !p.IsValid():
 		return fmt.Errorf("must be an address or a prefix (10.0.0.0/8), not %s", p)
