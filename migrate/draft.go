@@ -112,6 +112,7 @@ type listener struct {
 	maxconn        int
 	maxPerClient   int            // maxconn_per_client
 	allowed        []netip.Prefix // allowed_clients; nil: every client
+	denied         []netip.Prefix // denied_clients; nil: none
 	logSessions    bool           // log_sessions, from HAProxy's option tcplog
 	connectTimeout time.Duration
 	retries        *int

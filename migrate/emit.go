@@ -76,6 +76,7 @@ type yListener struct {
 	MaxConn               int         `yaml:"maxconn,omitempty"`
 	MaxConnPerClient      int         `yaml:"maxconn_per_client,omitempty"`
 	AllowedClients        []string    `yaml:"allowed_clients,omitempty,flow"`
+	DeniedClients         []string    `yaml:"denied_clients,omitempty,flow"`
 	ConnectTimeout        string      `yaml:"connect_timeout,omitempty"`
 	Retries               *int        `yaml:"retries,omitempty"`
 	OnMarkedDown          string      `yaml:"on_marked_down,omitempty"`
@@ -276,6 +277,7 @@ func yamlListener(l *listener) *yListener {
 		MaxConn:               l.maxconn,
 		MaxConnPerClient:      l.maxPerClient,
 		AllowedClients:        prefixStrings(l.allowed),
+		DeniedClients:         prefixStrings(l.denied),
 		ConnectTimeout:        dur(l.connectTimeout),
 		Retries:               l.retries,
 		OnMarkedDown:          l.onMarkedDown,

@@ -848,7 +848,7 @@ func (t *haT) settings(l *listener, front, back haProxy) {
 	}
 	t.balance(l, back)
 	t.clientLimit(l, front)
-	t.allowedClients(l, front, back)
+	t.clientLists(l, front, back)
 	t.sessionLog(l, front)
 	// What rmqlb always does: TCP keepalive on both sides, splice(2).
 	for _, k := range []string{"option tcpka", "option clitcpka", "option srvtcpka", "option splice-auto", "option splice-request", "option splice-response"} {

@@ -16,22 +16,26 @@ import (
 // (also "unless internal", an inline "{ src ... }", tcp-request content;
 // or "accept if internal" rules and then a "reject" of every client).
 // A rule that lets only some addresses through becomes the listener's
-// allowed_clients (allowedClients); several such rules of a proxy each
+// allowed_clients (clientLists); several such rules of a proxy each
 // have to be passed, so the list is what they let through together. A
-// rule that refuses some addresses, or one the list cannot say, is noted
-// by sourceRules with a firewall rule that keeps the restriction: a file
-// that restricted the clients must not open up unnoticed.
+// rule that refuses the clients from some addresses ("reject if
+// blocked") becomes its denied_clients, which wins over allowed_clients
+// as a reject does over the rules after it. A rule the lists cannot say
+// is noted by sourceRules with a firewall rule that keeps the
+// restriction: a file that restricted the clients must not open up
+// unnoticed.
 
-// allowedClients sets l's allowed_clients from the tcp-request rules on
-// the source address of front's and back's own lines that let only the
-// addresses of their ACL through: a reject of those outside it, or accept
-// rules of sources followed by a reject of every other client. HAProxy
-// evaluates the rules of a phase (connection, then content) in order, and
-// an accept rule that matches ends them: a reject of those outside an ACL
-// after an accept rule of its section, or of the frontend's content
-// phase for the backend's content rules, is left to sourceRules, as are
-// rules that together let no address through.
-func (t *haT) allowedClients(l *listener, front, back haProxy) {
+// clientLists sets l's allowed_clients and denied_clients from the
+// tcp-request rules on the source address of front's and back's own
+// lines: those that let only the addresses of their ACL through (a
+// reject of those outside it, or accept rules of sources followed by a
+// reject of every other client) and those that refuse the addresses of
+// their ACL. HAProxy evaluates the rules of a phase (connection, then
+// content) in order, and an accept rule that matches ends them: a reject
+// after an accept rule of its section, or of the frontend's content phase
+// for the backend's content rules, is left to sourceRules, as are rules
+// that together let no address through.
+func (t *haT) clientLists(l *listener, front, back haProxy) {
 	secs := []*haSection{front.sec}
 	if back.sec != front.sec {
 		secs = append(secs, back.sec)
@@ -56,23 +60,39 @@ func (t *haT) allowedClients(l *listener, front, back haProxy) {
 		}
 		contentAccepted = content.accepted
 	}
-	if len(rules) == 0 {
+	var allows []sourceRule
+	for _, r := range rules {
+		if !r.deny {
+			allows = append(allows, r)
+			continue
+		}
+		l.denied = unionPrefixes(l.denied, r.ps)
+		why := fmt.Sprintf("becomes the listener's denied_clients: rmqlb closes a client from %s as soon as it is accepted, as this rule does", joinPrefixes(r.ps))
+		if len(r.files) > 0 {
+			why += fmt.Sprintf("; the addresses of %s are copied into the file written, as rmqlb reads no list of addresses: change denied_clients where you changed that list", strings.Join(r.files, ", "))
+		}
+		t.change(r.lines[0], why)
+		for _, a := range r.acls {
+			t.use(a)
+		}
+	}
+	if len(allows) == 0 {
 		return
 	}
-	allowed := rules[0].ps
-	for _, r := range rules[1:] {
+	allowed := allows[0].ps
+	for _, r := range allows[1:] {
 		allowed = intersectPrefixes(allowed, r.ps)
 	}
 	if len(allowed) == 0 {
 		return // they let no client through: sourceRules says so
 	}
 	l.allowed = allowed
-	for _, r := range rules {
+	for _, r := range allows {
 		why := fmt.Sprintf("becomes the listener's allowed_clients: rmqlb closes a client outside %s as soon as it is accepted, as this rule does", joinPrefixes(r.ps))
 		if len(r.lines) > 1 {
 			why = fmt.Sprintf("the rules of %s together become the listener's allowed_clients: rmqlb closes a client outside %s as soon as it is accepted, as they do", linesText(r.lines), joinPrefixes(r.ps))
 		}
-		if len(rules) > 1 {
+		if len(allows) > 1 {
 			why += fmt.Sprintf(" (a client must pass the proxy's other source rules too: together they let through %s)", joinPrefixes(allowed))
 		}
 		if len(r.files) > 0 {
@@ -87,12 +107,13 @@ func (t *haT) allowedClients(l *listener, front, back haProxy) {
 	}
 }
 
-// sourceRule is what allowedClients reads of one restriction of the
+// sourceRule is what clientLists reads of one restriction of the
 // clients' sources: its tcp-request lines, the acl lines they name, and
-// the prefixes it lets through.
+// the prefixes it lets through, or refuses (deny).
 type sourceRule struct {
 	lines, acls []*haLine
 	ps          []netip.Prefix
+	deny        bool
 	files       []string // the list files (-f) of the addresses
 }
 
@@ -110,8 +131,8 @@ type rulePhase struct {
 }
 
 // read reads rule ln, and returns the restriction it completes: a reject
-// of the clients outside an ACL, or a reject of every client after accept
-// rules of sources only.
+// of the clients outside an ACL or of those in it, or a reject of every
+// client after accept rules of sources only.
 func (ph *rulePhase) read(t *haT, ln *haLine, acls map[string][]*haLine) (sourceRule, bool) {
 	w := ln.words
 	if ph.closed {
@@ -137,8 +158,8 @@ func (ph *rulePhase) read(t *haT, ln *haLine, acls map[string][]*haLine) (source
 			return r, true
 		}
 	case w[2] == "reject" && !ph.accepted:
-		if c, ok := t.sourceCondition(w[3:], acls); ok && c.err == nil && c.allow {
-			return sourceRule{lines: []*haLine{ln}, acls: acls[c.name], ps: c.ps, files: c.files}, true
+		if c, ok := t.sourceCondition(w[3:], acls); ok && c.err == nil {
+			return sourceRule{lines: []*haLine{ln}, acls: acls[c.name], ps: c.ps, deny: !c.allow, files: c.files}, true
 		}
 	}
 	return sourceRule{}, false
@@ -157,7 +178,7 @@ func linesText(lines []*haLine) string {
 }
 
 // sourceRules notes every tcp-request reject rule of a translated proxy
-// whose condition is on the source address and that allowedClients did
+// whose condition is on the source address and that clientLists did
 // not translate, and the acl lines it names. It runs before the sweep,
 // which reports the other rules.
 func (t *haT) sourceRules() {
@@ -175,11 +196,11 @@ func (t *haT) sourceRules() {
 			if !ok {
 				continue
 			}
-			why := fmt.Sprintf("no equivalent: rmqlb's allowed_clients lists the addresses a listener serves, where HAProxy refused those from %s: keep the restriction with a firewall rule on the listener's port, such as %s",
+			why := fmt.Sprintf("not made denied_clients, as an accept rule before it lets clients through: HAProxy refused those from %s after it: keep the restriction with a firewall rule on the listener's port, such as %s",
 				joinPrefixes(c.ps), nftDrop(c.ps, false))
 			switch {
 			case c.err != nil:
-				why = fmt.Sprintf("the addresses of its ACL could not be read (%v): keep the restriction, in allowed_clients for a rule that refuses the clients outside them, else with a firewall rule on the listener's port", c.err)
+				why = fmt.Sprintf("the addresses of its ACL could not be read (%v): keep the restriction, in allowed_clients for a rule that refuses the clients outside them, in denied_clients for one that refuses those from them", c.err)
 			case c.allow:
 				why = fmt.Sprintf("not made allowed_clients, as an accept rule before it lets clients through or the proxy's source rules together let none through: HAProxy refused those outside %s: keep the restriction with a firewall rule on the listener's port, such as %s",
 					joinPrefixes(c.ps), nftDrop(c.ps, true))

@@ -17,9 +17,9 @@ import (
 // every client after them, becomes the listener's allowed_clients, with a
 // note on its lines and none on its acl lines; the rules of a frontend and
 // its backend each have to be passed, so the list is what they let
-// through together. A rule that refuses some addresses, one after an
-// accept rule, and rules that together let no address through are
-// reported on their line with the addresses and a firewall rule that
+// through together (TestHAProxyDenyRules: a rule that refuses some
+// addresses becomes denied_clients). A rule after an accept rule, and
+// rules that together let no address through are reported on their line with the addresses and a firewall rule that
 // keeps the restriction, and their acl lines point there. Other rules
 // keep the sweep's reason. Every input passes haproxy -c, and every file
 // written passes config.Parse with the list it writes.
@@ -47,9 +47,6 @@ func TestHAProxySourceRules(t *testing.T) {
 			[]string{"10.0.0.0/8", "192.168.1.0/24", "172.16.0.0/12"}, []string{
 				"h:5: tcp-request connection reject unless internal: note: becomes the listener's allowed_clients: rmqlb closes a client outside 10.0.0.0/8, 192.168.1.0/24, 172.16.0.0/12",
 			}, nil},
-		{"inline, refused", head + " tcp-request connection reject if { src 203.0.113.7 }\n", nil, []string{
-			"h:4: tcp-request connection reject if { src 203.0.113.7 }: not translated: no equivalent: rmqlb's allowed_clients lists the addresses a listener serves, where HAProxy refused those from 203.0.113.7: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT ip saddr { 203.0.113.7 } drop",
-		}, nil},
 		{"a frontend's and its backend's, each passed",
 			"frontend amqp\n bind 10.0.0.100:5672\n bind 10.0.0.101:5672\n tcp-request connection reject unless { src 10.0.0.0/8 192.168.0.0/24 }\n default_backend rabbit\n" +
 				"backend rabbit\n tcp-request content reject if !{ src 10.1.0.0/16 172.16.0.0/12 }\n server r1 10.0.0.1:5672\n",
@@ -136,7 +133,7 @@ func TestHAProxySourceLists(t *testing.T) {
 			}},
 		{"a long list refused", " acl allowed src -f @DIR@/allowed.lst\n",
 			map[string]string{"allowed.lst": longList}, nil, []string{
-				"h:5: tcp-request connection reject if allowed: not translated: no equivalent: rmqlb's allowed_clients lists the addresses a listener serves, where HAProxy refused those from 10.1.0.0, 10.1.0.1, 10.1.0.2, 10.1.0.3, 10.1.0.4, 10.1.0.5, 10.1.0.6, 10.1.0.7 (and 12 more): keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT ip saddr @rmqlb_clients drop, with the 20 addresses in a set (nft add set inet filter rmqlb_clients '{ type ipv4_addr; flags interval; }', then nft add element inet filter rmqlb_clients '{ ADDRESSES }')",
+				"h:5: tcp-request connection reject if allowed: note: becomes the listener's denied_clients: rmqlb closes a client from 10.1.0.0, 10.1.0.1, 10.1.0.2, 10.1.0.3, 10.1.0.4, 10.1.0.5, 10.1.0.6, 10.1.0.7 (and 12 more) as soon as it is accepted, as this rule does; the addresses of @DIR@/allowed.lst are copied into the file written, as rmqlb reads no list of addresses: change denied_clients where you changed that list",
 			}},
 		{"a name in the list", " acl allowed src -f @DIR@/allowed.lst\n",
 			map[string]string{"allowed.lst": "10.1.0.0/16\napp.example.com\n"}, nil, []string{
@@ -164,6 +161,60 @@ func TestHAProxySourceLists(t *testing.T) {
 			}
 			wantNotes(t, r, notes, nil)
 			wantAllowed(t, r, tc.allowed)
+			var denied []string
+			if strings.HasSuffix(tc.name, "refused") {
+				denied = longAllowed
+			}
+			wantDenied(t, r, denied)
+		})
+	}
+}
+
+// TestHAProxyDenyRules: a tcp-request reject rule of the clients from
+// some addresses (a named acl or an inline src) becomes the listener's
+// denied_clients, with a note on its line and none on its acl lines,
+// beside the allowed_clients of the proxy's other rules; the deny rules
+// of a frontend and its backend add up. One after an accept rule, which
+// lets clients through before it, is reported with a firewall rule.
+// Every input passes haproxy -c, and every file written passes
+// config.Parse with the lists it writes.
+func TestHAProxyDenyRules(t *testing.T) {
+	const head = "listen amqp\n bind 10.0.0.100:5672\n server r1 10.0.0.1:5672\n"
+	for _, tc := range []struct {
+		name, cfg       string
+		allowed, denied []string
+		notes, quiet    []string
+	}{
+		{"inline", head + " tcp-request connection reject if { src 203.0.113.7 2001:db8::/32 }\n", nil, []string{"203.0.113.7/32", "2001:db8::/32"}, []string{
+			"h:4: tcp-request connection reject if { src 203.0.113.7 2001:d...: note: becomes the listener's denied_clients: rmqlb closes a client from 203.0.113.7, 2001:db8::/32 as soon as it is accepted, as this rule does",
+		}, nil},
+		{"beside an allow rule", head + " acl blocked src 10.9.0.0/16\n acl internal src 10.0.0.0/8\n tcp-request connection reject if blocked\n tcp-request content reject unless internal\n",
+			[]string{"10.0.0.0/8"}, []string{"10.9.0.0/16"}, []string{
+				"h:6: tcp-request connection reject if blocked: note: becomes the listener's denied_clients: rmqlb closes a client from 10.9.0.0/16",
+				"h:7: tcp-request content reject unless internal: note: becomes the listener's allowed_clients",
+			}, []string{"h:4:", "h:5:"}},
+		{"before accept rules and a reject of every client", head + " tcp-request connection reject if { src 192.0.2.66 }\n tcp-request connection accept if { src 192.0.2.0/24 }\n tcp-request connection reject\n",
+			[]string{"192.0.2.0/24"}, []string{"192.0.2.66/32"}, []string{
+				"h:4: tcp-request connection reject if { src 192.0.2.66 }: note: becomes the listener's denied_clients",
+				"h:5: tcp-request connection accept if { src 192.0.2.0/24 }: note: the rules of lines 5 and 6 together become the listener's allowed_clients",
+			}, nil},
+		{"a frontend's and its backend's, added up",
+			"frontend amqp\n bind 10.0.0.100:5672\n tcp-request connection reject if { src 203.0.113.7 }\n default_backend rabbit\n" +
+				"backend rabbit\n tcp-request content reject if { src 203.0.113.9 }\n server r1 10.0.0.1:5672\n",
+			nil, []string{"203.0.113.7/32", "203.0.113.9/32"}, []string{
+				"h:3: tcp-request connection reject if { src 203.0.113.7 }: note: becomes the listener's denied_clients",
+				"h:6: tcp-request content reject if { src 203.0.113.9 }: note: becomes the listener's denied_clients",
+			}, nil},
+		{"after an accept rule", head + " tcp-request connection accept if { src 192.0.2.0/24 }\n acl blocked src 192.0.2.66\n tcp-request connection reject if blocked\n", nil, nil, []string{
+			"h:5: acl blocked src 192.0.2.66: not translated: goes with the source rule of line 6",
+			"h:6: tcp-request connection reject if blocked: not translated: not made denied_clients, as an accept rule before it lets clients through: HAProxy refused those from 192.0.2.66 after it: keep the restriction with a firewall rule on the listener's port, such as nft add rule inet filter input tcp dport PORT ip saddr { 192.0.2.66 } drop",
+		}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := importSource(t, tc.cfg, nil, true)
+			wantNotes(t, r, tc.notes, tc.quiet)
+			wantAllowed(t, r, tc.allowed)
+			wantDenied(t, r, tc.denied)
 		})
 	}
 }
@@ -202,17 +253,32 @@ func importSource(t *testing.T, cfg string, lists map[string]string, check bool)
 // config.Parse must take, has allowed_clients want (nil: none).
 func wantAllowed(t *testing.T, r *Result, want []string) {
 	t.Helper()
+	wantClientList(t, r, "allowed_clients", want)
+}
+
+// wantDenied is wantAllowed for denied_clients.
+func wantDenied(t *testing.T, r *Result, want []string) {
+	t.Helper()
+	wantClientList(t, r, "denied_clients", want)
+}
+
+func wantClientList(t *testing.T, r *Result, key string, want []string) {
+	t.Helper()
 	c, err := config.Parse(r.YAML)
 	if err != nil {
 		t.Fatalf("config.Parse refuses the file written: %v\n%s", err, r.YAML)
 	}
 	for _, l := range c.Listeners {
+		ps := l.AllowedClients
+		if key == "denied_clients" {
+			ps = l.DeniedClients
+		}
 		var got []string
-		for _, p := range l.AllowedClients {
+		for _, p := range ps {
 			got = append(got, p.String())
 		}
 		if !slices.Equal(got, want) {
-			t.Errorf("listener %s: allowed_clients %v, want %v\n%s", l.Name, got, want, r.YAML)
+			t.Errorf("listener %s: %s %v, want %v\n%s", l.Name, key, got, want, r.YAML)
 		}
 	}
 }

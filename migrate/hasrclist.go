@@ -11,7 +11,7 @@ import (
 // (-f FILE, one pattern per line, '#' comments), which a restriction of
 // the clients' sources often keeps apart (acl allowed src -f
 // /etc/haproxy/allowed.lst). rmqlb reads no such file: the import copies
-// its addresses into allowed_clients.
+// its addresses into allowed_clients, or denied_clients.
 
 // maxSrcList bounds the patterns read from one list file.
 const maxSrcList = 100000
