@@ -167,8 +167,11 @@ LISTENER, LISTENER/BACKEND, --client or --not-allowed must select them.`,
 			Summary: "list the client addresses of the listeners with their sessions, the busiest first (who holds the connections)",
 			Doc: `Asks the running daemon for the client addresses that hold sessions, per listener in the
 file's order (a LISTENER narrows it to one): each address with its number of sessions, against the
-listener's maxconn_per_client when it has one (AT LIMIT: its new connections are refused), the
-most first, at most --limit of them per listener, under a line per listener with their count. The
+listener's maxconn_per_client when it has one (AT LIMIT: its new connections are refused), and
+NOT ALLOWED where the listener's allowed_clients leaves it out or its denied_clients holds it (a
+reload that changed the lists kept its sessions; rmqlb sessions --not-allowed closes them with
+--shutdown), the most first, at most --limit of them per listener, under a line per listener with
+their count. The
 listeners count their clients as they accept them, so the answer waits for no event loop; rmqlb
 sessions --client ADDRESS lists the sessions of one of them, and closes them with --shutdown.
 
