@@ -571,7 +571,7 @@ func (t *haT) proxy(front, back haProxy) {
 	t.use(back.sec.header)
 	base := &listener{pos: front.sec.header.pos, src: fromHAProxy, what: front.sec.header.text(), name: front.sec.name, http: http}
 	t.settings(base, front, back)
-	t.servers(base, back)
+	t.servers(base, back, bindPorts(binds))
 	if len(base.backends) == 0 {
 		t.ns.skip(front.sec.header.pos, front.sec.header.text(), "has no server that rmqlb can use: the listener is left out")
 		return
@@ -593,6 +593,19 @@ func (t *haT) proxy(front, back haProxy) {
 		t.userTimeout(l, b.ut)
 		t.listeners = append(t.listeners, l)
 	}
+}
+
+// bindPorts returns the ports binds listen on, each once, in order: a
+// server without a port takes the one port there is (HAProxy connects to
+// the port the client connected to).
+func bindPorts(binds []haBind) []uint16 {
+	var ports []uint16
+	for _, b := range binds {
+		if !slices.Contains(ports, b.addr.Port()) {
+			ports = append(ports, b.addr.Port())
+		}
+	}
+	return ports
 }
 
 // clone returns a copy of l with copies of its backends.
@@ -745,6 +758,10 @@ type hostNameError struct {
 
 func (e *hostNameError) Error() string { return e.host + ": " + whyResolve }
 
+// errNoPort is haAddrOrName's answer for an address without a port: a
+// server's, to which HAProxy connects at the port the client connected to.
+var errNoPort = errors.New("needs a port: rmqlb does not take the client's destination port")
+
 // haAddrOrName is haAddr, with a *hostNameError for a host name.
 func haAddrOrName(s string, bind bool) (netip.AddrPort, error) {
 	for _, p := range []string{"ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"} {
@@ -762,7 +779,7 @@ func haAddrOrName(s string, bind bool) (netip.AddrPort, error) {
 	}
 	i := strings.LastIndex(s, ":")
 	if i < 0 {
-		return netip.AddrPort{}, fmt.Errorf("needs a port: rmqlb does not take the client's destination port")
+		return netip.AddrPort{}, errNoPort
 	}
 	host, port := s[:i], s[i+1:]
 	if strings.ContainsAny(port, "-+") {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -325,7 +326,7 @@ func (p *serverParams) set(o, v string) error {
 const whySSLHello = "HAProxy's check sent a TLS hello and read the server's: rmqlb's checks of these servers speak TLS, verifying no certificate (tls: {verify: none}), as the hello check verified none, and go on to what the port speaks, which a frozen node fails (see the servers' notes); add ca_file and verify: chain or full to check the brokers' certificates"
 
 // servers translates the server lines of back into l's backends.
-func (t *haT) servers(l *listener, back haProxy) {
+func (t *haT) servers(l *listener, back haProxy, ports []uint16) {
 	var defaults serverParams
 	for _, ln := range back.all("default-server") {
 		defaults = defaults.merge(t.parseServerParams(ln, 1))
@@ -362,7 +363,7 @@ func (t *haT) servers(l *listener, back haProxy) {
 			sp.tls = serverTLS{checkSSL: o, verify: o, hello: true}
 			sp.tls.checkSSL.v, sp.tls.verify.v = "check-ssl", "none"
 		}
-		addr, err := t.serverAddr(ln)
+		addr, err := t.serverAddr(ln, ports)
 		if err != nil {
 			t.skip(ln, err.Error())
 			continue
@@ -525,9 +526,23 @@ func weightOf(b *backend) int {
 // serverAddr reads the address of server line ln. A host name is looked
 // up, as HAProxy does at its start (init-addr libc), when Import's Files
 // can: its first IPv4 address, else its first, with a note, since rmqlb
-// connects to that address and does not follow the name.
-func (t *haT) serverAddr(ln *haLine) (netip.AddrPort, error) {
-	addr, err := haAddrOrName(ln.words[2], false)
+// connects to that address and does not follow the name. An address
+// without a port takes the port the proxy's binds listen on (ports), as
+// HAProxy connects to the port the client connected to, with a note; with
+// binds on several ports it is an error.
+func (t *haT) serverAddr(ln *haLine, ports []uint16) (netip.AddrPort, error) {
+	s := ln.words[2]
+	addr, err := haAddrOrName(s, false)
+	if errors.Is(err, errNoPort) {
+		if len(ports) != 1 {
+			return netip.AddrPort{}, fmt.Errorf("has no port, and the proxy's binds listen on %s: HAProxy connects to the port each client connected to, where an rmqlb backend has one port: write the port, or one proxy per port", portsText(ports))
+		}
+		s = s + ":" + strconv.Itoa(int(ports[0]))
+		addr, err = haAddrOrName(s, false)
+		if err == nil || errors.As(err, new(*hostNameError)) {
+			t.ns.change(ln.pos, ln.text(), fmt.Sprintf("no port: HAProxy connects to the port the client connected to, which is %d, the port of the proxy's binds: the backend takes it", ports[0]))
+		}
+	}
 	var ne *hostNameError
 	if !errors.As(err, &ne) {
 		return addr, err
@@ -561,4 +576,16 @@ func httpServerCheck(l *listener, b *backend) string {
 	}
 	b.check.typ = "tcp"
 	return "a TCP connect (check type: tcp): HAProxy proxied HTTP to it, where an AMQP handshake fails"
+}
+
+// portsText lists ports: "5672 and 5673".
+func portsText(ports []uint16) string {
+	n := make([]string, len(ports))
+	for i, p := range ports {
+		n[i] = strconv.Itoa(int(p))
+	}
+	if len(n) < 2 {
+		return strings.Join(n, "")
+	}
+	return strings.Join(n[:len(n)-1], ", ") + " and " + n[len(n)-1]
 }
