@@ -3,8 +3,6 @@ package migrate
 import (
 	"strings"
 	"testing"
-
-	"github.com/rmqlb/rmqlb/config"
 )
 
 // TestHAProxySessionLog: option tcplog (the proxy's own or its
@@ -40,10 +38,7 @@ func TestHAProxySessionLog(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r, _ := importSource(t, tc.cfg, nil, true)
 			wantNotes(t, r, tc.notes, nil)
-			c, err := config.Parse(r.YAML)
-			if err != nil {
-				t.Fatalf("config.Parse refuses the file written: %v\n%s", err, r.YAML)
-			}
+			c := parseWritten(t, r)
 			if got := c.Listeners[0].LogSessions; got != tc.want {
 				t.Errorf("log_sessions %v, want %v\n%s", got, tc.want, r.YAML)
 			}

@@ -3,8 +3,6 @@ package migrate
 import (
 	"slices"
 	"testing"
-
-	"github.com/rmqlb/rmqlb/config"
 )
 
 // TestHAProxyServerWithoutPort: a server without a port takes the port of
@@ -31,10 +29,7 @@ func TestHAProxyServerWithoutPort(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r, _ := importSource(t, tc.cfg, nil, true)
 			wantNotes(t, r, tc.notes, nil)
-			c, err := config.Parse(r.YAML)
-			if err != nil {
-				t.Fatalf("config.Parse refuses the file written: %v\n%s", err, r.YAML)
-			}
+			c := parseWritten(t, r)
 			if len(c.Listeners) == 0 {
 				t.Fatalf("no listener written:\n%s", r.YAML)
 			}

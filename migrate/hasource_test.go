@@ -264,10 +264,7 @@ func wantDenied(t *testing.T, r *Result, want []string) {
 
 func wantClientList(t *testing.T, r *Result, key string, want []string) {
 	t.Helper()
-	c, err := config.Parse(r.YAML)
-	if err != nil {
-		t.Fatalf("config.Parse refuses the file written: %v\n%s", err, r.YAML)
-	}
+	c := parseWritten(t, r)
 	for _, l := range c.Listeners {
 		ps := l.AllowedClients
 		if key == "denied_clients" {
@@ -303,4 +300,15 @@ func wantNotes(t *testing.T, r *Result, prefixes, quiet []string) {
 			}
 		}
 	}
+}
+
+// parseWritten returns the configuration of the file r wrote, which
+// config.Parse must take.
+func parseWritten(t *testing.T, r *Result) *config.Config {
+	t.Helper()
+	c, err := config.Parse(r.YAML)
+	if err != nil {
+		t.Fatalf("config.Parse refuses the file written: %v\n%s", err, r.YAML)
+	}
+	return c
 }
