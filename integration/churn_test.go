@@ -603,6 +603,12 @@ func TestReloadChurnGivesBackResources(t *testing.T) {
 		before.goroutines = min(before.goroutines, s.goroutines)
 	}
 	t.Logf("baseline: %s", before)
+	// The goroutines of the baseline by where they run, to name the ones
+	// a failure finds more of.
+	baseDump, dumpErr := goroutineDump(d.proc)
+	if dumpErr != nil {
+		t.Logf("goroutines of the baseline not dumped: %v", dumpErr)
+	}
 	if len(before.senders) != 1 {
 		t.Fatalf("advert sender processes at the baseline: %v, want one (vrrp_sender: process is the default)", before.senders)
 	}
@@ -756,15 +762,15 @@ func TestReloadChurnGivesBackResources(t *testing.T) {
 		}
 		t.Logf("open files now:\n%s", describeFDs(pid, h1))
 		if after.goroutines > before.goroutines+churnSlackGoroutines {
-			// The Go runtime prints every goroutine on SIGQUIT (and
-			// the daemon exits).
-			_ = d.proc.Signal(syscall.SIGQUIT)
-			_ = d.proc.Wait(5 * time.Second)
-			out := d.proc.Output()
-			if i := strings.Index(out, "\ngoroutine "); i >= 0 {
-				out = out[i:]
+			dump, err := goroutineDump(d.proc)
+			switch {
+			case err != nil:
+				t.Logf("goroutines not dumped: %v", err)
+			case dumpErr == nil:
+				t.Logf("goroutines now beside the baseline's, by their first frame in rmqlb (+N: more than at the baseline):\n%s", dumpDiff(baseDump, dump))
+			default:
+				t.Logf("goroutines now, by their first frame in rmqlb:\n%s", dumpDiff(nil, dump))
 			}
-			t.Logf("the daemon's goroutines:\n%s", out)
 		}
 	}
 }
@@ -890,4 +896,91 @@ func describeFDs(pid int, h *netlab.Host) string {
 		fmt.Fprintf(&b, "  %s -> %s %s\n", fd, link, desc)
 	}
 	return b.String()
+}
+
+// goroutineDump has rmqlb write every goroutine's stack (SIGQUIT, on
+// which it runs on) and returns how many goroutines run in each place:
+// their first frame in rmqlb's code, else their first frame.
+func goroutineDump(p *netlab.Proc) (map[string]int, error) {
+	from := len(p.Output())
+	if err := p.Signal(syscall.SIGQUIT); err != nil {
+		return nil, fmt.Errorf("sending SIGQUIT: %w", err)
+	}
+	// The stacks are written at once: the output stops growing.
+	var out string
+	err := waitFor(5*time.Second, func() (bool, error) {
+		o := p.Output()
+		done := len(o) > from && o == out && strings.Contains(o[from:], "\ngoroutine ")
+		out = o
+		return done, errors.New("no goroutine stacks in the output")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return goroutinePlaces(out[from:]), nil
+}
+
+// goroutinePlaces counts the goroutines of a dump of their stacks (the
+// runtime's format: a "goroutine N [state]:" line, then pairs of a
+// function line and its file line, a blank line after each goroutine) by
+// their first frame in rmqlb's code, else their first frame.
+func goroutinePlaces(dump string) map[string]int {
+	places := map[string]int{}
+	for _, g := range strings.Split(dump, "\ngoroutine ")[1:] {
+		place := ""
+		for i, line := range strings.Split(g, "\n")[1:] {
+			if line == "" {
+				break
+			}
+			if strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "created by ") {
+				continue
+			}
+			fn := line
+			if k := strings.LastIndex(fn, "("); k > 0 {
+				fn = fn[:k]
+			}
+			if i == 0 {
+				place = fn
+			}
+			if strings.HasPrefix(fn, "github.com/rmqlb/rmqlb/") {
+				place = fn
+				break
+			}
+		}
+		places[place]++
+	}
+	return places
+}
+
+// dumpDiff lists the places of now with their counts, sorted, marking
+// with +N those with N more goroutines than base.
+func dumpDiff(base, now map[string]int) string {
+	var b strings.Builder
+	for _, place := range slices.Sorted(maps.Keys(now)) {
+		fmt.Fprintf(&b, "  %3d %s", now[place], place)
+		if d := now[place] - base[place]; base != nil && d > 0 {
+			fmt.Fprintf(&b, " (+%d)", d)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// TestGoroutinePlaces: a goroutine counts where it runs in rmqlb's code,
+// or at its first frame when none of its frames is rmqlb's.
+func TestGoroutinePlaces(t *testing.T) {
+	dump := "SIGQUIT: writing\n" +
+		"goroutine 1 [select]:\nruntime.gopark(0x1?)\n\t/go/src/runtime/proc.go:435 +0xce\ngithub.com/rmqlb/rmqlb/daemon.(*Daemon).Run(0xc0, {0x1})\n\t/src/daemon/daemon.go:10 +0x1\nmain.main()\n\t/src/main.go:3\n\n" +
+		"goroutine 7 [syscall]:\nos/signal.signal_recv()\n\t/go/src/runtime/sigqueue.go:152 +0x29\ncreated by os/signal.Notify.func1.1 in goroutine 1\n\t/go/src/os/signal/signal.go:151 +0x1f\n\n" +
+		"goroutine 12 [IO wait]:\ngithub.com/rmqlb/rmqlb/netsetup.(*rtWatch).serve(0xc1, {0x2}, 0xc2)\n\t/src/netsetup/watch.go:90 +0x3\n\n" +
+		"goroutine 13 [IO wait]:\ngithub.com/rmqlb/rmqlb/netsetup.(*rtWatch).serve(0xc3, {0x2}, 0xc4)\n\t/src/netsetup/watch.go:90 +0x3\n"
+	got := goroutinePlaces(dump)
+	want := map[string]int{"github.com/rmqlb/rmqlb/daemon.(*Daemon).Run": 1, "os/signal.signal_recv": 1, "github.com/rmqlb/rmqlb/netsetup.(*rtWatch).serve": 2}
+	if !maps.Equal(got, want) {
+		t.Fatalf("places %v, want %v", got, want)
+	}
+	diff := dumpDiff(map[string]int{"github.com/rmqlb/rmqlb/netsetup.(*rtWatch).serve": 1}, got)
+	if !strings.Contains(diff, "  2 github.com/rmqlb/rmqlb/netsetup.(*rtWatch).serve (+1)\n") || strings.Count(diff, "(+") != 3 {
+		t.Fatalf("diff:\n%s", diff)
+	}
 }
