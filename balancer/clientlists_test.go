@@ -151,7 +151,8 @@ func TestAllowedClientsSearch(t *testing.T) {
 
 // BenchmarkAllowedClients is the cost of an accepted client's look-up in
 // a list of 10 and of 10000 addresses apart (one copied from a list
-// file), beside a scan of the prefixes in order (linear).
+// file), beside a scan of the prefixes in order (linear), and with a
+// denied_clients of as many addresses beside it (both lists looked up).
 func BenchmarkAllowedClients(b *testing.B) {
 	addrs := []netip.Addr{netip.MustParseAddr("10.0.0.20"), netip.MustParseAddr("10.0.78.33"), netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("::ffff:10.0.0.8")}
 	for _, n := range []int{10, 10000} {
@@ -164,6 +165,13 @@ func BenchmarkAllowedClients(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				list.allows(addrs[i%len(addrs)])
+			}
+		})
+		both := newClientLists(ps, ps[:len(ps)/2])
+		b.Run(strconv.Itoa(n)+"-denied", func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				both.allows(addrs[i%len(addrs)])
 			}
 		})
 		b.Run(strconv.Itoa(n)+"-linear", func(b *testing.B) {
