@@ -129,7 +129,8 @@ type Listener struct {
 	// sessions
 	refusedClient atomic.Uint64
 	// clients refused because their address is in none of
-	// Config.AllowedClients, and in Config.DeniedClients
+	// Config.AllowedClients (refusedNotAllowed), or is in
+	// Config.DeniedClients (refusedDenied)
 	refusedNotAllowed atomic.Uint64
 	refusedDenied     atomic.Uint64
 	// notAllowedLog counts the clients refused for AllowedClients or
@@ -172,6 +173,7 @@ func NewListener(cfg Config, logger *zap.Logger, reg prometheus.Registerer) (*Li
 	}
 	cfg = cfg.withDefaults()
 	cfg.Backends = slices.Clone(cfg.Backends)
+	cfg.AllowedClients, cfg.DeniedClients = slices.Clone(cfg.AllowedClients), slices.Clone(cfg.DeniedClients)
 	l := &Listener{
 		log:       logger.With(zap.String("listener", cfg.Name)),
 		clock:     clock.Real{},
@@ -673,6 +675,7 @@ func (l *Listener) Apply(cfg Config) error {
 	}
 	cfg = cfg.withDefaults()
 	cfg.Backends = slices.Clone(cfg.Backends)
+	cfg.AllowedClients, cfg.DeniedClients = slices.Clone(cfg.AllowedClients), slices.Clone(cfg.DeniedClients)
 	l.mu.Lock()
 	if cfg.Bind != l.cfg.Bind && l.started {
 		l.mu.Unlock()
