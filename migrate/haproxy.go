@@ -720,22 +720,62 @@ func (t *haT) linesOf(s *haSection, key string, n int, why string) []*haLine {
 	return out
 }
 
+// maxBindRange is the most ports of a bind's port range the import makes
+// listeners of.
+const maxBindRange = 16
+
 // bindAddrs reads the addresses of a bind (a comma-separated list of
-// [ADDR]:PORT), reporting those rmqlb cannot bind.
+// [ADDR]:PORT, or [ADDR]:FIRST-LAST, a listener for each port of the
+// range), reporting those rmqlb cannot bind.
 func (t *haT) bindAddrs(l *haLine, list string) []haBind {
 	var out []haBind
 	for _, s := range strings.Split(list, ",") {
-		ap, err := haAddr(s, true)
-		if err != nil {
+		addrs := []string{s}
+		if host, ports, err := bindRange(s); err != nil {
 			t.ns.skip(l.pos, directive(l.words[0], s), err.Error())
 			continue
+		} else if len(ports) > 0 {
+			addrs = addrs[:0]
+			for _, p := range ports {
+				addrs = append(addrs, host+":"+strconv.Itoa(p))
+			}
+			t.ns.change(l.pos, directive(l.words[0], s), fmt.Sprintf("a range of %d ports: a listener for each, as HAProxy listens on each", len(ports)))
 		}
-		out = append(out, haBind{pos: l.pos, words: l.words, addr: ap})
+		for _, a := range addrs {
+			ap, err := haAddr(a, true)
+			if err != nil {
+				t.ns.skip(l.pos, directive(l.words[0], s), err.Error())
+				break
+			}
+			out = append(out, haBind{pos: l.pos, words: l.words, addr: ap})
+		}
 	}
 	if len(out) > 0 {
 		l.done = true
 	}
 	return out
+}
+
+// bindRange reads the port range of a bind address s, ADDR:FIRST-LAST:
+// ADDR and the ports from FIRST to LAST; none when s has no range.
+func bindRange(s string) (host string, ports []int, err error) {
+	i := strings.LastIndex(s, ":")
+	if i < 0 || !strings.Contains(s[i+1:], "-") {
+		return "", nil, nil
+	}
+	first, last, _ := strings.Cut(s[i+1:], "-")
+	f, ferr := number(first, 1, 65535)
+	l, lerr := number(last, 1, 65535)
+	switch {
+	case ferr != nil || lerr != nil || l < f:
+		return "", nil, fmt.Errorf("port range %s: must be FIRST-LAST, ports 1 to 65535", s[i+1:])
+	case l-f >= maxBindRange:
+		return "", nil, fmt.Errorf("a range of %d ports: the import makes a listener of each of at most %d: write the ports the brokers' clients use", l-f+1, maxBindRange)
+	}
+	for p := f; p <= l; p++ {
+		ports = append(ports, p)
+	}
+	return s[:i], ports, nil
 }
 
 // haAddr reads an HAProxy address "[ipv4@|ipv6@]ADDR:PORT"; with bind, an
