@@ -45,29 +45,13 @@ func (c *clientLists) refuses(addr netip.Addr) EndReason {
 // served.
 func (c *clientLists) allows(addr netip.Addr) bool { return c.refuses(addr) == EndUnknown }
 
-// allowedList and deniedList return copies of the prefixes as configured.
-func (c *clientLists) allowedList() []netip.Prefix {
-	if c == nil {
-		return nil
-	}
-	return c.allowed.list()
-}
-
-func (c *clientLists) deniedList() []netip.Prefix {
-	if c == nil {
-		return nil
-	}
-	return c.denied.list()
-}
-
-// addrSet is a list of prefixes as configured, and the addresses they
-// hold as sorted ranges, apart and not adjacent, which an address is
-// looked up in by binary search, so that a list of thousands (one
-// imported from a list file) costs an accept a few comparisons. A nil
-// *addrSet holds no address. Immutable once made.
+// addrSet is the addresses of a list of prefixes as sorted ranges, apart
+// and not adjacent, which an address is looked up in by binary search, so
+// that a list of thousands (one imported from a list file) costs an
+// accept a few comparisons. A nil *addrSet holds no address. Immutable
+// once made. (The prefixes as configured are the listener's Config.)
 type addrSet struct {
-	prefixes []netip.Prefix
-	ranges   []addrRange
+	ranges []addrRange
 }
 
 // addrRange is the addresses from first to last, both included, of one
@@ -80,7 +64,7 @@ func newAddrSet(ps []netip.Prefix) *addrSet {
 	if len(ps) == 0 {
 		return nil
 	}
-	a := &addrSet{prefixes: slices.Clone(ps)}
+	a := &addrSet{}
 	rs := make([]addrRange, 0, len(ps))
 	for _, p := range ps {
 		p = p.Masked()
@@ -115,14 +99,6 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	}
 	last, _ := netip.AddrFromSlice(b)
 	return last
-}
-
-// list returns a copy of the prefixes as configured; nil for none.
-func (a *addrSet) list() []netip.Prefix {
-	if a == nil {
-		return nil
-	}
-	return slices.Clone(a.prefixes)
 }
 
 // contains reports whether the address addr is in any of a's prefixes

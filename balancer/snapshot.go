@@ -225,9 +225,9 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 		MaxConnPerClient: p.maxConnClient,
 		RefusedPerClient: l.refusedClient.Load(),
 
-		AllowedClients:    p.lists.allowedList(),
+		AllowedClients:    slices.Clone(l.cfg.AllowedClients),
 		RefusedNotAllowed: l.refusedNotAllowed.Load(),
-		DeniedClients:     p.lists.deniedList(),
+		DeniedClients:     slices.Clone(l.cfg.DeniedClients),
 		RefusedDenied:     l.refusedDenied.Load(),
 		ClientsNotAllowed: outside,
 		NotAllowedClients: outsideBusiest,
