@@ -37,7 +37,9 @@ func (d *Daemon) Sessions(ctx context.Context, r control.SessionsRequest) (contr
 	out := control.Sessions{Now: time.Now(), Sessions: []control.ListenerSession{}}
 	for _, x := range ls {
 		room := limit - len(out.Sessions)
-		list, n, err := x.l.Sessions(ctx, balancer.SessionFilter{Backend: r.Backend, Client: r.Client, ClientPort: r.ClientPort, NotAllowed: r.NotAllowed, Limit: max(room, 1)})
+		f := sessionFilter(r)
+		f.Limit = max(room, 1)
+		list, n, err := x.l.Sessions(ctx, f)
 		if err != nil {
 			return control.Sessions{}, err
 		}
@@ -47,6 +49,12 @@ func (d *Daemon) Sessions(ctx context.Context, r control.SessionsRequest) (contr
 		}
 	}
 	return out, nil
+}
+
+// sessionFilter is what r selects of each listener's sessions, without
+// a limit.
+func sessionFilter(r control.SessionsRequest) balancer.SessionFilter {
+	return balancer.SessionFilter{Backend: r.Backend, Client: r.Client, ClientPort: r.ClientPort, NotAllowed: r.NotAllowed}
 }
 
 // ShutdownSessionsMatching answers a "shutdown-sessions" request: it
@@ -72,7 +80,7 @@ func (d *Daemon) ShutdownSessionsMatching(ctx context.Context, r control.Session
 	defer cancel()
 	var out control.SessionsShutdown
 	for _, x := range ls {
-		n, err := x.l.ShutdownSessionsMatching(ctx, balancer.SessionFilter{Backend: r.Backend, Client: r.Client, ClientPort: r.ClientPort, NotAllowed: r.NotAllowed})
+		n, err := x.l.ShutdownSessionsMatching(ctx, sessionFilter(r))
 		out.Closed += n
 		if err != nil {
 			return out, err
