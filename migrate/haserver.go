@@ -584,8 +584,5 @@ func portsText(ports []uint16) string {
 	for i, p := range ports {
 		n[i] = strconv.Itoa(int(p))
 	}
-	if len(n) < 2 {
-		return strings.Join(n, "")
-	}
-	return strings.Join(n[:len(n)-1], ", ") + " and " + n[len(n)-1]
+	return andList(n)
 }

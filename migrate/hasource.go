@@ -67,14 +67,7 @@ func (t *haT) clientLists(l *listener, front, back haProxy) {
 			continue
 		}
 		l.denied = unionPrefixes(l.denied, r.ps)
-		why := fmt.Sprintf("becomes the listener's denied_clients: rmqlb closes a client from %s as soon as it is accepted, as this rule does", joinPrefixes(r.ps))
-		if len(r.files) > 0 {
-			why += fmt.Sprintf("; the addresses of %s are copied into the file written, as rmqlb reads no list of addresses: change denied_clients where you changed that list", strings.Join(r.files, ", "))
-		}
-		t.change(r.lines[0], why)
-		for _, a := range r.acls {
-			t.use(a)
-		}
+		t.translatedRule(r, "denied_clients", fmt.Sprintf("becomes the listener's denied_clients: rmqlb closes a client from %s as soon as it is accepted, as this rule does", joinPrefixes(r.ps)))
 	}
 	if len(allows) == 0 {
 		return
@@ -95,15 +88,22 @@ func (t *haT) clientLists(l *listener, front, back haProxy) {
 		if len(allows) > 1 {
 			why += fmt.Sprintf(" (a client must pass the proxy's other source rules too: together they let through %s)", joinPrefixes(allowed))
 		}
-		if len(r.files) > 0 {
-			why += fmt.Sprintf("; the addresses of %s are copied into the file written, as rmqlb reads no list of addresses: change allowed_clients where you changed that list", strings.Join(r.files, ", "))
-		}
-		for _, ln := range r.lines {
-			t.change(ln, why)
-		}
-		for _, a := range r.acls {
-			t.use(a)
-		}
+		t.translatedRule(r, "allowed_clients", why)
+	}
+}
+
+// translatedRule notes r's lines as translated into the listener's key
+// (allowed_clients or denied_clients) with why, and where its addresses
+// came from list files, that they were copied; its acl lines are used.
+func (t *haT) translatedRule(r sourceRule, key, why string) {
+	if len(r.files) > 0 {
+		why += fmt.Sprintf("; the addresses of %s are copied into the file written, as rmqlb reads no list of addresses: change %s where you changed that list", strings.Join(r.files, ", "), key)
+	}
+	for _, ln := range r.lines {
+		t.change(ln, why)
+	}
+	for _, a := range r.acls {
+		t.use(a)
 	}
 }
 
@@ -174,7 +174,7 @@ func linesText(lines []*haLine) string {
 	if len(n) == 1 {
 		return "line " + n[0]
 	}
-	return "lines " + strings.Join(n[:len(n)-1], ", ") + " and " + n[len(n)-1]
+	return "lines " + andList(n)
 }
 
 // sourceRules notes every tcp-request reject rule of a translated proxy

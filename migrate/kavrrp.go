@@ -255,7 +255,7 @@ func (t *kaT) genericNotify(in *instance, n *kaNode, kind, name string, prio int
 	case 1:
 		why += "; not run on " + kept[0] + ", which has its hook already, as rmqlb runs one hook per state: add what it does there"
 	default:
-		why += "; not run on " + strings.Join(kept[:len(kept)-1], ", ") + " and " + kept[len(kept)-1] +
+		why += "; not run on " + andList(kept) +
 			", which have their hooks already, as rmqlb runs one hook per state: add what it does there"
 	}
 	t.change(n, why+runAs(n))

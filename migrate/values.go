@@ -150,3 +150,11 @@ func checkDuration(d time.Duration) error {
 	}
 	return nil
 }
+
+// andList joins items as a note writes them: "a", "a and b", "a, b and c".
+func andList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
