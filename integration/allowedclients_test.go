@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,15 +43,11 @@ func testAllowedClients(t *testing.T, rl *rabbitLab) {
 	}
 	const refused = 3
 	for i := range refused {
-		c, err := rl.dial(5 * time.Second)
-		switch {
-		case err == nil:
-			c.Close()
-			t.Fatalf("connection %d of the client host went through; allowed_clients is [%s]", i+1, h2)
-		case strings.Contains(err.Error(), "no handshake after"):
-			t.Fatalf("connection %d of the client host: %v; want it refused at once", i+1, err)
+		why, err := dialRefused(rl)
+		if err != nil {
+			t.Fatalf("connection %d of the client host, allowed_clients [%s]: %v", i+1, h2, err)
 		}
-		t.Logf("connection %d of the client host refused: %v", i+1, err)
+		t.Logf("connection %d of the client host refused: %v", i+1, why)
 	}
 	other, err := amqp.DialConfig("amqp://guest:guest@"+vipAP.String()+"/", amqp.Config{Dial: rl.lab.Host("h2").Dialer(5 * time.Second)})
 	if err != nil {
@@ -121,12 +118,8 @@ func testAllowedClients(t *testing.T, rl *rabbitLab) {
 	if err := publishAndGet(c, "kept by a longer denied_clients"); err != nil {
 		t.Fatalf("the client host's connection open before it was denied: %v; want it kept", err)
 	}
-	switch dc, err := rl.dial(5 * time.Second); {
-	case err == nil:
-		dc.Close()
-		t.Fatalf("a connection of the denied client host went through")
-	case strings.Contains(err.Error(), "no handshake after"):
-		t.Fatalf("a connection of the denied client host: %v; want it refused at once", err)
+	if _, err := dialRefused(rl); err != nil {
+		t.Fatalf("a connection of the denied client host: %v", err)
 	}
 	if err := publishAndGet(other, "h2 beside a denied client"); err != nil {
 		t.Errorf("h2 beside the denied client host: %v", err)
@@ -140,4 +133,19 @@ func testAllowedClients(t *testing.T, rl *rabbitLab) {
 		!strings.Contains(text, "1 client address refused by allowed_clients or denied_clients holds sessions kept from before the lists changed") {
 		t.Errorf("status of h1 does not count the denied client or show its kept session:\n%s", text)
 	}
+}
+
+// dialRefused connects the client host to the VIP with AMQP and returns
+// how the connection was refused (why), or an error when it went through
+// or was left waiting for its handshake instead of closed at once.
+func dialRefused(rl *rabbitLab) (why, err error) {
+	c, why := rl.dial(5 * time.Second)
+	switch {
+	case why == nil:
+		c.Close()
+		return nil, errors.New("it went through")
+	case strings.Contains(why.Error(), "no handshake after"):
+		return nil, fmt.Errorf("%v; want it refused at once", why)
+	}
+	return why, nil
 }
