@@ -27,10 +27,11 @@ const originTries = 100
 // time asked for, so with mono read after epoch it never expires before
 // that time. Read the other way round, a thread preempted between the two
 // reads (a busy host) made every deadline expire early by as long as it
-// waited: a one-shot deadline (a report owed between two adverts) then
-// woke the server before it was due, found nothing due, and was left
-// armed though the kernel had spent it, and the process sent no advert
-// again until the daemon killed it.
+// waited: every advert went out nearly an interval late, and a one-shot
+// deadline (a report owed between two adverts) woke the server before it
+// was due and was taken for still pending though the kernel had spent it,
+// so that no advert went out again until the daemon killed the process
+// (the timer now sees such an expiry: advertTimer.arm).
 func clockOrigin(now func() time.Time, readMono func() (int64, error)) (epoch time.Time, mono int64, err error) {
 	for range originTries {
 		epoch = now()

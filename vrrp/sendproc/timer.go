@@ -3,6 +3,7 @@ package sendproc
 import (
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -40,13 +41,23 @@ type advertTimer struct {
 	at     int64 // its next expiry
 	period int64 // zero: once
 	sets   int   // timerfd_settime calls so far
+
+	// fired counts the kernel timer's expiries wait has read (its
+	// goroutine adds, arm reads); firedAtSet is fired as arm read it just
+	// before its last timerfd_settime. A one-shot timer that has fired
+	// since is spent.
+	fired      atomic.Uint64
+	firedAtSet uint64
 }
 
 // newAdvertTimer returns a disarmed timer; monoEpoch is CLOCK_MONOTONIC
 // at (or just after) the origin of the times given to arm, so that the
-// timer never expires before the time asked (clockOrigin): arm leaves a
-// pending one-shot deadline alone, which holds only if the server's time
-// has reached the deadline whenever the kernel's timer has expired.
+// timer never expires before the time asked (clockOrigin). Were it to
+// expire early all the same, the server would find nothing due and ask
+// for the same deadline again: arm sees that the one-shot timer fired and
+// sets it again (the kernel then expires it at once, until the server's
+// time reaches the deadline), rather than take it for pending and never
+// wake again.
 func newAdvertTimer(monoEpoch int64) (*advertTimer, error) {
 	// Non-blocking, so that os.NewFile registers it with the poller.
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
@@ -67,7 +78,8 @@ func (t *advertTimer) close() { t.f.Close() }
 // arm makes the timer expire at at (the server's time; now is the time
 // now), and then every period if period is not zero; ok false disarms
 // it. A timer already armed for it is left alone: a repeating one that
-// expired since it was armed is on the same grid.
+// expired since it was armed is on the same grid, a one-shot one is
+// pending while its deadline is ahead and wait has not read its expiry.
 func (t *advertTimer) arm(now, at, period int64, ok bool) error {
 	if !ok {
 		if !t.armed {
@@ -79,10 +91,14 @@ func (t *advertTimer) arm(now, at, period int64, ok bool) error {
 	if t.armed && t.period > 0 && now >= t.at {
 		t.at += ((now-t.at)/t.period + 1) * t.period
 	}
-	if t.armed && t.at == at && t.period == period && (period > 0 || at > now) {
+	if t.armed && t.at == at && t.period == period && (period > 0 || at > now && t.fired.Load() == t.firedAtSet) {
 		return nil
 	}
 	t.armed, t.at, t.period = true, at, period
+	// Read before the timer is set: an expiry of the old setting read in
+	// between makes the next arm set this one again (harmless), where read
+	// after it an expiry of the new one could be missed.
+	t.firedAtSet = t.fired.Load()
 	return t.settime(unix.ItimerSpec{Value: unix.NsecToTimespec(t.monoEpoch + at), Interval: unix.NsecToTimespec(period)})
 }
 
@@ -107,8 +123,12 @@ func (t *advertTimer) wait(expired func() error) error {
 	rerr := t.rc.Read(func(uintptr) bool {
 		// Clear its count of expirations, which re-arms a repeating
 		// timer; nothing to read (EAGAIN) the first time.
+		// A timerfd_settime resets the count: an expiry read here is of
+		// the timer as last set.
 		var count [8]byte
-		_, _ = rawio.Read(t.fd, count[:])
+		if n, _ := rawio.Read(t.fd, count[:]); n == len(count) {
+			t.fired.Add(1)
+		}
 		err = expired()
 		return err != nil // else park until the next expiry
 	})

@@ -1,6 +1,7 @@
 package sendproc
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -60,4 +61,56 @@ func TestTimerArm(t *testing.T) {
 	if left := time.Duration(cur.Value.Nano()); left <= 4*time.Hour-time.Minute || left > 4*time.Hour {
 		t.Fatalf("kernel's timer due in %v, want about 4h", left)
 	}
+}
+
+// TestTimerExpiresEarly: a one-shot timer whose kernel deadline lies
+// before the server's (its CLOCK_MONOTONIC origin read too early) wakes
+// wait before the deadline is due. The server, finding nothing due, arms
+// the same deadline again: arm sets the spent timer again instead of
+// taking it for pending, and wait wakes again until the deadline is due.
+// With the expiry not seen, wait parks for good and the test fails.
+func TestTimerExpiresEarly(t *testing.T) {
+	epoch := time.Now()
+	mono, err := readMonotonic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const early = 30 * time.Millisecond
+	w, err := newAdvertTimer(mono - int64(early))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	now := func() int64 { return int64(time.Since(epoch)) }
+	at := int64(2 * early)
+	errDue := errors.New("due")
+	var wakes, earlyWakes int
+	done := make(chan error, 1)
+	go func() {
+		done <- w.wait(func() error {
+			wakes++
+			n := now()
+			if n >= at {
+				return errDue
+			}
+			if wakes > 1 {
+				earlyWakes++
+			}
+			return w.arm(n, at, 0, true)
+		})
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errDue) {
+			t.Fatalf("wait: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		w.close()
+		<-done
+		t.Fatalf("the timer woke %d times (%d before its deadline) and not once the deadline was due: its spent one-shot timer was taken for pending", wakes, earlyWakes)
+	}
+	if earlyWakes == 0 {
+		t.Fatalf("the timer never woke before its deadline (%d wakes): the test tested nothing", wakes)
+	}
+	t.Logf("%d wakes, %d before the deadline", wakes, earlyWakes)
 }
