@@ -272,7 +272,8 @@ func TestAllowedClientsFamily(t *testing.T) {
 }
 
 // TestClientTableOutside: the client addresses a list leaves out are
-// counted, the busiest listed first; an empty list leaves none out.
+// counted, the busiest listed first, and marked among the busiest of all;
+// an empty list leaves none out.
 func TestClientTableOutside(t *testing.T) {
 	a := netip.MustParseAddr
 	tb := newClientTable()
@@ -280,23 +281,27 @@ func TestClientTableOutside(t *testing.T) {
 		tb.add(a(c), 0)
 	}
 	list := newClientLists([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}, nil)
-	n, busiest := tb.outside(list, 2)
+	s := tb.summary(2, 0, list)
 	want := []ClientSnapshot{{Address: a("192.0.2.1"), Sessions: 2, NotAllowed: true}, {Address: a("192.0.2.2"), Sessions: 1, NotAllowed: true}}
-	if n != 3 || !slices.Equal(busiest, want) {
-		t.Errorf("outside = %d, %v; want 3, %v", n, busiest, want)
+	if s.outside != 3 || !slices.Equal(s.busiestOutside, want) {
+		t.Errorf("outside = %d, %v; want 3, %v", s.outside, s.busiestOutside, want)
 	}
-	if n, busiest := tb.outside(nil, 5); n != 0 || busiest != nil {
-		t.Errorf("outside no list = %d, %v; want 0, none", n, busiest)
+	wantAll := []ClientSnapshot{{Address: a("192.0.2.1"), Sessions: 2, NotAllowed: true}, {Address: a("10.0.0.1"), Sessions: 1}}
+	if s.clients != 5 || !slices.Equal(s.busiest, wantAll) {
+		t.Errorf("clients = %d, %v; want 5, %v", s.clients, s.busiest, wantAll)
+	}
+	if s := tb.summary(5, 0, nil); s.outside != 0 || s.busiestOutside != nil || slices.ContainsFunc(s.busiest, func(c ClientSnapshot) bool { return c.NotAllowed }) {
+		t.Errorf("outside no list = %d, %v, of all %v; want 0, none, none marked", s.outside, s.busiestOutside, s.busiest)
 	}
 	// A denied address is left out too, also one the allowed list holds.
 	list = newClientLists([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
 		[]netip.Prefix{netip.MustParsePrefix("2001:db8::1/128")})
 	want = append(want, ClientSnapshot{Address: a("198.51.100.1"), Sessions: 1, NotAllowed: true}, ClientSnapshot{Address: a("2001:db8::1"), Sessions: 1, NotAllowed: true})
-	if n, busiest := tb.outside(list, 5); n != 4 || !slices.Equal(busiest, want) {
-		t.Errorf("outside with a denied list = %d, %v; want 4, %v", n, busiest, want)
+	if s := tb.summary(5, 0, list); s.outside != 4 || !slices.Equal(s.busiestOutside, want) {
+		t.Errorf("outside with a denied list = %d, %v; want 4, %v", s.outside, s.busiestOutside, want)
 	}
-	if n, _ := tb.outside(newClientLists(nil, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}), 5); n != 2 {
-		t.Errorf("outside a denied list alone = %d, want 2", n)
+	if s := tb.summary(5, 0, newClientLists(nil, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")})); s.outside != 2 {
+		t.Errorf("outside a denied list alone = %d, want 2", s.outside)
 	}
 }
 

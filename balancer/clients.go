@@ -86,84 +86,96 @@ type ClientSnapshot struct {
 	NotAllowed bool `json:"not_allowed,omitempty"`
 }
 
-// markNotAllowed sets NotAllowed of each of list that lists refuse.
-func markNotAllowed(list []ClientSnapshot, lists *clientLists) {
-	for i := range list {
-		list[i].NotAllowed = !lists.allows(list[i].Address)
-	}
-}
-
 // summaryInPlace is how many clients summary picks the busiest of while
 // it holds the table's lock; for more it copies the table and sorts it
 // without the lock, so that accepting clients does not wait for a long
 // listing.
 const summaryInPlace = 16
 
-// summary is what a Snapshot tells of the clients: how many
-// addresses hold sessions, how many of them hold limit or more (0 when
-// limit is 0), and the k that hold the most, most first (ties by address).
-func (t *clientTable) summary(k int, limit int64) (clients, atLimit int, busiest []ClientSnapshot) {
+// clientSummary is what a Snapshot tells of the clients.
+type clientSummary struct {
+	clients int // addresses holding sessions
+	atLimit int // of them, those holding the limit or more (0 without a limit)
+	// busiest: the k holding the most sessions, most first (ties by
+	// address), each marked NotAllowed when the lists refuse it.
+	busiest []ClientSnapshot
+	// outside: how many addresses the lists refuse (0 without lists),
+	// sessions a change of the lists kept; busiestOutside the k of them
+	// holding the most, in the same order.
+	outside        int
+	busiestOutside []ClientSnapshot
+}
+
+// summary sums the table up for k clients listed, limit sessions per
+// client (0: none) and lists (nil: every client is served), in one pass
+// over the table.
+func (t *clientTable) summary(k int, limit int64, lists *clientLists) clientSummary {
 	if k > summaryInPlace {
-		return t.sorted(k, limit)
+		return t.sorted(k, limit, lists)
 	}
+	var s clientSummary
+	busiest, outside := topClients{k: k}, topClients{k: k}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	clients = len(t.n)
+	s.clients = len(t.n)
 	for a, n := range t.n {
 		if limit > 0 && int64(n) >= limit {
-			atLimit++
+			s.atLimit++
 		}
-		c := ClientSnapshot{Address: a, Sessions: int64(n)}
-		i, _ := slices.BinarySearchFunc(busiest, c, busier)
-		if i >= k {
-			continue
+		c := ClientSnapshot{Address: a, Sessions: int64(n), NotAllowed: !lists.allows(a)}
+		busiest.offer(c)
+		if c.NotAllowed {
+			s.outside++
+			outside.offer(c)
 		}
-		if len(busiest) == k {
-			busiest = busiest[:k-1]
-		}
-		busiest = slices.Insert(busiest, i, c)
 	}
-	return clients, atLimit, busiest
+	s.busiest, s.busiestOutside = busiest.list, outside.list
+	return s
 }
 
 // sorted is summary for a large k: the table copied under its lock,
 // sorted without it.
-func (t *clientTable) sorted(k int, limit int64) (clients, atLimit int, busiest []ClientSnapshot) {
+func (t *clientTable) sorted(k int, limit int64, lists *clientLists) clientSummary {
 	t.mu.Lock()
 	all := make([]ClientSnapshot, 0, len(t.n))
 	for a, n := range t.n {
 		all = append(all, ClientSnapshot{Address: a, Sessions: int64(n)})
 	}
 	t.mu.Unlock()
-	for _, c := range all {
+	s := clientSummary{clients: len(all)}
+	var outside []ClientSnapshot
+	for i := range all {
+		c := &all[i]
 		if limit > 0 && c.Sessions >= limit {
-			atLimit++
+			s.atLimit++
+		}
+		if c.NotAllowed = !lists.allows(c.Address); c.NotAllowed {
+			outside = append(outside, *c)
 		}
 	}
 	slices.SortFunc(all, busier)
-	return len(all), atLimit, all[:min(k, len(all)):min(k, len(all))]
+	slices.SortFunc(outside, busier)
+	s.busiest = all[:min(k, len(all)):min(k, len(all))]
+	s.outside, s.busiestOutside = len(outside), outside[:min(k, len(outside)):min(k, len(outside))]
+	return s
 }
 
-// outside returns how many client addresses with sessions now lists
-// refuse (none when it is nil: every client is served), and the k of
-// them with the most sessions, most first (ties by address): clients that
-// lists changed by a reload refuse, whose sessions were kept. It holds
-// the table's lock for one pass over it, matching each address against
-// the lists.
-func (t *clientTable) outside(lists *clientLists, k int) (clients int, busiest []ClientSnapshot) {
-	if lists == nil {
-		return 0, nil
+// topClients keeps the k clients with the most sessions of those
+// offered, most first (ties by address).
+type topClients struct {
+	k    int
+	list []ClientSnapshot
+}
+
+func (b *topClients) offer(c ClientSnapshot) {
+	i, _ := slices.BinarySearchFunc(b.list, c, busier)
+	if i >= b.k {
+		return
 	}
-	t.mu.Lock()
-	var all []ClientSnapshot
-	for a, n := range t.n {
-		if !lists.allows(a) {
-			all = append(all, ClientSnapshot{Address: a, Sessions: int64(n), NotAllowed: true})
-		}
+	if len(b.list) == b.k {
+		b.list = b.list[:b.k-1]
 	}
-	t.mu.Unlock()
-	slices.SortFunc(all, busier)
-	return len(all), all[:min(k, len(all)):min(k, len(all))]
+	b.list = slices.Insert(b.list, i, c)
 }
 
 // busier orders clients by sessions, most first, then by address.
@@ -182,7 +194,6 @@ func busier(a, b ClientSnapshot) int {
 // loop.
 func (l *Listener) Clients(k int) (list []ClientSnapshot, clients, atLimit int, limit int64) {
 	p := l.params.Load()
-	clients, atLimit, list = l.clients.summary(max(k, 0), p.maxConnClient)
-	markNotAllowed(list, p.lists)
-	return list, clients, atLimit, p.maxConnClient
+	s := l.clients.summary(max(k, 0), p.maxConnClient, p.lists)
+	return s.busiest, s.clients, s.atLimit, p.maxConnClient
 }

@@ -51,22 +51,22 @@ func TestClientTable(t *testing.T) {
 		}
 	}
 	// 10.0.0.1 holds 3, 10.0.0.2 holds 1, fe80::1 none.
-	n, atLimit, busiest := tb.summary(5, 3)
+	s := tb.summary(5, 3, nil)
 	want := []ClientSnapshot{{Address: a("10.0.0.1"), Sessions: 3}, {Address: a("10.0.0.2"), Sessions: 1}}
-	if n != 2 || atLimit != 1 || !slices.Equal(busiest, want) {
-		t.Fatalf("summary = %d clients, %d at limit, %v; want 2, 1, %v", n, atLimit, busiest, want)
+	if s.clients != 2 || s.atLimit != 1 || !slices.Equal(s.busiest, want) {
+		t.Fatalf("summary = %d clients, %d at limit, %v; want 2, 1, %v", s.clients, s.atLimit, s.busiest, want)
 	}
 	for _, c := range []string{"10.0.0.9", "10.0.0.3", "10.0.0.2", "10.0.0.3", "10.0.0.4"} {
 		tb.add(a(c), 0)
 	}
 	// 10.0.0.1: 3, 10.0.0.2: 2, 10.0.0.3: 2, 10.0.0.4: 1, 10.0.0.9: 1.
-	n, atLimit, busiest = tb.summary(3, 2)
+	s = tb.summary(3, 2, nil)
 	want = []ClientSnapshot{{Address: a("10.0.0.1"), Sessions: 3}, {Address: a("10.0.0.2"), Sessions: 2}, {Address: a("10.0.0.3"), Sessions: 2}}
-	if n != 5 || atLimit != 3 || !slices.Equal(busiest, want) {
-		t.Fatalf("summary = %d clients, %d at limit, %v; want 5, 3, %v", n, atLimit, busiest, want)
+	if s.clients != 5 || s.atLimit != 3 || !slices.Equal(s.busiest, want) {
+		t.Fatalf("summary = %d clients, %d at limit, %v; want 5, 3, %v", s.clients, s.atLimit, s.busiest, want)
 	}
-	if _, atLimit, _ = tb.summary(3, 0); atLimit != 0 {
-		t.Errorf("no limit: %d at it, want 0", atLimit)
+	if s = tb.summary(3, 0, nil); s.atLimit != 0 {
+		t.Errorf("no limit: %d at it, want 0", s.atLimit)
 	}
 }
 
@@ -156,25 +156,48 @@ func TestMaxConnPerClient(t *testing.T) {
 	}
 }
 
-// TestClientSummaryPaths: the busiest clients picked under the table's
-// lock and those sorted from a copy agree, for any table and k.
+// TestClientSummaryPaths: the busiest clients, of all and of those the
+// lists refuse, picked under the table's lock and sorted from a copy
+// agree, for any table, k and lists.
 func TestClientSummaryPaths(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
+	p := netip.MustParsePrefix
+	lists := []*clientLists{nil,
+		newClientLists([]netip.Prefix{p("10.0.0.0/27")}, nil),
+		newClientLists(nil, []netip.Prefix{p("10.0.1.0/28")}),
+		newClientLists([]netip.Prefix{p("10.0.0.0/23")}, []netip.Prefix{p("10.0.0.8/29"), p("10.0.1.30/32")})}
+	same := func(a, b clientSummary) bool {
+		return a.clients == b.clients && a.atLimit == b.atLimit && slices.Equal(a.busiest, b.busiest) &&
+			a.outside == b.outside && slices.Equal(a.busiestOutside, b.busiestOutside)
+	}
 	for round := range 200 {
 		tb := newClientTable()
 		for range rng.IntN(300) {
 			tb.add(netip.AddrFrom4([4]byte{10, 0, byte(rng.IntN(2)), byte(rng.IntN(40))}), 0)
 		}
 		limit := int64(rng.IntN(6))
+		cl := lists[rng.IntN(len(lists))]
 		for _, k := range []int{0, 1, 5, summaryInPlace} {
-			n1, at1, l1 := tb.summary(k, limit)
-			n2, at2, l2 := tb.sorted(k, limit)
-			if n1 != n2 || at1 != at2 || !slices.Equal(l1, l2) || len(l1) != min(k, n1) {
-				t.Fatalf("round %d, k %d, limit %d: in place %d, %d, %v; sorted %d, %d, %v", round, k, limit, n1, at1, l1, n2, at2, l2)
+			s1, s2 := tb.summary(k, limit, cl), tb.sorted(k, limit, cl)
+			if !same(s1, s2) || len(s1.busiest) != min(k, s1.clients) || len(s1.busiestOutside) != min(k, s1.outside) {
+				t.Fatalf("round %d, k %d, limit %d: in place %+v; sorted %+v", round, k, limit, s1, s2)
 			}
 		}
-		if _, _, all := tb.summary(1000, 0); !slices.IsSortedFunc(all, busier) || len(all) != len(tb.n) {
-			t.Fatalf("round %d: listing every client: %v", round, all)
+		all := tb.summary(1000, 0, cl)
+		if !slices.IsSortedFunc(all.busiest, busier) || len(all.busiest) != len(tb.n) {
+			t.Fatalf("round %d: listing every client: %v", round, all.busiest)
+		}
+		outside := 0
+		for _, c := range all.busiest {
+			if c.NotAllowed != !cl.allows(c.Address) {
+				t.Fatalf("round %d: %v marked %v", round, c.Address, c.NotAllowed)
+			}
+			if c.NotAllowed {
+				outside++
+			}
+		}
+		if all.outside != outside || !slices.IsSortedFunc(all.busiestOutside, busier) || len(all.busiestOutside) != outside {
+			t.Fatalf("round %d: %d outside, listed %v; want %d", round, all.outside, all.busiestOutside, outside)
 		}
 	}
 }

@@ -373,16 +373,19 @@ func (l *Listener) sessionClosed() {
 // DeniedClients to lists, the sessions kept of the client addresses the
 // new lists refuse: a change applies to new connections only.
 func (l *Listener) logOutside(lists *clientLists) {
-	n, busiest := l.clients.outside(lists, BusiestClientsListed)
-	if n == 0 {
+	if lists == nil {
 		return
 	}
-	addrs := make([]string, len(busiest))
-	for i, c := range busiest {
+	cs := l.clients.summary(BusiestClientsListed, 0, lists)
+	if cs.outside == 0 {
+		return
+	}
+	addrs := make([]string, len(cs.busiestOutside))
+	for i, c := range cs.busiestOutside {
 		addrs[i] = c.Address.String()
 	}
 	l.log.Warn("allowed_clients or denied_clients changed: the sessions of client addresses they refuse now are kept (rmqlb sessions LISTENER --not-allowed lists them, with --shutdown closes them)",
-		zap.Int("clients", n), zap.Strings("busiest", addrs))
+		zap.Int("clients", cs.outside), zap.Strings("busiest", addrs))
 }
 
 // sweepInterval is how often expired persistence entries are deleted:

@@ -197,9 +197,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 	// The clients are counted apart from the listener's lock, which
 	// choosing a backend takes.
 	p := l.params.Load()
-	clients, atLimit, busiest := l.clients.summary(BusiestClientsListed, p.maxConnClient)
-	markNotAllowed(busiest, p.lists)
-	outside, outsideBusiest := l.clients.outside(p.lists, BusiestClientsListed)
+	cs := l.clients.summary(BusiestClientsListed, p.maxConnClient, p.lists)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := Snapshot{
@@ -229,11 +227,11 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 		RefusedNotAllowed: l.refusedNotAllowed.Load(),
 		DeniedClients:     slices.Clone(l.cfg.DeniedClients),
 		RefusedDenied:     l.refusedDenied.Load(),
-		ClientsNotAllowed: outside,
-		NotAllowedClients: outsideBusiest,
-		Clients:           clients,
-		ClientsAtLimit:    atLimit,
-		BusiestClients:    busiest,
+		ClientsNotAllowed: cs.outside,
+		NotAllowedClients: cs.busiestOutside,
+		Clients:           cs.clients,
+		ClientsAtLimit:    cs.atLimit,
+		BusiestClients:    cs.busiest,
 
 		Backends: make([]BackendSnapshot, 0, len(l.pool.backends)),
 	}
