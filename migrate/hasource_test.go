@@ -2,6 +2,8 @@ package migrate
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -311,4 +313,98 @@ func parseWritten(t *testing.T, r *Result) *config.Config {
 		t.Fatalf("config.Parse refuses the file written: %v\n%s", err, r.YAML)
 	}
 	return c
+}
+
+// TestPrefixSets: the intersection and the union of random lists of
+// prefixes hold exactly the addresses they should, each prefix once and
+// taken from the lists.
+func TestPrefixSets(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	randList := func() []netip.Prefix {
+		ps := make([]netip.Prefix, rng.IntN(12))
+		for i := range ps {
+			switch rng.IntN(40) {
+			case 0:
+				ps[i] = netip.MustParsePrefix("0.0.0.0/0") // every IPv4 address
+				continue
+			case 1, 2, 3, 4:
+				ps[i] = netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(rng.IntN(4))}), 126+rng.IntN(3)).Masked()
+				continue
+			}
+			ps[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(rng.IntN(256))}), 24+rng.IntN(9)).Masked()
+		}
+		return unionPrefixes(nil, ps) // each once, as the callers' lists
+	}
+	holds := func(ps []netip.Prefix, a netip.Addr) bool {
+		return slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Contains(a) })
+	}
+	var probes []netip.Addr
+	for i := range 256 {
+		probes = append(probes, netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}))
+	}
+	for i := range 8 {
+		probes = append(probes, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)}))
+	}
+	for round := range 2000 {
+		a, b := randList(), randList()
+		inter, union := intersectPrefixes(a, b), unionPrefixes(slices.Clone(a), b)
+		for _, p := range probes {
+			if got, want := holds(inter, p), holds(a, p) && holds(b, p); got != want {
+				t.Fatalf("round %d: %v ∩ %v = %v: holds %v: %v, want %v", round, a, b, inter, p, got, want)
+			}
+			if got, want := holds(union, p), holds(a, p) || holds(b, p); got != want {
+				t.Fatalf("round %d: %v ∪ %v = %v: holds %v: %v, want %v", round, a, b, union, p, got, want)
+			}
+		}
+		for _, out := range [][]netip.Prefix{inter, union} {
+			for i, p := range out {
+				if slices.Contains(out[:i], p) || !slices.Contains(a, p) && !slices.Contains(b, p) {
+					t.Fatalf("round %d: %v ∩ %v = %v, ∪ %v: %v twice or from neither list", round, a, b, inter, union, p)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkHAProxyListFiles imports a frontend and its backend that each
+// let through the addresses of a list file, n of them (every second and
+// every fourth address of 10.0.0.0/8 from its start): the two lists meet,
+// and the file written holds what both let through.
+func BenchmarkHAProxyListFiles(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		b.Run(fmt.Sprintf("addresses=%d", n), func(b *testing.B) {
+			var fe, be strings.Builder
+			for i := range n {
+				fmt.Fprintf(&fe, "10.%d.%d.%d\n", (2*i)>>16&255, (2*i)>>8&255, (2*i)&255)
+				fmt.Fprintf(&be, "10.%d.%d.%d\n", (4*i)>>16&255, (4*i)>>8&255, (4*i)&255)
+			}
+			files := memFiles{"/etc/haproxy/fe.lst": fe.String(), "/etc/haproxy/be.lst": be.String(), "h": `defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 3h
+    timeout server 3h
+
+frontend amqp
+    bind 192.0.2.10:5672
+    acl ok src -f /etc/haproxy/fe.lst
+    tcp-request connection reject if !ok
+    default_backend rabbits
+
+backend rabbits
+    acl ok2 src -f /etc/haproxy/be.lst
+    tcp-request content reject if !ok2
+    server rmq1 192.0.2.11:5672 check
+    server rmq2 192.0.2.12:5672 check
+`}
+			for b.Loop() {
+				r, err := Import(Sources{HAProxy: "h"}, files)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got := strings.Count(string(r.YAML), "/32"); got != n/2 {
+					b.Fatalf("%d addresses let through, want %d", got, n/2)
+				}
+			}
+		})
+	}
 }
