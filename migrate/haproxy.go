@@ -33,6 +33,9 @@ type haT struct {
 	stat func(name string) (fs.FileInfo, error)
 	// files are Import's Files, for the list files of ACLs.
 	files Files
+	// srcLists are the list files read, by name, each read once however
+	// many rules name it.
+	srcLists map[string]srcList
 	// lookup finds a server's host name's addresses (hostFiles); nil
 	// when Import's Files cannot.
 	lookup func(name string) ([]netip.Addr, error)

@@ -172,6 +172,46 @@ func TestHAProxySourceLists(t *testing.T) {
 	}
 }
 
+// countingFiles counts the reads of each file of a memFiles.
+type countingFiles struct {
+	memFiles
+	reads map[string]int
+}
+
+func (c countingFiles) ReadFile(name string) ([]byte, error) {
+	c.reads[name]++
+	return c.memFiles.ReadFile(name)
+}
+
+// TestHAProxySourceListReadOnce: a list file that several rules name (of
+// two proxies, and twice in one acl line) is read once, and each rule
+// gets its addresses.
+func TestHAProxySourceListReadOnce(t *testing.T) {
+	files := countingFiles{memFiles{"/etc/haproxy/apps.lst": "10.1.0.0/16\n192.0.2.7\n", "h": `listen amqp
+ bind 10.0.0.100:5672
+ acl apps src -f /etc/haproxy/apps.lst -f /etc/haproxy/apps.lst
+ tcp-request connection reject unless apps
+ server r1 10.0.0.1:5672
+listen amqps
+ bind 10.0.0.100:5671
+ acl blocked src -f /etc/haproxy/apps.lst
+ tcp-request connection reject if blocked
+ server r1 10.0.0.1:5671
+`}, map[string]int{}}
+	r, err := Import(Sources{HAProxy: "h"}, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := files.reads["/etc/haproxy/apps.lst"]; n != 1 {
+		t.Errorf("the list file read %d times, want once", n)
+	}
+	c := parseWritten(t, r)
+	want := []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("192.0.2.7/32")}
+	if len(c.Listeners) != 2 || !slices.Equal(c.Listeners[0].AllowedClients, want) || !slices.Equal(c.Listeners[1].DeniedClients, want) {
+		t.Fatalf("listeners %+v, want the list as allowed_clients of the first, denied_clients of the second", c.Listeners)
+	}
+}
+
 // TestHAProxyDenyRules: a tcp-request reject rule of the clients from
 // some addresses (a named acl or an inline src) becomes the listener's
 // denied_clients, with a note on its line and none on its acl lines,

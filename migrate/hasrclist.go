@@ -41,12 +41,33 @@ func srcArgs(words []string) (srcs, files []string, ok bool) {
 	return srcs, files, len(srcs)+len(files) > 0
 }
 
-// readSrcList reads the patterns of the list file name as HAProxy does:
+// srcList is a list file's patterns as readSrcList read them, or why
+// they could not be read.
+type srcList struct {
+	srcs []string
+	err  error
+}
+
+// readSrcList returns the patterns of the list file name, read the first
+// time a rule names it (readSrcListFile).
+func (t *haT) readSrcList(name string) ([]string, error) {
+	l, ok := t.srcLists[name]
+	if !ok {
+		l.srcs, l.err = t.readSrcListFile(name)
+		if t.srcLists == nil {
+			t.srcLists = map[string]srcList{}
+		}
+		t.srcLists[name] = l
+	}
+	return l.srcs, l.err
+}
+
+// readSrcListFile reads the patterns of the list file name as HAProxy does:
 // a pattern per line, the spaces before it left out (and those after it,
 // which HAProxy refuses), empty lines and those that start with '#'
 // skipped. A relative name is not read: HAProxy read
 // it from its working directory, which the import does not know.
-func (t *haT) readSrcList(name string) ([]string, error) {
+func (t *haT) readSrcListFile(name string) ([]string, error) {
 	if !filepath.IsAbs(name) {
 		return nil, fmt.Errorf("%s is a relative path, read by HAProxy from its working directory", name)
 	}
