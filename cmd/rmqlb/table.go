@@ -171,9 +171,9 @@ listener's maxconn_per_client when it has one (AT LIMIT: its new connections are
 NOT ALLOWED where the listener's allowed_clients leaves it out or its denied_clients holds it (a
 reload that changed the lists kept its sessions; rmqlb sessions --not-allowed closes them with
 --shutdown), the most first, at most --limit of them per listener, under a line per listener with
-their count. The
-listeners count their clients as they accept them, so the answer waits for no event loop; rmqlb
-sessions --client ADDRESS lists the sessions of one of them, and closes them with --shutdown.
+their count. The listeners count their clients as they accept them, so the answer waits for no
+event loop; rmqlb sessions --client ADDRESS lists the sessions of one of them, and closes them with
+--shutdown.
 
 An application that leaks connections, or one host that holds more of them than its share, shows
 at the top. With --json it prints the daemon's answer, one JSON object (its JSON Schema is
