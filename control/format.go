@@ -682,12 +682,21 @@ func formatNotAllowed(p *page, l balancer.Snapshot) {
 			hold, lists, top.Address, top.Sessions, l.Name)))
 }
 
+// listedPrefixes is the most prefixes of a client list the status shows;
+// a longer list (one copied from a list file holds thousands) is cut,
+// with how many more there are.
+const listedPrefixes = 16
+
 // joinPrefixes lists prefixes as the file writes them: "10.0.0.0/8,
-// 192.0.2.7/32".
+// 192.0.2.7/32", the first listedPrefixes of a longer list with how many
+// more it has.
 func joinPrefixes(ps []netip.Prefix) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
+	s := make([]string, min(len(ps), listedPrefixes))
+	for i := range s {
+		s[i] = ps[i].String()
+	}
+	if more := len(ps) - len(s); more > 0 {
+		return strings.Join(s, ", ") + fmt.Sprintf(" (and %d more: rmqlb status --json lists them all)", more)
 	}
 	return strings.Join(s, ", ")
 }

@@ -299,11 +299,15 @@ func TestFormatLowerMasterSettled(t *testing.T) {
 }
 
 // TestFormatClientLists: the listener's line counts the clients each of
-// its lists refused, the verbose status shows the lists, and the line of
-// the client addresses with sessions kept names the lists that refuse
-// them now.
+// its lists refused, the verbose status shows the lists (the first of a
+// long one, with how many more), and the line of the client addresses
+// with sessions kept names the lists that refuse them now.
 func TestFormatClientLists(t *testing.T) {
 	denied := []netip.Prefix{netip.MustParsePrefix("198.51.100.4/32")}
+	var long []netip.Prefix
+	for i := range 100000 {
+		long = append(long, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32))
+	}
 	for _, tc := range []struct {
 		name            string
 		allowed, denied bool
@@ -322,6 +326,9 @@ func TestFormatClientLists(t *testing.T) {
 				"allowed clients: 10.1.0.0/16, 192.0.2.7/32", "denied clients: 198.51.100.4/32",
 				"2 client addresses refused by allowed_clients or denied_clients hold sessions kept from before the lists changed"},
 			nil},
+		{"a long list", false, true,
+			[]string{"denied clients: 10.0.0.0/32, 10.0.0.1/32, 10.0.0.2/32, 10.0.0.3/32, 10.0.0.4/32, 10.0.0.5/32, 10.0.0.6/32, 10.0.0.7/32, 10.0.0.8/32, 10.0.0.9/32, 10.0.0.10/32, 10.0.0.11/32, 10.0.0.12/32, 10.0.0.13/32, 10.0.0.14/32, 10.0.0.15/32 (and 99984 more: rmqlb status --json lists them all)\n"},
+			[]string{"10.0.0.16/32"}},
 	} {
 		s := fullFixture()
 		l := &s.Listeners[0]
@@ -330,6 +337,9 @@ func TestFormatClientLists(t *testing.T) {
 		}
 		if tc.denied {
 			l.DeniedClients, l.RefusedDenied = denied, 3
+		}
+		if tc.name == "a long list" {
+			l.DeniedClients = long
 		}
 		var b bytes.Buffer
 		if err := Format(&b, s, FormatOptions{Verbose: true}); err != nil {
