@@ -122,9 +122,9 @@ func (t *advertTimer) wait(expired func() error) error {
 	var err error
 	rerr := t.rc.Read(func(uintptr) bool {
 		// Clear its count of expirations, which re-arms a repeating
-		// timer; nothing to read (EAGAIN) the first time.
-		// A timerfd_settime resets the count: an expiry read here is of
-		// the timer as last set.
+		// timer; nothing to read (EAGAIN) the first time. An expiry read
+		// is of the timer as last set (timerfd_settime resets the count),
+		// and arm counts it.
 		var count [8]byte
 		if n, _ := rawio.Read(t.fd, count[:]); n == len(count) {
 			t.fired.Add(1)
