@@ -335,9 +335,10 @@ func haPrefix(s string) (netip.Prefix, bool) {
 // intersectPrefixes returns the addresses both a and b hold, as prefixes
 // in a's order: two prefixes either nest or are apart, so each
 // overlapping pair gives the longer of the two (a prefix of a that one of
-// b holds, else those of b inside it, in b's order). It costs O((len(a)+len(b)) log len(b)) plus
-// the output, so that two lists of 100000 addresses (list files) meet in
-// well under a second.
+// b holds, else those of b inside it, in b's order). It sorts b once,
+// then costs for each prefix of a a map look-up per shorter length and a
+// search by halves, plus the output: two lists of 100000 addresses (list
+// files) meet in well under a second.
 func intersectPrefixes(a, b []netip.Prefix) []netip.Prefix {
 	mb := make([]netip.Prefix, len(b))
 	inB := make(map[netip.Prefix]bool, len(b))
