@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -305,6 +306,24 @@ func TestClientTableOutside(t *testing.T) {
 	}
 }
 
+// shutKeptSession checks that the sessions a NotAllowed filter selects
+// are the one of client, which the lists refuse now, a session kept from
+// before they changed, and shuts it down: conn, its client's end, is
+// closed.
+func shutKeptSession(t *testing.T, r *Listener, client netip.Addr, conn net.Conn) {
+	t.Helper()
+	list, n, err := r.Sessions(context.Background(), SessionFilter{NotAllowed: true})
+	if err != nil || n != 1 || len(list) != 1 || list[0].Client.Addr() != client {
+		t.Fatalf("sessions refused now: %v, %d, %v; want the one of %v", list, n, err, client)
+	}
+	if n, err := r.ShutdownSessionsMatching(context.Background(), SessionFilter{NotAllowed: true}); n != 1 || err != nil {
+		t.Fatalf("shutting down the sessions refused now: %d, %v; want 1", n, err)
+	}
+	if err := waitClosed(conn, 5*time.Second); err != nil {
+		t.Fatalf("%v's session after its shutdown: %v", client, err)
+	}
+}
+
 // TestAllowedClients: a client whose address is in none of
 // allowed_clients is closed at once, without a backend connection or a
 // place under maxconn, counted, logged (rate-limited) and given a session
@@ -392,16 +411,7 @@ func TestAllowedClients(t *testing.T) {
 
 	// The sessions outside the list are listed and shut down by
 	// NotAllowed: 127.0.0.1's, not 127.0.0.3's.
-	list, n, err := r.Sessions(context.Background(), SessionFilter{NotAllowed: true})
-	if err != nil || n != 1 || len(list) != 1 || list[0].Client.Addr() != netip.MustParseAddr("127.0.0.1") {
-		t.Fatalf("sessions not allowed: %v, %d, %v; want the one of 127.0.0.1", list, n, err)
-	}
-	if n, err := r.ShutdownSessionsMatching(context.Background(), SessionFilter{NotAllowed: true}); n != 1 || err != nil {
-		t.Fatalf("shutting down the sessions not allowed: %d, %v; want 1", n, err)
-	}
-	if err := waitClosed(allowed, 5*time.Second); err != nil {
-		t.Fatalf("127.0.0.1's session after the shutdown of those not allowed: %v", err)
-	}
+	shutKeptSession(t, r.Listener, netip.MustParseAddr("127.0.0.1"), allowed)
 	eventually(t, 5*time.Second, "no client outside the list", func() bool { return r.Snapshot().ClientsNotAllowed == 0 })
 	if s := r.Snapshot(); s.Active != 1 {
 		t.Errorf("after the shutdown of the sessions not allowed: %d active, want 1 (127.0.0.3's)", s.Active)
@@ -504,16 +514,7 @@ func TestDeniedClients(t *testing.T) {
 	if len(kept) != 1 || kept[0].ContextMap()["clients"] != int64(1) {
 		t.Errorf("log of the reload: %v; want one warning of the 1 client address refused now", kept)
 	}
-	list, n, err := r.Sessions(context.Background(), SessionFilter{NotAllowed: true})
-	if err != nil || n != 1 || len(list) != 1 || list[0].Client.Addr() != netip.MustParseAddr("127.0.0.1") {
-		t.Fatalf("sessions refused now: %v, %d, %v; want the one of 127.0.0.1", list, n, err)
-	}
-	if n, err := r.ShutdownSessionsMatching(context.Background(), SessionFilter{NotAllowed: true}); n != 1 || err != nil {
-		t.Fatalf("shutting down the sessions refused now: %d, %v; want 1", n, err)
-	}
-	if err := waitClosed(served, 5*time.Second); err != nil {
-		t.Fatalf("127.0.0.1's session after its shutdown: %v", err)
-	}
+	shutKeptSession(t, r.Listener, netip.MustParseAddr("127.0.0.1"), served)
 
 	// No denied list: 127.0.0.3 is served again.
 	cfg.DeniedClients = nil
