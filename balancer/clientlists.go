@@ -143,8 +143,8 @@ func CheckAllowedFamily(bind netip.AddrPort, allowed []netip.Prefix) error {
 }
 
 // checkClientPrefix says what is wrong with p as an entry of
-// Config.AllowedClients or Config.DeniedClients: nil when it is a valid prefix without bits past
-// its length and not an IPv4-mapped IPv6 one.
+// Config.AllowedClients or Config.DeniedClients: nil when it is a valid
+// prefix without bits past its length and not an IPv4-mapped IPv6 one.
 func checkClientPrefix(p netip.Prefix) error {
 	switch {
 	case !p.IsValid():
