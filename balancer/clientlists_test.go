@@ -528,3 +528,53 @@ func TestDeniedClients(t *testing.T) {
 		t.Errorf("without a denied list: %d refused denied, denied %v; want 4, none", s.RefusedDenied, s.DeniedClients)
 	}
 }
+
+// TestSnapshotSharesClientLists: snapshots share the listener's client
+// lists rather than copy them, yet nothing a caller does to a snapshot's
+// lists (an append) or to the Config it passed reaches the listener, and
+// a snapshot keeps the lists it was taken with across a reload that
+// replaces them.
+func TestSnapshotSharesClientLists(t *testing.T) {
+	cfg := baseConfig([]BackendConfig{{Name: "a", Address: netip.MustParseAddrPort("127.0.0.2:5672"), Weight: 1}})
+	// A length the allocator rounds up, so that NewListener's copy has
+	// room past it, as has the caller's slice.
+	allowed := make([]netip.Prefix, 0, 128)
+	for i := range 100 {
+		allowed = append(allowed, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16))
+	}
+	cfg.AllowedClients = allowed
+	cfg.DeniedClients = []netip.Prefix{netip.MustParsePrefix("10.1.2.0/24")}
+	l, err := NewListener(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(allowed)
+	allowed[0] = netip.MustParsePrefix("192.0.2.0/24") // the caller's slice, after NewListener
+
+	s1, s2 := l.Snapshot(), l.Snapshot()
+	if !slices.Equal(s1.AllowedClients, want) || !slices.Equal(s1.DeniedClients, cfg.DeniedClients) {
+		t.Fatalf("snapshot lists %v and %v; want %v and %v", s1.AllowedClients, s1.DeniedClients, want, cfg.DeniedClients)
+	}
+	if &s1.AllowedClients[0] != &s2.AllowedClients[0] || &s1.DeniedClients[0] != &s2.DeniedClients[0] {
+		t.Fatal("two snapshots hold copies of the client lists; want them shared")
+	}
+	grown := append(s1.AllowedClients, netip.MustParsePrefix("198.51.100.0/24"))
+	grown[0] = netip.MustParsePrefix("203.0.113.0/24")
+	_ = append(s1.DeniedClients, netip.MustParsePrefix("198.51.100.0/24"))
+	if s3 := l.Snapshot(); !slices.Equal(s3.AllowedClients, want) || len(s3.DeniedClients) != 1 {
+		t.Fatalf("after appends to a snapshot's lists the listener's are %v and %v; want %v and %v",
+			s3.AllowedClients, s3.DeniedClients, want, cfg.DeniedClients)
+	}
+
+	cfg.AllowedClients = []netip.Prefix{netip.MustParsePrefix("172.16.0.0/12")}
+	cfg.DeniedClients = nil
+	if err := l.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s1.AllowedClients, want) || len(s1.DeniedClients) != 1 {
+		t.Fatalf("a reload changed an earlier snapshot's lists to %v and %v", s1.AllowedClients, s1.DeniedClients)
+	}
+	if s4 := l.Snapshot(); !slices.Equal(s4.AllowedClients, cfg.AllowedClients) || s4.DeniedClients != nil {
+		t.Fatalf("after the reload the snapshot lists %v and %v; want %v and none", s4.AllowedClients, s4.DeniedClients, cfg.AllowedClients)
+	}
+}

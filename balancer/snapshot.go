@@ -10,7 +10,10 @@ import (
 )
 
 // Snapshot is a point-in-time view of a listener for `rmqlb status` and
-// metrics. It is a plain value owned by the caller.
+// metrics. It is a plain value owned by the caller, but for
+// AllowedClients and DeniedClients: those it shares, read-only, with the
+// listener's configuration, which never changes them (a reload replaces
+// them), so that a snapshot costs no copy of a list of 100000 prefixes.
 type Snapshot struct {
 	Name   string         `json:"name"`
 	Bind   netip.AddrPort `json:"bind"`
@@ -34,12 +37,14 @@ type Snapshot struct {
 	// counts the connections refused for it.
 	MaxConnPerClient int64  `json:"maxconn_per_client"`
 	RefusedPerClient uint64 `json:"refused_per_client"`
-	// AllowedClients is Config.AllowedClients (empty: every client);
+	// AllowedClients is Config.AllowedClients (empty: every client),
+	// read-only; its capacity is its length, so an append copies it.
 	// RefusedNotAllowed counts the connections refused because their
 	// address is in none of them.
 	AllowedClients    []netip.Prefix `json:"allowed_clients,omitempty"`
 	RefusedNotAllowed uint64         `json:"refused_not_allowed"`
-	// DeniedClients is Config.DeniedClients (empty: none); RefusedDenied
+	// DeniedClients is Config.DeniedClients (empty: none), read-only as
+	// AllowedClients; RefusedDenied
 	// counts the connections refused because their address is in one of
 	// them.
 	DeniedClients []netip.Prefix `json:"denied_clients,omitempty"`
@@ -223,9 +228,9 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 		MaxConnPerClient: p.maxConnClient,
 		RefusedPerClient: l.refusedClient.Load(),
 
-		AllowedClients:    slices.Clone(l.cfg.AllowedClients),
+		AllowedClients:    slices.Clip(l.cfg.AllowedClients),
 		RefusedNotAllowed: l.refusedNotAllowed.Load(),
-		DeniedClients:     slices.Clone(l.cfg.DeniedClients),
+		DeniedClients:     slices.Clip(l.cfg.DeniedClients),
 		RefusedDenied:     l.refusedDenied.Load(),
 		ClientsNotAllowed: cs.outside,
 		NotAllowedClients: cs.busiestOutside,
