@@ -518,7 +518,9 @@ func (t *haT) httpAsTCP(p haProxy, m string) (string, bool) {
 }
 
 // proxy translates a listen section (front == back) or a frontend and its
-// backend into one listener per bound address.
+// backend into one listener per bound address: grouped by port, the
+// servers of each group's listeners on its port, when a server has no
+// port and the binds listen on several.
 func (t *haT) proxy(front, back haProxy) {
 	http := false // HAProxy proxied HTTP: the servers speak it
 	if m := t.mode(front); m != "tcp" {
@@ -572,9 +574,26 @@ func (t *haT) proxy(front, back haProxy) {
 	}
 	t.use(front.sec.header)
 	t.use(back.sec.header)
+	// A server without a port is connected at the port each client
+	// connected to: with binds on several ports, each port is a proxy of
+	// its own in rmqlb, whose backends take its port.
+	ports := bindPorts(binds)
+	if len(ports) > 1 && portlessServer(back) {
+		for _, port := range ports {
+			t.proxyListeners(front, back, http, bindsOn(binds, port), ports)
+		}
+		return
+	}
+	t.proxyListeners(front, back, http, binds, nil)
+}
+
+// proxyListeners translates front and back into one listener per bind of
+// binds. split, when not nil, are the ports of every bind of the proxy,
+// binds those on one of them: the servers without a port take it.
+func (t *haT) proxyListeners(front, back haProxy, http bool, binds []haBind, split []uint16) {
 	base := &listener{pos: front.sec.header.pos, src: fromHAProxy, what: front.sec.header.text(), name: front.sec.name, http: http}
 	t.settings(base, front, back)
-	t.servers(base, back, bindPorts(binds))
+	t.servers(base, back, bindPorts(binds), split)
 	if len(base.backends) == 0 {
 		t.ns.skip(front.sec.header.pos, front.sec.header.text(), "has no server that rmqlb can use: the listener is left out")
 		return
@@ -598,9 +617,32 @@ func (t *haT) proxy(front, back haProxy) {
 	}
 }
 
+// portlessServer reports whether a server line of back has an address
+// without a port.
+func portlessServer(back haProxy) bool {
+	return slices.ContainsFunc(back.all("server"), func(ln *haLine) bool {
+		if len(ln.words) < 3 {
+			return false
+		}
+		_, err := haAddrOrName(ln.words[2], false)
+		return errors.Is(err, errNoPort)
+	})
+}
+
+// bindsOn returns the binds on port, in order.
+func bindsOn(binds []haBind, port uint16) []haBind {
+	var out []haBind
+	for _, b := range binds {
+		if b.addr.Port() == port {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 // bindPorts returns the ports binds listen on, each once, in order: a
-// server without a port takes the one port there is (HAProxy connects to
-// the port the client connected to).
+// server without a port takes its listener's (HAProxy connects to the
+// port the client connected to).
 func bindPorts(binds []haBind) []uint16 {
 	var ports []uint16
 	for _, b := range binds {

@@ -326,7 +326,7 @@ func (p *serverParams) set(o, v string) error {
 const whySSLHello = "HAProxy's check sent a TLS hello and read the server's: rmqlb's checks of these servers speak TLS, verifying no certificate (tls: {verify: none}), as the hello check verified none, and go on to what the port speaks, which a frozen node fails (see the servers' notes); add ca_file and verify: chain or full to check the brokers' certificates"
 
 // servers translates the server lines of back into l's backends.
-func (t *haT) servers(l *listener, back haProxy, ports []uint16) {
+func (t *haT) servers(l *listener, back haProxy, ports, split []uint16) {
 	var defaults serverParams
 	for _, ln := range back.all("default-server") {
 		defaults = defaults.merge(t.parseServerParams(ln, 1))
@@ -363,7 +363,7 @@ func (t *haT) servers(l *listener, back haProxy, ports []uint16) {
 			sp.tls = serverTLS{checkSSL: o, verify: o, hello: true}
 			sp.tls.checkSSL.v, sp.tls.verify.v = "check-ssl", "none"
 		}
-		addr, err := t.serverAddr(ln, ports)
+		addr, err := t.serverAddr(ln, ports, split)
 		if err != nil {
 			t.skip(ln, err.Error())
 			continue
@@ -527,10 +527,11 @@ func weightOf(b *backend) int {
 // up, as HAProxy does at its start (init-addr libc), when Import's Files
 // can: its first IPv4 address, else its first, with a note, since rmqlb
 // connects to that address and does not follow the name. An address
-// without a port takes the port the proxy's binds listen on (ports), as
-// HAProxy connects to the port the client connected to, with a note; with
-// binds on several ports it is an error.
-func (t *haT) serverAddr(ln *haLine, ports []uint16) (netip.AddrPort, error) {
+// without a port takes the port the listener's binds listen on (ports), as
+// HAProxy connects to the port the client connected to, with a note:
+// split, when not nil, are the ports of the proxy's binds, one listener
+// for each. With binds on several ports in one listener it is an error.
+func (t *haT) serverAddr(ln *haLine, ports, split []uint16) (netip.AddrPort, error) {
 	s := ln.words[2]
 	addr, err := haAddrOrName(s, false)
 	if errors.Is(err, errNoPort) {
@@ -540,7 +541,11 @@ func (t *haT) serverAddr(ln *haLine, ports []uint16) (netip.AddrPort, error) {
 		s = s + ":" + strconv.Itoa(int(ports[0]))
 		addr, err = haAddrOrName(s, false)
 		if err == nil || errors.As(err, new(*hostNameError)) {
-			t.ns.change(ln.pos, ln.text(), fmt.Sprintf("no port: HAProxy connects to the port the client connected to, which is %d, the port of the proxy's binds: the backend takes it", ports[0]))
+			why := fmt.Sprintf("no port: HAProxy connects to the port the client connected to, which is %d, the port of the proxy's binds: the backend takes it", ports[0])
+			if split != nil {
+				why = fmt.Sprintf("no port: HAProxy connects to the port the client connected to, and the proxy's binds listen on %s: a listener for each port, whose backends take it (each balances and counts maxconn on its own)", portsText(split))
+			}
+			t.ns.change(ln.pos, ln.text(), why)
 		}
 	}
 	var ne *hostNameError
