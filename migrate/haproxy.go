@@ -574,9 +574,9 @@ func (t *haT) proxy(front, back haProxy) {
 	}
 	t.use(front.sec.header)
 	t.use(back.sec.header)
-	// A server without a port is connected at the port each client
-	// connected to: with binds on several ports, each port is a proxy of
-	// its own in rmqlb, whose backends take its port.
+	// A server without a port (or with an offset) is connected at the
+	// port each client connected to: with binds on several ports, each
+	// port is a proxy of its own in rmqlb, whose backends take its port.
 	ports := bindPorts(binds)
 	if len(ports) > 1 && portlessServer(back) {
 		for _, port := range ports {
@@ -618,14 +618,15 @@ func (t *haT) proxyListeners(front, back haProxy, http bool, binds []haBind, spl
 }
 
 // portlessServer reports whether a server line of back has an address
-// without a port.
+// without a port, or with a port relative to the client's.
 func portlessServer(back haProxy) bool {
 	return slices.ContainsFunc(back.all("server"), func(ln *haLine) bool {
 		if len(ln.words) < 3 {
 			return false
 		}
 		_, err := haAddrOrName(ln.words[2], false)
-		return errors.Is(err, errNoPort)
+		_, _, ok := relativePort(ln.words[2], err)
+		return ok
 	})
 }
 
@@ -847,6 +848,29 @@ func (e *hostNameError) Error() string { return e.host + ": " + whyResolve }
 // server's, to which HAProxy connects at the port the client connected to.
 var errNoPort = errors.New("needs a port: rmqlb does not take the client's destination port")
 
+// portOffsetError is haAddrOrName's answer for a server address whose
+// port is an offset, HOST:+N or HOST:-N: HAProxy connects at the port the
+// client connected to plus off.
+type portOffsetError struct{ off int }
+
+func (e *portOffsetError) Error() string {
+	return fmt.Sprintf("port %+d: rmqlb does not take the client's destination port", e.off)
+}
+
+// relativePort says whether err is haAddrOrName's answer for a server
+// address whose port is relative to the port the client connected to,
+// the offset (0 without a port), and the address without it.
+func relativePort(s string, err error) (host string, off int, ok bool) {
+	var pe *portOffsetError
+	switch {
+	case errors.Is(err, errNoPort):
+		return s, 0, true
+	case errors.As(err, &pe):
+		return s[:strings.LastIndex(s, ":")], pe.off, true
+	}
+	return "", 0, false
+}
+
 // haAddrOrName is haAddr, with a *hostNameError for a host name.
 func haAddrOrName(s string, bind bool) (netip.AddrPort, error) {
 	for _, p := range []string{"ipv4@", "ipv6@", "tcp@", "tcp4@", "tcp6@"} {
@@ -867,6 +891,16 @@ func haAddrOrName(s string, bind bool) (netip.AddrPort, error) {
 		return netip.AddrPort{}, errNoPort
 	}
 	host, port := s[:i], s[i+1:]
+	if !bind && (strings.HasPrefix(port, "+") || strings.HasPrefix(port, "-")) {
+		n, err := number(port[1:], 0, 65535)
+		if err != nil {
+			return netip.AddrPort{}, fmt.Errorf("port offset %v", err)
+		}
+		if port[0] == '-' {
+			n = -n
+		}
+		return netip.AddrPort{}, &portOffsetError{off: n}
+	}
 	if strings.ContainsAny(port, "-+") {
 		return netip.AddrPort{}, fmt.Errorf("a port range or offset: write one listener per port")
 	}

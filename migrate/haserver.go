@@ -527,25 +527,29 @@ func weightOf(b *backend) int {
 // up, as HAProxy does at its start (init-addr libc), when Import's Files
 // can: its first IPv4 address, else its first, with a note, since rmqlb
 // connects to that address and does not follow the name. An address
-// without a port takes the port the listener's binds listen on (ports), as
-// HAProxy connects to the port the client connected to, with a note:
-// split, when not nil, are the ports of the proxy's binds, one listener
-// for each. With binds on several ports in one listener it is an error.
+// without a port, or with an offset (+N, -N), takes the port the
+// listener's binds listen on (ports), offset, as HAProxy connects to the
+// port the client connected to, with a note: split, when not nil, are the
+// ports of the proxy's binds, one listener for each. With binds on
+// several ports in one listener it is an error.
 func (t *haT) serverAddr(ln *haLine, ports, split []uint16) (netip.AddrPort, error) {
 	s := ln.words[2]
 	addr, err := haAddrOrName(s, false)
-	if errors.Is(err, errNoPort) {
+	if host, off, ok := relativePort(s, err); ok {
 		if len(ports) != 1 {
 			return netip.AddrPort{}, fmt.Errorf("has no port, and the proxy's binds listen on %s: HAProxy connects to the port each client connected to, where an rmqlb backend has one port: write the port, or one proxy per port", portsText(ports))
 		}
-		s = s + ":" + strconv.Itoa(int(ports[0]))
-		addr, err = haAddrOrName(s, false)
+		port := int(ports[0]) + off
+		if port < 1 || port > 65535 {
+			return netip.AddrPort{}, fmt.Errorf("port %+d: HAProxy connects to the port the client connected to, %d here, offset by %+d: %d is no port", off, ports[0], off, port)
+		}
+		addr, err = haAddrOrName(host+":"+strconv.Itoa(port), false)
 		if err == nil || errors.As(err, new(*hostNameError)) {
-			why := fmt.Sprintf("no port: HAProxy connects to the port the client connected to, which is %d, the port of the proxy's binds: the backend takes it", ports[0])
-			if split != nil {
-				why = fmt.Sprintf("no port: HAProxy connects to the port the client connected to, and the proxy's binds listen on %s: a listener for each port, whose backends take it (each balances and counts maxconn on its own)", portsText(split))
+			written := "no port"
+			if host != s {
+				written = "port " + s[len(host)+1:]
 			}
-			t.ns.change(ln.pos, ln.text(), why)
+			t.ns.change(ln.pos, ln.text(), relativePortNote(written, off, ports[0], split))
 		}
 	}
 	var ne *hostNameError
@@ -581,6 +585,24 @@ func httpServerCheck(l *listener, b *backend) string {
 	}
 	b.check.typ = "tcp"
 	return "a TCP connect (check type: tcp): HAProxy proxied HTTP to it, where an AMQP handshake fails"
+}
+
+// relativePortNote says what a server's port relative to the client's,
+// off, becomes: the port of the listener's binds, port, offset; split,
+// when not nil, are the ports of the proxy's binds, a listener for each.
+// written is how the address gave it: "no port", or "port +N".
+func relativePortNote(written string, off int, port uint16, split []uint16) string {
+	offset := ""
+	switch {
+	case off > 0:
+		offset = fmt.Sprintf(" plus %d", off)
+	case off < 0:
+		offset = fmt.Sprintf(" minus %d", -off)
+	}
+	if split != nil {
+		return fmt.Sprintf("%s: HAProxy connects to the port the client connected to%s, and the proxy's binds listen on %s: a listener for each port, whose backends take it%s (each balances and counts maxconn on its own)", written, offset, portsText(split), offset)
+	}
+	return fmt.Sprintf("%s: HAProxy connects to the port the client connected to%s, and the proxy's binds listen on %d: the backend takes %d", written, offset, port, int(port)+off)
 }
 
 // portsText lists ports: "5672 and 5673".

@@ -7,10 +7,12 @@ import (
 
 // TestHAProxyServerWithoutPort: a server without a port takes the port of
 // the proxy's binds, to which HAProxy connects as the port the client
-// connected to, with a note; with binds on several ports the proxy is a
-// listener for each port (in the order the ports first appear), whose
-// servers without a port take it, and a server with a port, or a check
-// port, keeps it. Every input passes haproxy -c (which wants a check port
+// connected to, with a note, and so does one whose port is an offset
+// (+N, -N), offset; with binds on several ports the proxy is a listener
+// for each port (in the order the ports first appear), whose servers
+// without a port take it, offset, and a server with a port, or a check
+// port, keeps it. An offset that makes no port leaves the server out of
+// that listener. Every input passes haproxy -c (which wants a check port
 // for a checked server without one).
 func TestHAProxyServerWithoutPort(t *testing.T) {
 	for _, tc := range []struct {
@@ -22,8 +24,8 @@ func TestHAProxyServerWithoutPort(t *testing.T) {
 		{"one port", "listen amqp\n bind 10.0.0.100:5672\n bind 10.0.0.101:5672\n server r1 10.0.0.1 check port 5672\n server r2 10.0.0.2\n",
 			[]string{"10.0.0.100:5672", "10.0.0.101:5672"},
 			[][]string{{"10.0.0.1:5672", "10.0.0.2:5672"}, {"10.0.0.1:5672", "10.0.0.2:5672"}}, []string{
-				"h:4: server r1 10.0.0.1 check port 5672: note: no port: HAProxy connects to the port the client connected to, which is 5672, the port of the proxy's binds: the backend takes it",
-				"h:5: server r2 10.0.0.2: note: no port: HAProxy connects to the port the client connected to, which is 5672",
+				"h:4: server r1 10.0.0.1 check port 5672: note: no port: HAProxy connects to the port the client connected to, and the proxy's binds listen on 5672: the backend takes 5672",
+				"h:5: server r2 10.0.0.2: note: no port: HAProxy connects to the port the client connected to, and the proxy's binds listen on 5672",
 			}},
 		{"several ports", "listen amqp\n bind 10.0.0.100:5672,10.0.0.100:5673\n server r1 10.0.0.1 check port 5672\n server r2 10.0.0.2:5672\n",
 			[]string{"10.0.0.100:5672", "10.0.0.100:5673"},
@@ -35,6 +37,18 @@ func TestHAProxyServerWithoutPort(t *testing.T) {
 			[][]string{{"10.0.0.1:5672", "10.0.0.2:5672"}, {"10.0.0.1:5672", "10.0.0.2:5672"}, {"10.0.0.1:15672", "10.0.0.2:15672"}}, []string{
 				"h:5: server r1 10.0.0.1 check port 5672: note: no port: HAProxy connects to the port the client connected to, and the proxy's binds listen on 5672 and 15672",
 				"h:6: server r2 10.0.0.2 check port 5672: note: no port: HAProxy connects to the port the client connected to, and the proxy's binds listen on 5672 and 15672",
+			}},
+		{"an offset", "listen amqp\n bind 10.0.0.100:5672\n server r1 10.0.0.1:+1000 check port 5672\n server r2 10.0.0.2:+0 check port 5672\n",
+			[]string{"10.0.0.100:5672"},
+			[][]string{{"10.0.0.1:6672", "10.0.0.2:5672"}}, []string{
+				"h:3: server r1 10.0.0.1:+1000 check port 5672: note: port +1000: HAProxy connects to the port the client connected to plus 1000, and the proxy's binds listen on 5672: the backend takes 6672",
+				"h:4: server r2 10.0.0.2:+0 check port 5672: note: port +0: HAProxy connects to the port the client connected to, and the proxy's binds listen on 5672: the backend takes 5672",
+			}},
+		{"offsets on several ports", "listen amqp\n bind 10.0.0.100:5672,10.0.0.100:5671\n server r1 10.0.0.1:-1 check port 5672\n server r2 10.0.0.2:-5671 check port 5672\n",
+			[]string{"10.0.0.100:5672", "10.0.0.100:5671"},
+			[][]string{{"10.0.0.1:5671", "10.0.0.2:1"}, {"10.0.0.1:5670"}}, []string{
+				"h:3: server r1 10.0.0.1:-1 check port 5672: note: port -1: HAProxy connects to the port the client connected to minus 1, and the proxy's binds listen on 5672 and 5671: a listener for each port, whose backends take it minus 1",
+				"h:4: server r2 10.0.0.2:-5671 check port 5672: not translated: port -5671: HAProxy connects to the port the client connected to, 5671 here, offset by -5671: 0 is no port",
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
