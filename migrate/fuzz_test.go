@@ -80,6 +80,7 @@ func FuzzHAProxy(f *testing.F) {
 	f.Add([]byte("listen a\n bind :1\n stick-table type ip size 1k store conn_cur\n tcp-request connection track-sc0 src\n acl n sc_conn_cur(0) ge 5\n tcp-request connection reject if n\n tcp-request connection reject if { src_conn_cur gt 2 }\n server s 1.2.3.4:5\n"))
 	f.Add([]byte("listen a\n bind :1\n acl in src -n -f /k/keepalived.conf -f rel.lst -m ip -- 1.2.3.4\n tcp-request content accept if in\n tcp-request content reject\n server s 1.2.3.4:5\n"))
 	f.Add([]byte("frontend a\n bind :1\n acl in src 10.1.2.3/8 ::ffff:1.2.0.0/112 1.2.3.0/255.255.255.0\n tcp-request connection reject unless in\n default_backend b\nbackend b\n tcp-request content reject if !{ src 10.0.0.0/16 }\n server s 1.2.3.4:5\n"))
+	f.Add([]byte("listen a\n bind :5672,:5671-5673\n server s 1.2.3.4 check port 5672\n server t 1.2.3.5:+1000\n server u 1.2.3.6:-5671\n"))
 	keepalived, err := os.ReadFile("testdata/blog/rabbitmq01-keepalived.conf")
 	if err != nil {
 		f.Fatal(err)
