@@ -537,7 +537,7 @@ func (t *haT) serverAddr(ln *haLine, ports, split []uint16) (netip.AddrPort, err
 	addr, err := haAddrOrName(s, false)
 	if host, off, ok := relativePort(s, err); ok {
 		if len(ports) != 1 {
-			return netip.AddrPort{}, fmt.Errorf("has no port, and the proxy's binds listen on %s: HAProxy connects to the port each client connected to, where an rmqlb backend has one port: write the port, or one proxy per port", portsText(ports))
+			return netip.AddrPort{}, fmt.Errorf("has no port of its own, and the proxy's binds listen on %s: HAProxy connects to the port each client connected to, where an rmqlb backend has one port: write the port, or one proxy per port", portsText(ports))
 		}
 		port := int(ports[0]) + off
 		if port < 1 || port > 65535 {
