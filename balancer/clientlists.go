@@ -142,10 +142,12 @@ func CheckAllowedFamily(bind netip.AddrPort, allowed []netip.Prefix) error {
 	return fmt.Errorf("holds no %s prefix, and bind %s takes %s clients only: every client would be refused", family, bind, family)
 }
 
-// checkClientPrefix says what is wrong with p as an entry of
+// CheckClientPrefix says what is wrong with p as an entry of
 // Config.AllowedClients or Config.DeniedClients: nil when it is a valid
 // prefix without bits past its length and not an IPv4-mapped IPv6 one.
-func checkClientPrefix(p netip.Prefix) error {
+// Config.Validate checks every entry with it; a caller that reads them
+// from elsewhere (a file) checks them where it can say where they are.
+func CheckClientPrefix(p netip.Prefix) error {
 	switch {
 	case !p.IsValid():
 		return fmt.Errorf("must be an address or a prefix (10.0.0.0/8), not %s", p)

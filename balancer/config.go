@@ -360,12 +360,12 @@ func (c Config) Validate() error {
 		bad("maxconn_per_client", "must not be negative (0: no limit), not %d", c.MaxConnPerClient)
 	}
 	for i, p := range c.AllowedClients {
-		if err := checkClientPrefix(p); err != nil {
+		if err := CheckClientPrefix(p); err != nil {
 			bad(fmt.Sprintf("allowed_clients[%d]", i), "%v", err)
 		}
 	}
 	for i, p := range c.DeniedClients {
-		if err := checkClientPrefix(p); err != nil {
+		if err := CheckClientPrefix(p); err != nil {
 			bad(fmt.Sprintf("denied_clients[%d]", i), "%v", err)
 		}
 	}

@@ -305,6 +305,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("listeners: [{name: l, bind: 1.2.3.4:5, tcp_user_timeout: 300s, backends: [{name: a, address: 1.2.3.4:6}]}]"))
 	f.Add([]byte("listeners: [{name: l, bind: 1.2.3.4:5, tcp_user_timeout: -1ns, backends: [{name: a, address: 1.2.3.4:6}]}]"))
 	f.Add([]byte("listeners: [{name: l, bind: 1.2.3.4:5, allowed_clients: [10.0.0.0/8, 192.0.2.7], denied_clients: [10.9.0.0/16, \"2001:db8::1\"], backends: [{name: a, address: 1.2.3.4:6}]}]"))
+	f.Add([]byte("listeners: [{name: l, bind: 1.2.3.4:5, allowed_clients: [], allowed_clients_file: /etc/rmqlb/a.lst, denied_clients_file: d.lst, backends: [{name: a, address: 1.2.3.4:6}]}]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {

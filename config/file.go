@@ -78,6 +78,8 @@ type fileListener struct {
 	MaxConnPerClient      int            `yaml:"maxconn_per_client"`
 	AllowedClients        []string       `yaml:"allowed_clients"`
 	DeniedClients         []string       `yaml:"denied_clients"`
+	AllowedClientsFile    string         `yaml:"allowed_clients_file"`
+	DeniedClientsFile     string         `yaml:"denied_clients_file"`
 	ConnectTimeout        time.Duration  `yaml:"connect_timeout"`
 	Retries               *int           `yaml:"retries"`
 	OnMarkedDown          string         `yaml:"on_marked_down"`

@@ -37,7 +37,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	c, err := Parse(data)
+	c, err := parse(data, readClientListFile)
 	if err != nil {
 		return nil, err
 	}
@@ -54,6 +54,20 @@ func Load(path string) (*Config, error) {
 		c.Warnings = append(c.Warnings, fmt.Sprintf(
 			"%s: %s %s: whoever can change the file could make the daemon run commands (a notify hook) and move its VIPs; it, and every directory above it, should be owned by root and writable by no one else",
 			path, unsafe.Path, unsafe.Problem))
+	}
+	warned := map[string]bool{}
+	for _, l := range c.Listeners {
+		for _, list := range []string{l.AllowedClientsFile, l.DeniedClientsFile} {
+			if list == "" || warned[list] {
+				continue
+			}
+			warned[list] = true
+			if unsafe := notify.FindUnsafe(list, owners...); unsafe != nil {
+				c.Warnings = append(c.Warnings, fmt.Sprintf(
+					"%s: %s %s: whoever can change the file chooses which clients listener %s serves; it, and every directory above it, should be owned by root and writable by no one else",
+					list, unsafe.Path, unsafe.Problem, l.Name))
+			}
+		}
 	}
 	if fi, err := os.Stat(path); err == nil && exposed(fi) {
 		if secret := c.secretField(); secret != "" {
@@ -219,8 +233,14 @@ func (c *Config) secretField() string {
 // validates it (Build), so that check-config and run never disagree. Its
 // Warnings hold whatever the host: among them every setting that lets a
 // stop outlast the packaged unit's TimeoutStopSec (see
-// stopBudgetWarnings).
-func Parse(data []byte) (*Config, error) {
+// stopBudgetWarnings). It reads no file: a file of client addresses
+// (allowed_clients_file, denied_clients_file) is an error, which Load
+// reads.
+func Parse(data []byte) (*Config, error) { return parse(data, nil) }
+
+// parse is Parse, reading the files of client addresses with readFile
+// (nil: none, as Parse).
+func parse(data []byte, readFile func(name string) ([]byte, error)) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, tabHints(yamlErrors(err, lineIndex{}), data)
@@ -254,7 +274,7 @@ func Parse(data []byte) (*Config, error) {
 			return nil, Errors{{Line: rest.Line, Msg: "a second YAML document (after ---): the configuration is one document"}}
 		}
 	}
-	r := resolver{lines: lines}
+	r := resolver{lines: lines, readFile: readFile}
 	if es, ok := unknown.(Errors); ok {
 		r.errs = append(r.errs, es...)
 		r.cols = append(r.cols, make([]int, len(es))...)
@@ -265,6 +285,7 @@ func Parse(data []byte) (*Config, error) {
 		return nil, r.sorted()
 	}
 	c.Digest = sha256.Sum256(data)
+	c.Files = r.files
 	return c, nil
 }
 

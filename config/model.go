@@ -92,6 +92,11 @@ type Config struct {
 	// from (Parse): the daemon compares it with its file on disk to tell
 	// an edit that was not reloaded.
 	Digest [sha256.Size]byte
+	// Files are the other files the configuration names that Load read
+	// (the listeners' files of client addresses), each with the digest
+	// of the bytes read, so that an edit of one not yet reloaded can be
+	// told too. Empty without such files, and from Parse.
+	Files []FileRead
 	// Warnings are problems that do not stop the daemon but that its
 	// operator should hear of (a file holding passwords that others may
 	// read); check-config prints them and run logs them.
@@ -174,6 +179,15 @@ type Track struct {
 	Weight int
 }
 
+// FileRead is a file a configuration names, as Load read it.
+type FileRead struct {
+	// Path is the file's path; Field the key that names it
+	// ("listeners[0].allowed_clients_file").
+	Path, Field string
+	// Digest is the SHA-256 of the bytes read.
+	Digest [sha256.Size]byte
+}
+
 // Listener is one TCP proxy: HAProxy's listen section, LVS's
 // virtual_server.
 type Listener struct {
@@ -208,12 +222,19 @@ type Listener struct {
 	MaxConnPerClient int
 	// AllowedClients are the only client addresses the listener serves
 	// (balancer.Config.AllowedClients), each written as a prefix or an
-	// address (a prefix of its full length); nil (default): every client.
+	// address (a prefix of its full length): those of allowed_clients,
+	// then those of AllowedClientsFile; nil (default): every client.
 	AllowedClients []netip.Prefix
 	// DeniedClients are client addresses the listener refuses
-	// (balancer.Config.DeniedClients), written as AllowedClients; they win
-	// over AllowedClients. nil (default, or an empty list): none.
+	// (balancer.Config.DeniedClients), written as AllowedClients: those of
+	// denied_clients, then those of DeniedClientsFile; they win over
+	// AllowedClients. nil (default, or an empty list): none.
 	DeniedClients []netip.Prefix
+	// AllowedClientsFile and DeniedClientsFile are the absolute paths of
+	// files of client addresses (an address or a prefix a line, # starts
+	// a comment), read by Load, so again at each reload; "" (default):
+	// none.
+	AllowedClientsFile, DeniedClientsFile string
 	// ConnectTimeout bounds a connect; default balancer.DefaultConnectTimeout.
 	ConnectTimeout time.Duration
 	// Retries is how many further backends are tried; default 3.

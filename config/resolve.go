@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -62,6 +63,12 @@ func DefaultCloseSpread(graceful time.Duration) time.Duration { return graceful 
 // line) for every problem instead of stopping at the first.
 type resolver struct {
 	lines lineIndex
+	// readFile reads a file the configuration names (a file of client
+	// addresses); nil: the configuration is parsed without reading any
+	// (Parse), and a file named is an error.
+	readFile func(name string) ([]byte, error)
+	// files are the files read with readFile, for Config.Files.
+	files []FileRead
 	errs  Errors
 	cols  []int // the column of each of errs, to put them in file order
 	// warns are the warnings of keys the daemon runs without, each once.
@@ -691,8 +698,13 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 	if l.ConnectTimeout == 0 {
 		l.ConnectTimeout = balancer.DefaultConnectTimeout
 	}
-	l.AllowedClients = r.allowedClients(p.k("allowed_clients"), f.AllowedClients)
-	l.DeniedClients = r.clientPrefixes(p.k("denied_clients"), f.DeniedClients)
+	l.AllowedClientsFile, l.DeniedClientsFile = f.AllowedClientsFile, f.DeniedClientsFile
+	allowedFile, hasAllowedFile := r.clientFile(p.k("allowed_clients_file"), f.AllowedClientsFile)
+	deniedFile, _ := r.clientFile(p.k("denied_clients_file"), f.DeniedClientsFile)
+	l.AllowedClients = r.allowedClients(p, l.Bind, f.AllowedClients, allowedFile, hasAllowedFile)
+	if denied := append(r.clientPrefixes(p.k("denied_clients"), f.DeniedClients), deniedFile...); len(denied) > 0 {
+		l.DeniedClients = denied
+	}
 	l.Retries = DefaultRetries
 	if f.Retries != nil {
 		l.Retries = *f.Retries
@@ -937,20 +949,74 @@ func (r *resolver) notify(f *fileNotify) notify.Config {
 	return c
 }
 
-// allowedClients parses a listener's allowed_clients at p: each entry a
-// prefix (10.0.0.0/8) or an address, which stands for itself alone. The
-// balancer's Validate judges the prefixes (bits past the length,
-// IPv4-mapped ones); an empty list, which would refuse every client, is
-// refused here, as are entries that are neither.
-func (r *resolver) allowedClients(p path, list []string) []netip.Prefix {
-	if list == nil {
+// allowedClients parses the allowed_clients of the listener at p: each
+// entry a prefix (10.0.0.0/8) or an address, which stands for itself
+// alone, followed by file, those of its allowed_clients_file (hasFile: it
+// names one). The balancer's Validate judges the prefixes of the list
+// (bits past the length, IPv4-mapped ones; parseClientList those of the
+// file) and whether they leave a client of bind's family; no entry at
+// all, which would refuse every client, is refused here, as are entries
+// that are neither, and a file alone that leaves no client of bind's
+// family.
+func (r *resolver) allowedClients(p path, bind netip.AddrPort, list []string, file []netip.Prefix, hasFile bool) []netip.Prefix {
+	switch {
+	case list == nil && !hasFile:
+		return nil
+	case len(list) == 0 && hasFile && r.failed(p.k("allowed_clients_file")):
+		return nil
+	case len(list) == 0 && len(file) == 0 && hasFile:
+		r.errf(p.k("allowed_clients_file"), "holds no address or prefix, which would refuse every client: list the addresses or prefixes to serve, or leave the key out to serve every client")
+		return nil
+	case len(list) == 0 && hasFile:
+		// The file alone: its problems are told at its key (the
+		// balancer's Validate would tell them at allowed_clients).
+		if err := balancer.CheckAllowedFamily(bind, file); err != nil && bind.IsValid() {
+			r.errf(p.k("allowed_clients_file"), "%v", err)
+			return nil
+		}
+		return file
+	case len(list) == 0 && !hasFile:
+		r.errf(p.k("allowed_clients"), "is empty, which would refuse every client: list the addresses or prefixes to serve, or leave it out to serve every client")
 		return nil
 	}
-	if len(list) == 0 {
-		r.errf(p, "is empty, which would refuse every client: list the addresses or prefixes to serve, or leave it out to serve every client")
-		return nil
+	return append(r.clientPrefixes(p.k("allowed_clients"), list), file...)
+}
+
+// clientFile reads the file of client addresses name, the value of the
+// key at p (allowed_clients_file, denied_clients_file), with the
+// resolver's readFile: its prefixes, and whether the key names one.
+// Without a readFile (Parse) a file named is an error: only Load reads
+// files.
+func (r *resolver) clientFile(p path, name string) ([]netip.Prefix, bool) {
+	if name == "" {
+		return nil, false
 	}
-	return r.clientPrefixes(p, list)
+	if !filepath.IsAbs(name) {
+		r.errf(p, "must be an absolute path of a file, not %q", name)
+		return nil, true
+	}
+	if r.readFile == nil {
+		r.errf(p, "%s: not read: files of client addresses are read when the configuration is loaded from its file (rmqlb run, check-config, reload)", name)
+		return nil, true
+	}
+	data, err := r.readFile(name)
+	if err != nil {
+		r.errf(p, "reading %s: %v", name, err)
+		return nil, true
+	}
+	r.files = append(r.files, FileRead{Path: name, Field: p.String(), Digest: sha256.Sum256(data)})
+	ps, err := parseClientList(data)
+	if err != nil {
+		r.errf(p, "%s: %v", name, err)
+		return nil, true
+	}
+	return ps, true
+}
+
+// failed reports whether an error was recorded for the key at p.
+func (r *resolver) failed(p path) bool {
+	f := p.String()
+	return slices.ContainsFunc(r.errs, func(e FieldError) bool { return e.Field == f })
 }
 
 // clientPrefixes parses the entries of a listener's allowed_clients or

@@ -215,9 +215,18 @@ func checkReason(c healthcheck.BackendStatus) string {
 	return c.Reason
 }
 
-// formatConfigChange says that the file at path is not the configuration
-// the daemon runs on.
+// formatConfigChange says that the file at path, or a file it names, is
+// not what the daemon runs on.
 func formatConfigChange(p *page, now time.Time, path string, c *ConfigChange) {
+	if c.File != "" {
+		if c.Error != "" {
+			p.println(paint("file of the config unreadable", yellow), txt(fmt.Sprintf(": %s (%s): %s (the daemon runs on what it read)", c.File, c.Field, oneLine(c.Error))))
+			return
+		}
+		p.println(paint("file of the config changed", yellow), txt(fmt.Sprintf(": %s (%s) %s ago and not loaded: check it (rmqlb check-config --config %s) and apply it (rmqlb reload)",
+			c.File, c.Field, age(now, c.Modified), path)))
+		return
+	}
 	if c.Error != "" {
 		p.println(paint("config file unreadable", yellow), txt(": "+oneLine(c.Error)+" (the daemon runs on the configuration it loaded)"))
 		return

@@ -267,6 +267,26 @@ func TestFormatStateFileUnread(t *testing.T) {
 	}
 }
 
+// TestFormatConfigChange: a configuration file changed or unreadable is
+// told apart from a file it names (a file of client addresses), which is
+// named with its key.
+func TestFormatConfigChange(t *testing.T) {
+	for _, tc := range []struct{ fixture, want string }{
+		{"full", "config file changed 12m0s ago and not loaded: check it (rmqlb check-config --config /etc/rmqlb/rmqlb.yaml) and apply it (rmqlb reload)"},
+		{"config-unreadable", "config file unreadable: open /etc/rmqlb/rmqlb.yaml: permission denied (the daemon runs on the configuration it loaded)"},
+		{"client-list-changed", "file of the config changed: /etc/rmqlb/allowed.lst (listeners[0].allowed_clients_file) 3m0s ago and not loaded: check it (rmqlb check-config --config /etc/rmqlb/rmqlb.yaml) and apply it (rmqlb reload)"},
+		{"client-list-unreadable", "file of the config unreadable: /etc/rmqlb/denied.lst (listeners[0].denied_clients_file): open /etc/rmqlb/denied.lst: no such file or directory (the daemon runs on what it read)"},
+	} {
+		var b bytes.Buffer
+		if err := Format(&b, schemaFixtures()[tc.fixture], FormatOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if out := b.String(); !strings.Contains(out, tc.want+"\n") {
+			t.Errorf("%s: output lacks %q:\n%s", tc.fixture, tc.want, out)
+		}
+	}
+}
+
 // TestFormatLowerMasterSettled: the line of a lower-priority master says
 // the master's answer settled it, unless the master's adverts failed at
 // or after it (its answer could not be sent) or that router has kept on.

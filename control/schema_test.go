@@ -66,6 +66,10 @@ func schemaFixtures() map[string]Status {
 	atMax.Verdict = Assess(atMax)
 	unreadable := healthyFixture()
 	unreadable.ConfigChange = &ConfigChange{Error: "open /etc/rmqlb/rmqlb.yaml: permission denied"}
+	listChanged := healthyFixture()
+	listChanged.ConfigChange = &ConfigChange{File: "/etc/rmqlb/allowed.lst", Field: "listeners[0].allowed_clients_file", Modified: fixtureNow.Add(-3 * time.Minute)}
+	listUnreadable := healthyFixture()
+	listUnreadable.ConfigChange = &ConfigChange{File: "/etc/rmqlb/denied.lst", Field: "listeners[0].denied_clients_file", Error: "open /etc/rmqlb/denied.lst: no such file or directory"}
 	unrestored := healthyFixture()
 	unrestored.StateFile = &StateFileError{Path: "/var/lib/rmqlb/state.json", Op: StateFileRead, Since: fixtureNow.Add(-time.Hour),
 		Error: "reading state: backends[0]: admin \"broken\", want drain or maint"}
@@ -84,7 +88,8 @@ func schemaFixtures() map[string]Status {
 	c.RefusedAlone = []string{"rmq1", "rmq3"}
 	refusedLogin.Verdict = Assess(refusedLogin)
 	return map[string]Status{"refused-login": refusedLogin, "starting": starting, "stopping": stopping, "full": fullFixture(), "healthy": healthyFixture(), "reload-refused": refused, "loops-back": loops, "backup": standby,
-		"backend-at-maxconn": atMax, "config-unreadable": unreadable, "state-file-unread": unrestored}
+		"backend-at-maxconn": atMax, "config-unreadable": unreadable, "state-file-unread": unrestored,
+		"client-list-changed": listChanged, "client-list-unreadable": listUnreadable}
 }
 
 // TestSchemaValidatesStatus: the JSON of real Status values is valid.

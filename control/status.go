@@ -100,9 +100,14 @@ type Stopping struct {
 	Until time.Time `json:"until,omitzero"`
 }
 
-// ConfigChange is how the configuration file differs from the
-// configuration the daemon runs on.
+// ConfigChange is how the configuration file, or a file it names,
+// differs from the configuration the daemon runs on.
 type ConfigChange struct {
+	// File is the path of the file that differs when it is one the
+	// configuration names (a listener's file of client addresses), and
+	// Field the key that names it; both empty for the configuration file.
+	File  string `json:"file,omitempty"`
+	Field string `json:"field,omitempty"`
 	// Modified is the file's modification time; zero when it could not
 	// be read.
 	Modified time.Time `json:"modified,omitzero"`

@@ -55,7 +55,7 @@ func newDaemonCollector(d *Daemon) *daemonCollector {
 			"Time of the last successful reload, or of the start when none succeeded since, in seconds since the Unix epoch.",
 			nil, nil),
 		fileChanged: prometheus.NewDesc("rmqlb_config_file_changed",
-			"1 if the configuration file is not the one the daemon runs on (changed and not reloaded since, refused as a whole by the last reload, or unreadable), else 0: a restart would run another configuration.",
+			"1 if the configuration file, or a file it names (allowed_clients_file, denied_clients_file), is not the one the daemon runs on (changed and not reloaded since, refused as a whole by the last reload, or unreadable), else 0: a restart would run another configuration.",
 			nil, nil),
 		warnings: prometheus.NewDesc("rmqlb_config_warnings",
 			"The warnings of the configuration file as the daemon last read it (at start, or the last reload that parsed it), which `rmqlb status` lists: a notify hook it will not run, a file others could change, an address this host lacks.",
@@ -131,7 +131,7 @@ func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, success)
 	ch <- prometheus.MustNewConstMetric(c.lastSuccessTime, prometheus.GaugeValue, float64(at.UnixNano())/1e9)
 	changed := 0.0
-	if configChange(c.d.opt.Path, c.d.runningDigest()) != nil {
+	if c.d.configChange() != nil {
 		changed = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.fileChanged, prometheus.GaugeValue, changed)

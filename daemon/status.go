@@ -30,7 +30,7 @@ func (d *Daemon) status(full bool) control.Status {
 		files, sticky = openFiles(), stickyListed
 		// Before d.mu is taken: reading the file must not hold up the
 		// daemon's other callers.
-		change = configChange(d.opt.Path, d.runningDigest())
+		change = d.configChange()
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

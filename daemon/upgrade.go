@@ -363,7 +363,7 @@ func (d *Daemon) Upgrade(ctx context.Context, binary string) (control.Upgrade, e
 	}
 	// The new process reads the file: an edit nobody loaded goes live
 	// with it, which the answer and the log say.
-	change := configChange(d.opt.Path, d.runningDigest())
+	change := d.configChange()
 	u, err := d.startUpgrade(binary, args, start)
 	d.reloadMu.Unlock()
 	if err != nil {

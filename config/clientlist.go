@@ -1,0 +1,107 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/rmqlb/rmqlb/balancer"
+)
+
+// MaxClientListSize bounds a file of client addresses (allowed_clients_file,
+// denied_clients_file): 64 MiB, some three million IPv4 addresses.
+const MaxClientListSize = 64 << 20
+
+// clientListErrorsShown is how many bad lines of a file of client
+// addresses an error names; it counts the others.
+const clientListErrorsShown = 5
+
+// parseClientList reads a file of client addresses, HAProxy's list file
+// format: an address or a prefix a line, surrounding blanks ignored, and
+// what follows a # a comment; blank lines are skipped. A bad line (one
+// that balancer.CheckClientPrefix refuses too) is an error naming its
+// line number; every line is read, and the error names
+// the first few bad ones and counts the rest.
+func parseClientList(data []byte) ([]netip.Prefix, error) {
+	var (
+		out  []netip.Prefix
+		bad  []string
+		more int
+	)
+	for n := 1; len(data) > 0; n++ {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if i := bytes.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		s := strings.TrimSpace(string(line))
+		if s == "" {
+			continue
+		}
+		pfx, err := parseAddrOrPrefix(s)
+		var why string
+		switch {
+		case err != nil:
+			why = fmt.Sprintf("line %d: must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not %q", n, s)
+		case strings.Contains(s, "%"):
+			why = fmt.Sprintf("line %d: %s: zoned addresses are not supported", n, s)
+		case balancer.CheckClientPrefix(pfx) != nil:
+			why = fmt.Sprintf("line %d: %v", n, balancer.CheckClientPrefix(pfx))
+		default:
+			out = append(out, pfx)
+			continue
+		}
+		if len(bad) < clientListErrorsShown {
+			bad = append(bad, why)
+		} else {
+			more++
+		}
+	}
+	if len(bad) > 0 {
+		msg := strings.Join(bad, "; ")
+		if more > 0 {
+			msg += fmt.Sprintf("; and %d more bad lines", more)
+		}
+		return nil, errors.New(msg)
+	}
+	return out, nil
+}
+
+// readClientListFile reads the file of client addresses at name for
+// Load: a regular file (not a pipe or a device, which a reload would
+// wait on) of at most MaxClientListSize bytes. It opens it without
+// blocking, which opening a FIFO would, and a regular file ignores.
+func readClientListFile(name string) ([]byte, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	}
+	if fi.Size() > MaxClientListSize {
+		return nil, fmt.Errorf("%d bytes, more than the %d a file of client addresses may hold", fi.Size(), MaxClientListSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxClientListSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxClientListSize {
+		return nil, fmt.Errorf("more than the %d bytes a file of client addresses may hold", MaxClientListSize)
+	}
+	return data, nil
+}
