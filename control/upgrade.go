@@ -32,9 +32,10 @@ type Upgrade struct {
 	// sessions: over that last part of the grace period it closes the
 	// sessions left evenly; 0: all when it ends.
 	CloseSpread time.Duration `json:"close_spread_ns,omitempty"`
-	// ConfigChange is set when the configuration file was not the one the
-	// old process ran on when the upgrade began (changed and not loaded):
-	// the new process read it as it was, and runs that.
+	// ConfigChange is set when the configuration file, or a file it names,
+	// was not the one the old process ran on when the upgrade began
+	// (changed and not loaded): the new process read it as it was, and
+	// runs that.
 	ConfigChange *ConfigChange `json:"config_change,omitempty"`
 }
 
@@ -52,8 +53,12 @@ func (u Upgrade) Print(w io.Writer) {
 		fmt.Fprintf(w, "version: %s\n", u.NewVersion)
 	}
 	if c := u.ConfigChange; c != nil && c.Error == "" {
-		fmt.Fprintf(w, "config: the file changed %s and was not loaded by pid %d: pid %d runs it as it is now\n",
-			c.Modified.Format(time.RFC3339), u.OldPID, u.NewPID)
+		what := "the file"
+		if c.File != "" {
+			what = fmt.Sprintf("%s (%s)", c.File, c.Field)
+		}
+		fmt.Fprintf(w, "config: %s changed %s and was not loaded by pid %d: pid %d runs it as it is now\n",
+			what, c.Modified.Format(time.RFC3339), u.OldPID, u.NewPID)
 	}
 	if len(u.Listeners) > 0 {
 		fmt.Fprintf(w, "listeners handed over: %s\n", strings.Join(u.Listeners, ", "))

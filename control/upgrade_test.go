@@ -28,6 +28,12 @@ pid 100 finishes its 12 sessions (at most 10s), then exits
 config: the file changed 2026-12-04T11:00:00Z and was not loaded by pid 1: pid 2 runs it as it is now
 pid 1 had no sessions left and exits
 `},
+		{Upgrade{Binary: "/opt/rmqlb", OldPID: 1, NewPID: 2, Took: time.Millisecond,
+			ConfigChange: &ConfigChange{File: "/etc/rmqlb/allowed.lst", Field: "listeners[0].allowed_clients_file", Modified: time.Date(2026, 12, 4, 11, 0, 0, 0, time.UTC)}},
+			`upgraded: pid 2 (/opt/rmqlb) took over from pid 1 in 1ms
+config: /etc/rmqlb/allowed.lst (listeners[0].allowed_clients_file) changed 2026-12-04T11:00:00Z and was not loaded by pid 1: pid 2 runs it as it is now
+pid 1 had no sessions left and exits
+`},
 		{Upgrade{Binary: "/opt/rmqlb", OldPID: 1, NewPID: 2, Took: time.Millisecond, Sessions: 2000, GracefulTimeout: time.Minute, CloseSpread: 50 * time.Second},
 			`upgraded: pid 2 (/opt/rmqlb) took over from pid 1 in 1ms
 pid 1 finishes its 2000 sessions (at most 1m0s, closing those left evenly over the last 50s), then exits

@@ -371,8 +371,12 @@ func (d *Daemon) Upgrade(ctx context.Context, binary string) (control.Upgrade, e
 	}
 	d.log.Info("upgrading: started the new process", zap.String("binary", binary), zap.Int("pid", u.pid), zap.Strings("args", args))
 	if change != nil && change.Error == "" {
-		d.log.Warn("upgrading: the configuration file changed and was not loaded: the new process runs it as it is now",
-			zap.String("config", d.opt.Path), zap.Time("modified", change.Modified))
+		file := d.opt.Path
+		if change.File != "" {
+			file = change.File
+		}
+		d.log.Warn("upgrading: the configuration file, or a file it names, changed and was not loaded: the new process runs it as it is now",
+			zap.String("config", d.opt.Path), zap.String("file", file), zap.Time("modified", change.Modified))
 	}
 	// Owned by the upgrade: it ends when the new process does, which
 	// after a successful upgrade may be long after this one has exited.
