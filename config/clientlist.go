@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -22,7 +23,8 @@ const MaxClientListSize = 64 << 20
 const clientListErrorsShown = 5
 
 // parseClientList reads a file of client addresses, HAProxy's list file
-// format: an address or a prefix a line, surrounding blanks ignored, and
+// format: an address or a prefix a line (parseListEntry), surrounding
+// blanks ignored, and
 // what follows a # a comment; blank lines are skipped. A bad line (one
 // that balancer.CheckClientPrefix refuses too) is an error naming its
 // line number; every line is read, and the error names
@@ -47,11 +49,11 @@ func parseClientList(data []byte) ([]netip.Prefix, error) {
 		if s == "" {
 			continue
 		}
-		pfx, err := parseAddrOrPrefix(s)
+		pfx, err := parseListEntry(s)
 		var why string
 		switch {
 		case err != nil:
-			why = fmt.Sprintf("line %d: must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not %q", n, s)
+			why = fmt.Sprintf("line %d: %v", n, err)
 		case strings.Contains(s, "%"):
 			why = fmt.Sprintf("line %d: %s: zoned addresses are not supported", n, s)
 		case balancer.CheckClientPrefix(pfx) != nil:
@@ -74,6 +76,31 @@ func parseClientList(data []byte) ([]netip.Prefix, error) {
 		return nil, errors.New(msg)
 	}
 	return out, nil
+}
+
+// parseListEntry reads an entry of a file of client addresses: an
+// address, a prefix, or, as HAProxy writes them too, an IPv4 address with
+// a dotted mask (10.1.0.0/255.255.0.0).
+func parseListEntry(s string) (netip.Prefix, error) {
+	bad := fmt.Errorf("must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not %q", s)
+	addr, mask, ok := strings.Cut(s, "/")
+	if !ok || !strings.Contains(mask, ".") {
+		p, err := parseAddrOrPrefix(s)
+		if err != nil {
+			return netip.Prefix{}, bad
+		}
+		return p, nil
+	}
+	a, aerr := netip.ParseAddr(addr)
+	m, merr := netip.ParseAddr(mask)
+	if aerr != nil || merr != nil || !a.Is4() || !m.Is4() {
+		return netip.Prefix{}, bad
+	}
+	ones, bits := net.IPMask(m.AsSlice()).Size()
+	if bits == 0 {
+		return netip.Prefix{}, fmt.Errorf("%s is not a contiguous netmask", mask)
+	}
+	return netip.PrefixFrom(a, ones), nil
 }
 
 // readClientListFile reads the file of client addresses at name for

@@ -25,6 +25,11 @@ func TestParseClientList(t *testing.T) {
 		{"comments and blanks", "# allowed\n\n   \n# end\n", nil, ""},
 		{"entries", "10.0.0.0/8\n 192.0.2.7 \n2001:db8::/32 # office\n\t198.51.100.0/24\t#x\n", []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "198.51.100.0/24"}, ""},
 		{"CRLF, no last newline", "10.0.0.1\r\n10.0.0.2", []string{"10.0.0.1/32", "10.0.0.2/32"}, ""},
+		{"dotted masks", "10.1.0.0/255.255.0.0\n192.0.2.0/255.255.255.255\n0.0.0.0/0.0.0.0\n", []string{"10.1.0.0/16", "192.0.2.0/32", "0.0.0.0/0"}, ""},
+		{"mask not contiguous", "10.1.0.0/255.0.255.0\n", nil, "line 1: 255.0.255.0 is not a contiguous netmask"},
+		{"dotted mask of IPv6", "2001:db8::/255.255.0.0\n", nil, `line 1: must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not "2001:db8::/255.255.0.0"`},
+		{"host bits past a dotted mask", "10.1.2.3/255.255.0.0\n", nil, "line 1: 10.1.2.3/16 has bits set past its length 16: did you mean 10.1.0.0/16?"},
+		{"IPv4-mapped", "::ffff:10.0.0.0/104\n", nil, "line 1: ::ffff:10.0.0.0/104 is IPv4-mapped, which never matches (IPv4 clients are matched as IPv4): write 10.0.0.0/8"},
 		{"bad line", "10.0.0.1\napp.example.com\n", nil, `line 2: must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not "app.example.com"`},
 		{"zone", "fe80::1%eth0\n", nil, "line 1: fe80::1%eth0: zoned addresses are not supported"},
 		{"two entries a line", "10.0.0.1 10.0.0.2\n", nil, `line 1: must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not "10.0.0.1 10.0.0.2"`},
@@ -59,6 +64,7 @@ func FuzzParseClientList(f *testing.F) {
 	f.Add([]byte("10.0.0.0/8\n 192.0.2.7 # x\n2001:db8::/32\r\n"))
 	f.Add([]byte("# only a comment"))
 	f.Add([]byte("fe80::1%eth0\n::ffff:10.0.0.1/128\n"))
+	f.Add([]byte("10.1.0.0/255.255.0.0\n10.1.0.0/255.0.255.0\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ps, err := parseClientList(data)
 		if err != nil {
@@ -74,7 +80,7 @@ func FuzzParseClientList(f *testing.F) {
 			if !p.IsValid() {
 				t.Fatalf("invalid prefix %v", p)
 			}
-			if q, err := parseAddrOrPrefix(p.String()); err != nil || q != p {
+			if q, err := parseListEntry(p.String()); err != nil || q != p {
 				t.Fatalf("%v written again parses as %v, %v", p, q, err)
 			}
 		}
