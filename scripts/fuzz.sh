@@ -2,9 +2,9 @@
 # Runs every fuzz target of rmqlb (go test -fuzz) for a while each: the
 # parsers of everything that comes from outside (VRRP adverts, AMQP frames,
 # PROXY headers, netlink address messages, ARP frames and neighbour
-# advertisements of other hosts, the configuration file and its files of client addresses, names and states
-# typed by operators, the daemon's state file, and the configurations
-# rmqlb import reads). Each target runs FUZZTIME (default 60s); new failing inputs are
+# advertisements of other hosts, the configuration file and its files of
+# client addresses, names and states typed by operators, the daemon's state
+# file, and the configurations rmqlb import reads). Each target runs FUZZTIME (default 60s); new failing inputs are
 # written to the package's testdata/fuzz/ directory by go test, and then run
 # as regression cases by every go test. A target that Go's fuzzing stops
 # with its own deadline and no failing input (a race of Go 1.26's fuzzing
