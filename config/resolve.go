@@ -962,7 +962,7 @@ func (r *resolver) allowedClients(p path, bind netip.AddrPort, list []string, fi
 	switch {
 	case list == nil && !hasFile:
 		return nil
-	case len(list) == 0 && hasFile && r.failed(p.k("allowed_clients_file")):
+	case len(list) == 0 && hasFile && r.refused(p.k("allowed_clients_file").String(), len(r.errs)):
 		return nil
 	case len(list) == 0 && len(file) == 0 && hasFile:
 		r.errf(p.k("allowed_clients_file"), "holds no address or prefix, which would refuse every client: list the addresses or prefixes to serve, or leave the key out to serve every client")
@@ -1011,12 +1011,6 @@ func (r *resolver) clientFile(p path, name string) ([]netip.Prefix, bool) {
 		return nil, true
 	}
 	return ps, true
-}
-
-// failed reports whether an error was recorded for the key at p.
-func (r *resolver) failed(p path) bool {
-	f := p.String()
-	return slices.ContainsFunc(r.errs, func(e FieldError) bool { return e.Field == f })
 }
 
 // clientPrefixes parses the entries of a listener's allowed_clients or
