@@ -24,11 +24,10 @@ const clientListErrorsShown = 5
 
 // parseClientList reads a file of client addresses, HAProxy's list file
 // format: an address or a prefix a line (parseListEntry), surrounding
-// blanks ignored, and
-// what follows a # a comment; blank lines are skipped. A bad line (one
-// that balancer.CheckClientPrefix refuses too) is an error naming its
-// line number; every line is read, and the error names
-// the first few bad ones and counts the rest.
+// blanks ignored, and what follows a # a comment; blank lines are
+// skipped. A bad line (one that balancer.CheckClientPrefix refuses too)
+// is an error naming its line number; every line is read, and the error
+// names the first few bad ones and counts the rest.
 func parseClientList(data []byte) ([]netip.Prefix, error) {
 	var (
 		out  []netip.Prefix
@@ -50,20 +49,19 @@ func parseClientList(data []byte) ([]netip.Prefix, error) {
 			continue
 		}
 		pfx, err := parseListEntry(s)
-		var why string
 		switch {
 		case err != nil:
-			why = fmt.Sprintf("line %d: %v", n, err)
 		case strings.Contains(s, "%"):
-			why = fmt.Sprintf("line %d: %s: zoned addresses are not supported", n, s)
-		case balancer.CheckClientPrefix(pfx) != nil:
-			why = fmt.Sprintf("line %d: %v", n, balancer.CheckClientPrefix(pfx))
+			err = fmt.Errorf("%s: zoned addresses are not supported", s)
 		default:
+			err = balancer.CheckClientPrefix(pfx)
+		}
+		if err == nil {
 			out = append(out, pfx)
 			continue
 		}
 		if len(bad) < clientListErrorsShown {
-			bad = append(bad, why)
+			bad = append(bad, fmt.Sprintf("line %d: %v", n, err))
 		} else {
 			more++
 		}
