@@ -20,8 +20,8 @@ func (d *Daemon) Status() control.Status { return d.status(true) }
 // is refreshed every second, it leaves out what is costly to gather: the
 // persistence entries (listing them walks each table under the lock new
 // connections wait for), the open files (a read of /proc/self/fd, two
-// entries a session) and the comparison of the configuration file with
-// the running configuration (a read of the file).
+// entries a session) and the comparison of the configuration file, and
+// of the files it names, with the running configuration (a read of each).
 func (d *Daemon) status(full bool) control.Status {
 	var files *control.OpenFiles
 	var change *control.ConfigChange
