@@ -152,8 +152,12 @@ func WantPass(t testing.TB, r healthcheck.Result, info, warning string) {
 }
 
 // NoBrokerWarnings runs checks and fails t when n's log gains a warning
-// or an error line meanwhile: a health check that costs the broker a
-// warning per check fills its log for nothing.
+// or an error report meanwhile: a health check that costs the broker a
+// warning per check fills its log for nothing. One report of the
+// plugins' shutdown race (see shutdownRace) is let pass, and logged:
+// RabbitMQ 3.10 logs it at random for about one MQTT or STOMP connection
+// in a hundred, whatever its client does; a second is more than chance
+// makes of the few checks a test runs here, and fails t.
 func NoBrokerWarnings(t testing.TB, n *rabbittest.Node, checks func()) {
 	t.Helper()
 	// The broker writes its log a moment after what it logs: lines of
@@ -169,9 +173,70 @@ func NoBrokerWarnings(t testing.TB, n *rabbittest.Node, checks func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(after[min(len(before), len(after)):]), "\n") {
-		if strings.Contains(line, "[warning]") || strings.Contains(line, "[error]") {
+	raced, unexpected := brokerWarnings(string(after[min(len(before), len(after)):]))
+	if raced != nil {
+		t.Logf("the broker logged the report of its plugins' shutdown race, let pass once:\n%s", strings.Join(raced, "\n"))
+	}
+	for _, report := range unexpected {
+		for _, line := range report {
 			t.Errorf("the broker logged: %s", line)
 		}
 	}
+}
+
+// brokerWarnings splits the warning and error reports of log, lines of a
+// RabbitMQ log file, into the first report of the plugins' shutdown race
+// (nil without one), which a test lets pass, and the others.
+func brokerWarnings(log string) (raced []string, unexpected [][]string) {
+	for _, report := range logReports(log) {
+		if raced == nil && shutdownRace(report) {
+			raced = report
+			continue
+		}
+		unexpected = append(unexpected, report)
+	}
+	return raced, unexpected
+}
+
+// logReports returns the warning and error reports of log, lines of a
+// RabbitMQ log file: each report is the run of lines that share their
+// time, level and process (`2026-12-07 05:12:58.454504+00:00 [error]
+// <0.863.0> ...`), as the broker writes a report of several lines.
+func logReports(log string) [][]string {
+	var reports [][]string
+	last := ""
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "[warning]") && !strings.Contains(line, "[error]") {
+			last = ""
+			continue
+		}
+		key := line
+		if f := strings.Fields(line); len(f) >= 4 {
+			key = strings.Join(f[:4], " ")
+		}
+		if key == last {
+			reports[len(reports)-1] = append(reports[len(reports)-1], line)
+			continue
+		}
+		reports = append(reports, []string{line})
+		last = key
+	}
+	return reports
+}
+
+// shutdownRace reports whether report is the supervisor report RabbitMQ
+// 3.10's MQTT and STOMP plugins log when the channel supervisor of a
+// connection's internal AMQP client exits before the connection's
+// shutdown reaches it (`supervisor: {<0.863.0>,amqp_channel_sup_sup}`,
+// `errorContext: shutdown_error`, reason shutdown or noproc). Measured
+// here: 9 and 5 in 1000 checks, and the same whether the client sends
+// DISCONNECT and closes, closes without it, or waits for the broker to
+// close; nothing a check does avoids it.
+func shutdownRace(report []string) bool {
+	sup, ctx := false, false
+	for _, line := range report {
+		sup = sup || strings.Contains(line, "supervisor: {") && strings.Contains(line, ",amqp_channel_sup_sup}")
+		ctx = ctx || strings.HasSuffix(strings.TrimSpace(line), "errorContext: shutdown_error")
+	}
+	return sup && ctx
 }
