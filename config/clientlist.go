@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
-	"syscall"
 
 	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/internal/regfile"
 )
 
 // MaxClientListSize bounds a file of client addresses (allowed_clients_file,
@@ -103,30 +101,7 @@ func parseListEntry(s string) (netip.Prefix, error) {
 
 // readClientListFile reads the file of client addresses at name for
 // Load: a regular file (not a pipe or a device, which a reload would
-// wait on) of at most MaxClientListSize bytes. It opens it without
-// blocking, which opening a FIFO would, and a regular file ignores.
+// wait on) of at most MaxClientListSize bytes.
 func readClientListFile(name string) ([]byte, error) {
-	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
-	}
-	if fi.Size() > MaxClientListSize {
-		return nil, fmt.Errorf("%d bytes, more than the %d a file of client addresses may hold", fi.Size(), MaxClientListSize)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxClientListSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxClientListSize {
-		return nil, fmt.Errorf("more than the %d bytes a file of client addresses may hold", MaxClientListSize)
-	}
-	return data, nil
+	return regfile.Read(name, MaxClientListSize)
 }

@@ -8,8 +8,9 @@ var (
 	// the codec of that process's messages, vrrp/sendwire), addresses on
 	// interfaces, the proxy, health checks, the notify hooks, the clock,
 	// the error of a refused configuration field, the counter of
-	// rate-limited warnings, the raw system calls of the idle loops, and
-	// the close of a served listener when its context is done.
+	// rate-limited warnings, the raw system calls of the idle loops, the
+	// close of a served listener when its context is done, and the
+	// opening of files read again while the daemon runs.
 	Domain = []string{
 		"proxyproto/...",
 		"vrrp/...",
@@ -30,6 +31,7 @@ var (
 		"internal/logcount/...",
 		"internal/rawio/...",
 		"internal/ctxclose/...",
+		"internal/regfile/...",
 	}
 	// Config is the configuration file's model.
 	Config = []string{"config/..."}
