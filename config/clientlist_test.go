@@ -134,8 +134,8 @@ func TestClientListFiles(t *testing.T) {
 		t.Errorf("files %q and %q", l.AllowedClientsFile, l.DeniedClientsFile)
 	}
 	wantFiles := []FileRead{
-		{Path: filepath.Join(dir, "allowed.lst"), Field: "listeners[0].allowed_clients_file", Digest: sha256.Sum256([]byte(allowed))},
-		{Path: filepath.Join(dir, "denied.lst"), Field: "listeners[0].denied_clients_file", Digest: sha256.Sum256([]byte(denied))},
+		{Path: filepath.Join(dir, "allowed.lst"), Field: "listeners[0].allowed_clients_file", Digest: sha256.Sum256([]byte(allowed)), Size: int64(len(allowed))},
+		{Path: filepath.Join(dir, "denied.lst"), Field: "listeners[0].denied_clients_file", Digest: sha256.Sum256([]byte(denied)), Size: int64(len(denied))},
 	}
 	if !slices.Equal(c.Files, wantFiles) {
 		t.Errorf("files read %+v; want %+v", c.Files, wantFiles)

@@ -284,7 +284,7 @@ func parse(data []byte, readFile func(name string) ([]byte, error)) (*Config, er
 	if len(r.errs) > 0 {
 		return nil, r.sorted()
 	}
-	c.Digest = sha256.Sum256(data)
+	c.Digest, c.Size = sha256.Sum256(data), int64(len(data))
 	c.Files = r.files
 	return c, nil
 }

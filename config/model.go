@@ -90,8 +90,9 @@ type Config struct {
 	VRRPSender VRRPSender
 	// Digest is the SHA-256 of the bytes the configuration was parsed
 	// from (Parse): the daemon compares it with its file on disk to tell
-	// an edit that was not reloaded.
+	// an edit that was not reloaded; Size is the number of those bytes.
 	Digest [sha256.Size]byte
+	Size   int64
 	// Files are the other files the configuration names that Load read
 	// (the listeners' files of client addresses), each with the digest
 	// of the bytes read, so that an edit of one not yet reloaded can be
@@ -184,8 +185,9 @@ type FileRead struct {
 	// Path is the file's path; Field the key that names it
 	// ("listeners[0].allowed_clients_file").
 	Path, Field string
-	// Digest is the SHA-256 of the bytes read.
+	// Digest is the SHA-256 of the bytes read; Size their number.
 	Digest [sha256.Size]byte
+	Size   int64
 }
 
 // Listener is one TCP proxy: HAProxy's listen section, LVS's

@@ -1004,7 +1004,7 @@ func (r *resolver) clientFile(p path, name string) ([]netip.Prefix, bool) {
 		r.errf(p, "reading %s: %v", name, err)
 		return nil, true
 	}
-	r.files = append(r.files, FileRead{Path: name, Field: p.String(), Digest: sha256.Sum256(data)})
+	r.files = append(r.files, FileRead{Path: name, Field: p.String(), Digest: sha256.Sum256(data), Size: int64(len(data))})
 	ps, err := parseClientList(data)
 	if err != nil {
 		r.errf(p, "%s: %v", name, err)

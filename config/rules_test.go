@@ -749,8 +749,8 @@ func TestStateFileParsed(t *testing.T) {
 	if c.StateFile != "" {
 		t.Fatalf("a state file by default: %q", c.StateFile)
 	}
-	if c.Digest != sha256.Sum256([]byte(base)) {
-		t.Error("the digest is not the SHA-256 of the file")
+	if c.Digest != sha256.Sum256([]byte(base)) || c.Size != int64(len(base)) {
+		t.Errorf("digest %x and size %d, want the SHA-256 of the file and its %d bytes", c.Digest, c.Size, len(base))
 	}
 	c, err = Parse([]byte("state_file: /var/lib//rmqlb/./state.json\n" + base))
 	if err != nil {

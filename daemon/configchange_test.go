@@ -1,62 +1,129 @@
 package daemon
 
 import (
+	"crypto/sha256"
+	"io"
 	"os"
-	"strings"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
 )
 
-// TestStatusConfigChange: status says when the configuration file is not
-// the one the daemon runs on: unchanged (also rewritten with the same
-// bytes) it says nothing; edited and not reloaded it gives the file's
-// modification time, until a reload applies it; a file the reload refused
-// stays reported; a file that cannot be read is reported with why. It
-// never changes the verdict of its own.
-func TestStatusConfigChange(t *testing.T) {
-	l := newLab(t)
-	h := newHarness(t, l.file())
-	startChecked(t, h)
-	if c := h.d.Status().ConfigChange; c != nil {
-		t.Fatalf("the file the daemon started with reported changed: %+v", c)
+// TestFileWatch: a file compared again costs a read only when it changed
+// or changed too recently to trust its times; a change of size is told
+// without a read, a FIFO in a file's place without a wait, and each
+// change names the file that differs.
+func TestFileWatch(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath, listPath := filepath.Join(dir, "rmqlb.yaml"), filepath.Join(dir, "allow.lst")
+	write := func(p, data string) {
+		t.Helper()
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	h.write(l.file())
-	if c := h.d.Status().ConfigChange; c != nil {
-		t.Errorf("the same bytes written again reported changed: %+v", c)
+	read := func(p, data string) config.FileRead {
+		return config.FileRead{Path: p, Field: "listeners[0].allowed_clients_file", Digest: sha256.Sum256([]byte(data)), Size: int64(len(data))}
+	}
+	const cfgData, listData = "listeners: []\n", "10.0.0.0/8\n"
+	write(cfgPath, cfgData)
+	write(listPath, listData)
+	running, files := read(cfgPath, cfgData), []config.FileRead{read(listPath, listData)}
+
+	// settle is how far the watch's clock runs ahead of the real one: a
+	// minute makes every file written before settled.
+	var ahead time.Duration
+	settle := func(settled bool) {
+		ahead = 0
+		if settled {
+			ahead = time.Minute
+		}
+	}
+	reads := 0
+	w := &fileWatch{
+		now: func() time.Time { return time.Now().Add(ahead) },
+		copy: func(dst io.Writer, src io.Reader) (int64, error) {
+			reads++
+			return io.Copy(dst, src)
+		},
+	}
+	step := func(name string, wantReads int, want func(*control.ConfigChange) bool) {
+		t.Helper()
+		reads = 0
+		c := w.configChange(cfgPath, running, files)
+		if !want(c) || reads != wantReads {
+			t.Fatalf("%s: change %+v after %d reads, want %d reads", name, c, reads, wantReads)
+		}
+	}
+	same := func(c *control.ConfigChange) bool { return c == nil }
+	listChanged := func(c *control.ConfigChange) bool {
+		return c != nil && c.Error == "" && !c.Modified.IsZero() && c.File == listPath && c.Field == files[0].Field
 	}
 
-	edited := l.file("weight: 10}", "weight: 5}")
-	h.write(edited)
-	mtime := time.Date(2026, 1, 1, 0, 5, 0, 0, time.UTC)
-	if err := os.Chtimes(h.path, mtime, mtime); err != nil {
+	// Written just now: its times are not yet trusted.
+	step("fresh files", 2, same)
+	step("fresh files again", 2, same)
+	settle(true)
+	step("settled files", 2, same)
+	step("settled files again", 0, same)
+
+	// Rewritten in place with as many bytes, and back again.
+	write(listPath, "10.0.0.0/9\n")
+	step("list edited", 1, listChanged)
+	settle(false)
+	write(listPath, listData)
+	step("list restored, not settled", 1, same)
+	settle(true)
+	step("list restored", 1, same)
+	step("list restored again", 0, same)
+
+	// Renamed into its place with the same bytes: another inode.
+	write(listPath+".new", listData)
+	if err := os.Rename(listPath+".new", listPath); err != nil {
 		t.Fatal(err)
 	}
-	s := h.d.Status()
-	if c := s.ConfigChange; c == nil || !c.Modified.Equal(mtime) || c.Error != "" {
-		t.Errorf("an edit not reloaded: %+v, want modified %v", c, mtime)
-	}
-	if s.Verdict.Degraded {
-		t.Errorf("an edit not reloaded degrades the verdict: %q", s.Verdict.Reasons)
-	}
-	if r := h.d.Reload(); !r.OK() {
-		t.Fatalf("reload: %+v", r)
-	}
-	if c := h.d.Status().ConfigChange; c != nil {
-		t.Errorf("after the reload that applied the edit: %+v", c)
-	}
+	settle(true)
+	step("list replaced by a copy", 1, same)
+	step("list replaced by a copy again", 0, same)
 
-	h.write("listeners: [{name: amqp, bind: nowhere}]\n")
-	if r := h.d.Reload(); r.OK() {
-		t.Fatalf("a bad file applied: %+v", r)
-	}
-	if c := h.d.Status().ConfigChange; c == nil || c.Modified.IsZero() {
-		t.Errorf("a file the last reload refused: %+v", c)
-	}
+	// Grown: told by its size, without a read.
+	write(listPath, listData+"192.168.0.0/16\n")
+	step("list grown", 0, listChanged)
 
-	if err := os.Remove(h.path); err != nil {
+	// A FIFO in its place: refused at once.
+	os.Remove(listPath)
+	if err := syscall.Mkfifo(listPath, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if c := h.d.Status().ConfigChange; c == nil || !strings.Contains(c.Error, "no such file") {
-		t.Errorf("a removed file: %+v", c)
+	step("a FIFO", 0, func(c *control.ConfigChange) bool {
+		return c != nil && c.Error == "not a regular file (p---------)" && c.File == listPath
+	})
+	os.Remove(listPath)
+	step("missing", 0, func(c *control.ConfigChange) bool {
+		return c != nil && c.Error != "" && c.File == listPath
+	})
+
+	// The configuration file is compared first; a reload that read other
+	// bytes is compared anew.
+	write(listPath, listData)
+	settle(true)
+	step("settled again", 1, same)
+	write(cfgPath, "listeners: {}\n")
+	step("config edited", 1, func(c *control.ConfigChange) bool {
+		return c != nil && !c.Modified.IsZero() && c.File == "" && c.Field == ""
+	})
+	running = read(cfgPath, "listeners: {}\n")
+	step("reloaded", 1, same)
+	step("reloaded again", 0, same)
+
+	// A reload that names no list file forgets it.
+	files = nil
+	step("no list", 0, same)
+	if _, ok := w.same[listPath]; ok || len(w.same) != 1 {
+		t.Fatalf("entries %v after the list was dropped", w.same)
 	}
 }

@@ -111,6 +111,9 @@ type Daemon struct {
 	clock   clock.Clock
 	reg     *prometheus.Registry
 	started time.Time
+	// files compares the configuration's files with what the daemon
+	// read of them (configChange). Safe for concurrent use.
+	files   fileWatch
 	sched   *healthcheck.Scheduler
 	reloads chan struct{} // cap 1: a reload was asked for
 	// alive is received by Run's main loop: the watchdog's probe of it
