@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -17,8 +18,27 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/rmqlb/rmqlb/internal/regfile"
 	"github.com/rmqlb/rmqlb/notify"
 )
+
+// MaxConfigSize bounds the configuration file: 64 MiB, some twenty
+// times a file whose listeners list 100000 client addresses inline.
+const MaxConfigSize = 64 << 20
+
+// readConfigFile reads the configuration file at path: a regular file
+// (a pipe or a device in its place would hold a reload until it is
+// written to; regfile) of at most MaxConfigSize bytes.
+func readConfigFile(path string) ([]byte, error) {
+	data, err := regfile.Read(path, MaxConfigSize)
+	if err != nil {
+		if _, ok := errors.AsType[*fs.PathError](err); !ok {
+			err = &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return data, nil
+}
 
 // Load reads, parses and resolves the file at path (see Parse, whose
 // warnings hold for any host), and adds the warnings of this host: a file
@@ -33,9 +53,9 @@ import (
 // file's own problems are: the daemon would check every such backend
 // DOWN.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
+		return nil, err
 	}
 	c, err := parse(data, readClientListFile)
 	if err != nil {
@@ -437,9 +457,9 @@ func yamlField(line int, msg string, lines lineIndex) (string, string) {
 // then refused by the daemon, which says why). DefaultControlSocket when
 // the file names none.
 func ControlSocketOf(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return "", fmt.Errorf("reading config: %w", err)
+		return "", err
 	}
 	var f struct {
 		ControlSocket string `yaml:"control_socket"`

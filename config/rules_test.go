@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -562,6 +563,30 @@ func TestControlSocketOf(t *testing.T) {
 		}
 		if err != nil || got != tc.want {
 			t.Errorf("%q: %q %v, want %q", tc.file, got, err, tc.want)
+		}
+	}
+}
+
+// TestConfigFileNotRegular: Load, and ControlSocketOf, refuse at once
+// a configuration path that is not a regular file, naming the path and
+// its type: a FIFO without a writer, which a plain read would wait on
+// (and with it a reload) until one came, and a directory.
+func TestConfigFileNotRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "rmqlb.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{fifo, "reading config: read " + fifo + ": not a regular file (p---------)"},
+		{dir, "reading config: read " + dir + ": not a regular file (d---------)"},
+		{filepath.Join(dir, "none"), "reading config: open " + filepath.Join(dir, "none") + ": no such file or directory"},
+	} {
+		if c, err := Load(tc.path); err == nil || err.Error() != tc.want {
+			t.Errorf("Load(%s): %v, %v; want %q", tc.path, c != nil, err, tc.want)
+		}
+		if s, err := ControlSocketOf(tc.path); err == nil || err.Error() != tc.want {
+			t.Errorf("ControlSocketOf(%s): %q, %v; want %q", tc.path, s, err, tc.want)
 		}
 	}
 }
