@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -16,7 +17,8 @@ import (
 // change, and applies what they hold now; until then the status says the
 // file changed and was not loaded. A file that no longer parses refuses
 // the reload, naming the file and its line, and the daemon runs on with
-// the list it had.
+// the list it had; so does a FIFO put in the file's place, which neither
+// the status nor the reload waits on.
 func TestReloadRereadsClientListFiles(t *testing.T) {
 	l := newLab(t)
 	list := filepath.Join(t.TempDir(), "denied.lst")
@@ -80,5 +82,23 @@ func TestReloadRereadsClientListFiles(t *testing.T) {
 	}
 	if got := denied(); got != nil || !served() {
 		t.Fatalf("after the list was emptied: denied clients %v; want none, and the client served", got)
+	}
+
+	// A FIFO in the list's place, which nobody writes: the status and a
+	// reload say so at once rather than wait on it.
+	if err := os.Remove(list); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(list, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s := h.d.status(true); s.ConfigChange == nil || s.ConfigChange.File != list || s.ConfigChange.Error != "not a regular file (p---------)" {
+		t.Fatalf("config change %+v with a FIFO in the list's place; want the list named, not a regular file", s.ConfigChange)
+	}
+	if r := h.reload(file); !strings.Contains(r.Error, "listeners[0].denied_clients_file: reading "+list+": not a regular file (p---------)") {
+		t.Fatalf("reload with a FIFO in the list's place: %+v; want it refused, naming the file", r)
+	}
+	if got := denied(); got != nil || !served() {
+		t.Fatalf("after a reload refused for a FIFO: denied clients %v; want none, and the client served", got)
 	}
 }
