@@ -20,13 +20,14 @@ const MaxClientListSize = 64 << 20
 // addresses an error names; it counts the others.
 const clientListErrorsShown = 5
 
-// parseClientList reads a file of client addresses, HAProxy's list file
-// format: an address or a prefix a line (parseListEntry), surrounding
-// blanks ignored, and what follows a # a comment; blank lines are
-// skipped. A bad line (one that balancer.CheckClientPrefix refuses too)
-// is an error naming its line number; every line is read, and the error
-// names the first few bad ones and counts the rest.
-func parseClientList(data []byte) ([]netip.Prefix, error) {
+// ParseClientList reads a file of client addresses (allowed_clients_file,
+// denied_clients_file), HAProxy's list file format: an address or a
+// prefix a line (parseListEntry), surrounding blanks ignored, and what
+// follows a # a comment; blank lines are skipped. A bad line (one that
+// balancer.CheckClientPrefix refuses too) is an error naming its line
+// number; every line is read, and the error names the first few bad ones
+// and counts the rest.
+func ParseClientList(data []byte) ([]netip.Prefix, error) {
 	var (
 		out  []netip.Prefix
 		bad  []string

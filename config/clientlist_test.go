@@ -36,7 +36,7 @@ func TestParseClientList(t *testing.T) {
 		{"many bad lines", "a\nb\n10.0.0.1\nc\nd\ne\nf\ng\n", nil, `line 1: must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not "a"; line 2: must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not "b"; line 4: must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not "c"; line 5: must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not "d"; line 6: must be an address or a prefix (10.0.0.0/8, 2001:db8::/32), not "e"; and 2 more bad lines`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseClientList([]byte(tc.data))
+			got, err := ParseClientList([]byte(tc.data))
 			if tc.err != "" {
 				if err == nil || err.Error() != tc.err {
 					t.Fatalf("error %v; want %q", err, tc.err)
@@ -66,7 +66,7 @@ func FuzzParseClientList(f *testing.F) {
 	f.Add([]byte("fe80::1%eth0\n::ffff:10.0.0.1/128\n"))
 	f.Add([]byte("10.1.0.0/255.255.0.0\n10.1.0.0/255.0.255.0\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ps, err := parseClientList(data)
+		ps, err := ParseClientList(data)
 		if err != nil {
 			if ps != nil {
 				t.Fatalf("prefixes %v with error %v", ps, err)

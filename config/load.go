@@ -258,6 +258,18 @@ func (c *Config) secretField() string {
 // reads.
 func Parse(data []byte) (*Config, error) { return parse(data, nil) }
 
+// ParseWithFiles is Parse, reading the files of client addresses the
+// configuration names with readFile (nil: from the file system, as Load
+// does): for a configuration written elsewhere that names files, such as
+// rmqlb import's, checked as any host would take it (no warning of this
+// host's, which Load adds).
+func ParseWithFiles(data []byte, readFile func(name string) ([]byte, error)) (*Config, error) {
+	if readFile == nil {
+		readFile = readClientListFile
+	}
+	return parse(data, readFile)
+}
+
 // parse is Parse, reading the files of client addresses with readFile
 // (nil: none, as Parse).
 func parse(data []byte, readFile func(name string) ([]byte, error)) (*Config, error) {

@@ -953,7 +953,7 @@ func (r *resolver) notify(f *fileNotify) notify.Config {
 // entry a prefix (10.0.0.0/8) or an address, which stands for itself
 // alone, followed by file, those of its allowed_clients_file (hasFile: it
 // names one). The balancer's Validate judges the prefixes of the list
-// (bits past the length, IPv4-mapped ones; parseClientList those of the
+// (bits past the length, IPv4-mapped ones; ParseClientList those of the
 // file) and whether they leave a client of bind's family; no entry at
 // all, which would refuse every client, is refused here, as are entries
 // that are neither, and a file alone that leaves no client of bind's
@@ -1005,7 +1005,7 @@ func (r *resolver) clientFile(p path, name string) ([]netip.Prefix, bool) {
 		return nil, true
 	}
 	r.files = append(r.files, FileRead{Path: name, Field: p.String(), Digest: sha256.Sum256(data), Size: int64(len(data))})
-	ps, err := parseClientList(data)
+	ps, err := ParseClientList(data)
 	if err != nil {
 		r.errf(p, "%s: %v", name, err)
 		return nil, true

@@ -48,8 +48,10 @@
 // file and line of the first problem.
 //
 // Import does not write the file anywhere and does not validate it:
-// `rmqlb import` parses it with config.Parse before printing it. Files is
-// the seam to the file system (OSFiles in production, a map in tests).
+// `rmqlb import` parses it with config.ParseWithFiles before printing it
+// (the list files it names, which the import read, are read again).
+// Files is the seam to the file system (OSFiles in production, a map in
+// tests).
 // Nothing in this package keeps state between calls; Import may be called
 // from several goroutines at once.
 package migrate

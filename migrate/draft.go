@@ -103,23 +103,27 @@ type listener struct {
 	// later are notes that hold only if the listener is kept.
 	later []Note
 
-	policy         string
-	allBackups     bool // HAProxy's option allbackups
-	persistence    time.Duration
-	netmask        int
-	netmask6       int // persistence_netmask6, of an IPv6 service
-	maxClients     int // persistence_max_clients; 0: rmqlb's default
-	maxconn        int
-	maxPerClient   int            // maxconn_per_client
-	allowed        []netip.Prefix // allowed_clients; nil: every client
-	denied         []netip.Prefix // denied_clients; nil: none
-	logSessions    bool           // log_sessions, from HAProxy's option tcplog
-	connectTimeout time.Duration
-	retries        *int
-	onMarkedDown   string
-	onMarkedUp     string // on_marked_up, from HAProxy's on-marked-up
-	idleTimeout    time.Duration
-	finTimeout     time.Duration
+	policy       string
+	allBackups   bool // HAProxy's option allbackups
+	persistence  time.Duration
+	netmask      int
+	netmask6     int // persistence_netmask6, of an IPv6 service
+	maxClients   int // persistence_max_clients; 0: rmqlb's default
+	maxconn      int
+	maxPerClient int            // maxconn_per_client
+	allowed      []netip.Prefix // allowed_clients; nil: every client
+	denied       []netip.Prefix // denied_clients; nil: none
+	// allowedFile and deniedFile, when set, name the list file rmqlb
+	// reads for allowed and denied (allowed_clients_file,
+	// denied_clients_file), which then hold all the addresses.
+	allowedFile, deniedFile clientFile
+	logSessions             bool // log_sessions, from HAProxy's option tcplog
+	connectTimeout          time.Duration
+	retries                 *int
+	onMarkedDown            string
+	onMarkedUp              string // on_marked_up, from HAProxy's on-marked-up
+	idleTimeout             time.Duration
+	finTimeout              time.Duration
 	// graceful is graceful_timeout, from HAProxy's hard-stop-after.
 	graceful time.Duration
 	// userTimeout is tcp_user_timeout, from HAProxy's tcp-ut.

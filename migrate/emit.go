@@ -76,7 +76,9 @@ type yListener struct {
 	MaxConn               int         `yaml:"maxconn,omitempty"`
 	MaxConnPerClient      int         `yaml:"maxconn_per_client,omitempty"`
 	AllowedClients        []string    `yaml:"allowed_clients,omitempty,flow"`
+	AllowedClientsFile    string      `yaml:"allowed_clients_file,omitempty"`
 	DeniedClients         []string    `yaml:"denied_clients,omitempty,flow"`
+	DeniedClientsFile     string      `yaml:"denied_clients_file,omitempty"`
 	ConnectTimeout        string      `yaml:"connect_timeout,omitempty"`
 	Retries               *int        `yaml:"retries,omitempty"`
 	OnMarkedDown          string      `yaml:"on_marked_down,omitempty"`
@@ -276,8 +278,10 @@ func yamlListener(l *listener) *yListener {
 		PersistenceMaxClients: l.maxClients,
 		MaxConn:               l.maxconn,
 		MaxConnPerClient:      l.maxPerClient,
-		AllowedClients:        prefixStrings(l.allowed),
-		DeniedClients:         prefixStrings(l.denied),
+		AllowedClients:        prefixStrings(l.allowedFile.or(l.allowed)),
+		AllowedClientsFile:    l.allowedFile.path,
+		DeniedClients:         prefixStrings(l.deniedFile.or(l.denied)),
+		DeniedClientsFile:     l.deniedFile.path,
 		ConnectTimeout:        dur(l.connectTimeout),
 		Retries:               l.retries,
 		OnMarkedDown:          l.onMarkedDown,

@@ -26,7 +26,8 @@ func seeds(f *testing.F, patterns ...string) {
 
 // fuzzImport runs Import on files and checks what holds for any input:
 // no panic; an error is a *SyntaxError with a line; every note has a
-// line; and a file with an instance or a listener passes config.Parse.
+// line; and a file with an instance or a listener passes config.Parse,
+// its list files read from files.
 func fuzzImport(t *testing.T, src Sources, files memFiles) {
 	r, err := Import(src, files)
 	if err != nil {
@@ -43,8 +44,8 @@ func fuzzImport(t *testing.T, src Sources, files memFiles) {
 	}
 	y := string(r.YAML)
 	if strings.Contains(y, "\nvrrp_instances:") || strings.Contains(y, "\nlisteners:") {
-		if _, err := config.Parse(r.YAML); err != nil {
-			t.Fatalf("config.Parse refuses the file written: %v\n%s", err, y)
+		if _, err := config.ParseWithFiles(r.YAML, files.ReadFile); err != nil {
+			t.Fatalf("config.ParseWithFiles refuses the file written: %v\n%s", err, y)
 		}
 	}
 }
@@ -81,12 +82,16 @@ func FuzzHAProxy(f *testing.F) {
 	f.Add([]byte("listen a\n bind :1\n acl in src -n -f /k/keepalived.conf -f rel.lst -m ip -- 1.2.3.4\n tcp-request content accept if in\n tcp-request content reject\n server s 1.2.3.4:5\n"))
 	f.Add([]byte("frontend a\n bind :1\n acl in src 10.1.2.3/8 ::ffff:1.2.0.0/112 1.2.3.0/255.255.255.0\n tcp-request connection reject unless in\n default_backend b\nbackend b\n tcp-request content reject if !{ src 10.0.0.0/16 }\n server s 1.2.3.4:5\n"))
 	f.Add([]byte("listen a\n bind :5672,:5671-5673\n server s 1.2.3.4 check port 5672\n server t 1.2.3.5:+1000\n server u 1.2.3.6:-5671\n"))
+	f.Add([]byte("listen a\n bind :1\n acl ok src -f /k/allow.lst 10.9.9.9\n tcp-request connection reject unless ok\n tcp-request content reject if { src -f /k/masked.lst }\n server s 1.2.3.4:5\n"))
 	keepalived, err := os.ReadFile("testdata/blog/rabbitmq01-keepalived.conf")
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		files := memFiles{"/k/keepalived.conf": string(keepalived), "/k/haproxy.cfg": string(data)}
+		// Two list files: one rmqlb reads as HAProxy does, one whose
+		// prefix HAProxy masks and rmqlb refuses.
+		files := memFiles{"/k/keepalived.conf": string(keepalived), "/k/haproxy.cfg": string(data),
+			"/k/allow.lst": "# apps\n10.1.0.0/16\n192.0.2.7\n", "/k/masked.lst": "10.2.3.4/16\n"}
 		fuzzImport(t, Sources{Keepalived: "/k/keepalived.conf", HAProxy: "/k/haproxy.cfg"}, files)
 	})
 }

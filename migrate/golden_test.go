@@ -50,8 +50,8 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := config.Parse(r.YAML); err != nil {
-				t.Errorf("config.Parse refuses the file written: %v\n%s", err, r.YAML)
+			if _, err := config.ParseWithFiles(r.YAML, hermeticFiles{}.ReadFile); err != nil {
+				t.Errorf("config.ParseWithFiles refuses the file written: %v\n%s", err, r.YAML)
 			}
 			var notes strings.Builder
 			for _, n := range r.Notes {

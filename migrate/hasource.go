@@ -61,14 +61,23 @@ func (t *haT) clientLists(l *listener, front, back haProxy) {
 		}
 		contentAccepted = content.accepted
 	}
-	var allows []sourceRule
+	var allows, denies []sourceRule
 	for _, r := range rules {
-		if !r.deny {
+		if r.deny {
+			denies = append(denies, r)
+		} else {
 			allows = append(allows, r)
-			continue
 		}
-		l.denied = unionPrefixes(l.denied, r.ps)
-		t.translatedRule(r, "denied_clients", fmt.Sprintf("becomes the listener's denied_clients: rmqlb closes a client from %s as soon as it is accepted, as this rule does", joinPrefixes(r.ps)))
+	}
+	if len(denies) > 0 {
+		for _, r := range denies {
+			l.denied = unionPrefixes(l.denied, r.ps)
+		}
+		file, copied := t.clientFileFor(denies)
+		l.deniedFile = file
+		for _, r := range denies {
+			t.translatedRule(r, "denied_clients", fmt.Sprintf("becomes the listener's denied_clients: rmqlb closes a client from %s as soon as it is accepted, as this rule does", joinPrefixes(r.ps)), file.path, copied)
+		}
 	}
 	if len(allows) == 0 {
 		return
@@ -81,6 +90,11 @@ func (t *haT) clientLists(l *listener, front, back haProxy) {
 		return // they let no client through: sourceRules says so
 	}
 	l.allowed = allowed
+	file, copied := clientFile{}, "a client must pass each of the proxy's source rules, and allowed_clients holds what they let through together"
+	if len(allows) == 1 {
+		file, copied = t.clientFileFor(allows)
+	}
+	l.allowedFile = file
 	for _, r := range allows {
 		why := fmt.Sprintf("becomes the listener's allowed_clients: rmqlb closes a client outside %s as soon as it is accepted, as this rule does", joinPrefixes(r.ps))
 		if len(r.lines) > 1 {
@@ -89,16 +103,69 @@ func (t *haT) clientLists(l *listener, front, back haProxy) {
 		if len(allows) > 1 {
 			why += fmt.Sprintf(" (a client must pass the proxy's other source rules too: together they let through %s)", joinPrefixes(allowed))
 		}
-		t.translatedRule(r, "allowed_clients", why)
+		t.translatedRule(r, "allowed_clients", why, file.path, copied)
 	}
 }
 
+// clientFile is a list file that a listener's allowed_clients_file or
+// denied_clients_file names, and the addresses written beside it in
+// allowed_clients or denied_clients (inline): rmqlb reads the file's
+// after those. The zero value names none.
+type clientFile struct {
+	path   string
+	inline []netip.Prefix
+}
+
+// or returns the prefixes to write in the listener's list: f's inline
+// ones when f names a file, else all.
+func (f clientFile) or(all []netip.Prefix) []netip.Prefix {
+	if f.path == "" {
+		return all
+	}
+	return f.inline
+}
+
+// clientFileFor returns the list file that rmqlb can read in place of
+// copying the addresses of rules, the rules that together make one of a
+// listener's lists (their addresses added up): the one list file they
+// name, with their other addresses inline, when rmqlb reads from it the
+// same addresses as HAProxy (rmqlbDiffers). Otherwise the zero
+// clientFile and, when they name files, why their addresses are copied.
+func (t *haT) clientFileFor(rules []sourceRule) (clientFile, string) {
+	var files []string
+	var inline []netip.Prefix
+	for _, r := range rules {
+		inline = unionPrefixes(inline, r.inline)
+		for _, f := range r.files {
+			if !slices.Contains(files, f) {
+				files = append(files, f)
+			}
+		}
+	}
+	switch {
+	case len(files) == 0:
+		return clientFile{}, ""
+	case len(files) > 1:
+		return clientFile{}, fmt.Sprintf("rmqlb reads one file for each list, and these rules name %d", len(files))
+	}
+	if d := t.srcLists[files[0]].differs; d != nil {
+		return clientFile{}, fmt.Sprintf("rmqlb would not read the same addresses from %s (%v)", files[0], d)
+	}
+	return clientFile{path: files[0], inline: inline}, ""
+}
+
 // translatedRule notes r's lines as translated into the listener's key
-// (allowed_clients or denied_clients) with why, and where its addresses
-// came from list files, that they were copied; its acl lines are used.
-func (t *haT) translatedRule(r sourceRule, key, why string) {
-	if len(r.files) > 0 {
-		why += fmt.Sprintf("; the addresses of %s are copied into the file written, as rmqlb reads no list of addresses: change %s where you changed that list", strings.Join(r.files, ", "), key)
+// (allowed_clients or denied_clients) with why and, where its addresses
+// came from list files, whether rmqlb reads file, the list file of key
+// (allowed_clients_file, denied_clients_file), or had them copied, for
+// the reason copied; its acl lines are used.
+func (t *haT) translatedRule(r sourceRule, key, why, file, copied string) {
+	switch {
+	case len(r.files) == 0:
+	case file != "":
+		why += fmt.Sprintf("; rmqlb reads %s itself, as HAProxy did (%s_file; the daemon's user, rmqlb, must be able to read it): change the list there and run rmqlb reload", file, key)
+	default:
+		why += fmt.Sprintf("; the addresses of %s are copied into %s, not read from the file: %s; change %s where you changed that list", strings.Join(r.files, ", "), key, copied, key)
 	}
 	for _, ln := range r.lines {
 		t.change(ln, why)
@@ -110,10 +177,11 @@ func (t *haT) translatedRule(r sourceRule, key, why string) {
 
 // sourceRule is what clientLists reads of one restriction of the
 // clients' sources: its tcp-request lines, the acl lines they name, and
-// the prefixes it lets through, or refuses (deny).
+// the prefixes it lets through, or refuses (deny), of which inline are
+// those written in the lines (not read from list files).
 type sourceRule struct {
 	lines, acls []*haLine
-	ps          []netip.Prefix
+	ps, inline  []netip.Prefix
 	deny        bool
 	files       []string // the list files (-f) of the addresses
 }
@@ -150,6 +218,7 @@ func (ph *rulePhase) read(t *haT, ln *haLine, acls map[string][]*haLine) (source
 		ph.accepts.lines = append(ph.accepts.lines, ln)
 		ph.accepts.acls = append(ph.accepts.acls, acls[c.name]...)
 		ph.accepts.ps = unionPrefixes(ph.accepts.ps, c.ps)
+		ph.accepts.inline = unionPrefixes(ph.accepts.inline, c.inline)
 		ph.accepts.files = append(ph.accepts.files, c.files...)
 	case w[2] == "reject" && len(w) == 3:
 		ph.closed = true
@@ -160,7 +229,7 @@ func (ph *rulePhase) read(t *haT, ln *haLine, acls map[string][]*haLine) (source
 		}
 	case w[2] == "reject" && !ph.accepted:
 		if c, ok := t.sourceCondition(w[3:], acls); ok && c.err == nil {
-			return sourceRule{lines: []*haLine{ln}, acls: acls[c.name], ps: c.ps, deny: !c.allow, files: c.files}, true
+			return sourceRule{lines: []*haLine{ln}, acls: acls[c.name], ps: c.ps, inline: c.inline, deny: !c.allow, files: c.files}, true
 		}
 	}
 	return sourceRule{}, false
@@ -235,7 +304,9 @@ type srcCond struct {
 	// !NAME", "unless NAME"); else the ones the condition holds for.
 	allow bool
 	name  string // the acl's name; "" for an inline { src ... }
-	ps    []netip.Prefix
+	// ps are the prefixes; inline those of them written in the lines,
+	// not read from list files.
+	ps, inline []netip.Prefix
 	// files are the list files (-f) the prefixes were read from; err
 	// says why one could not be read (ps is then incomplete).
 	files []string
@@ -281,6 +352,7 @@ func (t *haT) sourceCondition(cond []string, acls map[string][]*haLine) (srcCond
 		if !ok {
 			return srcCond{}, false
 		}
+		inline := len(srcs)
 		for _, f := range files {
 			fs, err := t.readSrcList(f)
 			if err != nil && c.err == nil {
@@ -298,6 +370,7 @@ func (t *haT) sourceCondition(cond []string, acls map[string][]*haLine) (srcCond
 			ps = append(ps, p)
 		}
 		c.ps = unionPrefixes(c.ps, ps)
+		c.inline = unionPrefixes(c.inline, ps[:inline])
 	}
 	return c, true
 }

@@ -100,10 +100,13 @@ func TestHAProxySourceRules(t *testing.T) {
 }
 
 // TestHAProxySourceLists: the addresses of an ACL's list files (-f FILE)
-// are read as HAProxy reads them and copied into allowed_clients, with a
-// note that says so; a list file that is missing, relative or holds what
-// is not an address leaves the rule untranslated, with a note that says
-// why. @DIR@ is the test's directory, where the list files are.
+// are read as HAProxy reads them; where rmqlb reads the same addresses
+// from the file, the listener names it (allowed_clients_file, its other
+// addresses in allowed_clients), else they are copied into
+// allowed_clients, with a note that says which and why; a list file that
+// is missing, relative or holds what is not an address leaves the rule
+// untranslated, with a note that says why. @DIR@ is the test's
+// directory, where the list files are.
 func TestHAProxySourceLists(t *testing.T) {
 	const head = "listen amqp\n bind 10.0.0.100:5672\n server r1 10.0.0.1:5672\n"
 	const rule = " tcp-request connection reject unless allowed\n"
@@ -117,34 +120,51 @@ func TestHAProxySourceLists(t *testing.T) {
 		name, acl string
 		lists     map[string]string
 		allowed   []string
+		file      string // the list file the listener names; "": none
 		notes     []string
 	}{
 		{"addresses of a list file and of the line", " acl allowed src -f @DIR@/allowed.lst 10.9.9.9\n",
 			map[string]string{"allowed.lst": "# the applications\n10.1.0.0/16\n  192.0.2.7\n\n"},
-			[]string{"10.9.9.9/32", "10.1.0.0/16", "192.0.2.7/32"}, []string{
-				"h:5: tcp-request connection reject unless allowed: note: becomes the listener's allowed_clients: rmqlb closes a client outside 10.9.9.9, 10.1.0.0/16, 192.0.2.7 as soon as it is accepted, as this rule does; the addresses of @DIR@/allowed.lst are copied into the file written, as rmqlb reads no list of addresses: change allowed_clients where you changed that list",
+			[]string{"10.9.9.9/32", "10.1.0.0/16", "192.0.2.7/32"}, "@DIR@/allowed.lst", []string{
+				"h:5: tcp-request connection reject unless allowed: note: becomes the listener's allowed_clients: rmqlb closes a client outside 10.9.9.9, 10.1.0.0/16, 192.0.2.7 as soon as it is accepted, as this rule does; rmqlb reads @DIR@/allowed.lst itself, as HAProxy did (allowed_clients_file; the daemon's user, rmqlb, must be able to read it): change the list there and run rmqlb reload",
 			}},
 		{"flags HAProxy takes", " acl allowed src -n -m ip -f @DIR@/allowed.lst -- 10.9.9.9\n",
 			map[string]string{"allowed.lst": "10.1.0.0/16\n"},
-			[]string{"10.9.9.9/32", "10.1.0.0/16"}, []string{
+			[]string{"10.9.9.9/32", "10.1.0.0/16"}, "@DIR@/allowed.lst", []string{
 				"h:5: tcp-request connection reject unless allowed: note: becomes the listener's allowed_clients",
 			}},
 		{"a long list, named in part", " acl allowed src -f @DIR@/allowed.lst\n",
-			map[string]string{"allowed.lst": longList}, longAllowed, []string{
+			map[string]string{"allowed.lst": longList}, longAllowed, "@DIR@/allowed.lst", []string{
 				"h:5: tcp-request connection reject unless allowed: note: becomes the listener's allowed_clients: rmqlb closes a client outside 10.1.0.0, 10.1.0.1, 10.1.0.2, 10.1.0.3, 10.1.0.4, 10.1.0.5, 10.1.0.6, 10.1.0.7 (and 12 more) as soon as it is accepted",
 			}},
 		{"a long list refused", " acl allowed src -f @DIR@/allowed.lst\n",
-			map[string]string{"allowed.lst": longList}, nil, []string{
-				"h:5: tcp-request connection reject if allowed: note: becomes the listener's denied_clients: rmqlb closes a client from 10.1.0.0, 10.1.0.1, 10.1.0.2, 10.1.0.3, 10.1.0.4, 10.1.0.5, 10.1.0.6, 10.1.0.7 (and 12 more) as soon as it is accepted, as this rule does; the addresses of @DIR@/allowed.lst are copied into the file written, as rmqlb reads no list of addresses: change denied_clients where you changed that list",
+			map[string]string{"allowed.lst": longList}, nil, "@DIR@/allowed.lst", []string{
+				"h:5: tcp-request connection reject if allowed: note: becomes the listener's denied_clients: rmqlb closes a client from 10.1.0.0, 10.1.0.1, 10.1.0.2, 10.1.0.3, 10.1.0.4, 10.1.0.5, 10.1.0.6, 10.1.0.7 (and 12 more) as soon as it is accepted, as this rule does; rmqlb reads @DIR@/allowed.lst itself, as HAProxy did (denied_clients_file; the daemon's user, rmqlb, must be able to read it): change the list there and run rmqlb reload",
+			}},
+		{"bits past a prefix's length", " acl allowed src -f @DIR@/allowed.lst\n",
+			map[string]string{"allowed.lst": "10.1.2.3/16\n192.0.2.7\n"},
+			[]string{"10.1.0.0/16", "192.0.2.7/32"}, "", []string{
+				"h:5: tcp-request connection reject unless allowed: note: becomes the listener's allowed_clients: rmqlb closes a client outside 10.1.0.0/16, 192.0.2.7 as soon as it is accepted, as this rule does; the addresses of @DIR@/allowed.lst are copied into allowed_clients, not read from the file: rmqlb would not read the same addresses from @DIR@/allowed.lst (line 1: 10.1.2.3/16 has bits set past its length 16: did you mean 10.1.0.0/16?); change allowed_clients where you changed that list",
+			}},
+		{"two list files", " acl allowed src -f @DIR@/allowed.lst -f @DIR@/more.lst\n",
+			map[string]string{"allowed.lst": "10.1.0.0/16\n", "more.lst": "192.0.2.7\n"},
+			[]string{"10.1.0.0/16", "192.0.2.7/32"}, "", []string{
+				"h:5: tcp-request connection reject unless allowed: note: becomes the listener's allowed_clients: rmqlb closes a client outside 10.1.0.0/16, 192.0.2.7 as soon as it is accepted, as this rule does; the addresses of @DIR@/allowed.lst, @DIR@/more.lst are copied into allowed_clients, not read from the file: rmqlb reads one file for each list, and these rules name 2; change allowed_clients where you changed that list",
+			}},
+		{"a list and another rule", " acl allowed src -f @DIR@/allowed.lst\n tcp-request content reject unless { src 10.1.0.0/17 }\n",
+			map[string]string{"allowed.lst": "10.1.0.0/16\n"},
+			[]string{"10.1.0.0/17"}, "", []string{
+				"h:5: tcp-request content reject unless { src 10.1.0.0/17 }: note: becomes the listener's allowed_clients",
+				"h:6: tcp-request connection reject unless allowed: note: becomes the listener's allowed_clients: rmqlb closes a client outside 10.1.0.0/16 as soon as it is accepted, as this rule does (a client must pass the proxy's other source rules too: together they let through 10.1.0.0/17); the addresses of @DIR@/allowed.lst are copied into allowed_clients, not read from the file: a client must pass each of the proxy's source rules, and allowed_clients holds what they let through together; change allowed_clients where you changed that list",
 			}},
 		{"a name in the list", " acl allowed src -f @DIR@/allowed.lst\n",
-			map[string]string{"allowed.lst": "10.1.0.0/16\napp.example.com\n"}, nil, []string{
+			map[string]string{"allowed.lst": "10.1.0.0/16\napp.example.com\n"}, nil, "", []string{
 				"h:5: tcp-request connection reject unless allowed: not translated: the addresses of its ACL could not be read (line 2 of @DIR@/allowed.lst: \"app.example.com\" is not an address or a prefix): keep the restriction",
 			}},
-		{"a missing list file", " acl allowed src -f @DIR@/missing.lst\n", nil, nil, []string{
+		{"a missing list file", " acl allowed src -f @DIR@/missing.lst\n", nil, nil, "", []string{
 			"h:5: tcp-request connection reject unless allowed: not translated: the addresses of its ACL could not be read (reading @DIR@/missing.lst: ",
 		}},
-		{"a relative list file", " acl allowed src -f allowed.lst\n", map[string]string{"allowed.lst": "10.1.0.0/16\n"}, nil, []string{
+		{"a relative list file", " acl allowed src -f allowed.lst\n", map[string]string{"allowed.lst": "10.1.0.0/16\n"}, nil, "", []string{
 			"h:5: tcp-request connection reject unless allowed: not translated: the addresses of its ACL could not be read (allowed.lst is a relative path, read by HAProxy from its working directory)",
 		}},
 	} {
@@ -153,7 +173,8 @@ func TestHAProxySourceLists(t *testing.T) {
 			// resolves.
 			check := tc.lists != nil && !strings.Contains(tc.name, "name")
 			cfg := head + tc.acl + rule
-			if strings.HasSuffix(tc.name, "refused") {
+			refused := strings.HasSuffix(tc.name, "refused")
+			if refused {
 				cfg = strings.Replace(cfg, "unless", "if", 1)
 			}
 			r, at := importSource(t, cfg, tc.lists, check)
@@ -164,10 +185,19 @@ func TestHAProxySourceLists(t *testing.T) {
 			wantNotes(t, r, notes, nil)
 			wantAllowed(t, r, tc.allowed)
 			var denied []string
-			if strings.HasSuffix(tc.name, "refused") {
+			if refused {
 				denied = longAllowed
 			}
 			wantDenied(t, r, denied)
+			allowedFile, deniedFile := at(tc.file), ""
+			if refused {
+				allowedFile, deniedFile = "", allowedFile
+			}
+			for _, l := range parseWritten(t, r).Listeners {
+				if l.AllowedClientsFile != allowedFile || l.DeniedClientsFile != deniedFile {
+					t.Errorf("listener %s: allowed_clients_file %q, denied_clients_file %q; want %q and %q\n%s", l.Name, l.AllowedClientsFile, l.DeniedClientsFile, allowedFile, deniedFile, r.YAML)
+				}
+			}
 		})
 	}
 }
@@ -205,7 +235,7 @@ listen amqps
 	if n := files.reads["/etc/haproxy/apps.lst"]; n != 1 {
 		t.Errorf("the list file read %d times, want once", n)
 	}
-	c := parseWritten(t, r)
+	c := parseWrittenFrom(t, r, files.memFiles.ReadFile)
 	want := []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("192.0.2.7/32")}
 	if len(c.Listeners) != 2 || !slices.Equal(c.Listeners[0].AllowedClients, want) || !slices.Equal(c.Listeners[1].DeniedClients, want) {
 		t.Fatalf("listeners %+v, want the list as allowed_clients of the first, denied_clients of the second", c.Listeners)
@@ -344,13 +374,20 @@ func wantNotes(t *testing.T, r *Result, prefixes, quiet []string) {
 	}
 }
 
-// parseWritten returns the configuration of the file r wrote, which
-// config.Parse must take.
+// parseWritten returns the file r wrote, parsed by config.ParseWithFiles
+// with the list files it names read from the file system, and fails t
+// when it is refused.
 func parseWritten(t *testing.T, r *Result) *config.Config {
 	t.Helper()
-	c, err := config.Parse(r.YAML)
+	return parseWrittenFrom(t, r, nil)
+}
+
+// parseWrittenFrom is parseWritten, its list files read with readFile.
+func parseWrittenFrom(t *testing.T, r *Result, readFile func(string) ([]byte, error)) *config.Config {
+	t.Helper()
+	c, err := config.ParseWithFiles(r.YAML, readFile)
 	if err != nil {
-		t.Fatalf("config.Parse refuses the file written: %v\n%s", err, r.YAML)
+		t.Fatalf("config.ParseWithFiles refuses the file written: %v\n%s", err, r.YAML)
 	}
 	return c
 }

@@ -2,16 +2,24 @@ package migrate
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"github.com/rmqlb/rmqlb/config"
 )
 
 // An HAProxy ACL takes its patterns from its words and from list files
 // (-f FILE, one pattern per line, '#' comments), which a restriction of
 // the clients' sources often keeps apart (acl allowed src -f
-// /etc/haproxy/allowed.lst). rmqlb reads no such file: the import copies
-// its addresses into allowed_clients, or denied_clients.
+// /etc/haproxy/allowed.lst). rmqlb reads such a file too
+// (allowed_clients_file, denied_clients_file), with rules of its own: the
+// import names the file where rmqlb reads the same addresses from it as
+// HAProxy (clientFileFor), and copies its addresses into allowed_clients,
+// or denied_clients, where it does not.
 
 // maxSrcList bounds the patterns read from one list file.
 const maxSrcList = 100000
@@ -46,6 +54,9 @@ func srcArgs(words []string) (srcs, files []string, ok bool) {
 type srcList struct {
 	srcs []string
 	err  error
+	// differs says why rmqlb would not read the same addresses from the
+	// file (rmqlbDiffers); nil when it would.
+	differs error
 }
 
 // readSrcList returns the patterns of the list file name, read the first
@@ -53,7 +64,11 @@ type srcList struct {
 func (t *haT) readSrcList(name string) ([]string, error) {
 	l, ok := t.srcLists[name]
 	if !ok {
-		l.srcs, l.err = t.readSrcListFile(name)
+		var data []byte
+		data, l.srcs, l.err = t.readSrcListFile(name)
+		if l.err == nil {
+			l.differs = rmqlbDiffers(data, l.srcs)
+		}
 		if t.srcLists == nil {
 			t.srcLists = map[string]srcList{}
 		}
@@ -62,35 +77,56 @@ func (t *haT) readSrcList(name string) ([]string, error) {
 	return l.srcs, l.err
 }
 
-// readSrcListFile reads the patterns of the list file name as HAProxy does:
-// a pattern per line, the spaces before it left out (and those after it,
-// which HAProxy refuses), empty lines and those that start with '#'
-// skipped. A relative name is not read: HAProxy read
-// it from its working directory, which the import does not know.
-func (t *haT) readSrcListFile(name string) ([]string, error) {
+// rmqlbDiffers returns why rmqlb, reading the list file data as its
+// allowed_clients_file or denied_clients_file (config.ParseClientList),
+// would not match the clients HAProxy matched with srcs, the file's
+// patterns as HAProxy read them; nil when it would. HAProxy masks the
+// bits of a prefix past its length and reads an IPv4-mapped address as
+// IPv4, where rmqlb refuses the line.
+func rmqlbDiffers(data []byte, srcs []string) error {
+	ps, err := config.ParseClientList(data)
+	if err != nil {
+		return err
+	}
+	ha := make([]netip.Prefix, 0, len(srcs))
+	for _, s := range srcs {
+		p, _ := haPrefix(s) // readSrcListFile read only prefixes
+		ha = append(ha, p)
+	}
+	if !slices.Equal(ps, ha) {
+		return errors.New("it reads other addresses from it")
+	}
+	return nil
+}
+
+// readSrcListFile reads the list file name, and its patterns as HAProxy
+// does: a pattern per line, the spaces before it left out (and those
+// after it, which HAProxy refuses), empty lines and those that start
+// with '#' skipped. A relative name is not read: HAProxy read it from its
+// working directory, which the import does not know.
+func (t *haT) readSrcListFile(name string) (data []byte, srcs []string, err error) {
 	if !filepath.IsAbs(name) {
-		return nil, fmt.Errorf("%s is a relative path, read by HAProxy from its working directory", name)
+		return nil, nil, fmt.Errorf("%s is a relative path, read by HAProxy from its working directory", name)
 	}
 	if t.files == nil {
-		return nil, fmt.Errorf("reading %s: no files to read from", name)
+		return nil, nil, fmt.Errorf("reading %s: no files to read from", name)
 	}
-	data, err := t.files.ReadFile(name)
+	data, err = t.files.ReadFile(name)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
+		return nil, nil, fmt.Errorf("reading %s: %w", name, err)
 	}
-	var out []string
 	for i, line := range bytes.Split(data, []byte("\n")) {
 		s := strings.TrimSpace(string(line))
 		if s == "" || strings.HasPrefix(s, "#") {
 			continue
 		}
-		if len(out) == maxSrcList {
-			return nil, fmt.Errorf("%s has more than %d addresses", name, maxSrcList)
+		if len(srcs) == maxSrcList {
+			return nil, nil, fmt.Errorf("%s has more than %d addresses", name, maxSrcList)
 		}
 		if _, ok := haPrefix(s); !ok {
-			return nil, fmt.Errorf("line %d of %s: %q is not an address or a prefix", i+1, name, s)
+			return nil, nil, fmt.Errorf("line %d of %s: %q is not an address or a prefix", i+1, name, s)
 		}
-		out = append(out, s)
+		srcs = append(srcs, s)
 	}
-	return out, nil
+	return data, srcs, nil
 }

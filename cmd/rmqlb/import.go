@@ -32,8 +32,9 @@ func defineImport(fs *flag.FlagSet) runFunc {
 // cmdImport translates keepalived, HAProxy and ipvsadm files into an rmqlb
 // configuration file: the file on stdout, what was not translated (file,
 // line and why) on stderr, then the warnings of the file written that
-// hold on any host (config.Parse's) and those of its notify hooks on this
-// host (config.Config.HookWarnings). Exit 0 with a valid file (even when
+// hold on any host (config.ParseWithFiles', the list files it names read
+// from this host) and those of its notify hooks on this host
+// (config.Config.HookWarnings). Exit 0 with a valid file (even when
 // directives were not translated or it has warnings), 1 when an input
 // cannot be read or the file written would not validate.
 func cmdImport(src migrate.Sources, stdout, stderr io.Writer) int {
@@ -52,7 +53,9 @@ func cmdImport(src migrate.Sources, stdout, stderr io.Writer) int {
 	if len(r.Notes) > 0 {
 		fmt.Fprintf(stderr, "rmqlb import: %d directives not translated, %d translated with a note (above)\n", skipped, len(r.Notes)-skipped)
 	}
-	c, err := config.Parse(r.YAML)
+	// The list files the file names are this host's, which the import
+	// read.
+	c, err := config.ParseWithFiles(r.YAML, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "rmqlb import: the file written does not validate, so it is not printed:")
 		var es config.Errors
