@@ -392,7 +392,9 @@ func total(m map[string]int) int {
 // are proxied in some rounds and the control socket is asked for its
 // status a few hundred times during the churn (some requests broken off).
 // Counts that the periodic checks and the test's own requests move for a
-// moment are read several times and the least reading taken.
+// moment are read several times and the least reading taken; goroutines
+// counted above the baseline fail it when a dump of their stacks finds
+// more of them in some place than the baseline's dump did.
 func TestReloadChurnGivesBackResources(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the test makes network namespaces")
@@ -757,10 +759,7 @@ func TestReloadChurnGivesBackResources(t *testing.T) {
 	})
 	t.Logf("after %d reloads: %s", reloads, after)
 	if backErr != nil {
-		for _, p := range churnProblems(before, after) {
-			t.Error(p)
-		}
-		t.Logf("open files now:\n%s", describeFDs(pid, h1))
+		problems := churnProblems(before, after)
 		if after.goroutines > before.goroutines+churnSlackGoroutines {
 			dump, err := goroutineDump(d.proc)
 			switch {
@@ -768,11 +767,37 @@ func TestReloadChurnGivesBackResources(t *testing.T) {
 				t.Logf("goroutines not dumped: %v", err)
 			case dumpErr == nil:
 				t.Logf("goroutines now beside the baseline's, by their first frame in rmqlb (+N: more than at the baseline):\n%s", dumpDiff(baseDump, dump))
+				// go_goroutines is read during a scrape, whose own
+				// goroutines vary (see sample); a goroutine left
+				// behind runs somewhere, and a dump, taken without a
+				// scrape, shows more of them there than at the
+				// baseline.
+				if len(problems) == 1 && strings.HasPrefix(problems[0], "goroutines: ") && !placesAbove(baseDump, dump) {
+					t.Logf("%s, but no place runs more goroutines than at the baseline: the scrape's own, not one left behind", problems[0])
+					problems = nil
+				}
 			default:
 				t.Logf("goroutines now, by their first frame in rmqlb:\n%s", dumpDiff(nil, dump))
 			}
 		}
+		for _, p := range problems {
+			t.Error(p)
+		}
+		if len(problems) > 0 {
+			t.Logf("open files now:\n%s", describeFDs(pid, h1))
+		}
 	}
+}
+
+// placesAbove reports whether now, goroutines counted by place
+// (goroutinePlaces), has more in some place than base.
+func placesAbove(base, now map[string]int) bool {
+	for place, n := range now {
+		if n > base[place] {
+			return true
+		}
+	}
+	return false
 }
 
 // churnSlackGoroutines is the growth of the daemon's goroutines the
@@ -979,7 +1004,11 @@ func TestGoroutinePlaces(t *testing.T) {
 	if !maps.Equal(got, want) {
 		t.Fatalf("places %v, want %v", got, want)
 	}
-	diff := dumpDiff(map[string]int{"github.com/rmqlb/rmqlb/netsetup.(*rtWatch).serve": 1}, got)
+	base := map[string]int{"github.com/rmqlb/rmqlb/netsetup.(*rtWatch).serve": 1}
+	if !placesAbove(base, got) || placesAbove(got, base) || placesAbove(got, got) {
+		t.Fatalf("placesAbove of %v and %v", base, got)
+	}
+	diff := dumpDiff(base, got)
 	if !strings.Contains(diff, "  2 github.com/rmqlb/rmqlb/netsetup.(*rtWatch).serve (+1)\n") || strings.Count(diff, "(+") != 3 {
 		t.Fatalf("diff:\n%s", diff)
 	}
