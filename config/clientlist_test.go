@@ -165,7 +165,7 @@ func TestClientListFiles(t *testing.T) {
 		want        string
 	}{
 		{"relative", "    allowed_clients_file: allowed.lst\n", nil, `line 16: listeners[0].allowed_clients_file: must be an absolute path of a file, not "allowed.lst"`},
-		{"missing", "    denied_clients_file: DIR/none.lst\n", nil, "line 16: listeners[0].denied_clients_file: reading DIR/none.lst: open DIR/none.lst: no such file or directory"},
+		{"missing", "    denied_clients_file: DIR/none.lst\n", nil, "line 16: listeners[0].denied_clients_file: reading DIR/none.lst: no such file or directory"},
 		{"not a regular file", "    allowed_clients_file: " + fifo + "\n", nil, "line 16: listeners[0].allowed_clients_file: reading " + fifo + ": not a regular file (p---------)"},
 		{"a directory", "    allowed_clients_file: DIR\n", nil, "line 16: listeners[0].allowed_clients_file: reading DIR: not a regular file (d---------)"},
 		{"bad line", "    allowed_clients_file: DIR/a.lst\n", map[string]string{"a.lst": "10.0.0.1\n\n10.0.0.0/33\n"},

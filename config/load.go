@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -32,9 +31,6 @@ const MaxConfigSize = 64 << 20
 func readConfigFile(path string) ([]byte, error) {
 	data, err := regfile.Read(path, MaxConfigSize)
 	if err != nil {
-		if _, ok := errors.AsType[*fs.PathError](err); !ok {
-			err = &fs.PathError{Op: "read", Path: path, Err: err}
-		}
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
 	return data, nil

@@ -2,7 +2,9 @@ package config
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/netip"
 	"os/user"
@@ -1001,6 +1003,9 @@ func (r *resolver) clientFile(p path, name string) ([]netip.Prefix, bool) {
 	}
 	data, err := r.readFile(name)
 	if err != nil {
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err // the path is name
+		}
 		r.errf(p, "reading %s: %v", name, err)
 		return nil, true
 	}

@@ -92,7 +92,7 @@ func TestReloadRereadsClientListFiles(t *testing.T) {
 	if err := syscall.Mkfifo(list, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if s := h.d.status(true); s.ConfigChange == nil || s.ConfigChange.File != list || s.ConfigChange.Error != "not a regular file (p---------)" {
+	if s := h.d.status(true); s.ConfigChange == nil || s.ConfigChange.File != list || s.ConfigChange.Error != "read "+list+": not a regular file (p---------)" {
 		t.Fatalf("config change %+v with a FIFO in the list's place; want the list named, not a regular file", s.ConfigChange)
 	}
 	if r := h.reload(file); !strings.Contains(r.Error, "listeners[0].denied_clients_file: reading "+list+": not a regular file (p---------)") {

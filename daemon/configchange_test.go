@@ -100,7 +100,7 @@ func TestFileWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	step("a FIFO", 0, func(c *control.ConfigChange) bool {
-		return c != nil && c.Error == "not a regular file (p---------)" && c.File == listPath
+		return c != nil && c.Error == "read "+listPath+": not a regular file (p---------)" && c.File == listPath
 	})
 	os.Remove(listPath)
 	step("missing", 0, func(c *control.ConfigChange) bool {

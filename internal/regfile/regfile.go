@@ -11,7 +11,8 @@ import (
 // Open opens the regular file at name for reading, without blocking, and
 // returns it with its information (from the open file: the file read, not
 // one renamed into its place after). A file that is not regular is an
-// error naming its type. The caller closes the file.
+// error naming its type. Every error is an *fs.PathError, which names the
+// file. The caller closes the file.
 func Open(name string) (*os.File, fs.FileInfo, error) {
 	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -24,7 +25,7 @@ func Open(name string) (*os.File, fs.FileInfo, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+		return nil, nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("not a regular file (%v)", fi.Mode().Type())}
 	}
 	return f, fi, nil
 }
@@ -40,14 +41,14 @@ func Read(name string, limit int64) ([]byte, error) {
 	}
 	defer f.Close()
 	if fi.Size() > limit {
-		return nil, fmt.Errorf("%d bytes, more than the %d it may hold", fi.Size(), limit)
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("%d bytes, more than the %d it may hold", fi.Size(), limit)}
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("more than the %d bytes it may hold", limit)
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("more than the %d bytes it may hold", limit)}
 	}
 	return data, nil
 }
