@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -231,7 +232,8 @@ func TestTLSCheckProxyHeader(t *testing.T) {
 }
 
 // TestTLSFilesRenewed: files changed on disk are read by the next check; files that cannot be
-// read leave the check on those read before, with a warning, until they can.
+// read (also a FIFO in a file's place) leave the check on those read before, with a warning,
+// until they can.
 func TestTLSFilesRenewed(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	l := newTLSLab(t)
@@ -283,6 +285,18 @@ func TestTLSFilesRenewed(t *testing.T) {
 	if r := run(); r.Err != nil || r.Warning != "" {
 		t.Fatalf("after the CA file was mended: %+v, want a pass", r)
 	}
+	// A FIFO in its place, which nobody writes: refused at once, not
+	// waited on.
+	if err := os.Remove(ca); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(ca, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = run()
+	if r.Err != nil || !strings.Contains(r.Warning, "TLS files changed but cannot be read (reading ca_file: read "+ca+": not a regular file (p---------))") {
+		t.Fatalf("with a FIFO in the CA file's place: %+v, want a pass with a warning", r)
+	}
 }
 
 // TestTLSConfigErrors: New names the field or file that is wrong.
@@ -300,6 +314,9 @@ func TestTLSConfigErrors(t *testing.T) {
 		{"key without cert", checktls.Config{KeyFile: l.client.KeyFile}, "tls.cert_file", "is required with key_file"},
 		{"ca with verify none", checktls.Config{CAFile: l.ca.File, Verify: checktls.VerifyNone}, "tls.ca_file", "has no use with verify none"},
 		{"missing ca", checktls.Config{CAFile: "/nonexistent/ca.pem"}, "", "reading ca_file: open /nonexistent/ca.pem: no such file or directory"},
+		{"ca a directory", checktls.Config{CAFile: "/"}, "", "reading ca_file: read /: not a regular file (d---------)"},
+		{"cert a device", checktls.Config{CertFile: "/dev/zero", KeyFile: l.client.KeyFile}, "", "reading cert_file: read /dev/zero: not a regular file (Dc---------)"},
+		{"missing key", checktls.Config{CertFile: l.client.CertFile, KeyFile: "/nonexistent/key.pem"}, "", "reading key_file: open /nonexistent/key.pem: no such file or directory"},
 		{"ca not PEM", checktls.Config{CAFile: l.client.KeyFile}, "", "no PEM certificate in it"},
 		{"key of another certificate", checktls.Config{CertFile: l.client.CertFile, KeyFile: l.server.KeyFile}, "", "private key does not match public key"},
 	}

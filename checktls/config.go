@@ -5,9 +5,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/netip"
-	"os"
 
 	"github.com/rmqlb/rmqlb/internal/fielderr"
+	"github.com/rmqlb/rmqlb/internal/regfile"
 )
 
 // Verify selects how a check over TLS verifies the broker's certificate.
@@ -75,15 +75,21 @@ func (t *Config) Validate() []error {
 	return errs
 }
 
+// MaxFileSize bounds each file of a check's TLS settings: a bundle of
+// every root CA a system trusts is some 200 KB.
+const MaxFileSize = 16 << 20
+
 // Load reads the files of t and returns the client configuration a check of addr uses. Its
-// errors name the file and what is wrong with it.
+// errors name the file and what is wrong with it. Each must be a regular file (regfile: a
+// FIFO put in a certificate's place is refused, not waited on, so that a check reading its
+// renewed files again cannot hang) of at most MaxFileSize bytes.
 func (t *Config) Load(addr netip.AddrPort) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
 	if cfg.ServerName == "" {
 		cfg.ServerName = addr.Addr().WithZone("").String()
 	}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pem, err := regfile.Read(t.CAFile, MaxFileSize)
 		if err != nil {
 			return nil, fmt.Errorf("reading ca_file: %w", err)
 		}
@@ -93,7 +99,15 @@ func (t *Config) Load(addr netip.AddrPort) (*tls.Config, error) {
 		}
 	}
 	if t.CertFile != "" {
-		pair, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		certPEM, err := regfile.Read(t.CertFile, MaxFileSize)
+		if err != nil {
+			return nil, fmt.Errorf("reading cert_file: %w", err)
+		}
+		keyPEM, err := regfile.Read(t.KeyFile, MaxFileSize)
+		if err != nil {
+			return nil, fmt.Errorf("reading key_file: %w", err)
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("reading cert_file %s and key_file %s: %w", t.CertFile, t.KeyFile, err)
 		}

@@ -708,8 +708,8 @@ func TestTLSFiles(t *testing.T) {
 	shared = strings.Replace(shared, ", check: {type: tcp}}", "}", 1)
 	_, err = load(shared)
 	var es Errors
-	if !errors.As(err, &es) || len(es) != 1 || es[0].Field != "listeners[0].check.tls" || !strings.Contains(es[0].Msg, "reading cert_file") {
-		t.Fatalf("err %v, want one problem at listeners[0].check.tls reading cert_file", err)
+	if !errors.As(err, &es) || len(es) != 1 || es[0].Field != "listeners[0].check.tls" || es[0].Msg != "reading key_file: open "+missing+": no such file or directory" {
+		t.Fatalf("err %v, want one problem at listeners[0].check.tls reading key_file", err)
 	}
 }
 
