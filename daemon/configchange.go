@@ -104,7 +104,6 @@ func (w *fileWatch) fileChange(path string, running config.FileRead) *control.Co
 	if ok && w.known(path, id, running.Digest) {
 		return nil
 	}
-	// One byte more than the size shows a file that grew meanwhile.
 	copyFile := w.copy
 	if copyFile == nil {
 		copyFile = io.Copy
