@@ -43,8 +43,10 @@ func readConfigFile(path string) ([]byte, error) {
 // change (notify.CheckSafe: its hooks run as the daemon), every notify hook
 // whose program cannot be run here or is unsafe to run (a hook is often
 // installed after its configuration, so this is no error), a listener
-// bound to no address of this host (bindWarnings) and an instance whose
-// interface is not here (interfaceWarnings). A check's TLS files that
+// bound to no address of this host (bindWarnings), an instance whose
+// interface is not here (interfaceWarnings) and, run as root, a file the
+// daemon reads while it runs that the packaged daemon's user could not
+// read (unreadableWarnings). A check's TLS files that
 // this process cannot read or parse are errors (an Errors value), as the
 // file's own problems are: the daemon would check every such backend
 // DOWN.
@@ -84,6 +86,9 @@ func Load(path string) (*Config, error) {
 					list, unsafe.Path, unsafe.Problem, l.Name))
 			}
 		}
+	}
+	if r := daemonReader(); r != nil {
+		c.Warnings = append(c.Warnings, c.unreadableWarnings(r)...)
 	}
 	if fi, err := os.Stat(path); err == nil && exposed(fi) {
 		if secret := c.secretField(); secret != "" {
