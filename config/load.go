@@ -88,7 +88,7 @@ func Load(path string) (*Config, error) {
 		}
 	}
 	if r := daemonReader(); r != nil {
-		c.Warnings = append(c.Warnings, c.unreadableWarnings(r)...)
+		c.Warnings = append(c.Warnings, c.unreadableWarnings(r, path)...)
 	}
 	if fi, err := os.Stat(path); err == nil && exposed(fi) {
 		if secret := c.secretField(); secret != "" {

@@ -139,12 +139,16 @@ func groupOf(gid uint32) string {
 }
 
 // unreadableWarnings returns a warning for each file the daemon reads
-// while it runs (the listeners' files of client addresses, the checks'
-// TLS files) that r's user cannot read: under the packaged unit a start
-// or a reload would refuse the configuration.
-func (c *Config) unreadableWarnings(r *fileReader) []string {
+// while it runs (its configuration file at path, the listeners' files of
+// client addresses, the checks' TLS files) that r's user cannot read:
+// under the packaged unit a start or a reload would fail.
+func (c *Config) unreadableWarnings(r *fileReader, path string) []string {
 	var ws []string
-	seen := map[string]bool{}
+	if why := r.cannotRead(path); why != "" {
+		ws = append(ws, fmt.Sprintf("%s: %s: the packaged daemon (User=%s) could not start with it, nor reload it; let the user read it, as the package installs the file (root:%s, mode 0640)",
+			path, why, r.name, DaemonGroup))
+	}
+	seen := map[string]bool{path: true}
 	warn := func(field, path string) {
 		if path == "" || seen[path] {
 			return

@@ -86,8 +86,8 @@ func fakeReader(files map[string]fakeInfo, acl bool) *fileReader {
 }
 
 // TestUnreadableWarnings: a warning for each file the daemon reads that
-// its user cannot, with the key and line that name it, once a file; none
-// for the files it can read.
+// its user cannot, the configuration file first, then each other with the
+// key and line that name it, once a file; none for the files it can read.
 func TestUnreadableWarnings(t *testing.T) {
 	data := strings.Replace(base, "    proxy_protocol: v2\n",
 		"    proxy_protocol: v2\n    allowed_clients_file: /etc/haproxy/allow.lst\n    denied_clients_file: /etc/rmqlb/denied.lst\n"+
@@ -100,11 +100,12 @@ func TestUnreadableWarnings(t *testing.T) {
 	dir := fakeInfo{mode: fs.ModeDir | 0o755}
 	r := fakeReader(map[string]fakeInfo{
 		"/etc/haproxy": dir, "/etc/haproxy/allow.lst": {mode: 0o640, gid: 64950},
-		"/etc/rmqlb": dir, "/etc/rmqlb/denied.lst": {mode: 0o644}, "/etc/rmqlb/ca.pem": {mode: 0o644},
+		"/etc/rmqlb": dir, "/etc/rmqlb/rmqlb.yaml": {mode: 0o600}, "/etc/rmqlb/denied.lst": {mode: 0o644}, "/etc/rmqlb/ca.pem": {mode: 0o644},
 		"/etc/rmqlb/client.pem": {mode: 0o644}, "/etc/rmqlb/client.key": {mode: 0o600},
 	}, false)
-	got := c.unreadableWarnings(r)
+	got := c.unreadableWarnings(r, "/etc/rmqlb/rmqlb.yaml")
 	want := []string{
+		"/etc/rmqlb/rmqlb.yaml: the daemon's user rmqlb cannot read it (root:root, mode 0600): the packaged daemon (User=rmqlb) could not start with it, nor reload it; let the user read it, as the package installs the file (root:rmqlb, mode 0640)",
 		"listeners[0].allowed_clients_file (line 17): /etc/haproxy/allow.lst: the daemon's user rmqlb cannot read it (root:64950, mode 0640): a start or reload of the packaged daemon (User=rmqlb) would refuse the configuration; let the user read it (chgrp rmqlb and chmod g+r it, or setfacl -m u:rmqlb:r)",
 		"listeners[0].check.tls.key_file (line 19): /etc/rmqlb/client.key: the daemon's user rmqlb cannot read it (root:root, mode 0600): a start or reload of the packaged daemon (User=rmqlb) would refuse the configuration; let the user read it (chgrp rmqlb and chmod g+r it, or setfacl -m u:rmqlb:r)",
 	}
