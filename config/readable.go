@@ -138,13 +138,27 @@ func groupOf(gid uint32) string {
 	return id
 }
 
+// UnreadableWarnings returns Load's warnings of the files the
+// configuration names (unreadableWarnings) that the packaged daemon's
+// user could not read: none unless this process runs as root and the
+// host has that user. rmqlb import, which has no file to load, asks for
+// them.
+func (c *Config) UnreadableWarnings() []string {
+	r := daemonReader()
+	if r == nil {
+		return nil
+	}
+	return c.unreadableWarnings(r, "")
+}
+
 // unreadableWarnings returns a warning for each file the daemon reads
-// while it runs (its configuration file at path, the listeners' files of
-// client addresses, the checks' TLS files) that r's user cannot read:
-// under the packaged unit a start or a reload would fail.
+// while it runs (its configuration file at path, none for "", the
+// listeners' files of client addresses, the checks' TLS files) that r's
+// user cannot read: under the packaged unit a start or a reload would
+// fail.
 func (c *Config) unreadableWarnings(r *fileReader, path string) []string {
 	var ws []string
-	if why := r.cannotRead(path); why != "" {
+	if why := r.cannotRead(path); path != "" && why != "" {
 		ws = append(ws, fmt.Sprintf("%s: %s: the packaged daemon (User=%s) could not start with it, nor reload it; let the user read it, as the package installs the file (root:%s, mode 0640)",
 			path, why, r.name, DaemonGroup))
 	}

@@ -33,10 +33,12 @@ func defineImport(fs *flag.FlagSet) runFunc {
 // configuration file: the file on stdout, what was not translated (file,
 // line and why) on stderr, then the warnings of the file written that
 // hold on any host (config.ParseWithFiles', the list files it names read
-// from this host) and those of its notify hooks on this host
-// (config.Config.HookWarnings). Exit 0 with a valid file (even when
-// directives were not translated or it has warnings), 1 when an input
-// cannot be read or the file written would not validate.
+// from this host) and those of this host: its notify hooks
+// (config.Config.HookWarnings) and the files it names that the packaged
+// daemon's user could not read (config.Config.UnreadableWarnings). Exit 0
+// with a valid file (even when directives were not translated or it has
+// warnings), 1 when an input cannot be read or the file written would not
+// validate.
 func cmdImport(src migrate.Sources, stdout, stderr io.Writer) int {
 	r, err := migrate.Import(src, migrate.OSFiles{})
 	if err != nil {
@@ -73,10 +75,11 @@ func cmdImport(src migrate.Sources, stdout, stderr io.Writer) int {
 	for _, w := range c.Warnings {
 		fmt.Fprintf(stderr, "rmqlb import: warning: %s\n", w)
 	}
-	// The notify hooks as this host has them: an import is often made on
-	// the host the file is for, whose keepalived ran the scripts without
-	// the checks rmqlb makes.
-	for _, w := range c.HookWarnings() {
+	// The notify hooks and the list files as this host has them: an
+	// import is often made on the host the file is for, whose keepalived
+	// ran the scripts without the checks rmqlb makes, and whose HAProxy
+	// read the list files as another user.
+	for _, w := range append(c.HookWarnings(), c.UnreadableWarnings()...) {
 		fmt.Fprintf(stderr, "rmqlb import: warning on this host: %s\n", w)
 	}
 	if _, err := stdout.Write(r.YAML); err != nil {
