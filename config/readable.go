@@ -94,7 +94,9 @@ func (r *fileReader) cannotRead(path string) string {
 }
 
 // denied returns why r's user has not the permission bit (0o4 read, 0o1
-// search) on the file at p, which it needs to do what, "" when it has.
+// search) on the file at p, which it needs to do what, and the command
+// that gives it (an ACL entry, which leaves the file's owner, group and
+// mode as its other readers need them); "" when it has.
 func (r *fileReader) denied(p string, bit fs.FileMode, what string) string {
 	fi, err := r.stat(p)
 	if err != nil {
@@ -117,7 +119,8 @@ func (r *fileReader) denied(p string, bit fs.FileMode, what string) string {
 	if allowed {
 		return ""
 	}
-	return fmt.Sprintf("the daemon's user %s cannot %s (%s:%s, mode %04o)", r.name, what, ownerName(st.Uid), groupOf(st.Gid), perm)
+	return fmt.Sprintf("the daemon's user %s cannot %s (%s:%s, mode %04o: setfacl -m u:%s:%s %s, of the package acl, lets it)",
+		r.name, what, ownerName(st.Uid), groupOf(st.Gid), perm, r.name, map[fs.FileMode]string{0o4: "r", 0o1: "x"}[bit], p)
 }
 
 // ownerName returns the name of the user uid, else the number.
@@ -159,7 +162,7 @@ func (c *Config) UnreadableWarnings() []string {
 func (c *Config) unreadableWarnings(r *fileReader, path string) []string {
 	var ws []string
 	if why := r.cannotRead(path); path != "" && why != "" {
-		ws = append(ws, fmt.Sprintf("%s: %s: the packaged daemon (User=%s) could not start with it, nor reload it; let the user read it, as the package installs the file (root:%s, mode 0640)",
+		ws = append(ws, fmt.Sprintf("%s: %s: the packaged daemon (User=%s) could not start with it, nor reload it (the package installs it root:%s, mode 0640)",
 			path, why, r.name, DaemonGroup))
 	}
 	seen := map[string]bool{path: true}
@@ -169,8 +172,8 @@ func (c *Config) unreadableWarnings(r *fileReader, path string) []string {
 		}
 		seen[path] = true
 		if why := r.cannotRead(path); why != "" {
-			ws = append(ws, fmt.Sprintf("%s (line %d): %s: %s: a start or reload of the packaged daemon (User=%s) would refuse the configuration; let the user read it (chgrp %s and chmod g+r it, or setfacl -m u:%s:r)",
-				field, c.Line(field), path, why, r.name, r.name, r.name))
+			ws = append(ws, fmt.Sprintf("%s (line %d): %s: %s: a start or reload of the packaged daemon (User=%s) would refuse the configuration",
+				field, c.Line(field), path, why, r.name))
 		}
 	}
 	for _, l := range c.Listeners {

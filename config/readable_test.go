@@ -39,14 +39,14 @@ func TestCannotRead(t *testing.T) {
 		{"readable by all", map[string]fakeInfo{"/etc/haproxy": dir, "/etc/haproxy/allow.lst": {mode: 0o644}}, false, ""},
 		{"the group's", map[string]fakeInfo{"/etc/haproxy": dir, "/etc/haproxy/allow.lst": {mode: 0o640, gid: gid}}, false, ""},
 		{"another group's", map[string]fakeInfo{"/etc/haproxy": dir, "/etc/haproxy/allow.lst": {mode: 0o640, gid: other}}, false,
-			"the daemon's user rmqlb cannot read it (root:64950, mode 0640)"},
+			"the daemon's user rmqlb cannot read it (root:64950, mode 0640: setfacl -m u:rmqlb:r /etc/haproxy/allow.lst, of the package acl, lets it)"},
 		{"the user's", map[string]fakeInfo{"/etc/haproxy": dir, "/etc/haproxy/allow.lst": {mode: 0o600, uid: uid}}, false, ""},
 		{"the user's, owner bits off", map[string]fakeInfo{"/etc/haproxy": dir, "/etc/haproxy/allow.lst": {mode: 0o044, uid: uid}}, false,
-			"the daemon's user rmqlb cannot read it (64999:root, mode 0044)"},
+			"the daemon's user rmqlb cannot read it (64999:root, mode 0044: setfacl -m u:rmqlb:r /etc/haproxy/allow.lst, of the package acl, lets it)"},
 		{"a directory closed", map[string]fakeInfo{"/etc/haproxy": {mode: fs.ModeDir | 0o750, gid: other}, "/etc/haproxy/allow.lst": {mode: 0o644}}, false,
-			"the daemon's user rmqlb cannot enter /etc/haproxy (root:64950, mode 0750)"},
+			"the daemon's user rmqlb cannot enter /etc/haproxy (root:64950, mode 0750: setfacl -m u:rmqlb:x /etc/haproxy, of the package acl, lets it)"},
 		{"a directory readable but not searchable", map[string]fakeInfo{"/etc/haproxy": {mode: fs.ModeDir | 0o744}, "/etc/haproxy/allow.lst": {mode: 0o644}}, false,
-			"the daemon's user rmqlb cannot enter /etc/haproxy (root:root, mode 0744)"},
+			"the daemon's user rmqlb cannot enter /etc/haproxy (root:root, mode 0744: setfacl -m u:rmqlb:x /etc/haproxy, of the package acl, lets it)"},
 		{"an ACL", map[string]fakeInfo{"/etc/haproxy": dir, "/etc/haproxy/allow.lst": {mode: 0o640, gid: other}}, true, ""},
 		{"missing", map[string]fakeInfo{"/etc/haproxy": dir}, false, ""},
 	} {
@@ -105,9 +105,9 @@ func TestUnreadableWarnings(t *testing.T) {
 	}, false)
 	got := c.unreadableWarnings(r, "/etc/rmqlb/rmqlb.yaml")
 	want := []string{
-		"/etc/rmqlb/rmqlb.yaml: the daemon's user rmqlb cannot read it (root:root, mode 0600): the packaged daemon (User=rmqlb) could not start with it, nor reload it; let the user read it, as the package installs the file (root:rmqlb, mode 0640)",
-		"listeners[0].allowed_clients_file (line 17): /etc/haproxy/allow.lst: the daemon's user rmqlb cannot read it (root:64950, mode 0640): a start or reload of the packaged daemon (User=rmqlb) would refuse the configuration; let the user read it (chgrp rmqlb and chmod g+r it, or setfacl -m u:rmqlb:r)",
-		"listeners[0].check.tls.key_file (line 19): /etc/rmqlb/client.key: the daemon's user rmqlb cannot read it (root:root, mode 0600): a start or reload of the packaged daemon (User=rmqlb) would refuse the configuration; let the user read it (chgrp rmqlb and chmod g+r it, or setfacl -m u:rmqlb:r)",
+		"/etc/rmqlb/rmqlb.yaml: the daemon's user rmqlb cannot read it (root:root, mode 0600: setfacl -m u:rmqlb:r /etc/rmqlb/rmqlb.yaml, of the package acl, lets it): the packaged daemon (User=rmqlb) could not start with it, nor reload it (the package installs it root:rmqlb, mode 0640)",
+		"listeners[0].allowed_clients_file (line 17): /etc/haproxy/allow.lst: the daemon's user rmqlb cannot read it (root:64950, mode 0640: setfacl -m u:rmqlb:r /etc/haproxy/allow.lst, of the package acl, lets it): a start or reload of the packaged daemon (User=rmqlb) would refuse the configuration",
+		"listeners[0].check.tls.key_file (line 19): /etc/rmqlb/client.key: the daemon's user rmqlb cannot read it (root:root, mode 0600: setfacl -m u:rmqlb:r /etc/rmqlb/client.key, of the package acl, lets it): a start or reload of the packaged daemon (User=rmqlb) would refuse the configuration",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
