@@ -10,14 +10,9 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
-)
 
-// DaemonUser is the user the packaged daemon runs as (the unit's
-// User=rmqlb, its groups those of the user): the files it reads while it
-// runs (the listeners' files of client addresses, the checks' TLS files)
-// must be readable by it, which `rmqlb check-config` run as root, reading
-// them itself, does not show.
-const DaemonUser = "rmqlb"
+	"github.com/rmqlb/rmqlb/notify"
+)
 
 // fileReader tells, by the permission bits of a file and of the
 // directories above it, whether a user can read it: what the kernel
@@ -36,15 +31,17 @@ type fileReader struct {
 	hasACL  func(string) bool
 }
 
-// daemonReader returns the fileReader of DaemonUser when this process
-// runs as root and the host has that user: then the daemon may run as
-// it, under the packaged unit, and read less than this process does.
-// Nil otherwise (a process of that user reads the files itself).
+// daemonReader returns the fileReader of the packaged daemon's user
+// (notify.PackageUser, whose groups the unit gives the daemon too) when
+// this process runs as root and the host has that user: then the daemon
+// may run as it and read less than this process does, which reading the
+// files here does not show. Nil otherwise (a process of that user reads
+// the files itself).
 func daemonReader() *fileReader {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	u, err := user.Lookup(DaemonUser)
+	u, err := user.Lookup(notify.PackageUser)
 	if err != nil {
 		return nil
 	}

@@ -68,7 +68,7 @@ func fakeReader(files map[string]fakeInfo, acl bool) *fileReader {
 	for p, fi := range files {
 		all[p] = fi
 	}
-	return &fileReader{name: DaemonUser, uid: 64999, gids: map[uint32]bool{64998: true},
+	return &fileReader{name: "rmqlb", uid: 64999, gids: map[uint32]bool{64998: true},
 		resolve: func(p string) (string, error) {
 			if _, ok := all[p]; !ok {
 				return "", fs.ErrNotExist
