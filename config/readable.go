@@ -158,9 +158,11 @@ func (c *Config) UnreadableWarnings() []string {
 // fail.
 func (c *Config) unreadableWarnings(r *fileReader, path string) []string {
 	var ws []string
-	if why := r.cannotRead(path); path != "" && why != "" {
-		ws = append(ws, fmt.Sprintf("%s: %s: the packaged daemon (User=%s) could not start with it, nor reload it (the package installs it root:%s, mode 0640)",
-			path, why, r.name, DaemonGroup))
+	if path != "" {
+		if why := r.cannotRead(path); why != "" {
+			ws = append(ws, fmt.Sprintf("%s: %s: the packaged daemon (User=%s) could not start with it, nor reload it (the package installs it root:%s, mode 0640)",
+				path, why, r.name, DaemonGroup))
+		}
 	}
 	seen := map[string]bool{path: true}
 	warn := func(field, path string) {

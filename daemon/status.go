@@ -21,14 +21,15 @@ func (d *Daemon) Status() control.Status { return d.status(true) }
 // persistence entries (listing them walks each table under the lock new
 // connections wait for), the open files (a read of /proc/self/fd, two
 // entries a session) and the comparison of the configuration file, and
-// of the files it names, with the running configuration (a read of each).
+// of the files it names, with the running configuration (a stat of each,
+// and a read of one that may have changed: fileWatch).
 func (d *Daemon) status(full bool) control.Status {
 	var files *control.OpenFiles
 	var change *control.ConfigChange
 	sticky := 0
 	if full {
 		files, sticky = openFiles(), stickyListed
-		// Before d.mu is taken: reading the file must not hold up the
+		// Before d.mu is taken: reading the files must not hold up the
 		// daemon's other callers.
 		change = d.configChange()
 	}
