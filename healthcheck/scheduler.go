@@ -437,11 +437,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			timer = s.clock.NewTimer(next.Sub(now))
 			timerC = timer.C()
 		default:
-			timer.Reset(next.Sub(now))
+			timer.ResetAt(next)
 		}
-		// The timer counts from the time of arming, and the time may have
-		// passed next while startDue ran: then it is armed too late, and
-		// the due checks start now.
+		// A new timer counts from the time of arming, and the time may
+		// have passed next while startDue ran: then it is armed too late,
+		// and the due checks start now. (ResetAt keeps next itself.)
 		if !next.IsZero() && !s.clock.Now().Before(next) && ctx.Err() == nil {
 			continue
 		}

@@ -7,6 +7,7 @@ import "github.com/rmqlb/rmqlb/internal/clock"
 // and NewTimer.
 type Clock = clock.Clock
 
-// Timer is the part of *time.Timer an Instance uses: C, Stop and Reset, with
-// Go 1.23 semantics (no stale value is received after Reset or Stop).
+// Timer is the part of *time.Timer an Instance uses: C, Stop, Reset and
+// ResetAt (a Reset to an absolute deadline), with Go 1.23 semantics (no
+// stale value is received after Reset, ResetAt or Stop).
 type Timer = clock.Timer

@@ -534,10 +534,11 @@ func (i *Instance) runLoop(ctx context.Context, tr Transport, ow *ownerWorker, o
 	retry.Stop()
 	defer retry.Stop()
 	for {
-		now := i.clock.Now()
+		// Armed at the deadline itself: the time may move on while the
+		// deadline is worked out.
 		deadline, ok, _, _ := i.nextWake()
 		if ok {
-			timer.Reset(max(deadline.Sub(now), 0))
+			timer.ResetAt(deadline)
 		} else {
 			timer.Stop()
 		}

@@ -28,4 +28,11 @@ type Timer interface {
 	// returns what Stop would have returned; no value armed before the
 	// call is received from C after Reset returns.
 	Reset(d time.Duration) bool
+	// ResetAt re-arms the timer to fire when the clock's time reaches
+	// deadline (at once if it has already). Unlike Reset(deadline.Sub(now))
+	// it does not depend on when the caller read now: a deadline worked out
+	// from the time is kept even if the time moves on before the timer is
+	// armed. It returns what Stop would have returned, and no value armed
+	// before the call is received from C after it returns.
+	ResetAt(deadline time.Time) bool
 }

@@ -7,7 +7,10 @@
 // so (Advance, Set); it fires the timers that become due in deadline order
 // and lets a test wait, in bounded real time, until the code under test has
 // armed a timer (WaitArmed, NextArm) or changed one (Changed), so tests
-// never sleep to make time pass. The armings of WithTimeout's deadlines are
+// never sleep to make time pass. AdvanceAtNextArm moves its time just
+// before the next arming, as when the code under test is held up between
+// working out a deadline and arming its timer; Timer.ResetAt, which arms
+// for a deadline rather than a duration, is what keeps such code on time. The armings of WithTimeout's deadlines are
 // marked (Arm.Context), and WaitArmedWhere and NextArmWhere pick the
 // armings a test means, so that the deadlines of the work a state machine
 // runs do not pass for the machine's own timers.
@@ -17,8 +20,8 @@
 //
 // Timers follow the semantics of time.Timer since Go 1.23 (see the
 // time.Timer documentation and https://go.dev/wiki/Go123Timer): after Stop
-// or Reset returns, no value armed before the call is received from C, and
-// Stop and Reset report true when the timer had not yet been received from,
+// or Reset (or ResetAt) returns, no value armed before the call is received
+// from C, and Stop and Reset report true when the timer had not yet been received from,
 // even if its deadline had passed. Real inherits these semantics from the
 // runtime as long as the module's go version is 1.23 or later and
 // GODEBUG=asynctimerchan=1 is not set.

@@ -19,11 +19,12 @@ type TB interface {
 	Fatalf(format string, args ...any)
 }
 
-// Arm is one arming of a timer of a Fake, by NewTimer or Reset.
+// Arm is one arming of a timer of a Fake, by NewTimer, Reset or ResetAt.
 type Arm struct {
 	// At is the deadline: the Fake's time when armed plus D.
 	At time.Time
-	// D is the duration passed to NewTimer or Reset (it may be <= 0).
+	// D is the duration passed to NewTimer or Reset, or for ResetAt the
+	// time left until its deadline when armed (it may be <= 0).
 	D time.Duration
 	// Context marks the timer of a context's deadline, armed by
 	// WithTimeout, so that a test can tell the timers of the code under
@@ -34,12 +35,13 @@ type Arm struct {
 // Fake is a Clock whose time moves only by Advance and Set, for tests.
 //
 // A timer of a Fake fires when the Fake's time reaches its deadline: in
-// NewTimer or Reset if d <= 0, otherwise in the Advance or Set that moves
-// the time to or past it. The timers that one Advance or Set makes due fire
-// in deadline order (ties in the order they were armed), and each sends its
-// deadline (or, for d <= 0, the time it was armed at) on its channel. Timer
-// channels follow Go 1.23 semantics (see Timer); unlike a *time.Timer's, a
-// Fake timer's channel has capacity 1.
+// NewTimer, Reset or ResetAt if d <= 0 (a deadline not after the Fake's
+// time), otherwise in the Advance or Set that moves the time to or past
+// it. The timers that one Advance or Set makes due fire in deadline order
+// (ties in the order they were armed), and each sends its deadline (or,
+// for d <= 0, the time it was armed at) on its channel. Timer channels
+// follow Go 1.23 semantics (see Timer); unlike a *time.Timer's, a Fake
+// timer's channel has capacity 1.
 //
 // Tests synchronise with the code under test without sleeping: WaitArmed
 // waits until a timer is armed for a given deadline, NextArm returns the
@@ -62,6 +64,7 @@ type Fake struct {
 	seq     uint64        // count of armings, orders timers with equal deadlines
 	pending []*fakeTimer  // timers armed and not yet fired, in no order
 	arms    []Arm         // armings not yet returned by NextArm, oldest first
+	late    time.Duration // moves the time just before the next arming; 0: none (AdvanceAtNextArm)
 	changed chan struct{} // closed and replaced on every change; nil until needed
 }
 
@@ -88,8 +91,29 @@ func (c *Fake) newTimer(d time.Duration, context bool) Timer {
 	t := &fakeTimer{c: c, ch: make(chan time.Time, 1), context: context}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.lateLocked()
 	t.armLocked(d)
 	return t
+}
+
+// AdvanceAtNextArm makes the Fake's time move forward by d at the next
+// arming of one of its timers (by NewTimer, Reset or ResetAt), just
+// before the timer is armed, as Advance would: as if the code under test
+// were held up between working out a deadline and arming its timer.
+// Reset's duration then counts from the time moved; ResetAt's deadline
+// stays. A d <= 0 cancels a move not yet made.
+func (c *Fake) AdvanceAtNextArm(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.late = max(d, 0)
+}
+
+// lateLocked makes the move AdvanceAtNextArm asked for, if any.
+func (c *Fake) lateLocked() {
+	if d := c.late; d > 0 {
+		c.late = 0
+		c.setLocked(c.now.Add(d))
+	}
 }
 
 // Advance moves the Fake's time forward by d and fires the timers that
@@ -188,7 +212,7 @@ func (c *Fake) WaitArmed(t TB, at time.Time) {
 }
 
 // WaitArmedWhere waits until a timer is armed (and has not fired) whose
-// arming, the last NewTimer or Reset of it, match accepts. It fails the
+// arming, the last NewTimer, Reset or ResetAt of it, match accepts. It fails the
 // test if none is within the wait timeout (DefaultWaitTimeout of real
 // time).
 func (c *Fake) WaitArmedWhere(t TB, match func(Arm) bool) {
@@ -231,9 +255,10 @@ func (c *Fake) DropArms() {
 	c.mu.Unlock()
 }
 
-// NextArm returns the oldest arming (by NewTimer or Reset) that NextArm has
-// not returned yet, waiting for one if there is none. It fails the test if
-// none comes within the wait timeout (DefaultWaitTimeout of real time).
+// NextArm returns the oldest arming (by NewTimer, Reset or ResetAt) that
+// NextArm has not returned yet, waiting for one if there is none. It fails
+// the test if none comes within the wait timeout (DefaultWaitTimeout of
+// real time).
 func (c *Fake) NextArm(t TB) Arm {
 	t.Helper()
 	return c.nextArm(t, func(Arm) bool { return true })
@@ -301,7 +326,20 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
 	was := t.disarmLocked()
+	t.c.lateLocked()
 	t.armLocked(d)
+	return was
+}
+
+// ResetAt re-arms t for deadline under the Fake's lock, so that the time
+// cannot move between reading it and arming: the arming's D is the time
+// left then (<= 0: t fires at once, sending the Fake's time).
+func (t *fakeTimer) ResetAt(deadline time.Time) bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	was := t.disarmLocked()
+	t.c.lateLocked()
+	t.armLocked(deadline.Sub(t.c.now))
 	return was
 }
 

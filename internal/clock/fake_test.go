@@ -170,6 +170,81 @@ func TestFakeResetMovesDeadline(t *testing.T) {
 	}
 }
 
+// TestFakeResetAt: ResetAt arms for the deadline given, however far the
+// time moved since the caller worked it out; the arming's D is the time
+// left, and a deadline passed fires at once with the Fake's time.
+func TestFakeResetAt(t *testing.T) {
+	c := clock.NewFake(t0)
+	tm := c.NewTimer(time.Hour)
+	deadline := c.Now().Add(2 * time.Second)
+	c.Advance(1500 * time.Millisecond) // the time moves before the arming
+	c.DropArms()
+	if !tm.ResetAt(deadline) {
+		t.Fatal("ResetAt of an armed timer returned false")
+	}
+	if a := c.NextArm(t); !a.At.Equal(deadline) || a.D != 500*time.Millisecond {
+		t.Fatalf("armed %+v; want at t0+2s, D 500ms", a)
+	}
+	c.Advance(499 * time.Millisecond)
+	if v, ok := received(tm.C()); ok {
+		t.Fatalf("fired early: %v", v)
+	}
+	c.Advance(time.Millisecond)
+	if v, ok := received(tm.C()); !ok || !v.Equal(deadline) {
+		t.Fatalf("sent %v, %v; want t0+2s, true", v, ok)
+	}
+
+	// A deadline already passed fires at once, sending the time.
+	if tm.ResetAt(t0) {
+		t.Fatal("ResetAt of a received timer returned true")
+	}
+	if v, ok := received(tm.C()); !ok || !v.Equal(c.Now()) {
+		t.Fatalf("sent %v, %v; want %v, true", v, ok, c.Now())
+	}
+	if got := c.Armed(); len(got) != 0 {
+		t.Fatalf("Armed() = %v, want none", got)
+	}
+}
+
+// TestFakeAdvanceAtNextArm: the time moves once, at the next arming and
+// before it: Reset counts from the time moved, ResetAt keeps its deadline,
+// timers made due by the move fire, and a move not made can be cancelled.
+func TestFakeAdvanceAtNextArm(t *testing.T) {
+	c := clock.NewFake(t0)
+	a := c.NewTimer(time.Second)
+	c.AdvanceAtNextArm(2 * time.Second)
+	if !c.Now().Equal(t0) {
+		t.Fatalf("the time moved before an arming: %v", c.Now())
+	}
+	b := c.NewTimer(time.Second)
+	if v, ok := received(a.C()); !ok || !v.Equal(t0.Add(time.Second)) {
+		t.Fatalf("timer due in the move sent %v, %v; want t0+1s, true", v, ok)
+	}
+	if got := c.Armed(); !slices.Equal(got, []time.Time{t0.Add(3 * time.Second)}) {
+		t.Fatalf("Armed() = %v, want [t0+3s]", got)
+	}
+	b.Reset(time.Second) // moves no more
+	if got := c.Armed(); !slices.Equal(got, []time.Time{t0.Add(3 * time.Second)}) {
+		t.Fatalf("after a second arming Armed() = %v, want [t0+3s]", got)
+	}
+
+	c.AdvanceAtNextArm(500 * time.Millisecond)
+	b.ResetAt(t0.Add(4 * time.Second))
+	if got, want := c.Now(), t0.Add(2500*time.Millisecond); !got.Equal(want) {
+		t.Fatalf("time %v, want %v", got, want)
+	}
+	if got := c.Armed(); !slices.Equal(got, []time.Time{t0.Add(4 * time.Second)}) {
+		t.Fatalf("after ResetAt Armed() = %v, want [t0+4s]", got)
+	}
+
+	c.AdvanceAtNextArm(time.Second)
+	c.AdvanceAtNextArm(0)
+	b.Reset(time.Second)
+	if got, want := c.Now(), t0.Add(2500*time.Millisecond); !got.Equal(want) {
+		t.Fatalf("a cancelled move was made: time %v, want %v", got, want)
+	}
+}
+
 func TestFakeStopPreventsFiring(t *testing.T) {
 	c := clock.NewFake(t0)
 	tm := c.NewTimer(time.Second)

@@ -18,3 +18,7 @@ type realTimer struct{ t *time.Timer }
 func (t realTimer) C() <-chan time.Time        { return t.t.C }
 func (t realTimer) Stop() bool                 { return t.t.Stop() }
 func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
+
+// ResetAt is Reset(time.Until(deadline)); a deadline from time.Now (or
+// Real.Now) counts on the monotonic clock.
+func (t realTimer) ResetAt(deadline time.Time) bool { return t.t.Reset(time.Until(deadline)) }

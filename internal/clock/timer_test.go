@@ -17,8 +17,8 @@ var (
 
 // timerStep is one operation on a timer and what it must return.
 type timerStep struct {
-	op   string        // "stop", "reset", "recv" (a value arrives) or "empty" (none waiting)
-	d    time.Duration // for reset
+	op   string        // "stop", "reset", "resetAt", "recv" (a value arrives) or "empty" (none waiting)
+	d    time.Duration // for reset; for resetAt, the deadline's distance from the clock's time
 	want bool          // result of stop and reset
 }
 
@@ -59,6 +59,14 @@ var timerSemantics = []struct {
 	{"armed: reset to zero fires", time.Hour, []timerStep{
 		{op: "reset", d: 0, want: true}, {op: "recv"}, {op: "stop", want: false},
 	}},
+	{"resetAt a past deadline fires at once", time.Hour, []timerStep{
+		{op: "resetAt", d: -time.Second, want: true}, {op: "recv"}, {op: "empty"},
+		{op: "resetAt", d: 0, want: false}, {op: "recv"}, {op: "stop", want: false},
+	}},
+	{"resetAt a later deadline re-arms", 0, []timerStep{
+		{op: "resetAt", d: time.Hour, want: true}, {op: "empty"},
+		{op: "resetAt", d: time.Hour, want: true}, {op: "stop", want: true}, {op: "empty"},
+	}},
 }
 
 func runTimerSemantics(t *testing.T, c clock.Clock) {
@@ -75,6 +83,11 @@ func runTimerSemantics(t *testing.T, c clock.Clock) {
 				case "reset":
 					if got := tm.Reset(s.d); got != s.want {
 						t.Fatalf("step %d: Reset(%v) = %v, want %v", i, s.d, got, s.want)
+					}
+				case "resetAt":
+					at := c.Now().Add(s.d)
+					if got := tm.ResetAt(at); got != s.want {
+						t.Fatalf("step %d: ResetAt(%v) = %v, want %v", i, at, got, s.want)
 					}
 				case "recv":
 					select {
