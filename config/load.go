@@ -274,6 +274,12 @@ func ParseWithFiles(data []byte, readFile func(name string) ([]byte, error)) (*C
 // parse is Parse, reading the files of client addresses with readFile
 // (nil: none, as Parse).
 func parse(data []byte, readFile func(name string) ([]byte, error)) (*Config, error) {
+	return parseWith(data, resolver{readFile: readFile})
+}
+
+// parseWith is parse with the resolver r, whose lines it sets: r says how
+// the files the configuration names are read.
+func parseWith(data []byte, r resolver) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, tabHints(yamlErrors(err, lineIndex{}), data)
@@ -307,7 +313,7 @@ func parse(data []byte, readFile func(name string) ([]byte, error)) (*Config, er
 			return nil, Errors{{Line: rest.Line, Msg: "a second YAML document (after ---): the configuration is one document"}}
 		}
 	}
-	r := resolver{lines: lines, readFile: readFile}
+	r.lines = lines
 	if es, ok := unknown.(Errors); ok {
 		r.errs = append(r.errs, es...)
 		r.cols = append(r.cols, make([]int, len(es))...)
@@ -462,6 +468,25 @@ func yamlField(line int, msg string, lines lineIndex) (string, string) {
 		return "", fmt.Sprintf("must be %s, not %s", want, got)
 	}
 	return p.String(), fmt.Sprintf("must be %s, not %s", want, got)
+}
+
+// LoadVRRP reads and parses the file at path for its VRRP instances, as
+// Load resolves them, without reading the files the configuration names
+// (files of client addresses, a check's TLS files) and with no warning:
+// for rmqlb remove-stale, which needs the VIPs of a daemon that no longer
+// runs, when files it read may be gone with it. The rest of the file must
+// be valid, as for Load; the error is an Errors value listing every
+// problem with its line.
+func LoadVRRP(path string) ([]VRRPInstance, error) {
+	data, err := readConfigFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := parseWith(data, resolver{skipFiles: true})
+	if err != nil {
+		return nil, err
+	}
+	return c.VRRP, nil
 }
 
 // ControlSocketOf returns the control socket named by the file at path,

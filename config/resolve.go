@@ -69,6 +69,10 @@ type resolver struct {
 	// addresses); nil: the configuration is parsed without reading any
 	// (Parse), and a file named is an error.
 	readFile func(name string) ([]byte, error)
+	// skipFiles resolves the configuration without the files it names
+	// (LoadVRRP): a file of client addresses is neither read nor an
+	// error, and the listener's list holds its inline entries alone.
+	skipFiles bool
 	// files are the files read with readFile, for Config.Files.
 	files []FileRead
 	errs  Errors
@@ -964,6 +968,8 @@ func (r *resolver) allowedClients(p path, bind netip.AddrPort, list []string, fi
 	switch {
 	case list == nil && !hasFile:
 		return nil
+	case hasFile && r.skipFiles:
+		return r.clientPrefixes(p.k("allowed_clients"), list)
 	case len(list) == 0 && hasFile && r.refused(p.k("allowed_clients_file").String(), len(r.errs)):
 		return nil
 	case len(list) == 0 && len(file) == 0 && hasFile:
@@ -988,13 +994,16 @@ func (r *resolver) allowedClients(p path, bind netip.AddrPort, list []string, fi
 // key at p (allowed_clients_file, denied_clients_file), with the
 // resolver's readFile: its prefixes, and whether the key names one.
 // Without a readFile (Parse) a file named is an error: only Load reads
-// files.
+// files. With skipFiles it is not read: no prefixes, and true.
 func (r *resolver) clientFile(p path, name string) ([]netip.Prefix, bool) {
 	if name == "" {
 		return nil, false
 	}
 	if !filepath.IsAbs(name) {
 		r.errf(p, "must be an absolute path of a file, not %q", name)
+		return nil, true
+	}
+	if r.skipFiles {
 		return nil, true
 	}
 	if r.readFile == nil {

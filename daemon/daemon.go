@@ -795,7 +795,7 @@ func (d *Daemon) removeStale(cfg *config.Config) error {
 // left: only this configuration's VIPs, each on its own interface, never
 // another daemon's or an address someone added by hand.
 func removeStale(cfg *config.Config, log *zap.Logger) error {
-	removed, err := netsetup.RemoveStaleScoped(ConfigScope(cfg), config.VIPLabel, log)
+	removed, err := netsetup.RemoveStaleScoped(ConfigScope(cfg.VRRP), config.VIPLabel, log)
 	if len(removed) > 0 {
 		log.Info("removed stale VIPs of an earlier run", zap.Int("count", len(removed)))
 	}

@@ -30,10 +30,11 @@ type scopeInstance struct {
 	VIPs      []netip.Prefix `json:"vips"`
 }
 
-// ConfigScope returns the interfaces and VIPs of cfg's VRRP instances.
-func ConfigScope(cfg *config.Config) []netsetup.StaleScope {
+// ConfigScope returns the interfaces and VIPs of the VRRP instances of a
+// configuration (Config.VRRP, or config.LoadVRRP's).
+func ConfigScope(instances []config.VRRPInstance) []netsetup.StaleScope {
 	var scope []netsetup.StaleScope
-	for _, in := range cfg.VRRP {
+	for _, in := range instances {
 		scope = append(scope, netsetup.StaleScope{Interface: in.Interface, VIPs: in.VIPs})
 	}
 	return scope
@@ -44,7 +45,7 @@ func ConfigScope(cfg *config.Config) []netsetup.StaleScope {
 // only helps a clean-up after the daemon.
 func (d *Daemon) writeScope(cfg *config.Config) {
 	var f scopeFile
-	for _, s := range ConfigScope(cfg) {
+	for _, s := range ConfigScope(cfg.VRRP) {
 		f.Instances = append(f.Instances, scopeInstance{Interface: s.Interface, VIPs: s.VIPs})
 	}
 	b, err := json.Marshal(f)

@@ -12,7 +12,9 @@ import (
 // after the daemon ended, refuses to touch the VIPs of a daemon that runs;
 // after a SIGKILL left the VIP on the interface it removes it, also with
 // the file edited since into one that does not load (the daemon recorded
-// what it ran), and a second run finds nothing to remove.
+// what it ran), and a second run finds nothing to remove. Without that
+// record it removes the file's VIPs, also when a file the configuration
+// names (a list of client addresses) is gone.
 func TestRemoveStaleAfterKill(t *testing.T) {
 	l := newLab(t)
 	h1 := l.Host("h1")
@@ -42,6 +44,10 @@ func TestRemoveStaleAfterKill(t *testing.T) {
 	}
 	// The file edited since into one that does not load: the daemon's
 	// record of what it ran still names the VIP.
+	conf, err := os.ReadFile(d.path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(d.path, []byte("control_socket: "+d.sock+"\nvrrp_instances: []\nbogus: 1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +60,42 @@ func TestRemoveStaleAfterKill(t *testing.T) {
 	}
 	if out, err := removeStale(); err != nil || !strings.Contains(out, "no stale VIP") {
 		t.Fatalf("remove-stale again: %v\n%s", err, out)
+	}
+
+	// Another run, killed too, and its record gone: the file's VIPs are
+	// removed, though the list file it names is missing (which a daemon
+	// would refuse).
+	if err := os.WriteFile(d.path, conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.start()
+	if err := d.waitState("MASTER", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(2*time.Second, func() (bool, error) { return h1.HasAddr(vip) }); err != nil {
+		t.Fatalf("MASTER without its VIP: %v", err)
+	}
+	if err := d.proc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.proc.Wait(5 * time.Second)
+	if err := os.Remove(d.sock + ".vips"); err != nil { // daemon.ScopePath
+		t.Fatalf("the daemon's record of its VIPs: %v", err)
+	}
+	listener := "listeners:\n  - name: amqp\n    bind: " + vip.String() + ":5672\n    allowed_clients_file: " + t.TempDir() + "/gone.lst\n" +
+		"    backends:\n      - {name: a, address: 10.77.0.1:5672}\n"
+	if err := os.WriteFile(d.path, append(conf, listener...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := h1.Run(d.bin, "check-config", "--config", d.path); err == nil || !strings.Contains(string(out)+err.Error(), "gone.lst") {
+		t.Fatalf("check-config of a file whose list file is missing: %v\n%s", err, out)
+	}
+	out, err = removeStale()
+	if err != nil || !strings.Contains(out, "removed stale VIP "+vipPfx.String()) {
+		t.Fatalf("remove-stale without a record: %v\n%s", err, out)
+	}
+	if ok, err := h1.HasAddr(vip); err != nil || ok {
+		t.Fatalf("VIP on h1 after remove-stale: %v, %v", ok, err)
 	}
 }
 

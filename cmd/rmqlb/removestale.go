@@ -27,7 +27,8 @@ func defineRemoveStale(fs *flag.FlagSet) runFunc {
 // cmdRemoveStale removes the VIPs that the daemon of the file at path,
 // which no longer runs, left behind (daemon.RemoveStaleVIPs): those of
 // the instances it last ran (daemon.ReadScope), or, when it left no
-// record, those of the file.
+// record, those of the file (config.LoadVRRP, which reads none of the
+// files it names).
 func cmdRemoveStale(path string, stdout, stderr io.Writer) int {
 	socket, err := config.ControlSocketOf(path) // also of a file that does not validate
 	if err != nil {
@@ -37,12 +38,14 @@ func cmdRemoveStale(path string, stdout, stderr io.Writer) int {
 	}
 	scope, err := daemon.ReadScope(socket)
 	if errors.Is(err, os.ErrNotExist) {
-		cfg, cerr := config.Load(path)
+		// The files the configuration names may be gone with the
+		// daemon: only its VIPs are needed.
+		instances, cerr := config.LoadVRRP(path)
 		if cerr != nil {
 			fmt.Fprintf(stderr, "rmqlb remove-stale: no record of the VIPs a daemon ran (%s), and %s does not load: %v\n", daemon.ScopePath(socket), path, cerr)
 			return 1
 		}
-		scope, err = daemon.ConfigScope(cfg), nil
+		scope, err = daemon.ConfigScope(instances), nil
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "rmqlb remove-stale: %v\n", err)

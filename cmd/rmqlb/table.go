@@ -317,7 +317,8 @@ does: those a daemon that was killed or crashed could not remove, and that would
 the new master until a daemon starts again. The VIPs are those the daemon of the file last ran,
 which it records beside its control socket (SOCKET.vips), so that a file edited since (one that no
 longer loads, an interface change waiting for a restart) does not change them; without that record,
-those of the file. It first makes sure no daemon runs (none answers on the control socket, and it
+those of the file, read without the files it names (a list of client addresses or a check's TLS
+file gone with the daemon does not keep its VIPs on the interface). It first makes sure no daemon runs (none answers on the control socket, and it
 takes the single-instance lock), so it never touches the VIPs of a daemon that runs. The unit runs
 it after the daemon ended (ExecStopPost), so that a daemon that cannot be started again (a start
 limit, a broken file) leaves no VIP behind. A VIP that can carry no marker on this kernel (an IPv6
