@@ -133,6 +133,9 @@ func TestClientListFiles(t *testing.T) {
 	if l.AllowedClientsFile != filepath.Join(dir, "allowed.lst") || l.DeniedClientsFile != filepath.Join(dir, "denied.lst") {
 		t.Errorf("files %q and %q", l.AllowedClientsFile, l.DeniedClientsFile)
 	}
+	if l.AllowedFromFile != 2 || l.DeniedFromFile != 1 {
+		t.Errorf("from the files: %d allowed, %d denied; want 2 and 1", l.AllowedFromFile, l.DeniedFromFile)
+	}
 	wantFiles := []FileRead{
 		{Path: filepath.Join(dir, "allowed.lst"), Field: "listeners[0].allowed_clients_file", Digest: sha256.Sum256([]byte(allowed)), Size: int64(len(allowed))},
 		{Path: filepath.Join(dir, "denied.lst"), Field: "listeners[0].denied_clients_file", Digest: sha256.Sum256([]byte(denied)), Size: int64(len(denied))},
@@ -147,7 +150,8 @@ func TestClientListFiles(t *testing.T) {
 
 	fileOnly := listConfig("    allowed_clients_file: DIR/allowed.lst\n    denied_clients_file: DIR/denied.lst\n")
 	if c, _, err := loadWith(t, fileOnly, map[string]string{"allowed.lst": "10.1.0.0/16\n", "denied.lst": "# nobody\n"}); err != nil ||
-		!slices.Equal(c.Listeners[0].AllowedClients, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}) || c.Listeners[0].DeniedClients != nil {
+		!slices.Equal(c.Listeners[0].AllowedClients, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}) || c.Listeners[0].DeniedClients != nil ||
+		c.Listeners[0].AllowedFromFile != 1 || c.Listeners[0].DeniedFromFile != 0 {
 		t.Errorf("a file alone, and an empty denied file: %v; want 10.1.0.0/16 allowed and none denied", err)
 	}
 	if c, _, err := loadWith(t, listConfig("    allowed_clients: []\n    allowed_clients_file: DIR/a.lst\n"), map[string]string{"a.lst": "10.1.0.0/16\n"}); err != nil ||

@@ -237,6 +237,10 @@ type Listener struct {
 	// a comment), read by Load, so again at each reload; "" (default):
 	// none.
 	AllowedClientsFile, DeniedClientsFile string
+	// AllowedFromFile and DeniedFromFile are how many of AllowedClients
+	// and DeniedClients, the last ones, AllowedClientsFile and
+	// DeniedClientsFile gave; 0 without a file.
+	AllowedFromFile, DeniedFromFile int
 	// ConnectTimeout bounds a connect; default balancer.DefaultConnectTimeout.
 	ConnectTimeout time.Duration
 	// Retries is how many further backends are tried; default 3.

@@ -708,8 +708,11 @@ func (r *resolver) listener(p path, f *fileListener) Listener {
 	allowedFile, hasAllowedFile := r.clientFile(p.k("allowed_clients_file"), f.AllowedClientsFile)
 	deniedFile, _ := r.clientFile(p.k("denied_clients_file"), f.DeniedClientsFile)
 	l.AllowedClients = r.allowedClients(p, l.Bind, f.AllowedClients, allowedFile, hasAllowedFile)
+	if l.AllowedClients != nil {
+		l.AllowedFromFile = len(allowedFile)
+	}
 	if denied := append(r.clientPrefixes(p.k("denied_clients"), f.DeniedClients), deniedFile...); len(denied) > 0 {
-		l.DeniedClients = denied
+		l.DeniedClients, l.DeniedFromFile = denied, len(deniedFile)
 	}
 	l.Retries = DefaultRetries
 	if f.Retries != nil {

@@ -401,10 +401,10 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 	p.printf(fmt.Sprintf("timeouts: %d handshake, %d FIN, %d idle; sticky entries: %d%s",
 		l.HandshakeTimeouts, l.FinTimeouts, l.IdleTimeouts, l.StickyEntries, stickyRoom(l)))
 	if verbose && len(l.AllowedClients) > 0 {
-		p.printf("allowed clients: " + joinPrefixes(l.AllowedClients))
+		p.printf("allowed clients: " + clientList(l.AllowedClients, s.clientListFile(l.Name, "allowed_clients_file")))
 	}
 	if verbose && len(l.DeniedClients) > 0 {
-		p.printf("denied clients: " + joinPrefixes(l.DeniedClients))
+		p.printf("denied clients: " + clientList(l.DeniedClients, s.clientListFile(l.Name, "denied_clients_file")))
 	}
 	formatNotAllowed(p, l)
 	formatClients(p, l, verbose)
@@ -708,6 +708,34 @@ func joinPrefixes(ps []netip.Prefix) string {
 		return strings.Join(s, ", ") + fmt.Sprintf(" (and %d more: rmqlb status --json lists them all)", more)
 	}
 	return strings.Join(s, ", ")
+}
+
+// clientList shows a listener's client list ps with the addresses of its
+// file f apart, the last f.Prefixes of ps: "192.0.2.7/32; from
+// /etc/rmqlb/allowed.lst: 10.1.0.0/16". Without a file (f nil), or with
+// one that does not fit the list (a reload between the two reads), the
+// list as one.
+func clientList(ps []netip.Prefix, f *ClientListFile) string {
+	if f == nil || f.Prefixes <= 0 || f.Prefixes > len(ps) {
+		return joinPrefixes(ps)
+	}
+	n := len(ps) - f.Prefixes
+	fromFile := "from " + f.Path + ": " + joinPrefixes(ps[n:])
+	if n == 0 {
+		return fromFile
+	}
+	return joinPrefixes(ps[:n]) + "; " + fromFile
+}
+
+// clientListFile returns the file of client addresses that listener's
+// key field names, or nil.
+func (s Status) clientListFile(listener, field string) *ClientListFile {
+	for i, f := range s.ClientListFiles {
+		if f.Listener == listener && f.Field == field {
+			return &s.ClientListFiles[i]
+		}
+	}
+	return nil
 }
 
 // formatClients shows how many client addresses hold sessions, and the

@@ -123,6 +123,7 @@ func fullFixture() Status {
 	l.StickyEntries, l.StickyMax, l.StickyFull = 3, 100000, 7
 	l.MaxConnPerClient, l.RefusedPerClient, l.Clients, l.ClientsAtLimit = 8, 12, 4, 1
 	l.AllowedClients, l.RefusedNotAllowed = []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("192.0.2.7/32")}, 9
+	s.ClientListFiles = []ClientListFile{{Listener: l.Name, Field: "allowed_clients_file", Path: "/etc/haproxy/allow.lst", Prefixes: 1}}
 	l.ClientsNotAllowed, l.NotAllowedClients = 2, []balancer.ClientSnapshot{{Address: netip.MustParseAddr("198.51.100.9"), Sessions: 2, NotAllowed: true},
 		{Address: netip.MustParseAddr("198.51.100.4"), Sessions: 1, NotAllowed: true}}
 	l.BusiestClients = []balancer.ClientSnapshot{{Address: netip.MustParseAddr("10.1.0.7"), Sessions: 8},
@@ -334,7 +335,7 @@ func TestFormatClientLists(t *testing.T) {
 		want, not       []string
 	}{
 		{"allowed only", true, false,
-			[]string{", 9 refused (not in allowed_clients), 1 refused (fd limit)", "allowed clients: 10.1.0.0/16, 192.0.2.7/32",
+			[]string{", 9 refused (not in allowed_clients), 1 refused (fd limit)", "allowed clients: 10.1.0.0/16; from /etc/haproxy/allow.lst: 192.0.2.7/32",
 				"2 client addresses outside allowed_clients hold sessions kept from before the list changed"},
 			[]string{"denied_clients", "denied clients"}},
 		{"denied only", false, true,
@@ -343,7 +344,7 @@ func TestFormatClientLists(t *testing.T) {
 			[]string{"allowed_clients", "allowed clients"}},
 		{"both", true, true,
 			[]string{", 9 refused (not in allowed_clients), 3 refused (in denied_clients), 1 refused (fd limit)",
-				"allowed clients: 10.1.0.0/16, 192.0.2.7/32", "denied clients: 198.51.100.4/32",
+				"allowed clients: 10.1.0.0/16; from /etc/haproxy/allow.lst: 192.0.2.7/32", "denied clients: 198.51.100.4/32",
 				"2 client addresses refused by allowed_clients or denied_clients hold sessions kept from before the lists changed"},
 			nil},
 		{"a long list", false, true,
@@ -376,6 +377,47 @@ func TestFormatClientLists(t *testing.T) {
 				t.Errorf("%s: the status has %q:\n%s", tc.name, n, out)
 			}
 		}
+	}
+}
+
+// TestFormatClientListFiles: the verbose status shows the addresses of a
+// list that came from its file apart, after those of the configuration
+// file, and the list as one when the file's count does not fit it.
+func TestFormatClientListFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files []ClientListFile
+		want  string
+	}{
+		{"inline and file", []ClientListFile{{Field: "allowed_clients_file", Path: "/etc/rmqlb/a.lst", Prefixes: 1}},
+			"allowed clients: 10.1.0.0/16; from /etc/rmqlb/a.lst: 192.0.2.7/32\n"},
+		{"file alone", []ClientListFile{{Field: "allowed_clients_file", Path: "/etc/rmqlb/a.lst", Prefixes: 2}},
+			"allowed clients: from /etc/rmqlb/a.lst: 10.1.0.0/16, 192.0.2.7/32\n"},
+		{"empty file", []ClientListFile{{Field: "allowed_clients_file", Path: "/etc/rmqlb/a.lst"}},
+			"allowed clients: 10.1.0.0/16, 192.0.2.7/32\n"},
+		{"more than the list", []ClientListFile{{Field: "allowed_clients_file", Path: "/etc/rmqlb/a.lst", Prefixes: 3}},
+			"allowed clients: 10.1.0.0/16, 192.0.2.7/32\n"},
+		{"another listener's", []ClientListFile{{Listener: "other", Field: "allowed_clients_file", Path: "/etc/rmqlb/a.lst", Prefixes: 1}},
+			"allowed clients: 10.1.0.0/16, 192.0.2.7/32\n"},
+		{"the denied list's", []ClientListFile{{Field: "denied_clients_file", Path: "/etc/rmqlb/d.lst", Prefixes: 1}},
+			"allowed clients: 10.1.0.0/16, 192.0.2.7/32\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fullFixture()
+			for i := range tc.files {
+				if tc.files[i].Listener == "" {
+					tc.files[i].Listener = s.Listeners[0].Name
+				}
+			}
+			s.ClientListFiles = tc.files
+			var b bytes.Buffer
+			if err := Format(&b, s, FormatOptions{Verbose: true}); err != nil {
+				t.Fatal(err)
+			}
+			if out := b.String(); !strings.Contains(out, tc.want) {
+				t.Errorf("the status lacks %q:\n%s", tc.want, out)
+			}
+		})
 	}
 }
 

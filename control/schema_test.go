@@ -158,7 +158,7 @@ var optional = map[string]bool{
 	"done": true, "notify": true, "last_error_at": true, "last": true, "last_peer_announce": true, "last_peer_mac": true, "peer_superseded": true,
 	"realtime": true, "sender": true, "last_inconclusive": true, "recent_downs": true, "recent_transitions": true, "removed_backends": true,
 	"loops_back": true, "open_files": true, "backup": true, "full": true, "cluster": true, "certificates": true, "config_change": true,
-	"state_file_error": true, "config_warnings": true, "busiest_clients": true, "allowed_clients": true, "denied_clients": true, "not_allowed_clients": true, "not_allowed": true, "moves": true, "rebalances": true, "paused": true, "ended": true, "outcome": true, "sessions_ended": true, "previous_process": true, "sessions_left": true,
+	"state_file_error": true, "config_warnings": true, "busiest_clients": true, "allowed_clients": true, "denied_clients": true, "not_allowed_clients": true, "not_allowed": true, "moves": true, "rebalances": true, "paused": true, "ended": true, "outcome": true, "sessions_ended": true, "previous_process": true, "sessions_left": true, "client_list_files": true,
 	// Required where it says what failed.
 	"state_file_error.error":              false,
 	"vrrp_instances.1.send_failing.error": false,

@@ -62,6 +62,11 @@ type Status struct {
 	VRRP      []VRRP                      `json:"vrrp_instances"`
 	Listeners []balancer.Snapshot         `json:"listeners"`
 	Checks    []healthcheck.BackendStatus `json:"checks"`
+	// ClientListFiles are the listeners' files of client addresses
+	// (allowed_clients_file, denied_clients_file) as the daemon runs on
+	// them, in the order of Listeners: which addresses of a list came
+	// from a file.
+	ClientListFiles []ClientListFile `json:"client_list_files,omitempty"`
 	// Moves are the operator's moves of a backend's clients
 	// (SessionMove) under way, and those that ended within the last 10
 	// minutes, in the order they began.
@@ -98,6 +103,22 @@ type Stopping struct {
 	// Until is when the step ends at the latest, when it is bounded (the
 	// listeners' graceful_timeout); zero when it is not.
 	Until time.Time `json:"until,omitzero"`
+}
+
+// ClientListFile is a listener's file of client addresses as the daemon
+// runs on it: read at start, or by the last reload that applied the
+// listener's lists.
+type ClientListFile struct {
+	// Listener is the listener's name.
+	Listener string `json:"listener"`
+	// Field is the key that names the file: allowed_clients_file or
+	// denied_clients_file.
+	Field string `json:"field"`
+	// Path is the file's absolute path.
+	Path string `json:"path"`
+	// Prefixes is how many of the listener's list (AllowedClients or
+	// DeniedClients of its snapshot), the last ones, the file gave.
+	Prefixes int `json:"prefixes"`
 }
 
 // ConfigChange is how the configuration file, or a file it names,

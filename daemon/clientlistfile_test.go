@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rmqlb/rmqlb/control"
 )
 
 // TestReloadRereadsClientListFiles: a reload reads the listeners' files
@@ -18,7 +20,8 @@ import (
 // file changed and was not loaded. A file that no longer parses refuses
 // the reload, naming the file and its line, and the daemon runs on with
 // the list it had; so does a FIFO put in the file's place, which neither
-// the status nor the reload waits on.
+// the status nor the reload waits on. The status names the file with
+// how many addresses of the list in force it gave.
 func TestReloadRereadsClientListFiles(t *testing.T) {
 	l := newLab(t)
 	list := filepath.Join(t.TempDir(), "denied.lst")
@@ -28,7 +31,7 @@ func TestReloadRereadsClientListFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("# nobody yet\n192.0.2.1\n")
+	write("# nobody yet\n192.0.2.1\n192.0.2.2\n")
 	file := l.file("    policy: roundrobin\n", "    policy: roundrobin\n    denied_clients_file: "+list+"\n")
 	h := newHarness(t, file)
 	startChecked(t, h)
@@ -43,9 +46,18 @@ func TestReloadRereadsClientListFiles(t *testing.T) {
 		return roundTrip(c, []byte("x")) == nil
 	}
 	denied := func() []netip.Prefix { return h.d.Status().Listeners[0].DeniedClients }
+	fromFile := func(n int) {
+		t.Helper()
+		s := h.d.Status()
+		want := []control.ClientListFile{{Listener: s.Listeners[0].Name, Field: "denied_clients_file", Path: list, Prefixes: n}}
+		if !slices.Equal(s.ClientListFiles, want) {
+			t.Fatalf("client list files %+v; want %+v", s.ClientListFiles, want)
+		}
+	}
 	if !served() {
 		t.Fatal("a client outside denied_clients_file was not served")
 	}
+	fromFile(2)
 	if s := h.d.status(true); s.ConfigChange != nil {
 		t.Fatalf("config change %+v before any edit", s.ConfigChange)
 	}
@@ -63,6 +75,7 @@ func TestReloadRereadsClientListFiles(t *testing.T) {
 	if served() {
 		t.Fatal("a client in the reloaded denied_clients_file was served")
 	}
+	fromFile(1)
 	if s := h.d.status(true); s.ConfigChange != nil {
 		t.Fatalf("config change %+v after the reload", s.ConfigChange)
 	}
@@ -75,6 +88,7 @@ func TestReloadRereadsClientListFiles(t *testing.T) {
 	if got := denied(); !slices.Equal(got, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}) || served() {
 		t.Fatalf("after a refused reload: denied clients %v; want the list it had, applied", got)
 	}
+	fromFile(1)
 
 	write("")
 	if r := h.reload(file); !r.OK() {
@@ -83,6 +97,7 @@ func TestReloadRereadsClientListFiles(t *testing.T) {
 	if got := denied(); got != nil || !served() {
 		t.Fatalf("after the list was emptied: denied clients %v; want none, and the client served", got)
 	}
+	fromFile(0)
 
 	// A FIFO in the list's place, which nobody writes: the status and a
 	// reload say so at once rather than wait on it.

@@ -4,6 +4,7 @@ import (
 	"os"
 
 	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
 )
@@ -77,6 +78,7 @@ func (d *Daemon) status(full bool) control.Status {
 	for _, l := range d.cfg.Listeners {
 		if u := d.listeners[l.Name]; u != nil {
 			s.Listeners = append(s.Listeners, u.l.SnapshotSticky(sticky))
+			s.ClientListFiles = append(s.ClientListFiles, clientListFiles(l)...)
 		}
 	}
 	s.Moves = d.statusMovesLocked()
@@ -87,4 +89,17 @@ func (d *Daemon) status(full bool) control.Status {
 	}
 	s.Verdict = control.Assess(s)
 	return s
+}
+
+// clientListFiles returns the files of client addresses of the listener
+// l of the running model, for the status.
+func clientListFiles(l config.Listener) []control.ClientListFile {
+	var fs []control.ClientListFile
+	if l.AllowedClientsFile != "" {
+		fs = append(fs, control.ClientListFile{Listener: l.Name, Field: "allowed_clients_file", Path: l.AllowedClientsFile, Prefixes: l.AllowedFromFile})
+	}
+	if l.DeniedClientsFile != "" {
+		fs = append(fs, control.ClientListFile{Listener: l.Name, Field: "denied_clients_file", Path: l.DeniedClientsFile, Prefixes: l.DeniedFromFile})
+	}
+	return fs
 }
