@@ -13,24 +13,28 @@ import (
 	"github.com/rmqlb/rmqlb/internal/regfile"
 )
 
-// settled is how long ago a file must have last changed (its inode
-// change time) for fileWatch to take its identity for its contents: a
-// write within the file system's timestamp granularity after a
-// comparison could leave size and times as they were.
+// settled is how long, on the daemon's clock, a file must have kept its
+// identity while holding the bytes read for fileWatch to take that
+// identity for its contents: a write within the file system's timestamp
+// granularity after a comparison could leave size and times as they
+// were. The daemon's clock, not the file's times, measures it: those of
+// a file server whose clock runs behind would make a file just written
+// look settled.
 const settled = 2 * time.Second
 
 // fileWatch compares the files the daemon runs on (its configuration file
 // and the files that names) with what it read of them, for `rmqlb status`,
 // a metrics scrape and an upgrade. It remembers, of each file found to
 // hold the bytes read, the identity it had (device, inode, size,
-// modification and change times), so that comparing an unchanged file
-// again costs a stat, not a read and a hash (a tenth of a second for a
-// list file of 64 MiB, at every scrape). It never blocks on a file put in
+// modification and change times); once a file is found holding them
+// again with that identity settled or more later, comparing it costs a
+// stat while the identity stays, not a read and a hash (a tenth of a
+// second for a list file of 64 MiB, at every scrape). It never blocks on a file put in
 // one's place (a FIFO, a device: regfile), reads no more than the size
 // read before, and hashes what it reads as it reads it. The zero value is
 // ready; its methods may be called from several goroutines.
 type fileWatch struct {
-	// now is the wall clock that a file's change time is compared with;
+	// now is the clock that measures how long a file kept its identity;
 	// nil: time.Now. copy reads a file compared byte by byte into its
 	// hash; nil: io.Copy. Set before first use.
 	now  func() time.Time
@@ -43,10 +47,13 @@ type fileWatch struct {
 }
 
 // unchangedFile is a file's identity when it last held the bytes whose
-// digest is digest.
+// digest is digest: found so first at since, and trusted once found so
+// again settled or more later.
 type unchangedFile struct {
-	id     fileID
-	digest [sha256.Size]byte
+	id      fileID
+	digest  [sha256.Size]byte
+	since   time.Time
+	trusted bool
 }
 
 // fileID is what a rewrite of a file changes: a file renamed into its
@@ -98,6 +105,7 @@ func (w *fileWatch) fileChange(path string, running config.FileRead) *control.Co
 	defer f.Close()
 	changed := &control.ConfigChange{Modified: fi.ModTime()}
 	if fi.Size() != running.Size {
+		w.drop(path)
 		return changed
 	}
 	id, ok := identify(fi)
@@ -116,31 +124,49 @@ func (w *fileWatch) fileChange(path string, running config.FileRead) *control.Co
 		return &control.ConfigChange{Error: err.Error()}
 	}
 	if n != running.Size || [sha256.Size]byte(h.Sum(nil)) != running.Digest {
+		w.drop(path)
 		return changed
 	}
-	if ok && w.wallNow().Sub(time.Unix(id.ctime.Unix())) >= settled {
-		w.remember(path, unchangedFile{id: id, digest: running.Digest})
+	if ok {
+		w.found(path, id, running.Digest)
 	}
 	return nil
 }
 
-// known reports whether the file at path had identity id when last found
-// to hold the bytes of digest.
+// known reports whether the file at path has the identity id it was
+// trusted to have while holding the bytes of digest.
 func (w *fileWatch) known(path string, id fileID, digest [sha256.Size]byte) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s, ok := w.same[path]
-	return ok && s.id == id && s.digest == digest
+	return ok && s.trusted && s.id == id && s.digest == digest
 }
 
-// remember records s as the file at path's identity when unchanged.
-func (w *fileWatch) remember(path string, s unchangedFile) {
+// found records that the file at path, of identity id, was just read
+// holding the bytes of digest: the identity is trusted when it was found
+// so settled or more before, else it is the one to find again.
+func (w *fileWatch) found(path string, id fileID, digest [sha256.Size]byte) {
+	now := w.clockNow()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if s, ok := w.same[path]; ok && s.id == id && s.digest == digest {
+		if now.Sub(s.since) >= settled {
+			s.trusted = true
+			w.same[path] = s
+		}
+		return
+	}
 	if w.same == nil {
 		w.same = make(map[string]unchangedFile)
 	}
-	w.same[path] = s
+	w.same[path] = unchangedFile{id: id, digest: digest, since: now}
+}
+
+// drop forgets the identity of the file at path, found changed.
+func (w *fileWatch) drop(path string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.same, path)
 }
 
 // forget drops the entries of paths other than path and those of files.
@@ -161,7 +187,7 @@ func (w *fileWatch) forget(path string, files []config.FileRead) {
 	}
 }
 
-func (w *fileWatch) wallNow() time.Time {
+func (w *fileWatch) clockNow() time.Time {
 	if w.now != nil {
 		return w.now()
 	}

@@ -68,10 +68,11 @@ func TestStatusConfigChange(t *testing.T) {
 	}
 }
 
-// TestFileWatch: a file compared again costs a read only when it changed
-// or changed too recently to trust its times; a change of size is told
-// without a read, a FIFO in a file's place without a wait, and each
-// change names the file that differs.
+// TestFileWatch: a file compared again costs a read until it was found
+// holding the bytes read twice, with the same identity, settled apart on
+// the daemon's clock (whatever its own times say), and then only once it
+// changed; a change of size is told without a read, a FIFO in a file's
+// place without a wait, and each change names the file that differs.
 func TestFileWatch(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, listPath := filepath.Join(dir, "rmqlb.yaml"), filepath.Join(dir, "allow.lst")
@@ -89,18 +90,14 @@ func TestFileWatch(t *testing.T) {
 	write(listPath, listData)
 	running, files := read(cfgPath, cfgData), []config.FileRead{read(listPath, listData)}
 
-	// settle is how far the watch's clock runs ahead of the real one: a
-	// minute makes every file written before settled.
-	var ahead time.Duration
-	settle := func(settled bool) {
-		ahead = 0
-		if settled {
-			ahead = time.Minute
-		}
-	}
+	// The watch's clock starts an hour after the files' times, as a
+	// file server's clock running behind would have them: that does not
+	// make them settled.
+	now := time.Now().Add(time.Hour)
+	settle := func() { now = now.Add(settled) }
 	reads := 0
 	w := &fileWatch{
-		now: func() time.Time { return time.Now().Add(ahead) },
+		now: func() time.Time { return now },
 		copy: func(dst io.Writer, src io.Reader) (int64, error) {
 			reads++
 			return io.Copy(dst, src)
@@ -119,21 +116,23 @@ func TestFileWatch(t *testing.T) {
 		return c != nil && c.Error == "" && !c.Modified.IsZero() && c.File == listPath && c.Field == files[0].Field
 	}
 
-	// Written just now: its times are not yet trusted.
-	step("fresh files", 2, same)
-	step("fresh files again", 2, same)
-	settle(true)
-	step("settled files", 2, same)
-	step("settled files again", 0, same)
+	// Found unchanged once: read again until found so settled later.
+	step("first look", 2, same)
+	step("first look again", 2, same)
+	now = now.Add(settled - time.Millisecond)
+	step("not yet settled", 2, same)
+	now = now.Add(time.Millisecond)
+	step("settled", 2, same)
+	step("settled again", 0, same)
 
 	// Rewritten in place with as many bytes, and back again.
 	write(listPath, "10.0.0.0/9\n")
 	step("list edited", 1, listChanged)
-	settle(false)
 	write(listPath, listData)
-	step("list restored, not settled", 1, same)
-	settle(true)
 	step("list restored", 1, same)
+	step("list restored, not settled", 1, same)
+	settle()
+	step("list restored, settled", 1, same)
 	step("list restored again", 0, same)
 
 	// Renamed into its place with the same bytes: another inode.
@@ -141,8 +140,9 @@ func TestFileWatch(t *testing.T) {
 	if err := os.Rename(listPath+".new", listPath); err != nil {
 		t.Fatal(err)
 	}
-	settle(true)
 	step("list replaced by a copy", 1, same)
+	settle()
+	step("list replaced by a copy, settled", 1, same)
 	step("list replaced by a copy again", 0, same)
 
 	// Grown: told by its size, without a read.
@@ -165,14 +165,17 @@ func TestFileWatch(t *testing.T) {
 	// The configuration file is compared first; a reload that read other
 	// bytes is compared anew.
 	write(listPath, listData)
-	settle(true)
-	step("settled again", 1, same)
+	step("list back", 1, same)
+	settle()
+	step("list back, settled", 1, same)
 	write(cfgPath, "listeners: {}\n")
 	step("config edited", 1, func(c *control.ConfigChange) bool {
 		return c != nil && !c.Modified.IsZero() && c.File == "" && c.Field == ""
 	})
 	running = read(cfgPath, "listeners: {}\n")
 	step("reloaded", 1, same)
+	settle()
+	step("reloaded, settled", 1, same)
 	step("reloaded again", 0, same)
 
 	// A reload that names no list file forgets it.
