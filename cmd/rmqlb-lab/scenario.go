@@ -225,9 +225,10 @@ func (l *lab) runScenario(ctx context.Context) error {
 // rejoinWait bounds how long a broker cut off from its cluster may take,
 // once its link is back, to serve again: RabbitMQ's own partition handling
 // (pause_minority restarts the node's app once it sees the majority,
-// autoheal restarts the losing side's), not rmqlb's. One demo run here
-// waited 20 s for it.
-const rejoinWait = 60 * time.Second
+// autoheal restarts the losing side's), not rmqlb's. Demo runs here
+// waited 20 s for it, and once, a node paused by pause_minority, over a
+// minute.
+const rejoinWait = 2 * time.Minute
 
 // rejoinStep follows host m back from a cut link: the check of its own
 // broker on m's daemon is UP again (the broker paused itself while cut
