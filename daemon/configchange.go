@@ -29,10 +29,10 @@ const settled = 2 * time.Second
 // modification and change times); once a file is found holding them
 // again with that identity settled or more later, comparing it costs a
 // stat while the identity stays, not a read and a hash (a tenth of a
-// second for a list file of 64 MiB, at every scrape). It never blocks on a file put in
-// one's place (a FIFO, a device: regfile), reads no more than the size
-// read before, and hashes what it reads as it reads it. The zero value is
-// ready; its methods may be called from several goroutines.
+// second for a list file of 64 MiB, at every scrape). It never blocks on
+// a file put in one's place (a FIFO, a device: regfile), reads no more
+// than the size read before, and hashes what it reads as it reads it. The
+// zero value is ready; its methods may be called from several goroutines.
 type fileWatch struct {
 	// now is the clock that measures how long a file kept its identity;
 	// nil: time.Now. copy reads a file compared byte by byte into its

@@ -10,19 +10,20 @@
 // never sleep to make time pass. AdvanceAtNextArm moves its time just
 // before the next arming, as when the code under test is held up between
 // working out a deadline and arming its timer; Timer.ResetAt, which arms
-// for a deadline rather than a duration, is what keeps such code on time. The armings of WithTimeout's deadlines are
-// marked (Arm.Context), and WaitArmedWhere and NextArmWhere pick the
-// armings a test means, so that the deadlines of the work a state machine
-// runs do not pass for the machine's own timers.
+// for a deadline rather than a duration, is what keeps such code on time.
+// The armings of WithTimeout's deadlines are marked (Arm.Context), and
+// WaitArmedWhere and NextArmWhere pick the armings a test means, so that
+// the deadlines of the work a state machine runs do not pass for the
+// machine's own timers.
 //
 // WithTimeout is context.WithTimeout on a Clock, for deadlines of work the
 // code under test waits for (vrrp bounds its Owner calls with it).
 //
 // Timers follow the semantics of time.Timer since Go 1.23 (see the
 // time.Timer documentation and https://go.dev/wiki/Go123Timer): after Stop
-// or Reset (or ResetAt) returns, no value armed before the call is received
-// from C, and Stop and Reset report true when the timer had not yet been received from,
-// even if its deadline had passed. Real inherits these semantics from the
-// runtime as long as the module's go version is 1.23 or later and
-// GODEBUG=asynctimerchan=1 is not set.
+// or Reset (or ResetAt) returns, no value armed before the call is
+// received from C, and Stop and Reset report true when the timer had not
+// yet been received from, even if its deadline had passed. Real inherits
+// these semantics from the runtime as long as the module's go version is
+// 1.23 or later and GODEBUG=asynctimerchan=1 is not set.
 package clock

@@ -212,9 +212,9 @@ func (c *Fake) WaitArmed(t TB, at time.Time) {
 }
 
 // WaitArmedWhere waits until a timer is armed (and has not fired) whose
-// arming, the last NewTimer, Reset or ResetAt of it, match accepts. It fails the
-// test if none is within the wait timeout (DefaultWaitTimeout of real
-// time).
+// arming, the last NewTimer, Reset or ResetAt of it, match accepts. It
+// fails the test if none is within the wait timeout (DefaultWaitTimeout
+// of real time).
 func (c *Fake) WaitArmedWhere(t TB, match func(Arm) bool) {
 	t.Helper()
 	c.waitArmed(t, match, "as wanted")
