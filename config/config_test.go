@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -306,18 +307,37 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("listeners: [{name: l, bind: 1.2.3.4:5, tcp_user_timeout: -1ns, backends: [{name: a, address: 1.2.3.4:6}]}]"))
 	f.Add([]byte("listeners: [{name: l, bind: 1.2.3.4:5, allowed_clients: [10.0.0.0/8, 192.0.2.7], denied_clients: [10.9.0.0/16, \"2001:db8::1\"], backends: [{name: a, address: 1.2.3.4:6}]}]"))
 	f.Add([]byte("listeners: [{name: l, bind: 1.2.3.4:5, allowed_clients: [], allowed_clients_file: /etc/rmqlb/a.lst, denied_clients_file: d.lst, backends: [{name: a, address: 1.2.3.4:6}]}]"))
+	// everyClient is a file of client addresses that fits any listener.
+	everyClient := func(string) ([]byte, error) { return []byte("0.0.0.0/0\n::/0\n"), nil }
+	f.Add([]byte("listeners: [{name: l, bind: 1.2.3.4:5, allowed_clients: [10.0.0.0/8], allowed_clients_file: /etc/rmqlb/a.lst, denied_clients_file: /etc/rmqlb/d.lst, backends: [{name: a, address: 1.2.3.4:6}]}]\n" +
+		"vrrp_instances: [{name: v, interface: eth0, virtual_router_id: 1, priority: 100, virtual_ipaddress: [1.2.3.4/24]}]"))
+	isErrors := func(t *testing.T, err error) {
+		t.Helper()
+		var es Errors
+		if !errors.As(err, &es) || len(es) == 0 {
+			t.Fatalf("error %v is not a non-empty Errors", err)
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := Parse(data)
+		if _, err := Parse(data); err != nil {
+			isErrors(t, err)
+		}
+		c, err := ParseWithFiles(data, everyClient)
 		if err != nil {
-			var es Errors
-			if !errors.As(err, &es) || len(es) == 0 {
-				t.Fatalf("error %v is not a non-empty Errors", err)
-			}
+			isErrors(t, err)
 			return
 		}
-		// A valid config has its parsed fields set.
 		// A valid config has every part resolved, and every package
 		// accepts what is built from it.
+		// Resolved without the files it names (LoadVRRP), it has the
+		// same VRRP instances.
+		skipped, err := parseWith(data, resolver{skipFiles: true})
+		if err != nil {
+			t.Fatalf("valid, and refused without its files: %v", err)
+		}
+		if !reflect.DeepEqual(skipped.VRRP, c.VRRP) {
+			t.Fatalf("instances without the files %+v, with them %+v", skipped.VRRP, c.VRRP)
+		}
 		for i := range c.VRRP {
 			in := &c.VRRP[i]
 			if len(in.VIPs) == 0 || in.VRID == 0 || in.Priority == 0 {
