@@ -429,21 +429,17 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.emitMu.Unlock()
 		s.answerAlive(false)
 
+		// The timer is armed at next itself, which the time may have
+		// reached while startDue ran: then it fires at once.
 		switch {
 		case next.IsZero() && timer != nil:
 			timer.Stop()
 		case next.IsZero():
 		case timer == nil:
-			timer = s.clock.NewTimer(next.Sub(now))
+			timer = s.clock.NewTimerAt(next)
 			timerC = timer.C()
 		default:
 			timer.ResetAt(next)
-		}
-		// A new timer counts from the time of arming, and the time may
-		// have passed next while startDue ran: then it is armed too late,
-		// and the due checks start now. (ResetAt keeps next itself.)
-		if !next.IsZero() && !s.clock.Now().Before(next) && ctx.Err() == nil {
-			continue
 		}
 		select {
 		case <-ctx.Done():

@@ -9,6 +9,10 @@ type Clock interface {
 	// NewTimer returns a timer that sends the time on its channel once,
 	// after d, like time.NewTimer. A d <= 0 fires at once.
 	NewTimer(d time.Duration) Timer
+	// NewTimerAt returns a timer that sends the time on its channel once,
+	// when the clock's time reaches deadline (at once if it has already):
+	// NewTimer for a deadline, kept as Timer.ResetAt keeps one.
+	NewTimerAt(deadline time.Time) Timer
 }
 
 // Timer is the part of *time.Timer that rmqlb uses, with Go 1.23 semantics.

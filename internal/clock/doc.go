@@ -2,15 +2,16 @@
 // (vrrp.Instance, healthcheck.Scheduler, the gratuitous ARP announcer of
 // netsetup) and the manual clock their tests drive.
 //
-// Clock is the small interface the consumers use: Now and NewTimer. Real is
-// the time package. Fake is a clock whose time moves only when a test says
-// so (Advance, Set); it fires the timers that become due in deadline order
-// and lets a test wait, in bounded real time, until the code under test has
-// armed a timer (WaitArmed, NextArm) or changed one (Changed), so tests
-// never sleep to make time pass. AdvanceAtNextArm moves its time just
+// Clock is the small interface the consumers use: Now, NewTimer and
+// NewTimerAt. Real is the time package. Fake is a clock whose time moves
+// only when a test says so (Advance, Set); it fires the timers that become
+// due in deadline order and lets a test wait, in bounded real time, until
+// the code under test has armed a timer (WaitArmed, NextArm) or changed
+// one (Changed), so tests never sleep to make time pass. AdvanceAtNextArm moves its time just
 // before the next arming, as when the code under test is held up between
-// working out a deadline and arming its timer; Timer.ResetAt, which arms
-// for a deadline rather than a duration, is what keeps such code on time.
+// working out a deadline and arming its timer; Clock.NewTimerAt and
+// Timer.ResetAt, which arm for a deadline rather than a duration, are what
+// keep such code on time.
 // The armings of WithTimeout's deadlines are marked (Arm.Context), and
 // WaitArmedWhere and NextArmWhere pick the armings a test means, so that
 // the deadlines of the work a state machine runs do not pass for the

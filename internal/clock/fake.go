@@ -19,12 +19,14 @@ type TB interface {
 	Fatalf(format string, args ...any)
 }
 
-// Arm is one arming of a timer of a Fake, by NewTimer, Reset or ResetAt.
+// Arm is one arming of a timer of a Fake, by NewTimer, NewTimerAt, Reset
+// or ResetAt.
 type Arm struct {
 	// At is the deadline: the Fake's time when armed plus D.
 	At time.Time
-	// D is the duration passed to NewTimer or Reset, or for ResetAt the
-	// time left until its deadline when armed (it may be <= 0).
+	// D is the duration passed to NewTimer or Reset, or for NewTimerAt
+	// and ResetAt the time left until the deadline when armed (it may be
+	// <= 0).
 	D time.Duration
 	// Context marks the timer of a context's deadline, armed by
 	// WithTimeout, so that a test can tell the timers of the code under
@@ -35,9 +37,9 @@ type Arm struct {
 // Fake is a Clock whose time moves only by Advance and Set, for tests.
 //
 // A timer of a Fake fires when the Fake's time reaches its deadline: in
-// NewTimer, Reset or ResetAt if d <= 0 (a deadline not after the Fake's
-// time), otherwise in the Advance or Set that moves the time to or past
-// it. The timers that one Advance or Set makes due fire in deadline order
+// its arming (NewTimer, NewTimerAt, Reset or ResetAt) if d <= 0 (a
+// deadline not after the Fake's time), otherwise in the Advance or Set
+// that moves the time to or past it. The timers that one Advance or Set makes due fire in deadline order
 // (ties in the order they were armed), and each sends its deadline (or,
 // for d <= 0, the time it was armed at) on its channel. Timer channels
 // follow Go 1.23 semantics (see Timer); unlike a *time.Timer's, a Fake
@@ -83,6 +85,18 @@ func (c *Fake) Now() time.Time {
 // NewTimer returns.
 func (c *Fake) NewTimer(d time.Duration) Timer { return c.newTimer(d, false) }
 
+// NewTimerAt returns a timer that fires once the Fake's time reaches
+// deadline, worked out under the Fake's lock as ResetAt does; a deadline
+// not after the Fake's time has fired when NewTimerAt returns.
+func (c *Fake) NewTimerAt(deadline time.Time) Timer {
+	t := &fakeTimer{c: c, ch: make(chan time.Time, 1)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lateLocked()
+	t.armLocked(deadline.Sub(c.now))
+	return t
+}
+
 // newContextTimer is NewTimer for the deadline of a context of
 // WithTimeout: its armings are marked Arm.Context.
 func (c *Fake) newContextTimer(d time.Duration) Timer { return c.newTimer(d, true) }
@@ -97,11 +111,11 @@ func (c *Fake) newTimer(d time.Duration, context bool) Timer {
 }
 
 // AdvanceAtNextArm makes the Fake's time move forward by d at the next
-// arming of one of its timers (by NewTimer, Reset or ResetAt), just
-// before the timer is armed, as Advance would: as if the code under test
-// were held up between working out a deadline and arming its timer.
-// Reset's duration then counts from the time moved; ResetAt's deadline
-// stays. A d <= 0 cancels a move not yet made.
+// arming of one of its timers (by NewTimer, NewTimerAt, Reset or
+// ResetAt), just before the timer is armed, as Advance would: as if the
+// code under test were held up between working out a deadline and arming
+// its timer. A duration (NewTimer, Reset) then counts from the time moved;
+// a deadline (NewTimerAt, ResetAt) stays. A d <= 0 cancels a move not yet made.
 func (c *Fake) AdvanceAtNextArm(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -212,9 +226,8 @@ func (c *Fake) WaitArmed(t TB, at time.Time) {
 }
 
 // WaitArmedWhere waits until a timer is armed (and has not fired) whose
-// arming, the last NewTimer, Reset or ResetAt of it, match accepts. It
-// fails the test if none is within the wait timeout (DefaultWaitTimeout
-// of real time).
+// arming, its last, match accepts. It fails the test if none is within
+// the wait timeout (DefaultWaitTimeout of real time).
 func (c *Fake) WaitArmedWhere(t TB, match func(Arm) bool) {
 	t.Helper()
 	c.waitArmed(t, match, "as wanted")
@@ -255,10 +268,10 @@ func (c *Fake) DropArms() {
 	c.mu.Unlock()
 }
 
-// NextArm returns the oldest arming (by NewTimer, Reset or ResetAt) that
-// NextArm has not returned yet, waiting for one if there is none. It fails
-// the test if none comes within the wait timeout (DefaultWaitTimeout of
-// real time).
+// NextArm returns the oldest arming (by NewTimer, NewTimerAt, Reset or
+// ResetAt) that NextArm has not returned yet, waiting for one if there is
+// none. It fails the test if none comes within the wait timeout
+// (DefaultWaitTimeout of real time).
 func (c *Fake) NextArm(t TB) Arm {
 	t.Helper()
 	return c.nextArm(t, func(Arm) bool { return true })

@@ -207,8 +207,9 @@ func TestFakeResetAt(t *testing.T) {
 }
 
 // TestFakeAdvanceAtNextArm: the time moves once, at the next arming and
-// before it: Reset counts from the time moved, ResetAt keeps its deadline,
-// timers made due by the move fire, and a move not made can be cancelled.
+// before it: Reset counts from the time moved, ResetAt and NewTimerAt keep
+// their deadlines, timers made due by the move fire, and a move not made
+// can be cancelled.
 func TestFakeAdvanceAtNextArm(t *testing.T) {
 	c := clock.NewFake(t0)
 	a := c.NewTimer(time.Second)
@@ -242,6 +243,17 @@ func TestFakeAdvanceAtNextArm(t *testing.T) {
 	b.Reset(time.Second)
 	if got, want := c.Now(), t0.Add(2500*time.Millisecond); !got.Equal(want) {
 		t.Fatalf("a cancelled move was made: time %v, want %v", got, want)
+	}
+
+	// NewTimerAt keeps its deadline too.
+	c.AdvanceAtNextArm(time.Second)
+	d := c.NewTimerAt(t0.Add(4 * time.Second))
+	defer d.Stop()
+	if got, want := c.Now(), t0.Add(3500*time.Millisecond); !got.Equal(want) {
+		t.Fatalf("time %v, want %v", got, want)
+	}
+	if got := c.Armed(); !slices.Equal(got, []time.Time{t0.Add(4 * time.Second)}) {
+		t.Fatalf("after NewTimerAt Armed() = %v, want [t0+4s] (b fired in the move)", got)
 	}
 }
 

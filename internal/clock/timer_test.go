@@ -133,3 +133,30 @@ func TestRealTimerChannelIsStable(t *testing.T) {
 		t.Fatal("the channel returned before Reset received nothing")
 	}
 }
+
+// TestNewTimerAt: on Real and on Fake, a deadline passed fires at once and
+// one an hour ahead not during the test; Stop reports which.
+func TestNewTimerAt(t *testing.T) {
+	for name, c := range map[string]clock.Clock{"real": clock.Real{}, "fake": clock.NewFake(t0)} {
+		t.Run(name, func(t *testing.T) {
+			past := c.NewTimerAt(c.Now().Add(-time.Second))
+			select {
+			case <-past.C():
+			case <-time.After(5 * time.Second):
+				t.Fatal("a timer for a deadline passed did not fire")
+			}
+			if past.Stop() {
+				t.Error("Stop of a received timer returned true")
+			}
+			ahead := c.NewTimerAt(c.Now().Add(time.Hour))
+			select {
+			case v := <-ahead.C():
+				t.Fatalf("a timer an hour ahead fired: %v", v)
+			default:
+			}
+			if !ahead.Stop() {
+				t.Error("Stop of an armed timer returned false")
+			}
+		})
+	}
+}
