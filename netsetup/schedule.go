@@ -134,7 +134,7 @@ func (a *announcer) run(ctx context.Context) error {
 		var tc <-chan time.Time
 		var t clock.Timer
 		if ok {
-			t = a.clock.NewTimer(max(at.Sub(a.clock.Now()), 0))
+			t = a.clock.NewTimerAt(at)
 			tc = t.C()
 		}
 		select {

@@ -84,8 +84,7 @@ func TestAnnouncerSchedule(t *testing.T) {
 		go func() { done <- a.run(ctx) }()
 		// Let run park with no timer before start: otherwise run may read
 		// start's state and then also take start's wake-up, arming the first
-		// timer twice, and the test could advance the clock between run's Now
-		// and NewTimer of the second one.
+		// timer twice.
 		synctest.Wait()
 
 		expectSent := func(want time.Time) {
