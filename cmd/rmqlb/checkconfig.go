@@ -37,6 +37,7 @@ func cmdCheckConfig(path string, checks bool, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", path)
+		printClientListFiles(c, stdout)
 		printStatePreview(c, time.Now(), stdout, stderr)
 		if checks {
 			return printChecks(daemon.RunChecksOnce(context.Background(), c, daemon.NewChecker), time.Now(), stdout, stderr)
@@ -52,6 +53,22 @@ func cmdCheckConfig(path string, checks bool, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "%s: %v\n", path, err)
 	return 1
+}
+
+// printClientListFiles says, of each listener of c that names a file of
+// client addresses, how many addresses and prefixes its list holds and
+// how many of them the file gave: what the file was read as.
+func printClientListFiles(c *config.Config, stdout io.Writer) {
+	for _, l := range c.Listeners {
+		if l.AllowedClientsFile != "" {
+			fmt.Fprintf(stdout, "listener %s allows %d client addresses or prefixes, %d of them from %s\n",
+				l.Name, len(l.AllowedClients), l.AllowedFromFile, l.AllowedClientsFile)
+		}
+		if l.DeniedClientsFile != "" {
+			fmt.Fprintf(stdout, "listener %s denies %d client addresses or prefixes, %d of them from %s\n",
+				l.Name, len(l.DeniedClients), l.DeniedFromFile, l.DeniedClientsFile)
+		}
+	}
 }
 
 // printStatePreview says what a start of c at now would make of its state

@@ -138,6 +138,37 @@ func TestCheckConfigStateFile(t *testing.T) {
 	}
 }
 
+// TestCheckConfigClientListFiles: check-config says how many addresses
+// each listener's list holds and how many its file gave, an empty denied
+// file too; a listener without a file gets no line.
+func TestCheckConfigClientListFiles(t *testing.T) {
+	dir := t.TempDir()
+	allowed, denied := filepath.Join(dir, "allow.lst"), filepath.Join(dir, "deny.lst")
+	for p, data := range map[string]string{allowed: "# offices\n10.1.0.0/16\n10.2.0.0/16\n", denied: "# nobody yet\n"} {
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "rmqlb.yaml")
+	text := "listeners:\n" +
+		"  - name: amqp\n    bind: 127.0.0.1:1\n    allowed_clients: [127.0.0.0/8]\n    allowed_clients_file: " + allowed + "\n    denied_clients_file: " + denied + "\n" +
+		"    backends:\n      - {name: b1, address: 127.0.0.2:5672}\n" +
+		"  - name: other\n    bind: 127.0.0.1:2\n    allowed_clients: [127.0.0.0/8]\n    backends:\n      - {name: b1, address: 127.0.0.2:5672}\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"check-config", "--config", path}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, want 0\n%s%s", code, out.String(), errb.String())
+	}
+	want := path + ": ok\n" +
+		"listener amqp allows 3 client addresses or prefixes, 2 of them from " + allowed + "\n" +
+		"listener amqp denies 0 client addresses or prefixes, 0 of them from " + denied + "\n"
+	if out.String() != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
 // TestPrintChecksCertificates: a check's TLS certificate that expires within 30 days gets a
 // note on its line, and does not fail check-config; one expiring later gets none.
 func TestPrintChecksCertificates(t *testing.T) {

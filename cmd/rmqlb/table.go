@@ -45,7 +45,9 @@ names the key most likely meant: "unknown key (did you mean policy?)", keepalive
 names too, or the section that has it: "unknown key (rise is a key of check)"). Warnings (a
 password that others may read, a file that others could change or that holds nothing to run, an interface or a listener's
 address this host lacks, a notify hook it cannot run, or that others could change) go to stderr and do not fail it.
-With a state_file it says what a start with this file would make of it: the operator's states it
+Of a listener that names a file of client addresses it says how many addresses its list holds and
+how many the file gave ("listener amqp allows 1236 client addresses or prefixes, 1234 of them from
+/etc/haproxy/allow.lst"). With a state_file it says what a start with this file would make of it: the operator's states it
 restores, and those it leaves out with why (a backend removed, or changed since the operator set
 its weight; a release that ended, or of another virtual router; an entry it could not have
 written), and the fields it ignores (a newer version's, kept in the file while their entry is
