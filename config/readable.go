@@ -75,14 +75,7 @@ func (r *fileReader) cannotRead(path string) string {
 	if err != nil {
 		return ""
 	}
-	dirs := []string{}
-	for d := filepath.Dir(real); ; d = filepath.Dir(d) {
-		dirs = append([]string{d}, dirs...)
-		if d == filepath.Dir(d) {
-			break
-		}
-	}
-	for _, d := range dirs {
+	for _, d := range notify.PathPrefixes(filepath.Dir(real)) {
 		if why := r.denied(d, 0o1, "enter "+d); why != "" {
 			return why
 		}

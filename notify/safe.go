@@ -34,7 +34,7 @@ func CheckSafe(path string, owners ...int) error {
 	}
 	seen := map[string]bool{}
 	for _, p := range []string{filepath.Clean(path), real} {
-		for _, c := range pathPrefixes(p) {
+		for _, c := range PathPrefixes(p) {
 			if seen[c] {
 				continue
 			}
@@ -93,9 +93,10 @@ func (e *UnsafeError) Error() string {
 	return e.Path + " " + e.Problem + ": whoever can change it could run commands as the daemon (a hook, and every directory above it, must be owned by root or the daemon's user, and writable by no one else)"
 }
 
-// pathPrefixes returns the directories on the absolute path p, from the
-// root down, and p itself.
-func pathPrefixes(p string) []string {
+// PathPrefixes returns the directories on the absolute path p, from the
+// root down, and p itself: what CheckSafe checks, and what a process must
+// be able to enter to reach p.
+func PathPrefixes(p string) []string {
 	var out []string
 	for d := p; ; d = filepath.Dir(d) {
 		out = append(out, d)
