@@ -136,6 +136,11 @@ func TestClientListFiles(t *testing.T) {
 	if l.AllowedFromFile != 2 || l.DeniedFromFile != 1 {
 		t.Errorf("from the files: %d allowed, %d denied; want 2 and 1", l.AllowedFromFile, l.DeniedFromFile)
 	}
+	wantLists := []ListFile{{Key: "allowed_clients_file", Path: filepath.Join(dir, "allowed.lst"), Prefixes: 2, Listed: 3},
+		{Key: "denied_clients_file", Path: filepath.Join(dir, "denied.lst"), Prefixes: 1, Listed: 1}}
+	if got := l.ListFiles(); !slices.Equal(got, wantLists) {
+		t.Errorf("list files %+v; want %+v", got, wantLists)
+	}
 	wantFiles := []FileRead{
 		{Path: filepath.Join(dir, "allowed.lst"), Field: "listeners[0].allowed_clients_file", Digest: sha256.Sum256([]byte(allowed)), Size: int64(len(allowed))},
 		{Path: filepath.Join(dir, "denied.lst"), Field: "listeners[0].denied_clients_file", Digest: sha256.Sum256([]byte(denied)), Size: int64(len(denied))},

@@ -75,15 +75,15 @@ func Load(path string) (*Config, error) {
 	}
 	warned := map[string]bool{}
 	for _, l := range c.Listeners {
-		for _, list := range []string{l.AllowedClientsFile, l.DeniedClientsFile} {
-			if list == "" || warned[list] {
+		for _, f := range l.ListFiles() {
+			if warned[f.Path] {
 				continue
 			}
-			warned[list] = true
-			if unsafe := notify.FindUnsafe(list, owners...); unsafe != nil {
+			warned[f.Path] = true
+			if unsafe := notify.FindUnsafe(f.Path, owners...); unsafe != nil {
 				c.Warnings = append(c.Warnings, fmt.Sprintf(
 					"%s: %s %s: whoever can change the file chooses which clients listener %s serves; it, and every directory above it, should be owned by root and writable by no one else",
-					list, unsafe.Path, unsafe.Problem, l.Name))
+					f.Path, unsafe.Path, unsafe.Problem, l.Name))
 			}
 		}
 	}

@@ -169,8 +169,9 @@ func (c *Config) unreadableWarnings(r *fileReader, path string) []string {
 		}
 	}
 	for _, l := range c.Listeners {
-		warn(l.Field+".allowed_clients_file", l.AllowedClientsFile)
-		warn(l.Field+".denied_clients_file", l.DeniedClientsFile)
+		for _, f := range l.ListFiles() {
+			warn(l.Field+"."+f.Key, f.Path)
+		}
 		for _, b := range l.Backends {
 			if t := b.Check.TLS; t != nil {
 				warn(b.Check.Field+".tls.ca_file", t.CAFile)

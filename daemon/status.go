@@ -4,7 +4,6 @@ import (
 	"os"
 
 	"github.com/rmqlb/rmqlb/balancer"
-	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/healthcheck"
 )
@@ -78,7 +77,9 @@ func (d *Daemon) status(full bool) control.Status {
 	for _, l := range d.cfg.Listeners {
 		if u := d.listeners[l.Name]; u != nil {
 			s.Listeners = append(s.Listeners, u.l.SnapshotSticky(sticky))
-			s.ClientListFiles = append(s.ClientListFiles, clientListFiles(l)...)
+			for _, f := range l.ListFiles() {
+				s.ClientListFiles = append(s.ClientListFiles, control.ClientListFile{Listener: l.Name, Field: f.Key, Path: f.Path, Prefixes: f.Prefixes})
+			}
 		}
 	}
 	s.Moves = d.statusMovesLocked()
@@ -89,17 +90,4 @@ func (d *Daemon) status(full bool) control.Status {
 	}
 	s.Verdict = control.Assess(s)
 	return s
-}
-
-// clientListFiles returns the files of client addresses of the listener
-// l of the running model, for the status.
-func clientListFiles(l config.Listener) []control.ClientListFile {
-	var fs []control.ClientListFile
-	if l.AllowedClientsFile != "" {
-		fs = append(fs, control.ClientListFile{Listener: l.Name, Field: "allowed_clients_file", Path: l.AllowedClientsFile, Prefixes: l.AllowedFromFile})
-	}
-	if l.DeniedClientsFile != "" {
-		fs = append(fs, control.ClientListFile{Listener: l.Name, Field: "denied_clients_file", Path: l.DeniedClientsFile, Prefixes: l.DeniedFromFile})
-	}
-	return fs
 }

@@ -59,14 +59,11 @@ func cmdCheckConfig(path string, checks bool, stdout, stderr io.Writer) int {
 // client addresses, how many addresses and prefixes its list holds and
 // how many of them the file gave: what the file was read as.
 func printClientListFiles(c *config.Config, stdout io.Writer) {
+	verb := map[string]string{"allowed_clients_file": "allows", "denied_clients_file": "denies"}
 	for _, l := range c.Listeners {
-		if l.AllowedClientsFile != "" {
-			fmt.Fprintf(stdout, "listener %s allows %d client addresses or prefixes, %d of them from %s\n",
-				l.Name, len(l.AllowedClients), l.AllowedFromFile, l.AllowedClientsFile)
-		}
-		if l.DeniedClientsFile != "" {
-			fmt.Fprintf(stdout, "listener %s denies %d client addresses or prefixes, %d of them from %s\n",
-				l.Name, len(l.DeniedClients), l.DeniedFromFile, l.DeniedClientsFile)
+		for _, f := range l.ListFiles() {
+			fmt.Fprintf(stdout, "listener %s %s %d client addresses or prefixes, %d of them from %s\n",
+				l.Name, verb[f.Key], f.Listed, f.Prefixes, f.Path)
 		}
 	}
 }
