@@ -410,7 +410,7 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 			refuse("metrics_listen", err)
 			failed.metrics = true
 		} else {
-			applied("metrics_listen %s", nc.MetricsListen)
+			applied("%s", metricsApplied(nc))
 		}
 	}
 
@@ -479,6 +479,14 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	d.mu.Unlock()
 	d.stopIdleSender()
 	return r
+}
+
+// metricsApplied names a new metrics_listen as a reload lists it.
+func metricsApplied(nc *config.Config) string {
+	if !nc.MetricsListen.IsValid() {
+		return "metrics_listen: none"
+	}
+	return "metrics_listen " + nc.MetricsListen.String()
 }
 
 // forgetInstances takes the VRRP instances of names, which could not be

@@ -48,16 +48,23 @@ func fdBudgetWarning(ls []config.Listener, limit uint64) string {
 // limit, which is the daemon's (check-config, run from a shell, has
 // another).
 func (d *Daemon) warnAbout(cfg *config.Config) {
-	ws := slices.Clone(cfg.Warnings)
-	if w := fdBudgetWarning(cfg.Listeners, openFilesLimit()); w != "" {
-		ws = append(ws, w)
-	}
+	ws := configWarnings(cfg)
 	for _, w := range ws {
 		d.log.Warn(w)
 	}
 	d.mu.Lock()
 	d.cfgWarnings = ws
 	d.mu.Unlock()
+}
+
+// configWarnings returns the warnings of cfg: the file's, and the open-files
+// budget of its listeners.
+func configWarnings(cfg *config.Config) []string {
+	ws := slices.Clone(cfg.Warnings)
+	if w := fdBudgetWarning(cfg.Listeners, openFilesLimit()); w != "" {
+		ws = append(ws, w)
+	}
+	return ws
 }
 
 // openFilesLimit is the process's open-files limit now (its soft limit,

@@ -20,6 +20,8 @@ import (
 //	                                         drain it and move its clients (control.SessionMove)
 //	rebalance LISTENER [RATE]                spread its sessions by weight again (control.Rebalance)
 //	reload                                   reload the file (control.Reload)
+//	reload dry-run                           what a reload would do, applying
+//	                                         nothing (control.ReloadPlan)
 //	sessions [KEY=VALUE...]                  the sessions of the listeners
 //	                                         (control.SessionsRequest, control.Sessions)
 //	shutdown-sessions KEY=VALUE...           close the sessions selected
@@ -43,13 +45,17 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 	case "backend":
 		return d.backendCommand(req.Args)
 	case "reload":
-		if len(req.Args) != 0 {
-			return nil, fmt.Errorf("usage: reload")
+		dry := len(req.Args) == 1 && req.Args[0] == "dry-run"
+		if len(req.Args) != 0 && !dry {
+			return nil, fmt.Errorf("usage: reload [dry-run]")
 		}
 		select {
 		case <-d.ready:
 		case <-ctx.Done():
 			return nil, fmt.Errorf("reloading: the daemon is still starting: %w", ctx.Err())
+		}
+		if dry {
+			return d.PlanReload(), nil
 		}
 		return d.Reload(), nil
 	case "sessions":

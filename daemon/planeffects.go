@@ -1,0 +1,457 @@
+package daemon
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
+)
+
+// liveFacts is what a plan's description needs to know of what runs now.
+// The zero value is a daemon with nothing running.
+type liveFacts struct {
+	// levelSettable tells whether the log level can be changed live.
+	levelSettable bool
+	// listeners holds the running listeners' active sessions by name;
+	// a listener that does not run is absent.
+	listeners map[string]int64
+	// backends holds the active sessions of each backend by ID, and
+	// keptRemoved those of the backends an earlier reload removed while
+	// keeping their sessions, by listener.
+	backends    map[backend.ID]int64
+	keptRemoved map[string][]keptBackend
+	// units holds the running VRRP instances, each with whether it is
+	// MASTER now.
+	units map[string]bool
+}
+
+// keptBackend is a backend an earlier reload removed that still has
+// sessions.
+type keptBackend struct {
+	name    string
+	address netip.AddrPort
+	active  int64
+}
+
+// describePlan returns the changes a reload applying p would list as
+// applied if nothing were refused, in the order it applies them, each
+// with what it does to what runs now (f). old is the running model, nc
+// the file's. It is a pure function of its arguments; Daemon.apply is
+// what it describes.
+func describePlan(p Plan, old, nc *config.Config, f liveFacts) []control.PlannedChange {
+	var out []control.PlannedChange
+	add := func(effects []string, format string, args ...any) {
+		out = append(out, control.PlannedChange{Change: fmt.Sprintf(format, args...), Effects: effects})
+	}
+	next := p.next(old, nc)
+	if p.LogLevel && f.levelSettable {
+		add(nil, "log_level %s", nc.LogLevel)
+	}
+	if p.ControlSocket {
+		add([]string{fmt.Sprintf("the socket and its lock move from %s; commands must name the new path", old.ControlSocket)}, "control_socket %s", nc.ControlSocket)
+	}
+	if p.ControlGroup {
+		add(nil, "control_group %q", nc.ControlGroup)
+	}
+	for _, c := range p.Listeners {
+		if c.Op == OpRemove {
+			add(leavingSessions(old, c.Old, f), "listener %s removed", c.Name)
+		}
+	}
+	for _, c := range p.Listeners {
+		switch c.Op {
+		case OpAdd:
+			add(nil, "listener %s added on %s", c.Name, c.New.Bind)
+		case OpReplace:
+			add(append([]string{fmt.Sprintf("stops accepting on %s", c.Old.Bind)}, leavingSessions(old, c.Old, f)...),
+				"listener %s moved on %s", c.Name, c.New.Bind)
+		}
+	}
+	for _, c := range p.Checks {
+		if c.Op != OpRemove {
+			continue
+		}
+		var effects []string
+		if _, stays := nc.Backend(c.Backend); stays {
+			effects = []string{"the backend is set UP and in service at its full weight, as no check watches it"}
+		}
+		add(effects, "check of %s removed", c.Backend)
+	}
+	for _, c := range p.Listeners {
+		if c.Op == OpUpdate {
+			add(listenerEffects(c.Old, c.New, f), "listener %s updated", c.Name)
+		}
+	}
+	for _, c := range p.Checks {
+		switch {
+		case c.Op == OpAdd && c.Serving:
+			add([]string{"the backend stays in service until its checks fail"}, "check of %s added", c.Backend)
+		case c.Op == OpAdd:
+			add(nil, "check of %s added", c.Backend)
+		case c.Op == OpUpdate:
+			add([]string{"the backend keeps its state; the new check decides from its next result"}, "check of %s updated", c.Backend)
+		}
+	}
+	restart := p.RealTimePriority || p.Sender
+	instances := 0
+	if restart {
+		for name := range f.units {
+			if !slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == name && c.Op == OpRemove }) {
+				instances++
+			}
+		}
+	}
+	for _, c := range p.VRRP {
+		if c.Op == OpRemove {
+			add(removedInstanceEffects(old, c.Old, f), "vrrp instance %s removed", c.Name)
+		}
+	}
+	for _, c := range vipOrder(p.VRRP) {
+		switch c.Op {
+		case OpAdd:
+			add([]string{fmt.Sprintf("it starts on %s (VRID %d) and adds %s to the interface only once MASTER", c.New.Interface, c.New.VRID, joinPrefixes(c.New.VIPs))},
+				"vrrp instance %s added", c.Name)
+			if restart {
+				instances++
+			}
+		case OpUpdate:
+			if c.Notify {
+				add(nil, "notify hooks of vrrp instance %s", c.Name)
+			}
+			if c.Settings || c.VIPs {
+				add(updatedInstanceEffects(c, nc, f), "vrrp instance %s updated: %s", c.Name, strings.Join(c.Keys, ", "))
+			}
+			if c.Tracks {
+				add(nil, "tracks of vrrp instance %s", c.Name)
+			}
+		}
+	}
+	for i := range old.VRRP {
+		in := &old.VRRP[i]
+		if _, runs := f.units[in.Name]; !runs || slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == in.Name }) {
+			continue
+		}
+		_, dropped := fileTracks(in.Track, nc)
+		for _, t := range dropped {
+			add(nil, "tracks of vrrp instance %s: dropped its rule of %s, which the file no longer has or checks (the instance awaits a restart with its other rules)", in.Name, trackTarget(t))
+		}
+	}
+	if p.Metrics {
+		add(nil, "%s", metricsApplied(nc))
+	}
+	if p.StateFile {
+		if nc.StateFile == "" {
+			add(nil, "state_file: none")
+		} else {
+			add(nil, "state_file %s", nc.StateFile)
+		}
+	}
+	if p.RealTimePriority {
+		add(nil, "%s", restartApplied(fmt.Sprintf("vrrp_rt_priority %d", nc.VRRPRealTimePriority), instances))
+	}
+	if p.Sender {
+		add(nil, "%s", restartApplied("vrrp_sender "+nc.VRRPSender.String(), instances))
+	}
+	for i := range next.Listeners {
+		l := &next.Listeners[i]
+		if _, runs := f.listeners[l.Name]; !runs || slices.ContainsFunc(p.Listeners, func(c ListenerChange) bool { return c.Name == l.Name && c.Op != OpUpdate }) {
+			continue
+		}
+		was, bound := old.VIPOwned(l.Bind.Addr()), next.VIPOwned(l.Bind.Addr())
+		if ol, ok := old.Listener(l.Name); ok && ol.Bind != l.Bind {
+			continue
+		}
+		switch {
+		case bound && !was:
+			add([]string{"its sessions are closed at once when it stops, as the address may leave this host"}, "listener %s: %s is a VIP of this daemon now", l.Name, l.Bind.Addr())
+		case was && !bound:
+			add([]string{"its sessions may finish within graceful_timeout when it stops"}, "listener %s: %s is no VIP of this daemon now", l.Name, l.Bind.Addr())
+		}
+	}
+	return out
+}
+
+// leavingSessions says what becomes of the sessions of listener l, which
+// stops: a listener bound to a VIP of this daemon closes them at once,
+// another lets them finish within its graceful_timeout.
+func leavingSessions(old *config.Config, l *config.Listener, f liveFacts) []string {
+	n, runs := f.listeners[l.Name]
+	switch {
+	case !runs:
+		return []string{"it does not run"}
+	case n == 0:
+		return []string{"it has no session"}
+	}
+	grace := old.BalancerConfig(l).GracefulTimeout
+	switch {
+	case grace < 0:
+		return []string{fmt.Sprintf("its %s closed at once", sessions(n))}
+	case grace == 0:
+		grace = balancer.DefaultGracefulTimeout
+	}
+	return []string{fmt.Sprintf("its %s may finish within %s (graceful_timeout); the rest are then closed", sessionsNoVerb(n), grace)}
+}
+
+// listenerEffects describes the update of a listener from ol to nl: its
+// backends added, removed and changed, and the settings that change for
+// new connections.
+func listenerEffects(ol, nl *config.Listener, f liveFacts) []string {
+	var out []string
+	shut := nl.OnMarkedDown == config.ShutdownSessions
+	for _, nb := range nl.Backends {
+		if !slices.ContainsFunc(ol.Backends, func(b config.Backend) bool { return b.ID == nb.ID }) {
+			how := "it takes new connections at once"
+			if nb.Check.Type != config.CheckNone {
+				how = "it takes new connections once its check passes"
+			}
+			out = append(out, fmt.Sprintf("backend %s added at %s: %s", nb.ID.Name, nb.Address, how))
+		}
+	}
+	for _, ob := range ol.Backends {
+		i := slices.IndexFunc(nl.Backends, func(b config.Backend) bool { return b.ID == ob.ID })
+		if i < 0 {
+			n := f.backends[ob.ID]
+			switch {
+			case n == 0:
+				out = append(out, fmt.Sprintf("backend %s removed: it has no session", ob.ID.Name))
+			case shut:
+				out = append(out, fmt.Sprintf("backend %s removed: its %s closed at once (on_marked_down shutdown-sessions)", ob.ID.Name, sessions(n)))
+			default:
+				out = append(out, fmt.Sprintf("backend %s removed: its %s kept until they end (on_marked_down keep-sessions)", ob.ID.Name, sessions(n)))
+			}
+			continue
+		}
+		nb := &nl.Backends[i]
+		if keys := changedBackendKeys(&ob, nb); len(keys) > 0 {
+			out = append(out, fmt.Sprintf("backend %s: %s changed, for new connections", ob.ID.Name, strings.Join(keys, ", ")))
+		}
+		switch was, is := ob.Check.Type != config.CheckNone, nb.Check.Type != config.CheckNone; {
+		case was && !is:
+			out = append(out, fmt.Sprintf("backend %s: no longer checked", ob.ID.Name))
+		case !was && is:
+			out = append(out, fmt.Sprintf("backend %s: checked from now on", ob.ID.Name))
+		}
+	}
+	var n int64
+	for _, k := range f.keptRemoved[nl.Name] {
+		if !slices.ContainsFunc(nl.Backends, func(b config.Backend) bool { return b.ID.Name == k.name && b.Address == k.address }) {
+			n += k.active // configured again, it takes its sessions back
+		}
+	}
+	if n > 0 && shut {
+		out = append(out, fmt.Sprintf("the %s kept of backends removed before are closed at once (on_marked_down shutdown-sessions)", sessionsNoVerb(n)))
+	}
+	if keys := changedListenerKeys(ol, nl); len(keys) > 0 {
+		out = append(out, strings.Join(keys, ", ")+" changed, for new connections")
+	}
+	if !slices.Equal(ol.AllowedClients, nl.AllowedClients) || !slices.Equal(ol.DeniedClients, nl.DeniedClients) {
+		out = append(out, "client lists changed: sessions of clients they now refuse are kept until they end (rmqlb status lists them)")
+	}
+	if persistenceReset(ol, nl) {
+		out = append(out, "the persistence table starts empty: clients lose the backend they stuck to")
+	}
+	return out
+}
+
+// persistenceReset reports whether the update of a listener from ol to nl
+// starts its persistence table afresh (balancer.Listener.Apply keeps it
+// only while persistence stays on with the same netmasks).
+func persistenceReset(ol, nl *config.Listener) bool {
+	or := func(v, def int) int {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
+	same := func(a, b, def int) bool { return or(a, def) == or(b, def) }
+	return ol.PersistenceTimeout > 0 && (nl.PersistenceTimeout == 0 ||
+		!same(ol.PersistenceNetmask, nl.PersistenceNetmask, balancer.DefaultPersistenceNetmask) ||
+		!same(ol.PersistenceNetmask6, nl.PersistenceNetmask6, balancer.DefaultPersistenceNetmask6))
+}
+
+// changedListenerKeys names the keys of a listener that differ, other
+// than its name, bind, client lists and backends (described apart).
+func changedListenerKeys(ol, nl *config.Listener) []string {
+	var keys []string
+	for _, d := range []struct {
+		key  string
+		same bool
+	}{
+		{"policy", ol.Policy == nl.Policy},
+		{"all_backups", ol.AllBackups == nl.AllBackups},
+		{"persistence_timeout", ol.PersistenceTimeout == nl.PersistenceTimeout},
+		{"persistence_netmask", ol.PersistenceNetmask == nl.PersistenceNetmask},
+		{"persistence_netmask6", ol.PersistenceNetmask6 == nl.PersistenceNetmask6},
+		{"persistence_max_clients", ol.PersistenceMaxClients == nl.PersistenceMaxClients},
+		{"maxconn", ol.MaxConn == nl.MaxConn},
+		{"maxconn_per_client", ol.MaxConnPerClient == nl.MaxConnPerClient},
+		{"connect_timeout", ol.ConnectTimeout == nl.ConnectTimeout},
+		{"retries", ol.Retries == nl.Retries},
+		{"on_marked_down", ol.OnMarkedDown == nl.OnMarkedDown},
+		{"on_marked_up", ol.OnMarkedUp == nl.OnMarkedUp},
+		{"idle_timeout", ol.IdleTimeout == nl.IdleTimeout},
+		{"handshake_timeout", ol.HandshakeTimeout == nl.HandshakeTimeout},
+		{"fin_timeout", ol.FinTimeout == nl.FinTimeout},
+		{"keepalive", ol.KeepAlive == nl.KeepAlive},
+		{"tcp_user_timeout", ol.TCPUserTimeout == nl.TCPUserTimeout},
+		{"graceful_timeout", ol.GracefulTimeout == nl.GracefulTimeout},
+		{"close_spread", ol.CloseSpread == nl.CloseSpread},
+		{"log_sessions", ol.LogSessions == nl.LogSessions},
+	} {
+		if !d.same {
+			keys = append(keys, d.key)
+		}
+	}
+	return keys
+}
+
+// changedBackendKeys names the keys of a backend that differ, other than
+// its check (a check change is a change of its own).
+func changedBackendKeys(ob, nb *config.Backend) []string {
+	var keys []string
+	for _, d := range []struct {
+		key  string
+		same bool
+	}{
+		{"address", ob.Address == nb.Address},
+		{"weight", ob.Weight == nb.Weight},
+		{"maxconn", ob.MaxConn == nb.MaxConn},
+		{"backup", ob.Backup == nb.Backup},
+		{"proxy_protocol", ob.ProxyProtocol == nb.ProxyProtocol},
+	} {
+		if !d.same {
+			keys = append(keys, d.key)
+		}
+	}
+	return keys
+}
+
+// removedInstanceEffects says what removing VRRP instance in does: a
+// MASTER advertises priority 0, so that a backup takes over at once, and
+// its VIPs leave this host with their sessions.
+func removedInstanceEffects(old *config.Config, in *config.VRRPInstance, f liveFacts) []string {
+	master, runs := f.units[in.Name]
+	switch {
+	case !runs:
+		return []string{"it does not run"}
+	case !master:
+		return []string{"it is not MASTER here: no VIP leaves this host"}
+	}
+	verb := "leave"
+	if len(in.VIPs) == 1 {
+		verb = "leaves"
+	}
+	return append([]string{fmt.Sprintf("it is MASTER here: it advertises priority 0 so that a backup takes over at once, and %s %s this host", joinPrefixes(in.VIPs), verb)},
+		vipSessions(old, addrsOf(in.VIPs), f)...)
+}
+
+// updatedInstanceEffects describes a live update of a VRRP instance: the
+// VIPs that leave or join the interface while it is MASTER, and its new
+// priority.
+func updatedInstanceEffects(c VRRPChange, nc *config.Config, f liveFacts) []string {
+	var out []string
+	master := f.units[c.Name]
+	if c.Old.Priority != c.New.Priority {
+		out = append(out, fmt.Sprintf("priority %d -> %d (%s here)", c.Old.Priority, c.New.Priority, map[bool]string{true: "MASTER", false: "not MASTER"}[master]))
+	}
+	if c.Old.AdvertInterval != c.New.AdvertInterval {
+		out = append(out, fmt.Sprintf("advert_interval %s -> %s", c.Old.AdvertInterval, c.New.AdvertInterval))
+	}
+	gone, come := added(c.New.VIPs, c.Old.VIPs), added(c.Old.VIPs, c.New.VIPs)
+	switch {
+	case !master && (len(gone) > 0 || len(come) > 0):
+		out = append(out, "not MASTER here: no VIP is on this host's interface to add or remove")
+	case master:
+		if len(come) > 0 {
+			out = append(out, fmt.Sprintf("%s added to the interface now, with gratuitous ARP", joinAddrs(come)))
+		}
+		var leave []netip.Addr
+		for _, a := range gone {
+			if nc.VIPOwned(a) && ownerIsMaster(nc, a, c.Name, f) {
+				out = append(out, fmt.Sprintf("%s moves to another instance of this daemon, MASTER here: its sessions stay", a))
+				continue
+			}
+			leave = append(leave, a)
+		}
+		if len(leave) > 0 {
+			out = append(out, fmt.Sprintf("%s removed from the interface now", joinAddrs(leave)))
+			out = append(out, vipSessions(nc, leave, f)...)
+		}
+	}
+	return out
+}
+
+// ownerIsMaster reports whether a VRRP instance of nc other than name,
+// running and MASTER now, has VIP a (see takenByMaster).
+func ownerIsMaster(nc *config.Config, a netip.Addr, name string, f liveFacts) bool {
+	for i := range nc.VRRP {
+		in := &nc.VRRP[i]
+		if in.Name != name && f.units[in.Name] && slices.ContainsFunc(in.VIPs, func(p netip.Prefix) bool { return p.Addr() == a }) {
+			return true
+		}
+	}
+	return false
+}
+
+// vipSessions says what becomes of the sessions through VIPs that leave
+// this host: closed at once (their clients' packets reach the new master
+// or no one). It counts those of the listeners bound to one of them; a
+// listener on a wildcard address closes those of its sessions whose
+// client connected to one.
+func vipSessions(c *config.Config, vips []netip.Addr, f liveFacts) []string {
+	var out []string
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		n, runs := f.listeners[l.Name]
+		switch {
+		case !runs:
+		case slices.Contains(vips, l.Bind.Addr()) && n == 0:
+			out = append(out, fmt.Sprintf("listener %s on it has no session", l.Name))
+		case slices.Contains(vips, l.Bind.Addr()):
+			out = append(out, fmt.Sprintf("listener %s: its %s closed at once", l.Name, sessions(n)))
+		case l.Bind.Addr().IsUnspecified() && n > 0:
+			out = append(out, fmt.Sprintf("listener %s (on %s): those of its %s made to %s are closed at once", l.Name, l.Bind, sessionsNoVerb(n), joinAddrs(vips)))
+		}
+	}
+	return out
+}
+
+// sessions formats a count of sessions with the verb that follows it:
+// "1 session is", "3 sessions are".
+func sessions(n int64) string {
+	if n == 1 {
+		return "1 session is"
+	}
+	return fmt.Sprintf("%d sessions are", n)
+}
+
+// sessionsNoVerb formats a count of sessions: "1 session", "3 sessions".
+func sessionsNoVerb(n int64) string {
+	if n == 1 {
+		return "1 session"
+	}
+	return fmt.Sprintf("%d sessions", n)
+}
+
+func addrsOf(ps []netip.Prefix) []netip.Addr {
+	as := make([]netip.Addr, len(ps))
+	for i, p := range ps {
+		as[i] = p.Addr()
+	}
+	return as
+}
+
+func joinAddrs(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func joinPrefixes(ps []netip.Prefix) string { return joinAddrs(addrsOf(ps)) }

@@ -1,0 +1,79 @@
+package daemon
+
+import (
+	"fmt"
+
+	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// PlanReload reads the configuration file and returns what a reload of it
+// would do now, applying nothing: the changes, each with what it does to
+// the sessions and addresses that run now, the changes only a restart
+// applies, and the file's warnings. It waits for Run to be ready and for a
+// reload under way to end; it is safe from any goroutine.
+func (d *Daemon) PlanReload() control.ReloadPlan {
+	select {
+	case <-d.ready:
+	case <-d.stopping:
+	}
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	r := control.ReloadPlan{At: d.clock.Now()}
+	stopping := d.stop.Err() != nil
+	select {
+	case <-d.stopping:
+		stopping = true
+	default:
+	}
+	switch pid := d.upgradePID(); {
+	case stopping:
+		r.Blocked = "the daemon is stopping"
+	case pid != 0:
+		r.Blocked = fmt.Sprintf("an upgrade is under way (new process pid %d)", pid)
+	}
+	nc, err := config.Load(d.opt.Path)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.Warnings = configWarnings(nc)
+	d.mu.Lock()
+	old := d.cfg
+	f := d.liveFactsLocked()
+	d.mu.Unlock()
+	p := Diff(old, nc)
+	r.Changes = describePlan(p, old, nc, f)
+	for _, rs := range p.Restart {
+		r.Pending = append(r.Pending, rs.String())
+	}
+	return r
+}
+
+// liveFactsLocked gathers what describePlan needs of what runs now. The
+// caller holds d.mu.
+func (d *Daemon) liveFactsLocked() liveFacts {
+	f := liveFacts{
+		levelSettable: d.opt.Level != nil,
+		listeners:     map[string]int64{},
+		backends:      map[backend.ID]int64{},
+		keptRemoved:   map[string][]keptBackend{},
+		units:         map[string]bool{},
+	}
+	for name, u := range d.listeners {
+		s := u.l.Snapshot()
+		f.listeners[name] = s.Active
+		for _, b := range s.Backends {
+			f.backends[backend.ID{Listener: name, Name: b.Name}] = int64(b.Active)
+		}
+		for _, b := range s.Removed {
+			f.keptRemoved[name] = append(f.keptRemoved[name], keptBackend{name: b.Name, address: b.Address, active: int64(b.Active)})
+		}
+	}
+	for name, u := range d.units {
+		f.units[name] = u.inst.Snapshot().State == vrrp.StateMaster
+	}
+	return f
+}

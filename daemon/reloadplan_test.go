@@ -1,0 +1,227 @@
+package daemon
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rmqlb/rmqlb/config"
+	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/internal/freeport"
+)
+
+// planReload asks the daemon for the plan of a reload of file, over the
+// control handler as rmqlb reload --dry-run does, and checks that it
+// changed nothing: the running model and the last reload are the same
+// objects as before.
+func (h *harness) planReload(file string) control.ReloadPlan {
+	h.t.Helper()
+	h.write(file)
+	h.d.mu.Lock()
+	cfg, last := h.d.cfg, h.d.lastReload
+	h.d.mu.Unlock()
+	res, err := h.d.Handle(context.Background(), control.Request{Command: "reload", Args: []string{"dry-run"}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.d.mu.Lock()
+	defer h.d.mu.Unlock()
+	if h.d.cfg != cfg || h.d.lastReload != last {
+		h.t.Fatal("a dry run changed the running model or the last reload")
+	}
+	return res.(control.ReloadPlan)
+}
+
+func planned(p control.ReloadPlan) []string {
+	var out []string
+	for _, c := range p.Changes {
+		out = append(out, c.Change)
+	}
+	return out
+}
+
+// TestPlanReloadMatchesReload: for a sequence of files that touch every
+// kind of change a reload applies live, and one that needs a restart, the
+// dry run lists exactly what the reload made right after it lists as
+// applied, in its order, and the same changes for a restart; a dry run
+// changes nothing, and of a file that does not load it says why.
+func TestPlanReloadMatchesReload(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startMaster(t, h)
+	port2 := freeport.Addr(t, "127.0.0.1")
+	port3 := freeport.Addr(t, "127.0.0.1")
+	metrics := freeport.Addr(t, "127.0.0.1")
+	mgmt := "  - name: mgmt\n    bind: " + port2 + "\n    backends: [{name: c, address: " + l.c.addr() + ", check: {type: none}}]\n"
+	second := "vrrp_instances:\n  - name: w\n    interface: eth1\n    virtual_router_id: 2\n    version: 3\n    advert_interval: 100ms\n    priority: 100\n    virtual_ipaddress: [192.0.2.110/32]\n"
+	// mustApply names a change a step's reload must list.
+	mustApply := map[string]string{"an interface changed: a restart": "metrics_listen: none"}
+	files := []struct {
+		name string
+		file string
+	}{
+		{"the same file", l.file()},
+		{"listener settings and a backend added", l.file("policy: roundrobin", "policy: leastconn\n    maxconn: 100\n    idle_timeout: 1h",
+			"      - {name: b, address: "+l.b.addr()+", weight: 10}", "      - {name: b, address: "+l.b.addr()+", weight: 20}\n      - {name: c, address: "+l.c.addr()+", weight: 10}")},
+		{"a backend removed", l.file("policy: roundrobin", "policy: leastconn\n    maxconn: 100\n    idle_timeout: 1h")},
+		{"a listener added", l.file() + mgmt},
+		{"a listener moved", l.file() + strings.Replace(mgmt, port2, port3, 1)},
+		{"a listener removed, a check changed", l.file("rise: 1, fall: 1", "rise: 2, fall: 1")},
+		{"checks removed", l.file("check: {type: tcp, interval: 1s, timeout: 500ms, rise: 1, fall: 1}", "check: {type: none}",
+			"track: [{check: amqp/a, weight: -60}]", "track: []")},
+		{"checks added again, tracks again", l.file()},
+		{"vrrp settings and VIPs", l.file("priority: 150\n    virtual_ipaddress: [192.0.2.100/32]", "priority: 140\n    virtual_ipaddress: [192.0.2.100/32, 192.0.2.101/32]")},
+		{"an instance added, log level, metrics and state file", l.file("vrrp_instances:\n", second,
+			"control_socket: SOCKET", "control_socket: SOCKET\nlog_level: debug\nmetrics_listen: "+metrics+"\nstate_file: "+filepath.Join(h.dir, "state.json"))},
+		{"an instance removed", l.file("control_socket: SOCKET", "control_socket: SOCKET\nlog_level: debug\nmetrics_listen: "+metrics+"\nstate_file: "+filepath.Join(h.dir, "state.json"))},
+		{"an interface changed: a restart", l.file("interface: eth0", "interface: eth9")},
+	}
+	for _, f := range files {
+		p := h.planReload(f.file)
+		if p.Error != "" || p.Blocked != "" {
+			t.Fatalf("%s: dry run: %+v", f.name, p)
+		}
+		r := h.reload(f.file)
+		if !r.OK() {
+			t.Fatalf("%s: reload: %+v", f.name, r)
+		}
+		if !slices.Equal(planned(p), r.Applied) || !slices.Equal(p.Pending, r.Pending) {
+			t.Fatalf("%s:\ndry run %q\npending %q\nreload  %q\npending %q", f.name, planned(p), p.Pending, r.Applied, r.Pending)
+		}
+		if want := mustApply[f.name]; want != "" && !slices.Contains(r.Applied, want) {
+			t.Fatalf("%s: the reload applied %q, not %q", f.name, r.Applied, want)
+		}
+		if f.name != "the same file" && len(p.Changes)+len(p.Pending) == 0 {
+			t.Fatalf("%s: the dry run found nothing to do", f.name)
+		}
+	}
+	p := h.planReload("listeners: [")
+	if p.Error == "" || len(p.Changes) != 0 {
+		t.Fatalf("dry run of a file that does not parse: %+v", p)
+	}
+	if s := h.d.Status(); s.Reload == nil || !s.Reload.OK() {
+		t.Fatalf("the last reload after a dry run of a bad file: %+v", s.Reload)
+	}
+}
+
+// TestPlanReloadEffects: the dry run says what a change does to the
+// sessions and addresses running now, and they are still there after it:
+// a removed backend's sessions closed at once or kept, as on_marked_down
+// says; a removed listener's left to finish within its graceful_timeout;
+// a MASTER instance removed advertises priority 0 and its VIPs leave; a
+// VIP removed from a MASTER leaves the interface; a new priority is shown.
+func TestPlanReloadEffects(t *testing.T) {
+	l := newLab(t)
+	mgmtBind := freeport.Addr(t, "127.0.0.1")
+	mgmt := "  - name: mgmt\n    bind: " + mgmtBind + "\n    backends: [{name: c, address: " + l.c.addr() + ", check: {type: none}}]\n"
+	file := l.file() + mgmt
+	h := newHarness(t, file)
+	startMaster(t, h)
+	var conns []net.Conn
+	for _, addr := range []string{l.bind, l.bind, mgmtBind} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := roundTrip(c, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	// Round robin over a and b of equal weight: one session each.
+	for _, b := range h.d.Status().Listeners[0].Backends {
+		if b.Active != 1 {
+			t.Fatalf("backend %s has %d sessions, want 1", b.Name, b.Active)
+		}
+	}
+	effects := func(p control.ReloadPlan, change string) string {
+		t.Helper()
+		for _, c := range p.Changes {
+			if c.Change == change {
+				return strings.Join(c.Effects, "; ")
+			}
+		}
+		t.Fatalf("no change %q in %+v", change, p)
+		return ""
+	}
+	noB := strings.Replace(file, "      - {name: b, address: "+l.b.addr()+", weight: 10}\n", "", 1)
+	vrrpAt, listenersAt := strings.Index(file, "vrrp_instances:"), strings.Index(file, "listeners:")
+	noVRRP := file[:vrrpAt] + file[listenersAt:]
+	for _, c := range []struct {
+		name, file, change, want string
+	}{
+		{"backend removed", noB, "listener amqp updated",
+			"backend b removed: its 1 session is closed at once (on_marked_down shutdown-sessions)"},
+		{"backend removed, sessions kept", strings.Replace(noB, "policy: roundrobin", "policy: roundrobin\n    on_marked_down: keep-sessions", 1), "listener amqp updated",
+			"backend b removed: its 1 session is kept until they end (on_marked_down keep-sessions); on_marked_down changed, for new connections"},
+		{"listener removed", l.file(), "listener mgmt removed",
+			"its 1 session may finish within 10s (graceful_timeout); the rest are then closed"},
+		{"listener moved", l.file() + strings.Replace(mgmt, mgmtBind, freeport.Addr(t, "127.0.0.1"), 1), "listener mgmt moved on ",
+			"stops accepting on " + mgmtBind + "; its 1 session may finish within 10s (graceful_timeout); the rest are then closed"},
+		{"instance removed", noVRRP, "vrrp instance v removed",
+			"it is MASTER here: it advertises priority 0 so that a backup takes over at once, and 192.0.2.100 leaves this host"},
+		{"VIP removed, priority lowered", strings.Replace(file, "priority: 150\n    virtual_ipaddress: [192.0.2.100/32]", "priority: 120\n    virtual_ipaddress: [192.0.2.101/32]", 1),
+			"vrrp instance v updated: priority, virtual_ipaddress",
+			"priority 150 -> 120 (MASTER here); 192.0.2.101 added to the interface now, with gratuitous ARP; 192.0.2.100 removed from the interface now"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := h.planReload(c.file)
+			if p.Error != "" {
+				t.Fatal(p.Error)
+			}
+			change := c.change
+			if strings.HasSuffix(change, " on ") {
+				for _, pc := range p.Changes {
+					if strings.HasPrefix(pc.Change, change) {
+						change = pc.Change
+					}
+				}
+			}
+			if got := effects(p, change); got != c.want {
+				t.Fatalf("effects of %q:\n got %q\nwant %q", change, got, c.want)
+			}
+		})
+	}
+	for i, c := range conns {
+		if err := roundTrip(c, []byte("y")); err != nil {
+			t.Fatalf("session %d after the dry runs: %v", i, err)
+		}
+	}
+}
+
+// TestChangedListenerKeys: a change of any field of a listener but those
+// described apart (name, bind, client lists and their files, backends)
+// is named, so that a field added to config.Listener cannot go unsaid.
+func TestChangedListenerKeys(t *testing.T) {
+	apart := map[string]bool{"Field": true, "Name": true, "Bind": true, "AllowedClients": true, "DeniedClients": true,
+		"AllowedClientsFile": true, "DeniedClientsFile": true, "AllowedFromFile": true, "DeniedFromFile": true, "Backends": true}
+	typ := reflect.TypeFor[config.Listener]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if apart[f.Name] {
+			continue
+		}
+		var ol, nl config.Listener
+		v := reflect.ValueOf(&nl).Elem().Field(i)
+		switch v.Kind() {
+		case reflect.Bool:
+			v.SetBool(true)
+		case reflect.Int, reflect.Int64:
+			v.SetInt(7)
+		case reflect.Uint8:
+			v.SetUint(1)
+		case reflect.String:
+			v.SetString("x")
+		default:
+			t.Fatalf("field %s of kind %s: teach this test", f.Name, v.Kind())
+		}
+		if keys := changedListenerKeys(&ol, &nl); len(keys) != 1 {
+			t.Errorf("a change of %s names %q", f.Name, keys)
+		}
+	}
+}
