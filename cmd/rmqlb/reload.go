@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/rmqlb/rmqlb/control"
@@ -13,27 +14,92 @@ import (
 
 // defineReload is rmqlb reload: it asks the daemon to reload its
 // configuration file and prints what was applied, refused and left for a
-// restart; exit 1 when the file or a change was refused.
+// restart; exit 1 when the file or a change was refused. With --dry-run it
+// prints what a reload would do, and applies nothing.
 func defineReload(fs *flag.FlagSet) runFunc {
 	socketOf := clientFlags(fs)
+	dry := fs.Bool("dry-run", false, "print what a reload would do now, with the sessions and addresses each change touches, and apply nothing")
 	return func(args []string, stdout, stderr io.Writer) int {
 		if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
 			return code
+		}
+		if *dry {
+			return cmdReloadPlan(socketOf, stdout, stderr)
 		}
 		return cmdReload(socketOf, stdout, stderr)
 	}
 }
 
-// cmdReload asks the daemon at the socket socketOf returns to reload.
-func cmdReload(socketOf func() (string, error), stdout, stderr io.Writer) int {
+// cmdReloadPlan asks the daemon at the socket socketOf returns what a
+// reload would do, and prints it: exit 0 when a reload would take the
+// file, 1 when it would refuse it whole.
+func cmdReloadPlan(socketOf func() (string, error), stdout, stderr io.Writer) int {
+	var p control.ReloadPlan
+	older := func(err error) string {
+		if strings.Contains(err.Error(), "usage: reload") {
+			return " (this daemon predates --dry-run)"
+		}
+		return ""
+	}
+	if !askReload(socketOf, []string{"dry-run"}, &p, stderr, older) {
+		return 2
+	}
+	formatReloadPlan(stdout, stderr, p)
+	if p.Error != "" || p.Blocked != "" {
+		return 1
+	}
+	return 0
+}
+
+// askReload sends the daemon at the socket socketOf returns a reload
+// request with args and decodes its answer into result. It reports whether
+// it got one; if not, it prints why to stderr, with what explain adds.
+func askReload(socketOf func() (string, error), args []string, result any, stderr io.Writer, explain func(error) string) bool {
 	socket, err := socketOf()
 	if err != nil {
 		fmt.Fprintf(stderr, "rmqlb reload: %v\n", err)
-		return 2
+		return false
 	}
+	if err := control.Call(socket, control.Request{Command: "reload", Args: args}, result, daemon.ReloadCommandTimeout+5*time.Second); err != nil {
+		fmt.Fprintf(stderr, "rmqlb reload: %v%s\n", err, explain(err))
+		return false
+	}
+	return true
+}
+
+// formatReloadPlan prints p: what a reload would apply, each change with
+// its effects indented below it, what would need a restart, and the
+// warnings; a refusal goes to stderr.
+func formatReloadPlan(stdout, stderr io.Writer, p control.ReloadPlan) {
+	if p.Error != "" {
+		fmt.Fprintf(stderr, "rmqlb reload --dry-run: a reload would refuse the file, and the daemon would run on unchanged:\n%s\n", p.Error)
+		return
+	}
+	if p.Blocked != "" {
+		fmt.Fprintf(stderr, "rmqlb reload --dry-run: a reload now would be refused: %s\n", p.Blocked)
+	}
+	fmt.Fprintln(stdout, "dry run: nothing was applied")
+	if len(p.Changes) == 0 && len(p.Pending) == 0 {
+		fmt.Fprintln(stdout, "nothing would change")
+	}
+	for _, c := range p.Changes {
+		fmt.Fprintf(stdout, "would apply: %s\n", c.Change)
+		for _, e := range c.Effects {
+			fmt.Fprintf(stdout, "    %s\n", e)
+		}
+	}
+	for _, r := range p.Pending {
+		fmt.Fprintf(stdout, "would need restart: %s\n", r)
+	}
+	for _, w := range p.Warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
+}
+
+// cmdReload asks the daemon at the socket socketOf returns to reload.
+func cmdReload(socketOf func() (string, error), stdout, stderr io.Writer) int {
 	var r control.Reload
-	if err := control.Call(socket, control.Request{Command: "reload"}, &r, daemon.ReloadCommandTimeout+5*time.Second); err != nil {
-		fmt.Fprintf(stderr, "rmqlb reload: %v%s\n", err, outcomeUnknown(err))
+	if !askReload(socketOf, nil, &r, stderr, outcomeUnknown) {
 		return 2
 	}
 	if r.Error != "" {

@@ -259,6 +259,21 @@ func TestRunSIGHUPAndCommands(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// rmqlb reload --dry-run: what a reload would apply, nothing applied;
+	// of a bad file, exit 1.
+	p.write(cfg)
+	last := p.status().Reload.At
+	if code, out, errOut := cli(t, "reload", "--dry-run", "--socket", p.socket); code != 0 || !strings.HasPrefix(out, "dry run: nothing was applied\nwould apply: listener amqp updated\n") {
+		t.Fatalf("reload --dry-run: exit %d\n%s%s", code, out, errOut)
+	}
+	if s := p.status(); !s.Reload.At.Equal(last) || s.Listeners[0].Backends[0].Weight != 7 {
+		t.Fatalf("after a dry run: reload %+v, backend %+v", s.Reload, s.Listeners[0].Backends[0])
+	}
+	p.write("listeners: [{name: amqp, bind: nowhere}]\n")
+	if code, _, errOut := cli(t, "reload", "--dry-run", "--socket", p.socket); code != 1 || !strings.Contains(errOut, "a reload would refuse the file") {
+		t.Fatalf("bad reload --dry-run: exit %d\n%s", code, errOut)
+	}
+
 	// rmqlb reload: applied, then refused (exit 1), then nothing.
 	p.write(cfg)
 	if code, out, errOut := cli(t, "reload", "--socket", p.socket); code != 0 || !strings.Contains(out, "applied: listener amqp updated") {

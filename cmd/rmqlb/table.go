@@ -222,15 +222,24 @@ under its listener. With --wait it prints the progress every 5 s and returns whe
 		}},
 		{define: defineReload, doc: clidoc.Command{
 			Name:    "reload",
-			Forms:   []string{"[--socket PATH | --config FILE]"},
-			Summary: "reload the daemon's configuration file",
+			Forms:   []string{"[--socket PATH | --config FILE] [--dry-run]"},
+			Summary: "reload the daemon's configuration file, or show what a reload would do",
 			Doc: `Asks the daemon to reload its configuration file, as SIGHUP does, waits for the outcome and
 prints what was applied, what needs a restart (with its line in the file) and what was refused and
 why. A file that does not validate is refused whole and the daemon runs on as it was. The unit's
-ExecReload runs this command, so that systemctl reload rmqlb fails when the reload was refused.`,
+ExecReload runs this command, so that systemctl reload rmqlb fails when the reload was refused.
+
+--dry-run applies nothing: the daemon reads the file and prints what a reload would apply now, each
+change as the reload would list it ("would apply: listener amqp updated") with its effects on what
+runs below it: the sessions it closes or keeps (a removed backend's, by on_marked_down; a removed
+or moved listener's, within its graceful_timeout or at once on a VIP), the VIPs that leave or join
+this host (a MASTER instance removed advertises priority 0 and its VIPs go), a new priority, a
+persistence table started afresh; then what would need a restart and the file's warnings. A
+reload made later starts from what runs then, and may still refuse a change a dry run lists: a
+dry run binds no address, starts no hook and sends no advert.`,
 			Exits: []clidoc.Exit{
-				{Code: 0, Meaning: "the file was applied (changes that need a restart are listed)"},
-				{Code: 1, Meaning: "the file, or a change in it, was refused"},
+				{Code: 0, Meaning: "the file was applied (changes that need a restart are listed); with --dry-run, a reload would take the file"},
+				{Code: 1, Meaning: "the file, or a change in it, was refused; with --dry-run, a reload would refuse the file (or any reload now: an upgrade under way)"},
 				{Code: 2, Meaning: "the daemon cannot be reached, or wrong command line"},
 			},
 		}},

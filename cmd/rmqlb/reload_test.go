@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/rmqlb/rmqlb/control"
+)
+
+// TestReloadDryRun: rmqlb reload --dry-run asks for the plan, prints each
+// change with its effects below it, the restarts and the warnings, and
+// exits 1 when a reload would refuse the file or be refused now; a daemon
+// that predates the dry run is named as such.
+func TestReloadDryRun(t *testing.T) {
+	var answer any
+	var refuse error
+	f := newFakeDaemon(t, func(control.Request) (any, error) { return answer, refuse })
+	dry := []string{"reload", "--dry-run", "--socket", f.sock}
+	req := []string{"reload", "dry-run"}
+
+	answer = control.ReloadPlan{
+		Changes: []control.PlannedChange{
+			{Change: "listener amqp updated", Effects: []string{"backend b removed: its 2 sessions are closed at once (on_marked_down shutdown-sessions)", "maxconn changed, for new connections"}},
+			{Change: "check of amqp/c added"},
+		},
+		Pending:  []string{"line 5: vrrp_instances[0].interface: changed from eth0 to eth1: needs a restart"},
+		Warnings: []string{"a warning"},
+	}
+	runCLICases(t, f, []cliCase{{args: dry, code: 0, req: req, out: "dry run: nothing was applied\n" +
+		"would apply: listener amqp updated\n" +
+		"    backend b removed: its 2 sessions are closed at once (on_marked_down shutdown-sessions)\n" +
+		"    maxconn changed, for new connections\n" +
+		"would apply: check of amqp/c added\n" +
+		"would need restart: line 5: vrrp_instances[0].interface: changed from eth0 to eth1: needs a restart\n" +
+		"warning: a warning\n"}})
+
+	answer = control.ReloadPlan{}
+	runCLICases(t, f, []cliCase{{args: dry, code: 0, req: req, out: "dry run: nothing was applied\nnothing would change\n"}})
+
+	answer = control.ReloadPlan{Error: "line 1: listeners[0].bind: not an address"}
+	runCLICases(t, f, []cliCase{{args: dry, code: 1, req: req,
+		err: "a reload would refuse the file, and the daemon would run on unchanged:\nline 1: listeners[0].bind: not an address\n"}})
+
+	answer = control.ReloadPlan{Blocked: "an upgrade is under way (new process pid 42)", Changes: []control.PlannedChange{{Change: "listener amqp updated"}}}
+	runCLICases(t, f, []cliCase{{args: dry, code: 1, req: req, out: "would apply: listener amqp updated\n",
+		err: "a reload now would be refused: an upgrade is under way (new process pid 42)"}})
+
+	answer, refuse = nil, errors.New("usage: reload")
+	runCLICases(t, f, []cliCase{{args: dry, code: 2, req: req, err: "usage: reload (this daemon predates --dry-run)"}})
+}
