@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,21 +20,22 @@ import (
 func defineReload(fs *flag.FlagSet) runFunc {
 	socketOf := clientFlags(fs)
 	dry := fs.Bool("dry-run", false, "print what a reload would do now, with the sessions and addresses each change touches, and apply nothing")
+	asJSON := fs.Bool("json", false, "print the daemon's answer as it came, one JSON object (the exit status is the same)")
 	return func(args []string, stdout, stderr io.Writer) int {
 		if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
 			return code
 		}
 		if *dry {
-			return cmdReloadPlan(socketOf, stdout, stderr)
+			return cmdReloadPlan(socketOf, *asJSON, stdout, stderr)
 		}
-		return cmdReload(socketOf, stdout, stderr)
+		return cmdReload(socketOf, *asJSON, stdout, stderr)
 	}
 }
 
 // cmdReloadPlan asks the daemon at the socket socketOf returns what a
 // reload would do, and prints it: exit 0 when a reload would take the
 // file, 1 when it would refuse it whole.
-func cmdReloadPlan(socketOf func() (string, error), stdout, stderr io.Writer) int {
+func cmdReloadPlan(socketOf func() (string, error), asJSON bool, stdout, stderr io.Writer) int {
 	var p control.ReloadPlan
 	older := func(err error) string {
 		if strings.Contains(err.Error(), "usage: reload") {
@@ -41,10 +43,15 @@ func cmdReloadPlan(socketOf func() (string, error), stdout, stderr io.Writer) in
 		}
 		return ""
 	}
-	if !askReload(socketOf, []string{"dry-run"}, &p, stderr, older) {
+	raw, ok := askReload(socketOf, []string{"dry-run"}, &p, stderr, older)
+	switch {
+	case !ok:
 		return 2
+	case asJSON:
+		writeIndentedJSON(stdout, raw) // decoded by askReload: valid JSON
+	default:
+		formatReloadPlan(stdout, stderr, p)
 	}
-	formatReloadPlan(stdout, stderr, p)
 	if p.Error != "" || p.Blocked != "" {
 		return 1
 	}
@@ -52,19 +59,25 @@ func cmdReloadPlan(socketOf func() (string, error), stdout, stderr io.Writer) in
 }
 
 // askReload sends the daemon at the socket socketOf returns a reload
-// request with args and decodes its answer into result. It reports whether
-// it got one; if not, it prints why to stderr, with what explain adds.
-func askReload(socketOf func() (string, error), args []string, result any, stderr io.Writer, explain func(error) string) bool {
+// request with args and decodes its answer into result. It returns the
+// answer as it came and whether it got one; if not, it prints why to
+// stderr, with what explain adds.
+func askReload(socketOf func() (string, error), args []string, result any, stderr io.Writer, explain func(error) string) (json.RawMessage, bool) {
 	socket, err := socketOf()
 	if err != nil {
 		fmt.Fprintf(stderr, "rmqlb reload: %v\n", err)
-		return false
+		return nil, false
 	}
-	if err := control.Call(socket, control.Request{Command: "reload", Args: args}, result, daemon.ReloadCommandTimeout+5*time.Second); err != nil {
+	var raw json.RawMessage
+	if err := control.Call(socket, control.Request{Command: "reload", Args: args}, &raw, daemon.ReloadCommandTimeout+5*time.Second); err != nil {
 		fmt.Fprintf(stderr, "rmqlb reload: %v%s\n", err, explain(err))
-		return false
+		return nil, false
 	}
-	return true
+	if err := json.Unmarshal(raw, result); err != nil {
+		fmt.Fprintf(stderr, "rmqlb reload: decoding the answer: %v%s\n", err, explain(err))
+		return nil, false
+	}
+	return raw, true
 }
 
 // formatReloadPlan prints p: what a reload would apply, each change with
@@ -97,10 +110,18 @@ func formatReloadPlan(stdout, stderr io.Writer, p control.ReloadPlan) {
 }
 
 // cmdReload asks the daemon at the socket socketOf returns to reload.
-func cmdReload(socketOf func() (string, error), stdout, stderr io.Writer) int {
+func cmdReload(socketOf func() (string, error), asJSON bool, stdout, stderr io.Writer) int {
 	var r control.Reload
-	if !askReload(socketOf, nil, &r, stderr, outcomeUnknown) {
+	raw, ok := askReload(socketOf, nil, &r, stderr, outcomeUnknown)
+	switch {
+	case !ok:
 		return 2
+	case asJSON:
+		writeIndentedJSON(stdout, raw) // decoded by askReload: valid JSON
+		if !r.OK() {
+			return 1
+		}
+		return 0
 	}
 	if r.Error != "" {
 		fmt.Fprintf(stderr, "rmqlb reload: refused, the daemon runs on unchanged:\n%s\n", r.Error)

@@ -9,8 +9,9 @@ import (
 
 // TestReloadDryRun: rmqlb reload --dry-run asks for the plan, prints each
 // change with its effects below it, the restarts and the warnings, and
-// exits 1 when a reload would refuse the file or be refused now; a daemon
-// that predates the dry run is named as such.
+// exits 1 when a reload would refuse the file or be refused now, with
+// --json too, which prints the answer as it came; a daemon that predates
+// the dry run is named as such.
 func TestReloadDryRun(t *testing.T) {
 	var answer any
 	var refuse error
@@ -34,6 +35,13 @@ func TestReloadDryRun(t *testing.T) {
 		"would need restart: line 5: vrrp_instances[0].interface: changed from eth0 to eth1: needs a restart\n" +
 		"warning: a warning\n"}})
 
+	asJSON := append(dry[:len(dry):len(dry)], "--json")
+	runCLICases(t, f, []cliCase{{args: asJSON, code: 0, req: req, out: `"changes": [
+    {
+      "change": "listener amqp updated",
+      "effects": [
+        "backend b removed: its 2 sessions are closed at once (on_marked_down shutdown-sessions)",`}})
+
 	answer = control.ReloadPlan{}
 	runCLICases(t, f, []cliCase{{args: dry, code: 0, req: req, out: "dry run: nothing was applied\nnothing would change\n"}})
 
@@ -45,6 +53,21 @@ func TestReloadDryRun(t *testing.T) {
 	runCLICases(t, f, []cliCase{{args: dry, code: 1, req: req, out: "would apply: listener amqp updated\n",
 		err: "a reload now would be refused: an upgrade is under way (new process pid 42)"}})
 
+	answer = control.ReloadPlan{Error: "line 1: listeners[0].bind: not an address"}
+	runCLICases(t, f, []cliCase{{args: asJSON, code: 1, req: req, out: `"error": "line 1: listeners[0].bind: not an address"`}})
+
 	answer, refuse = nil, errors.New("usage: reload")
 	runCLICases(t, f, []cliCase{{args: dry, code: 2, req: req, err: "usage: reload (this daemon predates --dry-run)"}})
+}
+
+// TestReloadJSON: rmqlb reload --json prints the daemon's answer as it
+// came, and exits as without it: 1 when a change was refused.
+func TestReloadJSON(t *testing.T) {
+	var answer control.Reload
+	f := newFakeDaemon(t, func(control.Request) (any, error) { return answer, nil })
+	args := []string{"reload", "--json", "--socket", f.sock}
+	answer = control.Reload{Applied: []string{"listener amqp updated"}}
+	runCLICases(t, f, []cliCase{{args: args, code: 0, req: []string{"reload"}, out: "\"applied\": [\n    \"listener amqp updated\"\n  ]"}})
+	answer = control.Reload{Refused: []string{"listener mgmt: address in use"}}
+	runCLICases(t, f, []cliCase{{args: args, code: 1, req: []string{"reload"}, out: "\"refused\": ["}})
 }

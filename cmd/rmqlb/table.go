@@ -222,7 +222,7 @@ under its listener. With --wait it prints the progress every 5 s and returns whe
 		}},
 		{define: defineReload, doc: clidoc.Command{
 			Name:    "reload",
-			Forms:   []string{"[--socket PATH | --config FILE] [--dry-run]"},
+			Forms:   []string{"[--socket PATH | --config FILE] [--dry-run] [--json]"},
 			Summary: "reload the daemon's configuration file, or show what a reload would do",
 			Doc: `Asks the daemon to reload its configuration file, as SIGHUP does, waits for the outcome and
 prints what was applied, what needs a restart (with its line in the file) and what was refused and
@@ -236,7 +236,12 @@ or moved listener's, within its graceful_timeout or at once on a VIP), the VIPs 
 this host (a MASTER instance removed advertises priority 0 and its VIPs go), a new priority, a
 persistence table started afresh; then what would need a restart and the file's warnings. A
 reload made later starts from what runs then, and may still refuse a change a dry run lists: a
-dry run binds no address, starts no hook and sends no advert.`,
+dry run binds no address, starts no hook and sends no advert.
+
+--json prints the daemon's answer as it came, one JSON object (with --dry-run: changes, each with
+change and effects; pending; warnings; error when the file would be refused; blocked when any
+reload would be now), for configuration management that checks a change before it applies it;
+the exit status is the same as without it.`,
 			Exits: []clidoc.Exit{
 				{Code: 0, Meaning: "the file was applied (changes that need a restart are listed); with --dry-run, a reload would take the file"},
 				{Code: 1, Meaning: "the file, or a change in it, was refused; with --dry-run, a reload would refuse the file (or any reload now: an upgrade under way)"},

@@ -64,7 +64,7 @@ _rmqlb() {
 		esac
 		;;
 	reload)
-		flags='--config --dry-run --socket' argflags=' --config -config --socket -socket '
+		flags='--config --dry-run --json --socket' argflags=' --config -config --socket -socket '
 		case $prev in
 			--config | -config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
 			--socket | -socket) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
