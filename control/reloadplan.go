@@ -18,6 +18,10 @@ type ReloadPlan struct {
 	// Changes lists what a reload would apply, in the order it applies
 	// them.
 	Changes []PlannedChange `json:"changes,omitempty"`
+	// Refused lists the changes a reload would refuse that the daemon
+	// knows of before it tries (a VIP another instance still holds),
+	// each with why.
+	Refused []string `json:"refused,omitempty"`
 	// Pending lists the changes only a restart applies, each with its
 	// line in the file.
 	Pending []string `json:"pending,omitempty"`

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -39,16 +40,18 @@ type keptBackend struct {
 }
 
 // describePlan returns the changes a reload applying p would list as
-// applied if nothing were refused, in the order it applies them, each
-// with what it does to what runs now (f). old is the running model, nc
-// the file's. It is a pure function of its arguments; Daemon.apply is
-// what it describes.
-func describePlan(p Plan, old, nc *config.Config, f liveFacts) []control.PlannedChange {
-	var out []control.PlannedChange
+// applied, in the order it applies them, each with what it does to what
+// runs now (f), and the changes it would refuse that can be known before
+// it tries (a VIP that would be on two instances, an instance that does
+// not run); it cannot know those that fail as they are made (an address
+// in use). old is the running model, nc the file's. It is a pure function
+// of its arguments; Daemon.apply is what it describes.
+func describePlan(p Plan, old, nc *config.Config, f liveFacts) (out []control.PlannedChange, refused []string) {
 	add := func(effects []string, format string, args ...any) {
 		out = append(out, control.PlannedChange{Change: fmt.Sprintf(format, args...), Effects: effects})
 	}
-	next := p.next(old, nc)
+	refuse := func(what string, err error) { refused = append(refused, fmt.Sprintf("%s: %v", what, err)) }
+	failed := newLeftovers()
 	if p.LogLevel && f.levelSettable {
 		add(nil, "log_level %s", nc.LogLevel)
 	}
@@ -111,20 +114,38 @@ func describePlan(p Plan, old, nc *config.Config, f liveFacts) []control.Planned
 			add(removedInstanceEffects(old, c.Old, f), "vrrp instance %s removed", c.Name)
 		}
 	}
+	holds := newVIPHolders(old, p)
 	for _, c := range vipOrder(p.VRRP) {
 		switch c.Op {
 		case OpAdd:
+			if err := holds.refusal(c); err != nil {
+				refuse("vrrp instance "+c.Name, err)
+				failed.instances[c.Name] = true
+				continue
+			}
+			holds.applied(c)
 			add([]string{fmt.Sprintf("it starts on %s (VRID %d) and adds %s to the interface only once MASTER", c.New.Interface, c.New.VRID, joinPrefixes(c.New.VIPs))},
 				"vrrp instance %s added", c.Name)
 			if restart {
 				instances++
 			}
 		case OpUpdate:
+			if _, runs := f.units[c.Name]; !runs {
+				refuse("vrrp instance "+c.Name, errors.New("not running"))
+				failed.instances[c.Name] = true
+				continue
+			}
 			if c.Notify {
 				add(nil, "notify hooks of vrrp instance %s", c.Name)
 			}
 			if c.Settings || c.VIPs {
-				add(updatedInstanceEffects(c, nc, f), "vrrp instance %s updated: %s", c.Name, strings.Join(c.Keys, ", "))
+				if err := holds.refusal(c); err != nil {
+					refuse("vrrp instance "+c.Name, err)
+					failed.settings[c.Name] = true
+				} else {
+					holds.applied(c)
+					add(updatedInstanceEffects(c, nc, f), "vrrp instance %s updated: %s", c.Name, strings.Join(c.Keys, ", "))
+				}
 			}
 			if c.Tracks {
 				add(nil, "tracks of vrrp instance %s", c.Name)
@@ -157,23 +178,28 @@ func describePlan(p Plan, old, nc *config.Config, f liveFacts) []control.Planned
 	if p.Sender {
 		add(nil, "%s", restartApplied("vrrp_sender "+nc.VRRPSender.String(), instances))
 	}
-	for i := range next.Listeners {
-		l := &next.Listeners[i]
-		if _, runs := f.listeners[l.Name]; !runs || slices.ContainsFunc(p.Listeners, func(c ListenerChange) bool { return c.Name == l.Name && c.Op != OpUpdate }) {
+	// The listeners learn whether their bind is a VIP of this daemon as
+	// the running model has it after the reload (see syncListenerVIPs):
+	// those the reload starts or changes were built against the model it
+	// leads to when nothing is refused, the others as the running model
+	// had it.
+	built, after := p.next(old, nc), running(old, nc, p, failed)
+	for i := range after.Listeners {
+		l := &after.Listeners[i]
+		was := old.VIPOwned(l.Bind.Addr())
+		if slices.ContainsFunc(p.Listeners, func(c ListenerChange) bool { return c.Name == l.Name }) {
+			was = built.VIPOwned(l.Bind.Addr())
+		} else if _, runs := f.listeners[l.Name]; !runs {
 			continue
 		}
-		was, bound := old.VIPOwned(l.Bind.Addr()), next.VIPOwned(l.Bind.Addr())
-		if ol, ok := old.Listener(l.Name); ok && ol.Bind != l.Bind {
-			continue
-		}
-		switch {
+		switch bound := after.VIPOwned(l.Bind.Addr()); {
 		case bound && !was:
 			add([]string{"its sessions are closed at once when it stops, as the address may leave this host"}, "listener %s: %s is a VIP of this daemon now", l.Name, l.Bind.Addr())
 		case was && !bound:
 			add([]string{"its sessions may finish within graceful_timeout when it stops"}, "listener %s: %s is no VIP of this daemon now", l.Name, l.Bind.Addr())
 		}
 	}
-	return out
+	return out, refused
 }
 
 // leavingSessions says what becomes of the sessions of listener l, which

@@ -45,7 +45,7 @@ func (d *Daemon) PlanReload() control.ReloadPlan {
 	f := d.liveFactsLocked()
 	d.mu.Unlock()
 	p := Diff(old, nc)
-	r.Changes = describePlan(p, old, nc, f)
+	r.Changes, r.Refused = describePlan(p, old, nc, f)
 	for _, rs := range p.Restart {
 		r.Pending = append(r.Pending, rs.String())
 	}

@@ -45,10 +45,13 @@ func planned(p control.ReloadPlan) []string {
 }
 
 // TestPlanReloadMatchesReload: for a sequence of files that touch every
-// kind of change a reload applies live, and one that needs a restart, the
-// dry run lists exactly what the reload made right after it lists as
-// applied, in its order, and the same changes for a restart; a dry run
-// changes nothing, and of a file that does not load it says why.
+// kind of change a reload applies live, one that needs a restart, and one
+// that swaps VIPs between instances (refused, with an instance added that
+// takes a VIP one of them keeps and a listener on a VIP of the refused
+// one), the dry run lists exactly what the reload made right after it
+// lists as applied, in its order, and the same refusals and changes for a
+// restart; a dry run changes nothing, and of a file that does not load it
+// says why.
 func TestPlanReloadMatchesReload(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
@@ -58,8 +61,22 @@ func TestPlanReloadMatchesReload(t *testing.T) {
 	metrics := freeport.Addr(t, "127.0.0.1")
 	mgmt := "  - name: mgmt\n    bind: " + port2 + "\n    backends: [{name: c, address: " + l.c.addr() + ", check: {type: none}}]\n"
 	second := "vrrp_instances:\n  - name: w\n    interface: eth1\n    virtual_router_id: 2\n    version: 3\n    advert_interval: 100ms\n    priority: 100\n    virtual_ipaddress: [192.0.2.110/32]\n"
-	// mustApply names a change a step's reload must list.
-	mustApply := map[string]string{"an interface changed: a restart": "metrics_listen: none"}
+	globals := "control_socket: SOCKET\nlog_level: debug\nmetrics_listen: " + metrics + "\nstate_file: " + filepath.Join(h.dir, "state.json")
+	third := "  - name: x\n    interface: eth2\n    virtual_router_id: 3\n    version: 3\n    priority: 100\n    virtual_ipaddress: [192.0.2.101/32]\n"
+	swapped := l.file("vrrp_instances:\n", second+third, "control_socket: SOCKET", globals,
+		"priority: 150\n    virtual_ipaddress: [192.0.2.100/32]", "priority: 150\n    virtual_ipaddress: [192.0.2.110/32]",
+		"priority: 100\n    virtual_ipaddress: [192.0.2.110/32]", "priority: 100\n    virtual_ipaddress: [192.0.2.100/32, 192.0.2.120/32]") +
+		"  - name: onw\n    bind: 192.0.2.120:5672\n    backends: [{name: c, address: " + l.c.addr() + ", check: {type: none}}]\n"
+	// mustApply names a change a step's reload must list, mustRefuse the
+	// start of a refusal it must make.
+	mustApply := map[string]string{
+		"an interface changed: a restart":                      "metrics_listen: none",
+		"VIPs swapped, a listener on a VIP of the one refused": "listener onw: 192.0.2.120 is no VIP of this daemon now",
+	}
+	mustRefuse := map[string][]string{"VIPs swapped, a listener on a VIP of the one refused": {
+		"vrrp instance w: 192.0.2.100 is still a VIP of vrrp instance v",
+		"vrrp instance x: 192.0.2.101 is still a VIP of vrrp instance v",
+	}}
 	files := []struct {
 		name string
 		file string
@@ -75,8 +92,9 @@ func TestPlanReloadMatchesReload(t *testing.T) {
 			"track: [{check: amqp/a, weight: -60}]", "track: []")},
 		{"checks added again, tracks again", l.file()},
 		{"vrrp settings and VIPs", l.file("priority: 150\n    virtual_ipaddress: [192.0.2.100/32]", "priority: 140\n    virtual_ipaddress: [192.0.2.100/32, 192.0.2.101/32]")},
-		{"an instance added, log level, metrics and state file", l.file("vrrp_instances:\n", second,
-			"control_socket: SOCKET", "control_socket: SOCKET\nlog_level: debug\nmetrics_listen: "+metrics+"\nstate_file: "+filepath.Join(h.dir, "state.json"))},
+		{"an instance added, log level, metrics and state file", l.file("vrrp_instances:\n", second, "control_socket: SOCKET", globals,
+			"priority: 150\n    virtual_ipaddress: [192.0.2.100/32]", "priority: 150\n    virtual_ipaddress: [192.0.2.100/32, 192.0.2.101/32]")},
+		{"VIPs swapped, a listener on a VIP of the one refused", swapped},
 		{"an instance removed", l.file("control_socket: SOCKET", "control_socket: SOCKET\nlog_level: debug\nmetrics_listen: "+metrics+"\nstate_file: "+filepath.Join(h.dir, "state.json"))},
 		{"an interface changed: a restart", l.file("interface: eth0", "interface: eth9")},
 	}
@@ -86,11 +104,16 @@ func TestPlanReloadMatchesReload(t *testing.T) {
 			t.Fatalf("%s: dry run: %+v", f.name, p)
 		}
 		r := h.reload(f.file)
-		if !r.OK() {
+		if r.Error != "" || len(r.Refused) > 0 && mustRefuse[f.name] == nil {
 			t.Fatalf("%s: reload: %+v", f.name, r)
 		}
-		if !slices.Equal(planned(p), r.Applied) || !slices.Equal(p.Pending, r.Pending) {
-			t.Fatalf("%s:\ndry run %q\npending %q\nreload  %q\npending %q", f.name, planned(p), p.Pending, r.Applied, r.Pending)
+		if !slices.Equal(planned(p), r.Applied) || !slices.Equal(p.Pending, r.Pending) || !slices.Equal(p.Refused, r.Refused) {
+			t.Fatalf("%s:\ndry run %q\npending %q\nrefused %q\nreload  %q\npending %q\nrefused %q", f.name, planned(p), p.Pending, p.Refused, r.Applied, r.Pending, r.Refused)
+		}
+		for _, want := range mustRefuse[f.name] {
+			if !slices.ContainsFunc(r.Refused, func(s string) bool { return strings.HasPrefix(s, want) }) {
+				t.Fatalf("%s: the reload refused %q, not %q", f.name, r.Refused, want)
+			}
 		}
 		if want := mustApply[f.name]; want != "" && !slices.Contains(r.Applied, want) {
 			t.Fatalf("%s: the reload applied %q, not %q", f.name, r.Applied, want)

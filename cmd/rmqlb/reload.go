@@ -34,7 +34,8 @@ func defineReload(fs *flag.FlagSet) runFunc {
 
 // cmdReloadPlan asks the daemon at the socket socketOf returns what a
 // reload would do, and prints it: exit 0 when a reload would take the
-// file, 1 when it would refuse it whole.
+// file, 1 when it would refuse it or a change in it, as far as the daemon
+// can tell before it tries.
 func cmdReloadPlan(socketOf func() (string, error), asJSON bool, stdout, stderr io.Writer) int {
 	var p control.ReloadPlan
 	older := func(err error) string {
@@ -52,7 +53,7 @@ func cmdReloadPlan(socketOf func() (string, error), asJSON bool, stdout, stderr 
 	default:
 		formatReloadPlan(stdout, stderr, p)
 	}
-	if p.Error != "" || p.Blocked != "" {
+	if p.Error != "" || p.Blocked != "" || len(p.Refused) > 0 {
 		return 1
 	}
 	return 0
@@ -82,7 +83,7 @@ func askReload(socketOf func() (string, error), args []string, result any, stder
 
 // formatReloadPlan prints p: what a reload would apply, each change with
 // its effects indented below it, what would need a restart, and the
-// warnings; a refusal goes to stderr.
+// warnings; refusals go to stderr.
 func formatReloadPlan(stdout, stderr io.Writer, p control.ReloadPlan) {
 	if p.Error != "" {
 		fmt.Fprintf(stderr, "rmqlb reload --dry-run: a reload would refuse the file, and the daemon would run on unchanged:\n%s\n", p.Error)
@@ -92,7 +93,7 @@ func formatReloadPlan(stdout, stderr io.Writer, p control.ReloadPlan) {
 		fmt.Fprintf(stderr, "rmqlb reload --dry-run: a reload now would be refused: %s\n", p.Blocked)
 	}
 	fmt.Fprintln(stdout, "dry run: nothing was applied")
-	if len(p.Changes) == 0 && len(p.Pending) == 0 {
+	if len(p.Changes) == 0 && len(p.Pending) == 0 && len(p.Refused) == 0 {
 		fmt.Fprintln(stdout, "nothing would change")
 	}
 	for _, c := range p.Changes {
@@ -103,6 +104,9 @@ func formatReloadPlan(stdout, stderr io.Writer, p control.ReloadPlan) {
 	}
 	for _, r := range p.Pending {
 		fmt.Fprintf(stdout, "would need restart: %s\n", r)
+	}
+	for _, r := range p.Refused {
+		fmt.Fprintf(stderr, "would be refused: %s\n", r)
 	}
 	for _, w := range p.Warnings {
 		fmt.Fprintf(stdout, "warning: %s\n", w)

@@ -9,7 +9,8 @@ import (
 
 // TestReloadDryRun: rmqlb reload --dry-run asks for the plan, prints each
 // change with its effects below it, the restarts and the warnings, and
-// exits 1 when a reload would refuse the file or be refused now, with
+// exits 1 when a reload would refuse the file or a change in it, or be
+// refused now, with
 // --json too, which prints the answer as it came; a daemon that predates
 // the dry run is named as such.
 func TestReloadDryRun(t *testing.T) {
@@ -48,6 +49,11 @@ func TestReloadDryRun(t *testing.T) {
 	answer = control.ReloadPlan{Error: "line 1: listeners[0].bind: not an address"}
 	runCLICases(t, f, []cliCase{{args: dry, code: 1, req: req,
 		err: "a reload would refuse the file, and the daemon would run on unchanged:\nline 1: listeners[0].bind: not an address\n"}})
+
+	answer = control.ReloadPlan{Changes: []control.PlannedChange{{Change: "vrrp instance v updated: priority"}},
+		Refused: []string{"vrrp instance w: 192.0.2.100 is still a VIP of vrrp instance v"}}
+	runCLICases(t, f, []cliCase{{args: dry, code: 1, req: req, out: "would apply: vrrp instance v updated: priority\n",
+		err: "would be refused: vrrp instance w: 192.0.2.100 is still a VIP of vrrp instance v\n"}})
 
 	answer = control.ReloadPlan{Blocked: "an upgrade is under way (new process pid 42)", Changes: []control.PlannedChange{{Change: "listener amqp updated"}}}
 	runCLICases(t, f, []cliCase{{args: dry, code: 1, req: req, out: "would apply: listener amqp updated\n",

@@ -234,17 +234,18 @@ change as the reload would list it ("would apply: listener amqp updated") with i
 runs below it: the sessions it closes or keeps (a removed backend's, by on_marked_down; a removed
 or moved listener's, within its graceful_timeout or at once on a VIP), the VIPs that leave or join
 this host (a MASTER instance removed advertises priority 0 and its VIPs go), a new priority, a
-persistence table started afresh; then what would need a restart and the file's warnings. A
-reload made later starts from what runs then, and may still refuse a change a dry run lists: a
-dry run binds no address, starts no hook and sends no advert.
+persistence table started afresh; then what would need a restart, the changes a reload would
+refuse that the daemon knows of before it tries (VIPs swapped between two instances in one
+reload), and the file's warnings. A reload made later starts from what runs then, and may still
+refuse a change a dry run lists: a dry run binds no address, starts no hook and sends no advert.
 
 --json prints the daemon's answer as it came, one JSON object (with --dry-run: changes, each with
-change and effects; pending; warnings; error when the file would be refused; blocked when any
-reload would be now), for configuration management that checks a change before it applies it;
+change and effects; pending; refused; warnings; error when the file would be refused; blocked
+when any reload would be now), for configuration management that checks a change before it applies it;
 the exit status is the same as without it.`,
 			Exits: []clidoc.Exit{
 				{Code: 0, Meaning: "the file was applied (changes that need a restart are listed); with --dry-run, a reload would take the file"},
-				{Code: 1, Meaning: "the file, or a change in it, was refused; with --dry-run, a reload would refuse the file (or any reload now: an upgrade under way)"},
+				{Code: 1, Meaning: "the file, or a change in it, was refused; with --dry-run, a reload would refuse the file or a change the daemon knows it would refuse (or any reload now: an upgrade under way)"},
 				{Code: 2, Meaning: "the daemon cannot be reached, or wrong command line"},
 			},
 		}},
