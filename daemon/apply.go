@@ -154,7 +154,8 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 
 	// Listeners that go away (removed, or replaced on a new address)
 	// stop accepting before anything binds (their sessions drain in the
-	// background); then the added and moved ones bind. A
+	// background); then the metrics endpoint moves; then the added and
+	// moved listeners bind. A
 	// moved listener whose new address cannot be bound is started again
 	// where it was; a listener that could not be added or moved keeps its
 	// checks as they were (its check changes are skipped), so that the
@@ -172,6 +173,16 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		}
 		if c.Op == OpRemove {
 			applied("listener %s removed", c.Name)
+		}
+	}
+	// A listener that goes away may leave its address to the metrics
+	// endpoint, which may leave its own to a new listener.
+	if p.Metrics {
+		if err := d.moveMetrics(nc); err != nil {
+			refuse("metrics_listen", err)
+			failed.metrics = true
+		} else {
+			applied("%s", metricsApplied(nc))
 		}
 	}
 	for _, c := range p.Listeners {
@@ -404,15 +415,6 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		}
 	}
 	d.mu.Unlock()
-
-	if p.Metrics {
-		if err := d.moveMetrics(nc); err != nil {
-			refuse("metrics_listen", err)
-			failed.metrics = true
-		} else {
-			applied("%s", metricsApplied(nc))
-		}
-	}
 
 	d.mu.Lock()
 	d.cfg = running(old, nc, p, failed)

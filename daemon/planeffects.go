@@ -66,6 +66,9 @@ func describePlan(p Plan, old, nc *config.Config, f liveFacts) (out []control.Pl
 			add(leavingSessions(old, c.Old, f), "listener %s removed", c.Name)
 		}
 	}
+	if p.Metrics {
+		add(nil, "%s", metricsApplied(nc))
+	}
 	for _, c := range p.Listeners {
 		switch c.Op {
 		case OpAdd:
@@ -161,9 +164,6 @@ func describePlan(p Plan, old, nc *config.Config, f liveFacts) (out []control.Pl
 		for _, t := range dropped {
 			add(nil, "tracks of vrrp instance %s: dropped its rule of %s, which the file no longer has or checks (the instance awaits a restart with its other rules)", in.Name, trackTarget(t))
 		}
-	}
-	if p.Metrics {
-		add(nil, "%s", metricsApplied(nc))
 	}
 	if p.StateFile {
 		if nc.StateFile == "" {

@@ -121,6 +121,52 @@ func TestReloadMoveMetricsFails(t *testing.T) {
 	resp.Body.Close()
 }
 
+// A reload that moves metrics_listen and gives its old address to a new
+// listener applies both, and so does one that swaps the addresses of the
+// metrics endpoint and a listener: the listeners that go away stop, the
+// endpoint moves, then the new listeners bind.
+func TestReloadListenerTakesMetricsAddress(t *testing.T) {
+	l := newLab(t)
+	x, y := freeport.Addr(t, "127.0.0.1"), freeport.Addr(t, "127.0.0.1")
+	globals := func(metrics string) string { return "control_socket: SOCKET\nmetrics_listen: " + metrics }
+	mgmt := func(bind string) string {
+		return "  - name: mgmt\n    bind: " + bind + "\n    backends: [{name: c, address: " + l.c.addr() + ", check: {type: none}}]\n"
+	}
+	h := newHarness(t, l.file("control_socket: SOCKET", globals(x)))
+	startChecked(t, h)
+	serves := func(addr string) {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := roundTrip(c, []byte("x")); err != nil {
+			t.Fatalf("listener mgmt on %s: %v", addr, err)
+		}
+	}
+	metrics := func(addr string) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatalf("metrics not served on %s: %v", addr, err)
+		}
+		resp.Body.Close()
+	}
+	r := h.reload(l.file("control_socket: SOCKET", globals(y)) + mgmt(x))
+	if !r.OK() || !slices.Equal(r.Applied, []string{"metrics_listen " + y, "listener mgmt added on " + x}) {
+		t.Fatalf("metrics moved, its address to a new listener: %+v", r)
+	}
+	serves(x)
+	metrics(y)
+	r = h.reload(l.file("control_socket: SOCKET", globals(x)) + mgmt(y))
+	if !r.OK() || !slices.Equal(r.Applied, []string{"metrics_listen " + x, "listener mgmt moved on " + y}) {
+		t.Fatalf("metrics and listener swapped: %+v", r)
+	}
+	serves(y)
+	metrics(x)
+}
+
 // A reload that adds a VIP to a running instance makes a later Release
 // close that VIP's sessions too.
 func TestReloadVIPAddedClosedOnRelease(t *testing.T) {
