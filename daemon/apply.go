@@ -395,8 +395,10 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	// gone with their checks under a backend track. An instance awaiting
 	// a restart drops its old rules naming what the file removed (also
 	// when it kept them as its new ones were refused by a reload before).
-	for _, u := range d.units {
-		if slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == u.cfg.Name }) {
+	// They go in the running model's order, which the outcome lists.
+	for i := range old.VRRP {
+		u := d.units[old.VRRP[i].Name]
+		if u == nil || slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == u.cfg.Name }) {
 			continue
 		}
 		in := *u.cfg
