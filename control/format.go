@@ -223,7 +223,7 @@ func formatConfigChange(p *page, now time.Time, path string, c *ConfigChange) {
 			p.println(paint("file of the config unreadable", yellow), txt(fmt.Sprintf(": %s (%s): %s (the daemon runs on what it read)", c.File, c.Field, oneLine(c.Error))))
 			return
 		}
-		p.println(paint("file of the config changed", yellow), txt(fmt.Sprintf(": %s (%s) %s ago and not loaded: check it (rmqlb check-config --config %s) and apply it (rmqlb reload)",
+		p.println(paint("file of the config changed", yellow), txt(fmt.Sprintf(": %s (%s) %s ago and not loaded: check it (rmqlb check-config --config %s), see what a reload would do (rmqlb reload --dry-run) and apply it (rmqlb reload)",
 			c.File, c.Field, age(now, c.Modified), path)))
 		return
 	}
@@ -231,7 +231,7 @@ func formatConfigChange(p *page, now time.Time, path string, c *ConfigChange) {
 		p.println(paint("config file unreadable", yellow), txt(": "+oneLine(c.Error)+" (the daemon runs on the configuration it loaded)"))
 		return
 	}
-	p.println(paint("config file changed", yellow), txt(fmt.Sprintf(" %s ago and not loaded: check it (rmqlb check-config --config %s) and apply it (rmqlb reload)",
+	p.println(paint("config file changed", yellow), txt(fmt.Sprintf(" %s ago and not loaded: check it (rmqlb check-config --config %s), see what a reload would do (rmqlb reload --dry-run) and apply it (rmqlb reload)",
 		age(now, c.Modified), path)))
 }
 

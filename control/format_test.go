@@ -273,9 +273,9 @@ func TestFormatStateFileUnread(t *testing.T) {
 // named with its key.
 func TestFormatConfigChange(t *testing.T) {
 	for _, tc := range []struct{ fixture, want string }{
-		{"full", "config file changed 12m0s ago and not loaded: check it (rmqlb check-config --config /etc/rmqlb/rmqlb.yaml) and apply it (rmqlb reload)"},
+		{"full", "config file changed 12m0s ago and not loaded: check it (rmqlb check-config --config /etc/rmqlb/rmqlb.yaml), see what a reload would do (rmqlb reload --dry-run) and apply it (rmqlb reload)"},
 		{"config-unreadable", "config file unreadable: open /etc/rmqlb/rmqlb.yaml: permission denied (the daemon runs on the configuration it loaded)"},
-		{"client-list-changed", "file of the config changed: /etc/rmqlb/allowed.lst (listeners[0].allowed_clients_file) 3m0s ago and not loaded: check it (rmqlb check-config --config /etc/rmqlb/rmqlb.yaml) and apply it (rmqlb reload)"},
+		{"client-list-changed", "file of the config changed: /etc/rmqlb/allowed.lst (listeners[0].allowed_clients_file) 3m0s ago and not loaded: check it (rmqlb check-config --config /etc/rmqlb/rmqlb.yaml), see what a reload would do (rmqlb reload --dry-run) and apply it (rmqlb reload)"},
 		{"client-list-unreadable", "file of the config unreadable: /etc/rmqlb/denied.lst (listeners[0].denied_clients_file): open /etc/rmqlb/denied.lst: no such file or directory (the daemon runs on what it read)"},
 	} {
 		var b bytes.Buffer
