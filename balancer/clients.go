@@ -86,6 +86,20 @@ type ClientSnapshot struct {
 	NotAllowed bool `json:"not_allowed,omitempty"`
 }
 
+// outside counts the client addresses of the table that lists refuse,
+// and their sessions.
+func (t *clientTable) outside(lists *clientLists) (clients int, sessions int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for a, n := range t.n {
+		if !lists.allows(a) {
+			clients++
+			sessions += int64(n)
+		}
+	}
+	return clients, sessions
+}
+
 // summaryInPlace is how many clients summary picks the busiest of while
 // it holds the table's lock; for more it copies the table and sorts it
 // without the lock, so that accepting clients does not wait for a long
@@ -184,6 +198,15 @@ func busier(a, b ClientSnapshot) int {
 		return c
 	}
 	return a.Address.Compare(b.Address)
+}
+
+// OutsideLists counts the client addresses with a session now that
+// client lists allowed and denied (as Config.AllowedClients and
+// Config.DeniedClients, which Config.Validate checks) would refuse, and
+// their sessions: what an Apply of those lists would keep until they
+// end. Safe for concurrent use; it waits for no event loop.
+func (l *Listener) OutsideLists(allowed, denied []netip.Prefix) (clients int, sessions int64) {
+	return l.clients.outside(newClientLists(allowed, denied))
 }
 
 // Clients returns the client addresses with a session now, most sessions

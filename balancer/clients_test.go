@@ -68,6 +68,22 @@ func TestClientTable(t *testing.T) {
 	if s = tb.summary(3, 0, nil); s.atLimit != 0 {
 		t.Errorf("no limit: %d at it, want 0", s.atLimit)
 	}
+	// Outside lists: the clients they refuse, and their sessions.
+	pfx := netip.MustParsePrefix
+	for _, c := range []struct {
+		allowed, denied   []netip.Prefix
+		clients, sessions int
+	}{
+		{nil, nil, 0, 0},
+		{[]netip.Prefix{pfx("10.0.0.0/30")}, nil, 2, 2},                                // .4 and .9
+		{nil, []netip.Prefix{pfx("10.0.0.1/32")}, 1, 3},                                // denied
+		{[]netip.Prefix{pfx("10.0.0.0/24")}, []netip.Prefix{pfx("10.0.0.2/31")}, 2, 4}, // .2 and .3 denied
+		{[]netip.Prefix{pfx("192.0.2.0/24")}, nil, 5, 9},
+	} {
+		if clients, sessions := tb.outside(newClientLists(c.allowed, c.denied)); clients != c.clients || sessions != int64(c.sessions) {
+			t.Errorf("outside allowed %v, denied %v: %d clients with %d sessions, want %d with %d", c.allowed, c.denied, clients, sessions, c.clients, c.sessions)
+		}
+	}
 }
 
 // TestMaxConnPerClient: a client address at its maxconn_per_client has

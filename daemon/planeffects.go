@@ -29,6 +29,16 @@ type liveFacts struct {
 	// units holds the running VRRP instances, each with whether it is
 	// MASTER now.
 	units map[string]bool
+	// outside holds, for each running listener whose client lists the
+	// new file changes, the client addresses with sessions now that
+	// the new lists refuse, and their sessions.
+	outside map[string]outsideClients
+}
+
+// outsideClients counts client addresses and their sessions.
+type outsideClients struct {
+	clients  int
+	sessions int64
 }
 
 // keptBackend is a backend an earlier reload removed that still has
@@ -276,7 +286,13 @@ func listenerEffects(ol, nl *config.Listener, f liveFacts) []string {
 		out = append(out, strings.Join(keys, ", ")+" changed, for new connections")
 	}
 	if !slices.Equal(ol.AllowedClients, nl.AllowedClients) || !slices.Equal(ol.DeniedClients, nl.DeniedClients) {
-		out = append(out, "client lists changed: sessions of clients they now refuse are kept until they end (rmqlb status lists them)")
+		switch o := f.outside[nl.Name]; {
+		case o.clients == 0:
+			out = append(out, "client lists changed: no client with a session now is outside them")
+		default:
+			out = append(out, fmt.Sprintf("client lists changed: %d client %s with %s now outside them: kept until they end (rmqlb status lists them)",
+				o.clients, map[bool]string{true: "address", false: "addresses"}[o.clients == 1], sessionsNoVerb(o.sessions)))
+		}
 	}
 	if persistenceReset(ol, nl) {
 		out = append(out, "the persistence table starts empty: clients lose the backend they stuck to")

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/config"
@@ -42,7 +43,7 @@ func (d *Daemon) PlanReload() control.ReloadPlan {
 	r.Warnings = configWarnings(nc)
 	d.mu.Lock()
 	old := d.cfg
-	f := d.liveFactsLocked()
+	f := d.liveFactsLocked(nc)
 	d.mu.Unlock()
 	p := Diff(old, nc)
 	r.Changes, r.Refused = describePlan(p, old, nc, f)
@@ -52,15 +53,16 @@ func (d *Daemon) PlanReload() control.ReloadPlan {
 	return r
 }
 
-// liveFactsLocked gathers what describePlan needs of what runs now. The
-// caller holds d.mu.
-func (d *Daemon) liveFactsLocked() liveFacts {
+// liveFactsLocked gathers what describePlan needs of what runs now, with
+// nc the file a reload would apply. The caller holds d.mu.
+func (d *Daemon) liveFactsLocked(nc *config.Config) liveFacts {
 	f := liveFacts{
 		levelSettable: d.opt.Level != nil,
 		listeners:     map[string]int64{},
 		backends:      map[backend.ID]int64{},
 		keptRemoved:   map[string][]keptBackend{},
 		units:         map[string]bool{},
+		outside:       map[string]outsideClients{},
 	}
 	for name, u := range d.listeners {
 		s := u.l.Snapshot()
@@ -70,6 +72,10 @@ func (d *Daemon) liveFactsLocked() liveFacts {
 		}
 		for _, b := range s.Removed {
 			f.keptRemoved[name] = append(f.keptRemoved[name], keptBackend{name: b.Name, address: b.Address, active: int64(b.Active)})
+		}
+		if nl, ok := nc.Listener(name); ok && (!slices.Equal(u.cfg.AllowedClients, nl.AllowedClients) || !slices.Equal(u.cfg.DeniedClients, nl.DeniedClients)) {
+			c, n := u.l.OutsideLists(nl.AllowedClients, nl.DeniedClients)
+			f.outside[name] = outsideClients{clients: c, sessions: n}
 		}
 	}
 	for name, u := range d.units {

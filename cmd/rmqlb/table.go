@@ -234,9 +234,9 @@ change as the reload would list it ("would apply: listener amqp updated") with i
 runs below it: the sessions it closes or keeps (a removed backend's, by on_marked_down; a removed
 or moved listener's, within its graceful_timeout or at once on a VIP), the VIPs that leave or join
 this host (a MASTER instance removed advertises priority 0 and its VIPs go), a new priority, a
-persistence table started afresh; then what would need a restart, the changes a reload would
-refuse that the daemon knows of before it tries (VIPs swapped between two instances in one
-reload), and the file's warnings. A reload made later starts from what runs then, and may still
+persistence table started afresh, the clients with sessions that new client lists leave out; then
+what would need a restart, the changes a reload would refuse that the daemon knows of before it
+tries (VIPs swapped between two instances in one reload), and the file's warnings. A reload made later starts from what runs then, and may still
 refuse a change a dry run lists: a dry run binds no address, starts no hook and sends no advert.
 
 --json prints the daemon's answer as it came, one JSON object (with --dry-run: changes, each with
