@@ -29,6 +29,8 @@ type liveFacts struct {
 	// units holds the running VRRP instances, each with whether it is
 	// MASTER now.
 	units map[string]bool
+	// pinned holds the persistence entries of each running listener.
+	pinned map[string]int
 	// outside holds, for each running listener whose client lists the
 	// new file changes, the client addresses with sessions now that
 	// the new lists refuse, and their sessions.
@@ -295,7 +297,14 @@ func listenerEffects(ol, nl *config.Listener, f liveFacts) []string {
 		}
 	}
 	if persistenceReset(ol, nl) {
-		out = append(out, "the persistence table starts empty: clients lose the backend they stuck to")
+		switch n := f.pinned[nl.Name]; n {
+		case 0:
+			out = append(out, "the persistence table starts afresh: it holds no client now")
+		case 1:
+			out = append(out, "the persistence table starts afresh: 1 client loses the backend it stuck to")
+		default:
+			out = append(out, fmt.Sprintf("the persistence table starts afresh: %d clients lose the backend they stuck to", n))
+		}
 	}
 	return out
 }

@@ -62,11 +62,12 @@ func (d *Daemon) liveFactsLocked(nc *config.Config) liveFacts {
 		backends:      map[backend.ID]int64{},
 		keptRemoved:   map[string][]keptBackend{},
 		units:         map[string]bool{},
+		pinned:        map[string]int{},
 		outside:       map[string]outsideClients{},
 	}
 	for name, u := range d.listeners {
 		s := u.l.Snapshot()
-		f.listeners[name] = s.Active
+		f.listeners[name], f.pinned[name] = s.Active, s.StickyEntries
 		for _, b := range s.Backends {
 			f.backends[backend.ID{Listener: name, Name: b.Name}] = int64(b.Active)
 		}

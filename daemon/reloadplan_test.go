@@ -140,7 +140,7 @@ func TestPlanReloadMatchesReload(t *testing.T) {
 func TestPlanReloadEffects(t *testing.T) {
 	l := newLab(t)
 	mgmtBind := freeport.Addr(t, "127.0.0.1")
-	mgmt := "  - name: mgmt\n    bind: " + mgmtBind + "\n    backends: [{name: c, address: " + l.c.addr() + ", check: {type: none}}]\n"
+	mgmt := "  - name: mgmt\n    bind: " + mgmtBind + "\n    persistence_timeout: 1m\n    backends: [{name: c, address: " + l.c.addr() + ", check: {type: none}}]\n"
 	file := l.file() + mgmt
 	h := newHarness(t, file)
 	startMaster(t, h)
@@ -186,6 +186,8 @@ func TestPlanReloadEffects(t *testing.T) {
 			"client lists changed: 1 client address with 2 sessions now outside them: kept until they end (rmqlb status lists them)"},
 		{"no client outside the new lists", strings.Replace(file, "policy: roundrobin", "policy: roundrobin\n    denied_clients: [127.0.0.9/32]", 1), "listener amqp updated",
 			"client lists changed: no client with a session now is outside them"},
+		{"persistence off", strings.Replace(file, "persistence_timeout: 1m", "persistence_timeout: 0s", 1), "listener mgmt updated",
+			"persistence_timeout changed, for new connections; the persistence table starts afresh: 1 client loses the backend it stuck to"},
 		{"listener removed", l.file(), "listener mgmt removed",
 			"its 1 session may finish within 10s (graceful_timeout); the rest are then closed"},
 		{"listener moved", l.file() + strings.Replace(mgmt, mgmtBind, freeport.Addr(t, "127.0.0.1"), 1), "listener mgmt moved on ",
