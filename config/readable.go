@@ -115,20 +115,14 @@ func (r *fileReader) denied(p string, bit fs.FileMode, what string) string {
 
 // ownerName returns the name of the user uid, else the number.
 func ownerName(uid uint32) string {
-	id := strconv.FormatUint(uint64(uid), 10)
-	if u, err := user.LookupId(id); err == nil {
-		return u.Username
-	}
-	return id
+	name, _ := notify.UserName(uid)
+	return name
 }
 
 // groupOf returns the name of the group gid, else the number.
 func groupOf(gid uint32) string {
-	id := strconv.FormatUint(uint64(gid), 10)
-	if g, err := user.LookupGroupId(id); err == nil {
-		return g.Name
-	}
-	return id
+	name, _ := notify.GroupName(gid)
+	return name
 }
 
 // UnreadableWarnings returns Load's warnings of the files the

@@ -140,8 +140,8 @@ func checkOwner(p string, last bool, owners []int) error {
 // userName returns "NAME (uid N)", or "uid N" for a user without a name.
 func userName(uid uint32) string {
 	id := strconv.FormatUint(uint64(uid), 10)
-	if u, err := user.LookupId(id); err == nil {
-		return u.Username + " (uid " + id + ")"
+	if name, ok := UserName(uid); ok {
+		return name + " (uid " + id + ")"
 	}
 	return "uid " + id
 }
@@ -150,8 +150,28 @@ func userName(uid uint32) string {
 // name.
 func groupName(gid uint32) string {
 	id := strconv.FormatUint(uint64(gid), 10)
-	if g, err := user.LookupGroupId(id); err == nil {
-		return g.Name + " (gid " + id + ")"
+	if name, ok := GroupName(gid); ok {
+		return name + " (gid " + id + ")"
 	}
 	return "gid " + id
+}
+
+// UserName returns the name of user uid and true, or its number and
+// false when it has none.
+func UserName(uid uint32) (string, bool) {
+	id := strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(id); err == nil {
+		return u.Username, true
+	}
+	return id, false
+}
+
+// GroupName returns the name of group gid and true, or its number and
+// false when it has none.
+func GroupName(gid uint32) (string, bool) {
+	id := strconv.FormatUint(uint64(gid), 10)
+	if g, err := user.LookupGroupId(id); err == nil {
+		return g.Name, true
+	}
+	return id, false
 }

@@ -200,3 +200,23 @@ func TestUnsafeGauge(t *testing.T) {
 		t.Fatalf("the master hook writable by every user: %v", got)
 	}
 }
+
+// TestUserGroupName: the names of user and group 0 (root on every Linux
+// system), and the number of an ID without a name.
+func TestUserGroupName(t *testing.T) {
+	for _, c := range []struct {
+		lookup func(uint32) (string, bool)
+		id     uint32
+		want   string
+		named  bool
+	}{
+		{UserName, 0, "root", true},
+		{GroupName, 0, "root", true},
+		{UserName, 3999999, "3999999", false},
+		{GroupName, 3999999, "3999999", false},
+	} {
+		if got, named := c.lookup(c.id); got != c.want || named != c.named {
+			t.Errorf("lookup of %d: %q, %v; want %q, %v", c.id, got, named, c.want, c.named)
+		}
+	}
+}
