@@ -29,22 +29,8 @@ func (d *Daemon) Reload() control.Reload {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	r := control.Reload{At: d.clock.Now()}
-	select {
-	case <-d.stopping:
-		// Run began to stop: refuseReloads waits for this lock, or has
-		// had it.
-		return d.refuseReload(r, "the daemon is stopping: nothing was applied")
-	default:
-	}
-	if d.stop.Err() != nil {
-		// Asked to stop (set before ready or stopping was closed):
-		// Run's main loop is about to refuse reloads.
-		return d.refuseReload(r, "the daemon is stopping: nothing was applied")
-	}
-	if pid := d.upgradePID(); pid != 0 {
-		// The new process reads the file itself; this one must not
-		// change what it is handing over.
-		return d.refuseReload(r, fmt.Sprintf("an upgrade is under way (new process pid %d): reload once it is done (the new process reads the file when it starts; a later change needs a reload)", pid))
+	if why := d.reloadBlocked(); why != "" {
+		return d.refuseReload(r, why)
 	}
 	d.notifyReloading()
 	defer d.notifyReady()
@@ -78,6 +64,29 @@ func (d *Daemon) Reload() control.Reload {
 	}
 	d.mu.Unlock()
 	return r
+}
+
+// reloadBlocked returns why a reload would be refused now whatever the
+// file says, or "". The caller holds reloadMu.
+func (d *Daemon) reloadBlocked() string {
+	select {
+	case <-d.stopping:
+		// Run began to stop: refuseReloads waits for reloadMu, or has
+		// had it.
+		return "the daemon is stopping: nothing was applied"
+	default:
+	}
+	if d.stop.Err() != nil {
+		// Asked to stop (set before ready or stopping was closed):
+		// Run's main loop is about to refuse reloads.
+		return "the daemon is stopping: nothing was applied"
+	}
+	if pid := d.upgradePID(); pid != 0 {
+		// The new process reads the file itself; this one must not
+		// change what it is handing over.
+		return fmt.Sprintf("an upgrade is under way (new process pid %d): reload once it is done (the new process reads the file when it starts; a later change needs a reload)", pid)
+	}
+	return ""
 }
 
 // stillPending returns the changes the last reload left to a restart: a

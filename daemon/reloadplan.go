@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/rmqlb/rmqlb/backend"
@@ -12,9 +11,11 @@ import (
 
 // PlanReload reads the configuration file and returns what a reload of it
 // would do now, applying nothing: the changes, each with what it does to
-// the sessions and addresses that run now, the changes only a restart
-// applies, and the file's warnings. It waits for Run to be ready and for a
-// reload under way to end; it is safe from any goroutine.
+// the sessions and addresses that run now, the refusals that can be known
+// before a reload tries, the changes only a restart applies, the file's
+// warnings, and why any reload would be refused now (stopping, an
+// upgrade under way). It waits for Run to be ready and for a reload under
+// way to end; it is safe from any goroutine.
 func (d *Daemon) PlanReload() control.ReloadPlan {
 	select {
 	case <-d.ready:
@@ -22,19 +23,7 @@ func (d *Daemon) PlanReload() control.ReloadPlan {
 	}
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
-	r := control.ReloadPlan{At: d.clock.Now()}
-	stopping := d.stop.Err() != nil
-	select {
-	case <-d.stopping:
-		stopping = true
-	default:
-	}
-	switch pid := d.upgradePID(); {
-	case stopping:
-		r.Blocked = "the daemon is stopping"
-	case pid != 0:
-		r.Blocked = fmt.Sprintf("an upgrade is under way (new process pid %d)", pid)
-	}
+	r := control.ReloadPlan{At: d.clock.Now(), Blocked: d.reloadBlocked()}
 	nc, err := config.Load(d.opt.Path)
 	if err != nil {
 		r.Error = err.Error()

@@ -374,6 +374,9 @@ func TestTakeoverOnlyForTheSuccessor(t *testing.T) {
 	if r := h.d.Reload(); !strings.Contains(r.Error, "an upgrade is under way") {
 		t.Errorf("reload during an upgrade: %+v", r)
 	}
+	if p := h.d.PlanReload(); !strings.Contains(p.Blocked, "an upgrade is under way") || p.Error != "" {
+		t.Errorf("dry run of a reload during an upgrade: %+v", p)
+	}
 	if _, err := h.vrrpCommand("release", "v"); err == nil || !strings.Contains(err.Error(), "an upgrade is under way") {
 		t.Errorf("vrrp release during an upgrade: %v", err)
 	}
