@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,24 @@ func (d *daemon) tryReload(change func(*daemonConf)) (string, error) {
 	return string(out), err
 }
 
+// dryRun writes the daemon's file with change applied to a copy of its
+// configuration (its own stays as it was) and runs `rmqlb reload
+// --dry-run`; it returns the command's output.
+func (d *daemon) dryRun(change func(*daemonConf)) string {
+	d.t.Helper()
+	c := d.conf
+	c.VRRP = slices.Clone(d.conf.VRRP)
+	change(&c)
+	if err := os.WriteFile(d.path, []byte(c.yaml(d.host, d.sock)), 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+	out, err := exec.Command(d.bin, "reload", "--dry-run", "--socket", d.sock).CombinedOutput()
+	if err != nil {
+		d.t.Fatalf("rmqlb reload --dry-run on %s: %v\n%s", d.host.Name, err, out)
+	}
+	return string(out)
+}
+
 // TestVRRPReloadLive: priorities and addresses changed by `rmqlb reload`
 // on running daemons move the VIP exactly as the new priorities say, with
 // the two state changes a move needs and no other, and without a failed
@@ -42,7 +61,8 @@ func (d *daemon) tryReload(change func(*daemonConf)) (string, error) {
 // changes nothing; the master lowered below the backup gives the VIP to it
 // (the backup preempts); raised again it takes it back; a second VIP added
 // to the group (backup first, then master) is held by the master at once,
-// with no state change and no advert dropped.
+// with no state change and no advert dropped. Before the master is
+// lowered, a dry run of it says so and changes nothing.
 func TestVRRPReloadLive(t *testing.T) {
 	l, d1, d2 := startPair(t)
 	h1, h2 := d1.host, d2.host
@@ -87,6 +107,18 @@ func TestVRRPReloadLive(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	step("h2 100 -> 120, below h1's 150", d2, priority(120), h1, 0)
+	before := transitions()
+	want := "dry run: nothing was applied\nwould apply: vrrp instance vip updated: priority\n    priority 150 -> 50 (MASTER here)\n"
+	if out := d1.dryRun(priority(50)); out != want {
+		t.Fatalf("dry run of h1 150 -> 50:\n%s\nwant:\n%s", out, want)
+	}
+	time.Sleep(settle)
+	if err := stableHolder(l, h1, 300*time.Millisecond); err != nil {
+		t.Fatalf("after the dry run: %v", err)
+	}
+	if in, err := d1.instance("vip"); err != nil || in.ConfiguredPriority != 150 || transitions() != before {
+		t.Fatalf("after the dry run: h1's instance %+v (%v), %d state changes", in, err, transitions()-before)
+	}
 	step("h1 150 -> 50, below h2's 120", d1, priority(50), h2, 1)
 	step("h1 50 -> 150", d1, priority(150), h1, 1)
 
