@@ -51,7 +51,7 @@ func planned(p control.ReloadPlan) []string {
 // one), the dry run lists exactly what the reload made right after it
 // lists as applied, in its order, and the same refusals and changes for a
 // restart; a dry run changes nothing, and of a file that does not load it
-// says why.
+// says why; other arguments get the usage.
 func TestPlanReloadMatchesReload(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
@@ -120,6 +120,11 @@ func TestPlanReloadMatchesReload(t *testing.T) {
 		}
 		if f.name != "the same file" && len(p.Changes)+len(p.Pending) == 0 {
 			t.Fatalf("%s: the dry run found nothing to do", f.name)
+		}
+	}
+	for _, args := range [][]string{{"now"}, {"dry-run", "now"}, {"--dry-run"}} {
+		if _, err := h.d.Handle(context.Background(), control.Request{Command: "reload", Args: args}); err == nil || err.Error() != "usage: reload [dry-run]" {
+			t.Errorf("reload %q: %v, want the usage", args, err)
 		}
 	}
 	p := h.planReload("listeners: [")
