@@ -90,10 +90,7 @@ func (c *Fake) NewTimer(d time.Duration) Timer { return c.newTimer(d, false) }
 // not after the Fake's time has fired when NewTimerAt returns.
 func (c *Fake) NewTimerAt(deadline time.Time) Timer {
 	t := &fakeTimer{c: c, ch: make(chan time.Time, 1)}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lateLocked()
-	t.armLocked(deadline.Sub(c.now))
+	t.rearm(untilDeadline(deadline))
 	return t
 }
 
@@ -103,11 +100,18 @@ func (c *Fake) newContextTimer(d time.Duration) Timer { return c.newTimer(d, tru
 
 func (c *Fake) newTimer(d time.Duration, context bool) Timer {
 	t := &fakeTimer{c: c, ch: make(chan time.Time, 1), context: context}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.lateLocked()
-	t.armLocked(d)
+	t.rearm(forDuration(d))
 	return t
+}
+
+// forDuration and untilDeadline give an arming's D at the Fake's time
+// now: d itself, or the time left until deadline.
+func forDuration(d time.Duration) func(now time.Time) time.Duration {
+	return func(time.Time) time.Duration { return d }
+}
+
+func untilDeadline(deadline time.Time) func(now time.Time) time.Duration {
+	return func(now time.Time) time.Duration { return deadline.Sub(now) }
 }
 
 // AdvanceAtNextArm makes the Fake's time move forward by d at the next
@@ -335,24 +339,23 @@ func (t *fakeTimer) Stop() bool {
 	return was
 }
 
-func (t *fakeTimer) Reset(d time.Duration) bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := t.disarmLocked()
-	t.c.lateLocked()
-	t.armLocked(d)
-	return was
-}
+func (t *fakeTimer) Reset(d time.Duration) bool { return t.rearm(forDuration(d)) }
 
 // ResetAt re-arms t for deadline under the Fake's lock, so that the time
 // cannot move between reading it and arming: the arming's D is the time
 // left then (<= 0: t fires at once, sending the Fake's time).
-func (t *fakeTimer) ResetAt(deadline time.Time) bool {
+func (t *fakeTimer) ResetAt(deadline time.Time) bool { return t.rearm(untilDeadline(deadline)) }
+
+// rearm disarms t (a new one is not armed yet) and arms it for the D
+// that left gives at the Fake's time once a move AdvanceAtNextArm asked
+// for is made, all under the Fake's lock; it reports whether t was armed
+// or its value was waiting.
+func (t *fakeTimer) rearm(left func(now time.Time) time.Duration) bool {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
 	was := t.disarmLocked()
 	t.c.lateLocked()
-	t.armLocked(deadline.Sub(t.c.now))
+	t.armLocked(left(t.c.now))
 	return was
 }
 
