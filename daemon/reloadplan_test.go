@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"path/filepath"
 	"reflect"
@@ -9,8 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/control/statusschema"
 	"github.com/rmqlb/rmqlb/internal/freeport"
 )
 
@@ -98,12 +102,32 @@ func TestPlanReloadMatchesReload(t *testing.T) {
 		{"an instance removed", l.file("control_socket: SOCKET", "control_socket: SOCKET\nlog_level: debug\nmetrics_listen: "+metrics+"\nstate_file: "+filepath.Join(h.dir, "state.json"))},
 		{"an interface changed: a restart", l.file("interface: eth0", "interface: eth9")},
 	}
+	reloadSchema, err := statusschema.CompileReload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	planSchema, err := statusschema.CompileReloadPlan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := func(what string, sch *jsonschema.Schema, v any) {
+		t.Helper()
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := statusschema.Validate(sch, b); err != nil {
+			t.Fatalf("%s does not match its schema: %v\n%s", what, err, b)
+		}
+	}
 	for _, f := range files {
 		p := h.planReload(f.file)
+		valid(f.name+": the dry run", planSchema, p)
 		if p.Error != "" || p.Blocked != "" {
 			t.Fatalf("%s: dry run: %+v", f.name, p)
 		}
 		r := h.reload(f.file)
+		valid(f.name+": the reload", reloadSchema, r)
 		if r.Error != "" || len(r.Refused) > 0 && mustRefuse[f.name] == nil {
 			t.Fatalf("%s: reload: %+v", f.name, r)
 		}
@@ -128,6 +152,7 @@ func TestPlanReloadMatchesReload(t *testing.T) {
 		}
 	}
 	p := h.planReload("listeners: [")
+	valid("the dry run of a bad file", planSchema, p)
 	if p.Error == "" || len(p.Changes) != 0 {
 		t.Fatalf("dry run of a file that does not parse: %+v", p)
 	}

@@ -241,8 +241,9 @@ refuse a change a dry run lists: a dry run binds no address, starts no hook and 
 
 --json prints the daemon's answer as it came, one JSON object (with --dry-run: changes, each with
 change and effects; pending; refused; warnings; error when the file would be refused; blocked
-when any reload would be now), for configuration management that checks a change before it applies it;
-the exit status is the same as without it.`,
+when any reload would be now), for configuration management that checks a change before it
+applies it; the exit status is the same as without it. JSON Schemas: reload.schema.json and
+reloadplan.schema.json in control/statusschema of the source.`,
 			Exits: []clidoc.Exit{
 				{Code: 0, Meaning: "the file was applied (changes that need a restart are listed); with --dry-run, a reload would take the file"},
 				{Code: 1, Meaning: "the file, or a change in it, was refused; with --dry-run, a reload would refuse the file or a change the daemon knows it would refuse (or any reload now: an upgrade under way)"},

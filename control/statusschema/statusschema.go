@@ -2,9 +2,13 @@
 // daemon's control socket sends: the status, as `rmqlb status --json`
 // prints it (control.Status), in status.schema.json, and the sessions, as
 // `rmqlb sessions --json` prints them (control.Sessions), in
-// sessions.schema.json, and the client addresses, as `rmqlb clients --json`
-// prints them (control.Clients), in clients.schema.json. It compiles them for tests that check real JSON
-// against them; the daemon and the command do not import it.
+// sessions.schema.json, the client addresses, as `rmqlb clients --json`
+// prints them (control.Clients), in clients.schema.json, and a reload's
+// outcome and its dry run, as `rmqlb reload --json` and `rmqlb reload
+// --dry-run --json` print them (control.Reload, control.ReloadPlan), in
+// reload.schema.json and reloadplan.schema.json. It compiles them for
+// tests that check real JSON against them; the daemon and the command do
+// not import it.
 package statusschema
 
 import (
@@ -22,6 +26,10 @@ var (
 	sessionsSchema []byte
 	//go:embed clients.schema.json
 	clientsSchema []byte
+	//go:embed reload.schema.json
+	reloadSchema []byte
+	//go:embed reloadplan.schema.json
+	reloadPlanSchema []byte
 )
 
 // Schema returns the text of status.schema.json.
@@ -42,6 +50,18 @@ func CompileClients() (*jsonschema.Schema, error) {
 // CompileSessions compiles the sessions schema, as Compile does.
 func CompileSessions() (*jsonschema.Schema, error) {
 	return compile("sessions.schema.json", sessionsSchema)
+}
+
+// CompileReload compiles the schema of a reload's outcome, as Compile
+// does.
+func CompileReload() (*jsonschema.Schema, error) {
+	return compile("reload.schema.json", reloadSchema)
+}
+
+// CompileReloadPlan compiles the schema of a reload's dry run, as Compile
+// does.
+func CompileReloadPlan() (*jsonschema.Schema, error) {
+	return compile("reloadplan.schema.json", reloadPlanSchema)
 }
 
 // compile compiles the schema text of the file name.
