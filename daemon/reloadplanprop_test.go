@@ -25,7 +25,8 @@ import (
 // the reload refuses whole the same error. A reload that also refuses
 // what no dry run can foresee (an address that cannot be bound, a
 // real-time priority the process may not take) is not compared; the test
-// fails if that leaves fewer than half the reloads compared.
+// fails if that leaves fewer than two thirds of the reloads not refused
+// whole compared.
 //
 // Each sequence's seed is logged; -plan.seed (or PLAN_SEED) replays one,
 // PLAN_RUNS runs more (a fifth of them; the default is 40).
