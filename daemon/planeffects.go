@@ -260,7 +260,7 @@ func listenerEffects(ol, nl *config.Listener, f liveFacts) []string {
 			case shut:
 				out = append(out, fmt.Sprintf("backend %s removed: its %s closed at once (on_marked_down shutdown-sessions)", ob.ID.Name, sessions(n)))
 			default:
-				out = append(out, fmt.Sprintf("backend %s removed: its %s kept until they end (on_marked_down keep-sessions)", ob.ID.Name, sessions(n)))
+				out = append(out, fmt.Sprintf("backend %s removed: its %s kept until %s (on_marked_down keep-sessions)", ob.ID.Name, sessions(n), theyEnd(n)))
 			}
 			continue
 		}
@@ -277,8 +277,10 @@ func listenerEffects(ol, nl *config.Listener, f liveFacts) []string {
 	}
 	var n int64
 	for _, k := range f.keptRemoved[nl.Name] {
+		// One configured again with its name and address takes its
+		// sessions back.
 		if !slices.ContainsFunc(nl.Backends, func(b config.Backend) bool { return b.ID.Name == k.name && b.Address == k.address }) {
-			n += k.active // configured again, it takes its sessions back
+			n += k.active
 		}
 	}
 	if n > 0 && shut {
@@ -292,8 +294,8 @@ func listenerEffects(ol, nl *config.Listener, f liveFacts) []string {
 		case o.clients == 0:
 			out = append(out, "client lists changed: no client with a session now is outside them")
 		default:
-			out = append(out, fmt.Sprintf("client lists changed: %d client %s with %s now outside them: kept until they end (rmqlb status lists them)",
-				o.clients, map[bool]string{true: "address", false: "addresses"}[o.clients == 1], sessionsNoVerb(o.sessions)))
+			out = append(out, fmt.Sprintf("client lists changed: %d client %s with %s now outside them: kept until %s (rmqlb status lists them)",
+				o.clients, map[bool]string{true: "address", false: "addresses"}[o.clients == 1], sessionsNoVerb(o.sessions), theyEnd(o.sessions)))
 		}
 	}
 	if persistenceReset(ol, nl) {
@@ -479,6 +481,14 @@ func sessions(n int64) string {
 		return "1 session is"
 	}
 	return fmt.Sprintf("%d sessions are", n)
+}
+
+// theyEnd is "it ends" for one session, "they end" for more.
+func theyEnd(n int64) string {
+	if n == 1 {
+		return "it ends"
+	}
+	return "they end"
 }
 
 // sessionsNoVerb formats a count of sessions: "1 session", "3 sessions".

@@ -211,7 +211,7 @@ func TestPlanReloadEffects(t *testing.T) {
 		{"backend removed", noB, "listener amqp updated",
 			"backend b removed: its 1 session is closed at once (on_marked_down shutdown-sessions)"},
 		{"backend removed, sessions kept", strings.Replace(noB, "policy: roundrobin", "policy: roundrobin\n    on_marked_down: keep-sessions", 1), "listener amqp updated",
-			"backend b removed: its 1 session is kept until they end (on_marked_down keep-sessions); on_marked_down changed, for new connections"},
+			"backend b removed: its 1 session is kept until it ends (on_marked_down keep-sessions); on_marked_down changed, for new connections"},
 		{"clients outside the new lists", strings.Replace(file, "policy: roundrobin", "policy: roundrobin\n    allowed_clients: [192.0.2.0/24]", 1), "listener amqp updated",
 			"client lists changed: 1 client address with 2 sessions now outside them: kept until they end (rmqlb status lists them)"},
 		{"no client outside the new lists", strings.Replace(file, "policy: roundrobin", "policy: roundrobin\n    denied_clients: [127.0.0.9/32]", 1), "listener amqp updated",
