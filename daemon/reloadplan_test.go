@@ -99,7 +99,7 @@ func TestPlanReloadMatchesReload(t *testing.T) {
 		{"an instance added, log level, metrics and state file", l.file("vrrp_instances:\n", second, "control_socket: SOCKET", globals,
 			"priority: 150\n    virtual_ipaddress: [192.0.2.100/32]", "priority: 150\n    virtual_ipaddress: [192.0.2.100/32, 192.0.2.101/32]")},
 		{"VIPs swapped, a listener on a VIP of the one refused", swapped},
-		{"an instance removed", l.file("control_socket: SOCKET", "control_socket: SOCKET\nlog_level: debug\nmetrics_listen: "+metrics+"\nstate_file: "+filepath.Join(h.dir, "state.json"))},
+		{"an instance removed", l.file("control_socket: SOCKET", globals)},
 		{"an interface changed: a restart", l.file("interface: eth0", "interface: eth9")},
 	}
 	reloadSchema, err := statusschema.CompileReload()
