@@ -741,8 +741,7 @@ func (l *Listener) Apply(cfg Config) error {
 	}
 	l.pool.allBackups = cfg.AllBackups
 	switch {
-	case l.sticky != nil && cfg.PersistenceTimeout > 0 && l.sticky.bits == cfg.PersistenceNetmask &&
-		l.sticky.bits6 == cfg.PersistenceNetmask6:
+	case l.sticky != nil && keepsPersistence(l.cfg, cfg):
 		l.sticky.setTimeout(cfg.PersistenceTimeout, now)
 		l.sticky.maxKeys = cfg.PersistenceMaxClients
 	default:

@@ -245,3 +245,20 @@ func (t *stickyTable) retire() {
 
 // len returns the number of entries (live or not yet swept).
 func (t *stickyTable) len() int { return len(t.m) }
+
+// keepsPersistence reports whether a listener configured with prev (its
+// defaults applied) keeps its persistence table when Apply applies next
+// (its defaults applied): persistence stays on with the same netmasks.
+func keepsPersistence(prev, next Config) bool {
+	return prev.PersistenceTimeout > 0 && next.PersistenceTimeout > 0 &&
+		prev.PersistenceNetmask == next.PersistenceNetmask && prev.PersistenceNetmask6 == next.PersistenceNetmask6
+}
+
+// PersistenceRestarts reports whether Apply(next) on a listener
+// configured with prev drops the persistence entries it holds: prev has
+// persistence, and next turns it off or changes a netmask (a netmask left
+// at 0 is its default).
+func PersistenceRestarts(prev, next Config) bool {
+	prev, next = prev.withDefaults(), next.withDefaults()
+	return prev.PersistenceTimeout > 0 && !keepsPersistence(prev, next)
+}

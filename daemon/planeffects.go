@@ -312,19 +312,10 @@ func listenerEffects(ol, nl *config.Listener, f liveFacts) []string {
 }
 
 // persistenceReset reports whether the update of a listener from ol to nl
-// starts its persistence table afresh (balancer.Listener.Apply keeps it
-// only while persistence stays on with the same netmasks).
+// starts its persistence table afresh (see balancer.PersistenceRestarts).
 func persistenceReset(ol, nl *config.Listener) bool {
-	or := func(v, def int) int {
-		if v == 0 {
-			return def
-		}
-		return v
-	}
-	same := func(a, b, def int) bool { return or(a, def) == or(b, def) }
-	return ol.PersistenceTimeout > 0 && (nl.PersistenceTimeout == 0 ||
-		!same(ol.PersistenceNetmask, nl.PersistenceNetmask, balancer.DefaultPersistenceNetmask) ||
-		!same(ol.PersistenceNetmask6, nl.PersistenceNetmask6, balancer.DefaultPersistenceNetmask6))
+	var unbound config.Config // persistence does not depend on the bind
+	return balancer.PersistenceRestarts(unbound.BalancerConfig(ol), unbound.BalancerConfig(nl))
 }
 
 // changedListenerKeys names the keys of a listener that differ, other
