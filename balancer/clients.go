@@ -200,15 +200,6 @@ func busier(a, b ClientSnapshot) int {
 	return a.Address.Compare(b.Address)
 }
 
-// OutsideLists counts the client addresses with a session now that
-// client lists allowed and denied (as Config.AllowedClients and
-// Config.DeniedClients, which Config.Validate checks) would refuse, and
-// their sessions: what an Apply of those lists would keep until they
-// end. Safe for concurrent use; it waits for no event loop.
-func (l *Listener) OutsideLists(allowed, denied []netip.Prefix) (clients int, sessions int64) {
-	return l.clients.outside(newClientLists(allowed, denied))
-}
-
 // Clients returns the client addresses with a session now, most sessions
 // first (ties by address, each marked when AllowedClients leaves it
 // out or DeniedClients holds it), at most k of them (k <= 0: none), with how

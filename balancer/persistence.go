@@ -253,12 +253,3 @@ func keepsPersistence(prev, next Config) bool {
 	return prev.PersistenceTimeout > 0 && next.PersistenceTimeout > 0 &&
 		prev.PersistenceNetmask == next.PersistenceNetmask && prev.PersistenceNetmask6 == next.PersistenceNetmask6
 }
-
-// PersistenceRestarts reports whether Apply(next) on a listener
-// configured with prev drops the persistence entries it holds: prev has
-// persistence, and next turns it off or changes a netmask (a netmask left
-// at 0 is its default).
-func PersistenceRestarts(prev, next Config) bool {
-	prev, next = prev.withDefaults(), next.withDefaults()
-	return prev.PersistenceTimeout > 0 && !keepsPersistence(prev, next)
-}

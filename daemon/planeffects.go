@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
@@ -21,34 +20,13 @@ type liveFacts struct {
 	// listeners holds the running listeners' active sessions by name;
 	// a listener that does not run is absent.
 	listeners map[string]int64
-	// backends holds the active sessions of each backend by ID, and
-	// keptRemoved those of the backends an earlier reload removed while
-	// keeping their sessions, by listener.
-	backends    map[backend.ID]int64
-	keptRemoved map[string][]keptBackend
 	// units holds the running VRRP instances, each with whether it is
 	// MASTER now.
 	units map[string]bool
-	// pinned holds the persistence entries of each running listener.
-	pinned map[string]int
-	// outside holds, for each running listener whose client lists the
-	// new file changes, the client addresses with sessions now that
-	// the new lists refuse, and their sessions.
-	outside map[string]outsideClients
-}
-
-// outsideClients counts client addresses and their sessions.
-type outsideClients struct {
-	clients  int
-	sessions int64
-}
-
-// keptBackend is a backend an earlier reload removed that still has
-// sessions.
-type keptBackend struct {
-	name    string
-	address netip.AddrPort
-	active  int64
+	// applies holds, for each running listener the new file keeps,
+	// what applying its new version would do to its sessions and
+	// clients.
+	applies map[string]balancer.ApplyEffects
 }
 
 // describePlan returns the changes a reload applying p would list as
@@ -240,7 +218,6 @@ func leavingSessions(old *config.Config, l *config.Listener, f liveFacts) []stri
 // new connections.
 func listenerEffects(ol, nl *config.Listener, f liveFacts) []string {
 	var out []string
-	shut := nl.OnMarkedDown == config.ShutdownSessions
 	for _, nb := range nl.Backends {
 		if !slices.ContainsFunc(ol.Backends, func(b config.Backend) bool { return b.ID == nb.ID }) {
 			how := "it takes new connections at once"
@@ -250,17 +227,21 @@ func listenerEffects(ol, nl *config.Listener, f liveFacts) []string {
 			out = append(out, fmt.Sprintf("backend %s added at %s: %s", nb.ID.Name, nb.Address, how))
 		}
 	}
+	e := f.applies[nl.Name]
 	for _, ob := range ol.Backends {
 		i := slices.IndexFunc(nl.Backends, func(b config.Backend) bool { return b.ID == ob.ID })
 		if i < 0 {
-			n := f.backends[ob.ID]
+			var r balancer.RemovedEffect
+			if j := slices.IndexFunc(e.Removed, func(r balancer.RemovedEffect) bool { return r.Name == ob.ID.Name }); j >= 0 {
+				r = e.Removed[j]
+			}
 			switch {
-			case n == 0:
+			case r.Sessions == 0:
 				out = append(out, fmt.Sprintf("backend %s removed: it has no session", ob.ID.Name))
-			case shut:
-				out = append(out, fmt.Sprintf("backend %s removed: its %s closed at once (on_marked_down shutdown-sessions)", ob.ID.Name, sessions(n)))
+			case r.Closed:
+				out = append(out, fmt.Sprintf("backend %s removed: its %s closed at once (on_marked_down %s)", ob.ID.Name, sessions(r.Sessions), nl.OnMarkedDown))
 			default:
-				out = append(out, fmt.Sprintf("backend %s removed: its %s kept until %s (on_marked_down keep-sessions)", ob.ID.Name, sessions(n), theyEnd(n)))
+				out = append(out, fmt.Sprintf("backend %s removed: its %s kept until %s (on_marked_down %s)", ob.ID.Name, sessions(r.Sessions), theyEnd(r.Sessions), nl.OnMarkedDown))
 			}
 			continue
 		}
@@ -275,31 +256,23 @@ func listenerEffects(ol, nl *config.Listener, f liveFacts) []string {
 			out = append(out, fmt.Sprintf("backend %s: checked from now on", ob.ID.Name))
 		}
 	}
-	var n int64
-	for _, k := range f.keptRemoved[nl.Name] {
-		// One configured again with its name and address takes its
-		// sessions back.
-		if !slices.ContainsFunc(nl.Backends, func(b config.Backend) bool { return b.ID.Name == k.name && b.Address == k.address }) {
-			n += k.active
-		}
-	}
-	if n > 0 && shut {
-		out = append(out, fmt.Sprintf("the %s kept of backends removed before are closed at once (on_marked_down shutdown-sessions)", sessionsNoVerb(n)))
+	if e.KeptClosed > 0 {
+		out = append(out, fmt.Sprintf("the %s kept of backends removed before are closed at once (on_marked_down %s)", sessionsNoVerb(e.KeptClosed), nl.OnMarkedDown))
 	}
 	if keys := changedListenerKeys(ol, nl); len(keys) > 0 {
 		out = append(out, strings.Join(keys, ", ")+" changed, for new connections")
 	}
 	if !slices.Equal(ol.AllowedClients, nl.AllowedClients) || !slices.Equal(ol.DeniedClients, nl.DeniedClients) {
-		switch o := f.outside[nl.Name]; {
-		case o.clients == 0:
+		switch {
+		case e.OutsideClients == 0:
 			out = append(out, "client lists changed: no client with a session now is outside them")
 		default:
 			out = append(out, fmt.Sprintf("client lists changed: %d client %s with %s now outside them: kept until %s (rmqlb status lists them)",
-				o.clients, map[bool]string{true: "address", false: "addresses"}[o.clients == 1], sessionsNoVerb(o.sessions), theyEnd(o.sessions)))
+				e.OutsideClients, map[bool]string{true: "address", false: "addresses"}[e.OutsideClients == 1], sessionsNoVerb(e.OutsideSessions), theyEnd(e.OutsideSessions)))
 		}
 	}
-	if persistenceReset(ol, nl) {
-		switch n := f.pinned[nl.Name]; n {
+	if e.PersistenceRestarts {
+		switch n := e.PersistenceEntries; n {
 		case 0:
 			out = append(out, "the persistence table starts afresh: it holds no client now")
 		case 1:
@@ -309,13 +282,6 @@ func listenerEffects(ol, nl *config.Listener, f liveFacts) []string {
 		}
 	}
 	return out
-}
-
-// persistenceReset reports whether the update of a listener from ol to nl
-// starts its persistence table afresh (see balancer.PersistenceRestarts).
-func persistenceReset(ol, nl *config.Listener) bool {
-	var unbound config.Config // persistence does not depend on the bind
-	return balancer.PersistenceRestarts(unbound.BalancerConfig(ol), unbound.BalancerConfig(nl))
 }
 
 // changedListenerKeys names the keys of a listener that differ, other

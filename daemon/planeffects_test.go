@@ -78,32 +78,3 @@ func TestVIPSessions(t *testing.T) {
 		t.Errorf("no listener on the VIP, none with sessions: %q", got)
 	}
 }
-
-// TestPersistenceReset: the persistence table starts afresh when
-// persistence goes off or its netmasks change, as balancer's Apply does.
-func TestPersistenceReset(t *testing.T) {
-	on := config.Listener{PersistenceTimeout: 60e9, PersistenceNetmask: 32, PersistenceNetmask6: 128}
-	for _, tc := range []struct {
-		name string
-		nl   func(l *config.Listener)
-		want bool
-	}{
-		{"unchanged", func(*config.Listener) {}, false},
-		{"a new timeout", func(l *config.Listener) { l.PersistenceTimeout = 120e9 }, false},
-		{"off", func(l *config.Listener) { l.PersistenceTimeout = 0 }, true},
-		{"a new netmask", func(l *config.Listener) { l.PersistenceNetmask = 24 }, true},
-		{"a new IPv6 netmask", func(l *config.Listener) { l.PersistenceNetmask6 = 64 }, true},
-		{"more clients", func(l *config.Listener) { l.PersistenceMaxClients = 10 }, false},
-		{"the default netmasks left out", func(l *config.Listener) { l.PersistenceNetmask, l.PersistenceNetmask6 = 0, 0 }, false},
-	} {
-		nl := on
-		tc.nl(&nl)
-		if got := persistenceReset(&on, &nl); got != tc.want {
-			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
-		}
-	}
-	off := config.Listener{}
-	if persistenceReset(&off, &on) {
-		t.Error("persistence turned on: reported as a reset")
-	}
-}

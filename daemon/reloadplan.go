@@ -1,9 +1,7 @@
 package daemon
 
 import (
-	"slices"
-
-	"github.com/rmqlb/rmqlb/backend"
+	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/vrrp"
@@ -48,24 +46,13 @@ func (d *Daemon) liveFactsLocked(nc *config.Config) liveFacts {
 	f := liveFacts{
 		levelSettable: d.opt.Level != nil,
 		listeners:     map[string]int64{},
-		backends:      map[backend.ID]int64{},
-		keptRemoved:   map[string][]keptBackend{},
 		units:         map[string]bool{},
-		pinned:        map[string]int{},
-		outside:       map[string]outsideClients{},
+		applies:       map[string]balancer.ApplyEffects{},
 	}
 	for name, u := range d.listeners {
-		s := u.l.Snapshot()
-		f.listeners[name], f.pinned[name] = s.Active, s.StickyEntries
-		for _, b := range s.Backends {
-			f.backends[backend.ID{Listener: name, Name: b.Name}] = int64(b.Active)
-		}
-		for _, b := range s.Removed {
-			f.keptRemoved[name] = append(f.keptRemoved[name], keptBackend{name: b.Name, address: b.Address, active: int64(b.Active)})
-		}
-		if nl, ok := nc.Listener(name); ok && (!slices.Equal(u.cfg.AllowedClients, nl.AllowedClients) || !slices.Equal(u.cfg.DeniedClients, nl.DeniedClients)) {
-			c, n := u.l.OutsideLists(nl.AllowedClients, nl.DeniedClients)
-			f.outside[name] = outsideClients{clients: c, sessions: n}
+		f.listeners[name] = u.l.Snapshot().Active
+		if nl, ok := nc.Listener(name); ok {
+			f.applies[name] = u.l.ApplyEffects(nc.BalancerConfig(nl))
 		}
 	}
 	for name, u := range d.units {
