@@ -257,7 +257,8 @@ func listenerEffects(ol, nl *config.Listener, f liveFacts) []string {
 		}
 	}
 	if e.KeptClosed > 0 {
-		out = append(out, fmt.Sprintf("the %s kept of backends removed before are closed at once (on_marked_down %s)", sessionsNoVerb(e.KeptClosed), nl.OnMarkedDown))
+		out = append(out, fmt.Sprintf("the %s kept of backends removed before %s closed at once (on_marked_down %s)",
+			sessionsNoVerb(e.KeptClosed), map[bool]string{true: "is", false: "are"}[e.KeptClosed == 1], nl.OnMarkedDown))
 	}
 	if keys := changedListenerKeys(ol, nl); len(keys) > 0 {
 		out = append(out, strings.Join(keys, ", ")+" changed, for new connections")

@@ -246,6 +246,16 @@ func TestPlanReloadEffects(t *testing.T) {
 			}
 		})
 	}
+	// b removed with its session kept; a file that shuts the sessions of
+	// removed backends closes it.
+	keep := strings.Replace(noB, "policy: roundrobin", "policy: roundrobin\n    on_marked_down: keep-sessions", 1)
+	if r := h.reload(keep); !r.OK() {
+		t.Fatalf("reload keeping b's session: %+v", r)
+	}
+	want := "the 1 session kept of backends removed before is closed at once (on_marked_down shutdown-sessions); on_marked_down changed, for new connections"
+	if got := effects(h.planReload(noB), "listener amqp updated"); got != want {
+		t.Fatalf("effects of shutting the kept sessions:\n got %q\nwant %q", got, want)
+	}
 	for i, c := range conns {
 		if err := roundTrip(c, []byte("y")); err != nil {
 			t.Fatalf("session %d after the dry runs: %v", i, err)
