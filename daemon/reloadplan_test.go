@@ -164,9 +164,13 @@ func TestPlanReloadMatchesReload(t *testing.T) {
 // TestPlanReloadEffects: the dry run says what a change does to the
 // sessions and addresses running now, and they are still there after it:
 // a removed backend's sessions closed at once or kept, as on_marked_down
-// says; a removed listener's left to finish within its graceful_timeout;
-// a MASTER instance removed advertises priority 0 and its VIPs leave; a
-// VIP removed from a MASTER leaves the interface; a new priority is shown.
+// says; a removed or moved listener's left to finish within its
+// graceful_timeout; those of clients outside new client lists counted and
+// kept; the clients a persistence table turned off forgets counted; a
+// MASTER instance removed advertises priority 0 and its VIPs leave; a VIP
+// removed from a MASTER leaves the interface; a new priority is shown;
+// the sessions an earlier reload kept of a removed backend closed by a
+// file that shuts them.
 func TestPlanReloadEffects(t *testing.T) {
 	l := newLab(t)
 	mgmtBind := freeport.Addr(t, "127.0.0.1")
