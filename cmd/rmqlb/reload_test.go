@@ -10,9 +10,8 @@ import (
 // TestReloadDryRun: rmqlb reload --dry-run asks for the plan, prints each
 // change with its effects below it, the restarts and the warnings, and
 // exits 1 when a reload would refuse the file or a change in it, or be
-// refused now, with
-// --json too, which prints the answer as it came; a daemon that predates
-// the dry run is named as such.
+// refused now, with --json too, which prints the answer as it came; a
+// daemon that predates the dry run is named as such.
 func TestReloadDryRun(t *testing.T) {
 	var answer any
 	var refuse error
