@@ -296,19 +296,14 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 			}
 		} else {
 			d.rtPriority = nc.VRRPRealTimePriority
-			for name := range d.units {
-				if !slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == name && c.Op == OpRemove }) {
-					restart = append(restart, name)
-				}
-			}
-			slices.Sort(restart)
+			restart = restarted(p, d.units)
 		}
 		d.mu.Unlock()
 	}
 
 	// VRRP: removed instances release their VIPs; added ones start;
 	// changed ones take their new settings live; track rules are rebuilt
-	// from the current check states.
+	// from the current check states (walkVRRP).
 	for _, c := range p.VRRP {
 		if c.Op != OpRemove {
 			continue
@@ -328,103 +323,14 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	// it, without a check of its backends (its rules fail).
 	tm := trackModel(nc, failed)
 	d.mu.Lock()
-	holds := newVIPHolders(old, p)
-	for _, c := range vipOrder(p.VRRP) {
-		switch c.Op {
-		case OpAdd:
-			if err := holds.refusal(c); err != nil {
-				refuse("vrrp instance "+c.Name, err)
-				failed.instances[c.Name] = true
-				continue
-			}
-			u, err := d.newUnit(c.New, tm)
-			if err != nil {
-				refuse("vrrp instance "+c.Name, err)
-				failed.instances[c.Name] = true
-				continue
-			}
-			if err := d.startAddedUnit(u); err != nil {
-				refuse("vrrp instance "+c.Name, err)
-				failed.instances[c.Name] = true
-				continue
-			}
-			holds.applied(c)
-			applied("vrrp instance %s added", c.Name)
-			if restartVRRP {
-				// Made with the sender process that is about to be
-				// replaced: restarted in place with the others.
-				restart = append(restart, c.Name)
-			}
-		case OpUpdate:
-			if d.units[c.Name] == nil {
-				// Not running: nothing to update. The running model
-				// never lists such an instance (forgetInstances).
-				refuse("vrrp instance "+c.Name, errors.New("not running"))
-				failed.instances[c.Name] = true
-				continue
-			}
-			if c.Notify {
-				if err := d.units[c.Name].setHooks(c.New); err != nil {
-					refuse("notify hooks of vrrp instance "+c.Name, err)
-					failed.notify[c.Name] = true
-				} else {
-					applied("notify hooks of vrrp instance %s", c.Name)
-				}
-			}
-			if c.Settings || c.VIPs {
-				err := holds.refusal(c)
-				if err == nil {
-					err = d.units[c.Name].update(c, takenByMaster(d.units, nc, c.Name))
-				}
-				if err != nil {
-					refuse("vrrp instance "+c.Name, err)
-					failed.settings[c.Name] = true
-				} else {
-					holds.applied(c)
-					applied("vrrp instance %s updated: %s", c.Name, strings.Join(c.Keys, ", "))
-				}
-			}
-			// The tracker is rebuilt when the rules change, and when a
-			// listener they track changes (its checked backends may
-			// have), as for the instances the plan leaves alone below.
-			if !c.Tracks && !tracksChangedListener(c.New, p) {
-				continue
-			}
-			if err := d.setTracks(d.units[c.Name], c.New, tm); err != nil {
-				refuse("tracks of vrrp instance "+c.Name, fmt.Errorf("%w (it keeps its old rules)", err))
-				failed.tracks[c.Name] = true
-				continue
-			}
-			if c.Tracks {
-				applied("tracks of vrrp instance %s", c.Name)
-			}
+	walkVRRP(old, nc, p, &daemonVRRP{d: d, nc: nc, tracks: tm}, failed, func(c VRRPChange, part vrrpPart, line string) {
+		applied("%s", line)
+		if part == partStarted && restartVRRP {
+			// Made with the sender process that is about to be
+			// replaced: restarted in place with the others.
+			restart = append(restart, c.Name)
 		}
-	}
-	// A listener's backends may have changed under a listener track, or
-	// gone with their checks under a backend track. An instance awaiting
-	// a restart drops its old rules naming what the file removed (also
-	// when it kept them as its new ones were refused by a reload before).
-	// They go in the running model's order, which the outcome lists.
-	for i := range old.VRRP {
-		u := d.units[old.VRRP[i].Name]
-		if u == nil || slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == u.cfg.Name }) {
-			continue
-		}
-		in := *u.cfg
-		var dropped []config.Track
-		in.Track, dropped = fileTracks(u.cfg.Track, nc)
-		if !tracksChangedListener(u.cfg, p) && len(dropped) == 0 {
-			continue
-		}
-		if err := d.setTracks(u, &in, tm); err != nil {
-			refuse("tracks of vrrp instance "+in.Name, fmt.Errorf("%w (it keeps its old rules)", err))
-			failed.tracks[in.Name] = true
-			continue
-		}
-		for _, t := range dropped {
-			applied("tracks of vrrp instance %s: dropped its rule of %s, which the file no longer has or checks (the instance awaits a restart with its other rules)", in.Name, trackTarget(t))
-		}
-	}
+	}, refuse)
 	d.mu.Unlock()
 
 	d.mu.Lock()
@@ -492,6 +398,36 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	d.mu.Unlock()
 	d.stopIdleSender()
 	return r
+}
+
+// daemonVRRP makes a reload's VRRP changes to the daemon's instances
+// (walkVRRP). The caller holds d.mu while it is used.
+type daemonVRRP struct {
+	d *Daemon
+	// nc is the file's model.
+	nc *config.Config
+	// tracks is the model the track rules are built from (trackModel).
+	tracks *config.Config
+}
+
+func (v *daemonVRRP) runs(name string) bool { return v.d.units[name] != nil }
+
+func (v *daemonVRRP) start(c VRRPChange) error {
+	u, err := v.d.newUnit(c.New, v.tracks)
+	if err != nil {
+		return err
+	}
+	return v.d.startAddedUnit(u)
+}
+
+func (v *daemonVRRP) setHooks(c VRRPChange) error { return v.d.units[c.Name].setHooks(c.New) }
+
+func (v *daemonVRRP) update(c VRRPChange) error {
+	return v.d.units[c.Name].update(c, takenByMaster(v.d.units, v.nc, c.Name))
+}
+
+func (v *daemonVRRP) setTracks(name string, in *config.VRRPInstance) error {
+	return v.d.setTracks(v.d.units[name], in, v.tracks)
 }
 
 // metricsApplied names a new metrics_listen as a reload lists it.

@@ -126,12 +126,17 @@ func (d *Daemon) syncListenerVIPs(applied func(string, ...any), refuse func(stri
 			continue
 		}
 		u.vipBound = bound
-		if bound {
-			applied("listener %s: %s is a VIP of this daemon now", l.Name, l.Bind.Addr())
-		} else {
-			applied("listener %s: %s is no VIP of this daemon now", l.Name, l.Bind.Addr())
-		}
+		applied("%s", vipBindingApplied(l, bound))
 	}
+}
+
+// vipBindingApplied is the line a reload lists for listener l whose bind
+// became (bound) or ceased to be a VIP of this daemon.
+func vipBindingApplied(l *config.Listener, bound bool) string {
+	if bound {
+		return fmt.Sprintf("listener %s: %s is a VIP of this daemon now", l.Name, l.Bind.Addr())
+	}
+	return fmt.Sprintf("listener %s: %s is no VIP of this daemon now", l.Name, l.Bind.Addr())
 }
 
 // syncListener gives the listener the current state of its checked

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -35,7 +34,8 @@ type liveFacts struct {
 // it tries (a VIP that would be on two instances, an instance that does
 // not run); it cannot know those that fail as they are made (an address
 // in use). old is the running model, nc the file's. It is a pure function
-// of its arguments; Daemon.apply is what it describes.
+// of its arguments; Daemon.apply is what it describes, and the VRRP
+// changes are walked by the reload's own walkVRRP.
 func describePlan(p Plan, old, nc *config.Config, f liveFacts) (out []control.PlannedChange, refused []string) {
 	add := func(effects []string, format string, args ...any) {
 		out = append(out, control.PlannedChange{Change: fmt.Sprintf(format, args...), Effects: effects})
@@ -96,65 +96,26 @@ func describePlan(p Plan, old, nc *config.Config, f liveFacts) (out []control.Pl
 	restart := p.RealTimePriority || p.Sender
 	instances := 0
 	if restart {
-		for name := range f.units {
-			if !slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == name && c.Op == OpRemove }) {
-				instances++
-			}
-		}
+		instances = len(restarted(p, f.units))
 	}
 	for _, c := range p.VRRP {
 		if c.Op == OpRemove {
 			add(removedInstanceEffects(old, c.Old, f), "vrrp instance %s removed", c.Name)
 		}
 	}
-	holds := newVIPHolders(old, p)
-	for _, c := range vipOrder(p.VRRP) {
-		switch c.Op {
-		case OpAdd:
-			if err := holds.refusal(c); err != nil {
-				refuse("vrrp instance "+c.Name, err)
-				failed.instances[c.Name] = true
-				continue
-			}
-			holds.applied(c)
-			add([]string{fmt.Sprintf("it starts on %s (VRID %d) and adds %s to the interface only once MASTER", c.New.Interface, c.New.VRID, joinPrefixes(c.New.VIPs))},
-				"vrrp instance %s added", c.Name)
+	walkVRRP(old, nc, p, plannedVRRP(f), failed, func(c VRRPChange, part vrrpPart, line string) {
+		var effects []string
+		switch part {
+		case partStarted:
+			effects = []string{fmt.Sprintf("it starts on %s (VRID %d) and adds %s to the interface only once MASTER", c.New.Interface, c.New.VRID, joinPrefixes(c.New.VIPs))}
 			if restart {
 				instances++
 			}
-		case OpUpdate:
-			if _, runs := f.units[c.Name]; !runs {
-				refuse("vrrp instance "+c.Name, errors.New("not running"))
-				failed.instances[c.Name] = true
-				continue
-			}
-			if c.Notify {
-				add(nil, "notify hooks of vrrp instance %s", c.Name)
-			}
-			if c.Settings || c.VIPs {
-				if err := holds.refusal(c); err != nil {
-					refuse("vrrp instance "+c.Name, err)
-					failed.settings[c.Name] = true
-				} else {
-					holds.applied(c)
-					add(updatedInstanceEffects(c, nc, f), "vrrp instance %s updated: %s", c.Name, strings.Join(c.Keys, ", "))
-				}
-			}
-			if c.Tracks {
-				add(nil, "tracks of vrrp instance %s", c.Name)
-			}
+		case partSettings:
+			effects = updatedInstanceEffects(c, nc, f)
 		}
-	}
-	for i := range old.VRRP {
-		in := &old.VRRP[i]
-		if _, runs := f.units[in.Name]; !runs || slices.ContainsFunc(p.VRRP, func(c VRRPChange) bool { return c.Name == in.Name }) {
-			continue
-		}
-		_, dropped := fileTracks(in.Track, nc)
-		for _, t := range dropped {
-			add(nil, "tracks of vrrp instance %s: dropped its rule of %s, which the file no longer has or checks (the instance awaits a restart with its other rules)", in.Name, trackTarget(t))
-		}
-	}
+		add(effects, "%s", line)
+	}, refuse)
 	if p.StateFile {
 		if nc.StateFile == "" {
 			add(nil, "state_file: none")
@@ -184,13 +145,27 @@ func describePlan(p Plan, old, nc *config.Config, f liveFacts) (out []control.Pl
 		}
 		switch bound := after.VIPOwned(l.Bind.Addr()); {
 		case bound && !was:
-			add([]string{"its sessions are closed at once when it stops, as the address may leave this host"}, "listener %s: %s is a VIP of this daemon now", l.Name, l.Bind.Addr())
+			add([]string{"its sessions are closed at once when it stops, as the address may leave this host"}, "%s", vipBindingApplied(l, bound))
 		case was && !bound:
-			add([]string{"its sessions may finish within graceful_timeout when it stops"}, "listener %s: %s is no VIP of this daemon now", l.Name, l.Bind.Addr())
+			add([]string{"its sessions may finish within graceful_timeout when it stops"}, "%s", vipBindingApplied(l, bound))
 		}
 	}
 	return out, refused
 }
+
+// plannedVRRP is the VRRP changes of a plan made to nothing (walkVRRP):
+// every part is taken as applied but an update of an instance that does
+// not run now (f.units).
+type plannedVRRP liveFacts
+
+func (v plannedVRRP) runs(name string) bool {
+	_, ok := v.units[name]
+	return ok
+}
+func (plannedVRRP) start(VRRPChange) error                       { return nil }
+func (plannedVRRP) setHooks(VRRPChange) error                    { return nil }
+func (plannedVRRP) update(VRRPChange) error                      { return nil }
+func (plannedVRRP) setTracks(string, *config.VRRPInstance) error { return nil }
 
 // leavingSessions says what becomes of the sessions of listener l, which
 // stops: a listener bound to a VIP of this daemon closes them at once,
