@@ -176,6 +176,10 @@ func (h *vipHolders) refusal(c VRRPChange) error {
 	return nil
 }
 
+// refused records that c is refused for a reason of its own: its
+// instance keeps the VIPs it holds, and is no longer pending.
+func (h *vipHolders) refused(c VRRPChange) { delete(h.pending, c.Name) }
+
 // applied records that c's instance holds its new VIPs.
 func (h *vipHolders) applied(c VRRPChange) {
 	if c.Op != OpAdd && !(c.Op == OpUpdate && c.VIPs) {

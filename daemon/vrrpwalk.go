@@ -78,7 +78,9 @@ func walkVRRP(old, nc *config.Config, p Plan, do vrrpDoer, failed leftovers, app
 		case OpUpdate:
 			if !do.runs(c.Name) {
 				// Nothing to update. The running model never lists
-				// such an instance (forgetInstances).
+				// such an instance (forgetInstances). Its VIPs stay
+				// its own, as refused.
+				holds.refused(c)
 				refuse(what, errors.New("not running"))
 				failed.instances[c.Name] = true
 				continue

@@ -53,23 +53,26 @@ func (w *walkDoer) setTracks(name string, in *config.VRRPInstance) error {
 // TestWalkVRRP: the VRRP parts of a reload, as Daemon.apply makes them
 // and a dry run lists them: a VIP swap is refused before anything is
 // asked of the instances, an update of an instance that does not run is
-// refused, a part that fails is refused alone (the instance's other parts
-// go on), and an instance the plan leaves alone drops the rule of a
-// backend the file removed.
+// refused and its VIPs stay its own (an instance that takes one is told
+// so, not of a swap), a part that fails is refused alone (the instance's
+// other parts go on), and an instance the plan leaves alone drops the
+// rule of a backend the file removed.
 func TestWalkVRRP(t *testing.T) {
 	old := mustParse(t, walkBase)
 	// a and b swap their VIPs (refused: a swap cannot be made in one
-	// reload) and a gets hooks; d, which does not run, a new priority;
-	// e is added and f is added on a VIP that b still holds; amqp/b
-	// goes, under c's rule.
+	// reload) and a gets hooks; d gets a new priority and gives its VIP
+	// to g, which is added (when d does not run, d keeps it and g is
+	// refused); e is added; c gets a new VRID (a restart) and f, added
+	// on c's VIP, awaits it; amqp/b goes, under c's rule.
 	file := walkBase
 	for _, r := range [][2]string{
 		{"priority: 100, virtual_ipaddress: [10.0.0.100/24]}", "priority: 100, virtual_ipaddress: [10.0.0.101/24], notify: {master: [/bin/true]}}"},
 		{"priority: 100, virtual_ipaddress: [10.0.0.101/24]}", "priority: 100, virtual_ipaddress: [10.0.0.100/24]}"},
-		{"virtual_router_id: 4, priority: 100", "virtual_router_id: 4, priority: 90"},
+		{"virtual_router_id: 4, priority: 100, virtual_ipaddress: [10.0.0.103/24]", "virtual_router_id: 4, priority: 90, virtual_ipaddress: [10.0.0.108/24]"},
 		{"virtual_router_id: 3, priority: 100, virtual_ipaddress: [10.0.0.102/24], track: [{check: amqp/b, weight: -60}]}", "virtual_router_id: 13, priority: 100, virtual_ipaddress: [10.0.0.107/24]}"},
 		{"listeners:", `  - {name: e, interface: eth0, virtual_router_id: 5, priority: 100, virtual_ipaddress: [10.0.0.104/24]}
   - {name: f, interface: eth0, virtual_router_id: 6, priority: 100, virtual_ipaddress: [10.0.0.102/24]}
+  - {name: g, interface: eth0, virtual_router_id: 7, priority: 100, virtual_ipaddress: [10.0.0.103/24]}
 listeners:`},
 		{"      - {name: b, address: 10.0.0.2:5672}\n", ""},
 	} {
@@ -85,6 +88,7 @@ listeners:`},
 	}
 	swapA := "vrrp instance a: 10.0.0.101 is still a VIP of vrrp instance b, which takes one of a's in the same reload: VIPs swapped between instances cannot move in one reload (move them in steps: a VIP given up by one reload, taken by the next)"
 	swapB := "vrrp instance b: 10.0.0.100 is still a VIP of vrrp instance a: taking it too would put it on two instances (the next reload tries again)"
+	keptByD := "10.0.0.103 is still a VIP of vrrp instance d: taking it too would put it on two instances (the next reload tries again)"
 	dropped := "tracks of vrrp instance c: dropped its rule of backend amqp/b, which the file no longer has or checks (the instance awaits a restart with its other rules)"
 	for _, tc := range []struct {
 		name       string
@@ -102,13 +106,13 @@ listeners:`},
 			notRunning: []string{"d"},
 			calls:      []string{"start e", "hooks a", "tracks(0) c"},
 			applied:    []string{"0 e: vrrp instance e added", "1 a: notify hooks of vrrp instance a", "4 c: " + dropped},
-			refused:    []string{"vrrp instance d: not running", swapA, swapB},
-			failed:     "map[d:true] map[a:true b:true] map[] map[]",
+			refused:    []string{"vrrp instance d: not running", "vrrp instance g: " + keptByD, swapA, swapB},
+			failed:     "map[d:true g:true] map[a:true b:true] map[] map[]",
 		},
 		{
 			name:    "d runs",
-			calls:   []string{"update d", "start e", "hooks a", "tracks(0) c"},
-			applied: []string{"2 d: vrrp instance d updated: priority", "0 e: vrrp instance e added", "1 a: notify hooks of vrrp instance a", "4 c: " + dropped},
+			calls:   []string{"update d", "start e", "start g", "hooks a", "tracks(0) c"},
+			applied: []string{"2 d: vrrp instance d updated: priority, virtual_ipaddress", "0 e: vrrp instance e added", "0 g: vrrp instance g added", "1 a: notify hooks of vrrp instance a", "4 c: " + dropped},
 			refused: []string{swapA, swapB},
 			failed:  "map[] map[a:true b:true] map[] map[]",
 		},
@@ -116,8 +120,8 @@ listeners:`},
 			name:    "each part fails",
 			fail:    []string{"update d", "start e", "hooks a", "tracks(0) c"},
 			calls:   []string{"update d", "start e", "hooks a", "tracks(0) c"},
-			refused: []string{"vrrp instance d: failed", "vrrp instance e: failed", "notify hooks of vrrp instance a: failed", swapA, swapB, "tracks of vrrp instance c: failed (it keeps its old rules)"},
-			failed:  "map[e:true] map[a:true b:true d:true] map[a:true] map[c:true]",
+			refused: []string{"vrrp instance d: failed", "vrrp instance e: failed", "vrrp instance g: " + keptByD, "notify hooks of vrrp instance a: failed", swapA, swapB, "tracks of vrrp instance c: failed (it keeps its old rules)"},
+			failed:  "map[e:true g:true] map[a:true b:true d:true] map[a:true] map[c:true]",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
