@@ -9,6 +9,10 @@ import "time"
 // starts no hook and sends no advert.
 type ReloadPlan struct {
 	At time.Time `json:"at"`
+	// File is the file planned when it is not the daemon's own: a
+	// candidate not yet installed (rmqlb reload --dry-run --file). Empty
+	// for the daemon's file.
+	File string `json:"file,omitempty"`
 	// Error is set when a reload would refuse the file as a whole (it
 	// does not load); nothing else is then set.
 	Error string `json:"error,omitempty"`

@@ -32,11 +32,11 @@ func TestReloadSchemas(t *testing.T) {
 			Applied: []string{"listener amqp updated"}, Refused: []string{"listener mgmt: address in use"},
 			Pending: []string{"line 5: vrrp_instances[0].interface: changed from eth0 to eth1: needs a restart"}},
 			map[string]bool{"error": true, "applied": true, "refused": true, "pending": true}},
-		{"reload plan", ReloadPlan{At: fixtureNow, Error: "bad", Blocked: "an upgrade is under way",
+		{"reload plan", ReloadPlan{At: fixtureNow, File: "/etc/rmqlb/rmqlb.yaml.new", Error: "bad", Blocked: "an upgrade is under way",
 			Changes: []PlannedChange{{Change: "listener amqp updated", Effects: []string{"backend b removed: its 2 sessions are closed at once"}}},
 			Refused: []string{"vrrp instance w: 192.0.2.100 is still a VIP of vrrp instance v"},
 			Pending: []string{"line 5: x: needs a restart"}, Warnings: []string{"a warning"}},
-			map[string]bool{"error": true, "blocked": true, "changes": true, "refused": true, "pending": true, "warnings": true, "effects": true}},
+			map[string]bool{"file": true, "error": true, "blocked": true, "changes": true, "refused": true, "pending": true, "warnings": true, "effects": true}},
 	}
 	for i, c := range full {
 		sch := []*jsonschema.Schema{reload, plan}[i]

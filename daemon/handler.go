@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/control"
@@ -45,16 +47,22 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 	case "backend":
 		return d.backendCommand(req.Args)
 	case "reload":
-		dry := len(req.Args) == 1 && req.Args[0] == "dry-run"
-		if len(req.Args) != 0 && !dry {
-			return nil, fmt.Errorf("usage: reload [dry-run]")
+		dry := len(req.Args) >= 1 && req.Args[0] == "dry-run"
+		if len(req.Args) != 0 && !dry || len(req.Args) > 2 || len(req.Args) == 2 && !filepath.IsAbs(req.Args[1]) {
+			return nil, fmt.Errorf("usage: reload [dry-run [ABSOLUTE-PATH]]")
+		}
+		if len(req.Args) == 2 && !control.PeerPrivileged(ctx) {
+			return nil, errors.New("reload dry-run of another file: only root or the daemon's user may have the daemon read a file it is named (it reads it with its privileges); install the file and run rmqlb reload --dry-run")
 		}
 		select {
 		case <-d.ready:
 		case <-ctx.Done():
 			return nil, fmt.Errorf("reloading: the daemon is still starting: %w", ctx.Err())
 		}
-		if dry {
+		switch {
+		case len(req.Args) == 2:
+			return d.PlanReloadOf(req.Args[1]), nil
+		case dry:
 			return d.PlanReload(), nil
 		}
 		return d.Reload(), nil

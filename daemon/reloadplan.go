@@ -14,15 +14,30 @@ import (
 // warnings, and why any reload would be refused now (stopping, an
 // upgrade under way). It waits for Run to be ready and for a reload under
 // way to end; it is safe from any goroutine.
-func (d *Daemon) PlanReload() control.ReloadPlan {
+func (d *Daemon) PlanReload() control.ReloadPlan { return d.planReloadOf("") }
+
+// PlanReloadOf is PlanReload of the file at path in place of the daemon's
+// own: a candidate configuration before it is installed, read as the
+// daemon would read it installed (its files of client addresses, its TLS
+// files) and with this host's warnings. The plan names path. The daemon
+// reads the file with its privileges: the control socket lets only root
+// and the daemon's own user ask for it.
+func (d *Daemon) PlanReloadOf(path string) control.ReloadPlan { return d.planReloadOf(path) }
+
+// planReloadOf is PlanReload of the file at path, or of the daemon's file
+// when path is "".
+func (d *Daemon) planReloadOf(path string) control.ReloadPlan {
 	select {
 	case <-d.ready:
 	case <-d.stopping:
 	}
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
-	r := control.ReloadPlan{At: d.clock.Now(), Blocked: d.reloadBlocked()}
-	nc, err := config.Load(d.opt.Path)
+	r := control.ReloadPlan{At: d.clock.Now(), File: path, Blocked: d.reloadBlocked()}
+	if path == "" {
+		path = d.opt.Path
+	}
+	nc, err := config.Load(path)
 	if err != nil {
 		r.Error = err.Error()
 		return r

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -146,8 +147,8 @@ func TestPlanReloadMatchesReload(t *testing.T) {
 			t.Fatalf("%s: the dry run found nothing to do", f.name)
 		}
 	}
-	for _, args := range [][]string{{"now"}, {"dry-run", "now"}, {"--dry-run"}} {
-		if _, err := h.d.Handle(context.Background(), control.Request{Command: "reload", Args: args}); err == nil || err.Error() != "usage: reload [dry-run]" {
+	for _, args := range [][]string{{"now"}, {"dry-run", "now"}, {"--dry-run"}, {"now", "/etc/rmqlb/rmqlb.yaml"}, {"dry-run", "/a", "/b"}} {
+		if _, err := h.d.Handle(context.Background(), control.Request{Command: "reload", Args: args}); err == nil || err.Error() != "usage: reload [dry-run [ABSOLUTE-PATH]]" {
 			t.Errorf("reload %q: %v, want the usage", args, err)
 		}
 	}
@@ -158,6 +159,63 @@ func TestPlanReloadMatchesReload(t *testing.T) {
 	}
 	if s := h.d.Status(); s.Reload == nil || !s.Reload.OK() {
 		t.Fatalf("the last reload after a dry run of a bad file: %+v", s.Reload)
+	}
+}
+
+// TestPlanReloadOf: a dry run of a candidate file plans a reload of it in
+// place of the daemon's file, names it, and changes nothing: the
+// daemon's file is then reloaded as it was, and planned as it is. A
+// candidate that does not load, is missing or is no regular file is a
+// plan with its error.
+// Through the control socket only root and the daemon's user may ask for
+// it, as the daemon reads the file with its privileges.
+func TestPlanReloadOf(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startChecked(t, h)
+	candidate := filepath.Join(h.dir, "candidate.yaml")
+	if err := os.WriteFile(candidate, []byte(strings.ReplaceAll(l.file("policy: roundrobin", "policy: leastconn"), "SOCKET", h.socket())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.d.mu.Lock()
+	cfg, last := h.d.cfg, h.d.lastReload
+	h.d.mu.Unlock()
+	p := h.d.PlanReloadOf(candidate)
+	if p.File != candidate || p.Error != "" || len(p.Refused) != 0 || len(p.Changes) != 1 || p.Changes[0].Change != "listener amqp updated" ||
+		!slices.Contains(p.Changes[0].Effects, "policy changed, for new connections") {
+		t.Fatalf("dry run of the candidate: %+v", p)
+	}
+	h.d.mu.Lock()
+	unchanged := h.d.cfg == cfg && h.d.lastReload == last
+	h.d.mu.Unlock()
+	if !unchanged {
+		t.Fatal("a dry run of a candidate changed the running model or the last reload")
+	}
+	if p := h.planReload(l.file()); p.File != "" || len(p.Changes) != 0 || len(p.Pending) != 0 {
+		t.Fatalf("dry run of the daemon's file after the candidate's: %+v", p)
+	}
+	if r := h.reload(l.file()); !r.OK() || len(r.Applied) != 0 {
+		t.Fatalf("reload of the daemon's file after the candidate's dry run: %+v", r)
+	}
+
+	if err := os.WriteFile(candidate, []byte("listeners: ["), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if p := h.d.PlanReloadOf(candidate); p.File != candidate || p.Error == "" || len(p.Changes) != 0 {
+		t.Fatalf("dry run of a candidate that does not parse: %+v", p)
+	}
+	missing := filepath.Join(h.dir, "missing.yaml")
+	if p := h.d.PlanReloadOf(missing); !strings.Contains(p.Error, "no such file") {
+		t.Fatalf("dry run of a missing candidate: %+v", p)
+	}
+	if p := h.d.PlanReloadOf("/dev/zero"); !strings.Contains(p.Error, "not a regular file") {
+		t.Fatalf("dry run of a device: %+v", p)
+	}
+	// A client that is not root nor the daemon's user: a request without
+	// a peer stands for one.
+	_, err := h.d.Handle(context.Background(), control.Request{Command: "reload", Args: []string{"dry-run", candidate}})
+	if err == nil || !strings.Contains(err.Error(), "only root or the daemon's user") {
+		t.Fatalf("dry run of a candidate asked by a control group member: %v", err)
 	}
 }
 

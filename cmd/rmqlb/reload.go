@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,31 +21,53 @@ import (
 func defineReload(fs *flag.FlagSet) runFunc {
 	socketOf := clientFlags(fs)
 	dry := fs.Bool("dry-run", false, "print what a reload would do now, with the sessions and addresses each change touches, and apply nothing")
+	file := fs.String("file", "", "with --dry-run: plan a reload of the candidate `FILE` in place of the daemon's own, before it is installed (root and the daemon's user only)")
 	asJSON := fs.Bool("json", false, "print the daemon's answer as it came, one JSON object (the exit status is the same)")
 	return func(args []string, stdout, stderr io.Writer) int {
 		if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
 			return code
 		}
+		if *file != "" && !*dry {
+			fmt.Fprintln(stderr, "rmqlb reload: --file names the candidate of a dry run: add --dry-run")
+			return 2
+		}
 		if *dry {
-			return cmdReloadPlan(socketOf, *asJSON, stdout, stderr)
+			candidate := ""
+			if *file != "" {
+				abs, err := filepath.Abs(*file)
+				if err != nil {
+					fmt.Fprintf(stderr, "rmqlb reload: --file: %v\n", err)
+					return 2
+				}
+				candidate = abs
+			}
+			return cmdReloadPlan(socketOf, candidate, *asJSON, stdout, stderr)
 		}
 		return cmdReload(socketOf, *asJSON, stdout, stderr)
 	}
 }
 
 // cmdReloadPlan asks the daemon at the socket socketOf returns what a
-// reload would do, and prints it: exit 0 when a reload would take the
-// file, 1 when it would refuse it or a change in it, as far as the daemon
-// can tell before it tries.
-func cmdReloadPlan(socketOf func() (string, error), asJSON bool, stdout, stderr io.Writer) int {
+// reload would do, of its file or of the file at the absolute path
+// candidate, and prints it: exit 0 when a reload would take the file, 1
+// when it would refuse it or a change in it, as far as the daemon can
+// tell before it tries.
+func cmdReloadPlan(socketOf func() (string, error), candidate string, asJSON bool, stdout, stderr io.Writer) int {
 	var p control.ReloadPlan
 	older := func(err error) string {
-		if strings.Contains(err.Error(), "usage: reload") {
+		switch msg := err.Error(); {
+		case strings.Contains(msg, "usage: reload [dry-run]"):
+			return " (this daemon predates --file)"
+		case strings.Contains(msg, "usage: reload") && !strings.Contains(msg, "[dry-run"):
 			return " (this daemon predates --dry-run)"
 		}
 		return ""
 	}
-	raw, ok := askReload(socketOf, []string{"dry-run"}, &p, stderr, older)
+	args := []string{"dry-run"}
+	if candidate != "" {
+		args = append(args, candidate)
+	}
+	raw, ok := askReload(socketOf, args, &p, stderr, older)
 	switch {
 	case !ok:
 		return 2
@@ -86,13 +109,21 @@ func askReload(socketOf func() (string, error), args []string, result any, stder
 // warnings; refusals go to stderr.
 func formatReloadPlan(stdout, stderr io.Writer, p control.ReloadPlan) {
 	if p.Error != "" {
-		fmt.Fprintf(stderr, "rmqlb reload --dry-run: a reload would refuse the file, and the daemon would run on unchanged:\n%s\n", p.Error)
+		file := "the file"
+		if p.File != "" {
+			file = p.File
+		}
+		fmt.Fprintf(stderr, "rmqlb reload --dry-run: a reload would refuse %s, and the daemon would run on unchanged:\n%s\n", file, p.Error)
 		return
 	}
 	if p.Blocked != "" {
 		fmt.Fprintf(stderr, "rmqlb reload --dry-run: a reload now would be refused: %s\n", p.Blocked)
 	}
-	fmt.Fprintln(stdout, "dry run: nothing was applied")
+	if p.File != "" {
+		fmt.Fprintf(stdout, "dry run of %s in place of the daemon's file: nothing was applied\n", p.File)
+	} else {
+		fmt.Fprintln(stdout, "dry run: nothing was applied")
+	}
 	if len(p.Changes) == 0 && len(p.Pending) == 0 && len(p.Refused) == 0 {
 		fmt.Fprintln(stdout, "nothing would change")
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/rmqlb/rmqlb/control"
@@ -63,6 +65,40 @@ func TestReloadDryRun(t *testing.T) {
 
 	answer, refuse = nil, errors.New("usage: reload")
 	runCLICases(t, f, []cliCase{{args: dry, code: 2, req: req, err: "usage: reload (this daemon predates --dry-run)"}})
+}
+
+// TestReloadDryRunFile: --file names a candidate to the daemon by its
+// absolute path and the plan is printed as of that file; --file without
+// --dry-run is a usage error, and a daemon that predates --file is named
+// as such.
+func TestReloadDryRunFile(t *testing.T) {
+	var answer any
+	var refuse error
+	f := newFakeDaemon(t, func(control.Request) (any, error) { return answer, refuse })
+	t.Chdir(t.TempDir())
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs := filepath.Join(wd, "new.yaml")
+	args := []string{"reload", "--dry-run", "--file", "new.yaml", "--socket", f.sock}
+	req := []string{"reload", "dry-run", abs}
+
+	answer = control.ReloadPlan{File: abs, Changes: []control.PlannedChange{{Change: "listener amqp updated"}}}
+	runCLICases(t, f, []cliCase{{args: args, code: 0, req: req,
+		out: "dry run of " + abs + " in place of the daemon's file: nothing was applied\nwould apply: listener amqp updated\n"}})
+	answer = control.ReloadPlan{File: abs, Error: "line 1: listeners[0].bind: not an address"}
+	runCLICases(t, f, []cliCase{{args: args, code: 1, req: req,
+		err: "a reload would refuse " + abs + ", and the daemon would run on unchanged:\nline 1: listeners[0].bind: not an address\n"}})
+
+	answer, refuse = nil, errors.New("reload dry-run of another file: only root or the daemon's user may have the daemon read a file it is named")
+	runCLICases(t, f, []cliCase{{args: args, code: 2, req: req, err: "only root or the daemon's user"}})
+	refuse = errors.New("usage: reload [dry-run]")
+	runCLICases(t, f, []cliCase{{args: args, code: 2, req: req, err: "usage: reload [dry-run] (this daemon predates --file)"}})
+	refuse = errors.New("usage: reload")
+	runCLICases(t, f, []cliCase{{args: args, code: 2, req: req, err: "usage: reload (this daemon predates --dry-run)"}})
+
+	runCLICases(t, f, []cliCase{{args: []string{"reload", "--file", "new.yaml", "--socket", f.sock}, code: 2, err: "--file names the candidate of a dry run: add --dry-run"}})
 }
 
 // TestReloadJSON: rmqlb reload --json prints the daemon's answer as it

@@ -273,6 +273,18 @@ func TestRunSIGHUPAndCommands(t *testing.T) {
 	if code, _, errOut := cli(t, "reload", "--dry-run", "--socket", p.socket); code != 1 || !strings.Contains(errOut, "a reload would refuse the file") {
 		t.Fatalf("bad reload --dry-run: exit %d\n%s", code, errOut)
 	}
+	// Of a candidate beside the daemon's file (this test runs as root):
+	// the candidate's plan, the daemon's file (bad now) untouched.
+	candidate := filepath.Join(p.dir, "candidate.yaml")
+	if err := os.WriteFile(candidate, []byte(strings.ReplaceAll(cfg, "SOCKET", p.socket)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := cli(t, "reload", "--dry-run", "--file", candidate, "--socket", p.socket); code != 0 || !strings.HasPrefix(out, "dry run of "+candidate+" in place of the daemon's file: nothing was applied\nwould apply: listener amqp updated\n") {
+		t.Fatalf("reload --dry-run --file: exit %d\n%s%s", code, out, errOut)
+	}
+	if s := p.status(); !s.Reload.At.Equal(last) || s.Listeners[0].Backends[0].Weight != 7 {
+		t.Fatalf("after a dry run of a candidate: reload %+v, backend %+v", s.Reload, s.Listeners[0].Backends[0])
+	}
 
 	// rmqlb reload: applied, then refused (exit 1), then nothing.
 	p.write(cfg)

@@ -222,7 +222,7 @@ under its listener. With --wait it prints the progress every 5 s and returns whe
 		}},
 		{define: defineReload, doc: clidoc.Command{
 			Name:    "reload",
-			Forms:   []string{"[--socket PATH | --config FILE] [--dry-run] [--json]"},
+			Forms:   []string{"[--socket PATH | --config FILE] [--dry-run [--file CANDIDATE]] [--json]"},
 			Summary: "reload the daemon's configuration file, or show what a reload would do",
 			Doc: `Asks the daemon to reload its configuration file, as SIGHUP does, waits for the outcome and
 prints what was applied, what needs a restart (with its line in the file) and what was refused and
@@ -238,6 +238,12 @@ persistence table started afresh, the clients with sessions that new client list
 what would need a restart, the changes a reload would refuse that the daemon knows of before it
 tries (VIPs swapped between two instances in one reload), and the file's warnings. A reload made later starts from what runs then, and may still
 refuse a change a dry run lists: a dry run binds no address, starts no hook and sends no advert.
+
+--dry-run --file CANDIDATE plans a reload of CANDIDATE in place of the daemon's file, before it is
+installed: the daemon reads it (and the files it names) as it would read its own file, and says
+what a reload would do if CANDIDATE were installed now. Only root and the daemon's user may ask for
+it, as the daemon reads the file with its privileges; a member of the control group installs the
+file first and runs --dry-run.
 
 --json prints the daemon's answer as it came, one JSON object (with --dry-run: changes, each with
 change and effects; pending; refused; warnings; error when the file would be refused; blocked

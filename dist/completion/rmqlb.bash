@@ -64,9 +64,10 @@ _rmqlb() {
 		esac
 		;;
 	reload)
-		flags='--config --dry-run --json --socket' argflags=' --config -config --socket -socket '
+		flags='--config --dry-run --file --json --socket' argflags=' --config -config --file -file --socket -socket '
 		case $prev in
 			--config | -config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+			--file | -file) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
 			--socket | -socket) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
 		esac
 		;;
