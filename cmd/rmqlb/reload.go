@@ -114,6 +114,9 @@ func formatReloadPlan(stdout, stderr io.Writer, p control.ReloadPlan) {
 			file = p.File
 		}
 		fmt.Fprintf(stderr, "rmqlb reload --dry-run: a reload would refuse %s, and the daemon would run on unchanged:\n%s\n", file, p.Error)
+		if p.File != "" && strings.Contains(p.Error, "permission denied") {
+			fmt.Fprintln(stderr, "(the daemon reads a candidate as its own user, the packaged daemon's is rmqlb: make the file, and the files it names, readable by it, as they must be once installed)")
+		}
 		return
 	}
 	if p.Blocked != "" {

@@ -68,9 +68,10 @@ func TestReloadDryRun(t *testing.T) {
 }
 
 // TestReloadDryRunFile: --file names a candidate to the daemon by its
-// absolute path and the plan is printed as of that file; --file without
-// --dry-run is a usage error, and a daemon that predates --file is named
-// as such.
+// absolute path and the plan is printed as of that file (a candidate the
+// daemon may not read with a hint of whose permissions count); --file
+// without --dry-run is a usage error, and a daemon that predates --file
+// is named as such.
 func TestReloadDryRunFile(t *testing.T) {
 	var answer any
 	var refuse error
@@ -90,6 +91,10 @@ func TestReloadDryRunFile(t *testing.T) {
 	answer = control.ReloadPlan{File: abs, Error: "line 1: listeners[0].bind: not an address"}
 	runCLICases(t, f, []cliCase{{args: args, code: 1, req: req,
 		err: "a reload would refuse " + abs + ", and the daemon would run on unchanged:\nline 1: listeners[0].bind: not an address\n"}})
+
+	answer = control.ReloadPlan{File: abs, Error: "reading config: open " + abs + ": permission denied"}
+	runCLICases(t, f, []cliCase{{args: args, code: 1, req: req,
+		err: "permission denied\n(the daemon reads a candidate as its own user, the packaged daemon's is rmqlb: make the file, and the files it names, readable by it, as they must be once installed)\n"}})
 
 	answer, refuse = nil, errors.New("reload dry-run of another file: only root or the daemon's user may have the daemon read a file it is named")
 	runCLICases(t, f, []cliCase{{args: args, code: 2, req: req, err: "only root or the daemon's user"}})
