@@ -15,17 +15,11 @@ func defineBackend(fs *flag.FlagSet) runFunc {
 	socketOf := clientFlags(fs)
 	paced := definePacedFlags(fs, "with move-sessions: ", "the move")
 	return func(args []string, stdout, stderr io.Writer) int {
-		if err := fs.Parse(args); err != nil {
+		// Flags may follow the operands: LISTENER/BACKEND drain --socket
+		// PATH, LISTENER/BACKEND move-sessions --rate 20.
+		pos, err := parseInterspersed(fs, args)
+		if err != nil {
 			return flagExit(err)
-		}
-		pos := fs.Args()
-		if len(pos) >= 2 && pos[1] == "move-sessions" {
-			// Its flags may follow it: LISTENER/BACKEND move-sessions --rate 20.
-			rest, err := parseInterspersed(fs, pos[2:])
-			if err != nil {
-				return flagExit(err)
-			}
-			pos = append(pos[:2:2], rest...)
 		}
 		n, op := len(pos), ""
 		if n >= 2 {
@@ -33,10 +27,19 @@ func defineBackend(fs *flag.FlagSet) runFunc {
 		}
 		_, adminErr := backend.ParseAdmin(op) // as the daemon reads it
 		known := op != "" && adminErr == nil || op == "weight" || op == "shutdown-sessions" || op == "move-sessions"
-		if n < 2 || n > 3 || (n == 3) != (op == "weight") || !known {
-			if n >= 2 && !known {
-				fmt.Fprintf(stderr, "rmqlb backend: unknown operation %q (drain, maint, ready, weight N|reset, shutdown-sessions, move-sessions)\n", op)
-			}
+		var wrong string
+		switch {
+		case n < 2:
+			wrong = "name LISTENER/BACKEND and an operation"
+		case !known:
+			wrong = fmt.Sprintf("unknown operation %q (drain, maint, ready, weight N|reset, shutdown-sessions, move-sessions)", op)
+		case op == "weight" && n != 3:
+			wrong = "weight wants N (0..65535) or reset"
+		case op != "weight" && n > 2, n > 3:
+			wrong = fmt.Sprintf("unexpected argument %q", pos[n-1])
+		}
+		if wrong != "" {
+			fmt.Fprintf(stderr, "rmqlb backend: %s\n", wrong)
 			fs.Usage()
 			return 2
 		}

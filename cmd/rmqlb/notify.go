@@ -9,6 +9,7 @@ import (
 
 	"github.com/rmqlb/rmqlb/control"
 	"github.com/rmqlb/rmqlb/daemon"
+	"github.com/rmqlb/rmqlb/notify"
 )
 
 // defineNotify is rmqlb notify NAME STATE: the daemon runs a VRRP
@@ -22,6 +23,12 @@ func defineNotify(fs *flag.FlagSet) runFunc {
 			return flagExit(err)
 		}
 		if len(pos) != 2 {
+			fmt.Fprintln(stderr, "rmqlb notify: name a VRRP instance and a state")
+			fs.Usage()
+			return 2
+		}
+		if _, err := notify.ParseKind(pos[1]); err != nil {
+			fmt.Fprintf(stderr, "rmqlb notify: %v\n", err) // as the daemon reads it
 			fs.Usage()
 			return 2
 		}

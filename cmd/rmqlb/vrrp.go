@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/rmqlb/rmqlb/control"
@@ -25,7 +26,21 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 		if *all {
 			named = 1
 		}
-		if len(pos) != named || (pos[0] != "release" && pos[0] != "ready") || *forDur < 0 {
+		var wrong string
+		switch {
+		case len(pos) == 0:
+			wrong = "name a subcommand: release or ready"
+		case pos[0] != "release" && pos[0] != "ready":
+			wrong = fmt.Sprintf("unknown subcommand %q (release, ready)", pos[0])
+		case *all && len(pos) > 1:
+			wrong = fmt.Sprintf("--all is every instance: unexpected %q", pos[1])
+		case len(pos) != named:
+			wrong = "name one VRRP instance, or --all for every one"
+		case *forDur < 0:
+			wrong = "--for must be a positive duration (leave it out to release until `rmqlb vrrp ready`)"
+		}
+		if wrong != "" {
+			fmt.Fprintf(stderr, "rmqlb vrrp: %s\n", wrong)
 			fs.Usage()
 			return 2
 		}
@@ -76,10 +91,18 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 }
 
 // parseInterspersed parses fs from args allowing flags after positional
-// arguments (`release NAME --for 5m`), and returns the positional ones.
+// arguments (`release NAME --for 5m`), and returns the positional ones. A
+// negative number is positional (`weight -3`), for the command to refuse
+// as a number rather than as a flag.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
+		if len(args) > 0 {
+			if _, err := strconv.ParseFloat(args[0], 64); err == nil {
+				pos, args = append(pos, args[0]), args[1:]
+				continue
+			}
+		}
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
