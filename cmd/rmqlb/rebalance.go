@@ -21,7 +21,17 @@ func defineRebalance(fs *flag.FlagSet) runFunc {
 		if err != nil {
 			return flagExit(err)
 		}
-		if len(pos) != 1 || pos[0] == "" || strings.Contains(pos[0], "/") {
+		var wrong string
+		switch {
+		case len(pos) == 0:
+			wrong = "name a LISTENER"
+		case len(pos) > 1:
+			wrong = fmt.Sprintf("unexpected argument %q", pos[1])
+		case pos[0] == "" || strings.Contains(pos[0], "/"):
+			wrong = fmt.Sprintf("%q is not a LISTENER: a rebalance moves the sessions of a whole listener", pos[0])
+		}
+		if wrong != "" {
+			fmt.Fprintf(stderr, "rmqlb rebalance: %s\n", wrong)
 			fs.Usage()
 			return 2
 		}
