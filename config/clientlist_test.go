@@ -113,7 +113,8 @@ func loadWith(t *testing.T, data string, files map[string]string) (*Config, stri
 
 // TestClientListFiles: Load reads a listener's allowed_clients_file and
 // denied_clients_file, their addresses following those of allowed_clients
-// and denied_clients, and records each file's digest; Parse reads none
+// and denied_clients, and records each file's digest (and the
+// configuration file's own, with its path); Parse reads none
 // and says so. An allowed list that ends up empty is refused, an empty
 // denied one is none; a relative path, a missing file, one that is not a
 // regular file (a FIFO a reload would wait on) and a bad line are errors
@@ -147,6 +148,10 @@ func TestClientListFiles(t *testing.T) {
 	}
 	if !slices.Equal(c.Files, wantFiles) {
 		t.Errorf("files read %+v; want %+v", c.Files, wantFiles)
+	}
+	yaml := strings.ReplaceAll(cfg, "DIR", dir)
+	if want := (FileRead{Path: filepath.Join(dir, "rmqlb.yaml"), Digest: sha256.Sum256([]byte(yaml)), Size: int64(len(yaml))}); c.Source != want {
+		t.Errorf("the file itself read as %+v; want %+v", c.Source, want)
 	}
 	if _, err := Parse([]byte(strings.ReplaceAll(cfg, "DIR", dir))); err == nil ||
 		!strings.Contains(err.Error(), "listeners[0].allowed_clients_file: "+dir+"/allowed.lst: not read: files of client addresses are read when the configuration is loaded from its file") {

@@ -59,6 +59,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.Source.Path = path
 	if es := c.tlsErrors(); len(es) > 0 {
 		return nil, es
 	}
@@ -323,7 +324,7 @@ func parseWith(data []byte, r resolver) (*Config, error) {
 	if len(r.errs) > 0 {
 		return nil, r.sorted()
 	}
-	c.Digest, c.Size = sha256.Sum256(data), int64(len(data))
+	c.Source = FileRead{Digest: sha256.Sum256(data), Size: int64(len(data))}
 	c.Files = r.files
 	return c, nil
 }

@@ -88,11 +88,12 @@ type Config struct {
 	// SenderInline. A reload applies a change by restarting the VRRP
 	// instances and the sender process in place, their states carried on.
 	VRRPSender VRRPSender
-	// Digest is the SHA-256 of the bytes the configuration was parsed
-	// from (Parse): the daemon compares it with its file on disk to tell
-	// an edit that was not reloaded; Size is the number of those bytes.
-	Digest [sha256.Size]byte
-	Size   int64
+	// Source is the bytes the configuration was parsed from, as a
+	// FileRead: their digest and number, and the path and no Field when
+	// Load read them from a file (Parse knows no path). The daemon
+	// compares it with its file on disk to tell an edit that was not
+	// reloaded.
+	Source FileRead
 	// Files are the other files the configuration names that Load read
 	// (the listeners' files of client addresses), each with the digest
 	// of the bytes read, so that an edit of one not yet reloaded can be
@@ -180,10 +181,12 @@ type Track struct {
 	Weight int
 }
 
-// FileRead is a file a configuration names, as Load read it.
+// FileRead is a file a configuration names, or the configuration's own
+// (Config.Source), as Load read it.
 type FileRead struct {
 	// Path is the file's path; Field the key that names it
-	// ("listeners[0].allowed_clients_file").
+	// ("listeners[0].allowed_clients_file"), empty for the configuration's
+	// own.
 	Path, Field string
 	// Digest is the SHA-256 of the bytes read; Size their number.
 	Digest [sha256.Size]byte

@@ -774,8 +774,8 @@ func TestStateFileParsed(t *testing.T) {
 	if c.StateFile != "" {
 		t.Fatalf("a state file by default: %q", c.StateFile)
 	}
-	if c.Digest != sha256.Sum256([]byte(base)) || c.Size != int64(len(base)) {
-		t.Errorf("digest %x and size %d, want the SHA-256 of the file and its %d bytes", c.Digest, c.Size, len(base))
+	if c.Source != (FileRead{Digest: sha256.Sum256([]byte(base)), Size: int64(len(base))}) {
+		t.Errorf("source %+v, want no path, the SHA-256 of the bytes and their number %d", c.Source, len(base))
 	}
 	c, err = Parse([]byte("state_file: /var/lib//rmqlb/./state.json\n" + base))
 	if err != nil {

@@ -199,7 +199,8 @@ func (w *fileWatch) clockNow() time.Time {
 // takes d.mu for a moment, not while it reads the files.
 func (d *Daemon) configChange() *control.ConfigChange {
 	d.mu.Lock()
-	running := config.FileRead{Path: d.opt.Path, Digest: d.cfg.Digest, Size: d.cfg.Size}
+	running := d.cfg.Source
+	running.Path = d.opt.Path
 	files := d.cfg.Files
 	d.mu.Unlock()
 	return d.files.configChange(d.opt.Path, running, files)
