@@ -52,7 +52,7 @@ func (d *Daemon) Handle(ctx context.Context, req control.Request) (any, error) {
 			return nil, fmt.Errorf("usage: reload [dry-run [ABSOLUTE-PATH]]")
 		}
 		if len(req.Args) == 2 && !control.PeerPrivileged(ctx) {
-			return nil, errors.New("reload dry-run of another file: only root or the daemon's user may have the daemon read a file it is named (it reads it with its privileges); install the file and run rmqlb reload --dry-run")
+			return nil, errors.New("reload dry-run of another file: only root or the daemon's user may have the daemon read a file named to it (it reads it with its privileges); install the file and run rmqlb reload --dry-run")
 		}
 		select {
 		case <-d.ready:

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"path/filepath"
+
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
@@ -19,9 +21,9 @@ func (d *Daemon) PlanReload() control.ReloadPlan { return d.planReloadOf("") }
 // PlanReloadOf is PlanReload of the file at path in place of the daemon's
 // own: a candidate configuration before it is installed, read as the
 // daemon would read it installed (its files of client addresses, its TLS
-// files) and with this host's warnings. The plan names path. The daemon
-// reads the file with its privileges: the control socket lets only root
-// and the daemon's own user ask for it.
+// files) and with this host's warnings. The plan names path, unless it is
+// the daemon's file. The daemon reads the file with its privileges:
+// Handle lets only root and the daemon's own user ask for it.
 func (d *Daemon) PlanReloadOf(path string) control.ReloadPlan { return d.planReloadOf(path) }
 
 // planReloadOf is PlanReload of the file at path, or of the daemon's file
@@ -34,6 +36,9 @@ func (d *Daemon) planReloadOf(path string) control.ReloadPlan {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	r := control.ReloadPlan{At: d.clock.Now(), File: path, Blocked: d.reloadBlocked()}
+	if own, err := filepath.Abs(d.opt.Path); err == nil && filepath.Clean(path) == own {
+		r.File = ""
+	}
 	if path == "" {
 		path = d.opt.Path
 	}

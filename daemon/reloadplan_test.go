@@ -164,11 +164,12 @@ func TestPlanReloadMatchesReload(t *testing.T) {
 
 // TestPlanReloadOf: a dry run of a candidate file plans a reload of it in
 // place of the daemon's file, names it, and changes nothing: the
-// daemon's file is then reloaded as it was, and planned as it is. A
+// daemon's file is then reloaded as it was, and planned as it is (also
+// when named as a candidate, which the plan then does not name). A
 // candidate that does not load, is missing or is no regular file is a
-// plan with its error.
-// Through the control socket only root and the daemon's user may ask for
-// it, as the daemon reads the file with its privileges.
+// plan with its error. Through the control socket only root and the
+// daemon's user may ask for it, as the daemon reads the file with its
+// privileges.
 func TestPlanReloadOf(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
@@ -193,6 +194,9 @@ func TestPlanReloadOf(t *testing.T) {
 	}
 	if p := h.planReload(l.file()); p.File != "" || len(p.Changes) != 0 || len(p.Pending) != 0 {
 		t.Fatalf("dry run of the daemon's file after the candidate's: %+v", p)
+	}
+	if p := h.d.PlanReloadOf(h.path); p.File != "" || len(p.Changes) != 0 || p.Error != "" {
+		t.Fatalf("dry run of the daemon's own file named as a candidate: %+v", p)
 	}
 	if r := h.reload(l.file()); !r.OK() || len(r.Applied) != 0 {
 		t.Fatalf("reload of the daemon's file after the candidate's dry run: %+v", r)

@@ -96,7 +96,7 @@ func TestReloadDryRunFile(t *testing.T) {
 	runCLICases(t, f, []cliCase{{args: args, code: 1, req: req,
 		err: "permission denied\n(the daemon reads a candidate as its own user, the packaged daemon's is rmqlb: make the file, and the files it names, readable by it, as they must be once installed)\n"}})
 
-	answer, refuse = nil, errors.New("reload dry-run of another file: only root or the daemon's user may have the daemon read a file it is named")
+	answer, refuse = nil, errors.New("reload dry-run of another file: only root or the daemon's user may have the daemon read a file named to it")
 	runCLICases(t, f, []cliCase{{args: args, code: 2, req: req, err: "only root or the daemon's user"}})
 	refuse = errors.New("usage: reload [dry-run]")
 	runCLICases(t, f, []cliCase{{args: args, code: 2, req: req, err: "usage: reload [dry-run] (this daemon predates --file)"}})
