@@ -355,14 +355,28 @@ func (p *Plan) identityChanged(c *config.Config, oi, ni *config.VRRPInstance) (i
 	return identity
 }
 
+// keyComparison is a key of the configuration, and whether its old and
+// new values are the same.
+type keyComparison struct {
+	key  string
+	same bool
+}
+
+// differingKeys returns the keys of cs whose values differ, in order.
+func differingKeys(cs []keyComparison) []string {
+	var keys []string
+	for _, c := range cs {
+		if !c.same {
+			keys = append(keys, c.key)
+		}
+	}
+	return keys
+}
+
 // changedKeys names the keys of an instance that differ, other than its
 // identity and its track rules.
 func changedKeys(oi, ni *config.VRRPInstance) []string {
-	var keys []string
-	for _, d := range []struct {
-		key  string
-		same bool
-	}{
+	return differingKeys([]keyComparison{
 		{"priority", oi.Priority == ni.Priority},
 		{"advert_interval", oi.AdvertInterval == ni.AdvertInterval},
 		{"preempt", oi.Preempt == ni.Preempt},
@@ -376,10 +390,5 @@ func changedKeys(oi, ni *config.VRRPInstance) []string {
 		{"late_adverts_tolerated", oi.LateAdvertsTolerated == ni.LateAdvertsTolerated},
 		{"virtual_ipaddress", slices.Equal(oi.VIPs, ni.VIPs)},
 		{"garp", oi.GARP == ni.GARP},
-	} {
-		if !d.same {
-			keys = append(keys, d.key)
-		}
-	}
-	return keys
+	})
 }

@@ -263,11 +263,7 @@ func listenerEffects(ol, nl *config.Listener, f liveFacts) []string {
 // changedListenerKeys names the keys of a listener that differ, other
 // than its name, bind, client lists and backends (described apart).
 func changedListenerKeys(ol, nl *config.Listener) []string {
-	var keys []string
-	for _, d := range []struct {
-		key  string
-		same bool
-	}{
+	return differingKeys([]keyComparison{
 		{"policy", ol.Policy == nl.Policy},
 		{"all_backups", ol.AllBackups == nl.AllBackups},
 		{"persistence_timeout", ol.PersistenceTimeout == nl.PersistenceTimeout},
@@ -288,33 +284,19 @@ func changedListenerKeys(ol, nl *config.Listener) []string {
 		{"graceful_timeout", ol.GracefulTimeout == nl.GracefulTimeout},
 		{"close_spread", ol.CloseSpread == nl.CloseSpread},
 		{"log_sessions", ol.LogSessions == nl.LogSessions},
-	} {
-		if !d.same {
-			keys = append(keys, d.key)
-		}
-	}
-	return keys
+	})
 }
 
 // changedBackendKeys names the keys of a backend that differ, other than
 // its check (a check change is a change of its own).
 func changedBackendKeys(ob, nb *config.Backend) []string {
-	var keys []string
-	for _, d := range []struct {
-		key  string
-		same bool
-	}{
+	return differingKeys([]keyComparison{
 		{"address", ob.Address == nb.Address},
 		{"weight", ob.Weight == nb.Weight},
 		{"maxconn", ob.MaxConn == nb.MaxConn},
 		{"backup", ob.Backup == nb.Backup},
 		{"proxy_protocol", ob.ProxyProtocol == nb.ProxyProtocol},
-	} {
-		if !d.same {
-			keys = append(keys, d.key)
-		}
-	}
-	return keys
+	})
 }
 
 // removedInstanceEffects says what removing VRRP instance in does: a
