@@ -340,7 +340,7 @@ func updatedInstanceEffects(c VRRPChange, nc *config.Config, f liveFacts) []stri
 		}
 		var leave []netip.Addr
 		for _, a := range gone {
-			if nc.VIPOwned(a) && ownerIsMaster(nc, a, c.Name, f) {
+			if vipToMaster(nc, a, c.Name, func(n string) bool { return f.units[n] }) {
 				out = append(out, fmt.Sprintf("%s moves to another instance of this daemon, MASTER here: its sessions stay", a))
 				continue
 			}
@@ -352,18 +352,6 @@ func updatedInstanceEffects(c VRRPChange, nc *config.Config, f liveFacts) []stri
 		}
 	}
 	return out
-}
-
-// ownerIsMaster reports whether a VRRP instance of nc other than name,
-// running and MASTER now, has VIP a (see takenByMaster).
-func ownerIsMaster(nc *config.Config, a netip.Addr, name string, f liveFacts) bool {
-	for i := range nc.VRRP {
-		in := &nc.VRRP[i]
-		if in.Name != name && f.units[in.Name] && slices.ContainsFunc(in.VIPs, func(p netip.Prefix) bool { return p.Addr() == a }) {
-			return true
-		}
-	}
-	return false
 }
 
 // vipSessions says what becomes of the sessions through VIPs that leave
@@ -395,7 +383,7 @@ func sessions(n int64) string {
 	if n == 1 {
 		return "1 session is"
 	}
-	return fmt.Sprintf("%d sessions are", n)
+	return sessionsNoVerb(n) + " are"
 }
 
 // theyEnd is "it ends" for one session, "they end" for more.
@@ -407,12 +395,7 @@ func theyEnd(n int64) string {
 }
 
 // sessionsNoVerb formats a count of sessions: "1 session", "3 sessions".
-func sessionsNoVerb(n int64) string {
-	if n == 1 {
-		return "1 session"
-	}
-	return fmt.Sprintf("%d sessions", n)
-}
+func sessionsNoVerb(n int64) string { return control.SessionCount(int(n)) }
 
 func addrsOf(ps []netip.Prefix) []netip.Addr {
 	as := make([]netip.Addr, len(ps))

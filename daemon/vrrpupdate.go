@@ -204,21 +204,24 @@ func added(from, to []netip.Prefix) []netip.Addr {
 
 // takenByMaster returns whether a VIP goes, by the reload to nc, to a unit
 // of units other than the one named that is MASTER: its address stays on
-// the host. The caller holds d.mu.
+// the host (vipToMaster). The caller holds d.mu.
 func takenByMaster(units map[string]*vrrpUnit, nc *config.Config, name string) func(netip.Addr) bool {
 	return func(a netip.Addr) bool {
-		for n, u := range units {
-			if n == name {
-				continue
-			}
-			in, ok := nc.VRRPInstance(n)
-			if !ok || !slices.ContainsFunc(in.VIPs, func(p netip.Prefix) bool { return p.Addr() == a }) {
-				continue
-			}
-			if u.inst.Snapshot().State == vrrp.StateMaster {
-				return true
-			}
-		}
-		return false
+		return vipToMaster(nc, a, name, func(n string) bool {
+			u := units[n]
+			return u != nil && u.inst.Snapshot().State == vrrp.StateMaster
+		})
 	}
+}
+
+// vipToMaster reports whether VIP a is, in nc, a VIP of an instance other
+// than name that master says runs and is MASTER now.
+func vipToMaster(nc *config.Config, a netip.Addr, name string, master func(name string) bool) bool {
+	for i := range nc.VRRP {
+		in := &nc.VRRP[i]
+		if in.Name != name && slices.ContainsFunc(in.VIPs, func(p netip.Prefix) bool { return p.Addr() == a }) && master(in.Name) {
+			return true
+		}
+	}
+	return false
 }
