@@ -16,19 +16,16 @@ import (
 // warnings, and why any reload would be refused now (stopping, an
 // upgrade under way). It waits for Run to be ready and for a reload under
 // way to end; it is safe from any goroutine.
-func (d *Daemon) PlanReload() control.ReloadPlan { return d.planReloadOf("") }
+func (d *Daemon) PlanReload() control.ReloadPlan { return d.PlanReloadOf("") }
 
 // PlanReloadOf is PlanReload of the file at path in place of the daemon's
-// own: a candidate configuration before it is installed, read as the
-// daemon would read it installed (its files of client addresses, its TLS
-// files) and with this host's warnings. The plan names path, unless it is
-// the daemon's file. The daemon reads the file with its privileges:
-// Handle lets only root and the daemon's own user ask for it.
-func (d *Daemon) PlanReloadOf(path string) control.ReloadPlan { return d.planReloadOf(path) }
-
-// planReloadOf is PlanReload of the file at path, or of the daemon's file
-// when path is "".
-func (d *Daemon) planReloadOf(path string) control.ReloadPlan {
+// own ("": the daemon's own): a candidate configuration before it is
+// installed, read as the daemon would read it installed (its files of
+// client addresses, its TLS files) and with this host's warnings. The
+// plan names path, unless it is the daemon's file. The daemon reads the
+// file with its privileges: Handle lets only root and the daemon's own
+// user ask for it.
+func (d *Daemon) PlanReloadOf(path string) control.ReloadPlan {
 	select {
 	case <-d.ready:
 	case <-d.stopping:
