@@ -127,6 +127,10 @@ func TestInstanceRelease(t *testing.T) {
 	if s := h.inst.Snapshot(); s.Released || s.EffectivePriority != 100 {
 		t.Fatalf("after ready: %+v", s)
 	}
+	// Ready is logged as asked for, not as a period that ran out.
+	if n, m := len(h.logs.FilterMessage("VRRP instance ready").All()), len(h.logs.FilterMessage("VRRP instance release ended").All()); n != 1 || m != 0 {
+		t.Fatalf("%d log lines of ready, %d of a release that ran out; want 1 and 0", n, m)
+	}
 }
 
 // A release asked for before Run starts the instance released: it never
@@ -181,6 +185,14 @@ func TestInstanceReleaseFor(t *testing.T) {
 	}
 	h.waitSnapshot(t, "not released", func(s Snapshot) bool { return !s.Released })
 	h.wantState(t, StateMaster)
+	// The journal says that the release ended, and why.
+	ended := h.logs.FilterMessage("VRRP instance release ended").All()
+	if len(ended) != 1 {
+		t.Fatalf("%d log lines of the release's end, want 1", len(ended))
+	}
+	if f := ended[0].ContextMap(); f["reason"] != "its period ran out" || f["state"] != "MASTER" || f["effective_priority"] != uint8(100) {
+		t.Fatalf("log line of the release's end: %v", f)
+	}
 }
 
 // After Run returned, a request's channel is closed at once.

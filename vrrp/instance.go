@@ -715,8 +715,10 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 	if _, ok := ev.(Tick); ok {
 		due = i.m.advertDue(now)
 	}
+	wasReleased, _ := i.m.Released()
 	acts := i.m.StepInto(now, ev, i.acts)
 	i.acts = acts[:0]
+	released, _ := i.m.Released()
 	// A state change is counted and kept under the same lock as the
 	// step, so that no Snapshot shows the new state without it.
 	for _, a := range acts {
@@ -728,6 +730,12 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 	state, prio := i.m.State(), i.m.EffectivePriority()
 	i.mu.Unlock()
 	i.metrics.set(state, prio)
+	if _, ready := ev.(Ready); wasReleased && !released && !ready {
+		// A release for a period (rmqlb vrrp release --for) ran out; a
+		// Ready is logged where it is asked for.
+		i.log.Info("VRRP instance release ended", zap.String("reason", "its period ran out"),
+			zap.String("state", state.String()), zap.Uint8("effective_priority", prio))
+	}
 	// The advert sender learns of the step before its actions happen.
 	i.syncSender(tr, now)
 	var stopped bool // a StopAnnouncing was done: AnnouncingStopped follows
