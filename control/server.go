@@ -65,7 +65,8 @@ type Server struct {
 	// Logger; nil logs nothing.
 	Logger *zap.Logger
 	// Timeout bounds reading a request, answering it and writing the
-	// response. Default: 5s.
+	// response. Default: 5s. A client that sends no complete request
+	// within it is answered with that error and closed.
 	Timeout time.Duration
 	// CommandTimeouts replaces Timeout, once a request is read, for the
 	// commands it names: those that wait for long by design (an upgrade
@@ -361,6 +362,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer ctxclose.OnDone(ctx, ln)()
 	slots := s.connSlots()
 	var busy, acceptErrs logcount.Counter // refused connections, failed accepts
+	silent := new(silentClients)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -396,7 +398,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			s.serveConn(ctx, c, log)
+			s.serveConn(ctx, c, log, silent)
 		}()
 	}
 }
@@ -409,7 +411,23 @@ func refuseBusy(c net.Conn) {
 	_ = writeResponse(c, Response{Error: ErrBusy.Error()}, nil)
 }
 
-func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger) {
+// silentClients counts the control clients that sent no request within
+// the timeout, for a warning at most every logcount.Every. Safe for
+// concurrent use: every connection of a Serve shares one.
+type silentClients struct {
+	mu sync.Mutex
+	c  logcount.Counter
+}
+
+// count counts one silent client at now and returns how many to log, as
+// logcount.Counter.Count does.
+func (s *silentClients) count(now time.Time) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.Count(now)
+}
+
+func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger, silent *silentClients) {
 	defer c.Close()
 	timeout := s.Timeout
 	if timeout <= 0 {
@@ -431,6 +449,23 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger) {
 		// that gave up before it wrote.
 		log.Debug("control client closed without a request")
 		return
+	}
+	quiet := errors.Is(err, os.ErrDeadlineExceeded)
+	if quiet {
+		// A client that holds a connection (one of MaxConns) and sends
+		// no request, or not all of one: it is told why, within a
+		// moment of its own now that the deadline has passed, and
+		// counted; who it was (its process, if it is still there) is
+		// logged, since it keeps others' commands waiting.
+		err = fmt.Errorf("reading request: no complete request within %v", timeout)
+		_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		cred, _ = s.authorize(c)
+		log.Debug("control client sent no request in time", zap.Duration("timeout", timeout),
+			zap.Int32("peer_uid", cred.uid), zap.Int32("peer_pid", cred.pid))
+		if n, ok := silent.count(time.Now()); ok {
+			log.Warn("closed control connections that sent no request in time", zap.Duration("timeout", timeout),
+				zap.Int("clients", n), zap.Int32("last_peer_uid", cred.uid), zap.Int32("last_peer_pid", cred.pid))
+		}
 	}
 	if err != nil {
 		resp.Error = err.Error()
@@ -462,9 +497,10 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger) {
 	}
 	if err := writeResponse(c, resp, files); err != nil {
 		level := log.Warn
-		if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
+		if quiet || errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
 			// The client left before its answer (a timeout of its own,
-			// Ctrl-C): nothing the daemon can mend.
+			// Ctrl-C), or did not read the answer to a request it never
+			// sent: nothing the daemon can mend.
 			level = log.Debug
 		}
 		level("writing control response", zap.String("command", req.Command), zap.Error(err))
