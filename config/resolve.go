@@ -369,6 +369,13 @@ func (r *resolver) instance(p path, f *fileInstance, c *Config) VRRPInstance {
 	if in.AdvertInterval == 0 {
 		in.AdvertInterval = DefaultAdvertInterval
 	}
+	if err := vrrp.CheckAdvertInterval(in.Version, in.AdvertInterval); f.Version == 0 && err != nil &&
+		vrrp.CheckAdvertInterval(3, in.AdvertInterval) == nil {
+		// Version 3 takes it: say that the version is the default one
+		// (vrrp's own check, later, would be dropped as a second
+		// problem of this field).
+		r.errf(p.k("advert_interval"), "%v (version %d is the default: set version: 3 for centiseconds, on every router of the virtual router)", err, DefaultVersion)
+	}
 	in.Preempt = f.Preempt == nil || *f.Preempt
 	in.PreemptDelay = f.PreemptDelay
 	cs, err := vrrp.ParseChecksumMode(f.V3Checksum) // "": the default

@@ -271,6 +271,45 @@ func TestOneProblemPerField(t *testing.T) {
 	}
 }
 
+// TestDefaultVersionInterval: an advert_interval that only version 3 can
+// send, in a file that sets no version, is refused with the default
+// version named and the way out; one that sets version 2, or an interval
+// neither version sends, is refused by the rule alone. Each is one
+// problem.
+func TestDefaultVersionInterval(t *testing.T) {
+	for _, tc := range []struct {
+		version, interval, want string
+	}{
+		{"", "100ms", "must be whole seconds from 1s to 255s with version 2, not 100ms (version 2 is the default: set version: 3 for centiseconds, on every router of the virtual router)"},
+		{"", "1500ms", "must be whole seconds from 1s to 255s with version 2, not 1.5s (version 2 is the default: set version: 3 for centiseconds, on every router of the virtual router)"},
+		{"", "300s", "must be whole seconds from 1s to 255s with version 2, not 5m0s"},
+		{"", "2s", ""},
+		{"    version: 2\n", "100ms", "must be whole seconds from 1s to 255s with version 2, not 100ms"},
+		{"    version: 3\n", "100ms", ""},
+	} {
+		data := strings.Replace(base, "    version: 3\n    advert_interval: 100ms\n", tc.version+"    advert_interval: "+tc.interval+"\n", 1)
+		_, err := Parse([]byte(data))
+		var got []string
+		var es Errors
+		if errors.As(err, &es) {
+			for _, e := range es {
+				if e.Field == "vrrp_instances[0].advert_interval" {
+					got = append(got, e.Msg)
+				}
+			}
+		} else if err != nil {
+			t.Fatalf("%q %s: %v", tc.version, tc.interval, err)
+		}
+		want := []string{tc.want}
+		if tc.want == "" {
+			want = nil
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%q %s: advert_interval refused with %q, want %q (all: %v)", tc.version, tc.interval, got, want, err)
+		}
+	}
+}
+
 // TestCloseSpreadDefault: a listener without close_spread spreads the
 // closes over four fifths of its graceful_timeout, whatever that is; one
 // that sets it, 0s included, gets what it set.
