@@ -43,9 +43,7 @@ func defineBackend(fs *flag.FlagSet) runFunc {
 			fs.Usage()
 			return 2
 		}
-		moveFlags := false
-		fs.Visit(func(f *flag.Flag) { moveFlags = moveFlags || f.Name == "rate" || f.Name == "wait" })
-		if moveFlags && op != "move-sessions" {
+		if (flagSet(fs, "rate") || flagSet(fs, "wait")) && op != "move-sessions" {
 			fmt.Fprintln(stderr, "rmqlb backend: --rate and --wait belong to move-sessions")
 			fs.Usage()
 			return 2

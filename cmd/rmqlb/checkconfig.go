@@ -21,8 +21,27 @@ func defineCheckConfig(fs *flag.FlagSet) runFunc {
 	path := fs.String("config", defaultConfig, "the configuration `FILE` to check")
 	checks := fs.Bool("checks", false, "also run every backend's health check once, from this host, and print their results")
 	return func(args []string, stdout, stderr io.Writer) int {
-		if code, ok := parseFlagsOnly(fs, args, stderr); !ok {
-			return code
+		pos, err := parseInterspersed(fs, args)
+		if err != nil {
+			return flagExit(err)
+		}
+		// The file may be named as an operand too, as promtool, nginx -t
+		// and visudo -c users type it.
+		var wrong string
+		switch {
+		case len(pos) > 1:
+			wrong = fmt.Sprintf("unexpected argument %q: check one FILE at a time", pos[1])
+		case len(pos) == 1 && flagSet(fs, "config"):
+			wrong = fmt.Sprintf("unexpected argument %q: name the FILE once, with --config or alone", pos[0])
+		case len(pos) == 1 && pos[0] == "":
+			wrong = "an empty FILE"
+		case len(pos) == 1:
+			*path = pos[0]
+		}
+		if wrong != "" {
+			fmt.Fprintf(stderr, "rmqlb check-config: %s\n", wrong)
+			fs.Usage()
+			return 2
 		}
 		return cmdCheckConfig(*path, *checks, stdout, stderr)
 	}

@@ -218,3 +218,38 @@ func TestPrintChecksRefusedAlone(t *testing.T) {
 		t.Errorf("output:\n%s\nwant rmq2's line to end in %q", out.String(), want)
 	}
 }
+
+// TestCheckConfigFileOperand: the file may be named alone, after the
+// flags or before them; named twice, or two files, or an empty name, is a
+// wrong command line that says so.
+func TestCheckConfigFileOperand(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.yaml"), filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(good, []byte("listeners:\n  - name: amqp\n    bind: 127.0.0.1:1\n    backends:\n      - {name: b1, address: 127.0.0.2:5672, check: {type: none}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("listeners:\n  - name: amqp\n    bind: nowhere\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args      []string
+		code      int
+		out, errs string // stdout, and the first line of stderr
+	}{
+		{[]string{good}, 0, good + ": ok\n", ""},
+		{[]string{good, "--checks"}, 0, good + ": ok\nno backend has a check\n", ""},
+		{[]string{"--checks", good}, 0, good + ": ok\nno backend has a check\n", ""},
+		{[]string{"--config", good}, 0, good + ": ok\n", ""},
+		{[]string{bad}, 1, "", bad + ":2: listeners[0].backends: needs at least one backend"},
+		{[]string{good, bad}, 2, "", `rmqlb check-config: unexpected argument "` + bad + `": check one FILE at a time`},
+		{[]string{"--config", good, bad}, 2, "", `rmqlb check-config: unexpected argument "` + bad + `": name the FILE once, with --config or alone`},
+		{[]string{""}, 2, "", "rmqlb check-config: an empty FILE"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"check-config"}, tc.args...), &out, &errb)
+		first, _, _ := strings.Cut(errb.String(), "\n")
+		if code != tc.code || out.String() != tc.out || !strings.HasPrefix(first, tc.errs) || (tc.errs == "" && first != "") {
+			t.Errorf("check-config %q: exit %d, stdout %q, stderr %q; want %d, %q, %q", tc.args, code, out.String(), errb.String(), tc.code, tc.out, tc.errs)
+		}
+	}
+}

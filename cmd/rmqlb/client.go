@@ -19,9 +19,7 @@ func clientFlags(fs *flag.FlagSet) (socket func() (string, error)) {
 		if *file == "" {
 			return *path, nil
 		}
-		set := false
-		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "socket" })
-		if set {
+		if flagSet(fs, "socket") {
 			return "", errors.New("--socket and --config name the daemon twice: give one")
 		}
 		sock, err := config.ControlSocketOf(*file)

@@ -88,6 +88,14 @@ func parseFlagsOnly(fs *flag.FlagSet, args []string, stderr io.Writer) (code int
 	return 0, true
 }
 
+// flagSet reports whether the flag name was given on the command line fs
+// parsed.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // noFlags defines a command without flags or operands: it checks that
 // the command line is empty and runs do.
 func noFlags(do func(stdout, stderr io.Writer) int) func(*flag.FlagSet) runFunc {

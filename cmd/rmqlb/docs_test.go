@@ -222,6 +222,7 @@ func TestBashCompletion(t *testing.T) {
 		{[]string{"rmqlb", "status", "--j"}, []string{"--json"}},
 		{[]string{"rmqlb", "run", "--log-format", ""}, []string{"console", "json"}},
 		{[]string{"rmqlb", "check-config", "--config", "rmq"}, []string{"rmqlb.yaml"}},
+		{[]string{"rmqlb", "check-config", "--checks", "oth"}, []string{"other.conf"}},
 		{[]string{"rmqlb", "backend", "amqp/rmq1", ""}, []string{"drain", "maint", "move-sessions", "ready", "shutdown-sessions", "weight"}},
 		{[]string{"rmqlb", "backend", "--socket", "/run/x.sock", "amqp/rmq1", "d"}, []string{"drain"}},
 		{[]string{"rmqlb", "backend", ""}, nil},
@@ -264,6 +265,7 @@ _rmqlb
 		{[]string{"rmqlb", "run", ""}, []string{"arguments", "--log-format[the log's format]:log-format:(console json)"}},
 		{[]string{"rmqlb", "backend", "a/b", ""}, []string{"1:LISTENER/BACKEND: ", "2:OPERATION:(drain maint ready weight shutdown-sessions move-sessions)"}},
 		{[]string{"rmqlb", "version", ""}, []string{"message no arguments"}},
+		{[]string{"rmqlb", "check-config", ""}, []string{"1:FILE:_files"}},
 	} {
 		out, err := exec.Command("zsh", append([]string{"-f", "-c", prog, "zsh", zshScript.path}, c.words...)...).CombinedOutput()
 		if err != nil {

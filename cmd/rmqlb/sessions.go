@@ -55,10 +55,8 @@ func defineSessions(fs *flag.FlagSet) runFunc {
 			return bad("--limit must be 1..%d, not %d", control.MaxSessionsLimit, *limit)
 		}
 		if *shutdown {
-			limitSet := false
-			fs.Visit(func(f *flag.Flag) { limitSet = limitSet || f.Name == "limit" })
 			switch {
-			case limitSet:
+			case flagSet(fs, "limit"):
 				return bad("--shutdown closes every session selected: --limit does not apply")
 			case r.Listener == "" && !r.Client.IsValid() && !r.NotAllowed:
 				return bad("--shutdown needs LISTENER, LISTENER/BACKEND, --client or --not-allowed to select the sessions")

@@ -37,9 +37,9 @@ with WatchdogSec= ($WATCHDOG_USEC) it pings the watchdog only while its loops an
 		}},
 		{define: defineCheckConfig, doc: clidoc.Command{
 			Name:    "check-config",
-			Forms:   []string{"[--config FILE] [--checks]"},
+			Forms:   []string{"[--config FILE | FILE] [--checks]"},
 			Summary: "validate a configuration file",
-			Doc: `Validates a configuration file exactly as rmqlb run would, without running anything, and prints
+			Doc: `Validates a configuration file (named by --config or alone) exactly as rmqlb run would, without running anything, and prints
 "FILE: ok", or one line per problem on stderr: FILE:LINE: field.path: what is wrong (an unknown key
 names the key most likely meant: "unknown key (did you mean policy?)", keepalived's and HAProxy's
 names too, or the section that has it: "unknown key (rise is a key of check)"). Warnings (a
@@ -64,6 +64,7 @@ read the TLS files.`,
 				{Code: 1, Meaning: "the file does not validate or cannot be read, or with --checks a check failed or warned"},
 				{Code: 2, Meaning: "wrong command line"},
 			},
+			Operands: []clidoc.Operand{{Name: "FILE"}},
 		}},
 		{define: defineStatus, doc: clidoc.Command{
 			Name:    "status",

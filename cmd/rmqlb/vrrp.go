@@ -45,8 +45,7 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 			return 2
 		}
 		what := pos[0]
-		set := false
-		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "for" })
+		set := flagSet(fs, "for")
 		if set && what != "release" {
 			fmt.Fprintln(stderr, "rmqlb vrrp ready: --for belongs to release")
 			fs.Usage()

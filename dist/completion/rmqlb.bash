@@ -131,6 +131,7 @@ _rmqlb() {
 		((operand++))
 	done
 	case ${COMP_WORDS[1]}:$operand in
+	check-config:0) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
 	backend:1) COMPREPLY=($(compgen -W 'drain maint ready weight shutdown-sessions move-sessions' -- "$cur")) ;;
 	vrrp:0) COMPREPLY=($(compgen -W 'release ready' -- "$cur")) ;;
 	notify:1) COMPREPLY=($(compgen -W 'master backup fault stop' -- "$cur")) ;;

@@ -84,10 +84,12 @@ func WriteBash(w io.Writer, p *Program, header string) error {
 `)
 	for _, c := range p.Commands {
 		for i, o := range c.Operands {
-			if len(o.Words) == 0 {
-				continue
+			switch {
+			case len(o.Words) > 0:
+				fmt.Fprintf(b, "\t%s:%d) COMPREPLY=($(compgen -W %s -- \"$cur\")) ;;\n", c.Name, i, shellQuote(strings.Join(o.Words, " ")))
+			case o.isPath():
+				fmt.Fprintf(b, "\t%s:%d) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n", c.Name, i)
 			}
-			fmt.Fprintf(b, "\t%s:%d) COMPREPLY=($(compgen -W %s -- \"$cur\")) ;;\n", c.Name, i, shellQuote(strings.Join(o.Words, " ")))
 		}
 	}
 	fmt.Fprintf(b, "\tesac\n}\ncomplete -F %s %s\n", fn, p.Name)

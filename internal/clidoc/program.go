@@ -73,7 +73,8 @@ type Flag struct {
 type Operand struct {
 	// Name is its placeholder in the command's forms.
 	Name string
-	// Words are its values, offered by completion; none: any value.
+	// Words are its values, offered by completion; none: any value, or
+	// a file's name when Name is FILE, PATH or DIR.
 	Words []string
 }
 
@@ -156,8 +157,15 @@ func (f Flag) optional() bool { return strings.HasPrefix(f.Arg, "[") }
 func (f Flag) takesArg() bool { return f.Arg != "" && !f.optional() }
 
 // isPath reports whether the flag's value is a file's path.
-func (f Flag) isPath() bool {
-	switch strings.Trim(f.Arg, "[]") {
+func (f Flag) isPath() bool { return isPath(strings.Trim(f.Arg, "[]")) }
+
+// isPath reports whether the operand names a file (FILE, PATH, DIR), which
+// completion offers as it does a flag's.
+func (o Operand) isPath() bool { return isPath(o.Name) }
+
+// isPath reports whether the placeholder names a file.
+func isPath(placeholder string) bool {
+	switch placeholder {
 	case "FILE", "PATH", "DIR":
 		return true
 	}

@@ -51,9 +51,12 @@ func WriteZsh(w io.Writer, p *Program, header string) error {
 		}
 		for i, o := range c.Operands {
 			spec := fmt.Sprintf("%d:%s:", i+1, zshEscape(o.Name))
-			if len(o.Words) > 0 {
+			switch {
+			case len(o.Words) > 0:
 				spec += "(" + strings.Join(o.Words, " ") + ")"
-			} else {
+			case o.isPath():
+				spec += "_files"
+			default:
 				spec += " "
 			}
 			specs = append(specs, spec)
