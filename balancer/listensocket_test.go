@@ -187,3 +187,45 @@ func boundSocket(bind netip.AddrPort, reusePort bool) (int, error) {
 	}
 	return fd, nil
 }
+
+// TestProbeBind: ProbeBind fails where Run would, with Run's words (a
+// socket on the address, or on every address at the port), and succeeds
+// on a free port, which it leaves free and never listens on.
+func TestProbeBind(t *testing.T) {
+	cfg := baseConfig([]BackendConfig{{Name: "a", Address: unusedAddr(t, "127.0.0.1"), Weight: 1}})
+	cfg.Name = "amqp2"
+	for _, holder := range []string{"127.0.0.1:0", "0.0.0.0:0"} {
+		fd, err := boundSocket(netip.MustParseAddrPort(holder), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Listen(fd, 1); err != nil {
+			t.Fatal(err)
+		}
+		sa, _ := unix.Getsockname(fd)
+		cfg.Bind = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), fromSockaddr(sa).Port())
+		probed := ProbeBind(cfg)
+		l, err := NewListener(cfg, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ran := l.Run(context.Background())
+		if probed == nil || ran == nil || probed.Error() != ran.Error() || !errors.Is(probed, unix.EADDRINUSE) {
+			t.Errorf("beside a socket on %s: ProbeBind %v, Run %v; want Run's error", holder, probed, ran)
+		}
+		unix.Close(fd)
+	}
+	cfg.Bind = unusedAddr(t, "127.0.0.1")
+	if err := ProbeBind(cfg); err != nil {
+		t.Fatalf("ProbeBind of a free port: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", cfg.Bind.String(), time.Second); err == nil {
+		c.Close()
+		t.Error("a client connected to the probed port")
+	}
+	ln, err := net.Listen("tcp", cfg.Bind.String())
+	if err != nil {
+		t.Fatalf("the port after the probe: %v", err)
+	}
+	ln.Close()
+}

@@ -54,14 +54,35 @@ type connOpts struct {
 // socket: accepted sockets inherit them, which saves those syscalls per
 // connection.
 func listenSocket(bind netip.AddrPort, opts connOpts) (int, netip.AddrPort, error) {
-	sa, fam := toSockaddr(bind)
-	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	fd, err := bindSocket(bind, opts)
 	if err != nil {
-		return -1, netip.AddrPort{}, fmt.Errorf("creating socket for %s: %w", bind, err)
+		return -1, netip.AddrPort{}, err
 	}
 	fail := func(what string, err error) (int, netip.AddrPort, error) {
 		unix.Close(fd)
 		return -1, netip.AddrPort{}, fmt.Errorf("%s %s: %w", what, bind, err)
+	}
+	if err := unix.Listen(fd, listenBacklog); err != nil {
+		return fail("listening on", err)
+	}
+	lsa, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail("reading local address of", err)
+	}
+	return fd, fromSockaddr(lsa), nil
+}
+
+// bindSocket is listenSocket before listen(2): a non-blocking TCP socket
+// with its options, bound to bind. The caller owns the fd.
+func bindSocket(bind netip.AddrPort, opts connOpts) (int, error) {
+	sa, fam := toSockaddr(bind)
+	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, fmt.Errorf("creating socket for %s: %w", bind, err)
+	}
+	fail := func(what string, err error) (int, error) {
+		unix.Close(fd)
+		return -1, fmt.Errorf("%s %s: %w", what, bind, err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return fail("setting SO_REUSEADDR on", err)
@@ -84,14 +105,7 @@ func listenSocket(bind netip.AddrPort, opts connOpts) (int, netip.AddrPort, erro
 		}
 		return fail("binding", err)
 	}
-	if err := unix.Listen(fd, listenBacklog); err != nil {
-		return fail("listening on", err)
-	}
-	lsa, err := unix.Getsockname(fd)
-	if err != nil {
-		return fail("reading local address of", err)
-	}
-	return fd, fromSockaddr(lsa), nil
+	return fd, nil
 }
 
 // setConnOptions sets TCP_NODELAY, keepalive (idle time and probe

@@ -5,8 +5,9 @@ import "time"
 // ReloadPlan is what a reload of the configuration file would do now, as
 // the daemon worked it out without applying anything (rmqlb reload
 // --dry-run). A reload made later starts from what runs then, and may
-// still refuse a change the plan lists: a dry run binds no address,
-// starts no hook and sends no advert.
+// still refuse a change the plan lists: a dry run only tries the new
+// addresses of listeners (bound and closed at once, never listened on),
+// and starts no hook and sends no advert.
 type ReloadPlan struct {
 	At time.Time `json:"at"`
 	// File is the file planned when it is not the daemon's own: a

@@ -164,13 +164,17 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 	// Listeners that go away (removed, or replaced on a new address)
 	// stop accepting before anything binds (their sessions drain in the
 	// background); then the metrics endpoint moves; then the added and
-	// moved listeners bind. A
-	// moved listener whose new address cannot be bound is started again
-	// where it was; a listener that could not be added or moved keeps its
-	// checks as they were (its check changes are skipped), so that the
-	// running model stays what runs and the next reload tries again.
+	// moved listeners bind. A new address that another socket holds now
+	// (probeBinds: a broker's listener on every address at the port) is
+	// refused before anything stops, so that a listener that cannot
+	// move runs on untouched, its sessions too. A moved listener whose
+	// new address cannot be bound all the same is started again where it
+	// was; a listener that could not be added or moved keeps its checks
+	// as they were (its check changes are skipped), so that the running
+	// model stays what runs and the next reload tries again.
+	binds := probeBinds(p, old, nc)
 	for _, c := range p.Listeners {
-		if c.Op != OpRemove && c.Op != OpReplace {
+		if (c.Op != OpRemove && c.Op != OpReplace) || binds[c.Name] != nil {
 			continue
 		}
 		d.mu.Lock()
@@ -198,6 +202,12 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		if c.Op != OpAdd && c.Op != OpReplace {
 			continue
 		}
+		if err := binds[c.Name]; err != nil {
+			keep, why := unbound(c, err)
+			refuse("listener "+c.Name, why)
+			failed.listeners[c.Name] = keep
+			continue
+		}
 		d.mu.Lock()
 		err := d.runListenerNow(next, c.New)
 		var restoreErr error
@@ -209,12 +219,10 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		case err == nil:
 			applied("listener %s %s on %s", c.Name, map[Op]string{OpAdd: "added", OpReplace: "moved"}[c.Op], c.New.Bind)
 			continue
-		case c.Op == OpAdd:
-			refuse("listener "+c.Name, err)
-			failed.listeners[c.Name] = nil
-		case restoreErr == nil:
-			refuse("listener "+c.Name, fmt.Errorf("%w (it stays on %s)", err, c.Old.Bind))
-			failed.listeners[c.Name] = c.Old
+		case c.Op == OpAdd || restoreErr == nil:
+			keep, why := unbound(c, err)
+			refuse("listener "+c.Name, why)
+			failed.listeners[c.Name] = keep
 		default:
 			// Nothing runs: the running model has no such listener,
 			// nor its checks, so that the next reload of either file

@@ -26,14 +26,19 @@ type liveFacts struct {
 	// what applying its new version would do to its sessions and
 	// clients.
 	applies map[string]balancer.ApplyEffects
+	// binds holds, by name, the error a listener added or moved would
+	// meet binding its address (see probeBinds); nil, or a listener
+	// absent: none known.
+	binds map[string]error
 }
 
 // describePlan returns the changes a reload applying p would list as
 // applied, in the order it applies them, each with what it does to what
 // runs now (f), and the changes it would refuse that can be known before
 // it tries (a VIP that would be on two instances, an instance that does
-// not run); it cannot know those that fail as they are made (an address
-// in use). old is the running model, nc the file's. It is a pure function
+// not run, a listener's address that another socket holds now); it
+// cannot know those that fail only as they are made. old is the running
+// model, nc the file's. It is a pure function
 // of its arguments; Daemon.apply is what it describes, and the VRRP
 // changes are walked by the reload's own walkVRRP.
 func describePlan(p Plan, old, nc *config.Config, f liveFacts) (out []control.PlannedChange, refused []string) {
@@ -60,6 +65,12 @@ func describePlan(p Plan, old, nc *config.Config, f liveFacts) (out []control.Pl
 		add(nil, "%s", metricsApplied(nc))
 	}
 	for _, c := range p.Listeners {
+		if err := f.binds[c.Name]; err != nil && (c.Op == OpAdd || c.Op == OpReplace) {
+			keep, why := unbound(c, err)
+			refuse("listener "+c.Name, why)
+			failed.listeners[c.Name] = keep
+			continue
+		}
 		switch c.Op {
 		case OpAdd:
 			add(nil, "listener %s added on %s", c.Name, c.New.Bind)
@@ -69,7 +80,7 @@ func describePlan(p Plan, old, nc *config.Config, f liveFacts) (out []control.Pl
 		}
 	}
 	for _, c := range p.Checks {
-		if c.Op != OpRemove {
+		if c.Op != OpRemove || failed.listenerFailed(c.Backend.Listener) {
 			continue
 		}
 		var effects []string
@@ -84,6 +95,9 @@ func describePlan(p Plan, old, nc *config.Config, f liveFacts) (out []control.Pl
 		}
 	}
 	for _, c := range p.Checks {
+		if failed.listenerFailed(c.Backend.Listener) {
+			continue
+		}
 		switch {
 		case c.Op == OpAdd && c.Serving:
 			add([]string{"the backend stays in service until its checks fail"}, "check of %s added", c.Backend)

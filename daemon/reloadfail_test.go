@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -65,10 +66,33 @@ func TestReloadMoveListenerBindFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
+	// A session from before the move.
+	before, err := net.Dial("tcp", l.bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer before.Close()
+	if err := roundTrip(before, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
 	moved := strings.Replace(l.file(), "bind: "+l.bind, "bind: "+taken.Addr().String(), 1)
+	// The dry run foresees the refusal, in the reload's words.
+	plan := h.planReload(moved)
 	r := h.reload(moved)
-	if len(r.Refused) != 1 || !strings.Contains(r.Refused[0], "listener amqp") || !strings.Contains(r.Refused[0], "stays on "+l.bind) {
+	if len(r.Refused) != 1 || !strings.Contains(r.Refused[0], "listener amqp") || !strings.Contains(r.Refused[0], "stays on "+l.bind) ||
+		!strings.Contains(r.Refused[0], "address already in use") {
 		t.Fatalf("reload: %+v, want the move refused, the listener staying on %s", r, l.bind)
+	}
+	if !slices.Equal(plan.Refused, r.Refused) || len(plan.Changes) != 0 {
+		t.Fatalf("dry run: changes %+v, refused %q; want none and the reload's refusal %q", plan.Changes, plan.Refused, r.Refused)
+	}
+	// The listener ran on untouched: the session from before is its
+	// own still (not one left to drain), and goes on.
+	if s := h.d.Status(); len(s.Listeners) != 1 || len(s.Checks) != 2 || s.Listeners[0].Active != 1 {
+		t.Fatalf("status: %d listeners, %d checked backends, %d active sessions; want 1, 2 and the session from before the move", len(s.Listeners), len(s.Checks), s.Listeners[0].Active)
+	}
+	if err := roundTrip(before, []byte("y")); err != nil {
+		t.Fatalf("the session from before a refused move: %v", err)
 	}
 	c, err := net.Dial("tcp", l.bind)
 	if err != nil {
@@ -78,9 +102,6 @@ func TestReloadMoveListenerBindFails(t *testing.T) {
 		t.Fatalf("proxying after a refused move: %v", err)
 	}
 	c.Close()
-	if s := h.d.Status(); len(s.Listeners) != 1 || len(s.Checks) != 2 {
-		t.Fatalf("status: %d listeners, %d checked backends; want 1 and 2", len(s.Listeners), len(s.Checks))
-	}
 	taken.Close()
 	if r := h.reload(moved); !r.OK() || len(r.Applied) == 0 || !strings.Contains(strings.Join(r.Applied, ";"), "listener amqp moved") {
 		t.Fatalf("reload once the address is free: %+v", r)
@@ -90,6 +111,55 @@ func TestReloadMoveListenerBindFails(t *testing.T) {
 		t.Fatalf("not listening on the new address: %v", err)
 	}
 	c.Close()
+}
+
+// A reload that adds a listener on an address another socket holds (a
+// broker's listener on every address at its port) is refused for that
+// listener and its check, and its dry run says so in the same words; a
+// port that a listener of the daemon leaves in the same reload is not
+// another's: the listener that takes it is added.
+func TestReloadAddListenerAddressInUse(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startChecked(t, h)
+	broker, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	port := broker.Addr().(*net.TCPAddr).Port
+	mgmt := func(bind string) string {
+		return "  - name: mgmt\n    bind: " + bind + "\n    backends: [{name: c, address: " + l.c.addr() + ", check: {type: tcp}}]\n"
+	}
+	inUse := fmt.Sprintf("127.0.0.1:%d", port)
+	file := l.file() + mgmt(inUse)
+	plan := h.planReload(file)
+	r := h.reload(file)
+	want := fmt.Sprintf("listener mgmt: starting listener \"mgmt\": binding %s: address already in use (another socket listens there, or on every address at port %d,", inUse, port)
+	if len(r.Refused) != 1 || !strings.HasPrefix(r.Refused[0], want) || len(r.Applied) != 0 {
+		t.Fatalf("reload: %+v, want nothing applied and the refusal %q", r, want)
+	}
+	if !slices.Equal(plan.Refused, r.Refused) || len(plan.Changes) != 0 {
+		t.Fatalf("dry run: changes %+v, refused %q; want none and the reload's refusal %q", plan.Changes, plan.Refused, r.Refused)
+	}
+	if s := h.d.Status(); len(s.Listeners) != 1 || len(s.Checks) != 2 {
+		t.Fatalf("status: %d listeners, %d checked backends; want amqp alone with its 2", len(s.Listeners), len(s.Checks))
+	}
+	// amqp moves away and mgmt takes its address, in one reload.
+	elsewhere := freeport.Addr(t, "127.0.0.1")
+	file = strings.Replace(l.file(), "bind: "+l.bind, "bind: "+elsewhere, 1) + mgmt(l.bind)
+	wantApplied := []string{"listener amqp moved on " + elsewhere, "listener mgmt added on " + l.bind, "check of mgmt/c added"}
+	plan = h.planReload(file)
+	var planned []string
+	for _, c := range plan.Changes {
+		planned = append(planned, c.Change)
+	}
+	if !slices.Equal(planned, wantApplied) || len(plan.Refused) != 0 {
+		t.Fatalf("dry run of a port left and taken: %q, refused %q; want %q", planned, plan.Refused, wantApplied)
+	}
+	if r := h.reload(file); !r.OK() || !slices.Equal(r.Applied, wantApplied) {
+		t.Fatalf("reload of a port left and taken: %+v, want %q", r, wantApplied)
+	}
 }
 
 // A reload that cannot move metrics_listen keeps the old endpoint in the

@@ -237,8 +237,11 @@ or moved listener's, within its graceful_timeout or at once on a VIP), the VIPs 
 this host (a MASTER instance removed advertises priority 0 and its VIPs go), a new priority, a
 persistence table started afresh, the clients with sessions that new client lists leave out; then
 what would need a restart, the changes a reload would refuse that the daemon knows of before it
-tries (VIPs swapped between two instances in one reload), and the file's warnings. A reload made later starts from what runs then, and may still
-refuse a change a dry run lists: a dry run binds no address, starts no hook and sends no advert.
+tries (VIPs swapped between two instances in one reload; a listener's new address that another
+socket holds now, such as a broker listening on every address at the port: the dry run binds a
+socket there and closes it at once, never listening), and the file's warnings. A reload made later
+starts from what runs then, and may still refuse a change a dry run lists: a dry run starts no hook
+and sends no advert.
 
 --dry-run --file CANDIDATE plans a reload of CANDIDATE in place of the daemon's file, before it is
 installed: the daemon reads it (and the files it names) as it would read its own file, and says
