@@ -334,12 +334,12 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		}()
 	} else if d.lock, err = takeLock(LockPath(cfg.ControlSocket)); err != nil {
 		return err
-	} else if pid, answers := answeringPid(cfg.ControlSocket); answers {
+	} else if who, answers := answering(cfg.ControlSocket); answers {
 		// The lock file was removed or replaced under a running daemon
 		// (which makes it again within a second): its VIPs are its own.
 		d.lock.release()
 		return fmt.Errorf("taking the single-instance lock: %w: one answers on %s%s (its lock file %s was removed or replaced)",
-			ErrLocked, cfg.ControlSocket, pidNote(pid), LockPath(cfg.ControlSocket))
+			ErrLocked, cfg.ControlSocket, who, LockPath(cfg.ControlSocket))
 	}
 	defer func() {
 		d.mu.Lock()

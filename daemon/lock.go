@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rmqlb/rmqlb/control"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,29 +78,38 @@ func (l *instanceLock) inPlace(path string) (bool, error) {
 	return os.SameFile(fi, held), nil
 }
 
-// answeringPid reports whether a process answers on the control socket at
-// socket and, when the kernel tells (SO_PEERCRED), its pid; 0 when it does
-// not. For error messages that name the daemon an operator would stop.
-func answeringPid(socket string) (pid int, ok bool) {
+// answering reports whether a process answers on the control socket at
+// socket and, for error messages that name the daemon an operator would
+// stop, a note of who: " (pid N)" as the daemon's status gives it; when
+// it gives none, the process that made the socket as the kernel tells
+// (SO_PEERCRED), which is not the daemon that answers after an upgrade
+// in place (" (its socket was made by pid N)"); "" when neither tells.
+func answering(socket string) (note string, ok bool) {
 	c, err := net.DialTimeout("unix", socket, time.Second)
 	if err != nil {
-		return 0, false
+		return "", false
 	}
-	defer c.Close()
-	uc, isUnix := c.(*net.UnixConn)
-	if !isUnix {
-		return 0, true
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return 0, true
-	}
-	_ = raw.Control(func(fd uintptr) {
-		if cred, cerr := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); cerr == nil {
-			pid = int(cred.Pid)
+	made := 0
+	if uc, isUnix := c.(*net.UnixConn); isUnix {
+		if raw, err := uc.SyscallConn(); err == nil {
+			_ = raw.Control(func(fd uintptr) {
+				if cred, cerr := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); cerr == nil {
+					made = int(cred.Pid)
+				}
+			})
 		}
-	})
-	return pid, true
+	}
+	c.Close()
+	var st struct {
+		PID int `json:"pid"`
+	}
+	switch err := control.Call(socket, control.Request{Command: "status"}, &st, time.Second); {
+	case err == nil && st.PID > 0:
+		return pidNote(st.PID), true
+	case made > 0:
+		return fmt.Sprintf(" (its socket was made by pid %d)", made), true
+	}
+	return "", true
 }
 
 // pidNote is " (pid N)" for a known pid, "" for 0.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -8,32 +9,56 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rmqlb/rmqlb/control"
 )
 
-// TestAnsweringPid: a process listening on the control socket is found
-// with its pid (this test's own); nothing listening is not found, and a
-// socket file left behind by a process that ended is not either.
-func TestAnsweringPid(t *testing.T) {
+// TestAnswering: a daemon answering on the control socket is named by
+// the pid its status gives, not by the process that made the socket (as
+// after an upgrade in place); a process that listens and does not answer
+// a status is named as the maker of the socket; nothing listening is not
+// found, and a socket file left behind by a process that ended is not
+// either.
+func TestAnswering(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "rmqlb.sock")
-	if pid, ok := answeringPid(sock); ok || pid != 0 {
-		t.Fatalf("no socket: answeringPid = %d, %v; want 0, false", pid, ok)
+	if who, ok := answering(sock); ok || who != "" {
+		t.Fatalf("no socket: answering = %q, %v; want \"\", false", who, ok)
 	}
-	ln, err := net.Listen("unix", sock)
+	s := &control.Server{Path: sock, Handler: func(ctx context.Context, req control.Request) (any, error) {
+		if req.Command != "status" {
+			return nil, errors.New("unknown command")
+		}
+		return map[string]int{"pid": 4242}, nil // the successor of an upgrade
+	}}
+	ln, err := s.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, ok := answeringPid(sock)
-	if !ok || pid != os.Getpid() {
-		t.Errorf("listening: answeringPid = %d, %v; want %d, true", pid, ok, os.Getpid())
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error)
+	go func() { served <- s.Serve(ctx, ln) }()
+	who, ok := answering(sock)
+	cancel()
+	<-served
+	if !ok || who != " (pid 4242)" {
+		t.Errorf("a daemon answering: answering = %q, %v; want \" (pid 4242)\", true", who, ok)
 	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(false)
-	ln.Close()
+	mute, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	who, ok = answering(sock)
+	if want := fmt.Sprintf(" (its socket was made by pid %d)", os.Getpid()); !ok || who != want {
+		t.Errorf("listening, no status: answering = %q, %v; want %q, true", who, ok, want)
+	}
+	mute.(*net.UnixListener).SetUnlinkOnClose(false)
+	mute.Close()
 	if _, err := os.Stat(sock); err != nil {
 		t.Fatalf("the socket file should stay behind: %v", err)
 	}
-	if pid, ok := answeringPid(sock); ok {
-		t.Errorf("socket file of a closed listener: answeringPid = %d, %v; want not answering", pid, ok)
+	if who, ok := answering(sock); ok {
+		t.Errorf("socket file of a closed listener: answering = %q, %v; want not answering", who, ok)
 	}
 }
 
@@ -50,7 +75,7 @@ func TestRemoveStaleNamesRunningDaemon(t *testing.T) {
 	if !errors.Is(err, ErrDaemonRuns) {
 		t.Fatalf("RemoveStaleVIPs = %v, want %v", err, ErrDaemonRuns)
 	}
-	if want := fmt.Sprintf("(pid %d)", os.Getpid()); !strings.Contains(err.Error(), want) {
+	if want := fmt.Sprintf("(its socket was made by pid %d)", os.Getpid()); !strings.Contains(err.Error(), want) {
 		t.Errorf("RemoveStaleVIPs = %v, want it to name %s", err, want)
 	}
 }

@@ -88,8 +88,8 @@ var ErrDaemonRuns = errors.New("a daemon runs with this control socket: its VIPs
 // service manager to run after the daemon ended (ExecStopPost), and for an
 // operator.
 func RemoveStaleVIPs(socket string, scope []netsetup.StaleScope, log *zap.Logger) ([]string, error) {
-	if pid, answers := answeringPid(socket); answers {
-		return nil, fmt.Errorf("removing stale VIPs: %w (one answers on %s%s)", ErrDaemonRuns, socket, pidNote(pid))
+	if who, answers := answering(socket); answers {
+		return nil, fmt.Errorf("removing stale VIPs: %w (one answers on %s%s)", ErrDaemonRuns, socket, who)
 	}
 	lock, err := takeLock(LockPath(socket))
 	if err != nil {
