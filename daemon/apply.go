@@ -161,130 +161,11 @@ func (d *Daemon) apply(nc *config.Config, r control.Reload) control.Reload {
 		}
 	}
 
-	// Listeners that go away (removed, or replaced on a new address)
-	// stop accepting before anything binds (their sessions drain in the
-	// background); then the metrics endpoint moves; then the added and
-	// moved listeners bind. A new address that another socket holds now
-	// (probeBinds: a broker's listener on every address at the port) is
-	// refused before anything stops, so that a listener that cannot
-	// move runs on untouched, its sessions too. A moved listener whose
-	// new address cannot be bound all the same is started again where it
-	// was; a listener that could not be added or moved keeps its checks
-	// as they were (its check changes are skipped), so that the running
-	// model stays what runs and the next reload tries again.
-	binds := probeBinds(p, old, nc)
-	for _, c := range p.Listeners {
-		if (c.Op != OpRemove && c.Op != OpReplace) || binds[c.Name] != nil {
-			continue
-		}
-		d.mu.Lock()
-		u := d.listeners[c.Name]
-		d.detachListener(c.Name)
-		d.mu.Unlock()
-		if u != nil {
-			u.stopAccepting()
-		}
-		if c.Op == OpRemove {
-			applied("listener %s removed", c.Name)
-		}
-	}
-	// A listener that goes away may leave its address to the metrics
-	// endpoint, which may leave its own to a new listener.
-	if p.Metrics {
-		if err := d.moveMetrics(nc); err != nil {
-			refuse("metrics_listen", err)
-			failed.metrics = true
-		} else {
-			applied("%s", metricsApplied(nc))
-		}
-	}
-	for _, c := range p.Listeners {
-		if c.Op != OpAdd && c.Op != OpReplace {
-			continue
-		}
-		if err := binds[c.Name]; err != nil {
-			keep, why := unbound(c, err)
-			refuse("listener "+c.Name, why)
-			failed.listeners[c.Name] = keep
-			continue
-		}
-		d.mu.Lock()
-		err := d.runListenerNow(next, c.New)
-		var restoreErr error
-		if err != nil && c.Op == OpReplace {
-			restoreErr = d.runListenerNow(next, c.Old)
-		}
-		d.mu.Unlock()
-		switch {
-		case err == nil:
-			applied("listener %s %s on %s", c.Name, map[Op]string{OpAdd: "added", OpReplace: "moved"}[c.Op], c.New.Bind)
-			continue
-		case c.Op == OpAdd || restoreErr == nil:
-			keep, why := unbound(c, err)
-			refuse("listener "+c.Name, why)
-			failed.listeners[c.Name] = keep
-		default:
-			// Nothing runs: the running model has no such listener,
-			// nor its checks, so that the next reload of either file
-			// (moved, or back to the old address) adds it afresh.
-			refuse("listener "+c.Name, fmt.Errorf("%w; binding its old address %s again failed too: %v (the listener is gone; a reload adds it again)", err, c.Old.Bind, restoreErr))
-			failed.listeners[c.Name] = nil
-			for i := range c.Old.Backends {
-				_ = d.sched.Remove(c.Old.Backends[i].ID) // unchecked ones have none
-			}
-		}
-	}
-	// Checks that go away, then listener updates (which add and remove
-	// backends), then checks that come: an added backend's check finds
-	// its backend in the listener.
-	for _, c := range p.Checks {
-		if c.Op != OpRemove || failed.listenerFailed(c.Backend.Listener) {
-			continue
-		}
-		if err := d.sched.Remove(c.Backend); err != nil {
-			refuse("check of "+c.Backend.String(), err)
-			continue
-		}
-		applied("check of %s removed", c.Backend)
-	}
-	for _, c := range p.Listeners {
-		if c.Op != OpUpdate {
-			continue
-		}
-		d.mu.Lock()
-		u := d.listeners[c.Name]
-		err := u.l.Apply(next.BalancerConfig(c.New))
-		if err == nil {
-			u.cfg, u.vipBound = c.New, next.VIPOwned(c.New.Bind.Addr())
-		}
-		d.mu.Unlock()
-		if err != nil {
-			refuse("listener "+c.Name, err)
-			failed.listeners[c.Name] = c.Old
-			continue
-		}
-		applied("listener %s updated", c.Name)
-	}
-	d.uncheckServing(p, nc, failed)
-	for _, c := range p.Checks {
-		if failed.listenerFailed(c.Backend.Listener) {
-			continue
-		}
-		var err error
-		switch c.Op {
-		case OpAdd:
-			err = d.addCheck(c.New, c.Serving)
-		case OpUpdate:
-			err = d.updateCheck(c.New)
-		default:
-			continue
-		}
-		if err != nil {
-			refuse("check of "+c.Backend.String(), err)
-			continue
-		}
-		applied("check of %s %s", c.Backend, map[Op]string{OpAdd: "added", OpUpdate: "updated"}[c.Op])
-	}
+	// The listeners and checks, in the order walkListeners gives: what
+	// goes away stops first, then the metrics endpoint moves, then
+	// listeners bind, then checks and listener updates.
+	walkListeners(p, nc, probeBinds(p, old, nc), &daemonListeners{d: d, next: next, nc: nc}, &failed,
+		func(_ listenerStep, line string) { applied("%s", line) }, refuse)
 
 	// The instances that run before the VRRP changes and stay: a new
 	// vrrp_rt_priority restarts them once the changes are applied (the
@@ -466,20 +347,67 @@ func (d *Daemon) forgetInstances(names map[string]error) {
 	}
 }
 
-// uncheckServing puts back in service the backends that stay while their
-// check goes (their check type became none): nothing else would ever set
-// them UP again.
-func (d *Daemon) uncheckServing(p Plan, nc *config.Config, failed leftovers) {
-	for _, c := range p.Checks {
-		if c.Op != OpRemove || failed.listenerFailed(c.Backend.Listener) {
-			continue
-		}
-		if _, stays := nc.Backend(c.Backend); !stays {
-			continue
-		}
-		d.router.SetBackendState(c.Backend, backend.Up, "check removed")
-		d.router.SetBackendWeight(c.Backend, 100)
+// daemonListeners makes a reload's listener and check changes to the
+// daemon's listeners and checks (walkListeners).
+type daemonListeners struct {
+	d *Daemon
+	// next is the model the listeners are built against (Plan.next).
+	next *config.Config
+	// nc is the file's model.
+	nc *config.Config
+}
+
+func (v *daemonListeners) stopAccepting(name string) {
+	v.d.mu.Lock()
+	u := v.d.listeners[name]
+	v.d.detachListener(name)
+	v.d.mu.Unlock()
+	if u != nil {
+		u.stopAccepting()
 	}
+}
+
+func (v *daemonListeners) moveMetrics() error { return v.d.moveMetrics(v.nc) }
+
+func (v *daemonListeners) start(c ListenerChange) (err, restoreErr error) {
+	v.d.mu.Lock()
+	defer v.d.mu.Unlock()
+	err = v.d.runListenerNow(v.next, c.New)
+	if err != nil && c.Op == OpReplace {
+		restoreErr = v.d.runListenerNow(v.next, c.Old)
+	}
+	return err, restoreErr
+}
+
+func (v *daemonListeners) dropChecks(l *config.Listener) {
+	for i := range l.Backends {
+		_ = v.d.sched.Remove(l.Backends[i].ID) // unchecked ones have none
+	}
+}
+
+func (v *daemonListeners) removeCheck(id backend.ID) error { return v.d.sched.Remove(id) }
+
+func (v *daemonListeners) update(c ListenerChange) error {
+	v.d.mu.Lock()
+	defer v.d.mu.Unlock()
+	u := v.d.listeners[c.Name]
+	if err := u.l.Apply(v.next.BalancerConfig(c.New)); err != nil {
+		return err
+	}
+	u.cfg, u.vipBound = c.New, v.next.VIPOwned(c.New.Bind.Addr())
+	return nil
+}
+
+func (v *daemonListeners) serveUnchecked(id backend.ID) {
+	v.d.router.SetBackendState(id, backend.Up, "check removed")
+	v.d.router.SetBackendWeight(id, 100)
+}
+
+func (v *daemonListeners) setCheck(c CheckChange) error {
+	if c.Op == OpAdd {
+		return v.d.addCheck(c.New, c.Serving)
+	}
+	return v.d.updateCheck(c.New)
 }
 
 // tracksChangedListener reports whether an instance tracks a listener the

@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"fmt"
-
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/config"
 )
@@ -31,15 +29,4 @@ func probeBinds(p Plan, old, nc *config.Config) map[string]error {
 		}
 	}
 	return errs
-}
-
-// unbound returns what listener change c (an add or a move) leaves
-// running when its new address could not be bound (err), and the
-// refusal that says so: nothing for an added listener; the old listener
-// for a moved one, which stays on its old address.
-func unbound(c ListenerChange, err error) (*config.Listener, error) {
-	if c.Op == OpAdd {
-		return nil, err
-	}
-	return c.Old, fmt.Errorf("%w (it stays on %s)", err, c.Old.Bind)
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rmqlb/rmqlb/backend"
 	"github.com/rmqlb/rmqlb/balancer"
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
@@ -38,9 +39,10 @@ type liveFacts struct {
 // it tries (a VIP that would be on two instances, an instance that does
 // not run, a listener's address that another socket holds now); it
 // cannot know those that fail only as they are made. old is the running
-// model, nc the file's. It is a pure function
-// of its arguments; Daemon.apply is what it describes, and the VRRP
-// changes are walked by the reload's own walkVRRP.
+// model, nc the file's. It is a pure function of its arguments (f holds
+// what it knows of the addresses); Daemon.apply is what it describes, and
+// the listener and VRRP changes are walked by the reload's own
+// walkListeners and walkVRRP.
 func describePlan(p Plan, old, nc *config.Config, f liveFacts) (out []control.PlannedChange, refused []string) {
 	add := func(effects []string, format string, args ...any) {
 		out = append(out, control.PlannedChange{Change: fmt.Sprintf(format, args...), Effects: effects})
@@ -56,57 +58,31 @@ func describePlan(p Plan, old, nc *config.Config, f liveFacts) (out []control.Pl
 	if p.ControlGroup {
 		add(nil, "control_group %q", nc.ControlGroup)
 	}
-	for _, c := range p.Listeners {
-		if c.Op == OpRemove {
-			add(leavingSessions(old, c.Old, f), "listener %s removed", c.Name)
-		}
-	}
-	if p.Metrics {
-		add(nil, "%s", metricsApplied(nc))
-	}
-	for _, c := range p.Listeners {
-		if err := f.binds[c.Name]; err != nil && (c.Op == OpAdd || c.Op == OpReplace) {
-			keep, why := unbound(c, err)
-			refuse("listener "+c.Name, why)
-			failed.listeners[c.Name] = keep
-			continue
-		}
-		switch c.Op {
-		case OpAdd:
-			add(nil, "listener %s added on %s", c.Name, c.New.Bind)
-		case OpReplace:
-			add(append([]string{fmt.Sprintf("stops accepting on %s", c.Old.Bind)}, leavingSessions(old, c.Old, f)...),
-				"listener %s moved on %s", c.Name, c.New.Bind)
-		}
-	}
-	for _, c := range p.Checks {
-		if c.Op != OpRemove || failed.listenerFailed(c.Backend.Listener) {
-			continue
-		}
+	walkListeners(p, nc, f.binds, plannedListeners{}, &failed, func(s listenerStep, line string) {
 		var effects []string
-		if _, stays := nc.Backend(c.Backend); stays {
-			effects = []string{"the backend is set UP and in service at its full weight, as no check watches it"}
+		switch s.part {
+		case partRemoved:
+			effects = leavingSessions(old, s.listener.Old, f)
+		case partBound:
+			if c := s.listener; c.Op == OpReplace {
+				effects = append([]string{fmt.Sprintf("stops accepting on %s", c.Old.Bind)}, leavingSessions(old, c.Old, f)...)
+			}
+		case partCheckRemoved:
+			if _, stays := nc.Backend(s.check.Backend); stays {
+				effects = []string{"the backend is set UP and in service at its full weight, as no check watches it"}
+			}
+		case partUpdated:
+			effects = listenerEffects(s.listener.Old, s.listener.New, f)
+		case partCheckSet:
+			switch {
+			case s.check.Op == OpAdd && s.check.Serving:
+				effects = []string{"the backend stays in service until its checks fail"}
+			case s.check.Op == OpUpdate:
+				effects = []string{"the backend keeps its state; the new check decides from its next result"}
+			}
 		}
-		add(effects, "check of %s removed", c.Backend)
-	}
-	for _, c := range p.Listeners {
-		if c.Op == OpUpdate {
-			add(listenerEffects(c.Old, c.New, f), "listener %s updated", c.Name)
-		}
-	}
-	for _, c := range p.Checks {
-		if failed.listenerFailed(c.Backend.Listener) {
-			continue
-		}
-		switch {
-		case c.Op == OpAdd && c.Serving:
-			add([]string{"the backend stays in service until its checks fail"}, "check of %s added", c.Backend)
-		case c.Op == OpAdd:
-			add(nil, "check of %s added", c.Backend)
-		case c.Op == OpUpdate:
-			add([]string{"the backend keeps its state; the new check decides from its next result"}, "check of %s updated", c.Backend)
-		}
-	}
+		add(effects, "%s", line)
+	}, refuse)
 	restart := p.RealTimePriority || p.Sender
 	instances := 0
 	if restart {
@@ -180,6 +156,21 @@ func (plannedVRRP) start(VRRPChange) error                       { return nil }
 func (plannedVRRP) setHooks(VRRPChange) error                    { return nil }
 func (plannedVRRP) update(VRRPChange) error                      { return nil }
 func (plannedVRRP) setTracks(string, *config.VRRPInstance) error { return nil }
+
+// plannedListeners is the listener and check changes of a plan made to
+// nothing (walkListeners): nothing fails as it is made, so the walk
+// refuses only what it knows beforehand (an address another socket
+// holds).
+type plannedListeners struct{}
+
+func (plannedListeners) stopAccepting(string)                {}
+func (plannedListeners) moveMetrics() error                  { return nil }
+func (plannedListeners) start(ListenerChange) (error, error) { return nil, nil }
+func (plannedListeners) dropChecks(*config.Listener)         {}
+func (plannedListeners) removeCheck(backend.ID) error        { return nil }
+func (plannedListeners) update(ListenerChange) error         { return nil }
+func (plannedListeners) serveUnchecked(backend.ID)           {}
+func (plannedListeners) setCheck(CheckChange) error          { return nil }
 
 // leavingSessions says what becomes of the sessions of listener l, which
 // stops: a listener bound to a VIP of this daemon closes them at once,
