@@ -48,7 +48,13 @@ func (d *Daemon) Reload() control.Reload {
 		running := d.cfg
 		d.mu.Unlock()
 		d.writeScope(running)
-		d.log.Info("reloaded configuration", zap.Strings("applied", r.Applied),
+		// A change refused is a warning: the daemon runs on with what
+		// it would have replaced, and status reports it degraded.
+		lvl := d.log.Info
+		if len(r.Refused) > 0 {
+			lvl = d.log.Warn
+		}
+		lvl("reloaded configuration", zap.Strings("applied", r.Applied),
 			zap.Strings("refused", r.Refused), zap.Strings("needs_restart", r.Pending))
 	}
 	d.mu.Lock()

@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/rmqlb/rmqlb/config"
 	"github.com/rmqlb/rmqlb/control"
@@ -120,7 +122,8 @@ func TestReloadMoveListenerBindFails(t *testing.T) {
 // another's: the listener that takes it is added.
 func TestReloadAddListenerAddressInUse(t *testing.T) {
 	l := newLab(t)
-	h := newHarness(t, l.file())
+	core, logs := observer.New(zap.InfoLevel)
+	h := newHarness(t, l.file(), func(o *Options) { o.Logger = zap.New(zapcore.NewTee(o.Logger.Core(), core)) })
 	startChecked(t, h)
 	broker, err := net.Listen("tcp", "0.0.0.0:0")
 	if err != nil {
@@ -145,6 +148,18 @@ func TestReloadAddListenerAddressInUse(t *testing.T) {
 	if s := h.d.Status(); len(s.Listeners) != 1 || len(s.Checks) != 2 {
 		t.Fatalf("status: %d listeners, %d checked backends; want amqp alone with its 2", len(s.Listeners), len(s.Checks))
 	}
+	// A reload that refuses a change is a warning in the log; one that
+	// applies all is not.
+	reloads := func() []zapcore.Level {
+		var lv []zapcore.Level
+		for _, e := range logs.FilterMessage("reloaded configuration").All() {
+			lv = append(lv, e.Level)
+		}
+		return lv
+	}
+	if lv := reloads(); !slices.Equal(lv, []zapcore.Level{zapcore.WarnLevel}) {
+		t.Errorf("log levels of the reload: %v, want warn", lv)
+	}
 	// amqp moves away and mgmt takes its address, in one reload.
 	elsewhere := freeport.Addr(t, "127.0.0.1")
 	file = strings.Replace(l.file(), "bind: "+l.bind, "bind: "+elsewhere, 1) + mgmt(l.bind)
@@ -159,6 +174,9 @@ func TestReloadAddListenerAddressInUse(t *testing.T) {
 	}
 	if r := h.reload(file); !r.OK() || !slices.Equal(r.Applied, wantApplied) {
 		t.Fatalf("reload of a port left and taken: %+v, want %q", r, wantApplied)
+	}
+	if lv := reloads(); !slices.Equal(lv, []zapcore.Level{zapcore.WarnLevel, zapcore.InfoLevel}) {
+		t.Errorf("log levels of the reloads: %v, want warn, then info", lv)
 	}
 }
 

@@ -127,9 +127,20 @@ func TestInstanceRelease(t *testing.T) {
 	if s := h.inst.Snapshot(); s.Released || s.EffectivePriority != 100 {
 		t.Fatalf("after ready: %+v", s)
 	}
-	// Ready is logged as asked for, not as a period that ran out.
-	if n, m := len(h.logs.FilterMessage("VRRP instance ready").All()), len(h.logs.FilterMessage("VRRP instance release ended").All()); n != 1 || m != 0 {
-		t.Fatalf("%d log lines of ready, %d of a release that ran out; want 1 and 0", n, m)
+	// Ready is logged as asked for, not as a period that ran out; the
+	// release, with no period, as lasting until ready. A Ready of an
+	// instance not released is logged as such.
+	waitApplied(t, h.inst.Ready())
+	readies := h.logs.FilterMessage("VRRP instance ready").All()
+	if m := len(h.logs.FilterMessage("VRRP instance release ended").All()); len(readies) != 2 || m != 0 {
+		t.Fatalf("%d log lines of ready, %d of a release that ran out; want 2 and 0", len(readies), m)
+	}
+	if a, b := readies[0].ContextMap()["was_released"], readies[1].ContextMap()["was_released"]; a != true || b != false {
+		t.Errorf("ready logged with was_released %v, then %v; want true, then false", a, b)
+	}
+	released := h.logs.FilterMessage("VRRP instance released").All()
+	if len(released) != 1 || released[0].ContextMap()["until"] != "rmqlb vrrp ready" {
+		t.Errorf("release logged as %v, want until \"rmqlb vrrp ready\"", released)
 	}
 }
 
@@ -185,7 +196,11 @@ func TestInstanceReleaseFor(t *testing.T) {
 	}
 	h.waitSnapshot(t, "not released", func(s Snapshot) bool { return !s.Released })
 	h.wantState(t, StateMaster)
-	// The journal says that the release ended, and why.
+	// The journal says until when the release lasts, that it ended, and
+	// why.
+	if r := h.logs.FilterMessage("VRRP instance released").All(); len(r) != 1 || r[0].ContextMap()["until"] != t0.Add(mdi+1500*time.Millisecond) {
+		t.Errorf("release logged as %v, want until the end of its period", r)
+	}
 	ended := h.logs.FilterMessage("VRRP instance release ended").All()
 	if len(ended) != 1 {
 		t.Fatalf("%d log lines of the release's end, want 1", len(ended))
