@@ -223,8 +223,23 @@ func (s *VIPSet) hearFrom(c hearConn, buf []byte) error {
 // after the VIPSet's own last one: one received before it, that waited in
 // the socket's queue while ours went out, was superseded by ours (the
 // clients that heard both point at this host), and is counted but not
-// reported.
+// reported. One from another interface of this host is no other host's:
+// Linux answers ARP for an address of any of its interfaces on each of
+// them (net.ipv4.conf.*.arp_ignore 0, the default), so a host with two
+// interfaces on the VIP's link answers for the VIP from both; the clients
+// that hear either reach this host.
 func (s *VIPSet) heard(hw net.HardwareAddr, ip netip.Addr, rx time.Time) {
+	s.mu.Lock()
+	own := bytes.Equal(hw, s.hw)
+	s.mu.Unlock()
+	if own {
+		return
+	}
+	if name, ok := s.hostInterface(hw); ok {
+		s.log.Debug("another interface of this host announced a VIP: not another host",
+			zap.Stringer("vip", ip), zap.String("interface", name), zap.Stringer("mac", hw))
+		return
+	}
 	now := s.clock.Now()
 	s.mu.Lock()
 	var v *vipState
@@ -254,6 +269,25 @@ func (s *VIPSet) heard(hw net.HardwareAddr, ip netip.Addr, rx time.Time) {
 	}
 	s.mu.Unlock()
 	s.log.Debug("another host announced a VIP we hold", zap.Stringer("vip", ip), zap.Stringer("mac", hw))
+}
+
+// hostInterfaceWith returns the name of this host's interface (in the
+// calling process's network namespace) whose hardware address is hw, and
+// false when none has it, hw is empty, or the interfaces cannot be read.
+func hostInterfaceWith(hw net.HardwareAddr) (string, bool) {
+	if len(hw) == 0 {
+		return "", false
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "", false
+	}
+	for _, ifi := range ifs {
+		if bytes.Equal(ifi.HardwareAddr, hw) {
+			return ifi.Name, true
+		}
+	}
+	return "", false
 }
 
 // StopAnnouncing stops the scheduled announcements while the VIPs stay

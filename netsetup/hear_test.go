@@ -1,6 +1,7 @@
 package netsetup
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"testing"
@@ -105,5 +106,55 @@ func TestHeardSupersededByOwn(t *testing.T) {
 				t.Fatalf("snapshot: %d announced, %d superseded; want 1, %d", v.PeerAnnounced, v.PeerSuperseded, c.wantSupersed)
 			}
 		})
+	}
+}
+
+// TestHeardFromHostInterface: an announcement of a VIP from another
+// interface of this host (Linux answers ARP for its addresses on each of
+// its interfaces) is neither reported nor counted: the clients that hear
+// it reach this host. Another host's is.
+func TestHeardFromHostInterface(t *testing.T) {
+	vip := netip.MustParsePrefix("10.203.0.100/24")
+	bridge := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0b}
+	peer := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x02}
+	s, err := NewVIPSet(VIPConfig{Interface: "rmqlb-none0", VIPs: []netip.Prefix{vip}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.hostInterface = func(hw net.HardwareAddr) (string, bool) { return "br0", bytes.Equal(hw, bridge) }
+	var reports int
+	s.ReportAnnouncements(func(netip.Addr, bool) { reports++ })
+	s.mu.Lock()
+	s.held = true
+	s.mu.Unlock()
+	s.heard(bridge, vip.Addr(), time.Time{})
+	if v := s.Snapshot().VIPs[0]; reports != 0 || v.PeerAnnounced != 0 || v.LastPeerMAC != "" {
+		t.Fatalf("after this host's br0 announced the VIP: %d reports, snapshot %+v; want none", reports, v)
+	}
+	s.heard(peer, vip.Addr(), time.Time{})
+	if v := s.Snapshot().VIPs[0]; reports != 1 || v.PeerAnnounced != 1 || v.LastPeerMAC != peer.String() {
+		t.Fatalf("after another host announced the VIP: %d reports, snapshot %+v; want 1", reports, v)
+	}
+}
+
+// TestHostInterfaceWith: an interface of this host is found by its
+// hardware address; an address none has, or none, is not.
+func TestHostInterfaceWith(t *testing.T) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifi := range ifs {
+		if len(ifi.HardwareAddr) == 0 {
+			continue
+		}
+		if name, ok := hostInterfaceWith(ifi.HardwareAddr); !ok || name == "" {
+			t.Errorf("%s (%v): found %q, %v", ifi.Name, ifi.HardwareAddr, name, ok)
+		}
+	}
+	for _, hw := range []net.HardwareAddr{nil, {0x02, 0xde, 0xad, 0xbe, 0xef, 0x99}} {
+		if name, ok := hostInterfaceWith(hw); ok {
+			t.Errorf("%v: found %q", hw, name)
+		}
 	}
 }

@@ -37,6 +37,9 @@ type VIPSet struct {
 	m         *vipMetrics
 	ann       *announcer
 	clock     clock.Clock
+	// hostInterface names this host's interface with a hardware address,
+	// if any (hostInterfaceWith); tests replace it.
+	hostInterface func(net.HardwareAddr) (string, bool)
 	// subscribe opens the subscription of the VIP watch; tests replace it.
 	subscribe func() (nlSub, error)
 	// faultKick (cap 1) tells the watch that a fault began (setFault),
@@ -160,14 +163,15 @@ func newVIPSet(cfg VIPConfig, opt VIPSetOptions, addrProto bool) (*VIPSet, error
 	cfg.GARP = cfg.GARP.withDefaults()
 	cfg.VIPs = append([]netip.Prefix(nil), cfg.VIPs...)
 	s := &VIPSet{
-		cfg:       cfg,
-		tag:       cfg.tag(),
-		addrProto: addrProto,
-		clock:     opt.Clock,
-		subscribe: subscribeAddrs,
-		hear4:     hearSlot{kick: make(chan struct{}, 1)},
-		hear6:     hearSlot{kick: make(chan struct{}, 1)},
-		faultKick: make(chan struct{}, 1),
+		cfg:           cfg,
+		tag:           cfg.tag(),
+		addrProto:     addrProto,
+		clock:         opt.Clock,
+		subscribe:     subscribeAddrs,
+		hostInterface: hostInterfaceWith,
+		hear4:         hearSlot{kick: make(chan struct{}, 1)},
+		hear6:         hearSlot{kick: make(chan struct{}, 1)},
+		faultKick:     make(chan struct{}, 1),
 	}
 	s.recheck = recheckOrDefault(opt.Recheck)
 	s.backstop = opt.Backstop

@@ -9,9 +9,10 @@ import (
 // VIPConflict is another host announcing a virtual address while this
 // router was MASTER and stayed MASTER: a gratuitous ARP, or an ARP
 // request or reply with the address as its sender (an answer to the
-// Owner's ARP probe among them), from another link-layer address (for
-// IPv6 a neighbour advertisement, an answer to the Owner's DAD probe
-// among them), reported by an Owner that implements AnnounceReporter. A
+// Owner's ARP probe among them), from another host's link-layer address
+// (for IPv6 a neighbour advertisement, an answer to the Owner's DAD
+// probe among them), reported by an Owner that implements
+// AnnounceReporter. A
 // VRRP router that becomes MASTER announces the addresses too, and
 // advertises: this router hears its advertisement, and the two settle
 // which stays MASTER. An announcement heard while MASTER and followed,
