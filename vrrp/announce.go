@@ -163,17 +163,17 @@ func (i *Instance) applyRelease(tr Transport, ow *ownerWorker) {
 	i.releaseWant, i.releaseWaiters = nil, nil
 	i.mu.Unlock()
 	if r != nil {
-		i.mu.Lock()
-		was, _ := i.m.Released()
-		i.mu.Unlock()
-		switch {
-		case r.release && r.until.IsZero():
-			i.log.Info("VRRP instance released", zap.String("reason", r.reason), zap.String("until", "rmqlb vrrp ready"))
-			i.step(tr, ow, StepDown{Reason: r.reason, Since: r.since})
-		case r.release:
-			i.log.Info("VRRP instance released", zap.String("reason", r.reason), zap.Time("until", r.until))
+		if r.release {
+			until := zap.Time("until", r.until)
+			if r.until.IsZero() {
+				until = zap.String("until", "rmqlb vrrp ready")
+			}
+			i.log.Info("VRRP instance released", zap.String("reason", r.reason), until)
 			i.step(tr, ow, StepDown{Until: r.until, Reason: r.reason, Since: r.since})
-		default:
+		} else {
+			i.mu.Lock()
+			was, _ := i.m.Released()
+			i.mu.Unlock()
 			i.log.Info("VRRP instance ready", zap.Bool("was_released", was))
 			i.step(tr, ow, Ready{})
 		}
