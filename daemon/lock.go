@@ -10,8 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rmqlb/rmqlb/control"
 	"golang.org/x/sys/unix"
+
+	"github.com/rmqlb/rmqlb/control"
 )
 
 // ErrLocked is returned by Run when another daemon holds the
