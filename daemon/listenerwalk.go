@@ -80,9 +80,10 @@ type listenerDoer interface {
 // refused before anything stops, so that a listener that cannot move
 // runs on untouched, its sessions too. A moved listener whose new address
 // cannot be bound all the same runs on its old address again; a listener
-// that could not be added, moved or updated keeps its checks as they were
-// (its check changes are skipped), so that the running model stays what
-// runs and the next reload tries again. Each refusal goes to refuse and
+// that could not be added or moved keeps its checks as they were (its
+// check changes are skipped), and one whose update failed gets no new
+// check (the checks of the backends it loses went before), so that the
+// running model stays what runs and the next reload tries again. Each refusal goes to refuse and
 // into failed, and each step applied to applied, with the line a reload
 // lists. nc is the file's model. Daemon.apply and describePlan both walk
 // the changes with it, so that a dry run lists what a reload does in its
