@@ -39,14 +39,10 @@ func defineBackend(fs *flag.FlagSet) runFunc {
 			wrong = fmt.Sprintf("unexpected argument %q", pos[n-1])
 		}
 		if wrong != "" {
-			fmt.Fprintf(stderr, "rmqlb backend: %s\n", wrong)
-			fs.Usage()
-			return 2
+			return usageError(fs, stderr, wrong)
 		}
 		if (flagSet(fs, "rate") || flagSet(fs, "wait")) && op != "move-sessions" {
-			fmt.Fprintln(stderr, "rmqlb backend: --rate and --wait belong to move-sessions")
-			fs.Usage()
-			return 2
+			return usageError(fs, stderr, "--rate and --wait belong to move-sessions")
 		}
 		if op == "move-sessions" {
 			if !paced.rateOK("rmqlb backend", stderr) {

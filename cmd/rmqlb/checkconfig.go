@@ -39,9 +39,7 @@ func defineCheckConfig(fs *flag.FlagSet) runFunc {
 			*path = pos[0]
 		}
 		if wrong != "" {
-			fmt.Fprintf(stderr, "rmqlb check-config: %s\n", wrong)
-			fs.Usage()
-			return 2
+			return usageError(fs, stderr, wrong)
 		}
 		return cmdCheckConfig(*path, *checks, stdout, stderr)
 	}

@@ -20,9 +20,7 @@ func defineClients(fs *flag.FlagSet) runFunc {
 			return flagExit(err)
 		}
 		bad := func(format string, a ...any) int {
-			fmt.Fprintf(stderr, "rmqlb clients: "+format+"\n", a...)
-			fs.Usage()
-			return control.ExitUnreachable
+			return usageError(fs, stderr, fmt.Sprintf(format, a...))
 		}
 		r := control.ClientsRequest{Limit: *limit}
 		switch {

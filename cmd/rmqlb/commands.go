@@ -81,11 +81,18 @@ func parseFlagsOnly(fs *flag.FlagSet, args []string, stderr io.Writer) (code int
 		return flagExit(err), false
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "rmqlb %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		fs.Usage()
-		return 2, false
+		return usageError(fs, stderr, fmt.Sprintf("unexpected argument %q", fs.Arg(0))), false
 	}
 	return 0, true
+}
+
+// usageError says on stderr what is wrong with the command line of fs's
+// command ("rmqlb NAME: wrong"), prints the command's usage and returns
+// 2, the exit status of a wrong command line.
+func usageError(fs *flag.FlagSet, stderr io.Writer, wrong string) int {
+	fmt.Fprintf(stderr, "rmqlb %s: %s\n", fs.Name(), wrong)
+	fs.Usage()
+	return 2
 }
 
 // flagSet reports whether the flag name was given on the command line fs

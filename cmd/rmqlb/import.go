@@ -21,9 +21,7 @@ func defineImport(fs *flag.FlagSet) runFunc {
 			return code
 		}
 		if src == (migrate.Sources{}) {
-			fmt.Fprintln(stderr, "rmqlb import: give at least one of --keepalived, --haproxy and --ipvsadm")
-			fs.Usage()
-			return 2
+			return usageError(fs, stderr, "give at least one of --keepalived, --haproxy and --ipvsadm")
 		}
 		return cmdImport(src, stdout, stderr)
 	}

@@ -23,14 +23,10 @@ func defineNotify(fs *flag.FlagSet) runFunc {
 			return flagExit(err)
 		}
 		if len(pos) != 2 {
-			fmt.Fprintln(stderr, "rmqlb notify: name a VRRP instance and a state")
-			fs.Usage()
-			return 2
+			return usageError(fs, stderr, "name a VRRP instance and a state")
 		}
 		if _, err := notify.ParseKind(pos[1]); err != nil {
-			fmt.Fprintf(stderr, "rmqlb notify: %v\n", err) // as the daemon reads it
-			fs.Usage()
-			return 2
+			return usageError(fs, stderr, err.Error()) // as the daemon reads it
 		}
 		path, err := socketOf()
 		if err != nil {

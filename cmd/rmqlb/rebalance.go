@@ -31,9 +31,7 @@ func defineRebalance(fs *flag.FlagSet) runFunc {
 			wrong = fmt.Sprintf("%q is not a LISTENER: a rebalance moves the sessions of a whole listener", pos[0])
 		}
 		if wrong != "" {
-			fmt.Fprintf(stderr, "rmqlb rebalance: %s\n", wrong)
-			fs.Usage()
-			return 2
+			return usageError(fs, stderr, wrong)
 		}
 		if !paced.rateOK("rmqlb rebalance", stderr) {
 			return 2

@@ -31,9 +31,7 @@ func defineSessions(fs *flag.FlagSet) runFunc {
 		}
 		var r control.SessionsRequest
 		bad := func(format string, a ...any) int {
-			fmt.Fprintf(stderr, "rmqlb sessions: "+format+"\n", a...)
-			fs.Usage()
-			return control.ExitUnreachable
+			return usageError(fs, stderr, fmt.Sprintf(format, a...))
 		}
 		switch {
 		case len(pos) > 1:

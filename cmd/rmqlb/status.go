@@ -60,9 +60,7 @@ func defineStatus(fs *flag.FlagSet) runFunc {
 			if errors.Is(err, flag.ErrHelp) {
 				return 0
 			}
-			fmt.Fprintf(stderr, "rmqlb status: %v\n", err)
-			fs.Usage()
-			return control.ExitUnreachable
+			return usageError(fs, stderr, err.Error())
 		}
 		return cmdStatus(f, stdout, stderr)
 	}

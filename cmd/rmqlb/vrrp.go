@@ -40,9 +40,7 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 			wrong = "--for must be a positive duration (leave it out to release until `rmqlb vrrp ready`)"
 		}
 		if wrong != "" {
-			fmt.Fprintf(stderr, "rmqlb vrrp: %s\n", wrong)
-			fs.Usage()
-			return 2
+			return usageError(fs, stderr, wrong)
 		}
 		what := pos[0]
 		set := flagSet(fs, "for")
