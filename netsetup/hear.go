@@ -229,10 +229,9 @@ func (s *VIPSet) hearFrom(c hearConn, buf []byte) error {
 // interfaces on the VIP's link answers for the VIP from both; the clients
 // that hear either reach this host.
 func (s *VIPSet) heard(hw net.HardwareAddr, ip netip.Addr, rx time.Time) {
-	s.mu.Lock()
-	own := bytes.Equal(hw, s.hw)
-	s.mu.Unlock()
-	if own {
+	// The host's interfaces are read (a netlink dump) only for what would
+	// be reported: a VIP held, heard from another interface.
+	if s.heldVIP(hw, ip) == nil {
 		return
 	}
 	if name, ok := s.hostInterface(hw); ok {
@@ -242,13 +241,9 @@ func (s *VIPSet) heard(hw net.HardwareAddr, ip netip.Addr, rx time.Time) {
 	}
 	now := s.clock.Now()
 	s.mu.Lock()
-	var v *vipState
-	for _, x := range s.vips {
-		if x.prefix.Addr() == ip {
-			v = x
-		}
-	}
-	if v == nil || !s.held || bytes.Equal(hw, s.hw) {
+	// Again: the VIPs may have been released or changed meanwhile.
+	v := s.heldVIPLocked(hw, ip)
+	if v == nil {
 		s.mu.Unlock()
 		return
 	}
@@ -269,6 +264,28 @@ func (s *VIPSet) heard(hw net.HardwareAddr, ip netip.Addr, rx time.Time) {
 	}
 	s.mu.Unlock()
 	s.log.Debug("another host announced a VIP we hold", zap.Stringer("vip", ip), zap.Stringer("mac", hw))
+}
+
+// heldVIP returns the state of VIP ip when the VIPSet holds it and hw is
+// not its interface's hardware address, else nil.
+func (s *VIPSet) heldVIP(hw net.HardwareAddr, ip netip.Addr) *vipState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.heldVIPLocked(hw, ip)
+}
+
+// heldVIPLocked is heldVIP for a caller that holds s.mu.
+func (s *VIPSet) heldVIPLocked(hw net.HardwareAddr, ip netip.Addr) *vipState {
+	if !s.held || bytes.Equal(hw, s.hw) {
+		return nil
+	}
+	var v *vipState
+	for _, x := range s.vips {
+		if x.prefix.Addr() == ip {
+			v = x
+		}
+	}
+	return v
 }
 
 // hostInterfaceWith returns the name of this host's interface (in the

@@ -121,12 +121,20 @@ func TestHeardFromHostInterface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.hostInterface = func(hw net.HardwareAddr) (string, bool) { return "br0", bytes.Equal(hw, bridge) }
+	lookups := 0
+	s.hostInterface = func(hw net.HardwareAddr) (string, bool) { lookups++; return "br0", bytes.Equal(hw, bridge) }
 	var reports int
 	s.ReportAnnouncements(func(netip.Addr, bool) { reports++ })
+	// Not held yet, and then an address that is no VIP: the host's
+	// interfaces are not read for either.
+	s.heard(peer, vip.Addr(), time.Time{})
 	s.mu.Lock()
 	s.held = true
 	s.mu.Unlock()
+	s.heard(peer, netip.MustParseAddr("10.203.0.7"), time.Time{})
+	if lookups != 0 || reports != 0 {
+		t.Fatalf("before anything to report: %d lookups of the host's interfaces, %d reports; want none", lookups, reports)
+	}
 	s.heard(bridge, vip.Addr(), time.Time{})
 	if v := s.Snapshot().VIPs[0]; reports != 0 || v.PeerAnnounced != 0 || v.LastPeerMAC != "" {
 		t.Fatalf("after this host's br0 announced the VIP: %d reports, snapshot %+v; want none", reports, v)
