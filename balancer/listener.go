@@ -135,10 +135,9 @@ type Listener struct {
 	refusedDenied     atomic.Uint64
 	// notAllowedLog counts the clients refused for AllowedClients or
 	// DeniedClients, logged at most every logcount.Every (loop time), so
-	// that a scan of the port cannot flood the log; guarded by
-	// notAllowedMu, which the loops take only to refuse such a client.
-	notAllowedMu  sync.Mutex
-	notAllowedLog logcount.Counter
+	// that a scan of the port cannot flood the log; the loops take its
+	// lock only to refuse such a client.
+	notAllowedLog logcount.SyncCounter
 	// clients counts each client address's sessions. Immutable pointer.
 	clients *clientTable
 	// clients refused for lack of file descriptors

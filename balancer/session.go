@@ -154,9 +154,7 @@ func (lp *loop) refuseByList(p *params, fd int, client netip.AddrPort, why EndRe
 	if p.logSessions {
 		l.logSession(sessionEnd{client: client, why: why})
 	}
-	l.notAllowedMu.Lock()
 	n, log := l.notAllowedLog.Count(l.epoch.Add(lp.now))
-	l.notAllowedMu.Unlock()
 	if log {
 		l.log.Warn("refused connections: the client address is "+list+" (logged at most every 10s)",
 			zap.Stringer("client", client.Addr()), zap.Int("refused", n))

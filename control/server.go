@@ -362,7 +362,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer ctxclose.OnDone(ctx, ln)()
 	slots := s.connSlots()
 	var busy, acceptErrs logcount.Counter // refused connections, failed accepts
-	silent := new(silentClients)
+	// Clients that sent no request in time, counted by their connections'
+	// goroutines.
+	silent := new(logcount.SyncCounter)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -411,23 +413,7 @@ func refuseBusy(c net.Conn) {
 	_ = writeResponse(c, Response{Error: ErrBusy.Error()}, nil)
 }
 
-// silentClients counts the control clients that sent no request within
-// the timeout, for a warning at most every logcount.Every. Safe for
-// concurrent use: every connection of a Serve shares one.
-type silentClients struct {
-	mu sync.Mutex
-	c  logcount.Counter
-}
-
-// count counts one silent client at now and returns how many to log, as
-// logcount.Counter.Count does.
-func (s *silentClients) count(now time.Time) (int, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.c.Count(now)
-}
-
-func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger, silent *silentClients) {
+func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger, silent *logcount.SyncCounter) {
 	defer c.Close()
 	timeout := s.Timeout
 	if timeout <= 0 {
@@ -462,7 +448,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn, log *zap.Logger, sil
 		cred, _ = s.authorize(c)
 		log.Debug("control client sent no request in time", zap.Duration("timeout", timeout),
 			zap.Int32("peer_uid", cred.uid), zap.Int32("peer_pid", cred.pid))
-		if n, ok := silent.count(time.Now()); ok {
+		if n, ok := silent.Count(time.Now()); ok {
 			log.Warn("closed control connections that sent no request in time", zap.Duration("timeout", timeout),
 				zap.Int("clients", n), zap.Int32("last_peer_uid", cred.uid), zap.Int32("last_peer_pid", cred.pid))
 		}

@@ -1,6 +1,9 @@
 package logcount
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // Every is how often at most a Counter's events are logged.
 const Every = 10 * time.Second
@@ -26,4 +29,18 @@ func (c *Counter) Add(now time.Time, k int) (n int, log bool) {
 	}
 	n, c.n, c.logged = c.n, 0, now
 	return n, true
+}
+
+// SyncCounter is a Counter safe for concurrent use: for events counted
+// from several goroutines. The zero value is ready.
+type SyncCounter struct {
+	mu sync.Mutex
+	c  Counter
+}
+
+// Count is Counter.Count under the SyncCounter's lock.
+func (c *SyncCounter) Count(now time.Time) (n int, log bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.c.Count(now)
 }

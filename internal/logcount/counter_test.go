@@ -1,6 +1,7 @@
 package logcount
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
@@ -40,5 +41,27 @@ func TestCounterAdd(t *testing.T) {
 	}
 	if n, ok := c.Add(t0.Add(Every), 0); n != 2 || !ok {
 		t.Fatalf("empty batch after Every: %d, %v; want 2, true", n, ok)
+	}
+}
+
+// TestSyncCounter: events counted from several goroutines at once are
+// each counted once: those logged add up to all of them.
+func TestSyncCounter(t *testing.T) {
+	var c SyncCounter
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	const goroutines, each = 8, 100
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range each {
+				c.Count(t0)
+			}
+		})
+	}
+	wg.Wait()
+	// The first event was logged at once; the others come with this one.
+	n, ok := c.Count(t0.Add(Every))
+	if !ok || n != goroutines*each {
+		t.Fatalf("after %d events and one more: %d logged, %v; want the %d after the first", goroutines*each, n, ok, goroutines*each)
 	}
 }
