@@ -83,11 +83,11 @@ type listenerDoer interface {
 // that could not be added or moved keeps its checks as they were (its
 // check changes are skipped), and one whose update failed gets no new
 // check (the checks of the backends it loses went before), so that the
-// running model stays what runs and the next reload tries again. Each refusal goes to refuse and
-// into failed, and each step applied to applied, with the line a reload
-// lists. nc is the file's model. Daemon.apply and describePlan both walk
-// the changes with it, so that a dry run lists what a reload does in its
-// words and order.
+// running model stays what runs and the next reload tries again. Each
+// refusal goes to refuse and into failed, and each step applied to
+// applied, with the line a reload lists. nc is the file's model.
+// Daemon.apply and describePlan both walk the changes with it, so that a
+// dry run lists what a reload does in its words and order.
 func walkListeners(p Plan, nc *config.Config, binds map[string]error, do listenerDoer, failed *leftovers,
 	applied func(s listenerStep, line string), refuse func(what string, err error)) {
 	for _, c := range p.Listeners {
