@@ -762,8 +762,18 @@ func (d *Daemon) stopMetrics() {
 }
 
 // moveMetrics serves the metrics on the address of nc, closing the old
-// endpoint once the new one listens (or at once, when nc has none).
+// endpoint once the new one listens (or at once, when nc has none). A
+// new address at the old one's port (one address where every address
+// was, or the reverse) cannot be bound while the old endpoint listens:
+// then the old endpoint closes first and, when the new address cannot
+// be bound either, listens again on its own.
 func (d *Daemon) moveMetrics(nc *config.Config) error {
+	d.mu.Lock()
+	cur := d.metrics
+	d.mu.Unlock()
+	if to := nc.MetricsListen; cur != nil && to.IsValid() && cur.srv.addr.Port() == to.Port() {
+		return d.rebindMetrics(cur.srv.addr, to)
+	}
 	var next *metricsPart
 	if nc.MetricsListen.IsValid() {
 		p, err := d.startMetrics(nc.MetricsListen, false)
@@ -780,6 +790,25 @@ func (d *Daemon) moveMetrics(nc *config.Config) error {
 		prev.stop()
 	}
 	return nil
+}
+
+// rebindMetrics moves the metrics endpoint from old to to, an address at
+// the same port: it closes the endpoint, then listens on to, or on old
+// again when to cannot be bound.
+func (d *Daemon) rebindMetrics(old, to netip.AddrPort) error {
+	d.stopMetrics()
+	next, err := d.startMetrics(to, false)
+	if err != nil {
+		back, againErr := d.startMetrics(old, false)
+		if againErr != nil {
+			return fmt.Errorf("%w; the endpoint on %s is closed: listening there again: %v", err, old, againErr)
+		}
+		next = back
+	}
+	d.mu.Lock()
+	d.metrics = next
+	d.mu.Unlock()
+	return err
 }
 
 // removeStale removes the VIPs of cfg's instances that carry rmqlb's

@@ -31,6 +31,9 @@ type liveFacts struct {
 	// meet binding its address (see probeBinds); nil, or a listener
 	// absent: none known.
 	binds map[string]error
+	// metricsBind is the error the metrics endpoint moved would meet
+	// binding its new address (see probeMetricsBind); nil: none known.
+	metricsBind error
 }
 
 // describePlan returns the changes a reload applying p would list as
@@ -58,7 +61,7 @@ func describePlan(p Plan, old, nc *config.Config, f liveFacts) (out []control.Pl
 	if p.ControlGroup {
 		add(nil, "control_group %q", nc.ControlGroup)
 	}
-	walkListeners(p, nc, f.binds, plannedListeners{}, &failed, func(s listenerStep, line string) {
+	walkListeners(p, nc, f.binds, plannedListeners{metrics: f.metricsBind}, &failed, func(s listenerStep, line string) {
 		var effects []string
 		switch s.part {
 		case partRemoved:
@@ -160,11 +163,12 @@ func (plannedVRRP) setTracks(string, *config.VRRPInstance) error { return nil }
 // plannedListeners is the listener and check changes of a plan made to
 // nothing (walkListeners): nothing fails as it is made, so the walk
 // refuses only what it knows beforehand (an address another socket
-// holds).
-type plannedListeners struct{}
+// holds: a listener's in the walk's binds, the metrics endpoint's in
+// metrics).
+type plannedListeners struct{ metrics error }
 
 func (plannedListeners) stopAccepting(string)                {}
-func (plannedListeners) moveMetrics() error                  { return nil }
+func (v plannedListeners) moveMetrics() error                { return v.metrics }
 func (plannedListeners) start(ListenerChange) (error, error) { return nil, nil }
 func (plannedListeners) dropChecks(*config.Listener)         {}
 func (plannedListeners) removeCheck(backend.ID) error        { return nil }

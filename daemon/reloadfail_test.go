@@ -182,7 +182,7 @@ func TestReloadAddListenerAddressInUse(t *testing.T) {
 
 // A reload that cannot move metrics_listen keeps the old endpoint in the
 // running model too: the same file reloaded once the address is free
-// moves it.
+// moves it. The dry run foresees the refusal in the reload's words.
 func TestReloadMoveMetricsFails(t *testing.T) {
 	l := newLab(t)
 	m1 := freeport.Addr(t, "127.0.0.1")
@@ -195,8 +195,14 @@ func TestReloadMoveMetricsFails(t *testing.T) {
 	h := newHarness(t, l.file("control_socket: SOCKET", "control_socket: SOCKET\nmetrics_listen: "+m1))
 	startChecked(t, h)
 	moved := l.file("control_socket: SOCKET", "control_socket: SOCKET\nmetrics_listen: "+m2)
-	if r := h.reload(moved); len(r.Refused) != 1 || !strings.Contains(r.Refused[0], "metrics_listen") {
+	h.write(moved)
+	plan := h.d.PlanReload()
+	r := h.reload(moved)
+	if len(r.Refused) != 1 || !strings.Contains(r.Refused[0], "metrics_listen") {
 		t.Fatalf("reload: %+v, want metrics_listen refused", r)
+	}
+	if len(plan.Changes) != 0 || !slices.Equal(plan.Refused, r.Refused) {
+		t.Errorf("dry run: changes %+v, refused %q; want the reload's refusal %q", plan.Changes, plan.Refused, r.Refused)
 	}
 	taken.Close()
 	if r := h.reload(moved); !r.OK() || !strings.Contains(strings.Join(r.Applied, ";"), "metrics_listen "+m2) {
@@ -205,6 +211,54 @@ func TestReloadMoveMetricsFails(t *testing.T) {
 	resp, err := http.Get("http://" + m2 + "/metrics")
 	if err != nil {
 		t.Fatalf("metrics not served on %s: %v", m2, err)
+	}
+	resp.Body.Close()
+}
+
+// A reload that moves metrics_listen to another address at the same port
+// (from every address to one, or back) moves it, though the new address
+// cannot be bound while the old endpoint listens; the dry run lists it
+// alike.
+func TestReloadMoveMetricsSamePort(t *testing.T) {
+	l := newLab(t)
+	port := netip.MustParseAddrPort(freeport.Addr(t, "127.0.0.1")).Port()
+	all := netip.AddrPortFrom(netip.IPv4Unspecified(), port).String()
+	one := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port).String()
+	file := func(metrics string) string {
+		return l.file("control_socket: SOCKET", "control_socket: SOCKET\nmetrics_listen: "+metrics)
+	}
+	h := newHarness(t, file(all))
+	startChecked(t, h)
+	for _, to := range []string{one, all} {
+		h.write(file(to))
+		plan := h.d.PlanReload()
+		want := []string{"metrics_listen " + to}
+		if len(plan.Changes) != 1 || plan.Changes[0].Change != want[0] || len(plan.Refused) != 0 {
+			t.Fatalf("dry run of metrics_listen %s: %+v, want %q", to, plan, want)
+		}
+		if r := h.reload(file(to)); !r.OK() || !slices.Equal(r.Applied, want) {
+			t.Fatalf("reload of metrics_listen %s: %+v, want %q", to, r, want)
+		}
+		resp, err := http.Get("http://" + one + "/metrics")
+		if err != nil {
+			t.Fatalf("metrics not served after the move to %s: %v", to, err)
+		}
+		resp.Body.Close()
+	}
+	// Every address at the port cannot be bound while another socket
+	// listens on one of them: the endpoint listens again where it was.
+	h.reloadFile(file(one))
+	other, err := net.Listen("tcp", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), port).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if r := h.reload(file(all)); len(r.Refused) != 1 || !strings.Contains(r.Refused[0], "metrics_listen: listening for metrics: listen tcp "+all) {
+		t.Fatalf("reload to %s beside a socket on 127.0.0.2: %+v, want metrics_listen refused", all, r)
+	}
+	resp, err := http.Get("http://" + one + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics not served on %s again after a refused move: %v", one, err)
 	}
 	resp.Body.Close()
 }

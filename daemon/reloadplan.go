@@ -50,7 +50,7 @@ func (d *Daemon) PlanReloadOf(path string) control.ReloadPlan {
 	f := d.liveFactsLocked(nc)
 	d.mu.Unlock()
 	p := Diff(old, nc)
-	f.binds = probeBinds(p, old, nc)
+	f.binds, f.metricsBind = probeBinds(p, old, nc), probeMetricsBind(p, old, nc)
 	r.Changes, r.Refused = describePlan(p, old, nc, f)
 	for _, rs := range p.Restart {
 		r.Pending = append(r.Pending, rs.String())

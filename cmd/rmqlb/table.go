@@ -237,9 +237,9 @@ or moved listener's, within its graceful_timeout or at once on a VIP), the VIPs 
 this host (a MASTER instance removed advertises priority 0 and its VIPs go), a new priority, a
 persistence table started afresh, the clients with sessions that new client lists leave out; then
 what would need a restart, the changes a reload would refuse that the daemon knows of before it
-tries (VIPs swapped between two instances in one reload; a listener's new address that another
-socket holds now, such as a broker listening on every address at the port: the dry run binds a
-socket there and closes it at once, never listening), and the file's warnings. A reload made later
+tries (VIPs swapped between two instances in one reload; a listener's or metrics_listen's new
+address that another socket holds now, such as a broker listening on every address at the port:
+the dry run binds a socket there and closes it at once, never listening), and the file's warnings. A reload made later
 starts from what runs then, and may still refuse a change a dry run lists: a dry run starts no hook
 and sends no advert.
 
