@@ -75,6 +75,16 @@ func (v Verdict) ExitCode() int {
 // one is tried again after a second.
 const vipLeftGrace = 5 * time.Second
 
+// releaseUnanswered is how long a released instance (rmqlb vrrp
+// release) may stay MASTER before its release counts as unanswered: five
+// seconds, or four advert intervals if longer. A backup takes over within
+// its Skew_Time of the first advert of priority 0, and a released router
+// that no advert reaches takes the VIPs only after its own, longer,
+// Master_Down_Interval.
+func releaseUnanswered(in VRRP) time.Duration {
+	return max(5*time.Second, 4*in.AdvertInterval)
+}
+
 // refusedRecent is how long after the last refused advertisement r of an
 // instance (see Assess) the instance still counts as degraded: ten
 // seconds, or three advertisement intervals if longer (the instance's or
@@ -233,6 +243,10 @@ func VerdictOf(s Status) Verdict {
 //     none went to every destination since, and the last failure was
 //     within sendFailRecent: the routers they were for do not hear it,
 //     and a BACKUP among them takes over beside a MASTER;
+//   - a VRRP instance released (rmqlb vrrp release) has been MASTER
+//     since the release, or since it took the VIPs as the last resort,
+//     for releaseUnanswered: no other router takes over, and this host
+//     keeps the VIPs its operator means to hand over;
 //   - a VRRP instance flaps (see vrrpFlapping);
 //   - a listener is not listening;
 //   - every backend of a listener is DRAIN or MAINT or has weight 0
@@ -303,6 +317,12 @@ func Assess(s Status) Verdict {
 		if c := in.Conflict; c != nil && s.Now.Sub(c.At) < conflictRecent {
 			bad("VIP %s of %s announced by %s while this host is MASTER, the last %s ago (%d since start): it holds the address too, and the clients that hear it send their packets there; remove the address there",
 				c.Addr, in.Name, conflictHost(in, c), age(s.Now, c.At), c.Count)
+		}
+		if since, ok := in.ReleasedMaster(); ok {
+			if held := s.Now.Sub(since); held >= releaseUnanswered(in) {
+				bad("VRRP %s released %s ago but MASTER for %s: no other router has taken over (does rmqlb or keepalived with VRID %d run on the other hosts, and do this host's adverts reach them?); this host keeps the VIPs and serves their clients until one does: do not stop this host's broker yet",
+					in.Name, age(s.Now, in.ReleasedSince), age(s.Now, s.Now.Add(-held)), in.VRID)
+			}
 		}
 		if n, ok := vrrpFlapping(in, s.Now); ok {
 			last := in.RecentTransitions[len(in.RecentTransitions)-1]

@@ -68,7 +68,7 @@ func TestAssessSequences(t *testing.T) {
 	// Every reason must have been generated, or a rule went untested.
 	if *assessRuns >= 1000 {
 		for _, k := range []string{"reload", "fault", "owner", "vipset-fault", "refused", "vipset-read", "vip-absent", "vip-leftover",
-			"not-listening", "no-backend", "no-serving", "odd-cluster", "backend-state", "flaps", "vrrp-flaps", "inconclusive", "healthy"} {
+			"not-listening", "no-backend", "no-serving", "odd-cluster", "backend-state", "flaps", "vrrp-flaps", "release-unanswered", "inconclusive", "healthy"} {
 			if seen[k] == 0 {
 				t.Errorf("no status with a reason %q in %d runs (seed %d)", k, *assessRuns, seed)
 			}
@@ -217,6 +217,18 @@ func assessModel(s Status) modelVerdict {
 		if r := in.Refused; r != nil && s.Now.Sub(r.At) < max(modelRefused, 3*max(r.AdvertInterval, in.AdvertInterval)) {
 			add("refused", in.Name, r.From.String(), map[string]string{vrrp.DropAuth: "authentication", vrrp.DropVersion: "version",
 				vrrp.DropIntervalMismatch: "advert_interval", vrrp.DropAddressMismatch: "virtual_ipaddress", vrrp.DropNotPeer: "peers"}[r.Reason])
+		}
+		// Released, and MASTER since the release (or since it took the
+		// VIPs back) for five seconds or four advert intervals: no other
+		// router takes over.
+		if in.Released && in.State == vrrp.StateMaster {
+			since := in.ReleasedSince
+			if in.Since.After(since) {
+				since = in.Since
+			}
+			if s.Now.Sub(since) >= max(5*time.Second, 4*in.AdvertInterval) {
+				add("release-unanswered", in.Name, "released", "no other router has taken over", fmt.Sprintf("VRID %d", in.VRID))
+			}
 		}
 		// Five state changes within ten minutes: it flaps.
 		changes := 0
@@ -517,7 +529,8 @@ func genStatus(rng *rand.Rand) Status {
 			in.Counters.Transitions = uint64(len(in.RecentTransitions) + 1)
 		}
 		if chance(0.2) {
-			in.Released, in.ReleasedSince, in.ReleaseReason = true, now.Add(-time.Minute), "maintenance"
+			in.Released, in.ReleaseReason = true, "maintenance"
+			in.ReleasedSince = now.Add(-pick(time.Minute, 20*time.Second, 5*time.Second, 4900*time.Millisecond, time.Second))
 		}
 		if chance(0.3) {
 			in.Sender = []string{"process 4242", "process (restarting: exited)", "inline: process stopped"}[rng.IntN(3)]

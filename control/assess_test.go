@@ -89,6 +89,31 @@ func TestAssessExitCodes(t *testing.T) {
 			in := &s.VRRP[0]
 			in.RecentTransitions = changesTo(vrrp.StateMaster, s.Now.Add(-20*time.Minute), s.Now.Add(-9*time.Minute), s.Now.Add(-6*time.Minute), s.Now.Add(-4*time.Minute), s.Now.Add(-time.Minute), s.Now.Add(-30*time.Second))
 		}, ExitDegraded, "VRRP rabbitmq flaps: it changed state 5 times in the last 10m0s, the last 30s ago (to MASTER: master 10.77.0.1 silent for master down interval): each change moves the VIPs, and their clients reconnect; see why on each host of the group (rmqlb status --verbose lists each change with its reason)"},
+		{"released, MASTER with no other router taking over", func(s *Status) {
+			in := &s.VRRP[0]
+			in.AdvertInterval, in.Released, in.ReleasedSince = time.Second, true, s.Now.Add(-6*time.Second)
+		}, ExitDegraded, "VRRP rabbitmq released 6s ago but MASTER for 6s: no other router has taken over (does rmqlb or keepalived with VRID 1 run on the other hosts, and do this host's adverts reach them?); this host keeps the VIPs and serves their clients until one does: do not stop this host's broker yet"},
+		{"released, MASTER at long advert intervals", func(s *Status) {
+			in := &s.VRRP[0]
+			in.AdvertInterval, in.Released, in.ReleasedSince = 3*time.Second, true, s.Now.Add(-11*time.Second)
+		}, ExitHealthy, ""},
+		{"released, MASTER for less than five seconds", func(s *Status) {
+			in := &s.VRRP[0]
+			in.AdvertInterval, in.Released, in.ReleasedSince = time.Second, true, s.Now.Add(-4*time.Second)
+		}, ExitHealthy, ""},
+		{"released long ago, MASTER again as the last resort", func(s *Status) {
+			in := &s.VRRP[0]
+			in.AdvertInterval, in.Released, in.ReleasedSince, in.Since = time.Second, true, s.Now.Add(-time.Hour), s.Now.Add(-2*time.Second)
+		}, ExitHealthy, ""},
+		{"released long ago, MASTER again as the last resort for a while", func(s *Status) {
+			in := &s.VRRP[0]
+			in.AdvertInterval, in.Released, in.ReleasedSince, in.Since = time.Second, true, s.Now.Add(-time.Hour), s.Now.Add(-10*time.Second)
+		}, ExitDegraded, "VRRP rabbitmq released 1h0m0s ago but MASTER for 10s: no other router has taken over (does rmqlb or keepalived with VRID 1 run on the other hosts, and do this host's adverts reach them?); this host keeps the VIPs and serves their clients until one does: do not stop this host's broker yet"},
+		{"released and BACKUP", func(s *Status) {
+			in := &s.VRRP[0]
+			in.State, in.Released, in.ReleasedSince = vrrp.StateBackup, true, s.Now.Add(-time.Hour)
+			in.Addresses.VIPs[0].Present, in.Addresses.VIPs[0].Owned = false, false
+		}, ExitHealthy, ""},
 		{"VRRP instance that changed state four times", func(s *Status) {
 			s.VRRP[0].RecentTransitions = changesTo(vrrp.StateMaster, s.Now.Add(-10*time.Minute), s.Now.Add(-6*time.Minute), s.Now.Add(-4*time.Minute), s.Now.Add(-time.Minute), s.Now.Add(-30*time.Second))
 		}, ExitHealthy, ""},

@@ -200,3 +200,17 @@ type VRRP struct {
 	// none and never ran one.
 	Notify *notify.Snapshot `json:"notify,omitempty"`
 }
+
+// ReleasedMaster reports whether the instance is released (rmqlb vrrp
+// release) and MASTER, and since when it has been both: since the
+// release, or since it took the VIPs as the last resort, whichever came
+// later. A release no other router answers keeps it MASTER.
+func (in VRRP) ReleasedMaster() (since time.Time, ok bool) {
+	if !in.Released || in.State != vrrp.StateMaster {
+		return time.Time{}, false
+	}
+	if in.Since.After(in.ReleasedSince) {
+		return in.Since, true
+	}
+	return in.ReleasedSince, true
+}

@@ -194,11 +194,13 @@ func TestVRRPPlannedHandover(t *testing.T) {
 	}
 }
 
-// TestVRRPReleaseForAndLastResort: `release --for` hands the VIP over and
-// the higher-priority host takes it back by preemption when the period
-// ends, without a failed connect (the preempted master, too, keeps the VIP
-// until the new master announced it); a released host takes the VIP as
-// the last resort when no other router is left.
+// TestVRRPReleaseForAndLastResort: `release --for` hands the VIP over
+// (`--wait` returns once it has, naming the new master) and the
+// higher-priority host takes it back by preemption when the period ends,
+// without a failed connect (the preempted master, too, keeps the VIP until
+// the new master announced it); a released host takes the VIP as the last
+// resort when no other router is left, and then its status is degraded
+// and `release --wait` fails: no other router takes the VIP over.
 func TestVRRPReleaseForAndLastResort(t *testing.T) {
 	const period = 2 * time.Second
 	l, d1, d2 := startPair(t)
@@ -209,8 +211,9 @@ func TestVRRPReleaseForAndLastResort(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	start := time.Now()
-	if out := d1.mustVRRP("release", "vip", "--for", period.String()); !strings.Contains(out, "released until") {
-		t.Fatalf("release --for said %q", out)
+	if out := d1.mustVRRP("release", "vip", "--for", period.String(), "--wait"); !strings.Contains(out, "released until") ||
+		!strings.Contains(out, "vip: handed over to "+h2.Addr.String()) {
+		t.Fatalf("release --for --wait said %q", out)
 	}
 	if err := waitSoleHolder(l, h2, 3*time.Second); err != nil {
 		t.Fatal(err)
@@ -264,6 +267,12 @@ func TestVRRPReleaseForAndLastResort(t *testing.T) {
 	if in.State != "MASTER" || !strings.Contains(in.Reason, "last resort") || !r1.Released || in.EffectivePriority != 0 {
 		t.Errorf("h1: %s (%q), released %v, effective priority %d; want MASTER as the last resort, still released, priority 0",
 			in.State, in.Reason, r1.Released, in.EffectivePriority)
+	}
+	if out, err := d1.vrrpCmd("release", "vip", "--wait", "--timeout", "1s"); err == nil || !strings.Contains(err.Error(), "no other router has taken over") {
+		t.Errorf("release --wait with no other router: %q, %v; want exit 1, no other router has taken over", out, err)
+	}
+	if _, err := waitReasons(d1, 10*time.Second, "VRRP vip released"); err != nil {
+		t.Errorf("h1 MASTER as the last resort, released: %v", err)
 	}
 }
 

@@ -82,7 +82,7 @@ func cmdMoveSessions(socketOf func() (string, error), key string, rate int, wait
 // waitMove follows move m (as the daemon answered it) in the status of
 // the daemon at socket until it ends, and reports how.
 func waitMove(socket string, m control.SessionMove, stdout, stderr io.Writer) int {
-	return follow(socket, "the move of "+m.Backend.String(), func(s control.Status) followed {
+	return follow(socket, followSpec{what: "the move of " + m.Backend.String(), upgradeEnds: true}, func(s control.Status) followed {
 		cur, ok := findMove(s, m)
 		switch {
 		case !ok:
@@ -108,15 +108,29 @@ type followed struct {
 	ok             bool
 }
 
+// followSpec is what follow follows: what names it ("the move of
+// amqp/rmq1"); timeout bounds the wait (zero: none); upgradeEnds says
+// that an upgrade of the daemon in place ends it (the old process's
+// work ends with it), where work the new process carries on is
+// followed across it.
+type followSpec struct {
+	what        string
+	timeout     time.Duration
+	upgradeEnds bool
+}
+
 // follow asks the daemon at socket for its status every movePoll, looks
-// at what (a move, a rebalance) with look, prints its progress every
-// moveProgressEvery, and once it ended prints how: exit 0 when it did
-// what was asked (on stdout), 1 otherwise (on stderr), also when the
-// daemon cannot be asked, or was upgraded meanwhile (a new pid: the old
-// process's work ended with it).
-func follow(socket, what string, look func(control.Status) followed, stdout, stderr io.Writer) int {
+// at spec's work (a move, a rebalance, a handover) with look, prints its
+// progress every moveProgressEvery, and once it ended prints how: exit 0
+// when it did what was asked (on stdout), 1 otherwise (on stderr), also
+// when the daemon cannot be asked, when it was upgraded meanwhile and
+// spec.upgradeEnds, or when spec.timeout passed first (with the progress
+// then).
+func follow(socket string, spec followSpec, look func(control.Status) followed, stdout, stderr io.Writer) int {
+	what := spec.what
 	pid := 0
-	lastShown := time.Now()
+	start := time.Now()
+	lastShown := start
 	for {
 		time.Sleep(movePoll)
 		var s control.Status
@@ -126,7 +140,7 @@ func follow(socket, what string, look func(control.Status) followed, stdout, std
 		}
 		if pid == 0 {
 			pid = s.PID
-		} else if s.PID != pid {
+		} else if s.PID != pid && spec.upgradeEnds {
 			fmt.Fprintf(stderr, "rmqlb: the daemon was upgraded (pid %d, now %d): %s ended; the sessions it left are the old process's until it exits\n", pid, s.PID, what)
 			return 1
 		}
@@ -140,6 +154,9 @@ func follow(socket, what string, look func(control.Status) followed, stdout, std
 			return 0
 		case !f.running:
 			fmt.Fprintf(stderr, "rmqlb: %s\n", f.result)
+			return 1
+		case spec.timeout > 0 && time.Since(start) >= spec.timeout:
+			fmt.Fprintf(stderr, "rmqlb: %s has not ended within %s: %s\n", what, spec.timeout, f.progress)
 			return 1
 		}
 		if time.Since(lastShown) >= moveProgressEvery {

@@ -55,7 +55,7 @@ func defineRebalance(fs *flag.FlagSet) runFunc {
 		if !*paced.wait {
 			return 0
 		}
-		return follow(socket, "the rebalance of "+r.Listener, func(s control.Status) followed {
+		return follow(socket, followSpec{what: "the rebalance of " + r.Listener, upgradeEnds: true}, func(s control.Status) followed {
 			for _, c := range s.Rebalances {
 				if c.Listener != r.Listener || !c.Since.Equal(r.Since) {
 					continue

@@ -263,7 +263,7 @@ reloadplan.schema.json in control/statusschema of the source.`,
 		{define: defineVRRP, doc: clidoc.Command{
 			Name: "vrrp",
 			Forms: []string{
-				"release [--socket PATH | --config FILE] NAME|--all [--for PERIOD]",
+				"release [--socket PATH | --config FILE] NAME|--all [--for PERIOD] [--wait [--timeout PERIOD]]",
 				"ready [--socket PATH | --config FILE] NAME|--all",
 			},
 			Summary: "hand a VRRP instance's VIPs over for planned maintenance, or end that",
@@ -274,6 +274,12 @@ rmqlb status, for PERIOD, or without --for until rmqlb vrrp ready NAME; it takes
 if no other router is left. The release lasts across reloads and upgrades in place; with
 state_file in the configuration, across a restart of the daemon too.
 
+release --wait waits until each instance released holds no VIP, having handed them to another
+router (at most --timeout, 30s by default), and says to whom and how long it took: a script
+stops the broker only once its clients' VIPs have left the host. When no other router takes
+over (none runs, or this host's adverts do not reach them), the host stays MASTER and keeps the
+VIPs, rmqlb status is degraded, and --wait says so with exit 1; the release stays.
+
 ready: NAME is eligible as master again, with its configured priority.
 
 With --all in place of NAME, every VRRP instance of the daemon: the maintenance of the whole
@@ -283,8 +289,8 @@ host. Each is asked even when one fails; the error names those it was applied to
 				{Name: "NAME"},
 			},
 			Exits: []clidoc.Exit{
-				{Code: 0, Meaning: "the daemon applied it"},
-				{Code: 1, Meaning: "the daemon refused (no such instance) or could not be asked"},
+				{Code: 0, Meaning: "the daemon applied it; with --wait, every instance released has handed its VIPs over"},
+				{Code: 1, Meaning: "the daemon refused (no such instance) or could not be asked; with --wait, an instance still held VIPs at the timeout, or was no longer released"},
 				{Code: 2, Meaning: "wrong command line"},
 			},
 		}},

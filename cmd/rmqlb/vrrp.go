@@ -17,6 +17,8 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 	socketOf := clientFlags(fs)
 	forDur := fs.Duration("for", 0, "with release: how long the host stays released, a Go duration `PERIOD` such as 30m (default: until rmqlb vrrp ready)")
 	all := fs.Bool("all", false, "every VRRP instance of the daemon, in place of NAME (the whole host's maintenance)")
+	wait := fs.Bool("wait", false, "with release: wait until each instance released has handed its VIPs over to another router (exit 1 if one has not within --timeout)")
+	timeout := fs.Duration("timeout", defaultReleaseWait, "with release --wait: how long to wait for the handover, a Go duration `PERIOD`")
 	return func(args []string, stdout, stderr io.Writer) int {
 		pos, err := parseInterspersed(fs, args)
 		if err != nil {
@@ -38,6 +40,12 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 			wrong = "name one VRRP instance, or --all for every one"
 		case *forDur < 0:
 			wrong = "--for must be a positive duration (leave it out to release until `rmqlb vrrp ready`)"
+		case pos[0] != "release" && (*wait || flagSet(fs, "timeout")):
+			wrong = "--wait and --timeout belong to release"
+		case flagSet(fs, "timeout") && !*wait:
+			wrong = "--timeout is how long --wait waits: give --wait too"
+		case *timeout <= 0:
+			wrong = "--timeout must be a positive duration"
 		}
 		if wrong != "" {
 			return usageError(fs, stderr, wrong)
@@ -83,7 +91,10 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 			fmt.Fprintln(stdout, describeRelease(s))
 		}
 		warnStateFile(stderr, "rmqlb vrrp "+what, ans.StateFileNote)
-		return 0
+		if !*wait {
+			return 0
+		}
+		return waitHandover(path, ans.Instances, *timeout, stdout, stderr)
 	}
 }
 

@@ -72,11 +72,12 @@ _rmqlb() {
 		esac
 		;;
 	vrrp)
-		flags='--all --config --for --socket' argflags=' --config -config --for -for --socket -socket '
+		flags='--all --config --for --socket --timeout --wait' argflags=' --config -config --for -for --socket -socket --timeout -timeout '
 		case $prev in
 			--config | -config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
 			--for | -for) return ;;
 			--socket | -socket) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+			--timeout | -timeout) return ;;
 		esac
 		;;
 	notify)

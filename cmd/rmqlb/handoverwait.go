@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rmqlb/rmqlb/control"
+	"github.com/rmqlb/rmqlb/vrrp"
+)
+
+// defaultReleaseWait is how long `rmqlb vrrp release --wait` waits for
+// the handover by default: a backup takes over within an advert
+// interval, and the VIPs leave once it has announced them.
+const defaultReleaseWait = 30 * time.Second
+
+// waitHandover follows, in the daemon's status at socket, the handover of
+// each instance of released (the daemon's answer to a release) until
+// each holds no VIP, having handed them to another router, or until
+// timeout: exit 0 when every one has, 1 otherwise (also when one is no
+// longer released: readied, or its --for ran out).
+func waitHandover(socket string, released []vrrp.Snapshot, timeout time.Duration, stdout, stderr io.Writer) int {
+	var names []string
+	for _, s := range released {
+		names = append(names, s.Name)
+	}
+	spec := followSpec{what: "the handover of " + strings.Join(names, ", "), timeout: timeout}
+	return follow(socket, spec, func(s control.Status) followed {
+		var done, waiting []string
+		for _, name := range names {
+			i := slices.IndexFunc(s.VRRP, func(in control.VRRP) bool { return in.Name == name })
+			if i < 0 {
+				return followed{}
+			}
+			p := handoverOf(s.VRRP[i], s.Now)
+			switch {
+			case p.abandoned:
+				return followed{found: true, result: p.line}
+			case p.done:
+				done = append(done, p.line)
+			default:
+				waiting = append(waiting, p.line)
+			}
+		}
+		if len(waiting) > 0 {
+			return followed{found: true, running: true, progress: strings.Join(waiting, "; ")}
+		}
+		return followed{found: true, ok: true, result: strings.Join(done, "\n")}
+	}, stdout, stderr)
+}
+
+// handover is where the handover of a released instance stands: done
+// (it holds no VIP) or abandoned (no longer released), and the line that
+// says so.
+type handover struct {
+	done, abandoned bool
+	line            string
+}
+
+// handoverOf tells where the handover of released instance in stands at
+// now, its status's time.
+func handoverOf(in control.VRRP, now time.Time) handover {
+	if !in.Released {
+		return handover{abandoned: true, line: fmt.Sprintf("%s is no longer released (rmqlb vrrp ready, or the end of its --for): %s with priority %d", in.Name, in.State, in.EffectivePriority)}
+	}
+	if since, master := in.ReleasedMaster(); master {
+		return handover{line: fmt.Sprintf("%s: MASTER for %s, advertising priority 0: no other router has taken over (does rmqlb or keepalived with VRID %d run on the other hosts, and do this host's adverts reach them?); the release stays, and this host keeps the VIPs and serves their clients until one does",
+			in.Name, now.Sub(since).Round(100*time.Millisecond), in.VRID)}
+	}
+	// The handover of this release, not an earlier one's.
+	h := in.Handover
+	ours := h != nil && h.Planned && !h.Requested.Before(in.ReleasedSince)
+	switch {
+	case ours && h.Done.IsZero():
+		return handover{line: fmt.Sprintf("%s: BACKUP, %s (priority %d) has taken over; this host keeps the VIPs until it has announced them", in.Name, h.Peer, h.PeerPriority)}
+	case ours:
+		return handover{done: true, line: fmt.Sprintf("%s: handed over to %s (priority %d) in %s; the VIPs left this host %s after its advert: %s",
+			in.Name, h.Peer, h.PeerPriority, h.Done.Sub(h.Requested).Round(time.Millisecond), h.Done.Sub(h.PeerHeard).Round(time.Millisecond), h.Outcome)}
+	}
+	for _, a := range in.Addresses.VIPs {
+		if a.Present && a.Owned {
+			return handover{line: fmt.Sprintf("%s: %s, removing VIP %s from %s", in.Name, in.State, a.Prefix, in.Interface)}
+		}
+	}
+	return handover{done: true, line: fmt.Sprintf("%s: %s, holding no VIP", in.Name, in.State)}
+}
