@@ -87,7 +87,7 @@ control/statusschema/status.schema.json in the source). With --watch it prints t
 every INTERVAL until SIGINT or SIGTERM, and exits with the code of the last status shown.`,
 			Exits: []clidoc.Exit{
 				{Code: control.ExitHealthy, Meaning: "healthy"},
-				{Code: control.ExitDegraded, Meaning: "degraded: the last reload was refused, a VRRP instance is in FAULT or cannot hold its VIPs, a master's VIP is not on its interface, another router's adverts of an instance's VRID are being dropped (split brain), a listener is not listening, has no backend that serves or refuses new clients at its maxconn, a client address holds its maxconn_per_client, or a backend is DOWN or DEGRADED or in another RabbitMQ cluster than the others"},
+				{Code: control.ExitDegraded, Meaning: "degraded: the last reload was refused, a VRRP instance is in FAULT or cannot hold its VIPs, a master's VIP is not on its interface, another router's adverts of an instance's VRID are being dropped (split brain), an instance released is still MASTER (no other router took over), a listener is not listening, has no backend that serves or refuses new clients at its maxconn, a client address holds its maxconn_per_client, or a backend is DOWN or DEGRADED or in another RabbitMQ cluster than the others"},
 				{Code: control.ExitUnreachable, Meaning: "the daemon did not answer (not running, wrong socket), or wrong command line"},
 			},
 		}},
