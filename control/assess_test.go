@@ -92,7 +92,7 @@ func TestAssessExitCodes(t *testing.T) {
 		{"released, MASTER with no other router taking over", func(s *Status) {
 			in := &s.VRRP[0]
 			in.AdvertInterval, in.Released, in.ReleasedSince = time.Second, true, s.Now.Add(-6*time.Second)
-		}, ExitDegraded, "VRRP rabbitmq released 6s ago but MASTER for 6s: no other router has taken over (does rmqlb or keepalived with VRID 1 run on the other hosts, and do this host's adverts reach them?); this host keeps the VIPs and serves their clients until one does: do not stop this host's broker yet"},
+		}, ExitDegraded, "VRRP rabbitmq released 6s ago but MASTER for 6s: no other router has taken over (does rmqlb or keepalived with VRID 1 run on the other hosts, not released there too, and do this host's adverts reach them?); this host keeps the VIPs and serves their clients until one does: do not stop this host's broker yet"},
 		{"released, MASTER at long advert intervals", func(s *Status) {
 			in := &s.VRRP[0]
 			in.AdvertInterval, in.Released, in.ReleasedSince = 3*time.Second, true, s.Now.Add(-11*time.Second)
@@ -108,7 +108,7 @@ func TestAssessExitCodes(t *testing.T) {
 		{"released long ago, MASTER again as the last resort for a while", func(s *Status) {
 			in := &s.VRRP[0]
 			in.AdvertInterval, in.Released, in.ReleasedSince, in.Since = time.Second, true, s.Now.Add(-time.Hour), s.Now.Add(-10*time.Second)
-		}, ExitDegraded, "VRRP rabbitmq released 1h0m0s ago but MASTER for 10s: no other router has taken over (does rmqlb or keepalived with VRID 1 run on the other hosts, and do this host's adverts reach them?); this host keeps the VIPs and serves their clients until one does: do not stop this host's broker yet"},
+		}, ExitDegraded, "VRRP rabbitmq released 1h0m0s ago but MASTER for 10s: no other router has taken over (does rmqlb or keepalived with VRID 1 run on the other hosts, not released there too, and do this host's adverts reach them?); this host keeps the VIPs and serves their clients until one does: do not stop this host's broker yet"},
 		{"released and BACKUP", func(s *Status) {
 			in := &s.VRRP[0]
 			in.State, in.Released, in.ReleasedSince = vrrp.StateBackup, true, s.Now.Add(-time.Hour)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -28,7 +29,7 @@ func waitHandover(socket string, released []vrrp.Snapshot, timeout time.Duration
 	}
 	spec := followSpec{what: "the handover of " + strings.Join(names, ", "), timeout: timeout}
 	return follow(socket, spec, func(s control.Status) followed {
-		var done, waiting []string
+		var done, waiting, stuck []string
 		for _, name := range names {
 			i := slices.IndexFunc(s.VRRP, func(in control.VRRP) bool { return in.Name == name })
 			if i < 0 {
@@ -42,10 +43,11 @@ func waitHandover(socket string, released []vrrp.Snapshot, timeout time.Duration
 				done = append(done, p.line)
 			default:
 				waiting = append(waiting, p.line)
+				stuck = append(stuck, cmp.Or(p.stuck, p.line))
 			}
 		}
 		if len(waiting) > 0 {
-			return followed{found: true, running: true, progress: strings.Join(waiting, "; ")}
+			return followed{found: true, running: true, progress: strings.Join(waiting, "; "), stuck: strings.Join(stuck, "; ")}
 		}
 		return followed{found: true, ok: true, result: strings.Join(done, "\n")}
 	}, stdout, stderr)
@@ -53,10 +55,11 @@ func waitHandover(socket string, released []vrrp.Snapshot, timeout time.Duration
 
 // handover is where the handover of a released instance stands: done
 // (it holds no VIP) or abandoned (no longer released), and the line that
-// says so.
+// says so; stuck, when set, is what to say of it instead when the wait
+// ends there.
 type handover struct {
 	done, abandoned bool
-	line            string
+	line, stuck     string
 }
 
 // handoverOf tells where the handover of released instance in stands at
@@ -66,8 +69,9 @@ func handoverOf(in control.VRRP, now time.Time) handover {
 		return handover{abandoned: true, line: fmt.Sprintf("%s is no longer released (rmqlb vrrp ready, or the end of its --for): %s with priority %d", in.Name, in.State, in.EffectivePriority)}
 	}
 	if since, master := in.ReleasedMaster(); master {
-		return handover{line: fmt.Sprintf("%s: MASTER for %s, advertising priority 0: no other router has taken over (does rmqlb or keepalived with VRID %d run on the other hosts, and do this host's adverts reach them?); the release stays, and this host keeps the VIPs and serves their clients until one does",
-			in.Name, now.Sub(since).Round(100*time.Millisecond), in.VRID)}
+		line := fmt.Sprintf("%s: MASTER for %s, advertising priority 0: no other router has taken over", in.Name, now.Sub(since).Round(100*time.Millisecond))
+		return handover{line: line + " yet",
+			stuck: line + fmt.Sprintf(" (does rmqlb or keepalived with VRID %d run on the other hosts, not released there too, and do this host's adverts reach them?); the release stays, and this host keeps the VIPs and serves their clients until one does", in.VRID)}
 	}
 	// The handover of this release, not an earlier one's.
 	h := in.Handover

@@ -47,24 +47,26 @@ func TestHandoverOf(t *testing.T) {
 		in              control.VRRP
 		done, abandoned bool
 		line            string
+		stuck           string // "": none
 	}{
 		{"MASTER since before the release", releasedInstance(vrrp.StateMaster, releasedAt.Add(-time.Hour), true), false, false,
-			"vip: MASTER for 2s, advertising priority 0: no other router has taken over (does rmqlb or keepalived with VRID 51 run on the other hosts"},
+			"vip: MASTER for 2s, advertising priority 0: no other router has taken over yet",
+			"vip: MASTER for 2s, advertising priority 0: no other router has taken over (does rmqlb or keepalived with VRID 51 run on the other hosts, not released there too"},
 		{"MASTER again as the last resort", releasedInstance(vrrp.StateMaster, releasedAt.Add(1500*time.Millisecond), true), false, false,
-			"vip: MASTER for 500ms, advertising priority 0"},
+			"vip: MASTER for 500ms, advertising priority 0", "vip: MASTER for 500ms, advertising priority 0: no other router has taken over ("},
 		{"BACKUP, VIPs kept until announced", handedOver(releasedInstance(vrrp.StateBackup, releasedAt.Add(60*time.Millisecond), true), false), false, false,
-			"vip: BACKUP, 192.0.2.2 (priority 100) has taken over; this host keeps the VIPs until it has announced them"},
+			"vip: BACKUP, 192.0.2.2 (priority 100) has taken over; this host keeps the VIPs until it has announced them", ""},
 		{"handed over", handedOver(releasedInstance(vrrp.StateBackup, releasedAt.Add(60*time.Millisecond), false), true), true, false,
-			"vip: handed over to 192.0.2.2 (priority 100) in 160ms; the VIPs left this host 100ms after its advert: 192.0.2.2 announced the VIPs"},
-		{"BACKUP when released, an earlier handover", earlier, true, false, "vip: BACKUP, holding no VIP"},
+			"vip: handed over to 192.0.2.2 (priority 100) in 160ms; the VIPs left this host 100ms after its advert: 192.0.2.2 announced the VIPs", ""},
+		{"BACKUP when released, an earlier handover", earlier, true, false, "vip: BACKUP, holding no VIP", ""},
 		{"BACKUP with a VIP still here", releasedInstance(vrrp.StateBackup, releasedAt.Add(-time.Hour), true), false, false,
-			"vip: BACKUP, removing VIP 192.0.2.100/24 from eth0"},
-		{"FAULT", releasedInstance(vrrp.StateFault, releasedAt.Add(-time.Hour), false), true, false, "vip: FAULT, holding no VIP"},
-		{"readied", readied, false, true, "vip is no longer released (rmqlb vrrp ready, or the end of its --for): MASTER with priority 150"},
+			"vip: BACKUP, removing VIP 192.0.2.100/24 from eth0", ""},
+		{"FAULT", releasedInstance(vrrp.StateFault, releasedAt.Add(-time.Hour), false), true, false, "vip: FAULT, holding no VIP", ""},
+		{"readied", readied, false, true, "vip is no longer released (rmqlb vrrp ready, or the end of its --for): MASTER with priority 150", ""},
 	} {
 		h := handoverOf(c.in, now)
-		if h.done != c.done || h.abandoned != c.abandoned || !strings.HasPrefix(h.line, c.line) {
-			t.Errorf("%s: %+v, want done %v, abandoned %v, line %q", c.name, h, c.done, c.abandoned, c.line)
+		if h.done != c.done || h.abandoned != c.abandoned || !strings.HasPrefix(h.line, c.line) || !strings.HasPrefix(h.stuck, c.stuck) || (c.stuck == "") != (h.stuck == "") {
+			t.Errorf("%s: %+v, want done %v, abandoned %v, line %q, stuck %q", c.name, h, c.done, c.abandoned, c.line, c.stuck)
 		}
 	}
 }

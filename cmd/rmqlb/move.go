@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -99,13 +100,14 @@ func waitMove(socket string, m control.SessionMove, stdout, stderr io.Writer) in
 
 // followed is one look at an operator's work under way in the daemon's
 // status: whether it is there and still running, the line that tells its
-// progress while it runs, and, once it ended, the line that tells how and
-// whether it did what it was asked.
+// progress while it runs (and stuck, when set, what to say instead when
+// the wait times out there), and, once it ended, the line that tells how
+// and whether it did what it was asked.
 type followed struct {
-	found, running bool
-	progress       string
-	result         string
-	ok             bool
+	found, running  bool
+	progress, stuck string
+	result          string
+	ok              bool
 }
 
 // followSpec is what follow follows: what names it ("the move of
@@ -156,7 +158,7 @@ func follow(socket string, spec followSpec, look func(control.Status) followed, 
 			fmt.Fprintf(stderr, "rmqlb: %s\n", f.result)
 			return 1
 		case spec.timeout > 0 && time.Since(start) >= spec.timeout:
-			fmt.Fprintf(stderr, "rmqlb: %s has not ended within %s: %s\n", what, spec.timeout, f.progress)
+			fmt.Fprintf(stderr, "rmqlb: %s has not ended within %s: %s\n", what, spec.timeout, cmp.Or(f.stuck, f.progress))
 			return 1
 		}
 		if time.Since(lastShown) >= moveProgressEvery {

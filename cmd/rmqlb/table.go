@@ -277,7 +277,7 @@ state_file in the configuration, across a restart of the daemon too.
 release --wait waits until each instance released holds no VIP, having handed them to another
 router (at most --timeout, 30s by default), and says to whom and how long it took: a script
 stops the broker only once its clients' VIPs have left the host. When no other router takes
-over (none runs, or this host's adverts do not reach them), the host stays MASTER and keeps the
+over (none runs, each is released too, or this host's adverts do not reach them), the host stays MASTER and keeps the
 VIPs, rmqlb status is degraded, and --wait says so with exit 1; the release stays.
 
 ready: NAME is eligible as master again, with its configured priority.
