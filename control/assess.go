@@ -547,22 +547,27 @@ func fullBackends(l balancer.Snapshot) []string {
 	return names
 }
 
-// instanceSummary describes one VRRP instance in a few words.
+// instanceSummary describes one VRRP instance in a few words, naming its
+// release (rmqlb vrrp release) beside its name.
 func instanceSummary(in VRRP) string {
+	name := in.Name
+	if in.Released {
+		name += ", released"
+	}
 	switch in.State {
 	case vrrp.StateMaster:
 		addrs := make([]string, len(in.VIPs))
 		for i, p := range in.VIPs {
 			addrs[i] = p.Addr().String()
 		}
-		return fmt.Sprintf("MASTER of %s (%s)", strings.Join(addrs, ", "), in.Name)
+		return fmt.Sprintf("MASTER of %s (%s)", strings.Join(addrs, ", "), name)
 	case vrrp.StateBackup:
 		if m := in.Master; m != nil {
-			return fmt.Sprintf("BACKUP (%s), master %s priority %d", in.Name, m.Addr, m.Priority)
+			return fmt.Sprintf("BACKUP (%s), master %s priority %d", name, m.Addr, m.Priority)
 		}
-		return fmt.Sprintf("BACKUP (%s), no master heard", in.Name)
+		return fmt.Sprintf("BACKUP (%s), no master heard", name)
 	default:
-		return fmt.Sprintf("%s (%s)", in.State, in.Name)
+		return fmt.Sprintf("%s (%s)", in.State, name)
 	}
 }
 

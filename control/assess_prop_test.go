@@ -264,15 +264,20 @@ func assessModel(s Status) modelVerdict {
 			}
 		}
 
+		// A release is named beside the instance's name.
+		name := in.Name
+		if in.Released {
+			name = in.Name + ", released"
+		}
 		switch in.State {
 		case vrrp.StateMaster:
 			var vips []string
 			for _, p := range in.VIPs {
 				vips = append(vips, p.Addr().String())
 			}
-			parts = append(parts, fmt.Sprintf("MASTER of %s (%s)", strings.Join(vips, ", "), in.Name))
+			parts = append(parts, fmt.Sprintf("MASTER of %s (%s)", strings.Join(vips, ", "), name))
 		case vrrp.StateBackup:
-			p := fmt.Sprintf("BACKUP (%s)", in.Name)
+			p := fmt.Sprintf("BACKUP (%s)", name)
 			if in.Master != nil {
 				p += fmt.Sprintf(", master %s priority %d", in.Master.Addr, in.Master.Priority)
 			} else {
@@ -280,7 +285,7 @@ func assessModel(s Status) modelVerdict {
 			}
 			parts = append(parts, p)
 		default:
-			parts = append(parts, fmt.Sprintf("%s (%s)", in.State, in.Name))
+			parts = append(parts, fmt.Sprintf("%s (%s)", in.State, name))
 		}
 	}
 	var listeners []string

@@ -317,7 +317,7 @@ func TestAssessSummary(t *testing.T) {
 		t.Errorf("summary %q, want %q", got, want)
 	}
 	full := fullFixture()
-	if got, want := Assess(full).Summary, "BACKUP (rabbitmq), master 10.77.0.1 priority 150; MASTER of 10.77.0.101, fd00:77::101 (mgmt); "+
+	if got, want := Assess(full).Summary, "BACKUP (rabbitmq), master 10.77.0.1 priority 150; MASTER of 10.77.0.101, fd00:77::101 (mgmt, released); "+
 		"amqp 1/3 backends up (1 DRAIN), mgmt 0/0 backends up"; got != want {
 		t.Errorf("summary %q, want %q", got, want)
 	}
