@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,7 +33,11 @@ var interopCases = []interopCase{
 // (100 ms): the higher priority wins whichever daemon it is, there is no
 // state change in 30 s of steady state, a cut of the master's link moves
 // the VIP to the other daemon, and its return moves it back (preempt).
-// The four pairings run in parallel, each in its own lab.
+// An rmqlb master then hands the VIP over to keepalived (rmqlb vrrp
+// release --wait, as in a migration one host at a time): keepalived takes
+// over, rmqlb keeps the VIP until keepalived has announced it, and no
+// client connect fails; ready, it takes the VIP back. The four pairings
+// run in parallel, each in its own lab.
 func TestInteropKeepalived(t *testing.T) {
 	netlab.Require(t, "bridge", "keepalived")
 	rmqlbBinary(t)
@@ -146,6 +151,47 @@ func testInterop(t *testing.T, c interopCase, rmqlbHigh bool) {
 	if err := stableHolder(l, high, 3*c.advert+time.Second); err != nil {
 		t.Error(err)
 	}
+	if rmqlbHigh {
+		plannedHandoverToKeepalived(t, l, d, low, wait)
+	}
+}
+
+// plannedHandoverToKeepalived releases rmqlb daemon d, MASTER, with
+// keepalived on host to as the other router: release --wait returns once
+// keepalived has taken the VIP over and announced it, with no failed
+// client connect; ready, d takes the VIP back (preempt).
+func plannedHandoverToKeepalived(t *testing.T, l *netlab.Lab, d *daemon, to *netlab.Host, wait time.Duration) {
+	t.Helper()
+	probe, err := l.Host("client").StartProbe(vipAP, netlab.ProbeConfig{ReadBanner: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	out, err := d.vrrpCmd("release", "vip", "--wait")
+	took := time.Since(start)
+	if err != nil || !strings.Contains(out, "vip: handed over to "+to.Addr.String()) {
+		t.Fatalf("release --wait with keepalived on %s: %q, %v", to.Name, out, err)
+	}
+	if err := waitSoleHolder(l, to, wait); err != nil {
+		t.Fatalf("after the handover: %v", err)
+	}
+	r, err := d.release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := r.Handover; h == nil || !h.Planned || !h.Announced || h.Peer != to.Addr {
+		t.Errorf("handover %+v, want a planned one to %s, kept until it announced the VIP", h, to.Addr)
+	}
+	t.Logf("release --wait returned after %v: %s", took.Round(time.Millisecond), out)
+	d.mustVRRP("ready", "vip")
+	if err := waitSoleHolder(l, d.host, wait); err != nil {
+		t.Fatalf("ready: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	res := probe.Stop()
+	t.Logf("probe over the handover to keepalived and back: %s", res)
+	checkNoLostConnects(t, res, "over the handover to keepalived and back")
 }
 
 // keepalivedStateRE matches keepalived's log line of a state change, for
