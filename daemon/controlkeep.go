@@ -23,7 +23,9 @@ const controlCheckEvery = time.Second
 // wiped /run). Without its socket file the daemon cannot be reached
 // (rmqlb status, reload, upgrade); without its lock file a second daemon
 // started on the host would take a fresh lock, bind a fresh socket and
-// remove this one's VIPs. So the daemon looks every controlCheckEvery and
+// remove this one's VIPs; without the record of its VIPs beside them
+// (ScopePath), rmqlb remove-stale after a crash has only the file, which
+// may have changed since. So the daemon looks every controlCheckEvery and
 // at each reload, and re-creates what is gone (restoreControl).
 
 // watchControl looks at the control socket and the lock file every
@@ -83,9 +85,9 @@ func (d *Daemon) restoreControlLocked(always bool) {
 // whose lock the daemon holds and the control socket's path to the socket
 // it serves, and re-creates each that does not, in a directory created
 // again when it is missing: the lock first (so that no other daemon
-// starts meanwhile), then the socket, served by the same server, while the
-// old listener's part stops and answers its requests in flight. It
-// returns what it re-created. When another process holds the new lock
+// starts meanwhile), then the record of its VIPs, then the socket, served
+// by the same server, while the old listener's part stops and answers its
+// requests in flight. It returns what it re-created. When another process holds the new lock
 // file (a second daemon), the socket is left alone: that daemon places
 // its own. A socket some live process answers on is never replaced. The
 // caller holds reloadMu.
@@ -116,6 +118,13 @@ func (d *Daemon) restoreControl() ([]string, error) {
 		d.mu.Unlock()
 		lock.release()
 		restored = append(restored, "lock file "+lockPath)
+	}
+	if _, err := os.Stat(ScopePath(srv.Path)); errors.Is(err, os.ErrNotExist) {
+		d.mu.Lock()
+		cfg := d.cfg
+		d.mu.Unlock()
+		d.writeScope(cfg)
+		restored = append(restored, "record of the VIPs "+ScopePath(srv.Path))
 	}
 	if in, err = control.SocketInPlace(ln); err != nil || in {
 		return restored, err

@@ -16,9 +16,10 @@ import (
 // and the lock file, removed while the daemon runs (a cleaned /run) is
 // made again within a second on the daemon's clock: status answers at the
 // path again, and the new lock file is locked by the daemon and names
-// it. While another process holds the new lock file (a second daemon),
-// the socket is left alone; once it lets go, both come back. A reload
-// re-creates a removed socket at once.
+// it, and the record of the VIPs for remove-stale is back. While another
+// process holds the new lock file (a second daemon), the socket is left
+// alone; once it lets go, both come back. A reload re-creates a removed
+// socket at once.
 func TestControlRestored(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", "") // no status refresher: the watcher is the clock's only timer
 	dir := filepath.Join(t.TempDir(), "run")
@@ -60,6 +61,12 @@ func TestControlRestored(t *testing.T) {
 	}
 	if b, err := os.ReadFile(LockPath(sock)); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(os.Getpid()) {
 		t.Errorf("new lock file holds %q (%v), want this pid", b, err)
+	}
+	h.d.mu.Lock()
+	instances := len(h.d.cfg.VRRP)
+	h.d.mu.Unlock()
+	if scope, err := ReadScope(sock); err != nil || len(scope) != instances {
+		t.Errorf("record of the VIPs after the removal: %+v, %v; want the %d instances of the file", scope, err, instances)
 	}
 
 	// Both removed again, and the new lock file taken by another process

@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -49,7 +51,8 @@ func (d *Daemon) moveControl(nc *config.Config) error {
 	lock.writePID()
 	next := d.parts.start(d.runCtx, "control socket", true, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	d.mu.Lock()
-	prevLock, prevPart := d.lock, d.ctlPart
+	// d.cfg is the running model still: its socket is the old one.
+	prevLock, prevPart, prevPath := d.lock, d.ctlPart, d.cfg.ControlSocket
 	d.lock, d.ctlLn, d.ctl, d.ctlPart = lock, ln, srv, next
 	d.mu.Unlock()
 	if prevPart != nil {
@@ -60,6 +63,13 @@ func (d *Daemon) moveControl(nc *config.Config) error {
 	d.parts.start(d.runCtx, "old control socket", false, func(context.Context) error {
 		if prevPart != nil {
 			<-prevPart.done
+		}
+		// The record of the VIPs moves with the socket (the reload
+		// writes it at the new path): removed while the old lock is
+		// still held, so that no daemon started on the old path since
+		// has written its own.
+		if err := os.Remove(ScopePath(prevPath)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			d.log.Warn("removing the record of the VIPs at the control socket's old path", zap.Error(err))
 		}
 		prevLock.release()
 		return nil

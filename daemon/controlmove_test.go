@@ -15,8 +15,8 @@ import (
 // TestReloadMovesControlSocket: a reload sent over the control socket that
 // changes control_socket is answered over the old socket, after which the
 // new socket answers and the old one is gone; the single-instance lock
-// moves with it (the new one held, the old one free), and nothing needs a
-// restart. A move whose new lock another daemon holds is refused and the
+// and the record of the VIPs move with it (the new lock held, the old one
+// free), and nothing needs a restart. A move whose new lock another daemon holds is refused and the
 // socket stays where it was.
 func TestReloadMovesControlSocket(t *testing.T) {
 	l := newLab(t)
@@ -58,6 +58,13 @@ func TestReloadMovesControlSocket(t *testing.T) {
 	}
 	if err := control.Call(old, control.Request{Command: "status"}, &s, time.Second); err == nil {
 		t.Error("the old socket still answers")
+	}
+	// The record of the VIPs for remove-stale moved with the socket.
+	if _, err := ReadScope(moved); err != nil {
+		t.Errorf("record of the VIPs at the new path: %v", err)
+	}
+	if _, err := os.Stat(ScopePath(old)); !os.IsNotExist(err) {
+		t.Errorf("record of the VIPs left at the old path: %v", err)
 	}
 
 	// Back again, with the old path's lock held by someone else: refused,
