@@ -21,8 +21,10 @@ type liveFacts struct {
 	// a listener that does not run is absent.
 	listeners map[string]int64
 	// units holds the running VRRP instances, each with whether it is
-	// MASTER now.
-	units map[string]bool
+	// MASTER now; released those released by the operator (rmqlb vrrp
+	// release).
+	units    map[string]bool
+	released map[string]bool
 	// applies holds, for each running listener the new file keeps,
 	// what applying its new version would do to its sessions and
 	// clients.
@@ -334,7 +336,11 @@ func updatedInstanceEffects(c VRRPChange, nc *config.Config, f liveFacts) []stri
 	var out []string
 	master := f.units[c.Name]
 	if c.Old.Priority != c.New.Priority {
-		out = append(out, fmt.Sprintf("priority %d -> %d (%s here)", c.Old.Priority, c.New.Priority, map[bool]string{true: "MASTER", false: "not MASTER"}[master]))
+		line := fmt.Sprintf("priority %d -> %d (%s here)", c.Old.Priority, c.New.Priority, map[bool]string{true: "MASTER", false: "not MASTER"}[master])
+		if f.released[c.Name] {
+			line += "; released: it advertises priority 0 until rmqlb vrrp ready"
+		}
+		out = append(out, line)
 	}
 	if c.Old.AdvertInterval != c.New.AdvertInterval {
 		out = append(out, fmt.Sprintf("advert_interval %s -> %s", c.Old.AdvertInterval, c.New.AdvertInterval))

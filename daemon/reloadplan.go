@@ -65,6 +65,7 @@ func (d *Daemon) liveFactsLocked(nc *config.Config) liveFacts {
 		levelSettable: d.opt.Level != nil,
 		listeners:     map[string]int64{},
 		units:         map[string]bool{},
+		released:      map[string]bool{},
 		applies:       map[string]balancer.ApplyEffects{},
 	}
 	for name, u := range d.listeners {
@@ -74,7 +75,11 @@ func (d *Daemon) liveFactsLocked(nc *config.Config) liveFacts {
 		}
 	}
 	for name, u := range d.units {
-		f.units[name] = u.inst.Snapshot().State == vrrp.StateMaster
+		s := u.inst.Snapshot()
+		f.units[name] = s.State == vrrp.StateMaster
+		if s.Released {
+			f.released[name] = true
+		}
 	}
 	return f
 }

@@ -232,7 +232,8 @@ func TestPlanReloadOf(t *testing.T) {
 // MASTER instance removed advertises priority 0 and its VIPs leave; a VIP
 // removed from a MASTER leaves the interface; a new priority is shown;
 // the sessions an earlier reload kept of a removed backend closed by a
-// file that shuts them.
+// file that shuts them; a new priority of a released instance is not
+// advertised until it is ready.
 func TestPlanReloadEffects(t *testing.T) {
 	l := newLab(t)
 	mgmtBind := freeport.Addr(t, "127.0.0.1")
@@ -326,6 +327,15 @@ func TestPlanReloadEffects(t *testing.T) {
 		if err := roundTrip(c, []byte("y")); err != nil {
 			t.Fatalf("session %d after the dry runs: %v", i, err)
 		}
+	}
+	// Released, the instance advertises its new priority only once ready.
+	if _, err := h.d.ReleaseVRRP(context.Background(), "v", 0); err != nil {
+		t.Fatal(err)
+	}
+	lowered := strings.Replace(file, "priority: 150", "priority: 120", 1)
+	want = "priority 150 -> 120 (MASTER here); released: it advertises priority 0 until rmqlb vrrp ready"
+	if got := effects(h.planReload(lowered), "vrrp instance v updated: priority"); got != want {
+		t.Fatalf("effects of a new priority while released:\n got %q\nwant %q", got, want)
 	}
 }
 
