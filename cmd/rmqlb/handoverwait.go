@@ -17,6 +17,10 @@ import (
 // interval, and the VIPs leave once it has announced them.
 const defaultReleaseWait = 30 * time.Second
 
+// handoverPoll is how often `rmqlb vrrp release --wait` asks the daemon:
+// a handover takes about a tenth of a second at 100 ms adverts.
+const handoverPoll = 100 * time.Millisecond
+
 // waitHandover follows, in the daemon's status at socket, the handover of
 // each instance of released (the daemon's answer to a release) until
 // each holds no VIP, having handed them to another router, or until
@@ -27,7 +31,7 @@ func waitHandover(socket string, released []vrrp.Snapshot, timeout time.Duration
 	for _, s := range released {
 		names = append(names, s.Name)
 	}
-	spec := followSpec{what: "the handover of " + strings.Join(names, ", "), timeout: timeout}
+	spec := followSpec{what: "the handover of " + strings.Join(names, ", "), timeout: timeout, poll: handoverPoll}
 	return follow(socket, spec, func(s control.Status) followed {
 		var done, waiting, stuck []string
 		for _, name := range names {

@@ -111,17 +111,18 @@ type followed struct {
 }
 
 // followSpec is what follow follows: what names it ("the move of
-// amqp/rmq1"); timeout bounds the wait (zero: none); upgradeEnds says
-// that an upgrade of the daemon in place ends it (the old process's
-// work ends with it), where work the new process carries on is
-// followed across it.
+// amqp/rmq1"); timeout bounds the wait (zero: none); poll is how often
+// the daemon is asked (zero: movePoll); upgradeEnds says that an
+// upgrade of the daemon in place ends it (the old process's work ends
+// with it), where work the new process carries on is followed across
+// it.
 type followSpec struct {
-	what        string
-	timeout     time.Duration
-	upgradeEnds bool
+	what          string
+	timeout, poll time.Duration
+	upgradeEnds   bool
 }
 
-// follow asks the daemon at socket for its status every movePoll, looks
+// follow asks the daemon at socket for its status every spec.poll, looks
 // at spec's work (a move, a rebalance, a handover) with look, prints its
 // progress every moveProgressEvery, and once it ended prints how: exit 0
 // when it did what was asked (on stdout), 1 otherwise (on stderr), also
@@ -134,7 +135,7 @@ func follow(socket string, spec followSpec, look func(control.Status) followed, 
 	start := time.Now()
 	lastShown := start
 	for {
-		time.Sleep(movePoll)
+		time.Sleep(cmp.Or(spec.poll, movePoll))
 		var s control.Status
 		if err := control.Call(socket, control.Request{Command: "status"}, &s, 10*time.Second); err != nil {
 			fmt.Fprintf(stderr, "rmqlb: following %s: %v\n", what, err)
