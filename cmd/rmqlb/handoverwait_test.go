@@ -103,7 +103,7 @@ func TestReleaseWait(t *testing.T) {
 	}{
 		{"handed over", []control.VRRP{master, handedOver(releasedInstance(vrrp.StateBackup, releasedAt, true), false),
 			handedOver(releasedInstance(vrrp.StateBackup, releasedAt, false), true)}, nil, 0,
-			"vip: handed over to 192.0.2.2 (priority 100) in 160ms", ""},
+			"(waiting for the handover)\nvip: handed over to 192.0.2.2 (priority 100) in 160ms", ""},
 		{"no other router", []control.VRRP{master}, []string{"--timeout", "1s"}, 1, "",
 			"rmqlb: the handover of vip has not ended within 1s: vip: MASTER for 1s, advertising priority 0: no other router has taken over"},
 		{"readied meanwhile", []control.VRRP{master, readied}, nil, 1, "", "rmqlb: vip is no longer released"},

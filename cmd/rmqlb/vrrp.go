@@ -88,7 +88,7 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 			return 1
 		}
 		for _, s := range ans.Instances {
-			fmt.Fprintln(stdout, describeRelease(s))
+			fmt.Fprintln(stdout, describeRelease(s, *wait))
 		}
 		warnStateFile(stderr, "rmqlb vrrp "+what, ans.StateFileNote)
 		if !*wait {
@@ -122,8 +122,9 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// describeRelease says in one line what the instance does now.
-func describeRelease(s vrrp.Snapshot) string {
+// describeRelease says in one line what the instance does now; waiting
+// says that the command follows the handover itself (release --wait).
+func describeRelease(s vrrp.Snapshot, waiting bool) string {
 	if !s.Released {
 		return fmt.Sprintf("%s: ready, %s with priority %d", s.Name, s.State, s.EffectivePriority)
 	}
@@ -133,7 +134,11 @@ func describeRelease(s vrrp.Snapshot) string {
 	}
 	switch s.State {
 	case vrrp.StateMaster:
-		return fmt.Sprintf("%s: released %s; MASTER, advertising priority 0: the best backup takes over and this host keeps the VIPs until it has announced them (watch `rmqlb status`)", s.Name, until)
+		follow := "watch `rmqlb status`"
+		if waiting {
+			follow = "waiting for the handover"
+		}
+		return fmt.Sprintf("%s: released %s; MASTER, advertising priority 0: the best backup takes over and this host keeps the VIPs until it has announced them (%s)", s.Name, until, follow)
 	case vrrp.StateBackup:
 		return fmt.Sprintf("%s: released %s; BACKUP: this host takes the VIPs only if no other router is left", s.Name, until)
 	}
