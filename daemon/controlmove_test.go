@@ -16,8 +16,9 @@ import (
 // changes control_socket is answered over the old socket, after which the
 // new socket answers and the old one is gone; the single-instance lock
 // and the record of the VIPs move with it (the new lock held, the old one
-// free), and nothing needs a restart. A move whose new lock another daemon holds is refused and the
-// socket stays where it was.
+// free), and nothing needs a restart. A move whose new lock another
+// daemon holds is refused and the socket stays where it was; the dry run
+// foresees it.
 func TestReloadMovesControlSocket(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
@@ -74,12 +75,17 @@ func TestReloadMovesControlSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.write(l.file())
+	plan := h.d.PlanReload()
 	r = control.Reload{}
 	if err := control.Call(moved, control.Request{Command: "reload"}, &r, 5*time.Second); err != nil {
 		t.Fatalf("reload over the moved socket: %v", err)
 	}
 	if r.OK() || len(r.Refused) != 1 || !strings.Contains(r.Refused[0], "control_socket") || !strings.Contains(r.Refused[0], "another rmqlb daemon") {
 		t.Fatalf("move onto a held lock: %+v", r)
+	}
+	// The dry run foresees it, in the reload's words.
+	if len(plan.Changes) != 0 || !slices.Equal(plan.Refused, r.Refused) {
+		t.Errorf("dry run of the move onto a held lock: changes %+v, refused %q; want the reload's refusal %q", plan.Changes, plan.Refused, r.Refused)
 	}
 	if err := control.Call(moved, control.Request{Command: "status"}, &s, 5*time.Second); err != nil {
 		t.Fatalf("status after the refused move: %v", err)

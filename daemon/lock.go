@@ -42,15 +42,9 @@ func takeLock(path string) (*instanceLock, error) {
 		return nil, fmt.Errorf("taking the single-instance lock: %w", err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		holder := ""
-		if b, rerr := os.ReadFile(path); rerr == nil {
-			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil {
-				holder = pidNote(pid)
-			}
-		}
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("taking the single-instance lock %s: %w%s", path, ErrLocked, holder)
+			return nil, lockedError(path)
 		}
 		return nil, fmt.Errorf("taking the single-instance lock %s: %w", path, err)
 	}
@@ -58,6 +52,18 @@ func takeLock(path string) (*instanceLock, error) {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return &instanceLock{f: f}, nil
+}
+
+// lockedError is takeLock's error for a lock at path that another
+// process holds: ErrLocked, with the holder's pid when the file tells it.
+func lockedError(path string) error {
+	holder := ""
+	if b, err := os.ReadFile(path); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			holder = pidNote(pid)
+		}
+	}
+	return fmt.Errorf("taking the single-instance lock %s: %w%s", path, ErrLocked, holder)
 }
 
 // inPlace reports whether path still leads to the file whose lock l holds

@@ -36,13 +36,18 @@ type liveFacts struct {
 	// metricsBind is the error the metrics endpoint moved would meet
 	// binding its new address (see probeMetricsBind); nil: none known.
 	metricsBind error
+	// controlLock is the error the control socket moved would meet
+	// taking the lock at its new path, which another daemon holds (see
+	// foreseeLock); nil: none known.
+	controlLock error
 }
 
 // describePlan returns the changes a reload applying p would list as
 // applied, in the order it applies them, each with what it does to what
 // runs now (f), and the changes it would refuse that can be known before
 // it tries (a VIP that would be on two instances, an instance that does
-// not run, a listener's address that another socket holds now); it
+// not run, a listener's address that another socket holds now, a control
+// socket's new path where another daemon holds the lock); it
 // cannot know those that fail only as they are made. old is the running
 // model, nc the file's. It is a pure function of its arguments (f holds
 // what it knows of the addresses); Daemon.apply is what it describes, and
@@ -57,7 +62,10 @@ func describePlan(p Plan, old, nc *config.Config, f liveFacts) (out []control.Pl
 	if p.LogLevel && f.levelSettable {
 		add(nil, "log_level %s", nc.LogLevel)
 	}
-	if p.ControlSocket {
+	switch {
+	case p.ControlSocket && f.controlLock != nil:
+		refuse("control_socket", f.controlLock)
+	case p.ControlSocket:
 		add([]string{fmt.Sprintf("the socket and its lock move from %s; commands must name the new path", old.ControlSocket)}, "control_socket %s", nc.ControlSocket)
 	}
 	if p.ControlGroup {

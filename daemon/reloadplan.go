@@ -51,6 +51,9 @@ func (d *Daemon) PlanReloadOf(path string) control.ReloadPlan {
 	d.mu.Unlock()
 	p := Diff(old, nc)
 	f.binds, f.metricsBind = probeBinds(p, old, nc), probeMetricsBind(p, old, nc)
+	if p.ControlSocket {
+		f.controlLock = foreseeLock(LockPath(nc.ControlSocket), procLocks)
+	}
 	r.Changes, r.Refused = describePlan(p, old, nc, f)
 	for _, rs := range p.Restart {
 		r.Pending = append(r.Pending, rs.String())

@@ -239,7 +239,8 @@ persistence table started afresh, the clients with sessions that new client list
 what would need a restart, the changes a reload would refuse that the daemon knows of before it
 tries (VIPs swapped between two instances in one reload; a listener's or metrics_listen's new
 address that another socket holds now, such as a broker listening on every address at the port:
-the dry run binds a socket there and closes it at once, never listening), and the file's warnings. A reload made later
+the dry run binds a socket there and closes it at once, never listening; a control_socket whose
+new path another daemon's lock holds, as the kernel's table of locks shows), and the file's warnings. A reload made later
 starts from what runs then, and may still refuse a change a dry run lists: a dry run starts no hook
 and sends no advert.
 
