@@ -87,10 +87,10 @@ func (d *Daemon) restoreControlLocked(always bool) {
 // again when it is missing: the lock first (so that no other daemon
 // starts meanwhile), then the record of its VIPs, then the socket, served
 // by the same server, while the old listener's part stops and answers its
-// requests in flight. It returns what it re-created. When another process holds the new lock
-// file (a second daemon), the socket is left alone: that daemon places
-// its own. A socket some live process answers on is never replaced. The
-// caller holds reloadMu.
+// requests in flight. It returns what it re-created. When another process
+// holds the new lock file (a second daemon), the record and the socket
+// are left alone: that daemon places its own. A socket some live process
+// answers on is never replaced. The caller holds reloadMu.
 func (d *Daemon) restoreControl() ([]string, error) {
 	d.mu.Lock()
 	lock, ln, srv, served := d.lock, d.ctlLn, d.ctl, d.ctlPart

@@ -278,9 +278,10 @@ func TestVRRPReleaseForAndLastResort(t *testing.T) {
 
 // TestVRRPReleaseAcrossRestart: a host released for maintenance (every
 // instance: release --all) whose rmqlb restarts (a reboot in the middle of
-// the maintenance) stays released with a state file: the other host keeps the VIP, where the
-// restarted one, of higher priority, would preempt it; a client
-// connecting all along finds the VIP answered; ready hands it back.
+// the maintenance) stays released with a state file: the other host keeps
+// the VIP, where the restarted one, of higher priority, would preempt it;
+// a client connecting all along finds the VIP answered; ready hands it
+// back.
 func TestVRRPReleaseAcrossRestart(t *testing.T) {
 	l := newLab(t)
 	serveBanners(t, l)
