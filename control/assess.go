@@ -320,8 +320,8 @@ func Assess(s Status) Verdict {
 		}
 		if since, ok := in.ReleasedMaster(); ok {
 			if held := s.Now.Sub(since); held >= releaseUnanswered(in) {
-				bad("VRRP %s released %s ago but MASTER for %s: no other router has taken over (does rmqlb or keepalived with VRID %d run on the other hosts, not released there too, and do this host's adverts reach them?); this host keeps the VIPs and serves their clients until one does: do not stop this host's broker yet",
-					in.Name, age(s.Now, in.ReleasedSince), age(s.Now, s.Now.Add(-held)), in.VRID)
+				bad("VRRP %s released %s ago but MASTER for %s: no other router has taken over %s; this host keeps the VIPs and serves their clients until one does: do not stop this host's broker yet",
+					in.Name, age(s.Now, in.ReleasedSince), age(s.Now, s.Now.Add(-held)), in.WhyNoTakeover())
 			}
 		}
 		if n, ok := vrrpFlapping(in, s.Now); ok {

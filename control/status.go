@@ -1,6 +1,7 @@
 package control
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/rmqlb/rmqlb/balancer"
@@ -213,4 +214,11 @@ func (in VRRP) ReleasedMaster() (since time.Time, ok bool) {
 		return in.Since, true
 	}
 	return in.ReleasedSince, true
+}
+
+// WhyNoTakeover is what an operator checks when no other router takes
+// over from the instance, released and MASTER (ReleasedMaster), in
+// parentheses after "no other router has taken over".
+func (in VRRP) WhyNoTakeover() string {
+	return fmt.Sprintf("(does rmqlb or keepalived with VRID %d run on the other hosts, not released there too, and do this host's adverts reach them?)", in.VRID)
 }

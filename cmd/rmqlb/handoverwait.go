@@ -75,7 +75,7 @@ func handoverOf(in control.VRRP, now time.Time) handover {
 	if since, master := in.ReleasedMaster(); master {
 		line := fmt.Sprintf("%s: MASTER for %s, advertising priority 0: no other router has taken over", in.Name, now.Sub(since).Round(100*time.Millisecond))
 		return handover{line: line + " yet",
-			stuck: line + fmt.Sprintf(" (does rmqlb or keepalived with VRID %d run on the other hosts, not released there too, and do this host's adverts reach them?); the release stays, and this host keeps the VIPs and serves their clients until one does", in.VRID)}
+			stuck: line + " " + in.WhyNoTakeover() + "; the release stays, and this host keeps the VIPs and serves their clients until one does"}
 	}
 	// The handover of this release, not an earlier one's.
 	h := in.Handover
