@@ -13,8 +13,10 @@ import (
 )
 
 // defaultReleaseWait is how long `rmqlb vrrp release --wait` waits for
-// the handover by default: a backup takes over within an advert
-// interval, and the VIPs leave once it has announced them.
+// the handover by default (a backup takes over within an advert
+// interval, and the VIPs leave once it has announced them), and `rmqlb
+// vrrp ready --wait` for the return (a master down interval, or a
+// preemption, and a preempt_delay).
 const defaultReleaseWait = 30 * time.Second
 
 // handoverPoll is how often `rmqlb vrrp release --wait` asks the daemon:
@@ -27,11 +29,21 @@ const handoverPoll = 100 * time.Millisecond
 // timeout: exit 0 when every one has, 1 otherwise (also when one is no
 // longer released: readied, or its --for ran out).
 func waitHandover(socket string, released []vrrp.Snapshot, timeout time.Duration, stdout, stderr io.Writer) int {
+	return followInstances(socket, "the handover of ", released, timeout, func(s control.Status, in control.VRRP) handover {
+		return handoverOf(in, s.Now)
+	}, stdout, stderr)
+}
+
+// followInstances follows, in the daemon's status at socket, instances
+// (the daemon's answer to a release or a ready) until judge says each is
+// done, or one abandoned, or until timeout: exit 0 when every one is
+// done, 1 otherwise. what, followed by their names, names the work.
+func followInstances(socket, what string, instances []vrrp.Snapshot, timeout time.Duration, judge func(control.Status, control.VRRP) handover, stdout, stderr io.Writer) int {
 	var names []string
-	for _, s := range released {
+	for _, s := range instances {
 		names = append(names, s.Name)
 	}
-	spec := followSpec{what: "the handover of " + strings.Join(names, ", "), timeout: timeout, poll: handoverPoll}
+	spec := followSpec{what: what + strings.Join(names, ", "), timeout: timeout, poll: handoverPoll}
 	return follow(socket, spec, func(s control.Status) followed {
 		var done, waiting, stuck []string
 		for _, name := range names {
@@ -39,7 +51,7 @@ func waitHandover(socket string, released []vrrp.Snapshot, timeout time.Duration
 			if i < 0 {
 				return followed{}
 			}
-			p := handoverOf(s.VRRP[i], s.Now)
+			p := judge(s, s.VRRP[i])
 			switch {
 			case p.abandoned:
 				return followed{found: true, result: p.line}
@@ -60,7 +72,7 @@ func waitHandover(socket string, released []vrrp.Snapshot, timeout time.Duration
 // handover is where the handover of a released instance stands: done
 // (it holds no VIP) or abandoned (no longer released), and the line that
 // says so; stuck, when set, is what to say of it instead when the wait
-// ends there.
+// ends there. It serves the return of a readied instance too (readyOf).
 type handover struct {
 	done, abandoned bool
 	line, stuck     string

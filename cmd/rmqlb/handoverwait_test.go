@@ -118,7 +118,7 @@ func TestReleaseWait(t *testing.T) {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q; want %d, %q, %q", c.name, code, out.String(), errb.String(), c.code, c.out, c.err)
 		}
 	}
-	for _, args := range [][]string{{"vrrp", "ready", "vip", "--wait"}, {"vrrp", "release", "vip", "--timeout", "5s"},
+	for _, args := range [][]string{{"vrrp", "release", "vip", "--timeout", "5s"},
 		{"vrrp", "release", "vip", "--wait", "--timeout", "0s"}, {"vrrp", "ready", "vip", "--timeout", "5s"}} {
 		var out, errb bytes.Buffer
 		if code := run(append(args, "--socket", f.sock), &out, &errb); code != 2 || !strings.Contains(errb.String(), "usage:") {

@@ -265,7 +265,7 @@ reloadplan.schema.json in control/statusschema of the source.`,
 			Name: "vrrp",
 			Forms: []string{
 				"release [--socket PATH | --config FILE] NAME|--all [--for PERIOD] [--wait [--timeout PERIOD]]",
-				"ready [--socket PATH | --config FILE] NAME|--all",
+				"ready [--socket PATH | --config FILE] NAME|--all [--wait [--timeout PERIOD]]",
 			},
 			Summary: "hand a VRRP instance's VIPs over for planned maintenance, or end that",
 			Doc: `release: the planned handover of VRRP instance NAME. A master tells the group it is leaving
@@ -283,6 +283,12 @@ VIPs, rmqlb status is degraded, and --wait says so with exit 1; the release stay
 
 ready: NAME is eligible as master again, with its configured priority.
 
+ready --wait waits until each instance is back in the election (at most --timeout, 30s by
+default): MASTER holding its VIPs, or BACKUP of a master heard since that it does not preempt
+(preemption off, or that master's priority is at least its own), which it then backs up; one
+that is to preempt is waited for until it holds the VIPs. It says which, and when the tracks
+lower the priority: a rolling maintenance releases the next host only once this one is back.
+
 With --all in place of NAME, every VRRP instance of the daemon: the maintenance of the whole
 host. Each is asked even when one fails; the error names those it was applied to.`,
 			Operands: []clidoc.Operand{
@@ -290,8 +296,8 @@ host. Each is asked even when one fails; the error names those it was applied to
 				{Name: "NAME"},
 			},
 			Exits: []clidoc.Exit{
-				{Code: 0, Meaning: "the daemon applied it; with --wait, every instance released has handed its VIPs over"},
-				{Code: 1, Meaning: "the daemon refused (no such instance) or could not be asked; with --wait, an instance still held VIPs at the timeout, or was no longer released"},
+				{Code: 0, Meaning: "the daemon applied it; with release --wait, every instance released has handed its VIPs over; with ready --wait, every instance is back in the election"},
+				{Code: 1, Meaning: "the daemon refused (no such instance) or could not be asked; with release --wait, an instance still held VIPs at the timeout, or was no longer released; with ready --wait, an instance was not back at the timeout (FAULT, no master heard, a preemption still to come), or was released again"},
 				{Code: 2, Meaning: "wrong command line"},
 			},
 		}},

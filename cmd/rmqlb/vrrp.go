@@ -17,8 +17,8 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 	socketOf := clientFlags(fs)
 	forDur := fs.Duration("for", 0, "with release: how long the host stays released, a Go duration `PERIOD` such as 30m (default: until rmqlb vrrp ready)")
 	all := fs.Bool("all", false, "every VRRP instance of the daemon, in place of NAME (the whole host's maintenance)")
-	wait := fs.Bool("wait", false, "with release: wait until each instance released has handed its VIPs over to another router (exit 1 if one has not within --timeout)")
-	timeout := fs.Duration("timeout", defaultReleaseWait, "with release --wait: how long to wait for the handover, a Go duration `PERIOD`")
+	wait := fs.Bool("wait", false, "with release: wait until each instance released has handed its VIPs over to another router; with ready: until each is MASTER, or BACKUP of a master it does not preempt (exit 1 if one is not within --timeout)")
+	timeout := fs.Duration("timeout", defaultReleaseWait, "with --wait: how long to wait, a Go duration `PERIOD`")
 	return func(args []string, stdout, stderr io.Writer) int {
 		pos, err := parseInterspersed(fs, args)
 		if err != nil {
@@ -40,8 +40,6 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 			wrong = "name one VRRP instance, or --all for every one"
 		case *forDur < 0:
 			wrong = "--for must be a positive duration (leave it out to release until `rmqlb vrrp ready`)"
-		case pos[0] != "release" && (*wait || flagSet(fs, "timeout")):
-			wrong = "--wait and --timeout belong to release"
 		case flagSet(fs, "timeout") && !*wait:
 			wrong = "--timeout is how long --wait waits: give --wait too"
 		case *timeout <= 0:
@@ -91,8 +89,11 @@ func defineVRRP(fs *flag.FlagSet) runFunc {
 			fmt.Fprintln(stdout, describeRelease(s, *wait))
 		}
 		warnStateFile(stderr, "rmqlb vrrp "+what, ans.StateFileNote)
-		if !*wait {
+		switch {
+		case !*wait:
 			return 0
+		case what == "ready":
+			return waitReady(path, ans.Instances, *timeout, stdout, stderr)
 		}
 		return waitHandover(path, ans.Instances, *timeout, stdout, stderr)
 	}
@@ -123,10 +124,15 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // describeRelease says in one line what the instance does now; waiting
-// says that the command follows the handover itself (release --wait).
+// says that the command follows the handover, or the return, itself
+// (--wait).
 func describeRelease(s vrrp.Snapshot, waiting bool) string {
 	if !s.Released {
-		return fmt.Sprintf("%s: ready, %s with priority %d", s.Name, s.State, s.EffectivePriority)
+		line := fmt.Sprintf("%s: ready, %s with priority %d", s.Name, s.State, s.EffectivePriority)
+		if waiting {
+			line += " (waiting until it is back in the election)"
+		}
+		return line
 	}
 	until := "until `rmqlb vrrp ready " + s.Name + "`"
 	if !s.ReleasedUntil.IsZero() {
