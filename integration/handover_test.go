@@ -96,8 +96,9 @@ type handoverRound struct {
 }
 
 // TestVRRPPlannedHandover: two rmqlb hosts hand the VIP back and forth 20
-// times with `rmqlb vrrp release` on the master (and `rmqlb vrrp ready` on
-// the other, released the round before), while the client connects to
+// times with `rmqlb vrrp release` on the master (and `rmqlb vrrp ready
+// --wait` on the other, released the round before, which returns once it
+// holds the VIP), while the client connects to
 // the VIP every 10 ms: not one connect fails. Each time the old master
 // becomes BACKUP on the new master's advert, removes the VIP only after
 // the new master announced it (gratuitous ARP), stays BACKUP (released),
@@ -135,8 +136,11 @@ func TestVRRPPlannedHandover(t *testing.T) {
 		}
 		if i > 0 {
 			// The other host was released the round before: it takes
-			// over (after Skew_Time) once ready.
-			ds[to].mustVRRP("ready", "vip")
+			// over (after Skew_Time) once ready, and ready --wait
+			// returns once it holds the VIP.
+			if out := ds[to].mustVRRP("ready", "vip", "--wait"); !strings.Contains(out, "vip: MASTER with priority") {
+				t.Fatalf("round %d: ready --wait on %s said %q, want it MASTER", i, to.Name, out)
+			}
 		}
 		if err := waitSoleHolder(l, to, 5*time.Second); err != nil {
 			t.Fatalf("round %d, %s -> %s: %v (probe so far: %s)", i, from.Name, to.Name, err, probe.Snapshot())
@@ -334,7 +338,9 @@ func TestVRRPReleaseAcrossRestart(t *testing.T) {
 		t.Errorf("rmqlb status on h1 does not say the release was restored:\n%s", out)
 	}
 
-	d1.mustVRRP("ready", "--all")
+	if out := d1.mustVRRP("ready", "--all", "--wait"); !strings.Contains(out, "vip: MASTER with priority") {
+		t.Errorf("ready --wait on h1 said %q, want it MASTER (it preempts h2)", out)
+	}
 	if err := waitSoleHolder(l, h1, 3*time.Second); err != nil {
 		t.Fatalf("after ready: %v", err)
 	}

@@ -196,7 +196,9 @@ func plannedHandoverToKeepalived(t *testing.T, l *netlab.Lab, d *daemon, to *net
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.mustVRRP("ready", "vip")
+	if out := d.mustVRRP("ready", "vip", "--wait"); !strings.Contains(out, "vip: MASTER with priority") {
+		t.Errorf("ready --wait said %q, want rmqlb MASTER (it preempts keepalived)", out)
+	}
 	if err := waitSoleHolder(l, d.host, wait); err != nil {
 		t.Fatalf("ready: %v", err)
 	}
