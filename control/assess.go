@@ -2,6 +2,7 @@ package control
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -93,6 +94,15 @@ func releaseUnanswered(in VRRP) time.Duration {
 // as long as it is MASTER.
 func refusedRecent(in VRRP, r *vrrp.RefusedAdvert) time.Duration {
 	return max(10*time.Second, 3*max(in.AdvertInterval, r.AdvertInterval))
+}
+
+// differingRecent is how long after the last advertisement accepted with
+// differing addresses (see Assess) the instance still counts as degraded:
+// ten seconds, or three of its advertisement intervals if longer. A
+// MASTER sends one every interval, so a group whose lists differ stays
+// degraded for as long as they do.
+func differingRecent(in VRRP) time.Duration {
+	return max(10*time.Second, 3*in.AdvertInterval)
 }
 
 // lowerMasterKept reports whether a router of lower priority keeps
@@ -193,7 +203,7 @@ func refusedWhy(reason string) string {
 	case vrrp.DropIntervalMismatch:
 		return "its advert_interval differs (VRRPv2 requires the same)"
 	case vrrp.DropAddressMismatch:
-		return "its virtual_ipaddress list differs"
+		return "its virtual_ipaddress list shares no address with this host's (another virtual router with this VRID?)"
 	case vrrp.DropVersion:
 		return "its VRRP version differs"
 	case vrrp.DropNotPeer:
@@ -233,6 +243,10 @@ func VerdictOf(s Status) Verdict {
 //     another router (a difference of configuration, see
 //     vrrp.RefusedAdvert) within refusedRecent: that router is MASTER and
 //     this one does not count it, a split brain if both hold the VIPs;
+//   - a VRRP instance accepted an advertisement of its own VRID from
+//     another router whose addresses differ from its own, sharing some
+//     (vrrp.DifferingAddrs), within differingRecent: the hosts of the
+//     group do not list the same VIPs;
 //   - another host announced a VIP of a MASTER that stayed MASTER
 //     (vrrp.VIPConflict) within conflictRecent: it holds the address
 //     too;
@@ -305,6 +319,10 @@ func Assess(s Status) Verdict {
 		if r := in.Refused; r != nil && s.Now.Sub(r.At) < refusedRecent(in, r) {
 			bad("VRRP %s: adverts of VRID %d from %s (priority %d) dropped, %s, the last %s ago: that router is MASTER unheard by this one (split brain if both hold the VIPs)",
 				in.Name, in.VRID, r.From, r.Priority, refusedWhy(r.Reason), age(s.Now, r.At))
+		}
+		if d := in.Differing; d != nil && s.Now.Sub(d.At) < differingRecent(in) {
+			bad("VRRP %s: adverts of VRID %d from %s (priority %d) list the VIPs %s, this host's virtual_ipaddress %s, the last %s ago: accepted, as they share %s; make the lists agree on every host of the group (a reload that changes them not made everywhere yet?): a host that takes over holds only the VIPs of its own list",
+				in.Name, in.VRID, d.From, d.Priority, addrList(d.Addrs), prefixAddrs(in.VIPs), age(s.Now, d.At), sharedAddrs(d.Addrs, in.VIPs))
 		}
 		if lm := in.LowerMaster; lowerMasterKept(in, s.Now) {
 			bad("VRRP %s: %s (priority %d) has advertised as MASTER beside this MASTER for %s, the last %s ago, despite its answers: it does not hear this host (a firewall that drops VRRP on input there, a link that carries one way), and both hold the VIPs (split brain)",
@@ -682,4 +700,36 @@ func clientsAtLimit(l balancer.Snapshot) string {
 	return fmt.Sprintf("listener %s: %s: new connections from there are refused until one ends (%d refused so far); "+
 		"find the application that opens them (a connection leak?) with rmqlb sessions --client ADDRESS %s (rmqlb clients lists every address), or raise maxconn_per_client",
 		l.Name, who, l.RefusedPerClient, l.Name)
+}
+
+// addrList is addrs as "a, b" ("none" when empty).
+func addrList(addrs []netip.Addr) string {
+	if len(addrs) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, a := range addrs {
+		parts = append(parts, a.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// prefixAddrs is the addresses of vips as "a, b".
+func prefixAddrs(vips []netip.Prefix) string {
+	var addrs []netip.Addr
+	for _, p := range vips {
+		addrs = append(addrs, p.Addr())
+	}
+	return addrList(addrs)
+}
+
+// sharedAddrs is the addresses of addrs among vips, as "a, b".
+func sharedAddrs(addrs []netip.Addr, vips []netip.Prefix) string {
+	var shared []netip.Addr
+	for _, a := range addrs {
+		if slices.ContainsFunc(vips, func(p netip.Prefix) bool { return p.Addr() == a.Unmap() }) {
+			shared = append(shared, a)
+		}
+	}
+	return addrList(shared)
 }

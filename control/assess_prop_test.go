@@ -67,7 +67,7 @@ func TestAssessSequences(t *testing.T) {
 	}
 	// Every reason must have been generated, or a rule went untested.
 	if *assessRuns >= 1000 {
-		for _, k := range []string{"reload", "fault", "owner", "vipset-fault", "refused", "vipset-read", "vip-absent", "vip-leftover",
+		for _, k := range []string{"reload", "fault", "owner", "vipset-fault", "refused", "differing", "vipset-read", "vip-absent", "vip-leftover",
 			"not-listening", "no-backend", "no-serving", "odd-cluster", "backend-state", "flaps", "vrrp-flaps", "release-unanswered", "inconclusive", "healthy"} {
 			if seen[k] == 0 {
 				t.Errorf("no status with a reason %q in %d runs (seed %d)", k, *assessRuns, seed)
@@ -217,6 +217,11 @@ func assessModel(s Status) modelVerdict {
 		if r := in.Refused; r != nil && s.Now.Sub(r.At) < max(modelRefused, 3*max(r.AdvertInterval, in.AdvertInterval)) {
 			add("refused", in.Name, r.From.String(), map[string]string{vrrp.DropAuth: "authentication", vrrp.DropVersion: "version",
 				vrrp.DropIntervalMismatch: "advert_interval", vrrp.DropAddressMismatch: "virtual_ipaddress", vrrp.DropNotPeer: "peers"}[r.Reason])
+		}
+		// Adverts accepted although their VIPs differ (they share some):
+		// as long as refused ones count, by this router's interval.
+		if d := in.Differing; d != nil && s.Now.Sub(d.At) < max(modelRefused, 3*in.AdvertInterval) {
+			add("differing", in.Name, d.From.String(), "share", "virtual_ipaddress", "agree")
 		}
 		// Released, and MASTER since the release (or since it took the
 		// VIPs back) for five seconds or four advert intervals: no other
@@ -521,6 +526,13 @@ func genStatus(rng *rand.Rand) Status {
 				Reason:         []string{vrrp.DropAuth, vrrp.DropVersion, vrrp.DropIntervalMismatch, vrrp.DropAddressMismatch, vrrp.DropNotPeer}[rng.IntN(5)],
 				At: now.Add(-pick(time.Second, 9900*time.Millisecond, 10*time.Second, 10100*time.Millisecond, 11*time.Second, 12*time.Second,
 					15*time.Second, 29*time.Second, 30*time.Second, 31*time.Second)),
+				Count: uint64(1 + rng.IntN(5))}
+		}
+		if rare(0.4) {
+			in.Differing = &vrrp.DifferingAddrs{From: netip.AddrFrom4([4]byte{203, 0, 113, byte(i + 11)}), Priority: 150,
+				Addrs: []netip.Addr{netip.AddrFrom4([4]byte{198, 51, 100, 200})}, Since: now.Add(-time.Hour),
+				At: now.Add(-pick(time.Second, 9900*time.Millisecond, 10*time.Second, 10100*time.Millisecond, 11*time.Second,
+					29*time.Second, 30*time.Second, 31*time.Second)),
 				Count: uint64(1 + rng.IntN(5))}
 		}
 		if rare(0.4) {

@@ -210,6 +210,15 @@ func TestAssessExitCodes(t *testing.T) {
 			s.VRRP[0].Refused = &vrrp.RefusedAdvert{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
 				Reason: vrrp.DropAuth, At: s.Now.Add(-1500 * time.Millisecond), Count: 40}
 		}, ExitDegraded, "VRRP rabbitmq: adverts of VRID 1 from 10.77.0.2 (priority 100) dropped, its authentication (auth_type, auth_pass) differs, the last 2s ago: that router is MASTER unheard by this one (split brain if both hold the VIPs)"},
+		{"adverts of our VRID with other VIPs, sharing one", func(s *Status) {
+			s.VRRP[0].Differing = &vrrp.DifferingAddrs{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
+				Addrs: []netip.Addr{netip.MustParseAddr("10.77.0.100"), netip.MustParseAddr("10.77.0.101")},
+				Since: s.Now.Add(-time.Minute), At: s.Now.Add(-1500 * time.Millisecond), Count: 60}
+		}, ExitDegraded, "VRRP rabbitmq: adverts of VRID 1 from 10.77.0.2 (priority 100) list the VIPs 10.77.0.100, 10.77.0.101, this host's virtual_ipaddress 10.77.0.100, the last 2s ago: accepted, as they share 10.77.0.100; make the lists agree on every host of the group (a reload that changes them not made everywhere yet?): a host that takes over holds only the VIPs of its own list"},
+		{"adverts with other VIPs, no longer heard", func(s *Status) {
+			s.VRRP[0].Differing = &vrrp.DifferingAddrs{From: netip.MustParseAddr("10.77.0.2"), Priority: 100,
+				Addrs: []netip.Addr{netip.MustParseAddr("10.77.0.100")}, Since: s.Now.Add(-time.Minute), At: s.Now.Add(-10 * time.Second), Count: 50}
+		}, ExitHealthy, ""},
 		{"a VIP announced by another host", func(s *Status) {
 			s.VRRP[0].Conflict = &vrrp.VIPConflict{Addr: s.VRRP[0].Addresses.VIPs[0].Prefix.Addr(), At: s.Now.Add(-9 * time.Minute), Count: 2}
 			s.VRRP[0].Addresses.VIPs[0].LastPeerMAC = "02:00:00:00:00:09"

@@ -329,6 +329,14 @@ func formatVRRP(p *page, now time.Time, ins []VRRP) {
 			p.println(what, txt(fmt.Sprintf(" %s: VRID %d from %s priority %d (%s), last %s ago, %d since start",
 				v.Name, v.VRID, r.From, r.Priority, r.Reason, age(now, r.At), r.Count)))
 		}
+		if d := v.Differing; d != nil {
+			what := txt("differing VIPs")
+			if now.Sub(d.At) < differingRecent(v) {
+				what = paint("differing VIPs", yellow)
+			}
+			p.println(what, txt(fmt.Sprintf(" %s: adverts of VRID %d from %s priority %d list %s (here %s), accepted, since %s ago, last %s ago, %d since start",
+				v.Name, v.VRID, d.From, d.Priority, addrList(d.Addrs), prefixAddrs(v.VIPs), age(now, d.Since), age(now, d.At), d.Count)))
+		}
 		if c := v.Conflict; c != nil {
 			what := txt("VIP conflict")
 			if now.Sub(c.At) < conflictRecent {

@@ -106,6 +106,8 @@ func fullFixture() Status {
 	s.VRRP[0].Counters.Transitions = 7
 	s.VRRP[0].RecentTransitions = changesTo(vrrp.StateBackup, now.Add(-9*time.Minute), now.Add(-7*time.Minute), now.Add(-5*time.Minute), now.Add(-3*time.Minute), now.Add(-90*time.Second))
 	m.Conflict = &vrrp.VIPConflict{Addr: vip2.Addr(), At: now.Add(-4 * time.Second), Count: 3}
+	m.Differing = &vrrp.DifferingAddrs{From: netip.MustParseAddr("10.77.1.3"), Priority: 100, Addrs: []netip.Addr{vip2.Addr(), netip.MustParseAddr("10.77.0.102")},
+		Since: now.Add(-20 * time.Second), At: now.Add(-2 * time.Second), Count: 18}
 	m.LowerMaster = &vrrp.LowerMasterHeard{From: netip.MustParseAddr("10.77.1.3"), Priority: 100, At: now.Add(-7 * time.Second), Since: now.Add(-11 * time.Second), Count: 2}
 	m.SendFailing = &vrrp.SendFailure{Dst: netip.MustParseAddr("10.77.1.3"), Error: "sending VRRP advert to 10.77.1.3: no route to host",
 		Since: now.Add(-12 * time.Second), At: now.Add(-time.Second), Failed: 12}

@@ -151,7 +151,7 @@ func TestSchemaCoversStatus(t *testing.T) {
 // name; a path (false) marks where one of a name optional elsewhere is
 // required.
 var optional = map[string]bool{
-	"reload": true, "error": true, "applied": true, "refused": true, "conflict": true, "lower_master": true, "send_failing": true, "pending": true, "owner_fault": true,
+	"reload": true, "error": true, "applied": true, "refused": true, "conflict": true, "differing_addresses": true, "lower_master": true, "send_failing": true, "pending": true, "owner_fault": true,
 	"master": true, "tracks": true, "last_garp": true, "last_error": true, "fault": true, "sticky": true,
 	"expires": true, "last_warning": true, "last_info": true, "history": true,
 	"released_since": true, "released_until": true, "release_reason": true, "handover": true, "requested": true,

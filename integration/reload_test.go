@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -61,8 +62,10 @@ func (d *daemon) dryRun(change func(*daemonConf)) string {
 // changes nothing; the master lowered below the backup gives the VIP to it
 // (the backup preempts); raised again it takes it back; a second VIP added
 // to the group (backup first, then master) is held by the master at once,
-// with no state change and no advert dropped. Before the master is
-// lowered, a dry run of it says so and changes nothing.
+// with no state change and no advert dropped; so is a third one added in
+// the other order (master first), the backup's status naming both lists
+// until it is reloaded too. Before the master is lowered, a dry run of it
+// says so and changes nothing.
 func TestVRRPReloadLive(t *testing.T) {
 	l, d1, d2 := startPair(t)
 	h1, h2 := d1.host, d2.host
@@ -131,6 +134,33 @@ func TestVRRPReloadLive(t *testing.T) {
 	}
 	if ok, _ := h2.HasAddr(vip2.Addr()); ok {
 		t.Errorf("h2, backup, holds the added VIP %s", vip2)
+	}
+
+	// The other order: a third VIP on the master first. h2, still on two,
+	// accepts h1's adverts, which share them, and stays BACKUP; its status
+	// names both lists until it is reloaded too.
+	vip3 := netip.MustParsePrefix("10.77.0.102/24")
+	addVIP3 := func(c *daemonConf) { c.VRRP[0].VIPs = []netip.Prefix{vipPfx, vip2, vip3} }
+	step("a third VIP on the master h1 first", d1, addVIP3, h1, 0)
+	differ := fmt.Sprintf("list the VIPs %s, %s, %s, this host's virtual_ipaddress %s, %s", vipPfx.Addr(), vip2.Addr(), vip3.Addr(), vipPfx.Addr(), vip2.Addr())
+	if reasons, err := waitReasons(d2, 5*time.Second, differ); err != nil {
+		t.Errorf("h2 hearing h1's three VIPs: %v", err)
+	} else {
+		t.Logf("h2 hearing h1's three VIPs: %q", reasons)
+	}
+	step("the third VIP on the backup h2", d2, addVIP3, h1, 0)
+	if err := waitFor(15*time.Second, func() (bool, error) {
+		s, err := d2.status()
+		if err != nil {
+			return false, err
+		}
+		reasons := fmt.Sprint(s.raw.(map[string]any)["verdict"].(map[string]any)["reasons"])
+		return !strings.Contains(reasons, "list the VIPs"), fmt.Errorf("reasons %s", reasons)
+	}); err != nil {
+		t.Errorf("h2 once both list the same VIPs: %v", err)
+	}
+	if ok, err := h1.HasAddr(vip3.Addr()); err != nil || !ok {
+		t.Errorf("h1, master, does not hold the added VIP %s: %v", vip3, err)
 	}
 	for _, d := range []*daemon{d1, d2} {
 		in, err := d.instance("vip")

@@ -515,7 +515,7 @@ func (t *kaT) vip(in *instance, n *kaNode) {
 		opts = append(opts, o)
 	}
 	if dev != "" && in.iface != "" && dev != in.iface {
-		t.skip(n, "on "+dev+", not on the instance's interface "+in.iface+": rmqlb adds every VIP to the instance's interface; without it rmqlb's adverts list other addresses than keepalived's, and each drops the other's (address_mismatch)")
+		t.skip(n, "on "+dev+", not on the instance's interface "+in.iface+": rmqlb adds every VIP to the instance's interface; without it rmqlb's adverts list other addresses than keepalived's, which keepalived 2.2.7 drops")
 		return
 	}
 	for _, v := range in.vips {

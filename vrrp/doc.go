@@ -114,6 +114,17 @@
 // so a group reloaded one host after the other (backups first) does not
 // flap.
 //
+// # Advertised addresses
+//
+// RFC 5798 section 7.1 leaves the check of an advertisement's addresses
+// to the receiver. An advertisement whose list shares no address with
+// the configured one is dropped (ErrAddressMismatch): another virtual
+// router on the same VRID, whose election stays apart. One that shares
+// some is accepted and reported (DifferingAddrs, AddrsDiffer): a group
+// whose list is being changed by reloads, one host at a time, in any
+// order, where dropping would make each backup still on the other list
+// take over beside the master.
+//
 // # Adverts on time on a busy host
 //
 // A backup takes over when three adverts in a row are late (at 10 ms

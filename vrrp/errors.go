@@ -31,8 +31,8 @@ var (
 	// ErrIntervalMismatch: a VRRPv2 advertisement has another advertisement
 	// interval than configured (RFC 3768 section 7.1).
 	ErrIntervalMismatch = errors.New("vrrp: advertisement interval mismatch")
-	// ErrAddressMismatch: the advertised addresses differ from the
-	// configured virtual addresses.
+	// ErrAddressMismatch: the advertised addresses share none with the
+	// configured virtual addresses (see DifferingAddrs).
 	ErrAddressMismatch = errors.New("vrrp: virtual address mismatch")
 	// ErrNotPeer: the source is not on the allow-list (Config.AllowedPeers,
 	// or Config.UnicastPeers in unicast mode).

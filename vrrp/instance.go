@@ -340,6 +340,7 @@ func (i *Instance) Snapshot() Snapshot {
 		LowerMaster:         i.lowerMasterSnapshot(),
 		SendFailing:         i.sendFailureSnapshot(),
 		Conflict:            m.LastConflict(),
+		Differing:           m.LastDiffering(),
 		Counters:            i.counters.clone(),
 		RecentTransitions:   slices.Clone(i.recentTransitions),
 		RealTime:            i.realTime,
@@ -811,6 +812,8 @@ func (i *Instance) step(tr Transport, ow *ownerWorker, ev Event) {
 			}
 		case IntervalClamped:
 			i.clamped(a)
+		case AddrsDiffer:
+			i.addrsDiffer(a)
 		case HandoverDone:
 			i.handedOver(a.Info)
 		case ConflictHeard:
@@ -968,6 +971,16 @@ func (i *Instance) clamped(a IntervalClamped) {
 	}
 	i.log.Log(lvl, "master advertises a longer interval than max_adopted_advert_interval; using the maximum (further clampings are logged at debug level)",
 		zap.Stringer("master", a.From), zap.Duration("advertised", a.Advertised), zap.Duration("used", a.Used))
+}
+
+// addrsDiffer counts an advert accepted with a differing address list
+// (see DifferingAddrs), and logs it when its sender or list is new.
+func (i *Instance) addrsDiffer(a AddrsDiffer) {
+	i.metrics.inc(func(m *metrics) prometheus.Counter { return m.differing })
+	if a.New {
+		i.log.Warn("accepting adverts whose addresses differ from this instance's virtual_ipaddress, as they share some: the hosts of the group should list the same VIPs (a reload that changes them not yet made on every host?)",
+			zap.Stringer("from", a.Info.From), zap.Uint8("priority", a.Info.Priority), zap.Any("addresses", a.Info.Addrs))
+	}
 }
 
 // warnClamped is the key of Instance.warnedFor for interval clampings.

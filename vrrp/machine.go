@@ -226,6 +226,7 @@ type Machine struct {
 	// while MASTER, with when, until they count; the last counted.
 	suspects      map[netip.Addr]time.Time
 	conflict      VIPConflict
+	differing     DifferingAddrs
 	otherAdvertAt time.Time // another router's last advert heard
 	// After Reconfigure: the previous addresses and VRRPv2 interval,
 	// accepted until an advert with the configured ones is heard.
@@ -595,8 +596,10 @@ func (m *Machine) validate(p *Packet) error {
 		}
 	}
 	// RFC 5798 section 7.1: an address list that differs from ours is a
-	// misconfiguration; drop unless the sender is the address owner.
-	if p.Priority != 255 && !m.acceptsAddrs(p.Addrs) {
+	// misconfiguration. Drop one that shares no address with ours (another
+	// virtual router on the same VRID), unless the sender is the address
+	// owner; accept, and report, one that does (see DifferingAddrs).
+	if p.Priority != 255 && !m.acceptsAddrs(p.Addrs) && !sharesAddr(p.Addrs, m.vips) {
 		return fmt.Errorf("checking advert: addresses %v, configured %v: %w", p.Addrs, m.vips, ErrAddressMismatch)
 	}
 	return nil
@@ -631,6 +634,9 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 	}
 	m.heardCurrent(p)
 	src := ev.Src.Unmap()
+	if !m.acceptsAddrs(p.Addrs) {
+		out = m.noteDiffering(now, out, src, p)
+	}
 	if m.state != StateBackup && m.state != StateMaster {
 		return out // INIT and FAULT listen to nobody
 	}

@@ -43,6 +43,13 @@ func v2Advert(src netip.Addr, prio uint8, iv time.Duration, pass string) Advert 
 	return Advert{Src: src, Packet: p}
 }
 
+// differ is the AddrsDiffer of an advert from src at priority prio with
+// addrs, heard at at (since t0), the count-th such, its sender and list
+// first heard at since (new when since is at).
+func differ(src netip.Addr, prio uint8, at, since time.Duration, count uint64, addrs ...netip.Addr) AddrsDiffer {
+	return AddrsDiffer{Info: DifferingAddrs{From: src, Priority: prio, Addrs: addrs, Since: t0.Add(since), At: t0.Add(at), Count: count}, New: at == since}
+}
+
 // refusedDrop is the Drop of an advert of the machine's VRID from src at
 // priority prio.
 func refusedDrop(err error, src netip.Addr, prio uint8) Drop {
@@ -405,12 +412,14 @@ func TestMachine(t *testing.T) {
 				{at: sec, ev: Advert{Src: higher, Packet: &Packet{Version: 3, VRID: 7, Priority: 150, AdvertInterval: sec,
 					Addrs: []netip.Addr{netip.MustParseAddr("10.99.0.101")}}}, want: []Action{refusedDrop(ErrAddressMismatch, higher, 150)}},
 				{at: sec, ev: Advert{Src: higher, Packet: &Packet{Version: 3, VRID: 7, Priority: 150, AdvertInterval: sec,
-					Addrs: []netip.Addr{vip.Addr(), vip.Addr()}}}, want: []Action{refusedDrop(ErrAddressMismatch, higher, 150)}},
+					Addrs: []netip.Addr{netip.MustParseAddr("10.99.0.101"), netip.MustParseAddr("10.99.0.102")}}},
+					want: []Action{refusedDrop(ErrAddressMismatch, higher, 150)}},
 				{at: sec, ev: Advert{Src: higher, Packet: &Packet{Version: 3, VRID: 7, Priority: 150, AdvertInterval: sec}},
 					want: []Action{refusedDrop(ErrAddressMismatch, higher, 150)}, deadline: mdi},
-				// An address owner's advert is accepted whatever its addresses.
+				// An address owner's advert is accepted whatever its
+				// addresses, and reported when they differ.
 				{at: sec, ev: Advert{Src: higher, Packet: &Packet{Version: 3, VRID: 7, Priority: 255, AdvertInterval: sec}},
-					deadline: sec + mdi},
+					want: []Action{differ(higher, 255, sec, sec, 1)}, deadline: sec + mdi},
 			},
 		},
 		{

@@ -15,7 +15,7 @@ type metrics struct {
 	roleChanges                                            prometheus.Counter
 	intervalClamped, rebinds, linkWatchErrors, ownerFaults prometheus.Counter
 	conflicts                                              prometheus.Counter
-	lowerMasters                                           prometheus.Counter
+	lowerMasters, differing                                prometheus.Counter
 	dropped                                                *prometheus.CounterVec
 	state                                                  *prometheus.GaugeVec
 	priority                                               prometheus.Gauge
@@ -62,6 +62,8 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 			"Times another host announced a VIP of this MASTER (gratuitous ARP, ARP with the VIP as sender, IPv6 neighbour advertisement) and this one stayed MASTER a master down interval later: a host that holds the address too."),
 		lowerMasters: counter("lower_masters_total",
 			"Times this MASTER heard a router of lower priority advertise as MASTER (at most once per master down interval): that router did not hear this one's adverts (a partition that healed, adverts lost on the way, an advert sender process that stopped), and both held the VIPs until it heard this one's answer."),
+		differing: counter("adverts_addresses_differ_total",
+			"VRRP advertisements of this VRID accepted although their addresses differ from the instance's virtual_ipaddress (they share at least one): a group whose hosts do not list the same VIPs, as while a reload that changes them has reached some hosts only (differing_addresses in rmqlb status). Those that share none are dropped (adverts_dropped_total, reason address_mismatch)."),
 		rebinds: counter("rebinds_total", "Times the VRRP socket followed its interface after it was deleted and created again."),
 		linkWatchErrors: counter("link_watch_errors_total",
 			"Errors of the netlink link subscription, each followed by a new subscription and a fresh read of the link."),
@@ -82,7 +84,7 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 	for k, s := range states {
 		m.stateGauges[k] = m.state.WithLabelValues(s.String())
 	}
-	for _, c := range []prometheus.Collector{m.sent, m.received, m.sendErrors, m.ownerErrors, m.transitions, m.roleChanges, m.intervalClamped, m.rebinds, m.linkWatchErrors, m.ownerFaults, m.conflicts, m.lowerMasters, m.dropped, m.state, m.priority, m.sendDelays} {
+	for _, c := range []prometheus.Collector{m.sent, m.received, m.sendErrors, m.ownerErrors, m.transitions, m.roleChanges, m.intervalClamped, m.rebinds, m.linkWatchErrors, m.ownerFaults, m.conflicts, m.lowerMasters, m.differing, m.dropped, m.state, m.priority, m.sendDelays} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

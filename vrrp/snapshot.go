@@ -63,6 +63,11 @@ type Snapshot struct {
 	// router was MASTER and stayed MASTER (see VIPConflict), with the
 	// count; nil if never since the instance was created.
 	Conflict *VIPConflict `json:"conflict,omitempty"`
+	// Differing is the last advertisement of this VRID from another
+	// router accepted although its addresses differ from this router's
+	// (see DifferingAddrs), with the count; nil if none since the
+	// instance was created.
+	Differing *DifferingAddrs `json:"differing_addresses,omitempty"`
 	// LowerMaster is the last router of lower priority heard advertising
 	// as MASTER while this one was MASTER (see LowerMaster), with the
 	// count; nil if never since the instance was created.
