@@ -373,8 +373,27 @@ func updatedInstanceEffects(c VRRPChange, nc *config.Config, f liveFacts) []stri
 			out = append(out, fmt.Sprintf("%s removed from the interface now", joinAddrs(leave)))
 			out = append(out, vipSessions(nc, leave, f)...)
 		}
+		if len(gone) > 0 || len(come) > 0 {
+			out = append(out, peersOnPreviousList(c))
+		}
 	}
 	return out
+}
+
+// peersOnPreviousList says what the other routers of the virtual router
+// that still list the previous VIPs make of a MASTER's adverts with the
+// new ones (see vrrp.DifferingAddrs).
+func peersOnPreviousList(c VRRPChange) string {
+	var kept []netip.Addr
+	for _, p := range c.New.VIPs {
+		if slices.ContainsFunc(c.Old.VIPs, func(q netip.Prefix) bool { return q.Addr() == p.Addr() }) {
+			kept = append(kept, p.Addr())
+		}
+	}
+	if len(kept) == 0 {
+		return fmt.Sprintf("the new VIPs share none with the previous ones: routers of VRID %d still on the previous list drop this host's adverts (address_mismatch) and take over beside it until they are reloaded too: reload the backups first", c.New.VRID)
+	}
+	return fmt.Sprintf("routers of VRID %d still on the previous list accept this host's adverts (they share %s) and report the difference until they are reloaded too (keepalived 2.2.7 drops them)", c.New.VRID, joinAddrs(kept))
 }
 
 // vipSessions says what becomes of the sessions through VIPs that leave

@@ -293,7 +293,12 @@ func TestPlanReloadEffects(t *testing.T) {
 			"it is MASTER here: it advertises priority 0 so that a backup takes over at once, and 192.0.2.100 leaves this host"},
 		{"VIP removed, priority lowered", strings.Replace(file, "priority: 150\n    virtual_ipaddress: [192.0.2.100/32]", "priority: 120\n    virtual_ipaddress: [192.0.2.101/32]", 1),
 			"vrrp instance v updated: priority, virtual_ipaddress",
-			"priority 150 -> 120 (MASTER here); 192.0.2.101 added to the interface now, with gratuitous ARP; 192.0.2.100 removed from the interface now"},
+			"priority 150 -> 120 (MASTER here); 192.0.2.101 added to the interface now, with gratuitous ARP; 192.0.2.100 removed from the interface now; " +
+				"the new VIPs share none with the previous ones: routers of VRID 1 still on the previous list drop this host's adverts (address_mismatch) and take over beside it until they are reloaded too: reload the backups first"},
+		{"VIP added", strings.Replace(file, "virtual_ipaddress: [192.0.2.100/32]", "virtual_ipaddress: [192.0.2.100/32, 192.0.2.101/32]", 1),
+			"vrrp instance v updated: virtual_ipaddress",
+			"192.0.2.101 added to the interface now, with gratuitous ARP; " +
+				"routers of VRID 1 still on the previous list accept this host's adverts (they share 192.0.2.100) and report the difference until they are reloaded too (keepalived 2.2.7 drops them)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := h.planReload(c.file)
