@@ -69,7 +69,7 @@ func (m *Machine) LastDiffering() *DifferingAddrs {
 
 // noteDiffering records an advertisement p from src, accepted, whose
 // address list is neither the configured one nor the previous one
-// (acceptsAddrs), and reports it. The list is copied only when it is
+// (validate's otherAddrs), and reports it. The list is copied only when it is
 // not the last one's.
 func (m *Machine) noteDiffering(now time.Time, out []Action, src netip.Addr, p *Packet) []Action {
 	d := &m.differing

@@ -579,30 +579,35 @@ func (m *Machine) transition(now time.Time, out []Action, to State, why string) 
 }
 
 // validate is the receive check of RFC 5798 section 7.1 (RFC 3768 section
-// 7.1) that depends on configuration.
-func (m *Machine) validate(p *Packet) error {
+// 7.1) that depends on configuration. otherAddrs reports an advert
+// accepted whose address list is neither the configured one nor the
+// previous one (acceptsAddrs), to be reported (see DifferingAddrs).
+func (m *Machine) validate(p *Packet) (otherAddrs bool, err error) {
 	if p.Version != m.cfg.Version {
-		return fmt.Errorf("checking advert: version %d, configured %d: %w", p.Version, m.cfg.Version, ErrBadVersion)
+		return false, fmt.Errorf("checking advert: version %d, configured %d: %w", p.Version, m.cfg.Version, ErrBadVersion)
 	}
 	if p.VRID != m.cfg.VRID {
-		return fmt.Errorf("checking advert: VRID %d, configured %d: %w", p.VRID, m.cfg.VRID, ErrWrongVRID)
+		return false, fmt.Errorf("checking advert: VRID %d, configured %d: %w", p.VRID, m.cfg.VRID, ErrWrongVRID)
 	}
 	if p.Version == 2 {
 		if p.AuthType != m.authType || (m.authType == AuthTypeSimple && p.AuthData != m.authData) {
-			return fmt.Errorf("checking advert: authentication type %d: %w", p.AuthType, ErrAuthMismatch)
+			return false, fmt.Errorf("checking advert: authentication type %d: %w", p.AuthType, ErrAuthMismatch)
 		}
 		if !m.acceptsInterval(p.AdvertInterval) {
-			return fmt.Errorf("checking advert: interval %v, configured %v: %w", p.AdvertInterval, m.cfg.AdvertInterval, ErrIntervalMismatch)
+			return false, fmt.Errorf("checking advert: interval %v, configured %v: %w", p.AdvertInterval, m.cfg.AdvertInterval, ErrIntervalMismatch)
 		}
 	}
 	// RFC 5798 section 7.1: an address list that differs from ours is a
 	// misconfiguration. Drop one that shares no address with ours (another
 	// virtual router on the same VRID), unless the sender is the address
 	// owner; accept, and report, one that does (see DifferingAddrs).
-	if p.Priority != 255 && !m.acceptsAddrs(p.Addrs) && !sharesAddr(p.Addrs, m.vips) {
-		return fmt.Errorf("checking advert: addresses %v, configured %v: %w", p.Addrs, m.vips, ErrAddressMismatch)
+	if m.acceptsAddrs(p.Addrs) {
+		return false, nil
 	}
-	return nil
+	if p.Priority != 255 && !sharesAddr(p.Addrs, m.vips) {
+		return false, fmt.Errorf("checking advert: addresses %v, configured %v: %w", p.Addrs, m.vips, ErrAddressMismatch)
+	}
+	return true, nil
 }
 
 // sameAddrs reports whether a and b hold the same addresses in any order.
@@ -629,12 +634,13 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 	if p == nil {
 		return out
 	}
-	if err := m.validate(p); err != nil {
+	otherAddrs, err := m.validate(p)
+	if err != nil {
 		return append(out, Drop{Err: err, Peer: p.VRID == m.cfg.VRID, From: ev.Src.Unmap(), Priority: p.Priority, Interval: p.AdvertInterval})
 	}
 	m.heardCurrent(p)
 	src := ev.Src.Unmap()
-	if !m.acceptsAddrs(p.Addrs) {
+	if otherAddrs {
 		out = m.noteDiffering(now, out, src, p)
 	}
 	if m.state != StateBackup && m.state != StateMaster {
