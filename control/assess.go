@@ -574,11 +574,7 @@ func instanceSummary(in VRRP) string {
 	}
 	switch in.State {
 	case vrrp.StateMaster:
-		addrs := make([]string, len(in.VIPs))
-		for i, p := range in.VIPs {
-			addrs[i] = p.Addr().String()
-		}
-		return fmt.Sprintf("MASTER of %s (%s)", strings.Join(addrs, ", "), name)
+		return fmt.Sprintf("MASTER of %s (%s)", prefixAddrs(in.VIPs), name)
 	case vrrp.StateBackup:
 		if m := in.Master; m != nil {
 			return fmt.Sprintf("BACKUP (%s), master %s priority %d", name, m.Addr, m.Priority)
@@ -714,13 +710,13 @@ func addrList(addrs []netip.Addr) string {
 	return strings.Join(parts, ", ")
 }
 
-// prefixAddrs is the addresses of vips as "a, b".
+// prefixAddrs is the addresses of vips as "a, b" ("" when empty).
 func prefixAddrs(vips []netip.Prefix) string {
-	var addrs []netip.Addr
-	for _, p := range vips {
-		addrs = append(addrs, p.Addr())
+	addrs := make([]string, len(vips))
+	for i, p := range vips {
+		addrs[i] = p.Addr().String()
 	}
-	return addrList(addrs)
+	return strings.Join(addrs, ", ")
 }
 
 // sharedAddrs is the addresses of addrs among vips, as "a, b".
