@@ -80,44 +80,15 @@ func TestReleaseWait(t *testing.T) {
 	master := releasedInstance(vrrp.StateMaster, releasedAt.Add(-time.Hour), true)
 	readied := master
 	readied.Released = false
-	var mu sync.Mutex
-	var seq []control.VRRP
-	f := newFakeDaemon(t, func(req control.Request) (any, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if req.Command == "vrrp" {
-			return control.VRRPAnswer{Snapshot: master.Snapshot}, nil
-		}
-		in := seq[0]
-		if len(seq) > 1 {
-			seq = seq[1:]
-		}
-		return control.Status{PID: 7, Now: releasedAt.Add(time.Second), VRRP: []control.VRRP{in}}, nil
-	})
-	for _, c := range []struct {
-		name     string
-		seq      []control.VRRP
-		flags    []string
-		code     int
-		out, err string
-	}{
+	// The daemon's clock stands still: the handover's times are its own.
+	f := runWaitCases(t, "release", master.Snapshot, func(int) time.Time { return releasedAt.Add(time.Second) }, []waitCase{
 		{"handed over", []control.VRRP{master, handedOver(releasedInstance(vrrp.StateBackup, releasedAt, true), false),
 			handedOver(releasedInstance(vrrp.StateBackup, releasedAt, false), true)}, nil, 0,
 			"(waiting for the handover)\nvip: handed over to 192.0.2.2 (priority 100) in 160ms", ""},
 		{"no other router", []control.VRRP{master}, []string{"--timeout", "1s"}, 1, "",
 			"rmqlb: the handover of vip has not ended within 1s: vip: MASTER for 1s, advertising priority 0: no other router has taken over"},
 		{"readied meanwhile", []control.VRRP{master, readied}, nil, 1, "", "rmqlb: vip is no longer released"},
-	} {
-		mu.Lock()
-		seq = c.seq
-		mu.Unlock()
-		var out, errb bytes.Buffer
-		args := append([]string{"vrrp", "release", "--socket", f.sock, "vip", "--wait"}, c.flags...)
-		code := run(args, &out, &errb)
-		if code != c.code || !strings.Contains(out.String(), c.out) || !strings.Contains(errb.String(), c.err) {
-			t.Errorf("%s: exit %d, stdout %q, stderr %q; want %d, %q, %q", c.name, code, out.String(), errb.String(), c.code, c.out, c.err)
-		}
-	}
+	})
 	for _, args := range [][]string{{"vrrp", "release", "vip", "--timeout", "5s"},
 		{"vrrp", "release", "vip", "--wait", "--timeout", "0s"}, {"vrrp", "ready", "vip", "--timeout", "5s"}} {
 		var out, errb bytes.Buffer
@@ -125,4 +96,52 @@ func TestReleaseWait(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and the usage", args, code, errb.String())
 		}
 	}
+}
+
+// waitCase is a run of `rmqlb vrrp release|ready --wait` with flags
+// against a daemon whose status goes through the instance states of seq,
+// one per poll, the last one repeated: its exit code, and what its stdout
+// and stderr contain.
+type waitCase struct {
+	name     string
+	seq      []control.VRRP
+	flags    []string
+	code     int
+	out, err string
+}
+
+// runWaitCases runs each case of `rmqlb vrrp sub --wait` against one fake
+// daemon that answers the command with answer and gives its status of
+// the n-th poll (from 1) of a case the time clock(n); it returns the
+// daemon.
+func runWaitCases(t *testing.T, sub string, answer vrrp.Snapshot, clock func(poll int) time.Time, cases []waitCase) *fakeDaemon {
+	t.Helper()
+	var mu sync.Mutex
+	var seq []control.VRRP
+	polls := 0
+	f := newFakeDaemon(t, func(req control.Request) (any, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if req.Command == "vrrp" {
+			return control.VRRPAnswer{Snapshot: answer}, nil
+		}
+		in := seq[0]
+		if len(seq) > 1 {
+			seq = seq[1:]
+		}
+		polls++
+		return control.Status{PID: 7, Now: clock(polls), VRRP: []control.VRRP{in}}, nil
+	})
+	for _, c := range cases {
+		mu.Lock()
+		seq, polls = c.seq, 0
+		mu.Unlock()
+		var out, errb bytes.Buffer
+		args := append([]string{"vrrp", sub, "--socket", f.sock, "vip", "--wait"}, c.flags...)
+		code := run(args, &out, &errb)
+		if code != c.code || !strings.Contains(out.String(), c.out) || !strings.Contains(errb.String(), c.err) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want %d, %q, %q", c.name, code, out.String(), errb.String(), c.code, c.out, c.err)
+		}
+	}
+	return f
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -86,32 +84,11 @@ func TestReadyOf(t *testing.T) {
 // fails when it is not within --timeout or is released again first.
 func TestReadyWait(t *testing.T) {
 	fresh := readyAt.Add(time.Second)
-	var mu sync.Mutex
-	var seq []control.VRRP
-	polls := 0
-	f := newFakeDaemon(t, func(req control.Request) (any, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if req.Command == "vrrp" {
-			return control.VRRPAnswer{Snapshot: readiedInstance(vrrp.StateBackup, false, time.Time{}, 0).Snapshot}, nil
-		}
-		in := seq[0]
-		if len(seq) > 1 {
-			seq = seq[1:]
-		}
-		polls++
-		// The daemon's clock: the first poll begins the wait at readyAt.
-		return control.Status{PID: 7, Now: readyAt.Add(time.Duration(polls-1) * time.Second), VRRP: []control.VRRP{in}}, nil
-	})
 	released := readiedInstance(vrrp.StateBackup, false, fresh, 200)
 	released.Released = true
-	for _, c := range []struct {
-		name     string
-		seq      []control.VRRP
-		flags    []string
-		code     int
-		out, err string
-	}{
+	// The daemon's clock: the first poll begins the wait at readyAt.
+	clock := func(poll int) time.Time { return readyAt.Add(time.Duration(poll-1) * time.Second) }
+	runWaitCases(t, "ready", readiedInstance(vrrp.StateBackup, false, time.Time{}, 0).Snapshot, clock, []waitCase{
 		{"preempts", []control.VRRP{readiedInstance(vrrp.StateBackup, false, fresh, 100), readiedInstance(vrrp.StateMaster, false, time.Time{}, 0),
 			readiedInstance(vrrp.StateMaster, true, time.Time{}, 0)}, nil, 0,
 			"vip: ready, BACKUP with priority 150 (waiting until it is back in the election)\nvip: MASTER with priority 150, holding the VIPs", ""},
@@ -123,15 +100,5 @@ func TestReadyWait(t *testing.T) {
 			"rmqlb: the return of vip has not ended within 1s: vip: FAULT: link down"},
 		{"released again", []control.VRRP{readiedInstance(vrrp.StateBackup, false, time.Time{}, 0), released}, nil, 1, "",
 			"rmqlb: vip is released again"},
-	} {
-		mu.Lock()
-		seq, polls = c.seq, 0
-		mu.Unlock()
-		var out, errb bytes.Buffer
-		args := append([]string{"vrrp", "ready", "--socket", f.sock, "vip", "--wait"}, c.flags...)
-		code := run(args, &out, &errb)
-		if code != c.code || !strings.Contains(out.String(), c.out) || !strings.Contains(errb.String(), c.err) {
-			t.Errorf("%s: exit %d, stdout %q, stderr %q; want %d, %q, %q", c.name, code, out.String(), errb.String(), c.code, c.out, c.err)
-		}
-	}
+	})
 }
