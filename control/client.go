@@ -13,7 +13,10 @@ import (
 )
 
 // Call sends req to the daemon at path and decodes the result into out
-// (which may be nil, or a *json.RawMessage to keep the bytes).
+// (which may be nil, or a *json.RawMessage to keep the bytes). A daemon
+// that serves too many control connections at once refuses one more
+// unread (ErrBusy): Call then sends the request again, after a pause, until
+// the daemon reads it or timeout (which bounds the whole call) has passed.
 func Call(path string, req Request, out any, timeout time.Duration) error {
 	return CallContext(context.Background(), path, req, out, timeout)
 }
@@ -22,6 +25,12 @@ func Call(path string, req Request, out any, timeout time.Duration) error {
 func CallContext(ctx context.Context, path string, req Request, out any, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	return retryBusy(ctx, func() error { return callOnce(ctx, path, req, out) })
+}
+
+// callOnce is one attempt of CallContext, on one connection, until ctx is
+// done.
+func callOnce(ctx context.Context, path string, req Request, out any) error {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {

@@ -3,6 +3,7 @@ package control
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,15 +78,33 @@ func writeResponse(c net.Conn, resp Response, files []*os.File) error {
 
 // CallWithFiles is Call for a command whose result comes with open files
 // (a WithFiles result): it returns them, in the order the server gave
-// them; the caller owns them.
+// them; the caller owns them. A daemon busy with too many control
+// connections is asked again, as by Call, within timeout.
 func CallWithFiles(path string, req Request, out any, timeout time.Duration) ([]*os.File, error) {
-	c, err := net.DialTimeout("unix", path, timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var files []*os.File
+	err := retryBusy(ctx, func() error {
+		var err error
+		files, err = callWithFilesOnce(ctx, path, req, out)
+		return err
+	})
+	return files, err
+}
+
+// callWithFilesOnce is one attempt of CallWithFiles, on one connection,
+// until ctx's deadline.
+func callWithFilesOnce(ctx context.Context, path string, req Request, out any) ([]*os.File, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return nil, connectError(path, err)
+		return nil, connectError(path, notSent{err})
 	}
 	defer c.Close()
 	uc := c.(*net.UnixConn)
-	_ = c.SetDeadline(time.Now().Add(timeout))
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
 	b, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("encoding request: %w", err)

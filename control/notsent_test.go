@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,8 +71,8 @@ func TestCallMissingSocket(t *testing.T) {
 
 // TestCallBusyUnread: a daemon serving MaxConns connections answers one
 // more ErrBusy and closes it unread, possibly before the client has sent
-// its request: the client reports the daemon's answer, not the broken
-// pipe of its write.
+// its request: the client, asking again until its timeout, reports the
+// daemon's answer, not the broken pipe of its write.
 func TestCallBusyUnread(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rmqlb.sock")
 	s := &Server{Path: path, MaxConns: 1, Timeout: time.Minute, Handler: answer("daemon")}
@@ -86,13 +87,75 @@ func TestCallBusyUnread(t *testing.T) {
 	// before the daemon has closed the connection.
 	big := Request{Command: "status", Args: []string{strings.Repeat("x", 4<<20)}}
 	var refused *RefusedError
-	err = Call(path, big, nil, 5*time.Second)
-	if !errors.As(err, &refused) || refused.Message != ErrBusy.Error() {
-		t.Errorf("Call while busy: %v, want the daemon's %q", err, ErrBusy)
+	err = Call(path, big, nil, 300*time.Millisecond)
+	if !errors.As(err, &refused) || refused.Message != ErrBusy.Error() || !strings.Contains(err.Error(), "for a free control connection") {
+		t.Errorf("Call while busy: %v, want the daemon's %q after waiting", err, ErrBusy)
 	}
-	_, err = CallWithFiles(path, big, nil, 5*time.Second)
-	if !errors.As(err, &refused) || refused.Message != ErrBusy.Error() {
-		t.Errorf("CallWithFiles while busy: %v, want the daemon's %q", err, ErrBusy)
+	_, err = CallWithFiles(path, big, nil, 300*time.Millisecond)
+	if !errors.As(err, &refused) || refused.Message != ErrBusy.Error() || !strings.Contains(err.Error(), "for a free control connection") {
+		t.Errorf("CallWithFiles while busy: %v, want the daemon's %q after waiting", err, ErrBusy)
+	}
+}
+
+// countingListener counts the connections it accepted.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
+}
+
+// TestCallWaitsForFreeConnection: a request the daemon refused busy (and
+// did not read) is sent again once a connection is free, within the
+// call's timeout, for Call and for CallWithFiles alike: a status or an
+// upgrade asked while scripts fill the control socket is answered rather
+// than failed.
+func TestCallWaitsForFreeConnection(t *testing.T) {
+	for _, withFiles := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "rmqlb.sock")
+		s := &Server{Path: path, MaxConns: 1, Timeout: time.Minute, Handler: answer("daemon")}
+		ln, err := s.Listen()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := &countingListener{Listener: ln}
+		serveOn(t, s, cl)
+		stuck, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { stuck.Close() }) // before the server stops
+		waitBusy(t, path)
+		before := cl.accepted.Load()
+		done := make(chan error, 1)
+		var who string
+		go func() {
+			if withFiles {
+				_, err := CallWithFiles(path, Request{Command: "status"}, &who, 30*time.Second)
+				done <- err
+				return
+			}
+			done <- Call(path, Request{Command: "status"}, &who, 30*time.Second)
+		}()
+		// The call's first connection was accepted, beside the stuck one:
+		// refused busy. Then the stuck client goes.
+		for cl.accepted.Load() == before {
+			select {
+			case err := <-done:
+				t.Fatalf("withFiles %v: the call ended before the daemon accepted it: %v", withFiles, err)
+			case <-time.After(time.Millisecond):
+			}
+		}
+		stuck.Close()
+		if err := <-done; err != nil || who != "daemon" {
+			t.Errorf("withFiles %v: after the stuck client went: %q, %v; want the daemon's answer", withFiles, who, err)
+		}
 	}
 }
 
@@ -102,7 +165,7 @@ func waitBusy(t *testing.T, path string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, err := ask(path)
+		_, err := askOnce(path)
 		if err != nil && strings.Contains(err.Error(), ErrBusy.Error()) {
 			return
 		}
