@@ -177,14 +177,14 @@ func (c *Config) bindWarnings(local map[netip.Addr]bool) []string {
 }
 
 // interfaceWarnings returns a warning for every VRRP instance whose
-// interface this host does not have (lookup fails): the daemon could not
-// open its sockets, so a start fails and a reload refuses the instance.
+// interface this host does not have (lookup fails): the daemon runs the
+// instance in FAULT until the interface is created.
 func (c *Config) interfaceWarnings(lookup func(string) (*net.Interface, error)) []string {
 	var ws []string
 	for _, in := range c.VRRP {
 		if _, err := lookup(in.Interface); err != nil {
 			field := in.Field + ".interface"
-			ws = append(ws, fmt.Sprintf("%s (line %d): this host has no interface %q: rmqlb run would fail to start the instance, and a reload refuses it",
+			ws = append(ws, fmt.Sprintf("%s (line %d): this host has no interface %q: the instance waits in FAULT until it exists (a bond or VLAN created later)",
 				field, c.Line(field), in.Interface))
 		}
 	}

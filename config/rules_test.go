@@ -1024,7 +1024,7 @@ func TestInterfaceWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	none := func(name string) (*net.Interface, error) { return nil, errors.New("no such network interface") }
-	want := []string{`vrrp_instances[0].interface (line 3): this host has no interface "eth0": rmqlb run would fail to start the instance, and a reload refuses it`}
+	want := []string{`vrrp_instances[0].interface (line 3): this host has no interface "eth0": the instance waits in FAULT until it exists (a bond or VLAN created later)`}
 	if got := c.interfaceWarnings(none); !slices.Equal(got, want) {
 		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

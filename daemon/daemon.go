@@ -294,8 +294,8 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 // operator's states of the last run (the state file) before it answers,
 // open the metrics endpoint, start the listeners (each bound, or its
 // error reported) and the health checks, wait for every backend's first
-// check (bounded), then start the VRRP instances and wait until each has
-// opened its sockets (or failed, which fails the start); status says
+// check (bounded), then start the VRRP instances and wait until each runs
+// (or failed, which fails the start); status says
 // which step it is in (control.Starting). It stops in the reverse order,
 // VRRP first (control.Stopping): a master hands its VIPs over (priority
 // 0) before its listeners close, so a client reconnecting during the
@@ -510,10 +510,11 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			d.mu.Unlock()
 		}
 	}
-	// READY=1 says the VRRP instances run: one that cannot open its
-	// sockets (no such interface) fails the start, as a listener that
-	// cannot bind does, instead of failing just after it.
-	d.awaitOpened(stop)
+	// READY=1 says the VRRP instances run: one whose interface is not
+	// ready runs in FAULT until it is; one that cannot open its sockets
+	// for another reason (no permission) fails the start, as a listener
+	// that cannot bind does, instead of failing just after it.
+	d.awaitStarted(stop)
 	d.mu.Lock()
 	d.starting = nil
 	d.mu.Unlock()
@@ -584,10 +585,11 @@ func (d *Daemon) startStep(step string, until time.Time) {
 	d.mu.Unlock()
 }
 
-// awaitOpened returns once every VRRP instance started has opened its
-// sockets, or has ended (when it failed, its error has made the daemon
-// stop: stop is done), or when stop is done.
-func (d *Daemon) awaitOpened(stop context.Context) {
+// awaitStarted returns once every VRRP instance started runs (its sockets
+// open, or in FAULT while its interface is not ready), or has ended (when
+// it failed, its error has made the daemon stop: stop is done), or when
+// stop is done.
+func (d *Daemon) awaitStarted(stop context.Context) {
 	d.mu.Lock()
 	var units []*vrrpUnit
 	for _, u := range d.units {
@@ -598,7 +600,7 @@ func (d *Daemon) awaitOpened(stop context.Context) {
 	d.mu.Unlock()
 	for _, u := range units {
 		select {
-		case <-u.inst.Opened():
+		case <-u.inst.Started():
 		case <-u.instPart.done:
 		case <-stop.Done():
 			return

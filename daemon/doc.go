@@ -14,8 +14,10 @@
 // bind fails the start with its own error), starts the checks, waits for
 // every backend's first result (bounded), and only then starts the VRRP
 // instances, so that a restarted master does not take the VIP back while
-// it cannot serve; it is ready once each has opened its sockets (one that
-// cannot, its interface missing, fails the start). It stops in the reverse order, VRRP first: a master
+// it cannot serve; it is ready once each runs: its sockets open, or in
+// FAULT while its interface does not exist or has no IPv4 address, which
+// it waits for (one whose sockets cannot be opened for another reason
+// fails the start). It stops in the reverse order, VRRP first: a master
 // hands its VIPs over before its listeners close. Each VRRP instance's
 // notify hooks (package notify) run in a part of their own, fed by the
 // instance's transitions; they finish their queue, the stop hook

@@ -22,10 +22,11 @@ import (
 	"github.com/rmqlb/rmqlb/vrrp"
 )
 
-// A reload that adds a VRRP instance whose sockets cannot be opened (an
-// interface that does not exist) is refused for that instance; the daemon
-// runs on with the rest, and the next reload of the same file tries again.
-func TestReloadAddInstanceBadInterface(t *testing.T) {
+// A reload that adds a VRRP instance whose interface does not exist adds
+// it, in FAULT naming the interface, as a start does (it waits for the
+// interface); the daemon runs on with the rest, and the same file again
+// changes nothing.
+func TestReloadAddInstanceMissingInterface(t *testing.T) {
 	l := newLab(t)
 	h := newHarness(t, l.file())
 	startChecked(t, h)
@@ -38,15 +39,17 @@ func TestReloadAddInstanceBadInterface(t *testing.T) {
 		return tr, o, err
 	}
 	extra := "  - name: w\n    interface: nosuch0\n    virtual_router_id: 2\n    version: 3\n    priority: 100\n    virtual_ipaddress: [192.0.2.200/32]\nlisteners:\n"
-	bad := strings.Replace(l.file(), "listeners:\n", extra, 1)
-	for range 2 {
-		r := h.reload(bad)
-		if len(r.Refused) != 1 || !strings.Contains(r.Refused[0], "vrrp instance w") || !strings.Contains(r.Refused[0], "nosuch0") {
-			t.Fatalf("reload: %+v, want the instance w refused, naming its interface", r)
-		}
-		if s := h.d.Status(); len(s.VRRP) != 1 || s.VRRP[0].Name != "v" {
-			t.Fatalf("status after the refused instance: %d VRRP instances, want v alone", len(s.VRRP))
-		}
+	missing := strings.Replace(l.file(), "listeners:\n", extra, 1)
+	r := h.reload(missing)
+	if len(r.Refused) != 0 || !slices.Contains(r.Applied, "vrrp instance w added") {
+		t.Fatalf("reload: %+v, want the instance w added", r)
+	}
+	s := h.d.Status()
+	if len(s.VRRP) != 2 || s.VRRP[1].Name != "w" || s.VRRP[1].State != vrrp.StateFault || !strings.Contains(s.VRRP[1].Reason, "interface nosuch0 does not exist") {
+		t.Fatalf("status after the reload: %+v, want w in FAULT naming its interface", s.VRRP)
+	}
+	if r := h.reload(missing); len(r.Refused) != 0 || len(r.Applied) != 0 {
+		t.Fatalf("the same file again: %+v, want nothing changed", r)
 	}
 	select {
 	case err := <-h.done:

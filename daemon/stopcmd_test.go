@@ -63,12 +63,11 @@ func TestVRRPCommandWhileStoppingRefused(t *testing.T) {
 	}
 }
 
-// TestStartInstanceBadInterfaceNotReady: a VRRP instance whose sockets
-// cannot be opened at start (its interface does not exist) fails the
-// start, as a listener that cannot bind does: the daemon never says
-// READY=1 (systemctl start would report a start that succeeded) and Run
-// returns the instance's error.
-func TestStartInstanceBadInterfaceNotReady(t *testing.T) {
+// TestStartInstanceMissingInterfaceWaits: a VRRP instance whose interface
+// does not exist at start (a bond or VLAN created later at boot) does not
+// fail the start: the daemon says READY=1 once the instance runs, in
+// FAULT naming the interface, and serves on, its listeners too.
+func TestStartInstanceMissingInterfaceWaits(t *testing.T) {
 	mgr := listenNotify(t)
 	l := newLab(t)
 	h := newHarness(t, l.file("interface: eth0", "interface: nosuch0"), func(o *Options) {
@@ -81,20 +80,29 @@ func TestStartInstanceBadInterfaceNotReady(t *testing.T) {
 	h.start()
 	h.checks.get(idA).answer(t, healthcheck.Result{})
 	h.checks.get(idB).answer(t, healthcheck.Result{})
-	var err error
 	select {
-	case err = <-h.done:
+	case <-h.d.Ready():
+	case err := <-h.done:
 		h.cancel = nil
+		t.Fatalf("the daemon stopped on a missing interface: %v", err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("the daemon runs 10 s after its VRRP instance failed to open")
+		t.Fatal("the daemon is not ready 10 s after its first checks")
 	}
-	if err == nil || !strings.Contains(err.Error(), "nosuch0") {
-		t.Fatalf("Run: %v, want the instance's error naming its interface", err)
+	// Sent just after Ready is closed.
+	if msg := mgr.NextLifecycle(t, nil); !msg.Has("READY=1") {
+		t.Fatalf("notification %q, want READY=1 from a daemon whose instance waits for its interface", msg)
 	}
-	for _, m := range mgr.Drain(t) {
-		if m.Has("READY=1") {
-			t.Fatalf("READY=1 sent by a daemon whose VRRP instance could not start: %q", m)
-		}
+	s := h.d.Status()
+	if len(s.VRRP) != 1 || s.VRRP[0].State != vrrp.StateFault || !strings.Contains(s.VRRP[0].Reason, "interface nosuch0 does not exist") {
+		t.Fatalf("status: %+v, want the instance in FAULT naming its interface", s.VRRP)
+	}
+	c, err := net.Dial("tcp", l.bind)
+	if err != nil {
+		t.Fatalf("the listener does not serve beside the waiting instance: %v", err)
+	}
+	defer c.Close()
+	if err := roundTrip(c, []byte("x")); err != nil {
+		t.Fatalf("the listener does not serve beside the waiting instance: %v", err)
 	}
 }
 

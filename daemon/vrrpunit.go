@@ -213,22 +213,25 @@ func (d *Daemon) startUnitParts(u *vrrpUnit, critical bool) {
 }
 
 // startAddedUnit starts u, an instance the running daemon adds (a
-// reload, a restart in place), and waits until the instance has opened
-// its sockets. When it cannot (its interface does not exist, or has no
-// IPv4 address) the unit is stopped and taken out of the model, and the
-// error says why: the daemon runs on without it. Once open, the instance
-// is critical like one started with the daemon. The caller holds d.mu.
+// reload, a restart in place), and waits until the instance runs: its
+// sockets open, or in FAULT while its interface is not ready (it does not
+// exist, or has no IPv4 address: the instance waits for it, as one started
+// with the daemon does). When it cannot run (its sockets cannot be opened
+// for another reason) the unit is stopped and taken out of the model, and
+// the error says why: the daemon runs on without it. Once running, the
+// instance is critical like one started with the daemon. The caller holds
+// d.mu.
 func (d *Daemon) startAddedUnit(u *vrrpUnit) error {
 	d.startUnitParts(u, false)
 	select {
-	case <-u.inst.Opened():
+	case <-u.inst.Started():
 		u.instPart.makeCritical()
 		return nil
 	case <-u.instPart.done:
 	}
 	err := errors.Unwrap(u.instPart.err) // Run's own, without the part's name
 	if err == nil {
-		err = errors.New("the instance stopped before it opened its sockets")
+		err = errors.New("the instance stopped before it ran")
 	}
 	u.stop()
 	u.forget()

@@ -75,9 +75,10 @@ type churnConf struct {
 	// invalid: the file does not validate and is refused as a whole;
 	// refused: one change of it is refused (the others are applied).
 	invalid, refused bool
-	// Left out of what runs when refused: the instance and listener
-	// that cannot start.
-	badInstance, badListener string
+	// badListener is left out of what runs when refused: the listener
+	// that cannot start. faultInstance runs in FAULT (its interface does
+	// not exist), not MASTER.
+	badListener, faultInstance string
 	// altSocket: the control socket moves to its other path (and back
 	// with the next file); altMetrics: the metrics endpoint moves to
 	// its other port.
@@ -115,9 +116,7 @@ func (c churnConf) daemonConf(h1 *netlab.Host) daemonConf {
 // is applied.
 func (c churnConf) runs() (instances, backends []string) {
 	for _, v := range c.vrrp {
-		if n := cmp.Or(v.Name, "vip"); n != c.badInstance {
-			instances = append(instances, n)
-		}
+		instances = append(instances, cmp.Or(v.Name, "vip"))
 	}
 	for _, l := range c.listeners {
 		if c.badListener != "" && l.name == c.badListener {
@@ -136,8 +135,8 @@ func (c churnConf) runs() (instances, backends []string) {
 // second listener added, moved and removed, a second VIP and a second VRRP
 // instance, the advert interval and priority, the advert sender inline and
 // back, every VRRP instance removed and added again, a file refused as a
-// whole, and changes refused in part (an instance whose interface does
-// not exist, a listener whose port is taken).
+// whole, an instance whose interface does not exist (added, in FAULT) and
+// a change refused in part (a listener whose port is taken).
 func churnVariants(h1, h2, h3 *netlab.Host) (base churnConf, variants []churnConf) {
 	tcp := "{type: tcp, interval: 200ms, timeout: 200ms, rise: 1, fall: 2}"
 	at := func(h *netlab.Host, port uint16) string { return h.AddrPort(port).String() }
@@ -184,9 +183,9 @@ func churnVariants(h1, h2, h3 *netlab.Host) (base churnConf, variants []churnCon
 			s.bind = netip.AddrPortFrom(vip, 5675).String()
 			c.listeners = append(c.listeners, s)
 		}),
-		with("instance refused", func(c *churnConf) {
+		with("instance waiting for its interface", func(c *churnConf) {
 			c.vrrp = append(c.vrrp, vrrpConf{Name: "bad", VRID: 3, Priority: 150, Interface: "nosuch0", VIPs: []netip.Prefix{vip3}})
-			c.refused, c.badInstance = true, "bad"
+			c.faultInstance = "bad"
 		}),
 		with("listener refused", func(c *churnConf) {
 			c.listeners = append(c.listeners, churnListener{name: "taken", bind: at(h1, 7999), policy: "roundrobin", check: tcp,
@@ -458,8 +457,12 @@ func TestReloadChurnGivesBackResources(t *testing.T) {
 				return false, fmt.Errorf("VRRP instances %v, want %v", got, want)
 			}
 			for _, n := range insts {
-				if in := s.instance(n); in == nil || in.State != "MASTER" {
-					return false, fmt.Errorf("instance %s not MASTER: %+v", n, in)
+				want := "MASTER"
+				if n == c.faultInstance {
+					want = "FAULT"
+				}
+				if in := s.instance(n); in == nil || in.State != want {
+					return false, fmt.Errorf("instance %s not %s: %+v", n, want, in)
 				}
 			}
 			for _, n := range backends {

@@ -191,9 +191,10 @@ func TestVRRPSenderProcess(t *testing.T) {
 
 // TestSenderProcessFollowsInstances: the advert sender process runs only
 // while a VRRP instance does. A reload that removes the last instance
-// stops it; one that adds an instance that cannot start (its interface
-// does not exist) is refused without starting it; one that adds a good
-// instance starts it again, and the instance's adverts go out from it.
+// stops it; one that adds an instance whose interface does not exist adds
+// it, waiting in FAULT, with the process; removing that one stops the
+// process again; one that adds a good instance starts it again, and the
+// instance's adverts go out from it.
 func TestSenderProcessFollowsInstances(t *testing.T) {
 	l := newLab(t)
 	h1, h2 := l.Host("h1"), l.Host("h2")
@@ -224,12 +225,20 @@ func TestSenderProcessFollowsInstances(t *testing.T) {
 		t.Fatalf("sender process %d did not exit", first)
 	}
 
-	out, err := d.tryReload(func(c *daemonConf) { c.VRRP = []vrrpConf{{Priority: 150, Interface: "nosuch0"}} })
-	if err == nil || !strings.Contains(out, "refused: vrrp instance vip") {
-		t.Fatalf("adding an instance on a missing interface: err %v, reload said:\n%s", err, out)
+	out = d.reload(func(c *daemonConf) { c.VRRP = []vrrpConf{{Priority: 150, Interface: "nosuch0"}} })
+	if !strings.Contains(out, "applied: vrrp instance vip added") {
+		t.Fatalf("adding an instance on a missing interface: reload said:\n%s", out)
 	}
-	if pid := netlab.ChildWith(d.proc.Pid(), "vrrp-sender"); pid != 0 {
-		t.Fatalf("sender process %d runs after the only instance added was refused", pid)
+	if in, err := d.instance("vip"); err != nil || in.State != "FAULT" || !strings.Contains(in.Reason, "interface nosuch0 does not exist") {
+		t.Fatalf("the instance on a missing interface: %+v, %v; want FAULT naming it", in, err)
+	}
+	waiting := senderOf(t, d)
+	out = d.reload(func(c *daemonConf) { c.VRRP = nil })
+	if !strings.Contains(out, "applied: vrrp instance vip removed") {
+		t.Fatalf("removing the waiting instance: reload said:\n%s", out)
+	}
+	if pid := netlab.ChildWith(d.proc.Pid(), "vrrp-sender"); pid != 0 || !netlab.Exited(waiting) {
+		t.Fatalf("sender process %d still runs after the waiting instance was removed (it was %d)", pid, waiting)
 	}
 
 	out = d.reload(func(c *daemonConf) { c.VRRP = good })

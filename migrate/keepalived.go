@@ -174,7 +174,6 @@ var kaWhy = map[string]string{
 	"higher_prio_send_advert":         whyRFC,
 	"vrrp_owner_ignore_adverts":       whyRFC,
 	"owner_ignore_adverts":            whyRFC,
-	"dynamic_interfaces":              "no equivalent: rmqlb follows its interface's link and finds it again when it is created anew",
 	"vrrp_startup_delay":              "no equivalent: rmqlb starts VRRP after its listeners and their first checks",
 	"vrrp_delay_after_boot":           "no equivalent: rmqlb starts VRRP after its listeners and their first checks",
 	"log_unknown_vrids":               "no equivalent: adverts of other VRIDs are counted (drop reason vrid) in `rmqlb status`",
@@ -383,6 +382,8 @@ func (t *kaT) globalDefs(g *kaNode) {
 			t.downTimer(n, &t.lateAdverts, "of each instance")
 		case "vrrp_check_unicast_src":
 			t.use(n) // rmqlb hears unicast adverts from its peers only
+		case "dynamic_interfaces":
+			t.change(n, "what rmqlb always does: an instance whose interface does not exist yet, or has no IPv4 address, waits for it in FAULT, and one deleted and created anew is followed")
 		case "enable_script_security":
 			t.change(n, "what rmqlb always does: it does not run a notify hook that a user other than root or its own could change (`rmqlb check-config` warns of one)")
 		case "default_interface":

@@ -27,7 +27,10 @@
 //     sockets follow it (IPv4Transport.Rebind: bound to the new index,
 //     multicast group joined there) before the instance leaves FAULT, so
 //     a re-created backup hears its master instead of becoming a second
-//     one.
+//     one. An interface that does not exist yet when Run starts, or has
+//     no IPv4 address to send from (ErrInterfaceNotReady), keeps the
+//     instance in FAULT, saying so, until Run can open the sockets on it
+//     (notready.go), as keepalived does with dynamic_interfaces.
 //   - instance.go glues them together: Instance.Run owns the goroutines,
 //     drives the Machine from the Transport and a Clock (clock.go), and
 //     calls an Owner (owner.go) to acquire and release the virtual

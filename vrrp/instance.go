@@ -106,7 +106,7 @@ type Instance struct {
 	ownerTimeout time.Duration
 	allowed      map[netip.Addr]bool // adverts accepted only from these; nil = any
 	notify       chan struct{}       // cap 1: desired adjust/link changed
-	opened       chan struct{}       // closed once Run has its transport
+	begun        chan struct{}       // closed once Run runs the machine
 
 	mu          sync.Mutex // guards the fields below
 	m           *Machine   // stepped only by Run, under mu
@@ -130,6 +130,11 @@ type Instance struct {
 	// rebindFailing: the last attempt to follow a re-created interface
 	// failed.
 	rebindFailing bool
+	// notReady says why Run, which opens the real transport itself, cannot
+	// open it yet (its interface does not exist, or has no IPv4 address):
+	// the machine is in FAULT for it meanwhile. "" once it is open, and
+	// with another transport.
+	notReady string
 	// announced: addresses announced and not yet stepped, each with
 	// who announced it last (true: our Owner, false: another host).
 	announced map[netip.Addr]bool
@@ -186,7 +191,7 @@ func NewInstance(cfg Config, opt Options) (*Instance, error) {
 		log:          opt.Logger,
 		ownerTimeout: opt.OwnerTimeout,
 		notify:       make(chan struct{}, 1),
-		opened:       make(chan struct{}),
+		begun:        make(chan struct{}),
 		wakeFD:       -1,
 		linkUp:       true,
 		warnedFor:    map[string]bool{},
@@ -362,18 +367,26 @@ type received struct {
 	info RecvInfo
 }
 
-// Opened returns a channel closed once Run has its transport: it opened
-// the sockets on the instance's interface (Options.Transport nil), or was
-// given one. Run returns an error without closing it when the sockets
-// cannot be opened (no such interface, no IPv4 address on it). Safe from
-// any goroutine.
-func (i *Instance) Opened() <-chan struct{} { return i.opened }
+// Started returns a channel closed once Run runs the machine (it has
+// left INIT): with its transport (given one, or once it opened the
+// sockets on the instance's interface, Options.Transport nil), or in FAULT
+// while it waits for the interface to be ready (see Run). Run returns an error without closing it
+// when the sockets cannot be opened for any other reason (no permission).
+// Safe from any goroutine.
+func (i *Instance) Started() <-chan struct{} { return i.begun }
 
 // Run runs the instance until ctx is done or the transport fails. On
 // return a MASTER has sent a priority-0 advertisement (so a backup takes
 // over after Skew_Time) and released the VIPs; the transport is closed and
 // every goroutine started by Run has exited (except an Owner call that
 // ignores its context's deadline). Run returns nil when ctx is done.
+//
+// When Run opens the real transport and the interface is not ready (it
+// does not exist, or has no IPv4 address to send adverts from:
+// ErrInterfaceNotReady), the instance starts in FAULT, with that as its
+// reason, and Run tries again every notReadyRetry until the interface is
+// ready; it then leaves FAULT as when a link comes up. Any other error
+// opening the sockets ends Run at once.
 func (i *Instance) Run(ctx context.Context) error {
 	i.mu.Lock()
 	if i.started {
@@ -388,42 +401,19 @@ func (i *Instance) Run(ctx context.Context) error {
 	ownTransport := tr == nil
 	var own *IPv4Transport // the real transport Run opened, nil otherwise
 	if ownTransport {
-		vips := i.cfg.vipAddrs()
-		t, err := NewIPv4Transport(TransportConfig{
-			Interface: i.cfg.Interface,
-			Source:    i.cfg.UnicastSrc,
-			Peers:     i.cfg.UnicastPeers,
-			Exclude:   vips,
-		})
-		if err != nil {
+		t, err := i.openTransport()
+		if err != nil && !errors.Is(err, ErrInterfaceNotReady) {
 			return fmt.Errorf("running VRRP instance %q: %w", i.cfg.Name, err)
 		}
-		tr, own = t, t
-	}
-	i.mu.Lock()
-	i.src, i.dests = tr.Source().Unmap(), tr.Destinations()
-	i.m.primary = i.src
-	i.mu.Unlock()
-	close(i.opened)
-
-	// The link watcher (real transport only) and the read loop.
-	watchCtx, cancelWatch := context.WithCancel(ctx)
-	defer cancelWatch()
-	watchDone := i.startLinkWatch(watchCtx, ownTransport)
-	// With a real transport, the loop reads the socket itself: with a
-	// real-time priority (on the transport Run opened) on a thread of its
-	// own that waits for adverts and timers in the kernel (runRealTime),
-	// else in the runtime's poller (runPolled). With another transport a
-	// read loop hands packets to runLoop.
-	polled, _ := tr.(*IPv4Transport)
-	realTime := own != nil && i.opt.RealTimePriority > 0
-	var rd *reader
-	var netns *os.File
-	if realTime {
-		netns = threadNetns()
-		defer netns.Close()
-	} else if polled == nil {
-		rd = startReader(tr)
+		if err != nil {
+			i.waitingFor(err)
+			tr = noTransport{}
+		} else {
+			tr, own = t, t
+			i.useTransport(t)
+		}
+	} else {
+		i.useTransport(tr)
 	}
 
 	if fr, ok := i.opt.Owner.(FaultReporter); ok {
@@ -443,25 +433,58 @@ func (i *Instance) Run(ctx context.Context) error {
 	go ow.run()
 
 	i.mu.Lock()
-	adjust, link, fault := i.adjust, i.linkUp, i.ownerFault
+	adjust, link, fault, notReady := i.adjust, i.linkUp, i.ownerFault, i.notReady
 	i.mu.Unlock()
 	i.step(tr, ow, SetPriorityAdjust{Delta: adjust})
-	if !link {
-		i.step(tr, ow, LinkDown{})
+	if !link || notReady != "" {
+		i.step(tr, ow, LinkDown{Reason: notReady})
 	}
 	if fault != nil {
 		i.step(tr, ow, OwnerFault{Err: fault})
 	}
 	i.applyConfig(tr, ow)
 	i.applyRelease(tr, ow)
-	i.log.Info("starting VRRP instance",
+	where := []zap.Field{zap.Stringer("source", i.src), zap.Stringers("destinations", i.dests)}
+	if notReady != "" {
+		where = []zap.Field{zap.String("waiting_for_interface", notReady)}
+	}
+	i.log.Info("starting VRRP instance", append([]zap.Field{
 		zap.String("interface", i.cfg.Interface), zap.Int("version", i.cfg.Version),
-		zap.Uint8("priority", i.cfg.Priority), zap.Duration("advert_interval", i.cfg.AdvertInterval),
-		zap.Stringer("source", i.src), zap.Stringers("destinations", i.dests))
+		zap.Uint8("priority", i.cfg.Priority), zap.Duration("advert_interval", i.cfg.AdvertInterval)},
+		where...)...)
 	i.step(tr, ow, Startup{Adopt: adopt})
+	close(i.begun) // the machine has left INIT: BACKUP, MASTER or FAULT
+	if ownTransport && own == nil {
+		if own = i.awaitInterface(ctx, ow); own != nil {
+			tr = own
+		}
+	}
+
+	// The link watcher (real transport only) and the read loop.
+	watchCtx, cancelWatch := context.WithCancel(ctx)
+	defer cancelWatch()
+	watchDone := i.startLinkWatch(watchCtx, own != nil)
+	// With a real transport, the loop reads the socket itself: with a
+	// real-time priority (on the transport Run opened) on a thread of its
+	// own that waits for adverts and timers in the kernel (runRealTime),
+	// else in the runtime's poller (runPolled). With another transport a
+	// read loop hands packets to runLoop; with none (ctx was done while
+	// the interface was not ready) no loop runs.
+	polled, _ := tr.(*IPv4Transport)
+	realTime := own != nil && i.opt.RealTimePriority > 0
+	var rd *reader
+	var netns *os.File
+	if realTime {
+		netns = threadNetns()
+		defer netns.Close()
+	} else if polled == nil && !ownTransport {
+		rd = startReader(tr)
+	}
 
 	var runErr error
 	switch {
+	case ownTransport && own == nil:
+		// Stopped while the interface was not ready.
 	case realTime:
 		runErr = i.runRealTime(ctx, own, ow, netns)
 		if errors.Is(runErr, errRealTimeSetup) {
@@ -535,14 +558,7 @@ func (i *Instance) runLoop(ctx context.Context, tr Transport, ow *ownerWorker, o
 	retry.Stop()
 	defer retry.Stop()
 	for {
-		// Armed at the deadline itself: the time may move on while the
-		// deadline is worked out.
-		deadline, ok, _, _ := i.nextWake()
-		if ok {
-			timer.ResetAt(deadline)
-		} else {
-			timer.Stop()
-		}
+		i.armWake(timer)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -579,6 +595,17 @@ func (i *Instance) runLoop(ctx context.Context, tr Transport, ow *ownerWorker, o
 				retry.Reset(i.cfg.AdvertInterval)
 			}
 		}
+	}
+}
+
+// armWake arms timer at the machine's next wake-up (see nextWake), or
+// stops it when there is none. It is armed at the deadline itself, not
+// after a duration: the time may move on while the deadline is worked out.
+func (i *Instance) armWake(timer Timer) {
+	if deadline, ok, _, _ := i.nextWake(); ok {
+		timer.ResetAt(deadline)
+	} else {
+		timer.Stop()
 	}
 }
 
@@ -621,11 +648,12 @@ func (i *Instance) readQueued(ctx context.Context, tr Transport, ow *ownerWorker
 // owner fault and link state. The link counts as up only once the real
 // transport (own, nil for another one) is bound to the interface the link
 // watch reports; while it cannot be, applyDesired returns true: call it
-// again an advertisement interval later.
+// again an advertisement interval later. While the interface is not ready
+// (notReady) the link counts as down, for that reason.
 func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transport) (retry bool) {
 	i.mu.Lock()
-	adjust, up, index, fault := i.adjust, i.linkUp, i.linkIndex, i.ownerFault
-	curAdjust, curUp, curFault := i.m.PriorityAdjust(), i.m.LinkUp(), i.m.OwnerFault()
+	adjust, up, index, fault, notReady := i.adjust, i.linkUp, i.linkIndex, i.ownerFault, i.notReady
+	curAdjust, curUp, curFault, curDown := i.m.PriorityAdjust(), i.m.LinkUp(), i.m.OwnerFault(), i.m.linkDown
 	i.mu.Unlock()
 	i.applyConfig(tr, ow)
 	if adjust != curAdjust {
@@ -639,15 +667,17 @@ func (i *Instance) applyDesired(tr Transport, ow *ownerWorker, own *IPv4Transpor
 	case fault == nil && curFault != "":
 		i.step(tr, ow, OwnerRecovered{})
 	}
-	if !i.follow(own, index) {
+	if notReady != "" {
+		up = false
+	} else if !i.follow(own, index) {
 		up = false
 		retry = true
 	}
 	switch {
 	case up && !curUp:
 		i.step(tr, ow, LinkUp{})
-	case !up && curUp:
-		i.step(tr, ow, LinkDown{})
+	case !up && (curUp || curDown != notReady):
+		i.step(tr, ow, LinkDown{Reason: notReady})
 	}
 	i.answerAlive()
 	return retry

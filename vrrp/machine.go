@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -45,7 +46,13 @@ type Advert struct {
 }
 
 // LinkDown tells the machine the interface lost its link: it goes to FAULT.
-type LinkDown struct{}
+type LinkDown struct {
+	// Reason says why the interface carries no adverts, for status and
+	// logs; empty means "interface link down". A LinkDown with another
+	// reason while the link is down already replaces the reason a FAULT
+	// for it gives (the interface was created, but has no address yet).
+	Reason string
+}
 
 // LinkUp tells the machine the interface link is back: it leaves FAULT as
 // at startup.
@@ -199,6 +206,7 @@ type Machine struct {
 	since      time.Time
 	reason     string
 	linkUp     bool
+	linkDown   string // LinkDown's reason while the link is down; "": the usual one
 	ownerFault string // why the addresses cannot be held; "" when they can
 	adjust     int
 
@@ -399,10 +407,15 @@ func (m *Machine) StepInto(now time.Time, ev Event, buf []Action) []Action {
 	case Advert:
 		out = m.advert(now, out, ev)
 	case LinkDown:
-		m.linkUp = false
+		was, wasUp := m.faultReason(), m.linkUp
+		m.linkUp, m.linkDown = false, ev.Reason
+		if m.state == StateFault && !wasUp && was != m.faultReason() {
+			// Still FAULT for the link, now for another reason.
+			m.reason = strings.Replace(m.reason, was, m.faultReason(), 1)
+		}
 		out = m.fault(now, out, false)
 	case LinkUp:
-		m.linkUp = true
+		m.linkUp, m.linkDown = true, ""
 		if m.state == StateFault {
 			out = m.start(now, out, "interface link up")
 		}
@@ -451,6 +464,8 @@ func (m *Machine) priorityChanged(now time.Time, out []Action, before uint8) []A
 // faultReason returns why the machine must be in FAULT, "" if it need not.
 func (m *Machine) faultReason() string {
 	switch {
+	case !m.linkUp && m.linkDown != "":
+		return m.linkDown
 	case !m.linkUp:
 		return "interface link down"
 	case m.ownerFault != "":

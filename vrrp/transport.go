@@ -116,15 +116,21 @@ type TransportConfig struct {
 }
 
 // NewIPv4Transport opens the raw sockets described by cfg. It needs
-// CAP_NET_RAW (root) and an existing interface.
+// CAP_NET_RAW (root) and an existing interface: when the interface does
+// not exist, or has no IPv4 address to send from (cfg.Source zero), the
+// error matches ErrInterfaceNotReady.
 func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
-		return nil, fmt.Errorf("opening VRRP transport: interface %s: %w", cfg.Interface, err)
+		return nil, fmt.Errorf("opening VRRP transport: interface %s: %w", cfg.Interface,
+			notReady{fmt.Sprintf("interface %s does not exist", cfg.Interface), err})
 	}
 	src := cfg.Source.Unmap()
 	if !src.IsValid() {
 		if src, err = primaryIPv4(ifi, cfg.Exclude); err != nil {
+			if errors.Is(err, errNoIPv4Source) {
+				err = notReady{fmt.Sprintf("interface %s has no IPv4 address to send adverts from", ifi.Name), err}
+			}
 			return nil, fmt.Errorf("opening VRRP transport on %s: %w", ifi.Name, err)
 		}
 	}
@@ -136,7 +142,7 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 	}}
 	pc, err := lc.ListenPacket(context.Background(), "ip4:112", "0.0.0.0")
 	if err != nil {
-		return nil, fmt.Errorf("opening VRRP raw socket on %s: %w", ifi.Name, err)
+		return nil, fmt.Errorf("opening VRRP raw socket on %s: %w", ifi.Name, goneIfNoDevice(ifi.Name, err))
 	}
 	sc, err := pc.(syscall.Conn).SyscallConn()
 	if err != nil {
@@ -146,7 +152,7 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 	snd, ssc, err := openSendSocket(ifi)
 	if err != nil {
 		pc.Close()
-		return nil, err
+		return nil, goneIfNoDevice(ifi.Name, err)
 	}
 	cfg.Peers = slices.Clone(cfg.Peers)
 	cfg.Exclude = slices.Clone(cfg.Exclude)
@@ -161,9 +167,48 @@ func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 	t.dests = []netip.Addr{MulticastIPv4}
 	if err := membership(sc, unix.IP_ADD_MEMBERSHIP, ifi); err != nil {
 		t.Close()
-		return nil, fmt.Errorf("joining 224.0.0.18 on %s: %w", ifi.Name, err)
+		return nil, fmt.Errorf("joining 224.0.0.18 on %s: %w", ifi.Name, goneIfNoDevice(ifi.Name, err))
 	}
 	return t, nil
+}
+
+// ErrInterfaceNotReady is matched (errors.Is) by the error of
+// NewIPv4Transport when the interface cannot carry adverts yet: it does not
+// exist (a bond, VLAN or veth not created yet at boot, or deleted to be
+// created again), or it has no IPv4 address to send them from. An
+// Instance waits in FAULT for it to become ready; any other error ends
+// Run.
+var ErrInterfaceNotReady = errors.New("the interface cannot carry VRRP adverts yet")
+
+// notReady wraps the error of an interface that is not ready: its message
+// is err's, it matches ErrInterfaceNotReady, and reason says what is
+// missing in a few words ("interface eth1 does not exist").
+type notReady struct {
+	reason string
+	err    error
+}
+
+func (e notReady) Error() string        { return e.err.Error() }
+func (e notReady) Unwrap() error        { return e.err }
+func (e notReady) Is(target error) bool { return target == ErrInterfaceNotReady }
+
+// notReadyReason returns the few words of a not-ready error (see
+// notReady), or "" for another error.
+func notReadyReason(err error) string {
+	var nr notReady
+	if errors.As(err, &nr) {
+		return nr.reason
+	}
+	return ""
+}
+
+// goneIfNoDevice returns err, marked not ready when it is ENODEV: the
+// interface ifname was deleted between its look-up and the socket's set-up.
+func goneIfNoDevice(ifname string, err error) error {
+	if errors.Is(err, unix.ENODEV) {
+		return notReady{fmt.Sprintf("interface %s does not exist", ifname), err}
+	}
+	return err
 }
 
 // ownGroupsOnly turns IP_MULTICAST_ALL off on the socket of c, as
@@ -327,8 +372,12 @@ next:
 		}
 		return ip, nil
 	}
-	return netip.Addr{}, errors.New("no IPv4 address to send VRRP adverts from (set unicast_src)")
+	return netip.Addr{}, errNoIPv4Source
 }
+
+// errNoIPv4Source is primaryIPv4's error for an interface without an IPv4
+// address it may send from.
+var errNoIPv4Source = errors.New("no IPv4 address to send VRRP adverts from (set unicast_src)")
 
 // Source implements Transport.
 func (t *IPv4Transport) Source() netip.Addr {
