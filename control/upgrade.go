@@ -64,6 +64,13 @@ func (u Upgrade) Print(w io.Writer) {
 		fmt.Fprintf(w, "listeners handed over: %s\n", strings.Join(u.Listeners, ", "))
 	}
 	for _, v := range u.VRRP {
+		if v.State != "MASTER" && v.State != "BACKUP" {
+			// Stopped as usual by the old process (FAULT, a released
+			// MASTER, a BACKUP still holding the VIPs it yielded): the
+			// new one starts it afresh.
+			fmt.Fprintf(w, "vrrp %s: started afresh by pid %d (it was neither MASTER nor BACKUP)\n", v.Name, u.NewPID)
+			continue
+		}
 		s := v.State
 		if v.Released {
 			s += ", released"

@@ -13,13 +13,14 @@ func TestUpgradePrint(t *testing.T) {
 		want string
 	}{
 		{Upgrade{Binary: "/usr/sbin/rmqlb", OldPID: 100, NewPID: 200, NewVersion: "1.2.0", Took: 183456 * time.Microsecond,
-			Listeners: []string{"amqp", "mgmt"}, VRRP: []UpgradeVRRP{{Name: "vip", State: "MASTER"}, {Name: "vip2", State: "BACKUP", Released: true}},
+			Listeners: []string{"amqp", "mgmt"}, VRRP: []UpgradeVRRP{{Name: "vip", State: "MASTER"}, {Name: "vip2", State: "BACKUP", Released: true}, {Name: "vip3", State: "INIT"}},
 			Sessions: 12, GracefulTimeout: 10 * time.Second},
 			`upgraded: pid 200 (/usr/sbin/rmqlb) took over from pid 100 in 183ms
 version: 1.2.0
 listeners handed over: amqp, mgmt
 vrrp vip: MASTER, carried on without a transition
 vrrp vip2: BACKUP, released, carried on without a transition
+vrrp vip3: started afresh by pid 200 (it was neither MASTER nor BACKUP)
 pid 100 finishes its 12 sessions (at most 10s), then exits
 `},
 		{Upgrade{Binary: "/opt/rmqlb", OldPID: 1, NewPID: 2, Took: time.Millisecond,
