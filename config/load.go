@@ -181,14 +181,34 @@ func (c *Config) bindWarnings(local map[netip.Addr]bool) []string {
 // instance in FAULT until the interface is created.
 func (c *Config) interfaceWarnings(lookup func(string) (*net.Interface, error)) []string {
 	var ws []string
+	for _, m := range c.MissingInterfaces(lookup) {
+		ws = append(ws, m.Warning)
+	}
+	return ws
+}
+
+// MissingInterface is the interface of a VRRP instance that lookup did not
+// find, with the warning of Config.Warnings that says so.
+type MissingInterface struct {
+	Interface string
+	Warning   string
+}
+
+// MissingInterfaces returns the interfaces of the file's VRRP instances
+// that lookup does not find, each with its warning. The daemon keeps them
+// (with a lookup that finds none: every instance's warning) to leave out
+// of Warnings those of interfaces created since the file was read.
+func (c *Config) MissingInterfaces(lookup func(string) (*net.Interface, error)) []MissingInterface {
+	var ms []MissingInterface
 	for _, in := range c.VRRP {
 		if _, err := lookup(in.Interface); err != nil {
 			field := in.Field + ".interface"
-			ws = append(ws, fmt.Sprintf("%s (line %d): this host has no interface %q: the instance waits in FAULT until it exists (a bond or VLAN created later)",
-				field, c.Line(field), in.Interface))
+			ms = append(ms, MissingInterface{Interface: in.Interface, Warning: fmt.Sprintf(
+				"%s (line %d): this host has no interface %q: the instance waits in FAULT until it exists (a bond or VLAN created later)",
+				field, c.Line(field), in.Interface)})
 		}
 	}
-	return ws
+	return ms
 }
 
 // hostAddrs returns the addresses of this host's interfaces (of the

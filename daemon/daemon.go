@@ -165,8 +165,15 @@ type Daemon struct {
 	// cfgWarnings are the warnings of the file as last read (warnAbout),
 	// for the status.
 	cfgWarnings []string
-	reloadsOK   uint64
-	reloadsBad  uint64
+	// ifaceWarnings are those of cfgWarnings that say the host has no
+	// interface of a VRRP instance: status leaves out those of interfaces
+	// that exist now (currentWarnings).
+	ifaceWarnings []config.MissingInterface
+	// lookupInterface finds an interface by name: net.InterfaceByName,
+	// another in tests (set under mu).
+	lookupInterface func(string) (*net.Interface, error)
+	reloadsOK       uint64
+	reloadsBad      uint64
 	// lastReloadOK is when the configuration was last loaded whole: at
 	// New, then at each successful reload.
 	lastReloadOK time.Time
@@ -229,6 +236,8 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		listeners:  map[string]*listenerUnit{},
 		ready:      make(chan struct{}),
 		stopping:   make(chan struct{}),
+
+		lookupInterface: net.InterfaceByName,
 
 		handedOver: make(chan struct{}),
 		runDone:    make(chan struct{}),

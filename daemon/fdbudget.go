@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 
@@ -52,9 +54,40 @@ func (d *Daemon) warnAbout(cfg *config.Config) {
 	for _, w := range ws {
 		d.log.Warn(w)
 	}
+	ifaces := cfg.MissingInterfaces(func(string) (*net.Interface, error) { return nil, errNoLookup })
 	d.mu.Lock()
-	d.cfgWarnings = ws
+	d.cfgWarnings, d.ifaceWarnings = ws, ifaces
 	d.mu.Unlock()
+}
+
+// errNoLookup is the error of a look-up that finds no interface.
+var errNoLookup = errors.New("not looked up")
+
+// currentWarnings returns the warnings of the file as last read, without
+// those of interfaces that exist now: the instance on a bond or VLAN
+// created after the file was read runs on it, and a warning that the host
+// has no such interface would mislead. It looks the interfaces up: call it
+// without holding mu.
+func (d *Daemon) currentWarnings() []string {
+	d.mu.Lock()
+	ws, ifaces, lookup := d.cfgWarnings, d.ifaceWarnings, d.lookupInterface
+	d.mu.Unlock()
+	return liveWarnings(ws, ifaces, lookup)
+}
+
+// liveWarnings returns ws without the warnings of ifaces whose interface
+// lookup finds. ws is not changed.
+func liveWarnings(ws []string, ifaces []config.MissingInterface, lookup func(string) (*net.Interface, error)) []string {
+	var gone []string
+	for _, m := range ifaces {
+		if _, err := lookup(m.Interface); err == nil {
+			gone = append(gone, m.Warning)
+		}
+	}
+	if len(gone) == 0 {
+		return ws
+	}
+	return slices.DeleteFunc(slices.Clone(ws), func(w string) bool { return slices.Contains(gone, w) })
 }
 
 // configWarnings returns the warnings of cfg: the file's, and the open-files

@@ -26,12 +26,14 @@ func (d *Daemon) Status() control.Status { return d.status(true) }
 func (d *Daemon) status(full bool) control.Status {
 	var files *control.OpenFiles
 	var change *control.ConfigChange
+	var warnings []string
 	sticky := 0
 	if full {
 		files, sticky = openFiles(), stickyListed
-		// Before d.mu is taken: reading the files must not hold up the
-		// daemon's other callers.
+		// Before d.mu is taken: reading the files and looking up the
+		// interfaces must not hold up the daemon's other callers.
 		change = d.configChange()
+		warnings = d.currentWarnings()
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -48,6 +50,10 @@ func (d *Daemon) status(full bool) control.Status {
 		ConfigWarnings: d.cfgWarnings,
 		VRRP:           []control.VRRP{},
 		Listeners:      []balancer.Snapshot{},
+	}
+	if full {
+		// Without those of interfaces created since the file was read.
+		s.ConfigWarnings = warnings
 	}
 	if e := d.stateFileErr; e != nil {
 		c := *e

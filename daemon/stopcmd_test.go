@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,6 +105,53 @@ func TestStartInstanceMissingInterfaceWaits(t *testing.T) {
 	defer c.Close()
 	if err := roundTrip(c, []byte("x")); err != nil {
 		t.Fatalf("the listener does not serve beside the waiting instance: %v", err)
+	}
+	// The file's warning names the interface while it is missing, and
+	// goes once the interface exists.
+	missing := `this host has no interface "nosuch0"`
+	if ws := h.d.Status().ConfigWarnings; !slices.ContainsFunc(ws, func(w string) bool { return strings.Contains(w, missing) }) {
+		t.Fatalf("warnings %q, want one naming the missing interface", ws)
+	}
+	h.d.mu.Lock()
+	h.d.lookupInterface = func(name string) (*net.Interface, error) {
+		if name == "nosuch0" {
+			return &net.Interface{Name: name, Index: 99}, nil
+		}
+		return net.InterfaceByName(name)
+	}
+	h.d.mu.Unlock()
+	if ws := h.d.Status().ConfigWarnings; slices.ContainsFunc(ws, func(w string) bool { return strings.Contains(w, missing) }) {
+		t.Fatalf("warnings once the interface exists %q, want none naming it", ws)
+	}
+}
+
+// TestLiveWarnings: the warnings of interfaces that exist now are left
+// out, the others kept in their order, and the list given is not changed.
+func TestLiveWarnings(t *testing.T) {
+	ws := []string{"w1", "bond0 missing", "w2", "eth9 missing"}
+	ifaces := []config.MissingInterface{{Interface: "bond0", Warning: "bond0 missing"}, {Interface: "eth9", Warning: "eth9 missing"}}
+	lookup := func(have ...string) func(string) (*net.Interface, error) {
+		return func(name string) (*net.Interface, error) {
+			if slices.Contains(have, name) {
+				return &net.Interface{Name: name}, nil
+			}
+			return nil, errors.New("no such network interface")
+		}
+	}
+	for _, c := range []struct {
+		have []string
+		want []string
+	}{
+		{nil, ws},
+		{[]string{"bond0"}, []string{"w1", "w2", "eth9 missing"}},
+		{[]string{"bond0", "eth9"}, []string{"w1", "w2"}},
+	} {
+		if got := liveWarnings(ws, ifaces, lookup(c.have...)); !slices.Equal(got, c.want) {
+			t.Errorf("with %v: %q, want %q", c.have, got, c.want)
+		}
+	}
+	if !slices.Equal(ws, []string{"w1", "bond0 missing", "w2", "eth9 missing"}) {
+		t.Errorf("the list given changed: %q", ws)
 	}
 }
 
