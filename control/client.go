@@ -25,33 +25,58 @@ func Call(path string, req Request, out any, timeout time.Duration) error {
 func CallContext(ctx context.Context, path string, req Request, out any, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return retryBusy(ctx, func() error { return callOnce(ctx, path, req, out) })
+	reqLine, err := requestLine(req)
+	if err != nil {
+		return err
+	}
+	return retryBusy(ctx, func() error { return callOnce(ctx, path, reqLine, out) })
+}
+
+// requestLine encodes req as the line a call sends.
+func requestLine(req Request) ([]byte, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encoding request: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// sendRequest connects to the daemon at path and sends it reqLine (see
+// requestLine), on a connection with ctx's deadline that ctx's end,
+// should it come first (cancelled), cuts at once. On success the caller
+// reads the answer from c and then calls done, which closes c.
+func sendRequest(ctx context.Context, path string, reqLine []byte) (c net.Conn, done func(), err error) {
+	var d net.Dialer
+	c, err = d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, nil, connectError(path, notSent{err})
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	done = func() {
+		stop()
+		c.Close()
+	}
+	if _, err := c.Write(reqLine); err != nil {
+		// A request line cut short is no request: the daemon acts on
+		// whole lines only.
+		err = sendError(c, err)
+		done()
+		return nil, nil, err
+	}
+	return c, done, nil
 }
 
 // callOnce is one attempt of CallContext, on one connection, until ctx is
 // done.
-func callOnce(ctx context.Context, path string, req Request, out any) error {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", path)
+func callOnce(ctx context.Context, path string, reqLine []byte, out any) error {
+	c, done, err := sendRequest(ctx, path, reqLine)
 	if err != nil {
-		return connectError(path, notSent{err})
+		return err
 	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	}
-	// Done before its deadline (cancelled): stop at once.
-	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	b, err := json.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("encoding request: %w", err)
-	}
-	if _, err := c.Write(append(b, '\n')); err != nil {
-		// A request line cut short is no request: the daemon acts on
-		// whole lines only.
-		return sendError(c, err)
-	}
+	defer done()
 	line, err := bufio.NewReader(c).ReadBytes('\n')
 	if err != nil {
 		return fmt.Errorf("reading response: %w", err)

@@ -83,10 +83,14 @@ func writeResponse(c net.Conn, resp Response, files []*os.File) error {
 func CallWithFiles(path string, req Request, out any, timeout time.Duration) ([]*os.File, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	reqLine, err := requestLine(req)
+	if err != nil {
+		return nil, err
+	}
 	var files []*os.File
-	err := retryBusy(ctx, func() error {
+	err = retryBusy(ctx, func() error {
 		var err error
-		files, err = callWithFilesOnce(ctx, path, req, out)
+		files, err = callWithFilesOnce(ctx, path, reqLine, out)
 		return err
 	})
 	return files, err
@@ -94,24 +98,13 @@ func CallWithFiles(path string, req Request, out any, timeout time.Duration) ([]
 
 // callWithFilesOnce is one attempt of CallWithFiles, on one connection,
 // until ctx's deadline.
-func callWithFilesOnce(ctx context.Context, path string, req Request, out any) ([]*os.File, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", path)
+func callWithFilesOnce(ctx context.Context, path string, reqLine []byte, out any) ([]*os.File, error) {
+	c, done, err := sendRequest(ctx, path, reqLine)
 	if err != nil {
-		return nil, connectError(path, notSent{err})
+		return nil, err
 	}
-	defer c.Close()
+	defer done()
 	uc := c.(*net.UnixConn)
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	}
-	b, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("encoding request: %w", err)
-	}
-	if _, err := c.Write(append(b, '\n')); err != nil {
-		return nil, sendError(c, err)
-	}
 	var line bytes.Buffer
 	var files []*os.File
 	buf := make([]byte, 64<<10)

@@ -51,8 +51,12 @@ func ask(path string) (string, error) {
 func askOnce(path string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	reqLine, err := requestLine(Request{Command: "status"})
+	if err != nil {
+		return "", err
+	}
 	var who string
-	err := callOnce(ctx, path, Request{Command: "status"}, &who)
+	err = callOnce(ctx, path, reqLine, &who)
 	return who, err
 }
 
