@@ -38,7 +38,7 @@ func retryBusy(ctx context.Context, try func() error) error {
 	}
 	for {
 		err := try()
-		if busy != nil && ctx.Err() != nil && errors.Is(err, ErrNotSent) {
+		if busy != nil && ended(ctx) && errors.Is(err, ErrNotSent) {
 			return waited()
 		}
 		if !isBusy(err) {
@@ -54,4 +54,12 @@ func retryBusy(ctx context.Context, try func() error) error {
 		}
 		pause = min(2*pause, busyMaxPause)
 	}
+}
+
+// ended reports whether ctx is done or its deadline has passed: an
+// attempt's connection, which has the same deadline, may fail on it a
+// moment before ctx's own timer has marked ctx done.
+func ended(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(dl)
 }

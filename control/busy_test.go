@@ -53,3 +53,34 @@ func TestRetryBusy(t *testing.T) {
 		})
 	}
 }
+
+// deadlineOnly is a context whose deadline has passed but whose timer has
+// not marked it done yet.
+type deadlineOnly struct {
+	context.Context
+	dl time.Time
+}
+
+func (c deadlineOnly) Deadline() (time.Time, bool) { return c.dl, true }
+
+// TestEndedAtDeadline: an attempt whose connection failed on the call's
+// deadline, a moment before the context's timer marked it done, counts as
+// cut by the end of the call: the busy answer is reported.
+func TestEndedAtDeadline(t *testing.T) {
+	past := deadlineOnly{context.Background(), time.Now().Add(-time.Millisecond)}
+	if !ended(past) {
+		t.Error("a context past its deadline, not yet done: not ended")
+	}
+	if ended(deadlineOnly{context.Background(), time.Now().Add(time.Hour)}) {
+		t.Error("a context before its deadline: ended")
+	}
+	busy := &RefusedError{Message: ErrBusy.Error()}
+	n := 0
+	err := retryBusy(past, func() error {
+		n++
+		return [...]error{busy, notSent{errors.New("i/o timeout")}}[min(n, 2)-1]
+	})
+	if n != 2 || !isBusy(err) || !strings.Contains(err.Error(), "for a free control connection") {
+		t.Errorf("busy, then cut at the deadline before sending: %v after %d attempts, want the busy answer", err, n)
+	}
+}
