@@ -54,7 +54,10 @@ func (d *Daemon) warnAbout(cfg *config.Config) {
 	for _, w := range ws {
 		d.log.Warn(w)
 	}
-	ifaces := cfg.MissingInterfaces(func(string) (*net.Interface, error) { return nil, errNoLookup })
+	// The instances whose interface the host lacked when the file was
+	// read: those whose warning is among ws.
+	ifaces := slices.DeleteFunc(cfg.MissingInterfaces(func(string) (*net.Interface, error) { return nil, errNoLookup }),
+		func(m config.MissingInterface) bool { return !slices.Contains(ws, m.Warning) })
 	d.mu.Lock()
 	d.cfgWarnings, d.ifaceWarnings = ws, ifaces
 	d.mu.Unlock()
@@ -66,8 +69,8 @@ var errNoLookup = errors.New("not looked up")
 // currentWarnings returns the warnings of the file as last read, without
 // those of interfaces that exist now: the instance on a bond or VLAN
 // created after the file was read runs on it, and a warning that the host
-// has no such interface would mislead. It looks the interfaces up: call it
-// without holding mu.
+// has no such interface would mislead. It looks up the interfaces the host
+// lacked then (none, usually): call it without holding mu.
 func (d *Daemon) currentWarnings() []string {
 	d.mu.Lock()
 	ws, ifaces, lookup := d.cfgWarnings, d.ifaceWarnings, d.lookupInterface

@@ -184,3 +184,35 @@ func TestSystemdNotifySIGHUPThenStopBeforeReady(t *testing.T) {
 		})
 	}
 }
+
+// TestCurrentWarningsLooksUpMissingOnly: the interfaces looked up for the
+// status are those the host lacked when the file was read, none when it
+// had them all: a status or a scrape costs no look-up then.
+func TestCurrentWarningsLooksUpMissingOnly(t *testing.T) {
+	l := newLab(t)
+	for _, c := range []struct {
+		iface string
+		want  []string
+	}{
+		{"lo", nil},
+		{"nosuch0", []string{"nosuch0"}},
+	} {
+		h := newHarness(t, l.file("interface: eth0", "interface: "+c.iface))
+		cfg, err := config.Load(h.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.d.warnAbout(cfg)
+		var looked []string
+		h.d.mu.Lock()
+		h.d.lookupInterface = func(name string) (*net.Interface, error) {
+			looked = append(looked, name)
+			return nil, errors.New("no such network interface")
+		}
+		h.d.mu.Unlock()
+		h.d.currentWarnings()
+		if !slices.Equal(looked, c.want) {
+			t.Errorf("interface %s: looked up %v, want %v", c.iface, looked, c.want)
+		}
+	}
+}
