@@ -1,21 +1,10 @@
 package integration
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rmqlb/rmqlb/integration/netlab"
 )
-
-// ipIn runs ip with args, failing t.
-func ipIn(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
 
 // TestVRRPInterfaceCreatedAfterStart: rmqlb starts on h1 before h1's
 // interface exists (a bond or VLAN that comes up late at boot). The daemon
@@ -30,8 +19,9 @@ func TestVRRPInterfaceCreatedAfterStart(t *testing.T) {
 	if err := d2.waitState("MASTER", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	// h1's eth0 goes with its switch end.
-	ipIn(t, "-n", l.Switch, "link", "del", h1.Port)
+	if err := l.DeleteLink(h1); err != nil {
+		t.Fatal(err)
+	}
 	d1 := startDaemon(t, l, h1, daemonConf{VRRP: []vrrpConf{{Priority: hostPrios["h1"]}}})
 	waitReason := func(what, want string) {
 		t.Helper()
@@ -50,16 +40,17 @@ func TestVRRPInterfaceCreatedAfterStart(t *testing.T) {
 		t.Fatalf("rmqlb status without the interface:\n%s", text)
 	}
 
-	ipIn(t, "-n", l.Switch, "link", "add", h1.Port, "type", "veth", "peer", "name", netlab.Iface, "netns", h1.NS, "address", h1.MAC.String())
-	ipIn(t, "-n", l.Switch, "link", "set", h1.Port, "master", "br0")
-	ipIn(t, "-n", l.Switch, "link", "set", h1.Port, "up")
-	ipIn(t, "-n", h1.NS, "link", "set", netlab.Iface, "up")
+	if err := l.CreateLink(h1); err != nil {
+		t.Fatal(err)
+	}
 	waitReason("interface created without an address", "interface eth0 has no IPv4 address")
 	if err := stableHolder(l, h2, 500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 
-	ipIn(t, "-n", h1.NS, "addr", "add", h1.Prefix.String(), "dev", netlab.Iface)
+	if err := l.AddAddr(h1); err != nil {
+		t.Fatal(err)
+	}
 	if err := d1.waitState("MASTER", 10*time.Second); err != nil {
 		t.Fatalf("once its interface is ready: %v\n%s", err, d1.mustStatusText())
 	}

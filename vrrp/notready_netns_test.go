@@ -17,7 +17,7 @@ func TestInstanceWaitsForInterfaceNetns(t *testing.T) {
 
 func testInstanceWaitsForInterface(t *testing.T, rt int) {
 	n := newTestNetns(t)
-	run(t, "ip", "-n", n.sw, "link", "del", n.port[1]) // its peer, the backup's interface, goes with it
+	n.deleteLink(t, 1)
 	nodes := startRealPair(t, n, rt)
 	waitStates(t, nodes, "start without the backup's interface", StateMaster, StateFault)
 	waitReason := func(what, want string) {
@@ -34,13 +34,10 @@ func testInstanceWaitsForInterface(t *testing.T, rt int) {
 	}
 	waitReason("interface missing", "interface "+n.ifname[1]+" does not exist")
 
-	run(t, "ip", "-n", n.sw, "link", "add", n.port[1], "type", "veth", "peer", "name", n.ifname[1], "netns", n.ns[1])
-	run(t, "ip", "-n", n.sw, "link", "set", n.port[1], "master", "br0")
-	run(t, "ip", "-n", n.sw, "link", "set", n.port[1], "up")
-	run(t, "ip", "-n", n.ns[1], "link", "set", n.ifname[1], "up")
+	n.createLink(t, 1)
 	waitReason("interface created without an address", "interface "+n.ifname[1]+" has no IPv4 address")
 
-	run(t, "ip", "-n", n.ns[1], "addr", "add", n.addr[1].String()+"/24", "dev", n.ifname[1])
+	n.addAddr(t, 1)
 	waitStates(t, nodes, "address added", StateMaster, StateBackup)
 	before := nodes[1].inst.Snapshot().Counters.AdvertsReceived
 	// It hears the master for longer than a master down interval (about

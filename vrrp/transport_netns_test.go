@@ -558,12 +558,31 @@ func testInstanceRealTransportLinkCut(t *testing.T, rt int) {
 // is re-created; the new interface has a new index.
 func (n *testNetns) recreate(t *testing.T, i int) {
 	t.Helper()
+	n.deleteLink(t, i)
+	n.createLink(t, i)
+	n.addAddr(t, i)
+}
+
+// deleteLink deletes host i's interface with its switch port.
+func (n *testNetns) deleteLink(t *testing.T, i int) {
+	t.Helper()
 	run(t, "ip", "-n", n.sw, "link", "del", n.port[i])
+}
+
+// createLink creates host i's interface and its switch port, both up,
+// the interface without an address (see addAddr).
+func (n *testNetns) createLink(t *testing.T, i int) {
+	t.Helper()
 	run(t, "ip", "-n", n.sw, "link", "add", n.port[i], "type", "veth", "peer", "name", n.ifname[i], "netns", n.ns[i])
 	run(t, "ip", "-n", n.sw, "link", "set", n.port[i], "master", "br0")
 	run(t, "ip", "-n", n.sw, "link", "set", n.port[i], "up")
-	run(t, "ip", "-n", n.ns[i], "addr", "add", n.addr[i].String()+"/24", "dev", n.ifname[i])
 	run(t, "ip", "-n", n.ns[i], "link", "set", n.ifname[i], "up")
+}
+
+// addAddr gives host i's interface its address.
+func (n *testNetns) addAddr(t *testing.T, i int) {
+	t.Helper()
+	run(t, "ip", "-n", n.ns[i], "addr", "add", n.addr[i].String()+"/24", "dev", n.ifname[i])
 }
 
 // TestInstanceFollowsRecreatedInterfaceNetns deletes and re-creates the

@@ -246,19 +246,14 @@ func (l *Lab) addHost(h *Host, cfg Config, hosts []byte) error {
 	if err := os.WriteFile(filepath.Join(etc, "hosts"), hosts, 0o644); err != nil {
 		return fmt.Errorf("writing hosts of %s: %w", h.Name, err)
 	}
-	steps := [][]string{
-		{"-n", h.NS, "link", "set", "lo", "up"},
-		{"-n", l.Switch, "link", "add", h.Port, "type", "veth", "peer", "name", Iface,
-			"netns", h.NS, "address", h.MAC.String()},
-		{"-n", l.Switch, "link", "set", h.Port, "master", "br0"},
-		{"-n", l.Switch, "link", "set", h.Port, "up"},
-		{"-n", h.NS, "addr", "add", h.Prefix.String(), "dev", Iface},
-		{"-n", h.NS, "link", "set", Iface, "up"},
+	if err := ipCmd("-n", h.NS, "link", "set", "lo", "up"); err != nil {
+		return err
 	}
-	for _, s := range steps {
-		if err := ipCmd(s...); err != nil {
-			return err
-		}
+	if err := l.CreateLink(h); err != nil {
+		return err
+	}
+	if err := l.AddAddr(h); err != nil {
+		return err
 	}
 	sysctls := []string{
 		"net.ipv4.tcp_tw_reuse=1",

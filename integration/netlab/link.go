@@ -45,3 +45,38 @@ func (l *Lab) Unisolate(h *Host) error {
 	}
 	return nil
 }
+
+// DeleteLink deletes the host's veth: its eth0 and its bridge port go, as
+// a bond or VLAN that is removed, or not created yet at boot.
+func (l *Lab) DeleteLink(h *Host) error {
+	if err := ipCmd("-n", l.Switch, "link", "del", h.Port); err != nil {
+		return fmt.Errorf("deleting the link of %s: %w", h.Name, err)
+	}
+	return nil
+}
+
+// CreateLink creates the host's veth: its eth0 (with the host's MAC) and
+// its bridge port, both up, eth0 without an address (see AddAddr).
+func (l *Lab) CreateLink(h *Host) error {
+	steps := [][]string{
+		{"-n", l.Switch, "link", "add", h.Port, "type", "veth", "peer", "name", Iface,
+			"netns", h.NS, "address", h.MAC.String()},
+		{"-n", l.Switch, "link", "set", h.Port, "master", "br0"},
+		{"-n", l.Switch, "link", "set", h.Port, "up"},
+		{"-n", h.NS, "link", "set", Iface, "up"},
+	}
+	for _, s := range steps {
+		if err := ipCmd(s...); err != nil {
+			return fmt.Errorf("creating the link of %s: %w", h.Name, err)
+		}
+	}
+	return nil
+}
+
+// AddAddr gives the host's eth0 its address.
+func (l *Lab) AddAddr(h *Host) error {
+	if err := ipCmd("-n", h.NS, "addr", "add", h.Prefix.String(), "dev", Iface); err != nil {
+		return fmt.Errorf("adding the address of %s: %w", h.Name, err)
+	}
+	return nil
+}
