@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"slices"
@@ -181,5 +182,30 @@ func TestCarryOnTransitions(t *testing.T) {
 		if got := inst.Snapshot().RecentTransitions; !slices.Equal(got, want) {
 			t.Errorf("carried on as %v: recent transitions %v, want %v", st, got, want)
 		}
+	}
+}
+
+// TestHandedStateOfBackup: a BACKUP hands over, as the successor process
+// reads it, how long it has been BACKUP and why, and the master it heard
+// with its age (the processes' clocks are not compared).
+func TestHandedStateOfBackup(t *testing.T) {
+	now := time.Date(2026, 12, 8, 1, 0, 0, 0, time.UTC)
+	master := &vrrp.MasterInfo{Addr: netip.MustParseAddr("10.77.0.1"), Priority: 200, AdvertInterval: 3 * time.Second,
+		Heard: now.Add(-1200 * time.Millisecond)}
+	in := &config.VRRPInstance{Name: "v", Interface: "eth0", VRID: 1, Version: 3}
+	hv := handedState(in, vrrp.Snapshot{State: vrrp.StateBackup, Since: now.Add(-2 * time.Hour),
+		Reason: "higher priority master 10.77.0.1 (priority 200, ours 100)", Master: master}, netsetup.VIPSetSnapshot{}, now)
+	b, err := json.Marshal(hv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got handedVRRP
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := handedMaster{Addr: master.Addr, Priority: 200, AdvertInterval: 3 * time.Second, Ago: 1200 * time.Millisecond}
+	if got.StateFor != 2*time.Hour || got.StateReason != "higher priority master 10.77.0.1 (priority 200, ours 100)" ||
+		got.Master == nil || *got.Master != want {
+		t.Errorf("handed over %s: state for %v (%s), master %+v", b, got.StateFor, got.StateReason, got.Master)
 	}
 }

@@ -179,3 +179,44 @@ func TestReloadRestartFailureForgotten(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartedBackupKeepsItsMaster: a BACKUP restarted in place (as at
+// an upgrade) goes on from the master it heard, whose adverts come less
+// often than its own: its Master_Down_Timer runs on that master's
+// interval, not its own (with which it would take over before the
+// master's next advert), and its status goes on naming the master and
+// the state's since and reason.
+func TestRestartedBackupKeepsItsMaster(t *testing.T) {
+	l := newLab(t)
+	const adopted = "advert_interval: 100ms\n    max_adopted_advert_interval: 2s"
+	h := newHarness(t, l.file("advert_interval: 100ms", adopted))
+	startMaster(t, h)
+	f := h.vrrp.get("v")
+	h.eventually("BACKUP, the VIPs handed over", func() bool {
+		f.inject(h.t, 200, time.Second)
+		h.clk.Advance(100 * time.Millisecond)
+		s := h.vrrpSnapshot()
+		return s.State == vrrp.StateBackup && s.Handover != nil && !s.Handover.Done.IsZero()
+	})
+	f.inject(h.t, 200, time.Second)
+	h.eventually("the advert read", func() bool { return h.vrrpSnapshot().Master.Heard.Equal(h.clk.Now()) })
+	h.clk.Advance(300 * time.Millisecond)
+	before := h.vrrpSnapshot()
+
+	h.reloadFile(strings.Replace(withRealTime(l, "20"), "advert_interval: 100ms", adopted, 1))
+	if h.vrrp.get("v") == f {
+		t.Fatal("the instance was not restarted")
+	}
+	// Priority 150 and the master's 1s: 3s and a skew of 106/256 s.
+	h.clk.WaitArmed(t, h.clk.Now().Add(3*time.Second+414062500*time.Nanosecond))
+	s := h.vrrpSnapshot()
+	if s.State != vrrp.StateBackup || s.Counters.Transitions != 1 {
+		t.Fatalf("after the restart: %v, %d transitions; want BACKUP carried on", s.State, s.Counters.Transitions)
+	}
+	if s.Master == nil || *s.Master != *before.Master {
+		t.Errorf("master heard %+v, before the restart %+v", s.Master, before.Master)
+	}
+	if !s.Since.Equal(before.Since) || s.Reason != before.Reason {
+		t.Errorf("BACKUP since %v (%s), before the restart since %v (%s)", s.Since, s.Reason, before.Since, before.Reason)
+	}
+}

@@ -295,7 +295,9 @@ func (rel takeoverRelease) vrrpState(in *config.VRRPInstance) (handedVRRP, bool)
 // left of it, with its start and reason. The VIP owner of a MASTER learns
 // that the VIPs are its own (heldAdopter): the ones that carry no marker
 // could not be told from someone else's. The instance's recent state
-// changes go on counting (vrrp.Instance.CarryTransitions).
+// changes go on counting (vrrp.Instance.CarryTransitions), its state
+// keeps its since and reason, and a BACKUP goes on from the master it
+// heard (vrrp.Adoption).
 // It is called before u starts, at now, with the daemon's mu held.
 func (v handedVRRP) carryOn(u *vrrpUnit, now time.Time) error {
 	if v.Released {
@@ -328,7 +330,14 @@ func (v handedVRRP) carryOn(u *vrrpUnit, now time.Time) error {
 		}
 		a.AdoptHeld(owned)
 	}
-	return inst.Adopt(v.State)
+	a := vrrp.Adoption{State: v.State}
+	if v.StateFor > 0 {
+		a.Since, a.Reason = now.Add(-v.StateFor), v.StateReason
+	}
+	if m := v.Master; m != nil {
+		a.Master = &vrrp.MasterInfo{Addr: m.Addr, Priority: m.Priority, AdvertInterval: m.AdvertInterval, Heard: now.Add(-m.Ago)}
+	}
+	return inst.Adopt(a)
 }
 
 // heldAdopter is a VIP owner told which VIPs on the interface the

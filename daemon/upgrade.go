@@ -286,6 +286,25 @@ type handedVRRP struct {
 	// flaps still does in the new process. Nil from a process that did not
 	// hand them over.
 	Transitions []handedTransition `json:"transitions,omitempty"`
+	// StateFor is how long the instance had been in State at the
+	// hand-over, and StateReason why it entered it: the router does not
+	// change state, so its successor's status goes on saying so. Master
+	// is the last advert it heard from another router: a BACKUP's
+	// successor carries on from its master's interval
+	// (vrrp.Adoption.Master). Zero and nil from a process that did not
+	// hand them over: the successor starts the state afresh.
+	StateFor    time.Duration `json:"state_for_ns,omitempty"`
+	StateReason string        `json:"state_reason,omitempty"`
+	Master      *handedMaster `json:"master,omitempty"`
+}
+
+// handedMaster is the last advert an instance heard from another router
+// (vrrp.MasterInfo), Ago before the hand-over.
+type handedMaster struct {
+	Addr           netip.Addr    `json:"addr"`
+	Priority       uint8         `json:"priority"`
+	AdvertInterval time.Duration `json:"advert_interval_ns"`
+	Ago            time.Duration `json:"ago_ns"`
 }
 
 // handedTransition is a state change of an instance, Ago before the
@@ -310,6 +329,12 @@ func handedState(in *config.VRRPInstance, s vrrp.Snapshot, vips netsetup.VIPSetS
 	}
 	for _, c := range s.RecentTransitions {
 		hv.Transitions = append(hv.Transitions, handedTransition{Ago: now.Sub(c.At), From: c.From, To: c.To, Reason: c.Reason})
+	}
+	if !s.Since.IsZero() {
+		hv.StateFor, hv.StateReason = max(now.Sub(s.Since), time.Nanosecond), s.Reason
+	}
+	if m := s.Master; m != nil {
+		hv.Master = &handedMaster{Addr: m.Addr, Priority: m.Priority, AdvertInterval: m.AdvertInterval, Ago: now.Sub(m.Heard)}
 	}
 	if s.Released {
 		hv.ReleasedSince, hv.ReleaseReason = s.ReleasedSince, s.ReleaseReason

@@ -45,6 +45,9 @@ type vrrpConf struct {
 	// Notify is YAML text put in the instance as is (may be empty), such
 	// as "    notify: {master: [/path]}\n".
 	Notify string
+	// Extra is YAML text of other keys put in the instance as is (may be
+	// empty), such as "    max_adopted_advert_interval: 2s\n".
+	Extra string
 }
 
 // daemonConf is an rmqlb config file for one host.
@@ -127,6 +130,7 @@ func (c daemonConf) yaml(h *netlab.Host, sock string) string {
 			fmt.Fprintf(&b, "    track: [{check: %s, weight: %d}]\n", v.TrackCheck, v.TrackWeight)
 		}
 		b.WriteString(v.Notify)
+		b.WriteString(v.Extra)
 	}
 	if c.Listeners != "" {
 		b.WriteString("listeners:\n")

@@ -43,6 +43,13 @@ type instanceStatus struct {
 		Addr  string `json:"addr"`
 		Count int    `json:"count"`
 	} `json:"conflict"`
+	// RecentTransitions are its latest changes between BACKUP, MASTER
+	// and FAULT, oldest first (carried over an upgrade in place).
+	RecentTransitions []struct {
+		From   string `json:"from"`
+		To     string `json:"to"`
+		Reason string `json:"reason"`
+	} `json:"recent_transitions"`
 	Counters struct {
 		AdvertsSent     uint64            `json:"adverts_sent"`
 		AdvertsReceived uint64            `json:"adverts_received"`

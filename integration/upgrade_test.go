@@ -182,6 +182,7 @@ func TestUpgradeInPlace(t *testing.T) {
 		t.Fatalf("keepalived's states before the upgrades: %v", st)
 	}
 	kStates := len(keepalivedStates(kp.Output()))
+	before := d.mustStatus().instance("vip")
 
 	long := dialEcho(t, client, netip.AddrPortFrom(vip, 5673))
 	probe, err := client.StartProbe(vipAP, netlab.ProbeConfig{ReadBanner: true})
@@ -231,8 +232,11 @@ func TestUpgradeInPlace(t *testing.T) {
 			t.Errorf("upgrade %d: pid %d runs %q, want %s (%v)", i, pid, exe, bin, err)
 		}
 		pids = append(pids, pid)
-		if in := s.instance("vip"); in == nil || in.State != "MASTER" || !strings.Contains(in.Reason, "adopted") {
-			t.Fatalf("upgrade %d: the new process's VRRP instance: %+v", i, in)
+		// MASTER carried on: since when and why as before the
+		// upgrades, no state change.
+		if in := s.instance("vip"); in == nil || in.State != "MASTER" || in.Reason != before.Reason ||
+			in.Since.Sub(before.Since).Abs() > 50*time.Millisecond || len(in.RecentTransitions) != len(before.RecentTransitions) {
+			t.Fatalf("upgrade %d: the new process's VRRP instance: %+v, before the upgrades %+v", i, in, before)
 		}
 		// The new process's adverts go out from its own sender process
 		// (the default vrrp_sender) once it runs.
@@ -386,4 +390,60 @@ func scrape(h *netlab.Host, addr netip.AddrPort) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+// TestUpgradeBackupOfSlowerMaster: rmqlb, BACKUP to a keepalived master
+// that advertises every second (ten times less often than rmqlb's own
+// 100 ms), is upgraded in place five times: it stays BACKUP each time
+// and takes nothing over, since it goes on with its master's interval
+// (with its own it would take the master for silent before the master's
+// next advert about two times in three, and give way again at that
+// advert), and its status goes on naming the master, and the state's
+// since and reason.
+func TestUpgradeBackupOfSlowerMaster(t *testing.T) {
+	l := newLab(t, "keepalived")
+	h1, h2 := l.Host("h1"), l.Host("h2")
+	kp, err := h2.StartKeepalived(netlab.KeepalivedInstance{VRID: 1, Priority: 200, Version: 3, Advert: time.Second, VIPs: []netip.Prefix{vipPfx}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waitSoleHolder(l, h2, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, l, h1, daemonConf{LogLevel: "info",
+		VRRP: []vrrpConf{{Priority: 100, Extra: "    max_adopted_advert_interval: 2s\n"}}})
+	var before *instanceStatus
+	if err := waitFor(5*time.Second, func() (bool, error) {
+		before = d.mustStatus().instance("vip")
+		return before != nil && before.State == "BACKUP" && before.Master != nil, nil
+	}); err != nil {
+		t.Fatalf("rmqlb BACKUP to keepalived: %+v", before)
+	}
+	kStates := len(keepalivedStates(kp.Output()))
+
+	for i := range 5 {
+		out, err := h1.Run(d.bin, "upgrade", "--socket", d.sock)
+		if err != nil {
+			t.Fatalf("upgrade %d: %v\n%s", i, err, out)
+		}
+		// Past three of rmqlb's own intervals and its skew, within
+		// the master's next advert or two.
+		time.Sleep(1500 * time.Millisecond)
+		in := d.mustStatus().instance("vip")
+		if in == nil || in.State != "BACKUP" || len(in.RecentTransitions) != len(before.RecentTransitions) {
+			t.Fatalf("upgrade %d: the new process's instance %+v, before the upgrades %+v", i, in, before)
+		}
+		if in.Master == nil || in.Master.Addr != h2.Addr.String() || in.Master.Priority != 200 {
+			t.Errorf("upgrade %d: master heard %+v, want %s priority 200", i, in.Master, h2.Addr)
+		}
+		if in.Since.Sub(before.Since).Abs() > 50*time.Millisecond || in.Reason != before.Reason {
+			t.Errorf("upgrade %d: BACKUP since %v (%s), before the upgrades since %v (%s)", i, in.Since, in.Reason, before.Since, before.Reason)
+		}
+	}
+	if err := waitSoleHolder(l, h2, time.Second); err != nil {
+		t.Error(err)
+	}
+	if n := len(keepalivedStates(kp.Output())) - kStates; n != 0 {
+		t.Errorf("keepalived changed state %d times during the upgrades: %v", n, keepalivedStates(kp.Output()))
+	}
 }

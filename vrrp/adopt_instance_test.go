@@ -12,7 +12,7 @@ func TestInstanceAdoptIsMasterAtOnce(t *testing.T) {
 	tr := newFakeTransport(local)
 	owner := newFakeOwner()
 	h := newInstanceHarness(t, testConfig(), tr, owner)
-	if err := h.inst.Adopt(StateMaster); err != nil {
+	if err := h.inst.Adopt(Adoption{State: StateMaster}); err != nil {
 		t.Fatal(err)
 	}
 	h.run(t)
@@ -33,7 +33,7 @@ func TestInstanceStopQuietly(t *testing.T) {
 	tr := newFakeTransport(local)
 	owner := newFakeOwner()
 	h := newInstanceHarness(t, testConfig(), tr, owner)
-	if err := h.inst.Adopt(StateMaster); err != nil {
+	if err := h.inst.Adopt(Adoption{State: StateMaster}); err != nil {
 		t.Fatal(err)
 	}
 	h.run(t)
@@ -53,10 +53,10 @@ func TestInstanceStopQuietly(t *testing.T) {
 func TestInstanceAdoptAfterRun(t *testing.T) {
 	h := startInstance(t, testConfig(), newFakeTransport(local))
 	h.clock.WaitArmed(t, t0.Add(3609375*time.Microsecond))
-	if err := h.inst.Adopt(StateMaster); err == nil {
+	if err := h.inst.Adopt(Adoption{State: StateMaster}); err == nil {
 		t.Fatal("Adopt after Run: no error")
 	}
-	if err := newInstanceHarness(t, testConfig(), newFakeTransport(local), newFakeOwner()).inst.Adopt(StateFault); err == nil {
+	if err := newInstanceHarness(t, testConfig(), newFakeTransport(local), newFakeOwner()).inst.Adopt(Adoption{State: StateFault}); err == nil {
 		t.Fatal("Adopt of FAULT: no error")
 	}
 }

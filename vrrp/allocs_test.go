@@ -44,7 +44,7 @@ func TestAdvertAllocatesNothing(t *testing.T) {
 	}
 	mi.src, mi.dests = master.src, master.Destinations()
 	mi.m.primary = mi.src
-	mi.m.Step(clk.Now(), Startup{Adopt: StateMaster})
+	mi.m.Step(clk.Now(), Startup{Adopt: Adoption{State: StateMaster}})
 	if mi.m.State() != StateMaster {
 		t.Fatalf("state %v", mi.m.State())
 	}
@@ -110,7 +110,7 @@ func TestSenderTickAllocatesNothing(t *testing.T) {
 	}
 	mi.src, mi.dests = tr.src, tr.Destinations()
 	mi.m.primary = mi.src
-	mi.m.Step(clk.Now(), Startup{Adopt: StateMaster})
+	mi.m.Step(clk.Now(), Startup{Adopt: Adoption{State: StateMaster}})
 	mi.step(tr, nil, Tick{}) // starts the sender, grows the buffers
 	clk.Advance(cfg.AdvertInterval)
 	mi.step(tr, nil, Tick{})

@@ -117,8 +117,8 @@ type Instance struct {
 	ownerFault  error // desired: why the owner cannot hold the VIPs; nil = it can
 	src         netip.Addr
 	dests       []netip.Addr
-	quiet       bool  // StopQuietly was called: Run ends without Shutdown
-	adopt       State // Adopt's state: Run carries on from it; StateInit: none
+	quiet       bool     // StopQuietly was called: Run ends without Shutdown
+	adopt       Adoption // Adopt's: Run carries on from it; zero: none
 	started     bool
 	warnedFor   map[string]bool  // drop reasons already logged at warn level
 	refused     RefusedAdvert    // the last refused advert of our VRID; Count 0: none
@@ -271,23 +271,24 @@ func (i *Instance) kick() {
 	i.wakePolled()
 }
 
-// Adopt makes Run carry on from state, the state of the process this one
-// succeeds on the same host (an upgrade in place; see Startup.Adopt):
-// StateMaster starts the instance MASTER at once, without the master down
-// wait, since its VIPs are on the interface; StateBackup starts it as
-// usual. Either way the first change is marked Adopted (the daemon runs
-// no notify hook for it). Call it before Run; it fails once Run has
-// started, and for other states.
-func (i *Instance) Adopt(state State) error {
-	if state != StateMaster && state != StateBackup {
-		return fmt.Errorf("adopting state %v: only MASTER or BACKUP carry on", state)
+// Adopt makes Run carry on from a, the state of the process this one
+// succeeds on the same host (an upgrade in place; see Startup.Adopt and
+// Adoption): StateMaster starts the instance MASTER at once, without the
+// master down wait, since its VIPs are on the interface; StateBackup
+// starts it as usual, but for the master its predecessor heard. Either
+// way the first change is marked Adopted (the daemon runs no notify hook
+// for it), and the state keeps its predecessor's since and reason. Call
+// it before Run; it fails once Run has started, and for other states.
+func (i *Instance) Adopt(a Adoption) error {
+	if a.State != StateMaster && a.State != StateBackup {
+		return fmt.Errorf("adopting state %v: only MASTER or BACKUP carry on", a.State)
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.started {
 		return errors.New("adopting state: the instance runs already")
 	}
-	i.adopt = state
+	i.adopt = a
 	return nil
 }
 
@@ -429,7 +430,7 @@ func (i *Instance) Run(ctx context.Context) error {
 	// The owner loop: applies Acquire/Release requests in order, one at a
 	// time, each bounded by ownerTimeout, so the state machine never
 	// waits for the owner.
-	ow := newOwnerWorker(i, context.WithoutCancel(ctx), adopt == StateMaster)
+	ow := newOwnerWorker(i, context.WithoutCancel(ctx), adopt.State == StateMaster)
 	go ow.run()
 
 	i.mu.Lock()

@@ -13,16 +13,43 @@ type Event interface{ isEvent() }
 
 // Startup starts the machine (RFC 5798 section 6.4.1, Startup event).
 type Startup struct {
-	// Adopt, when not StateInit, is the state of the process this one
-	// succeeds on the same host (an upgrade in place): the machine
-	// carries on from it. StateMaster starts it MASTER at once, without
-	// waiting for the master down interval (the VIPs are on the
-	// interface, and the backups hear the same source advertise on); a
-	// fault, or a release asked for before the start, comes first, and
-	// then the predecessor's VIPs are released. StateBackup starts it as
-	// usual. The change is marked Adopted when it reaches the state
-	// adopted.
-	Adopt State
+	// Adopt, when its State is not StateInit (the zero value), is the
+	// state of the process this one succeeds on the same host (an
+	// upgrade in place): the machine carries on from it. StateMaster
+	// starts it MASTER at once, without waiting for the master down
+	// interval (the VIPs are on the interface, and the backups hear the
+	// same source advertise on); a fault, or a release asked for before
+	// the start, comes first, and then the predecessor's VIPs are
+	// released. StateBackup starts it as usual, but for the master it
+	// heard (Adoption.Master). The change is marked Adopted when it
+	// reaches the state adopted, and the state then keeps the
+	// predecessor's Since and Reason.
+	Adopt Adoption
+}
+
+// Adoption is the state of a VRRP instance of the process this one
+// succeeds on the same host (an upgrade in place), which the machine
+// carries on from (Startup.Adopt, Instance.Adopt).
+type Adoption struct {
+	// State is StateMaster or StateBackup; StateInit (the zero value):
+	// nothing is adopted.
+	State State
+	// Since is when the predecessor entered State, and Reason why: the
+	// router did not change state, so Machine.Since and Machine.Reason go
+	// on saying so. Zero: the machine's start, with its own reason.
+	Since  time.Time
+	Reason string
+	// Master is the last advertisement the predecessor, a BACKUP, heard
+	// from another router; nil if none. A BACKUP carries on from it as
+	// though it had just heard it when that router is its master (a
+	// priority above 0 that it does not preempt): it adopts the
+	// master's interval (VRRPv3, up to MaxAdoptedInterval) for its
+	// Master_Down_Timer, as its predecessor had, rather than starting
+	// with its own, which a master that advertises less often would
+	// not meet; it would take over, and give way at the master's next
+	// advert. Other masters are not carried on: the machine starts as
+	// usual.
+	Master *MasterInfo
 }
 
 // Shutdown stops the machine: a MASTER sends a priority-0 advertisement and
@@ -380,25 +407,7 @@ func (m *Machine) StepInto(now time.Time, ev Event, buf []Action) []Action {
 	switch ev := ev.(type) {
 	case Startup:
 		if m.state == StateInit {
-			if ev.Adopt == StateMaster && m.faultReason() == "" && !m.released {
-				out = m.becomeMaster(now, out, "startup: adopted from the process this one succeeds")
-			} else {
-				out = m.start(now, out, "startup")
-			}
-			if ev.Adopt == StateInit {
-				break
-			}
-			for i := range out {
-				if c, ok := out[i].(StateChange); ok && c.To == ev.Adopt {
-					c.Adopted = true
-					out[i] = c
-				}
-			}
-			if ev.Adopt == StateMaster && m.state != StateMaster {
-				// The predecessor's VIPs are on the interface and this
-				// one does not hold them.
-				out = append(out, Release{})
-			}
+			out = m.startup(now, out, ev.Adopt)
 		}
 	case Shutdown:
 		out = m.shutdown(now, out)
@@ -492,6 +501,49 @@ func (m *Machine) fault(now time.Time, out []Action, resign bool) []Action {
 			out = m.cutHandover(now, out, "cut short: "+m.faultReason())
 			out = append(out, Release{})
 		}
+	}
+	return out
+}
+
+// startup is the Startup step from INIT, carrying on from a (see
+// Adoption).
+func (m *Machine) startup(now time.Time, out []Action, a Adoption) []Action {
+	if a.State == StateMaster && m.faultReason() == "" && !m.released {
+		out = m.becomeMaster(now, out, "startup: adopted from the process this one succeeds")
+	} else {
+		out = m.start(now, out, "startup")
+	}
+	if a.State == StateInit {
+		return out
+	}
+	for i := range out {
+		if c, ok := out[i].(StateChange); ok && c.To == a.State {
+			c.Adopted = true
+			out[i] = c
+		}
+	}
+	if m.state != a.State {
+		if a.State == StateMaster {
+			// The predecessor's VIPs are on the interface and this
+			// one does not hold them.
+			out = append(out, Release{})
+		}
+		return out
+	}
+	if !a.Since.IsZero() && !a.Since.After(now) {
+		m.since, m.reason = a.Since, a.Reason
+	}
+	if mi := a.Master; m.state == StateBackup && mi != nil && mi.Priority > 0 && !m.released &&
+		mi.Addr.IsValid() && mi.AdvertInterval > 0 && !m.preempts(mi.Priority) &&
+		(m.cfg.Version == 3 || mi.AdvertInterval == m.cfg.AdvertInterval) {
+		// As the predecessor's last acceptance of its master's advert,
+		// from now on. (A VRRPv2 interval other than the one
+		// configured now was checked against an older file; this one
+		// drops that master's adverts.)
+		m.master, m.hasMaster = *mi, true
+		out = m.adoptInterval(out, mi.Addr, mi.AdvertInterval)
+		m.masterDownAt = now.Add(m.MasterDownInterval())
+		m.masterDownReason = downReason{kind: downSilent, peer: mi.Addr}
 	}
 	return out
 }
@@ -696,9 +748,7 @@ func (m *Machine) advert(now time.Time, out []Action, ev Advert) []Action {
 				m.masterDownAt = at
 				m.masterDownReason = downReason{kind: downPrio0, peer: src}
 			}
-		case !m.cfg.Preempt && local != 255 || p.Priority >= local:
-			// RFC 5798 6.1: the address owner (255) preempts
-			// whatever Preempt_Mode says.
+		case !m.preempts(p.Priority):
 			m.lowerSince = time.Time{}
 			adopt()
 			m.masterDownAt = now.Add(m.MasterDownInterval())

@@ -217,7 +217,7 @@ func TestMachine(t *testing.T) {
 			name: "adopted startup is master at once, advertising the configured priority",
 			cfg:  testConfig(),
 			steps: []step{
-				{ev: Startup{Adopt: StateMaster}, want: []Action{StateChange{From: StateInit, To: StateMaster, Reason: "adopted", Adopted: true}, SendAdvert{100}, Acquire{}},
+				{ev: Startup{Adopt: Adoption{State: StateMaster}}, want: []Action{StateChange{From: StateInit, To: StateMaster, Reason: "adopted", Adopted: true}, SendAdvert{100}, Acquire{}},
 					state: StateMaster, deadline: sec},
 				{at: sec, ev: Tick{}, want: []Action{PeriodicAdvert{100}}, state: StateMaster, deadline: 2 * sec},
 			},
@@ -227,14 +227,14 @@ func TestMachine(t *testing.T) {
 			cfg:  testConfig(),
 			steps: []step{
 				{ev: LinkDown{}, state: StateInit, checkInit: true},
-				{ev: Startup{Adopt: StateMaster}, want: []Action{change(StateInit, StateFault, "link down"), Release{}}, state: StateFault, noTimer: true},
+				{ev: Startup{Adopt: Adoption{State: StateMaster}}, want: []Action{change(StateInit, StateFault, "link down"), Release{}}, state: StateFault, noTimer: true},
 			},
 		},
 		{
 			name: "adopted backup starts as usual, marked adopted",
 			cfg:  testConfig(),
 			steps: []step{
-				{ev: Startup{Adopt: StateBackup}, want: []Action{StateChange{From: StateInit, To: StateBackup, Reason: "startup", Adopted: true}}, state: StateBackup, deadline: mdi},
+				{ev: Startup{Adopt: Adoption{State: StateBackup}}, want: []Action{StateChange{From: StateInit, To: StateBackup, Reason: "startup", Adopted: true}}, state: StateBackup, deadline: mdi},
 			},
 		},
 		{

@@ -82,7 +82,7 @@ func TestAdoptedMasterReleasesWhenItCannotHold(t *testing.T) {
 			owner := newFakeOwner()
 			h := newInstanceHarness(t, testConfig(), newFakeTransport(local), owner)
 			tc.setup(h.inst)
-			if err := h.inst.Adopt(StateMaster); err != nil {
+			if err := h.inst.Adopt(Adoption{State: StateMaster}); err != nil {
 				t.Fatal(err)
 			}
 			h.run(t)

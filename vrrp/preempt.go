@@ -17,6 +17,15 @@ func (m *Machine) adoptInterval(out []Action, src netip.Addr, iv time.Duration) 
 	return out
 }
 
+// preempts reports whether this BACKUP discards the advertisements of a
+// master of priority (above 0) and takes over from it (RFC 5798 section
+// 6.4.2): with Preempt_Mode, one of lower priority than its own. The
+// address owner (255) preempts whatever Preempt_Mode says (section 6.1).
+func (m *Machine) preempts(priority uint8) bool {
+	local := m.EffectivePriority()
+	return (m.cfg.Preempt || local == 255) && priority < local
+}
+
 // backupSettingsChanged re-arms the Master_Down_Timer of a BACKUP whose
 // effective priority, preempt or preempt_delay changed (a reload, a
 // tracked check) while a preemption of the master of lower priority is

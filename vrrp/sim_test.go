@@ -540,7 +540,7 @@ func simulate(seed uint64, sched []simFault, trace bool) simResult {
 	// Start every router, a few milliseconds apart.
 	for _, r := range s.routers {
 		s.now = s.now.Add(time.Duration(s.rng.IntN(2000)) * time.Microsecond)
-		s.startRouter(r, StateInit, time.Time{})
+		s.startRouter(r, Adoption{}, time.Time{})
 	}
 	end := t0.Add(w.windows[len(w.windows)-1].to)
 	for s.err == "" {
@@ -938,7 +938,7 @@ func (s *sim) describeGroup(g []*simRouter) string {
 // startRouter starts r with a new Machine as Instance.Run does: the
 // priority adjustment, the link and owner state, a release carried over,
 // then Startup.
-func (s *sim) startRouter(r *simRouter, adopt State, releasedUntil time.Time) {
+func (s *sim) startRouter(r *simRouter, adopt Adoption, releasedUntil time.Time) {
 	r.m = NewMachine(r.cfg, r.addr)
 	s.starting = true
 	defer func() { s.starting = false }()
@@ -998,7 +998,7 @@ func (s *sim) fault(f simFault) {
 		}
 	case fStart:
 		if r.m == nil {
-			s.startRouter(r, StateInit, time.Time{})
+			s.startRouter(r, Adoption{}, time.Time{})
 		}
 	case fUpgrade:
 		// The successor process carries on (daemon's carryOn): a
@@ -1019,11 +1019,11 @@ func (s *sim) fault(f simFault) {
 				}
 			}
 			s.tracef("r%d upgraded, carrying on %v", r.id, st)
-			s.startRouter(r, st, carried)
+			s.startRouter(r, Adoption{State: st, Since: r.m.Since(), Reason: r.m.Reason(), Master: r.m.Master()}, carried)
 			return
 		}
 		s.step(r, Shutdown{})
-		s.startRouter(r, StateInit, time.Time{})
+		s.startRouter(r, Adoption{}, time.Time{})
 	case fAdjust:
 		r.adjust = f.delta
 		if r.m != nil && r.m.PriorityAdjust() != f.delta {
