@@ -65,7 +65,7 @@ func Load(path string) (*Config, error) {
 	}
 	owners := notify.TrustedOwners()
 	c.Warnings = append(c.Warnings, c.hookWarnings(owners)...)
-	if local, err := hostAddrs(); err == nil {
+	if local, err := HostAddrs(); err == nil {
 		c.Warnings = append(c.Warnings, c.bindWarnings(local)...)
 	}
 	c.Warnings = append(c.Warnings, c.interfaceWarnings(net.InterfaceByName)...)
@@ -164,16 +164,38 @@ func (c *Config) hookWarnings(owners []int) []string {
 // (keepalived) adds it, or for ever after a typo.
 func (c *Config) bindWarnings(local map[netip.Addr]bool) []string {
 	var ws []string
+	for _, m := range c.MissingBinds(local) {
+		ws = append(ws, m.Warning)
+	}
+	return ws
+}
+
+// MissingBind is the bind address of a listener that is neither an
+// address of this host nor a VIP of the file, with the warning of
+// Config.Warnings that says so.
+type MissingBind struct {
+	Addr    netip.Addr
+	Warning string
+}
+
+// MissingBinds returns the bind addresses of the file's listeners that are
+// specific addresses neither in local (this host's addresses) nor VIPs of
+// the file, each with its warning. The daemon keeps them (with no local
+// address: every such listener's warning) to leave out of Warnings those
+// of addresses the host has since (keepalived added its VIP here).
+func (c *Config) MissingBinds(local map[netip.Addr]bool) []MissingBind {
+	var ms []MissingBind
 	for _, l := range c.Listeners {
 		a := l.Bind.Addr().Unmap()
 		if !a.IsValid() || a.IsUnspecified() || local[a] || c.VIPOwned(a) {
 			continue
 		}
 		field := l.Field + ".bind"
-		ws = append(ws, fmt.Sprintf("%s (line %d): %s is neither an address of this host nor a VIP of this file: the listener binds it but receives nothing until another program (keepalived) adds it here",
-			field, c.Line(field), a))
+		ms = append(ms, MissingBind{Addr: a, Warning: fmt.Sprintf(
+			"%s (line %d): %s is neither an address of this host nor a VIP of this file: the listener binds it but receives nothing until another program (keepalived) adds it here",
+			field, c.Line(field), a)})
 	}
-	return ws
+	return ms
 }
 
 // interfaceWarnings returns a warning for every VRRP instance whose
@@ -211,9 +233,9 @@ func (c *Config) MissingInterfaces(lookup func(string) (*net.Interface, error)) 
 	return ms
 }
 
-// hostAddrs returns the addresses of this host's interfaces (of the
+// HostAddrs returns the addresses of this host's interfaces (of the
 // network namespace the process runs in).
-func hostAddrs() (map[netip.Addr]bool, error) {
+func HostAddrs() (map[netip.Addr]bool, error) {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return nil, fmt.Errorf("listing the host's addresses: %w", err)

@@ -165,13 +165,15 @@ type Daemon struct {
 	// cfgWarnings are the warnings of the file as last read (warnAbout),
 	// for the status.
 	cfgWarnings []string
-	// ifaceWarnings are those of cfgWarnings that say the host has no
-	// interface of a VRRP instance: status leaves out those of interfaces
-	// that exist now (currentWarnings).
-	ifaceWarnings []config.MissingInterface
-	// lookupInterface finds an interface by name: net.InterfaceByName,
-	// another in tests (set under mu).
+	// hostWarnings are those of cfgWarnings that say the host lacks an
+	// interface of a VRRP instance or a listener's bind address: status
+	// leaves out those it has now (currentWarnings).
+	hostWarnings hostWarnings
+	// lookupInterface finds an interface by name (net.InterfaceByName)
+	// and hostAddrs lists the host's addresses (config.HostAddrs);
+	// others in tests (set under mu).
 	lookupInterface func(string) (*net.Interface, error)
+	hostAddrs       func() (map[netip.Addr]bool, error)
 	reloadsOK       uint64
 	reloadsBad      uint64
 	// lastReloadOK is when the configuration was last loaded whole: at
@@ -238,6 +240,7 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		stopping:   make(chan struct{}),
 
 		lookupInterface: net.InterfaceByName,
+		hostAddrs:       config.HostAddrs,
 
 		handedOver: make(chan struct{}),
 		runDone:    make(chan struct{}),

@@ -1,9 +1,7 @@
 package daemon
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"slices"
 
@@ -54,43 +52,10 @@ func (d *Daemon) warnAbout(cfg *config.Config) {
 	for _, w := range ws {
 		d.log.Warn(w)
 	}
-	// The instances whose interface the host lacked when the file was
-	// read: those whose warning is among ws.
-	ifaces := slices.DeleteFunc(cfg.MissingInterfaces(func(string) (*net.Interface, error) { return nil, errNoLookup }),
-		func(m config.MissingInterface) bool { return !slices.Contains(ws, m.Warning) })
+	hw := newHostWarnings(cfg, ws)
 	d.mu.Lock()
-	d.cfgWarnings, d.ifaceWarnings = ws, ifaces
+	d.cfgWarnings, d.hostWarnings = ws, hw
 	d.mu.Unlock()
-}
-
-// errNoLookup is the error of a look-up that finds no interface.
-var errNoLookup = errors.New("not looked up")
-
-// currentWarnings returns the warnings of the file as last read, without
-// those of interfaces that exist now: the instance on a bond or VLAN
-// created after the file was read runs on it, and a warning that the host
-// has no such interface would mislead. It looks up the interfaces the host
-// lacked then (none, usually): call it without holding mu.
-func (d *Daemon) currentWarnings() []string {
-	d.mu.Lock()
-	ws, ifaces, lookup := d.cfgWarnings, d.ifaceWarnings, d.lookupInterface
-	d.mu.Unlock()
-	return liveWarnings(ws, ifaces, lookup)
-}
-
-// liveWarnings returns ws without the warnings of ifaces whose interface
-// lookup finds. ws is not changed.
-func liveWarnings(ws []string, ifaces []config.MissingInterface, lookup func(string) (*net.Interface, error)) []string {
-	var gone []string
-	for _, m := range ifaces {
-		if _, err := lookup(m.Interface); err == nil {
-			gone = append(gone, m.Warning)
-		}
-	}
-	if len(gone) == 0 {
-		return ws
-	}
-	return slices.DeleteFunc(slices.Clone(ws), func(w string) bool { return slices.Contains(gone, w) })
 }
 
 // configWarnings returns the warnings of cfg: the file's, and the open-files

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"errors"
 	"net"
 	"slices"
 	"strconv"
@@ -125,36 +124,6 @@ func TestStartInstanceMissingInterfaceWaits(t *testing.T) {
 	}
 }
 
-// TestLiveWarnings: the warnings of interfaces that exist now are left
-// out, the others kept in their order, and the list given is not changed.
-func TestLiveWarnings(t *testing.T) {
-	ws := []string{"w1", "bond0 missing", "w2", "eth9 missing"}
-	ifaces := []config.MissingInterface{{Interface: "bond0", Warning: "bond0 missing"}, {Interface: "eth9", Warning: "eth9 missing"}}
-	lookup := func(have ...string) func(string) (*net.Interface, error) {
-		return func(name string) (*net.Interface, error) {
-			if slices.Contains(have, name) {
-				return &net.Interface{Name: name}, nil
-			}
-			return nil, errors.New("no such network interface")
-		}
-	}
-	for _, c := range []struct {
-		have []string
-		want []string
-	}{
-		{nil, ws},
-		{[]string{"bond0"}, []string{"w1", "w2", "eth9 missing"}},
-		{[]string{"bond0", "eth9"}, []string{"w1", "w2"}},
-	} {
-		if got := liveWarnings(ws, ifaces, lookup(c.have...)); !slices.Equal(got, c.want) {
-			t.Errorf("with %v: %q, want %q", c.have, got, c.want)
-		}
-	}
-	if !slices.Equal(ws, []string{"w1", "bond0 missing", "w2", "eth9 missing"}) {
-		t.Errorf("the list given changed: %q", ws)
-	}
-}
-
 // TestSystemdNotifySIGHUPThenStopBeforeReady: a reload asked for (SIGHUP)
 // while the daemon starts, which then stops before it is ready, is not
 // run: the daemon says neither RELOADING=1 nor READY=1, only STOPPING=1.
@@ -182,37 +151,5 @@ func TestSystemdNotifySIGHUPThenStopBeforeReady(t *testing.T) {
 				t.Fatalf("a reload ran after the stop: %+v", s.Reload)
 			}
 		})
-	}
-}
-
-// TestCurrentWarningsLooksUpMissingOnly: the interfaces looked up for the
-// status are those the host lacked when the file was read, none when it
-// had them all: a status or a scrape costs no look-up then.
-func TestCurrentWarningsLooksUpMissingOnly(t *testing.T) {
-	l := newLab(t)
-	for _, c := range []struct {
-		iface string
-		want  []string
-	}{
-		{"lo", nil},
-		{"nosuch0", []string{"nosuch0"}},
-	} {
-		h := newHarness(t, l.file("interface: eth0", "interface: "+c.iface))
-		cfg, err := config.Load(h.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.d.warnAbout(cfg)
-		var looked []string
-		h.d.mu.Lock()
-		h.d.lookupInterface = func(name string) (*net.Interface, error) {
-			looked = append(looked, name)
-			return nil, errors.New("no such network interface")
-		}
-		h.d.mu.Unlock()
-		h.d.currentWarnings()
-		if !slices.Equal(looked, c.want) {
-			t.Errorf("interface %s: looked up %v, want %v", c.iface, looked, c.want)
-		}
 	}
 }
