@@ -39,12 +39,30 @@ type Upgrade struct {
 	ConfigChange *ConfigChange `json:"config_change,omitempty"`
 }
 
-// UpgradeVRRP is one VRRP instance's state at the hand-over.
+// UpgradeVRRP is one VRRP instance's state at the hand-over, and what the
+// new process does with it.
 type UpgradeVRRP struct {
 	Name     string `json:"name"`
 	State    string `json:"state"`
 	Released bool   `json:"released,omitempty"`
+	// Fate is FateCarried, FateAfresh or FateRemoved; empty from a new
+	// process that predates it (then a MASTER or BACKUP is carried on
+	// if the new file has the same instance).
+	Fate string `json:"fate,omitempty"`
 }
+
+// What the new process does with an instance of the old one (UpgradeVRRP.Fate).
+const (
+	// FateCarried: the new file has the same virtual router (name,
+	// interface, VRID and version): a MASTER or BACKUP carries on.
+	FateCarried = "carried"
+	// FateAfresh: the new file changed the instance's interface, VRID or
+	// version: the new process starts it afresh, as at a restart.
+	FateAfresh = "afresh"
+	// FateRemoved: the new file has no instance of that name: it is
+	// stopped, and the VIPs it held as MASTER are removed.
+	FateRemoved = "removed"
+)
 
 // Print writes the answer for a person.
 func (u Upgrade) Print(w io.Writer) {
@@ -64,6 +82,14 @@ func (u Upgrade) Print(w io.Writer) {
 		fmt.Fprintf(w, "listeners handed over: %s\n", strings.Join(u.Listeners, ", "))
 	}
 	for _, v := range u.VRRP {
+		switch v.Fate {
+		case FateAfresh:
+			fmt.Fprintf(w, "vrrp %s: started afresh by pid %d (its interface, VRID or version changed in the file; it was %s)\n", v.Name, u.NewPID, v.State)
+			continue
+		case FateRemoved:
+			fmt.Fprintf(w, "vrrp %s: stopped, no longer in the file (it was %s)\n", v.Name, v.State)
+			continue
+		}
 		if v.State != "MASTER" && v.State != "BACKUP" {
 			// Stopped as usual by the old process (FAULT, a released
 			// MASTER, a BACKUP still holding the VIPs it yielded): the

@@ -43,6 +43,16 @@ pid 1 finishes its 2000 sessions (at most 1m0s, closing those left evenly over t
 			`upgraded: pid 2 (/opt/rmqlb) took over from pid 1 in 1ms
 pid 1 had no sessions left and exits
 `},
+		{Upgrade{Binary: "/opt/rmqlb", OldPID: 1, NewPID: 2, Took: time.Millisecond,
+			VRRP: []UpgradeVRRP{{Name: "a", State: "MASTER", Fate: FateCarried}, {Name: "b", State: "BACKUP", Fate: FateAfresh},
+				{Name: "c", State: "MASTER", Fate: FateRemoved}, {Name: "d", State: "FAULT", Fate: FateCarried}}},
+			`upgraded: pid 2 (/opt/rmqlb) took over from pid 1 in 1ms
+vrrp a: MASTER, carried on without a transition
+vrrp b: started afresh by pid 2 (its interface, VRID or version changed in the file; it was BACKUP)
+vrrp c: stopped, no longer in the file (it was MASTER)
+vrrp d: started afresh by pid 2 (it was neither MASTER nor BACKUP)
+pid 1 had no sessions left and exits
+`},
 	} {
 		var b bytes.Buffer
 		c.u.Print(&b)

@@ -223,12 +223,14 @@ func (t *Takeover) sinceHanded(ago []time.Duration) []time.Duration {
 	return out
 }
 
-// ready tells the running daemon that this process serves: it stops and
-// answers with its VRRP instances' states. A refusal is an error; so is a
+// ready tells the running daemon that this process serves, with args:
+// this program's version, then what it does with each of the running
+// daemon's VRRP instances (routerFates). The daemon stops and answers
+// with its VRRP instances' states. A refusal is an error; so is a
 // lost answer (the running daemon went away, or is stopping), and the
 // running daemon's exit while this process waits for the answer ends the
 // wait at once (ErrPredecessorGone): nobody would answer.
-func (t *Takeover) ready(version string) (takeoverRelease, error) {
+func (t *Takeover) ready(args []string) (takeoverRelease, error) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	if t.gone != nil {
@@ -253,7 +255,7 @@ func (t *Takeover) ready(version string) (takeoverRelease, error) {
 		}()
 	}
 	var rel takeoverRelease
-	err := control.CallContext(ctx, t.socket, control.Request{Command: "takeover-ready", Args: []string{version}}, &rel, takeoverCallTimeout)
+	err := control.CallContext(ctx, t.socket, control.Request{Command: "takeover-ready", Args: args}, &rel, takeoverCallTimeout)
 	if err != nil && errors.Is(context.Cause(ctx), errPredecessorGone) {
 		// Sent or not, nobody serves on: this process starts afresh.
 		err = fmt.Errorf("waiting for the answer to takeover-ready: %w", errPredecessorGone)
@@ -475,7 +477,7 @@ func (d *Daemon) handOverFrom(t *Takeover, stop context.Context) (takeoverReleas
 		report = t.take(*i)
 	}
 	t.close() // what this configuration has no use for
-	rel, err := t.ready(d.opt.Version)
+	rel, err := t.ready(append([]string{d.opt.Version}, routerFates(t.offer.VRRP, d.cfg)...))
 	if err != nil && report != nil {
 		report.Close()
 	}
@@ -517,7 +519,7 @@ func (rel takeoverRelease) unadopted(cfg *config.Config) *config.Config {
 		}
 		var keep []netip.Prefix
 		for i := range cfg.VRRP {
-			if in := &cfg.VRRP[i]; in.Name == v.Name && in.Interface == v.Interface && in.VRID == v.VRID && in.Version == v.Version {
+			if in := &cfg.VRRP[i]; v.sameRouter(in) {
 				keep = in.VIPs
 			}
 		}

@@ -42,7 +42,7 @@ func TestTakeoverReadyPredecessorGone(t *testing.T) {
 	}()
 	tk := &Takeover{socket: path, gone: dead.Load}
 	start := time.Now()
-	_, err = tk.ready("test-new")
+	_, err = tk.ready([]string{"test-new"})
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("the wait for the answer of a dead daemon took %s", took)
 	}

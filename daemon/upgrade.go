@@ -247,6 +247,40 @@ func routerOf(in *config.VRRPInstance) handedVRRPInfo {
 // interface, VRID and version.
 func (h handedVRRPInfo) sameRouter(in *config.VRRPInstance) bool { return h == routerOf(in) }
 
+// routerFates says what the new process, whose file is cfg, does with
+// each virtual router the running daemon offered: "NAME=carried" (the same
+// router: its state is carried on), "NAME=afresh" (the file changed the
+// instance's interface, VRID or version: it starts afresh),
+// "NAME=removed" (the file has no instance of that name). They follow
+// the version in the arguments of "takeover-ready", so that the running
+// daemon's answer to "upgrade" says what became of each instance; a
+// process that predates them sends the version alone.
+func routerFates(offered []handedVRRPInfo, cfg *config.Config) []string {
+	var fates []string
+	for _, r := range offered {
+		fate := control.FateRemoved
+		if in, ok := cfg.VRRPInstance(r.Name); ok {
+			fate = control.FateAfresh
+			if r.sameRouter(in) {
+				fate = control.FateCarried
+			}
+		}
+		fates = append(fates, r.Name+"="+fate)
+	}
+	return fates
+}
+
+// parseFates returns the fates of routerFates by instance name.
+func parseFates(args []string) map[string]string {
+	fates := map[string]string{}
+	for _, a := range args {
+		if name, fate, ok := strings.Cut(a, "="); ok {
+			fates[name] = fate
+		}
+	}
+	return fates
+}
+
 // takeoverRelease is the answer to "takeover-ready": the VRRP instances as
 // this daemon stopped them.
 type takeoverRelease struct {
@@ -705,8 +739,9 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 	stopUnits(d.units)
 	var rel takeoverRelease
 	res := control.Upgrade{Binary: u.binary, OldPID: os.Getpid(), NewPID: u.pid, Took: d.clock.Now().Sub(u.started)}
+	fates := map[string]string{}
 	if len(args) > 0 {
-		res.NewVersion = args[0]
+		res.NewVersion, fates = args[0], parseFates(args[1:])
 	}
 	now := d.clock.Now()
 	for _, in := range d.cfg.VRRP {
@@ -717,7 +752,7 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 		s := unit.inst.Snapshot()
 		hv := handedState(&in, s, unit.vips.Snapshot(), now)
 		rel.VRRP = append(rel.VRRP, hv)
-		res.VRRP = append(res.VRRP, control.UpgradeVRRP{Name: in.Name, State: s.State.String(), Released: s.Released})
+		res.VRRP = append(res.VRRP, control.UpgradeVRRP{Name: in.Name, State: s.State.String(), Released: s.Released, Fate: fates[in.Name]})
 	}
 	var busyGrace time.Duration // the longest graceful_timeout of the listeners with sessions
 	for _, name := range listenerOrder(d.cfg) {

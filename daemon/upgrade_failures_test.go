@@ -389,7 +389,7 @@ func TestUpgradeSuccessorDiesAfterHandover(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, err = tk.ready("test-new")
+		_, err = tk.ready([]string{"test-new"})
 		tk.close()
 		return err // and exits, as if killed
 	})
@@ -459,7 +459,7 @@ func TestUpgradeSuccessorDiesAfterHandoverNoSessions(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, err = tk.ready("test-new")
+		_, err = tk.ready([]string{"test-new"})
 		tk.close()
 		select { // killed once the old process has left, or soon
 		case <-h.d.runDone:

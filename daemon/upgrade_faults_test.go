@@ -247,7 +247,7 @@ func upgradeFaults() []upgradeFault {
 				if err != nil {
 					return err
 				}
-				_, err = tk.ready("test-new")
+				_, err = tk.ready([]string{"test-new"})
 				tk.close()
 				return errors.Join(err, killed)
 			}},

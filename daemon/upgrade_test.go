@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -416,5 +418,39 @@ func TestSessionsOf(t *testing.T) {
 	}
 	if n := sessionsOf(s); n != 5 {
 		t.Errorf("sessionsOf = %d, want 5 (2 of a, 3 kept of the removed c)", n)
+	}
+}
+
+// TestUpgradeSaysWhatBecameOfEachInstance: the answer to an upgrade whose
+// new process runs a file edited since the last reload names what the new
+// process did with each VRRP instance of the old one: carried on (the
+// same virtual router), started afresh (its VRID changed), or stopped
+// (no longer in the file); it does not call all of them carried on.
+func TestUpgradeSaysWhatBecameOfEachInstance(t *testing.T) {
+	l := newLab(t)
+	instance := func(name string, vrid int, vip string) string {
+		return fmt.Sprintf("  - name: %s\n    interface: eth0\n    virtual_router_id: %d\n    version: 3\n    advert_interval: 100ms\n    priority: 100\n    virtual_ipaddress: [%s]\n",
+			name, vrid, vip)
+	}
+	three := strings.Replace(l.file(), "listeners:\n", instance("w", 2, "192.0.2.200/32")+instance("x", 3, "192.0.2.201/32")+"listeners:\n", 1)
+	h := newHarness(t, three)
+	startChecked(t, h)
+	h.eventually("the three instances running", func() bool {
+		vs := h.d.Status().VRRP
+		return len(vs) == 3 && !slices.ContainsFunc(vs, func(s control.VRRP) bool { return s.State == vrrp.StateInit })
+	})
+	h.write(strings.Replace(l.file(), "listeners:\n", instance("w", 4, "192.0.2.200/32")+"listeners:\n", 1))
+	started := startSuccessors(t, h, takeOver)
+	res, err := upgradeNow(t, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	fates := map[string]string{}
+	for _, v := range res.VRRP {
+		fates[v.Name] = v.Fate
+	}
+	if want := map[string]string{"v": control.FateCarried, "w": control.FateAfresh, "x": control.FateRemoved}; !maps.Equal(fates, want) {
+		t.Errorf("fates %v, want %v (answer %+v)", fates, want, res.VRRP)
 	}
 }
