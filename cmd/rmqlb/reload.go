@@ -139,6 +139,9 @@ func formatReloadPlan(stdout, stderr io.Writer, p control.ReloadPlan) {
 	for _, r := range p.Pending {
 		fmt.Fprintf(stdout, "would need restart: %s\n", r)
 	}
+	if len(p.Pending) > 0 {
+		fmt.Fprintln(stdout, restartInPlace)
+	}
 	for _, r := range p.Refused {
 		fmt.Fprintf(stderr, "would be refused: %s\n", r)
 	}
@@ -146,6 +149,12 @@ func formatReloadPlan(stdout, stderr io.Writer, p control.ReloadPlan) {
 		fmt.Fprintf(stdout, "warning: %s\n", w)
 	}
 }
+
+// restartInPlace follows the changes a reload leaves to a restart (a VRRP
+// instance's interface, VRID or version): an upgrade in place applies
+// them and moves nothing else, where a restart of the service would hand
+// every VIP over and close every session.
+const restartInPlace = "    rmqlb upgrade applies it in place: the changed VRRP instance starts afresh; the listeners, their sessions and the other instances carry on"
 
 // cmdReload asks the daemon at the socket socketOf returns to reload.
 func cmdReload(socketOf func() (string, error), asJSON bool, stdout, stderr io.Writer) int {
@@ -173,6 +182,9 @@ func cmdReload(socketOf func() (string, error), asJSON bool, stdout, stderr io.W
 	}
 	for _, p := range r.Pending {
 		fmt.Fprintf(stdout, "needs restart: %s\n", p)
+	}
+	if len(r.Pending) > 0 {
+		fmt.Fprintln(stdout, restartInPlace)
 	}
 	for _, f := range r.Refused {
 		fmt.Fprintf(stderr, "refused: %s\n", f)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -35,6 +36,7 @@ func TestReloadDryRun(t *testing.T) {
 		"    maxconn changed, for new connections\n" +
 		"would apply: check of amqp/c added\n" +
 		"would need restart: line 5: vrrp_instances[0].interface: changed from eth0 to eth1: needs a restart\n" +
+		restartInPlace + "\n" +
 		"warning: a warning\n"}})
 
 	asJSON := append(dry[:len(dry):len(dry)], "--json")
@@ -116,4 +118,25 @@ func TestReloadJSON(t *testing.T) {
 	runCLICases(t, f, []cliCase{{args: args, code: 0, req: []string{"reload"}, out: "\"applied\": [\n    \"listener amqp updated\"\n  ]"}})
 	answer = control.Reload{Refused: []string{"listener mgmt: address in use"}}
 	runCLICases(t, f, []cliCase{{args: args, code: 1, req: []string{"reload"}, out: "\"refused\": ["}})
+}
+
+// TestReloadPending: rmqlb reload prints what needs a restart, and then
+// once that an upgrade in place applies it; nothing of it when nothing
+// does.
+func TestReloadPending(t *testing.T) {
+	var answer control.Reload
+	f := newFakeDaemon(t, func(control.Request) (any, error) { return answer, nil })
+	args := []string{"reload", "--socket", f.sock}
+	answer = control.Reload{Applied: []string{"vrrp instance v updated: priority"}, Pending: []string{
+		"line 5: vrrp_instances[0].interface: changed from eth0 to eth1: needs a restart",
+		"line 12: vrrp_instances[1].version: changed from 2 to 3: needs a restart"}}
+	runCLICases(t, f, []cliCase{{args: args, code: 0, req: []string{"reload"}, out: "applied: vrrp instance v updated: priority\n" +
+		"needs restart: line 5: vrrp_instances[0].interface: changed from eth0 to eth1: needs a restart\n" +
+		"needs restart: line 12: vrrp_instances[1].version: changed from 2 to 3: needs a restart\n" +
+		restartInPlace + "\n"}})
+	answer = control.Reload{Applied: []string{"vrrp instance v updated: priority"}}
+	var out, errb bytes.Buffer
+	if code := run(args, &out, &errb); code != 0 || out.String() != "applied: vrrp instance v updated: priority\n" {
+		t.Errorf("nothing pending: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
 }

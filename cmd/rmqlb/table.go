@@ -226,8 +226,9 @@ under its listener. With --wait it prints the progress every 5 s and returns whe
 			Forms:   []string{"[--socket PATH | --config FILE] [--dry-run [--file CANDIDATE]] [--json]"},
 			Summary: "reload the daemon's configuration file, or show what a reload would do",
 			Doc: `Asks the daemon to reload its configuration file, as SIGHUP does, waits for the outcome and
-prints what was applied, what needs a restart (with its line in the file) and what was refused and
-why. A file that does not validate is refused whole and the daemon runs on as it was. The unit's
+prints what was applied, what needs a restart (with its line in the file: a VRRP instance's
+interface, VRID or version, which rmqlb upgrade applies in place, the listeners, their sessions and
+the other instances carrying on) and what was refused and why. A file that does not validate is refused whole and the daemon runs on as it was. The unit's
 ExecReload runs this command, so that systemctl reload rmqlb fails when the reload was refused.
 
 --dry-run applies nothing: the daemon reads the file and prints what a reload would apply now, each
