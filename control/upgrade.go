@@ -57,10 +57,12 @@ const (
 	// interface, VRID and version): a MASTER or BACKUP carries on.
 	FateCarried = "carried"
 	// FateAfresh: the new file changed the instance's interface, VRID or
-	// version: the new process starts it afresh, as at a restart.
+	// version: the new process starts it afresh, as at a restart. The old
+	// one stopped it as at a stop: a MASTER handed its VIPs over with a
+	// priority-0 advert, as for FateRemoved.
 	FateAfresh = "afresh"
 	// FateRemoved: the new file has no instance of that name: it is
-	// stopped, and the VIPs it held as MASTER are removed.
+	// stopped.
 	FateRemoved = "removed"
 )
 
@@ -82,12 +84,16 @@ func (u Upgrade) Print(w io.Writer) {
 		fmt.Fprintf(w, "listeners handed over: %s\n", strings.Join(u.Listeners, ", "))
 	}
 	for _, v := range u.VRRP {
+		handed := ""
+		if v.State == "MASTER" {
+			handed = ", and handed its VIPs over"
+		}
 		switch v.Fate {
 		case FateAfresh:
-			fmt.Fprintf(w, "vrrp %s: started afresh by pid %d (its interface, VRID or version changed in the file; it was %s)\n", v.Name, u.NewPID, v.State)
+			fmt.Fprintf(w, "vrrp %s: started afresh by pid %d (its interface, VRID or version changed in the file; it was %s%s)\n", v.Name, u.NewPID, v.State, handed)
 			continue
 		case FateRemoved:
-			fmt.Fprintf(w, "vrrp %s: stopped, no longer in the file (it was %s)\n", v.Name, v.State)
+			fmt.Fprintf(w, "vrrp %s: stopped, no longer in the file (it was %s%s)\n", v.Name, v.State, handed)
 			continue
 		}
 		if v.State != "MASTER" && v.State != "BACKUP" {

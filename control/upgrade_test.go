@@ -49,7 +49,7 @@ pid 1 had no sessions left and exits
 			`upgraded: pid 2 (/opt/rmqlb) took over from pid 1 in 1ms
 vrrp a: MASTER, carried on without a transition
 vrrp b: started afresh by pid 2 (its interface, VRID or version changed in the file; it was BACKUP)
-vrrp c: stopped, no longer in the file (it was MASTER)
+vrrp c: stopped, no longer in the file (it was MASTER, and handed its VIPs over)
 vrrp d: started afresh by pid 2 (it was neither MASTER nor BACKUP)
 pid 1 had no sessions left and exits
 `},

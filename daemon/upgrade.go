@@ -717,7 +717,8 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 // its service up to the new process and nothing fails back. It stops
 // accepting on the control and metrics sockets (the new process serves
 // them on: the control socket's file stays), stops its VRRP instances
-// quietly, lets its listeners' sessions finish up to graceful_timeout even
+// quietly (but those the new process does not carry on: see
+// routerFates), lets its listeners' sessions finish up to graceful_timeout even
 // on VIP-bound listeners (the VIPs stay), tells the service manager the new
 // main pid, and tells Run to finish.
 func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error) {
@@ -731,18 +732,27 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 	d.ctlLn.Close()
 	d.stopMetrics()
 
-	d.mu.Lock()
-	units, socket := maps.Clone(d.units), d.cfg.ControlSocket
-	for _, unit := range d.units {
-		unit.inst.StopQuietly()
-	}
-	stopUnits(d.units)
-	var rel takeoverRelease
 	res := control.Upgrade{Binary: u.binary, OldPID: os.Getpid(), NewPID: u.pid, Took: d.clock.Now().Sub(u.started)}
 	fates := map[string]string{}
 	if len(args) > 0 {
 		res.NewVersion, fates = args[0], parseFates(args[1:])
 	}
+	d.mu.Lock()
+	units, socket := maps.Clone(d.units), d.cfg.ControlSocket
+	// The instances the new process does not carry on (its file changed
+	// their interface, VRID or version, or has them no more) stop as at a
+	// stop of the daemon: a MASTER hands its VIPs over with a priority-0
+	// advert, so that a peer takes over within Skew_Time, rather than a
+	// master down interval after the new process removed them.
+	was := map[string]vrrp.State{}
+	for name, unit := range d.units {
+		was[name] = unit.inst.Snapshot().State
+		if f := fates[name]; f != control.FateAfresh && f != control.FateRemoved {
+			unit.inst.StopQuietly()
+		}
+	}
+	stopUnits(d.units)
+	var rel takeoverRelease
 	now := d.clock.Now()
 	for _, in := range d.cfg.VRRP {
 		unit := d.units[in.Name]
@@ -752,7 +762,11 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 		s := unit.inst.Snapshot()
 		hv := handedState(&in, s, unit.vips.Snapshot(), now)
 		rel.VRRP = append(rel.VRRP, hv)
-		res.VRRP = append(res.VRRP, control.UpgradeVRRP{Name: in.Name, State: s.State.String(), Released: s.Released, Fate: fates[in.Name]})
+		st := s.State
+		if f := fates[in.Name]; f == control.FateAfresh || f == control.FateRemoved {
+			st = was[in.Name] // stopped: the state it was in
+		}
+		res.VRRP = append(res.VRRP, control.UpgradeVRRP{Name: in.Name, State: st.String(), Released: s.Released, Fate: fates[in.Name]})
 	}
 	var busyGrace time.Duration // the longest graceful_timeout of the listeners with sessions
 	for _, name := range listenerOrder(d.cfg) {

@@ -425,7 +425,10 @@ func TestSessionsOf(t *testing.T) {
 // new process runs a file edited since the last reload names what the new
 // process did with each VRRP instance of the old one: carried on (the
 // same virtual router), started afresh (its VRID changed), or stopped
-// (no longer in the file); it does not call all of them carried on.
+// (no longer in the file); it does not call all of them carried on. The
+// old process stops the MASTERs not carried on as at a stop, handing
+// their VIPs over with a priority-0 advert, and the one carried on
+// quietly.
 func TestUpgradeSaysWhatBecameOfEachInstance(t *testing.T) {
 	l := newLab(t)
 	instance := func(name string, vrid int, vip string) string {
@@ -435,10 +438,12 @@ func TestUpgradeSaysWhatBecameOfEachInstance(t *testing.T) {
 	three := strings.Replace(l.file(), "listeners:\n", instance("w", 2, "192.0.2.200/32")+instance("x", 3, "192.0.2.201/32")+"listeners:\n", 1)
 	h := newHarness(t, three)
 	startChecked(t, h)
-	h.eventually("the three instances running", func() bool {
+	h.eventually("the three instances MASTER", func() bool {
+		h.clk.Advance(20 * time.Millisecond)
 		vs := h.d.Status().VRRP
-		return len(vs) == 3 && !slices.ContainsFunc(vs, func(s control.VRRP) bool { return s.State == vrrp.StateInit })
+		return len(vs) == 3 && !slices.ContainsFunc(vs, func(s control.VRRP) bool { return s.State != vrrp.StateMaster })
 	})
+	old := map[string]*fakeVRRP{"v": h.vrrp.get("v"), "w": h.vrrp.get("w"), "x": h.vrrp.get("x")}
 	h.write(strings.Replace(l.file(), "listeners:\n", instance("w", 4, "192.0.2.200/32")+"listeners:\n", 1))
 	started := startSuccessors(t, h, takeOver)
 	res, err := upgradeNow(t, h)
@@ -449,8 +454,19 @@ func TestUpgradeSaysWhatBecameOfEachInstance(t *testing.T) {
 	fates := map[string]string{}
 	for _, v := range res.VRRP {
 		fates[v.Name] = v.Fate
+		if v.State != "MASTER" {
+			t.Errorf("instance %s was %s at the upgrade, want MASTER", v.Name, v.State)
+		}
 	}
 	if want := map[string]string{"v": control.FateCarried, "w": control.FateAfresh, "x": control.FateRemoved}; !maps.Equal(fates, want) {
 		t.Errorf("fates %v, want %v (answer %+v)", fates, want, res.VRRP)
+	}
+	for name, f := range old {
+		f.mu.Lock()
+		released := f.released
+		f.mu.Unlock()
+		if handed := slices.Contains(f.sentPriorities(), 0) && released > 0; handed != (name != "v") {
+			t.Errorf("old process's %s: priority 0 sent and VIPs released %v (%d releases, priorities %v)", name, handed, released, f.sentPriorities())
+		}
 	}
 }
