@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/user"
 	"regexp"
@@ -43,8 +42,8 @@ func readConfigFile(path string) ([]byte, error) {
 // change (notify.CheckSafe: its hooks run as the daemon), every notify hook
 // whose program cannot be run here or is unsafe to run (a hook is often
 // installed after its configuration, so this is no error), a listener
-// bound to no address of this host (bindWarnings), an instance whose
-// interface is not here (interfaceWarnings) and, run as root, a file the
+// bound to no address of this host and an instance whose interface is
+// not here (Config.Lacks) and, run as root, a file the
 // daemon reads while it runs that the packaged daemon's user could not
 // read (unreadableWarnings). A check's TLS files that
 // this process cannot read or parse are errors (an Errors value), as the
@@ -66,9 +65,10 @@ func Load(path string) (*Config, error) {
 	owners := notify.TrustedOwners()
 	c.Warnings = append(c.Warnings, c.hookWarnings(owners)...)
 	if local, err := HostAddrs(); err == nil {
-		c.Warnings = append(c.Warnings, c.bindWarnings(local)...)
+		c.Lacks.Binds = c.missingBinds(local)
 	}
-	c.Warnings = append(c.Warnings, c.interfaceWarnings(net.InterfaceByName)...)
+	c.Lacks.Interfaces = c.missingInterfaces(net.InterfaceByName)
+	c.Warnings = append(c.Warnings, c.Lacks.Warnings()...)
 	if unsafe := notify.FindUnsafe(path, owners...); unsafe != nil {
 		c.Warnings = append(c.Warnings, fmt.Sprintf(
 			"%s: %s %s: whoever can change the file could make the daemon run commands (a notify hook) and move its VIPs; it, and every directory above it, should be owned by root and writable by no one else",
@@ -155,100 +155,6 @@ func (c *Config) hookWarnings(owners []int) []string {
 		}
 	}
 	return ws
-}
-
-// bindWarnings returns a warning for every listener whose bind is a
-// specific address that is neither one of local (this host's addresses)
-// nor a VIP of the file: the listener binds it all the same (IP_FREEBIND,
-// as for a VIP not yet added) and receives nothing until another program
-// (keepalived) adds it, or for ever after a typo.
-func (c *Config) bindWarnings(local map[netip.Addr]bool) []string {
-	var ws []string
-	for _, m := range c.MissingBinds(local) {
-		ws = append(ws, m.Warning)
-	}
-	return ws
-}
-
-// MissingBind is the bind address of a listener that is neither an
-// address of this host nor a VIP of the file, with the warning of
-// Config.Warnings that says so.
-type MissingBind struct {
-	Addr    netip.Addr
-	Warning string
-}
-
-// MissingBinds returns the bind addresses of the file's listeners that are
-// specific addresses neither in local (this host's addresses) nor VIPs of
-// the file, each with its warning. The daemon keeps them (with no local
-// address: every such listener's warning) to leave out of Warnings those
-// of addresses the host has since (keepalived added its VIP here).
-func (c *Config) MissingBinds(local map[netip.Addr]bool) []MissingBind {
-	var ms []MissingBind
-	for _, l := range c.Listeners {
-		a := l.Bind.Addr().Unmap()
-		if !a.IsValid() || a.IsUnspecified() || local[a] || c.VIPOwned(a) {
-			continue
-		}
-		field := l.Field + ".bind"
-		ms = append(ms, MissingBind{Addr: a, Warning: fmt.Sprintf(
-			"%s (line %d): %s is neither an address of this host nor a VIP of this file: the listener binds it but receives nothing until another program (keepalived) adds it here",
-			field, c.Line(field), a)})
-	}
-	return ms
-}
-
-// interfaceWarnings returns a warning for every VRRP instance whose
-// interface this host does not have (lookup fails): the daemon runs the
-// instance in FAULT until the interface is created.
-func (c *Config) interfaceWarnings(lookup func(string) (*net.Interface, error)) []string {
-	var ws []string
-	for _, m := range c.MissingInterfaces(lookup) {
-		ws = append(ws, m.Warning)
-	}
-	return ws
-}
-
-// MissingInterface is the interface of a VRRP instance that lookup did not
-// find, with the warning of Config.Warnings that says so.
-type MissingInterface struct {
-	Interface string
-	Warning   string
-}
-
-// MissingInterfaces returns the interfaces of the file's VRRP instances
-// that lookup does not find, each with its warning. The daemon keeps them
-// (with a lookup that finds none: every instance's warning) to leave out
-// of Warnings those of interfaces created since the file was read.
-func (c *Config) MissingInterfaces(lookup func(string) (*net.Interface, error)) []MissingInterface {
-	var ms []MissingInterface
-	for _, in := range c.VRRP {
-		if _, err := lookup(in.Interface); err != nil {
-			field := in.Field + ".interface"
-			ms = append(ms, MissingInterface{Interface: in.Interface, Warning: fmt.Sprintf(
-				"%s (line %d): this host has no interface %q: the instance waits in FAULT until it exists (a bond or VLAN created later)",
-				field, c.Line(field), in.Interface)})
-		}
-	}
-	return ms
-}
-
-// HostAddrs returns the addresses of this host's interfaces (of the
-// network namespace the process runs in).
-func HostAddrs() (map[netip.Addr]bool, error) {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil, fmt.Errorf("listing the host's addresses: %w", err)
-	}
-	out := make(map[netip.Addr]bool, len(addrs))
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(n.IP); ok {
-				out[ip.Unmap()] = true
-			}
-		}
-	}
-	return out, nil
 }
 
 // tlsErrors returns a problem, at the check section's tls key, for every

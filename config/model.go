@@ -103,6 +103,11 @@ type Config struct {
 	// operator should hear of (a file holding passwords that others may
 	// read); check-config prints them and run logs them.
 	Warnings []string
+	// Lacks is what this host lacked when Load read the file (the
+	// interfaces of VRRP instances, the addresses listeners bind), of
+	// which Warnings warn: a daemon tells by it when the host has them
+	// since. Zero from Parse.
+	Lacks HostLacks
 
 	lines lineIndex
 }

@@ -970,7 +970,7 @@ func TestBindWarnings(t *testing.T) {
 	}
 	local := map[netip.Addr]bool{netip.MustParseAddr("10.0.0.1"): true, netip.MustParseAddr("127.0.0.1"): true}
 	want := []string{"listeners[3].bind (line 27): 10.0.0.10 is neither an address of this host nor a VIP of this file: the listener binds it but receives nothing until another program (keepalived) adds it here"}
-	if got := c.bindWarnings(local); !slices.Equal(got, want) {
+	if got := (HostLacks{Binds: c.missingBinds(local)}).Warnings(); !slices.Equal(got, want) {
 		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// Load looks at this host's own addresses: loopback is one.
@@ -1025,7 +1025,7 @@ func TestInterfaceWarnings(t *testing.T) {
 	}
 	none := func(name string) (*net.Interface, error) { return nil, errors.New("no such network interface") }
 	want := []string{`vrrp_instances[0].interface (line 3): this host has no interface "eth0": the instance waits in FAULT until it exists (a bond or VLAN created later)`}
-	if got := c.interfaceWarnings(none); !slices.Equal(got, want) {
+	if got := (HostLacks{Interfaces: c.missingInterfaces(none)}).Warnings(); !slices.Equal(got, want) {
 		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	p := filepath.Join(t.TempDir(), "rmqlb.yaml")

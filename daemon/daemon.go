@@ -165,10 +165,10 @@ type Daemon struct {
 	// cfgWarnings are the warnings of the file as last read (warnAbout),
 	// for the status.
 	cfgWarnings []string
-	// hostWarnings are those of cfgWarnings that say the host lacks an
-	// interface of a VRRP instance or a listener's bind address: status
-	// leaves out those it has now (currentWarnings).
-	hostWarnings hostWarnings
+	// hostLacks is what the host lacked when the file was read, of which
+	// cfgWarnings warn: status leaves out those warnings once the host
+	// has it (currentWarnings).
+	hostLacks config.HostLacks
 	// lookupInterface finds an interface by name (net.InterfaceByName)
 	// and hostAddrs lists the host's addresses (config.HostAddrs);
 	// others in tests (set under mu).

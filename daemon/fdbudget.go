@@ -52,9 +52,8 @@ func (d *Daemon) warnAbout(cfg *config.Config) {
 	for _, w := range ws {
 		d.log.Warn(w)
 	}
-	hw := newHostWarnings(cfg, ws)
 	d.mu.Lock()
-	d.cfgWarnings, d.hostWarnings = ws, hw
+	d.cfgWarnings, d.hostLacks = ws, cfg.Lacks
 	d.mu.Unlock()
 }
 

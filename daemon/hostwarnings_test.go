@@ -17,9 +17,9 @@ import (
 // list are taken as still missing.
 func TestLiveWarnings(t *testing.T) {
 	ws := []string{"w1", "bond0 missing", "w2", "eth9 missing", "10.0.0.9 missing"}
-	hw := hostWarnings{
-		ifaces: []config.MissingInterface{{Interface: "bond0", Warning: "bond0 missing"}, {Interface: "eth9", Warning: "eth9 missing"}},
-		binds:  []config.MissingBind{{Addr: netip.MustParseAddr("10.0.0.9"), Warning: "10.0.0.9 missing"}},
+	hw := config.HostLacks{
+		Interfaces: []config.MissingInterface{{Interface: "bond0", Warning: "bond0 missing"}, {Interface: "eth9", Warning: "eth9 missing"}},
+		Binds:      []config.MissingBind{{Addr: netip.MustParseAddr("10.0.0.9"), Warning: "10.0.0.9 missing"}},
 	}
 	lookup := func(have []string) func(string) (*net.Interface, error) {
 		return func(name string) (*net.Interface, error) {
@@ -54,7 +54,7 @@ func TestLiveWarnings(t *testing.T) {
 		{[]string{"eth9", "10.0.0.9", "bond0"}, []string{"w1", "w2"}},
 		{[]string{"eth9", "error"}, []string{"w1", "bond0 missing", "w2", "10.0.0.9 missing"}},
 	} {
-		if got := liveWarnings(ws, hw.resolved(lookup(c.have), addrs(c.have))); !slices.Equal(got, c.want) {
+		if got := liveWarnings(ws, hw.Resolved(lookup(c.have), addrs(c.have))); !slices.Equal(got, c.want) {
 			t.Errorf("with %v: %q, want %q", c.have, got, c.want)
 		}
 	}
