@@ -270,6 +270,11 @@ func routerFates(offered []handedVRRPInfo, cfg *config.Config) []string {
 	return fates
 }
 
+// carriedOn reports whether the new process carries an instance of the
+// fate (see routerFates) on: one of a process that predates fates ("")
+// may be, so it is stopped quietly too.
+func carriedOn(fate string) bool { return fate != control.FateAfresh && fate != control.FateRemoved }
+
 // parseFates returns the fates of routerFates by instance name.
 func parseFates(args []string) map[string]string {
 	fates := map[string]string{}
@@ -744,11 +749,12 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 	// stop of the daemon: a MASTER hands its VIPs over with a priority-0
 	// advert, so that a peer takes over within Skew_Time, rather than a
 	// master down interval after the new process removed them.
-	was := map[string]vrrp.State{}
+	was := map[string]vrrp.State{} // of those: the state they stopped in
 	for name, unit := range d.units {
-		was[name] = unit.inst.Snapshot().State
-		if f := fates[name]; f != control.FateAfresh && f != control.FateRemoved {
+		if carriedOn(fates[name]) {
 			unit.inst.StopQuietly()
+		} else {
+			was[name] = unit.inst.Snapshot().State
 		}
 	}
 	stopUnits(d.units)
@@ -763,8 +769,8 @@ func (d *Daemon) commitTakeover(ctx context.Context, args []string) (any, error)
 		hv := handedState(&in, s, unit.vips.Snapshot(), now)
 		rel.VRRP = append(rel.VRRP, hv)
 		st := s.State
-		if f := fates[in.Name]; f == control.FateAfresh || f == control.FateRemoved {
-			st = was[in.Name] // stopped: the state it was in
+		if !carriedOn(fates[in.Name]) {
+			st = was[in.Name]
 		}
 		res.VRRP = append(res.VRRP, control.UpgradeVRRP{Name: in.Name, State: st.String(), Released: s.Released, Fate: fates[in.Name]})
 	}

@@ -370,10 +370,10 @@ type received struct {
 
 // Started returns a channel closed once Run runs the machine (it has
 // left INIT): with its transport (given one, or once it opened the
-// sockets on the instance's interface, Options.Transport nil), or in FAULT
-// while it waits for the interface to be ready (see Run). Run returns an error without closing it
-// when the sockets cannot be opened for any other reason (no permission).
-// Safe from any goroutine.
+// sockets on the instance's interface, Options.Transport nil), or in
+// FAULT while it waits for the interface to be ready (see Run). Run
+// returns an error without closing it when the sockets cannot be opened
+// for any other reason (no permission). Safe from any goroutine.
 func (i *Instance) Started() <-chan struct{} { return i.begun }
 
 // Run runs the instance until ctx is done or the transport fails. On

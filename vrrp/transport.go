@@ -122,8 +122,7 @@ type TransportConfig struct {
 func NewIPv4Transport(cfg TransportConfig) (*IPv4Transport, error) {
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
-		return nil, fmt.Errorf("opening VRRP transport: interface %s: %w", cfg.Interface,
-			notReady{fmt.Sprintf("interface %s does not exist", cfg.Interface), err})
+		return nil, fmt.Errorf("opening VRRP transport: interface %s: %w", cfg.Interface, noSuchInterface(cfg.Interface, err))
 	}
 	src := cfg.Source.Unmap()
 	if !src.IsValid() {
@@ -202,11 +201,17 @@ func notReadyReason(err error) string {
 	return ""
 }
 
+// noSuchInterface marks err, of the interface ifname not found, as not
+// ready.
+func noSuchInterface(ifname string, err error) error {
+	return notReady{fmt.Sprintf("interface %s does not exist", ifname), err}
+}
+
 // goneIfNoDevice returns err, marked not ready when it is ENODEV: the
 // interface ifname was deleted between its look-up and the socket's set-up.
 func goneIfNoDevice(ifname string, err error) error {
 	if errors.Is(err, unix.ENODEV) {
-		return notReady{fmt.Sprintf("interface %s does not exist", ifname), err}
+		return noSuchInterface(ifname, err)
 	}
 	return err
 }
