@@ -58,7 +58,7 @@ func newDaemonCollector(d *Daemon) *daemonCollector {
 			"1 if the configuration file, or a file it names (allowed_clients_file, denied_clients_file), is not the one the daemon runs on (changed and not reloaded since, refused as a whole by the last reload, or unreadable), else 0: a restart would run another configuration.",
 			nil, nil),
 		warnings: prometheus.NewDesc("rmqlb_config_warnings",
-			"The warnings of the configuration file as the daemon last read it (at start, or the last reload that parsed it), which `rmqlb status` lists: a notify hook it will not run, a file others could change, an address this host lacks; that of a VRRP instance's interface this host lacked counts until the interface exists.",
+			"The warnings of the configuration file as the daemon last read it (at start, or the last reload that parsed it), which `rmqlb status` lists: a notify hook it will not run, a file others could change, an address this host lacks; those of a VRRP instance's interface or a listener's address this host lacked count only while it still lacks them.",
 			nil, nil),
 		stateFileFailing: prometheus.NewDesc("rmqlb_state_file_failing",
 			"1 while the daemon cannot write its state file (state_file: the last write failed: a restart would bring back older operator states), or could not read it at start and has not written it since (the operator's states of the last run were not applied), else 0.",

@@ -228,8 +228,9 @@ under its listener. With --wait it prints the progress every 5 s and returns whe
 			Doc: `Asks the daemon to reload its configuration file, as SIGHUP does, waits for the outcome and
 prints what was applied, what needs a restart (with its line in the file: a VRRP instance's
 interface, VRID or version, which rmqlb upgrade applies in place, the listeners, their sessions and
-the other instances carrying on) and what was refused and why. A file that does not validate is refused whole and the daemon runs on as it was. The unit's
-ExecReload runs this command, so that systemctl reload rmqlb fails when the reload was refused.
+the other instances carrying on) and what was refused and why. A file that does not validate is
+refused whole and the daemon runs on as it was. The unit's ExecReload runs this command, so that
+systemctl reload rmqlb fails when the reload was refused.
 
 --dry-run applies nothing: the daemon reads the file and prints what a reload would apply now, each
 change as the reload would list it ("would apply: listener amqp updated") with its effects on what
