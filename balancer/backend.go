@@ -38,6 +38,11 @@ type backend struct {
 	// listener's own (SelfAddress): it takes no new connection until
 	// Apply (a reload) configures it again.
 	loops bool
+	// brokerFull is set while the backend's checks find its broker
+	// refusing new clients at its own connection limit
+	// (SetBackendFull): it takes new connections only when no other
+	// backend can.
+	brokerFull bool
 
 	total    atomic.Uint64
 	fails    atomic.Uint64
@@ -66,7 +71,7 @@ func newBackend(c BackendConfig, now time.Time) *backend {
 func (b *backend) configure(c BackendConfig, now time.Time) {
 	b.maxConn, b.proxy, b.backup = c.MaxConn, c.ProxyProtocol, c.Backup
 	b.weight, b.cfgWeight, b.override = c.Weight, c.Weight, false
-	b.percent, b.cw, b.removed, b.loops = 100, 0, false, false
+	b.percent, b.cw, b.removed, b.loops, b.brokerFull = 100, 0, false, false, false
 	b.state, b.since, b.reason = rbackend.Up, now, "configured"
 	if c.Checked {
 		b.state, b.reason = rbackend.Down, notChecked
@@ -91,7 +96,13 @@ func (b *backend) scaledWeight() int64 {
 }
 
 // usable reports whether b may take a new connection now.
-func (b *backend) usable() bool {
+func (b *backend) usable() bool { return b.lastResort() && !b.brokerFull }
+
+// lastResort reports whether b may take a new connection now that no
+// usable backend could: it would be usable but for its broker refusing
+// new clients at its connection limit (brokerFull), which may have room
+// again by now, and which tells the client why if not.
+func (b *backend) lastResort() bool {
 	return !b.removed && !b.loops && b.state.Serving() && b.weight > 0 &&
 		(b.maxConn == 0 || b.active < b.maxConn)
 }

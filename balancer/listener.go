@@ -608,6 +608,31 @@ func (l *Listener) SetBackendState(name string, st rbackend.State, reason string
 	return nil
 }
 
+// SetBackendFull records whether the checks of a backend find its broker
+// refusing new clients at its own connection limit (RabbitMQ's
+// connection_max): while it does, the backend keeps its sessions and
+// takes new connections only when no other backend could (see pick), and
+// a persistent client's pin to it is not followed. Safe from any
+// goroutine.
+func (l *Listener) SetBackendFull(name string, full bool) error {
+	l.mu.Lock()
+	b := l.backendLocked(name)
+	if b == nil {
+		l.mu.Unlock()
+		return fmt.Errorf("setting connection limit of backend %q: %w", name, ErrUnknownBackend)
+	}
+	was := b.brokerFull
+	b.brokerFull = full
+	l.mu.Unlock()
+	switch {
+	case full && !was:
+		l.log.Info("backend's broker refuses new clients at its connection limit: new clients go to the other backends", zap.String("backend", name))
+	case was && !full:
+		l.log.Info("backend's broker takes new clients again", zap.String("backend", name))
+	}
+	return nil
+}
+
 // SetBackendWeightPercent sets the share (1..100) of its weight a backend
 // gets: a health checker's slow start. The share outlives changes of the
 // weight (Apply, SetBackendWeight). Every policy honours it, at any weight

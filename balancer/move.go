@@ -24,7 +24,8 @@ var ErrNowhereToMove = errors.New("no other backend serves")
 //
 // It closes none and returns ErrNowhereToMove while no other backend of
 // the listener could take a new client (none other usable: each DOWN,
-// DRAIN, MAINT, at weight 0 or at its maxconn), and ErrUnknownBackend
+// DRAIN, MAINT, at weight 0, at its maxconn or its broker at its
+// connection limit), and ErrUnknownBackend
 // for a name that is not a configured backend of the listener. The
 // event loops are asked one after another, each to close what the ones
 // before left of n; it returns ctx's error, with the counts so far, if

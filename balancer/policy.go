@@ -14,14 +14,18 @@ type pool struct {
 
 // pick chooses a backend for a new connection by the pool's policy among
 // the usable backends that skip does not reject (skip may be nil): an
-// active one, else a backup (Config.AllBackups). It returns nil if none
-// is usable; full is then true if some backend was rejected only because
-// it is at its maxconn.
+// active one, else a backup (Config.AllBackups), else, by the policy, one
+// whose broker was found at its connection limit (lastResort). It returns
+// nil if none is usable; full is then true if some backend was rejected
+// only because it is at its maxconn.
 func (p *pool) pick(skip func(*backend) bool) (b *backend, full bool) {
 	ok := usableBy(skip)
 	b = p.byPolicy(func(b *backend) bool { return !b.backup && ok(b) })
 	if b == nil {
 		b = p.pickBackup(ok)
+	}
+	if b == nil {
+		b = p.byPolicy(func(b *backend) bool { return b.lastResort() && (skip == nil || !skip(b)) })
 	}
 	if b == nil {
 		for _, c := range p.backends {
