@@ -357,8 +357,14 @@ func New(cfg Config) (*Check, error) {
 // not run, and a login or TLS client certificate the broker refused, the check's own credentials
 // (see loginRefused and checktls.CertificateRefused), pass it with a warning, which makes the backend
 // DEGRADED (still served); such a refusal fails it instead with Config.OnLoginRefused RefusedDown.
+// A node at its own connection limit (ServerCloseError.NodeFull) passes it with Result.Full: the
+// backend is DEGRADED, keeps its sessions and gets new clients only when no other backend can.
 func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	rep, err := c.Run(ctx)
+	if sc, ok := errors.AsType[*ServerCloseError](err); ok && sc.NodeFull() {
+		return healthcheck.Result{Info: rep.Server.String(), Cluster: rep.Server.ClusterName, Certificates: rep.Certificates,
+			Full: true, Warning: healthcheck.FullWarning(fmt.Sprintf("%d %s", sc.ReplyCode, sc.ReplyText))}
+	}
 	var refused string
 	if warning, ok := refusal(err); ok && c.cfg.OnLoginRefused != RefusedDown {
 		refused, err = warning, nil

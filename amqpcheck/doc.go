@@ -82,10 +82,11 @@
 // refusal as a warning (DEGRADED, still served): failing it would take every backend DOWN at
 // once and close every client's session for a change to the check's user. Run still returns
 // the refusal as a *ServerCloseError (errors.Is ErrAuth or ErrVHost). A vhost that is down on the
-// node (541 INTERNAL_ERROR, "vhost ... is down") fails the check: that is the node's fault alone;
-// so does the 530 of a node at its own connection_max ("node connection limit", RabbitMQ 3.13 and
-// later: ServerCloseError.NodeFull), which refuses every new client there while the other nodes
-// take them.
+// node (541 INTERNAL_ERROR, "vhost ... is down") fails the check: that is the node's fault alone.
+// The 530 of a node at its own connection_max ("node connection limit", RabbitMQ 3.13 and later:
+// ServerCloseError.NodeFull), which refuses every new client there while the other nodes take
+// them, passes the check as full (healthcheck.Result.Full): the backend keeps its sessions, which
+// the node serves, and gets new clients only when no other backend can.
 // The same holds for the check's TLS client certificate: the nodes of a cluster trust the same
 // CAs, so when it expires (or is revoked, or not sent where required) every node sends the alert
 // that refuses it, and the check passes with that alert as a warning. Config.OnLoginRefused

@@ -60,7 +60,7 @@ func refusal(err error) (string, bool) {
 // A 530 that says the node's connection limit is reached (RabbitMQ 3.13 and later,
 // connection_max: "connection refused: node connection limit (N) is reached") is not one: it is
 // this node's own count, which it refuses every new client for while the others still take
-// them, so it fails the check (see NodeFull).
+// them: Check passes it as full (see NodeFull and healthcheck.Result.Full).
 //
 // Such a refusal is not the node's fault: it answered, ran its authentication and applied
 // settings that RabbitMQ keeps, and counts, across the cluster (users, permissions, vhosts,

@@ -20,7 +20,9 @@ import (
 // TestLoginRefusedPasses: a login the broker refused for the check's own user or vhost (403 on
 // the connection; 530 in answer to Connection.Open: no such vhost, no access, a connection limit
 // reached) passes the check with the broker's reply as a warning (the backend is DEGRADED, still
-// served); Run still returns the refusal. Every other close fails the check.
+// served); Run still returns the refusal. A node at its own connection limit passes it as full
+// (Result.Full, with the reply in the warning, not a refused login). Every other close fails the
+// check.
 func TestLoginRefusedPasses(t *testing.T) {
 	start := goldenStart(t)
 	open, startOk := ConnectionOpen, ConnectionStartOk
@@ -28,6 +30,7 @@ func TestLoginRefusedPasses(t *testing.T) {
 		name     string
 		close    Close
 		wantWarn string // a pass with this warning
+		wantFull bool   // the pass is of a full node (Result.Full), not of a refused login
 		wantErr  error  // Run's error matches this (the check fails unless wantWarn is set)
 	}{
 		{name: "password refused", close: Close{ReplyCode: 403, ReplyText: "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.", ClassID: startOk.Class, MethodID: startOk.Method},
@@ -43,7 +46,9 @@ func TestLoginRefusedPasses(t *testing.T) {
 		// The node's own faults fail it.
 		{name: "vhost down", close: Close{ReplyCode: 541, ReplyText: "INTERNAL_ERROR - access to vhost '/' refused for user 'rmqlb': vhost '/' is down", ClassID: open.Class, MethodID: open.Method}},
 		{name: "shutting down", close: Close{ReplyCode: 320, ReplyText: "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"}},
-		{name: "node limit", close: Close{ReplyCode: 530, ReplyText: "NOT_ALLOWED - connection refused: node connection limit (100) is reached", ClassID: open.Class, MethodID: open.Method}},
+		// The node's own connection limit: full, its sessions kept.
+		{name: "node limit", close: Close{ReplyCode: 530, ReplyText: "NOT_ALLOWED - connection refused: node connection limit (100) is reached", ClassID: open.Class, MethodID: open.Method},
+			wantWarn: "node connection limit reached (530 NOT_ALLOWED - connection refused: node connection limit (100) is reached): new clients go to the other backends", wantFull: true},
 		{name: "530 not caused by Connection.Open", close: Close{ReplyCode: 530, ReplyText: "NOT_ALLOWED - connection limit (1) is reached"}, wantErr: ErrVHost},
 	}
 	for _, tc := range tests {
@@ -68,7 +73,7 @@ func TestLoginRefusedPasses(t *testing.T) {
 			<-closeOk // the first connection's end
 			r := chk.Check(ctx)
 			if tc.wantWarn != "" {
-				if r.Err != nil || r.Warning != tc.wantWarn || !r.Refused || r.Alarm != "" || !strings.Contains(r.Info, "RabbitMQ") {
+				if r.Err != nil || r.Warning != tc.wantWarn || r.Refused == tc.wantFull || r.Full != tc.wantFull || r.Alarm != "" || !strings.Contains(r.Info, "RabbitMQ") {
 					t.Errorf("Check: %+v, want a pass with warning %q", r, tc.wantWarn)
 				}
 			} else if r.Err == nil {

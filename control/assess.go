@@ -396,8 +396,8 @@ func Assess(s Status) Verdict {
 			// backends' own reasons follow, this says what clients see.
 			bad("listener %s: no backend serves (%s): new clients are closed at once", l.Name, strings.Join(notServing(l), ", "))
 		}
-		if b, full := servingBackups(l); len(b) > 0 && full {
-			bad("listener %s: every active backend that serves is at its maxconn: new clients go to backup %s", l.Name, strings.Join(b, ", "))
+		if b, full := servingBackups(l); len(b) > 0 && full != "" {
+			bad("listener %s: every active backend that serves is %s: new clients go to backup %s", l.Name, full, strings.Join(b, ", "))
 		} else if len(b) > 0 {
 			bad("listener %s: no active backend serves: new clients go to backup %s", l.Name, strings.Join(b, ", "))
 		}
@@ -407,6 +407,9 @@ func Assess(s Status) Verdict {
 		case len(full) > 0 && !slices.ContainsFunc(l.Backends, takesClients):
 			bad("listener %s: every backend that serves is at its maxconn (%s): new clients are refused until a session ends; raise the backends' maxconn or add a broker",
 				l.Name, strings.Join(full, ", "))
+		case !slices.ContainsFunc(l.Backends, takesClients) && slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return serves(b) && b.BrokerFull }):
+			bad("listener %s: the broker of every backend that serves is at its connection limit: new clients are sent to them anyway and refused by the brokers until connections end; find what holds them (rmqlb clients %s) or raise the brokers' connection_max",
+				l.Name, l.Name)
 		}
 		if why := clientsAtLimit(l); why != "" {
 			bad("%s", why)
@@ -463,13 +466,24 @@ func Assess(s Status) Verdict {
 // servingBackups names the backup backends of l that take its new clients
 // because none of its active backends can (none serves: UP or DEGRADED at
 // a weight above 0, not looping back; or each that serves is at its
-// maxconn, full is then true): the first one that takes clients, or every
-// one with all_backups. None while an active backend takes clients.
-func servingBackups(l balancer.Snapshot) (names []string, full bool) {
+// maxconn or its broker at its connection limit, which full then says:
+// "at its maxconn", "at its broker's connection limit" or both): the first
+// one that takes clients, or every one with all_backups. None while an
+// active backend takes clients.
+func servingBackups(l balancer.Snapshot) (names []string, full string) {
 	if slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return !b.Backup && takesClients(b) }) {
-		return nil, false
+		return nil, ""
 	}
-	full = slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return !b.Backup && b.Full })
+	maxconn := slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return !b.Backup && serves(b) && b.Full })
+	brokerFull := slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return !b.Backup && serves(b) && b.BrokerFull })
+	switch {
+	case maxconn && brokerFull:
+		full = "at its maxconn or its broker's connection limit"
+	case maxconn:
+		full = "at its maxconn"
+	case brokerFull:
+		full = "at its broker's connection limit"
+	}
 	for _, b := range l.Backends {
 		if b.Backup && takesClients(b) {
 			names = append(names, b.Name)
@@ -487,9 +501,9 @@ func serves(b balancer.BackendSnapshot) bool {
 	return b.State.Serving() && b.Weight > 0 && !b.LoopsBack
 }
 
-// takesClients reports whether b takes a new client now: it serves and is
-// not at its maxconn.
-func takesClients(b balancer.BackendSnapshot) bool { return serves(b) && !b.Full }
+// takesClients reports whether b takes a new client now: it serves, is
+// not at its maxconn and its broker not at its connection limit.
+func takesClients(b balancer.BackendSnapshot) bool { return serves(b) && !b.Full && !b.BrokerFull }
 
 // notServing names each backend of l with why it is out of rotation:
 // "rmq1 DOWN", "rmq2 DRAIN", "rmq3 at weight 0", "rmq4 LOOP".
@@ -588,8 +602,10 @@ func instanceSummary(in VRRP) string {
 // listenerSummary counts a listener's backends that are UP at a weight
 // above 0 (those that take new connections without a warning), and names
 // the operator's states and the UP ones at weight 0, which take none, and
-// those at their maxconn: "2/3 backends up (1 DRAIN)", "1/3 backends up
-// (2 at weight 0)", "3/3 backends up (1 at maxconn)"; named says whose.
+// those at their maxconn or whose broker is at its connection limit: "2/3
+// backends up (1 DRAIN)", "1/3 backends up (2 at weight 0)", "3/3 backends
+// up (1 at maxconn)", "2/3 backends up (1 broker at its connection
+// limit)"; named says whose.
 func listenerSummary(l balancer.Snapshot, named bool) string {
 	up, zero := 0, 0
 	var others []string
@@ -604,10 +620,13 @@ func listenerSummary(l balancer.Snapshot, named bool) string {
 			others = append(others, fmt.Sprintf("%d %s", n, st))
 		}
 	}
-	loops, full := 0, 0
+	loops, full, brokerFull := 0, 0, 0
 	for _, b := range l.Backends {
 		if b.Full {
 			full++
+		}
+		if b.BrokerFull && b.State.Serving() {
+			brokerFull++
 		}
 		switch {
 		case b.LoopsBack:
@@ -627,6 +646,12 @@ func listenerSummary(l balancer.Snapshot, named bool) string {
 	}
 	if full > 0 {
 		others = append(others, fmt.Sprintf("%d at maxconn", full))
+	}
+	switch {
+	case brokerFull == 1:
+		others = append(others, "1 broker at its connection limit")
+	case brokerFull > 1:
+		others = append(others, fmt.Sprintf("%d brokers at their connection limit", brokerFull))
 	}
 	out := fmt.Sprintf("%d/%d backends up", up, len(l.Backends))
 	if len(others) > 0 {

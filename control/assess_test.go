@@ -790,3 +790,70 @@ func TestAssessRefusedAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestAssessBrokerFull: a backend whose broker is at its connection
+// limit (DEGRADED by its check, BrokerFull in the listener) is named in
+// the summary and shown BROKER FULL; the verdict names the backend, says
+// when every backend that serves is so (new clients still go to them,
+// and their brokers refuse them), and names the backup that takes the
+// clients the full active backends leave.
+func TestAssessBrokerFull(t *testing.T) {
+	const fullReason = "node connection limit reached (530 NOT_ALLOWED - connection refused: node connection limit (100) is reached): new clients go to the other backends"
+	for _, tc := range []struct {
+		name        string
+		full        []int
+		backups     []int
+		wantSummary string
+		wantReasons []string
+	}{
+		{name: "one", full: []int{0}, wantSummary: "2/3 backends up (1 broker at its connection limit)",
+			wantReasons: []string{"backend amqp/rmq1 DEGRADED (" + fullReason}},
+		{name: "every one", full: []int{0, 1, 2}, wantSummary: "0/3 backends up (3 brokers at their connection limit)",
+			wantReasons: []string{"listener amqp: the broker of every backend that serves is at its connection limit: new clients are sent to them anyway and refused by the brokers until connections end; find what holds them (rmqlb clients amqp)",
+				"backend amqp/rmq1 DEGRADED", "backend amqp/rmq2 DEGRADED", "backend amqp/rmq3 DEGRADED"}},
+		{name: "actives full, backup takes", full: []int{0, 1}, backups: []int{2}, wantSummary: "1/3 backends up (2 brokers at their connection limit)",
+			wantReasons: []string{"listener amqp: every active backend that serves is at its broker's connection limit: new clients go to backup rmq3",
+				"backend amqp/rmq1 DEGRADED", "backend amqp/rmq2 DEGRADED"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := healthyFixture()
+			bs := s.Listeners[0].Backends
+			for _, i := range tc.full {
+				bs[i].State, bs[i].BrokerFull = backend.Degraded, true
+				bs[i].LastChangeReason = fullReason
+				for j := range s.Checks {
+					if s.Checks[j].Backend.Name == bs[i].Name {
+						s.Checks[j].State, s.Checks[j].Health, s.Checks[j].Full = backend.Degraded, backend.Degraded, true
+						s.Checks[j].Reason, s.Checks[j].LastWarning = fullReason, fullReason
+					}
+				}
+			}
+			for _, i := range tc.backups {
+				bs[i].Backup = true
+			}
+			v := Assess(s)
+			if want := "MASTER of 10.77.0.100 (rabbitmq); " + tc.wantSummary; v.Summary != want {
+				t.Errorf("summary %q, want %q", v.Summary, want)
+			}
+			if !v.Degraded || len(v.Reasons) != len(tc.wantReasons) {
+				t.Fatalf("degraded %v, reasons %q; want %d reasons", v.Degraded, v.Reasons, len(tc.wantReasons))
+			}
+			for i, want := range tc.wantReasons {
+				if !strings.HasPrefix(v.Reasons[i], want) {
+					t.Errorf("reason %d %q, want it to start %q", i, v.Reasons[i], want)
+				}
+			}
+			s.Verdict = v
+			var b bytes.Buffer
+			if err := Format(&b, s, FormatOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			for _, i := range tc.full {
+				re := regexp.MustCompile(fmt.Sprintf(`(?m)^%s\b.* DEGRADED .* %d(/\d+)? BROKER FULL `, bs[i].Name, bs[i].Active))
+				if !re.MatchString(b.String()) {
+					t.Errorf("status table lacks %s DEGRADED, %d BROKER FULL:\n%s", bs[i].Name, bs[i].Active, b.String())
+				}
+			}
+		})
+	}
+}

@@ -438,8 +438,11 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 			name += " (backup)"
 		}
 		active := txt(ofMax(int64(b.Active), int64(b.MaxConn)))
-		if b.Full {
+		switch {
+		case b.Full:
 			active = paint(active.s+" FULL", yellow)
+		case b.BrokerFull && b.State.Serving():
+			active = paint(active.s+" BROKER FULL", yellow)
 		}
 		tb.row(txt(name), txt(b.Address.String()), state, check, weight(b),
 			active, txt(fmt.Sprint(b.Total)), txt(fmt.Sprint(b.ConnectFailures)),

@@ -407,6 +407,7 @@ func (v *daemonListeners) update(c ListenerChange) error {
 func (v *daemonListeners) serveUnchecked(id backend.ID) {
 	v.d.router.SetBackendState(id, backend.Up, "check removed")
 	v.d.router.SetBackendWeight(id, 100)
+	v.d.router.SetBackendFull(id, false)
 }
 
 func (v *daemonListeners) setCheck(c CheckChange) error {

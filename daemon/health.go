@@ -157,6 +157,18 @@ func (r *router) SetBackendState(id backend.ID, st backend.State, reason string)
 	}
 }
 
+// SetBackendFull implements healthcheck.Sink: the broker at its
+// connection limit.
+func (r *router) SetBackendFull(id backend.ID, full bool) {
+	l := r.listener(id.Listener)
+	if l == nil {
+		return
+	}
+	if err := l.SetBackendFull(id.Name, full); err != nil {
+		r.log.Warn("setting backend connection limit", zap.Stringer("backend", id), zap.Error(err))
+	}
+}
+
 // SetBackendWeight implements healthcheck.Sink: the slow-start share.
 func (r *router) SetBackendWeight(id backend.ID, percent int) {
 	l := r.listener(id.Listener)

@@ -153,6 +153,9 @@ func (d *Daemon) syncListener(u *listenerUnit) {
 		if err := u.l.SetBackendWeightPercent(st.Backend.Name, st.WeightPercent); err != nil {
 			d.log.Warn("setting backend weight", zap.Stringer("backend", st.Backend), zap.Error(err))
 		}
+		if err := u.l.SetBackendFull(st.Backend.Name, st.Full); err != nil {
+			d.log.Warn("setting backend connection limit", zap.Stringer("backend", st.Backend), zap.Error(err))
+		}
 	}
 }
 

@@ -37,7 +37,8 @@ type rebalance struct {
 const rebalanceSettle = 10 * time.Second
 
 // balanceView is where a listener's serving backends (UP or DEGRADED,
-// at a weight above 0, not a backup, not looping back) stand against
+// at a weight above 0, not a backup, not looping back, not at their
+// broker's connection limit) stand against
 // their shares by weight of the sessions they hold: shares lists them,
 // total counts their sessions and above those above the shares; from
 // is the one to close sessions of now (the furthest above its share;
@@ -84,7 +85,7 @@ func rebalancePlan(bs []balancer.BackendSnapshot) balanceView {
 // servesShare reports whether b is one of the backends a rebalance
 // spreads the sessions over.
 func servesShare(b balancer.BackendSnapshot) bool {
-	return b.State.Serving() && b.Weight > 0 && !b.LoopsBack && !b.Backup
+	return b.State.Serving() && b.Weight > 0 && !b.LoopsBack && !b.Backup && !b.BrokerFull
 }
 
 // Rebalance spreads the sessions of listener name over its serving

@@ -45,6 +45,10 @@ func TestRebalancePlan(t *testing.T) {
 			up("g", 0, 90),
 			with(up("h", 10, 90), func(b *balancer.BackendSnapshot) { b.LoopsBack = true })},
 			[]control.BackendShare{sh("a", 40, 20), sh("b", 0, 20)}, "a", 20},
+		{"a broker at its connection limit is left out", []balancer.BackendSnapshot{
+			up("a", 10, 40), up("b", 10, 0),
+			with(up("c", 10, 0), func(b *balancer.BackendSnapshot) { b.State, b.BrokerFull = backend.Degraded, true })},
+			[]control.BackendShare{sh("a", 40, 20), sh("b", 0, 20)}, "a", 20},
 		{"degraded serves", []balancer.BackendSnapshot{with(up("a", 10, 10), func(b *balancer.BackendSnapshot) { b.State = backend.Degraded }), up("b", 10, 0)},
 			[]control.BackendShare{sh("a", 10, 5), sh("b", 0, 5)}, "a", 5},
 		{"no session", []balancer.BackendSnapshot{up("a", 10, 0), up("b", 10, 0)},

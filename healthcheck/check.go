@@ -39,6 +39,12 @@ type Result struct {
 	// disk: publishers are blocked), e.g. "publishers blocked: memory". What it does is the
 	// backend's CheckConfig.OnAlarm: DEGRADED (the default) or DOWN. Ignored when Err is set.
 	Alarm string
+	// Full, on a passing check, says that the broker refuses every new client for now because
+	// it holds as many connections as its own limit allows (RabbitMQ's connection_max): a
+	// limit of that node alone, while the others still take clients. The backend is DEGRADED
+	// and keeps its sessions, and its listener gives it new clients only when no other backend
+	// can take them. Warning says so (see FullWarning). Ignored when Err is set.
+	Full bool
 	// Info is a free-form description of what answered (e.g. "RabbitMQ 3.10.8, cluster
 	// rabbit@rmq1"), kept for status.
 	Info string
@@ -59,6 +65,17 @@ type Result struct {
 	// counts neither as a pass nor as a failure: the backend keeps its state and its runs of
 	// passes and failures. Err says why; the other fields are ignored.
 	Inconclusive bool
+}
+
+// FullWarning is the warning of a check that found the broker at its own connection limit
+// (Result.Full), with the broker's words for it, if any: "node connection limit reached (530
+// NOT_ALLOWED - connection refused: node connection limit (100) is reached): new clients go to
+// the other backends".
+func FullWarning(words string) string {
+	if words != "" {
+		words = " (" + words + ")"
+	}
+	return "node connection limit reached" + words + ": new clients go to the other backends"
 }
 
 // Passed reports whether the check passed (possibly with a warning).

@@ -12,7 +12,9 @@
 // States are package backend's: one vocabulary for checks, balancer and status. Health is UP,
 // DOWN or DEGRADED (passing with a warning or a resource alarm, e.g. a RabbitMQ memory alarm:
 // the broker still serves consumers, so it keeps its traffic; taking it out would only cause a
-// reconnect storm; CheckConfig.OnAlarm can make an alarm fail the check instead). An operator
+// reconnect storm; CheckConfig.OnAlarm can make an alarm fail the check instead; or the broker
+// at its own connection limit, Result.Full, which Event.Full and Sink.SetBackendFull pass on so
+// that it keeps its sessions and gets new clients only when no other backend can). An operator
 // overlays DRAIN (no new connections, sessions stay) or MAINT (out of service); checks keep
 // running under both so the health is known when the operator clears the state. The effective
 // State is backend.Admin.Apply(health): MAINT whatever the health; DRAIN while the health

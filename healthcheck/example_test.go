@@ -19,6 +19,7 @@ func (balancerStub) SetBackendState(id backend.ID, st backend.State, reason stri
 	fmt.Println(id, st, reason)
 }
 func (balancerStub) SetBackendWeight(id backend.ID, pct int) {}
+func (balancerStub) SetBackendFull(id backend.ID, full bool) {}
 
 // Example shows the wiring of the daemon: one scheduler, an AMQP check per backend, the
 // balancer following states and a VRRP instance following a track weight.

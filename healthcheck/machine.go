@@ -27,6 +27,9 @@ type Event struct {
 	WeightPercent int `json:"weight_percent"`
 	// WeightOnly marks an event of slow start that changes nothing but WeightPercent.
 	WeightOnly bool `json:"weight_only,omitempty"`
+	// Full is set while the last passing check found the broker at its own connection limit
+	// (Result.Full): the backend takes new clients only when no other can.
+	Full bool `json:"full,omitempty"`
 	// FirstResult marks the event of a backend's first completed check.
 	FirstResult bool `json:"first_result,omitempty"`
 }
@@ -67,6 +70,11 @@ type BackendStatus struct {
 	// LastRefused says that the last check passed with the server refusing the check's own
 	// login or client certificate (Result.Refused), which LastWarning names.
 	LastRefused bool `json:"last_refused,omitempty"`
+	// Full is set while the last passing check found the broker refusing new clients at its own
+	// connection limit (Result.Full, LastWarning says so): DEGRADED, its sessions kept, and its
+	// listener gives it new clients only when no other backend can take them. Cleared by a
+	// pass without it and by the checks taking the backend DOWN.
+	Full bool `json:"full,omitempty"`
 	// RefusedAlone names the backends of the listener whose checks log in alike and were let
 	// in since the backend's current run of refused logins began (PassedAlike): the
 	// refusal is its node's own. Empty outside such a run, for a check that does not log in,
@@ -136,6 +144,7 @@ type Machine struct {
 	lastErr     string
 	lastWarn    string
 	lastRefused bool // the last check's Result.Refused
+	full        bool // the last passing check's Result.Full (see BackendStatus.Full)
 	lastInfo    string
 	lastCluster string
 	lastCerts   []Certificate // of the last passing check
@@ -252,7 +261,12 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 			reason = m.lastErr
 		}
 	case r.Err == nil:
-		m.lastWarn, m.lastRefused = r.Warning, r.Refused
+		wasFull := m.full
+		m.lastWarn, m.lastRefused, m.full = r.Warning, r.Refused, r.Full
+		if r.Full && r.Warning == "" {
+			r.Warning = FullWarning("")
+			m.lastWarn = r.Warning
+		}
 		m.lastCerts = r.Certificates
 		m.passes++
 		m.failures = 0
@@ -263,10 +277,14 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 		switch {
 		case m.health != backend.Down:
 			switch {
-			case passing != m.health:
+			case passing != m.health, r.Full != wasFull:
 				m.health = passing
 				reason = r.Warning
-				if reason == "" {
+				switch {
+				case reason != "":
+				case wasFull:
+					reason = "the broker takes new clients again"
+				default:
 					reason = "warning cleared"
 				}
 			case first:
@@ -301,6 +319,7 @@ func (m *Machine) Observe(now time.Time, r Result, latency time.Duration) []Even
 			reason = inARow(m.failures, "failure", "failures") + ": " + m.lastErr
 			m.slowStart, m.ticks, m.weight = time.Time{}, 0, 100
 			m.busySince = time.Time{}
+			m.full = false
 			m.wentDown(now)
 		case first:
 			reason = m.lastErr // the initial "not checked yet" becomes the error
@@ -386,7 +405,7 @@ func (m *Machine) change(now time.Time, prevState, prevHealth backend.State, rea
 			m.history = m.history[len(m.history)-historyLen:]
 		}
 	}
-	return []Event{{Backend: m.id, Time: now, State: st, Prev: prevState, Health: m.health, Reason: reason, WeightPercent: m.weight}}
+	return []Event{{Backend: m.id, Time: now, State: st, Prev: prevState, Health: m.health, Reason: reason, WeightPercent: m.weight, Full: m.full}}
 }
 
 // SetAdmin sets the operator state and returns the resulting events.
@@ -446,7 +465,7 @@ func (m *Machine) Tick(now time.Time) []Event {
 	}
 	m.weight = w
 	st := m.State()
-	return []Event{{Backend: m.id, Time: now, State: st, Prev: st, Health: m.health, Reason: fmt.Sprintf("slow start %d%%", w), WeightPercent: w, WeightOnly: true}}
+	return []Event{{Backend: m.id, Time: now, State: st, Prev: st, Health: m.health, Reason: fmt.Sprintf("slow start %d%%", w), WeightPercent: w, WeightOnly: true, Full: m.full}}
 }
 
 // Status returns the backend's status.
@@ -466,6 +485,7 @@ func (m *Machine) Status() BackendStatus {
 		LastError:           m.lastErr,
 		LastWarning:         m.lastWarn,
 		LastRefused:         m.lastRefused,
+		Full:                m.full,
 		LastInfo:            m.lastInfo,
 		Cluster:             m.lastCluster,
 		Certificates:        slices.Clone(m.lastCerts),

@@ -631,3 +631,55 @@ func TestMachineLastRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestMachineFull: a pass that finds the broker at its own connection
+// limit (Result.Full) makes the backend DEGRADED with the flag set, in
+// the status and in the events; a change of the flag alone (another
+// warning) is an event too; a clean pass clears it ("takes new clients
+// again"), a failure that takes the backend DOWN clears it, one that does
+// not, and an inconclusive check, keep it.
+func TestMachineFull(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMachine(bid("rmq1"), CheckConfig{Interval: time.Second, Rise: 2, Fall: 2}, now, 0)
+	full := Result{Full: true, Warning: FullWarning("530 NOT_ALLOWED - connection refused: node connection limit (100) is reached")}
+	for i, step := range []struct {
+		r         Result
+		state     backend.State
+		full      bool
+		event     bool
+		reasonHas string
+	}{
+		{Result{}, backend.Up, false, true, "first check passed"},
+		{full, backend.Degraded, true, true, "node connection limit reached (530 NOT_ALLOWED"},
+		{full, backend.Degraded, true, false, ""},
+		{Result{Warning: "alarm probe failed: 403"}, backend.Degraded, false, true, "alarm probe failed"},
+		{full, backend.Degraded, true, true, "node connection limit reached"},
+		{Result{Err: errFail, Inconclusive: true}, backend.Degraded, true, false, ""},
+		{Result{Err: errFail}, backend.Degraded, true, false, ""},
+		{Result{Err: errFail}, backend.Down, false, true, "2 consecutive failures"},
+		{full, backend.Down, true, false, ""},
+		{full, backend.Degraded, true, true, "2 consecutive passes; node connection limit reached"},
+		{Result{}, backend.Up, false, true, "the broker takes new clients again"},
+		{Result{Full: true}, backend.Degraded, true, true, "node connection limit reached: new clients go to the other backends"},
+	} {
+		now = m.Due()
+		m.Begin(now)
+		now = now.Add(10 * time.Millisecond)
+		evs := m.Observe(now, step.r, 10*time.Millisecond)
+		st := m.Status()
+		if st.State != step.state || st.Full != step.full || !strings.Contains(st.Reason, step.reasonHas) {
+			t.Errorf("step %d (%+v): %v full %v (%q), want %v full %v (%q)", i, step.r, st.State, st.Full, st.Reason, step.state, step.full, step.reasonHas)
+		}
+		if (len(evs) > 0) != step.event {
+			t.Errorf("step %d (%+v): events %+v, want one: %v", i, step.r, evs, step.event)
+		}
+		for _, e := range evs {
+			if e.Full != step.full {
+				t.Errorf("step %d (%+v): event %+v, want Full %v", i, step.r, e, step.full)
+			}
+		}
+		if step.full && step.r.Err == nil && !strings.HasPrefix(st.LastWarning, "node connection limit reached") {
+			t.Errorf("step %d: last warning %q, want the full node's", i, st.LastWarning)
+		}
+	}
+}

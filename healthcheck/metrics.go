@@ -35,8 +35,10 @@ const (
 	resultPass  = "pass"
 	resultWarn  = "warn"
 	resultAlarm = "alarm"
-	resultFail  = "fail"
-	resultBusy  = "busy"
+	// resultFull: passed, the broker refuses new clients at its own connection limit.
+	resultFull = "full"
+	resultFail = "fail"
+	resultBusy = "busy"
 	// resultInconclusive: the check could not be made for a shortage of this host.
 	resultInconclusive = "inconclusive"
 )
@@ -50,7 +52,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		clusters: map[backend.ID]string{},
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rmqlb_healthcheck_checks_total",
-			Help: "Health checks run, by backend and result: pass, warn (passed with a warning), alarm (passed, the broker has a resource alarm), fail, busy (timed out while the backend kept sending to its clients, not counted as a failure within busy_grace), inconclusive (could not be made for want of file descriptors or socket memory on this host; the backend kept its state).",
+			Help: "Health checks run, by backend and result: pass, warn (passed with a warning), alarm (passed, the broker has a resource alarm), full (passed, the broker refuses new clients at its own connection limit: the backend keeps its sessions and gets new clients only when no other backend can), fail, busy (timed out while the backend kept sending to its clients, not counted as a failure within busy_grace), inconclusive (could not be made for want of file descriptors or socket memory on this host; the backend kept its state).",
 		}, []string{"listener", "backend", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "rmqlb_healthcheck_duration_seconds",
@@ -92,7 +94,7 @@ func (m *Metrics) add(id backend.ID) {
 	if m == nil {
 		return
 	}
-	for _, r := range []string{resultPass, resultWarn, resultAlarm, resultFail, resultBusy, resultInconclusive} {
+	for _, r := range []string{resultPass, resultWarn, resultAlarm, resultFull, resultFail, resultBusy, resultInconclusive} {
 		m.checks.WithLabelValues(id.Listener, id.Name, r)
 	}
 	m.latency.WithLabelValues(id.Listener, id.Name)
@@ -134,6 +136,8 @@ func (m *Metrics) observe(id backend.ID, r Result, lat time.Duration, excused bo
 		res = resultFail
 	case r.Alarm != "":
 		res = resultAlarm
+	case r.Full:
+		res = resultFull
 	case r.Warning != "":
 		res = resultWarn
 	}

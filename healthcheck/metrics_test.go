@@ -35,6 +35,7 @@ func TestMetrics(t *testing.T) {
 	s := NewScheduler(Options{Clock: clk, Metrics: met, Jitter: func(time.Duration) time.Duration { return 0 }})
 	chk := &scripted{calls: make(chan int, 10), results: []Result{
 		{}, {Err: errFail}, {Alarm: "publishers blocked: memory"}, {Warning: "alarm probe failed"},
+		{Full: true, Warning: FullWarning("530 NOT_ALLOWED - connection refused: node connection limit (100) is reached")},
 	}}
 	cfg := CheckConfig{Interval: time.Second, Rise: 1, Fall: 1}
 	if err := s.Add(bid("a"), cfg, chk); err != nil {
@@ -49,7 +50,7 @@ func TestMetrics(t *testing.T) {
 		"rmqlb_healthcheck_login_refused":       {"backend", "listener"},
 		"rmqlb_healthcheck_login_refused_alone": {"backend", "listener"},
 	})
-	results := []string{"pass", "warn", "alarm", "fail"}
+	results := []string{"pass", "warn", "alarm", "full", "fail"}
 	zero := func(b string) {
 		t.Helper()
 		mfs := metricstest.Gather(t, reg)
@@ -72,12 +73,12 @@ func TestMetrics(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := runScheduler(t, s, ctx, cancel)
 	<-chk.calls
-	for range 3 {
+	for range 4 {
 		next := nextWake(t, clk)
 		clk.Advance(next.Sub(clk.Now()))
 		<-chk.calls
 	}
-	nextWake(t, clk) // the 4th result observed
+	nextWake(t, clk) // the 5th result observed
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -91,10 +92,11 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("checks of a with result %s: %v, want 1", r, v)
 		}
 	}
-	if v := metricstest.Value(t, mfs, "rmqlb_healthcheck_duration_seconds", map[string]string{"backend": "a"}); v != 4 {
-		t.Errorf("timed checks of a: %v, want 4", v)
+	if v := metricstest.Value(t, mfs, "rmqlb_healthcheck_duration_seconds", map[string]string{"backend": "a"}); v != 5 {
+		t.Errorf("timed checks of a: %v, want 5", v)
 	}
-	// UP, DOWN at the failure (fall 1), UP at the alarm, DEGRADED at the warning.
+	// UP, DOWN at the failure (fall 1), UP at the alarm, DEGRADED at the warning and at the
+	// full broker.
 	if v := metricstest.Value(t, mfs, "rmqlb_healthcheck_up_down_total", map[string]string{"backend": "a"}); v != 1 {
 		t.Errorf("DOWNs of a: %v, want 1", v)
 	}

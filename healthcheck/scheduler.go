@@ -684,5 +684,5 @@ func (s *Scheduler) emitLocked(events []Event) {
 // currentEvent describes m's current state as an event with no change.
 func currentEvent(m *Machine, now time.Time) Event {
 	st := m.State()
-	return Event{Backend: m.id, Time: now, State: st, Prev: st, Health: m.health, Reason: m.reason, WeightPercent: m.weight}
+	return Event{Backend: m.id, Time: now, State: st, Prev: st, Health: m.health, Reason: m.reason, WeightPercent: m.weight, Full: m.full}
 }

@@ -42,6 +42,16 @@ type recSink struct {
 	mu     sync.Mutex
 	calls  []string
 	states map[string]backend.State
+	fulls  map[string]bool // the last SetBackendFull of each backend
+}
+
+func (r *recSink) SetBackendFull(id backend.ID, full bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fulls == nil {
+		r.fulls = map[string]bool{}
+	}
+	r.fulls[id.Name] = full
 }
 
 func (r *recSink) SetBackendState(id backend.ID, st backend.State, reason string) {

@@ -117,7 +117,9 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 		reason := errorReason(f)
 		r.Info = "STOMP ERROR " + reason
 		switch {
-		case nodeRefuses(f):
+		case nodeFull(f):
+			r.Full, r.Warning = true, healthcheck.FullWarning("STOMP ERROR "+reason)
+		case versionMismatch(f):
 			return healthcheck.Failed(fmt.Errorf("STOMP CONNECT: ERROR %s", reason))
 		case c.cfg.User == "":
 			r.Info += " (no user: the listener answers)"
@@ -176,15 +178,19 @@ func connected(f Frame) string {
 	return s
 }
 
-// nodeRefuses reports whether the ERROR frame f is this node refusing
-// every client, not the check's login or vhost: RabbitMQ's "Connection
-// refused: node connection limit reached" (stomp.max_connections, a
-// count of the node's own connections) or "Version mismatch" (it speaks
-// none of the versions the CONNECT offers). STOMP has no codes; these
-// are RabbitMQ's words.
-func nodeRefuses(f Frame) bool {
+// nodeFull reports whether the ERROR frame f is this node refusing every
+// new client at its own connection limit, not the check's login or
+// vhost: RabbitMQ's "Connection refused: node connection limit reached"
+// (stomp.max_connections, a count of the node's own connections). STOMP
+// has no codes; these are RabbitMQ's words.
+func nodeFull(f Frame) bool { return strings.Contains(string(f.Body), "node connection limit") }
+
+// versionMismatch reports whether the ERROR frame f is this node refusing
+// every client for speaking none of the versions the CONNECT offers
+// (RabbitMQ's "Version mismatch").
+func versionMismatch(f Frame) bool {
 	msg, _ := f.Get("message")
-	return msg == "Version mismatch" || strings.Contains(string(f.Body), "node connection limit")
+	return msg == "Version mismatch"
 }
 
 // errorReason returns what an ERROR frame says: its message header and

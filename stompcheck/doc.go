@@ -11,10 +11,12 @@
 // (STOMP has no codes; RabbitMQ answers "Bad CONNECT" with "Access
 // refused for user ..." or "Virtual host ... access denied"): it passes
 // with a warning when the check has a user (RefusedFails fails it
-// instead), and clean without one. An ERROR that is the node refusing
-// every client fails it: RabbitMQ's node connection limit
-// (stomp.max_connections, reached on that node alone) and a version
-// mismatch. Unlike a TCP connect the check fails
+// instead), and clean without one. RabbitMQ's node connection limit
+// (stomp.max_connections, reached on that node alone) passes it as full
+// (healthcheck.Result.Full): the backend keeps its sessions and gets new
+// clients only when no other backend can. A version mismatch, which the
+// node answers every client with, fails it. Unlike a TCP connect the
+// check fails
 // for a frozen node, whose kernel still accepts the connections that
 // nobody answers.
 //

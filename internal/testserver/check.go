@@ -96,7 +96,9 @@ func Frozen(t testing.TB, n *rabbittest.Node, addr netip.AddrPort, check Check) 
 // set, a failure (not inconclusive) whose reason begins with err; else a
 // pass whose Info and Warning are info and warning, marked Refused when
 // the warning names a refused login or client certificate (a part of it
-// that begins "login refused: " or "client certificate refused: ").
+// that begins "login refused: " or "client certificate refused: "), and
+// Full when it begins "node connection limit reached" (see
+// healthcheck.FullWarning).
 func WantResult(t testing.TB, r healthcheck.Result, info, warning, err string) {
 	t.Helper()
 	if err != "" {
@@ -110,6 +112,9 @@ func WantResult(t testing.TB, r healthcheck.Result, info, warning, err string) {
 	}
 	if want := namesRefusal(warning); r.Refused != want {
 		t.Fatalf("result %+v: Refused %v, want %v for warning %q", r, r.Refused, want, warning)
+	}
+	if want := strings.HasPrefix(warning, "node connection limit reached"); r.Full != want {
+		t.Fatalf("result %+v: Full %v, want %v for warning %q", r, r.Full, want, warning)
 	}
 }
 
