@@ -433,6 +433,74 @@ func TestBrokerFrozen(t *testing.T) {
 	}
 }
 
+// TestBrokerConnectionMax: a RabbitMQ 3.10 node at its connection_max, or at the limit of
+// sockets its open-files limit gives it, stops accepting: the kernel completes the TCP handshake
+// of a new connection and nobody answers it, so the check, in both modes, cannot tell the node
+// from a frozen one (timeout waiting for Connection.Start), while the connections it holds are
+// served (a channel opens on one). Once they close, the node answers again. (RabbitMQ 3.13 and
+// later answer a client beyond connection_max with 530 at Connection.Open instead:
+// TestLoginRefusedPasses.)
+func TestBrokerConnectionMax(t *testing.T) {
+	if err := rabbittest.Available(); err != nil {
+		t.Skip(err)
+	}
+	for _, tc := range []struct {
+		name string
+		opt  rabbittest.Options
+	}{
+		{"connection_max", rabbittest.Options{Name: "connmax", Config: []string{"connection_max = 3"}}},
+		{"open files", rabbittest.Options{Name: "fdmax", MaxOpenFiles: 200}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { connectionLimit(t, rabbittest.StartT(t, tc.opt)) })
+	}
+}
+
+// connectionLimit opens connections to n until it answers none more, and checks what the check
+// sees then (see TestBrokerConnectionMax).
+func connectionLimit(t *testing.T, n *rabbittest.Node) {
+	var conns []*amqp.Connection
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	// The listener lets a few more in than connection_max (its acceptors each hold one
+	// waiting for room); open until one is not answered.
+	for {
+		c, err := amqp.DialConfig(n.URL(), amqp.Config{Dial: amqp.DefaultDial(2 * time.Second)})
+		if err != nil {
+			t.Logf("connection %d: %v", len(conns)+1, err)
+			break
+		}
+		conns = append(conns, c)
+		if len(conns) > 200 {
+			t.Fatal("200 connections let in")
+		}
+	}
+	if len(conns) < 3 {
+		t.Fatalf("only %d connections let in", len(conns))
+	}
+	for _, m := range []Mode{ModeHandshake, ModeLogin} {
+		_, err := run(t, Config{Addr: n.Addr, Mode: m}, time.Second)
+		t.Logf("%s against the node at its limit: %v", m, err)
+		if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "Connection.Start") {
+			t.Fatalf("%s: got %v, want a timeout waiting for Connection.Start", m, err)
+		}
+	}
+	ch, err := conns[0].Channel()
+	if err != nil {
+		t.Fatalf("a channel on a connection the node holds: %v", err)
+	}
+	ch.Close()
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	if _, err := run(t, Config{Addr: n.Addr, Mode: ModeLogin}, 5*time.Second); err != nil {
+		t.Fatalf("once its connections closed: %v", err)
+	}
+}
+
 // TestBrokerMemoryAlarm: under a memory alarm the login check reports it (and an amqp091-go
 // publisher is blocked too), the handshake check still passes; after the alarm clears the
 // report is clean again.
