@@ -70,3 +70,38 @@ func TestBrokerFullKeepsSessions(t *testing.T) {
 		t.Errorf("two new sessions once a takes clients again: a accepted %d more, want 1 (round robin)", got-before)
 	}
 }
+
+// TestUpgradeKeepsBrokerFull: the new process of an upgrade in place
+// gives no new client to a backend whose broker its predecessor's checks
+// found at its connection limit, before its own checks have run.
+func TestUpgradeKeepsBrokerFull(t *testing.T) {
+	l := newLab(t)
+	h := newHarness(t, l.file())
+	startChecked(t, h)
+	full := healthcheck.Result{Full: true, Warning: healthcheck.FullWarning("")}
+	h.nextChecks()
+	h.checks.get(idA).answer(t, full)
+	h.checks.get(idB).answer(t, healthcheck.Result{})
+	h.eventually("a full in the listener", func() bool {
+		b, _ := h.d.Status().Listeners[0].Backend("a")
+		return b.BrokerFull
+	})
+	h.checks.get(idA).always(full)
+	h.checks.get(idB).always(healthcheck.Result{})
+	s := upgradedInProc(t, h).daemon().Status()
+	if b, _ := s.Listeners[0].Backend("a"); !b.BrokerFull || b.State != backend.Degraded {
+		t.Errorf("the new daemon's listener has a %v, full %v; want DEGRADED and full", b.State, b.BrokerFull)
+	}
+	for _, c := range s.Checks {
+		if c.Backend == idA && (!c.Full || c.State != backend.Degraded) {
+			t.Errorf("the new daemon's check of a: %+v, want full", c)
+		}
+	}
+	a, b := l.a.accepted(), l.b.accepted()
+	for range 2 {
+		openSession(t, l)
+	}
+	if da, db := l.a.accepted()-a, l.b.accepted()-b; da != 0 || db != 2 {
+		t.Errorf("two new sessions through the new daemon: a accepted %d, b %d; want 0 and 2", da, db)
+	}
+}

@@ -383,13 +383,16 @@ func (d *Daemon) carryOnListener(u *listenerUnit, t *Takeover) error {
 			if err != nil {
 				return err
 			}
-			in := healthcheck.Inherited{Health: hb.Health, Reason: hb.Reason, Admin: hb.Admin, Downs: hb.Downs, DownsAgo: t.sinceHanded(hb.DownsAgo)}
+			in := healthcheck.Inherited{Health: hb.Health, Reason: hb.Reason, Admin: hb.Admin, Downs: hb.Downs, DownsAgo: t.sinceHanded(hb.DownsAgo), Full: hb.Full}
 			if err := d.sched.AddInherited(b.ID, b.Check.Schedule, c, in); err != nil {
 				return fmt.Errorf("setting up the check of %s: %w", b.ID, err)
 			}
 			// The listener knows at once, before it accepts: the
 			// checks publish their state only once they run.
 			if err := u.l.SetBackendState(b.ID.Name, hb.Admin.Apply(hb.Health), hb.Reason); err != nil {
+				return err
+			}
+			if err := u.l.SetBackendFull(b.ID.Name, hb.Full && hb.Health.Serving()); err != nil {
 				return err
 			}
 		default: // checked here, not there: checked afresh

@@ -220,6 +220,10 @@ type handedBackend struct {
 	// new process. Zero and nil from a process that did not hand them over.
 	Downs    uint64          `json:"downs,omitempty"`
 	DownsAgo []time.Duration `json:"downs_ago_ns,omitempty"`
+	// Full is set when its checks found its broker at its own connection limit
+	// (healthcheck.BackendStatus.Full): the new process gives it no new client until its
+	// own checks say otherwise. False from a process that did not hand it over.
+	Full bool `json:"full,omitempty"`
 }
 
 // handedPins are a listener's persistence entries.
@@ -690,7 +694,7 @@ func (d *Daemon) offerTakeover(ctx context.Context) (any, error) {
 		hb := &offer.Backends[i]
 		if st, ok := checks[hb.ID]; ok {
 			hb.Checked, hb.Health, hb.Reason = true, st.Health, st.Reason
-			hb.Downs = st.Downs
+			hb.Downs, hb.Full = st.Downs, st.Full
 			for _, at := range st.RecentDowns {
 				hb.DownsAgo = append(hb.DownsAgo, offer.Now.Sub(at))
 			}

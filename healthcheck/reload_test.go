@@ -397,6 +397,7 @@ func TestSchedulerAddInherited(t *testing.T) {
 	up := &scripted{calls: make(chan int, 10), results: []Result{{Err: errFail}}}
 	drained := &scripted{calls: make(chan int, 10)}
 	down := &scripted{calls: make(chan int, 10)}
+	full := &scripted{calls: make(chan int, 10), results: []Result{{Full: true}}}
 	for _, a := range []struct {
 		name string
 		c    Checker
@@ -406,6 +407,7 @@ func TestSchedulerAddInherited(t *testing.T) {
 		{"drained", drained, Inherited{Health: backend.Degraded, Reason: "memory alarm", Admin: backend.AdminDrain}},
 		{"down", down, Inherited{Health: backend.Down, Reason: "connection refused", Downs: 12,
 			DownsAgo: []time.Duration{time.Hour, 50 * time.Minute, 40 * time.Minute, 30 * time.Minute, 20 * time.Minute, 9 * time.Minute, 8 * time.Minute, 7 * time.Minute, 3 * time.Minute, time.Second}}},
+		{"full", full, Inherited{Health: backend.Degraded, Reason: FullWarning(""), Full: true}},
 	} {
 		if err := s.AddInherited(bid(a.name), cfg, a.c, a.in); err != nil {
 			t.Fatal(err)
@@ -419,11 +421,12 @@ func TestSchedulerAddInherited(t *testing.T) {
 		"up":      {backend.Up, backend.Up, backend.AdminNone, "check passed"},
 		"drained": {backend.Drain, backend.Degraded, backend.AdminDrain, "memory alarm"},
 		"down":    {backend.Down, backend.Down, backend.AdminNone, "connection refused"},
+		"full":    {backend.Degraded, backend.Degraded, backend.AdminNone, FullWarning("")},
 	}
 	for _, b := range s.Snapshot().Backends {
 		w := want[b.Backend.Name]
-		if b.State != w.state || b.Health != w.health || b.Admin != w.admin || b.Reason != w.reason {
-			t.Errorf("%s: state %v health %v admin %v reason %q, want %+v", b.Backend.Name, b.State, b.Health, b.Admin, b.Reason, w)
+		if b.State != w.state || b.Health != w.health || b.Admin != w.admin || b.Reason != w.reason || b.Full != (b.Backend.Name == "full") {
+			t.Errorf("%s: state %v health %v admin %v reason %q full %v, want %+v", b.Backend.Name, b.State, b.Health, b.Admin, b.Reason, b.Full, w)
 		}
 		// The DOWNs its checks took, the latest RecentDownsKept of them at their times.
 		var downs uint64
@@ -453,7 +456,8 @@ func TestSchedulerAddInherited(t *testing.T) {
 		t.Fatal("initial states not published")
 	}
 	// A subscriber has the inherited states once they are published.
-	if ev := log.all(); len(ev) < 3 || ev[0].State != backend.Up || ev[1].State != backend.Drain || ev[2].State != backend.Down {
+	if ev := log.all(); len(ev) < 4 || ev[0].State != backend.Up || ev[1].State != backend.Drain || ev[2].State != backend.Down ||
+		ev[3].State != backend.Degraded || !ev[3].Full || ev[0].Full {
 		t.Fatalf("published: %+v", ev)
 	}
 	select { // every first check observed

@@ -145,6 +145,9 @@ type Inherited struct {
 	// how long ago the latest of them were, oldest first (BackendStatus.RecentDowns).
 	Downs    uint64
 	DownsAgo []time.Duration
+	// Full is set when its broker was at its own connection limit (BackendStatus.Full);
+	// it counts only with a serving Health.
+	Full bool
 }
 
 // AddInherited is Add for a backend whose state the process this one
@@ -179,7 +182,7 @@ func (s *Scheduler) add(id backend.ID, cfg CheckConfig, c Checker, from *Inherit
 	e := &entry{m: NewMachine(id, cfg, now, delay), checker: c, delay: delay}
 	if from != nil {
 		if from.Health.Serving() {
-			e.m.health, e.m.everUp = from.Health, true
+			e.m.health, e.m.everUp, e.m.full = from.Health, true, from.Full
 		}
 		if from.Reason != "" {
 			e.m.reason = from.Reason
