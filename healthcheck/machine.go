@@ -352,8 +352,8 @@ func (m *Machine) inconclusive(now time.Time, r Result, latency time.Duration) {
 
 // excuse reports whether r is a busy timeout (Result.Busy) of a serving backend still within
 // CheckConfig.BusyGrace, which counts neither as a failure nor as a pass; past the grace it
-// adds how long the backend has been busy to r's error, which then counts as a failure. A
-// pass ends the busy streak.
+// adds how long the backend has been busy to r's error, with what a backend that stays busy
+// may be, which then counts as a failure. A pass ends the busy streak.
 func (m *Machine) excuse(now time.Time, r *Result) bool {
 	m.lastExcused = false
 	if r.Err == nil {
@@ -367,7 +367,8 @@ func (m *Machine) excuse(now time.Time, r *Result) bool {
 		m.busySince = m.lastStart
 	}
 	if busy := now.Sub(m.busySince); busy >= m.cfg.BusyGrace {
-		r.Err = fmt.Errorf("%w (busy for %v, longer than busy_grace %v)", r.Err, busy.Round(time.Millisecond), m.cfg.BusyGrace)
+		r.Err = fmt.Errorf("%w (busy for %v, longer than busy_grace %v: it still sends to its clients but answers no new connection, as a broker at its connection_max or socket limit does)",
+			r.Err, busy.Round(time.Millisecond), m.cfg.BusyGrace)
 		return false
 	}
 	m.nBusy++

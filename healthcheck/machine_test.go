@@ -152,7 +152,7 @@ func TestMachineSteps(t *testing.T) {
 			{r: "busy", state: backend.Up, next: iv},   // 4.01 s: 2.01 s busy
 			{r: "busy", state: backend.Up, next: fast}, // 6.01 s: 4.01 s busy, a failure
 			{r: "busy", state: backend.Up, next: fast},
-			{r: "busy", state: backend.Down, next: down, event: true, reasonHas: "longer than busy_grace 3s"},
+			{r: "busy", state: backend.Down, next: down, event: true, reasonHas: "longer than busy_grace 3s: it still sends to its clients but answers no new connection"},
 		}},
 		{"a pass ends the busy streak", withGrace(cfg, 3*time.Second), []step{
 			{r: "ok", state: backend.Up, next: iv, event: true},
