@@ -107,6 +107,12 @@ func (b *backend) lastResort() bool {
 		(b.maxConn == 0 || b.active < b.maxConn)
 }
 
+// atBrokerLimit reports whether b would take connections if its broker
+// were not at its connection limit (brokerFull).
+func (b *backend) atBrokerLimit() bool {
+	return b.brokerFull && !b.removed && !b.loops && b.state.Serving() && b.weight > 0
+}
+
 // full reports whether b would take connections if it were not at maxconn.
 func (b *backend) full() bool {
 	return !b.removed && !b.loops && b.state.Serving() && b.weight > 0 &&

@@ -82,7 +82,8 @@ func TestPickBrokerFull(t *testing.T) {
 // at its connection limit keeps its sessions, its state and its snapshot
 // says so, its pinned clients go to the other backend, new ones too, and
 // its sessions have nowhere to move to while the other is full as well;
-// once it takes clients again it is served as before.
+// once it takes clients again it is served as before. A drained backend's
+// snapshot does not say full.
 func TestListenerBrokerFull(t *testing.T) {
 	_, _, cfg := activeAndBackup(t)
 	cfg.Backends[1].Backup = false
@@ -116,7 +117,8 @@ func TestListenerBrokerFull(t *testing.T) {
 			t.Fatalf("a full broker's pinned client served by %q, want %q", got, other)
 		}
 	}
-	if err := r.SetBackendFull(map[string]string{"act": "bak", "bak": "act"}[name], true); err != nil {
+	otherName := map[string]string{"act": "bak", "bak": "act"}[name]
+	if err := r.SetBackendFull(otherName, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := r.MoveSessions(t.Context(), name, 1); !errors.Is(err, ErrNowhereToMove) {
@@ -129,6 +131,14 @@ func TestListenerBrokerFull(t *testing.T) {
 		t.Fatalf("the broker takes clients again: served by %q, want %q (the other is full)", got, first)
 	} else {
 		done()
+	}
+	// A drained backend takes no new connection anyway: its snapshot says
+	// nothing of its broker's limit.
+	if err := r.SetBackendState(otherName, rbackend.Drain, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if backendSnap(r.Snapshot(), otherName).BrokerFull {
+		t.Error("snapshot of a drained backend whose broker is full: BrokerFull set")
 	}
 	if err := r.SetBackendFull("nope", true); !errors.Is(err, ErrUnknownBackend) {
 		t.Fatalf("SetBackendFull of an unknown backend: %v", err)

@@ -171,10 +171,10 @@ type BackendSnapshot struct {
 	// Full is set while the backend would take new connections but holds
 	// MaxConn sessions: the policy passes it over until one ends.
 	Full bool `json:"full,omitempty"`
-	// BrokerFull is set while the backend's checks find its broker
-	// refusing new clients at its own connection limit
-	// (Listener.SetBackendFull): it takes new connections only when no
-	// other backend can.
+	// BrokerFull is set while the backend would take new connections but
+	// its checks find its broker refusing new clients at its own
+	// connection limit (Listener.SetBackendFull): the policy gives it new
+	// connections only when no other backend can take them.
 	BrokerFull bool `json:"broker_full,omitempty"`
 	// Ended counts the established sessions that ended since the backend
 	// was first configured, by why they ended (EndReason.String); a reason
@@ -273,7 +273,7 @@ func (l *Listener) SnapshotSticky(limit int) Snapshot {
 			LoopsBack:        b.loops,
 			Backup:           b.backup,
 			Full:             b.full(),
-			BrokerFull:       b.brokerFull,
+			BrokerFull:       b.atBrokerLimit(),
 			Ended:            b.endedCounts(),
 		})
 	}

@@ -407,7 +407,7 @@ func Assess(s Status) Verdict {
 		case len(full) > 0 && !slices.ContainsFunc(l.Backends, takesClients):
 			bad("listener %s: every backend that serves is at its maxconn (%s): new clients are refused until a session ends; raise the backends' maxconn or add a broker",
 				l.Name, strings.Join(full, ", "))
-		case !slices.ContainsFunc(l.Backends, takesClients) && slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return serves(b) && b.BrokerFull }):
+		case !slices.ContainsFunc(l.Backends, takesClients) && slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return b.BrokerFull }):
 			bad("listener %s: the broker of every backend that serves is at its connection limit: new clients are sent to them anyway and refused by the brokers until connections end; find what holds them (rmqlb clients %s) or raise the brokers' connection_max",
 				l.Name, l.Name)
 		}
@@ -474,8 +474,8 @@ func servingBackups(l balancer.Snapshot) (names []string, full string) {
 	if slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return !b.Backup && takesClients(b) }) {
 		return nil, ""
 	}
-	maxconn := slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return !b.Backup && serves(b) && b.Full })
-	brokerFull := slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return !b.Backup && serves(b) && b.BrokerFull })
+	maxconn := slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return !b.Backup && b.Full })
+	brokerFull := slices.ContainsFunc(l.Backends, func(b balancer.BackendSnapshot) bool { return !b.Backup && b.BrokerFull })
 	switch {
 	case maxconn && brokerFull:
 		full = "at its maxconn or its broker's connection limit"
@@ -625,7 +625,7 @@ func listenerSummary(l balancer.Snapshot, named bool) string {
 		if b.Full {
 			full++
 		}
-		if b.BrokerFull && b.State.Serving() {
+		if b.BrokerFull {
 			brokerFull++
 		}
 		switch {

@@ -441,7 +441,7 @@ func formatListener(p *page, now time.Time, s Status, l balancer.Snapshot, verbo
 		switch {
 		case b.Full:
 			active = paint(active.s+" FULL", yellow)
-		case b.BrokerFull && b.State.Serving():
+		case b.BrokerFull:
 			active = paint(active.s+" BROKER FULL", yellow)
 		}
 		tb.row(txt(name), txt(b.Address.String()), state, check, weight(b),

@@ -392,7 +392,7 @@ func (d *Daemon) carryOnListener(u *listenerUnit, t *Takeover) error {
 			if err := u.l.SetBackendState(b.ID.Name, hb.Admin.Apply(hb.Health), hb.Reason); err != nil {
 				return err
 			}
-			if err := u.l.SetBackendFull(b.ID.Name, hb.Full && hb.Health.Serving()); err != nil {
+			if err := u.l.SetBackendFull(b.ID.Name, hb.Full); err != nil {
 				return err
 			}
 		default: // checked here, not there: checked afresh
