@@ -361,12 +361,10 @@ func New(cfg Config) (*Check, error) {
 // backend is DEGRADED, keeps its sessions and gets new clients only when no other backend can.
 func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	rep, err := c.Run(ctx)
+	var full, refused string
 	if sc, ok := errors.AsType[*ServerCloseError](err); ok && sc.NodeFull() {
-		return healthcheck.Result{Info: rep.Server.String(), Cluster: rep.Server.ClusterName, Certificates: rep.Certificates,
-			Full: true, Warning: healthcheck.FullWarning(fmt.Sprintf("%d %s", sc.ReplyCode, sc.ReplyText))}
-	}
-	var refused string
-	if warning, ok := refusal(err); ok && c.cfg.OnLoginRefused != RefusedDown {
+		full, err = healthcheck.FullWarning(fmt.Sprintf("%d %s", sc.ReplyCode, sc.ReplyText)), nil
+	} else if warning, ok := refusal(err); ok && c.cfg.OnLoginRefused != RefusedDown {
 		refused, err = warning, nil
 		if kept, ok := c.blocked(); ok {
 			// The alarm that the kept connection still reports is in effect.
@@ -376,14 +374,15 @@ func (c *Check) Check(ctx context.Context) healthcheck.Result {
 	if err != nil {
 		return healthcheck.Failed(err)
 	}
-	r := healthcheck.Result{Info: rep.Server.String(), Cluster: rep.Server.ClusterName, Certificates: rep.Certificates, Refused: refused != ""}
+	r := healthcheck.Result{Info: rep.Server.String(), Cluster: rep.Server.ClusterName, Certificates: rep.Certificates,
+		Refused: refused != "", Full: full != ""}
 	switch {
 	case rep.Alarm != "":
 		r.Alarm = "publishers blocked: " + rep.Alarm
 	case rep.ProbeError != "":
 		r.Warning = "alarm probe failed: " + rep.ProbeError
 	}
-	for _, w := range []string{refused, rep.TLSWarning} {
+	for _, w := range []string{full, refused, rep.TLSWarning} {
 		if w != "" {
 			r.Warning = strings.TrimPrefix(r.Warning+"; "+w, "; ")
 		}
